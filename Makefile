@@ -1,0 +1,46 @@
+# One-command set-up: `make run` and `make test` create/refresh .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
+PYPROJECTS := pyproject.toml $(wildcard packages/*/pyproject.toml) external/etl-database-schema/pyproject.toml
+EDITABLES  := -e 'packages/etl_core[s3]' -e 'external/etl-database-schema' \
+              -e 'packages/file_processing' -e 'packages/data_pipeline[schema]' \
+              -e 'packages/observability[schema]'
+
+.PHONY: install run test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(PYPROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade 'pip>=25.1'
+	$(PIP) install $(EDITABLES)
+	$(PIP) install --group dev
+	@touch $(STAMP)
+
+## run: the platform's main job on the embedded defaults (local store + SQLite)
+run: install
+	$(BIN)/python examples/retail/run.py
+
+## test: every package's tests (pytest; services skipped unless ETL_REQUIRE_SERVICES=1)
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## lint: ruff, mypy (strict for etl_core) and the import-linter boundaries
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .etl .pytest_cache .mypy_cache .ruff_cache

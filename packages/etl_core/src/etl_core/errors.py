@@ -1,0 +1,131 @@
+"""The platform's single error tree.
+
+Every error raised by etl_core (and, below it, by each runtime) derives from
+:class:`EtlError`, so a caller can catch the platform's failures in one place
+while library errors (botocore, httpx, psycopg) are translated at the boundary
+with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "DataQualityError",
+    "EtlError",
+    "FatalError",
+    "FieldError",
+    "InvalidKeyError",
+    "MissingDependencyError",
+    "ObjectNotFoundError",
+    "RetryableError",
+    "StorageError",
+]
+
+
+class EtlError(Exception):
+    """Root of every error the platform raises on purpose."""
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid setting: which field, what was wrong, and where its value came from."""
+
+    field: str
+    message: str
+    source: str = "default"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} (from {self.source})"
+
+
+class ConfigError(EtlError):
+    """Configuration could not be loaded; lists every invalid field at once."""
+
+    def __init__(self, message: str, errors: Sequence[FieldError] = ()) -> None:
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        lines = [message, *(f"  - {e}" for e in self.errors)]
+        super().__init__("\n".join(lines))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The dotted names of the offending fields."""
+        return tuple(e.field for e in self.errors)
+
+
+class MissingDependencyError(EtlError, ImportError):
+    """An optional integration was used without its extra installed."""
+
+    def __init__(self, feature: str, *, package: str, extra: str) -> None:
+        self.feature = feature
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional extra '{extra}': pip install '{package}[{extra}]'"
+        )
+
+
+# ----------------------------------------------------------------- storage
+
+
+class StorageError(EtlError):
+    """An object-store operation failed; carries the store URL and key involved."""
+
+    def __init__(self, message: str, *, key: str | None = None, url: str | None = None) -> None:
+        self.key = key
+        self.url = url
+        super().__init__(message)
+
+
+class ObjectNotFoundError(StorageError, KeyError):
+    """The key does not exist in the store."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidKeyError(StorageError, ValueError):
+    """The key is malformed or escapes the store's prefix (``..``, absolute)."""
+
+
+# ------------------------------------------------------------- retry semantics
+
+
+class RetryableError(EtlError):
+    """A transient failure worth another attempt (throttling, 5xx, timeouts).
+
+    ``retry_after`` carries the server's hint in seconds, when it gave one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class FatalError(EtlError):
+    """A failure that another attempt cannot fix."""
+
+
+# ------------------------------------------------------------- data quality
+
+
+class DataQualityError(EtlError):
+    """Data failed a quality expectation; names the dataset/field and a reason code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "data.quality",
+        field: str | None = None,
+        dataset: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.field = field
+        self.dataset = dataset
+        super().__init__(message)
