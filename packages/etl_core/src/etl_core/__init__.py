@@ -1,10 +1,88 @@
-"""etl_core: the platform's shared, standard-library-only core."""
+"""etl_core: the platform's shared core, standard library only.
+
+Configuration (:mod:`etl_core.config`), structured logging
+(:mod:`etl_core.logging`), metrics (:mod:`etl_core.metrics`), object storage
+over S3 and local directories (:mod:`etl_core.storage`), retry
+(:mod:`etl_core.retry`) and the runtime start-up every CLI shares
+(:mod:`etl_core.runtime`). The most used names are re-exported here; each
+module documents the rest. Importing this package has no side effects.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+
+from etl_core import metrics
+from etl_core.config import URL, load_settings, load_settings_with_sources, redacted_dict
+from etl_core.errors import (
+    ConfigError,
+    DataQualityError,
+    EtlError,
+    FatalError,
+    FieldError,
+    InvalidKeyError,
+    MissingDependencyError,
+    ObjectNotFoundError,
+    RetryableError,
+    StorageError,
+)
+from etl_core.logging import (
+    bind_context,
+    bound_context,
+    clear_context,
+    configure_logging,
+    get_context,
+    unbind_context,
+)
+from etl_core.retry import Retrying, RetryPolicy, retry, retrying_async
+from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session
+from etl_core.secrets import Secret
+from etl_core.storage import ObjectInfo, ObjectStore, open_store, parse_store_url
+from etl_core.threads import ContextThreadPoolExecutor, start_thread
+from etl_core.units import ByteSize, parse_byte_size, parse_duration
 
 try:
     __version__ = version("etl-core")
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "URL",
+    "ByteSize",
+    "ConfigError",
+    "ContextThreadPoolExecutor",
+    "DataQualityError",
+    "EtlError",
+    "ExitCode",
+    "FatalError",
+    "FieldError",
+    "InvalidKeyError",
+    "MissingDependencyError",
+    "ObjectInfo",
+    "ObjectNotFoundError",
+    "ObjectStore",
+    "RetryPolicy",
+    "RetryableError",
+    "Retrying",
+    "RuntimeSettings",
+    "Secret",
+    "Session",
+    "StorageError",
+    "__version__",
+    "bind_context",
+    "bound_context",
+    "clear_context",
+    "configure_logging",
+    "get_context",
+    "load_settings",
+    "load_settings_with_sources",
+    "metrics",
+    "open_session",
+    "open_store",
+    "parse_byte_size",
+    "parse_duration",
+    "parse_store_url",
+    "redacted_dict",
+    "retry",
+    "retrying_async",
+    "start_thread",
+    "unbind_context",
+]

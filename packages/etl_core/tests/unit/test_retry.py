@@ -10,9 +10,9 @@ import pytest
 
 from etl_core.errors import FatalError, RetryableError
 from etl_core.retry import (
+    Retrying,
     RetryPolicy,
     RetryState,
-    Retrying,
     parse_retry_after,
     retry,
     retrying_async,

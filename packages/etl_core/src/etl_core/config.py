@@ -1,0 +1,786 @@
+"""Typed settings from dataclasses: defaults < TOML file < environment < overrides.
+
+Declare settings as (frozen) dataclasses and load them once, in the CLI entry
+point::
+
+    @dataclass(frozen=True)
+    class S3Settings:
+        endpoint_url: URL | None = None
+        part_size: ByteSize = ByteSize("64MiB")
+
+    @dataclass(frozen=True)
+    class Settings:
+        storage_url: URL = URL("file:///var/lib/etl")
+        timeout: timedelta = timedelta(seconds=30)
+        db_password: Secret | None = None
+        s3: S3Settings = field(default_factory=S3Settings)
+
+    settings = load_settings(Settings, toml_path="etl.toml", overrides={"timeout": "90s"})
+
+Sources, lowest precedence first:
+
+1. the dataclass defaults;
+2. the TOML file (tables for nested dataclasses); an unknown key is an error;
+3. the environment: ``ETL_TIMEOUT``, ``ETL_S3__PART_SIZE`` (``__`` nests; the
+   prefix is configurable). The environment is shared with other programs, so
+   an ``ETL_*`` variable that names no setting is ignored, with a warning
+   logged when it looks like a misspelt setting (``ETL_S3__PART_SIZ``);
+4. explicit overrides (e.g. from command-line flags): a mapping with nested
+   dicts or dotted keys (``{"s3.part_size": "1GiB"}``); ``None`` values mean
+   "not given" so optional flags can be passed through as they are.
+
+Every invalid or missing field is reported at once in one
+:class:`~etl_core.errors.ConfigError`, each :class:`~etl_core.errors.FieldError`
+saying where the value came from (``etl.toml:3: key s3.part_size``,
+``env ETL_TIMEOUT``, ``override timeout``, ``default``).
+
+Supported field types: ``str``, ``int``, ``float``, ``bool`` (true/false, 1/0,
+yes/no, on/off), :class:`~pathlib.Path` (``~`` expanded), :class:`URL`,
+:class:`~datetime.timedelta` (``"90s"``, ``"1h30m"``, plain numbers are
+seconds), :class:`~etl_core.units.ByteSize` (``"64MiB"``, ``"1.5GB"``),
+:class:`~etl_core.secrets.Secret` (``env:NAME`` / ``file:/path`` only), enums,
+``Literal[...]`` choices, ``list[X]`` and ``tuple[X, ...]`` (TOML arrays or
+comma-separated text), ``X | None`` (an empty string means ``None``) and
+nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import logging
+import os
+import re
+import tomllib
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
+
+from etl_core.errors import ConfigError, FieldError
+from etl_core.secrets import InvalidSecretReferenceError, Secret
+from etl_core.units import (
+    ByteSize,
+    format_byte_size,
+    format_duration,
+    parse_byte_size,
+    parse_duration,
+)
+
+__all__ = [
+    "URL",
+    "load_settings",
+    "load_settings_with_sources",
+    "redacted_dict",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_SOURCE = "default"
+
+
+# ----------------------------------------------------------------------- URL
+
+_URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://", re.ASCII)
+
+
+class URL(str):
+    """An absolute URL (``scheme://...``), kept as the exact text given.
+
+    It is a ``str``, so it passes straight to clients that want one; it adds
+    :attr:`scheme` and a repr that masks a password in the user-info part.
+
+    Raises:
+        ValueError: the text has no ``scheme://`` prefix, nothing after it, or whitespace.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> URL:
+        """Validate and wrap ``value``."""
+        if not isinstance(value, str) or not _URL_PREFIX.match(value):
+            raise ValueError("expected an absolute URL such as 's3://bucket/prefix' (scheme://...)")
+        if value.split("://", 1)[1] == "" or any(ch.isspace() for ch in value):
+            raise ValueError(
+                "expected an absolute URL with something after 'scheme://' and no spaces"
+            )
+        return super().__new__(cls, value)
+
+    @property
+    def scheme(self) -> str:
+        """The scheme, lower-cased (``s3``, ``file``, ``postgresql``)."""
+        return self.split("://", 1)[0].lower()
+
+    def redacted(self) -> str:
+        """The URL with any password replaced by ``***``, for logs and display."""
+        parts = urlsplit(self)
+        if parts.password is None:
+            return str(self)
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        return parts._replace(netloc=f"{user}:***@{hostport}").geturl()
+
+    def __repr__(self) -> str:
+        return f"URL({self.redacted()!r})"
+
+
+# ------------------------------------------------------------------ public API
+
+
+def load_settings(
+    cls: type[T],
+    *,
+    toml_path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    env_prefix: str = "ETL_",
+    overrides: Mapping[str, object] | None = None,
+) -> T:
+    """Build ``cls`` (a dataclass) from defaults, a TOML file, the environment and overrides.
+
+    Args:
+        cls: the settings dataclass; nested dataclass fields become TOML tables
+            and ``__``-separated environment names.
+        toml_path: a TOML file to read, or ``None`` for none.
+        env: the environment to read; ``os.environ`` when ``None``.
+        env_prefix: prefix of the variables that set fields (``ETL_``).
+        overrides: highest-precedence values, as nested dicts or dotted keys.
+
+    Returns:
+        An instance of ``cls``.
+
+    Raises:
+        ConfigError: listing every invalid, unknown or missing field and its source.
+        TypeError: ``cls`` is not a dataclass or declares a field type this loader cannot fill.
+    """
+    settings, _ = load_settings_with_sources(
+        cls, toml_path=toml_path, env=env, env_prefix=env_prefix, overrides=overrides
+    )
+    return settings
+
+
+def load_settings_with_sources(
+    cls: type[T],
+    *,
+    toml_path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    env_prefix: str = "ETL_",
+    overrides: Mapping[str, object] | None = None,
+) -> tuple[T, dict[str, str]]:
+    """Like :func:`load_settings`, also returning where each field's value came from.
+
+    Returns:
+        ``(settings, sources)``, ``sources`` mapping each dotted field name
+        (``s3.part_size``) to ``"default"``, ``"<file>:<line>: key <name>"``,
+        ``"env <VARIABLE>"`` or ``"override <name>"``. Handy for a ``config show``.
+    """
+    schema = _Schema.of(cls)
+    environ = os.environ if env is None else env
+    errors: list[FieldError] = []
+    raw: dict[str, _Raw] = {}
+    if toml_path is not None:
+        raw.update(_read_toml(Path(toml_path), schema, errors))
+    raw.update(_read_env(environ, env_prefix, schema))
+    if overrides:
+        raw.update(_read_overrides(overrides, schema, errors))
+    builder = _Builder(raw, environ, env_prefix, errors)
+    settings = builder.build(schema, "", defaults=None)
+    if errors:
+        count = len(errors)
+        raise ConfigError(
+            f"invalid settings for {cls.__name__}: {count} error{'s' if count > 1 else ''}",
+            errors,
+        )
+    return settings, builder.sources
+
+
+def redacted_dict(settings: object) -> dict[str, Any]:
+    """A plain dict of ``settings`` for printing or logging, with no secret in it.
+
+    Secrets appear as their reference (``env:DB_PASSWORD``), URL passwords as
+    ``***``; durations and byte sizes in the text form the loader reads
+    (``"1h30m"``, ``"64MiB"``), paths as strings, enums as their values, so the
+    result can be written back as TOML or JSON.
+
+    Raises:
+        TypeError: ``settings`` is not a dataclass instance.
+    """
+    if not dataclasses.is_dataclass(settings) or isinstance(settings, type):
+        raise TypeError(f"expected a dataclass instance, got {type(settings).__name__}")
+    return {
+        f.name: _display(getattr(settings, f.name)) for f in dataclasses.fields(settings) if f.init
+    }
+
+
+def _display(value: object) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return redacted_dict(value)
+    if isinstance(value, Secret):
+        return value.reference
+    if isinstance(value, URL):
+        return value.redacted()
+    if isinstance(value, ByteSize):
+        return format_byte_size(value)
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, enum.Enum):
+        return _display(value.value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_display(item) for item in value]
+    return value
+
+
+# --------------------------------------------------------------------- schema
+
+_MISSING: Any = dataclasses.MISSING
+_SCALARS: tuple[type, ...] = (str, int, float, bool, Path, URL, timedelta, ByteSize, Secret)
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """A field that takes one value (anything but a nested dataclass)."""
+
+    name: str
+    path: str
+    annotation: Any
+    field: dataclasses.Field[Any]
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """A dataclass and its fields, nested dataclasses expanded."""
+
+    cls: type[Any]
+    path: str
+    leaves: dict[str, _Leaf]
+    children: dict[str, tuple[_Schema, bool, dataclasses.Field[Any]]]  # schema, optional, field
+
+    @classmethod
+    def of(cls, settings_cls: type[Any], path: str = "") -> _Schema:
+        if not (dataclasses.is_dataclass(settings_cls) and isinstance(settings_cls, type)):
+            raise TypeError(f"settings must be a dataclass, got {settings_cls!r}")
+        try:
+            hints = get_type_hints(settings_cls)
+        except NameError as exc:
+            raise TypeError(
+                f"cannot resolve the field types of {settings_cls.__qualname__}: {exc}; "
+                "define settings classes at module level"
+            ) from exc
+        leaves: dict[str, _Leaf] = {}
+        children: dict[str, tuple[_Schema, bool, dataclasses.Field[Any]]] = {}
+        for f in dataclasses.fields(settings_cls):
+            if not f.init:
+                continue
+            dotted = f"{path}.{f.name}" if path else f.name
+            annotation = _strip_annotated(hints[f.name])
+            nested, optional = _nested_dataclass(annotation)
+            if nested is not None:
+                children[f.name] = (cls.of(nested, dotted), optional, f)
+            else:
+                _check_supported(annotation, dotted)
+                leaves[f.name] = _Leaf(f.name, dotted, annotation, f)
+        return cls(settings_cls, path, leaves, children)
+
+    def names(self) -> list[str]:
+        return [*self.leaves, *self.children]
+
+    def all_leaves(self) -> Iterator[_Leaf]:
+        yield from self.leaves.values()
+        for child, _, _ in self.children.values():
+            yield from child.all_leaves()
+
+    def find(self, parts: list[str]) -> _Leaf | _Schema | None:
+        """The leaf or nested schema at ``parts`` below this one, or ``None``."""
+        head, rest = parts[0], parts[1:]
+        if head in self.leaves:
+            return self.leaves[head] if not rest else None
+        if head in self.children:
+            child = self.children[head][0]
+            return child.find(rest) if rest else child
+        return None
+
+
+def _strip_annotated(annotation: Any) -> Any:
+    return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+
+
+def _optional_inner(annotation: Any) -> Any | None:
+    """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(get_args(annotation)) == 2:
+            return _strip_annotated(args[0])
+    return None
+
+
+def _nested_dataclass(annotation: Any) -> tuple[type[Any] | None, bool]:
+    inner = _optional_inner(annotation)
+    candidate, optional = (inner, True) if inner is not None else (annotation, False)
+    if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+        return candidate, optional
+    return None, False
+
+
+def _check_supported(annotation: Any, path: str) -> None:
+    inner = _optional_inner(annotation)
+    if inner is not None:
+        annotation = inner
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return
+    if origin in (list, tuple):
+        args = get_args(annotation)
+        if origin is tuple and (len(args) != 2 or args[1] is not Ellipsis):
+            raise TypeError(f"setting {path}: only tuple[X, ...] is supported, got {annotation!r}")
+        if len(args) >= 1:
+            item = _strip_annotated(args[0])
+            if item in _SCALARS or _is_enum(item) or get_origin(item) is Literal:
+                return
+    elif annotation in _SCALARS or _is_enum(annotation):
+        return
+    raise TypeError(
+        f"setting {path}: unsupported type {annotation!r}; use str, int, float, bool, Path, "
+        "URL, timedelta, ByteSize, Secret, an Enum, Literal[...], list[X], tuple[X, ...], "
+        "X | None or a nested dataclass"
+    )
+
+
+def _is_enum(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, enum.Enum)
+
+
+# -------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A value as a source gave it, and where from."""
+
+    value: object
+    source: str
+
+
+def _read_toml(path: Path, schema: _Schema, errors: list[FieldError]) -> dict[str, _Raw]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc.__class__.__name__}"
+        ) from exc
+    try:
+        text = data.decode("utf-8")
+        document = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot parse config file {path}: it is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
+    lines = _toml_key_lines(text)
+
+    def source(dotted: str) -> str:
+        line = _line_of(dotted, lines)
+        return f"{path}:{line}: key {dotted}" if line else f"{path}: key {dotted}"
+
+    raw: dict[str, _Raw] = {}
+    _flatten(document, schema, raw, errors, source, "TOML key")
+    return raw
+
+
+def _flatten(
+    table: Mapping[str, object],
+    schema: _Schema,
+    raw: dict[str, _Raw],
+    errors: list[FieldError],
+    source: Callable[[str], str],
+    what: str,
+) -> None:
+    """Map a nested table onto ``schema``'s dotted leaf names, reporting unknown keys."""
+    for key, value in table.items():
+        if value is None:  # overrides only: "not given"
+            continue
+        dotted = f"{schema.path}.{key}" if schema.path else key
+        target = schema.find(key.split(".")) if key else None
+        if isinstance(target, _Leaf):
+            raw[target.path] = _Raw(value, source(dotted))
+        elif isinstance(target, _Schema):
+            if isinstance(value, Mapping):
+                _flatten(value, target, raw, errors, source, what)
+            else:
+                message = f"is a section of settings, expected a table, got {_describe(value)}"
+                errors.append(FieldError(target.path, message, source(dotted)))
+        else:
+            errors.append(FieldError(dotted, _unknown_message(what, key, schema), source(dotted)))
+
+
+def _unknown_message(what: str, key: str, schema: _Schema) -> str:
+    parts = key.split(".")
+    while len(parts) > 1 and parts[0] in schema.children:  # a dotted key: blame the last section
+        schema = schema.children[parts.pop(0)][0]
+    known = schema.names()
+    close = difflib.get_close_matches(parts[0], known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+    where = f" in [{schema.path}]" if schema.path else ""
+    return f"unknown {what}{where}; {hint}"
+
+
+_TOML_TABLE = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_TOML_ARRAY_TABLE = re.compile(r"\s*\[\[")
+_TOML_KEY = re.compile(r"\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _toml_key_lines(text: str) -> dict[str, int]:
+    """First line of each key and table, by a cheap scan good enough for messages."""
+    lines: dict[str, int] = {}
+    table: list[str] = []
+    in_multiline = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        quotes = line.count('"""') + line.count("'''")
+        if in_multiline:
+            in_multiline = quotes % 2 == 0
+            continue
+        if _TOML_ARRAY_TABLE.match(line):
+            table = ["[["]  # arrays of tables hold no settings; keep their keys apart
+            continue
+        header = _TOML_TABLE.match(line)
+        if header:
+            table = _split_toml_key(header.group(1))
+            lines.setdefault(".".join(table), number)
+            continue
+        key = _TOML_KEY.match(line)
+        if key:
+            lines.setdefault(".".join([*table, *_split_toml_key(key.group(1))]), number)
+        in_multiline = quotes % 2 == 1
+    return lines
+
+
+def _split_toml_key(key: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in key.split(".")]
+
+
+def _line_of(dotted: str, lines: Mapping[str, int]) -> int | None:
+    parts = dotted.split(".")
+    while parts:  # a key set in an inline table is found at its parent's line
+        line = lines.get(".".join(parts))
+        if line is not None:
+            return line
+        parts.pop()
+    return None
+
+
+def _env_name(prefix: str, path: str) -> str:
+    return prefix + path.replace(".", "__").upper()
+
+
+def _read_env(environ: Mapping[str, str], prefix: str, schema: _Schema) -> dict[str, _Raw]:
+    by_name = {_env_name(prefix, leaf.path): leaf.path for leaf in schema.all_leaves()}
+    raw: dict[str, _Raw] = {}
+    for variable in sorted(environ):
+        if not variable.startswith(prefix):
+            continue
+        name = prefix + variable[len(prefix) :].upper()
+        path = by_name.get(name)
+        if path is not None:
+            raw[path] = _Raw(environ[variable], f"env {variable}")
+        else:
+            _warn_if_misspelt(variable, prefix, schema, list(by_name))
+    return raw
+
+
+def _warn_if_misspelt(variable: str, prefix: str, schema: _Schema, known: list[str]) -> None:
+    """Log a near-miss ``ETL_*`` variable; others belong to someone else and stay silent."""
+    rest = variable[len(prefix) :].lower()
+    close = difflib.get_close_matches(prefix + rest.upper(), known, n=1, cutoff=0.85)
+    names_a_section = rest.split("__")[0] in schema.names()
+    if not close and not names_a_section:
+        return
+    hint = f"; did you mean {close[0]}?" if close else ""
+    logger.warning(
+        "ignoring environment variable %s: it sets no field of %s%s",
+        variable,
+        schema.cls.__name__,
+        hint,
+    )
+
+
+def _read_overrides(
+    overrides: Mapping[str, object], schema: _Schema, errors: list[FieldError]
+) -> dict[str, _Raw]:
+    raw: dict[str, _Raw] = {}
+    _flatten(overrides, schema, raw, errors, lambda dotted: f"override {dotted}", "override")
+    return raw
+
+
+# ------------------------------------------------------------------- building
+
+
+class _Builder:
+    """Turns the merged raw values into dataclass instances, collecting every error."""
+
+    def __init__(
+        self,
+        raw: Mapping[str, _Raw],
+        environ: Mapping[str, str],
+        env_prefix: str,
+        errors: list[FieldError],
+    ) -> None:
+        self.raw = raw
+        self.environ = environ
+        self.env_prefix = env_prefix
+        self.errors = errors
+        self.sources: dict[str, str] = {}
+
+    def build(self, schema: _Schema, prefix: str, defaults: object | None) -> Any:
+        values: dict[str, Any] = {}
+        failed = False
+        for name, leaf in schema.leaves.items():
+            value = self._leaf(leaf, defaults)
+            failed = failed or value is _FAILED
+            values[name] = value
+        for name, (child, optional, f) in schema.children.items():
+            value = self._child(child, optional, f, defaults)
+            failed = failed or value is _FAILED
+            values[name] = value
+        if failed:
+            return _FAILED
+        try:
+            return schema.cls(**values)
+        except ValueError as exc:  # the dataclass's own __post_init__ validation
+            where = schema.path or schema.cls.__name__
+            self.errors.append(FieldError(where, str(exc), "validation"))
+            return _FAILED
+
+    def _child(
+        self, child: _Schema, optional: bool, f: dataclasses.Field[Any], defaults: object | None
+    ) -> Any:
+        default = _default_of(f, defaults)
+        given = any(p == child.path or p.startswith(child.path + ".") for p in self.raw)
+        if optional and not given and (default is None or default is _MISSING):
+            self.sources[child.path] = DEFAULT_SOURCE
+            return None
+        nested_defaults = default if dataclasses.is_dataclass(default) else None
+        return self.build(child, child.path, nested_defaults)
+
+    def _leaf(self, leaf: _Leaf, defaults: object | None) -> Any:
+        raw = self.raw.get(leaf.path)
+        if raw is None:
+            default = _default_of(leaf.field, defaults)
+            if default is _MISSING:
+                self.errors.append(FieldError(leaf.path, self._missing_message(leaf), "no source"))
+                return _FAILED
+            self.sources[leaf.path] = DEFAULT_SOURCE
+            return default
+        self.sources[leaf.path] = raw.source
+        try:
+            return _coerce(leaf.annotation, raw.value, self.environ)
+        except ValueError as exc:
+            self.errors.append(FieldError(leaf.path, str(exc), raw.source))
+            return _FAILED
+
+    def _missing_message(self, leaf: _Leaf) -> str:
+        section, _, name = leaf.path.rpartition(".")
+        in_toml = f"under [{section}]" if section else "at the top"
+        return (
+            f"is required: set `{name} = ...` {in_toml} of the TOML file, "
+            f"the environment variable {_env_name(self.env_prefix, leaf.path)}, "
+            f"or the override {leaf.path!r}"
+        )
+
+
+class _Failed:
+    """Marks a value that could not be built; its error is already recorded."""
+
+
+_FAILED: Any = _Failed()
+
+
+def _default_of(f: dataclasses.Field[Any], defaults: object | None) -> Any:
+    if defaults is not None:
+        return getattr(defaults, f.name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return _MISSING
+
+
+# ------------------------------------------------------------------ coercion
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _coerce(annotation: Any, value: object, environ: Mapping[str, str]) -> Any:
+    """Turn ``value`` into ``annotation``'s type, or raise ValueError saying what was expected."""
+    inner = _optional_inner(annotation)
+    if inner is not None:
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            return None
+        return _coerce(inner, value, environ)
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return _coerce_choice(list(get_args(annotation)), value)
+    if origin in (list, tuple):
+        items = _coerce_items(get_args(annotation)[0], value, environ)
+        return items if origin is list else tuple(items)
+    if _is_enum(annotation):
+        return _coerce_choice(list(annotation), value)
+    return _SCALAR_COERCERS[annotation](value, environ)
+
+
+def _coerce_items(item_type: Any, value: object, environ: Mapping[str, str]) -> list[Any]:
+    if isinstance(value, str):
+        pieces: list[object] = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, list | tuple):
+        pieces = list(value)
+    else:
+        raise ValueError(
+            f"expected a list (an array or comma-separated text), got {_describe(value)}"
+        )
+    items = []
+    for index, piece in enumerate(pieces):
+        try:
+            items.append(_coerce(_strip_annotated(item_type), piece, environ))
+        except ValueError as exc:
+            raise ValueError(f"item {index}: {exc}") from None
+    return items
+
+
+def _coerce_choice(choices: list[Any], value: object) -> Any:
+    def label(choice: Any) -> str:
+        return str(choice.value) if isinstance(choice, enum.Enum) else str(choice)
+
+    if isinstance(value, enum.Enum) and value in choices:
+        return value
+    for choice in choices:
+        plain = choice.value if isinstance(choice, enum.Enum) else choice
+        if type(value) is type(plain) and value == plain:
+            return choice
+    if isinstance(value, str):
+        wanted = value.strip().lower()
+        for choice in choices:
+            names = {label(choice).lower()}
+            if isinstance(choice, enum.Enum):
+                names.add(choice.name.lower())
+            if wanted in names:
+                return choice
+    expected = ", ".join(repr(label(c)) for c in choices)
+    raise ValueError(f"expected one of {expected}, got {_describe(value)}")
+
+
+def _coerce_str(value: object, _: Mapping[str, str]) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {_describe(value)}")
+    return value
+
+
+def _coerce_int(value: object, _: Mapping[str, str]) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected an integer, got {_describe(value)}")
+
+
+def _coerce_float(value: object, _: Mapping[str, str]) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a number, got {_describe(value)}")
+
+
+def _coerce_bool(value: object, _: Mapping[str, str]) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(
+        f"expected a boolean (true/false, 1/0, yes/no, on/off), got {_describe(value)}"
+    )
+
+
+def _coerce_path(value: object, _: Mapping[str, str]) -> Path:
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, str) and value.strip():
+        return Path(value.strip()).expanduser()
+    raise ValueError(f"expected a file system path, got {_describe(value)}")
+
+
+def _coerce_url(value: object, _: Mapping[str, str]) -> URL:
+    if isinstance(value, URL):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a URL such as 's3://bucket/prefix', got {_describe(value)}")
+    return URL(value.strip())  # its error never repeats the text, which may hold a password
+
+
+def _coerce_duration(value: object, _: Mapping[str, str]) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | timedelta):
+        raise ValueError(f"expected a duration such as '90s' or '1h30m', got {_describe(value)}")
+    return parse_duration(value)
+
+
+def _coerce_byte_size(value: object, _: Mapping[str, str]) -> ByteSize:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected a byte size such as '64MiB', got {_describe(value)}")
+    return parse_byte_size(value)
+
+
+def _coerce_secret(value: object, environ: Mapping[str, str]) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected a secret reference 'env:NAME' or 'file:/path', got {type(value).__name__}"
+        )
+    try:
+        return Secret(value.strip(), environ=environ)
+    except InvalidSecretReferenceError as exc:
+        # The refused text is never repeated: it may be the secret itself.
+        raise ValueError(str(exc)) from None
+
+
+_SCALAR_COERCERS: dict[Any, Callable[[object, Mapping[str, str]], Any]] = {
+    str: _coerce_str,
+    int: _coerce_int,
+    float: _coerce_float,
+    bool: _coerce_bool,
+    Path: _coerce_path,
+    URL: _coerce_url,
+    timedelta: _coerce_duration,
+    ByteSize: _coerce_byte_size,
+    Secret: _coerce_secret,
+}
+
+
+def _describe(value: object) -> str:
+    """A short, safe rendering of a bad value for an error message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return repr(shown)
+    if isinstance(value, int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"

@@ -1,0 +1,76 @@
+"""Turn cumulative registry snapshots into increments since the last export.
+
+Push-style backends (StatsD, CloudWatch EMF) expect what happened *in this
+interval*, while the registry keeps totals. :class:`DeltaTracker` remembers what
+was exported last and hands back the difference; it only advances once the caller
+says the export went out, so a failed write is retried with the counts intact.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+
+from etl_core.metrics.registry import MetricKind, MetricSnapshot, SeriesSnapshot
+
+__all__ = ["DeltaTracker"]
+
+_SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+_Totals = tuple[float, int, tuple[int, ...]]
+
+
+def _totals(series: SeriesSnapshot) -> _Totals:
+    return series.value, series.count, tuple(n for _, n in series.buckets)
+
+
+class DeltaTracker:
+    """Remembers exported totals per series and computes increments against them.
+
+    Gauges pass through unchanged (they are levels, not increments). A counter or
+    histogram that went *down* (a registry swapped or recreated) is treated as a
+    reset: its whole current value is the increment.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._exported: dict[_SeriesKey, _Totals] = {}
+
+    def diff(self, snapshots: Sequence[MetricSnapshot]) -> tuple[MetricSnapshot, ...]:
+        """The increments of ``snapshots`` since the last :meth:`advance`."""
+        with self._lock:
+            return tuple(self._diff_metric(metric) for metric in snapshots)
+
+    def advance(self, snapshots: Sequence[MetricSnapshot]) -> None:
+        """Record ``snapshots`` as exported (call after a successful export)."""
+        with self._lock:
+            for metric in snapshots:
+                if metric.kind is MetricKind.GAUGE:
+                    continue
+                for series in metric.series:
+                    self._exported[(metric.name, series.labels)] = _totals(series)
+
+    def _diff_metric(self, metric: MetricSnapshot) -> MetricSnapshot:
+        if metric.kind is MetricKind.GAUGE:
+            return metric
+        is_counter = metric.kind is MetricKind.COUNTER
+        series = tuple(self._diff_series(metric.name, s, is_counter) for s in metric.series)
+        return replace(metric, series=series)
+
+    def _diff_series(self, name: str, series: SeriesSnapshot, is_counter: bool) -> SeriesSnapshot:
+        previous = self._exported.get((name, series.labels))
+        if previous is None:
+            return series
+        value, count, counts = previous
+        went_down = series.value < value if is_counter else series.count < count
+        if went_down:
+            return series
+        return SeriesSnapshot(
+            labels=series.labels,
+            value=series.value - value,
+            count=series.count - count,
+            buckets=tuple(
+                (bound, n - before)
+                for (bound, n), before in zip(series.buckets, counts, strict=True)
+            ),
+        )

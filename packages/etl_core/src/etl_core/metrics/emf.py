@@ -1,0 +1,213 @@
+"""CloudWatch Embedded Metric Format: metrics as JSON log lines.
+
+CloudWatch Logs extracts metrics from log events shaped like::
+
+    {"_aws": {"Timestamp": <ms>, "CloudWatchMetrics": [{
+        "Namespace": "etl", "Dimensions": [["dataset"]],
+        "Metrics": [{"Name": "etl_fp_files_total", "Unit": "Count"}]}]},
+     "dataset": "pos", "etl_fp_files_total": 3}
+
+One line is written per label set: labels become dimensions (string target members),
+metrics become numeric target members. Counters and histograms are exported as the
+increase since the previous emit; a histogram becomes ``<name>_sum`` and
+``<name>_count``, since CloudWatch cannot ingest cumulative buckets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from etl_core.metrics.deltas import DeltaTracker
+from etl_core.metrics.registry import (
+    MetricError,
+    MetricKind,
+    MetricSnapshot,
+    Registry,
+    default_registry,
+)
+
+__all__ = ["EMF_MAX_DIMENSIONS", "EMF_MAX_METRICS_PER_DIRECTIVE", "EmfExporter", "render_emf"]
+
+#: Dimension keys allowed in one DimensionSet.
+EMF_MAX_DIMENSIONS = 30
+#: MetricDefinitions allowed in one MetricDirective.
+EMF_MAX_METRICS_PER_DIRECTIVE = 100
+
+_UNIT_BY_SUFFIX = {"seconds": "Seconds", "bytes": "Bytes", "percent": "Percent"}
+
+PropertyValue = str | int | float | bool
+_LabelSet = tuple[tuple[str, str], ...]
+
+
+class TextSink(Protocol):
+    """Anything with ``write(str)`` (``sys.stdout``, an open file, ``io.StringIO``)."""
+
+    def write(self, text: str, /) -> object:
+        """Write ``text``."""
+
+
+def _unit(name: str, kind: MetricKind) -> str:
+    base = name.removesuffix("_total")
+    unit = _UNIT_BY_SUFFIX.get(base.rsplit("_", 1)[-1])
+    if unit is not None:
+        return unit
+    return "Count" if kind is MetricKind.COUNTER else "None"
+
+
+def _metric_values(metric: MetricSnapshot) -> list[tuple[_LabelSet, str, str, float]]:
+    """``(label set, metric name, unit, value)`` for every exportable series."""
+    rows = []
+    for series in metric.series:
+        labels = tuple(sorted(series.labels))
+        if metric.kind is MetricKind.HISTOGRAM:
+            if math.isfinite(series.sum):
+                unit = _unit(metric.name, metric.kind)
+                rows.append((labels, f"{metric.name}_sum", unit, series.sum))
+            rows.append((labels, f"{metric.name}_count", "Count", float(series.count)))
+        elif math.isfinite(series.value):
+            rows.append((labels, metric.name, _unit(metric.name, metric.kind), series.value))
+    return rows
+
+
+def _validate_namespace(namespace: str) -> None:
+    if not isinstance(namespace, str) or not 1 <= len(namespace) <= 255:
+        raise MetricError(f"EMF namespace must be 1-255 characters, got {namespace!r}")
+    if namespace.startswith("AWS/"):
+        raise MetricError(f"EMF namespace {namespace!r} must not start with 'AWS/' (reserved)")
+
+
+def _validate_properties(properties: Mapping[str, PropertyValue]) -> dict[str, PropertyValue]:
+    for name, value in properties.items():
+        if name == "_aws":
+            raise MetricError("EMF property '_aws' is reserved for the metadata object")
+        if not isinstance(value, str | int | float) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            raise MetricError(
+                f"EMF property {name!r} must be a string, bool or finite number, got {value!r}"
+            )
+    return dict(properties)
+
+
+def _document(
+    namespace: str,
+    timestamp_ms: int,
+    labels: _LabelSet,
+    metrics: Sequence[tuple[str, str, float]],
+    properties: Mapping[str, PropertyValue],
+) -> dict[str, object]:
+    dimension_names = [name for name, _ in labels]
+    if len(dimension_names) > EMF_MAX_DIMENSIONS:
+        raise MetricError(
+            f"EMF allows {EMF_MAX_DIMENSIONS} dimensions per set; labels {dimension_names} "
+            f"on {metrics[0][0]!r} are too many"
+        )
+    members: dict[str, object] = dict(properties)
+    for name, label_value in labels:
+        if name in members or name == "_aws":
+            raise MetricError(f"EMF dimension {name!r} collides with a property or metric member")
+        members[name] = label_value
+    for name, _, number in metrics:
+        if name in members:
+            raise MetricError(f"EMF metric {name!r} collides with a dimension or property member")
+        members[name] = int(number) if number.is_integer() and abs(number) < 2**53 else number
+    directives = [
+        {
+            "Namespace": namespace,
+            "Dimensions": [dimension_names],
+            "Metrics": [{"Name": name, "Unit": unit} for name, unit, _ in chunk],
+        }
+        for chunk in (
+            metrics[i : i + EMF_MAX_METRICS_PER_DIRECTIVE]
+            for i in range(0, len(metrics), EMF_MAX_METRICS_PER_DIRECTIVE)
+        )
+    ]
+    return {"_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}, **members}
+
+
+def render_emf(
+    snapshots: Sequence[MetricSnapshot],
+    *,
+    namespace: str,
+    timestamp_ms: int,
+    properties: Mapping[str, PropertyValue] | None = None,
+) -> list[str]:
+    """EMF JSON lines (without newlines) for ``snapshots``, one per label set.
+
+    Args:
+        snapshots: what to export, e.g. ``registry.collect()`` or a delta of it.
+        namespace: the CloudWatch namespace (1-255 characters, not ``AWS/...``).
+        timestamp_ms: the metrics' time, milliseconds since the Unix epoch.
+        properties: extra non-dimension members on every line (``run_id``, ...),
+            searchable in Logs Insights without creating metrics.
+
+    Raises:
+        MetricError: bad namespace, too many labels, or a name collision between
+            labels, metrics and properties.
+    """
+    _validate_namespace(namespace)
+    if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int):
+        raise MetricError(f"EMF timestamp_ms must be an int, got {timestamp_ms!r}")
+    props = _validate_properties(properties or {})
+    groups: dict[_LabelSet, list[tuple[str, str, float]]] = {}
+    for metric in snapshots:
+        for labels, name, unit, value in _metric_values(metric):
+            groups.setdefault(labels, []).append((name, unit, value))
+    return [
+        json.dumps(
+            _document(namespace, timestamp_ms, labels, groups[labels], props),
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+        for labels in sorted(groups)
+    ]
+
+
+class EmfExporter:
+    """Writes a registry's metrics as EMF lines to a stream, as deltas between emits.
+
+    Batch jobs call :meth:`emit` once at exit (the first emit carries the totals);
+    long-running processes call it periodically. Writing to stdout is enough on
+    Lambda and ECS/EKS with the CloudWatch agent or awslogs driver.
+    """
+
+    def __init__(
+        self,
+        stream: TextSink,
+        *,
+        namespace: str,
+        registry: Registry | None = None,
+        properties: Mapping[str, PropertyValue] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        _validate_namespace(namespace)
+        self._stream = stream
+        self._namespace = namespace
+        self._registry = registry
+        self._properties = _validate_properties(properties or {})
+        self._clock = clock
+        self._deltas = DeltaTracker()
+        self._lock = threading.Lock()
+
+    def emit(self) -> int:
+        """Write one line per label set; returns the number of lines written."""
+        registry = self._registry if self._registry is not None else default_registry()
+        with self._lock:
+            snapshots = registry.collect()
+            lines = render_emf(
+                self._deltas.diff(snapshots),
+                namespace=self._namespace,
+                timestamp_ms=int(self._clock() * 1000),
+                properties=self._properties,
+            )
+            self._stream.write("".join(f"{line}\n" for line in lines))
+            flush = getattr(self._stream, "flush", None)
+            if callable(flush):
+                flush()
+            self._deltas.advance(snapshots)
+        return len(lines)

@@ -1,0 +1,205 @@
+"""Prometheus text exposition (format 0.0.4) and Pushgateway pushes.
+
+Long-running services serve :func:`render_prometheus` on ``/metrics``; batch jobs
+call :func:`push_to_gateway` at exit. The Pushgateway URL scheme is
+``/metrics/job/<job>{/<label>/<value>}``; values containing ``/`` (or empty ones)
+travel base64url-encoded as ``<label>@base64/<encoded>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Literal
+
+from etl_core.errors import FatalError, RetryableError
+from etl_core.metrics.registry import (
+    MetricError,
+    MetricKind,
+    MetricSnapshot,
+    Registry,
+    SeriesSnapshot,
+    default_registry,
+)
+
+__all__ = [
+    "PROMETHEUS_CONTENT_TYPE",
+    "delete_from_gateway",
+    "push_to_gateway",
+    "pushgateway_url",
+    "render_prometheus",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The ``Content-Type`` of the text exposition format 0.0.4.
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_ERROR_BODY_LIMIT = 1024
+
+
+# ------------------------------------------------------------------ exposition
+
+
+def _format_number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _label_block(labels: Sequence[tuple[str, str]]) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{name}="{_escape_label_value(value)}"' for name, value in labels)
+    return "{" + inner + "}"
+
+
+def _series_lines(metric: MetricSnapshot, series: SeriesSnapshot) -> Iterator[str]:
+    labels = series.labels
+    if metric.kind is not MetricKind.HISTOGRAM:
+        yield f"{metric.name}{_label_block(labels)} {_format_number(series.value)}"
+        return
+    for bound, count in series.buckets:
+        le = (*labels, ("le", _format_number(bound)))
+        yield f"{metric.name}_bucket{_label_block(le)} {count}"
+    yield f"{metric.name}_sum{_label_block(labels)} {_format_number(series.value)}"
+    yield f"{metric.name}_count{_label_block(labels)} {series.count}"
+
+
+def _metric_lines(metric: MetricSnapshot) -> Iterator[str]:
+    yield f"# HELP {metric.name} {_escape_help(metric.help)}"
+    yield f"# TYPE {metric.name} {metric.kind}"
+    for series in metric.series:
+        yield from _series_lines(metric, series)
+
+
+def render_prometheus(registry: Registry | None = None) -> str:
+    """The registry (default: the current default) in Prometheus text format 0.0.4."""
+    snapshots = (registry if registry is not None else default_registry()).collect()
+    lines = [line for metric in snapshots for line in _metric_lines(metric)]
+    return "".join(f"{line}\n" for line in lines)
+
+
+# ------------------------------------------------------------------ pushgateway
+
+
+def _path_segment(name: str, value: str) -> str:
+    if value and "/" not in value:
+        return f"{name}/{urllib.parse.quote(value, safe='')}"
+    encoded = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
+    return f"{name}@base64/{encoded or '='}"
+
+
+def pushgateway_url(url: str, job: str, grouping_key: Mapping[str, str] | None = None) -> str:
+    """The Pushgateway group URL for ``job`` and ``grouping_key``.
+
+    Raises:
+        MetricError: the URL is not http(s), the job is empty, or a grouping label is invalid.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise MetricError(
+            f"pushgateway url {url!r}: expected http://host:port or https://host:port"
+        )
+    if not isinstance(job, str) or not job:
+        raise MetricError(f"pushgateway job must be a non-empty string, got {job!r}")
+    segments = [_path_segment("job", job)]
+    for name, value in (grouping_key or {}).items():
+        if not _LABEL_NAME.match(name) or name.startswith("__") or name == "job":
+            raise MetricError(
+                f"pushgateway grouping_key label {name!r} is invalid "
+                "(expected [a-zA-Z_][a-zA-Z0-9_]*, not 'job' or '__'-prefixed)"
+            )
+        if not isinstance(value, str):
+            raise MetricError(
+                f"pushgateway grouping_key {name!r} must be a string, got {type(value).__name__}"
+            )
+        segments.append(_path_segment(name, value))
+    return f"{url.rstrip('/')}/metrics/{'/'.join(segments)}"
+
+
+def _send(method: str, target: str, body: bytes | None, timeout: float) -> None:
+    request = urllib.request.Request(target, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(_ERROR_BODY_LIMIT).decode("utf-8", "replace").strip()
+        message = f"pushgateway {method} {target} answered HTTP {exc.code}: {detail or exc.reason}"
+        if exc.code == 429 or exc.code >= 500:
+            raise RetryableError(message, retry_after=_retry_after(exc)) from exc
+        raise FatalError(message) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RetryableError(f"pushgateway {method} {target} failed: {reason}") from exc
+    logger.debug("pushgateway %s %s done", method, target)
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    header = exc.headers.get("Retry-After") if exc.headers is not None else None
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+def push_to_gateway(
+    url: str,
+    job: str,
+    registry: Registry | None = None,
+    *,
+    grouping_key: Mapping[str, str] | None = None,
+    method: Literal["PUT", "POST"] = "PUT",
+    timeout: float = 10.0,
+) -> None:
+    """Push every metric of ``registry`` to a Pushgateway group.
+
+    ``PUT`` replaces the whole group; ``POST`` replaces only the metrics with the
+    same names. Batch jobs call this once at exit.
+
+    Raises:
+        MetricError: bad URL, job, grouping key or method.
+        RetryableError: connection failure, timeout, HTTP 429 or 5xx.
+        FatalError: the gateway refused the push (other HTTP 4xx).
+    """
+    if method not in {"PUT", "POST"}:
+        raise MetricError(f"pushgateway method must be 'PUT' or 'POST', got {method!r}")
+    target = pushgateway_url(url, job, grouping_key)
+    _send(method, target, render_prometheus(registry).encode("utf-8"), timeout)
+
+
+def delete_from_gateway(
+    url: str,
+    job: str,
+    *,
+    grouping_key: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> None:
+    """Delete a Pushgateway group (e.g. after a job is retired).
+
+    Raises:
+        RetryableError: connection failure, timeout, HTTP 429 or 5xx.
+        FatalError: the gateway refused the request.
+    """
+    _send("DELETE", pushgateway_url(url, job, grouping_key), None, timeout)

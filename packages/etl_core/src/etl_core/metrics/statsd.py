@@ -1,0 +1,325 @@
+"""StatsD over UDP: a small client and a registry exporter.
+
+Lines look like ``<prefix><name>:<value>|<type>`` with ``c`` (counter), ``g``
+(gauge), ``ms`` (timing) or ``h`` (histogram), plus DogStatsD tags
+``|#key:value,...`` when the client sends tags. Lines are packed into datagrams
+no larger than ``max_packet_bytes`` (default fits a 1500-byte Ethernet MTU).
+
+StatsD is fire-and-forget: a failed send is logged, never raised, so metrics can
+never fail a job. :class:`StatsdExporter` only marks a flush as exported when every
+datagram left, so counts are resent after a failure instead of lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import socket
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Literal
+
+from etl_core.metrics.deltas import DeltaTracker
+from etl_core.metrics.registry import (
+    MetricError,
+    MetricKind,
+    MetricSnapshot,
+    Registry,
+    SeriesSnapshot,
+    default_registry,
+)
+
+__all__ = ["StatsdBatch", "StatsdClient", "StatsdExporter"]
+
+logger = logging.getLogger(__name__)
+
+TagFormat = Literal["dogstatsd", "none"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_TAG_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+_TAG_VALUE_FORBIDDEN = re.compile(r"[,|#\s]")
+_PATH_SEGMENT_FORBIDDEN = re.compile(r"[^A-Za-z0-9_\-]")
+_UDP_MAX_PAYLOAD = 65_507
+
+
+def _format_value(name: str, value: float) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MetricError(f"statsd {name!r}: value must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise MetricError(f"statsd {name!r}: value must be finite, got {value}")
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+
+
+class _StatsdWriter(ABC):
+    """Formats StatsD lines; subclasses decide whether a line is sent now or buffered."""
+
+    def __init__(self, prefix: str, tags: Mapping[str, str], tag_format: TagFormat) -> None:
+        self._prefix = prefix
+        self._constant_tags = dict(tags)
+        self._tag_format = tag_format
+
+    @abstractmethod
+    def _emit(self, entry: str) -> None:
+        """Send or buffer one entry (one line, or a gauge reset pair)."""
+
+    @property
+    def sends_tags(self) -> bool:
+        """True when lines carry DogStatsD ``|#tags``."""
+        return self._tag_format == "dogstatsd"
+
+    def _line(self, name: str, value: str, kind: str, tags: Mapping[str, str] | None) -> str:
+        full = f"{self._prefix}{name}"
+        if not _NAME.match(full):
+            raise MetricError(
+                f"statsd metric name {full!r} is invalid (letters, digits, '_', '.', '-' only)"
+            )
+        merged = {**self._constant_tags, **(tags or {})}
+        if not merged:
+            return f"{full}:{value}|{kind}"
+        if not self.sends_tags:
+            raise MetricError(
+                f"statsd metric {full!r}: tags given but the client uses tag_format='none'"
+            )
+        return f"{full}:{value}|{kind}|#{_format_tags(merged)}"
+
+    def incr(self, name: str, value: float = 1, *, tags: Mapping[str, str] | None = None) -> None:
+        """Count ``value`` occurrences (``|c``)."""
+        self._emit(self._line(name, _format_value(name, value), "c", tags))
+
+    def gauge(self, name: str, value: float, *, tags: Mapping[str, str] | None = None) -> None:
+        """Set a gauge (``|g``); negative values are sent as a reset to 0 then the value."""
+        text = _format_value(name, value)
+        line = self._line(name, text, "g", tags)
+        if text.startswith("-"):
+            # "-5|g" alone means "decrease by 5"; both lines share one datagram.
+            line = f"{self._line(name, '0', 'g', tags)}\n{line}"
+        self._emit(line)
+
+    def timing(
+        self, name: str, milliseconds: float, *, tags: Mapping[str, str] | None = None
+    ) -> None:
+        """Record a duration in milliseconds (``|ms``)."""
+        self._emit(self._line(name, _format_value(name, milliseconds), "ms", tags))
+
+    def histogram(self, name: str, value: float, *, tags: Mapping[str, str] | None = None) -> None:
+        """Record a value into a server-side histogram (``|h``, DogStatsD)."""
+        self._emit(self._line(name, _format_value(name, value), "h", tags))
+
+
+def _format_tags(tags: Mapping[str, str]) -> str:
+    parts = []
+    for key, value in tags.items():
+        if not _TAG_KEY.match(key):
+            raise MetricError(
+                f"statsd tag key {key!r} is invalid (letters, digits, '_', '.', '-', '/')"
+            )
+        if not isinstance(value, str) or _TAG_VALUE_FORBIDDEN.search(value):
+            raise MetricError(
+                f"statsd tag {key!r} value {value!r} must be a string without ',', '|', '#' "
+                "or whitespace"
+            )
+        parts.append(f"{key}:{value}" if value else key)
+    return ",".join(parts)
+
+
+def _pack(entries: Iterable[str], max_bytes: int) -> list[bytes]:
+    """Join entries with newlines into datagrams of at most ``max_bytes``.
+
+    An entry longer than ``max_bytes`` travels alone; one that no UDP datagram can
+    carry is dropped with a warning, since resending it could never succeed.
+    """
+    packets: list[bytes] = []
+    current = b""
+    for entry in entries:
+        data = entry.encode("utf-8")
+        if len(data) > _UDP_MAX_PAYLOAD:
+            logger.warning("statsd line of %d bytes dropped: too large for UDP", len(data))
+            continue
+        if current and len(current) + 1 + len(data) <= max_bytes:
+            current += b"\n" + data
+            continue
+        if current:
+            packets.append(current)
+        current = data
+    if current:
+        packets.append(current)
+    return packets
+
+
+class StatsdClient(_StatsdWriter):
+    """Sends StatsD lines over UDP; each call is one datagram unless batched.
+
+    Args:
+        host: StatsD server host.
+        port: StatsD server UDP port.
+        prefix: prepended verbatim to every name (e.g. ``"prod."``).
+        tags: constant tags added to every line (DogStatsD only).
+        tag_format: ``"dogstatsd"`` to send ``|#tags``; ``"none"`` for plain StatsD.
+        max_packet_bytes: upper bound of one datagram's payload.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8125,
+        *,
+        prefix: str = "",
+        tags: Mapping[str, str] | None = None,
+        tag_format: TagFormat = "dogstatsd",
+        max_packet_bytes: int = 1432,
+    ) -> None:
+        if tag_format not in {"dogstatsd", "none"}:
+            raise MetricError(
+                f"statsd tag_format must be 'dogstatsd' or 'none', got {tag_format!r}"
+            )
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise MetricError(f"statsd port must be 1-65535, got {port!r}")
+        if not isinstance(max_packet_bytes, int) or max_packet_bytes < 64:
+            raise MetricError(
+                f"statsd max_packet_bytes must be an int >= 64, got {max_packet_bytes!r}"
+            )
+        if tags and tag_format == "none":
+            raise MetricError("statsd constant tags need tag_format='dogstatsd'")
+        if tags:
+            _format_tags(tags)
+        super().__init__(prefix, tags or {}, tag_format)
+        self.host = host
+        self.port = port
+        self.max_packet_bytes = max_packet_bytes
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._address: tuple[str, int] | None = None
+
+    def _emit(self, entry: str) -> None:
+        self.send([entry])
+
+    def batch(self) -> StatsdBatch:
+        """A buffer with the same methods, sent in as few datagrams as possible on exit."""
+        return StatsdBatch(self)
+
+    def send(self, entries: Iterable[str]) -> int:
+        """Send preformatted lines packed into datagrams; returns how many failed to send."""
+        failed = 0
+        for packet in _pack(entries, self.max_packet_bytes):
+            try:
+                sock, address = self._connect()
+                sock.sendto(packet, address)
+            except OSError as exc:
+                failed += 1
+                logger.warning("statsd send to %s:%s failed: %s", self.host, self.port, exc)
+        return failed
+
+    def _connect(self) -> tuple[socket.socket, tuple[str, int]]:
+        with self._lock:
+            if self._socket is None or self._address is None:
+                family, _, _, _, address = socket.getaddrinfo(
+                    self.host, self.port, type=socket.SOCK_DGRAM
+                )[0]
+                self._socket = socket.socket(family, socket.SOCK_DGRAM)
+                self._address = (str(address[0]), int(address[1]))
+            return self._socket, self._address
+
+    def close(self) -> None:
+        """Close the UDP socket (a later send reopens it)."""
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close()
+            self._socket = None
+            self._address = None
+
+    def __enter__(self) -> StatsdClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class StatsdBatch(_StatsdWriter):
+    """Buffers lines for one client and sends them packed on :meth:`flush` or exit."""
+
+    def __init__(self, client: StatsdClient) -> None:
+        super().__init__(client._prefix, client._constant_tags, client._tag_format)
+        self._client = client
+        self._entries: list[str] = []
+
+    def _emit(self, entry: str) -> None:
+        self._entries.append(entry)
+
+    def flush(self) -> int:
+        """Send the buffered lines; returns how many datagrams failed to send."""
+        entries, self._entries = self._entries, []
+        return self._client.send(entries)
+
+    def __enter__(self) -> StatsdBatch:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.flush()
+
+
+class StatsdExporter:
+    """Sends what changed in a registry since the last flush to StatsD.
+
+    Counters go out as ``|c`` increments (zero increments are skipped), gauges as
+    ``|g`` levels, histograms as ``<name>_count`` and ``<name>_sum`` increments.
+    Labels become DogStatsD tags, or ``.<label>.<value>`` name suffixes when the
+    client uses ``tag_format="none"``.
+    """
+
+    def __init__(self, client: StatsdClient, registry: Registry | None = None) -> None:
+        self._client = client
+        self._registry = registry
+        self._deltas = DeltaTracker()
+        self._lock = threading.Lock()
+
+    def flush(self) -> int:
+        """Send the changes; returns the number of datagrams that failed (0 = all sent)."""
+        registry = self._registry if self._registry is not None else default_registry()
+        with self._lock:
+            snapshots = registry.collect()
+            batch = self._client.batch()
+            for metric in self._deltas.diff(snapshots):
+                for series in metric.series:
+                    self._write(batch, metric, series)
+            failed = batch.flush()
+            if failed == 0:
+                self._deltas.advance(snapshots)
+        return failed
+
+    def _write(self, batch: StatsdBatch, metric: MetricSnapshot, series: SeriesSnapshot) -> None:
+        name, tags = self._address(metric.name, series)
+        if metric.kind is MetricKind.COUNTER:
+            if series.value > 0:
+                batch.incr(name, series.value, tags=tags)
+        elif metric.kind is MetricKind.GAUGE:
+            if math.isfinite(series.value):
+                batch.gauge(name, series.value, tags=tags)
+        elif series.count > 0:
+            count_name, _ = self._address(f"{metric.name}_count", series)
+            sum_name, _ = self._address(f"{metric.name}_sum", series)
+            batch.incr(count_name, series.count, tags=tags)
+            if math.isfinite(series.sum):
+                batch.incr(sum_name, series.sum, tags=tags)
+
+    def _address(self, name: str, series: SeriesSnapshot) -> tuple[str, dict[str, str] | None]:
+        if self._client.sends_tags:
+            tags = {k: _TAG_VALUE_FORBIDDEN.sub("_", v) for k, v in series.labels}
+            return name, tags or None
+        suffix = "".join(
+            f".{k}.{_PATH_SEGMENT_FORBIDDEN.sub('_', v) or '_'}" for k, v in series.labels
+        )
+        return f"{name}{suffix}", None

@@ -1,0 +1,174 @@
+"""Secret references: ``env:NAME`` and ``file:/path``, resolved only when used.
+
+Configuration never holds a secret's value, only where to find it (DESIGN:
+"secrets are references, never inline values"). A :class:`Secret` reads its
+value on every :meth:`Secret.reveal` call, so a rotated file or variable is
+picked up without a restart, and its ``repr``/``str`` show the reference only,
+so printing or logging settings cannot leak the value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from etl_core.errors import ConfigError
+
+__all__ = [
+    "MAX_SECRET_FILE_BYTES",
+    "InvalidSecretReferenceError",
+    "Secret",
+    "SecretUnavailableError",
+]
+
+MAX_SECRET_FILE_BYTES = 1024 * 1024
+"""A secret file larger than this is refused: secrets are keys and passwords, not data."""
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_REFERENCE_HINT = (
+    "a secret must be a reference, 'env:NAME' (an environment variable) or "
+    "'file:/absolute/path' (a file holding the value), never the value itself"
+)
+
+SecretKind = Literal["env", "file"]
+
+
+class InvalidSecretReferenceError(ConfigError, ValueError):
+    """The text is not a secret reference; the message never repeats it, as it may be the secret."""
+
+
+class SecretUnavailableError(ConfigError):
+    """A secret reference could not be resolved: unset variable, unreadable or empty file."""
+
+    def __init__(self, message: str, *, reference: str) -> None:
+        self.reference = reference
+        super().__init__(message)
+
+
+class Secret:
+    """A reference to a secret value, resolved on use.
+
+    ``Secret("env:DB_PASSWORD")`` reads the variable ``DB_PASSWORD``;
+    ``Secret("file:/run/secrets/db")`` (or ``file:///run/secrets/db``) reads the
+    file, without its trailing line break. Anything else, in particular an
+    inline value, is refused.
+
+    Args:
+        reference: ``env:NAME`` or ``file:/absolute/path``.
+        environ: where ``env:`` references are looked up; ``os.environ`` (read
+            at use time) when not given. The config loader passes the mapping it
+            loaded from, so ``env:`` means the same environment as ``ETL_*``.
+
+    Raises:
+        InvalidSecretReferenceError: ``reference`` is not a valid reference.
+    """
+
+    __slots__ = ("_environ", "_kind", "_target")
+
+    def __init__(self, reference: str, *, environ: Mapping[str, str] | None = None) -> None:
+        self._kind, self._target = _parse_reference(reference)
+        self._environ = environ
+
+    @property
+    def kind(self) -> SecretKind:
+        """``"env"`` or ``"file"``."""
+        return self._kind
+
+    @property
+    def reference(self) -> str:
+        """The reference, safe to show: ``env:NAME`` or ``file:/path``."""
+        return f"{self._kind}:{self._target}"
+
+    def reveal(self) -> str:
+        """Resolve the reference now and return the secret value.
+
+        Raises:
+            SecretUnavailableError: the variable is unset or empty, or the file
+                is missing, unreadable, empty, too large or not UTF-8.
+        """
+        if self._kind == "env":
+            return self._reveal_env()
+        return self._reveal_file()
+
+    def get(self) -> str:
+        """Same as :meth:`reveal`."""
+        return self.reveal()
+
+    def _reveal_env(self) -> str:
+        environ = os.environ if self._environ is None else self._environ
+        value = environ.get(self._target)
+        if value is None:
+            raise self._unavailable(f"environment variable {self._target} is not set")
+        if value == "":
+            raise self._unavailable(f"environment variable {self._target} is set but empty")
+        return value
+
+    def _reveal_file(self) -> str:
+        path = Path(self._target)
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise self._unavailable(f"file {path} cannot be read: {reason}") from exc
+        if len(data) > MAX_SECRET_FILE_BYTES:
+            raise self._unavailable(
+                f"file {path} is larger than {MAX_SECRET_FILE_BYTES} bytes; a secret file "
+                "holds one key or password"
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._unavailable(f"file {path} is not UTF-8 text") from None
+        value = text.rstrip("\r\n")
+        if value == "":
+            raise self._unavailable(f"file {path} is empty")
+        return value
+
+    def _unavailable(self, reason: str) -> SecretUnavailableError:
+        return SecretUnavailableError(
+            f"secret {self.reference} is not available: {reason}", reference=self.reference
+        )
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference!r})"
+
+    def __str__(self) -> str:
+        return f"<secret {self.reference}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return (self._kind, self._target) == (other._kind, other._target)
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._kind, self._target))
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        # Pickles (e.g. to a worker process) carry the reference, never a value.
+        return (Secret, (self.reference,))
+
+
+def _parse_reference(reference: object) -> tuple[SecretKind, str]:
+    if not isinstance(reference, str):
+        raise InvalidSecretReferenceError(f"{_REFERENCE_HINT}; got {type(reference).__name__}")
+    scheme, sep, target = reference.partition(":")
+    if sep and scheme == "env":
+        if not _ENV_NAME.fullmatch(target):
+            raise InvalidSecretReferenceError(
+                "an 'env:' secret reference needs an environment variable name "
+                "(letters, digits and '_', not starting with a digit), e.g. 'env:DB_PASSWORD'"
+            )
+        return "env", target
+    if sep and scheme == "file":
+        if target.startswith("//"):  # file:///abs/path, the URL form
+            target = target[2:]
+        if not target.startswith("/") or target.strip() != target:
+            raise InvalidSecretReferenceError(
+                "a 'file:' secret reference needs an absolute path, e.g. 'file:/run/secrets/db'"
+            )
+        return "file", target
+    raise InvalidSecretReferenceError(_REFERENCE_HINT)

@@ -1,0 +1,41 @@
+"""Object storage: one interface over S3 (``s3://bucket/prefix``) and a local directory.
+
+Open a store with :func:`open_store`; both backends share the semantics of
+:class:`ObjectStore` (sorted lazy listings, byte ranges, writes visible only
+when complete, idempotent deletes) and validate keys the same way.
+"""
+
+from .base import (
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    ObjectInfo,
+    ObjectStore,
+    ObjectWriter,
+    TransientStorageError,
+)
+from .keys import join_key, validate_key, validate_prefix
+from .local import LocalObjectStore
+from .opener import open_store
+from .s3 import DEFAULT_S3_RETRY, S3ObjectStore
+from .url import InvalidStoreURLError, StoreLocation, parse_store_url
+
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "DEFAULT_S3_RETRY",
+    "MAX_PART_SIZE",
+    "MIN_PART_SIZE",
+    "InvalidStoreURLError",
+    "LocalObjectStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "ObjectWriter",
+    "S3ObjectStore",
+    "StoreLocation",
+    "TransientStorageError",
+    "join_key",
+    "open_store",
+    "parse_store_url",
+    "validate_key",
+    "validate_prefix",
+]

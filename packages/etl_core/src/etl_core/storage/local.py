@@ -1,0 +1,384 @@
+"""The local directory backend (``file:///abs/dir``), with S3's semantics.
+
+Keys map to files below the root directory. Writes go to a temporary file in
+the target directory and are renamed into place (``os.replace``), so readers
+never see half a file and concurrent writers of one key leave exactly one
+complete version. The ETag is the MD5 of the content, which is what S3 reports
+for an object written in a single PUT.
+
+Differences from S3 that a filesystem imposes: a key cannot also be a "folder"
+of other keys (``a`` and ``a/b`` cannot both exist), file names starting with
+``.etl-partial-`` are reserved for in-progress writes, and presigned URLs are
+plain ``file://`` URLs that do not expire.
+
+The ETag is computed by streaming the file on every ``head`` and ``list`` (no
+cache can go stale), so listing a large tree reads every byte of it: the local
+backend is meant for development and small deployments.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import hashlib
+import io
+import logging
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
+
+from etl_core.errors import InvalidKeyError, ObjectNotFoundError, StorageError
+
+from .base import (
+    DEFAULT_PART_SIZE,
+    ObjectInfo,
+    ObjectStore,
+    ObjectWriter,
+    check_expires,
+    check_part_size,
+    check_range,
+)
+from .keys import validate_key, validate_prefix
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = ["PARTIAL_FILE_PREFIX", "LocalObjectStore"]
+
+logger = logging.getLogger(__name__)
+
+PARTIAL_FILE_PREFIX = ".etl-partial-"
+"""Name prefix of in-progress writes; such files are never listed."""
+
+_CHUNK = 1024 * 1024
+_PARENT_RETRIES = 5  # a concurrent delete may prune an empty parent directory under us
+T = TypeVar("T")
+
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files below a local directory: the embedded default backend.
+
+    Args:
+        root: the store's directory; created on first write.
+        fsync: flush each written file (and its directory entry) to disk
+            before it becomes visible, so a crash cannot leave a truncated object.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self._root = Path(os.path.abspath(os.fspath(root)))
+        self._fsync = fsync
+
+    @property
+    def root(self) -> Path:
+        """The absolute directory holding the objects."""
+        return self._root
+
+    @property
+    def url(self) -> str:
+        return self._root.as_uri()
+
+    # ------------------------------------------------------------------ reads
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        folder, _, _ = prefix.rpartition("/")
+        start = self._root.joinpath(*folder.split("/")) if folder else self._root
+        return self._walk(start, f"{folder}/" if folder else "", prefix)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        with self._open_object(key, path) as stream:
+            return _describe(key, stream)
+
+    def open_read(self, key: str, *, start: int | None = None, end: int | None = None) -> BinaryIO:
+        first, end = check_range(start, end)
+        path = self._path(key)
+        raw = self._open_object(key, path)
+        if first:
+            raw.seek(first)
+        if end is None:
+            return io.BufferedReader(raw, buffer_size=_CHUNK)
+        return io.BufferedReader(_LimitedReader(raw, end - first), buffer_size=_CHUNK)
+
+    # ----------------------------------------------------------------- writes
+
+    def open_write(self, key: str, *, part_size: int = DEFAULT_PART_SIZE) -> ObjectWriter:
+        check_part_size(part_size)
+        path = self._path(key)
+        return _LocalWriter(key, path, self.url, fsync=self._fsync)
+
+    def copy(self, src: str, dst: str) -> None:
+        src_path = self._path(src)
+        self._path(dst)
+        if src == dst:
+            self.head(src)
+            return
+        with self._open_object(src, src_path) as source, self.open_write(dst) as target:
+            shutil.copyfileobj(source, target, _CHUNK)
+
+    def move(self, src: str, dst: str) -> None:
+        src_path = self._path(src)
+        dst_path = self._path(dst)
+        if src == dst:
+            self.head(src)
+            return
+        if not src_path.is_file():
+            raise ObjectNotFoundError(
+                f"cannot move {src!r}: no such object in {self.url}", key=src, url=self.url
+            )
+        _check_not_folder(dst, dst_path, self.url)
+        _in_parent(dst, dst_path, self.url, lambda: os.replace(src_path, dst_path), "move to")
+        _prune_empty_parents(src_path, self._root)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            if path.is_dir():  # a "folder" of other keys is not an object
+                return
+            raise _storage_error(exc, "delete", key, self.url) from exc
+        _prune_empty_parents(path, self._root)
+
+    # ------------------------------------------------------------------- URLs
+
+    def presigned_url(self, key: str, *, expires: float | timedelta = 3600) -> str:
+        """A ``file://`` URL for the object; it needs no signature and does not expire.
+
+        ``urllib.request.urlopen`` reads it, so code written against S3's
+        presigned URLs runs unchanged on the local backend.
+        """
+        check_expires(expires)
+        return self._path(key).as_uri()
+
+    def url_for(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    # -------------------------------------------------------------- internals
+
+    def _path(self, key: str) -> Path:
+        validate_key(key)
+        if key.rpartition("/")[2].startswith(PARTIAL_FILE_PREFIX):
+            raise InvalidKeyError(
+                f"invalid key {key!r}: names starting with {PARTIAL_FILE_PREFIX!r} are reserved "
+                "for in-progress writes in a local store",
+                key=key,
+                url=self.url,
+            )
+        return self._root.joinpath(*key.split("/"))
+
+    def _open_object(self, key: str, path: Path) -> io.FileIO:
+        try:
+            raw = io.FileIO(path, "r")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise ObjectNotFoundError(
+                f"no object {key!r} in {self.url}", key=key, url=self.url
+            ) from exc
+        except OSError as exc:
+            raise _storage_error(exc, "read", key, self.url) from exc
+        if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+            raw.close()
+            raise ObjectNotFoundError(f"no object {key!r} in {self.url}", key=key, url=self.url)
+        return raw
+
+    def _walk(self, directory: Path, base: str, prefix: str) -> Iterator[ObjectInfo]:
+        entries = self._sorted_entries(directory, base)
+        for name_key, entry, is_dir in entries:
+            if is_dir:
+                if name_key.startswith(prefix) or prefix.startswith(name_key):
+                    yield from self._walk(Path(entry.path), name_key, prefix)
+            elif name_key.startswith(prefix):
+                info = self._describe_listed(name_key, Path(entry.path))
+                if info is not None:
+                    yield info
+
+    def _sorted_entries(
+        self, directory: Path, base: str
+    ) -> builtins.list[tuple[str, os.DirEntry[str], bool]]:
+        """Entries keyed so that walking them in order yields keys in S3's (byte) order."""
+        try:
+            with os.scandir(directory) as scan:
+                entries = [*scan]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise _storage_error(exc, "list", base, self.url) from exc
+        keyed: builtins.list[tuple[str, os.DirEntry[str], bool]] = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                keyed.append((f"{base}{entry.name}/", entry, True))
+            elif entry.is_file() and not entry.name.startswith(PARTIAL_FILE_PREFIX):
+                keyed.append((f"{base}{entry.name}", entry, False))
+        keyed.sort(key=lambda item: item[0])
+        return keyed
+
+    def _describe_listed(self, key: str, path: Path) -> ObjectInfo | None:
+        try:
+            validate_key(key)
+        except InvalidKeyError:
+            logger.warning("skipping file whose name is not a valid key: %r", key)
+            return None
+        try:
+            with self._open_object(key, path) as stream:
+                return _describe(key, stream)
+        except ObjectNotFoundError:  # deleted between the directory scan and now
+            return None
+
+
+class _LocalWriter(ObjectWriter):
+    """Writes to ``.etl-partial-*`` beside the target, then ``os.replace``s it into place."""
+
+    def __init__(self, key: str, path: Path, url: str, *, fsync: bool) -> None:
+        _check_not_folder(key, path, url)
+        fd, temp = _in_parent(key, path, url, lambda: _create_temp(path.parent), "write")
+        super().__init__(key)
+        self._path = path
+        self._url = url
+        self._fsync = fsync
+        self._temp: Path | None = temp
+        self._file = io.FileIO(fd, "w", closefd=True)
+
+    def _stage(self, data: memoryview) -> None:
+        try:
+            while data:
+                written = self._file.write(data) or 0
+                data = data[written:]
+        except OSError as exc:
+            raise _storage_error(exc, "write", self.key, self._url) from exc
+
+    def _publish(self) -> None:
+        assert self._temp is not None
+        try:
+            if self._fsync:
+                os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temp, self._path)
+        except OSError as exc:
+            raise _storage_error(exc, "write", self.key, self._url) from exc
+        self._temp = None
+        if self._fsync:
+            _fsync_directory(self._path.parent)
+
+    def _discard(self) -> None:
+        self._file.close()
+        if self._temp is not None:
+            self._temp.unlink(missing_ok=True)
+            self._temp = None
+
+
+class _LimitedReader(io.RawIOBase):
+    """At most ``limit`` bytes of an underlying raw stream (the end of a byte range)."""
+
+    def __init__(self, raw: io.FileIO, limit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._remaining = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(view.nbytes, self._remaining)
+        if wanted <= 0:
+            return 0
+        got = self._raw.readinto(view[:wanted]) or 0
+        self._remaining -= got
+        return got
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _describe(key: str, stream: io.FileIO) -> ObjectInfo:
+    """Size, content MD5 and modification time of an open file, streamed in chunks."""
+    status = os.fstat(stream.fileno())
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+    return ObjectInfo(
+        key=key,
+        size=status.st_size,
+        etag=digest.hexdigest(),
+        last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
+    )
+
+
+def _create_temp(directory: Path) -> tuple[int, Path]:
+    """Create a uniquely named partial file; permissions follow the umask like ``open``."""
+    while True:
+        candidate = directory / f"{PARTIAL_FILE_PREFIX}{secrets.token_hex(8)}"
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        return fd, candidate
+
+
+def _in_parent(key: str, path: Path, url: str, action: Callable[[], T], verb: str) -> T:
+    """Run ``action`` after creating ``path``'s parent; again if a delete pruned it meanwhile."""
+    for attempt in range(_PARENT_RETRIES):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return action()
+        except FileNotFoundError as exc:
+            if path.parent.exists() or attempt == _PARENT_RETRIES - 1:
+                raise _storage_error(exc, verb, key, url) from exc
+        except OSError as exc:
+            raise _storage_error(exc, verb, key, url) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_not_folder(key: str, path: Path, url: str) -> None:
+    if path.is_dir():
+        raise StorageError(
+            f"cannot write {key!r} in {url}: other keys start with '{key}/', and a local store "
+            "cannot hold an object and objects below it under the same name",
+            key=key,
+            url=url,
+        )
+
+
+def _prune_empty_parents(path: Path, root: Path) -> None:
+    """Remove directories left empty by a delete or move, up to (not including) the root."""
+    for parent in path.parents:
+        if parent == root or root not in parent.parents:
+            return
+        try:
+            parent.rmdir()
+        except OSError:
+            return
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        logger.debug("could not fsync directory %s", directory)
+    finally:
+        os.close(fd)
+
+
+def _storage_error(exc: OSError, verb: str, key: str, url: str) -> StorageError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in {errno.ENOTDIR, errno.EEXIST}:
+        reason = (
+            "a parent of this key is itself an object, and a local store cannot hold an object "
+            "and objects below it under the same name"
+        )
+    return StorageError(f"cannot {verb} {key!r} in {url}: {reason}", key=key, url=url)

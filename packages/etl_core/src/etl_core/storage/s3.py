@@ -1,0 +1,572 @@
+"""The S3 backend (``s3://bucket/prefix``), for AWS and S3-compatible servers (MinIO, moto).
+
+boto3 is imported only when a store is created, so ``etl_core`` stays standard
+library at import time; without it, creating a store raises
+:class:`~etl_core.errors.MissingDependencyError` naming the extra ``s3``.
+
+Retries: every request goes through an :class:`~etl_core.retry.RetryPolicy`
+(throttling, 5xx and dropped connections are retried with jittered backoff,
+honouring ``Retry-After``). botocore's own retries are switched off
+(``total_max_attempts=1``) so the two layers do not multiply into a retry storm.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
+
+from etl_core.errors import InvalidKeyError, MissingDependencyError, StorageError
+from etl_core.retry import RetryPolicy
+
+from .base import (
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
+    ObjectInfo,
+    ObjectStore,
+    ObjectWriter,
+    TransientStorageError,
+    check_expires,
+    check_part_size,
+    check_range,
+)
+from .keys import validate_key, validate_prefix
+from .s3_errors import translate_s3_error
+from .url import InvalidStoreURLError, parse_store_url
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+
+__all__ = ["DEFAULT_S3_RETRY", "MAX_PARTS", "S3ObjectStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+AddressingStyle = Literal["path", "virtual", "auto"]
+
+MAX_PARTS = 10_000
+"""S3's limit on the number of parts of one multipart upload."""
+_COPY_PART_SIZE = 512 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024
+
+DEFAULT_S3_RETRY = RetryPolicy(attempts=5, initial_delay=0.2, max_delay=20.0, multiplier=2.0)
+"""Five attempts with full-jitter backoff from 0.2 s, capped at 20 s per wait."""
+
+
+class S3ObjectStore(ObjectStore):
+    """Objects under ``s3://bucket/prefix``, through one thread-safe boto3 client.
+
+    Args:
+        bucket: the bucket name.
+        prefix: key prefix of the store inside the bucket (``""`` for the whole bucket).
+        endpoint_url: an S3-compatible endpoint (MinIO, moto); path-style
+            addressing is used with it unless ``addressing_style`` says otherwise.
+        region: the AWS region; defaults to boto3's resolution (``AWS_REGION``...).
+        profile: a named profile from the AWS config files.
+        retry: the retry policy for every request; defaults to :data:`DEFAULT_S3_RETRY`.
+        page_size: keys per listing request (1-1000).
+        multipart_copy_threshold: objects larger than this are copied part by
+            part (S3 refuses single copies above 5 GiB).
+        connect_timeout: seconds to establish a connection.
+        read_timeout: seconds to wait for response data.
+        max_connections: size of the HTTP connection pool (threads sharing the store).
+        addressing_style: ``"path"``, ``"virtual"`` or ``"auto"``.
+        client: a ready boto3 S3 client to use instead of creating one (tests,
+            custom sessions); the store then does not close it.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        retry: RetryPolicy | None = None,
+        page_size: int = 1000,
+        multipart_copy_threshold: int = MAX_PART_SIZE,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_connections: int = 10,
+        addressing_style: AddressingStyle | None = None,
+        client: S3Client | None = None,
+    ) -> None:
+        location = parse_store_url(f"s3://{bucket}/{prefix}")
+        assert location.bucket is not None
+        if not 1 <= page_size <= 1000:
+            raise ValueError(f"page_size must be between 1 and 1000 keys, got {page_size}")
+        if not MIN_PART_SIZE <= multipart_copy_threshold <= MAX_PART_SIZE:
+            raise ValueError(
+                f"multipart_copy_threshold must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} "
+                f"bytes, got {multipart_copy_threshold}"
+            )
+        self._bucket = location.bucket
+        self._prefix = location.prefix
+        self._key_base = f"{location.prefix}/" if location.prefix else ""
+        self._url = location.url
+        self._retry = retry or DEFAULT_S3_RETRY
+        self._page_size = page_size
+        self._copy_threshold = multipart_copy_threshold
+        self._owns_client = client is None
+        self._client: S3Client = client or _create_client(
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
+            addressing_style=addressing_style or ("path" if endpoint_url else "auto"),
+            url=self._url,
+        )
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._bucket
+
+    @property
+    def prefix(self) -> str:
+        """The store's key prefix inside the bucket, without slashes (``""`` for none)."""
+        return self._prefix
+
+    @property
+    def client(self) -> S3Client:
+        """The underlying boto3 client, for operations this interface does not cover."""
+        return self._client
+
+    # ------------------------------------------------------------------ reads
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        return self._list_pages(prefix)
+
+    def head(self, key: str) -> ObjectInfo:
+        full = self._full_key(key)
+        response = self._call(
+            "head", key, lambda: self._client.head_object(Bucket=self._bucket, Key=full)
+        )
+        return ObjectInfo(
+            key=key,
+            size=response["ContentLength"],
+            etag=_unquote_etag(response["ETag"]),
+            last_modified=response["LastModified"].astimezone(UTC),
+        )
+
+    def open_read(self, key: str, *, start: int | None = None, end: int | None = None) -> BinaryIO:
+        first, end = check_range(start, end)
+        self._full_key(key)
+        if end == first:
+            self.head(key)  # an empty range still says whether the object exists
+            return io.BytesIO(b"")
+        body = _S3Body(self, key, first, end)
+        if not body.open_at(first, etag=None):
+            return io.BytesIO(b"")
+        return io.BufferedReader(body, buffer_size=_READ_CHUNK)
+
+    # ----------------------------------------------------------------- writes
+
+    def open_write(self, key: str, *, part_size: int = DEFAULT_PART_SIZE) -> ObjectWriter:
+        check_part_size(part_size)
+        return _S3Writer(self, key, part_size)
+
+    def copy(self, src: str, dst: str) -> None:
+        full_src = self._full_key(src)
+        full_dst = self._full_key(dst)
+        info = self.head(src)
+        if src == dst:
+            return
+        source: CopySourceTypeDef = {"Bucket": self._bucket, "Key": full_src}
+        if info.size <= self._copy_threshold:
+            self._call(
+                "copy",
+                dst,
+                lambda: self._client.copy_object(
+                    Bucket=self._bucket,
+                    Key=full_dst,
+                    CopySource=source,
+                    CopySourceIfMatch=f'"{info.etag}"',
+                ),
+            )
+            return
+        self._copy_multipart(info, full_src, dst, full_dst)
+
+    def delete(self, key: str) -> None:
+        full = self._full_key(key)
+        self._call("delete", key, lambda: self._client.delete_object(Bucket=self._bucket, Key=full))
+
+    # ------------------------------------------------------------------- URLs
+
+    def presigned_url(self, key: str, *, expires: float | timedelta = 3600) -> str:
+        seconds = check_expires(expires)
+        full = self._full_key(key)
+        return self._call(
+            "presign",
+            key,
+            lambda: self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": full}, ExpiresIn=seconds
+            ),
+        )
+
+    def url_for(self, key: str) -> str:
+        return f"s3://{self._bucket}/{self._full_key(key)}"
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    # -------------------------------------------------------------- internals
+
+    def _full_key(self, key: str) -> str:
+        return self._key_base + validate_key(key)
+
+    def _call(self, operation: str, key: str | None, request: Callable[[], T]) -> T:
+        """Run one request under the retry policy, translating botocore errors."""
+        url = f"s3://{self._bucket}/{self._key_base}{key}" if key else self._url
+
+        def attempt() -> T:
+            try:
+                return request()
+            except Exception as exc:
+                translated = translate_s3_error(exc, operation=operation, url=url, key=key)
+                if translated is None:
+                    raise
+                raise translated from exc
+
+        return self._retry.call(attempt)
+
+    def _list_pages(self, prefix: str) -> Iterator[ObjectInfo]:
+        params: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Prefix": self._key_base + prefix,
+            "MaxKeys": self._page_size,
+        }
+        while True:
+            page = self._call(
+                "list", prefix or None, lambda: self._client.list_objects_v2(**params)
+            )
+            for item in page.get("Contents", []):
+                info = self._listed(item)
+                if info is not None:
+                    yield info
+            if not page.get("IsTruncated"):
+                return
+            params["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _listed(self, item: Any) -> ObjectInfo | None:
+        key = item["Key"][len(self._key_base) :]
+        try:
+            validate_key(key)
+        except InvalidKeyError:
+            # Folder markers ("a/") and keys like "a//b" cannot be addressed here.
+            logger.debug("skipping S3 key the platform cannot address: %r", item["Key"])
+            return None
+        return ObjectInfo(
+            key=key,
+            size=item["Size"],
+            etag=_unquote_etag(item["ETag"]),
+            last_modified=item["LastModified"].astimezone(UTC),
+        )
+
+    def _copy_multipart(self, info: ObjectInfo, full_src: str, dst: str, full_dst: str) -> None:
+        part_size = max(min(self._copy_threshold, _COPY_PART_SIZE), -(-info.size // MAX_PARTS))
+        upload = _MultipartUpload(self, dst, full_dst)
+        try:
+            for number, first in enumerate(range(0, info.size, part_size), start=1):
+                last = min(first + part_size, info.size) - 1
+                upload.copy_part(number, full_src, f"bytes={first}-{last}", info.etag)
+            upload.complete()
+        except BaseException:
+            upload.abort_quietly()
+            raise
+
+
+class _MultipartUpload:
+    """One multipart upload: parts in order, then complete (or abort)."""
+
+    def __init__(self, store: S3ObjectStore, key: str, full_key: str) -> None:
+        self._store = store
+        self._key = key
+        self._full_key = full_key
+        self._parts: list[CompletedPartTypeDef] = []
+        client, bucket = store._client, store._bucket
+        response = store._call(
+            "start multipart upload",
+            key,
+            lambda: client.create_multipart_upload(Bucket=bucket, Key=full_key),
+        )
+        self._upload_id = response["UploadId"]
+
+    @property
+    def next_part_number(self) -> int:
+        return len(self._parts) + 1
+
+    def upload_part(self, data: bytes) -> None:
+        number = self._check_part_number()
+        client, bucket = self._store._client, self._store._bucket
+        response = self._store._call(
+            "upload part",
+            self._key,
+            lambda: client.upload_part(
+                Bucket=bucket,
+                Key=self._full_key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
+            ),
+        )
+        self._parts.append({"ETag": response["ETag"], "PartNumber": number})
+
+    def copy_part(self, number: int, full_src: str, source_range: str, etag: str) -> None:
+        self._check_part_number()
+        client, bucket = self._store._client, self._store._bucket
+        response = self._store._call(
+            "copy part",
+            self._key,
+            lambda: client.upload_part_copy(
+                Bucket=bucket,
+                Key=self._full_key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": bucket, "Key": full_src},
+                CopySourceRange=source_range,
+                CopySourceIfMatch=f'"{etag}"',
+            ),
+        )
+        self._parts.append({"ETag": response["CopyPartResult"]["ETag"], "PartNumber": number})
+
+    def complete(self) -> None:
+        client, bucket = self._store._client, self._store._bucket
+        self._store._call(
+            "complete multipart upload",
+            self._key,
+            lambda: client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=self._full_key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            ),
+        )
+
+    def abort(self) -> None:
+        client, bucket = self._store._client, self._store._bucket
+        self._store._call(
+            "abort multipart upload",
+            self._key,
+            lambda: client.abort_multipart_upload(
+                Bucket=bucket, Key=self._full_key, UploadId=self._upload_id
+            ),
+        )
+
+    def abort_quietly(self) -> None:
+        try:
+            self.abort()
+        except Exception:
+            logger.warning(
+                "could not abort multipart upload of %r; a bucket lifecycle rule for "
+                "incomplete uploads will remove its parts",
+                self._full_key,
+                exc_info=True,
+            )
+
+    def _check_part_number(self) -> int:
+        number = self.next_part_number
+        if number > MAX_PARTS:
+            raise StorageError(
+                f"object {self._key!r} needs more than {MAX_PARTS} parts; use a larger part_size",
+                key=self._key,
+            )
+        return number
+
+
+class _S3Writer(ObjectWriter):
+    """Buffers one part in memory; a single PUT if the object fits, else a multipart upload."""
+
+    def __init__(self, store: S3ObjectStore, key: str, part_size: int) -> None:
+        full_key = store._full_key(key)
+        super().__init__(key)
+        self._store = store
+        self._full_key = full_key
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload: _MultipartUpload | None = None
+
+    def _stage(self, data: memoryview) -> None:
+        while data:
+            take = min(self._part_size - len(self._buffer), data.nbytes)
+            self._buffer += data[:take]
+            data = data[take:]
+            if len(self._buffer) >= self._part_size:
+                self._send_part()
+
+    def _send_part(self) -> None:
+        if self._upload is None:
+            self._upload = _MultipartUpload(self._store, self.key, self._full_key)
+        self._upload.upload_part(bytes(self._buffer))
+        self._buffer.clear()
+
+    def _publish(self) -> None:
+        if self._upload is None:
+            body = bytes(self._buffer)
+            client, bucket = self._store._client, self._store._bucket
+            self._store._call(
+                "put",
+                self.key,
+                lambda: client.put_object(Bucket=bucket, Key=self._full_key, Body=body),
+            )
+        else:
+            if self._buffer:
+                self._send_part()
+            self._upload.complete()
+        self._buffer.clear()
+
+    def _discard(self) -> None:
+        self._buffer.clear()
+        if self._upload is not None:
+            upload, self._upload = self._upload, None
+            upload.abort()
+
+
+class _S3Body(io.RawIOBase):
+    """A GET response body that resumes from its position after a dropped connection.
+
+    A resumed request asks for the same ETag (``If-Match``), so a reader never
+    splices two versions of an object together.
+    """
+
+    def __init__(self, store: S3ObjectStore, key: str, start: int, end: int | None) -> None:
+        super().__init__()
+        self._store = store
+        self._key = key
+        self._position = start
+        self._end = end
+        self._etag: str | None = None
+        self._body: Any = None
+
+    def open_at(self, position: int, *, etag: str | None) -> bool:
+        """Start a GET from ``position``; False when it lies at or past the end of the object."""
+        store = self._store
+        params: dict[str, Any] = {"Bucket": store._bucket, "Key": store._full_key(self._key)}
+        last = "" if self._end is None else str(self._end - 1)
+        if position or self._end is not None:
+            params["Range"] = f"bytes={position}-{last}"
+        if etag is not None:
+            params["IfMatch"] = f'"{etag}"'
+        try:
+            response = store._call("read", self._key, lambda: store._client.get_object(**params))
+        except StorageError as exc:
+            if _is_unsatisfiable_range(exc):
+                return False
+            raise
+        self._body = response["Body"]
+        self._etag = _unquote_etag(response["ETag"])
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._end is not None:
+            view = view[: max(0, self._end - self._position)]
+        if not view.nbytes:
+            return 0
+        data = self._store._retry.call(self._read_once, view.nbytes)
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _read_once(self, size: int) -> bytes:
+        if self._body is None and not self.open_at(self._position, etag=self._etag):
+            return b""
+        try:
+            data: bytes = self._body.read(size)
+        except Exception as exc:
+            self._drop_body()
+            url = self._store.url_for(self._key)
+            translated = translate_s3_error(exc, operation="read", url=url, key=self._key)
+            if isinstance(exc, OSError) and translated is None:
+                translated = TransientStorageError(
+                    f"S3 read of {url} failed: connection problem: {exc}", key=self._key, url=url
+                )
+            if translated is None:
+                raise
+            raise translated from exc
+        return data
+
+    def _drop_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            try:
+                body.close()
+            except Exception:
+                logger.debug("error closing an S3 response body", exc_info=True)
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
+def _is_unsatisfiable_range(exc: StorageError) -> bool:
+    """Whether a GET failed only because the range starts at or past the end (HTTP 416)."""
+    cause = exc.__cause__
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = response.get("Error", {}).get("Code")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return bool(code == "InvalidRange" or status == 416)
+
+
+def _unquote_etag(etag: str) -> str:
+    return etag.strip('"')
+
+
+def _create_client(
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    connect_timeout: float,
+    read_timeout: float,
+    max_connections: int,
+    addressing_style: AddressingStyle,
+    url: str,
+) -> S3Client:
+    """A boto3 S3 client with botocore's retries off (our retry policy does that)."""
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ImportError as exc:
+        raise MissingDependencyError("S3 storage", package="etl-core", extra="s3") from exc
+    if addressing_style not in {"path", "virtual", "auto"}:
+        raise InvalidStoreURLError(
+            f"addressing_style must be 'path', 'virtual' or 'auto', got {addressing_style!r}",
+            url=url,
+        )
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        signature_version="s3v4",
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_pool_connections=max_connections,
+        s3={"addressing_style": addressing_style},
+    )
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+        return session.client("s3", endpoint_url=endpoint_url, config=config)
+    except BotoCoreError as exc:
+        translated = translate_s3_error(exc, operation="connect", url=url)
+        raise (translated or StorageError(str(exc), url=url)) from exc
+    except ValueError as exc:  # botocore's message for a malformed endpoint URL
+        raise InvalidStoreURLError(f"cannot create an S3 client for {url}: {exc}", url=url) from exc

@@ -1,0 +1,122 @@
+"""Store URLs: ``s3://bucket/prefix``, ``file:///abs/dir`` or a plain directory path.
+
+Parsing is strict so a typo in configuration fails at start-up with the URL
+named, instead of writing somewhere unexpected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from etl_core.errors import InvalidKeyError, StorageError
+
+from .keys import validate_prefix
+
+__all__ = ["SUPPORTED_SCHEMES", "InvalidStoreURLError", "StoreLocation", "parse_store_url"]
+
+SUPPORTED_SCHEMES = ("s3", "file")
+_SUPPORTED_FORMS = "s3://bucket/prefix, file:///absolute/dir, or a plain directory path"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class InvalidStoreURLError(StorageError, ValueError):
+    """A store URL is malformed or uses a scheme the platform does not support."""
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store lives, as parsed from its URL.
+
+    For ``s3`` the ``bucket`` and key ``prefix`` (no leading or trailing ``/``,
+    empty for the bucket root) are set; for ``file`` the absolute ``path`` is.
+    """
+
+    scheme: Literal["s3", "file"]
+    bucket: str | None = None
+    prefix: str = ""
+    path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """The canonical URL of this location."""
+        if self.path is not None:
+            return self.path.as_uri()
+        suffix = f"/{self.prefix}" if self.prefix else ""
+        return f"s3://{self.bucket}{suffix}"
+
+
+def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:
+    """Parse a store URL; a plain path (relative or absolute) means a local directory.
+
+    Relative paths are made absolute against the current directory and ``~``
+    is expanded, so the location does not change if the process later ``chdir``s.
+
+    Raises:
+        InvalidStoreURLError: the URL is empty, malformed, or its scheme is not
+            one of :data:`SUPPORTED_SCHEMES`.
+    """
+    text = os.fspath(url)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidStoreURLError(f"store URL {text!r} is empty; expected {_SUPPORTED_FORMS}")
+    if "://" not in text:
+        if text.startswith("file:"):
+            raise InvalidStoreURLError(
+                f"store URL {text!r} is not a valid file URL; expected file:///absolute/dir",
+                url=text,
+            )
+        return StoreLocation(scheme="file", path=Path(os.path.abspath(Path(text).expanduser())))
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if parts.query or parts.fragment:
+        raise InvalidStoreURLError(
+            f"store URL {text!r} has a query or fragment; expected {_SUPPORTED_FORMS}", url=text
+        )
+    if scheme == "s3":
+        return _parse_s3(text, parts.netloc, parts.path)
+    if scheme == "file":
+        return _parse_file(text, parts.netloc, parts.path)
+    raise InvalidStoreURLError(
+        f"store URL {text!r} has unsupported scheme {parts.scheme!r}; supported schemes are "
+        f"{', '.join(SUPPORTED_SCHEMES)} ({_SUPPORTED_FORMS})",
+        url=text,
+    )
+
+
+def _parse_s3(text: str, bucket: str, path: str) -> StoreLocation:
+    if not _BUCKET.match(bucket):
+        raise InvalidStoreURLError(
+            f"store URL {text!r} has invalid bucket name {bucket!r}; expected 3-63 lowercase "
+            "letters, digits, dots or hyphens, as in s3://bucket/prefix",
+            url=text,
+        )
+    prefix = path.strip("/")
+    if prefix:
+        try:
+            validate_prefix(prefix)
+        except InvalidKeyError as exc:
+            raise InvalidStoreURLError(
+                f"store URL {text!r} has an invalid prefix: {exc}", url=text
+            ) from exc
+    return StoreLocation(scheme="s3", bucket=bucket, prefix=prefix)
+
+
+def _parse_file(text: str, host: str, path: str) -> StoreLocation:
+    if host not in {"", "localhost"}:
+        raise InvalidStoreURLError(
+            f"store URL {text!r} names host {host!r}; file URLs must be local, as in "
+            "file:///absolute/dir",
+            url=text,
+        )
+    local = unquote(path)
+    if not local.startswith("/"):
+        raise InvalidStoreURLError(
+            f"store URL {text!r} has no absolute path; expected file:///absolute/dir", url=text
+        )
+    if "\x00" in local:
+        raise InvalidStoreURLError(f"store URL {text!r} contains a NUL byte", url=text)
+    return StoreLocation(scheme="file", path=Path(os.path.normpath(local)))

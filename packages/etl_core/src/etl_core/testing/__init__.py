@@ -1,0 +1,25 @@
+"""Test helpers every package uses the same way.
+
+``capture_logs()`` and ``capture_metrics()`` collect what code under test logs
+and measures; ``s3_server()`` starts moto's S3 server on 127.0.0.1 (needs the
+``moto[server]`` dev dependency); ``service_unavailable()`` applies the suite's
+rule for absent services (skip locally, fail under ``ETL_REQUIRE_SERVICES=1``).
+Nothing here is imported by the platform itself.
+"""
+
+from etl_core.testing.logs import capture_logs
+from etl_core.testing.metrics import CapturedMetrics, capture_metrics
+from etl_core.testing.s3 import aws_test_environment, create_bucket, s3_server
+from etl_core.testing.services import port_open, service_unavailable, services_required
+
+__all__ = [
+    "CapturedMetrics",
+    "aws_test_environment",
+    "capture_logs",
+    "capture_metrics",
+    "create_bucket",
+    "port_open",
+    "s3_server",
+    "service_unavailable",
+    "services_required",
+]

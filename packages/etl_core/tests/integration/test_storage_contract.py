@@ -1,0 +1,469 @@
+"""One contract, two backends: every test runs against a local directory and S3 (moto).
+
+The ``store`` fixture (conftest.py) gives a fresh, empty store per test.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+
+from etl_core.errors import InvalidKeyError, ObjectNotFoundError
+from etl_core.storage import MIN_PART_SIZE, ObjectStore, S3ObjectStore
+
+MIB = 1024 * 1024
+BAD_KEYS = ["", "/etc/passwd", "../outside", "a/../../b", "a/./b", "a\\b", "a\x00b", "a//b", "a/"]
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def patterned(size: int) -> bytes:
+    """Deterministic, non-repeating-per-MiB content so misplaced parts are detected."""
+    block = bytes(range(256)) * 4096
+    return b"".join(block[i % 251 :] + block[: i % 251] for i in range(-(-size // len(block))))[
+        :size
+    ]
+
+
+def write_then_fail(store: ObjectStore, key: str, data: bytes) -> None:
+    """Write ``data`` under ``key`` and raise before the writer can close."""
+    with store.open_write(key, part_size=MIN_PART_SIZE) as writer:
+        writer.write(data)
+        raise RuntimeError("boom")
+
+
+def keys(store: ObjectStore, prefix: str = "") -> list[str]:
+    return [info.key for info in store.list(prefix)]
+
+
+# ---------------------------------------------------------------- read back
+
+
+def test_written_object_reads_back_with_size_and_md5_etag(store: ObjectStore) -> None:
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    store.write_bytes("landing/acme/orders.csv", b"id,total\n1,9.50\n")
+
+    info = store.head("landing/acme/orders.csv")
+
+    assert store.read_bytes("landing/acme/orders.csv") == b"id,total\n1,9.50\n"
+    assert info.key == "landing/acme/orders.csv"
+    assert info.size == 16
+    assert info.etag == md5(b"id,total\n1,9.50\n")
+    assert info.last_modified.tzinfo is not None
+    assert before <= info.last_modified <= datetime.now(UTC) + timedelta(minutes=1)
+
+
+def test_overwrite_replaces_content_and_changes_etag(store: ObjectStore) -> None:
+    store.write_bytes("k", b"first")
+    first = store.head("k").etag
+
+    store.write_bytes("k", b"second")
+
+    assert store.read_bytes("k") == b"second"
+    assert store.head("k").etag == md5(b"second") != first
+
+
+def test_empty_object_is_an_object(store: ObjectStore) -> None:
+    store.write_bytes("empty", b"")
+
+    assert store.exists("empty")
+    assert store.head("empty").size == 0
+    assert store.read_bytes("empty") == b""
+
+
+def test_write_bytes_accepts_any_buffer(store: ObjectStore) -> None:
+    store.write_bytes("a", bytearray(b"abc"))
+    store.write_bytes("b", memoryview(b"xyz")[1:])
+
+    assert store.read_bytes("a") == b"abc"
+    assert store.read_bytes("b") == b"yz"
+
+
+def test_read_stream_is_a_binary_file(store: ObjectStore) -> None:
+    store.write_bytes("lines.txt", b"one\ntwo\nthree\n")
+
+    with store.open_read("lines.txt") as stream:
+        first = stream.readline()
+        rest = list(stream)
+
+    assert first == b"one\n"
+    assert rest == [b"two\n", b"three\n"]
+
+
+def test_writer_works_as_a_file_object_for_gzip(store: ObjectStore) -> None:
+    with store.open_write("data.jsonl.gz") as raw, gzip.GzipFile(fileobj=raw, mode="wb") as gz:
+        gz.write(b'{"id": 1}\n' * 1000)
+
+    assert gzip.decompress(store.read_bytes("data.jsonl.gz")) == b'{"id": 1}\n' * 1000
+
+
+# ------------------------------------------------------------------ listing
+
+
+def test_listing_is_recursive_and_sorted_by_key(store: ObjectStore) -> None:
+    for key in ["b/c/d.txt", "a0", "a/b", "a-c", "a/a/z", "B"]:
+        store.write_bytes(key, key.encode())
+
+    listed = list(store.list())
+
+    assert [i.key for i in listed] == ["B", "a-c", "a/a/z", "a/b", "a0", "b/c/d.txt"]
+    assert [i.size for i in listed] == [1, 3, 5, 3, 2, 9]
+    assert all(i.etag == md5(i.key.encode()) for i in listed)
+
+
+def test_listing_prefix_matches_as_a_string_prefix(store: ObjectStore) -> None:
+    for key in ["dt=2024-05-01/a", "dt=2024-05-02/b", "dt=2024-06-01/c", "dt=2024-05.txt"]:
+        store.write_bytes(key, b"x")
+
+    assert keys(store, "dt=2024-05") == ["dt=2024-05-01/a", "dt=2024-05-02/b", "dt=2024-05.txt"]
+    assert keys(store, "dt=2024-05-01/") == ["dt=2024-05-01/a"]
+    assert keys(store, "dt=2024-06-01/c") == ["dt=2024-06-01/c"]
+    assert keys(store, "nothing/") == []
+
+
+def test_listing_an_empty_store_yields_nothing(store: ObjectStore) -> None:
+    assert keys(store) == []
+
+
+def test_listing_many_objects_returns_every_one(store: ObjectStore) -> None:
+    names = [f"part-{n:04d}" for n in range(120)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: store.write_bytes(f"many/{k}", b"."), names))
+
+    assert keys(store, "many/") == [f"many/{n}" for n in names]
+
+
+def test_listing_is_a_lazy_iterator(store: ObjectStore) -> None:
+    store.write_bytes("x/1", b"1")
+    store.write_bytes("x/2", b"2")
+
+    listing = store.list("x/")
+    first = next(listing)
+    store.write_bytes("x/3", b"3")
+
+    assert first.key == "x/1"
+    assert next(listing).key == "x/2"
+
+
+def test_listing_with_escaping_prefix_is_refused(store: ObjectStore) -> None:
+    with pytest.raises(InvalidKeyError, match=r"\.\./up"):
+        store.list("../up")
+
+
+def test_store_opened_on_a_sub_url_sees_only_its_prefix(
+    store: ObjectStore, reopen: Callable[[str], ObjectStore]
+) -> None:
+    store.write_bytes("outside.txt", b"o")
+    child = reopen(store.url_for("zone"))
+
+    child.write_bytes("inside.txt", b"i")
+
+    assert keys(child) == ["inside.txt"]
+    assert keys(store) == ["outside.txt", "zone/inside.txt"]
+    assert store.read_bytes("zone/inside.txt") == b"i"
+
+
+# ------------------------------------------------------------ head / exists
+
+
+def test_head_of_a_missing_key_names_it(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFoundError, match=r"missing/key\.csv") as caught:
+        store.head("missing/key.csv")
+    assert caught.value.key == "missing/key.csv"
+
+
+def test_exists_tells_objects_from_missing_keys_and_folders(store: ObjectStore) -> None:
+    store.write_bytes("dir/file", b"1")
+
+    assert store.exists("dir/file")
+    assert not store.exists("dir")
+    assert not store.exists("dir/other")
+
+
+def test_reading_a_missing_key_raises_object_not_found(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFoundError, match="nope"):
+        store.read_bytes("nope")
+    with pytest.raises(ObjectNotFoundError, match="nope"):
+        store.open_read("nope", start=0, end=0)
+
+
+# ------------------------------------------------------------------- ranges
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (2, 5, b"234"),
+        (None, 3, b"012"),
+        (7, None, b"789"),
+        (0, 10, b"0123456789"),
+        (8, 100, b"89"),
+        (10, None, b""),
+        (25, 30, b""),
+        (4, 4, b""),
+    ],
+)
+def test_byte_ranges_behave_like_slices(
+    store: ObjectStore, start: int | None, end: int | None, expected: bytes
+) -> None:
+    store.write_bytes("digits", b"0123456789")
+
+    with store.open_read("digits", start=start, end=end) as stream:
+        assert stream.read() == expected
+
+
+def test_range_read_streams_in_small_reads(store: ObjectStore) -> None:
+    content = patterned(3 * MIB)
+    store.write_bytes("big", content)
+
+    with store.open_read("big", start=MIB + 3, end=2 * MIB + 7) as stream:
+        chunks = iter(lambda: stream.read(65_536), b"")
+        assert b"".join(chunks) == content[MIB + 3 : 2 * MIB + 7]
+
+
+def test_range_of_an_empty_object_is_empty(store: ObjectStore) -> None:
+    store.write_bytes("empty", b"")
+
+    with store.open_read("empty", start=0, end=10) as stream:
+        assert stream.read() == b""
+
+
+@pytest.mark.parametrize(("start", "end"), [(-1, None), (None, -2), (5, 2), (1.5, None)])
+def test_invalid_ranges_are_refused(store: ObjectStore, start: object, end: object) -> None:
+    store.write_bytes("digits", b"0123456789")
+
+    with pytest.raises(ValueError, match="byte range"):
+        store.open_read("digits", start=start, end=end)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------- writes
+
+
+def test_multipart_write_reads_back_intact(store: ObjectStore) -> None:
+    content = patterned(11 * MIB + 123)
+
+    with store.open_write("curated/big.bin", part_size=MIN_PART_SIZE) as writer:
+        for offset in range(0, len(content), 700_001):
+            writer.write(content[offset : offset + 700_001])
+        assert writer.tell() == len(content)
+
+    assert store.head("curated/big.bin").size == len(content)
+    digest = hashlib.md5(usedforsecurity=False)
+    with store.open_read("curated/big.bin") as stream:
+        for chunk in iter(lambda: stream.read(MIB), b""):
+            digest.update(chunk)
+    assert digest.hexdigest() == md5(content)
+
+
+def test_object_is_invisible_until_the_writer_closes(store: ObjectStore) -> None:
+    with store.open_write("pending", part_size=MIN_PART_SIZE) as writer:
+        writer.write(patterned(6 * MIB))  # more than one part on S3
+        assert not store.exists("pending")
+        assert keys(store) == []
+
+    assert store.head("pending").size == 6 * MIB
+
+
+@pytest.mark.parametrize("size", [100, 6 * MIB], ids=["single-part", "multipart"])
+def test_exception_mid_write_leaves_nothing(store: ObjectStore, size: int) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail(store, "broken", patterned(size))
+
+    assert not store.exists("broken")
+    assert keys(store) == []
+
+
+def test_failed_overwrite_keeps_the_previous_version(store: ObjectStore) -> None:
+    store.write_bytes("report.json", b'{"v": 1}')
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail(store, "report.json", patterned(6 * MIB))
+
+    assert store.read_bytes("report.json") == b'{"v": 1}'
+
+
+def test_aborted_writer_publishes_nothing(store: ObjectStore) -> None:
+    writer = store.open_write("aborted")
+    writer.write(b"partial")
+    writer.abort()
+
+    assert writer.closed
+    assert not store.exists("aborted")
+    with pytest.raises(ValueError, match="closed"):
+        writer.write(b"more")
+
+
+def test_writer_dropped_without_close_publishes_nothing(store: ObjectStore) -> None:
+    writer = store.open_write("forgotten")
+    writer.write(b"never closed")
+    del writer
+
+    assert not store.exists("forgotten")
+    assert keys(store) == []
+
+
+@pytest.mark.parametrize("part_size", [MIN_PART_SIZE - 1, 6 * 1024**3])
+def test_part_size_outside_s3_limits_is_refused(store: ObjectStore, part_size: int) -> None:
+    with pytest.raises(ValueError, match="part_size"):
+        store.open_write("x", part_size=part_size)
+
+
+def test_concurrent_writers_of_different_keys_all_land(store: ObjectStore) -> None:
+    def write(n: int) -> None:
+        store.write_bytes(f"shared/dir/obj-{n:02d}", str(n).encode() * 1000)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(32)))
+
+    assert keys(store) == [f"shared/dir/obj-{n:02d}" for n in range(32)]
+    assert store.read_bytes("shared/dir/obj-07") == b"7" * 1000
+
+
+def test_concurrent_writers_of_one_key_leave_one_whole_version(store: ObjectStore) -> None:
+    versions = [bytes([n]) * 200_000 for n in range(8)]
+    barrier = threading.Barrier(len(versions))
+
+    def write(content: bytes) -> None:
+        with store.open_write("contended") as writer:
+            writer.write(content[:100_000])
+            barrier.wait(timeout=30)
+            writer.write(content[100_000:])
+
+    with ThreadPoolExecutor(len(versions)) as pool:
+        list(pool.map(write, versions))
+
+    assert store.read_bytes("contended") in versions
+    assert keys(store) == ["contended"]
+
+
+# -------------------------------------------------------- copy, move, delete
+
+
+def test_copy_makes_an_independent_object(store: ObjectStore) -> None:
+    store.write_bytes("landing/a.csv", b"original")
+
+    store.copy("landing/a.csv", "quarantine/x/a.csv")
+    store.write_bytes("landing/a.csv", b"changed")
+
+    assert store.read_bytes("quarantine/x/a.csv") == b"original"
+    assert store.head("quarantine/x/a.csv").etag == md5(b"original")
+
+
+def test_copy_replaces_an_existing_destination(store: ObjectStore) -> None:
+    store.write_bytes("src", b"new")
+    store.write_bytes("dst", b"old")
+
+    store.copy("src", "dst")
+
+    assert store.read_bytes("dst") == b"new"
+
+
+def test_copy_onto_itself_keeps_the_object(store: ObjectStore) -> None:
+    store.write_bytes("same", b"data")
+
+    store.copy("same", "same")
+    store.move("same", "same")
+
+    assert store.read_bytes("same") == b"data"
+
+
+def test_copy_of_a_missing_key_raises_and_creates_nothing(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFoundError, match="ghost"):
+        store.copy("ghost", "copy")
+    assert keys(store) == []
+
+
+def test_move_removes_the_source(store: ObjectStore) -> None:
+    store.write_bytes("validated/tmp/part-0", b"rows")
+
+    store.move("validated/tmp/part-0", "validated/ds/dt=2024-05-01/part-0")
+
+    assert keys(store) == ["validated/ds/dt=2024-05-01/part-0"]
+    assert store.read_bytes("validated/ds/dt=2024-05-01/part-0") == b"rows"
+
+
+def test_move_of_a_missing_key_raises_and_creates_nothing(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFoundError, match="ghost"):
+        store.move("ghost", "elsewhere")
+    assert keys(store) == []
+
+
+def test_delete_is_idempotent(store: ObjectStore) -> None:
+    store.write_bytes("gone/soon", b"x")
+    store.write_bytes("stays", b"y")
+
+    store.delete("gone/soon")
+    store.delete("gone/soon")
+    store.delete("never/existed")
+
+    assert keys(store) == ["stays"]
+
+
+# -------------------------------------------------------------------- URLs
+
+
+def test_presigned_url_downloads_the_object_without_credentials(store: ObjectStore) -> None:
+    store.write_bytes("share/report.csv", b"a,b\n1,2\n")
+
+    url = store.presigned_url("share/report.csv", expires=timedelta(minutes=5))
+
+    parts = urlsplit(url)
+    assert parts.scheme in {"http", "file"}
+    assert parts.scheme == "file" or parts.hostname == "127.0.0.1"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == b"a,b\n1,2\n"
+
+
+@pytest.mark.parametrize("expires", [0, -5, 8 * 24 * 3600, timedelta(days=8)])
+def test_presigned_url_lifetime_outside_limits_is_refused(
+    store: ObjectStore, expires: float | timedelta
+) -> None:
+    with pytest.raises(ValueError, match="expires"):
+        store.presigned_url("k", expires=expires)
+
+
+def test_url_for_names_the_key_under_the_store_url(store: ObjectStore) -> None:
+    url = store.url_for("landing/acme/file.csv")
+
+    assert url.startswith(store.url + "/")
+    assert url.endswith("/landing/acme/file.csv")
+    assert url.split(":", 1)[0] == ("s3" if isinstance(store, S3ObjectStore) else "file")
+
+
+# -------------------------------------------------------------- bad keys
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_escaping_or_malformed_keys_are_refused_everywhere(store: ObjectStore, key: str) -> None:
+    store.write_bytes("good", b"g")
+    operations: list[Callable[[], object]] = [
+        lambda: store.head(key),
+        lambda: store.exists(key),
+        lambda: store.open_read(key),
+        lambda: store.open_write(key),
+        lambda: store.write_bytes(key, b"x"),
+        lambda: store.copy("good", key),
+        lambda: store.copy(key, "good"),
+        lambda: store.move("good", key),
+        lambda: store.delete(key),
+        lambda: store.url_for(key),
+        lambda: store.presigned_url(key),
+    ]
+
+    for operation in operations:
+        with pytest.raises(InvalidKeyError) as caught:
+            operation()
+        assert repr(key) in str(caught.value)
+
+    assert keys(store) == ["good"]
+    assert store.read_bytes("good") == b"g"

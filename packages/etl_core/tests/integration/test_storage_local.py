@@ -1,0 +1,165 @@
+"""What only the local directory backend does: files, partial files, directories."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from etl_core.errors import InvalidKeyError, StorageError
+from etl_core.storage import LocalObjectStore, open_store
+from etl_core.storage.local import PARTIAL_FILE_PREFIX
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> LocalObjectStore:
+    return LocalObjectStore(tmp_path / "lake")
+
+
+def test_objects_are_plain_files_below_the_root(lake: LocalObjectStore) -> None:
+    lake.write_bytes("landing/acme/a.csv", b"x")
+
+    assert (lake.root / "landing" / "acme" / "a.csv").read_bytes() == b"x"
+
+
+def test_in_progress_write_is_a_hidden_partial_file_in_the_target_directory(
+    lake: LocalObjectStore,
+) -> None:
+    with lake.open_write("dir/obj") as writer:
+        writer.write(b"data")
+        names = os.listdir(lake.root / "dir")
+        assert len(names) == 1
+        assert names[0].startswith(PARTIAL_FILE_PREFIX)
+        assert list(lake.list()) == []
+
+    assert os.listdir(lake.root / "dir") == ["obj"]
+
+
+def test_failed_write_removes_its_partial_file(lake: LocalObjectStore) -> None:
+    def write_then_fail() -> None:
+        with lake.open_write("dir/obj") as writer:
+            writer.write(b"data")
+            assert len(os.listdir(lake.root / "dir")) == 1
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_then_fail()
+
+    assert os.listdir(lake.root / "dir") == []
+
+
+def test_leftover_partial_files_from_a_crash_are_not_listed(lake: LocalObjectStore) -> None:
+    lake.write_bytes("dir/real", b"r")
+    (lake.root / "dir" / f"{PARTIAL_FILE_PREFIX}deadbeef").write_bytes(b"half")
+
+    assert [i.key for i in lake.list()] == ["dir/real"]
+
+
+def test_keys_named_like_partial_files_are_refused(lake: LocalObjectStore) -> None:
+    key = f"dir/{PARTIAL_FILE_PREFIX}x"
+
+    with pytest.raises(InvalidKeyError, match="reserved"):
+        lake.write_bytes(key, b"x")
+
+
+def test_written_files_get_umask_permissions_not_private_temp_ones(
+    lake: LocalObjectStore,
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        lake.write_bytes("shared.csv", b"x")
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE((lake.root / "shared.csv").stat().st_mode) == 0o644
+
+
+def test_a_key_cannot_be_both_an_object_and_a_folder(lake: LocalObjectStore) -> None:
+    lake.write_bytes("a/b", b"1")
+
+    with pytest.raises(StorageError, match="'a'") as folder:
+        lake.write_bytes("a", b"2")
+    with pytest.raises(StorageError, match="'a/b/c'") as below:
+        lake.write_bytes("a/b/c", b"3")
+
+    assert "same name" in str(folder.value)
+    assert "same name" in str(below.value)
+    assert [i.key for i in lake.list()] == ["a/b"]
+
+
+def test_deleting_the_last_object_prunes_empty_directories(lake: LocalObjectStore) -> None:
+    lake.write_bytes("x/y/z/obj", b"1")
+    lake.write_bytes("x/keep", b"2")
+
+    lake.delete("x/y/z/obj")
+
+    assert not (lake.root / "x" / "y").exists()
+    assert (lake.root / "x" / "keep").exists()
+
+
+def test_move_is_a_rename_that_prunes_the_source_directory(lake: LocalObjectStore) -> None:
+    lake.write_bytes("tmp/run-1/part-0", b"rows")
+    inode = (lake.root / "tmp" / "run-1" / "part-0").stat().st_ino
+
+    lake.move("tmp/run-1/part-0", "curated/ds/part-0")
+
+    assert (lake.root / "curated" / "ds" / "part-0").stat().st_ino == inode
+    assert not (lake.root / "tmp").exists()
+
+
+def test_delete_of_a_folder_name_deletes_nothing(lake: LocalObjectStore) -> None:
+    lake.write_bytes("dir/obj", b"1")
+
+    lake.delete("dir")
+
+    assert lake.exists("dir/obj")
+
+
+def test_files_with_names_that_are_not_keys_are_skipped(lake: LocalObjectStore) -> None:
+    lake.write_bytes("ok", b"1")
+    (lake.root / "bad\\name").write_bytes(b"2")
+
+    assert [i.key for i in lake.list()] == ["ok"]
+
+
+def test_missing_root_lists_nothing_and_is_created_on_first_write(tmp_path: Path) -> None:
+    lake = LocalObjectStore(tmp_path / "not" / "yet")
+
+    assert list(lake.list()) == []
+    lake.write_bytes("first", b"1")
+    assert (tmp_path / "not" / "yet" / "first").exists()
+
+
+def test_relative_path_opens_an_absolute_local_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    lake = open_store("data/lake")
+    monkeypatch.chdir("/")
+
+    lake.write_bytes("k", b"v")
+
+    assert isinstance(lake, LocalObjectStore)
+    assert lake.url == (tmp_path / "data" / "lake").as_uri()
+    assert (tmp_path / "data" / "lake" / "k").read_bytes() == b"v"
+
+
+def test_file_url_with_spaces_round_trips_through_url_for(tmp_path: Path) -> None:
+    lake = open_store((tmp_path / "my lake").as_uri())
+    lake.write_bytes("zone a/file 1.csv", b"x")
+
+    child = open_store(lake.url_for("zone a"))
+
+    assert [i.key for i in child.list()] == ["file 1.csv"]
+
+
+def test_symlinked_directories_are_not_followed(lake: LocalObjectStore, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"s")
+    lake.write_bytes("inside", b"i")
+    (lake.root / "link").symlink_to(outside, target_is_directory=True)
+
+    assert [i.key for i in lake.list()] == ["inside"]

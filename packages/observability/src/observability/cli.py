@@ -1,0 +1,124 @@
+"""``etl-observability``: storage, database and freshness health signals."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.filesize import decimal as human_size
+from rich.table import Table
+
+from etl_core.errors import ConfigError
+from etl_core.metrics import Registry, push_to_gateway, render_prometheus
+from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
+from observability import __version__
+from observability.inventory import ZONES, record_inventory_metrics, take_inventory
+
+logger = logging.getLogger(__name__)
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="etl-observability",
+    help="Platform monitoring: storage inventory, metrics and health signals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"etl-observability {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="Store URL (s3://bucket/prefix or file:///dir).")
+    ] = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Dataset contracts and etl.toml.")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level")] = None,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="auto, json or console.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Options shared by every subcommand (flag > ETL_* environment > etl.toml > default)."""
+    flags = {
+        "storage_url": storage,
+        "config_dir": config_dir,
+        "log_level": log_level,
+        "log_format": log_format,
+    }
+    try:
+        ctx.obj = open_session("observability", RuntimeSettings, flags)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print every setting with its value (secrets redacted) and where it came from."""
+    session: Session[RuntimeSettings] = ctx.obj
+    table = Table("setting", "value", "source")
+    for row in session.settings_rows():
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command()
+def inventory(
+    ctx: typer.Context,
+    zone: Annotated[
+        list[str] | None, typer.Option("--zone", help=f"Zones to walk {ZONES}.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    metrics_file: Annotated[
+        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
+    ] = None,
+) -> None:
+    """Objects, bytes and newest object per zone and dataset of the store."""
+    session: Session[RuntimeSettings] = ctx.obj
+    unknown = sorted(set(zone or ()) - set(ZONES))
+    if unknown:
+        err.print(f"[red]unknown zone(s) {unknown}[/red]; expected some of {list(ZONES)}")
+        raise typer.Exit(ExitCode.USAGE)
+    store = session.open_store()
+    entries = take_inventory(store, zone or ZONES)
+    registry = Registry()
+    record_inventory_metrics(entries, registry, now=datetime.now(UTC))
+    if metrics_file is not None:
+        metrics_file.write_text(render_prometheus(registry))
+    if session.settings.pushgateway_url:
+        push_to_gateway(session.settings.pushgateway_url, "etl_observability_inventory", registry)
+    if as_json:
+        rows = [{**vars(e), "newest": e.newest.isoformat() if e.newest else None} for e in entries]
+        out.print_json(json.dumps({"store": store.url, "datasets": rows}))
+        return
+    table = Table("zone", "dataset", "objects", "size", "newest (UTC)", title=store.url)
+    for e in entries:
+        newest = e.newest.strftime("%Y-%m-%d %H:%M:%S") if e.newest else "-"
+        table.add_row(e.zone, e.dataset, str(e.objects), human_size(e.bytes), newest)
+    if not entries:
+        table.caption = "the store is empty"
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_entry_point(app, name="etl-observability")
