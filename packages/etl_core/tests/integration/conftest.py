@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,31 +9,14 @@ from typing import Any
 
 import pytest
 
-from etl_core.errors import MissingDependencyError
 from etl_core.retry import RetryPolicy
 from etl_core.storage import ObjectStore, S3ObjectStore, open_store
-from etl_core.testing.s3 import create_bucket, s3_server
-from etl_core.testing.services import service_unavailable
+from etl_core.testing.fixtures import s3_bucket, s3_endpoint
 
 # Retries still happen in tests, only without long waits.
 FAST_RETRY = RetryPolicy(attempts=3, initial_delay=0.01, max_delay=0.05)
 
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """The URL of a moto S3 server on 127.0.0.1, shared by the whole session."""
-    with contextlib.ExitStack() as stack:
-        try:
-            endpoint = stack.enter_context(s3_server())
-        except (MissingDependencyError, RuntimeError, OSError) as exc:
-            service_unavailable("S3 (moto server)", str(exc))
-        yield endpoint
-
-
-@pytest.fixture(scope="session")
-def s3_bucket(s3_endpoint: str) -> str:
-    """A bucket on the session's S3 server; tests isolate themselves by prefix."""
-    return create_bucket(s3_endpoint)
+__all__ = ["s3_bucket", "s3_endpoint"]  # shared fixtures, re-exported for pytest
 
 
 def s3_options(endpoint: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -163,3 +164,24 @@ def test_symlinked_directories_are_not_followed(lake: LocalObjectStore, tmp_path
     (lake.root / "link").symlink_to(outside, target_is_directory=True)
 
     assert [i.key for i in lake.list()] == ["inside"]
+
+
+def test_etag_is_the_content_md5_and_follows_in_place_edits(lake: LocalObjectStore) -> None:
+    lake.write_bytes("landing/a.csv", b"id\n1\n")
+    first = lake.head("landing/a.csv").etag
+    assert first == hashlib.md5(b"id\n1\n").hexdigest()
+    path = lake.root / "landing" / "a.csv"
+    path.write_bytes(b"id\n2\n")  # same size, edited behind the store's back
+    os.utime(path, ns=(1, 1_000_000_000))
+    assert lake.head("landing/a.csv").etag == hashlib.md5(b"id\n2\n").hexdigest()
+    assert [i.etag for i in lake.list("landing/")] == [hashlib.md5(b"id\n2\n").hexdigest()]
+
+
+def test_listing_does_not_rehash_unchanged_files(lake: LocalObjectStore) -> None:
+    lake.write_bytes("landing/big.bin", b"x" * 4096)
+    path = lake.root / "landing" / "big.bin"
+    try:
+        recorded = os.getxattr(path, "user.etl.md5")
+    except OSError:
+        pytest.skip("this filesystem has no user extended attributes; ETags are recomputed")
+    assert recorded.decode().endswith(lake.head("landing/big.bin").etag)

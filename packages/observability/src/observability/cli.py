@@ -75,7 +75,9 @@ def main_options(
 def config_show(ctx: typer.Context) -> None:
     """Print every setting with its value (secrets redacted) and where it came from."""
     session: Session[RuntimeSettings] = ctx.obj
-    table = Table("setting", "value", "source")
+    table = Table("setting")
+    table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
     for row in session.settings_rows():
         table.add_row(*row)
     out.print(table)

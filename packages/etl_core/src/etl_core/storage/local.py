@@ -247,8 +247,10 @@ class _LocalWriter(ObjectWriter):
         self._fsync = fsync
         self._temp: Path | None = temp
         self._file = io.FileIO(fd, "w", closefd=True)
+        self._digest = hashlib.md5(usedforsecurity=False)
 
     def _stage(self, data: memoryview) -> None:
+        self._digest.update(data)
         try:
             while data:
                 written = self._file.write(data) or 0
@@ -261,6 +263,7 @@ class _LocalWriter(ObjectWriter):
         try:
             if self._fsync:
                 os.fsync(self._file.fileno())
+            _remember_etag(self._file.fileno(), self._digest.hexdigest())
             self._file.close()
             os.replace(self._temp, self._path)
         except OSError as exc:
@@ -302,17 +305,54 @@ class _LimitedReader(io.RawIOBase):
 
 
 def _describe(key: str, stream: io.FileIO) -> ObjectInfo:
-    """Size, content MD5 and modification time of an open file, streamed in chunks."""
-    status = os.fstat(stream.fileno())
-    digest = hashlib.md5(usedforsecurity=False)
-    while chunk := stream.read(_CHUNK):
-        digest.update(chunk)
+    """Size, content MD5 and modification time of an open file.
+
+    The MD5 is read from the file's ``user.etl.md5`` extended attribute when it
+    was recorded for this exact size and modification time (by our writer, or by
+    an earlier hash); otherwise the content is streamed through MD5 once and the
+    result recorded, so listing a large local store does not re-read every file.
+    """
+    fd = stream.fileno()
+    status = os.fstat(fd)
+    etag = _recorded_etag(fd, status)
+    if etag is None:
+        digest = hashlib.md5(usedforsecurity=False)
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+        etag = digest.hexdigest()
+        _remember_etag(fd, etag)
     return ObjectInfo(
         key=key,
         size=status.st_size,
-        etag=digest.hexdigest(),
+        etag=etag,
         last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
     )
+
+
+_ETAG_XATTR = "user.etl.md5"
+
+
+def _recorded_etag(fd: int, status: os.stat_result) -> str | None:
+    """The MD5 recorded for this file's current size and mtime, if any."""
+    try:
+        recorded = os.getxattr(fd, _ETAG_XATTR).decode("ascii")
+    except (OSError, AttributeError, UnicodeDecodeError):
+        return None
+    size, _, rest = recorded.partition(":")
+    mtime_ns, _, etag = rest.partition(":")
+    if size == str(status.st_size) and mtime_ns == str(status.st_mtime_ns) and len(etag) == 32:
+        return etag
+    return None
+
+
+def _remember_etag(fd: int, etag: str) -> None:
+    """Record ``etag`` with the file's size and mtime (skipped where xattrs are unsupported)."""
+    try:
+        status = os.fstat(fd)
+        value = f"{status.st_size}:{status.st_mtime_ns}:{etag}".encode("ascii")
+        os.setxattr(fd, _ETAG_XATTR, value)
+    except (OSError, AttributeError):
+        return
 
 
 def _create_temp(directory: Path) -> tuple[int, Path]:

@@ -1,0 +1,100 @@
+"""`etl-observability inventory` and `config show`, run as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from etl_core.storage import open_store
+from etl_core.testing.s3 import aws_test_environment
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def seed(url: str, **options: object) -> None:
+    with open_store(url, **options) as store:
+        store.write_bytes("landing/pos/pos_20261101.csv", b"a" * 100)
+        store.write_bytes("landing/pos/pos_20261102.csv", b"b" * 50)
+        store.write_bytes("quarantine/_unknown/dt=2026-11-01/x.bin", b"c" * 7)
+        store.write_bytes("curated/sales/dt=2026-11-01/part-0.parquet", b"d" * 9)
+
+
+def by_zone(stdout: str) -> dict[tuple[str, str], dict[str, object]]:
+    rows = json.loads(stdout)["datasets"]
+    return {(r["zone"], r["dataset"]): r for r in rows}
+
+
+def test_inventory_of_a_local_store(cli: Cli, tmp_path: Path) -> None:
+    seed(str(tmp_path / "lake"))
+    result = cli("--storage", str(tmp_path / "lake"), "inventory", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = by_zone(result.stdout)
+    assert rows[("landing", "pos")]["objects"] == 2
+    assert rows[("landing", "pos")]["bytes"] == 150
+    assert rows[("quarantine", "_unknown")]["objects"] == 1
+    assert rows[("curated", "sales")]["bytes"] == 9
+
+
+def test_inventory_writes_prometheus_metrics(cli: Cli, tmp_path: Path) -> None:
+    seed(str(tmp_path / "lake"))
+    metrics = tmp_path / "inventory.prom"
+    result = cli("--storage", str(tmp_path / "lake"), "inventory", "--metrics-file", str(metrics))
+    assert result.returncode == 0, result.stderr
+    text = metrics.read_text()
+    assert 'etl_observability_objects{zone="landing",dataset="pos"} 2' in text
+    assert "# TYPE etl_observability_stored_bytes gauge" in text
+
+
+def test_inventory_of_an_empty_store_says_so(cli: Cli, tmp_path: Path) -> None:
+    result = cli("--storage", str(tmp_path / "empty"), "inventory")
+    assert result.returncode == 0, result.stderr
+    assert "the store is empty" in result.stdout
+
+
+@pytest.mark.s3
+def test_inventory_of_an_s3_store(cli: Cli, s3_endpoint: str, s3_bucket: str) -> None:
+    url = f"s3://{s3_bucket}/inventory-test"
+    with aws_test_environment():
+        seed(url, endpoint_url=s3_endpoint)
+        aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    result = cli(
+        "--storage", url, "inventory", "--json", env={**aws, "ETL_S3_ENDPOINT_URL": s3_endpoint}
+    )
+    assert result.returncode == 0, result.stderr
+    assert by_zone(result.stdout)[("landing", "pos")]["objects"] == 2
+
+
+def test_unknown_zone_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
+    result = cli("--storage", str(tmp_path), "inventory", "--zone", "landingg")
+    assert result.returncode == 2
+    assert "landingg" in result.stderr
+
+
+def test_invalid_setting_exits_2_naming_the_variable(cli: Cli) -> None:
+    result = cli("config", "show", env={"ETL_LOG_FORMAT": "xml"})
+    assert result.returncode == 2
+    assert "ETL_LOG_FORMAT" in result.stderr
+
+
+def test_config_show_says_where_each_value_came_from(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "etl.toml").write_text('log_level = "WARNING"\n')
+    result = cli("--storage", "/srv/lake", "config", "show", env={"ETL_CONFIG_DIR": str(config)})
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert 'storage_url │ "/srv/lake" │ override storage_url' in text
+    assert 'log_level │ "WARNING" │' in text
+    assert "etl.toml" in text
+    assert "env ETL_CONFIG_DIR" in text
+
+
+def test_unreadable_store_fails_with_exit_1_and_a_clear_message(cli: Cli) -> None:
+    result = cli("--storage", "s3://", "inventory")
+    assert result.returncode in (1, 2)
+    assert "s3://" in result.stderr
