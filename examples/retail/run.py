@@ -6,6 +6,7 @@
 2. The platform database is migrated (``DATABASE_URL``, default a SQLite file
    under ``.etl/``).
 3. The store inventory is printed: objects, bytes and newest object per zone.
+4. The ledger's health signals are read from the database.
 
 Every step runs the same console scripts an operator would.
 """
@@ -80,6 +81,9 @@ def main() -> int:
 
     step("3. store inventory")
     run("etl-observability", "inventory", env=env)
+
+    step("4. ledger health")
+    run("etl-observability", "database", env=env)
     return 0
 
 

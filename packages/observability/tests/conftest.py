@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from etl_core.testing.fixtures import s3_bucket, s3_endpoint
+from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
+from etl_core.testing.scripts import run_script
 
-__all__ = ["s3_bucket", "s3_endpoint"]  # shared fixtures, re-exported for pytest
-
-CLI = str(Path(sys.executable).parent / "etl-observability")
+# shared fixtures, re-exported for pytest
+__all__ = ["postgres_server_url", "postgres_url", "s3_bucket", "s3_endpoint"]
 
 
 @pytest.fixture
@@ -22,10 +22,25 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``etl-observability`` in a clean working directory with JSON logs."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
-        environ.update({"ETL_LOG_FORMAT": "json", **(env or {})})
-        return subprocess.run(
-            [CLI, *args], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120
+        return run_script("etl-observability", *args, cwd=tmp_path, env=env)
+
+    return run
+
+
+SCHEMA_CLI = str(Path(sys.executable).parent / "etl-schema")
+
+
+@pytest.fixture
+def migrate() -> Callable[[str], None]:
+    """Bring a database to the current schema with the operator's command."""
+
+    def run(database_url: str) -> None:
+        subprocess.run(
+            [SCHEMA_CLI, "migrate"],
+            env={**os.environ, "DATABASE_URL": database_url},
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
 
     return run

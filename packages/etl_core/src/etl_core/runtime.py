@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from etl_core.config import URL, load_settings_with_sources, redacted_dict
-from etl_core.errors import EtlError
+from etl_core.errors import ConfigError, EtlError, MissingDependencyError
 from etl_core.logging import bind_context, configure_logging
 
 if TYPE_CHECKING:
@@ -171,10 +171,15 @@ def open_session(
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:
-    """Run a CLI; a platform error escaping it is logged and exits with ``ExitCode.FAILED``."""
+    """Run a CLI; a platform error escaping it is logged and becomes the exit code.
+
+    Configuration problems (:class:`ConfigError`, a missing optional extra) exit
+    with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``.
+    """
     try:
         app()
     except EtlError as exc:
         log = logging.getLogger(name)
         log.error("%s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
-        raise SystemExit(ExitCode.FAILED) from None
+        usage = isinstance(exc, ConfigError | MissingDependencyError)
+        raise SystemExit(ExitCode.USAGE if usage else ExitCode.FAILED) from None

@@ -16,7 +16,7 @@ from rich.table import Table
 from etl_core.errors import ConfigError
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
-from observability import __version__
+from observability import __version__, db
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,39 @@ def inventory(
         table.add_row(e.zone, e.dataset, str(e.objects), human_size(e.bytes), newest)
     if not entries:
         table.caption = "the store is empty"
+    out.print(table)
+
+
+@app.command()
+def database(
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", envvar="DATABASE_URL", show_envvar=True),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    metrics_file: Annotated[
+        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
+    ] = None,
+) -> None:
+    """Ledger health from the platform database (needs the 'schema' extra)."""
+    db.connect(database_url, feature="etl-observability database")
+    signals = db.ledger_gauges()
+    registry = Registry()
+    gauge = registry.gauge(
+        "etl_observability_ledger_entries",
+        "Ledger entries per health signal (running runs, open quarantine, ...).",
+        ("signal",),
+    )
+    for signal, count in signals.items():
+        gauge.labels(signal=signal).set(count)
+    if metrics_file is not None:
+        metrics_file.write_text(render_prometheus(registry))
+    if as_json:
+        out.print_json(json.dumps(signals))
+        return
+    table = Table("signal", "entries")
+    for signal, count in signals.items():
+        table.add_row(signal, str(count))
     out.print(table)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from etl_core.errors import EtlError, MissingDependencyError
+from etl_core.errors import ConfigError, EtlError, FieldError, MissingDependencyError
 
 __all__ = ["DatabaseNotConfiguredError", "ObservabilityError", "SchemaNotInstalledError"]
 
@@ -18,12 +18,14 @@ class SchemaNotInstalledError(ObservabilityError, MissingDependencyError):
         MissingDependencyError.__init__(self, feature, package="etl-observability", extra="schema")
 
 
-class DatabaseNotConfiguredError(ObservabilityError):
+class DatabaseNotConfiguredError(ObservabilityError, ConfigError):
     """A database-backed feature was used without a database URL."""
 
     def __init__(self, feature: str) -> None:
         self.feature = feature
-        super().__init__(
+        ConfigError.__init__(
+            self,
             f"{feature} needs a database: set DATABASE_URL (or pass --database-url), "
-            "for example postgresql://user@host/db or sqlite:///path/to/file.sqlite3"
+            "for example postgresql://user@host/db or sqlite:///path/to/file.sqlite3",
+            [FieldError("DATABASE_URL", "not set", "environment")],
         )

@@ -7,12 +7,17 @@ Import them into a ``conftest.py`` to use them::
 ``s3_endpoint`` starts moto's S3 server on 127.0.0.1 once per session (skipped,
 or failed under ``ETL_REQUIRE_SERVICES=1``, when moto is missing);
 ``s3_bucket`` creates one bucket on it; tests isolate themselves by prefix.
+``postgres_url`` gives each test a fresh, uniquely named PostgreSQL database
+(from ``ETL_TEST_POSTGRES_URL``, default the local server) and drops it after.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -20,7 +25,15 @@ from etl_core.errors import MissingDependencyError
 from etl_core.testing.s3 import create_bucket, s3_server
 from etl_core.testing.services import service_unavailable
 
-__all__ = ["s3_bucket", "s3_endpoint"]
+__all__ = [
+    "DEFAULT_POSTGRES_URL",
+    "postgres_server_url",
+    "postgres_url",
+    "s3_bucket",
+    "s3_endpoint",
+]
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +51,35 @@ def s3_endpoint() -> Iterator[str]:
 def s3_bucket(s3_endpoint: str) -> str:
     """A bucket on the session's S3 server."""
     return create_bucket(s3_endpoint)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """A PostgreSQL URL allowed to create databases (``ETL_TEST_POSTGRES_URL``)."""
+    url = os.environ.get("ETL_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except Exception as exc:  # any failure to connect means the service is absent here
+        service_unavailable("PostgreSQL", f"cannot connect to {urlsplit(url).hostname}: {exc}")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty, uniquely named PostgreSQL database, dropped after the test."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"etl_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(postgres_server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

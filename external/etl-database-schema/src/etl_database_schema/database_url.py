@@ -1,0 +1,261 @@
+"""Database URLs → Django ``DATABASES`` entries, parsed with the standard library.
+
+Supported forms (the SQLAlchemy / dj-database-url convention)::
+
+    postgresql://user:password@host:5432/dbname?sslmode=require&connect_timeout=5
+    postgres://…                          (alias of postgresql://)
+    sqlite:///relative/path.sqlite3        (relative to the working directory)
+    sqlite:////absolute/path.sqlite3
+    sqlite://  or  sqlite:///:memory:      (in-memory)
+
+Every error message shows the URL with its password replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from etl_database_schema.errors import DatabaseUrlError
+
+__all__ = ["SUPPORTED_SCHEMES", "parse_database_url", "redact_url", "sqlite_url"]
+
+SUPPORTED_SCHEMES = ("postgresql", "postgres", "sqlite")
+
+_POSTGRESQL_ENGINE = "django.db.backends.postgresql"
+_SQLITE_ENGINE = "django.db.backends.sqlite3"
+_MEMORY = ":memory:"
+
+# Django options that need Python objects (an enum, a dict, a bool) rather than strings.
+_POSTGRESQL_REFUSED_OPTIONS = ("isolation_level", "pool", "server_side_binding")
+_SQLITE_OPTIONS = ("init_command", "timeout", "transaction_mode")
+_SQLITE_TRANSACTION_MODES = ("DEFERRED", "EXCLUSIVE", "IMMEDIATE")
+# Concurrent workers on one SQLite file: take the write lock at BEGIN (so waits honour the
+# timeout instead of failing mid-transaction) and let readers proceed during writes (WAL).
+_SQLITE_DEFAULTS: dict[str, Any] = {
+    "timeout": 20.0,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``, safe to log or print.
+
+    Errs on the side of hiding: an unencoded ``@`` or ``/`` in the password still
+    leaves no part of it visible.
+    """
+    url = _PASSWORD_QUERY.sub(r"\1***", url)
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
+    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+
+
+def sqlite_url(path: Path) -> str:
+    """The ``sqlite:`` URL naming the file ``path`` (made absolute)."""
+    return f"sqlite:///{quote(str(Path(path).resolve()))}"
+
+
+def parse_database_url(url: str, *, base_dir: Path | None = None) -> dict[str, Any]:
+    """Translate a database URL into a Django ``DATABASES`` entry.
+
+    Args:
+        url: a ``postgresql://``, ``postgres://`` or ``sqlite://`` URL.
+        base_dir: directory that relative SQLite paths are resolved against
+            (default: the working directory), so the entry names an absolute file.
+
+    Raises:
+        DatabaseUrlError: the URL is empty, malformed, has an unsupported scheme or
+            an invalid option; the message names the problem and the redacted URL.
+    """
+    shown = redact_url(url)
+    if not url.strip():
+        raise DatabaseUrlError(
+            "database URL is empty; expected postgresql://user@host:5432/dbname "
+            "or sqlite:///path/to/file.sqlite3",
+            url=shown,
+        )
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise DatabaseUrlError(f"database URL {shown!r} is malformed: {exc}", url=shown) from exc
+    scheme = parts.scheme.lower()
+    if scheme in ("postgresql", "postgres"):
+        return _postgresql(parts.netloc, parts.path, _query(parts.query, shown), shown)
+    if scheme == "sqlite":
+        return _sqlite(parts.netloc, parts.path, _query(parts.query, shown), shown, base_dir)
+    expected = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
+    if not scheme:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} has no scheme; expected one of {expected}", url=shown
+        )
+    raise DatabaseUrlError(
+        f"database URL scheme {scheme!r} is not supported (in {shown!r}); "
+        f"expected one of {expected}",
+        url=shown,
+    )
+
+
+def _query(query: str, shown: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError as exc:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} has a malformed query string: {exc}", url=shown
+        ) from exc
+    options: dict[str, str] = {}
+    for name, value in pairs:
+        if name in options:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} sets option {name!r} more than once", url=shown
+            )
+        options[name] = value
+    return options
+
+
+def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> dict[str, Any]:
+    parts = urlsplit(f"//{netloc}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} has an invalid port; expected a number from 1 to 65535",
+            url=shown,
+        ) from exc
+    name = unquote(path[1:] if path.startswith("/") else path)
+    if "/" in name:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} names database {name!r}; a database name has no '/'",
+            url=shown,
+        )
+    if not name and "service" not in query:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} names no database; expected postgresql://user@host:5432/dbname",
+            url=shown,
+        )
+    entry: dict[str, Any] = {
+        "ENGINE": _POSTGRESQL_ENGINE,
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": unquote(parts.hostname or ""),
+        "PORT": str(port) if port else "",
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "OPTIONS": {},
+    }
+    for option, value in query.items():
+        if option == "conn_max_age":
+            entry["CONN_MAX_AGE"] = _conn_max_age(value, shown)
+        elif option == "conn_health_checks":
+            entry["CONN_HEALTH_CHECKS"] = _boolean(option, value, shown)
+        elif option in _POSTGRESQL_REFUSED_OPTIONS:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} sets {option!r}, which cannot be expressed in a URL; "
+                "configure Django's DATABASES setting directly instead",
+                url=shown,
+            )
+        else:  # a libpq connection parameter (sslmode, connect_timeout, application_name…)
+            entry["OPTIONS"][option] = value
+    return entry
+
+
+def _sqlite(
+    netloc: str, path: str, query: dict[str, str], shown: str, base_dir: Path | None
+) -> dict[str, Any]:
+    if netloc and netloc != _MEMORY:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} has a host part; SQLite URLs have none: "
+            "use sqlite:///relative/file.sqlite3 or sqlite:////absolute/file.sqlite3",
+            url=shown,
+        )
+    if netloc == _MEMORY or path in ("", f"/{_MEMORY}"):
+        if path not in ("", f"/{_MEMORY}"):
+            raise DatabaseUrlError(
+                f"database URL {shown!r} names both :memory: and a file", url=shown
+            )
+        return _sqlite_entry(_MEMORY, query, shown, memory=True)
+    name = unquote(path[1:] if path.startswith("/") else path)
+    if not name:
+        raise DatabaseUrlError(
+            f"database URL {shown!r} names no file; expected sqlite:///path/to/file.sqlite3",
+            url=shown,
+        )
+    file = Path(name)
+    if not file.is_absolute():
+        file = (base_dir or Path.cwd()) / file
+    return _sqlite_entry(str(file.resolve()), query, shown, memory=False)
+
+
+def _sqlite_entry(name: str, query: dict[str, str], shown: str, *, memory: bool) -> dict[str, Any]:
+    options = dict(_SQLITE_DEFAULTS)
+    if memory:
+        del options["init_command"]
+    for option, value in query.items():
+        if option not in _SQLITE_OPTIONS:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} sets unknown SQLite option {option!r}; "
+                f"expected one of {', '.join(_SQLITE_OPTIONS)}",
+                url=shown,
+            )
+        options[option] = _sqlite_option(option, value, shown)
+    return {
+        "ENGINE": _SQLITE_ENGINE,
+        "NAME": name,
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+        "OPTIONS": options,
+    }
+
+
+def _sqlite_option(option: str, value: str, shown: str) -> Any:
+    if option == "timeout":
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0:
+            raise DatabaseUrlError(
+                f"database URL {shown!r}: timeout={value!r} is not a positive number of seconds",
+                url=shown,
+            )
+        return seconds
+    if option == "transaction_mode":
+        if value.upper() not in _SQLITE_TRANSACTION_MODES:
+            raise DatabaseUrlError(
+                f"database URL {shown!r}: transaction_mode={value!r} is not one of "
+                f"{', '.join(_SQLITE_TRANSACTION_MODES)}",
+                url=shown,
+            )
+        return value.upper()
+    return value
+
+
+def _conn_max_age(value: str, shown: str) -> int | None:
+    if value.lower() in ("", "none"):
+        return None  # Django: keep connections open indefinitely
+    if value.isdigit():
+        return int(value)
+    raise DatabaseUrlError(
+        f"database URL {shown!r}: conn_max_age={value!r} is not a number of seconds or 'none'",
+        url=shown,
+    )
+
+
+def _boolean(option: str, value: str, shown: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise DatabaseUrlError(
+        f"database URL {shown!r}: {option}={value!r} is not a boolean (true/false)", url=shown
+    )

@@ -1,0 +1,147 @@
+"""The retail domain: a chain of stores selling products.
+
+Reference tables (:class:`Store`, :class:`Product`) are maintained by the business and
+read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`)
+are written by loads, one partition date ``dt`` at a time: a load deletes the rows of its
+``dt`` and inserts the new ones in one transaction (bulk ``COPY`` on PostgreSQL), so a
+re-run replaces the partition instead of duplicating it. Each curated table's unique key
+leads with ``dt``, which is the index that delete uses.
+
+Curated rows carry store and product *codes* rather than foreign keys: loads run in bulk
+and must not fail because a reference row arrives a day late, and the enrichment
+attributes they need (region, category) are copied onto the row at transform time.
+"""
+
+# mypy: allow-subclassing-any
+# (Django ships no type information, so its base classes are Any to mypy.)
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Length, Now, Upper
+from django.db.models.lookups import Exact
+
+
+class Store(models.Model):
+    """A shop of the chain; enrichment adds its region and country to sales."""
+
+    store_code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    region = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, upper case.")
+    city = models.CharField(max_length=100, blank=True, default="")
+    opened_on = models.DateField(null=True, blank=True)
+    closed_on = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "retail_store"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(country=Upper("country")) & Q(Exact(Length("country"), 2)),
+                name="retail_store_country_iso",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(closed_on__isnull=True)
+                    | Q(opened_on__isnull=True)
+                    | Q(closed_on__gte=F("opened_on"))
+                ),
+                name="retail_store_closed_after_opened",
+            ),
+        ]
+        indexes = [models.Index(fields=["region"], name="retail_store_region_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.store_code} {self.name}"
+
+
+class Product(models.Model):
+    """An article sold by the chain; enrichment adds its category and brand to sales."""
+
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=300)
+    category = models.CharField(max_length=100)
+    subcategory = models.CharField(max_length=100, blank=True, default="")
+    brand = models.CharField(max_length=100, blank=True, default="")
+    list_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, help_text="ISO 4217, e.g. 'EUR'.")
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "retail_product"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(list_price__isnull=True) | Q(list_price__gte=0),
+                name="retail_product_price_not_negative",
+            ),
+        ]
+        indexes = [models.Index(fields=["category"], name="retail_product_category_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+
+class SalesTransaction(models.Model):
+    """One line of a till receipt, enriched; partitioned by ``dt`` (the sale's local date)."""
+
+    dt = models.DateField(help_text="Partition date.")
+    transaction_id = models.CharField(max_length=64)
+    line_number = models.PositiveIntegerField()
+    sold_at = models.DateTimeField()
+    store_code = models.CharField(max_length=32)
+    sku = models.CharField(max_length=64)
+    quantity = models.DecimalField(max_digits=12, decimal_places=3, help_text="< 0 for returns.")
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    region = models.CharField(max_length=100, blank=True, db_default="")
+    category = models.CharField(max_length=100, blank=True, db_default="")
+    run_id = models.CharField(max_length=64, blank=True, db_default="", help_text="Loading run.")
+    loaded_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "retail_sales_transaction"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dt", "transaction_id", "line_number"], name="retail_sales_transaction_line"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["store_code", "dt"], name="retail_txn_store_dt_idx"),
+            models.Index(fields=["sku", "dt"], name="retail_txn_sku_dt_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dt} {self.transaction_id}/{self.line_number}"
+
+
+class DailySales(models.Model):
+    """Units and revenue per store, product and day; partitioned by ``dt``."""
+
+    dt = models.DateField(help_text="Partition date.")
+    store_code = models.CharField(max_length=32)
+    sku = models.CharField(max_length=64)
+    region = models.CharField(max_length=100, blank=True, db_default="")
+    category = models.CharField(max_length=100, blank=True, db_default="")
+    units = models.DecimalField(max_digits=14, decimal_places=3)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2)
+    transactions = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    run_id = models.CharField(max_length=64, blank=True, db_default="", help_text="Loading run.")
+    loaded_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "retail_daily_sales"
+        verbose_name_plural = "daily sales"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dt", "store_code", "sku"], name="retail_daily_sales_store_sku"
+            ),
+        ]
+        indexes = [models.Index(fields=["store_code", "dt"], name="retail_daily_store_dt_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.dt} {self.store_code} {self.sku}"

@@ -1,0 +1,135 @@
+"""Fixtures of the schema package's tests.
+
+Django settings are process-global, so every test that sets Django up does it in a
+subprocess (a ``python -c`` script or the ``etl-schema`` console script): the pytest
+process itself never configures Django, and other packages' tests sharing it are
+unaffected.
+
+The schema package depends on nothing of the platform's, so the service rule of
+``etl_core.testing.services`` is repeated here: an absent PostgreSQL skips the test,
+or fails it under ``ETL_REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SUBPROCESS_TIMEOUT = 120
+
+RunPython = Callable[..., subprocess.CompletedProcess[str]]
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def service_unavailable(service: str, reason: str) -> NoReturn:
+    """Skip the current test, or fail it when ``ETL_REQUIRE_SERVICES=1`` (CI)."""
+    message = f"{service} is not available: {reason}"
+    if os.environ.get("ETL_REQUIRE_SERVICES", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{message} (ETL_REQUIRE_SERVICES=1 makes this a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    """The test process's environment without database settings, plus ``extra``."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_python(tmp_path: Path) -> RunPython:
+    """Run a Python snippet in a fresh interpreter (cwd: the test's tmp dir)."""
+
+    def run(
+        code: str, *, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=cwd or tmp_path,
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT,
+            check=False,
+        )
+
+    return run
+
+
+def etl_schema_command() -> list[str]:
+    """The installed ``etl-schema`` console script (beside this interpreter)."""
+    script = shutil.which("etl-schema", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.fail("the etl-schema console script is not installed beside this interpreter")
+    return [script]
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> RunCli:
+    """Run ``etl-schema <args>`` (cwd: the test's tmp dir)."""
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*etl_schema_command(), *args],
+            cwd=cwd or tmp_path,
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT,
+            check=False,
+        )
+
+    return run
+
+
+def database_url(server_url: str, name: str) -> str:
+    """``server_url`` pointing at database ``name`` instead."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> str:
+    """URL of a PostgreSQL database we may create databases from (``ETL_TEST_POSTGRES_URL``)."""
+    url = os.environ.get("ETL_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except Exception as exc:  # any failure to connect means "service absent" here
+        service_unavailable("PostgreSQL", f"cannot connect to {urlsplit(url).hostname}: {exc}")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty, uniquely named PostgreSQL database, dropped after the test."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"etl_schema_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield database_url(postgres_server_url, name)
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

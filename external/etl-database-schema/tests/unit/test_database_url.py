@@ -1,0 +1,180 @@
+"""Database URLs → Django DATABASES entries (pure parsing, no Django set-up)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from etl_database_schema import (
+    DatabaseUrlError,
+    parse_database_url,
+    redact_url,
+    resolve_database_url,
+    sqlite_url,
+)
+
+
+def test_postgresql_url_gives_every_connection_field() -> None:
+    entry = parse_database_url(
+        "postgresql://etl:s3cret@db.example.com:6543/warehouse?sslmode=require&connect_timeout=5"
+    )
+
+    assert entry["ENGINE"] == "django.db.backends.postgresql"
+    assert (entry["USER"], entry["PASSWORD"]) == ("etl", "s3cret")
+    assert (entry["HOST"], entry["PORT"], entry["NAME"]) == ("db.example.com", "6543", "warehouse")
+    assert entry["OPTIONS"] == {"sslmode": "require", "connect_timeout": "5"}
+
+
+def test_postgres_scheme_is_an_alias_of_postgresql() -> None:
+    assert parse_database_url("postgres://u@h/db") == parse_database_url("postgresql://u@h/db")
+
+
+def test_percent_encoded_parts_are_decoded() -> None:
+    entry = parse_database_url("postgresql://us%40er:p%2Fw%3Ad@%2Fvar%2Frun%2Fpostgresql/my%20db")
+
+    assert (entry["USER"], entry["PASSWORD"]) == ("us@er", "p/w:d")
+    assert entry["HOST"] == "/var/run/postgresql"
+    assert entry["NAME"] == "my db"
+
+
+def test_url_without_host_or_port_leaves_them_to_libpq() -> None:
+    entry = parse_database_url("postgresql:///etl")
+
+    assert (entry["HOST"], entry["PORT"], entry["USER"]) == ("", "", "")
+
+
+def test_connection_lifetime_options_become_django_settings() -> None:
+    entry = parse_database_url("postgresql://h/db?conn_max_age=60&conn_health_checks=true")
+
+    assert entry["CONN_MAX_AGE"] == 60
+    assert entry["CONN_HEALTH_CHECKS"] is True
+    assert entry["OPTIONS"] == {}
+
+
+def test_conn_max_age_none_keeps_connections_open() -> None:
+    assert parse_database_url("postgresql://h/db?conn_max_age=none")["CONN_MAX_AGE"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://root:topsecret@h/db", "scheme 'mysql' is not supported"),
+        ("etl.sqlite3", "has no scheme"),
+        ("postgresql://u:topsecret@h:99999/db", "invalid port"),
+        ("postgresql://u:topsecret@h:port/db", "invalid port"),
+        ("postgresql://u:topsecret@h", "names no database"),
+        ("postgresql://u:topsecret@h/a/b", "a database name has no '/'"),
+        ("postgresql://u:topsecret@h/db?isolation_level=1", "cannot be expressed in a URL"),
+        ("postgresql://u:topsecret@h/db?conn_max_age=soon", "conn_max_age='soon'"),
+        ("postgresql://u:topsecret@h/db?conn_health_checks=maybe", "is not a boolean"),
+        ("postgresql://u:topsecret@h/db?sslmode=a&sslmode=b", "sets option 'sslmode' more than"),
+        ("postgresql://u:topsecret@h/db?novalue", "malformed query string"),
+        ("postgresql://u:topsecret@[::1/db", "is malformed"),
+        ("sqlite://u:topsecret@host/file.db", "has a host part"),
+        ("sqlite:///file.db?journal=wal&password=topsecret", "unknown SQLite option 'journal'"),
+        ("sqlite:///file.db?timeout=-1", "not a positive number"),
+        ("sqlite:///file.db?transaction_mode=LAZY", "is not one of DEFERRED"),
+        ("sqlite:///", "names no file"),
+    ],
+)
+def test_bad_url_is_refused_with_reason_and_no_password(url: str, expected: str) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url(url)
+
+    assert expected in str(caught.value)
+    assert "topsecret" not in str(caught.value)
+    assert "topsecret" not in caught.value.url
+
+
+def test_empty_url_is_refused() -> None:
+    with pytest.raises(DatabaseUrlError, match="database URL is empty"):
+        parse_database_url("  ")
+
+
+def test_unsupported_scheme_error_lists_the_supported_ones() -> None:
+    with pytest.raises(DatabaseUrlError, match=r"expected one of postgresql://, postgres://"):
+        parse_database_url("oracle://h/db")
+
+
+def test_relative_sqlite_path_resolves_against_base_dir(tmp_path: Path) -> None:
+    entry = parse_database_url("sqlite:///data/etl.sqlite3", base_dir=tmp_path)
+
+    assert entry["ENGINE"] == "django.db.backends.sqlite3"
+    assert entry["NAME"] == str(tmp_path.resolve() / "data" / "etl.sqlite3")
+
+
+def test_four_slashes_make_an_absolute_sqlite_path(tmp_path: Path) -> None:
+    entry = parse_database_url(f"sqlite:///{tmp_path}/etl.sqlite3", base_dir=Path("/elsewhere"))
+
+    assert entry["NAME"] == str(tmp_path.resolve() / "etl.sqlite3")
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite://:memory:"])
+def test_sqlite_memory_forms(url: str) -> None:
+    entry = parse_database_url(url)
+
+    assert entry["NAME"] == ":memory:"
+    assert "init_command" not in entry["OPTIONS"]
+
+
+def test_sqlite_defaults_suit_concurrent_workers() -> None:
+    options = parse_database_url("sqlite:////tmp/etl.sqlite3")["OPTIONS"]
+
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in options["init_command"]
+    assert options["timeout"] > 5
+
+
+def test_sqlite_options_override_the_defaults() -> None:
+    options = parse_database_url(
+        "sqlite:////tmp/etl.sqlite3?timeout=2.5&transaction_mode=deferred&init_command="
+    )["OPTIONS"]
+
+    assert options == {"timeout": 2.5, "transaction_mode": "DEFERRED", "init_command": ""}
+
+
+def test_sqlite_url_round_trips_awkward_paths(tmp_path: Path) -> None:
+    file = tmp_path / "with space#and?marks%.sqlite3"
+
+    assert parse_database_url(sqlite_url(file))["NAME"] == str(file)
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("postgresql://u:p@ss/w@rd@h/db", "postgresql://u:***@h/db"),
+        (
+            "postgresql://u:pw@h/db?application_name=a@b",
+            "postgresql://u:***@h/db?application_name=a@b",
+        ),
+        (
+            "postgresql://h/db?user=u&password=pw&sslmode=x",
+            "postgresql://h/db?user=u&password=***&sslmode=x",
+        ),
+        ("sqlite:////tmp/x.sqlite3", "sqlite:////tmp/x.sqlite3"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url_hides_passwords(url: str, redacted: str) -> None:
+    assert redact_url(url) == redacted
+
+
+def test_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://h/from_env")
+
+    assert resolve_database_url("sqlite:///given.sqlite3") == "sqlite:///given.sqlite3"
+    assert resolve_database_url() == "postgresql://h/from_env"
+
+
+def test_default_is_etl_sqlite3_in_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", " ")
+    monkeypatch.chdir(tmp_path)
+
+    url = resolve_database_url()
+
+    assert parse_database_url(url)["NAME"] == str(tmp_path.resolve() / "etl.sqlite3")

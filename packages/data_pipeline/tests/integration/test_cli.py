@@ -1,0 +1,61 @@
+"""`etl-data-pipeline` start-up, configuration and database status, run as an operator would."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_help_lists_the_commands(cli: Cli) -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    assert "config" in result.stdout
+    assert "db" in result.stdout
+
+
+def test_version_is_printed(cli: Cli) -> None:
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("etl-data-pipeline 0.")
+
+
+def test_db_status_of_a_migrated_database(cli: Cli, migrated_sqlite: str) -> None:
+    result = cli("db", "status", env={"DATABASE_URL": migrated_sqlite})
+    assert result.returncode == 0, result.stderr
+    assert "fully migrated" in result.stdout
+
+
+@pytest.mark.postgres
+def test_db_status_names_missing_migrations_on_postgres(cli: Cli, postgres_url: str) -> None:
+    result = cli("db", "status", "--database-url", postgres_url)
+    assert result.returncode == 2
+    assert "etl-schema migrate" in result.stderr
+    assert "etl_ledger.0001_initial" in result.stderr
+
+
+def test_db_status_without_a_database_url_exits_2(cli: Cli) -> None:
+    result = cli("db", "status")
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+
+
+def test_password_in_the_database_url_never_reaches_the_output(cli: Cli) -> None:
+    url = "postgresql://etl:sup3r-s3cret@127.0.0.1:1/etl"
+    result = cli("db", "status", env={"DATABASE_URL": url})
+    assert result.returncode != 0
+    assert "sup3r-s3cret" not in result.stdout + result.stderr
+
+
+def test_bad_setting_in_the_settings_file_names_file_and_key(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "etl.toml").write_text('log_format = "json"\nstorage_urll = "x"\n')
+    result = cli("--config-dir", str(config), "config", "show")
+    assert result.returncode == 2
+    assert "storage_urll" in result.stderr
+    assert "etl.toml:2" in result.stderr

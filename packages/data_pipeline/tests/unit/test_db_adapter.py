@@ -1,0 +1,251 @@
+"""data_pipeline.db: the runtime's only door to the database.
+
+Refusals that happen before Django is set up run in this process; everything that sets
+Django up runs in a subprocess, so the pytest process never configures Django.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from data_pipeline import db
+from data_pipeline.errors import DatabaseNotConfiguredError
+from etl_core.errors import ConfigError
+from etl_core.testing.services import service_unavailable
+
+POSTGRES_URL = os.environ.get(
+    "ETL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+WITHOUT_SCHEMA = "import sys; sys.modules['etl_database_schema'] = None\n"
+
+
+def _run(code: str, cwd: Path, *, prelude: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_without_the_extra_database_features_name_the_extra_to_install(tmp_path: Path) -> None:
+    result = _run(
+        """
+        from data_pipeline import db
+        from data_pipeline.errors import SchemaNotInstalledError
+        print("installed", db.schema_installed())
+        for use in (lambda: db.connect("sqlite:///x.sqlite3"), lambda: db.start_run("load")):
+            try:
+                use()
+            except SchemaNotInstalledError as exc:
+                print("refused:", exc)
+        """,
+        tmp_path,
+        prelude=WITHOUT_SCHEMA,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "installed False" in result.stdout
+    assert result.stdout.count("pip install 'etl-data-pipeline[schema]'") == 2
+    assert not (tmp_path / "x.sqlite3").exists()
+
+
+def test_with_the_extra_installed_schema_is_reported() -> None:
+    assert db.schema_installed() is True
+
+
+def test_no_url_and_no_database_url_is_refused_not_defaulted_to_sqlite(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(DatabaseNotConfiguredError, match="set DATABASE_URL"):
+        db.connect(feature="partition loads")
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_invalid_url_is_a_config_error_without_the_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        db.connect("mysql://etl:hunter2@db/etl")
+
+    assert caught.value.fields == ("DATABASE_URL",)
+    assert "scheme 'mysql' is not supported" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_finish_run_refuses_an_unknown_status() -> None:
+    with pytest.raises(ValueError, match="'done' is not one of succeeded, partial, failed"):
+        db.finish_run("r1", "done")
+
+
+def test_unmigrated_database_is_refused_with_the_command_to_run(tmp_path: Path) -> None:
+    result = _run(
+        """
+        from etl_core.errors import ConfigError
+        from data_pipeline import db
+        try:
+            db.connect("sqlite:///empty.sqlite3")
+        except ConfigError as exc:
+            print("refused:", exc)
+        """,
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "lacks 2 schema migration(s)" in result.stdout
+    assert "run `etl-schema migrate`" in result.stdout
+
+
+def test_run_round_trips_through_the_ledger_on_sqlite(tmp_path: Path) -> None:
+    result = _run(
+        """
+        from etl_core.errors import FatalError
+        from data_pipeline import db
+        db.connect("sqlite:///ledger.sqlite3", migrate=True)
+        run_id = db.start_run("transform", dataset="sales", parameters={"dt": "2024-05-01"})
+        print("started", db.get_run(run_id).status)
+        db.finish_run(run_id, "partial", inputs=3, outputs=2, quarantined=1, rows_written=40)
+        run = db.get_run(run_id)
+        print("finished", run.status, run.inputs_count, run.quarantined_count, run.rows_written,
+              run.finished_at >= run.started_at)
+        try:
+            db.finish_run(run_id, "failed")
+        except FatalError as exc:
+            print("refused:", exc)
+        print("missing", db.get_run("nope"))
+        """,
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    started, finished, refused, missing = result.stdout.splitlines()
+    assert started == "started running"
+    assert finished == "finished partial 3 1 40 True"
+    assert refused.startswith("refused: run '")
+    assert "is not a running run in the ledger" in refused
+    assert missing == "missing None"
+
+
+def test_api_state_keeps_cursor_across_failures(tmp_path: Path) -> None:
+    result = _run(
+        """
+        from datetime import datetime, timezone
+        from data_pipeline import db
+        db.connect("sqlite:///ledger.sqlite3", migrate=True)
+        print("first", db.load_api_state("weather", "/v1/obs"))
+        mark = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+        db.save_api_state("weather", "/v1/obs", cursor="page-7", high_water_mark=mark, records=10)
+        db.record_api_failure("weather", "/v1/obs", "HTTP 503")
+        db.record_api_failure("weather", "/v1/obs", "HTTP 503")
+        state = db.load_api_state("weather", "/v1/obs")
+        print(state.cursor, state.high_water_mark.isoformat(), state.consecutive_failures,
+              state.records_total)
+        db.save_api_state("weather", "/v1/obs", cursor="page-9", high_water_mark=mark, records=5)
+        state = db.load_api_state("weather", "/v1/obs")
+        print(state.cursor, state.consecutive_failures, state.records_total)
+        """,
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "first None",
+        "page-7 2024-05-01T12:00:00+00:00 2 10",
+        "page-9 0 15",
+    ]
+
+
+LOAD_SCRIPT = """
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from data_pipeline import db
+db.connect({url!r}, migrate=True)
+dt = date(2024, 5, 1)
+columns = ["transaction_id", "line_number", "sold_at", "store_code", "sku", "quantity",
+           "unit_price", "amount", "currency"]
+def rows(n):
+    sold = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+    for i in range(n):
+        yield (f"T{{i}}", 1, sold, "S001", "SKU-1", Decimal("2"), Decimal("1.25"), Decimal("2.50"),
+               "EUR")
+print("loaded", db.load_partition("retail_sales_transaction", dt, columns, rows(2500)))
+print("reloaded", db.load_partition("retail_sales_transaction", dt, columns, rows(3)))
+for table, cols, data in [
+    ("etl_pipeline_run", ["job"], []),
+    ("retail_sales_transaction", ["price"], []),
+    ("retail_sales_transaction", ["dt"], [(date(2024, 5, 2),)]),
+    ("retail_sales_transaction", columns, [("T1", 1)]),
+]:
+    try:
+        db.load_partition(table, dt, cols, data)
+    except ValueError as exc:
+        print("refused:", exc)
+from etl_database_schema.retail.models import SalesTransaction
+kept = SalesTransaction.objects.filter(dt=dt).order_by("transaction_id")
+print("kept", [(row.transaction_id, row.sold_at.isoformat()) for row in kept],
+      all(row.loaded_at is not None for row in kept))
+"""
+
+
+def test_load_partition_replaces_the_partition_on_sqlite(tmp_path: Path) -> None:
+    result = _run(LOAD_SCRIPT.format(url="sqlite:///curated.sqlite3"), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["loaded 2500", "reloaded 3"]
+    assert "'etl_pipeline_run' is not a curated table" in lines[2]
+    assert "unknown: ['price']" in lines[3]
+    assert "has dt=datetime.date(2024, 5, 2); expected 2024-05-01" in lines[4]
+    assert "row 1 has 2 values; expected 9" in lines[5]
+    assert lines[6] == (
+        "kept [('T0', '2024-05-01T09:30:00+00:00'), ('T1', '2024-05-01T09:30:00+00:00'), "
+        "('T2', '2024-05-01T09:30:00+00:00')] True"
+    )
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"etl_dp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        service_unavailable("PostgreSQL", str(exc))
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.mark.postgres
+def test_load_partition_copies_into_postgresql(tmp_path: Path, postgres_database: str) -> None:
+    result = _run(LOAD_SCRIPT.format(url=postgres_database), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["loaded 2500", "reloaded 3"]
+    assert "row 1 has 2 values; expected 9" in lines[5]
+    assert lines[6].startswith("kept [('T0', '2024-05-01T09:30:00+00:00'), ('T1'")
+    assert lines[6].endswith("True")
