@@ -1,0 +1,52 @@
+"""Errors of the file-processing runtime, rooted in :class:`etl_core.errors.EtlError`.
+
+:class:`RefusedError` means "this file is at fault": the caller quarantines the
+original and records the reason code. Any other :class:`FileProcessingError`
+means the platform itself could not do the work (GnuPG missing, unusable key
+material) and no file should be blamed for it.
+"""
+
+from __future__ import annotations
+
+from etl_core.errors import EtlError
+from file_processing.reasons import Reason
+
+__all__ = ["FileProcessingError", "GpgError", "RefusedError"]
+
+
+class FileProcessingError(EtlError):
+    """Root of every error the file-processing runtime raises on purpose."""
+
+
+class RefusedError(FileProcessingError):
+    """The delivered file was refused, for the reason ``reason`` (a :class:`Reason` code).
+
+    Attributes:
+        reason: The reason code (a :class:`Reason`, equal to its dotted string).
+        message: What was wrong, in words.
+        member: The archive member involved (``delivery.zip/dir/a.csv``), when there is one.
+    """
+
+    def __init__(self, reason: Reason | str, message: str, *, member: str | None = None) -> None:
+        try:
+            self.reason = Reason(reason)
+        except ValueError:
+            raise ValueError(f"RefusedError: {reason!r} is not a known reason code") from None
+        self.message = message
+        self.member = member
+        where = f" [{member}]" if member else ""
+        super().__init__(f"{self.reason.value}: {message}{where}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keeps the error picklable, so a process pool can hand it back to its caller.
+        return (_rebuild_refused, (type(self), self.reason.value, self.message, self.member))
+
+
+def _rebuild_refused(
+    cls: type[RefusedError], reason: str, message: str, member: str | None
+) -> RefusedError:
+    return cls(reason, message, member=member)
+
+
+class GpgError(FileProcessingError):
+    """GnuPG could not be run or set up: missing binary, unusable or locked key material."""

@@ -1,0 +1,116 @@
+"""The one taxonomy of reason codes for refused and quarantined files.
+
+Every refusal (:class:`~file_processing.errors.RefusedError`) and every quarantine
+record names exactly one of these codes, so operators can count, alert and search
+on a closed set. Codes are dotted ``<area>.<what>`` strings; :func:`markdown_table`
+renders the list for the README.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Reason", "describe", "markdown_table"]
+
+
+class Reason(StrEnum):
+    """A reason code; equal to its dotted string (``Reason.ARCHIVE_CRC == "archive.crc"``)."""
+
+    ARCHIVE_PATH_TRAVERSAL = "archive.path_traversal"
+    ARCHIVE_LINK = "archive.link"
+    ARCHIVE_SPECIAL_FILE = "archive.special_file"
+    ARCHIVE_ENCRYPTED = "archive.encrypted"
+    ARCHIVE_CRC = "archive.crc"
+    ARCHIVE_CORRUPT = "archive.corrupt"
+    ARCHIVE_TRUNCATED = "archive.truncated"
+    ARCHIVE_TOO_LARGE = "archive.too_large"
+    ARCHIVE_RATIO = "archive.ratio"
+    ARCHIVE_TOO_MANY_ENTRIES = "archive.too_many_entries"
+    ARCHIVE_TOO_DEEP = "archive.too_deep"
+    ARCHIVE_OVERLAPPING_ENTRIES = "archive.overlapping_entries"
+    ARCHIVE_DUPLICATE_ENTRY = "archive.duplicate_entry"
+    FORMAT_UNSUPPORTED = "format.unsupported"
+    FORMAT_MISMATCH = "format.mismatch"
+    PGP_NO_KEY = "pgp.no_key"
+    PGP_INTEGRITY = "pgp.integrity"
+    PGP_CORRUPT = "pgp.corrupt"
+    PGP_TRUNCATED = "pgp.truncated"
+    PGP_BOMB = "pgp.bomb"
+    PGP_NOT_ENCRYPTED = "pgp.not_encrypted"
+    PGP_BAD_SIGNATURE = "pgp.bad_signature"
+    PGP_UNSIGNED = "pgp.unsigned"
+    DATA_SCHEMA = "data.schema"
+    DATA_ENCODING = "data.encoding"
+    DATA_QUALITY = "data.quality"
+    CONTROL_MISMATCH = "control_mismatch"
+    DUPLICATE = "duplicate"
+    CONTRACT_UNMATCHED = "contract.unmatched"
+
+    @property
+    def description(self) -> str:
+        """One line saying what the code means, for logs, reports and the README."""
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS: dict[Reason, str] = {
+    Reason.ARCHIVE_PATH_TRAVERSAL: (
+        "A member name is absolute, has a drive letter, a backslash or a `..` component."
+    ),
+    Reason.ARCHIVE_LINK: "A member is a symbolic or hard link.",
+    Reason.ARCHIVE_SPECIAL_FILE: "A member is a device, FIFO, socket or other non-regular file.",
+    Reason.ARCHIVE_ENCRYPTED: "A member is password-encrypted inside the archive.",
+    Reason.ARCHIVE_CRC: "A member's checksum does not match its data.",
+    Reason.ARCHIVE_CORRUPT: "The archive structure or compressed data is invalid.",
+    Reason.ARCHIVE_TRUNCATED: "The archive or compressed stream ends before its end marker.",
+    Reason.ARCHIVE_TOO_LARGE: "Uncompressed bytes exceed the member or total size limit.",
+    Reason.ARCHIVE_RATIO: (
+        "Uncompressed-to-compressed ratio exceeds the limit (decompression bomb)."
+    ),
+    Reason.ARCHIVE_TOO_MANY_ENTRIES: "The archive holds more entries than the limit.",
+    Reason.ARCHIVE_TOO_DEEP: "Archives are nested deeper than the limit.",
+    Reason.ARCHIVE_OVERLAPPING_ENTRIES: (
+        "Zip entries share or overlap their data (overlapping-entry zip bomb)."
+    ),
+    Reason.ARCHIVE_DUPLICATE_ENTRY: "Two entries of one archive have the same path.",
+    Reason.FORMAT_UNSUPPORTED: (
+        "Content matches no supported format, is disguised by its extension, "
+        "or uses an unsupported feature."
+    ),
+    Reason.FORMAT_MISMATCH: (
+        "The content's magic bytes contradict the packing the contract declares."
+    ),
+    Reason.PGP_NO_KEY: "The message is not encrypted to any configured secret key.",
+    Reason.PGP_INTEGRITY: "The message has no integrity protection (MDC) or failed its MDC check.",
+    Reason.PGP_CORRUPT: "The OpenPGP data is malformed.",
+    Reason.PGP_TRUNCATED: "The OpenPGP message ends early.",
+    Reason.PGP_BOMB: "The decrypted plaintext exceeds the size or compression-ratio limit.",
+    Reason.PGP_NOT_ENCRYPTED: "The OpenPGP data is signed or literal data, but not encrypted.",
+    Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
+    Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
+    Reason.DATA_SCHEMA: "Columns or types do not match the dataset contract's schema.",
+    Reason.DATA_ENCODING: "The text is not valid in the contract's character encoding.",
+    Reason.DATA_QUALITY: "A quality check of error severity failed.",
+    Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",
+    Reason.DUPLICATE: "The same content was already processed under another key.",
+    Reason.CONTRACT_UNMATCHED: "No dataset contract matches the landing key.",
+}
+
+
+def describe(code: str) -> str:
+    """Return the one-line description of ``code``.
+
+    Raises:
+        ValueError: ``code`` is not in the taxonomy; the message lists the known codes.
+    """
+    try:
+        return Reason(code).description
+    except ValueError:
+        known = ", ".join(r.value for r in Reason)
+        raise ValueError(f"unknown reason code {code!r}; expected one of: {known}") from None
+
+
+def markdown_table() -> str:
+    """Render the taxonomy as a Markdown table (code, meaning), in declaration order."""
+    rows = ["| reason code | meaning |", "| --- | --- |"]
+    rows += [f"| `{r.value}` | {r.description} |" for r in Reason]
+    return "\n".join(rows)

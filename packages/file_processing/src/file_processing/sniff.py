@@ -1,0 +1,119 @@
+"""Content detection by magic bytes: what a file *is*, whatever its name says.
+
+Unpacking and decryption decide from the first :data:`SNIFF_SIZE` bytes only; a
+file's extension is never trusted (it is only used to notice disguised files).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["SNIFF_SIZE", "Kind", "is_pgp", "sniff"]
+
+SNIFF_SIZE = 1024
+"""Bytes of the head that :func:`sniff` needs to decide (tar's magic sits at offset 257)."""
+
+_ZIP_MAGICS = (
+    b"PK\x03\x04",  # local file header: an ordinary archive
+    b"PK\x05\x06",  # end of central directory first: an empty archive
+    b"PK\x07\x08",  # spanning signature of a split archive written as one file
+    b"PK00",  # "temporary spanning" marker of the same
+)
+_BZIP2_BLOCK_MAGICS = (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")
+_ARMOR_HEADER = b"-----BEGIN PGP MESSAGE-----"
+_PKESK, _SKESK, _MARKER = 1, 3, 10
+
+
+class Kind(StrEnum):
+    """What a byte stream holds, judged by its magic bytes."""
+
+    ZIP = "zip"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    TAR = "tar"
+    PGP = "pgp"
+    PLAIN = "plain"
+
+    @property
+    def is_archive(self) -> bool:
+        """True for containers and compressed streams that unpacking opens."""
+        return self in _ARCHIVES
+
+    @property
+    def is_compression(self) -> bool:
+        """True for single-stream compressors (gzip, bzip2, xz), which may wrap a tar."""
+        return self in _COMPRESSIONS
+
+
+_COMPRESSIONS = frozenset({Kind.GZIP, Kind.BZIP2, Kind.XZ})
+_ARCHIVES = _COMPRESSIONS | {Kind.ZIP, Kind.TAR}
+
+
+def sniff(head: bytes) -> Kind:
+    """Classify a stream from its first bytes (pass at least :data:`SNIFF_SIZE` when available)."""
+    if head.startswith(_ZIP_MAGICS):
+        return Kind.ZIP
+    if head.startswith(b"\x1f\x8b\x08"):
+        return Kind.GZIP
+    if _is_bzip2(head):
+        return Kind.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Kind.XZ
+    if head[257:262] == b"ustar":  # POSIX "ustar\0" and GNU "ustar  \0"
+        return Kind.TAR
+    if is_pgp(head):
+        return Kind.PGP
+    return Kind.PLAIN
+
+
+def is_pgp(head: bytes) -> bool:
+    """True when ``head`` starts an encrypted OpenPGP message, ASCII-armoured or binary.
+
+    Binary messages must open with a public-key or passphrase session-key packet
+    (or the obsolete marker packet) of a known version, so random binary data or
+    Latin-1 text is not mistaken for one.
+    """
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_ARMOR_HEADER):
+        return True
+    parsed = _first_packet(head)
+    if parsed is None:
+        return False
+    tag, body = parsed
+    if tag == _PKESK:
+        return body[:1] in (b"\x03", b"\x06")
+    if tag == _SKESK:
+        return body[:1] in (b"\x04", b"\x05", b"\x06")
+    if tag == _MARKER:
+        return body.startswith(b"PGP")
+    return False
+
+
+def _first_packet(head: bytes) -> tuple[int, bytes] | None:
+    """Return (tag, start of body) of the first OpenPGP packet, or None if it is not one."""
+    if len(head) < 3 or not head[0] & 0x80:
+        return None
+    first = head[0]
+    if first & 0x40:  # new packet format: tag in the low six bits
+        tag = first & 0x3F
+        octet = head[1]
+        if octet < 192:
+            header_len = 2
+        elif octet < 224:
+            header_len = 3
+        elif octet == 255:
+            header_len = 6
+        else:
+            return None  # partial lengths never start a session-key packet
+    else:  # old packet format: tag in bits 5..2, length type in bits 1..0
+        tag = (first >> 2) & 0x0F
+        header_len = (2, 3, 5, 1)[first & 0x03]
+    return tag, head[header_len:]
+
+
+def _is_bzip2(head: bytes) -> bool:
+    return (
+        head.startswith(b"BZh")
+        and head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9")
+        and head[4:10] in _BZIP2_BLOCK_MAGICS
+    )

@@ -1,0 +1,219 @@
+"""Fixtures for unpack and decrypt tests: real CLI-made archives and real GnuPG keys."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from etl_core.testing.services import service_unavailable
+
+Run = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+def _require(tool: str) -> str:
+    found = shutil.which(tool)
+    if found is None:
+        service_unavailable(tool, f"the {tool!r} command is not installed")
+    return found
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """Scratch directory handed to unpack/decrypt; tests assert it ends up empty."""
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def run() -> Run:
+    """Run a command in a directory; a missing tool skips via service_unavailable.
+
+    ``run("zip", "-q", "out.zip", "a.csv", cwd=d)`` runs one program;
+    ``run("zip -q - a.csv | cat > s.zip", cwd=d, needs=("zip",))`` runs a bash pipeline.
+    """
+
+    def _run(
+        *args: str | Path,
+        cwd: Path,
+        input: bytes | None = None,
+        needs: Sequence[str] = (),
+    ) -> subprocess.CompletedProcess[bytes]:
+        if needs:
+            for tool in needs:
+                _require(tool)
+            command = ["bash", "-o", "pipefail", "-c", str(args[0])]
+        else:
+            command = [_require(str(args[0])), *(str(a) for a in args[1:])]
+        return subprocess.run(
+            command, cwd=cwd, input=input, check=True, capture_output=True, timeout=120
+        )
+
+    return _run
+
+
+# --------------------------------------------------------------------- GnuPG
+
+
+@dataclass
+class PgpKeys:
+    """A throw-away keyring with the keys the decrypt tests need, and gpg helpers."""
+
+    gpg: str
+    home: Path
+    recipient_secret: bytes
+    recipient_secret_armored: bytes
+    protected_secret: bytes
+    vendor_public: bytes
+    recipient_fpr: str
+    vendor_fpr: str
+    passphrase: str = "correct horse battery"
+
+    def gpg_run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        completed = subprocess.run(
+            [self.gpg, "--homedir", str(self.home), "--batch", "--yes", *args],
+            input=input,
+            check=check,
+            capture_output=True,
+            timeout=120,
+        )
+        return completed.stdout
+
+    def encrypt(
+        self,
+        plain: Path,
+        dest: Path,
+        *,
+        to: str = "recipient@example.test",
+        armor: bool = False,
+        sign_as: str | None = None,
+        extra: Sequence[str] = (),
+    ) -> Path:
+        args = ["--trust-model", "always", "-r", to, "-o", str(dest), *extra]
+        if armor:
+            args.append("--armor")
+        if sign_as is not None:
+            args += ["-u", sign_as, "--sign"]
+        self.gpg_run(*args, "--encrypt", str(plain))
+        return dest
+
+    def encrypt_zeros(self, dest: Path, size: int) -> Path:
+        """Encrypt ``size`` zero bytes at the top compression level: a decompression bomb."""
+        process = subprocess.Popen(
+            [
+                self.gpg,
+                "--homedir",
+                str(self.home),
+                "--batch",
+                "--yes",
+                "--trust-model",
+                "always",
+                "--compress-level",
+                "9",
+                "-r",
+                "recipient@example.test",
+                "-o",
+                str(dest),
+                "--encrypt",
+            ],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert process.stdin is not None
+        block = bytes(1024 * 1024)
+        for _ in range(size // len(block)):
+            process.stdin.write(block)
+        process.stdin.close()
+        assert process.wait(timeout=120) == 0
+        return dest
+
+
+def _fingerprint(gpg: str, home: Path, uid: str) -> str:
+    listing = subprocess.run(
+        [gpg, "--homedir", str(home), "--with-colons", "--list-keys", uid],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+
+
+@pytest.fixture(scope="session")
+def pgp() -> Iterator[PgpKeys]:
+    """Generate recipient, stranger, vendor, impostor and passphrase-protected keys once."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        service_unavailable("gpg", "GnuPG is not installed")
+    home = Path(tempfile.mkdtemp(prefix="gpgt-"))
+    base = [gpg, "--homedir", str(home), "--batch", "--yes", "--pinentry-mode", "loopback"]
+
+    def call(*args: str) -> bytes:
+        return subprocess.run([*base, *args], check=True, capture_output=True, timeout=120).stdout
+
+    try:
+        for uid in ("Recipient", "Stranger", "Vendor", "Impostor"):
+            call(
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                f"{uid} <{uid.lower()}@example.test>",
+                "future-default",
+                "default",
+                "never",
+            )
+        keys = PgpKeys(
+            gpg=gpg,
+            home=home,
+            recipient_secret=call(
+                "--passphrase", "", "--export-secret-keys", "recipient@example.test"
+            ),
+            recipient_secret_armored=call(
+                "--passphrase", "", "--armor", "--export-secret-keys", "recipient@example.test"
+            ),
+            protected_secret=b"",
+            vendor_public=call("--armor", "--export", "vendor@example.test"),
+            recipient_fpr=_fingerprint(gpg, home, "recipient@example.test"),
+            vendor_fpr=_fingerprint(gpg, home, "vendor@example.test"),
+        )
+        call(
+            "--passphrase",
+            keys.passphrase,
+            "--quick-gen-key",
+            "Protected <protected@example.test>",
+            "future-default",
+            "default",
+            "never",
+        )
+        keys.protected_secret = call(
+            "--passphrase",
+            keys.passphrase,
+            "--armor",
+            "--export-secret-keys",
+            "protected@example.test",
+        )
+        yield keys
+    finally:
+        gpgconf = shutil.which("gpgconf")
+        if gpgconf is not None:
+            subprocess.run(
+                [gpgconf, "--homedir", str(home), "--kill", "gpg-agent"],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def plain_csv(tmp_path: Path) -> Path:
+    """A small CSV file to encrypt."""
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"id,amount\n" + b"".join(b"%d,%d.50\n" % (i, i) for i in range(2000)))
+    return path

@@ -1,0 +1,115 @@
+"""Magic-byte detection, on bytes built in memory."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import tarfile
+import zipfile
+
+import pytest
+
+from file_processing.sniff import SNIFF_SIZE, Kind, is_pgp, sniff
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("a.csv", b"a,b\n")
+    return buffer.getvalue()
+
+
+def tar_bytes(fmt: int) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tf:
+        info = tarfile.TarInfo("a.csv")
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"a,b\n"))
+    return buffer.getvalue()
+
+
+def empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    zipfile.ZipFile(buffer, "w").close()
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (zip_bytes(), Kind.ZIP),
+        (empty_zip(), Kind.ZIP),
+        (b"PK\x07\x08PK\x03\x04" + bytes(40), Kind.ZIP),
+        (gzip.compress(b"a,b\n"), Kind.GZIP),
+        (bz2.compress(b"a,b\n"), Kind.BZIP2),
+        (bz2.compress(b""), Kind.BZIP2),
+        (lzma.compress(b"a,b\n"), Kind.XZ),
+        (tar_bytes(tarfile.USTAR_FORMAT), Kind.TAR),
+        (tar_bytes(tarfile.GNU_FORMAT), Kind.TAR),
+        (tar_bytes(tarfile.PAX_FORMAT), Kind.TAR),
+        (b"id,name\n1,x\n", Kind.PLAIN),
+        (b"", Kind.PLAIN),
+        (b"BZh9 is how this line starts\n", Kind.PLAIN),
+        (
+            "\u00c1rt\u00e9r,\u00fct\u00f6\n".encode("latin-1"),
+            Kind.PLAIN,
+        ),
+    ],
+    ids=[
+        "zip",
+        "empty-zip",
+        "split-zip",
+        "gzip",
+        "bzip2",
+        "empty-bzip2",
+        "xz",
+        "ustar",
+        "gnu-tar",
+        "pax-tar",
+        "csv",
+        "empty",
+        "bzh-text",
+        "latin1-text",
+    ],
+)
+def test_kind_is_decided_by_magic_bytes(data: bytes, kind: Kind) -> None:
+    assert sniff(data[:SNIFF_SIZE]) is kind
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"-----BEGIN PGP MESSAGE-----\n\nhQEMA...",
+        b"\xef\xbb\xbf\r\n-----BEGIN PGP MESSAGE-----\n",
+        b"\x84\x5e\x03" + bytes(8),  # old-format PKESK, version 3
+        b"\xc1\x5e\x03" + bytes(8),  # new-format PKESK, version 3
+        b"\x8c\x0d\x04\x09\x03",  # old-format SKESK, version 4
+        b"\xa8\x03PGP",  # marker packet
+    ],
+    ids=["armored", "armored-after-bom", "pkesk-old", "pkesk-new", "skesk", "marker"],
+)
+def test_encrypted_openpgp_messages_are_recognised(head: bytes) -> None:
+    assert is_pgp(head)
+    assert sniff(head) is Kind.PGP
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"-----BEGIN PGP SIGNED MESSAGE-----\n",
+        b"\x84\x5e\x07" + bytes(8),  # PKESK tag with an impossible version
+        b"\xa3\x01" + bytes(8),  # compressed data packet: not an encrypted message
+        b"\xc1\xe0\x03",  # partial length on a session-key packet
+        b"\x90",
+    ],
+    ids=["clearsigned", "bad-version", "compressed-packet", "partial-length", "short"],
+)
+def test_other_bytes_are_not_mistaken_for_an_encrypted_message(head: bytes) -> None:
+    assert not is_pgp(head)
+
+
+def test_archive_and_compression_flags() -> None:
+    assert {k for k in Kind if k.is_archive} == {Kind.ZIP, Kind.GZIP, Kind.BZIP2, Kind.XZ, Kind.TAR}
+    assert {k for k in Kind if k.is_compression} == {Kind.GZIP, Kind.BZIP2, Kind.XZ}
