@@ -41,7 +41,18 @@ seconds), :class:`~etl_core.units.ByteSize` (``"64MiB"``, ``"1.5GB"``),
 :class:`~etl_core.secrets.Secret` (``env:NAME`` / ``file:/path`` only), enums,
 ``Literal[...]`` choices, ``list[X]`` and ``tuple[X, ...]`` (TOML arrays or
 comma-separated text), ``X | None`` (an empty string means ``None``) and
-nested dataclasses.
+nested dataclasses. For declarative files (dataset contracts) also:
+
+* ``list[D]`` / ``tuple[D, ...]`` of a dataclass ``D``: a TOML array of tables
+  (``[[checks]]``) or an array of inline tables; each item is built with the
+  same rules (unknown keys, missing fields and ``__post_init__`` errors are
+  reported as ``checks[2].severity`` with the item's own line);
+* ``dict[str, X]``: a TOML table with free keys, each value coerced to ``X``;
+* ``typing.Any``: the value exactly as the source gave it (a TOML table stays a
+  ``dict``), for sections another component interprets.
+
+``env_prefix=None`` reads no field from the environment (the mapping still
+resolves ``env:`` secret references), for files that must say everything.
 """
 
 from __future__ import annotations
@@ -138,7 +149,7 @@ def load_settings(
     *,
     toml_path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
-    env_prefix: str = "ETL_",
+    env_prefix: str | None = "ETL_",
     overrides: Mapping[str, object] | None = None,
 ) -> T:
     """Build ``cls`` (a dataclass) from defaults, a TOML file, the environment and overrides.
@@ -148,7 +159,8 @@ def load_settings(
             and ``__``-separated environment names.
         toml_path: a TOML file to read, or ``None`` for none.
         env: the environment to read; ``os.environ`` when ``None``.
-        env_prefix: prefix of the variables that set fields (``ETL_``).
+        env_prefix: prefix of the variables that set fields (``ETL_``); ``None``
+            to set no field from the environment.
         overrides: highest-precedence values, as nested dicts or dotted keys.
 
     Returns:
@@ -169,7 +181,7 @@ def load_settings_with_sources(
     *,
     toml_path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
-    env_prefix: str = "ETL_",
+    env_prefix: str | None = "ETL_",
     overrides: Mapping[str, object] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
@@ -185,7 +197,8 @@ def load_settings_with_sources(
     raw: dict[str, _Raw] = {}
     if toml_path is not None:
         raw.update(_read_toml(Path(toml_path), schema, errors))
-    raw.update(_read_env(environ, env_prefix, schema))
+    if env_prefix is not None:
+        raw.update(_read_env(environ, env_prefix, schema))
     if overrides:
         raw.update(_read_overrides(overrides, schema, errors))
     builder = _Builder(raw, environ, env_prefix, errors)
@@ -234,6 +247,8 @@ def _display(value: object) -> Any:
         return str(value)
     if isinstance(value, list | tuple | set | frozenset):
         return [_display(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _display(item) for key, item in value.items()}
     return value
 
 
@@ -333,7 +348,7 @@ def _check_supported(annotation: Any, path: str) -> None:
     if inner is not None:
         annotation = inner
     origin = get_origin(annotation)
-    if origin is Literal:
+    if annotation is Any or origin is Literal:
         return
     if origin in (list, tuple):
         args = get_args(annotation)
@@ -341,15 +356,38 @@ def _check_supported(annotation: Any, path: str) -> None:
             raise TypeError(f"setting {path}: only tuple[X, ...] is supported, got {annotation!r}")
         if len(args) >= 1:
             item = _strip_annotated(args[0])
-            if item in _SCALARS or _is_enum(item) or get_origin(item) is Literal:
+            if _is_plain_item(item) or _item_dataclass(annotation) is not None:
                 return
+    elif origin is dict:
+        key_type, value_type = get_args(annotation) or (None, None)
+        if key_type is str and _is_plain_item(_strip_annotated(value_type)):
+            return
     elif annotation in _SCALARS or _is_enum(annotation):
         return
     raise TypeError(
         f"setting {path}: unsupported type {annotation!r}; use str, int, float, bool, Path, "
-        "URL, timedelta, ByteSize, Secret, an Enum, Literal[...], list[X], tuple[X, ...], "
-        "X | None or a nested dataclass"
+        "URL, timedelta, ByteSize, Secret, an Enum, Literal[...], Any, list[X], "
+        "tuple[X, ...], list[dataclass], dict[str, X], X | None or a nested dataclass"
     )
+
+
+def _is_plain_item(item: Any) -> bool:
+    """Whether ``item`` is a type a list item or dict value can be coerced to."""
+    return item is Any or item in _SCALARS or _is_enum(item) or get_origin(item) is Literal
+
+
+def _item_dataclass(annotation: Any) -> type[Any] | None:
+    """``D`` for ``list[D]`` / ``tuple[D, ...]`` (optionally ``| None``) of a dataclass ``D``."""
+    inner = _optional_inner(annotation)
+    if inner is not None:
+        annotation = inner
+    if get_origin(annotation) not in (list, tuple):
+        return None
+    args = get_args(annotation)
+    item = _strip_annotated(args[0]) if args else None
+    if isinstance(item, type) and dataclasses.is_dataclass(item):
+        return item
+    return None
 
 
 def _is_enum(annotation: Any) -> bool:
@@ -361,10 +399,16 @@ def _is_enum(annotation: Any) -> bool:
 
 @dataclass(frozen=True)
 class _Raw:
-    """A value as a source gave it, and where from."""
+    """A value as a source gave it, and where from.
+
+    ``locate`` names the source of a key nested inside the value (an item of an
+    array of tables), ``what`` how that source calls its keys in messages.
+    """
 
     value: object
     source: str
+    locate: Callable[[str], str] | None = None
+    what: str = "key"
 
 
 def _read_toml(path: Path, schema: _Schema, errors: list[FieldError]) -> dict[str, _Raw]:
@@ -407,7 +451,7 @@ def _flatten(
         dotted = f"{schema.path}.{key}" if schema.path else key
         target = schema.find(key.split(".")) if key else None
         if isinstance(target, _Leaf):
-            raw[target.path] = _Raw(value, source(dotted))
+            raw[target.path] = _Raw(value, source(dotted), source, what)
         elif isinstance(target, _Schema):
             if isinstance(value, Mapping):
                 _flatten(value, target, raw, errors, source, what)
@@ -430,26 +474,36 @@ def _unknown_message(what: str, key: str, schema: _Schema) -> str:
 
 
 _TOML_TABLE = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
-_TOML_ARRAY_TABLE = re.compile(r"\s*\[\[")
+_TOML_ARRAY_TABLE = re.compile(r"\s*\[\[\s*([^\[\]]+?)\s*\]\]\s*(?:#.*)?$")
 _TOML_KEY = re.compile(r"\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
 
 
 def _toml_key_lines(text: str) -> dict[str, int]:
-    """First line of each key and table, by a cheap scan good enough for messages."""
+    """First line of each key and table, by a cheap scan good enough for messages.
+
+    Items of arrays of tables are numbered as the builder names them:
+    ``checks[0]``, ``checks[1].severity``.
+    """
     lines: dict[str, int] = {}
     table: list[str] = []
+    arrays: dict[str, int] = {}  # array-of-tables path -> index of its current item
     in_multiline = False
     for number, line in enumerate(text.splitlines(), start=1):
         quotes = line.count('"""') + line.count("'''")
         if in_multiline:
             in_multiline = quotes % 2 == 0
             continue
-        if _TOML_ARRAY_TABLE.match(line):
-            table = ["[["]  # arrays of tables hold no settings; keep their keys apart
+        array = _TOML_ARRAY_TABLE.match(line)
+        if array:
+            parts = _split_toml_key(array.group(1))
+            name = ".".join(parts)
+            arrays[name] = arrays.get(name, -1) + 1
+            table = [*_indexed(parts[:-1], arrays), f"{parts[-1]}[{arrays[name]}]"]
+            lines.setdefault(".".join(table), number)
             continue
         header = _TOML_TABLE.match(line)
         if header:
-            table = _split_toml_key(header.group(1))
+            table = _indexed(_split_toml_key(header.group(1)), arrays)
             lines.setdefault(".".join(table), number)
             continue
         key = _TOML_KEY.match(line)
@@ -463,12 +517,29 @@ def _split_toml_key(key: str) -> list[str]:
     return [part.strip().strip("\"'") for part in key.split(".")]
 
 
+def _indexed(parts: list[str], arrays: Mapping[str, int]) -> list[str]:
+    """``parts`` of a table header with each array-of-tables prefix given its current index."""
+    named: list[str] = []
+    plain: list[str] = []
+    for part in parts:
+        plain.append(part)
+        index = arrays.get(".".join(plain))
+        named.append(part if index is None else f"{part}[{index}]")
+    return named
+
+
+_ITEM_INDEX = re.compile(r"\[\d+\]$")
+
+
 def _line_of(dotted: str, lines: Mapping[str, int]) -> int | None:
     parts = dotted.split(".")
     while parts:  # a key set in an inline table is found at its parent's line
         line = lines.get(".".join(parts))
         if line is not None:
             return line
+        if _ITEM_INDEX.search(parts[-1]):  # an item of an inline array: the array's line
+            parts[-1] = _ITEM_INDEX.sub("", parts[-1])
+            continue
         parts.pop()
     return None
 
@@ -526,13 +597,15 @@ class _Builder:
         self,
         raw: Mapping[str, _Raw],
         environ: Mapping[str, str],
-        env_prefix: str,
+        env_prefix: str | None,
         errors: list[FieldError],
+        locate: Callable[[str], str] | None = None,
     ) -> None:
         self.raw = raw
         self.environ = environ
         self.env_prefix = env_prefix
         self.errors = errors
+        self.locate = locate
         self.sources: dict[str, str] = {}
 
     def build(self, schema: _Schema, prefix: str, defaults: object | None) -> Any:
@@ -552,7 +625,8 @@ class _Builder:
             return schema.cls(**values)
         except ValueError as exc:  # the dataclass's own __post_init__ validation
             where = schema.path or schema.cls.__name__
-            self.errors.append(FieldError(where, str(exc), "validation"))
+            source = self.locate(where) if self.locate and schema.path else "validation"
+            self.errors.append(FieldError(where, str(exc), source))
             return _FAILED
 
     def _child(
@@ -576,14 +650,46 @@ class _Builder:
             self.sources[leaf.path] = DEFAULT_SOURCE
             return default
         self.sources[leaf.path] = raw.source
+        item_cls = _item_dataclass(leaf.annotation)
+        if item_cls is not None and not (_optional_inner(leaf.annotation) and raw.value == ""):
+            return self._items(leaf, item_cls, raw)
         try:
             return _coerce(leaf.annotation, raw.value, self.environ)
         except ValueError as exc:
             self.errors.append(FieldError(leaf.path, str(exc), raw.source))
             return _FAILED
 
+    def _items(self, leaf: _Leaf, item_cls: type[Any], raw: _Raw) -> Any:
+        """Build a ``list[D]`` field: each table of the array becomes one ``D``."""
+        if not isinstance(raw.value, list | tuple):
+            message = f"expected an array of tables ([[{leaf.path}]]), got {_describe(raw.value)}"
+            self.errors.append(FieldError(leaf.path, message, raw.source))
+            return _FAILED
+        locate = raw.locate or (lambda _dotted: raw.source)
+        items: list[Any] = []
+        for index, table in enumerate(raw.value):
+            path = f"{leaf.path}[{index}]"
+            if not isinstance(table, Mapping):
+                message = f"expected a table, got {_describe(table)}"
+                self.errors.append(FieldError(path, message, locate(path)))
+                items.append(_FAILED)
+                continue
+            schema = _Schema.of(item_cls, path)
+            item_raw: dict[str, _Raw] = {}
+            _flatten(table, schema, item_raw, self.errors, locate, raw.what)
+            builder = _Builder(item_raw, self.environ, None, self.errors, locate)
+            items.append(builder.build(schema, path, defaults=None))
+            self.sources.update(builder.sources)
+        if any(item is _FAILED for item in items):
+            return _FAILED
+        origin = get_origin(_optional_inner(leaf.annotation) or leaf.annotation)
+        return items if origin is list else tuple(items)
+
     def _missing_message(self, leaf: _Leaf) -> str:
         section, _, name = leaf.path.rpartition(".")
+        if "[" in leaf.path or self.env_prefix is None:
+            where = f"in the table [{section}]" if section else "at the top"
+            return f"is required: set `{name} = ...` {where} of the TOML file"
         in_toml = f"under [{section}]" if section else "at the top"
         return (
             f"is required: set `{name} = ...` {in_toml} of the TOML file, "
@@ -622,7 +728,11 @@ def _coerce(annotation: Any, value: object, environ: Mapping[str, str]) -> Any:
         if value is None or (isinstance(value, str) and value.strip() == ""):
             return None
         return _coerce(inner, value, environ)
+    if annotation is Any:
+        return value
     origin = get_origin(annotation)
+    if origin is dict:
+        return _coerce_table(get_args(annotation)[1], value, environ)
     if origin is Literal:
         return _coerce_choice(list(get_args(annotation)), value)
     if origin in (list, tuple):
@@ -649,6 +759,18 @@ def _coerce_items(item_type: Any, value: object, environ: Mapping[str, str]) -> 
         except ValueError as exc:
             raise ValueError(f"item {index}: {exc}") from None
     return items
+
+
+def _coerce_table(value_type: Any, value: object, environ: Mapping[str, str]) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a table, got {_describe(value)}")
+    table: dict[str, Any] = {}
+    for key, item in value.items():
+        try:
+            table[str(key)] = _coerce(_strip_annotated(value_type), item, environ)
+        except ValueError as exc:
+            raise ValueError(f"key {key!r}: {exc}") from None
+    return table
 
 
 def _coerce_choice(choices: list[Any], value: object) -> Any:

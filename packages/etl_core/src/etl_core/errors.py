@@ -19,6 +19,7 @@ __all__ = [
     "FieldError",
     "InvalidKeyError",
     "MissingDependencyError",
+    "ObjectConflictError",
     "ObjectNotFoundError",
     "RetryableError",
     "StorageError",
@@ -87,6 +88,14 @@ class ObjectNotFoundError(StorageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class ObjectConflictError(StorageError):
+    """A conditional write or read found the object not in the expected state.
+
+    Raised by :meth:`ObjectStore.put_if` when another writer got there first, and
+    when an object changes while it is being read or copied.
+    """
 
 
 class InvalidKeyError(StorageError, ValueError):

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from etl_core.errors import InvalidKeyError, ObjectNotFoundError
+from etl_core.errors import InvalidKeyError, ObjectConflictError, ObjectNotFoundError
 from etl_core.storage import MIN_PART_SIZE, ObjectStore, S3ObjectStore
+from etl_core.threads import ContextThreadPoolExecutor
 
 MIB = 1024 * 1024
 BAD_KEYS = ["", "/etc/passwd", "../outside", "a/../../b", "a/./b", "a\\b", "a\x00b", "a//b", "a/"]
@@ -467,3 +468,44 @@ def test_escaping_or_malformed_keys_are_refused_everywhere(store: ObjectStore, k
 
     assert keys(store) == ["good"]
     assert store.read_bytes("good") == b"g"
+
+
+# ------------------------------------------------------------ conditional puts
+
+
+def test_put_if_creates_only_when_the_key_is_free(store: ObjectStore) -> None:
+    etag = store.put_if("_state/claims/a.json", b'{"owner": 1}', etag=None)
+    assert store.head("_state/claims/a.json").etag == etag
+    with pytest.raises(ObjectConflictError, match=r"a\.json"):
+        store.put_if("_state/claims/a.json", b'{"owner": 2}', etag=None)
+    assert store.read_bytes("_state/claims/a.json") == b'{"owner": 1}'
+
+
+def test_put_if_replaces_only_the_expected_version(store: ObjectStore) -> None:
+    first = store.put_if("_state/lease.json", b"v1", etag=None)
+    second = store.put_if("_state/lease.json", b"v2", etag=first)
+    assert second != first
+    with pytest.raises(ObjectConflictError):
+        store.put_if("_state/lease.json", b"v3", etag=first)
+    assert store.read_bytes("_state/lease.json") == b"v2"
+
+
+def test_put_if_with_an_etag_on_a_missing_key_is_a_conflict(store: ObjectStore) -> None:
+    with pytest.raises(ObjectConflictError):
+        store.put_if("_state/never-written.json", b"x", etag="0" * 32)
+    assert not store.exists("_state/never-written.json")
+
+
+def test_racing_conditional_creates_have_exactly_one_winner(store: ObjectStore) -> None:
+    def claim(worker: int) -> bool:
+        try:
+            store.put_if("_state/claims/race.json", str(worker).encode(), etag=None)
+        except ObjectConflictError:
+            return False
+        return True
+
+    with ContextThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(claim, range(16)))
+    assert outcomes.count(True) == 1
+    winner = outcomes.index(True)
+    assert store.read_bytes("_state/claims/race.json") == str(winner).encode()

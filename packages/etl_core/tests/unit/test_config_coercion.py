@@ -280,7 +280,7 @@ def test_wrongly_typed_toml_value_is_refused(tmp_path: Path, toml: str, expected
 def test_unsupported_field_type_is_a_programming_error() -> None:
     @dataclass
     class Bad:
-        mapping: dict[str, str] = field(default_factory=dict)
+        mapping: dict[int, str] = field(default_factory=dict)
 
     with pytest.raises(TypeError, match="setting mapping: unsupported type"):
         load_settings(Bad, env={})

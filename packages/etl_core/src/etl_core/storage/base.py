@@ -250,6 +250,22 @@ class ObjectStore(abc.ABC):
         """Delete an object; deleting a missing key is not an error."""
 
     @abc.abstractmethod
+    def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
+        """Write a small object only if the current one is as expected; return the new ETag.
+
+        ``etag=None`` creates the object only if the key is free; otherwise the
+        object must exist with exactly that ETag. This compare-and-put is what
+        claims, leases and ledgers are built on: of two writers racing with the
+        same expectation, exactly one wins. (On S3 it is a conditional PUT; locally
+        conditional writers of one directory serialise on a lock. Plain writes
+        through :meth:`open_write` take no part in the protocol.)
+
+        Raises:
+            ObjectConflictError: the key is taken (``etag=None``), or the object is
+                missing or has another ETag.
+        """
+
+    @abc.abstractmethod
     def presigned_url(self, key: str, *, expires: float | timedelta = 3600) -> str:
         """A URL that reads the object without credentials, valid for ``expires`` seconds.
 

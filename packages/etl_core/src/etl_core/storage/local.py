@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import fcntl
 import hashlib
 import io
 import logging
@@ -32,7 +33,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from etl_core.errors import InvalidKeyError, ObjectNotFoundError, StorageError
+from etl_core.errors import (
+    InvalidKeyError,
+    ObjectConflictError,
+    ObjectNotFoundError,
+    StorageError,
+)
 
 from .base import (
     DEFAULT_PART_SIZE,
@@ -46,7 +52,7 @@ from .base import (
 from .keys import validate_key, validate_prefix
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    from _typeshed import ReadableBuffer, WriteableBuffer
 
 __all__ = ["PARTIAL_FILE_PREFIX", "LocalObjectStore"]
 
@@ -137,6 +143,23 @@ class LocalObjectStore(ObjectStore):
         _check_not_folder(dst, dst_path, self.url)
         _in_parent(dst, dst_path, self.url, lambda: os.replace(src_path, dst_path), "move to")
         _prune_empty_parents(src_path, self._root)
+
+    def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
+        path = self._path(key)
+        payload = bytes(data)
+        with _in_parent(key, path, self.url, lambda: _DirectoryLock(path.parent), "lock"):
+            current = self.head(key).etag if path.is_file() else None
+            if current != etag:
+                expected = "no object" if etag is None else f"ETag {etag}"
+                found = "no object" if current is None else f"ETag {current}"
+                raise ObjectConflictError(
+                    f"conditional put of {self.url_for(key)} failed: expected {expected}, "
+                    f"found {found}",
+                    key=key,
+                    url=self.url,
+                )
+            self.write_bytes(key, payload)
+        return hashlib.md5(payload, usedforsecurity=False).hexdigest()
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -378,6 +401,20 @@ def _in_parent(key: str, path: Path, url: str, action: Callable[[], T], verb: st
         except OSError as exc:
             raise _storage_error(exc, verb, key, url) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _DirectoryLock:
+    """An exclusive ``flock`` on a directory, serialising conditional writes inside it."""
+
+    def __init__(self, directory: Path) -> None:
+        self._fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+
+    def __enter__(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc_info: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
 
 
 def _check_not_folder(key: str, path: Path, url: str) -> None:

@@ -18,7 +18,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
-from etl_core.errors import InvalidKeyError, MissingDependencyError, StorageError
+from etl_core.errors import (
+    InvalidKeyError,
+    MissingDependencyError,
+    ObjectConflictError,
+    ObjectNotFoundError,
+    StorageError,
+)
 from etl_core.retry import RetryPolicy
 
 from .base import (
@@ -38,7 +44,7 @@ from .s3_errors import translate_s3_error
 from .url import InvalidStoreURLError, parse_store_url
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+    from _typeshed import ReadableBuffer, WriteableBuffer
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
@@ -199,6 +205,30 @@ class S3ObjectStore(ObjectStore):
             )
             return
         self._copy_multipart(info, full_src, dst, full_dst)
+
+    def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
+        full = self._full_key(key)
+        body = bytes(data)
+
+        def put() -> Any:
+            if etag is None:
+                return self._client.put_object(
+                    Bucket=self._bucket, Key=full, Body=body, IfNoneMatch="*"
+                )
+            return self._client.put_object(
+                Bucket=self._bucket, Key=full, Body=body, IfMatch=f'"{etag}"'
+            )
+
+        try:
+            response = self._call("conditional put", key, put)
+        except ObjectNotFoundError as exc:  # IfMatch on a missing key
+            raise ObjectConflictError(
+                f"conditional put of {self.url_for(key)} failed: expected ETag {etag}, "
+                "but the object does not exist",
+                key=key,
+                url=self.url,
+            ) from exc
+        return _unquote_etag(response["ETag"])
 
     def delete(self, key: str) -> None:
         full = self._full_key(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl_core.errors import ObjectNotFoundError, StorageError
+from etl_core.errors import ObjectConflictError, ObjectNotFoundError, StorageError
 from etl_core.retry import parse_retry_after
 
 from .base import TransientStorageError
@@ -114,9 +114,10 @@ def _from_client_error(response: Any, *, operation: str, url: str, key: str | No
     if code == "NoSuchBucket":
         bucket = error.get("BucketName") or url
         return StorageError(f"{where}: bucket {bucket!r} does not exist", key=key, url=url)
-    if code == "PreconditionFailed":
-        return StorageError(
-            f"{where}: the object changed while it was being read or copied; try again",
+    if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        return ObjectConflictError(
+            f"{where}: the object changed while it was being read or copied "
+            "(precondition failed); try again",
             key=key,
             url=url,
         )
