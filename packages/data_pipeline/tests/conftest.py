@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from etl_core.testing.fixtures import postgres_server_url, postgres_url
+from data_pipeline.settings import PipelineSettings
+from etl_core.storage import ObjectStore, open_store
+from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
 from etl_core.testing.scripts import run_script
 
 # shared fixtures, re-exported for pytest
-__all__ = ["postgres_server_url", "postgres_url"]
+__all__ = ["postgres_server_url", "postgres_url", "s3_bucket", "s3_endpoint"]
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -34,3 +36,151 @@ def migrated_sqlite(tmp_path: Path) -> str:
     result = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
     return url
+
+
+# --------------------------------------------------------------------------- pipeline data
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "retail"
+POS_COLUMNS = [
+    ("transaction_id", "string"),
+    ("store_id", "string"),
+    ("register_id", "string"),
+    ("sold_at", "timestamp"),
+    ("product_sku", "string"),
+    ("quantity", "decimal(12,3)"),
+    ("unit_price", "decimal(12,2)"),
+    ("discount", "decimal(5,2)"),
+    ("currency", "string"),
+    ("payment_type", "string"),
+    ("customer_id", "string"),
+    ("loyalty_member", "boolean"),
+]
+POS_TRANSFORM = '''
+[transform]
+sql = """
+SELECT transaction_id, 1 AS line_number, sold_at, store_id AS store_code,
+       product_sku AS sku, quantity, unit_price,
+       CAST(round(quantity * unit_price * (1 - discount), 2) AS DECIMAL(14,2)) AS amount,
+       currency, payment_type
+FROM input
+"""
+dedupe_on = ["transaction_id", "line_number"]
+'''
+STORES_JOIN = """
+[enrich.stores]
+file = "reference/stores.csv"
+on = { store_code = "store_id" }
+columns = { region = "country", store_name = "name" }
+unmatched = "%s"
+"""
+PRODUCTS_JOIN = """
+[enrich.products]
+file = "reference/products.csv"
+on = { sku = "product_sku" }
+columns = ["category"]
+unmatched = "%s"
+"""
+LOAD = """
+[load]
+table = "retail_sales_transaction"
+"""
+
+
+def columns_toml(columns: list[tuple[str, str]] = POS_COLUMNS) -> str:
+    """``[[columns]]`` tables for a contract."""
+    return "".join(f'\n[[columns]]\nname = "{n}"\ntype = "{t}"\n' for n, t in columns)
+
+
+def pos_contract(
+    *,
+    stores: str = "keep",
+    products: str = "fail",
+    transform: str = POS_TRANSFORM,
+    load: bool = True,
+) -> str:
+    """The retail point-of-sale contract used across the tests."""
+    return (
+        'dataset = "pos"\n'
+        + columns_toml()
+        + transform
+        + STORES_JOIN % stores
+        + PRODUCTS_JOIN % products
+        + "\n[output]\nrow_group_size = 1000\n"
+        + (LOAD if load else "")
+    )
+
+
+def write_contract(config_dir: Path, dataset: str, text: str) -> Path:
+    """Write ``<config_dir>/datasets/<dataset>.toml``."""
+    path = config_dir / "datasets" / f"{dataset}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def pos_rows(day: str, rows: int) -> str:
+    """A generated point-of-sale CSV for ``day`` (the example's generator)."""
+    import importlib.util
+    import io
+    from datetime import date
+
+    spec = importlib.util.spec_from_file_location("retail_generate", EXAMPLE / "generate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    buffer = io.StringIO()
+    module.write_transactions(buffer, date.fromisoformat(day), rows)
+    return buffer.getvalue()
+
+
+def seed_store(store: ObjectStore, days: list[str], rows: int = 200) -> None:
+    """Reference CSVs plus one validated POS file (and its quality sidecar) per day."""
+    for name in ("stores", "products"):
+        store.write_bytes(
+            f"reference/{name}.csv", (EXAMPLE / "reference" / f"{name}.csv").read_bytes()
+        )
+    for day in days:
+        prefix = f"validated/pos/dt={day}/"
+        store.write_bytes(prefix + f"pos_{day}.csv", pos_rows(day, rows).encode())
+        store.write_bytes(prefix + f"pos_{day}.csv.quality.json", b'{"outcome": "passed"}')
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A config directory holding the POS contract."""
+    directory = tmp_path / "config"
+    write_contract(directory, "pos", pos_contract())
+    return directory
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Iterator[ObjectStore]:
+    """A local object store seeded with reference data and two validated POS days."""
+    with open_store(str(tmp_path / "store")) as store:
+        seed_store(store, ["2026-11-01", "2026-11-02"])
+        yield store
+
+
+@pytest.fixture
+def settings(tmp_path: Path, config_dir: Path) -> PipelineSettings:
+    """Pipeline settings on the test's config directory, small DuckDB memory."""
+    return PipelineSettings(
+        storage_url=str(tmp_path / "store"), config_dir=config_dir, duckdb_memory_limit="256MB"
+    )
+
+
+class Retail:
+    """The helpers above, for tests (conftest modules are not importable by tests)."""
+
+    contract = staticmethod(pos_contract)
+    columns_toml = staticmethod(columns_toml)
+    write_contract = staticmethod(write_contract)
+    seed = staticmethod(seed_store)
+    rows = staticmethod(pos_rows)
+
+
+@pytest.fixture
+def retail() -> type[Retail]:
+    """Contract text and data helpers of the retail example."""
+    return Retail

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from data_pipeline import __version__, db
-from etl_core.errors import ConfigError
+from data_pipeline.backfill import (
+    BackfillSummary,
+    plan_backfill,
+    resume_backfill,
+    run_backfill,
+    start_backfill,
+)
+from data_pipeline.contracts import DatasetContract, list_datasets, load_contract
+from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
+from data_pipeline.errors import DataPipelineError, PartitionBusyError
+from data_pipeline.ledger import Ledger, open_ledger
+from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
+from data_pipeline.settings import PipelineSettings
+from etl_core.errors import ConfigError, EtlError
 from etl_core.logging import redact
-from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
+from etl_core.metrics import push_to_gateway
+from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
+from etl_core.storage import ObjectStore
 
 out = Console()
 err = Console(stderr=True)
@@ -71,7 +88,7 @@ def main_options(
         "log_format": log_format,
     }
     try:
-        ctx.obj = open_session("data_pipeline", RuntimeSettings, flags)
+        ctx.obj = open_session("data_pipeline", PipelineSettings, flags)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -80,7 +97,7 @@ def main_options(
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print every setting with its value (secrets redacted) and where it came from."""
-    session: Session[RuntimeSettings] = ctx.obj
+    session: Session[PipelineSettings] = ctx.obj
     table = Table("setting")
     table.add_column("value", overflow="fold")
     table.add_column("source", overflow="fold")
@@ -94,6 +111,247 @@ def db_status(database_url: DatabaseUrl = None) -> None:
     """Check that the database is reachable and fully migrated (exit 2 when it is not)."""
     db.connect(database_url, feature="etl-data-pipeline db status")
     out.print(f"database {redact(database_url or '')} is reachable and fully migrated".strip())
+
+
+Dataset = Annotated[str, typer.Option("--dataset", help="Dataset name (its contract's file name).")]
+PartitionDate = Annotated[
+    str, typer.Option("--date", help="Partition date, YYYY-MM-DD.", metavar="DATE")
+]
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date; expected YYYY-MM-DD", []) from None
+
+
+def _contract(session: Session[PipelineSettings], dataset: str) -> DatasetContract:
+    return load_contract(session.settings.config_dir, dataset)
+
+
+def _push_metrics(session: Session[PipelineSettings], job: str) -> None:
+    url = session.settings.pushgateway_url
+    if url:
+        try:
+            push_to_gateway(url, f"etl_data_pipeline_{job}")
+        except (EtlError, OSError) as exc:
+            err.print(f"[yellow]metrics not pushed:[/yellow] {exc}", highlight=False)
+
+
+def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
+    table = Table("dataset", "dt", "rows", "files", "unmatched", "loaded")
+    for outcome in outcomes:
+        built, loaded = outcome.transform, outcome.load
+        unmatched = ", ".join(f"{k}={v}" for k, v in built.unmatched.items()) if built else ""
+        table.add_row(
+            outcome.dataset,
+            outcome.dt.isoformat(),
+            str(built.rows) if built else "-",
+            str(built.files) if built else "-",
+            unmatched or "-",
+            f"{loaded.rows} → {loaded.table}" if loaded else "-",
+        )
+    return table
+
+
+@app.command("transform")
+def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate) -> None:
+    """Build curated/<dataset>/dt=<date>/ from the validated partition (replaced whole)."""
+    session: Session[PipelineSettings] = ctx.obj
+    contract = _contract(session, dataset)
+    dt = _date(date_, "--date")
+    with session.open_store() as store:
+        outcome = process_partition(
+            store, contract, dt, session.settings, load=False, run_id=session.run_id
+        )
+    _push_metrics(session, "transform")
+    out.print(_outcome_table([outcome]))
+
+
+@app.command("load")
+def load_command(
+    ctx: typer.Context, dataset: Dataset, date_: PartitionDate, database_url: DatabaseUrl = None
+) -> None:
+    """Replace partition <date> of the contract's table with the curated partition."""
+    session: Session[PipelineSettings] = ctx.obj
+    contract = _contract(session, dataset)
+    dt = _date(date_, "--date")
+    db.connect(database_url, feature="etl-data-pipeline load")
+    with session.open_store() as store:
+        outcome = process_partition(
+            store,
+            contract,
+            dt,
+            session.settings,
+            transform=False,
+            run_id=session.run_id,
+            purpose="load",
+        )
+    _push_metrics(session, "load")
+    out.print(_outcome_table([outcome]))
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", help="Only these datasets (default: all).")
+    ] = None,
+    no_load: Annotated[
+        bool, typer.Option("--no-load", help="Transform only; leave the database alone.")
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Transform every validated partition newer than its curated output, then load it."""
+    session: Session[PipelineSettings] = ctx.obj
+    names = dataset or list_datasets(session.settings.config_dir)
+    contracts = [_contract(session, name) for name in names]
+    if not no_load and any(c.load is not None for c in contracts):
+        db.connect(database_url, feature="etl-data-pipeline run (loads; --no-load skips them)")
+    outcomes: list[PartitionOutcome] = []
+    failures: list[str] = []
+    with session.open_store() as store:
+        for contract in contracts:
+            for pending in pending_partitions(store, contract, load=not no_load):
+                try:
+                    outcomes.append(
+                        process_partition(
+                            store,
+                            contract,
+                            pending.dt,
+                            session.settings,
+                            transform=pending.transform,
+                            load=pending.load,
+                            run_id=session.run_id,
+                            purpose="run",
+                        )
+                    )
+                except (DataPipelineError, EtlError) as exc:
+                    failures.append(str(exc))
+                    level = "yellow" if isinstance(exc, PartitionBusyError) else "red"
+                    err.print(
+                        f"[{level}]{contract.name} {pending.dt}:[/{level}] {exc}", highlight=False
+                    )
+    _push_metrics(session, "run")
+    out.print(_outcome_table(outcomes))
+    out.print(f"{len(outcomes)} partition(s) processed, {len(failures)} failed")
+    if failures:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("backfill")
+def backfill_command(
+    ctx: typer.Context,
+    dataset: Dataset,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First partition date (YYYY-MM-DD).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last partition date, inclusive.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Partitions at once.")] = 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (partitions, objects, bytes) only.")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", metavar="JOB", help="Resume this job.")
+    ] = None,
+    only_failed: Annotated[
+        bool, typer.Option("--only-failed", help="With --resume: redo only failed partitions.")
+    ] = False,
+    lookback: Annotated[
+        int, typer.Option("--lookback", help="Also redo the N days before --from (late data).")
+    ] = 0,
+    no_load: Annotated[bool, typer.Option("--no-load", help="Transform only.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Rebuild a dataset's partitions over a date range: one retried work unit per partition."""
+    session: Session[PipelineSettings] = ctx.obj
+    contract = _contract(session, dataset)
+    if only_failed and not resume:
+        raise ConfigError("--only-failed needs --resume JOB", [])
+    if not resume and (from_ is None or to is None):
+        raise ConfigError("backfill needs --from and --to (or --resume JOB)", [])
+    load = not no_load and contract.load is not None
+    if load:
+        db.connect(database_url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")
+    with session.open_store() as store:
+        if dry_run:
+            if from_ is None or to is None:
+                raise ConfigError("--dry-run needs --from and --to", [])
+            plan = plan_backfill(
+                store, contract, _date(from_, "--from"), _date(to, "--to"), lookback=lookback
+            )
+            table = Table("dt", "objects", "bytes")
+            for item in plan:
+                table.add_row(item.dt.isoformat(), str(item.objects), str(item.bytes))
+            out.print(table)
+            total = sum(item.bytes for item in plan)
+            out.print(f"dry run: {len(plan)} partition(s), {total} bytes of input; nothing written")
+            return
+        ledger = open_ledger(store, database_url if load else None)
+        if resume:
+            job = resume_backfill(ledger, contract, resume)
+        else:
+            assert from_ is not None
+            assert to is not None
+            start, end = _date(from_, "--from"), _date(to, "--to")
+            plan = plan_backfill(store, contract, start, end, lookback=lookback)
+            job = start_backfill(
+                ledger,
+                contract,
+                start,
+                end,
+                plan,
+                max_attempts=session.settings.max_attempts,
+                lookback=lookback,
+            )
+        err.print(f"backfill job {job.job_id} ({ledger.kind} ledger)", highlight=False)
+        summary = _run_with_progress(
+            store, contract, session, ledger, job, concurrency, only_failed, load
+        )
+    _push_metrics(session, "backfill")
+    out.print(
+        f"backfill job {summary.job_id}: {summary.succeeded} succeeded, {summary.failed} failed, "
+        f"{summary.skipped} already done, {summary.rows} rows"
+        + (" (interrupted; resume with --resume)" if summary.interrupted else "")
+    )
+    if summary.failed or summary.interrupted:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _run_with_progress(
+    store: ObjectStore,
+    contract: DatasetContract,
+    session: Session[PipelineSettings],
+    ledger: Ledger,
+    job: BackfillJobRecord,
+    concurrency: int,
+    only_failed: bool,
+    load: bool,
+) -> BackfillSummary:
+    """Run the backfill with a progress bar on a terminal (logs only otherwise)."""
+    total = sum(
+        p.state in ({"failed"} if only_failed else {"pending", "running", "failed", "cancelled"})
+        for p in job.partitions
+    )
+    with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task(f"backfill {contract.name}", total=total)
+
+        def advance(record: BackfillPartitionRecord) -> None:
+            bar.advance(task)
+
+        return run_backfill(
+            store,
+            contract,
+            session.settings,
+            ledger,
+            job,
+            concurrency=concurrency,
+            only_failed=only_failed,
+            load=load,
+            run_id=session.run_id,
+            progress=advance,
+        )
 
 
 def main() -> None:

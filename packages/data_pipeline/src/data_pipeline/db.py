@@ -31,18 +31,28 @@ from etl_core.errors import ConfigError, FatalError, FieldError, RetryableError
 
 __all__ = [
     "CURATED_TABLES",
+    "REFERENCE_TABLES",
     "RUN_OUTCOMES",
     "ApiState",
+    "BackfillJobRecord",
+    "BackfillPartitionRecord",
     "RunRecord",
+    "backfill_job",
     "connect",
+    "create_backfill_job",
     "finish_run",
     "get_run",
+    "iter_reference_rows",
     "load_api_state",
     "load_partition",
     "record_api_failure",
+    "running_backfill_jobs",
     "save_api_state",
     "schema_installed",
+    "set_backfill_job_state",
     "start_run",
+    "table_columns",
+    "update_backfill_partition",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,7 +64,13 @@ CURATED_TABLES = {
     "retail_daily_sales": ("etl_retail", "DailySales"),
     "retail_sales_transaction": ("etl_retail", "SalesTransaction"),
 }
+# Reference tables enrichment joins may read.
+REFERENCE_TABLES = {
+    "retail_product": ("etl_retail", "Product"),
+    "retail_store": ("etl_retail", "Store"),
+}
 _SQLITE_BATCH_ROWS = 1000
+_REFERENCE_CHUNK_ROWS = 2000
 
 _lock = threading.Lock()
 _connected_url: str | None = None
@@ -89,6 +105,32 @@ class ApiState:
     last_success_at: datetime | None
     consecutive_failures: int
     records_total: int
+
+
+@dataclass(frozen=True)
+class BackfillPartitionRecord:
+    """One partition of a backfill job as the ledger holds it."""
+
+    dt: date
+    state: str
+    attempts: int
+    error: str
+    rows: int | None
+    claimed_by: str
+
+
+@dataclass(frozen=True)
+class BackfillJobRecord:
+    """A backfill job and its partitions."""
+
+    job_id: str
+    dataset: str
+    start: date
+    end: date
+    state: str
+    parameters: dict[str, Any]
+    max_attempts: int
+    partitions: tuple[BackfillPartitionRecord, ...]
 
 
 def schema_installed() -> bool:
@@ -337,6 +379,172 @@ def load_partition(
             count = _insert_batches(cursor, connection, table, names, tagged())
     logger.info("partition loaded", extra={"table": table, "dt": dt.isoformat(), "rows": count})
     return count
+
+
+def table_columns(table: str) -> list[str]:
+    """The loadable columns of a curated table (every concrete column but the primary key).
+
+    Raises:
+        ValueError: ``table`` is not a curated table.
+    """
+    if table not in CURATED_TABLES:
+        raise ValueError(
+            f"table {table!r} is not a curated table; expected one of "
+            f"{', '.join(sorted(CURATED_TABLES))}"
+        )
+    with _models("curated loads"):
+        from django.apps import apps
+
+        model = apps.get_model(*CURATED_TABLES[table])
+        return [field.column for field in model._meta.concrete_fields if not field.primary_key]
+
+
+def iter_reference_rows(table: str, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """Stream the ``columns`` of a reference table, in chunks (memory stays bounded).
+
+    Raises:
+        ValueError: unknown table or column.
+    """
+    if table not in REFERENCE_TABLES:
+        raise ValueError(
+            f"table {table!r} is not a reference table; expected one of "
+            f"{', '.join(sorted(REFERENCE_TABLES))}"
+        )
+    with _models("reference tables"):
+        from django.apps import apps
+
+        model = apps.get_model(*REFERENCE_TABLES[table])
+        known = {field.column: field.name for field in model._meta.concrete_fields}
+        unknown = [column for column in columns if column not in known]
+        if unknown:
+            raise ValueError(
+                f"{table} has no column(s) {', '.join(unknown)}; expected among "
+                f"{', '.join(sorted(known))}"
+            )
+        fields = [known[column] for column in columns]
+        query = model.objects.order_by("pk").values_list(*fields)
+        yield from query.iterator(chunk_size=_REFERENCE_CHUNK_ROWS)
+
+
+def create_backfill_job(
+    dataset: str,
+    start: date,
+    end: date,
+    dates: Sequence[date],
+    *,
+    parameters: Mapping[str, Any],
+    max_attempts: int,
+    requested_by: str = "",
+) -> str:
+    """Record a new running backfill job with one pending row per partition; returns its id."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    with _models("backfill ledger") as models, transaction.atomic():
+        job = models["BackfillJob"].objects.create(
+            dataset=dataset,
+            start_date=start,
+            end_date=end,
+            state="running",
+            parameters=dict(parameters),
+            max_attempts=max_attempts,
+            requested_by=requested_by,
+            started_at=timezone.now(),
+        )
+        models["BackfillPartition"].objects.bulk_create(
+            models["BackfillPartition"](job=job, partition_date=dt) for dt in dates
+        )
+    return str(job.pk)
+
+
+def backfill_job(job_id: str) -> BackfillJobRecord | None:
+    """A backfill job with its partitions, or ``None`` when the id is unknown."""
+    if not job_id.isdigit():
+        return None
+    with _models("backfill ledger") as models:
+        job = models["BackfillJob"].objects.filter(pk=int(job_id)).first()
+        return None if job is None else _job_record(models, job)
+
+
+def running_backfill_jobs(dataset: str) -> list[BackfillJobRecord]:
+    """Every backfill job of ``dataset`` the ledger says is running."""
+    with _models("backfill ledger") as models:
+        jobs = models["BackfillJob"].objects.filter(dataset=dataset, state="running")
+        return [_job_record(models, job) for job in jobs]
+
+
+def set_backfill_job_state(
+    job_id: str, state: str, *, parameters: Mapping[str, Any] | None = None
+) -> None:
+    """Move a backfill job to ``state`` (``running`` also refreshes its parameters)."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    changes: dict[str, Any] = {"state": state}
+    if state == "running":
+        changes.update(started_at=now, finished_at=None)
+    else:
+        changes["finished_at"] = now
+    if parameters is not None:
+        changes["parameters"] = dict(parameters)
+    with _models("backfill ledger") as models:
+        models["BackfillJob"].objects.filter(pk=int(job_id)).update(**changes)
+
+
+def update_backfill_partition(
+    job_id: str,
+    dt: date,
+    *,
+    state: str,
+    attempts: int,
+    error: str = "",
+    rows: int | None = None,
+    claimed_by: str = "",
+) -> None:
+    """Record the state of one partition of a backfill job."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "state": state,
+        "attempts": attempts,
+        "last_error": error,
+        "rows_written": rows,
+        "claimed_by": claimed_by,
+        "updated_at": now,
+    }
+    if state == "running":
+        changes["started_at"] = now
+    else:
+        changes["finished_at"] = now
+    with _models("backfill ledger") as models:
+        models["BackfillPartition"].objects.filter(job_id=int(job_id), partition_date=dt).update(
+            **changes
+        )
+
+
+def _job_record(models: dict[str, Any], job: Any) -> BackfillJobRecord:
+    partitions = models["BackfillPartition"].objects.filter(job=job).order_by("partition_date")
+    return BackfillJobRecord(
+        job_id=str(job.pk),
+        dataset=job.dataset,
+        start=job.start_date,
+        end=job.end_date,
+        state=job.state,
+        parameters=dict(job.parameters),
+        max_attempts=job.max_attempts,
+        partitions=tuple(
+            BackfillPartitionRecord(
+                dt=p.partition_date,
+                state=p.state,
+                attempts=p.attempts,
+                error=p.last_error,
+                rows=p.rows_written,
+                claimed_by=p.claimed_by,
+            )
+            for p in partitions
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- internals

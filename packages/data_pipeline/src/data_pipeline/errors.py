@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from etl_core.errors import ConfigError, EtlError, FieldError, MissingDependencyError
+from datetime import date
 
-__all__ = ["DataPipelineError", "DatabaseNotConfiguredError", "SchemaNotInstalledError"]
+from etl_core.errors import (
+    ConfigError,
+    EtlError,
+    FatalError,
+    FieldError,
+    MissingDependencyError,
+    RetryableError,
+)
+
+__all__ = [
+    "BackfillConflictError",
+    "ContractError",
+    "DataPipelineError",
+    "DatabaseNotConfiguredError",
+    "JoinKeyTypeError",
+    "MissingColumnError",
+    "MissingPartitionError",
+    "PartitionBusyError",
+    "PartitionError",
+    "SchemaNotInstalledError",
+    "SupersededError",
+    "TransformSqlError",
+    "UnmatchedRowsError",
+]
 
 
 class DataPipelineError(EtlError):
@@ -29,3 +52,56 @@ class DatabaseNotConfiguredError(DataPipelineError, ConfigError):
             "for example postgresql://user@host/db or sqlite:///path/to/file.sqlite3",
             [FieldError("DATABASE_URL", "not set", "environment")],
         )
+
+
+class ContractError(DataPipelineError, ConfigError):
+    """A dataset contract does not parse or does not validate; names file, line and field."""
+
+
+class PartitionError(DataPipelineError, FatalError):
+    """Processing one partition failed in a way another attempt cannot fix.
+
+    The message names the dataset, the partition date and, when one is to blame,
+    the field (column, join, SQL) so an operator knows where to look.
+    """
+
+    def __init__(self, dataset: str, dt: date, message: str, *, field: str | None = None) -> None:
+        self.dataset = dataset
+        self.dt = dt
+        self.field = field
+        where = f"dataset {dataset!r}, partition dt={dt.isoformat()}"
+        if field:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class MissingPartitionError(PartitionError):
+    """The partition has no input objects (validated files or curated manifest)."""
+
+
+class MissingColumnError(PartitionError):
+    """An input file lacks a column the contract names."""
+
+
+class JoinKeyTypeError(PartitionError):
+    """An enrichment join compares keys of incompatible types."""
+
+
+class TransformSqlError(PartitionError):
+    """The contract's transform SQL is invalid or fails on the partition's data."""
+
+
+class UnmatchedRowsError(PartitionError):
+    """Rows found no match in an enrichment join whose policy is ``fail``."""
+
+
+class PartitionBusyError(DataPipelineError, RetryableError):
+    """Another writer holds the partition's lease; try again once it is released."""
+
+
+class SupersededError(DataPipelineError, FatalError):
+    """A newer computation of the partition was published first; this one is discarded."""
+
+
+class BackfillConflictError(DataPipelineError, ConfigError):
+    """A backfill overlapping the requested one is still running, or a job cannot resume."""

@@ -1,0 +1,124 @@
+"""The partition work unit (lease → transform → load) and what ``run`` has left to do.
+
+:func:`process_partition` takes plain inputs and is idempotent, so ``run``, a
+backfill worker or a task queue can call it alike. Which generation of a partition
+was last loaded is recorded in ``_state/data_pipeline/loads/<dataset>/dt=<date>.json``
+so ``run`` also finishes loads that failed after their transform succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from data_pipeline.contracts import DatasetContract
+from data_pipeline.layout import input_objects, list_validated_dates, read_manifest
+from data_pipeline.lease import partition_lease
+from data_pipeline.load import LoadResult, load_curated_partition
+from data_pipeline.settings import PipelineSettings
+from data_pipeline.transform import TransformResult, transform_partition
+from etl_core.errors import ObjectNotFoundError
+from etl_core.storage import ObjectStore
+
+__all__ = [
+    "PartitionOutcome",
+    "PendingPartition",
+    "load_marker_key",
+    "loaded_generation",
+    "pending_partitions",
+    "process_partition",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    """What processing one partition did."""
+
+    dataset: str
+    dt: date
+    transform: TransformResult | None
+    load: LoadResult | None
+
+
+@dataclass(frozen=True)
+class PendingPartition:
+    """A partition ``run`` will process, and why."""
+
+    dt: date
+    transform: bool
+    load: bool
+    reason: str
+
+
+def load_marker_key(dataset: str, dt: date) -> str:
+    """Where the generation last loaded into the database is recorded."""
+    return f"_state/data_pipeline/loads/{dataset}/dt={dt.isoformat()}.json"
+
+
+def loaded_generation(store: ObjectStore, dataset: str, dt: date) -> str | None:
+    """The curated generation last loaded for this partition, if any."""
+    try:
+        return str(json.loads(store.read_bytes(load_marker_key(dataset, dt)))["generation"])
+    except ObjectNotFoundError:
+        return None
+
+
+def process_partition(
+    store: ObjectStore,
+    contract: DatasetContract,
+    dt: date,
+    settings: PipelineSettings,
+    *,
+    transform: bool = True,
+    load: bool = True,
+    run_id: str = "",
+    purpose: str = "transform",
+) -> PartitionOutcome:
+    """Transform and/or load one partition while holding its lease.
+
+    Raises:
+        PartitionBusyError: another writer holds the partition.
+        PartitionError: the partition cannot be built (see :func:`transform_partition`).
+    """
+    with partition_lease(
+        store,
+        contract.name,
+        dt,
+        purpose=purpose,
+        ttl_seconds=settings.lease_seconds,
+        wait_seconds=settings.lease_wait_seconds,
+    ):
+        built = (
+            transform_partition(store, contract, dt, settings, run_id=run_id) if transform else None
+        )
+        loaded = None
+        if load and contract.load is not None:
+            loaded = load_curated_partition(
+                store, contract, dt, run_id=run_id, work_dir=settings.work_dir
+            )
+            marker = {"generation": loaded.generation, "rows": loaded.rows, "run_id": run_id}
+            store.write_bytes(load_marker_key(contract.name, dt), json.dumps(marker).encode())
+    return PartitionOutcome(contract.name, dt, built, loaded)
+
+
+def pending_partitions(
+    store: ObjectStore, contract: DatasetContract, *, load: bool
+) -> list[PendingPartition]:
+    """Validated partitions whose curated output is missing or older than their inputs,
+    and (with ``load``) curated partitions whose current generation is not loaded yet."""
+    pending = []
+    for dt in list_validated_dates(store, contract.name):
+        manifest = read_manifest(store, contract.name, dt)
+        inputs = {info.key: info.etag for info in input_objects(store, contract.name, dt)}
+        wants_load = load and contract.load is not None
+        if manifest is None:
+            pending.append(PendingPartition(dt, True, wants_load, "no curated output"))
+        elif manifest.inputs != inputs:
+            pending.append(PendingPartition(dt, True, wants_load, "inputs changed"))
+        elif wants_load and loaded_generation(store, contract.name, dt) != manifest.generation:
+            pending.append(PendingPartition(dt, False, True, "not loaded"))
+    return pending

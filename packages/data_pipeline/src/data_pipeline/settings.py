@@ -1,0 +1,28 @@
+"""Settings of the data pipeline runtime: the shared runtime settings plus the engine's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl_core.runtime import RuntimeSettings
+
+__all__ = ["PipelineSettings"]
+
+
+@dataclass(frozen=True)
+class PipelineSettings(RuntimeSettings):
+    """Everything ``etl-data-pipeline`` reads from flags, ``ETL_*`` and ``etl.toml``."""
+
+    duckdb_memory_limit: str = "1GB"
+    """DuckDB's memory limit per partition; beyond it DuckDB spills to the work directory."""
+    duckdb_threads: int = 0
+    """DuckDB worker threads per partition; 0 lets DuckDB use every core."""
+    work_dir: Path | None = None
+    """Scratch space for staged inputs, spill files and Parquet before upload (system temp)."""
+    lease_seconds: int = 3600
+    """How long a partition lease lasts before another writer may take it over."""
+    lease_wait_seconds: int = 0
+    """How long to wait for a partition another writer holds before skipping it."""
+    max_attempts: int = 3
+    """Attempts per partition in a backfill before it is marked failed."""

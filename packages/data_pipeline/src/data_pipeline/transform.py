@@ -1,0 +1,330 @@
+"""Transform one partition: validated files → SQL → de-duplication → enrichment → Parquet.
+
+:func:`transform_partition` is the work unit: plain inputs (dataset contract, date,
+settings), idempotent output (the curated partition is replaced whole through the
+manifest protocol of :mod:`data_pipeline.layout`). Inputs are streamed from the
+store into a scratch directory (bounded disk, not memory), DuckDB reads them there,
+writes Parquet there, and the files are uploaded before the manifest flips.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from data_pipeline.contracts import DatasetContract
+from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
+from data_pipeline.enrich import download, join_sql, stage_reference, unmatched_column
+from data_pipeline.errors import (
+    MissingColumnError,
+    MissingPartitionError,
+    PartitionError,
+    TransformSqlError,
+    UnmatchedRowsError,
+)
+from data_pipeline.layout import input_objects, new_generation, publish_partition
+from data_pipeline.settings import PipelineSettings
+from etl_core.logging import bound_context
+from etl_core.metrics import counter, histogram
+from etl_core.storage import ObjectInfo, ObjectStore
+
+__all__ = ["TransformResult", "transform_partition"]
+
+logger = logging.getLogger(__name__)
+
+_partitions = counter(
+    "etl_data_pipeline_partitions_transformed_total",
+    "Partitions transformed, by dataset and outcome.",
+    ["dataset", "outcome"],
+)
+_rows = counter("etl_data_pipeline_rows_written_total", "Curated rows written.", ["dataset"])
+_input_bytes = counter(
+    "etl_data_pipeline_input_bytes_total", "Validated input bytes read.", ["dataset"]
+)
+_unmatched = counter(
+    "etl_data_pipeline_unmatched_rows_total",
+    "Rows that found no match in an enrichment join, by join and policy.",
+    ["dataset", "join", "policy"],
+)
+_duplicates = counter(
+    "etl_data_pipeline_duplicate_rows_total", "Rows removed by de-duplication.", ["dataset"]
+)
+_seconds = histogram(
+    "etl_data_pipeline_transform_seconds", "Time to transform one partition.", ["dataset"]
+)
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    """What transforming one partition did."""
+
+    dataset: str
+    dt: date
+    generation: str
+    rows: int
+    files: int
+    bytes: int
+    inputs: int
+    input_bytes: int
+    duplicates: int
+    seconds: float
+    unmatched: dict[str, int] = field(default_factory=dict)
+    """Join name → rows without a match (dropped ones included)."""
+    dropped: int = 0
+
+
+def transform_partition(
+    store: ObjectStore,
+    contract: DatasetContract,
+    dt: date,
+    settings: PipelineSettings,
+    *,
+    run_id: str = "",
+) -> TransformResult:
+    """Build and publish ``curated/<dataset>/dt=<dt>/`` from its validated inputs.
+
+    Raises:
+        MissingPartitionError: the partition has no validated input (or a reference is absent).
+        MissingColumnError: an input file or reference lacks a column the contract names.
+        JoinKeyTypeError: an enrichment join compares keys of different types.
+        TransformSqlError: the contract's SQL is invalid or fails on this data.
+        UnmatchedRowsError: a ``fail`` join left rows unmatched.
+        SupersededError: a newer computation of the partition was published meanwhile.
+    """
+    started_at = datetime.now(UTC)
+    clock = time.monotonic()
+    with bound_context(dataset=contract.name, dt=dt.isoformat()):
+        try:
+            result = _transform(store, contract, dt, settings, started_at, run_id)
+        except Exception:
+            _partitions.labels(dataset=contract.name, outcome="failed").inc()
+            raise
+        seconds = time.monotonic() - clock
+        _partitions.labels(dataset=contract.name, outcome="succeeded").inc()
+        _rows.labels(dataset=contract.name).inc(result.rows)
+        _input_bytes.labels(dataset=contract.name).inc(result.input_bytes)
+        _duplicates.labels(dataset=contract.name).inc(result.duplicates)
+        _seconds.labels(dataset=contract.name).observe(seconds)
+        logger.info(
+            "partition transformed",
+            extra={
+                "rows": result.rows,
+                "files": result.files,
+                "bytes": result.bytes,
+                "inputs": result.inputs,
+                "unmatched": result.unmatched,
+                "seconds": round(seconds, 3),
+            },
+        )
+        return replace(result, seconds=seconds)
+
+
+def _transform(
+    store: ObjectStore,
+    contract: DatasetContract,
+    dt: date,
+    settings: PipelineSettings,
+    started_at: datetime,
+    run_id: str,
+) -> TransformResult:
+    objects = input_objects(store, contract.name, dt)
+    if not objects:
+        raise MissingPartitionError(
+            contract.name, dt, f"no validated input under validated/{contract.name}/dt={dt}/"
+        )
+    scratch = str(settings.work_dir) if settings.work_dir else None
+    with tempfile.TemporaryDirectory(prefix="etl-transform-", dir=scratch) as tmp:
+        work = Path(tmp)
+        paths, input_bytes = _stage_inputs(store, objects, work / "input")
+        con = connect_engine(
+            work, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+        )
+        try:
+            counts = _build(con, store, contract, dt, paths, work)
+            out = work / "out"
+            rows = _write(con, contract, dt, out)
+        finally:
+            con.close()
+        files = sorted(out.glob("*.parquet"))
+        generation = new_generation(started_at)
+        manifest = publish_partition(
+            store,
+            dataset=contract.name,
+            dt=dt,
+            generation=generation,
+            started_at=started_at,
+            files=files,
+            rows=rows,
+            inputs={info.key: info.etag for info in objects},
+            run_id=run_id,
+        )
+    return TransformResult(
+        dataset=contract.name,
+        dt=dt,
+        generation=generation,
+        rows=rows,
+        files=len(files),
+        bytes=manifest.bytes,
+        inputs=len(objects),
+        input_bytes=input_bytes,
+        duplicates=counts.duplicates,
+        seconds=0.0,
+        unmatched=counts.unmatched,
+        dropped=counts.total - rows,
+    )
+
+
+def _stage_inputs(
+    store: ObjectStore, objects: list[ObjectInfo], directory: Path
+) -> tuple[list[Path], int]:
+    directory.mkdir()
+    paths = []
+    size = 0
+    for number, info in enumerate(objects):
+        path = directory / f"{number:05d}-{info.key.rsplit('/', 1)[-1]}"
+        size += download(store, info.key, path)
+        paths.append(path)
+    return paths, size
+
+
+@dataclass
+class _Counts:
+    total: int = 0
+    duplicates: int = 0
+    unmatched: dict[str, int] = field(default_factory=dict)
+
+
+def _build(
+    con: duckdb.DuckDBPyConnection,
+    store: ObjectStore,
+    contract: DatasetContract,
+    dt: date,
+    paths: list[Path],
+    work: Path,
+) -> _Counts:
+    """Create the table ``result``: transformed, de-duplicated, enriched, flagged."""
+    create_input_view(con, contract, dt, paths)
+    spec = contract.transform
+    try:
+        con.execute(f"CREATE VIEW transformed AS {spec.sql}")
+        columns = relation_columns(con, "transformed")
+    except duckdb.Error as exc:
+        raise TransformSqlError(
+            contract.name,
+            dt,
+            f"{_first_line(exc)} (in {contract.path.name})",
+            field="transform.sql",
+        ) from exc
+    missing = [name for name in spec.dedupe_on if name not in columns]
+    if missing:
+        raise MissingColumnError(
+            contract.name,
+            dt,
+            f"de-duplication key {missing[0]!r} is not a column of the transform output "
+            f"(columns: {', '.join(columns)})",
+            field="transform.dedupe_on",
+        )
+    base = "transformed"
+    if spec.partition_by not in columns:
+        day = literal(dt.isoformat())
+        base = f"(SELECT *, DATE {day} AS {quote(spec.partition_by)} FROM transformed)"
+    if spec.dedupe_on:
+        keys = ", ".join(quote(k) for k in spec.dedupe_on)
+        # Ordering by every column makes the surviving row independent of input order.
+        order = ", ".join(quote(c) for c in columns)
+        base = (
+            f"(SELECT * FROM {base} QUALIFY row_number() OVER "
+            f"(PARTITION BY {keys} ORDER BY {order}) = 1)"
+        )
+    for index, join in enumerate(contract.enrich):
+        stage_reference(con, store, contract, dt, index, join, work, columns)
+    try:
+        con.execute(f"CREATE TABLE result AS {join_sql(base, contract.enrich)}")
+    except duckdb.Error as exc:
+        raise TransformSqlError(contract.name, dt, _first_line(exc), field="transform.sql") from exc
+    return _check_result(con, contract, dt)
+
+
+def _check_result(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date) -> _Counts:
+    part = quote(contract.transform.partition_by)
+    flags = [f"count(*) FILTER (WHERE {unmatched_column(i)})" for i in range(len(contract.enrich))]
+    row = con.execute(
+        "SELECT count(*), "
+        f"count(*) FILTER (WHERE {part} IS DISTINCT FROM DATE {literal(dt.isoformat())})"
+        + "".join(f", {flag}" for flag in flags)
+        + " FROM result"
+    ).fetchone()
+    assert row is not None
+    total, outside, *unmatched = row
+    if outside:
+        raise PartitionError(
+            contract.name,
+            dt,
+            f"{outside} of {total} rows have {contract.transform.partition_by} other than "
+            f"{dt.isoformat()}; a partition holds only its own date",
+            field="transform.partition_by",
+        )
+    counts = _Counts(total=total)
+    raw_rows = con.execute("SELECT count(*) FROM transformed").fetchone()
+    counts.duplicates = (raw_rows[0] if raw_rows else total) - total
+    for index, join in enumerate(contract.enrich):
+        missed = unmatched[index]
+        counts.unmatched[join.name] = missed
+        if missed:
+            _unmatched.labels(dataset=contract.name, join=join.name, policy=join.unmatched).inc(
+                missed
+            )
+            logger.warning(
+                "rows without a match in an enrichment join",
+                extra={"join": join.name, "unmatched": missed, "policy": join.unmatched},
+            )
+        if missed and join.unmatched == "fail":
+            raise UnmatchedRowsError(
+                contract.name,
+                dt,
+                f"{missed} of {total} rows found no match in {join.source}; for example "
+                f"{_sample_keys(con, index, join.on)}",
+                field=f"enrich.{join.name}",
+            )
+    return counts
+
+
+def _sample_keys(
+    con: duckdb.DuckDBPyConnection, index: int, on: tuple[tuple[str, str], ...]
+) -> str:
+    keys = ", ".join(quote(left) for left, _ in on)
+    rows = con.execute(
+        f"SELECT DISTINCT {keys} FROM result WHERE {unmatched_column(index)} ORDER BY ALL LIMIT 5"
+    ).fetchall()
+    names = ", ".join(left for left, _ in on)
+    return f"{names} = " + "; ".join(", ".join(repr(v) for v in row) for row in rows)
+
+
+def _write(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, out: Path) -> int:
+    flags = [unmatched_column(i) for i in range(len(contract.enrich))]
+    drops = [
+        f"NOT {unmatched_column(i)}"
+        for i, join in enumerate(contract.enrich)
+        if join.unmatched == "drop"
+    ]
+    select = "SELECT *" + (f" EXCLUDE ({', '.join(flags)})" if flags else "") + " FROM result"
+    if drops:
+        select += " WHERE " + " AND ".join(drops)
+    options = (
+        f"FORMAT parquet, COMPRESSION {contract.output.compression}, "
+        f"ROW_GROUP_SIZE {contract.output.row_group_size}, "
+        f"FILE_SIZE_BYTES {contract.output.max_file_size}, FILENAME_PATTERN 'part-{{i}}'"
+    )
+    row = con.execute(f"COPY ({select}) TO {literal(str(out))} ({options})").fetchone()
+    out.mkdir(exist_ok=True)
+    return int(row[0]) if row else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

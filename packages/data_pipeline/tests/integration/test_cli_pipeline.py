@@ -1,0 +1,170 @@
+"""`transform`, `load` and `run` as an operator runs them, with SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.storage import ObjectStore
+from etl_core.testing.scripts import run_script
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def pipeline(
+    cli: Cli, tmp_path: Path, config_dir: Path, local_store: ObjectStore
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """The CLI on the test's config directory and local store."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        store = str(tmp_path / "store")
+        return cli("--config-dir", str(config_dir), "--storage", store, *args, env=env)
+
+    return run
+
+
+def sqlite_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_transform_then_load_into_sqlite_twice_keeps_one_copy(
+    pipeline: Cli, migrated_sqlite: str
+) -> None:
+    result = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert result.returncode == 0, result.stderr
+    assert "2026-11-01" in result.stdout
+    assert "200" in result.stdout
+    env = {"DATABASE_URL": migrated_sqlite}
+    for _ in range(2):
+        result = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+        assert result.returncode == 0, result.stderr
+    rows = sqlite_rows(
+        migrated_sqlite,
+        "SELECT dt, count(*), count(DISTINCT transaction_id), min(region), max(run_id) "
+        "FROM retail_sales_transaction GROUP BY dt",
+    )
+    assert len(rows) == 1
+    assert rows[0][:3] == ("2026-11-01", 200, 200)
+    assert rows[0][3] in {"ES", "FR", "IT", "PT"}
+    assert rows[0][4]
+
+
+def test_load_before_transform_names_the_partition(pipeline: Cli, migrated_sqlite: str) -> None:
+    result = pipeline(
+        "load", "--dataset", "pos", "--date", "2026-11-01", env={"DATABASE_URL": migrated_sqlite}
+    )
+    assert result.returncode == 1
+    assert "dataset 'pos', partition dt=2026-11-01" in result.stderr
+    assert "run `transform` first" in result.stderr
+
+
+def test_run_processes_only_what_is_new(
+    pipeline: Cli, migrated_sqlite: str, local_store: ObjectStore, retail: Any
+) -> None:
+    env = {"DATABASE_URL": migrated_sqlite}
+    first = pipeline("run", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "2 partition(s) processed, 0 failed" in first.stdout
+    again = pipeline("run", env=env)
+    assert "0 partition(s) processed" in again.stdout
+    local_store.write_bytes(
+        "validated/pos/dt=2026-11-02/late.csv", retail.rows("2026-11-03", 7).encode()
+    )
+    late = pipeline("run", env=env)
+    assert "1 partition(s) processed" in late.stdout, late.stderr
+    rows = sqlite_rows(
+        migrated_sqlite, "SELECT dt, count(*) FROM retail_sales_transaction GROUP BY dt ORDER BY dt"
+    )
+    assert rows == [("2026-11-01", 200), ("2026-11-02", 207)]
+
+
+def test_run_without_a_database_asks_for_one_or_no_load(pipeline: Cli) -> None:
+    refused = pipeline("run")
+    assert refused.returncode == 2
+    assert "DATABASE_URL" in refused.stderr
+    assert "--no-load" in refused.stderr
+    transformed = pipeline("run", "--no-load")
+    assert transformed.returncode == 0, transformed.stderr
+    assert "2 partition(s) processed" in transformed.stdout
+
+
+def test_bad_contract_exits_2_naming_file_and_field(pipeline: Cli, config_dir: Path) -> None:
+    path = config_dir / "datasets" / "pos.toml"
+    path.write_text(path.read_text().replace('unmatched = "fail"', 'unmatched = "maybe"'))
+    result = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert result.returncode == 2
+    assert "enrich.products.unmatched" in result.stderr
+    assert "pos.toml:" in result.stderr
+
+
+def test_a_partition_under_lease_is_skipped_with_a_message(
+    pipeline: Cli, local_store: ObjectStore
+) -> None:
+    import os
+    import socket
+    import time
+
+    lease = {
+        "dataset": "pos", "dt": "2026-11-01", "host": socket.gethostname(), "pid": os.getppid(),
+        "token": "other", "purpose": "backfill", "expires_at": time.time() + 600,
+    }  # fmt: skip
+    local_store.write_bytes(
+        "_state/data_pipeline/leases/pos/dt=2026-11-01.json", json.dumps(lease).encode()
+    )
+    result = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert result.returncode == 1
+    assert "is being written by" in result.stderr
+    assert "(backfill)" in result.stderr
+    assert not local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
+
+
+def test_enrichment_from_a_database_table(
+    pipeline: Cli, migrated_sqlite: str, config_dir: Path, retail: Any
+) -> None:
+    with sqlite3.connect(migrated_sqlite.removeprefix("sqlite:///")) as connection:
+        connection.executemany(
+            "INSERT INTO retail_store (store_code, name, region, country, city, updated_at) "
+            "VALUES (?, ?, ?, ?, '', '2026-01-01')",
+            [(f"S00{n}", f"Store {n}", f"Region {n}", "PT") for n in range(1, 9)],
+        )
+    text = retail.contract().replace(
+        'file = "reference/stores.csv"\non = { store_code = "store_id" }\n'
+        'columns = { region = "country", store_name = "name" }',
+        'table = "retail_store"\non = ["store_code"]\n'
+        'columns = { region = "region", store_name = "name" }',
+    )
+    retail.write_contract(config_dir, "pos", text)
+    env = {"DATABASE_URL": migrated_sqlite}
+    result = pipeline("run", env=env)
+    assert result.returncode == 0, result.stderr
+    regions = sqlite_rows(migrated_sqlite, "SELECT DISTINCT region FROM retail_sales_transaction")
+    assert {r[0] for r in regions} <= {f"Region {n}" for n in range(1, 9)}
+    assert regions
+
+
+@pytest.mark.postgres
+def test_load_into_postgres_with_copy_is_idempotent(
+    pipeline: Cli, postgres_url: str, tmp_path: Path
+) -> None:
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    env = {"DATABASE_URL": postgres_url}
+    assert pipeline("run", env=env).returncode == 0
+    result = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    assert result.returncode == 0, result.stderr
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        rows = connection.execute(
+            "SELECT dt::text, count(*), count(DISTINCT transaction_id), sum(amount) > 0 "
+            "FROM retail_sales_transaction GROUP BY dt ORDER BY dt"
+        ).fetchall()
+    assert rows == [("2026-11-01", 200, 200, True), ("2026-11-02", 200, 200, True)]

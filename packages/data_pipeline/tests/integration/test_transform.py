@@ -1,0 +1,279 @@
+"""Transforms on a real DuckDB, read back with pyarrow, on the local store and on S3."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from data_pipeline.contracts import load_contract
+from data_pipeline.errors import (
+    JoinKeyTypeError,
+    MissingColumnError,
+    MissingPartitionError,
+    SupersededError,
+    TransformSqlError,
+    UnmatchedRowsError,
+)
+from data_pipeline.layout import new_generation, publish_partition, read_manifest
+from data_pipeline.settings import PipelineSettings
+from data_pipeline.transform import transform_partition
+from etl_core.storage import ObjectStore, open_store
+from etl_core.testing import capture_metrics
+
+DAY = date(2026, 11, 1)
+
+
+def read_partition(
+    store: ObjectStore, dataset: str, dt: date, tmp_path: Path
+) -> list[dict[str, Any]]:
+    """Every row of a curated partition, read through its manifest with pyarrow."""
+    manifest = read_manifest(store, dataset, dt)
+    assert manifest is not None
+    rows: list[dict[str, Any]] = []
+    for number, key in enumerate(manifest.files):
+        path = tmp_path / f"read-{number}.parquet"
+        path.write_bytes(store.read_bytes(key))
+        rows.extend(pq.read_table(path).to_pylist())
+    return rows
+
+
+def test_transform_writes_enriched_zstd_parquet(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
+) -> None:
+    contract = load_contract(settings.config_dir, "pos")
+    result = transform_partition(local_store, contract, DAY, settings, run_id="r1")
+    assert result.rows == 200
+    assert result.inputs == 1
+    assert result.unmatched == {"stores": 0, "products": 0}
+    rows = read_partition(local_store, "pos", DAY, tmp_path)
+    assert len(rows) == 200
+    first = min(rows, key=lambda r: r["transaction_id"])
+    assert first["dt"] == DAY
+    assert first["region"] in {"PT", "ES", "FR", "IT"}
+    assert first["store_name"]
+    assert first["category"]
+    manifest = read_manifest(local_store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.rows == 200
+    assert list(manifest.inputs) == ["validated/pos/dt=2026-11-01/pos_2026-11-01.csv"]
+    metadata = pq.ParquetFile(tmp_path / "read-0.parquet").metadata
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_rerun_gives_the_same_rows_and_prunes_old_generations(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
+) -> None:
+    contract = load_contract(settings.config_dir, "pos")
+    first = transform_partition(local_store, contract, DAY, settings)
+    before = sorted(read_partition(local_store, "pos", DAY, tmp_path), key=str)
+    transform_partition(local_store, contract, DAY, settings)
+    third = transform_partition(local_store, contract, DAY, settings)
+    assert sorted(read_partition(local_store, "pos", DAY, tmp_path), key=str) == before
+    parts = [i.key for i in local_store.list("curated/pos/dt=2026-11-01/part-")]
+    assert len(parts) == 2  # the current generation and the one it replaced
+    assert all(first.generation not in key for key in parts)
+    assert any(third.generation in key for key in parts)
+
+
+def test_duplicates_are_removed_on_the_dedupe_key(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any
+) -> None:
+    local_store.write_bytes(
+        "validated/pos/dt=2026-11-01/again.csv", retail.rows("2026-11-01", 50).encode()
+    )
+    contract = load_contract(settings.config_dir, "pos")
+    with capture_metrics() as metrics:
+        result = transform_partition(local_store, contract, DAY, settings)
+    assert result.rows == 200
+    assert result.duplicates == 50
+    assert result.inputs == 2
+    ids = [r["transaction_id"] for r in read_partition(local_store, "pos", DAY, tmp_path)]
+    assert len(set(ids)) == 200
+    assert metrics.value("etl_data_pipeline_duplicate_rows_total", dataset="pos") == 50
+
+
+def unknown_store_rows(local_store: ObjectStore, retail: Any) -> None:
+    text = retail.rows("2026-11-01", 200).replace(",S001,", ",S999,")
+    local_store.write_bytes("validated/pos/dt=2026-11-01/pos_2026-11-01.csv", text.encode())
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("keep", True), ("drop", False)])
+def test_unmatched_rows_are_kept_or_dropped_and_counted(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    tmp_path: Path,
+    retail: Any,
+    policy: str,
+    kept: bool,
+) -> None:
+    unknown_store_rows(local_store, retail)
+    retail.write_contract(settings.config_dir, "pos", retail.contract(stores=policy))
+    contract = load_contract(settings.config_dir, "pos")
+    with capture_metrics() as metrics:
+        result = transform_partition(local_store, contract, DAY, settings)
+    missed = result.unmatched["stores"]
+    assert missed > 0
+    rows = read_partition(local_store, "pos", DAY, tmp_path)
+    unknown = [r for r in rows if r["store_code"] == "S999"]
+    assert len(unknown) == (missed if kept else 0)
+    assert all(r["region"] is None for r in unknown)
+    assert len(rows) == 200 - (0 if kept else missed)
+    assert (
+        metrics.value(
+            "etl_data_pipeline_unmatched_rows_total", dataset="pos", join="stores", policy=policy
+        )
+        == missed
+    )
+
+
+def test_unmatched_rows_fail_the_partition_when_the_policy_says_so(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    unknown_store_rows(local_store, retail)
+    retail.write_contract(settings.config_dir, "pos", retail.contract(stores="fail"))
+    contract = load_contract(settings.config_dir, "pos")
+    with pytest.raises(UnmatchedRowsError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    message = str(caught.value)
+    assert "dataset 'pos', partition dt=2026-11-01, field 'enrich.stores'" in message
+    assert "'S999'" in message
+    assert read_manifest(local_store, "pos", DAY) is None
+
+
+def test_missing_input_partition_is_named(
+    local_store: ObjectStore, settings: PipelineSettings
+) -> None:
+    contract = load_contract(settings.config_dir, "pos")
+    with pytest.raises(
+        MissingPartitionError, match=r"dataset 'pos', partition dt=2026-12-25: no validated input"
+    ):
+        transform_partition(local_store, contract, date(2026, 12, 25), settings)
+
+
+def test_file_lacking_a_contract_column_is_named(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    lines = retail.rows("2026-11-01", 5).splitlines()
+    cut = "\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n"
+    local_store.write_bytes("validated/pos/dt=2026-11-01/pos_2026-11-01.csv", cut.encode())
+    contract = load_contract(settings.config_dir, "pos")
+    with pytest.raises(MissingColumnError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert caught.value.field == "loyalty_member"
+    assert "dataset 'pos', partition dt=2026-11-01, field 'loyalty_member'" in str(caught.value)
+    assert "pos_2026-11-01.csv" in str(caught.value)
+
+
+def test_join_key_type_mismatch_is_named(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    local_store.write_bytes("reference/stores.csv", b"store_id,name,country\n1,One,PT\n2,Two,ES\n")
+    contract = load_contract(settings.config_dir, "pos")
+    with pytest.raises(JoinKeyTypeError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert caught.value.field == "enrich.stores.on.store_code"
+    assert "VARCHAR" in str(caught.value)
+    assert "BIGINT" in str(caught.value)
+
+
+def test_invalid_sql_is_named(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    text = retail.contract(transform='[transform]\nsql = "SELECT no_such_column FROM input"\n')
+    retail.write_contract(settings.config_dir, "pos", text)
+    contract = load_contract(settings.config_dir, "pos")
+    with pytest.raises(TransformSqlError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert "field 'transform.sql'" in str(caught.value)
+    assert "no_such_column" in str(caught.value)
+
+
+def test_an_older_computation_never_replaces_a_newer_one(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
+) -> None:
+    contract = load_contract(settings.config_dir, "pos")
+    newer = transform_partition(local_store, contract, DAY, settings)
+    stale_start = datetime.now(UTC) - timedelta(hours=1)
+    part = tmp_path / "part.parquet"
+    part.write_bytes(b"PAR1 not really")
+    with pytest.raises(SupersededError):
+        publish_partition(
+            local_store,
+            dataset="pos",
+            dt=DAY,
+            generation=new_generation(stale_start),
+            started_at=stale_start,
+            files=[part],
+            rows=1,
+            inputs={},
+        )
+    manifest = read_manifest(local_store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.generation == newer.generation
+    assert len(list(local_store.list("curated/pos/dt=2026-11-01/part-"))) == 1
+
+
+def test_reader_sees_old_partition_until_the_manifest_flips(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
+) -> None:
+    contract = load_contract(settings.config_dir, "pos")
+    old = transform_partition(local_store, contract, DAY, settings)
+    old_manifest = json.loads(local_store.read_bytes("curated/pos/dt=2026-11-01/_manifest.json"))
+    new = transform_partition(local_store, contract, DAY, settings)
+    # A reader holding the old manifest can still read every file it names.
+    assert all(local_store.exists(key) for key in old_manifest["files"])
+    current = read_manifest(local_store, "pos", DAY)
+    assert current is not None
+    assert current.generation == new.generation != old.generation
+
+
+def test_enrichment_from_another_datasets_curated_partition(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any, tmp_path: Path
+) -> None:
+    retail.write_contract(
+        settings.config_dir,
+        "stores",
+        'dataset = "stores"\n'
+        + retail.columns_toml([("store_id", "string"), ("name", "string"), ("country", "string")])
+        + '[transform]\nsql = "SELECT store_id, name, country FROM input"\n',
+    )
+    local_store.copy("reference/stores.csv", "validated/stores/dt=2026-10-31/stores.csv")
+    transform_partition(
+        local_store, load_contract(settings.config_dir, "stores"), date(2026, 10, 31), settings
+    )
+    text = retail.contract().replace(
+        'file = "reference/stores.csv"', 'dataset = "stores"\npartition = "latest"'
+    )
+    retail.write_contract(settings.config_dir, "pos", text)
+    result = transform_partition(
+        local_store, load_contract(settings.config_dir, "pos"), DAY, settings
+    )
+    assert result.unmatched["stores"] == 0
+    rows = read_partition(local_store, "pos", DAY, tmp_path)
+    assert {r["region"] for r in rows} <= {"PT", "ES", "FR", "IT"}
+
+
+@pytest.mark.s3
+def test_transform_on_s3(
+    s3_endpoint: str, s3_bucket: str, config_dir: Path, retail: Any, tmp_path: Path
+) -> None:
+    url = f"s3://{s3_bucket}/transform-{tmp_path.name}"
+    settings = PipelineSettings(
+        storage_url=url,
+        s3_endpoint_url=s3_endpoint,
+        config_dir=config_dir,  # type: ignore[arg-type]
+    )
+    with open_store(url, endpoint_url=s3_endpoint) as store:
+        retail.seed(store, ["2026-11-01"], rows=100)
+        contract = load_contract(config_dir, "pos")
+        result = transform_partition(store, contract, DAY, replace(settings, duckdb_threads=1))
+        assert result.rows == 100
+        rows = read_partition(store, "pos", DAY, tmp_path)
+    assert len(rows) == 100
+    assert all(r["category"] for r in rows)
