@@ -2,15 +2,15 @@
 
 A lease is a small object ``_state/data_pipeline/leases/<dataset>/dt=<date>.json``
 naming its holder (``host:pid`` plus a random token) and when it expires. A writer
-takes a lease that is absent, expired, its own, or held by a process of this host
-that no longer exists (a killed worker); it writes its claim, reads it back, and
-holds the lease only if its own token is there. Otherwise it waits up to
-``wait_seconds`` and then gives up with :class:`~data_pipeline.errors.PartitionBusyError`.
-
-Plain object stores offer no compare-and-swap, so two writers racing within the
-same instant could both believe they hold the lease; the manifest's start-time
-check (:func:`data_pipeline.layout.publish_partition`) still guarantees that an
-older computation never replaces a newer one.
+takes a lease that is absent, expired, released, or held by a process of this host
+that no longer exists (a killed worker). Every claim is a compare-and-put
+(:meth:`~etl_core.storage.ObjectStore.put_if`) against the version the writer
+read, so of two writers racing for the same lease exactly one wins; the other
+waits up to ``wait_seconds`` and then gives up with
+:class:`~data_pipeline.errors.PartitionBusyError`. Releasing writes an expired
+lease the same way, so a writer never removes a lease someone else took over.
+The manifest's start-time check (:func:`data_pipeline.layout.publish_partition`)
+additionally guarantees that an older computation never replaces a newer one.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 
 from data_pipeline.errors import PartitionBusyError
-from etl_core.errors import ObjectNotFoundError
+from etl_core.errors import ObjectConflictError, ObjectNotFoundError
 from etl_core.storage import ObjectStore
 
 __all__ = ["Lease", "lease_key", "partition_lease", "process_alive"]
@@ -108,15 +108,15 @@ def _acquire(
             purpose=purpose,
             expires_at=time.time() + ttl,
         )
-        held = _read(store, key)
+        etag, held = _read(store, key)
         if held is None or _takeable(held):
-            if held is not None:
+            if held is not None and held.expires_at > 0:
                 logger.warning("taking over a stale partition lease", extra={"holder": held.holder})
-            store.write_bytes(key, json.dumps(asdict(mine)).encode())
-            check = _read(store, key)
-            if check is not None and check.token == mine.token:
+            try:
+                store.put_if(key, _encode(mine), etag=etag)
                 return mine
-            held = check
+            except ObjectConflictError:
+                etag, held = _read(store, key)
         if time.monotonic() >= deadline:
             holder = held.holder if held else "another writer"
             raise PartitionBusyError(
@@ -134,16 +134,33 @@ def _takeable(held: Lease) -> bool:
 
 def _release(store: ObjectStore, lease: Lease) -> None:
     key = lease_key(lease.dataset, date.fromisoformat(lease.dt))
-    held = _read(store, key)
-    if held is not None and held.token == lease.token:
-        store.delete(key)
-
-
-def _read(store: ObjectStore, key: str) -> Lease | None:
+    etag, held = _read(store, key)
+    if held is None or held.token != lease.token or etag is None:
+        return
     try:
-        return Lease(**json.loads(store.read_bytes(key)))
+        store.put_if(key, _encode(replace(lease, expires_at=0)), etag=etag)
+    except ObjectConflictError:
+        logger.warning("partition lease was taken over before release", extra={"key": key})
+
+
+def _encode(lease: Lease) -> bytes:
+    return json.dumps(asdict(lease)).encode()
+
+
+def _read(store: ObjectStore, key: str) -> tuple[str | None, Lease | None]:
+    """The lease object's ETag and content; ``(None, None)`` when there is none.
+
+    The ETag is read first: if the object changes before its content is read, the
+    caller's ``put_if`` against that ETag fails, so a decision is never made on
+    content newer than the version it would replace.
+    """
+    try:
+        etag = store.head(key).etag
+        data = store.read_bytes(key)
     except ObjectNotFoundError:
-        return None
+        return None, None
+    try:
+        return etag, Lease(**json.loads(data))
     except (ValueError, TypeError):
-        logger.warning("unreadable partition lease ignored", extra={"key": key})
-        return None
+        logger.warning("unreadable partition lease will be replaced", extra={"key": key})
+        return etag, None
