@@ -1,0 +1,199 @@
+"""Quality checks as SQL: each row-level check becomes a condition true on a failing row.
+
+The engine reads every column as text (so failing rows are reported and split
+off exactly as written) and derives a typed value per column; checks run on the
+typed values, the type check itself compares the two. Everything here renders
+SQL text for DuckDB; identifiers and literals are always quoted, and a
+contract's custom SQL predicate is validated (one boolean expression over the
+row, no file access) before it is ever run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from file_processing.contracts import Check, Column, Contract
+
+__all__ = [
+    "Rule",
+    "ident",
+    "predicate_problem",
+    "raw_name",
+    "row_rules",
+    "sql_literal",
+    "sql_type",
+    "typed_expr",
+    "unique_table",
+]
+
+_INTEGER_TEXT = r"\s*[+-]?[0-9]+\s*"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row-level check rendered as SQL.
+
+    Attributes:
+        name: The check's name in reports.
+        kind: The check kind, or ``type`` for a column's type check.
+        severity: ``error`` rejects the row; ``warn`` only reports it.
+        column: The column checked, when there is one.
+        fails: SQL condition over the typed relation, true when the row fails
+            (never NULL).
+    """
+
+    name: str
+    kind: str
+    severity: Literal["warn", "error"]
+    column: str | None
+    fails: str
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_text(value: str) -> str:
+    """``value`` as a quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def raw_name(index: int) -> str:
+    """The relation's name for the text of the ``index``-th column as written."""
+    return f"__raw_{index}"
+
+
+def unique_table(index: int) -> str:
+    """The temporary table holding the duplicated values of the ``index``-th check."""
+    return f"__dup_{index}"
+
+
+def sql_type(column: Column) -> str:
+    """The DuckDB type of a contract column."""
+    return {
+        "string": "VARCHAR",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "decimal": f"DECIMAL({column.precision}, {column.scale})",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+    }[column.type]
+
+
+def typed_expr(column: Column, raw: str) -> str:
+    """SQL for the typed value of ``raw`` (a text column): NULL when it does not parse."""
+    if column.type == "string":
+        return raw
+    if column.type == "int":  # TRY_CAST would round '1.5' and accept '1e3'
+        return (
+            f"CASE WHEN regexp_full_match({raw}, {sql_text(_INTEGER_TEXT)}) "
+            f"THEN TRY_CAST({raw} AS BIGINT) END"
+        )
+    if column.format is not None:
+        parsed = f"try_strptime({raw}, {sql_text(column.format)})"
+        return f"CAST({parsed} AS DATE)" if column.type == "date" else parsed
+    return f"TRY_CAST({raw} AS {sql_type(column)})"
+
+
+def sql_literal(column: Column, value: object) -> str:
+    """A contract value (min, max, allowed) as a SQL literal of the column's type."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    text = value.isoformat() if isinstance(value, dt.date | dt.time) else str(value)
+    return f"CAST({sql_text(text)} AS {sql_type(column)})"
+
+
+def row_rules(contract: Contract) -> list[Rule]:
+    """Every row-level rule of ``contract``: type checks, then its checks in order.
+
+    ``unique`` rules refer to :func:`unique_table` tables the engine fills
+    first; ``row_count`` is a file-level check and has no rule.
+    """
+    positions = {column.name: index for index, column in enumerate(contract.columns)}
+    rules = [
+        Rule(
+            name=f"type:{column.name}",
+            kind="type",
+            severity="error",
+            column=column.name,
+            fails=f"({raw_name(index)} IS NOT NULL AND {ident(column.name)} IS NULL)",
+        )
+        for index, column in enumerate(contract.columns)
+        if column.type != "string"
+    ]
+    for index, check in enumerate(contract.all_checks()):
+        fails = _fails(contract, check, positions, index)
+        if fails is not None:
+            rules.append(Rule(check.label, check.kind, check.severity, check.column, fails))
+    return rules
+
+
+def _fails(contract: Contract, check: Check, positions: dict[str, int], index: int) -> str | None:
+    if check.kind in ("row_count",):
+        return None
+    if check.kind == "sql":
+        return f"(({check.expression}) IS NOT DISTINCT FROM FALSE)"
+    assert check.column is not None  # the contract loader guarantees it
+    column = contract.column(check.column)
+    value = ident(column.name)
+    raw = raw_name(positions[column.name])
+    if check.kind == "not_null":
+        return f"({raw} IS NULL)"
+    if check.kind == "unique":
+        return f"({value} IN (SELECT v FROM {unique_table(index)}))"
+    if check.kind == "range":
+        bounds = []
+        if check.min is not None:
+            bounds.append(f"{value} < {sql_literal(column, check.min)}")
+        if check.max is not None:
+            bounds.append(f"{value} > {sql_literal(column, check.max)}")
+        return f"coalesce({' OR '.join(bounds)}, FALSE)"
+    if check.kind == "allowed":
+        values = ", ".join(sql_literal(column, v) for v in check.values)
+        return f"coalesce({value} NOT IN ({values}), FALSE)"
+    if check.kind == "regex":
+        assert check.pattern is not None
+        return f"coalesce(NOT regexp_full_match({raw}, {sql_text(check.pattern)}), FALSE)"
+    raise ValueError(f"unknown check kind {check.kind!r}")
+
+
+def unique_index(contract: Contract) -> list[tuple[int, Check]]:
+    """The ``unique`` checks of :meth:`Contract.all_checks` with their positions."""
+    return [(i, c) for i, c in enumerate(contract.all_checks()) if c.kind == "unique"]
+
+
+def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
+    """Why ``expression`` is not a usable row predicate over ``columns``, or ``None``.
+
+    It must be one boolean SQL expression that refers only to the columns (no
+    aggregate, no statement separator, no file access).
+    """
+    import duckdb  # only needed when a contract declares a sql check
+
+    try:
+        statements = duckdb.extract_statements(f"SELECT ({expression})")
+    except duckdb.Error as exc:
+        return f"not a valid row predicate: {_first_line(str(exc))}"
+    if len(statements) != 1:
+        return "expected one boolean SQL expression, found several statements"
+    row = ", ".join(f"CAST(NULL AS {sql_type(c)}) AS {ident(c.name)}" for c in columns)
+    probe = f"SELECT typeof(({expression})) FROM (SELECT {row}) AS t WHERE ({expression}) OR TRUE"
+    with duckdb.connect(config={"enable_external_access": False}) as connection:
+        try:
+            ((kind,),) = connection.execute(probe).fetchall()
+        except duckdb.Error as exc:
+            return f"not a valid row predicate: {_first_line(str(exc))}"
+        except ValueError:
+            return "not a valid row predicate: it does not give one value per row"
+    if kind not in ("BOOLEAN", '"NULL"', "NULL"):
+        return f"expected a boolean SQL expression, got one of type {kind}"
+    return None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text

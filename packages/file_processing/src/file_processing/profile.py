@@ -1,0 +1,83 @@
+"""Per-column profile: null fraction, distinct count, min/max and top values.
+
+Rendered as aggregate expressions that ride along in the engine's single
+checking pass, so profiling costs no extra read of the file. Distinct counts
+come from HyperLogLog (``approx_count_distinct``) and top values from an
+approximate top-k sketch: memory stays bounded whatever the cardinality.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+from file_processing.checks import ident, raw_name
+from file_processing.contracts import Column
+from file_processing.report import ColumnProfile
+
+__all__ = ["TOP_VALUES", "profile_columns", "profile_exprs"]
+
+TOP_VALUES = 5
+_PER_COLUMN = 5  # expressions per column in profile_exprs, in this order
+_NEAR_UNIQUE = 0.9  # distinct/non-null ratio above which top values are left out
+
+
+def profile_exprs(columns: Sequence[Column], *, top: int = TOP_VALUES) -> list[str]:
+    """Aggregate SQL expressions profiling ``columns`` (five per column)."""
+    exprs: list[str] = []
+    for index, column in enumerate(columns):
+        value, raw = ident(column.name), raw_name(index)
+        exprs += [
+            f"count({raw})",
+            f"approx_count_distinct({value})",
+            f"CAST(min({value}) AS VARCHAR)",
+            f"CAST(max({value}) AS VARCHAR)",
+            f"approx_top_k({raw}, {int(top)})",
+        ]
+    return exprs
+
+
+def profile_columns(
+    columns: Sequence[Column], values: Sequence[object], rows: int
+) -> list[ColumnProfile]:
+    """Shape the results of :func:`profile_exprs` (in order) into column profiles."""
+    profiles = []
+    for index, column in enumerate(columns):
+        present, distinct, low, high, top = values[index * _PER_COLUMN : (index + 1) * _PER_COLUMN]
+        nulls = rows - int(_number(present))
+        distinct_count = int(_number(distinct))
+        if distinct_count >= _NEAR_UNIQUE * max(1, rows - nulls):
+            top = []  # a sketch of a (nearly) unique column names arbitrary values
+        profiles.append(
+            ColumnProfile(
+                name=column.name,
+                type=column.type,
+                null_fraction=round(nulls / rows, 6) if rows else 0.0,
+                distinct_count=distinct_count,
+                min=_text(low),
+                max=_text(high),
+                top_values=[str(v) for v in _items(top) if v is not None],
+            )
+        )
+    return profiles
+
+
+def _items(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _number(value: object) -> int | float:
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    return 0
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,723 @@
+"""Streaming data-quality analysis of one plain data file against its contract.
+
+:func:`analyze_file` returns a :class:`~file_processing.report.QualityReport`;
+:func:`validate_file` also splits rows when the contract allows it and says
+which file goes on (the valid rows) and where the rejected rows went.
+
+How it runs, in bounded memory whatever the file size:
+
+1. a Python pre-pass (:mod:`.prescan`) validates the encoding chunk by chunk,
+   hashes the bytes for a checksum sidecar and finds the header and trailer;
+2. DuckDB reads the file once with every column as text, storing the records
+   it cannot split (``store_rejects``: line, byte offset, message), and
+   computes every check count and the column profile in one aggregate query;
+3. only when something failed: one more pass collects the failing rows (with
+   their line numbers) for samples and the split, ``unique`` checks group their
+   column once, and the split writes both files with ``COPY``.
+
+DuckDB runs with a memory limit and spills to a temporary directory beyond it;
+it may touch only the input, the output and that directory. Nothing file-sized
+is ever fetched into Python: only aggregates and ``LIMIT``-ed samples.
+
+DuckDB was chosen by measurement (1M retail rows, 92 MB, two cores): the same
+checks and profile took 0.9 s in one DuckDB query against 1.0 s with Polars'
+streaming engine, and DuckDB alone reports malformed records with line numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from etl_core.units import ByteSize
+from file_processing.checks import (
+    Rule,
+    ident,
+    raw_name,
+    row_rules,
+    sql_text,
+    sql_type,
+    typed_expr,
+    unique_index,
+    unique_table,
+)
+from file_processing.contracts import Check, Contract
+from file_processing.control import checksum_result, trailer_result
+from file_processing.prescan import Prescan, prescan, utf8_compatible
+from file_processing.profile import profile_columns, profile_exprs
+from file_processing.reasons import Reason
+from file_processing.report import (
+    CheckResult,
+    MalformedRow,
+    QualityReport,
+    ReportReason,
+    RowCounts,
+    Sample,
+)
+
+__all__ = ["QualityResult", "QualitySettings", "analyze_file", "validate_file"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_TEXT = 500  # characters of a malformed record kept in a sample
+_REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
+_PARQUET_MAGIC = b"PAR1"
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Engine limits and report sizes; loadable with :func:`etl_core.config.load_settings`.
+
+    Attributes:
+        memory_limit: DuckDB's memory limit; beyond it, work spills to ``work_dir``.
+        threads: DuckDB worker threads (0: one per core).
+        sample_rows: Failing rows kept per check.
+        malformed_samples: Malformed records kept.
+        encoding_samples: Encoding errors kept with their offsets.
+        top_values: Most frequent values kept per column.
+        work_dir: Where temporary files go (default: the system's temp directory).
+    """
+
+    memory_limit: ByteSize = ByteSize("256MiB")
+    threads: int = 0
+    sample_rows: int = 5
+    malformed_samples: int = 20
+    encoding_samples: int = 20
+    top_values: int = 5
+    work_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    """What :func:`validate_file` decided.
+
+    Attributes:
+        report: The quality report.
+        valid_path: The file to publish: the input itself, a clean copy (UTF-8,
+            without the trailer record) or the valid rows after a split; ``None``
+            when the file failed.
+        rejected_path: ``<file>.rejected.csv`` after a split, else ``None``.
+    """
+
+    report: QualityReport
+    valid_path: Path | None
+    rejected_path: Path | None
+
+
+def analyze_file(
+    path: str | Path,
+    contract: Contract,
+    *,
+    checksum: str | None = None,
+    settings: QualitySettings | None = None,
+) -> QualityReport:
+    """Check a plain data file against ``contract`` and report, without writing outputs.
+
+    Args:
+        path: The unpacked, decrypted data file.
+        contract: Its dataset contract.
+        checksum: The digest from the delivery's sidecar, when the contract asks for
+            one and the sidecar covers these bytes (an unpacked delivery). Verify
+            packed deliveries with :func:`file_processing.control.verify_sidecar`.
+        settings: Engine limits; defaults when ``None``.
+    """
+    with _Analysis(Path(path), contract, checksum, settings or QualitySettings()) as analysis:
+        return analysis.run(out_dir=None).report
+
+
+def validate_file(
+    path: str | Path,
+    contract: Contract,
+    *,
+    out_dir: str | Path,
+    checksum: str | None = None,
+    settings: QualitySettings | None = None,
+) -> QualityResult:
+    """Check a data file and, when rows fail within the contract's limit, split them off.
+
+    The valid rows go to ``<out_dir>/<file name>`` and the rejected rows to
+    ``<out_dir>/<file name>.rejected.csv`` (original columns as written, then
+    ``_line``, ``_failed_check`` and, for records that did not parse, ``_raw``).
+
+    Raises:
+        ValueError: ``out_dir`` is the input's own directory (the output would
+            overwrite the input).
+    """
+    source, target = Path(path), Path(out_dir)
+    if source.parent.resolve() == target.resolve():
+        raise ValueError("out_dir must differ from the input file's directory")
+    target.mkdir(parents=True, exist_ok=True)
+    with _Analysis(source, contract, checksum, settings or QualitySettings()) as analysis:
+        return analysis.run(out_dir=target)
+
+
+# ------------------------------------------------------------------ analysis
+
+
+@dataclass
+class _Counts:
+    """Results of the aggregate pass."""
+
+    rows: int = 0
+    malformed: int = 0
+    unreadable: bool = False
+    failures: dict[str, int] = field(default_factory=dict)  # rule name -> failing rows
+
+
+class _Analysis:
+    """One file's analysis: pre-pass, DuckDB session, report and outputs."""
+
+    def __init__(
+        self, path: Path, contract: Contract, checksum: str | None, settings: QualitySettings
+    ) -> None:
+        self.path = path
+        self.contract = contract
+        self.checksum = checksum
+        self.settings = settings
+        self.started = time.perf_counter()
+        self.format = _resolve_format(path, contract.format)
+        self.report = QualityReport(
+            dataset=contract.dataset,
+            file=path.name,
+            format=self.format,
+            encoding="binary" if self.format == "parquet" else contract.parse.encoding,
+            reject_limit=str(contract.reject_limit),
+        )
+        self.checks: list[CheckResult] = []
+        self.rules = row_rules(contract)
+        self.order: list[int] = list(range(len(contract.columns)))  # file position -> column
+        self._failed_rules: list[Rule] = []
+        self._scratch = Path(tempfile.mkdtemp(prefix="quality-", dir=settings.work_dir))
+        self._connection: Any = None
+
+    def __enter__(self) -> _Analysis:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    # ------------------------------------------------------------ the steps
+
+    def run(self, out_dir: Path | None) -> QualityResult:
+        scan = self._prescan(out_dir)
+        self.report.size_bytes = scan.size
+        self.report.checksum = scan.digest
+        if scan.encoding_error_count:
+            return self._encoding_failure(scan)
+        if self.contract.control.checksum:
+            self.checks.append(
+                checksum_result(self.contract.control.checksum, scan.digest, self.checksum)
+            )
+        if not self._columns_present(scan):
+            return self._finish(RowCounts(), out_dir, scan, split=False)
+        self._connect(scan.data_path, out_dir)
+        counts = self._aggregate(scan.data_path)
+        if counts.unreadable:
+            return self._finish(RowCounts(), out_dir, scan, split=False)
+        self._unique(scan.data_path, counts)
+        rejected = self._row_checks(scan.data_path, counts)
+        self._file_checks(scan, counts)
+        return self._decide(counts, rejected, out_dir, scan)
+
+    def _prescan(self, out_dir: Path | None) -> Prescan:
+        text = self.format != "parquet"
+        options = self.contract.parse
+        trailer = text and self.contract.control.trailer_pattern is not None
+        needs_copy = text and (trailer or not utf8_compatible(options.encoding))
+        copy_dir = out_dir if out_dir is not None else self._scratch
+        return prescan(
+            self.path,
+            encoding=options.encoding if text else None,
+            hash_algorithm=self.contract.control.checksum,
+            find_trailer=trailer,
+            copy_to=copy_dir / self.path.name if needs_copy else None,
+            max_samples=self.settings.encoding_samples,
+        )
+
+    def _encoding_failure(self, scan: Prescan) -> QualityResult:
+        self.report.encoding_errors = scan.encoding_errors
+        self.report.encoding_error_count = scan.encoding_error_count
+        first = scan.encoding_errors[0]
+        self._remove_copy(scan)
+        self.report.reason = ReportReason(
+            Reason.DATA_ENCODING,
+            f"{scan.encoding_error_count} byte sequence(s) are not valid "
+            f"{self.contract.parse.encoding}; the first at byte offset {first.byte_offset} "
+            f"(line {first.line})",
+        )
+        return self._result(outcome="fail", valid=None, rejected=None)
+
+    def _columns_present(self, scan: Prescan) -> bool:
+        """Map the header to the schema; a missing or unexpected column fails the file."""
+        if self.format == "parquet":
+            return self._parquet_columns()
+        if self.format != "csv" or not self.contract.parse.header:
+            return True
+        options = self.contract.parse
+        header = next(
+            csv.reader([scan.header or ""], delimiter=options.delimiter, quotechar=options.quote),
+            [],
+        )
+        names = [name.strip() for name in header]
+        return self._match_columns(names)
+
+    def _parquet_columns(self) -> bool:
+        import duckdb  # the engine; imported with the first analysis
+
+        with duckdb.connect() as probe:
+            result = probe.execute("SELECT * FROM read_parquet($1) LIMIT 0", [str(self.path)])
+            names = [str(column[0]) for column in result.description]
+        return self._match_columns(names)
+
+    def _match_columns(self, names: list[str]) -> bool:
+        declared = [c.name for c in self.contract.columns]
+        missing = [n for n in declared if n not in names]
+        unexpected = [n for n in names if n not in declared]
+        if missing or unexpected or len(set(names)) != len(names):
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(map(repr, missing))}")
+            if unexpected:
+                parts.append(f"unexpected {', '.join(map(repr, unexpected))}")
+            if len(set(names)) != len(names):
+                parts.append("a column name is repeated")
+            self.checks.append(
+                CheckResult("columns", "columns", "error", False, 1, detail="; ".join(parts))
+            )
+            return False
+        self.order = [declared.index(n) for n in names]
+        self.checks.append(CheckResult("columns", "columns", "error", True))
+        return True
+
+    # ------------------------------------------------------------ DuckDB
+
+    def _connect(self, data_path: Path, out_dir: Path | None) -> None:
+        import duckdb  # the engine; imported with the first analysis
+
+        config: dict[str, Any] = {
+            "memory_limit": f"{int(self.settings.memory_limit)}B",
+            "preserve_insertion_order": True,
+        }
+        if self.settings.threads > 0:
+            config["threads"] = self.settings.threads
+        connection = duckdb.connect(config=config)
+        allowed = {str(p.resolve()) + "/" for p in (data_path.parent, self._scratch)}
+        if out_dir is not None:
+            allowed.add(str(out_dir.resolve()) + "/")
+        spill = self._scratch / "spill"
+        for statement in (
+            f"SET temp_directory = {sql_text(str(spill))}",
+            f"SET allowed_directories = [{', '.join(sql_text(a) for a in sorted(allowed))}]",
+            "SET enable_external_access = false",
+            "SET enable_progress_bar = false",
+            "SET lock_configuration = true",
+        ):
+            connection.execute(statement)
+        self._connection = connection
+
+    def _sql(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        result: list[tuple[Any, ...]] = self._connection.execute(sql, parameters).fetchall()
+        return result
+
+    def _source(self, data_path: Path, *, store_rejects: bool) -> str:
+        """SQL reading the file with every column as text, named ``__raw_<i>``."""
+        columns = ", ".join(f"{sql_text(raw_name(i))}: 'VARCHAR'" for i in self.order)
+        path = sql_text(str(data_path))
+        if self.format == "jsonl":
+            names = ", ".join(
+                f"{ident(self.contract.columns[i].name)} AS {raw_name(i)}" for i in self.order
+            )
+            spec = ", ".join(
+                f"{sql_text(self.contract.columns[i].name)}: 'VARCHAR'" for i in self.order
+            )
+            return (
+                f"(SELECT {names} FROM read_json({path}, format = 'newline_delimited', "
+                f"columns = {{{spec}}}))"
+            )
+        if self.format == "parquet":
+            names = ", ".join(
+                f"CAST({ident(self.contract.columns[i].name)} AS VARCHAR) AS {raw_name(i)}"
+                for i in self.order
+            )
+            return f"(SELECT {names} FROM read_parquet({path}))"
+        options = self.contract.parse
+        nulls = ", ".join(sql_text(v) for v in options.null_values) or "''"
+        rejects = (
+            f", store_rejects = true, rejects_table = '{_REJECTS}', "
+            f"rejects_scan = '{_REJECT_SCANS}'"
+            if store_rejects
+            else ", ignore_errors = true"
+        )
+        escape = options.escape if options.escape is not None else options.quote
+        return (
+            f"read_csv({path}, columns = {{{columns}}}, header = {str(options.header).lower()}, "
+            f"delim = {sql_text(options.delimiter)}, quote = {sql_text(options.quote)}, "
+            f"escape = {sql_text(escape)}, nullstr = [{nulls}], auto_detect = false, "
+            f"strict_mode = true{rejects})"
+        )
+
+    def _typed(
+        self, data_path: Path, *, store_rejects: bool = False, numbered: bool = False
+    ) -> str:
+        """SQL of the relation: ``__rec`` (when numbered), raw text and typed columns."""
+        typed = ", ".join(
+            f"{typed_expr(c, raw_name(i))} AS {ident(c.name)}"
+            for i, c in enumerate(self.contract.columns)
+        )
+        raws = ", ".join(raw_name(i) for i in range(len(self.contract.columns)))
+        source = self._source(data_path, store_rejects=store_rejects)
+        if numbered:
+            source = f"(SELECT row_number() OVER () AS __rec, * FROM {source})"
+            raws = f"__rec, {raws}"
+        return f"(SELECT {raws}, {typed} FROM {source} AS src)"
+
+    def _aggregate(self, data_path: Path) -> _Counts:
+        """The single full pass: row count, every rule's failures, the profile."""
+        rules = [r for r in self.rules if r.kind != "unique"]
+        uniques = [(i, c) for i, c in unique_index(self.contract)]
+        exprs = ["count(*)"]
+        exprs += [f"count_if({r.fails})" for r in rules]
+        exprs += [
+            f"count({ident(c.column or '')}) - count(DISTINCT {ident(c.column or '')})"
+            for _, c in uniques
+        ]
+        exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
+        relation = self._typed(data_path, store_rejects=self.format == "csv")
+        try:
+            (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
+        except Exception as exc:
+            return self._unreadable(exc)
+        counts = _Counts(rows=int(values[0]))
+        for offset, rule in enumerate(rules, start=1):
+            counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
+        offset = 1 + len(rules)
+        for position, (_, check) in enumerate(uniques):
+            counts.failures[check.label] = int(values[offset + position] or 0)  # see _unique
+        offset += len(uniques)
+        self.report.profile = profile_columns(self.contract.columns, values[offset:], counts.rows)
+        counts.malformed = self._malformed()
+        return counts
+
+    def _unreadable(self, exc: Exception) -> _Counts:
+        """A file DuckDB cannot read at all (broken JSON lines, not Parquet) fails its schema."""
+        import duckdb
+
+        if not isinstance(exc, duckdb.Error):
+            raise exc
+        message = str(exc).strip().splitlines()[0]
+        self.checks.append(
+            CheckResult("readable", "columns", "error", False, 1, detail=f"unreadable: {message}")
+        )
+        return _Counts(unreadable=True)
+
+    def _malformed(self) -> int:
+        if self.format != "csv":
+            return 0
+        grouped = self._rejected_records()
+        ((count,),) = self._sql(f"SELECT count(*) FROM {grouped}")
+        samples = self._sql(
+            f"SELECT line, byte, error, text FROM {grouped} ORDER BY line LIMIT $1",
+            [self.settings.malformed_samples],
+        )
+        self.report.malformed = [
+            MalformedRow(int(line), None if byte is None else int(byte), str(error), str(text))
+            for line, byte, error, text in samples
+        ]
+        return int(count)
+
+    def _rejected_records(self) -> str:
+        """One row per record DuckDB could not split, from the first (storing) scan."""
+        return (
+            # DuckDB counts line_byte_position from 1.
+            f"(SELECT line, min(line_byte_position) - 1 AS byte, "
+            "arg_min(error_message, coalesce(column_idx, 0)) AS error, "
+            f"left(first(csv_line), {_MAX_TEXT}) AS text FROM {_REJECTS} "
+            f"WHERE scan_id = (SELECT min(scan_id) FROM {_REJECTS}) GROUP BY line)"
+        )
+
+    def _unique(self, data_path: Path, counts: _Counts) -> None:
+        """Count every row of a duplicated value (all occurrences) for unique checks."""
+        for index, check in unique_index(self.contract):
+            column = ident(check.column or "")
+            table = unique_table(index)
+            relation = self._typed(data_path)
+            if counts.failures.get(check.label, 0) == 0:
+                self._sql(f"CREATE TEMP TABLE {table} (v {self._column_type(check)})")
+                continue
+            self._sql(
+                f"CREATE TEMP TABLE {table} AS SELECT {column} AS v, count(*) AS n "
+                f"FROM {relation} AS t WHERE {column} IS NOT NULL GROUP BY {column} "
+                "HAVING count(*) > 1"
+            )
+            ((rows,),) = self._sql(f"SELECT coalesce(sum(n), 0) FROM {table}")
+            counts.failures[check.label] = int(rows)
+
+    def _column_type(self, check: Check) -> str:
+        return sql_type(self.contract.column(check.column or ""))
+
+    def _row_checks(self, data_path: Path, counts: _Counts) -> int:
+        """Report each row rule; collect failing rows once; return the rejected row count."""
+        failed = [r for r in self.rules if counts.failures.get(r.name, 0) > 0]
+        if failed:
+            self._collect_bad_rows(data_path, failed)
+        for rule in self.rules:
+            count = counts.failures.get(rule.name, 0)
+            samples = self._samples(failed.index(rule)) if rule in failed else []
+            self.checks.append(
+                CheckResult(
+                    name=rule.name,
+                    kind=rule.kind,
+                    severity=rule.severity,
+                    passed=count == 0,
+                    failed_count=count,
+                    column=rule.column,
+                    samples=samples,
+                )
+            )
+        if self.format == "csv":
+            malformed = [Sample(m.line, {"_raw": m.text}) for m in self.report.malformed]
+            self.checks.append(
+                CheckResult(
+                    name="malformed",
+                    kind="malformed",
+                    severity="error",
+                    passed=counts.malformed == 0,
+                    failed_count=counts.malformed,
+                    samples=malformed[: self.settings.sample_rows],
+                )
+            )
+        self._failed_rules = failed
+        errors = [i for i, r in enumerate(failed) if r.severity == "error"]
+        bad_rows = 0
+        if errors:
+            condition = " OR ".join(f"__f{i}" for i in errors)
+            ((bad_rows,),) = self._sql(f"SELECT count(*) FROM __bad WHERE {condition}")
+        return int(bad_rows) + counts.malformed
+
+    def _collect_bad_rows(self, data_path: Path, failed: list[Rule]) -> None:
+        """``__bad``: every row failing some rule, with one flag per rule and its line."""
+        flags = ", ".join(f"{r.fails} AS __f{i}" for i, r in enumerate(failed))
+        any_fails = " OR ".join(r.fails for r in failed)
+        raws = ", ".join(raw_name(i) for i in range(len(self.contract.columns)))
+        relation = self._typed(data_path, numbered=True)
+        self._sql(
+            f"CREATE TEMP TABLE __numbered_bad AS SELECT __rec, {raws}, {flags} "
+            f"FROM {relation} AS t WHERE {any_fails}"
+        )
+        header = 1 if self.format == "csv" and self.contract.parse.header else 0
+        if self.format == "csv":
+            # Records DuckDB could not split are not numbered: add those before each row.
+            self._sql(
+                "CREATE TEMP TABLE __gaps AS SELECT g, max(j) AS j FROM ("
+                f"SELECT line - {header} - row_number() OVER (ORDER BY line) AS g, "
+                "row_number() OVER (ORDER BY line) AS j "
+                f"FROM (SELECT DISTINCT line FROM {_REJECTS} "
+                f"WHERE scan_id = (SELECT min(scan_id) FROM {_REJECTS}))) GROUP BY g"
+            )
+        else:
+            self._sql("CREATE TEMP TABLE __gaps (g BIGINT, j BIGINT)")
+        self._sql(
+            f"CREATE TEMP TABLE __bad AS SELECT b.__rec + {header} + coalesce(g.j, 0) AS __line, "
+            "b.* FROM __numbered_bad AS b ASOF LEFT JOIN __gaps AS g ON b.__rec > g.g"
+        )
+
+    def _samples(self, flag: int) -> list[Sample]:
+        names = [c.name for c in self.contract.columns]
+        raws = ", ".join(raw_name(i) for i in range(len(names)))
+        rows = self._sql(
+            f"SELECT __line, {raws} FROM __bad WHERE __f{flag} ORDER BY __line LIMIT $1",
+            [self.settings.sample_rows],
+        )
+        return [Sample(int(row[0]), dict(zip(names, row[1:], strict=True))) for row in rows]
+
+    def _file_checks(self, scan: Prescan, counts: _Counts) -> None:
+        total = counts.rows + counts.malformed
+        for check in self.contract.checks:
+            if check.kind == "row_count":
+                self.checks.append(_row_count_result(check, total))
+        pattern = self.contract.control.trailer
+        if pattern is not None and self.format != "parquet":
+            self.checks.append(trailer_result(pattern, scan.trailer, total))
+
+    # ------------------------------------------------------------ decision and outputs
+
+    def _decide(
+        self, counts: _Counts, rejected: int, out_dir: Path | None, scan: Prescan
+    ) -> QualityResult:
+        total = counts.rows + counts.malformed
+        row_level = {r.name for r in self.rules} | {"malformed"}
+        file_failures = [
+            c
+            for c in self.checks
+            if not c.passed and c.severity == "error" and c.name not in row_level
+        ]
+        rows = RowCounts(total=total, malformed=counts.malformed, rejected=rejected)
+        splittable = (
+            rejected > 0
+            and not file_failures
+            and self.contract.reject_limit.allows(rejected, total)
+        )
+        if rejected == 0 or splittable:
+            rows = replace(rows, valid=total - rejected)
+        return self._finish(rows, out_dir, scan, split=splittable)
+
+    def _finish(
+        self, rows: RowCounts, out_dir: Path | None, scan: Prescan, *, split: bool
+    ) -> QualityResult:
+        self.report.rows = rows
+        reason = self._reason(rows, split)
+        if reason is not None:
+            self.report.reason = reason
+            self._remove_copy(scan)
+            return self._result(outcome="fail", valid=None, rejected=None)
+        if not split or out_dir is None:
+            self.report.split = split
+            return self._result(outcome="pass", valid=scan.data_path, rejected=None)
+        valid, rejected = self._split(scan.data_path, out_dir)
+        self.report.split = True
+        return self._result(outcome="pass", valid=valid, rejected=rejected)
+
+    def _reason(self, rows: RowCounts, split: bool) -> ReportReason | None:
+        failed = [c for c in self.checks if not c.passed and c.severity == "error"]
+        if split or not failed:
+            return None
+        control = [c for c in failed if c.kind.startswith("control")]
+        schema = [c for c in failed if c.kind in ("columns", "type", "malformed")]
+        if control:
+            code, chosen = Reason.CONTROL_MISMATCH, control
+        elif schema:
+            code, chosen = Reason.DATA_SCHEMA, schema
+        else:
+            code, chosen = Reason.DATA_QUALITY, failed
+        summary = "; ".join(_describe(c) for c in chosen[:5])
+        if rows.rejected and not split:
+            summary += (
+                f"; {rows.rejected} of {rows.total} rows fail, above the limit of "
+                f"{self.contract.reject_limit}"
+            )
+        return ReportReason(code, summary)
+
+    def _split(self, data_path: Path, out_dir: Path) -> tuple[Path, Path]:
+        """Write the valid rows and the rejected rows, each with one ``COPY``."""
+        names = [c.name for c in self.contract.columns]
+        errors = [i for i, r in enumerate(self._failed_rules) if r.severity == "error"]
+        bad = " OR ".join(f"__f{i}" for i in errors)
+        valid_path = out_dir / self.path.name
+        rejected_path = out_dir / f"{self.path.name}.rejected.csv"
+        staged = self._scratch / f"valid{valid_path.suffix or '.csv'}"
+        self._copy_valid(data_path, staged, bad)
+        labels = ", ".join(
+            f"CASE WHEN __f{i} THEN {sql_text(self._failed_rules[i].name)} END" for i in errors
+        )
+        columns = ", ".join(f"{raw_name(i)} AS {ident(n)}" for i, n in enumerate(names))
+        nulls = ", ".join(f"NULL AS {ident(n)}" for n in names)
+        parts = []
+        if errors:
+            parts.append(
+                f"SELECT {columns}, __line AS _line, concat_ws(';', {labels}) AS _failed_check, "
+                f"NULL AS _raw FROM __bad WHERE {bad}"
+            )
+        if self.format == "csv":
+            parts.append(
+                f"SELECT {nulls}, line AS _line, 'malformed' AS _failed_check, text AS _raw "
+                f"FROM {self._rejected_records()}"
+            )
+        self._sql(
+            f"COPY ({' UNION ALL '.join(parts)} ORDER BY _line) TO "
+            f"{sql_text(str(rejected_path))} (FORMAT csv, HEADER true)"
+        )
+        shutil.move(staged, valid_path)
+        return valid_path, rejected_path
+
+    def _copy_valid(self, data_path: Path, target: Path, bad: str) -> None:
+        keep = f"__rec NOT IN (SELECT __rec FROM __bad WHERE {bad})" if bad else "TRUE"
+        path = sql_text(str(data_path))
+        if self.format == "csv":
+            options = self.contract.parse
+            columns = ", ".join(
+                f"{raw_name(i)} AS {ident(self.contract.columns[i].name)}" for i in self.order
+            )
+            relation = self._typed(data_path, numbered=True)
+            self._sql(
+                f"COPY (SELECT {columns} FROM {relation} AS t WHERE {keep} ORDER BY __rec) TO "
+                f"{sql_text(str(target))} (FORMAT csv, HEADER {str(options.header).lower()}, "
+                f"DELIMITER {sql_text(options.delimiter)}, QUOTE {sql_text(options.quote)})"
+            )
+            return
+        reader = (
+            f"read_json({path}, format = 'newline_delimited')"
+            if self.format == "jsonl"
+            else f"read_parquet({path})"
+        )
+        fmt = "json" if self.format == "jsonl" else "parquet"
+        self._sql(
+            f"COPY (SELECT * EXCLUDE (__rec) FROM (SELECT row_number() OVER () AS __rec, * "
+            f"FROM {reader}) WHERE {keep} ORDER BY __rec) TO {sql_text(str(target))} "
+            f"(FORMAT {fmt})"
+        )
+
+    def _remove_copy(self, scan: Prescan) -> None:
+        if scan.data_path != self.path:
+            scan.data_path.unlink(missing_ok=True)
+
+    def _result(self, *, outcome: str, valid: Path | None, rejected: Path | None) -> QualityResult:
+        self.report.outcome = "pass" if outcome == "pass" else "fail"
+        self.report.checks = self.checks
+        self.report.engine = _engine_name()
+        self.report.duration_seconds = round(time.perf_counter() - self.started, 3)
+        logger.info(
+            "quality %s: %s, %d rows, %d rejected",
+            self.path.name,
+            self.report.outcome,
+            self.report.rows.total,
+            self.report.rows.rejected,
+        )
+        return QualityResult(self.report, valid, rejected)
+
+
+def _row_count_result(check: Check, total: int) -> CheckResult:
+    low, high = check.min, check.max
+    too_few = low is not None and total < int(low)
+    too_many = high is not None and total > int(high)
+    bounds = f"[{'' if low is None else low}, {'' if high is None else high}]"
+    return CheckResult(
+        name=check.label,
+        kind="row_count",
+        severity=check.severity,
+        passed=not (too_few or too_many),
+        failed_count=int(too_few or too_many),
+        detail=f"{total} rows, expected {bounds}",
+    )
+
+
+def _describe(check: CheckResult) -> str:
+    if check.detail:
+        return f"{check.name}: {check.detail}"
+    return f"{check.name}: {check.failed_count} rows fail"
+
+
+def _resolve_format(path: Path, declared: str) -> str:
+    if declared != "auto":
+        return declared
+    with path.open("rb") as stream:
+        head = stream.read(4096)
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return "jsonl"
+    return "csv"
+
+
+def _engine_name() -> str:
+    import duckdb
+
+    return f"duckdb {duckdb.__version__}"
