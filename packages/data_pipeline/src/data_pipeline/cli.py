@@ -27,7 +27,6 @@ from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process
 from data_pipeline.settings import PipelineSettings
 from etl_core.errors import ConfigError, EtlError
 from etl_core.logging import redact
-from etl_core.metrics import push_to_gateway
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.storage import ObjectStore
 
@@ -130,15 +129,6 @@ def _contract(session: Session[PipelineSettings], dataset: str) -> DatasetContra
     return load_contract(session.settings.config_dir, dataset)
 
 
-def _push_metrics(session: Session[PipelineSettings], job: str) -> None:
-    url = session.settings.pushgateway_url
-    if url:
-        try:
-            push_to_gateway(url, f"etl_data_pipeline_{job}")
-        except (EtlError, OSError) as exc:
-            err.print(f"[yellow]metrics not pushed:[/yellow] {exc}", highlight=False)
-
-
 def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
     table = Table("dataset", "dt", "rows", "files", "unmatched", "loaded")
     for outcome in outcomes:
@@ -165,7 +155,7 @@ def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate
         outcome = process_partition(
             store, contract, dt, session.settings, load=False, run_id=session.run_id
         )
-    _push_metrics(session, "transform")
+    session.push_metrics("etl_data_pipeline_transform")
     out.print(_outcome_table([outcome]))
 
 
@@ -188,7 +178,7 @@ def load_command(
             run_id=session.run_id,
             purpose="load",
         )
-    _push_metrics(session, "load")
+    session.push_metrics("etl_data_pipeline_load")
     out.print(_outcome_table([outcome]))
 
 
@@ -233,7 +223,7 @@ def run_command(
                     err.print(
                         f"[{level}]{contract.name} {pending.dt}:[/{level}] {exc}", highlight=False
                     )
-    _push_metrics(session, "run")
+    session.push_metrics("etl_data_pipeline_run")
     out.print(_outcome_table(outcomes))
     out.print(f"{len(outcomes)} partition(s) processed, {len(failures)} failed")
     if failures:
@@ -309,7 +299,7 @@ def backfill_command(
         summary = _run_with_progress(
             store, contract, session, ledger, job, concurrency, only_failed, load
         )
-    _push_metrics(session, "backfill")
+    session.push_metrics("etl_data_pipeline_backfill")
     out.print(
         f"backfill job {summary.job_id}: {summary.succeeded} succeeded, {summary.failed} failed, "
         f"{summary.skipped} already done, {summary.rows} rows"

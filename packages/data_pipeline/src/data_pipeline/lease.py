@@ -28,9 +28,10 @@ from datetime import date
 
 from data_pipeline.errors import PartitionBusyError
 from etl_core.errors import ObjectConflictError, ObjectNotFoundError
+from etl_core.runtime import process_alive
 from etl_core.storage import ObjectStore
 
-__all__ = ["Lease", "lease_key", "partition_lease", "process_alive"]
+__all__ = ["Lease", "lease_key", "partition_lease"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +59,6 @@ class Lease:
 def lease_key(dataset: str, dt: date) -> str:
     """Where the lease of a partition lives."""
     return f"_state/data_pipeline/leases/{dataset}/dt={dt.isoformat()}.json"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

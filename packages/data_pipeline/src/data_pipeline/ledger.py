@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from data_pipeline import db
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from data_pipeline.lease import process_alive
 from etl_core.errors import FieldError, ObjectNotFoundError
+from etl_core.runtime import process_alive
 from etl_core.storage import ObjectStore
 
 __all__ = ["DatabaseLedger", "Ledger", "StoreLedger", "job_alive", "open_ledger", "this_process"]

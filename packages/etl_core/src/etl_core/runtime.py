@@ -26,6 +26,8 @@ from etl_core.logging import bind_context, configure_logging
 if TYPE_CHECKING:
     from etl_core.storage import ObjectStore
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "DEFAULT_STORAGE_DIR",
     "ExitCode",
@@ -35,6 +37,7 @@ __all__ = [
     "load_runtime_settings",
     "new_run_id",
     "open_session",
+    "process_alive",
     "run_entry_point",
     "start_run",
 ]
@@ -118,6 +121,17 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (for taking over stale claims)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_run(lane: str, settings: RuntimeSettings, *, run_id: str | None = None) -> str:
     """Configure logging from ``settings`` and bind ``lane`` and a run id to every log line."""
     configure_logging(level=settings.log_level, fmt=settings.log_format)
@@ -145,6 +159,27 @@ class Session(Generic[S]):
         return open_store(
             url, endpoint_url=self.settings.s3_endpoint_url, region=self.settings.s3_region
         )
+
+    def push_metrics(self, job: str) -> bool:
+        """Push the default registry to ``pushgateway_url``, if set, as group ``job``.
+
+        A batch job calls this at exit; a failed push is logged, never fatal
+        (the job's own outcome matters more than its metrics).
+
+        Returns:
+            Whether metrics were pushed.
+        """
+        url = self.settings.pushgateway_url
+        if not url:
+            return False
+        from etl_core.metrics import push_to_gateway
+
+        try:
+            push_to_gateway(url, job)
+        except (EtlError, OSError) as exc:
+            logger.warning("metrics not pushed to %s: %s", url, exc)
+            return False
+        return True
 
     def settings_rows(self) -> list[tuple[str, str, str]]:
         """``(setting, value, source)`` rows for a ``config show``, secrets redacted."""

@@ -11,21 +11,29 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.filesize import decimal as human_size
+from rich.progress import Progress
 from rich.table import Table
 
-from etl_core.errors import ConfigError
-from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
+from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.secrets import Secret
+from etl_core.storage import ObjectStore
 from file_processing import __version__
+from file_processing.contracts import ContractSet, load_contracts
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
-from file_processing.errors import RefusedError
+from file_processing.errors import FileProcessingError, RefusedError
+from file_processing.ledger import Ledger
+from file_processing.process import LANDING_PREFIX, Outcome, Processor
+from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
+from file_processing.scan import ScanSummary, scan
+from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="etl-file-processing",
@@ -35,7 +43,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Inspect quarantined files and release them for reprocessing.", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
+app.add_typer(quarantine_app, name="quarantine")
+
+Settings = Session[FileProcessingSettings]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _version(value: bool) -> None:
@@ -69,7 +84,7 @@ def main_options(
         "log_format": log_format,
     }
     try:
-        ctx.obj = open_session("file_processing", RuntimeSettings, flags)
+        ctx.obj = open_session("file_processing", FileProcessingSettings, flags)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -78,7 +93,7 @@ def main_options(
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print every setting with its value (secrets redacted) and where it came from."""
-    session: Session[RuntimeSettings] = ctx.obj
+    session: Settings = ctx.obj
     table = Table("setting")
     table.add_column("value", overflow="fold")
     table.add_column("source", overflow="fold")
@@ -167,6 +182,211 @@ def _report_refusal(path: Path, exc: RefusedError, as_json: bool) -> None:
         out.print_json(json.dumps({"file": str(path), "status": "refused", "reason": refusal}))
         return
     out.print(f"[red]refused[/red] {path}: [bold]{exc.reason}[/bold] {exc.message}")
+
+
+# ---------------------------------------------------------------- processing
+
+
+@app.command()
+def process(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A landing key (landing/<source>/<file>) or its URL.")],
+    force: Annotated[bool, typer.Option("--force", help="Process again even if done.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Process one landing object: validated with its report, or quarantined with its reason.
+
+    Exit code 3 when it was quarantined.
+    """
+    session: Settings = ctx.obj
+    with session.open_store() as store, _processor(session, store) as processor:
+        landing_key = _landing_key(store.url, key)
+        try:
+            outcome = processor.process(landing_key, force=force)
+        except ObjectNotFoundError:
+            err.print(f"[red]no such object:[/red] {store.url_for(landing_key)}", highlight=False)
+            raise typer.Exit(ExitCode.USAGE) from None
+        except FileProcessingError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(ExitCode.USAGE) from None
+    session.push_metrics("etl_file_processing_process")
+    if as_json:
+        out.print_json(json.dumps(outcome.to_dict(), default=str))
+    else:
+        out.print(_outcome_table([outcome], title=landing_key))
+    if outcome.status == "quarantined":
+        raise typer.Exit(ExitCode.PARTIAL)
+
+
+@app.command("scan")
+def scan_command(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only this dataset's landing files.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Objects at once (setting).")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Process every unprocessed landing object, in parallel, then print a summary.
+
+    Exit code 3 when some were quarantined, 1 when some could not be processed.
+    """
+    session: Settings = ctx.obj
+    workers = concurrency or session.settings.concurrency
+    with session.open_store() as store, _processor(session, store) as processor:
+        if dataset is not None:
+            _known_dataset(processor.contracts, dataset)
+        with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
+            task = bar.add_task("processing", total=None)
+            summary = scan(
+                processor,
+                dataset=dataset,
+                concurrency=workers,
+                on_planned=lambda n: bar.update(task, total=n),
+                on_done=lambda _: bar.advance(task),
+            )
+    session.push_metrics("etl_file_processing_scan")
+    _print_summary(summary, as_json)
+    if summary.failures:
+        raise typer.Exit(ExitCode.FAILED)
+    if summary.count("quarantined"):
+        raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _processor(session: Settings, store: ObjectStore) -> Processor:
+    contracts = load_contracts(session.settings.config_dir)
+    return Processor(store, contracts, session.settings, run_id=session.run_id)
+
+
+def _known_dataset(contracts: ContractSet, dataset: str) -> None:
+    try:
+        contracts.get(dataset)
+    except KeyError:
+        known = ", ".join(c.dataset for c in contracts) or "none"
+        err.print(f"[red]unknown dataset[/red] {dataset!r} (contracts: {known})", highlight=False)
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def _landing_key(store_url: str, key: str) -> str:
+    """``key`` relative to the store: a key as given, or a URL inside the store."""
+    if "://" not in key:
+        return key
+    base = store_url.rstrip("/") + "/"
+    if not key.startswith(base):
+        err.print(f"[red]{key} is not inside the store {store_url}[/red]", highlight=False)
+        raise typer.Exit(ExitCode.USAGE)
+    return key[len(base) :]
+
+
+def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
+    table = Table("key", "status", "dataset", "dt", "rows", "reason / detail", title=title)
+    for o in outcomes:
+        why = f"{o.reason['code']}: {o.reason['message']}" if o.reason else o.detail
+        style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
+        table.add_row(
+            o.key.removeprefix(LANDING_PREFIX),
+            f"[{style}]{o.status}[/{style}]",
+            o.dataset or "-",
+            o.partition or "-",
+            str(o.rows) if o.rows else "-",
+            why or "-",
+        )
+    return table
+
+
+def _print_summary(summary: ScanSummary, as_json: bool) -> None:
+    counts = {s: summary.count(s) for s in ("validated", "quarantined", "skipped")}
+    counts["failed"] = len(summary.failures)
+    if as_json:
+        data = {
+            "counts": counts,
+            "by_reason": dict(summary.by_reason()),
+            "outcomes": [o.to_dict() for o in summary.outcomes],
+            "failures": [{"key": f.key, "error": f.error} for f in summary.failures],
+        }
+        out.print_json(json.dumps(data, default=str))
+        return
+    done = [o for o in summary.outcomes if not o.detail.startswith("already ")]
+    if done:
+        out.print(_outcome_table(done))
+    for failure in summary.failures:
+        out.print(f"[red]failed[/red] {failure.key}: {failure.error}", highlight=False)
+    out.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+
+
+# ---------------------------------------------------------------- quarantine
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
+    released: Annotated[
+        bool, typer.Option("--released", help="Include records already released.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Quarantined files with their reason codes (unreleased ones unless --released)."""
+    session: Settings = ctx.obj
+    with session.open_store() as store:
+        records = list(list_quarantined(store, dataset=dataset, include_released=released))
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in records], default=str))
+        return
+    table = Table("key", "reason", "message", "quarantined at", "released")
+    for r in records:
+        table.add_row(r.key, r.reason, r.message, r.quarantined_at, r.released_at or "-")
+    out.print(table)
+    out.print(f"{len(records)} quarantined file(s)")
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The quarantined object's key (or its record's).")],
+) -> None:
+    """The full quarantine record of one file: reason, failed checks with samples, source."""
+    session: Settings = ctx.obj
+    with session.open_store() as store:
+        record = _record(store, key)
+    out.print_json(json.dumps(record.to_dict(), default=str))
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The quarantined object's key.")],
+    by: Annotated[
+        str, typer.Option("--by", envvar="USER", help="Who releases it (recorded).")
+    ] = "unknown",
+    note: Annotated[str | None, typer.Option("--note", help="Why (recorded).")] = None,
+) -> None:
+    """Put a quarantined file back in line: the next scan processes its landing original.
+
+    Fix its contract or key first; the quarantine record keeps who released it and when.
+    """
+    session: Settings = ctx.obj
+    with session.open_store() as store:
+        ledger = Ledger(store, run_id=session.run_id, claim_timeout=session.settings.claim_timeout)
+        try:
+            record = release(store, ledger, _record(store, key).key, by=by, note=note)
+        except FileProcessingError as exc:
+            err.print(f"[red]not released:[/red] {exc}", highlight=False)
+            raise typer.Exit(ExitCode.USAGE) from None
+    out.print(
+        f"released {record.key}: {record.source_key} will be processed by the next scan",
+        highlight=False,
+    )
+
+
+def _record(store: ObjectStore, key: str) -> QuarantineRecord:
+    try:
+        return read_record(store, key)
+    except ObjectNotFoundError:
+        err.print(f"[red]no quarantine record for[/red] {key}", highlight=False)
+        raise typer.Exit(ExitCode.USAGE) from None
 
 
 def main() -> None:

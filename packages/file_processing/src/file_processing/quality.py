@@ -117,6 +117,7 @@ def analyze_file(
     *,
     checksum: str | None = None,
     settings: QualitySettings | None = None,
+    name: str | None = None,
 ) -> QualityReport:
     """Check a plain data file against ``contract`` and report, without writing outputs.
 
@@ -127,8 +128,10 @@ def analyze_file(
             one and the sidecar covers these bytes (an unpacked delivery). Verify
             packed deliveries with :func:`file_processing.control.verify_sidecar`.
         settings: Engine limits; defaults when ``None``.
+        name: The file's name in the report and logs (an archive member's path);
+            the file name of ``path`` when ``None``.
     """
-    with _Analysis(Path(path), contract, checksum, settings or QualitySettings()) as analysis:
+    with _Analysis(Path(path), contract, checksum, settings or QualitySettings(), name) as analysis:
         return analysis.run(out_dir=None).report
 
 
@@ -139,6 +142,7 @@ def validate_file(
     out_dir: str | Path,
     checksum: str | None = None,
     settings: QualitySettings | None = None,
+    name: str | None = None,
 ) -> QualityResult:
     """Check a data file and, when rows fail within the contract's limit, split them off.
 
@@ -154,7 +158,7 @@ def validate_file(
     if source.parent.resolve() == target.resolve():
         raise ValueError("out_dir must differ from the input file's directory")
     target.mkdir(parents=True, exist_ok=True)
-    with _Analysis(source, contract, checksum, settings or QualitySettings()) as analysis:
+    with _Analysis(source, contract, checksum, settings or QualitySettings(), name) as analysis:
         return analysis.run(out_dir=target)
 
 
@@ -175,7 +179,12 @@ class _Analysis:
     """One file's analysis: pre-pass, DuckDB session, report and outputs."""
 
     def __init__(
-        self, path: Path, contract: Contract, checksum: str | None, settings: QualitySettings
+        self,
+        path: Path,
+        contract: Contract,
+        checksum: str | None,
+        settings: QualitySettings,
+        name: str | None = None,
     ) -> None:
         self.path = path
         self.contract = contract
@@ -185,7 +194,7 @@ class _Analysis:
         self.format = _resolve_format(path, contract.format)
         self.report = QualityReport(
             dataset=contract.dataset,
-            file=path.name,
+            file=name or path.name,
             format=self.format,
             encoding="binary" if self.format == "parquet" else contract.parse.encoding,
             reject_limit=str(contract.reject_limit),
@@ -676,7 +685,7 @@ class _Analysis:
         self.report.duration_seconds = round(time.perf_counter() - self.started, 3)
         logger.info(
             "quality %s: %s, %d rows, %d rejected",
-            self.path.name,
+            self.report.file,
             self.report.outcome,
             self.report.rows.total,
             self.report.rows.rejected,

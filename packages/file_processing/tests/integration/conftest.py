@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from etl_core.storage import ObjectStore, open_store
+from etl_core.testing.fixtures import s3_bucket, s3_endpoint
 from etl_core.testing.services import service_unavailable
+from file_processing.contracts import load_contracts
+from file_processing.process import Processor
+from file_processing.settings import FileProcessingSettings
+
+# shared fixtures, re-exported for pytest
+__all__ = ["s3_bucket", "s3_endpoint"]
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 
@@ -217,3 +225,125 @@ def plain_csv(tmp_path: Path) -> Path:
     path = tmp_path / "orders.csv"
     path.write_bytes(b"id,amount\n" + b"".join(b"%d,%d.50\n" % (i, i) for i in range(2000)))
     return path
+
+
+# ------------------------------------------------------------ processing lane
+
+ORDERS_CONTRACT = """
+dataset = "orders"
+source = "vendor"
+pattern = "orders_{date:%Y%m%d}.csv*"
+format = "csv"
+packing = "auto"
+encryption = "auto"
+key = "env:TEST_ORDERS_KEY"
+max_rejected_fraction = "MAX_REJECTED"
+
+[[columns]]
+name = "id"
+type = "int"
+required = true
+
+[[columns]]
+name = "amount"
+type = "decimal"
+precision = 12
+scale = 2
+
+[[checks]]
+kind = "unique"
+column = "id"
+
+[[checks]]
+kind = "range"
+column = "amount"
+min = 0
+max = 1000
+"""
+
+CHECKED_CONTRACT = """
+dataset = "ledger"
+source = "bank"
+pattern = "ledger_{date:%Y-%m-%d}.csv"
+packing = "none"
+encryption = "none"
+
+[control]
+checksum = "sha256"
+
+[[columns]]
+name = "id"
+type = "int"
+"""
+
+
+@dataclass
+class Lane:
+    """A store, a config directory with two contracts, and ways to deliver and process."""
+
+    store: ObjectStore
+    config_dir: Path
+    tmp: Path
+
+    def deliver(self, name: str, data: bytes | Path, source: str = "vendor") -> str:
+        key = f"landing/{source}/{name}"
+        body = data.read_bytes() if isinstance(data, Path) else data
+        self.store.write_bytes(key, body)
+        return key
+
+    def processor(self, **settings: object) -> Processor:
+        contracts = load_contracts(self.config_dir)
+        values: dict[str, object] = {"work_dir": self.tmp / "scratch", **settings}
+        (self.tmp / "scratch").mkdir(exist_ok=True)
+        return Processor(
+            self.store,
+            contracts,
+            FileProcessingSettings(**values),
+            run_id="test-run",  # type: ignore[arg-type]
+        )
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(info.key for info in self.store.list(prefix))
+
+
+def orders_csv(rows: int = 20, *, bad_amounts: int = 0) -> bytes:
+    """``id,amount`` rows; the last ``bad_amounts`` rows break the range check."""
+    lines = [b"id,amount"]
+    for i in range(rows):
+        amount = b"5000.00" if i >= rows - bad_amounts else b"%d.25" % (i % 900)
+        lines.append(b"%d,%s" % (i, amount))
+    return b"\n".join(lines) + b"\n"
+
+
+def _lane(store: ObjectStore, tmp_path: Path) -> Lane:
+    config = tmp_path / "config"
+    (config / "datasets").mkdir(parents=True)
+    (config / "datasets" / "orders.toml").write_text(ORDERS_CONTRACT.replace("MAX_REJECTED", "10%"))
+    (config / "datasets" / "ledger.toml").write_text(CHECKED_CONTRACT)
+    return Lane(store, config, tmp_path)
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def lane(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lane]:
+    """The processing lane on the local store and on S3 (moto's server)."""
+    if request.param == "local":
+        store = open_store(tmp_path / "lake")
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = request.getfixturevalue("s3_bucket")
+        store = open_store(f"s3://{bucket}/fp-{tmp_path.name}", endpoint_url=endpoint)
+    with store:
+        yield _lane(store, tmp_path)
+
+
+@pytest.fixture
+def local_lane(tmp_path: Path) -> Iterator[Lane]:
+    """The processing lane on a local store (for the CLI, run as a subprocess)."""
+    with open_store(tmp_path / "lake") as store:
+        yield _lane(store, tmp_path)
+
+
+@pytest.fixture
+def orders() -> Callable[..., bytes]:
+    """Builds an ``orders`` CSV: ``orders(rows, bad_amounts=n)``."""
+    return orders_csv

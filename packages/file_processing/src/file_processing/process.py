@@ -1,0 +1,596 @@
+"""Process one landing object: validated data with its report, or a quarantined original.
+
+The work unit of the lane (DESIGN.md section 6): :meth:`Processor.process` takes a
+landing key and is idempotent. In order:
+
+1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
+2. match it to a contract (none -> quarantined under ``_unknown``);
+3. download it once to scratch, hashing as it streams (SHA-256 for duplicate
+   drops, plus the contract's sidecar algorithm);
+4. a byte-identical file already validated under another name -> ``skipped``
+   as a duplicate, nothing loaded twice;
+5. verify the checksum sidecar, decrypt, unpack and check every member;
+6. all members pass -> upload each member's data (valid rows), rejected rows
+   and ``.quality.json`` to ``validated/``; any refusal or failed member ->
+   the original goes to ``quarantine/`` with its record;
+7. finish the ledger record.
+
+Every upload becomes visible in one step, and outputs are named after the
+delivery, so a crash leaves no partial file and a re-run overwrites the same keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.logging import bound_context
+from etl_core.metrics import Timer, counter, histogram
+from etl_core.storage import ObjectInfo, ObjectStore
+from file_processing.contracts import Contract, ContractSet
+from file_processing.control import checksum_result, parse_sidecar, sidecar_name
+from file_processing.decrypt import Decryptor
+from file_processing.delivery import open_delivery
+from file_processing.errors import FileProcessingError, RefusedError
+from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.quality import QualityResult, validate_file
+from file_processing.quarantine import quarantine_object
+from file_processing.reasons import Reason
+from file_processing.report import CheckResult
+from file_processing.settings import FileProcessingSettings
+from file_processing.sniff import SNIFF_SIZE, is_pgp
+
+__all__ = ["LANDING_PREFIX", "Outcome", "Processor", "Status", "validated_key"]
+
+logger = logging.getLogger(__name__)
+
+LANDING_PREFIX = "landing/"
+_CHUNK = 1 << 20
+_MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
+
+Status = Literal["validated", "quarantined", "skipped"]
+
+_objects = counter(
+    "etl_file_processing_objects_total",
+    "Landing objects processed, by outcome and reason code.",
+    ["dataset", "outcome", "reason"],
+)
+_bytes_in = counter(
+    "etl_file_processing_bytes_in_total", "Bytes of landing objects read.", ["dataset"]
+)
+_bytes_out = counter(
+    "etl_file_processing_bytes_out_total", "Bytes written to validated/.", ["dataset"]
+)
+_rows = counter(
+    "etl_file_processing_rows_total", "Data rows checked, by fate.", ["dataset", "fate"]
+)
+_stage_seconds = histogram(
+    "etl_file_processing_stage_seconds", "Time spent per processing stage.", ["stage"]
+)
+
+
+@dataclass
+class Outcome:
+    """What happened to one landing object (``process --json`` prints it)."""
+
+    status: Status
+    key: str
+    dataset: str | None = None
+    source: str | None = None
+    partition: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    reason: dict[str, str] | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
+    detail: str = ""
+    duplicate_of: str | None = None
+    bytes_in: int = 0
+    rows: int = 0
+    duration_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as plain data for JSON."""
+        return asdict(self)
+
+
+@dataclass
+class _Checked:
+    """One member after its quality analysis, staged for upload."""
+
+    member: str
+    result: QualityResult
+    data: Path | None
+
+
+def validated_key(dataset: str, partition: date, member: str) -> str:
+    """Where a validated member goes: ``validated/<dataset>/dt=<date>/<member path>``."""
+    return f"validated/{dataset}/dt={partition.isoformat()}/{member}"
+
+
+class Processor:
+    """Processes landing objects of one store against a set of contracts; thread-safe.
+
+    Args:
+        store: The object store (``landing/`` in, ``validated/`` and ``quarantine/`` out).
+        contracts: The dataset contracts.
+        settings: Limits, scratch directory and claim timeout.
+        run_id: Recorded in the ledger, reports and quarantine records.
+        environ: Where ``env:`` secret references resolve (the process environment).
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        contracts: ContractSet,
+        settings: FileProcessingSettings,
+        *,
+        run_id: str,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.store = store
+        self.contracts = contracts
+        self.settings = settings
+        self.run_id = run_id
+        self.ledger = Ledger(store, run_id=run_id, claim_timeout=settings.claim_timeout)
+        self._environ = environ
+        self._limits = settings.unpack_limits()
+        self._quality = settings.quality_settings()
+        self._decryptors: dict[str, Decryptor] = {}
+        self._lock = threading.Lock()
+        self._resources = ExitStack()
+
+    def __enter__(self) -> Processor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the temporary keyrings."""
+        self._resources.close()
+
+    # ------------------------------------------------------------------ public
+
+    def process(self, key: str, *, force: bool = False) -> Outcome:
+        """Process the landing object ``key`` (see the module docstring).
+
+        Raises:
+            FileProcessingError: ``key`` is not under ``landing/``.
+            ObjectNotFoundError: there is no such object.
+            ConfigError: the contract's key or passphrase reference cannot be resolved.
+            StorageError: the store failed (the object stays unprocessed).
+        """
+        if not key.startswith(LANDING_PREFIX) or key.endswith("/"):
+            raise FileProcessingError(f"{key!r}: expected a key under {LANDING_PREFIX}")
+        started = time.perf_counter()
+        info = self.store.head(key)
+        matched = self.contracts.match(key)
+        contract = matched[0] if matched else None
+        source = key[len(LANDING_PREFIX) :].split("/", 1)[0]
+        with bound_context(key=key, dataset=contract.dataset if contract else None):
+            outcome = self._process(info, matched, force)
+        outcome.source = source
+        outcome.duration_seconds = round(time.perf_counter() - started, 3)
+        reason = outcome.reason["code"] if outcome.reason else ""
+        _objects.labels(dataset=outcome.dataset or "", outcome=outcome.status, reason=reason).inc()
+        logger.info(
+            "%s %s", outcome.status, key, extra={"status": outcome.status, "reason": reason}
+        )
+        return outcome
+
+    def is_control_file(self, key: str) -> bool:
+        """Whether ``key`` is a checksum sidecar (read with its data file, never processed)."""
+        return self.contracts.sidecar_of(key) is not None
+
+    # ------------------------------------------------------------------ steps
+
+    def _process(
+        self, info: ObjectInfo, matched: tuple[Contract, date] | None, force: bool
+    ) -> Outcome:
+        if self.is_control_file(info.key):
+            return Outcome("skipped", info.key, detail="a checksum sidecar, read with its file")
+        claim = self.ledger.claim(info.key, info.etag, force=force)
+        if isinstance(claim, ObjectRecord):
+            return _skipped_by(claim, info.key)
+        try:
+            if matched is None:
+                outcome = self._unmatched(info)
+            else:
+                outcome = self._matched(info, *matched, force=force)
+        except BaseException as exc:
+            self.ledger.finish(claim, "failed", message=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        self._record(claim, outcome)
+        return outcome
+
+    def _record(self, claim: Claim, outcome: Outcome) -> None:
+        """Finish the ledger record with ``outcome``, which gives up the claim."""
+        state: State
+        if outcome.status != "skipped":
+            state = outcome.status
+        else:
+            state = "duplicate" if outcome.duplicate_of else "waiting"
+        reason = outcome.reason or {}
+        self.ledger.finish(
+            claim,
+            state,
+            dataset=outcome.dataset,
+            partition=outcome.partition,
+            outputs=outcome.outputs,
+            reason=reason.get("code"),
+            message=reason.get("message") or outcome.detail or None,
+            duplicate_of=outcome.duplicate_of,
+        )
+
+    def _unmatched(self, info: ObjectInfo) -> Outcome:
+        refusal = RefusedError(
+            Reason.CONTRACT_UNMATCHED,
+            f"{info.key} matches no dataset contract's source and file-name pattern",
+        )
+        today = datetime.now(UTC).date()
+        return self._quarantine(info, None, today, refusal, local=None)
+
+    def _matched(self, info: ObjectInfo, contract: Contract, day: date, *, force: bool) -> Outcome:
+        with tempfile.TemporaryDirectory(prefix="fp-", dir=self.settings.work_dir) as scratch:
+            workdir = Path(scratch)
+            with _timed("download"):
+                local, digests = self._download(info, workdir, contract.control.checksum)
+            _bytes_in.labels(dataset=contract.dataset).inc(info.size)
+            content = ContentEntry(digests["sha256"], info.key, info.etag, contract.dataset, [])
+            owner = self.ledger.claim_content(content)
+            if owner is not None and not force:
+                return _duplicate(info, contract, day, owner)
+            try:
+                checks = self._verify_sidecar(info, contract, digests)
+                if checks is None:
+                    self.ledger.forget_content(content.sha256, info.key)
+                    return _waiting(info, contract, day)
+                checked = self._check_members(local, info, contract, workdir)
+            except RefusedError as refusal:
+                self.ledger.forget_content(content.sha256, info.key)
+                return self._quarantine(info, contract, day, refusal, local=local)
+            failed = [c for c in checked if not c.result.report.passed]
+            if failed:
+                self.ledger.forget_content(content.sha256, info.key)
+                return self._quarantine_failed(info, contract, day, local, checked, failed)
+            outcome = self._publish(info, contract, day, checked, checks)
+        self.ledger.record_content(replace(content, outputs=outcome.outputs))
+        return outcome
+
+    def _download(
+        self, info: ObjectInfo, workdir: Path, algorithm: str | None
+    ) -> tuple[Path, dict[str, str]]:
+        """Stream the object to scratch, hashing on the way; bounded memory."""
+        hashers = {"sha256": hashlib.sha256()}
+        if algorithm and algorithm not in hashers:
+            hashers[algorithm] = hashlib.new(algorithm)
+        local = workdir / "delivery"
+        with self.store.open_read(info.key) as stream, local.open("wb") as sink:
+            while chunk := stream.read(_CHUNK):
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                sink.write(chunk)
+        return local, {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+    def _verify_sidecar(
+        self, info: ObjectInfo, contract: Contract, digests: dict[str, str]
+    ) -> list[CheckResult] | None:
+        """The checksum check of the delivery as landed; ``None`` while its sidecar may still come.
+
+        Raises:
+            RefusedError: ``control_mismatch``: no sidecar after the grace period,
+                an unusable sidecar, or a different digest.
+        """
+        algorithm = contract.control.checksum
+        if algorithm is None:
+            return []
+        name = info.key.rsplit("/", 1)[-1]
+        try:
+            text = self.store.read_bytes(info.key + "." + algorithm).decode("utf-8", "replace")
+        except ObjectNotFoundError:
+            age = datetime.now(UTC) - info.last_modified
+            if age < self.settings.sidecar_grace:
+                return None
+            raise RefusedError(
+                Reason.CONTROL_MISMATCH,
+                f"the contract requires {sidecar_name(name, algorithm)} beside {name}; "
+                f"none arrived within {self.settings.sidecar_grace}",
+            ) from None
+        expected = parse_sidecar(text, algorithm=algorithm, file_name=name)
+        result = checksum_result(algorithm, digests[algorithm], expected)
+        if not result.passed:
+            raise RefusedError(Reason.CONTROL_MISMATCH, f"{name}: {result.detail}")
+        return [result]
+
+    def _check_members(
+        self, local: Path, info: ObjectInfo, contract: Contract, workdir: Path
+    ) -> list[_Checked]:
+        """Decrypt, unpack and check every data member; stage what would be published."""
+        name = info.key.rsplit("/", 1)[-1]
+        # The sidecar vouches for the delivery as landed, not for its members.
+        member_contract = replace(contract, control=replace(contract.control, checksum=None))
+        checked: list[_Checked] = []
+        with _timed("open_and_check"):
+            members = open_delivery(
+                local,
+                name=name,
+                packing=contract.packing,
+                encryption=contract.encryption,
+                decryptor=self._decryptor(contract) if _is_encrypted(local) else None,
+                limits=self._limits,
+                workdir=workdir,
+            )
+            for index, member in enumerate(members):
+                out_dir = workdir / f"out-{index}"
+                result = validate_file(
+                    member.file,
+                    member_contract,
+                    out_dir=out_dir,
+                    settings=self._quality,
+                    name=member.path,
+                )
+                checked.append(_Checked(member.path, result, _keep(result, member.file, out_dir)))
+        if not checked:
+            raise RefusedError(Reason.FORMAT_UNSUPPORTED, f"{name} holds no data file")
+        return checked
+
+    def _publish(
+        self,
+        info: ObjectInfo,
+        contract: Contract,
+        day: date,
+        checked: list[_Checked],
+        control: list[CheckResult],
+    ) -> Outcome:
+        outcome = _outcome("validated", info, contract, day, checked, control)
+        delivery = {
+            "key": info.key,
+            "etag": info.etag,
+            "size": info.size,
+            "run_id": self.run_id,
+            "members": [c.member for c in checked],
+            "control": [asdict(c) for c in control],
+        }
+        written = 0
+        with _timed("publish"):
+            for item in checked:
+                key = validated_key(contract.dataset, day, item.member)
+                assert item.data is not None  # a passed member always has its data staged
+                written += self._upload(item.data, key)
+                outcome.outputs.append(key)
+                if item.result.rejected_path is not None:
+                    written += self._upload(item.result.rejected_path, key + ".rejected.csv")
+                    outcome.outputs.append(key + ".rejected.csv")
+                report = {"delivery": delivery, **item.result.report.to_dict()}
+                self.store.write_bytes(key + ".quality.json", _json(report))
+                outcome.outputs.append(key + ".quality.json")
+        _bytes_out.labels(dataset=contract.dataset).inc(written)
+        return outcome
+
+    def _quarantine_failed(
+        self,
+        info: ObjectInfo,
+        contract: Contract,
+        day: date,
+        local: Path,
+        checked: list[_Checked],
+        failed: list[_Checked],
+    ) -> Outcome:
+        first = failed[0].result.report
+        assert first.reason is not None  # a failed report always says why
+        failed_checks = [
+            {"member": item.member, **asdict(check)}
+            for item in failed
+            for check in item.result.report.failed_checks
+        ][:_MAX_FAILED_CHECKS]
+        extra = f" (and {len(failed) - 1} more member(s))" if len(failed) > 1 else ""
+        refusal = RefusedError(
+            first.reason.code, first.reason.message + extra, member=failed[0].member
+        )
+        outcome = self._quarantine(info, contract, day, refusal, local=local, checks=failed_checks)
+        outcome.checks = _outcome("quarantined", info, contract, day, checked, []).checks
+        outcome.members = [_member_summary(c) for c in checked]
+        outcome.rows = sum(c.result.report.rows.total for c in checked)
+        return outcome
+
+    def _quarantine(
+        self,
+        info: ObjectInfo,
+        contract: Contract | None,
+        day: date,
+        refusal: RefusedError,
+        *,
+        local: Path | None,
+        checks: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        dataset = contract.dataset if contract else None
+        with _timed("quarantine"):
+            record = quarantine_object(
+                self.store,
+                info,
+                dataset=dataset,
+                partition=day,
+                reason=refusal.reason.value,
+                message=refusal.message,
+                run_id=self.run_id,
+                local_copy=local,
+                member=refusal.member,
+                failed_checks=checks,
+            )
+        return Outcome(
+            "quarantined",
+            info.key,
+            dataset=dataset,
+            partition=day.isoformat(),
+            outputs=[record.key, record.record_key],
+            reason={"code": refusal.reason.value, "message": refusal.message},
+            bytes_in=info.size,
+        )
+
+    def _upload(self, path: Path, key: str) -> int:
+        with path.open("rb") as stream, self.store.open_write(key) as writer:
+            shutil.copyfileobj(stream, writer, _CHUNK)
+        return path.stat().st_size
+
+    def _decryptor(self, contract: Contract) -> Decryptor | None:
+        """The contract's decryptor (one temporary keyring per contract and process)."""
+        if contract.key is None:
+            return None
+        with self._lock:
+            decryptor = self._decryptors.get(contract.dataset)
+            if decryptor is None:
+                secret = _reveal(contract, "key").encode()
+                passphrase = _reveal(contract, "passphrase") if contract.passphrase else None
+                signers = [_reveal(contract, "signer").encode()] if contract.signer else []
+                decryptor = Decryptor(
+                    secret,
+                    passphrase=passphrase,
+                    signer_keys=signers,
+                    workdir=self.settings.work_dir,
+                )
+                self._resources.enter_context(decryptor)
+                self._decryptors[contract.dataset] = decryptor
+            return decryptor
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | None:
+    """Stage the file to publish: the member itself goes away when the unpacker advances."""
+    if result.valid_path is None or result.valid_path != member_file:
+        return result.valid_path
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = out_dir / member_file.name
+    try:
+        os.link(member_file, kept)
+    except OSError:
+        shutil.copyfile(member_file, kept)
+    return kept
+
+
+def _outcome(
+    status: Status,
+    info: ObjectInfo,
+    contract: Contract,
+    day: date,
+    checked: list[_Checked],
+    control: list[CheckResult],
+) -> Outcome:
+    checks = [{"member": None, **_check_summary(c)} for c in control]
+    for item in checked:
+        checks += [{"member": item.member, **_check_summary(c)} for c in item.result.report.checks]
+    rows = sum(c.result.report.rows.total for c in checked)
+    for item in checked:
+        counts = item.result.report.rows
+        _rows.labels(dataset=contract.dataset, fate="valid").inc(counts.valid)
+        _rows.labels(dataset=contract.dataset, fate="rejected").inc(counts.rejected)
+    return Outcome(
+        status,
+        info.key,
+        dataset=contract.dataset,
+        partition=day.isoformat(),
+        checks=checks,
+        members=[_member_summary(c) for c in checked],
+        bytes_in=info.size,
+        rows=rows,
+    )
+
+
+def _check_summary(check: CheckResult) -> dict[str, Any]:
+    summary = asdict(check)
+    summary.pop("samples")
+    return summary
+
+
+def _member_summary(item: _Checked) -> dict[str, Any]:
+    report = item.result.report
+    return {
+        "member": item.member,
+        "outcome": report.outcome,
+        "rows": report.rows.total,
+        "valid": report.rows.valid,
+        "rejected": report.rows.rejected,
+        "reason": report.reason.code.value if report.reason else None,
+    }
+
+
+def _skipped_by(record: ObjectRecord, key: str) -> Outcome:
+    if record.state == "processing":
+        detail = f"being processed by {record.holder} (claimed {record.claimed_at})"
+    else:
+        detail = (
+            f"already {record.state} (run {record.run_id}, {record.finished_at}); --force redoes it"
+        )
+    return Outcome(
+        "skipped",
+        key,
+        dataset=record.dataset,
+        partition=record.partition,
+        outputs=list(record.outputs),
+        detail=detail,
+    )
+
+
+def _duplicate(info: ObjectInfo, contract: Contract, day: date, owner: ContentEntry) -> Outcome:
+    return Outcome(
+        "skipped",
+        info.key,
+        dataset=contract.dataset,
+        partition=day.isoformat(),
+        outputs=list(owner.outputs),
+        reason={
+            "code": Reason.DUPLICATE.value,
+            "message": f"byte-identical to {owner.key}, already validated; not loaded twice",
+        },
+        detail=f"duplicate of {owner.key}",
+        duplicate_of=owner.key,
+        bytes_in=info.size,
+    )
+
+
+def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
+    algorithm = contract.control.checksum or ""
+    return Outcome(
+        "skipped",
+        info.key,
+        dataset=contract.dataset,
+        partition=day.isoformat(),
+        detail=f"waiting for its {algorithm} sidecar {info.key}.{algorithm}",
+    )
+
+
+def _is_encrypted(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return is_pgp(stream.read(SNIFF_SIZE))
+
+
+def _reveal(contract: Contract, name: str) -> str:
+    secret = getattr(contract, name)
+    try:
+        return str(secret.reveal())
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{contract.origin}: {name} = {secret!r} cannot be resolved: {exc}"
+        ) from exc
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
+
+
+def _timed(stage: str) -> Timer:
+    return Timer(_stage_seconds.labels(stage=stage))

@@ -1,0 +1,60 @@
+"""Settings of the file-processing runtime: the shared runtime settings plus the lane's own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from etl_core.runtime import RuntimeSettings
+from etl_core.units import ByteSize
+from file_processing.limits import UnpackLimits
+from file_processing.quality import QualitySettings
+
+__all__ = ["FileProcessingSettings"]
+
+
+@dataclass(frozen=True)
+class FileProcessingSettings(RuntimeSettings):
+    """Everything ``etl-file-processing`` reads from flags, ``ETL_*`` and ``etl.toml``."""
+
+    concurrency: int = 2
+    """Landing objects processed at once by ``scan``."""
+    work_dir: Path | None = None
+    """Scratch space for downloads, decrypted and unpacked members (system temp)."""
+    claim_timeout: timedelta = timedelta(hours=1)
+    """How long a claim on an object lasts before another worker may take it over."""
+    sidecar_grace: timedelta = timedelta(minutes=15)
+    """How long a delivery waits for its checksum sidecar before it is quarantined."""
+    max_total_bytes: ByteSize = ByteSize(UnpackLimits.max_total_bytes)
+    """Bytes one delivery may unpack or decrypt to, all members together."""
+    max_member_bytes: ByteSize = ByteSize(UnpackLimits.max_member_bytes)
+    """Bytes of any one unpacked member."""
+    max_ratio: float = UnpackLimits.max_ratio
+    """Largest uncompressed-to-compressed ratio of one stream (decompression bombs)."""
+    max_entries: int = UnpackLimits.max_entries
+    """Archive entries across every nesting level."""
+    max_depth: int = UnpackLimits.max_depth
+    """Archive layers that may be opened, the outermost included."""
+    quality_memory_limit: ByteSize = ByteSize("256MiB")
+    """DuckDB's memory limit for the quality checks; beyond it, work spills to disk."""
+    quality_threads: int = 0
+    """DuckDB threads for the quality checks; 0 uses every core."""
+
+    def unpack_limits(self) -> UnpackLimits:
+        """The unpack and decryption limits these settings describe."""
+        return UnpackLimits(
+            max_total_bytes=int(self.max_total_bytes),
+            max_member_bytes=int(self.max_member_bytes),
+            max_ratio=self.max_ratio,
+            max_entries=self.max_entries,
+            max_depth=self.max_depth,
+        )
+
+    def quality_settings(self) -> QualitySettings:
+        """The quality engine's settings."""
+        return QualitySettings(
+            memory_limit=self.quality_memory_limit,
+            threads=self.quality_threads,
+            work_dir=self.work_dir,
+        )

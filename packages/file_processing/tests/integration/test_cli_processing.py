@@ -1,0 +1,140 @@
+"""``etl-file-processing process | scan | quarantine`` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent / "etl-file-processing"
+Orders = Callable[..., bytes]
+
+
+def cli(
+    lane: Any, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    store = lane.store.url
+    command = [str(BIN), "--storage", store, "--config-dir", str(lane.config_dir)]
+    environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(lane.tmp), **(env or {})}
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def local(local_lane: Any) -> Any:
+    return local_lane
+
+
+def test_process_json_says_validated_and_exits_0(local: Any, orders: Orders) -> None:
+    key = local.deliver("orders_20261101.csv", orders(5))
+    done = cli(local, "process", key, "--json")
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "validated"
+    assert outcome["dataset"] == "orders"
+    assert outcome["source"] == "vendor"
+    assert outcome["outputs"][0] == "validated/orders/dt=2026-11-01/orders_20261101.csv"
+    assert {c["name"] for c in outcome["checks"]} >= {"unique:id", "range:amount"}
+    logs = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(line.get("key") == key and line.get("dataset") == "orders" for line in logs)
+
+
+def test_process_of_a_quarantined_file_exits_3_with_its_reason(local: Any) -> None:
+    key = local.deliver("orders_20261102.csv", b"id;amount\n1;2\n")
+    done = cli(local, "process", key, "--json")
+    assert done.returncode == 3
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "quarantined"
+    assert outcome["reason"]["code"] == "data.schema"
+
+
+def test_process_of_a_missing_key_exits_2_naming_it(local: Any) -> None:
+    done = cli(local, "process", "landing/vendor/nothing.csv")
+    assert done.returncode == 2
+    assert "nothing.csv" in done.stderr
+
+
+def test_invalid_contract_is_refused_at_start_up_naming_file_and_field(local: Any) -> None:
+    (local.config_dir / "datasets" / "broken.toml").write_text(
+        'dataset = "broken"\nsource = "b"\npattern = "x_{date:%Y%m%d}.csv"\npacking = "rar"\n'
+        '[[columns]]\nname = "id"\n'
+    )
+    done = cli(local, "scan")
+    assert done.returncode == 2
+    assert "broken.toml" in done.stderr
+    assert "packing" in done.stderr
+
+
+def test_two_scans_at_once_process_each_object_exactly_once(local: Any, orders: Orders) -> None:
+    keys = [local.deliver(f"orders_202611{day:02d}.csv", orders(50 + day)) for day in range(1, 13)]
+    environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(local.tmp)}
+    command = [
+        str(BIN), "--storage", local.store.url, "--config-dir", str(local.config_dir),
+        "scan", "--json", "--concurrency", "3",
+    ]  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, text=True
+        )
+        for _ in range(2)
+    ]
+    results = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [r[1][-2000:] for r in results]
+    validated = Counter(
+        o["key"]
+        for stdout, _ in results
+        for o in json.loads(stdout)["outcomes"]
+        if o["status"] == "validated"
+    )
+    assert sorted(validated) == sorted(keys)
+    assert set(validated.values()) == {1}
+    data = [k for k in local.keys("validated/") if k.endswith(".csv")]
+    assert len(data) == len(keys)
+
+
+def test_scan_summary_counts_outcomes_and_exits_3_when_something_was_quarantined(
+    local: Any, orders: Orders
+) -> None:
+    local.deliver("orders_20261101.csv", orders(5))
+    local.deliver("orders_20261101.csv.copy", orders(5))
+    local.deliver("stray.txt", b"hello", source="unknown")
+    done = cli(local, "scan", "--json")
+    assert done.returncode == 3, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"validated": 1, "quarantined": 1, "skipped": 1, "failed": 0}
+    assert summary["by_reason"] == {"contract.unmatched": 1, "duplicate": 1}
+    again = cli(local, "scan", "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["counts"]["skipped"] == 3
+
+
+def test_quarantine_list_show_release_round_trip(local: Any, orders: Orders) -> None:
+    key = local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    listed = json.loads(cli(local, "quarantine", "list", "--json").stdout)
+    assert [r["source_key"] for r in listed] == [key]
+    shown = cli(local, "quarantine", "show", listed[0]["key"])
+    assert json.loads(shown.stdout)["reason"] == "data.quality"
+    released = cli(local, "quarantine", "release", listed[0]["key"], "--by", "bob")
+    assert released.returncode == 0, released.stderr
+    assert "will be processed by the next scan" in released.stdout
+    assert json.loads(cli(local, "quarantine", "list", "--json").stdout) == []
+    twice = cli(local, "quarantine", "release", listed[0]["key"])
+    assert twice.returncode == 2
+    assert "already released by bob" in twice.stderr
+    rerun = json.loads(cli(local, "scan", "--json").stdout)
+    assert rerun["counts"]["quarantined"] == 1
+
+
+def test_scan_of_an_unknown_dataset_exits_2(local: Any) -> None:
+    done = cli(local, "scan", "--dataset", "nope")
+    assert done.returncode == 2
+    assert "unknown dataset 'nope'" in done.stderr

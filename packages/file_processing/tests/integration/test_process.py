@@ -1,0 +1,346 @@
+"""Processing one landing object end to end, on the local store and on S3 (moto)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import zipfile
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.metrics import Registry, use_registry
+from file_processing.ledger import Claim, Ledger
+from file_processing.quarantine import list_quarantined, read_record, release
+
+Orders = Callable[..., bytes]
+
+
+def zipped(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_plain_csv_is_validated_with_its_report_and_landing_is_untouched(
+    lane: Any, orders: Orders
+) -> None:
+    body = orders(20)
+    key = lane.deliver("orders_20261101.csv", body)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated"
+    assert outcome.dataset == "orders"
+    assert outcome.partition == "2026-11-01"
+    data_key = "validated/orders/dt=2026-11-01/orders_20261101.csv"
+    assert outcome.outputs == [data_key, data_key + ".quality.json"]
+    assert lane.store.read_bytes(data_key) == body
+    report = json.loads(lane.store.read_bytes(data_key + ".quality.json"))
+    assert report["outcome"] == "pass"
+    assert report["file"] == "orders_20261101.csv"
+    assert report["rows"]["total"] == 20
+    assert report["delivery"]["key"] == key
+    assert lane.store.read_bytes(key) == body
+
+
+def test_reprocessing_the_same_object_is_a_no_op_unless_forced(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261101.csv", orders(5))
+    with lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+        again = processor.process(key)
+        assert again.status == "skipped"
+        assert "already validated" in again.detail
+        assert processor.process(key, force=True).status == "validated"
+
+
+def test_new_content_under_the_same_key_is_processed_again(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261101.csv", orders(5))
+    with lane.processor() as processor:
+        processor.process(key)
+        lane.deliver("orders_20261101.csv", orders(7))
+        outcome = processor.process(key)
+    assert outcome.status == "validated"
+    assert outcome.rows == 7
+
+
+def test_unknown_file_is_quarantined_byte_for_byte_under_unknown(lane: Any) -> None:
+    body = b"\x00\x01 not a known delivery"
+    key = lane.deliver("surprise.bin", body, source="stranger")
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "contract.unmatched"
+    copy = outcome.outputs[0]
+    assert copy.startswith("quarantine/_unknown/dt=")
+    assert copy.endswith("/stranger/surprise.bin")
+    assert lane.store.read_bytes(copy) == body
+    record = read_record(lane.store, copy)
+    assert record.source_key == key
+    assert record.source_etag == lane.store.head(key).etag
+    assert record.run_id == "test-run"
+    assert lane.store.read_bytes(key) == body
+
+
+def test_zip_slip_member_is_refused_and_quarantined(lane: Any, orders: Orders) -> None:
+    body = zipped({"../../etc/orders.csv": orders(3)})
+    key = lane.deliver("orders_20261102.csv.zip", body)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "archive.path_traversal"
+    assert lane.keys("validated/") == []
+    record = read_record(lane.store, "quarantine/orders/dt=2026-11-02/orders_20261102.csv.zip")
+    assert record.reason == "archive.path_traversal"
+    assert lane.store.read_bytes(record.key) == body
+    assert lane.store.read_bytes(key) == body
+
+
+def test_failed_checks_quarantine_the_file_with_samples(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261103.csv", orders(10, bad_amounts=5))
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "data.quality"
+    record = read_record(lane.store, outcome.outputs[0])
+    failed = {c["name"]: c for c in record.failed_checks}
+    assert failed["range:amount"]["failed_count"] == 5
+    assert failed["range:amount"]["samples"][0]["values"]["amount"] == "5000.00"
+    assert lane.keys("validated/") == []
+
+
+def test_few_bad_rows_are_split_off_and_the_rest_validated(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261104.csv", orders(100, bad_amounts=3))
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated"
+    data_key = "validated/orders/dt=2026-11-04/orders_20261104.csv"
+    assert data_key + ".rejected.csv" in outcome.outputs
+    valid = lane.store.read_bytes(data_key).decode().splitlines()
+    rejected = lane.store.read_bytes(data_key + ".rejected.csv").decode().splitlines()
+    assert len(valid) == 1 + 97
+    assert len(rejected) == 1 + 3
+    assert "range:amount" in rejected[1]
+
+
+def test_archive_members_keep_their_names_under_the_delivery(lane: Any, orders: Orders) -> None:
+    body = zipped({"part1/a.csv": orders(4), "part2/b.csv": orders(6)})
+    key = lane.deliver("orders_20261105.csv.zip", body)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated"
+    prefix = "validated/orders/dt=2026-11-05/orders_20261105.csv.zip/"
+    assert lane.keys(prefix) == [
+        prefix + "part1/a.csv",
+        prefix + "part1/a.csv.quality.json",
+        prefix + "part2/b.csv",
+        prefix + "part2/b.csv.quality.json",
+    ]
+    assert [m["member"] for m in outcome.members] == [
+        "orders_20261105.csv.zip/part1/a.csv",
+        "orders_20261105.csv.zip/part2/b.csv",
+    ]
+
+
+def test_one_bad_member_quarantines_the_whole_delivery(lane: Any, orders: Orders) -> None:
+    body = zipped({"a.csv": orders(4), "b.csv": b"id;amount\n1;2\n"})
+    key = lane.deliver("orders_20261106.csv.zip", body)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "data.schema"
+    assert [m["outcome"] for m in outcome.members] == ["pass", "fail"]
+    assert lane.keys("validated/") == []
+
+
+def test_encrypted_zip_is_decrypted_and_validated(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+    plain = tmp_path / "orders.csv.zip"
+    plain.write_bytes(zipped({"orders_20261107.csv": orders(8)}))
+    sealed = pgp.encrypt(plain, tmp_path / "orders_20261107.csv.zip.pgp")
+    key = lane.deliver(sealed.name, sealed)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated", outcome.reason
+    assert outcome.outputs[0] == (
+        "validated/orders/dt=2026-11-07/orders_20261107.csv.zip/orders_20261107.csv"
+    )
+    assert lane.store.read_bytes(outcome.outputs[0]) == orders(8)
+
+
+def test_file_for_another_key_is_quarantined_as_no_key(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+    plain = tmp_path / "orders.csv"
+    plain.write_bytes(orders(3))
+    sealed = pgp.encrypt(plain, tmp_path / "orders_20261108.csv.pgp", to="stranger@example.test")
+    key = lane.deliver(sealed.name, sealed)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "pgp.no_key"
+    assert lane.store.read_bytes(outcome.outputs[0]) == sealed.read_bytes()
+
+
+def test_unresolvable_key_reference_fails_without_blaming_the_file(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TEST_ORDERS_KEY", raising=False)
+    plain = tmp_path / "orders.csv"
+    plain.write_bytes(orders(3))
+    sealed = pgp.encrypt(plain, tmp_path / "orders_20261109.csv.pgp")
+    key = lane.deliver(sealed.name, sealed)
+    with lane.processor() as processor, pytest.raises(Exception, match="TEST_ORDERS_KEY"):
+        processor.process(key)
+    assert lane.keys("quarantine/") == []
+    record = Ledger(lane.store, run_id="x", claim_timeout=timedelta(hours=1)).get(key)
+    assert record is not None
+    assert record.state == "failed"
+    monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+    with lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+
+
+def test_byte_identical_redelivery_is_recorded_as_a_duplicate(lane: Any, orders: Orders) -> None:
+    body = orders(12)
+    first = lane.deliver("orders_20261110.csv", body)
+    second = lane.deliver("orders_20261110.csv.resent", body)
+    with lane.processor() as processor:
+        assert processor.process(first).status == "validated"
+        outcome = processor.process(second)
+    assert outcome.status == "skipped"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "duplicate"
+    assert outcome.duplicate_of == first
+    assert lane.keys("validated/") == [
+        "validated/orders/dt=2026-11-10/orders_20261110.csv",
+        "validated/orders/dt=2026-11-10/orders_20261110.csv.quality.json",
+    ]
+    record = Ledger(lane.store, run_id="x", claim_timeout=timedelta(hours=1)).get(second)
+    assert record is not None
+    assert record.state == "duplicate"
+
+
+def test_checksum_sidecar_that_matches_lets_the_file_through(lane: Any) -> None:
+    import hashlib
+
+    body = b"id\n1\n2\n"
+    key = lane.deliver("ledger_2026-11-01.csv", body, source="bank")
+    lane.deliver(
+        "ledger_2026-11-01.csv.sha256",
+        f"{hashlib.sha256(body).hexdigest()}  ledger_2026-11-01.csv\n".encode(),
+        source="bank",
+    )
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+        sidecar = processor.process(key + ".sha256")
+    assert outcome.status == "validated"
+    assert outcome.checks[0]["name"] == "control.checksum:sha256"
+    assert outcome.checks[0]["passed"]
+    assert sidecar.status == "skipped"
+
+
+def test_checksum_mismatch_quarantines_with_control_mismatch(lane: Any) -> None:
+    key = lane.deliver("ledger_2026-11-02.csv", b"id\n1\n", source="bank")
+    lane.deliver("ledger_2026-11-02.csv.sha256", b"0" * 64 + b"\n", source="bank")
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "control_mismatch"
+
+
+def test_missing_sidecar_waits_then_quarantines_after_the_grace(lane: Any) -> None:
+    key = lane.deliver("ledger_2026-11-03.csv", b"id\n1\n", source="bank")
+    with lane.processor() as processor:
+        waiting = processor.process(key)
+    assert waiting.status == "skipped"
+    assert "waiting for its sha256 sidecar" in waiting.detail
+    with lane.processor(sidecar_grace=timedelta(0)) as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "control_mismatch"
+    assert "none arrived" in outcome.reason["message"]
+
+
+def test_claim_of_a_dead_worker_is_taken_over_and_completed(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261111.csv", orders(5))
+    ledger = Ledger(lane.store, run_id="crashed", claim_timeout=timedelta(hours=1))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ledger.holder = f"{os.uname().nodename}:{dead.pid}"
+    claim = ledger.claim(key, lane.store.head(key).etag)
+    assert isinstance(claim, Claim)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated"
+    record = ledger.get(key)
+    assert record is not None
+    assert record.attempts == 2
+
+
+def test_live_claim_of_another_worker_is_respected(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261112.csv", orders(5))
+    ledger = Ledger(lane.store, run_id="other", claim_timeout=timedelta(hours=1))
+    ledger.holder = "another-host:1"
+    ledger.claim(key, lane.store.head(key).etag)
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "skipped"
+    assert "being processed by another-host:1" in outcome.detail
+    assert lane.keys("validated/") == []
+
+
+def test_released_quarantine_is_processed_again_and_keeps_its_history(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261113.csv", orders(10, bad_amounts=5))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        assert first.status == "quarantined"
+        assert processor.process(key).status == "skipped"
+        record = release(lane.store, processor.ledger, first.outputs[0], by="alice", note="fixed")
+        assert record.released_by == "alice"
+        assert list(list_quarantined(lane.store)) == []
+        again = processor.process(key)
+    assert again.status == "quarantined"
+    latest = read_record(lane.store, first.outputs[0])
+    assert latest.released_at is None
+    assert [episode["released_by"] for episode in latest.history] == ["alice"]
+
+
+def test_metrics_count_outcomes_by_reason(lane: Any, orders: Orders) -> None:
+    registry = Registry()
+    with use_registry(registry), lane.processor() as processor:
+        processor.process(lane.deliver("orders_20261114.csv", orders(5)))
+        processor.process(lane.deliver("junk.txt", b"?", source="nobody"))
+    assert (
+        registry.value(
+            "etl_file_processing_objects_total", dataset="orders", outcome="validated", reason=""
+        )
+        == 1
+    )
+    assert (
+        registry.value(
+            "etl_file_processing_objects_total",
+            dataset="",
+            outcome="quarantined",
+            reason="contract.unmatched",
+        )
+        == 1
+    )
