@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,18 +24,28 @@ def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_example_delivers_migrates_and_reports(tmp_path: Path) -> None:
+def test_example_processes_transforms_loads_and_reports(tmp_path: Path) -> None:
     result = run_example(tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "delivered 3 file(s)" in result.stdout
-    assert "landing" in result.stdout
+    assert "delivered 10 file(s)" in result.stdout
+    assert "6 validated, 4 quarantined, 0 skipped, 0 failed" in result.stdout
+    for reason in ("data.quality", "pgp.no_key", "archive.path_traversal", "contract.unmatched"):
+        assert reason in result.stdout
+    assert "6 partition(s) processed, 0 failed" in result.stdout
     assert "runs_running" in result.stdout
-    assert (tmp_path / ".etl/store/landing/pos/pos_20261101.csv").is_file()
-    assert (tmp_path / ".etl/etl.sqlite3").is_file()
+    store = tmp_path / ".etl/store"
+    assert (store / "landing/pos/pos_20261101.csv").is_file()
+    assert (store / "curated/pos_transactions/dt=2026-11-05/_manifest.json").is_file()
+    assert not (store / "curated/pos_transactions/dt=2026-11-07").exists()
+    with sqlite3.connect(tmp_path / ".etl/etl.sqlite3") as db:
+        (rows,) = db.execute("SELECT count(*) FROM retail_sales_transaction").fetchone()
+    assert rows == 5 * 300 + 299
 
 
-def test_second_run_finds_the_drops_already_delivered(tmp_path: Path) -> None:
+def test_second_run_finds_everything_already_done(tmp_path: Path) -> None:
     assert run_example(tmp_path).returncode == 0
     again = run_example(tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "delivered 0 file(s), 3 already there unchanged" in again.stdout
+    assert "delivered 0 file(s), 10 already there unchanged" in again.stdout
+    assert "0 validated, 0 quarantined, 10 skipped, 0 failed" in again.stdout
+    assert "0 partition(s) processed" in again.stdout

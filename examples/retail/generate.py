@@ -6,14 +6,25 @@ bytes, so example runs and benchmarks are repeatable.
 
     python examples/retail/generate.py transactions --date 2026-11-02 --rows 1000000 -o out.csv
     python examples/retail/generate.py reference -o examples/retail/reference
+    python examples/retail/generate.py drops -o examples/retail/landing   # needs gpg
+
+``drops`` writes the example's vendor drops, good and bad, as a vendor would
+send them: plain, zipped, zipped then OpenPGP-encrypted to the example key
+(``keys/``), encrypted to a stranger's key, with rows failing the contract's
+checks, an archive with a path-traversal member, and a file no contract expects.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import random
+import shutil
+import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -106,6 +117,104 @@ def write_reference(directory: Path) -> None:
         writer.writerows(products())
 
 
+KEYS = Path(__file__).resolve().parent / "keys"
+EXAMPLE_KEY = KEYS / "retail-example-secret.asc"  # example only: never use it for real data
+STRANGER_KEY = KEYS / "stranger-public.asc"
+DROP_ROWS = 300
+
+
+def day_csv(day: date, rows: int = DROP_ROWS, *, bad_every: int = 0) -> bytes:
+    """One day as CSV bytes; every ``bad_every``-th row gets quantity 0 (fails ``range``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for n, row in enumerate(transactions(day, rows), 1):
+        if bad_every and n % bad_every == 0:
+            row[5] = "0"
+        writer.writerow(row)
+    return out.getvalue().encode()
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            member = zipfile.ZipInfo(name, date_time=(2026, 11, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+def encrypted(data: bytes, public_key: Path) -> bytes:
+    """``data`` encrypted (with integrity protection) to the key in ``public_key``."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        raise SystemExit("generate.py drops: gpg is needed to encrypt the example drops")
+    with tempfile.TemporaryDirectory(prefix="gpg-") as home:
+        base = [gpg, "--homedir", home, "--batch", "--yes", "--quiet"]
+        subprocess.run([*base, "--import", str(public_key)], check=True, capture_output=True)
+        listing = subprocess.run(
+            [*base, "--with-colons", "--show-keys", str(public_key)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        fingerprint = next(
+            line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")
+        )
+        return subprocess.run(
+            [*base, "--trust-model", "always", "-r", fingerprint, "--encrypt"],
+            input=data,
+            check=True,
+            capture_output=True,
+        ).stdout
+
+
+def write_drops(directory: Path) -> None:
+    """The example's vendor drops under ``directory/<source>/``."""
+    pos = directory / "pos"
+    pos.mkdir(parents=True, exist_ok=True)
+    public = _public_of(EXAMPLE_KEY)
+    drops = {
+        "pos_20261101.csv": day_csv(date(2026, 11, 1)),
+        "pos_20261102.csv": day_csv(date(2026, 11, 2)),
+        "pos_20261103.csv": day_csv(date(2026, 11, 3)),
+        "pos_20261104.csv.zip": zipped({"pos_20261104.csv": day_csv(date(2026, 11, 4))}),
+        "pos_20261105.csv.zip.pgp": encrypted(
+            zipped({"pos_20261105.csv": day_csv(date(2026, 11, 5))}), public
+        ),
+        # one bad row in 300 (0.3%): within max_rejected_fraction, split off
+        "pos_20261106.csv": day_csv(date(2026, 11, 6), bad_every=300),
+        # one bad row in 10: the whole file is quarantined (data.quality)
+        "pos_20261107.csv": day_csv(date(2026, 11, 7), bad_every=10),
+        # encrypted to someone else's key (pgp.no_key)
+        "pos_20261108.csv.pgp": encrypted(day_csv(date(2026, 11, 8)), STRANGER_KEY),
+        # a member escaping the extraction directory (archive.path_traversal)
+        "pos_20261109.csv.zip": zipped({"../../etc/pos_20261109.csv": day_csv(date(2026, 11, 9))}),
+        # matches no contract (contract.unmatched)
+        "store_manager_notes.txt": b"Till 3 in S002 was replaced on 2026-11-04.\n",
+    }
+    for name, data in drops.items():
+        (pos / name).write_bytes(data)
+    public.unlink()
+
+
+def _public_of(secret_key: Path) -> Path:
+    """Export the public half of the example key to a temporary file."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        raise SystemExit("generate.py drops: gpg is needed to encrypt the example drops")
+    with tempfile.TemporaryDirectory(prefix="gpg-") as home:
+        base = [gpg, "--homedir", home, "--batch", "--yes", "--quiet"]
+        subprocess.run([*base, "--import", str(secret_key)], check=True, capture_output=True)
+        public = subprocess.run(
+            [*base, "--armor", "--export"], check=True, capture_output=True
+        ).stdout
+    target = Path(tempfile.mkstemp(suffix=".asc")[1])
+    target.write_bytes(public)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -115,9 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     tx.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     ref = sub.add_parser("reference", help="stores.csv and products.csv")
     ref.add_argument("-o", "--output", type=Path, required=True, help="directory")
+    drops = sub.add_parser("drops", help="the example's vendor drops, good and bad (needs gpg)")
+    drops.add_argument("-o", "--output", type=Path, required=True, help="landing directory")
     args = parser.parse_args(argv)
     if args.what == "reference":
         write_reference(args.output)
+    elif args.what == "drops":
+        write_drops(args.output)
     elif args.output is None:
         write_transactions(sys.stdout, args.date, args.rows)
     else:

@@ -25,7 +25,13 @@ from file_processing.delivery import Encryption, open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Ledger
 from file_processing.process import LANDING_PREFIX, Outcome, Processor
-from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
+from file_processing.quarantine import (
+    QUARANTINE_PREFIX,
+    QuarantineRecord,
+    list_quarantined,
+    read_record,
+    release,
+)
 from file_processing.reasons import Reason, describe
 from file_processing.scan import ScanSummary, scan
 from file_processing.settings import FileProcessingSettings
@@ -77,6 +83,8 @@ def main_options(
     ] = False,
 ) -> None:
     """Options shared by every subcommand (flag > ETL_* environment > etl.toml > default)."""
+    if not out.is_terminal:  # piped or captured: keep whole table cells on one line
+        out.width = max(out.width, 160)
     flags = {
         "storage_url": storage,
         "config_dir": config_dir,
@@ -281,17 +289,16 @@ def _landing_key(store_url: str, key: str) -> str:
 
 
 def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
-    table = Table("key", "status", "dataset", "dt", "rows", "reason / detail", title=title)
+    table = Table("landing key", "status", "dt", "rows", title=title)
+    table.add_column("reason / detail", min_width=len("archive.path_traversal"))
     for o in outcomes:
-        why = f"{o.reason['code']}: {o.reason['message']}" if o.reason else o.detail
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
             o.key.removeprefix(LANDING_PREFIX),
             f"[{style}]{o.status}[/{style}]",
-            o.dataset or "-",
             o.partition or "-",
             str(o.rows) if o.rows else "-",
-            why or "-",
+            o.reason["code"] if o.reason else o.detail or "-",
         )
     return table
 
@@ -335,11 +342,14 @@ def quarantine_list(
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in records], default=str))
         return
-    table = Table("key", "reason", "message", "quarantined at", "released")
+    table = Table("quarantined object", "quarantined at", "released")
+    table.add_column("reason", min_width=len("archive.path_traversal"))
     for r in records:
-        table.add_row(r.key, r.reason, r.message, r.quarantined_at, r.released_at or "-")
+        table.add_row(
+            r.key.removeprefix(QUARANTINE_PREFIX), r.quarantined_at, r.released_at or "-", r.reason
+        )
     out.print(table)
-    out.print(f"{len(records)} quarantined file(s)")
+    out.print(f"{len(records)} quarantined file(s); 'quarantine show KEY' gives the reason in full")
 
 
 @quarantine_app.command("show")

@@ -58,6 +58,8 @@ def main_options(
     ] = False,
 ) -> None:
     """Options shared by every subcommand (flag > ETL_* environment > etl.toml > default)."""
+    if not out.is_terminal:  # piped or captured: keep whole table cells on one line
+        out.width = max(out.width, 160)
     flags = {
         "storage_url": storage,
         "config_dir": config_dir,
