@@ -39,8 +39,16 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install
-	$(BIN)/python bench/run.py
+## bench: the benchmarks (bench/README.md); reference tools go into .venv-bench
+BENCH_VENV := .venv-bench
+bench: install $(BENCH_VENV)/.installed
+	ETL_BENCH_TOOLS_PYTHON=$(BENCH_VENV)/bin/python $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip --quiet --disable-pip-version-check install --upgrade 'pip>=25.1'
+	$(BENCH_VENV)/bin/python -m pip --quiet --disable-pip-version-check install --group bench
+	@touch $@
 
 clean:
-	rm -rf $(VENV) .etl .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .etl .pytest_cache .mypy_cache .ruff_cache

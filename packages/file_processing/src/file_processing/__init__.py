@@ -2,11 +2,19 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from file_processing.contracts import Contract, ContractError, ContractSet, load_contracts
 from file_processing.decrypt import Decryptor, DecryptResult
 from file_processing.delivery import Encryption, open_delivery, plaintext_name
 from file_processing.errors import FileProcessingError, GpgError, RefusedError
+from file_processing.ledger import Ledger, LedgerConflictError, ObjectRecord
 from file_processing.limits import UnpackLimits
+from file_processing.process import Outcome, Processor
+from file_processing.quality import QualityResult, QualitySettings, analyze_file, validate_file
+from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
+from file_processing.report import QualityReport
+from file_processing.scan import ScanSummary, scan
+from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import Kind, is_pgp, sniff
 from file_processing.unpack import DEFAULT_LIMITS, Member, Packing, unpack
 
@@ -17,22 +25,43 @@ except PackageNotFoundError:  # running from a source tree without an install
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "Contract",
+    "ContractError",
+    "ContractSet",
     "DecryptResult",
     "Decryptor",
     "Encryption",
     "FileProcessingError",
+    "FileProcessingSettings",
     "GpgError",
     "Kind",
+    "Ledger",
+    "LedgerConflictError",
     "Member",
+    "ObjectRecord",
+    "Outcome",
     "Packing",
+    "Processor",
+    "QualityReport",
+    "QualityResult",
+    "QualitySettings",
+    "QuarantineRecord",
     "Reason",
     "RefusedError",
+    "ScanSummary",
     "UnpackLimits",
     "__version__",
+    "analyze_file",
     "describe",
     "is_pgp",
+    "list_quarantined",
+    "load_contracts",
     "open_delivery",
     "plaintext_name",
+    "read_record",
+    "release",
+    "scan",
     "sniff",
     "unpack",
+    "validate_file",
 ]
