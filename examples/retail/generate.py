@@ -145,16 +145,16 @@ def zipped(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def encrypted(data: bytes, public_key: Path) -> bytes:
-    """``data`` encrypted (with integrity protection) to the key in ``public_key``."""
+def encrypted(data: bytes, key_file: Path) -> bytes:
+    """``data`` encrypted (with integrity protection) to the key in ``key_file``."""
     gpg = shutil.which("gpg")
     if gpg is None:
         raise SystemExit("generate.py drops: gpg is needed to encrypt the example drops")
     with tempfile.TemporaryDirectory(prefix="gpg-") as home:
         base = [gpg, "--homedir", home, "--batch", "--yes", "--quiet"]
-        subprocess.run([*base, "--import", str(public_key)], check=True, capture_output=True)
+        subprocess.run([*base, "--import", str(key_file)], check=True, capture_output=True)
         listing = subprocess.run(
-            [*base, "--with-colons", "--show-keys", str(public_key)],
+            [*base, "--with-colons", "--show-keys", str(key_file)],
             check=True,
             capture_output=True,
             text=True,
@@ -174,14 +174,13 @@ def write_drops(directory: Path) -> None:
     """The example's vendor drops under ``directory/<source>/``."""
     pos = directory / "pos"
     pos.mkdir(parents=True, exist_ok=True)
-    public = _public_of(EXAMPLE_KEY)
     drops = {
         "pos_20261101.csv": day_csv(date(2026, 11, 1)),
         "pos_20261102.csv": day_csv(date(2026, 11, 2)),
         "pos_20261103.csv": day_csv(date(2026, 11, 3)),
         "pos_20261104.csv.zip": zipped({"pos_20261104.csv": day_csv(date(2026, 11, 4))}),
         "pos_20261105.csv.zip.pgp": encrypted(
-            zipped({"pos_20261105.csv": day_csv(date(2026, 11, 5))}), public
+            zipped({"pos_20261105.csv": day_csv(date(2026, 11, 5))}), EXAMPLE_KEY
         ),
         # one bad row in 300 (0.3%): within max_rejected_fraction, split off
         "pos_20261106.csv": day_csv(date(2026, 11, 6), bad_every=300),
@@ -196,23 +195,6 @@ def write_drops(directory: Path) -> None:
     }
     for name, data in drops.items():
         (pos / name).write_bytes(data)
-    public.unlink()
-
-
-def _public_of(secret_key: Path) -> Path:
-    """Export the public half of the example key to a temporary file."""
-    gpg = shutil.which("gpg")
-    if gpg is None:
-        raise SystemExit("generate.py drops: gpg is needed to encrypt the example drops")
-    with tempfile.TemporaryDirectory(prefix="gpg-") as home:
-        base = [gpg, "--homedir", home, "--batch", "--yes", "--quiet"]
-        subprocess.run([*base, "--import", str(secret_key)], check=True, capture_output=True)
-        public = subprocess.run(
-            [*base, "--armor", "--export"], check=True, capture_output=True
-        ).stdout
-    target = Path(tempfile.mkstemp(suffix=".asc")[1])
-    target.write_bytes(public)
-    return target
 
 
 def main(argv: list[str] | None = None) -> int:
