@@ -147,7 +147,7 @@ def _reference_sql(
     if join.file:
         path = directory / join.file.rsplit("/", 1)[-1]
         try:
-            download(store, join.file, path)
+            store.download(join.file, path)
         except ObjectNotFoundError as exc:
             raise MissingPartitionError(
                 contract.name, dt, f"reference object {join.file} does not exist", field=field
@@ -189,7 +189,7 @@ def _curated_files(
     paths = []
     for number, key in enumerate(manifest.files):
         path = directory / f"{number:05d}.parquet"
-        download(store, key, path)
+        store.download(key, path)
         paths.append(path)
     if not paths:
         raise MissingPartitionError(
@@ -236,13 +236,3 @@ def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]
             batch = []
     if batch:
         yield batch
-
-
-def download(store: ObjectStore, key: str, path: Path) -> int:
-    """Stream object ``key`` to the local file ``path``; returns its size."""
-    size = 0
-    with store.open_read(key) as source, path.open("wb") as target:
-        while chunk := source.read(_DOWNLOAD_CHUNK):
-            target.write(chunk)
-            size += len(chunk)
-    return size

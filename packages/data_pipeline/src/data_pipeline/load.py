@@ -20,7 +20,6 @@ from typing import Any
 
 from data_pipeline import db
 from data_pipeline.contracts import DatasetContract
-from data_pipeline.enrich import download
 from data_pipeline.errors import ContractError, MissingColumnError, MissingPartitionError
 from data_pipeline.layout import read_manifest
 from etl_core.errors import FieldError
@@ -83,7 +82,7 @@ def load_curated_partition(
             paths = []
             for number, key in enumerate(manifest.files):
                 paths.append(Path(tmp) / f"{number:05d}.parquet")
-                download(store, key, paths[-1])
+                store.download(key, paths[-1])
             pairs = _column_pairs(contract, dt, table, paths, run_id)
             rows = db.load_partition(
                 table, dt, [name for name, _ in pairs], _rows(paths, pairs, run_id)

@@ -20,7 +20,7 @@ import duckdb
 
 from data_pipeline.contracts import DatasetContract
 from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
-from data_pipeline.enrich import download, join_sql, stage_reference, unmatched_column
+from data_pipeline.enrich import join_sql, stage_reference, unmatched_column
 from data_pipeline.errors import (
     MissingColumnError,
     MissingPartitionError,
@@ -37,6 +37,8 @@ from etl_core.storage import ObjectInfo, ObjectStore
 __all__ = ["TransformResult", "transform_partition"]
 
 logger = logging.getLogger(__name__)
+
+_COPIES = "__etl_copies"  # rows that shared a surviving row's de-duplication key
 
 _partitions = counter(
     "etl_data_pipeline_partitions_transformed_total",
@@ -188,7 +190,7 @@ def _stage_inputs(
     size = 0
     for number, info in enumerate(objects):
         path = directory / f"{number:05d}-{info.key.rsplit('/', 1)[-1]}"
-        size += download(store, info.key, path)
+        size += store.download(info.key, path)
         paths.append(path)
     return paths, size
 
@@ -238,9 +240,11 @@ def _build(
         keys = ", ".join(quote(k) for k in spec.dedupe_on)
         # Ordering by every column makes the surviving row independent of input order.
         order = ", ".join(quote(c) for c in columns)
+        # Each survivor carries how many rows shared its key: duplicates are counted
+        # without reading the input a second time.
         base = (
-            f"(SELECT * FROM {base} QUALIFY row_number() OVER "
-            f"(PARTITION BY {keys} ORDER BY {order}) = 1)"
+            f"(SELECT *, count(*) OVER (PARTITION BY {keys}) AS {_COPIES} FROM {base} "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)"
         )
     for index, join in enumerate(contract.enrich):
         stage_reference(con, store, contract, dt, index, join, work, columns)
@@ -254,14 +258,15 @@ def _build(
 def _check_result(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date) -> _Counts:
     part = quote(contract.transform.partition_by)
     flags = [f"count(*) FILTER (WHERE {unmatched_column(i)})" for i in range(len(contract.enrich))]
+    read = f"sum({_COPIES})" if contract.transform.dedupe_on else "count(*)"
     row = con.execute(
-        "SELECT count(*), "
+        f"SELECT count(*), coalesce({read}, 0), "
         f"count(*) FILTER (WHERE {part} IS DISTINCT FROM DATE {literal(dt.isoformat())})"
         + "".join(f", {flag}" for flag in flags)
         + " FROM result"
     ).fetchone()
     assert row is not None
-    total, outside, *unmatched = row
+    total, raw_rows, outside, *unmatched = row
     if outside:
         raise PartitionError(
             contract.name,
@@ -270,9 +275,7 @@ def _check_result(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt:
             f"{dt.isoformat()}; a partition holds only its own date",
             field="transform.partition_by",
         )
-    counts = _Counts(total=total)
-    raw_rows = con.execute("SELECT count(*) FROM transformed").fetchone()
-    counts.duplicates = (raw_rows[0] if raw_rows else total) - total
+    counts = _Counts(total=total, duplicates=int(raw_rows) - total)
     for index, join in enumerate(contract.enrich):
         missed = unmatched[index]
         counts.unmatched[join.name] = missed
@@ -308,6 +311,8 @@ def _sample_keys(
 
 def _write(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, out: Path) -> int:
     flags = [unmatched_column(i) for i in range(len(contract.enrich))]
+    if contract.transform.dedupe_on:
+        flags.append(_COPIES)
     drops = [
         f"NOT {unmatched_column(i)}"
         for i, join in enumerate(contract.enrich)

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -509,3 +510,20 @@ def test_racing_conditional_creates_have_exactly_one_winner(store: ObjectStore) 
     assert outcomes.count(True) == 1
     winner = outcomes.index(True)
     assert store.read_bytes("_state/claims/race.json") == str(winner).encode()
+
+
+def test_download_copies_the_object_and_stays_a_snapshot(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    data = patterned(3 * 1024 * 1024 + 17)
+    store.write_bytes("in/a.bin", data)
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"stale")
+    assert store.download("in/a.bin", target) == len(data)
+    store.write_bytes("in/a.bin", b"replaced")
+    assert target.read_bytes() == data
+
+
+def test_download_of_a_missing_object_raises_not_found(store: ObjectStore, tmp_path: Path) -> None:
+    with pytest.raises(ObjectNotFoundError):
+        store.download("in/missing.bin", tmp_path / "x")

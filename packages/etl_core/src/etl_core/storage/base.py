@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import io
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_DOWNLOAD_CHUNK = 8 * 1024 * 1024
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 64 * MIB
@@ -296,6 +299,23 @@ class ObjectStore(abc.ABC):
         """Write a whole object from memory, atomically."""
         with self.open_write(key) as writer:
             writer.write(data)
+
+    def download(self, key: str, path: str | os.PathLike[str]) -> int:
+        """Copy object ``key`` to the local file ``path`` (replaced); returns its size.
+
+        Streams in bounded memory. A local store hard-links instead when it can:
+        no bytes copied, and the file stays a snapshot of the object as it was
+        (objects are replaced by rename, never rewritten in place).
+
+        Raises:
+            ObjectNotFoundError: there is no such object.
+        """
+        size = 0
+        with self.open_read(key) as source, open(path, "wb") as target:
+            while chunk := source.read(_DOWNLOAD_CHUNK):
+                target.write(chunk)
+                size += len(chunk)
+        return size
 
     def move(self, src: str, dst: str) -> None:
         """Move ``src`` to ``dst``: ``dst`` appears complete, then ``src`` is deleted.

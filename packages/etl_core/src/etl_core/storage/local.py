@@ -187,6 +187,20 @@ class LocalObjectStore(ObjectStore):
     def url_for(self, key: str) -> str:
         return self._path(key).as_uri()
 
+    def download(self, key: str, path: str | os.PathLike[str]) -> int:
+        source = self._path(key)
+        target = Path(path)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(source, target)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(
+                f"no object {key!r} in {self.url}", key=key, url=self.url
+            ) from None
+        except OSError:  # another file system, or links not allowed: copy the bytes
+            return super().download(key, path)
+        return target.stat().st_size
+
     # -------------------------------------------------------------- internals
 
     def _path(self, key: str) -> Path:
