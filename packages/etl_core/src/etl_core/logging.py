@@ -48,6 +48,10 @@ _SECRET_FIELD = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
+_PRIVATE_KEY = re.compile(
+    r"(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----).*?"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\Z)"
+)
 REDACTED = "***"
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -56,7 +60,10 @@ _RECORD_ATTRS = frozenset(
 )
 
 # Third-party loggers that are chatty at INFO/DEBUG; raised to WARNING by default.
-_NOISY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore", "gnupg")
+_NOISY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore")
+# Third-party loggers that log key material at DEBUG (python-gnupg logs imported
+# keys): held at WARNING whatever the level.
+_SECRET_LEAKING_LOGGERS = ("gnupg",)
 
 
 # ------------------------------------------------------------------ context
@@ -97,7 +104,11 @@ def bound_context(**values: Any) -> Iterator[None]:
 
 
 def redact(value: Any, key: str | None = None) -> Any:
-    """Return ``value`` with secrets masked: secret-named keys, URL passwords, bearer tokens."""
+    """Return ``value`` with secrets masked.
+
+    Masks values of secret-named keys, URL passwords, bearer tokens and private
+    key blocks (PEM or OpenPGP armour) anywhere in text.
+    """
     if key is not None and _SECRET_FIELD.search(key) and value not in (None, ""):
         return REDACTED
     if isinstance(value, str):
@@ -110,6 +121,7 @@ def redact(value: Any, key: str | None = None) -> Any:
 
 
 def _redact_text(text: str) -> str:
+    text = _PRIVATE_KEY.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
@@ -246,4 +258,6 @@ def configure_logging(
         logging.getLogger(name).setLevel(
             logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
         )
+    for name in _SECRET_LEAKING_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)

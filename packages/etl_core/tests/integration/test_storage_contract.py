@@ -527,3 +527,10 @@ def test_download_copies_the_object_and_stays_a_snapshot(
 def test_download_of_a_missing_object_raises_not_found(store: ObjectStore, tmp_path: Path) -> None:
     with pytest.raises(ObjectNotFoundError):
         store.download("in/missing.bin", tmp_path / "x")
+
+
+def test_upload_writes_a_local_file_to_a_key(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "b.bin"
+    source.write_bytes(patterned(1024 * 1024 + 3))
+    assert store.upload(source, "out/b.bin") == source.stat().st_size
+    assert store.read_bytes("out/b.bin") == source.read_bytes()

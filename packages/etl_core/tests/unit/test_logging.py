@@ -164,3 +164,21 @@ def test_capture_logs_collects_structured_records() -> None:
     assert records == [
         {**records[0], "event": "quiet detail", "level": "debug", "run_id": "r-9", "rows": 3}
     ]
+
+
+def test_private_key_blocks_are_redacted_from_messages(stream: io.StringIO) -> None:
+    armoured = b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlFgEawda4BYJKwYBBAHaRw8BAQdA\n=abcd\n"
+    logging.getLogger("etl").warning("import_keys: %r", armoured)
+    logging.getLogger("etl").warning(
+        "key -----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n-----END PRIVATE KEY----- end"
+    )
+    text = stream.getvalue()
+    assert "lFgEawda4BYJ" not in text
+    assert "MIIEvQIBADAN" not in text
+    assert "-----BEGIN PGP PRIVATE KEY BLOCK----- ***" in text
+    assert "key -----BEGIN PRIVATE KEY----- *** end" in text
+
+
+def test_gnupg_logger_stays_at_warning_even_at_debug(stream: io.StringIO) -> None:
+    assert logging.getLogger().level == logging.DEBUG
+    assert logging.getLogger("gnupg").getEffectiveLevel() == logging.WARNING

@@ -41,6 +41,7 @@ __all__ = [
     "LedgerConflictError",
     "ObjectRecord",
     "State",
+    "utc_stamp",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,15 +101,23 @@ class ObjectRecord:
 
 @dataclass(frozen=True)
 class Claim:
-    """This worker's hold on one landing object: the record and the ledger object's ETag."""
+    """This worker's hold on one landing object.
+
+    Attributes:
+        record: The claim as stored.
+        version: The ETag of the stored claim (the compare-and-put expectation).
+        previous: The record this claim replaced (an earlier delivery under the
+            same key, a failed attempt), if any.
+    """
 
     record: ObjectRecord
     version: str
+    previous: ObjectRecord | None = None
 
 
 @dataclass(frozen=True)
 class ContentEntry:
-    """The first landing object validated with some content."""
+    """The landing object that owns some content of a dataset (for duplicate drops)."""
 
     sha256: str
     key: str
@@ -117,8 +126,8 @@ class ContentEntry:
     outputs: list[str]
 
 
-def _content_key(sha256: str) -> str:
-    return _CONTENT + sha256 + ".json"
+def _content_key(dataset: str, sha256: str) -> str:
+    return f"{_CONTENT}{dataset}/{sha256}.json"
 
 
 def _encode(entry: ContentEntry) -> bytes:
@@ -134,7 +143,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _stamp(moment: datetime) -> str:
+def utc_stamp(moment: datetime) -> str:
+    """A timestamp as records store it (ISO 8601, seconds)."""
     return moment.isoformat(timespec="seconds")
 
 
@@ -176,6 +186,7 @@ class Ledger:
         """
         for _ in range(_MAX_RACES):
             found = self._read(key)
+            current: ObjectRecord | None = None
             if found is not None:
                 current, version = found
                 if (current.is_done_for(etag) and not force) or self._held_elsewhere(current):
@@ -190,8 +201,8 @@ class Ledger:
                 state="processing",
                 run_id=self.run_id,
                 holder=self.holder,
-                claimed_at=_stamp(now),
-                expires_at=_stamp(now + self.claim_timeout),
+                claimed_at=utc_stamp(now),
+                expires_at=utc_stamp(now + self.claim_timeout),
                 attempts=attempts + 1,
             )
             try:
@@ -200,8 +211,27 @@ class Ledger:
                 )
             except ObjectConflictError:
                 continue
-            return Claim(record, new_version)
+            return Claim(record, new_version, current)
         raise LedgerConflictError(f"{key}: its ledger record kept changing; try again")
+
+    def renew(self, claim: Claim) -> Claim:
+        """Extend ``claim`` by ``claim_timeout`` from now; call it between long steps.
+
+        Raises:
+            LedgerConflictError: another worker took the claim over (its time ran
+                out): this worker must stop without publishing.
+        """
+        record = replace(claim.record, expires_at=utc_stamp(_now() + self.claim_timeout))
+        try:
+            version = self.store.put_if(
+                self.record_key(record.key), record.to_json(), etag=claim.version
+            )
+        except ObjectConflictError:
+            raise LedgerConflictError(
+                f"{record.key}: the claim was taken over by another worker (raise claim_timeout "
+                "if processing takes this long); this worker stops without publishing"
+            ) from None
+        return replace(claim, record=record, version=version)
 
     def finish(self, claim: Claim, state: State, **changes: Any) -> ObjectRecord:
         """Record how the claimed object ended and give up the claim.
@@ -209,7 +239,7 @@ class Ledger:
         Raises:
             LedgerConflictError: another worker took the claim over meanwhile.
         """
-        record = replace(claim.record, state=state, finished_at=_stamp(_now()), **changes)
+        record = replace(claim.record, state=state, finished_at=utc_stamp(_now()), **changes)
         try:
             self.store.put_if(self.record_key(record.key), record.to_json(), etag=claim.version)
         except ObjectConflictError:
@@ -233,7 +263,7 @@ class Ledger:
             current, version = found
             if self._held_elsewhere(current):
                 raise LedgerConflictError(f"{key} is being processed by {current.holder} now")
-            record = replace(current, state="released", finished_at=_stamp(_now()))
+            record = replace(current, state="released", finished_at=utc_stamp(_now()))
             try:
                 self.store.put_if(self.record_key(key), record.to_json(), etag=version)
             except ObjectConflictError:
@@ -243,43 +273,61 @@ class Ledger:
 
     # ---------------------------------------------------------------- content
 
-    def content_owner(self, sha256: str) -> ContentEntry | None:
-        """The landing object that owns this content, if any."""
-        try:
-            raw = json.loads(self.store.read_bytes(_content_key(sha256)))
-        except ObjectNotFoundError:
-            return None
-        return ContentEntry(**raw)
+    def content_owner(self, dataset: str, sha256: str) -> ContentEntry | None:
+        """The landing object that owns this content of ``dataset``, if any."""
+        found = self._read_content(dataset, sha256)
+        return found[0] if found else None
 
     def claim_content(self, entry: ContentEntry) -> ContentEntry | None:
-        """Make ``entry.key`` the owner of its content, atomically.
+        """Make ``entry.key`` the owner of its content, unless a live owner already is.
+
+        The owner stays while its object is validated (or still being processed);
+        an owner whose object was quarantined, failed or replaced is taken over.
 
         Returns:
-            ``None`` when ``entry.key`` owns the content now (or already did), else
-            the other landing object that owns it: this one is its duplicate.
+            ``None`` when ``entry.key`` owns the content now, else the owner: the
+            object is a byte-identical duplicate of it.
         """
+        key = _content_key(entry.dataset, entry.sha256)
         for _ in range(_MAX_RACES):
+            found = self._read_content(entry.dataset, entry.sha256)
+            if found is not None and found[0].key != entry.key and self._owns(found[0]):
+                return found[0]
             try:
-                self.store.put_if(_content_key(entry.sha256), _encode(entry), etag=None)
-                return None
+                self.store.put_if(key, _encode(entry), etag=found[1] if found else None)
             except ObjectConflictError:
-                owner = self.content_owner(entry.sha256)
-            if owner is not None and owner.key != entry.key:
-                return owner
-            if owner is not None:
-                self.store.write_bytes(_content_key(entry.sha256), _encode(entry))
-                return None
+                continue
+            return None
         raise LedgerConflictError(f"{entry.key}: the content index kept changing; try again")
 
     def record_content(self, entry: ContentEntry) -> None:
         """Update the owner's entry (with its outputs, once published)."""
-        self.store.write_bytes(_content_key(entry.sha256), _encode(entry))
+        self.store.write_bytes(_content_key(entry.dataset, entry.sha256), _encode(entry))
 
-    def forget_content(self, sha256: str, key: str) -> None:
-        """Give up ownership of content ``key`` did not validate (it was quarantined)."""
-        owner = self.content_owner(sha256)
+    def forget_content(self, dataset: str, sha256: str, key: str) -> None:
+        """Give up ownership of content ``key`` did not validate."""
+        owner = self.content_owner(dataset, sha256)
         if owner is not None and owner.key == key:
-            self.store.delete(_content_key(sha256))
+            self.store.delete(_content_key(dataset, sha256))
+
+    def _owns(self, owner: ContentEntry) -> bool:
+        """Whether ``owner``'s object still stands behind its content."""
+        record = self.get(owner.key)
+        if record is None or record.etag != owner.etag:
+            return False
+        return record.state == "validated" or self._held_elsewhere(record)
+
+    def _read_content(self, dataset: str, sha256: str) -> tuple[ContentEntry, str] | None:
+        key = _content_key(dataset, sha256)
+        try:
+            etag = self.store.head(key).etag
+            raw = json.loads(self.store.read_bytes(key))
+            return ContentEntry(**raw), etag
+        except ObjectNotFoundError:
+            return None
+        except (ValueError, TypeError):
+            logger.warning("unreadable content entry %s will be replaced", key)
+            return ContentEntry(sha256, "", "", dataset, []), etag
 
     # ---------------------------------------------------------------- internals
 
@@ -299,7 +347,7 @@ class Ledger:
             return ObjectRecord(key, etag="", state="failed", message="unreadable record"), etag
 
     def _held_elsewhere(self, record: ObjectRecord) -> bool:
-        """Whether a live claim of another worker (or another thread's, here) holds ``record``."""
+        """Whether a live claim (of another worker, or another thread here) holds ``record``."""
         if record.state != "processing":
             return False
         if datetime.fromisoformat(record.expires_at) <= _now():

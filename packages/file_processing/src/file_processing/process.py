@@ -46,6 +46,13 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.outputs import (
+    REJECTED_SUFFIX,
+    REPORT_SUFFIX,
+    check_ownership,
+    output_keys,
+    remove_stale,
+)
 from file_processing.quality import QualityResult, validate_file
 from file_processing.quarantine import quarantine_object
 from file_processing.reasons import Reason
@@ -53,13 +60,14 @@ from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, is_pgp
 
-__all__ = ["LANDING_PREFIX", "Outcome", "Processor", "Status", "validated_key"]
+__all__ = ["LANDING_PREFIX", "Outcome", "Processor", "Status"]
 
 logger = logging.getLogger(__name__)
 
 LANDING_PREFIX = "landing/"
 _CHUNK = 1 << 20
 _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
+_MAX_SIDECAR_BYTES = 64 * 1024
 
 Status = Literal["validated", "quarantined", "skipped"]
 
@@ -115,9 +123,34 @@ class _Checked:
     data: Path | None
 
 
-def validated_key(dataset: str, partition: date, member: str) -> str:
-    """Where a validated member goes: ``validated/<dataset>/dt=<date>/<member path>``."""
-    return f"validated/{dataset}/dt={partition.isoformat()}/{member}"
+@dataclass
+class _Job:
+    """One landing object in progress: its claim (renewed as it goes) and claimed content."""
+
+    info: ObjectInfo
+    claim: Claim
+    content: ContentEntry | None = None
+
+
+_WAIT = object()  # a checksum sidecar may still arrive
+
+
+def _checksum(
+    info: ObjectInfo, contract: Contract, digests: dict[str, str], expected: object
+) -> list[CheckResult]:
+    """The checksum check of the delivery as landed (none when the contract asks for none).
+
+    Raises:
+        RefusedError: ``control_mismatch`` when the digest differs from the sidecar's.
+    """
+    algorithm = contract.control.checksum
+    if algorithm is None or not isinstance(expected, str):
+        return []
+    result = checksum_result(algorithm, digests[algorithm], expected)
+    if not result.passed:
+        name = info.key.rsplit("/", 1)[-1]
+        raise RefusedError(Reason.CONTROL_MISMATCH, f"{name}: {result.detail}")
+    return [result]
 
 
 class Processor:
@@ -168,7 +201,8 @@ class Processor:
         """Process the landing object ``key`` (see the module docstring).
 
         Raises:
-            FileProcessingError: ``key`` is not under ``landing/``.
+            FileProcessingError: ``key`` is not under ``landing/``, or the object
+                changed while it was read (the next scan processes it).
             ObjectNotFoundError: there is no such object.
             ConfigError: the contract's key or passphrase reference cannot be resolved.
             StorageError: the store failed (the object stays unprocessed).
@@ -179,16 +213,18 @@ class Processor:
         info = self.store.head(key)
         matched = self.contracts.match(key)
         contract = matched[0] if matched else None
-        source = key[len(LANDING_PREFIX) :].split("/", 1)[0]
         with bound_context(key=key, dataset=contract.dataset if contract else None):
             outcome = self._process(info, matched, force)
-        outcome.source = source
-        outcome.duration_seconds = round(time.perf_counter() - started, 3)
-        reason = outcome.reason["code"] if outcome.reason else ""
-        _objects.labels(dataset=outcome.dataset or "", outcome=outcome.status, reason=reason).inc()
-        logger.info(
-            "%s %s", outcome.status, key, extra={"status": outcome.status, "reason": reason}
-        )
+            folder, _, rest = key[len(LANDING_PREFIX) :].partition("/")
+            outcome.source = folder if rest else None
+            outcome.duration_seconds = round(time.perf_counter() - started, 3)
+            reason = outcome.reason["code"] if outcome.reason else ""
+            _objects.labels(
+                dataset=outcome.dataset or "", outcome=outcome.status, reason=reason
+            ).inc()
+            logger.info(
+                "%s %s", outcome.status, key, extra={"status": outcome.status, "reason": reason}
+            )
         return outcome
 
     def is_control_file(self, key: str) -> bool:
@@ -205,16 +241,25 @@ class Processor:
         claim = self.ledger.claim(info.key, info.etag, force=force)
         if isinstance(claim, ObjectRecord):
             return _skipped_by(claim, info.key)
+        job = _Job(info, claim)
         try:
             if matched is None:
                 outcome = self._unmatched(info)
             else:
-                outcome = self._matched(info, *matched, force=force)
+                outcome = self._matched(job, *matched, force=force)
         except BaseException as exc:
-            self.ledger.finish(claim, "failed", message=f"{type(exc).__name__}: {exc}"[:500])
+            self._abandon(job, exc)
             raise
-        self._record(claim, outcome)
+        self._record(job.claim, outcome)
         return outcome
+
+    def _abandon(self, job: _Job, exc: BaseException) -> None:
+        """Record a failed attempt; the object stays in line for the next scan."""
+        try:
+            self._forget_content(job)
+            self.ledger.finish(job.claim, "failed", message=f"{type(exc).__name__}: {exc}"[:500])
+        except Exception as cleanup:  # the original error matters more; say both
+            logger.error("could not record the failure of %s: %s", job.info.key, cleanup)
 
     def _record(self, claim: Claim, outcome: Outcome) -> None:
         """Finish the ledger record with ``outcome``, which gives up the claim."""
@@ -243,37 +288,77 @@ class Processor:
         today = datetime.now(UTC).date()
         return self._quarantine(info, None, today, refusal, local=None)
 
-    def _matched(self, info: ObjectInfo, contract: Contract, day: date, *, force: bool) -> Outcome:
+    def _matched(self, job: _Job, contract: Contract, day: date, *, force: bool) -> Outcome:
+        info = job.info
+        try:
+            expected = self._sidecar_digest(info, contract)
+        except RefusedError as refusal:
+            return self._quarantine(info, contract, day, refusal, local=None)
+        if expected is _WAIT:
+            return _waiting(info, contract, day)
         with tempfile.TemporaryDirectory(prefix="fp-", dir=self.settings.work_dir) as scratch:
             workdir = Path(scratch)
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
             _bytes_in.labels(dataset=contract.dataset).inc(info.size)
+            job.claim = self.ledger.renew(job.claim)
             content = ContentEntry(digests["sha256"], info.key, info.etag, contract.dataset, [])
-            owner = self.ledger.claim_content(content)
-            if owner is not None and not force:
-                return _duplicate(info, contract, day, owner)
+            owner = None if force else self.ledger.claim_content(content)
+            if owner is not None:
+                return self._duplicate_or_wait(info, contract, day, owner)
+            job.content = content
             try:
-                checks = self._verify_sidecar(info, contract, digests)
-                if checks is None:
-                    self.ledger.forget_content(content.sha256, info.key)
-                    return _waiting(info, contract, day)
+                control = _checksum(info, contract, digests, expected)
                 checked = self._check_members(local, info, contract, workdir)
+                failed = [c for c in checked if not c.result.report.passed]
+                keys = (
+                    []
+                    if failed
+                    else output_keys(contract.dataset, day, [c.member for c in checked])
+                )
+                check_ownership(self.store, keys, info.key)
             except RefusedError as refusal:
-                self.ledger.forget_content(content.sha256, info.key)
+                self._forget_content(job)
                 return self._quarantine(info, contract, day, refusal, local=local)
-            failed = [c for c in checked if not c.result.report.passed]
             if failed:
-                self.ledger.forget_content(content.sha256, info.key)
+                self._forget_content(job)
                 return self._quarantine_failed(info, contract, day, local, checked, failed)
-            outcome = self._publish(info, contract, day, checked, checks)
+            job.claim = self.ledger.renew(job.claim)
+            outcome = self._publish(info, contract, day, checked, keys, control)
+        if job.claim.previous is not None:
+            remove_stale(self.store, job.claim.previous.outputs, outcome.outputs)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
         return outcome
+
+    def _forget_content(self, job: _Job) -> None:
+        """Give up the content this job claimed: it was not validated."""
+        if job.content is not None:
+            self.ledger.forget_content(job.content.dataset, job.content.sha256, job.info.key)
+            job.content = None
+
+    def _duplicate_or_wait(
+        self, info: ObjectInfo, contract: Contract, day: date, owner: ContentEntry
+    ) -> Outcome:
+        """A byte-identical file of the same dataset owns this content."""
+        record = self.ledger.get(owner.key)
+        if record is not None and record.state == "validated":
+            return _duplicate(info, contract, day, owner)
+        return Outcome(
+            "skipped",
+            info.key,
+            dataset=contract.dataset,
+            partition=day.isoformat(),
+            detail=f"byte-identical to {owner.key}, which is being processed; retried next scan",
+        )
 
     def _download(
         self, info: ObjectInfo, workdir: Path, algorithm: str | None
     ) -> tuple[Path, dict[str, str]]:
-        """Stream the object to scratch, hashing on the way; bounded memory."""
+        """Stream the object to scratch, hashing on the way; bounded memory.
+
+        Raises:
+            FileProcessingError: the object was replaced while it was read.
+        """
         hashers = {"sha256": hashlib.sha256()}
         if algorithm and algorithm not in hashers:
             hashers[algorithm] = hashlib.new(algorithm)
@@ -283,37 +368,43 @@ class Processor:
                 for hasher in hashers.values():
                     hasher.update(chunk)
                 sink.write(chunk)
+        if self.store.head(info.key).etag != info.etag:
+            raise FileProcessingError(
+                f"{info.key} was replaced while it was read; the next scan processes the new one"
+            )
         return local, {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
-    def _verify_sidecar(
-        self, info: ObjectInfo, contract: Contract, digests: dict[str, str]
-    ) -> list[CheckResult] | None:
-        """The checksum check of the delivery as landed; ``None`` while its sidecar may still come.
+    def _sidecar_digest(self, info: ObjectInfo, contract: Contract) -> str | object | None:
+        """The digest the contract's sidecar vouches for: ``None`` when none is required,
+        ``_WAIT`` while it may still arrive.
 
         Raises:
-            RefusedError: ``control_mismatch``: no sidecar after the grace period,
-                an unusable sidecar, or a different digest.
+            RefusedError: ``control_mismatch``: no sidecar within the grace period,
+                or an unusable one.
         """
         algorithm = contract.control.checksum
         if algorithm is None:
-            return []
+            return None
         name = info.key.rsplit("/", 1)[-1]
+        sidecar = info.key + "." + algorithm
         try:
-            text = self.store.read_bytes(info.key + "." + algorithm).decode("utf-8", "replace")
+            size = self.store.head(sidecar).size
         except ObjectNotFoundError:
-            age = datetime.now(UTC) - info.last_modified
-            if age < self.settings.sidecar_grace:
-                return None
+            if datetime.now(UTC) - info.last_modified < self.settings.sidecar_grace:
+                return _WAIT
             raise RefusedError(
                 Reason.CONTROL_MISMATCH,
                 f"the contract requires {sidecar_name(name, algorithm)} beside {name}; "
                 f"none arrived within {self.settings.sidecar_grace}",
             ) from None
-        expected = parse_sidecar(text, algorithm=algorithm, file_name=name)
-        result = checksum_result(algorithm, digests[algorithm], expected)
-        if not result.passed:
-            raise RefusedError(Reason.CONTROL_MISMATCH, f"{name}: {result.detail}")
-        return [result]
+        if size > _MAX_SIDECAR_BYTES:
+            raise RefusedError(
+                Reason.CONTROL_MISMATCH,
+                f"{sidecar_name(name, algorithm)} is {size} bytes; a checksum sidecar is "
+                f"at most {_MAX_SIDECAR_BYTES}",
+            )
+        text = self.store.read_bytes(sidecar).decode("utf-8", "replace")
+        return parse_sidecar(text, algorithm=algorithm, file_name=name)
 
     def _check_members(
         self, local: Path, info: ObjectInfo, contract: Contract, workdir: Path
@@ -353,8 +444,10 @@ class Processor:
         contract: Contract,
         day: date,
         checked: list[_Checked],
+        keys: list[str],
         control: list[CheckResult],
     ) -> Outcome:
+        """Upload every member's data, rejected rows and report; all or nothing."""
         outcome = _outcome("validated", info, contract, day, checked, control)
         delivery = {
             "key": info.key,
@@ -365,20 +458,37 @@ class Processor:
             "control": [asdict(c) for c in control],
         }
         written = 0
-        with _timed("publish"):
-            for item in checked:
-                key = validated_key(contract.dataset, day, item.member)
-                assert item.data is not None  # a passed member always has its data staged
-                written += self._upload(item.data, key)
-                outcome.outputs.append(key)
-                if item.result.rejected_path is not None:
-                    written += self._upload(item.result.rejected_path, key + ".rejected.csv")
-                    outcome.outputs.append(key + ".rejected.csv")
-                report = {"delivery": delivery, **item.result.report.to_dict()}
-                self.store.write_bytes(key + ".quality.json", _json(report))
-                outcome.outputs.append(key + ".quality.json")
+        try:
+            with _timed("publish"):
+                for item, key in zip(checked, keys, strict=True):
+                    assert item.data is not None  # a passed member always has its data staged
+                    written += self.store.upload(item.data, key)
+                    outcome.outputs.append(key)
+                    if item.result.rejected_path is not None:
+                        written += self.store.upload(
+                            item.result.rejected_path, key + REJECTED_SUFFIX
+                        )
+                        outcome.outputs.append(key + REJECTED_SUFFIX)
+                    report = {"delivery": delivery, **item.result.report.to_dict()}
+                    self.store.write_bytes(key + REPORT_SUFFIX, _json(report))
+                    outcome.outputs.append(key + REPORT_SUFFIX)
+        except BaseException:
+            self._unpublish(outcome.outputs)
+            raise
         _bytes_out.labels(dataset=contract.dataset).inc(written)
+        for item in checked:
+            counts = item.result.report.rows
+            _rows.labels(dataset=contract.dataset, fate="valid").inc(counts.valid)
+            _rows.labels(dataset=contract.dataset, fate="rejected").inc(counts.rejected)
         return outcome
+
+    def _unpublish(self, keys: list[str]) -> None:
+        """Remove what a failed publish wrote, so no partial delivery stays visible."""
+        for key in keys:
+            try:
+                self.store.delete(key)
+            except Exception as exc:  # best effort: the original error is re-raised
+                logger.error("could not remove %s after a failed publish: %s", key, exc)
 
     def _quarantine_failed(
         self,
@@ -440,11 +550,6 @@ class Processor:
             bytes_in=info.size,
         )
 
-    def _upload(self, path: Path, key: str) -> int:
-        with path.open("rb") as stream, self.store.open_write(key) as writer:
-            shutil.copyfileobj(stream, writer, _CHUNK)
-        return path.stat().st_size
-
     def _decryptor(self, contract: Contract) -> Decryptor | None:
         """The contract's decryptor (one temporary keyring per contract and process)."""
         if contract.key is None:
@@ -494,10 +599,6 @@ def _outcome(
     for item in checked:
         checks += [{"member": item.member, **_check_summary(c)} for c in item.result.report.checks]
     rows = sum(c.result.report.rows.total for c in checked)
-    for item in checked:
-        counts = item.result.report.rows
-        _rows.labels(dataset=contract.dataset, fate="valid").inc(counts.valid)
-        _rows.labels(dataset=contract.dataset, fate="rejected").inc(counts.rejected)
     return Outcome(
         status,
         info.key,

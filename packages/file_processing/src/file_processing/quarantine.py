@@ -23,10 +23,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from etl_core.errors import ObjectNotFoundError
+from etl_core.errors import ObjectConflictError, ObjectNotFoundError
 from etl_core.storage import ObjectInfo, ObjectStore
 from file_processing.errors import FileProcessingError
-from file_processing.ledger import Ledger
+from file_processing.ledger import Ledger, utc_stamp
 
 __all__ = [
     "QUARANTINE_PREFIX",
@@ -46,6 +46,7 @@ QUARANTINE_PREFIX = "quarantine/"
 RECORD_SUFFIX = ".quarantine.json"
 UNKNOWN_DATASET = "_unknown"
 _LANDING = "landing/"
+_ORIGINAL_SUFFIX = ".original"
 
 
 @dataclass
@@ -91,9 +92,16 @@ class QuarantineRecord:
 
 
 def quarantine_key(landing_key: str, dataset: str | None, partition: date) -> str:
-    """Where a landing object goes when it is quarantined."""
+    """Where a landing object goes when it is quarantined.
+
+    A file named like a record (``x.quarantine.json``) is stored as
+    ``x.quarantine.json.original``, so no delivery can overwrite or forge the
+    record of another.
+    """
     relative = landing_key.removeprefix(_LANDING)
     name = relative if dataset is None else relative.rsplit("/", 1)[-1]
+    if name.endswith(RECORD_SUFFIX):
+        name += _ORIGINAL_SUFFIX
     return f"{QUARANTINE_PREFIX}{dataset or UNKNOWN_DATASET}/dt={partition.isoformat()}/{name}"
 
 
@@ -118,9 +126,7 @@ def quarantine_object(
     """
     key = quarantine_key(source.key, dataset, partition)
     if local_copy is not None:
-        with local_copy.open("rb") as stream, store.open_write(key) as writer:
-            while chunk := stream.read(1 << 20):
-                writer.write(chunk)
+        store.upload(local_copy, key)
     else:
         store.copy(source.key, key)
     record = QuarantineRecord(
@@ -181,10 +187,13 @@ def release(
 
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
-        FileProcessingError: the record was already released, or its landing
-            original is gone (nothing could be reprocessed).
+        FileProcessingError: the record was already released, its landing
+            original is gone (nothing could be reprocessed), or the record changed
+            while being released (a new quarantine: look again).
     """
-    record = read_record(store, key)
+    record_key = key if key.endswith(RECORD_SUFFIX) else key + RECORD_SUFFIX
+    version = store.head(record_key).etag
+    record = read_record(store, record_key)
     if record.released:
         raise FileProcessingError(
             f"{record.key} was already released by {record.released_by} at {record.released_at}"
@@ -198,7 +207,13 @@ def release(
     except ObjectNotFoundError:
         logger.info("no ledger record of %s: it is unprocessed already", record.source_key)
     record.released_at, record.released_by, record.release_note = _now(), by, note
-    _write(store, record)
+    try:
+        store.put_if(record_key, _encode(record), etag=version)
+    except ObjectConflictError:
+        raise FileProcessingError(
+            f"{record.key}: the record changed while being released (it was quarantined "
+            "again); look at it again"
+        ) from None
     return record
 
 
@@ -214,10 +229,13 @@ def _history_of(store: ObjectStore, key: str) -> list[dict[str, Any]]:
     return [*earlier, episode]
 
 
+def _encode(record: QuarantineRecord) -> bytes:
+    return json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
+
+
 def _write(store: ObjectStore, record: QuarantineRecord) -> None:
-    data = json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str)
-    store.write_bytes(record.record_key, data.encode())
+    store.write_bytes(record.record_key, _encode(record))
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return utc_stamp(datetime.now(UTC))

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     ARCHIVE_TOO_DEEP = "archive.too_deep"
     ARCHIVE_OVERLAPPING_ENTRIES = "archive.overlapping_entries"
     ARCHIVE_DUPLICATE_ENTRY = "archive.duplicate_entry"
+    ARCHIVE_BAD_NAME = "archive.bad_name"
     FORMAT_UNSUPPORTED = "format.unsupported"
     FORMAT_MISMATCH = "format.mismatch"
     PGP_NO_KEY = "pgp.no_key"
@@ -45,6 +46,7 @@ class Reason(StrEnum):
     CONTROL_MISMATCH = "control_mismatch"
     DUPLICATE = "duplicate"
     CONTRACT_UNMATCHED = "contract.unmatched"
+    DELIVERY_CONFLICT = "delivery.conflict"
 
     @property
     def description(self) -> str:
@@ -72,6 +74,10 @@ _DESCRIPTIONS: dict[Reason, str] = {
         "Zip entries share or overlap their data (overlapping-entry zip bomb)."
     ),
     Reason.ARCHIVE_DUPLICATE_ENTRY: "Two entries of one archive have the same path.",
+    Reason.ARCHIVE_BAD_NAME: (
+        "A member's name cannot be published: hidden, reserved suffix (`.quality.json`, "
+        "`.rejected.csv`, `.quarantine.json`), too long, or also the name of a folder."
+    ),
     Reason.FORMAT_UNSUPPORTED: (
         "Content matches no supported format, is disguised by its extension, "
         "or uses an unsupported feature."
@@ -93,6 +99,9 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",
     Reason.DUPLICATE: "The same content was already processed under another key.",
     Reason.CONTRACT_UNMATCHED: "No dataset contract matches the landing key.",
+    Reason.DELIVERY_CONFLICT: (
+        "The file would replace validated data that another landing object delivered."
+    ),
 }
 
 

@@ -83,7 +83,8 @@ def scan(
     if on_planned is not None:
         on_planned(len(keys))
     summary = ScanSummary()
-    with ContextThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    pool = ContextThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
         futures: dict[Future[Outcome], str] = {
             pool.submit(processor.process, key): key for key in keys
         }
@@ -95,6 +96,11 @@ def scan(
                 summary.outcomes.append(result)
             if on_done is not None:
                 on_done(result)
+    except BaseException:
+        # Ctrl-C or a kill: objects not started stay in line; those in flight finish.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     summary.outcomes.sort(key=lambda o: o.key)
     summary.failures.sort(key=lambda f: f.key)
     return summary

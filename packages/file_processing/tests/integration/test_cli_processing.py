@@ -106,7 +106,7 @@ def test_scan_summary_counts_outcomes_and_exits_3_when_something_was_quarantined
     local.deliver("orders_20261101.csv", orders(5))
     local.deliver("orders_20261101.csv.copy", orders(5))
     local.deliver("stray.txt", b"hello", source="unknown")
-    done = cli(local, "scan", "--json")
+    done = cli(local, "scan", "--json", "--concurrency", "1")
     assert done.returncode == 3, done.stderr
     summary = json.loads(done.stdout)
     assert summary["counts"] == {"validated": 1, "quarantined": 1, "skipped": 1, "failed": 0}
@@ -138,3 +138,27 @@ def test_scan_of_an_unknown_dataset_exits_2(local: Any) -> None:
     done = cli(local, "scan", "--dataset", "nope")
     assert done.returncode == 2
     assert "unknown dataset 'nope'" in done.stderr
+
+
+def test_debug_logs_never_show_the_private_key(
+    local: Any, orders: Orders, pgp: Any, tmp_path: Path
+) -> None:
+    plain = tmp_path / "orders.csv"
+    plain.write_bytes(orders(5))
+    sealed = pgp.encrypt(plain, tmp_path / "orders_20261104.csv.pgp")
+    key = local.deliver(sealed.name, sealed)
+    armoured = pgp.recipient_secret_armored.decode()
+    done = cli(
+        local,
+        "--log-level",
+        "DEBUG",
+        "process",
+        key,
+        "--json",
+        env={"TEST_ORDERS_KEY": armoured},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "validated"
+    body = [line for line in armoured.splitlines()[2:] if len(line) > 20]
+    assert body
+    assert not any(line in done.stderr for line in body)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from etl_core.metrics import Registry, use_registry
-from file_processing.ledger import Claim, Ledger
+from file_processing.ledger import Claim, Ledger, LedgerConflictError
 from file_processing.quarantine import list_quarantined, read_record, release
 
 Orders = Callable[..., bytes]
@@ -344,3 +344,98 @@ def test_metrics_count_outcomes_by_reason(lane: Any, orders: Orders) -> None:
         )
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    ("members", "problem"),
+    [
+        ({".hidden.csv": b"id,amount\n1,2\n"}, "hidden name"),
+        ({"a.csv": b"id,amount\n1,2\n", "a.csv.quality.json": b"id,amount\n1,2\n"}, "reserved"),
+        ({"d": b"id,amount\n1,2\n", "d/x.csv": b"id,amount\n1,2\n"}, "also the folder"),
+        ({"x" * 250 + ".csv": b"id,amount\n1,2\n"}, "too long"),
+    ],
+)
+def test_member_names_that_cannot_be_published_are_refused_before_writing(
+    lane: Any, members: dict[str, bytes], problem: str
+) -> None:
+    key = lane.deliver("orders_20261115.csv.zip", zipped(members))
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "archive.bad_name"
+    assert problem in outcome.reason["message"]
+    assert lane.keys("validated/") == []
+
+
+def test_delivery_that_would_replace_another_deliverys_data_is_a_conflict(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+    first = lane.deliver("orders_20261116.csv", orders(5))
+    plain = tmp_path / "orders_20261116.csv"
+    plain.write_bytes(orders(9))
+    sealed = pgp.encrypt(plain, tmp_path / "orders_20261116.csv.pgp")
+    second = lane.deliver(sealed.name, sealed)
+    with lane.processor() as processor:
+        assert processor.process(first).status == "validated"
+        outcome = processor.process(second)
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "delivery.conflict"
+    assert first in outcome.reason["message"]
+    assert lane.store.read_bytes("validated/orders/dt=2026-11-16/orders_20261116.csv") == orders(5)
+
+
+def test_new_version_of_a_key_removes_members_it_no_longer_has(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261117.csv.zip", zipped({"a.csv": orders(3), "b.csv": orders(4)}))
+    with lane.processor() as processor:
+        processor.process(key)
+        lane.deliver("orders_20261117.csv.zip", zipped({"a.csv": orders(6)}))
+        outcome = processor.process(key)
+    assert outcome.status == "validated"
+    prefix = "validated/orders/dt=2026-11-17/orders_20261117.csv.zip/"
+    assert lane.keys(prefix) == [prefix + "a.csv", prefix + "a.csv.quality.json"]
+
+
+def test_copy_of_a_quarantined_file_is_not_called_a_duplicate(lane: Any, orders: Orders) -> None:
+    body = orders(10, bad_amounts=6)
+    with lane.processor() as processor:
+        first = processor.process(lane.deliver("orders_20261118.csv", body))
+        second = processor.process(lane.deliver("orders_20261118.csv.again", body))
+    assert first.status == "quarantined"
+    assert second.status == "quarantined"
+    assert second.duplicate_of is None
+
+
+def test_a_file_named_like_a_quarantine_record_cannot_overwrite_one(lane: Any) -> None:
+    with lane.processor() as processor:
+        real = processor.process(lane.deliver("orders_20261119.csv", b"id;amount\n1;2\n"))
+        forged = processor.process(
+            lane.deliver("orders_20261119.csv.quarantine.json", b'{"reason": "forged"}')
+        )
+    assert real.status == forged.status == "quarantined"
+    assert read_record(lane.store, real.outputs[0]).reason == "data.schema"
+    assert forged.outputs[0].endswith("orders_20261119.csv.quarantine.json.original")
+    assert [r.source_key for r in list_quarantined(lane.store)] == sorted(
+        ["landing/vendor/orders_20261119.csv", "landing/vendor/orders_20261119.csv.quarantine.json"]
+    )
+
+
+def test_worker_whose_claim_was_taken_over_stops_before_publishing(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("orders_20261120.csv", orders(5))
+    rival = Ledger(lane.store, run_id="rival", claim_timeout=timedelta(hours=1))
+    rival.holder = "another-host:1"
+    with lane.processor(claim_timeout=timedelta(0)) as processor:
+        check_members = processor._check_members
+
+        def slow_check(*args: Any, **kwargs: Any) -> Any:
+            assert isinstance(rival.claim(key, lane.store.head(key).etag), Claim)
+            return check_members(*args, **kwargs)
+
+        monkeypatch.setattr(processor, "_check_members", slow_check)
+        with pytest.raises(LedgerConflictError, match="taken over"):
+            processor.process(key)
+    assert lane.keys("validated/") == []

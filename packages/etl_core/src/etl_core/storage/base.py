@@ -317,6 +317,15 @@ class ObjectStore(abc.ABC):
                 size += len(chunk)
         return size
 
+    def upload(self, path: str | os.PathLike[str], key: str) -> int:
+        """Write local file ``path`` to ``key``, visible only when complete; returns its size."""
+        size = 0
+        with open(path, "rb") as source, self.open_write(key) as target:
+            while chunk := source.read(_DOWNLOAD_CHUNK):
+                target.write(chunk)
+                size += len(chunk)
+        return size
+
     def move(self, src: str, dst: str) -> None:
         """Move ``src`` to ``dst``: ``dst`` appears complete, then ``src`` is deleted.
 

@@ -1,0 +1,116 @@
+"""Where validated data goes, and which member names may be published there.
+
+A member is published as ``validated/<dataset>/dt=<date>/<member path>`` with
+``.quality.json`` (and ``.rejected.csv``) beside it. Names are checked before
+anything is written, so a delivery is published whole or not at all: a name the
+store cannot hold, a hidden name (readers skip it), a reserved suffix (it would
+pass for another file's report), or a name that is also another member's
+folder is refused with ``archive.bad_name``; a key already holding data that
+another landing object delivered is refused with ``delivery.conflict``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import date
+
+from etl_core.errors import InvalidKeyError, ObjectNotFoundError
+from etl_core.storage import ObjectStore
+from etl_core.storage.keys import validate_key
+from file_processing.errors import RefusedError
+from file_processing.reasons import Reason
+
+__all__ = [
+    "REJECTED_SUFFIX",
+    "REPORT_SUFFIX",
+    "VALIDATED_PREFIX",
+    "check_ownership",
+    "output_keys",
+    "remove_stale",
+    "validated_key",
+]
+
+logger = logging.getLogger(__name__)
+
+VALIDATED_PREFIX = "validated/"
+REPORT_SUFFIX = ".quality.json"
+REJECTED_SUFFIX = ".rejected.csv"
+_RESERVED = (REPORT_SUFFIX, REJECTED_SUFFIX, ".quarantine.json")
+_MAX_NAME_BYTES = 255 - len(REPORT_SUFFIX)  # a file name on common file systems
+_MAX_KEY_BYTES = 1024 - len(REPORT_SUFFIX) - 64  # S3's key limit, with room for a prefix
+
+
+def validated_key(dataset: str, partition: date, member: str) -> str:
+    """Where a validated member goes: ``validated/<dataset>/dt=<date>/<member path>``."""
+    return f"{VALIDATED_PREFIX}{dataset}/dt={partition.isoformat()}/{member}"
+
+
+def output_keys(dataset: str, partition: date, members: Sequence[str]) -> list[str]:
+    """The data keys of ``members``, after checking every name can be published.
+
+    Raises:
+        RefusedError: ``archive.bad_name`` naming the first member that cannot.
+    """
+    keys = [validated_key(dataset, partition, member) for member in members]
+    for member, key in zip(members, keys, strict=True):
+        problem = _name_problem(member, key)
+        if problem:
+            raise RefusedError(Reason.ARCHIVE_BAD_NAME, f"{member!r}: {problem}", member=member)
+    folders = {key.rsplit("/", i)[0] for key in keys for i in range(1, key.count("/"))}
+    for member, key in zip(members, keys, strict=True):
+        if key in folders:
+            raise RefusedError(
+                Reason.ARCHIVE_BAD_NAME,
+                f"{member!r} is a file and also the folder of another member",
+                member=member,
+            )
+    return keys
+
+
+def check_ownership(store: ObjectStore, keys: Iterable[str], landing_key: str) -> None:
+    """Refuse to replace validated data that another landing object delivered.
+
+    Raises:
+        RefusedError: ``delivery.conflict`` naming the key and the other delivery.
+    """
+    for key in keys:
+        try:
+            report = json.loads(store.read_bytes(key + REPORT_SUFFIX))
+            owner = report.get("delivery", {}).get("key")
+        except ObjectNotFoundError:
+            owner = "an unknown writer" if store.exists(key) else None
+        except (ValueError, AttributeError):
+            owner = "an unknown writer"
+        if owner is not None and owner != landing_key:
+            raise RefusedError(
+                Reason.DELIVERY_CONFLICT,
+                f"{key} already holds the data of {owner}; two deliveries may not publish "
+                "the same file (rename one, or remove the other's output first)",
+            )
+
+
+def remove_stale(store: ObjectStore, previous: Iterable[str], current: Iterable[str]) -> None:
+    """Delete validated outputs of an earlier delivery under the same key that this one lacks."""
+    for key in sorted(set(previous) - set(current)):
+        if key.startswith(VALIDATED_PREFIX):
+            logger.info("removing %s: the new delivery under the same key has no such member", key)
+            store.delete(key)
+
+
+def _name_problem(member: str, key: str) -> str | None:
+    try:
+        validate_key(key)
+    except InvalidKeyError as exc:
+        return str(exc)
+    for part in member.split("/"):
+        if part.startswith("."):
+            return f"{part!r} is a hidden name, which readers of validated/ skip"
+        if len(part.encode()) > _MAX_NAME_BYTES:
+            return f"a name of {len(part.encode())} bytes is too long (at most {_MAX_NAME_BYTES})"
+    if member.endswith(_RESERVED):
+        return f"names ending in {', '.join(_RESERVED)} are reserved for reports and records"
+    if len(key.encode()) > _MAX_KEY_BYTES:
+        return f"the output key would be {len(key.encode())} bytes (at most {_MAX_KEY_BYTES})"
+    return None
