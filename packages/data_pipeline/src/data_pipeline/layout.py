@@ -52,7 +52,6 @@ logger = logging.getLogger(__name__)
 MANIFEST = "_manifest.json"
 _SIDECARS = (".quality.json", ".rejected.csv", ".quarantine.json")
 _DT = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/")
-_UPLOAD_CHUNK = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def publish_partition(
     size = 0
     for number, path in enumerate(sorted(files)):
         key = f"{prefix}part-{generation}-{number:05d}.parquet"
-        size += _upload(store, path, key)
+        size += store.upload(path, key)
         keys.append(key)
     current = read_manifest(store, dataset, dt)
     started = timestamp(started_at)
@@ -185,13 +184,6 @@ def publish_partition(
 def timestamp(moment: datetime) -> str:
     """A UTC timestamp in one fixed format, so that text order is time order."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _upload(store: ObjectStore, path: Path, key: str) -> int:
-    with path.open("rb") as source, store.open_write(key) as target:
-        while chunk := source.read(_UPLOAD_CHUNK):
-            target.write(chunk)
-        return target.tell()
 
 
 def _prune(store: ObjectStore, prefix: str, keep: set[str]) -> None:
