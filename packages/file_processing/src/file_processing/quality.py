@@ -43,7 +43,6 @@ from file_processing.checks import (
     raw_name,
     row_rules,
     sql_text,
-    sql_type,
     typed_expr,
     unique_index,
     unique_table,
@@ -392,13 +391,10 @@ class _Analysis:
     def _aggregate(self, data_path: Path) -> _Counts:
         """The single full pass: row count, every rule's failures, the profile."""
         rules = [r for r in self.rules if r.kind != "unique"]
-        uniques = [(i, c) for i, c in unique_index(self.contract)]
+        # No count(DISTINCT) here: mixed with other aggregates DuckDB materialises the
+        # whole scan first (and spills it); unique checks group their column on their own.
         exprs = ["count(*)"]
         exprs += [f"count_if({r.fails})" for r in rules]
-        exprs += [
-            f"count({ident(c.column or '')}) - count(DISTINCT {ident(c.column or '')})"
-            for _, c in uniques
-        ]
         exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
         relation = self._typed(data_path, store_rejects=self.format == "csv")
         try:
@@ -409,9 +405,6 @@ class _Analysis:
         for offset, rule in enumerate(rules, start=1):
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
-        for position, (_, check) in enumerate(uniques):
-            counts.failures[check.label] = int(values[offset + position] or 0)  # see _unique
-        offset += len(uniques)
         self.report.profile = profile_columns(self.contract.columns, values[offset:], counts.rows)
         counts.malformed = self._malformed()
         return counts
@@ -459,9 +452,6 @@ class _Analysis:
             column = ident(check.column or "")
             table = unique_table(index)
             relation = self._typed(data_path)
-            if counts.failures.get(check.label, 0) == 0:
-                self._sql(f"CREATE TEMP TABLE {table} (v {self._column_type(check)})")
-                continue
             self._sql(
                 f"CREATE TEMP TABLE {table} AS SELECT {column} AS v, count(*) AS n "
                 f"FROM {relation} AS t WHERE {column} IS NOT NULL GROUP BY {column} "
@@ -469,9 +459,6 @@ class _Analysis:
             )
             ((rows,),) = self._sql(f"SELECT coalesce(sum(n), 0) FROM {table}")
             counts.failures[check.label] = int(rows)
-
-    def _column_type(self, check: Check) -> str:
-        return sql_type(self.contract.column(check.column or ""))
 
     def _row_checks(self, data_path: Path, counts: _Counts) -> int:
         """Report each row rule; collect failing rows once; return the rejected row count."""
