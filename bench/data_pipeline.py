@@ -1,0 +1,877 @@
+"""Benchmark of data_pipeline: the platform's transform and load against direct DuckDB / Polars.
+
+    .venv/bin/python bench/run.py data_pipeline [--rows 1000000 5000000] [--workdir DIR]
+
+For each size, generated retail transactions (examples/retail/generate.py) are laid out
+as a local store, then, each in its own child process so that wall time and peak RSS
+(``os.wait4``) are its own:
+
+* ``platform transform``: ``etl-data-pipeline transform`` (the CLI, contract of
+  examples/retail/config: transform SQL, de-duplication, two enrichment joins);
+* ``duckdb direct``: the contract's SQL plus the two joins as LEFT JOINs against the
+  reference CSVs, one ``COPY ... TO (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)``;
+* ``duckdb direct + dedupe``: the same with the platform's de-duplication (``QUALIFY
+  row_number() ...``), to show what that step costs;
+* ``polars lazy``: ``scan_csv`` / ``join`` / ``sink_parquet`` (skipped without polars);
+* ``platform load``: ``etl-data-pipeline load`` of the smallest size into a throwaway
+  PostgreSQL database (skipped when PostgreSQL is unreachable).
+
+Standard library at import time: the child processes import this file too (``--worker``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+EXAMPLE = ROOT / "examples" / "retail"
+CONFIG_DIR = EXAMPLE / "config"
+DATASET = "pos_transactions"
+DAY = date(2026, 11, 2)
+DEFAULT_ROWS = (1_000_000, 5_000_000)
+BIN = Path(sys.executable).parent  # the venv's bin/ (not resolved: it holds the entry points)
+MIB = 1024 * 1024
+# The reference tools (DuckDB, Polars) run under this interpreter: `make bench` points it
+# at .venv-bench, where they are installed without touching .venv.
+TOOLS_ENV = "ETL_BENCH_TOOLS_PYTHON"
+
+# Targets (see bench/README.md).
+MAX_RATIO_VS_DUCKDB = 1.3
+MAX_RSS_MIB = 1024  # "1 GB" read as 1 GiB; the report also gives the decimal figure
+RSS_TARGET_ROWS = 5_000_000
+MIN_LOAD_ROWS_PER_SECOND = 100_000
+
+PLATFORM = "platform transform"
+DUCKDB = "duckdb direct"
+DUCKDB_DEDUPE = "duckdb direct + dedupe"
+POLARS = "polars lazy"
+LOAD = "platform load (PostgreSQL)"
+
+# This file is named like the package it measures: never let bench/ shadow `data_pipeline`.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class ChildRun:
+    """One child process: exit code, wall seconds, peak RSS and its output files."""
+
+    returncode: int
+    seconds: float
+    peak_rss_mib: float
+    stdout: Path
+    stderr: Path
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of the child's stderr (then stdout), for error messages."""
+        text = self.stderr.read_text(errors="replace") or self.stdout.read_text(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def log_events(self, event: str) -> list[dict[str, Any]]:
+        """The JSON log lines of the child's stderr whose ``event`` is ``event``."""
+        found = []
+        for line in self.stderr.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("event") == event:
+                    found.append(record)
+        return found
+
+
+def run_child(
+    cmd: Sequence[str], *, name: str, logs: Path, cwd: Path, env: dict[str, str]
+) -> ChildRun:
+    """Run ``cmd`` to completion; wall time and peak RSS are the child's alone (wait4)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, cwd=cwd, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    # Linux reports ru_maxrss in KiB.
+    return ChildRun(proc.returncode, seconds, usage.ru_maxrss / 1024, stdout, stderr)
+
+
+@dataclass
+class Result:
+    """One line of the report."""
+
+    size: int
+    tool: str
+    rows: int | None = None
+    seconds: float | None = None
+    peak_rss_mib: float | None = None
+    output_bytes: int | None = None
+    note: str = ""
+    detail: str = ""
+    """The end of a failed child's output."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.seconds is not None
+
+
+def best_of(runs: list[ChildRun]) -> tuple[float, float]:
+    """Fastest wall time and highest peak RSS over the repeats."""
+    return min(r.seconds for r in runs), max(r.peak_rss_mib for r in runs)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def generator() -> Any:
+    """examples/retail/generate.py, imported from its path."""
+    path = EXAMPLE / "generate.py"
+    spec = importlib.util.spec_from_file_location("retail_generate", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The scratch files of one size."""
+
+    base: Path
+
+    @property
+    def store(self) -> Path:
+        return self.base / "store"
+
+    @property
+    def csv(self) -> Path:
+        return (
+            self.store / "validated" / DATASET / f"dt={DAY.isoformat()}" / f"pos_{DAY:%Y%m%d}.csv"
+        )
+
+    @property
+    def reference(self) -> Path:
+        return self.store / "reference"
+
+    @property
+    def logs(self) -> Path:
+        return self.base / "logs"
+
+    def out(self, tool: str) -> Path:
+        """The output directory of a direct engine (its parent exists)."""
+        (self.base / "out").mkdir(exist_ok=True)
+        return self.base / "out" / tool.replace(" ", "-").replace("+", "plus")
+
+
+def prepare(layout: Layout, rows: int) -> float:
+    """Lay out the store (reusing a complete CSV from an earlier run); returns seconds spent."""
+    clock = time.perf_counter()
+    gen = generator()
+    gen.write_reference(layout.reference)
+    for stale in ("curated", "_state"):
+        shutil.rmtree(layout.store / stale, ignore_errors=True)
+    shutil.rmtree(layout.base / "out", ignore_errors=True)
+    if not layout.csv.exists():  # written under a temporary name, so it exists only whole
+        layout.csv.parent.mkdir(parents=True, exist_ok=True)
+        partial = layout.csv.parent / f".{layout.csv.name}.partial"
+        with partial.open("w", newline="") as out:
+            gen.write_transactions(out, DAY, rows)
+        partial.rename(layout.csv)
+    os.sync()  # write the CSV back now, not while the first tool is being timed
+    return time.perf_counter() - clock
+
+
+def parquet_stats(directory: Path) -> tuple[int, int]:
+    """(rows, bytes) of every Parquet file under ``directory``."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    rows = size = 0
+    for path in sorted(directory.rglob("*.parquet")):
+        rows += pq.ParquetFile(path).metadata.num_rows
+        size += path.stat().st_size
+    return rows, size
+
+
+# --------------------------------------------------------------------------- platform
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of the platform's children: ours, without DATABASE_URL unless given."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(extra)
+    return env
+
+
+def platform_cmd(layout: Layout, *command: str) -> list[str]:
+    return [
+        str(BIN / "etl-data-pipeline"),
+        "--storage",
+        layout.store.as_uri(),
+        "--config-dir",
+        str(CONFIG_DIR),
+        "--log-format",
+        "json",
+        "--log-level",
+        "info",
+        *command,
+        "--dataset",
+        DATASET,
+        "--date",
+        DAY.isoformat(),
+    ]
+
+
+def bench_platform_transform(layout: Layout, size: int, repeat: int) -> Result:
+    result = Result(size, PLATFORM)
+    runs = []
+    for attempt in range(repeat):
+        run = run_child(
+            platform_cmd(layout, "transform"),
+            name=f"platform-transform-{attempt}",
+            logs=layout.logs,
+            cwd=layout.base,
+            env=child_env(),
+        )
+        if run.returncode:
+            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
+            result.detail = run.tail()
+            return result
+        runs.append(run)
+    result.seconds, result.peak_rss_mib = best_of(runs)
+    manifest = json.loads(
+        (layout.store / "curated" / DATASET / f"dt={DAY}" / "_manifest.json").read_text()
+    )
+    result.rows, result.output_bytes = manifest["rows"], manifest["bytes"]
+    inner = [e["seconds"] for r in runs for e in r.log_events("partition transformed")]
+    if inner:
+        result.notes.append(
+            f"{PLATFORM}: {min(inner):.2f} s inside transform_partition (its log), "
+            f"{result.seconds - min(inner):.2f} s process start-up, contract, lease and exit"
+        )
+    return result
+
+
+# --------------------------------------------------------------------------- direct engines
+
+
+def direct_sql(layout: Layout, out: Path, *, dedupe: bool) -> str:
+    """The contract's SQL, typed like the platform's ``input`` view, with the joins inlined."""
+    from data_pipeline.contracts import load_contract
+
+    contract = load_contract(CONFIG_DIR, DATASET)
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def lit(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    casts = ", ".join(f"CAST({q(c.name)} AS {c.type}) AS {q(c.name)}" for c in contract.columns)
+    reader = (
+        f"read_csv({lit(str(layout.csv))}, header = true, all_varchar = true, "
+        f"delim = {lit(contract.csv_delimiter)})"
+    )
+    spec = contract.transform
+    ctes = f"WITH input AS (SELECT {casts} FROM {reader}), transformed AS ({spec.sql.strip()})"
+    transformed = "transformed"
+    if dedupe and spec.dedupe_on:
+        import duckdb
+
+        # Ordered by every column, as the platform does (data_pipeline.transform._build).
+        columns = [
+            row[0]
+            for row in duckdb.connect().execute(f"DESCRIBE {ctes} FROM transformed").fetchall()
+        ]
+        transformed = (
+            "(SELECT * FROM transformed QUALIFY row_number() OVER "
+            f"(PARTITION BY {', '.join(q(k) for k in spec.dedupe_on)} "
+            f"ORDER BY {', '.join(q(c) for c in columns)}) = 1)"
+        )
+    selects, joins = ["t.*"], []
+    for index, join in enumerate(contract.enrich):
+        assert join.file, "the benchmark contract joins reference files"
+        alias = f"r{index}"
+        path = layout.store / join.file
+        joins.append(
+            f"LEFT JOIN read_csv({lit(str(path))}, header = true) AS {alias} ON "
+            + " AND ".join(f"t.{q(left)} = {alias}.{q(right)}" for left, right in join.on)
+        )
+        selects.extend(f"{alias}.{q(src)} AS {q(name)}" for name, src in join.columns)
+    selects.append(f"DATE {lit(DAY.isoformat())} AS {q(spec.partition_by)}")
+    query = f"{ctes} SELECT {', '.join(selects)} FROM {transformed} AS t {' '.join(joins)}"
+    return (
+        f"COPY ({query}) TO {lit(str(out))} "
+        f"(FORMAT parquet, PARTITION_BY ({q(spec.partition_by)}), COMPRESSION zstd)"
+    )
+
+
+def bench_duckdb(layout: Layout, size: int, repeat: int, *, dedupe: bool) -> Result:
+    tool = DUCKDB_DEDUPE if dedupe else DUCKDB
+    result = Result(size, tool)
+    out = layout.out(tool)
+    sql_file = layout.base / f"{out.name}.sql"
+    sql_file.write_text(direct_sql(layout, out, dedupe=dedupe))
+    runs = []
+    for attempt in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        run = run_child(
+            [tools_python(), str(Path(__file__).resolve()), "--worker", "duckdb", str(sql_file)],
+            name=f"{out.name}-{attempt}",
+            logs=layout.logs,
+            cwd=layout.base,
+            env=child_env(),
+        )
+        if run.returncode:
+            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
+            result.detail = run.tail()
+            return result
+        runs.append(run)
+    result.seconds, result.peak_rss_mib = best_of(runs)
+    result.rows, result.output_bytes = parquet_stats(out)
+    return result
+
+
+def tools_python() -> str:
+    """The interpreter of the reference tools: ``$ETL_BENCH_TOOLS_PYTHON``, else this one.
+
+    Made absolute (not resolved: a venv's python is a symlink), as the tools run elsewhere.
+    """
+    given = os.environ.get(TOOLS_ENV)
+    if not given:
+        return sys.executable
+    return os.path.abspath(given) if os.sep in given else shutil.which(given) or given
+
+
+def tool_version(module: str) -> str | None:
+    """``module.__version__`` as the reference tools' interpreter sees it; None if absent."""
+    probe = subprocess.run(
+        [tools_python(), "-c", f"import {module}; print({module}.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+def bench_polars(layout: Layout, size: int, repeat: int) -> Result:
+    result = Result(size, POLARS)
+    out = layout.out(POLARS)
+    spec = {
+        "csv": str(layout.csv),
+        "stores": str(layout.reference / "stores.csv"),
+        "products": str(layout.reference / "products.csv"),
+        "out": str(out),
+        "day": DAY.isoformat(),
+    }
+    runs = []
+    for attempt in range(repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        run = run_child(
+            [tools_python(), str(Path(__file__).resolve()), "--worker", "polars", json.dumps(spec)],
+            name=f"{out.name}-{attempt}",
+            logs=layout.logs,
+            cwd=layout.base,
+            env=child_env(),
+        )
+        if run.returncode:
+            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
+            result.detail = run.tail()
+            return result
+        runs.append(run)
+    result.seconds, result.peak_rss_mib = best_of(runs)
+    result.rows, result.output_bytes = parquet_stats(out)
+    return result
+
+
+def worker_duckdb(sql_file: str) -> int:
+    """Child: run one COPY statement on an in-memory DuckDB with its default settings."""
+    import duckdb
+
+    row = duckdb.connect().execute(Path(sql_file).read_text()).fetchone()
+    print(f"rows={row[0] if row else 0}")
+    return 0
+
+
+def worker_polars(spec_json: str) -> int:
+    """Child: the example contract's transform and joins, translated by hand to Polars lazy."""
+    import polars as pl  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+
+    spec = json.loads(spec_json)
+    names = generator().COLUMNS
+    lf = pl.scan_csv(spec["csv"], schema=dict.fromkeys(names, pl.String))
+    quantity = pl.col("quantity").cast(pl.Int64)
+    unit_price = pl.col("unit_price").cast(pl.Decimal(12, 2))
+    discount = pl.col("discount").cast(pl.Decimal(4, 2)).fill_null(0)
+    transformed = lf.select(
+        pl.col("transaction_id"),
+        pl.lit(1, pl.Int32).alias("line_number"),
+        pl.col("sold_at").str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us"),
+        pl.col("store_id").alias("store_code"),
+        pl.col("product_sku").alias("sku"),
+        quantity.cast(pl.Decimal(12, 3)).alias("quantity"),
+        unit_price.alias("unit_price"),
+        (quantity * unit_price * (1 - discount)).round(2).cast(pl.Decimal(14, 2)).alias("amount"),
+        pl.col("currency"),
+        pl.col("payment_type"),
+    )
+    stores = pl.scan_csv(spec["stores"]).select(
+        pl.col("store_id"), pl.col("country").alias("region"), pl.col("name").alias("store_name")
+    )
+    products = pl.scan_csv(spec["products"]).select("product_sku", "category")
+    enriched = (
+        transformed.join(stores, left_on="store_code", right_on="store_id", how="left")
+        .join(products, left_on="sku", right_on="product_sku", how="left")
+        .with_columns(pl.lit(spec["day"]).str.to_date().alias("dt"))
+    )
+    if hasattr(pl, "PartitionBy"):  # polars >= 1.35
+        target: Any = pl.PartitionBy(spec["out"], key="dt")
+    elif hasattr(pl, "PartitionByKey"):
+        target = pl.PartitionByKey(spec["out"], by="dt")
+    else:
+        target = Path(spec["out"]) / f"dt={spec['day']}" / "part-0.parquet"
+        target.parent.mkdir(parents=True)
+    enriched.sink_parquet(target, compression="zstd", mkdir=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A reachable PostgreSQL server: an admin URL (database ``postgres``) and its user."""
+
+    user: str
+    host: str = "127.0.0.1"
+    port: int = 5432
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+
+
+def find_postgres(host: str, port: int) -> tuple[Postgres | None, str]:
+    """The first of users root / postgres that can connect (trust auth), or why none can."""
+    try:
+        import psycopg
+    except ImportError:
+        return None, "psycopg is not installed (the `schema` extra of data_pipeline)"
+    errors = []
+    for user in ("root", "postgres"):
+        server = Postgres(user, host, port)
+        try:
+            with psycopg.connect(server.url("postgres"), connect_timeout=3):
+                return server, ""
+        except psycopg.Error as exc:
+            errors.append(f"{user}: {str(exc).strip().splitlines()[0]}")
+    return None, f"PostgreSQL at {host}:{port} is unreachable ({errors[-1]})"
+
+
+@contextmanager
+def throwaway_database(server: Postgres) -> Iterator[str]:
+    """A new empty database ``bench_<random>``, dropped afterwards; yields its URL."""
+    import psycopg
+
+    name = f"bench_{secrets.token_hex(4)}"
+    with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.url(name)
+    finally:
+        with psycopg.connect(server.url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_load(layout: Layout, size: int, repeat: int, server: Postgres) -> Result:
+    import psycopg
+
+    result = Result(size, LOAD)
+    with throwaway_database(server) as url:
+        env = child_env(DATABASE_URL=url)
+        migrate = run_child(
+            [str(BIN / "etl-schema"), "migrate"],
+            name="etl-schema-migrate",
+            logs=layout.logs,
+            cwd=layout.base,
+            env=env,
+        )
+        if migrate.returncode:
+            result.note = f"etl-schema migrate failed (exit {migrate.returncode})"
+            result.detail = migrate.tail()
+            return result
+        runs = []
+        for attempt in range(repeat):
+            run = run_child(
+                platform_cmd(layout, "load"),
+                name=f"platform-load-{attempt}",
+                logs=layout.logs,
+                cwd=layout.base,
+                env=env,
+            )
+            if run.returncode:
+                result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
+                result.detail = run.tail()
+                return result
+            runs.append(run)
+        with psycopg.connect(url) as con:
+            row = con.execute(
+                "SELECT count(*) FROM retail_sales_transaction WHERE dt = %s", [DAY]
+            ).fetchone()
+        result.rows = int(row[0]) if row else 0
+    result.seconds, result.peak_rss_mib = best_of(runs)
+    inner = [e["seconds"] for r in runs for e in r.log_events("partition loaded") if "seconds" in e]
+    result.notes.append(
+        f"{LOAD}: etl-schema migrate {migrate.seconds:.2f} s (not counted); "
+        + (
+            f"{min(inner):.2f} s inside load_curated_partition (its log), "
+            f"{size / min(inner):,.0f} rows/s there"
+            if inner
+            else "no 'partition loaded' log line found"
+        )
+    )
+    return result
+
+
+# --------------------------------------------------------------------------- profile
+
+
+PROFILED = (
+    ("lease.py", "_acquire"),
+    ("transform.py", "_stage_inputs"),
+    ("engine.py", "connect_engine"),
+    ("engine.py", "create_input_view"),
+    ("enrich.py", "stage_reference"),
+    ("transform.py", "_build"),
+    ("transform.py", "_check_result"),
+    ("transform.py", "_write"),
+    ("layout.py", "publish_partition"),
+    ("lease.py", "_release"),
+    ("transform.py", "transform_partition"),
+)
+
+
+def profile_platform(layout: Layout, size: int) -> list[str]:
+    """Run the platform transform once more under cProfile; seconds per step of the code."""
+    import pstats
+
+    profile = layout.base / "platform-transform.prof"
+    cmd = platform_cmd(layout, "transform")
+    run = run_child(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), *cmd],
+        name="platform-transform-profile",
+        logs=layout.logs,
+        cwd=layout.base,
+        env=child_env(),
+    )
+    if run.returncode:
+        return [f"profile run failed (exit {run.returncode}): {run.tail(3)}"]
+    stats: dict[tuple[str, int, str], Any] = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    seconds: dict[str, float] = {}
+    for (path, _, name), (_, _, _, cumulative, _) in stats.items():
+        for file, func in PROFILED:
+            if name == func and path.endswith(f"data_pipeline/{file}"):
+                seconds[func] = seconds.get(func, 0.0) + cumulative
+    lines = [f"profile of {PLATFORM}, {size:,} rows (cProfile, wall {run.seconds:.2f} s):"]
+    for file, func in PROFILED:
+        if func in seconds:
+            lines.append(f"  {file[:-3] + '.' + func:<34} {seconds[func]:7.2f} s cumulative")
+    if {"_build", "create_input_view", "stage_reference", "_check_result"} <= seconds.keys():
+        # DuckDB's execute() is invisible to cProfile; _build's own statement is the big one.
+        rest = seconds["_build"] - sum(
+            seconds[f] for f in ("create_input_view", "stage_reference", "_check_result")
+        )
+        lines.append(
+            f"  {'  of which CREATE TABLE result':<34} {rest:7.2f} s "
+            "(_build minus its other steps: read CSV, SQL, dedupe, joins, materialise)"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
+    """The table: tool, rows, seconds, rows/s, MiB/s (input CSV), peak RSS, vs DuckDB."""
+    header = (
+        f"{'tool':<28} {'rows':>11} {'seconds':>8} {'rows/s':>11} {'MiB/s':>7} "
+        f"{'peak RSS MiB':>12} {'out MiB':>8} {'vs duckdb':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for size in sorted({r.size for r in results}):
+        baseline = next((r for r in results if r.size == size and r.tool == DUCKDB and r.ok), None)
+        for r in (r for r in results if r.size == size):
+            if not r.ok:
+                lines.append(f"{r.tool:<28} {size:>11,} {r.note or 'skipped'}")
+                continue
+            assert r.seconds is not None
+            rows = r.rows if r.rows is not None else size
+            ratio = (
+                r.seconds / baseline.seconds
+                if baseline and baseline.seconds and r.tool != LOAD
+                else None
+            )
+            mark = "" if rows == size else f"  (! expected {size:,} rows)"
+            lines.append(
+                f"{r.tool:<28} {rows:>11,} {r.seconds:>8.2f} {rows / r.seconds:>11,.0f} "
+                f"{csv_bytes[size] / MIB / r.seconds:>7.1f} {_fmt(r.peak_rss_mib, '.0f'):>12} "
+                f"{_fmt(r.output_bytes and r.output_bytes / MIB, '.1f'):>8} "
+                f"{_fmt(ratio, '.2f') + 'x' if ratio else '-':>9}{mark}"
+            )
+        lines.append("")
+    return lines
+
+
+def targets(results: list[Result]) -> tuple[list[str], bool]:
+    """Whether the targets are met; returns the lines and whether all measured ones are."""
+    lines, all_met = ["targets:"], True
+
+    def verdict(met: bool) -> str:
+        nonlocal all_met
+        all_met &= met
+        return "MET   " if met else "MISSED"
+
+    for size in sorted({r.size for r in results}):
+        by_tool = {r.tool: r for r in results if r.size == size and r.ok}
+        platform, duck = by_tool.get(PLATFORM), by_tool.get(DUCKDB)
+        if platform and duck and platform.seconds and duck.seconds:
+            ratio = platform.seconds / duck.seconds
+            lines.append(
+                f"  {verdict(ratio <= MAX_RATIO_VS_DUCKDB)} platform transform within "
+                f"{MAX_RATIO_VS_DUCKDB}x of direct DuckDB at {size:,} rows: {ratio:.2f}x "
+                f"({platform.seconds:.2f} s vs {duck.seconds:.2f} s)"
+            )
+        else:
+            lines.append(f"  n/a    transform ratio at {size:,} rows: not measured")
+    big = [r for r in results if r.tool == PLATFORM and r.ok and r.size >= RSS_TARGET_ROWS]
+    if big:
+        for r in big:
+            assert r.peak_rss_mib is not None
+            decimal_gb = r.peak_rss_mib * MIB / 1e9
+            lines.append(
+                f"  {verdict(r.peak_rss_mib < MAX_RSS_MIB)} platform transform peak RSS under "
+                f"1 GiB ({MAX_RSS_MIB} MiB) at {r.size:,} rows: {r.peak_rss_mib:.0f} MiB "
+                f"(= {decimal_gb:.3f} GB decimal: "
+                + ("also under" if decimal_gb < 1 else "NOT under")
+                + " a 10^9-byte GB, which is what DuckDB's '1GB' means)"
+            )
+    else:
+        lines.append(
+            f"  n/a    peak RSS under {MAX_RSS_MIB} MiB: needs a run with --rows "
+            f"{RSS_TARGET_ROWS} or more"
+        )
+    loads = [r for r in results if r.tool == LOAD and r.ok]
+    for r in loads:
+        assert r.seconds is not None
+        speed = (r.rows or 0) / r.seconds
+        lines.append(
+            f"  {verdict(speed >= MIN_LOAD_ROWS_PER_SECOND)} load at least "
+            f"{MIN_LOAD_ROWS_PER_SECOND:,} rows/s ({r.size:,} rows): {speed:,.0f} rows/s"
+        )
+    if not loads:
+        reason = next((r.note for r in results if r.tool == LOAD), "not run")
+        lines.append(f"  n/a    load rows/s: {reason}")
+    return lines, all_met
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py data_pipeline",
+        description="Benchmark the data_pipeline transform and load on generated retail data.",
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_ROWS),
+        metavar="N",
+        help="partition sizes to generate and transform (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="scratch directory, kept afterwards; generated CSVs in it are reused "
+        "(default: a temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs of each tool per size; the fastest wall time is reported (default: 1)",
+    )
+    parser.add_argument(
+        "--load-rows",
+        type=int,
+        metavar="N",
+        help="which size to load into PostgreSQL (default: the smallest of --rows)",
+    )
+    parser.add_argument("--no-load", action="store_true", help="skip the PostgreSQL load")
+    parser.add_argument("--no-polars", action="store_true", help="skip the Polars line")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run the platform transform under cProfile and print seconds per step",
+    )
+    parser.add_argument("--pg-host", default="127.0.0.1", help="PostgreSQL host (127.0.0.1)")
+    parser.add_argument("--pg-port", type=int, default=5432, help="PostgreSQL port (5432)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a measured target is missed (default: report only)",
+    )
+    args = parser.parse_args(argv)
+    if any(n < 1 for n in args.rows) or args.repeat < 1:
+        parser.error("--rows and --repeat must be positive")
+    args.rows = sorted(set(args.rows))
+    if args.load_rows is None:
+        args.load_rows = args.rows[0]
+    elif args.load_rows not in args.rows:
+        parser.error(f"--load-rows {args.load_rows} is not one of --rows {args.rows}")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """Generate, run every tool for every size, print the report; 0 unless a run failed."""
+    args = parse_args(argv)
+    if not (BIN / "etl-data-pipeline").exists():
+        print(f"{BIN / 'etl-data-pipeline'} not found: run `make install` first", file=sys.stderr)
+        return 2
+    workdir = (
+        args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="etl-bench-"))
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run(args, workdir)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, workdir: Path) -> int:
+    settings = {
+        k: v for k, v in sorted(os.environ.items()) if k.startswith("ETL_") and k != TOOLS_ENV
+    }
+    print(
+        f"data_pipeline benchmark: {', '.join(f'{n:,}' for n in args.rows)} rows, "
+        f"{os.cpu_count()} CPUs, workdir {workdir}"
+        + (f", repeat {args.repeat} (fastest kept)" if args.repeat > 1 else "")
+    )
+    if settings:
+        print(f"  platform settings from the environment: {settings}")
+    import duckdb
+
+    duckdb_version, polars_version = tool_version("duckdb"), tool_version("polars")
+    print(
+        f"  platform: {sys.executable} (DuckDB {duckdb.__version__}); reference tools: "
+        f"{tools_python()} (DuckDB {duckdb_version or 'missing'}, "
+        f"polars {polars_version or 'missing'})"
+    )
+    if duckdb_version is None:
+        print(f"{tools_python()} cannot import duckdb: set {TOOLS_ENV}", file=sys.stderr)
+        return 2
+    use_polars = not args.no_polars and polars_version is not None
+    if not args.no_polars and not use_polars:
+        print(
+            f"  polars is not installed for {tools_python()}: the Polars line is skipped "
+            f"(`make bench` installs it into .venv-bench; or point {TOOLS_ENV} at a Python "
+            "that has it)"
+        )
+    server, pg_reason = (
+        (None, "--no-load") if args.no_load else find_postgres(args.pg_host, args.pg_port)
+    )
+    if server is None and not args.no_load:
+        print(f"  load skipped: {pg_reason}")
+
+    results: list[Result] = []
+    csv_bytes: dict[int, int] = {}
+    notes: list[str] = []
+    failed = False
+    for size in args.rows:
+        layout = Layout(workdir / f"rows-{size}")
+        print(f"\n{size:,} rows: generating ...", end=" ", flush=True)
+        seconds = prepare(layout, size)
+        csv_bytes[size] = layout.csv.stat().st_size
+        print(f"{csv_bytes[size] / MIB:,.1f} MiB CSV ({seconds:.1f} s)", flush=True)
+        platform = _step(PLATFORM, bench_platform_transform, layout, size, args.repeat)
+        results.append(platform)
+        results.append(_step(DUCKDB, bench_duckdb, layout, size, args.repeat, dedupe=False))
+        results.append(_step(DUCKDB_DEDUPE, bench_duckdb, layout, size, args.repeat, dedupe=True))
+        if use_polars:
+            results.append(_step(POLARS, bench_polars, layout, size, args.repeat))
+        else:
+            why = "--no-polars" if args.no_polars else "polars is not installed (see above)"
+            results.append(Result(size, POLARS, note=f"skipped: {why}"))
+        if size == args.load_rows:
+            if server is None:
+                results.append(Result(size, LOAD, note=f"skipped: {pg_reason}"))
+            elif not platform.ok:
+                results.append(Result(size, LOAD, note="skipped: the transform failed"))
+            else:
+                results.append(_step(LOAD, bench_load, layout, size, args.repeat, server))
+        failed |= any(not r.ok and not r.note.startswith("skipped") for r in results)
+        if args.profile and platform.ok:
+            print("  profiling the platform transform ...", flush=True)
+            notes.extend(profile_platform(layout, size))
+        notes.extend(note for r in results if r.size == size for note in r.notes)
+
+    print()
+    for line in report(results, csv_bytes):
+        print(line)
+    for line in notes:
+        print(line)
+    lines, all_met = targets(results)
+    print()
+    for line in lines:
+        print(line)
+    if failed:
+        return 1
+    return 1 if args.strict and not all_met else 0
+
+
+def _step(tool: str, bench: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+    """Run one benchmark step, printing its progress."""
+    print(f"  {tool} ...", end=" ", flush=True)
+    result = bench(*args, **kwargs)
+    print(f"{result.seconds:.2f} s" if result.ok else "FAILED", flush=True)
+    if result.detail:
+        print("    " + result.detail.replace("\n", "\n    "), file=sys.stderr, flush=True)
+    return result
+
+
+def worker(argv: list[str]) -> int:
+    """Entry of the child processes: ``--worker duckdb SQL_FILE`` or ``--worker polars JSON``."""
+    kind, arg = argv
+    return worker_duckdb(arg) if kind == "duckdb" else worker_polars(arg)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        raise SystemExit(worker(sys.argv[2:]))
+    raise SystemExit(main(sys.argv[1:]))

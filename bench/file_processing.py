@@ -1,0 +1,1330 @@
+"""Benchmark of file_processing: an encrypted, zipped vendor drop, end to end and checks alone.
+
+    .venv/bin/python bench/run.py file_processing [--rows 1000000 5000000] [--workdir DIR]
+
+For each size, one day of retail transactions (examples/retail/generate.py) is zipped
+(deflate, level 6) and encrypted with ``gpg`` to a throw-away key, then, each in its
+own child process so that wall time and peak RSS (``os.wait4``) are its own:
+
+* ``platform process``: ``etl-file-processing process landing/pos/pos_20261102.csv.zip.pgp
+  --json`` against a local store and the example contract (download, decrypt, unzip,
+  every check, publish to ``validated/``); its JSON must say ``validated`` and the rows;
+* ``floor``: ``gpg --decrypt | funzip > /dev/null``, the least any tool must do to read
+  the drop;
+* ``duckdb checks``: the contract's checks written by hand as one DuckDB aggregate
+  query over the plain CSV; ``floor + duckdb`` is the two back to back;
+* checks alone on the plain CSV: the platform's quality engine (``validate_file``),
+  pandera on Polars, Soda Core on DuckDB and Great Expectations on pandas, the same
+  checks translated by hand (the third-party tools at the smallest size only, unless
+  ``--all-tools-sizes``).
+
+The reference tools run with the interpreter in ``$ETL_BENCH_TOOLS_PYTHON`` (``make
+bench`` sets it; default ``.venv-bench/bin/python``); a missing one is reported as
+skipped. Standard library at import time: the child processes import this file too
+(``--worker``), some of them with that other interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+EXAMPLE = ROOT / "examples" / "retail"
+CONFIG_DIR = EXAMPLE / "config"
+DATASET = "pos_transactions"
+DAY = date(2026, 11, 2)
+CSV_NAME = f"pos_{DAY:%Y%m%d}.csv"
+LANDING_KEY = f"landing/pos/{CSV_NAME}.zip.pgp"
+KEY_ENV = "RETAIL_POS_PGP_KEY"  # the contract's key = "env:RETAIL_POS_PGP_KEY"
+DEFAULT_ROWS = (1_000_000, 5_000_000)
+BIN = Path(sys.executable).parent  # the main venv's bin/ (not resolved: it holds the entry points)
+TOOLS_PYTHON_ENV = "ETL_BENCH_TOOLS_PYTHON"
+DEFAULT_TOOLS_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+MB = 1_000_000  # decimal megabytes, for MB/s and RSS alike
+
+# Targets (see bench/README.md).
+MIN_THROUGHPUT_VS_FLOOR_DUCKDB = 0.8  # end to end vs floor + DuckDB checks back to back
+MAX_RSS_MB = 500
+RSS_TARGET_ROWS = 5_000_000
+
+PLATFORM = "platform process (e2e)"
+FLOOR = "floor: gpg -d | funzip"
+DUCKDB = "duckdb checks"
+FLOOR_DUCKDB = "floor + duckdb checks"
+QUALITY = "platform checks"
+PANDERA = "pandera + polars"
+SODA = "soda core + duckdb"
+GE = "great expectations"
+THIRD_PARTY = (PANDERA, SODA, GE)
+
+# This file is named like the package it measures: never let bench/ shadow `file_processing`.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
+
+
+# --------------------------------------------------------------------------- the check set
+
+# The contract's check set (examples/retail/config/datasets/pos_transactions.toml) as
+# the reference tools reproduce it by hand. `contract_drift` compares it with the
+# contract at start-up, so a changed contract is reported instead of silently benchmarked.
+COLUMNS = (
+    "transaction_id",
+    "store_id",
+    "register_id",
+    "sold_at",
+    "product_sku",
+    "quantity",
+    "unit_price",
+    "discount",
+    "currency",
+    "payment_type",
+    "customer_id",
+    "loyalty_member",
+)
+TYPES = {  # the typed columns -> DuckDB type
+    "sold_at": "TIMESTAMP",
+    "quantity": "BIGINT",
+    "unit_price": "DECIMAL(12,2)",
+    "discount": "DECIMAL(4,2)",
+    "loyalty_member": "BOOLEAN",
+}
+REQUIRED = (
+    "transaction_id",
+    "store_id",
+    "sold_at",
+    "product_sku",
+    "quantity",
+    "unit_price",
+    "currency",
+)
+UNIQUE = "transaction_id"
+RANGES = {"quantity": (1, 1000), "discount": (0, 0.9)}
+ALLOWED = {"payment_type": ("card", "cash", "mobile", "voucher"), "currency": ("EUR",)}
+REGEX = ("product_sku", r"P\d{5}")  # a full match, as the platform applies it
+STORE_CHECK = ("store_matches_register", "starts_with(register_id, store_id || '-')")
+WARN_CHECK = ("member_has_customer_id", "NOT loyalty_member OR customer_id IS NOT NULL")
+ROW_COUNT = (1, 10_000_000)
+
+
+def check_set() -> set[str]:
+    """The reproduced check set, one canonical line per check."""
+    lines = {f"type {c} {t}" for c, t in TYPES.items()}
+    lines |= {f"not_null {c}" for c in REQUIRED}
+    lines.add(f"unique {UNIQUE}")
+    lines |= {f"range {c} {lo:g} {hi:g}" for c, (lo, hi) in RANGES.items()}
+    lines |= {f"allowed {c} {sorted(v)}" for c, v in ALLOWED.items()}
+    lines.add(f"regex {REGEX[0]} {REGEX[1]}")
+    lines.add(f"sql error {STORE_CHECK[1]}")
+    lines.add(f"sql warn {WARN_CHECK[1]}")
+    lines.add(f"row_count {ROW_COUNT[0]:g} {ROW_COUNT[1]:g}")
+    return lines
+
+
+def contract_drift() -> list[str]:
+    """How the contract's columns and checks differ from what the reference tools check."""
+    from file_processing.checks import sql_type
+    from file_processing.contracts import load_contracts
+
+    contract = load_contracts(CONFIG_DIR).get(DATASET)
+    lines = {
+        f"type {c.name} {sql_type(c).replace(' ', '')}"
+        for c in contract.columns
+        if c.type != "string"
+    }
+    for check in contract.all_checks():
+        if check.kind in ("not_null", "unique"):
+            lines.add(f"{check.kind} {check.column}")
+        elif check.kind in ("range", "row_count"):
+            low, high = (
+                float(v) if v is not None else float("nan") for v in (check.min, check.max)
+            )
+            prefix = f"range {check.column}" if check.kind == "range" else "row_count"
+            lines.add(f"{prefix} {low:g} {high:g}")
+        elif check.kind == "allowed":
+            lines.add(f"allowed {check.column} {sorted(str(v) for v in check.values)}")
+        elif check.kind == "regex":
+            lines.add(f"regex {check.column} {check.pattern}")
+        elif check.kind == "sql":
+            lines.add(f"sql {check.severity} {check.expression}")
+        else:
+            lines.add(f"{check.kind} {check.column}")
+    ours = check_set()
+    drift = [f"contract only: {line}" for line in sorted(lines - ours)]
+    drift += [f"benchmark only: {line}" for line in sorted(ours - lines)]
+    if tuple(c.name for c in contract.columns) != COLUMNS:
+        drift.append("the contract's columns or their order differ from the benchmark's")
+    return drift
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class ChildRun:
+    """One child process: exit code, wall seconds, peak RSS and its output files."""
+
+    returncode: int
+    seconds: float
+    peak_rss_mb: float
+    stdout: Path
+    stderr: Path
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of the child's stderr (then stdout), for error messages."""
+        text = self.stderr.read_text(errors="replace") or self.stdout.read_text(errors="replace")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def last_json(self) -> dict[str, Any] | None:
+        """The last line of stdout that is a JSON object (a worker's answer)."""
+        for line in reversed(self.stdout.read_text(errors="replace").splitlines()):
+            if line.startswith("{"):
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(value, dict):
+                    return value
+        return None
+
+
+def run_child(
+    cmd: Sequence[str],
+    *,
+    name: str,
+    logs: Path,
+    cwd: Path,
+    env: dict[str, str],
+    stdout: Path | None = None,
+) -> ChildRun:
+    """Run ``cmd`` to completion; wall time and peak RSS are the child's alone (wait4).
+
+    ``ru_maxrss`` of ``wait4`` covers the child and the descendants it waited for
+    (gpg under the platform, both ends of the floor's pipe): the largest of them.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    out_path = stdout or logs / f"{name}.stdout"
+    err_path = logs / f"{name}.stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, cwd=cwd, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    # Linux reports ru_maxrss in KiB.
+    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024 / MB, out_path, err_path)
+
+
+@dataclass
+class Result:
+    """One line of the report."""
+
+    size: int
+    tool: str
+    rows: int | None = None
+    seconds: float | None = None
+    peak_rss_mb: float | None = None
+    note: str = ""
+    """Why there is no measurement (skipped, failed), or what is off about it."""
+    detail: str = ""
+    """The end of a failed child's output."""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.seconds is not None
+
+
+def best_of(runs: list[ChildRun]) -> tuple[float, float]:
+    """Fastest wall time and highest peak RSS over the repeats."""
+    return min(r.seconds for r in runs), max(r.peak_rss_mb for r in runs)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------- data
+
+
+def generator() -> Any:
+    """examples/retail/generate.py, imported from its path."""
+    path = EXAMPLE / "generate.py"
+    spec = importlib.util.spec_from_file_location("retail_generate", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The scratch files of one size."""
+
+    base: Path
+
+    @property
+    def csv(self) -> Path:
+        return self.base / "plain" / CSV_NAME
+
+    @property
+    def zip(self) -> Path:
+        return self.base / "plain" / f"{CSV_NAME}.zip"
+
+    @property
+    def store(self) -> Path:
+        return self.base / "store"
+
+    @property
+    def landing(self) -> Path:
+        return self.store / LANDING_KEY
+
+    @property
+    def logs(self) -> Path:
+        return self.base / "logs"
+
+    def scratch(self, name: str) -> Path:
+        """An empty directory ``<base>/scratch/<name>``."""
+        path = self.base / "scratch" / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+
+@dataclass(frozen=True)
+class Gpg:
+    """A throw-away key in a temporary GNUPGHOME (short path: gpg-agent's socket lives there)."""
+
+    home: Path
+    fingerprint: str
+    secret_key: str
+    """ASCII-armoured, no passphrase: what ``RETAIL_POS_PGP_KEY`` holds."""
+
+    def cmd(self, *args: str) -> list[str]:
+        return ["gpg", "--homedir", str(self.home), "--batch", "--quiet", "--yes", *args]
+
+    def env(self) -> dict[str, str]:
+        return child_env(GNUPGHOME=str(self.home))
+
+
+def make_key() -> Gpg:
+    """Generate the run's key (no passphrase) and export its secret half, armoured."""
+    home = Path(tempfile.mkdtemp(prefix="fp-bench-gpg-"))
+    base = ["gpg", "--homedir", str(home), "--batch", "--quiet"]
+    subprocess.run(
+        [
+            *base,
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "ETL benchmark (throw-away) <bench@example.invalid>",
+            "future-default",
+            "default",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        [*base, "--with-colons", "--list-secret-keys"], check=True, capture_output=True, text=True
+    ).stdout
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line[:4] == "fpr:")
+    secret = subprocess.run(
+        [*base, "--armor", "--export-secret-keys", fingerprint],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return Gpg(home, fingerprint, secret)
+
+
+def drop_key(gpg: Gpg) -> None:
+    """Stop the key's gpg-agent and remove its GNUPGHOME."""
+    subprocess.run(
+        ["gpgconf", "--homedir", str(gpg.home), "--kill", "gpg-agent"],
+        check=False,
+        capture_output=True,
+    )
+    shutil.rmtree(gpg.home, ignore_errors=True)
+
+
+def prepare(layout: Layout, rows: int, gpg: Gpg) -> tuple[float, float]:
+    """Write the CSV and its zip (reused from an earlier run) and the encrypted drop.
+
+    Returns (seconds spent generating and zipping, seconds encrypting).
+    """
+    clock = time.perf_counter()
+    if not layout.csv.exists():  # written under a temporary name, so it exists only whole
+        layout.csv.parent.mkdir(parents=True, exist_ok=True)
+        partial = layout.csv.with_name(f".{CSV_NAME}.partial")
+        with partial.open("w", newline="") as out:
+            generator().write_transactions(out, DAY, rows)
+        partial.rename(layout.csv)
+        layout.zip.unlink(missing_ok=True)
+    if not layout.zip.exists():
+        partial = layout.zip.with_name(f".{layout.zip.name}.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            archive.write(layout.csv, arcname=CSV_NAME)
+        partial.rename(layout.zip)
+    generated = time.perf_counter() - clock
+    clock = time.perf_counter()
+    layout.landing.parent.mkdir(parents=True, exist_ok=True)
+    layout.landing.unlink(missing_ok=True)
+    subprocess.run(
+        gpg.cmd(
+            "--trust-model",
+            "always",
+            "--recipient",
+            gpg.fingerprint,
+            "--output",
+            str(layout.landing),
+            "--encrypt",
+            str(layout.zip),
+        ),
+        check=True,
+        capture_output=True,
+    )
+    os.sync()  # write everything back now, not while the first tool is being timed
+    return generated, time.perf_counter() - clock
+
+
+def reset_store(layout: Layout) -> None:
+    """Remove every output and the ledger, and forget the landing object's cached ETag.
+
+    Each run then finds the drop as a fresh delivery: no ``skipped`` as already done,
+    and the ETag (MD5) is computed again, as for a file just dropped by a vendor.
+    """
+    for prefix in ("validated", "quarantine", "_state"):
+        shutil.rmtree(layout.store / prefix, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.removexattr(layout.landing, "user.etl.md5")
+
+
+# --------------------------------------------------------------------------- tools python
+
+
+def tools_python() -> Path:
+    """The reference tools' interpreter: ``$ETL_BENCH_TOOLS_PYTHON`` or .venv-bench's."""
+    value = os.environ.get(TOOLS_PYTHON_ENV)
+    path = Path(value) if value else DEFAULT_TOOLS_PYTHON
+    return path if path.is_absolute() else ROOT / path
+
+
+# The module each tool needs in the tools python.
+TOOL_MODULES = {
+    DUCKDB: ("duckdb",),
+    PANDERA: ("polars", "pandera.polars"),
+    SODA: ("duckdb", "soda.scan", "soda.data_sources.duckdb_data_source"),
+    GE: ("pandas", "great_expectations"),
+}
+TOOL_PACKAGES = {
+    DUCKDB: "duckdb",
+    PANDERA: "pandera[polars]",
+    SODA: "soda-core-duckdb",
+    GE: "great-expectations",
+}
+
+
+VERSIONED = ("duckdb", "polars", "pandera", "soda-core", "great-expectations", "pandas")
+
+
+def probe_tools(python: Path) -> tuple[dict[str, str | None], str]:
+    """Per tool: ``None`` when the tools python has it, else why it is skipped; and versions."""
+    if not python.exists():
+        why = f"{python} not found"
+        return {
+            tool: f"skipped: {TOOL_PACKAGES[tool]} not installed ({why}; make bench installs it)"
+            for tool in TOOL_MODULES
+        }, ""
+    modules = sorted({m for mods in TOOL_MODULES.values() for m in mods})
+    script = (
+        "import importlib.metadata, importlib.util, json, platform, sys\n"
+        "def has(name):\n"
+        "    try:\n"
+        "        return importlib.util.find_spec(name) is not None\n"
+        "    except (ImportError, ValueError):\n"
+        "        return False\n"
+        "def version(name):\n"
+        "    try:\n"
+        "        return importlib.metadata.version(name)\n"
+        "    except importlib.metadata.PackageNotFoundError:\n"
+        "        return None\n"
+        "found = {m: has(m) for m in sys.argv[1:]}\n"
+        f"versions = {{p: version(p) for p in {list(VERSIONED)!r}}}\n"
+        "versions['python'] = platform.python_version()\n"
+        "print(json.dumps({'found': found, 'versions': versions}))\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", script, *modules], capture_output=True, text=True, check=False
+    )
+    try:
+        probe: dict[str, dict[str, Any]] = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        probe = {}
+    found = probe.get("found", {})
+    versions = ", ".join(f"{k} {v}" for k, v in probe.get("versions", {}).items() if v)
+    status: dict[str, str | None] = {}
+    for tool, mods in TOOL_MODULES.items():
+        missing = [m for m in mods if not found.get(m)]
+        status[tool] = (
+            f"skipped: {TOOL_PACKAGES[tool]} not installed (make bench installs it)"
+            if missing
+            else None
+        )
+    return status, versions
+
+
+# --------------------------------------------------------------------------- the steps
+
+
+def worker_cmd(python: Path, kind: str, spec: dict[str, Any]) -> list[str]:
+    return [str(python), str(Path(__file__).resolve()), "--worker", kind, json.dumps(spec)]
+
+
+def judge(result: Result, answer: dict[str, Any] | None, size: int) -> None:
+    """Record the rows a checker saw; flag a wrong count or a failing check."""
+    if answer is None:
+        result.note = "no answer from the worker"
+        return
+    result.rows = int(answer.get("rows", 0))
+    failing = {k: v for k, v in answer.get("checks", {}).items() if v}
+    problems = []
+    if result.rows != size:
+        problems.append(f"{result.rows:,} rows, expected {size:,}")
+    if failing:
+        problems.append("failed: " + ", ".join(f"{k} {v}" for k, v in sorted(failing.items())))
+    if problems:
+        result.note = "! " + "; ".join(problems)
+
+
+def bench_platform(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
+    result = Result(size, PLATFORM)
+    runs = []
+    outcome: dict[str, Any] = {}
+    for attempt in range(repeat):
+        reset_store(layout)
+        run = run_child(
+            platform_cmd(layout),
+            name=f"platform-process-{attempt}",
+            logs=layout.logs,
+            cwd=layout.base,
+            env=child_env(**{KEY_ENV: gpg.secret_key}),
+        )
+        if run.returncode:
+            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
+            result.detail = run.tail()
+            return result
+        try:
+            outcome = json.loads(run.stdout.read_text())
+        except json.JSONDecodeError:
+            result.note = "failed: `process --json` printed no JSON"
+            result.detail = run.tail()
+            return result
+        if outcome.get("status") != "validated":
+            result.note = (
+                f"failed: status {outcome.get('status')!r}, reason {outcome.get('reason')}"
+            )
+            return result
+        runs.append(run)
+    result.seconds, result.peak_rss_mb = best_of(runs)
+    result.rows = int(outcome.get("rows", 0))
+    if result.rows != size:
+        result.note = f"! {result.rows:,} rows, expected {size:,}"
+    inner = float(outcome.get("duration_seconds", 0.0))
+    reports = sorted((layout.store / "validated" / DATASET).rglob("*.quality.json"))
+    quality = json.loads(reports[0].read_text()).get("duration_seconds") if reports else None
+    if inner:
+        text = f"{PLATFORM}, {size:,} rows: {inner:.2f} s inside Processor.process (its JSON)"
+        if quality is not None:
+            text += (
+                f", of which {quality:.2f} s in validate_file (its report) and "
+                f"{inner - quality:.2f} s download, decrypt, unzip, publish and ledger"
+            )
+        text += f"; {result.seconds - inner:.2f} s process start-up, contracts and exit (last run)"
+        result.notes.append(text)
+    return result
+
+
+def platform_cmd(layout: Layout) -> list[str]:
+    return [
+        str(BIN / "etl-file-processing"),
+        "--storage",
+        layout.store.as_uri(),
+        "--config-dir",
+        str(CONFIG_DIR),
+        "--log-format",
+        "json",
+        "process",
+        LANDING_KEY,
+        "--json",
+    ]
+
+
+def bench_floor(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
+    result = Result(size, FLOOR)
+    pipeline = f"{' '.join(_sh(a) for a in gpg.cmd('--decrypt', str(layout.landing)))} | funzip"
+    runs = []
+    for attempt in range(repeat):
+        run = run_child(
+            ["bash", "-o", "pipefail", "-c", pipeline],
+            name=f"floor-{attempt}",
+            logs=layout.logs,
+            cwd=layout.base,
+            env=gpg.env(),
+            stdout=Path(os.devnull),
+        )
+        if run.returncode:
+            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
+            result.detail = run.tail()
+            return result
+        runs.append(run)
+    result.seconds, result.peak_rss_mb = best_of(runs)
+    result.rows = size
+    return result
+
+
+def _sh(arg: str) -> str:
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+def bench_worker(
+    tool: str,
+    kind: str,
+    python: Path,
+    layout: Layout,
+    size: int,
+    repeat: int,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Result:
+    """Run checker ``kind`` on the plain CSV in ``repeat`` children of ``python``."""
+    result = Result(size, tool)
+    spec = {"csv": str(layout.csv), "scratch": str(layout.scratch(kind))}
+    runs = []
+    for attempt in range(repeat):
+        layout.scratch(kind)
+        run = run_child(
+            worker_cmd(python, kind, spec),
+            name=f"{kind}-{attempt}",
+            logs=layout.logs,
+            cwd=cwd or layout.base,
+            env=env or child_env(),
+        )
+        if run.returncode:
+            result.note = f"failed (exit {run.returncode}): {run.tail(2)}"
+            result.detail = run.tail()
+            return result
+        runs.append(run)
+    result.seconds, result.peak_rss_mb = best_of(runs)
+    answer = runs[-1].last_json()
+    judge(result, answer, size)
+    if answer and answer.get("inner_seconds") is not None:
+        result.notes.append(
+            f"{tool}, {size:,} rows: {answer['inner_seconds']:.2f} s {answer.get('inner', '')}"
+        )
+    return result
+
+
+def soda_env(layout: Layout) -> dict[str, str]:
+    """Soda Core writes ~/.soda/config.yml on import: give it a scratch HOME, telemetry off."""
+    home = layout.base / "soda-home"
+    (home / ".soda").mkdir(parents=True, exist_ok=True)
+    (home / ".soda" / "config.yml").write_text(
+        "send_anonymous_usage_stats: false\nuser_cookie_id: etl-bench\n"
+    )
+    return child_env(HOME=str(home))
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def duckdb_checks_sql(csv: str) -> str:
+    """The check set as one DuckDB aggregate query over the CSV read as text."""
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def lit(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    columns = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in COLUMNS)
+    reader = f"read_csv({lit(csv)}, header = true, auto_detect = false, columns = {{{columns}}})"
+    casts = ", ".join(f"TRY_CAST({q(c)} AS {t}) AS {q(c)}" for c, t in TYPES.items())
+    raws = ", ".join(f"{q(c)} AS {q('raw_' + c)}" for c in TYPES)
+    exprs = ["count(*) AS rows"]
+    exprs += [
+        f"count_if({q('raw_' + c)} IS NOT NULL AND {q(c)} IS NULL) AS {q('type:' + c)}"
+        for c in TYPES
+    ]
+    exprs += [f"count_if({q(c)} IS NULL) AS {q('not_null:' + c)}" for c in REQUIRED]
+    exprs.append(f"count({q(UNIQUE)}) - count(DISTINCT {q(UNIQUE)}) AS {q('unique:' + UNIQUE)}")
+    exprs += [
+        f"count_if({q(c)} < {lo} OR {q(c)} > {hi}) AS {q('range:' + c)}"
+        for c, (lo, hi) in RANGES.items()
+    ]
+    exprs += [
+        f"count_if({q(c)} NOT IN ({', '.join(lit(v) for v in values)})) AS {q('allowed:' + c)}"
+        for c, values in ALLOWED.items()
+    ]
+    column, pattern = REGEX
+    exprs.append(
+        f"count_if(NOT regexp_full_match({q(column)}, {lit(pattern)})) AS {q('regex:' + column)}"
+    )
+    exprs.append(f"count_if(NOT ({STORE_CHECK[1]})) AS {q(STORE_CHECK[0])}")
+    exprs.append(f"count_if(NOT ({WARN_CHECK[1]})) AS {q('warn:' + WARN_CHECK[0])}")
+    return f"SELECT {', '.join(exprs)} FROM (SELECT * REPLACE ({casts}), {raws} FROM {reader}) AS t"
+
+
+def answer(rows: int, checks: dict[str, int], warn: dict[str, int], **extra: Any) -> int:
+    """Print a worker's result as one JSON line; row_count is judged here for every tool."""
+    checks = dict(checks)
+    checks.setdefault("row_count", int(not ROW_COUNT[0] <= rows <= ROW_COUNT[1]))
+    print(json.dumps({"rows": rows, "checks": checks, "warn": warn, **extra}))
+    return 0
+
+
+def worker_duckdb(spec: dict[str, Any]) -> int:
+    """Child: the hand-written aggregate query, in-memory DuckDB, default settings."""
+    import duckdb
+
+    cursor = duckdb.connect().execute(duckdb_checks_sql(spec["csv"]))
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    assert row is not None
+    values = dict(zip(names, row, strict=True))
+    rows = int(values.pop("rows"))
+    warn = {k[5:]: int(v) for k, v in values.items() if k.startswith("warn:")}
+    checks = {k: int(v) for k, v in values.items() if not k.startswith("warn:")}
+    return answer(rows, checks, warn, duckdb=duckdb.__version__)
+
+
+def worker_quality(spec: dict[str, Any]) -> int:
+    """Child (main venv): the platform's quality engine on the plain CSV."""
+    from file_processing.contracts import load_contracts
+    from file_processing.quality import validate_file
+
+    contract = load_contracts(CONFIG_DIR).get(DATASET)
+    result = validate_file(spec["csv"], contract, out_dir=spec["scratch"])
+    report = result.report
+    checks = {c.name: c.failed_count for c in report.checks if c.severity == "error"}
+    warn = {c.name: c.failed_count for c in report.checks if c.severity != "error"}
+    if report.outcome != "pass":
+        checks["outcome"] = 1
+    return answer(
+        report.rows.total,
+        checks,
+        warn,
+        inner_seconds=report.duration_seconds,
+        inner="inside validate_file (its report)",
+    )
+
+
+def worker_pandera(spec: dict[str, Any]) -> int:
+    """Child: pandera's Polars backend; the CSV read by Polars with the contract's types."""
+    import pandera.polars as pa  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+    import polars as pl  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+    from pandera.errors import SchemaErrors  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+
+    typed: dict[str, Any] = {
+        "sold_at": pl.Datetime("us"),
+        "quantity": pl.Int64,
+        "unit_price": pl.Decimal(12, 2),
+        "discount": pl.Decimal(4, 2),
+        "loyalty_member": pl.Boolean,
+    }
+    dtypes = {c: typed.get(c, pl.String) for c in COLUMNS}
+    checks: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    for c, (lo, hi) in RANGES.items():
+        checks[c].append(pa.Check.in_range(lo, hi))
+    for c, values in ALLOWED.items():
+        checks[c].append(pa.Check.isin(list(values)))
+    checks[REGEX[0]].append(pa.Check.str_matches(f"^{REGEX[1]}$"))
+
+    def store_matches_register(data: Any) -> Any:
+        prefix = pl.col("store_id") + "-"
+        return data.lazyframe.select(pl.col("register_id").str.starts_with(prefix).fill_null(True))
+
+    def member_has_customer_id(data: Any) -> Any:
+        member = pl.col("loyalty_member").fill_null(False)
+        return data.lazyframe.select(~member | pl.col("customer_id").is_not_null())
+
+    def row_count(data: Any) -> Any:
+        return data.lazyframe.select(pl.len().is_between(*ROW_COUNT))
+
+    schema = pa.DataFrameSchema(
+        {
+            c: pa.Column(
+                dtypes[c], checks[c], nullable=c not in REQUIRED, unique=c == UNIQUE, required=True
+            )
+            for c in COLUMNS
+        },
+        checks=[
+            pa.Check(store_matches_register, name=STORE_CHECK[0]),
+            pa.Check(member_has_customer_id, name=WARN_CHECK[0], raise_warning=True),
+            pa.Check(row_count, name="row_count"),
+        ],
+        strict=True,
+    )
+    clock = time.perf_counter()
+    frame = pl.read_csv(spec["csv"], schema=dtypes)
+    read = time.perf_counter() - clock
+    failures: dict[str, int] = {}
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        try:
+            schema.validate(frame, lazy=True)
+        except SchemaErrors as exc:
+            for check in exc.failure_cases["check"].to_list():
+                failures[str(check)] = failures.get(str(check), 0) + 1
+    # A raise_warning check that fails warns (its message names the check) instead of raising.
+    warn = {WARN_CHECK[0]: sum(WARN_CHECK[0] in str(w.message) for w in warned)}
+    return answer(
+        frame.height,
+        failures,
+        warn,
+        inner_seconds=read,
+        inner="of it reading the CSV into a Polars DataFrame (pl.read_csv)",
+    )
+
+
+def soda_checks_yaml() -> str:
+    """The check set as SodaCL over the view ``pos``."""
+    lines = ["checks for pos:", f"  - row_count between {ROW_COUNT[0]} and {ROW_COUNT[1]}"]
+    lines.append("  - schema:")
+    lines.append("      fail:")
+    lines.append("        when wrong column type:")
+    lines += [f"          {c}: {t.lower()}" for c, t in TYPES.items()]
+    lines.append(f"  - duplicate_count({UNIQUE}) = 0")
+    lines += [f"  - missing_count({c}) = 0" for c in REQUIRED]
+    for c, (lo, hi) in RANGES.items():
+        lines += [
+            f"  - invalid_count({c}) = 0:",
+            f"      valid min: {lo}",
+            f"      valid max: {hi}",
+        ]
+    for c, values in ALLOWED.items():
+        lines += [f"  - invalid_count({c}) = 0:", f"      valid values: [{', '.join(values)}]"]
+    column, pattern = REGEX
+    lines += [f"  - invalid_count({column}) = 0:", f"      valid regex: ^{pattern}$"]
+    name, expression = STORE_CHECK
+    lines += [
+        f"  - {name} = 0:",
+        f'      {name} expression: "count_if(NOT ({expression}))"',
+    ]
+    name, expression = WARN_CHECK
+    lines += [
+        f"  - {name}:",
+        f'      {name} expression: "count_if(NOT ({expression}))"',
+        "      warn: when > 0",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def worker_soda(spec: dict[str, Any]) -> int:
+    """Child: Soda Core scan over a DuckDB view of the CSV, read with the contract's types."""
+    import duckdb
+    from soda.scan import Scan  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+
+    columns = ", ".join(f"'{c}': '{TYPES.get(c, 'VARCHAR')}'" for c in COLUMNS)
+    path = spec["csv"].replace("'", "''")
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE VIEW pos AS SELECT * FROM "
+        f"read_csv('{path}', header = true, auto_detect = false, columns = {{{columns}}})"
+    )
+    scan = Scan()
+    scan.disable_telemetry()
+    scan.set_data_source_name("duckdb")
+    scan.add_duckdb_connection(connection, "duckdb")
+    scan.add_sodacl_yaml_str(soda_checks_yaml())
+    scan.execute()
+    if scan.has_error_logs():
+        print(scan.get_error_logs_text(), file=sys.stderr)
+        return 1
+    results = scan.get_scan_results()
+    rows = -1
+    checks: dict[str, int] = {}
+    warn: dict[str, int] = {}
+    for check in results.get("checks", []):
+        name = str(check.get("name"))
+        value = (check.get("diagnostics") or {}).get("value")
+        if name.startswith("row_count"):
+            rows = int(value or 0)
+        outcome = check.get("outcome")
+        if outcome == "warn":
+            warn[name] = int(value or 1)
+        elif outcome != "pass":
+            checks[name] = int(value or 1)
+    return answer(rows, checks, warn, checks_run=len(results.get("checks", [])))
+
+
+def worker_ge(spec: dict[str, Any]) -> int:
+    """Child: Great Expectations Core 1.x, ephemeral context, a pandas dataframe asset."""
+    import great_expectations as gx  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+    import great_expectations.expectations as gxe  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
+    import pandas as pd  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    clock = time.perf_counter()
+    frame = pd.read_csv(
+        spec["csv"],
+        dtype={
+            **{c: "string" for c in COLUMNS if c not in TYPES},
+            "quantity": "Int64",
+            "unit_price": "float64",  # pandas has no decimal dtype (short of pyarrow)
+            "discount": "float64",
+            "loyalty_member": "boolean",
+        },
+        parse_dates=["sold_at"],
+        date_format="ISO8601",
+    )
+    # starts_with(register_id, store_id || '-') as a column pair: the register's store prefix.
+    frame["register_store"] = frame["register_id"].str.split("-", n=1).str[0]
+    read = time.perf_counter() - clock
+
+    context = gx.get_context(mode="ephemeral")
+    asset = context.data_sources.add_pandas("bench").add_dataframe_asset(DATASET)
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=DATASET))
+    # For pandas extension dtypes GX compares the dtype's class name (Int64Dtype), not "Int64".
+    type_lists = {
+        "sold_at": ["datetime64[ns]", "datetime64[us]", "datetime64[ms]", "datetime64[s]"],
+        "quantity": ["Int64Dtype"],
+        "unit_price": ["float64"],
+        "discount": ["float64"],
+        "loyalty_member": ["BooleanDtype"],
+    }
+    for c, types in type_lists.items():
+        suite.add_expectation(gxe.ExpectColumnValuesToBeInTypeList(column=c, type_list=types))
+    for c in REQUIRED:
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=c))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column=UNIQUE))
+    for c, (lo, hi) in RANGES.items():
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi)
+        )
+    for c, values in ALLOWED.items():
+        suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column=c, value_set=list(values)))
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToMatchRegex(column=REGEX[0], regex=f"^{REGEX[1]}$")
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="store_id",
+            column_B="register_store",
+            ignore_row_if="either_value_is_missing",
+        )
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="customer_id",
+            row_condition="loyalty_member == True",
+            condition_parser="pandas",
+            severity="warning",
+        )
+    )
+    suite.add_expectation(
+        gxe.ExpectTableRowCountToBeBetween(min_value=ROW_COUNT[0], max_value=ROW_COUNT[1])
+    )
+    validation = batch.validate(suite)
+    checks: dict[str, int] = {}
+    warn: dict[str, int] = {}
+    for item in validation.results:
+        config = item.expectation_config
+        kwargs = config.kwargs
+        name = f"{config.type}:{kwargs.get('column') or kwargs.get('column_A') or ''}"
+        failed = 0 if item.success else int(item.result.get("unexpected_count") or 1)
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            failed = failed or 1
+            print(f"{name}: {item.exception_info.get('exception_message')}", file=sys.stderr)
+        if str(getattr(config, "severity", "")).lower().endswith("warning"):
+            warn[name] = failed
+        else:
+            checks[name] = failed
+    return answer(
+        len(frame),
+        checks,
+        warn,
+        expectations=len(validation.results),
+        inner_seconds=read,
+        inner="of it reading the CSV into pandas (read_csv, register prefix)",
+    )
+
+
+WORKERS: dict[str, Callable[[dict[str, Any]], int]] = {
+    "duckdb": worker_duckdb,
+    "quality": worker_quality,
+    "pandera": worker_pandera,
+    "soda": worker_soda,
+    "ge": worker_ge,
+}
+
+
+def worker(argv: list[str]) -> int:
+    """Entry of the checker child processes: ``--worker KIND SPEC_JSON``."""
+    kind, spec = argv
+    return WORKERS[kind](json.loads(spec))
+
+
+# --------------------------------------------------------------------------- profile
+
+
+PROFILED = (
+    ("file_processing/cli.py", "_processor"),
+    ("etl_core/storage/local.py", "head"),
+    ("file_processing/process.py", "_download"),
+    ("file_processing/process.py", "_decryptor"),
+    ("file_processing/decrypt.py", "decrypt"),
+    ("file_processing/unpack.py", "_zip"),
+    ("file_processing/quality.py", "validate_file"),
+    ("file_processing/prescan.py", "prescan"),
+    ("file_processing/quality.py", "_connect"),
+    ("file_processing/quality.py", "_aggregate"),
+    ("file_processing/quality.py", "_unique"),
+    ("file_processing/quality.py", "_row_checks"),
+    ("file_processing/process.py", "_check_members"),
+    ("file_processing/process.py", "_publish"),
+    ("file_processing/process.py", "_upload"),
+    ("file_processing/ledger.py", "claim"),
+    ("file_processing/ledger.py", "finish"),
+    ("file_processing/decrypt.py", "close"),
+    ("file_processing/process.py", "process"),
+)
+
+
+def profile_platform(layout: Layout, size: int, gpg: Gpg) -> list[str]:
+    """Run ``process`` once more under cProfile; cumulative seconds per step of the code."""
+    import pstats
+
+    profile = layout.base / "platform-process.prof"
+    reset_store(layout)
+    run = run_child(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), *platform_cmd(layout)],
+        name="platform-process-profile",
+        logs=layout.logs,
+        cwd=layout.base,
+        env=child_env(**{KEY_ENV: gpg.secret_key}),
+    )
+    if run.returncode:
+        return [f"profile run failed (exit {run.returncode}): {run.tail(3)}"]
+    stats: dict[tuple[str, int, str], Any] = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    seconds: dict[tuple[str, str], float] = {}
+    for (path, _, name), (_, _, _, cumulative, _) in stats.items():
+        for file, func in PROFILED:
+            if name == func and path.endswith(file):
+                seconds[file, func] = seconds.get((file, func), 0.0) + cumulative
+    lines = [f"profile of {PLATFORM}, {size:,} rows (cProfile, wall {run.seconds:.2f} s):"]
+    for file, func in PROFILED:
+        if (file, func) in seconds:
+            label = f"{Path(file).stem}.{func}"
+            lines.append(f"  {label:<32} {seconds[file, func]:7.2f} s cumulative")
+    return lines
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def combined(floor: Result | None, duck: Result | None, size: int) -> Result:
+    """``floor + duckdb checks``: the two back to back (seconds add, RSS is the larger)."""
+    result = Result(size, FLOOR_DUCKDB, rows=size)
+    if floor and duck and floor.ok and duck.ok:
+        assert floor.seconds is not None
+        assert duck.seconds is not None
+        result.seconds = floor.seconds + duck.seconds
+        result.peak_rss_mb = max(floor.peak_rss_mb or 0, duck.peak_rss_mb or 0)
+    else:
+        result.note = "not measured (a part failed or was skipped)"
+    return result
+
+
+def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
+    """One table per size: seconds, MB/s and rows/s of the plain CSV, peak RSS, vs DuckDB."""
+    header = (
+        f"{'tool':<24} {'seconds':>8} {'MB/s':>7} {'rows/s':>11} {'peak RSS MB':>11} "
+        f"{'vs duckdb':>9}  note"
+    )
+    lines = []
+    for size in sorted({r.size for r in results}):
+        lines.append(f"{size:,} rows, plain CSV {csv_bytes[size] / MB:,.1f} MB")
+        lines += [header, "-" * len(header)]
+        duck = next((r for r in results if r.size == size and r.tool == DUCKDB and r.ok), None)
+        for r in (r for r in results if r.size == size):
+            if not r.ok:
+                lines.append(
+                    f"{r.tool:<24} {'-':>8} {'-':>7} {'-':>11} {'-':>11} {'-':>9}  {r.note}"
+                )
+                continue
+            assert r.seconds is not None
+            ratio = r.seconds / duck.seconds if duck and duck.seconds else None
+            lines.append(
+                f"{r.tool:<24} {r.seconds:>8.2f} {csv_bytes[size] / MB / r.seconds:>7.1f} "
+                f"{size / r.seconds:>11,.0f} {_fmt(r.peak_rss_mb, '.0f'):>11} "
+                f"{_fmt(ratio, '.2f') + 'x' if ratio else '-':>9}  {r.note}".rstrip()
+            )
+        lines.append("")
+    return lines
+
+
+def targets(results: list[Result]) -> tuple[list[str], bool]:
+    """Whether the targets are met; returns the lines and whether all measured ones are."""
+    lines, all_met = ["targets:"], True
+
+    def verdict(met: bool) -> str:
+        nonlocal all_met
+        all_met &= met
+        return "MET   " if met else "MISSED"
+
+    for size in sorted({r.size for r in results}):
+        by_tool = {r.tool: r for r in results if r.size == size and r.ok}
+        platform, both = by_tool.get(PLATFORM), by_tool.get(FLOOR_DUCKDB)
+        if platform and both and platform.seconds and both.seconds:
+            share = both.seconds / platform.seconds
+            lines.append(
+                f"  {verdict(share >= MIN_THROUGHPUT_VS_FLOOR_DUCKDB)} end to end at least "
+                f"{MIN_THROUGHPUT_VS_FLOOR_DUCKDB}x the throughput of floor + DuckDB checks at "
+                f"{size:,} rows: {share:.2f}x ({platform.seconds:.2f} s vs {both.seconds:.2f} s)"
+            )
+        else:
+            lines.append(f"  n/a    end to end vs floor + DuckDB at {size:,} rows: not measured")
+        quality = by_tool.get(QUALITY)
+        for tool in THIRD_PARTY:
+            other = by_tool.get(tool)
+            if quality and other and quality.seconds and other.seconds:
+                lines.append(
+                    f"  {verdict(quality.seconds < other.seconds)} checks alone faster than "
+                    f"{tool} at {size:,} rows: {quality.seconds:.2f} s vs {other.seconds:.2f} s "
+                    f"({other.seconds / quality.seconds:.1f}x)"
+                )
+    big = [r for r in results if r.tool == PLATFORM and r.ok and r.size >= RSS_TARGET_ROWS]
+    for r in big:
+        assert r.peak_rss_mb is not None
+        lines.append(
+            f"  {verdict(r.peak_rss_mb < MAX_RSS_MB)} peak RSS of `process` under {MAX_RSS_MB} MB "
+            f"at {r.size:,} rows: {r.peak_rss_mb:.0f} MB"
+        )
+    if not big:
+        lines.append(
+            f"  n/a    peak RSS under {MAX_RSS_MB} MB: needs a run with --rows "
+            f"{RSS_TARGET_ROWS} or more"
+        )
+    return lines, all_met
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py file_processing",
+        description="Benchmark etl-file-processing on an encrypted, zipped retail drop.",
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_ROWS),
+        metavar="N",
+        help="sizes to generate (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="scratch directory, kept afterwards; generated CSVs and zips in it are reused "
+        "(default: a temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs of each tool per size; the fastest wall time is reported (default: 1)",
+    )
+    parser.add_argument(
+        "--all-tools-sizes",
+        action="store_true",
+        help="run pandera, Soda and Great Expectations at every size (default: the smallest)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run `process` under cProfile and print seconds per step",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a measured target is missed (default: report only)",
+    )
+    args = parser.parse_args(argv)
+    if any(n < 1 for n in args.rows) or args.repeat < 1:
+        parser.error("--rows and --repeat must be positive")
+    args.rows = sorted(set(args.rows))
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """Generate, run every tool for every size, print the report; 0 unless a run failed."""
+    args = parse_args(argv)
+    for tool in ("gpg", "gpgconf", "funzip", "bash"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: the benchmark needs gpg and funzip (unzip)", file=sys.stderr)
+            return 2
+    if not (BIN / "etl-file-processing").exists():
+        print(f"{BIN / 'etl-file-processing'} not found: run `make install` first", file=sys.stderr)
+        return 2
+    workdir = (
+        args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="etl-bench-"))
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    gpg: Gpg | None = None
+    try:
+        gpg = make_key()
+        return _run(args, workdir, gpg)
+    except subprocess.CalledProcessError as exc:  # gpg could not make the key or the drop
+        stderr = (
+            exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        )
+        print(f"{' '.join(map(str, exc.cmd[:6]))} ... failed: {stderr or exc}", file=sys.stderr)
+        return 1
+    finally:
+        if gpg is not None:
+            drop_key(gpg)
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
+    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith("ETL_")}
+    settings.pop(TOOLS_PYTHON_ENV, None)
+    python = tools_python()
+    print(
+        f"file_processing benchmark: {', '.join(f'{n:,}' for n in args.rows)} rows, "
+        f"{os.cpu_count()} CPUs, workdir {workdir}"
+        + (f", repeat {args.repeat} (fastest kept)" if args.repeat > 1 else "")
+    )
+    print(f"  reference tools: {python}")
+    if settings:
+        print(f"  platform settings from the environment: {settings}")
+    for line in contract_drift():
+        print(f"  ! the contract changed, the reference tools do not check it: {line}")
+    status, versions = probe_tools(python)
+    if versions:
+        print(f"  versions there: {versions}")
+    for tool, why in status.items():
+        if why is not None:
+            print(f"  {tool}: {why}")
+    duck_python = python if status[DUCKDB] is None else Path(sys.executable)
+    if duck_python != python:
+        print(f"  {DUCKDB}: using the main venv's duckdb ({duck_python})")
+
+    results: list[Result] = []
+    csv_bytes: dict[int, int] = {}
+    notes: list[str] = []
+    for size in args.rows:
+        layout = Layout(workdir / f"rows-{size}")
+        print(f"\n{size:,} rows: generating ...", end=" ", flush=True)
+        generated, encrypted = prepare(layout, size, gpg)
+        csv_bytes[size] = layout.csv.stat().st_size
+        print(
+            f"{csv_bytes[size] / MB:,.1f} MB CSV, {layout.zip.stat().st_size / MB:,.1f} MB zip, "
+            f"{layout.landing.stat().st_size / MB:,.1f} MB encrypted "
+            f"({generated:.1f} s + {encrypted:.1f} s)",
+            flush=True,
+        )
+        batch = [
+            _step(PLATFORM, bench_platform, layout, size, args.repeat, gpg),
+            _step(FLOOR, bench_floor, layout, size, args.repeat, gpg),
+        ]
+        duck = _step(DUCKDB, bench_worker, DUCKDB, "duckdb", duck_python, layout, size, args.repeat)
+        batch += [duck, combined(batch[1], duck, size)]
+        batch.append(
+            _step(
+                QUALITY,
+                bench_worker,
+                QUALITY,
+                "quality",
+                Path(sys.executable),
+                layout,
+                size,
+                args.repeat,
+            )
+        )
+        third_party = args.all_tools_sizes or size == args.rows[0]
+        for tool, kind in ((PANDERA, "pandera"), (SODA, "soda"), (GE, "ge")):
+            why = status[tool]
+            if why is None and not third_party:
+                why = "skipped: smallest size only (--all-tools-sizes runs it here)"
+            if why is not None:
+                batch.append(Result(size, tool, note=why))
+                continue
+            extra: dict[str, Any] = {}
+            if tool == SODA:
+                extra["env"] = soda_env(layout)
+            if tool == GE:
+                extra["env"] = child_env(GX_ANALYTICS_ENABLED="false")
+            batch.append(
+                _step(tool, bench_worker, tool, kind, python, layout, size, args.repeat, **extra)
+            )
+        results += batch
+        if args.profile and batch[0].ok:
+            print("  profiling the platform ...", flush=True)
+            notes.extend(profile_platform(layout, size, gpg))
+        notes.extend(note for r in batch for note in r.notes)
+
+    print()
+    for line in report(results, csv_bytes):
+        print(line)
+    for line in notes:
+        print(line)
+    lines, all_met = targets(results)
+    print()
+    for line in lines:
+        print(line)
+    failed = any(
+        (not r.ok and not r.note.startswith(("skipped", "not measured"))) or r.note.startswith("!")
+        for r in results
+    )
+    if failed:
+        return 1
+    return 1 if args.strict and not all_met else 0
+
+
+def _step(tool: str, bench: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+    """Run one benchmark step, printing its progress and a failed child's output."""
+    print(f"  {tool} ...", end=" ", flush=True)
+    result = bench(*args, **kwargs)
+    print(f"{result.seconds:.2f} s" if result.ok else "FAILED", flush=True)
+    if result.note.startswith("!"):
+        print(f"    {result.note}", flush=True)
+    if result.detail:
+        print("    " + result.detail.replace("\n", "\n    "), file=sys.stderr, flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        raise SystemExit(worker(sys.argv[2:]))
+    raise SystemExit(main(sys.argv[1:]))
