@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 PYPROJECTS := pyproject.toml $(wildcard packages/*/pyproject.toml) external/etl-database-schema/pyproject.toml
 EDITABLES  := -e 'packages/etl_core[s3]' -e 'external/etl-database-schema' \
-              -e 'packages/file_processing' -e 'packages/data_pipeline[schema]' \
+              -e 'packages/file_processing[schema]' -e 'packages/data_pipeline[schema]' \
               -e 'packages/observability[schema]'
 
 .PHONY: install run test lint format bench clean

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.filesize import decimal as human_size
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -18,7 +19,7 @@ from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
-from file_processing import __version__
+from file_processing import __version__, db
 from file_processing.contracts import ContractSet, load_contracts
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
@@ -57,6 +58,15 @@ app.add_typer(quarantine_app, name="quarantine")
 
 Settings = Session[FileProcessingSettings]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        show_envvar=True,
+        help="Also record outcomes in this database (needs the 'schema' extra).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -94,7 +104,7 @@ def main_options(
     try:
         ctx.obj = open_session("file_processing", FileProcessingSettings, flags)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
 
 
@@ -175,7 +185,7 @@ def inspect(
         return
     table = Table("member", "size", "content", title=str(path))
     for m in members:
-        table.add_row(str(m["member"]), human_size(int(str(m["bytes"]))), str(m["content"]))
+        table.add_row(escape(str(m["member"])), human_size(int(str(m["bytes"]))), str(m["content"]))
     out.print(table)
 
 
@@ -189,7 +199,9 @@ def _report_refusal(path: Path, exc: RefusedError, as_json: bool) -> None:
         refusal = {"code": str(exc.reason), "message": exc.message, "member": exc.member}
         out.print_json(json.dumps({"file": str(path), "status": "refused", "reason": refusal}))
         return
-    out.print(f"[red]refused[/red] {path}: [bold]{exc.reason}[/bold] {exc.message}")
+    out.print(
+        f"[red]refused[/red] {escape(str(path))}: [bold]{exc.reason}[/bold] {escape(exc.message)}"
+    )
 
 
 # ---------------------------------------------------------------- processing
@@ -201,21 +213,24 @@ def process(
     key: Annotated[str, typer.Argument(help="A landing key (landing/<source>/<file>) or its URL.")],
     force: Annotated[bool, typer.Option("--force", help="Process again even if done.")] = False,
     as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Process one landing object: validated with its report, or quarantined with its reason.
 
     Exit code 3 when it was quarantined.
     """
     session: Settings = ctx.obj
-    with session.open_store() as store, _processor(session, store) as processor:
+    with session.open_store() as store, _processor(session, store, database_url) as processor:
         landing_key = _landing_key(store.url, key)
         try:
             outcome = processor.process(landing_key, force=force)
         except ObjectNotFoundError:
-            err.print(f"[red]no such object:[/red] {store.url_for(landing_key)}", highlight=False)
+            err.print(
+                f"[red]no such object:[/red] {escape(store.url_for(landing_key))}", highlight=False
+            )
             raise typer.Exit(ExitCode.USAGE) from None
         except FileProcessingError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(ExitCode.USAGE) from None
     session.push_metrics("etl_file_processing_process")
     if as_json:
@@ -236,6 +251,7 @@ def scan_command(
         int | None, typer.Option("--concurrency", min=1, help="Objects at once (setting).")
     ] = None,
     as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Process every unprocessed landing object, in parallel, then print a summary.
 
@@ -243,7 +259,7 @@ def scan_command(
     """
     session: Settings = ctx.obj
     workers = concurrency or session.settings.concurrency
-    with session.open_store() as store, _processor(session, store) as processor:
+    with session.open_store() as store, _processor(session, store, database_url) as processor:
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
         with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
@@ -263,9 +279,28 @@ def scan_command(
         raise typer.Exit(ExitCode.PARTIAL)
 
 
-def _processor(session: Settings, store: ObjectStore) -> Processor:
+def _processor(session: Settings, store: ObjectStore, database_url: str | None) -> Processor:
     contracts = load_contracts(session.settings.config_dir)
-    return Processor(store, contracts, session.settings, run_id=session.run_id)
+    processor = Processor(store, contracts, session.settings, run_id=session.run_id)
+    if _database(database_url):
+        processor.mirror = db.record_outcome
+    return processor
+
+
+def _database(database_url: str | None) -> bool:
+    """Connect the database mirror when a URL is given and the extra is installed."""
+    if not database_url:
+        return False
+    if not db.schema_installed():
+        err.print(
+            "DATABASE_URL is set but the 'schema' extra is not installed "
+            "(pip install 'etl-file-processing[schema]'): the ledger stays in _state/ only",
+            style="yellow",
+            markup=False,
+        )
+        return False
+    db.connect(database_url)
+    return True
 
 
 def _known_dataset(contracts: ContractSet, dataset: str) -> None:
@@ -273,7 +308,10 @@ def _known_dataset(contracts: ContractSet, dataset: str) -> None:
         contracts.get(dataset)
     except KeyError:
         known = ", ".join(c.dataset for c in contracts) or "none"
-        err.print(f"[red]unknown dataset[/red] {dataset!r} (contracts: {known})", highlight=False)
+        err.print(
+            f"[red]unknown dataset[/red] {escape(repr(dataset))} (contracts: {escape(known)})",
+            highlight=False,
+        )
         raise typer.Exit(ExitCode.USAGE) from None
 
 
@@ -283,7 +321,7 @@ def _landing_key(store_url: str, key: str) -> str:
         return key
     base = store_url.rstrip("/") + "/"
     if not key.startswith(base):
-        err.print(f"[red]{key} is not inside the store {store_url}[/red]", highlight=False)
+        err.print(f"{key} is not inside the store {store_url}", style="red", markup=False)
         raise typer.Exit(ExitCode.USAGE)
     return key[len(base) :]
 
@@ -294,11 +332,11 @@ def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Tabl
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
-            o.key.removeprefix(LANDING_PREFIX),
+            escape(o.key.removeprefix(LANDING_PREFIX)),
             f"[{style}]{o.status}[/{style}]",
             o.partition or "-",
             str(o.rows) if o.rows else "-",
-            o.reason["code"] if o.reason else o.detail or "-",
+            o.reason["code"] if o.reason else escape(o.detail) or "-",
         )
     return table
 
@@ -319,7 +357,9 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
     if done:
         out.print(_outcome_table(done))
     for failure in summary.failures:
-        out.print(f"[red]failed[/red] {failure.key}: {failure.error}", highlight=False)
+        out.print(
+            f"[red]failed[/red] {escape(failure.key)}: {escape(failure.error)}", highlight=False
+        )
     out.print(", ".join(f"{n} {status}" for status, n in counts.items()))
 
 
@@ -346,7 +386,10 @@ def quarantine_list(
     table.add_column("reason", min_width=len("archive.path_traversal"))
     for r in records:
         table.add_row(
-            r.key.removeprefix(QUARANTINE_PREFIX), r.quarantined_at, r.released_at or "-", r.reason
+            escape(r.key.removeprefix(QUARANTINE_PREFIX)),
+            r.quarantined_at,
+            r.released_at or "-",
+            r.reason,
         )
     out.print(table)
     out.print(f"{len(records)} quarantined file(s); 'quarantine show KEY' gives the reason in full")
@@ -372,6 +415,7 @@ def quarantine_release(
         str, typer.Option("--by", envvar="USER", help="Who releases it (recorded).")
     ] = "unknown",
     note: Annotated[str | None, typer.Option("--note", help="Why (recorded).")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Put a quarantined file back in line: the next scan processes its landing original.
 
@@ -383,8 +427,10 @@ def quarantine_release(
         try:
             record = release(store, ledger, _record(store, key).key, by=by, note=note)
         except FileProcessingError as exc:
-            err.print(f"[red]not released:[/red] {exc}", highlight=False)
+            err.print(f"[red]not released:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(ExitCode.USAGE) from None
+    if _database(database_url):
+        db.record_release(record)
     out.print(
         f"released {record.key}: {record.source_key} will be processed by the next scan",
         highlight=False,
@@ -395,7 +441,7 @@ def _record(store: ObjectStore, key: str) -> QuarantineRecord:
     try:
         return read_record(store, key)
     except ObjectNotFoundError:
-        err.print(f"[red]no quarantine record for[/red] {key}", highlight=False)
+        err.print(f"[red]no quarantine record for[/red] {escape(key)}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
 
 

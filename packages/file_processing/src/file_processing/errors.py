@@ -8,10 +8,10 @@ material) and no file should be blamed for it.
 
 from __future__ import annotations
 
-from etl_core.errors import EtlError
+from etl_core.errors import EtlError, MissingDependencyError
 from file_processing.reasons import Reason
 
-__all__ = ["FileProcessingError", "GpgError", "RefusedError"]
+__all__ = ["FileProcessingError", "GpgError", "RefusedError", "SchemaNotInstalledError"]
 
 
 class FileProcessingError(EtlError):
@@ -50,3 +50,12 @@ def _rebuild_refused(
 
 class GpgError(FileProcessingError):
     """GnuPG could not be run or set up: missing binary, unusable or locked key material."""
+
+
+class SchemaNotInstalledError(FileProcessingError, MissingDependencyError):
+    """The database ledger was asked for without the ``schema`` extra installed."""
+
+    def __init__(self, feature: str) -> None:
+        MissingDependencyError.__init__(
+            self, feature, package="etl-file-processing", extra="schema"
+        )

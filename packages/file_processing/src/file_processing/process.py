@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -54,7 +54,7 @@ from file_processing.outputs import (
     remove_stale,
 )
 from file_processing.quality import QualityResult, validate_file
-from file_processing.quarantine import quarantine_object
+from file_processing.quarantine import QuarantineRecord, quarantine_object, read_record
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
@@ -70,6 +70,7 @@ _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
 
 Status = Literal["validated", "quarantined", "skipped"]
+Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
 
 _objects = counter(
     "etl_file_processing_objects_total",
@@ -181,6 +182,9 @@ class Processor:
         self._environ = environ
         self._limits = settings.unpack_limits()
         self._quality = settings.quality_settings()
+        self.mirror: Mirror | None = None
+        """Called with each outcome, its ledger record and its quarantine record (the
+        database mirror); a failing mirror is logged, never fatal."""
         self._decryptors: dict[str, Decryptor] = {}
         self._lock = threading.Lock()
         self._resources = ExitStack()
@@ -250,7 +254,7 @@ class Processor:
         except BaseException as exc:
             self._abandon(job, exc)
             raise
-        self._record(job.claim, outcome)
+        self._record(job, outcome)
         return outcome
 
     def _abandon(self, job: _Job, exc: BaseException) -> None:
@@ -261,7 +265,7 @@ class Processor:
         except Exception as cleanup:  # the original error matters more; say both
             logger.error("could not record the failure of %s: %s", job.info.key, cleanup)
 
-    def _record(self, claim: Claim, outcome: Outcome) -> None:
+    def _record(self, job: _Job, outcome: Outcome) -> None:
         """Finish the ledger record with ``outcome``, which gives up the claim."""
         state: State
         if outcome.status != "skipped":
@@ -269,8 +273,8 @@ class Processor:
         else:
             state = "duplicate" if outcome.duplicate_of else "waiting"
         reason = outcome.reason or {}
-        self.ledger.finish(
-            claim,
+        record = self.ledger.finish(
+            job.claim,
             state,
             dataset=outcome.dataset,
             partition=outcome.partition,
@@ -278,7 +282,18 @@ class Processor:
             reason=reason.get("code"),
             message=reason.get("message") or outcome.detail or None,
             duplicate_of=outcome.duplicate_of,
+            content_sha256=job.content.sha256 if job.content else None,
         )
+        if self.mirror is not None:
+            try:
+                quarantined = (
+                    read_record(self.store, outcome.outputs[0])
+                    if outcome.status == "quarantined"
+                    else None
+                )
+                self.mirror(outcome, record, quarantined)
+            except Exception as exc:  # the store's ledger is the record of truth
+                logger.warning("outcome of %s not mirrored to the database: %s", record.key, exc)
 
     def _unmatched(self, info: ObjectInfo) -> Outcome:
         refusal = RefusedError(

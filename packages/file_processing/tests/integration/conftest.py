@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from etl_core.storage import ObjectStore, open_store
-from etl_core.testing.fixtures import s3_bucket, s3_endpoint
+from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
 from etl_core.testing.services import service_unavailable
 from file_processing.contracts import load_contracts
 from file_processing.process import Processor
 from file_processing.settings import FileProcessingSettings
 
 # shared fixtures, re-exported for pytest
-__all__ = ["s3_bucket", "s3_endpoint"]
+__all__ = ["postgres_server_url", "postgres_url", "s3_bucket", "s3_endpoint"]
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 

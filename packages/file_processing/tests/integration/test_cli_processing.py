@@ -162,3 +162,10 @@ def test_debug_logs_never_show_the_private_key(
     body = [line for line in armoured.splitlines()[2:] if len(line) > 20]
     assert body
     assert not any(line in done.stderr for line in body)
+
+
+def test_names_with_brackets_are_printed_as_they_are(local: Any) -> None:
+    local.deliver("notes [draft].txt", b"hello", source="misc")
+    done = cli(local, "scan")
+    assert done.returncode == 3, done.stderr
+    assert "misc/notes [draft].txt" in done.stdout

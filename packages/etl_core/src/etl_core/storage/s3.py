@@ -296,9 +296,11 @@ class S3ObjectStore(ObjectStore):
         key = item["Key"][len(self._key_base) :]
         try:
             validate_key(key)
-        except InvalidKeyError:
-            # Folder markers ("a/") and keys like "a//b" cannot be addressed here.
-            logger.debug("skipping S3 key the platform cannot address: %r", item["Key"])
+        except InvalidKeyError as exc:
+            if key.endswith("/"):  # a folder marker made by a console: not an object
+                logger.debug("skipping S3 folder marker %r", item["Key"])
+            else:  # e.g. "a//b": say so, since nothing will ever process it
+                logger.warning("skipping S3 key the platform cannot address: %s", exc)
             return None
         return ObjectInfo(
             key=key,

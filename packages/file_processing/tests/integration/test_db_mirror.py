@@ -1,0 +1,106 @@
+"""Outcomes mirrored into the platform database (the 'schema' extra), SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from file_processing import cli
+
+BIN = Path(sys.executable).parent
+Orders = Callable[..., bytes]
+
+
+def run(
+    lane: Any, *args: str, database_url: str, tool: str = "etl-file-processing"
+) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / tool)]
+    if tool == "etl-file-processing":
+        command += ["--storage", lane.store.url, "--config-dir", str(lane.config_dir)]
+    environ = {**os.environ, "ETL_LOG_FORMAT": "json", "DATABASE_URL": database_url}
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Read the mirror with a plain driver (Django binds one database per process)."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+            return [tuple(row) for row in connection.execute(sql)]
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        return [tuple(row) for row in connection.execute(sql)]
+
+
+def test_scan_mirrors_objects_checks_and_quarantines_then_release(
+    local_lane: Any, orders: Orders, database_url: str
+) -> None:
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    local_lane.deliver("orders_20261101.csv", orders(5))
+    bad = local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    done = run(local_lane, "scan", "--json", database_url=database_url)
+    assert done.returncode == 3, done.stderr
+    assert "not mirrored" not in done.stderr
+
+    states = dict(query(database_url, "SELECT key, state FROM etl_processed_object"))
+    assert states == {"landing/vendor/orders_20261101.csv": "succeeded", bad: "quarantined"}
+    ((quarantine_key, reason, released_at),) = query(
+        database_url,
+        "SELECT quarantine_key, reason_code, released_at FROM etl_quarantine_record",
+    )
+    assert reason == "data.quality"
+    assert released_at is None
+    failed = query(
+        database_url,
+        "SELECT q.outcome, q.failed_count FROM etl_quality_result q "
+        "JOIN etl_processed_object o ON o.id = q.processed_object_id "
+        f"WHERE o.key = '{bad}' AND q.check_name = 'range:amount'",
+    )
+    assert failed == [("failed", 6)]
+
+    released = run(
+        local_lane, "quarantine", "release", quarantine_key, "--by", "carol",
+        database_url=database_url,
+    )  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    ((released_by, released_at),) = query(
+        database_url, "SELECT released_by, released_at FROM etl_quarantine_record"
+    )
+    assert released_by == "carol"
+    assert released_at is not None
+
+
+def test_unmigrated_database_is_refused_with_the_command_to_run(
+    local_lane: Any, orders: Orders, tmp_path: Path
+) -> None:
+    local_lane.deliver("orders_20261101.csv", orders(5))
+    done = run(local_lane, "scan", database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    assert done.returncode == 2
+    assert "etl-schema migrate" in done.stderr
+    assert local_lane.keys("validated/") == []
+
+
+def test_without_the_schema_extra_the_ledger_stays_in_the_store(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli.db, "schema_installed", lambda: False)
+    assert cli._database("sqlite:///nowhere.sqlite3") is False
+    assert "pip install 'etl-file-processing[schema]'" in capsys.readouterr().err
+    assert cli._database(None) is False
