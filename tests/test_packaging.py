@@ -62,7 +62,7 @@ def test_runtime_wheel_names_version_ranges_never_paths(wheelhouse: Path, dist: 
 @pytest.mark.parametrize(
     ("requirement", "script"),
     [
-        ("etl-file-processing", "etl-file-processing"),
+        ("etl-file-processing[schema]", "etl-file-processing"),
         ("etl-data-pipeline[schema]", "etl-data-pipeline"),
         ("etl-observability[schema]", "etl-observability"),
     ],
