@@ -84,8 +84,8 @@ def load_curated_partition(
                 paths.append(Path(tmp) / f"{number:05d}.parquet")
                 store.download(key, paths[-1])
             pairs = _column_pairs(contract, dt, table, paths, run_id)
-            rows = db.load_partition(
-                table, dt, [name for name, _ in pairs], _rows(paths, pairs, run_id)
+            rows = db.load_batches(
+                table, dt, [name for name, _ in pairs], _batches(paths, pairs, run_id)
             )
         seconds = time.monotonic() - clock
         _loaded.labels(dataset=contract.name, table=table).inc(rows)
@@ -123,17 +123,21 @@ def _column_pairs(
     return pairs
 
 
-def _rows(
+def _batches(
     paths: Sequence[Path], pairs: Sequence[tuple[str, str | None]], run_id: str
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[Any]:
+    """Arrow record batches with the table's column names (``None`` feeds the run id)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     wanted = list(dict.fromkeys(src for _, src in pairs if src is not None))
     for path in paths:
         parquet = pq.ParquetFile(str(path))
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
-            values = {name: batch.column(i).to_pylist() for i, name in enumerate(wanted)}
-            run_ids = [run_id] * batch.num_rows
-            yield from zip(
-                *(values[src] if src is not None else run_ids for _, src in pairs), strict=True
-            )
+            arrays = [
+                batch.column(wanted.index(src))
+                if src is not None
+                else pa.array([run_id] * batch.num_rows, type=pa.string())
+                for _, src in pairs
+            ]
+            yield pa.RecordBatch.from_arrays(arrays, names=[name for name, _ in pairs])

@@ -249,3 +249,60 @@ def test_load_partition_copies_into_postgresql(tmp_path: Path, postgres_database
     assert "row 1 has 2 values; expected 9" in lines[5]
     assert lines[6].startswith("kept [('T0', '2024-05-01T09:30:00+00:00'), ('T1'")
     assert lines[6].endswith("True")
+
+
+BATCH_SCRIPT = """
+from datetime import date, datetime, timezone
+from decimal import Decimal
+import pyarrow as pa
+from data_pipeline import db
+db.connect({url!r}, migrate=True)
+dt = date(2024, 5, 1)
+ids = ['plain', 'with,comma', 'with "quote"', 'two\\nlines', '', 'üñí']
+sold = datetime(2024, 5, 1, 9, 30, tzinfo=timezone.utc)
+batch = pa.RecordBatch.from_pydict({{
+    "transaction_id": ids,
+    "line_number": [1] * len(ids),
+    "sold_at": pa.array([sold] * len(ids), type=pa.timestamp("us", tz="UTC")),
+    "store_code": ["S001"] * len(ids),
+    "sku": ["SKU-1"] * len(ids),
+    "quantity": pa.array([Decimal("2.500")] * len(ids), type=pa.decimal128(12, 3)),
+    "unit_price": pa.array([Decimal("1.25")] * len(ids), type=pa.decimal128(12, 2)),
+    "amount": pa.array([Decimal("3.13")] * len(ids), type=pa.decimal128(14, 2)),
+    "currency": ["EUR"] * len(ids),
+    "region": ["PT", None, "", "ES", "FR", "IT"],
+}})
+names = batch.schema.names
+print("loaded", db.load_batches("retail_sales_transaction", dt, names, [batch, batch.slice(0, 0)]))
+other = batch.append_column("dt", pa.array([date(2024, 5, 2)] * len(ids), type=pa.date32()))
+try:
+    db.load_batches("retail_sales_transaction", dt, other.schema.names, [other])
+except ValueError as exc:
+    print("refused:", exc)
+from etl_database_schema.retail.models import SalesTransaction
+rows = SalesTransaction.objects.filter(dt=dt)
+print(sorted(ids) == sorted(r.transaction_id for r in rows))
+print(sorted((r.region or "") for r in rows))
+print({{(str(r.quantity), str(r.unit_price), str(r.amount), r.sold_at.isoformat()) for r in rows}})
+"""
+
+
+def _check_batch_load(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "loaded 6"
+    assert "dt values other than 2024-05-01" in lines[1]
+    assert lines[2] == "True"
+    assert lines[3] == "['', '', 'ES', 'FR', 'IT', 'PT']"
+    assert lines[4] == "{('2.500', '1.25', '3.13', '2024-05-01T09:30:00+00:00')}"
+
+
+def test_load_batches_keeps_awkward_text_exactly_on_sqlite(tmp_path: Path) -> None:
+    result = _run(BATCH_SCRIPT.format(url="sqlite:///curated.sqlite3"), tmp_path)
+    _check_batch_load(result)
+
+
+@pytest.mark.postgres
+def test_load_batches_copies_csv_into_postgresql(tmp_path: Path, postgres_database: str) -> None:
+    result = _run(BATCH_SCRIPT.format(url=postgres_database), tmp_path)
+    _check_batch_load(result)
