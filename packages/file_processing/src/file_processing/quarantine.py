@@ -15,6 +15,7 @@ file keeps the earlier episodes in ``history``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ RECORD_SUFFIX = ".quarantine.json"
 UNKNOWN_DATASET = "_unknown"
 _LANDING = "landing/"
 _ORIGINAL_SUFFIX = ".original"
+_MAX_NAME_BYTES = 255  # a file name on common file systems
 
 
 @dataclass
@@ -102,6 +104,13 @@ def quarantine_key(landing_key: str, dataset: str | None, partition: date) -> st
     name = relative if dataset is None else relative.rsplit("/", 1)[-1]
     if name.endswith(RECORD_SUFFIX):
         name += _ORIGINAL_SUFFIX
+    folder, _, base = name.rpartition("/")
+    if len((base + RECORD_SUFFIX).encode()) > _MAX_NAME_BYTES:
+        # Too long for a file name once the record's suffix is added: keep a readable
+        # head and a hash of the whole name (the record keeps the full source key).
+        digest = hashlib.sha256(base.encode()).hexdigest()[:16]
+        head = base.encode()[: _MAX_NAME_BYTES - len(RECORD_SUFFIX) - 18].decode(errors="ignore")
+        name = f"{folder}/{head}~{digest}" if folder else f"{head}~{digest}"
     return f"{QUARANTINE_PREFIX}{dataset or UNKNOWN_DATASET}/dt={partition.isoformat()}/{name}"
 
 

@@ -439,3 +439,14 @@ def test_worker_whose_claim_was_taken_over_stops_before_publishing(
         with pytest.raises(LedgerConflictError, match="taken over"):
             processor.process(key)
     assert lane.keys("validated/") == []
+
+
+def test_a_landing_name_too_long_for_its_record_is_still_quarantined(lane: Any) -> None:
+    name = "n" * 250
+    key = lane.deliver(name, b"whatever", source="stranger")
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    record = read_record(lane.store, outcome.outputs[0])
+    assert record.source_key == key
+    assert lane.store.read_bytes(record.key) == b"whatever"
