@@ -5,18 +5,22 @@ landing key and is idempotent. In order:
 
 1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
 2. match it to a contract (none -> quarantined under ``_unknown``);
-3. download it once to scratch, hashing as it streams (SHA-256 for duplicate
-   drops, plus the contract's sidecar algorithm);
-4. a byte-identical file already validated under another name -> ``skipped``
-   as a duplicate, nothing loaded twice;
-5. verify the checksum sidecar, decrypt, unpack and check every member;
-6. all members pass -> upload each member's data (valid rows), rejected rows
-   and ``.quality.json`` to ``validated/``; any refusal or failed member ->
-   the original goes to ``quarantine/`` with its record;
-7. finish the ledger record.
+3. a required checksum sidecar that has not arrived yet -> ``skipped`` (waiting);
+4. download the object once to scratch, hashing as it streams (SHA-256 for
+   duplicate drops, plus the sidecar's algorithm), pinned to the claimed ETag;
+5. a byte-identical file of the dataset already validated under another name
+   -> ``skipped`` as a duplicate, nothing loaded twice;
+6. verify the sidecar, decrypt, unpack and check every member, check that every
+   member's output name can be published and belongs to no other delivery;
+7. all members pass -> upload each member's data (valid rows), rejected rows
+   and ``.quality.json`` to ``validated/`` (all or nothing); any refusal or
+   failed member -> the original goes to ``quarantine/`` with its record;
+8. finish the ledger record (and mirror it to the database, when configured).
 
-Every upload becomes visible in one step, and outputs are named after the
-delivery, so a crash leaves no partial file and a re-run overwrites the same keys.
+The claim is renewed between the long steps, so a worker that lost it stops
+before publishing. Every upload becomes visible in one step and outputs are
+named after the delivery, so a crash leaves no partial file and a re-run
+overwrites the same keys.
 """
 
 from __future__ import annotations
