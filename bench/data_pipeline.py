@@ -29,27 +29,36 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+
+def _load_harness() -> ModuleType:
+    """bench/harness.py, loaded once by path as ``bench_harness`` (bench/ is off sys.path)."""
+    if "bench_harness" not in sys.modules:
+        path = Path(__file__).with_name("harness.py")
+        spec = importlib.util.spec_from_file_location("bench_harness", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules["bench_harness"]
+
+
+if TYPE_CHECKING:
+    import harness
+else:
+    harness = _load_harness()
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-EXAMPLE = ROOT / "examples" / "retail"
-CONFIG_DIR = EXAMPLE / "config"
-DATASET = "pos_transactions"
-DAY = date(2026, 11, 2)
-DEFAULT_ROWS = (1_000_000, 5_000_000)
-BIN = Path(sys.executable).parent  # the venv's bin/ (not resolved: it holds the entry points)
-MIB = 1024 * 1024
-# The reference tools (DuckDB, Polars) run under this interpreter: `make bench` points it
-# at .venv-bench, where they are installed without touching .venv.
-TOOLS_ENV = "ETL_BENCH_TOOLS_PYTHON"
+CONFIG_DIR, DATASET, DAY = harness.CONFIG_DIR, harness.DATASET, harness.DAY
+BIN, MIB, TOOLS_ENV = harness.BIN, harness.MIB, harness.TOOLS_PYTHON_ENV
+Result = harness.Result
 
 # Targets (see bench/README.md).
 MAX_RATIO_VS_DUCKDB = 1.3
@@ -67,102 +76,12 @@ LOAD = "platform load (PostgreSQL)"
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
 
 
-# --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class ChildRun:
-    """One child process: exit code, wall seconds, peak RSS and its output files."""
-
-    returncode: int
-    seconds: float
-    peak_rss_mib: float
-    stdout: Path
-    stderr: Path
-
-    def tail(self, lines: int = 15) -> str:
-        """The last lines of the child's stderr (then stdout), for error messages."""
-        text = self.stderr.read_text(errors="replace") or self.stdout.read_text(errors="replace")
-        return "\n".join(text.strip().splitlines()[-lines:])
-
-    def log_events(self, event: str) -> list[dict[str, Any]]:
-        """The JSON log lines of the child's stderr whose ``event`` is ``event``."""
-        found = []
-        for line in self.stderr.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if record.get("event") == event:
-                    found.append(record)
-        return found
-
-
-def run_child(
-    cmd: Sequence[str], *, name: str, logs: Path, cwd: Path, env: dict[str, str]
-) -> ChildRun:
-    """Run ``cmd`` to completion; wall time and peak RSS are the child's alone (wait4)."""
-    logs.mkdir(parents=True, exist_ok=True)
-    stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, cwd=cwd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    # Linux reports ru_maxrss in KiB.
-    return ChildRun(proc.returncode, seconds, usage.ru_maxrss / 1024, stdout, stderr)
-
-
-@dataclass
-class Result:
-    """One line of the report."""
-
-    size: int
-    tool: str
-    rows: int | None = None
-    seconds: float | None = None
-    peak_rss_mib: float | None = None
-    output_bytes: int | None = None
-    note: str = ""
-    detail: str = ""
-    """The end of a failed child's output."""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.seconds is not None
-
-
-def best_of(runs: list[ChildRun]) -> tuple[float, float]:
-    """Fastest wall time and highest peak RSS over the repeats."""
-    return min(r.seconds for r in runs), max(r.peak_rss_mib for r in runs)
-
-
 # --------------------------------------------------------------------------- data
 
 
-def generator() -> Any:
-    """examples/retail/generate.py, imported from its path."""
-    path = EXAMPLE / "generate.py"
-    spec = importlib.util.spec_from_file_location("retail_generate", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass(frozen=True)
-class Layout:
+class Layout(harness.Layout):
     """The scratch files of one size."""
-
-    base: Path
-
-    @property
-    def store(self) -> Path:
-        return self.base / "store"
 
     @property
     def csv(self) -> Path:
@@ -174,10 +93,6 @@ class Layout:
     def reference(self) -> Path:
         return self.store / "reference"
 
-    @property
-    def logs(self) -> Path:
-        return self.base / "logs"
-
     def out(self, tool: str) -> Path:
         """The output directory of a direct engine (its parent exists)."""
         (self.base / "out").mkdir(exist_ok=True)
@@ -187,17 +102,11 @@ class Layout:
 def prepare(layout: Layout, rows: int) -> float:
     """Lay out the store (reusing a complete CSV from an earlier run); returns seconds spent."""
     clock = time.perf_counter()
-    gen = generator()
-    gen.write_reference(layout.reference)
+    harness.generator().write_reference(layout.reference)
     for stale in ("curated", "_state"):
         shutil.rmtree(layout.store / stale, ignore_errors=True)
     shutil.rmtree(layout.base / "out", ignore_errors=True)
-    if not layout.csv.exists():  # written under a temporary name, so it exists only whole
-        layout.csv.parent.mkdir(parents=True, exist_ok=True)
-        partial = layout.csv.parent / f".{layout.csv.name}.partial"
-        with partial.open("w", newline="") as out:
-            gen.write_transactions(out, DAY, rows)
-        partial.rename(layout.csv)
+    harness.write_csv(layout.csv, rows)
     os.sync()  # write the CSV back now, not while the first tool is being timed
     return time.perf_counter() - clock
 
@@ -213,14 +122,17 @@ def parquet_stats(directory: Path) -> tuple[int, int]:
     return rows, size
 
 
+def tools_python() -> Path:
+    """The reference tools' interpreter: ``$ETL_BENCH_TOOLS_PYTHON``, else this one."""
+    return harness.tools_python(Path(sys.executable))
+
+
 # --------------------------------------------------------------------------- platform
 
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of the platform's children: ours, without DATABASE_URL unless given."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(extra)
-    return env
+    return harness.child_env(without=("DATABASE_URL",), **extra)
 
 
 def platform_cmd(layout: Layout, *command: str) -> list[str]:
@@ -246,7 +158,7 @@ def bench_platform_transform(layout: Layout, size: int, repeat: int) -> Result:
     result = Result(size, PLATFORM)
     runs = []
     for attempt in range(repeat):
-        run = run_child(
+        run = harness.run_child(
             platform_cmd(layout, "transform"),
             name=f"platform-transform-{attempt}",
             logs=layout.logs,
@@ -254,11 +166,9 @@ def bench_platform_transform(layout: Layout, size: int, repeat: int) -> Result:
             env=child_env(),
         )
         if run.returncode:
-            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
-            result.detail = run.tail()
-            return result
+            return result.failed(run)
         runs.append(run)
-    result.seconds, result.peak_rss_mib = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     manifest = json.loads(
         (layout.store / "curated" / DATASET / f"dt={DAY}" / "_manifest.json").read_text()
     )
@@ -280,13 +190,7 @@ def direct_sql(layout: Layout, out: Path, *, dedupe: bool) -> str:
     from data_pipeline.contracts import load_contract
 
     contract = load_contract(CONFIG_DIR, DATASET)
-
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    def lit(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
+    q, lit = harness.sql_name, harness.sql_string
     casts = ", ".join(f"CAST({q(c.name)} AS {c.type}) AS {q(c.name)}" for c in contract.columns)
     reader = (
         f"read_csv({lit(str(layout.csv))}, header = true, all_varchar = true, "
@@ -335,38 +239,25 @@ def bench_duckdb(layout: Layout, size: int, repeat: int, *, dedupe: bool) -> Res
     runs = []
     for attempt in range(repeat):
         shutil.rmtree(out, ignore_errors=True)
-        run = run_child(
-            [tools_python(), str(Path(__file__).resolve()), "--worker", "duckdb", str(sql_file)],
+        run = harness.run_child(
+            harness.worker_cmd(tools_python(), __file__, "duckdb", str(sql_file)),
             name=f"{out.name}-{attempt}",
             logs=layout.logs,
             cwd=layout.base,
             env=child_env(),
         )
         if run.returncode:
-            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
-            result.detail = run.tail()
-            return result
+            return result.failed(run)
         runs.append(run)
-    result.seconds, result.peak_rss_mib = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     result.rows, result.output_bytes = parquet_stats(out)
     return result
-
-
-def tools_python() -> str:
-    """The interpreter of the reference tools: ``$ETL_BENCH_TOOLS_PYTHON``, else this one.
-
-    Made absolute (not resolved: a venv's python is a symlink), as the tools run elsewhere.
-    """
-    given = os.environ.get(TOOLS_ENV)
-    if not given:
-        return sys.executable
-    return os.path.abspath(given) if os.sep in given else shutil.which(given) or given
 
 
 def tool_version(module: str) -> str | None:
     """``module.__version__`` as the reference tools' interpreter sees it; None if absent."""
     probe = subprocess.run(
-        [tools_python(), "-c", f"import {module}; print({module}.__version__)"],
+        [str(tools_python()), "-c", f"import {module}; print({module}.__version__)"],
         capture_output=True,
         text=True,
         check=False,
@@ -387,19 +278,17 @@ def bench_polars(layout: Layout, size: int, repeat: int) -> Result:
     runs = []
     for attempt in range(repeat):
         shutil.rmtree(out, ignore_errors=True)
-        run = run_child(
-            [tools_python(), str(Path(__file__).resolve()), "--worker", "polars", json.dumps(spec)],
+        run = harness.run_child(
+            harness.worker_cmd(tools_python(), __file__, "polars", json.dumps(spec)),
             name=f"{out.name}-{attempt}",
             logs=layout.logs,
             cwd=layout.base,
             env=child_env(),
         )
         if run.returncode:
-            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
-            result.detail = run.tail()
-            return result
+            return result.failed(run)
         runs.append(run)
-    result.seconds, result.peak_rss_mib = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     result.rows, result.output_bytes = parquet_stats(out)
     return result
 
@@ -418,7 +307,7 @@ def worker_polars(spec_json: str) -> int:
     import polars as pl  # type: ignore[import-not-found, unused-ignore]  # .venv-bench only
 
     spec = json.loads(spec_json)
-    names = generator().COLUMNS
+    names = harness.generator().COLUMNS
     lf = pl.scan_csv(spec["csv"], schema=dict.fromkeys(names, pl.String))
     quantity = pl.col("quantity").cast(pl.Int64)
     unit_price = pl.col("unit_price").cast(pl.Decimal(12, 2))
@@ -508,7 +397,7 @@ def bench_load(layout: Layout, size: int, repeat: int, server: Postgres) -> Resu
     result = Result(size, LOAD)
     with throwaway_database(server) as url:
         env = child_env(DATABASE_URL=url)
-        migrate = run_child(
+        migrate = harness.run_child(
             [str(BIN / "etl-schema"), "migrate"],
             name="etl-schema-migrate",
             logs=layout.logs,
@@ -521,7 +410,7 @@ def bench_load(layout: Layout, size: int, repeat: int, server: Postgres) -> Resu
             return result
         runs = []
         for attempt in range(repeat):
-            run = run_child(
+            run = harness.run_child(
                 platform_cmd(layout, "load"),
                 name=f"platform-load-{attempt}",
                 logs=layout.logs,
@@ -529,16 +418,14 @@ def bench_load(layout: Layout, size: int, repeat: int, server: Postgres) -> Resu
                 env=env,
             )
             if run.returncode:
-                result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
-                result.detail = run.tail()
-                return result
+                return result.failed(run)
             runs.append(run)
         with psycopg.connect(url) as con:
             row = con.execute(
                 "SELECT count(*) FROM retail_sales_transaction WHERE dt = %s", [DAY]
             ).fetchone()
         result.rows = int(row[0]) if row else 0
-    result.seconds, result.peak_rss_mib = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     inner = [e["seconds"] for r in runs for e in r.log_events("partition loaded") if "seconds" in e]
     result.notes.append(
         f"{LOAD}: etl-schema migrate {migrate.seconds:.2f} s (not counted); "
@@ -572,29 +459,19 @@ PROFILED = (
 
 def profile_platform(layout: Layout, size: int) -> list[str]:
     """Run the platform transform once more under cProfile; seconds per step of the code."""
-    import pstats
-
-    profile = layout.base / "platform-transform.prof"
-    cmd = platform_cmd(layout, "transform")
-    run = run_child(
-        [sys.executable, "-m", "cProfile", "-o", str(profile), *cmd],
+    lines, by_step = harness.profile_child(
+        platform_cmd(layout, "transform"),
+        PROFILED,
+        title=f"profile of {PLATFORM}, {size:,} rows",
+        width=34,
+        under="data_pipeline/",
+        prof=layout.base / "platform-transform.prof",
         name="platform-transform-profile",
         logs=layout.logs,
         cwd=layout.base,
         env=child_env(),
     )
-    if run.returncode:
-        return [f"profile run failed (exit {run.returncode}): {run.tail(3)}"]
-    stats: dict[tuple[str, int, str], Any] = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
-    seconds: dict[str, float] = {}
-    for (path, _, name), (_, _, _, cumulative, _) in stats.items():
-        for file, func in PROFILED:
-            if name == func and path.endswith(f"data_pipeline/{file}"):
-                seconds[func] = seconds.get(func, 0.0) + cumulative
-    lines = [f"profile of {PLATFORM}, {size:,} rows (cProfile, wall {run.seconds:.2f} s):"]
-    for file, func in PROFILED:
-        if func in seconds:
-            lines.append(f"  {file[:-3] + '.' + func:<34} {seconds[func]:7.2f} s cumulative")
+    seconds = {func: value for (_, func), value in by_step.items()}
     if {"_build", "create_input_view", "stage_reference", "_check_result"} <= seconds.keys():
         # DuckDB's execute() is invisible to cProfile; _build's own statement is the big one.
         rest = seconds["_build"] - sum(
@@ -610,12 +487,9 @@ def profile_platform(layout: Layout, size: int) -> list[str]:
 # --------------------------------------------------------------------------- report
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
     """The table: tool, rows, seconds, rows/s, MiB/s (input CSV), peak RSS, vs DuckDB."""
+    _fmt = harness.fmt
     header = (
         f"{'tool':<28} {'rows':>11} {'seconds':>8} {'rows/s':>11} {'MiB/s':>7} "
         f"{'peak RSS MiB':>12} {'out MiB':>8} {'vs duckdb':>9}"
@@ -647,13 +521,8 @@ def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
 
 def targets(results: list[Result]) -> tuple[list[str], bool]:
     """Whether the targets are met; returns the lines and whether all measured ones are."""
-    lines, all_met = ["targets:"], True
-
-    def verdict(met: bool) -> str:
-        nonlocal all_met
-        all_met &= met
-        return "MET   " if met else "MISSED"
-
+    verdict = harness.Verdicts()
+    lines = verdict.lines
     for size in sorted({r.size for r in results}):
         by_tool = {r.tool: r for r in results if r.size == size and r.ok}
         platform, duck = by_tool.get(PLATFORM), by_tool.get(DUCKDB)
@@ -679,10 +548,7 @@ def targets(results: list[Result]) -> tuple[list[str], bool]:
                 + " a 10^9-byte GB, which is what DuckDB's '1GB' means)"
             )
     else:
-        lines.append(
-            f"  n/a    peak RSS under {MAX_RSS_MIB} MiB: needs a run with --rows "
-            f"{RSS_TARGET_ROWS} or more"
-        )
+        verdict.rss_not_measured(f"{MAX_RSS_MIB} MiB", RSS_TARGET_ROWS)
     loads = [r for r in results if r.tool == LOAD and r.ok]
     for r in loads:
         assert r.seconds is not None
@@ -694,37 +560,18 @@ def targets(results: list[Result]) -> tuple[list[str], bool]:
     if not loads:
         reason = next((r.note for r in results if r.tool == LOAD), "not run")
         lines.append(f"  n/a    load rows/s: {reason}")
-    return lines, all_met
+    return lines, verdict.all_met
 
 
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench/run.py data_pipeline",
-        description="Benchmark the data_pipeline transform and load on generated retail data.",
-    )
-    parser.add_argument(
-        "--rows",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_ROWS),
-        metavar="N",
-        help="partition sizes to generate and transform (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        help="scratch directory, kept afterwards; generated CSVs in it are reused "
-        "(default: a temporary directory, removed afterwards)",
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help="runs of each tool per size; the fastest wall time is reported (default: 1)",
+    parser = harness.arg_parser(
+        "bench/run.py data_pipeline",
+        "Benchmark the data_pipeline transform and load on generated retail data.",
+        rows="partition sizes to generate and transform",
+        workdir="CSVs",
     )
     parser.add_argument(
         "--load-rows",
@@ -741,15 +588,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--pg-host", default="127.0.0.1", help="PostgreSQL host (127.0.0.1)")
     parser.add_argument("--pg-port", type=int, default=5432, help="PostgreSQL port (5432)")
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 when a measured target is missed (default: report only)",
-    )
-    args = parser.parse_args(argv)
-    if any(n < 1 for n in args.rows) or args.repeat < 1:
-        parser.error("--rows and --repeat must be positive")
-    args.rows = sorted(set(args.rows))
+    args = harness.parse_args(parser, argv)
     if args.load_rows is None:
         args.load_rows = args.rows[0]
     elif args.load_rows not in args.rows:
@@ -760,31 +599,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Generate, run every tool for every size, print the report; 0 unless a run failed."""
     args = parse_args(argv)
-    if not (BIN / "etl-data-pipeline").exists():
-        print(f"{BIN / 'etl-data-pipeline'} not found: run `make install` first", file=sys.stderr)
+    if harness.missing_entry_point("etl-data-pipeline"):
         return 2
-    workdir = (
-        args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="etl-bench-"))
-    )
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
+    with harness.workdir(args.workdir) as workdir:
         return _run(args, workdir)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
-    settings = {
-        k: v for k, v in sorted(os.environ.items()) if k.startswith("ETL_") and k != TOOLS_ENV
-    }
-    print(
-        f"data_pipeline benchmark: {', '.join(f'{n:,}' for n in args.rows)} rows, "
-        f"{os.cpu_count()} CPUs, workdir {workdir}"
-        + (f", repeat {args.repeat} (fastest kept)" if args.repeat > 1 else "")
-    )
-    if settings:
-        print(f"  platform settings from the environment: {settings}")
+    harness.print_header("data_pipeline", args, workdir)
+    harness.print_settings()
     import duckdb
 
     duckdb_version, polars_version = tool_version("duckdb"), tool_version("polars")
@@ -809,6 +632,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if server is None and not args.no_load:
         print(f"  load skipped: {pg_reason}")
 
+    step = harness.step
     results: list[Result] = []
     csv_bytes: dict[int, int] = {}
     notes: list[str] = []
@@ -819,12 +643,12 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         seconds = prepare(layout, size)
         csv_bytes[size] = layout.csv.stat().st_size
         print(f"{csv_bytes[size] / MIB:,.1f} MiB CSV ({seconds:.1f} s)", flush=True)
-        platform = _step(PLATFORM, bench_platform_transform, layout, size, args.repeat)
+        platform = step(PLATFORM, bench_platform_transform, layout, size, args.repeat)
         results.append(platform)
-        results.append(_step(DUCKDB, bench_duckdb, layout, size, args.repeat, dedupe=False))
-        results.append(_step(DUCKDB_DEDUPE, bench_duckdb, layout, size, args.repeat, dedupe=True))
+        results.append(step(DUCKDB, bench_duckdb, layout, size, args.repeat, dedupe=False))
+        results.append(step(DUCKDB_DEDUPE, bench_duckdb, layout, size, args.repeat, dedupe=True))
         if use_polars:
-            results.append(_step(POLARS, bench_polars, layout, size, args.repeat))
+            results.append(step(POLARS, bench_polars, layout, size, args.repeat))
         else:
             why = "--no-polars" if args.no_polars else "polars is not installed (see above)"
             results.append(Result(size, POLARS, note=f"skipped: {why}"))
@@ -834,35 +658,18 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
             elif not platform.ok:
                 results.append(Result(size, LOAD, note="skipped: the transform failed"))
             else:
-                results.append(_step(LOAD, bench_load, layout, size, args.repeat, server))
+                results.append(step(LOAD, bench_load, layout, size, args.repeat, server))
         failed |= any(not r.ok and not r.note.startswith("skipped") for r in results)
         if args.profile and platform.ok:
             print("  profiling the platform transform ...", flush=True)
             notes.extend(profile_platform(layout, size))
         notes.extend(note for r in results if r.size == size for note in r.notes)
 
-    print()
-    for line in report(results, csv_bytes):
-        print(line)
-    for line in notes:
-        print(line)
     lines, all_met = targets(results)
-    print()
-    for line in lines:
-        print(line)
+    harness.print_report(report(results, csv_bytes), notes, lines)
     if failed:
         return 1
     return 1 if args.strict and not all_met else 0
-
-
-def _step(tool: str, bench: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
-    """Run one benchmark step, printing its progress."""
-    print(f"  {tool} ...", end=" ", flush=True)
-    result = bench(*args, **kwargs)
-    print(f"{result.seconds:.2f} s" if result.ok else "FAILED", flush=True)
-    if result.detail:
-        print("    " + result.detail.replace("\n", "\n    "), file=sys.stderr, flush=True)
-    return result
 
 
 def worker(argv: list[str]) -> int:

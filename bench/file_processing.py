@@ -38,26 +38,38 @@ import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+
+def _load_harness() -> ModuleType:
+    """bench/harness.py, loaded once by path as ``bench_harness`` (bench/ is off sys.path)."""
+    if "bench_harness" not in sys.modules:
+        path = Path(__file__).with_name("harness.py")
+        spec = importlib.util.spec_from_file_location("bench_harness", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import {path}")
+        sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules["bench_harness"]
+
+
+if TYPE_CHECKING:
+    import harness
+else:
+    harness = _load_harness()
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-EXAMPLE = ROOT / "examples" / "retail"
-CONFIG_DIR = EXAMPLE / "config"
-DATASET = "pos_transactions"
-DAY = date(2026, 11, 2)
+CONFIG_DIR, DATASET, DAY = harness.CONFIG_DIR, harness.DATASET, harness.DAY
 CSV_NAME = f"pos_{DAY:%Y%m%d}.csv"
 LANDING_KEY = f"landing/pos/{CSV_NAME}.zip.pgp"
 KEY_ENV = "RETAIL_POS_PGP_KEY"  # the contract's key = "env:RETAIL_POS_PGP_KEY"
-DEFAULT_ROWS = (1_000_000, 5_000_000)
-BIN = Path(sys.executable).parent  # the main venv's bin/ (not resolved: it holds the entry points)
-TOOLS_PYTHON_ENV = "ETL_BENCH_TOOLS_PYTHON"
-DEFAULT_TOOLS_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
-MB = 1_000_000  # decimal megabytes, for MB/s and RSS alike
+BIN, MB = harness.BIN, harness.MB  # decimal megabytes, for MB/s and RSS alike
+DEFAULT_TOOLS_PYTHON = harness.ROOT / ".venv-bench" / "bin" / "python"
+Result = harness.Result
 
 # Targets (see bench/README.md).
 MIN_THROUGHPUT_VS_FLOOR_DUCKDB = 0.8  # end to end vs floor + DuckDB checks back to back
@@ -172,114 +184,12 @@ def contract_drift() -> list[str]:
     return drift
 
 
-# --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class ChildRun:
-    """One child process: exit code, wall seconds, peak RSS and its output files."""
-
-    returncode: int
-    seconds: float
-    peak_rss_mb: float
-    stdout: Path
-    stderr: Path
-
-    def tail(self, lines: int = 15) -> str:
-        """The last lines of the child's stderr (then stdout), for error messages."""
-        text = self.stderr.read_text(errors="replace") or self.stdout.read_text(errors="replace")
-        return "\n".join(text.strip().splitlines()[-lines:])
-
-    def last_json(self) -> dict[str, Any] | None:
-        """The last line of stdout that is a JSON object (a worker's answer)."""
-        for line in reversed(self.stdout.read_text(errors="replace").splitlines()):
-            if line.startswith("{"):
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(value, dict):
-                    return value
-        return None
-
-
-def run_child(
-    cmd: Sequence[str],
-    *,
-    name: str,
-    logs: Path,
-    cwd: Path,
-    env: dict[str, str],
-    stdout: Path | None = None,
-) -> ChildRun:
-    """Run ``cmd`` to completion; wall time and peak RSS are the child's alone (wait4).
-
-    ``ru_maxrss`` of ``wait4`` covers the child and the descendants it waited for
-    (gpg under the platform, both ends of the floor's pipe): the largest of them.
-    """
-    logs.mkdir(parents=True, exist_ok=True)
-    out_path = stdout or logs / f"{name}.stdout"
-    err_path = logs / f"{name}.stderr"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, cwd=cwd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    # Linux reports ru_maxrss in KiB.
-    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024 / MB, out_path, err_path)
-
-
-@dataclass
-class Result:
-    """One line of the report."""
-
-    size: int
-    tool: str
-    rows: int | None = None
-    seconds: float | None = None
-    peak_rss_mb: float | None = None
-    note: str = ""
-    """Why there is no measurement (skipped, failed), or what is off about it."""
-    detail: str = ""
-    """The end of a failed child's output."""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.seconds is not None
-
-
-def best_of(runs: list[ChildRun]) -> tuple[float, float]:
-    """Fastest wall time and highest peak RSS over the repeats."""
-    return min(r.seconds for r in runs), max(r.peak_rss_mb for r in runs)
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    return env
-
-
 # --------------------------------------------------------------------------- data
 
 
-def generator() -> Any:
-    """examples/retail/generate.py, imported from its path."""
-    path = EXAMPLE / "generate.py"
-    spec = importlib.util.spec_from_file_location("retail_generate", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass(frozen=True)
-class Layout:
+class Layout(harness.Layout):
     """The scratch files of one size."""
-
-    base: Path
 
     @property
     def csv(self) -> Path:
@@ -290,16 +200,8 @@ class Layout:
         return self.base / "plain" / f"{CSV_NAME}.zip"
 
     @property
-    def store(self) -> Path:
-        return self.base / "store"
-
-    @property
     def landing(self) -> Path:
         return self.store / LANDING_KEY
-
-    @property
-    def logs(self) -> Path:
-        return self.base / "logs"
 
     def scratch(self, name: str) -> Path:
         """An empty directory ``<base>/scratch/<name>``."""
@@ -322,7 +224,7 @@ class Gpg:
         return ["gpg", "--homedir", str(self.home), "--batch", "--quiet", "--yes", *args]
 
     def env(self) -> dict[str, str]:
-        return child_env(GNUPGHOME=str(self.home))
+        return harness.child_env(GNUPGHOME=str(self.home))
 
 
 def make_key() -> Gpg:
@@ -372,12 +274,7 @@ def prepare(layout: Layout, rows: int, gpg: Gpg) -> tuple[float, float]:
     Returns (seconds spent generating and zipping, seconds encrypting).
     """
     clock = time.perf_counter()
-    if not layout.csv.exists():  # written under a temporary name, so it exists only whole
-        layout.csv.parent.mkdir(parents=True, exist_ok=True)
-        partial = layout.csv.with_name(f".{CSV_NAME}.partial")
-        with partial.open("w", newline="") as out:
-            generator().write_transactions(out, DAY, rows)
-        partial.rename(layout.csv)
+    if harness.write_csv(layout.csv, rows):
         layout.zip.unlink(missing_ok=True)
     if not layout.zip.exists():
         partial = layout.zip.with_name(f".{layout.zip.name}.partial")
@@ -423,9 +320,7 @@ def reset_store(layout: Layout) -> None:
 
 def tools_python() -> Path:
     """The reference tools' interpreter: ``$ETL_BENCH_TOOLS_PYTHON`` or .venv-bench's."""
-    value = os.environ.get(TOOLS_PYTHON_ENV)
-    path = Path(value) if value else DEFAULT_TOOLS_PYTHON
-    return path if path.is_absolute() else ROOT / path
+    return harness.tools_python(DEFAULT_TOOLS_PYTHON)
 
 
 # The module each tool needs in the tools python.
@@ -495,10 +390,6 @@ def probe_tools(python: Path) -> tuple[dict[str, str | None], str]:
 # --------------------------------------------------------------------------- the steps
 
 
-def worker_cmd(python: Path, kind: str, spec: dict[str, Any]) -> list[str]:
-    return [str(python), str(Path(__file__).resolve()), "--worker", kind, json.dumps(spec)]
-
-
 def judge(result: Result, answer: dict[str, Any] | None, size: int) -> None:
     """Record the rows a checker saw; flag a wrong count or a failing check."""
     if answer is None:
@@ -521,17 +412,15 @@ def bench_platform(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
     outcome: dict[str, Any] = {}
     for attempt in range(repeat):
         reset_store(layout)
-        run = run_child(
+        run = harness.run_child(
             platform_cmd(layout),
             name=f"platform-process-{attempt}",
             logs=layout.logs,
             cwd=layout.base,
-            env=child_env(**{KEY_ENV: gpg.secret_key}),
+            env=harness.child_env(**{KEY_ENV: gpg.secret_key}),
         )
         if run.returncode:
-            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
-            result.detail = run.tail()
-            return result
+            return result.failed(run)
         try:
             outcome = json.loads(run.stdout.read_text())
         except json.JSONDecodeError:
@@ -544,7 +433,7 @@ def bench_platform(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
             )
             return result
         runs.append(run)
-    result.seconds, result.peak_rss_mb = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     result.rows = int(outcome.get("rows", 0))
     if result.rows != size:
         result.note = f"! {result.rows:,} rows, expected {size:,}"
@@ -583,7 +472,7 @@ def bench_floor(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
     pipeline = f"{' '.join(_sh(a) for a in gpg.cmd('--decrypt', str(layout.landing)))} | funzip"
     runs = []
     for attempt in range(repeat):
-        run = run_child(
+        run = harness.run_child(
             ["bash", "-o", "pipefail", "-c", pipeline],
             name=f"floor-{attempt}",
             logs=layout.logs,
@@ -592,11 +481,9 @@ def bench_floor(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
             stdout=Path(os.devnull),
         )
         if run.returncode:
-            result.note = f"failed (exit {run.returncode}): {run.tail(3)}"
-            result.detail = run.tail()
-            return result
+            return result.failed(run)
         runs.append(run)
-    result.seconds, result.peak_rss_mb = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     result.rows = size
     return result
 
@@ -622,19 +509,17 @@ def bench_worker(
     runs = []
     for attempt in range(repeat):
         layout.scratch(kind)
-        run = run_child(
-            worker_cmd(python, kind, spec),
+        run = harness.run_child(
+            harness.worker_cmd(python, __file__, kind, json.dumps(spec)),
             name=f"{kind}-{attempt}",
             logs=layout.logs,
             cwd=cwd or layout.base,
-            env=env or child_env(),
+            env=env or harness.child_env(),
         )
         if run.returncode:
-            result.note = f"failed (exit {run.returncode}): {run.tail(2)}"
-            result.detail = run.tail()
-            return result
+            return result.failed(run, 2)
         runs.append(run)
-    result.seconds, result.peak_rss_mb = best_of(runs)
+    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
     answer = runs[-1].last_json()
     judge(result, answer, size)
     if answer and answer.get("inner_seconds") is not None:
@@ -651,7 +536,7 @@ def soda_env(layout: Layout) -> dict[str, str]:
     (home / ".soda" / "config.yml").write_text(
         "send_anonymous_usage_stats: false\nuser_cookie_id: etl-bench\n"
     )
-    return child_env(HOME=str(home))
+    return harness.child_env(HOME=str(home))
 
 
 # --------------------------------------------------------------------------- workers
@@ -659,13 +544,7 @@ def soda_env(layout: Layout) -> dict[str, str]:
 
 def duckdb_checks_sql(csv: str) -> str:
     """The check set as one DuckDB aggregate query over the CSV read as text."""
-
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    def lit(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
+    q, lit = harness.sql_name, harness.sql_string
     columns = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in COLUMNS)
     reader = f"read_csv({lit(csv)}, header = true, auto_detect = false, columns = {{{columns}}})"
     casts = ", ".join(f"TRY_CAST({q(c)} AS {t}) AS {q(c)}" for c, t in TYPES.items())
@@ -1014,38 +893,22 @@ PROFILED = (
 
 def profile_platform(layout: Layout, size: int, gpg: Gpg) -> list[str]:
     """Run ``process`` once more under cProfile; cumulative seconds per step of the code."""
-    import pstats
-
-    profile = layout.base / "platform-process.prof"
     reset_store(layout)
-    run = run_child(
-        [sys.executable, "-m", "cProfile", "-o", str(profile), *platform_cmd(layout)],
+    lines, _ = harness.profile_child(
+        platform_cmd(layout),
+        PROFILED,
+        title=f"profile of {PLATFORM}, {size:,} rows",
+        width=32,
+        prof=layout.base / "platform-process.prof",
         name="platform-process-profile",
         logs=layout.logs,
         cwd=layout.base,
-        env=child_env(**{KEY_ENV: gpg.secret_key}),
+        env=harness.child_env(**{KEY_ENV: gpg.secret_key}),
     )
-    if run.returncode:
-        return [f"profile run failed (exit {run.returncode}): {run.tail(3)}"]
-    stats: dict[tuple[str, int, str], Any] = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
-    seconds: dict[tuple[str, str], float] = {}
-    for (path, _, name), (_, _, _, cumulative, _) in stats.items():
-        for file, func in PROFILED:
-            if name == func and path.endswith(file):
-                seconds[file, func] = seconds.get((file, func), 0.0) + cumulative
-    lines = [f"profile of {PLATFORM}, {size:,} rows (cProfile, wall {run.seconds:.2f} s):"]
-    for file, func in PROFILED:
-        if (file, func) in seconds:
-            label = f"{Path(file).stem}.{func}"
-            lines.append(f"  {label:<32} {seconds[file, func]:7.2f} s cumulative")
     return lines
 
 
 # --------------------------------------------------------------------------- report
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def combined(floor: Result | None, duck: Result | None, size: int) -> Result:
@@ -1055,7 +918,7 @@ def combined(floor: Result | None, duck: Result | None, size: int) -> Result:
         assert floor.seconds is not None
         assert duck.seconds is not None
         result.seconds = floor.seconds + duck.seconds
-        result.peak_rss_mb = max(floor.peak_rss_mb or 0, duck.peak_rss_mb or 0)
+        result.peak_rss_bytes = max(floor.peak_rss_bytes or 0, duck.peak_rss_bytes or 0)
     else:
         result.note = "not measured (a part failed or was skipped)"
     return result
@@ -1063,6 +926,7 @@ def combined(floor: Result | None, duck: Result | None, size: int) -> Result:
 
 def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
     """One table per size: seconds, MB/s and rows/s of the plain CSV, peak RSS, vs DuckDB."""
+    _fmt = harness.fmt
     header = (
         f"{'tool':<24} {'seconds':>8} {'MB/s':>7} {'rows/s':>11} {'peak RSS MB':>11} "
         f"{'vs duckdb':>9}  note"
@@ -1091,13 +955,8 @@ def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
 
 def targets(results: list[Result]) -> tuple[list[str], bool]:
     """Whether the targets are met; returns the lines and whether all measured ones are."""
-    lines, all_met = ["targets:"], True
-
-    def verdict(met: bool) -> str:
-        nonlocal all_met
-        all_met &= met
-        return "MET   " if met else "MISSED"
-
+    verdict = harness.Verdicts()
+    lines = verdict.lines
     for size in sorted({r.size for r in results}):
         by_tool = {r.tool: r for r in results if r.size == size and r.ok}
         platform, both = by_tool.get(PLATFORM), by_tool.get(FLOOR_DUCKDB)
@@ -1127,41 +986,19 @@ def targets(results: list[Result]) -> tuple[list[str], bool]:
             f"at {r.size:,} rows: {r.peak_rss_mb:.0f} MB"
         )
     if not big:
-        lines.append(
-            f"  n/a    peak RSS under {MAX_RSS_MB} MB: needs a run with --rows "
-            f"{RSS_TARGET_ROWS} or more"
-        )
-    return lines, all_met
+        verdict.rss_not_measured(f"{MAX_RSS_MB} MB", RSS_TARGET_ROWS)
+    return lines, verdict.all_met
 
 
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench/run.py file_processing",
-        description="Benchmark etl-file-processing on an encrypted, zipped retail drop.",
-    )
-    parser.add_argument(
-        "--rows",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_ROWS),
-        metavar="N",
-        help="sizes to generate (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        help="scratch directory, kept afterwards; generated CSVs and zips in it are reused "
-        "(default: a temporary directory, removed afterwards)",
-    )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        metavar="N",
-        help="runs of each tool per size; the fastest wall time is reported (default: 1)",
+    parser = harness.arg_parser(
+        "bench/run.py file_processing",
+        "Benchmark etl-file-processing on an encrypted, zipped retail drop.",
+        rows="sizes to generate",
+        workdir="CSVs and zips",
     )
     parser.add_argument(
         "--all-tools-sizes",
@@ -1173,16 +1010,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also run `process` under cProfile and print seconds per step",
     )
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 when a measured target is missed (default: report only)",
-    )
-    args = parser.parse_args(argv)
-    if any(n < 1 for n in args.rows) or args.repeat < 1:
-        parser.error("--rows and --repeat must be positive")
-    args.rows = sorted(set(args.rows))
-    return args
+    return harness.parse_args(parser, argv)
 
 
 def main(argv: list[str]) -> int:
@@ -1192,42 +1020,29 @@ def main(argv: list[str]) -> int:
         if shutil.which(tool) is None:
             print(f"{tool} not found: the benchmark needs gpg and funzip (unzip)", file=sys.stderr)
             return 2
-    if not (BIN / "etl-file-processing").exists():
-        print(f"{BIN / 'etl-file-processing'} not found: run `make install` first", file=sys.stderr)
+    if harness.missing_entry_point("etl-file-processing"):
         return 2
-    workdir = (
-        args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="etl-bench-"))
-    )
-    workdir.mkdir(parents=True, exist_ok=True)
-    gpg: Gpg | None = None
-    try:
-        gpg = make_key()
-        return _run(args, workdir, gpg)
-    except subprocess.CalledProcessError as exc:  # gpg could not make the key or the drop
-        stderr = (
-            exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
-        )
-        print(f"{' '.join(map(str, exc.cmd[:6]))} ... failed: {stderr or exc}", file=sys.stderr)
-        return 1
-    finally:
-        if gpg is not None:
-            drop_key(gpg)
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
+    with harness.workdir(args.workdir) as workdir:
+        gpg: Gpg | None = None
+        try:
+            gpg = make_key()
+            return _run(args, workdir, gpg)
+        except subprocess.CalledProcessError as exc:  # gpg could not make the key or the drop
+            stderr = (
+                exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+            )
+            print(f"{' '.join(map(str, exc.cmd[:6]))} ... failed: {stderr or exc}", file=sys.stderr)
+            return 1
+        finally:
+            if gpg is not None:
+                drop_key(gpg)
 
 
 def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
-    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith("ETL_")}
-    settings.pop(TOOLS_PYTHON_ENV, None)
     python = tools_python()
-    print(
-        f"file_processing benchmark: {', '.join(f'{n:,}' for n in args.rows)} rows, "
-        f"{os.cpu_count()} CPUs, workdir {workdir}"
-        + (f", repeat {args.repeat} (fastest kept)" if args.repeat > 1 else "")
-    )
+    harness.print_header("file_processing", args, workdir)
     print(f"  reference tools: {python}")
-    if settings:
-        print(f"  platform settings from the environment: {settings}")
+    harness.print_settings()
     for line in contract_drift():
         print(f"  ! the contract changed, the reference tools do not check it: {line}")
     status, versions = probe_tools(python)
@@ -1240,6 +1055,7 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
     if duck_python != python:
         print(f"  {DUCKDB}: using the main venv's duckdb ({duck_python})")
 
+    step = harness.step
     results: list[Result] = []
     csv_bytes: dict[int, int] = {}
     notes: list[str] = []
@@ -1255,13 +1071,13 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
             flush=True,
         )
         batch = [
-            _step(PLATFORM, bench_platform, layout, size, args.repeat, gpg),
-            _step(FLOOR, bench_floor, layout, size, args.repeat, gpg),
+            step(PLATFORM, bench_platform, layout, size, args.repeat, gpg),
+            step(FLOOR, bench_floor, layout, size, args.repeat, gpg),
         ]
-        duck = _step(DUCKDB, bench_worker, DUCKDB, "duckdb", duck_python, layout, size, args.repeat)
+        duck = step(DUCKDB, bench_worker, DUCKDB, "duckdb", duck_python, layout, size, args.repeat)
         batch += [duck, combined(batch[1], duck, size)]
         batch.append(
-            _step(
+            step(
                 QUALITY,
                 bench_worker,
                 QUALITY,
@@ -1284,9 +1100,9 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
             if tool == SODA:
                 extra["env"] = soda_env(layout)
             if tool == GE:
-                extra["env"] = child_env(GX_ANALYTICS_ENABLED="false")
+                extra["env"] = harness.child_env(GX_ANALYTICS_ENABLED="false")
             batch.append(
-                _step(tool, bench_worker, tool, kind, python, layout, size, args.repeat, **extra)
+                step(tool, bench_worker, tool, kind, python, layout, size, args.repeat, **extra)
             )
         results += batch
         if args.profile and batch[0].ok:
@@ -1294,15 +1110,8 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
             notes.extend(profile_platform(layout, size, gpg))
         notes.extend(note for r in batch for note in r.notes)
 
-    print()
-    for line in report(results, csv_bytes):
-        print(line)
-    for line in notes:
-        print(line)
     lines, all_met = targets(results)
-    print()
-    for line in lines:
-        print(line)
+    harness.print_report(report(results, csv_bytes), notes, lines)
     failed = any(
         (not r.ok and not r.note.startswith(("skipped", "not measured"))) or r.note.startswith("!")
         for r in results
@@ -1310,18 +1119,6 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
     if failed:
         return 1
     return 1 if args.strict and not all_met else 0
-
-
-def _step(tool: str, bench: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
-    """Run one benchmark step, printing its progress and a failed child's output."""
-    print(f"  {tool} ...", end=" ", flush=True)
-    result = bench(*args, **kwargs)
-    print(f"{result.seconds:.2f} s" if result.ok else "FAILED", flush=True)
-    if result.note.startswith("!"):
-        print(f"    {result.note}", flush=True)
-    if result.detail:
-        print("    " + result.detail.replace("\n", "\n    "), file=sys.stderr, flush=True)
-    return result
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
     .venv/bin/python bench/run.py --list
 
 Each benchmark is a module of this directory exposing ``main(argv: list[str]) -> int``;
-add one with a line in :data:`BENCHMARKS`. Its options follow its name.
+add one with a line in :data:`BENCHMARKS`. Its options follow its name. What they share
+is ``bench/harness.py``, which each loads itself (by path, as ``bench_harness``).
 
 The modules are loaded by file path under a ``bench_`` name, and this directory is
 taken off ``sys.path``: ``bench/data_pipeline.py`` must not shadow the ``data_pipeline``
