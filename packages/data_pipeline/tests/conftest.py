@@ -178,6 +178,7 @@ class Retail:
     write_contract = staticmethod(write_contract)
     seed = staticmethod(seed_store)
     rows = staticmethod(pos_rows)
+    TRANSFORM = POS_TRANSFORM
 
 
 @pytest.fixture

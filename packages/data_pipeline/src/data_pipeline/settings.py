@@ -14,7 +14,7 @@ __all__ = ["PipelineSettings"]
 class PipelineSettings(RuntimeSettings):
     """Everything ``etl-data-pipeline`` reads from flags, ``ETL_*`` and ``etl.toml``."""
 
-    duckdb_memory_limit: str = "1GB"
+    duckdb_memory_limit: str = "800MB"
     """DuckDB's memory limit per partition; beyond it DuckDB spills to the work directory."""
     duckdb_threads: int = 0
     """DuckDB worker threads per partition; 0 lets DuckDB use every core."""

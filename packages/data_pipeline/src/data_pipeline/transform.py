@@ -20,7 +20,7 @@ import duckdb
 
 from data_pipeline.contracts import DatasetContract
 from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
-from data_pipeline.enrich import join_sql, stage_reference, unmatched_column
+from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
 from data_pipeline.errors import (
     MissingColumnError,
     MissingPartitionError,
@@ -38,7 +38,6 @@ __all__ = ["TransformResult", "transform_partition"]
 
 logger = logging.getLogger(__name__)
 
-_COPIES = "__etl_copies"  # rows that shared a surviving row's de-duplication key
 
 _partitions = counter(
     "etl_data_pipeline_partitions_transformed_total",
@@ -148,9 +147,12 @@ def _transform(
             work, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
         )
         try:
-            counts = _build(con, store, contract, dt, paths, work)
+            enriched = _build(con, store, contract, dt, paths, work)
             out = work / "out"
-            rows = _write(con, contract, dt, out)
+            if any(join.unmatched == "drop" for join in contract.enrich):
+                counts, rows = _materialised(con, contract, dt, enriched, out)
+            else:
+                counts, rows = _one_pass(con, contract, dt, enriched, out)
         finally:
             con.close()
         files = sorted(out.glob("*.parquet"))
@@ -209,8 +211,8 @@ def _build(
     dt: date,
     paths: list[Path],
     work: Path,
-) -> _Counts:
-    """Create the table ``result``: transformed, de-duplicated, enriched, flagged."""
+) -> str:
+    """The SQL of the partition's rows: transformed, de-duplicated, enriched, flagged."""
     create_input_view(con, contract, dt, paths)
     spec = contract.transform
     try:
@@ -240,33 +242,87 @@ def _build(
         keys = ", ".join(quote(k) for k in spec.dedupe_on)
         # Ordering by every column makes the surviving row independent of input order.
         order = ", ".join(quote(c) for c in columns)
-        # Each survivor carries how many rows shared its key: duplicates are counted
-        # without reading the input a second time.
         base = (
-            f"(SELECT *, count(*) OVER (PARTITION BY {keys}) AS {_COPIES} FROM {base} "
+            f"(SELECT * FROM {base} "
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)"
         )
     for index, join in enumerate(contract.enrich):
         stage_reference(con, store, contract, dt, index, join, work, columns)
+    return join_sql(base, contract.enrich)
+
+
+def _one_pass(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, enriched: str, out: Path
+) -> tuple[_Counts, int]:
+    """Write the Parquet straight from the query, then check what was written.
+
+    The checks read only a few columns of the written files: the partition column
+    and each join's key columns, looked up in the staged references (a row without
+    a match is exactly one whose ``__matched`` flag would have been null).
+    """
+    rows = _write(con, contract, dt, enriched, out)
+    files = sorted(out.glob("*.parquet"))
+    if not files:
+        return _Counts(duplicates=_raw_rows(con, contract, 0)), 0
+    written = f"read_parquet([{', '.join(literal(str(f)) for f in files)}])"
+    flags = [_no_match(index, join.on) for index, join in enumerate(contract.enrich)]
+    counts = _check_result(con, contract, dt, written, flags)
+    return counts, rows
+
+
+def _materialised(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, enriched: str, out: Path
+) -> tuple[_Counts, int]:
+    """Materialise the flagged rows first: a ``drop`` join's rows must be counted before
+    they are left out, which the written files can no longer tell."""
+    _execute(con, contract, dt, f"CREATE TABLE result AS {enriched}")
+    flags = [unmatched_column(index) for index in range(len(contract.enrich))]
+    counts = _check_result(con, contract, dt, "result", flags)
+    return counts, _write(con, contract, dt, "SELECT * FROM result", out)
+
+
+def _no_match(index: int, on: tuple[tuple[str, str], ...]) -> str:
+    keys = " AND ".join(f"r.{quote(right)} = t.{quote(left)}" for left, right in on)
+    return f"NOT EXISTS (SELECT 1 FROM {ref_table(index)} AS r WHERE {keys})"
+
+
+def _raw_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract, kept: int) -> int:
+    """Rows removed by de-duplication: the transform's rows minus those kept."""
+    if not contract.transform.dedupe_on:
+        return 0
+    row = con.execute("SELECT count(*) FROM transformed").fetchone()
+    return (int(row[0]) if row else kept) - kept
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, sql: str
+) -> duckdb.DuckDBPyConnection:
     try:
-        con.execute(f"CREATE TABLE result AS {join_sql(base, contract.enrich)}")
+        return con.execute(sql)
     except duckdb.Error as exc:
         raise TransformSqlError(contract.name, dt, _first_line(exc), field="transform.sql") from exc
-    return _check_result(con, contract, dt)
 
 
-def _check_result(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date) -> _Counts:
+def _check_result(
+    con: duckdb.DuckDBPyConnection,
+    contract: DatasetContract,
+    dt: date,
+    relation: str,
+    flags: list[str],
+) -> _Counts:
+    """Count the rows of ``relation``, check their partition and each join's misses.
+
+    ``flags`` holds, per join, a SQL condition over ``t`` true for a row without a match.
+    """
     part = quote(contract.transform.partition_by)
-    flags = [f"count(*) FILTER (WHERE {unmatched_column(i)})" for i in range(len(contract.enrich))]
-    read = f"sum({_COPIES})" if contract.transform.dedupe_on else "count(*)"
     row = con.execute(
-        f"SELECT count(*), coalesce({read}, 0), "
+        "SELECT count(*), "
         f"count(*) FILTER (WHERE {part} IS DISTINCT FROM DATE {literal(dt.isoformat())})"
-        + "".join(f", {flag}" for flag in flags)
-        + " FROM result"
+        + "".join(f", count(*) FILTER (WHERE {flag})" for flag in flags)
+        + f" FROM {relation} AS t"
     ).fetchone()
     assert row is not None
-    total, raw_rows, outside, *unmatched = row
+    total, outside, *unmatched = row
     if outside:
         raise PartitionError(
             contract.name,
@@ -275,7 +331,7 @@ def _check_result(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt:
             f"{dt.isoformat()}; a partition holds only its own date",
             field="transform.partition_by",
         )
-    counts = _Counts(total=total, duplicates=int(raw_rows) - total)
+    counts = _Counts(total=total, duplicates=_raw_rows(con, contract, total))
     for index, join in enumerate(contract.enrich):
         missed = unmatched[index]
         counts.unmatched[join.name] = missed
@@ -292,33 +348,35 @@ def _check_result(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt:
                 contract.name,
                 dt,
                 f"{missed} of {total} rows found no match in {join.source}; for example "
-                f"{_sample_keys(con, index, join.on)}",
+                f"{_sample_keys(con, relation, flags[index], join.on)}",
                 field=f"enrich.{join.name}",
             )
     return counts
 
 
 def _sample_keys(
-    con: duckdb.DuckDBPyConnection, index: int, on: tuple[tuple[str, str], ...]
+    con: duckdb.DuckDBPyConnection, relation: str, flag: str, on: tuple[tuple[str, str], ...]
 ) -> str:
-    keys = ", ".join(quote(left) for left, _ in on)
+    keys = ", ".join(f"t.{quote(left)}" for left, _ in on)
     rows = con.execute(
-        f"SELECT DISTINCT {keys} FROM result WHERE {unmatched_column(index)} ORDER BY ALL LIMIT 5"
+        f"SELECT DISTINCT {keys} FROM {relation} AS t WHERE {flag} ORDER BY ALL LIMIT 5"
     ).fetchall()
     names = ", ".join(left for left, _ in on)
     return f"{names} = " + "; ".join(", ".join(repr(v) for v in row) for row in rows)
 
 
-def _write(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, out: Path) -> int:
+def _write(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, source: str, out: Path
+) -> int:
+    """``COPY`` the rows of ``source`` (flags left out, ``drop`` misses filtered) to Parquet."""
     flags = [unmatched_column(i) for i in range(len(contract.enrich))]
-    if contract.transform.dedupe_on:
-        flags.append(_COPIES)
     drops = [
         f"NOT {unmatched_column(i)}"
         for i, join in enumerate(contract.enrich)
         if join.unmatched == "drop"
     ]
-    select = "SELECT *" + (f" EXCLUDE ({', '.join(flags)})" if flags else "") + " FROM result"
+    select = "SELECT *" + (f" EXCLUDE ({', '.join(flags)})" if flags else "")
+    select += f" FROM ({source})"
     if drops:
         select += " WHERE " + " AND ".join(drops)
     options = (
@@ -326,9 +384,10 @@ def _write(con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, 
         f"ROW_GROUP_SIZE {contract.output.row_group_size}, "
         f"FILE_SIZE_BYTES {contract.output.max_file_size}, FILENAME_PATTERN 'part-{{i}}'"
     )
-    row = con.execute(f"COPY ({select}) TO {literal(str(out))} ({options})").fetchone()
+    row = _execute(con, contract, dt, f"COPY ({select}) TO {literal(str(out))} ({options})")
     out.mkdir(exist_ok=True)
-    return int(row[0]) if row else 0
+    fetched = row.fetchone()
+    return int(fetched[0]) if fetched else 0
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from data_pipeline.errors import (
     JoinKeyTypeError,
     MissingColumnError,
     MissingPartitionError,
+    PartitionError,
     SupersededError,
     TransformSqlError,
     UnmatchedRowsError,
@@ -277,3 +278,28 @@ def test_transform_on_s3(
         rows = read_partition(store, "pos", DAY, tmp_path)
     assert len(rows) == 100
     assert all(r["category"] for r in rows)
+
+
+def test_rows_of_another_date_fail_the_partition_naming_the_field(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    transform = retail.TRANSFORM.replace("FROM input", ", DATE '2026-10-31' AS dt FROM input")
+    retail.write_contract(settings.config_dir, "pos", retail.contract(transform=transform))
+    contract = load_contract(settings.config_dir, "pos")
+    with pytest.raises(PartitionError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert "field 'transform.partition_by'" in str(caught.value)
+    assert read_manifest(local_store, "pos", DAY) is None
+
+
+def test_a_transform_that_keeps_no_rows_publishes_an_empty_partition(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    transform = retail.TRANSFORM.replace("FROM input", "FROM input WHERE false")
+    retail.write_contract(settings.config_dir, "pos", retail.contract(transform=transform))
+    contract = load_contract(settings.config_dir, "pos")
+    result = transform_partition(local_store, contract, DAY, settings)
+    assert (result.rows, result.duplicates) == (0, 0)
+    manifest = read_manifest(local_store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.rows == 0
