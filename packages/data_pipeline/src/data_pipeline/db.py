@@ -354,7 +354,8 @@ def load_partition(
         ValueError: unknown table or column, a row of the wrong length or partition.
     """
     names = _load_columns(table, columns)
-    blanks = [i for i, name in enumerate(names) if name in _blank_text_columns(table)]
+    blank_columns = _blank_text_columns(table)
+    blanks = [i for i, name in enumerate(names) if name in blank_columns]
     dt_index = names.index("dt") if "dt" in names else None
     if dt_index is None:
         names = ["dt", *names]
@@ -394,7 +395,7 @@ def load_batches(table: str, dt: date, columns: Sequence[str], batches: Iterable
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
     names = _load_columns(table, columns)
-    blanks = [name for name in names if name in _blank_text_columns(table)]
+    blanks = sorted(_blank_text_columns(table) & set(names))
 
     def tagged() -> Iterator[Any]:
         for batch in batches:

@@ -58,7 +58,7 @@ from file_processing.outputs import (
     remove_stale,
 )
 from file_processing.quality import QualityResult, validate_file
-from file_processing.quarantine import QuarantineRecord, quarantine_object, read_record
+from file_processing.quarantine import QuarantineRecord, quarantine_object
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
@@ -135,6 +135,7 @@ class _Job:
     info: ObjectInfo
     claim: Claim
     content: ContentEntry | None = None
+    quarantine: QuarantineRecord | None = None
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
@@ -252,7 +253,7 @@ class Processor:
         job = _Job(info, claim)
         try:
             if matched is None:
-                outcome = self._unmatched(info)
+                outcome = self._unmatched(job)
             else:
                 outcome = self._matched(job, *matched, force=force)
         except BaseException as exc:
@@ -290,29 +291,25 @@ class Processor:
         )
         if self.mirror is not None:
             try:
-                quarantined = (
-                    read_record(self.store, outcome.outputs[0])
-                    if outcome.status == "quarantined"
-                    else None
-                )
-                self.mirror(outcome, record, quarantined)
+                self.mirror(outcome, record, job.quarantine)
             except Exception as exc:  # the store's ledger is the record of truth
                 logger.warning("outcome of %s not mirrored to the database: %s", record.key, exc)
 
-    def _unmatched(self, info: ObjectInfo) -> Outcome:
+    def _unmatched(self, job: _Job) -> Outcome:
+        info = job.info
         refusal = RefusedError(
             Reason.CONTRACT_UNMATCHED,
             f"{info.key} matches no dataset contract's source and file-name pattern",
         )
         today = datetime.now(UTC).date()
-        return self._quarantine(info, None, today, refusal, local=None)
+        return self._quarantine(job, None, today, refusal, local=None)
 
     def _matched(self, job: _Job, contract: Contract, day: date, *, force: bool) -> Outcome:
         info = job.info
         try:
             expected = self._sidecar_digest(info, contract)
         except RefusedError as refusal:
-            return self._quarantine(info, contract, day, refusal, local=None)
+            return self._quarantine(job, contract, day, refusal, local=None)
         if expected is _WAIT:
             return _waiting(info, contract, day)
         with tempfile.TemporaryDirectory(prefix="fp-", dir=self.settings.work_dir) as scratch:
@@ -338,10 +335,10 @@ class Processor:
                 check_ownership(self.store, keys, info.key)
             except RefusedError as refusal:
                 self._forget_content(job)
-                return self._quarantine(info, contract, day, refusal, local=local)
+                return self._quarantine(job, contract, day, refusal, local=local)
             if failed:
                 self._forget_content(job)
-                return self._quarantine_failed(info, contract, day, local, checked, failed)
+                return self._quarantine_failed(job, contract, day, local, checked, failed)
             job.claim = self.ledger.renew(job.claim)
             outcome = self._publish(info, contract, day, checked, keys, control)
         if job.claim.previous is not None:
@@ -511,13 +508,14 @@ class Processor:
 
     def _quarantine_failed(
         self,
-        info: ObjectInfo,
+        job: _Job,
         contract: Contract,
         day: date,
         local: Path,
         checked: list[_Checked],
         failed: list[_Checked],
     ) -> Outcome:
+        info = job.info
         first = failed[0].result.report
         assert first.reason is not None  # a failed report always says why
         failed_checks = [
@@ -529,7 +527,7 @@ class Processor:
         refusal = RefusedError(
             first.reason.code, first.reason.message + extra, member=failed[0].member
         )
-        outcome = self._quarantine(info, contract, day, refusal, local=local, checks=failed_checks)
+        outcome = self._quarantine(job, contract, day, refusal, local=local, checks=failed_checks)
         outcome.checks = _outcome("quarantined", info, contract, day, checked, []).checks
         outcome.members = [_member_summary(c) for c in checked]
         outcome.rows = sum(c.result.report.rows.total for c in checked)
@@ -537,7 +535,7 @@ class Processor:
 
     def _quarantine(
         self,
-        info: ObjectInfo,
+        job: _Job,
         contract: Contract | None,
         day: date,
         refusal: RefusedError,
@@ -545,6 +543,7 @@ class Processor:
         local: Path | None,
         checks: list[dict[str, Any]] | None = None,
     ) -> Outcome:
+        info = job.info
         dataset = contract.dataset if contract else None
         with _timed("quarantine"):
             record = quarantine_object(
@@ -559,6 +558,7 @@ class Processor:
                 member=refusal.member,
                 failed_checks=checks,
             )
+        job.quarantine = record
         return Outcome(
             "quarantined",
             info.key,
