@@ -30,6 +30,7 @@ __all__ = [
     "Freshness",
     "LoadSpec",
     "OutputSpec",
+    "ParseOptions",
     "TransformSpec",
     "contract_path",
     "list_datasets",
@@ -46,7 +47,7 @@ COLUMN_TYPES = {
     "float": "DOUBLE",
     "double": "DOUBLE",
     "number": "DOUBLE",
-    "decimal": "DECIMAL(18,3)",
+    "decimal": "DECIMAL(18,4)",  # file_processing's default precision and scale
     "boolean": "BOOLEAN",
     "bool": "BOOLEAN",
     "date": "DATE",
@@ -62,10 +63,31 @@ COMPRESSIONS = ("zstd", "snappy", "gzip", "uncompressed")
 
 @dataclass(frozen=True)
 class Column:
-    """One column of the input schema, with its DuckDB type."""
+    """One column of the input schema, with its DuckDB type.
+
+    ``format`` is the strptime format of a ``date`` / ``timestamp`` column whose text
+    is not ISO 8601, as file_processing reads it.
+    """
 
     name: str
     type: str
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """``[parse]``: how the validated CSV files are written, as file_processing reads them.
+
+    Validated files are UTF-8 and carry no trailer record (file_processing removes
+    both), so only the dialect matters here.
+    """
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str | None = None
+    """``None``: the quote character doubled."""
+    header: bool = True
+    null_values: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True)
@@ -146,7 +168,7 @@ class DatasetContract:
     output: OutputSpec = field(default_factory=OutputSpec)
     load: LoadSpec | None = None
     freshness: Freshness = field(default_factory=Freshness)
-    csv_delimiter: str = ","
+    parse: ParseOptions = field(default_factory=ParseOptions)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -225,11 +247,7 @@ class _Parser:
         output = self.output(self.table(data, "output"))
         load = self.load(data["load"]) if "load" in data else None
         freshness = self.freshness(self.table(data, "freshness"))
-        parse = data.get("parse", {})
-        delimiter = parse.get("delimiter", ",") if isinstance(parse, dict) else ","
-        if not isinstance(delimiter, str) or len(delimiter) != 1:
-            self.fail("parse.delimiter", "expected one character")
-            delimiter = ","
+        parse = self.parse(data.get("parse", {}))
         self.check_outputs(columns, enrich)
         if self.errors:
             return None
@@ -242,8 +260,34 @@ class _Parser:
             output=output,
             load=load,
             freshness=freshness,
-            csv_delimiter=delimiter,
+            parse=parse,
         )
+
+    def parse(self, data: Any) -> ParseOptions:
+        """``[parse]``; keys only file_processing reads (``encoding``) are accepted."""
+        if not isinstance(data, dict):
+            self.fail("parse", "expected a table [parse]")
+            return ParseOptions()
+        defaults = ParseOptions()
+        delimiter = self.character(data, "delimiter", defaults.delimiter)
+        quote = self.character(data, "quote", defaults.quote)
+        escape = self.character(data, "escape", None)
+        header = data.get("header", defaults.header)
+        if not isinstance(header, bool):
+            self.fail("parse.header", "expected true or false")
+            header = defaults.header
+        nulls = data.get("null_values", list(defaults.null_values))
+        if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
+            self.fail("parse.null_values", "expected a list of strings")
+            nulls = list(defaults.null_values)
+        return ParseOptions(delimiter, quote, escape, header, tuple(nulls))
+
+    def character(self, data: dict[str, Any], key: str, default: str | None) -> Any:
+        value = data.get(key, default)
+        if value is not None and (not isinstance(value, str) or len(value) != 1):
+            self.fail(f"parse.{key}", f"expected one character, got {value!r}")
+            return default
+        return value
 
     def table(self, data: dict[str, Any], name: str) -> dict[str, Any]:
         value = data.get(name, {})
@@ -264,26 +308,41 @@ class _Parser:
         if value is None:
             self.fail("columns", "missing: declare [[columns]] with name and type")
             return ()
-        items: list[tuple[Any, Any, str]] = []
+        items: list[tuple[Any, Any, Any, str]] = []
         if isinstance(value, dict):
             for name, spec in value.items():
-                kind = _type_text(spec) if isinstance(spec, dict) else spec
-                items.append((name, kind, f"columns.{name}"))
+                table = spec if isinstance(spec, dict) else {"type": spec}
+                items.append((name, _type_text(table), table.get("format"), f"columns.{name}"))
         elif isinstance(value, list):
             for index, spec in enumerate(value):
                 spec = spec if isinstance(spec, dict) else {}
-                items.append((spec.get("name"), _type_text(spec), f"columns[{index}]"))
+                dotted = f"columns[{index}]"
+                items.append((spec.get("name"), _type_text(spec), spec.get("format"), dotted))
         else:
             self.fail("columns", "expected [[columns]] tables or a [columns] table")
         columns = []
-        for name, kind, dotted in items:
+        for name, kind, fmt, dotted in items:
             if not isinstance(name, str) or not _NAME.fullmatch(name):
                 self.fail(f"{dotted}.name", f"expected a column name, got {name!r}")
                 continue
-            columns.append(Column(name, self.column_type(kind, f"{dotted}.type")))
+            duckdb_type = self.column_type(kind, f"{dotted}.type")
+            columns.append(Column(name, duckdb_type, self.column_format(fmt, duckdb_type, dotted)))
         if not columns and not self.errors:
             self.fail("columns", "declares no column")
         return tuple(columns)
+
+    def column_format(self, fmt: Any, duckdb_type: str, dotted: str) -> str | None:
+        if fmt is None:
+            return None
+        if duckdb_type not in {"DATE", "TIMESTAMP", "TIMESTAMPTZ"}:
+            self.fail(f"{dotted}.format", "a format applies to date and timestamp columns only")
+            return None
+        if not isinstance(fmt, str) or "%" not in fmt:
+            self.fail(
+                f"{dotted}.format", f"expected a strptime format like '%d/%m/%Y', not {fmt!r}"
+            )
+            return None
+        return fmt
 
     def column_type(self, kind: Any, dotted: str) -> str:
         text = str(kind).strip().lower() if kind is not None else ""
@@ -466,8 +525,9 @@ class _Parser:
 def _type_text(spec: dict[str, Any]) -> Any:
     """A column's type text; ``string`` when absent, ``decimal(p,s)`` from precision/scale."""
     kind = spec.get("type", "string")
-    if kind == "decimal" and "precision" in spec:
-        return f"decimal({spec['precision']},{spec.get('scale', 0)})"
+    if kind == "decimal" and ("precision" in spec or "scale" in spec):
+        # file_processing's defaults: precision 18, scale 4
+        return f"decimal({spec.get('precision', 18)},{spec.get('scale', 4)})"
     return kind
 
 

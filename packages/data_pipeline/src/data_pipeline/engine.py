@@ -7,13 +7,14 @@ spills instead of failing; nothing is fetched into Python beyond counts and samp
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from data_pipeline.contracts import DatasetContract
+from data_pipeline.contracts import Column, DatasetContract, ParseOptions
 from data_pipeline.errors import MissingColumnError, PartitionError
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "create_input_view",
     "literal",
     "quote",
+    "read_header",
     "reader_sql",
     "relation_columns",
     "type_family",
@@ -71,7 +73,8 @@ def file_format(path: Path) -> str:
 
 
 def reader_sql(paths: Sequence[Path], fmt: str, *, delimiter: str = ",") -> str:
-    """A DuckDB table function reading ``paths`` untyped (CSV as text), columns by name."""
+    """A DuckDB table function reading ``paths`` untyped (CSV as text, its dialect
+    sniffed), columns by name: for reference files, whose dialect no contract states."""
     files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
     if fmt == "parquet":
         return f"read_parquet({files}, union_by_name = true)"
@@ -93,7 +96,10 @@ def create_input_view(
 ) -> None:
     """Create the view ``input``: every staged file, cast to the contract's column types.
 
-    Each file is checked first, so a file lacking a contract column is named.
+    CSV files are read the way file_processing validated them (the contract's
+    ``[parse]`` dialect, null values and column formats), with their columns taken
+    from their header line, so DuckDB never has to guess. Each file is checked
+    first, so a file lacking a contract column is named.
 
     Raises:
         MissingColumnError: a file lacks a column of the contract.
@@ -101,32 +107,94 @@ def create_input_view(
     """
     by_format: dict[str, list[Path]] = {}
     for path in paths:
-        fmt = file_format(path)
-        by_format.setdefault(fmt, []).append(path)
-        _check_columns(con, contract, dt, path, fmt)
-    selects = []
+        by_format.setdefault(file_format(path), []).append(path)
+    casts = ", ".join(_typed(column) for column in contract.columns)
+    readers = []
     for fmt, group in sorted(by_format.items()):
-        casts = ", ".join(
-            f"CAST({quote(c.name)} AS {c.type}) AS {quote(c.name)}" for c in contract.columns
-        )
-        selects.append(
-            f"SELECT {casts} FROM {reader_sql(group, fmt, delimiter=contract.csv_delimiter)}"
-        )
+        if fmt == "csv":
+            readers.extend(_csv_readers(contract, dt, group))
+            continue
+        for path in group:
+            _check_columns(con, contract, dt, path, fmt)
+        readers.append(reader_sql(group, fmt))
+    selects = [f"SELECT {casts} FROM {reader}" for reader in readers]
     con.execute("CREATE VIEW input AS " + " UNION ALL ".join(selects))
     con.execute(f"CREATE MACRO partition_date() AS DATE {literal(dt.isoformat())}")
+
+
+def _typed(column: Column) -> str:
+    value = quote(column.name)
+    if column.format is not None:
+        value = f"strptime(CAST({value} AS VARCHAR), {literal(column.format)})"
+    return f"CAST({value} AS {column.type}) AS {quote(column.name)}"
+
+
+def read_header(path: Path, parse: ParseOptions) -> list[str]:
+    """The column names on the first record of a CSV file (none for an empty file)."""
+    escape = parse.escape if parse.escape not in (None, parse.quote) else None
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(
+            handle, delimiter=parse.delimiter, quotechar=parse.quote, escapechar=escape
+        )
+        return next(reader, [])
+
+
+def _csv_readers(contract: DatasetContract, dt: date, paths: Sequence[Path]) -> list[str]:
+    """``read_csv`` calls over ``paths``, one per distinct header, every column as text."""
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for path in paths:
+        names = _csv_columns(contract, dt, path)
+        groups.setdefault(names, []).append(path)
+    parse = contract.parse
+    escape = parse.escape if parse.escape is not None else parse.quote
+    nulls = ", ".join(literal(value) for value in parse.null_values) or "''"
+    readers = []
+    for names, group in groups.items():
+        files = "[" + ", ".join(literal(str(p)) for p in group) + "]"
+        columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in names)
+        readers.append(
+            f"read_csv({files}, columns = {{{columns}}}, header = {str(parse.header).lower()}, "
+            f"delim = {literal(parse.delimiter)}, quote = {literal(parse.quote)}, "
+            f"escape = {literal(escape)}, nullstr = [{nulls}], auto_detect = false, "
+            "strict_mode = true)"
+        )
+    return readers
+
+
+def _csv_columns(contract: DatasetContract, dt: date, path: Path) -> tuple[str, ...]:
+    if not contract.parse.header:
+        return contract.column_names
+    try:
+        names = read_header(path, contract.parse)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PartitionError(
+            contract.name, dt, f"input file {path.name} cannot be read as CSV: {exc}"
+        ) from exc
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PartitionError(
+            contract.name,
+            dt,
+            f"input file {path.name} names column {repeated[0]!r} more than once in its header",
+            field=repeated[0],
+        )
+    _require_columns(contract, dt, path, names)
+    return tuple(names)
 
 
 def _check_columns(
     con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, path: Path, fmt: str
 ) -> None:
     try:
-        found = relation_columns(
-            con, f"SELECT * FROM {reader_sql([path], fmt, delimiter=contract.csv_delimiter)}"
-        )
+        found = relation_columns(con, f"SELECT * FROM {reader_sql([path], fmt)}")
     except duckdb.Error as exc:
         raise PartitionError(
             contract.name, dt, f"input file {path.name} cannot be read as {fmt}: {exc}"
         ) from exc
+    _require_columns(contract, dt, path, list(found))
+
+
+def _require_columns(contract: DatasetContract, dt: date, path: Path, found: Sequence[str]) -> None:
     missing = [name for name in contract.column_names if name not in found]
     if missing:
         raise MissingColumnError(

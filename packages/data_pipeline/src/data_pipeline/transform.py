@@ -147,15 +147,13 @@ def _transform(
             work, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
         )
         try:
-            enriched = _build(con, store, contract, dt, paths, work)
-            out = work / "out"
+            plan = _build(con, store, contract, dt, paths, work)
             if any(join.unmatched == "drop" for join in contract.enrich):
-                counts, rows = _materialised(con, contract, dt, enriched, out)
+                counts, rows, files = _materialised(con, contract, dt, plan, work / "out")
             else:
-                counts, rows = _one_pass(con, contract, dt, enriched, out)
+                counts, rows, files = _one_pass(con, contract, dt, plan, work)
         finally:
             con.close()
-        files = sorted(out.glob("*.parquet"))
         generation = new_generation(started_at)
         manifest = publish_partition(
             store,
@@ -211,8 +209,8 @@ def _build(
     dt: date,
     paths: list[Path],
     work: Path,
-) -> str:
-    """The SQL of the partition's rows: transformed, de-duplicated, enriched, flagged."""
+) -> _Plan:
+    """The partition's transformed rows (with their partition column) and references staged."""
     create_input_view(con, contract, dt, paths)
     spec = contract.transform
     try:
@@ -234,51 +232,105 @@ def _build(
             f"(columns: {', '.join(columns)})",
             field="transform.dedupe_on",
         )
-    base = "transformed"
+    rows = "transformed"
     if spec.partition_by not in columns:
         day = literal(dt.isoformat())
-        base = f"(SELECT *, DATE {day} AS {quote(spec.partition_by)} FROM transformed)"
-    if spec.dedupe_on:
-        keys = ", ".join(quote(k) for k in spec.dedupe_on)
-        # Ordering by every column makes the surviving row independent of input order.
-        order = ", ".join(quote(c) for c in columns)
-        base = (
-            f"(SELECT * FROM {base} "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)"
-        )
+        rows = f"(SELECT *, DATE {day} AS {quote(spec.partition_by)} FROM transformed)"
     for index, join in enumerate(contract.enrich):
         stage_reference(con, store, contract, dt, index, join, work, columns)
-    return join_sql(base, contract.enrich)
+    return _Plan(rows=rows, columns=list(columns))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    rows: str
+    """SQL of the transformed rows, partition column included, not yet de-duplicated."""
+    columns: list[str]
+    """The transform's output columns: the order that picks the row a key keeps."""
+
+
+def _deduplicated(relation: str, keys: tuple[str, ...], columns: list[str]) -> str:
+    """``relation`` with one row per key: the first by every column, whatever the input order."""
+    order = ", ".join(quote(c) for c in columns)
+    return (
+        f"(SELECT * FROM {relation} QUALIFY row_number() OVER "
+        f"(PARTITION BY {', '.join(quote(k) for k in keys)} ORDER BY {order}) = 1)"
+    )
 
 
 def _one_pass(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, enriched: str, out: Path
-) -> tuple[_Counts, int]:
-    """Write the Parquet straight from the query, then check what was written.
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, plan: _Plan, work: Path
+) -> tuple[_Counts, int, list[Path]]:
+    """Write the Parquet straight from the query, then de-duplicate and check what was written.
 
-    The checks read only a few columns of the written files: the partition column
-    and each join's key columns, looked up in the staged references (a row without
-    a match is exactly one whose ``__matched`` flag would have been null).
+    De-duplication is optimistic: the keys of the written files are counted, and only
+    when some key repeats are the files written again, each repeated key reduced to
+    one row (rows with unique keys pass through untouched). The checks then read only
+    a few columns of the final files: the partition column and each join's key
+    columns, looked up in the staged references (a row without a match is exactly one
+    whose ``__matched`` flag would have been null).
     """
-    rows = _write(con, contract, dt, enriched, out)
-    files = sorted(out.glob("*.parquet"))
+    out = work / "out"
+    rows = _write(
+        con, contract, dt, _output_select(contract, join_sql(plan.rows, contract.enrich)), out
+    )
+    files = _parquet_files(out)
     if not files:
-        return _Counts(duplicates=_raw_rows(con, contract, 0)), 0
-    written = f"read_parquet([{', '.join(literal(str(f)) for f in files)}])"
+        return _Counts(), 0, files
+    duplicates = 0
+    if contract.transform.dedupe_on:
+        duplicates = _count_repeats(con, _read(files), contract.transform.dedupe_on)
+    if duplicates:
+        out = work / "deduplicated"
+        rows = _write(con, contract, dt, _without_repeats(_read(files), contract, plan), out)
+        files = _parquet_files(out)
     flags = [_no_match(index, join.on) for index, join in enumerate(contract.enrich)]
-    counts = _check_result(con, contract, dt, written, flags)
-    return counts, rows
+    counts = _check_result(con, contract, dt, _read(files), flags)
+    counts.duplicates = duplicates
+    return counts, rows, files
 
 
 def _materialised(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, enriched: str, out: Path
-) -> tuple[_Counts, int]:
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, plan: _Plan, out: Path
+) -> tuple[_Counts, int, list[Path]]:
     """Materialise the flagged rows first: a ``drop`` join's rows must be counted before
     they are left out, which the written files can no longer tell."""
-    _execute(con, contract, dt, f"CREATE TABLE result AS {enriched}")
+    keys = contract.transform.dedupe_on
+    rows = _deduplicated(plan.rows, keys, plan.columns) if keys else plan.rows
+    _execute(con, contract, dt, f"CREATE TABLE result AS {join_sql(rows, contract.enrich)}")
     flags = [unmatched_column(index) for index in range(len(contract.enrich))]
     counts = _check_result(con, contract, dt, "result", flags)
-    return counts, _write(con, contract, dt, "SELECT * FROM result", out)
+    written = _write(con, contract, dt, _output_select(contract, "SELECT * FROM result"), out)
+    counts.duplicates = _raw_rows(con, contract, counts.total)
+    return counts, written, _parquet_files(out)
+
+
+def _parquet_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.parquet"))
+
+
+def _read(files: list[Path]) -> str:
+    return f"read_parquet([{', '.join(literal(str(f)) for f in files)}])"
+
+
+def _count_repeats(con: duckdb.DuckDBPyConnection, relation: str, keys: tuple[str, ...]) -> int:
+    """Rows of ``relation`` beyond the first of their key; the repeated keys go to ``repeated``."""
+    names = ", ".join(quote(k) for k in keys)
+    con.execute(
+        f"CREATE TEMP TABLE repeated AS SELECT {names}, count(*) - 1 AS __etl_extra "
+        f"FROM {relation} GROUP BY ALL HAVING count(*) > 1"
+    )
+    row = con.execute("SELECT coalesce(sum(__etl_extra), 0) FROM repeated").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _without_repeats(relation: str, contract: DatasetContract, plan: _Plan) -> str:
+    """``relation`` with each key in ``repeated`` reduced to the row it keeps."""
+    keys = contract.transform.dedupe_on
+    on = " AND ".join(f"w.{quote(k)} IS NOT DISTINCT FROM r.{quote(k)}" for k in keys)
+    unique = f"SELECT w.* FROM {relation} AS w ANTI JOIN repeated AS r ON {on}"
+    repeats = f"(SELECT w.* FROM {relation} AS w SEMI JOIN repeated AS r ON {on})"
+    return f"{unique} UNION ALL SELECT * FROM {_deduplicated(repeats, keys, plan.columns)}"
 
 
 def _no_match(index: int, on: tuple[tuple[str, str], ...]) -> str:
@@ -331,7 +383,7 @@ def _check_result(
             f"{dt.isoformat()}; a partition holds only its own date",
             field="transform.partition_by",
         )
-    counts = _Counts(total=total, duplicates=_raw_rows(con, contract, total))
+    counts = _Counts(total=total)
     for index, join in enumerate(contract.enrich):
         missed = unmatched[index]
         counts.unmatched[join.name] = missed
@@ -365,10 +417,8 @@ def _sample_keys(
     return f"{names} = " + "; ".join(", ".join(repr(v) for v in row) for row in rows)
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, source: str, out: Path
-) -> int:
-    """``COPY`` the rows of ``source`` (flags left out, ``drop`` misses filtered) to Parquet."""
+def _output_select(contract: DatasetContract, source: str) -> str:
+    """The rows of ``source`` to write: flags left out, ``drop`` misses filtered."""
     flags = [unmatched_column(i) for i in range(len(contract.enrich))]
     drops = [
         f"NOT {unmatched_column(i)}"
@@ -379,6 +429,13 @@ def _write(
     select += f" FROM ({source})"
     if drops:
         select += " WHERE " + " AND ".join(drops)
+    return select
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, select: str, out: Path
+) -> int:
+    """``COPY`` the rows of ``select`` to Parquet files in ``out``; the number of rows."""
     options = (
         f"FORMAT parquet, COMPRESSION {contract.output.compression}, "
         f"ROW_GROUP_SIZE {contract.output.row_group_size}, "

@@ -303,3 +303,138 @@ def test_a_transform_that_keeps_no_rows_publishes_an_empty_partition(
     manifest = read_manifest(local_store, "pos", DAY)
     assert manifest is not None
     assert manifest.rows == 0
+
+
+EVENTS = """dataset = "events"
+[[columns]]
+name = "id"
+[[columns]]
+name = "n"
+type = "int"
+[[columns]]
+name = "v"
+[transform]
+sql = "SELECT id, n, v FROM input"
+dedupe_on = ["id", "n"]
+[enrich.kinds]
+file = "reference/kinds.csv"
+on = { v = "v" }
+columns = ["label"]
+unmatched = "%s"
+"""
+
+
+def events(store: ObjectStore, files: dict[str, str]) -> None:
+    store.write_bytes("reference/kinds.csv", b"v,label\na,A\nb,B\nc,C\no,O\np,P\nx,X\ny,Y\n")
+    for name, text in files.items():
+        store.write_bytes(f"validated/events/dt=2026-11-01/{name}", text.encode())
+
+
+@pytest.mark.parametrize("policy", ["keep", "drop"])  # one-pass and materialised paths
+@pytest.mark.parametrize("first", ["a.csv", "z.csv"])
+def test_a_repeated_key_keeps_its_first_row_by_every_column_whatever_the_file_order(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    tmp_path: Path,
+    retail: Any,
+    policy: str,
+    first: str,
+) -> None:
+    second = "z.csv" if first == "a.csv" else "a.csv"
+    events(
+        local_store,
+        {
+            first: "id,n,v\nk1,1,b\nk1,1,c\nk2,1,x\n,1,p\n,1,o\n",
+            second: "id,n,v\nk1,1,a\nk3,2,y\nk3,3,y\n",
+        },
+    )
+    retail.write_contract(settings.config_dir, "events", EVENTS % policy)
+    contract = load_contract(settings.config_dir, "events")
+    with capture_metrics() as metrics:
+        result = transform_partition(local_store, contract, DAY, settings)
+    rows = read_partition(local_store, "events", DAY, tmp_path)
+    kept = sorted((r["id"] or "", r["n"], r["v"], r["label"]) for r in rows)
+    assert kept == [
+        ("", 1, "o", "O"),  # a null key part groups like any other value
+        ("k1", 1, "a", "A"),
+        ("k2", 1, "x", "X"),
+        ("k3", 2, "y", "Y"),
+        ("k3", 3, "y", "Y"),
+    ]
+    assert (result.rows, result.duplicates) == (5, 3)
+    assert metrics.value("etl_data_pipeline_duplicate_rows_total", dataset="events") == 3
+
+
+def test_a_failing_join_only_judges_the_rows_de_duplication_keeps(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    events(local_store, {"a.csv": "id,n,v\nk1,1,a\nk1,1,unknown\n"})
+    retail.write_contract(settings.config_dir, "events", EVENTS % "fail")
+    contract = load_contract(settings.config_dir, "events")
+    result = transform_partition(local_store, contract, DAY, settings)
+    assert (result.rows, result.duplicates, result.unmatched) == (1, 1, {"kinds": 0})
+
+
+PARSED = """dataset = "events"
+[parse]
+delimiter = ";"
+header = %s
+escape = "\\\\"
+null_values = ["NA"]
+[[columns]]
+name = "id"
+[[columns]]
+name = "day"
+type = "date"
+format = "%%d/%%m/%%Y"
+[[columns]]
+name = "qty"
+type = "int"
+[[columns]]
+name = "note"
+[transform]
+sql = "SELECT * FROM input"
+"""
+
+
+@pytest.mark.parametrize(
+    ("header", "text"),
+    [
+        ("false", 'a;01/11/2026;3;"semi;colon"\nb;02/11/2026;NA;"say \\"hi\\""\n'),
+        (
+            "true",
+            "\ufeffnote;extra;qty;day;id\n"
+            '"semi;colon";x;3;01/11/2026;a\n"say \\"hi\\"";y;NA;02/11/2026;b\n',
+        ),
+    ],
+    ids=["no-header", "header-in-another-order"],
+)
+def test_validated_csv_is_read_with_the_contracts_dialect_nulls_and_formats(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    tmp_path: Path,
+    retail: Any,
+    header: str,
+    text: str,
+) -> None:
+    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", text.encode())
+    retail.write_contract(settings.config_dir, "events", PARSED % header)
+    contract = load_contract(settings.config_dir, "events")
+    transform_partition(local_store, contract, DAY, settings)
+    rows = sorted(read_partition(local_store, "events", DAY, tmp_path), key=lambda r: r["id"])
+    assert [(r["id"], r["day"], r["qty"], r["note"]) for r in rows] == [
+        ("a", date(2026, 11, 1), 3, "semi;colon"),
+        ("b", date(2026, 11, 2), None, 'say "hi"'),
+    ]
+
+
+def test_a_header_naming_a_column_twice_is_named(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    events(local_store, {"a.csv": "id,n,v,n\nk1,1,a,2\n"})
+    retail.write_contract(settings.config_dir, "events", EVENTS % "keep")
+    contract = load_contract(settings.config_dir, "events")
+    with pytest.raises(PartitionError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert caught.value.field == "n"
+    assert "a.csv names column 'n' more than once" in str(caught.value)

@@ -79,3 +79,41 @@ def test_invalid_toml_names_the_file(tmp_path: Path, retail: Any) -> None:
     with pytest.raises(ContractError, match="not valid TOML") as caught:
         load_contract(tmp_path, "pos")
     assert caught.value.errors[0].source == str(path)
+
+
+def test_parse_options_and_column_formats_are_read_as_file_processing_reads_them(
+    tmp_path: Path, retail: Any
+) -> None:
+    text = (
+        'dataset = "pos"\n[parse]\ndelimiter = ";"\nquote = "\'"\nescape = "\\\\"\n'
+        'header = false\nnull_values = ["NA", ""]\nencoding = "latin-1"\n'
+        '[[columns]]\nname = "day"\ntype = "date"\nformat = "%d/%m/%Y"\n'
+        '[[columns]]\nname = "price"\ntype = "decimal"\n'
+        '[[columns]]\nname = "rate"\ntype = "decimal"\nprecision = 6\n'
+    )
+    retail.write_contract(tmp_path, "pos", text)
+    contract = load_contract(tmp_path, "pos")
+    parse = contract.parse
+    assert (parse.delimiter, parse.quote, parse.escape, parse.header) == (";", "'", "\\", False)
+    assert parse.null_values == ("NA", "")
+    day, price, rate = contract.columns
+    assert (day.type, day.format) == ("DATE", "%d/%m/%Y")
+    assert (price.type, rate.type) == ("DECIMAL(18,4)", "DECIMAL(6,4)")
+
+
+def test_bad_parse_options_and_formats_are_each_named(tmp_path: Path, retail: Any) -> None:
+    text = (
+        'dataset = "pos"\n[parse]\ndelimiter = ";;"\nheader = "yes"\nnull_values = "NA"\n'
+        '[[columns]]\nname = "qty"\ntype = "int"\nformat = "%d"\n'
+        '[[columns]]\nname = "day"\ntype = "date"\nformat = "dd/mm/yyyy"\n'
+    )
+    retail.write_contract(tmp_path, "pos", text)
+    with pytest.raises(ContractError) as caught:
+        load_contract(tmp_path, "pos")
+    assert set(caught.value.fields) == {
+        "parse.delimiter",
+        "parse.header",
+        "parse.null_values",
+        "columns[0].format",
+        "columns[1].format",
+    }

@@ -643,10 +643,14 @@ class _Analysis:
                 f"{raw_name(i)} AS {ident(self.contract.columns[i].name)}" for i in self.order
             )
             relation = self._typed(data_path, numbered=True)
+            # Written in the contract's own dialect, so the split file reads like the original.
+            escape = options.escape if options.escape is not None else options.quote
+            null = options.null_values[0] if options.null_values else ""
             self._sql(
                 f"COPY (SELECT {columns} FROM {relation} AS t WHERE {keep} ORDER BY __rec) TO "
                 f"{sql_text(str(target))} (FORMAT csv, HEADER {str(options.header).lower()}, "
-                f"DELIMITER {sql_text(options.delimiter)}, QUOTE {sql_text(options.quote)})"
+                f"DELIMITER {sql_text(options.delimiter)}, QUOTE {sql_text(options.quote)}, "
+                f"ESCAPE {sql_text(escape)}, NULLSTR {sql_text(null)})"
             )
             return
         reader = (

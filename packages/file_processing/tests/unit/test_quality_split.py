@@ -161,3 +161,27 @@ def test_output_directory_must_differ_from_the_input_directory(tmp_path: Path) -
     source = write_data(tmp_path, 1, [])
     with pytest.raises(ValueError, match="out_dir must differ"):
         validate_file(source, contract, out_dir=source.parent)
+
+
+def test_split_valid_rows_are_written_in_the_contracts_own_dialect(tmp_path: Path) -> None:
+    path = tmp_path / "contract.toml"
+    path.write_text(
+        'dataset = "d"\nsource = "v"\npattern = "d_{date:%Y%m%d}.csv"\n'
+        "max_rejected_fraction = 1\n"
+        '[parse]\ndelimiter = ";"\nescape = "\\\\"\nheader = false\nnull_values = ["NA"]\n'
+        '[[columns]]\nname = "id"\ntype = "int"\n'
+        '[[columns]]\nname = "qty"\ntype = "int"\n'
+        '[[columns]]\nname = "note"\n'
+        '[[checks]]\nkind = "range"\ncolumn = "qty"\nmin = 1\n'
+    )
+    contract = load_contract(path, environ={})
+    source = tmp_path / "in" / "d_20240131.csv"
+    source.parent.mkdir()
+    source.write_text('1;5;"say \\"hi\\""\n2;NA;"a;b"\n3;0;ok\n')
+    first = validate_file(source, contract, out_dir=tmp_path / "out")
+    assert first.report.split
+    assert first.valid_path is not None
+    # The valid file, read again with the same contract, holds the same two rows.
+    again = validate_file(first.valid_path, contract, out_dir=tmp_path / "again")
+    assert again.report.outcome == "pass", again.report.reason
+    assert (again.report.rows.total, again.report.rows.rejected) == (2, 0)

@@ -1,0 +1,107 @@
+"""The lanes agree on one contract: what file_processing validates, data_pipeline reads alike."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from repo_layout import venv_tool
+
+# A vendor writing the European way: Latin-1, semicolons, backslash escapes, "NA" for
+# nothing, day-first dates; one row fails a check and is split off.
+CONTRACT = r"""
+dataset = "eu_orders"
+source = "eu"
+pattern = "orders_{date:%Y%m%d}.csv"
+format = "csv"
+max_rejected_fraction = 1
+
+[parse]
+delimiter = ";"
+escape = "\\"
+null_values = ["NA"]
+encoding = "latin-1"
+
+[[columns]]
+name = "order_id"
+type = "int"
+required = true
+
+[[columns]]
+name = "ordered_on"
+type = "date"
+format = "%d.%m.%Y"
+
+[[columns]]
+name = "amount"
+type = "decimal"
+precision = 10
+scale = 2
+
+[[columns]]
+name = "note"
+
+[[checks]]
+kind = "range"
+column = "amount"
+min = 0
+
+[transform]
+sql = "SELECT order_id, ordered_on, amount, note FROM input"
+"""
+DELIVERY = (
+    "order_id;ordered_on;amount;note\n"
+    '1;01.11.2026;12.50;"M\u00fcller \\"GmbH\\"; Wien"\n'
+    "2;02.11.2026;NA;caf\u00e9\n"
+    "3;01.11.2026;-1;refund\n"
+)
+
+
+def lane(tool: str, *args: str, root: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    env |= {
+        "ETL_STORAGE_URL": str(root / "store"),
+        "ETL_CONFIG_DIR": str(root / "config"),
+        "ETL_LOG_FORMAT": "json",
+    }
+    return subprocess.run(
+        [venv_tool(tool), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_split_latin1_delivery_in_a_vendor_dialect_reaches_curated_intact(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config/datasets").mkdir(parents=True)
+    (tmp_path / "config/datasets/eu_orders.toml").write_text(CONTRACT)
+    landing = tmp_path / "store/landing/eu/orders_20261101.csv"
+    landing.parent.mkdir(parents=True)
+    landing.write_bytes(DELIVERY.encode("latin-1"))
+
+    scan = lane("etl-file-processing", "scan", root=tmp_path)
+    assert scan.returncode == 0, scan.stderr
+    validated = tmp_path / "store/validated/eu_orders/dt=2026-11-01"
+    assert (validated / "orders_20261101.csv.rejected.csv").is_file()
+
+    transform = lane(
+        "etl-data-pipeline", "transform", "--dataset", "eu_orders", "--date", "2026-11-01",
+        root=tmp_path,
+    )  # fmt: skip
+    assert transform.returncode == 0, transform.stderr
+    curated = tmp_path / "store/curated/eu_orders/dt=2026-11-01"
+    (part,) = curated.glob("part-*.parquet")
+    rows = sorted(pq.read_table(part).to_pylist(), key=lambda r: r["order_id"])
+    assert [(r["order_id"], r["ordered_on"], r["amount"], r["note"]) for r in rows] == [
+        (1, date(2026, 11, 1), Decimal("12.50"), 'M\u00fcller "GmbH"; Wien'),
+        (2, date(2026, 11, 2), None, "caf\u00e9"),
+    ]
