@@ -4,7 +4,7 @@ Reads ``validated/`` partitions, transforms and enriches them with DuckDB into
 ``curated/`` Parquet, and loads curated partitions into the database.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from data_pipeline.contracts import DatasetContract, load_contract
 from data_pipeline.errors import (
@@ -26,11 +26,14 @@ from data_pipeline.load import load_curated_partition
 from data_pipeline.pipeline import process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import transform_partition
+from etl_core import package_version
 
-try:
-    __version__ = version("etl-data-pipeline")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # looked up on demand: importlib.metadata is slow to import
+        return package_version("etl-data-pipeline")
+    raise AttributeError(f"module 'data_pipeline' has no attribute {name!r}")
+
 
 __all__ = [
     "BackfillConflictError",

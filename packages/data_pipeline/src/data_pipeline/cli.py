@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from data_pipeline import __version__, db
+from data_pipeline import db
 from data_pipeline.backfill import (
     BackfillSummary,
     plan_backfill,
@@ -25,6 +25,7 @@ from data_pipeline.errors import DataPipelineError, PartitionBusyError
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
+from etl_core import package_version
 from etl_core.errors import ConfigError, EtlError
 from etl_core.logging import redact
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
@@ -58,7 +59,7 @@ DatabaseUrl = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"etl-data-pipeline {__version__}")
+        out.print(f"etl-data-pipeline {package_version('etl-data-pipeline')}")
         raise typer.Exit()
 
 

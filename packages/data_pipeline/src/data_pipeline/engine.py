@@ -22,7 +22,6 @@ __all__ = [
     "create_input_view",
     "literal",
     "quote",
-    "read_header",
     "reader_sql",
     "relation_columns",
     "type_family",
@@ -97,8 +96,8 @@ def create_input_view(
     """Create the view ``input``: every staged file, cast to the contract's column types.
 
     CSV files are read the way file_processing validated them (the contract's
-    ``[parse]`` dialect, null values and column formats), with their columns taken
-    from their header line, so DuckDB never has to guess. Each file is checked
+    ``[parse]`` dialect, null values and column formats), columns by name from
+    each file's header (or the contract's order without one). Each file is checked
     first, so a file lacking a contract column is named.
 
     Raises:
@@ -112,7 +111,7 @@ def create_input_view(
     readers = []
     for fmt, group in sorted(by_format.items()):
         if fmt == "csv":
-            readers.extend(_csv_readers(contract, dt, group))
+            readers.append(_csv_reader(contract, dt, group))
             continue
         for path in group:
             _check_columns(con, contract, dt, path, fmt)
@@ -129,7 +128,7 @@ def _typed(column: Column) -> str:
     return f"CAST({value} AS {column.type}) AS {quote(column.name)}"
 
 
-def read_header(path: Path, parse: ParseOptions) -> list[str]:
+def _read_header(path: Path, parse: ParseOptions) -> list[str]:
     """The column names on the first record of a CSV file (none for an empty file)."""
     escape = parse.escape if parse.escape not in (None, parse.quote) else None
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -139,33 +138,36 @@ def read_header(path: Path, parse: ParseOptions) -> list[str]:
         return next(reader, [])
 
 
-def _csv_readers(contract: DatasetContract, dt: date, paths: Sequence[Path]) -> list[str]:
-    """``read_csv`` calls over ``paths``, one per distinct header, every column as text."""
-    groups: dict[tuple[str, ...], list[Path]] = {}
+def _csv_reader(contract: DatasetContract, dt: date, paths: Sequence[Path]) -> str:
+    """``read_csv`` over ``paths`` in the contract's dialect, every column as text.
+
+    Only the header and the row estimate are left to DuckDB's sniffer (the dialect is
+    stated): the estimate is what makes it build its join hash tables on the small
+    references, not on the partition.
+    """
     for path in paths:
-        names = _csv_columns(contract, dt, path)
-        groups.setdefault(names, []).append(path)
+        _check_header(contract, dt, path)
     parse = contract.parse
     escape = parse.escape if parse.escape is not None else parse.quote
     nulls = ", ".join(literal(value) for value in parse.null_values) or "''"
-    readers = []
-    for names, group in groups.items():
-        files = "[" + ", ".join(literal(str(p)) for p in group) + "]"
-        columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in names)
-        readers.append(
-            f"read_csv({files}, columns = {{{columns}}}, header = {str(parse.header).lower()}, "
-            f"delim = {literal(parse.delimiter)}, quote = {literal(parse.quote)}, "
-            f"escape = {literal(escape)}, nullstr = [{nulls}], auto_detect = false, "
-            "strict_mode = true)"
-        )
-    return readers
+    files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
+    names = ""
+    if not parse.header:
+        names = ", names = [" + ", ".join(literal(n) for n in contract.column_names) + "]"
+    return (
+        f"read_csv({files}, header = {str(parse.header).lower()}, all_varchar = true, "
+        f"union_by_name = true, delim = {literal(parse.delimiter)}, "
+        f"quote = {literal(parse.quote)}, escape = {literal(escape)}, nullstr = [{nulls}], "
+        f"skip = 0, comment = '', strict_mode = true{names})"
+    )
 
 
-def _csv_columns(contract: DatasetContract, dt: date, path: Path) -> tuple[str, ...]:
+def _check_header(contract: DatasetContract, dt: date, path: Path) -> None:
+    """The file's header names every contract column, each once."""
     if not contract.parse.header:
-        return contract.column_names
+        return
     try:
-        names = read_header(path, contract.parse)
+        names = _read_header(path, contract.parse)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise PartitionError(
             contract.name, dt, f"input file {path.name} cannot be read as CSV: {exc}"
@@ -179,7 +181,6 @@ def _csv_columns(contract: DatasetContract, dt: date, path: Path) -> tuple[str, 
             field=repeated[0],
         )
     _require_columns(contract, dt, path, names)
-    return tuple(names)
 
 
 def _check_columns(

@@ -18,7 +18,6 @@ attempts were made.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import functools
 import inspect
@@ -201,6 +200,8 @@ async def retrying_async(policy: RetryPolicy | None = None) -> AsyncIterator[Att
         if attempt.error is None:
             return
         delay = _decide(policy, attempt, started)
+        import asyncio  # only async callers pay for importing it
+
         await asyncio.sleep(delay)
         number += 1
 

@@ -1,7 +1,8 @@
 """file_processing: the inbound-files runtime (unpack, decrypt, quality, quarantine)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
+from etl_core import package_version
 from file_processing.contracts import Contract, ContractError, ContractSet, load_contracts
 from file_processing.decrypt import Decryptor, DecryptResult
 from file_processing.delivery import Encryption, open_delivery, plaintext_name
@@ -18,10 +19,12 @@ from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import Kind, is_pgp, sniff
 from file_processing.unpack import DEFAULT_LIMITS, Member, Packing, unpack
 
-try:
-    __version__ = version("etl-file-processing")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # looked up on demand: importlib.metadata is slow to import
+        return package_version("etl-file-processing")
+    raise AttributeError(f"module 'file_processing' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_LIMITS",

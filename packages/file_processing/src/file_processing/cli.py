@@ -15,11 +15,12 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from etl_core import package_version
 from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
-from file_processing import __version__, db
+from file_processing import db
 from file_processing.contracts import ContractSet, load_contracts
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
@@ -71,7 +72,7 @@ DatabaseUrl = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"etl-file-processing {__version__}")
+        out.print(f"etl-file-processing {package_version('etl-file-processing')}")
         raise typer.Exit()
 
 

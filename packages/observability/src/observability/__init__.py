@@ -1,7 +1,8 @@
 """observability: the platform's monitoring runtime (storage inventory, health signals)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
+from etl_core import package_version
 from observability.errors import (
     DatabaseNotConfiguredError,
     ObservabilityError,
@@ -9,10 +10,12 @@ from observability.errors import (
 )
 from observability.inventory import DatasetInventory, take_inventory
 
-try:
-    __version__ = version("etl-observability")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # looked up on demand: importlib.metadata is slow to import
+        return package_version("etl-observability")
+    raise AttributeError(f"module 'observability' has no attribute {name!r}")
+
 
 __all__ = [
     "DatabaseNotConfiguredError",

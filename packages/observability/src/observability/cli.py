@@ -13,10 +13,11 @@ from rich.console import Console
 from rich.filesize import decimal as human_size
 from rich.table import Table
 
+from etl_core import package_version
 from etl_core.errors import ConfigError
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
-from observability import __version__, db
+from observability import db
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ app.add_typer(config_app, name="config")
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"etl-observability {__version__}")
+        out.print(f"etl-observability {package_version('etl-observability')}")
         raise typer.Exit()
 
 

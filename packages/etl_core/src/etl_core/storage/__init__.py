@@ -5,6 +5,8 @@ Open a store with :func:`open_store`; both backends share the semantics of
 when complete, idempotent deletes) and validate keys the same way.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .base import (
     DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
@@ -17,8 +19,21 @@ from .base import (
 from .keys import join_key, validate_key, validate_prefix
 from .local import LocalObjectStore
 from .opener import open_store
-from .s3 import DEFAULT_S3_RETRY, S3ObjectStore
 from .url import InvalidStoreURLError, StoreLocation, parse_store_url
+
+if TYPE_CHECKING:
+    from .s3 import DEFAULT_S3_RETRY, S3ObjectStore
+
+
+def __getattr__(name: str) -> Any:
+    # The S3 backend (with its retry machinery) is imported on first use: most
+    # commands against a local store never need it.
+    if name in {"DEFAULT_S3_RETRY", "S3ObjectStore"}:
+        from . import s3
+
+        return getattr(s3, name)
+    raise AttributeError(f"module 'etl_core.storage' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PART_SIZE",

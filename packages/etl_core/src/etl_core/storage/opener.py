@@ -8,7 +8,6 @@ from typing import Any
 
 from .base import ObjectStore
 from .local import LocalObjectStore
-from .s3 import S3ObjectStore
 from .url import parse_store_url
 
 __all__ = ["open_store"]
@@ -28,6 +27,8 @@ def open_store(url: str | os.PathLike[str], **options: Any) -> ObjectStore:
     """
     location = parse_store_url(url)
     if location.scheme == "s3":
+        from .s3 import S3ObjectStore  # the S3 backend loads only for s3:// stores
+
         assert location.bucket is not None
         _check_options(S3ObjectStore, options, location.url)
         return S3ObjectStore(location.bucket, location.prefix, **options)

@@ -1,0 +1,51 @@
+"""The package's re-exports: every public name resolves, and nothing heavy loads eagerly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import etl_core
+import etl_core.storage
+
+
+@pytest.mark.parametrize("name", etl_core.__all__)
+def test_every_exported_name_resolves(name: str) -> None:
+    assert getattr(etl_core, name) is not None
+
+
+def test_star_import_gives_the_public_api() -> None:
+    namespace: dict[str, object] = {}
+    exec("from etl_core import *", namespace)  # noqa: S102
+    assert set(etl_core.__all__) <= namespace.keys()
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = etl_core.no_such_name  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = etl_core.storage.no_such_name  # type: ignore[attr-defined]
+
+
+def test_s3_backend_is_reachable_from_the_storage_package() -> None:
+    from etl_core.storage.s3 import DEFAULT_S3_RETRY, S3ObjectStore
+
+    assert etl_core.storage.S3ObjectStore is S3ObjectStore
+    assert etl_core.storage.DEFAULT_S3_RETRY is DEFAULT_S3_RETRY
+
+
+def test_a_local_store_does_not_load_the_s3_backend_or_asyncio(tmp_path: object) -> None:
+    code = (
+        "import sys\n"
+        "from etl_core import open_store, Session, EtlError\n"
+        f"open_store({str(tmp_path)!r}).write_bytes('a', b'x')\n"
+        "loaded = [m for m in ('etl_core.storage.s3', 'asyncio', 'importlib.metadata') "
+        "if m in sys.modules]\n"
+        "print(','.join(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""
