@@ -624,7 +624,6 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if server is None and not args.no_load:
         print(f"  load skipped: {pg_reason}")
 
-    step = harness.step
     results: list[Result] = []
     csv_bytes: dict[int, int] = {}
     notes: list[str] = []
@@ -635,13 +634,17 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         seconds = prepare(layout, size)
         csv_bytes[size] = layout.csv.stat().st_size
         print(f"{csv_bytes[size] / MIB:,.1f} MiB CSV ({seconds:.1f} s)", flush=True)
-        platform = step(PLATFORM, bench_platform_transform, layout, size, args.repeat)
-        results.append(platform)
-        results.append(step(DUCKDB, bench_duckdb, layout, size, args.repeat, dedupe=False))
-        results.append(step(DUCKDB_DEDUPE, bench_duckdb, layout, size, args.repeat, dedupe=True))
+        steps: list[harness.Step] = [
+            (PLATFORM, bench_platform_transform, (layout, size, 1), {}),
+            (DUCKDB, bench_duckdb, (layout, size, 1), {"dedupe": False}),
+            (DUCKDB_DEDUPE, bench_duckdb, (layout, size, 1), {"dedupe": True}),
+        ]
         if use_polars:
-            results.append(step(POLARS, bench_polars, layout, size, args.repeat))
-        else:
+            steps.append((POLARS, bench_polars, (layout, size, 1), {}))
+        measured = harness.interleaved(args.repeat, steps)
+        platform = measured[0]
+        results.extend(measured)
+        if not use_polars:
             why = "--no-polars" if args.no_polars else "polars is not installed (see above)"
             results.append(Result(size, POLARS, note=f"skipped: {why}"))
         if size == args.load_rows:
@@ -650,7 +653,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
             elif not platform.ok:
                 results.append(Result(size, LOAD, note="skipped: the transform failed"))
             else:
-                results.append(step(LOAD, bench_load, layout, size, args.repeat, server))
+                results.append(harness.step(LOAD, bench_load, layout, size, args.repeat, server))
         failed |= any(not r.ok and not r.note.startswith("skipped") for r in results)
         if args.profile and platform.ok:
             print("  profiling the platform transform ...", flush=True)

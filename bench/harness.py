@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,33 @@ def step(tool: str, bench: Callable[..., Result], *args: Any, **kwargs: Any) -> 
     if result.detail:
         print("    " + result.detail.replace("\n", "\n    "), file=sys.stderr, flush=True)
     return result
+
+
+Step = tuple[str, Callable[..., "Result"], tuple[Any, ...], dict[str, Any]]
+"""A tool's name, its benchmark function, and the arguments to call it with."""
+
+
+def interleaved(rounds: int, steps: Sequence[Step]) -> list[Result]:
+    """Run every step once per round, round after round; each step's fastest run.
+
+    Interleaving spreads a shared machine's drift over every tool alike, where one
+    tool's repeats run back to back would hand a quiet (or busy) minute to one tool.
+    """
+    runs: dict[str, list[Result]] = {name: [] for name, *_ in steps}
+    for _ in range(rounds):
+        for name, bench, args, kwargs in steps:
+            runs[name].append(step(name, bench, *args, **kwargs))
+    return [fastest(results) for results in runs.values()]
+
+
+def fastest(results: Sequence[Result]) -> Result:
+    """The fastest of a tool's runs, with the highest peak RSS of them; a failure wins."""
+    failed = [r for r in results if not r.ok]
+    if failed:
+        return failed[0]
+    best = min(results, key=lambda r: r.seconds or 0.0)
+    peaks = [r.peak_rss_bytes for r in results if r.peak_rss_bytes is not None]
+    return replace(best, peak_rss_bytes=max(peaks) if peaks else None)
 
 
 def print_header(benchmark: str, args: argparse.Namespace, workdir: Path) -> None:

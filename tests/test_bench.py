@@ -1,0 +1,46 @@
+"""The benchmarks still run: a tiny size of each, on the dev environment's own tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from repo_layout import REPO
+
+
+def bench(*args: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
+    env["ETL_BENCH_TOOLS_PYTHON"] = sys.executable  # duckdb is there; polars may not be
+    return subprocess.run(
+        [sys.executable, str(REPO / "bench/run.py"), *args, "--workdir", str(workdir)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_data_pipeline_benchmark_runs_and_reports_its_targets(tmp_path: Path) -> None:
+    done = bench(
+        "data_pipeline", "--rows", "3000", "--repeat", "2", "--no-load", "--no-polars",
+        workdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "platform transform" in done.stdout
+    assert "transform within 1.3x of direct DuckDB at 3,000 rows" in done.stdout
+    table = [line for line in done.stdout.splitlines() if line.startswith("duckdb direct ")]
+    assert table
+    assert "3,000" in table[0]
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (apt install gnupg)")
+def test_file_processing_benchmark_runs(tmp_path: Path) -> None:
+    done = bench("file_processing", "--rows", "3000", workdir=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "targets" in done.stdout
