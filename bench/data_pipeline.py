@@ -431,17 +431,13 @@ def bench_loads(layout: Layout, size: int, repeat: int, server: Postgres) -> lis
             floor.note = "skipped: etl-schema migrate failed"
             return [platform, floor]
         spec = json.dumps({"url": url, "csv": str(floor_csv(layout)), "day": DAY.isoformat()})
-        measured = harness.interleaved(
+        return harness.interleaved(
             repeat,
             [
                 (LOAD, load_once, (layout, size, env, migrate, url), {}),
                 (LOAD_FLOOR, copy_once, (layout, size, spec, url), {}),
             ],
         )
-        for result in measured:
-            if result.ok:
-                result.rows = loaded_rows(url)
-    return measured
 
 
 def load_once(
@@ -456,6 +452,7 @@ def load_once(
     if run.returncode:
         return result.failed(run)
     result.seconds, result.peak_rss_bytes = run.seconds, run.peak_rss_bytes
+    result.rows = loaded_rows(url)
     inner = [e["seconds"] for e in run.log_events("partition loaded") if "seconds" in e]
     result.notes.append(
         f"{LOAD}: etl-schema migrate {migrate.seconds:.2f} s (not counted); "
@@ -499,6 +496,7 @@ def copy_once(layout: Layout, size: int, spec: str, url: str) -> Result:
     if run.returncode:
         return result.failed(run)
     result.seconds, result.peak_rss_bytes = run.seconds, run.peak_rss_bytes
+    result.rows = loaded_rows(url)
     return result
 
 

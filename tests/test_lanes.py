@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from repo_layout import venv_tool
+
+from etl_core.testing.scripts import run_script
 
 # A vendor writing the European way: Latin-1, semicolons, backslash escapes, "NA" for
 # nothing, day-first dates; one row fails a check and is split off.
@@ -62,21 +62,8 @@ DELIVERY = (
 
 
 def lane(tool: str, *args: str, root: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
-    env |= {
-        "ETL_STORAGE_URL": str(root / "store"),
-        "ETL_CONFIG_DIR": str(root / "config"),
-        "ETL_LOG_FORMAT": "json",
-    }
-    return subprocess.run(
-        [venv_tool(tool), *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {"ETL_STORAGE_URL": str(root / "store"), "ETL_CONFIG_DIR": str(root / "config")}
+    return run_script(tool, *args, cwd=root, env=env)
 
 
 def test_a_split_latin1_delivery_in_a_vendor_dialect_reaches_curated_intact(

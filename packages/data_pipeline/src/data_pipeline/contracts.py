@@ -280,6 +280,8 @@ class _Parser:
         if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
             self.fail("parse.null_values", "expected a list of strings")
             nulls = list(defaults.null_values)
+        if quote == delimiter:
+            self.fail("parse.quote", f"must differ from the delimiter {delimiter!r}")
         return ParseOptions(delimiter, quote, escape, header, tuple(nulls))
 
     def character(self, data: dict[str, Any], key: str, default: str | None) -> Any:
@@ -352,6 +354,12 @@ class _Parser:
             precision, scale = int(match[1]), int(match[2])
             if 1 <= precision <= 38 and scale <= precision:
                 return f"DECIMAL({precision},{scale})"
+            self.fail(
+                dotted,
+                f"decimal with precision {precision} and scale {scale}: needs "
+                "1 <= precision <= 38 and scale <= precision (scale defaults to 4)",
+            )
+            return "VARCHAR"
         self.fail(dotted, f"unknown type {kind!r}; expected one of {', '.join(COLUMN_TYPES)}")
         return "VARCHAR"
 

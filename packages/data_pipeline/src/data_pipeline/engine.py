@@ -8,6 +8,7 @@ spills instead of failing; nothing is fetched into Python beyond counts and samp
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -57,6 +58,8 @@ def connect_engine(work_dir: Path, *, memory_limit: str, threads: int) -> duckdb
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     con.execute(f"SET temp_directory = {literal(str(spill))}")
     con.execute("SET preserve_insertion_order = false")
+    # Offsets in the data (a ``%z`` format) become UTC, whatever the host's zone.
+    con.execute("SET TimeZone = 'UTC'")
     if threads > 0:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -128,10 +131,11 @@ def _typed(column: Column) -> str:
     return f"CAST({value} AS {column.type}) AS {quote(column.name)}"
 
 
-def _read_header(path: Path, parse: ParseOptions) -> list[str]:
-    """The column names on the first record of a CSV file (none for an empty file)."""
+def _first_record(path: Path, parse: ParseOptions) -> list[str]:
+    """The fields of the first record of a CSV file (``.gz`` too; none for an empty file)."""
     escape = parse.escape if parse.escape not in (None, parse.quote) else None
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    opened = gzip.open if path.suffix.lower() == ".gz" else open
+    with opened(path, "rt", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(
             handle, delimiter=parse.delimiter, quotechar=parse.quote, escapechar=escape
         )
@@ -163,15 +167,26 @@ def _csv_reader(contract: DatasetContract, dt: date, paths: Sequence[Path]) -> s
 
 
 def _check_header(contract: DatasetContract, dt: date, path: Path) -> None:
-    """The file's header names every contract column, each once."""
-    if not contract.parse.header:
-        return
+    """The file's header names every contract column once (as file_processing reads it,
+    names stripped); without a header, its first line has the contract's field count."""
     try:
-        names = _read_header(path, contract.parse)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        first = _first_record(path, contract.parse)
+    except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
         raise PartitionError(
             contract.name, dt, f"input file {path.name} cannot be read as CSV: {exc}"
         ) from exc
+    if not contract.parse.header:
+        expected = len(contract.columns)
+        if first and len(first) != expected:
+            raise PartitionError(
+                contract.name,
+                dt,
+                f"input file {path.name} has {len(first)} fields on its first line, but the "
+                f"contract {contract.path.name} (header = false) names {expected} columns",
+                field="parse.header",
+            )
+        return
+    names = [name.strip() for name in first]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise PartitionError(

@@ -1,4 +1,4 @@
-"""Transform one partition: validated files → SQL → de-duplication → enrichment → Parquet.
+"""Transform one partition: validated files → SQL → enrichment → Parquet, one row per key.
 
 :func:`transform_partition` is the work unit: plain inputs (dataset contract, date,
 settings), idempotent output (the curated partition is replaced whole through the
@@ -10,6 +10,8 @@ writes Parquet there, and the files are uploaded before the manifest flips.
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -238,7 +240,7 @@ def _build(
         rows = f"(SELECT *, DATE {day} AS {quote(spec.partition_by)} FROM transformed)"
     for index, join in enumerate(contract.enrich):
         stage_reference(con, store, contract, dt, index, join, work, columns)
-    return _Plan(rows=rows, columns=list(columns))
+    return _Plan(rows=rows, columns=list(columns), types=list(columns.values()))
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,20 @@ class _Plan:
     """SQL of the transformed rows, partition column included, not yet de-duplicated."""
     columns: list[str]
     """The transform's output columns: the order that picks the row a key keeps."""
+    types: list[str]
+    """Their DuckDB types."""
+
+    @property
+    def survives_parquet(self) -> bool:
+        """Whether every column reads back from Parquet as the same values and order
+        (``HUGEINT`` comes back as ``DOUBLE``, ``ENUM`` as ``VARCHAR``, ...)."""
+        return all(_PARQUET_EXACT.fullmatch(t) for t in self.types)
+
+
+_PARQUET_EXACT = re.compile(
+    r"BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT)|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|VARCHAR"
+    r"|DATE|TIME|TIMESTAMP|TIMESTAMP WITH TIME ZONE|BLOB"
+)
 
 
 def _deduplicated(relation: str, keys: tuple[str, ...], columns: list[str]) -> str:
@@ -263,27 +279,35 @@ def _one_pass(
 ) -> tuple[_Counts, int, list[Path]]:
     """Write the Parquet straight from the query, then de-duplicate and check what was written.
 
-    De-duplication is optimistic: the keys of the written files are counted, and only
+    De-duplication is optimistic: the keys of the written files are checked, and only
     when some key repeats are the files written again, each repeated key reduced to
-    one row (rows with unique keys pass through untouched). The checks then read only
-    a few columns of the final files: the partition column and each join's key
-    columns, looked up in the staged references (a row without a match is exactly one
-    whose ``__matched`` flag would have been null).
+    one row (rows with unique keys pass through, no sort of every row). A transform
+    with a column Parquet does not give back exactly de-duplicates inside the query
+    instead. The checks then read only a few columns of the final files: the
+    partition column and each join's key columns, looked up in the staged references
+    (a row without a match is exactly one whose ``__matched`` flag would have been null).
     """
-    out = work / "out"
+    keys = contract.transform.dedupe_on
+    optimistic = bool(keys) and plan.survives_parquet
+    source = _deduplicated(plan.rows, keys, plan.columns) if keys and not optimistic else plan.rows
+    first = work / "out"
     rows = _write(
-        con, contract, dt, _output_select(contract, join_sql(plan.rows, contract.enrich)), out
+        con, contract, dt, _output_select(contract, join_sql(source, contract.enrich)), first
     )
-    files = _parquet_files(out)
-    if not files:
-        return _Counts(), 0, files
+    files = _parquet_files(first)
     duplicates = 0
-    if contract.transform.dedupe_on:
-        duplicates = _count_repeats(con, _read(files), contract.transform.dedupe_on, rows)
-    if duplicates:
-        out = work / "deduplicated"
-        rows = _write(con, contract, dt, _without_repeats(_read(files), contract, plan), out)
-        files = _parquet_files(out)
+    if optimistic and files:
+        duplicates = _count_repeats(con, contract, dt, _read(files), rows)
+    elif keys:
+        duplicates = _raw_rows(con, contract, rows)
+    if duplicates and optimistic:
+        again = work / "deduplicated"
+        rewrite = _without_repeats(_read(files), contract, plan)
+        rows = _write(con, contract, dt, rewrite, again, field="transform.dedupe_on")
+        shutil.rmtree(first)
+        files = _parquet_files(again)
+    if not files:
+        return _Counts(duplicates=duplicates), 0, files
     flags = [_no_match(index, join.on) for index, join in enumerate(contract.enrich)]
     counts = _check_result(con, contract, dt, _read(files), flags)
     counts.duplicates = duplicates
@@ -313,33 +337,40 @@ def _read(files: list[Path]) -> str:
     return f"read_parquet([{', '.join(literal(str(f)) for f in files)}])"
 
 
+_REPEATED = "__etl_repeated"
+
+
 def _count_repeats(
-    con: duckdb.DuckDBPyConnection, relation: str, keys: tuple[str, ...], rows: int
+    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, relation: str, rows: int
 ) -> int:
-    """Rows of ``relation`` beyond the first of their key; the repeated keys go to ``repeated``.
+    """Rows of ``relation`` beyond the first of their key; the repeated keys go to a table.
 
     Equal keys hash alike, so as many distinct key hashes as rows proves every key
     unique: that count over one integer column is the usual case's whole cost; the
     keys themselves are grouped only when some hash repeats.
     """
-    names = ", ".join(quote(k) for k in keys)
-    row = con.execute(f"SELECT count(DISTINCT hash({names})) FROM {relation}").fetchone()
+    names = ", ".join(quote(k) for k in contract.transform.dedupe_on)
+    field = "transform.dedupe_on"
+    sql = f"SELECT count(DISTINCT hash({names})) FROM {relation}"
+    row = _execute(con, contract, dt, sql, field=field).fetchone()
     if row is not None and row[0] == rows:
         return 0
-    con.execute(
-        f"CREATE TEMP TABLE repeated AS SELECT {names}, count(*) - 1 AS __etl_extra "
-        f"FROM {relation} GROUP BY ALL HAVING count(*) > 1"
+    sql = (
+        f"CREATE OR REPLACE TEMP TABLE {_REPEATED} AS SELECT {names}, "
+        f"count(*) - 1 AS __etl_extra FROM {relation} GROUP BY ALL HAVING count(*) > 1"
     )
-    row = con.execute("SELECT coalesce(sum(__etl_extra), 0) FROM repeated").fetchone()
+    _execute(con, contract, dt, sql, field=field)
+    row = con.execute(f"SELECT coalesce(sum(__etl_extra), 0) FROM {_REPEATED}").fetchone()
     return int(row[0]) if row else 0
 
 
 def _without_repeats(relation: str, contract: DatasetContract, plan: _Plan) -> str:
-    """``relation`` with each key in ``repeated`` reduced to the row it keeps."""
+    """``relation`` with each repeated key (see :func:`_count_repeats`) reduced to the row
+    it keeps."""
     keys = contract.transform.dedupe_on
     on = " AND ".join(f"w.{quote(k)} IS NOT DISTINCT FROM r.{quote(k)}" for k in keys)
-    unique = f"SELECT w.* FROM {relation} AS w ANTI JOIN repeated AS r ON {on}"
-    repeats = f"(SELECT w.* FROM {relation} AS w SEMI JOIN repeated AS r ON {on})"
+    unique = f"SELECT w.* FROM {relation} AS w ANTI JOIN {_REPEATED} AS r ON {on}"
+    repeats = f"(SELECT w.* FROM {relation} AS w SEMI JOIN {_REPEATED} AS r ON {on})"
     return f"{unique} UNION ALL SELECT * FROM {_deduplicated(repeats, keys, plan.columns)}"
 
 
@@ -357,12 +388,17 @@ def _raw_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract, kept: i
 
 
 def _execute(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, sql: str
+    con: duckdb.DuckDBPyConnection,
+    contract: DatasetContract,
+    dt: date,
+    sql: str,
+    *,
+    field: str = "transform.sql",
 ) -> duckdb.DuckDBPyConnection:
     try:
         return con.execute(sql)
     except duckdb.Error as exc:
-        raise TransformSqlError(contract.name, dt, _first_line(exc), field="transform.sql") from exc
+        raise TransformSqlError(contract.name, dt, _first_line(exc), field=field) from exc
 
 
 def _check_result(
@@ -443,7 +479,13 @@ def _output_select(contract: DatasetContract, source: str) -> str:
 
 
 def _write(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, select: str, out: Path
+    con: duckdb.DuckDBPyConnection,
+    contract: DatasetContract,
+    dt: date,
+    select: str,
+    out: Path,
+    *,
+    field: str = "transform.sql",
 ) -> int:
     """``COPY`` the rows of ``select`` to Parquet files in ``out``; the number of rows."""
     options = (
@@ -451,7 +493,8 @@ def _write(
         f"ROW_GROUP_SIZE {contract.output.row_group_size}, "
         f"FILE_SIZE_BYTES {contract.output.max_file_size}, FILENAME_PATTERN 'part-{{i}}'"
     )
-    row = _execute(con, contract, dt, f"COPY ({select}) TO {literal(str(out))} ({options})")
+    sql = f"COPY ({select}) TO {literal(str(out))} ({options})"
+    row = _execute(con, contract, dt, sql, field=field)
     out.mkdir(exist_ok=True)
     fetched = row.fetchone()
     return int(fetched[0]) if fetched else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -438,3 +439,83 @@ def test_a_header_naming_a_column_twice_is_named(
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "n"
     assert "a.csv names column 'n' more than once" in str(caught.value)
+
+
+BIG_KEYS = """dataset = "events"
+[[columns]]
+name = "n"
+type = "int"
+[[columns]]
+name = "v"
+[transform]
+sql = "SELECT CAST(n AS HUGEINT) AS n, v FROM input"
+dedupe_on = ["n"]
+"""
+
+
+def test_keys_parquet_cannot_give_back_exactly_are_deduplicated_in_the_query(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any
+) -> None:
+    # HUGEINT reads back from Parquet as DOUBLE, where 2**62 and 2**62 + 1 are equal.
+    big = 2**62
+    text = f"n,v\n{big},a\n{big + 1},b\n{big + 1},c\n"
+    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", text.encode())
+    retail.write_contract(settings.config_dir, "events", BIG_KEYS)
+    contract = load_contract(settings.config_dir, "events")
+    result = transform_partition(local_store, contract, DAY, settings)
+    assert (result.rows, result.duplicates) == (2, 1)
+    rows = read_partition(local_store, "events", DAY, tmp_path)
+    assert sorted(r["v"] for r in rows) == ["a", "b"]
+
+
+def test_a_time_zone_offset_in_the_data_becomes_utc_whatever_the_hosts_zone(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    tmp_path: Path,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    text = "id,at\na,2024-01-01 10:00 +0200\n"
+    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", text.encode())
+    retail.write_contract(
+        settings.config_dir,
+        "events",
+        'dataset = "events"\n[[columns]]\nname = "id"\n[[columns]]\nname = "at"\n'
+        'type = "timestamp"\nformat = "%Y-%m-%d %H:%M %z"\n',
+    )
+    contract = load_contract(settings.config_dir, "events")
+    transform_partition(local_store, contract, DAY, settings)
+    (row,) = read_partition(local_store, "events", DAY, tmp_path)
+    assert row["at"] == datetime(2024, 1, 1, 8, 0)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_header_names_are_stripped_and_gzipped_csv_is_read(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any, suffix: str
+) -> None:
+    text = b"id , n ,v\nk1,1,a\n"
+    data = gzip.compress(text) if suffix.endswith(".gz") else text
+    local_store.write_bytes(f"validated/events/dt=2026-11-01/e{suffix}", data)
+    retail.write_contract(
+        settings.config_dir,
+        "events",
+        'dataset = "events"\n[[columns]]\nname = "id"\n[[columns]]\nname = "n"\ntype = "int"\n'
+        '[[columns]]\nname = "v"\n',
+    )
+    contract = load_contract(settings.config_dir, "events")
+    transform_partition(local_store, contract, DAY, settings)
+    (row,) = read_partition(local_store, "events", DAY, tmp_path)
+    assert (row["id"], row["n"], row["v"]) == ("k1", 1, "a")
+
+
+def test_a_headerless_file_with_another_field_count_is_named(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", b"a;01/11/2026;3\n")
+    retail.write_contract(settings.config_dir, "events", PARSED % "false")
+    contract = load_contract(settings.config_dir, "events")
+    with pytest.raises(PartitionError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert caught.value.field == "parse.header"
+    assert "e.csv has 3 fields on its first line" in str(caught.value)

@@ -117,3 +117,17 @@ def test_bad_parse_options_and_formats_are_each_named(tmp_path: Path, retail: An
         "columns[0].format",
         "columns[1].format",
     }
+
+
+def test_a_quote_equal_to_the_delimiter_and_a_scale_above_precision_are_named(
+    tmp_path: Path, retail: Any
+) -> None:
+    text = (
+        'dataset = "pos"\n[parse]\ndelimiter = "|"\nquote = "|"\n'
+        '[[columns]]\nname = "rate"\ntype = "decimal"\nprecision = 3\n'
+    )
+    retail.write_contract(tmp_path, "pos", text)
+    with pytest.raises(ContractError) as caught:
+        load_contract(tmp_path, "pos")
+    assert set(caught.value.fields) == {"parse.quote", "columns[0].type"}
+    assert "scale defaults to 4" in str(caught.value)

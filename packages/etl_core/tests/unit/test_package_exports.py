@@ -18,8 +18,17 @@ def test_every_exported_name_resolves(name: str) -> None:
 
 def test_star_import_gives_the_public_api() -> None:
     namespace: dict[str, object] = {}
-    exec("from etl_core import *", namespace)  # noqa: S102
+    exec("from etl_core import *", namespace)
     assert set(etl_core.__all__) <= namespace.keys()
+
+
+def test_retry_is_the_decorator_and_submodules_stay_reachable() -> None:
+    import etl_core.storage.s3  # loading the submodule must not shadow the name
+
+    assert callable(etl_core.retry)
+    assert not isinstance(etl_core.retry, type(etl_core))
+    assert etl_core.errors.EtlError is etl_core.EtlError
+    assert etl_core.storage.s3.S3ObjectStore is etl_core.storage.S3ObjectStore
 
 
 def test_unknown_names_raise_attribute_error() -> None:

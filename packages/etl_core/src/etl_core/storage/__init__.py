@@ -5,6 +5,7 @@ Open a store with :func:`open_store`; both backends share the semantics of
 when complete, idempotent deletes) and validate keys the same way.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .base import (
@@ -28,10 +29,9 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # The S3 backend (with its retry machinery) is imported on first use: most
     # commands against a local store never need it.
-    if name in {"DEFAULT_S3_RETRY", "S3ObjectStore"}:
-        from . import s3
-
-        return getattr(s3, name)
+    if name in {"DEFAULT_S3_RETRY", "S3ObjectStore", "s3"}:
+        s3 = importlib.import_module(f"{__name__}.s3")
+        return s3 if name == "s3" else getattr(s3, name)
     raise AttributeError(f"module 'etl_core.storage' has no attribute {name!r}")
 
 
