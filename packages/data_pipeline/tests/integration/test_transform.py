@@ -418,11 +418,9 @@ def test_validated_csv_is_read_with_the_contracts_dialect_nulls_and_formats(
     header: str,
     text: str,
 ) -> None:
-    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", text.encode())
-    retail.write_contract(settings.config_dir, "events", PARSED % header)
-    contract = load_contract(settings.config_dir, "events")
-    transform_partition(local_store, contract, DAY, settings)
-    rows = sorted(read_partition(local_store, "events", DAY, tmp_path), key=lambda r: r["id"])
+    files = {"e.csv": text.encode()}
+    _, rows = transform_events(local_store, settings, retail, tmp_path, PARSED % header, files)
+    rows.sort(key=lambda r: r["id"])
     assert [(r["id"], r["day"], r["qty"], r["note"]) for r in rows] == [
         ("a", date(2026, 11, 1), 3, "semi;colon"),
         ("b", date(2026, 11, 2), None, 'say "hi"'),
@@ -439,6 +437,22 @@ def test_a_header_naming_a_column_twice_is_named(
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "n"
     assert "a.csv names column 'n' more than once" in str(caught.value)
+
+
+def transform_events(
+    store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    tmp_path: Path,
+    contract: str,
+    files: dict[str, bytes],
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Write ``files`` as the validated day of dataset ``events``, transform it, read it back."""
+    for name, data in files.items():
+        store.write_bytes(f"validated/events/dt=2026-11-01/{name}", data)
+    retail.write_contract(settings.config_dir, "events", contract)
+    result = transform_partition(store, load_contract(settings.config_dir, "events"), DAY, settings)
+    return result, read_partition(store, "events", DAY, tmp_path)
 
 
 BIG_KEYS = """dataset = "events"
@@ -459,12 +473,10 @@ def test_keys_parquet_cannot_give_back_exactly_are_deduplicated_in_the_query(
     # HUGEINT reads back from Parquet as DOUBLE, where 2**62 and 2**62 + 1 are equal.
     big = 2**62
     text = f"n,v\n{big},a\n{big + 1},b\n{big + 1},c\n"
-    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", text.encode())
-    retail.write_contract(settings.config_dir, "events", BIG_KEYS)
-    contract = load_contract(settings.config_dir, "events")
-    result = transform_partition(local_store, contract, DAY, settings)
+    result, rows = transform_events(
+        local_store, settings, retail, tmp_path, BIG_KEYS, {"e.csv": text.encode()}
+    )
     assert (result.rows, result.duplicates) == (2, 1)
-    rows = read_partition(local_store, "events", DAY, tmp_path)
     assert sorted(r["v"] for r in rows) == ["a", "b"]
 
 
@@ -476,17 +488,12 @@ def test_a_time_zone_offset_in_the_data_becomes_utc_whatever_the_hosts_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TZ", "America/New_York")
-    text = "id,at\na,2024-01-01 10:00 +0200\n"
-    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", text.encode())
-    retail.write_contract(
-        settings.config_dir,
-        "events",
+    contract = (
         'dataset = "events"\n[[columns]]\nname = "id"\n[[columns]]\nname = "at"\n'
-        'type = "timestamp"\nformat = "%Y-%m-%d %H:%M %z"\n',
+        'type = "timestamp"\nformat = "%Y-%m-%d %H:%M %z"\n'
     )
-    contract = load_contract(settings.config_dir, "events")
-    transform_partition(local_store, contract, DAY, settings)
-    (row,) = read_partition(local_store, "events", DAY, tmp_path)
+    files = {"e.csv": b"id,at\na,2024-01-01 10:00 +0200\n"}
+    _, (row,) = transform_events(local_store, settings, retail, tmp_path, contract, files)
     assert row["at"] == datetime(2024, 1, 1, 8, 0)
 
 
@@ -495,17 +502,12 @@ def test_header_names_are_stripped_and_gzipped_csv_is_read(
     local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any, suffix: str
 ) -> None:
     text = b"id , n ,v\nk1,1,a\n"
-    data = gzip.compress(text) if suffix.endswith(".gz") else text
-    local_store.write_bytes(f"validated/events/dt=2026-11-01/e{suffix}", data)
-    retail.write_contract(
-        settings.config_dir,
-        "events",
+    files = {f"e{suffix}": gzip.compress(text) if suffix.endswith(".gz") else text}
+    contract = (
         'dataset = "events"\n[[columns]]\nname = "id"\n[[columns]]\nname = "n"\ntype = "int"\n'
-        '[[columns]]\nname = "v"\n',
+        '[[columns]]\nname = "v"\n'
     )
-    contract = load_contract(settings.config_dir, "events")
-    transform_partition(local_store, contract, DAY, settings)
-    (row,) = read_partition(local_store, "events", DAY, tmp_path)
+    _, (row,) = transform_events(local_store, settings, retail, tmp_path, contract, files)
     assert (row["id"], row["n"], row["v"]) == ("k1", 1, "a")
 
 
