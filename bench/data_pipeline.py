@@ -159,32 +159,30 @@ def platform_cmd(layout: Layout, *command: str) -> list[str]:
     ]
 
 
-def bench_platform_transform(layout: Layout, size: int, repeat: int) -> Result:
-    result = Result(size, PLATFORM)
-    runs = []
-    for attempt in range(repeat):
-        run = harness.run_child(
-            platform_cmd(layout, "transform"),
-            name=f"platform-transform-{attempt}",
-            logs=layout.logs,
-            cwd=layout.base,
-            env=child_env(),
-        )
-        if run.returncode:
-            return result.failed(run)
-        runs.append(run)
-    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
-    manifest = json.loads(
-        (layout.store / "curated" / DATASET / f"dt={DAY}" / "_manifest.json").read_text()
-    )
+def bench_platform_transform(layout: Layout, size: int) -> Result:
+    run = harness.run_child(
+        platform_cmd(layout, "transform"), name="platform-transform", logs=layout.logs,
+        cwd=layout.base, env=child_env(),
+    )  # fmt: skip
+    result = Result(size, PLATFORM).timed(run)
+    if not result.ok:
+        return result
+    manifest = curated_manifest(layout)
     result.rows, result.output_bytes = manifest["rows"], manifest["bytes"]
-    inner = [e["seconds"] for r in runs for e in r.log_events("partition transformed")]
+    inner = [e["seconds"] for e in run.log_events("partition transformed")]
     if inner:
         result.notes.append(
-            f"{PLATFORM}: {min(inner):.2f} s inside transform_partition (its log), "
-            f"{result.seconds - min(inner):.2f} s process start-up, contract, lease and exit"
+            f"{PLATFORM}: {inner[0]:.2f} s inside transform_partition (its log), "
+            f"{run.seconds - inner[0]:.2f} s process start-up, contract, lease and exit"
         )
     return result
+
+
+def curated_manifest(layout: Layout) -> dict[str, Any]:
+    """The manifest of the partition the platform transform published."""
+    path = layout.store / "curated" / DATASET / f"dt={DAY}" / "_manifest.json"
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
 
 
 # --------------------------------------------------------------------------- direct engines
@@ -235,27 +233,23 @@ def direct_sql(layout: Layout, out: Path, *, dedupe: bool) -> str:
     )
 
 
-def bench_duckdb(layout: Layout, size: int, repeat: int, *, dedupe: bool) -> Result:
+def bench_duckdb(layout: Layout, size: int, *, dedupe: bool) -> Result:
     tool = DUCKDB_DEDUPE if dedupe else DUCKDB
-    result = Result(size, tool)
     out = layout.out(tool)
     sql_file = layout.base / f"{out.name}.sql"
     sql_file.write_text(direct_sql(layout, out, dedupe=dedupe))
-    runs = []
-    for attempt in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        run = harness.run_child(
-            harness.worker_cmd(tools_python(), __file__, "duckdb", str(sql_file)),
-            name=f"{out.name}-{attempt}",
-            logs=layout.logs,
-            cwd=layout.base,
-            env=child_env(),
-        )
-        if run.returncode:
-            return result.failed(run)
-        runs.append(run)
-    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
-    result.rows, result.output_bytes = parquet_stats(out)
+    return run_tool(layout, Result(size, tool), "duckdb", str(sql_file), out)
+
+
+def run_tool(layout: Layout, result: Result, kind: str, arg: str, out: Path) -> Result:
+    """One run of a reference tool's worker writing Parquet to ``out`` (emptied first)."""
+    shutil.rmtree(out, ignore_errors=True)
+    run = harness.run_child(
+        harness.worker_cmd(tools_python(), __file__, kind, arg), name=out.name,
+        logs=layout.logs, cwd=layout.base, env=child_env(),
+    )  # fmt: skip
+    if result.timed(run).ok:
+        result.rows, result.output_bytes = parquet_stats(out)
     return result
 
 
@@ -270,8 +264,7 @@ def tool_version(module: str) -> str | None:
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
-def bench_polars(layout: Layout, size: int, repeat: int) -> Result:
-    result = Result(size, POLARS)
+def bench_polars(layout: Layout, size: int) -> Result:
     out = layout.out(POLARS)
     spec = {
         "csv": str(layout.csv),
@@ -280,22 +273,7 @@ def bench_polars(layout: Layout, size: int, repeat: int) -> Result:
         "out": str(out),
         "day": DAY.isoformat(),
     }
-    runs = []
-    for attempt in range(repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        run = harness.run_child(
-            harness.worker_cmd(tools_python(), __file__, "polars", json.dumps(spec)),
-            name=f"{out.name}-{attempt}",
-            logs=layout.logs,
-            cwd=layout.base,
-            env=child_env(),
-        )
-        if run.returncode:
-            return result.failed(run)
-        runs.append(run)
-    result.seconds, result.peak_rss_bytes = harness.best_of(runs)
-    result.rows, result.output_bytes = parquet_stats(out)
-    return result
+    return run_tool(layout, Result(size, POLARS), "polars", json.dumps(spec), out)
 
 
 def worker_copy(spec_json: str) -> int:
@@ -443,15 +421,14 @@ def bench_loads(layout: Layout, size: int, repeat: int, server: Postgres) -> lis
 def load_once(
     layout: Layout, size: int, env: dict[str, str], migrate: harness.ChildRun, url: str
 ) -> Result:
-    result = Result(size, LOAD)
     empty_table(url)
     run = harness.run_child(
         platform_cmd(layout, "load"), name="platform-load", logs=layout.logs,
         cwd=layout.base, env=env,
     )  # fmt: skip
-    if run.returncode:
-        return result.failed(run)
-    result.seconds, result.peak_rss_bytes = run.seconds, run.peak_rss_bytes
+    result = Result(size, LOAD).timed(run)
+    if not result.ok:
+        return result
     result.rows = loaded_rows(url)
     inner = [e["seconds"] for e in run.log_events("partition loaded") if "seconds" in e]
     result.notes.append(
@@ -470,9 +447,7 @@ def floor_csv(layout: Layout) -> Path:
     """The curated rows as the CSV the load sends (written here, not timed)."""
     import duckdb
 
-    manifest = json.loads(
-        (layout.store / "curated" / DATASET / f"dt={DAY}" / "_manifest.json").read_text()
-    )
+    manifest = curated_manifest(layout)
     files = ", ".join(harness.sql_string(str(layout.store / key)) for key in manifest["files"])
     q = harness.sql_name
     columns = ", ".join(
@@ -487,16 +462,14 @@ def floor_csv(layout: Layout) -> Path:
 
 
 def copy_once(layout: Layout, size: int, spec: str, url: str) -> Result:
-    result = Result(size, LOAD_FLOOR)
     empty_table(url)
     run = harness.run_child(
         harness.worker_cmd(Path(sys.executable), __file__, "copy", spec),
         name="copy-floor", logs=layout.logs, cwd=layout.base, env=child_env(),
     )  # fmt: skip
-    if run.returncode:
-        return result.failed(run)
-    result.seconds, result.peak_rss_bytes = run.seconds, run.peak_rss_bytes
-    result.rows = loaded_rows(url)
+    result = Result(size, LOAD_FLOOR).timed(run)
+    if result.ok:
+        result.rows = loaded_rows(url)
     return result
 
 
@@ -722,12 +695,12 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         csv_bytes[size] = layout.csv.stat().st_size
         print(f"{csv_bytes[size] / MIB:,.1f} MiB CSV ({seconds:.1f} s)", flush=True)
         steps: list[harness.Step] = [
-            (PLATFORM, bench_platform_transform, (layout, size, 1), {}),
-            (DUCKDB, bench_duckdb, (layout, size, 1), {"dedupe": False}),
-            (DUCKDB_DEDUPE, bench_duckdb, (layout, size, 1), {"dedupe": True}),
+            (PLATFORM, bench_platform_transform, (layout, size), {}),
+            (DUCKDB, bench_duckdb, (layout, size), {"dedupe": False}),
+            (DUCKDB_DEDUPE, bench_duckdb, (layout, size), {"dedupe": True}),
         ]
         if use_polars:
-            steps.append((POLARS, bench_polars, (layout, size, 1), {}))
+            steps.append((POLARS, bench_polars, (layout, size), {}))
         measured = harness.interleaved(args.repeat, steps)
         platform = measured[0]
         results.extend(measured)

@@ -171,6 +171,13 @@ class Result:
     def peak_rss_mb(self) -> float | None:
         return None if self.peak_rss_bytes is None else self.peak_rss_bytes / MB
 
+    def timed(self, run: ChildRun) -> Result:
+        """This result with ``run``'s wall time and peak RSS, or marked failed by it."""
+        if run.returncode:
+            return self.failed(run)
+        self.seconds, self.peak_rss_bytes = run.seconds, run.peak_rss_bytes
+        return self
+
     def failed(self, run: ChildRun, lines: int = 3) -> Result:
         """This result, marked failed by ``run``: its exit code and output's end."""
         self.note = f"failed (exit {run.returncode}): {run.tail(lines)}"

@@ -74,17 +74,17 @@ def file_format(path: Path) -> str:
     return "csv"
 
 
-def reader_sql(paths: Sequence[Path], fmt: str, *, delimiter: str = ",") -> str:
-    """A DuckDB table function reading ``paths`` untyped (CSV as text, its dialect
-    sniffed), columns by name: for reference files, whose dialect no contract states."""
+def reader_sql(paths: Sequence[Path], fmt: str) -> str:
+    """A DuckDB table function reading ``paths`` untyped, columns by name: Parquet, JSON
+    lines, or comma-separated text with a header (reference files, whose dialect no
+    contract states)."""
     files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
     if fmt == "parquet":
         return f"read_parquet({files}, union_by_name = true)"
     if fmt == "json":
         return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
     return (
-        f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, "
-        f"delim = {literal(delimiter)})"
+        f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, delim = ',')"
     )
 
 

@@ -296,10 +296,10 @@ def _one_pass(
     )
     files = _parquet_files(first)
     duplicates = 0
-    if optimistic and files:
-        duplicates = _count_repeats(con, contract, dt, _read(files), rows)
-    elif keys:
+    if keys and not optimistic:
         duplicates = _raw_rows(con, contract, rows)
+    elif optimistic and files:
+        duplicates = _count_repeats(con, contract, dt, _read(files), rows)
     if duplicates and optimistic:
         again = work / "deduplicated"
         rewrite = _without_repeats(_read(files), contract, plan)
