@@ -190,11 +190,11 @@ def curated_manifest(layout: Layout) -> dict[str, Any]:
 
 def direct_sql(layout: Layout, out: Path, *, dedupe: bool) -> str:
     """The contract's SQL, typed like the platform's ``input`` view, with the joins inlined."""
-    from data_pipeline.contracts import load_contract
+    from etl_core.contracts import load_contracts
 
-    contract = load_contract(CONFIG_DIR, DATASET)
+    contract = load_contracts(CONFIG_DIR).get(DATASET)
     q, lit = harness.sql_name, harness.sql_string
-    casts = ", ".join(f"CAST({q(c.name)} AS {c.type}) AS {q(c.name)}" for c in contract.columns)
+    casts = ", ".join(f"CAST({q(c.name)} AS {c.sql_type}) AS {q(c.name)}" for c in contract.columns)
     reader = (
         f"read_csv({lit(str(layout.csv))}, header = true, all_varchar = true, "
         f"delim = {lit(contract.parse.delimiter)})"

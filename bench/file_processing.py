@@ -150,12 +150,11 @@ def check_set() -> set[str]:
 
 def contract_drift() -> list[str]:
     """How the contract's columns and checks differ from what the reference tools check."""
-    from file_processing.checks import sql_type
-    from file_processing.contracts import load_contracts
+    from etl_core.contracts import load_contracts
 
     contract = load_contracts(CONFIG_DIR).get(DATASET)
     lines = {
-        f"type {c.name} {sql_type(c).replace(' ', '')}"
+        f"type {c.name} {c.sql_type}"
         for c in contract.columns
         if c.type != "string"
     }
@@ -598,7 +597,7 @@ def worker_duckdb(spec: dict[str, Any]) -> int:
 
 def worker_quality(spec: dict[str, Any]) -> int:
     """Child (main venv): the platform's quality engine on the plain CSV."""
-    from file_processing.contracts import load_contracts
+    from etl_core.contracts import load_contracts
     from file_processing.quality import validate_file
 
     contract = load_contracts(CONFIG_DIR).get(DATASET)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import date
 from decimal import Decimal
@@ -92,3 +93,51 @@ def test_a_split_latin1_delivery_in_a_vendor_dialect_reaches_curated_intact(
         (1, date(2026, 11, 1), Decimal("12.50"), 'M\u00fcller "GmbH"; Wien'),
         (2, date(2026, 11, 2), None, "caf\u00e9"),
     ]
+
+
+# Contracts that lanes once judged differently: every runtime must now give one verdict.
+PROBES = {
+    "int_type": ('[[columns]]\nname = "n"\ntype = "int"\n', set()),
+    "integer_type": ('[[columns]]\nname = "n"\ntype = "integer"\n', {"columns[0].type"}),
+    "tz_type": ('[[columns]]\nname = "at"\ntype = "timestamptz"\n', {"columns[0].type"}),
+    "bool_type": ('[[columns]]\nname = "b"\ntype = "boolean"\n', {"columns[0].type"}),
+    "short_decimal": ('[[columns]]\nname = "price"\ntype = "decimal(12,2)"\n', set()),
+    "hyphen_column": ('[[columns]]\nname = "store-id"\n', set()),
+    "hyphen_dataset": ('[[columns]]\nname = "n"\n', {"dataset"}),
+    "format_typo": (
+        '[[columns]]\nname = "day"\ntype = "date"\nformatt = "%d.%m.%Y"\n',
+        {"columns[0].formatt"},
+    ),
+    "freshness_typo": (
+        '[[columns]]\nname = "n"\n[freshness]\nwarn_afer = "1h"\n',
+        {"freshness.warn_afer"},
+    ),
+    "load_typo": ('[[columns]]\nname = "n"\n[laod]\ntable = "t"\n', {"laod"}),
+    "transform_typo": (
+        '[[columns]]\nname = "n"\n[transform]\nsqll = "SELECT 1"\n',
+        {"transform.sqll"},
+    ),
+    "join_policy": (
+        '[[columns]]\nname = "n"\n[enrich.refs]\nfile = "r.csv"\non = ["n"]\n'
+        'columns = ["m"]\nunmatched = "ignore"\n',
+        {"enrich.refs.unmatched"},
+    ),
+}
+
+
+def test_every_runtime_gives_each_probe_contract_the_same_verdict(tmp_path: Path) -> None:
+    datasets = tmp_path / "config/datasets"
+    datasets.mkdir(parents=True)
+    for name, (body, _) in PROBES.items():
+        dataset = name.replace("_", "-") if name == "hyphen_dataset" else name
+        head = f'dataset = "{dataset}"\nsource = "{name}"\npattern = "{name}_{{date:%Y%m%d}}.csv"\n'
+        (datasets / f"{name}.toml").write_text(head + body)
+    expected = {name: fields for name, (_, fields) in PROBES.items() if fields}
+    for tool in ("etl-file-processing", "etl-data-pipeline", "etl-observability"):
+        result = lane(tool, "contracts", "check", "--json", root=tmp_path)
+        assert result.returncode == 2, f"{tool}: {result.stdout}{result.stderr}"
+        verdict: dict[str, set[str]] = {}
+        for error in json.loads(result.stdout)["errors"]:
+            verdict.setdefault(Path(error["file"]).stem, set()).add(error["field"])
+            assert error["line"] is not None, f"{tool}: {error}"
+        assert verdict == expected, tool

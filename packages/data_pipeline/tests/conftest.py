@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,7 +54,7 @@ POS_COLUMNS = [
     ("currency", "string"),
     ("payment_type", "string"),
     ("customer_id", "string"),
-    ("loyalty_member", "boolean"),
+    ("loyalty_member", "bool"),
 ]
 POS_TRANSFORM = '''
 [transform]
@@ -111,7 +112,11 @@ def pos_contract(
 
 
 def write_contract(config_dir: Path, dataset: str, text: str) -> Path:
-    """Write ``<config_dir>/datasets/<dataset>.toml``."""
+    """Write ``<config_dir>/datasets/<dataset>.toml``; a text without ``source`` gets the
+    landing source and pattern every contract needs (``<dataset>_{date:%Y%m%d}.csv``)."""
+    if not re.search(r"^source\s*=", text, re.MULTILINE):
+        landing = f'source = "{dataset}"\npattern = "{dataset}_{{date:%Y%m%d}}.csv"\n'
+        text = re.sub(r"^(dataset\s*=.*\n)", lambda m: m.group(1) + landing, text, count=1)
     path = config_dir / "datasets" / f"{dataset}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -6,10 +6,8 @@ Reads ``validated/`` partitions, transforms and enriches them with DuckDB into
 
 from typing import Any
 
-from data_pipeline.contracts import DatasetContract, load_contract
 from data_pipeline.errors import (
     BackfillConflictError,
-    ContractError,
     DatabaseNotConfiguredError,
     DataPipelineError,
     JoinKeyTypeError,
@@ -26,6 +24,7 @@ from data_pipeline.load import load_curated_partition
 from data_pipeline.pipeline import process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import transform_partition
+from data_pipeline.validate import transform_problems
 from etl_core import package_version
 
 
@@ -37,10 +36,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BackfillConflictError",
-    "ContractError",
     "DataPipelineError",
     "DatabaseNotConfiguredError",
-    "DatasetContract",
     "JoinKeyTypeError",
     "MissingColumnError",
     "MissingPartitionError",
@@ -52,8 +49,8 @@ __all__ = [
     "TransformSqlError",
     "UnmatchedRowsError",
     "__version__",
-    "load_contract",
     "load_curated_partition",
     "process_partition",
     "transform_partition",
+    "transform_problems",
 ]

@@ -18,13 +18,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from data_pipeline.contracts import DatasetContract
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.layout import input_objects
 from data_pipeline.ledger import Ledger, check_no_overlap, job_alive, this_process
 from data_pipeline.pipeline import process_partition
 from data_pipeline.settings import PipelineSettings
+from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
@@ -75,7 +75,7 @@ class BackfillSummary:
 
 
 def plan_backfill(
-    store: ObjectStore, contract: DatasetContract, start: date, end: date, *, lookback: int = 0
+    store: ObjectStore, contract: Contract, start: date, end: date, *, lookback: int = 0
 ) -> list[PlannedPartition]:
     """The partitions from ``start - lookback`` days to ``end`` that have validated input.
 
@@ -97,7 +97,7 @@ def plan_backfill(
     plan = []
     for offset in range((end - first).days + 1):
         dt = first + timedelta(days=offset)
-        objects = input_objects(store, contract.name, dt)
+        objects = input_objects(store, contract.dataset, dt)
         if objects:
             plan.append(PlannedPartition(dt, len(objects), sum(o.size for o in objects)))
     return plan
@@ -105,7 +105,7 @@ def plan_backfill(
 
 def start_backfill(
     ledger: Ledger,
-    contract: DatasetContract,
+    contract: Contract,
     start: date,
     end: date,
     plan: list[PlannedPartition],
@@ -115,9 +115,9 @@ def start_backfill(
 ) -> BackfillJobRecord:
     """Record a new job for ``plan``, refusing one that overlaps a running job."""
     first = min([start, *(p.dt for p in plan)])
-    check_no_overlap(ledger, contract.name, first, end)
+    check_no_overlap(ledger, contract.dataset, first, end)
     return ledger.create(
-        contract.name,
+        contract.dataset,
         first,
         end,
         [p.dt for p in plan],
@@ -126,16 +126,17 @@ def start_backfill(
     )
 
 
-def resume_backfill(ledger: Ledger, contract: DatasetContract, job_id: str) -> BackfillJobRecord:
+def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> BackfillJobRecord:
     """Take over job ``job_id`` for this process.
 
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
     """
     job = ledger.get(job_id)
-    if job is None or job.dataset != contract.name:
+    if job is None or job.dataset != contract.dataset:
         raise BackfillConflictError(
-            f"no backfill job {job_id!r} of dataset {contract.name!r} in the {ledger.kind} ledger",
+            f"no backfill job {job_id!r} of dataset {contract.dataset!r} "
+            f"in the {ledger.kind} ledger",
             [FieldError("--resume", "unknown job", "command line")],
         )
     if job_alive(job):
@@ -143,7 +144,7 @@ def resume_backfill(ledger: Ledger, contract: DatasetContract, job_id: str) -> B
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
             [FieldError("--resume", "job is running", "command line")],
         )
-    check_no_overlap(ledger, contract.name, job.start, job.end)
+    check_no_overlap(ledger, contract.dataset, job.start, job.end)
     ledger.set_state(job_id, "running", owner=this_process())
     resumed = ledger.get(job_id)
     assert resumed is not None
@@ -152,7 +153,7 @@ def resume_backfill(ledger: Ledger, contract: DatasetContract, job_id: str) -> B
 
 def run_backfill(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     settings: PipelineSettings,
     ledger: Ledger,
     job: BackfillJobRecord,
@@ -179,7 +180,7 @@ def run_backfill(
     results: list[BackfillPartitionRecord] = []
     interrupted = False
     with (
-        bound_context(dataset=contract.name, backfill_job=job.job_id),
+        bound_context(dataset=contract.dataset, backfill_job=job.job_id),
         ContextThreadPoolExecutor(max_workers=concurrency) as pool,
     ):
         futures: set[Future[BackfillPartitionRecord]] = {
@@ -227,7 +228,7 @@ def run_backfill(
 
 def _partition(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     settings: PipelineSettings,
     ledger: Ledger,
     job: BackfillJobRecord,
@@ -260,7 +261,7 @@ def _partition(
                 )
             except Exception as exc:
                 error = str(exc)
-                _attempts.labels(dataset=contract.name, outcome="failed").inc()
+                _attempts.labels(dataset=contract.dataset, outcome="failed").inc()
                 logger.warning(
                     "backfill partition attempt failed",
                     extra={"attempt": attempts, "error": error},
@@ -268,7 +269,7 @@ def _partition(
                 if attempt + 1 < job.max_attempts:
                     time.sleep(_BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)])
                 continue
-            _attempts.labels(dataset=contract.name, outcome="succeeded").inc()
+            _attempts.labels(dataset=contract.dataset, outcome="succeeded").inc()
             rows = outcome.transform.rows if outcome.transform else 0
             final = BackfillPartitionRecord(record.dt, "succeeded", attempts, "", rows, "")
             ledger.update(job.job_id, final)

@@ -19,13 +19,14 @@ from data_pipeline.backfill import (
     run_backfill,
     start_backfill,
 )
-from data_pipeline.contracts import DatasetContract, list_datasets, load_contract
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import DataPipelineError, PartitionBusyError
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
+from data_pipeline.validate import transform_problems
 from etl_core import package_version
+from etl_core.contracts import Contract, ContractSet, check_contracts, load_contracts
 from etl_core.errors import ConfigError, EtlError
 from etl_core.logging import redact
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
@@ -43,7 +44,9 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="The platform database (needs the 'schema' extra).", no_args_is_help=True)
+contracts_app = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(contracts_app, name="contracts")
 app.add_typer(db_app, name="db")
 
 DatabaseUrl = Annotated[
@@ -108,6 +111,21 @@ def config_show(ctx: typer.Context) -> None:
     out.print(table)
 
 
+@contracts_app.command("check")
+def contracts_check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validate every dataset contract of the config dir, transform SQL bound in DuckDB.
+
+    Exit 0 when all are valid, 2 when not; each error names file, line and field.
+    """
+    session: Session[PipelineSettings] = ctx.obj
+    report = check_contracts(session.settings.config_dir, validators=[transform_problems])
+    out.print(report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(report.exit_code)
+
+
 @db_app.command("status")
 def db_status(database_url: DatabaseUrl = None) -> None:
     """Check that the database is reachable and fully migrated (exit 2 when it is not)."""
@@ -115,7 +133,7 @@ def db_status(database_url: DatabaseUrl = None) -> None:
     out.print(f"database {redact(database_url or '')} is reachable and fully migrated".strip())
 
 
-Dataset = Annotated[str, typer.Option("--dataset", help="Dataset name (its contract's file name).")]
+Dataset = Annotated[str, typer.Option("--dataset", help="Dataset name (its contract's dataset).")]
 PartitionDate = Annotated[
     str, typer.Option("--date", help="Partition date, YYYY-MM-DD.", metavar="DATE")
 ]
@@ -128,8 +146,13 @@ def _date(value: str, option: str) -> date:
         raise ConfigError(f"{option} {value!r} is not a date; expected YYYY-MM-DD", []) from None
 
 
-def _contract(session: Session[PipelineSettings], dataset: str) -> DatasetContract:
-    return load_contract(session.settings.config_dir, dataset)
+def _contracts(session: Session[PipelineSettings]) -> ContractSet:
+    """Every contract of the config dir, judged whole (one bad file stops the run)."""
+    return load_contracts(session.settings.config_dir, validators=[transform_problems])
+
+
+def _contract(session: Session[PipelineSettings], dataset: str) -> Contract:
+    return _contracts(session).get(dataset)
 
 
 def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
@@ -198,8 +221,8 @@ def run_command(
 ) -> None:
     """Transform every validated partition newer than its curated output, then load it."""
     session: Session[PipelineSettings] = ctx.obj
-    names = dataset or list_datasets(session.settings.config_dir)
-    contracts = [_contract(session, name) for name in names]
+    every = _contracts(session)
+    contracts = [every.get(name) for name in dataset] if dataset else list(every)
     if not no_load and any(c.load is not None for c in contracts):
         db.connect(database_url, feature="etl-data-pipeline run (loads; --no-load skips them)")
     outcomes: list[PartitionOutcome] = []
@@ -224,7 +247,8 @@ def run_command(
                     failures.append(str(exc))
                     level = "yellow" if isinstance(exc, PartitionBusyError) else "red"
                     err.print(
-                        f"[{level}]{contract.name} {pending.dt}:[/{level}] {exc}", highlight=False
+                        f"[{level}]{contract.dataset} {pending.dt}:[/{level}] {exc}",
+                        highlight=False,
                     )
     session.push_metrics("etl_data_pipeline_run")
     out.print(_outcome_table(outcomes))
@@ -314,7 +338,7 @@ def backfill_command(
 
 def _run_with_progress(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     session: Session[PipelineSettings],
     ledger: Ledger,
     job: BackfillJobRecord,
@@ -328,7 +352,7 @@ def _run_with_progress(
         for p in job.partitions
     )
     with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
-        task = bar.add_task(f"backfill {contract.name}", total=total)
+        task = bar.add_task(f"backfill {contract.dataset}", total=total)
 
         def advance(record: BackfillPartitionRecord) -> None:
             bar.advance(task)

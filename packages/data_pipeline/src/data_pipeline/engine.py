@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from data_pipeline.contracts import Column, DatasetContract, ParseOptions
 from data_pipeline.errors import MissingColumnError, PartitionError
+from etl_core.contracts import Column, Contract, ParseOptions
 
 __all__ = [
     "connect_engine",
@@ -94,7 +94,7 @@ def relation_columns(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, str]
 
 
 def create_input_view(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, paths: Sequence[Path]
+    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, paths: Sequence[Path]
 ) -> None:
     """Create the view ``input``: every staged file, cast to the contract's column types.
 
@@ -128,7 +128,7 @@ def _typed(column: Column) -> str:
     value = quote(column.name)
     if column.format is not None:
         value = f"strptime(CAST({value} AS VARCHAR), {literal(column.format)})"
-    return f"CAST({value} AS {column.type}) AS {quote(column.name)}"
+    return f"CAST({value} AS {column.sql_type}) AS {quote(column.name)}"
 
 
 def _first_record(path: Path, parse: ParseOptions) -> list[str]:
@@ -142,7 +142,7 @@ def _first_record(path: Path, parse: ParseOptions) -> list[str]:
         return next(reader, [])
 
 
-def _csv_reader(contract: DatasetContract, dt: date, paths: Sequence[Path]) -> str:
+def _csv_reader(contract: Contract, dt: date, paths: Sequence[Path]) -> str:
     """``read_csv`` over ``paths`` in the contract's dialect, every column as text.
 
     Only the header and the row estimate are left to DuckDB's sniffer (the dialect is
@@ -166,23 +166,23 @@ def _csv_reader(contract: DatasetContract, dt: date, paths: Sequence[Path]) -> s
     )
 
 
-def _check_header(contract: DatasetContract, dt: date, path: Path) -> None:
+def _check_header(contract: Contract, dt: date, path: Path) -> None:
     """The file's header names every contract column once (as file_processing reads it,
     names stripped); without a header, its first line has the contract's field count."""
     try:
         first = _first_record(path, contract.parse)
     except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
         raise PartitionError(
-            contract.name, dt, f"input file {path.name} cannot be read as CSV: {exc}"
+            contract.dataset, dt, f"input file {path.name} cannot be read as CSV: {exc}"
         ) from exc
     if not contract.parse.header:
         expected = len(contract.columns)
         if first and len(first) != expected:
             raise PartitionError(
-                contract.name,
+                contract.dataset,
                 dt,
                 f"input file {path.name} has {len(first)} fields on its first line, but the "
-                f"contract {contract.path.name} (header = false) names {expected} columns",
+                f"contract {contract.origin} (header = false) names {expected} columns",
                 field="parse.header",
             )
         return
@@ -190,7 +190,7 @@ def _check_header(contract: DatasetContract, dt: date, path: Path) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise PartitionError(
-            contract.name,
+            contract.dataset,
             dt,
             f"input file {path.name} names column {repeated[0]!r} more than once in its header",
             field=repeated[0],
@@ -199,25 +199,25 @@ def _check_header(contract: DatasetContract, dt: date, path: Path) -> None:
 
 
 def _check_columns(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, path: Path, fmt: str
+    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, path: Path, fmt: str
 ) -> None:
     try:
         found = relation_columns(con, f"SELECT * FROM {reader_sql([path], fmt)}")
     except duckdb.Error as exc:
         raise PartitionError(
-            contract.name, dt, f"input file {path.name} cannot be read as {fmt}: {exc}"
+            contract.dataset, dt, f"input file {path.name} cannot be read as {fmt}: {exc}"
         ) from exc
     _require_columns(contract, dt, path, list(found))
 
 
-def _require_columns(contract: DatasetContract, dt: date, path: Path, found: Sequence[str]) -> None:
+def _require_columns(contract: Contract, dt: date, path: Path, found: Sequence[str]) -> None:
     missing = [name for name in contract.column_names if name not in found]
     if missing:
         raise MissingColumnError(
-            contract.name,
+            contract.dataset,
             dt,
             f"input file {path.name} lacks column(s) {', '.join(missing)} named by the contract "
-            f"{contract.path.name} (file has: {', '.join(found) or 'no columns'})",
+            f"{contract.origin} (file has: {', '.join(found) or 'no columns'})",
             field=missing[0],
         )
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import duckdb
 
-from data_pipeline.contracts import DatasetContract, Enrichment
 from data_pipeline.engine import literal, quote, reader_sql, relation_columns, type_family
 from data_pipeline.errors import JoinKeyTypeError, MissingColumnError, MissingPartitionError
 from data_pipeline.layout import list_curated_dates, read_manifest
+from etl_core.contracts import Contract, Enrichment
 from etl_core.errors import ObjectNotFoundError
 from etl_core.storage import ObjectStore
 
@@ -46,7 +46,7 @@ def unmatched_column(index: int) -> str:
 def stage_reference(
     con: duckdb.DuckDBPyConnection,
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     index: int,
     join: Enrichment,
@@ -68,7 +68,7 @@ def stage_reference(
     missing = [name for name in wanted if name not in right_columns]
     if missing:
         raise MissingColumnError(
-            contract.name,
+            contract.dataset,
             dt,
             f"reference {join.source} lacks column(s) {', '.join(missing)} "
             f"(it has: {', '.join(right_columns)})",
@@ -77,7 +77,7 @@ def stage_reference(
     for left, right in join.on:
         if left not in left_columns:
             raise MissingColumnError(
-                contract.name,
+                contract.dataset,
                 dt,
                 f"join key {left!r} is not a column of the transform output "
                 f"(columns: {', '.join(left_columns)})",
@@ -86,7 +86,7 @@ def stage_reference(
         left_type, right_type = left_columns[left], right_columns[right]
         if type_family(left_type) != type_family(right_type):
             raise JoinKeyTypeError(
-                contract.name,
+                contract.dataset,
                 dt,
                 f"join key type mismatch: input {left!r} is {left_type} but "
                 f"{join.source} {right!r} is {right_type}",
@@ -115,7 +115,7 @@ def join_sql(base: str, joins: Sequence[Enrichment]) -> str:
 
 def _check_unique_keys(
     con: duckdb.DuckDBPyConnection,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     index: int,
     join: Enrichment,
@@ -127,7 +127,7 @@ def _check_unique_keys(
     ).fetchone()
     if row is not None:
         raise JoinKeyTypeError(
-            contract.name,
+            contract.dataset,
             dt,
             f"reference {join.source} repeats key {tuple(row[:-1])!r} ({row[-1]} rows); "
             "join keys must be unique in the reference",
@@ -137,7 +137,7 @@ def _check_unique_keys(
 
 def _reference_sql(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     join: Enrichment,
     directory: Path,
@@ -150,7 +150,7 @@ def _reference_sql(
             store.download(join.file, path)
         except ObjectNotFoundError as exc:
             raise MissingPartitionError(
-                contract.name, dt, f"reference object {join.file} does not exist", field=field
+                contract.dataset, dt, f"reference object {join.file} does not exist", field=field
             ) from exc
         fmt = "parquet" if join.file.endswith(".parquet") else "csv"
         if fmt == "csv":
@@ -163,7 +163,7 @@ def _reference_sql(
 
 def _curated_files(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     join: Enrichment,
     directory: Path,
@@ -175,13 +175,16 @@ def _curated_files(
         dates = [d for d in list_curated_dates(store, join.dataset) if d <= dt]
         if not dates:
             raise MissingPartitionError(
-                contract.name, dt, f"dataset {join.dataset!r} has no curated partition", field=field
+                contract.dataset,
+                dt,
+                f"dataset {join.dataset!r} has no curated partition",
+                field=field,
             )
         wanted = dates[-1]
     manifest = read_manifest(store, join.dataset, wanted)
     if manifest is None:
         raise MissingPartitionError(
-            contract.name,
+            contract.dataset,
             dt,
             f"dataset {join.dataset!r} has no curated partition dt={wanted.isoformat()}",
             field=field,
@@ -193,7 +196,7 @@ def _curated_files(
         paths.append(path)
     if not paths:
         raise MissingPartitionError(
-            contract.name,
+            contract.dataset,
             dt,
             f"dataset {join.dataset!r} partition dt={wanted.isoformat()} is empty",
             field=field,

@@ -15,7 +15,6 @@ from etl_core.errors import (
 
 __all__ = [
     "BackfillConflictError",
-    "ContractError",
     "DataPipelineError",
     "DatabaseNotConfiguredError",
     "JoinKeyTypeError",
@@ -52,10 +51,6 @@ class DatabaseNotConfiguredError(DataPipelineError, ConfigError):
             "for example postgresql://user@host/db or sqlite:///path/to/file.sqlite3",
             [FieldError("DATABASE_URL", "not set", "environment")],
         )
-
-
-class ContractError(DataPipelineError, ConfigError):
-    """A dataset contract does not parse or does not validate; names file, line and field."""
 
 
 class PartitionError(DataPipelineError, FatalError):

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from data_pipeline import db
-from data_pipeline.contracts import DatasetContract
-from data_pipeline.errors import ContractError, MissingColumnError, MissingPartitionError
+from data_pipeline.errors import MissingColumnError, MissingPartitionError
 from data_pipeline.layout import read_manifest
+from etl_core.contracts import Contract, ContractError
 from etl_core.errors import FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
@@ -51,7 +51,7 @@ class LoadResult:
 
 def load_curated_partition(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     *,
     run_id: str = "",
@@ -67,16 +67,16 @@ def load_curated_partition(
     """
     if contract.load is None:
         raise ContractError(
-            f"dataset {contract.name!r} declares no [load] table",
-            [FieldError("load.table", "missing", str(contract.path))],
+            f"dataset {contract.dataset!r} declares no [load] table",
+            [FieldError("load.table", "missing", contract.origin)],
         )
     table = contract.load.table
     clock = time.monotonic()
-    with bound_context(dataset=contract.name, dt=dt.isoformat(), table=table):
-        manifest = read_manifest(store, contract.name, dt)
+    with bound_context(dataset=contract.dataset, dt=dt.isoformat(), table=table):
+        manifest = read_manifest(store, contract.dataset, dt)
         if manifest is None:
             raise MissingPartitionError(
-                contract.name, dt, "no curated partition is published; run `transform` first"
+                contract.dataset, dt, "no curated partition is published; run `transform` first"
             )
         with tempfile.TemporaryDirectory(prefix="etl-load-", dir=work_dir) as tmp:
             paths = []
@@ -88,13 +88,13 @@ def load_curated_partition(
                 table, dt, [name for name, _ in pairs], _batches(paths, pairs, run_id)
             )
         seconds = time.monotonic() - clock
-        _loaded.labels(dataset=contract.name, table=table).inc(rows)
+        _loaded.labels(dataset=contract.dataset, table=table).inc(rows)
         logger.info("partition loaded", extra={"rows": rows, "seconds": round(seconds, 3)})
-    return LoadResult(contract.name, dt, table, rows, manifest.generation, seconds)
+    return LoadResult(contract.dataset, dt, table, rows, manifest.generation, seconds)
 
 
 def _column_pairs(
-    contract: DatasetContract, dt: date, table: str, paths: Sequence[Path], run_id: str
+    contract: Contract, dt: date, table: str, paths: Sequence[Path], run_id: str
 ) -> list[tuple[str, str | None]]:
     """(table column, output column) pairs; ``None`` feeds the run id."""
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
@@ -108,7 +108,7 @@ def _column_pairs(
         missing = [src for _, src in contract.load.columns if src not in available]
         if paths and missing:
             raise MissingColumnError(
-                contract.name,
+                contract.dataset,
                 dt,
                 f"load.columns names {', '.join(missing)}, not in the curated output "
                 f"(columns: {', '.join(sorted(available))})",

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from data_pipeline.contracts import DatasetContract
 from data_pipeline.layout import input_objects, list_validated_dates, read_manifest
 from data_pipeline.lease import partition_lease
 from data_pipeline.load import LoadResult, load_curated_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
+from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
 from etl_core.storage import ObjectStore
 
@@ -69,7 +69,7 @@ def loaded_generation(store: ObjectStore, dataset: str, dt: date) -> str | None:
 
 def process_partition(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     settings: PipelineSettings,
     *,
@@ -86,7 +86,7 @@ def process_partition(
     """
     with partition_lease(
         store,
-        contract.name,
+        contract.dataset,
         dt,
         purpose=purpose,
         ttl_seconds=settings.lease_seconds,
@@ -101,24 +101,24 @@ def process_partition(
                 store, contract, dt, run_id=run_id, work_dir=settings.work_dir
             )
             marker = {"generation": loaded.generation, "rows": loaded.rows, "run_id": run_id}
-            store.write_bytes(load_marker_key(contract.name, dt), json.dumps(marker).encode())
-    return PartitionOutcome(contract.name, dt, built, loaded)
+            store.write_bytes(load_marker_key(contract.dataset, dt), json.dumps(marker).encode())
+    return PartitionOutcome(contract.dataset, dt, built, loaded)
 
 
 def pending_partitions(
-    store: ObjectStore, contract: DatasetContract, *, load: bool
+    store: ObjectStore, contract: Contract, *, load: bool
 ) -> list[PendingPartition]:
     """Validated partitions whose curated output is missing or older than their inputs,
     and (with ``load``) curated partitions whose current generation is not loaded yet."""
     pending = []
-    for dt in list_validated_dates(store, contract.name):
-        manifest = read_manifest(store, contract.name, dt)
-        inputs = {info.key: info.etag for info in input_objects(store, contract.name, dt)}
+    for dt in list_validated_dates(store, contract.dataset):
+        manifest = read_manifest(store, contract.dataset, dt)
+        inputs = {info.key: info.etag for info in input_objects(store, contract.dataset, dt)}
         wants_load = load and contract.load is not None
         if manifest is None:
             pending.append(PendingPartition(dt, True, wants_load, "no curated output"))
         elif manifest.inputs != inputs:
             pending.append(PendingPartition(dt, True, wants_load, "inputs changed"))
-        elif wants_load and loaded_generation(store, contract.name, dt) != manifest.generation:
+        elif wants_load and loaded_generation(store, contract.dataset, dt) != manifest.generation:
             pending.append(PendingPartition(dt, False, True, "not loaded"))
     return pending

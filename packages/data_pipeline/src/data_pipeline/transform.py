@@ -20,7 +20,6 @@ from pathlib import Path
 
 import duckdb
 
-from data_pipeline.contracts import DatasetContract
 from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
 from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
 from data_pipeline.errors import (
@@ -32,6 +31,7 @@ from data_pipeline.errors import (
 )
 from data_pipeline.layout import input_objects, new_generation, publish_partition
 from data_pipeline.settings import PipelineSettings
+from etl_core.contracts import Contract
 from etl_core.logging import bound_context
 from etl_core.metrics import counter, histogram
 from etl_core.storage import ObjectInfo, ObjectStore
@@ -84,7 +84,7 @@ class TransformResult:
 
 def transform_partition(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     settings: PipelineSettings,
     *,
@@ -102,18 +102,18 @@ def transform_partition(
     """
     started_at = datetime.now(UTC)
     clock = time.monotonic()
-    with bound_context(dataset=contract.name, dt=dt.isoformat()):
+    with bound_context(dataset=contract.dataset, dt=dt.isoformat()):
         try:
             result = _transform(store, contract, dt, settings, started_at, run_id)
         except Exception:
-            _partitions.labels(dataset=contract.name, outcome="failed").inc()
+            _partitions.labels(dataset=contract.dataset, outcome="failed").inc()
             raise
         seconds = time.monotonic() - clock
-        _partitions.labels(dataset=contract.name, outcome="succeeded").inc()
-        _rows.labels(dataset=contract.name).inc(result.rows)
-        _input_bytes.labels(dataset=contract.name).inc(result.input_bytes)
-        _duplicates.labels(dataset=contract.name).inc(result.duplicates)
-        _seconds.labels(dataset=contract.name).observe(seconds)
+        _partitions.labels(dataset=contract.dataset, outcome="succeeded").inc()
+        _rows.labels(dataset=contract.dataset).inc(result.rows)
+        _input_bytes.labels(dataset=contract.dataset).inc(result.input_bytes)
+        _duplicates.labels(dataset=contract.dataset).inc(result.duplicates)
+        _seconds.labels(dataset=contract.dataset).observe(seconds)
         logger.info(
             "partition transformed",
             extra={
@@ -130,16 +130,16 @@ def transform_partition(
 
 def _transform(
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     settings: PipelineSettings,
     started_at: datetime,
     run_id: str,
 ) -> TransformResult:
-    objects = input_objects(store, contract.name, dt)
+    objects = input_objects(store, contract.dataset, dt)
     if not objects:
         raise MissingPartitionError(
-            contract.name, dt, f"no validated input under validated/{contract.name}/dt={dt}/"
+            contract.dataset, dt, f"no validated input under validated/{contract.dataset}/dt={dt}/"
         )
     scratch = str(settings.work_dir) if settings.work_dir else None
     with tempfile.TemporaryDirectory(prefix="etl-transform-", dir=scratch) as tmp:
@@ -159,7 +159,7 @@ def _transform(
         generation = new_generation(started_at)
         manifest = publish_partition(
             store,
-            dataset=contract.name,
+            dataset=contract.dataset,
             dt=dt,
             generation=generation,
             started_at=started_at,
@@ -169,7 +169,7 @@ def _transform(
             run_id=run_id,
         )
     return TransformResult(
-        dataset=contract.name,
+        dataset=contract.dataset,
         dt=dt,
         generation=generation,
         rows=rows,
@@ -207,7 +207,7 @@ class _Counts:
 def _build(
     con: duckdb.DuckDBPyConnection,
     store: ObjectStore,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     paths: list[Path],
     work: Path,
@@ -220,15 +220,15 @@ def _build(
         columns = relation_columns(con, "transformed")
     except duckdb.Error as exc:
         raise TransformSqlError(
-            contract.name,
+            contract.dataset,
             dt,
-            f"{_first_line(exc)} (in {contract.path.name})",
+            f"{_first_line(exc)} (in {contract.origin})",
             field="transform.sql",
         ) from exc
     missing = [name for name in spec.dedupe_on if name not in columns]
     if missing:
         raise MissingColumnError(
-            contract.name,
+            contract.dataset,
             dt,
             f"de-duplication key {missing[0]!r} is not a column of the transform output "
             f"(columns: {', '.join(columns)})",
@@ -275,7 +275,7 @@ def _deduplicated(relation: str, keys: tuple[str, ...], columns: list[str]) -> s
 
 
 def _one_pass(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, plan: _Plan, work: Path
+    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, plan: _Plan, work: Path
 ) -> tuple[_Counts, int, list[Path]]:
     """Write the Parquet straight from the query, then de-duplicate and check what was written.
 
@@ -315,7 +315,7 @@ def _one_pass(
 
 
 def _materialised(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, plan: _Plan, out: Path
+    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, plan: _Plan, out: Path
 ) -> tuple[_Counts, int, list[Path]]:
     """Materialise the flagged rows first: a ``drop`` join's rows must be counted before
     they are left out, which the written files can no longer tell."""
@@ -341,7 +341,7 @@ _REPEATED = "__etl_repeated"
 
 
 def _count_repeats(
-    con: duckdb.DuckDBPyConnection, contract: DatasetContract, dt: date, relation: str, rows: int
+    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, relation: str, rows: int
 ) -> int:
     """Rows of ``relation`` beyond the first of their key; the repeated keys go to a table.
 
@@ -364,7 +364,7 @@ def _count_repeats(
     return int(row[0]) if row else 0
 
 
-def _without_repeats(relation: str, contract: DatasetContract, plan: _Plan) -> str:
+def _without_repeats(relation: str, contract: Contract, plan: _Plan) -> str:
     """``relation`` with each repeated key (see :func:`_count_repeats`) reduced to the row
     it keeps."""
     keys = contract.transform.dedupe_on
@@ -379,7 +379,7 @@ def _no_match(index: int, on: tuple[tuple[str, str], ...]) -> str:
     return f"NOT EXISTS (SELECT 1 FROM {ref_table(index)} AS r WHERE {keys})"
 
 
-def _raw_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract, kept: int) -> int:
+def _raw_rows(con: duckdb.DuckDBPyConnection, contract: Contract, kept: int) -> int:
     """Rows removed by de-duplication: the transform's rows minus those kept."""
     if not contract.transform.dedupe_on:
         return 0
@@ -389,7 +389,7 @@ def _raw_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract, kept: i
 
 def _execute(
     con: duckdb.DuckDBPyConnection,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     sql: str,
     *,
@@ -398,12 +398,12 @@ def _execute(
     try:
         return con.execute(sql)
     except duckdb.Error as exc:
-        raise TransformSqlError(contract.name, dt, _first_line(exc), field=field) from exc
+        raise TransformSqlError(contract.dataset, dt, _first_line(exc), field=field) from exc
 
 
 def _check_result(
     con: duckdb.DuckDBPyConnection,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     relation: str,
     flags: list[str],
@@ -423,7 +423,7 @@ def _check_result(
     total, outside, *unmatched = row
     if outside:
         raise PartitionError(
-            contract.name,
+            contract.dataset,
             dt,
             f"{outside} of {total} rows have {contract.transform.partition_by} other than "
             f"{dt.isoformat()}; a partition holds only its own date",
@@ -434,7 +434,7 @@ def _check_result(
         missed = unmatched[index]
         counts.unmatched[join.name] = missed
         if missed:
-            _unmatched.labels(dataset=contract.name, join=join.name, policy=join.unmatched).inc(
+            _unmatched.labels(dataset=contract.dataset, join=join.name, policy=join.unmatched).inc(
                 missed
             )
             logger.warning(
@@ -443,7 +443,7 @@ def _check_result(
             )
         if missed and join.unmatched == "fail":
             raise UnmatchedRowsError(
-                contract.name,
+                contract.dataset,
                 dt,
                 f"{missed} of {total} rows found no match in {join.source}; for example "
                 f"{_sample_keys(con, relation, flags[index], join.on)}",
@@ -463,7 +463,7 @@ def _sample_keys(
     return f"{names} = " + "; ".join(", ".join(repr(v) for v in row) for row in rows)
 
 
-def _output_select(contract: DatasetContract, source: str) -> str:
+def _output_select(contract: Contract, source: str) -> str:
     """The rows of ``source`` to write: flags left out, ``drop`` misses filtered."""
     flags = [unmatched_column(i) for i in range(len(contract.enrich))]
     drops = [
@@ -480,7 +480,7 @@ def _output_select(contract: DatasetContract, source: str) -> str:
 
 def _write(
     con: duckdb.DuckDBPyConnection,
-    contract: DatasetContract,
+    contract: Contract,
     dt: date,
     select: str,
     out: Path,

@@ -12,7 +12,6 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from data_pipeline.contracts import load_contract
 from data_pipeline.errors import (
     JoinKeyTypeError,
     MissingColumnError,
@@ -25,6 +24,7 @@ from data_pipeline.errors import (
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import transform_partition
+from etl_core.contracts import load_contracts
 from etl_core.storage import ObjectStore, open_store
 from etl_core.testing import capture_metrics
 
@@ -48,7 +48,7 @@ def read_partition(
 def test_transform_writes_enriched_zstd_parquet(
     local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
 ) -> None:
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     result = transform_partition(local_store, contract, DAY, settings, run_id="r1")
     assert result.rows == 200
     assert result.inputs == 1
@@ -71,7 +71,7 @@ def test_transform_writes_enriched_zstd_parquet(
 def test_rerun_gives_the_same_rows_and_prunes_old_generations(
     local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
 ) -> None:
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     first = transform_partition(local_store, contract, DAY, settings)
     before = sorted(read_partition(local_store, "pos", DAY, tmp_path), key=str)
     transform_partition(local_store, contract, DAY, settings)
@@ -89,7 +89,7 @@ def test_duplicates_are_removed_on_the_dedupe_key(
     local_store.write_bytes(
         "validated/pos/dt=2026-11-01/again.csv", retail.rows("2026-11-01", 50).encode()
     )
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with capture_metrics() as metrics:
         result = transform_partition(local_store, contract, DAY, settings)
     assert result.rows == 200
@@ -116,7 +116,7 @@ def test_unmatched_rows_are_kept_or_dropped_and_counted(
 ) -> None:
     unknown_store_rows(local_store, retail)
     retail.write_contract(settings.config_dir, "pos", retail.contract(stores=policy))
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with capture_metrics() as metrics:
         result = transform_partition(local_store, contract, DAY, settings)
     missed = result.unmatched["stores"]
@@ -139,7 +139,7 @@ def test_unmatched_rows_fail_the_partition_when_the_policy_says_so(
 ) -> None:
     unknown_store_rows(local_store, retail)
     retail.write_contract(settings.config_dir, "pos", retail.contract(stores="fail"))
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(UnmatchedRowsError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     message = str(caught.value)
@@ -151,7 +151,7 @@ def test_unmatched_rows_fail_the_partition_when_the_policy_says_so(
 def test_missing_input_partition_is_named(
     local_store: ObjectStore, settings: PipelineSettings
 ) -> None:
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(
         MissingPartitionError, match=r"dataset 'pos', partition dt=2026-12-25: no validated input"
     ):
@@ -164,7 +164,7 @@ def test_file_lacking_a_contract_column_is_named(
     lines = retail.rows("2026-11-01", 5).splitlines()
     cut = "\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n"
     local_store.write_bytes("validated/pos/dt=2026-11-01/pos_2026-11-01.csv", cut.encode())
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(MissingColumnError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "loyalty_member"
@@ -176,7 +176,7 @@ def test_join_key_type_mismatch_is_named(
     local_store: ObjectStore, settings: PipelineSettings, retail: Any
 ) -> None:
     local_store.write_bytes("reference/stores.csv", b"store_id,name,country\n1,One,PT\n2,Two,ES\n")
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(JoinKeyTypeError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "enrich.stores.on.store_code"
@@ -189,7 +189,7 @@ def test_invalid_sql_is_named(
 ) -> None:
     text = retail.contract(transform='[transform]\nsql = "SELECT no_such_column FROM input"\n')
     retail.write_contract(settings.config_dir, "pos", text)
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(TransformSqlError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     assert "field 'transform.sql'" in str(caught.value)
@@ -199,7 +199,7 @@ def test_invalid_sql_is_named(
 def test_an_older_computation_never_replaces_a_newer_one(
     local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
 ) -> None:
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     newer = transform_partition(local_store, contract, DAY, settings)
     stale_start = datetime.now(UTC) - timedelta(hours=1)
     part = tmp_path / "part.parquet"
@@ -224,7 +224,7 @@ def test_an_older_computation_never_replaces_a_newer_one(
 def test_reader_sees_old_partition_until_the_manifest_flips(
     local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path
 ) -> None:
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     old = transform_partition(local_store, contract, DAY, settings)
     old_manifest = json.loads(local_store.read_bytes("curated/pos/dt=2026-11-01/_manifest.json"))
     new = transform_partition(local_store, contract, DAY, settings)
@@ -247,14 +247,14 @@ def test_enrichment_from_another_datasets_curated_partition(
     )
     local_store.copy("reference/stores.csv", "validated/stores/dt=2026-10-31/stores.csv")
     transform_partition(
-        local_store, load_contract(settings.config_dir, "stores"), date(2026, 10, 31), settings
+        local_store, load_contracts(settings.config_dir).get("stores"), date(2026, 10, 31), settings
     )
     text = retail.contract().replace(
         'file = "reference/stores.csv"', 'dataset = "stores"\npartition = "latest"'
     )
     retail.write_contract(settings.config_dir, "pos", text)
     result = transform_partition(
-        local_store, load_contract(settings.config_dir, "pos"), DAY, settings
+        local_store, load_contracts(settings.config_dir).get("pos"), DAY, settings
     )
     assert result.unmatched["stores"] == 0
     rows = read_partition(local_store, "pos", DAY, tmp_path)
@@ -273,7 +273,7 @@ def test_transform_on_s3(
     )
     with open_store(url, endpoint_url=s3_endpoint) as store:
         retail.seed(store, ["2026-11-01"], rows=100)
-        contract = load_contract(config_dir, "pos")
+        contract = load_contracts(config_dir).get("pos")
         result = transform_partition(store, contract, DAY, replace(settings, duckdb_threads=1))
         assert result.rows == 100
         rows = read_partition(store, "pos", DAY, tmp_path)
@@ -286,7 +286,7 @@ def test_rows_of_another_date_fail_the_partition_naming_the_field(
 ) -> None:
     transform = retail.TRANSFORM.replace("FROM input", ", DATE '2026-10-31' AS dt FROM input")
     retail.write_contract(settings.config_dir, "pos", retail.contract(transform=transform))
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(PartitionError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     assert "field 'transform.partition_by'" in str(caught.value)
@@ -298,7 +298,7 @@ def test_a_transform_that_keeps_no_rows_publishes_an_empty_partition(
 ) -> None:
     transform = retail.TRANSFORM.replace("FROM input", "FROM input WHERE false")
     retail.write_contract(settings.config_dir, "pos", retail.contract(transform=transform))
-    contract = load_contract(settings.config_dir, "pos")
+    contract = load_contracts(settings.config_dir).get("pos")
     result = transform_partition(local_store, contract, DAY, settings)
     assert (result.rows, result.duplicates) == (0, 0)
     manifest = read_manifest(local_store, "pos", DAY)
@@ -350,7 +350,7 @@ def test_a_repeated_key_keeps_its_first_row_by_every_column_whatever_the_file_or
         },
     )
     retail.write_contract(settings.config_dir, "events", EVENTS % policy)
-    contract = load_contract(settings.config_dir, "events")
+    contract = load_contracts(settings.config_dir).get("events")
     with capture_metrics() as metrics:
         result = transform_partition(local_store, contract, DAY, settings)
     rows = read_partition(local_store, "events", DAY, tmp_path)
@@ -371,7 +371,7 @@ def test_a_failing_join_only_judges_the_rows_de_duplication_keeps(
 ) -> None:
     events(local_store, {"a.csv": "id,n,v\nk1,1,a\nk1,1,unknown\n"})
     retail.write_contract(settings.config_dir, "events", EVENTS % "fail")
-    contract = load_contract(settings.config_dir, "events")
+    contract = load_contracts(settings.config_dir).get("events")
     result = transform_partition(local_store, contract, DAY, settings)
     assert (result.rows, result.duplicates, result.unmatched) == (1, 1, {"kinds": 0})
 
@@ -432,7 +432,7 @@ def test_a_header_naming_a_column_twice_is_named(
 ) -> None:
     events(local_store, {"a.csv": "id,n,v,n\nk1,1,a,2\n"})
     retail.write_contract(settings.config_dir, "events", EVENTS % "keep")
-    contract = load_contract(settings.config_dir, "events")
+    contract = load_contracts(settings.config_dir).get("events")
     with pytest.raises(PartitionError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "n"
@@ -451,7 +451,9 @@ def transform_events(
     for name, data in files.items():
         store.write_bytes(f"validated/events/dt=2026-11-01/{name}", data)
     retail.write_contract(settings.config_dir, "events", contract)
-    result = transform_partition(store, load_contract(settings.config_dir, "events"), DAY, settings)
+    result = transform_partition(
+        store, load_contracts(settings.config_dir).get("events"), DAY, settings
+    )
     return result, read_partition(store, "events", DAY, tmp_path)
 
 
@@ -516,7 +518,7 @@ def test_a_headerless_file_with_another_field_count_is_named(
 ) -> None:
     local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", b"a;01/11/2026;3\n")
     retail.write_contract(settings.config_dir, "events", PARSED % "false")
-    contract = load_contract(settings.config_dir, "events")
+    contract = load_contracts(settings.config_dir).get("events")
     with pytest.raises(PartitionError) as caught:
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "parse.header"

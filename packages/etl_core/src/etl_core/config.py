@@ -46,7 +46,12 @@ nested dataclasses. For declarative files (dataset contracts) also:
 * ``list[D]`` / ``tuple[D, ...]`` of a dataclass ``D``: a TOML array of tables
   (``[[checks]]``) or an array of inline tables; each item is built with the
   same rules (unknown keys, missing fields and ``__post_init__`` errors are
-  reported as ``checks[2].severity`` with the item's own line);
+  reported as ``checks[2].severity`` with the item's own line). When ``D`` has
+  a ``name`` field, a table of named tables works too (``[enrich.stores]``
+  becomes an item named ``stores``, its errors reported as ``enrich.stores.on``);
+* a class with a ``from_config(value)`` classmethod: the value as the source
+  gave it is handed to it, and its ``ValueError`` is reported on the field
+  (for small value types with their own syntax, such as ``"0.5%"``);
 * ``dict[str, X]``: a TOML table with free keys, each value coerced to ``X``;
 * ``typing.Any``: the value exactly as the source gave it (a TOML table stays a
   ``dict``), for sections another component interprets.
@@ -338,7 +343,8 @@ def _optional_inner(annotation: Any) -> Any | None:
 def _nested_dataclass(annotation: Any) -> tuple[type[Any] | None, bool]:
     inner = _optional_inner(annotation)
     candidate, optional = (inner, True) if inner is not None else (annotation, False)
-    if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+    is_dataclass = isinstance(candidate, type) and dataclasses.is_dataclass(candidate)
+    if is_dataclass and not _has_hook(candidate):  # a value type that parses itself is a leaf
         return candidate, optional
     return None, False
 
@@ -362,7 +368,7 @@ def _check_supported(annotation: Any, path: str) -> None:
         key_type, value_type = get_args(annotation) or (None, None)
         if key_type is str and _is_plain_item(_strip_annotated(value_type)):
             return
-    elif annotation in _SCALARS or _is_enum(annotation):
+    elif annotation in _SCALARS or _is_enum(annotation) or _has_hook(annotation):
         return
     raise TypeError(
         f"setting {path}: unsupported type {annotation!r}; use str, int, float, bool, Path, "
@@ -373,7 +379,18 @@ def _check_supported(annotation: Any, path: str) -> None:
 
 def _is_plain_item(item: Any) -> bool:
     """Whether ``item`` is a type a list item or dict value can be coerced to."""
-    return item is Any or item in _SCALARS or _is_enum(item) or get_origin(item) is Literal
+    return (
+        item is Any
+        or item in _SCALARS
+        or _is_enum(item)
+        or _has_hook(item)
+        or get_origin(item) is Literal
+    )
+
+
+def _has_hook(annotation: Any) -> bool:
+    """Whether ``annotation`` is a class that parses its own values (``from_config``)."""
+    return isinstance(annotation, type) and callable(getattr(annotation, "from_config", None))
 
 
 def _item_dataclass(annotation: Any) -> type[Any] | None:
@@ -454,6 +471,7 @@ def _flatten(
             raw[target.path] = _Raw(value, source(dotted), source, what)
         elif isinstance(target, _Schema):
             if isinstance(value, Mapping):
+                raw[target.path] = _Raw(value, source(dotted))  # given, even when empty
                 _flatten(value, target, raw, errors, source, what)
             else:
                 message = f"is a section of settings, expected a table, got {_describe(value)}"
@@ -661,14 +679,19 @@ class _Builder:
 
     def _items(self, leaf: _Leaf, item_cls: type[Any], raw: _Raw) -> Any:
         """Build a ``list[D]`` field: each table of the array becomes one ``D``."""
-        if not isinstance(raw.value, list | tuple):
-            message = f"expected an array of tables ([[{leaf.path}]]), got {_describe(raw.value)}"
+        named = "name" in {f.name for f in dataclasses.fields(item_cls)}
+        if named and isinstance(raw.value, Mapping):
+            tables = _named_tables(leaf.path, raw.value)
+        elif isinstance(raw.value, list | tuple):
+            tables = [(f"{leaf.path}[{index}]", table) for index, table in enumerate(raw.value)]
+        else:
+            shape = f"[[{leaf.path}]]" + (f" or [{leaf.path}.<name>]" if named else "")
+            message = f"expected an array of tables ({shape}), got {_describe(raw.value)}"
             self.errors.append(FieldError(leaf.path, message, raw.source))
             return _FAILED
         locate = raw.locate or (lambda _dotted: raw.source)
         items: list[Any] = []
-        for index, table in enumerate(raw.value):
-            path = f"{leaf.path}[{index}]"
+        for path, table in tables:
             if not isinstance(table, Mapping):
                 message = f"expected a table, got {_describe(table)}"
                 self.errors.append(FieldError(path, message, locate(path)))
@@ -696,6 +719,16 @@ class _Builder:
             f"the environment variable {_env_name(self.env_prefix, leaf.path)}, "
             f"or the override {leaf.path!r}"
         )
+
+
+def _named_tables(path: str, tables: Mapping[str, object]) -> list[tuple[str, object]]:
+    """``[section.<name>]`` tables as items whose ``name`` is their key."""
+    items: list[tuple[str, object]] = []
+    for name, table in tables.items():
+        if isinstance(table, Mapping):
+            table = {**table, "name": name}  # a `name = ...` inside is the key's to say
+        items.append((f"{path}.{name}", table))
+    return items
 
 
 class _Failed:
@@ -740,6 +773,8 @@ def _coerce(annotation: Any, value: object, environ: Mapping[str, str]) -> Any:
         return items if origin is list else tuple(items)
     if _is_enum(annotation):
         return _coerce_choice(list(annotation), value)
+    if _has_hook(annotation):
+        return annotation.from_config(value)
     return _SCALAR_COERCERS[annotation](value, environ)
 
 

@@ -27,7 +27,22 @@ __all__ = [
 
 
 class EtlError(Exception):
-    """Root of every error the platform raises on purpose."""
+    """Root of every error the platform raises on purpose.
+
+    Every error pickles with its fields (it may cross a process pool or a
+    broker), whatever its ``__init__`` takes: it is rebuilt from its ``args``
+    and attributes, not by calling ``__init__`` again.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _restore, (type(self), self.args, dict(vars(self)))
+
+
+def _restore(cls: type[EtlError], args: tuple[object, ...], state: dict[str, object]) -> EtlError:
+    error = cls.__new__(cls)
+    error.args = args
+    vars(error).update(state)
+    return error
 
 
 # ---------------------------------------------------------------- configuration

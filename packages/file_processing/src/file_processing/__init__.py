@@ -3,7 +3,7 @@
 from typing import Any
 
 from etl_core import package_version
-from file_processing.contracts import Contract, ContractError, ContractSet, load_contracts
+from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor, DecryptResult
 from file_processing.delivery import Encryption, open_delivery, plaintext_name
 from file_processing.errors import FileProcessingError, GpgError, RefusedError
@@ -28,9 +28,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "Contract",
-    "ContractError",
-    "ContractSet",
     "DecryptResult",
     "Decryptor",
     "Encryption",
@@ -56,9 +53,9 @@ __all__ = [
     "__version__",
     "analyze_file",
     "describe",
+    "expression_problems",
     "is_pgp",
     "list_quarantined",
-    "load_contracts",
     "open_delivery",
     "plaintext_name",
     "read_record",

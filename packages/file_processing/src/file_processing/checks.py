@@ -11,20 +11,20 @@ row, no file access) before it is ever run.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from file_processing.contracts import Check, Column, Contract
+from etl_core.contracts import Check, Column, Contract
 
 __all__ = [
     "Rule",
+    "expression_problems",
     "ident",
     "predicate_problem",
     "raw_name",
     "row_rules",
     "sql_literal",
-    "sql_type",
     "typed_expr",
     "unique_table",
 ]
@@ -72,19 +72,6 @@ def unique_table(index: int) -> str:
     return f"__dup_{index}"
 
 
-def sql_type(column: Column) -> str:
-    """The DuckDB type of a contract column."""
-    return {
-        "string": "VARCHAR",
-        "int": "BIGINT",
-        "float": "DOUBLE",
-        "decimal": f"DECIMAL({column.precision}, {column.scale})",
-        "bool": "BOOLEAN",
-        "date": "DATE",
-        "timestamp": "TIMESTAMP",
-    }[column.type]
-
-
 def typed_expr(column: Column, raw: str) -> str:
     """SQL for the typed value of ``raw`` (a text column): NULL when it does not parse."""
     if column.type == "string":
@@ -97,7 +84,7 @@ def typed_expr(column: Column, raw: str) -> str:
     if column.format is not None:
         parsed = f"try_strptime({raw}, {sql_text(column.format)})"
         return f"CAST({parsed} AS DATE)" if column.type == "date" else parsed
-    return f"TRY_CAST({raw} AS {sql_type(column)})"
+    return f"TRY_CAST({raw} AS {column.sql_type})"
 
 
 def sql_literal(column: Column, value: object) -> str:
@@ -105,7 +92,7 @@ def sql_literal(column: Column, value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     text = value.isoformat() if isinstance(value, dt.date | dt.time) else str(value)
-    return f"CAST({sql_text(text)} AS {sql_type(column)})"
+    return f"CAST({sql_text(text)} AS {column.sql_type})"
 
 
 def row_rules(contract: Contract) -> list[Rule]:
@@ -167,6 +154,34 @@ def unique_index(contract: Contract) -> list[tuple[int, Check]]:
     return [(i, c) for i, c in enumerate(contract.all_checks()) if c.kind == "unique"]
 
 
+def expression_problems(contract: Contract) -> Iterator[tuple[str, str]]:
+    """The contract's regular expressions and SQL checks DuckDB would refuse.
+
+    A contract validator (:data:`etl_core.contracts.ContractValidator`): the
+    loader runs it at start-up, so a bad check is refused before any file is read.
+    """
+    for index, check in enumerate(contract.checks):
+        if check.kind == "regex" and check.pattern:
+            problem = _regex_problem(check.pattern)
+            if problem:
+                yield f"checks[{index}].pattern", problem
+        elif check.kind == "sql" and check.expression and check.expression.strip():
+            problem = predicate_problem(check.expression, contract.columns)
+            if problem:
+                yield f"checks[{index}].expression", problem
+
+
+def _regex_problem(pattern: str) -> str | None:
+    import duckdb  # only needed when a contract declares a regex check
+
+    with duckdb.connect() as connection:
+        try:
+            connection.execute("SELECT regexp_full_match('', $1)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            return f"not a valid regular expression (RE2): {_first_line(str(exc))}"
+    return None
+
+
 def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
     """Why ``expression`` is not a usable row predicate over ``columns``, or ``None``.
 
@@ -181,7 +196,7 @@ def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
         return f"not a valid row predicate: {_first_line(str(exc))}"
     if len(statements) != 1:
         return "expected one boolean SQL expression, found several statements"
-    row = ", ".join(f"CAST(NULL AS {sql_type(c)}) AS {ident(c.name)}" for c in columns)
+    row = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {ident(c.name)}" for c in columns)
     probe = f"SELECT typeof(({expression})) FROM (SELECT {row}) AS t WHERE ({expression}) OR TRUE"
     with duckdb.connect(config={"enable_external_access": False}) as connection:
         try:

@@ -16,12 +16,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from etl_core import package_version
+from etl_core.contracts import ContractError, ContractSet, check_contracts, load_contracts
 from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
 from file_processing import db
-from file_processing.contracts import ContractSet, load_contracts
+from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
@@ -54,7 +55,9 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 quarantine_app = typer.Typer(
     help="Inspect quarantined files and release them for reprocessing.", no_args_is_help=True
 )
+contracts_app = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(contracts_app, name="contracts")
 app.add_typer(quarantine_app, name="quarantine")
 
 Settings = Session[FileProcessingSettings]
@@ -119,6 +122,18 @@ def config_show(ctx: typer.Context) -> None:
     for row in session.settings_rows():
         table.add_row(*row)
     out.print(table)
+
+
+@contracts_app.command("check")
+def contracts_check(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Validate every dataset contract of the config dir, with this lane's DuckDB rules.
+
+    Exit 0 when all are valid, 2 when not; each error names file, line and field.
+    """
+    session: Settings = ctx.obj
+    report = check_contracts(session.settings.config_dir, validators=[expression_problems])
+    out.print(report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -281,7 +296,7 @@ def scan_command(
 
 
 def _processor(session: Settings, store: ObjectStore, database_url: str | None) -> Processor:
-    contracts = load_contracts(session.settings.config_dir)
+    contracts = load_contracts(session.settings.config_dir, validators=[expression_problems])
     processor = Processor(store, contracts, session.settings, run_id=session.run_id)
     if _database(database_url):
         processor.mirror = db.record_outcome
@@ -307,7 +322,7 @@ def _database(database_url: str | None) -> bool:
 def _known_dataset(contracts: ContractSet, dataset: str) -> None:
     try:
         contracts.get(dataset)
-    except KeyError:
+    except ContractError:
         known = ", ".join(c.dataset for c in contracts) or "none"
         err.print(
             f"[red]unknown dataset[/red] {escape(repr(dataset))} (contracts: {escape(known)})",

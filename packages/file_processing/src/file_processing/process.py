@@ -40,11 +40,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
 from etl_core.storage import ObjectInfo, ObjectStore
-from file_processing.contracts import Contract, ContractSet
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery

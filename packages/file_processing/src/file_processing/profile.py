@@ -12,8 +12,8 @@ import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
 
+from etl_core.contracts import Column
 from file_processing.checks import ident, raw_name
-from file_processing.contracts import Column
 from file_processing.report import ColumnProfile
 
 __all__ = ["TOP_VALUES", "profile_columns", "profile_exprs"]

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from etl_core.contracts import Check, Contract
 from etl_core.units import ByteSize
 from file_processing.checks import (
     Rule,
@@ -47,7 +48,6 @@ from file_processing.checks import (
     unique_index,
     unique_table,
 )
-from file_processing.contracts import Check, Contract
 from file_processing.control import checksum_result, trailer_result
 from file_processing.prescan import Prescan, prescan, utf8_compatible
 from file_processing.profile import profile_columns, profile_exprs
@@ -196,7 +196,7 @@ class _Analysis:
             file=name or path.name,
             format=self.format,
             encoding="binary" if self.format == "parquet" else contract.parse.encoding,
-            reject_limit=str(contract.reject_limit),
+            reject_limit=str(contract.max_rejected_fraction),
         )
         self.checks: list[CheckResult] = []
         self.rules = row_rules(contract)
@@ -560,7 +560,7 @@ class _Analysis:
         splittable = (
             rejected > 0
             and not file_failures
-            and self.contract.reject_limit.allows(rejected, total)
+            and self.contract.max_rejected_fraction.allows(rejected, total)
         )
         if rejected == 0 or splittable:
             rows = replace(rows, valid=total - rejected)
@@ -598,7 +598,7 @@ class _Analysis:
         if rows.rejected and not split:
             summary += (
                 f"; {rows.rejected} of {rows.total} rows fail, above the limit of "
-                f"{self.contract.reject_limit}"
+                f"{self.contract.max_rejected_fraction}"
             )
         return ReportReason(code, summary)
 

@@ -51,7 +51,7 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
     """Landing keys to consider (sidecars left out), restricted to ``dataset``'s source.
 
     Raises:
-        KeyError: no contract declares ``dataset``.
+        ContractError: no contract declares ``dataset``.
     """
     prefix = LANDING_PREFIX
     if dataset is not None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from etl_core.contracts import load_contracts
 from etl_core.storage import ObjectStore, open_store
 from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
 from etl_core.testing.services import service_unavailable
-from file_processing.contracts import load_contracts
+from file_processing.checks import expression_problems
 from file_processing.process import Processor
 from file_processing.settings import FileProcessingSettings
 
@@ -292,7 +293,7 @@ class Lane:
         return key
 
     def processor(self, **settings: object) -> Processor:
-        contracts = load_contracts(self.config_dir)
+        contracts = load_contracts(self.config_dir, validators=[expression_problems])
         values: dict[str, object] = {"work_dir": self.tmp / "scratch", **settings}
         (self.tmp / "scratch").mkdir(exist_ok=True)
         return Processor(

@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from file_processing.contracts import load_contracts
+from etl_core.contracts import load_contracts
 from file_processing.quality import QualitySettings, validate_file
 
 ROOT = Path(__file__).resolve().parents[4]

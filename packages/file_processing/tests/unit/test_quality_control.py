@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from file_processing.contracts import Contract, load_contract
+from etl_core.contracts import Contract, load_contract
 from file_processing.control import file_digest, parse_sidecar, sidecar_name, verify_sidecar
 from file_processing.errors import RefusedError
 from file_processing.quality import analyze_file, validate_file

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from file_processing.contracts import Contract, load_contract
+from etl_core.contracts import Contract, load_contract
 from file_processing.quality import validate_file
 from file_processing.reasons import Reason
 

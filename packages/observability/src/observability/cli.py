@@ -14,6 +14,7 @@ from rich.filesize import decimal as human_size
 from rich.table import Table
 
 from etl_core import package_version
+from etl_core.contracts import check_contracts
 from etl_core.errors import ConfigError
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
@@ -32,7 +33,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+contracts_app = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(contracts_app, name="contracts")
 
 
 def _version(value: bool) -> None:
@@ -84,6 +87,21 @@ def config_show(ctx: typer.Context) -> None:
     for row in session.settings_rows():
         table.add_row(*row)
     out.print(table)
+
+
+@contracts_app.command("check")
+def contracts_check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validate every dataset contract of the config dir (the platform's rules).
+
+    Exit 0 when all are valid, 2 when not; each error names file, line and field.
+    """
+    session: Session[RuntimeSettings] = ctx.obj
+    report = check_contracts(session.settings.config_dir)
+    out.print(report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from file_processing.contracts import (
+from etl_core.contracts import (
     Check,
     ContractError,
     RejectLimit,
@@ -64,7 +64,7 @@ def test_example_retail_contract_loads_and_matches_its_landing_files() -> None:
     contract, day = matched
     assert (contract.dataset, day) == ("pos_transactions", date(2026, 11, 1))
     assert [c.name for c in contract.columns][:3] == ["transaction_id", "store_id", "register_id"]
-    assert contract.reject_limit == RejectLimit(percent=0.5)
+    assert contract.max_rejected_fraction == RejectLimit(percent=0.5)
     assert contract.origin.endswith("pos_transactions.toml")
 
 
@@ -85,15 +85,12 @@ def test_nested_source_prefix_matches_only_its_own_level(tmp_path: Path) -> None
     assert contracts.match("landing/vendor/s_20240131.csv") is None
 
 
-def test_later_stage_sections_are_kept_raw(tmp_path: Path) -> None:
-    text = minimal() + (
-        '\n[transform]\nsql = "SELECT 1"\n[output]\nformat = "parquet"\n'
-        '[[enrich]]\nname = "stores"\n[[enrich]]\nname = "products"\n'
-    )
-    contract = load_contract(write(tmp_path, "a.toml", text), environ={})
-    assert contract.transform == {"sql": "SELECT 1"}
-    assert contract.output == {"format": "parquet"}
-    assert contract.enrich == [{"name": "stores"}, {"name": "products"}]
+def test_a_misspelt_section_is_refused_not_ignored(tmp_path: Path) -> None:
+    path, errors = refusal(tmp_path, minimal() + '\n[laod]\ntable = "sales"\n')
+    ((name, message, source),) = errors
+    assert name == "laod"
+    assert "did you mean 'load'?" in message
+    assert source == f"{path}:14: key laod"
 
 
 def test_required_column_gets_an_implicit_not_null_check(tmp_path: Path) -> None:
@@ -141,7 +138,7 @@ def test_missing_datasets_directory_is_refused(tmp_path: Path) -> None:
 def test_reject_limit_is_a_row_count_or_a_percent(
     value: object, limit: RejectLimit, allowed: tuple[int, int], refused: tuple[int, int]
 ) -> None:
-    parsed = RejectLimit.parse(value)
+    parsed = RejectLimit.from_config(value)
     assert parsed == limit
     assert parsed.allows(*allowed)
     assert not parsed.allows(*refused)
@@ -222,22 +219,9 @@ def test_pgp_without_key_is_refused(tmp_path: Path) -> None:
         ('kind = "range"\ncolumn = "id"\nmin = "low"', "checks[0].min", "expected an integer"),
         ('kind = "unique"', "checks[0].column", "needs column"),
         ('kind = "allowed"\ncolumn = "id"', "checks[0].values", "needs values"),
-        ('kind = "regex"\ncolumn = "id"\npattern = "(a"', "checks[0].pattern", "not a valid"),
         ('kind = "unique"\ncolumn = "id"\npattern = "x"', "checks[0].pattern", "does not apply"),
-        ('kind = "sql"\nexpression = "id +"', "checks[0].expression", "not a valid row predicate"),
-        ('kind = "sql"\nexpression = "nope > 1"', "checks[0].expression", "not a valid row"),
-        ('kind = "sql"\nexpression = "id + 1"', "checks[0].expression", "expected a boolean"),
-        ('kind = "sql"\nexpression = "sum(id) > 1"', "checks[0].expression", "not a valid row"),
-        (
-            'kind = "sql"\nexpression = "true); DROP TABLE t; SELECT (true"',
-            "checks[0].expression",
-            "found several statements",
-        ),
-        (
-            'kind = "sql"\nexpression = "(SELECT count(*) FROM read_text(\'/etc/passwd\')) > 0"',
-            "checks[0].expression",
-            "not a valid row predicate",
-        ),
+        ('kind = "regex"\ncolumn = "id"', "checks[0].pattern", "needs pattern"),
+        ('kind = "sql"', "checks[0].expression", "needs expression"),
         ('kind = "row_count"\nmin = -1', "checks[0].min", "expected a row count"),
         ('kind = "row_count"\ncolumn = "id"\nmin = 1', "checks[0].column", "takes no column"),
     ],

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from file_processing.patterns import FilePattern, PatternError
+from etl_core.contracts.patterns import FilePattern, PatternError
 
 
 @pytest.mark.parametrize(

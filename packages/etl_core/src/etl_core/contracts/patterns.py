@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 
+from etl_core.errors import ConfigError
+
 __all__ = ["FilePattern", "PatternError"]
 
 
-class PatternError(ValueError):
+class PatternError(ConfigError, ValueError):
     """The text is not a valid file-name pattern; the message says what is wrong."""
 
 

@@ -1,0 +1,67 @@
+"""The pipeline's contract rules, run at start-up: a transform that cannot run is refused
+before any partition is read, not once per partition."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import duckdb
+
+from data_pipeline.engine import literal, quote, relation_columns
+from etl_core.contracts import Contract
+
+__all__ = ["transform_problems"]
+
+_SELECT = re.compile(r"\s*(WITH|SELECT|FROM)\b", re.IGNORECASE)
+
+
+def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
+    """Why ``[transform]`` or the join keys cannot work over the contract's columns.
+
+    A contract validator (:data:`etl_core.contracts.ContractValidator`): the SQL
+    is bound, not run, against an empty ``input`` typed by ``[[columns]]``, so an
+    unknown column, a type error or a syntax error is named with the field.
+    """
+    spec = contract.transform
+    if not _SELECT.match(spec.sql):
+        yield "transform.sql", "must be one SELECT (or WITH ... SELECT) over `input`"
+        return
+    try:
+        statements = duckdb.extract_statements(spec.sql)
+    except duckdb.Error as exc:
+        yield "transform.sql", f"not valid SQL: {_first_line(exc)}"
+        return
+    if len(statements) != 1:
+        yield "transform.sql", f"expected one SELECT statement, found {len(statements)}"
+        return
+    try:
+        columns = _output_columns(contract)
+    except duckdb.Error as exc:
+        yield "transform.sql", f"does not run over the contract's columns: {_first_line(exc)}"
+        return
+    known = ", ".join(columns)
+    for key in spec.dedupe_on:
+        if key not in columns:
+            yield "transform.dedupe_on", f"{key!r} is not a transform output column ({known})"
+    for join in contract.enrich:
+        for left, _ in join.on:
+            if left not in columns:
+                yield (
+                    f"enrich.{join.name}.on",
+                    f"{left!r} is not a transform output column ({known})",
+                )
+
+
+def _output_columns(contract: Contract) -> dict[str, str]:
+    """The transform's output columns, bound over an empty typed ``input``."""
+    typed = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {quote(c.name)}" for c in contract.columns)
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE input AS SELECT {typed} LIMIT 0")
+        con.execute(f"CREATE MACRO partition_date() AS DATE {literal('2000-01-01')}")
+        return relation_columns(con, f"({contract.transform.sql})")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,232 @@
+"""Loading the contracts of a config directory, judged whole, once, at start-up.
+
+:func:`load_contracts` reads every ``<config dir>/datasets/*.toml`` with
+:func:`etl_core.config.load_settings_with_sources` (unknown keys are typos and
+refused), applies the platform's rules and each validator the lane hands in,
+and reports every error of every file at once, each with file, line and field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl_core.config import load_settings_with_sources
+from etl_core.contracts.model import Contract, ContractError, ContractSet
+from etl_core.contracts.validate import ContractValidator, validate_contract
+from etl_core.errors import ConfigError, FieldError
+from etl_core.runtime import ExitCode
+
+__all__ = [
+    "DATASETS_DIR",
+    "ContractCheck",
+    "check_contracts",
+    "error_location",
+    "load_contract",
+    "load_contracts",
+]
+
+logger = logging.getLogger(__name__)
+
+DATASETS_DIR = "datasets"
+_TOML_ERROR_LINE = re.compile(r"at line (\d+)")
+_LOCATION = re.compile(r"(?P<file>.+?):(?P<line>\d+)(?::.*)?")
+
+
+def load_contracts(
+    config_dir: str | Path,
+    *,
+    validators: Iterable[ContractValidator] = (),
+    environ: Mapping[str, str] | None = None,
+) -> ContractSet:
+    """Load and validate every ``<config_dir>/datasets/*.toml``.
+
+    Args:
+        config_dir: The configuration directory (``ETL_CONFIG_DIR``).
+        validators: The lane's engine-backed rules, run on each contract that
+            passed the platform's own.
+        environ: Where ``env:`` secret references resolve; the process
+            environment (at use time) when ``None``. No contract field is ever
+            read from the environment.
+
+    Returns:
+        The contracts, sorted by file name.
+
+    Raises:
+        ContractError: listing every invalid field of every bad file, duplicate
+            dataset names and overlapping source/pattern pairs, all at once.
+    """
+    directory = Path(config_dir) / DATASETS_DIR
+    if not directory.is_dir():
+        raise ContractError(
+            f"no dataset contracts: {directory} is not a directory",
+            [FieldError("config_dir", "has no datasets/ directory", str(directory))],
+        )
+    validators = tuple(validators)
+    contracts: list[Contract] = []
+    errors: list[FieldError] = []
+    files = sorted(directory.glob("*.toml"))
+    for path in files:
+        try:
+            contracts.append(load_contract(path, validators=validators, environ=environ))
+        except ContractError as exc:
+            errors.extend(exc.errors)
+    errors.extend(_clashes(contracts))
+    if errors:
+        bad = len({error_location(e)[0] for e in errors})
+        raise ContractError(
+            f"invalid dataset contracts in {directory}: {len(errors)} error"
+            f"{'s' if len(errors) > 1 else ''} in {bad} file{'s' if bad > 1 else ''}",
+            errors,
+        )
+    if not files:
+        logger.warning("no dataset contracts in %s", directory)
+    return ContractSet(tuple(contracts))
+
+
+def load_contract(
+    path: str | Path,
+    *,
+    validators: Iterable[ContractValidator] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Contract:
+    """Load and validate one contract file.
+
+    Raises:
+        ContractError: the file cannot be read or parsed, or a field is invalid;
+            each error names the file, line and field.
+    """
+    path = Path(path)
+    try:
+        contract, sources = load_settings_with_sources(
+            Contract, toml_path=path, env=environ, env_prefix=None
+        )
+    except ConfigError as exc:
+        raise ContractError(f"invalid dataset contract {path}", _located(exc, path)) from None
+    errors = validate_contract(contract, sources, str(path), validators)
+    if errors:
+        raise ContractError(f"invalid dataset contract {path}", errors)
+    object.__setattr__(contract, "origin", str(path))
+    return contract
+
+
+def error_location(error: FieldError) -> tuple[str, int | None]:
+    """The file and line (when known) a contract error points at."""
+    found = _LOCATION.fullmatch(error.source)
+    if found is None:
+        return error.source, None
+    return found.group("file"), int(found.group("line"))
+
+
+@dataclass(frozen=True)
+class ContractCheck:
+    """The verdict on a config directory's contracts, for ``<runtime> contracts check``."""
+
+    config_dir: str
+    datasets: tuple[str, ...] = ()
+    errors: tuple[FieldError, ...] = ()
+    summary: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """Whether every contract loaded and validated."""
+        return not self.errors and not self.summary
+
+    def to_json(self) -> str:
+        """The verdict as one JSON document (``valid``, ``datasets``, ``errors``)."""
+        errors = []
+        for error in self.errors:
+            file, line = error_location(error)
+            errors.append(
+                {"file": file, "line": line, "field": error.field, "message": error.message}
+            )
+        document = {
+            "config_dir": self.config_dir,
+            "valid": self.valid,
+            "datasets": list(self.datasets),
+            "errors": errors,
+        }
+        if self.summary:
+            document["summary"] = self.summary
+        return json.dumps(document)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when valid, 2 (bad configuration) when not."""
+        return ExitCode.OK if self.valid else ExitCode.USAGE
+
+    def render(self, *, as_json: bool = False) -> str:
+        """The verdict as JSON or as terminal lines."""
+        return self.to_json() if as_json else "\n".join(self.lines())
+
+    def lines(self) -> list[str]:
+        """The verdict as lines for a terminal: one per error, ``file:line: field: message``."""
+        if self.valid:
+            count = len(self.datasets)
+            return [
+                f"{count} contract{'s' if count != 1 else ''} valid: {', '.join(self.datasets)}"
+            ]
+        lines = [self.summary]
+        for error in self.errors:
+            file, line = error_location(error)
+            where = f"{file}:{line}" if line is not None else file
+            lines.append(f"{where}: {error.field}: {error.message}")
+        return lines
+
+
+def check_contracts(
+    config_dir: str | Path,
+    *,
+    validators: Iterable[ContractValidator] = (),
+    environ: Mapping[str, str] | None = None,
+) -> ContractCheck:
+    """Load every contract of ``config_dir`` and say whether they are valid, never raising."""
+    try:
+        contracts = load_contracts(config_dir, validators=validators, environ=environ)
+    except ContractError as exc:
+        summary = str(exc).splitlines()[0]
+        return ContractCheck(str(config_dir), errors=exc.errors, summary=summary)
+    return ContractCheck(str(config_dir), datasets=contracts.datasets)
+
+
+def _located(exc: ConfigError, path: Path) -> list[FieldError]:
+    """The errors of a failed load, a parse error turned into one with its line."""
+    if exc.errors:
+        return list(exc.errors)
+    cause = exc.__cause__
+    if isinstance(cause, tomllib.TOMLDecodeError):
+        line = _TOML_ERROR_LINE.search(str(cause))
+        source = f"{path}:{line.group(1)}" if line else str(path)
+        return [FieldError("(syntax)", f"not valid TOML: {cause}", source)]
+    return [FieldError("(file)", str(exc), str(path))]
+
+
+def _clashes(contracts: Sequence[Contract]) -> list[FieldError]:
+    """Duplicate dataset names and overlapping source + pattern pairs between files."""
+    errors: list[FieldError] = []
+    for index, first in enumerate(contracts):
+        for second in contracts[index + 1 :]:
+            if first.dataset == second.dataset:
+                errors.append(
+                    FieldError(
+                        "dataset",
+                        f"dataset {second.dataset!r} is already declared by {first.origin}",
+                        second.origin,
+                    )
+                )
+            same_source = first.source.strip("/") == second.source.strip("/")
+            if same_source and first.file_pattern.overlaps(second.file_pattern):
+                errors.append(
+                    FieldError(
+                        "pattern",
+                        f"source {second.source!r} pattern {second.pattern!r} overlaps "
+                        f"{first.pattern!r} of {first.origin}: a file name could match both",
+                        second.origin,
+                    )
+                )
+    return errors
