@@ -153,11 +153,7 @@ def contract_drift() -> list[str]:
     from etl_core.contracts import load_contracts
 
     contract = load_contracts(CONFIG_DIR).get(DATASET)
-    lines = {
-        f"type {c.name} {c.sql_type}"
-        for c in contract.columns
-        if c.type != "string"
-    }
+    lines = {f"type {c.name} {c.sql_type}" for c in contract.columns if c.type != "string"}
     for check in contract.all_checks():
         if check.kind in ("not_null", "unique"):
             lines.add(f"{check.kind} {check.column}")
