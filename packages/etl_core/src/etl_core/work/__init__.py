@@ -1,0 +1,32 @@
+"""Work units and the executors that run them (in-process, local pool; Celery in its extra).
+
+A lane turns its work into :class:`WorkUnit` values, offers one idempotent
+``run_unit(context, unit)``, and lets the CLI choose where units run::
+
+    units = [WorkUnit("file_processing", "landing_object", key) for key in keys]
+    for result in ThreadExecutor(4).run(partial(run_unit, context), units):
+        report(result)
+
+Exactly-once effects come from the lane's claims, leases and manifests, never
+from the executor: a unit may run twice (a retry, a redelivery) and must not
+double its output.
+"""
+
+from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
+from etl_core.work.inline import InlineExecutor
+from etl_core.work.result import UnitResult, UnitStatus
+from etl_core.work.threads import ThreadExecutor
+from etl_core.work.unit import InvalidUnitError, WorkUnit
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Executor",
+    "InlineExecutor",
+    "InvalidUnitError",
+    "RunUnit",
+    "ThreadExecutor",
+    "UnitResult",
+    "UnitStatus",
+    "WorkUnit",
+    "attempt_unit",
+]

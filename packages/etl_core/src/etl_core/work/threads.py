@@ -1,0 +1,56 @@
+"""The local pool executor: units on a bounded pool of threads of this process.
+
+Units spend their time in I/O, gpg and DuckDB, which release the GIL, so
+threads give real parallelism without pickling the lane's context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import TypeVar
+
+from etl_core.retry import RetryPolicy
+from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
+from etl_core.work.result import UnitResult
+from etl_core.work.unit import WorkUnit
+
+__all__ = ["ThreadExecutor"]
+
+T = TypeVar("T")
+
+
+class ThreadExecutor(Executor):
+    """Runs up to ``workers`` units at once on threads that carry the caller's log context.
+
+    Raises:
+        ValueError: ``workers`` is not from 1 to 256.
+    """
+
+    name = "threads"
+
+    def __init__(self, workers: int, *, policy: RetryPolicy = DEFAULT_POLICY) -> None:
+        if not 1 <= workers <= 256:
+            raise ValueError(f"workers must be from 1 to 256, got {workers}")
+        super().__init__(policy=policy)
+        self.workers = workers
+
+    def run(self, run_unit: RunUnit[T], units: Iterable[WorkUnit]) -> Iterator[UnitResult[T]]:
+        pool = ContextThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="unit")
+        pending = iter(units)
+        running: set[Future[UnitResult[T]]] = set()
+        try:
+            while True:
+                while len(running) < self.workers:  # hand out work only as threads free up
+                    unit = next(pending, None)
+                    if unit is None:
+                        break
+                    running.add(pool.submit(attempt_unit, run_unit, unit, self.policy))
+                if not running:
+                    return
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+        finally:  # interrupted or done: nothing new starts, units in flight finish
+            pool.shutdown(wait=True, cancel_futures=True)

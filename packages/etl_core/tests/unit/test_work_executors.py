@@ -1,0 +1,154 @@
+"""The executor contract, shared by every implementation: same units in, same results out."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from etl_core.errors import FatalError, RetryableError
+from etl_core.retry import RetryPolicy
+from etl_core.work import (
+    Executor,
+    InlineExecutor,
+    InvalidUnitError,
+    ThreadExecutor,
+    UnitResult,
+    WorkUnit,
+)
+
+NO_WAIT = RetryPolicy(attempts=3, initial_delay=0, jitter=False, sleep=lambda _: None)
+
+EXECUTORS: dict[str, Callable[[], Executor]] = {
+    "inline": lambda: InlineExecutor(policy=NO_WAIT),
+    "threads": lambda: ThreadExecutor(3, policy=NO_WAIT),
+}
+
+
+def units(count: int) -> list[WorkUnit]:
+    return [WorkUnit("test_lane", "item", f"k{n}", {"n": n}) for n in range(count)]
+
+
+@pytest.fixture(params=sorted(EXECUTORS))
+def executor(request: pytest.FixtureRequest) -> Executor:
+    return EXECUTORS[request.param]()
+
+
+def test_every_unit_runs_once_and_yields_its_value(executor: Executor) -> None:
+    results = list(executor.run(lambda u: u.params["n"] * 2, units(10)))
+    assert sorted(r.value for r in results if r.value is not None) == [2 * n for n in range(10)]
+    assert all(r.ok and r.attempts == 1 for r in results)
+
+
+def test_a_retryable_error_is_retried_until_it_passes(executor: Executor) -> None:
+    calls: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def flaky(unit: WorkUnit) -> str:
+        with lock:
+            calls[unit.key] = calls.get(unit.key, 0) + 1
+            if calls[unit.key] < 3:
+                raise RetryableError("throttled")
+        return unit.key
+
+    (result,) = executor.run(flaky, units(1))
+    assert (result.status, result.value, result.attempts) == ("succeeded", "k0", 3)
+
+
+def test_a_fatal_error_is_attempted_once(executor: Executor) -> None:
+    calls: list[str] = []
+
+    def broken(unit: WorkUnit) -> None:
+        calls.append(unit.key)
+        raise FatalError("the SQL is wrong")
+
+    (result,) = executor.run(broken, units(1))
+    assert (result.status, result.attempts, calls) == ("failed", 1, ["k0"])
+    assert isinstance(result.error, FatalError)
+
+
+def test_an_unexpected_error_is_not_retried_and_does_not_stop_the_others(
+    executor: Executor,
+) -> None:
+    def some_fail(unit: WorkUnit) -> int:
+        if unit.params["n"] % 2:
+            raise ValueError(f"odd {unit.key}")
+        return 1
+
+    results: list[UnitResult[int]] = list(executor.run(some_fail, units(6)))
+    assert sorted(r.status for r in results) == ["failed"] * 3 + ["succeeded"] * 3
+    assert all(r.attempts == 1 for r in results)
+
+
+def test_retryable_errors_give_up_after_the_policy_attempts(executor: Executor) -> None:
+    def always(unit: WorkUnit) -> None:
+        raise RetryableError("down")
+
+    (result,) = executor.run(always, units(1))
+    assert (result.status, result.attempts) == ("failed", 3)
+
+
+def test_an_interruption_propagates_and_starts_no_new_unit(executor: Executor) -> None:
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def interrupt_on_third(unit: WorkUnit) -> str:
+        with lock:
+            started.append(unit.key)
+        return unit.key
+
+    results = executor.run(interrupt_on_third, units(50))
+    seen = []
+    with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the loop is what is interrupted
+        for result in results:
+            seen.append(result)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+    results.close()  # what leaving the loop does: in-flight units finish, nothing new starts
+    count = len(started)
+    assert 3 <= count <= 3 + 3  # at most one pool's worth beyond what was seen
+    time.sleep(0.05)
+    assert len(started) == count  # and nothing starts afterwards
+
+
+def test_a_unit_is_plain_json_and_round_trips() -> None:
+    unit = WorkUnit("file_processing", "landing_object", "landing/pos/a.csv", {"force": True})
+    assert json.loads(unit.to_json()) == {
+        "lane": "file_processing",
+        "kind": "landing_object",
+        "key": "landing/pos/a.csv",
+        "params": {"force": True},
+    }
+    assert WorkUnit.from_json(unit.to_json()) == unit
+    assert pickle.loads(pickle.dumps(unit)) == unit
+    assert unit.id == "file_processing:landing_object:landing/pos/a.csv"
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: WorkUnit("File", "k", "x"), "lane"),
+        (lambda: WorkUnit("lane", "k", ""), "key"),
+        (lambda: WorkUnit("lane", "k", "x", {"when": object()}), "params"),
+        (lambda: WorkUnit("lane", "k", "x", {"n": float("nan")}), "params"),
+        (lambda: WorkUnit.from_json("{"), "unit"),
+        (lambda: WorkUnit.from_json('{"lane": "a", "kind": "b"}'), "key"),
+        (lambda: WorkUnit.from_json('{"lane": "a", "kind": "b", "key": "c", "x": 1}'), "x"),
+    ],
+)
+def test_a_malformed_unit_is_refused_naming_the_field(
+    build: Callable[[], WorkUnit], field: str
+) -> None:
+    with pytest.raises(InvalidUnitError) as caught:
+        build()
+    assert caught.value.field == field
+    assert pickle.loads(pickle.dumps(caught.value)).field == field
+
+
+def test_a_pool_needs_a_sane_size() -> None:
+    with pytest.raises(ValueError, match="from 1 to 256"):
+        ThreadExecutor(0)
