@@ -1,8 +1,9 @@
-"""Where the pipeline reads in the object store, and the curated publish protocol.
+"""Where the pipeline reads and writes in the object store, and the curated publish protocol.
 
-Inputs: the data objects of ``validated/<dataset>/dt=<date>/`` (sidecars such as
-quality reports and rejected rows are not data). Outputs: ``curated/<dataset>/dt=<date>/``.
-Keys come from :mod:`etl_core.layout`, the manifest is :class:`etl_core.artifacts.CuratedManifest`.
+Inputs: the data objects of ``validated/<dataset>/dt=<date>/`` (quality reports and
+rejected rows beside them are not data). Outputs: ``curated/<dataset>/dt=<date>/``.
+Keys come from :mod:`etl_core.layout`; the manifest is
+:class:`etl_core.artifacts.CuratedManifest`.
 
 A curated partition is replaced whole, atomically for readers, although S3 has no
 multi-object rename. Each computation is a *generation* (a sortable id) whose files

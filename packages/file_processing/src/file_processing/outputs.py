@@ -1,13 +1,13 @@
 """Which member names may be published to ``validated/``, and who owns what is there.
 
-A member is published as ``validated/<dataset>/dt=<date>/<member path>`` with
-its quality report (and rejected rows) beside it, at the keys
-:mod:`etl_core.layout` gives. Names are checked before
-anything is written, so a delivery is published whole or not at all: a name the
-store cannot hold, a hidden name (readers skip it), a reserved suffix (it would
-pass for another file's report), or a name that is also another member's
-folder is refused with ``archive.bad_name``; a key already holding data that
-another landing object delivered is refused with ``delivery.conflict``.
+A member is published as ``validated/<dataset>/dt=<date>/<member path>`` with its
+quality report (and rejected rows) beside it, at the keys :mod:`etl_core.layout`
+gives. Names are checked before anything is written, so a delivery is published
+whole or not at all: a name the store cannot hold, a hidden name (readers skip
+it), a reserved suffix (it would pass for another file's report), or a name that
+is also another member's folder is refused with ``archive.bad_name``; a key
+already holding data that another landing object delivered is refused with
+``delivery.conflict``.
 """
 
 from __future__ import annotations
