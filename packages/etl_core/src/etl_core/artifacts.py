@@ -1,16 +1,16 @@
 """The documents one lane writes for the others, as typed values.
 
-=====================  ==============================================  ===================
-document               where (:mod:`etl_core.layout`)                  written by
-=====================  ==============================================  ===================
-:class:`CuratedManifest`  ``curated/<dataset>/dt=<date>/_manifest.json``   data_pipeline
-:class:`QuarantineRecord` ``quarantine/.../<file>.quarantine.json``        file_processing
-:class:`QualitySummary`   ``validated/.../<file>.quality.json``            file_processing
-=====================  ==============================================  ===================
+- :class:`CuratedManifest`: ``curated/<dataset>/dt=<date>/_manifest.json``, written
+  by data_pipeline's publish protocol;
+- :class:`QuarantineRecord`: ``quarantine/.../<file>.quarantine.json``, written by
+  file_processing;
+- :class:`QualitySummary`: ``validated/.../<file>.quality.json``, written by
+  file_processing.
 
-Writers build the value and store :meth:`to_json`; readers call
-:meth:`from_json`, which checks every field it knows and refuses a malformed
-document with :class:`~etl_core.errors.ArtifactError` naming the field.
+Keys come from :mod:`etl_core.layout`. Writers build the value and store
+:meth:`to_json`; readers call :meth:`from_json`, which checks every field it
+knows and refuses a malformed document with :class:`~etl_core.errors.ArtifactError`
+naming the field.
 
 Compatibility, the same for every document:
 
