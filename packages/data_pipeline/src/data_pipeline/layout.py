@@ -1,11 +1,13 @@
 """Where the pipeline reads and writes in the object store, and the curated publish protocol.
 
-Inputs: ``validated/<dataset>/dt=<date>/<file>`` (sidecars ``*.quality.json`` and
-``*.rejected.csv`` are not data). Outputs: ``curated/<dataset>/dt=<date>/``.
+Inputs: the data objects of ``validated/<dataset>/dt=<date>/`` (quality reports and
+rejected rows beside them are not data). Outputs: ``curated/<dataset>/dt=<date>/``.
+Keys come from :mod:`etl_core.layout`; the manifest is
+:class:`etl_core.artifacts.CuratedManifest`.
 
 A curated partition is replaced whole, atomically for readers, although S3 has no
 multi-object rename. Each computation is a *generation* (a sortable id) whose files
-are ``part-<generation>-<n>.parquet``. The partition's ``_manifest.json`` names the
+are ``part-<generation>-<n>.parquet``. The partition's manifest names the
 current generation and its files; it is written with one PUT after every part is
 uploaded, so a reader that reads the manifest first sees the old partition or the
 new one, never a mix or a half. The generation it replaces is kept until the next
@@ -19,71 +21,38 @@ before the published one never replaces it (:class:`~data_pipeline.errors.Supers
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from data_pipeline.errors import SupersededError
+from etl_core.artifacts import CuratedManifest
 from etl_core.errors import ObjectNotFoundError
+from etl_core.layout import (
+    VALIDATED,
+    curated_prefix,
+    is_data_key,
+    is_sidecar,
+    manifest_key,
+    partition_of,
+    validated_prefix,
+)
 from etl_core.storage import ObjectInfo, ObjectStore
 
 __all__ = [
-    "MANIFEST",
-    "Manifest",
-    "curated_prefix",
     "input_objects",
     "list_curated_dates",
     "list_validated_dates",
-    "manifest_key",
     "new_generation",
     "publish_partition",
     "read_manifest",
     "timestamp",
-    "validated_prefix",
 ]
 
 logger = logging.getLogger(__name__)
-
-MANIFEST = "_manifest.json"
-_SIDECARS = (".quality.json", ".rejected.csv", ".quarantine.json")
-_DT = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The published state of one curated partition."""
-
-    dataset: str
-    dt: str
-    generation: str
-    started_at: str
-    published_at: str
-    files: list[str]
-    rows: int
-    bytes: int
-    inputs: dict[str, str]
-    """Input key → ETag of the validated objects this generation was computed from."""
-    run_id: str = ""
-
-
-def validated_prefix(dataset: str, dt: date) -> str:
-    """The prefix of a partition's validated inputs."""
-    return f"validated/{dataset}/dt={dt.isoformat()}/"
-
-
-def curated_prefix(dataset: str, dt: date) -> str:
-    """The prefix of a curated partition."""
-    return f"curated/{dataset}/dt={dt.isoformat()}/"
-
-
-def manifest_key(dataset: str, dt: date) -> str:
-    """The key of a curated partition's manifest."""
-    return curated_prefix(dataset, dt) + MANIFEST
 
 
 def new_generation(started: datetime) -> str:
@@ -93,40 +62,41 @@ def new_generation(started: datetime) -> str:
 
 def input_objects(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo]:
     """The data objects of a validated partition (sidecars left out), sorted by key."""
-    return [
-        info
-        for info in store.list(validated_prefix(dataset, dt))
-        if not info.key.endswith(_SIDECARS) and not info.key.rsplit("/", 1)[-1].startswith(".")
-    ]
+    return [info for info in store.list(validated_prefix(dataset, dt)) if is_data_key(info.key)]
 
 
 def list_validated_dates(store: ObjectStore, dataset: str) -> list[date]:
     """Every partition date that has validated objects, ascending."""
     dates = set()
-    for info in store.list(f"validated/{dataset}/dt="):
-        match = _DT.search(info.key)
-        if match and not info.key.endswith(_SIDECARS):
-            dates.add(date.fromisoformat(match[1]))
+    for info in store.list(validated_prefix(dataset)):
+        partition = partition_of(info.key)
+        if partition is not None and partition.zone == VALIDATED and not is_sidecar(info.key):
+            dates.add(partition.dt)
     return sorted(dates)
 
 
 def list_curated_dates(store: ObjectStore, dataset: str) -> list[date]:
     """Every partition date with a published manifest, ascending."""
     dates = []
-    for info in store.list(f"curated/{dataset}/dt="):
-        match = _DT.search(info.key)
-        if match and info.key.endswith("/" + MANIFEST):
-            dates.append(date.fromisoformat(match[1]))
+    for info in store.list(curated_prefix(dataset)):
+        partition = partition_of(info.key)
+        if partition is not None and info.key == manifest_key(dataset, partition.dt):
+            dates.append(partition.dt)
     return sorted(dates)
 
 
-def read_manifest(store: ObjectStore, dataset: str, dt: date) -> Manifest | None:
-    """The published manifest of a curated partition, or ``None`` when none is published."""
+def read_manifest(store: ObjectStore, dataset: str, dt: date) -> CuratedManifest | None:
+    """The published manifest of a curated partition, or ``None`` when none is published.
+
+    Raises:
+        ArtifactError: the manifest is malformed (or written by a newer version).
+    """
+    key = manifest_key(dataset, dt)
     try:
-        raw = store.read_bytes(manifest_key(dataset, dt))
+        raw = store.read_bytes(key)
     except ObjectNotFoundError:
         return None
-    return Manifest(**json.loads(raw))
+    return CuratedManifest.from_json(raw, key=key)
 
 
 def publish_partition(
@@ -140,7 +110,7 @@ def publish_partition(
     rows: int,
     inputs: dict[str, str],
     run_id: str = "",
-) -> Manifest:
+) -> CuratedManifest:
     """Upload a generation's Parquet files, flip the manifest to it, then prune old ones.
 
     Raises:
@@ -163,19 +133,19 @@ def publish_partition(
             f"dataset {dataset!r}, partition dt={dt.isoformat()}: a computation started at "
             f"{current.started_at} is already published; this one (started {started}) is dropped"
         )
-    manifest = Manifest(
+    manifest = CuratedManifest(
         dataset=dataset,
         dt=dt.isoformat(),
         generation=generation,
         started_at=started,
         published_at=timestamp(datetime.now(UTC)),
-        files=keys,
+        files=tuple(keys),
         rows=rows,
         bytes=size,
         inputs=inputs,
         run_id=run_id,
     )
-    store.write_bytes(manifest_key(dataset, dt), json.dumps(asdict(manifest), indent=1).encode())
+    store.write_bytes(manifest_key(dataset, dt), manifest.to_json())
     keep = {current.generation} if current is not None else set()
     _prune(store, prefix, keep | {generation})
     return manifest

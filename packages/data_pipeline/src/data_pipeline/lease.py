@@ -28,6 +28,7 @@ from datetime import date
 
 from data_pipeline.errors import PartitionBusyError
 from etl_core.errors import ObjectConflictError, ObjectNotFoundError
+from etl_core.layout import partition_state_key
 from etl_core.runtime import process_alive
 from etl_core.storage import ObjectStore
 
@@ -58,7 +59,7 @@ class Lease:
 
 def lease_key(dataset: str, dt: date) -> str:
     """Where the lease of a partition lives."""
-    return f"_state/data_pipeline/leases/{dataset}/dt={dt.isoformat()}.json"
+    return partition_state_key("data_pipeline", "leases", dataset, dt)
 
 
 @contextmanager

@@ -24,12 +24,13 @@ from data_pipeline import db
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from etl_core.errors import FieldError, ObjectNotFoundError
+from etl_core.layout import state_prefix
 from etl_core.runtime import process_alive
 from etl_core.storage import ObjectStore
 
 __all__ = ["DatabaseLedger", "Ledger", "StoreLedger", "job_alive", "open_ledger", "this_process"]
 
-_PREFIX = "_state/data_pipeline/backfills/"
+_PREFIX = state_prefix("data_pipeline", "backfills")
 
 
 def this_process() -> str:

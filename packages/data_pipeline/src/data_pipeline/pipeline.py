@@ -20,6 +20,7 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
 from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
+from etl_core.layout import partition_state_key
 from etl_core.storage import ObjectStore
 
 __all__ = [
@@ -56,7 +57,7 @@ class PendingPartition:
 
 def load_marker_key(dataset: str, dt: date) -> str:
     """Where the generation last loaded into the database is recorded."""
-    return f"_state/data_pipeline/loads/{dataset}/dt={dt.isoformat()}.json"
+    return partition_state_key("data_pipeline", "loads", dataset, dt)
 
 
 def loaded_generation(store: ObjectStore, dataset: str, dt: date) -> str | None:

@@ -32,6 +32,7 @@ from data_pipeline.errors import (
 from data_pipeline.layout import input_objects, new_generation, publish_partition
 from data_pipeline.settings import PipelineSettings
 from etl_core.contracts import Contract
+from etl_core.layout import validated_prefix
 from etl_core.logging import bound_context
 from etl_core.metrics import counter, histogram
 from etl_core.storage import ObjectInfo, ObjectStore
@@ -139,7 +140,9 @@ def _transform(
     objects = input_objects(store, contract.dataset, dt)
     if not objects:
         raise MissingPartitionError(
-            contract.dataset, dt, f"no validated input under validated/{contract.dataset}/dt={dt}/"
+            contract.dataset,
+            dt,
+            f"no validated input under {validated_prefix(contract.dataset, dt)}",
         )
     scratch = str(settings.work_dir) if settings.work_dir else None
     with tempfile.TemporaryDirectory(prefix="etl-transform-", dir=scratch) as tmp:

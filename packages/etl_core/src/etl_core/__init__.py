@@ -3,16 +3,19 @@
 Configuration (:mod:`etl_core.config`), structured logging
 (:mod:`etl_core.logging`), metrics (:mod:`etl_core.metrics`), object storage
 over S3 and local directories (:mod:`etl_core.storage`), retry
-(:mod:`etl_core.retry`) and the runtime start-up every CLI shares
-(:mod:`etl_core.runtime`). The most used names are re-exported here; each
+(:mod:`etl_core.retry`), the runtime start-up every CLI shares
+(:mod:`etl_core.runtime`), and what the lanes share in the store: its layout
+(:mod:`etl_core.layout`) and the documents they write for each other
+(:mod:`etl_core.artifacts`). The most used names are re-exported here; each
 module documents the rest. Importing this package has no side effects.
 """
 
 from typing import Any
 
-from etl_core import metrics
+from etl_core import artifacts, layout, metrics
 from etl_core.config import URL, load_settings, load_settings_with_sources, redacted_dict
 from etl_core.errors import (
+    ArtifactError,
     ConfigError,
     DataQualityError,
     EtlError,
@@ -63,6 +66,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "URL",
+    "ArtifactError",
     "ByteSize",
     "ConfigError",
     "ContextThreadPoolExecutor",
@@ -85,11 +89,13 @@ __all__ = [
     "Session",
     "StorageError",
     "__version__",
+    "artifacts",
     "bind_context",
     "bound_context",
     "clear_context",
     "configure_logging",
     "get_context",
+    "layout",
     "load_settings",
     "load_settings_with_sources",
     "metrics",

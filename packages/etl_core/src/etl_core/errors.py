@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ArtifactError",
     "ConfigError",
     "DataQualityError",
     "EtlError",
@@ -133,6 +134,37 @@ class RetryableError(EtlError):
 
 class FatalError(EtlError):
     """A failure that another attempt cannot fix."""
+
+
+# ------------------------------------------------------------- documents
+
+
+class ArtifactError(EtlError, ValueError):
+    """A document one lane wrote for another (a manifest, a quarantine record, a
+    quality report) is malformed, or of a schema version this code cannot read.
+
+    Attributes:
+        artifact: Which document (``curated manifest``, ``quarantine record``...).
+        field: The offending field, dotted (``rows.valid``, ``checks[2].passed``);
+            ``None`` when the document as a whole is not readable.
+        problem: What is wrong with it.
+        key: Where the document was read, when the reader said.
+    """
+
+    def __init__(
+        self, artifact: str, field: str | None, problem: str, key: str | None = None
+    ) -> None:
+        self.artifact = artifact
+        self.field = field
+        self.problem = problem
+        self.key = key
+        where = f"{key}: " if key else ""
+        what = f"{artifact} field {field!r}" if field else artifact
+        super().__init__(f"{where}{what}: {problem}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keeps the fields through pickling (a process pool hands errors back).
+        return (type(self), (self.artifact, self.field, self.problem, self.key))
 
 
 # ------------------------------------------------------------- data quality

@@ -1,14 +1,362 @@
-"""The object-store layout: zones and keys (placeholder until the layout module lands)."""
+"""The object-store layout: every key the lanes share, built in one place.
+
+One store per environment, zones as top-level prefixes (DESIGN.md section 3)::
+
+    landing/<source>/<original file name>                    vendor drops, never modified
+    landing/api/<source>/<endpoint>/<chunk>                   records extracted from API pages
+    validated/<dataset>/dt=<YYYY-MM-DD>/<file>                unpacked, decrypted, passed quality
+    validated/<dataset>/dt=<YYYY-MM-DD>/<file>.quality.json   its quality report
+    validated/<dataset>/dt=<YYYY-MM-DD>/<file>.rejected.csv   rows split off by the quality checks
+    quarantine/<dataset or _unknown>/dt=<YYYY-MM-DD>/<file>   a refused original, byte for byte
+    quarantine/.../<file>.quarantine.json                     why it was refused
+    curated/<dataset>/dt=<YYYY-MM-DD>/_manifest.json          the published parts of a partition
+    raw/api/<source>/<endpoint>/dt=<YYYY-MM-DD>/<run>/<page>.json.gz   API response bodies
+    _state/<lane>/...                                         each lane's checkpoints and ledgers
+
+The layout is the contract between lanes, so no lane spells a zone, a ``dt=``
+folder or a sidecar suffix: they call these functions. Everything here is pure
+(no I/O). A dataset, source, lane or date that would give a wrong key is refused
+with ``ValueError`` naming the argument; file names are not checked here (the
+store validates every key it is given, and a lane that publishes a delivery's
+names checks them first, to refuse the delivery rather than fail).
+"""
 
 from __future__ import annotations
 
-__all__ = ["split_landing_key"]
+import re
+from datetime import date, datetime
+from typing import NamedTuple
+
+__all__ = [
+    "API",
+    "CURATED",
+    "LANDING",
+    "MANIFEST_NAME",
+    "QUALITY_SUFFIX",
+    "QUARANTINE",
+    "QUARANTINE_SUFFIX",
+    "RAW",
+    "REJECTED_SUFFIX",
+    "SIDECAR_SUFFIXES",
+    "STATE",
+    "UNKNOWN_DATASET",
+    "VALIDATED",
+    "ZONES",
+    "Partition",
+    "curated_prefix",
+    "is_data_key",
+    "is_sidecar",
+    "landing_api_prefix",
+    "landing_key",
+    "landing_prefix",
+    "manifest_key",
+    "partition_of",
+    "partition_state_key",
+    "quality_report_key",
+    "quarantine_key",
+    "quarantine_prefix",
+    "quarantine_record_key",
+    "raw_api_page_key",
+    "raw_api_prefix",
+    "rejected_rows_key",
+    "split_landing_key",
+    "state_key",
+    "state_prefix",
+    "strip_zone",
+    "validated_key",
+    "validated_prefix",
+    "zone_of",
+    "zone_prefix",
+]
+
+LANDING = "landing"
+"""Vendor drops and extracted API records, as delivered."""
+VALIDATED = "validated"
+"""Files that passed their quality checks, by dataset and partition date."""
+QUARANTINE = "quarantine"
+"""Refused originals with their records, by dataset and partition date."""
+CURATED = "curated"
+"""Transformed partitions (Parquet), published through their manifest."""
+RAW = "raw"
+"""API response bodies, byte for byte, for audit and replay."""
+STATE = "_state"
+"""Each lane's checkpoints, leases and ledgers."""
+ZONES: tuple[str, ...] = (LANDING, VALIDATED, QUARANTINE, CURATED, RAW, STATE)
+"""Every zone, in the order data flows through them."""
+
+API = "api"
+"""The folder of API ingestion under ``raw/`` and ``landing/``."""
+UNKNOWN_DATASET = "_unknown"
+"""The dataset folder in ``quarantine/`` of objects that match no contract."""
+
+QUALITY_SUFFIX = ".quality.json"
+"""Appended to a validated file's key: its quality report."""
+REJECTED_SUFFIX = ".rejected.csv"
+"""Appended to a validated file's key: the rows its checks split off."""
+QUARANTINE_SUFFIX = ".quarantine.json"
+"""Appended to a quarantined object's key: its quarantine record."""
+SIDECAR_SUFFIXES: tuple[str, ...] = (QUALITY_SUFFIX, REJECTED_SUFFIX, QUARANTINE_SUFFIX)
+"""Suffixes of documents written beside data; a file so named is never data."""
+MANIFEST_NAME = "_manifest.json"
+"""The name of a curated partition's manifest, inside the partition's folder."""
+
+_PARTITIONED = (VALIDATED, QUARANTINE, CURATED)
+_DT_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
+
+
+class Partition(NamedTuple):
+    """Where a key sits in a partitioned zone."""
+
+    zone: str
+    dataset: str
+    """The dataset; for ``raw/`` keys ``api/<source>/<endpoint>``."""
+    dt: date
+
+
+# --------------------------------------------------------------------- zones
+
+
+def zone_prefix(zone: str) -> str:
+    """The prefix of a whole zone: ``landing/``.
+
+    Raises:
+        ValueError: ``zone`` is not one of :data:`ZONES`.
+    """
+    if zone not in ZONES:
+        raise ValueError(f"zone: expected one of {', '.join(ZONES)}, got {zone!r}")
+    return f"{zone}/"
+
+
+def zone_of(key: str) -> str | None:
+    """The zone ``key`` is in, or ``None`` when its first folder is not a zone."""
+    zone, slash, _ = key.partition("/")
+    return zone if slash and zone in ZONES else None
+
+
+def strip_zone(key: str, zone: str) -> str:
+    """``key`` without the prefix of ``zone``, for display; unchanged when it is not in ``zone``."""
+    return key.removeprefix(zone_prefix(zone))
+
+
+# ------------------------------------------------------------------- landing
+
+
+def landing_prefix(source: str | None = None) -> str:
+    """The prefix of ``landing/``, or of one source's drops: ``landing/<source>/``.
+
+    Slashes around ``source`` are ignored (contracts may write ``pos/``); a source
+    may have several folders (``vendor/eu``).
+
+    Raises:
+        ValueError: ``source`` has an empty, ``.`` or ``..`` folder.
+    """
+    if source is None:
+        return zone_prefix(LANDING)
+    return f"{LANDING}/{_path(source, 'source')}/"
+
+
+def landing_key(source: str, name: str) -> str:
+    """Where a vendor drops ``name``: ``landing/<source>/<name>``."""
+    return landing_prefix(source) + name
+
+
+def landing_api_prefix(source: str, endpoint: str) -> str:
+    """Where records extracted from an API endpoint land: ``landing/api/<source>/<endpoint>/``."""
+    return landing_prefix(f"{API}/{_segment(source, 'source')}/{_segment(endpoint, 'endpoint')}")
 
 
 def split_landing_key(key: str) -> tuple[str, str] | None:
-    """``(source, name)`` of ``landing/<source>/<name>``; ``None`` outside landing/."""
+    """Split ``landing/<source>/<name>`` into ``(source, name)``.
+
+    The source is every folder between the zone and the name (``vendor/eu``, or
+    ``api/<source>/<endpoint>`` for extracted API records). Leading slashes are
+    ignored, as contracts' matching always did.
+
+    Returns:
+        ``None`` for a key outside ``landing/``, directly under it, or ending in ``/``.
+    """
     zone, _, rest = key.lstrip("/").partition("/")
     source, _, name = rest.rpartition("/")
-    if zone != "landing" or not source or not name:
+    if zone != LANDING or not source or not name:
         return None
     return source, name
+
+
+# ------------------------------------------------------- partitioned zones
+
+
+def validated_prefix(dataset: str | None = None, dt: date | None = None) -> str:
+    """The prefix of ``validated/``, of one dataset, or of one partition (``dt`` given)."""
+    return _prefix(VALIDATED, dataset, dt)
+
+
+def validated_key(dataset: str, dt: date, name: str) -> str:
+    """Where a validated file goes: ``validated/<dataset>/dt=<date>/<name>``.
+
+    ``name`` may have folders (an archive's member path).
+    """
+    return _partition(VALIDATED, dataset, dt) + name
+
+
+def quality_report_key(data_key: str) -> str:
+    """The quality report beside a validated file: ``<key>.quality.json``."""
+    return data_key + QUALITY_SUFFIX
+
+
+def rejected_rows_key(data_key: str) -> str:
+    """The rejected rows beside a validated file: ``<key>.rejected.csv``."""
+    return data_key + REJECTED_SUFFIX
+
+
+def quarantine_prefix(dataset: str | None = None, dt: date | None = None) -> str:
+    """The prefix of ``quarantine/``, of one dataset, or of one partition (``dt`` given)."""
+    return _prefix(QUARANTINE, dataset, dt)
+
+
+def quarantine_key(dataset: str, dt: date, name: str) -> str:
+    """Where a refused original goes: ``quarantine/<dataset>/dt=<date>/<name>``.
+
+    Objects that match no contract go under :data:`UNKNOWN_DATASET`.
+    """
+    return _partition(QUARANTINE, dataset, dt) + name
+
+
+def quarantine_record_key(key: str) -> str:
+    """The record of the quarantined object ``key`` (``key`` itself when it names a record)."""
+    return key if key.endswith(QUARANTINE_SUFFIX) else key + QUARANTINE_SUFFIX
+
+
+def curated_prefix(dataset: str | None = None, dt: date | None = None) -> str:
+    """The prefix of ``curated/``, of one dataset, or of one partition (``dt`` given)."""
+    return _prefix(CURATED, dataset, dt)
+
+
+def manifest_key(dataset: str, dt: date) -> str:
+    """The manifest of a curated partition: ``curated/<dataset>/dt=<date>/_manifest.json``."""
+    return _partition(CURATED, dataset, dt) + MANIFEST_NAME
+
+
+def is_sidecar(key: str) -> bool:
+    """Whether ``key`` is a document written beside data (report, rejected rows, record)."""
+    return key.endswith(SIDECAR_SUFFIXES)
+
+
+def is_data_key(key: str) -> bool:
+    """Whether readers of a partition treat ``key`` as data: not a sidecar, not a hidden name."""
+    return not is_sidecar(key) and not key.rpartition("/")[2].startswith(".")
+
+
+def partition_of(key: str) -> Partition | None:
+    """The zone, dataset and date of a key inside a partition folder.
+
+    ``validated/<dataset>/dt=<date>/<name>`` (and the same in ``quarantine/`` and
+    ``curated/``) and ``raw/api/<source>/<endpoint>/dt=<date>/<run>/<page>``.
+
+    Returns:
+        ``None`` for any other key (``landing/``, ``_state/``, a partition's prefix).
+    """
+    parts = key.split("/")
+    if parts[0] in _PARTITIONED:
+        folders = 1
+    elif parts[0] == RAW and len(parts) > 1 and parts[1] == API:
+        folders = 3
+    else:
+        return None
+    at = 1 + folders
+    if len(parts) <= at + 1 or not all(parts[1:]):
+        return None
+    found = _DT_FOLDER.fullmatch(parts[at])
+    if found is None:
+        return None
+    try:
+        day = date.fromisoformat(found[1])
+    except ValueError:
+        return None
+    return Partition(parts[0], "/".join(parts[1:at]), day)
+
+
+# ------------------------------------------------------------------ raw API
+
+
+def raw_api_prefix(source: str, endpoint: str, dt: date, run: str) -> str:
+    """The folder of one ingestion run: ``raw/api/<source>/<endpoint>/dt=<date>/<run>/``."""
+    folders = [_segment(source, "source"), _segment(endpoint, "endpoint")]
+    return f"{RAW}/{API}/{'/'.join(folders)}/{_dt_folder(dt)}/{_segment(run, 'run')}/"
+
+
+def raw_api_page_key(source: str, endpoint: str, dt: date, run: str, page: int) -> str:
+    """One response body of a run: ``raw/api/<source>/<endpoint>/dt=<date>/<run>/<page>.json.gz``.
+
+    Pages are numbered from 0 and written with five digits, so keys sort in page order.
+
+    Raises:
+        ValueError: ``page`` is negative (or not an integer).
+    """
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+        raise ValueError(f"page: expected a page number >= 0, got {page!r}")
+    return f"{raw_api_prefix(source, endpoint, dt, run)}{page:05d}.json.gz"
+
+
+# -------------------------------------------------------------------- state
+
+
+def state_prefix(lane: str, *folders: str) -> str:
+    """The prefix of a lane's state, or of a folder in it: ``_state/<lane>/<folders>/``."""
+    names = [_segment(lane, "lane"), *(_segment(f, "folders") for f in folders)]
+    return f"{STATE}/{'/'.join(names)}/"
+
+
+def state_key(lane: str, *parts: str) -> str:
+    """A lane's state object: ``_state/<lane>/<parts>``; the last part is the object's name.
+
+    Raises:
+        ValueError: no part given, or a part is not a single non-empty name.
+    """
+    if not parts:
+        raise ValueError("parts: expected at least the object's name")
+    return state_prefix(lane, *parts[:-1]) + _segment(parts[-1], "parts")
+
+
+def partition_state_key(lane: str, area: str, dataset: str, dt: date) -> str:
+    """A lane's state about one partition: ``_state/<lane>/<area>/<dataset>/dt=<date>.json``."""
+    return state_prefix(lane, area, _segment(dataset, "dataset")) + f"{_dt_folder(dt)}.json"
+
+
+# ---------------------------------------------------------------- internals
+
+
+def _prefix(zone: str, dataset: str | None, dt: date | None) -> str:
+    if dataset is None:
+        if dt is not None:
+            raise ValueError("dt: a partition date needs its dataset")
+        return zone_prefix(zone)
+    if dt is None:
+        return f"{zone}/{_segment(dataset, 'dataset')}/"
+    return _partition(zone, dataset, dt)
+
+
+def _partition(zone: str, dataset: str, dt: date) -> str:
+    return f"{zone}/{_segment(dataset, 'dataset')}/{_dt_folder(dt)}/"
+
+
+def _dt_folder(dt: date) -> str:
+    if isinstance(dt, datetime) or not isinstance(dt, date):
+        raise ValueError(f"dt: expected a date (not a datetime), got {dt!r}")
+    return f"dt={dt.isoformat()}"
+
+
+def _segment(value: str, argument: str) -> str:
+    """``value`` if it is one non-empty folder or file name, else ``ValueError``."""
+    if not isinstance(value, str) or not value or "/" in value or value in {".", ".."}:
+        raise ValueError(f"{argument}: expected a single non-empty name without '/', got {value!r}")
+    return value
+
+
+def _path(value: str, argument: str) -> str:
+    """``value`` without outer slashes, if every folder of it is a valid name."""
+    if not isinstance(value, str):
+        raise ValueError(f"{argument}: expected a string, got {value!r}")
+    stripped = value.strip("/")
+    if not stripped or any(part in {"", ".", ".."} for part in stripped.split("/")):
+        raise ValueError(f"{argument}: expected folder names separated by '/', got {value!r}")
+    return stripped

@@ -18,6 +18,7 @@ from rich.table import Table
 from etl_core import package_version
 from etl_core.contracts import ContractError, ContractSet, check_contracts, load_contracts
 from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.layout import LANDING, QUARANTINE, strip_zone
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
@@ -27,14 +28,8 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Ledger
-from file_processing.process import LANDING_PREFIX, Outcome, Processor
-from file_processing.quarantine import (
-    QUARANTINE_PREFIX,
-    QuarantineRecord,
-    list_quarantined,
-    read_record,
-    release,
-)
+from file_processing.process import Outcome, Processor
+from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
 from file_processing.scan import ScanSummary, scan
 from file_processing.settings import FileProcessingSettings
@@ -348,7 +343,7 @@ def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Tabl
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
-            escape(o.key.removeprefix(LANDING_PREFIX)),
+            escape(strip_zone(o.key, LANDING)),
             f"[{style}]{o.status}[/{style}]",
             o.partition or "-",
             str(o.rows) if o.rows else "-",
@@ -402,7 +397,7 @@ def quarantine_list(
     table.add_column("reason", min_width=len("archive.path_traversal"))
     for r in records:
         table.add_row(
-            escape(r.key.removeprefix(QUARANTINE_PREFIX)),
+            escape(strip_zone(r.key, QUARANTINE)),
             r.quarantined_at,
             r.released_at or "-",
             r.reason,

@@ -155,7 +155,7 @@ def _record_quarantine(model: Any, processed: Any, quarantine: QuarantineRecord)
             "partition_date": _date(quarantine.partition),
             "reason_code": quarantine.reason,
             "message": quarantine.message,
-            "failed_checks": quarantine.failed_checks,
+            "failed_checks": list(quarantine.failed_checks),
             "quarantined_at": datetime.fromisoformat(quarantine.quarantined_at),
             "released_at": None,
             "released_by": "",

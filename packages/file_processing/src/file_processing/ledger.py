@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from etl_core.errors import ObjectConflictError, ObjectNotFoundError
+from etl_core.layout import state_key, state_prefix
 from etl_core.runtime import process_alive
 from etl_core.storage import ObjectStore
 from file_processing.errors import FileProcessingError
@@ -46,9 +47,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-STATE_PREFIX = "_state/file_processing/"
-_OBJECTS = STATE_PREFIX + "objects/"
-_CONTENT = STATE_PREFIX + "content/"
+_LANE = "file_processing"
+STATE_PREFIX = state_prefix(_LANE)
 _MAX_RACES = 8  # compare-and-put retries before giving up on a hot record
 
 State = Literal[
@@ -127,7 +127,7 @@ class ContentEntry:
 
 
 def _content_key(dataset: str, sha256: str) -> str:
-    return f"{_CONTENT}{dataset}/{sha256}.json"
+    return state_key(_LANE, "content", dataset, f"{sha256}.json")
 
 
 def _encode(entry: ContentEntry) -> bytes:
@@ -166,7 +166,7 @@ class Ledger:
     @staticmethod
     def record_key(key: str) -> str:
         """Where the record of landing key ``key`` lives."""
-        return _OBJECTS + hashlib.sha256(key.encode()).hexdigest() + ".json"
+        return state_key(_LANE, "objects", hashlib.sha256(key.encode()).hexdigest() + ".json")
 
     def get(self, key: str) -> ObjectRecord | None:
         """The record of ``key``, or ``None`` if it was never processed."""

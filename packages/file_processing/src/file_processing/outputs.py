@@ -1,50 +1,42 @@
-"""Where validated data goes, and which member names may be published there.
+"""Which member names may be published to ``validated/``, and who owns what is there.
 
-A member is published as ``validated/<dataset>/dt=<date>/<member path>`` with
-``.quality.json`` (and ``.rejected.csv``) beside it. Names are checked before
-anything is written, so a delivery is published whole or not at all: a name the
-store cannot hold, a hidden name (readers skip it), a reserved suffix (it would
-pass for another file's report), or a name that is also another member's
-folder is refused with ``archive.bad_name``; a key already holding data that
-another landing object delivered is refused with ``delivery.conflict``.
+A member is published as ``validated/<dataset>/dt=<date>/<member path>`` with its
+quality report (and rejected rows) beside it, at the keys :mod:`etl_core.layout`
+gives. Names are checked before anything is written, so a delivery is published
+whole or not at all: a name the store cannot hold, a hidden name (readers skip
+it), a reserved suffix (it would pass for another file's report), or a name that
+is also another member's folder is refused with ``archive.bad_name``; a key
+already holding data that another landing object delivered is refused with
+``delivery.conflict``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from etl_core.errors import InvalidKeyError, ObjectNotFoundError
+from etl_core.artifacts import QualitySummary
+from etl_core.errors import ArtifactError, InvalidKeyError, ObjectNotFoundError
+from etl_core.layout import (
+    QUALITY_SUFFIX,
+    SIDECAR_SUFFIXES,
+    VALIDATED,
+    quality_report_key,
+    validated_key,
+    zone_of,
+)
 from etl_core.storage import ObjectStore
 from etl_core.storage.keys import validate_key
 from file_processing.errors import RefusedError
 from file_processing.reasons import Reason
 
-__all__ = [
-    "REJECTED_SUFFIX",
-    "REPORT_SUFFIX",
-    "VALIDATED_PREFIX",
-    "check_ownership",
-    "output_keys",
-    "remove_stale",
-    "validated_key",
-]
+__all__ = ["check_ownership", "output_keys", "remove_stale"]
 
 logger = logging.getLogger(__name__)
 
-VALIDATED_PREFIX = "validated/"
-REPORT_SUFFIX = ".quality.json"
-REJECTED_SUFFIX = ".rejected.csv"
-_RESERVED = (REPORT_SUFFIX, REJECTED_SUFFIX, ".quarantine.json")
-_MAX_NAME_BYTES = 255 - len(REPORT_SUFFIX)  # a file name on common file systems
-_MAX_KEY_BYTES = 1024 - len(REPORT_SUFFIX) - 64  # S3's key limit, with room for a prefix
-
-
-def validated_key(dataset: str, partition: date, member: str) -> str:
-    """Where a validated member goes: ``validated/<dataset>/dt=<date>/<member path>``."""
-    return f"{VALIDATED_PREFIX}{dataset}/dt={partition.isoformat()}/{member}"
+_MAX_NAME_BYTES = 255 - len(QUALITY_SUFFIX)  # a file name on common file systems
+_MAX_KEY_BYTES = 1024 - len(QUALITY_SUFFIX) - 64  # S3's key limit, with room for a prefix
 
 
 def output_keys(dataset: str, partition: date, members: Sequence[str]) -> list[str]:
@@ -77,11 +69,11 @@ def check_ownership(store: ObjectStore, keys: Iterable[str], landing_key: str) -
     """
     for key in keys:
         try:
-            report = json.loads(store.read_bytes(key + REPORT_SUFFIX))
-            owner = report.get("delivery", {}).get("key")
+            report = QualitySummary.from_json(store.read_bytes(quality_report_key(key)))
+            owner: str | None = report.delivery.key
         except ObjectNotFoundError:
             owner = "an unknown writer" if store.exists(key) else None
-        except (ValueError, AttributeError):
+        except ArtifactError:
             owner = "an unknown writer"
         if owner is not None and owner != landing_key:
             raise RefusedError(
@@ -94,7 +86,7 @@ def check_ownership(store: ObjectStore, keys: Iterable[str], landing_key: str) -
 def remove_stale(store: ObjectStore, previous: Iterable[str], current: Iterable[str]) -> None:
     """Delete validated outputs of an earlier delivery under the same key that this one lacks."""
     for key in sorted(set(previous) - set(current)):
-        if key.startswith(VALIDATED_PREFIX):
+        if zone_of(key) == VALIDATED:
             logger.info("removing %s: the new delivery under the same key has no such member", key)
             store.delete(key)
 
@@ -109,8 +101,8 @@ def _name_problem(member: str, key: str) -> str | None:
             return f"{part!r} is a hidden name, which readers of validated/ skip"
         if len(part.encode()) > _MAX_NAME_BYTES:
             return f"a name of {len(part.encode())} bytes is too long (at most {_MAX_NAME_BYTES})"
-    if member.endswith(_RESERVED):
-        return f"names ending in {', '.join(_RESERVED)} are reserved for reports and records"
+    if member.endswith(SIDECAR_SUFFIXES):
+        return f"names ending in {', '.join(SIDECAR_SUFFIXES)} are reserved for reports and records"
     if len(key.encode()) > _MAX_KEY_BYTES:
         return f"the output key would be {len(key.encode())} bytes (at most {_MAX_KEY_BYTES})"
     return None

@@ -26,7 +26,6 @@ overwrites the same keys.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -40,8 +39,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from etl_core.artifacts import QualitySummary
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.layout import (
+    LANDING,
+    landing_prefix,
+    quality_report_key,
+    rejected_rows_key,
+    strip_zone,
+    zone_of,
+)
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
 from etl_core.storage import ObjectInfo, ObjectStore
@@ -50,13 +58,7 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
-from file_processing.outputs import (
-    REJECTED_SUFFIX,
-    REPORT_SUFFIX,
-    check_ownership,
-    output_keys,
-    remove_stale,
-)
+from file_processing.outputs import check_ownership, output_keys, remove_stale
 from file_processing.quality import QualityResult, validate_file
 from file_processing.quarantine import QuarantineRecord, quarantine_object
 from file_processing.reasons import Reason
@@ -64,11 +66,10 @@ from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, is_pgp
 
-__all__ = ["LANDING_PREFIX", "Outcome", "Processor", "Status"]
+__all__ = ["Outcome", "Processor", "Status"]
 
 logger = logging.getLogger(__name__)
 
-LANDING_PREFIX = "landing/"
 _CHUNK = 1 << 20
 _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
@@ -216,15 +217,15 @@ class Processor:
             ConfigError: the contract's key or passphrase reference cannot be resolved.
             StorageError: the store failed (the object stays unprocessed).
         """
-        if not key.startswith(LANDING_PREFIX) or key.endswith("/"):
-            raise FileProcessingError(f"{key!r}: expected a key under {LANDING_PREFIX}")
+        if zone_of(key) != LANDING or key.endswith("/"):
+            raise FileProcessingError(f"{key!r}: expected a key under {landing_prefix()}")
         started = time.perf_counter()
         info = self.store.head(key)
         matched = self.contracts.match(key)
         contract = matched[0] if matched else None
         with bound_context(key=key, dataset=contract.dataset if contract else None):
             outcome = self._process(info, matched, force)
-            folder, _, rest = key[len(LANDING_PREFIX) :].partition("/")
+            folder, _, rest = strip_zone(key, LANDING).partition("/")
             outcome.source = folder if rest else None
             outcome.duration_seconds = round(time.perf_counter() - started, 3)
             reason = outcome.reason["code"] if outcome.reason else ""
@@ -473,6 +474,7 @@ class Processor:
             "members": [c.member for c in checked],
             "control": [asdict(c) for c in control],
         }
+        envelope = {"delivery": delivery, "dt": day.isoformat()}
         written = 0
         try:
             with _timed("publish"):
@@ -481,13 +483,13 @@ class Processor:
                     written += self.store.upload(item.data, key)
                     outcome.outputs.append(key)
                     if item.result.rejected_path is not None:
-                        written += self.store.upload(
-                            item.result.rejected_path, key + REJECTED_SUFFIX
-                        )
-                        outcome.outputs.append(key + REJECTED_SUFFIX)
-                    report = {"delivery": delivery, **item.result.report.to_dict()}
-                    self.store.write_bytes(key + REPORT_SUFFIX, _json(report))
-                    outcome.outputs.append(key + REPORT_SUFFIX)
+                        rejected_key = rejected_rows_key(key)
+                        written += self.store.upload(item.result.rejected_path, rejected_key)
+                        outcome.outputs.append(rejected_key)
+                    report = QualitySummary.from_dict({**envelope, **item.result.report.to_dict()})
+                    report_key = quality_report_key(key)
+                    self.store.write_bytes(report_key, report.to_json())
+                    outcome.outputs.append(report_key)
         except BaseException:
             self._unpublish(outcome.outputs)
             raise
@@ -706,10 +708,6 @@ def _reveal(contract: Contract, name: str) -> str:
         raise ConfigError(
             f"{contract.origin}: {name} = {secret!r} cannot be resolved: {exc}"
         ) from exc
-
-
-def _json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
 
 
 def _timed(stage: str) -> Timer:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from etl_core.contracts import Check, Contract
+from etl_core.layout import REJECTED_SUFFIX
 from etl_core.units import ByteSize
 from file_processing.checks import (
     Rule,
@@ -608,7 +609,7 @@ class _Analysis:
         errors = [i for i, r in enumerate(self._failed_rules) if r.severity == "error"]
         bad = " OR ".join(f"__f{i}" for i in errors)
         valid_path = out_dir / self.path.name
-        rejected_path = out_dir / f"{self.path.name}.rejected.csv"
+        rejected_path = out_dir / f"{self.path.name}{REJECTED_SUFFIX}"
         staged = self._scratch / f"valid{valid_path.suffix or '.csv'}"
         self._copy_valid(data_path, staged, bad)
         labels = ", ".join(

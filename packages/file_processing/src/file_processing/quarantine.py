@@ -1,8 +1,9 @@
 """Quarantine: the refused original, byte for byte, beside a machine-readable reason.
 
 ``quarantine/<dataset or _unknown>/dt=<date>/<file>`` holds the landing object as
-it was delivered and ``<file>.quarantine.json`` the record: reason code and
-message, failed checks with samples, source key + ETag, run id, timestamps.
+it was delivered and ``<file>.quarantine.json`` the record
+(:class:`etl_core.artifacts.QuarantineRecord`): reason code and message, failed
+checks with samples, source key + ETag, run id, timestamps.
 Objects that match no contract keep their source folder under ``_unknown``
 (``quarantine/_unknown/dt=<day>/<source>/<file>``), so two vendors' files of the
 same name never collide.
@@ -16,23 +17,22 @@ file keeps the earlier episodes in ``history``.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from etl_core.errors import ObjectConflictError, ObjectNotFoundError
+from etl_core import layout
+from etl_core.artifacts import QuarantineRecord
+from etl_core.errors import ArtifactError, ObjectConflictError, ObjectNotFoundError
+from etl_core.layout import LANDING, QUARANTINE_SUFFIX, UNKNOWN_DATASET
 from etl_core.storage import ObjectInfo, ObjectStore
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Ledger, utc_stamp
 
 __all__ = [
-    "QUARANTINE_PREFIX",
-    "RECORD_SUFFIX",
-    "UNKNOWN_DATASET",
     "QuarantineRecord",
     "list_quarantined",
     "quarantine_key",
@@ -43,54 +43,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-QUARANTINE_PREFIX = "quarantine/"
-RECORD_SUFFIX = ".quarantine.json"
-UNKNOWN_DATASET = "_unknown"
-_LANDING = "landing/"
 _ORIGINAL_SUFFIX = ".original"
 _MAX_NAME_BYTES = 255  # a file name on common file systems
-
-
-@dataclass
-class QuarantineRecord:
-    """Why an object was quarantined, and whether it was released since."""
-
-    key: str
-    dataset: str
-    partition: str
-    reason: str
-    message: str
-    source_key: str
-    source_etag: str
-    source_size: int
-    run_id: str
-    quarantined_at: str
-    member: str | None = None
-    failed_checks: list[dict[str, Any]] = field(default_factory=list)
-    released_at: str | None = None
-    released_by: str | None = None
-    release_note: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def released(self) -> bool:
-        """Whether the object was put back in line for reprocessing."""
-        return self.released_at is not None
-
-    @property
-    def record_key(self) -> str:
-        """Where this record is stored."""
-        return self.key + RECORD_SUFFIX
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record as plain data."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> QuarantineRecord:
-        """A stored record; unknown fields (from a newer version) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
 
 
 def quarantine_key(landing_key: str, dataset: str | None, partition: date) -> str:
@@ -100,18 +54,19 @@ def quarantine_key(landing_key: str, dataset: str | None, partition: date) -> st
     ``x.quarantine.json.original``, so no delivery can overwrite or forge the
     record of another.
     """
-    relative = landing_key.removeprefix(_LANDING)
+    relative = layout.strip_zone(landing_key, LANDING)
     name = relative if dataset is None else relative.rsplit("/", 1)[-1]
-    if name.endswith(RECORD_SUFFIX):
+    if name.endswith(QUARANTINE_SUFFIX):
         name += _ORIGINAL_SUFFIX
     folder, _, base = name.rpartition("/")
-    if len((base + RECORD_SUFFIX).encode()) > _MAX_NAME_BYTES:
+    if len((base + QUARANTINE_SUFFIX).encode()) > _MAX_NAME_BYTES:
         # Too long for a file name once the record's suffix is added: keep a readable
         # head and a hash of the whole name (the record keeps the full source key).
         digest = hashlib.sha256(base.encode()).hexdigest()[:16]
-        head = base.encode()[: _MAX_NAME_BYTES - len(RECORD_SUFFIX) - 18].decode(errors="ignore")
+        size = _MAX_NAME_BYTES - len(QUARANTINE_SUFFIX) - 18
+        head = base.encode()[:size].decode(errors="ignore")
         name = f"{folder}/{head}~{digest}" if folder else f"{head}~{digest}"
-    return f"{QUARANTINE_PREFIX}{dataset or UNKNOWN_DATASET}/dt={partition.isoformat()}/{name}"
+    return layout.quarantine_key(dataset or UNKNOWN_DATASET, partition, name)
 
 
 def quarantine_object(
@@ -150,10 +105,10 @@ def quarantine_object(
         run_id=run_id,
         quarantined_at=_now(),
         member=member,
-        failed_checks=failed_checks or [],
-        history=_history_of(store, key),
+        failed_checks=tuple(failed_checks or ()),
+        history=tuple(_history_of(store, key)),
     )
-    _write(store, record)
+    store.write_bytes(record.record_key, record.to_json())
     return record
 
 
@@ -162,23 +117,22 @@ def read_record(store: ObjectStore, key: str) -> QuarantineRecord:
 
     Raises:
         ObjectNotFoundError: no quarantine record at that key.
-        FileProcessingError: the record is not valid JSON.
+        FileProcessingError: the record is malformed; the message names the field.
     """
-    record_key = key if key.endswith(RECORD_SUFFIX) else key + RECORD_SUFFIX
+    record_key = layout.quarantine_record_key(key)
     data = store.read_bytes(record_key)
     try:
-        return QuarantineRecord.from_dict(json.loads(data))
-    except (ValueError, TypeError) as exc:
-        raise FileProcessingError(f"{record_key}: not a quarantine record ({exc})") from exc
+        return QuarantineRecord.from_json(data, key=record_key)
+    except ArtifactError as exc:
+        raise FileProcessingError(str(exc)) from exc
 
 
 def list_quarantined(
     store: ObjectStore, *, dataset: str | None = None, include_released: bool = False
 ) -> Iterator[QuarantineRecord]:
     """Every quarantine record (of ``dataset``), oldest partition first."""
-    prefix = QUARANTINE_PREFIX + (f"{dataset}/" if dataset else "")
-    for info in store.list(prefix):
-        if not info.key.endswith(RECORD_SUFFIX):
+    for info in store.list(layout.quarantine_prefix(dataset or None)):
+        if not info.key.endswith(QUARANTINE_SUFFIX):
             continue
         try:
             record = read_record(store, info.key)
@@ -200,7 +154,7 @@ def release(
             original is gone (nothing could be reprocessed), or the record changed
             while being released (a new quarantine: look again).
     """
-    record_key = key if key.endswith(RECORD_SUFFIX) else key + RECORD_SUFFIX
+    record_key = layout.quarantine_record_key(key)
     version = store.head(record_key).etag
     record = read_record(store, record_key)
     if record.released:
@@ -215,9 +169,9 @@ def release(
         ledger.release(record.source_key)
     except ObjectNotFoundError:
         logger.info("no ledger record of %s: it is unprocessed already", record.source_key)
-    record.released_at, record.released_by, record.release_note = _now(), by, note
+    record = replace(record, released_at=_now(), released_by=by, release_note=note)
     try:
-        store.put_if(record_key, _encode(record), etag=version)
+        store.put_if(record_key, record.to_json(), etag=version)
     except ObjectConflictError:
         raise FileProcessingError(
             f"{record.key}: the record changed while being released (it was quarantined "
@@ -234,16 +188,8 @@ def _history_of(store: ObjectStore, key: str) -> list[dict[str, Any]]:
         return []
     episode = previous.to_dict()
     earlier = episode.pop("history")
-    episode.pop("failed_checks")
+    del episode["failed_checks"], episode["schema_version"]
     return [*earlier, episode]
-
-
-def _encode(record: QuarantineRecord) -> bytes:
-    return json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
-
-
-def _write(store: ObjectStore, record: QuarantineRecord) -> None:
-    store.write_bytes(record.record_key, _encode(record))
 
 
 def _now() -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from etl_core.layout import SIDECAR_SUFFIXES
+
 __all__ = ["Reason", "describe", "markdown_table"]
 
 
@@ -75,8 +77,9 @@ _DESCRIPTIONS: dict[Reason, str] = {
     ),
     Reason.ARCHIVE_DUPLICATE_ENTRY: "Two entries of one archive have the same path.",
     Reason.ARCHIVE_BAD_NAME: (
-        "A member's name cannot be published: hidden, reserved suffix (`.quality.json`, "
-        "`.rejected.csv`, `.quarantine.json`), too long, or also the name of a folder."
+        "A member's name cannot be published: hidden, reserved suffix "
+        f"({', '.join(f'`{suffix}`' for suffix in SIDECAR_SUFFIXES)}), too long, "
+        "or also the name of a folder."
     ),
     Reason.FORMAT_UNSUPPORTED: (
         "Content matches no supported format, is disguised by its extension, "

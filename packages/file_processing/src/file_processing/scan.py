@@ -15,8 +15,9 @@ from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 
 from etl_core.errors import EtlError, ObjectNotFoundError
+from etl_core.layout import landing_prefix
 from etl_core.threads import ContextThreadPoolExecutor
-from file_processing.process import LANDING_PREFIX, Outcome, Processor
+from file_processing.process import Outcome, Processor
 
 __all__ = ["Failure", "ScanSummary", "landing_keys", "scan"]
 
@@ -53,11 +54,8 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
     Raises:
         ContractError: no contract declares ``dataset``.
     """
-    prefix = LANDING_PREFIX
-    if dataset is not None:
-        contract = processor.contracts.get(dataset)
-        prefix += contract.source.strip("/") + "/"
-    for info in processor.store.list(prefix):
+    source = None if dataset is None else processor.contracts.get(dataset).source
+    for info in processor.store.list(landing_prefix(source)):
         if info.key.endswith("/") or processor.is_control_file(info.key):
             continue
         if dataset is not None and processor.contracts.match(info.key) is None:

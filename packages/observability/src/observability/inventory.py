@@ -1,6 +1,7 @@
 """Storage inventory: objects, bytes and newest object per zone and dataset.
 
-The platform's zones (DESIGN.md section 3) are top-level prefixes of one store.
+The platform's zones (DESIGN.md section 3, :mod:`etl_core.layout`) are top-level
+prefixes of one store.
 Walking them once gives the health signals an operator looks at first: is
 anything arriving in ``landing/``, is ``quarantine/`` growing, how old is the
 newest ``curated/`` partition. The walk streams the listing, so memory depends
@@ -13,12 +14,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from etl_core.layout import API, RAW, ZONES, zone_prefix
 from etl_core.metrics import Registry
 from etl_core.storage import ObjectInfo, ObjectStore
 
 __all__ = ["ZONES", "DatasetInventory", "record_inventory_metrics", "take_inventory"]
-
-ZONES = ("landing", "validated", "quarantine", "curated", "raw", "_state")
 
 
 @dataclass
@@ -41,8 +41,8 @@ class DatasetInventory:
 def dataset_of(zone: str, key: str) -> str:
     """The dataset (or source) an object belongs to, from its key's layout."""
     parts = key.split("/")
-    if zone == "raw" and len(parts) > 3 and parts[1] == "api":
-        return f"api/{parts[2]}"
+    if zone == RAW and len(parts) > 3 and parts[1] == API:
+        return f"{API}/{parts[2]}"
     return parts[1] if len(parts) > 2 else "(zone root)"
 
 
@@ -61,7 +61,7 @@ def take_inventory(store: ObjectStore, zones: Iterable[str] = ZONES) -> list[Dat
 
 def _objects(store: ObjectStore, zones: Iterable[str]) -> Iterator[tuple[str, ObjectInfo]]:
     for zone in zones:
-        for info in store.list(f"{zone}/"):
+        for info in store.list(zone_prefix(zone)):
             yield zone, info
 
 

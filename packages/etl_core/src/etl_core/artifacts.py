@@ -1,0 +1,665 @@
+"""The documents one lane writes for the others, as typed values.
+
+- :class:`CuratedManifest`: ``curated/<dataset>/dt=<date>/_manifest.json``, written
+  by data_pipeline's publish protocol;
+- :class:`QuarantineRecord`: ``quarantine/.../<file>.quarantine.json``, written by
+  file_processing;
+- :class:`QualitySummary`: ``validated/.../<file>.quality.json``, written by
+  file_processing.
+
+Keys come from :mod:`etl_core.layout`. Writers build the value and store
+:meth:`to_json`; readers call :meth:`from_json`, which checks every field it
+knows and refuses a malformed document with :class:`~etl_core.errors.ArtifactError`
+naming the field.
+
+Compatibility, the same for every document:
+
+- ``schema_version`` says which shape a document has. A document without one
+  was written before versions were recorded: it is version 1, the shape described
+  here. A version newer than this code knows is refused, since its fields may
+  mean something else now.
+- A writer may add a field without a new version only if a reader that ignores
+  it still reads the document right. So top-level fields this code does not know
+  are not interpreted but kept, in ``extra``, and written back by
+  :meth:`to_json`: rewriting a document (releasing a quarantined file) never
+  drops what a newer writer put there. Unknown fields inside a nested object (a
+  check, the delivery) are ignored.
+- Lane-specific detail travels as plain JSON: a quarantine record's failed
+  checks and history, a check's samples, and the quality report's profile and
+  malformed rows (in ``extra``). Other lanes may show it but must not rely on its
+  shape.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+from etl_core.errors import ArtifactError
+from etl_core.layout import quarantine_record_key
+
+__all__ = [
+    "CheckSummary",
+    "CuratedManifest",
+    "Delivery",
+    "QualityReason",
+    "QualitySummary",
+    "QuarantineRecord",
+    "RowCounts",
+]
+
+JsonObject = dict[str, Any]
+
+
+# ----------------------------------------------------------- curated manifest
+
+
+@dataclass(frozen=True)
+class CuratedManifest:
+    """The published state of one curated partition: which files make it up.
+
+    Readers read the manifest, never a listing: it names the current generation's
+    files, written before it, so a reader sees a whole partition or none.
+
+    Attributes:
+        dataset: The dataset.
+        dt: The partition date, ``YYYY-MM-DD``.
+        generation: The computation whose files these are (sortable by start time).
+        started_at: When that computation started (UTC, fixed format, text order
+            is time order); an older computation never replaces a newer one.
+        published_at: When the manifest was written.
+        files: The partition's Parquet keys.
+        rows: Rows over all files.
+        bytes: Bytes over all files.
+        inputs: Validated input key → ETag the generation was computed from.
+        run_id: The run that published it.
+    """
+
+    ARTIFACT: ClassVar[str] = "curated manifest"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    dataset: str
+    dt: str
+    generation: str
+    started_at: str
+    published_at: str
+    files: tuple[str, ...]
+    rows: int
+    bytes: int
+    inputs: Mapping[str, str]
+    run_id: str = ""
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> JsonObject:
+        """The document as plain data."""
+        document = {
+            "schema_version": self.schema_version,
+            "dataset": self.dataset,
+            "dt": self.dt,
+            "generation": self.generation,
+            "started_at": self.started_at,
+            "published_at": self.published_at,
+            "files": list(self.files),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "inputs": dict(self.inputs),
+            "run_id": self.run_id,
+        }
+        return _with_extra(document, self.extra)
+
+    def to_json(self) -> builtins.bytes:  # ``bytes`` is a field here
+        """The document as stored."""
+        return json.dumps(self.to_dict(), indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: builtins.bytes, *, key: str | None = None) -> CuratedManifest:
+        """Read a stored manifest; ``key`` (where it was read) is named in errors.
+
+        Raises:
+            ArtifactError: the document is malformed or of a newer schema version.
+        """
+        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
+
+    @classmethod
+    def from_dict(cls, raw: object, *, key: str | None = None) -> CuratedManifest:
+        """Check plain data (a parsed document) and build the manifest from it.
+
+        Raises:
+            ArtifactError: a field is missing or malformed, or the schema version is newer.
+        """
+        doc = _Fields(cls.ARTIFACT, raw, key)
+        version = doc.version(cls.SCHEMA_VERSION)
+        return cls(
+            dataset=doc.text("dataset"),
+            dt=doc.day("dt"),
+            generation=doc.text("generation"),
+            started_at=doc.text("started_at"),
+            published_at=doc.text("published_at"),
+            files=doc.texts("files"),
+            rows=doc.count("rows"),
+            bytes=doc.count("bytes"),
+            inputs=doc.text_map("inputs"),
+            run_id=doc.text("run_id", ""),
+            schema_version=version,
+            extra=doc.unknown(cls),
+        )
+
+
+# ------------------------------------------------------------ quarantine record
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    """Why an object was quarantined, and whether it was released since.
+
+    Attributes:
+        key: The quarantined copy of the original.
+        dataset: Its dataset, or ``_unknown`` when it matched no contract.
+        partition: The partition date, ``YYYY-MM-DD``.
+        reason: The reason code (``data.quality``, ``pgp.no_key``...).
+        message: What was wrong, in words.
+        source_key: The landing object it was delivered as.
+        source_etag: That object's ETag when it was processed.
+        source_size: Its size in bytes.
+        run_id: The run that quarantined it.
+        quarantined_at: When (ISO 8601).
+        member: The archive member at fault, when there is one.
+        failed_checks: The failed quality checks with samples (plain JSON, as the
+            quality checks wrote them, each naming its ``member``).
+        released_at: When it was released for reprocessing, if it was.
+        released_by: Who released it.
+        release_note: Why.
+        history: Earlier episodes of the same key (plain JSON: earlier records
+            without their failed checks).
+    """
+
+    ARTIFACT: ClassVar[str] = "quarantine record"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    key: str
+    dataset: str
+    partition: str
+    reason: str
+    message: str
+    source_key: str
+    source_etag: str
+    source_size: int
+    run_id: str
+    quarantined_at: str
+    member: str | None = None
+    failed_checks: tuple[JsonObject, ...] = ()
+    released_at: str | None = None
+    released_by: str | None = None
+    release_note: str | None = None
+    history: tuple[JsonObject, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def released(self) -> bool:
+        """Whether the object was put back in line for reprocessing."""
+        return self.released_at is not None
+
+    @property
+    def record_key(self) -> str:
+        """Where this record is stored."""
+        return quarantine_record_key(self.key)
+
+    def to_dict(self) -> JsonObject:
+        """The document as plain data."""
+        document = {
+            "schema_version": self.schema_version,
+            "key": self.key,
+            "dataset": self.dataset,
+            "partition": self.partition,
+            "reason": self.reason,
+            "message": self.message,
+            "source_key": self.source_key,
+            "source_etag": self.source_etag,
+            "source_size": self.source_size,
+            "run_id": self.run_id,
+            "quarantined_at": self.quarantined_at,
+            "member": self.member,
+            "failed_checks": list(self.failed_checks),
+            "released_at": self.released_at,
+            "released_by": self.released_by,
+            "release_note": self.release_note,
+            "history": list(self.history),
+        }
+        return _with_extra(document, self.extra)
+
+    def to_json(self) -> bytes:
+        """The document as stored."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, key: str | None = None) -> QuarantineRecord:
+        """Read a stored record; ``key`` (where it was read) is named in errors.
+
+        Raises:
+            ArtifactError: the document is malformed or of a newer schema version.
+        """
+        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
+
+    @classmethod
+    def from_dict(cls, raw: object, *, key: str | None = None) -> QuarantineRecord:
+        """Check plain data (a parsed document) and build the record from it.
+
+        Raises:
+            ArtifactError: a field is missing or malformed, or the schema version is newer.
+        """
+        doc = _Fields(cls.ARTIFACT, raw, key)
+        version = doc.version(cls.SCHEMA_VERSION)
+        return cls(
+            key=doc.text("key"),
+            dataset=doc.text("dataset"),
+            partition=doc.day("partition"),
+            reason=doc.text("reason"),
+            message=doc.text("message"),
+            source_key=doc.text("source_key"),
+            source_etag=doc.text("source_etag"),
+            source_size=doc.count("source_size"),
+            run_id=doc.text("run_id"),
+            quarantined_at=doc.text("quarantined_at"),
+            member=doc.optional_text("member"),
+            failed_checks=doc.objects("failed_checks"),
+            released_at=doc.optional_text("released_at"),
+            released_by=doc.optional_text("released_by"),
+            release_note=doc.optional_text("release_note"),
+            history=doc.objects("history"),
+            schema_version=version,
+            extra=doc.unknown(cls),
+        )
+
+
+# -------------------------------------------------------------- quality report
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The landing object a validated file came from.
+
+    Attributes:
+        key: Its landing key.
+        etag: Its ETag when it was processed.
+        size: Its size in bytes.
+        run_id: The run that processed it.
+        members: The data files it held (one for a plain file).
+        control: The checks of the delivery as landed (a checksum sidecar).
+    """
+
+    key: str
+    etag: str
+    size: int
+    run_id: str
+    members: tuple[str, ...] = ()
+    control: tuple[CheckSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """Data rows of a file: ``total`` = ``malformed`` + ``rejected`` + ``valid``.
+
+    ``rejected`` rows were split off into ``<file>.rejected.csv`` (or would have
+    been, when the file failed as a whole).
+    """
+
+    total: int
+    malformed: int
+    rejected: int
+    valid: int
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    """The result of one quality check over a whole file.
+
+    Attributes:
+        name: The check (``not_null:store_id``).
+        kind: Its kind (``not_null``, ``range``, ``control.checksum``...).
+        severity: ``warn`` or ``error``.
+        passed: Whether it passed.
+        failed_count: Rows that failed it (0/1 for file-level checks).
+        column: The column it checks, if one.
+        detail: Why a file-level check failed, in words.
+        samples: Failing rows (plain JSON: ``line`` and ``values``).
+    """
+
+    name: str
+    kind: str
+    severity: Literal["warn", "error"]
+    passed: bool
+    failed_count: int = 0
+    column: str | None = None
+    detail: str = ""
+    samples: tuple[JsonObject, ...] = ()
+
+
+@dataclass(frozen=True)
+class QualityReason:
+    """Why a file failed: a reason code and a sentence."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """The quality report of one validated file, as other lanes read it.
+
+    The summary fields are typed; the rest of the report (format, encoding,
+    profile, malformed rows, engine, timings...) is file_processing's detail and
+    travels in ``extra``.
+
+    Attributes:
+        delivery: The landing object the file came from.
+        dataset: The dataset.
+        file: The file's name (an archive's member path).
+        outcome: ``pass`` when no error-severity check failed, or the rows failing
+            them were split off; else ``fail``.
+        rows: The file's row counts.
+        checks: Every check, passed or not.
+        reason: Why the file failed, when it did.
+        dt: The partition date, ``YYYY-MM-DD``; ``None`` in reports written before it
+            was recorded (:func:`etl_core.layout.partition_of` of the key gives it).
+    """
+
+    ARTIFACT: ClassVar[str] = "quality report"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    delivery: Delivery
+    dataset: str
+    file: str
+    outcome: Literal["pass", "fail"]
+    rows: RowCounts
+    checks: tuple[CheckSummary, ...] = ()
+    reason: QualityReason | None = None
+    dt: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the file (or its valid rows, after a split) went on."""
+        return self.outcome == "pass"
+
+    @property
+    def failed_checks(self) -> tuple[CheckSummary, ...]:
+        """The checks that failed, any severity."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    def to_dict(self) -> JsonObject:
+        """The document as plain data."""
+        delivery = self.delivery
+        document = {
+            "schema_version": self.schema_version,
+            "delivery": {
+                "key": delivery.key,
+                "etag": delivery.etag,
+                "size": delivery.size,
+                "run_id": delivery.run_id,
+                "members": list(delivery.members),
+                "control": [_check_dict(check) for check in delivery.control],
+            },
+            "dataset": self.dataset,
+            "dt": self.dt,
+            "file": self.file,
+            "outcome": self.outcome,
+            "reason": (
+                None
+                if self.reason is None
+                else {"code": self.reason.code, "message": self.reason.message}
+            ),
+            "rows": {
+                "total": self.rows.total,
+                "malformed": self.rows.malformed,
+                "rejected": self.rows.rejected,
+                "valid": self.rows.valid,
+            },
+            "checks": [_check_dict(check) for check in self.checks],
+        }
+        return _with_extra(document, self.extra)
+
+    def to_json(self) -> bytes:
+        """The document as stored."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, key: str | None = None) -> QualitySummary:
+        """Read a stored report; ``key`` (where it was read) is named in errors.
+
+        Raises:
+            ArtifactError: the document is malformed or of a newer schema version.
+        """
+        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
+
+    @classmethod
+    def from_dict(cls, raw: object, *, key: str | None = None) -> QualitySummary:
+        """Check plain data (a parsed report) and build the summary from it.
+
+        Raises:
+            ArtifactError: a field is missing or malformed, or the schema version is newer.
+        """
+        doc = _Fields(cls.ARTIFACT, raw, key)
+        version = doc.version(cls.SCHEMA_VERSION)
+        delivery = doc.nested("delivery")
+        rows = doc.nested("rows")
+        reason = doc.optional_nested("reason")
+        outcome = doc.text("outcome")
+        if outcome not in ("pass", "fail"):
+            raise doc.error("outcome", f"expected 'pass' or 'fail', got {outcome!r}")
+        return cls(
+            delivery=Delivery(
+                key=delivery.text("key"),
+                etag=delivery.text("etag"),
+                size=delivery.count("size"),
+                run_id=delivery.text("run_id"),
+                members=delivery.texts("members", ()),
+                control=tuple(_check(c) for c in delivery.nested_list("control")),
+            ),
+            dataset=doc.text("dataset"),
+            file=doc.text("file"),
+            outcome="pass" if outcome == "pass" else "fail",
+            rows=RowCounts(
+                total=rows.count("total"),
+                malformed=rows.count("malformed"),
+                rejected=rows.count("rejected"),
+                valid=rows.count("valid"),
+            ),
+            checks=tuple(_check(c) for c in doc.nested_list("checks")),
+            reason=(
+                None
+                if reason is None
+                else QualityReason(code=reason.text("code"), message=reason.text("message"))
+            ),
+            dt=doc.optional_day("dt"),
+            schema_version=version,
+            extra=doc.unknown(cls),
+        )
+
+
+def _check(doc: _Fields) -> CheckSummary:
+    severity = doc.text("severity")
+    if severity not in ("warn", "error"):
+        raise doc.error("severity", f"expected 'warn' or 'error', got {severity!r}")
+    return CheckSummary(
+        name=doc.text("name"),
+        kind=doc.text("kind"),
+        severity="warn" if severity == "warn" else "error",
+        passed=doc.flag("passed"),
+        failed_count=doc.count("failed_count", 0),
+        column=doc.optional_text("column"),
+        detail=doc.text("detail", ""),
+        samples=doc.objects("samples"),
+    )
+
+
+def _check_dict(check: CheckSummary) -> JsonObject:
+    return {
+        "name": check.name,
+        "kind": check.kind,
+        "severity": check.severity,
+        "passed": check.passed,
+        "failed_count": check.failed_count,
+        "column": check.column,
+        "detail": check.detail,
+        "samples": list(check.samples),
+    }
+
+
+# ------------------------------------------------------------------ reading
+
+
+_MISSING: Any = object()
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _load(data: bytes, artifact: str, key: str | None) -> object:
+    try:
+        return json.loads(data)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are both
+        raise ArtifactError(artifact, None, f"not a JSON document ({exc})", key) from exc
+
+
+def _with_extra(document: JsonObject, extra: Mapping[str, Any]) -> JsonObject:
+    clash = sorted(document.keys() & extra.keys())
+    if clash:
+        raise ValueError(f"extra: {clash} are fields of the document, not extra ones")
+    document.update(extra)
+    return document
+
+
+class _Fields:
+    """The fields of one JSON object, read with their type checked; errors name the field."""
+
+    def __init__(self, artifact: str, raw: object, key: str | None, path: str = "") -> None:
+        self.artifact, self.key, self.path = artifact, key, path
+        if not isinstance(raw, dict):
+            raise ArtifactError(
+                artifact, path or None, f"expected a JSON object, got {_kind(raw)}", key
+            )
+        self.raw: JsonObject = raw
+
+    def error(self, name: str, problem: str) -> ArtifactError:
+        return ArtifactError(self.artifact, self._name(name), problem, self.key)
+
+    def version(self, supported: int) -> int:
+        """The document's schema version (1 when it has none), refused when newer."""
+        version = self.raw.get("schema_version", 1)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise self.error("schema_version", f"expected a version number >= 1, got {version!r}")
+        if version > supported:
+            raise self.error(
+                "schema_version",
+                f"version {version} is newer than this code reads (up to {supported}); "
+                "upgrade the reader",
+            )
+        return version
+
+    def unknown(self, artifact: type[Any]) -> JsonObject:
+        """The fields of the document that ``artifact`` does not model (kept as ``extra``)."""
+        known = {f.name for f in fields(artifact)} - {"extra"}
+        return {k: v for k, v in self.raw.items() if k not in known}
+
+    def text(self, name: str, default: str = _MISSING) -> str:
+        value = self._get(name, default)
+        if not isinstance(value, str):
+            raise self.error(name, f"expected a string, got {_kind(value)}")
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        value = self.raw.get(name)
+        return None if value is None else self.text(name)
+
+    def day(self, name: str) -> str:
+        value = self.text(name)
+        try:
+            valid = _ISO_DATE.fullmatch(value) is not None and bool(date.fromisoformat(value))
+        except ValueError:
+            valid = False
+        if not valid:
+            raise self.error(name, f"expected a date YYYY-MM-DD, got {value!r}")
+        return value
+
+    def optional_day(self, name: str) -> str | None:
+        return None if self.raw.get(name) is None else self.day(name)
+
+    def count(self, name: str, default: int = _MISSING) -> int:
+        value = self._get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.error(name, f"expected a whole number >= 0, got {_kind(value)}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self._get(name, _MISSING)
+        if not isinstance(value, bool):
+            raise self.error(name, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def texts(self, name: str, default: tuple[str, ...] = _MISSING) -> tuple[str, ...]:
+        texts: list[str] = []
+        for index, value in enumerate(self._list(name, default)):
+            if not isinstance(value, str):
+                raise self.error(f"{name}[{index}]", f"expected a string, got {_kind(value)}")
+            texts.append(value)
+        return tuple(texts)
+
+    def text_map(self, name: str) -> dict[str, str]:
+        value = self._get(name, _MISSING)
+        if not isinstance(value, dict):
+            raise self.error(name, f"expected a JSON object, got {_kind(value)}")
+        for item_key, item in value.items():
+            if not isinstance(item, str):
+                raise self.error(f"{name}.{item_key}", f"expected a string, got {_kind(item)}")
+        return dict(value)
+
+    def objects(self, name: str) -> tuple[JsonObject, ...]:
+        """A list of JSON objects kept as they are (empty when absent)."""
+        return tuple(item.raw for item in self.nested_list(name))
+
+    def nested(self, name: str) -> _Fields:
+        return _Fields(self.artifact, self._get(name, _MISSING), self.key, self._name(name))
+
+    def optional_nested(self, name: str) -> _Fields | None:
+        return None if self.raw.get(name) is None else self.nested(name)
+
+    def nested_list(self, name: str) -> list[_Fields]:
+        """The JSON objects of a list field (empty when absent)."""
+        values = self._list(name, ())
+        return [
+            _Fields(self.artifact, value, self.key, self._name(f"{name}[{index}]"))
+            for index, value in enumerate(values)
+        ]
+
+    def _list(self, name: str, default: object) -> list[object] | tuple[object, ...]:
+        value = self._get(name, default)
+        if not isinstance(value, list | tuple):
+            raise self.error(name, f"expected a list, got {_kind(value)}")
+        return value
+
+    def _get(self, name: str, default: object) -> Any:
+        if name in self.raw:
+            return self.raw[name]
+        if default is _MISSING:
+            raise self.error(name, "missing")
+        return default
+
+    def _name(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+
+def _kind(value: object) -> str:
+    """``value`` as an error message shows it: scalars as written, containers by kind."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
