@@ -2,8 +2,9 @@
 
 :func:`plan_backfill` lists the partitions of a range (plus ``lookback`` days before
 it) that have validated input, with their objects and bytes. :func:`run_backfill`
-processes a job's unfinished partitions in a bounded thread pool; each partition is
-retried up to the job's ``max_attempts`` and a failure does not stop the others.
+hands a job's unfinished partitions to an executor of :mod:`etl_core.work`, one
+unit each; a retryable failure is retried up to the job's ``max_attempts``, a fatal
+one is not, and a failure does not stop the others.
 Every state change is written to the ledger first, so a killed job resumes with
 exactly the partitions not recorded as succeeded (a partition caught mid-way is
 simply redone: its output is replaced whole and its load replaces its rows).
@@ -12,24 +13,23 @@ simply redone: its output is replaced whole and its load replaces its rows).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.layout import input_objects
 from data_pipeline.ledger import Ledger, check_no_overlap, job_alive, this_process
-from data_pipeline.pipeline import process_partition
-from data_pipeline.settings import PipelineSettings
+from data_pipeline.pipeline import PartitionOutcome
+from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
 from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
 from etl_core.storage import ObjectStore
-from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.work import Executor, UnitResult
 
 __all__ = [
     "BackfillSummary",
@@ -43,7 +43,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_RANGE_DAYS = 3660
-_BACKOFF_SECONDS = (0.5, 2.0, 5.0)
 _attempts = counter(
     "etl_data_pipeline_backfill_attempts_total",
     "Backfill partition attempts, by dataset and outcome.",
@@ -152,64 +151,48 @@ def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> Backfill
 
 
 def run_backfill(
-    store: ObjectStore,
+    context: PipelineContext,
     contract: Contract,
-    settings: PipelineSettings,
-    ledger: Ledger,
     job: BackfillJobRecord,
+    executor: Executor,
     *,
-    concurrency: int = 1,
     only_failed: bool = False,
     load: bool = True,
-    run_id: str = "",
     progress: Progress | None = None,
 ) -> BackfillSummary:
     """Process the job's partitions not yet succeeded (or only its failed ones).
 
-    Ctrl-C stops handing out partitions, lets the running ones finish, records the job
-    as cancelled and returns with ``interrupted`` set; resume it later.
+    Each partition is one unit on ``executor``, whose policy retries retryable
+    errors (a busy partition, a store or database outage) and never a fatal one
+    (bad SQL, a missing column). Ctrl-C stops handing out partitions, lets the
+    running ones finish, records the job as cancelled and returns with
+    ``interrupted`` set; resume it later.
     """
-    if concurrency < 1 or concurrency > 64:
-        raise ConfigError(
-            f"--concurrency {concurrency} is invalid",
-            [FieldError("--concurrency", "expected 1 to 64", "command line")],
-        )
+    ledger = context.ledger
+    if ledger is None:
+        raise ValueError("run_backfill needs a context with the backfill ledger")
     wanted = {"failed"} if only_failed else {"pending", "running", "failed", "cancelled"}
-    todo = [p for p in job.partitions if p.state in wanted]
-    done = [p for p in job.partitions if p not in todo]
+    todo = {p.dt: p for p in job.partitions if p.state in wanted}
+    done = [p for p in job.partitions if p.dt not in todo]
+    units = [
+        partition_unit(
+            contract.dataset, dt, load=load, purpose=f"backfill {job.job_id}", job=job.job_id
+        )
+        for dt in todo
+    ]
     results: list[BackfillPartitionRecord] = []
     interrupted = False
-    with (
-        bound_context(dataset=contract.dataset, backfill_job=job.job_id),
-        ContextThreadPoolExecutor(max_workers=concurrency) as pool,
-    ):
-        futures: set[Future[BackfillPartitionRecord]] = {
-            pool.submit(
-                _partition,
-                store,
-                contract,
-                settings,
-                ledger,
-                job,
-                record,
-                load=load,
-                run_id=run_id,
-            )
-            for record in todo
-        }
+    with bound_context(dataset=contract.dataset, backfill_job=job.job_id):
         try:
-            while futures:
-                finished, futures = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    record = future.result()
-                    results.append(record)
-                    if progress is not None:
-                        progress(record)
+            for result in executor.run(partial(run_unit, context), units):
+                record = _final_record(result, todo[partition_of(result.unit)[1]])
+                ledger.update(job.job_id, record)
+                results.append(record)
+                if progress is not None:
+                    progress(record)
         except KeyboardInterrupt:
             interrupted = True
-            for future in futures:
-                future.cancel()
-            logger.warning("backfill interrupted; running partitions finish, then it stops")
+            logger.warning("backfill interrupted; running partitions finished, the rest wait")
     succeeded = sum(r.state == "succeeded" for r in results)
     failed = sum(r.state == "failed" for r in results)
     state = "cancelled" if interrupted else ("failed" if failed else "succeeded")
@@ -226,54 +209,24 @@ def run_backfill(
     )
 
 
-def _partition(
-    store: ObjectStore,
-    contract: Contract,
-    settings: PipelineSettings,
-    ledger: Ledger,
-    job: BackfillJobRecord,
-    record: BackfillPartitionRecord,
-    *,
-    load: bool,
-    run_id: str,
+def _final_record(
+    result: UnitResult[PartitionOutcome], before: BackfillPartitionRecord
 ) -> BackfillPartitionRecord:
-    """Process one partition with retries; always returns its final ledger record."""
-    attempts = record.attempts
-    error = ""
-    with bound_context(dt=record.dt.isoformat()):
-        for attempt in range(job.max_attempts):
-            attempts += 1
-            ledger.update(
-                job.job_id,
-                BackfillPartitionRecord(
-                    record.dt, "running", attempts, error, None, this_process()
-                ),
-            )
-            try:
-                outcome = process_partition(
-                    store,
-                    contract,
-                    record.dt,
-                    settings,
-                    load=load,
-                    run_id=run_id,
-                    purpose=f"backfill {job.job_id}",
-                )
-            except Exception as exc:
-                error = str(exc)
-                _attempts.labels(dataset=contract.dataset, outcome="failed").inc()
-                logger.warning(
-                    "backfill partition attempt failed",
-                    extra={"attempt": attempts, "error": error},
-                )
-                if attempt + 1 < job.max_attempts:
-                    time.sleep(_BACKOFF_SECONDS[min(attempt, len(_BACKOFF_SECONDS) - 1)])
-                continue
-            _attempts.labels(dataset=contract.dataset, outcome="succeeded").inc()
-            rows = outcome.transform.rows if outcome.transform else 0
-            final = BackfillPartitionRecord(record.dt, "succeeded", attempts, "", rows, "")
-            ledger.update(job.job_id, final)
-            return final
-    final = BackfillPartitionRecord(record.dt, "failed", attempts, error, None, "")
-    ledger.update(job.job_id, final)
-    return final
+    """The partition's ledger record once its unit ended (attempts of earlier runs included)."""
+    attempts = before.attempts + result.attempts
+    failed_attempts = result.attempts - (1 if result.ok else 0)
+    if failed_attempts:
+        _attempts.labels(dataset=result.unit.key.split("/")[0], outcome="failed").inc(
+            failed_attempts
+        )
+    if result.ok and result.value is not None:
+        _attempts.labels(dataset=result.value.dataset, outcome="succeeded").inc()
+        rows = result.value.transform.rows if result.value.transform else 0
+        return BackfillPartitionRecord(before.dt, "succeeded", attempts, "", rows, "")
+    logger.warning(
+        "backfill partition failed after %d attempt(s): %s",
+        result.attempts,
+        result.error,
+        extra={"dt": before.dt.isoformat(), "attempts": result.attempts},
+    )
+    return BackfillPartitionRecord(before.dt, "failed", attempts, str(result.error), None, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -20,17 +21,18 @@ from data_pipeline.backfill import (
     start_backfill,
 )
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
-from data_pipeline.errors import DataPipelineError, PartitionBusyError
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
+from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
 from etl_core import package_version
 from etl_core.contracts import Contract, ContractSet, check_contracts, load_contracts
-from etl_core.errors import ConfigError, EtlError
+from etl_core.errors import ConfigError
 from etl_core.logging import redact
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.storage import ObjectStore
+from etl_core.work import DEFAULT_POLICY, InlineExecutor, ThreadExecutor
 
 out = Console()
 err = Console(stderr=True)
@@ -160,6 +162,8 @@ def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
     for outcome in outcomes:
         built, loaded = outcome.transform, outcome.load
         unmatched = ", ".join(f"{k}={v}" for k, v in built.unmatched.items()) if built else ""
+        if outcome.skipped:
+            unmatched = "skipped: in progress elsewhere"
         table.add_row(
             outcome.dataset,
             outcome.dt.isoformat(),
@@ -228,31 +232,24 @@ def run_command(
     outcomes: list[PartitionOutcome] = []
     failures: list[str] = []
     with session.open_store() as store:
-        for contract in contracts:
-            for pending in pending_partitions(store, contract, load=not no_load):
-                try:
-                    outcomes.append(
-                        process_partition(
-                            store,
-                            contract,
-                            pending.dt,
-                            session.settings,
-                            transform=pending.transform,
-                            load=pending.load,
-                            run_id=session.run_id,
-                            purpose="run",
-                        )
-                    )
-                except (DataPipelineError, EtlError) as exc:
-                    failures.append(str(exc))
-                    level = "yellow" if isinstance(exc, PartitionBusyError) else "red"
-                    err.print(
-                        f"[{level}]{contract.dataset} {pending.dt}:[/{level}] {exc}",
-                        highlight=False,
-                    )
+        context = PipelineContext(store, every, session.settings, run_id=session.run_id)
+        units = [
+            partition_unit(c.dataset, p.dt, transform=p.transform, load=p.load, purpose="run")
+            for c in contracts
+            for p in pending_partitions(store, c, load=not no_load)
+        ]
+        for result in InlineExecutor().run(partial(run_unit, context), units):
+            if result.ok and result.value is not None:
+                outcomes.append(result.value)
+                continue
+            failures.append(str(result.error))
+            dataset_name, dt = partition_of(result.unit)
+            err.print(f"[red]{dataset_name} {dt}:[/red] {result.error}", highlight=False)
     session.push_metrics("etl_data_pipeline_run")
     out.print(_outcome_table(outcomes))
-    out.print(f"{len(outcomes)} partition(s) processed, {len(failures)} failed")
+    skipped = sum(1 for o in outcomes if o.skipped)
+    busy = f", {skipped} skipped (in progress elsewhere)" if skipped else ""
+    out.print(f"{len(outcomes) - skipped} partition(s) processed, {len(failures)} failed{busy}")
     if failures:
         raise typer.Exit(ExitCode.FAILED)
 
@@ -265,7 +262,9 @@ def backfill_command(
         str | None, typer.Option("--from", help="First partition date (YYYY-MM-DD).")
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="Last partition date, inclusive.")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Partitions at once.")] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Partitions at once.")
+    ] = 1,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan (partitions, objects, bytes) only.")
     ] = False,
@@ -357,16 +356,18 @@ def _run_with_progress(
         def advance(record: BackfillPartitionRecord) -> None:
             bar.advance(task)
 
+        context = PipelineContext(
+            store, ContractSet((contract,)), session.settings, session.run_id, ledger
+        )
+        policy = DEFAULT_POLICY.with_options(attempts=job.max_attempts)
+        executor = ThreadExecutor(concurrency, policy=policy)
         return run_backfill(
-            store,
+            context,
             contract,
-            session.settings,
-            ledger,
             job,
-            concurrency=concurrency,
+            executor,
             only_failed=only_failed,
             load=load,
-            run_id=session.run_id,
             progress=advance,
         )
 

@@ -43,6 +43,8 @@ class PartitionOutcome:
     dt: date
     transform: TransformResult | None
     load: LoadResult | None
+    skipped: str | None = None
+    """Why nothing was done (another writer holds the partition), when nothing was."""
 
 
 @dataclass(frozen=True)

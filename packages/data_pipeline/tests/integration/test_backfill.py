@@ -74,7 +74,7 @@ def test_backfill_records_every_partition_in_the_store_ledger(
     assert all(p["rows"] == 3000 for p in job["partitions"])
 
 
-def test_failed_partition_is_retried_then_redone_with_only_failed(
+def test_a_fatal_partition_error_is_attempted_once_then_redone_with_only_failed(
     pipeline: Cli, six_days: Path, retail: Any
 ) -> None:
     bad = six_days / "validated/pos/dt=2026-11-02/pos_2026-11-02.csv"
@@ -97,7 +97,7 @@ def test_failed_partition_is_retried_then_redone_with_only_failed(
     (job,) = jobs(six_days)
     failed = job["partitions"][1]
     assert failed["state"] == "failed"
-    assert failed["attempts"] == 2
+    assert failed["attempts"] == 1  # a missing column is fatal: another attempt cannot fix it
     assert "lacks column" in failed["error"]
     bad.write_text(good)
     again = pipeline(

@@ -22,6 +22,7 @@ from etl_core.layout import LANDING, QUARANTINE, strip_zone
 from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
+from etl_core.work import ThreadExecutor
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
@@ -259,7 +260,7 @@ def scan_command(
         str | None, typer.Option("--dataset", help="Only this dataset's landing files.")
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", min=1, help="Objects at once (setting).")
+        int | None, typer.Option("--concurrency", min=1, max=256, help="Objects at once (setting).")
     ] = None,
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,
@@ -277,8 +278,8 @@ def scan_command(
             task = bar.add_task("processing", total=None)
             summary = scan(
                 processor,
+                ThreadExecutor(workers),
                 dataset=dataset,
-                concurrency=workers,
                 on_planned=lambda n: bar.update(task, total=n),
                 on_done=lambda _: bar.advance(task),
             )

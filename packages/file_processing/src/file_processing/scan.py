@@ -1,9 +1,10 @@
 """Scan ``landing/``: process every object not yet processed, several at a time.
 
-Each landing object is one work unit (:meth:`Processor.process`); the ledger's
-compare-and-put claims make two scans running at once (threads, processes or
-hosts) process every object exactly once. A failure of one object (a store
-error, an unresolvable key reference) is counted and logged; the others go on.
+Each landing object is one work unit (:mod:`file_processing.work`) handed to an
+executor of :mod:`etl_core.work`; the ledger's compare-and-put claims make two
+scans running at once (threads, processes or hosts) process every object exactly
+once. A failure of one object (a store error after its retries, an unresolvable
+key reference) is counted and logged; the others go on.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 
-from etl_core.errors import EtlError, ObjectNotFoundError
+from etl_core.errors import EtlError
 from etl_core.layout import landing_prefix
-from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.work import Executor, UnitResult
 from file_processing.process import Outcome, Processor
+from file_processing.work import landing_object_unit, run_unit
 
 __all__ = ["Failure", "ScanSummary", "landing_keys", "scan"]
 
@@ -65,53 +67,44 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
 
 def scan(
     processor: Processor,
+    executor: Executor,
     *,
     dataset: str | None = None,
-    concurrency: int = 2,
     on_planned: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome | Failure], None] | None = None,
 ) -> ScanSummary:
-    """Process every unprocessed landing object (of ``dataset``), ``concurrency`` at a time.
+    """Process every unprocessed landing object (of ``dataset``) on ``executor``.
 
     Args:
         on_planned: Called once with the number of objects found (for a progress bar).
         on_done: Called after each object, with its outcome or failure.
     """
-    keys = list(landing_keys(processor, dataset))
+    units = [landing_object_unit(key) for key in landing_keys(processor, dataset)]
     if on_planned is not None:
-        on_planned(len(keys))
+        on_planned(len(units))
     summary = ScanSummary()
-    pool = ContextThreadPoolExecutor(max_workers=max(1, concurrency))
-    try:
-        futures: dict[Future[Outcome], str] = {
-            pool.submit(processor.process, key): key for key in keys
-        }
-        for future in as_completed(futures):
-            result = _result(future, futures[future])
-            if isinstance(result, Failure):
-                summary.failures.append(result)
-            else:
-                summary.outcomes.append(result)
-            if on_done is not None:
-                on_done(result)
-    except BaseException:
-        # Ctrl-C or a kill: objects not started stay in line; those in flight finish.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    for result in executor.run(partial(run_unit, processor), units):
+        done = _summarised(result)
+        if isinstance(done, Failure):
+            summary.failures.append(done)
+        else:
+            summary.outcomes.append(done)
+        if on_done is not None:
+            on_done(done)
     summary.outcomes.sort(key=lambda o: o.key)
     summary.failures.sort(key=lambda f: f.key)
     return summary
 
 
-def _result(future: Future[Outcome], key: str) -> Outcome | Failure:
-    try:
-        return future.result()
-    except ObjectNotFoundError:
-        return Outcome("skipped", key, detail="deleted from landing/ before it was processed")
-    except EtlError as exc:
-        logger.error("could not process %s: %s", key, exc, extra={"key": key})
-        return Failure(key, f"{type(exc).__name__}: {exc}")
-    except Exception as exc:
-        logger.error("could not process %s: %s", key, exc, extra={"key": key}, exc_info=exc)
-        return Failure(key, f"{type(exc).__name__}: {exc}")
+def _summarised(result: UnitResult[Outcome]) -> Outcome | Failure:
+    if result.ok and result.value is not None:
+        return result.value
+    key, error = result.unit.key, result.error
+    logger.error(
+        "could not process %s: %s",
+        key,
+        error,
+        extra={"key": key, "attempts": result.attempts},
+        exc_info=None if isinstance(error, EtlError) else error,
+    )
+    return Failure(key, f"{type(error).__name__}: {error}")

@@ -41,6 +41,10 @@ class FileProcessingSettings(RuntimeSettings):
     quality_threads: int = 0
     """DuckDB threads for the quality checks; 0 uses every core."""
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 256:
+            raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
+
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""
         return UnpackLimits(

@@ -1,0 +1,129 @@
+"""The pipeline's work units: one partition each, run by any executor of ``etl_core.work``.
+
+A unit names the partition (``<dataset>/<date>``) and what to do with it; the
+worker's :class:`PipelineContext` (store, contracts, settings) is built once from
+its own settings. :func:`run_unit` is idempotent: the partition lease and the
+manifest's generations make a repeated or concurrent unit harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from data_pipeline.db import BackfillPartitionRecord
+from data_pipeline.errors import PartitionBusyError
+from data_pipeline.ledger import Ledger, this_process
+from data_pipeline.pipeline import PartitionOutcome, process_partition
+from data_pipeline.settings import PipelineSettings
+from etl_core.contracts import ContractSet
+from etl_core.logging import bound_context
+from etl_core.storage import ObjectStore
+from etl_core.work import InvalidUnitError, WorkUnit
+
+__all__ = [
+    "LANE",
+    "PARTITION",
+    "PipelineContext",
+    "partition_of",
+    "partition_unit",
+    "run_unit",
+]
+
+LANE = "data_pipeline"
+PARTITION = "partition"
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """What every unit of one worker shares, built once from its settings.
+
+    Attributes:
+        ledger: The backfill ledger, for units of a backfill job.
+    """
+
+    store: ObjectStore
+    contracts: ContractSet
+    settings: PipelineSettings
+    run_id: str = ""
+    ledger: Ledger | None = None
+
+
+def partition_unit(
+    dataset: str,
+    dt: date,
+    *,
+    transform: bool = True,
+    load: bool = True,
+    purpose: str = "run",
+    job: str | None = None,
+) -> WorkUnit:
+    """The unit that transforms and/or loads one partition (of backfill ``job``, if given)."""
+    params: dict[str, object] = {"transform": transform, "load": load, "purpose": purpose}
+    if job is not None:
+        params["job"] = job
+    return WorkUnit(LANE, PARTITION, f"{dataset}/{dt.isoformat()}", params)
+
+
+def partition_of(unit: WorkUnit) -> tuple[str, date]:
+    """The dataset and date a partition unit names.
+
+    Raises:
+        InvalidUnitError: the unit is not a partition unit of this lane.
+    """
+    if (unit.lane, unit.kind) != (LANE, PARTITION):
+        raise InvalidUnitError(f"expected a {LANE} {PARTITION} unit, got {unit.id}", field="kind")
+    dataset, _, day = unit.key.partition("/")
+    try:
+        return dataset, date.fromisoformat(day)
+    except ValueError:
+        expected = f"expected <dataset>/<YYYY-MM-DD>, got {unit.key!r}"
+        raise InvalidUnitError(expected, field="key") from None
+
+
+def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
+    """Process one partition unit; a unit of a backfill job records each attempt in its ledger.
+
+    A ``run`` unit whose partition is being written elsewhere is skipped, not
+    failed: the other writer is doing the work.
+
+    Raises:
+        InvalidUnitError: the unit is malformed.
+        ContractError: no contract declares its dataset.
+        PartitionBusyError: (backfill, transform, load) another writer holds the partition.
+        PartitionError: the partition cannot be built (never retried).
+    """
+    dataset, dt = partition_of(unit)
+    contract = context.contracts.get(dataset)
+    job = unit.params.get("job")
+    purpose = str(unit.params.get("purpose", "run"))
+    with bound_context(dataset=dataset, dt=dt.isoformat()):
+        if job is not None:
+            _record_attempt(context, str(job), dt)
+        try:
+            return process_partition(
+                context.store,
+                contract,
+                dt,
+                context.settings,
+                transform=bool(unit.params.get("transform", True)),
+                load=bool(unit.params.get("load", True)),
+                run_id=context.run_id,
+                purpose=purpose,
+            )
+        except PartitionBusyError as busy:
+            if purpose != "run":
+                raise
+            return PartitionOutcome(dataset, dt, None, None, skipped=str(busy))
+
+
+def _record_attempt(context: PipelineContext, job_id: str, dt: date) -> None:
+    """Mark the partition running in its job, one more attempt, before the work starts."""
+    if context.ledger is None:
+        raise InvalidUnitError("a backfill unit needs the backfill ledger", field="params.job")
+    job = context.ledger.get(job_id)
+    previous = next((p for p in job.partitions if p.dt == dt), None) if job else None
+    attempts = (previous.attempts if previous else 0) + 1
+    context.ledger.update(
+        job_id, BackfillPartitionRecord(dt, "running", attempts, "", None, this_process())
+    )
