@@ -86,9 +86,10 @@ def plan_backfill(
             f"backfill range {start}..{end} (lookback {lookback}) is invalid",
             [
                 FieldError(
-                    "--from/--to/--lookback",
-                    f"expected --from <= --to, at most {MAX_RANGE_DAYS} days, lookback >= 0",
-                    "command line",
+                    "start/end/lookback",
+                    f"expected the first date on or before the last, at most {MAX_RANGE_DAYS} "
+                    "days apart, and a lookback of 0 days or more",
+                    "backfill request",
                 )
             ],
         )
@@ -136,12 +137,12 @@ def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> Backfill
         raise BackfillConflictError(
             f"no backfill job {job_id!r} of dataset {contract.dataset!r} "
             f"in the {ledger.kind} ledger",
-            [FieldError("--resume", "unknown job", "command line")],
+            [FieldError("job_id", "unknown job", "backfill request")],
         )
     if job_alive(job):
         raise BackfillConflictError(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
-            [FieldError("--resume", "job is running", "command line")],
+            [FieldError("job_id", "job is running", "backfill request")],
         )
     check_no_overlap(ledger, contract.dataset, job.start, job.end)
     ledger.set_state(job_id, "running", owner=this_process())
