@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from data_pipeline.settings import PipelineSettings
 from etl_core.storage import ObjectStore, open_store
+from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
 from etl_core.testing.scripts import run_script
 
@@ -140,15 +142,14 @@ def pos_rows(day: str, rows: int) -> str:
 
 
 def seed_store(store: ObjectStore, days: list[str], rows: int = 200) -> None:
-    """Reference CSVs plus one validated POS file (and its quality sidecar) per day."""
+    """Reference CSVs plus one published POS delivery per day."""
     for name in ("stores", "products"):
         store.write_bytes(
             f"reference/{name}.csv", (EXAMPLE / "reference" / f"{name}.csv").read_bytes()
         )
     for day in days:
-        prefix = f"validated/pos/dt={day}/"
-        store.write_bytes(prefix + f"pos_{day}.csv", pos_rows(day, rows).encode())
-        store.write_bytes(prefix + f"pos_{day}.csv.quality.json", b'{"outcome": "passed"}')
+        files = {f"pos_{day}.csv": pos_rows(day, rows).encode()}
+        publish_delivery(store, "pos", date.fromisoformat(day), files, rows=rows)
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Where the pipeline reads and writes in the object store, and the curated publish protocol.
 
-Inputs: the data objects of ``validated/<dataset>/dt=<date>/`` (quality reports and
-rejected rows beside them are not data). Outputs: ``curated/<dataset>/dt=<date>/``.
-Keys come from :mod:`etl_core.layout`; the manifest is
-:class:`etl_core.artifacts.CuratedManifest`.
+Inputs: the data objects the delivery manifests of ``validated/<dataset>/dt=<date>/``
+name (:class:`etl_core.artifacts.DeliveryManifest`; a delivery still being
+published is not read). Outputs: ``curated/<dataset>/dt=<date>/``. Keys come from
+:mod:`etl_core.layout`; the curated manifest is :class:`etl_core.artifacts.CuratedManifest`.
 
 A curated partition is replaced whole, atomically for readers, although S3 has no
 multi-object rename. Each computation is a *generation* (a sortable id) whose files
@@ -28,14 +28,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from data_pipeline.errors import SupersededError
-from etl_core.artifacts import CuratedManifest
-from etl_core.errors import ObjectNotFoundError
+from data_pipeline.errors import PartitionError, SupersededError
+from etl_core.artifacts import CuratedManifest, read_deliveries
+from etl_core.errors import ArtifactError, ObjectNotFoundError
 from etl_core.layout import (
-    VALIDATED,
     curated_prefix,
-    is_data_key,
-    is_sidecar,
+    is_delivery_manifest,
     manifest_key,
     partition_of,
     validated_prefix,
@@ -61,16 +59,35 @@ def new_generation(started: datetime) -> str:
 
 
 def input_objects(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo]:
-    """The data objects of a validated partition (sidecars left out), sorted by key."""
-    return [info for info in store.list(validated_prefix(dataset, dt)) if is_data_key(info.key)]
+    """The data objects of a validated partition's published deliveries, sorted by key.
+
+    Data is found through the delivery manifests, never a listing: a delivery
+    whose publish has not finished (or crashed) is not read at all.
+
+    Raises:
+        PartitionError: a manifest is malformed, or names a file that is gone.
+    """
+    try:
+        wanted = {key for m in read_deliveries(store, dataset, dt) for key in m.data_keys}
+    except ArtifactError as exc:
+        raise PartitionError(dataset, dt, str(exc)) from exc
+    if not wanted:
+        return []
+    found = {info.key: info for info in store.list(validated_prefix(dataset, dt))}
+    missing = sorted(wanted - found.keys())
+    if missing:
+        raise PartitionError(
+            dataset, dt, f"a delivery manifest names {missing[0]}, which is not in the store"
+        )
+    return [found[key] for key in sorted(wanted)]
 
 
 def list_validated_dates(store: ObjectStore, dataset: str) -> list[date]:
-    """Every partition date that has validated objects, ascending."""
+    """Every partition date with a published delivery, ascending."""
     dates = set()
     for info in store.list(validated_prefix(dataset)):
         partition = partition_of(info.key)
-        if partition is not None and partition.zone == VALIDATED and not is_sidecar(info.key):
+        if partition is not None and is_delivery_manifest(info.key):
             dates.add(partition.dt)
     return sorted(dates)
 

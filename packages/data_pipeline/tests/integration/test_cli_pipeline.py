@@ -6,12 +6,14 @@ import json
 import sqlite3
 import subprocess
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from etl_core.storage import ObjectStore
+from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.scripts import run_script
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -75,9 +77,8 @@ def test_run_processes_only_what_is_new(
     assert "2 partition(s) processed, 0 failed" in first.stdout
     again = pipeline("run", env=env)
     assert "0 partition(s) processed" in again.stdout
-    local_store.write_bytes(
-        "validated/pos/dt=2026-11-02/late.csv", retail.rows("2026-11-03", 7).encode()
-    )
+    late_file = {"late.csv": retail.rows("2026-11-03", 7).encode()}
+    publish_delivery(local_store, "pos", date(2026, 11, 2), late_file)
     late = pipeline("run", env=env)
     assert "1 partition(s) processed" in late.stdout, late.stderr
     rows = sqlite_rows(

@@ -26,7 +26,7 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import transform_partition
 from etl_core.contracts import load_contracts
 from etl_core.storage import ObjectStore, open_store
-from etl_core.testing import capture_metrics
+from etl_core.testing import capture_metrics, publish_delivery
 
 DAY = date(2026, 11, 1)
 
@@ -86,9 +86,8 @@ def test_rerun_gives_the_same_rows_and_prunes_old_generations(
 def test_duplicates_are_removed_on_the_dedupe_key(
     local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any
 ) -> None:
-    local_store.write_bytes(
-        "validated/pos/dt=2026-11-01/again.csv", retail.rows("2026-11-01", 50).encode()
-    )
+    again = {"again.csv": retail.rows("2026-11-01", 50).encode()}
+    publish_delivery(local_store, "pos", DAY, again)
     contract = load_contracts(settings.config_dir).get("pos")
     with capture_metrics() as metrics:
         result = transform_partition(local_store, contract, DAY, settings)
@@ -102,7 +101,7 @@ def test_duplicates_are_removed_on_the_dedupe_key(
 
 def unknown_store_rows(local_store: ObjectStore, retail: Any) -> None:
     text = retail.rows("2026-11-01", 200).replace(",S001,", ",S999,")
-    local_store.write_bytes("validated/pos/dt=2026-11-01/pos_2026-11-01.csv", text.encode())
+    publish_delivery(local_store, "pos", DAY, {"pos_2026-11-01.csv": text.encode()})
 
 
 @pytest.mark.parametrize(("policy", "kept"), [("keep", True), ("drop", False)])
@@ -163,7 +162,7 @@ def test_file_lacking_a_contract_column_is_named(
 ) -> None:
     lines = retail.rows("2026-11-01", 5).splitlines()
     cut = "\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n"
-    local_store.write_bytes("validated/pos/dt=2026-11-01/pos_2026-11-01.csv", cut.encode())
+    publish_delivery(local_store, "pos", DAY, {"pos_2026-11-01.csv": cut.encode()})
     contract = load_contracts(settings.config_dir).get("pos")
     with pytest.raises(MissingColumnError) as caught:
         transform_partition(local_store, contract, DAY, settings)
@@ -245,7 +244,8 @@ def test_enrichment_from_another_datasets_curated_partition(
         + retail.columns_toml([("store_id", "string"), ("name", "string"), ("country", "string")])
         + '[transform]\nsql = "SELECT store_id, name, country FROM input"\n',
     )
-    local_store.copy("reference/stores.csv", "validated/stores/dt=2026-10-31/stores.csv")
+    stores = {"stores.csv": local_store.read_bytes("reference/stores.csv")}
+    publish_delivery(local_store, "stores", date(2026, 10, 31), stores)
     transform_partition(
         local_store, load_contracts(settings.config_dir).get("stores"), date(2026, 10, 31), settings
     )
@@ -327,8 +327,8 @@ unmatched = "%s"
 
 def events(store: ObjectStore, files: dict[str, str]) -> None:
     store.write_bytes("reference/kinds.csv", b"v,label\na,A\nb,B\nc,C\no,O\np,P\nx,X\ny,Y\n")
-    for name, text in files.items():
-        store.write_bytes(f"validated/events/dt=2026-11-01/{name}", text.encode())
+    encoded = {name: text.encode() for name, text in files.items()}
+    publish_delivery(store, "events", DAY, encoded, landing="landing/events/day.zip")
 
 
 @pytest.mark.parametrize("policy", ["keep", "drop"])  # one-pass and materialised paths
@@ -448,8 +448,7 @@ def transform_events(
     files: dict[str, bytes],
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Write ``files`` as the validated day of dataset ``events``, transform it, read it back."""
-    for name, data in files.items():
-        store.write_bytes(f"validated/events/dt=2026-11-01/{name}", data)
+    publish_delivery(store, "events", DAY, files, landing="landing/events/day.zip")
     retail.write_contract(settings.config_dir, "events", contract)
     result = transform_partition(
         store, load_contracts(settings.config_dir).get("events"), DAY, settings
@@ -516,7 +515,7 @@ def test_header_names_are_stripped_and_gzipped_csv_is_read(
 def test_a_headerless_file_with_another_field_count_is_named(
     local_store: ObjectStore, settings: PipelineSettings, retail: Any
 ) -> None:
-    local_store.write_bytes("validated/events/dt=2026-11-01/e.csv", b"a;01/11/2026;3\n")
+    publish_delivery(local_store, "events", DAY, {"e.csv": b"a;01/11/2026;3\n"})
     retail.write_contract(settings.config_dir, "events", PARSED % "false")
     contract = load_contracts(settings.config_dir).get("events")
     with pytest.raises(PartitionError) as caught:

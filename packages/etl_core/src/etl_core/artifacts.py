@@ -5,7 +5,10 @@
 - :class:`QuarantineRecord`: ``quarantine/.../<file>.quarantine.json``, written by
   file_processing;
 - :class:`QualitySummary`: ``validated/.../<file>.quality.json``, written by
-  file_processing.
+  file_processing;
+- :class:`DeliveryManifest`: ``validated/.../_deliveries/<hash>.json``, written by
+  file_processing after every file of a delivery: the only way readers find
+  validated data.
 
 Keys come from :mod:`etl_core.layout`. Writers build the value and store
 :meth:`to_json`; readers call :meth:`from_json`, which checks every field it
@@ -38,19 +41,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from etl_core.errors import ArtifactError
-from etl_core.layout import quarantine_record_key
+from etl_core.layout import deliveries_prefix, is_delivery_manifest, quarantine_record_key
+
+if TYPE_CHECKING:
+    from etl_core.storage import ObjectStore
 
 __all__ = [
     "CheckSummary",
     "CuratedManifest",
     "Delivery",
+    "DeliveryManifest",
+    "DeliveryMember",
     "QualityReason",
     "QualitySummary",
     "QuarantineRecord",
     "RowCounts",
+    "read_deliveries",
 ]
 
 JsonObject = dict[str, Any]
@@ -396,17 +405,9 @@ class QualitySummary:
 
     def to_dict(self) -> JsonObject:
         """The document as plain data."""
-        delivery = self.delivery
         document = {
             "schema_version": self.schema_version,
-            "delivery": {
-                "key": delivery.key,
-                "etag": delivery.etag,
-                "size": delivery.size,
-                "run_id": delivery.run_id,
-                "members": list(delivery.members),
-                "control": [_check_dict(check) for check in delivery.control],
-            },
+            "delivery": _delivery_dict(self.delivery),
             "dataset": self.dataset,
             "dt": self.dt,
             "file": self.file,
@@ -455,14 +456,7 @@ class QualitySummary:
         if outcome not in ("pass", "fail"):
             raise doc.error("outcome", f"expected 'pass' or 'fail', got {outcome!r}")
         return cls(
-            delivery=Delivery(
-                key=delivery.text("key"),
-                etag=delivery.text("etag"),
-                size=delivery.count("size"),
-                run_id=delivery.text("run_id"),
-                members=delivery.texts("members", ()),
-                control=tuple(_check(c) for c in delivery.nested_list("control")),
-            ),
+            delivery=_delivery(delivery),
             dataset=doc.text("dataset"),
             file=doc.text("file"),
             outcome="pass" if outcome == "pass" else "fail",
@@ -482,6 +476,28 @@ class QualitySummary:
             schema_version=version,
             extra=doc.unknown(cls),
         )
+
+
+def _delivery(doc: _Fields) -> Delivery:
+    return Delivery(
+        key=doc.text("key"),
+        etag=doc.text("etag"),
+        size=doc.count("size"),
+        run_id=doc.text("run_id"),
+        members=doc.texts("members", ()),
+        control=tuple(_check(c) for c in doc.nested_list("control")),
+    )
+
+
+def _delivery_dict(delivery: Delivery) -> JsonObject:
+    return {
+        "key": delivery.key,
+        "etag": delivery.etag,
+        "size": delivery.size,
+        "run_id": delivery.run_id,
+        "members": list(delivery.members),
+        "control": [_check_dict(check) for check in delivery.control],
+    }
 
 
 def _check(doc: _Fields) -> CheckSummary:
@@ -511,6 +527,140 @@ def _check_dict(check: CheckSummary) -> JsonObject:
         "detail": check.detail,
         "samples": list(check.samples),
     }
+
+
+# ---------------------------------------------------------- delivery manifest
+
+
+@dataclass(frozen=True)
+class DeliveryMember:
+    """One validated file of a delivery and the documents beside it.
+
+    Attributes:
+        key: The validated data key.
+        rows: The valid rows it holds.
+        report: Its quality report's key.
+        rejected: The key of its rejected rows, when some were split off.
+    """
+
+    key: str
+    rows: int
+    report: str
+    rejected: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryManifest:
+    """What one landing object published to a validated partition, written last.
+
+    Readers of ``validated/`` read manifests, never a listing: every file a
+    manifest names was written before it, so a reader sees a whole delivery or
+    none of it, and a file no manifest names is the leftover of a publish that
+    did not finish.
+
+    Attributes:
+        dataset: The dataset.
+        dt: The partition date, ``YYYY-MM-DD``.
+        delivery: The landing object (key, ETag, size, run).
+        members: Its validated files.
+        published_at: When the manifest was written (UTC, ISO 8601).
+        sha256: The landing object's content hash.
+    """
+
+    ARTIFACT: ClassVar[str] = "delivery manifest"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    dataset: str
+    dt: str
+    delivery: Delivery
+    members: tuple[DeliveryMember, ...]
+    published_at: str
+    sha256: str = ""
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_keys(self) -> tuple[str, ...]:
+        """The validated data keys, in member order."""
+        return tuple(member.key for member in self.members)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key the delivery published: data, reports and rejected rows."""
+        keys: list[str] = []
+        for member in self.members:
+            keys += [member.key, member.report] + ([member.rejected] if member.rejected else [])
+        return tuple(keys)
+
+    def to_dict(self) -> JsonObject:
+        """The document as plain data."""
+        document = {
+            "schema_version": self.schema_version,
+            "dataset": self.dataset,
+            "dt": self.dt,
+            "delivery": _delivery_dict(self.delivery),
+            "sha256": self.sha256,
+            "published_at": self.published_at,
+            "members": [
+                {"key": m.key, "rows": m.rows, "report": m.report, "rejected": m.rejected}
+                for m in self.members
+            ],
+        }
+        return _with_extra(document, self.extra)
+
+    def to_json(self) -> bytes:
+        """The document as stored."""
+        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, key: str | None = None) -> DeliveryManifest:
+        """Read a stored manifest; ``key`` (where it was read) is named in errors.
+
+        Raises:
+            ArtifactError: the document is malformed or of a newer schema version.
+        """
+        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
+
+    @classmethod
+    def from_dict(cls, raw: object, *, key: str | None = None) -> DeliveryManifest:
+        """Check plain data (a parsed manifest) and build it.
+
+        Raises:
+            ArtifactError: a field is missing or malformed, or the schema version is newer.
+        """
+        doc = _Fields(cls.ARTIFACT, raw, key)
+        version = doc.version(cls.SCHEMA_VERSION)
+        return cls(
+            dataset=doc.text("dataset"),
+            dt=doc.day("dt"),
+            delivery=_delivery(doc.nested("delivery")),
+            members=tuple(
+                DeliveryMember(
+                    key=m.text("key"),
+                    rows=m.count("rows"),
+                    report=m.text("report"),
+                    rejected=m.optional_text("rejected"),
+                )
+                for m in doc.nested_list("members")
+            ),
+            published_at=doc.text("published_at"),
+            sha256=doc.text("sha256", ""),
+            schema_version=version,
+            extra=doc.unknown(cls),
+        )
+
+
+def read_deliveries(store: ObjectStore, dataset: str, dt: date) -> list[DeliveryManifest]:
+    """The published deliveries of a validated partition, by manifest key.
+
+    Raises:
+        ArtifactError: a manifest is malformed (its key is named).
+    """
+    return [
+        DeliveryManifest.from_json(store.read_bytes(info.key), key=info.key)
+        for info in store.list(deliveries_prefix(dataset, dt))
+        if is_delivery_manifest(info.key)
+    ]
 
 
 # ------------------------------------------------------------------ reading

@@ -23,6 +23,7 @@ names checks them first, to refuse the delivery rather than fail).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime
 from typing import NamedTuple
@@ -30,6 +31,7 @@ from typing import NamedTuple
 __all__ = [
     "API",
     "CURATED",
+    "DELIVERIES",
     "LANDING",
     "MANIFEST_NAME",
     "QUALITY_SUFFIX",
@@ -44,7 +46,10 @@ __all__ = [
     "ZONES",
     "Partition",
     "curated_prefix",
+    "deliveries_prefix",
+    "delivery_manifest_key",
     "is_data_key",
+    "is_delivery_manifest",
     "is_sidecar",
     "landing_api_prefix",
     "landing_key",
@@ -98,6 +103,8 @@ QUARANTINE_SUFFIX = ".quarantine.json"
 SIDECAR_SUFFIXES: tuple[str, ...] = (QUALITY_SUFFIX, REJECTED_SUFFIX, QUARANTINE_SUFFIX)
 """Suffixes of documents written beside data; a file so named is never data."""
 MANIFEST_NAME = "_manifest.json"
+DELIVERIES = "_deliveries"
+"""The folder of a validated partition holding its delivery manifests."""
 """The name of a curated partition's manifest, inside the partition's folder."""
 
 _PARTITIONED = (VALIDATED, QUARANTINE, CURATED)
@@ -198,6 +205,29 @@ def validated_key(dataset: str, dt: date, name: str) -> str:
     return _partition(VALIDATED, dataset, dt) + name
 
 
+def deliveries_prefix(dataset: str, dt: date) -> str:
+    """Where a validated partition's delivery manifests are: ``…/dt=<date>/_deliveries/``."""
+    return _partition(VALIDATED, dataset, dt) + DELIVERIES + "/"
+
+
+def delivery_manifest_key(dataset: str, dt: date, landing_key: str) -> str:
+    """The manifest of the delivery ``landing_key`` in a validated partition.
+
+    Named by a hash of the landing key, so a re-delivery under the same key
+    replaces its manifest and any landing name fits.
+    """
+    digest = hashlib.sha256(landing_key.encode()).hexdigest()[:32]
+    return f"{deliveries_prefix(dataset, dt)}{digest}.json"
+
+
+def is_delivery_manifest(key: str) -> bool:
+    """Whether ``key`` is a delivery manifest of a validated partition."""
+    partition = partition_of(key)
+    if partition is None or partition.zone != VALIDATED or not key.endswith(".json"):
+        return False
+    return key.rpartition("/")[0].endswith(f"/dt={partition.dt.isoformat()}/{DELIVERIES}")
+
+
 def quality_report_key(data_key: str) -> str:
     """The quality report beside a validated file: ``<key>.quality.json``."""
     return data_key + QUALITY_SUFFIX
@@ -242,8 +272,13 @@ def is_sidecar(key: str) -> bool:
 
 
 def is_data_key(key: str) -> bool:
-    """Whether readers of a partition treat ``key`` as data: not a sidecar, not a hidden name."""
-    return not is_sidecar(key) and not key.rpartition("/")[2].startswith(".")
+    """Whether ``key`` may be data: not a sidecar, a delivery manifest or a hidden name.
+
+    Readers of ``validated/`` take data keys from the delivery manifests, never
+    from a listing: a listing may show a delivery half published.
+    """
+    hidden = key.rpartition("/")[2].startswith(".")
+    return not (is_sidecar(key) or hidden or is_delivery_manifest(key))
 
 
 def partition_of(key: str) -> Partition | None:

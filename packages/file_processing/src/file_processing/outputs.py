@@ -2,12 +2,12 @@
 
 A member is published as ``validated/<dataset>/dt=<date>/<member path>`` with its
 quality report (and rejected rows) beside it, at the keys :mod:`etl_core.layout`
-gives. Names are checked before anything is written, so a delivery is published
-whole or not at all: a name the store cannot hold, a hidden name (readers skip
-it), a reserved suffix (it would pass for another file's report), or a name that
-is also another member's folder is refused with ``archive.bad_name``; a key
-already holding data that another landing object delivered is refused with
-``delivery.conflict``.
+gives; the delivery's manifest, written last, makes them visible to readers.
+Names are checked before anything is written, so a delivery is published whole
+or not at all: a name the store cannot hold, a hidden name, a reserved suffix
+(it would pass for another file's report), or a name that is also another
+member's folder is refused with ``archive.bad_name``; a key that another
+landing object's manifest names is refused with ``delivery.conflict``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from etl_core.artifacts import QualitySummary
+from etl_core.artifacts import QualitySummary, read_deliveries
 from etl_core.errors import ArtifactError, InvalidKeyError, ObjectNotFoundError
 from etl_core.layout import (
     QUALITY_SUFFIX,
     SIDECAR_SUFFIXES,
     VALIDATED,
+    partition_of,
     quality_report_key,
     validated_key,
     zone_of,
@@ -61,26 +62,45 @@ def output_keys(dataset: str, partition: date, members: Sequence[str]) -> list[s
     return keys
 
 
-def check_ownership(store: ObjectStore, keys: Iterable[str], landing_key: str) -> None:
+def check_ownership(store: ObjectStore, keys: Sequence[str], landing_key: str) -> None:
     """Refuse to replace validated data that another landing object delivered.
+
+    The delivery manifests say who owns a key. A key no manifest names is the
+    leftover of a publish that did not finish: it may be replaced, unless its
+    quality report names another delivery (data written before manifests were).
 
     Raises:
         RefusedError: ``delivery.conflict`` naming the key and the other delivery.
     """
+    owners = _manifest_owners(store, keys)
     for key in keys:
-        try:
-            report = QualitySummary.from_json(store.read_bytes(quality_report_key(key)))
-            owner: str | None = report.delivery.key
-        except ObjectNotFoundError:
-            owner = "an unknown writer" if store.exists(key) else None
-        except ArtifactError:
-            owner = "an unknown writer"
+        owner = owners.get(key) or _report_owner(store, key)
         if owner is not None and owner != landing_key:
             raise RefusedError(
                 Reason.DELIVERY_CONFLICT,
                 f"{key} already holds the data of {owner}; two deliveries may not publish "
                 "the same file (rename one, or remove the other's output first)",
             )
+
+
+def _manifest_owners(store: ObjectStore, keys: Sequence[str]) -> dict[str, str]:
+    """Key -> the landing key of the published delivery that names it."""
+    partitions = {(p.dataset, p.dt) for p in map(partition_of, keys) if p is not None}
+    owners: dict[str, str] = {}
+    for dataset, dt in sorted(partitions):
+        for manifest in read_deliveries(store, dataset, dt):
+            owners.update(dict.fromkeys(manifest.keys, manifest.delivery.key))
+    return owners
+
+
+def _report_owner(store: ObjectStore, key: str) -> str | None:
+    """Who an unlisted key's quality report says delivered it (``None``: nobody, or this run's
+    own unfinished publish left data without a report)."""
+    try:
+        report = QualitySummary.from_json(store.read_bytes(quality_report_key(key)))
+    except (ObjectNotFoundError, ArtifactError):
+        return None
+    return report.delivery.key
 
 
 def remove_stale(store: ObjectStore, previous: Iterable[str], current: Iterable[str]) -> None:

@@ -13,8 +13,9 @@ landing key and is idempotent. In order:
 6. verify the sidecar, decrypt, unpack and check every member, check that every
    member's output name can be published and belongs to no other delivery;
 7. all members pass -> upload each member's data (valid rows), rejected rows
-   and ``.quality.json`` to ``validated/`` (all or nothing); any refusal or
-   failed member -> the original goes to ``quarantine/`` with its record;
+   and ``.quality.json`` to ``validated/``, then the delivery manifest that makes
+   them visible to readers in one step (all or nothing); any refusal or failed
+   member -> the original goes to ``quarantine/`` with its record;
 8. finish the ledger record (and mirror it to the database, when configured).
 
 The claim is renewed between the long steps, so a worker that lost it stops
@@ -39,11 +40,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from etl_core.artifacts import QualitySummary
+from etl_core.artifacts import DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.layout import (
     LANDING,
+    delivery_manifest_key,
     landing_prefix,
     quality_report_key,
     rejected_rows_key,
@@ -341,7 +343,7 @@ class Processor:
                 self._forget_content(job)
                 return self._quarantine_failed(job, contract, day, local, checked, failed)
             job.claim = self.ledger.renew(job.claim)
-            outcome = self._publish(info, contract, day, checked, keys, control)
+            outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
         if job.claim.previous is not None:
             remove_stale(self.store, job.claim.previous.outputs, outcome.outputs)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
@@ -463,8 +465,10 @@ class Processor:
         checked: list[_Checked],
         keys: list[str],
         control: list[CheckResult],
+        sha256: str,
     ) -> Outcome:
-        """Upload every member's data, rejected rows and report; all or nothing."""
+        """Upload every member's data, rejected rows and report, then the delivery manifest
+        that makes them visible to readers at once; on failure, remove what was written."""
         outcome = _outcome("validated", info, contract, day, checked, control)
         delivery = {
             "key": info.key,
@@ -476,12 +480,14 @@ class Processor:
         }
         envelope = {"delivery": delivery, "dt": day.isoformat()}
         written = 0
+        members: list[DeliveryMember] = []
         try:
             with _timed("publish"):
                 for item, key in zip(checked, keys, strict=True):
                     assert item.data is not None  # a passed member always has its data staged
                     written += self.store.upload(item.data, key)
                     outcome.outputs.append(key)
+                    rejected_key = None
                     if item.result.rejected_path is not None:
                         rejected_key = rejected_rows_key(key)
                         written += self.store.upload(item.result.rejected_path, rejected_key)
@@ -490,6 +496,18 @@ class Processor:
                     report_key = quality_report_key(key)
                     self.store.write_bytes(report_key, report.to_json())
                     outcome.outputs.append(report_key)
+                    members.append(DeliveryMember(key, report.rows.valid, report_key, rejected_key))
+                manifest = DeliveryManifest(
+                    dataset=contract.dataset,
+                    dt=day.isoformat(),
+                    delivery=report.delivery,
+                    members=tuple(members),
+                    published_at=datetime.now(UTC).isoformat(),
+                    sha256=sha256,
+                )
+                manifest_key = delivery_manifest_key(contract.dataset, day, info.key)
+                self.store.write_bytes(manifest_key, manifest.to_json())
+                outcome.outputs.append(manifest_key)
         except BaseException:
             self._unpublish(outcome.outputs)
             raise

@@ -8,12 +8,14 @@ import os
 import subprocess
 import zipfile
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from etl_core.artifacts import read_deliveries
+from etl_core.layout import delivery_manifest_key
 from etl_core.metrics import Registry, use_registry
 from file_processing.ledger import Claim, Ledger, LedgerConflictError
 from file_processing.quarantine import list_quarantined, read_record, release
@@ -40,7 +42,11 @@ def test_plain_csv_is_validated_with_its_report_and_landing_is_untouched(
     assert outcome.dataset == "orders"
     assert outcome.partition == "2026-11-01"
     data_key = "validated/orders/dt=2026-11-01/orders_20261101.csv"
-    assert outcome.outputs == [data_key, data_key + ".quality.json"]
+    manifest_key = delivery_manifest_key("orders", date(2026, 11, 1), key)
+    assert outcome.outputs == [data_key, data_key + ".quality.json", manifest_key]
+    (manifest,) = read_deliveries(lane.store, "orders", date(2026, 11, 1))
+    assert manifest.data_keys == (data_key,)
+    assert (manifest.delivery.key, manifest.members[0].rows) == (key, 20)
     assert lane.store.read_bytes(data_key) == body
     report = json.loads(lane.store.read_bytes(data_key + ".quality.json"))
     assert report["outcome"] == "pass"
@@ -227,6 +233,7 @@ def test_byte_identical_redelivery_is_recorded_as_a_duplicate(lane: Any, orders:
     assert outcome.reason["code"] == "duplicate"
     assert outcome.duplicate_of == first
     assert lane.keys("validated/") == [
+        delivery_manifest_key("orders", date(2026, 11, 10), first),
         "validated/orders/dt=2026-11-10/orders_20261110.csv",
         "validated/orders/dt=2026-11-10/orders_20261110.csv.quality.json",
     ]

@@ -2,11 +2,14 @@
 
 ``capture_logs()`` and ``capture_metrics()`` collect what code under test logs
 and measures; ``s3_server()`` starts moto's S3 server on 127.0.0.1 (needs the
-``moto[server]`` dev dependency); ``service_unavailable()`` applies the suite's
-rule for absent services (skip locally, fail under ``ETL_REQUIRE_SERVICES=1``).
+``moto[server]`` dev dependency); ``publish_delivery()`` writes validated files
+with their delivery manifest, as file_processing does; ``service_unavailable()``
+applies the suite's rule for absent services (skip locally, fail under
+``ETL_REQUIRE_SERVICES=1``).
 Nothing here is imported by the platform itself.
 """
 
+from etl_core.testing.deliveries import delivered_keys, publish_delivery
 from etl_core.testing.logs import capture_logs
 from etl_core.testing.metrics import CapturedMetrics, capture_metrics
 from etl_core.testing.s3 import aws_test_environment, create_bucket, s3_server
@@ -18,7 +21,9 @@ __all__ = [
     "capture_logs",
     "capture_metrics",
     "create_bucket",
+    "delivered_keys",
     "port_open",
+    "publish_delivery",
     "s3_server",
     "service_unavailable",
     "services_required",

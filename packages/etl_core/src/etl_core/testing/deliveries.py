@@ -1,0 +1,88 @@
+"""Publish validated files as file_processing does, for the tests of the lanes reading them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+
+from etl_core.artifacts import (
+    Delivery,
+    DeliveryManifest,
+    DeliveryMember,
+    QualitySummary,
+    RowCounts,
+    read_deliveries,
+)
+from etl_core.layout import (
+    delivery_manifest_key,
+    landing_key,
+    quality_report_key,
+    validated_key,
+)
+from etl_core.storage import ObjectStore
+
+__all__ = ["delivered_keys", "publish_delivery", "record_delivery"]
+
+
+def publish_delivery(
+    store: ObjectStore,
+    dataset: str,
+    dt: date,
+    files: Mapping[str, bytes],
+    *,
+    landing: str | None = None,
+    rows: int = 0,
+) -> DeliveryManifest:
+    """Write ``files`` (name -> bytes) to a validated partition with their quality reports,
+    then the delivery manifest that makes readers see them.
+
+    ``landing`` is the landing key they came from (default: one named after the
+    first file); publishing again under the same landing key replaces that delivery.
+    """
+    for name, data in files.items():
+        store.write_bytes(validated_key(dataset, dt, name), data)
+    return record_delivery(store, dataset, dt, list(files), landing=landing, rows=rows)
+
+
+def record_delivery(
+    store: ObjectStore,
+    dataset: str,
+    dt: date,
+    names: Sequence[str],
+    *,
+    landing: str | None = None,
+    rows: int = 0,
+) -> DeliveryManifest:
+    """Write the quality reports and the delivery manifest of files already in a validated
+    partition (for data too large to pass through memory)."""
+    source_key = landing or landing_key(dataset, names[0])
+    delivery = Delivery(key=source_key, etag="test", size=0, run_id="test", members=tuple(names))
+    members = []
+    for name in names:
+        key = validated_key(dataset, dt, name)
+        report = QualitySummary(
+            delivery=delivery,
+            dataset=dataset,
+            file=name,
+            outcome="pass",
+            rows=RowCounts(total=rows, malformed=0, rejected=0, valid=rows),
+            dt=dt.isoformat(),
+        )
+        store.write_bytes(quality_report_key(key), report.to_json())
+        members.append(DeliveryMember(key, rows, quality_report_key(key)))
+    manifest = DeliveryManifest(
+        dataset=dataset,
+        dt=dt.isoformat(),
+        delivery=delivery,
+        members=tuple(members),
+        published_at=datetime.now(UTC).isoformat(),
+    )
+    store.write_bytes(delivery_manifest_key(dataset, dt, source_key), manifest.to_json())
+    return manifest
+
+
+def delivered_keys(store: ObjectStore, dataset: str, dt: date) -> list[str]:
+    """The data keys readers see in a validated partition."""
+    return sorted(
+        key for manifest in read_deliveries(store, dataset, dt) for key in manifest.data_keys
+    )

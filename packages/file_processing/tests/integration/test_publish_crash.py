@@ -1,0 +1,111 @@
+"""A worker killed while publishing a delivery loses nothing and shows nothing half done.
+
+The worker is a real process that dies with ``os._exit`` (no ``finally``, no
+clean-up: what SIGKILL leaves) at a chosen write; the next run must finish the
+delivery, and no reader may see a delivery whose manifest is not written.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from datetime import date
+from typing import Any
+
+from etl_core.artifacts import read_deliveries
+from etl_core.layout import delivery_manifest_key
+
+CRASHING_WORKER = """
+import os, sys
+from pathlib import Path
+from etl_core.contracts import load_contracts
+from etl_core.storage import open_store
+from file_processing.process import Processor
+from file_processing.settings import FileProcessingSettings
+
+store_dir, config_dir, scratch, key, suffix, nth = sys.argv[1:7]
+store = open_store(store_dir)
+seen = []
+
+def crash_on(write):
+    def wrapped(*args, **kwargs):
+        target = args[1] if write.__name__ == "upload" else args[0]
+        if str(target).endswith(suffix):
+            seen.append(target)
+            if len(seen) == int(nth):
+                os._exit(137)
+        return write(*args, **kwargs)
+    return wrapped
+
+store.write_bytes = crash_on(store.write_bytes)
+store.upload = crash_on(store.upload)
+contracts = load_contracts(config_dir)
+settings = FileProcessingSettings(work_dir=Path(scratch))
+Processor(store, contracts, settings, run_id="crashed").process(key)
+print("no crash")
+"""
+
+
+def crash_while_processing(lane: Any, key: str, suffix: str, nth: int = 1) -> None:
+    """Process ``key`` in a worker that dies at its ``nth`` write of a key ending in ``suffix``."""
+    (lane.tmp / "scratch").mkdir(exist_ok=True)
+    args = [str(lane.tmp / "lake"), str(lane.config_dir), str(lane.tmp / "scratch"), key]
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_WORKER, *args, suffix, str(nth)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 137, result.stdout + result.stderr
+
+
+def zipped(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_crash_between_data_and_report_does_not_wedge_the_delivery(
+    local_lane: Any, orders: Any
+) -> None:
+    key = local_lane.deliver("orders_20261121.csv", orders(30))
+    crash_while_processing(local_lane, key, ".quality.json")
+    data_key = "validated/orders/dt=2026-11-21/orders_20261121.csv"
+    assert local_lane.store.exists(data_key)  # the data was written, its report was not
+    assert read_deliveries(local_lane.store, "orders", date(2026, 11, 21)) == []
+    with local_lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated", outcome.reason
+    (manifest,) = read_deliveries(local_lane.store, "orders", date(2026, 11, 21))
+    assert manifest.data_keys == (data_key,)
+
+
+def test_readers_never_see_a_delivery_whose_publish_did_not_finish(
+    local_lane: Any, orders: Any
+) -> None:
+    body = zipped({"a.csv": orders(10), "b.csv": orders(12)})
+    key = local_lane.deliver("orders_20261122.csv.zip", body)
+    crash_while_processing(local_lane, key, ".csv", nth=2)  # dies uploading the second member
+    day = date(2026, 11, 22)
+    prefix = "validated/orders/dt=2026-11-22/orders_20261122.csv.zip/"
+    assert local_lane.keys(prefix) == [prefix + "a.csv", prefix + "a.csv.quality.json"]
+    assert read_deliveries(local_lane.store, "orders", day) == []
+    with local_lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+    (manifest,) = read_deliveries(local_lane.store, "orders", day)
+    assert manifest.data_keys == (prefix + "a.csv", prefix + "b.csv")
+    assert [m.rows for m in manifest.members] == [10, 12]
+
+
+def test_force_always_redoes_a_delivery(local_lane: Any, orders: Any) -> None:
+    key = local_lane.deliver("orders_20261123.csv", orders(8))
+    manifest_key = delivery_manifest_key("orders", date(2026, 11, 23), key)
+    with local_lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+        first = local_lane.store.read_bytes(manifest_key)
+        assert processor.process(key, force=True).status == "validated"
+    assert local_lane.store.read_bytes(manifest_key) != first  # published again
