@@ -22,6 +22,7 @@ from data_pipeline.errors import (
     UnmatchedRowsError,
 )
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
+from data_pipeline.pipeline import pending_partitions
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import transform_partition
 from etl_core.contracts import load_contracts
@@ -522,3 +523,19 @@ def test_a_headerless_file_with_another_field_count_is_named(
         transform_partition(local_store, contract, DAY, settings)
     assert caught.value.field == "parse.header"
     assert "e.csv has 3 fields on its first line" in str(caught.value)
+
+
+def test_files_no_delivery_manifest_names_are_never_read(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    day = date(2026, 11, 9)  # a publish cut short: data written, manifest not
+    local_store.write_bytes(
+        "validated/pos/dt=2026-11-09/pos_2026-11-09.csv", retail.rows("2026-11-09", 5).encode()
+    )
+    contract = load_contracts(settings.config_dir).get("pos")
+    assert day not in [p.dt for p in pending_partitions(local_store, contract, load=False)]
+    with pytest.raises(MissingPartitionError):
+        transform_partition(local_store, contract, day, settings)
+    publish_delivery(local_store, "pos", day, {"late.csv": retail.rows("2026-11-09", 3).encode()})
+    result = transform_partition(local_store, contract, day, settings)
+    assert result.rows == 3  # only the published delivery
