@@ -116,9 +116,11 @@ def test_sidecar_key_is_recognised_with_its_data_key(tmp_path: Path) -> None:
     assert contracts.sidecar_of("landing/vendor/s_20240131.csv.md5") is None
 
 
-def test_empty_datasets_directory_gives_an_empty_set(tmp_path: Path) -> None:
+def test_empty_datasets_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "datasets").mkdir()
-    assert len(load_contracts(tmp_path, environ={})) == 0
+    with pytest.raises(ContractError, match="no dataset contracts") as caught:
+        load_contracts(tmp_path, environ={})
+    assert caught.value.fields == ("config_dir",)
 
 
 def test_missing_datasets_directory_is_refused(tmp_path: Path) -> None:
@@ -296,3 +298,19 @@ def test_duplicate_dataset_names_are_refused(tmp_path: Path) -> None:
     write(tmp_path, "b.toml", minimal(dataset="same", pattern="b_{date:%Y%m%d}.csv"))
     with pytest.raises(ContractError, match="dataset 'same' is already declared"):
         load_contracts(tmp_path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("landing/vendor/s_20240231.csv", "'20240231' is not a calendar date"),
+        ("landing/vendor/other.csv", "no contract of source 'vendor' has a pattern"),
+        ("landing/nobody/s_20240131.csv", "no dataset contract has the source 'nobody'"),
+        ("elsewhere/s_20240131.csv", "is not a landing key"),
+    ],
+)
+def test_why_a_key_matches_no_contract_is_said_plainly(tmp_path: Path, key: str, said: str) -> None:
+    write(tmp_path, "sales.toml", minimal())
+    contracts = load_contracts(tmp_path, environ={})
+    assert contracts.match(key) is None
+    assert said in contracts.why_unmatched(key)

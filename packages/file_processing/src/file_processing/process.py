@@ -300,15 +300,15 @@ class Processor:
 
     def _unmatched(self, job: _Job) -> Outcome:
         info = job.info
-        refusal = RefusedError(
-            Reason.CONTRACT_UNMATCHED,
-            f"{info.key} matches no dataset contract's source and file-name pattern",
-        )
+        refusal = RefusedError(Reason.CONTRACT_UNMATCHED, self.contracts.why_unmatched(info.key))
         today = datetime.now(UTC).date()
         return self._quarantine(job, None, today, refusal, local=None)
 
     def _matched(self, job: _Job, contract: Contract, day: date, *, force: bool) -> Outcome:
         info = job.info
+        if info.size == 0:
+            empty = RefusedError(Reason.DATA_EMPTY, f"{info.key} is empty (0 bytes)")
+            return self._quarantine(job, contract, day, empty, local=None)
         try:
             expected = self._sidecar_digest(info, contract)
         except RefusedError as refusal:
@@ -444,6 +444,8 @@ class Processor:
                 workdir=workdir,
             )
             for index, member in enumerate(members):
+                if member.file.stat().st_size == 0:
+                    raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
                 out_dir = workdir / f"out-{index}"
                 result = validate_file(
                     member.file,

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     PGP_NOT_ENCRYPTED = "pgp.not_encrypted"
     PGP_BAD_SIGNATURE = "pgp.bad_signature"
     PGP_UNSIGNED = "pgp.unsigned"
+    DATA_EMPTY = "data.empty"
     DATA_SCHEMA = "data.schema"
     DATA_ENCODING = "data.encoding"
     DATA_QUALITY = "data.quality"
@@ -96,6 +97,7 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PGP_NOT_ENCRYPTED: "The OpenPGP data is signed or literal data, but not encrypted.",
     Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
     Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
+    Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
     Reason.DATA_SCHEMA: "Columns or types do not match the dataset contract's schema.",
     Reason.DATA_ENCODING: "The text is not valid in the contract's character encoding.",
     Reason.DATA_QUALITY: "A quality check of error severity failed.",

@@ -457,3 +457,32 @@ def test_a_landing_name_too_long_for_its_record_is_still_quarantined(lane: Any) 
     record = read_record(lane.store, outcome.outputs[0])
     assert record.source_key == key
     assert lane.store.read_bytes(record.key) == b"whatever"
+
+
+@pytest.mark.parametrize("name", ["orders_20261125.csv", "orders_20261125.csv.zip"])
+def test_an_empty_file_is_quarantined_as_empty_whatever_its_name(lane: Any, name: str) -> None:
+    key = lane.deliver(name, b"")
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "quarantined"
+    assert outcome.reason == {"code": "data.empty", "message": f"{key} is empty (0 bytes)"}
+    assert lane.store.read_bytes(key) == b""
+
+
+def test_an_empty_member_of_an_archive_is_named(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261126.csv.zip", zipped({"a.csv": orders(3), "b.csv": b""}))
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "data.empty"
+    assert "b.csv is empty" in outcome.reason["message"]
+
+
+def test_an_impossible_date_in_the_name_is_said_to_be_one(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261332.csv", orders(3))
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "contract.unmatched"
+    assert "'20261332' is not a calendar date in the format '%Y%m%d'" in outcome.reason["message"]
+    assert "'orders'" in outcome.reason["message"]

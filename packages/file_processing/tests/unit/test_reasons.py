@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,9 @@ def test_refused_error_survives_pickling() -> None:
         error.member,
         str(error),
     )
+
+
+def test_the_readme_lists_every_reason_code_as_the_code_describes_it() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [row for row in markdown_table().splitlines()[2:] if row not in readme]
+    assert not missing, "README reason table out of step: " + "; ".join(missing)

@@ -9,7 +9,6 @@ and reports every error of every file at once, each with file, line and field.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +30,6 @@ __all__ = [
     "load_contracts",
 ]
 
-logger = logging.getLogger(__name__)
 
 DATASETS_DIR = "datasets"
 _TOML_ERROR_LINE = re.compile(r"at line (\d+)")
@@ -59,7 +57,8 @@ def load_contracts(
 
     Raises:
         ContractError: listing every invalid field of every bad file, duplicate
-            dataset names and overlapping source/pattern pairs, all at once.
+            dataset names and overlapping source/pattern pairs, all at once; or the
+            directory has no contracts at all (a misconfiguration, never silence).
     """
     directory = Path(config_dir) / DATASETS_DIR
     if not directory.is_dir():
@@ -85,7 +84,11 @@ def load_contracts(
             errors,
         )
     if not files:
-        logger.warning("no dataset contracts in %s", directory)
+        raise ContractError(
+            f"no dataset contracts in {directory}: add one TOML file per dataset "
+            "(docs/contracts.md describes the format)",
+            [FieldError("config_dir", "datasets/ holds no *.toml file", str(directory))],
+        )
     return ContractSet(tuple(contracts))
 
 

@@ -445,6 +445,26 @@ class ContractSet:
                     return contract, day
         return None
 
+    def why_unmatched(self, key: str) -> str:
+        """Why ``key`` matches no contract, in words an operator can act on."""
+        split = split_landing_key(key)
+        if split is None:
+            return f"{key} is not a landing key (landing/<source>/<file name>)"
+        source, name = split
+        candidates = [c for c in self.contracts if c.source.strip("/") == source]
+        for contract in candidates:
+            problem = contract.file_pattern.date_problem(name)
+            if problem:
+                return (
+                    f"{key} has the file name shape of dataset {contract.dataset!r} "
+                    f"({contract.pattern!r}), but {problem}"
+                )
+        if candidates:
+            patterns = ", ".join(repr(c.pattern) for c in candidates)
+            return f"{key}: no contract of source {source!r} has a pattern matching it ({patterns})"
+        known = ", ".join(sorted({c.source.strip("/") for c in self.contracts})) or "none"
+        return f"{key}: no dataset contract has the source {source!r} (sources: {known})"
+
     def sidecar_of(self, key: str) -> tuple[Contract, str] | None:
         """For a checksum sidecar key (``<data key>.sha256``), its contract and data key.
 

@@ -78,6 +78,18 @@ class FilePattern:
         except ValueError:  # digits in the right places, but not a calendar date
             return None
 
+    def date_problem(self, name: str) -> str | None:
+        """Why ``name``, shaped like the pattern, has no partition date; ``None`` otherwise."""
+        found = self._regex.fullmatch(name)
+        if found is None:
+            return None
+        try:
+            datetime.strptime(found.group("date"), self._date_format)
+        except ValueError:
+            text = found.group("date")
+            return f"{text!r} is not a calendar date in the format {self._date_format!r}"
+        return None
+
     def overlaps(self, other: FilePattern) -> bool:
         """Whether some file name matches both patterns."""
         return _intersect(self._atoms, other._atoms)
