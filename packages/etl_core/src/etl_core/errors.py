@@ -23,6 +23,7 @@ __all__ = [
     "ObjectConflictError",
     "ObjectNotFoundError",
     "RetryableError",
+    "StorageConfigError",
     "StorageError",
 ]
 
@@ -112,6 +113,10 @@ class ObjectConflictError(StorageError):
     Raised by :meth:`ObjectStore.put_if` when another writer got there first, and
     when an object changes while it is being read or copied.
     """
+
+
+class StorageConfigError(StorageError, ConfigError):
+    """The store is misconfigured (its URL, its credentials): fix the settings, not the data."""
 
 
 class InvalidKeyError(StorageError, ValueError):

@@ -98,3 +98,25 @@ def test_unreadable_store_fails_with_exit_1_and_a_clear_message(cli: Cli) -> Non
     result = cli("--storage", "s3://", "inventory")
     assert result.returncode in (1, 2)
     assert "s3://" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("ftp://host/dir", "unsupported scheme 'ftp'"),
+        ("file://host/tmp/lake", "names host 'host'"),
+        ("s3://bucket/../lake", "'..'"),
+    ],
+)
+def test_a_misconfigured_store_url_is_a_usage_error(cli: Cli, url: str, said: str) -> None:
+    result = cli("--storage", url, "inventory")
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_s3_credentials_are_a_usage_error(cli: Cli) -> None:
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "nobody-here"}
+    result = cli("--storage", "s3://some-bucket/lake", "inventory", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "credentials" in result.stderr

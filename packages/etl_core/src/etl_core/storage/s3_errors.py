@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl_core.errors import ObjectConflictError, ObjectNotFoundError, StorageError
+from etl_core.errors import (
+    ObjectConflictError,
+    ObjectNotFoundError,
+    StorageConfigError,
+    StorageError,
+)
 from etl_core.retry import parse_retry_after
 
 from .base import TransientStorageError
@@ -87,7 +92,7 @@ def translate_s3_error(
         | bx.CredentialRetrievalError
         | bx.ProfileNotFound,
     ):
-        return StorageError(
+        return StorageConfigError(
             f"S3 {operation} of {url} failed: no usable AWS credentials ({exc}); "
             f"{_CREDENTIALS_HINT}",
             key=key,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from etl_core.errors import InvalidKeyError, StorageError
+from etl_core.errors import InvalidKeyError, StorageConfigError
 
 from .keys import validate_prefix
 
@@ -24,7 +24,7 @@ _SUPPORTED_FORMS = "s3://bucket/prefix, file:///absolute/dir, or a plain directo
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-class InvalidStoreURLError(StorageError, ValueError):
+class InvalidStoreURLError(StorageConfigError, ValueError):
     """A store URL is malformed or uses a scheme the platform does not support."""
 
 
