@@ -12,20 +12,11 @@ import pytest
 from data_pipeline.db import BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.ledger import StoreLedger, check_no_overlap, job_lease_key
-from etl_core.storage import ObjectStore, S3ObjectStore, open_store, read_lease
+from etl_core.storage import ObjectStore, S3ObjectStore, read_lease
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
 FIRST = date(2026, 11, 1)
 DAYS = [FIRST + timedelta(days=n) for n in range(12)]
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    if request.param == "local":
-        return open_store(tmp_path / "lake")
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket}/ledger-{tmp_path.name}", endpoint_url=endpoint)
 
 
 def new_job(ledger: StoreLedger) -> str:

@@ -20,19 +20,10 @@ from data_pipeline.layout import publish_partition, read_manifest
 from data_pipeline.lease import Lease, lease_key, partition_lease
 from etl_core.errors import LeaseLostError
 from etl_core.layout import curated_prefix, manifest_key
-from etl_core.storage import ObjectStore, S3ObjectStore, open_store, read_lease
+from etl_core.storage import ObjectStore, S3ObjectStore, read_lease
 from etl_core.threads import ContextThreadPoolExecutor
 
 DAY = date(2026, 11, 1)
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    if request.param == "local":
-        return open_store(tmp_path / "lake")
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket}/lease-{tmp_path.name}", endpoint_url=endpoint)
 
 
 def test_racing_writers_get_the_lease_one_at_a_time(store: ObjectStore) -> None:

@@ -25,7 +25,7 @@ from .keys import join_key, validate_key, validate_prefix
 from .leases import Holder, Lease, LeaseState, acquire_lease, read_lease, this_holder
 from .local import LocalObjectStore
 from .opener import open_store
-from .records import NO_CHANGE, UPDATE_RETRY, NoChange, Records, Update, Versioned
+from .records import NO_CHANGE, UPDATE_RETRY, Change, NoChange, Records, Update, Versioned
 from .url import InvalidStoreURLError, StoreLocation, parse_store_url
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "NO_CHANGE",
     "UPDATE_RETRY",
+    "Change",
     "Holder",
     "InvalidStoreURLError",
     "Lease",
