@@ -160,6 +160,19 @@ def config_dir(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
+    """An empty store, once per backend: a local directory, then a fresh S3 prefix (moto)."""
+    if request.param == "local":
+        with open_store(tmp_path / "lake") as local:
+            yield local
+        return
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = request.getfixturevalue("s3_bucket")
+    with open_store(f"s3://{bucket}/{tmp_path.name}", endpoint_url=endpoint) as remote:
+        yield remote
+
+
 @pytest.fixture
 def local_store(tmp_path: Path) -> Iterator[ObjectStore]:
     """A local object store seeded with reference data and two validated POS days."""

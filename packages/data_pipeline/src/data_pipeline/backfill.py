@@ -21,7 +21,7 @@ from functools import partial
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.layout import input_objects
-from data_pipeline.ledger import Ledger, check_no_overlap, job_alive, this_process
+from data_pipeline.ledger import Ledger, check_no_overlap, this_process
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
 from etl_core.contracts import Contract
@@ -139,7 +139,7 @@ def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> Backfill
             f"in the {ledger.kind} ledger",
             [FieldError("job_id", "unknown job", "backfill request")],
         )
-    if job_alive(job):
+    if ledger.alive(job):
         raise BackfillConflictError(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
             [FieldError("job_id", "job is running", "backfill request")],

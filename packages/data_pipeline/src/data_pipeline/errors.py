@@ -9,8 +9,8 @@ from etl_core.errors import (
     EtlError,
     FatalError,
     FieldError,
+    LeaseBusyError,
     MissingDependencyError,
-    RetryableError,
 )
 
 __all__ = [
@@ -90,8 +90,12 @@ class UnmatchedRowsError(PartitionError):
     """Rows found no match in an enrichment join whose policy is ``fail``."""
 
 
-class PartitionBusyError(DataPipelineError, RetryableError):
-    """Another writer holds the partition's lease; try again once it is released."""
+class PartitionBusyError(DataPipelineError, LeaseBusyError):
+    """Another writer holds the partition's lease; try again once it is released.
+
+    A :class:`~etl_core.errors.LeaseBusyError` (retryable) with the lease's
+    ``key``, ``holder`` and ``token``, and ``retry_after`` its remaining time.
+    """
 
 
 class SupersededError(DataPipelineError, FatalError):

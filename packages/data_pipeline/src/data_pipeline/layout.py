@@ -17,6 +17,13 @@ ones are deleted. Readers must go through :func:`read_manifest` — globbing
 
 A manifest also records when its computation started: a computation that started
 before the published one never replaces it (:class:`~data_pipeline.errors.SupersededError`).
+
+Fencing: a writer holding the partition's lease (:mod:`data_pipeline.lease`) checks
+it right before the manifest write (:class:`~etl_core.errors.LeaseLostError` once it
+was taken over) and records its fencing token in the manifest; the manifest write
+is a compare-and-put that refuses to replace a manifest recorded with a newer token.
+A writer without a lease (a test, a one-off tool) records no token and cannot replace
+a manifest that has one.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -38,7 +46,7 @@ from etl_core.layout import (
     partition_of,
     validated_prefix,
 )
-from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.storage import Lease, ObjectInfo, ObjectStore, Records, Update
 
 __all__ = [
     "input_objects",
@@ -127,45 +135,85 @@ def publish_partition(
     rows: int,
     inputs: dict[str, str],
     run_id: str = "",
+    lease: Lease | None = None,
 ) -> CuratedManifest:
     """Upload a generation's Parquet files, flip the manifest to it, then prune old ones.
 
+    Args:
+        lease: The partition lease the writer holds: checked right before the
+            manifest write, its token recorded in the manifest.
+
     Raises:
-        SupersededError: a computation that started later is already published; the
-            uploaded files of this generation are removed again.
+        SupersededError: a computation that started later is already published, or
+            a fenced one while this writer holds no lease.
+        LeaseLostError: the lease was taken over, or the manifest was written under a
+            newer token.
+        In every case the uploaded files of this generation are removed again.
     """
     prefix = curated_prefix(dataset, dt)
     keys = []
     size = 0
-    for number, path in enumerate(sorted(files)):
-        key = f"{prefix}part-{generation}-{number:05d}.parquet"
-        size += store.upload(path, key)
-        keys.append(key)
-    current = read_manifest(store, dataset, dt)
     started = timestamp(started_at)
-    if current is not None and current.started_at > started:
-        for key in keys:
-            store.delete(key)
-        raise SupersededError(
-            f"dataset {dataset!r}, partition dt={dt.isoformat()}: a computation started at "
-            f"{current.started_at} is already published; this one (started {started}) is dropped"
-        )
     manifest = CuratedManifest(
         dataset=dataset,
         dt=dt.isoformat(),
         generation=generation,
         started_at=started,
-        published_at=timestamp(datetime.now(UTC)),
-        files=tuple(keys),
+        published_at="",
+        files=(),
         rows=rows,
-        bytes=size,
+        bytes=0,
         inputs=inputs,
         run_id=run_id,
+        lease_token=lease.token if lease is not None else None,
     )
-    store.write_bytes(manifest_key(dataset, dt), manifest.to_json())
-    keep = {current.generation} if current is not None else set()
+    try:
+        for number, path in enumerate(sorted(files)):
+            key = f"{prefix}part-{generation}-{number:05d}.parquet"
+            size += store.upload(path, key)
+            keys.append(key)
+        manifest = replace(manifest, files=tuple(keys), bytes=size)
+        flipped = _flip(store, manifest, lease)
+    except BaseException:
+        for key in keys:
+            store.delete(key)
+        raise
+    assert flipped.after is not None  # the flip always writes or raises
+    keep = {flipped.before.value.generation} if flipped.before is not None else set()
     _prune(store, prefix, keep | {generation})
-    return manifest
+    return flipped.after.value
+
+
+def _flip(
+    store: ObjectStore, manifest: CuratedManifest, lease: Lease | None
+) -> Update[CuratedManifest]:
+    """Write ``manifest`` over the current one by compare-and-put, fenced by ``lease``."""
+    key = manifest_key(manifest.dataset, date.fromisoformat(manifest.dt))
+    where = f"dataset {manifest.dataset!r}, partition dt={manifest.dt}"
+
+    def replace_current(current: CuratedManifest | None) -> CuratedManifest:
+        if current is not None and current.started_at > manifest.started_at:
+            raise SupersededError(
+                f"{where}: a computation started at {current.started_at} is already published; "
+                f"this one (started {manifest.started_at}) is dropped"
+            )
+        if lease is None and current is not None and current.lease_token is not None:
+            raise SupersededError(
+                f"{where}: the published manifest was written under the partition lease "
+                f"(token {current.lease_token}); a writer without the lease cannot replace it"
+            )
+        return replace(manifest, published_at=timestamp(datetime.now(UTC)))
+
+    records = Records(store, decode=_decode_manifest, encode=CuratedManifest.to_json)
+    if lease is None:
+        return records.update(key, replace_current)
+    return lease.fenced_update(
+        records, key, replace_current, token_of=lambda current: current.lease_token
+    )
+
+
+def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
+    return CuratedManifest.from_json(data, key=key)
 
 
 def timestamp(moment: datetime) -> str:

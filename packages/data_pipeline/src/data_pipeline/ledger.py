@@ -3,10 +3,20 @@
 :func:`open_ledger` picks the database (tables ``etl_backfill_job`` and
 ``etl_backfill_partition`` of the schema) when a database URL is configured and the
 ``schema`` extra is installed, and otherwise one JSON document per job at
-``_state/data_pipeline/backfills/<job id>.json`` in the object store. A job records
-its owner (``host:pid``) so that a job whose process died can be told from one that
-still runs: a running job blocks another backfill of overlapping dates of the same
-dataset, a dead one can be resumed.
+``_state/data_pipeline/backfills/<job id>.json`` in the object store. The store
+ledger changes a job's document only by compare-and-put
+(:class:`etl_core.storage.Records`): workers on several hosts updating partitions
+of one job re-read and retry instead of overwriting each other, so no update is
+lost.
+
+A job records its owner (this process run's holder id, not ``host:pid``). While a
+job runs, its process holds the job's lease
+(``_state/data_pipeline/backfill-leases/<job id>.json``, renewed by a heartbeat;
+:mod:`etl_core.storage.leases`), in both ledgers: a running job blocks another
+backfill of overlapping dates of the same dataset, and once its lease is free
+(released, expired, or its process known gone) the job can be resumed. A job
+recorded as running without a lease (written before job leases) has no heartbeat
+and counts as not running.
 """
 
 from __future__ import annotations
@@ -14,8 +24,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -23,29 +34,36 @@ from typing import Any, Protocol
 from data_pipeline import db
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from etl_core.errors import FieldError, ObjectNotFoundError
-from etl_core.layout import state_prefix
-from etl_core.runtime import process_alive
-from etl_core.storage import ObjectStore
+from etl_core.errors import FieldError, LeaseBusyError
+from etl_core.layout import state_key, state_prefix
+from etl_core.storage import Lease, ObjectStore, Records, acquire_lease, read_lease, this_holder
 
-__all__ = ["DatabaseLedger", "Ledger", "StoreLedger", "job_alive", "open_ledger", "this_process"]
+__all__ = [
+    "JOB_LEASE_SECONDS",
+    "DatabaseLedger",
+    "JobLeases",
+    "Ledger",
+    "StoreLedger",
+    "job_lease_key",
+    "open_ledger",
+    "this_process",
+]
 
-_PREFIX = state_prefix("data_pipeline", "backfills")
+_LANE = "data_pipeline"
+_PREFIX = state_prefix(_LANE, "backfills")
+JOB_LEASE_SECONDS = 300.0
+"""How long a job's lease lasts without a heartbeat (a dead job on another host is
+resumable after at most this long; on the same host and pid namespace at once)."""
 
 
 def this_process() -> str:
-    """``host:pid`` of this process, as ledgers record owners."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process run's holder id, as ledgers record owners (unique per run)."""
+    return this_holder().id
 
 
-def job_alive(job: BackfillJobRecord) -> bool:
-    """Whether a running job's owner process may still be running it."""
-    if job.state != "running":
-        return False
-    host, _, pid = str(job.parameters.get("owner", "")).rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another host's process: assume it runs
-    return process_alive(int(pid))
+def job_lease_key(job_id: str) -> str:
+    """Where the lease of a running backfill job lives."""
+    return state_key(_LANE, "backfill-leases", f"{job_id}.json")
 
 
 class Ledger(Protocol):
@@ -63,13 +81,16 @@ class Ledger(Protocol):
         parameters: dict[str, Any],
         max_attempts: int,
     ) -> BackfillJobRecord:
-        """Record a new running job owned by this process."""
+        """Record a new running job owned (and leased) by this process."""
 
     def get(self, job_id: str) -> BackfillJobRecord | None:
         """The job, or ``None``."""
 
     def running(self, dataset: str) -> list[BackfillJobRecord]:
         """Jobs of ``dataset`` recorded as running (alive or not)."""
+
+    def alive(self, job: BackfillJobRecord) -> bool:
+        """Whether a job recorded as running is still run by a live process (its lease)."""
 
     def set_state(self, job_id: str, state: str, *, owner: str | None = None) -> None:
         """Move the job to ``state``; ``owner`` takes it over (resume)."""
@@ -85,7 +106,7 @@ def check_no_overlap(ledger: Ledger, dataset: str, start: date, end: date) -> No
         BackfillConflictError: naming the running job.
     """
     for job in ledger.running(dataset):
-        if job.start <= end and start <= job.end and job_alive(job):
+        if job.start <= end and start <= job.end and ledger.alive(job):
             raise BackfillConflictError(
                 f"backfill job {job.job_id} of dataset {dataset!r} "
                 f"({job.start}..{job.end}) is running (owner {job.parameters.get('owner')}); "
@@ -94,14 +115,62 @@ def check_no_overlap(ledger: Ledger, dataset: str, start: date, end: date) -> No
             )
 
 
+class JobLeases:
+    """The leases of the backfill jobs this process runs, taken on start or resume.
+
+    Args:
+        store: Where the leases live (the store, whichever ledger holds the jobs).
+        ttl: Seconds a lease lasts without a heartbeat.
+    """
+
+    def __init__(self, store: ObjectStore, ttl: float = JOB_LEASE_SECONDS) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._held: dict[str, Lease] = {}
+        self._lock = threading.Lock()
+
+    def take(self, job_id: str) -> None:
+        """Hold job ``job_id``'s lease (renewed by a heartbeat) until :meth:`give_up`.
+
+        Raises:
+            BackfillConflictError: a live process runs the job.
+        """
+        try:
+            lease = acquire_lease(
+                self.store, job_lease_key(job_id), ttl=self.ttl, purpose=f"backfill {job_id}"
+            )
+        except LeaseBusyError as busy:
+            raise BackfillConflictError(
+                f"backfill job {job_id} is still running ({busy.holder})",
+                [FieldError("--resume", "job is running", "command line")],
+            ) from busy
+        with self._lock:
+            self._held[job_id] = lease
+
+    def give_up(self, job_id: str) -> None:
+        """Release job ``job_id``'s lease, if this process holds it."""
+        with self._lock:
+            lease = self._held.pop(job_id, None)
+        if lease is not None:
+            lease.release()
+
+    def alive(self, job: BackfillJobRecord) -> bool:
+        """Whether ``job`` is running and its lease is held by a live process."""
+        if job.state != "running":
+            return False
+        held = read_lease(self.store, job_lease_key(job.job_id))
+        return held is not None and not held.is_free(time.time())
+
+
 class StoreLedger:
     """A JSON document per job in the object store (no database configured)."""
 
     kind = "store"
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, *, lease_seconds: float = JOB_LEASE_SECONDS) -> None:
         self.store = store
-        self._lock = threading.Lock()
+        self._jobs = Records(store, decode=_decode_job, encode=_encode_job)
+        self._leases = JobLeases(store, lease_seconds)
 
     def create(
         self,
@@ -126,15 +195,16 @@ class StoreLedger:
                 BackfillPartitionRecord(dt, "pending", 0, "", None, "") for dt in dates
             ),
         )
-        self._write(job)
+        self._jobs.put(_job_key(job_id), job, expect=None)
+        self._leases.take(job_id)
         return job
 
     def get(self, job_id: str) -> BackfillJobRecord | None:
         try:
-            raw = json.loads(self.store.read_bytes(f"{_PREFIX}{job_id}.json"))
-        except (ObjectNotFoundError, ValueError):
+            found = self._jobs.read(_job_key(job_id))
+        except BackfillConflictError:  # unreadable
             return None
-        return _job_from_json(raw)
+        return found.value if found is not None else None
 
     def running(self, dataset: str) -> list[BackfillJobRecord]:
         jobs = []
@@ -144,34 +214,47 @@ class StoreLedger:
                 jobs.append(job)
         return jobs
 
+    def alive(self, job: BackfillJobRecord) -> bool:
+        return self._leases.alive(job)
+
     def set_state(self, job_id: str, state: str, *, owner: str | None = None) -> None:
-        with self._lock:
-            job = self._require(job_id)
-            parameters = {**job.parameters, **({"owner": owner} if owner else {})}
-            self._write(replace(job, state=state, parameters=parameters))
+        if state == "running":
+            self._leases.take(job_id)
+        owned = {"owner": owner} if owner else {}
+        self._change(
+            job_id, lambda job: replace(job, state=state, parameters={**job.parameters, **owned})
+        )
+        if state != "running":
+            self._leases.give_up(job_id)
 
     def update(self, job_id: str, partition: BackfillPartitionRecord) -> None:
-        with self._lock:
-            job = self._require(job_id)
+        def record(job: BackfillJobRecord) -> BackfillJobRecord:
             partitions = tuple(partition if p.dt == partition.dt else p for p in job.partitions)
-            self._write(replace(job, partitions=partitions))
+            return replace(job, partitions=partitions)
 
-    def _require(self, job_id: str) -> BackfillJobRecord:
-        job = self.get(job_id)
-        if job is None:
-            raise BackfillConflictError(f"backfill job {job_id!r} is not in the ledger")
-        return job
+        self._change(job_id, record)
 
-    def _write(self, job: BackfillJobRecord) -> None:
-        self.store.write_bytes(
-            f"{_PREFIX}{job.job_id}.json", json.dumps(asdict(job), default=str, indent=1).encode()
-        )
+    def _change(self, job_id: str, fn: Callable[[BackfillJobRecord], BackfillJobRecord]) -> None:
+        def change(job: BackfillJobRecord | None) -> BackfillJobRecord:
+            if job is None:
+                raise BackfillConflictError(f"backfill job {job_id!r} is not in the ledger")
+            return fn(job)
+
+        self._jobs.update(_job_key(job_id), change)
 
 
 class DatabaseLedger:
-    """The schema's ``etl_backfill_job`` / ``etl_backfill_partition`` tables."""
+    """The schema's ``etl_backfill_job`` / ``etl_backfill_partition`` tables.
+
+    Args:
+        store: Where the jobs' leases live.
+        lease_seconds: How long a job's lease lasts without a heartbeat.
+    """
 
     kind = "database"
+
+    def __init__(self, store: ObjectStore, *, lease_seconds: float = JOB_LEASE_SECONDS) -> None:
+        self._leases = JobLeases(store, lease_seconds)
 
     def create(
         self,
@@ -192,6 +275,7 @@ class DatabaseLedger:
             max_attempts=max_attempts,
             requested_by=this_process(),
         )
+        self._leases.take(job_id)
         job = db.backfill_job(job_id)
         assert job is not None
         return job
@@ -202,12 +286,19 @@ class DatabaseLedger:
     def running(self, dataset: str) -> list[BackfillJobRecord]:
         return db.running_backfill_jobs(dataset)
 
+    def alive(self, job: BackfillJobRecord) -> bool:
+        return self._leases.alive(job)
+
     def set_state(self, job_id: str, state: str, *, owner: str | None = None) -> None:
+        if state == "running":
+            self._leases.take(job_id)
         job = db.backfill_job(job_id)
         parameters = None
         if owner and job is not None:
             parameters = {**job.parameters, "owner": owner}
         db.set_backfill_job_state(job_id, state, parameters=parameters)
+        if state != "running":
+            self._leases.give_up(job_id)
 
     def update(self, job_id: str, partition: BackfillPartitionRecord) -> None:
         db.update_backfill_partition(
@@ -221,33 +312,52 @@ class DatabaseLedger:
         )
 
 
-def open_ledger(store: ObjectStore, database_url: str | None) -> Ledger:
+def open_ledger(
+    store: ObjectStore, database_url: str | None, *, lease_seconds: float = JOB_LEASE_SECONDS
+) -> Ledger:
     """The database ledger when a URL is set and the schema extra installed, else the store's."""
     url = database_url or os.environ.get("DATABASE_URL")
     if url and db.schema_installed():
         db.connect(url, feature="the backfill ledger")
-        return DatabaseLedger()
-    return StoreLedger(store)
+        return DatabaseLedger(store, lease_seconds=lease_seconds)
+    return StoreLedger(store, lease_seconds=lease_seconds)
 
 
-def _job_from_json(raw: dict[str, Any]) -> BackfillJobRecord:
-    return BackfillJobRecord(
-        job_id=raw["job_id"],
-        dataset=raw["dataset"],
-        start=date.fromisoformat(raw["start"]),
-        end=date.fromisoformat(raw["end"]),
-        state=raw["state"],
-        parameters=raw["parameters"],
-        max_attempts=raw["max_attempts"],
-        partitions=tuple(
-            BackfillPartitionRecord(
-                dt=date.fromisoformat(p["dt"]),
-                state=p["state"],
-                attempts=p["attempts"],
-                error=p["error"],
-                rows=p["rows"],
-                claimed_by=p["claimed_by"],
-            )
-            for p in raw["partitions"]
-        ),
-    )
+def _job_key(job_id: str) -> str:
+    return f"{_PREFIX}{job_id}.json"
+
+
+def _encode_job(job: BackfillJobRecord) -> bytes:
+    return json.dumps(asdict(job), default=str, indent=1).encode()
+
+
+def _decode_job(data: bytes, key: str) -> BackfillJobRecord:
+    """A stored job document.
+
+    Raises:
+        BackfillConflictError: the document is unreadable.
+    """
+    try:
+        raw = json.loads(data)
+        return BackfillJobRecord(
+            job_id=raw["job_id"],
+            dataset=raw["dataset"],
+            start=date.fromisoformat(raw["start"]),
+            end=date.fromisoformat(raw["end"]),
+            state=raw["state"],
+            parameters=raw["parameters"],
+            max_attempts=raw["max_attempts"],
+            partitions=tuple(
+                BackfillPartitionRecord(
+                    dt=date.fromisoformat(p["dt"]),
+                    state=p["state"],
+                    attempts=p["attempts"],
+                    error=p["error"],
+                    rows=p["rows"],
+                    claimed_by=p["claimed_by"],
+                )
+                for p in raw["partitions"]
+            ),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BackfillConflictError(f"backfill job document {key} is unreadable: {exc}") from exc

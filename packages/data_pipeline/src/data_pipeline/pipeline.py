@@ -85,6 +85,8 @@ def process_partition(
 
     Raises:
         PartitionBusyError: another writer holds the partition.
+        LeaseLostError: the lease was taken over meanwhile (this worker stalled past
+            its expiry); nothing more is published by this worker.
         PartitionError: the partition cannot be built (see :func:`transform_partition`).
     """
     with partition_lease(
@@ -94,16 +96,24 @@ def process_partition(
         purpose=purpose,
         ttl_seconds=settings.lease_seconds,
         wait_seconds=settings.lease_wait_seconds,
-    ):
+        heartbeat_seconds=settings.lease_heartbeat_seconds or None,
+    ) as lease:
         built = (
-            transform_partition(store, contract, dt, settings, run_id=run_id) if transform else None
+            transform_partition(store, contract, dt, settings, run_id=run_id, lease=lease)
+            if transform
+            else None
         )
         loaded = None
         if load and contract.load is not None:
             loaded = load_curated_partition(
                 store, contract, dt, run_id=run_id, work_dir=settings.work_dir
             )
-            marker = {"generation": loaded.generation, "rows": loaded.rows, "run_id": run_id}
+            marker = {
+                "generation": loaded.generation,
+                "rows": loaded.rows,
+                "run_id": run_id,
+                "lease_token": lease.check(),
+            }
             store.write_bytes(load_marker_key(contract.dataset, dt), json.dumps(marker).encode())
     return PartitionOutcome(contract.dataset, dt, built, loaded)
 

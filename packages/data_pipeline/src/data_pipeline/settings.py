@@ -24,5 +24,7 @@ class PipelineSettings(RuntimeSettings):
     """How long a partition lease lasts before another writer may take it over."""
     lease_wait_seconds: int = 0
     """How long to wait for a partition another writer holds before skipping it."""
+    lease_heartbeat_seconds: int = 0
+    """How often a held partition lease is renewed; 0 means a third of ``lease_seconds``."""
     max_attempts: int = 3
     """Attempts per partition in a backfill before it is marked failed."""

@@ -35,7 +35,7 @@ from etl_core.contracts import Contract
 from etl_core.layout import validated_prefix
 from etl_core.logging import bound_context
 from etl_core.metrics import counter, histogram
-from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.storage import Lease, ObjectInfo, ObjectStore
 
 __all__ = ["TransformResult", "transform_partition"]
 
@@ -90,8 +90,13 @@ def transform_partition(
     settings: PipelineSettings,
     *,
     run_id: str = "",
+    lease: Lease | None = None,
 ) -> TransformResult:
     """Build and publish ``curated/<dataset>/dt=<dt>/`` from its validated inputs.
+
+    Args:
+        lease: The partition's lease, held by the caller: the publish checks it and
+            records its fencing token (see :func:`data_pipeline.layout.publish_partition`).
 
     Raises:
         MissingPartitionError: the partition has no validated input (or a reference is absent).
@@ -100,12 +105,13 @@ def transform_partition(
         TransformSqlError: the contract's SQL is invalid or fails on this data.
         UnmatchedRowsError: a ``fail`` join left rows unmatched.
         SupersededError: a newer computation of the partition was published meanwhile.
+        LeaseLostError: ``lease`` was taken over before the publish; nothing is published.
     """
     started_at = datetime.now(UTC)
     clock = time.monotonic()
     with bound_context(dataset=contract.dataset, dt=dt.isoformat()):
         try:
-            result = _transform(store, contract, dt, settings, started_at, run_id)
+            result = _transform(store, contract, dt, settings, started_at, run_id, lease)
         except Exception:
             _partitions.labels(dataset=contract.dataset, outcome="failed").inc()
             raise
@@ -136,6 +142,7 @@ def _transform(
     settings: PipelineSettings,
     started_at: datetime,
     run_id: str,
+    lease: Lease | None,
 ) -> TransformResult:
     objects = input_objects(store, contract.dataset, dt)
     if not objects:
@@ -170,6 +177,7 @@ def _transform(
             rows=rows,
             inputs={info.key: info.etag for info in objects},
             run_id=run_id,
+            lease=lease,
         )
     return TransformResult(
         dataset=contract.dataset,

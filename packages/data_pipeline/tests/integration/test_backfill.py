@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from etl_core.storage import ObjectStore, open_store
+from data_pipeline.ledger import job_lease_key, this_process
+from etl_core.storage import ObjectStore, acquire_lease, open_store
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 DAYS = [f"2026-11-{n:02d}" for n in range(1, 7)]
@@ -111,14 +112,15 @@ def test_a_fatal_partition_error_is_attempted_once_then_redone_with_only_failed(
 def test_overlapping_backfill_is_refused_while_one_runs(pipeline: Cli, six_days: Path) -> None:
     running = {
         "job_id": "other", "dataset": "pos", "start": "2026-11-03", "end": "2026-11-09",
-        "state": "running", "parameters": {"owner": f"{os.uname().nodename}:{os.getpid()}"},
+        "state": "running", "parameters": {"owner": this_process()},
         "max_attempts": 3, "partitions": [],
     }  # fmt: skip
     ledger = six_days / "_state/data_pipeline/backfills"
     ledger.mkdir(parents=True)
     (ledger / "other.json").write_text(json.dumps(running))
     args = ("backfill", "--dataset", "pos", "--to", "2026-11-04", "--no-load")
-    result = pipeline(*args[:3], "--from", "2026-11-01", *args[3:])
+    with open_store(str(six_days)) as store, acquire_lease(store, job_lease_key("other"), ttl=600):
+        result = pipeline(*args[:3], "--from", "2026-11-01", *args[3:])
     assert result.returncode == 2
     assert "backfill job other" in result.stderr
     assert "is running" in result.stderr

@@ -1,29 +1,29 @@
-"""Partition leases: exactly one writer per partition, on both store backends."""
+"""Partition leases and fenced publishes: exactly one writer per partition, on both backends."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from datetime import date
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from data_pipeline.errors import PartitionBusyError
-from data_pipeline.lease import lease_key, partition_lease
-from etl_core.storage import ObjectStore, open_store
+from data_pipeline.errors import PartitionBusyError, SupersededError
+from data_pipeline.layout import publish_partition, read_manifest
+from data_pipeline.lease import Lease, lease_key, partition_lease
+from etl_core.errors import LeaseLostError
+from etl_core.layout import curated_prefix, manifest_key
+from etl_core.storage import ObjectStore, S3ObjectStore, read_lease
 from etl_core.threads import ContextThreadPoolExecutor
 
 DAY = date(2026, 11, 1)
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    if request.param == "local":
-        return open_store(tmp_path / "lake")
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = request.getfixturevalue("s3_bucket")
-    return open_store(f"s3://{bucket}/lease-{tmp_path.name}", endpoint_url=endpoint)
 
 
 def test_racing_writers_get_the_lease_one_at_a_time(store: ObjectStore) -> None:
@@ -65,7 +65,10 @@ def test_released_lease_can_be_taken_again(store: ObjectStore) -> None:
 
 
 def test_expired_lease_is_taken_over(store: ObjectStore) -> None:
-    with partition_lease(store, "pos", DAY, purpose="crashed", ttl_seconds=0.01):
+    # A holder whose heartbeat stopped (a stalled or crashed process) lets its lease expire.
+    with partition_lease(
+        store, "pos", DAY, purpose="crashed", ttl_seconds=0.01, heartbeat_seconds=0
+    ):
         time.sleep(0.05)
         with partition_lease(store, "pos", DAY, purpose="next", ttl_seconds=60) as lease:
             assert lease.purpose == "next"
@@ -75,3 +78,115 @@ def test_unreadable_lease_object_is_replaced(store: ObjectStore) -> None:
     store.write_bytes(lease_key("pos", DAY), b"{not json")
     with partition_lease(store, "pos", DAY, purpose="repair", ttl_seconds=60) as lease:
         assert lease.purpose == "repair"
+
+
+# ------------------------------------------------------------------ fencing at publish
+
+WORKER = Path(__file__).with_name("publish_worker.py")
+
+
+def publish(store: ObjectStore, tmp_path: Path, generation: str, lease: Lease | None) -> None:
+    part = tmp_path / f"{generation}.parquet"
+    part.write_bytes(generation.encode())
+    publish_partition(
+        store,
+        dataset="pos",
+        dt=DAY,
+        generation=generation,
+        started_at=datetime.now(UTC),
+        files=[part],
+        rows=1,
+        inputs={},
+        lease=lease,
+    )
+
+
+def parts(store: ObjectStore) -> list[str]:
+    return [info.key for info in store.list(curated_prefix("pos", DAY)) if "part-" in info.key]
+
+
+def test_a_publish_under_the_lease_records_its_token(store: ObjectStore, tmp_path: Path) -> None:
+    for _ in range(2):
+        with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+            publish(store, tmp_path, f"g{lease.token}", lease)
+
+    manifest = read_manifest(store, "pos", DAY)
+    assert manifest is not None
+    assert (manifest.generation, manifest.lease_token) == ("g2", 2)
+
+
+def test_a_manifest_written_under_a_newer_token_is_never_replaced(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    with partition_lease(store, "pos", DAY, purpose="stale", ttl_seconds=60) as stale:
+        publish(store, tmp_path, "newer", None)  # stands for a later holder's publish:
+        newer = read_manifest(store, "pos", DAY)
+        assert newer is not None
+        store.write_bytes(  # recorded with a token the stale writer cannot have
+            manifest_key("pos", DAY), replace(newer, lease_token=stale.token + 1).to_json()
+        )
+        with pytest.raises(LeaseLostError, match=f"token {stale.token + 1}"):
+            publish(store, tmp_path, "stale", stale)
+
+    manifest = read_manifest(store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.generation == "newer"
+    assert not [key for key in parts(store) if "part-stale-" in key]
+
+
+def test_a_writer_without_the_lease_cannot_replace_a_fenced_manifest(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+        publish(store, tmp_path, "fenced", lease)
+
+    with pytest.raises(SupersededError, match="without the lease"):
+        publish(store, tmp_path, "unfenced", None)
+    manifest = read_manifest(store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.generation == "fenced"
+
+
+@pytest.mark.slow
+def test_a_writer_stopped_until_its_lease_is_taken_over_does_not_publish(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    endpoint = store.client.meta.endpoint_url if isinstance(store, S3ObjectStore) else "-"
+    state = tmp_path / "worker.state"
+    worker = subprocess.Popen(
+        [sys.executable, str(WORKER), store.url, endpoint, str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: state.exists() and state.read_text().startswith("holding"))
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: _expired(store))  # its heartbeat is stopped with it
+            with partition_lease(store, "pos", DAY, purpose="taker", ttl_seconds=60) as taker:
+                (tmp_path / "go").touch()
+                os.kill(worker.pid, signal.SIGCONT)
+                assert worker.wait(timeout=60) == 3
+                assert taker.token == 2
+        finally:
+            if worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=30)
+
+    assert state.read_text().split() == ["holding", "1", "lost"]
+    assert read_manifest(store, "pos", DAY) is None
+    assert parts(store) == []
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"condition not met within {seconds} s"
+        time.sleep(0.02)
+
+
+def _expired(store: ObjectStore) -> bool:
+    held = read_lease(store, lease_key("pos", DAY))
+    return held is not None and held.expires_at < time.time()

@@ -87,6 +87,10 @@ class CuratedManifest:
         bytes: Bytes over all files.
         inputs: Validated input key → ETag the generation was computed from.
         run_id: The run that published it.
+        lease_token: The fencing token of the partition lease its writer held
+            (:mod:`etl_core.storage.leases`); ``None`` in manifests written without
+            a lease or before tokens were recorded. A writer never replaces a
+            manifest recorded with a newer token than its own.
     """
 
     ARTIFACT: ClassVar[str] = "curated manifest"
@@ -102,12 +106,13 @@ class CuratedManifest:
     bytes: int
     inputs: Mapping[str, str]
     run_id: str = ""
+    lease_token: int | None = None
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> JsonObject:
-        """The document as plain data."""
-        document = {
+        """The document as plain data (``lease_token`` only when there is one)."""
+        document: JsonObject = {
             "schema_version": self.schema_version,
             "dataset": self.dataset,
             "dt": self.dt,
@@ -120,6 +125,8 @@ class CuratedManifest:
             "inputs": dict(self.inputs),
             "run_id": self.run_id,
         }
+        if self.lease_token is not None:
+            document["lease_token"] = self.lease_token
         return _with_extra(document, self.extra)
 
     def to_json(self) -> builtins.bytes:  # ``bytes`` is a field here
@@ -155,6 +162,7 @@ class CuratedManifest:
             bytes=doc.count("bytes"),
             inputs=doc.text_map("inputs"),
             run_id=doc.text("run_id", ""),
+            lease_token=doc.optional_count("lease_token"),
             schema_version=version,
             extra=doc.unknown(cls),
         )
@@ -745,6 +753,9 @@ class _Fields:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.error(name, f"expected a whole number >= 0, got {_kind(value)}")
         return value
+
+    def optional_count(self, name: str) -> int | None:
+        return None if self.raw.get(name) is None else self.count(name)
 
     def flag(self, name: str) -> bool:
         value = self._get(name, _MISSING)

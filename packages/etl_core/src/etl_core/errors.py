@@ -19,9 +19,13 @@ __all__ = [
     "FatalError",
     "FieldError",
     "InvalidKeyError",
+    "LeaseBusyError",
+    "LeaseError",
+    "LeaseLostError",
     "MissingDependencyError",
     "ObjectConflictError",
     "ObjectNotFoundError",
+    "RecordConflictError",
     "RetryableError",
     "StorageConfigError",
     "StorageError",
@@ -123,6 +127,23 @@ class InvalidKeyError(StorageError, ValueError):
     """The key is malformed or escapes the store's prefix (``..``, absolute)."""
 
 
+class RecordConflictError(ObjectConflictError):
+    """A record kept changing under a read-change-put loop until its attempts ran out.
+
+    Raised by :meth:`etl_core.storage.Records.update`: every attempt read the
+    record, changed it and lost the compare-and-put to another writer.
+
+    Attributes:
+        attempts: How many compare-and-puts were tried.
+    """
+
+    def __init__(
+        self, message: str, *, key: str | None = None, url: str | None = None, attempts: int = 0
+    ) -> None:
+        self.attempts = attempts
+        super().__init__(message, key=key, url=url)
+
+
 # ------------------------------------------------------------- retry semantics
 
 
@@ -139,6 +160,53 @@ class RetryableError(EtlError):
 
 class FatalError(EtlError):
     """A failure that another attempt cannot fix."""
+
+
+# ------------------------------------------------------------------- leases
+
+
+class LeaseError(StorageError):
+    """A lease (:mod:`etl_core.storage.leases`) could not be had or kept.
+
+    Attributes:
+        key: The lease object's key.
+        holder: Who holds the lease (``host:pid (purpose)``), or who held it.
+        token: The fencing token concerned: the holder's, or the one this writer lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        holder: str | None = None,
+        token: int | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.holder = holder
+        self.token = token
+        super().__init__(message, key=key, url=url)
+
+
+class LeaseBusyError(LeaseError, RetryableError):
+    """Another live holder has the lease; ``retry_after`` says when it expires at the latest."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        holder: str | None = None,
+        token: int | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, key=key, holder=holder, token=token, url=url)
+        self.retry_after = retry_after
+
+
+class LeaseLostError(LeaseError, FatalError):
+    """This writer's lease was taken over (or released): it must stop without publishing."""
 
 
 # ------------------------------------------------------------- documents

@@ -512,6 +512,35 @@ def test_racing_conditional_creates_have_exactly_one_winner(store: ObjectStore) 
     assert store.read_bytes("_state/claims/race.json") == str(winner).encode()
 
 
+def test_versioned_read_gives_content_and_the_etag_of_that_version(store: ObjectStore) -> None:
+    store.write_bytes("_state/record.json", b'{"n": 1}')
+
+    found = store.read_versioned("_state/record.json")
+
+    assert found.key == "_state/record.json"
+    assert found.data == b'{"n": 1}'
+    assert found.etag == md5(b'{"n": 1}') == store.head("_state/record.json").etag
+
+
+def test_put_if_against_a_versioned_read_fails_once_the_object_changed(
+    store: ObjectStore,
+) -> None:
+    store.write_bytes("_state/record.json", b"v1")
+    first = store.read_versioned("_state/record.json")
+    store.write_bytes("_state/record.json", b"v2")
+
+    with pytest.raises(ObjectConflictError):
+        store.put_if("_state/record.json", b"v1 changed", etag=first.etag)
+    latest = store.read_versioned("_state/record.json")
+    store.put_if("_state/record.json", b"v2 changed", etag=latest.etag)
+    assert store.read_bytes("_state/record.json") == b"v2 changed"
+
+
+def test_versioned_read_of_a_missing_key_raises_object_not_found(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFoundError, match="absent"):
+        store.read_versioned("_state/absent.json")
+
+
 def test_download_copies_the_object_and_stays_a_snapshot(
     store: ObjectStore, tmp_path: Path
 ) -> None:

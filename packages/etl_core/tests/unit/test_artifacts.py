@@ -159,6 +159,18 @@ def test_a_manifest_round_trips() -> None:
     assert CuratedManifest.from_json(manifest.to_json()) == manifest
 
 
+def test_a_manifest_records_its_writers_lease_token_and_reads_old_ones_without() -> None:
+    old = CuratedManifest.from_json(OLD_MANIFEST)
+    fenced = replace(old, lease_token=7)
+
+    assert old.lease_token is None
+    assert "lease_token" not in json.loads(old.to_json())
+    assert json.loads(fenced.to_json())["lease_token"] == 7
+    assert CuratedManifest.from_json(fenced.to_json()) == fenced
+    with pytest.raises(ArtifactError, match="lease_token"):
+        CuratedManifest.from_dict({**json.loads(OLD_MANIFEST), "lease_token": "seven"})
+
+
 def test_a_manifest_without_run_id_is_accepted() -> None:
     raw = json.loads(OLD_MANIFEST)
     del raw["run_id"]

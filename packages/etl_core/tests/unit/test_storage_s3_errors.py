@@ -24,6 +24,7 @@ from etl_core.errors import (
     MissingDependencyError,
     ObjectNotFoundError,
     RetryableError,
+    StorageConfigError,
     StorageError,
 )
 from etl_core.retry import RetryPolicy
@@ -139,10 +140,10 @@ def test_credential_failures_are_fatal_with_a_hint(code: str, status: int) -> No
     assert "AWS_PROFILE" in str(error)
 
 
-def test_missing_credentials_name_where_credentials_come_from() -> None:
+def test_missing_credentials_are_a_configuration_error_naming_where_they_come_from() -> None:
     error = translate(NoCredentialsError())
 
-    assert type(error) is StorageError
+    assert type(error) is StorageConfigError
     assert "no usable AWS credentials" in str(error)
     assert "AWS_ACCESS_KEY_ID" in str(error)
 

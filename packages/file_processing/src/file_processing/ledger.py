@@ -6,10 +6,12 @@ identified by key + ETag: a record in a final state for the same ETag means
 "done", so reprocessing is a no-op unless forced; a new ETag under the same key
 is a new delivery.
 
-Every change is a compare-and-put (:meth:`ObjectStore.put_if`), so of two
-workers racing for one object exactly one claims it. A claim names its holder
-(``host:pid``) and expires; a claim whose process died on this host, or whose
-time ran out, is taken over, so a crash mid-file is completed by the next run.
+Every change is a compare-and-put (:class:`etl_core.storage.Records`: a versioned
+read, the change, a conditional put, bounded retries with jittered backoff), so of
+two workers racing for one object exactly one claims it. A claim names its holder
+(one process run, :func:`etl_core.storage.this_holder`) and expires; a claim whose
+time ran out, or whose holder is known gone (same host, boot and pid namespace, no
+such process), is taken over, so a crash mid-file is completed by the next run.
 
 The content index (``_state/file_processing/content/<sha256>.json``) remembers
 the first key validated with each content, which is how a byte-identical file
@@ -21,16 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from etl_core.errors import ObjectConflictError, ObjectNotFoundError
+from etl_core.errors import ObjectConflictError, ObjectNotFoundError, RecordConflictError
 from etl_core.layout import state_key, state_prefix
-from etl_core.runtime import process_alive
-from etl_core.storage import ObjectStore
+from etl_core.storage import (
+    NO_CHANGE,
+    Change,
+    Holder,
+    NoChange,
+    ObjectStore,
+    Records,
+    Update,
+    Versioned,
+    this_holder,
+)
 from file_processing.errors import FileProcessingError
 
 __all__ = [
@@ -49,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 _LANE = "file_processing"
 STATE_PREFIX = state_prefix(_LANE)
-_MAX_RACES = 8  # compare-and-put retries before giving up on a hot record
+R = TypeVar("R")
 
 State = Literal[
     "processing", "validated", "quarantined", "duplicate", "waiting", "failed", "released"
@@ -71,6 +80,7 @@ class ObjectRecord:
     state: State
     run_id: str = ""
     holder: str = ""
+    holder_process: dict[str, Any] = field(default_factory=dict)
     claimed_at: str = ""
     expires_at: str = ""
     finished_at: str = ""
@@ -134,9 +144,20 @@ def _encode(entry: ContentEntry) -> bytes:
     return json.dumps(asdict(entry), indent=1).encode()
 
 
-def holder_id() -> str:
-    """This process, as named in claims: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _decode_content(data: bytes, key: str) -> ContentEntry:
+    try:
+        return ContentEntry(**json.loads(data))
+    except (ValueError, TypeError):
+        logger.warning("unreadable content entry %s will be replaced", key)
+        return ContentEntry("", "", "", "", [])
+
+
+def _decode_record(data: bytes, key: str) -> ObjectRecord:
+    try:
+        return ObjectRecord.from_json(data)
+    except (ValueError, TypeError):
+        logger.warning("unreadable ledger record %s will be replaced", key)
+        return ObjectRecord(key, etag="", state="failed", message="unreadable record")
 
 
 def _now() -> datetime:
@@ -155,13 +176,24 @@ class Ledger:
         store: The store whose ``landing/`` zone the ledger describes.
         run_id: The run recorded in each claim.
         claim_timeout: How long a claim lasts before another worker may take it over.
+        holder: Who claims (default this process run, :func:`etl_core.storage.this_holder`).
     """
 
-    def __init__(self, store: ObjectStore, *, run_id: str, claim_timeout: timedelta) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        run_id: str,
+        claim_timeout: timedelta,
+        holder: Holder | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.claim_timeout = claim_timeout
-        self.holder = holder_id()
+        self.holder_process = holder or this_holder()
+        self.holder = self.holder_process.id
+        self._records = Records(store, decode=_decode_record, encode=ObjectRecord.to_json)
+        self._content = Records(store, decode=_decode_content, encode=_encode)
 
     @staticmethod
     def record_key(key: str) -> str:
@@ -170,8 +202,8 @@ class Ledger:
 
     def get(self, key: str) -> ObjectRecord | None:
         """The record of ``key``, or ``None`` if it was never processed."""
-        found = self._read(key)
-        return found[0] if found else None
+        found = self._records.read(self.record_key(key))
+        return found.value if found is not None else None
 
     def claim(self, key: str, etag: str, *, force: bool = False) -> Claim | ObjectRecord:
         """Claim ``key`` (at ``etag``) for processing.
@@ -184,35 +216,33 @@ class Ledger:
         Raises:
             LedgerConflictError: the record kept changing under this worker.
         """
-        for _ in range(_MAX_RACES):
-            found = self._read(key)
-            current: ObjectRecord | None = None
-            if found is not None:
-                current, version = found
-                if (current.is_done_for(etag) and not force) or self._held_elsewhere(current):
-                    return current
-                attempts = current.attempts if current.etag == etag else 0
-            else:
-                version, attempts = None, 0
+
+        def take(current: ObjectRecord | None) -> ObjectRecord | NoChange:
+            if current is not None and (
+                (current.is_done_for(etag) and not force) or self._held_elsewhere(current)
+            ):
+                return NO_CHANGE
+            attempts = current.attempts if current is not None and current.etag == etag else 0
             now = _now()
-            record = ObjectRecord(
+            return ObjectRecord(
                 key=key,
                 etag=etag,
                 state="processing",
                 run_id=self.run_id,
                 holder=self.holder,
+                holder_process=self.holder_process.to_dict(),
                 claimed_at=utc_stamp(now),
                 expires_at=utc_stamp(now + self.claim_timeout),
                 attempts=attempts + 1,
             )
-            try:
-                new_version = self.store.put_if(
-                    self.record_key(key), record.to_json(), etag=version
-                )
-            except ObjectConflictError:
-                continue
-            return Claim(record, new_version, current)
-        raise LedgerConflictError(f"{key}: its ledger record kept changing; try again")
+
+        update = self._update(self._records, key, self.record_key(key), take, "its ledger record")
+        before = update.before.value if update.before is not None else None
+        if not update.changed:
+            assert before is not None  # only an existing record stands in the way
+            return before
+        assert update.after is not None
+        return Claim(update.after.value, update.after.etag, before)
 
     def renew(self, claim: Claim) -> Claim:
         """Extend ``claim`` by ``claim_timeout`` from now; call it between long steps.
@@ -223,9 +253,7 @@ class Ledger:
         """
         record = replace(claim.record, expires_at=utc_stamp(_now() + self.claim_timeout))
         try:
-            version = self.store.put_if(
-                self.record_key(record.key), record.to_json(), etag=claim.version
-            )
+            version = self._put(claim, record)
         except ObjectConflictError:
             raise LedgerConflictError(
                 f"{record.key}: the claim was taken over by another worker (raise claim_timeout "
@@ -241,7 +269,7 @@ class Ledger:
         """
         record = replace(claim.record, state=state, finished_at=utc_stamp(_now()), **changes)
         try:
-            self.store.put_if(self.record_key(record.key), record.to_json(), etag=claim.version)
+            self._put(claim, record)
         except ObjectConflictError:
             raise LedgerConflictError(
                 f"{record.key}: the claim was taken over by another worker before this one "
@@ -256,27 +284,25 @@ class Ledger:
             ObjectNotFoundError: the ledger has no record of ``key``.
             LedgerConflictError: a worker is processing it right now.
         """
-        for _ in range(_MAX_RACES):
-            found = self._read(key)
-            if found is None:
+
+        def released(current: ObjectRecord | None) -> ObjectRecord:
+            if current is None:
                 raise ObjectNotFoundError(f"the ledger has no record of {key}", key=key)
-            current, version = found
             if self._held_elsewhere(current):
                 raise LedgerConflictError(f"{key} is being processed by {current.holder} now")
-            record = replace(current, state="released", finished_at=utc_stamp(_now()))
-            try:
-                self.store.put_if(self.record_key(key), record.to_json(), etag=version)
-            except ObjectConflictError:
-                continue
-            return record
-        raise LedgerConflictError(f"{key}: its ledger record kept changing; try again")
+            return replace(current, state="released", finished_at=utc_stamp(_now()))
+
+        record_key = self.record_key(key)
+        update = self._update(self._records, key, record_key, released, "its ledger record")
+        assert update.after is not None
+        return update.after.value
 
     # ---------------------------------------------------------------- content
 
     def content_owner(self, dataset: str, sha256: str) -> ContentEntry | None:
         """The landing object that owns this content of ``dataset``, if any."""
-        found = self._read_content(dataset, sha256)
-        return found[0] if found else None
+        found = self._content.read(_content_key(dataset, sha256))
+        return found.value if found is not None else None
 
     def claim_content(self, entry: ContentEntry) -> ContentEntry | None:
         """Make ``entry.key`` the owner of its content, unless a live owner already is.
@@ -288,21 +314,29 @@ class Ledger:
             ``None`` when ``entry.key`` owns the content now, else the owner: the
             object is a byte-identical duplicate of it.
         """
+
+        def own(current: ContentEntry | None) -> ContentEntry | NoChange:
+            if current is not None and current.key != entry.key and self._owns(current):
+                return NO_CHANGE
+            return entry
+
         key = _content_key(entry.dataset, entry.sha256)
-        for _ in range(_MAX_RACES):
-            found = self._read_content(entry.dataset, entry.sha256)
-            if found is not None and found[0].key != entry.key and self._owns(found[0]):
-                return found[0]
-            try:
-                self.store.put_if(key, _encode(entry), etag=found[1] if found else None)
-            except ObjectConflictError:
-                continue
+        update = self._update(self._content, entry.key, key, own, "the content index")
+        if update.changed or update.before is None:
             return None
-        raise LedgerConflictError(f"{entry.key}: the content index kept changing; try again")
+        return update.before.value
 
     def record_content(self, entry: ContentEntry) -> None:
-        """Update the owner's entry (with its outputs, once published)."""
-        self.store.write_bytes(_content_key(entry.dataset, entry.sha256), _encode(entry))
+        """Update the owner's entry (with its outputs, once published), if it still owns it."""
+
+        def outputs(current: ContentEntry | None) -> ContentEntry | NoChange:
+            if current is not None and current.key != entry.key:
+                logger.warning("%s no longer owns its content; outputs not recorded", entry.key)
+                return NO_CHANGE
+            return entry
+
+        key = _content_key(entry.dataset, entry.sha256)
+        self._update(self._content, entry.key, key, outputs, "the content index")
 
     def forget_content(self, dataset: str, sha256: str, key: str) -> None:
         """Give up ownership of content ``key`` did not validate."""
@@ -317,40 +351,32 @@ class Ledger:
             return False
         return record.state == "validated" or self._held_elsewhere(record)
 
-    def _read_content(self, dataset: str, sha256: str) -> tuple[ContentEntry, str] | None:
-        key = _content_key(dataset, sha256)
-        try:
-            etag = self.store.head(key).etag
-            raw = json.loads(self.store.read_bytes(key))
-            return ContentEntry(**raw), etag
-        except ObjectNotFoundError:
-            return None
-        except (ValueError, TypeError):
-            logger.warning("unreadable content entry %s will be replaced", key)
-            return ContentEntry(sha256, "", "", dataset, []), etag
-
     # ---------------------------------------------------------------- internals
 
-    def _read(self, key: str) -> tuple[ObjectRecord, str] | None:
-        """The record and its ETag, read in that order: if the record changes in
-        between, the caller's compare-and-put against the older ETag fails."""
-        record_key = self.record_key(key)
+    @staticmethod
+    def _update(
+        records: Records[R], key: str, record_key: str, fn: Change[R], what: str
+    ) -> Update[R]:
+        """``records.update`` of ``record_key``, its exhaustion said as a ledger conflict."""
         try:
-            etag = self.store.head(record_key).etag
-            data = self.store.read_bytes(record_key)
-        except ObjectNotFoundError:
-            return None
-        try:
-            return ObjectRecord.from_json(data), etag
-        except (ValueError, TypeError):
-            logger.warning("unreadable ledger record %s will be replaced", record_key)
-            return ObjectRecord(key, etag="", state="failed", message="unreadable record"), etag
+            return records.update(record_key, fn)
+        except RecordConflictError:
+            raise LedgerConflictError(f"{key}: {what} kept changing; try again") from None
+
+    def _put(self, claim: Claim, record: ObjectRecord) -> str:
+        """Write ``record`` over the claimed version only (a compare-and-put)."""
+        key = self.record_key(record.key)
+        expected = Versioned(key, claim.record, claim.version)
+        return self._records.put(key, record, expect=expected).etag
 
     def _held_elsewhere(self, record: ObjectRecord) -> bool:
-        """Whether a live claim (of another worker, or another thread here) holds ``record``."""
+        """Whether a live claim (of another worker, or another thread here) holds ``record``.
+
+        Liveness is the claim's expiry; the one shortcut is a holder known gone
+        (:meth:`etl_core.storage.Holder.is_gone`: same host, boot and pid namespace).
+        """
         if record.state != "processing":
             return False
         if datetime.fromisoformat(record.expires_at) <= _now():
             return False
-        host, _, pid = record.holder.rpartition(":")
-        return not (host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid)))
+        return not Holder.from_dict(record.holder_process or record.holder).is_gone()

@@ -11,7 +11,9 @@ same name never collide.
 Releasing a quarantined object (after its contract or key was fixed) stamps the
 record with who released it and when, and marks the landing object for
 reprocessing in the ledger; the record stays, and a later quarantine of the same
-file keeps the earlier episodes in ``history``.
+file keeps the earlier episodes in ``history``. The stamp is a compare-and-put
+against the version read (:class:`etl_core.storage.Records`): a record quarantined
+again meanwhile is not overwritten, the release is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from etl_core import layout
 from etl_core.artifacts import QuarantineRecord
 from etl_core.errors import ArtifactError, ObjectConflictError, ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE_SUFFIX, UNKNOWN_DATASET
-from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.storage import ObjectInfo, ObjectStore, Records
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Ledger, utc_stamp
 
@@ -120,11 +122,7 @@ def read_record(store: ObjectStore, key: str) -> QuarantineRecord:
         FileProcessingError: the record is malformed; the message names the field.
     """
     record_key = layout.quarantine_record_key(key)
-    data = store.read_bytes(record_key)
-    try:
-        return QuarantineRecord.from_json(data, key=record_key)
-    except ArtifactError as exc:
-        raise FileProcessingError(str(exc)) from exc
+    return _decode(store.read_bytes(record_key), record_key)
 
 
 def list_quarantined(
@@ -155,8 +153,10 @@ def release(
             while being released (a new quarantine: look again).
     """
     record_key = layout.quarantine_record_key(key)
-    version = store.head(record_key).etag
-    record = read_record(store, record_key)
+    found = Records(store, decode=_decode, encode=QuarantineRecord.to_json).read(record_key)
+    if found is None:
+        raise ObjectNotFoundError(f"no quarantine record {record_key}", key=record_key)
+    record = found.value
     if record.released:
         raise FileProcessingError(
             f"{record.key} was already released by {record.released_by} at {record.released_at}"
@@ -171,7 +171,9 @@ def release(
         logger.info("no ledger record of %s: it is unprocessed already", record.source_key)
     record = replace(record, released_at=_now(), released_by=by, release_note=note)
     try:
-        store.put_if(record_key, record.to_json(), etag=version)
+        Records(store, decode=_decode, encode=QuarantineRecord.to_json).put(
+            record_key, record, expect=found
+        )
     except ObjectConflictError:
         raise FileProcessingError(
             f"{record.key}: the record changed while being released (it was quarantined "
@@ -190,6 +192,13 @@ def _history_of(store: ObjectStore, key: str) -> list[dict[str, Any]]:
     earlier = episode.pop("history")
     del episode["failed_checks"], episode["schema_version"]
     return [*earlier, episode]
+
+
+def _decode(data: bytes, key: str) -> QuarantineRecord:
+    try:
+        return QuarantineRecord.from_json(data, key=key)
+    except ArtifactError as exc:
+        raise FileProcessingError(str(exc)) from exc
 
 
 def _now() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import zipfile
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import pytest
 from etl_core.artifacts import read_deliveries
 from etl_core.layout import delivery_manifest_key
 from etl_core.metrics import Registry, use_registry
+from etl_core.storage import Holder, this_holder
 from file_processing.ledger import Claim, Ledger, LedgerConflictError
 from file_processing.quarantine import list_quarantined, read_record, release
 
@@ -287,10 +287,11 @@ def test_missing_sidecar_waits_then_quarantines_after_the_grace(lane: Any) -> No
 
 def test_claim_of_a_dead_worker_is_taken_over_and_completed(lane: Any, orders: Orders) -> None:
     key = lane.deliver("orders_20261111.csv", orders(5))
-    ledger = Ledger(lane.store, run_id="crashed", claim_timeout=timedelta(hours=1))
     dead = subprocess.Popen(["true"])
     dead.wait()
-    ledger.holder = f"{os.uname().nodename}:{dead.pid}"
+    me = this_holder()  # the dead worker ran on this host, in this pid namespace
+    crashed = Holder(f"{me.host}:{dead.pid}:crashed", me.host, dead.pid, me.namespace)
+    ledger = Ledger(lane.store, run_id="crashed", claim_timeout=timedelta(hours=1), holder=crashed)
     claim = ledger.claim(key, lane.store.head(key).etag)
     assert isinstance(claim, Claim)
     with lane.processor() as processor:
@@ -303,8 +304,8 @@ def test_claim_of_a_dead_worker_is_taken_over_and_completed(lane: Any, orders: O
 
 def test_live_claim_of_another_worker_is_respected(lane: Any, orders: Orders) -> None:
     key = lane.deliver("orders_20261112.csv", orders(5))
-    ledger = Ledger(lane.store, run_id="other", claim_timeout=timedelta(hours=1))
-    ledger.holder = "another-host:1"
+    elsewhere = Holder("another-host:1", "another-host", 1, this_holder().namespace)
+    ledger = Ledger(lane.store, run_id="other", claim_timeout=timedelta(hours=1), holder=elsewhere)
     ledger.claim(key, lane.store.head(key).etag)
     with lane.processor() as processor:
         outcome = processor.process(key)

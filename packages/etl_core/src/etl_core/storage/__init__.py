@@ -2,7 +2,10 @@
 
 Open a store with :func:`open_store`; both backends share the semantics of
 :class:`ObjectStore` (sorted lazy listings, byte ranges, writes visible only
-when complete, idempotent deletes) and validate keys the same way.
+when complete, idempotent deletes, versioned reads and compare-and-put) and
+validate keys the same way. On top of compare-and-put: :class:`Records`, small
+documents changed by a bounded read-change-put loop (:mod:`.records`), and
+leases with a heartbeat and fencing tokens (:func:`acquire_lease`, :mod:`.leases`).
 """
 
 import importlib
@@ -16,10 +19,13 @@ from .base import (
     ObjectStore,
     ObjectWriter,
     TransientStorageError,
+    VersionedObject,
 )
 from .keys import join_key, validate_key, validate_prefix
+from .leases import Holder, Lease, LeaseState, acquire_lease, read_lease, this_holder
 from .local import LocalObjectStore
 from .opener import open_store
+from .records import NO_CHANGE, UPDATE_RETRY, Change, NoChange, Records, Update, Versioned
 from .url import InvalidStoreURLError, StoreLocation, parse_store_url
 
 if TYPE_CHECKING:
@@ -40,17 +46,31 @@ __all__ = [
     "DEFAULT_S3_RETRY",
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
+    "NO_CHANGE",
+    "UPDATE_RETRY",
+    "Change",
+    "Holder",
     "InvalidStoreURLError",
+    "Lease",
+    "LeaseState",
     "LocalObjectStore",
+    "NoChange",
     "ObjectInfo",
     "ObjectStore",
     "ObjectWriter",
+    "Records",
     "S3ObjectStore",
     "StoreLocation",
     "TransientStorageError",
+    "Update",
+    "Versioned",
+    "VersionedObject",
+    "acquire_lease",
     "join_key",
     "open_store",
     "parse_store_url",
+    "read_lease",
+    "this_holder",
     "validate_key",
     "validate_prefix",
 ]

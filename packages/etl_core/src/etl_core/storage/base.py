@@ -33,6 +33,7 @@ __all__ = [
     "ObjectStore",
     "ObjectWriter",
     "TransientStorageError",
+    "VersionedObject",
     "check_expires",
     "check_part_size",
     "check_range",
@@ -86,6 +87,21 @@ class ObjectInfo:
     size: int
     etag: str
     last_modified: datetime
+
+
+@dataclass(frozen=True)
+class VersionedObject:
+    """A small object's whole content together with the ETag of that same version.
+
+    What :meth:`ObjectStore.read_versioned` returns: a compare-and-put against
+    ``etag`` succeeds only while the stored object is still exactly ``data``,
+    which is what a read-change-write needs (a ``head`` followed by a read could
+    pair the ETag of one version with the content of the next).
+    """
+
+    key: str
+    data: bytes
+    etag: str
 
 
 class ObjectWriter(io.BufferedIOBase):
@@ -225,6 +241,18 @@ class ObjectStore(abc.ABC):
         Raises:
             ObjectNotFoundError: no object has this key.
             ValueError: the range is negative or reversed.
+        """
+
+    @abc.abstractmethod
+    def read_versioned(self, key: str) -> VersionedObject:
+        """Read a small object whole, with the ETag of exactly the version read.
+
+        S3 answers both in one GET; the local store reads one open file, which a
+        concurrent writer replaces by rename but never changes. Use it to read
+        what a :meth:`put_if` will then replace.
+
+        Raises:
+            ObjectNotFoundError: no object has this key.
         """
 
     @abc.abstractmethod

@@ -45,6 +45,7 @@ from .base import (
     ObjectInfo,
     ObjectStore,
     ObjectWriter,
+    VersionedObject,
     check_expires,
     check_part_size,
     check_range,
@@ -113,6 +114,12 @@ class LocalObjectStore(ObjectStore):
         if end is None:
             return io.BufferedReader(raw, buffer_size=_CHUNK)
         return io.BufferedReader(_LimitedReader(raw, end - first), buffer_size=_CHUNK)
+
+    def read_versioned(self, key: str) -> VersionedObject:
+        # One open file is one version: writers replace the file by rename, never in place.
+        with self._open_object(key, self._path(key)) as stream:
+            data = stream.readall()
+        return VersionedObject(key, data, hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     # ----------------------------------------------------------------- writes
 

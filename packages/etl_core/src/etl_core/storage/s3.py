@@ -35,6 +35,7 @@ from .base import (
     ObjectStore,
     ObjectWriter,
     TransientStorageError,
+    VersionedObject,
     check_expires,
     check_part_size,
     check_range,
@@ -178,6 +179,21 @@ class S3ObjectStore(ObjectStore):
         if not body.open_at(first, etag=None):
             return io.BytesIO(b"")
         return io.BufferedReader(body, buffer_size=_READ_CHUNK)
+
+    def read_versioned(self, key: str) -> VersionedObject:
+        full = self._full_key(key)
+
+        def get() -> tuple[bytes, str]:
+            # The body is read inside the attempt: a dropped connection repeats the GET.
+            response = self._client.get_object(Bucket=self._bucket, Key=full)
+            body = response["Body"]
+            try:
+                return body.read(), _unquote_etag(response["ETag"])
+            finally:
+                body.close()
+
+        data, etag = self._call("read", key, get)
+        return VersionedObject(key, data, etag)
 
     # ----------------------------------------------------------------- writes
 
