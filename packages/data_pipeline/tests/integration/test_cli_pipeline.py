@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from data_pipeline.lease import partition_lease
 from etl_core.storage import ObjectStore
 from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.scripts import run_script
@@ -169,3 +170,15 @@ def test_load_into_postgres_with_copy_is_idempotent(
             "FROM retail_sales_transaction GROUP BY dt ORDER BY dt"
         ).fetchall()
     assert rows == [("2026-11-01", 200, 200, True), ("2026-11-02", 200, 200, True)]
+
+
+def test_run_skips_a_partition_another_writer_holds_and_succeeds(
+    pipeline: Cli, local_store: ObjectStore
+) -> None:
+    with partition_lease(local_store, "pos", date(2026, 11, 2), purpose="other", ttl_seconds=60):
+        result = pipeline("run", "--no-load")
+    assert result.returncode == 0, result.stderr
+    assert "1 partition(s) processed, 0 failed, 1 skipped (in progress elsewhere)" in result.stdout
+    assert "skipped: in progress elsewhere" in result.stdout
+    assert local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
+    assert not local_store.exists("curated/pos/dt=2026-11-02/_manifest.json")
