@@ -163,7 +163,7 @@ def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
         built, loaded = outcome.transform, outcome.load
         unmatched = ", ".join(f"{k}={v}" for k, v in built.unmatched.items()) if built else ""
         if outcome.skipped:
-            unmatched = "skipped: in progress elsewhere"
+            unmatched = f"skipped: {outcome.skipped}"
         table.add_row(
             outcome.dataset,
             outcome.dt.isoformat(),
@@ -248,7 +248,7 @@ def run_command(
     session.push_metrics("etl_data_pipeline_run")
     out.print(_outcome_table(outcomes))
     skipped = sum(1 for o in outcomes if o.skipped)
-    busy = f", {skipped} skipped (in progress elsewhere)" if skipped else ""
+    busy = f", {skipped} skipped (in progress or done elsewhere)" if skipped else ""
     out.print(f"{len(outcomes) - skipped} partition(s) processed, {len(failures)} failed{busy}")
     if failures:
         raise typer.Exit(ExitCode.FAILED)

@@ -28,6 +28,7 @@ __all__ = [
     "PendingPartition",
     "load_marker_key",
     "loaded_generation",
+    "pending_partition",
     "pending_partitions",
     "process_partition",
 ]
@@ -80,8 +81,12 @@ def process_partition(
     load: bool = True,
     run_id: str = "",
     purpose: str = "transform",
+    only_if_pending: bool = False,
 ) -> PartitionOutcome:
     """Transform and/or load one partition while holding its lease.
+
+    With ``only_if_pending``, what is left to do is decided again once the lease is
+    held, so a partition another worker finished meanwhile is not redone.
 
     Raises:
         PartitionBusyError: another writer holds the partition.
@@ -98,6 +103,11 @@ def process_partition(
         wait_seconds=settings.lease_wait_seconds,
         heartbeat_seconds=settings.lease_heartbeat_seconds or None,
     ) as lease:
+        if only_if_pending:
+            pending = pending_partition(store, contract, dt, load=load)
+            if pending is None:
+                return PartitionOutcome(contract.dataset, dt, None, None, skipped="done elsewhere")
+            transform, load = pending.transform, pending.load
         built = (
             transform_partition(store, contract, dt, settings, run_id=run_id, lease=lease)
             if transform
@@ -123,15 +133,22 @@ def pending_partitions(
 ) -> list[PendingPartition]:
     """Validated partitions whose curated output is missing or older than their inputs,
     and (with ``load``) curated partitions whose current generation is not loaded yet."""
-    pending = []
-    for dt in list_validated_dates(store, contract.dataset):
-        manifest = read_manifest(store, contract.dataset, dt)
-        inputs = {info.key: info.etag for info in input_objects(store, contract.dataset, dt)}
-        wants_load = load and contract.load is not None
-        if manifest is None:
-            pending.append(PendingPartition(dt, True, wants_load, "no curated output"))
-        elif manifest.inputs != inputs:
-            pending.append(PendingPartition(dt, True, wants_load, "inputs changed"))
-        elif wants_load and loaded_generation(store, contract.dataset, dt) != manifest.generation:
-            pending.append(PendingPartition(dt, False, True, "not loaded"))
-    return pending
+    dates = list_validated_dates(store, contract.dataset)
+    found = (pending_partition(store, contract, dt, load=load) for dt in dates)
+    return [pending for pending in found if pending is not None]
+
+
+def pending_partition(
+    store: ObjectStore, contract: Contract, dt: date, *, load: bool
+) -> PendingPartition | None:
+    """What is left to do for one partition, or ``None`` when it is up to date."""
+    manifest = read_manifest(store, contract.dataset, dt)
+    inputs = {info.key: info.etag for info in input_objects(store, contract.dataset, dt)}
+    wants_load = load and contract.load is not None
+    if manifest is None:
+        return PendingPartition(dt, True, wants_load, "no curated output")
+    if manifest.inputs != inputs:
+        return PendingPartition(dt, True, wants_load, "inputs changed")
+    if wants_load and loaded_generation(store, contract.dataset, dt) != manifest.generation:
+        return PendingPartition(dt, False, True, "not loaded")
+    return None

@@ -8,6 +8,7 @@ manifest's generations make a repeated or concurrent unit harmless.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -29,6 +30,8 @@ __all__ = [
     "partition_unit",
     "run_unit",
 ]
+
+logger = logging.getLogger(__name__)
 
 LANE = "data_pipeline"
 PARTITION = "partition"
@@ -85,7 +88,8 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
     """Process one partition unit; a unit of a backfill job records each attempt in its ledger.
 
     A ``run`` unit whose partition is being written elsewhere is skipped, not
-    failed: the other writer is doing the work.
+    failed: the other writer is doing the work; one whose partition another
+    writer finished since the run listed it is skipped too.
 
     Raises:
         InvalidUnitError: the unit is malformed.
@@ -110,11 +114,13 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
                 load=bool(unit.params.get("load", True)),
                 run_id=context.run_id,
                 purpose=purpose,
+                only_if_pending=purpose == "run",
             )
         except PartitionBusyError as busy:
             if purpose != "run":
                 raise
-            return PartitionOutcome(dataset, dt, None, None, skipped=str(busy))
+            logger.info("skipped: %s", busy)
+            return PartitionOutcome(dataset, dt, None, None, skipped="in progress elsewhere")
 
 
 def _record_attempt(context: PipelineContext, job_id: str, dt: date) -> None:

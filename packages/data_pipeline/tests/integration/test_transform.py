@@ -22,7 +22,7 @@ from data_pipeline.errors import (
     UnmatchedRowsError,
 )
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
-from data_pipeline.pipeline import pending_partitions
+from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import transform_partition
 from etl_core.contracts import load_contracts
@@ -539,3 +539,16 @@ def test_files_no_delivery_manifest_names_are_never_read(
     publish_delivery(local_store, "pos", day, {"late.csv": retail.rows("2026-11-09", 3).encode()})
     result = transform_partition(local_store, contract, day, settings)
     assert result.rows == 3  # only the published delivery
+
+
+def test_a_run_does_not_redo_a_partition_another_worker_finished_meanwhile(
+    local_store: ObjectStore, settings: PipelineSettings
+) -> None:
+    contract = load_contracts(settings.config_dir).get("pos")
+    listed = pending_partitions(local_store, contract, load=False)  # what a run saw at its start
+    assert DAY in [p.dt for p in listed]
+    process_partition(local_store, contract, DAY, settings, load=False)  # the other worker
+    again = process_partition(
+        local_store, contract, DAY, settings, load=False, only_if_pending=True
+    )
+    assert (again.skipped, again.transform) == ("done elsewhere", None)
