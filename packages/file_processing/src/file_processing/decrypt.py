@@ -299,6 +299,9 @@ class Decryptor:
                 stderr=subprocess.PIPE,
                 pass_fds=child_fds,
                 env=self._env,
+                # Its own session: a Ctrl-C or SIGTERM sent to the job's process group is
+                # this process's to handle, never a "signal caught" failure read as a verdict.
+                start_new_session=True,
             )
         except OSError as exc:
             os.close(status_read)
