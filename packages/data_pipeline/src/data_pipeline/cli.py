@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +21,7 @@ from data_pipeline.backfill import (
     start_backfill,
 )
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
+from data_pipeline.layout import remove_abandoned_writes
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
@@ -232,6 +233,7 @@ def run_command(
     outcomes: list[PartitionOutcome] = []
     failures: list[str] = []
     with session.open_store() as store:
+        remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
         context = PipelineContext(store, every, session.settings, run_id=session.run_id)
         units = [
             partition_unit(c.dataset, p.dt, transform=p.transform, load=p.load, purpose="run")
@@ -304,6 +306,7 @@ def backfill_command(
             total = sum(item.bytes for item in plan)
             out.print(f"dry run: {len(plan)} partition(s), {total} bytes of input; nothing written")
             return
+        remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
         ledger = open_ledger(store, database_url if load else None)
         if resume:
             job = resume_backfill(ledger, contract, resume)

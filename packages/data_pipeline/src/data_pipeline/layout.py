@@ -33,7 +33,7 @@ import re
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from data_pipeline.errors import PartitionError, SupersededError
@@ -44,6 +44,7 @@ from etl_core.layout import (
     is_delivery_manifest,
     manifest_key,
     partition_of,
+    state_prefix,
     validated_prefix,
 )
 from etl_core.storage import Lease, ObjectInfo, ObjectStore, Records, Update
@@ -55,6 +56,7 @@ __all__ = [
     "new_generation",
     "publish_partition",
     "read_manifest",
+    "remove_abandoned_writes",
     "timestamp",
 ]
 
@@ -214,6 +216,14 @@ def _flip(
 
 def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
     return CuratedManifest.from_json(data, key=key)
+
+
+def remove_abandoned_writes(store: ObjectStore, older_than: timedelta) -> int:
+    """Remove what pipeline writers killed mid-write left (older than a lease lasts)."""
+    return sum(
+        store.remove_abandoned_writes(older_than, prefix)
+        for prefix in (curated_prefix(), state_prefix("data_pipeline"))
+    )
 
 
 def timestamp(moment: datetime) -> str:

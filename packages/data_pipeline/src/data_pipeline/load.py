@@ -10,7 +10,6 @@ duplicates, and a failure leaves the previous rows in place.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from etl_core.contracts import Contract, ContractError
 from etl_core.errors import FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
+from etl_core.scratch import scratch_dir
 from etl_core.storage import ObjectStore
 
 __all__ = ["LoadResult", "load_curated_partition"]
@@ -78,7 +78,7 @@ def load_curated_partition(
             raise MissingPartitionError(
                 contract.dataset, dt, "no curated partition is published; run `transform` first"
             )
-        with tempfile.TemporaryDirectory(prefix="etl-load-", dir=work_dir) as tmp:
+        with scratch_dir(work_dir, "load") as tmp:
             paths = []
             for number, key in enumerate(manifest.files):
                 paths.append(Path(tmp) / f"{number:05d}.parquet")

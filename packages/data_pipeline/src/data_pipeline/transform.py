@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -35,6 +34,7 @@ from etl_core.contracts import Contract
 from etl_core.layout import validated_prefix
 from etl_core.logging import bound_context
 from etl_core.metrics import counter, histogram
+from etl_core.scratch import scratch_dir
 from etl_core.storage import Lease, ObjectInfo, ObjectStore
 
 __all__ = ["TransformResult", "transform_partition"]
@@ -152,7 +152,7 @@ def _transform(
             f"no validated input under {validated_prefix(contract.dataset, dt)}",
         )
     scratch = str(settings.work_dir) if settings.work_dir else None
-    with tempfile.TemporaryDirectory(prefix="etl-transform-", dir=scratch) as tmp:
+    with scratch_dir(scratch, "transform") as tmp:
         work = Path(tmp)
         paths, input_bytes = _stage_inputs(store, objects, work / "input")
         con = connect_engine(

@@ -563,3 +563,23 @@ def test_upload_writes_a_local_file_to_a_key(store: ObjectStore, tmp_path: Path)
     source.write_bytes(patterned(1024 * 1024 + 3))
     assert store.upload(source, "out/b.bin") == source.stat().st_size
     assert store.read_bytes("out/b.bin") == source.read_bytes()
+
+
+# --------------------------------------------------------- abandoned writes
+
+
+def test_a_write_abandoned_by_its_writer_is_removed_once_old_enough(store: ObjectStore) -> None:
+    writer = store.open_write("zone/big.bin", part_size=MIN_PART_SIZE)
+    writer.write(patterned(MIN_PART_SIZE + MIB))  # under way, as a killed process leaves it
+    try:
+        if not isinstance(store, S3ObjectStore):  # moto says every upload began in 2010
+            assert store.remove_abandoned_writes(timedelta(hours=1)) == 0  # may still be running
+        assert store.remove_abandoned_writes(timedelta(0), prefix="other/") == 0
+        assert store.remove_abandoned_writes(timedelta(0), prefix="zone/") == 1
+        assert store.remove_abandoned_writes(timedelta(0)) == 0
+        assert keys(store) == []
+    finally:
+        writer.abort()
+    store.write_bytes("zone/done.bin", b"finished")
+    assert store.remove_abandoned_writes(timedelta(0)) == 0
+    assert keys(store) == ["zone/done.bin"]

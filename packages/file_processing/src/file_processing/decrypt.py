@@ -40,6 +40,7 @@ from typing import IO, BinaryIO, Self
 
 import gnupg
 
+from etl_core.scratch import mark_owner, sweep_scratch
 from file_processing.errors import GpgError, RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
@@ -131,8 +132,11 @@ class Decryptor:
         self._binary = binary
         self._passphrase = passphrase
         self._env = _gpg_environment()
-        # A short path under the system temp dir: gpg-agent's socket path must fit.
-        self._home = Path(tempfile.mkdtemp(prefix="gpg-"))
+        # A short path under the system temp dir: gpg-agent's socket path must fit. It
+        # holds the secret key: tagged, so the next run removes it if this one is killed.
+        sweep_scratch(None)
+        self._home = Path(tempfile.mkdtemp(prefix="etl-gpg-"))
+        mark_owner(self._home)
         self._scratch = Path(tempfile.mkdtemp(prefix="decrypt-", dir=workdir))
         self._finalizer = weakref.finalize(
             self, _remove_keyring, self._home, self._scratch, _gpgconf_for(binary), self._env

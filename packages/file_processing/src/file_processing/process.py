@@ -30,7 +30,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -54,6 +53,7 @@ from etl_core.layout import (
 )
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
+from etl_core.scratch import scratch_dir
 from etl_core.storage import ObjectInfo, ObjectStore
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
@@ -315,8 +315,7 @@ class Processor:
             return self._quarantine(job, contract, day, refusal, local=None)
         if expected is _WAIT:
             return _waiting(info, contract, day)
-        with tempfile.TemporaryDirectory(prefix="fp-", dir=self.settings.work_dir) as scratch:
-            workdir = Path(scratch)
+        with scratch_dir(self.settings.work_dir, "file") as workdir:
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
             _bytes_in.labels(dataset=contract.dataset).inc(info.size)

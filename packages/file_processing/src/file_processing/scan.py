@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from etl_core.errors import EtlError
-from etl_core.layout import landing_prefix
+from etl_core.layout import landing_prefix, quarantine_prefix, state_prefix, validated_prefix
 from etl_core.work import Executor, UnitResult
 from file_processing.process import Outcome, Processor
 from file_processing.work import landing_object_unit, run_unit
@@ -79,6 +79,7 @@ def scan(
         on_planned: Called once with the number of objects found (for a progress bar).
         on_done: Called after each object, with its outcome or failure.
     """
+    _remove_abandoned_writes(processor)
     units = [landing_object_unit(key) for key in landing_keys(processor, dataset)]
     if on_planned is not None:
         on_planned(len(units))
@@ -94,6 +95,13 @@ def scan(
     summary.outcomes.sort(key=lambda o: o.key)
     summary.failures.sort(key=lambda f: f.key)
     return summary
+
+
+def _remove_abandoned_writes(processor: Processor) -> None:
+    """Remove what writers of this lane killed mid-write left (older than a claim lasts)."""
+    age = processor.settings.claim_timeout
+    for prefix in (validated_prefix(), quarantine_prefix(), state_prefix("file_processing")):
+        processor.store.remove_abandoned_writes(age, prefix)
 
 
 def _summarised(result: UnitResult[Outcome]) -> Outcome | Failure:

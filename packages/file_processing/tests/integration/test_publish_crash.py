@@ -8,14 +8,18 @@ delivery, and no reader may see a delivery whose manifest is not written.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
+import time
 import zipfile
 from datetime import date
 from typing import Any
 
 from etl_core.artifacts import read_deliveries
 from etl_core.layout import delivery_manifest_key
+from etl_core.work import InlineExecutor
+from file_processing.scan import scan
 
 CRASHING_WORKER = """
 import os, sys
@@ -77,11 +81,13 @@ def test_a_crash_between_data_and_report_does_not_wedge_the_delivery(
     data_key = "validated/orders/dt=2026-11-21/orders_20261121.csv"
     assert local_lane.store.exists(data_key)  # the data was written, its report was not
     assert read_deliveries(local_lane.store, "orders", date(2026, 11, 21)) == []
+    assert list((local_lane.tmp / "scratch").glob("etl-file-*"))  # what the crash left
     with local_lane.processor() as processor:
         outcome = processor.process(key)
     assert outcome.status == "validated", outcome.reason
     (manifest,) = read_deliveries(local_lane.store, "orders", date(2026, 11, 21))
     assert manifest.data_keys == (data_key,)
+    assert not list((local_lane.tmp / "scratch").glob("etl-*"))  # swept by the re-run
 
 
 def test_readers_never_see_a_delivery_whose_publish_did_not_finish(
@@ -109,3 +115,21 @@ def test_force_always_redoes_a_delivery(local_lane: Any, orders: Any) -> None:
         first = local_lane.store.read_bytes(manifest_key)
         assert processor.process(key, force=True).status == "validated"
     assert local_lane.store.read_bytes(manifest_key) != first  # published again
+
+
+def test_a_scan_removes_partial_writes_older_than_a_claim(local_lane: Any, orders: Any) -> None:
+    lake = local_lane.tmp / "lake"
+    partial = lake / "validated/orders/dt=2026-11-20/.etl-partial-1a2b3c"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"x" * 4096)  # what a writer killed mid-upload leaves
+    fresh = lake / "quarantine/_unknown/dt=2026-11-20/.etl-partial-4d5e6f"
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(b"y")  # may be another worker's write in progress
+    two_hours_ago = time.time() - 7200
+    os.utime(partial, (two_hours_ago, two_hours_ago))
+    local_lane.deliver("orders_20261120.csv", orders(4))
+    with local_lane.processor() as processor:
+        summary = scan(processor, InlineExecutor())
+    assert [o.status for o in summary.outcomes] == ["validated"]
+    assert not partial.exists()
+    assert fresh.exists()

@@ -297,6 +297,19 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def remove_abandoned_writes(self, older_than: timedelta, prefix: str = "") -> int:
+        """Remove the unfinished writes under ``prefix`` started more than ``older_than`` ago.
+
+        A process killed mid-write leaves them behind, invisible to listings but
+        taking space: a local store's ``.etl-partial-*`` files, S3's incomplete
+        multipart uploads. Writes younger than ``older_than`` may still be in
+        progress and are left alone.
+
+        Returns:
+            How many were removed.
+        """
+
+    @abc.abstractmethod
     def presigned_url(self, key: str, *, expires: float | timedelta = 3600) -> str:
         """A URL that reads the object without credentials, valid for ``expires`` seconds.
 

@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -179,6 +180,22 @@ class LocalObjectStore(ObjectStore):
                 return
             raise _storage_error(exc, "delete", key, self.url) from exc
         _prune_empty_parents(path, self._root)
+
+    def remove_abandoned_writes(self, older_than: timedelta, prefix: str = "") -> int:
+        validate_prefix(prefix)
+        folder = prefix.rpartition("/")[0]  # partial files sit beside their target
+        start = self._root.joinpath(*folder.split("/")) if folder else self._root
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for directory, _, files in os.walk(start):
+            for name in files:
+                if name.startswith(PARTIAL_FILE_PREFIX) and _remove_if_older(
+                    Path(directory, name), cutoff
+                ):
+                    removed += 1
+        if removed:
+            logger.info("removed %d abandoned partial write(s) under %s", removed, start)
+        return removed
 
     # ------------------------------------------------------------------- URLs
 
@@ -480,3 +497,14 @@ def _storage_error(exc: OSError, verb: str, key: str, url: str) -> StorageError:
             "and objects below it under the same name"
         )
     return StorageError(f"cannot {verb} {key!r} in {url}: {reason}", key=key, url=url)
+
+
+def _remove_if_older(path: Path, cutoff: float) -> bool:
+    """Delete ``path`` if it was last written before ``cutoff``; a file gone meanwhile is not."""
+    try:
+        if path.stat().st_mtime >= cutoff:
+            return False
+        path.unlink()
+    except FileNotFoundError:  # finished (renamed into place) or removed meanwhile
+        return False
+    return True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 
 from etl_core.errors import (
@@ -290,6 +290,43 @@ class S3ObjectStore(ObjectStore):
 
         return self._retry.call(attempt)
 
+    def remove_abandoned_writes(self, older_than: timedelta, prefix: str = "") -> int:
+        validate_prefix(prefix)
+        cutoff = datetime.now(UTC) - older_than
+        params: dict[str, Any] = {"Bucket": self._bucket, "Prefix": self._key_base + prefix}
+        removed = 0
+        while True:
+            page = self._call(
+                "list multipart uploads",
+                prefix or None,
+                lambda: self._client.list_multipart_uploads(**params),
+            )
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < cutoff:
+                    self._abort_upload(upload["Key"], upload["UploadId"])
+                    removed += 1
+            if not page.get("IsTruncated"):
+                break
+            params["KeyMarker"] = page["NextKeyMarker"]
+            params["UploadIdMarker"] = page["NextUploadIdMarker"]
+        if removed:
+            logger.info("aborted %d abandoned multipart upload(s) under %s", removed, self.url)
+        return removed
+
+    def _abort_upload(self, full_key: str, upload_id: str) -> None:
+        """Abort one multipart upload; one already gone (aborted, completed) is done."""
+        key = full_key[len(self._key_base) :]
+        try:
+            self._call(
+                "abort multipart upload",
+                key,
+                lambda: self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=full_key, UploadId=upload_id
+                ),
+            )
+        except ObjectNotFoundError:
+            return
+
     def _list_pages(self, prefix: str) -> Iterator[ObjectInfo]:
         params: dict[str, Any] = {
             "Bucket": self._bucket,
@@ -406,14 +443,7 @@ class _MultipartUpload:
         )
 
     def abort(self) -> None:
-        client, bucket = self._store._client, self._store._bucket
-        self._store._call(
-            "abort multipart upload",
-            self._key,
-            lambda: client.abort_multipart_upload(
-                Bucket=bucket, Key=self._full_key, UploadId=self._upload_id
-            ),
-        )
+        self._store._abort_upload(self._full_key, self._upload_id)
 
     def abort_quietly(self) -> None:
         try:

@@ -30,7 +30,7 @@ __all__ = [
     "translate_s3_error",
 ]
 
-NOT_FOUND_ERROR_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+NOT_FOUND_ERROR_CODES = frozenset({"NoSuchKey", "NoSuchUpload", "404", "NotFound"})
 TRANSIENT_ERROR_CODES = frozenset(
     {
         "SlowDown",

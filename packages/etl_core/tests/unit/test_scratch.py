@@ -1,0 +1,48 @@
+"""Scratch directories name their owner, so what a killed process left is swept by the next run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from etl_core.scratch import OWNER_FILE, scratch_dir, sweep_scratch
+from etl_core.storage.leases import this_holder
+
+
+def dead_holder() -> dict[str, object]:
+    """The owner record of a process of this host that has exited."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                           capture_output=True, text=True)  # fmt: skip
+    me = this_holder()
+    pid = int(child.stdout)
+    return {"id": f"{me.host}:{pid}:gone", "host": me.host, "pid": pid, "namespace": me.namespace}
+
+
+def test_a_scratch_directory_is_tagged_and_removed_when_done(tmp_path: Path) -> None:
+    with scratch_dir(tmp_path, "unit") as directory:
+        assert directory.parent == tmp_path
+        assert directory.name.startswith("etl-unit-")
+        assert json.loads((directory / OWNER_FILE).read_text())["id"] == this_holder().id
+    assert not directory.exists()
+
+
+def test_the_scratch_of_a_process_that_is_gone_is_swept_and_a_live_one_kept(
+    tmp_path: Path,
+) -> None:
+    stale = tmp_path / "etl-file-stale"
+    stale.mkdir()
+    (stale / "member.csv").write_bytes(b"x" * 1000)
+    (stale / OWNER_FILE).write_text(json.dumps(dead_holder()))
+    foreign = tmp_path / "etl-file-other-host"
+    foreign.mkdir()
+    (foreign / OWNER_FILE).write_text(json.dumps({**dead_holder(), "host": "elsewhere"}))
+    untagged = tmp_path / "etl-file-untagged"
+    untagged.mkdir()
+    with scratch_dir(tmp_path, "file") as mine:  # a new scratch sweeps its siblings
+        assert not stale.exists()
+        assert foreign.exists()  # another host's process may be alive: never judged by pid
+        assert untagged.exists()  # not made by this module
+        assert sweep_scratch(tmp_path) == 0
+        assert mine.exists()
