@@ -17,8 +17,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from etl_core.errors import InvalidKeyError, ObjectConflictError, ObjectNotFoundError
-from etl_core.storage import MIN_PART_SIZE, ObjectStore, S3ObjectStore
+from etl_core.errors import (
+    InvalidKeyError,
+    ObjectConflictError,
+    ObjectNotFoundError,
+    StorageConfigError,
+)
+from etl_core.storage import MIN_PART_SIZE, LocalObjectStore, ObjectStore, S3ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
 
 MIB = 1024 * 1024
@@ -583,3 +588,25 @@ def test_a_write_abandoned_by_its_writer_is_removed_once_old_enough(store: Objec
     store.write_bytes("zone/done.bin", b"finished")
     assert store.remove_abandoned_writes(timedelta(0)) == 0
     assert keys(store) == ["zone/done.bin"]
+
+
+# ------------------------------------------------------------------ check
+
+
+def test_a_store_that_is_there_passes_its_check(store: ObjectStore) -> None:
+    store.write_bytes("a.txt", b"a")  # a local store's directory exists once written to
+    store.check(timeout=5)
+
+
+def test_a_store_that_is_not_there_fails_its_check_as_configuration(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    if isinstance(store, S3ObjectStore):
+        missing: ObjectStore = S3ObjectStore(
+            "no-such-bucket-etl",
+            client=store._client,  # the same endpoint, another bucket
+        )
+    else:
+        missing = LocalObjectStore(tmp_path / "never-made")
+    with pytest.raises(StorageConfigError, match="does not exist"):
+        missing.check(timeout=5)

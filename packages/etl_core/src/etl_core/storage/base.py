@@ -297,6 +297,18 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def check(self, *, timeout: float = 5.0) -> None:
+        """Make sure the store is there and answers, within about ``timeout`` seconds.
+
+        Called once at start-up, so a wrong URL or an unreachable endpoint fails
+        the run at once, not after the first unit's retries.
+
+        Raises:
+            StorageConfigError: the store does not exist (a local directory, a bucket).
+            StorageError: it cannot be reached or refuses the credentials.
+        """
+
+    @abc.abstractmethod
     def remove_abandoned_writes(self, older_than: timedelta, prefix: str = "") -> int:
         """Remove the unfinished writes under ``prefix`` started more than ``older_than`` ago.
 

@@ -38,6 +38,7 @@ from etl_core.errors import (
     InvalidKeyError,
     ObjectConflictError,
     ObjectNotFoundError,
+    StorageConfigError,
     StorageError,
 )
 
@@ -89,6 +90,11 @@ class LocalObjectStore(ObjectStore):
     @property
     def url(self) -> str:
         return self._root.as_uri()
+
+    def check(self, *, timeout: float = 5.0) -> None:
+        if not self._root.is_dir():
+            what = "is not a directory" if self._root.exists() else "does not exist"
+            raise StorageConfigError(f"the store {self.url} {what}", url=self.url)
 
     # ------------------------------------------------------------------ reads
 

@@ -23,9 +23,10 @@ from etl_core.errors import (
     MissingDependencyError,
     ObjectConflictError,
     ObjectNotFoundError,
+    StorageConfigError,
     StorageError,
 )
-from etl_core.retry import RetryPolicy
+from etl_core.retry import RetryPolicy, RetryState
 
 from .base import (
     DEFAULT_PART_SIZE,
@@ -61,8 +62,11 @@ MAX_PARTS = 10_000
 _COPY_PART_SIZE = 512 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
 
-DEFAULT_S3_RETRY = RetryPolicy(attempts=5, initial_delay=0.2, max_delay=20.0, multiplier=2.0)
-"""Five attempts with full-jitter backoff from 0.2 s, capped at 20 s per wait."""
+DEFAULT_S3_RETRY = RetryPolicy(
+    attempts=5, initial_delay=0.2, max_delay=20.0, multiplier=2.0, deadline=120.0
+)
+"""Five attempts with full-jitter backoff from 0.2 s, capped at 20 s per wait and at
+two minutes for a whole call: a batch job fails instead of hanging on a stalled store."""
 
 
 class S3ObjectStore(ObjectStore):
@@ -98,8 +102,8 @@ class S3ObjectStore(ObjectStore):
         retry: RetryPolicy | None = None,
         page_size: int = 1000,
         multipart_copy_threshold: int = MAX_PART_SIZE,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
         max_connections: int = 10,
         addressing_style: AddressingStyle | None = None,
         client: S3Client | None = None,
@@ -117,19 +121,25 @@ class S3ObjectStore(ObjectStore):
         self._prefix = location.prefix
         self._key_base = f"{location.prefix}/" if location.prefix else ""
         self._url = location.url
-        self._retry = retry or DEFAULT_S3_RETRY
+        policy = retry or DEFAULT_S3_RETRY
+        if policy.before_sleep is None:
+            policy = policy.with_options(before_sleep=_log_retry)
+        self._retry = policy
         self._page_size = page_size
         self._copy_threshold = multipart_copy_threshold
         self._owns_client = client is None
+        self._client_options: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region": region,
+            "profile": profile,
+            "addressing_style": addressing_style or ("path" if endpoint_url else "auto"),
+            "url": self._url,
+        }
         self._client: S3Client = client or _create_client(
-            endpoint_url=endpoint_url,
-            region=region,
-            profile=profile,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_connections=max_connections,
-            addressing_style=addressing_style or ("path" if endpoint_url else "auto"),
-            url=self._url,
+            **self._client_options,
         )
 
     @property
@@ -270,12 +280,46 @@ class S3ObjectStore(ObjectStore):
         if self._owns_client:
             self._client.close()
 
+    def check(self, *, timeout: float = 5.0) -> None:
+        # A client of its own with short timeouts, so a stalled endpoint fails in seconds.
+        probe = (
+            _create_client(
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                max_connections=1,
+                **self._client_options,
+            )
+            if self._owns_client
+            else self._client
+        )
+        try:
+            self._call(
+                "check",
+                None,
+                lambda: probe.head_bucket(Bucket=self._bucket),
+                policy=RetryPolicy(attempts=1),
+            )
+        except ObjectNotFoundError as exc:
+            raise StorageConfigError(
+                f"the bucket {self._bucket!r} of {self._url} does not exist", url=self._url
+            ) from exc
+        finally:
+            if probe is not self._client:
+                probe.close()
+
     # -------------------------------------------------------------- internals
 
     def _full_key(self, key: str) -> str:
         return self._key_base + validate_key(key)
 
-    def _call(self, operation: str, key: str | None, request: Callable[[], T]) -> T:
+    def _call(
+        self,
+        operation: str,
+        key: str | None,
+        request: Callable[[], T],
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> T:
         """Run one request under the retry policy, translating botocore errors."""
         url = f"s3://{self._bucket}/{self._key_base}{key}" if key else self._url
 
@@ -288,7 +332,7 @@ class S3ObjectStore(ObjectStore):
                     raise
                 raise translated from exc
 
-        return self._retry.call(attempt)
+        return (policy or self._retry).call(attempt)
 
     def remove_abandoned_writes(self, older_than: timedelta, prefix: str = "") -> int:
         validate_prefix(prefix)
@@ -607,6 +651,17 @@ def _is_unsatisfiable_range(exc: StorageError) -> bool:
 
 def _unquote_etag(etag: str) -> str:
     return etag.strip('"')
+
+
+def _log_retry(state: RetryState) -> None:
+    """Say at the first failed attempt, not after the last, that the store is struggling."""
+    logger.warning(
+        "%s; attempt %d failed, retrying in %.1f s",
+        state.error,
+        state.attempt,
+        state.delay,
+        extra={"attempt": state.attempt, "elapsed_seconds": round(state.elapsed, 1)},
+    )
 
 
 def _create_client(
