@@ -32,12 +32,15 @@ from etl_database_schema.database_url import (
 from etl_database_schema.door import (
     LEDGER_APP,
     RETAIL_APP,
+    CallerErrors,
     connect,
     connected_url,
     is_connected,
     models,
+    raising_as,
 )
 from etl_database_schema.errors import (
+    DatabaseOperationError,
     DatabaseRefusedError,
     DatabaseUnavailableError,
     DatabaseUrlError,
@@ -61,7 +64,7 @@ from etl_database_schema.ledger.queries import (
     record_freshness,
     start_run,
 )
-from etl_database_schema.ledger.recorder import EndedRun, RunLedger, StartedRun
+from etl_database_schema.ledger.recorder import RunLedger
 
 try:
     __version__ = version("etl-database-schema")
@@ -77,10 +80,11 @@ __all__ = [
     "LEDGER_APP",
     "RETAIL_APP",
     "RUN_OUTCOMES",
+    "CallerErrors",
+    "DatabaseOperationError",
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
     "DatabaseUrlError",
-    "EndedRun",
     "FreshnessRecord",
     "MigrationsPendingError",
     "NotConnectedError",
@@ -88,7 +92,6 @@ __all__ = [
     "RunRecord",
     "SchemaError",
     "SetupConflictError",
-    "StartedRun",
     "__version__",
     "connect",
     "connected_url",
@@ -105,6 +108,7 @@ __all__ = [
     "models",
     "parse_database_url",
     "pending_migrations",
+    "raising_as",
     "record_freshness",
     "redact_message",
     "redact_url",

@@ -12,7 +12,8 @@ Inside a unit, Django and driver errors are translated into this package's error
 :class:`~etl_database_schema.errors.DatabaseUnavailableError` when the database could not
 be reached or the connection was lost (the unit may be retried), and
 :class:`~etl_database_schema.errors.DatabaseRefusedError` when it refused the operation.
-Messages show the URL with its password redacted.
+Messages show the URL with its password redacted. A caller with an error tree of its own
+(a platform runtime) has them raised as its classes inside :func:`raising_as`.
 
 Importing this module imports neither Django nor a driver.
 """
@@ -21,10 +22,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from types import MappingProxyType
-from typing import Any
+from types import MappingProxyType, ModuleType
+from typing import Any, Protocol
 
 from etl_database_schema.bootstrap import INSTALLED_APPS, migrate, pending_migrations, setup
 from etl_database_schema.database_url import redact_message, redact_url
@@ -36,7 +37,16 @@ from etl_database_schema.errors import (
     SchemaError,
 )
 
-__all__ = ["LEDGER_APP", "RETAIL_APP", "connect", "connected_url", "is_connected", "models"]
+__all__ = [
+    "LEDGER_APP",
+    "RETAIL_APP",
+    "CallerErrors",
+    "connect",
+    "connected_url",
+    "is_connected",
+    "models",
+    "raising_as",
+]
 
 LEDGER_APP = "etl_ledger"
 """App label of the operations ledger (runs, processed objects, backfills, freshness…)."""
@@ -49,8 +59,32 @@ _migrated = False
 _units = threading.local()
 
 
+class CallerErrors(Protocol):
+    """A caller's own classes for the door's failures (a runtime's errors module has them).
+
+    Each is called with the door error's message; the two configuration errors with the
+    feature that needed the database first.
+    """
+
+    @property
+    def DatabaseNotConfiguredError(self) -> Callable[[str], Exception]:  # noqa: N802
+        """No database URL: called with the feature."""
+
+    @property
+    def DatabaseNotReadyError(self) -> Callable[[str, str], Exception]:  # noqa: N802
+        """Not usable as configured (bad URL, lacks migrations): feature and problem."""
+
+    @property
+    def DatabaseUnavailableError(self) -> Callable[[str], Exception]:  # noqa: N802
+        """Unreachable, or the connection was lost (retry)."""
+
+    @property
+    def DatabaseRefusedError(self) -> Callable[[str], Exception]:  # noqa: N802
+        """The database refused the operation."""
+
+
 def connect(
-    database_url: str, *, require_migrated: bool = True, apply_migrations: bool = False
+    database_url: str | None, *, require_migrated: bool = True, apply_migrations: bool = False
 ) -> None:
     """Open the door to ``database_url`` for this process.
 
@@ -59,19 +93,23 @@ def connect(
     made once per process.
 
     Args:
-        database_url: ``postgresql://…`` or ``sqlite:///…``.
+        database_url: ``postgresql://…`` or ``sqlite:///…``; ``None`` or empty when the
+            caller has none configured (refused with :class:`NotConnectedError`).
         require_migrated: Refuse a database that lacks migrations (the default); a caller
             about to inspect or migrate the database itself passes ``False``.
         apply_migrations: Apply pending migrations instead of refusing them (embedded
             SQLite databases, tests); concurrent callers apply each migration once.
 
     Raises:
+        NotConnectedError: No URL was given.
         DatabaseUrlError: The URL cannot be parsed.
         SetupConflictError: Django is already set up for another database in this process.
         DatabaseUnavailableError: The database could not be reached.
         MigrationsPendingError: The database lacks migrations (run ``etl-schema migrate``).
     """
     global _connected, _migrated
+    if not database_url:
+        raise NotConnectedError("no database URL is configured")
     check = require_migrated or apply_migrations
     with _lock:
         if _connected == database_url and (_migrated or not check):
@@ -124,6 +162,29 @@ def models(app_label: str) -> Iterator[Mapping[str, Any]]:
         raise SchemaError(f"no app is labelled {app_label!r} (apps: {labels})") from None
     with _unit(url):
         yield MappingProxyType({model.__name__: model for model in config.get_models()})
+
+
+@contextmanager
+def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
+    """Raise the door's errors inside the block as the caller's classes (``raise … from``).
+
+    ``with raising_as(my_errors, "curated loads") as schema:`` yields this package. A door
+    that is not open becomes ``DatabaseNotConfiguredError(feature)``; unavailable and
+    refused become their namesakes (with the message); any other error of this package
+    (lacking migrations, a bad URL, another database in use) ``DatabaseNotReadyError``.
+    """
+    import etl_database_schema
+
+    try:
+        yield etl_database_schema
+    except NotConnectedError as exc:
+        raise errors.DatabaseNotConfiguredError(feature) from exc
+    except DatabaseUnavailableError as exc:
+        raise errors.DatabaseUnavailableError(str(exc)) from exc
+    except DatabaseRefusedError as exc:
+        raise errors.DatabaseRefusedError(str(exc)) from exc
+    except SchemaError as exc:
+        raise errors.DatabaseNotReadyError(feature, str(exc)) from exc
 
 
 @contextmanager

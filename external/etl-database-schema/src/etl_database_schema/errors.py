@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "DatabaseOperationError",
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
     "DatabaseUrlError",
@@ -67,8 +68,8 @@ class NotConnectedError(SchemaError, RuntimeError):
     """The door was used before :func:`~etl_database_schema.connect` opened it."""
 
 
-class DatabaseUnavailableError(SchemaError):
-    """The database could not be reached, or the connection was lost: try again later.
+class DatabaseOperationError(SchemaError):
+    """A unit of work through the door failed.
 
     Attributes:
         url: The database URL, password redacted.
@@ -79,16 +80,12 @@ class DatabaseUnavailableError(SchemaError):
         super().__init__(message)
 
 
-class DatabaseRefusedError(SchemaError):
-    """The database refused the operation (constraint, permission, statement): do not retry.
+class DatabaseUnavailableError(DatabaseOperationError):
+    """The database could not be reached, or the connection was lost: try again later."""
 
-    Attributes:
-        url: The database URL, password redacted.
-    """
 
-    def __init__(self, message: str, *, url: str) -> None:
-        self.url = url
-        super().__init__(message)
+class DatabaseRefusedError(DatabaseOperationError):
+    """The database refused the operation (constraint, permission, statement): do not retry."""
 
 
 class MigrationsPendingError(SchemaError):

@@ -59,7 +59,7 @@ print("missing", s.get_run("nope"))
     started, finished, refused, missing = _lines(result)
     assert started == "started running data_pipeline {'dt': '2024-05-01'} None"
     assert finished == "finished partial 3 1 40 True"
-    assert refused.endswith("run 'r1' is not a running run in the ledger")
+    assert refused.startswith("refused: run 'r1' is not a running run in the ledger of database")
     assert missing == "missing None"
 
 

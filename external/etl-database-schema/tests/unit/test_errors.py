@@ -6,23 +6,17 @@ import pickle
 
 import pytest
 
-from etl_database_schema import (
-    DatabaseRefusedError,
-    DatabaseUnavailableError,
-    DatabaseUrlError,
-    MigrationsPendingError,
-    NotConnectedError,
-    SchemaError,
-    SetupConflictError,
-)
+import etl_database_schema as schema
+from etl_database_schema import MigrationsPendingError, SchemaError
 
 ERRORS = [
     SchemaError("plain"),
-    DatabaseUrlError("database URL 'mysql://x' is not supported", url="mysql://x"),
-    SetupConflictError("already set up"),
-    NotConnectedError("not open"),
-    DatabaseUnavailableError("database sqlite:///a is unavailable", url="sqlite:///a"),
-    DatabaseRefusedError("database sqlite:///a refused", url="sqlite:///a"),
+    schema.DatabaseUrlError("database URL 'mysql://x' is not supported", url="mysql://x"),
+    schema.SetupConflictError("already set up"),
+    schema.NotConnectedError("not open"),
+    schema.DatabaseOperationError("database sqlite:///a failed", url="sqlite:///a"),
+    schema.DatabaseUnavailableError("database sqlite:///a is unavailable", url="sqlite:///a"),
+    schema.DatabaseRefusedError("database sqlite:///a refused", url="sqlite:///a"),
     MigrationsPendingError("postgresql://etl:***@db/etl", ["etl_ledger.0002_more"]),
 ]
 
@@ -47,8 +41,8 @@ def test_pending_migrations_error_names_them_and_the_command_to_run() -> None:
 
 
 def test_unavailable_and_refused_are_told_apart_by_class_not_by_message() -> None:
-    unavailable = DatabaseUnavailableError("x", url="u")
+    unavailable = schema.DatabaseUnavailableError("x", url="u")
 
     assert isinstance(unavailable, SchemaError)
-    assert not isinstance(unavailable, DatabaseRefusedError)
+    assert not isinstance(unavailable, schema.DatabaseRefusedError)
     assert unavailable.url == "u"

@@ -22,7 +22,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Literal, Protocol
 
 from etl_core.errors import ConfigError, MissingDependencyError
@@ -43,6 +42,7 @@ logger = logging.getLogger(__name__)
 RunStatus = Literal["succeeded", "partial", "failed"]
 
 _OK, _FAILED, _USAGE, _PARTIAL = 0, 1, 2, 3  # etl_core.runtime.ExitCode, which imports this
+_COUNTS = ("inputs", "outputs", "quarantined", "failed", "rows_written")
 _open: list[RecordedRun] = []
 _open_lock = threading.Lock()
 
@@ -126,7 +126,8 @@ class RecordedRun:
         """
         self.started = start
         self._recorder = recorder
-        self._counts = _Counts()
+        self._counts: dict[str, int] = dict.fromkeys(_COUNTS, 0)
+        self._error = ""
         self._lock = threading.Lock()
         self.finished: RunOutcome | None = None
         if recorder is not None:
@@ -149,23 +150,27 @@ class RecordedRun:
         rows_written: int = 0,
     ) -> None:
         """Add to the run's counts (safe from several threads)."""
+        added = {
+            "inputs": inputs,
+            "outputs": outputs,
+            "quarantined": quarantined,
+            "failed": failed,
+            "rows_written": rows_written,
+        }
         with self._lock:
-            self._counts.inputs += inputs
-            self._counts.outputs += outputs
-            self._counts.quarantined += quarantined
-            self._counts.failed += failed
-            self._counts.rows_written += rows_written
+            for name, value in added.items():
+                self._counts[name] += value
 
     def note_error(self, message: str) -> None:
         """Say why the run failed (recorded if it ends failed); the last note wins."""
         with self._lock:
-            self._counts.error = message
+            self._error = message
 
     def exit_code(self) -> int:
         """The exit code the counts alone mean: 1 if any failed, 3 if any quarantined, else 0."""
-        if self._counts.failed:
+        if self._counts["failed"]:
             return _FAILED
-        return _PARTIAL if self._counts.quarantined else _OK
+        return _PARTIAL if self._counts["quarantined"] else _OK
 
     def finish(self, exit_code: int, error: str = "") -> RunOutcome:
         """Record how the run ended; later calls return the first outcome unchanged.
@@ -179,17 +184,8 @@ class RecordedRun:
             if self.finished is not None:
                 return self.finished
             status = status_of(exit_code)
-            counts = self._counts
-            why = "" if status != "failed" else error or counts.error or f"exit code {exit_code}"
-            self.finished = RunOutcome(
-                status,
-                counts.inputs,
-                counts.outputs,
-                counts.quarantined,
-                counts.failed,
-                counts.rows_written,
-                why,
-            )
+            why = "" if status != "failed" else error or self._error or f"exit code {exit_code}"
+            self.finished = RunOutcome(status, **self._counts, error=why)
         with _open_lock:
             if self in _open:
                 _open.remove(self)
@@ -209,27 +205,13 @@ class RecordedRun:
     def __enter__(self) -> RecordedRun:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if error is None:
+    def __exit__(self, *raised: object) -> None:
+        error = raised[1]
+        if not isinstance(error, BaseException):
             self.finish(self.exit_code())
-        else:
-            code = exit_code_of(error)
-            self.finish(code, "" if code == _OK else str(error) or type(error).__name__)
-
-
-@dataclass
-class _Counts:
-    inputs: int = 0
-    outputs: int = 0
-    quarantined: int = 0
-    failed: int = 0
-    rows_written: int = 0
-    error: str = ""
+            return
+        code = exit_code_of(error)
+        self.finish(code, "" if code == _OK else str(error) or type(error).__name__)
 
 
 def finish_open_runs(exit_code: int, error: str = "") -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from etl_database_schema.door import LEDGER_APP, connected_url, models
 from etl_database_schema.errors import DatabaseRefusedError
@@ -75,6 +75,8 @@ class FreshnessRecord:
     message: str
     changed_at: datetime
 
+
+_R = TypeVar("_R", "RunRecord", "FreshnessRecord")
 
 # ------------------------------------------------------------------------ runs
 
@@ -153,7 +155,7 @@ def finish_run(
     if not updated:
         shown = connected_url() or ""
         raise DatabaseRefusedError(
-            f"database {shown}: run {run_id!r} is not a running run in the ledger", url=shown
+            f"run {run_id!r} is not a running run in the ledger of database {shown}", url=shown
         )
 
 
@@ -278,32 +280,22 @@ def ledger_gauges() -> dict[str, int]:
     return gauges
 
 
-def _run_record(run: Any) -> RunRecord:
-    return RunRecord(
-        run_id=run.run_id,
-        lane=run.lane,
-        job=run.job,
-        dataset=run.dataset,
-        status=run.status,
-        parameters=dict(run.parameters),
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        inputs_count=run.inputs_count,
-        outputs_count=run.outputs_count,
-        quarantined_count=run.quarantined_count,
-        failed_count=run.failed_count,
-        rows_written=run.rows_written,
-        error=run.error,
+def _plain(record: type[_R], row: Any, **computed: Any) -> _R:
+    """``record`` (a dataclass) from a model row's attributes of the same names, or ``computed``."""
+    return record(
+        **{
+            field.name: computed[field.name] if field.name in computed else getattr(row, field.name)
+            for field in fields(record)
+        }
     )
+
+
+def _run_record(run: Any) -> RunRecord:
+    return _plain(RunRecord, run, parameters=dict(run.parameters))
 
 
 def _freshness_record(row: Any) -> FreshnessRecord:
     age = row.observed_age
-    return FreshnessRecord(
-        dataset=row.dataset,
-        level=row.level,
-        observed_age_seconds=None if age is None else age.total_seconds(),
-        latest_partition=row.latest_partition,
-        message=row.message,
-        changed_at=row.changed_at,
+    return _plain(
+        FreshnessRecord, row, observed_age_seconds=None if age is None else age.total_seconds()
     )
