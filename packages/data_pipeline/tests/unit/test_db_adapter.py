@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 from data_pipeline import db
-from data_pipeline.errors import DatabaseNotConfiguredError
+from data_pipeline.errors import (
+    DatabaseNotConfiguredError,
+    DatabaseNotReadyError,
+    DataPipelineError,
+)
 from etl_core.errors import ConfigError
 from etl_core.testing.services import service_unavailable
 
@@ -272,3 +276,13 @@ def test_load_batches_keeps_awkward_text_exactly_on_sqlite(tmp_path: Path) -> No
 def test_load_batches_copies_csv_into_postgresql(tmp_path: Path, postgres_database: str) -> None:
     result = _run(BATCH_SCRIPT.format(url=postgres_database), tmp_path)
     _check_batch_load(result)
+
+
+def test_the_doors_refusals_are_data_pipeline_errors() -> None:
+    with pytest.raises(DatabaseNotReadyError) as caught:
+        db.connect("sqlite://db.example/x.sqlite3", feature="curated loads")
+
+    assert isinstance(caught.value, DataPipelineError)
+    assert isinstance(caught.value, ConfigError)
+    assert str(caught.value).startswith("curated loads: cannot use the database")
+    assert "SQLite URLs have none" in str(caught.value)
