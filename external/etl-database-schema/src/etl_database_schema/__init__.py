@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from etl_database_schema.bootstrap import (
     DATABASE_URL_ENV,
+    DATABASE_URL_VARIABLES,
     DEFAULT_SQLITE_FILE,
     INSTALLED_APPS,
     django_settings,
@@ -73,6 +74,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "DATABASE_URL_VARIABLES",
     "DEFAULT_SQLITE_FILE",
     "FRESHNESS_LEVELS",
     "INSTALLED_APPS",

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from etl_database_schema.bootstrap import (
-    DATABASE_URL_ENV,
     DEFAULT_SQLITE_FILE,
     migrate,
     resolve_database_url,
@@ -29,7 +28,8 @@ _APP_LABELS = ("etl_ledger", "etl_retail")
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``etl-schema``; ``--database-url`` goes before or after the subcommand."""
     url_help = (
-        f"database URL (default: ${DATABASE_URL_ENV}, else sqlite:///{DEFAULT_SQLITE_FILE} "
+        "database URL (default: $ETL_DATABASE_URL, else $DATABASE_URL, else "
+        f"sqlite:///{DEFAULT_SQLITE_FILE} "
         "in the working directory)"
     )
     parser = argparse.ArgumentParser(

@@ -59,8 +59,8 @@ nested dataclasses. For declarative files (dataset contracts) also:
 ``env_prefix=None`` reads no field from the environment (the mapping still
 resolves ``env:`` secret references), for files that must say everything.
 ``env_aliases`` lets a field also be read from a conventional, unprefixed
-variable (``{"database_url": "DATABASE_URL"}``) when its own is not set; an
-empty alias counts as unset.
+variable (``{"database_url": "DATABASE_URL"}``) when its own is missing or
+empty; an empty conventional variable counts as unset.
 """
 
 from __future__ import annotations
@@ -215,8 +215,9 @@ def load_settings_with_sources(
     if toml_path is not None:
         raw.update(_read_toml(Path(toml_path), schema, errors))
     if env_prefix is not None:
-        raw.update(_read_aliases(environ, env_aliases or {}, schema))
-        raw.update(_read_env(environ, env_prefix, schema))
+        prefixed = _read_env(environ, env_prefix, schema)
+        raw.update(prefixed)
+        raw.update(_read_aliases(environ, env_aliases or {}, schema, prefixed))
     if overrides:
         raw.update(_read_overrides(overrides, schema, errors))
     builder = _Builder(raw, environ, env_prefix, errors)
@@ -595,11 +596,18 @@ def _read_env(environ: Mapping[str, str], prefix: str, schema: _Schema) -> dict[
 
 
 def _read_aliases(
-    environ: Mapping[str, str], aliases: Mapping[str, str], schema: _Schema
+    environ: Mapping[str, str],
+    aliases: Mapping[str, str],
+    schema: _Schema,
+    prefixed: Mapping[str, _Raw],
 ) -> dict[str, _Raw]:
-    """Fields set by their conventional variable (``DATABASE_URL``); empty counts as unset."""
+    """Fields set by their conventional variable (``DATABASE_URL``) where their own prefixed
+    variable is missing or empty; an empty conventional variable counts as unset too."""
     raw: dict[str, _Raw] = {}
     for path, variable in aliases.items():
+        own = prefixed.get(path)
+        if own is not None and str(own.value).strip():
+            continue
         if environ.get(variable, "").strip() and isinstance(schema.find(path.split(".")), _Leaf):
             raw[path] = _Raw(environ[variable], f"env {variable}")
     return raw

@@ -97,7 +97,7 @@ class RuntimeSettings:
     database_url: URL | None = None
     """The platform database (``postgresql://…``, ``sqlite:///…``); none: database features off.
 
-    Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set.
+    Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set or empty.
     """
 
 
@@ -124,7 +124,7 @@ def load_runtime_settings(
     ``overrides`` holds command-line flags; ``None`` values (flags not given)
     are dropped, and ``settings_file`` selects the TOML file. A setting of
     :data:`ENV_ALIASES` is also read from its conventional variable
-    (``DATABASE_URL``) when its ``ETL_*`` one is not set.
+    (``DATABASE_URL``) when its ``ETL_*`` one is not set or empty.
 
     Raises:
         ConfigError: every invalid field at once, each with its source.

@@ -137,6 +137,15 @@ def test_database_url_variable_beats_the_settings_file_and_the_flag_beats_both(
     assert flag_sources["database_url"].startswith("override")
 
 
+def test_an_empty_etl_database_url_falls_back_to_database_url() -> None:
+    env = {"ETL_DATABASE_URL": "", "DATABASE_URL": "sqlite:///plain.sqlite3"}
+
+    settings, sources = load_runtime_settings(LaneSettings, {}, env=env)
+
+    assert settings.database_url == "sqlite:///plain.sqlite3"
+    assert sources["database_url"] == "env DATABASE_URL"
+
+
 def test_an_empty_database_url_variable_means_none() -> None:
     settings, sources = load_runtime_settings(LaneSettings, {}, env={"DATABASE_URL": ""})
 

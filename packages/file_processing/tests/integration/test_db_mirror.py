@@ -24,7 +24,12 @@ def run(
     command = [str(BIN / tool)]
     if tool == "etl-file-processing":
         command += ["--storage", lane.store.url, "--config-dir", str(lane.config_dir)]
-    environ = {**os.environ, "ETL_LOG_FORMAT": "json", "DATABASE_URL": database_url}
+    environ = {
+        **os.environ,
+        "ETL_LOG_FORMAT": "json",
+        "ETL_DATABASE_URL": "",
+        "DATABASE_URL": database_url,
+    }
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
     )
