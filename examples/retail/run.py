@@ -10,7 +10,8 @@
    checks, a stranger's key, a zip-slip archive, an unknown file) quarantined.
 4. data_pipeline transforms and enriches every new validated day into
    ``curated/`` Parquet and loads it into the database.
-5. The store inventory and the ledger's health signals are printed.
+5. The store inventory, the ledger's health signals and the last successful run
+   of each lane (the runs above are recorded in the run ledger) are printed.
 
 Every step runs the same console scripts an operator would. The OpenPGP key in
 ``keys/`` exists for this example only.

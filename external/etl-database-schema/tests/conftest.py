@@ -43,7 +43,9 @@ def service_unavailable(service: str, reason: str) -> NoReturn:
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     """The test process's environment without database settings, plus ``extra``."""
     env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "ETL_DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
     env.update(extra or {})
     return env

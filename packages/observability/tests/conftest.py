@@ -37,7 +37,7 @@ def migrate() -> Callable[[str], None]:
     def run(database_url: str) -> None:
         subprocess.run(
             [SCHEMA_CLI, "migrate"],
-            env={**os.environ, "DATABASE_URL": database_url},
+            env={**os.environ, "ETL_DATABASE_URL": "", "DATABASE_URL": database_url},
             check=True,
             capture_output=True,
             timeout=300,

@@ -1,8 +1,11 @@
 """The ETL platform's schema contract: Django apps, ORM models and migrations.
 
-Importing this package has no side effects. Non-web runtimes call :func:`setup` once
-(from ``DATABASE_URL`` or an explicit URL), then import models from
-``etl_database_schema.ledger.models`` and ``etl_database_schema.retail.models``.
+It is also the runtimes' one database door: :func:`connect` once per process, then each
+unit of work inside :func:`models` (connections tidied around it, errors translated into
+:class:`DatabaseUnavailableError`, :class:`DatabaseRefusedError`,
+:class:`MigrationsPendingError`), and the ledger's queries (run history, freshness,
+gauges) returning plain dataclasses. Importing this package has no side effects: neither
+Django nor a driver is imported, no environment variable is read.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from etl_database_schema.bootstrap import (
     DATABASE_URL_ENV,
+    DATABASE_URL_VARIABLES,
     DEFAULT_SQLITE_FILE,
     INSTALLED_APPS,
     django_settings,
@@ -20,8 +24,48 @@ from etl_database_schema.bootstrap import (
     resolve_database_url,
     setup,
 )
-from etl_database_schema.database_url import parse_database_url, redact_url, sqlite_url
-from etl_database_schema.errors import DatabaseUrlError, SchemaError, SetupConflictError
+from etl_database_schema.database_url import (
+    parse_database_url,
+    redact_message,
+    redact_url,
+    sqlite_url,
+)
+from etl_database_schema.door import (
+    LEDGER_APP,
+    RETAIL_APP,
+    CallerErrors,
+    connect,
+    connected_url,
+    is_connected,
+    models,
+    raising_as,
+)
+from etl_database_schema.errors import (
+    DatabaseOperationError,
+    DatabaseRefusedError,
+    DatabaseUnavailableError,
+    DatabaseUrlError,
+    MigrationsPendingError,
+    NotConnectedError,
+    SchemaError,
+    SetupConflictError,
+)
+from etl_database_schema.ledger.queries import (
+    FRESHNESS_LEVELS,
+    LANES,
+    RUN_OUTCOMES,
+    FreshnessRecord,
+    RunRecord,
+    finish_run,
+    get_run,
+    last_success,
+    last_successes,
+    latest_freshness,
+    ledger_gauges,
+    record_freshness,
+    start_run,
+)
+from etl_database_schema.ledger.recorder import RunLedger
 
 try:
     __version__ = version("etl-database-schema")
@@ -30,19 +74,48 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "DATABASE_URL_VARIABLES",
     "DEFAULT_SQLITE_FILE",
+    "FRESHNESS_LEVELS",
     "INSTALLED_APPS",
+    "LANES",
+    "LEDGER_APP",
+    "RETAIL_APP",
+    "RUN_OUTCOMES",
+    "CallerErrors",
+    "DatabaseOperationError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
     "DatabaseUrlError",
+    "FreshnessRecord",
+    "MigrationsPendingError",
+    "NotConnectedError",
+    "RunLedger",
+    "RunRecord",
     "SchemaError",
     "SetupConflictError",
     "__version__",
+    "connect",
+    "connected_url",
     "django_settings",
+    "finish_run",
+    "get_run",
     "is_configured",
+    "is_connected",
+    "last_success",
+    "last_successes",
+    "latest_freshness",
+    "ledger_gauges",
     "migrate",
+    "models",
     "parse_database_url",
     "pending_migrations",
+    "raising_as",
+    "record_freshness",
+    "redact_message",
     "redact_url",
     "resolve_database_url",
     "setup",
     "sqlite_url",
+    "start_run",
 ]

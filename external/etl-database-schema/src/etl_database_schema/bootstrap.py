@@ -19,6 +19,7 @@ from etl_database_schema.errors import SchemaError, SetupConflictError
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "DATABASE_URL_VARIABLES",
     "DEFAULT_SQLITE_FILE",
     "INSTALLED_APPS",
     "django_settings",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 DATABASE_URL_ENV = "DATABASE_URL"
+DATABASE_URL_VARIABLES = ("ETL_DATABASE_URL", DATABASE_URL_ENV)
+"""Where the database URL is read from, first found wins (the runtimes' order)."""
 DEFAULT_SQLITE_FILE = "etl.sqlite3"
 INSTALLED_APPS = ("etl_database_schema.ledger", "etl_database_schema.retail")
 
@@ -41,15 +44,20 @@ _configured: tuple[str, dict[str, Any]] | None = None
 
 
 def resolve_database_url(database_url: str | None = None) -> str:
-    """The URL :func:`setup` uses: the argument, else ``DATABASE_URL``, else the SQLite default.
+    """The URL :func:`setup` uses: the argument, else the environment, else the SQLite default.
 
-    An empty ``DATABASE_URL`` counts as unset; the default is ``etl.sqlite3`` in the
-    working directory, as an absolute ``sqlite:`` URL.
+    The environment is the platform runtimes' ``ETL_DATABASE_URL``, else ``DATABASE_URL``
+    (so ``etl-schema migrate`` migrates the database the runtimes are configured with);
+    an empty variable counts as unset. The default is ``etl.sqlite3`` in the working
+    directory, as an absolute ``sqlite:`` URL.
     """
     if database_url is not None:
         return database_url
-    from_env = os.environ.get(DATABASE_URL_ENV, "").strip()
-    return from_env or sqlite_url(Path.cwd() / DEFAULT_SQLITE_FILE)
+    for variable in DATABASE_URL_VARIABLES:
+        from_env = os.environ.get(variable, "").strip()
+        if from_env:
+            return from_env
+    return sqlite_url(Path.cwd() / DEFAULT_SQLITE_FILE)
 
 
 def django_settings(database: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,7 +76,8 @@ def django_settings(database: Mapping[str, Any]) -> dict[str, Any]:
 def setup(database_url: str | None = None) -> None:
     """Configure Django for this process and load the schema's apps.
 
-    Uses ``database_url``, else ``DATABASE_URL``, else ``sqlite:///etl.sqlite3`` in the
+    Uses ``database_url``, else ``ETL_DATABASE_URL`` or ``DATABASE_URL``, else
+    ``sqlite:///etl.sqlite3`` in the
     working directory. Calling it again for the same database is a no-op.
 
     Raises:

@@ -9,16 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from urllib.parse import unquote, urlsplit
 
 from etl_database_schema.bootstrap import (
-    DATABASE_URL_ENV,
     DEFAULT_SQLITE_FILE,
     migrate,
     resolve_database_url,
     setup,
 )
-from etl_database_schema.database_url import redact_url
+from etl_database_schema.database_url import redact_message, redact_url
 from etl_database_schema.errors import SchemaError
 
 __all__ = ["build_parser", "main"]
@@ -30,7 +28,8 @@ _APP_LABELS = ("etl_ledger", "etl_retail")
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``etl-schema``; ``--database-url`` goes before or after the subcommand."""
     url_help = (
-        f"database URL (default: ${DATABASE_URL_ENV}, else sqlite:///{DEFAULT_SQLITE_FILE} "
+        "database URL (default: $ETL_DATABASE_URL, else $DATABASE_URL, else "
+        f"sqlite:///{DEFAULT_SQLITE_FILE} "
         "in the working directory)"
     )
     parser = argparse.ArgumentParser(
@@ -94,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler(args)
     except (CommandError, DatabaseError, SchemaError) as exc:
-        print(f"{_PROG}: error: {_scrub(str(exc), url)}", file=sys.stderr)
+        print(f"{_PROG}: error: {redact_message(str(exc), url)}", file=sys.stderr)
         return 1
     return 0
 
@@ -126,14 +125,3 @@ def _makemigrations(args: argparse.Namespace) -> None:
     except SystemExit as exc:  # `--check` exits 1 when migrations are missing
         if exc.code:
             raise SchemaError("model changes have no migration: run makemigrations") from None
-
-
-def _scrub(message: str, url: str) -> str:
-    """Remove the URL's password from a driver message, in case it echoed the DSN."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    for secret in {password, unquote(password or "")} - {None, ""}:
-        message = message.replace(str(secret), "***")
-    return redact_url(message) if "://" in message else message

@@ -20,7 +20,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from etl_database_schema.errors import DatabaseUrlError
 
-__all__ = ["SUPPORTED_SCHEMES", "parse_database_url", "redact_url", "sqlite_url"]
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "parse_database_url",
+    "redact_message",
+    "redact_url",
+    "sqlite_url",
+]
 
 SUPPORTED_SCHEMES = ("postgresql", "postgres", "sqlite")
 
@@ -58,6 +64,21 @@ def redact_url(url: str) -> str:
     at = authority.rfind("@") if "@" in authority else rest.rfind("@")
     user, colon, _ = rest[:at].partition(":")
     return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+
+
+def redact_message(message: str, url: str) -> str:
+    """``message`` without the password of ``url``, in case a driver echoed the DSN.
+
+    The password is removed as given and percent-decoded; any URL left in the
+    message is redacted too.
+    """
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        message = message.replace(str(secret), "***")
+    return redact_url(message) if "://" in message else message
 
 
 def sqlite_url(path: Path) -> str:

@@ -2,16 +2,54 @@
 
 The schema package depends on nothing of the platform's (it stands in for a separate
 repository), so its errors root in :class:`SchemaError` and each runtime's adapter
-translates them into its own error tree at the boundary.
+translates them into its own error tree at the boundary. What the door raises says
+what a caller can do about it:
+
+* :class:`DatabaseUnavailableError`: the database could not be reached or the
+  connection was lost; the same work may succeed later (retry);
+* :class:`DatabaseRefusedError`: the database refused the operation (a constraint,
+  a permission, a statement it rejects); repeating it will not help;
+* :class:`MigrationsPendingError`, :class:`DatabaseUrlError`,
+  :class:`SetupConflictError`, :class:`NotConnectedError`: the database is not
+  usable as configured; an operator has to act (migrate, fix the URL).
+
+Every error pickles with its fields (errors cross process pools and result backends).
 """
 
 from __future__ import annotations
 
-__all__ = ["DatabaseUrlError", "SchemaError", "SetupConflictError"]
+from collections.abc import Sequence
+
+__all__ = [
+    "DatabaseOperationError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
+    "DatabaseUrlError",
+    "MigrationsPendingError",
+    "NotConnectedError",
+    "SchemaError",
+    "SetupConflictError",
+]
 
 
 class SchemaError(Exception):
-    """Root of every error the schema package raises on purpose."""
+    """Root of every error the schema package raises on purpose.
+
+    Rebuilt from its ``args`` and attributes when unpickled, not by calling
+    ``__init__`` again, so subclasses with keyword-only fields pickle as they are.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return _restore, (type(self), self.args, dict(vars(self)))
+
+
+def _restore(
+    cls: type[SchemaError], args: tuple[object, ...], state: dict[str, object]
+) -> SchemaError:
+    error = cls.__new__(cls)
+    error.args = args
+    vars(error).update(state)
+    return error
 
 
 class DatabaseUrlError(SchemaError, ValueError):
@@ -24,3 +62,44 @@ class DatabaseUrlError(SchemaError, ValueError):
 
 class SetupConflictError(SchemaError, RuntimeError):
     """Django was already configured in this process for a different database."""
+
+
+class NotConnectedError(SchemaError, RuntimeError):
+    """The door was used before :func:`~etl_database_schema.connect` opened it."""
+
+
+class DatabaseOperationError(SchemaError):
+    """A unit of work through the door failed.
+
+    Attributes:
+        url: The database URL, password redacted.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class DatabaseUnavailableError(DatabaseOperationError):
+    """The database could not be reached, or the connection was lost: try again later."""
+
+
+class DatabaseRefusedError(DatabaseOperationError):
+    """The database refused the operation (constraint, permission, statement): do not retry."""
+
+
+class MigrationsPendingError(SchemaError):
+    """The database lacks schema migrations; ``etl-schema migrate`` brings it up to date.
+
+    Attributes:
+        url: The database URL, password redacted.
+        pending: The missing migrations, ``app_label.name``, in the order they apply.
+    """
+
+    def __init__(self, url: str, pending: Sequence[str]) -> None:
+        self.url = url
+        self.pending = tuple(pending)
+        super().__init__(
+            f"database {url} lacks {len(self.pending)} schema migration(s) "
+            f"({', '.join(self.pending)}); run `etl-schema migrate`"
+        )

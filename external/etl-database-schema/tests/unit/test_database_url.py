@@ -163,15 +163,26 @@ def test_redact_url_hides_passwords(url: str, redacted: str) -> None:
 
 
 def test_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ETL_DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", "postgresql://h/from_env")
 
     assert resolve_database_url("sqlite:///given.sqlite3") == "sqlite:///given.sqlite3"
     assert resolve_database_url() == "postgresql://h/from_env"
 
 
+def test_the_runtimes_variable_comes_before_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://h/plain")
+    monkeypatch.setenv("ETL_DATABASE_URL", "postgresql://h/platform")
+
+    assert resolve_database_url() == "postgresql://h/platform"
+    monkeypatch.setenv("ETL_DATABASE_URL", "")
+    assert resolve_database_url() == "postgresql://h/plain"
+
+
 def test_default_is_etl_sqlite3_in_the_working_directory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.delenv("ETL_DATABASE_URL", raising=False)
     monkeypatch.setenv("DATABASE_URL", " ")
     monkeypatch.chdir(tmp_path)
 

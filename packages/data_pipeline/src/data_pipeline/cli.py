@@ -56,9 +56,7 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar="DATABASE_URL",
-        show_envvar=True,
-        help="postgresql:// or sqlite:///",
+        help="postgresql:// or sqlite:/// (default: the database_url setting).",
     ),
 ]
 
@@ -82,6 +80,7 @@ def main_options(
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="auto, json or console.")
     ] = None,
+    database_url: DatabaseUrl = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -94,9 +93,10 @@ def main_options(
         "config_dir": config_dir,
         "log_level": log_level,
         "log_format": log_format,
+        "database_url": database_url,
     }
     try:
-        ctx.obj = open_session("data_pipeline", PipelineSettings, flags)
+        ctx.obj = open_session("data_pipeline", PipelineSettings, flags, recorder=db.run_recorder)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -130,10 +130,11 @@ def contracts_check(
 
 
 @db_app.command("status")
-def db_status(database_url: DatabaseUrl = None) -> None:
+def db_status(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     """Check that the database is reachable and fully migrated (exit 2 when it is not)."""
-    db.connect(database_url, feature="etl-data-pipeline db status")
-    out.print(f"database {redact(database_url or '')} is reachable and fully migrated".strip())
+    url = ctx.obj.with_flags({"database_url": database_url}).settings.database_url
+    db.connect(url, feature="etl-data-pipeline db status")
+    out.print(f"database {redact(url or '')} is reachable and fully migrated".strip())
 
 
 Dataset = Annotated[str, typer.Option("--dataset", help="Dataset name (its contract's dataset).")]
@@ -156,6 +157,29 @@ def _contracts(session: Session[PipelineSettings]) -> ContractSet:
 
 def _contract(session: Session[PipelineSettings], dataset: str) -> Contract:
     return _contracts(session).get(dataset)
+
+
+def _connect_for_joins(session: Session[PipelineSettings], contracts: list[Contract]) -> None:
+    """Open the database when an enrichment join reads one of its reference tables."""
+    if any(join.table for contract in contracts for join in contract.enrich):
+        db.connect(session.settings.database_url, feature="enrichment from database tables")
+
+
+def _one(datasets: list[str] | None) -> str:
+    """The dataset a run is about: the one asked for, or ``""`` for several."""
+    return datasets[0] if datasets and len(datasets) == 1 else ""
+
+
+def _counts(outcomes: list[PartitionOutcome]) -> dict[str, int]:
+    """What a run records of its partitions: processed, published, rows written."""
+    done = [o for o in outcomes if not o.skipped]
+    return {
+        "inputs": len(outcomes),
+        "outputs": len(done),
+        "rows_written": sum(
+            o.load.rows if o.load else o.transform.rows if o.transform else 0 for o in outcomes
+        ),
+    }
 
 
 def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
@@ -182,10 +206,13 @@ def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate
     session: Session[PipelineSettings] = ctx.obj
     contract = _contract(session, dataset)
     dt = _date(date_, "--date")
+    run = session.record_run("transform", dataset=dataset, parameters={"date": date_})
+    _connect_for_joins(session, [contract])
     with session.open_store() as store:
         outcome = process_partition(
             store, contract, dt, session.settings, load=False, run_id=session.run_id
         )
+    run.count(**_counts([outcome]))
     session.push_metrics("etl_data_pipeline_transform")
     out.print(_outcome_table([outcome]))
 
@@ -195,10 +222,11 @@ def load_command(
     ctx: typer.Context, dataset: Dataset, date_: PartitionDate, database_url: DatabaseUrl = None
 ) -> None:
     """Replace partition <date> of the contract's table with the curated partition."""
-    session: Session[PipelineSettings] = ctx.obj
+    session: Session[PipelineSettings] = ctx.obj.with_flags({"database_url": database_url})
     contract = _contract(session, dataset)
     dt = _date(date_, "--date")
-    db.connect(database_url, feature="etl-data-pipeline load")
+    db.connect(session.settings.database_url, feature="etl-data-pipeline load")
+    run = session.record_run("load", dataset=dataset, parameters={"date": date_})
     with session.open_store() as store:
         outcome = process_partition(
             store,
@@ -209,6 +237,7 @@ def load_command(
             run_id=session.run_id,
             purpose="load",
         )
+    run.count(**_counts([outcome]))
     session.push_metrics("etl_data_pipeline_load")
     out.print(_outcome_table([outcome]))
 
@@ -225,11 +254,15 @@ def run_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Transform every validated partition newer than its curated output, then load it."""
-    session: Session[PipelineSettings] = ctx.obj
+    session: Session[PipelineSettings] = ctx.obj.with_flags({"database_url": database_url})
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
     if not no_load and any(c.load is not None for c in contracts):
-        db.connect(database_url, feature="etl-data-pipeline run (loads; --no-load skips them)")
+        url = session.settings.database_url
+        db.connect(url, feature="etl-data-pipeline run (loads; --no-load skips them)")
+    parameters = {"datasets": [c.dataset for c in contracts], "load": not no_load}
+    run = session.record_run("run", dataset=_one(dataset), parameters=parameters)
+    _connect_for_joins(session, contracts)
     outcomes: list[PartitionOutcome] = []
     failures: list[str] = []
     with session.open_store() as store:
@@ -247,6 +280,10 @@ def run_command(
             failures.append(str(result.error))
             dataset_name, dt = partition_of(result.unit)
             err.print(f"[red]{dataset_name} {dt}:[/red] {result.error}", highlight=False)
+    run.count(**_counts(outcomes))
+    run.count(inputs=len(failures), failed=len(failures))
+    if failures:
+        run.note_error("; ".join(failures))
     session.push_metrics("etl_data_pipeline_run")
     out.print(_outcome_table(outcomes))
     skipped = sum(1 for o in outcomes if o.skipped)
@@ -283,7 +320,7 @@ def backfill_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Rebuild a dataset's partitions over a date range: one retried work unit per partition."""
-    session: Session[PipelineSettings] = ctx.obj
+    session: Session[PipelineSettings] = ctx.obj.with_flags({"database_url": database_url})
     contract = _contract(session, dataset)
     if only_failed and not resume:
         raise ConfigError("--only-failed needs --resume JOB", [])
@@ -291,7 +328,8 @@ def backfill_command(
         raise ConfigError("backfill needs --from and --to (or --resume JOB)", [])
     load = not no_load and contract.load is not None
     if load:
-        db.connect(database_url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")
+        url = session.settings.database_url
+        db.connect(url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")
     with session.open_store() as store:
         if dry_run:
             if from_ is None or to is None:
@@ -306,8 +344,11 @@ def backfill_command(
             total = sum(item.bytes for item in plan)
             out.print(f"dry run: {len(plan)} partition(s), {total} bytes of input; nothing written")
             return
+        parameters = {"from": from_, "to": to, "resume": resume, "load": load}
+        run = session.record_run("backfill", dataset=dataset, parameters=parameters)
+        _connect_for_joins(session, [contract])
         remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
-        ledger = open_ledger(store, database_url if load else None)
+        ledger = open_ledger(store, session.settings.database_url if load else None)
         if resume:
             job = resume_backfill(ledger, contract, resume)
         else:
@@ -328,6 +369,14 @@ def backfill_command(
         summary = _run_with_progress(
             store, contract, session, ledger, job, concurrency, only_failed, load
         )
+    run.count(
+        inputs=summary.succeeded + summary.failed + summary.skipped,
+        outputs=summary.succeeded,
+        failed=summary.failed,
+        rows_written=summary.rows,
+    )
+    if summary.interrupted:
+        run.note_error("interrupted; resume with --resume")
     session.push_metrics("etl_data_pipeline_backfill")
     out.print(
         f"backfill job {summary.job_id}: {summary.succeeded} succeeded, {summary.failed} failed, "

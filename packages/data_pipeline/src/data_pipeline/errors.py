@@ -1,14 +1,18 @@
-"""Errors of the data_pipeline runtime, rooted in :class:`etl_core.errors.EtlError`."""
+"""Errors of the data_pipeline runtime, rooted in :class:`etl_core.errors.EtlError`.
+
+The database errors are the platform's (:mod:`etl_core.errors`) in this runtime's tree:
+:mod:`data_pipeline.db` raises the database door's failures as them.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
+from etl_core import errors
 from etl_core.errors import (
     ConfigError,
     EtlError,
     FatalError,
-    FieldError,
     LeaseBusyError,
     MissingDependencyError,
 )
@@ -17,6 +21,9 @@ __all__ = [
     "BackfillConflictError",
     "DataPipelineError",
     "DatabaseNotConfiguredError",
+    "DatabaseNotReadyError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
     "JoinKeyTypeError",
     "MissingColumnError",
     "MissingPartitionError",
@@ -40,17 +47,20 @@ class SchemaNotInstalledError(DataPipelineError, MissingDependencyError):
         MissingDependencyError.__init__(self, feature, package="etl-data-pipeline", extra="schema")
 
 
-class DatabaseNotConfiguredError(DataPipelineError, ConfigError):
-    """A database-backed feature was used without a database URL."""
+class DatabaseNotConfiguredError(DataPipelineError, errors.DatabaseNotConfiguredError):
+    """A load, a reference table or the database ledger was asked for without a database URL."""
 
-    def __init__(self, feature: str) -> None:
-        self.feature = feature
-        ConfigError.__init__(
-            self,
-            f"{feature} needs a database: set DATABASE_URL (or pass --database-url), "
-            "for example postgresql://user@host/db or sqlite:///path/to/file.sqlite3",
-            [FieldError("DATABASE_URL", "not set", "environment")],
-        )
+
+class DatabaseNotReadyError(DataPipelineError, errors.DatabaseNotReadyError):
+    """The configured database is not migrated, or its URL is bad (exit code 2)."""
+
+
+class DatabaseUnavailableError(DataPipelineError, errors.DatabaseUnavailableError):
+    """The database could not be reached, or the connection was lost: the load may be retried."""
+
+
+class DatabaseRefusedError(DataPipelineError, errors.DatabaseRefusedError):
+    """The database refused a load or a ledger write; retrying will not help."""
 
 
 class PartitionError(DataPipelineError, FatalError):

@@ -185,3 +185,51 @@ def test_run_skips_a_partition_another_writer_holds_and_succeeds(
     assert "skipped: in progress elsewhere" in result.stdout
     assert local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
     assert not local_store.exists("curated/pos/dt=2026-11-02/_manifest.json")
+
+
+def test_every_job_records_its_run_with_status_counts_and_error(
+    pipeline: Cli, migrated_sqlite: str
+) -> None:
+    env = {"DATABASE_URL": migrated_sqlite}
+    failed = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    transformed = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    loaded = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    ran = pipeline("run", env=env)
+    backfilled = pipeline(
+        "backfill", "--dataset", "pos", "--from", "2026-11-01", "--to", "2026-11-02", env=env
+    )
+
+    assert failed.returncode == 1
+    for done in (transformed, loaded, ran, backfilled):
+        assert done.returncode == 0, done.stderr
+    runs = sqlite_rows(
+        migrated_sqlite,
+        "SELECT job, dataset, status, inputs_count, outputs_count, failed_count, rows_written, "
+        "error FROM etl_pipeline_run WHERE lane = 'data_pipeline' ORDER BY id",
+    )
+    assert [run[:7] for run in runs] == [
+        ("load", "pos", "failed", 0, 0, 0, 0),
+        ("transform", "pos", "succeeded", 1, 1, 0, 200),
+        ("load", "pos", "succeeded", 1, 1, 0, 200),
+        ("run", "", "succeeded", 1, 1, 0, 200),
+        ("backfill", "pos", "succeeded", 2, 2, 0, 400),
+    ]
+    assert "run `transform` first" in runs[0][7]
+    assert all(run[7] == "" for run in runs[1:])
+
+
+def test_a_run_with_a_failed_partition_is_recorded_failed_with_the_reason(
+    pipeline: Cli, migrated_sqlite: str, local_store: ObjectStore
+) -> None:
+    bad = {"bad.csv": b"not,the,columns\n1,2,3\n"}
+    publish_delivery(local_store, "pos", date(2026, 11, 3), bad)
+
+    result = pipeline("run", "--dataset", "pos", env={"ETL_DATABASE_URL": migrated_sqlite})
+
+    assert result.returncode == 1
+    ((status, dataset, failed, error),) = sqlite_rows(
+        migrated_sqlite,
+        "SELECT status, dataset, failed_count, error FROM etl_pipeline_run",
+    )
+    assert (status, dataset, failed) == ("failed", "pos", 1)
+    assert "partition dt=2026-11-03" in error

@@ -1,4 +1,4 @@
-"""data_pipeline.db: the runtime's only door to the database.
+"""data_pipeline.db: the runtime's adapter on the database door (the schema package).
 
 Refusals that happen before Django is set up run in this process; everything that sets
 Django up runs in a subprocess, so the pytest process never configures Django.
@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 from data_pipeline import db
-from data_pipeline.errors import DatabaseNotConfiguredError
+from data_pipeline.errors import (
+    DatabaseNotConfiguredError,
+    DatabaseNotReadyError,
+    DataPipelineError,
+)
 from etl_core.errors import ConfigError
 from etl_core.testing.services import service_unavailable
 
@@ -46,7 +50,8 @@ def test_without_the_extra_database_features_name_the_extra_to_install(tmp_path:
         from data_pipeline import db
         from data_pipeline.errors import SchemaNotInstalledError
         print("installed", db.schema_installed())
-        for use in (lambda: db.connect("sqlite:///x.sqlite3"), lambda: db.start_run("load")):
+        for use in (lambda: db.connect("sqlite:///x.sqlite3"),
+                    lambda: db.run_recorder("sqlite:///x.sqlite3")):
             try:
                 use()
             except SchemaNotInstalledError as exc:
@@ -87,11 +92,6 @@ def test_invalid_url_is_a_config_error_without_the_password() -> None:
     assert "hunter2" not in str(caught.value)
 
 
-def test_finish_run_refuses_an_unknown_status() -> None:
-    with pytest.raises(ValueError, match="'done' is not one of succeeded, partial, failed"):
-        db.finish_run("r1", "done")
-
-
 def test_unmigrated_database_is_refused_with_the_command_to_run(tmp_path: Path) -> None:
     result = _run(
         """
@@ -108,36 +108,6 @@ def test_unmigrated_database_is_refused_with_the_command_to_run(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert "lacks 2 schema migration(s)" in result.stdout
     assert "run `etl-schema migrate`" in result.stdout
-
-
-def test_run_round_trips_through_the_ledger_on_sqlite(tmp_path: Path) -> None:
-    result = _run(
-        """
-        from etl_core.errors import FatalError
-        from data_pipeline import db
-        db.connect("sqlite:///ledger.sqlite3", migrate=True)
-        run_id = db.start_run("transform", dataset="sales", parameters={"dt": "2024-05-01"})
-        print("started", db.get_run(run_id).status)
-        db.finish_run(run_id, "partial", inputs=3, outputs=2, quarantined=1, rows_written=40)
-        run = db.get_run(run_id)
-        print("finished", run.status, run.inputs_count, run.quarantined_count, run.rows_written,
-              run.finished_at >= run.started_at)
-        try:
-            db.finish_run(run_id, "failed")
-        except FatalError as exc:
-            print("refused:", exc)
-        print("missing", db.get_run("nope"))
-        """,
-        tmp_path,
-    )
-
-    assert result.returncode == 0, result.stderr
-    started, finished, refused, missing = result.stdout.splitlines()
-    assert started == "started running"
-    assert finished == "finished partial 3 1 40 True"
-    assert refused.startswith("refused: run '")
-    assert "is not a running run in the ledger" in refused
-    assert missing == "missing None"
 
 
 def test_api_state_keeps_cursor_across_failures(tmp_path: Path) -> None:
@@ -306,3 +276,13 @@ def test_load_batches_keeps_awkward_text_exactly_on_sqlite(tmp_path: Path) -> No
 def test_load_batches_copies_csv_into_postgresql(tmp_path: Path, postgres_database: str) -> None:
     result = _run(BATCH_SCRIPT.format(url=postgres_database), tmp_path)
     _check_batch_load(result)
+
+
+def test_the_doors_refusals_are_data_pipeline_errors() -> None:
+    with pytest.raises(DatabaseNotReadyError) as caught:
+        db.connect("sqlite://db.example/x.sqlite3", feature="curated loads")
+
+    assert isinstance(caught.value, DataPipelineError)
+    assert isinstance(caught.value, ConfigError)
+    assert str(caught.value).startswith("curated loads: cannot use the database")
+    assert "SQLite URLs have none" in str(caught.value)

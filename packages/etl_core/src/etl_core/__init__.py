@@ -4,10 +4,11 @@ Configuration (:mod:`etl_core.config`), structured logging
 (:mod:`etl_core.logging`), metrics (:mod:`etl_core.metrics`), object storage
 over S3 and local directories (:mod:`etl_core.storage`), retry
 (:mod:`etl_core.retry`), the runtime start-up every CLI shares
-(:mod:`etl_core.runtime`), and what the lanes share in the store: its layout
-(:mod:`etl_core.layout`) and the documents they write for each other
-(:mod:`etl_core.artifacts`). The most used names are re-exported here; each
-module documents the rest. Importing this package has no side effects.
+(:mod:`etl_core.runtime`) with its run-recording hook (:mod:`etl_core.runs`),
+and what the lanes share in the store: its layout (:mod:`etl_core.layout`)
+and the documents they write for each other (:mod:`etl_core.artifacts`). The
+most used names are re-exported here; each module documents the rest.
+Importing this package has no side effects.
 """
 
 from typing import Any

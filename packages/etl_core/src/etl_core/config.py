@@ -58,6 +58,9 @@ nested dataclasses. For declarative files (dataset contracts) also:
 
 ``env_prefix=None`` reads no field from the environment (the mapping still
 resolves ``env:`` secret references), for files that must say everything.
+``env_aliases`` lets a field also be read from a conventional, unprefixed
+variable (``{"database_url": "DATABASE_URL"}``) when its own is missing or
+empty; an empty conventional variable counts as unset.
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     env_prefix: str | None = "ETL_",
     overrides: Mapping[str, object] | None = None,
+    env_aliases: Mapping[str, str] | None = None,
 ) -> T:
     """Build ``cls`` (a dataclass) from defaults, a TOML file, the environment and overrides.
 
@@ -167,6 +171,8 @@ def load_settings(
         env_prefix: prefix of the variables that set fields (``ETL_``); ``None``
             to set no field from the environment.
         overrides: highest-precedence values, as nested dicts or dotted keys.
+        env_aliases: dotted field name → an unprefixed variable read for it when its
+            prefixed one is not set (below it, above the TOML file).
 
     Returns:
         An instance of ``cls``.
@@ -176,7 +182,12 @@ def load_settings(
         TypeError: ``cls`` is not a dataclass or declares a field type this loader cannot fill.
     """
     settings, _ = load_settings_with_sources(
-        cls, toml_path=toml_path, env=env, env_prefix=env_prefix, overrides=overrides
+        cls,
+        toml_path=toml_path,
+        env=env,
+        env_prefix=env_prefix,
+        overrides=overrides,
+        env_aliases=env_aliases,
     )
     return settings
 
@@ -188,6 +199,7 @@ def load_settings_with_sources(
     env: Mapping[str, str] | None = None,
     env_prefix: str | None = "ETL_",
     overrides: Mapping[str, object] | None = None,
+    env_aliases: Mapping[str, str] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
 
@@ -203,7 +215,9 @@ def load_settings_with_sources(
     if toml_path is not None:
         raw.update(_read_toml(Path(toml_path), schema, errors))
     if env_prefix is not None:
-        raw.update(_read_env(environ, env_prefix, schema))
+        prefixed = _read_env(environ, env_prefix, schema)
+        raw.update(prefixed)
+        raw.update(_read_aliases(environ, env_aliases or {}, schema, prefixed))
     if overrides:
         raw.update(_read_overrides(overrides, schema, errors))
     builder = _Builder(raw, environ, env_prefix, errors)
@@ -578,6 +592,24 @@ def _read_env(environ: Mapping[str, str], prefix: str, schema: _Schema) -> dict[
             raw[path] = _Raw(environ[variable], f"env {variable}")
         else:
             _warn_if_misspelt(variable, prefix, schema, list(by_name))
+    return raw
+
+
+def _read_aliases(
+    environ: Mapping[str, str],
+    aliases: Mapping[str, str],
+    schema: _Schema,
+    prefixed: Mapping[str, _Raw],
+) -> dict[str, _Raw]:
+    """Fields set by their conventional variable (``DATABASE_URL``) where their own prefixed
+    variable is missing or empty; an empty conventional variable counts as unset too."""
+    raw: dict[str, _Raw] = {}
+    for path, variable in aliases.items():
+        own = prefixed.get(path)
+        if own is not None and str(own.value).strip():
+            continue
+        if environ.get(variable, "").strip() and isinstance(schema.find(path.split(".")), _Leaf):
+            raw[path] = _Raw(environ[variable], f"env {variable}")
     return raw
 
 

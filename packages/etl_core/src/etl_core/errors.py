@@ -15,6 +15,10 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "DataQualityError",
+    "DatabaseNotConfiguredError",
+    "DatabaseNotReadyError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
     "EtlError",
     "FatalError",
     "FieldError",
@@ -258,3 +262,42 @@ class DataQualityError(EtlError):
         self.field = field
         self.dataset = dataset
         super().__init__(message)
+
+
+# ------------------------------------------------------------- database
+
+
+class DatabaseNotConfiguredError(ConfigError):
+    """A database feature was used without a ``database_url`` (exit code 2)."""
+
+    def __init__(self, feature: str) -> None:
+        self.feature = feature
+        super().__init__(
+            f"{feature} needs a database: set DATABASE_URL or ETL_DATABASE_URL (or pass "
+            "--database-url, or database_url in etl.toml), for example "
+            "postgresql://user@host/db or sqlite:///path/to/file.sqlite3",
+            [FieldError("DATABASE_URL", "not set", "environment")],
+        )
+
+
+class DatabaseNotReadyError(ConfigError):
+    """The configured database cannot be used: it lacks migrations, or its URL is bad.
+
+    An operator has to act (``etl-schema migrate``, fix the URL): exit code 2.
+    """
+
+    def __init__(self, feature: str, problem: str) -> None:
+        self.feature = feature
+        self.problem = problem
+        super().__init__(
+            f"{feature}: cannot use the database",
+            [FieldError("DATABASE_URL", problem, "the database_url setting")],
+        )
+
+
+class DatabaseUnavailableError(RetryableError):
+    """The database could not be reached, or the connection was lost: try again later."""
+
+
+class DatabaseRefusedError(FatalError):
+    """The database refused an operation (a constraint, a permission): do not retry it."""

@@ -1,9 +1,12 @@
-"""What every runtime's entry point shares: exit codes, settings, run start-up.
+"""What every runtime's entry point shares: exit codes, settings, run start-up, run recording.
 
-A CLI gathers its flags into ``overrides`` and calls :func:`start_run`, which
+A CLI gathers its flags into ``overrides`` and calls :func:`open_session`, which
 loads :class:`RuntimeSettings` (flag > ``ETL_*`` environment > settings file >
 default), configures logging once and binds a fresh ``run_id`` to every log
-line. Library code never calls this; only entry points do.
+line. A job command then calls :meth:`Session.record_run`: with a database
+configured and a run ledger plugged in, the run is recorded as it starts, and
+:func:`run_entry_point` records how it ended from the exit code. Library code
+never calls this; only entry points do.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import replace as replaced
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 from etl_core.config import URL, load_settings_with_sources, redacted_dict
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError
 from etl_core.logging import bind_context, configure_logging
+from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 
 if TYPE_CHECKING:
     from etl_core.storage import ObjectStore
@@ -30,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_STORAGE_DIR",
+    "ENV_ALIASES",
     "ExitCode",
+    "RecorderFactory",
     "RuntimeSettings",
     "Session",
     "find_settings_file",
@@ -45,7 +52,13 @@ __all__ = [
 DEFAULT_STORAGE_DIR = Path(".etl") / "store"
 SETTINGS_FILE_NAME = "etl.toml"
 
+ENV_ALIASES: dict[str, str] = {"database_url": "DATABASE_URL"}
+"""Settings also read from a conventional variable, below their ``ETL_*`` one."""
+
 S = TypeVar("S", bound="RuntimeSettings")
+RecorderFactory = Callable[[str], RunRecorder]
+"""Builds a run ledger for a database URL; raises MissingDependencyError when it cannot."""
+_said: set[str] = set()
 
 
 class ExitCode(enum.IntEnum):
@@ -81,6 +94,11 @@ class RuntimeSettings:
     log_format: Literal["auto", "json", "console"] = "auto"
     pushgateway_url: URL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit."""
+    database_url: URL | None = None
+    """The platform database (``postgresql://…``, ``sqlite:///…``); none: database features off.
+
+    Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set or empty.
+    """
 
 
 def find_settings_file(
@@ -104,7 +122,9 @@ def load_runtime_settings(
     """Load ``cls`` with the platform's precedence and say where each value came from.
 
     ``overrides`` holds command-line flags; ``None`` values (flags not given)
-    are dropped, and ``settings_file`` selects the TOML file.
+    are dropped, and ``settings_file`` selects the TOML file. A setting of
+    :data:`ENV_ALIASES` is also read from its conventional variable
+    (``DATABASE_URL``) when its ``ETL_*`` one is not set or empty.
 
     Raises:
         ConfigError: every invalid field at once, each with its source.
@@ -113,7 +133,9 @@ def load_runtime_settings(
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     toml_path = find_settings_file(given, environ)
     given.pop("settings_file", None)
-    return load_settings_with_sources(cls, toml_path=toml_path, env=environ, overrides=given)
+    return load_settings_with_sources(
+        cls, toml_path=toml_path, env=environ, overrides=given, env_aliases=ENV_ALIASES
+    )
 
 
 def new_run_id() -> str:
@@ -142,12 +164,73 @@ def start_run(lane: str, settings: RuntimeSettings, *, run_id: str | None = None
 
 @dataclass(frozen=True)
 class Session(Generic[S]):
-    """A started run: its settings, where each came from, and its run id."""
+    """A started run: its settings, where each came from, and its run id.
+
+    ``flags`` are the command-line values the settings were loaded with (so a
+    subcommand's own flags can be layered on, :meth:`with_flags`); ``recorder``
+    builds the lane's run ledger for :meth:`record_run`.
+    """
 
     lane: str
     settings: S
     sources: dict[str, str]
     run_id: str
+    flags: Mapping[str, object] = field(default_factory=dict)
+    recorder: RecorderFactory | None = None
+    env: Mapping[str, str] | None = None
+
+    def with_flags(self, flags: Mapping[str, object]) -> Session[S]:
+        """This session with more command-line flags (a subcommand's), same run id.
+
+        Flags given as ``None`` (not on the command line) change nothing.
+
+        Raises:
+            ConfigError: a flag's value is invalid.
+        """
+        given = {name: value for name, value in flags.items() if value is not None}
+        if not given:
+            return self
+        merged = {**self.flags, **given}
+        settings, sources = load_runtime_settings(type(self.settings), merged, env=self.env)
+        return replaced(self, settings=settings, sources=sources, flags=merged)
+
+    def record_run(
+        self,
+        job: str,
+        *,
+        dataset: str = "",
+        parameters: Mapping[str, object] | None = None,
+    ) -> RecordedRun:
+        """Start this run of ``job`` in the run ledger, when there is one.
+
+        With ``database_url`` set and the lane's run ledger available, the run is
+        recorded now as running; :func:`run_entry_point` records how it ended from the
+        process's exit code (or use the result as a context manager). Without a
+        database, or without the lane's ``schema`` extra, nothing is recorded; that is
+        said once in the log (DEBUG, INFO), never an error.
+
+        Raises:
+            EtlError: the configured database cannot record the run (unreachable:
+                retryable; unusable as configured: a configuration error).
+        """
+        start = RunStart(
+            self.run_id, self.lane, job, dataset, dict(parameters or {}), datetime.now(UTC)
+        )
+        return RecordedRun(start, self._run_ledger())
+
+    def _run_ledger(self) -> RunRecorder | None:
+        url = self.settings.database_url
+        if url is None:
+            _say_once(logging.DEBUG, "runs are not recorded: no database_url is configured")
+            return None
+        if self.recorder is None:
+            _say_once(logging.DEBUG, f"runs are not recorded: {self.lane} has no run ledger")
+            return None
+        try:
+            return self.recorder(str(url))
+        except MissingDependencyError as exc:
+            _say_once(logging.INFO, f"runs are not recorded: {exc}")
+            return None
 
     def open_store(self) -> ObjectStore:
         """The object store named by ``storage_url`` (S3 options applied)."""
@@ -195,14 +278,24 @@ def open_session(
     flags: Mapping[str, object] | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    recorder: RecorderFactory | None = None,
 ) -> Session[S]:
     """Load settings, configure logging and bind a run id: a CLI's whole start-up.
+
+    Args:
+        lane: The runtime's name, bound to every log line and recorded with its runs.
+        cls: Its settings class.
+        flags: The command-line values (``None``: not given).
+        env: The environment to read (``os.environ`` when ``None``).
+        recorder: Builds the lane's run ledger for a database URL (its ``db``
+            adapter's); :meth:`Session.record_run` uses it when ``database_url`` is set.
 
     Raises:
         ConfigError: the settings are invalid (a CLI exits with ``ExitCode.USAGE``).
     """
-    settings, sources = load_runtime_settings(cls, flags, env=env)
-    return Session(lane, settings, sources, start_run(lane, settings))
+    given = dict(flags or {})
+    settings, sources = load_runtime_settings(cls, given, env=env)
+    return Session(lane, settings, sources, start_run(lane, settings), given, recorder, env)
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:
@@ -210,6 +303,8 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
 
     Configuration problems (:class:`ConfigError`, a missing optional extra) exit
     with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``.
+    A run still being recorded (:meth:`Session.record_run`) is finished with the
+    status the exit code means: 0 succeeded, 3 partial, anything else failed.
     """
     try:
         app()
@@ -217,4 +312,18 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         log = logging.getLogger(name)
         log.error("%s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         usage = isinstance(exc, ConfigError | MissingDependencyError)
-        raise SystemExit(ExitCode.USAGE if usage else ExitCode.FAILED) from None
+        code = ExitCode.USAGE if usage else ExitCode.FAILED
+        finish_open_runs(code, str(exc))
+        raise SystemExit(code) from None
+    except BaseException as exc:  # SystemExit carries the code; anything else is a failure
+        ended = exit_code_of(exc)
+        finish_open_runs(ended, "" if isinstance(exc, SystemExit) else repr(exc))
+        raise
+    finish_open_runs(ExitCode.OK)
+
+
+def _say_once(level: int, message: str) -> None:
+    """Log ``message`` the first time only (a long-running process records many runs)."""
+    if message not in _said:
+        _said.add(message)
+        logger.log(level, message)

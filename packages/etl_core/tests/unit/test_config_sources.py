@@ -126,6 +126,23 @@ def test_environment_prefix_is_configurable() -> None:
     assert load_settings(Settings, env=env, env_prefix="MYAPP_").workers == 8
 
 
+def test_an_alias_variable_sits_between_the_file_and_the_prefixed_variable(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "workers = 2\nbatch = 200\n")
+    aliases = {"workers": "WORKERS", "batch": "BATCH", "s3.region": "AWS_REGION"}
+    env = {"WORKERS": "5", "BATCH": "7", "ETL_BATCH": "9", "AWS_REGION": ""}
+
+    settings, sources = load_settings_with_sources(
+        Settings, toml_path=path, env=env, env_aliases=aliases
+    )
+
+    assert (settings.workers, settings.batch, settings.s3.region) == (5, 9, "us-east-1")
+    assert sources["workers"] == "env WORKERS"
+    assert sources["batch"] == "env ETL_BATCH"
+    assert sources["s3.region"] == "default"  # an empty alias counts as unset
+
+
 def test_environment_names_after_the_prefix_ignore_case() -> None:
     assert load_settings(Settings, env={"ETL_s3__Region": "x"}).s3.region == "x"
 

@@ -10,7 +10,14 @@ import pytest
 
 from etl_core.errors import ConfigError
 from etl_core.logging import clear_context, get_context
-from etl_core.runtime import ExitCode, RuntimeSettings, load_runtime_settings, new_run_id, start_run
+from etl_core.runtime import (
+    ExitCode,
+    RuntimeSettings,
+    Session,
+    load_runtime_settings,
+    new_run_id,
+    start_run,
+)
 
 
 @dataclass(frozen=True)
@@ -89,3 +96,94 @@ def test_run_ids_are_unique_and_sortable() -> None:
 
 def test_exit_codes_follow_the_design() -> None:
     assert [int(c) for c in ExitCode] == [0, 1, 2, 3]
+
+
+# ------------------------------------------------------------------- database_url
+
+
+def test_database_url_has_no_default_and_comes_from_etl_database_url_first(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    write_settings(config, 'database_url = "sqlite:///from-file.sqlite3"\n')
+
+    none, _ = load_runtime_settings(LaneSettings, {}, env={})
+    toml, toml_sources = load_runtime_settings(
+        LaneSettings, {}, env={"ETL_CONFIG_DIR": str(config)}
+    )
+    both = {"ETL_DATABASE_URL": "sqlite:///etl.sqlite3", "DATABASE_URL": "sqlite:///plain.sqlite3"}
+    etl, etl_sources = load_runtime_settings(LaneSettings, {}, env=both)
+
+    assert none.database_url is None
+    assert toml.database_url == "sqlite:///from-file.sqlite3"
+    assert "etl.toml" in toml_sources["database_url"]
+    assert etl.database_url == "sqlite:///etl.sqlite3"
+    assert etl_sources["database_url"] == "env ETL_DATABASE_URL"
+
+
+def test_database_url_variable_beats_the_settings_file_and_the_flag_beats_both(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    write_settings(config, 'database_url = "sqlite:///from-file.sqlite3"\n')
+    env = {"ETL_CONFIG_DIR": str(config), "DATABASE_URL": "postgresql://etl@db/etl"}
+
+    from_env, env_sources = load_runtime_settings(LaneSettings, {}, env=env)
+    flagged, flag_sources = load_runtime_settings(
+        LaneSettings, {"database_url": "sqlite:///flag.sqlite3"}, env=env
+    )
+
+    assert from_env.database_url == "postgresql://etl@db/etl"
+    assert env_sources["database_url"] == "env DATABASE_URL"
+    assert flagged.database_url == "sqlite:///flag.sqlite3"
+    assert flag_sources["database_url"].startswith("override")
+
+
+def test_an_empty_etl_database_url_falls_back_to_database_url() -> None:
+    env = {"ETL_DATABASE_URL": "", "DATABASE_URL": "sqlite:///plain.sqlite3"}
+
+    settings, sources = load_runtime_settings(LaneSettings, {}, env=env)
+
+    assert settings.database_url == "sqlite:///plain.sqlite3"
+    assert sources["database_url"] == "env DATABASE_URL"
+
+
+def test_an_empty_database_url_variable_means_none() -> None:
+    settings, sources = load_runtime_settings(LaneSettings, {}, env={"DATABASE_URL": ""})
+
+    assert settings.database_url is None
+    assert sources["database_url"] == "default"
+
+
+def test_a_database_url_without_a_scheme_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(LaneSettings, {}, env={"DATABASE_URL": "db.internal/etl"})
+
+    assert info.value.fields == ("database_url",)
+    assert "env DATABASE_URL" in str(info.value)
+
+
+def test_config_show_rows_redact_the_database_password() -> None:
+    settings, sources = load_runtime_settings(
+        LaneSettings, {}, env={"DATABASE_URL": "postgresql://etl:hunter2@db:5432/etl"}
+    )
+    session = Session("lane", settings, sources, "run-1")
+
+    rows = {name: (value, source) for name, value, source in session.settings_rows()}
+
+    assert rows["database_url"] == ('"postgresql://etl:***@db:5432/etl"', "env DATABASE_URL")
+    assert "hunter2" not in repr(session.settings_rows())
+
+
+def test_a_subcommand_flag_layers_on_the_session_keeping_its_run_id() -> None:
+    env = {"DATABASE_URL": "sqlite:///env.sqlite3"}
+    settings, sources = load_runtime_settings(LaneSettings, {"concurrency": 2}, env=env)
+    session = Session("lane", settings, sources, "run-1", {"concurrency": 2}, env=env)
+
+    same = session.with_flags({"database_url": None})
+    flagged = session.with_flags({"database_url": "sqlite:///flag.sqlite3"})
+
+    assert same is session
+    assert flagged.run_id == "run-1"
+    assert flagged.settings.database_url == "sqlite:///flag.sqlite3"
+    assert flagged.settings.concurrency == 2
+    assert flagged.sources["database_url"].startswith("override")
+    assert session.settings.database_url == "sqlite:///env.sqlite3"

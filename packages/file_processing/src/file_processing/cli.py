@@ -62,9 +62,8 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar="DATABASE_URL",
-        show_envvar=True,
-        help="Also record outcomes in this database (needs the 'schema' extra).",
+        help="Also record runs and outcomes in this database (default: the database_url "
+        "setting; needs the 'schema' extra).",
     ),
 ]
 
@@ -88,6 +87,7 @@ def main_options(
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="auto, json or console.")
     ] = None,
+    database_url: DatabaseUrl = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -100,9 +100,12 @@ def main_options(
         "config_dir": config_dir,
         "log_level": log_level,
         "log_format": log_format,
+        "database_url": database_url,
     }
     try:
-        ctx.obj = open_session("file_processing", FileProcessingSettings, flags)
+        ctx.obj = open_session(
+            "file_processing", FileProcessingSettings, flags, recorder=db.run_recorder
+        )
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -231,8 +234,9 @@ def process(
 
     Exit code 3 when it was quarantined.
     """
-    session: Settings = ctx.obj
-    with session.open_store() as store, _processor(session, store, database_url) as processor:
+    session: Settings = ctx.obj.with_flags({"database_url": database_url})
+    run = session.record_run("process", parameters={"key": key, "force": force})
+    with session.open_store() as store, _processor(session, store) as processor:
         landing_key = _landing_key(store.url, key)
         try:
             outcome = processor.process(landing_key, force=force)
@@ -240,10 +244,13 @@ def process(
             err.print(
                 f"[red]no such object:[/red] {escape(store.url_for(landing_key))}", highlight=False
             )
+            run.note_error(f"no such object: {landing_key}")
             raise typer.Exit(ExitCode.USAGE) from None
         except FileProcessingError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            run.note_error(str(exc))
             raise typer.Exit(ExitCode.USAGE) from None
+    run.count(**_counts([outcome]))
     session.push_metrics("etl_file_processing_process")
     if as_json:
         out.print_json(json.dumps(outcome.to_dict(), default=str))
@@ -269,9 +276,10 @@ def scan_command(
 
     Exit code 3 when some were quarantined, 1 when some could not be processed.
     """
-    session: Settings = ctx.obj
+    session: Settings = ctx.obj.with_flags({"database_url": database_url})
     workers = concurrency or session.settings.concurrency
-    with session.open_store() as store, _processor(session, store, database_url) as processor:
+    run = session.record_run("scan", dataset=dataset or "", parameters={"concurrency": workers})
+    with session.open_store() as store, _processor(session, store) as processor:
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
         with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
@@ -283,6 +291,10 @@ def scan_command(
                 on_planned=lambda n: bar.update(task, total=n),
                 on_done=lambda _: bar.advance(task),
             )
+    run.count(**_counts(summary.outcomes))
+    run.count(inputs=len(summary.failures), failed=len(summary.failures))
+    if summary.failures:
+        run.note_error("; ".join(f"{f.key}: {f.error}" for f in summary.failures))
     session.push_metrics("etl_file_processing_scan")
     _print_summary(summary, as_json)
     if summary.failures:
@@ -291,12 +303,23 @@ def scan_command(
         raise typer.Exit(ExitCode.PARTIAL)
 
 
-def _processor(session: Settings, store: ObjectStore, database_url: str | None) -> Processor:
+def _processor(session: Settings, store: ObjectStore) -> Processor:
     contracts = load_contracts(session.settings.config_dir, validators=[expression_problems])
     processor = Processor(store, contracts, session.settings, run_id=session.run_id)
-    if _database(database_url):
+    if _database(session.settings.database_url):
         processor.mirror = db.record_outcome
     return processor
+
+
+def _counts(outcomes: list[Outcome]) -> dict[str, int]:
+    """What a run records of its outcomes: objects seen, validated, quarantined, rows out."""
+    validated = [o for o in outcomes if o.status == "validated"]
+    return {
+        "inputs": len(outcomes),
+        "outputs": len(validated),
+        "quarantined": sum(1 for o in outcomes if o.status == "quarantined"),
+        "rows_written": sum(o.rows for o in validated),
+    }
 
 
 def _database(database_url: str | None) -> bool:
@@ -305,7 +328,7 @@ def _database(database_url: str | None) -> bool:
         return False
     if not db.schema_installed():
         err.print(
-            "DATABASE_URL is set but the 'schema' extra is not installed "
+            "database_url is set but the 'schema' extra is not installed "
             "(pip install 'etl-file-processing[schema]'): the ledger stays in _state/ only",
             style="yellow",
             markup=False,
@@ -433,7 +456,7 @@ def quarantine_release(
 
     Fix its contract or key first; the quarantine record keeps who released it and when.
     """
-    session: Settings = ctx.obj
+    session: Settings = ctx.obj.with_flags({"database_url": database_url})
     with session.open_store() as store:
         ledger = Ledger(store, run_id=session.run_id, claim_timeout=session.settings.claim_timeout)
         try:
@@ -441,7 +464,7 @@ def quarantine_release(
         except FileProcessingError as exc:
             err.print(f"[red]not released:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(ExitCode.USAGE) from None
-    if _database(database_url):
+    if _database(session.settings.database_url):
         db.record_release(record)
     out.print(
         f"released {record.key}: {record.source_key} will be processed by the next scan",

@@ -3,15 +3,27 @@
 :class:`RefusedError` means "this file is at fault": the caller quarantines the
 original and records the reason code. Any other :class:`FileProcessingError`
 means the platform itself could not do the work (GnuPG missing, unusable key
-material) and no file should be blamed for it.
+material) and no file should be blamed for it. The database errors are the platform's
+(:mod:`etl_core.errors`) in this runtime's tree: ``file_processing.db`` raises the
+database door's failures as them, for the optional database mirror and run ledger.
 """
 
 from __future__ import annotations
 
+from etl_core import errors
 from etl_core.errors import EtlError, MissingDependencyError
 from file_processing.reasons import Reason
 
-__all__ = ["FileProcessingError", "GpgError", "RefusedError", "SchemaNotInstalledError"]
+__all__ = [
+    "DatabaseNotConfiguredError",
+    "DatabaseNotReadyError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
+    "FileProcessingError",
+    "GpgError",
+    "RefusedError",
+    "SchemaNotInstalledError",
+]
 
 
 class FileProcessingError(EtlError):
@@ -59,3 +71,19 @@ class SchemaNotInstalledError(FileProcessingError, MissingDependencyError):
         MissingDependencyError.__init__(
             self, feature, package="etl-file-processing", extra="schema"
         )
+
+
+class DatabaseNotConfiguredError(FileProcessingError, errors.DatabaseNotConfiguredError):
+    """The database mirror was used before a database was configured and connected."""
+
+
+class DatabaseNotReadyError(FileProcessingError, errors.DatabaseNotReadyError):
+    """The configured database is not migrated, or its URL is bad (exit code 2)."""
+
+
+class DatabaseUnavailableError(FileProcessingError, errors.DatabaseUnavailableError):
+    """The database could not be reached, or the connection was lost: try again later."""
+
+
+class DatabaseRefusedError(FileProcessingError, errors.DatabaseRefusedError):
+    """The database refused a write of the mirror; trying again will not help."""

@@ -24,7 +24,12 @@ def run(
     command = [str(BIN / tool)]
     if tool == "etl-file-processing":
         command += ["--storage", lane.store.url, "--config-dir", str(lane.config_dir)]
-    environ = {**os.environ, "ETL_LOG_FORMAT": "json", "DATABASE_URL": database_url}
+    environ = {
+        **os.environ,
+        "ETL_LOG_FORMAT": "json",
+        "ETL_DATABASE_URL": "",
+        "DATABASE_URL": database_url,
+    }
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, env=environ, timeout=120, check=False
     )
@@ -104,3 +109,48 @@ def test_without_the_schema_extra_the_ledger_stays_in_the_store(
     assert cli._database("sqlite:///nowhere.sqlite3") is False
     assert "pip install 'etl-file-processing[schema]'" in capsys.readouterr().err
     assert cli._database(None) is False
+
+
+def test_scan_and_process_record_their_runs_and_link_the_mirrored_objects(
+    local_lane: Any, orders: Orders, database_url: str
+) -> None:
+    migrated = run(local_lane, "migrate", database_url=database_url, tool="etl-schema")
+    good = local_lane.deliver("orders_20261101.csv", orders(5))
+    bad = local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    scanned = run(local_lane, "scan", database_url=database_url)
+    late = local_lane.deliver("orders_20261103.csv", orders(4))
+    processed = run(local_lane, "process", late, database_url=database_url)
+
+    assert (migrated.returncode, scanned.returncode, processed.returncode) == (0, 3, 0)
+    runs = query(
+        database_url,
+        "SELECT job, status, inputs_count, outputs_count, quarantined_count, failed_count, "
+        "rows_written, finished_at IS NOT NULL FROM etl_pipeline_run "
+        "WHERE lane = 'file_processing' ORDER BY started_at",
+    )
+    assert runs == [
+        ("scan", "partial", 2, 1, 1, 0, 5, True),
+        ("process", "succeeded", 1, 1, 0, 0, 4, True),
+    ]
+    linked = dict(
+        query(
+            database_url,
+            "SELECT o.key, r.job FROM etl_processed_object o "
+            "JOIN etl_pipeline_run r ON r.id = o.run_id",
+        )
+    )
+    assert linked == {good: "scan", bad: "scan", late: "process"}
+
+
+def test_a_scan_without_a_database_records_nothing_and_still_works(
+    local_lane: Any, orders: Orders
+) -> None:
+    local_lane.deliver("orders_20261101.csv", orders(5))
+    environ = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "ETL_DATABASE_URL"}}
+    command = [str(BIN / "etl-file-processing"), "--storage", local_lane.store.url]
+    command += ["--config-dir", str(local_lane.config_dir), "--log-level", "DEBUG", "scan"]
+
+    done = subprocess.run(command, capture_output=True, text=True, env=environ, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("runs are not recorded: no database_url is configured") == 1

@@ -22,6 +22,7 @@ from observability import db
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 
 logger = logging.getLogger(__name__)
+LANES = ("file_processing", "data_pipeline", "observability")
 out = Console()
 err = Console(stderr=True)
 
@@ -57,6 +58,9 @@ def main_options(
     log_format: Annotated[
         str | None, typer.Option("--log-format", help="auto, json or console.")
     ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="The platform database (setting).")
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -69,9 +73,10 @@ def main_options(
         "config_dir": config_dir,
         "log_level": log_level,
         "log_format": log_format,
+        "database_url": database_url,
     }
     try:
-        ctx.obj = open_session("observability", RuntimeSettings, flags)
+        ctx.obj = open_session("observability", RuntimeSettings, flags, recorder=db.run_recorder)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -121,8 +126,10 @@ def inventory(
     if unknown:
         err.print(f"[red]unknown zone(s) {unknown}[/red]; expected some of {list(ZONES)}")
         raise typer.Exit(ExitCode.USAGE)
+    run = session.record_run("inventory", parameters={"zones": list(zone or ZONES)})
     store = session.open_store()
     entries = take_inventory(store, zone or ZONES)
+    run.count(inputs=sum(e.objects for e in entries), outputs=len(entries))
     registry = Registry()
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
     if metrics_file is not None:
@@ -144,18 +151,27 @@ def inventory(
 
 @app.command()
 def database(
+    ctx: typer.Context,
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", envvar="DATABASE_URL", show_envvar=True),
+        typer.Option(
+            "--database-url", help="The platform database (default: the database_url setting)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     metrics_file: Annotated[
         Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
     ] = None,
 ) -> None:
-    """Ledger health from the platform database (needs the 'schema' extra)."""
-    db.connect(database_url, feature="etl-observability database")
+    """Ledger health from the platform database (needs the 'schema' extra).
+
+    The health signals (running runs, open quarantine, ...) and the last successful run
+    of each lane; ``--json`` prints the signals.
+    """
+    session: Session[RuntimeSettings] = ctx.obj.with_flags({"database_url": database_url})
+    db.connect(session.settings.database_url, feature="etl-observability database")
     signals = db.ledger_gauges()
+    latest = db.last_successes()
     registry = Registry()
     gauge = registry.gauge(
         "etl_observability_ledger_entries",
@@ -164,6 +180,14 @@ def database(
     )
     for signal, count in signals.items():
         gauge.labels(signal=signal).set(count)
+    succeeded = registry.gauge(
+        "etl_observability_last_success_timestamp_seconds",
+        "When the latest successful (or partial) run of each lane finished (Unix time).",
+        ("lane",),
+    )
+    for lane, run in latest.items():
+        if run.finished_at is not None:
+            succeeded.labels(lane=lane).set(run.finished_at.timestamp())
     if metrics_file is not None:
         metrics_file.write_text(render_prometheus(registry))
     if as_json:
@@ -173,6 +197,15 @@ def database(
     for signal, count in signals.items():
         table.add_row(signal, str(count))
     out.print(table)
+    runs = Table("lane", "last success (UTC)", "job", "dataset", "run", title="last success")
+    for lane in LANES:
+        last = latest.get(lane)
+        if last is None or last.finished_at is None:
+            runs.add_row(lane, "never", "-", "-", "-")
+            continue
+        when = last.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        runs.add_row(lane, when, last.job, last.dataset or "-", last.run_id)
+    out.print(runs)
 
 
 def main() -> None:

@@ -1,10 +1,22 @@
-"""Errors of the observability runtime, rooted in :class:`etl_core.errors.EtlError`."""
+"""Errors of the observability runtime, rooted in :class:`etl_core.errors.EtlError`.
+
+The database errors are the platform's (:mod:`etl_core.errors`), derived into this
+runtime's tree: ``observability.db`` raises the database door's failures as them.
+"""
 
 from __future__ import annotations
 
-from etl_core.errors import ConfigError, EtlError, FieldError, MissingDependencyError
+from etl_core import errors
+from etl_core.errors import EtlError, MissingDependencyError
 
-__all__ = ["DatabaseNotConfiguredError", "ObservabilityError", "SchemaNotInstalledError"]
+__all__ = [
+    "DatabaseNotConfiguredError",
+    "DatabaseNotReadyError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
+    "ObservabilityError",
+    "SchemaNotInstalledError",
+]
 
 
 class ObservabilityError(EtlError):
@@ -18,14 +30,17 @@ class SchemaNotInstalledError(ObservabilityError, MissingDependencyError):
         MissingDependencyError.__init__(self, feature, package="etl-observability", extra="schema")
 
 
-class DatabaseNotConfiguredError(ObservabilityError, ConfigError):
-    """A database-backed feature was used without a database URL."""
+class DatabaseNotConfiguredError(ObservabilityError, errors.DatabaseNotConfiguredError):
+    """A database-backed feature (``database``) was used without a database URL."""
 
-    def __init__(self, feature: str) -> None:
-        self.feature = feature
-        ConfigError.__init__(
-            self,
-            f"{feature} needs a database: set DATABASE_URL (or pass --database-url), "
-            "for example postgresql://user@host/db or sqlite:///path/to/file.sqlite3",
-            [FieldError("DATABASE_URL", "not set", "environment")],
-        )
+
+class DatabaseNotReadyError(ObservabilityError, errors.DatabaseNotReadyError):
+    """The configured database is not migrated, or its URL is bad (exit code 2)."""
+
+
+class DatabaseUnavailableError(ObservabilityError, errors.DatabaseUnavailableError):
+    """The database could not be reached for a health signal: try again later."""
+
+
+class DatabaseRefusedError(ObservabilityError, errors.DatabaseRefusedError):
+    """The database refused a ledger query."""

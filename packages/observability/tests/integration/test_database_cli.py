@@ -46,3 +46,49 @@ def test_missing_database_url_exits_2_naming_the_variable(cli: Cli) -> None:
     result = cli("database")
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr
+
+
+def test_inventory_runs_are_recorded_and_database_shows_the_last_success_per_lane(
+    cli: Cli, tmp_path: Path, migrate: Migrate
+) -> None:
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    metrics = tmp_path / "ledger.prom"
+
+    inventory = cli("--storage", str(tmp_path / "store"), "inventory", env={"DATABASE_URL": url})
+    shown = cli("database", "--metrics-file", str(metrics), env={"ETL_DATABASE_URL": url})
+
+    assert inventory.returncode == 0, inventory.stderr
+    assert shown.returncode == 0, shown.stderr
+    table = shown.stdout.replace("│", "|")
+    assert "last success" in table
+    row = next(line for line in table.splitlines() if "| observability" in line)
+    assert "| inventory" in row
+    assert "never" not in row
+    assert "file_processing | never" in " ".join(table.split()).replace("| |", "|")
+    text = metrics.read_text()
+    assert 'etl_observability_last_success_timestamp_seconds{lane="observability"}' in text
+    assert 'lane="data_pipeline"' not in text
+    assert 'etl_observability_ledger_entries{signal="runs_running"} 0' in text
+
+
+def test_a_database_that_cannot_record_the_run_stops_it_with_exit_2(
+    cli: Cli, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+
+    result = cli("--storage", str(tmp_path / "store"), "inventory", env={"DATABASE_URL": url})
+
+    assert result.returncode == 2
+    assert "etl-schema migrate" in result.stderr
+
+
+def test_without_a_database_inventory_is_not_recorded_and_says_so_only_at_debug(
+    cli: Cli, tmp_path: Path
+) -> None:
+    quiet = cli("--storage", str(tmp_path / "store"), "inventory")
+    told = cli("--storage", str(tmp_path / "store"), "--log-level", "DEBUG", "inventory")
+
+    assert quiet.returncode == 0, quiet.stderr
+    assert "not recorded" not in quiet.stderr
+    assert "runs are not recorded: no database_url is configured" in told.stderr

@@ -1,4 +1,4 @@
-"""observability.db: the runtime's only door to the database.
+"""observability.db: the runtime's adapter on the database door (the schema package).
 
 Refusals that happen before Django is set up run in this process; everything that sets
 Django up runs in a subprocess, so the pytest process never configures Django.
@@ -40,8 +40,7 @@ def test_without_the_extra_database_features_name_the_extra_to_install(tmp_path:
         from observability import db
         from observability.errors import SchemaNotInstalledError
         print("installed", db.schema_installed())
-        for use in (lambda: db.connect("sqlite:///x.sqlite3"),
-                    lambda: db.latest_freshness("sales")):
+        for use in (lambda: db.connect("sqlite:///x.sqlite3"), db.ledger_gauges):
             try:
                 use()
             except SchemaNotInstalledError as exc:
@@ -77,91 +76,65 @@ def test_invalid_url_is_a_config_error_without_the_password() -> None:
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("level", "age"), [("stale", 1.0), ("ok", -5.0)])
-def test_record_freshness_refuses_bad_observations(level: str, age: float) -> None:
-    with pytest.raises(ValueError, match=level if level == "stale" else "negative"):
-        db.record_freshness("sales", level, age)
-
-
-def test_freshness_history_records_level_changes_only(tmp_path: Path) -> None:
+def test_last_successes_and_ledger_gauges_read_the_ledger(tmp_path: Path) -> None:
     result = _run(
         """
         from datetime import date
         from observability import db
         db.connect("sqlite:///ledger.sqlite3", migrate=True)
-        print("never checked", db.latest_freshness("sales"))
-        print(db.record_freshness("sales", "ok", 600.0, latest_partition=date(2024, 5, 1)))
-        print(db.record_freshness("sales", "ok", 900.0))
-        print(db.record_freshness("sales", "critical", 90000.0, message="2 partitions late"))
-        latest = db.latest_freshness("sales")
-        print(latest.level, latest.observed_age_seconds, latest.message)
-        print(db.record_freshness("sales", "unknown", None), db.latest_freshness("sales").level,
-              db.latest_freshness("sales").observed_age_seconds)
-        print("other dataset", db.latest_freshness("stores"))
-        from etl_database_schema.ledger.models import FreshnessStatus
-        print("history rows", FreshnessStatus.objects.count())
+        import etl_database_schema as schema
+        print("no runs", db.last_successes())
+        schema.start_run("a", lane="data_pipeline", job="load", dataset="sales")
+        schema.finish_run("a", "succeeded")
+        schema.start_run("b", lane="data_pipeline", job="load", dataset="sales")
+        schema.finish_run("b", "failed")
+        schema.start_run("c", lane="file_processing", job="scan")
+        with schema.models(schema.LEDGER_APP) as m:
+            m["QuarantineRecord"].objects.create(quarantine_key="quarantine/x",
+                                                 source_key="landing/x",
+                                                 reason_code="quality.failed", message="bad")
+        print("last success", {lane: run.run_id for lane, run in db.last_successes().items()})
+        gauges = db.ledger_gauges()
+        print(gauges["runs_running"], gauges["quarantine_open"],
+              gauges["backfill_partitions_failed"])
         """,
         tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "never checked None",
-        "True",
-        "False",
-        "True",
-        "critical 90000.0 2 partitions late",
-        "True unknown None",
-        "other dataset None",
-        "history rows 3",
+        "no runs {}",
+        "last success {'data_pipeline': 'a'}",
+        "1 1 0",
     ]
 
 
-def test_last_success_and_ledger_gauges_read_the_ledger(tmp_path: Path) -> None:
+def test_the_lanes_errors_are_raised_not_the_schemas(tmp_path: Path) -> None:
     result = _run(
         """
-        from datetime import date, datetime, timezone
         from observability import db
+        from observability.errors import DatabaseNotConfiguredError, DatabaseRefusedError
+        try:
+            db.ledger_gauges()
+        except DatabaseNotConfiguredError as exc:
+            print("not configured:", exc.feature)
         db.connect("sqlite:///ledger.sqlite3", migrate=True)
-        from etl_database_schema.ledger import models as m
-        print("no runs", db.last_success("sales"))
-        done = datetime(2024, 5, 1, 6, tzinfo=timezone.utc)
-        start = datetime(2024, 5, 1, 5, tzinfo=timezone.utc)
-        m.PipelineRun.objects.create(run_id="a", lane="data_pipeline", job="load",
-                                     dataset="sales", status="succeeded", started_at=start,
-                                     finished_at=done)
-        m.PipelineRun.objects.create(run_id="b", lane="data_pipeline", job="load",
-                                     dataset="sales", status="failed", started_at=start,
-                                     finished_at=datetime(2024, 5, 2, tzinfo=timezone.utc))
-        m.PipelineRun.objects.create(run_id="c", lane="file_processing", job="ingest")
-        m.QuarantineRecord.objects.create(quarantine_key="quarantine/x", source_key="landing/x",
-                                          reason_code="quality.failed", message="bad")
-        job = m.BackfillJob.objects.create(dataset="sales", start_date=date(2024, 5, 1),
-                                           end_date=date(2024, 5, 3))
-        for day, state in [(1, "succeeded"), (2, "failed"), (3, "pending")]:
-            m.BackfillPartition.objects.create(job=job, partition_date=date(2024, 5, day),
-                                               state=state)
-        print("last success", db.last_success("sales").isoformat())
-        print(sorted(db.ledger_gauges().items()))
+        recorder = db.run_recorder("sqlite:///ledger.sqlite3")
+        from types import SimpleNamespace
+        from datetime import datetime, timezone
+        run = SimpleNamespace(run_id="r1", lane="observability", job="inventory", dataset="",
+                              parameters={}, started_at=datetime.now(timezone.utc))
+        recorder.start(run)
+        try:
+            recorder.start(run)
+        except DatabaseRefusedError as exc:
+            print("refused:", "UNIQUE" in str(exc))
         """,
         tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[:2] == ["no runs None", "last success 2024-05-01T06:00:00+00:00"]
-    assert lines[2] == str(
-        [
-            ("api_endpoints_failing", 0),
-            ("backfill_partitions_cancelled", 0),
-            ("backfill_partitions_failed", 1),
-            ("backfill_partitions_pending", 1),
-            ("backfill_partitions_running", 0),
-            ("backfill_partitions_succeeded", 1),
-            ("quarantine_open", 1),
-            ("runs_running", 1),
-        ]
-    )
+    assert result.stdout.splitlines() == ["not configured: ledger metrics", "refused: True"]
 
 
 def test_unreachable_database_is_retryable(tmp_path: Path) -> None:

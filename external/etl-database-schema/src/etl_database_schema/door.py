@@ -1,0 +1,255 @@
+"""The database door of the platform's runtimes: connect once, then one unit of work at a time.
+
+A runtime (a batch job, a long-running worker) opens the door with :func:`connect`, which
+configures Django for the process and refuses a database that lacks migrations, then does
+each unit of work inside :func:`models`. Around every outermost unit the door tidies the
+thread's connections the way Django does between web requests
+(``close_old_connections()``) and checks that a kept-open connection still answers, so a
+worker survives a database restart or a connection the server (or a proxy) killed while
+it was idle: the next unit simply connects again.
+
+Inside a unit, Django and driver errors are translated into this package's errors:
+:class:`~etl_database_schema.errors.DatabaseUnavailableError` when the database could not
+be reached or the connection was lost (the unit may be retried), and
+:class:`~etl_database_schema.errors.DatabaseRefusedError` when it refused the operation.
+Messages show the URL with its password redacted. A caller with an error tree of its own
+(a platform runtime) has them raised as its classes inside :func:`raising_as`.
+
+Importing this module imports neither Django nor a driver.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType, ModuleType
+from typing import Any, Protocol
+
+from etl_database_schema.bootstrap import INSTALLED_APPS, migrate, pending_migrations, setup
+from etl_database_schema.database_url import redact_message, redact_url
+from etl_database_schema.errors import (
+    DatabaseRefusedError,
+    DatabaseUnavailableError,
+    MigrationsPendingError,
+    NotConnectedError,
+    SchemaError,
+)
+
+__all__ = [
+    "LEDGER_APP",
+    "RETAIL_APP",
+    "CallerErrors",
+    "connect",
+    "connected_url",
+    "is_connected",
+    "models",
+    "raising_as",
+]
+
+LEDGER_APP = "etl_ledger"
+"""App label of the operations ledger (runs, processed objects, backfills, freshness…)."""
+RETAIL_APP = "etl_retail"
+"""App label of the retail example's reference and curated tables."""
+
+_lock = threading.Lock()
+_connected: str | None = None
+_migrated = False
+_units = threading.local()
+
+
+class CallerErrors(Protocol):
+    """A caller's own classes for the door's failures (a runtime's errors module has them).
+
+    Each is called with the door error's message; the two configuration errors with the
+    feature that needed the database first.
+    """
+
+    @property
+    def DatabaseNotConfiguredError(self) -> Callable[[str], Exception]:  # noqa: N802
+        """No database URL: called with the feature."""
+
+    @property
+    def DatabaseNotReadyError(self) -> Callable[[str, str], Exception]:  # noqa: N802
+        """Not usable as configured (bad URL, lacks migrations): feature and problem."""
+
+    @property
+    def DatabaseUnavailableError(self) -> Callable[[str], Exception]:  # noqa: N802
+        """Unreachable, or the connection was lost (retry)."""
+
+    @property
+    def DatabaseRefusedError(self) -> Callable[[str], Exception]:  # noqa: N802
+        """The database refused the operation."""
+
+
+def connect(
+    database_url: str | None, *, require_migrated: bool = True, apply_migrations: bool = False
+) -> None:
+    """Open the door to ``database_url`` for this process.
+
+    Configures Django (:func:`~etl_database_schema.setup`) and checks that every schema
+    migration is applied. Calling it again for the same database is cheap: the check is
+    made once per process.
+
+    Args:
+        database_url: ``postgresql://…`` or ``sqlite:///…``; ``None`` or empty when the
+            caller has none configured (refused with :class:`NotConnectedError`).
+        require_migrated: Refuse a database that lacks migrations (the default); a caller
+            about to inspect or migrate the database itself passes ``False``.
+        apply_migrations: Apply pending migrations instead of refusing them (embedded
+            SQLite databases, tests); concurrent callers apply each migration once.
+
+    Raises:
+        NotConnectedError: No URL was given.
+        DatabaseUrlError: The URL cannot be parsed.
+        SetupConflictError: Django is already set up for another database in this process.
+        DatabaseUnavailableError: The database could not be reached.
+        MigrationsPendingError: The database lacks migrations (run ``etl-schema migrate``).
+    """
+    global _connected, _migrated
+    if not database_url:
+        raise NotConnectedError("no database URL is configured")
+    check = require_migrated or apply_migrations
+    with _lock:
+        if _connected == database_url and (_migrated or not check):
+            return
+        setup(database_url)
+        if check:
+            with _unit(database_url):
+                if apply_migrations:
+                    migrate()
+                pending = pending_migrations()
+            if pending:
+                raise MigrationsPendingError(redact_url(database_url), pending)
+        _connected, _migrated = database_url, check
+
+
+def is_connected() -> bool:
+    """Whether :func:`connect` has opened the door in this process."""
+    return _connected is not None
+
+
+def connected_url() -> str | None:
+    """The URL the door is open to, password redacted (for messages); ``None`` when closed."""
+    return None if _connected is None else redact_url(_connected)
+
+
+@contextmanager
+def models(app_label: str) -> Iterator[Mapping[str, Any]]:
+    """One unit of work with the model classes of an app, by class name.
+
+    ``with models(LEDGER_APP) as ledger: ledger["PipelineRun"].objects…``. Units nest: only
+    the outermost one tidies the thread's connections, before and after; a unit entered
+    inside a transaction leaves the connection alone.
+
+    Raises:
+        NotConnectedError: :func:`connect` has not been called in this process.
+        SchemaError: No app has this label.
+        DatabaseUnavailableError: The database could not be reached, or the connection was
+            lost during the unit (retry the unit).
+        DatabaseRefusedError: The database refused an operation of the unit.
+    """
+    url = _connected
+    if url is None:
+        raise NotConnectedError("the database door is not open: call connect(database_url) first")
+    from django.apps import apps
+
+    try:
+        config = apps.get_app_config(app_label)
+    except LookupError:
+        labels = ", ".join(label.rsplit(".", 1)[-1] for label in INSTALLED_APPS)
+        raise SchemaError(f"no app is labelled {app_label!r} (apps: {labels})") from None
+    with _unit(url):
+        yield MappingProxyType({model.__name__: model for model in config.get_models()})
+
+
+@contextmanager
+def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
+    """Raise the door's errors inside the block as the caller's classes (``raise … from``).
+
+    ``with raising_as(my_errors, "curated loads") as schema:`` yields this package. A door
+    that is not open becomes ``DatabaseNotConfiguredError(feature)``; unavailable and
+    refused become their namesakes (with the message); any other error of this package
+    (lacking migrations, a bad URL, another database in use) ``DatabaseNotReadyError``.
+    """
+    import etl_database_schema
+
+    try:
+        yield etl_database_schema
+    except NotConnectedError as exc:
+        raise errors.DatabaseNotConfiguredError(feature) from exc
+    except DatabaseUnavailableError as exc:
+        raise errors.DatabaseUnavailableError(str(exc)) from exc
+    except DatabaseRefusedError as exc:
+        raise errors.DatabaseRefusedError(str(exc)) from exc
+    except SchemaError as exc:
+        raise errors.DatabaseNotReadyError(feature, str(exc)) from exc
+
+
+@contextmanager
+def _unit(url: str) -> Iterator[None]:
+    """Tidy connections around the outermost unit of this thread; translate errors inside."""
+    depth: int = getattr(_units, "depth", 0)
+    _units.depth = depth + 1
+    try:
+        with _translated(url):
+            if depth == 0:
+                _tidy(check_health=True)
+            yield
+    finally:
+        _units.depth = depth
+        if depth == 0:
+            _tidy(check_health=False)
+
+
+def _tidy(*, check_health: bool) -> None:
+    """Close broken or expired connections; with ``check_health``, also silent dead ones.
+
+    ``close_old_connections()`` only notices a dead connection after an error on it, so a
+    connection kept open (``conn_max_age``) that the server killed while idle is probed
+    (``SELECT 1`` on PostgreSQL) and closed; the unit then opens a fresh one.
+    """
+    from django.db import close_old_connections, connections
+
+    opened = connections.all(initialized_only=True)
+    if any(connection.in_atomic_block for connection in opened):
+        return  # inside a caller's transaction: closing would lose it
+    close_old_connections()
+    if check_health:
+        for connection in opened:
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """Django and driver errors raised as the door's unavailable / refused errors."""
+    from django.db import Error, InterfaceError, OperationalError
+
+    shown = redact_url(url)
+    # psycopg's own errors escape Django's wrappers where a caller uses the driver directly
+    # (COPY); they can only occur once the driver is loaded.
+    driver = sys.modules.get("psycopg")
+    lost: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+    refused: tuple[type[BaseException], ...] = (Error,)
+    if driver is not None:
+        lost += (driver.OperationalError, driver.InterfaceError)
+        refused += (driver.Error,)
+    try:
+        yield
+    except lost as exc:
+        detail = _one_line(exc, url)
+        raise DatabaseUnavailableError(
+            f"database {shown} is unavailable: {detail}", url=shown
+        ) from exc
+    except refused as exc:
+        detail = _one_line(exc, url)
+        raise DatabaseRefusedError(
+            f"database {shown} refused the operation: {detail}", url=shown
+        ) from exc
+
+
+def _one_line(error: BaseException, url: str) -> str:
+    """A driver's (often multi-line) message on one line, without the URL's password."""
+    return redact_message(" ".join(str(error).split()), url)

@@ -1,0 +1,301 @@
+"""The operations ledger's queries, shipped with its tables: run history, freshness, gauges.
+
+Every function is one unit of work through the door (:func:`~etl_database_schema.models`),
+so it needs :func:`~etl_database_schema.connect` first and raises the door's errors. They
+take and return plain values (dataclasses, datetimes, ints), never Django objects, so a
+runtime can use them without knowing the ORM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from etl_database_schema.door import LEDGER_APP, connected_url, models
+from etl_database_schema.errors import DatabaseRefusedError
+
+__all__ = [
+    "FRESHNESS_LEVELS",
+    "LANES",
+    "RUN_OUTCOMES",
+    "FreshnessRecord",
+    "RunRecord",
+    "finish_run",
+    "get_run",
+    "last_success",
+    "last_successes",
+    "latest_freshness",
+    "ledger_gauges",
+    "record_freshness",
+    "start_run",
+]
+
+LANES = ("file_processing", "data_pipeline", "observability")
+"""The runtimes a run row may name (the ``lane`` column's choices)."""
+RUN_OUTCOMES = ("succeeded", "partial", "failed")
+"""How a run may end; ``partial`` is exit code 3 (completed, some inputs quarantined)."""
+FRESHNESS_LEVELS = ("ok", "warning", "critical", "unknown")
+"""A dataset's freshness levels; ``unknown`` means no data was seen."""
+_SUCCESSFUL = ("succeeded", "partial")
+logger = logging.getLogger(__name__)
+_BACKFILL_STATES = ("pending", "running", "succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a job by a runtime, as the ledger holds it."""
+
+    run_id: str
+    lane: str
+    job: str
+    dataset: str
+    status: str
+    parameters: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime | None
+    inputs_count: int
+    outputs_count: int
+    quarantined_count: int
+    failed_count: int
+    rows_written: int
+    error: str
+
+
+@dataclass(frozen=True)
+class FreshnessRecord:
+    """A dataset's freshness level since ``changed_at``; age ``None`` means no data seen."""
+
+    dataset: str
+    level: str
+    observed_age_seconds: float | None
+    latest_partition: date | None
+    message: str
+    changed_at: datetime
+
+
+_R = TypeVar("_R", "RunRecord", "FreshnessRecord")
+
+# ------------------------------------------------------------------------ runs
+
+
+def start_run(
+    run_id: str,
+    *,
+    lane: str,
+    job: str,
+    dataset: str = "",
+    parameters: Mapping[str, Any] | None = None,
+    started_at: datetime | None = None,
+) -> None:
+    """Record that a run started: a ``running`` row of ``etl_pipeline_run``.
+
+    Args:
+        run_id: The runtime's run id (unique: a second start of it is refused).
+        lane: One of :data:`LANES`.
+        job: The subcommand or job name (``scan``, ``transform``…).
+        dataset: The dataset the run is about, ``""`` for several or none.
+        parameters: What the run was asked to do, JSON-serialisable.
+        started_at: When it started (timezone-aware); now when ``None``.
+
+    Raises:
+        DatabaseRefusedError: The run id is already recorded, or the lane is unknown.
+    """
+    from django.utils import timezone
+
+    with models(LEDGER_APP) as ledger:
+        ledger["PipelineRun"].objects.create(
+            run_id=run_id,
+            lane=lane,
+            job=job,
+            dataset=dataset,
+            parameters=dict(parameters or {}),
+            started_at=started_at or timezone.now(),
+        )
+
+
+def finish_run(
+    run_id: str,
+    status: str,
+    *,
+    inputs: int = 0,
+    outputs: int = 0,
+    quarantined: int = 0,
+    failed: int = 0,
+    rows_written: int = 0,
+    error: str = "",
+) -> None:
+    """Record how a running run ended: ``succeeded``, ``partial`` or ``failed``, with its counts.
+
+    Raises:
+        ValueError: ``status`` is not one of :data:`RUN_OUTCOMES`.
+        DatabaseRefusedError: No run with this id is running (unknown, or already finished).
+    """
+    if status not in RUN_OUTCOMES:
+        raise ValueError(f"run status {status!r} is not one of {', '.join(RUN_OUTCOMES)}")
+    from django.utils import timezone
+
+    with models(LEDGER_APP) as ledger:
+        updated = (
+            ledger["PipelineRun"]
+            .objects.filter(run_id=run_id, status="running")
+            .update(
+                status=status,
+                finished_at=timezone.now(),
+                inputs_count=inputs,
+                outputs_count=outputs,
+                quarantined_count=quarantined,
+                failed_count=failed,
+                rows_written=rows_written,
+                error=error,
+            )
+        )
+    if not updated:
+        shown = connected_url() or ""
+        raise DatabaseRefusedError(
+            f"run {run_id!r} is not a running run in the ledger of database {shown}", url=shown
+        )
+
+
+def get_run(run_id: str) -> RunRecord | None:
+    """The ledger's record of ``run_id``, or ``None`` when there is none."""
+    with models(LEDGER_APP) as ledger:
+        run = ledger["PipelineRun"].objects.filter(run_id=run_id).first()
+    return None if run is None else _run_record(run)
+
+
+def last_success(dataset: str | None = None, *, lane: str | None = None) -> datetime | None:
+    """When the latest successful (or partial) run finished, of ``dataset`` and/or ``lane``.
+
+    With neither, the latest successful run of any dataset in any lane.
+    """
+    conditions: dict[str, str] = {}
+    if dataset is not None:
+        conditions["dataset"] = dataset
+    if lane is not None:
+        conditions["lane"] = lane
+    with models(LEDGER_APP) as ledger:
+        finished: datetime | None = (
+            ledger["PipelineRun"]
+            .objects.filter(status__in=_SUCCESSFUL, **conditions)
+            .order_by("-finished_at")
+            .values_list("finished_at", flat=True)
+            .first()
+        )
+    return finished
+
+
+def last_successes() -> dict[str, RunRecord]:
+    """The latest successful (or partial) run of each lane that has one, by lane."""
+    latest: dict[str, RunRecord] = {}
+    with models(LEDGER_APP) as ledger:
+        runs = ledger["PipelineRun"].objects.filter(status__in=_SUCCESSFUL)
+        for lane in LANES:
+            run = runs.filter(lane=lane).order_by("-finished_at", "-id").first()
+            if run is not None:
+                latest[lane] = _run_record(run)
+    return latest
+
+
+# ------------------------------------------------------------------- freshness
+
+
+def latest_freshness(dataset: str) -> FreshnessRecord | None:
+    """The dataset's current freshness (its latest history row); ``None`` if never checked."""
+    with models(LEDGER_APP) as ledger:
+        row = (
+            ledger["FreshnessStatus"]
+            .objects.filter(dataset=dataset)
+            .order_by("-changed_at", "-id")
+            .first()
+        )
+    return None if row is None else _freshness_record(row)
+
+
+def record_freshness(
+    dataset: str,
+    level: str,
+    observed_age_seconds: float | None,
+    *,
+    latest_partition: date | None = None,
+    message: str = "",
+) -> bool:
+    """Record a freshness observation; the history grows only when the level changes.
+
+    Returns:
+        True when a new history row was written (the level changed, or first observation).
+
+    Raises:
+        ValueError: ``level`` is not one of :data:`FRESHNESS_LEVELS`, or the age is negative.
+    """
+    if level not in FRESHNESS_LEVELS:
+        raise ValueError(f"freshness level {level!r} is not one of {', '.join(FRESHNESS_LEVELS)}")
+    if observed_age_seconds is not None and observed_age_seconds < 0:
+        raise ValueError(f"observed age of {dataset} is negative: {observed_age_seconds}s")
+    from django.db import transaction
+
+    age = None if observed_age_seconds is None else timedelta(seconds=observed_age_seconds)
+    with models(LEDGER_APP) as ledger, transaction.atomic():
+        history = ledger["FreshnessStatus"].objects.filter(dataset=dataset)
+        current = history.order_by("-changed_at", "-id").values_list("level", flat=True).first()
+        if current == level:
+            return False
+        history.create(
+            dataset=dataset,
+            level=level,
+            observed_age=age,
+            latest_partition=latest_partition,
+            message=message,
+        )
+    logger.info(
+        "freshness level changed", extra={"dataset": dataset, "level": level, "previous": current}
+    )
+    return True
+
+
+# ---------------------------------------------------------------------- gauges
+
+
+def ledger_gauges() -> dict[str, int]:
+    """Counts for health metrics: running runs, open quarantine, failing API endpoints,
+    backfill partitions by state (``backfill_partitions_<state>``, every state present)."""
+    from django.db.models import Count
+
+    with models(LEDGER_APP) as ledger:
+        gauges = {
+            "runs_running": ledger["PipelineRun"].objects.filter(status="running").count(),
+            "quarantine_open": ledger["QuarantineRecord"]
+            .objects.filter(released_at__isnull=True)
+            .count(),
+            "api_endpoints_failing": ledger["ApiIngestionState"]
+            .objects.filter(consecutive_failures__gt=0)
+            .count(),
+        }
+        states = dict.fromkeys(_BACKFILL_STATES, 0)
+        for row in ledger["BackfillPartition"].objects.values("state").annotate(n=Count("id")):
+            states[row["state"]] = row["n"]
+    gauges.update({f"backfill_partitions_{state}": n for state, n in states.items()})
+    return gauges
+
+
+def _plain(record: type[_R], row: Any, **computed: Any) -> _R:
+    """``record`` (a dataclass) from a model row's attributes of the same names, or ``computed``."""
+    return record(
+        **{
+            field.name: computed[field.name] if field.name in computed else getattr(row, field.name)
+            for field in fields(record)
+        }
+    )
+
+
+def _run_record(run: Any) -> RunRecord:
+    return _plain(RunRecord, run, parameters=dict(run.parameters))
+
+
+def _freshness_record(row: Any) -> FreshnessRecord:
+    age = row.observed_age
+    return _plain(
+        FreshnessRecord, row, observed_age_seconds=None if age is None else age.total_seconds()
+    )

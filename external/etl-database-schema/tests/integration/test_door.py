@@ -1,0 +1,189 @@
+"""The database door: connect, units of work, translated errors, surviving lost connections.
+
+Every test sets Django up in a subprocess (conftest ``run_python``); the PostgreSQL ones get
+a database of their own (conftest ``postgres_url``), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+RunPython = Callable[..., subprocess.CompletedProcess[str]]
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_an_unmigrated_database_is_refused_until_migrations_are_applied(
+    run_python: RunPython,
+) -> None:
+    result = run_python(
+        """
+        import etl_database_schema as s
+        try:
+            s.connect("sqlite:///etl.sqlite3")
+        except s.MigrationsPendingError as exc:
+            print("refused:", len(exc.pending), exc)
+        print("connected", s.is_connected())
+        s.connect("sqlite:///etl.sqlite3", require_migrated=False)
+        print("unchecked", s.is_connected())
+        s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        s.connect("sqlite:///etl.sqlite3")
+        print("migrated", s.pending_migrations())
+        """
+    )
+
+    refused, connected, unchecked, migrated = _lines(result)
+    assert refused.startswith("refused: 2 database sqlite:///")
+    assert "lacks 2 schema migration(s)" in refused
+    assert refused.endswith("run `etl-schema migrate`")
+    assert (connected, unchecked, migrated) == ("connected False", "unchecked True", "migrated []")
+
+
+def test_models_before_connect_and_of_an_unknown_app_are_refused(run_python: RunPython) -> None:
+    result = run_python(
+        """
+        import etl_database_schema as s
+        for attempt in ("before", "after"):
+            if attempt == "after":
+                s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+            try:
+                with s.models("etl_shop"):
+                    pass
+            except s.SchemaError as exc:
+                print(type(exc).__name__, exc)
+        with s.models(s.LEDGER_APP) as ledger:
+            print(sorted(ledger)[:3], ledger["PipelineRun"].objects.count())
+        """
+    )
+
+    before, after, models = _lines(result)
+    assert before == (
+        "NotConnectedError the database door is not open: call connect(database_url) first"
+    )
+    assert after == "SchemaError no app is labelled 'etl_shop' (apps: ledger, retail)"
+    assert models == "['ApiIngestionState', 'BackfillJob', 'BackfillPartition'] 0"
+
+
+def test_a_refused_operation_is_a_refused_error_and_the_next_unit_works(
+    run_python: RunPython,
+) -> None:
+    result = run_python(
+        """
+        import etl_database_schema as s
+        s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        s.start_run("r1", lane="data_pipeline", job="load")
+        for lane in ("data_pipeline", "spaceship"):
+            try:
+                s.start_run("r1" if lane == "data_pipeline" else "r2", lane=lane, job="load")
+            except s.DatabaseRefusedError as exc:
+                said = "UNIQUE" in str(exc) or "CHECK" in str(exc)
+                print("refused:", exc.url == s.connected_url(), said)
+        print("runs", s.ledger_gauges()["runs_running"])
+        """
+    )
+
+    assert _lines(result) == ["refused: True True", "refused: True True", "runs 1"]
+
+
+def test_an_unreachable_database_is_unavailable_with_the_password_redacted(
+    run_python: RunPython,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_python(
+        f"""
+        import etl_database_schema as s
+        try:
+            s.connect("postgresql://etl:hunter2@127.0.0.1:{port}/etl?connect_timeout=3")
+        except s.DatabaseUnavailableError as exc:
+            print("unavailable:", exc.url, "|", exc)
+        """
+    )
+
+    (line,) = _lines(result)
+    assert line.startswith(f"unavailable: postgresql://etl:***@127.0.0.1:{port}/etl")
+    assert "is unavailable:" in line
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+# A worker's loop: one unit of work, which reports the server process serving it.
+_WORKER = """
+import psycopg
+import etl_database_schema as s
+from django.db import connection
+
+s.connect({url!r}, apply_migrations=True)
+
+def unit(name):
+    with s.models(s.LEDGER_APP) as ledger:
+        ledger["PipelineRun"].objects.create(run_id=name, lane="observability", job="probe")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+def terminate(pid):
+    with psycopg.connect({admin!r}, autocommit=True) as admin:
+        return admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("options", ["", "?conn_max_age=600"], ids=["per-unit", "kept-open"])
+def test_the_door_survives_its_connection_being_terminated_between_units(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str, options: str
+) -> None:
+    url = postgres_url + options
+    result = run_python(
+        _WORKER.format(url=url, admin=postgres_server_url)
+        + f"""
+first = unit("first")
+with psycopg.connect({postgres_url!r}) as probe:
+    kept = first in [row[0] for row in probe.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+print("kept open", kept)
+if kept:
+    print("terminated", terminate(first))
+second = unit("second")
+print("new connection", second != first)
+with s.models(s.LEDGER_APP) as ledger:
+    print("rows", ledger["PipelineRun"].objects.count())
+"""
+    )
+
+    lines = _lines(result)
+    assert lines[0] == f"kept open {bool(options)}"
+    if options:
+        assert lines[1] == "terminated True"
+    assert lines[-2:] == ["new connection True", "rows 2"]
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_during_a_unit_is_unavailable_and_the_next_unit_reconnects(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    result = run_python(
+        _WORKER.format(url=postgres_url + "?conn_max_age=600", admin=postgres_server_url)
+        + """
+try:
+    with s.models(s.LEDGER_APP) as ledger:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            terminate(cursor.fetchone()[0])
+        ledger["PipelineRun"].objects.count()
+except s.DatabaseUnavailableError as exc:
+    print("unavailable:", "is unavailable" in str(exc))
+unit("after")
+print("recovered", s.get_run("after").job)
+"""
+    )
+
+    assert _lines(result) == ["unavailable: True", "recovered probe"]
