@@ -54,7 +54,12 @@ def wheel_metadata(wheelhouse: Path, dist: str) -> email.message.Message:
 @pytest.mark.parametrize("dist", ["etl-file-processing", "etl-data-pipeline", "etl-observability"])
 def test_runtime_wheel_names_version_ranges_never_paths(wheelhouse: Path, dist: str) -> None:
     requires = wheel_metadata(wheelhouse, dist).get_all("Requires-Dist") or []
-    assert any(r.startswith("etl-core[s3]") and ">=0.1" in r and "<0.2" in r for r in requires)
+    core = [r for r in requires if r.startswith("etl-core[")]
+    assert core, requires
+    extras = set(core[0].split("[", 1)[1].split("]", 1)[0].split(","))
+    assert extras == {"s3", "cli"}
+    assert ">=0.1" in core[0]
+    assert "<0.2" in core[0]
     assert not [r for r in requires if "file:" in r or " @ " in r]
 
 

@@ -73,10 +73,11 @@ def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
 
 
 def main() -> int:
-    session = open_session("example", RuntimeSettings)
+    session = open_session("example", RuntimeSettings, {"create_store": True})
     settings = session.settings
     env = dict(os.environ)
     env.setdefault("ETL_STORAGE_URL", settings.storage_url)
+    env.setdefault("ETL_CREATE_STORE", "true")  # the example makes its store on first run
     env.setdefault("ETL_CONFIG_DIR", str(EXAMPLE / "config"))
     env.setdefault("RETAIL_POS_PGP_KEY", (EXAMPLE / "keys/retail-example-secret.asc").read_text())
     if "DATABASE_URL" not in env:

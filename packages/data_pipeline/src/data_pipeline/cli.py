@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
@@ -27,29 +26,25 @@ from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
-from etl_core import package_version
-from etl_core.contracts import Contract, ContractSet, check_contracts, load_contracts
+from etl_core.cli import RuntimeCLI
+from etl_core.contracts import Contract, ContractSet, load_contracts
 from etl_core.errors import ConfigError
 from etl_core.logging import redact
-from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
+from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
 from etl_core.work import DEFAULT_POLICY, InlineExecutor, ThreadExecutor
 
-out = Console()
-err = Console(stderr=True)
-
-app = typer.Typer(
+cli = RuntimeCLI(
     name="etl-data-pipeline",
+    lane="data_pipeline",
     help="S3 transforms, enrichment, backfills, API ingestion and database loads.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    settings=PipelineSettings,
+    validators=[transform_problems],
+    recorder=db.run_recorder,
 )
-config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app, out, err = cli.app, cli.out, cli.err
+main = cli.main
 db_app = typer.Typer(help="The platform database (needs the 'schema' extra).", no_args_is_help=True)
-contracts_app = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-app.add_typer(contracts_app, name="contracts")
 app.add_typer(db_app, name="db")
 
 DatabaseUrl = Annotated[
@@ -61,78 +56,10 @@ DatabaseUrl = Annotated[
 ]
 
 
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"etl-data-pipeline {package_version('etl-data-pipeline')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    storage: Annotated[
-        str | None, typer.Option("--storage", help="Store URL (s3://bucket/prefix or file:///dir).")
-    ] = None,
-    config_dir: Annotated[
-        Path | None, typer.Option("--config-dir", help="Dataset contracts and etl.toml.")
-    ] = None,
-    log_level: Annotated[str | None, typer.Option("--log-level")] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="auto, json or console.")
-    ] = None,
-    database_url: DatabaseUrl = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """Options shared by every subcommand (flag > ETL_* environment > etl.toml > default)."""
-    if not out.is_terminal:  # piped or captured: keep whole table cells on one line
-        out.width = max(out.width, 160)
-    flags = {
-        "storage_url": storage,
-        "config_dir": config_dir,
-        "log_level": log_level,
-        "log_format": log_format,
-        "database_url": database_url,
-    }
-    try:
-        ctx.obj = open_session("data_pipeline", PipelineSettings, flags, recorder=db.run_recorder)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
-        raise typer.Exit(ExitCode.USAGE) from None
-
-
-@config_app.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print every setting with its value (secrets redacted) and where it came from."""
-    session: Session[PipelineSettings] = ctx.obj
-    table = Table("setting")
-    table.add_column("value", overflow="fold")
-    table.add_column("source", overflow="fold")
-    for row in session.settings_rows():
-        table.add_row(*row)
-    out.print(table)
-
-
-@contracts_app.command("check")
-def contracts_check(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Validate every dataset contract of the config dir, transform SQL bound in DuckDB.
-
-    Exit 0 when all are valid, 2 when not; each error names file, line and field.
-    """
-    session: Session[PipelineSettings] = ctx.obj
-    report = check_contracts(session.settings.config_dir, validators=[transform_problems])
-    out.print(report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(report.exit_code)
-
-
 @db_app.command("status")
 def db_status(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     """Check that the database is reachable and fully migrated (exit 2 when it is not)."""
-    url = ctx.obj.with_flags({"database_url": database_url}).settings.database_url
+    url = cli.session(ctx).with_flags({"database_url": database_url}).settings.database_url
     db.connect(url, feature="etl-data-pipeline db status")
     out.print(f"database {redact(url or '')} is reachable and fully migrated".strip())
 
@@ -203,7 +130,7 @@ def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
 @app.command("transform")
 def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate) -> None:
     """Build curated/<dataset>/dt=<date>/ from the validated partition (replaced whole)."""
-    session: Session[PipelineSettings] = ctx.obj
+    session = cli.session(ctx)
     contract = _contract(session, dataset)
     dt = _date(date_, "--date")
     run = session.record_run("transform", dataset=dataset, parameters={"date": date_})
@@ -222,7 +149,7 @@ def load_command(
     ctx: typer.Context, dataset: Dataset, date_: PartitionDate, database_url: DatabaseUrl = None
 ) -> None:
     """Replace partition <date> of the contract's table with the curated partition."""
-    session: Session[PipelineSettings] = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     contract = _contract(session, dataset)
     dt = _date(date_, "--date")
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
@@ -254,7 +181,7 @@ def run_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Transform every validated partition newer than its curated output, then load it."""
-    session: Session[PipelineSettings] = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
     if not no_load and any(c.load is not None for c in contracts):
@@ -279,7 +206,7 @@ def run_command(
                 continue
             failures.append(str(result.error))
             dataset_name, dt = partition_of(result.unit)
-            err.print(f"[red]{dataset_name} {dt}:[/red] {result.error}", highlight=False)
+            cli.notice(f"{dataset_name} {dt}: {result.error}", level=logging.ERROR, style="red")
     run.count(**_counts(outcomes))
     run.count(inputs=len(failures), failed=len(failures))
     if failures:
@@ -320,7 +247,7 @@ def backfill_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Rebuild a dataset's partitions over a date range: one retried work unit per partition."""
-    session: Session[PipelineSettings] = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     contract = _contract(session, dataset)
     if only_failed and not resume:
         raise ConfigError("--only-failed needs --resume JOB", [])
@@ -365,7 +292,7 @@ def backfill_command(
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
             )
-        err.print(f"backfill job {job.job_id} ({ledger.kind} ledger)", highlight=False)
+        cli.notice(f"backfill job {job.job_id} ({ledger.kind} ledger)")
         summary = _run_with_progress(
             store, contract, session, ledger, job, concurrency, only_failed, load
         )
@@ -422,8 +349,3 @@ def _run_with_progress(
             load=load,
             progress=advance,
         )
-
-
-def main() -> None:
-    """Console-script entry point."""
-    run_entry_point(app, name="etl-data-pipeline")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from etl_core.config import URL, load_settings_with_sources, redacted_dict
-from etl_core.errors import ConfigError, EtlError, MissingDependencyError
+from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
 from etl_core.logging import bind_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 
@@ -88,9 +88,16 @@ class RuntimeSettings:
     s3_endpoint_url: URL | None = None
     """S3-compatible endpoint (MinIO, moto); AWS when unset."""
     s3_region: str | None = None
+    create_store: bool = False
+    """Create ``storage_url``'s directory when it is missing (a local store only); without
+    it a missing directory is a configuration error, never an empty store."""
+    s3_connect_timeout: float = 5.0
+    """Seconds to connect to S3; the start-up check also waits at most this long."""
+    s3_read_timeout: float = 30.0
+    """Seconds to wait for S3's answer to one request before retrying it."""
     config_dir: Path = Path("config")
     """Directory of dataset contracts and of the optional ``etl.toml``."""
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     pushgateway_url: URL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit."""
@@ -233,15 +240,44 @@ class Session(Generic[S]):
             return None
 
     def open_store(self) -> ObjectStore:
-        """The object store named by ``storage_url`` (S3 options applied)."""
+        """The object store named by ``storage_url``, checked to be there and to answer.
+
+        A local directory that does not exist is created only with ``create_store``;
+        an S3 endpoint that does not answer fails within ``s3_connect_timeout``.
+
+        Raises:
+            StorageConfigError: the store does not exist, or its URL is invalid.
+            StorageError: the store cannot be reached.
+        """
         from etl_core.storage import open_store, parse_store_url
 
-        url = self.settings.storage_url
-        if parse_store_url(url).scheme != "s3":
-            return open_store(url)
-        return open_store(
-            url, endpoint_url=self.settings.s3_endpoint_url, region=self.settings.s3_region
-        )
+        settings = self.settings
+        location = parse_store_url(settings.storage_url)
+        if location.scheme != "s3":
+            assert location.path is not None
+            if settings.create_store:
+                location.path.mkdir(parents=True, exist_ok=True)
+            elif not location.path.exists():
+                raise StorageConfigError(
+                    f"the store {location.url} does not exist: create the directory, or let "
+                    "the runtime create it (--create, ETL_CREATE_STORE=true)",
+                    url=location.url,
+                )
+            store = open_store(location.url)
+        else:
+            store = open_store(
+                location.url,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                connect_timeout=settings.s3_connect_timeout,
+                read_timeout=settings.s3_read_timeout,
+            )
+        try:
+            store.check(timeout=settings.s3_connect_timeout)
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     def push_metrics(self, job: str) -> bool:
         """Push the default registry to ``pushgateway_url``, if set, as group ``job``.
@@ -264,12 +300,27 @@ class Session(Generic[S]):
             return False
         return True
 
-    def settings_rows(self) -> list[tuple[str, str, str]]:
-        """``(setting, value, source)`` rows for a ``config show``, secrets redacted."""
-        return [
-            (name, json.dumps(value, default=str), self.sources.get(name, "default"))
-            for name, value in redacted_dict(self.settings).items()
-        ]
+    def settings_rows(self) -> list[tuple[str, str, str, str]]:
+        """``(setting, value, environment variable, source)`` rows for a ``config show``,
+        secrets redacted; nested settings are flattened (``s3.part_size``)."""
+        rows = []
+        for name, value in _flattened(redacted_dict(self.settings)):
+            variable = "ETL_" + name.replace(".", "__").upper()
+            if name == "database_url":
+                variable += " (or DATABASE_URL)"
+            source = self.sources.get(name, "default")
+            rows.append((name, json.dumps(value, default=str), variable, source))
+        return rows
+
+
+def _flattened(values: Mapping[str, object], prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for name, value in values.items():
+        if isinstance(value, Mapping):
+            rows += _flattened(value, f"{prefix}{name}.")
+        else:
+            rows.append((f"{prefix}{name}", value))
+    return rows
 
 
 def open_session(

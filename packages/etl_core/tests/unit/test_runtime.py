@@ -167,7 +167,7 @@ def test_config_show_rows_redact_the_database_password() -> None:
     )
     session = Session("lane", settings, sources, "run-1")
 
-    rows = {name: (value, source) for name, value, source in session.settings_rows()}
+    rows = {name: (value, source) for name, value, _, source in session.settings_rows()}
 
     assert rows["database_url"] == ('"postgresql://etl:***@db:5432/etl"', "env DATABASE_URL")
     assert "hunter2" not in repr(session.settings_rows())

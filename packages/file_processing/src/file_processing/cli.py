@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.filesize import decimal as human_size
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from etl_core import package_version
-from etl_core.contracts import ContractError, ContractSet, check_contracts, load_contracts
-from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.cli import RuntimeCLI
+from etl_core.contracts import ContractError, ContractSet, load_contracts
+from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE, strip_zone
-from etl_core.runtime import ExitCode, Session, open_session, run_entry_point
+from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
 from etl_core.work import ThreadExecutor
@@ -37,23 +37,19 @@ from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-app = typer.Typer(
+cli = RuntimeCLI(
     name="etl-file-processing",
+    lane="file_processing",
     help="Inbound vendor files: unpack, decrypt, data-quality analysis, quarantine.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    settings=FileProcessingSettings,
+    validators=[expression_problems],
+    recorder=db.run_recorder,
 )
-config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app, out, err = cli.app, cli.out, cli.err
+main = cli.main
 quarantine_app = typer.Typer(
     help="Inspect quarantined files and release them for reprocessing.", no_args_is_help=True
 )
-contracts_app = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-app.add_typer(contracts_app, name="contracts")
 app.add_typer(quarantine_app, name="quarantine")
 
 Settings = Session[FileProcessingSettings]
@@ -66,73 +62,6 @@ DatabaseUrl = Annotated[
         "setting; needs the 'schema' extra).",
     ),
 ]
-
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"etl-file-processing {package_version('etl-file-processing')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    storage: Annotated[
-        str | None, typer.Option("--storage", help="Store URL (s3://bucket/prefix or file:///dir).")
-    ] = None,
-    config_dir: Annotated[
-        Path | None, typer.Option("--config-dir", help="Dataset contracts and etl.toml.")
-    ] = None,
-    log_level: Annotated[str | None, typer.Option("--log-level")] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="auto, json or console.")
-    ] = None,
-    database_url: DatabaseUrl = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """Options shared by every subcommand (flag > ETL_* environment > etl.toml > default)."""
-    if not out.is_terminal:  # piped or captured: keep whole table cells on one line
-        out.width = max(out.width, 160)
-    flags = {
-        "storage_url": storage,
-        "config_dir": config_dir,
-        "log_level": log_level,
-        "log_format": log_format,
-        "database_url": database_url,
-    }
-    try:
-        ctx.obj = open_session(
-            "file_processing", FileProcessingSettings, flags, recorder=db.run_recorder
-        )
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(ExitCode.USAGE) from None
-
-
-@config_app.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print every setting with its value (secrets redacted) and where it came from."""
-    session: Settings = ctx.obj
-    table = Table("setting")
-    table.add_column("value", overflow="fold")
-    table.add_column("source", overflow="fold")
-    for row in session.settings_rows():
-        table.add_row(*row)
-    out.print(table)
-
-
-@contracts_app.command("check")
-def contracts_check(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """Validate every dataset contract of the config dir, with this lane's DuckDB rules.
-
-    Exit 0 when all are valid, 2 when not; each error names file, line and field.
-    """
-    session: Settings = ctx.obj
-    report = check_contracts(session.settings.config_dir, validators=[expression_problems])
-    out.print(report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -234,20 +163,18 @@ def process(
 
     Exit code 3 when it was quarantined.
     """
-    session: Settings = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     run = session.record_run("process", parameters={"key": key, "force": force})
     with session.open_store() as store, _processor(session, store) as processor:
         landing_key = _landing_key(store.url, key)
         try:
             outcome = processor.process(landing_key, force=force)
         except ObjectNotFoundError:
-            err.print(
-                f"[red]no such object:[/red] {escape(store.url_for(landing_key))}", highlight=False
-            )
+            cli.notice(f"no such object: {store.url_for(landing_key)}", level=logging.ERROR)
             run.note_error(f"no such object: {landing_key}")
             raise typer.Exit(ExitCode.USAGE) from None
         except FileProcessingError as exc:
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+            cli.notice(f"error: {exc}", level=logging.ERROR)
             run.note_error(str(exc))
             raise typer.Exit(ExitCode.USAGE) from None
     run.count(**_counts([outcome]))
@@ -276,7 +203,7 @@ def scan_command(
 
     Exit code 3 when some were quarantined, 1 when some could not be processed.
     """
-    session: Settings = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     workers = concurrency or session.settings.concurrency
     run = session.record_run("scan", dataset=dataset or "", parameters={"concurrency": workers})
     with session.open_store() as store, _processor(session, store) as processor:
@@ -327,11 +254,11 @@ def _database(database_url: str | None) -> bool:
     if not database_url:
         return False
     if not db.schema_installed():
-        err.print(
+        cli.notice(
             "database_url is set but the 'schema' extra is not installed "
             "(pip install 'etl-file-processing[schema]'): the ledger stays in _state/ only",
+            level=logging.WARNING,
             style="yellow",
-            markup=False,
         )
         return False
     db.connect(database_url)
@@ -343,10 +270,7 @@ def _known_dataset(contracts: ContractSet, dataset: str) -> None:
         contracts.get(dataset)
     except ContractError:
         known = ", ".join(c.dataset for c in contracts) or "none"
-        err.print(
-            f"[red]unknown dataset[/red] {escape(repr(dataset))} (contracts: {escape(known)})",
-            highlight=False,
-        )
+        cli.notice(f"unknown dataset {dataset!r} (contracts: {known})", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE) from None
 
 
@@ -356,7 +280,7 @@ def _landing_key(store_url: str, key: str) -> str:
         return key
     base = store_url.rstrip("/") + "/"
     if not key.startswith(base):
-        err.print(f"{key} is not inside the store {store_url}", style="red", markup=False)
+        cli.notice(f"{key} is not inside the store {store_url}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE)
     return key[len(base) :]
 
@@ -411,7 +335,7 @@ def quarantine_list(
     as_json: AsJson = False,
 ) -> None:
     """Quarantined files with their reason codes (unreleased ones unless --released)."""
-    session: Settings = ctx.obj
+    session = cli.session(ctx)
     with session.open_store() as store:
         records = list(list_quarantined(store, dataset=dataset, include_released=released))
     if as_json:
@@ -436,7 +360,7 @@ def quarantine_show(
     key: Annotated[str, typer.Argument(help="The quarantined object's key (or its record's).")],
 ) -> None:
     """The full quarantine record of one file: reason, failed checks with samples, source."""
-    session: Settings = ctx.obj
+    session = cli.session(ctx)
     with session.open_store() as store:
         record = _record(store, key)
     out.print_json(json.dumps(record.to_dict(), default=str))
@@ -456,13 +380,13 @@ def quarantine_release(
 
     Fix its contract or key first; the quarantine record keeps who released it and when.
     """
-    session: Settings = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     with session.open_store() as store:
         ledger = Ledger(store, run_id=session.run_id, claim_timeout=session.settings.claim_timeout)
         try:
             record = release(store, ledger, _record(store, key).key, by=by, note=note)
         except FileProcessingError as exc:
-            err.print(f"[red]not released:[/red] {escape(str(exc))}", highlight=False)
+            cli.notice(f"not released: {exc}", level=logging.ERROR)
             raise typer.Exit(ExitCode.USAGE) from None
     if _database(session.settings.database_url):
         db.record_release(record)
@@ -476,10 +400,5 @@ def _record(store: ObjectStore, key: str) -> QuarantineRecord:
     try:
         return read_record(store, key)
     except ObjectNotFoundError:
-        err.print(f"[red]no quarantine record for[/red] {escape(key)}", highlight=False)
+        cli.notice(f"no quarantine record for {key}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE) from None
-
-
-def main() -> None:
-    """Console-script entry point."""
-    run_entry_point(app, name="etl-file-processing")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.contracts import load_contracts
-from etl_core.storage import ObjectStore, open_store
+from etl_core.storage import LocalObjectStore, ObjectStore, open_store
 from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
 from etl_core.testing.services import service_unavailable
 from file_processing.checks import expression_problems
@@ -317,6 +317,8 @@ def orders_csv(rows: int = 20, *, bad_amounts: int = 0) -> bytes:
 
 
 def _lane(store: ObjectStore, tmp_path: Path) -> Lane:
+    if isinstance(store, LocalObjectStore):
+        store.root.mkdir(parents=True, exist_ok=True)  # the CLI opens existing stores only
     config = tmp_path / "config"
     (config / "datasets").mkdir(parents=True)
     (config / "datasets" / "orders.toml").write_text(ORDERS_CONTRACT.replace("MAX_REJECTED", "10%"))

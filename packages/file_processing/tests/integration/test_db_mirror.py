@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from etl_core.testing import capture_logs
 from file_processing import cli
 
 BIN = Path(sys.executable).parent
@@ -103,11 +104,12 @@ def test_unmigrated_database_is_refused_with_the_command_to_run(
 
 
 def test_without_the_schema_extra_the_ledger_stays_in_the_store(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cli.db, "schema_installed", lambda: False)
-    assert cli._database("sqlite:///nowhere.sqlite3") is False
-    assert "pip install 'etl-file-processing[schema]'" in capsys.readouterr().err
+    with capture_logs() as logs:
+        assert cli._database("sqlite:///nowhere.sqlite3") is False
+    assert any("pip install 'etl-file-processing[schema]'" in r["event"] for r in logs)
     assert cli._database(None) is False
 
 

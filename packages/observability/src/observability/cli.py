@@ -9,104 +9,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.filesize import decimal as human_size
 from rich.table import Table
 
-from etl_core import package_version
-from etl_core.contracts import check_contracts
-from etl_core.errors import ConfigError
+from etl_core.cli import RuntimeCLI
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import ExitCode, RuntimeSettings, Session, open_session, run_entry_point
+from etl_core.runtime import ExitCode, RuntimeSettings
 from observability import db
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 
 logger = logging.getLogger(__name__)
 LANES = ("file_processing", "data_pipeline", "observability")
-out = Console()
-err = Console(stderr=True)
 
-app = typer.Typer(
+cli = RuntimeCLI(
     name="etl-observability",
+    lane="observability",
     help="Platform monitoring: storage inventory, metrics and health signals.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    settings=RuntimeSettings,
+    recorder=db.run_recorder,
 )
-config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
-contracts_app = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-app.add_typer(contracts_app, name="contracts")
-
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"etl-observability {package_version('etl-observability')}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    ctx: typer.Context,
-    storage: Annotated[
-        str | None, typer.Option("--storage", help="Store URL (s3://bucket/prefix or file:///dir).")
-    ] = None,
-    config_dir: Annotated[
-        Path | None, typer.Option("--config-dir", help="Dataset contracts and etl.toml.")
-    ] = None,
-    log_level: Annotated[str | None, typer.Option("--log-level")] = None,
-    log_format: Annotated[
-        str | None, typer.Option("--log-format", help="auto, json or console.")
-    ] = None,
-    database_url: Annotated[
-        str | None, typer.Option("--database-url", help="The platform database (setting).")
-    ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """Options shared by every subcommand (flag > ETL_* environment > etl.toml > default)."""
-    if not out.is_terminal:  # piped or captured: keep whole table cells on one line
-        out.width = max(out.width, 160)
-    flags = {
-        "storage_url": storage,
-        "config_dir": config_dir,
-        "log_level": log_level,
-        "log_format": log_format,
-        "database_url": database_url,
-    }
-    try:
-        ctx.obj = open_session("observability", RuntimeSettings, flags, recorder=db.run_recorder)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
-        raise typer.Exit(ExitCode.USAGE) from None
-
-
-@config_app.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print every setting with its value (secrets redacted) and where it came from."""
-    session: Session[RuntimeSettings] = ctx.obj
-    table = Table("setting")
-    table.add_column("value", overflow="fold")
-    table.add_column("source", overflow="fold")
-    for row in session.settings_rows():
-        table.add_row(*row)
-    out.print(table)
-
-
-@contracts_app.command("check")
-def contracts_check(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Validate every dataset contract of the config dir (the platform's rules).
-
-    Exit 0 when all are valid, 2 when not; each error names file, line and field.
-    """
-    session: Session[RuntimeSettings] = ctx.obj
-    report = check_contracts(session.settings.config_dir)
-    out.print(report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(report.exit_code)
+app, out, err = cli.app, cli.out, cli.err
+main = cli.main
 
 
 @app.command()
@@ -121,7 +44,7 @@ def inventory(
     ] = None,
 ) -> None:
     """Objects, bytes and newest object per zone and dataset of the store."""
-    session: Session[RuntimeSettings] = ctx.obj
+    session = cli.session(ctx)
     unknown = sorted(set(zone or ()) - set(ZONES))
     if unknown:
         err.print(f"[red]unknown zone(s) {unknown}[/red]; expected some of {list(ZONES)}")
@@ -168,7 +91,7 @@ def database(
     The health signals (running runs, open quarantine, ...) and the last successful run
     of each lane; ``--json`` prints the signals.
     """
-    session: Session[RuntimeSettings] = ctx.obj.with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url})
     db.connect(session.settings.database_url, feature="etl-observability database")
     signals = db.ledger_gauges()
     latest = db.last_successes()
@@ -206,8 +129,3 @@ def database(
         when = last.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         runs.add_row(lane, when, last.job, last.dataset or "-", last.run_id)
     out.print(runs)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    run_entry_point(app, name="etl-observability")

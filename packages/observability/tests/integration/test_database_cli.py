@@ -55,7 +55,9 @@ def test_inventory_runs_are_recorded_and_database_shows_the_last_success_per_lan
     migrate(url)
     metrics = tmp_path / "ledger.prom"
 
-    inventory = cli("--storage", str(tmp_path / "store"), "inventory", env={"DATABASE_URL": url})
+    inventory = cli(
+        "--storage", str(tmp_path / "store"), "--create", "inventory", env={"DATABASE_URL": url}
+    )
     shown = cli("database", "--metrics-file", str(metrics), env={"ETL_DATABASE_URL": url})
 
     assert inventory.returncode == 0, inventory.stderr
@@ -77,7 +79,9 @@ def test_a_database_that_cannot_record_the_run_stops_it_with_exit_2(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
 
-    result = cli("--storage", str(tmp_path / "store"), "inventory", env={"DATABASE_URL": url})
+    result = cli(
+        "--storage", str(tmp_path / "store"), "--create", "inventory", env={"DATABASE_URL": url}
+    )
 
     assert result.returncode == 2
     assert "etl-schema migrate" in result.stderr
@@ -86,8 +90,10 @@ def test_a_database_that_cannot_record_the_run_stops_it_with_exit_2(
 def test_without_a_database_inventory_is_not_recorded_and_says_so_only_at_debug(
     cli: Cli, tmp_path: Path
 ) -> None:
-    quiet = cli("--storage", str(tmp_path / "store"), "inventory")
-    told = cli("--storage", str(tmp_path / "store"), "--log-level", "DEBUG", "inventory")
+    quiet = cli("--storage", str(tmp_path / "store"), "--create", "inventory")
+    told = cli(
+        "--storage", str(tmp_path / "store"), "--create", "--log-level", "DEBUG", "inventory"
+    )
 
     assert quiet.returncode == 0, quiet.stderr
     assert "not recorded" not in quiet.stderr

@@ -51,9 +51,39 @@ def test_inventory_writes_prometheus_metrics(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_inventory_of_an_empty_store_says_so(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     result = cli("--storage", str(tmp_path / "empty"), "inventory")
     assert result.returncode == 0, result.stderr
     assert "the store is empty" in result.stdout
+
+
+def test_a_store_directory_that_does_not_exist_is_refused_unless_created(
+    cli: Cli, tmp_path: Path
+) -> None:
+    missing = tmp_path / "typo"
+    refused = cli("--storage", str(missing), "inventory")
+    assert refused.returncode == 2
+    assert "does not exist" in refused.stderr
+    assert "--create" in refused.stderr
+    assert not missing.exists()
+    created = cli("--storage", str(missing), "--create", "inventory")
+    assert created.returncode == 0, created.stderr
+    assert missing.is_dir()
+
+
+def test_a_store_url_naming_a_file_is_refused(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("not a store")
+    result = cli("--storage", str(tmp_path / "file.txt"), "inventory")
+    assert result.returncode == 2
+    assert "is not a directory" in result.stderr
+
+
+def test_an_invalid_log_level_is_one_line_exit_2(cli: Cli, tmp_path: Path) -> None:
+    result = cli("--storage", str(tmp_path), "--log-level", "verbose", "inventory")
+    assert result.returncode == 2
+    assert "log_level" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.s3
@@ -88,7 +118,8 @@ def test_config_show_says_where_each_value_came_from(cli: Cli, tmp_path: Path) -
     result = cli("--storage", "/srv/lake", "config", "show", env={"ETL_CONFIG_DIR": str(config)})
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
-    assert 'storage_url │ "/srv/lake" │ override storage_url' in text
+    assert 'storage_url │ "/srv/lake" │ ETL_STORAGE_URL │ override storage_url' in text
+    assert "database_url │ null │ ETL_DATABASE_URL (or DATABASE_URL) │ default" in text
     assert 'log_level │ "WARNING" │' in text
     assert "etl.toml" in text
     assert "env ETL_CONFIG_DIR" in text

@@ -1,0 +1,320 @@
+"""The command line every runtime shares: global options, ``--version``, ``config show``,
+``contracts check``, signals and exit codes, so every runtime starts, logs and fails alike.
+
+Needs the optional extra ``cli`` (Typer and Rich), imported when a CLI is built::
+
+    cli = RuntimeCLI(name="etl-file-processing", lane="file_processing",
+                     help="Inbound vendor files.", settings=FileProcessingSettings,
+                     validators=[expression_problems], recorder=db.run_recorder)
+
+    @cli.app.command()
+    def scan(ctx: typer.Context) -> None:
+        session = cli.session(ctx)
+        ...
+
+    main = cli.main   # the console script
+
+Exit codes are the platform's (:class:`~etl_core.runtime.ExitCode`); Ctrl-C exits
+130 and SIGTERM 143 once the units in flight have finished, a closed output pipe
+(``| head``) 141, quietly. When stderr is not a terminal every line on it is a
+JSON log record: :meth:`RuntimeCLI.notice` prints to a terminal and logs otherwise.
+"""
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+
+from etl_core import package_version
+from etl_core.contracts import ContractValidator, check_contracts
+from etl_core.errors import ConfigError, MissingDependencyError
+from etl_core.runtime import (
+    ExitCode,
+    RecorderFactory,
+    RuntimeSettings,
+    Session,
+    open_session,
+    run_entry_point,
+)
+
+if TYPE_CHECKING:
+    import typer
+
+__all__ = ["PipeClosed", "RuntimeCLI"]
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=RuntimeSettings)
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+EXIT_PIPE_CLOSED = 141
+
+
+class RuntimeCLI(Generic[S]):
+    """A runtime's Typer app with the options, commands and exit handling all runtimes share.
+
+    Args:
+        name: The console script (``etl-file-processing``); also its distribution's name.
+        lane: The runtime's lane name, bound to every log line and run record.
+        help: One line saying what the runtime does.
+        settings: Its settings class.
+        validators: Its engine-backed contract rules, for ``contracts check``.
+        recorder: Builds its run ledger for a database URL (its ``db`` adapter's).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        lane: str,
+        help: str,
+        settings: type[S],
+        validators: Sequence[ContractValidator] = (),
+        recorder: RecorderFactory | None = None,
+    ) -> None:
+        _require_extra()
+        import typer
+        from rich.console import Console
+
+        self.name = name
+        self.lane = lane
+        self.settings_class = settings
+        self.validators = tuple(validators)
+        self.recorder = recorder
+        self.out: Console = Console()
+        self.err: Console = Console(stderr=True, soft_wrap=True)
+        self.app = typer.Typer(
+            name=name,
+            help=help,
+            no_args_is_help=True,
+            add_completion=False,
+            pretty_exceptions_enable=False,
+        )
+        self._add_global_options()
+        self._add_config_commands()
+        self._add_contract_commands()
+
+    # ------------------------------------------------------------ for commands
+
+    def session(self, ctx: "typer.Context") -> Session[S]:
+        """The run this command belongs to (settings, run id, store, run recording)."""
+        session: Session[S] = ctx.obj
+        return session
+
+    def notice(self, message: str, *, level: int = logging.INFO, style: str = "") -> None:
+        """Tell the operator ``message``: a line on a terminal, a log record otherwise."""
+        if self.err.is_terminal:
+            style = style or {logging.ERROR: "red", logging.WARNING: "yellow"}.get(level, "")
+            self.err.print(message, style=style or None, markup=False, highlight=False)
+        else:
+            logging.getLogger(self.name).log(level, "%s", message)
+
+    def main(self, args: Sequence[str] | None = None) -> None:
+        """Run the command line (the console script's entry point); never returns."""
+        run_entry_point(lambda: self._invoke(args), name=self.name)
+        raise SystemExit(ExitCode.OK)
+
+    # -------------------------------------------------------------- internals
+
+    def _invoke(self, args: Sequence[str] | None) -> None:
+        import typer
+
+        command = typer.main.get_command(self.app)
+        signals: list[int] = []
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            signals.append(signum)
+            raise KeyboardInterrupt  # the same path as Ctrl-C: units in flight finish
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        stdout, sys.stdout = sys.stdout, _PipeGuard(sys.stdout)
+        try:
+            code = command.main(
+                args=list(sys.argv[1:] if args is None else args),
+                prog_name=self.name,
+                standalone_mode=False,
+            )
+        except typer.Abort:  # end of input at a prompt
+            code = ExitCode.FAILED
+        except typer.TyperException as usage:  # bad usage, as Typer words it
+            code = self._usage(usage)
+        except PipeClosed:
+            raise SystemExit(_pipe_closed(stdout)) from None
+        finally:
+            sys.stdout = stdout
+            signal.signal(signal.SIGTERM, previous)
+        if code == EXIT_INTERRUPTED:
+            code = self._interrupted(terminated=bool(signals))
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
+
+    def _usage(self, usage: Exception) -> int:
+        show = getattr(usage, "show", None)
+        if self.err.is_terminal and show is not None:
+            show()
+        else:
+            message = getattr(usage, "format_message", lambda: str(usage))()
+            logging.getLogger(self.name).error("usage: %s", message)
+        return int(getattr(usage, "exit_code", ExitCode.USAGE))
+
+    def _interrupted(self, *, terminated: bool) -> int:
+        logging.getLogger(self.name).warning(
+            "%s: units in flight were finished or abandoned cleanly; the rest stay in line "
+            "for the next run",
+            "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)",
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+    def _add_global_options(self) -> None:
+        import typer
+
+        cli = self
+
+        def version(value: bool) -> None:
+            if value:
+                cli.out.print(f"{cli.name} {package_version(cli.name)}", highlight=False)
+                raise typer.Exit()
+
+        @self.app.callback()
+        def options(
+            ctx: typer.Context,
+            storage: Annotated[
+                str | None,
+                typer.Option("--storage", help="Store URL (s3://bucket/prefix or file:///dir)."),
+            ] = None,
+            create_store: Annotated[
+                bool,
+                typer.Option("--create", help="Create a local store directory that is missing."),
+            ] = False,
+            config_dir: Annotated[
+                Path | None, typer.Option("--config-dir", help="Dataset contracts and etl.toml.")
+            ] = None,
+            log_level: Annotated[
+                str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+            ] = None,
+            log_format: Annotated[
+                str | None, typer.Option("--log-format", help="auto, json or console.")
+            ] = None,
+            database_url: Annotated[
+                str | None,
+                typer.Option("--database-url", help="The platform database (setting)."),
+            ] = None,
+            show_version: Annotated[
+                bool,
+                typer.Option("--version", callback=version, is_eager=True, help="The version."),
+            ] = False,
+        ) -> None:
+            """Options of every subcommand (flag > ETL_* environment > etl.toml > default)."""
+            if not cli.out.is_terminal:  # piped or captured: whole table cells on one line
+                cli.out.width = max(cli.out.width, 160)
+            flags = {
+                "storage_url": storage,
+                "create_store": True if create_store else None,
+                "config_dir": config_dir,
+                "log_level": log_level,
+                "log_format": log_format,
+                "database_url": database_url,
+            }
+            try:
+                ctx.obj = open_session(cli.lane, cli.settings_class, flags, recorder=cli.recorder)
+            except ConfigError as exc:  # logging is not set up: its settings are the problem
+                if cli.err.is_terminal:
+                    cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
+                else:
+                    record = {"level": "error", "logger": cli.name, "event": str(exc)}
+                    print(json.dumps(record), file=sys.stderr)
+                raise typer.Exit(ExitCode.USAGE) from None
+
+    def _add_config_commands(self) -> None:
+        import typer
+        from rich.table import Table
+
+        cli = self
+        config = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+        self.app.add_typer(config, name="config")
+
+        @config.command("show")
+        def show(ctx: typer.Context) -> None:
+            """Every setting: its value (secrets redacted), environment variable and source."""
+            table = Table("setting")
+            for column in ("value", "environment", "source"):
+                table.add_column(column, overflow="fold")
+            for row in cli.session(ctx).settings_rows():
+                table.add_row(*row)
+            cli.out.print(table)
+
+    def _add_contract_commands(self) -> None:
+        import typer
+
+        cli = self
+        contracts = typer.Typer(help="Validate the dataset contracts.", no_args_is_help=True)
+        self.app.add_typer(contracts, name="contracts")
+
+        @contracts.command("check")
+        def check(
+            ctx: typer.Context,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        ) -> None:
+            """Validate every dataset contract of the config dir with this runtime's rules.
+
+            Exit 0 when all are valid, 2 when not; each error names file, line and field.
+            """
+            config_dir = cli.session(ctx).settings.config_dir
+            report = check_contracts(config_dir, validators=cli.validators)
+            cli.out.print(
+                report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(report.exit_code)
+
+
+def _require_extra() -> None:
+    """Say which extra to install when Typer or Rich is missing."""
+    import importlib.util
+
+    for module in ("typer", "rich"):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError("the command line", package="etl-core", extra="cli")
+
+
+class PipeClosed(Exception):  # noqa: N818 - a condition, not a failure
+    """The reader of stdout went away (``| head``)."""
+
+
+class _PipeGuard:
+    """stdout whose writes say :class:`PipeClosed` instead of ``BrokenPipeError``, which
+    Typer would turn into exit 1 after the work is done."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise PipeClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise PipeClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _pipe_closed(stdout: Any) -> int:
+    """Stop writing to a closed pipe, quietly (no "Exception ignored" at exit)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE_CLOSED

@@ -1,0 +1,101 @@
+"""Every runtime's command line ends the same way: signals, closed pipes and bad usage,
+tried on a small CLI built with the shared bootstrap, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("typer", reason="the command line needs the 'cli' extra")
+
+SCRIPT = """
+import sys, time
+import typer
+from etl_core.cli import RuntimeCLI
+from etl_core.runtime import RuntimeSettings
+
+cli = RuntimeCLI(name="etl-test", lane="test", help="A test runtime.", settings=RuntimeSettings)
+
+@cli.app.command()
+def spew(lines: int = 100000) -> None:
+    for n in range(lines):
+        cli.out.print(f"line {n}")
+
+@cli.app.command()
+def work(seconds: float = 30.0) -> None:
+    print("started", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("finished", flush=True)
+
+cli.main()
+"""
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "etl_test_cli.py"
+    path.write_text(SCRIPT)
+    (tmp_path / "store").mkdir()
+    return path
+
+
+def start(script: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "ETL_STORAGE_URL": str(script.parent / "store")}
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=script.parent,
+    )
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(("sent", "code", "said"), [(signal.SIGTERM, 143, "SIGTERM"),
+                                                    (signal.SIGINT, 130, "Ctrl-C")])  # fmt: skip
+def test_a_signal_ends_the_run_with_its_code_and_one_json_line(
+    script: Path, sent: signal.Signals, code: int, said: str
+) -> None:
+    process = start(script, "work")
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "started"
+    process.send_signal(sent)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    (record,) = json_lines(stderr)
+    assert record["level"] == "warning"
+    assert said in str(record["event"])
+    assert "finished" not in stdout
+
+
+def test_a_closed_output_pipe_ends_quietly_with_141(script: Path) -> None:
+    process = start(script, "spew")
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("line 0")
+    process.stdout.close()  # what `| head -1` does once it has its line
+    started = time.monotonic()
+    assert process.wait(timeout=30) == 141
+    assert time.monotonic() - started < 30
+    assert process.stderr is not None
+    assert "Traceback" not in process.stderr.read()
+
+
+def test_bad_usage_off_a_terminal_is_one_json_line_exit_2(script: Path) -> None:
+    process = start(script, "work", "--seconds", "soon")
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    (record,) = json_lines(stderr)
+    assert "--seconds" in str(record["event"])
