@@ -111,7 +111,7 @@ def check_no_overlap(ledger: Ledger, dataset: str, start: date, end: date) -> No
                 f"backfill job {job.job_id} of dataset {dataset!r} "
                 f"({job.start}..{job.end}) is running (owner {job.parameters.get('owner')}); "
                 "wait for it or choose dates that do not overlap",
-                [FieldError("--from/--to", "overlaps a running backfill", "command line")],
+                [FieldError("start/end", "overlaps a running backfill", "backfill request")],
             )
 
 
@@ -142,7 +142,7 @@ class JobLeases:
         except LeaseBusyError as busy:
             raise BackfillConflictError(
                 f"backfill job {job_id} is still running ({busy.holder})",
-                [FieldError("--resume", "job is running", "command line")],
+                [FieldError("job_id", "job is running", "backfill request")],
             ) from busy
         with self._lock:
             self._held[job_id] = lease
