@@ -227,7 +227,7 @@ class RuntimeCLI(Generic[S]):
                     cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
                 else:
                     record = {"level": "error", "logger": cli.name, "event": str(exc)}
-                    print(json.dumps(record), file=sys.stderr)
+                    cli.err.out(json.dumps(record), highlight=False)
                 raise typer.Exit(ExitCode.USAGE) from None
 
     def _add_config_commands(self) -> None:
