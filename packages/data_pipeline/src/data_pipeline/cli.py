@@ -27,8 +27,8 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import Contract, ContractSet, load_contracts
-from etl_core.errors import ConfigError
+from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts
+from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import redact
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
@@ -84,6 +84,20 @@ def _contracts(session: Session[PipelineSettings]) -> ContractSet:
 
 def _contract(session: Session[PipelineSettings], dataset: str) -> Contract:
     return _contracts(session).get(dataset)
+
+
+def _check_load_tables(contracts: list[Contract]) -> None:
+    """A ``[load] table`` the schema does not have stops the run before any work is done."""
+    known = ", ".join(sorted(db.CURATED_TABLES))
+    errors = [
+        FieldError(
+            "load.table", f"{c.load.table!r} is not a curated table (known: {known})", c.origin
+        )
+        for c in contracts
+        if c.load is not None and c.load.table not in db.CURATED_TABLES
+    ]
+    if errors:
+        raise ContractError("a contract loads into a table the database does not have", errors)
 
 
 def _connect_for_joins(session: Session[PipelineSettings], contracts: list[Contract]) -> None:
@@ -153,6 +167,7 @@ def load_command(
     contract = _contract(session, dataset)
     dt = _date(date_, "--date")
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
+    _check_load_tables([contract])
     run = session.record_run("load", dataset=dataset, parameters={"date": date_})
     with session.open_store() as store:
         outcome = process_partition(
@@ -187,6 +202,7 @@ def run_command(
     if not no_load and any(c.load is not None for c in contracts):
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline run (loads; --no-load skips them)")
+        _check_load_tables(contracts)
     parameters = {"datasets": [c.dataset for c in contracts], "load": not no_load}
     run = session.record_run("run", dataset=_one(dataset), parameters=parameters)
     _connect_for_joins(session, contracts)
@@ -257,6 +273,7 @@ def backfill_command(
     if load:
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")
+        _check_load_tables([contract])
     with session.open_store() as store:
         if dry_run:
             if from_ is None or to is None:

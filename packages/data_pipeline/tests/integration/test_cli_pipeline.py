@@ -233,3 +233,16 @@ def test_a_run_with_a_failed_partition_is_recorded_failed_with_the_reason(
     )
     assert (status, dataset, failed) == ("failed", "pos", 1)
     assert "partition dt=2026-11-03" in error
+
+
+def test_a_load_table_that_is_not_curated_stops_the_run_before_any_work(
+    pipeline: Cli, migrated_sqlite: str, local_store: ObjectStore, retail: Any, config_dir: Path
+) -> None:
+    text = retail.contract().replace('table = "retail_sales_transaction"', 'table = "retail_sales"')
+    retail.write_contract(config_dir, "pos", text)
+    result = pipeline("run", env={"DATABASE_URL": migrated_sqlite})
+    assert result.returncode == 2
+    assert "'retail_sales' is not a curated table" in result.stderr
+    assert "load.table" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
