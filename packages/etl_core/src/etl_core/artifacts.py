@@ -35,13 +35,13 @@ Compatibility, the same for every document:
 
 from __future__ import annotations
 
-import builtins
+import abc
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from etl_core.errors import ArtifactError
 from etl_core.layout import deliveries_prefix, is_delivery_manifest, quarantine_record_key
@@ -65,11 +65,48 @@ __all__ = [
 JsonObject = dict[str, Any]
 
 
+class _Document(abc.ABC):
+    """What every cross-lane document does: plain data both ways, JSON as stored."""
+
+    ARTIFACT: ClassVar[str]
+    """How errors name the document (``curated manifest``)."""
+    JSON_INDENT: ClassVar[int] = 2
+
+    @abc.abstractmethod
+    def to_dict(self) -> JsonObject:
+        """The document as plain data."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_dict(cls, raw: object, *, key: str | None = None) -> Self:
+        """Check plain data (a parsed document) and build the document from it.
+
+        Raises:
+            ArtifactError: a field is missing or malformed, or the schema version is newer.
+        """
+
+    def to_json(self) -> bytes:
+        """The document as stored."""
+        document = json.dumps(
+            self.to_dict(), indent=self.JSON_INDENT, ensure_ascii=False, default=str
+        )
+        return document.encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, key: str | None = None) -> Self:
+        """Read a stored document; ``key`` (where it was read) is named in errors.
+
+        Raises:
+            ArtifactError: the document is malformed or of a newer schema version.
+        """
+        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
+
+
 # ----------------------------------------------------------- curated manifest
 
 
 @dataclass(frozen=True)
-class CuratedManifest:
+class CuratedManifest(_Document):
     """The published state of one curated partition: which files make it up.
 
     Readers read the manifest, never a listing: it names the current generation's
@@ -94,6 +131,7 @@ class CuratedManifest:
     """
 
     ARTIFACT: ClassVar[str] = "curated manifest"
+    JSON_INDENT: ClassVar[int] = 1
     SCHEMA_VERSION: ClassVar[int] = 1
 
     dataset: str
@@ -129,19 +167,6 @@ class CuratedManifest:
             document["lease_token"] = self.lease_token
         return _with_extra(document, self.extra)
 
-    def to_json(self) -> builtins.bytes:  # ``bytes`` is a field here
-        """The document as stored."""
-        return json.dumps(self.to_dict(), indent=1).encode()
-
-    @classmethod
-    def from_json(cls, data: builtins.bytes, *, key: str | None = None) -> CuratedManifest:
-        """Read a stored manifest; ``key`` (where it was read) is named in errors.
-
-        Raises:
-            ArtifactError: the document is malformed or of a newer schema version.
-        """
-        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
-
     @classmethod
     def from_dict(cls, raw: object, *, key: str | None = None) -> CuratedManifest:
         """Check plain data (a parsed document) and build the manifest from it.
@@ -172,7 +197,7 @@ class CuratedManifest:
 
 
 @dataclass(frozen=True)
-class QuarantineRecord:
+class QuarantineRecord(_Document):
     """Why an object was quarantined, and whether it was released since.
 
     Attributes:
@@ -250,19 +275,6 @@ class QuarantineRecord:
             "history": list(self.history),
         }
         return _with_extra(document, self.extra)
-
-    def to_json(self) -> bytes:
-        """The document as stored."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, *, key: str | None = None) -> QuarantineRecord:
-        """Read a stored record; ``key`` (where it was read) is named in errors.
-
-        Raises:
-            ArtifactError: the document is malformed or of a newer schema version.
-        """
-        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
 
     @classmethod
     def from_dict(cls, raw: object, *, key: str | None = None) -> QuarantineRecord:
@@ -367,7 +379,7 @@ class QualityReason:
 
 
 @dataclass(frozen=True)
-class QualitySummary:
+class QualitySummary(_Document):
     """The quality report of one validated file, as other lanes read it.
 
     The summary fields are typed; the rest of the report (format, encoding,
@@ -434,19 +446,6 @@ class QualitySummary:
             "checks": [_check_dict(check) for check in self.checks],
         }
         return _with_extra(document, self.extra)
-
-    def to_json(self) -> bytes:
-        """The document as stored."""
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, *, key: str | None = None) -> QualitySummary:
-        """Read a stored report; ``key`` (where it was read) is named in errors.
-
-        Raises:
-            ArtifactError: the document is malformed or of a newer schema version.
-        """
-        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
 
     @classmethod
     def from_dict(cls, raw: object, *, key: str | None = None) -> QualitySummary:
@@ -558,7 +557,7 @@ class DeliveryMember:
 
 
 @dataclass(frozen=True)
-class DeliveryManifest:
+class DeliveryManifest(_Document):
     """What one landing object published to a validated partition, written last.
 
     Readers of ``validated/`` read manifests, never a listing: every file a
@@ -576,6 +575,7 @@ class DeliveryManifest:
     """
 
     ARTIFACT: ClassVar[str] = "delivery manifest"
+    JSON_INDENT: ClassVar[int] = 1
     SCHEMA_VERSION: ClassVar[int] = 1
 
     dataset: str
@@ -615,19 +615,6 @@ class DeliveryManifest:
             ],
         }
         return _with_extra(document, self.extra)
-
-    def to_json(self) -> bytes:
-        """The document as stored."""
-        return json.dumps(self.to_dict(), indent=1, ensure_ascii=False).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes, *, key: str | None = None) -> DeliveryManifest:
-        """Read a stored manifest; ``key`` (where it was read) is named in errors.
-
-        Raises:
-            ArtifactError: the document is malformed or of a newer schema version.
-        """
-        return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
 
     @classmethod
     def from_dict(cls, raw: object, *, key: str | None = None) -> DeliveryManifest:
