@@ -13,10 +13,14 @@ from rich.filesize import decimal as human_size
 from rich.table import Table
 
 from etl_core.cli import RuntimeCLI
+from etl_core.contracts import load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import ExitCode, RuntimeSettings
 from observability import db
+from observability.contract_rules import VALIDATORS
+from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
+from observability.monitors import SystemClock
 
 logger = logging.getLogger(__name__)
 LANES = ("file_processing", "data_pipeline", "observability")
@@ -26,8 +30,10 @@ cli = RuntimeCLI(
     lane="observability",
     help="Platform monitoring: storage inventory, metrics and health signals.",
     settings=RuntimeSettings,
+    validators=VALIDATORS,
     recorder=db.run_recorder,
 )
+LEVEL_STYLES = {"ok": "green", "warn": "yellow", "critical": "bold red", "unknown": "dim"}
 app, out, err = cli.app, cli.out, cli.err
 main = cli.main
 
@@ -129,3 +135,82 @@ def database(
         when = last.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         runs.add_row(lane, when, last.job, last.dataset or "-", last.run_id)
     out.print(runs)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", help="Only these datasets (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    metrics_file: Annotated[
+        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
+    ] = None,
+) -> None:
+    """Evaluate every freshness, arrival and volume monitor once.
+
+    Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
+    2 on bad configuration. With a database, each dataset's level goes into its
+    freshness history.
+    """
+    session = cli.session(ctx)
+    contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
+    chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
+    run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
+    store = session.open_store()
+    evaluation = evaluate(chosen, store, SystemClock())
+    run.count(inputs=len(chosen), outputs=len(evaluation.results))
+    _record_history(session.settings.database_url, evaluation)
+    run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
+    if metrics_file is not None:
+        registry = Registry()
+        record_monitor_metrics(evaluation, registry)
+        metrics_file.write_text(render_prometheus(registry))
+    if as_json:
+        out.print_json(json.dumps(evaluation.to_dict()))
+    else:
+        out.print(_results_table(evaluation))
+    raise typer.Exit(evaluation.exit_code)
+
+
+def _record_history(database_url: object, evaluation: Evaluation) -> None:
+    """Each dataset's level into the freshness history, when a database is configured."""
+    if database_url is None:
+        return
+    if not db.schema_installed():
+        logger.info("freshness history not recorded: the 'schema' extra is not installed")
+        return
+    db.connect(str(database_url), feature="freshness history")
+    changed = [status.dataset for status in evaluation.datasets if db.record_freshness(status)]
+    if changed:
+        logger.info("freshness level changed for %s", ", ".join(changed))
+
+
+def _results_table(evaluation: Evaluation) -> Table:
+    counts = ", ".join(f"{n} {level}" for level, n in evaluation.counts().items() if n)
+    table = Table(
+        "dataset",
+        "monitor",
+        "subject",
+        "level",
+        "state",
+        "observed",
+        "threshold",
+        "why",
+        title=f"freshness at {evaluation.evaluated_at:%Y-%m-%d %H:%M:%S} UTC",
+        caption=f"{len(evaluation.datasets)} datasets: {counts}" if counts else "no datasets",
+    )
+    for result in evaluation.results:
+        level = f"[{LEVEL_STYLES[result.level]}]{result.level}[/]"
+        table.add_row(
+            result.dataset,
+            result.monitor,
+            result.subject,
+            level,
+            result.state,
+            result.observed,
+            result.threshold,
+            result.why,
+        )
+    return table
