@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 Level = Literal["ok", "warn", "critical", "unknown"]
-LEVELS: tuple[Level, ...] = ("ok", "unknown", "warn", "critical")
-"""The levels from the least to the most severe; ``unknown`` means never measured."""
+LEVELS: tuple[Level, ...] = ("unknown", "ok", "warn", "critical")
+"""The levels from the least to the most severe; ``unknown`` means never measured, so
+anything measured outweighs it."""
 
 
 def severity(level: Level) -> int:
@@ -44,7 +45,7 @@ def severity(level: Level) -> int:
 
 
 def worst(levels: Iterable[Level]) -> Level:
-    """The most severe of ``levels`` (``ok`` for none)."""
+    """The most severe of ``levels``; ``unknown`` only when nothing was measured; none: ``ok``."""
     return max(levels, key=LEVELS.index, default="ok")
 
 
