@@ -270,6 +270,10 @@ def serve(
         settings.evaluation_interval.total_seconds(),
     )
     server = uvicorn.Server(config)
-    server.run()  # a port that cannot be bound: uvicorn says why and exits 1
+    try:
+        server.run()
+    except SystemExit as stop:  # uvicorn's start-up failure (a port in use) exits 3: "partial" here
+        logger.error("the service could not start on %s:%d", config.host, config.port)
+        raise typer.Exit(ExitCode.FAILED) from stop
     if not server.started:
-        raise typer.Exit(ExitCode.FAILED)  # the application did not start; uvicorn said why
+        raise typer.Exit(ExitCode.FAILED)
