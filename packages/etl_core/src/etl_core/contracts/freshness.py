@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # zoneinfo is imported on use: it loads sysconfig, slow and not needed at import
+    from zoneinfo import ZoneInfo
 
 __all__ = ["Freshness", "Holidays", "Percent", "VolumeBaseline"]
 
@@ -183,13 +186,15 @@ class Freshness:
     volume: VolumeBaseline = field(default_factory=VolumeBaseline)
 
     @property
-    def zone(self) -> zoneinfo.ZoneInfo:
+    def zone(self) -> ZoneInfo:
         """The time zone of the schedule.
 
         Raises:
             zoneinfo.ZoneInfoNotFoundError: ``timezone`` names no known zone.
         """
-        return zoneinfo.ZoneInfo(self.timezone)
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
 
     def problems(self, folder: Path | None = None) -> list[tuple[str, str]]:
         """Every ``(field, message)`` wrong with the section; ``folder`` resolves the holidays."""
@@ -221,9 +226,11 @@ class Freshness:
                         f"month day-of-week), e.g. '0 6 * * 1-5', got {self.expected!r}",
                     )
                 )
+        from zoneinfo import ZoneInfoNotFoundError
+
         try:
             self.zone  # noqa: B018 - loading the zone is the validation
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError):
             found.append(
                 (
                     "timezone",

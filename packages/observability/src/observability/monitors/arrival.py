@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta
 
 from etl_core.contracts import Contract
 from etl_core.errors import ArtifactError
+from etl_core.layout import landing_prefix
 from etl_core.storage import ObjectInfo
 from observability.monitors.base import Level, Monitor, Result, human_duration
 from observability.monitors.facts import DatasetFacts
@@ -110,7 +111,7 @@ class ArrivalMonitor(Monitor):
         missing_for = now - deadline
         why = (
             f"the {subject} file of {self.contract.dataset} ({self.contract.pattern!r} under "
-            f"landing/{self.contract.source.strip('/')}/) did not arrive: due "
+            f"{landing_prefix(self.contract.source)}) did not arrive: due "
             f"{due:%Y-%m-%d %H:%M %Z}, {human_duration(missing_for)} past its grace"
         )
         return self.result(

@@ -33,6 +33,8 @@ from etl_core.storage import ObjectInfo, ObjectStore
 
 __all__ = ["WATCHED_ZONES", "DatasetFacts", "ZoneFacts"]
 
+PUBLISHED = VALIDATED
+"""The outcome of a landing file whose delivery was published to ``validated/``."""
 WATCHED_ZONES = (LANDING, VALIDATED, CURATED)
 """The zones whose age is judged, in the order data flows through them."""
 
@@ -149,7 +151,7 @@ class DatasetFacts:
         """
         dataset = self.contract.dataset
         found = {
-            delivery.delivery.key: "validated"
+            delivery.delivery.key: PUBLISHED
             for delivery in read_deliveries(self.store, dataset, day)
         }
         for info in self.store.list(quarantine_prefix(dataset, day)):
