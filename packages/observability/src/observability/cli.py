@@ -23,7 +23,6 @@ from observability.contract_rules import VALIDATORS
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 from observability.monitors import SystemClock
-from observability.service import StatusService, build_app
 from observability.settings import ObservabilitySettings
 
 logger = logging.getLogger(__name__)
@@ -239,7 +238,9 @@ def serve(
     Scrapes read the latest evaluation, rendered once per cycle, so they stay fast
     under load. SIGTERM or Ctrl-C stops it after the cycle in flight.
     """
-    import uvicorn
+    import uvicorn  # the HTTP stack is loaded by the one command that serves
+
+    from observability.service import StatusService, build_app
 
     session = cli.session(ctx).with_flags(
         {"serve_host": host, "serve_port": port, "evaluation_interval": interval}

@@ -99,27 +99,28 @@ class StatusService:
         return self._snapshot
 
     def refresh(self) -> Snapshot:
-        """Run one cycle now: evaluate, take the inventory, render; keep and return the result."""
+        """Run one cycle now: evaluate, take the inventory, record, render; keep the result.
+
+        A store that cannot be read keeps the last good results; a history that cannot be
+        recorded keeps the new ones. Either way the cycle's error is kept and readiness fails.
+        """
         started = time.perf_counter()
         previous = self._snapshot
         try:
             evaluation = evaluate(self.contracts, self.store, self.clock)
             inventory = take_inventory(self.store)
-            if self.record is not None:
-                self.record(evaluation)
         except (EtlError, OSError) as exc:
             logger.error("evaluation failed; serving the last good results: %s", exc)
-            failed = Snapshot(
-                previous.evaluation,
-                previous.metrics,
-                b"",
-                self.clock.now(),
-                previous.succeeded_at,
-                str(exc) or type(exc).__name__,
-                previous.failures + 1,
+            failed = replace(
+                previous,
+                finished_at=self.clock.now(),
+                error=str(exc) or type(exc).__name__,
+                failures=previous.failures + 1,
             )
             self._snapshot = _with_status(failed)
             return self._snapshot
+        error = self._recorded(evaluation)
+        failures = previous.failures + (1 if error else 0)
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
         record_inventory_metrics(inventory, registry, now=evaluation.evaluated_at)
@@ -130,18 +131,28 @@ class StatusService:
         registry.counter(
             "etl_observability_evaluation_failures_total",
             "Evaluation cycles that failed since the service started.",
-        ).inc(previous.failures)
+        ).inc(failures)
         done = Snapshot(
-            evaluation,
-            render_prometheus(registry).encode(),
-            b"",
-            evaluation.evaluated_at,
-            evaluation.evaluated_at,
-            "",
-            previous.failures,
+            evaluation=evaluation,
+            metrics=render_prometheus(registry).encode(),
+            finished_at=evaluation.evaluated_at,
+            succeeded_at=previous.succeeded_at if error else evaluation.evaluated_at,
+            error=error,
+            failures=failures,
         )
         self._snapshot = _with_status(done)
         return self._snapshot
+
+    def _recorded(self, evaluation: Evaluation) -> str:
+        """Record ``evaluation`` in the freshness history; why it could not be, or ``""``."""
+        if self.record is None:
+            return ""
+        try:
+            self.record(evaluation)
+        except EtlError as exc:
+            logger.error("freshness history not recorded: %s", exc)
+            return f"freshness history not recorded: {exc}"
+        return ""
 
     def ready(self) -> tuple[bool, str]:
         """Whether the latest cycle reached the store (and database) and is recent enough."""

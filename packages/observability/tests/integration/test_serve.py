@@ -23,6 +23,7 @@ import uvicorn
 from etl_core.errors import StorageError
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from observability.errors import DatabaseUnavailableError
 from observability.service import StatusService, build_app
 
 CONTRACT = """
@@ -229,3 +230,39 @@ def test_readiness_fails_when_no_cycle_finished_for_three_intervals(
     code, _, body = get(f"{base}/readyz")
     assert code == 503
     assert "no evaluation has finished for" in body
+
+
+def test_a_history_that_cannot_be_recorded_keeps_new_results_and_fails_readiness(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    calls: list[Any] = []
+
+    def record(evaluation: Any) -> None:
+        calls.append(evaluation)
+        if len(calls) == 2:
+            raise DatabaseUnavailableError("database postgresql://etl:***@db/etl is unreachable")
+
+    service = StatusService(
+        [weekday_contract(expected=None)],
+        lake.store,
+        clock,
+        interval=timedelta(minutes=1),
+        record=record,
+    )
+    clock.set(berlin(21, 12))
+    first = service.refresh()
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 12))
+    clock.advance(timedelta(minutes=1))
+    second = service.refresh()
+
+    assert service.ready() == (
+        False,
+        "the latest evaluation failed: freshness history not recorded: "
+        "database postgresql://etl:***@db/etl is unreachable",
+    )
+    assert second.evaluation is calls[1]
+    assert second.succeeded_at == first.succeeded_at
+    assert json.loads(second.status)["datasets"][0]["level"] == "ok"
+    clock.advance(timedelta(minutes=1))
+    service.refresh()
+    assert service.ready() == (True, "ok")
