@@ -93,3 +93,32 @@ def test_the_lane_rule_names_the_field(weekday_contract: object) -> None:
     ((field, message),) = list(schedule_problems(contract))
     assert field == "freshness.expected"
     assert "Bad day-of-week" in message
+
+
+@pytest.mark.parametrize("cron", ["0 6 * * 1-5", "30 2 * * *", "0 6,18 * * *", "15 0 1 * *"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
+@pytest.mark.parametrize("lag", [0, 1, 3])
+def test_due_times_and_partition_dates_agree_over_a_year(cron: str, zone: str, lag: int) -> None:
+    """Invariants over a year with DST changes, holidays and lags, for every due time.
+
+    Due times increase, are never on a holiday; the partition of a due time has that due
+    time's day as its first due time; a day nothing is due has no due time.
+    """
+    holidays = frozenset(date(2026, 1, 1) + timedelta(days=n) for n in range(0, 365, 11))
+    schedule = Schedule(cron, timedelta(hours=1), ZoneInfo(zone), holidays, lag)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    due = list(schedule.due_times(start, start + timedelta(days=365)))
+
+    assert due == sorted(set(due))
+    days = {moment.date() for moment in due}
+    assert not days & holidays
+    for moment in due:
+        first = schedule.due_for(schedule.partition_of(moment))
+        assert first is not None
+        assert first <= moment
+        assert first.date() == moment.date()
+        assert schedule.last_due(moment) == moment
+    for offset in range(0, 365, 7):
+        local_day = date(2026, 1, 1) + timedelta(days=offset)
+        if local_day not in days:
+            assert schedule.due_for(local_day - timedelta(days=lag)) is None
