@@ -15,6 +15,7 @@ import pytest
 
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from etl_core.testing.s3 import aws_test_environment
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Migrate = Callable[[str], None]
@@ -218,3 +219,32 @@ def test_an_unmigrated_database_stops_the_check_with_exit_2(cli: Cli, tmp_path: 
     result = cli(*options, "--database-url", url, "check")
     assert result.returncode == 2
     assert "etl-schema migrate" in result.stderr
+
+
+@pytest.mark.s3
+def test_check_reads_an_s3_store_as_it_reads_a_local_one(
+    cli: Cli, tmp_path: Path, s3_endpoint: str, s3_bucket: str
+) -> None:
+    options = configure(tmp_path, pos=SCHEDULED)
+    url = f"s3://{s3_bucket}/check-test"
+    now = datetime.now(UTC)
+    today = now.replace(hour=5, minute=30, second=0, microsecond=0)
+    with aws_test_environment():
+        with open_store(url, endpoint_url=s3_endpoint) as store:
+            store.write_bytes(landing_key("pos", f"pos_{today:%Y%m%d}.csv"), b"id\n1\n")
+            store.write_bytes(landing_key("pos", "notes.txt"), b"not a delivery")
+        aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    env = {**aws, "ETL_S3_ENDPOINT_URL": s3_endpoint}
+
+    result = cli(*options, "--storage", url, "check", "--json", env=env)
+
+    assert result.returncode in (0, 1), result.stderr
+    (pos,) = json.loads(result.stdout)["datasets"]
+    landing = next(r for r in pos["results"] if r["subject"] == "landing")
+    assert landing["level"] == "ok"
+    assert landing["detail"]["key"] == f"landing/pos/pos_{today:%Y%m%d}.csv"
+    assert landing["value"] < 120
+    arrival = {r["subject"]: r["state"] for r in pos["results"] if r["monitor"] == "arrival"}
+    grace = timedelta(hours=1)  # the file arrived now; today's is due at 05:30 UTC
+    expected = "early" if now < today - grace else "on_time" if now <= today + grace else "late"
+    assert arrival[today.date().isoformat()] == expected
