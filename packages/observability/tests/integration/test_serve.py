@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -83,21 +84,27 @@ def configured(tmp_path: Path) -> list[str]:
     return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
 
 
-@pytest.fixture
-def server(tmp_path: Path, configured: list[str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def start_serve(cwd: Path, *options: str) -> tuple[str, subprocess.Popen[str]]:
+    """``etl-observability <options> serve`` on a free port, evaluating every second."""
     port = free_port()
     script = Path(sys.executable).parent / "etl-observability"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
     process = subprocess.Popen(
-        [str(script), *configured, "serve", "--port", str(port), "--interval", "1s"],
-        cwd=tmp_path,
+        [str(script), *options, "serve", "--port", str(port), "--interval", "1s"],
+        cwd=cwd,
         env={**env, "ETL_LOG_FORMAT": "json"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    return f"http://127.0.0.1:{port}", process
+
+
+@pytest.fixture
+def server(tmp_path: Path, configured: list[str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    base, process = start_serve(tmp_path, *configured)
     try:
-        yield f"http://127.0.0.1:{port}", process
+        yield base, process
     finally:
         if process.poll() is None:
             process.kill()
@@ -155,6 +162,28 @@ def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path, configured: l
     assert result.returncode == 1
     assert f"the service could not start on 127.0.0.1:{port}" in result.stderr
     assert "address already in use" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_records_the_freshness_history_in_the_database(
+    tmp_path: Path, configured: list[str], migrate: Any
+) -> None:
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    now = datetime.now(UTC)
+    drop(tmp_path / "lake", f"pos_{now:%Y%m%d}.csv", now - timedelta(hours=4))
+    base, process = start_serve(tmp_path, *configured, "--database-url", url)
+    try:
+        wait_for(f"{base}/readyz")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+    with sqlite3.connect(tmp_path / "etl.sqlite3") as connection:
+        rows = connection.execute(
+            "SELECT dataset, level, latest_partition FROM etl_freshness_status"
+        ).fetchall()
+    assert rows == [("pos", "critical", now.date().isoformat())]  # once: only changes are kept
 
 
 class FlakyStore:
