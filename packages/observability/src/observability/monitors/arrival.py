@@ -84,18 +84,22 @@ class ArrivalMonitor(Monitor):
             if not files:
                 return None
             return self._arrived(subject, "unexpected", "warn", files, None, "no file is due")
-        deadline = due + grace
         threshold = f"due {due:%Y-%m-%d %H:%M %Z}, grace {human_duration(grace)}"
         if files:
             arrived = files[0].last_modified
             if arrived < due - grace:
                 return self._arrived(subject, "early", "ok", files, due, threshold)
-            if arrived <= deadline:
+            if arrived <= due + grace:
                 return self._arrived(subject, "on_time", "ok", files, due, threshold)
             level: Level = "warn" if latest else "ok"
             return self._arrived(subject, "late", level, files, due, threshold)
         if due > now:
             return None  # not due yet: nothing to say
+        return self._absent(subject, due, now, threshold)
+
+    def _absent(self, subject: str, due: datetime, now: datetime, threshold: str) -> Result:
+        """A due file that is not there: pending within its grace, then missing."""
+        deadline = due + self.schedule.grace
         detail = {"due": due.isoformat(), "deadline": deadline.isoformat()}
         if now < deadline:
             why = f"the {subject} file is due; within its grace until {deadline:%H:%M %Z}"
