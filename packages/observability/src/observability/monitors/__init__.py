@@ -5,7 +5,7 @@
 - :mod:`~observability.monitors.volume`: rows per partition against a weekday baseline.
 
 A new kind subclasses :class:`Monitor` in its own module and joins :data:`MONITOR_KINDS`;
-the shared contract test (``tests/unit/test_monitor_contract.py``) then holds it to the
+the shared contract test (``tests/integration/test_monitor_contract.py``) then holds it to the
 interface.
 """
 
