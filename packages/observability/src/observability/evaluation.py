@@ -19,6 +19,7 @@ from etl_core.layout import CURATED, LANDING, VALIDATED
 from etl_core.metrics import Registry
 from etl_core.runtime import ExitCode
 from etl_core.storage import ObjectStore
+from etl_core.threads import ContextThreadPoolExecutor
 from observability.monitors import (
     MONITOR_KINDS,
     ArrivalMonitor,
@@ -31,7 +32,17 @@ from observability.monitors import (
     worst,
 )
 
-__all__ = ["DatasetStatus", "Evaluation", "evaluate", "evaluate_dataset", "record_monitor_metrics"]
+__all__ = [
+    "WORKERS",
+    "DatasetStatus",
+    "Evaluation",
+    "evaluate",
+    "evaluate_dataset",
+    "record_monitor_metrics",
+]
+
+WORKERS = 8
+"""Datasets evaluated at once by default."""
 
 
 @dataclass(frozen=True)
@@ -115,14 +126,22 @@ class Evaluation:
         }
 
 
-def evaluate(contracts: Iterable[Contract], store: ObjectStore, clock: Clock) -> Evaluation:
+def evaluate(
+    contracts: Iterable[Contract], store: ObjectStore, clock: Clock, *, workers: int = WORKERS
+) -> Evaluation:
     """Evaluate every monitor of every contract at ``clock.now()``.
+
+    Datasets are evaluated by up to ``workers`` threads (their listings wait on the store,
+    not the CPU); the results keep the contracts' order.
 
     Raises:
         StorageError: the store could not be read.
     """
     now = clock.now()
-    return Evaluation(now, tuple(evaluate_dataset(contract, store, now) for contract in contracts))
+    chosen = list(contracts)
+    with ContextThreadPoolExecutor(max(1, min(workers, len(chosen)))) as pool:
+        statuses = pool.map(lambda contract: evaluate_dataset(contract, store, now), chosen)
+        return Evaluation(now, tuple(statuses))
 
 
 def evaluate_dataset(contract: Contract, store: ObjectStore, now: datetime) -> DatasetStatus:

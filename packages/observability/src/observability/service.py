@@ -31,6 +31,7 @@ from etl_core.contracts import Contract
 from etl_core.errors import EtlError
 from etl_core.metrics import Registry, render_prometheus
 from etl_core.storage import ObjectStore
+from etl_core.threads import start_thread
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
@@ -170,8 +171,7 @@ class StatusService:
     def start(self) -> None:
         """Evaluate now and then every interval, in a background thread, until :meth:`stop`."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="evaluations", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._loop, name="evaluations")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the background cycles; the one in flight finishes first (within ``timeout``)."""
