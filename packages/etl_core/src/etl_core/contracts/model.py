@@ -13,10 +13,10 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal
 
+from etl_core.contracts.freshness import Freshness
 from etl_core.contracts.patterns import FilePattern
 from etl_core.errors import ConfigError
 from etl_core.layout import split_landing_key
@@ -304,14 +304,6 @@ class Load:
     columns: ColumnMap = ColumnMap()
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """``[freshness]``: how old the newest partition may grow before a warning / alert."""
-
-    warn_after: timedelta | None = None
-    critical_after: timedelta | None = None
-
-
 # --------------------------------------------------------------- the contract
 
 
@@ -337,7 +329,7 @@ class Contract:
         enrich: The enrichment joins, in declaration order.
         output: The curated Parquet layout.
         load: The database table the curated partition is loaded into, if any.
-        freshness: How old the newest partition may grow.
+        freshness: How old each zone may grow, when deliveries are due, the volume baseline.
         origin: The file the contract was loaded from.
     """
 
