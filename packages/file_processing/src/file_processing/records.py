@@ -156,9 +156,12 @@ class _Counter:
 
     def chunks(self, texts: Iterator[str]) -> Iterator[tuple[bool, list[str]]]:
         """Complete lines, a chunk at a time, with whether the chunk holds a quote or escape."""
+        first = True
         for piece in texts:
             if not piece:
                 continue
+            if first:  # a byte-order mark is no part of the first field
+                piece, first = piece.removeprefix("\ufeff"), False
             if not self._line_ends(piece):
                 self._hold(piece)  # no complete line yet: never re-split a growing line
                 continue
@@ -272,8 +275,6 @@ class _Counter:
     def _first(self, row: list[str], line: int) -> None:
         if not (row or self.has_header or self.one_column):
             return  # a blank line before the first record of a file without a header
-        if row:
-            row[0] = row[0].removeprefix("\ufeff")
         self.result.header = row
         if not self.has_header:
             self.result.records += 1
