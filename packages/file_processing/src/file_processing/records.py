@@ -11,8 +11,11 @@ is no record, except in a one-column file, where it is an empty value.
 Memory is bounded by the record limit: a record (or an unterminated line) that
 grows past ``max_record_bytes`` stops the count with an :class:`Oversize`
 verdict instead of being held. Chunks without a quote or escape character take
-a fast path (line splitting in C); the others go through :mod:`csv`, whose
-non-strict reader splits records the way the engine does.
+a fast path (line splitting in C); chunks with quotes are counted by a strict
+:mod:`csv` reader without a Python step per row; anything irregular (text after
+a closing quote, a quoted value running on into the next chunk, a long record)
+is read row by row by a non-strict :mod:`csv` reader, which splits records the
+way the engine does.
 """
 
 from __future__ import annotations
@@ -206,10 +209,36 @@ class _Counter:
     def run(self, texts: Iterator[str]) -> None:
         chunks = self.chunks(texts)
         for special, lines in chunks:
-            if special or self.result.header is None:
+            if self.result.header is None:
                 self._exact(lines, chunks)
-            else:
+            elif not special:
                 self._fast(lines)
+            elif not self._quoted(lines):
+                self._exact(lines, chunks)
+
+    def _quoted(self, lines: list[str]) -> bool:
+        """Count a chunk with quotes in C when it is small and every record in it is whole.
+
+        A strict reader raises on anything irregular (text after a closing quote, a
+        quoted value running past the chunk); the caller then reads it row by row.
+        """
+        if self.one_column or sum(map(len, lines)) * _MAX_UTF8_PER_CHAR > self.floor:
+            return False
+        reader = csv.reader(
+            lines,
+            delimiter=self.delimiter,
+            quotechar=self.quote,
+            escapechar=self.escape,
+            doublequote=self.escape is None,
+            strict=True,
+        )
+        try:
+            records = sum(map(bool, reader))  # a blank line reads as [], no record
+        except csv.Error:
+            return False
+        self.result.records += records
+        self.line += len(lines)
+        return True
 
     def _fast(self, lines: list[str]) -> None:
         """Lines without quotes or escapes: each non-blank line is one record."""
