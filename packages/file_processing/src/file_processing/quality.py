@@ -61,7 +61,13 @@ from file_processing.errors import QualityEngineError
 from file_processing.prescan import Prescan, prescan, utf8_compatible
 from file_processing.profile import profile_columns, profile_exprs
 from file_processing.reasons import Reason
-from file_processing.records import Oversize, RecordCount, RecordLimits, count_records
+from file_processing.records import (
+    Oversize,
+    RecordCount,
+    RecordLimits,
+    count_lines,
+    count_records,
+)
 from file_processing.report import (
     CheckResult,
     MalformedRow,
@@ -291,6 +297,8 @@ class _Analysis:
         columns = len(self.contract.columns)
 
         def counter(texts: Iterable[str]) -> RecordCount:
+            if self.format == "jsonl":
+                return count_lines(texts, limits=limits)
             return count_records(texts, options, columns=columns, limits=limits)
 
         return prescan(
@@ -300,7 +308,7 @@ class _Analysis:
             find_trailer=trailer,
             copy_to=copy_dir / self.path.name if needs_copy else None,
             max_samples=self.settings.encoding_samples,
-            count_records=counter if self.format == "csv" else None,
+            count_records=counter if self.format in ("csv", "jsonl") else None,
         )
 
     @property
@@ -444,9 +452,10 @@ class _Analysis:
             spec = ", ".join(
                 f"{sql_text(self.contract.columns[i].name)}: 'VARCHAR'" for i in self.order
             )
+            size = self.limits.max_record_bytes + _LINE_SIZE_MARGIN
             return (
                 f"(SELECT {names} FROM read_json({path}, format = 'newline_delimited', "
-                f"columns = {{{spec}}}))"
+                f"columns = {{{spec}}}, maximum_object_size = {size}))"
             )
         if self.format == "parquet":
             names = ", ".join(

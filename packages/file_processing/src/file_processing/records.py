@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from etl_core.contracts import ParseOptions
 
-__all__ = ["Oversize", "RecordCount", "RecordLimits", "count_records"]
+__all__ = ["Oversize", "RecordCount", "RecordLimits", "count_lines", "count_records"]
 
 _LINE_BREAK_ENDINGS = ("\n", "\r")
 _BLANK_LINES = ("\n", "\r\n", "\r")
@@ -127,6 +127,29 @@ def count_records(
         counter.run(texts)
     except _LimitError:
         for _ in texts:  # the caller's side effects (hash, copy) still see every byte
+            pass
+    return counter.result
+
+
+def count_lines(texts: Iterable[str], *, limits: RecordLimits) -> RecordCount:
+    """Count the records of JSON Lines text: its lines that are not blank.
+
+    A JSON text holds no raw line break, so each record is one line; a line
+    longer than ``limits.max_record_bytes`` stops the count (``oversize``).
+    """
+    texts = iter(texts)
+    counter = _Counter(ParseOptions(header=False), 0, limits)
+    try:
+        for _, lines in counter.chunks(texts):
+            counter.result.records += sum(map(bool, map(str.strip, lines)))
+            if max(map(len, lines)) * _MAX_UTF8_PER_CHAR > limits.max_record_bytes:
+                for offset, line in enumerate(lines):
+                    size = _utf8(line.rstrip("\r\n"))
+                    if size > limits.max_record_bytes:
+                        counter._oversize("record", counter.line + offset, size, None)
+            counter.line += len(lines)
+    except _LimitError:
+        for _ in texts:
             pass
     return counter.result
 

@@ -231,3 +231,24 @@ def test_formula_injection_on_a_number_column_is_refused(tmp_path: Path) -> None
     checks = '[[checks]]\nkind = "formula_injection"\ncolumn = "id"\n'
     with pytest.raises(ContractError, match="applies to string columns"):
         contract(tmp_path, checks)
+
+
+# ------------------------------------------------------------------ JSON Lines
+
+
+def test_json_lines_records_are_counted_and_accounted_for(tmp_path: Path) -> None:
+    jsonl = contract(tmp_path, top='format = "jsonl"\n')
+    data = b'{"id": 1, "note": "a"}\n\n  \n{"id": 2, "note": "b"}\r\n{"id": 3, "note": "c"}'
+    report = analyze_file(data_file(tmp_path, data, "n_20260101.jsonl"), jsonl)
+    assert report.outcome == "pass"
+    assert report.rows.total == 3
+    assert check(report, "records").detail == "3 records in the file, 3 read"
+
+
+def test_an_over_long_json_line_is_too_large(tmp_path: Path) -> None:
+    jsonl = contract(tmp_path, top='format = "jsonl"\n[parse]\nmax_record_bytes = 1000\n')
+    data = b'{"id": 1, "note": "a"}\n{"id": 2, "note": "' + b"x" * 2000 + b'"}\n'
+    report = analyze_file(data_file(tmp_path, data, "n_20260101.jsonl"), jsonl)
+    assert code(report) == Reason.DATA_TOO_LARGE
+    assert report.reason is not None
+    assert "line 2" in report.reason.message
