@@ -387,7 +387,15 @@ class _Analysis:
         import duckdb  # the engine; imported with the first analysis
 
         with duckdb.connect() as probe:
-            result = probe.execute("SELECT * FROM read_parquet($1) LIMIT 0", [str(self.path)])
+            try:
+                result = probe.execute("SELECT * FROM read_parquet($1) LIMIT 0", [str(self.path)])
+            except duckdb.Error as exc:
+                if _is_engine_failure(exc):
+                    raise QualityEngineError(self.report.file, _first_line(exc)) from exc
+                unreadable = f"unreadable: {_first_line(exc)}"
+                failed = CheckResult("readable", "parse", "error", False, 1, detail=unreadable)
+                self.checks.append(failed)
+                return False
             names = [str(column[0]) for column in result.description]
         return self._match_columns(names)
 
@@ -519,12 +527,10 @@ class _Analysis:
     def _unreadable(self, exc: Exception) -> _Counts:
         """A file DuckDB cannot parse at all (broken JSON lines, mixed line breaks) fails.
 
-        Only a parse error is a verdict on the data: any other engine error
-        (out of memory, I/O) is raised, as :class:`QualityEngineError` by the caller.
+        A failure of the engine itself (out of memory, I/O, an internal error) is no
+        verdict on the data: it is raised, as :class:`QualityEngineError` by the caller.
         """
-        import duckdb
-
-        if not isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException):
+        if _is_engine_failure(exc):
             raise exc
         message = _first_line(exc)
         breaks = self._line_breaks()
@@ -810,6 +816,21 @@ def _is_engine_error(exc: Exception) -> bool:
     import duckdb
 
     return isinstance(exc, duckdb.Error)
+
+
+def _is_engine_failure(exc: Exception) -> bool:
+    """Whether ``exc`` is the engine failing (memory, disk, interruption, a bug), not the data."""
+    import duckdb
+
+    return not isinstance(exc, duckdb.Error) or isinstance(
+        exc,
+        duckdb.OutOfMemoryException
+        | duckdb.IOException
+        | duckdb.InterruptException
+        | duckdb.InternalException
+        | duckdb.FatalException
+        | duckdb.PermissionException,
+    )
 
 
 def _first_line(exc: Exception) -> str:

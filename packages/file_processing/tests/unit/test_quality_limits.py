@@ -252,3 +252,10 @@ def test_an_over_long_json_line_is_too_large(tmp_path: Path) -> None:
     assert code(report) == Reason.DATA_TOO_LARGE
     assert report.reason is not None
     assert "line 2" in report.reason.message
+
+
+def test_a_corrupt_parquet_file_is_a_parse_error_not_a_crash(tmp_path: Path) -> None:
+    parquet = contract(tmp_path, top='format = "parquet"\n')
+    report = analyze_file(data_file(tmp_path, b"PAR1" + b"x" * 100 + b"PAR1"), parquet)
+    assert code(report) == Reason.DATA_PARSE_ERROR
+    assert check(report, "readable").detail.startswith("unreadable")
