@@ -54,7 +54,7 @@ def _field(value: str, quote_anyway: bool) -> str:
 
 
 @st.composite
-def csv_files(draw: st.DrawFn) -> Sample:
+def csv_files(draw: st.DrawFn, *, long_fields: bool = True) -> Sample:
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     rows = draw(
         st.lists(
@@ -66,7 +66,7 @@ def csv_files(draw: st.DrawFn) -> Sample:
             max_size=25,
         )
     )
-    long_row = draw(st.none() | st.integers(0, max(0, len(rows) - 1)))
+    long_row = draw(st.none() | st.integers(0, max(0, len(rows) - 1))) if long_fields else None
     long_size = draw(st.integers(2_000_001, 3_000_000))
     lines = ["a,b"]
     malformed = 0
@@ -90,6 +90,12 @@ def contract(tmp: Path) -> Contract:
     path = tmp / "rows.toml"
     path.write_text(CONTRACT)
     return load_contract(path, environ={})
+
+
+def pieces(data: bytes, size: int) -> list[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    texts = [decoder.decode(data[i : i + size]) for i in range(0, len(data), size)]
+    return [*texts, decoder.decode(b"", final=True)]
 
 
 def count_in(path: Path) -> int:
@@ -128,3 +134,12 @@ def test_every_record_is_valid_rejected_or_malformed(sample: Sample) -> None:
             assert count_in(result.valid_path) == report.rows.valid
             assert count_in(result.rejected_path) == report.rows.rejected
         assert source.read_bytes() == sample.data  # the input is never changed
+
+
+@settings(max_examples=300, deadline=None)
+@given(sample=csv_files(long_fields=False), size=st.sampled_from([1, 2, 3, 7, 64, 4096]))
+def test_the_counter_finds_every_record_however_the_text_is_cut(sample: Sample, size: int) -> None:
+    limits = RecordLimits(max_field_bytes=1 << 20, max_record_bytes=1 << 20, max_columns=10)
+    result = count_records(pieces(sample.data, size), ParseOptions(), columns=2, limits=limits)
+    assert result.records == sample.records
+    assert result.header == ["a", "b"]
