@@ -309,18 +309,24 @@ class _Counter:
                 size = sum(map(_utf8, row)) + max(0, len(row) - 1)
                 self.result.records += records
                 records = 0
-                self._check_record(row, max(size, self._spill), start)
+                self._check_record(row, size, start)
                 self._spill = 0
             if reader.line_num == self._supplied:
                 break
         self.result.records += records
 
     def _more(self, chunks: Iterator[tuple[bool, list[str]]]) -> Iterator[str]:
-        """Lines of the next chunks, for a record that goes on past the supplied ones."""
+        """Lines of the next chunks, for a record that goes on past the supplied ones.
+
+        The reader asks for a chunk only when the record it reads needs all the
+        lines before it: pulled chunks already read belong to that record whole, so
+        once they pass the record limit the record is refused, holding at most one
+        chunk more.
+        """
         for _, lines in chunks:
-            self._spill += sum(map(len, lines))  # characters: never more than UTF-8 bytes
-            if self._spill > self.limits.max_record_bytes:
+            if self._spill > self.limits.max_record_bytes:  # characters <= UTF-8 bytes
                 self._oversize("record", self.line, self._spill, None, exact=False)
+            self._spill += sum(map(len, lines))
             self._supplied += len(lines)
             yield from lines
 

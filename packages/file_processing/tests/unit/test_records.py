@@ -149,3 +149,11 @@ def test_every_piece_is_read_even_after_a_limit_breaks() -> None:
     result = count_records(texts(), ParseOptions(), columns=2, limits=limits)
     assert result.oversize is not None
     assert "".join(seen).endswith("2,y\n")
+
+
+def test_a_short_record_across_a_piece_boundary_is_not_called_large() -> None:
+    limits = RecordLimits(max_field_bytes=200, max_record_bytes=200, max_columns=10)
+    rows = b'1,"x\ny"\n' + b"2,z\n" * 100  # a quoted line break, then many short rows
+    result = count(b"a,b\n" + rows * 20, size=300, limits=limits)
+    assert result.oversize is None
+    assert result.records == 101 * 20
