@@ -87,6 +87,7 @@ _PARQUET_MAGIC = b"PAR1"
 _LINE_SIZE_MARGIN = 1024  # the engine's line size counts the line break; ours does not
 # Failed checks, by kind, and the reason they give the file: the first group that failed.
 _REASONS: tuple[tuple[frozenset[str], Reason], ...] = (
+    (frozenset({"width"}), Reason.DATA_TOO_WIDE),
     (frozenset({"columns"}), Reason.DATA_SCHEMA),
     (frozenset({"parse", "records", "malformed"}), Reason.DATA_PARSE_ERROR),
     (frozenset({"number_range"}), Reason.DATA_NUMBER_RANGE),
@@ -397,6 +398,10 @@ class _Analysis:
                 self.checks.append(failed)
                 return False
             names = [str(column[0]) for column in result.description]
+        if len(names) > self.settings.max_columns:
+            detail = f"{len(names)} columns, more than the limit of {self.settings.max_columns}"
+            self.checks.append(CheckResult("width", "width", "error", False, 1, detail=detail))
+            return False
         return self._match_columns(names)
 
     def _match_columns(self, names: list[str]) -> bool:

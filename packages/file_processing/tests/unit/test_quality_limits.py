@@ -259,3 +259,17 @@ def test_a_corrupt_parquet_file_is_a_parse_error_not_a_crash(tmp_path: Path) -> 
     report = analyze_file(data_file(tmp_path, b"PAR1" + b"x" * 100 + b"PAR1"), parquet)
     assert code(report) == Reason.DATA_PARSE_ERROR
     assert check(report, "readable").detail.startswith("unreadable")
+
+
+def test_a_parquet_file_wider_than_max_columns_is_too_wide(tmp_path: Path) -> None:
+    import duckdb
+
+    source = tmp_path / "in" / "n_20260101.parquet"
+    source.parent.mkdir()
+    columns = ", ".join(f"{i} AS c{i}" for i in range(50))
+    with duckdb.connect() as connection:
+        connection.execute(f"COPY (SELECT {columns}) TO '{source}' (FORMAT parquet)")
+    parquet = contract(tmp_path, top='format = "parquet"\n')
+    report = analyze_file(source, parquet, settings=QualitySettings(max_columns=20))
+    assert code(report) == Reason.DATA_TOO_WIDE
+    assert "50 columns" in check(report, "width").detail
