@@ -87,6 +87,7 @@ _PARQUET_MAGIC = b"PAR1"
 _LINE_SIZE_MARGIN = 1024  # the engine's line size counts the line break; ours does not
 # Failed checks, by kind, and the reason they give the file: the first group that failed.
 _REASONS: tuple[tuple[frozenset[str], Reason], ...] = (
+    (frozenset({"size"}), Reason.DATA_TOO_LARGE),
     (frozenset({"width"}), Reason.DATA_TOO_WIDE),
     (frozenset({"columns"}), Reason.DATA_SCHEMA),
     (frozenset({"parse", "records", "malformed"}), Reason.DATA_PARSE_ERROR),
@@ -260,7 +261,8 @@ class _Analysis:
                 checksum_result(self.contract.control.checksum, scan.digest, self.checksum)
             )
         if scan.records is not None and scan.records.oversize is not None:
-            return self._oversize_failure(scan, scan.records.oversize)
+            self.checks.append(_oversize_result(scan.records.oversize))
+            return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:
             self._breaks = scan.records.line_breaks
         if not self._columns_present(scan):
@@ -268,7 +270,7 @@ class _Analysis:
         try:
             return self._engine_pass(scan, out_dir)
         except Exception as exc:
-            if _is_engine_error(exc):
+            if _is_duckdb_error(exc):
                 raise QualityEngineError(self.report.file, _first_line(exc)) from exc
             raise
 
@@ -321,20 +323,6 @@ class _Analysis:
             max_record_bytes=min(int(settings.max_record_bytes), options.max_record_bytes or 2**63),
             max_columns=settings.max_columns,
         )
-
-    def _oversize_failure(self, scan: Prescan, oversize: Oversize) -> QualityResult:
-        """A field or record over its limit, or too many columns: refused before the engine."""
-        wide = oversize.what == "columns"
-        name = "max_columns" if wide else f"max_{oversize.what}_bytes"
-        self.checks.append(
-            CheckResult("size", "size", "error", False, 1, detail=oversize.describe())
-        )
-        self._remove_copy(scan)
-        self.report.reason = ReportReason(
-            Reason.DATA_TOO_WIDE if wide else Reason.DATA_TOO_LARGE,
-            f"{oversize.describe()} ({name})",
-        )
-        return self._result(outcome="fail", valid=None, rejected=None)
 
     def _records_accounted(self, counts: _Counts) -> bool:
         """Valid + rejected + malformed rows = records counted; a record lost fails the file."""
@@ -817,7 +805,19 @@ def _reason_for(failed: list[CheckResult]) -> tuple[Reason, list[CheckResult]]:
     return Reason.DATA_QUALITY, failed
 
 
-def _is_engine_error(exc: Exception) -> bool:
+def _oversize_result(oversize: Oversize) -> CheckResult:
+    """The failed ``size`` (bytes) or ``width`` (columns) check of a record over its limit."""
+    if oversize.what == "columns":
+        return CheckResult(
+            "width", "width", "error", False, 1, detail=f"{oversize.describe()} (max_columns)"
+        )
+    setting = f"max_{oversize.what}_bytes"
+    return CheckResult(
+        "size", "size", "error", False, 1, detail=f"{oversize.describe()} ({setting})"
+    )
+
+
+def _is_duckdb_error(exc: Exception) -> bool:
     import duckdb
 
     return isinstance(exc, duckdb.Error)
