@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from file_processing.records import RecordCount
 from file_processing.report import EncodingIssue
 
-__all__ = ["CHUNK_SIZE", "Prescan", "Trailer", "prescan", "utf8_compatible"]
+__all__ = ["CHUNK_SIZE", "Prescan", "RecordCounter", "Trailer", "prescan", "utf8_compatible"]
 
 CHUNK_SIZE = 1 << 20
 _TAIL_SIZE = 64 * 1024
