@@ -150,6 +150,9 @@ class _Rules:
             codecs.lookup(options.encoding)
         except LookupError:
             self.fail("parse.encoding", f"unknown text encoding {options.encoding!r}")
+        for name in ("max_field_bytes", "max_record_bytes"):
+            if getattr(options, name) == 0:
+                self.fail(f"parse.{name}", "expected a positive size such as '10MiB'")
 
     def _columns(self) -> None:
         if not self.contract.columns:
@@ -215,6 +218,12 @@ class _Rules:
             self.fail(f"{where}.pattern", "a regex check needs pattern = '<regular expression>'")
         elif check.kind == "sql" and not (check.expression or "").strip():
             self.fail(f"{where}.expression", "a sql check needs expression = '<boolean SQL>'")
+        elif check.kind == "formula_injection" and column is not None and column.type != "string":
+            self.fail(
+                f"{where}.column",
+                f"a formula_injection check applies to string columns; {column.name!r} is "
+                f"{column.type} (its values are numbers or dates, never formulas)",
+            )
 
     def _unused_parameters(self, where: str, check: Check) -> None:
         used = _CHECK_PARAMETERS.get(check.kind, set())
