@@ -40,7 +40,8 @@ from typing import IO, BinaryIO, Self
 
 import gnupg
 
-from etl_core.scratch import mark_owner, sweep_scratch
+from etl_core.faults import Step, fault_point
+from etl_core.scratch import make_scratch
 from file_processing.errors import GpgError, RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
@@ -134,10 +135,8 @@ class Decryptor:
         self._env = _gpg_environment()
         # A short path under the system temp dir: gpg-agent's socket path must fit. It
         # holds the secret key: tagged, so the next run removes it if this one is killed.
-        sweep_scratch(None)
-        self._home = Path(tempfile.mkdtemp(prefix="etl-gpg-"))
-        mark_owner(self._home)
-        self._scratch = Path(tempfile.mkdtemp(prefix="decrypt-", dir=workdir))
+        self._home = make_scratch(None, "gpg")
+        self._scratch = make_scratch(workdir, "decrypt")
         self._finalizer = weakref.finalize(
             self, _remove_keyring, self._home, self._scratch, _gpgconf_for(binary), self._env
         )
@@ -213,7 +212,7 @@ class Decryptor:
             scratch = Path(scratch_name)
             stack.callback(scratch.unlink, missing_ok=True)
             with open(fd, "wb") as sink:
-                outcome = self._run(stream, sink, limits)
+                outcome = self._run(stream, sink, limits, fault=Step.DECRYPT)
             verdict = _judge(outcome, self.signer_fingerprints)
             if verdict.reason is not None:
                 raise RefusedError(verdict.reason, verdict.message, member=name)
@@ -273,8 +272,11 @@ class Decryptor:
 
     # ------------------------------------------------------------- process
 
-    def _run(self, source: IO[bytes], sink: IO[bytes], limits: UnpackLimits) -> _Outcome:
-        """Run ``gpg --decrypt``, copying its plaintext to ``sink`` within ``limits``."""
+    def _run(
+        self, source: IO[bytes], sink: IO[bytes], limits: UnpackLimits, *, fault: Step | None = None
+    ) -> _Outcome:
+        """Run ``gpg --decrypt``, copying its plaintext to ``sink`` within ``limits``
+        (``fault``: the test-only fault point reached once plaintext flows)."""
         status_read, status_write = os.pipe()
         child_fds = [status_write]
         args = [
@@ -313,7 +315,7 @@ class Decryptor:
         finally:
             for fd in child_fds:
                 os.close(fd)
-        return _Session(process, status_read, source, sink, limits).wait()
+        return _Session(process, status_read, source, sink, limits, fault).wait()
 
 
 @dataclass
@@ -335,8 +337,10 @@ class _Session:
         source: IO[bytes],
         sink: IO[bytes],
         limits: UnpackLimits,
+        fault: Step | None = None,
     ) -> None:
         self.process = process
+        self.fault = fault
         self.source = source
         self.sink = sink
         self.limits = limits
@@ -391,6 +395,8 @@ class _Session:
                         f"the ratio limit of {limits.max_ratio:g}:1"
                     )
                 self.sink.write(chunk)
+                if self.fault is not None and size == len(chunk):  # the first plaintext
+                    fault_point(self.fault)
         return size, None
 
     def _feed(self) -> None:

@@ -42,6 +42,7 @@ from typing import Any, Literal
 from etl_core.artifacts import DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     LANDING,
     delivery_manifest_key,
@@ -53,7 +54,7 @@ from etl_core.layout import (
 )
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
-from etl_core.scratch import scratch_dir
+from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import ObjectInfo, ObjectStore
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
@@ -196,6 +197,9 @@ class Processor:
         self._decryptors: dict[str, Decryptor] = {}
         self._lock = threading.Lock()
         self._resources = ExitStack()
+        # What killed runs left: scratch under work_dir, keyrings (secret keys) in the temp dir.
+        sweep_scratch(settings.work_dir)
+        sweep_scratch(None)
 
     def __enter__(self) -> Processor:
         return self
@@ -382,6 +386,7 @@ class Processor:
             hashers[algorithm] = hashlib.new(algorithm)
         local = workdir / "delivery"
         with self.store.open_read(info.key) as stream, local.open("wb") as sink:
+            fault_point(Step.DOWNLOAD)
             while chunk := stream.read(_CHUNK):
                 for hasher in hashers.values():
                     hasher.update(chunk)
@@ -443,6 +448,7 @@ class Processor:
                 workdir=workdir,
             )
             for index, member in enumerate(members):
+                fault_point(Step.UNPACK)
                 if member.file.stat().st_size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
                 out_dir = workdir / f"out-{index}"
@@ -454,6 +460,7 @@ class Processor:
                     name=member.path,
                 )
                 checked.append(_Checked(member.path, result, _keep(result, member.file, out_dir)))
+                fault_point(Step.CHECKS)
         if not checked:
             raise RefusedError(Reason.FORMAT_UNSUPPORTED, f"{name} holds no data file")
         return checked
@@ -493,10 +500,12 @@ class Processor:
                         rejected_key = rejected_rows_key(key)
                         written += self.store.upload(item.result.rejected_path, rejected_key)
                         outcome.outputs.append(rejected_key)
+                    fault_point(Step.MEMBER_PUBLISH)
                     report = QualitySummary.from_dict({**envelope, **item.result.report.to_dict()})
                     report_key = quality_report_key(key)
                     self.store.write_bytes(report_key, report.to_json())
                     outcome.outputs.append(report_key)
+                    fault_point(Step.REPORT_PUBLISH)
                     members.append(DeliveryMember(key, report.rows.valid, report_key, rejected_key))
                 manifest = DeliveryManifest(
                     dataset=contract.dataset,
@@ -509,6 +518,7 @@ class Processor:
                 manifest_key = delivery_manifest_key(contract.dataset, day, info.key)
                 self.store.write_bytes(manifest_key, manifest.to_json())
                 outcome.outputs.append(manifest_key)
+                fault_point(Step.DELIVERY_MANIFEST)
         except BaseException:
             self._unpublish(outcome.outputs)
             raise
