@@ -265,8 +265,11 @@ def _db_lake(request: pytest.FixtureRequest, root: Path, store: Path, database: 
 # ------------------------------------------------------------------ invariants
 
 
-def assert_faulted(result: subprocess.CompletedProcess[str], action: str, step: Step) -> None:
-    """The process reached ``step``, took the fault and ended with the signal's exit code."""
+def assert_faulted(
+    result: subprocess.CompletedProcess[str], action: str, step: Step, *, counted: str = ""
+) -> None:
+    """The process reached ``step``, took the fault and ended with the signal's exit code;
+    a handled signal is said in one line (and ``counted``: how many finished and remain)."""
     assert f"{FAULT_ENV}: {action} at {step}" in result.stderr, result.stderr[-3000:]
     assert result.returncode == EXIT_CODE[action], result.stderr[-3000:]
     if action != "kill":  # a handled signal ends with one line saying so, and no traceback
@@ -274,6 +277,7 @@ def assert_faulted(result: subprocess.CompletedProcess[str], action: str, step: 
         lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
         said = "SIGTERM" if action == "terminate" else "Ctrl-C"
         assert any(said in str(line.get("event")) for line in lines), result.stderr[-3000:]
+        assert counted in result.stderr, result.stderr[-3000:]
 
 
 def assert_readers_see_whole_deliveries(lake: Lake) -> None:
@@ -413,7 +417,7 @@ def test_scan_cut_short_at_a_step_is_completed_by_the_next_scan(
     lake: Lake, step: Step, action: str
 ) -> None:
     faulted = lake.run("etl-file-processing", "scan", fault=f"{step}:{action}")
-    assert_faulted(faulted, action, step)
+    assert_faulted(faulted, action, step, counted="landing object(s) finished")
     assert_readers_see_whole_deliveries(lake)
     wait_out_timeouts(lake)
     again = lake.run("etl-file-processing", "scan")
@@ -448,7 +452,7 @@ def test_run_cut_short_at_a_step_is_completed_by_the_next_run(
 ) -> None:
     lake = _db_lake(request, tmp_path, scanned, database)
     faulted = lake.run("etl-data-pipeline", "run", fault=f"{step}:{action}")
-    assert_faulted(faulted, action, step)
+    assert_faulted(faulted, action, step, counted="partition(s) finished")
     assert_readers_see_whole_deliveries(lake)
     wait_out_timeouts(lake)
     again = lake.run("etl-data-pipeline", "run")

@@ -24,7 +24,9 @@ import errno
 import io
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -66,6 +68,7 @@ _GPG_ERR_BAD_PASSPHRASE = 11
 _FAILURE_KEYWORDS = ("DECRYPTION_FAILED", "ERROR", "FAILURE", "NODATA", "BADMDC")
 _BAD_SIGNATURE_KEYWORDS = ("BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG")
 _SIGNATURE_KEYWORDS = ("NEWSIG", "GOODSIG", "VALIDSIG", "ERRSIG", *_BAD_SIGNATURE_KEYWORDS)
+_SIGNAL_CAUGHT = re.compile(r"gpg: signal (\w+) caught")
 _TRUNCATION_HINTS = (
     "problem reading source",
     "read error",
@@ -325,6 +328,7 @@ class _Outcome:
     size: int
     exceeded: str | None
     unterminated_armor: bool = False
+    returncode: int | None = None
 
 
 class _Session:
@@ -378,7 +382,7 @@ class _Session:
         armored = self.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_ARMOR_BEGIN)
         # Only judged when gpg took the whole input: it may stop early on a bad message.
         unterminated = armored and self.fed_all and _ARMOR_END not in self.tail
-        return _Outcome(self.status, stderr, size, exceeded, unterminated)
+        return _Outcome(self.status, stderr, size, exceeded, unterminated, self.process.returncode)
 
     def _copy_plaintext(self) -> tuple[int, str | None]:
         assert self.process.stdout is not None
@@ -486,6 +490,11 @@ def _judge(outcome: _Outcome, signers: frozenset[str]) -> _Verdict:
         return _Verdict(Reason.PGP_BOMB, outcome.exceeded)
     if not status.has("DECRYPTION_OKAY") and _passphrase_problem(status):
         raise GpgError("the secret key's passphrase is wrong or missing")
+    signalled = _signalled(outcome.returncode, outcome.stderr)
+    if signalled is not None and not _decrypted_whole(status):
+        # Someone else stopped gpg (a signal to the whole cgroup, an operator's kill): that
+        # says nothing about the message, so it is no verdict; the file stays in line.
+        raise GpgError(f"gpg was stopped by {signalled} before it finished decrypting")
     if outcome.unterminated_armor and not _decrypted_whole(status):
         return _Verdict(Reason.PGP_TRUNCATED, "the armoured message has no END line")
     if status.has("BADMDC"):
@@ -496,6 +505,17 @@ def _judge(outcome: _Outcome, signers: frozenset[str]) -> _Verdict:
     if not _decrypted_whole(status):
         return _failure(status, outcome.stderr)
     return _check_signature(status, signers)
+
+
+def _signalled(returncode: int | None, stderr: str) -> str | None:
+    """The signal that stopped gpg (``SIGTERM``…), from its exit status or its last words."""
+    if returncode is not None and returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    caught = _SIGNAL_CAUGHT.search(stderr)
+    return f"a {caught[1]} signal" if caught else None
 
 
 def _passphrase_problem(status: _Status) -> bool:

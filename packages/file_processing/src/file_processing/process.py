@@ -270,10 +270,15 @@ class Processor:
         return outcome
 
     def _abandon(self, job: _Job, exc: BaseException) -> None:
-        """Record a failed attempt; the object stays in line for the next scan."""
+        """Record a failed or interrupted attempt; the object stays in line for the next scan
+        (an interruption is never a verdict on the data)."""
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted (Ctrl-C or SIGTERM) before it finished; the next run takes it"
+        else:
+            message = f"{type(exc).__name__}: {exc}"[:500]
         try:
             self._forget_content(job)
-            self.ledger.finish(job.claim, "failed", message=f"{type(exc).__name__}: {exc}"[:500])
+            self.ledger.finish(job.claim, "failed", message=message)
         except Exception as cleanup:  # the original error matters more; say both
             logger.error("could not record the failure of %s: %s", job.info.key, cleanup)
 
