@@ -76,6 +76,7 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
+_CONTENT_CLAIMS = 3  # an owner that ended unvalidated gives way; bounded against churn
 
 Status = Literal["validated", "quarantined", "skipped"]
 Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
@@ -330,9 +331,9 @@ class Processor:
             _bytes_in.labels(dataset=contract.dataset).inc(info.size)
             job.claim = self.ledger.renew(job.claim)
             content = ContentEntry(digests["sha256"], info.key, info.etag, contract.dataset, [])
-            owner = None if force else self.ledger.claim_content(content)
-            if owner is not None:
-                return self._duplicate_or_wait(info, contract, day, owner)
+            holder = None if force else self._claim_content(content)
+            if holder is not None:
+                return self._duplicate_or_wait(info, contract, day, *holder)
             job.content = content
             try:
                 control = _checksum(info, contract, digests, expected)
@@ -363,19 +364,47 @@ class Processor:
             self.ledger.forget_content(job.content.dataset, job.content.sha256, job.info.key)
             job.content = None
 
+    def _claim_content(
+        self, content: ContentEntry
+    ) -> tuple[ContentEntry, ObjectRecord | None] | None:
+        """Own ``content`` for this job (``None``), or the owner that stands in the way and
+        its ledger record. An owner whose processing ended without validating the content
+        between the two reads (quarantined, failed) no longer stands in the way: claimed again.
+        """
+        for _ in range(_CONTENT_CLAIMS):
+            owner = self.ledger.claim_content(content)
+            if owner is None:
+                return None
+            record = self.ledger.get(owner.key)
+            if record is not None and record.state in ("validated", "processing"):
+                break
+        return owner, record
+
     def _duplicate_or_wait(
-        self, info: ObjectInfo, contract: Contract, day: date, owner: ContentEntry
+        self,
+        info: ObjectInfo,
+        contract: Contract,
+        day: date,
+        owner: ContentEntry,
+        record: ObjectRecord | None,
     ) -> Outcome:
-        """A byte-identical file of the same dataset owns this content."""
-        record = self.ledger.get(owner.key)
+        """A byte-identical file of the same dataset owns this content: a duplicate of a
+        validated original, else it waits, told truly what the original is doing."""
         if record is not None and record.state == "validated":
             return _duplicate(info, contract, day, owner)
+        if record is not None and record.state == "processing":
+            doing = f"which {record.holder} is processing (claimed {record.claimed_at})"
+        elif record is None:
+            doing = "which is not in the ledger"
+        else:  # it ended unvalidated again and again while this worker looked
+            why = record.reason or record.message or "no reason recorded"
+            doing = f"whose processing ended {record.state} ({why}), not validated"
         return Outcome(
             "skipped",
             info.key,
             dataset=contract.dataset,
             partition=day.isoformat(),
-            detail=f"byte-identical to {owner.key}, which is being processed; retried next scan",
+            detail=f"byte-identical to {owner.key}, {doing}; this copy is retried by the next scan",
         )
 
     def _download(
