@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ def scratch_dir(work_dir: str | Path | None, purpose: str) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def make_scratch(work_dir: str | Path | None, purpose: str) -> Path:
+def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
     """A new private directory ``etl-<purpose>-…`` tagged with this process run, for an
     object that outlives one block (a keyring, an analysis); the caller removes it, and
     the next run sweeps it if this process is killed first."""
@@ -61,7 +62,7 @@ def mark_owner(directory: Path) -> None:
     (directory / OWNER_FILE).write_text(json.dumps(this_holder().to_dict()))
 
 
-def sweep_scratch(work_dir: str | Path | None) -> int:
+def sweep_scratch(work_dir: str | os.PathLike[str] | None) -> int:
     """Remove the scratch directories under ``work_dir`` whose process run is gone.
 
     Only directories this module made (an ``.owner`` file naming a run of this

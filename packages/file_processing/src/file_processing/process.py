@@ -371,14 +371,14 @@ class Processor:
         its ledger record. An owner whose processing ended without validating the content
         between the two reads (quarantined, failed) no longer stands in the way: claimed again.
         """
-        for _ in range(_CONTENT_CLAIMS):
-            owner = self.ledger.claim_content(content)
-            if owner is None:
-                return None
+        attempt = 0
+        while (owner := self.ledger.claim_content(content)) is not None:
+            attempt += 1
             record = self.ledger.get(owner.key)
-            if record is not None and record.state in ("validated", "processing"):
-                break
-        return owner, record
+            settled = record is not None and record.state in ("validated", "processing")
+            if settled or attempt == _CONTENT_CLAIMS:
+                return owner, record
+        return None
 
     def _duplicate_or_wait(
         self,

@@ -46,9 +46,10 @@ from etl_core.scratch import OWNER_FILE
 from etl_core.storage import open_store
 from etl_core.storage.leases import Holder
 from etl_core.testing.fixtures import postgres_server_url  # noqa: F401 - a fixture
+from etl_core.testing.services import service_unavailable
 from file_processing.ledger import Ledger
 
-pytestmark = pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (Debian gnupg)")
+pytestmark = pytest.mark.slow
 
 EXAMPLE = REPO / "examples/retail"
 DATASET = "pos_transactions"
@@ -87,6 +88,8 @@ def _generator() -> ModuleType:
 @pytest.fixture(scope="module")
 def drops() -> dict[str, bytes]:
     """The landing objects every case starts from (encrypted once per module)."""
+    if shutil.which("gpg") is None:
+        service_unavailable("gpg", "GnuPG is not installed (Debian package gnupg)")
     gen = _generator()
     members = {
         "a.csv": gen.day_csv(date(2026, 11, 10), 200),
