@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -38,14 +36,18 @@ from etl_core.faults import FAULT_ENV, Step
 from etl_core.layout import (
     curated_prefix,
     delivery_manifest_key,
+    landing_prefix,
     manifest_key,
+    quarantine_key,
     quarantine_prefix,
+    quarantine_record_key,
     validated_prefix,
 )
 from etl_core.scratch import OWNER_FILE
 from etl_core.storage import open_store
 from etl_core.storage.leases import Holder
 from etl_core.testing.fixtures import postgres_server_url  # noqa: F401 - a fixture
+from etl_core.testing.scripts import run_script
 from etl_core.testing.services import service_unavailable
 from file_processing.ledger import Ledger
 
@@ -54,11 +56,10 @@ pytestmark = pytest.mark.slow
 EXAMPLE = REPO / "examples/retail"
 DATASET = "pos_transactions"
 TABLE = "retail_sales_transaction"
-BIN = Path(sys.executable).parent
 
-PLAIN = "landing/pos/pos_20261101.csv"
-SEALED = "landing/pos/pos_20261110.csv.zip.pgp"  # OpenPGP around a zip of two members
-BAD = "landing/pos/pos_20261107.csv"  # one row in ten fails a check
+PLAIN = f"{landing_prefix('pos')}pos_20261101.csv"
+SEALED = f"{landing_prefix('pos')}pos_20261110.csv.zip.pgp"  # OpenPGP around a zip of two members
+BAD = f"{landing_prefix('pos')}pos_20261107.csv"  # one row in ten fails a check
 EXPECTED_ROWS = {date(2026, 11, 1): 300, date(2026, 11, 10): 200 + 250}
 EXPECTED_STATE = {PLAIN: "validated", SEALED: "validated", BAD: "quarantined"}
 
@@ -106,7 +107,9 @@ def drops() -> dict[str, bytes]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite database, copied by each case (migrating once is enough)."""
     path = tmp_path_factory.mktemp("db") / "etl.sqlite3"
-    done = _run("etl-schema", "migrate", env={"DATABASE_URL": f"sqlite:///{path}"}, cwd=path.parent)
+    done = run_script(
+        "etl-schema", "migrate", cwd=path.parent, env={"DATABASE_URL": f"sqlite:///{path}"}
+    )
     assert done.returncode == 0, done.stderr
     return path
 
@@ -125,7 +128,7 @@ def postgres_database(postgres_server_url: str) -> Iterator[str]:  # noqa: F811 
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(postgres_server_url)._replace(path=f"/{name}"))
     try:
-        done = _run("etl-schema", "migrate", env={"DATABASE_URL": url}, cwd=Path.cwd())
+        done = run_script("etl-schema", "migrate", cwd=Path.cwd(), env={"DATABASE_URL": url})
         assert done.returncode == 0, done.stderr
         yield url
     finally:
@@ -157,7 +160,7 @@ class Lake:
         extra = {**self.env, **env}
         if fault is not None:
             extra[FAULT_ENV] = fault
-        return _run(tool, *args, env=extra, cwd=self.root)
+        return run_script(tool, *args, cwd=self.root, env=extra, timeout=180)
 
     def rows_by_day(self) -> dict[date, int]:
         query = f"SELECT dt, count(*) FROM {TABLE} GROUP BY dt"
@@ -169,23 +172,6 @@ class Lake:
 
         with psycopg.connect(self.database_url, connect_timeout=3) as db:
             return dict(db.execute(query).fetchall())
-
-
-def _run(tool: str, *args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A console script as an operator runs it, isolated from the caller's settings."""
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"
-    }
-    environ.update({"ETL_LOG_FORMAT": "json", **env})
-    return subprocess.run(
-        [str(BIN / tool), *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def _lake(root: Path, drops: dict[str, bytes], database_url: str) -> Lake:
@@ -320,10 +306,10 @@ def assert_landing_settled(lake: Lake, keys: tuple[str, ...] = tuple(EXPECTED_ST
     if BAD not in keys:
         assert quarantined == []
         return
-    original = f"{quarantine_prefix(DATASET)}dt=2026-11-07/pos_20261107.csv"
-    assert quarantined == [original, original + ".quarantine.json"]
-    record = QuarantineRecord.from_json(store.read_bytes(original + ".quarantine.json"))
-    assert record.reason == "data.quality"
+    original = quarantine_key(DATASET, date(2026, 11, 7), "pos_20261107.csv")
+    assert quarantined == sorted([original, quarantine_record_key(original)])
+    why = QuarantineRecord.from_json(store.read_bytes(quarantine_record_key(original)))
+    assert why.reason == "data.quality"
 
 
 def wait_out_timeouts(lake: Lake) -> None:

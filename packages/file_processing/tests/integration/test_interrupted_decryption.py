@@ -27,7 +27,7 @@ import pytest
 from etl_core.faults import FAULT_ENV, PAUSE_ENV
 from file_processing.ledger import Ledger
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 SIGNALS = [pytest.param(signal.SIGINT, id="ctrl-c"), pytest.param(signal.SIGTERM, id="sigterm")]
 ROWS = 200_000  # a few MB of plaintext: gpg is still streaming when the signal comes
 
