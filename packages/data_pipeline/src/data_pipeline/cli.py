@@ -216,13 +216,17 @@ def run_command(
             for c in contracts
             for p in pending_partitions(store, c, load=not no_load)
         ]
-        for result in InlineExecutor().run(partial(run_unit, context), units):
-            if result.ok and result.value is not None:
-                outcomes.append(result.value)
-                continue
-            failures.append(str(result.error))
-            dataset_name, dt = partition_of(result.unit)
-            cli.notice(f"{dataset_name} {dt}: {result.error}", level=logging.ERROR, style="red")
+        try:
+            for result in InlineExecutor().run(partial(run_unit, context), units):
+                if result.ok and result.value is not None:
+                    outcomes.append(result.value)
+                    continue
+                failures.append(str(result.error))
+                dataset_name, dt = partition_of(result.unit)
+                cli.notice(f"{dataset_name} {dt}: {result.error}", level=logging.ERROR, style="red")
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the partition in flight was abandoned
+            _say_interrupted(len(outcomes) + len(failures), len(units))
+            raise
     run.count(**_counts(outcomes))
     run.count(inputs=len(failures), failed=len(failures))
     if failures:
@@ -234,6 +238,16 @@ def run_command(
     out.print(f"{len(outcomes) - skipped} partition(s) processed, {len(failures)} failed{busy}")
     if failures:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _say_interrupted(finished: int, planned: int) -> None:
+    logging.getLogger(__name__).warning(
+        "interrupted: %d of %d partition(s) finished, %d stay in line for the next run",
+        finished,
+        planned,
+        planned - finished,
+        extra={"finished": finished, "remaining": planned - finished},
+    )
 
 
 @app.command("backfill")

@@ -39,6 +39,7 @@ from pathlib import Path
 from data_pipeline.errors import PartitionError, SupersededError
 from etl_core.artifacts import CuratedManifest, read_deliveries
 from etl_core.errors import ArtifactError, ObjectNotFoundError
+from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     curated_prefix,
     is_delivery_manifest,
@@ -174,6 +175,7 @@ def publish_partition(
             key = f"{prefix}part-{generation}-{number:05d}.parquet"
             size += store.upload(path, key)
             keys.append(key)
+        fault_point(Step.PUBLISH)
         manifest = replace(manifest, files=tuple(keys), bytes=size)
         flipped = _flip(store, manifest, lease)
     except BaseException:

@@ -22,6 +22,7 @@ from data_pipeline.errors import MissingColumnError, MissingPartitionError
 from data_pipeline.layout import read_manifest
 from etl_core.contracts import Contract, ContractError
 from etl_core.errors import FieldError
+from etl_core.faults import Step, fault_point
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
 from etl_core.scratch import scratch_dir
@@ -140,4 +141,5 @@ def _batches(
                 else pa.array([run_id] * batch.num_rows, type=pa.string())
                 for _, src in pairs
             ]
+            fault_point(Step.LOAD)  # inside the load's transaction
             yield pa.RecordBatch.from_arrays(arrays, names=[name for name, _ in pairs])

@@ -31,6 +31,7 @@ from data_pipeline.errors import (
 from data_pipeline.layout import input_objects, new_generation, publish_partition
 from data_pipeline.settings import PipelineSettings
 from etl_core.contracts import Contract
+from etl_core.faults import Step, fault_point
 from etl_core.layout import validated_prefix
 from etl_core.logging import bound_context
 from etl_core.metrics import counter, histogram
@@ -166,6 +167,7 @@ def _transform(
                 counts, rows, files = _one_pass(con, contract, dt, plan, work)
         finally:
             con.close()
+        fault_point(Step.TRANSFORM)
         generation = new_generation(started_at)
         manifest = publish_partition(
             store,

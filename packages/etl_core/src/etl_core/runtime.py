@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from etl_core.config import URL, load_settings_with_sources, redacted_dict
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
+from etl_core.faults import fault_spec
 from etl_core.logging import bind_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 
@@ -345,6 +346,7 @@ def open_session(
         ConfigError: the settings are invalid (a CLI exits with ``ExitCode.USAGE``).
     """
     given = dict(flags or {})
+    fault_spec(env)  # a malformed test-only fault is refused before any work
     settings, sources = load_runtime_settings(cls, given, env=env)
     return Session(lane, settings, sources, start_run(lane, settings), given, recorder, env)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from etl_core.storage.leases import Holder, this_holder
 
-__all__ = ["OWNER_FILE", "mark_owner", "scratch_dir", "sweep_scratch"]
+__all__ = ["OWNER_FILE", "make_scratch", "mark_owner", "scratch_dir", "sweep_scratch"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +33,25 @@ _PREFIX = "etl-"
 def scratch_dir(work_dir: str | Path | None, purpose: str) -> Iterator[Path]:
     """A new private directory ``etl-<purpose>-…`` under ``work_dir`` (system temp when
     ``None``), tagged with this process run and removed when the block ends."""
+    directory = make_scratch(work_dir, purpose)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
+    """A new private directory ``etl-<purpose>-…`` tagged with this process run, for an
+    object that outlives one block (a keyring, an analysis); the caller removes it, and
+    the next run sweeps it if this process is killed first."""
     sweep_scratch(work_dir)
     directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-", dir=work_dir))
     try:
         mark_owner(directory)
-        yield directory
-    finally:
+    except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return directory
 
 
 def mark_owner(directory: Path) -> None:
@@ -49,7 +62,7 @@ def mark_owner(directory: Path) -> None:
     (directory / OWNER_FILE).write_text(json.dumps(this_holder().to_dict()))
 
 
-def sweep_scratch(work_dir: str | Path | None) -> int:
+def sweep_scratch(work_dir: str | os.PathLike[str] | None) -> int:
     """Remove the scratch directories under ``work_dir`` whose process run is gone.
 
     Only directories this module made (an ``.owner`` file naming a run of this

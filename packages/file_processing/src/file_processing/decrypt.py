@@ -24,7 +24,9 @@ import errno
 import io
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -40,7 +42,8 @@ from typing import IO, BinaryIO, Self
 
 import gnupg
 
-from etl_core.scratch import mark_owner, sweep_scratch
+from etl_core.faults import Step, fault_point
+from etl_core.scratch import make_scratch
 from file_processing.errors import GpgError, RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
@@ -65,6 +68,7 @@ _GPG_ERR_BAD_PASSPHRASE = 11
 _FAILURE_KEYWORDS = ("DECRYPTION_FAILED", "ERROR", "FAILURE", "NODATA", "BADMDC")
 _BAD_SIGNATURE_KEYWORDS = ("BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG")
 _SIGNATURE_KEYWORDS = ("NEWSIG", "GOODSIG", "VALIDSIG", "ERRSIG", *_BAD_SIGNATURE_KEYWORDS)
+_SIGNAL_CAUGHT = re.compile(r"gpg: signal (\w+) caught")
 _TRUNCATION_HINTS = (
     "problem reading source",
     "read error",
@@ -134,10 +138,8 @@ class Decryptor:
         self._env = _gpg_environment()
         # A short path under the system temp dir: gpg-agent's socket path must fit. It
         # holds the secret key: tagged, so the next run removes it if this one is killed.
-        sweep_scratch(None)
-        self._home = Path(tempfile.mkdtemp(prefix="etl-gpg-"))
-        mark_owner(self._home)
-        self._scratch = Path(tempfile.mkdtemp(prefix="decrypt-", dir=workdir))
+        self._home = make_scratch(None, "gpg")
+        self._scratch = make_scratch(workdir, "decrypt")
         self._finalizer = weakref.finalize(
             self, _remove_keyring, self._home, self._scratch, _gpgconf_for(binary), self._env
         )
@@ -213,7 +215,7 @@ class Decryptor:
             scratch = Path(scratch_name)
             stack.callback(scratch.unlink, missing_ok=True)
             with open(fd, "wb") as sink:
-                outcome = self._run(stream, sink, limits)
+                outcome = self._run(stream, sink, limits, fault=Step.DECRYPT)
             verdict = _judge(outcome, self.signer_fingerprints)
             if verdict.reason is not None:
                 raise RefusedError(verdict.reason, verdict.message, member=name)
@@ -273,8 +275,11 @@ class Decryptor:
 
     # ------------------------------------------------------------- process
 
-    def _run(self, source: IO[bytes], sink: IO[bytes], limits: UnpackLimits) -> _Outcome:
-        """Run ``gpg --decrypt``, copying its plaintext to ``sink`` within ``limits``."""
+    def _run(
+        self, source: IO[bytes], sink: IO[bytes], limits: UnpackLimits, *, fault: Step | None = None
+    ) -> _Outcome:
+        """Run ``gpg --decrypt``, copying its plaintext to ``sink`` within ``limits``
+        (``fault``: the test-only fault point reached once plaintext flows)."""
         status_read, status_write = os.pipe()
         child_fds = [status_write]
         args = [
@@ -313,7 +318,7 @@ class Decryptor:
         finally:
             for fd in child_fds:
                 os.close(fd)
-        return _Session(process, status_read, source, sink, limits).wait()
+        return _Session(process, status_read, source, sink, limits, fault).wait()
 
 
 @dataclass
@@ -323,6 +328,7 @@ class _Outcome:
     size: int
     exceeded: str | None
     unterminated_armor: bool = False
+    returncode: int | None = None
 
 
 class _Session:
@@ -335,8 +341,10 @@ class _Session:
         source: IO[bytes],
         sink: IO[bytes],
         limits: UnpackLimits,
+        fault: Step | None = None,
     ) -> None:
         self.process = process
+        self.fault = fault
         self.source = source
         self.sink = sink
         self.limits = limits
@@ -374,7 +382,7 @@ class _Session:
         armored = self.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_ARMOR_BEGIN)
         # Only judged when gpg took the whole input: it may stop early on a bad message.
         unterminated = armored and self.fed_all and _ARMOR_END not in self.tail
-        return _Outcome(self.status, stderr, size, exceeded, unterminated)
+        return _Outcome(self.status, stderr, size, exceeded, unterminated, self.process.returncode)
 
     def _copy_plaintext(self) -> tuple[int, str | None]:
         assert self.process.stdout is not None
@@ -391,6 +399,8 @@ class _Session:
                         f"the ratio limit of {limits.max_ratio:g}:1"
                     )
                 self.sink.write(chunk)
+                if self.fault is not None and size == len(chunk):  # the first plaintext
+                    fault_point(self.fault)
         return size, None
 
     def _feed(self) -> None:
@@ -480,6 +490,11 @@ def _judge(outcome: _Outcome, signers: frozenset[str]) -> _Verdict:
         return _Verdict(Reason.PGP_BOMB, outcome.exceeded)
     if not status.has("DECRYPTION_OKAY") and _passphrase_problem(status):
         raise GpgError("the secret key's passphrase is wrong or missing")
+    signalled = _signalled(outcome.returncode, outcome.stderr)
+    if signalled is not None and not _decrypted_whole(status):
+        # Someone else stopped gpg (a signal to the whole cgroup, an operator's kill): that
+        # says nothing about the message, so it is no verdict; the file stays in line.
+        raise GpgError(f"gpg was stopped by {signalled} before it finished decrypting")
     if outcome.unterminated_armor and not _decrypted_whole(status):
         return _Verdict(Reason.PGP_TRUNCATED, "the armoured message has no END line")
     if status.has("BADMDC"):
@@ -490,6 +505,17 @@ def _judge(outcome: _Outcome, signers: frozenset[str]) -> _Verdict:
     if not _decrypted_whole(status):
         return _failure(status, outcome.stderr)
     return _check_signature(status, signers)
+
+
+def _signalled(returncode: int | None, stderr: str) -> str | None:
+    """The signal that stopped gpg (``SIGTERM``…), from its exit status or its last words."""
+    if returncode is not None and returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    caught = _SIGNAL_CAUGHT.search(stderr)
+    return f"a {caught[1]} signal" if caught else None
 
 
 def _passphrase_problem(status: _Status) -> bool:

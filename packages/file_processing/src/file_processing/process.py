@@ -42,6 +42,7 @@ from typing import Any, Literal
 from etl_core.artifacts import DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     LANDING,
     delivery_manifest_key,
@@ -53,7 +54,7 @@ from etl_core.layout import (
 )
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
-from etl_core.scratch import scratch_dir
+from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import ObjectInfo, ObjectStore
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
@@ -75,6 +76,7 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
+_CONTENT_CLAIMS = 3  # an owner that ended unvalidated gives way; bounded against churn
 
 Status = Literal["validated", "quarantined", "skipped"]
 Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
@@ -196,6 +198,9 @@ class Processor:
         self._decryptors: dict[str, Decryptor] = {}
         self._lock = threading.Lock()
         self._resources = ExitStack()
+        # What killed runs left: scratch under work_dir, keyrings (secret keys) in the temp dir.
+        sweep_scratch(settings.work_dir)
+        sweep_scratch(None)
 
     def __enter__(self) -> Processor:
         return self
@@ -266,10 +271,15 @@ class Processor:
         return outcome
 
     def _abandon(self, job: _Job, exc: BaseException) -> None:
-        """Record a failed attempt; the object stays in line for the next scan."""
+        """Record a failed or interrupted attempt; the object stays in line for the next scan
+        (an interruption is never a verdict on the data)."""
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted (Ctrl-C or SIGTERM) before it finished; the next run takes it"
+        else:
+            message = f"{type(exc).__name__}: {exc}"[:500]
         try:
             self._forget_content(job)
-            self.ledger.finish(job.claim, "failed", message=f"{type(exc).__name__}: {exc}"[:500])
+            self.ledger.finish(job.claim, "failed", message=message)
         except Exception as cleanup:  # the original error matters more; say both
             logger.error("could not record the failure of %s: %s", job.info.key, cleanup)
 
@@ -321,9 +331,9 @@ class Processor:
             _bytes_in.labels(dataset=contract.dataset).inc(info.size)
             job.claim = self.ledger.renew(job.claim)
             content = ContentEntry(digests["sha256"], info.key, info.etag, contract.dataset, [])
-            owner = None if force else self.ledger.claim_content(content)
-            if owner is not None:
-                return self._duplicate_or_wait(info, contract, day, owner)
+            holder = None if force else self._claim_content(content)
+            if holder is not None:
+                return self._duplicate_or_wait(info, contract, day, *holder)
             job.content = content
             try:
                 control = _checksum(info, contract, digests, expected)
@@ -354,19 +364,47 @@ class Processor:
             self.ledger.forget_content(job.content.dataset, job.content.sha256, job.info.key)
             job.content = None
 
+    def _claim_content(
+        self, content: ContentEntry
+    ) -> tuple[ContentEntry, ObjectRecord | None] | None:
+        """Own ``content`` for this job (``None``), or the owner that stands in the way and
+        its ledger record. An owner whose processing ended without validating the content
+        between the two reads (quarantined, failed) no longer stands in the way: claimed again.
+        """
+        attempt = 0
+        while (owner := self.ledger.claim_content(content)) is not None:
+            attempt += 1
+            record = self.ledger.get(owner.key)
+            settled = record is not None and record.state in ("validated", "processing")
+            if settled or attempt == _CONTENT_CLAIMS:
+                return owner, record
+        return None
+
     def _duplicate_or_wait(
-        self, info: ObjectInfo, contract: Contract, day: date, owner: ContentEntry
+        self,
+        info: ObjectInfo,
+        contract: Contract,
+        day: date,
+        owner: ContentEntry,
+        record: ObjectRecord | None,
     ) -> Outcome:
-        """A byte-identical file of the same dataset owns this content."""
-        record = self.ledger.get(owner.key)
+        """A byte-identical file of the same dataset owns this content: a duplicate of a
+        validated original, else it waits, told truly what the original is doing."""
         if record is not None and record.state == "validated":
             return _duplicate(info, contract, day, owner)
+        if record is not None and record.state == "processing":
+            doing = f"which {record.holder} is processing (claimed {record.claimed_at})"
+        elif record is None:
+            doing = "which is not in the ledger"
+        else:  # it ended unvalidated again and again while this worker looked
+            why = record.reason or record.message or "no reason recorded"
+            doing = f"whose processing ended {record.state} ({why}), not validated"
         return Outcome(
             "skipped",
             info.key,
             dataset=contract.dataset,
             partition=day.isoformat(),
-            detail=f"byte-identical to {owner.key}, which is being processed; retried next scan",
+            detail=f"byte-identical to {owner.key}, {doing}; this copy is retried by the next scan",
         )
 
     def _download(
@@ -382,6 +420,7 @@ class Processor:
             hashers[algorithm] = hashlib.new(algorithm)
         local = workdir / "delivery"
         with self.store.open_read(info.key) as stream, local.open("wb") as sink:
+            fault_point(Step.DOWNLOAD)
             while chunk := stream.read(_CHUNK):
                 for hasher in hashers.values():
                     hasher.update(chunk)
@@ -443,6 +482,7 @@ class Processor:
                 workdir=workdir,
             )
             for index, member in enumerate(members):
+                fault_point(Step.UNPACK)
                 if member.file.stat().st_size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
                 out_dir = workdir / f"out-{index}"
@@ -454,6 +494,7 @@ class Processor:
                     name=member.path,
                 )
                 checked.append(_Checked(member.path, result, _keep(result, member.file, out_dir)))
+                fault_point(Step.CHECKS)
         if not checked:
             raise RefusedError(Reason.FORMAT_UNSUPPORTED, f"{name} holds no data file")
         return checked
@@ -493,10 +534,12 @@ class Processor:
                         rejected_key = rejected_rows_key(key)
                         written += self.store.upload(item.result.rejected_path, rejected_key)
                         outcome.outputs.append(rejected_key)
+                    fault_point(Step.MEMBER_PUBLISH)
                     report = QualitySummary.from_dict({**envelope, **item.result.report.to_dict()})
                     report_key = quality_report_key(key)
                     self.store.write_bytes(report_key, report.to_json())
                     outcome.outputs.append(report_key)
+                    fault_point(Step.REPORT_PUBLISH)
                     members.append(DeliveryMember(key, report.rows.valid, report_key, rejected_key))
                 manifest = DeliveryManifest(
                     dataset=contract.dataset,
@@ -509,6 +552,7 @@ class Processor:
                 manifest_key = delivery_manifest_key(contract.dataset, day, info.key)
                 self.store.write_bytes(manifest_key, manifest.to_json())
                 outcome.outputs.append(manifest_key)
+                fault_point(Step.DELIVERY_MANIFEST)
         except BaseException:
             self._unpublish(outcome.outputs)
             raise

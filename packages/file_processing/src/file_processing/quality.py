@@ -36,7 +36,6 @@ from __future__ import annotations
 import csv
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +44,7 @@ from typing import Any
 
 from etl_core.contracts import Check, Contract
 from etl_core.layout import REJECTED_SUFFIX
+from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
 from file_processing.checks import (
     Rule,
@@ -237,7 +237,7 @@ class _Analysis:
         self.order: list[int] = list(range(len(contract.columns)))  # file position -> column
         self._failed_rules: list[Rule] = []
         self._breaks: set[str] = set()
-        self._scratch = Path(tempfile.mkdtemp(prefix="quality-", dir=settings.work_dir))
+        self._scratch = make_scratch(settings.work_dir, "quality")
         self._connection: Any = None
 
     def __enter__(self) -> _Analysis:

@@ -10,6 +10,7 @@ key reference) is counted and logged; the others go on.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from functools import partial
 
 from etl_core.errors import EtlError
 from etl_core.layout import landing_prefix, quarantine_prefix, state_prefix, validated_prefix
-from etl_core.work import Executor, UnitResult
+from etl_core.work import Executor, UnitResult, WorkUnit
 from file_processing.process import Outcome, Processor
 from file_processing.work import landing_object_unit, run_unit
 
@@ -84,17 +85,58 @@ def scan(
     if on_planned is not None:
         on_planned(len(units))
     summary = ScanSummary()
-    for result in executor.run(partial(run_unit, processor), units):
-        done = _summarised(result)
-        if isinstance(done, Failure):
-            summary.failures.append(done)
-        else:
-            summary.outcomes.append(done)
-        if on_done is not None:
-            on_done(done)
+    ended = _EndedUnits(partial(run_unit, processor))
+    try:
+        for result in executor.run(ended, units):
+            done = _summarised(result)
+            if isinstance(done, Failure):
+                summary.failures.append(done)
+            else:
+                summary.outcomes.append(done)
+            if on_done is not None:
+                on_done(done)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, once the objects in flight have ended
+        logger.warning(
+            "interrupted: %d of %d landing object(s) finished, %d stay in line for the next scan",
+            ended.count,
+            len(units),
+            len(units) - ended.count,
+            extra={"finished": ended.count, "remaining": len(units) - ended.count},
+        )
+        raise
     summary.outcomes.sort(key=lambda o: o.key)
     summary.failures.sort(key=lambda f: f.key)
     return summary
+
+
+class _EndedUnits:
+    """``run_unit`` remembering which units ended with an outcome or an error, so an
+    interrupted scan can say how many finished (those in flight that finished included);
+    a unit cut short by the interruption itself has not."""
+
+    def __init__(self, run: Callable[[WorkUnit], Outcome]) -> None:
+        self._run = run
+        self._lock = threading.Lock()
+        self._ended: set[str] = set()
+
+    @property
+    def count(self) -> int:
+        """How many units ended."""
+        with self._lock:
+            return len(self._ended)
+
+    def __call__(self, unit: WorkUnit) -> Outcome:
+        try:
+            outcome = self._run(unit)
+        except Exception:
+            self._end(unit)
+            raise
+        self._end(unit)
+        return outcome
+
+    def _end(self, unit: WorkUnit) -> None:
+        with self._lock:
+            self._ended.add(unit.key)
 
 
 def _remove_abandoned_writes(processor: Processor) -> None:

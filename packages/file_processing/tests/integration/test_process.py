@@ -17,7 +17,7 @@ from etl_core.artifacts import read_deliveries
 from etl_core.layout import delivery_manifest_key
 from etl_core.metrics import Registry, use_registry
 from etl_core.storage import Holder, this_holder
-from file_processing.ledger import Claim, Ledger, LedgerConflictError
+from file_processing.ledger import Claim, ContentEntry, Ledger, LedgerConflictError
 from file_processing.quarantine import list_quarantined, read_record, release
 
 Orders = Callable[..., bytes]
@@ -312,6 +312,58 @@ def test_live_claim_of_another_worker_is_respected(lane: Any, orders: Orders) ->
     assert outcome.status == "skipped"
     assert "being processed by another-host:1" in outcome.detail
     assert lane.keys("validated/") == []
+
+
+def _claimed_elsewhere(lane: Any, key: str, body: bytes) -> tuple[Ledger, Claim]:
+    """``key`` and its content claimed by a live worker of another host (still processing)."""
+    import hashlib
+
+    elsewhere = Holder("another-host:1", "another-host", 1, this_holder().namespace)
+    ledger = Ledger(lane.store, run_id="other", claim_timeout=timedelta(hours=1), holder=elsewhere)
+    etag = lane.store.head(key).etag
+    claim = ledger.claim(key, etag)
+    assert isinstance(claim, Claim)
+    sha256 = hashlib.sha256(body).hexdigest()
+    assert ledger.claim_content(ContentEntry(sha256, key, etag, "orders", [])) is None
+    return ledger, claim
+
+
+def test_a_copy_of_a_file_being_processed_says_who_processes_it(lane: Any, orders: Orders) -> None:
+    body = orders(6)
+    original = lane.deliver("orders_20261114.csv", body)
+    _claimed_elsewhere(lane, original, body)
+    copy = lane.deliver("orders_20261116.csv", body)
+    with lane.processor() as processor:
+        outcome = processor.process(copy)
+    assert outcome.status == "skipped"
+    assert f"byte-identical to {original}, which another-host:1 is processing" in outcome.detail
+    assert "retried by the next scan" in outcome.detail
+
+
+@pytest.mark.parametrize("ended", ["quarantined", "failed"])
+def test_a_copy_of_a_file_that_ended_unvalidated_meanwhile_is_processed_not_told_to_wait(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch, ended: str
+) -> None:
+    body = orders(6)
+    original = lane.deliver("orders_20261115.csv", body)
+    other, claim = _claimed_elsewhere(lane, original, body)
+    copy = lane.deliver("orders_20261117.csv", body)
+    with lane.processor() as processor:
+        claim_content = processor.ledger.claim_content
+
+        def original_ends_meanwhile(entry: ContentEntry) -> ContentEntry | None:
+            owner = claim_content(entry)
+            if owner is not None and owner.key == original:  # it ends right after this read
+                other.forget_content(owner.dataset, owner.sha256, original)
+                other.finish(
+                    claim, ended, reason="data.quality" if ended == "quarantined" else None
+                )
+            return owner
+
+        monkeypatch.setattr(processor.ledger, "claim_content", original_ends_meanwhile)
+        outcome = processor.process(copy)
+    assert outcome.status == "validated", outcome.detail
+    assert "being processed" not in outcome.detail
 
 
 def test_released_quarantine_is_processed_again_and_keeps_its_history(

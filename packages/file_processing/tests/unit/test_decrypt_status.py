@@ -114,3 +114,29 @@ def test_wrong_passphrase_is_a_setup_error_not_a_refusal() -> None:
 
     with pytest.raises(GpgError, match="passphrase"):
         _judge(outcome(lines), frozenset())
+
+
+@pytest.mark.parametrize(
+    ("returncode", "stderr", "said"),
+    [
+        (2, "gpg: signal Interrupt caught ... exiting\n", "Interrupt"),
+        (2, "gpg: signal Terminated caught ... exiting\n", "Terminated"),
+        (-15, "", "SIGTERM"),
+        (-9, "", "SIGKILL"),
+    ],
+)
+def test_gpg_stopped_by_a_signal_is_no_verdict_on_the_message(
+    returncode: int, stderr: str, said: str
+) -> None:
+    cut_short = outcome(HEAD, stderr=stderr)
+    cut_short.returncode = returncode
+
+    with pytest.raises(GpgError, match=said):
+        _judge(cut_short, frozenset())
+
+
+def test_a_message_decrypted_whole_is_released_even_if_a_signal_came_after() -> None:
+    late = outcome(GOOD, stderr="gpg: signal Terminated caught ... exiting\n")
+    late.returncode = 2
+
+    assert _judge(late, frozenset()).reason is None
