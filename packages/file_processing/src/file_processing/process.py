@@ -455,7 +455,7 @@ class Processor:
                 )
                 checked.append(_Checked(member.path, result, _keep(result, member.file, out_dir)))
         if not checked:
-            raise RefusedError(Reason.FORMAT_UNSUPPORTED, f"{name} holds no data file")
+            raise RefusedError(Reason.ARCHIVE_EMPTY, f"{name} holds no data file")
         return checked
 
     def _publish(

@@ -32,6 +32,9 @@ class Reason(StrEnum):
     ARCHIVE_OVERLAPPING_ENTRIES = "archive.overlapping_entries"
     ARCHIVE_DUPLICATE_ENTRY = "archive.duplicate_entry"
     ARCHIVE_BAD_NAME = "archive.bad_name"
+    ARCHIVE_EMPTY = "archive.empty"
+    ARCHIVE_UNSUPPORTED_FORMAT = "archive.unsupported_format"
+    ARCHIVE_UNSUPPORTED_COMPRESSION = "archive.unsupported_compression"
     FORMAT_UNSUPPORTED = "format.unsupported"
     FORMAT_MISMATCH = "format.mismatch"
     PGP_NO_KEY = "pgp.no_key"
@@ -65,7 +68,10 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.ARCHIVE_SPECIAL_FILE: "A member is a device, FIFO, socket or other non-regular file.",
     Reason.ARCHIVE_ENCRYPTED: "A member is password-encrypted inside the archive.",
     Reason.ARCHIVE_CRC: "A member's checksum does not match its data.",
-    Reason.ARCHIVE_CORRUPT: "The archive structure or compressed data is invalid.",
+    Reason.ARCHIVE_CORRUPT: (
+        "The archive structure or compressed data is invalid, or a name promises an "
+        "archive (`.zip`, `.gz`, ...) that the content is not."
+    ),
     Reason.ARCHIVE_TRUNCATED: "The archive or compressed stream ends before its end marker.",
     Reason.ARCHIVE_TOO_LARGE: "Uncompressed bytes exceed the member or total size limit.",
     Reason.ARCHIVE_RATIO: (
@@ -82,9 +88,17 @@ _DESCRIPTIONS: dict[Reason, str] = {
         f"({', '.join(f'`{suffix}`' for suffix in SIDECAR_SUFFIXES)}), too long, "
         "or also the name of a folder."
     ),
+    Reason.ARCHIVE_EMPTY: "The archive holds no data file (no entries, or folders only).",
+    Reason.ARCHIVE_UNSUPPORTED_FORMAT: (
+        "The content is an archive format the lane does not open (7z, RAR, zstd, "
+        "a self-extracting executable)."
+    ),
+    Reason.ARCHIVE_UNSUPPORTED_COMPRESSION: (
+        "A zip entry uses a compression method the lane cannot decompress (Deflate64, PPMd, ...)."
+    ),
     Reason.FORMAT_UNSUPPORTED: (
-        "Content matches no supported format, is disguised by its extension, "
-        "or uses an unsupported feature."
+        "No longer given (split into the `archive.*` codes above); kept so records "
+        "written by earlier versions still read."
     ),
     Reason.FORMAT_MISMATCH: (
         "The content's magic bytes contradict the packing the contract declares."

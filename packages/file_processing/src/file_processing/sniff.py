@@ -33,12 +33,27 @@ class Kind(StrEnum):
     XZ = "xz"
     TAR = "tar"
     PGP = "pgp"
+    SEVEN_ZIP = "7z"
+    RAR = "rar"
+    ZSTD = "zstd"
+    EXECUTABLE = "executable"
     PLAIN = "plain"
 
     @property
     def is_archive(self) -> bool:
         """True for containers and compressed streams that unpacking opens."""
         return self in _ARCHIVES
+
+    @property
+    def is_unsupported_archive(self) -> bool:
+        """True for archive formats recognised but not opened (7z, RAR, zstd, executables,
+        which is what a self-extracting archive is)."""
+        return self in _UNSUPPORTED
+
+    @property
+    def description(self) -> str:
+        """What the content is, in words, for refusal messages."""
+        return _DESCRIPTIONS.get(self, f"{self.value} data")
 
     @property
     def is_compression(self) -> bool:
@@ -48,6 +63,21 @@ class Kind(StrEnum):
 
 _COMPRESSIONS = frozenset({Kind.GZIP, Kind.BZIP2, Kind.XZ})
 _ARCHIVES = _COMPRESSIONS | {Kind.ZIP, Kind.TAR}
+_UNSUPPORTED = frozenset({Kind.SEVEN_ZIP, Kind.RAR, Kind.ZSTD, Kind.EXECUTABLE})
+_DESCRIPTIONS = {
+    Kind.SEVEN_ZIP: "a 7z archive",
+    Kind.RAR: "a RAR archive",
+    Kind.ZSTD: "a zstd-compressed stream",
+    Kind.EXECUTABLE: "an executable program (a self-extracting archive, perhaps)",
+    Kind.PLAIN: "plain data",
+    Kind.PGP: "OpenPGP data",
+}
+_UNSUPPORTED_MAGICS = (
+    (b"7z\xbc\xaf\x27\x1c", Kind.SEVEN_ZIP),
+    (b"Rar!\x1a\x07", Kind.RAR),
+    (b"\x28\xb5\x2f\xfd", Kind.ZSTD),
+    (b"\x7fELF", Kind.EXECUTABLE),
+)
 
 
 def sniff(head: bytes) -> Kind:
@@ -64,6 +94,11 @@ def sniff(head: bytes) -> Kind:
         return Kind.TAR
     if is_pgp(head):
         return Kind.PGP
+    for magic, kind in _UNSUPPORTED_MAGICS:
+        if head.startswith(magic):
+            return kind
+    if _is_windows_executable(head):
+        return Kind.EXECUTABLE
     return Kind.PLAIN
 
 
@@ -109,6 +144,15 @@ def _first_packet(head: bytes) -> tuple[int, bytes] | None:
         tag = (first >> 2) & 0x0F
         header_len = (2, 3, 5, 1)[first & 0x03]
     return tag, head[header_len:]
+
+
+def _is_windows_executable(head: bytes) -> bool:
+    """A DOS/Windows program (self-extracting zips and RARs are): ``MZ`` whose header points
+    at a ``PE`` signature, so a text file that merely starts with "MZ" is not one."""
+    if not head.startswith(b"MZ") or len(head) < 0x40:
+        return False
+    offset = int.from_bytes(head[0x3C:0x40], "little")
+    return head[offset : offset + 4] == b"PE\x00\x00"
 
 
 def _is_bzip2(head: bytes) -> bool:
