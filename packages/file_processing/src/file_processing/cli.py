@@ -29,6 +29,7 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Ledger
+from file_processing.names import escaped, is_addressable, key_problem
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
@@ -167,6 +168,7 @@ def process(
     run = session.record_run("process", parameters={"key": key, "force": force})
     with session.open_store() as store, _processor(session, store) as processor:
         landing_key = _landing_key(store.url, key)
+        _addressable_key(landing_key)
         try:
             outcome = processor.process(landing_key, force=force)
         except ObjectNotFoundError:
@@ -285,13 +287,26 @@ def _landing_key(store_url: str, key: str) -> str:
     return key[len(base) :]
 
 
+def _addressable_key(key: str) -> None:
+    """Refuse, as bad usage, a key argument the store cannot address (``scan`` quarantines
+    objects stored under such keys; one cannot be named on the command line)."""
+    problem = key_problem(key)
+    if problem is not None and not is_addressable(key):
+        cli.notice(
+            f"error: {escaped(key)!r} is not a key the store can address ({problem.detail}); "
+            f"`scan` quarantines objects stored under such keys as {problem.reason.value}",
+            level=logging.ERROR,
+        )
+        raise typer.Exit(ExitCode.USAGE)
+
+
 def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
     table = Table("landing key", "status", "dt", "rows", title=title)
     table.add_column("reason / detail", min_width=len("archive.path_traversal"))
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
-            escape(strip_zone(o.key, LANDING)),
+            escape(escaped(strip_zone(o.key, LANDING))),
             f"[{style}]{o.status}[/{style}]",
             o.partition or "-",
             str(o.rows) if o.rows else "-",

@@ -60,6 +60,7 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outputs import check_ownership, output_keys, remove_stale
 from file_processing.quality import QualityResult, validate_file
 from file_processing.quarantine import QuarantineRecord, quarantine_object
@@ -219,14 +220,18 @@ class Processor:
             ConfigError: the contract's key or passphrase reference cannot be resolved.
             StorageError: the store failed (the object stays unprocessed).
         """
-        if zone_of(key) != LANDING or key.endswith("/"):
-            raise FileProcessingError(f"{key!r}: expected a key under {landing_prefix()}")
+        if zone_of(key) != LANDING:
+            raise FileProcessingError(f"{escaped(key)!r}: expected a key under {landing_prefix()}")
         started = time.perf_counter()
-        info = self.store.head(key)
+        problem = key_problem(key)
+        info = self._head(key, problem)
         matched = self.contracts.match(key)
         contract = matched[0] if matched else None
-        with bound_context(key=key, dataset=contract.dataset if contract else None):
-            outcome = self._process(info, matched, force)
+        with bound_context(key=escaped(key), dataset=contract.dataset if contract else None):
+            if problem is None:
+                outcome = self._process(info, matched, force)
+            else:
+                outcome = self._process_misnamed(info, matched, problem, force)
             folder, _, rest = strip_zone(key, LANDING).partition("/")
             outcome.source = folder if rest else None
             outcome.duration_seconds = round(time.perf_counter() - started, 3)
@@ -235,7 +240,10 @@ class Processor:
                 dataset=outcome.dataset or "", outcome=outcome.status, reason=reason
             ).inc()
             logger.info(
-                "%s %s", outcome.status, key, extra={"status": outcome.status, "reason": reason}
+                "%s %s",
+                outcome.status,
+                escaped(key),
+                extra={"status": outcome.status, "reason": reason},
             )
         return outcome
 
@@ -244,6 +252,44 @@ class Processor:
         return self.contracts.sidecar_of(key) is not None
 
     # ------------------------------------------------------------------ steps
+
+    def _head(self, key: str, problem: NameProblem | None) -> ObjectInfo:
+        """Describe the landing object, by its key as stored when the store cannot address it.
+
+        Raises:
+            FileProcessingError: ``key`` names a folder marker, not an object.
+        """
+        if problem is None:
+            return self.store.head(key)
+        info = self.store.head(key) if is_addressable(key) else self.store.head_unaddressable(key)
+        if key.endswith("/") and info.size == 0:
+            raise FileProcessingError(f"{escaped(key)!r} is a folder marker, not an object")
+        return info
+
+    def _process_misnamed(
+        self,
+        info: ObjectInfo,
+        matched: tuple[Contract, date] | None,
+        problem: NameProblem,
+        force: bool,
+    ) -> Outcome:
+        """Quarantine an object whose key is hostile or unaddressable, under a safe name;
+        recorded in the ledger like any outcome, so it is never retried."""
+        claim = self.ledger.claim(info.key, info.etag, force=force)
+        if isinstance(claim, ObjectRecord):
+            return _skipped_by(claim, info.key)
+        job = _Job(info, claim)
+        contract, day = matched if matched else (None, datetime.now(UTC).date())
+        refusal = RefusedError(
+            problem.reason, f"landing key {escaped(info.key)!r}: {problem.detail}"
+        )
+        try:
+            outcome = self._quarantine(job, contract, day, refusal, local=None, misnamed=True)
+        except BaseException as exc:
+            self._abandon(job, exc)
+            raise
+        self._record(job, outcome)
+        return outcome
 
     def _process(
         self, info: ObjectInfo, matched: tuple[Contract, date] | None, force: bool
@@ -563,6 +609,7 @@ class Processor:
         *,
         local: Path | None,
         checks: list[dict[str, Any]] | None = None,
+        misnamed: bool = False,
     ) -> Outcome:
         info = job.info
         dataset = contract.dataset if contract else None
@@ -578,6 +625,7 @@ class Processor:
                 local_copy=local,
                 member=refusal.member,
                 failed_checks=checks,
+                misnamed=misnamed,
             )
         job.quarantine = record
         return Outcome(

@@ -52,6 +52,10 @@ class Reason(StrEnum):
     CONTROL_MISMATCH = "control_mismatch"
     DUPLICATE = "duplicate"
     CONTRACT_UNMATCHED = "contract.unmatched"
+    NAME_INVALID_KEY = "name.invalid_key"
+    NAME_PATH_TRAVERSAL = "name.path_traversal"
+    NAME_CONTROL_CHARACTER = "name.control_character"
+    NAME_SPOOFING = "name.spoofing"
     DELIVERY_CONFLICT = "delivery.conflict"
 
     @property
@@ -118,6 +122,18 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",
     Reason.DUPLICATE: "The same content was already processed under another key.",
     Reason.CONTRACT_UNMATCHED: "No dataset contract matches the landing key.",
+    Reason.NAME_INVALID_KEY: (
+        "The landing key cannot be addressed: an empty segment (`a//b`), a leading or "
+        "trailing `/` on an object with content, a backslash, or more than 1,024 bytes."
+    ),
+    Reason.NAME_PATH_TRAVERSAL: "The landing key has a `.` or `..` segment.",
+    Reason.NAME_CONTROL_CHARACTER: (
+        "The landing key contains a control character (newline, tab, NUL, DEL, ...)."
+    ),
+    Reason.NAME_SPOOFING: (
+        "The landing key contains invisible bidirectional or format characters "
+        "(U+202A-E, U+2066-9, U+200E/F, ...) that make it display as another name."
+    ),
     Reason.DELIVERY_CONFLICT: (
         "The file would replace validated data that another landing object delivered."
     ),
