@@ -34,7 +34,7 @@ from etl_core.storage import ObjectInfo, ObjectStore, Records
 from etl_core.storage.keys import MAX_KEY_BYTES
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Ledger, utc_stamp
-from file_processing.names import is_addressable, safe_name
+from file_processing.names import escaped, is_addressable, key_problem, safe_name
 
 __all__ = [
     "QuarantineRecord",
@@ -168,7 +168,7 @@ def release(
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
         FileProcessingError: the record was already released, its landing
-            original is gone (nothing could be reprocessed), or the record changed
+            original is gone (nothing could be reprocessed) or has a hostile key, or the record changed
             while being released (a new quarantine: look again).
     """
     record_key = layout.quarantine_record_key(key)
@@ -179,6 +179,11 @@ def release(
     if record.released:
         raise FileProcessingError(
             f"{record.key} was already released by {record.released_by} at {record.released_at}"
+        )
+    if key_problem(record.source_key) is not None:
+        raise FileProcessingError(
+            f"{record.key}: its landing key {escaped(record.source_key)!r} is refused as a name "
+            f"({record.reason}), whatever the contracts say; have it delivered under a proper name"
         )
     if not store.exists(record.source_key):
         raise FileProcessingError(

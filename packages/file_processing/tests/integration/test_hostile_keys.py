@@ -18,7 +18,8 @@ from etl_core.storage import LocalObjectStore
 from etl_core.storage.keys import MAX_KEY_BYTES
 from etl_core.testing import local_store_can_hold, plant_object
 from etl_core.work import ThreadExecutor
-from file_processing.quarantine import read_record
+from file_processing.errors import FileProcessingError
+from file_processing.quarantine import read_record, release
 from file_processing.scan import scan
 
 from .test_cli_processing import cli
@@ -153,3 +154,13 @@ def test_process_given_an_unaddressable_key_is_a_usage_error_in_one_line(
     event = json.loads(line)["event"]
     assert "not a key the store can address" in event
     assert "name." in event
+
+
+def test_releasing_a_hostile_key_is_refused_saying_to_rename_it(lane: Any, orders: Orders) -> None:
+    key = "landing/vendor/orders_20261101\x01.csv"
+    plant_object(lane.store, key, orders(3))
+    with lane.processor() as processor:
+        quarantined = processor.process(key).outputs[0]
+
+        with pytest.raises(FileProcessingError, match="proper name"):
+            release(lane.store, processor.ledger, quarantined, by="ops")
