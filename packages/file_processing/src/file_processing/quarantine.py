@@ -168,8 +168,8 @@ def release(
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
         FileProcessingError: the record was already released, its landing
-            original is gone (nothing could be reprocessed) or has a hostile key, or the record changed
-            while being released (a new quarantine: look again).
+            original is gone (nothing could be reprocessed) or has a hostile key,
+            or the record changed while being released (a new quarantine: look again).
     """
     record_key = layout.quarantine_record_key(key)
     found = Records(store, decode=_decode, encode=QuarantineRecord.to_json).read(record_key)
