@@ -67,7 +67,7 @@ from file_processing.quarantine import QuarantineRecord, quarantine_object
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
-from file_processing.sniff import SNIFF_SIZE, is_pgp
+from file_processing.sniff import PGP_SNIFF_SIZE, is_pgp
 
 __all__ = ["Outcome", "Processor", "Status"]
 
@@ -647,11 +647,11 @@ class Processor:
             if decryptor is None:
                 secret = _reveal(contract, "key").encode()
                 passphrase = _reveal(contract, "passphrase") if contract.passphrase else None
-                signers = [_reveal(contract, "signer").encode()] if contract.signer else []
                 decryptor = Decryptor(
                     secret,
                     passphrase=passphrase,
-                    signer_keys=signers,
+                    signer_keys=_signer_keys(contract),
+                    signature=contract.signature_policy,
                     workdir=self.settings.work_dir,
                 )
                 self._resources.enter_context(decryptor)
@@ -764,7 +764,24 @@ def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
 
 def _is_encrypted(path: Path) -> bool:
     with path.open("rb") as stream:
-        return is_pgp(stream.read(SNIFF_SIZE))
+        return is_pgp(stream.read(PGP_SNIFF_SIZE))
+
+
+def _signer_keys(contract: Contract) -> list[bytes]:
+    """The vendor public keys of ``contract``, resolved.
+
+    Raises:
+        ConfigError: a reference cannot be resolved; the message names the field.
+    """
+    keys: list[bytes] = []
+    for index, secret in enumerate(contract.signer_keys):
+        try:
+            keys.append(str(secret.reveal()).encode())
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{contract.origin}: signer key #{index + 1} {secret!r} cannot be resolved: {exc}"
+            ) from exc
+    return keys
 
 
 def _reveal(contract: Contract, name: str) -> str:

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     PGP_NOT_ENCRYPTED = "pgp.not_encrypted"
     PGP_BAD_SIGNATURE = "pgp.bad_signature"
     PGP_UNSIGNED = "pgp.unsigned"
+    PGP_NESTED = "pgp.nested"
     DATA_EMPTY = "data.empty"
     DATA_SCHEMA = "data.schema"
     DATA_ENCODING = "data.encoding"
@@ -112,9 +113,15 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PGP_CORRUPT: "The OpenPGP data is malformed.",
     Reason.PGP_TRUNCATED: "The OpenPGP message ends early.",
     Reason.PGP_BOMB: "The decrypted plaintext exceeds the size or compression-ratio limit.",
-    Reason.PGP_NOT_ENCRYPTED: "The OpenPGP data is signed or literal data, but not encrypted.",
+    Reason.PGP_NOT_ENCRYPTED: (
+        "The name (`.gpg`, `.pgp`, `.asc`) or the contract says encrypted, but the content "
+        "is plain, or OpenPGP data that is not encrypted (signed-only, clear-signed, a key)."
+    ),
     Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
     Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
+    Reason.PGP_NESTED: (
+        "The message is encrypted more times than the lane decrypts (two layers at most)."
+    ),
     Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
     Reason.DATA_SCHEMA: "Columns or types do not match the dataset contract's schema.",
     Reason.DATA_ENCODING: "The text is not valid in the contract's character encoding.",
