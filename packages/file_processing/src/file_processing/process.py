@@ -27,19 +27,22 @@ overwrites the same keys.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from etl_core.artifacts import DeliveryManifest, DeliveryMember, QualitySummary
+from etl_core.artifacts import Delivery, DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.layout import (
@@ -55,9 +58,11 @@ from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
 from etl_core.scratch import scratch_dir
 from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.threads import ContextThreadPoolExecutor
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
+from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
@@ -76,6 +81,7 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
+_MAX_LISTED_MEMBERS = 100  # a quality report names its delivery's members up to this many
 
 Status = Literal["validated", "quarantined", "skipped"]
 Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
@@ -130,6 +136,9 @@ class _Checked:
     member: str
     result: QualityResult
     data: Path | None
+    report_file: Path
+    """The whole report as JSON; in memory, a passed member's report keeps only what the
+    outcome needs (no profile, no samples), so memory stays flat over 10,000 members."""
 
 
 @dataclass
@@ -473,12 +482,21 @@ class Processor:
     def _check_members(
         self, local: Path, info: ObjectInfo, contract: Contract, workdir: Path
     ) -> list[_Checked]:
-        """Decrypt, unpack and check every data member; stage what would be published."""
+        """Decrypt, unpack and check every data member; stage what would be published.
+
+        Members are checked :attr:`~FileProcessingSettings.member_concurrency` at a
+        time on one shared database, each from a hard link of its own (the unpacker
+        removes a member as it moves on), with at most twice that many in flight.
+        """
         name = info.key.rsplit("/", 1)[-1]
         # The sidecar vouches for the delivery as landed, not for its members.
         member_contract = replace(contract, control=replace(contract.control, checksum=None))
-        checked: list[_Checked] = []
-        with _timed("open_and_check"):
+        workers = self.settings.member_concurrency
+        with ExitStack() as stack:
+            stack.enter_context(_timed("open_and_check"))
+            engine = stack.enter_context(self._engine(workdir))
+            pool = stack.enter_context(ContextThreadPoolExecutor(workers, "member"))
+            stack.callback(pool.shutdown, cancel_futures=True)  # a refusal stops the rest
             members = open_delivery(
                 local,
                 name=name,
@@ -488,21 +506,58 @@ class Processor:
                 limits=self._limits,
                 workdir=workdir,
             )
+            pending: deque[Future[_Checked]] = deque()
+            checked: list[_Checked] = []
             for index, member in enumerate(members):
                 if member.file.stat().st_size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
-                out_dir = workdir / f"out-{index}"
-                result = validate_file(
-                    member.file,
-                    member_contract,
-                    out_dir=out_dir,
-                    settings=self._quality,
-                    name=member.path,
+                staged = _stage_member(member.file, workdir / f"in-{index}")
+                pending.append(
+                    pool.submit(
+                        self._check_one,
+                        staged,
+                        member.path,
+                        member_contract,
+                        engine,
+                        (workdir / f"out-{index}", workdir / f"report-{index}.json"),
+                    )
                 )
-                checked.append(_Checked(member.path, result, _keep(result, member.file, out_dir)))
+                while len(pending) >= 2 * workers:
+                    checked.append(pending.popleft().result())
+            checked += [future.result() for future in pending]
         if not checked:
             raise RefusedError(Reason.ARCHIVE_EMPTY, f"{name} holds no data file")
         return checked
+
+    def _check_one(
+        self,
+        file: Path,
+        member: str,
+        contract: Contract,
+        engine: QualityEngine,
+        staging: tuple[Path, Path],
+    ) -> _Checked:
+        """Check one staged member file; its valid data stays staged in the output folder
+        and its whole report in the report file of ``staging``."""
+        out_dir, report_file = staging
+        result = validate_file(
+            file, contract, out_dir=out_dir, settings=self._quality, name=member, engine=engine
+        )
+        kept = _keep(result, file, out_dir)
+        if kept != file:
+            file.unlink(missing_ok=True)
+        report = result.report
+        report_file.write_text(json.dumps(report.to_dict()), encoding="utf-8")
+        if report.passed:
+            report.profile, report.malformed, report.encoding_errors = [], [], []
+            report.checks = [replace(check, samples=[]) for check in report.checks]
+        return _Checked(member, result, kept, report_file)
+
+    def _engine(self, workdir: Path) -> QualityEngine:
+        """One database for every member of the delivery in ``workdir``."""
+        return QualityEngine(
+            workdir, memory_limit=int(self._quality.memory_limit), threads=self._quality.threads
+        )
 
     def _publish(
         self,
@@ -522,48 +577,79 @@ class Processor:
             "etag": info.etag,
             "size": info.size,
             "run_id": self.run_id,
-            "members": [c.member for c in checked],
+            # Each member's report carries this: listing 10,000 members in 10,000 reports
+            # would write 10,000² names. The delivery manifest always lists them all.
+            "members": [c.member for c in checked] if len(checked) <= _MAX_LISTED_MEMBERS else [],
             "control": [asdict(c) for c in control],
         }
         envelope = {"delivery": delivery, "dt": day.isoformat()}
-        written = 0
-        members: list[DeliveryMember] = []
+        written: list[str] = []  # every key written, in any order, for the clean-up
+        lock = threading.Lock()
         try:
             with _timed("publish"):
-                for item, key in zip(checked, keys, strict=True):
-                    assert item.data is not None  # a passed member always has its data staged
-                    written += self.store.upload(item.data, key)
-                    outcome.outputs.append(key)
-                    rejected_key = None
-                    if item.result.rejected_path is not None:
-                        rejected_key = rejected_rows_key(key)
-                        written += self.store.upload(item.result.rejected_path, rejected_key)
-                        outcome.outputs.append(rejected_key)
-                    report = QualitySummary.from_dict({**envelope, **item.result.report.to_dict()})
-                    report_key = quality_report_key(key)
-                    self.store.write_bytes(report_key, report.to_json())
-                    outcome.outputs.append(report_key)
-                    members.append(DeliveryMember(key, report.rows.valid, report_key, rejected_key))
+                with ContextThreadPoolExecutor(self.settings.member_concurrency, "publish") as pool:
+                    futures = [
+                        pool.submit(self._publish_member, item, key, envelope, written, lock)
+                        for item, key in zip(checked, keys, strict=True)
+                    ]
+                    published = [future.result() for future in futures]
                 manifest = DeliveryManifest(
                     dataset=contract.dataset,
                     dt=day.isoformat(),
-                    delivery=report.delivery,
-                    members=tuple(members),
+                    delivery=published[0][2],
+                    members=tuple(member for member, _, _ in published),
                     published_at=datetime.now(UTC).isoformat(),
                     sha256=sha256,
                 )
                 manifest_key = delivery_manifest_key(contract.dataset, day, info.key)
                 self.store.write_bytes(manifest_key, manifest.to_json())
-                outcome.outputs.append(manifest_key)
+                written.append(manifest_key)
         except BaseException:
-            self._unpublish(outcome.outputs)
+            self._unpublish(written)
             raise
-        _bytes_out.labels(dataset=contract.dataset).inc(written)
+        for member, size, _ in published:
+            outcome.outputs.append(member.key)
+            if member.rejected is not None:
+                outcome.outputs.append(member.rejected)
+            outcome.outputs.append(member.report)
+            _bytes_out.labels(dataset=contract.dataset).inc(size)
+        outcome.outputs.append(manifest_key)
         for item in checked:
             counts = item.result.report.rows
             _rows.labels(dataset=contract.dataset, fate="valid").inc(counts.valid)
             _rows.labels(dataset=contract.dataset, fate="rejected").inc(counts.rejected)
         return outcome
+
+    def _publish_member(
+        self,
+        item: _Checked,
+        key: str,
+        envelope: dict[str, Any],
+        written: list[str],
+        lock: threading.Lock,
+    ) -> tuple[DeliveryMember, int, Delivery]:
+        """Upload one member's data, rejected rows and report; say what, how many bytes, and
+        the delivery as its report records it."""
+
+        def wrote(written_key: str) -> None:
+            with lock:
+                written.append(written_key)
+
+        assert item.data is not None  # a passed member always has its data staged
+        size = self.store.upload(item.data, key)
+        wrote(key)
+        rejected_key = None
+        if item.result.rejected_path is not None:
+            rejected_key = rejected_rows_key(key)
+            size += self.store.upload(item.result.rejected_path, rejected_key)
+            wrote(rejected_key)
+        details = json.loads(item.report_file.read_text(encoding="utf-8"))
+        report = QualitySummary.from_dict({**envelope, **details})
+        report_key = quality_report_key(key)
+        self.store.write_bytes(report_key, report.to_json())
+        wrote(report_key)
+        member = DeliveryMember(key, report.rows.valid, report_key, rejected_key)
+        return member, size, report.delivery
 
     def _unpublish(self, keys: list[str]) -> None:
         """Remove what a failed publish wrote, so no partial delivery stays visible."""
@@ -660,6 +746,17 @@ class Processor:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _stage_member(file: Path, folder: Path) -> Path:
+    """A link to (or copy of) an unpacked member that outlives the unpacker's own file."""
+    folder.mkdir()
+    staged = folder / file.name
+    try:
+        os.link(file, staged)
+    except OSError:
+        shutil.copyfile(file, staged)
+    return staged
 
 
 def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | None:
