@@ -332,7 +332,8 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
         out.print(_outcome_table(done))
     for failure in summary.failures:
         out.print(
-            f"[red]failed[/red] {escape(failure.key)}: {escape(failure.error)}", highlight=False
+            f"[red]failed[/red] {escape(escaped(failure.key))}: {escape(failure.error)}",
+            highlight=False,
         )
     out.print(", ".join(f"{n} {status}" for status, n in counts.items()))
 

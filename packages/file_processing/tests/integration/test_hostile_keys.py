@@ -164,3 +164,26 @@ def test_releasing_a_hostile_key_is_refused_saying_to_rename_it(lane: Any, order
 
         with pytest.raises(FileProcessingError, match="proper name"):
             release(lane.store, processor.ledger, quarantined, by="ops")
+
+
+def test_scan_json_counts_hostile_keys_by_reason_and_a_rescan_leaves_them_alone(
+    local_lane: Any, orders: Orders
+) -> None:
+    plant_object(local_lane.store, "landing/vendor/orders_20261101\x01.csv", orders(3))
+    plant_object(local_lane.store, "landing/vendor/orders_20261102_\u202evsc.exe", orders(3))
+
+    first = cli(local_lane, "scan", "--json")
+    second = cli(local_lane, "scan", "--json")
+
+    assert first.returncode == 3, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["counts"]["quarantined"] == 2
+    assert summary["by_reason"] == {"name.control_character": 1, "name.spoofing": 1}
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["counts"] == {
+        "validated": 0,
+        "quarantined": 0,
+        "skipped": 2,
+        "failed": 0,
+    }
+    assert "\u202e" not in first.stderr  # logs show the key escaped
