@@ -4,14 +4,17 @@ The work unit of the lane (DESIGN.md section 6): :meth:`Processor.process` takes
 landing key and is idempotent. In order:
 
 1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
+   a hostile or unaddressable key (:mod:`file_processing.names`) -> quarantined
+   at once with its ``name.*`` reason under a safe name, never opened;
 2. match it to a contract (none -> quarantined under ``_unknown``);
 3. a required checksum sidecar that has not arrived yet -> ``skipped`` (waiting);
 4. download the object once to scratch, hashing as it streams (SHA-256 for
    duplicate drops, plus the sidecar's algorithm), pinned to the claimed ETag;
 5. a byte-identical file of the dataset already validated under another name
    -> ``skipped`` as a duplicate, nothing loaded twice;
-6. verify the sidecar, decrypt, unpack and check every member, check that every
-   member's output name can be published and belongs to no other delivery;
+6. verify the sidecar, decrypt, unpack and check every member (several at once,
+   on one DuckDB database for the delivery), check that every member's output
+   name can be published and belongs to no other delivery;
 7. all members pass -> upload each member's data (valid rows), rejected rows
    and ``.quality.json`` to ``validated/``, then the delivery manifest that makes
    them visible to readers in one step (all or nothing); any refusal or failed
@@ -222,9 +225,13 @@ class Processor:
     def process(self, key: str, *, force: bool = False) -> Outcome:
         """Process the landing object ``key`` (see the module docstring).
 
+        ``key`` may be one the store cannot address (``a//b``), as listed by
+        :meth:`~etl_core.storage.ObjectStore.list_unaddressable`: it is quarantined.
+
         Raises:
-            FileProcessingError: ``key`` is not under ``landing/``, or the object
-                changed while it was read (the next scan processes it).
+            FileProcessingError: ``key`` is not under ``landing/`` or names a folder
+                marker, or the object changed while it was read (the next scan
+                processes it).
             ObjectNotFoundError: there is no such object.
             ConfigError: the contract's key or passphrase reference cannot be resolved.
             StorageError: the store failed (the object stays unprocessed).
