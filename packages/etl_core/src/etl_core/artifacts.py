@@ -319,7 +319,8 @@ class Delivery:
         etag: Its ETag when it was processed.
         size: Its size in bytes.
         run_id: The run that processed it.
-        members: The data files it held (one for a plain file).
+        members: The data files it held (one for a plain file); empty for a delivery
+            of more than 100 members, whose delivery manifest lists them all.
         control: The checks of the delivery as landed (a checksum sidecar).
     """
 

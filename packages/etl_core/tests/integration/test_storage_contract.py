@@ -23,7 +23,14 @@ from etl_core.errors import (
     ObjectNotFoundError,
     StorageConfigError,
 )
-from etl_core.storage import MIN_PART_SIZE, LocalObjectStore, ObjectStore, S3ObjectStore
+from etl_core.storage import (
+    MIN_PART_SIZE,
+    LocalObjectStore,
+    ObjectStore,
+    S3ObjectStore,
+    open_store,
+)
+from etl_core.testing import local_store_can_hold, plant_object
 from etl_core.threads import ContextThreadPoolExecutor
 
 MIB = 1024 * 1024
@@ -610,3 +617,70 @@ def test_a_store_that_is_not_there_fails_its_check_as_configuration(
         missing = LocalObjectStore(tmp_path / "never-made")
     with pytest.raises(StorageConfigError, match="does not exist"):
         missing.check(timeout=5)
+
+
+# ------------------------------------------------------------ unaddressable keys
+
+HOSTILE_KEYS = [
+    "landing/acme/a\x01b.csv",
+    "landing/acme/tab\there.csv",
+    "landing/acme/back\\slash.csv",
+    "landing/acme//empty-segment.csv",
+    "landing//leading-slash.csv",
+    "landing/acme/../escape.csv",
+    "landing/acme/./dot.csv",
+    "landing/acme/folder-with-content/",
+]
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_an_unaddressable_object_is_left_out_of_list_but_listed_apart_and_copied_out(
+    store: ObjectStore, key: str
+) -> None:
+    if isinstance(store, LocalObjectStore) and not local_store_can_hold(key):
+        pytest.skip("a file system cannot hold this key")
+    store.write_bytes("landing/acme/good.csv", b"good")
+    plant_object(store, key, b"vendor bytes")
+
+    (found,) = store.list_unaddressable("landing/")
+    head = store.head_unaddressable(key)
+    store.copy_unaddressable(key, "quarantine/rescued", etag=found.etag)
+
+    assert keys(store, "landing/") == ["landing/acme/good.csv"]
+    assert (found.key, found.size, found.etag) == (key, 12, md5(b"vendor bytes"))
+    assert (head.key, head.etag) == (key, found.etag)
+    assert store.read_bytes("quarantine/rescued") == b"vendor bytes"
+    assert [i.key for i in store.list_unaddressable("landing/")] == [key]  # source untouched
+
+
+def test_an_empty_folder_marker_is_not_an_unaddressable_object(store: ObjectStore) -> None:
+    if isinstance(store, LocalObjectStore):
+        pytest.skip("folder markers are an S3 thing")
+    plant_object(store, "landing/acme/", b"")
+
+    assert list(store.list_unaddressable("landing/")) == []
+
+
+def test_copying_an_unaddressable_object_that_changed_is_refused(store: ObjectStore) -> None:
+    key = "landing/acme/a\x01b.csv"
+    plant_object(store, key, b"first")
+    etag = store.head_unaddressable(key).etag
+    plant_object(store, key, b"second version")
+
+    with pytest.raises(ObjectConflictError):
+        store.copy_unaddressable(key, "quarantine/rescued", etag=etag)
+
+    assert not store.exists("quarantine/rescued")
+
+
+def test_a_local_store_never_reads_outside_its_root_through_an_unaddressable_key(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    (tmp_path / "store").mkdir()
+    with open_store(tmp_path / "store") as local:
+        for key in ("../secret.txt", "a/../../secret.txt", "/etc/passwd", "a//b"):
+            with pytest.raises(InvalidKeyError):
+                local.head_unaddressable(key)
+            with pytest.raises(InvalidKeyError):
+                local.copy_unaddressable(key, "rescued", etag="x")

@@ -240,3 +240,41 @@ def test_a_formula_injection_check_needs_a_string_column(tmp_path: Path) -> None
     assert "string columns" in errors[0][1]
     fine = '[[checks]]\nkind = "formula_injection"\ncolumn = "store_id"\nseverity = "warn"\n'
     assert load_contract(write(tmp_path, HEAD + COLUMNS + fine, "ok.toml"), environ={}).checks
+
+
+SECURED = HEAD + 'encryption = "pgp"\nkey = "env:K"\n'
+
+
+def test_signature_policy_defaults_to_required_with_a_signer_and_ignore_without(
+    tmp_path: Path,
+) -> None:
+    signed = load_contract(write(tmp_path, SECURED + 'signer = "env:V"\n' + COLUMNS), environ={})
+    unsigned = load_contract(write(tmp_path, SECURED + COLUMNS, "other.toml"), environ={})
+
+    assert signed.signature_policy == "required"
+    assert unsigned.signature_policy == "ignore"
+
+
+def test_several_signer_keys_and_an_if_present_policy_are_read(tmp_path: Path) -> None:
+    text = SECURED + 'signature = "if_present"\nsigners = ["env:V1", "file:/keys/v2.asc"]\n'
+    contract = load_contract(write(tmp_path, text + COLUMNS), environ={})
+
+    assert contract.signature_policy == "if_present"
+    assert [str(k) for k in contract.signer_keys] == [
+        "<secret env:V1>",
+        "<secret file:/keys/v2.asc>",
+    ]
+
+
+def test_a_signature_policy_without_a_signer_key_is_refused(tmp_path: Path) -> None:
+    errors = refused(tmp_path, SECURED + 'signature = "if_present"\n' + COLUMNS)
+
+    assert [field for field, _, _ in errors] == ["signature"]
+    assert "signer" in errors[0][1]
+
+
+def test_an_unknown_signature_policy_is_refused_naming_the_choices(tmp_path: Path) -> None:
+    errors = refused(tmp_path, SECURED + 'signer = "env:V"\nsignature = "sometimes"\n' + COLUMNS)
+
+    assert errors[0][0] == "signature"
+    assert "if_present" in errors[0][1]

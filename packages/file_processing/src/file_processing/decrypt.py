@@ -38,7 +38,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, BinaryIO, Self
+from typing import IO, BinaryIO, Literal, Self, cast, get_args
 
 import gnupg
 
@@ -49,7 +49,11 @@ from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.unpack import CHUNK_SIZE, DEFAULT_LIMITS
 
-__all__ = ["DecryptResult", "Decryptor"]
+__all__ = ["DecryptResult", "Decryptor", "SignaturePolicy"]
+
+SignaturePolicy = Literal["required", "if_present", "ignore"]
+"""Whether messages must be signed by a vendor key (see :class:`Decryptor`)."""
+_POLICIES: tuple[str, ...] = get_args(SignaturePolicy)
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +110,13 @@ class Decryptor:
         secret_key: The secret key, ASCII-armoured or binary, as bytes (the caller
             resolves ``env:``/``file:`` secret references).
         passphrase: The key's passphrase, when it has one.
-        signer_keys: Vendor public keys. When given, every message must carry a
-            valid signature from one of them (``pgp.unsigned``/``pgp.bad_signature``).
+        signer_keys: Vendor public keys whose signatures are accepted.
+        signature: The signature policy: ``required`` (every message carries a good
+            signature from a signer key, else ``pgp.unsigned``/``pgp.bad_signature``),
+            ``if_present`` (unsigned messages pass; a signature that is present must
+            be good and from a signer key) or ``ignore`` (signatures are not
+            looked at, except that a signature its content does not match, BADSIG,
+            is always refused). Default: ``required`` with signer keys, else ``ignore``.
         gpg_binary: The gpg executable to run.
         workdir: Directory for the plaintext scratch files (default: the system's).
 
@@ -122,10 +131,12 @@ class Decryptor:
         *,
         passphrase: str | None = None,
         signer_keys: Sequence[bytes] = (),
+        signature: SignaturePolicy | None = None,
         gpg_binary: str = "gpg",
         workdir: str | os.PathLike[str] | None = None,
     ) -> None:
         _check_key_bytes("secret_key", secret_key)
+        self.signature: SignaturePolicy = _policy(signature, bool(signer_keys))
         if passphrase is not None and (len(passphrase) > _MAX_PASSPHRASE or "\n" in passphrase):
             raise GpgError(f"passphrase: must be one line of at most {_MAX_PASSPHRASE} characters")
         for index, key in enumerate(signer_keys):
@@ -188,6 +199,7 @@ class Decryptor:
         *,
         limits: UnpackLimits = DEFAULT_LIMITS,
         name: str | None = None,
+        signature: SignaturePolicy | None = None,
     ) -> DecryptResult:
         """Decrypt one message (binary or ASCII-armoured) into ``output``.
 
@@ -202,6 +214,8 @@ class Decryptor:
             limits: ``max_total_bytes`` caps the plaintext; ``max_ratio`` (past
                 ``ratio_floor_bytes``) caps plaintext per message byte.
             name: The delivery's name, carried into refusals for context.
+            signature: This message's signature policy, instead of the decryptor's
+                (a layer of a message encrypted twice).
 
         Raises:
             RefusedError: The message was refused; ``reason`` is a ``pgp.*`` code.
@@ -216,7 +230,8 @@ class Decryptor:
             stack.callback(scratch.unlink, missing_ok=True)
             with open(fd, "wb") as sink:
                 outcome = self._run(stream, sink, limits, fault=Step.DECRYPT)
-            verdict = _judge(outcome, self.signer_fingerprints)
+            policy = _policy(signature, bool(self.signer_fingerprints), self.signature)
+            verdict = _judge(outcome, self.signer_fingerprints, policy)
             if verdict.reason is not None:
                 raise RefusedError(verdict.reason, verdict.message, member=name)
             _publish(scratch, output)
@@ -269,7 +284,7 @@ class Decryptor:
             )
         sink = io.BytesIO()
         outcome = self._run(io.BytesIO(encrypted.data), sink, _PROBE_LIMITS)
-        verdict = _judge(outcome, frozenset())
+        verdict = _judge(outcome, frozenset(), "ignore")
         if verdict.reason is not None or sink.getvalue() != _PROBE:
             raise GpgError(f"secret_key: self-test decryption failed: {verdict.message}")
 
@@ -483,7 +498,20 @@ def _parse_status(line: str) -> tuple[str, tuple[str, ...]] | None:
     return (words[0], tuple(words[1:])) if words else None
 
 
-def _judge(outcome: _Outcome, signers: frozenset[str]) -> _Verdict:
+def _policy(
+    given: str | None, has_signers: bool, default: SignaturePolicy | None = None
+) -> SignaturePolicy:
+    """The signature policy in force, refusing an unknown one and one that cannot be met."""
+    if given is None:
+        return default or ("required" if has_signers else "ignore")
+    if given not in _POLICIES:
+        raise GpgError(f"signature: expected one of {', '.join(_POLICIES)}, got {given!r}")
+    if given != "ignore" and not has_signers:
+        raise GpgError(f"signature = {given!r} needs at least one signer key")
+    return cast(SignaturePolicy, given)
+
+
+def _judge(outcome: _Outcome, signers: frozenset[str], policy: SignaturePolicy) -> _Verdict:
     """Decide from gpg's status lines (not its exit code) whether to release the plaintext."""
     status = _Status(outcome.status)
     if outcome.exceeded is not None:
@@ -504,7 +532,7 @@ def _judge(outcome: _Outcome, signers: frozenset[str]) -> _Verdict:
         return _Verdict(Reason.PGP_INTEGRITY, "the message has no integrity protection (no MDC)")
     if not _decrypted_whole(status):
         return _failure(status, outcome.stderr)
-    return _check_signature(status, signers)
+    return _check_signature(status, signers, policy)
 
 
 def _signalled(returncode: int | None, stderr: str) -> str | None:
@@ -566,16 +594,20 @@ def _failure(status: _Status, stderr: str) -> _Verdict:
     return _Verdict(Reason.PGP_CORRUPT, f"gpg could not decrypt the message: {detail}")
 
 
-def _check_signature(status: _Status, signers: frozenset[str]) -> _Verdict:
+def _check_signature(status: _Status, signers: frozenset[str], policy: SignaturePolicy) -> _Verdict:
     recipient = (status.first("DECRYPTION_KEY") or (None, None))[1]
     literal = status.first("PLAINTEXT")
     literal_name = literal[2] if literal is not None and len(literal) > 2 else None
+    if status.has("BADSIG"):  # the content does not match its signature: tampered, always
+        return _Verdict(Reason.PGP_BAD_SIGNATURE, "signature status BADSIG")
+    if policy == "ignore":
+        return _Verdict(None, "decrypted", recipient, None, literal_name)
     bad = [keyword for keyword in _BAD_SIGNATURE_KEYWORDS if status.has(keyword)]
     if bad:
         return _Verdict(Reason.PGP_BAD_SIGNATURE, f"signature status {bad[0]}")
-    if not signers:
-        return _Verdict(None, "decrypted", recipient, None, literal_name)
     if not status.has(*_SIGNATURE_KEYWORDS):
+        if policy == "if_present":
+            return _Verdict(None, "decrypted", recipient, None, literal_name)
         return _Verdict(Reason.PGP_UNSIGNED, "a vendor signature is required; the message has none")
     for args in status.all("VALIDSIG"):
         primary = args[9] if len(args) > 9 else args[0]

@@ -19,12 +19,14 @@ from file_processing.decrypt import Decryptor
 from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
-from file_processing.sniff import SNIFF_SIZE, is_pgp
+from file_processing.sniff import PGP_SNIFF_SIZE, PgpForm, pgp_form
 from file_processing.unpack import DEFAULT_LIMITS, Member, Packing, unpack
 
-__all__ = ["Encryption", "open_delivery", "plaintext_name"]
+__all__ = ["MAX_PGP_LAYERS", "Encryption", "open_delivery", "plaintext_name"]
 
 _PGP_SUFFIXES = (".pgp", ".gpg", ".asc")
+MAX_PGP_LAYERS = 2
+"""Encryption layers decrypted (a message encrypted twice); one more is ``pgp.nested``."""
 
 
 class Encryption(StrEnum):
@@ -65,10 +67,9 @@ def open_delivery(
         GpgError: gpg could not run.
     """
     mode = Encryption(encryption)
-    with Path(source).open("rb") as stream:
-        encrypted = is_pgp(stream.read(SNIFF_SIZE))
-    _check_encryption(mode, encrypted, name)
-    if not encrypted:
+    form = _pgp_form_of(Path(source))
+    _check_encryption(mode, form, name)
+    if form is None:
         yield from unpack(source, name=name, packing=packing, limits=limits, workdir=workdir)
         return
     if decryptor is None:
@@ -77,19 +78,75 @@ def open_delivery(
             f"{name} is OpenPGP-encrypted but its contract configures no decryption key",
         )
     with tempfile.TemporaryDirectory(prefix="delivery-", dir=workdir) as scratch:
-        plaintext = Path(scratch) / "plaintext"
-        decryptor.decrypt(source, plaintext, limits=limits, name=name)
+        plaintext = _decrypt_layers(decryptor, Path(source), Path(scratch), limits, name)
         yield from unpack(
             plaintext, name=plaintext_name(name), packing=packing, limits=limits, workdir=scratch
         )
 
 
-def _check_encryption(mode: Encryption, encrypted: bool, name: str) -> None:
-    if mode is Encryption.PGP and not encrypted:
-        raise RefusedError(
-            Reason.FORMAT_MISMATCH,
-            f"{name}: the contract declares OpenPGP encryption but the content is not encrypted",
+def _pgp_form_of(path: Path) -> PgpForm | None:
+    with path.open("rb") as stream:
+        return pgp_form(stream.read(PGP_SNIFF_SIZE))
+
+
+def _decrypt_layers(
+    decryptor: Decryptor, source: Path, scratch: Path, limits: UnpackLimits, name: str
+) -> Path:
+    """Decrypt ``source``, and a message found encrypted inside it, up to
+    :data:`MAX_PGP_LAYERS`; a required signature may sit on any layer.
+
+    Raises:
+        RefusedError: ``pgp.nested`` past the layer limit, ``pgp.unsigned`` when a
+            signature is required and no layer has one, or any decryption refusal.
+    """
+    required = decryptor.signature == "required"
+    per_layer = "if_present" if required else decryptor.signature
+    signed = False
+    current = source
+    for layer in range(1, MAX_PGP_LAYERS + 1):
+        plaintext = scratch / f"plaintext-{layer}"
+        result = decryptor.decrypt(
+            current, plaintext, limits=limits, name=name, signature=per_layer
         )
+        signed = signed or result.signer is not None
+        if current != source:
+            current.unlink()
+        current = plaintext
+        if _pgp_form_of(current) is not PgpForm.ENCRYPTED:
+            break
+    else:
+        current.unlink()
+        raise RefusedError(
+            Reason.PGP_NESTED,
+            f"{name} is still encrypted after {MAX_PGP_LAYERS} layers of decryption",
+            member=name,
+        )
+    if required and not signed:
+        current.unlink()
+        raise RefusedError(
+            Reason.PGP_UNSIGNED,
+            "a vendor signature is required; the message has none",
+            member=name,
+        )
+    return current
+
+
+def _check_encryption(mode: Encryption, form: PgpForm | None, name: str) -> None:
+    """Content decides: encryption promised by the name or the contract must be there."""
+    if form is not None and form is not PgpForm.ENCRYPTED:
+        raise RefusedError(
+            Reason.PGP_NOT_ENCRYPTED,
+            f"{name} is OpenPGP {form.value} data, not an encrypted message",
+            member=name,
+        )
+    if form is None and (mode is Encryption.PGP or plaintext_name(name) != name):
+        promise = "the contract declares" if mode is Encryption.PGP else "its name promises"
+        raise RefusedError(
+            Reason.PGP_NOT_ENCRYPTED,
+            f"{name}: {promise} OpenPGP encryption but the content is not encrypted",
+            member=name,
+        )
+    encrypted = form is PgpForm.ENCRYPTED
     if mode is Encryption.NONE and encrypted:
         raise RefusedError(
             Reason.FORMAT_MISMATCH,

@@ -4,14 +4,17 @@ The work unit of the lane (DESIGN.md section 6): :meth:`Processor.process` takes
 landing key and is idempotent. In order:
 
 1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
+   a hostile or unaddressable key (:mod:`file_processing.names`) -> quarantined
+   at once with its ``name.*`` reason under a safe name, never opened;
 2. match it to a contract (none -> quarantined under ``_unknown``);
 3. a required checksum sidecar that has not arrived yet -> ``skipped`` (waiting);
 4. download the object once to scratch, hashing as it streams (SHA-256 for
    duplicate drops, plus the sidecar's algorithm), pinned to the claimed ETag;
 5. a byte-identical file of the dataset already validated under another name
    -> ``skipped`` as a duplicate, nothing loaded twice;
-6. verify the sidecar, decrypt, unpack and check every member, check that every
-   member's output name can be published and belongs to no other delivery;
+6. verify the sidecar, decrypt, unpack and check every member (several at once,
+   on one DuckDB database for the delivery), check that every member's output
+   name can be published and belongs to no other delivery;
 7. all members pass -> upload each member's data (valid rows), rejected rows
    and ``.quality.json`` to ``validated/``, then the delivery manifest that makes
    them visible to readers in one step (all or nothing); any refusal or failed
@@ -27,19 +30,22 @@ overwrites the same keys.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from etl_core.artifacts import DeliveryManifest, DeliveryMember, QualitySummary
+from etl_core.artifacts import Delivery, DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
@@ -56,18 +62,21 @@ from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
 from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.threads import ContextThreadPoolExecutor
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
+from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outputs import check_ownership, output_keys, remove_stale
 from file_processing.quality import QualityResult, validate_file
 from file_processing.quarantine import QuarantineRecord, quarantine_object
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
-from file_processing.sniff import SNIFF_SIZE, is_pgp
+from file_processing.sniff import PGP_SNIFF_SIZE, is_pgp
 
 __all__ = ["Outcome", "Processor", "Status"]
 
@@ -77,6 +86,7 @@ _CHUNK = 1 << 20
 _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
 _CONTENT_CLAIMS = 3  # an owner that ended unvalidated gives way; bounded against churn
+_MAX_LISTED_MEMBERS = 100  # a quality report names its delivery's members up to this many
 
 Status = Literal["validated", "quarantined", "skipped"]
 Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
@@ -131,6 +141,9 @@ class _Checked:
     member: str
     result: QualityResult
     data: Path | None
+    report_file: Path
+    """The whole report as JSON; in memory, a passed member's report keeps only what the
+    outcome needs (no profile, no samples), so memory stays flat over 10,000 members."""
 
 
 @dataclass
@@ -217,21 +230,29 @@ class Processor:
     def process(self, key: str, *, force: bool = False) -> Outcome:
         """Process the landing object ``key`` (see the module docstring).
 
+        ``key`` may be one the store cannot address (``a//b``), as listed by
+        :meth:`~etl_core.storage.ObjectStore.list_unaddressable`: it is quarantined.
+
         Raises:
-            FileProcessingError: ``key`` is not under ``landing/``, or the object
-                changed while it was read (the next scan processes it).
+            FileProcessingError: ``key`` is not under ``landing/`` or names a folder
+                marker, or the object changed while it was read (the next scan
+                processes it).
             ObjectNotFoundError: there is no such object.
             ConfigError: the contract's key or passphrase reference cannot be resolved.
             StorageError: the store failed (the object stays unprocessed).
         """
-        if zone_of(key) != LANDING or key.endswith("/"):
-            raise FileProcessingError(f"{key!r}: expected a key under {landing_prefix()}")
+        if zone_of(key) != LANDING:
+            raise FileProcessingError(f"{escaped(key)!r}: expected a key under {landing_prefix()}")
         started = time.perf_counter()
-        info = self.store.head(key)
+        problem = key_problem(key)
+        info = self._head(key, problem)
         matched = self.contracts.match(key)
         contract = matched[0] if matched else None
-        with bound_context(key=key, dataset=contract.dataset if contract else None):
-            outcome = self._process(info, matched, force)
+        with bound_context(key=escaped(key), dataset=contract.dataset if contract else None):
+            if problem is None:
+                outcome = self._process(info, matched, force)
+            else:
+                outcome = self._process_misnamed(info, matched, problem, force)
             folder, _, rest = strip_zone(key, LANDING).partition("/")
             outcome.source = folder if rest else None
             outcome.duration_seconds = round(time.perf_counter() - started, 3)
@@ -240,7 +261,10 @@ class Processor:
                 dataset=outcome.dataset or "", outcome=outcome.status, reason=reason
             ).inc()
             logger.info(
-                "%s %s", outcome.status, key, extra={"status": outcome.status, "reason": reason}
+                "%s %s",
+                outcome.status,
+                escaped(key),
+                extra={"status": outcome.status, "reason": reason},
             )
         return outcome
 
@@ -249,6 +273,44 @@ class Processor:
         return self.contracts.sidecar_of(key) is not None
 
     # ------------------------------------------------------------------ steps
+
+    def _head(self, key: str, problem: NameProblem | None) -> ObjectInfo:
+        """Describe the landing object, by its key as stored when the store cannot address it.
+
+        Raises:
+            FileProcessingError: ``key`` names a folder marker, not an object.
+        """
+        if problem is None:
+            return self.store.head(key)
+        info = self.store.head(key) if is_addressable(key) else self.store.head_unaddressable(key)
+        if key.endswith("/") and info.size == 0:
+            raise FileProcessingError(f"{escaped(key)!r} is a folder marker, not an object")
+        return info
+
+    def _process_misnamed(
+        self,
+        info: ObjectInfo,
+        matched: tuple[Contract, date] | None,
+        problem: NameProblem,
+        force: bool,
+    ) -> Outcome:
+        """Quarantine an object whose key is hostile or unaddressable, under a safe name;
+        recorded in the ledger like any outcome, so it is never retried."""
+        claim = self.ledger.claim(info.key, info.etag, force=force)
+        if isinstance(claim, ObjectRecord):
+            return _skipped_by(claim, info.key)
+        job = _Job(info, claim)
+        contract, day = matched if matched else (None, datetime.now(UTC).date())
+        refusal = RefusedError(
+            problem.reason, f"landing key {escaped(info.key)!r}: {problem.detail}"
+        )
+        try:
+            outcome = self._quarantine(job, contract, day, refusal, local=None, misnamed=True)
+        except BaseException as exc:
+            self._abandon(job, exc)
+            raise
+        self._record(job, outcome)
+        return outcome
 
     def _process(
         self, info: ObjectInfo, matched: tuple[Contract, date] | None, force: bool
@@ -466,12 +528,21 @@ class Processor:
     def _check_members(
         self, local: Path, info: ObjectInfo, contract: Contract, workdir: Path
     ) -> list[_Checked]:
-        """Decrypt, unpack and check every data member; stage what would be published."""
+        """Decrypt, unpack and check every data member; stage what would be published.
+
+        Members are checked :attr:`~FileProcessingSettings.member_concurrency` at a
+        time on one shared database, each from a hard link of its own (the unpacker
+        removes a member as it moves on), with at most twice that many in flight.
+        """
         name = info.key.rsplit("/", 1)[-1]
         # The sidecar vouches for the delivery as landed, not for its members.
         member_contract = replace(contract, control=replace(contract.control, checksum=None))
-        checked: list[_Checked] = []
-        with _timed("open_and_check"):
+        workers = self.settings.member_concurrency
+        with ExitStack() as stack:
+            stack.enter_context(_timed("open_and_check"))
+            engine = stack.enter_context(self._engine(workdir))
+            pool = stack.enter_context(ContextThreadPoolExecutor(workers, "member"))
+            stack.callback(pool.shutdown, cancel_futures=True)  # a refusal stops the rest
             members = open_delivery(
                 local,
                 name=name,
@@ -481,23 +552,62 @@ class Processor:
                 limits=self._limits,
                 workdir=workdir,
             )
+            pending: deque[Future[_Checked]] = deque()
+            checked: list[_Checked] = []
             for index, member in enumerate(members):
                 fault_point(Step.UNPACK)
                 if member.file.stat().st_size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
-                out_dir = workdir / f"out-{index}"
-                result = validate_file(
-                    member.file,
-                    member_contract,
-                    out_dir=out_dir,
-                    settings=self._quality,
-                    name=member.path,
+                staged = _stage_member(member.file, workdir / f"in-{index}")
+                pending.append(
+                    pool.submit(
+                        self._check_one,
+                        staged,
+                        member.path,
+                        member_contract,
+                        engine,
+                        (workdir / f"out-{index}", workdir / f"report-{index}.json"),
+                    )
                 )
-                checked.append(_Checked(member.path, result, _keep(result, member.file, out_dir)))
+                while len(pending) >= 2 * workers:
+                    checked.append(pending.popleft().result())
+                    fault_point(Step.CHECKS)
+            for future in pending:
+                checked.append(future.result())
                 fault_point(Step.CHECKS)
         if not checked:
-            raise RefusedError(Reason.FORMAT_UNSUPPORTED, f"{name} holds no data file")
+            raise RefusedError(Reason.ARCHIVE_EMPTY, f"{name} holds no data file")
         return checked
+
+    def _check_one(
+        self,
+        file: Path,
+        member: str,
+        contract: Contract,
+        engine: QualityEngine,
+        staging: tuple[Path, Path],
+    ) -> _Checked:
+        """Check one staged member file; its valid data stays staged in the output folder
+        and its whole report in the report file of ``staging``."""
+        out_dir, report_file = staging
+        result = validate_file(
+            file, contract, out_dir=out_dir, settings=self._quality, name=member, engine=engine
+        )
+        kept = _keep(result, file, out_dir)
+        if kept != file:
+            file.unlink(missing_ok=True)
+        report = result.report
+        report_file.write_text(json.dumps(report.to_dict()), encoding="utf-8")
+        if report.passed:
+            report.profile, report.malformed, report.encoding_errors = [], [], []
+            report.checks = [replace(check, samples=[]) for check in report.checks]
+        return _Checked(member, result, kept, report_file)
+
+    def _engine(self, workdir: Path) -> QualityEngine:
+        """One database for every member of the delivery in ``workdir``."""
+        return QualityEngine(
+            workdir, memory_limit=int(self._quality.memory_limit), threads=self._quality.threads
+        )
 
     def _publish(
         self,
@@ -517,51 +627,82 @@ class Processor:
             "etag": info.etag,
             "size": info.size,
             "run_id": self.run_id,
-            "members": [c.member for c in checked],
+            # Each member's report carries this: listing 10,000 members in 10,000 reports
+            # would write 10,000² names. The delivery manifest always lists them all.
+            "members": [c.member for c in checked] if len(checked) <= _MAX_LISTED_MEMBERS else [],
             "control": [asdict(c) for c in control],
         }
         envelope = {"delivery": delivery, "dt": day.isoformat()}
-        written = 0
-        members: list[DeliveryMember] = []
+        written: list[str] = []  # every key written, in any order, for the clean-up
+        lock = threading.Lock()
         try:
             with _timed("publish"):
-                for item, key in zip(checked, keys, strict=True):
-                    assert item.data is not None  # a passed member always has its data staged
-                    written += self.store.upload(item.data, key)
-                    outcome.outputs.append(key)
-                    rejected_key = None
-                    if item.result.rejected_path is not None:
-                        rejected_key = rejected_rows_key(key)
-                        written += self.store.upload(item.result.rejected_path, rejected_key)
-                        outcome.outputs.append(rejected_key)
-                    fault_point(Step.MEMBER_PUBLISH)
-                    report = QualitySummary.from_dict({**envelope, **item.result.report.to_dict()})
-                    report_key = quality_report_key(key)
-                    self.store.write_bytes(report_key, report.to_json())
-                    outcome.outputs.append(report_key)
-                    fault_point(Step.REPORT_PUBLISH)
-                    members.append(DeliveryMember(key, report.rows.valid, report_key, rejected_key))
+                with ContextThreadPoolExecutor(self.settings.member_concurrency, "publish") as pool:
+                    futures = [
+                        pool.submit(self._publish_member, item, key, envelope, written, lock)
+                        for item, key in zip(checked, keys, strict=True)
+                    ]
+                    published = [future.result() for future in futures]
                 manifest = DeliveryManifest(
                     dataset=contract.dataset,
                     dt=day.isoformat(),
-                    delivery=report.delivery,
-                    members=tuple(members),
+                    delivery=published[0][2],
+                    members=tuple(member for member, _, _ in published),
                     published_at=datetime.now(UTC).isoformat(),
                     sha256=sha256,
                 )
                 manifest_key = delivery_manifest_key(contract.dataset, day, info.key)
                 self.store.write_bytes(manifest_key, manifest.to_json())
-                outcome.outputs.append(manifest_key)
+                written.append(manifest_key)
                 fault_point(Step.DELIVERY_MANIFEST)
         except BaseException:
-            self._unpublish(outcome.outputs)
+            self._unpublish(written)
             raise
-        _bytes_out.labels(dataset=contract.dataset).inc(written)
+        for member, size, _ in published:
+            outcome.outputs.append(member.key)
+            if member.rejected is not None:
+                outcome.outputs.append(member.rejected)
+            outcome.outputs.append(member.report)
+            _bytes_out.labels(dataset=contract.dataset).inc(size)
+        outcome.outputs.append(manifest_key)
         for item in checked:
             counts = item.result.report.rows
             _rows.labels(dataset=contract.dataset, fate="valid").inc(counts.valid)
             _rows.labels(dataset=contract.dataset, fate="rejected").inc(counts.rejected)
         return outcome
+
+    def _publish_member(
+        self,
+        item: _Checked,
+        key: str,
+        envelope: dict[str, Any],
+        written: list[str],
+        lock: threading.Lock,
+    ) -> tuple[DeliveryMember, int, Delivery]:
+        """Upload one member's data, rejected rows and report; say what, how many bytes, and
+        the delivery as its report records it."""
+
+        def wrote(written_key: str) -> None:
+            with lock:
+                written.append(written_key)
+
+        assert item.data is not None  # a passed member always has its data staged
+        size = self.store.upload(item.data, key)
+        wrote(key)
+        rejected_key = None
+        if item.result.rejected_path is not None:
+            rejected_key = rejected_rows_key(key)
+            size += self.store.upload(item.result.rejected_path, rejected_key)
+            wrote(rejected_key)
+        fault_point(Step.MEMBER_PUBLISH)
+        details = json.loads(item.report_file.read_text(encoding="utf-8"))
+        report = QualitySummary.from_dict({**envelope, **details})
+        report_key = quality_report_key(key)
+        self.store.write_bytes(report_key, report.to_json())
+        wrote(report_key)
+        fault_point(Step.REPORT_PUBLISH)
+        member = DeliveryMember(key, report.rows.valid, report_key, rejected_key)
+        return member, size, report.delivery
 
     def _unpublish(self, keys: list[str]) -> None:
         """Remove what a failed publish wrote, so no partial delivery stays visible."""
@@ -607,6 +748,7 @@ class Processor:
         *,
         local: Path | None,
         checks: list[dict[str, Any]] | None = None,
+        misnamed: bool = False,
     ) -> Outcome:
         info = job.info
         dataset = contract.dataset if contract else None
@@ -622,6 +764,7 @@ class Processor:
                 local_copy=local,
                 member=refusal.member,
                 failed_checks=checks,
+                misnamed=misnamed,
             )
         job.quarantine = record
         return Outcome(
@@ -643,11 +786,11 @@ class Processor:
             if decryptor is None:
                 secret = _reveal(contract, "key").encode()
                 passphrase = _reveal(contract, "passphrase") if contract.passphrase else None
-                signers = [_reveal(contract, "signer").encode()] if contract.signer else []
                 decryptor = Decryptor(
                     secret,
                     passphrase=passphrase,
-                    signer_keys=signers,
+                    signer_keys=_signer_keys(contract),
+                    signature=contract.signature_policy,
                     workdir=self.settings.work_dir,
                 )
                 self._resources.enter_context(decryptor)
@@ -656,6 +799,17 @@ class Processor:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _stage_member(file: Path, folder: Path) -> Path:
+    """A link to (or copy of) an unpacked member that outlives the unpacker's own file."""
+    folder.mkdir()
+    staged = folder / file.name
+    try:
+        os.link(file, staged)
+    except OSError:
+        shutil.copyfile(file, staged)
+    return staged
 
 
 def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | None:
@@ -760,7 +914,24 @@ def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
 
 def _is_encrypted(path: Path) -> bool:
     with path.open("rb") as stream:
-        return is_pgp(stream.read(SNIFF_SIZE))
+        return is_pgp(stream.read(PGP_SNIFF_SIZE))
+
+
+def _signer_keys(contract: Contract) -> list[bytes]:
+    """The vendor public keys of ``contract``, resolved.
+
+    Raises:
+        ConfigError: a reference cannot be resolved; the message names the field.
+    """
+    keys: list[bytes] = []
+    for index, secret in enumerate(contract.signer_keys):
+        try:
+            keys.append(str(secret.reveal()).encode())
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{contract.origin}: signer key #{index + 1} {secret!r} cannot be resolved: {exc}"
+            ) from exc
+    return keys
 
 
 def _reveal(contract: Contract, name: str) -> str:

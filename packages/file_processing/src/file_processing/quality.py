@@ -57,6 +57,7 @@ from file_processing.checks import (
     unique_table,
 )
 from file_processing.control import checksum_result, trailer_result
+from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
 from file_processing.prescan import Prescan, prescan, utf8_compatible
 from file_processing.profile import profile_columns, profile_exprs
@@ -150,6 +151,7 @@ def analyze_file(
     checksum: str | None = None,
     settings: QualitySettings | None = None,
     name: str | None = None,
+    engine: QualityEngine | None = None,
 ) -> QualityReport:
     """Check a plain data file against ``contract`` and report, without writing outputs.
 
@@ -162,8 +164,12 @@ def analyze_file(
         settings: Engine limits; defaults when ``None``.
         name: The file's name in the report and logs (an archive member's path);
             the file name of ``path`` when ``None``.
+        engine: A database shared by the files of one delivery (``path`` inside its
+            root); a database of the file's own when ``None``.
     """
-    with _Analysis(Path(path), contract, checksum, settings or QualitySettings(), name) as analysis:
+    with _Analysis(
+        Path(path), contract, checksum, settings or QualitySettings(), name, engine
+    ) as analysis:
         return analysis.run(out_dir=None).report
 
 
@@ -175,6 +181,7 @@ def validate_file(
     checksum: str | None = None,
     settings: QualitySettings | None = None,
     name: str | None = None,
+    engine: QualityEngine | None = None,
 ) -> QualityResult:
     """Check a data file and, when rows fail within the contract's limit, split them off.
 
@@ -190,7 +197,9 @@ def validate_file(
     if source.parent.resolve() == target.resolve():
         raise ValueError("out_dir must differ from the input file's directory")
     target.mkdir(parents=True, exist_ok=True)
-    with _Analysis(source, contract, checksum, settings or QualitySettings(), name) as analysis:
+    with _Analysis(
+        source, contract, checksum, settings or QualitySettings(), name, engine
+    ) as analysis:
         return analysis.run(out_dir=target)
 
 
@@ -218,8 +227,10 @@ class _Analysis:
         checksum: str | None,
         settings: QualitySettings,
         name: str | None = None,
+        engine: QualityEngine | None = None,
     ) -> None:
         self.path = path
+        self.engine = engine
         self.contract = contract
         self.checksum = checksum
         self.settings = settings
@@ -237,7 +248,8 @@ class _Analysis:
         self.order: list[int] = list(range(len(contract.columns)))  # file position -> column
         self._failed_rules: list[Rule] = []
         self._breaks: set[str] = set()
-        self._scratch = make_scratch(settings.work_dir, "quality")
+        scratch_root = engine.scratch if engine is not None else settings.work_dir
+        self._scratch = make_scratch(scratch_root, "quality")
         self._connection: Any = None
 
     def __enter__(self) -> _Analysis:
@@ -415,6 +427,9 @@ class _Analysis:
     # ------------------------------------------------------------ DuckDB
 
     def _connect(self, data_path: Path, out_dir: Path | None) -> None:
+        if self.engine is not None:  # the delivery's database: a connection of our own
+            self._connection = self.engine.connect()
+            return
         import duckdb  # the engine; imported with the first analysis
 
         config: dict[str, Any] = {
@@ -542,6 +557,8 @@ class _Analysis:
             return 0
         grouped = self._rejected_records()
         ((count,),) = self._sql(f"SELECT count(*) FROM {grouped}")
+        if not count:
+            return 0
         samples = self._sql(
             f"SELECT line, byte, error, text FROM {grouped} ORDER BY line LIMIT $1",
             [self.settings.malformed_samples],

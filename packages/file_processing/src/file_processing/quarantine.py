@@ -31,8 +31,10 @@ from etl_core.artifacts import QuarantineRecord
 from etl_core.errors import ArtifactError, ObjectConflictError, ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE_SUFFIX, UNKNOWN_DATASET
 from etl_core.storage import ObjectInfo, ObjectStore, Records
+from etl_core.storage.keys import MAX_KEY_BYTES
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Ledger, utc_stamp
+from file_processing.names import escaped, is_addressable, key_problem, safe_name
 
 __all__ = [
     "QuarantineRecord",
@@ -47,16 +49,25 @@ logger = logging.getLogger(__name__)
 
 _ORIGINAL_SUFFIX = ".original"
 _MAX_NAME_BYTES = 255  # a file name on common file systems
+_MAX_KEY_BYTES = MAX_KEY_BYTES - 64  # S3's key limit, with room for the store's prefix
 
 
-def quarantine_key(landing_key: str, dataset: str | None, partition: date) -> str:
+def quarantine_key(
+    landing_key: str, dataset: str | None, partition: date, *, misnamed: bool = False
+) -> str:
     """Where a landing object goes when it is quarantined.
 
     A file named like a record (``x.quarantine.json``) is stored as
     ``x.quarantine.json.original``, so no delivery can overwrite or forge the
-    record of another.
+    record of another. A name too long for a file, a key that would pass S3's
+    1,024 bytes, and a ``misnamed`` (hostile or unaddressable) key get a safe
+    derived name instead: readable characters and a hash of the whole key (the
+    record keeps the key as stored).
     """
     relative = layout.strip_zone(landing_key, LANDING)
+    prefix = layout.quarantine_prefix(dataset or UNKNOWN_DATASET, partition)
+    if misnamed:
+        return prefix + safe_name(relative, _MAX_NAME_BYTES - len(QUARANTINE_SUFFIX))
     name = relative if dataset is None else relative.rsplit("/", 1)[-1]
     if name.endswith(QUARANTINE_SUFFIX):
         name += _ORIGINAL_SUFFIX
@@ -68,7 +79,9 @@ def quarantine_key(landing_key: str, dataset: str | None, partition: date) -> st
         size = _MAX_NAME_BYTES - len(QUARANTINE_SUFFIX) - 18
         head = base.encode()[:size].decode(errors="ignore")
         name = f"{folder}/{head}~{digest}" if folder else f"{head}~{digest}"
-    return layout.quarantine_key(dataset or UNKNOWN_DATASET, partition, name)
+    if len((prefix + name + QUARANTINE_SUFFIX).encode()) > _MAX_KEY_BYTES:
+        return prefix + safe_name(relative, _MAX_NAME_BYTES - len(QUARANTINE_SUFFIX))
+    return prefix + name
 
 
 def quarantine_object(
@@ -83,18 +96,24 @@ def quarantine_object(
     local_copy: Path | None = None,
     member: str | None = None,
     failed_checks: list[dict[str, Any]] | None = None,
+    misnamed: bool = False,
 ) -> QuarantineRecord:
     """Put the original of ``source`` in quarantine with its record.
 
     Args:
         local_copy: The bytes already downloaded (exactly the ETag processed);
             uploaded instead of a server-side copy when given.
+        misnamed: ``source.key`` is hostile or one the store cannot address
+            (:mod:`file_processing.names`): the object is quarantined under a safe
+            derived name (and copied by its key as stored).
     """
-    key = quarantine_key(source.key, dataset, partition)
+    key = quarantine_key(source.key, dataset, partition, misnamed=misnamed)
     if local_copy is not None:
         store.upload(local_copy, key)
-    else:
+    elif is_addressable(source.key):
         store.copy(source.key, key)
+    else:
+        store.copy_unaddressable(source.key, key, etag=source.etag)
     record = QuarantineRecord(
         key=key,
         dataset=dataset or UNKNOWN_DATASET,
@@ -149,8 +168,8 @@ def release(
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
         FileProcessingError: the record was already released, its landing
-            original is gone (nothing could be reprocessed), or the record changed
-            while being released (a new quarantine: look again).
+            original is gone (nothing could be reprocessed) or has a hostile key,
+            or the record changed while being released (a new quarantine: look again).
     """
     record_key = layout.quarantine_record_key(key)
     found = Records(store, decode=_decode, encode=QuarantineRecord.to_json).read(record_key)
@@ -160,6 +179,11 @@ def release(
     if record.released:
         raise FileProcessingError(
             f"{record.key} was already released by {record.released_by} at {record.released_at}"
+        )
+    if key_problem(record.source_key) is not None:
+        raise FileProcessingError(
+            f"{record.key}: its landing key {escaped(record.source_key)!r} is refused as a name "
+            f"({record.reason}), whatever the contracts say; have it delivered under a proper name"
         )
     if not store.exists(record.source_key):
         raise FileProcessingError(

@@ -32,6 +32,9 @@ class Reason(StrEnum):
     ARCHIVE_OVERLAPPING_ENTRIES = "archive.overlapping_entries"
     ARCHIVE_DUPLICATE_ENTRY = "archive.duplicate_entry"
     ARCHIVE_BAD_NAME = "archive.bad_name"
+    ARCHIVE_EMPTY = "archive.empty"
+    ARCHIVE_UNSUPPORTED_FORMAT = "archive.unsupported_format"
+    ARCHIVE_UNSUPPORTED_COMPRESSION = "archive.unsupported_compression"
     FORMAT_UNSUPPORTED = "format.unsupported"
     FORMAT_MISMATCH = "format.mismatch"
     PGP_NO_KEY = "pgp.no_key"
@@ -42,6 +45,7 @@ class Reason(StrEnum):
     PGP_NOT_ENCRYPTED = "pgp.not_encrypted"
     PGP_BAD_SIGNATURE = "pgp.bad_signature"
     PGP_UNSIGNED = "pgp.unsigned"
+    PGP_NESTED = "pgp.nested"
     DATA_EMPTY = "data.empty"
     DATA_SCHEMA = "data.schema"
     DATA_PARSE_ERROR = "data.parse_error"
@@ -54,6 +58,10 @@ class Reason(StrEnum):
     CONTROL_MISMATCH = "control_mismatch"
     DUPLICATE = "duplicate"
     CONTRACT_UNMATCHED = "contract.unmatched"
+    NAME_INVALID_KEY = "name.invalid_key"
+    NAME_PATH_TRAVERSAL = "name.path_traversal"
+    NAME_CONTROL_CHARACTER = "name.control_character"
+    NAME_SPOOFING = "name.spoofing"
     DELIVERY_CONFLICT = "delivery.conflict"
 
     @property
@@ -70,7 +78,10 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.ARCHIVE_SPECIAL_FILE: "A member is a device, FIFO, socket or other non-regular file.",
     Reason.ARCHIVE_ENCRYPTED: "A member is password-encrypted inside the archive.",
     Reason.ARCHIVE_CRC: "A member's checksum does not match its data.",
-    Reason.ARCHIVE_CORRUPT: "The archive structure or compressed data is invalid.",
+    Reason.ARCHIVE_CORRUPT: (
+        "The archive structure or compressed data is invalid, or a name promises an "
+        "archive (`.zip`, `.gz`, ...) that the content is not."
+    ),
     Reason.ARCHIVE_TRUNCATED: "The archive or compressed stream ends before its end marker.",
     Reason.ARCHIVE_TOO_LARGE: "Uncompressed bytes exceed the member or total size limit.",
     Reason.ARCHIVE_RATIO: (
@@ -87,9 +98,17 @@ _DESCRIPTIONS: dict[Reason, str] = {
         f"({', '.join(f'`{suffix}`' for suffix in SIDECAR_SUFFIXES)}), too long, "
         "or also the name of a folder."
     ),
+    Reason.ARCHIVE_EMPTY: "The archive holds no data file (no entries, or folders only).",
+    Reason.ARCHIVE_UNSUPPORTED_FORMAT: (
+        "The content is an archive format the lane does not open (7z, RAR, zstd, "
+        "a self-extracting executable)."
+    ),
+    Reason.ARCHIVE_UNSUPPORTED_COMPRESSION: (
+        "A zip entry uses a compression method the lane cannot decompress (Deflate64, PPMd, ...)."
+    ),
     Reason.FORMAT_UNSUPPORTED: (
-        "Content matches no supported format, is disguised by its extension, "
-        "or uses an unsupported feature."
+        "No longer given (split into the `archive.*` codes above); kept so records "
+        "written by earlier versions still read."
     ),
     Reason.FORMAT_MISMATCH: (
         "The content's magic bytes contradict the packing the contract declares."
@@ -99,9 +118,15 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PGP_CORRUPT: "The OpenPGP data is malformed.",
     Reason.PGP_TRUNCATED: "The OpenPGP message ends early.",
     Reason.PGP_BOMB: "The decrypted plaintext exceeds the size or compression-ratio limit.",
-    Reason.PGP_NOT_ENCRYPTED: "The OpenPGP data is signed or literal data, but not encrypted.",
+    Reason.PGP_NOT_ENCRYPTED: (
+        "The name (`.gpg`, `.pgp`, `.asc`) or the contract says encrypted, but the content "
+        "is plain, or OpenPGP data that is not encrypted (signed-only, clear-signed, a key)."
+    ),
     Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
     Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
+    Reason.PGP_NESTED: (
+        "The message is encrypted more times than the lane decrypts (two layers at most)."
+    ),
     Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
     Reason.DATA_SCHEMA: (
         "The header's columns do not match the contract's schema (missing, unexpected, repeated)."
@@ -123,6 +148,18 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",
     Reason.DUPLICATE: "The same content was already processed under another key.",
     Reason.CONTRACT_UNMATCHED: "No dataset contract matches the landing key.",
+    Reason.NAME_INVALID_KEY: (
+        "The landing key cannot be addressed: an empty segment (`a//b`), a leading or "
+        "trailing `/` on an object with content, a backslash, or more than 1,024 bytes."
+    ),
+    Reason.NAME_PATH_TRAVERSAL: "The landing key has a `.` or `..` segment.",
+    Reason.NAME_CONTROL_CHARACTER: (
+        "The landing key contains a control character (newline, tab, NUL, DEL, ...)."
+    ),
+    Reason.NAME_SPOOFING: (
+        "The landing key contains invisible bidirectional or format characters "
+        "(U+202A-E, U+2066-9, U+200E/F, ...) that make it display as another name."
+    ),
     Reason.DELIVERY_CONFLICT: (
         "The file would replace validated data that another landing object delivered."
     ),

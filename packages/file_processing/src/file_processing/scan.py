@@ -54,16 +54,23 @@ class ScanSummary:
 def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[str]:
     """Landing keys to consider (sidecars left out), restricted to ``dataset``'s source.
 
+    Keys the store cannot address (``a//b``, ``x/../y``, control characters) come
+    last, exactly as stored: they are quarantined with a ``name.*`` reason.
+
     Raises:
         ContractError: no contract declares ``dataset``.
     """
     source = None if dataset is None else processor.contracts.get(dataset).source
-    for info in processor.store.list(landing_prefix(source)):
+    prefix = landing_prefix(source)
+    for info in processor.store.list(prefix):
         if info.key.endswith("/") or processor.is_control_file(info.key):
             continue
         if dataset is not None and processor.contracts.match(info.key) is None:
             continue
         yield info.key
+    for info in processor.store.list_unaddressable(prefix):
+        if dataset is None or processor.contracts.match(info.key) is not None:
+            yield info.key
 
 
 def scan(

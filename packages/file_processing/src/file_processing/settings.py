@@ -20,6 +20,8 @@ class FileProcessingSettings(RuntimeSettings):
 
     concurrency: int = 2
     """Landing objects processed at once by ``scan``."""
+    member_concurrency: int = 4
+    """Members of one delivery (an archive's files) checked and published at once."""
     work_dir: Path | None = None
     """Scratch space for downloads, decrypted and unpacked members (system temp)."""
     claim_timeout: timedelta = timedelta(hours=1)
@@ -53,6 +55,10 @@ class FileProcessingSettings(RuntimeSettings):
         for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 1 <= self.member_concurrency <= 64:
+            raise ValueError(
+                f"member_concurrency must be from 1 to 64, got {self.member_concurrency}"
+            )
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""

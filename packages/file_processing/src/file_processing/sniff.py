@@ -6,12 +6,16 @@ file's extension is never trusted (it is only used to notice disguised files).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 
-__all__ = ["SNIFF_SIZE", "Kind", "is_pgp", "sniff"]
+__all__ = ["PGP_SNIFF_SIZE", "SNIFF_SIZE", "Kind", "PgpForm", "is_pgp", "pgp_form", "sniff"]
 
 SNIFF_SIZE = 1024
 """Bytes of the head that :func:`sniff` needs to decide (tar's magic sits at offset 257)."""
+PGP_SNIFF_SIZE = 64 * 1024
+"""Bytes of the head :func:`pgp_form` looks through for an armour line after a preamble."""
 
 _ZIP_MAGICS = (
     b"PK\x03\x04",  # local file header: an ordinary archive
@@ -20,8 +24,21 @@ _ZIP_MAGICS = (
     b"PK00",  # "temporary spanning" marker of the same
 )
 _BZIP2_BLOCK_MAGICS = (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")
-_ARMOR_HEADER = b"-----BEGIN PGP MESSAGE-----"
-_PKESK, _SKESK, _MARKER = 1, 3, 10
+_ARMOR_BEGIN = b"-----BEGIN PGP "
+_PKESK, _SIGNATURE, _SKESK, _ONE_PASS, _COMPRESSED, _MARKER, _LITERAL = 1, 2, 3, 4, 8, 10, 11
+_LITERAL_FORMATS = frozenset(b"btu8lm1")
+_ARMOR_BODY_LINES = 16  # base64 lines decoded to read the first packet (about 1 KiB)
+
+
+class PgpForm(StrEnum):
+    """What kind of OpenPGP data a stream holds."""
+
+    ENCRYPTED = "encrypted"
+    SIGNED = "signed or literal"
+    """A signed-only message (one-pass signature, signature, compressed or literal data)."""
+    CLEARSIGNED = "clear-signed"
+    OTHER = "non-message"
+    """An armoured key block or detached signature."""
 
 
 class Kind(StrEnum):
@@ -33,12 +50,27 @@ class Kind(StrEnum):
     XZ = "xz"
     TAR = "tar"
     PGP = "pgp"
+    SEVEN_ZIP = "7z"
+    RAR = "rar"
+    ZSTD = "zstd"
+    EXECUTABLE = "executable"
     PLAIN = "plain"
 
     @property
     def is_archive(self) -> bool:
         """True for containers and compressed streams that unpacking opens."""
         return self in _ARCHIVES
+
+    @property
+    def is_unsupported_archive(self) -> bool:
+        """True for archive formats recognised but not opened (7z, RAR, zstd, executables,
+        which is what a self-extracting archive is)."""
+        return self in _UNSUPPORTED
+
+    @property
+    def description(self) -> str:
+        """What the content is, in words, for refusal messages."""
+        return _DESCRIPTIONS.get(self, f"{self.value} data")
 
     @property
     def is_compression(self) -> bool:
@@ -48,6 +80,21 @@ class Kind(StrEnum):
 
 _COMPRESSIONS = frozenset({Kind.GZIP, Kind.BZIP2, Kind.XZ})
 _ARCHIVES = _COMPRESSIONS | {Kind.ZIP, Kind.TAR}
+_UNSUPPORTED = frozenset({Kind.SEVEN_ZIP, Kind.RAR, Kind.ZSTD, Kind.EXECUTABLE})
+_DESCRIPTIONS = {
+    Kind.SEVEN_ZIP: "a 7z archive",
+    Kind.RAR: "a RAR archive",
+    Kind.ZSTD: "a zstd-compressed stream",
+    Kind.EXECUTABLE: "an executable program (a self-extracting archive, perhaps)",
+    Kind.PLAIN: "plain data",
+    Kind.PGP: "OpenPGP data",
+}
+_UNSUPPORTED_MAGICS = (
+    (b"7z\xbc\xaf\x27\x1c", Kind.SEVEN_ZIP),
+    (b"Rar!\x1a\x07", Kind.RAR),
+    (b"\x28\xb5\x2f\xfd", Kind.ZSTD),
+    (b"\x7fELF", Kind.EXECUTABLE),
+)
 
 
 def sniff(head: bytes) -> Kind:
@@ -64,29 +111,84 @@ def sniff(head: bytes) -> Kind:
         return Kind.TAR
     if is_pgp(head):
         return Kind.PGP
+    for magic, kind in _UNSUPPORTED_MAGICS:
+        if head.startswith(magic):
+            return kind
+    if _is_windows_executable(head):
+        return Kind.EXECUTABLE
     return Kind.PLAIN
 
 
 def is_pgp(head: bytes) -> bool:
-    """True when ``head`` starts an encrypted OpenPGP message, ASCII-armoured or binary.
+    """True when ``head`` starts an encrypted OpenPGP message, ASCII-armoured or binary
+    (an armoured one may follow a text preamble, such as an e-mail's)."""
+    return pgp_form(head) is PgpForm.ENCRYPTED
 
-    Binary messages must open with a public-key or passphrase session-key packet
-    (or the obsolete marker packet) of a known version, so random binary data or
-    Latin-1 text is not mistaken for one.
+
+def pgp_form(head: bytes) -> PgpForm | None:
+    """What OpenPGP data ``head`` starts, or ``None`` when it is not OpenPGP.
+
+    Binary data must open with a packet of a known version that starts a message
+    (session key, marker, one-pass signature, signature, compressed or literal
+    data), so random binary data or Latin-1 text is not mistaken for one.
+    Armoured data is found at the start of any line of the first
+    :data:`PGP_SNIFF_SIZE` bytes of text; a message's first packet is decoded
+    from its base64 body to tell encrypted from signed-only.
     """
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_ARMOR_HEADER):
-        return True
+    armored = _armor_start(head)
+    if armored is not None:
+        return _armored_form(head[armored:])
+    return _binary_form(head)
+
+
+def _armor_start(head: bytes) -> int | None:
+    """Offset of the first ``-----BEGIN PGP`` line, when only text precedes it."""
+    at = head.find(_ARMOR_BEGIN)
+    while at >= 0:
+        if at == 0 or head[at - 1 : at] in (b"\n", b"\r"):
+            return None if b"\x00" in head[:at] else at
+        at = head.find(_ARMOR_BEGIN, at + 1)
+    return None
+
+
+def _armored_form(armor: bytes) -> PgpForm:
+    first, _, rest = armor.partition(b"\n")
+    kind = first[len(_ARMOR_BEGIN) :].rstrip(b"\r \t-")
+    if kind == b"SIGNED MESSAGE":
+        return PgpForm.CLEARSIGNED
+    if kind != b"MESSAGE":
+        return PgpForm.OTHER
+    lines = [line.strip() for line in rest.split(b"\n")]
+    body = lines[lines.index(b"") + 1 :] if b"" in lines else lines
+    encoded = b"".join(body[:_ARMOR_BODY_LINES]).split(b"=", 1)[0]
+    try:
+        decoded = base64.b64decode(encoded[: len(encoded) // 4 * 4], validate=True)
+    except binascii.Error:
+        return PgpForm.ENCRYPTED  # gpg judges a garbled body (pgp.corrupt)
+    return _binary_form(decoded) or PgpForm.ENCRYPTED
+
+
+def _binary_form(head: bytes) -> PgpForm | None:
     parsed = _first_packet(head)
     if parsed is None:
-        return False
+        return None
     tag, body = parsed
-    if tag == _PKESK:
-        return body[:1] in (b"\x03", b"\x06")
-    if tag == _SKESK:
-        return body[:1] in (b"\x04", b"\x05", b"\x06")
-    if tag == _MARKER:
-        return body.startswith(b"PGP")
-    return False
+    version = body[:1]
+    if tag == _PKESK and version in (b"\x03", b"\x06"):
+        return PgpForm.ENCRYPTED
+    if tag == _SKESK and version in (b"\x04", b"\x05", b"\x06"):
+        return PgpForm.ENCRYPTED
+    if tag == _MARKER and body.startswith(b"PGP"):
+        return PgpForm.ENCRYPTED
+    if tag == _ONE_PASS and version in (b"\x03", b"\x06"):
+        return PgpForm.SIGNED
+    if tag == _SIGNATURE and version in (b"\x03", b"\x04", b"\x05", b"\x06"):
+        return PgpForm.SIGNED
+    if tag == _COMPRESSED and version in (b"\x00", b"\x01", b"\x02", b"\x03"):
+        return PgpForm.SIGNED
+    if tag == _LITERAL and body[:1] and body[0] in _LITERAL_FORMATS:
+        return PgpForm.SIGNED
+    return None
 
 
 def _first_packet(head: bytes) -> tuple[int, bytes] | None:
@@ -103,12 +205,23 @@ def _first_packet(head: bytes) -> tuple[int, bytes] | None:
             header_len = 3
         elif octet == 255:
             header_len = 6
-        else:
-            return None  # partial lengths never start a session-key packet
+        else:  # a partial length: only data packets (compressed, literal) start so
+            header_len = 2
+            if first & 0x3F not in (_COMPRESSED, _LITERAL):
+                return None
     else:  # old packet format: tag in bits 5..2, length type in bits 1..0
         tag = (first >> 2) & 0x0F
         header_len = (2, 3, 5, 1)[first & 0x03]
     return tag, head[header_len:]
+
+
+def _is_windows_executable(head: bytes) -> bool:
+    """A DOS/Windows program (self-extracting zips and RARs are): ``MZ`` whose header points
+    at a ``PE`` signature, so a text file that merely starts with "MZ" is not one."""
+    if not head.startswith(b"MZ") or len(head) < 0x40:
+        return False
+    offset = int.from_bytes(head[0x3C:0x40], "little")
+    return head[offset : offset + 4] == b"PE\x00\x00"
 
 
 def _is_bzip2(head: bytes) -> bool:

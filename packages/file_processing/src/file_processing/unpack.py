@@ -359,7 +359,19 @@ class _Session:
             file, size = self._spool(source.read, name)
             yield from _hand_over(Member(name, size, file))
             return
-        yield from self._open(kind, source, name, 1, mode, stream if at_start else None)
+        found = 0
+        for member in self._open(kind, source, name, 1, mode, stream if at_start else None):
+            found += 1
+            yield member
+        if not found:
+            raise RefusedError(
+                Reason.ARCHIVE_EMPTY,
+                f"the {kind.value} archive holds no data file ({self.entries} entries, "
+                "folders only)"
+                if self.entries
+                else f"the {kind.value} archive holds no entries at all",
+                member=name,
+            )
 
     def _open(
         self,
@@ -600,7 +612,10 @@ def _check_declared(mode: Packing, kind: Kind, name: str) -> None:
     }
     if mode is Packing.AUTO:
         return
-    ok = not kind.is_archive if mode is Packing.NONE else kind in allowed[mode]
+    if mode is Packing.NONE:
+        ok = not (kind.is_archive or kind.is_unsupported_archive)
+    else:
+        ok = kind in allowed[mode]
     if not ok:
         raise RefusedError(
             Reason.FORMAT_MISMATCH,
@@ -610,11 +625,21 @@ def _check_declared(mode: Packing, kind: Kind, name: str) -> None:
 
 
 def _check_claim(path: str, kind: Kind) -> None:
-    """Refuse content that is no archive under a name that promises one."""
-    if path.lower().endswith(_ARCHIVE_SUFFIXES):
+    """Refuse an archive format the lane does not open, and plain content under a name
+    that promises an archive (a ``.gz`` that is no gzip)."""
+    if kind.is_unsupported_archive:
         raise RefusedError(
-            Reason.FORMAT_UNSUPPORTED,
-            f"named like an archive but the content is {kind.value} data",
+            Reason.ARCHIVE_UNSUPPORTED_FORMAT,
+            f"the content is {kind.description}, which this lane does not open; "
+            "ask the vendor for zip, gzip, bzip2, xz or tar",
+            member=path,
+        )
+    suffix = next((s for s in _ARCHIVE_SUFFIXES if path.lower().endswith(s)), None)
+    if suffix is not None:
+        raise RefusedError(
+            Reason.ARCHIVE_CORRUPT,
+            f"named like an archive ({suffix}) but the content is not one "
+            f"(it is {kind.description})",
             member=path,
         )
 
@@ -679,8 +704,12 @@ def _refusal(exc: BaseException, fmt: str, member: str) -> RefusedError:
         reason = Reason.ARCHIVE_OVERLAPPING_ENTRIES
     elif "encrypted" in lowered or "password" in lowered:
         reason = Reason.ARCHIVE_ENCRYPTED
+    elif "compression" in lowered and (
+        isinstance(exc, NotImplementedError) or "not supported" in lowered
+    ):
+        reason = Reason.ARCHIVE_UNSUPPORTED_COMPRESSION
     elif isinstance(exc, NotImplementedError) or "not supported" in lowered or "disks" in lowered:
-        reason = Reason.FORMAT_UNSUPPORTED
+        reason = Reason.ARCHIVE_UNSUPPORTED_FORMAT
     else:
         reason = Reason.ARCHIVE_CORRUPT
     return RefusedError(reason, f"{fmt}: {text}", member=member)
@@ -779,7 +808,7 @@ def _check_zip_entry(
         )
     if info.compress_type not in _SUPPORTED_ZIP_METHODS:
         raise RefusedError(
-            Reason.FORMAT_UNSUPPORTED,
+            Reason.ARCHIVE_UNSUPPORTED_COMPRESSION,
             f"zip compression method {info.compress_type} is not supported",
             member=member_path,
         )

@@ -539,3 +539,51 @@ def test_an_impossible_date_in_the_name_is_said_to_be_one(lane: Any, orders: Ord
     assert outcome.reason["code"] == "contract.unmatched"
     assert "'20261332' is not a calendar date in the format '%Y%m%d'" in outcome.reason["message"]
     assert "'orders'" in outcome.reason["message"]
+
+
+def test_a_plaintext_named_gpg_is_quarantined_as_not_encrypted(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+    body = orders(4)
+    key = lane.deliver("orders_20261110.csv.gpg", body)
+
+    with lane.processor() as processor:
+        outcome = processor.process(key)
+
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "pgp.not_encrypted"
+    assert lane.store.read_bytes(outcome.outputs[0]) == body
+    assert lane.keys("validated/") == []
+
+
+def test_the_contracts_signature_policy_if_present_with_several_signers_applies(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(
+        contract.read_text().replace(
+            'key = "env:TEST_ORDERS_KEY"\n',
+            'key = "env:TEST_ORDERS_KEY"\nsignature = "if_present"\n'
+            'signers = ["env:TEST_STRANGER_PUB", "env:TEST_VENDOR_PUB"]\n',
+        )
+    )
+    monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+    monkeypatch.setenv("TEST_VENDOR_PUB", pgp.vendor_public.decode())
+    stranger = pgp.gpg_run("--armor", "--export", "stranger@example.test")
+    monkeypatch.setenv("TEST_STRANGER_PUB", stranger.decode())
+    plain = tmp_path / "orders.csv"
+    plain.write_bytes(orders(3))
+    unsigned = pgp.encrypt(plain, tmp_path / "orders_20261111.csv.pgp")
+    signed = pgp.encrypt(plain, tmp_path / "orders_20261112.csv.pgp", sign_as="vendor@example.test")
+    forged = pgp.encrypt(
+        plain, tmp_path / "orders_20261113.csv.pgp", sign_as="impostor@example.test"
+    )
+
+    with lane.processor() as processor:
+        outcomes = [processor.process(lane.deliver(f.name, f)) for f in (unsigned, signed, forged)]
+
+    assert [o.status for o in outcomes] == ["validated", "validated", "quarantined"]
+    assert outcomes[2].reason is not None
+    assert outcomes[2].reason["code"] == "pgp.bad_signature"

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from etl_core.errors import ConfigError
+from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
+from file_processing.reasons import Reason
 from file_processing.unpack import Member, unpack
 
 CSV_A = b"id,name\n" + b"".join(b"%d,name-%d\n" % (i, i) for i in range(5000))
@@ -153,11 +155,15 @@ def test_zip_from_a_non_seekable_stream_is_spooled_and_read(
     assert list(workdir.iterdir()) == []
 
 
-def test_empty_zip_yields_nothing(tmp_path: Path, workdir: Path) -> None:
+def test_empty_zip_is_refused_as_an_empty_archive(tmp_path: Path, workdir: Path) -> None:
     archive = tmp_path / "empty.zip"
     zipfile.ZipFile(archive, "w").close()
 
-    assert contents(archive, name="empty.zip", workdir=workdir) == {}
+    with pytest.raises(RefusedError) as caught:
+        contents(archive, name="empty.zip", workdir=workdir)
+
+    assert caught.value.reason == Reason.ARCHIVE_EMPTY
+    assert list(workdir.iterdir()) == []
 
 
 # ------------------------------------------------------------------ gzip, bzip2, xz

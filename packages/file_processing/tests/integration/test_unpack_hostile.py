@@ -226,7 +226,7 @@ def test_zip_with_an_unsupported_compression_method_is_refused(
     struct.pack_into("<H", raw, directory + 10, 9)
     archive.write_bytes(raw)
 
-    assert refusal(archive, workdir).reason == Reason.FORMAT_UNSUPPORTED
+    assert refusal(archive, workdir).reason == Reason.ARCHIVE_UNSUPPORTED_COMPRESSION
 
 
 def test_duplicate_zip_entries_are_refused(tmp_path: Path, workdir: Path) -> None:
@@ -447,7 +447,8 @@ def test_zip_named_file_holding_plain_text_is_refused(tmp_path: Path, workdir: P
 
     error = refusal(path, workdir)
 
-    assert error.reason == Reason.FORMAT_UNSUPPORTED
+    assert error.reason == Reason.ARCHIVE_CORRUPT
+    assert "named like an archive (.zip)" in error.message
     assert error.member == "pos_20240101.zip"
 
 
@@ -456,7 +457,7 @@ def test_archive_member_named_like_an_archive_but_plain_is_refused(
 ) -> None:
     archive = make_zip(tmp_path / "outer.zip", {"inner.tar.gz": b"plain text\n"})
 
-    assert refusal(archive, workdir).reason == Reason.FORMAT_UNSUPPORTED
+    assert refusal(archive, workdir).reason == Reason.ARCHIVE_CORRUPT
 
 
 @pytest.mark.parametrize(
@@ -537,3 +538,109 @@ def test_mutated_archives_are_refused_with_a_reason_or_read_never_crash(
             refused += 1  # anything else escapes and fails the test
         assert list(workdir.iterdir()) == []
     assert refused > 0
+
+
+# ------------------------------------------------------- archives the lane does not open
+
+SEVEN_ZIP_HEADER = b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)
+RAR5_HEADER = b"Rar!\x1a\x07\x01\x00" + bytes(24)
+
+
+def windows_stub() -> bytes:
+    """The smallest DOS/PE header a self-extractor starts with: ``MZ`` pointing at ``PE``."""
+    stub = bytearray(0x80)
+    stub[:2] = b"MZ"
+    struct.pack_into("<L", stub, 0x3C, 0x40)
+    stub[0x40:0x44] = b"PE\x00\x00"
+    return bytes(stub)
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "what"),
+    [
+        ("pos.7z", SEVEN_ZIP_HEADER, "7z archive"),
+        ("pos.csv", SEVEN_ZIP_HEADER, "7z archive"),
+        ("pos.rar", RAR5_HEADER, "RAR archive"),
+        ("pos.exe", b"SFX", "executable"),
+    ],
+)
+def test_archive_formats_the_lane_does_not_open_are_unsupported_format(
+    tmp_path: Path, workdir: Path, name: str, body: bytes, what: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(windows_stub() + make_zip_bytes() if body == b"SFX" else body)
+
+    error = refusal(path, workdir)
+
+    assert error.reason == Reason.ARCHIVE_UNSUPPORTED_FORMAT
+    assert what in error.message
+
+
+def make_zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.csv", CSV[:100])
+    return buffer.getvalue()
+
+
+def test_a_self_extracting_zip_named_zip_is_unsupported_format(
+    tmp_path: Path, workdir: Path
+) -> None:
+    path = tmp_path / "pos.zip"
+    path.write_bytes(windows_stub() + make_zip_bytes())
+
+    assert refusal(path, workdir).reason == Reason.ARCHIVE_UNSUPPORTED_FORMAT
+
+
+def test_a_zstd_stream_made_by_the_cli_is_unsupported_format(
+    tmp_path: Path, workdir: Path, run: Any
+) -> None:
+    (tmp_path / "a.csv").write_bytes(CSV)
+    run("zstd", "-q", "a.csv", "-o", "a.csv.zst", cwd=tmp_path)
+
+    assert refusal(tmp_path / "a.csv.zst", workdir).reason == Reason.ARCHIVE_UNSUPPORTED_FORMAT
+
+
+def test_a_text_file_starting_with_mz_is_still_data(tmp_path: Path, workdir: Path) -> None:
+    path = tmp_path / "codes.csv"
+    path.write_bytes(b"MZ_code,value\n" + CSV)
+
+    read_all(path, workdir, name="codes.csv")
+
+
+def test_a_gz_that_is_not_gzip_is_corrupt_naming_what_it_is(tmp_path: Path, workdir: Path) -> None:
+    path = tmp_path / "pos.csv.gz"
+    path.write_bytes(CSV)
+
+    error = refusal(path, workdir)
+
+    assert error.reason == Reason.ARCHIVE_CORRUPT
+    assert "(.gz)" in error.message
+    assert "plain data" in error.message
+
+
+def test_a_zip_of_folders_only_made_by_the_cli_is_an_empty_archive(
+    tmp_path: Path, workdir: Path, run: Any
+) -> None:
+    (tmp_path / "tree" / "a" / "b").mkdir(parents=True)
+    run("zip", "-qr", "../folders.zip", ".", cwd=tmp_path / "tree")
+
+    error = refusal(tmp_path / "folders.zip", workdir)
+
+    assert error.reason == Reason.ARCHIVE_EMPTY
+    assert "folders only" in error.message
+
+
+def test_a_tar_of_folders_only_is_an_empty_archive(tmp_path: Path, workdir: Path) -> None:
+    archive = make_tar(tmp_path / "d.tar", [tar_entry("x/", tarfile.DIRTYPE)])
+
+    assert refusal(archive, workdir).reason == Reason.ARCHIVE_EMPTY
+
+
+def test_packing_none_refuses_an_archive_the_lane_does_not_open(
+    tmp_path: Path, workdir: Path
+) -> None:
+    path = tmp_path / "pos.csv"
+    path.write_bytes(RAR5_HEADER)
+
+    assert refusal(path, workdir, packing="none").reason == Reason.FORMAT_MISMATCH

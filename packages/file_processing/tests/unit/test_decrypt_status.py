@@ -44,7 +44,7 @@ def outcome(text: str, *, exceeded: str | None = None, stderr: str = "") -> _Out
 
 
 def test_intact_message_is_released_with_its_details() -> None:
-    verdict = _judge(outcome(GOOD), frozenset())
+    verdict = _judge(outcome(GOOD), frozenset(), "ignore")
 
     assert verdict.reason is None
     assert verdict.recipient == FPR
@@ -56,7 +56,7 @@ def test_aead_message_without_goodmdc_is_released() -> None:
         "[GNUPG:] GOODMDC\n", ""
     )
 
-    assert _judge(outcome(aead), frozenset()).reason is None
+    assert _judge(outcome(aead), frozenset(), "ignore").reason is None
 
 
 def test_okay_without_mdc_is_refused_for_integrity() -> None:
@@ -65,13 +65,13 @@ def test_okay_without_mdc_is_refused_for_integrity() -> None:
         "[GNUPG:] GOODMDC\n", ""
     )
 
-    assert _judge(outcome(unprotected), frozenset()).reason == Reason.PGP_INTEGRITY
+    assert _judge(outcome(unprotected), frozenset(), "ignore").reason == Reason.PGP_INTEGRITY
 
 
 def test_missing_end_of_decryption_is_not_success() -> None:
     cut = GOOD.replace("[GNUPG:] END_DECRYPTION\n", "")
 
-    assert _judge(outcome(cut), frozenset()).reason == Reason.PGP_CORRUPT
+    assert _judge(outcome(cut), frozenset(), "ignore").reason == Reason.PGP_CORRUPT
 
 
 def test_failure_without_decryption_failed_status_is_still_refused() -> None:
@@ -79,11 +79,13 @@ def test_failure_without_decryption_failed_status_is_still_refused() -> None:
     lines = "[GNUPG:] ENC_TO 87104721CAADCFB6 18 0\n[GNUPG:] NODATA 3\n"
     stderr = "gpg: block_filter: pending bytes!\n"
 
-    assert _judge(outcome(lines, stderr=stderr), frozenset()).reason == Reason.PGP_TRUNCATED
+    assert (
+        _judge(outcome(lines, stderr=stderr), frozenset(), "ignore").reason == Reason.PGP_TRUNCATED
+    )
 
 
 def test_limit_stop_wins_over_any_status() -> None:
-    verdict = _judge(outcome(GOOD, exceeded="plaintext exceeds 10 bytes"), frozenset())
+    verdict = _judge(outcome(GOOD, exceeded="plaintext exceeds 10 bytes"), frozenset(), "ignore")
 
     assert verdict.reason == Reason.PGP_BOMB
 
@@ -93,17 +95,19 @@ def test_bad_signature_is_refused_even_without_vendor_keys() -> None:
         "[GNUPG:] DECRYPTION_OKAY", "[GNUPG:] BADSIG F584DDF257A70496 V\n[GNUPG:] DECRYPTION_OKAY"
     )
 
-    assert _judge(outcome(bad), frozenset()).reason == Reason.PGP_BAD_SIGNATURE
+    assert _judge(outcome(bad), frozenset(), "ignore").reason == Reason.PGP_BAD_SIGNATURE
 
 
 def test_expired_vendor_key_signature_is_refused() -> None:
     expired = VENDOR_SIGNED.replace("GOODSIG", "EXPKEYSIG")
 
-    assert _judge(outcome(expired), frozenset({VENDOR})).reason == Reason.PGP_BAD_SIGNATURE
+    assert (
+        _judge(outcome(expired), frozenset({VENDOR}), "required").reason == Reason.PGP_BAD_SIGNATURE
+    )
 
 
 def test_vendor_signature_is_accepted_by_primary_fingerprint() -> None:
-    verdict = _judge(outcome(VENDOR_SIGNED), frozenset({VENDOR}))
+    verdict = _judge(outcome(VENDOR_SIGNED), frozenset({VENDOR}), "required")
 
     assert verdict.reason is None
     assert verdict.signer == VENDOR
@@ -113,7 +117,7 @@ def test_wrong_passphrase_is_a_setup_error_not_a_refusal() -> None:
     lines = HEAD + "[GNUPG:] ERROR pkdecrypt_failed 67108875\n[GNUPG:] DECRYPTION_FAILED\n"
 
     with pytest.raises(GpgError, match="passphrase"):
-        _judge(outcome(lines), frozenset())
+        _judge(outcome(lines), frozenset(), "ignore")
 
 
 @pytest.mark.parametrize(
@@ -132,11 +136,42 @@ def test_gpg_stopped_by_a_signal_is_no_verdict_on_the_message(
     cut_short.returncode = returncode
 
     with pytest.raises(GpgError, match=said):
-        _judge(cut_short, frozenset())
+        _judge(cut_short, frozenset(), "ignore")
 
 
 def test_a_message_decrypted_whole_is_released_even_if_a_signal_came_after() -> None:
     late = outcome(GOOD, stderr="gpg: signal Terminated caught ... exiting\n")
     late.returncode = 2
 
-    assert _judge(late, frozenset()).reason is None
+    assert _judge(late, frozenset(), "ignore").reason is None
+
+
+def test_if_present_accepts_an_unsigned_message() -> None:
+    verdict = _judge(outcome(GOOD), frozenset({VENDOR}), "if_present")
+
+    assert verdict.reason is None
+    assert verdict.signer is None
+
+
+def test_if_present_refuses_a_signature_from_an_unknown_key() -> None:
+    unknown = VENDOR_SIGNED.replace(VENDOR, "0" * 40)
+
+    assert _judge(outcome(unknown), frozenset({VENDOR}), "if_present").reason == (
+        Reason.PGP_BAD_SIGNATURE
+    )
+
+
+def test_if_present_accepts_a_good_signature_from_any_of_several_vendor_keys() -> None:
+    verdict = _judge(outcome(VENDOR_SIGNED), frozenset({"1" * 40, VENDOR}), "if_present")
+
+    assert verdict.signer == VENDOR
+
+
+def test_ignore_accepts_an_expired_signature_but_never_a_bad_one() -> None:
+    expired = VENDOR_SIGNED.replace("GOODSIG", "EXPKEYSIG")
+    forged = VENDOR_SIGNED.replace("GOODSIG", "BADSIG")
+
+    assert _judge(outcome(expired), frozenset({VENDOR}), "ignore").reason is None
+    assert _judge(outcome(forged), frozenset({VENDOR}), "ignore").reason == (
+        Reason.PGP_BAD_SIGNATURE
+    )

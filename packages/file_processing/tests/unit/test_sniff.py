@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import bz2
 import gzip
 import io
@@ -11,7 +12,7 @@ import zipfile
 
 import pytest
 
-from file_processing.sniff import SNIFF_SIZE, Kind, is_pgp, sniff
+from file_processing.sniff import SNIFF_SIZE, Kind, PgpForm, is_pgp, pgp_form, sniff
 
 
 def zip_bytes() -> bytes:
@@ -113,3 +114,41 @@ def test_other_bytes_are_not_mistaken_for_an_encrypted_message(head: bytes) -> N
 def test_archive_and_compression_flags() -> None:
     assert {k for k in Kind if k.is_archive} == {Kind.ZIP, Kind.GZIP, Kind.BZIP2, Kind.XZ, Kind.TAR}
     assert {k for k in Kind if k.is_compression} == {Kind.GZIP, Kind.BZIP2, Kind.XZ}
+
+
+# ------------------------------------------------------------------ OpenPGP forms
+
+
+def armor(kind: bytes, body: bytes) -> bytes:
+    encoded = base64.b64encode(body)
+    return b"-----BEGIN PGP %s-----\nVersion: x\n\n%s\n=abcd\n-----END PGP %s-----\n" % (
+        kind,
+        encoded,
+        kind,
+    )
+
+
+PKESK = b"\x84\x5e\x03" + bytes(60)  # new-style header: tag 1, version 3
+ONE_PASS = b"\x90\x0d\x03\x00\x08\x16" + bytes(9)  # old-style header: tag 4, version 3
+COMPRESSED = b"\xa3\x01" + bytes(20)  # old-style, indeterminate length, ZIP algorithm
+
+
+@pytest.mark.parametrize(
+    ("head", "form"),
+    [
+        (PKESK, PgpForm.ENCRYPTED),
+        (armor(b"MESSAGE", PKESK), PgpForm.ENCRYPTED),
+        (b"From: a@b\r\nSubject: x\r\n\r\n" + armor(b"MESSAGE", PKESK), PgpForm.ENCRYPTED),
+        (ONE_PASS, PgpForm.SIGNED),
+        (COMPRESSED, PgpForm.SIGNED),
+        (armor(b"MESSAGE", ONE_PASS), PgpForm.SIGNED),
+        (b"-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nid\n", PgpForm.CLEARSIGNED),
+        (armor(b"PUBLIC KEY BLOCK", b"\x99"), PgpForm.OTHER),
+        (b"id,name\n1,x\n", None),
+        (b"note,-----BEGIN PGP MESSAGE----- quoted\n", None),
+        (b"\x00\x01binary\n-----BEGIN PGP MESSAGE-----\n", None),
+    ],
+)
+def test_openpgp_forms_are_told_apart(head: bytes, form: PgpForm | None) -> None:
+    assert pgp_form(head) is form
+    assert is_pgp(head) is (form is PgpForm.ENCRYPTED)

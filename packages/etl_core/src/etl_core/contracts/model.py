@@ -332,8 +332,12 @@ class Contract:
         encryption: ``none``, ``pgp`` or ``auto`` (by magic bytes).
         key: Secret reference to the OpenPGP secret key (``env:``/``file:``).
         passphrase: Secret reference to the key's passphrase, if it has one.
-        signer: Secret reference to the vendor's public key; when set, a valid
-            signature from it is required.
+        signer: Secret reference to the vendor's public key.
+        signers: Secret references to more vendor public keys (any of them may sign).
+        signature: ``required`` (every message signed by a signer key),
+            ``if_present`` (unsigned messages pass, a present signature must be good
+            and from a signer key) or ``ignore``; unset: ``required`` when signer
+            keys are given, else ``ignore`` (see :attr:`signature_policy`).
         max_rejected_fraction: Rows failing ``error`` checks that may be split off
             into ``<file>.rejected.csv`` while the rest passes: a row count or a percent.
         transform: The SQL that turns validated rows into the curated partition.
@@ -355,6 +359,8 @@ class Contract:
     key: Secret | None = None
     passphrase: Secret | None = None
     signer: Secret | None = None
+    signers: tuple[Secret, ...] = ()
+    signature: Literal["required", "if_present", "ignore"] | None = None
     parse: ParseOptions = field(default_factory=ParseOptions)
     checks: tuple[Check, ...] = ()
     max_rejected_fraction: RejectLimit = RejectLimit(rows=0)
@@ -370,6 +376,18 @@ class Contract:
     def file_pattern(self) -> FilePattern:
         """The compiled :attr:`pattern`."""
         return FilePattern(self.pattern)
+
+    @property
+    def signer_keys(self) -> tuple[Secret, ...]:
+        """Every vendor public key whose signature is accepted (``signer`` then ``signers``)."""
+        return (self.signer, *self.signers) if self.signer is not None else self.signers
+
+    @property
+    def signature_policy(self) -> Literal["required", "if_present", "ignore"]:
+        """:attr:`signature`, or its default: ``required`` with signer keys, else ``ignore``."""
+        if self.signature is not None:
+            return self.signature
+        return "required" if self.signer_keys else "ignore"
 
     @property
     def column_names(self) -> tuple[str, ...]:

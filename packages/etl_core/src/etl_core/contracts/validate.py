@@ -135,6 +135,13 @@ class _Rules:
     def _security(self) -> None:
         if self.contract.encryption == "pgp" and self.contract.key is None:
             self.fail("key", "encryption = 'pgp' needs key = 'env:NAME' or 'file:/path'")
+        signature = self.contract.signature
+        if signature in ("required", "if_present") and not self.contract.signer_keys:
+            self.fail(
+                "signature",
+                f"signature = {signature!r} needs the vendor's public key: "
+                "signer = 'env:NAME' or signers = ['file:/a.asc', 'file:/b.asc']",
+            )
 
     def _parse(self) -> None:
         options = self.contract.parse

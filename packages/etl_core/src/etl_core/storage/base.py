@@ -297,6 +297,40 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def list_unaddressable(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield the objects under ``prefix`` whose key the platform cannot address.
+
+        :meth:`list` leaves them out (a key with ``..``, an empty segment, a control
+        character, a backslash, a trailing ``/`` on an object with content); a lane
+        that must give every object an outcome takes them from here, with the key
+        exactly as stored, and rescues them with :meth:`copy_unaddressable`. Empty
+        folder markers (``a/`` of 0 bytes, made by consoles) are not objects.
+        """
+
+    @abc.abstractmethod
+    def head_unaddressable(self, key: str) -> ObjectInfo:
+        """Describe an object listed by :meth:`list_unaddressable`, by its key as stored.
+
+        Raises:
+            ObjectNotFoundError: no object has this key.
+            InvalidKeyError: the key could name something outside the store (a local
+                store cannot hold such a key).
+        """
+
+    @abc.abstractmethod
+    def copy_unaddressable(self, key: str, dst: str, *, etag: str) -> None:
+        """Copy the object stored under the unaddressable ``key`` to the valid key ``dst``.
+
+        The source is read, never changed; the copy is of the version ``etag``
+        names, and ``dst`` appears complete or not at all.
+
+        Raises:
+            ObjectNotFoundError: no object has ``key``.
+            ObjectConflictError: the object no longer has ETag ``etag``.
+            InvalidKeyError: ``dst`` is not a valid key, or ``key`` could escape the store.
+        """
+
+    @abc.abstractmethod
     def check(self, *, timeout: float = 5.0) -> None:
         """Make sure the store is there and answers, within about ``timeout`` seconds.
 

@@ -104,6 +104,29 @@ class LocalObjectStore(ObjectStore):
         start = self._root.joinpath(*folder.split("/")) if folder else self._root
         return self._walk(start, f"{folder}/" if folder else "", prefix)
 
+    def list_unaddressable(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        folder, _, _ = prefix.rpartition("/")
+        start = self._root.joinpath(*folder.split("/")) if folder else self._root
+        return self._walk(start, f"{folder}/" if folder else "", prefix, addressable=False)
+
+    def head_unaddressable(self, key: str) -> ObjectInfo:
+        with self._open_object(key, self._raw_path(key)) as stream:
+            return _describe(key, stream)
+
+    def copy_unaddressable(self, key: str, dst: str, *, etag: str) -> None:
+        digest = hashlib.md5(usedforsecurity=False)
+        with self._open_object(key, self._raw_path(key)) as source, self.open_write(dst) as target:
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                target.write(chunk)
+            if digest.hexdigest() != etag:  # raising here abandons the copy
+                raise ObjectConflictError(
+                    f"{key!r} changed while it was copied (expected ETag {etag})",
+                    key=key,
+                    url=self.url,
+                )
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -244,6 +267,18 @@ class LocalObjectStore(ObjectStore):
             )
         return self._root.joinpath(*key.split("/"))
 
+    def _raw_path(self, key: str) -> Path:
+        """The file of a key as stored, refusing anything that could leave the root."""
+        segments = key.split("/")
+        if not key or "\x00" in key or any(s in {"", ".", ".."} for s in segments):
+            raise InvalidKeyError(
+                f"a local store cannot hold the key {key!r}: it could name a path outside "
+                "the store",
+                key=key,
+                url=self.url,
+            )
+        return self._root.joinpath(*segments)
+
     def _open_object(self, key: str, path: Path) -> io.FileIO:
         try:
             raw = io.FileIO(path, "r")
@@ -258,14 +293,18 @@ class LocalObjectStore(ObjectStore):
             raise ObjectNotFoundError(f"no object {key!r} in {self.url}", key=key, url=self.url)
         return raw
 
-    def _walk(self, directory: Path, base: str, prefix: str) -> Iterator[ObjectInfo]:
+    def _walk(
+        self, directory: Path, base: str, prefix: str, *, addressable: bool = True
+    ) -> Iterator[ObjectInfo]:
         entries = self._sorted_entries(directory, base)
         for name_key, entry, is_dir in entries:
             if is_dir:
                 if name_key.startswith(prefix) or prefix.startswith(name_key):
-                    yield from self._walk(Path(entry.path), name_key, prefix)
+                    yield from self._walk(
+                        Path(entry.path), name_key, prefix, addressable=addressable
+                    )
             elif name_key.startswith(prefix):
-                info = self._describe_listed(name_key, Path(entry.path))
+                info = self._describe_listed(name_key, Path(entry.path), addressable)
                 if info is not None:
                     yield info
 
@@ -289,12 +328,16 @@ class LocalObjectStore(ObjectStore):
         keyed.sort(key=lambda item: item[0])
         return keyed
 
-    def _describe_listed(self, key: str, path: Path) -> ObjectInfo | None:
+    def _describe_listed(self, key: str, path: Path, addressable: bool) -> ObjectInfo | None:
         try:
             validate_key(key)
         except InvalidKeyError:
-            logger.warning("skipping file whose name is not a valid key: %r", key)
-            return None
+            if addressable:  # list_unaddressable() yields it
+                logger.debug("listing leaves out a file whose name is not a valid key: %r", key)
+                return None
+        else:
+            if not addressable:
+                return None
         try:
             with self._open_object(key, path) as stream:
                 return _describe(key, stream)

@@ -167,6 +167,47 @@ class S3ObjectStore(ObjectStore):
         validate_prefix(prefix)
         return self._list_pages(prefix)
 
+    def list_unaddressable(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        return self._list_pages(prefix, addressable=False)
+
+    def head_unaddressable(self, key: str) -> ObjectInfo:
+        full = self._raw_key(key)
+        response = self._call(
+            "head", key, lambda: self._client.head_object(Bucket=self._bucket, Key=full)
+        )
+        return ObjectInfo(
+            key=key,
+            size=response["ContentLength"],
+            etag=_unquote_etag(response["ETag"]),
+            last_modified=response["LastModified"].astimezone(UTC),
+        )
+
+    def copy_unaddressable(self, key: str, dst: str, *, etag: str) -> None:
+        full_src = self._raw_key(key)
+        full_dst = self._full_key(dst)
+        info = self.head_unaddressable(key)
+        if info.etag != etag:
+            raise ObjectConflictError(
+                f"{key!r} changed before it was copied (expected ETag {etag}, found {info.etag})",
+                key=key,
+                url=self._url,
+            )
+        if info.size > self._copy_threshold:
+            self._copy_multipart(info, full_src, dst, full_dst)
+            return
+        source: CopySourceTypeDef = {"Bucket": self._bucket, "Key": full_src}
+        self._call(
+            "copy",
+            dst,
+            lambda: self._client.copy_object(
+                Bucket=self._bucket,
+                Key=full_dst,
+                CopySource=source,
+                CopySourceIfMatch=f'"{etag}"',
+            ),
+        )
+
     def head(self, key: str) -> ObjectInfo:
         full = self._full_key(key)
         response = self._call(
@@ -312,6 +353,13 @@ class S3ObjectStore(ObjectStore):
     def _full_key(self, key: str) -> str:
         return self._key_base + validate_key(key)
 
+    def _raw_key(self, key: str) -> str:
+        """The S3 key of an unaddressable key as stored: S3 keys are opaque strings, so
+        ``..`` names no parent; only an empty key is refused."""
+        if not isinstance(key, str) or not key:
+            raise InvalidKeyError(f"invalid key {key!r}: it is empty", key=key, url=self._url)
+        return self._key_base + key
+
     def _call(
         self,
         operation: str,
@@ -371,7 +419,7 @@ class S3ObjectStore(ObjectStore):
         except ObjectNotFoundError:
             return
 
-    def _list_pages(self, prefix: str) -> Iterator[ObjectInfo]:
+    def _list_pages(self, prefix: str, *, addressable: bool = True) -> Iterator[ObjectInfo]:
         params: dict[str, Any] = {
             "Bucket": self._bucket,
             "Prefix": self._key_base + prefix,
@@ -382,7 +430,7 @@ class S3ObjectStore(ObjectStore):
                 "list", prefix or None, lambda: self._client.list_objects_v2(**params)
             )
             for item in page.get("Contents", []):
-                info = self._listed(item)
+                info = self._listed(item) if addressable else self._unaddressable(item)
                 if info is not None:
                     yield info
             if not page.get("IsTruncated"):
@@ -394,10 +442,7 @@ class S3ObjectStore(ObjectStore):
         try:
             validate_key(key)
         except InvalidKeyError as exc:
-            if key.endswith("/"):  # a folder marker made by a console: not an object
-                logger.debug("skipping S3 folder marker %r", item["Key"])
-            else:  # e.g. "a//b": say so, since nothing will ever process it
-                logger.warning("skipping S3 key the platform cannot address: %s", exc)
+            logger.debug("listing leaves out an S3 key the platform cannot address: %s", exc)
             return None
         return ObjectInfo(
             key=key,
@@ -405,6 +450,22 @@ class S3ObjectStore(ObjectStore):
             etag=_unquote_etag(item["ETag"]),
             last_modified=item["LastModified"].astimezone(UTC),
         )
+
+    def _unaddressable(self, item: Any) -> ObjectInfo | None:
+        """An object :meth:`list` leaves out (not an empty folder marker), else ``None``."""
+        key = item["Key"][len(self._key_base) :]
+        if not key or (key.endswith("/") and item["Size"] == 0):
+            return None  # the prefix itself, or a folder marker made by a console
+        try:
+            validate_key(key)
+        except InvalidKeyError:
+            return ObjectInfo(
+                key=key,
+                size=item["Size"],
+                etag=_unquote_etag(item["ETag"]),
+                last_modified=item["LastModified"].astimezone(UTC),
+            )
+        return None
 
     def _copy_multipart(self, info: ObjectInfo, full_src: str, dst: str, full_dst: str) -> None:
         part_size = max(min(self._copy_threshold, _COPY_PART_SIZE), -(-info.size // MAX_PARTS))

@@ -1,0 +1,113 @@
+"""A delivery of many small members: per-member work is not repeated, results do not depend
+on how many members are checked at once, and no document grows with the member count.
+
+Speed itself is measured by ``bench/file_processing_members.py``, not asserted here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import date
+from typing import Any
+
+import duckdb
+import pytest
+
+from etl_core.artifacts import read_deliveries
+
+Orders = Any
+DAY = date(2026, 11, 20)
+
+
+def members_zip(count: int, *, bad: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(count):
+            amount = b"5000.00" if i == bad else b"1.50"
+            archive.writestr(f"part_{i:05d}.csv", b"id,amount\n%d,%s\n" % (i, amount))
+    return buffer.getvalue()
+
+
+def test_every_member_of_a_delivery_is_checked_on_one_database(
+    local_lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[object] = []
+    connect = duckdb.connect
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    key = local_lane.deliver("orders_20261120.csv.zip", members_zip(40))
+
+    with local_lane.processor() as processor:
+        outcome = processor.process(key)
+
+    assert outcome.status == "validated", outcome.reason
+    assert len(opened) == 1
+    (manifest,) = read_deliveries(local_lane.store, "orders", DAY)
+    assert len(manifest.members) == 40
+
+
+def test_a_members_report_does_not_grow_with_the_number_of_members(local_lane: Any) -> None:
+    small = local_lane.deliver("orders_20261120.csv.zip", members_zip(2))
+    large = local_lane.deliver("orders_20261121.csv.zip", members_zip(150))
+
+    with local_lane.processor() as processor:
+        outcomes = [processor.process(small), processor.process(large)]
+
+    assert [o.status for o in outcomes] == ["validated", "validated"]
+    reports = [
+        local_lane.store.read_bytes(f"{prefix}/part_00000.csv.quality.json")
+        for prefix in (
+            "validated/orders/dt=2026-11-20/orders_20261120.csv.zip",
+            "validated/orders/dt=2026-11-21/orders_20261121.csv.zip",
+        )
+    ]
+    small_report, large_report = (json.loads(r) for r in reports)
+    assert small_report["delivery"]["members"] == [
+        "orders_20261120.csv.zip/part_00000.csv",
+        "orders_20261120.csv.zip/part_00001.csv",
+    ]
+    assert large_report["delivery"]["members"] == []  # the delivery manifest lists them
+    assert len(reports[1]) <= len(reports[0])
+    (manifest,) = read_deliveries(local_lane.store, "orders", date(2026, 11, 21))
+    assert len(manifest.members) == 150
+
+
+def test_results_do_not_depend_on_how_many_members_are_checked_at_once(
+    local_lane: Any,
+) -> None:
+    key = local_lane.deliver("orders_20261120.csv.zip", members_zip(30))
+
+    with local_lane.processor(member_concurrency=1) as one_at_a_time:
+        first = one_at_a_time.process(key)
+        (serial,) = read_deliveries(local_lane.store, "orders", DAY)
+    with local_lane.processor(member_concurrency=8) as eight_at_once:
+        second = eight_at_once.process(key, force=True)
+        (parallel,) = read_deliveries(local_lane.store, "orders", DAY)
+
+    assert second.outputs == first.outputs
+    assert [m.key for m in parallel.members] == [m.key for m in serial.members]
+    assert second.members == first.members
+
+
+def test_one_failing_member_among_many_quarantines_the_whole_delivery(
+    local_lane: Any,
+) -> None:
+    body = members_zip(60, bad=37)
+    key = local_lane.deliver("orders_20261120.csv.zip", body)
+
+    with local_lane.processor(member_concurrency=4) as processor:
+        outcome = processor.process(key)
+
+    assert outcome.status == "quarantined"
+    assert outcome.reason is not None
+    assert outcome.reason["code"] == "data.quality"
+    assert "part_00037.csv" in json.dumps(outcome.to_dict())
+    assert local_lane.keys("validated/") == []
+    assert local_lane.store.read_bytes(outcome.outputs[0]) == body
+    assert not list((local_lane.tmp / "scratch").iterdir())
