@@ -12,7 +12,6 @@ never calls this; only entry points do.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import os
 import secrets
@@ -23,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from etl_core.config import URL, load_settings_with_sources, redacted_dict
+from etl_core.config import URL, DatabaseURL, load_settings_with_sources
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
-from etl_core.logging import bind_context, configure_logging
+from etl_core.logging import bind_context, bind_process_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 
 if TYPE_CHECKING:
@@ -36,6 +35,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_STORAGE_DIR",
     "ENV_ALIASES",
+    "LANES",
     "ExitCode",
     "RecorderFactory",
     "RuntimeSettings",
@@ -51,6 +51,9 @@ __all__ = [
 
 DEFAULT_STORAGE_DIR = Path(".etl") / "store"
 SETTINGS_FILE_NAME = "etl.toml"
+
+LANES = ("file_processing", "data_pipeline", "observability")
+"""The runtimes; each has its own table in a shared ``etl.toml``."""
 
 ENV_ALIASES: dict[str, str] = {"database_url": "DATABASE_URL"}
 """Settings also read from a conventional variable, below their ``ETL_*`` one."""
@@ -88,6 +91,7 @@ class RuntimeSettings:
     s3_endpoint_url: URL | None = None
     """S3-compatible endpoint (MinIO, moto); AWS when unset."""
     s3_region: str | None = None
+    """AWS region of the bucket; the AWS configuration's when unset."""
     create_store: bool = False
     """Create ``storage_url``'s directory when it is missing (a local store only); without
     it a missing directory is a configuration error, never an empty store."""
@@ -98,10 +102,16 @@ class RuntimeSettings:
     config_dir: Path = Path("config")
     """Directory of dataset contracts and of the optional ``etl.toml``."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """The least severe log records written to stderr."""
     log_format: Literal["auto", "json", "console"] = "auto"
+    """``json``: one JSON object per line; ``console``: readable lines; ``auto``: console on
+    a terminal, JSON otherwise."""
+    progress_interval: float = 10.0
+    """Seconds between progress log lines when stderr is not a terminal (0: none); on a
+    terminal a progress bar is drawn instead."""
     pushgateway_url: URL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit."""
-    database_url: URL | None = None
+    database_url: DatabaseURL | None = None
     """The platform database (``postgresql://…``, ``sqlite:///…``); none: database features off.
 
     Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set or empty.
@@ -125,6 +135,7 @@ def load_runtime_settings(
     overrides: Mapping[str, object] | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    lane: str | None = None,
 ) -> tuple[S, dict[str, str]]:
     """Load ``cls`` with the platform's precedence and say where each value came from.
 
@@ -132,6 +143,10 @@ def load_runtime_settings(
     are dropped, and ``settings_file`` selects the TOML file. A setting of
     :data:`ENV_ALIASES` is also read from its conventional variable
     (``DATABASE_URL``) when its ``ETL_*`` one is not set or empty.
+
+    One ``etl.toml`` serves every lane: its top-level keys are read by each, then the
+    table named after ``lane`` (``[file_processing]``), whose keys win; the tables of
+    the other :data:`LANES` are left to them.
 
     Raises:
         ConfigError: every invalid field at once, each with its source.
@@ -141,7 +156,13 @@ def load_runtime_settings(
     toml_path = find_settings_file(given, environ)
     given.pop("settings_file", None)
     return load_settings_with_sources(
-        cls, toml_path=toml_path, env=environ, overrides=given, env_aliases=ENV_ALIASES
+        cls,
+        toml_path=toml_path,
+        env=environ,
+        overrides=given,
+        env_aliases=ENV_ALIASES,
+        toml_section=lane,
+        toml_sections=LANES,
     )
 
 
@@ -162,9 +183,11 @@ def process_alive(pid: int) -> bool:
 
 
 def start_run(lane: str, settings: RuntimeSettings, *, run_id: str | None = None) -> str:
-    """Configure logging from ``settings`` and bind ``lane`` and a run id to every log line."""
+    """Configure logging from ``settings`` and bind ``lane`` and a run id to every log line
+    (from every thread of the process, a library's own included)."""
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     chosen = run_id or new_run_id()
+    bind_process_context(lane=lane, run_id=chosen)
     bind_context(lane=lane, run_id=chosen)
     return chosen
 
@@ -198,7 +221,9 @@ class Session(Generic[S]):
         if not given:
             return self
         merged = {**self.flags, **given}
-        settings, sources = load_runtime_settings(type(self.settings), merged, env=self.env)
+        settings, sources = load_runtime_settings(
+            type(self.settings), merged, env=self.env, lane=self.lane
+        )
         return replaced(self, settings=settings, sources=sources, flags=merged)
 
     def record_run(
@@ -300,28 +325,6 @@ class Session(Generic[S]):
             return False
         return True
 
-    def settings_rows(self) -> list[tuple[str, str, str, str]]:
-        """``(setting, value, environment variable, source)`` rows for a ``config show``,
-        secrets redacted; nested settings are flattened (``s3.part_size``)."""
-        rows = []
-        for name, value in _flattened(redacted_dict(self.settings)):
-            variable = "ETL_" + name.replace(".", "__").upper()
-            if name == "database_url":
-                variable += " (or DATABASE_URL)"
-            source = self.sources.get(name, "default")
-            rows.append((name, json.dumps(value, default=str), variable, source))
-        return rows
-
-
-def _flattened(values: Mapping[str, object], prefix: str = "") -> list[tuple[str, object]]:
-    rows: list[tuple[str, object]] = []
-    for name, value in values.items():
-        if isinstance(value, Mapping):
-            rows += _flattened(value, f"{prefix}{name}.")
-        else:
-            rows.append((f"{prefix}{name}", value))
-    return rows
-
 
 def open_session(
     lane: str,
@@ -330,6 +333,7 @@ def open_session(
     *,
     env: Mapping[str, str] | None = None,
     recorder: RecorderFactory | None = None,
+    run_id: str | None = None,
 ) -> Session[S]:
     """Load settings, configure logging and bind a run id: a CLI's whole start-up.
 
@@ -340,13 +344,15 @@ def open_session(
         env: The environment to read (``os.environ`` when ``None``).
         recorder: Builds the lane's run ledger for a database URL (its ``db``
             adapter's); :meth:`Session.record_run` uses it when ``database_url`` is set.
+        run_id: The run id, when the caller chose one already (a new one otherwise).
 
     Raises:
         ConfigError: the settings are invalid (a CLI exits with ``ExitCode.USAGE``).
     """
     given = dict(flags or {})
-    settings, sources = load_runtime_settings(cls, given, env=env)
-    return Session(lane, settings, sources, start_run(lane, settings), given, recorder, env)
+    settings, sources = load_runtime_settings(cls, given, env=env, lane=lane)
+    chosen = start_run(lane, settings, run_id=run_id)
+    return Session(lane, settings, sources, chosen, given, recorder, env)
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
 from etl_core.errors import EtlError
 from etl_core.layout import landing_prefix, quarantine_prefix, state_prefix, validated_prefix
+from etl_core.storage import ObjectInfo
 from etl_core.work import Executor, UnitResult
 from file_processing.process import Outcome, Processor
 from file_processing.work import landing_object_unit, run_unit
@@ -56,13 +57,18 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
     Raises:
         ContractError: no contract declares ``dataset``.
     """
+    for info in _landing_objects(processor, dataset):
+        yield info.key
+
+
+def _landing_objects(processor: Processor, dataset: str | None) -> Iterator[ObjectInfo]:
     source = None if dataset is None else processor.contracts.get(dataset).source
     for info in processor.store.list(landing_prefix(source)):
         if info.key.endswith("/") or processor.is_control_file(info.key):
             continue
         if dataset is not None and processor.contracts.match(info.key) is None:
             continue
-        yield info.key
+        yield info
 
 
 def scan(
@@ -70,19 +76,21 @@ def scan(
     executor: Executor,
     *,
     dataset: str | None = None,
-    on_planned: Callable[[int], None] | None = None,
+    on_planned: Callable[[Mapping[str, int]], None] | None = None,
     on_done: Callable[[Outcome | Failure], None] | None = None,
 ) -> ScanSummary:
     """Process every unprocessed landing object (of ``dataset``) on ``executor``.
 
     Args:
-        on_planned: Called once with the number of objects found (for a progress bar).
+        on_planned: Called once with the objects found and their sizes in bytes (for a
+            progress bar).
         on_done: Called after each object, with its outcome or failure.
     """
     _remove_abandoned_writes(processor)
-    units = [landing_object_unit(key) for key in landing_keys(processor, dataset)]
+    found = {info.key: info.size for info in _landing_objects(processor, dataset)}
+    units = [landing_object_unit(key) for key in found]
     if on_planned is not None:
-        on_planned(len(units))
+        on_planned(found)
     summary = ScanSummary()
     for result in executor.run(partial(run_unit, processor), units):
         done = _summarised(result)

@@ -47,7 +47,9 @@ def inventory(
     session = cli.session(ctx)
     unknown = sorted(set(zone or ()) - set(ZONES))
     if unknown:
-        err.print(f"[red]unknown zone(s) {unknown}[/red]; expected some of {list(ZONES)}")
+        cli.notice(
+            f"unknown zone(s) {unknown}; expected some of {list(ZONES)}", level=logging.ERROR
+        )
         raise typer.Exit(ExitCode.USAGE)
     run = session.record_run("inventory", parameters={"zones": list(zone or ZONES)})
     store = session.open_store()
