@@ -9,8 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from etl_core.testing.scripts import run_script
 from repo_layout import REPO
+
+from etl_core.testing.scripts import run_script
 
 EXAMPLE = REPO / "examples" / "retail"
 

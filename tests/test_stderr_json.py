@@ -9,7 +9,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from retail_workspace import Workspace, retail_workspace, stderr_problems
 
 FP, DP, OB = "etl-file-processing", "etl-data-pipeline", "etl-observability"
