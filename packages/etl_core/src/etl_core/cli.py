@@ -23,6 +23,7 @@ before the settings are read included): :meth:`RuntimeCLI.notice` prints to a
 terminal and logs otherwise.
 """
 
+import json
 import logging
 import os
 import signal
@@ -46,7 +47,7 @@ from etl_core.runtime import (
     open_session,
     run_entry_point,
 )
-from etl_core.settings_help import settings_file_read, settings_table
+from etl_core.settings_help import settings_file, settings_file_read, settings_table
 
 if TYPE_CHECKING:
     import typer
@@ -294,10 +295,16 @@ class RuntimeCLI(Generic[S]):
         self.app.add_typer(config, name="config")
 
         @config.command("show")
-        def show(ctx: typer.Context) -> None:
+        def show(
+            ctx: typer.Context,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        ) -> None:
             """Every setting: its value (secrets redacted), what it means, its environment
             variable and where the value came from; and which etl.toml was read."""
             session = cli.session(ctx)
+            if as_json:
+                cli.out.print_json(data=_settings_document(session))
+                return
             title = Text(settings_file_read(session))
             table = Table("setting", title=title, title_justify="left")
             for column in ("value", "environment", "source", "meaning"):
@@ -328,6 +335,20 @@ class RuntimeCLI(Generic[S]):
                 report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True
             )
             raise typer.Exit(report.exit_code)
+
+
+def _settings_document(session: Session[Any]) -> dict[str, object]:
+    """``config show --json``: the settings file read and every setting explained."""
+    path = settings_file(session)
+    names = ("setting", "value", "environment", "source", "meaning")
+    rows = [dict(zip(names, row, strict=True)) for row in settings_table(session)]
+    for row in rows:
+        row["value"] = json.loads(row["value"])
+    return {
+        "lane": session.lane,
+        "settings_file": None if path is None else str(path),
+        "settings": rows,
+    }
 
 
 def _require_extra() -> None:

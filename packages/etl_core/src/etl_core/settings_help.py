@@ -16,6 +16,7 @@ import json
 import os
 import textwrap
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from etl_core.config import redacted_dict
@@ -24,7 +25,7 @@ from etl_core.runtime import ENV_ALIASES, find_settings_file
 if TYPE_CHECKING:
     from etl_core.runtime import Session
 
-__all__ = ["field_docs", "settings_file_read", "settings_table"]
+__all__ = ["field_docs", "settings_file", "settings_file_read", "settings_table"]
 
 
 def settings_table(session: Session[Any]) -> list[tuple[str, str, str, str, str]]:
@@ -42,10 +43,15 @@ def settings_table(session: Session[Any]) -> list[tuple[str, str, str, str, str]
     return rows
 
 
+def settings_file(session: Session[Any]) -> Path | None:
+    """The settings file this session read (``None``: there was none)."""
+    environ = os.environ if session.env is None else session.env
+    return find_settings_file(session.flags, environ)
+
+
 def settings_file_read(session: Session[Any]) -> str:
     """Which settings file was read, and which of its tables apply to this lane."""
-    environ = os.environ if session.env is None else session.env
-    path = find_settings_file(session.flags, environ)
+    path = settings_file(session)
     if path is None:
         config_dir = session.settings.config_dir
         return f"settings file: none ({config_dir / 'etl.toml'} does not exist)"
