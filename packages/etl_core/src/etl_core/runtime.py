@@ -99,6 +99,10 @@ class RuntimeSettings:
     """Seconds to connect to S3; the start-up check also waits at most this long."""
     s3_read_timeout: float = 30.0
     """Seconds to wait for S3's answer to one request before retrying it."""
+    work_dir: Path | None = None
+    """Scratch space (system temp when unset): downloads, decrypted and unpacked members,
+    staged inputs, DuckDB spill files and Parquet before upload; what a killed run left
+    there is removed by the next one."""
     config_dir: Path = Path("config")
     """Directory of dataset contracts and of the optional ``etl.toml``."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -30,23 +30,27 @@ def test_an_interruption_before_planning_says_so() -> None:
 
 
 def test_off_a_terminal_progress_is_a_periodic_log_line_with_its_counts() -> None:
-    with capture_logs(logging.INFO) as records:
-        with WorkProgress("backfill pos", item="partition", interval=0.05) as progress:
-            progress.plan(4)
-            progress.finish("2026-11-01")
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not _progress_lines(records):
-                time.sleep(0.02)
+    with (
+        capture_logs(logging.INFO) as records,
+        WorkProgress("backfill pos", item="partition", interval=0.05) as progress,
+    ):
+        progress.plan(4)
+        progress.finish("2026-11-01")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _progress_lines(records):
+            time.sleep(0.02)
     (first, *_) = _progress_lines(records)
     assert first["event"].startswith("progress: backfill pos: 1 of 4 partition(s) finished")
     assert (first["finished"], first["remaining"], first["planned"]) == (1, 3, 4)
 
 
 def test_no_log_line_when_the_interval_is_zero() -> None:
-    with capture_logs(logging.INFO) as records:
-        with WorkProgress("run", item="partition", interval=0) as progress:
-            progress.plan(1)
-            progress.finish("a")
+    with (
+        capture_logs(logging.INFO) as records,
+        WorkProgress("run", item="partition", interval=0) as progress,
+    ):
+        progress.plan(1)
+        progress.finish("a")
     assert _progress_lines(records) == []
 
 
