@@ -363,7 +363,8 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
     """Run a CLI; a platform error escaping it is logged and becomes the exit code.
 
     Configuration problems (:class:`ConfigError`, a missing optional extra) exit
-    with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``.
+    with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``, and so
+    does an unexpected exception (a bug), logged with its traceback as one record.
     A run still being recorded (:meth:`Session.record_run`) is finished with the
     status the exit code means: 0 succeeded, 3 partial, anything else failed.
     """
@@ -376,10 +377,14 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         code = ExitCode.USAGE if usage else ExitCode.FAILED
         finish_open_runs(code, str(exc))
         raise SystemExit(code) from None
-    except BaseException as exc:  # SystemExit carries the code; anything else is a failure
+    except (SystemExit, KeyboardInterrupt) as exc:  # SystemExit carries the code
         ended = exit_code_of(exc)
         finish_open_runs(ended, "" if isinstance(exc, SystemExit) else repr(exc))
         raise
+    except Exception as exc:  # a bug: logged like everything else (JSON off a terminal)
+        logging.getLogger(name).critical("unexpected error: %r", exc, exc_info=True)
+        finish_open_runs(ExitCode.FAILED, repr(exc))
+        raise SystemExit(ExitCode.FAILED) from None
     finish_open_runs(ExitCode.OK)
 
 
