@@ -14,12 +14,11 @@ from rich.table import Table
 
 from etl_core.cli import RuntimeCLI
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import ExitCode, RuntimeSettings
+from etl_core.runtime import LANES, ExitCode, RuntimeSettings
 from observability import db
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 
 logger = logging.getLogger(__name__)
-LANES = ("file_processing", "data_pipeline", "observability")
 
 cli = RuntimeCLI(
     name="etl-observability",
