@@ -348,7 +348,9 @@ def backfill_command(
         f"{summary.skipped} already done, {summary.rows} rows"
         + (" (interrupted; resume with --resume)" if summary.interrupted else "")
     )
-    if summary.failed or summary.interrupted:
+    if summary.interrupted:
+        cli.interrupted()
+    if summary.failed:
         raise typer.Exit(ExitCode.FAILED)
 
 

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
 from etl_core.contracts import ContractValidator, check_contracts
@@ -142,6 +142,13 @@ class RuntimeCLI(Generic[S]):
             work, item=item, unit=unit, console=self.err, interval=interval
         )
         return self._progress
+
+    def interrupted(self) -> NoReturn:
+        """End a command that stopped early on Ctrl-C or SIGTERM it handled itself: exit
+        130 (143 after SIGTERM) with the summary of :meth:`progress`, as if unhandled."""
+        import typer
+
+        raise typer.Exit(EXIT_INTERRUPTED)
 
     def main(self, args: Sequence[str] | None = None) -> None:
         """Run the command line (the console script's entry point); never returns."""
