@@ -4,9 +4,11 @@ on every failure path (bad usage, bad settings, bad input, a failed partition)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 from retail_workspace import Workspace, retail_workspace, stderr_problems
@@ -20,6 +22,15 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     if shutil.which("gpg") is None:
         pytest.skip("gpg is not installed (the example's OpenPGP drops need it)")
     return retail_workspace(tmp_path_factory.mktemp("stderr-json"))
+
+
+def records(stderr: str) -> list[dict[str, Any]]:
+    """The JSON records among the lines of ``stderr`` (others are reported elsewhere)."""
+    found = []
+    for line in stderr.splitlines():
+        with contextlib.suppress(ValueError):
+            found.append(json.loads(line))
+    return [record for record in found if isinstance(record, dict)]
 
 
 class Commands:
@@ -56,7 +67,12 @@ def test_file_processing_writes_only_json_lines_to_a_piped_stderr(workspace: Wor
     run(FP, "process", "landing/pos/pos_20261101.csv", "--database-url", workspace.database_url)
     run(FP, "process", "landing/pos/nothing.csv", codes=(2,))
     run(FP, "scan", "--dataset", "nope", codes=(2,))
-    run(FP, "--log-level", "DEBUG", "scan", codes=(3,), DATABASE_URL=workspace.database_url)
+    scanned = run(
+        FP, "--log-level", "DEBUG", "scan", codes=(3,), DATABASE_URL=workspace.database_url
+    )
+    gpg = [r for r in records(scanned.stderr) if str(r.get("event")).startswith("gpg status")]
+    assert gpg, "the encrypted drops log gpg's status at DEBUG"
+    assert all(r.get("key", "").endswith(".pgp") and r.get("dataset") for r in gpg)
     run(FP, "scan", "--storage", str(workspace.root / "typo"), codes=(2,))
     run(FP, "--storage", "ftp://host/lake", "scan", codes=(2,))
     listed = run(FP, "quarantine", "list", "--json")

@@ -162,7 +162,7 @@ class RuntimeCLI(Generic[S]):
 
         command = typer.main.get_command(self.app)
         signals: list[int] = []
-        self._start_logging()
+        self._start_run()
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             signals.append(signum)
@@ -190,11 +190,13 @@ class RuntimeCLI(Generic[S]):
         if isinstance(code, int) and code:
             raise SystemExit(code)
 
-    def _start_logging(self) -> None:
-        """Log as JSON off a terminal from the very start, with this run's id and lane:
-        a usage error found before the settings are read is a JSON line too. The
-        settings' own log level and format replace this once they are loaded."""
+    def _start_run(self) -> None:
+        """A fresh run id and no progress yet; log as JSON off a terminal from the very
+        start, with the run id and lane: a usage error found before the settings are read
+        is a JSON line too. The settings' own log level and format replace this once they
+        are loaded."""
         self.run_id = new_run_id()
+        self._progress = None
         bind_process_context(lane=self.lane, run_id=self.run_id)
         bind_context(lane=self.lane, run_id=self.run_id)
         chosen = os.environ.get("ETL_LOG_FORMAT", "").strip().lower()
