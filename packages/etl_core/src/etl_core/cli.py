@@ -315,9 +315,12 @@ class RuntimeCLI(Generic[S]):
                 cli.out.print_json(data=_settings_document(session))
                 return
             title = Text(settings_file_read(session))
-            table = Table("setting", title=title, title_justify="left")
-            for column in ("value", "environment", "source", "meaning"):
-                table.add_column(column, overflow="fold")
+            table = Table(title=title, title_justify="left")
+            table.add_column("setting", no_wrap=True)  # names stay whole: they are looked up
+            table.add_column("value", overflow="fold")
+            table.add_column("environment", no_wrap=True)
+            table.add_column("source", overflow="fold")
+            table.add_column("meaning", overflow="fold", ratio=1)
             for row in settings_table(session):
                 table.add_row(*row)
             cli.out.print(table)
