@@ -44,6 +44,11 @@ class Reason(StrEnum):
     PGP_UNSIGNED = "pgp.unsigned"
     DATA_EMPTY = "data.empty"
     DATA_SCHEMA = "data.schema"
+    DATA_PARSE_ERROR = "data.parse_error"
+    DATA_TYPE = "data.type"
+    DATA_NUMBER_RANGE = "data.number_range"
+    DATA_TOO_LARGE = "data.too_large"
+    DATA_TOO_WIDE = "data.too_wide"
     DATA_ENCODING = "data.encoding"
     DATA_QUALITY = "data.quality"
     CONTROL_MISMATCH = "control_mismatch"
@@ -98,7 +103,21 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
     Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
     Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
-    Reason.DATA_SCHEMA: "Columns or types do not match the dataset contract's schema.",
+    Reason.DATA_SCHEMA: (
+        "The header's columns do not match the contract's schema (missing, unexpected, repeated)."
+    ),
+    Reason.DATA_PARSE_ERROR: (
+        "Records cannot be split into the declared fields: ragged or unterminated rows, "
+        "mixed line breaks, unreadable JSON, or records the parser could not account for."
+    ),
+    Reason.DATA_TYPE: "Values do not parse as their column's type.",
+    Reason.DATA_NUMBER_RANGE: (
+        "A number does not fit its column: beyond a 64-bit integer or the decimal's precision."
+    ),
+    Reason.DATA_TOO_LARGE: (
+        "A field or record is longer than `max_field_bytes` / `max_record_bytes`."
+    ),
+    Reason.DATA_TOO_WIDE: "A record has more fields than `max_columns`.",
     Reason.DATA_ENCODING: "The text is not valid in the contract's character encoding.",
     Reason.DATA_QUALITY: "A quality check of error severity failed.",
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",

@@ -37,10 +37,19 @@ class FileProcessingSettings(RuntimeSettings):
     """DuckDB's memory limit for the quality checks; beyond it, work spills to disk."""
     quality_threads: int = 0
     """DuckDB threads for the quality checks; 0 uses every core."""
+    max_field_bytes: ByteSize = ByteSize(QualitySettings.max_field_bytes)
+    """Longest field of a CSV record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
+    max_record_bytes: ByteSize = ByteSize(QualitySettings.max_record_bytes)
+    """Longest CSV record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
+    max_columns: int = QualitySettings.max_columns
+    """Most fields a CSV record may have; wider files are refused before the engine reads them."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.concurrency <= 256:
             raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
+        for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""
@@ -58,4 +67,7 @@ class FileProcessingSettings(RuntimeSettings):
             memory_limit=self.quality_memory_limit,
             threads=self.quality_threads,
             work_dir=self.work_dir,
+            max_field_bytes=self.max_field_bytes,
+            max_record_bytes=self.max_record_bytes,
+            max_columns=self.max_columns,
         )
