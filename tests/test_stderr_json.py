@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,4 +132,48 @@ def test_observability_writes_only_json_lines_to_a_piped_stderr(workspace: Works
     run(OB, "database", codes=(2,))
     run(OB, "database", "--database-url", workspace.database_url)
     run(OB, "database", "--database-url", "mysql://etl@db/etl", codes=(2,))
+    run(OB, "check", codes=(0, 1))  # the example's monitors judge dates of 2026-11
+    run(OB, "check", "--json", codes=(0, 1))
+    run(OB, "check", "--dataset", "nope", codes=(2,))
     assert run.problems == []
+
+
+def test_the_status_service_writes_only_json_lines_until_it_is_stopped(
+    workspace: Workspace,
+) -> None:
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / OB), "serve", "--port", str(port), "--interval", "1s"],
+        cwd=workspace.root,
+        env={**environ, **workspace.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert answers(f"http://127.0.0.1:{port}/healthz", seconds=60), "serve never answered"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    assert process.returncode == 143, stderr
+    assert stderr_problems(stderr) == []
+    assert records(stderr), "serve logs what it does"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(url: str, *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+        time.sleep(0.2)
+    return False
