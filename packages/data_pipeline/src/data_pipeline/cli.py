@@ -8,7 +8,6 @@ from functools import partial
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from data_pipeline import db
@@ -30,6 +29,7 @@ from etl_core.cli import RuntimeCLI
 from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import redact
+from etl_core.progress import WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
 from etl_core.work import DEFAULT_POLICY, InlineExecutor, ThreadExecutor
@@ -123,6 +123,14 @@ def _counts(outcomes: list[PartitionOutcome]) -> dict[str, int]:
     }
 
 
+def _one_partition(work: str, dataset: str, dt: date) -> WorkProgress:
+    """The progress of a one-partition command: a spinner with its elapsed time on a
+    terminal, a log line every ``progress_interval`` seconds otherwise."""
+    progress = cli.progress(f"{work} {dataset} {dt}", item="partition")
+    progress.plan(1)
+    return progress
+
+
 def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
     table = Table("dataset", "dt", "rows", "files", "unmatched", "loaded")
     for outcome in outcomes:
@@ -149,10 +157,11 @@ def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate
     dt = _date(date_, "--date")
     run = session.record_run("transform", dataset=dataset, parameters={"date": date_})
     _connect_for_joins(session, [contract])
-    with session.open_store() as store:
+    with session.open_store() as store, _one_partition("transform", dataset, dt) as progress:
         outcome = process_partition(
             store, contract, dt, session.settings, load=False, run_id=session.run_id
         )
+        progress.finish(f"{dataset} {dt}")
     run.count(**_counts([outcome]))
     session.push_metrics("etl_data_pipeline_transform")
     out.print(_outcome_table([outcome]))
@@ -169,7 +178,7 @@ def load_command(
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
     _check_load_tables([contract])
     run = session.record_run("load", dataset=dataset, parameters={"date": date_})
-    with session.open_store() as store:
+    with session.open_store() as store, _one_partition("load", dataset, dt) as progress:
         outcome = process_partition(
             store,
             contract,
@@ -179,6 +188,7 @@ def load_command(
             run_id=session.run_id,
             purpose="load",
         )
+        progress.finish(f"{dataset} {dt}")
     run.count(**_counts([outcome]))
     session.push_metrics("etl_data_pipeline_load")
     out.print(_outcome_table([outcome]))
@@ -216,17 +226,21 @@ def run_command(
             for c in contracts
             for p in pending_partitions(store, c, load=not no_load)
         ]
-        try:
+        with cli.progress("run", item="partition") as progress:
+            progress.plan(len(units))
             for result in InlineExecutor().run(partial(run_unit, context), units):
+                dataset_name, dt = partition_of(result.unit)
+                progress.finish(f"{dataset_name} {dt}")
                 if result.ok and result.value is not None:
                     outcomes.append(result.value)
                     continue
                 failures.append(str(result.error))
-                dataset_name, dt = partition_of(result.unit)
-                cli.notice(f"{dataset_name} {dt}: {result.error}", level=logging.ERROR, style="red")
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the partition in flight was abandoned
-            _say_interrupted(len(outcomes) + len(failures), len(units))
-            raise
+                cli.notice(
+                    f"{dataset_name} {dt}: {result.error}",
+                    level=logging.ERROR,
+                    style="red",
+                    fields={"dataset": dataset_name, "dt": dt.isoformat()},
+                )
     run.count(**_counts(outcomes))
     run.count(inputs=len(failures), failed=len(failures))
     if failures:
@@ -238,16 +252,6 @@ def run_command(
     out.print(f"{len(outcomes) - skipped} partition(s) processed, {len(failures)} failed{busy}")
     if failures:
         raise typer.Exit(ExitCode.FAILED)
-
-
-def _say_interrupted(finished: int, planned: int) -> None:
-    logging.getLogger(__name__).warning(
-        "interrupted: %d of %d partition(s) finished, %d stay in line for the next run",
-        finished,
-        planned,
-        planned - finished,
-        extra={"finished": finished, "remaining": planned - finished},
-    )
 
 
 @app.command("backfill")
@@ -323,7 +327,10 @@ def backfill_command(
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
             )
-        cli.notice(f"backfill job {job.job_id} ({ledger.kind} ledger)")
+        cli.notice(
+            f"backfill job {job.job_id} ({ledger.kind} ledger)",
+            fields={"dataset": dataset, "backfill_job": job.job_id},
+        )
         summary = _run_with_progress(
             store, contract, session, ledger, job, concurrency, only_failed, load
         )
@@ -341,7 +348,9 @@ def backfill_command(
         f"{summary.skipped} already done, {summary.rows} rows"
         + (" (interrupted; resume with --resume)" if summary.interrupted else "")
     )
-    if summary.failed or summary.interrupted:
+    if summary.interrupted:
+        cli.interrupted()
+    if summary.failed:
         raise typer.Exit(ExitCode.FAILED)
 
 
@@ -355,16 +364,16 @@ def _run_with_progress(
     only_failed: bool,
     load: bool,
 ) -> BackfillSummary:
-    """Run the backfill with a progress bar on a terminal (logs only otherwise)."""
+    """Run the backfill with a progress bar on a terminal (progress log lines otherwise)."""
     total = sum(
         p.state in ({"failed"} if only_failed else {"pending", "running", "failed", "cancelled"})
         for p in job.partitions
     )
-    with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
-        task = bar.add_task(f"backfill {contract.dataset}", total=total)
+    with cli.progress(f"backfill {contract.dataset}", item="partition") as progress:
+        progress.plan(total)
 
         def advance(record: BackfillPartitionRecord) -> None:
-            bar.advance(task)
+            progress.finish(str(record.dt))
 
         context = PipelineContext(
             store, ContractSet((contract,)), session.settings, session.run_id, ledger

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from etl_core.runtime import RuntimeSettings
 
@@ -18,8 +17,6 @@ class PipelineSettings(RuntimeSettings):
     """DuckDB's memory limit per partition; beyond it DuckDB spills to the work directory."""
     duckdb_threads: int = 0
     """DuckDB worker threads per partition; 0 lets DuckDB use every core."""
-    work_dir: Path | None = None
-    """Scratch space for staged inputs, spill files and Parquet before upload (system temp)."""
     lease_seconds: int = 3600
     """How long a partition lease lasts before another writer may take it over."""
     lease_wait_seconds: int = 0

@@ -31,6 +31,7 @@ from etl_core.errors import (
 )
 from etl_core.logging import (
     bind_context,
+    bind_process_context,
     bound_context,
     clear_context,
     configure_logging,
@@ -92,6 +93,7 @@ __all__ = [
     "__version__",
     "artifacts",
     "bind_context",
+    "bind_process_context",
     "bound_context",
     "clear_context",
     "configure_logging",

@@ -15,31 +15,39 @@ Needs the optional extra ``cli`` (Typer and Rich), imported when a CLI is built:
     main = cli.main   # the console script
 
 Exit codes are the platform's (:class:`~etl_core.runtime.ExitCode`); Ctrl-C exits
-130 and SIGTERM 143 once the units in flight have finished, a closed output pipe
+130 and SIGTERM 143 once the units in flight have finished, with a summary of what
+finished and what remains (:meth:`RuntimeCLI.progress`); a closed output pipe
 (``| head``) 141, quietly. When stderr is not a terminal every line on it is a
-JSON log record: :meth:`RuntimeCLI.notice` prints to a terminal and logs otherwise.
+JSON log record carrying ``run_id`` and ``lane``, from the first one (a usage error
+before the settings are read included): :meth:`RuntimeCLI.notice` prints to a
+terminal and logs otherwise.
 """
 
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
+from etl_core.logging import bind_context, bind_process_context, configure_logging
+from etl_core.progress import WorkProgress
 from etl_core.runtime import (
     ExitCode,
     RecorderFactory,
     RuntimeSettings,
     Session,
+    new_run_id,
     open_session,
     run_entry_point,
 )
+from etl_core.settings_help import settings_file, settings_file_read, settings_table
 
 if TYPE_CHECKING:
     import typer
@@ -88,6 +96,9 @@ class RuntimeCLI(Generic[S]):
         self.recorder = recorder
         self.out: Console = Console()
         self.err: Console = Console(stderr=True, soft_wrap=True)
+        self.run_id = new_run_id()
+        self._progress: WorkProgress | None = None
+        self._progress_interval = RuntimeSettings.progress_interval
         self.app = typer.Typer(
             name=name,
             help=help,
@@ -106,13 +117,38 @@ class RuntimeCLI(Generic[S]):
         session: Session[S] = ctx.obj
         return session
 
-    def notice(self, message: str, *, level: int = logging.INFO, style: str = "") -> None:
-        """Tell the operator ``message``: a line on a terminal, a log record otherwise."""
+    def notice(
+        self,
+        message: str,
+        *,
+        level: int = logging.INFO,
+        style: str = "",
+        fields: Mapping[str, object] | None = None,
+    ) -> None:
+        """Tell the operator ``message``: a line on a terminal, a log record otherwise
+        (with ``fields``, such as the ``dataset`` or ``key`` it is about)."""
         if self.err.is_terminal:
             style = style or {logging.ERROR: "red", logging.WARNING: "yellow"}.get(level, "")
             self.err.print(message, style=style or None, markup=False, highlight=False)
         else:
-            logging.getLogger(self.name).log(level, "%s", message)
+            logging.getLogger(self.name).log(level, "%s", message, extra=dict(fields or {}))
+
+    def progress(self, work: str, *, item: str, unit: str = "") -> WorkProgress:
+        """Show the progress of this command's work: a bar on a terminal, a log line every
+        ``progress_interval`` seconds otherwise; an interruption reports it (what finished,
+        what remains). Use it as a context manager around the work."""
+        interval = self._progress_interval
+        self._progress = WorkProgress(
+            work, item=item, unit=unit, console=self.err, interval=interval
+        )
+        return self._progress
+
+    def interrupted(self) -> NoReturn:
+        """End a command that stopped early on Ctrl-C or SIGTERM it handled itself: exit
+        130 (143 after SIGTERM) with the summary of :meth:`progress`, as if unhandled."""
+        import typer
+
+        raise typer.Exit(EXIT_INTERRUPTED)
 
     def main(self, args: Sequence[str] | None = None) -> None:
         """Run the command line (the console script's entry point); never returns."""
@@ -126,6 +162,7 @@ class RuntimeCLI(Generic[S]):
 
         command = typer.main.get_command(self.app)
         signals: list[int] = []
+        self._start_run()
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             signals.append(signum)
@@ -153,21 +190,42 @@ class RuntimeCLI(Generic[S]):
         if isinstance(code, int) and code:
             raise SystemExit(code)
 
+    def _start_run(self) -> None:
+        """A fresh run id and no progress yet; log as JSON off a terminal from the very
+        start, with the run id and lane: a usage error found before the settings are read
+        is a JSON line too. The settings' own log level and format replace this once they
+        are loaded."""
+        self.run_id = new_run_id()
+        self._progress = None
+        bind_process_context(lane=self.lane, run_id=self.run_id)
+        bind_context(lane=self.lane, run_id=self.run_id)
+        chosen = os.environ.get("ETL_LOG_FORMAT", "").strip().lower()
+        configure_logging(fmt="json" if chosen == "json" else "auto", stream=sys.stderr)
+
     def _usage(self, usage: Exception) -> int:
         show = getattr(usage, "show", None)
         if self.err.is_terminal and show is not None:
             show()
         else:
-            message = getattr(usage, "format_message", lambda: str(usage))()
-            logging.getLogger(self.name).error("usage: %s", message)
+            message = getattr(usage, "format_message", lambda: str(usage))().strip()
+            if not message or type(usage).__name__ == "NoArgsIsHelpError":
+                message = "a command is needed; --help lists them"
+            logging.getLogger(self.name).error("usage: %s", " ".join(message.split()))
         return int(getattr(usage, "exit_code", ExitCode.USAGE))
 
     def _interrupted(self, *, terminated: bool) -> int:
-        logging.getLogger(self.name).warning(
-            "%s: units in flight were finished or abandoned cleanly; the rest stay in line "
-            "for the next run",
-            "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)",
-        )
+        how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+        said = f"{how}: units in flight were finished or abandoned cleanly"
+        summary = self._progress.summary() if self._progress is not None else None
+        rest = "the rest stay in line for the next run"
+        if self.err.is_terminal:
+            self.err.print(f"{said}; {rest}", style="yellow", markup=False, highlight=False)
+            if summary is not None:
+                self.err.print(f"  {summary.describe()}", markup=False, highlight=False)
+        else:
+            fields = summary.fields() if summary is not None else {}
+            detail = f"; {summary.describe()}" if summary is not None else f"; {rest}"
+            logging.getLogger(self.name).warning("%s%s", said, detail, extra=fields)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
     def _add_global_options(self) -> None:
@@ -221,30 +279,49 @@ class RuntimeCLI(Generic[S]):
                 "database_url": database_url,
             }
             try:
-                ctx.obj = open_session(cli.lane, cli.settings_class, flags, recorder=cli.recorder)
-            except ConfigError as exc:  # logging is not set up: its settings are the problem
+                ctx.obj = open_session(
+                    cli.lane,
+                    cli.settings_class,
+                    flags,
+                    recorder=cli.recorder,
+                    run_id=cli.run_id,
+                )
+            except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
                 if cli.err.is_terminal:
                     cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
                 else:
-                    record = {"level": "error", "logger": cli.name, "event": str(exc)}
-                    cli.err.out(json.dumps(record), highlight=False)
+                    logging.getLogger(cli.name).error("configuration error: %s", exc)
                 raise typer.Exit(ExitCode.USAGE) from None
+            cli._progress_interval = ctx.obj.settings.progress_interval
 
     def _add_config_commands(self) -> None:
         import typer
         from rich.table import Table
+        from rich.text import Text
 
         cli = self
         config = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
         self.app.add_typer(config, name="config")
 
         @config.command("show")
-        def show(ctx: typer.Context) -> None:
-            """Every setting: its value (secrets redacted), environment variable and source."""
-            table = Table("setting")
-            for column in ("value", "environment", "source"):
-                table.add_column(column, overflow="fold")
-            for row in cli.session(ctx).settings_rows():
+        def show(
+            ctx: typer.Context,
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        ) -> None:
+            """Every setting: its value (secrets redacted), what it means, its environment
+            variable and where the value came from; and which etl.toml was read."""
+            session = cli.session(ctx)
+            if as_json:
+                cli.out.print_json(data=_settings_document(session))
+                return
+            title = Text(settings_file_read(session))
+            table = Table(title=title, title_justify="left")
+            table.add_column("setting", no_wrap=True)  # names stay whole: they are looked up
+            table.add_column("value", overflow="fold")
+            table.add_column("environment", no_wrap=True)
+            table.add_column("source", overflow="fold")
+            table.add_column("meaning", overflow="fold", ratio=1)
+            for row in settings_table(session):
                 table.add_row(*row)
             cli.out.print(table)
 
@@ -270,6 +347,20 @@ class RuntimeCLI(Generic[S]):
                 report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True
             )
             raise typer.Exit(report.exit_code)
+
+
+def _settings_document(session: Session[Any]) -> dict[str, object]:
+    """``config show --json``: the settings file read and every setting explained."""
+    path = settings_file(session)
+    names = ("setting", "value", "environment", "source", "meaning")
+    rows = [dict(zip(names, row, strict=True)) for row in settings_table(session)]
+    for row in rows:
+        row["value"] = json.loads(row["value"])
+    return {
+        "lane": session.lane,
+        "settings_file": None if path is None else str(path),
+        "settings": rows,
+    }
 
 
 def _require_extra() -> None:

@@ -73,7 +73,7 @@ import os
 import re
 import tomllib
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -92,6 +92,7 @@ from etl_core.units import (
 
 __all__ = [
     "URL",
+    "DatabaseURL",
     "load_settings",
     "load_settings_with_sources",
     "redacted_dict",
@@ -149,6 +150,49 @@ class URL(str):
         return f"URL({self.redacted()!r})"
 
 
+DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite")
+"""The database URL schemes the platform's database door (the schema package) opens."""
+
+
+class DatabaseURL(URL):
+    """A database URL: ``postgresql://``, ``postgres://`` or ``sqlite:///``.
+
+    Checked when the settings are read, so an unsupported scheme is a configuration error
+    naming the setting and where it came from, before any work; the schema package
+    parses the rest when it connects.
+
+    Raises:
+        ValueError: not an absolute URL, or its scheme is not one of :data:`DATABASE_SCHEMES`.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> DatabaseURL:
+        """Validate and wrap ``value``."""
+        scheme = URL(value).scheme  # an absolute URL first
+        if scheme not in DATABASE_SCHEMES:
+            expected = ", ".join(f"{name}://" for name in DATABASE_SCHEMES)
+            raise ValueError(
+                f"database URL scheme {scheme!r} is not supported; expected one of {expected}"
+            )
+        return str.__new__(cls, value)
+
+    @classmethod
+    def from_config(cls, value: object) -> DatabaseURL:
+        """Read from a settings source (text); its ``ValueError`` names what was expected."""
+        if isinstance(value, DatabaseURL):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(
+                f"expected a database URL such as 'postgresql://user@host/db', "
+                f"got {_describe(value)}"
+            )
+        try:
+            return cls(value.strip())
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None  # never repeats the text: it may hold a password
+
+
 # ------------------------------------------------------------------ public API
 
 
@@ -200,8 +244,16 @@ def load_settings_with_sources(
     env_prefix: str | None = "ETL_",
     overrides: Mapping[str, object] | None = None,
     env_aliases: Mapping[str, str] | None = None,
+    toml_section: str | None = None,
+    toml_sections: Collection[str] = (),
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
+
+    A file shared by several programs gives each its own table: ``toml_sections`` names
+    them all, ``toml_section`` the one this program reads. Its keys then override the
+    top-level ones; the other programs' tables are skipped (theirs to check). A key
+    at the top level or in this program's table that sets nothing is still an error,
+    with a close match.
 
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
@@ -213,7 +265,8 @@ def load_settings_with_sources(
     errors: list[FieldError] = []
     raw: dict[str, _Raw] = {}
     if toml_path is not None:
-        raw.update(_read_toml(Path(toml_path), schema, errors))
+        sections = _Sections(toml_section, tuple(toml_sections))
+        raw.update(_read_toml(Path(toml_path), schema, errors, sections))
     if env_prefix is not None:
         prefixed = _read_env(environ, env_prefix, schema)
         raw.update(prefixed)
@@ -442,7 +495,24 @@ class _Raw:
     what: str = "key"
 
 
-def _read_toml(path: Path, schema: _Schema, errors: list[FieldError]) -> dict[str, _Raw]:
+@dataclass(frozen=True)
+class _Sections:
+    """The tables of a shared settings file: the reader's own, and everyone's."""
+
+    own: str | None = None
+    every: tuple[str, ...] = ()
+
+    def hint(self) -> str:
+        """Where a setting of another program goes (appended to an unknown-key error)."""
+        if not self.every:
+            return ""
+        tables = ", ".join(f"[{name}]" for name in self.every)
+        return f" (a setting of one lane only goes in its table: {tables})"
+
+
+def _read_toml(
+    path: Path, schema: _Schema, errors: list[FieldError], sections: _Sections = _Sections()
+) -> dict[str, _Raw]:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -463,7 +533,24 @@ def _read_toml(path: Path, schema: _Schema, errors: list[FieldError]) -> dict[st
         return f"{path}:{line}: key {dotted}" if line else f"{path}: key {dotted}"
 
     raw: dict[str, _Raw] = {}
-    _flatten(document, schema, raw, errors, source, "TOML key")
+    shared = {k: v for k, v in document.items() if k not in sections.every}
+    count = len(errors)
+    _flatten(shared, schema, raw, errors, source, "TOML key")
+    hint, shared_errors = sections.hint(), len(errors)
+    for index in range(count, shared_errors):  # maybe another lane's key, misplaced
+        error = errors[index]
+        if hint and error.message.startswith("unknown TOML key"):
+            errors[index] = FieldError(error.field, error.message + hint, error.source)
+    own = document.get(sections.own) if sections.own else None
+    if own is not None and sections.own is not None:
+        prefix = sections.own
+        if not isinstance(own, Mapping):
+            message = (
+                f"is the table of this lane's settings, expected a table, got {_describe(own)}"
+            )
+            errors.append(FieldError(prefix, message, source(prefix)))
+        else:
+            _flatten(own, schema, raw, errors, lambda d: source(f"{prefix}.{d}"), "TOML key")
     return raw
 
 

@@ -6,7 +6,9 @@ object per line on stderr (``ts``, ``level``, ``logger``, ``event`` plus bound
 context and ``extra`` fields), or as a readable line when stderr is a terminal.
 Context (``run_id``, ``dataset``, ``key``...) is bound with contextvars, so it
 follows the code into asyncio tasks and into threads started through
-:mod:`etl_core.threads`. Secret-looking fields and URL passwords are redacted.
+:mod:`etl_core.threads`. What holds for the whole process (``lane``, ``run_id``) is
+bound with :func:`bind_process_context` instead, so even a line logged by a library's
+own thread carries it. Secret-looking fields and URL passwords are redacted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "ConsoleFormatter",
     "JsonFormatter",
     "bind_context",
+    "bind_process_context",
     "bound_context",
     "clear_context",
     "configure_logging",
@@ -41,6 +44,7 @@ LogFormat = Literal["auto", "json", "console"]
 _CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "etl_log_context", default=MappingProxyType({})
 )
+_PROCESS_CONTEXT: Mapping[str, Any] = MappingProxyType({})
 
 _SECRET_FIELD = re.compile(
     r"(?i)(passw(or)?d|passphrase|secret|token|api[_-]?key|authorization|credential"
@@ -74,6 +78,17 @@ def bind_context(**values: Any) -> None:
     _CONTEXT.set({**_CONTEXT.get(), **values})
 
 
+def bind_process_context(**values: Any) -> None:
+    """Add key/values carried by every record of this process, from any thread.
+
+    For what is true of the whole process (``lane``, ``run_id``): a record from a thread
+    that did not inherit the bound context (a library's worker) still carries them.
+    Context bound with :func:`bind_context` wins over these on a clash.
+    """
+    global _PROCESS_CONTEXT
+    _PROCESS_CONTEXT = MappingProxyType({**_PROCESS_CONTEXT, **values})
+
+
 def unbind_context(*keys: str) -> None:
     """Remove keys from the bound context."""
     current = _CONTEXT.get()
@@ -81,8 +96,10 @@ def unbind_context(*keys: str) -> None:
 
 
 def clear_context() -> None:
-    """Drop every bound key."""
+    """Drop every bound key, the process-wide ones too."""
+    global _PROCESS_CONTEXT
     _CONTEXT.set({})
+    _PROCESS_CONTEXT = MappingProxyType({})
 
 
 def get_context() -> dict[str, Any]:
@@ -139,7 +156,7 @@ def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:
     }
     context = getattr(record, "etl_context", None)
     if context is None:
-        context = _CONTEXT.get()
+        context = {**_PROCESS_CONTEXT, **_CONTEXT.get()}
     for key, value in context.items():
         out.setdefault(key, redact(value, key))
     for key, value in vars(record).items():
@@ -211,7 +228,7 @@ class _ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "etl_context"):
-            record.etl_context = dict(_CONTEXT.get())
+            record.etl_context = {**_PROCESS_CONTEXT, **_CONTEXT.get()}
         return True
 
 

@@ -12,7 +12,6 @@ never calls this; only entry points do.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import os
 import secrets
@@ -23,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from etl_core.config import URL, load_settings_with_sources, redacted_dict
+from etl_core.config import URL, DatabaseURL, load_settings_with_sources
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
 from etl_core.faults import fault_spec
-from etl_core.logging import bind_context, configure_logging
+from etl_core.logging import bind_context, bind_process_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 
 if TYPE_CHECKING:
@@ -37,6 +36,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_STORAGE_DIR",
     "ENV_ALIASES",
+    "LANES",
     "ExitCode",
     "RecorderFactory",
     "RuntimeSettings",
@@ -52,6 +52,9 @@ __all__ = [
 
 DEFAULT_STORAGE_DIR = Path(".etl") / "store"
 SETTINGS_FILE_NAME = "etl.toml"
+
+LANES = ("file_processing", "data_pipeline", "observability")
+"""The runtimes; each has its own table in a shared ``etl.toml``."""
 
 ENV_ALIASES: dict[str, str] = {"database_url": "DATABASE_URL"}
 """Settings also read from a conventional variable, below their ``ETL_*`` one."""
@@ -89,6 +92,7 @@ class RuntimeSettings:
     s3_endpoint_url: URL | None = None
     """S3-compatible endpoint (MinIO, moto); AWS when unset."""
     s3_region: str | None = None
+    """AWS region of the bucket; the AWS configuration's when unset."""
     create_store: bool = False
     """Create ``storage_url``'s directory when it is missing (a local store only); without
     it a missing directory is a configuration error, never an empty store."""
@@ -96,13 +100,23 @@ class RuntimeSettings:
     """Seconds to connect to S3; the start-up check also waits at most this long."""
     s3_read_timeout: float = 30.0
     """Seconds to wait for S3's answer to one request before retrying it."""
+    work_dir: Path | None = None
+    """Scratch space (system temp when unset): downloads, decrypted and unpacked members,
+    staged inputs, DuckDB spill files and Parquet before upload; what a killed run left
+    there is removed by the next one."""
     config_dir: Path = Path("config")
     """Directory of dataset contracts and of the optional ``etl.toml``."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """The least severe log records written to stderr."""
     log_format: Literal["auto", "json", "console"] = "auto"
+    """``json``: one JSON object per line; ``console``: readable lines; ``auto``: console on
+    a terminal, JSON otherwise."""
+    progress_interval: float = 10.0
+    """Seconds between progress log lines when stderr is not a terminal (0: none); on a
+    terminal a progress bar is drawn instead."""
     pushgateway_url: URL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit."""
-    database_url: URL | None = None
+    database_url: DatabaseURL | None = None
     """The platform database (``postgresql://…``, ``sqlite:///…``); none: database features off.
 
     Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set or empty.
@@ -126,6 +140,7 @@ def load_runtime_settings(
     overrides: Mapping[str, object] | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    lane: str | None = None,
 ) -> tuple[S, dict[str, str]]:
     """Load ``cls`` with the platform's precedence and say where each value came from.
 
@@ -133,6 +148,10 @@ def load_runtime_settings(
     are dropped, and ``settings_file`` selects the TOML file. A setting of
     :data:`ENV_ALIASES` is also read from its conventional variable
     (``DATABASE_URL``) when its ``ETL_*`` one is not set or empty.
+
+    One ``etl.toml`` serves every lane: its top-level keys are read by each, then the
+    table named after ``lane`` (``[file_processing]``), whose keys win; the tables of
+    the other :data:`LANES` are left to them.
 
     Raises:
         ConfigError: every invalid field at once, each with its source.
@@ -142,7 +161,13 @@ def load_runtime_settings(
     toml_path = find_settings_file(given, environ)
     given.pop("settings_file", None)
     return load_settings_with_sources(
-        cls, toml_path=toml_path, env=environ, overrides=given, env_aliases=ENV_ALIASES
+        cls,
+        toml_path=toml_path,
+        env=environ,
+        overrides=given,
+        env_aliases=ENV_ALIASES,
+        toml_section=lane,
+        toml_sections=LANES,
     )
 
 
@@ -163,9 +188,11 @@ def process_alive(pid: int) -> bool:
 
 
 def start_run(lane: str, settings: RuntimeSettings, *, run_id: str | None = None) -> str:
-    """Configure logging from ``settings`` and bind ``lane`` and a run id to every log line."""
+    """Configure logging from ``settings`` and bind ``lane`` and a run id to every log line
+    (from every thread of the process, a library's own included)."""
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     chosen = run_id or new_run_id()
+    bind_process_context(lane=lane, run_id=chosen)
     bind_context(lane=lane, run_id=chosen)
     return chosen
 
@@ -199,7 +226,9 @@ class Session(Generic[S]):
         if not given:
             return self
         merged = {**self.flags, **given}
-        settings, sources = load_runtime_settings(type(self.settings), merged, env=self.env)
+        settings, sources = load_runtime_settings(
+            type(self.settings), merged, env=self.env, lane=self.lane
+        )
         return replaced(self, settings=settings, sources=sources, flags=merged)
 
     def record_run(
@@ -301,28 +330,6 @@ class Session(Generic[S]):
             return False
         return True
 
-    def settings_rows(self) -> list[tuple[str, str, str, str]]:
-        """``(setting, value, environment variable, source)`` rows for a ``config show``,
-        secrets redacted; nested settings are flattened (``s3.part_size``)."""
-        rows = []
-        for name, value in _flattened(redacted_dict(self.settings)):
-            variable = "ETL_" + name.replace(".", "__").upper()
-            if name == "database_url":
-                variable += " (or DATABASE_URL)"
-            source = self.sources.get(name, "default")
-            rows.append((name, json.dumps(value, default=str), variable, source))
-        return rows
-
-
-def _flattened(values: Mapping[str, object], prefix: str = "") -> list[tuple[str, object]]:
-    rows: list[tuple[str, object]] = []
-    for name, value in values.items():
-        if isinstance(value, Mapping):
-            rows += _flattened(value, f"{prefix}{name}.")
-        else:
-            rows.append((f"{prefix}{name}", value))
-    return rows
-
 
 def open_session(
     lane: str,
@@ -331,6 +338,7 @@ def open_session(
     *,
     env: Mapping[str, str] | None = None,
     recorder: RecorderFactory | None = None,
+    run_id: str | None = None,
 ) -> Session[S]:
     """Load settings, configure logging and bind a run id: a CLI's whole start-up.
 
@@ -341,21 +349,24 @@ def open_session(
         env: The environment to read (``os.environ`` when ``None``).
         recorder: Builds the lane's run ledger for a database URL (its ``db``
             adapter's); :meth:`Session.record_run` uses it when ``database_url`` is set.
+        run_id: The run id, when the caller chose one already (a new one otherwise).
 
     Raises:
         ConfigError: the settings are invalid (a CLI exits with ``ExitCode.USAGE``).
     """
     given = dict(flags or {})
     fault_spec(env)  # a malformed test-only fault is refused before any work
-    settings, sources = load_runtime_settings(cls, given, env=env)
-    return Session(lane, settings, sources, start_run(lane, settings), given, recorder, env)
+    settings, sources = load_runtime_settings(cls, given, env=env, lane=lane)
+    chosen = start_run(lane, settings, run_id=run_id)
+    return Session(lane, settings, sources, chosen, given, recorder, env)
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:
     """Run a CLI; a platform error escaping it is logged and becomes the exit code.
 
     Configuration problems (:class:`ConfigError`, a missing optional extra) exit
-    with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``.
+    with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``, and so
+    does an unexpected exception (a bug), logged with its traceback as one record.
     A run still being recorded (:meth:`Session.record_run`) is finished with the
     status the exit code means: 0 succeeded, 3 partial, anything else failed.
     """
@@ -368,10 +379,14 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         code = ExitCode.USAGE if usage else ExitCode.FAILED
         finish_open_runs(code, str(exc))
         raise SystemExit(code) from None
-    except BaseException as exc:  # SystemExit carries the code; anything else is a failure
+    except (SystemExit, KeyboardInterrupt) as exc:  # SystemExit carries the code
         ended = exit_code_of(exc)
         finish_open_runs(ended, "" if isinstance(exc, SystemExit) else repr(exc))
         raise
+    except Exception as exc:  # a bug: logged like everything else (JSON off a terminal)
+        logging.getLogger(name).critical("unexpected error: %r", exc, exc_info=True)
+        finish_open_runs(ExitCode.FAILED, repr(exc))
+        raise SystemExit(ExitCode.FAILED) from None
     finish_open_runs(ExitCode.OK)
 
 

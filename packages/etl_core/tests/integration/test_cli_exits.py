@@ -36,6 +36,21 @@ def work(seconds: float = 30.0) -> None:
         time.sleep(0.05)
     print("finished", flush=True)
 
+@cli.app.command()
+def crash() -> None:
+    raise RuntimeError("a bug")
+
+@cli.app.command()
+def steps(total: int = 5, finished: int = 2) -> None:
+    with cli.progress("steps", item="step") as progress:
+        progress.plan(total)
+        for n in range(finished):
+            progress.finish(str(n))
+        print("started", flush=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+
 cli.main()
 """
 
@@ -99,3 +114,42 @@ def test_bad_usage_off_a_terminal_is_one_json_line_exit_2(script: Path) -> None:
     assert process.returncode == 2
     (record,) = json_lines(stderr)
     assert "--seconds" in str(record["event"])
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_an_interruption_says_what_finished_and_what_remains_in_one_json_line(
+    script: Path, sent: signal.Signals, code: int
+) -> None:
+    process = start(script, "steps", "--total", "5", "--finished", "2")
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "started"
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    (record,) = json_lines(stderr)
+    assert "steps: 2 of 5 step(s) finished, 3 remain" in str(record["event"])
+    assert (record["finished"], record["remaining"], record["work"]) == (2, 3, "steps")
+    assert record["lane"] == "test"
+    assert record["run_id"]
+
+
+def test_a_bug_is_one_json_record_with_its_traceback_and_exit_1(script: Path) -> None:
+    process = start(script, "crash")
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 1
+    (record,) = json_lines(stderr)
+    assert record["exc_type"] == "RuntimeError"
+    assert "Traceback" in str(record["exception"])
+    assert record["lane"] == "test"
+
+
+def test_a_usage_error_before_any_setting_is_read_is_a_json_line_with_the_run(
+    script: Path,
+) -> None:
+    process = start(script, "--no-such-option", "work")
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    (record,) = json_lines(stderr)
+    assert "--no-such-option" in str(record["event"])
+    assert record["lane"] == "test"
+    assert record["run_id"]

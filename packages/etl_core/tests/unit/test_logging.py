@@ -11,6 +11,7 @@ import pytest
 
 from etl_core.logging import (
     bind_context,
+    bind_process_context,
     bound_context,
     clear_context,
     configure_logging,
@@ -182,3 +183,29 @@ def test_private_key_blocks_are_redacted_from_messages(stream: io.StringIO) -> N
 def test_gnupg_logger_stays_at_warning_even_at_debug(stream: io.StringIO) -> None:
     assert logging.getLogger().level == logging.DEBUG
     assert logging.getLogger("gnupg").getEffectiveLevel() == logging.WARNING
+
+
+def test_process_context_reaches_a_thread_that_did_not_inherit_the_context(
+    stream: io.StringIO,
+) -> None:
+    import threading
+
+    bind_process_context(lane="file_processing", run_id="run-7")
+    bind_context(key="landing/a.csv")
+    thread = threading.Thread(target=lambda: logging.getLogger("library").warning("from a pool"))
+    thread.start()
+    thread.join(timeout=10)
+    logging.getLogger("ours").info("here")
+
+    from_library, ours = lines(stream)
+    assert (from_library["lane"], from_library["run_id"]) == ("file_processing", "run-7")
+    assert "key" not in from_library  # bound to this thread's context only
+    assert (ours["run_id"], ours["key"]) == ("run-7", "landing/a.csv")
+
+
+def test_bound_context_wins_over_the_process_context(stream: io.StringIO) -> None:
+    bind_process_context(run_id="process-run")
+    with bound_context(run_id="unit-run"):
+        logging.getLogger("ours").info("inside")
+    (record,) = lines(stream)
+    assert record["run_id"] == "unit-run"

@@ -18,6 +18,7 @@ from etl_core.runtime import (
     new_run_id,
     start_run,
 )
+from etl_core.settings_help import settings_table
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,10 @@ def test_config_show_rows_redact_the_database_password() -> None:
     )
     session = Session("lane", settings, sources, "run-1")
 
-    rows = {name: (value, source) for name, value, _, source in session.settings_rows()}
+    rows = {name: (value, source) for name, value, _, source, _ in settings_table(session)}
 
     assert rows["database_url"] == ('"postgresql://etl:***@db:5432/etl"', "env DATABASE_URL")
-    assert "hunter2" not in repr(session.settings_rows())
+    assert "hunter2" not in repr(settings_table(session))
 
 
 def test_a_subcommand_flag_layers_on_the_session_keeping_its_run_id() -> None:
@@ -187,3 +188,128 @@ def test_a_subcommand_flag_layers_on_the_session_keeping_its_run_id() -> None:
     assert flagged.settings.concurrency == 2
     assert flagged.sources["database_url"].startswith("override")
     assert session.settings.database_url == "sqlite:///env.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "toml", "source"),
+    [
+        ({"database_url": "mysql://etl:pw@db/etl"}, {}, "", "override database_url"),
+        ({}, {"ETL_DATABASE_URL": "mysql://etl:pw@db/etl"}, "", "env ETL_DATABASE_URL"),
+        ({}, {"DATABASE_URL": "mysql://etl:pw@db/etl"}, "", "env DATABASE_URL"),
+        ({}, {}, 'database_url = "mysql://etl:pw@db/etl"\n', "etl.toml:1: key database_url"),
+    ],
+    ids=["flag", "ETL_DATABASE_URL", "DATABASE_URL", "etl.toml"],
+)
+def test_an_unsupported_database_scheme_is_refused_naming_where_it_was_set(
+    tmp_path: Path, flags: dict[str, str], env: dict[str, str], toml: str, source: str
+) -> None:
+    if toml:
+        write_settings(tmp_path / "config", toml)
+        env = {**env, "ETL_CONFIG_DIR": str(tmp_path / "config")}
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(LaneSettings, flags, env=env)
+
+    assert info.value.fields == ("database_url",)
+    message = str(info.value)
+    assert "scheme 'mysql' is not supported" in message
+    assert "postgresql://" in message
+    assert source in message
+    assert "pw" not in message.replace("postgresql", "")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://etl@db/etl", "postgres://db/etl", "sqlite:///etl.sqlite3"]
+)
+def test_supported_database_urls_are_accepted(url: str) -> None:
+    settings, _ = load_runtime_settings(LaneSettings, {}, env={"DATABASE_URL": url})
+    assert settings.database_url == url
+
+
+@dataclass(frozen=True)
+class OtherLaneSettings(RuntimeSettings):
+    duckdb_threads: int = 0
+
+
+SHARED_FILE = """
+storage_url = "s3://lake/prod"
+log_level = "WARNING"
+
+[file_processing]
+concurrency = 8
+log_level = "DEBUG"
+
+[data_pipeline]
+duckdb_threads = 2
+"""
+
+
+def test_one_settings_file_serves_every_lane_from_its_own_table(tmp_path: Path) -> None:
+    env = {"ETL_SETTINGS_FILE": str(write_settings(tmp_path, SHARED_FILE))}
+
+    ours, sources = load_runtime_settings(LaneSettings, {}, env=env, lane="file_processing")
+    theirs, _ = load_runtime_settings(OtherLaneSettings, {}, env=env, lane="data_pipeline")
+
+    assert (ours.storage_url, ours.concurrency, ours.log_level) == ("s3://lake/prod", 8, "DEBUG")
+    assert sources["concurrency"].endswith("etl.toml:6: key file_processing.concurrency")
+    assert (theirs.storage_url, theirs.duckdb_threads) == ("s3://lake/prod", 2)
+    assert theirs.log_level == "WARNING"
+
+
+def test_a_typo_in_a_lane_table_is_refused_with_a_close_match(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, "[file_processing]\nconcurency = 8\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    message = str(info.value)
+    assert "did you mean 'concurrency'?" in message
+    assert "etl.toml:2: key file_processing.concurency" in message
+
+
+def test_a_misspelt_lane_table_is_refused_naming_the_lane_tables(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, "[file_procesing]\nconcurrency = 8\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="data_pipeline"
+        )
+
+    assert info.value.fields == ("file_procesing",)
+    assert "[file_processing], [data_pipeline], [observability]" in str(info.value)
+
+
+def test_another_lanes_key_at_the_top_level_says_where_it_belongs(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, "duckdb_threads = 2\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    assert info.value.fields == ("duckdb_threads",)
+    assert "goes in its table: [file_processing]" in str(info.value)
+
+
+def test_a_lane_table_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, 'file_processing = "fast"\n')
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    assert info.value.fields == ("file_processing",)
+
+
+def test_config_show_explains_every_setting_from_its_field_docs() -> None:
+    settings, sources = load_runtime_settings(LaneSettings, {}, env={})
+    session = Session("lane", settings, sources, "run-1")
+
+    meanings = {row[0]: row[4] for row in settings_table(session)}
+
+    assert meanings["create_store"].startswith("Create storage_url's directory when it is missing")
+    assert meanings["concurrency"] == ""  # LaneSettings documents nothing of its own
+    assert all(meanings[name] for name in meanings if name != "concurrency")

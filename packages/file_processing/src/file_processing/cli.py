@@ -6,19 +6,20 @@ import contextlib
 import json
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.filesize import decimal as human_size
 from rich.markup import escape
-from rich.progress import Progress
 from rich.table import Table
 
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import ContractError, ContractSet, load_contracts
 from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE, strip_zone
+from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
@@ -33,7 +34,7 @@ from file_processing.names import escaped, is_addressable, key_problem
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
-from file_processing.scan import ScanSummary, scan
+from file_processing.scan import Failure, ScanSummary, scan
 from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
@@ -215,14 +216,12 @@ def scan_command(
     with session.open_store() as store, _processor(session, store) as processor:
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
-        with Progress(console=err, disable=not err.is_terminal, transient=True) as bar:
-            task = bar.add_task("processing", total=None)
+        with cli.progress("scan", item="landing object", unit=BYTES) as progress:
             summary = scan(
                 processor,
                 ThreadExecutor(workers),
                 dataset=dataset,
-                on_planned=lambda n: bar.update(task, total=n),
-                on_done=lambda _: bar.advance(task),
+                **_byte_progress(processor, progress),
             )
     run.count(**_counts(summary.outcomes))
     run.count(inputs=len(summary.failures), failed=len(summary.failures))
@@ -234,6 +233,23 @@ def scan_command(
         raise typer.Exit(ExitCode.FAILED)
     if summary.count("quarantined"):
         raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _byte_progress(processor: Processor, progress: WorkProgress) -> dict[str, Any]:
+    """``scan``'s callbacks measuring bytes: half of an object's bytes as it downloads,
+    the other half when it is finished (checked and published or quarantined), so one
+    large object moves the bar while it is worked on."""
+    sizes: dict[str, int] = {}
+
+    def planned(found: Mapping[str, int]) -> None:
+        sizes.update(found)
+        progress.plan(len(found), amount=sum(found.values()))
+
+    def done(result: Outcome | Failure) -> None:
+        progress.finish(result.key, sizes.get(result.key, 0))
+
+    processor.on_read = lambda key, size: progress.advance(key, size / 2)
+    return {"on_planned": planned, "on_done": done}
 
 
 def _processor(session: Settings, store: ObjectStore) -> Processor:

@@ -20,6 +20,7 @@ gpg's own ``--max-output`` is not used: when it trips, gpg still reports
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import io
 import logging
@@ -36,6 +37,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Literal, Self, cast, get_args
@@ -370,10 +372,11 @@ class _Session:
         self.feed_error: BaseException | None = None
         self.status: list[tuple[str, tuple[str, ...]]] = []
         self.stderr: deque[bytes] = deque()
+        # Each thread runs in a copy of the caller's context: its log lines (gpg status at
+        # DEBUG) carry the key and dataset being processed.
         self.threads = [
-            threading.Thread(target=self._feed, daemon=True),
-            threading.Thread(target=self._read_status, args=(status_fd,), daemon=True),
-            threading.Thread(target=self._read_stderr, daemon=True),
+            threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
+            for run in (self._feed, partial(self._read_status, status_fd), self._read_stderr)
         ]
 
     def wait(self) -> _Outcome:

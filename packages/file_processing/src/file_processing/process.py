@@ -208,6 +208,9 @@ class Processor:
         self.mirror: Mirror | None = None
         """Called with each outcome, its ledger record and its quarantine record (the
         database mirror); a failing mirror is logged, never fatal."""
+        self.on_read: Callable[[str, int], None] | None = None
+        """Called with a landing key and the size of each chunk of it downloaded (a
+        progress bar measuring bytes); it must not raise."""
         self._decryptors: dict[str, Decryptor] = {}
         self._lock = threading.Lock()
         self._resources = ExitStack()
@@ -487,6 +490,8 @@ class Processor:
                 for hasher in hashers.values():
                     hasher.update(chunk)
                 sink.write(chunk)
+                if self.on_read is not None:
+                    self.on_read(info.key, len(chunk))
         if self.store.head(info.key).etag != info.etag:
             raise FileProcessingError(
                 f"{info.key} was replaced while it was read; the next scan processes the new one"

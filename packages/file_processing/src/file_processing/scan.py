@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
 from etl_core.errors import EtlError
 from etl_core.layout import landing_prefix, quarantine_prefix, state_prefix, validated_prefix
+from etl_core.storage import ObjectInfo
 from etl_core.work import Executor, UnitResult, WorkUnit
 from file_processing.process import Outcome, Processor
 from file_processing.work import landing_object_unit, run_unit
@@ -60,6 +61,11 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
     Raises:
         ContractError: no contract declares ``dataset``.
     """
+    for info in _landing_objects(processor, dataset):
+        yield info.key
+
+
+def _landing_objects(processor: Processor, dataset: str | None) -> Iterator[ObjectInfo]:
     source = None if dataset is None else processor.contracts.get(dataset).source
     prefix = landing_prefix(source)
     for info in processor.store.list(prefix):
@@ -67,10 +73,10 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
             continue
         if dataset is not None and processor.contracts.match(info.key) is None:
             continue
-        yield info.key
+        yield info
     for info in processor.store.list_unaddressable(prefix):
         if dataset is None or processor.contracts.match(info.key) is not None:
-            yield info.key
+            yield info
 
 
 def scan(
@@ -78,24 +84,28 @@ def scan(
     executor: Executor,
     *,
     dataset: str | None = None,
-    on_planned: Callable[[int], None] | None = None,
+    on_planned: Callable[[Mapping[str, int]], None] | None = None,
     on_done: Callable[[Outcome | Failure], None] | None = None,
 ) -> ScanSummary:
     """Process every unprocessed landing object (of ``dataset``) on ``executor``.
 
     Args:
-        on_planned: Called once with the number of objects found (for a progress bar).
+        on_planned: Called once with the objects found and their sizes in bytes (for a
+            progress bar).
         on_done: Called after each object, with its outcome or failure.
     """
     _remove_abandoned_writes(processor)
-    units = [landing_object_unit(key) for key in landing_keys(processor, dataset)]
+    found = {info.key: info.size for info in _landing_objects(processor, dataset)}
+    units = [landing_object_unit(key) for key in found]
     if on_planned is not None:
-        on_planned(len(units))
+        on_planned(found)
     summary = ScanSummary()
     ended = _EndedUnits(partial(run_unit, processor))
+    reported: set[str] = set()
     try:
         for result in executor.run(ended, units):
             done = _summarised(result)
+            reported.add(done.key)
             if isinstance(done, Failure):
                 summary.failures.append(done)
             else:
@@ -103,13 +113,9 @@ def scan(
             if on_done is not None:
                 on_done(done)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM, once the objects in flight have ended
-        logger.warning(
-            "interrupted: %d of %d landing object(s) finished, %d stay in line for the next scan",
-            ended.count,
-            len(units),
-            len(units) - ended.count,
-            extra={"finished": ended.count, "remaining": len(units) - ended.count},
-        )
+        if on_done is not None:  # those that finished in flight count as finished
+            for done in ended.outcomes(excluding=reported):
+                on_done(done)
         raise
     summary.outcomes.sort(key=lambda o: o.key)
     summary.failures.sort(key=lambda f: f.key)
@@ -117,33 +123,31 @@ def scan(
 
 
 class _EndedUnits:
-    """``run_unit`` remembering which units ended with an outcome or an error, so an
-    interrupted scan can say how many finished (those in flight that finished included);
-    a unit cut short by the interruption itself has not."""
+    """``run_unit`` remembering which units ended and how, so an interrupted scan can
+    count those in flight that finished; a unit cut short by the interruption has not."""
 
     def __init__(self, run: Callable[[WorkUnit], Outcome]) -> None:
         self._run = run
         self._lock = threading.Lock()
-        self._ended: set[str] = set()
+        self._ended: dict[str, Outcome | Failure] = {}
 
-    @property
-    def count(self) -> int:
-        """How many units ended."""
+    def outcomes(self, *, excluding: set[str]) -> list[Outcome | Failure]:
+        """How the units that ended, except those in ``excluding``, ended."""
         with self._lock:
-            return len(self._ended)
+            return [done for key, done in self._ended.items() if key not in excluding]
 
     def __call__(self, unit: WorkUnit) -> Outcome:
         try:
             outcome = self._run(unit)
-        except Exception:
-            self._end(unit)
+        except Exception as error:
+            self._end(unit.key, Failure(unit.key, f"{type(error).__name__}: {error}"))
             raise
-        self._end(unit)
+        self._end(unit.key, outcome)
         return outcome
 
-    def _end(self, unit: WorkUnit) -> None:
+    def _end(self, key: str, done: Outcome | Failure) -> None:
         with self._lock:
-            self._ended.add(unit.key)
+            self._ended[key] = done
 
 
 def _remove_abandoned_writes(processor: Processor) -> None:

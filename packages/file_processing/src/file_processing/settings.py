@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from etl_core.runtime import RuntimeSettings
 from etl_core.units import ByteSize
@@ -22,8 +21,6 @@ class FileProcessingSettings(RuntimeSettings):
     """Landing objects processed at once by ``scan``."""
     member_concurrency: int = 4
     """Members of one delivery (an archive's files) checked and published at once."""
-    work_dir: Path | None = None
-    """Scratch space for downloads, decrypted and unpacked members (system temp)."""
     claim_timeout: timedelta = timedelta(hours=1)
     """How long a claim on an object lasts before another worker may take it over."""
     sidecar_grace: timedelta = timedelta(minutes=15)

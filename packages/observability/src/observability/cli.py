@@ -17,7 +17,7 @@ from rich.text import Text
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import ExitCode
+from etl_core.runtime import LANES, ExitCode
 from observability import db
 from observability.contract_rules import VALIDATORS
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
@@ -26,7 +26,6 @@ from observability.monitors import SystemClock
 from observability.settings import ObservabilitySettings
 
 logger = logging.getLogger(__name__)
-LANES = ("file_processing", "data_pipeline", "observability")
 
 cli = RuntimeCLI(
     name="etl-observability",
@@ -56,7 +55,9 @@ def inventory(
     session = cli.session(ctx)
     unknown = sorted(set(zone or ()) - set(ZONES))
     if unknown:
-        err.print(f"[red]unknown zone(s) {unknown}[/red]; expected some of {list(ZONES)}")
+        cli.notice(
+            f"unknown zone(s) {unknown}; expected some of {list(ZONES)}", level=logging.ERROR
+        )
         raise typer.Exit(ExitCode.USAGE)
     run = session.record_run("inventory", parameters={"zones": list(zone or ZONES)})
     store = session.open_store()

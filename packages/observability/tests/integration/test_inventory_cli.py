@@ -121,7 +121,7 @@ def test_config_show_says_where_each_value_came_from(cli: Cli, tmp_path: Path) -
     assert 'storage_url │ "/srv/lake" │ ETL_STORAGE_URL │ override storage_url' in text
     assert "database_url │ null │ ETL_DATABASE_URL (or DATABASE_URL) │ default" in text
     assert 'log_level │ "WARNING" │' in text
-    assert "etl.toml" in text
+    assert f"settings file: {config / 'etl.toml'}" in text
     assert "env ETL_CONFIG_DIR" in text
 
 

@@ -1,0 +1,58 @@
+"""WorkProgress: what finished and what remains, and log lines when there is no terminal."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from etl_core.progress import BYTES, WorkProgress
+from etl_core.testing.logs import capture_logs
+
+
+def test_bytes_read_of_an_object_in_flight_count_before_it_finishes() -> None:
+    with WorkProgress("scan", item="object", unit=BYTES, interval=0) as progress:
+        progress.plan(2, amount=1_000)
+        progress.advance("big.csv", 300)
+        midway = progress.summary()
+        progress.finish("big.csv", 900)
+        progress.finish("small.csv", 100)
+        done = progress.summary()
+
+    assert (midway.finished, midway.remaining, midway.done) == (0, 2, 300)
+    assert (done.finished, done.remaining, done.done, done.total) == (2, 0, 1_000, 1_000)
+    assert done.describe() == "scan: 2 of 2 object(s) finished (1.0 kB of 1.0 kB, 100%), 0 remain"
+
+
+def test_an_interruption_before_planning_says_so() -> None:
+    summary = WorkProgress("run", item="partition", interval=0).summary()
+    assert summary.remaining is None
+    assert summary.describe() == "run: stopped before its work was planned"
+
+
+def test_off_a_terminal_progress_is_a_periodic_log_line_with_its_counts() -> None:
+    with (
+        capture_logs(logging.INFO) as records,
+        WorkProgress("backfill pos", item="partition", interval=0.05) as progress,
+    ):
+        progress.plan(4)
+        progress.finish("2026-11-01")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _progress_lines(records):
+            time.sleep(0.02)
+    (first, *_) = _progress_lines(records)
+    assert first["event"].startswith("progress: backfill pos: 1 of 4 partition(s) finished")
+    assert (first["finished"], first["remaining"], first["planned"]) == (1, 3, 4)
+
+
+def test_no_log_line_when_the_interval_is_zero() -> None:
+    with (
+        capture_logs(logging.INFO) as records,
+        WorkProgress("run", item="partition", interval=0) as progress,
+    ):
+        progress.plan(1)
+        progress.finish("a")
+    assert _progress_lines(records) == []
+
+
+def _progress_lines(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [r for r in records if str(r["event"]).startswith("progress:")]
