@@ -4,7 +4,8 @@ The work unit of the lane (DESIGN.md section 6): :meth:`Processor.process` takes
 landing key and is idempotent. In order:
 
 1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
-2. match it to a contract (none -> quarantined under ``_unknown``);
+2. match it to a contract, which dates it from its name, a folder or its arrival
+   time (none -> quarantined under ``_unknown``);
 3. a required checksum sidecar that has not arrived yet -> ``skipped`` (waiting);
 4. download the object once to scratch, hashing as it streams (SHA-256 for
    duplicate drops, plus the sidecar's algorithm), pinned to the claimed ETag;
@@ -223,7 +224,7 @@ class Processor:
             raise FileProcessingError(f"{key!r}: expected a key under {landing_prefix()}")
         started = time.perf_counter()
         info = self.store.head(key)
-        matched = self.contracts.match(key)
+        matched = self.contracts.match(key, info.last_modified)
         contract = matched[0] if matched else None
         with bound_context(key=key, dataset=contract.dataset if contract else None):
             outcome = self._process(info, matched, force)

@@ -60,7 +60,7 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
     for info in processor.store.list(landing_prefix(source)):
         if info.key.endswith("/") or processor.is_control_file(info.key):
             continue
-        if dataset is not None and processor.contracts.match(info.key) is None:
+        if dataset is not None and processor.contracts.find(info.key) is None:
             continue
         yield info.key
 

@@ -31,14 +31,16 @@ from etl_core.contracts.model import (
     Output,
     ParseOptions,
     RejectLimit,
+    SchemaPolicy,
     Transform,
 )
-from etl_core.contracts.patterns import FilePattern, PatternError
+from etl_core.contracts.patterns import DATE_SOURCES, FilePattern, PatternError, time_zone
 from etl_core.contracts.validate import ContractValidator, literal_problem
 
 __all__ = [
     "COLUMN_TYPES",
     "DATASETS_DIR",
+    "DATE_SOURCES",
     "Check",
     "Column",
     "ColumnMap",
@@ -56,10 +58,12 @@ __all__ = [
     "ParseOptions",
     "PatternError",
     "RejectLimit",
+    "SchemaPolicy",
     "Transform",
     "check_contracts",
     "error_location",
     "literal_problem",
     "load_contract",
     "load_contracts",
+    "time_zone",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 
 from etl_core.contracts.model import COLUMN_TYPES, Check, Column, Contract
-from etl_core.contracts.patterns import PatternError
+from etl_core.contracts.patterns import FilePattern, PatternError, time_zone
 from etl_core.errors import FieldError
 
 __all__ = ["ContractValidator", "literal_problem", "validate_contract"]
@@ -89,6 +89,7 @@ class _Rules:
         self._identity()
         self._security()
         self._parse()
+        self._schema()
         self._columns()
         for index, check in enumerate(self.contract.checks):
             self._check(index, check)
@@ -123,9 +124,13 @@ class _Rules:
                 f"got {contract.source!r}",
             )
         try:
-            contract.file_pattern  # noqa: B018 - compiling is the validation
+            time_zone(contract.timezone)
         except PatternError as exc:
-            self.fail("pattern", str(exc))
+            self.fail("timezone", str(exc))
+        try:
+            FilePattern(contract.pattern, contract.date_from)  # compiling is the validation
+        except PatternError as exc:
+            self.fail("pattern", f"{exc} (date_from = {contract.date_from!r})")
 
     def _security(self) -> None:
         if self.contract.encryption == "pgp" and self.contract.key is None:
@@ -146,9 +151,49 @@ class _Rules:
         except LookupError:
             self.fail("parse.encoding", f"unknown text encoding {options.encoding!r}")
 
+    def _schema(self) -> None:
+        contract, policy = self.contract, self.contract.schema
+        if policy.open:
+            if contract.columns:
+                self.fail(
+                    "columns[0]",
+                    "schema.mode = 'open' accepts any well-formed file and declares no "
+                    "[[columns]]; to accept columns beyond declared ones, keep mode = "
+                    "'declared' and set schema.extra_columns = 'keep'",
+                )
+            for name, default in (("extra_columns", "refuse"), ("missing_columns", "refuse")):
+                if getattr(policy, name) != default:
+                    self.fail(f"schema.{name}", "does not apply with schema.mode = 'open'")
+            for index, check in enumerate(contract.checks):
+                if check.kind != "row_count":
+                    self.fail(
+                        f"checks[{index}].kind",
+                        f"a {check.kind} check needs declared columns; with schema.mode = "
+                        "'open' only row_count checks apply",
+                    )
+        if contract.format in ("csv", "auto") and not contract.parse.header:
+            loose = [
+                name
+                for name, default in (
+                    ("mode", "declared"),
+                    ("extra_columns", "refuse"),
+                    ("missing_columns", "refuse"),
+                )
+                if getattr(policy, name) != default
+            ]
+            for name in loose:
+                self.fail(
+                    f"schema.{name}",
+                    "columns are told apart by their header: this policy needs parse.header = true",
+                )
+
     def _columns(self) -> None:
-        if not self.contract.columns:
-            self.fail("columns", "declare at least one column ([[columns]] with name and type)")
+        if not self.contract.columns and not self.contract.schema.open:
+            self.fail(
+                "columns",
+                "declare at least one column ([[columns]] with name and type), "
+                "or set schema.mode = 'open'",
+            )
         seen: set[str] = set()
         for index, column in enumerate(self.contract.columns):
             where = f"columns[{index}]"
