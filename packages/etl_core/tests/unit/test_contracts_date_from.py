@@ -193,3 +193,57 @@ def test_bad_date_source_is_refused_with_file_line_and_field(
     assert [name for name, _, _ in errors][:1] == [field]
     assert message in errors[0][1]
     assert errors[0][2].startswith(str(folder / "datasets" / "bad.toml") + ":")
+
+
+# ------------------------------------------------------------------ schema policy
+
+
+@pytest.mark.parametrize(
+    ("extra", "columns", "field", "message"),
+    [
+        ('[schema]\nmode = "open"', True, "columns[0]", "declares no [[columns]]"),
+        ('[schema]\nmode = "open"\nextra_columns = "keep"', False, "schema.extra_columns", "open"),
+        (
+            '[parse]\nheader = false\n[schema]\nextra_columns = "keep"',
+            True,
+            "schema.extra_columns",
+            "parse.header = true",
+        ),
+        ('[schema]\nextra_columns = "ignore"', True, "schema.extra_columns", "'refuse', 'keep'"),
+        (
+            '[schema]\nmode = "open"\n[[checks]]\nkind = "sql"\nexpression = "1 = 1"',
+            False,
+            "checks[0].kind",
+            "only row_count",
+        ),
+    ],
+)
+def test_bad_schema_policy_is_refused_with_file_line_and_field(
+    tmp_path: Path, extra: str, columns: bool, field: str, message: str
+) -> None:
+    text = f'dataset = "bad"\nsource = "vendor"\npattern = "b_{{date:%Y%m%d}}.csv"\n{extra}\n'
+    if columns:
+        text += '[[columns]]\nname = "id"\n'
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    (folder / "bad.toml").write_text(text)
+    with pytest.raises(ContractError) as caught:
+        load_contracts(tmp_path, environ={})
+    errors = [(e.field, e.message, e.source) for e in caught.value.errors]
+    assert errors[0][0] == field
+    assert message in errors[0][1]
+    assert errors[0][2].startswith(str(folder / "bad.toml") + ":")
+
+
+def test_open_schema_contract_loads_without_columns(tmp_path: Path) -> None:
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    (folder / "open.toml").write_text(
+        'dataset = "open"\nsource = "v"\npattern = "report.csv"\ndate_from = "arrival"\n'
+        '[schema]\nmode = "open"\n[[checks]]\nkind = "row_count"\nmin = 1\n'
+    )
+    (contract,) = load_contracts(tmp_path, environ={})
+    assert contract.schema.open
+    assert contract.columns == ()
+    assert contract.schema.extras("csv") == "refuse"
+    assert contract.schema.extras("jsonl") == "keep"

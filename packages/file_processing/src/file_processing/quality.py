@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import shutil
 import tempfile
 import time
@@ -50,17 +51,21 @@ from file_processing.checks import (
     unique_table,
 )
 from file_processing.control import checksum_result, trailer_result
+from file_processing.json_records import JsonLimits, JsonScan, scan_json
 from file_processing.prescan import Prescan, prescan, utf8_compatible
 from file_processing.profile import profile_columns, profile_exprs
 from file_processing.reasons import Reason
 from file_processing.report import (
     CheckResult,
+    FileColumn,
     MalformedRow,
     QualityReport,
     ReportReason,
     RowCounts,
     Sample,
 )
+from file_processing.schema_infer import inference_exprs, inferred_types
+from file_processing.schema_policy import ColumnLayout, layout_columns
 
 __all__ = ["QualityResult", "QualitySettings", "analyze_file", "validate_file"]
 
@@ -69,6 +74,8 @@ logger = logging.getLogger(__name__)
 _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
 _PARQUET_MAGIC = b"PAR1"
+_JSON_FORMATS = ("json", "jsonl")
+_JSON_ARRAY = re.compile(rb"\[[ \t\r\n]*[{\]]")
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ class QualitySettings:
         encoding_samples: Encoding errors kept with their offsets.
         top_values: Most frequent values kept per column.
         work_dir: Where temporary files go (default: the system's temp directory).
+        json_max_record_bytes: Characters of one JSON record (its memory while read).
+        json_max_depth: Nesting of arrays and objects within one JSON record.
     """
 
     memory_limit: ByteSize = ByteSize("256MiB")
@@ -92,6 +101,8 @@ class QualitySettings:
     encoding_samples: int = 20
     top_values: int = 5
     work_dir: Path | None = None
+    json_max_record_bytes: ByteSize = ByteSize("16MiB")
+    json_max_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,8 @@ class _Analysis:
         name: str | None = None,
     ) -> None:
         self.path = path
-        self.contract = contract
+        self.declared = contract
+        self.contract = contract  # the declared columns, then the file's extra ones
         self.checksum = checksum
         self.settings = settings
         self.started = time.perf_counter()
@@ -201,7 +213,9 @@ class _Analysis:
         )
         self.checks: list[CheckResult] = []
         self.rules = row_rules(contract)
-        self.order: list[int] = list(range(len(contract.columns)))  # file position -> column
+        self.layout = ColumnLayout(contract.columns, tuple(range(len(contract.columns))))
+        self.order: list[int] = list(self.layout.order)  # file position -> column
+        self.json: JsonScan | None = None
         self._failed_rules: list[Rule] = []
         self._scratch = Path(tempfile.mkdtemp(prefix="quality-", dir=settings.work_dir))
         self._connection: Any = None
@@ -226,16 +240,63 @@ class _Analysis:
             self.checks.append(
                 checksum_result(self.contract.control.checksum, scan.digest, self.checksum)
             )
+        if self.format in _JSON_FORMATS:
+            self.json = self._read_json(scan)
+            if self.json.fatal is not None:
+                return self._json_failure(scan, self.json)
         if not self._columns_present(scan):
             return self._finish(RowCounts(), out_dir, scan, split=False)
-        self._connect(scan.data_path, out_dir)
-        counts = self._aggregate(scan.data_path)
+        data = self._engine_path(scan)
+        self._connect(data, out_dir)
+        if self.json is not None:
+            self._load_json_rejects(self.json)
+        counts = self._aggregate(data)
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
-        self._unique(scan.data_path, counts)
-        rejected = self._row_checks(scan.data_path, counts)
+        self._unique(data, counts)
+        rejected = self._row_checks(data, counts)
         self._file_checks(scan, counts)
         return self._decide(counts, rejected, out_dir, scan)
+
+    def _engine_path(self, scan: Prescan) -> Path:
+        """The file DuckDB reads: JSON Lines of the good records for JSON, else the data."""
+        return self.json.clean_path if self.json is not None else scan.data_path
+
+    def _read_json(self, scan: Prescan) -> JsonScan:
+        copied = scan.data_path != self.path  # prescan wrote UTF-8
+        return scan_json(
+            scan.data_path,
+            array=self.format == "json",
+            encoding="utf-8" if copied else self.declared.parse.encoding,
+            work_dir=self._scratch,
+            limits=JsonLimits(
+                max_record_bytes=int(self.settings.json_max_record_bytes),
+                max_depth=self.settings.json_max_depth,
+            ),
+            max_samples=self.settings.malformed_samples,
+        )
+
+    def _json_failure(self, scan: Prescan, found: JsonScan) -> QualityResult:
+        """A JSON file that cannot be read past some point fails with that point's reason."""
+        assert found.fatal is not None
+        self.checks.append(
+            CheckResult("readable", "json", "error", False, 1, detail=found.fatal.message)
+        )
+        self.report.reason = ReportReason(found.fatal.reason, found.fatal.message)
+        self._remove_copy(scan)
+        return self._result(outcome="fail", valid=None, rejected=None)
+
+    def _load_json_rejects(self, found: JsonScan) -> None:
+        """The malformed JSON records, shaped like DuckDB's CSV rejects table."""
+        path = sql_text(str(found.rejects_path))
+        self._sql(
+            f"CREATE TEMP TABLE {_REJECTS} AS SELECT 0 AS scan_id, record AS line, "
+            "CAST(NULL AS BIGINT) AS line_byte_position, message AS error_message, "
+            "0 AS column_idx, text AS csv_line "
+            f"FROM read_csv({path}, header = true, auto_detect = false, quote = '\"', "
+            "escape = '\"', columns = {'record': 'BIGINT', 'reason': 'VARCHAR', "
+            "'message': 'VARCHAR', 'text': 'VARCHAR'})"
+        )
 
     def _prescan(self, out_dir: Path | None) -> Prescan:
         text = self.format != "parquet"
@@ -269,6 +330,8 @@ class _Analysis:
         """Map the header to the schema; a missing or unexpected column fails the file."""
         if self.format == "parquet":
             return self._parquet_columns()
+        if self.json is not None:
+            return self._match_columns(self.json.keys)
         if self.format != "csv" or not self.contract.parse.header:
             return True
         options = self.contract.parse
@@ -288,23 +351,20 @@ class _Analysis:
         return self._match_columns(names)
 
     def _match_columns(self, names: list[str]) -> bool:
-        declared = [c.name for c in self.contract.columns]
-        missing = [n for n in declared if n not in names]
-        unexpected = [n for n in names if n not in declared]
-        if missing or unexpected or len(set(names)) != len(names):
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(map(repr, missing))}")
-            if unexpected:
-                parts.append(f"unexpected {', '.join(map(repr, unexpected))}")
-            if len(set(names)) != len(names):
-                parts.append("a column name is repeated")
-            self.checks.append(
-                CheckResult("columns", "columns", "error", False, 1, detail="; ".join(parts))
-            )
+        """Lay the file's columns out by the schema policy; refused columns fail the file."""
+        layout = layout_columns(self.declared, names, self.format)
+        if not layout.problems and not layout.columns:
+            layout = replace(layout, problems=("no columns: the file names none",))
+        if layout.problems:
+            detail = "; ".join(layout.problems)
+            self.checks.append(CheckResult("columns", "columns", "error", False, 1, detail=detail))
             return False
-        self.order = [declared.index(n) for n in names]
-        self.checks.append(CheckResult("columns", "columns", "error", True))
+        self.layout = layout
+        self.contract = replace(self.declared, columns=layout.columns)
+        self.rules = row_rules(self.contract)
+        self.order = list(layout.order)
+        detail = "; ".join(layout.notes)
+        self.checks.append(CheckResult("columns", "columns", "error", True, detail=detail))
         return True
 
     # ------------------------------------------------------------ DuckDB
@@ -339,9 +399,17 @@ class _Analysis:
 
     def _source(self, data_path: Path, *, store_rejects: bool) -> str:
         """SQL reading the file with every column as text, named ``__raw_<i>``."""
+        base = self._file_source(data_path, store_rejects=store_rejects)
+        if not self.layout.filled:
+            return base
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {raw_name(i)}" for i in self.layout.filled)
+        return f"(SELECT *, {nulls} FROM {base})"
+
+    def _file_source(self, data_path: Path, *, store_rejects: bool) -> str:
+        """SQL reading the columns the file has, as text, named ``__raw_<i>``."""
         columns = ", ".join(f"{sql_text(raw_name(i))}: 'VARCHAR'" for i in self.order)
         path = sql_text(str(data_path))
-        if self.format == "jsonl":
+        if self.format in _JSON_FORMATS:
             names = ", ".join(
                 f"{ident(self.contract.columns[i].name)} AS {raw_name(i)}" for i in self.order
             )
@@ -397,6 +465,8 @@ class _Analysis:
         exprs = ["count(*)"]
         exprs += [f"count_if({r.fails})" for r in rules]
         exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
+        inferred = self._inferred_columns()
+        exprs += inference_exprs(inferred)
         relation = self._typed(data_path, store_rejects=self.format == "csv")
         try:
             (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
@@ -406,9 +476,37 @@ class _Analysis:
         for offset, rule in enumerate(rules, start=1):
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
-        self.report.profile = profile_columns(self.contract.columns, values[offset:], counts.rows)
+        profiled = len(profile_exprs(self.contract.columns))
+        self.report.profile = profile_columns(
+            self.contract.columns, values[offset : offset + profiled], counts.rows
+        )
+        types = inferred_types(values[offset + profiled :], len(inferred))
+        self._record_columns(dict(zip(inferred, types, strict=True)))
         counts.malformed = self._malformed()
         return counts
+
+    def _inferred_columns(self) -> list[int]:
+        """The columns whose type is inferred: all in an open schema, else the extra ones."""
+        if self.declared.schema.open:
+            return list(range(len(self.contract.columns)))
+        return [i for i in self.layout.extra if i not in self.layout.dropped]
+
+    def _record_columns(self, inferred: dict[int, str]) -> None:
+        """The published file's columns, with declared or inferred types, for the report."""
+        open_schema = self.declared.schema.open
+        columns = []
+        for index in self.layout.published:
+            column = self.contract.columns[index]
+            if index in inferred:
+                kind = inferred[index]
+                columns.append(
+                    FileColumn(column.name, kind, "inferred" if open_schema else "extra")
+                )
+            elif index in self.layout.filled:
+                columns.append(FileColumn(column.name, column.type, "filled"))
+            else:
+                columns.append(FileColumn(column.name, column.type, "declared"))
+        self.report.columns = columns
 
     def _unreadable(self, exc: Exception) -> _Counts:
         """A file DuckDB cannot read at all (broken JSON lines, not Parquet) fails its schema."""
@@ -423,7 +521,7 @@ class _Analysis:
         return _Counts(unreadable=True)
 
     def _malformed(self) -> int:
-        if self.format != "csv":
+        if not self._has_rejects:
             return 0
         grouped = self._rejected_records()
         ((count,),) = self._sql(f"SELECT count(*) FROM {grouped}")
@@ -436,6 +534,11 @@ class _Analysis:
             for line, byte, error, text in samples
         ]
         return int(count)
+
+    @property
+    def _has_rejects(self) -> bool:
+        """Whether records that did not parse are in the rejects table (CSV, JSON)."""
+        return self.format == "csv" or self.json is not None
 
     def _rejected_records(self) -> str:
         """One row per record DuckDB could not split, from the first (storing) scan."""
@@ -480,7 +583,7 @@ class _Analysis:
                     samples=samples,
                 )
             )
-        if self.format == "csv":
+        if self._has_rejects:
             malformed = [Sample(m.line, {"_raw": m.text}) for m in self.report.malformed]
             self.checks.append(
                 CheckResult(
@@ -489,6 +592,7 @@ class _Analysis:
                     severity="error",
                     passed=counts.malformed == 0,
                     failed_count=counts.malformed,
+                    detail=self._malformed_detail(),
                     samples=malformed[: self.settings.sample_rows],
                 )
             )
@@ -499,6 +603,12 @@ class _Analysis:
             condition = " OR ".join(f"__f{i}" for i in errors)
             ((bad_rows,),) = self._sql(f"SELECT count(*) FROM __bad WHERE {condition}")
         return int(bad_rows) + counts.malformed
+
+    def _malformed_detail(self) -> str:
+        """For JSON, how many malformed records each reason has."""
+        if self.json is None or not self.json.malformed:
+            return ""
+        return "; ".join(f"{code.value}: {n}" for code, n in self.json.by_reason.most_common())
 
     def _collect_bad_rows(self, data_path: Path, failed: list[Rule]) -> None:
         """``__bad``: every row failing some rule, with one flag per rule and its line."""
@@ -511,7 +621,7 @@ class _Analysis:
             f"FROM {relation} AS t WHERE {any_fails}"
         )
         header = 1 if self.format == "csv" and self.contract.parse.header else 0
-        if self.format == "csv":
+        if self._has_rejects:
             # Records DuckDB could not split are not numbered: add those before each row.
             self._sql(
                 "CREATE TEMP TABLE __gaps AS SELECT g, max(j) AS j FROM ("
@@ -578,8 +688,12 @@ class _Analysis:
             return self._result(outcome="fail", valid=None, rejected=None)
         if not split or out_dir is None:
             self.report.split = split
+            if self.layout.rewrite and out_dir is not None:
+                return self._result(
+                    outcome="pass", valid=self._rewrite(scan, out_dir), rejected=None
+                )
             return self._result(outcome="pass", valid=scan.data_path, rejected=None)
-        valid, rejected = self._split(scan.data_path, out_dir)
+        valid, rejected = self._split(self._engine_path(scan), out_dir)
         self.report.split = True
         return self._result(outcome="pass", valid=valid, rejected=rejected)
 
@@ -592,7 +706,7 @@ class _Analysis:
         if control:
             code, chosen = Reason.CONTROL_MISMATCH, control
         elif schema:
-            code, chosen = Reason.DATA_SCHEMA, schema
+            code, chosen = self._schema_code(schema), schema
         else:
             code, chosen = Reason.DATA_QUALITY, failed
         summary = "; ".join(_describe(c) for c in chosen[:5])
@@ -602,6 +716,23 @@ class _Analysis:
                 f"{self.contract.max_rejected_fraction}"
             )
         return ReportReason(code, summary)
+
+    def _schema_code(self, failed: list[CheckResult]) -> Reason:
+        """``data.schema``, or for JSON records alone the reason most of them have."""
+        only_records = all(check.kind == "malformed" for check in failed)
+        if only_records and self.json is not None and self.json.by_reason:
+            return self.json.by_reason.most_common(1)[0][0]
+        return Reason.DATA_SCHEMA
+
+    def _rewrite(self, scan: Prescan, out_dir: Path) -> Path:
+        """The file with its columns as the policy publishes them (extra ones dropped,
+        missing ones empty), written in the file's own format and dialect."""
+        target = out_dir / self.path.name
+        staged = self._scratch / f"rewritten{target.suffix or '.csv'}"
+        self._copy_valid(self._engine_path(scan), staged, "")
+        self._remove_copy(scan)
+        shutil.move(staged, target)
+        return target
 
     def _split(self, data_path: Path, out_dir: Path) -> tuple[Path, Path]:
         """Write the valid rows and the rejected rows, each with one ``COPY``."""
@@ -623,7 +754,7 @@ class _Analysis:
                 f"SELECT {columns}, __line AS _line, concat_ws(';', {labels}) AS _failed_check, "
                 f"NULL AS _raw FROM __bad WHERE {bad}"
             )
-        if self.format == "csv":
+        if self._has_rejects:
             parts.append(
                 f"SELECT {nulls}, line AS _line, 'malformed' AS _failed_check, text AS _raw "
                 f"FROM {self._rejected_records()}"
@@ -638,10 +769,11 @@ class _Analysis:
     def _copy_valid(self, data_path: Path, target: Path, bad: str) -> None:
         keep = f"__rec NOT IN (SELECT __rec FROM __bad WHERE {bad})" if bad else "TRUE"
         path = sql_text(str(data_path))
+        published = self.layout.published
         if self.format == "csv":
             options = self.contract.parse
             columns = ", ".join(
-                f"{raw_name(i)} AS {ident(self.contract.columns[i].name)}" for i in self.order
+                f"{raw_name(i)} AS {ident(self.contract.columns[i].name)}" for i in published
             )
             relation = self._typed(data_path, numbered=True)
             # Written in the contract's own dialect, so the split file reads like the original.
@@ -654,17 +786,27 @@ class _Analysis:
                 f"ESCAPE {sql_text(escape)}, NULLSTR {sql_text(null)})"
             )
             return
-        reader = (
-            f"read_json({path}, format = 'newline_delimited')"
-            if self.format == "jsonl"
-            else f"read_parquet({path})"
+        names = [self.contract.columns[i].name for i in published]
+        if self.json is not None:
+            # JSON values as written (numbers stay numbers, objects stay objects).
+            spec = ", ".join(f"{sql_text(name)}: 'JSON'" for name in names)
+            reader = f"read_json({path}, format = 'newline_delimited', columns = {{{spec}}})"
+            written = "FORMAT json, ARRAY true" if self.format == "json" else "FORMAT json"
+            selected = ", ".join(ident(name) for name in names)
+        else:
+            reader = f"read_parquet({path})"
+            written = "FORMAT parquet"
+            selected = ", ".join(
+                f"CAST(NULL AS {self.contract.columns[i].sql_type}) AS {ident(name)}"
+                if i in self.layout.filled
+                else ident(name)
+                for i, name in zip(published, names, strict=True)
+            )
+        source = (
+            f"(SELECT * FROM (SELECT row_number() OVER () AS __rec, * FROM {reader}) "
+            f"WHERE {keep} ORDER BY __rec)"
         )
-        fmt = "json" if self.format == "jsonl" else "parquet"
-        self._sql(
-            f"COPY (SELECT * EXCLUDE (__rec) FROM (SELECT row_number() OVER () AS __rec, * "
-            f"FROM {reader}) WHERE {keep} ORDER BY __rec) TO {sql_text(str(target))} "
-            f"(FORMAT {fmt})"
-        )
+        self._sql(f"COPY (SELECT {selected} FROM {source}) TO {sql_text(str(target))} ({written})")
 
     def _remove_copy(self, scan: Prescan) -> None:
         if scan.data_path != self.path:
@@ -713,7 +855,10 @@ def _resolve_format(path: Path, declared: str) -> str:
         head = stream.read(4096)
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if _JSON_ARRAY.match(text):
+        return "json"
+    if text.startswith(b"{"):
         return "jsonl"
     return "csv"
 

@@ -43,8 +43,14 @@ class Reason(StrEnum):
     PGP_BAD_SIGNATURE = "pgp.bad_signature"
     PGP_UNSIGNED = "pgp.unsigned"
     DATA_EMPTY = "data.empty"
+    DATA_PARSE_ERROR = "data.parse_error"
     DATA_SCHEMA = "data.schema"
+    DATA_TYPE = "data.type"
     DATA_ENCODING = "data.encoding"
+    DATA_TOO_LARGE = "data.too_large"
+    DATA_TOO_WIDE = "data.too_wide"
+    DATA_NESTING = "data.nesting"
+    DATA_NUMBER_RANGE = "data.number_range"
     DATA_QUALITY = "data.quality"
     CONTROL_MISMATCH = "control_mismatch"
     DUPLICATE = "duplicate"
@@ -98,8 +104,25 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
     Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
     Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
-    Reason.DATA_SCHEMA: "Columns or types do not match the dataset contract's schema.",
-    Reason.DATA_ENCODING: "The text is not valid in the contract's character encoding.",
+    Reason.DATA_PARSE_ERROR: (
+        "The text cannot be parsed in its format (invalid JSON, a record that does not split)."
+    ),
+    Reason.DATA_SCHEMA: (
+        "Columns do not match the dataset contract's schema (missing, unexpected, "
+        "repeated or empty names; a key twice in one JSON object)."
+    ),
+    Reason.DATA_TYPE: "A value or record has the wrong type (a JSON record that is not an object).",
+    Reason.DATA_ENCODING: (
+        "The text is not valid in the contract's character encoding (or holds a lone "
+        "UTF-16 surrogate)."
+    ),
+    Reason.DATA_TOO_LARGE: "A record is larger than the limit.",
+    Reason.DATA_TOO_WIDE: "A file has more columns (or distinct JSON keys) than the limit.",
+    Reason.DATA_NESTING: "JSON values are nested deeper than the limit.",
+    Reason.DATA_NUMBER_RANGE: (
+        "A number is NaN, Infinity or beyond the range of every numeric type "
+        "(a double, a 38-digit decimal)."
+    ),
     Reason.DATA_QUALITY: "A quality check of error severity failed.",
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",
     Reason.DUPLICATE: "The same content was already processed under another key.",

@@ -40,6 +40,10 @@ class FileProcessingSettings(RuntimeSettings):
     """DuckDB's memory limit for the quality checks; beyond it, work spills to disk."""
     quality_threads: int = 0
     """DuckDB threads for the quality checks; 0 uses every core."""
+    json_max_record_bytes: ByteSize = ByteSize("16MiB")
+    """Largest JSON record (one array element or line); a larger one fails the file."""
+    json_max_depth: int = 64
+    """Deepest nesting of arrays and objects in one JSON record."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.concurrency <= 256:
@@ -61,4 +65,6 @@ class FileProcessingSettings(RuntimeSettings):
             memory_limit=self.quality_memory_limit,
             threads=self.quality_threads,
             work_dir=self.work_dir,
+            json_max_record_bytes=self.json_max_record_bytes,
+            json_max_depth=self.json_max_depth,
         )

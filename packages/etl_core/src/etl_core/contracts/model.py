@@ -232,14 +232,14 @@ class SchemaPolicy:
             in the quality report.
         extra_columns: Columns the contract does not declare are refused (the file
             fails), kept (published with the file, read as text downstream) or
-            dropped (left out of the published file).
-        missing_columns: A declared optional column the file lacks is refused, or
-            published as an empty (null) column. A missing required column is
-            always refused.
+            dropped (left out of the published file); unset, see :meth:`extras`.
+        missing_columns: A declared optional column a CSV or Parquet file lacks is
+            refused, or published as an empty (null) column. A missing required
+            column is always refused; in JSON records an absent key is a null value.
     """
 
     mode: Literal["declared", "open"] = "declared"
-    extra_columns: Literal["refuse", "keep", "drop"] = "refuse"
+    extra_columns: Literal["refuse", "keep", "drop"] | None = None
     missing_columns: Literal["refuse", "null"] = "refuse"
 
     @property
@@ -247,14 +247,13 @@ class SchemaPolicy:
         """Whether any well-formed file is accepted, whatever its columns."""
         return self.mode == "open"
 
-    @property
-    def strict(self) -> bool:
-        """Whether a file must have exactly the declared columns (the default policy)."""
-        return (
-            self.mode == "declared"
-            and self.extra_columns == "refuse"
-            and self.missing_columns == "refuse"
-        )
+    def extras(self, file_format: str) -> Literal["refuse", "keep", "drop"]:
+        """The extra-column policy for a file of ``file_format`` (``csv``, ``json``...):
+        as declared, else ``refuse`` for header formats and ``keep`` for JSON records
+        (which commonly carry more keys than a contract names)."""
+        if self.extra_columns is not None:
+            return self.extra_columns
+        return "keep" if file_format in ("json", "jsonl") else "refuse"
 
 
 @dataclass(frozen=True)
@@ -391,7 +390,7 @@ class Contract:
     date_from: DateFrom = "name"
     timezone: str = "UTC"
     schema: SchemaPolicy = field(default_factory=SchemaPolicy)
-    format: Literal["csv", "jsonl", "parquet", "auto"] = "csv"
+    format: Literal["csv", "jsonl", "json", "parquet", "auto"] = "csv"
     packing: Literal["none", "zip", "gzip", "tar", "auto"] = "auto"
     encryption: Literal["none", "pgp", "auto"] = "none"
     key: Secret | None = None

@@ -161,7 +161,7 @@ class _Rules:
                     "[[columns]]; to accept columns beyond declared ones, keep mode = "
                     "'declared' and set schema.extra_columns = 'keep'",
                 )
-            for name, default in (("extra_columns", "refuse"), ("missing_columns", "refuse")):
+            for name, default in (("extra_columns", None), ("missing_columns", "refuse")):
                 if getattr(policy, name) != default:
                     self.fail(f"schema.{name}", "does not apply with schema.mode = 'open'")
             for index, check in enumerate(contract.checks):
@@ -174,12 +174,12 @@ class _Rules:
         if contract.format in ("csv", "auto") and not contract.parse.header:
             loose = [
                 name
-                for name, default in (
-                    ("mode", "declared"),
-                    ("extra_columns", "refuse"),
-                    ("missing_columns", "refuse"),
+                for name, defaults in (
+                    ("mode", ("declared",)),
+                    ("extra_columns", (None, "refuse")),
+                    ("missing_columns", ("refuse",)),
                 )
-                if getattr(policy, name) != default
+                if getattr(policy, name) not in defaults
             ]
             for name in loose:
                 self.fail(
