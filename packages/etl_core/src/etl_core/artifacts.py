@@ -448,7 +448,7 @@ class QualitySummary(_Document):
 
     def to_dict(self) -> JsonObject:
         """The document as plain data."""
-        document = {
+        document: JsonObject = {
             "schema_version": self.schema_version,
             "delivery": _delivery_dict(self.delivery),
             "dataset": self.dataset,
@@ -467,8 +467,11 @@ class QualitySummary(_Document):
                 "valid": self.rows.valid,
             },
             "checks": [_check_dict(check) for check in self.checks],
-            "columns": [{"name": c.name, "type": c.type, "source": c.source} for c in self.columns],
         }
+        if self.columns:  # a report written before columns were recorded reads back unchanged
+            document["columns"] = [
+                {"name": c.name, "type": c.type, "source": c.source} for c in self.columns
+            ]
         return _with_extra(document, self.extra)
 
     @classmethod
