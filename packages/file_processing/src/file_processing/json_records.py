@@ -419,7 +419,6 @@ class _Buffer:
         """Read more text; ``False`` at the end of the file."""
         if self.eof:
             return False
-        self.line += self.data.count("\n", 0, self.pos)
         self.data = self.data[self.pos :]
         self.pos = 0
         chunk = self.text.read(max(wanted, _CHUNK))
@@ -432,7 +431,7 @@ class _Buffer:
     def skip_space(self) -> str:
         """Skip whitespace; the next character, ``""`` at the end of the file."""
         while True:
-            self.pos = _WHITESPACE.match(self.data, self.pos).end()  # type: ignore[union-attr]
+            self.advance(_WHITESPACE.match(self.data, self.pos).end())  # type: ignore[union-attr]
             if self.pos < len(self.data):
                 return self.data[self.pos]
             if not self.fill():
@@ -496,7 +495,8 @@ def _next_element(buffer: _Buffer, checker: _RecordChecker, number: int) -> _Ite
         try:
             value, end = checker.decode(buffer.data, start)
         except json.JSONDecodeError as exc:
-            if _cut_off(exc, buffer) and _grow(buffer, number):
+            if _cut_off(exc, buffer):
+                _grow(buffer, number)  # decoded again, with more text or at the end
                 continue
             raise _FatalError(
                 Reason.DATA_PARSE_ERROR,
@@ -506,8 +506,9 @@ def _next_element(buffer: _Buffer, checker: _RecordChecker, number: int) -> _Ite
             raise _FatalError(
                 Reason.DATA_NESTING, f"record {number}: nested too deep to read"
             ) from None
-        if end == len(buffer.data) and _grow(buffer, number):
-            continue  # a bare number may go on in the next chunk
+        if end == len(buffer.data) and not buffer.eof:
+            _grow(buffer, number)  # a bare number may go on in the next chunk
+            continue
         if end - start > buffer.limit:
             raise _FatalError(
                 Reason.DATA_TOO_LARGE, f"record {number} is longer than {buffer.limit} characters"
@@ -524,7 +525,8 @@ def _cut_off(exc: json.JSONDecodeError, buffer: _Buffer) -> bool:
 
 
 def _grow(buffer: _Buffer, number: int) -> bool:
-    """Read more of a record that is cut off; refuse one beyond the size limit."""
+    """Read more of a record that is cut off (the buffer is compacted: positions move);
+    refuse one beyond the size limit."""
     pending = len(buffer.data) - buffer.pos
     if pending > buffer.limit:
         raise _FatalError(
