@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from etl_core.errors import ConfigError
 
@@ -66,6 +65,9 @@ def time_zone(name: str) -> tzinfo:
     """
     if name.upper() == "UTC":
         return UTC
+    # Imported on use: zoneinfo loads sysconfig's build data, which importing etl_core must not.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
