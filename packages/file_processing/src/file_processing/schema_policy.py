@@ -98,6 +98,16 @@ def _name_problems(names: Sequence[str]) -> tuple[str, ...]:
     repeated = sorted({n for n in names if n and names.count(n) > 1})
     if repeated:
         problems.append(f"a column name is repeated: {', '.join(map(repr, repeated))}")
+    folded: dict[str, set[str]] = {}
+    for name in names:
+        folded.setdefault(name.casefold(), set()).add(name)
+    clashes = sorted(
+        ", ".join(map(repr, sorted(group))) for group in folded.values() if len(group) > 1
+    )
+    if clashes:
+        problems.append(
+            f"column names differ only in case ({'; '.join(clashes)}): SQL cannot tell them apart"
+        )
     return tuple(problems)
 
 

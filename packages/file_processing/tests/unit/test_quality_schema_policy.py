@@ -189,6 +189,7 @@ def test_open_schema_accepts_any_well_formed_file_and_infers_its_columns(tmp_pat
     [
         ("id,,name\n1,2,3\n", "empty column name at position(s) 2"),
         ("id,id\n1,2\n", "a column name is repeated: 'id'"),
+        ("id,Note,note\n1,2,3\n", "differ only in case ('Note', 'note')"),
     ],
 )
 def test_open_schema_refuses_a_bad_header(tmp_path: Path, text: str, detail: str) -> None:
