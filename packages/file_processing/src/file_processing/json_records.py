@@ -45,7 +45,14 @@ _MAX_DIGITS = 38  # the widest decimal the platform has
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_BIG_NUMBER = re.compile(r"\d{39}|[eE][+-]?\d{3}")
+# Numbers that may be out of range show as a run of 39 digits or a three-digit exponent
+# once text is mapped to a few classes (bytes.translate and find: C speed, no regex).
+_CLASSES = bytes(
+    ord("0") if chr(b).isdigit() and b < 128 else ord("e") if chr(b) in "eE" else
+    ord("+") if chr(b) in "+-" else ord(" ")
+    for b in range(256)
+)  # fmt: skip
+_SUSPECT = (b"0" * (_MAX_DIGITS + 1), b"e000", b"e+000")
 
 
 @dataclass(frozen=True)
@@ -244,28 +251,28 @@ class _RecordChecker:
             return 0
         return int(text)
 
-    def decode(self, text: str, start: int) -> tuple[Any, int]:
+    def decode(self, text: str, start: int, *, suspect: bool) -> tuple[Any, int]:
         """Decode the value at ``text[start:]``; issues go to :attr:`issues`.
+
+        Args:
+            text: The text holding the value.
+            start: Where the value starts.
+            suspect: The text may hold an out-of-range number (:func:`may_overflow`):
+                numbers are then checked one by one.
 
         Raises:
             json.JSONDecodeError: the text is not JSON there.
             RecursionError: nested too deep for the decoder.
         """
         self.issues = []
+        decoder = self.checked if suspect else self.fast
         try:
-            value, end = self.fast.raw_decode(text, start)
+            result: tuple[Any, int] = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
             raise
         except ValueError:  # an integer too long for int(): decode with the checks
             self.issues = []
-            return self._decode_checked(text, start)
-        if _BIG_NUMBER.search(text, start, end):
-            self.issues = []
-            return self._decode_checked(text, start)
-        return value, end
-
-    def _decode_checked(self, text: str, start: int) -> tuple[Any, int]:
-        result: tuple[Any, int] = self.checked.raw_decode(text, start)
+            result = self.checked.raw_decode(text, start)
         return result
 
     def judge(self, value: Any, text: str, number: int) -> _Item:
@@ -273,7 +280,12 @@ class _RecordChecker:
         issue = self.issues[0] if self.issues else None
         if issue is None and not isinstance(value, dict):
             issue = (Reason.DATA_TYPE, f"a record must be an object, got {_kind(value)}")
-        if issue is None and _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        if (
+            issue is None
+            and "\\u" in text
+            and _SURROGATE_ESCAPE.search(text)
+            and _has_lone_surrogate(value)
+        ):
             issue = (Reason.DATA_ENCODING, "a string holds a lone UTF-16 surrogate escape")
         if issue is None and text.count("{") + text.count("[") > self.limits.max_depth:
             depth = _depth(value, self.limits.max_depth)
@@ -286,6 +298,12 @@ class _RecordChecker:
             return JsonProblem(number, issue[0], f"record {number}: {issue[1]}", text[:_MAX_TEXT])
         assert isinstance(value, dict)
         return text.replace("\r", " ").replace("\n", " "), list(value)
+
+
+def may_overflow(text: str) -> bool:
+    """Whether ``text`` may hold a number beyond every numeric type (a cheap, safe test)."""
+    classes = text.encode("utf-8", "surrogatepass").translate(_CLASSES)
+    return any(pattern in classes for pattern in _SUSPECT)
 
 
 def _repeated(pairs: list[tuple[str, Any]]) -> str:
@@ -376,7 +394,7 @@ def _skip_rest_of_line(text: TextIO, limit: int) -> None:
 
 def _one_line(line: str, checker: _RecordChecker, number: int) -> _Item:
     try:
-        value, end = checker.decode(line, 0)
+        value, end = checker.decode(line, 0, suspect=may_overflow(line))
     except json.JSONDecodeError as exc:
         return JsonProblem(
             number,
@@ -412,13 +430,15 @@ class _Buffer:
         self.limit = limit
         self.data = ""
         self.pos = 0
-        self.line = 1  # line of data[pos]
+        self.line = 1  # line of data[0]
         self.eof = False
+        self.suspect = False  # the text held may have an out-of-range number
 
     def fill(self, wanted: int = _CHUNK) -> bool:
-        """Read more text; ``False`` at the end of the file."""
+        """Read more text, dropping what was consumed; ``False`` at the end of the file."""
         if self.eof:
             return False
+        self.line += self.data.count("\n", 0, self.pos)
         self.data = self.data[self.pos :]
         self.pos = 0
         chunk = self.text.read(max(wanted, _CHUNK))
@@ -426,26 +446,29 @@ class _Buffer:
             self.eof = True
             return False
         self.data += chunk
+        self.suspect = may_overflow(self.data)
         return True
 
     def skip_space(self) -> str:
         """Skip whitespace; the next character, ``""`` at the end of the file."""
         while True:
-            self.advance(_WHITESPACE.match(self.data, self.pos).end())  # type: ignore[union-attr]
+            if self.pos < len(self.data) and self.data[self.pos] not in " \t\r\n":
+                return self.data[self.pos]
+            self.pos = _WHITESPACE.match(self.data, self.pos).end()  # type: ignore[union-attr]
             if self.pos < len(self.data):
                 return self.data[self.pos]
             if not self.fill():
                 return ""
 
     def where(self, position: int | None = None) -> str:
+        """Line and column of ``position`` (the current one by default), for messages."""
         at = self.pos if position is None else position
-        line = self.line + self.data.count("\n", self.pos, at) if at >= self.pos else self.line
+        line = self.line + self.data.count("\n", 0, at)
         column = at - self.data.rfind("\n", 0, at)
         return f"line {line}, column {column}"
 
     def advance(self, end: int) -> None:
-        """Consume the text up to ``end``, keeping the line count."""
-        self.line += self.data.count("\n", self.pos, end)
+        """Consume the text up to ``end``."""
         self.pos = end
 
 
@@ -493,7 +516,7 @@ def _next_element(buffer: _Buffer, checker: _RecordChecker, number: int) -> _Ite
     while True:
         start = buffer.pos
         try:
-            value, end = checker.decode(buffer.data, start)
+            value, end = checker.decode(buffer.data, start, suspect=buffer.suspect)
         except json.JSONDecodeError as exc:
             if _cut_off(exc, buffer):
                 _grow(buffer, number)  # decoded again, with more text or at the end
