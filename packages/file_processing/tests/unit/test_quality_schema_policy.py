@@ -215,3 +215,49 @@ def test_open_schema_refuses_bad_encoding(tmp_path: Path) -> None:
     report = analyze_file(path, contract(tmp_path, 'mode = "open"', columns=""))
     assert report.reason is not None
     assert report.reason.code == Reason.DATA_ENCODING
+
+
+# ------------------------------------------------------------------ parquet
+
+
+def parquet(tmp_path: Path, sql: str) -> Path:
+    import duckdb
+
+    path = tmp_path / "in" / "s.parquet"
+    path.parent.mkdir(exist_ok=True)
+    with duckdb.connect() as connection:
+        connection.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+    return path
+
+
+def test_parquet_extra_columns_are_dropped_and_missing_ones_filled(tmp_path: Path) -> None:
+    source = parquet(tmp_path, "SELECT 1::BIGINT AS id, 'EU' AS region UNION ALL SELECT 2, 'US'")
+    policy = 'extra_columns = "drop"\nmissing_columns = "null"'
+    result = validate_file(
+        source, contract(tmp_path, policy, top='format = "auto"'), out_dir=tmp_path / "out"
+    )
+    assert result.report.outcome == "pass"
+    assert result.valid_path is not None
+    import duckdb
+
+    with duckdb.connect() as connection:
+        rows = connection.execute(
+            f"SELECT * FROM read_parquet('{result.valid_path}') ORDER BY id"
+        ).fetchall()
+        names = [d[0] for d in connection.description]
+    assert names == ["id", "amount", "note"]
+    assert rows == [(1, None, None), (2, None, None)]
+
+
+def test_parquet_open_schema_infers_from_the_values(tmp_path: Path) -> None:
+    source = parquet(tmp_path, "SELECT 1 AS n, 2.5 AS x, 'a' AS s, DATE '2024-01-31' AS d")
+    report = analyze_file(
+        source, contract(tmp_path, 'mode = "open"', columns="", top='format = "auto"')
+    )
+    assert report.outcome == "pass"
+    assert {c.name: c.type for c in report.columns} == {
+        "n": "int",
+        "x": "float",
+        "s": "string",
+        "d": "date",
+    }
