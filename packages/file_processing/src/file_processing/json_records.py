@@ -30,7 +30,7 @@ import codecs
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -150,21 +150,26 @@ def scan_json(
                     _record_problem(scan, item, rejects, max_samples)
                     continue
                 record_text, record_keys = item
-                for key in record_keys:
-                    if key not in keys:
-                        keys[key] = None
-                        if len(keys) > checker.limits.max_keys:
-                            raise _FatalError(
-                                Reason.DATA_TOO_WIDE,
-                                f"more than {checker.limits.max_keys} distinct keys "
-                                f"(record {number} adds {key!r})",
-                            )
+                if not record_keys <= keys.keys():  # no new key: the usual case, decided in C
+                    _add_keys(keys, record_keys, number, checker.limits.max_keys)
                 clean.write(record_text)
                 clean.write("\n")
         except _FatalError as fatal:
             scan.fatal = JsonProblem(scan.records + 1, fatal.reason, fatal.message)
     scan.keys = list(keys)
     return scan
+
+
+def _add_keys(keys: dict[str, None], new: KeysView[str], number: int, limit: int) -> None:
+    """Add a record's keys to the file's, in order; refuse more than ``limit`` of them."""
+    for key in new:
+        if key not in keys:
+            keys[key] = None
+            if len(keys) > limit:
+                raise _FatalError(
+                    Reason.DATA_TOO_WIDE,
+                    f"more than {limit} distinct keys (record {number} adds {key!r})",
+                )
 
 
 def _record_problem(scan: JsonScan, problem: JsonProblem, rejects: TextIO, keep: int) -> None:
@@ -198,7 +203,7 @@ class _open_text:  # noqa: N801 - a context manager used like open()
 
 # ---------------------------------------------------------------- one record
 
-_Item = tuple[str, list[str]] | JsonProblem
+_Item = tuple[str, KeysView[str]] | JsonProblem
 
 
 class _RecordChecker:
@@ -297,7 +302,7 @@ class _RecordChecker:
         if issue is not None:
             return JsonProblem(number, issue[0], f"record {number}: {issue[1]}", text[:_MAX_TEXT])
         assert isinstance(value, dict)
-        return text.replace("\r", " ").replace("\n", " "), list(value)
+        return text.replace("\r", " ").replace("\n", " "), value.keys()
 
 
 def may_overflow(text: str) -> bool:

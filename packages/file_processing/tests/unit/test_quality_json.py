@@ -224,3 +224,14 @@ def test_a_large_json_array_is_read_in_bounded_memory(tmp_path: Path) -> None:
     assert found.fatal is None
     assert size > 15_000_000
     assert peak < 8_000_000, f"peak {peak} bytes for a {size}-byte file"
+
+
+def test_more_distinct_keys_than_the_limit_fail_as_too_wide(tmp_path: Path) -> None:
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps([{f"k{i}": i} for i in range(50)]))
+    found = scan_json(
+        path, array=True, encoding="utf-8", work_dir=tmp_path, limits=JsonLimits(max_keys=10)
+    )
+    assert found.fatal is not None
+    assert found.fatal.reason == Reason.DATA_TOO_WIDE
+    assert "record 11 adds 'k10'" in found.fatal.message
