@@ -438,11 +438,19 @@ class Contract:
         ]
         return [*implicit, *self.checks]
 
+    @cached_property
+    def landing_root(self) -> str | None:
+        """``landing/<source>/``, where this contract's deliveries arrive (``None`` for a
+        source that names no valid prefix; the contract's validation says why)."""
+        try:
+            return landing_prefix(self.source)
+        except ValueError:
+            return None
+
     def relative_path(self, key: str) -> str | None:
         """``key`` below this contract's ``landing/<source>/``, or ``None`` outside it."""
-        try:
-            prefix = landing_prefix(self.source)
-        except ValueError:  # an invalid source; the contract's validation names it
+        prefix = self.landing_root
+        if prefix is None:
             return None
         stripped = key.lstrip("/")
         if not stripped.startswith(prefix) or len(stripped) == len(prefix):
