@@ -20,6 +20,8 @@ USER 10001:10001
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 \
     ETL_STORAGE_URL=file:///app/data \
-    ETL_CONFIG_DIR=/app/config
+    ETL_CONFIG_DIR=/app/config \
+    ETL_SERVE_HOST=0.0.0.0
+EXPOSE 9108
 ENTRYPOINT ["etl-observability"]
 CMD ["--help"]

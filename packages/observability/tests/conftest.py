@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from etl_core.artifacts import CuratedManifest, QuarantineRecord
+from etl_core.contracts import Column, Contract, Freshness, Holidays
+from etl_core.layout import delivery_manifest_key, landing_key, manifest_key, quarantine_key
+from etl_core.storage import ObjectStore, open_store
+from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
 from etl_core.testing.scripts import run_script
 
@@ -44,3 +50,135 @@ def migrate() -> Callable[[str], None]:
         )
 
     return run
+
+
+class FakeClock:
+    """A clock the test sets and moves (monitors take the time from it only)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+class Lake:
+    """A local store the tests fill with objects stored at chosen times."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.store: ObjectStore = open_store(str(root))
+
+    def _stamp(self, key: str, at: datetime) -> None:
+        stamp = at.timestamp()
+        os.utime(self.root / key, (stamp, stamp))
+
+    def drop(self, source: str, name: str, at: datetime) -> str:
+        """A vendor file landing at ``at``."""
+        key = landing_key(source, name)
+        self.store.write_bytes(key, b"store_id\n1\n")
+        self._stamp(key, at)
+        return key
+
+    def validate(self, dataset: str, day: date, rows: int, at: datetime, landing: str) -> None:
+        """A published validated delivery of ``rows`` rows from ``landing``."""
+        publish_delivery(
+            self.store, dataset, day, {f"{day:%Y%m%d}.csv": b"x"}, landing=landing, rows=rows
+        )
+        self._stamp(delivery_manifest_key(dataset, day, landing), at)
+
+    def quarantine(self, dataset: str, day: date, landing: str, reason: str) -> None:
+        """The quarantine record of ``landing``."""
+        key = quarantine_key(dataset, day, landing.rpartition("/")[2])
+        record = QuarantineRecord(
+            key=key,
+            dataset=dataset,
+            partition=day.isoformat(),
+            reason=reason,
+            message="bad",
+            source_key=landing,
+            source_etag="e",
+            source_size=1,
+            run_id="r",
+            quarantined_at="2026-12-01T00:00:00+00:00",
+        )
+        self.store.write_bytes(record.record_key, record.to_json())
+
+    def curate(self, dataset: str, day: date, rows: int, at: datetime) -> None:
+        """A published curated partition of ``rows`` rows."""
+        key = manifest_key(dataset, day)
+        manifest = CuratedManifest(
+            dataset=dataset,
+            dt=day.isoformat(),
+            generation="g",
+            started_at=at.isoformat(),
+            published_at=at.isoformat(),
+            files=(),
+            rows=rows,
+            bytes=0,
+            inputs={},
+        )
+        self.store.write_bytes(key, manifest.to_json())
+        self._stamp(key, at)
+
+    def keys(self) -> list[tuple[str, str, datetime]]:
+        return [(i.key, i.etag, i.last_modified) for i in self.store.list("")]
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Iterator[Lake]:
+    """An empty local store."""
+    root = tmp_path / "lake"
+    root.mkdir()
+    lake = Lake(root)
+    yield lake
+    lake.store.close()
+
+
+def _weekday_contract(**freshness: object) -> Contract:
+    """POS files due at 06:00 Berlin on weekdays, 2h grace, Christmas off, 26h/50h ages."""
+    settings: dict[str, object] = {
+        "warn_after": timedelta(hours=26),
+        "critical_after": timedelta(hours=50),
+        "expected": "0 6 * * 1-5",
+        "grace": timedelta(hours=2),
+        "timezone": "Europe/Berlin",
+        "holidays": Holidays(dates=frozenset({date(2026, 12, 25)})),
+    }
+    settings.update(freshness)
+    return Contract(
+        dataset="pos",
+        source="pos",
+        pattern="pos_{date:%Y%m%d}.csv",
+        columns=(Column("store_id"),),
+        freshness=Freshness(**settings),
+    )
+
+
+def _berlin(day: int, hour: int, minute: int = 0) -> datetime:
+    """A moment of December 2026 given in Berlin time (UTC+1 in winter), as UTC."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=UTC) - timedelta(hours=1)
+
+
+@pytest.fixture
+def weekday_contract() -> Callable[..., Contract]:
+    """Build the weekday POS contract, with ``[freshness]`` keys overridden."""
+    return _weekday_contract
+
+
+@pytest.fixture
+def berlin() -> Callable[..., datetime]:
+    """``berlin(day, hour, minute=0)``: a December 2026 Berlin time, as UTC."""
+    return _berlin
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock, set by the test."""
+    return FakeClock(datetime(2026, 12, 1, tzinfo=UTC))

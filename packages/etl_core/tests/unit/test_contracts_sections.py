@@ -216,3 +216,27 @@ def test_contract_error_survives_pickling(tmp_path: Path) -> None:
     copy = pickle.loads(pickle.dumps(caught.value))
     assert copy.errors == caught.value.errors
     assert str(copy) == str(caught.value)
+
+
+def test_parse_limits_and_the_nul_policy_are_typed(tmp_path: Path) -> None:
+    text = HEAD + '[parse]\nmax_field_bytes = "2MiB"\nmax_record_bytes = 4096\nnul_bytes = "flag"\n'
+    contract = load_contract(write(tmp_path, text + COLUMNS), environ={})
+    assert contract.parse.max_field_bytes == 2 * 1024 * 1024
+    assert contract.parse.max_record_bytes == 4096
+    assert contract.parse.nul_bytes == "flag"
+    defaults = load_contract(write(tmp_path, HEAD + COLUMNS, "d.toml"), environ={})
+    assert (defaults.parse.max_field_bytes, defaults.parse.nul_bytes) == (None, "refuse")
+
+
+def test_a_nul_policy_outside_the_vocabulary_is_refused(tmp_path: Path) -> None:
+    errors = refused(tmp_path, HEAD + '[parse]\nnul_bytes = "strip"\n' + COLUMNS)
+    assert [field for field, _, _ in errors] == ["parse.nul_bytes"]
+
+
+def test_a_formula_injection_check_needs_a_string_column(tmp_path: Path) -> None:
+    check = '[[checks]]\nkind = "formula_injection"\ncolumn = "quantity"\n'
+    errors = refused(tmp_path, HEAD + COLUMNS + check)
+    assert errors[0][0] == "checks[0].column"
+    assert "string columns" in errors[0][1]
+    fine = '[[checks]]\nkind = "formula_injection"\ncolumn = "store_id"\nseverity = "warn"\n'
+    assert load_contract(write(tmp_path, HEAD + COLUMNS + fine, "ok.toml"), environ={}).checks

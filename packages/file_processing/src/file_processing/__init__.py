@@ -6,7 +6,7 @@ from etl_core import package_version
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor, DecryptResult
 from file_processing.delivery import Encryption, open_delivery, plaintext_name
-from file_processing.errors import FileProcessingError, GpgError, RefusedError
+from file_processing.errors import FileProcessingError, GpgError, QualityEngineError, RefusedError
 from file_processing.ledger import Ledger, LedgerConflictError, ObjectRecord
 from file_processing.limits import UnpackLimits
 from file_processing.process import Outcome, Processor
@@ -42,6 +42,7 @@ __all__ = [
     "Outcome",
     "Packing",
     "Processor",
+    "QualityEngineError",
     "QualityReport",
     "QualityResult",
     "QualitySettings",

@@ -18,6 +18,7 @@ from typing import Literal
 from etl_core.contracts import Check, Column, Contract
 
 __all__ = [
+    "NUL_RULE",
     "Rule",
     "expression_problems",
     "ident",
@@ -30,6 +31,12 @@ __all__ = [
 ]
 
 _INTEGER_TEXT = r"\s*[+-]?[0-9]+\s*"
+_DECIMAL_TEXT = r"\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*"
+_NUMBER_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+# OWASP CSV injection: a cell starting with one of these is run by spreadsheets as a formula.
+_FORMULA_START = r"^[=+\-@\t\r]"
+NUL_RULE = "nul_bytes"
+"""The name (and kind) of the rule that screens text values for NUL characters."""
 
 
 @dataclass(frozen=True)
@@ -96,28 +103,58 @@ def sql_literal(column: Column, value: object) -> str:
 
 
 def row_rules(contract: Contract) -> list[Rule]:
-    """Every row-level rule of ``contract``: type checks, then its checks in order.
+    """Every row-level rule of ``contract``: type checks, the NUL screen, then its checks.
 
+    A number column has two type rules: ``type:<column>`` (the text is not a
+    number) and ``number_range:<column>`` (a number its type cannot hold).
     ``unique`` rules refer to :func:`unique_table` tables the engine fills
     first; ``row_count`` is a file-level check and has no rule.
     """
     positions = {column.name: index for index, column in enumerate(contract.columns)}
-    rules = [
-        Rule(
-            name=f"type:{column.name}",
-            kind="type",
-            severity="error",
-            column=column.name,
-            fails=f"({raw_name(index)} IS NOT NULL AND {ident(column.name)} IS NULL)",
-        )
-        for index, column in enumerate(contract.columns)
-        if column.type != "string"
-    ]
+    rules: list[Rule] = []
+    for index, column in enumerate(contract.columns):
+        rules += _type_rules(column, raw_name(index))
+    nul = _nul_rule(contract)
+    if nul is not None:
+        rules.append(nul)
     for index, check in enumerate(contract.all_checks()):
         fails = _fails(contract, check, positions, index)
         if fails is not None:
             rules.append(Rule(check.label, check.kind, check.severity, check.column, fails))
     return rules
+
+
+def _type_rules(column: Column, raw: str) -> list[Rule]:
+    """A non-string column's type rule; a number column also gets its range rule."""
+    if column.type == "string":
+        return []
+    unparsed = f"({raw} IS NOT NULL AND {ident(column.name)} IS NULL)"
+    number = {"int": _INTEGER_TEXT, "decimal": _DECIMAL_TEXT}.get(column.type)
+    if number is None:
+        return [Rule(f"type:{column.name}", "type", "error", column.name, unparsed)]
+    numeric = f"coalesce(regexp_full_match({raw}, {sql_text(number)}), FALSE)"
+    return [
+        Rule(
+            f"type:{column.name}", "type", "error", column.name, f"({unparsed} AND NOT {numeric})"
+        ),
+        Rule(
+            f"number_range:{column.name}",
+            "number_range",
+            "error",
+            column.name,
+            f"({unparsed} AND {numeric})",
+        ),
+    ]
+
+
+def _nul_rule(contract: Contract) -> Rule | None:
+    """NUL characters in text values: an ``error`` under ``nul_bytes = "refuse"``, else ``warn``."""
+    texts = [raw_name(i) for i, c in enumerate(contract.columns) if c.type == "string"]
+    if not texts:
+        return None
+    fails = " OR ".join(f"coalesce(contains({raw}, chr(0)), FALSE)" for raw in texts)
+    severity: Literal["warn", "error"] = "error" if contract.parse.nul_bytes == "refuse" else "warn"
+    return Rule(NUL_RULE, NUL_RULE, severity, None, f"({fails})")
 
 
 def _fails(contract: Contract, check: Check, positions: dict[str, int], index: int) -> str | None:
@@ -146,6 +183,11 @@ def _fails(contract: Contract, check: Check, positions: dict[str, int], index: i
     if check.kind == "regex":
         assert check.pattern is not None
         return f"coalesce(NOT regexp_full_match({raw}, {sql_text(check.pattern)}), FALSE)"
+    if check.kind == "formula_injection":
+        return (
+            f"coalesce(regexp_matches({raw}, {sql_text(_FORMULA_START)}) "
+            f"AND NOT regexp_full_match({raw}, {sql_text(_NUMBER_TEXT)}), FALSE)"
+        )
     raise ValueError(f"unknown check kind {check.kind!r}")
 
 

@@ -27,7 +27,7 @@ from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
-from file_processing.errors import FileProcessingError, RefusedError
+from file_processing.errors import FileProcessingError, QualityEngineError, RefusedError
 from file_processing.ledger import Ledger
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
@@ -173,6 +173,10 @@ def process(
             cli.notice(f"no such object: {store.url_for(landing_key)}", level=logging.ERROR)
             run.note_error(f"no such object: {landing_key}")
             raise typer.Exit(ExitCode.USAGE) from None
+        except QualityEngineError as exc:  # the run failed, not the file: it stays in line
+            cli.notice(f"error: {exc}", level=logging.ERROR)
+            run.note_error(str(exc))
+            raise typer.Exit(ExitCode.FAILED) from None
         except FileProcessingError as exc:
             cli.notice(f"error: {exc}", level=logging.ERROR)
             run.note_error(str(exc))

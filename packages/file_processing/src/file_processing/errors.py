@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "FileProcessingError",
     "GpgError",
+    "QualityEngineError",
     "RefusedError",
     "SchemaNotInstalledError",
 ]
@@ -62,6 +63,25 @@ def _rebuild_refused(
 
 class GpgError(FileProcessingError):
     """GnuPG could not be run or set up: missing binary, unusable or locked key material."""
+
+
+class QualityEngineError(FileProcessingError):
+    """The quality engine failed on a file (out of memory, an internal error): never a verdict.
+
+    The file is not blamed: its object stays in line for the next run.
+
+    Attributes:
+        file: The data file (an archive member's path) being checked.
+        detail: The engine's own message.
+    """
+
+    def __init__(self, file: str, detail: str) -> None:
+        self.file = file
+        self.detail = detail
+        hint = ""
+        if "out of memory" in detail.lower():
+            hint = "; raise quality_memory_limit or lower concurrency, then run again"
+        super().__init__(f"the quality engine failed on {file}: {detail}{hint}")
 
 
 class SchemaNotInstalledError(FileProcessingError, MissingDependencyError):

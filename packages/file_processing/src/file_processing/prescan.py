@@ -2,7 +2,9 @@
 
 In fixed-size chunks, whatever the file size, it validates the text encoding
 (recording the byte offset and line of each bad sequence), hashes the bytes for
-a checksum sidecar, reads the header line and finds a trailer record. When the
+a checksum sidecar, reads the header line, finds a trailer record and, for a
+delimited file, counts its records (:mod:`.records`) independently of the
+engine and holds them to the size limits. When the
 engine cannot read the file as it is (a trailer record to leave out, an
 encoding other than UTF-8) it writes a UTF-8 copy without the trailer in the
 same pass.
@@ -12,17 +14,24 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from file_processing.records import RecordCount
 from file_processing.report import EncodingIssue
 
-__all__ = ["CHUNK_SIZE", "Prescan", "Trailer", "prescan", "utf8_compatible"]
+__all__ = ["CHUNK_SIZE", "Prescan", "RecordCounter", "Trailer", "prescan", "utf8_compatible"]
 
 CHUNK_SIZE = 1 << 20
 _TAIL_SIZE = 64 * 1024
 _UTF8_NAMES = frozenset({"utf-8", "ascii"})
+_LINE_BREAK = re.compile("[\r\n]")
+
+RecordCounter = Callable[[Iterable[str]], RecordCount]
+"""Counts the records of the decoded text (see :func:`file_processing.records.count_records`)."""
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,12 @@ class Prescan:
         size: Bytes in the file.
         lines: Line breaks in the file (a last line without one counts too).
         digest: Hex digest of the whole file, when a hash algorithm was asked for.
-        header: The first line, decoded (a byte-order mark removed), if any.
+        header: The first line (up to CR or LF), decoded, a byte-order mark removed.
         trailer: The trailer record, when one was asked for and the file has lines.
         encoding_errors: The first bad sequences (up to the sample limit).
         encoding_error_count: All bad sequences.
         data_path: The file the engine should read: the input itself, or the copy.
+        records: The independent record count, when a counter was given.
     """
 
     size: int = 0
@@ -57,6 +67,7 @@ class Prescan:
     encoding_errors: list[EncodingIssue] = field(default_factory=list)
     encoding_error_count: int = 0
     data_path: Path = Path()
+    records: RecordCount | None = None
 
 
 def utf8_compatible(encoding: str) -> bool:
@@ -72,6 +83,7 @@ def prescan(
     find_trailer: bool = False,
     copy_to: Path | None = None,
     max_samples: int = 20,
+    count_records: RecordCounter | None = None,
 ) -> Prescan:
     """Scan ``path`` once; see the module docstring.
 
@@ -84,6 +96,8 @@ def prescan(
         copy_to: Write the data (without the trailer, as UTF-8) here; the result's
             ``data_path`` then names it. Needed for a trailer or a non-UTF-8 encoding.
         max_samples: Encoding errors kept with their offsets (all are counted).
+        count_records: Counts the records of the text (read as the engine reads it:
+            decoded, without the trailer); the result's ``records``. Text only.
     """
     result = Prescan(data_path=path)
     result.size = path.stat().st_size
@@ -95,7 +109,11 @@ def prescan(
     with path.open("rb") as source:
         target = copy_to.open("wb") if copy_to is not None else None
         try:
-            _scan(source, end, result, digest, scanner, target)
+            texts = _scan(source, end, result, digest, scanner, target)
+            if count_records is not None and scanner is not None:
+                result.records = count_records(texts)
+            for _ in texts:  # what the counter left (nothing), or everything
+                pass
         finally:
             if target is not None:
                 target.close()
@@ -117,7 +135,8 @@ def _scan(
     digest: Any,
     scanner: _TextScanner | None,
     target: BinaryIO | None,
-) -> None:
+) -> Iterator[str]:
+    """Read, hash and copy the file; yield the decoded text of its data part."""
     position = 0
     data_newlines = 0
     last = b""
@@ -129,12 +148,16 @@ def _scan(
         data = chunk[: max(0, end - position)]
         data_newlines += data.count(b"\n")
         if data and scanner is not None:
-            _write(target, scanner, scanner.feed(data, final=False))
+            text = scanner.feed(data, final=False)
+            _write(target, scanner, text)
+            yield text
         elif data and target is not None:
             target.write(data)
         position += len(chunk)
     if scanner is not None:
-        _write(target, scanner, scanner.feed(b"", final=True))
+        text = scanner.feed(b"", final=True)
+        _write(target, scanner, text)
+        yield text
     if last and last != b"\n":
         result.lines += 1
     if result.trailer is not None:
@@ -202,9 +225,10 @@ class _TextScanner:
             return
         self._head.append(text)
         joined = "".join(self._head)
-        newline = joined.find("\n")
-        if newline >= 0 or len(joined) > CHUNK_SIZE:
-            self.header = joined[: newline if newline >= 0 else None].rstrip("\r").lstrip("\ufeff")
+        newline = _LINE_BREAK.search(joined)  # a CR-only file breaks its lines with CR alone
+        if newline is not None or len(joined) > CHUNK_SIZE:
+            end = newline.start() if newline is not None else None
+            self.header = joined[:end].lstrip("\ufeff")
             self._head = []
 
 

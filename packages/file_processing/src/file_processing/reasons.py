@@ -43,14 +43,14 @@ class Reason(StrEnum):
     PGP_BAD_SIGNATURE = "pgp.bad_signature"
     PGP_UNSIGNED = "pgp.unsigned"
     DATA_EMPTY = "data.empty"
-    DATA_PARSE_ERROR = "data.parse_error"
     DATA_SCHEMA = "data.schema"
+    DATA_PARSE_ERROR = "data.parse_error"
     DATA_TYPE = "data.type"
-    DATA_ENCODING = "data.encoding"
+    DATA_NUMBER_RANGE = "data.number_range"
     DATA_TOO_LARGE = "data.too_large"
     DATA_TOO_WIDE = "data.too_wide"
     DATA_NESTING = "data.nesting"
-    DATA_NUMBER_RANGE = "data.number_range"
+    DATA_ENCODING = "data.encoding"
     DATA_QUALITY = "data.quality"
     CONTROL_MISMATCH = "control_mismatch"
     DUPLICATE = "duplicate"
@@ -104,24 +104,29 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.PGP_BAD_SIGNATURE: "A signature is bad, expired, revoked or from an unexpected key.",
     Reason.PGP_UNSIGNED: "A vendor signature is required but the message carries none.",
     Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
-    Reason.DATA_PARSE_ERROR: (
-        "The text cannot be parsed in its format (invalid JSON, a record that does not split)."
-    ),
     Reason.DATA_SCHEMA: (
-        "Columns do not match the dataset contract's schema (missing, unexpected, "
-        "repeated or empty names; a key twice in one JSON object)."
+        "The columns do not match the contract's schema (missing, unexpected, repeated, "
+        "empty or differing only in case; a key twice in one JSON object)."
     ),
-    Reason.DATA_TYPE: "A value or record has the wrong type (a JSON record that is not an object).",
+    Reason.DATA_PARSE_ERROR: (
+        "Records cannot be split into the declared fields: ragged or unterminated rows, "
+        "mixed line breaks, invalid JSON, or records the parser could not account for."
+    ),
+    Reason.DATA_TYPE: (
+        "Values do not parse as their column's type, or a JSON record is not an object."
+    ),
+    Reason.DATA_NUMBER_RANGE: (
+        "A number does not fit its column (beyond a 64-bit integer or the decimal's "
+        "precision), or a JSON number is NaN, Infinity or beyond every numeric type."
+    ),
+    Reason.DATA_TOO_LARGE: (
+        "A field or record is longer than `max_field_bytes` / `max_record_bytes`."
+    ),
+    Reason.DATA_TOO_WIDE: "A record has more fields (a JSON file more keys) than `max_columns`.",
+    Reason.DATA_NESTING: "JSON values are nested deeper than `json_max_depth`.",
     Reason.DATA_ENCODING: (
         "The text is not valid in the contract's character encoding (or holds a lone "
-        "UTF-16 surrogate)."
-    ),
-    Reason.DATA_TOO_LARGE: "A record is larger than the limit.",
-    Reason.DATA_TOO_WIDE: "A file has more columns (or distinct JSON keys) than the limit.",
-    Reason.DATA_NESTING: "JSON values are nested deeper than the limit.",
-    Reason.DATA_NUMBER_RANGE: (
-        "A number is NaN, Infinity or beyond the range of every numeric type "
-        "(a double, a 38-digit decimal)."
+        "UTF-16 surrogate escape)."
     ),
     Reason.DATA_QUALITY: "A quality check of error severity failed.",
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",

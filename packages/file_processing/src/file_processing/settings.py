@@ -40,14 +40,21 @@ class FileProcessingSettings(RuntimeSettings):
     """DuckDB's memory limit for the quality checks; beyond it, work spills to disk."""
     quality_threads: int = 0
     """DuckDB threads for the quality checks; 0 uses every core."""
-    json_max_record_bytes: ByteSize = ByteSize("16MiB")
-    """Largest JSON record (one array element or line); a larger one fails the file."""
-    json_max_depth: int = 64
+    max_field_bytes: ByteSize = ByteSize(QualitySettings.max_field_bytes)
+    """Longest field of a CSV record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
+    max_record_bytes: ByteSize = ByteSize(QualitySettings.max_record_bytes)
+    """Longest CSV or JSON record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
+    max_columns: int = QualitySettings.max_columns
+    """Most fields a CSV record (distinct keys a JSON file) may have; wider files are refused."""
+    json_max_depth: int = QualitySettings.json_max_depth
     """Deepest nesting of arrays and objects in one JSON record."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.concurrency <= 256:
             raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
+        for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""
@@ -65,6 +72,8 @@ class FileProcessingSettings(RuntimeSettings):
             memory_limit=self.quality_memory_limit,
             threads=self.quality_threads,
             work_dir=self.work_dir,
-            json_max_record_bytes=self.json_max_record_bytes,
+            max_field_bytes=self.max_field_bytes,
+            max_record_bytes=self.max_record_bytes,
+            max_columns=self.max_columns,
             json_max_depth=self.json_max_depth,
         )

@@ -169,3 +169,21 @@ def test_names_with_brackets_are_printed_as_they_are(local: Any) -> None:
     done = cli(local, "scan")
     assert done.returncode == 3, done.stderr
     assert "misc/notes [draft].txt" in done.stdout
+
+
+def test_process_exits_1_when_the_engine_runs_out_of_memory_and_blames_no_file(
+    local: Any,
+) -> None:
+    names = [f"c{i}" for i in range(400)]
+    columns = "".join(f'[[columns]]\nname = "{n}"\n' for n in names)
+    (local.config_dir / "datasets" / "wide.toml").write_text(
+        f'dataset = "wide"\nsource = "wide"\npattern = "wide_{{date:%Y%m%d}}.csv"\n{columns}'
+    )
+    body = (",".join(names) + "\n" + ",".join("x" for _ in names) + "\n").encode()
+    key = local.deliver("wide_20261206.csv", body, source="wide")
+    starved = {"ETL_QUALITY_MEMORY_LIMIT": "8MiB", "ETL_QUALITY_THREADS": "1"}
+    done = cli(local, "process", key, "--json", env=starved)
+    assert done.returncode == 1, done.stderr
+    assert "quality_memory_limit" in done.stderr
+    assert local.keys("quarantine/") == []
+    assert cli(local, "process", key, "--json").returncode == 0

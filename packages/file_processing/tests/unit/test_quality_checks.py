@@ -97,7 +97,7 @@ def test_report_is_json_serialisable(tmp_path: Path) -> None:
     report = analyze(tmp_path, [*GOOD_ROWS, "x,S1,1,1,card,2024-01-01\n"])
     data = json.loads(report.to_json())
     assert data["outcome"] == "fail"
-    assert data["reason"]["code"] == "data.schema"
+    assert data["reason"]["code"] == "data.type"
     assert data["checks"][0]["name"] == "columns"
 
 
@@ -131,7 +131,7 @@ def test_unparsable_values_fail_their_type_check_with_lines(tmp_path: Path) -> N
     report = analyze(tmp_path, rows)
     assert report.outcome == "fail"
     assert report.reason is not None
-    assert report.reason.code == Reason.DATA_SCHEMA
+    assert report.reason.code == Reason.DATA_TYPE
     qty = check(report, "type:qty")
     assert (qty.failed_count, [s.line for s in qty.samples]) == (1, [5])
     assert qty.samples[0].values["qty"] == "1.5"

@@ -83,7 +83,7 @@ def test_trailer_counts_malformed_rows_as_data(tmp_path: Path) -> None:
     assert control_check(report, "control.trailer").passed
     assert report.rows.malformed == 1
     assert report.reason is not None
-    assert report.reason.code == Reason.DATA_SCHEMA
+    assert report.reason.code == Reason.DATA_PARSE_ERROR
 
 
 # ------------------------------------------------------------------ checksum

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.contracts import Contract, load_contract
+from etl_core.units import ByteSize
 from file_processing.json_records import JsonLimits, scan_json
 from file_processing.quality import QualitySettings, analyze_file, validate_file
 from file_processing.reasons import Reason
@@ -152,7 +153,7 @@ def test_syntax_error_names_line_and_column(tmp_path: Path) -> None:
 
 def test_a_record_over_the_size_limit_fails_with_too_large(tmp_path: Path) -> None:
     text = '[{"id": 1, "note": "' + "x" * 5000 + '"}]'
-    settings = QualitySettings(json_max_record_bytes=1024)  # type: ignore[arg-type]
+    settings = QualitySettings(max_record_bytes=ByteSize(1024))
     report = analyze_file(data(tmp_path, text), contract(tmp_path), settings=settings)
     assert report.reason is not None
     assert report.reason.code == Reason.DATA_TOO_LARGE

@@ -118,7 +118,8 @@ def test_bad_rows_above_the_limit_fail_the_whole_file(tmp_path: Path) -> None:
     assert not result.report.split
     assert (result.valid_path, result.rejected_path) == (None, None)
     assert result.report.reason is not None
-    assert result.report.reason.code == Reason.DATA_SCHEMA  # malformed and type failures first
+    # Records that do not split come first, then values that do not parse.
+    assert result.report.reason.code == Reason.DATA_PARSE_ERROR
     assert "5 of 14 rows fail, above the limit of 4 rows" in result.report.reason.message
     assert list(out.iterdir()) == []
 

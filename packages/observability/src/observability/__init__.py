@@ -1,4 +1,4 @@
-"""observability: the platform's monitoring runtime (storage inventory, health signals)."""
+"""observability: the platform's monitoring runtime (inventory, health signals, freshness)."""
 
 from typing import Any
 
@@ -8,7 +8,9 @@ from observability.errors import (
     ObservabilityError,
     SchemaNotInstalledError,
 )
+from observability.evaluation import DatasetStatus, Evaluation, evaluate
 from observability.inventory import DatasetInventory, take_inventory
+from observability.monitors import MONITOR_KINDS, Monitor, Result
 
 
 def __getattr__(name: str) -> Any:
@@ -18,10 +20,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MONITOR_KINDS",
     "DatabaseNotConfiguredError",
     "DatasetInventory",
+    "DatasetStatus",
+    "Evaluation",
+    "Monitor",
     "ObservabilityError",
+    "Result",
     "SchemaNotInstalledError",
     "__version__",
+    "evaluate",
     "take_inventory",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,12 +12,18 @@ from typing import Annotated
 import typer
 from rich.filesize import decimal as human_size
 from rich.table import Table
+from rich.text import Text
 
 from etl_core.cli import RuntimeCLI
+from etl_core.contracts import load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import ExitCode, RuntimeSettings
+from etl_core.runtime import ExitCode
 from observability import db
+from observability.contract_rules import VALIDATORS
+from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
+from observability.monitors import SystemClock
+from observability.settings import ObservabilitySettings
 
 logger = logging.getLogger(__name__)
 LANES = ("file_processing", "data_pipeline", "observability")
@@ -25,9 +32,11 @@ cli = RuntimeCLI(
     name="etl-observability",
     lane="observability",
     help="Platform monitoring: storage inventory, metrics and health signals.",
-    settings=RuntimeSettings,
+    settings=ObservabilitySettings,
+    validators=VALIDATORS,
     recorder=db.run_recorder,
 )
+LEVEL_STYLES = {"ok": "green", "warn": "yellow", "critical": "bold red", "unknown": "dim"}
 app, out, err = cli.app, cli.out, cli.err
 main = cli.main
 
@@ -129,3 +138,143 @@ def database(
         when = last.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
         runs.add_row(lane, when, last.job, last.dataset or "-", last.run_id)
     out.print(runs)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", help="Only these datasets (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    metrics_file: Annotated[
+        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
+    ] = None,
+) -> None:
+    """Evaluate every freshness, arrival and volume monitor once.
+
+    Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
+    2 on bad configuration. With a database, each dataset's level goes into its
+    freshness history.
+    """
+    session = cli.session(ctx)
+    contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
+    chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
+    run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
+    store = session.open_store()
+    evaluation = evaluate(chosen, store, SystemClock())
+    run.count(inputs=len(chosen), outputs=len(evaluation.results))
+    _history_recorder(session.settings.database_url)(evaluation)
+    run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
+    if metrics_file is not None:
+        registry = Registry()
+        record_monitor_metrics(evaluation, registry)
+        metrics_file.write_text(render_prometheus(registry))
+    if as_json:
+        out.print_json(json.dumps(evaluation.to_dict()))
+    else:
+        out.print(_results_table(evaluation))
+    raise typer.Exit(evaluation.exit_code)
+
+
+def _history_recorder(database_url: object) -> Callable[[Evaluation], None]:
+    """What records each dataset's level in the freshness history (nothing without a database)."""
+    if database_url is None:
+        return lambda evaluation: None
+    if not db.schema_installed():
+        logger.info("freshness history not recorded: the 'schema' extra is not installed")
+        return lambda evaluation: None
+    db.connect(str(database_url), feature="freshness history")
+
+    def record(evaluation: Evaluation) -> None:
+        changed = [s.dataset for s in evaluation.datasets if db.record_freshness(s)]
+        if changed:
+            logger.info("freshness level changed for %s", ", ".join(changed))
+
+    return record
+
+
+def _datasets(count: int) -> str:
+    return f"{count} dataset{'' if count == 1 else 's'}"
+
+
+def _results_table(evaluation: Evaluation) -> Table:
+    counts = ", ".join(f"{n} {level}" for level, n in evaluation.counts().items() if n)
+    table = Table(
+        "dataset",
+        "monitor",
+        "subject",
+        "level",
+        "state",
+        "observed",
+        "threshold",
+        "why",
+        title=f"freshness at {evaluation.evaluated_at:%Y-%m-%d %H:%M:%S} UTC",
+        caption=f"{_datasets(len(evaluation.datasets))}: {counts}" if counts else "no datasets",
+    )
+    for result in evaluation.results:  # Text cells: a key or reason is never read as markup
+        table.add_row(
+            *(Text(cell) for cell in (result.dataset, result.monitor, result.subject)),
+            Text(result.level, style=LEVEL_STYLES[result.level]),
+            *(Text(cell) for cell in (result.state, result.observed, result.threshold)),
+            Text(result.why),
+        )
+    return table
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 9108).")] = None,
+    interval: Annotated[
+        str | None, typer.Option("--interval", help="Evaluate every … (default 60s).")
+    ] = None,
+) -> None:
+    """Serve /metrics, /healthz, /readyz and /api/status; evaluate on an interval.
+
+    Scrapes read the latest evaluation, rendered once per cycle, so they stay fast
+    under load. SIGTERM or Ctrl-C stops it after the cycle in flight.
+    """
+    import uvicorn  # the HTTP stack is loaded by the one command that serves
+
+    from observability.service import StatusService, build_app
+
+    session = cli.session(ctx).with_flags(
+        {"serve_host": host, "serve_port": port, "evaluation_interval": interval}
+    )
+    settings = session.settings
+    contracts = load_contracts(settings.config_dir, validators=VALIDATORS)
+    store = session.open_store()
+    service = StatusService(
+        list(contracts),
+        store,
+        SystemClock(),
+        interval=settings.evaluation_interval,
+        record=_history_recorder(settings.database_url),
+    )
+    config = uvicorn.Config(
+        build_app(service),
+        host=settings.serve_host,
+        port=settings.serve_port,
+        log_config=None,  # the platform's logging, set up by the session
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    logger.info(
+        "serving %s on http://%s:%d (evaluating every %ss)",
+        _datasets(len(contracts)),
+        settings.serve_host,
+        settings.serve_port,
+        settings.evaluation_interval.total_seconds(),
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit as stop:  # uvicorn's start-up failure (a port in use) exits 3: "partial" here
+        logger.error("the service could not start on %s:%d", config.host, config.port)
+        raise typer.Exit(ExitCode.FAILED) from stop
+    if not server.started:
+        raise typer.Exit(ExitCode.FAILED)

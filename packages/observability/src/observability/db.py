@@ -22,8 +22,18 @@ from observability.errors import SchemaNotInstalledError
 
 if TYPE_CHECKING:
     from etl_database_schema import RunRecord
+    from observability.evaluation import DatasetStatus
 
-__all__ = ["connect", "last_successes", "ledger_gauges", "run_recorder", "schema_installed"]
+__all__ = [
+    "connect",
+    "last_successes",
+    "ledger_gauges",
+    "record_freshness",
+    "run_recorder",
+    "schema_installed",
+]
+
+_LEDGER_LEVEL = {"ok": "ok", "warn": "warning", "critical": "critical", "unknown": "unknown"}
 
 
 def schema_installed() -> bool:
@@ -63,6 +73,25 @@ def last_successes() -> dict[str, RunRecord]:
     with _door("run history") as schema:
         latest: dict[str, RunRecord] = schema.last_successes()
     return latest
+
+
+def record_freshness(status: DatasetStatus) -> bool:
+    """Record a dataset's level in the freshness history (``etl_freshness_status``).
+
+    The history grows only when the level changes (the schema's rule).
+
+    Returns:
+        Whether a new history row was written.
+    """
+    with _door("freshness history") as schema:
+        changed: bool = schema.record_freshness(
+            status.dataset,
+            _LEDGER_LEVEL[status.level],
+            status.age_seconds,
+            latest_partition=status.latest_partition,
+            message=status.message[:2000],
+        )
+    return changed
 
 
 def run_recorder(database_url: str) -> RunRecorder:

@@ -8,6 +8,7 @@ Load a config directory once, at start-up, with the lane's engine-backed rules::
 ``docs/contracts.md`` is the reference of the format.
 """
 
+from etl_core.contracts.freshness import Holidays, Percent, VolumeBaseline
 from etl_core.contracts.load import (
     DATASETS_DIR,
     ContractCheck,
@@ -53,13 +54,16 @@ __all__ = [
     "Enrichment",
     "FilePattern",
     "Freshness",
+    "Holidays",
     "Load",
     "Output",
     "ParseOptions",
     "PatternError",
+    "Percent",
     "RejectLimit",
     "SchemaPolicy",
     "Transform",
+    "VolumeBaseline",
     "check_contracts",
     "error_location",
     "literal_problem",

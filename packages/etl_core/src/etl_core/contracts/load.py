@@ -12,7 +12,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from etl_core.config import load_settings_with_sources
@@ -115,6 +115,7 @@ def load_contract(
     if errors:
         raise ContractError(f"invalid dataset contract {path}", errors)
     object.__setattr__(contract, "origin", str(path))
+    _read_holidays(contract, path)
     return contract
 
 
@@ -195,6 +196,14 @@ def check_contracts(
         summary = str(exc).splitlines()[0]
         return ContractCheck(str(config_dir), errors=exc.errors, summary=summary)
     return ContractCheck(str(config_dir), datasets=contracts.datasets)
+
+
+def _read_holidays(contract: Contract, path: Path) -> None:
+    """Put the dates of the contract's holiday file (validated just before) into it."""
+    freshness = contract.freshness
+    if freshness.holidays.file is not None:
+        holidays = freshness.holidays.read(path.parent)
+        object.__setattr__(contract, "freshness", replace(freshness, holidays=holidays))
 
 
 def _located(exc: ConfigError, path: Path) -> list[FieldError]:

@@ -13,10 +13,10 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal
 
+from etl_core.contracts.freshness import Freshness
 from etl_core.contracts.patterns import DateFrom, FilePattern
 from etl_core.errors import ConfigError
 from etl_core.layout import LANDING, landing_prefix
@@ -45,7 +45,9 @@ __all__ = [
 COLUMN_TYPES = ("string", "int", "float", "decimal", "bool", "date", "timestamp")
 """The column types, the one vocabulary of every lane."""
 
-CheckKind = Literal["not_null", "unique", "range", "allowed", "regex", "row_count", "sql"]
+CheckKind = Literal[
+    "not_null", "unique", "range", "allowed", "regex", "row_count", "sql", "formula_injection"
+]
 Severity = Literal["warn", "error"]
 
 _DECIMAL_SUGAR = re.compile(r"\s*decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*", re.IGNORECASE)
@@ -183,8 +185,10 @@ class Check:
     Attributes:
         kind: ``not_null``, ``unique``, ``range`` (``min``/``max``), ``allowed``
             (``values``), ``regex`` (``pattern``, matched on the whole value),
-            ``row_count`` (``min``/``max`` rows) or ``sql`` (``expression``, a boolean
-            SQL expression over the row's columns; a row fails when it is false).
+            ``row_count`` (``min``/``max`` rows), ``sql`` (``expression``, a boolean
+            SQL expression over the row's columns; a row fails when it is false) or
+            ``formula_injection`` (a text value starting with ``=``, ``+``, ``-``,
+            ``@``, tab or CR that is not a plain number: a spreadsheet would run it).
         column: The column checked (not for ``row_count`` and ``sql``).
         severity: ``error`` fails the file (or rejects the row); ``warn`` is reported only.
         name: Name in reports; defaults to ``<kind>:<column>`` (or the kind).
@@ -219,6 +223,13 @@ class ParseOptions:
     header: bool = True
     encoding: str = "utf-8"
     null_values: tuple[str, ...] = ("",)
+    nul_bytes: Literal["refuse", "flag"] = "refuse"
+    """A NUL character in a text value: ``refuse`` fails the row, ``flag`` reports it."""
+    max_field_bytes: ByteSize | None = None
+    """Longest field (UTF-8 bytes) for this dataset; the lane's setting when ``None``.
+    The smaller of the two applies."""
+    max_record_bytes: ByteSize | None = None
+    """Longest record (UTF-8 bytes, line break excluded); as :attr:`max_field_bytes`."""
 
 
 @dataclass(frozen=True)
@@ -340,14 +351,6 @@ class Load:
     columns: ColumnMap = ColumnMap()
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """``[freshness]``: how old the newest partition may grow before a warning / alert."""
-
-    warn_after: timedelta | None = None
-    critical_after: timedelta | None = None
-
-
 # --------------------------------------------------------------- the contract
 
 
@@ -378,7 +381,7 @@ class Contract:
         enrich: The enrichment joins, in declaration order.
         output: The curated Parquet layout.
         load: The database table the curated partition is loaded into, if any.
-        freshness: How old the newest partition may grow.
+        freshness: How old each zone may grow, when deliveries are due, the volume baseline.
         origin: The file the contract was loaded from.
     """
 

@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from etl_core.contracts.model import COLUMN_TYPES, Check, Column, Contract
 from etl_core.contracts.patterns import FilePattern, PatternError, time_zone
@@ -59,7 +60,7 @@ def validate_contract(
     validators: Iterable[ContractValidator] = (),
 ) -> list[FieldError]:
     """Every problem of ``contract``, located with ``sources`` (field -> file:line)."""
-    problems = _Rules(contract).problems()
+    problems = _Rules(contract, origin).problems()
     if not problems:  # a lane's rules may rely on the platform's (known column types)
         for validator in validators:
             problems.extend(validator(contract))
@@ -71,6 +72,9 @@ def _locate(name: str, sources: Mapping[str, str], origin: str) -> str:
     item = name.rsplit(".", 1)[0] if "[" in name else name
     candidates = [name, f"{name}.kind", f"{item}.kind", f"{item}.name"]
     candidates += sorted(key for key in sources if key.startswith(name + "."))
+    section = name.rsplit(".", 1)[0] if "." in name else ""
+    if section:  # a default field judged against a sibling: the sibling's line
+        candidates += sorted(key for key in sources if key.startswith(section + "."))
     for candidate in candidates:
         source = sources.get(candidate, "default")
         if source != "default":
@@ -81,8 +85,9 @@ def _locate(name: str, sources: Mapping[str, str], origin: str) -> str:
 class _Rules:
     """The platform-wide rules, each adding ``(field, message)`` to :attr:`found`."""
 
-    def __init__(self, contract: Contract) -> None:
+    def __init__(self, contract: Contract, origin: str = "") -> None:
         self.contract = contract
+        self.origin = origin
         self.found: list[tuple[str, str]] = []
 
     def problems(self) -> list[tuple[str, str]]:
@@ -150,6 +155,9 @@ class _Rules:
             codecs.lookup(options.encoding)
         except LookupError:
             self.fail("parse.encoding", f"unknown text encoding {options.encoding!r}")
+        for name in ("max_field_bytes", "max_record_bytes"):
+            if getattr(options, name) == 0:
+                self.fail(f"parse.{name}", "expected a positive size such as '10MiB'")
 
     def _schema(self) -> None:
         contract, policy = self.contract, self.contract.schema
@@ -255,6 +263,12 @@ class _Rules:
             self.fail(f"{where}.pattern", "a regex check needs pattern = '<regular expression>'")
         elif check.kind == "sql" and not (check.expression or "").strip():
             self.fail(f"{where}.expression", "a sql check needs expression = '<boolean SQL>'")
+        elif check.kind == "formula_injection" and column is not None and column.type != "string":
+            self.fail(
+                f"{where}.column",
+                f"a formula_injection check applies to string columns; {column.name!r} is "
+                f"{column.type} (its values are numbers or dates, never formulas)",
+            )
 
     def _unused_parameters(self, where: str, check: Check) -> None:
         used = _CHECK_PARAMETERS.get(check.kind, set())
@@ -374,12 +388,9 @@ class _Rules:
             )
 
     def _freshness(self) -> None:
-        warn, critical = self.contract.freshness.warn_after, self.contract.freshness.critical_after
-        for name, value in (("warn_after", warn), ("critical_after", critical)):
-            if value is not None and value <= dt.timedelta(0):
-                self.fail(f"freshness.{name}", "expected a positive duration such as '26h'")
-        if warn is not None and critical is not None and warn >= critical:
-            self.fail("freshness.critical_after", "must be longer than warn_after")
+        folder = Path(self.origin).parent if self.origin else None
+        for name, message in self.contract.freshness.problems(folder):
+            self.fail(f"freshness.{name}", message)
 
 
 def _is_column_name(name: str) -> bool:

@@ -1,0 +1,51 @@
+"""Freshness monitors: one interface (:class:`Monitor`), one module per kind.
+
+- :mod:`~observability.monitors.age`: the newest object's age per zone, schedule-aware;
+- :mod:`~observability.monitors.arrival`: each due date's landing file, on time or not;
+- :mod:`~observability.monitors.volume`: rows per partition against a weekday baseline.
+
+A new kind subclasses :class:`Monitor` in its own module and joins :data:`MONITOR_KINDS`;
+the shared contract test (``tests/integration/test_monitor_contract.py``) then holds it to the
+interface.
+"""
+
+from observability.monitors.age import AgeMonitor
+from observability.monitors.arrival import ARRIVAL_STATES, ArrivalMonitor
+from observability.monitors.base import (
+    LEVELS,
+    Clock,
+    Level,
+    Monitor,
+    Result,
+    SystemClock,
+    human_duration,
+    severity,
+    worst,
+)
+from observability.monitors.facts import WATCHED_ZONES, DatasetFacts
+from observability.monitors.schedule import Schedule, cron_problem
+from observability.monitors.volume import VolumeMonitor
+
+MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMonitor)
+"""Every monitor kind, in the order results are shown."""
+
+__all__ = [
+    "ARRIVAL_STATES",
+    "LEVELS",
+    "MONITOR_KINDS",
+    "WATCHED_ZONES",
+    "AgeMonitor",
+    "ArrivalMonitor",
+    "Clock",
+    "DatasetFacts",
+    "Level",
+    "Monitor",
+    "Result",
+    "Schedule",
+    "SystemClock",
+    "VolumeMonitor",
+    "cron_problem",
+    "human_duration",
+    "severity",
+    "worst",
+]

@@ -1,0 +1,160 @@
+"""What the store says about one dataset, read once per evaluation and shared by its monitors.
+
+Keys come from :mod:`etl_core.layout` and documents from :mod:`etl_core.artifacts`, as
+every lane reads them: landing files are the names under ``landing/<source>/`` that match
+the contract's pattern (checksum sidecars aside); validated data is what the delivery
+manifests published; curated data is what the partition manifests published. Each
+listing streams, so memory grows with the days judged, not with the objects stored.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import cached_property
+
+from etl_core.artifacts import CuratedManifest, QuarantineRecord, read_deliveries
+from etl_core.contracts import Contract
+from etl_core.layout import (
+    CURATED,
+    LANDING,
+    MANIFEST_NAME,
+    QUARANTINE_SUFFIX,
+    VALIDATED,
+    curated_prefix,
+    is_delivery_manifest,
+    landing_prefix,
+    manifest_key,
+    partition_of,
+    quarantine_prefix,
+    validated_prefix,
+)
+from etl_core.storage import ObjectInfo, ObjectStore
+
+__all__ = ["WATCHED_ZONES", "DatasetFacts", "ZoneFacts"]
+
+PUBLISHED = VALIDATED
+"""The outcome of a landing file whose delivery was published to ``validated/``."""
+WATCHED_ZONES = (LANDING, VALIDATED, CURATED)
+"""The zones whose age is judged, in the order data flows through them."""
+
+
+class ZoneFacts:
+    """One zone of one dataset: its newest object and the partition dates it holds."""
+
+    def __init__(self) -> None:
+        self.newest: datetime | None = None
+        self.newest_key: str | None = None
+        self.days: set[date] = set()
+
+    def add(self, info: ObjectInfo, day: date) -> None:
+        """Count ``info`` (of partition ``day``) into the zone."""
+        self.days.add(day)
+        if self.newest is None or info.last_modified > self.newest:
+            self.newest, self.newest_key = info.last_modified, info.key
+
+
+class DatasetFacts:
+    """The store's facts about one dataset, each read on first use.
+
+    Args:
+        store: The object store.
+        contract: The dataset's contract.
+        since: Landing files of partition dates before this are not kept as arrivals.
+    """
+
+    def __init__(self, store: ObjectStore, contract: Contract, *, since: date) -> None:
+        self.store = store
+        self.contract = contract
+        self.since = since
+        self._arrivals: dict[date, list[ObjectInfo]] = {}
+
+    def zone(self, zone: str) -> ZoneFacts:
+        """The facts of ``zone`` (one of :data:`WATCHED_ZONES`)."""
+        readers = {LANDING: "_landing", VALIDATED: "_validated", CURATED: "_curated"}
+        facts: ZoneFacts = getattr(self, readers[zone])  # read on first use only
+        return facts
+
+    def arrivals(self) -> dict[date, list[ObjectInfo]]:
+        """Landing files by partition date (from ``since`` on), each day's first arrival first."""
+        self.zone(LANDING)  # one listing gives both
+        return self._arrivals
+
+    @cached_property
+    def _landing(self) -> ZoneFacts:
+        facts = ZoneFacts()
+        source = self.contract.source.strip("/")
+        for info in self.store.list(landing_prefix(source)):
+            day = self._landing_date(info)
+            if day is None:
+                continue
+            facts.add(info, day)
+            if day >= self.since:
+                self._arrivals.setdefault(day, []).append(info)
+        for files in self._arrivals.values():
+            files.sort(key=lambda info: (info.last_modified, info.key))
+        return facts
+
+    def _landing_date(self, info: ObjectInfo) -> date | None:
+        """The partition date of a landing object of this dataset (from its name, a folder or
+        its arrival time, as the contract says); ``None`` for another dataset's (a deeper
+        source such as vendor/eu under vendor) and for checksum sidecars."""
+        checksum = self.contract.control.checksum
+        vouched = info.key.removesuffix(f".{checksum}") if checksum else info.key
+        if vouched != info.key and self.contract.matches(vouched):
+            return None  # a checksum sidecar vouches for a delivery, it is not one
+        return self.contract.partition_date(info.key, info.last_modified)
+
+    @cached_property
+    def _validated(self) -> ZoneFacts:
+        facts = ZoneFacts()
+        for info in self.store.list(validated_prefix(self.contract.dataset)):
+            partition = partition_of(info.key)
+            if partition is not None and is_delivery_manifest(info.key):
+                facts.add(info, partition.dt)
+        return facts
+
+    @cached_property
+    def _curated(self) -> ZoneFacts:
+        facts = ZoneFacts()
+        for info in self.store.list(curated_prefix(self.contract.dataset)):
+            partition = partition_of(info.key)
+            if partition is not None and info.key.endswith(f"/{MANIFEST_NAME}"):
+                facts.add(info, partition.dt)
+        return facts
+
+    @property
+    def volume_zone(self) -> str:
+        """Where rows are counted: ``curated`` once it has partitions, else ``validated``."""
+        return CURATED if self.zone(CURATED).days else VALIDATED
+
+    def rows(self, day: date) -> int | None:
+        """Rows of partition ``day`` in :attr:`volume_zone`; ``None`` when it has none.
+
+        Raises:
+            ArtifactError: a manifest is malformed (its key is named).
+        """
+        if day not in self.zone(self.volume_zone).days:
+            return None
+        if self.volume_zone == CURATED:
+            key = manifest_key(self.contract.dataset, day)
+            return CuratedManifest.from_json(self.store.read_bytes(key), key=key).rows
+        deliveries = read_deliveries(self.store, self.contract.dataset, day)
+        return sum(member.rows for delivery in deliveries for member in delivery.members)
+
+    def outcomes(self, day: date) -> dict[str, str]:
+        """What became of partition ``day``'s landing files: ``validated`` or why quarantined.
+
+        Raises:
+            ArtifactError: a delivery manifest or quarantine record is malformed.
+        """
+        dataset = self.contract.dataset
+        found = {
+            delivery.delivery.key: PUBLISHED
+            for delivery in read_deliveries(self.store, dataset, day)
+        }
+        for info in self.store.list(quarantine_prefix(dataset, day)):
+            if info.key.endswith(QUARANTINE_SUFFIX):
+                record = QuarantineRecord.from_json(self.store.read_bytes(info.key), key=info.key)
+                if not record.released:
+                    found.setdefault(record.source_key, f"quarantined ({record.reason})")
+        return found

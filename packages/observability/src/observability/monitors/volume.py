@@ -1,0 +1,123 @@
+"""Volume: the rows of the newest partition against a rolling same-weekday baseline.
+
+Row counts come from the curated manifests (the partition's published rows) or, before a
+dataset has curated partitions, from its published validated deliveries (valid rows).
+The baseline is the median of the same weekday in the ``weeks`` previous weeks: Mondays
+are compared with Mondays, so a weekly rhythm is no anomaly. A partition that far from
+it, as a share of it (``warn_deviation``, ``critical_deviation``), is flagged either way.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, datetime, timedelta
+
+from etl_core.contracts import Contract
+from etl_core.errors import ArtifactError
+from observability.monitors.base import Level, Monitor, Result
+from observability.monitors.facts import DatasetFacts
+
+__all__ = ["VolumeMonitor"]
+
+
+class VolumeMonitor(Monitor):
+    """Rows of the newest partition against the median of the same weekday before."""
+
+    kind = "volume"
+
+    def __init__(self, contract: Contract) -> None:
+        super().__init__(contract)
+        self.baseline = contract.freshness.volume
+
+    @classmethod
+    def from_contract(cls, contract: Contract) -> VolumeMonitor:
+        """Every dataset's volume is watched, with the defaults when the contract says nothing."""
+        return cls(contract)
+
+    def evaluate(self, facts: DatasetFacts, now: datetime) -> list[Result]:
+        """One result: the newest partition of the volume zone."""
+        zone = facts.volume_zone
+        days = facts.zone(zone).days
+        threshold = (
+            f"median of the same weekday in {self.baseline.weeks} weeks; warn ±"
+            f"{self.baseline.warn_deviation}, critical ±{self.baseline.critical_deviation}"
+        )
+        if not days:
+            return [
+                self.result(
+                    "latest",
+                    "unknown",
+                    "no_data",
+                    observed="no partition yet",
+                    threshold=threshold,
+                    why=f"{self.contract.dataset} has no partition yet",
+                )
+            ]
+        latest = max(days)
+        try:
+            return [self._judge(facts, latest, zone, threshold)]
+        except ArtifactError as exc:
+            why = f"the row counts cannot be read: {exc}"
+            return [
+                self.result(
+                    latest.isoformat(),
+                    "warn",
+                    "unreadable",
+                    observed="unreadable",
+                    threshold=threshold,
+                    why=why,
+                )
+            ]
+
+    def _judge(self, facts: DatasetFacts, latest: date, zone: str, threshold: str) -> Result:
+        rows = facts.rows(latest) or 0
+        history = [
+            count
+            for week in range(1, self.baseline.weeks + 1)
+            if (count := facts.rows(latest - timedelta(weeks=week))) is not None
+        ]
+        weekday = f"{latest:%A}s"
+        observed = f"{rows:,} rows on {latest.isoformat()} ({zone})"
+        detail = {"zone": zone, "history": ", ".join(str(count) for count in history)}
+        subject = latest.isoformat()
+        if len(history) < self.baseline.min_history:
+            why = (
+                f"only {len(history)} earlier {weekday} of {self.baseline.weeks} weeks have "
+                f"rows; {self.baseline.min_history} are needed for a baseline"
+            )
+            return self.result(
+                subject,
+                "unknown",
+                "no_baseline",
+                observed=observed,
+                threshold=threshold,
+                why=why,
+                value=float(rows),
+                detail=detail,
+            )
+        median = statistics.median(history)
+        deviation = abs(rows - median) / median if median else (0.0 if rows == 0 else 1e9)
+        level: Level = "ok"
+        if deviation >= self.baseline.critical_deviation.fraction:
+            level = "critical"
+        elif deviation >= self.baseline.warn_deviation.fraction:
+            level = "warn"
+        direction = "above" if rows > median else "below"
+        if level == "ok":
+            why = f"within the usual volume of {weekday}"
+            state = "normal"
+        else:
+            share = "far" if deviation >= 1e9 else f"{deviation:.0%}"
+            why = f"{rows:,} rows is {share} {direction} the median of {median:,.0f} for {weekday}"
+            state = "anomaly"
+        detail["baseline"] = f"{median:g}"
+        return self.result(
+            subject,
+            level,
+            state,
+            observed=observed,
+            threshold=f"baseline {median:,.0f}; {threshold}",
+            why=why,
+            value=float(rows),
+            detail=detail,
+        )

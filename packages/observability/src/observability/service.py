@@ -1,0 +1,255 @@
+"""The status service behind ``etl-observability serve``: evaluate in the background, serve copies.
+
+A :class:`StatusService` evaluates every monitor and takes the storage inventory on an
+interval, in one background thread, and keeps the outcome as a :class:`Snapshot`: the
+Prometheus text and the status JSON rendered once per cycle. Requests only read the
+latest snapshot (one reference), so a scrape costs the same under load and never waits
+for the store. A failed cycle keeps the last good results, says why, and makes
+``/readyz`` fail until a cycle succeeds again.
+
+:func:`build_app` is the Starlette application: ``/metrics``, ``/healthz``, ``/readyz``,
+``/api/status``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from etl_core.contracts import Contract
+from etl_core.errors import EtlError
+from etl_core.metrics import Registry, render_prometheus
+from etl_core.storage import ObjectStore
+from etl_core.threads import start_thread
+from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
+from observability.inventory import record_inventory_metrics, take_inventory
+from observability.monitors import Clock
+
+__all__ = ["PROMETHEUS_TEXT", "Snapshot", "StatusService", "build_app"]
+
+logger = logging.getLogger(__name__)
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+Recorder = Callable[[Evaluation], None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the latest cycle produced (the last good results if it failed).
+
+    Attributes:
+        evaluation: The latest successful evaluation; ``None`` before the first.
+        metrics: Its Prometheus text, with the inventory and the service's own gauges.
+        status: Its ``/api/status`` JSON.
+        finished_at: When the latest cycle ended, good or not (the clock's time).
+        succeeded_at: When the latest good cycle ended.
+        error: Why the latest cycle failed; ``""`` when it did not.
+    """
+
+    evaluation: Evaluation | None = None
+    metrics: bytes = b""
+    status: bytes = b""
+    finished_at: datetime | None = None
+    succeeded_at: datetime | None = None
+    error: str = ""
+    failures: int = field(default=0, compare=False)
+
+
+class StatusService:
+    """Evaluations on an interval in a background thread; the latest kept for requests.
+
+    Args:
+        contracts: The datasets to watch.
+        store: The object store (shared by the cycles; one runs at a time).
+        clock: Where evaluations take the time.
+        interval: Time between the start of one cycle and the next.
+        record: Called with each evaluation (the freshness history), if given.
+    """
+
+    def __init__(
+        self,
+        contracts: Sequence[Contract],
+        store: ObjectStore,
+        clock: Clock,
+        *,
+        interval: timedelta,
+        record: Recorder | None = None,
+    ) -> None:
+        self.contracts = tuple(contracts)
+        self.store = store
+        self.clock = clock
+        self.interval = interval
+        self.record = record
+        self._snapshot = Snapshot()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest snapshot (an atomic read)."""
+        return self._snapshot
+
+    def refresh(self) -> Snapshot:
+        """Run one cycle now: evaluate, take the inventory, record, render; keep the result.
+
+        A store that cannot be read keeps the last good results; a history that cannot be
+        recorded keeps the new ones. Either way the cycle's error is kept and readiness fails.
+        """
+        started = time.perf_counter()
+        previous = self._snapshot
+        try:
+            evaluation = evaluate(self.contracts, self.store, self.clock)
+            inventory = take_inventory(self.store)
+        except (EtlError, OSError) as exc:
+            logger.error("evaluation failed; serving the last good results: %s", exc)
+            failed = replace(
+                previous,
+                finished_at=self.clock.now(),
+                error=str(exc) or type(exc).__name__,
+                failures=previous.failures + 1,
+            )
+            self._snapshot = _with_status(failed)
+            return self._snapshot
+        error = self._recorded(evaluation)
+        failures = previous.failures + (1 if error else 0)
+        registry = Registry()
+        record_monitor_metrics(evaluation, registry)
+        record_inventory_metrics(inventory, registry, now=evaluation.evaluated_at)
+        registry.gauge(
+            "etl_observability_evaluation_duration_seconds",
+            "How long the latest evaluation cycle (monitors and inventory) took.",
+        ).set(time.perf_counter() - started)
+        registry.counter(
+            "etl_observability_evaluation_failures_total",
+            "Evaluation cycles that failed since the service started.",
+        ).inc(failures)
+        done = Snapshot(
+            evaluation=evaluation,
+            metrics=render_prometheus(registry).encode(),
+            finished_at=evaluation.evaluated_at,
+            succeeded_at=previous.succeeded_at if error else evaluation.evaluated_at,
+            error=error,
+            failures=failures,
+        )
+        self._snapshot = _with_status(done)
+        return self._snapshot
+
+    def _recorded(self, evaluation: Evaluation) -> str:
+        """Record ``evaluation`` in the freshness history; why it could not be, or ``""``."""
+        if self.record is None:
+            return ""
+        try:
+            self.record(evaluation)
+        except EtlError as exc:
+            logger.error("freshness history not recorded: %s", exc)
+            return f"freshness history not recorded: {exc}"
+        return ""
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the latest cycle reached the store (and database) and is recent enough."""
+        snapshot = self._snapshot
+        if snapshot.finished_at is None:
+            return False, "the first evaluation has not finished"
+        if snapshot.error:
+            return False, f"the latest evaluation failed: {snapshot.error}"
+        assert snapshot.succeeded_at is not None
+        late = self.clock.now() - snapshot.succeeded_at
+        if late > 3 * self.interval + timedelta(seconds=30):
+            return False, f"no evaluation has finished for {late.total_seconds():.0f}s"
+        return True, "ok"
+
+    def start(self) -> None:
+        """Evaluate now and then every interval, in a background thread, until :meth:`stop`."""
+        self._stop.clear()
+        self._thread = start_thread(self._loop, name="evaluations")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the background cycles; the one in flight finishes first (within ``timeout``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.refresh()
+            except Exception:  # a bug must not end the service's evaluations silently
+                logger.exception("evaluation cycle crashed; retrying next interval")
+            spent = time.monotonic() - started
+            self._stop.wait(max(0.0, self.interval.total_seconds() - spent))
+
+
+def build_app(service: StatusService) -> Starlette:
+    """The HTTP application over ``service``, whose cycles start and stop with the server."""
+
+    async def metrics(request: Request) -> Response:
+        snapshot = service.snapshot
+        if not snapshot.metrics:
+            return PlainTextResponse("# the first evaluation has not finished\n", status_code=503)
+        return Response(snapshot.metrics, media_type=PROMETHEUS_TEXT)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        ready, why = service.ready()
+        return JSONResponse({"ready": ready, "reason": why}, status_code=200 if ready else 503)
+
+    async def status(request: Request) -> Response:
+        snapshot = service.snapshot
+        if snapshot.evaluation is None:
+            return JSONResponse(_service_state(snapshot), status_code=503)
+        return Response(snapshot.status, media_type="application/json")
+
+    def lifespan(app: Starlette) -> _Lifespan:
+        return _Lifespan(service)
+
+    routes = [
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/api/status", status),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _with_status(snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with its ``/api/status`` JSON: the evaluation and the cycle's state."""
+    document = snapshot.evaluation.to_dict() if snapshot.evaluation is not None else {}
+    document.update(_service_state(snapshot))
+    return replace(snapshot, status=json.dumps(document).encode())
+
+
+def _service_state(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "service": {
+            "last_cycle_at": snapshot.finished_at.isoformat() if snapshot.finished_at else None,
+            "last_success_at": snapshot.succeeded_at.isoformat() if snapshot.succeeded_at else None,
+            "error": snapshot.error,
+        }
+    }
+
+
+class _Lifespan:
+    """Start the background evaluations with the server, stop them with it."""
+
+    def __init__(self, service: StatusService) -> None:
+        self.service = service
+
+    async def __aenter__(self) -> None:
+        self.service.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.service.stop()

@@ -1,0 +1,22 @@
+"""Observability's settings: the platform's, plus the status service's address and pace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from etl_core.runtime import RuntimeSettings
+
+__all__ = ["ObservabilitySettings"]
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings(RuntimeSettings):
+    """Settings of ``etl-observability`` (flag > ``ETL_*`` > ``etl.toml`` > default)."""
+
+    serve_host: str = "127.0.0.1"
+    """Where ``serve`` listens; ``0.0.0.0`` to be reached from other hosts (a container)."""
+    serve_port: int = 9108
+    """The port ``serve`` listens on."""
+    evaluation_interval: timedelta = timedelta(seconds=60)
+    """How often ``serve`` evaluates the monitors and takes the storage inventory."""

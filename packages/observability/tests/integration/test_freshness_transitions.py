@@ -1,0 +1,166 @@
+"""Freshness and arrival driven by a fake clock across a weekend and a holiday.
+
+The weekday POS feed is due at 06:00 Berlin time Monday to Friday, with 2h of grace,
+warn after 26h, critical after 50h, Christmas Day (Friday 2026-12-25) off.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from etl_core.contracts import Holidays
+from observability.evaluation import evaluate
+
+
+def levels(lake: Any, contract: Any, clock: Any) -> dict[tuple[str, str], tuple[str, str]]:
+    """(monitor, subject) -> (level, state) at the clock's time."""
+    (status,) = evaluate([contract], lake.store, clock).datasets
+    return {(r.monitor, r.subject): (r.level, r.state) for r in status.results}
+
+
+def deliver_week(lake: Any, berlin: Any, days: range) -> None:
+    for day in days:
+        lake.drop("pos", f"pos_202612{day:02d}.csv", berlin(day, 6, 10))
+
+
+def test_a_weekend_is_not_late_although_the_newest_file_is_older_than_warn_after(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(14, 19))  # Monday 14th to Friday 18th
+    contract = weekday_contract()
+
+    for moment in (berlin(19, 12), berlin(20, 23, 59), berlin(21, 7, 59)):
+        clock.set(moment)
+        seen = levels(lake, contract, clock)
+        assert seen[("age", "landing")] == ("ok", "fresh"), moment
+        assert {state for (kind, _), (_, state) in seen.items() if kind == "arrival"} <= {
+            "on_time",
+            "pending",
+        }
+    assert seen[("arrival", "2026-12-21")] == ("ok", "pending")
+
+
+def test_monday_file_missing_after_grace_is_critical_then_late_once_it_comes(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(14, 19))
+    contract = weekday_contract()
+
+    clock.set(berlin(21, 8, 1))
+    seen = levels(lake, contract, clock)
+    assert seen[("arrival", "2026-12-21")] == ("critical", "missing")
+    assert seen[("age", "landing")] == ("critical", "overdue")  # Friday's file is 74h old
+
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 9))
+    clock.set(berlin(21, 9, 30))
+    seen = levels(lake, contract, clock)
+    assert seen[("arrival", "2026-12-21")] == ("warn", "late")
+    assert seen[("age", "landing")] == ("ok", "fresh")
+
+    lake.drop("pos", "pos_20261222.csv", berlin(22, 5, 55))
+    clock.set(berlin(22, 8, 30))
+    seen = levels(lake, contract, clock)
+    assert seen[("arrival", "2026-12-21")] == ("ok", "late")  # resolved by a newer due file
+    assert seen[("arrival", "2026-12-22")] == ("ok", "on_time")
+
+
+def test_an_overdue_zone_is_at_least_a_warning_before_critical_after(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(14, 18))  # Monday to Thursday; Friday's never comes
+    contract = weekday_contract()
+
+    clock.set(berlin(18, 8, 1))  # Thursday's file is 25h51m old: under warn_after
+    assert levels(lake, contract, clock)[("age", "landing")] == ("warn", "overdue")
+    clock.set(berlin(19, 12))  # Saturday: still overdue from Friday, 53h50m: critical
+    assert levels(lake, contract, clock)[("age", "landing")] == ("critical", "overdue")
+
+
+def test_on_a_holiday_nothing_is_due_and_a_file_for_it_is_unexpected(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(21, 25))  # Monday 21st to Thursday 24th
+    contract = weekday_contract()
+
+    clock.set(berlin(25, 12))  # Christmas Day, a Friday
+    seen = levels(lake, contract, clock)
+    assert ("arrival", "2026-12-25") not in seen
+    assert seen[("age", "landing")] == ("ok", "fresh")
+    clock.set(berlin(28, 7))  # Monday, before the deadline: Thursday's file is 97h old
+    assert levels(lake, contract, clock)[("age", "landing")] == ("ok", "fresh")
+
+    lake.drop("pos", "pos_20261225.csv", berlin(25, 13))
+    lake.drop("pos", "pos_20261226.csv", berlin(26, 13))
+    seen = levels(lake, contract, clock)
+    assert seen[("arrival", "2026-12-25")] == ("warn", "unexpected")
+    assert seen[("arrival", "2026-12-26")] == ("warn", "unexpected")
+
+
+def test_without_the_holiday_christmas_day_would_be_missing(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(21, 25))
+    clock.set(berlin(25, 12))
+    seen = levels(lake, weekday_contract(holidays=Holidays()), clock)
+    assert seen[("arrival", "2026-12-25")] == ("critical", "missing")
+
+
+def test_a_file_long_before_its_due_window_is_early(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    lake.drop("pos", "pos_20261222.csv", berlin(21, 20))
+    clock.set(berlin(21, 21))
+    seen = levels(lake, weekday_contract(), clock)
+    assert seen[("arrival", "2026-12-22")] == ("ok", "early")
+
+
+def test_lag_days_make_the_tuesday_file_carry_mondays_date(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    contract = weekday_contract(expected="0 6 * * 2-6", lag_days=1)
+    lake.drop("pos", "pos_20261221.csv", berlin(22, 6, 5))
+    clock.set(berlin(22, 9))
+    seen = levels(lake, contract, clock)
+    assert seen[("arrival", "2026-12-21")] == ("ok", "on_time")
+    assert ("arrival", "2026-12-22") not in seen
+
+
+def test_arrival_says_what_became_of_the_file(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    good = lake.drop("pos", "pos_20261221.csv", berlin(21, 6, 5))
+    bad = lake.drop("pos", "pos_20261222.csv", berlin(22, 6, 5))
+    lake.validate("pos", date(2026, 12, 21), 10, berlin(21, 6, 30), good)
+    lake.quarantine("pos", date(2026, 12, 22), bad, "data.quality")
+    clock.set(berlin(22, 9))
+
+    (status,) = evaluate([weekday_contract()], lake.store, clock).datasets
+    outcome = {r.subject: r.detail.get("outcome") for r in status.results if r.monitor == "arrival"}
+
+    assert outcome["2026-12-21"] == "validated"
+    assert outcome["2026-12-22"] == "quarantined (data.quality)"
+
+
+def test_without_a_schedule_age_alone_is_judged(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    contract = weekday_contract(expected=None)
+    lake.drop("pos", "pos_20261218.csv", berlin(18, 6))
+    clock.set(berlin(19, 9))
+    seen = levels(lake, contract, clock)
+    assert seen[("age", "landing")] == ("warn", "stale")
+    assert not any(kind == "arrival" for kind, _ in seen)
+    assert seen[("age", "curated")] == ("unknown", "empty")
+
+
+def test_missing_says_which_file_of_which_feed_did_not_arrive(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    clock.set(berlin(21, 9))
+    (status,) = evaluate([weekday_contract()], lake.store, clock).datasets
+    missing = [r for r in status.results if r.state == "missing"]
+    assert [r.subject for r in missing][-1] == "2026-12-21"
+    assert "'pos_{date:%Y%m%d}.csv' under landing/pos/" in missing[-1].why
+    assert "did not arrive" in missing[-1].why
+    assert status.level == "critical"

@@ -1,0 +1,297 @@
+"""`etl-observability serve` on 127.0.0.1, talked to with a real HTTP client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from etl_core.errors import StorageError
+from etl_core.layout import landing_key
+from etl_core.storage import open_store
+from observability.errors import DatabaseUnavailableError
+from observability.service import StatusService, build_app
+
+CONTRACT = """
+dataset = "pos"
+source = "pos"
+pattern = "pos_{date:%Y%m%d}.csv"
+[[columns]]
+name = "id"
+[freshness]
+warn_after = "1h"
+critical_after = "3h"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, str, str]:
+    """Status, content type and body of a GET (errors included)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers["content-type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["content-type"], error.read().decode()
+
+
+def wait_for(url: str, status: int = 200, *, seconds: float = 30) -> str:
+    """The body of ``url`` once it answers ``status`` (bounded wait)."""
+    deadline = time.monotonic() + seconds
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            code, _, body = get(url)
+            if code == status:
+                return body
+            last = (code, body)
+        except OSError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer {status} within {seconds}s: {last!r}")
+
+
+def drop(lake: Path, name: str, at: datetime) -> None:
+    with open_store(str(lake)) as store:
+        store.write_bytes(landing_key("pos", name), b"id\n1\n")
+    os.utime(lake / "landing" / "pos" / name, (at.timestamp(), at.timestamp()))
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> list[str]:
+    (tmp_path / "config" / "datasets").mkdir(parents=True)
+    (tmp_path / "config" / "datasets" / "pos.toml").write_text(CONTRACT)
+    (tmp_path / "lake").mkdir()
+    return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
+
+
+def start_serve(cwd: Path, *options: str) -> tuple[str, subprocess.Popen[str]]:
+    """``etl-observability <options> serve`` on a free port, evaluating every second."""
+    port = free_port()
+    script = Path(sys.executable).parent / "etl-observability"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [str(script), *options, "serve", "--port", str(port), "--interval", "1s"],
+        cwd=cwd,
+        env={**env, "ETL_LOG_FORMAT": "json"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return f"http://127.0.0.1:{port}", process
+
+
+@pytest.fixture
+def server(tmp_path: Path, configured: list[str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    base, process = start_serve(tmp_path, *configured)
+    try:
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_serve_answers_metrics_status_and_probes_and_follows_the_store(
+    server: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    base, process = server
+    now = datetime.now(UTC)
+    drop(tmp_path / "lake", f"pos_{now:%Y%m%d}.csv", now - timedelta(hours=2))
+
+    assert wait_for(f"{base}/healthz") == "ok\n"
+    wait_for(f"{base}/readyz")
+    status = json.loads(wait_for(f"{base}/api/status"))
+    code, kind, metrics = get(f"{base}/metrics")
+
+    (pos,) = status["datasets"]
+    assert (pos["dataset"], pos["level"]) == ("pos", "warn")
+    assert status["service"]["error"] == ""
+    assert code == 200
+    assert kind == "text/plain; version=0.0.4; charset=utf-8"
+    assert 'etl_observability_dataset_level{dataset="pos"} 1' in metrics
+    assert 'etl_observability_objects{zone="landing",dataset="pos"} 1' in metrics
+    assert 'etl_observability_freshness_age_seconds{dataset="pos",zone="landing"}' in metrics
+
+    drop(tmp_path / "lake", f"pos_{now:%Y%m%d}.csv", now)  # a fresh re-delivery
+    deadline = time.monotonic() + 30
+    while json.loads(get(f"{base}/api/status")[2])["datasets"][0]["level"] != "ok":
+        assert time.monotonic() < deadline, "the next cycles never saw the fresh file"
+        time.sleep(0.2)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path, configured: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        script = Path(sys.executable).parent / "etl-observability"
+        result = subprocess.run(
+            [str(script), *configured, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "ETL_LOG_FORMAT": "json"},
+        )
+    assert result.returncode == 1
+    assert f"the service could not start on 127.0.0.1:{port}" in result.stderr
+    assert "address already in use" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_records_the_freshness_history_in_the_database(
+    tmp_path: Path, configured: list[str], migrate: Any
+) -> None:
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    now = datetime.now(UTC)
+    drop(tmp_path / "lake", f"pos_{now:%Y%m%d}.csv", now - timedelta(hours=4))
+    base, process = start_serve(tmp_path, *configured, "--database-url", url)
+    try:
+        wait_for(f"{base}/readyz")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+    with sqlite3.connect(tmp_path / "etl.sqlite3") as connection:
+        rows = connection.execute(
+            "SELECT dataset, level, latest_partition FROM etl_freshness_status"
+        ).fetchall()
+    assert rows == [("pos", "critical", now.date().isoformat())]  # once: only changes are kept
+
+
+class FlakyStore:
+    """A store whose listings fail while ``broken`` is set (an unreachable bucket)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.broken = False
+
+    def list(self, prefix: str = "") -> Any:
+        if self.broken:
+            raise StorageError("s3://lake: connection refused", key=prefix)
+        return self.store.list(prefix)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.fixture
+def in_process(lake: Any, clock: Any, weekday_contract: Any) -> Iterator[tuple[str, Any, Any]]:
+    """The app over a service with a fake clock, served by uvicorn in a thread."""
+    flaky = FlakyStore(lake.store)
+    service = StatusService(
+        [weekday_contract(expected=None)], flaky, clock, interval=timedelta(hours=1)
+    )
+    port = free_port()
+    config = uvicorn.Config(build_app(service), host="127.0.0.1", port=port, log_config=None)
+    uvicorn_server = uvicorn.Server(config)
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(f"http://127.0.0.1:{port}/readyz")
+        yield f"http://127.0.0.1:{port}", service, flaky
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_a_failed_cycle_keeps_the_last_results_and_fails_readiness(
+    in_process: tuple[str, Any, Any], lake: Any, clock: Any, berlin: Any
+) -> None:
+    base, service, flaky = in_process
+    clock.set(berlin(21, 12))
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 11, 30))
+    service.refresh()
+    good = json.loads(get(f"{base}/api/status")[2])
+
+    flaky.broken = True
+    clock.advance(timedelta(minutes=5))
+    service.refresh()
+    code, _, body = get(f"{base}/readyz")
+    status = json.loads(get(f"{base}/api/status")[2])
+    metrics = get(f"{base}/metrics")[2]
+
+    assert good["datasets"][0]["level"] == "ok"
+    assert code == 503
+    assert "the latest evaluation failed: s3://lake: connection refused" in body
+    assert status["datasets"] == good["datasets"]
+    assert status["service"]["error"] == "s3://lake: connection refused"
+    assert 'etl_observability_dataset_level{dataset="pos"} 0' in metrics
+
+    flaky.broken = False
+    service.refresh()
+    assert get(f"{base}/readyz")[0] == 200
+    assert "etl_observability_evaluation_failures_total 1" in get(f"{base}/metrics")[2]
+
+
+def test_readiness_fails_when_no_cycle_finished_for_three_intervals(
+    in_process: tuple[str, Any, Any], clock: Any
+) -> None:
+    base, _, _ = in_process
+    clock.advance(timedelta(hours=4))
+    code, _, body = get(f"{base}/readyz")
+    assert code == 503
+    assert "no evaluation has finished for" in body
+
+
+def test_a_history_that_cannot_be_recorded_keeps_new_results_and_fails_readiness(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    calls: list[Any] = []
+
+    def record(evaluation: Any) -> None:
+        calls.append(evaluation)
+        if len(calls) == 2:
+            raise DatabaseUnavailableError("database postgresql://etl:***@db/etl is unreachable")
+
+    service = StatusService(
+        [weekday_contract(expected=None)],
+        lake.store,
+        clock,
+        interval=timedelta(minutes=1),
+        record=record,
+    )
+    clock.set(berlin(21, 12))
+    first = service.refresh()
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 12))
+    clock.advance(timedelta(minutes=1))
+    second = service.refresh()
+
+    assert service.ready() == (
+        False,
+        "the latest evaluation failed: freshness history not recorded: "
+        "database postgresql://etl:***@db/etl is unreachable",
+    )
+    assert second.evaluation is calls[1]
+    assert second.succeeded_at == first.succeeded_at
+    assert json.loads(second.status)["datasets"][0]["level"] == "ok"
+    clock.advance(timedelta(minutes=1))
+    service.refresh()
+    assert service.ready() == (True, "ok")
