@@ -247,3 +247,25 @@ def test_open_schema_contract_loads_without_columns(tmp_path: Path) -> None:
     assert contract.columns == ()
     assert contract.schema.extras("csv") == "refuse"
     assert contract.schema.extras("jsonl") == "keep"
+
+
+def test_arrival_dates_in_the_freshness_time_zone_when_the_contract_names_none(
+    tmp_path: Path,
+) -> None:
+    extra = 'date_from = "arrival"\n[freshness]\ntimezone = "Asia/Tokyo"'
+    folder = config(tmp_path, {"dataset": "tokyo", "pattern": "export.csv", "extra": extra})
+    (contract,) = load_contracts(folder, environ={})
+    arrived = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)  # 1 November, 05:00 in Tokyo
+    assert contract.partition_date("landing/vendor/export.csv", arrived) == date(2026, 11, 1)
+
+
+def test_two_different_time_zones_in_one_contract_are_refused(tmp_path: Path) -> None:
+    extra = (
+        'date_from = "arrival"\ntimezone = "Europe/Berlin"\n[freshness]\ntimezone = "Asia/Tokyo"'
+    )
+    folder = config(tmp_path, {"dataset": "two", "pattern": "export.csv", "extra": extra})
+    with pytest.raises(ContractError) as caught:
+        load_contracts(folder, environ={})
+    (error,) = caught.value.errors
+    assert error.field == "timezone"
+    assert "one time zone" in error.message

@@ -363,8 +363,9 @@ class Contract:
         source: The landing prefix: files arrive as ``landing/<source>/<name>``.
         pattern: The file pattern, below ``landing/<source>/`` (see :class:`FilePattern`).
         date_from: Where the partition date comes from: the file ``name``, a folder of
-            the ``path``, or the ``arrival`` time (last modified) in :attr:`timezone`.
-        timezone: The IANA time zone arrival times are dated in (``UTC``).
+            the ``path``, or the ``arrival`` time (last modified) in :attr:`zone_name`.
+        timezone: The IANA time zone arrival times are dated in; unset, the
+            ``[freshness]`` one (``UTC`` by default): one contract, one time zone.
         columns: The column schema, in the order of the file when it has no header.
         schema: How a file's columns may differ from :attr:`columns` (``[schema]``).
         format: ``csv``, ``jsonl``, ``json`` (one array of objects), ``parquet`` or
@@ -391,7 +392,7 @@ class Contract:
     columns: tuple[Column, ...] = ()
     description: str = ""
     date_from: DateFrom = "name"
-    timezone: str = "UTC"
+    timezone: str | None = None
     schema: SchemaPolicy = field(default_factory=SchemaPolicy)
     format: Literal["csv", "jsonl", "json", "parquet", "auto"] = "csv"
     packing: Literal["none", "zip", "gzip", "tar", "auto"] = "auto"
@@ -413,7 +414,12 @@ class Contract:
     @cached_property
     def file_pattern(self) -> FilePattern:
         """The compiled :attr:`pattern`."""
-        return FilePattern(self.pattern, self.date_from, self.timezone)
+        return FilePattern(self.pattern, self.date_from, self.zone_name)
+
+    @property
+    def zone_name(self) -> str:
+        """The contract's time zone: :attr:`timezone`, else ``[freshness] timezone``."""
+        return self.timezone or self.freshness.timezone
 
     @property
     def column_names(self) -> tuple[str, ...]:

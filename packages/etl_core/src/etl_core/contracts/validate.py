@@ -128,10 +128,19 @@ class _Rules:
                 "expected the landing prefix under landing/, e.g. 'pos' or 'vendor/eu', "
                 f"got {contract.source!r}",
             )
-        try:
-            time_zone(contract.timezone)
-        except PatternError as exc:
-            self.fail("timezone", str(exc))
+        if contract.timezone is not None:
+            try:
+                time_zone(contract.timezone)
+            except PatternError as exc:
+                self.fail("timezone", str(exc))
+            zones = {contract.timezone, contract.freshness.timezone}
+            if contract.freshness.timezone != "UTC" and len(zones) > 1:
+                self.fail(
+                    "timezone",
+                    f"differs from freshness.timezone = {contract.freshness.timezone!r}: a "
+                    "contract has one time zone; set it in [freshness] alone (arrival dates "
+                    "use it too) or make both the same",
+                )
         try:
             FilePattern(contract.pattern, contract.date_from)  # compiling is the validation
         except PatternError as exc:
