@@ -76,13 +76,14 @@ def file_format(path: Path) -> str:
 
 def reader_sql(paths: Sequence[Path], fmt: str) -> str:
     """A DuckDB table function reading ``paths`` untyped, columns by name: Parquet, JSON
-    lines, or comma-separated text with a header (reference files, whose dialect no
-    contract states)."""
+    (one array of objects or JSON lines, told apart by content; every record sampled, so
+    a key or a type first seen late is not missed), or comma-separated text with a header
+    (reference files, whose dialect no contract states)."""
     files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
     if fmt == "parquet":
         return f"read_parquet({files}, union_by_name = true)"
     if fmt == "json":
-        return f"read_json({files}, format = 'newline_delimited', union_by_name = true)"
+        return f"read_json({files}, format = 'auto', union_by_name = true, sample_size = -1)"
     return (
         f"read_csv({files}, header = true, all_varchar = true, union_by_name = true, delim = ',')"
     )
@@ -101,7 +102,10 @@ def create_input_view(
     CSV files are read the way file_processing validated them (the contract's
     ``[parse]`` dialect, null values and column formats), columns by name from
     each file's header (or the contract's order without one). Each file is checked
-    first, so a file lacking a contract column is named.
+    first, so a file lacking a contract column is named; in JSON records an absent
+    key is a null value, as the file lane reads it. Columns the contract does not
+    declare are part of ``input``, as written, when its schema keeps them
+    (``extra_columns = "keep"``) or is open (every column then, as written).
 
     Raises:
         MissingColumnError: a file lacks a column of the contract.
@@ -110,18 +114,46 @@ def create_input_view(
     by_format: dict[str, list[Path]] = {}
     for path in paths:
         by_format.setdefault(file_format(path), []).append(path)
-    casts = ", ".join(_typed(column) for column in contract.columns)
-    readers = []
+    selects = []
     for fmt, group in sorted(by_format.items()):
         if fmt == "csv":
-            readers.append(_csv_reader(contract, dt, group))
-            continue
-        for path in group:
-            _check_columns(con, contract, dt, path, fmt)
-        readers.append(reader_sql(group, fmt))
-    selects = [f"SELECT {casts} FROM {reader}" for reader in readers]
-    con.execute("CREATE VIEW input AS " + " UNION ALL ".join(selects))
+            reader = _csv_reader(contract, dt, group)
+        else:
+            if fmt != "json":
+                for path in group:
+                    _check_columns(con, contract, dt, path, fmt)
+            reader = reader_sql(group, fmt)
+        selects.append(_input_select(con, contract, dt, reader, fmt))
+    con.execute("CREATE VIEW input AS " + " UNION ALL BY NAME ".join(selects))
     con.execute(f"CREATE MACRO partition_date() AS DATE {literal(dt.isoformat())}")
+
+
+def _input_select(
+    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, reader: str, fmt: str
+) -> str:
+    """``SELECT`` of one format's files: declared columns typed (a JSON key no record has
+    is null), then the extra columns the schema keeps."""
+    try:
+        found = relation_columns(con, f"SELECT * FROM {reader}")
+    except duckdb.Error as exc:
+        raise PartitionError(
+            contract.dataset, dt, f"input files cannot be read as {fmt}: {_first_line(exc)}"
+        ) from exc
+    declared = set(contract.column_names)
+    items = [
+        _typed(column)
+        if column.name in found
+        else f"CAST(NULL AS {column.sql_type}) AS {quote(column.name)}"
+        for column in contract.columns
+    ]
+    if contract.schema.open or contract.schema.extra_columns == "keep":
+        items += [quote(name) for name in found if name not in declared]
+    return f"SELECT {', '.join(items)} FROM {reader}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _typed(column: Column) -> str:

@@ -59,6 +59,7 @@ __all__ = [
     "QualitySummary",
     "QuarantineRecord",
     "RowCounts",
+    "SchemaColumn",
     "read_deliveries",
 ]
 
@@ -372,6 +373,24 @@ class CheckSummary:
 
 
 @dataclass(frozen=True)
+class SchemaColumn:
+    """One column of a validated file, as the file lane published it.
+
+    Attributes:
+        name: The column (CSV header name, JSON key).
+        type: One of the contract column types (``string``, ``int``...).
+        source: ``declared`` (from the contract), ``inferred`` (an open schema:
+            the narrowest type every value fits), ``extra`` (not declared, kept;
+            type inferred) or ``filled`` (declared, absent from the file,
+            published empty).
+    """
+
+    name: str
+    type: str
+    source: str = "declared"
+
+
+@dataclass(frozen=True)
 class QualityReason:
     """Why a file failed: a reason code and a sentence."""
 
@@ -398,6 +417,9 @@ class QualitySummary(_Document):
         reason: Why the file failed, when it did.
         dt: The partition date, ``YYYY-MM-DD``; ``None`` in reports written before it
             was recorded (:func:`etl_core.layout.partition_of` of the key gives it).
+        columns: The published file's columns with their types (declared, or
+            inferred in an open schema); empty in reports written before they were
+            recorded.
     """
 
     ARTIFACT: ClassVar[str] = "quality report"
@@ -411,6 +433,7 @@ class QualitySummary(_Document):
     checks: tuple[CheckSummary, ...] = ()
     reason: QualityReason | None = None
     dt: str | None = None
+    columns: tuple[SchemaColumn, ...] = ()
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -426,7 +449,7 @@ class QualitySummary(_Document):
 
     def to_dict(self) -> JsonObject:
         """The document as plain data."""
-        document = {
+        document: JsonObject = {
             "schema_version": self.schema_version,
             "delivery": _delivery_dict(self.delivery),
             "dataset": self.dataset,
@@ -446,6 +469,10 @@ class QualitySummary(_Document):
             },
             "checks": [_check_dict(check) for check in self.checks],
         }
+        if self.columns:  # a report written before columns were recorded reads back unchanged
+            document["columns"] = [
+                {"name": c.name, "type": c.type, "source": c.source} for c in self.columns
+            ]
         return _with_extra(document, self.extra)
 
     @classmethod
@@ -481,6 +508,10 @@ class QualitySummary(_Document):
                 else QualityReason(code=reason.text("code"), message=reason.text("message"))
             ),
             dt=doc.optional_day("dt"),
+            columns=tuple(
+                SchemaColumn(c.text("name"), c.text("type"), c.text("source", "declared"))
+                for c in doc.nested_list("columns")
+            ),
             schema_version=version,
             extra=doc.unknown(cls),
         )

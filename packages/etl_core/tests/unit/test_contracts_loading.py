@@ -265,7 +265,14 @@ def test_invalid_field_is_refused(tmp_path: Path, text: str, field: str, message
 
 def test_missing_required_field_is_refused(tmp_path: Path) -> None:
     _, errors = refusal(tmp_path, 'dataset = "a"\nsource = "b"\n')
-    assert [name for name, _, _ in errors] == ["pattern", "columns"]
+    assert [name for name, _, _ in errors] == ["pattern"]
+
+
+def test_contract_without_columns_is_refused_unless_its_schema_is_open(tmp_path: Path) -> None:
+    _, errors = refusal(tmp_path, 'dataset = "a"\nsource = "b"\npattern = "b_{date:%Y%m%d}.csv"\n')
+    assert [(name, "schema.mode = 'open'" in message) for name, message, _ in errors] == [
+        ("columns", True)
+    ]
 
 
 def test_every_bad_file_of_a_directory_is_reported_at_once(tmp_path: Path) -> None:

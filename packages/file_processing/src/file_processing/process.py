@@ -6,7 +6,8 @@ landing key and is idempotent. In order:
 1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
    a hostile or unaddressable key (:mod:`file_processing.names`) -> quarantined
    at once with its ``name.*`` reason under a safe name, never opened;
-2. match it to a contract (none -> quarantined under ``_unknown``);
+2. match it to a contract, which dates it from its name, a folder or its arrival
+   time (none -> quarantined under ``_unknown``);
 3. a required checksum sidecar that has not arrived yet -> ``skipped`` (waiting);
 4. download the object once to scratch, hashing as it streams (SHA-256 for
    duplicate drops, plus the sidecar's algorithm), pinned to the claimed ETag;
@@ -249,7 +250,7 @@ class Processor:
         started = time.perf_counter()
         problem = key_problem(key)
         info = self._head(key, problem)
-        matched = self.contracts.match(key)
+        matched = self.contracts.match(key, info.last_modified)
         contract = matched[0] if matched else None
         with bound_context(key=escaped(key), dataset=contract.dataset if contract else None):
             if problem is None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -59,6 +60,7 @@ from file_processing.checks import (
 from file_processing.control import checksum_result, trailer_result
 from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
+from file_processing.json_records import JsonLimits, JsonScan, scan_json
 from file_processing.prescan import Prescan, prescan, utf8_compatible
 from file_processing.profile import profile_columns, profile_exprs
 from file_processing.reasons import Reason
@@ -71,12 +73,15 @@ from file_processing.records import (
 )
 from file_processing.report import (
     CheckResult,
+    FileColumn,
     MalformedRow,
     QualityReport,
     ReportReason,
     RowCounts,
     Sample,
 )
+from file_processing.schema_infer import inference_exprs, inferred_types
+from file_processing.schema_policy import ColumnLayout, layout_columns
 
 __all__ = ["QualityResult", "QualitySettings", "analyze_file", "validate_file"]
 
@@ -85,6 +90,8 @@ logger = logging.getLogger(__name__)
 _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
 _PARQUET_MAGIC = b"PAR1"
+_JSON_FORMATS = ("json", "jsonl")
+_JSON_ARRAY = re.compile(rb"\[[ \t\r\n]*[{\]]")
 _LINE_SIZE_MARGIN = 1024  # the engine's line size counts the line break; ours does not
 # Failed checks, by kind, and the reason they give the file: the first group that failed.
 _REASONS: tuple[tuple[frozenset[str], Reason], ...] = (
@@ -110,9 +117,11 @@ class QualitySettings:
         top_values: Most frequent values kept per column.
         work_dir: Where temporary files go (default: the system's temp directory).
         max_field_bytes: Longest CSV field (UTF-8 bytes); a contract may set less.
-        max_record_bytes: Longest CSV record (UTF-8 bytes); a contract may set less.
+        max_record_bytes: Longest CSV record or JSON record (UTF-8 bytes); a contract
+            may set less.
         max_columns: Most fields in a CSV record; the engine needs memory per column
             (about 0.5 MiB each), so wider files are refused before it reads them.
+        json_max_depth: Nesting of arrays and objects within one JSON record.
     """
 
     memory_limit: ByteSize = ByteSize("256MiB")
@@ -125,6 +134,7 @@ class QualitySettings:
     max_field_bytes: ByteSize = ByteSize("10MiB")
     max_record_bytes: ByteSize = ByteSize("16MiB")
     max_columns: int = 500
+    json_max_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -231,7 +241,8 @@ class _Analysis:
     ) -> None:
         self.path = path
         self.engine = engine
-        self.contract = contract
+        self.declared = contract
+        self.contract = contract  # the declared columns, then the file's extra ones
         self.checksum = checksum
         self.settings = settings
         self.started = time.perf_counter()
@@ -245,7 +256,9 @@ class _Analysis:
         )
         self.checks: list[CheckResult] = []
         self.rules = row_rules(contract)
-        self.order: list[int] = list(range(len(contract.columns)))  # file position -> column
+        self.layout = ColumnLayout(contract.columns, tuple(range(len(contract.columns))))
+        self.order: list[int] = list(self.layout.order)  # file position -> column
+        self.json: JsonScan | None = None
         self._failed_rules: list[Rule] = []
         self._breaks: set[str] = set()
         scratch_root = engine.scratch if engine is not None else settings.work_dir
@@ -277,6 +290,10 @@ class _Analysis:
             return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:
             self._breaks = scan.records.line_breaks
+        if self.format in _JSON_FORMATS:
+            self.json = self._read_json(scan)
+            if self.json.fatal is not None:
+                return self._json_failure(scan, self.json)
         if not self._columns_present(scan):
             return self._finish(RowCounts(), out_dir, scan, split=False)
         try:
@@ -288,8 +305,11 @@ class _Analysis:
 
     def _engine_pass(self, scan: Prescan, out_dir: Path | None) -> QualityResult:
         """Everything DuckDB does: counts, checks, samples, the decision and the split."""
-        self._connect(scan.data_path, out_dir)
-        counts = self._aggregate(scan.data_path)
+        data = self._engine_path(scan)
+        self._connect(data, out_dir)
+        if self.json is not None:
+            self._load_json_rejects(self.json)
+        counts = self._aggregate(data)
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:
@@ -297,10 +317,51 @@ class _Analysis:
             if not self._records_accounted(counts):
                 rows = RowCounts(total=counts.counted, malformed=counts.malformed)
                 return self._finish(rows, out_dir, scan, split=False)
-        self._unique(scan.data_path, counts)
-        rejected = self._row_checks(scan.data_path, counts)
+        self._unique(data, counts)
+        rejected = self._row_checks(data, counts)
         self._file_checks(scan, counts)
         return self._decide(counts, rejected, out_dir, scan)
+
+    def _engine_path(self, scan: Prescan) -> Path:
+        """The file DuckDB reads: JSON Lines of the good records for JSON, else the data."""
+        return self.json.clean_path if self.json is not None else scan.data_path
+
+    def _read_json(self, scan: Prescan) -> JsonScan:
+        copied = scan.data_path != self.path  # prescan wrote UTF-8
+        return scan_json(
+            scan.data_path,
+            array=self.format == "json",
+            encoding="utf-8" if copied else self.declared.parse.encoding,
+            work_dir=self._scratch,
+            limits=JsonLimits(
+                max_record_bytes=self.limits.max_record_bytes,
+                max_depth=self.settings.json_max_depth,
+                max_keys=self.settings.max_columns,
+            ),
+            max_samples=self.settings.malformed_samples,
+        )
+
+    def _json_failure(self, scan: Prescan, found: JsonScan) -> QualityResult:
+        """A JSON file that cannot be read past some point fails with that point's reason."""
+        assert found.fatal is not None
+        self.checks.append(
+            CheckResult("readable", "json", "error", False, 1, detail=found.fatal.message)
+        )
+        self.report.reason = ReportReason(found.fatal.reason, found.fatal.message)
+        self._remove_copy(scan)
+        return self._result(outcome="fail", valid=None, rejected=None)
+
+    def _load_json_rejects(self, found: JsonScan) -> None:
+        """The malformed JSON records, shaped like DuckDB's CSV rejects table."""
+        path = sql_text(str(found.rejects_path))
+        self._sql(
+            f"CREATE TEMP TABLE {_REJECTS} AS SELECT 0 AS scan_id, record AS line, "
+            "CAST(NULL AS BIGINT) AS line_byte_position, message AS error_message, "
+            "0 AS column_idx, text AS csv_line "
+            f"FROM read_csv({path}, header = true, auto_detect = false, quote = '\"', "
+            "escape = '\"', columns = {'record': 'BIGINT', 'reason': 'VARCHAR', "
+            "'message': 'VARCHAR', 'text': 'VARCHAR'})"
+        )
 
     def _prescan(self, out_dir: Path | None) -> Prescan:
         text = self.format != "parquet"
@@ -369,6 +430,8 @@ class _Analysis:
         """Map the header to the schema; a missing or unexpected column fails the file."""
         if self.format == "parquet":
             return self._parquet_columns()
+        if self.json is not None:
+            return self._match_columns(self.json.keys)
         if self.format != "csv" or not self.contract.parse.header:
             return True
         if scan.records is not None:
@@ -405,23 +468,20 @@ class _Analysis:
         return self._match_columns(names)
 
     def _match_columns(self, names: list[str]) -> bool:
-        declared = [c.name for c in self.contract.columns]
-        missing = [n for n in declared if n not in names]
-        unexpected = [n for n in names if n not in declared]
-        if missing or unexpected or len(set(names)) != len(names):
-            parts = []
-            if missing:
-                parts.append(f"missing {', '.join(map(repr, missing))}")
-            if unexpected:
-                parts.append(f"unexpected {', '.join(map(repr, unexpected))}")
-            if len(set(names)) != len(names):
-                parts.append("a column name is repeated")
-            self.checks.append(
-                CheckResult("columns", "columns", "error", False, 1, detail="; ".join(parts))
-            )
+        """Lay the file's columns out by the schema policy; refused columns fail the file."""
+        layout = layout_columns(self.declared, names, self.format)
+        if not layout.problems and not layout.columns:
+            layout = replace(layout, problems=("no columns: the file names none",))
+        if layout.problems:
+            detail = "; ".join(layout.problems)
+            self.checks.append(CheckResult("columns", "columns", "error", False, 1, detail=detail))
             return False
-        self.order = [declared.index(n) for n in names]
-        self.checks.append(CheckResult("columns", "columns", "error", True))
+        self.layout = layout
+        self.contract = replace(self.declared, columns=layout.columns)
+        self.rules = row_rules(self.contract)
+        self.order = list(layout.order)
+        detail = "; ".join(layout.notes)
+        self.checks.append(CheckResult("columns", "columns", "error", True, detail=detail))
         return True
 
     # ------------------------------------------------------------ DuckDB
@@ -459,9 +519,17 @@ class _Analysis:
 
     def _source(self, data_path: Path, *, store_rejects: bool) -> str:
         """SQL reading the file with every column as text, named ``__raw_<i>``."""
+        base = self._file_source(data_path, store_rejects=store_rejects)
+        if not self.layout.filled:
+            return base
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {raw_name(i)}" for i in self.layout.filled)
+        return f"(SELECT *, {nulls} FROM {base})"
+
+    def _file_source(self, data_path: Path, *, store_rejects: bool) -> str:
+        """SQL reading the columns the file has, as text, named ``__raw_<i>``."""
         columns = ", ".join(f"{sql_text(raw_name(i))}: 'VARCHAR'" for i in self.order)
         path = sql_text(str(data_path))
-        if self.format == "jsonl":
+        if self.format in _JSON_FORMATS:
             names = ", ".join(
                 f"{ident(self.contract.columns[i].name)} AS {raw_name(i)}" for i in self.order
             )
@@ -519,6 +587,8 @@ class _Analysis:
         exprs = ["count(*)"]
         exprs += [f"count_if({r.fails})" for r in rules]
         exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
+        inferred = self._inferred_columns()
+        exprs += inference_exprs(inferred)
         relation = self._typed(data_path, store_rejects=self.format == "csv")
         try:
             (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
@@ -528,9 +598,37 @@ class _Analysis:
         for offset, rule in enumerate(rules, start=1):
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
-        self.report.profile = profile_columns(self.contract.columns, values[offset:], counts.rows)
+        profiled = len(profile_exprs(self.contract.columns))
+        self.report.profile = profile_columns(
+            self.contract.columns, values[offset : offset + profiled], counts.rows
+        )
+        types = inferred_types(values[offset + profiled :], len(inferred))
+        self._record_columns(dict(zip(inferred, types, strict=True)))
         counts.malformed = self._malformed()
         return counts
+
+    def _inferred_columns(self) -> list[int]:
+        """The columns whose type is inferred: all in an open schema, else the extra ones."""
+        if self.declared.schema.open:
+            return list(range(len(self.contract.columns)))
+        return [i for i in self.layout.extra if i not in self.layout.dropped]
+
+    def _record_columns(self, inferred: dict[int, str]) -> None:
+        """The published file's columns, with declared or inferred types, for the report."""
+        open_schema = self.declared.schema.open
+        columns = []
+        for index in self.layout.published:
+            column = self.contract.columns[index]
+            if index in inferred:
+                kind = inferred[index]
+                columns.append(
+                    FileColumn(column.name, kind, "inferred" if open_schema else "extra")
+                )
+            elif index in self.layout.filled:
+                columns.append(FileColumn(column.name, column.type, "filled"))
+            else:
+                columns.append(FileColumn(column.name, column.type, "declared"))
+        self.report.columns = columns
 
     def _unreadable(self, exc: Exception) -> _Counts:
         """A file DuckDB cannot parse at all (broken JSON lines, mixed line breaks) fails.
@@ -553,7 +651,7 @@ class _Analysis:
         return sorted(self._breaks)
 
     def _malformed(self) -> int:
-        if self.format != "csv":
+        if not self._has_rejects:
             return 0
         grouped = self._rejected_records()
         ((count,),) = self._sql(f"SELECT count(*) FROM {grouped}")
@@ -568,6 +666,11 @@ class _Analysis:
             for line, byte, error, text in samples
         ]
         return int(count)
+
+    @property
+    def _has_rejects(self) -> bool:
+        """Whether records that did not parse are in the rejects table (CSV, JSON)."""
+        return self.format == "csv" or self.json is not None
 
     def _rejected_records(self) -> str:
         """One row per record DuckDB could not split, from the first (storing) scan."""
@@ -612,7 +715,7 @@ class _Analysis:
                     samples=samples,
                 )
             )
-        if self.format == "csv":
+        if self._has_rejects:
             malformed = [Sample(m.line, {"_raw": m.text}) for m in self.report.malformed]
             self.checks.append(
                 CheckResult(
@@ -621,6 +724,7 @@ class _Analysis:
                     severity="error",
                     passed=counts.malformed == 0,
                     failed_count=counts.malformed,
+                    detail=self._malformed_detail(),
                     samples=malformed[: self.settings.sample_rows],
                 )
             )
@@ -631,6 +735,12 @@ class _Analysis:
             condition = " OR ".join(f"__f{i}" for i in errors)
             ((bad_rows,),) = self._sql(f"SELECT count(*) FROM __bad WHERE {condition}")
         return int(bad_rows) + counts.malformed
+
+    def _malformed_detail(self) -> str:
+        """For JSON, how many malformed records each reason has."""
+        if self.json is None or not self.json.malformed:
+            return ""
+        return "; ".join(f"{code.value}: {n}" for code, n in self.json.by_reason.most_common())
 
     def _collect_bad_rows(self, data_path: Path, failed: list[Rule]) -> None:
         """``__bad``: every row failing some rule, with one flag per rule and its line."""
@@ -643,7 +753,7 @@ class _Analysis:
             f"FROM {relation} AS t WHERE {any_fails}"
         )
         header = 1 if self.format == "csv" and self.contract.parse.header else 0
-        if self.format == "csv":
+        if self._has_rejects:
             # Records DuckDB could not split are not numbered: add those before each row.
             self._sql(
                 "CREATE TEMP TABLE __gaps AS SELECT g, max(j) AS j FROM ("
@@ -710,8 +820,12 @@ class _Analysis:
             return self._result(outcome="fail", valid=None, rejected=None)
         if not split or out_dir is None:
             self.report.split = split
+            if self.layout.rewrite and out_dir is not None:
+                return self._result(
+                    outcome="pass", valid=self._rewrite(scan, out_dir), rejected=None
+                )
             return self._result(outcome="pass", valid=scan.data_path, rejected=None)
-        valid, rejected = self._split(scan.data_path, out_dir)
+        valid, rejected = self._split(self._engine_path(scan), out_dir)
         self.report.split = True
         return self._result(outcome="pass", valid=valid, rejected=rejected)
 
@@ -720,6 +834,8 @@ class _Analysis:
         if split or not failed:
             return None
         code, chosen = _reason_for(failed)
+        if code == Reason.DATA_PARSE_ERROR:
+            code = self._record_code(chosen)
         summary = "; ".join(_describe(c) for c in chosen[:5])
         if rows.rejected and not split:
             summary += (
@@ -727,6 +843,24 @@ class _Analysis:
                 f"{self.contract.max_rejected_fraction}"
             )
         return ReportReason(code, summary)
+
+    def _record_code(self, failed: list[CheckResult]) -> Reason:
+        """``data.parse_error``, or for malformed JSON records alone the reason most of
+        them have (``data.number_range``, ``data.nesting``...)."""
+        only_records = all(check.kind == "malformed" for check in failed)
+        if only_records and self.json is not None and self.json.by_reason:
+            return self.json.by_reason.most_common(1)[0][0]
+        return Reason.DATA_PARSE_ERROR
+
+    def _rewrite(self, scan: Prescan, out_dir: Path) -> Path:
+        """The file with its columns as the policy publishes them (extra ones dropped,
+        missing ones empty), written in the file's own format and dialect."""
+        target = out_dir / self.path.name
+        staged = self._scratch / f"rewritten{target.suffix or '.csv'}"
+        self._copy_valid(self._engine_path(scan), staged, "")
+        self._remove_copy(scan)
+        shutil.move(staged, target)
+        return target
 
     def _split(self, data_path: Path, out_dir: Path) -> tuple[Path, Path]:
         """Write the valid rows and the rejected rows, each with one ``COPY``."""
@@ -748,7 +882,7 @@ class _Analysis:
                 f"SELECT {columns}, __line AS _line, concat_ws(';', {labels}) AS _failed_check, "
                 f"NULL AS _raw FROM __bad WHERE {bad}"
             )
-        if self.format == "csv":
+        if self._has_rejects:
             parts.append(
                 f"SELECT {nulls}, line AS _line, 'malformed' AS _failed_check, text AS _raw "
                 f"FROM {self._rejected_records()}"
@@ -763,10 +897,11 @@ class _Analysis:
     def _copy_valid(self, data_path: Path, target: Path, bad: str) -> None:
         keep = f"__rec NOT IN (SELECT __rec FROM __bad WHERE {bad})" if bad else "TRUE"
         path = sql_text(str(data_path))
+        published = self.layout.published
         if self.format == "csv":
             options = self.contract.parse
             columns = ", ".join(
-                f"{raw_name(i)} AS {ident(self.contract.columns[i].name)}" for i in self.order
+                f"{raw_name(i)} AS {ident(self.contract.columns[i].name)}" for i in published
             )
             relation = self._typed(data_path, numbered=True)
             # Written in the contract's own dialect, so the split file reads like the original.
@@ -779,17 +914,27 @@ class _Analysis:
                 f"ESCAPE {sql_text(escape)}, NULLSTR {sql_text(null)})"
             )
             return
-        reader = (
-            f"read_json({path}, format = 'newline_delimited')"
-            if self.format == "jsonl"
-            else f"read_parquet({path})"
+        names = [self.contract.columns[i].name for i in published]
+        if self.json is not None:
+            # JSON values as written (numbers stay numbers, objects stay objects).
+            spec = ", ".join(f"{sql_text(name)}: 'JSON'" for name in names)
+            reader = f"read_json({path}, format = 'newline_delimited', columns = {{{spec}}})"
+            written = "FORMAT json, ARRAY true" if self.format == "json" else "FORMAT json"
+            selected = ", ".join(ident(name) for name in names)
+        else:
+            reader = f"read_parquet({path})"
+            written = "FORMAT parquet"
+            selected = ", ".join(
+                f"CAST(NULL AS {self.contract.columns[i].sql_type}) AS {ident(name)}"
+                if i in self.layout.filled
+                else ident(name)
+                for i, name in zip(published, names, strict=True)
+            )
+        source = (
+            f"(SELECT * FROM (SELECT row_number() OVER () AS __rec, * FROM {reader}) "
+            f"WHERE {keep} ORDER BY __rec)"
         )
-        fmt = "json" if self.format == "jsonl" else "parquet"
-        self._sql(
-            f"COPY (SELECT * EXCLUDE (__rec) FROM (SELECT row_number() OVER () AS __rec, * "
-            f"FROM {reader}) WHERE {keep} ORDER BY __rec) TO {sql_text(str(target))} "
-            f"(FORMAT {fmt})"
-        )
+        self._sql(f"COPY (SELECT {selected} FROM {source}) TO {sql_text(str(target))} ({written})")
 
     def _remove_copy(self, scan: Prescan) -> None:
         if scan.data_path != self.path:
@@ -888,7 +1033,10 @@ def _resolve_format(path: Path, declared: str) -> str:
         head = stream.read(4096)
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if _JSON_ARRAY.match(text):
+        return "json"
+    if text.startswith(b"{"):
         return "jsonl"
     return "csv"
 

@@ -53,6 +53,7 @@ class Reason(StrEnum):
     DATA_NUMBER_RANGE = "data.number_range"
     DATA_TOO_LARGE = "data.too_large"
     DATA_TOO_WIDE = "data.too_wide"
+    DATA_NESTING = "data.nesting"
     DATA_ENCODING = "data.encoding"
     DATA_QUALITY = "data.quality"
     CONTROL_MISMATCH = "control_mismatch"
@@ -129,21 +130,29 @@ _DESCRIPTIONS: dict[Reason, str] = {
     ),
     Reason.DATA_EMPTY: "The file (or an archive's member) has no bytes at all.",
     Reason.DATA_SCHEMA: (
-        "The header's columns do not match the contract's schema (missing, unexpected, repeated)."
+        "The columns do not match the contract's schema (missing, unexpected, repeated, "
+        "empty or differing only in case; a key twice in one JSON object)."
     ),
     Reason.DATA_PARSE_ERROR: (
         "Records cannot be split into the declared fields: ragged or unterminated rows, "
-        "mixed line breaks, unreadable JSON, or records the parser could not account for."
+        "mixed line breaks, invalid JSON, or records the parser could not account for."
     ),
-    Reason.DATA_TYPE: "Values do not parse as their column's type.",
+    Reason.DATA_TYPE: (
+        "Values do not parse as their column's type, or a JSON record is not an object."
+    ),
     Reason.DATA_NUMBER_RANGE: (
-        "A number does not fit its column: beyond a 64-bit integer or the decimal's precision."
+        "A number does not fit its column (beyond a 64-bit integer or the decimal's "
+        "precision), or a JSON number is NaN, Infinity or beyond every numeric type."
     ),
     Reason.DATA_TOO_LARGE: (
         "A field or record is longer than `max_field_bytes` / `max_record_bytes`."
     ),
-    Reason.DATA_TOO_WIDE: "A record has more fields than `max_columns`.",
-    Reason.DATA_ENCODING: "The text is not valid in the contract's character encoding.",
+    Reason.DATA_TOO_WIDE: "A record has more fields (a JSON file more keys) than `max_columns`.",
+    Reason.DATA_NESTING: "JSON values are nested deeper than `json_max_depth`.",
+    Reason.DATA_ENCODING: (
+        "The text is not valid in the contract's character encoding (or holds a lone "
+        "UTF-16 surrogate escape)."
+    ),
     Reason.DATA_QUALITY: "A quality check of error severity failed.",
     Reason.CONTROL_MISMATCH: "Row count or totals disagree with the vendor's control file.",
     Reason.DUPLICATE: "The same content was already processed under another key.",

@@ -17,6 +17,7 @@ __all__ = [
     "CheckResult",
     "ColumnProfile",
     "EncodingIssue",
+    "FileColumn",
     "MalformedRow",
     "QualityReport",
     "ReportReason",
@@ -95,6 +96,21 @@ class ColumnProfile:
 
 
 @dataclass(frozen=True)
+class FileColumn:
+    """One column of the published file: its name, type and where the type comes from.
+
+    ``source`` is ``declared`` (the contract's ``[[columns]]``), ``inferred`` (an
+    open schema: the narrowest type every value fits), ``extra`` (a column the
+    contract does not declare, kept; type inferred) or ``filled`` (a declared
+    optional column the file lacked, published empty).
+    """
+
+    name: str
+    type: str
+    source: Literal["declared", "inferred", "extra", "filled"]
+
+
+@dataclass(frozen=True)
 class RowCounts:
     """Data rows (the header and a trailer record are not data).
 
@@ -138,6 +154,7 @@ class QualityReport:
     encoding_errors: list[EncodingIssue] = field(default_factory=list)
     encoding_error_count: int = 0
     profile: list[ColumnProfile] = field(default_factory=list)
+    columns: list[FileColumn] = field(default_factory=list)
     split: bool = False
     reject_limit: str = "0 rows"
     checksum: str | None = None

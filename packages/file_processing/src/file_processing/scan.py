@@ -71,11 +71,11 @@ def _landing_objects(processor: Processor, dataset: str | None) -> Iterator[Obje
     for info in processor.store.list(prefix):
         if info.key.endswith("/") or processor.is_control_file(info.key):
             continue
-        if dataset is not None and processor.contracts.match(info.key) is None:
+        if dataset is not None and processor.contracts.find(info.key) is None:
             continue
         yield info
     for info in processor.store.list_unaddressable(prefix):
-        if dataset is None or processor.contracts.match(info.key) is not None:
+        if dataset is None or processor.contracts.find(info.key) is not None:
             yield info
 
 

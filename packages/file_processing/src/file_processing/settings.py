@@ -42,9 +42,11 @@ class FileProcessingSettings(RuntimeSettings):
     max_field_bytes: ByteSize = ByteSize(QualitySettings.max_field_bytes)
     """Longest field of a CSV record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
     max_record_bytes: ByteSize = ByteSize(QualitySettings.max_record_bytes)
-    """Longest CSV record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
+    """Longest CSV or JSON record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
     max_columns: int = QualitySettings.max_columns
-    """Most fields a CSV record may have; wider files are refused before the engine reads them."""
+    """Most fields a CSV record (distinct keys a JSON file) may have; wider files are refused."""
+    json_max_depth: int = QualitySettings.json_max_depth
+    """Deepest nesting of arrays and objects in one JSON record."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.concurrency <= 256:
@@ -76,4 +78,5 @@ class FileProcessingSettings(RuntimeSettings):
             max_field_bytes=self.max_field_bytes,
             max_record_bytes=self.max_record_bytes,
             max_columns=self.max_columns,
+            json_max_depth=self.json_max_depth,
         )

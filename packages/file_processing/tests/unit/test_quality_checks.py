@@ -363,7 +363,7 @@ def test_jsonl_file_is_checked(tmp_path: Path) -> None:
     assert [s.line for s in check(report, "type:qty").samples] == [2]
 
 
-def test_broken_jsonl_fails_as_unreadable(tmp_path: Path) -> None:
+def test_broken_jsonl_line_is_a_malformed_record_with_a_parse_error(tmp_path: Path) -> None:
     contract = make_contract(tmp_path, top='format = "jsonl"')
     path = tmp_path / "s.jsonl"
     path.write_text('{"id": 1}\n{"id": \n')
@@ -371,7 +371,8 @@ def test_broken_jsonl_fails_as_unreadable(tmp_path: Path) -> None:
     assert report.outcome == "fail"
     assert report.reason is not None
     assert report.reason.code == Reason.DATA_PARSE_ERROR
-    assert check(report, "readable").detail.startswith("unreadable")
+    assert (report.rows.total, report.rows.malformed) == (2, 1)
+    assert [m.line for m in report.malformed] == [2]
 
 
 def test_parquet_file_is_checked_by_content(tmp_path: Path) -> None:

@@ -32,14 +32,16 @@ from etl_core.contracts.model import (
     Output,
     ParseOptions,
     RejectLimit,
+    SchemaPolicy,
     Transform,
 )
-from etl_core.contracts.patterns import FilePattern, PatternError
+from etl_core.contracts.patterns import DATE_SOURCES, FilePattern, PatternError, time_zone
 from etl_core.contracts.validate import ContractValidator, literal_problem
 
 __all__ = [
     "COLUMN_TYPES",
     "DATASETS_DIR",
+    "DATE_SOURCES",
     "Check",
     "Column",
     "ColumnMap",
@@ -59,6 +61,7 @@ __all__ = [
     "PatternError",
     "Percent",
     "RejectLimit",
+    "SchemaPolicy",
     "Transform",
     "VolumeBaseline",
     "check_contracts",
@@ -66,4 +69,5 @@ __all__ = [
     "literal_problem",
     "load_contract",
     "load_contracts",
+    "time_zone",
 ]

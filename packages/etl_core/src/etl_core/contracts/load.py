@@ -231,13 +231,17 @@ def _clashes(contracts: Sequence[Contract]) -> list[FieldError]:
                         second.origin,
                     )
                 )
-            same_source = first.source.strip("/") == second.source.strip("/")
-            if same_source and first.file_pattern.overlaps(second.file_pattern):
+            if first.file_pattern.overlaps(
+                second.file_pattern,
+                prefix=first.source.strip("/") + "/",
+                other_prefix=second.source.strip("/") + "/",
+            ):
                 errors.append(
                     FieldError(
                         "pattern",
                         f"source {second.source!r} pattern {second.pattern!r} overlaps "
-                        f"{first.pattern!r} of {first.origin}: a file name could match both",
+                        f"{first.pattern!r} (source {first.source!r}) of {first.origin}: "
+                        "a landing key could match both",
                         second.origin,
                     )
                 )

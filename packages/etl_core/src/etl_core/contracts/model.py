@@ -17,9 +17,9 @@ from functools import cached_property
 from typing import Any, Literal
 
 from etl_core.contracts.freshness import Freshness
-from etl_core.contracts.patterns import FilePattern
+from etl_core.contracts.patterns import DateFrom, FilePattern
 from etl_core.errors import ConfigError
-from etl_core.layout import split_landing_key
+from etl_core.layout import LANDING, landing_prefix
 from etl_core.secrets import Secret
 from etl_core.units import ByteSize
 
@@ -38,6 +38,7 @@ __all__ = [
     "Output",
     "ParseOptions",
     "RejectLimit",
+    "SchemaPolicy",
     "Transform",
 ]
 
@@ -232,6 +233,41 @@ class ParseOptions:
 
 
 @dataclass(frozen=True)
+class SchemaPolicy:
+    """``[schema]``: how a file's columns may differ from ``[[columns]]``.
+
+    Attributes:
+        mode: ``declared`` checks the file against ``[[columns]]``; ``open`` checks
+            well-formedness only (a unique, non-empty header, a constant field count,
+            valid encoding) and records the columns it found, with inferred types,
+            in the quality report.
+        extra_columns: Columns the contract does not declare are refused (the file
+            fails), kept (published with the file, read as text downstream) or
+            dropped (left out of the published file); unset, see :meth:`extras`.
+        missing_columns: A declared optional column a CSV or Parquet file lacks is
+            refused, or published as an empty (null) column. A missing required
+            column is always refused; in JSON records an absent key is a null value.
+    """
+
+    mode: Literal["declared", "open"] = "declared"
+    extra_columns: Literal["refuse", "keep", "drop"] | None = None
+    missing_columns: Literal["refuse", "null"] = "refuse"
+
+    @property
+    def open(self) -> bool:
+        """Whether any well-formed file is accepted, whatever its columns."""
+        return self.mode == "open"
+
+    def extras(self, file_format: str) -> Literal["refuse", "keep", "drop"]:
+        """The extra-column policy for a file of ``file_format`` (``csv``, ``json``...):
+        as declared, else ``refuse`` for header formats and ``keep`` for JSON records
+        (which commonly carry more keys than a contract names)."""
+        if self.extra_columns is not None:
+            return self.extra_columns
+        return "keep" if file_format in ("json", "jsonl") else "refuse"
+
+
+@dataclass(frozen=True)
 class Control:
     """Control files that vouch for a delivery (``[control]``).
 
@@ -325,9 +361,15 @@ class Contract:
     Attributes:
         dataset: The dataset name (``validated/<dataset>/...``, curated tables, metrics).
         source: The landing prefix: files arrive as ``landing/<source>/<name>``.
-        pattern: The file-name pattern with the partition date (see :class:`FilePattern`).
+        pattern: The file pattern, below ``landing/<source>/`` (see :class:`FilePattern`).
+        date_from: Where the partition date comes from: the file ``name``, a folder of
+            the ``path``, or the ``arrival`` time (last modified) in :attr:`zone_name`.
+        timezone: The IANA time zone arrival times are dated in; unset, the
+            ``[freshness]`` one (``UTC`` by default): one contract, one time zone.
         columns: The column schema, in the order of the file when it has no header.
-        format: ``csv``, ``jsonl``, ``parquet`` or ``auto`` (by content).
+        schema: How a file's columns may differ from :attr:`columns` (``[schema]``).
+        format: ``csv``, ``jsonl``, ``json`` (one array of objects), ``parquet`` or
+            ``auto`` (by content).
         packing: ``none``, ``zip``, ``gzip``, ``tar`` or ``auto`` (by magic bytes).
         encryption: ``none``, ``pgp`` or ``auto`` (by magic bytes).
         key: Secret reference to the OpenPGP secret key (``env:``/``file:``).
@@ -351,9 +393,12 @@ class Contract:
     dataset: str
     source: str
     pattern: str
-    columns: tuple[Column, ...]
+    columns: tuple[Column, ...] = ()
     description: str = ""
-    format: Literal["csv", "jsonl", "parquet", "auto"] = "csv"
+    date_from: DateFrom = "name"
+    timezone: str | None = None
+    schema: SchemaPolicy = field(default_factory=SchemaPolicy)
+    format: Literal["csv", "jsonl", "json", "parquet", "auto"] = "csv"
     packing: Literal["none", "zip", "gzip", "tar", "auto"] = "auto"
     encryption: Literal["none", "pgp", "auto"] = "none"
     key: Secret | None = None
@@ -375,7 +420,12 @@ class Contract:
     @cached_property
     def file_pattern(self) -> FilePattern:
         """The compiled :attr:`pattern`."""
-        return FilePattern(self.pattern)
+        return FilePattern(self.pattern, self.date_from, self.zone_name)
+
+    @property
+    def zone_name(self) -> str:
+        """The contract's time zone: :attr:`timezone`, else ``[freshness] timezone``."""
+        return self.timezone or self.freshness.timezone
 
     @property
     def signer_keys(self) -> tuple[Secret, ...]:
@@ -415,9 +465,40 @@ class Contract:
         ]
         return [*implicit, *self.checks]
 
-    def match_name(self, name: str) -> dt.date | None:
-        """The partition date when the file name ``name`` matches :attr:`pattern`."""
-        return self.file_pattern.match(name)
+    @cached_property
+    def landing_root(self) -> str | None:
+        """``landing/<source>/``, where this contract's deliveries arrive (``None`` for a
+        source that names no valid prefix; the contract's validation says why)."""
+        try:
+            return landing_prefix(self.source)
+        except ValueError:
+            return None
+
+    def relative_path(self, key: str) -> str | None:
+        """``key`` below this contract's ``landing/<source>/``, or ``None`` outside it."""
+        prefix = self.landing_root
+        if prefix is None:
+            return None
+        stripped = key.lstrip("/")
+        if not stripped.startswith(prefix) or len(stripped) == len(prefix):
+            return None
+        return stripped[len(prefix) :]
+
+    def matches(self, key: str) -> bool:
+        """Whether the landing ``key`` is a delivery of this contract (shape and date)."""
+        path = self.relative_path(key)
+        return path is not None and self.file_pattern.matches(path)
+
+    def partition_date(self, key: str, arrived: dt.datetime | None = None) -> dt.date | None:
+        """The partition date of the landing ``key``, ``None`` when it is not this
+        contract's; ``arrived`` (the object's last-modified time) dates an
+        ``arrival`` contract's deliveries.
+
+        Raises:
+            ValueError: an ``arrival`` contract's key without ``arrived``.
+        """
+        path = self.relative_path(key)
+        return None if path is None else self.file_pattern.match(path, arrived)
 
 
 @dataclass(frozen=True)
@@ -449,39 +530,53 @@ class ContractSet:
         known = ", ".join(self.datasets) or "none"
         raise ContractError(f"no contract for dataset {dataset!r} (contracts: {known})")
 
-    def match(self, key: str) -> tuple[Contract, dt.date] | None:
-        """The contract and partition date for a landing key ``landing/<source>/<name>``.
-
-        Returns ``None`` for a key outside ``landing/`` or matching no contract
-        (contracts never overlap, so at most one matches).
-        """
-        split = split_landing_key(key)
-        if split is None:
-            return None
-        source, name = split
+    def find(self, key: str) -> Contract | None:
+        """The contract whose source and pattern the landing ``key`` matches, if any
+        (contracts never overlap, so at most one does)."""
         for contract in self.contracts:
-            if contract.source.strip("/") == source:
-                day = contract.match_name(name)
-                if day is not None:
-                    return contract, day
+            if contract.matches(key):
+                return contract
         return None
+
+    def match(
+        self, key: str, arrived: dt.datetime | None = None
+    ) -> tuple[Contract, dt.date] | None:
+        """The contract and partition date for a landing key ``landing/<source>/<path>``.
+
+        Args:
+            key: The landing key.
+            arrived: The object's last-modified time (timezone-aware): the partition
+                date of contracts with ``date_from = "arrival"``.
+
+        Returns:
+            ``None`` for a key outside ``landing/`` or matching no contract.
+
+        Raises:
+            ValueError: ``key`` belongs to an ``arrival`` contract and ``arrived`` is missing.
+        """
+        contract = self.find(key)
+        if contract is None:
+            return None
+        day = contract.partition_date(key, arrived)
+        return None if day is None else (contract, day)
 
     def why_unmatched(self, key: str) -> str:
         """Why ``key`` matches no contract, in words an operator can act on."""
-        split = split_landing_key(key)
-        if split is None:
+        zone, _, rest = key.lstrip("/").partition("/")
+        if zone != LANDING or "/" not in rest or rest.endswith("/"):
             return f"{key} is not a landing key (landing/<source>/<file name>)"
-        source, name = split
-        candidates = [c for c in self.contracts if c.source.strip("/") == source]
-        for contract in candidates:
-            problem = contract.file_pattern.date_problem(name)
+        candidates = [(c, c.relative_path(key)) for c in self.contracts]
+        under = [(c, path) for c, path in candidates if path is not None]
+        for contract, path in under:
+            problem = contract.file_pattern.date_problem(path)
             if problem:
                 return (
-                    f"{key} has the file name shape of dataset {contract.dataset!r} "
+                    f"{key} has the shape of dataset {contract.dataset!r} "
                     f"({contract.pattern!r}), but {problem}"
                 )
-        if candidates:
-            patterns = ", ".join(repr(c.pattern) for c in candidates)
+        source = rest.rpartition("/")[0]
+        if under:
+            patterns = ", ".join(f"{c.source.strip('/')}: {c.pattern!r}" for c, _ in under)
             return f"{key}: no contract of source {source!r} has a pattern matching it ({patterns})"
         known = ", ".join(sorted({c.source.strip("/") for c in self.contracts})) or "none"
         return f"{key}: no dataset contract has the source {source!r} (sources: {known})"
@@ -496,7 +591,6 @@ class ContractSet:
             algorithm = contract.control.checksum
             if algorithm and key.endswith(f".{algorithm}"):
                 data_key = key[: -len(algorithm) - 1]
-                matched = self.match(data_key)
-                if matched is not None and matched[0] is contract:
+                if self.find(data_key) is contract:
                     return contract, data_key
         return None

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from etl_core.contracts.model import COLUMN_TYPES, Check, Column, Contract
-from etl_core.contracts.patterns import PatternError
+from etl_core.contracts.patterns import FilePattern, PatternError, time_zone
 from etl_core.errors import FieldError
 
 __all__ = ["ContractValidator", "literal_problem", "validate_contract"]
@@ -94,6 +94,7 @@ class _Rules:
         self._identity()
         self._security()
         self._parse()
+        self._schema()
         self._columns()
         for index, check in enumerate(self.contract.checks):
             self._check(index, check)
@@ -127,10 +128,23 @@ class _Rules:
                 "expected the landing prefix under landing/, e.g. 'pos' or 'vendor/eu', "
                 f"got {contract.source!r}",
             )
+        if contract.timezone is not None:
+            try:
+                time_zone(contract.timezone)
+            except PatternError as exc:
+                self.fail("timezone", str(exc))
+            zones = {contract.timezone, contract.freshness.timezone}
+            if contract.freshness.timezone != "UTC" and len(zones) > 1:
+                self.fail(
+                    "timezone",
+                    f"differs from freshness.timezone = {contract.freshness.timezone!r}: a "
+                    "contract has one time zone; set it in [freshness] alone (arrival dates "
+                    "use it too) or make both the same",
+                )
         try:
-            contract.file_pattern  # noqa: B018 - compiling is the validation
+            FilePattern(contract.pattern, contract.date_from)  # compiling is the validation
         except PatternError as exc:
-            self.fail("pattern", str(exc))
+            self.fail("pattern", f"{exc} (date_from = {contract.date_from!r})")
 
     def _security(self) -> None:
         if self.contract.encryption == "pgp" and self.contract.key is None:
@@ -161,9 +175,49 @@ class _Rules:
             if getattr(options, name) == 0:
                 self.fail(f"parse.{name}", "expected a positive size such as '10MiB'")
 
+    def _schema(self) -> None:
+        contract, policy = self.contract, self.contract.schema
+        if policy.open:
+            if contract.columns:
+                self.fail(
+                    "columns[0]",
+                    "schema.mode = 'open' accepts any well-formed file and declares no "
+                    "[[columns]]; to accept columns beyond declared ones, keep mode = "
+                    "'declared' and set schema.extra_columns = 'keep'",
+                )
+            for name, default in (("extra_columns", None), ("missing_columns", "refuse")):
+                if getattr(policy, name) != default:
+                    self.fail(f"schema.{name}", "does not apply with schema.mode = 'open'")
+            for index, check in enumerate(contract.checks):
+                if check.kind != "row_count":
+                    self.fail(
+                        f"checks[{index}].kind",
+                        f"a {check.kind} check needs declared columns; with schema.mode = "
+                        "'open' only row_count checks apply",
+                    )
+        if contract.format in ("csv", "auto") and not contract.parse.header:
+            loose = [
+                name
+                for name, defaults in (
+                    ("mode", ("declared",)),
+                    ("extra_columns", (None, "refuse")),
+                    ("missing_columns", ("refuse",)),
+                )
+                if getattr(policy, name) not in defaults
+            ]
+            for name in loose:
+                self.fail(
+                    f"schema.{name}",
+                    "columns are told apart by their header: this policy needs parse.header = true",
+                )
+
     def _columns(self) -> None:
-        if not self.contract.columns:
-            self.fail("columns", "declare at least one column ([[columns]] with name and type)")
+        if not self.contract.columns and not self.contract.schema.open:
+            self.fail(
+                "columns",
+                "declare at least one column ([[columns]] with name and type), "
+                "or set schema.mode = 'open'",
+            )
         seen: set[str] = set()
         for index, column in enumerate(self.contract.columns):
             where = f"columns[{index}]"

@@ -26,7 +26,6 @@ from etl_core.layout import (
     manifest_key,
     partition_of,
     quarantine_prefix,
-    split_landing_key,
     validated_prefix,
 )
 from etl_core.storage import ObjectInfo, ObjectStore
@@ -85,7 +84,7 @@ class DatasetFacts:
         facts = ZoneFacts()
         source = self.contract.source.strip("/")
         for info in self.store.list(landing_prefix(source)):
-            day = self._landing_date(info.key, source)
+            day = self._landing_date(info)
             if day is None:
                 continue
             facts.add(info, day)
@@ -95,16 +94,15 @@ class DatasetFacts:
             files.sort(key=lambda info: (info.last_modified, info.key))
         return facts
 
-    def _landing_date(self, key: str, source: str) -> date | None:
-        split = split_landing_key(key)
-        if split is None or split[0] != source:
-            return None  # a deeper source (vendor/eu under vendor) is another dataset's
-        name = split[1]
+    def _landing_date(self, info: ObjectInfo) -> date | None:
+        """The partition date of a landing object of this dataset (from its name, a folder or
+        its arrival time, as the contract says); ``None`` for another dataset's (a deeper
+        source such as vendor/eu under vendor) and for checksum sidecars."""
         checksum = self.contract.control.checksum
-        vouched = name[: -len(checksum) - 1] if checksum and name.endswith(f".{checksum}") else ""
-        if vouched and self.contract.match_name(vouched) is not None:
+        vouched = info.key.removesuffix(f".{checksum}") if checksum else info.key
+        if vouched != info.key and self.contract.matches(vouched):
             return None  # a checksum sidecar vouches for a delivery, it is not one
-        return self.contract.match_name(name)
+        return self.contract.partition_date(info.key, info.last_modified)
 
     @cached_property
     def _validated(self) -> ZoneFacts:
