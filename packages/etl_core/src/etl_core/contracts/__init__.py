@@ -1,4 +1,4 @@
-"""Dataset contracts: one typed model, one loader, for every lane.
+"""Dataset contracts and API sources: one typed model, one loader, for every lane.
 
 Load a config directory once, at start-up, with the lane's engine-backed rules::
 
@@ -8,6 +8,13 @@ Load a config directory once, at start-up, with the lane's engine-backed rules::
 ``docs/contracts.md`` is the reference of the format.
 """
 
+from etl_core.contracts.cursors import (
+    CursorValue,
+    CursorValueError,
+    format_cursor,
+    parse_cursor,
+    shift_cursor,
+)
 from etl_core.contracts.load import (
     DATASETS_DIR,
     ContractCheck,
@@ -34,11 +41,32 @@ from etl_core.contracts.model import (
     Transform,
 )
 from etl_core.contracts.patterns import FilePattern, PatternError
+from etl_core.contracts.sources import (
+    AUTH_TYPES,
+    CURSOR_TYPES,
+    PAGINATION_TYPES,
+    SOURCES_DIR,
+    Auth,
+    Endpoint,
+    Incremental,
+    Pagination,
+    RateLimit,
+    Source,
+    SourceSet,
+    load_source,
+    load_sources,
+    path_fields,
+)
 from etl_core.contracts.validate import ContractValidator, literal_problem
 
 __all__ = [
+    "AUTH_TYPES",
     "COLUMN_TYPES",
+    "CURSOR_TYPES",
     "DATASETS_DIR",
+    "PAGINATION_TYPES",
+    "SOURCES_DIR",
+    "Auth",
     "Check",
     "Column",
     "ColumnMap",
@@ -48,18 +76,32 @@ __all__ = [
     "ContractSet",
     "ContractValidator",
     "Control",
+    "CursorValue",
+    "CursorValueError",
+    "Endpoint",
     "Enrichment",
     "FilePattern",
     "Freshness",
+    "Incremental",
     "Load",
     "Output",
+    "Pagination",
     "ParseOptions",
     "PatternError",
+    "RateLimit",
     "RejectLimit",
+    "Source",
+    "SourceSet",
     "Transform",
     "check_contracts",
     "error_location",
+    "format_cursor",
     "literal_problem",
     "load_contract",
     "load_contracts",
+    "load_source",
+    "load_sources",
+    "parse_cursor",
+    "path_fields",
+    "shift_cursor",
 ]
