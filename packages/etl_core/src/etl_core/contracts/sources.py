@@ -242,7 +242,7 @@ class Source:
         pending = list(self.endpoints)
         while pending:
             ready = [e for e in pending if e.parent is None or e.parent in {d.name for d in done}]
-            if not ready:  # a cycle; validation refuses it, so never here for a loaded source
+            if not ready:  # validation refuses children of children: never for a loaded source
                 raise ValueError(f"source {self.source!r}: endpoint parents form a cycle")
             done.extend(ready)
             pending = [e for e in pending if e not in ready]
@@ -585,14 +585,12 @@ class _SourceRules:
             if endpoint.parent not in endpoints:
                 self.fail(where, f"no endpoint named {endpoint.parent!r} in this source")
                 continue
-            seen = {endpoint.name}
-            parent: str | None = endpoint.parent
-            while parent is not None and parent in endpoints:
-                if parent in seen:
-                    self.fail(where, f"parents form a cycle through {parent!r}")
-                    break
-                seen.add(parent)
-                parent = endpoints[parent].parent
+            if endpoints[endpoint.parent].parent is not None:
+                self.fail(
+                    where,
+                    f"{endpoint.parent!r} is itself a child endpoint; a parent must be a "
+                    "top-level endpoint (one level of children)",
+                )
 
 
 _PLAIN_AUTH = frozenset({"username", "token_url", "client_id"})
