@@ -251,7 +251,11 @@ source = "api/{source}/{endpoint}"
 pattern = "{endpoint}_{{date:%Y%m%d}}_*.jsonl.gz"
 format = "jsonl"
 packing = "gzip"
-columns = [{{ name = "id", type = "int" }}, {{ name = "name" }}, {{ name = "updated_at", type = "timestamp" }}]
+columns = [
+  {{ name = "id", type = "int" }},
+  {{ name = "name" }},
+  {{ name = "updated_at", type = "timestamp" }},
+]
 """
 
 
