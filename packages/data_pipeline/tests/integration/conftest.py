@@ -47,6 +47,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     delay: float = 0.0
+    after: int = 0
+    """Matching requests answered normally before this fault plays."""
 
 
 def stamp(index: int) -> str:
@@ -127,6 +129,9 @@ class RecordsApi:
         with self._lock:
             for index, fault in enumerate(self.faults):
                 if path.startswith(fault.path):
+                    if fault.after:
+                        fault.after -= 1
+                        return None
                     return self.faults.pop(index)
         return None
 
