@@ -99,7 +99,8 @@ def open_window(unit: WorkUnit, endpoint: Endpoint, state: EndpointState, run_id
     """A new window for ``unit``: where it starts, its partition date and run folder."""
     params: dict[str, Any] = dict(unit.params)
     index = int(params.get("index", 0))
-    run = run_id if index == 0 else f"{run_id}-{index}"
+    bounded = "since" in params or "until" in params
+    run = f"{run_id}-w{index:03d}" if bounded else run_id  # windows' keys sort in window order
     now = datetime.now(UTC)
     window = Window(unit=unit.key, run=run, dt=now.date(), started_at=now.isoformat())
     incremental = endpoint.incremental
