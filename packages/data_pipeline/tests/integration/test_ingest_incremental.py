@@ -60,9 +60,22 @@ def test_a_second_run_fetches_only_what_is_new(workspace, api) -> None:
 
     [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
 
-    assert outcome.records == 6  # the mark itself is sent as 'since' (inclusive)
-    assert api.requests[-1]["query"]["since"] == stamp(47)
+    assert api.requests[-1]["query"]["since"] == stamp(47)  # inclusive: record 47 comes again
+    assert outcome.records == 5  # but it landed already, so it is skipped
+    assert workspace.landed("items") == api.records
     assert state(workspace).cursor == stamp(52)
+
+
+def test_records_sharing_the_mark_that_arrive_later_still_land(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items")
+    late = {"id": 1000, "name": "late", "updated_at": stamp(47)}
+    api.records.append(late)
+
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert outcome.records == 1
+    assert workspace.landed("items")[-1] == late
 
 
 def test_the_lookback_resends_a_little_before_the_mark(workspace, api) -> None:

@@ -13,6 +13,7 @@ A window left unfinished by an earlier run is finished first (unless
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -47,6 +48,9 @@ from etl_core.work import WorkUnit
 __all__ = ["IngestContext", "IngestStoppedError", "WindowOutcome", "ingest_unit", "lease_key"]
 
 logger = logging.getLogger(__name__)
+
+MAX_BOUNDARY = 10_000
+"""Records remembered at the high-water mark (to skip when the mark is sent again)."""
 
 
 class IngestStoppedError(DataPipelineError):
@@ -186,6 +190,7 @@ def _run(
             return outcomes
     window = open_window(unit, endpoint, state, context.run_id)
     walk = _Walk(context, source, endpoint, state.with_window(window), window, lease)
+    walk.open()
     outcomes.append(walk.run()[0])
     return outcomes
 
@@ -218,8 +223,14 @@ class _Walk:
         self.buffer: list[dict[str, Any]] = []
         self.pages = 0
         self.labels = {"source": source.source, "endpoint": endpoint.name}
+        self.seen_at_start = self._boundary_at_start()
 
     # ------------------------------------------------------------------ walk
+
+    def open(self) -> None:
+        """Commit the new window before its first request: a crash before its first chunk
+        is committed then resumes this window, whose chunk keys are the ones it wrote."""
+        self.context.states.save(self.lease, self.state, landed=0, finished=False)
 
     def run(self) -> tuple[WindowOutcome, EndpointState]:
         if self.endpoint.parent is not None and self.window.parents is None:
@@ -237,6 +248,8 @@ class _Walk:
                 following = paginator.next(current, page)
                 records = page.records
                 for index in range(skip, len(records)):
+                    if self.seen_at_start and self._landed_before(records[index]):
+                        continue
                     self.buffer.append(records[index])
                     if len(self.buffer) >= self.endpoint.chunk_records:
                         at: tuple[int, PageRequest | None, int, int]
@@ -349,6 +362,7 @@ class _Walk:
         """Land the buffered records as the next chunk, then commit the position after them."""
         records, self.buffer = self.buffer, []
         window = self.window
+        mark, boundary = self._advance_mark(window, records)
         write_chunk(
             self.context.store,
             self.source.source,
@@ -367,7 +381,8 @@ class _Walk:
             raw_page=number,
             chunk=window.chunk + 1,
             records=window.records + len(records),
-            high_water=self._high_water(window.high_water, records),
+            high_water=mark,
+            boundary=boundary,
         )
         self._commit(landed=len(records))
 
@@ -380,8 +395,8 @@ class _Walk:
     def _finish(self) -> tuple[WindowOutcome, EndpointState]:
         window = self.window
         self.archive.write_manifest(status="complete", records=window.records, chunks=window.chunk)
-        cursor = self._later(self.state.cursor, window.high_water)
-        self.state = replace(self.state, cursor=cursor, window=None)
+        cursor, boundary = self._new_mark()
+        self.state = replace(self.state, cursor=cursor, boundary=boundary, window=None)
         self.context.states.save(self.lease, self.state, landed=0, finished=True)
         outcome = WindowOutcome(
             source=self.source.source,
@@ -408,34 +423,81 @@ class _Walk:
 
     # ------------------------------------------------------ high-water mark
 
-    def _high_water(self, mark: str | None, records: list[dict[str, Any]]) -> str | None:
+    def _boundary_at_start(self) -> frozenset[str]:
+        """Records the endpoint already landed at the mark this window starts from.
+
+        The mark is sent inclusively (``>=``), so the records carrying it come again;
+        they are recognised by primary key (the whole record without one) and skipped.
+        """
+        state, window = self.state, self.window
+        if self.endpoint.incremental is None or window.bounded or not state.boundary:
+            return frozenset()
+        if window.start is None or state.cursor is None:
+            return frozenset()
+        if self._parse(window.start) != self._parse(state.cursor):
+            return frozenset()  # a lookback or a full refresh: everything is sent again
+        return frozenset(state.boundary)
+
+    def _landed_before(self, record: dict[str, Any]) -> bool:
+        """Whether ``record`` is one of the records at the starting mark landed by a run before."""
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        assert self.window.start is not None
+        value = lookup(record, incremental.cursor_field)
+        try:
+            at_start = self._parse(value) == self._parse(self.window.start)
+        except CursorValueError:
+            return False
+        return at_start and self._identity(record) in self.seen_at_start
+
+    def _identity(self, record: dict[str, Any]) -> str:
+        keys = self.endpoint.primary_key
+        if keys:
+            return json.dumps([lookup(record, key) for key in keys], default=str)
+        return json.dumps(record, sort_keys=True, default=str)
+
+    def _parse(self, value: object) -> Any:
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        return parse_cursor(incremental.type, value)
+
+    def _advance_mark(
+        self, window: Window, records: list[dict[str, Any]]
+    ) -> tuple[str | None, list[str]]:
+        """The window's high-water mark and the records at it, after ``records`` landed."""
         incremental = self.endpoint.incremental
         if incremental is None:
-            return mark
+            return window.high_water, window.boundary
+        mark, boundary = window.high_water, list(window.boundary)
+        parsed = self._parse(mark) if mark is not None else None
         for record in records:
             value = lookup(record, incremental.cursor_field)
             if value is MISSING or value is None:
                 continue
-            mark = self._later(mark, value)
-        return mark
+            try:
+                candidate = self._parse(value)
+            except CursorValueError as exc:
+                logger.warning(
+                    "%s/%s: cursor field %r value skipped: %s",
+                    self.source.source,
+                    self.endpoint.name,
+                    incremental.cursor_field,
+                    exc,
+                )
+                continue
+            if parsed is None or candidate > parsed:
+                parsed, mark, boundary = candidate, format_cursor(candidate), []
+            if candidate == parsed and len(boundary) < MAX_BOUNDARY:
+                boundary.append(self._identity(record))
+        return mark, boundary
 
-    def _later(self, mark: str | None, value: object) -> str | None:
-        """The larger of ``mark`` and ``value`` (unreadable values are skipped, with a warning)."""
-        incremental = self.endpoint.incremental
-        if incremental is None or value is None:
-            return mark
-        try:
-            candidate = parse_cursor(incremental.type, value)
-        except CursorValueError as exc:
-            logger.warning(
-                "%s/%s: cursor field %r value skipped: %s",
-                self.source.source,
-                self.endpoint.name,
-                incremental.cursor_field,
-                exc,
-            )
-            return mark
-        if mark is None:
-            return format_cursor(candidate)
-        current = parse_cursor(incremental.type, mark)
-        return format_cursor(candidate) if candidate > current else mark  # type: ignore[operator]
+    def _new_mark(self) -> tuple[str | None, list[str]]:
+        """The endpoint's mark after this window: the larger of the two, with its records."""
+        old, new = self.state.cursor, self.window.high_water
+        if new is None:
+            return old, self.state.boundary
+        if old is None or self._parse(new) > self._parse(old):
+            return new, self.window.boundary
+        if self._parse(new) == self._parse(old):
+            return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
+        return old, self.state.boundary

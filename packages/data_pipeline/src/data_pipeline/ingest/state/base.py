@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -44,6 +44,7 @@ class Window:
         raw_page: The raw archive number of the page at ``page``.
         records: Records landed in this window so far.
         high_water: The largest incremental value among them.
+        boundary: The identities (primary key) of those records carrying ``high_water``.
         parents: The parent field values, one list per parent record (child endpoints).
         started_at: When the window started (ISO 8601).
     """
@@ -61,6 +62,7 @@ class Window:
     raw_page: int = 0
     records: int = 0
     high_water: str | None = None
+    boundary: list[str] = field(default_factory=list)
     parents: list[list[str]] | None = None
     started_at: str = ""
 
@@ -82,6 +84,8 @@ class EndpointState:
 
     Attributes:
         cursor: The high-water mark of the finished windows (``None`` before the first).
+        boundary: The identities of the records landed at ``cursor`` (the mark is sent
+            inclusively; these are not landed again).
         window: The window in progress, if a run stopped inside one.
         last_success_at: When a window last finished (ISO 8601).
         last_error: Why the last attempt failed (empty after a success).
@@ -93,6 +97,7 @@ class EndpointState:
     source: str
     endpoint: str
     cursor: str | None = None
+    boundary: list[str] = field(default_factory=list)
     window: Window | None = None
     last_success_at: str | None = None
     last_error: str = ""

@@ -48,6 +48,7 @@ class DatabaseStateStore(StateStore):
         return replace(
             state,
             cursor=document.get("cursor"),
+            boundary=list(document.get("boundary") or []),
             window=Window.from_dict(window) if window else None,
             token=int(document.get("token", 0)),
         )
@@ -57,6 +58,7 @@ class DatabaseStateStore(StateStore):
         token = lease.check()
         document = {
             "cursor": state.cursor,
+            "boundary": state.boundary,
             "window": state.window.to_dict() if state.window else None,
             "token": token,
         }
