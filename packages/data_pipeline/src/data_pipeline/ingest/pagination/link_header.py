@@ -8,24 +8,44 @@ from data_pipeline.ingest.pagination.base import Page, PageRequest, Paginator
 
 __all__ = ["LinkHeader", "next_link"]
 
-_LINK = re.compile(r"<([^>]*)>((?:\s*;\s*[^;,]+)*)")
-_REL = re.compile(r"""\brel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))""", re.IGNORECASE)
+_PARAM = re.compile(r""";\s*([^\s=;,]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;,]*)""")
 
 
 def next_link(header: str) -> str | None:
     """The target of the ``rel="next"`` link of a ``Link`` header value, if any.
 
     Relation types are a space-separated list (``rel="next last"``), compared
-    case-insensitively.
+    case-insensitively; quoted parameter values may hold commas and semicolons.
     """
-    for match in _LINK.finditer(header):
-        rel = _REL.search(match.group(2) or "")
-        if rel is None:
-            continue
-        relations = (rel.group(1) or rel.group(2) or "").lower().split()
+    for target, params in _links(header):
+        relations = params.get("rel", "").lower().split()
         if "next" in relations:
-            return match.group(1).strip()
+            return target.strip()
     return None
+
+
+def _links(header: str) -> list[tuple[str, dict[str, str]]]:
+    """``(target, parameters)`` of each link-value, parameter names in lower case."""
+    links = []
+    position = 0
+    while (start := header.find("<", position)) >= 0:
+        end = header.find(">", start)
+        if end < 0:
+            break
+        position, quoted = end + 1, False
+        while position < len(header):  # the parameters run to the next comma outside quotes
+            char = header[position]
+            if char == '"':
+                quoted = not quoted
+            elif char == "," and not quoted:
+                break
+            position += 1
+        params = {
+            name.lower(): value.strip().strip('"')
+            for name, value in _PARAM.findall(header[end + 1 : position])
+        }
+        links.append((header[start + 1 : end], params))
+    return links
 
 
 class LinkHeader(Paginator):
