@@ -200,3 +200,26 @@ def test_sigterm_stops_at_a_page_boundary_exits_143_and_resumes(workspace, beare
     resumed = cli(workspace, "ingest")
     assert resumed.returncode == 0, resumed.stderr
     assert workspace.landed("items") == bearer_api.records
+
+
+def test_with_a_database_the_state_lives_in_its_api_ingestion_table(
+    workspace, bearer_api, migrated_sqlite
+) -> None:
+    workspace.source("max_attempts = 2\n" + SOURCE.format(chunk=10), endpoints=("items",))
+    env = {"DATABASE_URL": migrated_sqlite}
+
+    first = cli(workspace, "ingest", "--json", env=env)
+    bearer_api.faults += [Fault("/offset", 500) for _ in range(2)]
+    failed = cli(workspace, "ingest", env=env)
+    status = cli(workspace, "ingest", "status", "--json", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert failed.returncode == 1
+    [row] = json.loads(status.stdout)
+    assert row["state"] == "database"
+    assert row["records_total"] == len(bearer_api.records)
+    assert row["consecutive_failures"] == 1
+    assert "HTTP 500" in row["last_error"]
+    assert workspace.keys("_state/") == [
+        k for k in workspace.keys("_state/") if k.endswith(".lease.json")
+    ]
