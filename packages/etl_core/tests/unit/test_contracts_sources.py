@@ -176,7 +176,6 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
         ('headers = { Authorization = "x" }', "headers.Authorization", "credential"),
         ("params = { api_key = 1 }", "params.api_key", "credential"),
         ('base_url = "ftp://x"', "base_url", "http://"),
-        ("concurrency = 0", "concurrency", "1 to 64"),
         ("max_attempts = 0", "max_attempts", "1 or more"),
     ],
 )
