@@ -16,6 +16,7 @@ from data_pipeline.errors import (
     ApiUnavailableError,
 )
 from data_pipeline.ingest import ObjectStateStore
+from etl_core.testing import capture_metrics
 
 from .conftest import SECRETS, Fault
 
@@ -248,3 +249,22 @@ def test_the_rate_limit_spaces_requests(workspace, api) -> None:
     pages = len(api.requests)
     assert pages >= 10
     assert time.monotonic() - started >= (pages - 1) / 20 * 0.9
+
+
+def test_requests_retries_pages_records_and_bytes_are_counted(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 503, {"Retry-After": "1"}))
+
+    with capture_metrics() as metrics:
+        [outcome] = workspace.ingest("items")
+
+    labels = {"source": "shop", "endpoint": "items"}
+    assert metrics.value("etl_data_pipeline_api_requests_total", **labels, status="503") == 1
+    pages = 11  # 47 records, 5 a page, then the empty page that ends the walk
+    assert metrics.value("etl_data_pipeline_api_requests_total", **labels, status="200") == pages
+    assert metrics.value("etl_data_pipeline_api_retries_total", **labels) == 1
+    assert metrics.value("etl_data_pipeline_api_rate_limit_wait_seconds_total", source="shop") == 1
+    assert metrics.value("etl_data_pipeline_api_pages_total", **labels) == outcome.pages == pages
+    assert metrics.value("etl_data_pipeline_api_records_total", **labels) == len(api.records)
+    assert metrics.value("etl_data_pipeline_api_bytes_total", **labels) > 0
+    assert metrics.count("etl_data_pipeline_api_request_seconds", **labels) == pages + 1
