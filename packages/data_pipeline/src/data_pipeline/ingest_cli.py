@@ -23,6 +23,7 @@ import typer
 from rich.table import Table
 
 from data_pipeline import db
+from data_pipeline.errors import EndpointBusyError
 from data_pipeline.ingest import (
     DatabaseStateStore,
     IngestContext,
@@ -189,6 +190,7 @@ def _ingest(
     )
     outcomes: list[WindowOutcome] = []
     failures: list[dict[str, str]] = []
+    busy: list[str] = []
     try:
         with _stop_on_signals(context):
             for wave in waves(plan):
@@ -201,6 +203,10 @@ def _ingest(
                     if isinstance(result.error, IngestStoppedError):
                         continue
                     source, endpoint = unit_names(result.unit)
+                    if isinstance(result.error, EndpointBusyError):  # another run has it: not ours
+                        cli.notice(f"{source}/{endpoint}: {result.error}", level=logging.WARNING)
+                        busy.append(result.unit.key)
+                        continue
                     failures.append({"unit": result.unit.key, "error": str(result.error)})
                     cli.notice(f"{source}/{endpoint}: {result.error}", level=logging.ERROR)
     finally:
@@ -213,7 +219,7 @@ def _ingest(
         session.push_metrics("etl_data_pipeline_ingest")
     if context.stop.is_set():
         raise KeyboardInterrupt
-    _print_outcomes(cli, outcomes, failures, as_json)
+    _print_outcomes(cli, outcomes, failures, busy, as_json)
     return ExitCode.FAILED if failures else ExitCode.OK
 
 
@@ -243,15 +249,21 @@ def _print_outcomes(
     cli: RuntimeCLI[PipelineSettings],
     outcomes: list[WindowOutcome],
     failures: list[dict[str, str]],
+    busy: list[str],
     as_json: bool,
 ) -> None:
     if as_json:
-        document = {"windows": [o.to_dict() for o in outcomes], "failures": failures}
+        document = {
+            "windows": [o.to_dict() for o in outcomes],
+            "failures": failures,
+            "busy": busy,
+        }
         cli.out.print(json.dumps(document), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table("source", "endpoint", "window", "pages", "records", "chunks", "cursor")
     for o in outcomes:
         window = o.unit.rpartition("/")[2] + (" (resumed)" if o.resumed else "")
+        window += f" (skipped: {o.skipped})" if o.skipped else ""
         table.add_row(
             o.source,
             o.endpoint,
@@ -265,6 +277,7 @@ def _print_outcomes(
     cli.out.print(
         f"{len(outcomes)} window(s) ingested, {sum(o.records for o in outcomes)} records, "
         f"{len(failures)} failed"
+        + (f", {len(busy)} skipped (another run holds them)" if busy else "")
     )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from data_pipeline.ingest import lease_key
+from etl_core.storage import acquire_lease
 from etl_core.testing.scripts import run_script
 
 from .conftest import SECRETS, Fault
@@ -223,3 +225,16 @@ def test_with_a_database_the_state_lives_in_its_api_ingestion_table(
     assert workspace.keys("_state/") == [
         k for k in workspace.keys("_state/") if k.endswith(".lease.json")
     ]
+
+
+def test_an_endpoint_held_by_another_run_is_skipped_with_a_warning(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    key = lease_key("shop", "items")
+
+    with acquire_lease(workspace.store, key, ttl=60, purpose="ingest by a colleague"):
+        result = cli(workspace, "ingest", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["busy"] == ["shop/items/incremental"]
+    assert "ingest by a colleague" in result.stderr
+    assert bearer_api.requests == []

@@ -156,3 +156,39 @@ def test_a_child_endpoint_resumes_inside_the_parent_it_stopped_at(workspace, api
     expected = [order for customer in api.customers for order in api.orders[customer["id"]]]
     assert outcome.resumed
     assert workspace.landed("orders") == expected
+
+
+def test_rerunning_a_backfill_that_failed_midway_lands_each_window_once(workspace, api) -> None:
+    extra = 'window = "10m"'
+    workspace.source("max_attempts = 1\n" + INCREMENTAL.format(extra=extra), endpoints=("items",))
+    api.faults.append(Fault("/cursor", 500, after=1))  # the second window's request
+    with pytest.raises(ApiUnavailableError):
+        workspace.ingest("items", since=stamp(1), until=stamp(31))
+
+    outcomes = workspace.ingest(
+        "items", since=stamp(1), until=stamp(31), run_id="20260302T000000Z-bbbbbb"
+    )
+
+    # the unfinished second window is finished first, then each window is skipped or run
+    assert [(o.unit.rpartition("..")[2], o.resumed, o.skipped) for o in outcomes] == [
+        (stamp(21), True, ""),
+        (stamp(11), False, "ingested before"),
+        (stamp(21), False, "ingested before"),
+        (stamp(31), False, ""),
+    ]
+    assert workspace.landed("items") == api.records[0:30]
+
+
+def test_full_refresh_fetches_a_finished_window_again(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items", since=stamp(1), until=stamp(11))
+
+    [again] = workspace.ingest(
+        "items",
+        since=stamp(1),
+        until=stamp(11),
+        full_refresh=True,
+        run_id="20260302T000000Z-bbbbbb",
+    )
+
+    assert again.records == 10

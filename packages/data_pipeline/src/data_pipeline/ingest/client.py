@@ -109,7 +109,8 @@ class ApiClient:
 
         def count(state: RetryState) -> None:
             metrics.retries.labels(**labels).inc()
-            metrics.rate_limit_wait.labels(source=self.source.source).inc(state.delay)
+            if getattr(state.error, "retry_after", None) is not None:  # the server said wait
+                metrics.rate_limit_wait.labels(source=self.source.source).inc(state.delay)
 
         return RetryPolicy(
             attempts=self.source.max_attempts,

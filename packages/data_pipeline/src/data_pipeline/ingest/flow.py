@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BOUNDARY = 10_000
 """Records remembered at the high-water mark (to skip when the mark is sent again)."""
+MAX_WINDOWS_DONE = 1_000
+"""Finished bounded windows remembered (a re-run of the same backfill skips them)."""
 
 
 class IngestStoppedError(DataPipelineError):
@@ -113,6 +115,8 @@ class WindowOutcome:
     chunks: int
     cursor: str | None
     resumed: bool
+    skipped: str = ""
+    """Why nothing was fetched (a bounded window ingested before), else empty."""
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as JSON-ready data."""
@@ -188,11 +192,39 @@ def _run(
         outcomes.append(outcome)
         if pending.unit == unit.key:
             return outcomes
+    if unit.key in state.windows_done and not unit.params.get("full_refresh"):
+        # a re-run of a backfill that crashed part-way: its finished windows are not fetched
+        # (and landed) again; --full-refresh fetches them anyway
+        outcomes.append(_done_before(source, endpoint, unit, state))
+        return outcomes
     window = open_window(unit, endpoint, state, context.run_id)
     walk = _Walk(context, source, endpoint, state.with_window(window), window, lease)
     walk.open()
     outcomes.append(walk.run()[0])
     return outcomes
+
+
+def _done_before(
+    source: Source, endpoint: Endpoint, unit: WorkUnit, state: EndpointState
+) -> WindowOutcome:
+    logger.info(
+        "%s/%s window %s was ingested before; skipped (--full-refresh fetches it again)",
+        source.source,
+        endpoint.name,
+        unit.key,
+    )
+    return WindowOutcome(
+        source=source.source,
+        endpoint=endpoint.name,
+        unit=unit.key,
+        run="",
+        pages=0,
+        records=0,
+        chunks=0,
+        cursor=state.cursor,
+        resumed=False,
+        skipped="ingested before",
+    )
 
 
 class _Walk:
@@ -396,7 +428,12 @@ class _Walk:
         window = self.window
         self.archive.write_manifest(status="complete", records=window.records, chunks=window.chunk)
         cursor, boundary = self._new_mark()
-        self.state = replace(self.state, cursor=cursor, boundary=boundary, window=None)
+        done = self.state.windows_done
+        if window.bounded and window.unit not in done:
+            done = [*done, window.unit][-MAX_WINDOWS_DONE:]
+        self.state = replace(
+            self.state, cursor=cursor, boundary=boundary, window=None, windows_done=done
+        )
         self.context.states.save(self.lease, self.state, landed=0, finished=True)
         outcome = WindowOutcome(
             source=self.source.source,

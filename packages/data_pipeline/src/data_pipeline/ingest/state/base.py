@@ -86,6 +86,7 @@ class EndpointState:
         cursor: The high-water mark of the finished windows (``None`` before the first).
         boundary: The identities of the records landed at ``cursor`` (the mark is sent
             inclusively; these are not landed again).
+        windows_done: The bounded (``--since``/``--until``) windows finished, by unit key.
         window: The window in progress, if a run stopped inside one.
         last_success_at: When a window last finished (ISO 8601).
         last_error: Why the last attempt failed (empty after a success).
@@ -98,6 +99,7 @@ class EndpointState:
     endpoint: str
     cursor: str | None = None
     boundary: list[str] = field(default_factory=list)
+    windows_done: list[str] = field(default_factory=list)
     window: Window | None = None
     last_success_at: str | None = None
     last_error: str = ""

@@ -49,6 +49,7 @@ class DatabaseStateStore(StateStore):
             state,
             cursor=document.get("cursor"),
             boundary=list(document.get("boundary") or []),
+            windows_done=list(document.get("windows_done") or []),
             window=Window.from_dict(window) if window else None,
             token=int(document.get("token", 0)),
         )
@@ -59,6 +60,7 @@ class DatabaseStateStore(StateStore):
         document = {
             "cursor": state.cursor,
             "boundary": state.boundary,
+            "windows_done": state.windows_done,
             "window": state.window.to_dict() if state.window else None,
             "token": token,
         }
