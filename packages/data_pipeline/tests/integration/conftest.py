@@ -72,6 +72,7 @@ class RecordsApi:
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.delay = 0.0
+        self.max_page = 1000  # a server may give fewer records a page than asked for
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -146,7 +147,7 @@ class RecordsApi:
     def route(self, path: str, query: dict[str, str]) -> tuple[dict[str, str], Any]:
         """Headers and JSON body of a records request in each pagination style."""
         rows = self.window(query)
-        size = int(query.get("per_page") or query.get("limit") or 10)
+        size = min(int(query.get("per_page") or query.get("limit") or 10), self.max_page)
         if path == "/page":
             page = int(query.get("page", 1))
             chunk = rows[(page - 1) * size : page * size]

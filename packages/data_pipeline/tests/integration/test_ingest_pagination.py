@@ -91,6 +91,28 @@ def test_every_pagination_style_lands_exactly_the_servers_records(workspace, api
     assert outcome.chunks == -(-len(api.records) // 7)
 
 
+@pytest.mark.parametrize("style", ["page_number", "offset", "page_number_total"])
+def test_pages_requested_ahead_land_exactly_the_servers_records(workspace, api, style) -> None:
+    api.delay = 0.02
+    workspace.source("concurrency = 4\n" + endpoint(style), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    pages = json.loads(workspace.store.read_bytes(manifest))["pages"]
+    assert [p["page"] for p in pages] == list(range(outcome.pages))
+
+
+def test_a_short_page_corrects_the_offsets_requested_ahead(workspace, api) -> None:
+    api.max_page = 4  # asked for 10, the server gives 4: every prediction is wrong
+    workspace.source("concurrency = 3\n" + endpoint("offset"), endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+
+
 def test_landed_chunks_match_the_dataset_contract_with_their_partition_date(workspace) -> None:
     workspace.source(endpoint("offset"), endpoints=("items",))
     workspace.ingest("items")

@@ -71,11 +71,12 @@ def count_writes(workspace) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("concurrency", [1, 3])
 def test_a_crash_at_every_write_then_a_resume_lands_each_record_exactly_once(
-    workspace, api, tmp_path
+    workspace, api, tmp_path, concurrency
 ) -> None:
     api.records = api.records[:22]
-    workspace.source(SOURCE, endpoints=("items",))
+    workspace.source(f"concurrency = {concurrency}\n" + SOURCE, endpoints=("items",))
     total = count_writes(workspace)
     assert total > 15
 

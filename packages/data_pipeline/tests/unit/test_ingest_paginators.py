@@ -139,6 +139,20 @@ def test_an_empty_page_ends_every_style(style: str) -> None:
     assert pages.next(first, _page(BASE, {"data": [], "next": "5"}, [])) is None
 
 
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_predicted_requests_are_the_ones_full_pages_lead_to(style: str) -> None:
+    config, respond = STYLES[style]
+    pages = paginator(config)
+    _, requests = walk(pages, respond)
+
+    predicted = pages.predict(requests[0], 3)
+
+    if pages.parallel:
+        assert [p.params for p in predicted] == [r.params for r in requests[1:3]]
+    else:
+        assert predicted == []
+
+
 def test_total_count_stops_before_an_extra_request() -> None:
     config = Pagination(type="page_number", page_size=SIZE, total_path="total")
     _, requests = walk(paginator(config), page_number)

@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ from data_pipeline.ingest.chunks import write_chunk
 from data_pipeline.ingest.client import ApiClient
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
 from data_pipeline.ingest.pagination import Page, PageRequest, paginator_for
+from data_pipeline.ingest.prefetch import PageAhead
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
 from data_pipeline.ingest.windows import open_window, unit_names
 from etl_core.contracts import (
@@ -256,6 +258,8 @@ class _Walk:
         self.pages = 0
         self.labels = {"source": source.source, "endpoint": endpoint.name}
         self.seen_at_start = self._boundary_at_start()
+        self.depth = source.concurrency
+        self.ahead = PageAhead(partial(self.client.get, endpoint.name), self.depth)
 
     # ------------------------------------------------------------------ walk
 
@@ -265,6 +269,12 @@ class _Walk:
         self.context.states.save(self.lease, self.state, landed=0, finished=False)
 
     def run(self) -> tuple[WindowOutcome, EndpointState]:
+        try:
+            return self._walk()
+        finally:
+            self.ahead.close()
+
+    def _walk(self) -> tuple[WindowOutcome, EndpointState]:
         if self.endpoint.parent is not None and self.window.parents is None:
             self._fetch_parents()
         window = self.window
@@ -276,7 +286,9 @@ class _Walk:
             path = self._path(sequence)
             current: PageRequest | None = request or paginator.first()
             while current is not None:
-                page = self._fetch(number, *self._request(path, current), role="records")
+                upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
+                url, params = self._request(path, current)
+                page = self._fetch(number, url, params, role="records", upcoming=upcoming)
                 following = paginator.next(current, page)
                 records = page.records
                 for index in range(skip, len(records)):
@@ -313,13 +325,21 @@ class _Walk:
             return request.url, {}
         return path, {**self._params(), **request.params}
 
-    def _fetch(self, number: int, url: str, params: dict[str, str], *, role: str) -> Page:
+    def _fetch(
+        self,
+        number: int,
+        url: str,
+        params: dict[str, str],
+        *,
+        role: str,
+        upcoming: list[tuple[str, dict[str, str]]] | None = None,
+    ) -> Page:
         if self.context.stop.is_set():
             raise IngestStoppedError(
                 f"{self.source.source}/{self.endpoint.name}: stopped at page {number}; "
                 "the next run resumes after the last landed chunk"
             )
-        response = self.client.get(self.endpoint.name, url, params)
+        response = self.ahead.get(url, params, upcoming or ())
         self.archive.add(number, response, role=role)
         self.pages += 1
         metrics.pages.labels(**self.labels).inc()

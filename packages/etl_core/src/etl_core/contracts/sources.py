@@ -211,6 +211,7 @@ class Source:
     timeout: timedelta = timedelta(seconds=30)
     max_attempts: int = 5
     max_retry_wait: timedelta = timedelta(minutes=5)
+    concurrency: int = 1
     auth: Auth = field(default_factory=Auth)
     rate_limit: RateLimit = field(default_factory=RateLimit)
     origin: str = field(default="", init=False, compare=False)
@@ -446,6 +447,8 @@ class _SourceRules:
             self.fail("max_attempts", f"expected 1 or more, got {source.max_attempts}")
         if source.max_retry_wait < timedelta(0):
             self.fail("max_retry_wait", "expected a duration of zero or more")
+        if not 1 <= source.concurrency <= 32:
+            self.fail("concurrency", f"expected 1 to 32 requests at once, got {source.concurrency}")
         limit = source.rate_limit
         if limit.requests_per_second is not None and limit.requests_per_second <= 0:
             self.fail("rate_limit.requests_per_second", "expected a rate above zero")

@@ -116,6 +116,11 @@ class Paginator(abc.ABC):
             return None
         return replace(following, number=current.number + 1, seen=seen)
 
+    def predict(self, current: PageRequest, depth: int) -> list[PageRequest]:
+        """Up to ``depth - 1`` requests likely to follow ``current`` (full pages assumed), for
+        styles that can tell them before the answer arrives; none for the others."""
+        return []
+
     @abc.abstractmethod
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The style's own step (number and seen are filled in by :meth:`next`)."""

@@ -20,6 +20,12 @@ class OffsetLimit(Paginator):
         """The offset after the records of ``page``."""
         return self._at(int(current.params[self.config.offset_param]) + len(page.records))
 
+    def predict(self, current: PageRequest, depth: int) -> list[PageRequest]:
+        """The next offsets, a full page apart."""
+        assert self.config.page_size is not None  # the source's validation requires it
+        offset = int(current.params[self.config.offset_param])
+        return [self._at(offset + step * self.config.page_size) for step in range(1, depth)]
+
     def _at(self, offset: int) -> PageRequest:
         assert self.config.page_size is not None  # the source's validation requires it
         params = {

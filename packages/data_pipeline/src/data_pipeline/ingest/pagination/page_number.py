@@ -20,5 +20,10 @@ class PageNumber(Paginator):
         """The next page number."""
         return self._page(int(current.params[self.config.page_param]) + 1)
 
+    def predict(self, current: PageRequest, depth: int) -> list[PageRequest]:
+        """The next page numbers."""
+        number = int(current.params[self.config.page_param])
+        return [self._page(number + step) for step in range(1, depth)]
+
     def _page(self, number: int) -> PageRequest:
         return PageRequest(params={self.config.page_param: str(number), **self.size_params()})
