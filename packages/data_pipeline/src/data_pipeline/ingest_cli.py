@@ -191,6 +191,7 @@ def _ingest(
     outcomes: list[WindowOutcome] = []
     failures: list[dict[str, str]] = []
     busy: list[str] = []
+    misconfigured = False  # e.g. a secret reference that does not resolve: exit 2, not 1
     try:
         with _stop_on_signals(context):
             for wave in waves(plan):
@@ -208,6 +209,7 @@ def _ingest(
                         busy.append(result.unit.key)
                         continue
                     failures.append({"unit": result.unit.key, "error": str(result.error)})
+                    misconfigured = misconfigured or isinstance(result.error, ConfigError)
                     cli.notice(f"{source}/{endpoint}: {result.error}", level=logging.ERROR)
     finally:
         context.close()
@@ -220,6 +222,8 @@ def _ingest(
     if context.stop.is_set():
         raise KeyboardInterrupt
     _print_outcomes(cli, outcomes, failures, busy, as_json)
+    if misconfigured:
+        return ExitCode.USAGE
     return ExitCode.FAILED if failures else ExitCode.OK
 
 

@@ -238,3 +238,13 @@ def test_an_endpoint_held_by_another_run_is_skipped_with_a_warning(workspace, be
     assert json.loads(result.stdout)["busy"] == ["shop/items/incremental"]
     assert "ingest by a colleague" in result.stderr
     assert bearer_api.requests == []
+
+
+def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+
+    result = cli(workspace, "ingest", env={"SHOP_TOKEN": ""})
+
+    assert result.returncode == 2, result.stderr
+    assert "env:SHOP_TOKEN" in result.stderr
+    assert bearer_api.requests == []
