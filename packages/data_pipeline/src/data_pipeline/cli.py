@@ -19,6 +19,7 @@ from data_pipeline.backfill import (
     start_backfill,
 )
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
+from data_pipeline.ingest_cli import add_ingest_commands
 from data_pipeline.layout import remove_abandoned_writes
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
@@ -46,6 +47,7 @@ app, out, err = cli.app, cli.out, cli.err
 main = cli.main
 db_app = typer.Typer(help="The platform database (needs the 'schema' extra).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+add_ingest_commands(cli)
 
 DatabaseUrl = Annotated[
     str | None,

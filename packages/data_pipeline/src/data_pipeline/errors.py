@@ -15,15 +15,22 @@ from etl_core.errors import (
     FatalError,
     LeaseBusyError,
     MissingDependencyError,
+    RetryableError,
 )
 
 __all__ = [
+    "ApiAuthError",
+    "ApiError",
+    "ApiRequestError",
+    "ApiResponseError",
+    "ApiUnavailableError",
     "BackfillConflictError",
     "DataPipelineError",
     "DatabaseNotConfiguredError",
     "DatabaseNotReadyError",
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
+    "EndpointBusyError",
     "JoinKeyTypeError",
     "MissingColumnError",
     "MissingPartitionError",
@@ -114,3 +121,70 @@ class SupersededError(DataPipelineError, FatalError):
 
 class BackfillConflictError(DataPipelineError, ConfigError):
     """A backfill overlapping the requested one is still running, or a job cannot resume."""
+
+
+# --------------------------------------------------------------- API ingestion
+
+
+class ApiError(DataPipelineError):
+    """Ingesting an API endpoint failed; names the source, endpoint and URL (never a secret).
+
+    Attributes:
+        source: The API source (``sources/<source>.toml``).
+        endpoint: The endpoint, when one is concerned.
+        url: The request URL with secret query parameters removed.
+        status: The HTTP status, when a response came.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        endpoint: str = "",
+        url: str = "",
+        status: int | None = None,
+    ) -> None:
+        self.source = source
+        self.endpoint = endpoint
+        self.url = url
+        self.status = status
+        where = f"{source}/{endpoint}" if endpoint else source
+        super().__init__(f"API {where}: {message}")
+
+
+class ApiUnavailableError(ApiError, RetryableError):
+    """A timeout, a connection error, a 5xx or a 429: worth another attempt.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds (capped), when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        endpoint: str = "",
+        url: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        ApiError.__init__(self, message, source=source, endpoint=endpoint, url=url, status=status)
+        self.retry_after = retry_after  # after: RetryableError.__init__ (via the MRO) resets it
+
+
+class ApiRequestError(ApiError, FatalError):
+    """The API refused a request (a 4xx other than 408/429): another attempt would not help."""
+
+
+class ApiAuthError(ApiError, FatalError):
+    """Credentials were refused, or the OAuth2 token endpoint gave no usable token."""
+
+
+class ApiResponseError(ApiError, FatalError):
+    """A response is not what the source configuration says: not JSON, no records array,
+    a record that is not an object, a next-page URL to another host."""
+
+
+class EndpointBusyError(DataPipelineError, LeaseBusyError):
+    """Another run holds the endpoint's lease: two runs of one endpoint never overlap."""

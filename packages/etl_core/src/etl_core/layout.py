@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 __all__ = [
     "API",
+    "API_CHUNK_SUFFIX",
     "CURATED",
     "DELIVERIES",
     "LANDING",
@@ -51,6 +52,8 @@ __all__ = [
     "is_data_key",
     "is_delivery_manifest",
     "is_sidecar",
+    "landing_api_chunk_key",
+    "landing_api_chunk_name",
     "landing_api_prefix",
     "landing_key",
     "landing_prefix",
@@ -61,6 +64,7 @@ __all__ = [
     "quarantine_key",
     "quarantine_prefix",
     "quarantine_record_key",
+    "raw_api_manifest_key",
     "raw_api_page_key",
     "raw_api_prefix",
     "rejected_rows_key",
@@ -103,9 +107,12 @@ QUARANTINE_SUFFIX = ".quarantine.json"
 SIDECAR_SUFFIXES: tuple[str, ...] = (QUALITY_SUFFIX, REJECTED_SUFFIX, QUARANTINE_SUFFIX)
 """Suffixes of documents written beside data; a file so named is never data."""
 MANIFEST_NAME = "_manifest.json"
+"""The name of a curated partition's manifest, inside the partition's folder (and of an API
+run's manifest, inside the run's folder under ``raw/``)."""
 DELIVERIES = "_deliveries"
 """The folder of a validated partition holding its delivery manifests."""
-"""The name of a curated partition's manifest, inside the partition's folder."""
+API_CHUNK_SUFFIX = ".jsonl.gz"
+"""The ending of a landed API records chunk (gzip JSON Lines)."""
 
 _PARTITIONED = (VALIDATED, QUARANTINE, CURATED)
 _DT_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
@@ -170,6 +177,33 @@ def landing_key(source: str, name: str) -> str:
 def landing_api_prefix(source: str, endpoint: str) -> str:
     """Where records extracted from an API endpoint land: ``landing/api/<source>/<endpoint>/``."""
     return landing_prefix(f"{API}/{_segment(source, 'source')}/{_segment(endpoint, 'endpoint')}")
+
+
+def landing_api_chunk_name(endpoint: str, dt: date, run: str, chunk: int) -> str:
+    """The file name of a landed records chunk: ``<endpoint>_<YYYYMMDD>_<run>_<chunk>.jsonl.gz``.
+
+    A dataset contract fed by the endpoint matches it with ``source =
+    "api/<source>/<endpoint>"`` and ``pattern = "<endpoint>_{date:%Y%m%d}_*.jsonl.gz"``.
+    Chunks are numbered from 0 with six digits, so names sort in chunk order, and the
+    name depends only on its arguments, so a chunk rewritten after a crash replaces itself.
+
+    Raises:
+        ValueError: a bad endpoint, date, run or chunk number.
+    """
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+        raise ValueError(f"chunk: expected a chunk number >= 0, got {chunk!r}")
+    if isinstance(dt, datetime) or not isinstance(dt, date):
+        raise ValueError(f"dt: expected a date (not a datetime), got {dt!r}")
+    name = f"{_segment(endpoint, 'endpoint')}_{dt:%Y%m%d}_{_segment(run, 'run')}"
+    return f"{name}_{chunk:06d}{API_CHUNK_SUFFIX}"
+
+
+def landing_api_chunk_key(source: str, endpoint: str, dt: date, run: str, chunk: int) -> str:
+    """Where one chunk of an endpoint's records lands: ``landing/api/<source>/<endpoint>/<name>``.
+
+    The name is :func:`landing_api_chunk_name`'s.
+    """
+    return landing_api_prefix(source, endpoint) + landing_api_chunk_name(endpoint, dt, run, chunk)
 
 
 def split_landing_key(key: str) -> tuple[str, str] | None:
@@ -330,6 +364,16 @@ def raw_api_page_key(source: str, endpoint: str, dt: date, run: str, page: int) 
     if isinstance(page, bool) or not isinstance(page, int) or page < 0:
         raise ValueError(f"page: expected a page number >= 0, got {page!r}")
     return f"{raw_api_prefix(source, endpoint, dt, run)}{page:05d}.json.gz"
+
+
+def raw_api_manifest_key(source: str, endpoint: str, dt: date, run: str) -> str:
+    """The manifest of one ingestion run: ``raw/api/<source>/<endpoint>/dt=<date>/<run>/`` +
+    ``_manifest.json``.
+
+    It lists every archived page of the run (request URL without secrets, status,
+    selected headers, ETag, fetch time, SHA-256).
+    """
+    return raw_api_prefix(source, endpoint, dt, run) + MANIFEST_NAME
 
 
 # -------------------------------------------------------------------- state

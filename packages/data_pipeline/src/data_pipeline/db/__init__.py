@@ -15,6 +15,7 @@ from data_pipeline.db.api_state import (
     ApiState,
     load_api_state,
     record_api_failure,
+    save_api_checkpoint,
     save_api_state,
 )
 from data_pipeline.db.backfills import (
@@ -46,6 +47,7 @@ __all__ = [
     "record_api_failure",
     "run_recorder",
     "running_backfill_jobs",
+    "save_api_checkpoint",
     "save_api_state",
     "schema_installed",
     "set_backfill_job_state",

@@ -11,7 +11,13 @@ from datetime import datetime
 
 from data_pipeline.db.door import door
 
-__all__ = ["ApiState", "load_api_state", "record_api_failure", "save_api_state"]
+__all__ = [
+    "ApiState",
+    "load_api_state",
+    "record_api_failure",
+    "save_api_checkpoint",
+    "save_api_state",
+]
 
 _FEATURE = "API ingestion state"
 
@@ -27,6 +33,7 @@ class ApiState:
     last_success_at: datetime | None
     consecutive_failures: int
     records_total: int
+    last_error: str = ""
 
 
 def load_api_state(source: str, endpoint: str) -> ApiState | None:
@@ -69,6 +76,33 @@ def save_api_state(
             consecutive_failures=0,
             records_total=F("records_total") + records,
             last_run=run,
+            updated_at=now,
+        )
+
+
+def save_api_checkpoint(
+    source: str,
+    endpoint: str,
+    *,
+    cursor: str,
+    high_water_mark: datetime | None = None,
+    records: int = 0,
+) -> None:
+    """Record progress inside a window (a landed chunk): the position moves, ``records`` are
+    added; the success time and the failure count are left to the window's end."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    now = timezone.now()
+    with door(_FEATURE) as schema, schema.models(schema.LEDGER_APP) as ledger:
+        state, _ = ledger["ApiIngestionState"].objects.get_or_create(
+            source=source, endpoint=endpoint
+        )
+        ledger["ApiIngestionState"].objects.filter(pk=state.pk).update(
+            cursor=cursor,
+            high_water_mark=high_water_mark,
+            last_attempt_at=now,
+            records_total=F("records_total") + records,
             updated_at=now,
         )
 

@@ -135,6 +135,7 @@ class ContractCheck:
     datasets: tuple[str, ...] = ()
     errors: tuple[FieldError, ...] = ()
     summary: str = ""
+    sources: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -153,6 +154,7 @@ class ContractCheck:
             "config_dir": self.config_dir,
             "valid": self.valid,
             "datasets": list(self.datasets),
+            "sources": list(self.sources),
             "errors": errors,
         }
         if self.summary:
@@ -172,9 +174,14 @@ class ContractCheck:
         """The verdict as lines for a terminal: one per error, ``file:line: field: message``."""
         if self.valid:
             count = len(self.datasets)
-            return [
+            lines = [
                 f"{count} contract{'s' if count != 1 else ''} valid: {', '.join(self.datasets)}"
             ]
+            if self.sources:
+                count = len(self.sources)
+                plural = "s" if count != 1 else ""
+                lines.append(f"{count} API source{plural} valid: {', '.join(self.sources)}")
+            return lines
         lines = [self.summary]
         for error in self.errors:
             file, line = error_location(error)
@@ -189,13 +196,28 @@ def check_contracts(
     validators: Iterable[ContractValidator] = (),
     environ: Mapping[str, str] | None = None,
 ) -> ContractCheck:
-    """Load every contract of ``config_dir`` and say whether they are valid, never raising."""
+    """Load every contract and API source of ``config_dir``, say whether they are valid, never
+    raising. Sources are checked against the contracts when those loaded."""
+    from etl_core.contracts.sources import load_sources
+
+    summaries: list[str] = []
+    errors: list[FieldError] = []
+    contracts: ContractSet | None = None
     try:
         contracts = load_contracts(config_dir, validators=validators, environ=environ)
     except ContractError as exc:
-        summary = str(exc).splitlines()[0]
-        return ContractCheck(str(config_dir), errors=exc.errors, summary=summary)
-    return ContractCheck(str(config_dir), datasets=contracts.datasets)
+        summaries.append(str(exc).splitlines()[0])
+        errors.extend(exc.errors)
+    try:
+        sources = load_sources(config_dir, contracts=contracts, environ=environ).names
+    except ContractError as exc:
+        summaries.append(str(exc).splitlines()[0])
+        errors.extend(exc.errors)
+        sources = ()
+    if errors or summaries:
+        return ContractCheck(str(config_dir), errors=tuple(errors), summary="; ".join(summaries))
+    assert contracts is not None
+    return ContractCheck(str(config_dir), datasets=contracts.datasets, sources=sources)
 
 
 def _read_holidays(contract: Contract, path: Path) -> None:

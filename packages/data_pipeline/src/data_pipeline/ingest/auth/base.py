@@ -1,0 +1,57 @@
+"""The authenticator interface: an ``httpx.Auth`` that signs each request of one source.
+
+Each kind of ``[auth]`` is one module with one :class:`Authenticator` subclass;
+:func:`data_pipeline.ingest.auth.authenticator_for` picks it by ``type``. Secrets
+are revealed on every request (a rotated file or variable is picked up) and never
+kept in a URL that is logged or archived: query parameters that carry one are named
+in :attr:`Authenticator.hidden_params`, which the client strips from every URL it
+records.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Generator
+
+import httpx
+
+from etl_core.contracts import Auth
+
+__all__ = ["Authenticator"]
+
+
+class Authenticator(httpx.Auth, abc.ABC):
+    """Signs requests; a 401 is answered once by :meth:`refresh` and a second attempt.
+
+    Args:
+        source: The source's name, for errors.
+        config: Its ``[auth]`` section.
+        timeout: Seconds for a request of the authenticator's own (a token endpoint).
+    """
+
+    hidden_params: tuple[str, ...] = ()
+    """Query parameters holding a secret: removed from every URL that is recorded."""
+
+    def __init__(self, source: str, config: Auth, *, timeout: float) -> None:
+        self.source = source
+        self.config = config
+        self.timeout = timeout
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Sign ``request``; after a 401, refresh the credentials once and send it again."""
+        self.apply(request)
+        response = yield request
+        if response.status_code == httpx.codes.UNAUTHORIZED and self.refresh():
+            self.apply(request)
+            yield request
+
+    @abc.abstractmethod
+    def apply(self, request: httpx.Request) -> None:
+        """Put the credentials on ``request`` (a header or a query parameter)."""
+
+    def refresh(self) -> bool:
+        """Renew the credentials after a 401; ``True`` when a second attempt makes sense."""
+        return False
+
+    def close(self) -> None:
+        """Release what the authenticator holds."""

@@ -1,0 +1,119 @@
+"""``type = "oauth2"``: OAuth2 client credentials (RFC 6749 section 4.4).
+
+The token is fetched on first use and again ``refresh_margin`` before it expires
+(``expires_in``); a 401 fetches a new one once. The client authenticates to the
+token endpoint with HTTP Basic (the method every server must support). Threads
+of one source share the token; only one of them fetches it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from data_pipeline.errors import ApiAuthError, ApiUnavailableError
+from data_pipeline.ingest.auth.base import Authenticator
+from etl_core.contracts import Auth
+
+__all__ = ["OAuth2ClientCredentials"]
+
+_DEFAULT_LIFETIME = 3600.0  # seconds, when the token response has no expires_in
+
+
+class OAuth2ClientCredentials(Authenticator):
+    """A bearer token from ``token_url`` for ``client_id`` / ``client_secret`` (and ``scope``)."""
+
+    def __init__(
+        self,
+        source: str,
+        config: Auth,
+        *,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(source, config, timeout=timeout)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+
+    def apply(self, request: httpx.Request) -> None:
+        """Set ``Authorization: Bearer`` to a token valid for at least ``refresh_margin``."""
+        request.headers["Authorization"] = f"Bearer {self._current()}"
+
+    def refresh(self) -> bool:
+        """Drop the token the API refused, so the retry fetches a new one."""
+        with self._lock:
+            self._token = None
+        return True
+
+    def close(self) -> None:
+        """Close the token endpoint's connection."""
+        self._http.close()
+
+    def _current(self) -> str:
+        margin = self.config.refresh_margin.total_seconds()
+        with self._lock:
+            if self._token is None or self._clock() >= self._expires - margin:
+                self._token, lifetime = self._fetch()
+                self._expires = self._clock() + lifetime
+            return self._token
+
+    def _fetch(self) -> tuple[str, float]:
+        config = self.config
+        assert config.token_url  # the source's validation requires all three
+        assert config.client_id
+        assert config.client_secret
+        form = {"grant_type": "client_credentials"}
+        if config.scope:
+            form["scope"] = config.scope
+        url = config.token_url
+        try:
+            response = self._http.post(
+                url, data=form, auth=(config.client_id, config.client_secret.reveal())
+            )
+        except httpx.TimeoutException:
+            raise self._unavailable(f"the token endpoint {url} timed out", None) from None
+        except httpx.TransportError as exc:
+            raise self._unavailable(
+                f"the token endpoint {url} is unreachable: {exc}", None
+            ) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise self._unavailable(
+                f"the token endpoint {url} answered {response.status_code}", response.status_code
+            )
+        if response.status_code != 200:
+            raise ApiAuthError(
+                f"the token endpoint {url} refused the client credentials of client "
+                f"{config.client_id!r} with HTTP {response.status_code}",
+                source=self.source,
+                url=url,
+                status=response.status_code,
+            )
+        return self._token_of(response)
+
+    def _token_of(self, response: httpx.Response) -> tuple[str, float]:
+        try:
+            document = response.json()
+            token = document["access_token"]
+            lifetime = float(document.get("expires_in") or _DEFAULT_LIFETIME)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            token, lifetime = None, 0.0
+        if not isinstance(token, str) or not token:
+            raise ApiAuthError(
+                f"the token endpoint {self.config.token_url} answered without an access_token",
+                source=self.source,
+                url=str(self.config.token_url),
+                status=response.status_code,
+            )
+        return token, lifetime
+
+    def _unavailable(self, message: str, status: int | None) -> ApiUnavailableError:
+        return ApiUnavailableError(
+            message, source=self.source, url=str(self.config.token_url), status=status
+        )

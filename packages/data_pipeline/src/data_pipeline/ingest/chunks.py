@@ -1,0 +1,46 @@
+"""Landed records: gzip JSON Lines chunks under ``landing/api/<source>/<endpoint>/``.
+
+A chunk is written whole (the store publishes it on close) under a name that depends
+only on the window's run and the chunk's number, so a chunk written again after a
+crash replaces itself instead of landing twice. Records are written as received
+(keys in their order, text not escaped).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from etl_core.layout import landing_api_chunk_key
+from etl_core.storage import ObjectStore
+
+__all__ = ["encode_chunk", "write_chunk"]
+
+COMPRESS_LEVEL = 6
+
+
+def encode_chunk(records: Sequence[dict[str, Any]]) -> bytes:
+    """``records`` as gzip JSON Lines (deterministic bytes: no timestamp in the header)."""
+    lines = b"".join(
+        json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        for record in records
+    )
+    return gzip.compress(lines, COMPRESS_LEVEL, mtime=0)
+
+
+def write_chunk(
+    store: ObjectStore,
+    source: str,
+    endpoint: str,
+    dt: date,
+    run: str,
+    number: int,
+    records: Sequence[dict[str, Any]],
+) -> str:
+    """Land chunk ``number`` of a run; returns its key."""
+    key = landing_api_chunk_key(source, endpoint, dt, run, number)
+    store.write_bytes(key, encode_chunk(records))
+    return key

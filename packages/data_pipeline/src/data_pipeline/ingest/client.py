@@ -1,0 +1,220 @@
+"""The HTTP client of one API source: auth, rate limit, retries, metrics, safe URLs.
+
+Every request waits for the source's token bucket, is signed by its authenticator
+and retried through :mod:`etl_core.retry` on timeouts, connection errors, 408, 429
+and 5xx with exponential backoff and full jitter, honouring ``Retry-After`` (seconds
+or an HTTP date, capped by ``max_retry_wait``). Any other 4xx fails at once with the
+URL (secret query parameters removed) and the status. Bodies are returned as bytes,
+exactly as received, for the raw archive.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from data_pipeline.errors import ApiAuthError, ApiRequestError, ApiUnavailableError
+from data_pipeline.ingest import metrics
+from data_pipeline.ingest.auth import Authenticator, authenticator_for
+from data_pipeline.ingest.ratelimit import TokenBucket
+from etl_core.contracts import Source
+from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
+
+__all__ = ["RECORDED_HEADERS", "ApiClient", "Response"]
+
+RECORDED_HEADERS = (
+    "content-type",
+    "content-length",
+    "date",
+    "etag",
+    "last-modified",
+    "link",
+    "x-request-id",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+)
+"""Response headers kept in the raw archive's manifest (never request headers: they carry
+the credentials)."""
+
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Response:
+    """A successful response.
+
+    Attributes:
+        url: The request URL without secret query parameters.
+        status: The HTTP status.
+        headers: The response headers (names in lower case).
+        body: The body, byte for byte.
+        fetched_at: When the response arrived (UTC).
+        seconds: How long the request took.
+    """
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    fetched_at: datetime
+    seconds: float
+
+    @property
+    def recorded_headers(self) -> dict[str, str]:
+        """The headers the manifest keeps (:data:`RECORDED_HEADERS`)."""
+        return {name: self.headers[name] for name in RECORDED_HEADERS if name in self.headers}
+
+
+class ApiClient:
+    """Requests of one source, shared by its endpoints and threads; close it when done.
+
+    Args:
+        source: The source configuration.
+        bucket: Its rate limit (one per source, shared).
+        transport: An httpx transport (tests); the network when ``None``.
+        sleep: How retries wait (tests).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        bucket: TokenBucket | None = None,
+        authenticator: Authenticator | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.source = source
+        self.auth = authenticator or authenticator_for(source)
+        limit = source.rate_limit
+        self.bucket = bucket or TokenBucket(limit.requests_per_second, limit.burst)
+        self._http = httpx.Client(
+            base_url=source.base_url.rstrip("/"),
+            headers=dict(source.headers),
+            timeout=source.timeout.total_seconds(),
+            follow_redirects=True,
+            transport=transport,
+            auth=self.auth,
+        )
+        self._sleep = sleep
+
+    def policy(self, endpoint: str) -> RetryPolicy:
+        """The retry policy of ``endpoint``'s requests (counts retries and their waits)."""
+        labels = {"source": self.source.source, "endpoint": endpoint}
+
+        def count(state: RetryState) -> None:
+            metrics.retries.labels(**labels).inc()
+            if getattr(state.error, "retry_after", None) is not None:  # the server said wait
+                metrics.rate_limit_wait.labels(source=self.source.source).inc(state.delay)
+
+        return RetryPolicy(
+            attempts=self.source.max_attempts,
+            initial_delay=0.5,
+            max_delay=30.0,
+            retry_on=(ApiUnavailableError,),
+            before_sleep=count,
+            sleep=self._sleep,
+        )
+
+    def get(self, endpoint: str, url: str, params: Mapping[str, str]) -> Response:
+        """GET ``url`` (a path under the base URL, or absolute) with ``params``, retried.
+
+        Raises:
+            ApiUnavailableError: still failing (timeout, connection, 429, 5xx) after
+                ``max_attempts``.
+            ApiRequestError: another 4xx status.
+            ApiAuthError: a 401 or 403 after the credentials were renewed.
+        """
+        return self.policy(endpoint).call(self._once, endpoint, url, params)
+
+    def safe_url(self, url: httpx.URL | str) -> str:
+        """``url`` without the query parameters that carry secrets."""
+        clean = httpx.URL(str(url))
+        for name in self.auth.hidden_params:
+            clean = clean.copy_remove_param(name)
+        return str(clean)
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+        self.auth.close()
+
+    def _once(self, endpoint: str, url: str, params: Mapping[str, str]) -> Response:
+        waited = self.bucket.acquire()
+        if waited:
+            metrics.rate_limit_wait.labels(source=self.source.source).inc(waited)
+        # params=None keeps a next link's own query; an empty mapping would erase it
+        request = self._http.build_request("GET", url, params=dict(params) or None)
+        shown = self.safe_url(request.url)
+        labels = {"source": self.source.source, "endpoint": endpoint}
+        started = time.monotonic()
+        try:
+            response = self._http.send(request)
+        except httpx.TimeoutException:
+            metrics.requests.labels(**labels, status="error").inc()
+            timeout = self.source.timeout.total_seconds()
+            raise self._unavailable(endpoint, shown, f"no answer within {timeout:g}s") from None
+        except httpx.TransportError as exc:
+            metrics.requests.labels(**labels, status="error").inc()
+            reason = f"{type(exc).__name__}: {exc}"
+            raise self._unavailable(endpoint, shown, f"connection failed ({reason})") from None
+        seconds = time.monotonic() - started
+        metrics.request_seconds.labels(**labels).observe(seconds)
+        metrics.requests.labels(**labels, status=str(response.status_code)).inc()
+        shown = self.safe_url(response.request.url)
+        self._check(endpoint, shown, response)
+        metrics.bytes_received.labels(**labels).inc(len(response.content))
+        return Response(
+            url=shown,
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            body=response.content,
+            fetched_at=datetime.now(UTC),
+            seconds=seconds,
+        )
+
+    def _check(self, endpoint: str, url: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status in _RETRYABLE_STATUS or status >= 500:
+            hint = parse_retry_after(response.headers.get("retry-after", ""))
+            cap = self.source.max_retry_wait.total_seconds()
+            raise self._unavailable(
+                endpoint,
+                url,
+                f"HTTP {status}" + (f", Retry-After {hint:.1f}s" if hint is not None else ""),
+                status=status,
+                retry_after=min(hint, cap) if hint is not None else None,
+            )
+        kind = ApiAuthError if status in (401, 403) else ApiRequestError
+        raise kind(
+            f"GET {url} answered HTTP {status} {response.reason_phrase}".rstrip(),
+            source=self.source.source,
+            endpoint=endpoint,
+            url=url,
+            status=status,
+        )
+
+    def _unavailable(
+        self,
+        endpoint: str,
+        url: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> ApiUnavailableError:
+        return ApiUnavailableError(
+            f"GET {url}: {reason}",
+            source=self.source.source,
+            endpoint=endpoint,
+            url=url,
+            status=status,
+            retry_after=retry_after,
+        )

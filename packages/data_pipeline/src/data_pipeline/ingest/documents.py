@@ -1,0 +1,85 @@
+"""Reading response bodies: JSON parsing, dotted-path lookups, the records array.
+
+A source names places in a body by dotted paths (``data.items``, ``meta.next``);
+a path segment that is a number indexes an array. Anything that does not match the
+configuration is an :class:`~data_pipeline.errors.ApiResponseError` naming the
+endpoint, the URL and the path, so the configuration can be fixed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from data_pipeline.errors import ApiResponseError
+
+__all__ = ["MISSING", "extract_records", "lookup", "parse_body"]
+
+
+class _Missing:
+    """The value of a path that is not in the document."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def lookup(document: object, path: str) -> Any:
+    """The value at dotted ``path`` in ``document``, or :data:`MISSING`; ``""`` is the document."""
+    value = document
+    for part in path.split(".") if path else ():
+        if isinstance(value, dict):
+            value = value.get(part, MISSING)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+        if value is MISSING:
+            return MISSING
+    return value
+
+
+def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
+    """The JSON document of a response body.
+
+    Raises:
+        ApiResponseError: the body is not JSON (the start of it is quoted).
+    """
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        start = body[:80].decode("utf-8", "replace")
+        raise ApiResponseError(
+            f"the response of {url} is not JSON ({exc}); it starts {start!r}",
+            source=source,
+            endpoint=endpoint,
+            url=url,
+        ) from None
+
+
+def extract_records(
+    document: object, records_path: str, *, source: str, endpoint: str, url: str
+) -> list[dict[str, Any]]:
+    """The records array at ``records_path``; an absent path or ``null`` is an empty page.
+
+    Raises:
+        ApiResponseError: the value is not an array, or an item is not an object.
+    """
+    found = lookup(document, records_path)
+    if found is MISSING or found is None:
+        return []
+    where = f"records_path {records_path!r}" if records_path else "the body"
+
+    def refuse(message: str) -> ApiResponseError:
+        return ApiResponseError(
+            f"{where} of {url} {message}", source=source, endpoint=endpoint, url=url
+        )
+
+    if not isinstance(found, list):
+        raise refuse(f"is {type(found).__name__}, expected an array of records")
+    for index, record in enumerate(found):
+        if not isinstance(record, dict):
+            raise refuse(f"holds a {type(record).__name__} at index {index}, expected an object")
+    return found

@@ -1,0 +1,560 @@
+"""Ingesting one endpoint window: fetch, archive, land, checkpoint — resumable at every chunk.
+
+For each page: the body goes to the raw archive, its records fill the current chunk;
+a full chunk is landed, then the run manifest is rewritten, then the state (position
+after the chunk's last record, next chunk and page numbers, high-water mark) is
+committed under the endpoint's lease. A crash between any two steps resumes at the
+last committed chunk: the chunk and pages after it are fetched again and written
+under the same keys, so nothing is lost and nothing lands twice.
+
+A window left unfinished by an earlier run is finished first (unless
+``--full-refresh``), then the window the unit asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from data_pipeline.errors import ApiError, ApiResponseError, DataPipelineError, EndpointBusyError
+from data_pipeline.ingest import metrics
+from data_pipeline.ingest.archive import RunArchive
+from data_pipeline.ingest.chunks import write_chunk
+from data_pipeline.ingest.client import ApiClient
+from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
+from data_pipeline.ingest.pagination import Page, PageRequest, paginator_for
+from data_pipeline.ingest.prefetch import PageAhead
+from data_pipeline.ingest.state import EndpointState, StateStore, Window
+from data_pipeline.ingest.windows import open_window, unit_names
+from etl_core.contracts import (
+    CursorValueError,
+    Endpoint,
+    Source,
+    SourceSet,
+    format_cursor,
+    parse_cursor,
+)
+from etl_core.errors import LeaseBusyError
+from etl_core.layout import state_key
+from etl_core.storage import Lease, ObjectStore, acquire_lease
+from etl_core.work import WorkUnit
+
+__all__ = ["IngestContext", "IngestStoppedError", "WindowOutcome", "ingest_unit", "lease_key"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BOUNDARY = 10_000
+"""Records remembered at the high-water mark (to skip when the mark is sent again)."""
+MAX_WINDOWS_DONE = 1_000
+"""Finished bounded windows remembered (a re-run of the same backfill skips them)."""
+
+
+class IngestStoppedError(DataPipelineError):
+    """The run was interrupted between two pages; the state stands at the last chunk."""
+
+
+def lease_key(source: str, endpoint: str) -> str:
+    """``_state/data_pipeline/api/<source>/<endpoint>.lease.json``: one run per endpoint."""
+    return state_key("data_pipeline", "api", source, f"{endpoint}.lease.json")
+
+
+@dataclass
+class IngestContext:
+    """What every unit of a run shares: store, sources, state, one client per source.
+
+    Attributes:
+        stop: Set on Ctrl-C / SIGTERM: units stop at the next page boundary.
+        transport: An httpx transport for every client (tests); the network when ``None``.
+    """
+
+    store: ObjectStore
+    sources: SourceSet
+    states: StateStore
+    run_id: str
+    lease_seconds: float = 600.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] | None = None
+    _clients: dict[str, ApiClient] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, source: Source) -> ApiClient:
+        """The client of ``source`` (one per source: its rate limit and token are shared)."""
+        with self._lock:
+            if source.source not in self._clients:
+                options: dict[str, Any] = {"transport": self.transport}
+                if self.sleep is not None:
+                    options["sleep"] = self.sleep
+                self._clients[source.source] = ApiClient(source, **options)
+            return self._clients[source.source]
+
+    def close(self) -> None:
+        """Close every client."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """What one window did."""
+
+    source: str
+    endpoint: str
+    unit: str
+    run: str
+    pages: int
+    records: int
+    chunks: int
+    cursor: str | None
+    resumed: bool
+    skipped: str = ""
+    """Why nothing was fetched (a bounded window ingested before), else empty."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-ready data."""
+        return dict(self.__dict__)
+
+
+def ingest_unit(context: IngestContext, unit: WorkUnit) -> list[WindowOutcome]:
+    """Run one endpoint window (after finishing a window an earlier run left open).
+
+    Raises:
+        EndpointBusyError: another run holds the endpoint.
+        ApiError: the API failed the window; the state stays at the last landed chunk
+            and the failure is recorded.
+    """
+    source_name, endpoint_name = unit_names(unit)
+    source = context.sources.get(source_name)
+    endpoint = source.endpoint(endpoint_name)
+    lease = _lease(context, source, endpoint)
+    with lease:
+        try:
+            return _run(context, source, endpoint, unit, lease)
+        except ApiError as exc:
+            context.states.fail(source.source, endpoint.name, str(exc))
+            raise
+
+
+def _lease(context: IngestContext, source: Source, endpoint: Endpoint) -> Lease:
+    try:
+        return acquire_lease(
+            context.store,
+            lease_key(source.source, endpoint.name),
+            ttl=context.lease_seconds,
+            purpose=f"ingest {source.source}/{endpoint.name}",
+            heartbeat_every=context.lease_seconds / 3,
+        )
+    except LeaseBusyError as busy:
+        raise EndpointBusyError(
+            f"endpoint {source.source}/{endpoint.name} is being ingested by {busy.holder}; "
+            "skipped (two runs of one endpoint never overlap)",
+            key=busy.key,
+            holder=busy.holder,
+            token=busy.token,
+            url=busy.url,
+            retry_after=busy.retry_after,
+        ) from busy
+
+
+def _run(
+    context: IngestContext, source: Source, endpoint: Endpoint, unit: WorkUnit, lease: Lease
+) -> list[WindowOutcome]:
+    outcomes: list[WindowOutcome] = []
+    state = context.states.load(source.source, endpoint.name)
+    pending = state.window
+    if pending is not None and unit.params.get("full_refresh"):
+        logger.warning(
+            "full refresh of %s/%s drops the unfinished window %s (its landed chunks stay)",
+            source.source,
+            endpoint.name,
+            pending.unit,
+        )
+        pending = None
+    if pending is not None:
+        logger.info(
+            "resuming %s/%s window %s at chunk %d",
+            source.source,
+            endpoint.name,
+            pending.unit,
+            pending.chunk,
+            extra={"source": source.source, "endpoint": endpoint.name},
+        )
+        walk = _Walk(context, source, endpoint, state, pending, lease, resumed=True)
+        outcome, state = walk.run()
+        outcomes.append(outcome)
+        if pending.unit == unit.key:
+            return outcomes
+    if unit.key in state.windows_done and not unit.params.get("full_refresh"):
+        # a re-run of a backfill that crashed part-way: its finished windows are not fetched
+        # (and landed) again; --full-refresh fetches them anyway
+        outcomes.append(_done_before(source, endpoint, unit, state))
+        return outcomes
+    window = open_window(unit, endpoint, state, context.run_id)
+    walk = _Walk(context, source, endpoint, state.with_window(window), window, lease)
+    walk.open()
+    outcomes.append(walk.run()[0])
+    return outcomes
+
+
+def _done_before(
+    source: Source, endpoint: Endpoint, unit: WorkUnit, state: EndpointState
+) -> WindowOutcome:
+    logger.info(
+        "%s/%s window %s was ingested before; skipped (--full-refresh fetches it again)",
+        source.source,
+        endpoint.name,
+        unit.key,
+    )
+    return WindowOutcome(
+        source=source.source,
+        endpoint=endpoint.name,
+        unit=unit.key,
+        run="",
+        pages=0,
+        records=0,
+        chunks=0,
+        cursor=state.cursor,
+        resumed=False,
+        skipped="ingested before",
+    )
+
+
+class _Walk:
+    """One window walked page by page, checkpointed chunk by chunk."""
+
+    def __init__(
+        self,
+        context: IngestContext,
+        source: Source,
+        endpoint: Endpoint,
+        state: EndpointState,
+        window: Window,
+        lease: Lease,
+        *,
+        resumed: bool = False,
+    ) -> None:
+        self.context = context
+        self.source = source
+        self.endpoint = endpoint
+        self.state = state
+        self.window = window
+        self.lease = lease
+        self.resumed = resumed
+        self.client = context.client(source)
+        self.archive = RunArchive(
+            context.store, source.source, endpoint.name, window.dt, window.run, window.raw_page
+        )
+        self.buffer: list[dict[str, Any]] = []
+        self.pages = 0
+        self.labels = {"source": source.source, "endpoint": endpoint.name}
+        self.seen_at_start = self._boundary_at_start()
+        self.depth = source.concurrency
+        self.ahead = PageAhead(partial(self.client.get, endpoint.name), self.depth)
+
+    # ------------------------------------------------------------------ walk
+
+    def open(self) -> None:
+        """Commit the new window before its first request: a crash before its first chunk
+        is committed then resumes this window, whose chunk keys are the ones it wrote."""
+        self.context.states.save(self.lease, self.state, landed=0, finished=False)
+
+    def run(self) -> tuple[WindowOutcome, EndpointState]:
+        try:
+            return self._walk()
+        finally:
+            self.ahead.close()
+
+    def _walk(self) -> tuple[WindowOutcome, EndpointState]:
+        if self.endpoint.parent is not None and self.window.parents is None:
+            self._fetch_parents()
+        window = self.window
+        sequences = len(window.parents) if window.parents is not None else 1
+        sequence, skip, number = window.sequence, window.skip, window.raw_page
+        request = PageRequest.from_dict(window.page) if window.page else None
+        paginator = paginator_for(self.source, self.endpoint)
+        while sequence < sequences:
+            path = self._path(sequence)
+            current: PageRequest | None = request or paginator.first()
+            while current is not None:
+                upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
+                url, params = self._request(path, current)
+                page = self._fetch(number, url, params, role="records", upcoming=upcoming)
+                following = paginator.next(current, page)
+                records = page.records
+                for index in range(skip, len(records)):
+                    if self.seen_at_start and self._landed_before(records[index]):
+                        continue
+                    self.buffer.append(records[index])
+                    if len(self.buffer) >= self.endpoint.chunk_records:
+                        at: tuple[int, PageRequest | None, int, int]
+                        if index + 1 < len(records):
+                            at = (sequence, current, index + 1, number)
+                        else:
+                            at = self._after(sequence, sequences, following, number)
+                        self._land(*at)
+                skip = 0
+                number += 1
+                current = following
+            sequence += 1
+            request = None
+        if self.buffer:
+            self._land(sequences, None, 0, number)
+        return self._finish()
+
+    def _after(
+        self, sequence: int, sequences: int, following: PageRequest | None, number: int
+    ) -> tuple[int, PageRequest | None, int, int]:
+        """The position after a page's last record."""
+        if following is not None:
+            return sequence, following, 0, number + 1
+        return sequence + 1, None, 0, number + 1
+
+    def _request(self, path: str, request: PageRequest) -> tuple[str, dict[str, str]]:
+        """The URL and query of ``request``: a next link as given, else path and parameters."""
+        if request.url:
+            return request.url, {}
+        return path, {**self._params(), **request.params}
+
+    def _fetch(
+        self,
+        number: int,
+        url: str,
+        params: dict[str, str],
+        *,
+        role: str,
+        upcoming: list[tuple[str, dict[str, str]]] | None = None,
+    ) -> Page:
+        if self.context.stop.is_set():
+            raise IngestStoppedError(
+                f"{self.source.source}/{self.endpoint.name}: stopped at page {number}; "
+                "the next run resumes after the last landed chunk"
+            )
+        response = self.ahead.get(url, params, upcoming or ())
+        self.archive.add(number, response, role=role)
+        self.pages += 1
+        metrics.pages.labels(**self.labels).inc()
+        where = {"source": self.source.source, "endpoint": self.endpoint.name, "url": response.url}
+        document = parse_body(response.body, **where)
+        endpoint = self._parent() if role == "parent" else self.endpoint
+        records = extract_records(document, endpoint.records_path, **where)
+        return Page(response.url, response.headers, document, records)
+
+    def _params(self) -> dict[str, str]:
+        params = self.endpoint.query(self.source.params)
+        incremental, window = self.endpoint.incremental, self.window
+        if incremental is not None:
+            if window.start is not None:
+                params[incremental.param] = window.start
+            if window.end is not None and incremental.end_param:
+                params[incremental.end_param] = window.end
+        return params
+
+    def _path(self, sequence: int) -> str:
+        if self.window.parents is None:
+            return self.endpoint.path
+        values = dict(zip(self.endpoint.parent_fields, self.window.parents[sequence], strict=True))
+        path = self.endpoint.path
+        for name, value in values.items():
+            path = path.replace(f"{{parent.{name}}}", quote(value, safe=""))
+        return path
+
+    # ------------------------------------------------------------- parents
+
+    def _parent(self) -> Endpoint:
+        assert self.endpoint.parent is not None
+        return self.source.endpoint(self.endpoint.parent)
+
+    def _fetch_parents(self) -> None:
+        """Fetch the parent records' key values into the window, archived as its first pages."""
+        parent = self._parent()
+        paginator = paginator_for(self.source, parent)
+        base = parent.query(self.source.params)
+        fields = self.endpoint.parent_fields
+        values: list[list[str]] = []
+        number = self.window.raw_page
+        current: PageRequest | None = paginator.first()
+        while current is not None:
+            url, params = (
+                current.url or parent.path,
+                {} if current.url else {**base, **current.params},
+            )
+            page = self._fetch(number, url, params, role="parent")
+            for record in page.records:
+                values.append([self._parent_value(record, name, page.url) for name in fields])
+            number += 1
+            current = paginator.next(current, page)
+        self.window = replace(self.window, parents=values, raw_page=number)
+        self._commit(landed=0)
+
+    def _parent_value(self, record: dict[str, Any], name: str, url: str) -> str:
+        value = lookup(record, name)
+        if value is MISSING or value is None or isinstance(value, dict | list):
+            raise ApiResponseError(
+                f"a record of parent endpoint {self.endpoint.parent!r} from {url} has no "
+                f"usable {name!r} for the path {self.endpoint.path!r}",
+                source=self.source.source,
+                endpoint=self.endpoint.name,
+                url=url,
+            )
+        return str(value)
+
+    # ------------------------------------------------------------ landing
+
+    def _land(self, sequence: int, request: PageRequest | None, skip: int, number: int) -> None:
+        """Land the buffered records as the next chunk, then commit the position after them."""
+        records, self.buffer = self.buffer, []
+        window = self.window
+        mark, boundary = self._advance_mark(window, records)
+        write_chunk(
+            self.context.store,
+            self.source.source,
+            self.endpoint.name,
+            window.dt,
+            window.run,
+            window.chunk,
+            records,
+        )
+        metrics.records_landed.labels(**self.labels).inc(len(records))
+        self.window = replace(
+            window,
+            sequence=sequence,
+            page=request.to_dict() if request is not None else None,
+            skip=skip,
+            raw_page=number,
+            chunk=window.chunk + 1,
+            records=window.records + len(records),
+            high_water=mark,
+            boundary=boundary,
+        )
+        self._commit(landed=len(records))
+
+    def _commit(self, *, landed: int) -> None:
+        window = self.window
+        self.archive.write_manifest(status="running", records=window.records, chunks=window.chunk)
+        self.state = self.state.with_window(window)
+        self.context.states.save(self.lease, self.state, landed=landed, finished=False)
+
+    def _finish(self) -> tuple[WindowOutcome, EndpointState]:
+        window = self.window
+        self.archive.write_manifest(status="complete", records=window.records, chunks=window.chunk)
+        cursor, boundary = self._new_mark()
+        done = self.state.windows_done
+        if window.bounded and window.unit not in done:
+            done = [*done, window.unit][-MAX_WINDOWS_DONE:]
+        self.state = replace(
+            self.state, cursor=cursor, boundary=boundary, window=None, windows_done=done
+        )
+        self.context.states.save(self.lease, self.state, landed=0, finished=True)
+        outcome = WindowOutcome(
+            source=self.source.source,
+            endpoint=self.endpoint.name,
+            unit=window.unit,
+            run=window.run,
+            pages=self.pages,
+            records=window.records,
+            chunks=window.chunk,
+            cursor=cursor,
+            resumed=self.resumed,
+        )
+        logger.info(
+            "%s/%s window %s: %d records in %d chunks, cursor %s",
+            self.source.source,
+            self.endpoint.name,
+            window.unit,
+            window.records,
+            window.chunk,
+            cursor,
+            extra={"source": self.source.source, "endpoint": self.endpoint.name},
+        )
+        return outcome, self.state
+
+    # ------------------------------------------------------ high-water mark
+
+    def _boundary_at_start(self) -> frozenset[str]:
+        """Records the endpoint already landed at the mark this window starts from.
+
+        The mark is sent inclusively (``>=``), so the records carrying it come again;
+        they are recognised by primary key (the whole record without one) and skipped.
+        """
+        state, window = self.state, self.window
+        if self.endpoint.incremental is None or window.bounded or not state.boundary:
+            return frozenset()
+        if window.start is None or state.cursor is None:
+            return frozenset()
+        if self._parse(window.start) != self._parse(state.cursor):
+            return frozenset()  # a lookback or a full refresh: everything is sent again
+        return frozenset(state.boundary)
+
+    def _landed_before(self, record: dict[str, Any]) -> bool:
+        """Whether ``record`` is one of the records at the starting mark landed by a run before."""
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        assert self.window.start is not None
+        value = lookup(record, incremental.cursor_field)
+        try:
+            at_start = self._parse(value) == self._parse(self.window.start)
+        except CursorValueError:
+            return False
+        return at_start and self._identity(record) in self.seen_at_start
+
+    def _identity(self, record: dict[str, Any]) -> str:
+        keys = self.endpoint.primary_key
+        if keys:
+            return json.dumps([lookup(record, key) for key in keys], default=str)
+        return json.dumps(record, sort_keys=True, default=str)
+
+    def _parse(self, value: object) -> Any:
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        return parse_cursor(incremental.type, value)
+
+    def _advance_mark(
+        self, window: Window, records: list[dict[str, Any]]
+    ) -> tuple[str | None, list[str]]:
+        """The window's high-water mark and the records at it, after ``records`` landed."""
+        incremental = self.endpoint.incremental
+        if incremental is None:
+            return window.high_water, window.boundary
+        mark, boundary = window.high_water, list(window.boundary)
+        parsed = self._parse(mark) if mark is not None else None
+        for record in records:
+            value = lookup(record, incremental.cursor_field)
+            if value is MISSING or value is None:
+                continue
+            try:
+                candidate = self._parse(value)
+            except CursorValueError as exc:
+                logger.warning(
+                    "%s/%s: cursor field %r value skipped: %s",
+                    self.source.source,
+                    self.endpoint.name,
+                    incremental.cursor_field,
+                    exc,
+                )
+                continue
+            if parsed is None or candidate > parsed:
+                parsed, mark, boundary = candidate, format_cursor(candidate), []
+            if candidate == parsed and len(boundary) < MAX_BOUNDARY:
+                boundary.append(self._identity(record))
+        return mark, boundary
+
+    def _new_mark(self) -> tuple[str | None, list[str]]:
+        """The endpoint's mark after this window: the larger of the two, with its records."""
+        old, new = self.state.cursor, self.window.high_water
+        if new is None:
+            return old, self.state.boundary
+        if old is None or self._parse(new) > self._parse(old):
+            return new, self.window.boundary
+        if self._parse(new) == self._parse(old):
+            return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
+        return old, self.state.boundary

@@ -1,0 +1,151 @@
+"""The paginator interface: from one page to the request of the next, or the end.
+
+A :class:`PageRequest` is plain data (query parameters, or an absolute URL the API
+gave), so the position inside an endpoint is checkpointed as JSON and a resumed run
+asks for exactly the page it stopped at. Every style stops on a page without
+records, when ``total_path`` says every record was seen, and when ``has_more_path``
+says there is no more; each style adds its own end (no cursor, no next link).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from data_pipeline.errors import ApiResponseError
+from data_pipeline.ingest.documents import MISSING, lookup
+from etl_core.contracts import Pagination
+
+__all__ = ["Page", "PageRequest", "Paginator"]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """The request of one page.
+
+    Attributes:
+        params: Pagination query parameters (over the endpoint's).
+        url: An absolute URL given by the API (next link), replacing path and parameters.
+        number: The page's index in this walk, from 0.
+        seen: Records on the pages before this one.
+    """
+
+    params: Mapping[str, str] = field(default_factory=dict)
+    url: str | None = None
+    number: int = 0
+    seen: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The request as JSON-ready data (for the checkpoint)."""
+        return {
+            "params": dict(self.params),
+            "url": self.url,
+            "number": self.number,
+            "seen": self.seen,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PageRequest:
+        """A request read back from a checkpoint."""
+        return cls(
+            params={str(k): str(v) for k, v in dict(data.get("params") or {}).items()},
+            url=data.get("url"),
+            number=int(data.get("number", 0)),
+            seen=int(data.get("seen", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched page as a paginator sees it.
+
+    Attributes:
+        url: The request URL (secrets removed), the base of relative next links.
+        headers: The response headers.
+        document: The parsed body.
+        records: The records extracted from it.
+    """
+
+    url: str
+    headers: Mapping[str, str]
+    document: Any
+    records: list[dict[str, Any]]
+
+
+class Paginator(abc.ABC):
+    """Walks the pages of one endpoint request (one per parent record for a child endpoint).
+
+    Args:
+        config: The endpoint's ``[pagination]``.
+        source: The source's name, and ``endpoint`` the endpoint's, for errors.
+        base_url: The source's base URL: a next link must stay on its scheme and host,
+            as the credentials are sent with it.
+    """
+
+    parallel: bool = False
+    """Whether later pages can be requested before earlier ones arrived (page number, offset)."""
+
+    def __init__(self, config: Pagination, *, source: str, endpoint: str, base_url: str) -> None:
+        self.config = config
+        self.source = source
+        self.endpoint = endpoint
+        self.base_url = base_url
+
+    @abc.abstractmethod
+    def first(self) -> PageRequest:
+        """The request of the first page."""
+
+    def next(self, current: PageRequest, page: Page) -> PageRequest | None:
+        """The request after ``current``, whose answer was ``page``; ``None`` at the end."""
+        if not page.records:
+            return None
+        seen = current.seen + len(page.records)
+        if self.config.total_path:
+            total = lookup(page.document, self.config.total_path)
+            if isinstance(total, int | float) and not isinstance(total, bool) and seen >= total:
+                return None
+        if self.config.has_more_path:
+            more = lookup(page.document, self.config.has_more_path)
+            if more is False or more is None or more is MISSING:
+                return None
+        following = self.advance(current, page)
+        if following is None:
+            return None
+        return replace(following, number=current.number + 1, seen=seen)
+
+    def predict(self, current: PageRequest, depth: int) -> list[PageRequest]:
+        """Up to ``depth - 1`` requests likely to follow ``current`` (full pages assumed), for
+        styles that can tell them before the answer arrives; none for the others."""
+        return []
+
+    @abc.abstractmethod
+    def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
+        """The style's own step (number and seen are filled in by :meth:`next`)."""
+
+    def size_params(self) -> dict[str, str]:
+        """``size_param = page_size`` when both are configured."""
+        if self.config.size_param and self.config.page_size:
+            return {self.config.size_param: str(self.config.page_size)}
+        return {}
+
+    def follow(self, link: str, page: Page) -> PageRequest:
+        """A request of the absolute form of ``link`` (relative to the page's URL).
+
+        Raises:
+            ApiResponseError: the link leaves the source's scheme and host.
+        """
+        absolute = urljoin(page.url, link)
+        target, home = urlsplit(absolute), urlsplit(self.base_url)
+        if (target.scheme, target.netloc) != (home.scheme, home.netloc):
+            raise ApiResponseError(
+                f"the next-page link of {page.url} leads to {target.scheme}://{target.netloc}, "
+                f"not to the source's {home.scheme}://{home.netloc}; refused (credentials "
+                "would go with it)",
+                source=self.source,
+                endpoint=self.endpoint,
+                url=page.url,
+            )
+        return PageRequest(url=absolute)

@@ -1,0 +1,346 @@
+"""``etl-data-pipeline ingest``: pull REST API sources into the raw archive and landing zone.
+
+``ingest [--source S] [--endpoint E] [--since … --until …] [--full-refresh] [--dry-run]
+[--json]`` runs every selected endpoint window (endpoints side by side, parents before
+children); ``ingest status`` shows each endpoint's cursor, window in progress, last
+success, last error and consecutive failures. Exit 0 when every window finished, 1
+when one failed, 2 on bad configuration, 130/143 when interrupted (the state stands
+at the last landed chunk; the next run resumes there).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from data_pipeline import db
+from data_pipeline.errors import EndpointBusyError
+from data_pipeline.ingest import (
+    DatabaseStateStore,
+    IngestContext,
+    IngestStoppedError,
+    ObjectStateStore,
+    StateStore,
+    WindowOutcome,
+    ingest_unit,
+    plan_units,
+    unit_names,
+    waves,
+)
+from data_pipeline.ingest.windows import open_window
+from data_pipeline.settings import PipelineSettings
+from data_pipeline.validate import transform_problems
+from etl_core.cli import RuntimeCLI
+from etl_core.contracts import Endpoint, Source, SourceSet, load_contracts, load_sources
+from etl_core.errors import ConfigError
+from etl_core.runtime import ExitCode, Session
+from etl_core.storage import ObjectStore
+from etl_core.work import DEFAULT_POLICY, ThreadExecutor, WorkUnit
+
+__all__ = ["add_ingest_commands"]
+
+MAX_PARALLEL_ENDPOINTS = 8
+
+SourceOption = Annotated[
+    str | None, typer.Option("--source", help="Only this API source (sources/<source>.toml).")
+]
+EndpointOption = Annotated[
+    str | None, typer.Option("--endpoint", help="Only this endpoint (needs --source).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
+    """Add the ``ingest`` command group to the runtime's CLI."""
+    app = typer.Typer(
+        help="Pull REST API sources: raw archive, landed JSON Lines chunks, resumable state.",
+        invoke_without_command=True,
+    )
+    cli.app.add_typer(app, name="ingest")
+
+    @app.callback()
+    def ingest(
+        ctx: typer.Context,
+        source: SourceOption = None,
+        endpoint: EndpointOption = None,
+        since: Annotated[
+            str | None, typer.Option("--since", help="Window start (incremental cursor value).")
+        ] = None,
+        until: Annotated[
+            str | None, typer.Option("--until", help="Window end (exclusive).")
+        ] = None,
+        full_refresh: Annotated[
+            bool,
+            typer.Option("--full-refresh", help="Start from the initial value, not the cursor."),
+        ] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Show the windows to fetch; request nothing.")
+        ] = False,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Ingest every endpoint of the API sources (or those selected)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        session = cli.session(ctx)
+        sources = _selected(_sources(session), source, endpoint)
+        plan = [
+            (src, plan_units(src, ep, since=since, until=until, full_refresh=full_refresh))
+            for src, ep in sources
+        ]
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry query strings
+        with session.open_store() as store:
+            states = _states(session, store)
+            if dry_run:
+                _print_plan(cli, states, plan, session.run_id, as_json)
+                return
+            code = _ingest(cli, session, store, states, plan, as_json)
+        if code:
+            raise typer.Exit(code)
+
+    @app.command("status")
+    def status(
+        ctx: typer.Context, source: SourceOption = None, as_json: JsonOption = False
+    ) -> None:
+        """Each endpoint's cursor, window in progress, last success and last error."""
+        session = cli.session(ctx)
+        selected = _selected(_sources(session), source, None)
+        with session.open_store() as store:
+            states = _states(session, store)
+            rows = [_status_row(states, src, ep.name) for src, ep in selected]
+        if as_json:
+            cli.out.print(json.dumps(rows), markup=False, highlight=False, soft_wrap=True)
+            return
+        table = Table("source", "endpoint", "cursor", "in progress", "last success", "failures")
+        table.add_column("last error", overflow="fold")
+        for row in rows:
+            window = row["window"]
+            progress = f"{window['records']} records, chunk {window['chunk']}" if window else "-"
+            table.add_row(
+                row["source"],
+                row["endpoint"],
+                row["cursor"] or "-",
+                progress,
+                row["last_success_at"] or "-",
+                str(row["consecutive_failures"]),
+                row["last_error"] or "-",
+            )
+        cli.out.print(table)
+
+
+def _sources(session: Session[PipelineSettings]) -> SourceSet:
+    """The API sources, checked against the dataset contracts they feed."""
+    config_dir = session.settings.config_dir
+    contracts = load_contracts(config_dir, validators=[transform_problems])
+    sources = load_sources(config_dir, contracts=contracts)
+    if not len(sources):
+        raise ConfigError(
+            f"no API sources: add {config_dir}/sources/<source>.toml (docs/sources.md)", []
+        )
+    return sources
+
+
+def _selected(
+    sources: SourceSet, source: str | None, endpoint: str | None
+) -> list[tuple[Source, Endpoint]]:
+    """``(source, endpoint)`` pairs to run, parents first within each source."""
+    if endpoint is not None and source is None:
+        raise ConfigError("--endpoint needs --source", [])
+    chosen = [sources.get(source)] if source is not None else list(sources)
+    pairs: list[tuple[Source, Endpoint]] = []
+    for src in chosen:
+        endpoints = [src.endpoint(endpoint)] if endpoint is not None else list(src.ordered())
+        pairs.extend((src, ep) for ep in endpoints)
+    return pairs
+
+
+def _states(session: Session[PipelineSettings], store: ObjectStore) -> StateStore:
+    """The database's API ingestion table when a database is configured, else the store."""
+    url = session.settings.database_url
+    if url is None:
+        return ObjectStateStore(store)
+    db.connect(url, feature="API ingestion state (etl-data-pipeline ingest)")
+    return DatabaseStateStore()
+
+
+def _ingest(
+    cli: RuntimeCLI[PipelineSettings],
+    session: Session[PipelineSettings],
+    store: ObjectStore,
+    states: StateStore,
+    plan: list[tuple[Source, list[WorkUnit]]],
+    as_json: bool,
+) -> int:
+    """Run the planned units; the exit code."""
+    run = session.record_run("ingest", parameters={"units": [u.key for _, us in plan for u in us]})
+    context = IngestContext(
+        store,
+        SourceSet(tuple({src.source: src for src, _ in plan}.values())),
+        states,
+        session.run_id,
+        lease_seconds=float(session.settings.lease_seconds),
+    )
+    outcomes: list[WindowOutcome] = []
+    failures: list[dict[str, str]] = []
+    busy: list[str] = []
+    misconfigured = False  # e.g. a secret reference that does not resolve: exit 2, not 1
+    try:
+        with _stop_on_signals(context):
+            for wave in waves(plan):
+                workers = min(len(wave), MAX_PARALLEL_ENDPOINTS)
+                executor = ThreadExecutor(workers, policy=DEFAULT_POLICY.with_options(attempts=1))
+                for result in executor.run(partial(ingest_unit, context), wave):
+                    if result.ok and result.value is not None:
+                        outcomes.extend(result.value)
+                        continue
+                    if isinstance(result.error, IngestStoppedError):
+                        continue
+                    source, endpoint = unit_names(result.unit)
+                    if isinstance(result.error, EndpointBusyError):  # another run has it: not ours
+                        cli.notice(f"{source}/{endpoint}: {result.error}", level=logging.WARNING)
+                        busy.append(result.unit.key)
+                        continue
+                    failures.append({"unit": result.unit.key, "error": str(result.error)})
+                    misconfigured = misconfigured or isinstance(result.error, ConfigError)
+                    cli.notice(f"{source}/{endpoint}: {result.error}", level=logging.ERROR)
+    finally:
+        context.close()
+        records = sum(o.records for o in outcomes)
+        run.count(inputs=len(outcomes) + len(failures), outputs=len(outcomes), rows_written=records)
+        run.count(failed=len(failures))
+        if failures:
+            run.note_error("; ".join(f["error"] for f in failures))
+        session.push_metrics("etl_data_pipeline_ingest")
+    if context.stop.is_set():
+        raise KeyboardInterrupt
+    _print_outcomes(cli, outcomes, failures, busy, as_json)
+    if misconfigured:
+        return ExitCode.USAGE
+    return ExitCode.FAILED if failures else ExitCode.OK
+
+
+@contextmanager
+def _stop_on_signals(context: IngestContext) -> Iterator[None]:
+    """Ctrl-C / SIGTERM also tell the units in flight to stop at their next page."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        context.stop.set()
+        chained = previous[signal.Signals(signum)]
+        if callable(chained):
+            chained(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _print_outcomes(
+    cli: RuntimeCLI[PipelineSettings],
+    outcomes: list[WindowOutcome],
+    failures: list[dict[str, str]],
+    busy: list[str],
+    as_json: bool,
+) -> None:
+    if as_json:
+        document = {
+            "windows": [o.to_dict() for o in outcomes],
+            "failures": failures,
+            "busy": busy,
+        }
+        cli.out.print(json.dumps(document), markup=False, highlight=False, soft_wrap=True)
+        return
+    table = Table("source", "endpoint", "window", "pages", "records", "chunks", "cursor")
+    for o in outcomes:
+        window = o.unit.rpartition("/")[2] + (" (resumed)" if o.resumed else "")
+        window += f" (skipped: {o.skipped})" if o.skipped else ""
+        table.add_row(
+            o.source,
+            o.endpoint,
+            window,
+            str(o.pages),
+            str(o.records),
+            str(o.chunks),
+            o.cursor or "-",
+        )
+    cli.out.print(table)
+    cli.out.print(
+        f"{len(outcomes)} window(s) ingested, {sum(o.records for o in outcomes)} records, "
+        f"{len(failures)} failed"
+        + (f", {len(busy)} skipped (another run holds them)" if busy else "")
+    )
+
+
+def _print_plan(
+    cli: RuntimeCLI[PipelineSettings],
+    states: StateStore,
+    plan: list[tuple[Source, list[WorkUnit]]],
+    run_id: str,
+    as_json: bool,
+) -> None:
+    rows: list[dict[str, Any]] = []
+    for src, units in plan:
+        for unit in units:
+            endpoint = src.endpoint(unit_names(unit)[1])
+            state = states.load(src.source, endpoint.name)
+            window = open_window(unit, endpoint, state, run_id)
+            pending = state.window
+            rows.append(
+                {
+                    "unit": unit.key,
+                    "start": window.start,
+                    "end": window.end,
+                    "resumes": pending.unit
+                    if pending and not unit.params["full_refresh"]
+                    else None,
+                    "resume_chunk": pending.chunk if pending else None,
+                }
+            )
+    if as_json:
+        cli.out.print(json.dumps({"dry_run": True, "windows": rows}), markup=False, soft_wrap=True)
+        return
+    table = Table("window", "from", "until", "resumes first")
+    for row in rows:
+        resumes = f"{row['resumes']} at chunk {row['resume_chunk']}" if row["resumes"] else "-"
+        table.add_row(row["unit"], row["start"] or "-", row["end"] or "-", resumes)
+    cli.out.print(table)
+    cli.out.print(f"dry run: {len(rows)} window(s); nothing requested, nothing written")
+
+
+def _status_row(states: StateStore, source: Source, endpoint: str) -> dict[str, Any]:
+    state = states.load(source.source, endpoint)
+    window = state.window
+    return {
+        "source": source.source,
+        "endpoint": endpoint,
+        "cursor": state.cursor,
+        "window": (
+            {
+                "unit": window.unit,
+                "run": window.run,
+                "records": window.records,
+                "chunk": window.chunk,
+            }
+            if window
+            else None
+        ),
+        "last_success_at": state.last_success_at,
+        "last_error": state.last_error,
+        "consecutive_failures": state.consecutive_failures,
+        "records_total": state.records_total,
+        "state": states.kind,
+    }

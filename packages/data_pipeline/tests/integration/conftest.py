@@ -1,0 +1,335 @@
+"""A real HTTP API on 127.0.0.1 for the ingestion tests, and helpers to configure and read runs.
+
+:class:`RecordsApi` serves one set of records through every pagination style, checks
+every kind of credentials, issues OAuth2 tokens with a short life, and plays scripted
+faults (429 with ``Retry-After``, 5xx, slow answers, malformed bodies) in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from data_pipeline.ingest import IngestContext, ObjectStateStore, WindowOutcome, ingest_unit
+from data_pipeline.ingest import plan_units as plan
+from etl_core.contracts import load_contracts, load_sources
+from etl_core.layout import landing_api_prefix
+from etl_core.storage import LocalObjectStore, ObjectStore
+
+BASE_TIME = datetime(2026, 3, 1, tzinfo=UTC)
+SECRETS = {
+    "token": "bearer-Secret-7f3a9c",
+    "api_key": "key-Secret-51be02",
+    "password": "pass-Secret-c0ffee",
+    "client_secret": "client-Secret-9d8e7f",
+}
+
+
+@dataclass
+class Fault:
+    """A scripted answer for the next request whose path starts with ``path``."""
+
+    path: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    delay: float = 0.0
+    after: int = 0
+    """Matching requests answered normally before this fault plays."""
+
+
+def stamp(index: int) -> str:
+    """The ``updated_at`` of record ``index``."""
+    return (BASE_TIME + timedelta(minutes=index)).isoformat().replace("+00:00", "Z")
+
+
+class RecordsApi:
+    """The API: ``records`` (ids 1..n), customers with orders, and an OAuth2 token endpoint."""
+
+    def __init__(self, count: int = 47) -> None:
+        self.records = [self.record(i) for i in range(1, count + 1)]
+        self.customers = [{"id": f"c{c}", "name": f"customer {c}"} for c in range(1, 6)]
+        self.orders = {
+            c["id"]: [{"order": f"{c['id']}-{o}", "total": o * 10} for o in range(1, 2 + n)]
+            for n, c in enumerate(self.customers)
+        }
+        self.auth = "none"
+        self.token_lifetime = 3600.0
+        self.issued: list[tuple[str, float]] = []  # token, expiry (monotonic)
+        self.faults: list[Fault] = []
+        self.requests: list[dict[str, Any]] = []
+        self.delay = 0.0
+        self.max_page = 1000  # a server may give fewer records a page than asked for
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @staticmethod
+    def record(index: int) -> dict[str, Any]:
+        return {"id": index, "name": f"item {index} é", "updated_at": stamp(index)}
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ------------------------------------------------------------ behaviour
+
+    def authorised(self, headers: Any, query: dict[str, str]) -> bool:
+        given = headers.get("Authorization", "")
+        if self.auth == "bearer":
+            return bool(given == f"Bearer {SECRETS['token']}")
+        if self.auth == "api_key_header":
+            return bool(headers.get("X-Api-Key") == SECRETS["api_key"])
+        if self.auth == "api_key_query":
+            return query.get("api_key") == SECRETS["api_key"]
+        if self.auth == "basic":
+            pair = base64.b64encode(f"etl:{SECRETS['password']}".encode()).decode()
+            return bool(given == f"Basic {pair}")
+        if self.auth == "oauth2":
+            now = time.monotonic()
+            with self._lock:
+                return any(given == f"Bearer {t}" and now < exp for t, exp in self.issued)
+        return True
+
+    def token(self, headers: Any) -> tuple[int, dict[str, Any]]:
+        pair = base64.b64encode(f"etl-client:{SECRETS['client_secret']}".encode()).decode()
+        if headers.get("Authorization") != f"Basic {pair}":
+            return 401, {"error": "invalid_client"}
+        token = secrets.token_hex(8)
+        with self._lock:
+            self.issued.append((token, time.monotonic() + self.token_lifetime))
+        return 200, {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": self.token_lifetime,
+        }
+
+    def fault_for(self, path: str) -> Fault | None:
+        with self._lock:
+            for index, fault in enumerate(self.faults):
+                if path.startswith(fault.path):
+                    if fault.after:
+                        fault.after -= 1
+                        return None
+                    return self.faults.pop(index)
+        return None
+
+    def window(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        rows = self.records
+        if "since" in query:
+            rows = [r for r in rows if r["updated_at"] >= query["since"]]
+        if "until" in query:
+            rows = [r for r in rows if r["updated_at"] < query["until"]]
+        return rows
+
+    def route(self, path: str, query: dict[str, str]) -> tuple[dict[str, str], Any]:
+        """Headers and JSON body of a records request in each pagination style."""
+        rows = self.window(query)
+        size = min(int(query.get("per_page") or query.get("limit") or 10), self.max_page)
+        if path == "/page":
+            page = int(query.get("page", 1))
+            chunk = rows[(page - 1) * size : page * size]
+            return {}, {"data": chunk, "meta": {"total": len(rows)}}
+        if path == "/hasmore":
+            page = int(query.get("page", 1))
+            chunk = rows[(page - 1) * size : page * size]
+            return {}, {"data": chunk, "has_more": page * size < len(rows)}
+        if path == "/offset":
+            offset = int(query.get("offset", 0))
+            return {}, {"items": rows[offset : offset + size], "total": len(rows)}
+        if path == "/cursor":
+            start = int(query.get("cursor", 0))
+            nxt = start + size if start + size < len(rows) else None
+            return {}, {"data": rows[start : start + size], "meta": {"next": nxt and str(nxt)}}
+        if path == "/next":
+            start = int(query.get("after", 0))
+            nxt = f"/next?after={start + size}" if start + size < len(rows) else None
+            return {}, {"results": rows[start : start + size], "links": {"next": nxt}}
+        if path == "/link":
+            page = int(query.get("page", 1))
+            headers = {}
+            if page * size < len(rows):
+                headers["Link"] = f'<{self.url}/link?page={page + 1}>; rel="next"'
+            return headers, rows[(page - 1) * size : page * size]
+        if path == "/customers":
+            return {}, {"data": self.customers}
+        if path.startswith("/customers/") and path.endswith("/orders"):
+            orders = self.orders.get(path.split("/")[2])
+            if orders is None:
+                raise KeyError(path)
+            page = int(query.get("page", 1))
+            return {}, {"data": orders[(page - 1) * 2 : page * 2]}
+        raise KeyError(path)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                status, body = api.token(self.headers)
+                self._send(status, {}, json.dumps(body).encode())
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                with api._lock:
+                    api.requests.append(
+                        {"path": url.path, "query": query, "headers": dict(self.headers)}
+                    )
+                if api.delay:
+                    time.sleep(api.delay)
+                fault = api.fault_for(url.path)
+                if fault is not None:
+                    time.sleep(fault.delay)
+                    if fault.status != 200 or fault.body is not None:
+                        self._send(fault.status, fault.headers, fault.body or b"{}")
+                        return
+                if not api.authorised(self.headers, query):
+                    self._send(401, {}, b'{"error": "unauthorised"}')
+                    return
+                try:
+                    headers, document = api.route(url.path, query)
+                except KeyError:
+                    self._send(404, {}, b'{"error": "not found"}')
+                    return
+                self._send(200, headers, json.dumps(document).encode())
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("ETag", f'"{hash(body) & 0xFFFFFF:x}"')
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    pass
+
+        return Handler
+
+
+@pytest.fixture
+def api() -> Iterator[RecordsApi]:
+    """A running :class:`RecordsApi`."""
+    server = RecordsApi()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------ configuration
+
+
+DATASET = """
+dataset = "{dataset}"
+source = "api/{source}/{endpoint}"
+pattern = "{endpoint}_{{date:%Y%m%d}}_*.jsonl.gz"
+format = "jsonl"
+packing = "gzip"
+columns = [
+  {{ name = "id", type = "int" }},
+  {{ name = "name" }},
+  {{ name = "updated_at", type = "timestamp" }},
+]
+"""
+
+
+class Workspace:
+    """A config directory and a local store for one test."""
+
+    def __init__(self, root: Path, api: RecordsApi) -> None:
+        self.root = root
+        self.api = api
+        self.config = root / "config"
+        self.store_dir = root / "store"
+        (self.config / "sources").mkdir(parents=True)
+        (self.config / "datasets").mkdir(parents=True)
+        self.store_dir.mkdir()
+        self.store: ObjectStore = LocalObjectStore(self.store_dir)
+        self.sleeps: list[float] = []
+
+    def source(self, body: str, *, name: str = "shop", endpoints: tuple[str, ...] = ()) -> None:
+        """Write ``sources/<name>.toml`` (``{url}`` is the API's) and a contract per endpoint."""
+        text = f'base_url = "{self.api.url}"\n' + body
+        (self.config / "sources" / f"{name}.toml").write_text(text)
+        for endpoint in endpoints:
+            contract = DATASET.format(dataset=f"{name}_{endpoint}", source=name, endpoint=endpoint)
+            (self.config / "datasets" / f"{name}_{endpoint}.toml").write_text(contract)
+
+    def context(self, run_id: str = "20260301T000000Z-aaaaaa") -> IngestContext:
+        contracts = load_contracts(self.config)
+        sources = load_sources(self.config, contracts=contracts)
+        return IngestContext(
+            self.store,
+            sources,
+            ObjectStateStore(self.store),
+            run_id,
+            lease_seconds=60,
+            sleep=self.sleeps.append,
+        )
+
+    def ingest(
+        self,
+        endpoint: str,
+        *,
+        source: str = "shop",
+        run_id: str = "20260301T000000Z-aaaaaa",
+        **options: Any,
+    ) -> list[WindowOutcome]:
+        context = self.context(run_id)
+        try:
+            src = context.sources.get(source)
+            outcomes: list[WindowOutcome] = []
+            for unit in plan(src, src.endpoint(endpoint), **options):
+                outcomes.extend(ingest_unit(context, unit))
+            return outcomes
+        finally:
+            context.close()
+
+    def landed(self, endpoint: str, source: str = "shop") -> list[dict[str, Any]]:
+        """Every landed record of an endpoint, in key order."""
+        records = []
+        for info in self.store.list(landing_api_prefix(source, endpoint)):
+            for line in gzip.decompress(self.store.read_bytes(info.key)).splitlines():
+                records.append(json.loads(line))
+        return records
+
+    def keys(self, prefix: str) -> list[str]:
+        return [info.key for info in self.store.list(prefix)]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, api: RecordsApi) -> Workspace:
+    """A config directory and local store wired to the running API."""
+    return Workspace(tmp_path, api)

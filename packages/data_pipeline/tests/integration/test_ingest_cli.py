@@ -1,0 +1,250 @@
+"""``etl-data-pipeline ingest`` as an operator runs it: exit codes, JSON, status, dry run,
+secrets kept out of logs, and SIGKILL mid-run at several points then a resume that lands
+exactly the server's records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from data_pipeline.ingest import lease_key
+from etl_core.storage import acquire_lease
+from etl_core.testing.scripts import run_script
+
+from .conftest import SECRETS, Fault
+
+SOURCE = """
+[auth]
+type = "bearer"
+token = "env:SHOP_TOKEN"
+
+[[endpoints]]
+name = "items"
+path = "/offset"
+dataset = "shop_items"
+records_path = "items"
+chunk_records = {chunk}
+[endpoints.pagination]
+type = "offset"
+page_size = 5
+"""
+
+
+def cli(workspace, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run_script(
+        "etl-data-pipeline",
+        "--storage",
+        f"file://{workspace.store_dir}",
+        "--config-dir",
+        str(workspace.config),
+        *args,
+        cwd=workspace.root,
+        env={"SHOP_TOKEN": SECRETS["token"], **(env or {})},
+    )
+
+
+def popen(workspace, *args: str) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
+    environ.update({"ETL_LOG_FORMAT": "json", "SHOP_TOKEN": SECRETS["token"]})
+    script = Path(sys.executable).parent / "etl-data-pipeline"
+    command = [str(script), "--storage", f"file://{workspace.store_dir}"]
+    command += ["--config-dir", str(workspace.config), *args]
+    return subprocess.Popen(
+        command,
+        cwd=workspace.root,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def bearer_api(api):
+    api.auth = "bearer"
+    return api
+
+
+def test_ingest_prints_json_and_exits_0(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+
+    result = cli(workspace, "ingest", "--json")
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    [window] = document["windows"]
+    assert window["records"] == len(bearer_api.records)
+    assert document["failures"] == []
+    assert workspace.landed("items") == bearer_api.records
+
+
+def test_status_shows_cursor_success_and_failures(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    cli(workspace, "ingest")
+    bearer_api.faults.append(Fault("/offset", 404))
+
+    failed = cli(workspace, "ingest", "--json")
+    status = cli(workspace, "ingest", "status", "--json")
+
+    assert failed.returncode == 1
+    assert "HTTP 404" in failed.stderr
+    [row] = json.loads(status.stdout)
+    assert row["endpoint"] == "items"
+    assert row["consecutive_failures"] == 1
+    assert "404" in row["last_error"]
+    assert row["last_success_at"]
+    assert row["records_total"] == len(bearer_api.records)
+
+
+def test_dry_run_requests_and_writes_nothing(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+
+    result = cli(workspace, "ingest", "--dry-run", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["windows"][0]["unit"] == "shop/items/incremental"
+    assert bearer_api.requests == []
+    assert workspace.keys("") == []
+
+
+def test_a_bad_source_file_exits_2_naming_file_line_and_field(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10).replace("page_size = 5", "page_size = 0"))
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    path = workspace.config / "sources" / "shop.toml"
+    path.write_text(path.read_text().replace("page_size = 5", "page_sise = 5"))
+
+    result = cli(workspace, "ingest")
+    check = cli(workspace, "contracts", "check")
+
+    assert result.returncode == 2
+    assert "page_sise" in result.stderr
+    assert check.returncode == 2
+    assert f"{path}:" in check.stdout
+    assert "endpoints[0].pagination.page_sise" in check.stdout
+
+
+def test_contracts_check_lists_valid_sources(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+
+    result = cli(workspace, "contracts", "check")
+
+    assert result.returncode == 0, result.stdout
+    assert "1 API source valid: shop" in result.stdout
+
+
+def test_secrets_never_reach_the_logs(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    bearer_api.faults.append(Fault("/offset", 503, {"Retry-After": "0"}))
+
+    result = cli(workspace, "--log-level", "DEBUG", "ingest")
+
+    assert result.returncode == 0, result.stderr
+    assert "retrying" in result.stderr
+    assert SECRETS["token"] not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_chunks", [0, 1, 4, 9])
+def test_sigkill_mid_run_then_resume_lands_exactly_the_servers_records(
+    workspace, bearer_api, kill_after_chunks
+) -> None:
+    bearer_api.records = [bearer_api.record(i) for i in range(1, 121)]
+    bearer_api.delay = 0.02
+    workspace.source(SOURCE.format(chunk=7), endpoints=("items",))
+    landing = workspace.store_dir / "landing"
+
+    process = popen(workspace, "ingest")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        chunks = list(landing.rglob("*.jsonl.gz")) if landing.exists() else []
+        if len(chunks) >= kill_after_chunks and (kill_after_chunks or bearer_api.requests):
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+    resumed = cli(workspace, "ingest", "--json")
+
+    assert resumed.returncode == 0, resumed.stderr
+    landed = workspace.landed("items")
+    assert sorted(r["id"] for r in landed) == [r["id"] for r in bearer_api.records]
+    assert landed == bearer_api.records
+
+
+@pytest.mark.slow
+def test_sigterm_stops_at_a_page_boundary_exits_143_and_resumes(workspace, bearer_api) -> None:
+    bearer_api.records = [bearer_api.record(i) for i in range(1, 121)]
+    bearer_api.delay = 0.02
+    workspace.source(SOURCE.format(chunk=7), endpoints=("items",))
+    landing = workspace.store_dir / "landing"
+
+    process = popen(workspace, "ingest")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if landing.exists() and len(list(landing.rglob("*.jsonl.gz"))) >= 2:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+
+    assert process.returncode == 143
+    status = json.loads(cli(workspace, "ingest", "status", "--json").stdout)
+    assert status[0]["window"] is not None
+    assert status[0]["consecutive_failures"] == 0
+    resumed = cli(workspace, "ingest")
+    assert resumed.returncode == 0, resumed.stderr
+    assert workspace.landed("items") == bearer_api.records
+
+
+def test_with_a_database_the_state_lives_in_its_api_ingestion_table(
+    workspace, bearer_api, migrated_sqlite
+) -> None:
+    workspace.source("max_attempts = 2\n" + SOURCE.format(chunk=10), endpoints=("items",))
+    env = {"DATABASE_URL": migrated_sqlite}
+
+    first = cli(workspace, "ingest", "--json", env=env)
+    bearer_api.faults += [Fault("/offset", 500) for _ in range(2)]
+    failed = cli(workspace, "ingest", env=env)
+    status = cli(workspace, "ingest", "status", "--json", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert failed.returncode == 1
+    [row] = json.loads(status.stdout)
+    assert row["state"] == "database"
+    assert row["records_total"] == len(bearer_api.records)
+    assert row["consecutive_failures"] == 1
+    assert "HTTP 500" in row["last_error"]
+    assert workspace.keys("_state/") == [
+        k for k in workspace.keys("_state/") if k.endswith(".lease.json")
+    ]
+
+
+def test_an_endpoint_held_by_another_run_is_skipped_with_a_warning(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    key = lease_key("shop", "items")
+
+    with acquire_lease(workspace.store, key, ttl=60, purpose="ingest by a colleague"):
+        result = cli(workspace, "ingest", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["busy"] == ["shop/items/incremental"]
+    assert "ingest by a colleague" in result.stderr
+    assert bearer_api.requests == []
+
+
+def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, bearer_api) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+
+    result = cli(workspace, "ingest", env={"SHOP_TOKEN": ""})
+
+    assert result.returncode == 2, result.stderr
+    assert "env:SHOP_TOKEN" in result.stderr
+    assert bearer_api.requests == []

@@ -1,0 +1,270 @@
+"""Auth, retries, rate limits and refusals against the real HTTP API."""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import json
+import time
+
+import pytest
+
+from data_pipeline.errors import (
+    ApiAuthError,
+    ApiRequestError,
+    ApiResponseError,
+    ApiUnavailableError,
+)
+from data_pipeline.ingest import ObjectStateStore
+from etl_core.testing import capture_metrics
+
+from .conftest import SECRETS, Fault
+
+PAGED = """
+[[endpoints]]
+name = "items"
+path = "/page"
+dataset = "shop_items"
+records_path = "data"
+chunk_records = 10
+[endpoints.pagination]
+type = "page_number"
+size_param = "per_page"
+page_size = 5
+"""
+
+AUTH = {
+    "bearer": '[auth]\ntype = "bearer"\ntoken = "env:SHOP_TOKEN"\n',
+    "api_key_header": '[auth]\ntype = "api_key"\nkey = "env:SHOP_KEY"\n',
+    "api_key_query": '[auth]\ntype = "api_key"\nkey = "env:SHOP_KEY"\nlocation = "query"\n',
+    "basic": '[auth]\ntype = "basic"\nusername = "etl"\npassword = "file:{secret_file}"\n',
+    "oauth2": (
+        '[auth]\ntype = "oauth2"\ntoken_url = "{url}/token"\nclient_id = "etl-client"\n'
+        'client_secret = "env:SHOP_CLIENT_SECRET"\nrefresh_margin = "0s"\n'
+    ),
+}
+
+
+@pytest.fixture
+def secret_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOP_TOKEN", SECRETS["token"])
+    monkeypatch.setenv("SHOP_KEY", SECRETS["api_key"])
+    monkeypatch.setenv("SHOP_CLIENT_SECRET", SECRETS["client_secret"])
+    secret_file = tmp_path / "password"
+    secret_file.write_text(SECRETS["password"] + "\n")
+    return secret_file
+
+
+def everything_written(workspace) -> bytes:
+    """Every object of the store, archives decompressed."""
+    blobs = []
+    for info in workspace.store.list(""):
+        data = workspace.store.read_bytes(info.key)
+        blobs.append(gzip.decompress(data) if info.key.endswith(".gz") else data)
+    return b"\n".join(blobs)
+
+
+@pytest.mark.parametrize("kind", sorted(AUTH))
+def test_every_auth_kind_is_accepted_and_no_secret_is_written(
+    workspace, api, secret_env, kind
+) -> None:
+    api.auth = kind
+    workspace.source(
+        AUTH[kind].format(url=api.url, secret_file=secret_env) + PAGED, endpoints=("items",)
+    )
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    written = everything_written(workspace)
+    for secret in SECRETS.values():
+        assert secret.encode() not in written
+
+
+def test_without_credentials_the_api_refuses_and_the_error_names_url_and_status(
+    workspace, api
+) -> None:
+    api.auth = "bearer"
+    workspace.source(PAGED, endpoints=("items",))
+
+    with pytest.raises(ApiAuthError, match=r"/page\?.*HTTP 401") as caught:
+        workspace.ingest("items")
+
+    assert caught.value.status == 401
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert state.consecutive_failures == 1
+    assert "401" in state.last_error
+
+
+def test_an_oauth2_token_expiring_mid_run_is_refreshed(workspace, api, secret_env) -> None:
+    api.auth = "oauth2"
+    api.token_lifetime = 0.3
+    api.delay = 0.06
+    workspace.source(AUTH["oauth2"].format(url=api.url) + PAGED, endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert len(api.issued) >= 2
+
+
+def test_a_401_mid_run_fetches_a_new_oauth2_token_once(workspace, api, secret_env) -> None:
+    api.auth = "oauth2"
+    workspace.source(AUTH["oauth2"].format(url=api.url) + PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 401))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert len(api.issued) == 2
+
+
+def test_wrong_client_credentials_fail_naming_the_token_endpoint(
+    workspace, api, monkeypatch
+) -> None:
+    monkeypatch.setenv("SHOP_CLIENT_SECRET", "wrong")
+    api.auth = "oauth2"
+    workspace.source(AUTH["oauth2"].format(url=api.url) + PAGED, endpoints=("items",))
+
+    with pytest.raises(ApiAuthError, match=r"token endpoint .*/token refused .*HTTP 401"):
+        workspace.ingest("items")
+
+
+def test_429_with_retry_after_in_seconds_is_honoured(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 429, {"Retry-After": "7"}))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert workspace.sleeps == [7.0]
+
+
+def test_429_with_retry_after_as_an_http_date_is_honoured(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    api.faults.append(Fault("/page", 429, {"Retry-After": when}))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    [waited] = workspace.sleeps
+    assert 25 <= waited <= 31
+
+
+def test_a_retry_after_beyond_the_cap_is_capped(workspace, api) -> None:
+    workspace.source('max_retry_wait = "2s"\n' + PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 503, {"Retry-After": "3600"}))
+
+    workspace.ingest("items")
+
+    assert workspace.sleeps == [2.0]
+
+
+def test_5xx_flaps_are_retried_with_backoff(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults += [Fault("/page", 500), Fault("/page", 502), Fault("/page", 503)]
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert len(workspace.sleeps) == 3
+
+
+def test_a_server_that_keeps_failing_fails_the_endpoint_after_max_attempts(workspace, api) -> None:
+    workspace.source("max_attempts = 3\n" + PAGED, endpoints=("items",))
+    api.faults += [Fault("/page", 500) for _ in range(3)]
+
+    with pytest.raises(ApiUnavailableError, match="HTTP 500"):
+        workspace.ingest("items")
+
+    assert workspace.landed("items") == []
+
+
+def test_a_response_slower_than_the_timeout_is_retried(workspace, api) -> None:
+    workspace.source('timeout = "0.3s"\n' + PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", delay=1.0))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert len(workspace.sleeps) == 1
+
+
+def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:
+    workspace.source(PAGED.replace('"/page"', '"/missing"'), endpoints=("items",))
+
+    with pytest.raises(ApiRequestError, match=r"GET .*/missing\?.* HTTP 404") as caught:
+        workspace.ingest("items")
+
+    assert caught.value.status == 404
+    assert workspace.sleeps == []
+
+
+def test_a_malformed_page_fails_the_window_keeping_what_landed_and_a_rerun_resumes(
+    workspace, api
+) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 200, body=b"<html>oops</html>", after=4))
+
+    with pytest.raises(ApiResponseError, match=r"/page\?.* is not JSON.*<html>oops"):
+        workspace.ingest("items")
+
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert state.window is not None
+    assert state.window.chunk == 2
+    assert "not JSON" in state.last_error
+    assert workspace.landed("items") == api.records[:20]
+
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert outcome.resumed
+    assert workspace.landed("items") == api.records
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert state.window is None
+    assert state.consecutive_failures == 0
+    assert state.records_total == len(api.records)
+
+
+def test_api_key_in_the_query_is_not_in_the_manifest_urls(workspace, api, secret_env) -> None:
+    api.auth = "api_key_query"
+    workspace.source(AUTH["api_key_query"] + PAGED, endpoints=("items",))
+
+    workspace.ingest("items")
+
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    document = json.loads(workspace.store.read_bytes(manifest))
+    assert all("api_key" not in page["url"] for page in document["pages"])
+    assert all(r["query"].get("api_key") == SECRETS["api_key"] for r in api.requests)
+
+
+def test_the_rate_limit_spaces_requests(workspace, api) -> None:
+    workspace.source(
+        "[rate_limit]\nrequests_per_second = 20\nburst = 1\n" + PAGED, endpoints=("items",)
+    )
+    started = time.monotonic()
+
+    workspace.ingest("items")
+
+    pages = len(api.requests)
+    assert pages >= 10
+    assert time.monotonic() - started >= (pages - 1) / 20 * 0.9
+
+
+def test_requests_retries_pages_records_and_bytes_are_counted(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 503, {"Retry-After": "1"}))
+
+    with capture_metrics() as metrics:
+        [outcome] = workspace.ingest("items")
+
+    labels = {"source": "shop", "endpoint": "items"}
+    assert metrics.value("etl_data_pipeline_api_requests_total", **labels, status="503") == 1
+    pages = 11  # 47 records, 5 a page, then the empty page that ends the walk
+    assert metrics.value("etl_data_pipeline_api_requests_total", **labels, status="200") == pages
+    assert metrics.value("etl_data_pipeline_api_retries_total", **labels) == 1
+    assert metrics.value("etl_data_pipeline_api_rate_limit_wait_seconds_total", source="shop") == 1
+    assert metrics.value("etl_data_pipeline_api_pages_total", **labels) == outcome.pages == pages
+    assert metrics.value("etl_data_pipeline_api_records_total", **labels) == len(api.records)
+    assert metrics.value("etl_data_pipeline_api_bytes_total", **labels) > 0
+    assert metrics.count("etl_data_pipeline_api_request_seconds", **labels) == pages + 1

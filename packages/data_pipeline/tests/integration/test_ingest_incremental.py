@@ -1,0 +1,194 @@
+"""Incremental cursors, bounded windows and parent/child endpoints against the real API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data_pipeline.errors import ApiUnavailableError
+from data_pipeline.ingest import ObjectStateStore
+from etl_core.contracts import load_contracts
+
+from .conftest import Fault, stamp
+
+INCREMENTAL = """
+[[endpoints]]
+name = "items"
+path = "/cursor"
+dataset = "shop_items"
+records_path = "data"
+chunk_records = 4
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+end_param = "until"
+{extra}
+"""
+
+CHILD = """
+[[endpoints]]
+name = "customers"
+path = "/customers"
+dataset = "shop_customers"
+records_path = "data"
+
+[[endpoints]]
+name = "orders"
+path = "/customers/{parent.id}/orders"
+parent = "customers"
+dataset = "shop_orders"
+records_path = "data"
+chunk_records = 3
+[endpoints.pagination]
+type = "page_number"
+"""
+
+
+def state(workspace):
+    return ObjectStateStore(workspace.store).load("shop", "items")
+
+
+def test_a_second_run_fetches_only_what_is_new(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items")
+    assert state(workspace).cursor == stamp(47)
+    api.records += [api.record(i) for i in range(48, 53)]
+
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert api.requests[-1]["query"]["since"] == stamp(47)  # inclusive: record 47 comes again
+    assert outcome.records == 5  # but it landed already, so it is skipped
+    assert workspace.landed("items") == api.records
+    assert state(workspace).cursor == stamp(52)
+
+
+def test_records_sharing_the_mark_that_arrive_later_still_land(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items")
+    late = {"id": 1000, "name": "late", "updated_at": stamp(47)}
+    api.records.append(late)
+
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert outcome.records == 1
+    assert workspace.landed("items")[-1] == late
+
+
+def test_the_lookback_resends_a_little_before_the_mark(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra='lookback = "10m"'), endpoints=("items",))
+    workspace.ingest("items")
+
+    workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert api.requests[-1]["query"]["since"] == stamp(37)
+
+
+def test_the_initial_value_starts_the_first_run(workspace, api) -> None:
+    extra = f'initial_value = "{stamp(40)}"'
+    workspace.source(INCREMENTAL.format(extra=extra), endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records[39:]
+
+
+def test_full_refresh_starts_again_from_the_initial_value(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items")
+
+    [outcome] = workspace.ingest("items", full_refresh=True, run_id="20260302T000000Z-bbbbbb")
+
+    assert outcome.records == len(api.records)
+    assert "since" not in api.requests[-1]["query"]
+
+
+def test_a_bounded_range_split_in_windows_lands_each_in_its_partition(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra='window = "10m"'), endpoints=("items",))
+
+    outcomes = workspace.ingest("items", since=stamp(1), until=stamp(31))
+
+    assert [o.records for o in outcomes] == [10, 10, 10]
+    assert workspace.landed("items") == api.records[0:30]
+    assert len({o.run for o in outcomes}) == 3
+    assert state(workspace).cursor == stamp(30)
+    contracts = load_contracts(workspace.config)
+    assert {contracts.match(k)[1].isoformat() for k in workspace.keys("landing/")} == {"2026-03-01"}
+
+
+def test_a_bounded_window_never_moves_the_mark_backwards(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items")
+
+    workspace.ingest("items", since=stamp(1), until=stamp(5), run_id="20260302T000000Z-bbbbbb")
+
+    assert state(workspace).cursor == stamp(47)
+
+
+def test_a_child_endpoint_is_requested_once_per_parent_record(workspace, api) -> None:
+    workspace.source(CHILD, endpoints=("customers", "orders"))
+
+    [outcome] = workspace.ingest("orders")
+
+    expected = [order for customer in api.customers for order in api.orders[customer["id"]]]
+    assert workspace.landed("orders") == expected
+    assert outcome.records == len(expected)
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    roles = [p["role"] for p in json.loads(workspace.store.read_bytes(manifest))["pages"]]
+    assert roles[0] == "parent"
+    assert roles.count("parent") == 1
+
+
+def test_a_child_endpoint_resumes_inside_the_parent_it_stopped_at(workspace, api) -> None:
+    workspace.source("max_attempts = 1\n" + CHILD, endpoints=("customers", "orders"))
+    api.faults.append(Fault("/customers/c3/orders", 500, after=1))
+    with pytest.raises(ApiUnavailableError):
+        workspace.ingest("orders")
+    stopped = ObjectStateStore(workspace.store).load("shop", "orders").window
+    assert stopped is not None
+    assert stopped.records == 3  # c1 and c2 landed; c3 failed
+
+    [outcome] = workspace.ingest("orders", run_id="20260302T000000Z-bbbbbb")
+
+    expected = [order for customer in api.customers for order in api.orders[customer["id"]]]
+    assert outcome.resumed
+    assert workspace.landed("orders") == expected
+
+
+def test_rerunning_a_backfill_that_failed_midway_lands_each_window_once(workspace, api) -> None:
+    extra = 'window = "10m"'
+    workspace.source("max_attempts = 1\n" + INCREMENTAL.format(extra=extra), endpoints=("items",))
+    api.faults.append(Fault("/cursor", 500, after=1))  # the second window's request
+    with pytest.raises(ApiUnavailableError):
+        workspace.ingest("items", since=stamp(1), until=stamp(31))
+
+    outcomes = workspace.ingest(
+        "items", since=stamp(1), until=stamp(31), run_id="20260302T000000Z-bbbbbb"
+    )
+
+    # the unfinished second window is finished first, then each window is skipped or run
+    assert [(o.unit.rpartition("..")[2], o.resumed, o.skipped) for o in outcomes] == [
+        (stamp(21), True, ""),
+        (stamp(11), False, "ingested before"),
+        (stamp(21), False, "ingested before"),
+        (stamp(31), False, ""),
+    ]
+    assert workspace.landed("items") == api.records[0:30]
+
+
+def test_full_refresh_fetches_a_finished_window_again(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items", since=stamp(1), until=stamp(11))
+
+    [again] = workspace.ingest(
+        "items",
+        since=stamp(1),
+        until=stamp(11),
+        full_refresh=True,
+        run_id="20260302T000000Z-bbbbbb",
+    )
+
+    assert again.records == 10

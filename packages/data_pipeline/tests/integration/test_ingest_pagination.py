@@ -1,0 +1,159 @@
+"""Every pagination style against the real HTTP API: landed records equal the server's."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from datetime import date
+
+import pytest
+
+from etl_core.contracts import load_contracts
+from etl_core.layout import raw_api_manifest_key, raw_api_prefix
+
+STYLES = {
+    "page_number": """
+[endpoints.pagination]
+type = "page_number"
+size_param = "per_page"
+page_size = 10
+""",
+    "page_number_total": """
+[endpoints.pagination]
+type = "page_number"
+size_param = "per_page"
+page_size = 10
+total_path = "meta.total"
+""",
+    "has_more": """
+[endpoints.pagination]
+type = "page_number"
+size_param = "per_page"
+page_size = 10
+has_more_path = "has_more"
+""",
+    "offset": """
+[endpoints.pagination]
+type = "offset"
+page_size = 10
+total_path = "total"
+""",
+    "cursor": """
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+""",
+    "next_url": """
+[endpoints.pagination]
+type = "next_url"
+next_url_path = "links.next"
+""",
+    "link_header": """
+[endpoints.pagination]
+type = "link_header"
+""",
+}
+PATHS = {
+    "page_number": ("/page", "data"),
+    "page_number_total": ("/page", "data"),
+    "has_more": ("/hasmore", "data"),
+    "offset": ("/offset", "items"),
+    "cursor": ("/cursor", "data"),
+    "next_url": ("/next", "results"),
+    "link_header": ("/link", ""),
+}
+
+
+def endpoint(style: str, *, chunk: int = 7, extra: str = "") -> str:
+    path, records = PATHS[style]
+    return f"""
+[[endpoints]]
+name = "items"
+path = "{path}"
+dataset = "shop_items"
+records_path = "{records}"
+primary_key = ["id"]
+chunk_records = {chunk}
+{extra}
+{STYLES[style]}
+"""
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_pagination_style_lands_exactly_the_servers_records(workspace, api, style) -> None:
+    workspace.source(endpoint(style), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert outcome.records == len(api.records)
+    assert outcome.chunks == -(-len(api.records) // 7)
+
+
+@pytest.mark.parametrize("style", ["page_number", "offset", "page_number_total"])
+def test_pages_requested_ahead_land_exactly_the_servers_records(workspace, api, style) -> None:
+    api.delay = 0.02
+    workspace.source("concurrency = 4\n" + endpoint(style), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    pages = json.loads(workspace.store.read_bytes(manifest))["pages"]
+    assert [p["page"] for p in pages] == list(range(outcome.pages))
+
+
+def test_a_short_page_corrects_the_offsets_requested_ahead(workspace, api) -> None:
+    api.max_page = 4  # asked for 10, the server gives 4: every prediction is wrong
+    workspace.source("concurrency = 3\n" + endpoint("offset"), endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+
+
+def test_landed_chunks_match_the_dataset_contract_with_their_partition_date(workspace) -> None:
+    workspace.source(endpoint("offset"), endpoints=("items",))
+    workspace.ingest("items")
+
+    contracts = load_contracts(workspace.config)
+    keys = workspace.keys("landing/")
+    assert keys
+    for key in keys:
+        matched = contracts.match(key)
+        assert matched is not None, key
+        assert matched[0].dataset == "shop_items"
+
+
+def test_raw_archive_keeps_each_body_byte_for_byte_with_a_manifest(workspace, api) -> None:
+    workspace.source(endpoint("page_number"), endpoints=("items",))
+    [outcome] = workspace.ingest("items")
+
+    manifests = [k for k in workspace.keys("raw/") if k.endswith("_manifest.json")]
+    assert len(manifests) == 1
+    manifest = json.loads(workspace.store.read_bytes(manifests[0]))
+    assert manifest["status"] == "complete"
+    assert manifest["records"] == len(api.records)
+    pages = manifest["pages"]
+    assert [p["page"] for p in pages] == list(range(outcome.pages))
+    for entry in pages:
+        body = gzip.decompress(workspace.store.read_bytes(entry["key"]))
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"]
+        assert entry["status"] == 200
+        assert entry["etag"]
+        assert entry["url"].startswith(api.url + "/page?")
+        assert json.loads(body)["data"] == api.records[entry["page"] * 10 : entry["page"] * 10 + 10]
+    dt = date.fromisoformat(manifest["dt"])
+    assert manifests[0] == raw_api_manifest_key("shop", "items", dt, outcome.run)
+    assert entry["key"].startswith(raw_api_prefix("shop", "items", dt, outcome.run))
+
+
+def test_an_empty_endpoint_lands_nothing_and_finishes(workspace, api) -> None:
+    api.records = []
+    workspace.source(endpoint("cursor"), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == 0
+    assert workspace.keys("landing/") == []

@@ -1,0 +1,54 @@
+"""The state store contract on both stores, and one run per endpoint at a time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data_pipeline.errors import EndpointBusyError
+from data_pipeline.ingest import ObjectStateStore, lease_key
+from etl_core.storage import LocalObjectStore, acquire_lease
+
+from .state_contract import CHECKS, Check
+
+WORKER = Path(__file__).with_name("state_worker.py")
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+def test_object_state_store_contract(check: Check, tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    check(ObjectStateStore(store), store)
+
+
+@pytest.mark.slow
+def test_database_state_store_contract(migrated_sqlite: str, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, str(WORKER), migrated_sqlite, str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok ") == len(CHECKS)
+
+
+def test_two_runs_of_one_endpoint_never_overlap(workspace) -> None:
+    workspace.source(
+        '[[endpoints]]\nname = "items"\npath = "/page"\ndataset = "shop_items"\n'
+        'records_path = "data"\n[endpoints.pagination]\ntype = "page_number"\n',
+        endpoints=("items",),
+    )
+    holder = acquire_lease(workspace.store, lease_key("shop", "items"), ttl=60, purpose="other run")
+
+    with holder, pytest.raises(EndpointBusyError, match=r"being ingested by .*other run"):
+        workspace.ingest("items")
+
+    assert workspace.keys("landing/") == []

@@ -1,0 +1,168 @@
+"""The authenticator contract: each kind signs a request, keeps its secret out of every URL and
+repr, and answers a 401 with at most one renewed attempt."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from data_pipeline.errors import ApiAuthError, ApiUnavailableError
+from data_pipeline.ingest.auth import AUTHENTICATORS, Authenticator, OAuth2ClientCredentials
+from etl_core.contracts import Auth
+from etl_core.secrets import Secret
+
+SECRET = "sup3r-Secret-value"
+ENV = {"SECRET": SECRET}
+
+
+def token_endpoint(lifetime: float = 60, status: int = 200) -> httpx.MockTransport:
+    issued: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        expected = base64.b64encode(f"client:{SECRET}".encode()).decode()
+        if request.headers.get("authorization") != f"Basic {expected}":
+            return httpx.Response(401, json={"error": "invalid_client"})
+        if status != 200:
+            return httpx.Response(status)
+        issued.append(f"token-{len(issued)}")
+        return httpx.Response(200, json={"access_token": issued[-1], "expires_in": lifetime})
+
+    transport = httpx.MockTransport(answer)
+    transport.issued = issued  # type: ignore[attr-defined]
+    return transport
+
+
+def secret() -> Secret:
+    return Secret("env:SECRET", environ=ENV)
+
+
+CASES: dict[str, Callable[[], Authenticator]] = {
+    "none": lambda: AUTHENTICATORS["none"]("s", Auth(), timeout=5),
+    "bearer": lambda: AUTHENTICATORS["bearer"]("s", Auth(type="bearer", token=secret()), timeout=5),
+    "api_key": lambda: AUTHENTICATORS["api_key"](
+        "s", Auth(type="api_key", key=secret()), timeout=5
+    ),
+    "api_key_query": lambda: AUTHENTICATORS["api_key"](
+        "s", Auth(type="api_key", key=secret(), location="query"), timeout=5
+    ),
+    "basic": lambda: AUTHENTICATORS["basic"](
+        "s", Auth(type="basic", username="etl", password=secret()), timeout=5
+    ),
+    "oauth2": lambda: OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=Secret("env:SECRET", environ=ENV),
+        ),
+        timeout=5,
+        transport=token_endpoint(),
+    ),
+}
+
+
+def signed(auth: Authenticator) -> httpx.Request:
+    request = httpx.Request("GET", "https://api.test/v1/items?page=2")
+    flow = auth.auth_flow(request)
+    return next(flow)
+
+
+def test_every_kind_has_a_contract_case() -> None:
+    assert {name.removesuffix("_query") for name in CASES} == set(AUTHENTICATORS)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_signing_keeps_the_request_and_adds_only_credentials(kind: str) -> None:
+    request = signed(CASES[kind]())
+
+    assert request.url.path == "/v1/items"
+    assert request.url.params["page"] == "2"
+    plain = httpx.Request("GET", "https://api.test/v1/items?page=2")
+    changed = request.url != plain.url or dict(request.headers) != dict(plain.headers)
+    assert changed == (kind != "none")
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_the_secret_is_absent_from_the_recorded_url_and_repr(kind: str) -> None:
+    auth = CASES[kind]()
+    request = signed(auth)
+
+    url = request.url
+    for name in auth.hidden_params:
+        url = url.copy_remove_param(name)
+    assert SECRET not in str(url)
+    assert SECRET not in repr(auth) + str(vars(auth))
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_a_401_gets_at_most_one_more_attempt(kind: str) -> None:
+    auth = CASES[kind]()
+    request = httpx.Request("GET", "https://api.test/v1/items")
+    flow = auth.auth_flow(request)
+    next(flow)
+
+    attempts = 1
+    try:
+        flow.send(httpx.Response(401, request=request))
+        attempts += 1
+        flow.send(httpx.Response(401, request=request))
+    except StopIteration:
+        pass
+    assert attempts <= 2
+
+
+def test_oauth2_fetches_again_once_the_token_nears_expiry() -> None:
+    now = [0.0]
+    transport = token_endpoint(lifetime=100)
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=Secret("env:SECRET", environ=ENV),
+            refresh_margin=timedelta(seconds=10),
+        ),
+        timeout=5,
+        clock=lambda: now[0],
+        transport=transport,
+    )
+
+    first = signed(auth).headers["authorization"]
+    now[0] = 89.0
+    same = signed(auth).headers["authorization"]
+    now[0] = 90.0
+    renewed = signed(auth).headers["authorization"]
+
+    assert first == same == "Bearer token-0"
+    assert renewed == "Bearer token-1"
+
+
+def test_oauth2_refused_credentials_fail_naming_the_token_url() -> None:
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=Secret("env:OTHER", environ={"OTHER": "wrong"}),
+        ),
+        timeout=5,
+        transport=token_endpoint(),
+    )
+
+    with pytest.raises(ApiAuthError, match=r"https://auth\.test/token refused .* HTTP 401"):
+        signed(auth)
+
+
+def test_oauth2_token_endpoint_outage_is_retryable() -> None:
+    config = CASES["oauth2"]().config
+    auth = OAuth2ClientCredentials("s", config, timeout=5, transport=token_endpoint(status=503))
+
+    with pytest.raises(ApiUnavailableError, match="503"):
+        signed(auth)

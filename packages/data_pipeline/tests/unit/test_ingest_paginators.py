@@ -1,0 +1,189 @@
+"""The paginator contract: every style walks all records once, stops, and resumes from JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from data_pipeline.errors import ApiResponseError
+from data_pipeline.ingest.pagination import (
+    PAGINATORS,
+    Page,
+    PageRequest,
+    Paginator,
+    next_link,
+)
+from etl_core.contracts import Pagination
+
+BASE = "https://api.test/v1"
+RECORDS = [{"id": i} for i in range(23)]
+SIZE = 5
+Responder = Callable[[PageRequest], Page]
+
+
+def _page(
+    url: str, document: Any, records: list[Any], headers: dict[str, str] | None = None
+) -> Page:
+    return Page(url, headers or {}, document, records)
+
+
+def _query(request: PageRequest) -> dict[str, str]:
+    if request.url:
+        return {k: v[-1] for k, v in parse_qs(urlsplit(request.url).query).items()}
+    return dict(request.params)
+
+
+def page_number(request: PageRequest) -> Page:
+    number = int(_query(request)["page"])
+    rows = RECORDS[(number - 1) * SIZE : number * SIZE]
+    return _page(BASE, {"data": rows, "total": len(RECORDS)}, rows)
+
+
+def offset(request: PageRequest) -> Page:
+    start = int(_query(request)["offset"])
+    rows = RECORDS[start : start + SIZE]
+    return _page(BASE, {"items": rows}, rows)
+
+
+def cursor(request: PageRequest) -> Page:
+    start = int(_query(request).get("cursor", 0))
+    rows = RECORDS[start : start + SIZE]
+    following = str(start + SIZE) if start + SIZE < len(RECORDS) else None
+    return _page(BASE, {"data": rows, "next": following}, rows)
+
+
+def next_url(request: PageRequest) -> Page:
+    start = int(_query(request).get("after", 0))
+    rows = RECORDS[start : start + SIZE]
+    link = f"/v1/items?after={start + SIZE}" if start + SIZE < len(RECORDS) else None
+    return _page(f"{BASE}/items", {"data": rows, "next": link}, rows)
+
+
+def link_header(request: PageRequest) -> Page:
+    start = int(_query(request).get("after", 0))
+    rows = RECORDS[start : start + SIZE]
+    headers = {}
+    if start + SIZE < len(RECORDS):
+        headers["link"] = f'<{BASE}/items?after={start + SIZE}>; rel="next", <{BASE}>; rel=first'
+    return _page(f"{BASE}/items", rows, rows, headers)
+
+
+def single(request: PageRequest) -> Page:
+    return _page(BASE, RECORDS, RECORDS)
+
+
+STYLES: dict[str, tuple[Pagination, Responder]] = {
+    "none": (Pagination(), single),
+    "page_number": (Pagination(type="page_number", page_size=SIZE, size_param="n"), page_number),
+    "offset": (Pagination(type="offset", page_size=SIZE), offset),
+    "cursor": (Pagination(type="cursor", cursor_path="next"), cursor),
+    "next_url": (Pagination(type="next_url", next_url_path="next"), next_url),
+    "link_header": (Pagination(type="link_header"), link_header),
+}
+
+
+def paginator(config: Pagination) -> Paginator:
+    return PAGINATORS[config.type](config, source="s", endpoint="e", base_url=BASE)
+
+
+def walk(
+    pages: Paginator, respond: Responder, start: PageRequest | None = None, limit: int = 100
+) -> tuple[list[Any], list[PageRequest]]:
+    records: list[Any] = []
+    requests: list[PageRequest] = []
+    current = start or pages.first()
+    while current is not None and len(requests) < limit:
+        requests.append(current)
+        page = respond(current)
+        records.extend(page.records)
+        current = pages.next(current, page)
+    return records, requests
+
+
+def test_every_style_has_a_contract_case() -> None:
+    assert set(STYLES) == set(PAGINATORS)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_walk_yields_every_record_once_and_ends(style: str) -> None:
+    config, respond = STYLES[style]
+    records, requests = walk(paginator(config), respond)
+
+    assert records == RECORDS
+    assert [r.number for r in requests] == list(range(len(requests)))
+    assert requests[-1].seen + len(respond(requests[-1]).records) == len(RECORDS)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_walk_resumed_from_a_checkpointed_request_continues_exactly(style: str) -> None:
+    config, respond = STYLES[style]
+    _, requests = walk(paginator(config), respond)
+    middle = requests[len(requests) // 2]
+
+    resumed = PageRequest.from_dict(middle.to_dict())
+    records, _ = walk(paginator(config), respond, start=resumed)
+
+    assert resumed == middle
+    assert records == RECORDS[middle.seen :]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_an_empty_page_ends_every_style(style: str) -> None:
+    config, _ = STYLES[style]
+    pages = paginator(config)
+    first = pages.first()
+
+    assert pages.next(first, _page(BASE, {"data": [], "next": "5"}, [])) is None
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_predicted_requests_are_the_ones_full_pages_lead_to(style: str) -> None:
+    config, respond = STYLES[style]
+    pages = paginator(config)
+    _, requests = walk(pages, respond)
+
+    predicted = pages.predict(requests[0], 3)
+
+    if pages.parallel:
+        assert [p.params for p in predicted] == [r.params for r in requests[1:3]]
+    else:
+        assert predicted == []
+
+
+def test_total_count_stops_before_an_extra_request() -> None:
+    config = Pagination(type="page_number", page_size=SIZE, total_path="total")
+    _, requests = walk(paginator(config), page_number)
+
+    assert len(requests) == 5  # 23 records, 5 a page: no sixth (empty) request
+
+
+def test_has_more_false_stops() -> None:
+    pages = paginator(Pagination(type="page_number", has_more_path="more"))
+    page = _page(BASE, {"data": [1], "more": False}, [{"id": 1}])
+
+    assert pages.next(pages.first(), page) is None
+
+
+def test_a_next_link_to_another_host_is_refused() -> None:
+    pages = paginator(Pagination(type="next_url", next_url_path="next"))
+    page = _page(BASE, {"next": "https://evil.test/steal"}, [{"id": 1}])
+
+    with pytest.raises(ApiResponseError, match=r"evil\.test.*refused"):
+        pages.next(pages.first(), page)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('<https://a/x?p=2>; rel="next"', "https://a/x?p=2"),
+        ('<https://a/x?p=1>; rel="prev", <https://a/x?p=3>; rel="next"', "https://a/x?p=3"),
+        ("<https://a/x?p=9>; rel=last", None),
+        ('<https://a/x?p=2>; title="a, b"; REL="Next Last"', "https://a/x?p=2"),
+        ("", None),
+    ],
+)
+def test_link_header_parsing(header: str, expected: str | None) -> None:
+    assert next_link(header) == expected

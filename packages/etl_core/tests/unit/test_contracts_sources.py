@@ -1,0 +1,257 @@
+"""API sources (``sources/<source>.toml``): loading, and every refusal with file, line, field."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from etl_core.contracts import (
+    ContractError,
+    CursorValueError,
+    check_contracts,
+    format_cursor,
+    load_contracts,
+    load_source,
+    load_sources,
+    parse_cursor,
+    shift_cursor,
+)
+from etl_core.layout import landing_api_chunk_key, landing_api_chunk_name, raw_api_manifest_key
+
+SOURCE = """\
+base_url = "https://api.example.com/v1"
+timeout = "10s"
+
+[auth]
+type = "bearer"
+token = "env:SHOP_TOKEN"
+
+[rate_limit]
+requests_per_second = 5
+burst = 2
+
+[[endpoints]]
+name = "orders"
+path = "/orders"
+dataset = "shop_orders"
+records_path = "data.items"
+primary_key = ["id"]
+params = {{ status = "all", per_page = 100 }}
+{extra}
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+
+[endpoints.incremental]
+cursor_field = "updated_at"
+param = "updated_since"
+initial_value = "2026-01-01T00:00:00Z"
+lookback = "1h"
+
+[[endpoints]]
+name = "items"
+path = "/orders/{{parent.id}}/items"
+parent = "orders"
+dataset = "shop_items"
+"""
+
+DATASET = """\
+dataset = "{dataset}"
+source = "api/shop/{endpoint}"
+pattern = "{endpoint}_{{date:%Y%m%d}}_*.jsonl.gz"
+format = "jsonl"
+packing = "gzip"
+columns = [{{ name = "id", type = "int" }}]
+"""
+
+
+def write_source(config: Path, text: str, name: str = "shop") -> Path:
+    path = config / "sources" / f"{name}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def write_datasets(config: Path, **patterns: str) -> None:
+    (config / "datasets").mkdir(parents=True, exist_ok=True)
+    for endpoint in ("orders", "items"):
+        text = DATASET.format(dataset=f"shop_{endpoint}", endpoint=endpoint)
+        if endpoint in patterns:
+            text = text.replace(f"{endpoint}_{{date:%Y%m%d}}_*.jsonl.gz", patterns[endpoint])
+        (config / "datasets" / f"shop_{endpoint}.toml").write_text(text)
+
+
+def refusal(tmp_path: Path, text: str) -> tuple[Path, list[tuple[str, str, str]]]:
+    path = write_source(tmp_path, text)
+    with pytest.raises(ContractError) as caught:
+        load_source(path, environ={})
+    return path, [(e.field, e.message, e.source) for e in caught.value.errors]
+
+
+def test_a_source_loads_with_its_endpoints_and_defaults(tmp_path: Path) -> None:
+    source = load_source(write_source(tmp_path, SOURCE.format(extra="")))
+
+    assert source.source == "shop"
+    assert source.timeout == timedelta(seconds=10)
+    assert source.auth.token is not None
+    assert source.auth.token.reference == "env:SHOP_TOKEN"
+    orders, items = source.endpoints
+    assert orders.query({"format": "json"}) == {
+        "format": "json",
+        "status": "all",
+        "per_page": "100",
+    }
+    assert orders.incremental is not None
+    assert orders.incremental.lookback == timedelta(hours=1)
+    assert items.parent_fields == ("id",)
+    assert [e.name for e in source.ordered()] == ["orders", "items"]
+
+
+def test_sources_are_checked_against_the_contracts_they_feed(tmp_path: Path) -> None:
+    write_source(tmp_path, SOURCE.format(extra=""))
+    write_datasets(tmp_path)
+
+    sources = load_sources(tmp_path, contracts=load_contracts(tmp_path))
+
+    assert sources.names == ("shop",)
+
+
+def test_a_dataset_pattern_not_matching_the_chunks_is_refused(tmp_path: Path) -> None:
+    path = write_source(tmp_path, SOURCE.format(extra=""))
+    write_datasets(tmp_path, items="items_{date:%Y-%m-%d}.jsonl.gz")
+
+    with pytest.raises(ContractError) as caught:
+        load_sources(tmp_path, contracts=load_contracts(tmp_path))
+
+    [error] = caught.value.errors
+    assert error.field == "endpoints[1].dataset"
+    assert "does not match the chunk names" in error.message
+    assert error.source.startswith(f"{path}:")
+
+
+def test_an_unknown_dataset_is_refused(tmp_path: Path) -> None:
+    write_source(tmp_path, SOURCE.format(extra="").replace("shop_items", "shop_itemz"))
+    write_datasets(tmp_path)
+
+    with pytest.raises(ContractError, match="no dataset contract 'shop_itemz'"):
+        load_sources(tmp_path, contracts=load_contracts(tmp_path))
+
+
+def test_contracts_check_reports_sources_and_their_errors(tmp_path: Path) -> None:
+    write_source(tmp_path, SOURCE.format(extra="chunk_records = 0"))
+    write_datasets(tmp_path)
+
+    report = check_contracts(tmp_path)
+
+    assert not report.valid
+    assert [e.field for e in report.errors] == ["endpoints[0].chunk_records"]
+    assert "chunk_records" in report.render()
+
+
+def test_a_misspelt_key_is_refused_with_its_line(tmp_path: Path) -> None:
+    path, errors = refusal(tmp_path, SOURCE.format(extra="chunk_record = 5"))
+
+    [(name, message, where)] = errors
+    assert name == "endpoints[0].chunk_record"
+    assert "did you mean 'chunk_records'" in message
+    assert where.startswith(f"{path}:19:")
+
+
+def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    text = SOURCE.format(extra="").replace('"env:SHOP_TOKEN"', '"tok-3xyz-secret"')
+
+    _, errors = refusal(tmp_path, text)
+
+    [(name, message, _)] = errors
+    assert name == "auth.token"
+    assert "tok-3xyz-secret" not in message
+    assert "env:NAME" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ('headers = { Authorization = "x" }', "headers.Authorization", "credential"),
+        ("params = { api_key = 1 }", "params.api_key", "credential"),
+        ('base_url = "ftp://x"', "base_url", "http://"),
+        ("max_attempts = 0", "max_attempts", "1 or more"),
+    ],
+)
+def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: str) -> None:
+    text = SOURCE.format(extra="").replace('base_url = "https://api.example.com/v1"\n', "")
+    text = (extra if "base_url" in extra else 'base_url = "https://h/v1"\n' + extra) + "\n" + text
+
+    _, errors = refusal(tmp_path, text)
+
+    assert any(name == field and words in message for name, message, _ in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        ('type = "cursor"', 'type = "offset"', "endpoints[0].pagination.page_size", "needs"),
+        ('type = "bearer"\ntoken = "env:SHOP_TOKEN"', 'type = "oauth2"', "auth.token_url", "needs"),
+        ('parent = "orders"\n', "", "endpoints[1].parent", "placeholders"),
+        ('parent = "orders"', 'parent = "nope"', "endpoints[1].parent", "no endpoint"),
+        ("{parent.id}", "{id}", "endpoints[1].path", "not {parent.<field>}"),
+        ('name = "items"', 'name = "orders"', "endpoints[1].name", "declared twice"),
+        (
+            'lookback = "1h"',
+            'lookback = "1h"\ntype = "int"',
+            "endpoints[0].incremental.lookback",
+            "",
+        ),
+        ('"2026-01-01T00:00:00Z"', '"yesterday"', "endpoints[0].incremental.initial_value", "ISO"),
+        ('path = "/orders"\n', 'path = "orders"\n', "endpoints[0].path", "starting with '/'"),
+    ],
+)
+def test_endpoint_refusals_name_the_field(
+    tmp_path: Path, old: str, new: str, field: str, words: str
+) -> None:
+    text = SOURCE.format(extra="")
+    assert old in text
+    _, errors = refusal(tmp_path, text.replace(old, new, 1))
+
+    assert any(name == field and words in message for name, message, _ in errors), errors
+
+
+def test_a_child_of_a_child_is_refused(tmp_path: Path) -> None:
+    grandchild = '\n[[endpoints]]\nname = "notes"\npath = "/items/{parent.id}"\nparent = "items"\n'
+    _, errors = refusal(tmp_path, SOURCE.format(extra="") + grandchild + 'dataset = "shop_x"\n')
+
+    assert any("itself a child" in message for _, message, _ in errors)
+
+
+def test_the_source_name_must_be_the_file_name(tmp_path: Path) -> None:
+    _, errors = refusal(tmp_path, 'source = "other"\n' + SOURCE.format(extra=""))
+
+    assert [name for name, _, _ in errors] == ["source"]
+
+
+def test_no_sources_directory_is_an_empty_set(tmp_path: Path) -> None:
+    assert len(load_sources(tmp_path)) == 0
+
+
+def test_cursor_values_parse_compare_shift_and_format() -> None:
+    stamp = parse_cursor("timestamp", "2026-01-31T12:00:00+01:00")
+    assert format_cursor(stamp) == "2026-01-31T11:00:00Z"
+    assert format_cursor(shift_cursor(stamp, timedelta(hours=2))) == "2026-01-31T09:00:00Z"
+    assert parse_cursor("date", "2026-01-31T10:00:00Z") == date(2026, 1, 31)
+    assert parse_cursor("int", 7.0) == 7
+    assert shift_cursor(7, timedelta(hours=1)) == 7
+    with pytest.raises(CursorValueError, match="an integer"):
+        parse_cursor("int", "seven")
+
+
+def test_chunk_and_manifest_keys() -> None:
+    name = landing_api_chunk_name("orders", date(2026, 1, 31), "r1", 3)
+    assert name == "orders_20260131_r1_000003.jsonl.gz"
+    key = landing_api_chunk_key("shop", "orders", date(2026, 1, 31), "r1", 3)
+    assert key == f"landing/api/shop/orders/{name}"
+    assert raw_api_manifest_key("shop", "orders", date(2026, 1, 31), "r1") == (
+        "raw/api/shop/orders/dt=2026-01-31/r1/_manifest.json"
+    )
+    with pytest.raises(ValueError, match="chunk"):
+        landing_api_chunk_name("orders", date(2026, 1, 31), "r1", -1)
