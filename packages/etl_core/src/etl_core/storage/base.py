@@ -308,6 +308,14 @@ class ObjectStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def list_every(self, prefix: str = "") -> Iterator[tuple[ObjectInfo, bool]]:
+        """Yield what :meth:`list` and :meth:`list_unaddressable` yield, in ONE listing pass.
+
+        Each object comes with whether its key is addressable, all sorted by key: a
+        lane that takes both kinds lists a large prefix once instead of twice.
+        """
+
+    @abc.abstractmethod
     def head_unaddressable(self, key: str) -> ObjectInfo:
         """Describe an object listed by :meth:`list_unaddressable`, by its key as stored.
 
