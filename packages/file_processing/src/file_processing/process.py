@@ -61,6 +61,7 @@ from etl_core.layout import (
 )
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
+from etl_core.resources import Closeable
 from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
@@ -178,7 +179,7 @@ def _checksum(
     return [result]
 
 
-class Processor:
+class Processor(Closeable):
     """Processes landing objects of one store against a set of contracts; thread-safe.
 
     Args:
@@ -218,12 +219,6 @@ class Processor:
         # What killed runs left: scratch under work_dir, keyrings (secret keys) in the temp dir.
         sweep_scratch(settings.work_dir)
         sweep_scratch(None)
-
-    def __enter__(self) -> Processor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Remove the temporary keyrings."""
