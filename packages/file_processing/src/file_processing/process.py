@@ -805,12 +805,7 @@ class Processor(Closeable):
 def _stage_member(file: Path, folder: Path) -> Path:
     """A link to (or copy of) an unpacked member that outlives the unpacker's own file."""
     folder.mkdir()
-    staged = folder / file.name
-    try:
-        os.link(file, staged)
-    except OSError:
-        shutil.copyfile(file, staged)
-    return staged
+    return _link_or_copy(file, folder)
 
 
 def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | None:
@@ -818,12 +813,17 @@ def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | Non
     if result.valid_path is None or result.valid_path != member_file:
         return result.valid_path
     out_dir.mkdir(parents=True, exist_ok=True)
-    kept = out_dir / member_file.name
+    return _link_or_copy(member_file, out_dir)
+
+
+def _link_or_copy(file: Path, folder: Path) -> Path:
+    """``folder/<file's name>``: a hard link to ``file``, or a copy where linking fails."""
+    target = folder / file.name
     try:
-        os.link(member_file, kept)
+        os.link(file, target)
     except OSError:
-        shutil.copyfile(member_file, kept)
-    return kept
+        shutil.copyfile(file, target)
+    return target
 
 
 def _outcome(
