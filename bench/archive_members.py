@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -59,25 +59,27 @@ scale = 2
 """
 
 
-def lay_out(base: Path, members: int) -> tuple[Path, Path]:
-    """A fresh store holding the zip, and the config directory; returns (store, config)."""
-    store, config = base / "store", base / "config"
-    zip_path = store / KEY
+def lay_out(layout: harness.Layout, members: int) -> Path:
+    """A fresh store holding the zip (a kept ``--workdir``'s last one removed); the config dir."""
+    shutil.rmtree(layout.base, ignore_errors=True)
+    config = layout.base / "config"
+    zip_path = layout.store / KEY
     zip_path.parent.mkdir(parents=True)
     (config / "datasets").mkdir(parents=True)
     (config / "datasets" / "orders.toml").write_text(CONTRACT)
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for i in range(members):
             archive.writestr(f"part_{i:05d}.csv", b"id,amount\n%d,%d.50\n" % (i, i % 900))
-    return store, config
+    return config
 
 
 def run_once(base: Path, members: int) -> harness.ChildRun:
-    store, config = lay_out(base, members)
+    layout = harness.Layout(base)
+    config = lay_out(layout, members)
     cmd = [
         str(harness.BIN / "etl-file-processing"),
         "--storage",
-        store.as_uri(),
+        layout.store.as_uri(),
         "--config-dir",
         str(config),
         "process",
@@ -86,16 +88,15 @@ def run_once(base: Path, members: int) -> harness.ChildRun:
     ]
     env = harness.child_env(ETL_LOG_FORMAT="json", ETL_WORK_DIR=str(base / "scratch"))
     (base / "scratch").mkdir()
-    return harness.run_child(cmd, name="process", logs=base / "logs", cwd=base, env=env)
+    return harness.run_child(cmd, name="process", logs=layout.logs, cwd=base, env=env)
 
 
 def check(run: harness.ChildRun, members: int) -> str | None:
     """Why the run's answer is wrong, or ``None``."""
     if run.returncode != 0:
         return f"exit {run.returncode}: {run.tail()}"
-    try:  # `process --json` prints one JSON document, indented
-        answer = json.loads(run.stdout.read_text())
-    except json.JSONDecodeError:
+    answer = run.json_answer()
+    if answer is None:
         return f"no JSON answer on stdout: {run.tail()}"
     if answer.get("status") != "validated" or len(answer.get("members", [])) != members:
         return f"status {answer.get('status')}, {len(answer.get('members', []))} members"

@@ -416,12 +416,12 @@ def bench_platform(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
         )
         if run.returncode:
             return result.failed(run)
-        try:
-            outcome = json.loads(run.stdout.read_text())
-        except json.JSONDecodeError:
+        answer = run.json_answer()
+        if answer is None:
             result.note = "failed: `process --json` printed no JSON"
             result.detail = run.tail()
             return result
+        outcome = answer
         if outcome.get("status") != "validated":
             result.note = (
                 f"failed: status {outcome.get('status')!r}, reason {outcome.get('reason')}"

@@ -66,6 +66,14 @@ class ChildRun:
             if record.get("event") == event
         ]
 
+    def json_answer(self) -> dict[str, Any] | None:
+        """Stdout as one JSON object (``process --json`` prints one, indented), else ``None``."""
+        try:
+            value = json.loads(self.stdout.read_text(errors="replace"))
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
     def last_json(self) -> dict[str, Any] | None:
         """The last line of stdout that is a JSON object (a worker's answer)."""
         lines = reversed(self.stdout.read_text(errors="replace").splitlines())

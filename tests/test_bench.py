@@ -44,3 +44,10 @@ def test_file_processing_benchmark_runs(tmp_path: Path) -> None:
     done = bench("file_processing", "--rows", "3000", workdir=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "targets" in done.stdout
+
+
+def test_archive_members_benchmark_runs_again_in_a_kept_workdir(tmp_path: Path) -> None:
+    for _ in range(2):  # the second run lays its store out afresh over the first one's
+        done = bench("archive_members", "--members", "3", workdir=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "validated, every member in the manifest" in done.stdout

@@ -17,6 +17,7 @@ import duckdb
 
 from data_pipeline.errors import MissingColumnError, PartitionError
 from etl_core.contracts import Column, Contract, ParseOptions
+from etl_core.errors import first_line
 
 __all__ = [
     "connect_engine",
@@ -137,7 +138,7 @@ def _input_select(
         found = relation_columns(con, f"SELECT * FROM {reader}")
     except duckdb.Error as exc:
         raise PartitionError(
-            contract.dataset, dt, f"input files cannot be read as {fmt}: {_first_line(exc)}"
+            contract.dataset, dt, f"input files cannot be read as {fmt}: {first_line(exc)}"
         ) from exc
     declared = set(contract.column_names)
     items = [
@@ -149,11 +150,6 @@ def _input_select(
     if contract.schema.open or contract.schema.extra_columns == "keep":
         items += [quote(name) for name in found if name not in declared]
     return f"SELECT {', '.join(items)} FROM {reader}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _typed(column: Column) -> str:

@@ -31,6 +31,7 @@ from data_pipeline.errors import (
 from data_pipeline.layout import input_objects, new_generation, publish_partition
 from data_pipeline.settings import PipelineSettings
 from etl_core.contracts import Contract
+from etl_core.errors import first_line
 from etl_core.faults import Step, fault_point
 from etl_core.layout import validated_prefix
 from etl_core.logging import bound_context
@@ -235,7 +236,7 @@ def _build(
         raise TransformSqlError(
             contract.dataset,
             dt,
-            f"{_first_line(exc)} (in {contract.origin})",
+            f"{first_line(exc)} (in {contract.origin})",
             field="transform.sql",
         ) from exc
     missing = [name for name in spec.dedupe_on if name not in columns]
@@ -411,7 +412,7 @@ def _execute(
     try:
         return con.execute(sql)
     except duckdb.Error as exc:
-        raise TransformSqlError(contract.dataset, dt, _first_line(exc), field=field) from exc
+        raise TransformSqlError(contract.dataset, dt, first_line(exc), field=field) from exc
 
 
 def _check_result(
@@ -511,7 +512,3 @@ def _write(
     out.mkdir(exist_ok=True)
     fetched = row.fetchone()
     return int(fetched[0]) if fetched else 0
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -10,6 +10,7 @@ import duckdb
 
 from data_pipeline.engine import literal, quote, relation_columns
 from etl_core.contracts import Contract
+from etl_core.errors import first_line
 
 __all__ = ["transform_problems"]
 
@@ -32,7 +33,7 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
     try:
         statements = duckdb.extract_statements(spec.sql)
     except duckdb.Error as exc:
-        yield "transform.sql", f"not valid SQL: {_first_line(exc)}"
+        yield "transform.sql", f"not valid SQL: {first_line(exc)}"
         return
     if len(statements) != 1:
         yield "transform.sql", f"expected one SELECT statement, found {len(statements)}"
@@ -42,7 +43,7 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
     try:
         columns = _output_columns(contract)
     except duckdb.Error as exc:
-        yield "transform.sql", f"does not run over the contract's columns: {_first_line(exc)}"
+        yield "transform.sql", f"does not run over the contract's columns: {first_line(exc)}"
         return
     known = ", ".join(columns)
     for key in spec.dedupe_on:
@@ -64,8 +65,3 @@ def _output_columns(contract: Contract) -> dict[str, str]:
         con.execute(f"CREATE TABLE input AS SELECT {typed} LIMIT 0")
         con.execute(f"CREATE MACRO partition_date() AS DATE {literal('2000-01-01')}")
         return relation_columns(con, f"({contract.transform.sql})")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -33,6 +33,7 @@ __all__ = [
     "RetryableError",
     "StorageConfigError",
     "StorageError",
+    "first_line",
 ]
 
 
@@ -301,3 +302,9 @@ class DatabaseUnavailableError(RetryableError):
 
 class DatabaseRefusedError(FatalError):
     """The database refused an operation (a constraint, a permission): do not retry it."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (an engine's can run to many), else its type name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -653,12 +653,29 @@ def test_an_unaddressable_object_is_left_out_of_list_but_listed_apart_and_copied
     assert [i.key for i in store.list_unaddressable("landing/")] == [key]  # source untouched
 
 
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+def test_one_listing_pass_gives_both_kinds_of_object_flagged(store: ObjectStore, key: str) -> None:
+    if isinstance(store, LocalObjectStore) and not local_store_can_hold(key):
+        pytest.skip("a file system cannot hold this key")
+    store.write_bytes("landing/acme/good.csv", b"good")
+    plant_object(store, key, b"vendor bytes")
+
+    every = list(store.list_every("landing/"))
+
+    assert [(info.key, ok) for info, ok in every] == sorted(
+        [("landing/acme/good.csv", True), (key, False)]
+    )
+    assert [info for info, ok in every if ok] == list(store.list("landing/"))
+    assert [info for info, ok in every if not ok] == list(store.list_unaddressable("landing/"))
+
+
 def test_an_empty_folder_marker_is_not_an_unaddressable_object(store: ObjectStore) -> None:
     if isinstance(store, LocalObjectStore):
         pytest.skip("folder markers are an S3 thing")
     plant_object(store, "landing/acme/", b"")
 
     assert list(store.list_unaddressable("landing/")) == []
+    assert list(store.list_every("landing/")) == []
 
 
 def test_copying_an_unaddressable_object_that_changed_is_refused(store: ObjectStore) -> None:

@@ -39,12 +39,12 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from types import TracebackType
-from typing import IO, BinaryIO, Literal, Self, cast, get_args
+from typing import IO, BinaryIO, Literal, cast, get_args
 
 import gnupg
 
 from etl_core.faults import Step, fault_point
+from etl_core.resources import Closeable
 from etl_core.scratch import make_scratch
 from file_processing.errors import GpgError, RefusedError
 from file_processing.limits import UnpackLimits
@@ -102,7 +102,7 @@ class DecryptResult:
     literal_name: str | None
 
 
-class Decryptor:
+class Decryptor(Closeable):
     """Decrypts OpenPGP messages with one secret key held in a temporary keyring.
 
     Use it as a context manager (or call :meth:`close`): closing stops the
@@ -166,17 +166,6 @@ class Decryptor:
             raise
 
     # ------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop the keyring's gpg-agent and delete the keyring and scratch files."""

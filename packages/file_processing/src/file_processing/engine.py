@@ -14,15 +14,15 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from etl_core.resources import Closeable
 from file_processing.checks import sql_text
 
 __all__ = ["QualityEngine"]
 
 
-class QualityEngine:
+class QualityEngine(Closeable):
     """A DuckDB database confined to ``root`` (the delivery's scratch directory).
 
     Args:
@@ -61,14 +61,3 @@ class QualityEngine:
         """Close the database and remove its scratch."""
         self._database.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -61,6 +61,7 @@ from etl_core.layout import (
 )
 from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
+from etl_core.resources import Closeable
 from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
@@ -178,7 +179,7 @@ def _checksum(
     return [result]
 
 
-class Processor:
+class Processor(Closeable):
     """Processes landing objects of one store against a set of contracts; thread-safe.
 
     Args:
@@ -218,12 +219,6 @@ class Processor:
         # What killed runs left: scratch under work_dir, keyrings (secret keys) in the temp dir.
         sweep_scratch(settings.work_dir)
         sweep_scratch(None)
-
-    def __enter__(self) -> Processor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         """Remove the temporary keyrings."""
@@ -810,12 +805,7 @@ class Processor:
 def _stage_member(file: Path, folder: Path) -> Path:
     """A link to (or copy of) an unpacked member that outlives the unpacker's own file."""
     folder.mkdir()
-    staged = folder / file.name
-    try:
-        os.link(file, staged)
-    except OSError:
-        shutil.copyfile(file, staged)
-    return staged
+    return _link_or_copy(file, folder)
 
 
 def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | None:
@@ -823,12 +813,17 @@ def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | Non
     if result.valid_path is None or result.valid_path != member_file:
         return result.valid_path
     out_dir.mkdir(parents=True, exist_ok=True)
-    kept = out_dir / member_file.name
+    return _link_or_copy(member_file, out_dir)
+
+
+def _link_or_copy(file: Path, folder: Path) -> Path:
+    """``folder/<file's name>``: a hard link to ``file``, or a copy where linking fails."""
+    target = folder / file.name
     try:
-        os.link(member_file, kept)
+        os.link(file, target)
     except OSError:
-        shutil.copyfile(member_file, kept)
-    return kept
+        shutil.copyfile(file, target)
+    return target
 
 
 def _outcome(

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from etl_core.contracts import Check, Contract
+from etl_core.errors import first_line
 from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
@@ -300,7 +301,7 @@ class _Analysis:
             return self._engine_pass(scan, out_dir)
         except Exception as exc:
             if _is_duckdb_error(exc):
-                raise QualityEngineError(self.report.file, _first_line(exc)) from exc
+                raise QualityEngineError(self.report.file, first_line(exc)) from exc
             raise
 
     def _engine_pass(self, scan: Prescan, out_dir: Path | None) -> QualityResult:
@@ -455,8 +456,8 @@ class _Analysis:
                 result = probe.execute("SELECT * FROM read_parquet($1) LIMIT 0", [str(self.path)])
             except duckdb.Error as exc:
                 if _is_engine_failure(exc):
-                    raise QualityEngineError(self.report.file, _first_line(exc)) from exc
-                unreadable = f"unreadable: {_first_line(exc)}"
+                    raise QualityEngineError(self.report.file, first_line(exc)) from exc
+                unreadable = f"unreadable: {first_line(exc)}"
                 failed = CheckResult("readable", "parse", "error", False, 1, detail=unreadable)
                 self.checks.append(failed)
                 return False
@@ -638,7 +639,7 @@ class _Analysis:
         """
         if _is_engine_failure(exc):
             raise exc
-        message = _first_line(exc)
+        message = first_line(exc)
         breaks = self._line_breaks()
         if len(breaks) > 1:
             message += f" (the file mixes {' and '.join(breaks)} line breaks)"
@@ -998,11 +999,6 @@ def _is_engine_failure(exc: Exception) -> bool:
         | duckdb.FatalException
         | duckdb.PermissionException,
     )
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _row_count_result(check: Check, total: int) -> CheckResult:

@@ -247,21 +247,24 @@ class _Counter:
         """
         if self.one_column or sum(map(len, lines)) * _MAX_UTF8_PER_CHAR > self.floor:
             return False
-        reader = csv.reader(
-            lines,
-            delimiter=self.delimiter,
-            quotechar=self.quote,
-            escapechar=self.escape,
-            doublequote=self.escape is None,
-            strict=True,
-        )
-        try:
-            records = sum(map(bool, reader))  # a blank line reads as [], no record
+        try:  # a blank line reads as [], no record
+            records = sum(map(bool, self._reader(lines, strict=True)))
         except csv.Error:
             return False
         self.result.records += records
         self.line += len(lines)
         return True
+
+    def _reader(self, lines: Iterable[str], *, strict: bool) -> Iterator[list[str]]:
+        """A :mod:`csv` reader in the file's dialect; ``strict`` raises on irregular quoting."""
+        return csv.reader(
+            lines,
+            delimiter=self.delimiter,
+            quotechar=self.quote,
+            escapechar=self.escape,
+            doublequote=self.escape is None,
+            strict=strict,
+        )
 
     def _fast(self, lines: list[str]) -> None:
         """Lines without quotes or escapes: each non-blank line is one record."""
@@ -278,14 +281,7 @@ class _Counter:
         """Split records with :mod:`csv` until a record ends where the supplied lines end."""
         base, self._supplied, self._spill = self.line, len(lines), 0
         small = max(map(len, lines)) * _MAX_UTF8_PER_CHAR <= self.floor
-        reader = csv.reader(
-            chain(lines, self._more(chunks)),
-            delimiter=self.delimiter,
-            quotechar=self.quote,
-            escapechar=self.escape,
-            doublequote=self.escape is None,
-            strict=False,
-        )
+        reader = self._reader(chain(lines, self._more(chunks)), strict=False)
         try:
             self._read(reader, base, small)
         except csv.Error as exc:  # its field limit is the record limit

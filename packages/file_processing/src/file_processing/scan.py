@@ -66,17 +66,20 @@ def landing_keys(processor: Processor, dataset: str | None = None) -> Iterator[s
 
 
 def _landing_objects(processor: Processor, dataset: str | None) -> Iterator[ObjectInfo]:
+    """The landing objects (of ``dataset``), from one listing of the prefix."""
     source = None if dataset is None else processor.contracts.get(dataset).source
-    prefix = landing_prefix(source)
-    for info in processor.store.list(prefix):
+    unaddressable: list[ObjectInfo] = []
+    for info, addressable in processor.store.list_every(landing_prefix(source)):
+        if not addressable:
+            if dataset is None or processor.contracts.find(info.key) is not None:
+                unaddressable.append(info)  # few, and they come last
+            continue
         if info.key.endswith("/") or processor.is_control_file(info.key):
             continue
         if dataset is not None and processor.contracts.find(info.key) is None:
             continue
         yield info
-    for info in processor.store.list_unaddressable(prefix):
-        if dataset is None or processor.contracts.find(info.key) is not None:
-            yield info
+    yield from unaddressable
 
 
 def scan(

@@ -38,6 +38,10 @@ cli = RuntimeCLI(
 LEVEL_STYLES = {"ok": "green", "warn": "yellow", "critical": "bold red", "unknown": "dim"}
 app, out, err = cli.app, cli.out, cli.err
 main = cli.main
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MetricsFile = Annotated[
+    Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
+]
 
 
 @app.command()
@@ -46,10 +50,8 @@ def inventory(
     zone: Annotated[
         list[str] | None, typer.Option("--zone", help=f"Zones to walk {ZONES}.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    metrics_file: Annotated[
-        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
-    ] = None,
+    as_json: AsJson = False,
+    metrics_file: MetricsFile = None,
 ) -> None:
     """Objects, bytes and newest object per zone and dataset of the store."""
     session = cli.session(ctx)
@@ -91,10 +93,8 @@ def database(
             "--database-url", help="The platform database (default: the database_url setting)."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    metrics_file: Annotated[
-        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
-    ] = None,
+    as_json: AsJson = False,
+    metrics_file: MetricsFile = None,
 ) -> None:
     """Ledger health from the platform database (needs the 'schema' extra).
 
@@ -147,10 +147,8 @@ def check(
     dataset: Annotated[
         list[str] | None, typer.Option("--dataset", help="Only these datasets (repeatable).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    metrics_file: Annotated[
-        Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
-    ] = None,
+    as_json: AsJson = False,
+    metrics_file: MetricsFile = None,
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 

@@ -21,6 +21,7 @@ from etl_core.runtime import ExitCode
 from etl_core.storage import ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
 from observability.monitors import (
+    LEVELS,
     MONITOR_KINDS,
     ArrivalMonitor,
     Clock,
@@ -178,16 +179,20 @@ def _first_day(monitors: list[Monitor], contract: Contract, now: datetime) -> da
     return (now - timedelta(days=contract.freshness.lookback_days)).date()
 
 
+_LEVEL_VALUES = ", ".join(f"{severity(level)} {level}" for level in LEVELS)
+"""The level gauges' legend, from :func:`severity`: ``-1 unknown, 0 ok, 1 warn, 2 critical``."""
+
+
 def record_monitor_metrics(evaluation: Evaluation, registry: Registry) -> None:
     """Set the monitors' gauges in ``registry`` (see the README's metrics table)."""
     level = registry.gauge(
         "etl_observability_monitor_level",
-        "Monitor level per dataset, monitor and subject: -1 unknown, 0 ok, 1 warn, 2 critical.",
+        f"Monitor level per dataset, monitor and subject: {_LEVEL_VALUES}.",
         ("dataset", "monitor", "subject"),
     )
     dataset_level = registry.gauge(
         "etl_observability_dataset_level",
-        "Worst monitor level per dataset: -1 unknown, 0 ok, 1 warn, 2 critical.",
+        f"Worst monitor level per dataset: {_LEVEL_VALUES}.",
         ("dataset",),
     )
     age = registry.gauge(

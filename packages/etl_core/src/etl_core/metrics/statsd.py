@@ -31,6 +31,7 @@ from etl_core.metrics.registry import (
     SeriesSnapshot,
     default_registry,
 )
+from etl_core.resources import Closeable
 
 __all__ = ["StatsdBatch", "StatsdClient", "StatsdExporter"]
 
@@ -150,7 +151,7 @@ def _pack(entries: Iterable[str], max_bytes: int) -> list[bytes]:
     return packets
 
 
-class StatsdClient(_StatsdWriter):
+class StatsdClient(_StatsdWriter, Closeable):
     """Sends StatsD lines over UDP; each call is one datagram unless batched.
 
     Args:
@@ -230,17 +231,6 @@ class StatsdClient(_StatsdWriter):
                 self._socket.close()
             self._socket = None
             self._address = None
-
-    def __enter__(self) -> StatsdClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class StatsdBatch(_StatsdWriter):

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Self
+from typing import TYPE_CHECKING, BinaryIO
 
 from etl_core.errors import ObjectNotFoundError, RetryableError, StorageError
+from etl_core.resources import Closeable
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -203,7 +204,7 @@ class ObjectWriter(io.BufferedIOBase):
             logger.warning("could not clean up a failed write of %r", self.key, exc_info=True)
 
 
-class ObjectStore(abc.ABC):
+class ObjectStore(Closeable):
     """One bucket prefix or local directory holding objects addressed by key.
 
     Every method takes keys relative to the store's root URL. Use it as a
@@ -305,6 +306,14 @@ class ObjectStore(abc.ABC):
         that must give every object an outcome takes them from here, with the key
         exactly as stored, and rescues them with :meth:`copy_unaddressable`. Empty
         folder markers (``a/`` of 0 bytes, made by consoles) are not objects.
+        """
+
+    @abc.abstractmethod
+    def list_every(self, prefix: str = "") -> Iterator[tuple[ObjectInfo, bool]]:
+        """Yield what :meth:`list` and :meth:`list_unaddressable` yield, in ONE listing pass.
+
+        Each object comes with whether its key is addressable, all sorted by key: a
+        lane that takes both kinds lists a large prefix once instead of twice.
         """
 
     @abc.abstractmethod
@@ -428,19 +437,8 @@ class ObjectStore(abc.ABC):
         self.copy(src, dst)
         self.delete(src)
 
-    def close(self) -> None:  # noqa: B027 - an optional hook; stores without resources keep it
+    def close(self) -> None:
         """Release the store's resources (connections); the default holds none."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"

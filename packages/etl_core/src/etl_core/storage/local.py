@@ -99,16 +99,13 @@ class LocalObjectStore(ObjectStore):
     # ------------------------------------------------------------------ reads
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        validate_prefix(prefix)
-        folder, _, _ = prefix.rpartition("/")
-        start = self._root.joinpath(*folder.split("/")) if folder else self._root
-        return self._walk(start, f"{folder}/" if folder else "", prefix)
+        return (info for info, _ in self._listing(prefix, addressable=True))
 
     def list_unaddressable(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        validate_prefix(prefix)
-        folder, _, _ = prefix.rpartition("/")
-        start = self._root.joinpath(*folder.split("/")) if folder else self._root
-        return self._walk(start, f"{folder}/" if folder else "", prefix, addressable=False)
+        return (info for info, _ in self._listing(prefix, addressable=False))
+
+    def list_every(self, prefix: str = "") -> Iterator[tuple[ObjectInfo, bool]]:
+        return self._listing(prefix, addressable=None)
 
     def head_unaddressable(self, key: str) -> ObjectInfo:
         with self._open_object(key, self._raw_path(key)) as stream:
@@ -293,9 +290,18 @@ class LocalObjectStore(ObjectStore):
             raise ObjectNotFoundError(f"no object {key!r} in {self.url}", key=key, url=self.url)
         return raw
 
+    def _listing(
+        self, prefix: str, *, addressable: bool | None
+    ) -> Iterator[tuple[ObjectInfo, bool]]:
+        """The objects under ``prefix`` of one kind (``addressable``), or of both (``None``)."""
+        validate_prefix(prefix)
+        folder, _, _ = prefix.rpartition("/")
+        start = self._root.joinpath(*folder.split("/")) if folder else self._root
+        return self._walk(start, f"{folder}/" if folder else "", prefix, addressable=addressable)
+
     def _walk(
-        self, directory: Path, base: str, prefix: str, *, addressable: bool = True
-    ) -> Iterator[ObjectInfo]:
+        self, directory: Path, base: str, prefix: str, *, addressable: bool | None
+    ) -> Iterator[tuple[ObjectInfo, bool]]:
         entries = self._sorted_entries(directory, base)
         for name_key, entry, is_dir in entries:
             if is_dir:
@@ -304,9 +310,9 @@ class LocalObjectStore(ObjectStore):
                         Path(entry.path), name_key, prefix, addressable=addressable
                     )
             elif name_key.startswith(prefix):
-                info = self._describe_listed(name_key, Path(entry.path), addressable)
-                if info is not None:
-                    yield info
+                listed = self._describe_listed(name_key, Path(entry.path), addressable)
+                if listed is not None:
+                    yield listed
 
     def _sorted_entries(
         self, directory: Path, base: str
@@ -328,19 +334,25 @@ class LocalObjectStore(ObjectStore):
         keyed.sort(key=lambda item: item[0])
         return keyed
 
-    def _describe_listed(self, key: str, path: Path, addressable: bool) -> ObjectInfo | None:
+    def _describe_listed(
+        self, key: str, path: Path, addressable: bool | None
+    ) -> tuple[ObjectInfo, bool] | None:
+        """The listed file and whether its key is valid, unless it is not of the kind
+        ``addressable`` asks for (``None``: either)."""
         try:
             validate_key(key)
         except InvalidKeyError:
+            valid = False
             if addressable:  # list_unaddressable() yields it
                 logger.debug("listing leaves out a file whose name is not a valid key: %r", key)
                 return None
         else:
-            if not addressable:
+            valid = True
+            if addressable is False:
                 return None
         try:
             with self._open_object(key, path) as stream:
-                return _describe(key, stream)
+                return _describe(key, stream), valid
         except ObjectNotFoundError:  # deleted between the directory scan and now
             return None
 

@@ -171,17 +171,12 @@ class S3ObjectStore(ObjectStore):
         validate_prefix(prefix)
         return self._list_pages(prefix, addressable=False)
 
+    def list_every(self, prefix: str = "") -> Iterator[tuple[ObjectInfo, bool]]:
+        validate_prefix(prefix)
+        return self._list_every(prefix)
+
     def head_unaddressable(self, key: str) -> ObjectInfo:
-        full = self._raw_key(key)
-        response = self._call(
-            "head", key, lambda: self._client.head_object(Bucket=self._bucket, Key=full)
-        )
-        return ObjectInfo(
-            key=key,
-            size=response["ContentLength"],
-            etag=_unquote_etag(response["ETag"]),
-            last_modified=response["LastModified"].astimezone(UTC),
-        )
+        return self._head(key, self._raw_key(key))
 
     def copy_unaddressable(self, key: str, dst: str, *, etag: str) -> None:
         full_src = self._raw_key(key)
@@ -193,32 +188,10 @@ class S3ObjectStore(ObjectStore):
                 key=key,
                 url=self._url,
             )
-        if info.size > self._copy_threshold:
-            self._copy_multipart(info, full_src, dst, full_dst)
-            return
-        source: CopySourceTypeDef = {"Bucket": self._bucket, "Key": full_src}
-        self._call(
-            "copy",
-            dst,
-            lambda: self._client.copy_object(
-                Bucket=self._bucket,
-                Key=full_dst,
-                CopySource=source,
-                CopySourceIfMatch=f'"{etag}"',
-            ),
-        )
+        self._copy_version(info, full_src, dst, full_dst)
 
     def head(self, key: str) -> ObjectInfo:
-        full = self._full_key(key)
-        response = self._call(
-            "head", key, lambda: self._client.head_object(Bucket=self._bucket, Key=full)
-        )
-        return ObjectInfo(
-            key=key,
-            size=response["ContentLength"],
-            etag=_unquote_etag(response["ETag"]),
-            last_modified=response["LastModified"].astimezone(UTC),
-        )
+        return self._head(key, self._full_key(key))
 
     def open_read(self, key: str, *, start: int | None = None, end: int | None = None) -> BinaryIO:
         first, end = check_range(start, end)
@@ -258,20 +231,7 @@ class S3ObjectStore(ObjectStore):
         info = self.head(src)
         if src == dst:
             return
-        source: CopySourceTypeDef = {"Bucket": self._bucket, "Key": full_src}
-        if info.size <= self._copy_threshold:
-            self._call(
-                "copy",
-                dst,
-                lambda: self._client.copy_object(
-                    Bucket=self._bucket,
-                    Key=full_dst,
-                    CopySource=source,
-                    CopySourceIfMatch=f'"{info.etag}"',
-                ),
-            )
-            return
-        self._copy_multipart(info, full_src, dst, full_dst)
+        self._copy_version(info, full_src, dst, full_dst)
 
     def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
         full = self._full_key(key)
@@ -350,6 +310,36 @@ class S3ObjectStore(ObjectStore):
 
     # -------------------------------------------------------------- internals
 
+    def _head(self, key: str, full: str) -> ObjectInfo:
+        """HEAD the S3 key ``full`` (the store's ``key``)."""
+        response = self._call(
+            "head", key, lambda: self._client.head_object(Bucket=self._bucket, Key=full)
+        )
+        return ObjectInfo(
+            key=key,
+            size=response["ContentLength"],
+            etag=_unquote_etag(response["ETag"]),
+            last_modified=response["LastModified"].astimezone(UTC),
+        )
+
+    def _copy_version(self, info: ObjectInfo, full_src: str, dst: str, full_dst: str) -> None:
+        """Copy the version ``info`` describes: one request up to the copy threshold,
+        else a multipart copy; either is refused if the source no longer has its ETag."""
+        if info.size > self._copy_threshold:
+            self._copy_multipart(info, full_src, dst, full_dst)
+            return
+        source: CopySourceTypeDef = {"Bucket": self._bucket, "Key": full_src}
+        self._call(
+            "copy",
+            dst,
+            lambda: self._client.copy_object(
+                Bucket=self._bucket,
+                Key=full_dst,
+                CopySource=source,
+                CopySourceIfMatch=f'"{info.etag}"',
+            ),
+        )
+
     def _full_key(self, key: str) -> str:
         return self._key_base + validate_key(key)
 
@@ -420,6 +410,20 @@ class S3ObjectStore(ObjectStore):
             return
 
     def _list_pages(self, prefix: str, *, addressable: bool = True) -> Iterator[ObjectInfo]:
+        for item in self._list_items(prefix):
+            info = self._listed(item) if addressable else self._unaddressable(item)
+            if info is not None:
+                yield info
+
+    def _list_every(self, prefix: str) -> Iterator[tuple[ObjectInfo, bool]]:
+        for item in self._list_items(prefix):
+            if (info := self._listed(item)) is not None:
+                yield info, True
+            elif (info := self._unaddressable(item)) is not None:
+                yield info, False
+
+    def _list_items(self, prefix: str) -> Iterator[Any]:
+        """The raw ``list_objects_v2`` entries under ``prefix``, page by page."""
         params: dict[str, Any] = {
             "Bucket": self._bucket,
             "Prefix": self._key_base + prefix,
@@ -429,10 +433,7 @@ class S3ObjectStore(ObjectStore):
             page = self._call(
                 "list", prefix or None, lambda: self._client.list_objects_v2(**params)
             )
-            for item in page.get("Contents", []):
-                info = self._listed(item) if addressable else self._unaddressable(item)
-                if info is not None:
-                    yield info
+            yield from page.get("Contents", [])
             if not page.get("IsTruncated"):
                 return
             params["ContinuationToken"] = page["NextContinuationToken"]
@@ -444,12 +445,7 @@ class S3ObjectStore(ObjectStore):
         except InvalidKeyError as exc:
             logger.debug("listing leaves out an S3 key the platform cannot address: %s", exc)
             return None
-        return ObjectInfo(
-            key=key,
-            size=item["Size"],
-            etag=_unquote_etag(item["ETag"]),
-            last_modified=item["LastModified"].astimezone(UTC),
-        )
+        return _item_info(key, item)
 
     def _unaddressable(self, item: Any) -> ObjectInfo | None:
         """An object :meth:`list` leaves out (not an empty folder marker), else ``None``."""
@@ -459,12 +455,7 @@ class S3ObjectStore(ObjectStore):
         try:
             validate_key(key)
         except InvalidKeyError:
-            return ObjectInfo(
-                key=key,
-                size=item["Size"],
-                etag=_unquote_etag(item["ETag"]),
-                last_modified=item["LastModified"].astimezone(UTC),
-            )
+            return _item_info(key, item)
         return None
 
     def _copy_multipart(self, info: ObjectInfo, full_src: str, dst: str, full_dst: str) -> None:
@@ -712,6 +703,16 @@ def _is_unsatisfiable_range(exc: StorageError) -> bool:
 
 def _unquote_etag(etag: str) -> str:
     return etag.strip('"')
+
+
+def _item_info(key: str, item: Any) -> ObjectInfo:
+    """The object a ``list_objects_v2`` entry describes, under the store's ``key``."""
+    return ObjectInfo(
+        key=key,
+        size=item["Size"],
+        etag=_unquote_etag(item["ETag"]),
+        last_modified=item["LastModified"].astimezone(UTC),
+    )
 
 
 def _log_retry(state: RetryState) -> None:
