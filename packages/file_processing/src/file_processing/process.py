@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -131,8 +131,17 @@ class Outcome:
     duration_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """The outcome as plain data for JSON."""
-        return asdict(self)
+        """The outcome as plain data for JSON.
+
+        Its fields already hold plain data, so each list is copied shallowly: ``asdict``
+        deep-copied the 8 check summaries of each of 10,000 members, for seconds.
+        """
+        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("outputs", "checks", "members"):
+            plain[name] = [dict(v) if isinstance(v, dict) else v for v in plain[name]]
+        if self.reason is not None:
+            plain["reason"] = dict(self.reason)
+        return plain
 
 
 @dataclass
@@ -583,6 +592,7 @@ class Processor:
                 fault_point(Step.CHECKS)
         if not checked:
             raise RefusedError(Reason.ARCHIVE_EMPTY, f"{name} holds no data file")
+        _log_members(name, checked)
         return checked
 
     def _check_one(
@@ -643,7 +653,12 @@ class Processor:
         lock = threading.Lock()
         try:
             with _timed("publish"):
-                with ContextThreadPoolExecutor(self.settings.member_concurrency, "publish") as pool:
+                # The members' directory entries are made durable together, before the
+                # manifest that makes them visible (one directory sync, not one per file).
+                with (
+                    self.store.deferred_sync(),
+                    ContextThreadPoolExecutor(self.settings.member_concurrency, "publish") as pool,
+                ):
                     futures = [
                         pool.submit(self._publish_member, item, key, envelope, written, lock)
                         for item, key in zip(checked, keys, strict=True)
@@ -855,10 +870,27 @@ def _outcome(
     )
 
 
+def _log_members(name: str, checked: list[_Checked]) -> None:
+    """One line for a delivery's quality analyses (each member's own line is at DEBUG)."""
+    reports = [item.result.report for item in checked]
+    passed = sum(report.outcome == "pass" for report in reports)
+    logger.info(
+        "quality %s: %d member(s), %d passed, %d failed, %d rows, %d rejected",
+        name,
+        len(reports),
+        passed,
+        len(reports) - passed,
+        sum(report.rows.total for report in reports),
+        sum(report.rows.rejected for report in reports),
+    )
+
+
 def _check_summary(check: CheckResult) -> dict[str, Any]:
-    summary = asdict(check)
-    summary.pop("samples")
-    return summary
+    """A check's fields but its samples (all plain values: no ``asdict`` deep copy)."""
+    return {name: getattr(check, name) for name in _CHECK_SUMMARY_FIELDS}
+
+
+_CHECK_SUMMARY_FIELDS = tuple(f.name for f in fields(CheckResult) if f.name != "samples")
 
 
 def _member_summary(item: _Checked) -> dict[str, Any]:
