@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -609,7 +609,7 @@ class Processor:
         result = validate_file(
             file, contract, out_dir=out_dir, settings=self._quality, name=member, engine=engine
         )
-        kept = _keep(result, file, out_dir)
+        kept = result.valid_path  # a wholly valid member: its staged link itself
         if kept != file:
             file.unlink(missing_ok=True)
         report = result.report
@@ -722,6 +722,7 @@ class Processor:
         self.store.write_bytes(report_key, report.to_json())
         wrote(report_key)
         fault_point(Step.REPORT_PUBLISH)
+        _discard_staged(item)
         member = DeliveryMember(key, report.rows.valid, report_key, rejected_key)
         return member, size, report.delivery
 
@@ -833,17 +834,15 @@ def _stage_member(file: Path, folder: Path) -> Path:
     return staged
 
 
-def _keep(result: QualityResult, member_file: Path, out_dir: Path) -> Path | None:
-    """Stage the file to publish: the member itself goes away when the unpacker advances."""
-    if result.valid_path is None or result.valid_path != member_file:
-        return result.valid_path
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kept = out_dir / member_file.name
-    try:
-        os.link(member_file, kept)
-    except OSError:
-        shutil.copyfile(member_file, kept)
-    return kept
+def _discard_staged(item: _Checked) -> None:
+    """Remove a published member's staged files now, in the publishing thread, rather
+    than 10,000 of them one after another when the work directory goes."""
+    for path in (item.data, item.result.rejected_path, item.report_file):
+        if path is not None:
+            path.unlink(missing_ok=True)
+            with suppress(OSError):  # its folder, once empty (a report has none of its own)
+                if path.parent.name.startswith(("in-", "out-")):
+                    path.parent.rmdir()
 
 
 def _outcome(
