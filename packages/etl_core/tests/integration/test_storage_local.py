@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
 from etl_core.errors import InvalidKeyError, StorageError
-from etl_core.storage import LocalObjectStore, open_store
+from etl_core.storage import LocalObjectStore, local, open_store
 from etl_core.storage.local import PARTIAL_FILE_PREFIX
+from etl_core.threads import ContextThreadPoolExecutor
 
 
 @pytest.fixture
@@ -185,3 +187,33 @@ def test_listing_does_not_rehash_unchanged_files(lake: LocalObjectStore) -> None
     except OSError:
         pytest.skip("this filesystem has no user extended attributes; ETags are recomputed")
     assert recorded.decode().endswith(lake.head("landing/big.bin").etag)
+
+
+def test_deferred_sync_flushes_each_directory_once_when_the_block_ends(
+    lake: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(local, "_fsync_directory", synced.append)
+    with lake.deferred_sync():
+        with ContextThreadPoolExecutor(2, "test") as pool:
+            for i in range(4):
+                pool.submit(lake.write_bytes, f"a/part-{i}.csv", b"x").result()
+        lake.write_bytes("b/other.csv", b"y")
+        assert synced == []  # nothing flushed one file at a time
+        assert lake.read_bytes("a/part-3.csv") == b"x"  # but visible at once
+    assert sorted(synced) == [lake.root / "a", lake.root / "b"]
+    lake.write_bytes("a/manifest.json", b"{}")  # after the block: flushed as it is written
+    assert synced[-1] == lake.root / "a"
+    assert len(synced) == 3
+
+
+def test_deferred_sync_does_not_defer_another_threads_writes(
+    lake: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(local, "_fsync_directory", synced.append)
+    with lake.deferred_sync():
+        outsider = threading.Thread(target=lake.write_bytes, args=("c/alone.csv", b"z"))
+        outsider.start()
+        outsider.join(timeout=10)
+        assert synced == [lake.root / "c"]

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -412,6 +413,14 @@ class ObjectStore(Closeable):
                 target.write(chunk)
                 size += len(chunk)
         return size
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Writes in this block (and in tasks it submits through a context-copying pool)
+        may make their directory entries durable together when the block ends, rather
+        than one by one: write what a manifest will point at inside it, the manifest
+        after it. Stores without directories (S3) have nothing to defer."""
+        yield
 
     def upload(self, path: str | os.PathLike[str], key: str) -> int:
         """Write local file ``path`` to ``key``, visible only when complete; returns its size."""

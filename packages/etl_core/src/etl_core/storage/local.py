@@ -28,8 +28,11 @@ import os
 import secrets
 import shutil
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
@@ -149,6 +152,21 @@ class LocalObjectStore(ObjectStore):
         return VersionedObject(key, data, hashlib.md5(data, usedforsecurity=False).hexdigest())
 
     # ----------------------------------------------------------------- writes
+
+    @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Each written file is still flushed as it is closed; its directory entry (the
+        rename) is flushed once per directory when the block ends, even on an error."""
+        if not self._fsync or _PENDING_SYNC.get() is not None:
+            yield
+            return
+        pending = _DirectorySync()
+        token = _PENDING_SYNC.set(pending)
+        try:
+            yield
+        finally:
+            _PENDING_SYNC.reset(token)
+            pending.flush()
 
     def open_write(self, key: str, *, part_size: int = DEFAULT_PART_SIZE) -> ObjectWriter:
         check_part_size(part_size)
@@ -392,7 +410,11 @@ class _LocalWriter(ObjectWriter):
             raise _storage_error(exc, "write", self.key, self._url) from exc
         self._temp = None
         if self._fsync:
-            _fsync_directory(self._path.parent)
+            pending = _PENDING_SYNC.get()
+            if pending is None:
+                _fsync_directory(self._path.parent)
+            else:
+                pending.add(self._path.parent)
 
     def _discard(self) -> None:
         self._file.close()
@@ -535,6 +557,29 @@ def _prune_empty_parents(path: Path, root: Path) -> None:
             parent.rmdir()
         except OSError:
             return
+
+
+class _DirectorySync:
+    """Directories whose new entries still need an ``fsync`` (one per directory)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._directories: set[Path] = set()
+
+    def add(self, directory: Path) -> None:
+        with self._lock:
+            self._directories.add(directory)
+
+    def flush(self) -> None:
+        with self._lock:
+            directories, self._directories = sorted(self._directories), set()
+        for directory in directories:
+            _fsync_directory(directory)
+
+
+# The deferred_sync block the current context writes in, if any: a context variable, so
+# a write by another thread (another delivery) is never deferred by this block.
+_PENDING_SYNC: ContextVar[_DirectorySync | None] = ContextVar("etl_pending_sync", default=None)
 
 
 def _fsync_directory(directory: Path) -> None:
