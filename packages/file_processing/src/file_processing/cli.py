@@ -170,6 +170,7 @@ def process(
     with session.open_store() as store, _processor(session, store) as processor:
         landing_key = _landing_key(store.url, key)
         _addressable_key(landing_key)
+        processor.remove_abandoned_writes()
         try:
             outcome = processor.process(landing_key, force=force)
         except ObjectNotFoundError:

@@ -55,8 +55,11 @@ from etl_core.layout import (
     delivery_manifest_key,
     landing_prefix,
     quality_report_key,
+    quarantine_prefix,
     rejected_rows_key,
+    state_prefix,
     strip_zone,
+    validated_prefix,
     zone_of,
 )
 from etl_core.logging import bound_context
@@ -275,6 +278,13 @@ class Processor(Closeable):
                 extra={"status": outcome.status, "reason": reason},
             )
         return outcome
+
+    def remove_abandoned_writes(self) -> None:
+        """Remove what writers of this lane killed mid-write left (partial objects older
+        than a claim lasts): members published side by side may leave several."""
+        age = self.settings.claim_timeout
+        for prefix in (validated_prefix(), quarantine_prefix(), state_prefix("file_processing")):
+            self.store.remove_abandoned_writes(age, prefix)
 
     def is_control_file(self, key: str) -> bool:
         """Whether ``key`` is a checksum sidecar (read with its data file, never processed)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from etl_core.errors import EtlError
-from etl_core.layout import landing_prefix, quarantine_prefix, state_prefix, validated_prefix
+from etl_core.layout import landing_prefix
 from etl_core.storage import ObjectInfo
 from etl_core.work import Executor, UnitResult, WorkUnit
 from file_processing.process import Outcome, Processor
@@ -97,7 +97,7 @@ def scan(
             progress bar).
         on_done: Called after each object, with its outcome or failure.
     """
-    _remove_abandoned_writes(processor)
+    processor.remove_abandoned_writes()
     found = {info.key: info.size for info in _landing_objects(processor, dataset)}
     units = [landing_object_unit(key) for key in found]
     if on_planned is not None:
@@ -151,13 +151,6 @@ class _EndedUnits:
     def _end(self, key: str, done: Outcome | Failure) -> None:
         with self._lock:
             self._ended[key] = done
-
-
-def _remove_abandoned_writes(processor: Processor) -> None:
-    """Remove what writers of this lane killed mid-write left (older than a claim lasts)."""
-    age = processor.settings.claim_timeout
-    for prefix in (validated_prefix(), quarantine_prefix(), state_prefix("file_processing")):
-        processor.store.remove_abandoned_writes(age, prefix)
 
 
 def _summarised(result: UnitResult[Outcome]) -> Outcome | Failure:
