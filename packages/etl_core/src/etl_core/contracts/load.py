@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from etl_core.config import load_settings_with_sources
+from etl_core.contracts.located import load_errors
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.contracts.validate import ContractValidator, validate_contract
 from etl_core.errors import ConfigError, FieldError
@@ -32,7 +32,6 @@ __all__ = [
 
 
 DATASETS_DIR = "datasets"
-_TOML_ERROR_LINE = re.compile(r"at line (\d+)")
 _LOCATION = re.compile(r"(?P<file>.+?):(?P<line>\d+)(?::.*)?")
 
 
@@ -110,7 +109,7 @@ def load_contract(
             Contract, toml_path=path, env=environ, env_prefix=None
         )
     except ConfigError as exc:
-        raise ContractError(f"invalid dataset contract {path}", _located(exc, path)) from None
+        raise ContractError(f"invalid dataset contract {path}", load_errors(exc, path)) from None
     errors = validate_contract(contract, sources, str(path), validators)
     if errors:
         raise ContractError(f"invalid dataset contract {path}", errors)
@@ -226,18 +225,6 @@ def _read_holidays(contract: Contract, path: Path) -> None:
     if freshness.holidays.file is not None:
         holidays = freshness.holidays.read(path.parent)
         object.__setattr__(contract, "freshness", replace(freshness, holidays=holidays))
-
-
-def _located(exc: ConfigError, path: Path) -> list[FieldError]:
-    """The errors of a failed load, a parse error turned into one with its line."""
-    if exc.errors:
-        return list(exc.errors)
-    cause = exc.__cause__
-    if isinstance(cause, tomllib.TOMLDecodeError):
-        line = _TOML_ERROR_LINE.search(str(cause))
-        source = f"{path}:{line.group(1)}" if line else str(path)
-        return [FieldError("(syntax)", f"not valid TOML: {cause}", source)]
-    return [FieldError("(file)", str(exc), str(path))]
 
 
 def _clashes(contracts: Sequence[Contract]) -> list[FieldError]:

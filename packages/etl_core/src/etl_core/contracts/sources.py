@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
+from etl_core.contracts.located import load_errors
 from etl_core.contracts.model import ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
 from etl_core.layout import landing_api_chunk_name, landing_api_prefix, split_landing_key
@@ -347,7 +348,7 @@ def load_source(
             Source, toml_path=path, env=environ, env_prefix=None
         )
     except ConfigError as exc:
-        raise ContractError(f"invalid API source {path}", _errors_of(exc, path)) from None
+        raise ContractError(f"invalid API source {path}", load_errors(exc, path)) from None
     if not source.source:
         object.__setattr__(source, "source", path.stem)
     object.__setattr__(source, "origin", str(path))
@@ -358,12 +359,6 @@ def load_source(
         ]
         raise ContractError(f"invalid API source {path}", errors)
     return source
-
-
-def _errors_of(exc: ConfigError, path: Path) -> list[FieldError]:
-    if exc.errors:
-        return list(exc.errors)
-    return [FieldError("(file)", str(exc).splitlines()[0], str(path))]
 
 
 def _locate(name: str, located: Mapping[str, str], path: Path) -> str:

@@ -1,0 +1,24 @@
+"""A failed load of a contract or source file as errors naming the file and line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from etl_core.errors import ConfigError, FieldError
+
+_TOML_ERROR_LINE = re.compile(r"at line (\d+)")
+
+
+def load_errors(exc: ConfigError, path: Path) -> list[FieldError]:
+    """The errors of a failed load of ``path``, a TOML syntax error turned into one with
+    its line."""
+    if exc.errors:
+        return list(exc.errors)
+    cause = exc.__cause__
+    if isinstance(cause, tomllib.TOMLDecodeError):
+        line = _TOML_ERROR_LINE.search(str(cause))
+        source = f"{path}:{line.group(1)}" if line else str(path)
+        return [FieldError("(syntax)", f"not valid TOML: {cause}", source)]
+    return [FieldError("(file)", str(exc), str(path))]
