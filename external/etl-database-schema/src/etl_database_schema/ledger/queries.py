@@ -21,15 +21,22 @@ __all__ = [
     "FRESHNESS_LEVELS",
     "LANES",
     "RUN_OUTCOMES",
+    "EndpointFailure",
     "FreshnessRecord",
+    "JobSuccess",
+    "RunHealth",
     "RunRecord",
+    "failing_endpoints",
     "finish_run",
     "get_run",
+    "job_last_successes",
+    "last_loads",
     "last_success",
     "last_successes",
     "latest_freshness",
     "ledger_gauges",
     "record_freshness",
+    "run_health",
     "start_run",
 ]
 
@@ -74,6 +81,65 @@ class FreshnessRecord:
     latest_partition: date | None
     message: str
     changed_at: datetime
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    """How the runs of one lane and dataset that finished in a window went.
+
+    Attributes:
+        lane: The lane.
+        dataset: The dataset, ``""`` for runs about several or none.
+        succeeded: Runs that succeeded.
+        partial: Runs that completed with some inputs quarantined.
+        failed: Runs that failed.
+        duration_p50: Median run duration in seconds.
+        duration_p90: 90th percentile of run durations in seconds.
+        duration_p99: 99th percentile of run durations in seconds.
+        duration_max: The longest run in seconds.
+    """
+
+    lane: str
+    dataset: str
+    succeeded: int
+    partial: int
+    failed: int
+    duration_p50: float
+    duration_p90: float
+    duration_p99: float
+    duration_max: float
+
+    @property
+    def finished(self) -> int:
+        """Runs that finished in the window."""
+        return self.succeeded + self.partial + self.failed
+
+    @property
+    def success_rate(self) -> float:
+        """The share of finished runs that succeeded or were partial, 0 to 1."""
+        return (self.succeeded + self.partial) / self.finished if self.finished else 0.0
+
+
+@dataclass(frozen=True)
+class JobSuccess:
+    """When the latest successful (or partial) run of one job of a lane and dataset finished."""
+
+    lane: str
+    job: str
+    dataset: str
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class EndpointFailure:
+    """An API endpoint whose latest ingestion attempts failed."""
+
+    source: str
+    endpoint: str
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str
 
 
 _R = TypeVar("_R", "RunRecord", "FreshnessRecord")
@@ -197,6 +263,106 @@ def last_successes() -> dict[str, RunRecord]:
             if run is not None:
                 latest[lane] = _run_record(run)
     return latest
+
+
+def run_health(since: datetime) -> list[RunHealth]:
+    """Outcomes and duration percentiles of the runs that finished since ``since``.
+
+    One entry per lane and dataset that finished a run in the window, sorted by both.
+    Durations are kept per group for the percentiles: memory grows with the runs of the
+    window, not of the ledger.
+    """
+    outcomes: dict[tuple[str, str], dict[str, int]] = {}
+    durations: dict[tuple[str, str], list[float]] = {}
+    with models(LEDGER_APP) as ledger:
+        finished = (
+            ledger["PipelineRun"]
+            .objects.filter(finished_at__gte=since, status__in=RUN_OUTCOMES)
+            .values_list("lane", "dataset", "status", "started_at", "finished_at")
+        )
+        for lane, dataset, status, started, ended in finished.iterator(chunk_size=2000):
+            key = (lane, dataset)
+            counts = outcomes.setdefault(key, dict.fromkeys(RUN_OUTCOMES, 0))
+            counts[status] += 1
+            durations.setdefault(key, []).append(max(0.0, (ended - started).total_seconds()))
+    health = []
+    for key in sorted(outcomes):
+        spans = sorted(durations[key])
+        counts = outcomes[key]
+        health.append(
+            RunHealth(
+                lane=key[0],
+                dataset=key[1],
+                succeeded=counts["succeeded"],
+                partial=counts["partial"],
+                failed=counts["failed"],
+                duration_p50=_percentile(spans, 0.50),
+                duration_p90=_percentile(spans, 0.90),
+                duration_p99=_percentile(spans, 0.99),
+                duration_max=spans[-1],
+            )
+        )
+    return health
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """The ``fraction`` percentile of sorted values, linearly interpolated (like PostgreSQL's
+    ``percentile_cont``)."""
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def job_last_successes() -> list[JobSuccess]:
+    """The latest successful (or partial) run of every lane, job and dataset, sorted by them."""
+    from django.db.models import Max
+
+    with models(LEDGER_APP) as ledger:
+        rows = (
+            ledger["PipelineRun"]
+            .objects.filter(status__in=_SUCCESSFUL)
+            .values("lane", "job", "dataset")
+            .annotate(last=Max("finished_at"))
+            .order_by("lane", "job", "dataset")
+        )
+        return [JobSuccess(r["lane"], r["job"], r["dataset"], r["last"]) for r in rows]
+
+
+def last_loads() -> dict[str, datetime]:
+    """When each dataset's latest successful data_pipeline run that wrote rows finished."""
+    from django.db.models import Max
+
+    with models(LEDGER_APP) as ledger:
+        rows = (
+            ledger["PipelineRun"]
+            .objects.filter(lane="data_pipeline", status__in=_SUCCESSFUL, rows_written__gt=0)
+            .exclude(dataset="")
+            .values("dataset")
+            .annotate(last=Max("finished_at"))
+        )
+        return {row["dataset"]: row["last"] for row in rows}
+
+
+def failing_endpoints() -> list[EndpointFailure]:
+    """The API endpoints whose latest attempts failed, the longest-failing first."""
+    with models(LEDGER_APP) as ledger:
+        rows = (
+            ledger["ApiIngestionState"]
+            .objects.filter(consecutive_failures__gt=0)
+            .order_by("-consecutive_failures", "source", "endpoint")
+        )
+        return [
+            EndpointFailure(
+                row.source,
+                row.endpoint,
+                row.consecutive_failures,
+                row.last_success_at,
+                row.last_attempt_at,
+                row.last_error,
+            )
+            for row in rows
+        ]
 
 
 # ------------------------------------------------------------------- freshness
