@@ -129,3 +129,38 @@ print("table", runs.size_bytes > 0, runs.dead_tuples >= 0)
     assert lines[: len(EXPECTED)] == EXPECTED
     assert lines[len(EXPECTED)] == "stats postgresql True etl_pipeline_run 7 ('no_such_table',)"
     assert lines[-2:] == ["connections True 0 True", "table True True"]
+
+
+LOADS = """
+from datetime import timedelta
+from django.utils import timezone
+import etl_database_schema as s
+
+s.connect({url!r}, apply_migrations=True)
+now = timezone.now()
+for run_id, job, dataset, parameters, rows in [
+    ("own", "load", "sales", {{}}, 4),
+    ("multi", "run", "", {{"datasets": ["sales", "web"], "load": True}}, 3),
+    ("empty", "run", "", {{"datasets": ["stock"], "load": True}}, 0),
+    ("no-load", "run", "returns", {{"datasets": ["returns"], "load": False}}, 9),
+    ("transform", "transform", "stock", {{"date": "2026-12-01"}}, 7),
+]:
+    s.start_run(run_id, lane="data_pipeline", job=job, dataset=dataset, parameters=parameters)
+    s.finish_run(run_id, "succeeded", rows_written=rows)
+loads = s.last_loads()
+print(sorted(loads), loads["sales"] == loads["web"] == s.get_run("multi").finished_at)
+"""
+
+
+@pytest.mark.parametrize("vendor", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_last_loads_count_runs_over_several_datasets_not_transforms_or_no_load_runs(
+    run_python: RunPython, vendor: str, request: pytest.FixtureRequest
+) -> None:
+    url = "sqlite:///ledger.sqlite3"
+    if vendor == "postgres":
+        url = request.getfixturevalue("postgres_url")
+
+    result = run_python(LOADS.format(url=url))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "['sales', 'web'] True"

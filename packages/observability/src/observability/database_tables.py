@@ -54,7 +54,7 @@ def _tables(report: DatabaseReport) -> Table:
             f"{stats.rows:,}",
             human_size(stats.size_bytes) if stats.size_bytes is not None else "-",
             f"{stats.dead_tuples:,}" if stats.dead_tuples is not None else "-",
-            _when(stats.last_autovacuum),
+            _when(stats.last_autovacuum) if stats.dead_tuples is not None else "-",
             _when(report.table_last_load(stats.table)),
         )
     return table

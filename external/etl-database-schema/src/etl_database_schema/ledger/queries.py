@@ -20,6 +20,7 @@ from etl_database_schema.errors import DatabaseRefusedError
 __all__ = [
     "FRESHNESS_LEVELS",
     "LANES",
+    "LOAD_JOBS",
     "RUN_OUTCOMES",
     "EndpointFailure",
     "FreshnessRecord",
@@ -47,6 +48,9 @@ RUN_OUTCOMES = ("succeeded", "partial", "failed")
 FRESHNESS_LEVELS = ("ok", "warning", "critical", "unknown")
 """A dataset's freshness levels; ``unknown`` means no data was seen."""
 _SUCCESSFUL = ("succeeded", "partial")
+LOAD_JOBS = ("load", "run", "backfill")
+"""The data_pipeline jobs that load curated partitions into the database."""
+_SHARED_RUNS = 500
 logger = logging.getLogger(__name__)
 _BACKFILL_STATES = ("pending", "running", "succeeded", "failed", "cancelled")
 
@@ -330,18 +334,33 @@ def job_last_successes() -> list[JobSuccess]:
 
 
 def last_loads() -> dict[str, datetime]:
-    """When each dataset's latest successful data_pipeline run that wrote rows finished."""
-    from django.db.models import Max
+    """When each dataset's latest load that wrote rows finished, by dataset.
+
+    A load is a successful (or partial) ``data_pipeline`` run of a loading job
+    (:data:`LOAD_JOBS`) that wrote rows and was not asked to skip loads: one about the
+    dataset, or one about several whose ``parameters["datasets"]`` lists it (the latest
+    :data:`_SHARED_RUNS` of those are read). A run over several datasets records its rows
+    in total, so it counts for each of them.
+    """
+    from django.db.models import Max, Q
 
     with models(LEDGER_APP) as ledger:
-        rows = (
+        runs = (
             ledger["PipelineRun"]
-            .objects.filter(lane="data_pipeline", status__in=_SUCCESSFUL, rows_written__gt=0)
-            .exclude(dataset="")
-            .values("dataset")
-            .annotate(last=Max("finished_at"))
+            .objects.filter(
+                lane="data_pipeline", job__in=LOAD_JOBS, status__in=_SUCCESSFUL, rows_written__gt=0
+            )
+            .exclude(Q(parameters__has_key="load") & Q(parameters__load=False))
         )
-        return {row["dataset"]: row["last"] for row in rows}
+        own = runs.exclude(dataset="").values("dataset").annotate(last=Max("finished_at"))
+        loads: dict[str, datetime] = {row["dataset"]: row["last"] for row in own}
+        shared = runs.filter(dataset="").order_by("-finished_at")
+        for parameters, finished in shared.values_list("parameters", "finished_at")[:_SHARED_RUNS]:
+            named = parameters.get("datasets") if isinstance(parameters, dict) else None
+            for dataset in named if isinstance(named, list) else ():
+                if isinstance(dataset, str) and (dataset not in loads or loads[dataset] < finished):
+                    loads[dataset] = finished
+    return loads
 
 
 def failing_endpoints() -> list[EndpointFailure]:
