@@ -284,10 +284,14 @@ def test_every_dashboard_and_rule_expression_names_an_exported_metric(exported: 
     assert dashboard["schemaVersion"] >= 30
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+    taken: dict[tuple[int, int], str] = {}
     for panel in dashboard["panels"]:
         assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
         assert panel["type"] == "row" or panel["targets"], panel["title"]
+        for cell in _cells(panel["gridPos"]):
+            assert cell not in taken, f"{panel['title']} overlaps {taken[cell]}"
+            taken[cell] = panel["title"]
     assert len(exprs) >= 20
     known = families | POSTGRES_ONLY
     unknown = sorted({(t, m) for t, e in exprs for m in METRIC.findall(e) if m not in known})
@@ -298,6 +302,12 @@ def test_every_dashboard_and_rule_expression_names_an_exported_metric(exported: 
         "etl_observability_arrival_state",  # per date: the arrivals panel shows the counts
         "etl_observability_run_window_seconds",
     ]
+
+
+def _cells(grid: dict[str, int]) -> Iterator[tuple[int, int]]:
+    for x in range(grid["x"], grid["x"] + grid["w"]):
+        for y in range(grid["y"], grid["y"] + grid["h"]):
+            yield x, y
 
 
 def _prometheus_config(tmp_path: Path, target: str) -> Path:
@@ -380,3 +390,6 @@ def test_a_real_prometheus_scrapes_serve_and_answers_the_datasets_freshness(
         "etl-observability-service",
     }
     assert all(rule["health"] != "err" for g in groups for rule in g["rules"]), body
+    dashboard = json.loads(DASHBOARD.read_text())
+    for title, expr in _panel_exprs(dashboard["panels"]):  # each parses and evaluates
+        assert _query(prometheus, expr.replace("$dataset", ".*")) is not None, title
