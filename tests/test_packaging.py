@@ -64,6 +64,15 @@ def test_runtime_wheel_names_version_ranges_never_paths(wheelhouse: Path, dist: 
 
 
 @pytest.mark.slow
+def test_observability_wheel_ships_its_alert_rules_and_dashboard(wheelhouse: Path) -> None:
+    [wheel] = wheelhouse.glob("etl_observability-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "observability/deploy/prometheus/rules.yml" in names
+    assert "observability/deploy/grafana/etl.json" in names
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("requirement", "script"),
     [

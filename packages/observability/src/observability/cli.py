@@ -15,12 +15,19 @@ from rich.table import Table
 from rich.text import Text
 
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import load_contracts
+from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import LANES, ExitCode
 from observability import db
 from observability.contract_rules import VALIDATORS
+from observability.database_metrics import (
+    DatabaseReport,
+    collect_database,
+    record_database_metrics,
+)
+from observability.database_tables import database_tables
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
+from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 from observability.monitors import SystemClock
 from observability.settings import ObservabilitySettings
@@ -96,38 +103,32 @@ def database(
     as_json: AsJson = False,
     metrics_file: MetricsFile = None,
 ) -> None:
-    """Ledger health from the platform database (needs the 'schema' extra).
+    """Database and ledger health from the platform database (needs the 'schema' extra).
 
-    The health signals (running runs, open quarantine, ...) and the last successful run
-    of each lane; ``--json`` prints the signals.
+    The health signals (running runs, open quarantine, ...), the last successful run of
+    each lane, the ETL tables (rows, size, vacuum, last load), the server (size,
+    connections, long-running queries) and run outcomes and durations per lane and
+    dataset; ``--json`` prints all of it.
     """
     session = cli.session(ctx).with_flags({"database_url": database_url})
-    db.connect(session.settings.database_url, feature="etl-observability database")
-    signals = db.ledger_gauges()
+    settings = session.settings
+    db.connect(settings.database_url, feature="etl-observability database")
+    report = collect_database(
+        _contracts_if_any(settings.config_dir),
+        now=datetime.now(UTC),
+        window=settings.database_window,
+        long_query_after=settings.long_query_after,
+    )
     latest = db.last_successes()
     registry = Registry()
-    gauge = registry.gauge(
-        "etl_observability_ledger_entries",
-        "Ledger entries per health signal (running runs, open quarantine, ...).",
-        ("signal",),
-    )
-    for signal, count in signals.items():
-        gauge.labels(signal=signal).set(count)
-    succeeded = registry.gauge(
-        "etl_observability_last_success_timestamp_seconds",
-        "When the latest successful (or partial) run of each lane finished (Unix time).",
-        ("lane",),
-    )
-    for lane, run in latest.items():
-        if run.finished_at is not None:
-            succeeded.labels(lane=lane).set(run.finished_at.timestamp())
+    record_database_metrics(report, registry)
     if metrics_file is not None:
         metrics_file.write_text(render_prometheus(registry))
     if as_json:
-        out.print_json(json.dumps(signals))
+        out.print_json(json.dumps(report.to_dict()))
         return
     table = Table("signal", "entries")
-    for signal, count in signals.items():
+    for signal, count in report.signals.items():
         table.add_row(signal, str(count))
     out.print(table)
     runs = Table("lane", "last success (UTC)", "job", "dataset", "run", title="last success")
@@ -136,9 +137,22 @@ def database(
         if last is None or last.finished_at is None:
             runs.add_row(lane, "never", "-", "-", "-")
             continue
-        when = last.finished_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        runs.add_row(lane, when, last.job, last.dataset or "-", last.run_id)
+        runs.add_row(lane, _utc(last.finished_at), last.job, last.dataset or "-", last.run_id)
     out.print(runs)
+    for shown in database_tables(report):
+        out.print(shown)
+
+
+def _contracts_if_any(config_dir: Path) -> list[Contract]:
+    """The dataset contracts, or none when the configuration has no ``datasets/`` directory."""
+    if not (Path(config_dir) / DATASETS_DIR).is_dir():
+        logger.info("no dataset contracts in %s: only the ledger's tables are measured", config_dir)
+        return []
+    return list(load_contracts(config_dir, validators=VALIDATORS))
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @app.command()
@@ -168,6 +182,7 @@ def check(
     if metrics_file is not None:
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
+        record_freshness_metrics(evaluation, registry)
         metrics_file.write_text(render_prometheus(registry))
     if as_json:
         out.print_json(json.dumps(evaluation.to_dict()))
@@ -191,6 +206,25 @@ def _history_recorder(database_url: object) -> Callable[[Evaluation], None]:
             logger.info("freshness level changed for %s", ", ".join(changed))
 
     return record
+
+
+def _database_collector(
+    settings: ObservabilitySettings, contracts: list[Contract]
+) -> Callable[[datetime], DatabaseReport] | None:
+    """What collects the database metrics each ``serve`` cycle (nothing without a database)."""
+    if settings.database_url is None or not db.schema_installed():
+        return None
+    db.connect(str(settings.database_url), feature="database metrics")
+
+    def collect(now: datetime) -> DatabaseReport:
+        return collect_database(
+            contracts,
+            now=now,
+            window=settings.database_window,
+            long_query_after=settings.long_query_after,
+        )
+
+    return collect
 
 
 def _datasets(count: int) -> str:
@@ -253,6 +287,7 @@ def serve(
         SystemClock(),
         interval=settings.evaluation_interval,
         record=_history_recorder(settings.database_url),
+        database=_database_collector(settings, list(contracts)),
     )
     config = uvicorn.Config(
         build_app(service),

@@ -13,7 +13,9 @@ as :class:`~observability.errors.DatabaseNotReadyError` (exit code 2).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from etl_core.runs import RunRecorder
@@ -21,14 +23,26 @@ from observability import errors
 from observability.errors import SchemaNotInstalledError
 
 if TYPE_CHECKING:
-    from etl_database_schema import RunRecord
+    from etl_database_schema import (
+        DatabaseStats,
+        EndpointFailure,
+        JobSuccess,
+        RunHealth,
+        RunRecord,
+    )
     from observability.evaluation import DatasetStatus
 
 __all__ = [
     "connect",
+    "database_stats",
+    "failing_endpoints",
+    "job_last_successes",
+    "last_loads",
     "last_successes",
     "ledger_gauges",
+    "ledger_tables",
     "record_freshness",
+    "run_health",
     "run_recorder",
     "schema_installed",
 ]
@@ -73,6 +87,48 @@ def last_successes() -> dict[str, RunRecord]:
     with _door("run history") as schema:
         latest: dict[str, RunRecord] = schema.last_successes()
     return latest
+
+
+def job_last_successes() -> list[JobSuccess]:
+    """The latest successful (or partial) run of every lane, job and dataset."""
+    with _door("job history") as schema:
+        latest: list[JobSuccess] = schema.job_last_successes()
+    return latest
+
+
+def run_health(since: datetime) -> list[RunHealth]:
+    """Outcomes and duration percentiles per lane and dataset of the runs finished since."""
+    with _door("run health") as schema:
+        health: list[RunHealth] = schema.run_health(since)
+    return health
+
+
+def failing_endpoints() -> list[EndpointFailure]:
+    """The API endpoints whose latest ingestion attempts failed."""
+    with _door("API ingestion health") as schema:
+        failing: list[EndpointFailure] = schema.failing_endpoints()
+    return failing
+
+
+def last_loads() -> dict[str, datetime]:
+    """When each dataset's latest load that wrote rows finished, by dataset."""
+    with _door("load history") as schema:
+        loads: dict[str, datetime] = schema.last_loads()
+    return loads
+
+
+def ledger_tables() -> tuple[str, ...]:
+    """The ledger's table names."""
+    with _door("database metrics") as schema:
+        tables: tuple[str, ...] = schema.ledger_tables()
+    return tables
+
+
+def database_stats(tables: Iterable[str], *, long_query_after: timedelta) -> DatabaseStats:
+    """Size and health of ``tables`` and of the database (catalog statistics)."""
+    with _door("database metrics") as schema:
+        stats: DatabaseStats = schema.database_stats(tables, long_query_after=long_query_after)
+    return stats
 
 
 def record_freshness(status: DatasetStatus) -> bool:

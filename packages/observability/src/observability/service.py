@@ -32,7 +32,9 @@ from etl_core.errors import EtlError
 from etl_core.metrics import Registry, render_prometheus
 from etl_core.storage import ObjectStore
 from etl_core.threads import start_thread
+from observability.database_metrics import DatabaseReport, record_database_metrics
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
+from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
 
@@ -41,6 +43,7 @@ __all__ = ["PROMETHEUS_TEXT", "Snapshot", "StatusService", "build_app"]
 logger = logging.getLogger(__name__)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 Recorder = Callable[[Evaluation], None]
+DatabaseCollector = Callable[[datetime], DatabaseReport]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Snapshot:
         finished_at: When the latest cycle ended, good or not (the clock's time).
         succeeded_at: When the latest good cycle ended.
         error: Why the latest cycle failed; ``""`` when it did not.
+        database: Its ``/api/status`` ``database`` key (the report, or why it is missing);
+            ``None`` without a database.
     """
 
     evaluation: Evaluation | None = None
@@ -63,6 +68,7 @@ class Snapshot:
     succeeded_at: datetime | None = None
     error: str = ""
     failures: int = field(default=0, compare=False)
+    database: dict[str, Any] | None = None
 
 
 class StatusService:
@@ -74,6 +80,7 @@ class StatusService:
         clock: Where evaluations take the time.
         interval: Time between the start of one cycle and the next.
         record: Called with each evaluation (the freshness history), if given.
+        database: Collects the database metrics at the given time, if given.
     """
 
     def __init__(
@@ -84,12 +91,14 @@ class StatusService:
         *,
         interval: timedelta,
         record: Recorder | None = None,
+        database: DatabaseCollector | None = None,
     ) -> None:
         self.contracts = tuple(contracts)
         self.store = store
         self.clock = clock
         self.interval = interval
         self.record = record
+        self.database = database
         self._snapshot = Snapshot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,9 +130,12 @@ class StatusService:
             self._snapshot = _with_status(failed)
             return self._snapshot
         error = self._recorded(evaluation)
-        failures = previous.failures + (1 if error else 0)
         registry = Registry()
+        database, database_error = self._database(evaluation.evaluated_at, registry)
+        error = "; ".join(e for e in (error, database_error) if e)
+        failures = previous.failures + (1 if error else 0)
         record_monitor_metrics(evaluation, registry)
+        record_freshness_metrics(evaluation, registry)
         record_inventory_metrics(inventory, registry, now=evaluation.evaluated_at)
         registry.gauge(
             "etl_observability_evaluation_duration_seconds",
@@ -140,6 +152,7 @@ class StatusService:
             succeeded_at=previous.succeeded_at if error else evaluation.evaluated_at,
             error=error,
             failures=failures,
+            database=database,
         )
         self._snapshot = _with_status(done)
         return self._snapshot
@@ -154,6 +167,23 @@ class StatusService:
             logger.error("freshness history not recorded: %s", exc)
             return f"freshness history not recorded: {exc}"
         return ""
+
+    def _database(self, now: datetime, registry: Registry) -> tuple[dict[str, Any] | None, str]:
+        """Collect the database metrics into ``registry``: the status key and why not, or ``""``."""
+        if self.database is None:
+            return None, ""
+        up = registry.gauge(
+            "etl_observability_database_up", "1 when the latest cycle read the database, else 0."
+        )
+        try:
+            report = self.database(now)
+        except EtlError as exc:
+            logger.error("database metrics not collected: %s", exc)
+            up.set(0)
+            return {"error": str(exc)}, f"database metrics not collected: {exc}"
+        up.set(1)
+        record_database_metrics(report, registry)
+        return report.to_dict(), ""
 
     def ready(self) -> tuple[bool, str]:
         """Whether the latest cycle reached the store (and database) and is recent enough."""
@@ -229,6 +259,8 @@ def _with_status(snapshot: Snapshot) -> Snapshot:
     """``snapshot`` with its ``/api/status`` JSON: the evaluation and the cycle's state."""
     document = snapshot.evaluation.to_dict() if snapshot.evaluation is not None else {}
     document.update(_service_state(snapshot))
+    if snapshot.database is not None:
+        document["database"] = snapshot.database
     return replace(snapshot, status=json.dumps(document).encode())
 
 

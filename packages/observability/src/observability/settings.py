@@ -20,3 +20,7 @@ class ObservabilitySettings(RuntimeSettings):
     """The port ``serve`` listens on."""
     evaluation_interval: timedelta = timedelta(seconds=60)
     """How often ``serve`` evaluates the monitors and takes the storage inventory."""
+    database_window: timedelta = timedelta(hours=24)
+    """How far back the database metrics' run success rates and durations look."""
+    long_query_after: timedelta = timedelta(minutes=5)
+    """A database query running longer than this counts as long-running."""

@@ -149,6 +149,8 @@ def test_metrics_file_has_levels_ages_and_arrivals(cli: Cli, tmp_path: Path) -> 
         in text
     )
     assert "etl_observability_evaluation_timestamp_seconds " in text
+    assert 'etl_observability_freshness_level{dataset="pos",zone="landing"}' in text
+    assert 'etl_observability_arrivals{dataset="pos",state="on_time"}' in text
 
 
 def _freshness_history(url: str, cwd: Path, dataset: str) -> list[str]:

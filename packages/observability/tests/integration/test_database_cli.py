@@ -19,7 +19,7 @@ def test_signals_of_a_fresh_sqlite_database(cli: Cli, tmp_path: Path, migrate: M
     migrate(url)
     result = cli("database", "--json", env={"DATABASE_URL": url})
     assert result.returncode == 0, result.stderr
-    signals = json.loads(result.stdout)
+    signals = json.loads(result.stdout)["signals"]
     assert set(signals) >= SIGNALS
     assert all(count == 0 for count in signals.values())
 
@@ -69,7 +69,10 @@ def test_inventory_runs_are_recorded_and_database_shows_the_last_success_per_lan
     assert "never" not in row
     assert "file_processing | never" in " ".join(table.split()).replace("| |", "|")
     text = metrics.read_text()
-    assert 'etl_observability_last_success_timestamp_seconds{lane="observability"}' in text
+    assert (
+        'etl_observability_last_success_timestamp_seconds{lane="observability",job="inventory",'
+        'dataset=""}' in text
+    )
     assert 'lane="data_pipeline"' not in text
     assert 'etl_observability_ledger_entries{signal="runs_running"} 0' in text
 

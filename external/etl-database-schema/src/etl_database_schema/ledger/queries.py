@@ -20,16 +20,24 @@ from etl_database_schema.errors import DatabaseRefusedError
 __all__ = [
     "FRESHNESS_LEVELS",
     "LANES",
+    "LOAD_JOBS",
     "RUN_OUTCOMES",
+    "EndpointFailure",
     "FreshnessRecord",
+    "JobSuccess",
+    "RunHealth",
     "RunRecord",
+    "failing_endpoints",
     "finish_run",
     "get_run",
+    "job_last_successes",
+    "last_loads",
     "last_success",
     "last_successes",
     "latest_freshness",
     "ledger_gauges",
     "record_freshness",
+    "run_health",
     "start_run",
 ]
 
@@ -40,6 +48,9 @@ RUN_OUTCOMES = ("succeeded", "partial", "failed")
 FRESHNESS_LEVELS = ("ok", "warning", "critical", "unknown")
 """A dataset's freshness levels; ``unknown`` means no data was seen."""
 _SUCCESSFUL = ("succeeded", "partial")
+LOAD_JOBS = ("load", "run", "backfill")
+"""The data_pipeline jobs that load curated partitions into the database."""
+_SHARED_RUNS = 500
 logger = logging.getLogger(__name__)
 _BACKFILL_STATES = ("pending", "running", "succeeded", "failed", "cancelled")
 
@@ -74,6 +85,65 @@ class FreshnessRecord:
     latest_partition: date | None
     message: str
     changed_at: datetime
+
+
+@dataclass(frozen=True)
+class RunHealth:
+    """How the runs of one lane and dataset that finished in a window went.
+
+    Attributes:
+        lane: The lane.
+        dataset: The dataset, ``""`` for runs about several or none.
+        succeeded: Runs that succeeded.
+        partial: Runs that completed with some inputs quarantined.
+        failed: Runs that failed.
+        duration_p50: Median run duration in seconds.
+        duration_p90: 90th percentile of run durations in seconds.
+        duration_p99: 99th percentile of run durations in seconds.
+        duration_max: The longest run in seconds.
+    """
+
+    lane: str
+    dataset: str
+    succeeded: int
+    partial: int
+    failed: int
+    duration_p50: float
+    duration_p90: float
+    duration_p99: float
+    duration_max: float
+
+    @property
+    def finished(self) -> int:
+        """Runs that finished in the window."""
+        return self.succeeded + self.partial + self.failed
+
+    @property
+    def success_rate(self) -> float:
+        """The share of finished runs that succeeded or were partial, 0 to 1."""
+        return (self.succeeded + self.partial) / self.finished if self.finished else 0.0
+
+
+@dataclass(frozen=True)
+class JobSuccess:
+    """When the latest successful (or partial) run of one job of a lane and dataset finished."""
+
+    lane: str
+    job: str
+    dataset: str
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class EndpointFailure:
+    """An API endpoint whose latest ingestion attempts failed."""
+
+    source: str
+    endpoint: str
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_error: str
 
 
 _R = TypeVar("_R", "RunRecord", "FreshnessRecord")
@@ -197,6 +267,121 @@ def last_successes() -> dict[str, RunRecord]:
             if run is not None:
                 latest[lane] = _run_record(run)
     return latest
+
+
+def run_health(since: datetime) -> list[RunHealth]:
+    """Outcomes and duration percentiles of the runs that finished since ``since``.
+
+    One entry per lane and dataset that finished a run in the window, sorted by both.
+    Durations are kept per group for the percentiles: memory grows with the runs of the
+    window, not of the ledger.
+    """
+    outcomes: dict[tuple[str, str], dict[str, int]] = {}
+    durations: dict[tuple[str, str], list[float]] = {}
+    with models(LEDGER_APP) as ledger:
+        finished = (
+            ledger["PipelineRun"]
+            .objects.filter(finished_at__gte=since, status__in=RUN_OUTCOMES)
+            .values_list("lane", "dataset", "status", "started_at", "finished_at")
+        )
+        for lane, dataset, status, started, ended in finished.iterator(chunk_size=2000):
+            key = (lane, dataset)
+            counts = outcomes.setdefault(key, dict.fromkeys(RUN_OUTCOMES, 0))
+            counts[status] += 1
+            durations.setdefault(key, []).append(max(0.0, (ended - started).total_seconds()))
+    health = []
+    for key in sorted(outcomes):
+        spans = sorted(durations[key])
+        counts = outcomes[key]
+        health.append(
+            RunHealth(
+                lane=key[0],
+                dataset=key[1],
+                succeeded=counts["succeeded"],
+                partial=counts["partial"],
+                failed=counts["failed"],
+                duration_p50=_percentile(spans, 0.50),
+                duration_p90=_percentile(spans, 0.90),
+                duration_p99=_percentile(spans, 0.99),
+                duration_max=spans[-1],
+            )
+        )
+    return health
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """The ``fraction`` percentile of sorted values, linearly interpolated (like PostgreSQL's
+    ``percentile_cont``)."""
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def job_last_successes() -> list[JobSuccess]:
+    """The latest successful (or partial) run of every lane, job and dataset, sorted by them."""
+    from django.db.models import Max
+
+    with models(LEDGER_APP) as ledger:
+        rows = (
+            ledger["PipelineRun"]
+            .objects.filter(status__in=_SUCCESSFUL)
+            .values("lane", "job", "dataset")
+            .annotate(last=Max("finished_at"))
+            .order_by("lane", "job", "dataset")
+        )
+        return [JobSuccess(r["lane"], r["job"], r["dataset"], r["last"]) for r in rows]
+
+
+def last_loads() -> dict[str, datetime]:
+    """When each dataset's latest load that wrote rows finished, by dataset.
+
+    A load is a successful (or partial) ``data_pipeline`` run of a loading job
+    (:data:`LOAD_JOBS`) that wrote rows and was not asked to skip loads: one about the
+    dataset, or one about several whose ``parameters["datasets"]`` lists it (the latest
+    :data:`_SHARED_RUNS` of those are read). A run over several datasets records its rows
+    in total, so it counts for each of them.
+    """
+    from django.db.models import Max, Q
+
+    with models(LEDGER_APP) as ledger:
+        runs = (
+            ledger["PipelineRun"]
+            .objects.filter(
+                lane="data_pipeline", job__in=LOAD_JOBS, status__in=_SUCCESSFUL, rows_written__gt=0
+            )
+            .exclude(Q(parameters__has_key="load") & Q(parameters__load=False))
+        )
+        own = runs.exclude(dataset="").values("dataset").annotate(last=Max("finished_at"))
+        loads: dict[str, datetime] = {row["dataset"]: row["last"] for row in own}
+        shared = runs.filter(dataset="").order_by("-finished_at")
+        for parameters, finished in shared.values_list("parameters", "finished_at")[:_SHARED_RUNS]:
+            named = parameters.get("datasets") if isinstance(parameters, dict) else None
+            for dataset in named if isinstance(named, list) else ():
+                if isinstance(dataset, str) and (dataset not in loads or loads[dataset] < finished):
+                    loads[dataset] = finished
+    return loads
+
+
+def failing_endpoints() -> list[EndpointFailure]:
+    """The API endpoints whose latest attempts failed, the longest-failing first."""
+    with models(LEDGER_APP) as ledger:
+        rows = (
+            ledger["ApiIngestionState"]
+            .objects.filter(consecutive_failures__gt=0)
+            .order_by("-consecutive_failures", "source", "endpoint")
+        )
+        return [
+            EndpointFailure(
+                row.source,
+                row.endpoint,
+                row.consecutive_failures,
+                row.last_success_at,
+                row.last_attempt_at,
+                row.last_error,
+            )
+            for row in rows
+        ]
 
 
 # ------------------------------------------------------------------- freshness
