@@ -51,11 +51,15 @@ from etl_database_schema.errors import (
     SetupConflictError,
 )
 from etl_database_schema.ledger.queries import (
+    ALERT_STATES,
     FRESHNESS_LEVELS,
     LANES,
     RUN_OUTCOMES,
+    AlertRecord,
     FreshnessRecord,
     RunRecord,
+    alerts,
+    change_alerts,
     finish_run,
     get_run,
     last_success,
@@ -73,6 +77,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "ALERT_STATES",
     "DATABASE_URL_ENV",
     "DATABASE_URL_VARIABLES",
     "DEFAULT_SQLITE_FILE",
@@ -82,6 +87,7 @@ __all__ = [
     "LEDGER_APP",
     "RETAIL_APP",
     "RUN_OUTCOMES",
+    "AlertRecord",
     "CallerErrors",
     "DatabaseOperationError",
     "DatabaseRefusedError",
@@ -95,6 +101,8 @@ __all__ = [
     "SchemaError",
     "SetupConflictError",
     "__version__",
+    "alerts",
+    "change_alerts",
     "connect",
     "connected_url",
     "django_settings",

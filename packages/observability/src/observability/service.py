@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,6 +35,9 @@ from etl_core.threads import start_thread
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
+
+if TYPE_CHECKING:
+    from observability.alerts import Alert, AlertWatch
 
 __all__ = ["PROMETHEUS_TEXT", "Snapshot", "StatusService", "build_app"]
 
@@ -54,6 +57,7 @@ class Snapshot:
         finished_at: When the latest cycle ended, good or not (the clock's time).
         succeeded_at: When the latest good cycle ended.
         error: Why the latest cycle failed; ``""`` when it did not.
+        alerts: The active alerts after the latest cycle; ``None`` without alerting.
     """
 
     evaluation: Evaluation | None = None
@@ -63,6 +67,7 @@ class Snapshot:
     succeeded_at: datetime | None = None
     error: str = ""
     failures: int = field(default=0, compare=False)
+    alerts: tuple[Alert, ...] | None = None
 
 
 class StatusService:
@@ -74,6 +79,7 @@ class StatusService:
         clock: Where evaluations take the time.
         interval: Time between the start of one cycle and the next.
         record: Called with each evaluation (the freshness history), if given.
+        alerts: Updates the alerts and delivers notifications each cycle, if given.
     """
 
     def __init__(
@@ -84,12 +90,14 @@ class StatusService:
         *,
         interval: timedelta,
         record: Recorder | None = None,
+        alerts: AlertWatch | None = None,
     ) -> None:
         self.contracts = tuple(contracts)
         self.store = store
         self.clock = clock
         self.interval = interval
         self.record = record
+        self.alerts = alerts
         self._snapshot = Snapshot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,6 +129,8 @@ class StatusService:
             self._snapshot = _with_status(failed)
             return self._snapshot
         error = self._recorded(evaluation)
+        active, alert_error = self._alerted(evaluation, previous.alerts)
+        error = "; ".join(why for why in (error, alert_error) if why)
         failures = previous.failures + (1 if error else 0)
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
@@ -133,6 +143,8 @@ class StatusService:
             "etl_observability_evaluation_failures_total",
             "Evaluation cycles that failed since the service started.",
         ).inc(failures)
+        if self.alerts is not None:
+            self.alerts.record_metrics(list(active or ()), registry)
         done = Snapshot(
             evaluation=evaluation,
             metrics=render_prometheus(registry).encode(),
@@ -140,6 +152,7 @@ class StatusService:
             succeeded_at=previous.succeeded_at if error else evaluation.evaluated_at,
             error=error,
             failures=failures,
+            alerts=active,
         )
         self._snapshot = _with_status(done)
         return self._snapshot
@@ -154,6 +167,18 @@ class StatusService:
             logger.error("freshness history not recorded: %s", exc)
             return f"freshness history not recorded: {exc}"
         return ""
+
+    def _alerted(
+        self, evaluation: Evaluation, previous: tuple[Alert, ...] | None
+    ) -> tuple[tuple[Alert, ...] | None, str]:
+        """Update the alerts from ``evaluation``: the active ones (the last known on failure)."""
+        if self.alerts is None:
+            return None, ""
+        try:
+            return tuple(self.alerts.update(evaluation)), ""
+        except EtlError as exc:
+            logger.error("alerts not updated: %s", exc)
+            return previous, f"alerts not updated: {exc}"
 
     def ready(self) -> tuple[bool, str]:
         """Whether the latest cycle reached the store (and database) and is recent enough."""
@@ -179,6 +204,8 @@ class StatusService:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.alerts is not None:
+            self.alerts.dispatcher.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -229,6 +256,8 @@ def _with_status(snapshot: Snapshot) -> Snapshot:
     """``snapshot`` with its ``/api/status`` JSON: the evaluation and the cycle's state."""
     document = snapshot.evaluation.to_dict() if snapshot.evaluation is not None else {}
     document.update(_service_state(snapshot))
+    if snapshot.alerts is not None:
+        document["alerts"] = [alert.status() for alert in snapshot.alerts]
     return replace(snapshot, status=json.dumps(document).encode())
 
 

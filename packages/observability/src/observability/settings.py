@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from etl_core.runtime import RuntimeSettings
+from etl_core.secrets import Secret
 
 __all__ = ["ObservabilitySettings"]
 
@@ -20,3 +21,11 @@ class ObservabilitySettings(RuntimeSettings):
     """The port ``serve`` listens on."""
     evaluation_interval: timedelta = timedelta(seconds=60)
     """How often ``serve`` evaluates the monitors and takes the storage inventory."""
+    alert_slack_webhooks: tuple[Secret, ...] = ()
+    """Slack-compatible incoming webhooks alerts are posted to (``env:NAME`` / ``file:/path``)."""
+    alert_webhooks: tuple[Secret, ...] = ()
+    """Generic webhooks alerts are posted to as JSON (``env:NAME`` / ``file:/path``)."""
+    alert_reminder_interval: timedelta = timedelta(hours=4)
+    """How often an open alert is told again (0: never); acknowledged ones are not."""
+    alert_delivery_deadline: timedelta = timedelta(minutes=5)
+    """How long a failing delivery is retried (with backoff); ``check`` waits at most this."""
