@@ -240,8 +240,20 @@ class WebhookReceiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
+def webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
+    """``webhook_receiver(failures=0, status=500)``: a receiver, closed after the test."""
+    started: list[WebhookReceiver] = []
+
+    def start(failures: int = 0, status: int = 500) -> WebhookReceiver:
+        started.append(WebhookReceiver(failures, status))
+        return started[-1]
+
+    yield start
+    for endpoint in started:
+        endpoint.close()
+
+
+@pytest.fixture
+def receiver(webhook_receiver: Callable[..., WebhookReceiver]) -> WebhookReceiver:
     """A webhook receiver that fails its first request with 500, then accepts."""
-    endpoint = WebhookReceiver(failures=1)
-    yield endpoint
-    endpoint.close()
+    return webhook_receiver(failures=1)

@@ -6,7 +6,9 @@ error, a timeout, 408, 429 or a 5xx is retried with exponential backoff and full
 (``Retry-After`` honoured) until the attempts or the deadline run out; any other answer
 is final. A delivery that is given up, refused, or dropped because the queue is full is
 logged (with the channel's URL *reference*, never the URL) and counted in
-``etl_observability_alert_deliveries_total`` — never lost silently.
+``etl_observability_alert_deliveries_total`` — never lost silently. httpx logs each
+request's URL (at INFO, shown with ``--log-level DEBUG``): while a dispatcher is open, a
+filter on its logger replaces the webhook URLs it posted to.
 """
 
 from __future__ import annotations
@@ -38,6 +40,23 @@ Outcome = Literal["delivered", "retried", "failed", "dropped"]
 DEFAULT_POLICY = RetryPolicy(attempts=6, initial_delay=1.0, max_delay=60.0, deadline=300.0)
 """Six attempts within five minutes: waits of up to 1, 2, 4, 8, 16 s between them."""
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+class _UrlRedaction(logging.Filter):
+    """Replaces the webhook URLs in httpx's records: they carry the webhooks' credentials."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = message
+        for url in self.urls:
+            hidden = hidden.replace(url, "<webhook URL>")
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
 
 
 @dataclass(order=True)
@@ -80,6 +99,8 @@ class Dispatcher:
         self._cond = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
+        self._redaction = _UrlRedaction()
+        logging.getLogger("httpx").addFilter(self._redaction)
         self._counted = threading.Lock()
         self._outcomes: Counter[tuple[str, Outcome]] = Counter()
 
@@ -145,6 +166,7 @@ class Dispatcher:
         for delivery in left:
             self._give_up(delivery, "the process stopped before it could be retried")
         self._client.close()
+        logging.getLogger("httpx").removeFilter(self._redaction)
 
     def record_metrics(self, registry: Registry) -> None:
         """Add the deliveries' counter and the queue's gauge to ``registry``."""
@@ -196,6 +218,7 @@ class Dispatcher:
         except EtlError as exc:
             self._give_up(delivery, f"its URL is unavailable: {exc}")
             return None
+        self._redaction.urls.add(url)
         hint: float | None = None
         try:
             response = self._client.post(url, json=channel.payload(delivery.notification))
