@@ -178,13 +178,14 @@ def check(
     _history_recorder(session.settings.database_url)(evaluation)
     watch = AlertWatch.from_settings(_alert_store(session, store), SystemClock(), session.settings)
     try:
-        watch.update(evaluation)
+        active = watch.update(evaluation)
     finally:
         watch.finish(session.settings.alert_delivery_deadline)
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
+        watch.record_metrics(active, registry)
         metrics_file.write_text(render_prometheus(registry))
     if as_json:
         out.print_json(json.dumps(evaluation.to_dict()))

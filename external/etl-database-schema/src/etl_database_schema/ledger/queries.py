@@ -9,6 +9,7 @@ runtime can use them without knowing the ORM.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
@@ -310,7 +311,8 @@ def change_alerts(
         The alerts written.
 
     Raises:
-        ValueError: a returned alert has an unknown state or level (nothing is written).
+        ValueError: a returned alert has an unknown state, or two have one fingerprint
+            (nothing is written).
         DatabaseRefusedError: the database refused a row (a second active fingerprint).
     """
     from django.db import transaction
@@ -319,6 +321,10 @@ def change_alerts(
         table = ledger["Alert"].objects
         rows = {row.fingerprint: row for row in table.select_for_update().exclude(state="resolved")}
         written = list(change([_plain(AlertRecord, row) for row in rows.values()]))
+        counts = Counter(record.fingerprint for record in written)
+        twice = sorted(key for key, n in counts.items() if n > 1)
+        if twice:
+            raise ValueError(f"alert {twice[0]}: written twice in one change")
         for record in written:
             if record.state not in ALERT_STATES:
                 states = ", ".join(ALERT_STATES)
