@@ -182,3 +182,78 @@ def berlin() -> Callable[..., datetime]:
 def clock() -> FakeClock:
     """A fake clock, set by the test."""
     return FakeClock(datetime(2026, 12, 1, tzinfo=UTC))
+
+
+class WebhookReceiver:
+    """A webhook endpoint on 127.0.0.1 that refuses its first ``failures`` requests with 500.
+
+    ``received`` holds every request (path, JSON body, status answered), in order.
+    """
+
+    def __init__(self, failures: int = 0, status: int = 500) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.failures = failures
+        self.status = status
+        self.received: list[tuple[str, object, int]] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.arrived:
+                    refused = len(receiver.received) < receiver.failures
+                    answer = receiver.status if refused else 200
+                    receiver.received.append((self.path, json.loads(body), answer))
+                    receiver.arrived.notify_all()
+                self.send_response(answer)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: the test asserts on what was received
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def accepted(self) -> list[object]:
+        """The bodies answered with 200."""
+        with self.arrived:
+            return [body for _, body, status in self.received if status == 200]
+
+    def wait_for(self, count: int, seconds: float = 30.0) -> list[tuple[str, object, int]]:
+        """Wait (bounded) until ``count`` requests arrived; all received so far."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout=seconds)
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
+    """``webhook_receiver(failures=0, status=500)``: a receiver, closed after the test."""
+    started: list[WebhookReceiver] = []
+
+    def start(failures: int = 0, status: int = 500) -> WebhookReceiver:
+        started.append(WebhookReceiver(failures, status))
+        return started[-1]
+
+    yield start
+    for endpoint in started:
+        endpoint.close()
+
+
+@pytest.fixture
+def receiver(webhook_receiver: Callable[..., WebhookReceiver]) -> WebhookReceiver:
+    """A webhook receiver that fails its first request with 500, then accepts."""
+    return webhook_receiver(failures=1)

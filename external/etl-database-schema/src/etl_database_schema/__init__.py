@@ -52,14 +52,18 @@ from etl_database_schema.errors import (
     SetupConflictError,
 )
 from etl_database_schema.ledger.queries import (
+    ALERT_STATES,
     FRESHNESS_LEVELS,
     LANES,
     RUN_OUTCOMES,
+    AlertRecord,
     EndpointFailure,
     FreshnessRecord,
     JobSuccess,
     RunHealth,
     RunRecord,
+    alerts,
+    change_alerts,
     failing_endpoints,
     finish_run,
     get_run,
@@ -81,6 +85,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = [
+    "ALERT_STATES",
     "DATABASE_URL_ENV",
     "DATABASE_URL_VARIABLES",
     "DEFAULT_SQLITE_FILE",
@@ -90,6 +95,7 @@ __all__ = [
     "LEDGER_APP",
     "RETAIL_APP",
     "RUN_OUTCOMES",
+    "AlertRecord",
     "CallerErrors",
     "DatabaseOperationError",
     "DatabaseRefusedError",
@@ -108,6 +114,8 @@ __all__ = [
     "SetupConflictError",
     "TableStats",
     "__version__",
+    "alerts",
+    "change_alerts",
     "connect",
     "connected_url",
     "database_stats",

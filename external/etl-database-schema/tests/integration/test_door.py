@@ -41,8 +41,8 @@ def test_an_unmigrated_database_is_refused_until_migrations_are_applied(
     )
 
     refused, connected, unchecked, migrated = _lines(result)
-    assert refused.startswith("refused: 2 database sqlite:///")
-    assert "lacks 2 schema migration(s)" in refused
+    assert refused.startswith("refused: 3 database sqlite:///")
+    assert "lacks 3 schema migration(s)" in refused
     assert refused.endswith("run `etl-schema migrate`")
     assert (connected, unchecked, migrated) == ("connected False", "unchecked True", "migrated []")
 
@@ -69,7 +69,7 @@ def test_models_before_connect_and_of_an_unknown_app_are_refused(run_python: Run
         "NotConnectedError the database door is not open: call connect(database_url) first"
     )
     assert after == "SchemaError no app is labelled 'etl_shop' (apps: ledger, retail)"
-    assert models == "['ApiIngestionState', 'BackfillJob', 'BackfillPartition'] 0"
+    assert models == "['Alert', 'ApiIngestionState', 'BackfillJob'] 0"
 
 
 def test_a_refused_operation_is_a_refused_error_and_the_next_unit_works(

@@ -182,3 +182,48 @@ print(record.status, record.started_at.isoformat(), record.parameters, record.er
     assert _lines(result) == [
         "failed 2026-11-01T00:00:00+00:00 {'zones': ['landing']} store unreachable"
     ]
+
+
+def test_alerts_change_in_one_transaction_with_one_active_row_per_fingerprint(
+    run_python: RunPython,
+) -> None:
+    result = run_python(
+        CONNECT
+        + """
+from dataclasses import replace
+from datetime import datetime, timezone
+t = datetime(2026, 12, 1, 6, tzinfo=timezone.utc)
+opened = s.AlertRecord("f1", "sales", "age", "landing", "warn", "open", "late", t, t,
+                       None, None, "", None, None)
+print([a.state for a in s.change_alerts(lambda active: [opened])])
+print([(a.fingerprint, a.level) for a in s.change_alerts(
+    lambda active: [replace(active[0], level="critical")])])
+try:
+    s.change_alerts(lambda active: [replace(opened, state="gone")])
+except ValueError as exc:
+    print("refused:", exc)
+try:
+    s.change_alerts(lambda active: [opened, replace(opened, dataset="stock")])
+except ValueError as exc:
+    print("refused:", exc)
+try:
+    with s.models(s.LEDGER_APP) as ledger:
+        ledger["Alert"].objects.create(fingerprint="f1", dataset="x", monitor="age", level="warn")
+except s.DatabaseRefusedError:
+    print("refused a second active f1")
+print([(a.fingerprint, a.level, a.state) for a in s.alerts()])
+s.change_alerts(lambda active: [replace(active[0], state="resolved", resolved_at=t)])
+s.change_alerts(lambda active: [opened])
+print([a.state for a in s.alerts()], [a.state for a in s.alerts(include_resolved=True)])
+"""
+    )
+
+    assert _lines(result) == [
+        "['open']",
+        "[('f1', 'critical')]",
+        "refused: alert f1: state 'gone' not in open, acknowledged, snoozed, resolved",
+        "refused: alert f1: written twice in one change",
+        "refused a second active f1",
+        "[('f1', 'critical', 'open')]",
+        "['open'] ['open', 'resolved']",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 from collections.abc import Callable
@@ -17,8 +18,18 @@ from rich.text import Text
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import LANES, ExitCode
+from etl_core.runtime import LANES, ExitCode, Session
+from etl_core.storage import ObjectStore
+from etl_core.units import parse_duration
 from observability import db
+from observability.alerts import (
+    AlertBook,
+    AlertNotFoundError,
+    AlertStore,
+    AlertWatch,
+    DatabaseAlerts,
+    ObjectStoreAlerts,
+)
 from observability.contract_rules import VALIDATORS
 from observability.database_metrics import (
     DatabaseReport,
@@ -168,7 +179,8 @@ def check(
 
     Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
     2 on bad configuration. With a database, each dataset's level goes into its
-    freshness history.
+    freshness history. Alerts are opened, updated and resolved, and their notifications
+    delivered (waiting at most ``alert_delivery_deadline``).
     """
     session = cli.session(ctx)
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
@@ -178,11 +190,17 @@ def check(
     evaluation = evaluate(chosen, store, SystemClock())
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
     _history_recorder(session.settings.database_url)(evaluation)
+    watch = AlertWatch.from_settings(_alert_store(session, store), SystemClock(), session.settings)
+    try:
+        active = watch.update(evaluation)
+    finally:
+        watch.finish(session.settings.alert_delivery_deadline)
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
         record_freshness_metrics(evaluation, registry)
+        watch.record_metrics(active, registry)
         metrics_file.write_text(render_prometheus(registry))
     if as_json:
         out.print_json(json.dumps(evaluation.to_dict()))
@@ -288,6 +306,7 @@ def serve(
         interval=settings.evaluation_interval,
         record=_history_recorder(settings.database_url),
         database=_database_collector(settings, list(contracts)),
+        alerts=AlertWatch.from_settings(_alert_store(session, store), SystemClock(), settings),
     )
     config = uvicorn.Config(
         build_app(service),
@@ -312,3 +331,106 @@ def serve(
         raise typer.Exit(ExitCode.FAILED) from stop
     if not server.started:
         raise typer.Exit(ExitCode.FAILED)
+
+
+alerts_app = typer.Typer(
+    help="Alerts: list them, acknowledge one, snooze one.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+Fingerprint = Annotated[str, typer.Argument(help="The alert's fingerprint ('alerts list').")]
+
+
+def _alert_store(session: Session[ObservabilitySettings], store: ObjectStore) -> AlertStore:
+    """The ledger's alerts with a database (and the 'schema' extra), else the store's document."""
+    url = session.settings.database_url
+    if url is not None and db.schema_installed():
+        db.connect(str(url), feature="alerts")
+        return DatabaseAlerts()
+    if url is not None:
+        logger.info("alerts kept in the store: the 'schema' extra is not installed")
+    return ObjectStoreAlerts(store)
+
+
+def _alert_book(ctx: typer.Context) -> AlertBook:
+    session = cli.session(ctx)
+    store = _alert_store(session, session.open_store())
+    return AlertBook(
+        store, SystemClock(), reminder_interval=session.settings.alert_reminder_interval
+    )
+
+
+@alerts_app.command("list")
+def alerts_list(
+    ctx: typer.Context,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also the resolved alerts (the history).")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """The active alerts (open, acknowledged, snoozed), newest first."""
+    found = _alert_book(ctx).store.alerts(include_resolved=show_all)
+    if as_json:
+        out.print_json(json.dumps({"alerts": [alert.to_dict() for alert in found]}))
+        return
+    table = Table("fingerprint", "level", "state", "dataset", "monitor", "opened (UTC)", "summary")
+    for alert in found:
+        state: str = alert.state
+        if alert.state == "snoozed" and alert.snoozed_until is not None:
+            state += f" until {alert.snoozed_until.astimezone(UTC):%Y-%m-%d %H:%M}"
+        table.add_row(
+            Text(alert.fingerprint),
+            Text(alert.level, style=LEVEL_STYLES[alert.level]),
+            Text(state),
+            Text(alert.dataset),
+            Text(" ".join(part for part in (alert.monitor, alert.subject) if part)),
+            Text(f"{alert.opened_at.astimezone(UTC):%Y-%m-%d %H:%M}"),
+            Text(alert.summary),
+        )
+    if not found:
+        table.caption = "no alerts" if show_all else "no active alerts"
+    out.print(table)
+
+
+@alerts_app.command("ack")
+def alerts_ack(ctx: typer.Context, fingerprint: Fingerprint) -> None:
+    """Acknowledge an alert: no more reminders (an escalation or resolution still speaks)."""
+    try:
+        alert = _alert_book(ctx).acknowledge(fingerprint, by=_operator())
+    except AlertNotFoundError as exc:
+        cli.notice(str(exc), level=logging.ERROR, fields={"fingerprint": fingerprint})
+        raise typer.Exit(ExitCode.USAGE) from None
+    cli.notice(f"acknowledged {alert.fingerprint}: {alert.describe()}")
+
+
+@alerts_app.command("snooze")
+def alerts_snooze(
+    ctx: typer.Context,
+    fingerprint: Fingerprint,
+    duration: Annotated[
+        str, typer.Option("--for", help="How long: 30m, 2h, 1d (no reminders until then).")
+    ],
+) -> None:
+    """Snooze an alert: quiet until the time is up, then open again."""
+    try:
+        length = parse_duration(duration)
+        if length.total_seconds() <= 0:
+            raise ValueError(f"invalid duration {duration!r}: a snooze must last longer than 0s")
+    except ValueError as exc:
+        cli.notice(f"--for: {exc}", level=logging.ERROR)
+        raise typer.Exit(ExitCode.USAGE) from None
+    try:
+        alert = _alert_book(ctx).snooze(fingerprint, length)
+    except AlertNotFoundError as exc:
+        cli.notice(str(exc), level=logging.ERROR, fields={"fingerprint": fingerprint})
+        raise typer.Exit(ExitCode.USAGE) from None
+    assert alert.snoozed_until is not None
+    until = alert.snoozed_until.astimezone(UTC)
+    cli.notice(f"snoozed {alert.fingerprint} until {until:%Y-%m-%d %H:%M} UTC: {alert.describe()}")
+
+
+def _operator() -> str:
+    """Who acknowledges: the login name, or ``""`` when the system has none."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""

@@ -24,16 +24,22 @@ from observability.errors import SchemaNotInstalledError
 
 if TYPE_CHECKING:
     from etl_database_schema import (
+        AlertRecord,
         DatabaseStats,
         EndpointFailure,
         JobSuccess,
         RunHealth,
         RunRecord,
     )
+    from observability.alerts.model import Alert
+    from observability.alerts.store import AlertChange
     from observability.evaluation import DatasetStatus
 
 __all__ = [
+    "alerts",
+    "change_alerts",
     "connect",
+    "connected_url",
     "database_stats",
     "failing_endpoints",
     "job_last_successes",
@@ -148,6 +154,39 @@ def record_freshness(status: DatasetStatus) -> bool:
             message=status.message[:2000],
         )
     return changed
+
+
+def connected_url() -> str | None:
+    """The database the door is open to, password redacted; ``None`` when closed."""
+    with _door("alerts") as schema:
+        url: str | None = schema.connected_url()
+    return url
+
+
+def alerts(*, include_resolved: bool = False, limit: int = 1000) -> list[Alert]:
+    """The active alerts of the ledger (``etl_alert``), with the resolved ones if asked."""
+    with _door("alerts") as schema:
+        records = schema.alerts(include_resolved=include_resolved, limit=limit)
+    return [_alert(record) for record in records]
+
+
+def change_alerts(change: AlertChange) -> list[Alert]:
+    """Change the ledger's active alerts in one transaction (see ``AlertStore.change``)."""
+    from etl_database_schema import AlertRecord
+
+    def on_records(records: list[AlertRecord]) -> list[AlertRecord]:
+        active = {record.fingerprint: _alert(record) for record in records}
+        return [AlertRecord(**vars(alert)) for alert in change(active)]
+
+    with _door("alerts") as schema:
+        written = schema.change_alerts(on_records)
+    return [_alert(record) for record in written]
+
+
+def _alert(record: AlertRecord) -> Alert:
+    from observability.alerts.model import Alert
+
+    return Alert(**vars(record))
 
 
 def run_recorder(database_url: str) -> RunRecorder:

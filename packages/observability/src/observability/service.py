@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,6 +37,9 @@ from observability.evaluation import Evaluation, evaluate, record_monitor_metric
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
+
+if TYPE_CHECKING:
+    from observability.alerts import Alert, AlertWatch
 
 __all__ = ["PROMETHEUS_TEXT", "Snapshot", "StatusService", "build_app"]
 
@@ -59,6 +62,7 @@ class Snapshot:
         error: Why the latest cycle failed; ``""`` when it did not.
         database: Its ``/api/status`` ``database`` key (the report, or why it is missing);
             ``None`` without a database.
+        alerts: The active alerts after the latest cycle; ``None`` without alerting.
     """
 
     evaluation: Evaluation | None = None
@@ -69,6 +73,7 @@ class Snapshot:
     error: str = ""
     failures: int = field(default=0, compare=False)
     database: dict[str, Any] | None = None
+    alerts: tuple[Alert, ...] | None = None
 
 
 class StatusService:
@@ -81,6 +86,7 @@ class StatusService:
         interval: Time between the start of one cycle and the next.
         record: Called with each evaluation (the freshness history), if given.
         database: Collects the database metrics at the given time, if given.
+        alerts: Updates the alerts and delivers notifications each cycle, if given.
     """
 
     def __init__(
@@ -92,6 +98,7 @@ class StatusService:
         interval: timedelta,
         record: Recorder | None = None,
         database: DatabaseCollector | None = None,
+        alerts: AlertWatch | None = None,
     ) -> None:
         self.contracts = tuple(contracts)
         self.store = store
@@ -99,6 +106,7 @@ class StatusService:
         self.interval = interval
         self.record = record
         self.database = database
+        self.alerts = alerts
         self._snapshot = Snapshot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,9 +138,10 @@ class StatusService:
             self._snapshot = _with_status(failed)
             return self._snapshot
         error = self._recorded(evaluation)
+        active, alert_error = self._alerted(evaluation, previous.alerts)
         registry = Registry()
         database, database_error = self._database(evaluation.evaluated_at, registry)
-        error = "; ".join(e for e in (error, database_error) if e)
+        error = "; ".join(why for why in (error, database_error, alert_error) if why)
         failures = previous.failures + (1 if error else 0)
         record_monitor_metrics(evaluation, registry)
         record_freshness_metrics(evaluation, registry)
@@ -145,6 +154,8 @@ class StatusService:
             "etl_observability_evaluation_failures_total",
             "Evaluation cycles that failed since the service started.",
         ).inc(failures)
+        if self.alerts is not None:
+            self.alerts.record_metrics(list(active or ()), registry)
         done = Snapshot(
             evaluation=evaluation,
             metrics=render_prometheus(registry).encode(),
@@ -153,6 +164,7 @@ class StatusService:
             error=error,
             failures=failures,
             database=database,
+            alerts=active,
         )
         self._snapshot = _with_status(done)
         return self._snapshot
@@ -185,6 +197,18 @@ class StatusService:
         record_database_metrics(report, registry)
         return report.to_dict(), ""
 
+    def _alerted(
+        self, evaluation: Evaluation, previous: tuple[Alert, ...] | None
+    ) -> tuple[tuple[Alert, ...] | None, str]:
+        """Update the alerts from ``evaluation``: the active ones (the last known on failure)."""
+        if self.alerts is None:
+            return None, ""
+        try:
+            return tuple(self.alerts.update(evaluation)), ""
+        except EtlError as exc:
+            logger.error("alerts not updated: %s", exc)
+            return previous, f"alerts not updated: {exc}"
+
     def ready(self) -> tuple[bool, str]:
         """Whether the latest cycle reached the store (and database) and is recent enough."""
         snapshot = self._snapshot
@@ -209,6 +233,8 @@ class StatusService:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.alerts is not None:
+            self.alerts.dispatcher.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -261,6 +287,8 @@ def _with_status(snapshot: Snapshot) -> Snapshot:
     document.update(_service_state(snapshot))
     if snapshot.database is not None:
         document["database"] = snapshot.database
+    if snapshot.alerts is not None:
+        document["alerts"] = [alert.status() for alert in snapshot.alerts]
     return replace(snapshot, status=json.dumps(document).encode())
 
 

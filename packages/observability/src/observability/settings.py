@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from etl_core.runtime import RuntimeSettings
+from etl_core.secrets import Secret
 
 __all__ = ["ObservabilitySettings"]
 
@@ -24,3 +25,11 @@ class ObservabilitySettings(RuntimeSettings):
     """How far back the database metrics' run success rates and durations look."""
     long_query_after: timedelta = timedelta(minutes=5)
     """A database query running longer than this counts as long-running."""
+    alert_slack_webhooks: tuple[Secret, ...] = ()
+    """Slack-compatible incoming webhooks alerts are posted to (``env:NAME`` / ``file:/path``)."""
+    alert_webhooks: tuple[Secret, ...] = ()
+    """Generic webhooks alerts are posted to as JSON (``env:NAME`` / ``file:/path``)."""
+    alert_reminder_interval: timedelta = timedelta(hours=4)
+    """How often an open alert is told again (0: never); acknowledged ones are not."""
+    alert_delivery_deadline: timedelta = timedelta(minutes=5)
+    """How long a failing delivery is retried (with backoff); ``check`` waits at most this."""

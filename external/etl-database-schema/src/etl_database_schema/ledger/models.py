@@ -424,3 +424,74 @@ class FreshnessStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} {self.level} at {self.changed_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class AlertLevel(models.TextChoices):
+    """How bad an alert's condition is (a monitor's ``warn`` or ``critical``)."""
+
+    WARN = "warn", "Warn"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertState(models.TextChoices):
+    """Where an alert stands: ``open`` sends reminders, ``resolved`` ends it."""
+
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    SNOOZED = "snoozed", "Snoozed until a time"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    """One episode of a monitor's condition on a dataset, from opened to resolved.
+
+    It sits beside :class:`FreshnessStatus` (a dataset's level history): an alert is per
+    monitor (and zone) and changes state after it is written (acknowledged, snoozed,
+    resolved), so its rows are updated, not appended. At most one alert per fingerprint
+    is not resolved; the resolved ones are the alert history.
+    """
+
+    fingerprint = models.CharField(max_length=64, help_text="Dataset + monitor (+ zone) digest.")
+    dataset = models.CharField(max_length=200)
+    monitor = models.CharField(max_length=64)
+    subject = models.CharField(max_length=200, blank=True, default="", help_text="Zone or feed.")
+    level = models.CharField(max_length=16, choices=AlertLevel.choices)
+    state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.OPEN)
+    summary = models.TextField(blank=True, default="")
+    opened_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="Last notification.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=200, blank=True, default="")
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "etl_alert"
+        constraints = [
+            _choice("level", AlertLevel, "etl_alert"),
+            _choice("state", AlertState, "etl_alert"),
+            models.UniqueConstraint(
+                fields=["fingerprint"],
+                condition=~Q(state=AlertState.RESOLVED),
+                name="etl_alert_one_active_per_fingerprint",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(state=AlertState.RESOLVED, resolved_at__isnull=False)
+                    | (~Q(state=AlertState.RESOLVED) & Q(resolved_at__isnull=True))
+                ),
+                name="etl_alert_resolved_iff_resolved_at",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=AlertState.SNOOZED) | Q(snoozed_until__isnull=False),
+                name="etl_alert_snoozed_until_set",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state"], name="etl_alert_state_idx"),
+            models.Index(fields=["dataset", "-opened_at"], name="etl_alert_dataset_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.monitor} {self.fingerprint} ({self.state})"

@@ -9,7 +9,8 @@ runtime can use them without knowing the ORM.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -18,15 +19,19 @@ from etl_database_schema.door import LEDGER_APP, connected_url, models
 from etl_database_schema.errors import DatabaseRefusedError
 
 __all__ = [
+    "ALERT_STATES",
     "FRESHNESS_LEVELS",
     "LANES",
     "LOAD_JOBS",
     "RUN_OUTCOMES",
+    "AlertRecord",
     "EndpointFailure",
     "FreshnessRecord",
     "JobSuccess",
     "RunHealth",
     "RunRecord",
+    "alerts",
+    "change_alerts",
     "failing_endpoints",
     "finish_run",
     "get_run",
@@ -47,6 +52,8 @@ RUN_OUTCOMES = ("succeeded", "partial", "failed")
 """How a run may end; ``partial`` is exit code 3 (completed, some inputs quarantined)."""
 FRESHNESS_LEVELS = ("ok", "warning", "critical", "unknown")
 """A dataset's freshness levels; ``unknown`` means no data was seen."""
+ALERT_STATES = ("open", "acknowledged", "snoozed", "resolved")
+"""An alert's states; every one but ``resolved`` is active (one per fingerprint at most)."""
 _SUCCESSFUL = ("succeeded", "partial")
 LOAD_JOBS = ("load", "run", "backfill")
 """The data_pipeline jobs that load curated partitions into the database."""
@@ -146,7 +153,27 @@ class EndpointFailure:
     last_error: str
 
 
-_R = TypeVar("_R", "RunRecord", "FreshnessRecord")
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert (``etl_alert``): a monitor's condition on a dataset, opened to resolved."""
+
+    fingerprint: str
+    dataset: str
+    monitor: str
+    subject: str
+    level: str
+    state: str
+    summary: str
+    opened_at: datetime
+    updated_at: datetime
+    notified_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str
+    snoozed_until: datetime | None
+    resolved_at: datetime | None
+
+
+_R = TypeVar("_R", "RunRecord", "FreshnessRecord", "AlertRecord")
 
 # ------------------------------------------------------------------------ runs
 
@@ -438,6 +465,66 @@ def record_freshness(
         "freshness level changed", extra={"dataset": dataset, "level": level, "previous": current}
     )
     return True
+
+
+# ---------------------------------------------------------------------- alerts
+
+
+def alerts(*, include_resolved: bool = False, limit: int = 1000) -> list[AlertRecord]:
+    """The active alerts (and, with ``include_resolved``, the latest resolved ones), newest first.
+
+    At most ``limit`` alerts are returned.
+    """
+    with models(LEDGER_APP) as ledger:
+        rows = ledger["Alert"].objects.all()
+        if not include_resolved:
+            rows = rows.exclude(state="resolved")
+        return [_plain(AlertRecord, row) for row in rows.order_by("-opened_at", "-id")[:limit]]
+
+
+def change_alerts(
+    change: Callable[[list[AlertRecord]], Iterable[AlertRecord]],
+) -> list[AlertRecord]:
+    """Change the active alerts in one transaction: ``change`` gets them, returns what to write.
+
+    The active rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL) while ``change``
+    runs, so two writers (a service's cycle, an operator's ``ack``) never lose each
+    other's changes. A returned alert whose fingerprint is active updates that row;
+    any other is inserted.
+
+    Returns:
+        The alerts written.
+
+    Raises:
+        ValueError: a returned alert has an unknown state, or two have one fingerprint
+            (nothing is written).
+        DatabaseRefusedError: the database refused a row (a second active fingerprint).
+    """
+    from django.db import transaction
+
+    with models(LEDGER_APP) as ledger, transaction.atomic():
+        table = ledger["Alert"].objects
+        rows = {row.fingerprint: row for row in table.select_for_update().exclude(state="resolved")}
+        written = list(change([_plain(AlertRecord, row) for row in rows.values()]))
+        counts = Counter(record.fingerprint for record in written)
+        twice = sorted(key for key, n in counts.items() if n > 1)
+        if twice:
+            raise ValueError(f"alert {twice[0]}: written twice in one change")
+        for record in written:
+            if record.state not in ALERT_STATES:
+                states = ", ".join(ALERT_STATES)
+                raise ValueError(
+                    f"alert {record.fingerprint}: state {record.state!r} not in {states}"
+                )
+            values = {f.name: getattr(record, f.name) for f in fields(AlertRecord)}
+            row = rows.get(record.fingerprint)
+            if row is None:
+                table.create(**values)
+                continue
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.save()
+    return written
 
 
 # ---------------------------------------------------------------------- gauges

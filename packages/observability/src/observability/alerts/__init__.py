@@ -1,0 +1,28 @@
+"""Alerts: monitor results open, update and resolve them; stores keep them; webhooks tell them."""
+
+from observability.alerts.database import DatabaseAlerts
+from observability.alerts.errors import AlertDocumentError, AlertError, AlertNotFoundError
+from observability.alerts.lifecycle import AlertBook, Condition, conditions
+from observability.alerts.model import ACTIVE_STATES, Alert, Notification, fingerprint
+from observability.alerts.object_store import ALERTS_KEY, ObjectStoreAlerts
+from observability.alerts.store import AlertChange, AlertStore
+from observability.alerts.watch import AlertWatch
+
+__all__ = [
+    "ACTIVE_STATES",
+    "ALERTS_KEY",
+    "Alert",
+    "AlertBook",
+    "AlertChange",
+    "AlertDocumentError",
+    "AlertError",
+    "AlertNotFoundError",
+    "AlertStore",
+    "AlertWatch",
+    "Condition",
+    "DatabaseAlerts",
+    "Notification",
+    "ObjectStoreAlerts",
+    "conditions",
+    "fingerprint",
+]

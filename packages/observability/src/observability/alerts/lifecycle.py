@@ -1,0 +1,216 @@
+"""The alert lifecycle: monitor results open, update, remind and resolve alerts.
+
+Each evaluation's results are grouped into conditions, one per :func:`fingerprint`
+(dataset + monitor, + zone for ``age``: the one monitor that judges zones apart; an
+arrival or volume alert covers the dataset's feed and all its judged dates). A condition
+at ``warn`` or ``critical`` opens an alert, or updates the active one (escalated,
+de-escalated, a new summary); back at ``ok`` it resolves it. ``unknown`` (never
+measured) neither opens nor resolves: nothing was learnt. An open alert is reminded
+every ``reminder_interval``; an acknowledged one only speaks again when it escalates or
+resolves; a snoozed one is quiet until its snooze ends, then open again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from observability.alerts.errors import AlertNotFoundError
+from observability.alerts.model import Alert, AlertLevel, Event, Notification, fingerprint
+from observability.alerts.store import AlertStore
+from observability.evaluation import Evaluation
+from observability.monitors import Clock, Level, Result, worst
+
+__all__ = ["AlertBook", "Condition", "conditions"]
+
+_SEVERITY = {"warn": 1, "critical": 2}
+_SUMMARY_RESULTS = 3
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What an evaluation says about one fingerprint: its level and why."""
+
+    fingerprint: str
+    dataset: str
+    monitor: str
+    subject: str
+    level: Level
+    summary: str
+
+
+def conditions(evaluation: Evaluation) -> dict[str, Condition]:
+    """The evaluation's results grouped by alert fingerprint."""
+    groups: dict[tuple[str, str, str], list[Result]] = {}
+    for result in evaluation.results:
+        subject = result.subject if result.monitor == "age" else ""
+        groups.setdefault((result.dataset, result.monitor, subject), []).append(result)
+    found: dict[str, Condition] = {}
+    for (dataset, monitor, subject), results in groups.items():
+        level = worst(r.level for r in results)
+        worst_ones = [r for r in results if r.level == level]
+        said = "; ".join(
+            r.why if monitor == "age" else f"{r.subject}: {r.why}"
+            for r in worst_ones[:_SUMMARY_RESULTS]
+        )
+        more = len(worst_ones) - _SUMMARY_RESULTS
+        summary = said + (f" (and {more} more)" if more > 0 else "")
+        key = fingerprint(dataset, monitor, subject)
+        found[key] = Condition(key, dataset, monitor, subject, level, summary)
+    return found
+
+
+class AlertBook:
+    """The alerts of a store, changed by evaluations and by operators.
+
+    Args:
+        store: Where the alerts are kept.
+        clock: The time of acknowledgements and snoozes (evaluations carry their own).
+        reminder_interval: How often an open alert is told again; zero: never.
+    """
+
+    def __init__(self, store: AlertStore, clock: Clock, *, reminder_interval: timedelta) -> None:
+        self.store = store
+        self.clock = clock
+        self.reminder_interval = reminder_interval
+
+    def active(self) -> list[Alert]:
+        """The alerts not resolved, newest first."""
+        return self.store.alerts()
+
+    def observe(self, evaluation: Evaluation) -> list[Notification]:
+        """Open, update, remind and resolve alerts from ``evaluation``; what to tell.
+
+        Only the datasets the evaluation covers are touched (``check --dataset``).
+        """
+        now = evaluation.evaluated_at
+        seen = conditions(evaluation)
+        covered = {status.dataset for status in evaluation.datasets}
+        told: list[Notification] = []
+
+        def change(active: Mapping[str, Alert]) -> list[Alert]:
+            told.clear()  # a retried change starts over
+            written: list[Alert] = []
+            for key in sorted(set(seen) | {k for k, a in active.items() if a.dataset in covered}):
+                before = active.get(key)
+                after, event = self._step(before, seen.get(key), now)
+                if after is not None and after != before:
+                    written.append(after)
+                if after is not None and event is not None:
+                    told.append(Notification(event, after, now))
+            return written
+
+        self.store.change(change)
+        return list(told)
+
+    def acknowledge(self, key: str, *, by: str = "") -> Alert:
+        """Acknowledge an active alert: no more reminders; escalation or resolution still speak.
+
+        Raises:
+            AlertNotFoundError: No active alert has this fingerprint.
+        """
+        now = self.clock.now()
+        return self._change_one(
+            key,
+            lambda a: a.changed(
+                state="acknowledged",
+                acknowledged_at=now,
+                acknowledged_by=by,
+                snoozed_until=None,
+                updated_at=now,
+            ),
+        )
+
+    def snooze(self, key: str, duration: timedelta) -> Alert:
+        """Silence an active alert for ``duration``; it is open again afterwards.
+
+        Raises:
+            ValueError: ``duration`` is not positive.
+            AlertNotFoundError: No active alert has this fingerprint.
+        """
+        if duration <= timedelta(0):
+            raise ValueError(f"a snooze must last longer than 0s, got {duration}")
+        now = self.clock.now()
+        return self._change_one(
+            key, lambda a: a.changed(state="snoozed", snoozed_until=now + duration, updated_at=now)
+        )
+
+    def _change_one(self, key: str, edit: Callable[[Alert], Alert]) -> Alert:
+        def change(active: Mapping[str, Alert]) -> Iterable[Alert]:
+            if key not in active:
+                raise AlertNotFoundError(key)
+            return [edit(active[key])]
+
+        (written,) = self.store.change(change)
+        return written
+
+    def _step(
+        self, before: Alert | None, condition: Condition | None, now: datetime
+    ) -> tuple[Alert | None, Event | None]:
+        """One fingerprint's alert after ``condition`` (``None``: no longer monitored)."""
+        if condition is None:
+            if before is None:
+                return None, None
+            summary = f"the {before.monitor} monitor no longer reports on it"
+            return _resolved(before, summary, now), "resolved"
+        if condition.level == "unknown":
+            return before, None
+        if condition.level == "ok":
+            if before is None:
+                return None, None
+            return _resolved(before, condition.summary, now), "resolved"
+        level: AlertLevel = "critical" if condition.level == "critical" else "warn"
+        if before is None:
+            opened = Alert(
+                fingerprint=condition.fingerprint,
+                dataset=condition.dataset,
+                monitor=condition.monitor,
+                subject=condition.subject,
+                level=level,
+                state="open",
+                summary=condition.summary,
+                opened_at=now,
+                updated_at=now,
+                notified_at=now,
+            )
+            return opened, "opened"
+        return self._update(before, level, condition.summary, now)
+
+    def _update(
+        self, alert: Alert, level: AlertLevel, summary: str, now: datetime
+    ) -> tuple[Alert, Event | None]:
+        until = alert.snoozed_until
+        if alert.state == "snoozed" and until is not None and now >= until:
+            alert = alert.changed(state="open", snoozed_until=None, updated_at=now)
+        event: Event | None = None
+        if level != alert.level:
+            event = "escalated" if _SEVERITY[level] > _SEVERITY[alert.level] else "deescalated"
+            alert = alert.changed(level=level, updated_at=now)
+            if event == "escalated" and alert.state == "acknowledged":
+                alert = alert.changed(state="open")
+        alert = alert.changed(summary=summary)
+        if alert.state == "snoozed":
+            return alert, None
+        if event is None and alert.state == "open" and self._reminder_due(alert, now):
+            event = "reminder"
+        if event is not None:
+            alert = alert.changed(notified_at=now)
+        return alert, event
+
+    def _reminder_due(self, alert: Alert, now: datetime) -> bool:
+        if self.reminder_interval <= timedelta(0):
+            return False
+        last = alert.notified_at or alert.opened_at
+        return now - last >= self.reminder_interval
+
+
+def _resolved(alert: Alert, summary: str, now: datetime) -> Alert:
+    return alert.changed(
+        state="resolved",
+        summary=summary,
+        resolved_at=now,
+        updated_at=now,
+        notified_at=now,
+        snoozed_until=None,
+    )

@@ -1,0 +1,166 @@
+"""Alert notifications delivered to webhooks on 127.0.0.1: retries, refusals, secrets, the queue."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from etl_core.metrics import Registry, render_prometheus
+from etl_core.retry import RetryPolicy
+from etl_core.secrets import Secret
+from etl_core.testing import capture_logs
+from observability.alerts import Alert, Notification, fingerprint
+from observability.alerts.delivery import CHANNEL_KINDS, Dispatcher, SlackChannel, WebhookChannel
+
+Receivers = Callable[..., Any]
+
+TOKEN = "T0001/B0002/SeCrEtToKeN42"
+FAST = RetryPolicy(attempts=4, initial_delay=0.05, max_delay=0.2, jitter=False)
+AT = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+
+def notification(event: str = "opened", dataset: str = "sales") -> Notification:
+    alert = Alert(
+        fingerprint=fingerprint(dataset, "age", "landing"),
+        dataset=dataset,
+        monitor="age",
+        subject="landing",
+        level="critical",
+        state="open",
+        summary="landing/sales/<b>x</b> & co is 4h old, past critical after 3h",
+        opened_at=AT,
+        updated_at=AT,
+        notified_at=AT,
+    )
+    return Notification(event, alert, AT)  # type: ignore[arg-type]
+
+
+def secret_url(url: str) -> Secret:
+    """The webhook URL as the settings hold it: a reference to a variable."""
+    return Secret("env:ALERT_HOOK", environ={"ALERT_HOOK": f"{url}/hooks/{TOKEN}"})
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def accepting(webhook_receiver: Receivers) -> Any:
+    return webhook_receiver(failures=0)
+
+
+def test_a_webhook_failing_first_gets_the_alert_once_after_a_retry_and_logs_no_secret(
+    receiver: Any,
+) -> None:
+    dispatcher = Dispatcher([WebhookChannel(secret_url(receiver.url))], policy=FAST)
+    with capture_logs() as logs:
+        dispatcher.submit([notification()])
+        assert dispatcher.drain(30)
+        dispatcher.close()
+
+    statuses = [status for _, _, status in receiver.received]
+    assert statuses == [500, 200]  # refused once, accepted on the retry
+    (body,) = receiver.accepted()
+    assert isinstance(body, dict)
+    assert body["event"] == "opened"
+    assert body["alert"]["fingerprint"] == fingerprint("sales", "age", "landing")
+    assert receiver.received[0][0] == f"/hooks/{TOKEN}"
+    assert dispatcher.outcomes == {("webhook", "retried"): 1, ("webhook", "delivered"): 1}
+    said = json.dumps(logs, default=str)
+    assert TOKEN not in said
+    assert "SeCrEt" not in said
+    assert any(
+        "env:ALERT_HOOK" in str(r.get("event")) and "HTTP 500" in str(r.get("event")) for r in logs
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(CHANNEL_KINDS))
+def test_every_channel_kind_posts_json_and_shows_only_its_reference(
+    kind: str, accepting: Any
+) -> None:
+    channel = CHANNEL_KINDS[kind](secret_url(accepting.url))
+    assert TOKEN not in channel.name
+    assert TOKEN not in repr(channel)
+    assert channel.name.startswith(f"{kind} webhook env:ALERT_HOOK")
+    payload = channel.payload(notification())
+    assert json.loads(json.dumps(payload)) == payload
+    dispatcher = Dispatcher([channel], policy=FAST)
+    dispatcher.submit([notification()])
+    assert dispatcher.drain(30)
+    dispatcher.close()
+    assert accepting.accepted() == [payload]
+    assert dispatcher.outcomes == {(kind, "delivered"): 1}
+
+
+def test_the_slack_payload_has_text_and_blocks_with_escaped_text() -> None:
+    payload = SlackChannel(secret_url("http://x")).payload(notification("escalated"))
+    assert "Alert escalated: sales age landing (critical)" in payload["text"]
+    assert "&lt;b&gt;x&lt;/b&gt; &amp; co" in payload["text"]
+    section, context = payload["blocks"]
+    assert section["type"] == "section"
+    assert section["text"]["type"] == "mrkdwn"
+    assert fingerprint("sales", "age", "landing") in context["elements"][0]["text"]
+
+
+def test_a_refusal_a_retry_cannot_change_is_given_up_at_once_and_counted(
+    webhook_receiver: Receivers,
+) -> None:
+    refusing = webhook_receiver(failures=10, status=404)
+    dispatcher = Dispatcher([SlackChannel(secret_url(refusing.url))], policy=FAST)
+    with capture_logs() as logs:
+        dispatcher.submit([notification()])
+        assert dispatcher.drain(30)
+        dispatcher.close()
+    assert len(refusing.received) == 1
+    assert dispatcher.outcomes == {("slack", "failed"): 1}
+    (error,) = [r for r in logs if r["level"] == "error"]
+    assert "HTTP 404, which a retry would not change" in error["event"]
+    assert TOKEN not in json.dumps(logs, default=str)
+
+
+def test_an_endpoint_that_keeps_failing_is_logged_and_counted_after_the_last_attempt() -> None:
+    dispatcher = Dispatcher([WebhookChannel(secret_url(closed_port_url()))], policy=FAST)
+    with capture_logs() as logs:
+        dispatcher.submit([notification()])
+        assert dispatcher.drain(30)
+        dispatcher.close()
+    assert dispatcher.outcomes == {("webhook", "retried"): 3, ("webhook", "failed"): 1}
+    (error,) = [r for r in logs if r["level"] == "error"]
+    assert "after 4 attempts" in error["event"]
+    assert "env:ALERT_HOOK" in error["event"]
+    registry = Registry()
+    dispatcher.record_metrics(registry)
+    text = render_prometheus(registry)
+    assert 'etl_observability_alert_deliveries_total{channel="webhook",outcome="failed"} 1' in text
+
+
+def test_a_full_queue_drops_and_counts_and_submit_never_waits() -> None:
+    slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False)
+    dispatcher = Dispatcher(
+        [WebhookChannel(secret_url(closed_port_url()))], policy=slow, capacity=2
+    )
+    with capture_logs() as logs:
+        dispatcher.submit([notification(dataset=name) for name in ("a", "b", "c", "d")])
+        assert dispatcher.outcomes[("webhook", "dropped")] == 2
+        dispatcher.close(timeout=10)  # the two waiting ones are given up, not forgotten
+    assert dispatcher.outcomes[("webhook", "failed")] == 2
+    assert sum("the queue's capacity" in str(r["event"]) for r in logs) == 2
+    assert sum("process stopped" in str(r["event"]) for r in logs) == 2
+
+
+def test_an_unavailable_url_secret_is_a_failure_naming_its_reference() -> None:
+    dispatcher = Dispatcher([WebhookChannel(Secret("env:ALERT_HOOK", environ={}))], policy=FAST)
+    with capture_logs() as logs:
+        dispatcher.submit([notification()])
+        assert dispatcher.drain(30)
+        dispatcher.close()
+    assert dispatcher.outcomes == {("webhook", "failed"): 1}
+    assert any("ALERT_HOOK is not set" in str(r["event"]) for r in logs)

@@ -1,0 +1,152 @@
+"""The alert lifecycle driven by a fake clock: open, update, remind, ack, snooze, resolve."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from etl_core.storage import open_store
+from observability.alerts import (
+    AlertBook,
+    AlertNotFoundError,
+    Notification,
+    ObjectStoreAlerts,
+    fingerprint,
+)
+from observability.evaluation import DatasetStatus, Evaluation
+from observability.monitors import Level, Result, worst
+
+START = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.moment = START
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def age(dataset: str, zone: str, level: Level, why: str = "") -> Result:
+    return Result(dataset, "age", zone, level, "stale", "2h old", "warn 1h", why or f"{level}!")
+
+
+def evaluation(at: datetime, *results: Result) -> Evaluation:
+    datasets: dict[str, list[Result]] = {}
+    for result in results:
+        datasets.setdefault(result.dataset, []).append(result)
+    statuses = tuple(
+        DatasetStatus(name, worst(r.level for r in found), tuple(found), None, None)
+        for name, found in datasets.items()
+    )
+    return Evaluation(at, statuses)
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> AlertBook:
+    store = open_store(str(tmp_path))
+    return AlertBook(ObjectStoreAlerts(store), Clock(), reminder_interval=timedelta(hours=1))
+
+
+def told(notifications: list[Notification]) -> list[tuple[str, str, str]]:
+    return [(n.event, n.alert.fingerprint, n.alert.state) for n in notifications]
+
+
+def test_an_alert_opens_escalates_reminds_is_acked_snoozed_and_resolves(book: AlertBook) -> None:
+    clock = book.clock
+    assert isinstance(clock, Clock)
+    key = fingerprint("sales", "age", "landing")
+
+    def at(minutes: int, level: Level) -> list[tuple[str, str, str]]:
+        clock.moment = START + timedelta(minutes=minutes)
+        return told(book.observe(evaluation(clock.moment, age("sales", "landing", level))))
+
+    assert at(0, "warn") == [("opened", key, "open")]
+    assert at(10, "warn") == []  # the same condition: the same alert, nothing new to tell
+    assert at(20, "critical") == [("escalated", key, "open")]
+    assert at(50, "critical") == []  # reminders count from the last notification (20)
+    assert at(80, "critical") == [("reminder", key, "open")]
+
+    acked = book.acknowledge(key, by="oncall")
+    assert (acked.state, acked.acknowledged_by) == ("acknowledged", "oncall")
+    assert at(200, "critical") == []  # acknowledged: no reminders
+    assert at(210, "warn") == [("deescalated", key, "acknowledged")]
+    assert at(220, "critical") == [("escalated", key, "open")]  # escalation re-opens it
+
+    clock.moment = START + timedelta(minutes=230)
+    snoozed = book.snooze(key, timedelta(hours=2))
+    assert snoozed.snoozed_until == clock.moment + timedelta(hours=2)
+    assert at(300, "critical") == []  # a reminder was due, but the alert is snoozed
+    assert at(340, "warn") == []  # even a change of level waits for the snooze
+    assert at(351, "warn") == [("reminder", key, "open")]  # snooze over: open, overdue reminder
+
+    (alert,) = book.active()
+    assert (alert.level, alert.opened_at) == ("warn", START)
+    assert at(360, "ok") == [("resolved", key, "resolved")]
+    assert book.active() == []
+    (history,) = book.store.alerts(include_resolved=True)
+    assert history.resolved_at == START + timedelta(minutes=360)
+    assert at(370, "ok") == []
+
+
+def test_one_alert_per_dataset_monitor_and_zone_with_the_worst_results_as_summary(
+    book: AlertBook,
+) -> None:
+    arrivals = [
+        Result("pos", "arrival", day, "critical", "missing", "-", "-", f"{day} missing")
+        for day in ("2026-11-28", "2026-11-29", "2026-11-30", "2026-12-01")
+    ]
+    notes = book.observe(
+        evaluation(
+            START,
+            age("pos", "landing", "warn"),
+            age("pos", "curated", "critical"),
+            *arrivals,
+        )
+    )
+    opened = {(n.alert.monitor, n.alert.subject): n.alert for n in notes}
+    assert set(opened) == {("age", "landing"), ("age", "curated"), ("arrival", "")}
+    arrival = opened["arrival", ""]
+    assert arrival.fingerprint == fingerprint("pos", "arrival")
+    assert arrival.summary.startswith("2026-11-28: 2026-11-28 missing;")
+    assert arrival.summary.endswith("(and 1 more)")
+
+
+def test_unknown_neither_opens_nor_resolves(book: AlertBook) -> None:
+    assert book.observe(evaluation(START, age("sales", "landing", "unknown"))) == []
+    book.observe(evaluation(START, age("sales", "landing", "warn")))
+    later = START + timedelta(minutes=5)
+    assert book.observe(evaluation(later, age("sales", "landing", "unknown"))) == []
+    assert [a.state for a in book.active()] == ["open"]
+
+
+def test_datasets_not_evaluated_keep_their_alerts_and_a_dropped_monitor_resolves(
+    book: AlertBook,
+) -> None:
+    book.observe(
+        evaluation(START, age("sales", "landing", "warn"), age("stock", "landing", "warn"))
+    )
+    later = START + timedelta(minutes=5)
+    notes = book.observe(evaluation(later, age("stock", "curated", "ok")))  # only stock
+    assert told(notes) == [("resolved", fingerprint("stock", "age", "landing"), "resolved")]
+    assert "no longer reports" in notes[0].alert.summary
+    assert [a.dataset for a in book.active()] == ["sales"]
+
+
+def test_ack_and_snooze_refuse_an_unknown_fingerprint_and_a_zero_snooze(book: AlertBook) -> None:
+    with pytest.raises(AlertNotFoundError) as caught:
+        book.acknowledge("0123456789abcdef")
+    assert caught.value.fingerprint == "0123456789abcdef"
+    book.observe(evaluation(START, age("sales", "landing", "warn")))
+    with pytest.raises(ValueError, match="longer than 0s"):
+        book.snooze(fingerprint("sales", "age", "landing"), timedelta(0))
+
+
+def test_alert_errors_pickle_with_their_fields() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(AlertNotFoundError("abc")))
+    assert error.fingerprint == "abc"
+    assert "abc" in str(error)

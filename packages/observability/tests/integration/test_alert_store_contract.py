@@ -1,0 +1,175 @@
+"""The contract every alert store keeps, run on the object store, SQLite and PostgreSQL.
+
+Django is set up once per process for one database, so the database variants run this
+module again in a child pytest with ``ALERT_STORE_DATABASE_URL`` set (see the last
+tests); there the ``database`` parameter runs against that database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from etl_core.storage import open_store
+from observability import db
+from observability.alerts import (
+    Alert,
+    AlertNotFoundError,
+    AlertStore,
+    DatabaseAlerts,
+    ObjectStoreAlerts,
+    fingerprint,
+)
+
+DATABASE_URL_VARIABLE = "ALERT_STORE_DATABASE_URL"
+T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["objects", "database"])
+def alert_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlertStore]:
+    if request.param == "objects":
+        with open_store(str(tmp_path)) as store:
+            yield ObjectStoreAlerts(store)
+        return
+    url = os.environ.get(DATABASE_URL_VARIABLE)
+    if not url:
+        pytest.skip(f"runs in a child process with {DATABASE_URL_VARIABLE} (tests below)")
+    db.connect(url, feature="alert store contract", migrate=True)
+    import etl_database_schema as schema
+
+    with schema.models(schema.LEDGER_APP) as ledger:  # each test starts from an empty table
+        ledger["Alert"].objects.all().delete()
+    yield DatabaseAlerts()
+
+
+def _alert(dataset: str, minutes: int = 0, level: str = "warn") -> Alert:
+    at = T0 + timedelta(minutes=minutes)
+    return Alert(
+        fingerprint=fingerprint(dataset, "age", "landing"),
+        dataset=dataset,
+        monitor="age",
+        subject="landing",
+        level=level,  # type: ignore[arg-type]
+        state="open",
+        summary=f"{dataset} is late",
+        opened_at=at,
+        updated_at=at,
+        notified_at=at,
+    )
+
+
+def _resolve(alert: Alert, at: datetime) -> Alert:
+    return alert.changed(state="resolved", resolved_at=at, updated_at=at)
+
+
+def test_an_empty_store_has_no_alerts(alert_store: AlertStore) -> None:
+    assert alert_store.alerts() == []
+    assert alert_store.alerts(include_resolved=True) == []
+
+
+def test_opened_alerts_round_trip_newest_first(alert_store: AlertStore) -> None:
+    first, second = _alert("sales"), _alert("stock", minutes=5, level="critical")
+    assert alert_store.change(lambda active: [first, second]) == [first, second]
+    assert alert_store.alerts() == [second, first]
+
+
+def test_a_change_sees_the_active_alerts_and_replaces_by_fingerprint(
+    alert_store: AlertStore,
+) -> None:
+    opened = _alert("sales")
+    alert_store.change(lambda active: [opened])
+    seen: list[Mapping[str, Alert]] = []
+
+    def acknowledge(active: Mapping[str, Alert]) -> list[Alert]:
+        seen.append(dict(active))
+        at = T0 + timedelta(minutes=1)
+        return [active[opened.fingerprint].changed(state="acknowledged", acknowledged_at=at)]
+
+    alert_store.change(acknowledge)
+    assert seen[-1] == {opened.fingerprint: opened}
+    (after,) = alert_store.alerts()
+    assert (after.state, after.acknowledged_at) == ("acknowledged", T0 + timedelta(minutes=1))
+
+
+def test_a_resolved_alert_leaves_the_active_ones_for_the_history(alert_store: AlertStore) -> None:
+    opened = _alert("sales")
+    alert_store.change(lambda active: [opened])
+    alert_store.change(lambda active: [_resolve(active[opened.fingerprint], T0)])
+    assert alert_store.alerts() == []
+    assert [a.state for a in alert_store.alerts(include_resolved=True)] == ["resolved"]
+    reopened = _alert("sales", minutes=30)  # the same fingerprint opens a new episode
+    alert_store.change(lambda active: [] if active else [reopened])
+    assert alert_store.alerts() == [reopened]
+    assert [a.state for a in alert_store.alerts(include_resolved=True)] == ["open", "resolved"]
+
+
+def test_a_change_that_raises_writes_nothing(alert_store: AlertStore) -> None:
+    alert_store.change(lambda active: [_alert("sales")])
+
+    def refuse(active: Mapping[str, Alert]) -> list[Alert]:
+        raise AlertNotFoundError("nope")
+
+    with pytest.raises(AlertNotFoundError):
+        alert_store.change(refuse)
+    assert [a.state for a in alert_store.alerts()] == ["open"]
+
+
+def test_concurrent_changes_are_not_lost(alert_store: AlertStore) -> None:
+    names = [f"ds{n}" for n in range(6)]
+    errors: list[BaseException] = []
+
+    def open_one(name: str) -> None:
+        try:
+            alert_store.change(lambda active: [_alert(name)])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(a.dataset for a in alert_store.alerts()) == names
+
+
+def _run_contract_on(url: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            __file__,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-k",
+            "database",
+        ],
+        env={**os.environ, DATABASE_URL_VARIABLE: url, "DATABASE_URL": "", "ETL_DATABASE_URL": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 passed" in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")
+def test_the_contract_holds_on_sqlite(tmp_path: Path) -> None:
+    _run_contract_on(f"sqlite:///{tmp_path / 'alerts.sqlite3'}", tmp_path)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")
+def test_the_contract_holds_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    _run_contract_on(postgres_url, tmp_path)

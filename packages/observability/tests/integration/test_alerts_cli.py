@@ -1,0 +1,165 @@
+"""Alerts as operators meet them: `check` opens and delivers them; list, ack, snooze."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from etl_core.layout import landing_key
+from etl_core.storage import open_store
+from observability.alerts import AlertWatch, ObjectStoreAlerts, fingerprint
+from observability.service import StatusService
+from observability.settings import ObservabilitySettings
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+Migrate = Callable[[str], None]
+TOKEN = "T0001/B0002/CliSeCrEt77"
+AGED = """
+dataset = "{name}"
+source = "{name}"
+pattern = "{name}_{{date:%Y%m%d}}.csv"
+[[columns]]
+name = "id"
+[freshness]
+warn_after = "1h"
+critical_after = "3h"
+"""
+STOCK = fingerprint("stock", "age", "landing")
+
+
+def configure(tmp_path: Path, *names: str) -> list[str]:
+    datasets = tmp_path / "config" / "datasets"
+    datasets.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (datasets / f"{name}.toml").write_text(AGED.format(name=name))
+    (tmp_path / "lake").mkdir(exist_ok=True)
+    return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
+
+
+def drop(tmp_path: Path, source: str, age: timedelta) -> None:
+    at = datetime.now(UTC) - age
+    key = landing_key(source, f"{source}_{at:%Y%m%d}.csv")
+    with open_store(str(tmp_path / "lake")) as store:
+        store.write_bytes(key, b"id\n1\n")
+    os.utime(tmp_path / "lake" / key, (at.timestamp(), at.timestamp()))
+
+
+def listed(cli: Cli, options: list[str], *flags: str, env: dict[str, str] | None = None) -> Any:
+    result = cli(*options, "alerts", "list", "--json", *flags, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["alerts"]
+
+
+def test_check_opens_delivers_once_after_a_retry_and_resolves_with_the_exit_code_unchanged(
+    cli: Cli, tmp_path: Path, receiver: Any
+) -> None:
+    options = configure(tmp_path, "sales", "stock")
+    drop(tmp_path, "sales", timedelta(minutes=5))
+    drop(tmp_path, "stock", timedelta(hours=4))
+    env = {"ETL_ALERT_WEBHOOKS": "env:HOOK", "HOOK": f"{receiver.url}/hooks/{TOKEN}"}
+
+    first = cli(*options, "check", env=env)
+    second = cli(*options, "check", env=env)  # the same condition: no new notification
+
+    assert first.returncode == 1, first.stderr
+    assert second.returncode == 1, second.stderr
+    assert [status for _, _, status in receiver.received] == [500, 200]
+    (told,) = receiver.accepted()
+    assert (told["event"], told["alert"]["fingerprint"]) == ("opened", STOCK)
+    assert told["alert"]["level"] == "critical"
+    assert TOKEN not in first.stderr + second.stderr
+    assert "env:HOOK" in first.stderr  # the retry is logged with the reference
+    (alert,) = listed(cli, options)
+    assert (alert["fingerprint"], alert["state"], alert["dataset"]) == (STOCK, "open", "stock")
+
+    drop(tmp_path, "stock", timedelta(minutes=1))
+    third = cli(*options, "check", env=env)
+    assert third.returncode == 0, third.stderr
+    assert receiver.accepted()[-1]["event"] == "resolved"
+    assert listed(cli, options) == []
+    assert [a["state"] for a in listed(cli, options, "--all")] == ["resolved"]
+
+
+def test_ack_and_snooze_change_the_alert_and_refuse_bad_input_with_exit_2(
+    cli: Cli, tmp_path: Path
+) -> None:
+    options = configure(tmp_path, "stock")
+    drop(tmp_path, "stock", timedelta(hours=2))
+    assert cli(*options, "check").returncode == 1
+
+    acked = cli(*options, "alerts", "ack", STOCK)
+    assert acked.returncode == 0, acked.stderr
+    assert listed(cli, options)[0]["state"] == "acknowledged"
+
+    snoozed = cli(*options, "alerts", "snooze", STOCK, "--for", "2h")
+    assert snoozed.returncode == 0, snoozed.stderr
+    (alert,) = listed(cli, options)
+    until = datetime.fromisoformat(alert["snoozed_until"]) - datetime.now(UTC)
+    assert alert["state"] == "snoozed"
+    assert timedelta(hours=1, minutes=55) < until <= timedelta(hours=2)
+
+    table = cli(*options, "alerts", "list")
+    assert table.returncode == 0
+    assert STOCK in table.stdout
+    assert "snoozed until" in table.stdout
+
+    bad = cli(*options, "alerts", "snooze", STOCK, "--for", "two hours")
+    assert bad.returncode == 2
+    assert "--for: invalid duration 'two hours'" in bad.stderr
+    unknown = cli(*options, "alerts", "ack", "ffffffffffffffff")
+    assert unknown.returncode == 2
+    assert "no open, acknowledged or snoozed alert has fingerprint 'ffffffffffffffff'" in (
+        unknown.stderr
+    )
+    assert listed(cli, options)[0]["state"] == "snoozed"  # nothing else changed
+
+
+def test_with_a_database_the_alerts_live_in_the_ledger(
+    cli: Cli, tmp_path: Path, migrate: Migrate
+) -> None:
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    options = configure(tmp_path, "stock")
+    drop(tmp_path, "stock", timedelta(hours=2))
+
+    assert cli(*options, "check", env={"DATABASE_URL": url}).returncode == 1
+    acked = cli(*options, "alerts", "ack", STOCK, env={"DATABASE_URL": url})
+
+    assert acked.returncode == 0, acked.stderr
+    (alert,) = listed(cli, options, env={"DATABASE_URL": url})
+    assert (alert["state"], alert["level"]) == ("acknowledged", "warn")
+    assert listed(cli, options) == []  # nothing went to the store's document
+    assert not (tmp_path / "lake" / "_state").exists()
+
+
+def test_api_status_and_metrics_show_the_open_alerts(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    settings = ObservabilitySettings()
+    watch = AlertWatch.from_settings(ObjectStoreAlerts(lake.store), clock, settings)
+    service = StatusService(
+        [weekday_contract(expected=None)],
+        lake.store,
+        clock,
+        interval=timedelta(minutes=1),
+        alerts=watch,
+    )
+    clock.set(berlin(21, 12))
+    lake.drop("pos", "pos_20261221.csv", berlin(19, 12))  # 48h old: warn (26h), not critical
+    snapshot = service.refresh()
+    service.stop()
+
+    status = json.loads(snapshot.status)
+    (alert,) = status["alerts"]
+    assert alert["fingerprint"] == fingerprint("pos", "age", "landing")
+    assert {"dataset", "monitor", "level", "state", "opened_at", "updated_at", "summary"} <= set(
+        alert
+    )
+    assert (alert["level"], alert["state"]) == ("warn", "open")
+    metrics = snapshot.metrics.decode()
+    assert 'etl_observability_alerts{state="open",level="warn"} 1' in metrics
