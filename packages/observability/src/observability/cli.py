@@ -22,7 +22,8 @@ from observability import db
 from observability.contract_rules import VALIDATORS
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
-from observability.monitors import SystemClock
+from observability.monitors import FixedClock, SystemClock
+from observability.page import write_page
 from observability.settings import ObservabilitySettings
 
 logger = logging.getLogger(__name__)
@@ -149,26 +150,44 @@ def check(
     ] = None,
     as_json: AsJson = False,
     metrics_file: MetricsFile = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the status page (a static HTML file) here."),
+    ] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--at",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S"],
+            help="Evaluate as if it were this instant (ISO 8601, UTC unless an offset is "
+            "given): a replay; nothing goes into the freshness history.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
     Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
     2 on bad configuration. With a database, each dataset's level goes into its
-    freshness history.
+    freshness history (not with ``--at``). ``--html`` writes the page ``serve`` shows at ``/``.
     """
     session = cli.session(ctx)
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
     chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
     run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
     store = session.open_store()
-    evaluation = evaluate(chosen, store, SystemClock())
+    clock = SystemClock() if at is None else FixedClock(at)
+    evaluation = evaluate(chosen, store, clock)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
-    _history_recorder(session.settings.database_url)(evaluation)
+    if at is None:  # a replay is not history
+        _history_recorder(session.settings.database_url)(evaluation)
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
         metrics_file.write_text(render_prometheus(registry))
+    if html is not None:
+        write_page(html, evaluation.to_dict())
+        logger.info("status page written to %s", html)
     if as_json:
         out.print_json(json.dumps(evaluation.to_dict()))
     else:

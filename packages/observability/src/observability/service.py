@@ -8,7 +8,7 @@ for the store. A failed cycle keeps the last good results, says why, and makes
 ``/readyz`` fail until a cycle succeeds again.
 
 :func:`build_app` is the Starlette application: ``/metrics``, ``/healthz``, ``/readyz``,
-``/api/status``.
+``/api/status``, and ``/``: the status page (:mod:`observability.page`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from etl_core.contracts import Contract
@@ -35,6 +35,7 @@ from etl_core.threads import start_thread
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
+from observability.page import render_page
 
 __all__ = ["PROMETHEUS_TEXT", "Snapshot", "StatusService", "build_app"]
 
@@ -54,6 +55,7 @@ class Snapshot:
         finished_at: When the latest cycle ended, good or not (the clock's time).
         succeeded_at: When the latest good cycle ended.
         error: Why the latest cycle failed; ``""`` when it did not.
+        page: The status page (HTML) of :attr:`status`.
     """
 
     evaluation: Evaluation | None = None
@@ -63,6 +65,7 @@ class Snapshot:
     succeeded_at: datetime | None = None
     error: str = ""
     failures: int = field(default=0, compare=False)
+    page: bytes = b""
 
 
 class StatusService:
@@ -118,7 +121,7 @@ class StatusService:
                 error=str(exc) or type(exc).__name__,
                 failures=previous.failures + 1,
             )
-            self._snapshot = _with_status(failed)
+            self._snapshot = _with_page(_with_status(failed), self.interval)
             return self._snapshot
         error = self._recorded(evaluation)
         failures = previous.failures + (1 if error else 0)
@@ -141,7 +144,7 @@ class StatusService:
             error=error,
             failures=failures,
         )
-        self._snapshot = _with_status(done)
+        self._snapshot = _with_page(_with_status(done), self.interval)
         return self._snapshot
 
     def _recorded(self, evaluation: Evaluation) -> str:
@@ -213,6 +216,12 @@ def build_app(service: StatusService) -> Starlette:
             return JSONResponse(_service_state(snapshot), status_code=503)
         return Response(snapshot.status, media_type="application/json")
 
+    async def page(request: Request) -> Response:
+        snapshot = service.snapshot
+        if not snapshot.page:
+            return HTMLResponse(_WAITING_PAGE, status_code=503)
+        return Response(snapshot.page, media_type="text/html; charset=utf-8")
+
     def lifespan(app: Starlette) -> _Lifespan:
         return _Lifespan(service)
 
@@ -221,6 +230,7 @@ def build_app(service: StatusService) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/status", status),
+        Route("/", page),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -230,6 +240,20 @@ def _with_status(snapshot: Snapshot) -> Snapshot:
     document = snapshot.evaluation.to_dict() if snapshot.evaluation is not None else {}
     document.update(_service_state(snapshot))
     return replace(snapshot, status=json.dumps(document).encode())
+
+
+def _with_page(snapshot: Snapshot, interval: timedelta) -> Snapshot:
+    """``snapshot`` with its status page, drawn from its ``/api/status`` JSON as served."""
+    document = json.loads(snapshot.status)
+    refresh = max(5, int(interval.total_seconds()))
+    return replace(snapshot, page=render_page(document, refresh_seconds=refresh).encode())
+
+
+_WAITING_PAGE = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
+    "<title>data freshness</title><p>The first evaluation has not finished; "
+    "this page reloads in 5 seconds.</p>"
+)
 
 
 def _service_state(snapshot: Snapshot) -> dict[str, Any]:
