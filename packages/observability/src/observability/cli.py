@@ -142,6 +142,16 @@ def database(
     out.print(runs)
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant of ``--at``; without an offset, UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        example = "2026-11-11T12:00"
+        raise typer.BadParameter(f"expected an ISO 8601 time like {example}, got {text!r}") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @app.command()
 def check(
     ctx: typer.Context,
@@ -158,9 +168,10 @@ def check(
         datetime | None,
         typer.Option(
             "--at",
-            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S"],
-            help="Evaluate as if it were this instant (ISO 8601, UTC unless an offset is "
-            "given): a replay; nothing goes into the freshness history.",
+            parser=_instant,
+            metavar="INSTANT",
+            help="Evaluate as if it were this instant (ISO 8601: 2026-11-11T12:00, UTC unless "
+            "an offset is given): a replay; nothing goes into the freshness history.",
         ),
     ] = None,
 ) -> None:

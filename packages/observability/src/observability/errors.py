@@ -7,7 +7,7 @@ runtime's tree: ``observability.db`` raises the database door's failures as them
 from __future__ import annotations
 
 from etl_core import errors
-from etl_core.errors import EtlError, FatalError, MissingDependencyError
+from etl_core.errors import ConfigError, EtlError, MissingDependencyError
 
 __all__ = [
     "DatabaseNotConfiguredError",
@@ -47,8 +47,9 @@ class DatabaseRefusedError(ObservabilityError, errors.DatabaseRefusedError):
     """The database refused a ledger query."""
 
 
-class StatusPageError(ObservabilityError, FatalError):
-    """The static status page could not be written (``check --html``).
+class StatusPageError(ObservabilityError, ConfigError):
+    """The static status page could not be written where asked (``check --html``): a bad
+    argument, so exit code 2, never the 1 that means late data.
 
     Attributes:
         path: The file that was to be written.
@@ -56,4 +57,4 @@ class StatusPageError(ObservabilityError, FatalError):
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
-        super().__init__(f"status page {path}: {reason}")
+        ConfigError.__init__(self, f"status page {path} cannot be written: {reason}")
