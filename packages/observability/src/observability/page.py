@@ -46,9 +46,10 @@ class Cell:
 
 @dataclass(frozen=True)
 class Spark:
-    """A sparkline of rows per partition: the SVG points and what each is."""
+    """A sparkline of rows per partition: its lines (split at days without a partition)
+    and its dots, each with what it is."""
 
-    points: str
+    lines: tuple[str, ...]
     dots: tuple[tuple[float, float, str], ...]
     latest: int
     low: int
@@ -241,26 +242,44 @@ def _quarantines(
 
 
 def _spark(recent: object) -> Spark | None:
-    """The sparkline of ``2026-11-01=1000, 2026-11-02=980`` (the volume monitor's detail)."""
-    series: list[tuple[str, int]] = []
+    """The sparkline of ``2026-11-01=1000, 2026-11-02=980`` (the volume monitor's detail).
+
+    Days sit on a calendar axis, so a day without a partition is a gap in the line, and
+    rows on a zero-based axis, so a one-row dip stays a one-row dip.
+    """
+    series: list[tuple[date, int]] = []
     for part in str(recent).split(","):
-        day, _, count = part.strip().partition("=")
-        if day and count.strip().isdigit():
-            series.append((day, int(count)))
+        when, _, count = part.strip().partition("=")
+        try:
+            series.append((date.fromisoformat(when), int(count)))
+        except ValueError:
+            continue
     if not series:
         return None
-    low, high = min(n for _, n in series), max(n for _, n in series)
-    span = (high - low) or 1
-    step = (SPARK_WIDTH - 2 * SPARK_PAD) / max(len(series) - 1, 1)
+    series.sort()
+    first, last = series[0][0], series[-1][0]
+    days = max((last - first).days, 1)
+    high = max(rows for _, rows in series) or 1
+    width, height = SPARK_WIDTH - 2 * SPARK_PAD, SPARK_HEIGHT - 2 * SPARK_PAD
     dots = []
-    for i, (day, rows) in enumerate(series):
-        x = SPARK_PAD + i * step if len(series) > 1 else SPARK_WIDTH / 2
-        y = SPARK_HEIGHT - SPARK_PAD - (rows - low) / span * (SPARK_HEIGHT - 2 * SPARK_PAD)
-        if high == low:
-            y = SPARK_HEIGHT / 2
-        dots.append((round(x, 1), round(y, 1), f"{day}: {rows:,} rows"))
-    points = " ".join(f"{x},{y}" for x, y, _ in dots)
-    return Spark(points, tuple(dots), series[-1][1], low, high, series[0][0], series[-1][0])
+    for day, rows in series:
+        x = SPARK_PAD + (day - first).days / days * width if last > first else SPARK_WIDTH / 2
+        y = SPARK_PAD + height - rows / high * height
+        dots.append((round(x, 1), round(y, 1), f"{day.isoformat()}: {rows:,} rows"))
+    segments: list[list[str]] = []
+    for index, (day, _) in enumerate(series):
+        if index == 0 or (day - series[index - 1][0]).days > 1:
+            segments.append([])
+        segments[-1].append(f"{dots[index][0]},{dots[index][1]}")
+    return Spark(
+        tuple(" ".join(points) for points in segments),
+        tuple(dots),
+        series[-1][1],
+        min(rows for _, rows in series),
+        max(rows for _, rows in series),
+        first.isoformat(),
+        last.isoformat(),
+    )
 
 
 def _storage(value: object) -> dict[str, dict[str, Mapping[str, Any]]]:

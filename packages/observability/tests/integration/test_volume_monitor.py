@@ -111,4 +111,4 @@ def test_the_result_lists_the_rows_of_the_lookback_days_for_the_sparkline(
 
     result = volume(lake, clock, weekday_contract(lookback_days=7))
 
-    assert result.detail["recent"] == "2026-12-03=0, 2026-12-08=80, 2026-12-09=90"
+    assert result.detail["recent"] == "2026-12-02=20, 2026-12-03=0, 2026-12-08=80, 2026-12-09=90"

@@ -308,17 +308,22 @@ def test_a_failed_cycle_is_announced_with_the_time_of_the_results_shown() -> Non
     assert "the results of 2026-11-11T12:00:00+00:00" in text
 
 
-def test_the_sparkline_has_a_point_per_partition_named_by_its_rows() -> None:
-    recent = "2026-11-01=300, 2026-11-02=250, 2026-11-03=0"
+def test_the_sparkline_has_a_point_per_partition_on_a_calendar_and_zero_based_axis() -> None:
+    recent = "2026-11-01=300, 2026-11-02=150, 2026-11-03=0, 2026-11-05=300"
 
     html = render_page(status(dataset("pos", "ok", [volume(recent)])))
     page = Elements(html)
 
     circles = [attrs for tag, attrs in page.tags if tag == "circle"]
-    assert len(circles) == 3
-    assert [float(c["cy"]) for c in circles] == sorted(float(c["cy"]) for c in circles)
-    assert "<title>2026-11-02: 250 rows</title>" in html
-    assert "2026-11-01 → 2026-11-03 · 0 to 300 rows" in page.joined()
+    xs = [float(c["cx"]) for c in circles]
+    ys = [float(c["cy"]) for c in circles]
+    assert xs[1] - xs[0] == pytest.approx(xs[2] - xs[1])
+    assert xs[3] - xs[2] == pytest.approx(2 * (xs[1] - xs[0]))  # the 4th left a gap
+    assert ys[0] == ys[3] < ys[1] < ys[2]
+    assert ys[1] == pytest.approx((ys[0] + ys[2]) / 2)  # 150 is half of 300 above zero
+    assert len([tag for tag, _ in page.tags if tag == "polyline"]) == 2  # broken at the gap
+    assert "<title>2026-11-02: 150 rows</title>" in html
+    assert "2026-11-01 → 2026-11-05 · 0 to 300 rows" in page.joined()
 
 
 def test_the_served_page_reloads_itself_and_the_static_file_does_not() -> None:

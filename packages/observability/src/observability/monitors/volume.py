@@ -70,9 +70,10 @@ class VolumeMonitor(Monitor):
             ]
 
     def _recent(self, facts: DatasetFacts, latest: date) -> str:
-        """Rows of each partition of the ``lookback_days`` up to ``latest`` (the status page's
-        sparkline), oldest first: ``2026-11-01=1000, 2026-11-02=980``."""
-        first = latest - timedelta(days=self.contract.freshness.lookback_days - 1)
+        """Rows of each partition from ``lookback_days`` before ``latest`` on (the status
+        page's sparkline, the arrival monitor's window), oldest first:
+        ``2026-11-01=1000, 2026-11-02=980``."""
+        first = latest - timedelta(days=self.contract.freshness.lookback_days)
         days = sorted(day for day in facts.zone(facts.volume_zone).days if day >= first)
         return ", ".join(f"{day.isoformat()}={facts.rows(day) or 0}" for day in days)
 
