@@ -52,20 +52,20 @@ class Snapshot:
         evaluation: The latest successful evaluation; ``None`` before the first.
         metrics: Its Prometheus text, with the inventory and the service's own gauges.
         status: Its ``/api/status`` JSON.
+        page: The status page (HTML) of :attr:`status`.
         finished_at: When the latest cycle ended, good or not (the clock's time).
         succeeded_at: When the latest good cycle ended.
         error: Why the latest cycle failed; ``""`` when it did not.
-        page: The status page (HTML) of :attr:`status`.
     """
 
     evaluation: Evaluation | None = None
     metrics: bytes = b""
     status: bytes = b""
+    page: bytes = b""
     finished_at: datetime | None = None
     succeeded_at: datetime | None = None
     error: str = ""
     failures: int = field(default=0, compare=False)
-    page: bytes = b""
 
 
 class StatusService:
