@@ -246,9 +246,19 @@ def _with_page(snapshot: Snapshot, interval: timedelta) -> Snapshot:
     """``snapshot`` with its status page, drawn from its ``/api/status`` JSON as served."""
     document = json.loads(snapshot.status)
     refresh = max(5, int(interval.total_seconds()))
-    return replace(snapshot, page=render_page(document, refresh_seconds=refresh).encode())
+    try:
+        page = render_page(document, refresh_seconds=refresh)
+    except Exception:  # a drawing bug must not stop the metrics and the status JSON
+        logger.exception("the status page could not be drawn; /api/status has the results")
+        page = _BROKEN_PAGE
+    return replace(snapshot, page=page.encode())
 
 
+_BROKEN_PAGE = (
+    '<!doctype html><meta charset="utf-8"><title>data freshness</title>'
+    '<p>The status page could not be drawn (see the log); <a href="/api/status">'
+    "/api/status</a> has the results.</p>"
+)
 _WAITING_PAGE = (
     '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
     "<title>data freshness</title><p>The first evaluation has not finished; "

@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from etl_core.storage import open_store
+from observability import service as service_module
 from observability.evaluation import evaluate
 from observability.page import render_page
 from observability.service import StatusService, build_app
@@ -73,6 +75,27 @@ def test_the_page_is_served_from_the_cycles_snapshot(
     assert '<meta http-equiv="refresh" content="60">' in after.text
     lake.drop("pos", "pos_20261202.csv", berlin(2, 5))
     assert client.get("/").content == snapshot.page  # the store is read by cycles only
+
+
+def test_a_page_that_cannot_be_drawn_leaves_the_metrics_and_status_served(
+    lake: Any, clock: Any, weekday_contract: Any, berlin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(document: Any, **options: Any) -> str:
+        raise TypeError("a drawing bug")
+
+    monkeypatch.setattr(service_module, "render_page", broken)
+    clock.set(berlin(1, 12))
+    service = StatusService([weekday_contract()], lake.store, clock, interval=timedelta(minutes=1))
+    client = TestClient(build_app(service))
+
+    snapshot = service.refresh()
+
+    assert b"etl_observability_dataset_level" in snapshot.metrics
+    assert b'"datasets"' in snapshot.status
+    assert client.get("/api/status").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "could not be drawn" in page.text
 
 
 def test_the_page_shows_what_the_status_document_shows(
