@@ -11,7 +11,8 @@ bytes, so example runs and benchmarks are repeatable.
 ``drops`` writes the example's vendor drops, good and bad, as a vendor would
 send them: plain, zipped, zipped then OpenPGP-encrypted to the example key
 (``keys/``), encrypted to a stranger's key, with rows failing the contract's
-checks, an archive with a path-traversal member, and a file no contract expects.
+checks, an archive with a path-traversal member, a file no contract expects, and one day
+(2026-11-10) with no file at all.
 """
 
 from __future__ import annotations
@@ -190,6 +191,9 @@ def write_drops(directory: Path) -> None:
         "pos_20261108.csv.pgp": encrypted(day_csv(date(2026, 11, 8)), STRANGER_KEY),
         # a member escaping the extraction directory (archive.path_traversal)
         "pos_20261109.csv.zip": zipped({"../../etc/pos_20261109.csv": day_csv(date(2026, 11, 9))}),
+        # no file for 2026-11-10: the day the vendor missed (`etl-observability check` says
+        # "missing"); the next day's file came as usual
+        "pos_20261111.csv": day_csv(date(2026, 11, 11)),
         # matches no contract (contract.unmatched)
         "store_manager_notes.txt": b"Till 3 in S002 was replaced on 2026-11-04.\n",
     }

@@ -23,6 +23,7 @@ from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
 from observability import db
 from observability.alerts import (
+    Alert,
     AlertBook,
     AlertNotFoundError,
     AlertStore,
@@ -40,7 +41,8 @@ from observability.database_tables import database_tables
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
-from observability.monitors import SystemClock
+from observability.monitors import FixedClock, SystemClock
+from observability.page import write_page
 from observability.settings import ObservabilitySettings
 
 logger = logging.getLogger(__name__)
@@ -166,6 +168,16 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant of ``--at``; without an offset, UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        example = "2026-11-11T12:00"
+        raise typer.BadParameter(f"expected an ISO 8601 time like {example}, got {text!r}") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 @app.command()
 def check(
     ctx: typer.Context,
@@ -174,34 +186,61 @@ def check(
     ] = None,
     as_json: AsJson = False,
     metrics_file: MetricsFile = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the status page (a static HTML file) here."),
+    ] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            "--at",
+            parser=_instant,
+            metavar="INSTANT",
+            help="Evaluate as if it were this instant (ISO 8601: 2026-11-11T12:00, UTC unless "
+            "an offset is given): a replay; nothing goes into the freshness history.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
     Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
     2 on bad configuration. With a database, each dataset's level goes into its
-    freshness history. Alerts are opened, updated and resolved, and their notifications
-    delivered (waiting at most ``alert_delivery_deadline``).
+    freshness history and alerts are opened, updated and resolved, their notifications
+    delivered (waiting at most ``alert_delivery_deadline``); not with ``--at``, a replay.
+    ``--html`` writes the page ``serve`` shows at ``/``.
     """
     session = cli.session(ctx)
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
     chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
     run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
     store = session.open_store()
-    evaluation = evaluate(chosen, store, SystemClock())
+    clock = SystemClock() if at is None else FixedClock(at)
+    evaluation = evaluate(chosen, store, clock)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
-    _history_recorder(session.settings.database_url)(evaluation)
-    watch = AlertWatch.from_settings(_alert_store(session, store), SystemClock(), session.settings)
-    try:
-        active = watch.update(evaluation)
-    finally:
-        watch.finish(session.settings.alert_delivery_deadline)
+    watch: AlertWatch | None = None
+    active: list[Alert] = []
+    if at is None:  # a replay is neither history nor news
+        _history_recorder(session.settings.database_url)(evaluation)
+        store_alerts = _alert_store(session, store)
+        watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
+        try:
+            active = list(watch.update(evaluation))
+        finally:
+            watch.finish(session.settings.alert_delivery_deadline)
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
         registry = Registry()
         record_monitor_metrics(evaluation, registry)
         record_freshness_metrics(evaluation, registry)
-        watch.record_metrics(active, registry)
+        if watch is not None:
+            watch.record_metrics(active, registry)
         metrics_file.write_text(render_prometheus(registry))
+    if html is not None:
+        document = evaluation.to_dict()
+        if watch is not None:
+            document["alerts"] = [alert.status() for alert in active]
+        write_page(html, document)
+        logger.info("status page written to %s", html)
     if as_json:
         out.print_json(json.dumps(evaluation.to_dict()))
     else:

@@ -7,7 +7,7 @@ runtime's tree: ``observability.db`` raises the database door's failures as them
 from __future__ import annotations
 
 from etl_core import errors
-from etl_core.errors import EtlError, MissingDependencyError
+from etl_core.errors import ConfigError, EtlError, MissingDependencyError
 
 __all__ = [
     "DatabaseNotConfiguredError",
@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "ObservabilityError",
     "SchemaNotInstalledError",
+    "StatusPageError",
 ]
 
 
@@ -44,3 +45,16 @@ class DatabaseUnavailableError(ObservabilityError, errors.DatabaseUnavailableErr
 
 class DatabaseRefusedError(ObservabilityError, errors.DatabaseRefusedError):
     """The database refused a ledger query."""
+
+
+class StatusPageError(ObservabilityError, ConfigError):
+    """The static status page could not be written where asked (``check --html``): a bad
+    argument, so exit code 2, never the 1 that means late data.
+
+    Attributes:
+        path: The file that was to be written.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        ConfigError.__init__(self, f"status page {path} cannot be written: {reason}")

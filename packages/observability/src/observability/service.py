@@ -8,7 +8,7 @@ for the store. A failed cycle keeps the last good results, says why, and makes
 ``/readyz`` fail until a cycle succeeds again.
 
 :func:`build_app` is the Starlette application: ``/metrics``, ``/healthz``, ``/readyz``,
-``/api/status``.
+``/api/status``, and ``/``: the status page (:mod:`observability.page`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from etl_core.contracts import Contract
@@ -37,6 +37,7 @@ from observability.evaluation import Evaluation, evaluate, record_monitor_metric
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
+from observability.page import render_page
 
 if TYPE_CHECKING:
     from observability.alerts import Alert, AlertWatch
@@ -57,6 +58,7 @@ class Snapshot:
         evaluation: The latest successful evaluation; ``None`` before the first.
         metrics: Its Prometheus text, with the inventory and the service's own gauges.
         status: Its ``/api/status`` JSON.
+        page: The status page (HTML) of :attr:`status`.
         finished_at: When the latest cycle ended, good or not (the clock's time).
         succeeded_at: When the latest good cycle ended.
         error: Why the latest cycle failed; ``""`` when it did not.
@@ -68,6 +70,7 @@ class Snapshot:
     evaluation: Evaluation | None = None
     metrics: bytes = b""
     status: bytes = b""
+    page: bytes = b""
     finished_at: datetime | None = None
     succeeded_at: datetime | None = None
     error: str = ""
@@ -135,7 +138,7 @@ class StatusService:
                 error=str(exc) or type(exc).__name__,
                 failures=previous.failures + 1,
             )
-            self._snapshot = _with_status(failed)
+            self._snapshot = _with_page(_with_status(failed), self.interval)
             return self._snapshot
         error = self._recorded(evaluation)
         active, alert_error = self._alerted(evaluation, previous.alerts)
@@ -166,7 +169,7 @@ class StatusService:
             database=database,
             alerts=active,
         )
-        self._snapshot = _with_status(done)
+        self._snapshot = _with_page(_with_status(done), self.interval)
         return self._snapshot
 
     def _recorded(self, evaluation: Evaluation) -> str:
@@ -269,6 +272,12 @@ def build_app(service: StatusService) -> Starlette:
             return JSONResponse(_service_state(snapshot), status_code=503)
         return Response(snapshot.status, media_type="application/json")
 
+    async def page(request: Request) -> Response:
+        snapshot = service.snapshot
+        if not snapshot.page:
+            return HTMLResponse(_WAITING_PAGE, status_code=503)
+        return Response(snapshot.page, media_type="text/html; charset=utf-8")
+
     def lifespan(app: Starlette) -> _Lifespan:
         return _Lifespan(service)
 
@@ -277,6 +286,7 @@ def build_app(service: StatusService) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/status", status),
+        Route("/", page),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -290,6 +300,30 @@ def _with_status(snapshot: Snapshot) -> Snapshot:
     if snapshot.alerts is not None:
         document["alerts"] = [alert.status() for alert in snapshot.alerts]
     return replace(snapshot, status=json.dumps(document).encode())
+
+
+def _with_page(snapshot: Snapshot, interval: timedelta) -> Snapshot:
+    """``snapshot`` with its status page, drawn from its ``/api/status`` JSON as served."""
+    document = json.loads(snapshot.status)
+    refresh = max(5, int(interval.total_seconds()))
+    try:
+        page = render_page(document, refresh_seconds=refresh)
+    except Exception:  # a drawing bug must not stop the metrics and the status JSON
+        logger.exception("the status page could not be drawn; /api/status has the results")
+        page = _BROKEN_PAGE
+    return replace(snapshot, page=page.encode())
+
+
+_BROKEN_PAGE = (
+    '<!doctype html><meta charset="utf-8"><title>data freshness</title>'
+    '<p>The status page could not be drawn (see the log); <a href="/api/status">'
+    "/api/status</a> has the results.</p>"
+)
+_WAITING_PAGE = (
+    '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5">'
+    "<title>data freshness</title><p>The first evaluation has not finished; "
+    "this page reloads in 5 seconds.</p>"
+)
 
 
 def _service_state(snapshot: Snapshot) -> dict[str, Any]:

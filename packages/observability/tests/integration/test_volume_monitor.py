@@ -100,3 +100,15 @@ def test_a_malformed_manifest_is_a_warning_naming_its_key(
 def test_an_empty_dataset_has_unknown_volume(lake: Any, clock: Any, weekday_contract: Any) -> None:
     result = volume(lake, clock, weekday_contract())
     assert (result.level, result.state) == ("unknown", "no_data")
+
+
+def test_the_result_lists_the_rows_of_the_lookback_days_for_the_sparkline(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    for day, rows in ((1, 10), (2, 20), (3, 0), (8, 80), (9, 90)):
+        lake.curate("pos", date(2026, 12, day), rows, berlin(day, 9))
+    clock.set(berlin(9, 10))
+
+    result = volume(lake, clock, weekday_contract(lookback_days=7))
+
+    assert result.detail["recent"] == "2026-12-02=20, 2026-12-03=0, 2026-12-08=80, 2026-12-09=90"

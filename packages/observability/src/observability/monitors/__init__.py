@@ -14,6 +14,7 @@ from observability.monitors.arrival import ARRIVAL_STATES, ArrivalMonitor
 from observability.monitors.base import (
     LEVELS,
     Clock,
+    FixedClock,
     Level,
     Monitor,
     Result,
@@ -38,6 +39,7 @@ __all__ = [
     "ArrivalMonitor",
     "Clock",
     "DatasetFacts",
+    "FixedClock",
     "Level",
     "Monitor",
     "Result",

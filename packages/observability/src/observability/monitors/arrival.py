@@ -146,7 +146,7 @@ class ArrivalMonitor(Monitor):
         if due is not None:
             delay = (when - due).total_seconds()
             sign = "+" if delay >= 0 else "-"
-            observed += f" ({sign}{human_duration(when - due)} from due)"
+            observed += f" ({sign}{human_duration(abs(when - due))} from due)"
             detail["due"] = due.isoformat()
         if len(files) > 1:
             detail["files"] = ", ".join(info.key for info in files)

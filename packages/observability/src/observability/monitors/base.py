@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LEVELS",
     "Clock",
+    "FixedClock",
     "Level",
     "Monitor",
     "Result",
@@ -63,6 +64,17 @@ class SystemClock:
     def now(self) -> datetime:
         """The current time in UTC."""
         return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock stopped at one instant: ``check --at`` replays a past moment."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+    def now(self) -> datetime:
+        """The instant, timezone-aware (UTC when it was given without an offset)."""
+        return self.at
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,14 @@ class VolumeMonitor(Monitor):
                 )
             ]
 
+    def _recent(self, facts: DatasetFacts, latest: date) -> str:
+        """Rows of each partition from ``lookback_days`` before ``latest`` on (the status
+        page's sparkline, the arrival monitor's window), oldest first:
+        ``2026-11-01=1000, 2026-11-02=980``."""
+        first = latest - timedelta(days=self.contract.freshness.lookback_days)
+        days = sorted(day for day in facts.zone(facts.volume_zone).days if day >= first)
+        return ", ".join(f"{day.isoformat()}={facts.rows(day) or 0}" for day in days)
+
     def _judge(self, facts: DatasetFacts, latest: date, zone: str, threshold: str) -> Result:
         rows = facts.rows(latest) or 0
         history = [
@@ -78,7 +86,11 @@ class VolumeMonitor(Monitor):
         ]
         weekday = f"{latest:%A}s"
         observed = f"{rows:,} rows on {latest.isoformat()} ({zone})"
-        detail = {"zone": zone, "history": ", ".join(str(count) for count in history)}
+        detail = {
+            "zone": zone,
+            "history": ", ".join(str(count) for count in history),
+            "recent": self._recent(facts, latest),
+        }
         subject = latest.isoformat()
         if len(history) < self.baseline.min_history:
             why = (
