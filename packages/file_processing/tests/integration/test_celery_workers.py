@@ -164,3 +164,34 @@ def test_a_message_that_is_no_landing_object_lands_in_the_dead_letter_queue(
     assert (document["status"], document["dead_lettered"]) == ("failed", True)
     ((_, body),) = celery_broker.messages(lane_queues(settings, "file_processing").dead)
     assert body[0] == [bogus]
+
+
+def test_no_wait_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
+    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
+    done = subprocess.run(
+        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--no-wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--no-wait needs --executor celery" in done.stderr
+
+
+def test_the_celery_executor_without_a_broker_is_a_configuration_error(local_lane: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ETL_BROKER_URL"}
+    env.update({"ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"})
+    local_lane.deliver("orders_20261101.csv", b"id,amount\n1,2.00\n")
+    done = subprocess.run(
+        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--executor", "celery"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "broker_url" in done.stderr
+    assert local_lane.store.exists("landing/vendor/orders_20261101.csv")  # nothing lost
