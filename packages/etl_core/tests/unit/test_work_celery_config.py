@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from datetime import timedelta
 
 import pytest
 
 from etl_core.config import URL
-from etl_core.errors import ConfigError, LeaseBusyError, StorageError
+from etl_core.errors import ConfigError, LeaseBusyError, MissingDependencyError, StorageError
 from etl_core.runtime import RuntimeSettings
 from etl_core.work import UnitResult, WorkUnit
 from etl_core.work.celery import (
     RemoteUnitError,
+    celery_app,
     celery_config,
     lane_queues,
     result_document,
@@ -119,3 +121,11 @@ def test_a_value_travels_through_the_lane_codec() -> None:
 def test_a_result_that_is_no_document_is_refused() -> None:
     with pytest.raises(ValueError, match="field 'result'"):
         unit_result({"status": "maybe"}, UNIT, decode=int)
+
+
+def test_without_celery_installed_building_an_app_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "celery", None)  # what a missing package looks like
+    with pytest.raises(MissingDependencyError, match=r"etl-core\[celery\]"):
+        celery_app(settings(), "file_processing")
