@@ -195,3 +195,27 @@ def test_the_celery_executor_without_a_broker_is_a_configuration_error(local_lan
     assert done.returncode == 2, done.stderr
     assert "broker_url" in done.stderr
     assert local_lane.store.exists("landing/vendor/orders_20261101.csv")  # nothing lost
+
+
+def test_a_following_scan_stopped_by_sigterm_revokes_what_no_worker_started(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    keys = deliver(local_lane, orders, range(15, 19))
+    pause = {"ETL_FAULT_AT": "checks:pause", "ETL_FAULT_PAUSE": "4"}
+    with worker(local_lane, celery_broker, "w", **pause) as busy:
+        command = [str(BIN), "scan", "--executor", "celery"]
+        env = environment(local_lane, celery_broker)
+        with BackgroundProcess(command, env=env, log=local_lane.tmp / "scan.log") as following:
+            busy.wait_for("pause at checks", timeout=120)
+            following.signal(signal.SIGTERM)
+            assert following.wait(timeout=90) == 143, following.log()[-3000:]
+        busy.wait_for("Discarding revoked task", timeout=60, count=3)  # dropped, not run
+        first = busy.log()
+        rescan = scan(local_lane, celery_broker, "--json")
+    assert rescan.returncode == 0, rescan.stderr[-3000:]
+    finished = [key for key in keys if validated_lines(first, key)]
+    assert len(finished) == 1  # the one in hand finished; nothing else had started
+    counts = json.loads(rescan.stdout)["counts"]
+    assert (counts["validated"], counts["failed"]) == (3, 0)  # the rest stayed in line
+    for day in keys.values():
+        assert len(read_deliveries(local_lane.store, "orders", day)) == 1
