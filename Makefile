@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --quiet --disable-pip-version-check
 PYPROJECTS := pyproject.toml $(wildcard packages/*/pyproject.toml) external/etl-database-schema/pyproject.toml
-EDITABLES  := -e 'packages/etl_core[s3,cli]' -e 'external/etl-database-schema' \
+EDITABLES  := -e 'packages/etl_core[s3,cli,celery]' -e 'external/etl-database-schema' \
               -e 'packages/file_processing[schema]' -e 'packages/data_pipeline[schema]' \
               -e 'packages/observability[schema]'
 

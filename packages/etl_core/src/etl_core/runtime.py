@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import replace as replaced
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
@@ -121,6 +121,29 @@ class RuntimeSettings:
 
     Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set or empty.
     """
+    executor: Literal["local", "celery"] = "local"
+    """Where fanned-out work units run: ``local``, a bounded pool of this process; ``celery``,
+    one task per unit on the lane's broker queue, run by ``worker`` processes (extra ``celery``)."""
+    broker_url: URL | None = None
+    """The Celery broker (``redis://``, ``amqp://``, ``sqs://``); needed by ``--executor celery``
+    and by ``worker``."""
+    result_backend: URL | None = None
+    """Where workers leave unit results for a waiting caller; unset: the broker itself on
+    ``redis://``, ``rpc://`` on ``amqp://`` (an ``sqs://`` broker needs one set)."""
+    queue_prefix: str = ""
+    """Put before each lane's queue names (``staging.file_processing``), so environments or
+    test runs can share one broker without taking each other's tasks."""
+    task_soft_time_limit: timedelta = timedelta(minutes=55)
+    """A unit still running after this on a worker is interrupted and reported failed."""
+    task_time_limit: timedelta = timedelta(hours=1)
+    """A unit still running after this has its worker process killed and replaced; above the
+    soft limit."""
+    task_attempts: int = 3
+    """Tries of a unit failing with retryable errors (backing off between them) before its
+    message is moved to the lane's dead-letter queue."""
+    broker_visibility_timeout: timedelta | None = None
+    """Redis and SQS brokers: how long a message taken by a worker stays hidden before it is
+    redelivered if never acknowledged; above ``task_time_limit`` (unset: that plus 10 minutes)."""
 
 
 def find_settings_file(

@@ -6,7 +6,7 @@ import json
 import pickle
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -33,9 +33,23 @@ def units(count: int) -> list[WorkUnit]:
     return [WorkUnit("test_lane", "item", f"k{n}", {"n": n}) for n in range(count)]
 
 
-@pytest.fixture(params=sorted(EXECUTORS))
-def executor(request: pytest.FixtureRequest) -> Executor:
-    return EXECUTORS[request.param]()
+CELERY = {"celery_redis": "redis", "celery_rabbitmq": "rabbitmq"}  # a real broker and worker
+
+
+@pytest.fixture(
+    params=[
+        *sorted(EXECUTORS),
+        pytest.param("celery_redis", marks=[pytest.mark.redis, pytest.mark.slow]),
+        pytest.param("celery_rabbitmq", marks=[pytest.mark.rabbitmq, pytest.mark.slow]),
+    ]
+)
+def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    if request.param in CELERY:
+        in_test_celery = request.getfixturevalue("in_test_celery")
+        with in_test_celery(CELERY[request.param], NO_WAIT) as celery:
+            yield celery
+        return
+    yield EXECUTORS[request.param]()
 
 
 def test_every_unit_runs_once_and_yields_its_value(executor: Executor) -> None:

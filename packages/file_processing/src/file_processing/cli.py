@@ -7,6 +7,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +24,15 @@ from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
-from etl_core.work import ThreadExecutor
+from etl_core.work import Executor, RunUnit, ThreadExecutor
+from etl_core.work.celery import (
+    CeleryExecutor,
+    celery_app,
+    lane_queues,
+    register_lane_task,
+    run_worker,
+    task_policy,
+)
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
@@ -34,10 +43,11 @@ from file_processing.names import escaped, is_addressable, key_problem
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
-from file_processing.scan import Failure, ScanSummary, scan
+from file_processing.scan import Failure, ScanSummary, enqueue, scan
 from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
+from file_processing.work import LANE, outcome_from_dict, run_unit
 
 cli = RuntimeCLI(
     name="etl-file-processing",
@@ -204,6 +214,17 @@ def scan_command(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", min=1, max=256, help="Objects at once (setting).")
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="local: a pool of this process; celery: the broker's workers (setting).",
+        ),
+    ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="With --executor celery: enqueue every object, return."),
+    ] = False,
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -211,16 +232,27 @@ def scan_command(
 
     Exit code 3 when some were quarantined, 1 when some could not be processed.
     """
-    session = cli.session(ctx).with_flags({"database_url": database_url})
-    workers = concurrency or session.settings.concurrency
-    run = session.record_run("scan", dataset=dataset or "", parameters={"concurrency": workers})
+    session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    settings = session.settings
+    if no_wait and settings.executor != "celery":
+        cli.notice("--no-wait needs --executor celery (ETL_EXECUTOR=celery)", level=logging.ERROR)
+        raise typer.Exit(ExitCode.USAGE)
+    workers = concurrency or settings.concurrency
+    parameters = {"concurrency": workers, "executor": settings.executor}
+    run = session.record_run("scan", dataset=dataset or "", parameters=parameters)
     with session.open_store() as store, _processor(session, store) as processor:
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
+        if no_wait:
+            count = enqueue(processor, _celery_executor(session).submit, dataset=dataset)
+            run.count(inputs=count)
+            queue = lane_queues(settings, LANE).work
+            out.print(f"enqueued {count} landing object(s) on queue {queue}", highlight=False)
+            return
         with cli.progress("scan", item="landing object", unit=BYTES) as progress:
             summary = scan(
                 processor,
-                ThreadExecutor(workers),
+                _executor(session, workers),
                 dataset=dataset,
                 **_byte_progress(processor, progress),
             )
@@ -234,6 +266,59 @@ def scan_command(
         raise typer.Exit(ExitCode.FAILED)
     if summary.count("quarantined"):
         raise typer.Exit(ExitCode.PARTIAL)
+
+
+def _executor(session: Settings, workers: int) -> Executor:
+    """Where ``scan`` runs its units: the ``executor`` setting's choice."""
+    if session.settings.executor == "celery":
+        return _celery_executor(session)
+    return ThreadExecutor(workers)
+
+
+def _celery_executor(session: Settings) -> CeleryExecutor:
+    """Units as tasks on the lane's queue, at most 256 enqueued and not yet ended."""
+    return CeleryExecutor(celery_app(session.settings, LANE), decode=outcome_from_dict, window=256)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=256,
+            help="Landing objects at once, one process each (default: the concurrency setting).",
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Process landing objects from the file_processing queue of the broker until stopped.
+
+    SIGTERM or Ctrl-C: a warm shutdown (the objects in hand finish, no new one is taken).
+    """
+    session = cli.session(ctx).with_flags({"database_url": database_url})
+    settings = session.settings
+    celery = celery_app(settings, LANE)
+    register_lane_task(
+        celery,
+        LANE,
+        partial(_worker_run_unit, session),
+        encode=Outcome.to_dict,
+        policy=task_policy(settings),
+        dead_queue=lane_queues(settings, LANE).dead,
+    )
+    code = run_worker(celery, settings, LANE, concurrency=concurrency or settings.concurrency)
+    if code:
+        raise typer.Exit(code)
+
+
+def _worker_run_unit(session: Settings, opened: contextlib.ExitStack) -> RunUnit[Outcome]:
+    """A worker process's ``run_unit``: its own store and processor, from its settings."""
+    store = opened.enter_context(session.open_store())
+    processor = opened.enter_context(_processor(session, store))
+    return partial(run_unit, processor)
 
 
 def _byte_progress(processor: Processor, progress: WorkProgress) -> dict[str, Any]:

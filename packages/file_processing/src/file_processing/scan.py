@@ -23,7 +23,7 @@ from etl_core.work import Executor, UnitResult, WorkUnit
 from file_processing.process import Outcome, Processor
 from file_processing.work import landing_object_unit, run_unit
 
-__all__ = ["Failure", "ScanSummary", "landing_keys", "scan"]
+__all__ = ["Failure", "ScanSummary", "enqueue", "landing_keys", "scan"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,23 @@ def scan(
     summary.outcomes.sort(key=lambda o: o.key)
     summary.failures.sort(key=lambda f: f.key)
     return summary
+
+
+def enqueue(
+    processor: Processor, submit: Callable[[WorkUnit], object], *, dataset: str | None = None
+) -> int:
+    """Hand every landing object (of ``dataset``) to ``submit`` without waiting for any
+    (``scan --no-wait``: a broker's workers process them); how many were handed over.
+
+    Objects already processed are handed over too: their units end at once as
+    ``already …`` (one ledger read each), which keeps the scan to one listing.
+    """
+    processor.remove_abandoned_writes()
+    count = 0
+    for info in _landing_objects(processor, dataset):
+        submit(landing_object_unit(info.key))
+        count += 1
+    return count
 
 
 class _EndedUnits:

@@ -8,11 +8,14 @@ unit harmless: every object is processed exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
+
 from etl_core.errors import ObjectNotFoundError
 from etl_core.work import InvalidUnitError, WorkUnit
 from file_processing.process import Outcome, Processor
 
-__all__ = ["LANDING_OBJECT", "LANE", "landing_object_unit", "run_unit"]
+__all__ = ["LANDING_OBJECT", "LANE", "landing_object_unit", "outcome_from_dict", "run_unit"]
 
 LANE = "file_processing"
 LANDING_OBJECT = "landing_object"
@@ -39,3 +42,15 @@ def run_unit(processor: Processor, unit: WorkUnit) -> Outcome:
         return processor.process(unit.key, force=bool(unit.params.get("force", False)))
     except ObjectNotFoundError:
         return Outcome("skipped", unit.key, detail="deleted from landing/ before it was processed")
+
+
+def outcome_from_dict(data: object) -> Outcome:
+    """The :class:`Outcome` a worker sent back as ``Outcome.to_dict()`` JSON.
+
+    Raises:
+        InvalidUnitError: ``data`` is not an outcome's JSON (field ``result``).
+    """
+    if not isinstance(data, Mapping) or not {"status", "key"} <= set(data):
+        raise InvalidUnitError(f"expected an outcome as JSON, got {data!r:.200}", field="result")
+    known = {f.name for f in fields(Outcome)}
+    return Outcome(**{name: value for name, value in data.items() if name in known})

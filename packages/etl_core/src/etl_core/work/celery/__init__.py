@@ -1,0 +1,44 @@
+"""Work units on Celery: the shared configuration, a lane's task, the executor, the worker.
+
+Needs the optional extra ``celery`` (``pip install 'etl-core[celery]'``); importing this
+package does not import Celery, building an application does (:func:`celery_app`).
+Task names and their JSON arguments are the platform's event contract (docs/events.md).
+"""
+
+from etl_core.work.celery.app import celery_app
+from etl_core.work.celery.config import (
+    BROKER_SCHEMES,
+    LaneQueues,
+    celery_config,
+    lane_queues,
+    task_name,
+    task_policy,
+)
+from etl_core.work.celery.executor import CeleryExecutor
+from etl_core.work.celery.messages import (
+    RemoteUnitError,
+    error_document,
+    result_document,
+    unit_result,
+)
+from etl_core.work.celery.task import DEAD_REASON_HEADER, LaneRunner, register_lane_task
+from etl_core.work.celery.worker import run_worker
+
+__all__ = [
+    "BROKER_SCHEMES",
+    "DEAD_REASON_HEADER",
+    "CeleryExecutor",
+    "LaneQueues",
+    "LaneRunner",
+    "RemoteUnitError",
+    "celery_app",
+    "celery_config",
+    "error_document",
+    "lane_queues",
+    "register_lane_task",
+    "result_document",
+    "run_worker",
+    "task_name",
+    "task_policy",
+    "unit_result",
+]

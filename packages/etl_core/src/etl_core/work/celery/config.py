@@ -1,0 +1,157 @@
+"""The Celery configuration every lane shares, from the runtime settings (no Celery import).
+
+One function turns :class:`~etl_core.runtime.RuntimeSettings` into Celery's settings
+mapping, so the caller that enqueues and the worker that runs a lane's tasks agree on
+the broker, the queues and the delivery guarantees:
+
+* JSON only, for the task arguments and the results (a unit is plain JSON);
+* acks late and prefetch 1: a message is acknowledged after its unit ended, so a worker
+  that dies mid-unit leaves it to be redelivered, and a worker holds one unit at a time;
+* a killed worker process rejects its message back to the queue (redelivered);
+* a visibility timeout above the hard time limit (Redis, SQS), so a unit still running
+  is never handed to a second worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from etl_core.errors import ConfigError, FieldError
+from etl_core.retry import RetryPolicy
+from etl_core.runtime import LANES, RuntimeSettings
+
+__all__ = [
+    "BROKER_SCHEMES",
+    "LaneQueues",
+    "celery_config",
+    "lane_queues",
+    "task_name",
+    "task_policy",
+]
+
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "sqs")
+"""Broker URL schemes the platform configures and tests (SQS needs ``celery[sqs]``)."""
+
+VISIBILITY_MARGIN = timedelta(minutes=10)
+"""How far the default visibility timeout lies beyond the hard time limit."""
+
+
+def task_name(lane: str) -> str:
+    """The name of ``lane``'s task that runs one work unit (``file_processing.run_unit``)."""
+    return f"{lane}.run_unit"
+
+
+def task_policy(settings: RuntimeSettings) -> RetryPolicy:
+    """How a worker retries a unit's retryable errors: ``task_attempts`` tries, backing off
+    from one second to a minute between them."""
+    return RetryPolicy(attempts=settings.task_attempts, initial_delay=1.0, max_delay=60.0)
+
+
+@dataclass(frozen=True)
+class LaneQueues:
+    """A lane's queues: the one its workers consume, and where poison messages are moved."""
+
+    work: str
+    dead: str
+
+
+def lane_queues(settings: RuntimeSettings, lane: str) -> LaneQueues:
+    """``lane``'s queue names, with the settings' ``queue_prefix``."""
+    name = f"{settings.queue_prefix}{lane}"
+    return LaneQueues(work=name, dead=f"{name}.dead")
+
+
+def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
+    """Celery's settings for ``lane`` (``app.conf.update(...)``).
+
+    Raises:
+        ConfigError: no broker, an unsupported broker scheme, no result backend for
+            SQS, or time limits and visibility timeout out of order; every field at once.
+    """
+    broker = _broker(settings)
+    soft = settings.task_soft_time_limit.total_seconds()
+    hard = settings.task_time_limit.total_seconds()
+    visibility = (
+        settings.broker_visibility_timeout or settings.task_time_limit + VISIBILITY_MARGIN
+    ).total_seconds()
+    problems = _order_problems(settings, soft, hard, visibility)
+    backend = _result_backend(settings, broker, problems)
+    if problems:
+        raise ConfigError("the Celery settings are invalid", problems)
+    queues = lane_queues(settings, lane)
+    return {
+        "broker_url": broker,
+        "result_backend": backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": soft,
+        "task_time_limit": hard,
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            # Redis: look for messages of dead workers every 10 s, not every 100 s
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        },
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+        "task_default_queue": queues.work,
+        "task_routes": {  # every lane's task to its own queue, so a lane may enqueue another's
+            task_name(other): {"queue": lane_queues(settings, other).work} for other in LANES
+        },
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+        "worker_send_task_events": False,
+        "result_expires": timedelta(days=1),
+    }
+
+
+def _broker(settings: RuntimeSettings) -> str:
+    url = settings.broker_url
+    if url is None:
+        raise ConfigError(
+            "the Celery executor and workers need a broker",
+            [FieldError("broker_url", "not set (ETL_BROKER_URL=redis://host:6379/0)")],
+        )
+    if url.scheme not in BROKER_SCHEMES:
+        expected = ", ".join(f"{s}://" for s in BROKER_SCHEMES)
+        raise ConfigError(
+            "the Celery settings are invalid",
+            [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
+        )
+    return str(url)
+
+
+def _result_backend(settings: RuntimeSettings, broker: str, problems: list[FieldError]) -> str:
+    if settings.result_backend is not None:
+        return str(settings.result_backend)
+    scheme = broker.split("://", 1)[0].lower()
+    if scheme in ("redis", "rediss"):
+        return broker
+    if scheme in ("amqp", "amqps"):
+        return "rpc://"
+    problems.append(
+        FieldError("result_backend", f"a {scheme}:// broker keeps no results: set one (redis://…)")
+    )
+    return ""
+
+
+def _order_problems(
+    settings: RuntimeSettings, soft: float, hard: float, visibility: float
+) -> list[FieldError]:
+    problems = []
+    if soft <= 0:
+        problems.append(FieldError("task_soft_time_limit", "must be positive"))
+    if hard <= soft:
+        problems.append(FieldError("task_time_limit", "must be above task_soft_time_limit"))
+    if visibility <= hard:
+        problems.append(FieldError("broker_visibility_timeout", "must be above task_time_limit"))
+    if not 1 <= settings.task_attempts <= 100:
+        problems.append(FieldError("task_attempts", "must be from 1 to 100"))
+    return problems

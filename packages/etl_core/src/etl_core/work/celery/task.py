@@ -1,0 +1,132 @@
+"""A lane's one Celery task: rebuild the unit from its JSON, run it, return its end as JSON.
+
+The worker builds the lane's context (store, contracts, settings from its own
+environment) once per worker process, on its first unit, after the fork. Each unit
+then runs through the lane's idempotent ``run_unit``:
+
+* a retryable error (:class:`~etl_core.errors.RetryableError`) is retried in the task,
+  backing off per the policy (``task_attempts``), exactly as the local executors do. Not
+  Celery's own ``retry``: its re-sent message never reports back through the ``rpc://``
+  result backend of a RabbitMQ broker, and a backoff is seconds, well inside the limits;
+* any other error is the unit's result (``failed``), never a retry: a refused input
+  is an outcome, a bug or a fatal error would fail the same way again;
+* a unit whose retryable errors outlast its attempts, or a message that is not a
+  unit at all, is a poison message: it is moved to the lane's dead-letter queue
+  (``<lane>.dead``, consumed by no worker) with the reason in its headers, and its
+  result says so. A worker of that queue re-drives them once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from etl_core.retry import RetryPolicy
+from etl_core.work.celery.config import task_name
+from etl_core.work.celery.messages import error_document, result_document
+from etl_core.work.executor import RunUnit, attempt_unit
+from etl_core.work.unit import InvalidUnitError, WorkUnit
+
+__all__ = ["DEAD_REASON_HEADER", "LaneRunner", "register_lane_task"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEAD_REASON_HEADER = "etl_dead_reason"
+"""The header of a dead-lettered message that says why it was moved there."""
+
+
+class LaneRunner:
+    """The lane's ``run_unit`` with its context, built by ``build`` on the first unit of
+    each worker process (so nothing built before a fork is shared by two processes).
+
+    ``build`` enters what it opens (store, processor) into the exit stack it is given;
+    :meth:`close` closes them when the worker process shuts down.
+    """
+
+    def __init__(self, build: Callable[[contextlib.ExitStack], RunUnit[Any]]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._run: RunUnit[Any] | None = None
+        self._opened = contextlib.ExitStack()
+
+    def __call__(self, unit: WorkUnit) -> Any:
+        with self._lock:
+            if self._run is None:
+                self._run = self._build(self._opened)
+            run = self._run
+        return run(unit)
+
+    def close(self) -> None:
+        """Close what the lane's context opened; the next unit builds it again."""
+        with self._lock:
+            self._run = None
+            self._opened.close()
+
+
+def register_lane_task(
+    app: Any,
+    lane: str,
+    build: Callable[[contextlib.ExitStack], RunUnit[T]],
+    *,
+    encode: Callable[[T], object],
+    policy: RetryPolicy,
+    dead_queue: str,
+) -> Any:
+    """Register ``lane``'s task on ``app``: units run through the ``run_unit`` that ``build``
+    returns, values go back as ``encode(value)``, retryable errors retried per ``policy``,
+    poison messages moved to ``dead_queue``.
+
+    Returns:
+        The Celery task.
+    """
+    runner = LaneRunner(build)
+    _close_on_process_shutdown(runner)
+
+    def run_unit(task: Any, unit_data: object) -> dict[str, Any]:
+        try:
+            unit = WorkUnit.from_dict(unit_data)
+        except InvalidUnitError as error:
+            _dead_letter(task, unit_data, dead_queue, error, 1)
+            return {"status": "failed", "unit": unit_data, "attempts": 1,
+                    "dead_lettered": True, "error": error_document(error)}  # fmt: skip
+        result = attempt_unit(runner, unit, policy)
+        dead = not result.ok and result.error is not None and policy.is_retryable(result.error)
+        if dead:  # retryable, and out of attempts
+            assert result.error is not None
+            _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
+        return result_document(result, encode, dead_lettered=dead)
+
+    task = app.task(  # not shared: another app of this process must not get it
+        name=task_name(lane), bind=True, max_retries=0, acks_late=True, shared=False
+    )
+    return task(run_unit)
+
+
+def _close_on_process_shutdown(runner: LaneRunner) -> None:
+    from celery.signals import worker_process_shutdown
+
+    def close(**_: object) -> None:
+        runner.close()
+
+    worker_process_shutdown.connect(close, weak=False)
+
+
+def _dead_letter(
+    task: Any, unit_data: object, dead_queue: str, error: BaseException, attempts: int
+) -> None:
+    """Move the message to the dead-letter queue: the same task, the same argument."""
+    reason = f"{type(error).__name__} after {attempts} attempt(s): {error}"
+    logger.error(
+        "work unit moved to the dead-letter queue %s: %s",
+        dead_queue,
+        reason,
+        extra={"queue": dead_queue, "attempts": attempts},
+    )
+    task.app.send_task(
+        task.name, args=[unit_data], queue=dead_queue, headers={DEAD_REASON_HEADER: reason}
+    )

@@ -1,0 +1,42 @@
+"""Run a Celery worker for one lane's queue in this process (``etl-<lane> worker``).
+
+The worker consumes only its lane's queue, never the dead-letter one. Celery's own
+signal handling applies: SIGTERM (``docker stop``) and a first Ctrl-C are a warm
+shutdown (units running finish and are acknowledged, no new one is taken; a taken
+but unstarted message goes back to the queue); SIGQUIT or a second Ctrl-C a cold one
+(units running are abandoned and redelivered later, since they were never acknowledged).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from etl_core.runtime import RuntimeSettings
+from etl_core.work.celery.config import lane_queues
+
+__all__ = ["run_worker"]
+
+
+def run_worker(app: Any, settings: RuntimeSettings, lane: str, *, concurrency: int) -> int:
+    """Consume ``lane``'s queue with ``concurrency`` worker processes until shut down.
+
+    Returns:
+        The worker's exit code (0 after a warm shutdown).
+    """
+    queue = lane_queues(settings, lane).work
+    worker = app.Worker(
+        hostname=f"{queue}@{socket.gethostname()}.{os.getpid()}",
+        queues=[queue],
+        concurrency=concurrency,
+        pool_cls="prefork",
+        loglevel=settings.log_level,
+        quiet=True,
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
+        optimization="fair",
+    )
+    worker.start()
+    return int(worker.exitcode or 0)

@@ -1,0 +1,56 @@
+"""A worker process of the test lane, as a runtime's ``worker`` command runs one.
+
+Usage: ``python celery_lane_worker.py <broker URL> <queue prefix>``. A unit's value is
+``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with a retryable
+error every time (a message that keeps failing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from etl_core.config import URL
+from etl_core.errors import RetryableError
+from etl_core.logging import configure_logging
+from etl_core.runtime import RuntimeSettings
+from etl_core.work import WorkUnit
+from etl_core.work.celery import (
+    celery_app,
+    lane_queues,
+    register_lane_task,
+    run_worker,
+    task_policy,
+)
+
+LANE = "test_lane"
+
+
+def run(unit: WorkUnit) -> dict[str, str]:
+    if unit.key.startswith("poison"):
+        raise RetryableError(f"{unit.key} never works")
+    return {"key": unit.key}
+
+
+def build(_: contextlib.ExitStack) -> object:
+    return run
+
+
+def main() -> int:
+    url, prefix = sys.argv[1:3]
+    configure_logging(level="INFO", fmt="json")
+    settings = RuntimeSettings(broker_url=URL(url), queue_prefix=prefix, task_attempts=3)
+    app = celery_app(settings, LANE)
+    register_lane_task(
+        app,
+        LANE,
+        build,  # type: ignore[arg-type]
+        encode=lambda value: value,
+        policy=task_policy(settings),
+        dead_queue=lane_queues(settings, LANE).dead,
+    )
+    return run_worker(app, settings, LANE, concurrency=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

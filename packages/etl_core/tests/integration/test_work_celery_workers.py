@@ -1,0 +1,68 @@
+"""The Celery executor with real worker processes: poison messages end in the dead-letter queue."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from etl_core.errors import RetryableError
+from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
+from etl_core.work import WorkUnit
+from etl_core.work.celery import (
+    DEAD_REASON_HEADER,
+    CeleryExecutor,
+    celery_app,
+    lane_queues,
+    task_name,
+)
+
+WORKER = Path(__file__).with_name("celery_lane_worker.py")
+LANE = "test_lane"
+
+pytestmark = pytest.mark.slow
+
+
+def start_worker(broker: TestBroker, tmp_path: Path) -> BackgroundProcess:
+    command = [sys.executable, str(WORKER), broker.url, broker.prefix]
+    worker = BackgroundProcess(command, env=os.environ, log=tmp_path / "worker.log")
+    worker.wait_for(" ready.", timeout=60)
+    return worker
+
+
+def test_a_poison_message_lands_in_the_dead_letter_queue_after_its_attempts(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    poison, fine = WorkUnit(LANE, "item", "poison-1"), WorkUnit(LANE, "item", "fine-1")
+    with start_worker(celery_broker, tmp_path):
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        results = {r.unit.key: r for r in executor.run(lambda unit: None, [poison, fine])}
+    assert (results["fine-1"].status, results["fine-1"].value) == ("succeeded", {"key": "fine-1"})
+    failed = results["poison-1"]
+    assert (failed.status, failed.attempts) == ("failed", 3)
+    assert isinstance(failed.error, RetryableError)
+    assert "poison-1 never works" in str(failed.error)
+    ((headers, body),) = celery_broker.messages(lane_queues(settings, LANE).dead)
+    assert headers[DEAD_REASON_HEADER].startswith("RetryableError after 3 attempt(s)")
+    assert headers["task"] == task_name(LANE)
+    assert body[0] == [poison.to_dict()]  # the same task and argument: re-drivable as is
+
+
+def test_a_message_that_is_no_unit_is_dead_lettered_at_once(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    app = celery_app(settings, LANE)
+    with start_worker(celery_broker, tmp_path):
+        sent = app.send_task(task_name(LANE), args=[{"lane": LANE, "kind": "item"}])
+        document = sent.get(timeout=60)
+    assert document["status"] == "failed"
+    assert document["dead_lettered"] is True
+    assert "field 'key'" in document["error"]["message"]
+    ((headers, body),) = celery_broker.messages(lane_queues(settings, LANE).dead)
+    assert "InvalidUnitError after 1 attempt(s)" in headers[DEAD_REASON_HEADER]
+    assert body[0] == [{"lane": LANE, "kind": "item"}]

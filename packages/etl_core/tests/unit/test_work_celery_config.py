@@ -1,0 +1,131 @@
+"""The shared Celery configuration and result documents: no broker needed, no Celery imported."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from datetime import timedelta
+
+import pytest
+
+from etl_core.config import URL
+from etl_core.errors import ConfigError, LeaseBusyError, MissingDependencyError, StorageError
+from etl_core.runtime import RuntimeSettings
+from etl_core.work import UnitResult, WorkUnit
+from etl_core.work.celery import (
+    RemoteUnitError,
+    celery_app,
+    celery_config,
+    lane_queues,
+    result_document,
+    task_name,
+    unit_result,
+)
+
+UNIT = WorkUnit("file_processing", "landing_object", "landing/pos/a.csv")
+
+
+def settings(**values: object) -> RuntimeSettings:
+    given = {"broker_url": URL("redis://127.0.0.1:6379/0"), **values}
+    return RuntimeSettings(**given)  # type: ignore[arg-type]
+
+
+def test_the_configuration_acks_late_takes_one_unit_at_a_time_and_speaks_json_only() -> None:
+    config = celery_config(settings(), "file_processing")
+    assert config["task_acks_late"] is True
+    assert config["task_reject_on_worker_lost"] is True
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["task_serializer"] == config["result_serializer"] == "json"
+    assert config["accept_content"] == ["json"]
+    assert config["result_backend"] == "redis://127.0.0.1:6379/0"  # the broker's Redis
+    assert config["task_soft_time_limit"] < config["task_time_limit"]
+    visibility = config["broker_transport_options"]["visibility_timeout"]
+    assert visibility == config["task_time_limit"] + 600
+
+
+def test_each_lane_task_goes_to_its_own_prefixed_queue() -> None:
+    config = celery_config(settings(queue_prefix="staging."), "file_processing")
+    assert config["task_default_queue"] == "staging.file_processing"
+    routes = config["task_routes"]
+    assert routes[task_name("data_pipeline")] == {"queue": "staging.data_pipeline"}
+    assert routes["observability.run_unit"] == {"queue": "staging.observability"}
+    assert lane_queues(settings(), "observability").dead == "observability.dead"
+
+
+def test_rabbitmq_results_come_back_over_rpc_and_sqs_needs_a_backend() -> None:
+    amqp = settings(broker_url=URL("amqp://guest:guest@127.0.0.1:5672//"))
+    assert celery_config(amqp, "file_processing")["result_backend"] == "rpc://"
+    with pytest.raises(ConfigError) as caught:
+        celery_config(settings(broker_url=URL("sqs://sqs.eu-west-1.example/")), "file_processing")
+    assert caught.value.fields == ("result_backend",)
+
+
+def test_no_broker_is_a_configuration_error_naming_the_setting() -> None:
+    with pytest.raises(ConfigError, match="ETL_BROKER_URL") as caught:
+        celery_config(RuntimeSettings(), "file_processing")
+    assert caught.value.fields == ("broker_url",)
+
+
+def test_a_broker_scheme_the_platform_does_not_configure_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        celery_config(settings(broker_url=URL("kafka://host")), "file_processing")
+    assert caught.value.fields == ("broker_url",)
+    assert "'kafka'" in str(caught.value)
+
+
+def test_limits_out_of_order_are_all_reported_at_once() -> None:
+    bad = settings(
+        task_soft_time_limit=timedelta(minutes=10),
+        task_time_limit=timedelta(minutes=5),
+        broker_visibility_timeout=timedelta(minutes=1),
+        task_attempts=0,
+    )
+    with pytest.raises(ConfigError) as caught:
+        celery_config(bad, "file_processing")
+    assert caught.value.fields == ("task_time_limit", "broker_visibility_timeout", "task_attempts")
+
+
+def test_a_platform_error_comes_back_from_a_worker_as_itself_with_its_fields() -> None:
+    error = StorageError("store down", key="landing/pos/a.csv", url="s3://b")
+    failed: UnitResult[int] = UnitResult(UNIT, "failed", error=error, attempts=3, seconds=1.5)
+    back = unit_result(result_document(failed, encode=str), UNIT, decode=int)
+    assert (back.status, back.attempts, back.seconds) == ("failed", 3, 1.5)
+    assert isinstance(back.error, StorageError)
+    assert (back.error.key, back.error.url, str(back.error)) == (
+        "landing/pos/a.csv",
+        "s3://b",
+        "store down",
+    )
+
+
+def test_an_error_that_cannot_travel_comes_back_named() -> None:
+    class OddError(LeaseBusyError):
+        pass
+
+    unjson = OddError("busy", key="k", holder=object())  # type: ignore[arg-type]
+    for error in (ValueError("odd row"), unjson):
+        failed: UnitResult[int] = UnitResult(UNIT, "failed", error=error, attempts=1)
+        back = unit_result(result_document(failed, encode=str), UNIT, decode=int)
+        assert isinstance(back.error, RemoteUnitError)
+        assert type(error).__name__ in str(back.error)
+        assert pickle.loads(pickle.dumps(back.error)).error_type == back.error.error_type
+
+
+def test_a_value_travels_through_the_lane_codec() -> None:
+    done: UnitResult[int] = UnitResult(UNIT, "succeeded", value=42, attempts=1)
+    document = result_document(done, encode=lambda v: {"n": v})
+    assert document["value"] == {"n": 42}
+    assert unit_result(document, UNIT, decode=lambda d: d["n"]).value == 42
+
+
+def test_a_result_that_is_no_document_is_refused() -> None:
+    with pytest.raises(ValueError, match="field 'result'"):
+        unit_result({"status": "maybe"}, UNIT, decode=int)
+
+
+def test_without_celery_installed_building_an_app_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "celery", None)  # what a missing package looks like
+    with pytest.raises(MissingDependencyError, match=r"etl-core\[celery\]"):
+        celery_app(settings(), "file_processing")

@@ -1,0 +1,221 @@
+"""``scan --executor celery`` with real ``worker`` processes on Redis and RabbitMQ.
+
+Every landing object is processed exactly once however its unit travels: fanned out
+to two workers, redelivered after its worker was SIGKILLed mid-publish, or left in the
+queue by a worker stopped with SIGTERM (which finishes the object in hand first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.artifacts import read_deliveries
+from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
+from etl_core.work.celery import celery_app, lane_queues, task_name
+
+BIN = Path(sys.executable).parent / "etl-file-processing"
+Orders = Callable[..., bytes]
+
+pytestmark = pytest.mark.slow
+
+# short limits, so a unit of a dead Redis worker is visible again within the test
+LIMITS = {
+    "ETL_TASK_SOFT_TIME_LIMIT": "20s",
+    "ETL_TASK_TIME_LIMIT": "25s",
+    "ETL_BROKER_VISIBILITY_TIMEOUT": "30s",
+}
+
+
+def environment(lane: Any, broker: TestBroker, **extra: str) -> dict[str, str]:
+    (lane.tmp / "scratch").mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        **broker.env(),
+        **LIMITS,
+        "ETL_STORAGE_URL": lane.store.url,
+        "ETL_CONFIG_DIR": str(lane.config_dir),
+        "ETL_WORK_DIR": str(lane.tmp / "scratch"),
+        "ETL_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+def worker(lane: Any, broker: TestBroker, name: str, **extra: str) -> BackgroundProcess:
+    command = [str(BIN), "worker", "--concurrency", "1"]
+    started = BackgroundProcess(
+        command, env=environment(lane, broker, **extra), log=lane.tmp / f"{name}.log"
+    )
+    started.wait_for(" ready.", timeout=90)
+    return started
+
+
+def scan(lane: Any, broker: TestBroker, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "scan", "--executor", "celery", *args],
+        env=environment(lane, broker),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def deliver(lane: Any, orders: Orders, days: range) -> dict[str, date]:
+    """One distinct ``orders`` file per day; its landing key and partition date."""
+    return {
+        lane.deliver(f"orders_202611{day:02d}.csv", orders(10 + day)): date(2026, 11, day)
+        for day in days
+    }
+
+
+def validated_lines(log: str, key: str) -> int:
+    return log.count(f'"event": "validated {key}"')
+
+
+def test_a_scan_fanned_out_to_two_workers_validates_every_object_once(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    keys = deliver(local_lane, orders, range(1, 9))
+    with (
+        worker(local_lane, celery_broker, "w1") as first,
+        worker(local_lane, celery_broker, "w2") as second,
+    ):
+        done = scan(local_lane, celery_broker, "--json")
+        logs = first.log(), second.log()
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"validated": 8, "quarantined": 0, "skipped": 0, "failed": 0}
+    assert sorted(o["key"] for o in summary["outcomes"]) == sorted(keys)
+    for key, day in keys.items():
+        assert sum(validated_lines(log, key) for log in logs) == 1, key
+        assert len(read_deliveries(local_lane.store, "orders", day)) == 1
+    assert all('"event": "validated ' in log for log in logs)  # both workers took some
+
+
+def test_a_unit_whose_worker_was_killed_mid_publish_is_redelivered_and_published_once(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    ((key, day),) = deliver(local_lane, orders, range(21, 22)).items()
+    data_key = "validated/orders/dt=2026-11-21/orders_20261121.csv"
+    pause = {"ETL_FAULT_AT": "member_publish:pause", "ETL_FAULT_PAUSE": "120"}
+    with worker(local_lane, celery_broker, "doomed", **pause) as doomed:
+        enqueued = scan(local_lane, celery_broker, "--no-wait")
+        assert enqueued.returncode == 0, enqueued.stderr[-3000:]
+        assert "enqueued 1 landing object(s)" in enqueued.stdout
+        doomed.wait_for("pause at member_publish", timeout=120)
+        doomed.kill_group()  # the host dies: the message was never acknowledged
+    assert local_lane.store.exists(data_key)  # half done: the data, no manifest
+    assert read_deliveries(local_lane.store, "orders", day) == []
+    with worker(local_lane, celery_broker, "heir") as heir:
+        heir.wait_for(f'"event": "validated {key}"', timeout=150)
+    (manifest,) = read_deliveries(local_lane.store, "orders", day)
+    assert manifest.data_keys == (data_key,)
+    prefix = "validated/orders/dt=2026-11-21/"
+    published = [k for k in local_lane.keys(prefix) if "/_deliveries/" not in k]
+    assert published == [data_key, data_key + ".quality.json"]
+
+
+def test_sigterm_lets_the_unit_in_hand_finish_and_leaves_the_rest_queued(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    keys = deliver(local_lane, orders, range(11, 14))
+    pause = {"ETL_FAULT_AT": "checks:pause", "ETL_FAULT_PAUSE": "3"}
+    with worker(local_lane, celery_broker, "stopped", **pause) as stopped:
+        assert scan(local_lane, celery_broker, "--no-wait").returncode == 0
+        stopped.wait_for("pause at checks", timeout=120)
+        stopped.signal(signal.SIGTERM)  # as `docker stop` does
+        assert stopped.wait(timeout=90) == 0, stopped.log()[-3000:]
+        first = stopped.log()
+    finished = [key for key in keys if validated_lines(first, key)]
+    assert len(finished) == 1  # the one in hand, and no other
+    queue = lane_queues(celery_broker.settings(), "file_processing").work
+    assert celery_broker.queue_length(queue) == 2  # nothing lost
+    with worker(local_lane, celery_broker, "next") as following:
+        for key in keys:
+            if key not in finished:
+                following.wait_for(f'"event": "validated {key}"', timeout=120)
+        second = following.log()
+    for key, day in keys.items():
+        assert validated_lines(first, key) + validated_lines(second, key) == 1, key
+        assert len(read_deliveries(local_lane.store, "orders", day)) == 1
+
+
+def test_a_message_that_is_no_landing_object_lands_in_the_dead_letter_queue(
+    local_lane: Any, celery_broker: TestBroker
+) -> None:
+    settings = celery_broker.settings()
+    bogus = {"lane": "file_processing", "kind": "landing_object"}  # no key
+    with worker(local_lane, celery_broker, "w"):
+        sent = celery_app(settings, "file_processing").send_task(
+            task_name("file_processing"), args=[bogus]
+        )
+        document = sent.get(timeout=90)
+    assert (document["status"], document["dead_lettered"]) == ("failed", True)
+    ((_, body),) = celery_broker.messages(lane_queues(settings, "file_processing").dead)
+    assert body[0] == [bogus]
+
+
+def test_no_wait_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
+    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
+    done = subprocess.run(
+        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--no-wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--no-wait needs --executor celery" in done.stderr
+
+
+def test_the_celery_executor_without_a_broker_is_a_configuration_error(local_lane: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ETL_BROKER_URL"}
+    env.update({"ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"})
+    local_lane.deliver("orders_20261101.csv", b"id,amount\n1,2.00\n")
+    done = subprocess.run(
+        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--executor", "celery"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "broker_url" in done.stderr
+    assert local_lane.store.exists("landing/vendor/orders_20261101.csv")  # nothing lost
+
+
+def test_a_following_scan_stopped_by_sigterm_revokes_what_no_worker_started(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    keys = deliver(local_lane, orders, range(15, 19))
+    pause = {"ETL_FAULT_AT": "checks:pause", "ETL_FAULT_PAUSE": "4"}
+    with worker(local_lane, celery_broker, "w", **pause) as busy:
+        command = [str(BIN), "scan", "--executor", "celery"]
+        env = environment(local_lane, celery_broker)
+        with BackgroundProcess(command, env=env, log=local_lane.tmp / "scan.log") as following:
+            busy.wait_for("pause at checks", timeout=120)
+            following.signal(signal.SIGTERM)
+            assert following.wait(timeout=90) == 143, following.log()[-3000:]
+        busy.wait_for("Discarding revoked task", timeout=60, count=3)  # dropped, not run
+        first = busy.log()
+        rescan = scan(local_lane, celery_broker, "--json")
+    assert rescan.returncode == 0, rescan.stderr[-3000:]
+    finished = [key for key in keys if validated_lines(first, key)]
+    assert len(finished) == 1  # the one in hand finished; nothing else had started
+    counts = json.loads(rescan.stdout)["counts"]
+    assert (counts["validated"], counts["failed"]) == (3, 0)  # the rest stayed in line
+    for day in keys.values():
+        assert len(read_deliveries(local_lane.store, "orders", day)) == 1
