@@ -183,6 +183,7 @@ class Server:
     walk_bytes: int
 
     def stop(self) -> None:
+        """Close the server's stdin (it then shuts down) and reap it."""
         assert self.process.stdin is not None
         self.process.stdin.close()
         try:
@@ -313,6 +314,7 @@ class Case:
 
     @property
     def label(self) -> str:
+        """``<style>, <latency> ms``."""
         return f"{self.style}, {self.latency_ms} ms"
 
 
@@ -350,6 +352,7 @@ def landed(store: Path) -> tuple[int, int, bool]:
 def run_platform(
     base: Path, server: Server, case: Case, args: argparse.Namespace, logs: Path
 ) -> harness.Result:
+    """``etl-data-pipeline ingest`` once on a fresh store; the records landed, counted back."""
     config = lay_out_platform(base, server.url, case, args)
     store = base / "store"
     cmd = [
@@ -386,6 +389,7 @@ def run_reference(
     args: argparse.Namespace,
     logs: Path,
 ) -> harness.Result:
+    """The plain loop (``kind`` ``floor``) or dlt once, under the tools' Python."""
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
     out = base / ("out.jsonl" if kind == "floor" else "dlt")
@@ -410,6 +414,7 @@ def run_reference(
 
 
 def run_ceiling(server: Server, args: argparse.Namespace, logs: Path) -> harness.Result:
+    """The server's own ceiling: raw threads reading every page, no parsing."""
     cmd = worker(Path(sys.executable), "ceiling", f"{server.url}/lat0", args.records)
     cmd.append(str(args.page_size))
     run = harness.run_child(cmd, name="ceiling", logs=logs, cwd=logs, env=child_env())
@@ -451,6 +456,7 @@ def dlt_missing(python: Path) -> str:
 
 
 def row(result: harness.Result, walk_bytes: int, floor: float | None, dlt: float | None) -> str:
+    """One table row: rates, and speed against the floor and dlt (their seconds / ours)."""
     seconds = result.seconds
     rate = result.rows / seconds if seconds and result.rows else None
     mb_s = walk_bytes / seconds / harness.MB if seconds else None
@@ -476,6 +482,7 @@ HEADER = (
 def bench_case(
     case: Case, server: Server, args: argparse.Namespace, work: Path
 ) -> dict[str, harness.Result]:
+    """Every tool on one style and latency, ``--repeat`` interleaved rounds, fastest kept."""
     base = work / f"{case.style}-{case.latency_ms}ms"
     logs = base / "logs"
     steps: list[harness.Step] = [
@@ -502,6 +509,7 @@ def bench_case(
 
 
 def main(argv: list[str]) -> int:
+    """Run the benchmark (or, with ``--worker``, one child's job); the exit code."""
     if argv[:1] == ["--worker"]:
         return run_worker(argv[1:])
     parser = argparse.ArgumentParser(prog="bench/run.py ingest", description=__doc__)
@@ -571,6 +579,8 @@ def report(
     load_before: list[str],
     load_after: list[str],
 ) -> int:
+    """Print the table, the notes and the targets; 1 when a run failed (or, with
+    ``--strict``, a target was missed)."""
     table = [HEADER]
     mb = server.walk_bytes / harness.MB
     table.append(row(top, server.walk_bytes, None, None))
@@ -597,6 +607,7 @@ def report(
 
 
 def check_case(verdicts: harness.Verdicts, case: Case, results: dict[str, harness.Result]) -> None:
+    """The target lines of one case: speed against the floor or dlt, and peak RSS."""
     platform, floor = results["platform"], results["plain loop (floor)"]
     dlt = results.get("dlt rest_api")
     if not (platform.ok and floor.ok):
