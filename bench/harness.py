@@ -52,6 +52,8 @@ class ChildRun:
     peak_rss_bytes: int
     stdout: Path
     stderr: Path
+    cpu_seconds: float = 0.0
+    """User plus system CPU time of the child (and the descendants it waited for)."""
 
     def tail(self, lines: int = 15) -> str:
         """The last lines of the child's stderr (then stdout), for error messages."""
@@ -117,7 +119,8 @@ def run_child(
         seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     # Linux reports ru_maxrss in KiB.
-    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024, out_path, err_path)
+    cpu = usage.ru_utime + usage.ru_stime
+    return ChildRun(proc.returncode, seconds, usage.ru_maxrss * 1024, out_path, err_path, cpu)
 
 
 def best_of(runs: list[ChildRun]) -> tuple[float, int]:
@@ -161,6 +164,7 @@ class Result:
     seconds: float | None = None
     peak_rss_bytes: int | None = None
     output_bytes: int | None = None
+    cpu_seconds: float | None = None
     note: str = ""
     """Why there is no measurement (skipped, failed), or what is off about it."""
     detail: str = ""
@@ -184,6 +188,7 @@ class Result:
         if run.returncode:
             return self.failed(run)
         self.seconds, self.peak_rss_bytes = run.seconds, run.peak_rss_bytes
+        self.cpu_seconds = run.cpu_seconds
         return self
 
     def failed(self, run: ChildRun, lines: int = 3) -> Result:

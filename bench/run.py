@@ -28,6 +28,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, str] = {
     "archive_members": "archive_members.py",
     "data_pipeline": "data_pipeline.py",
+    "ingest": "ingest.py",
     "file_processing": "file_processing.py",
 }
 

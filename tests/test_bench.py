@@ -51,3 +51,17 @@ def test_archive_members_benchmark_runs_again_in_a_kept_workdir(tmp_path: Path) 
         done = bench("archive_members", "--members", "3", workdir=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "validated, every member in the manifest" in done.stdout
+
+
+def test_ingest_benchmark_runs_the_platform_and_the_plain_loop_with_and_without_latency(
+    tmp_path: Path,
+) -> None:
+    done = bench(
+        "ingest", "--records", "3000", "--page-size", "500", "--latency-ms", "5", "--no-dlt",
+        workdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    platform = [line for line in done.stdout.splitlines() if line.startswith("| platform |")]
+    assert len(platform) == 4  # two styles, two latencies
+    assert all("| 3,000 |" in line for line in platform)
+    assert "offset, 5 ms: platform at least 3.0x the sequential loop" in done.stdout

@@ -36,6 +36,7 @@ from data_pipeline.ingest import (
     unit_names,
     waves,
 )
+from data_pipeline.ingest.collector import few_full_collections
 from data_pipeline.ingest.windows import open_window
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
@@ -193,7 +194,7 @@ def _ingest(
     busy: list[str] = []
     misconfigured = False  # e.g. a secret reference that does not resolve: exit 2, not 1
     try:
-        with _stop_on_signals(context):
+        with _stop_on_signals(context), few_full_collections():
             for wave in waves(plan):
                 workers = min(len(wave), MAX_PARALLEL_ENDPOINTS)
                 executor = ThreadExecutor(workers, policy=DEFAULT_POLICY.with_options(attempts=1))

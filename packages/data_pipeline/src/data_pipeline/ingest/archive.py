@@ -6,6 +6,11 @@ status, selected response headers, ETag, fetch time, size and SHA-256 of the bod
 The manifest is rewritten whole at every checkpoint, so it lists what the state
 accounts for; a page fetched again after a crash keeps its number and replaces
 itself.
+
+Pages are compressed, hashed and written by one background thread (zlib, hashlib and
+fsync let the walk go on meanwhile), at most :data:`MAX_PENDING` behind; the manifest
+waits for every page before it is written, so it only lists durable pages, and a
+failed page write fails the walk there, before any checkpoint could count it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,7 +30,10 @@ from etl_core.storage import ObjectStore
 
 __all__ = ["RunArchive"]
 
-COMPRESS_LEVEL = 6
+COMPRESS_LEVEL = 1
+"""gzip level of the pages: 1 compresses JSON about 2.5x faster than 6, for 20% more bytes."""
+MAX_PENDING = 4
+"""Pages waiting for the background writer at most (bounds the bodies held in memory)."""
 
 
 class RunArchive:
@@ -47,9 +57,28 @@ class RunArchive:
         self.pages: dict[int, dict[str, Any]] = {
             number: entry for number, entry in self._stored().items() if number < resume_at
         }
+        self._writer = ThreadPoolExecutor(1, "raw-archive")
+        self._pending: deque[Future[None]] = deque()
 
     def add(self, number: int, response: Response, *, role: str = "records") -> None:
-        """Archive ``response``'s body as page ``number`` (replacing an earlier copy)."""
+        """Archive ``response``'s body as page ``number`` (replacing an earlier copy), in the
+        background; an earlier page's failed write is raised here or by :meth:`flush`."""
+        while len(self._pending) >= MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._writer.submit(self._write, number, response, role))
+
+    def flush(self) -> None:
+        """Wait until every page added is written; raise the first failed write."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Stop the background writer (pages not yet written are dropped: no manifest
+        lists them)."""
+        self._pending.clear()
+        self._writer.shutdown(wait=True, cancel_futures=True)
+
+    def _write(self, number: int, response: Response, role: str) -> None:
         key = raw_api_page_key(self.source, self.endpoint, self.dt, self.run, number)
         self.store.write_bytes(key, gzip.compress(response.body, COMPRESS_LEVEL, mtime=0))
         self.pages[number] = {
@@ -67,6 +96,7 @@ class RunArchive:
 
     def write_manifest(self, *, status: str, records: int, chunks: int) -> None:
         """Write the manifest: the pages up to now, ``status`` (``running``/``complete``)."""
+        self.flush()  # every page it lists is durable before it is
         document = {
             "source": self.source,
             "endpoint": self.endpoint,

@@ -3,7 +3,9 @@
 A chunk is written whole (the store publishes it on close) under a name that depends
 only on the window's run and the chunk's number, so a chunk written again after a
 crash replaces itself instead of landing twice. Records are written as received
-(keys in their order, text not escaped).
+(keys in their order, text not escaped), by orjson: a float that is not JSON (NaN,
+Infinity, which the standard library reads) lands as ``null`` (the raw archive keeps
+the text as received); an integer beyond 64 bits is written by the standard library.
 """
 
 from __future__ import annotations
@@ -14,21 +16,30 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import orjson
+
 from etl_core.layout import landing_api_chunk_key
 from etl_core.storage import ObjectStore
 
 __all__ = ["encode_chunk", "write_chunk"]
 
-COMPRESS_LEVEL = 6
+COMPRESS_LEVEL = 1
+"""gzip level of the chunks: 1 compresses JSON about 2.5x faster than 6, for 20% more bytes."""
 
 
 def encode_chunk(records: Sequence[dict[str, Any]]) -> bytes:
     """``records`` as gzip JSON Lines (deterministic bytes: no timestamp in the header)."""
-    lines = b"".join(
-        json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        for record in records
-    )
+    lines = bytearray()
+    for record in records:
+        lines += _line(record)  # dropped at once: orjson's buffers would pile up in a list
     return gzip.compress(lines, COMPRESS_LEVEL, mtime=0)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def write_chunk(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from data_pipeline.errors import ApiResponseError
 
 __all__ = ["MISSING", "extract_records", "lookup", "parse_body"]
@@ -24,6 +26,9 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
 
 
 def lookup(document: object, path: str) -> Any:
@@ -48,7 +53,7 @@ def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
         ApiResponseError: the body is not JSON (the start of it is quoted).
     """
     try:
-        return json.loads(body)
+        return _decode(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         start = body[:80].decode("utf-8", "replace")
         raise ApiResponseError(
@@ -57,6 +62,19 @@ def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
             endpoint=endpoint,
             url=url,
         ) from None
+
+
+def _decode(body: bytes) -> Any:
+    """orjson, several times faster, unless the body has a number of 19 digits or more
+    (orjson reads an integer beyond 64 bits as a float: precision lost) or orjson refuses
+    it (NaN, another encoding than UTF-8): then the standard library, which names the
+    error of a body that is not JSON at all."""
+    if body.translate(_DIGITS_AS_ZERO).find(_LONG_NUMBER) < 0:  # a fast scan, unlike a regex
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
 
 
 def extract_records(

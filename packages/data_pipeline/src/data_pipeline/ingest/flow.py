@@ -273,6 +273,7 @@ class _Walk:
             return self._walk()
         finally:
             self.ahead.close()
+            self.archive.close()
 
     def _walk(self) -> tuple[WindowOutcome, EndpointState]:
         if self.endpoint.parent is not None and self.window.parents is None:
