@@ -78,6 +78,7 @@ from etl_database_schema.ledger.queries import (
     start_run,
 )
 from etl_database_schema.ledger.recorder import RunLedger
+from etl_database_schema import partitions
 
 try:
     __version__ = version("etl-database-schema")
@@ -135,6 +136,7 @@ __all__ = [
     "migrate",
     "models",
     "parse_database_url",
+    "partitions",
     "pending_migrations",
     "raising_as",
     "record_freshness",
