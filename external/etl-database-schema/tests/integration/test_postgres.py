@@ -34,7 +34,7 @@ def test_fresh_database_migrates_from_zero(run_cli: RunCli, postgres_url: str) -
     assert migrated.returncode == 0, migrated.stderr
     assert "Applying etl_ledger.0001_initial... OK" in migrated.stdout
     assert "Applying etl_retail.0001_initial... OK" in migrated.stdout
-    assert shown.stdout.count("[X]") == 3
+    assert shown.stdout.count("[X]") == 4
     assert "[ ]" not in shown.stdout
 
 

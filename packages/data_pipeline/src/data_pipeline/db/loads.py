@@ -1,21 +1,33 @@
-"""Loads of curated partitions into their tables: one partition replaced in one transaction.
+"""Loads of curated partitions into their tables: a day replaced whole, never half.
 
-A load deletes the partition's rows, then inserts the new ones: with ``COPY`` on
-PostgreSQL (Arrow writes CSV straight into it, no Python object per value), in batches
-elsewhere. Re-running a load replaces rather than duplicates; a failure leaves the
-previous rows in place. Each load is one unit of work through the door
-(:mod:`data_pipeline.db.door`).
+On PostgreSQL a curated table is partitioned by day of ``dt`` (migration
+``etl_retail.0003_partitioned_curated``): a load removes, by name, the staging tables a
+cut-short load of the day left, ``COPY``s the rows (Arrow writes CSV straight into it, no
+Python object per value) into a fresh staging table shaped like the day's partition
+(``FREEZE``: created in the same transaction), builds its indexes after the data, then,
+in one short transaction, detaches and drops the day's partition and attaches the staging
+table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
+until that commit and the new rows after it. Elsewhere (SQLite, or a table that is not
+partitioned) a load deletes the day's rows and inserts the new ones in one transaction.
+
+Either way a re-run replaces rather than duplicates and a failure at any step leaves the
+previous rows in place. A ``fence`` (the partition lease's check) runs right before the
+rows are made visible, so a writer whose lease was taken over does not replace them. Each
+load is one unit of work through the door (:mod:`data_pipeline.db.door`).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from data_pipeline.db.door import door
+from etl_core.faults import Step, fault_point
 
 __all__ = ["CURATED_TABLES", "load_batches", "load_partition", "table_columns"]
 
@@ -27,14 +39,36 @@ CURATED_TABLES = {
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
 
+Fence = Callable[[], object]
+"""Called right before a load's rows become visible; raises to stop the load."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a load writes its rows: the table itself, or a fresh staging table."""
+
+    cursor: Any
+    connection: Any
+    table: str
+    fresh: bool
+    """Created in this transaction (``COPY … (FREEZE)`` is allowed)."""
+
 
 def load_partition(
-    table: str, dt: date, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    table: str,
+    dt: date,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    fence: Fence | None = None,
 ) -> int:
-    """Replace partition ``dt`` of a curated table with ``rows``, in one transaction.
+    """Replace partition ``dt`` of a curated table with ``rows`` (see the module).
 
     ``rows`` is consumed as a stream (memory stays bounded); each row gives the values of
-    ``columns`` in order, and a ``dt`` column, if given, must equal ``dt``.
+    ``columns`` in order, and a ``dt`` column, if given, must equal ``dt``. ``fence`` is
+    called right before the rows become visible.
 
     Returns:
         The number of rows inserted.
@@ -64,13 +98,20 @@ def load_partition(
             else:
                 yield row
 
-    with _replacing(table, dt) as (cursor, connection):
-        if connection.vendor == "postgresql":
-            return _copy(cursor, connection, table, names, tagged())
-        return _insert_batches(cursor, connection, table, names, tagged())
+    with _replacing(table, dt, fence) as target:
+        if target.connection.vendor == "postgresql":
+            return _copy(target, names, tagged())
+        return _insert_batches(target, names, tagged())
 
 
-def load_batches(table: str, dt: date, columns: Sequence[str], batches: Iterable[Any]) -> int:
+def load_batches(
+    table: str,
+    dt: date,
+    columns: Sequence[str],
+    batches: Iterable[Any],
+    *,
+    fence: Fence | None = None,
+) -> int:
     """Like :func:`load_partition`, from Arrow record batches (columns named ``columns``).
 
     On PostgreSQL each batch is written as CSV by Arrow straight into ``COPY``: no
@@ -101,11 +142,11 @@ def load_batches(table: str, dt: date, columns: Sequence[str], batches: Iterable
                 yield batch.select(names).append_column("dt", day)
 
     loaded = names if "dt" in names else [*names, "dt"]
-    with _replacing(table, dt) as (cursor, connection):
-        if connection.vendor == "postgresql":
-            return _copy_csv(cursor, connection, table, loaded, tagged())
+    with _replacing(table, dt, fence) as target:
+        if target.connection.vendor == "postgresql":
+            return _copy_csv(target, loaded, tagged())
         rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
-        return _insert_batches(cursor, connection, table, loaded, rows)
+        return _insert_batches(target, loaded, rows)
 
 
 def table_columns(table: str) -> list[str]:
@@ -118,19 +159,51 @@ def table_columns(table: str) -> list[str]:
 
 
 @contextmanager
-def _replacing(table: str, dt: date) -> Iterator[tuple[Any, Any]]:
-    """A transaction in which partition ``dt`` of ``table`` has been deleted."""
+def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
+    """The target to write partition ``dt`` of ``table`` into; on a normal exit its rows
+    replace the partition's (on an error the partition is left as it was)."""
     from django.db import connection, transaction
 
     app, _ = CURATED_TABLES[table]
-    with (
-        door(_FEATURE) as schema,
-        schema.models(app),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
-        yield cursor, connection
+    with door(_FEATURE) as schema, schema.models(app):
+        partitions = schema.partitions
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                partitioned = partitions.is_partitioned(cursor, table)
+        else:
+            partitioned = False
+        if not partitioned:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
+                yield _Target(cursor, connection, table, fresh=False)
+                _fenced(fence)
+            return
+        with connection.cursor() as cursor:
+            dropped = partitions.drop_leftover_staging(cursor, table, dt)
+        if dropped:
+            logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
+        with transaction.atomic(), connection.cursor() as cursor:
+            staging = partitions.create_staging(cursor, table, dt)
+            yield _Target(cursor, connection, staging, fresh=True)
+        fault_point(Step.LOAD_INDEX)
+        with transaction.atomic(), connection.cursor() as cursor:
+            indexes = partitions.build_staging_indexes(cursor, table, staging)
+        fault_point(Step.LOAD_SWAP)
+        _fenced(fence)
+        with transaction.atomic(), connection.cursor() as cursor:
+            partitions.swap_partition(
+                cursor,
+                table,
+                dt,
+                staging,
+                indexes=indexes,
+                before_attach=lambda: fault_point(Step.LOAD_ATTACH),
+            )
+
+
+def _fenced(fence: Fence | None) -> None:
+    if fence is not None:
+        fence()
 
 
 def _fields(table: str) -> list[Any]:
@@ -176,29 +249,30 @@ def _quoted(connection: Any, name: str) -> str:
     return quoted
 
 
-def _copy(
-    cursor: Any, connection: Any, table: str, names: list[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    columns = ", ".join(_quoted(connection, name) for name in names)
+def _copy_statement(target: _Target, names: list[str], *options: str) -> str:
+    columns = ", ".join(_quoted(target.connection, name) for name in names)
+    chosen = [*options, *(["FREEZE"] if target.fresh else [])]
+    with_options = f" ({', '.join(chosen)})" if chosen else ""
+    return f"COPY {_quoted(target.connection, target.table)} ({columns}) FROM STDIN{with_options}"
+
+
+def _copy(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> int:
     count = 0
     # cursor.cursor is the psycopg 3 cursor under Django's wrapper.
-    with cursor.cursor.copy(f"COPY {_quoted(connection, table)} ({columns}) FROM STDIN") as copy:
+    with target.cursor.cursor.copy(_copy_statement(target, names)) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1
     return count
 
 
-def _copy_csv(
-    cursor: Any, connection: Any, table: str, names: list[str], batches: Iterable[Any]
-) -> int:
+def _copy_csv(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
-    columns = ", ".join(_quoted(connection, name) for name in names)
     options = pacsv.WriteOptions(include_header=False)
     count = 0
-    statement = f"COPY {_quoted(connection, table)} ({columns}) FROM STDIN (FORMAT csv)"
-    with cursor.cursor.copy(statement) as copy:
+    statement = _copy_statement(target, names, "FORMAT csv")
+    with target.cursor.cursor.copy(statement) as copy:
         for batch in batches:
             sink = io.BytesIO()
             pacsv.write_csv(batch, sink, options)
@@ -207,12 +281,11 @@ def _copy_csv(
     return count
 
 
-def _insert_batches(
-    cursor: Any, connection: Any, table: str, names: list[str], rows: Iterable[Sequence[Any]]
-) -> int:
+def _insert_batches(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> int:
+    cursor, connection = target.cursor, target.connection
     columns = ", ".join(_quoted(connection, name) for name in names)
     placeholders = ", ".join(["%s"] * len(names))
-    statement = f"INSERT INTO {_quoted(connection, table)} ({columns}) VALUES ({placeholders})"
+    statement = f"INSERT INTO {_quoted(connection, target.table)} ({columns}) VALUES ({placeholders})"
     count = 0
     batch: list[Sequence[Any]] = []
     for row in rows:
