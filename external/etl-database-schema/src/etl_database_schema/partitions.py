@@ -15,7 +15,8 @@ A load replaces a day without readers ever seeing a mix of old and new rows or n
    that attaching it needs no scan; the caller fills it with ``COPY … (FREEZE)`` in the
    same transaction and commits;
 3. :func:`build_staging_indexes` builds the parent's indexes and unique constraints on it,
-   in bulk, after the data;
+   in bulk, after the data (or :func:`staging_index_builds` on several connections at
+   once, then :func:`finish_staging_indexes`);
 4. :func:`swap_partition`, in one short transaction: detach and drop the day's partition,
    rename the staging table to it and attach it.
 
@@ -35,14 +36,17 @@ from typing import Any
 
 __all__ = [
     "PARTITION_COLUMN",
+    "INDEX_SETTINGS",
     "IndexDefinition",
     "build_staging_indexes",
     "create_staging",
     "drop_leftover_staging",
+    "finish_staging_indexes",
     "index_definitions",
     "is_partitioned",
     "partition_name",
     "partition_table",
+    "staging_index_builds",
     "staging_tables",
     "swap_partition",
     "unpartition_table",
@@ -171,25 +175,51 @@ def index_definitions(cursor: Any, table: str) -> list[IndexDefinition]:
     return definitions
 
 
-def build_staging_indexes(cursor: Any, table: str, staging: str) -> int:
-    """Build every index and unique constraint of ``table`` on ``staging``, after its data.
+def staging_index_builds(cursor: Any, table: str, staging: str) -> list[str]:
+    """``CREATE INDEX`` statements for every index of ``table``, on ``staging``.
 
-    Each becomes ``<staging>_<n>`` (renamed to ``<partition>_<n>`` by :func:`swap_partition`);
-    attaching then adopts them instead of building its own. Returns how many were built.
+    Each becomes ``<staging>_<n>`` (renamed to ``<partition>_<n>`` by :func:`swap_partition`).
+    They may run at the same time on several connections (each takes a ``SHARE`` lock);
+    run each in a transaction that began with :data:`INDEX_SETTINGS`, then
+    :func:`finish_staging_indexes`.
     """
-    cursor.execute(f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'")
+    return [
+        f"CREATE {'UNIQUE ' if index.unique else ''}INDEX {_quoted(f'{staging}_{number}')} "
+        f"ON {_quoted(staging)} {index.using}"
+        for number, index in enumerate(index_definitions(cursor, table))
+    ]
+
+
+INDEX_SETTINGS = f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"
+"""Run first in the transaction of an index build: its sort stays in memory."""
+
+
+def finish_staging_indexes(cursor: Any, table: str, staging: str) -> int:
+    """Turn the staging indexes that back a primary key or unique constraint of ``table``
+    into those constraints (no scan: the index is there), and analyse ``staging``.
+
+    Attaching then adopts every index instead of building its own. Returns how many
+    indexes ``staging`` has for ``table``'s.
+    """
     definitions = index_definitions(cursor, table)
     for number, index in enumerate(definitions):
-        name = _quoted(f"{staging}_{number}")
         if index.constraint:
+            kind = "PRIMARY KEY" if index.constraint.startswith("PRIMARY KEY") else "UNIQUE"
+            name = _quoted(f"{staging}_{number}")
             cursor.execute(
-                f"ALTER TABLE {_quoted(staging)} ADD CONSTRAINT {name} {index.constraint}"
+                f"ALTER TABLE {_quoted(staging)} ADD CONSTRAINT {name} {kind} USING INDEX {name}"
             )
-        else:
-            unique = "UNIQUE " if index.unique else ""
-            cursor.execute(f"CREATE {unique}INDEX {name} ON {_quoted(staging)} {index.using}")
     cursor.execute(f"ANALYZE {_quoted(staging)}")
     return len(definitions)
+
+
+def build_staging_indexes(cursor: Any, table: str, staging: str) -> int:
+    """Build every index and unique constraint of ``table`` on ``staging``, one after the
+    other in the cursor's transaction; returns how many (see :func:`staging_index_builds`)."""
+    cursor.execute(INDEX_SETTINGS)
+    for statement in staging_index_builds(cursor, table, staging):
+        cursor.execute(statement)
+    return finish_staging_indexes(cursor, table, staging)
 
 
 def _attached_partitions(cursor: Any, table: str) -> dict[str, str]:

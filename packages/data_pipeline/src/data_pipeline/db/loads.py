@@ -18,9 +18,13 @@ load is one unit of work through the door (:mod:`data_pipeline.db.door`).
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,6 +42,9 @@ CURATED_TABLES = {
 """Curated table → (app label, model name) of the schema; loads may write only these."""
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
+_INDEX_BUILDERS = 2
+"""A staging table's indexes built at the same time (each with PostgreSQL's own parallel
+sort workers, ``max_parallel_maintenance_workers``)."""
 
 Fence = Callable[[], object]
 """Called right before a load's rows become visible; raises to stop the load."""
@@ -182,16 +189,18 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
             dropped = partitions.drop_leftover_staging(cursor, table, dt)
         if dropped:
             logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
+        clock = [time.monotonic()]
         with transaction.atomic(), connection.cursor() as cursor:
             staging = partitions.create_staging(cursor, table, dt)
             yield _Target(cursor, connection, staging, fresh=True)
+        clock.append(time.monotonic())
         fault_point(Step.LOAD_INDEX)
-        with transaction.atomic(), connection.cursor() as cursor:
-            indexes = partitions.build_staging_indexes(cursor, table, staging)
+        indexes = _build_indexes(schema, app, table, staging)
+        clock.append(time.monotonic())
         fault_point(Step.LOAD_SWAP)
         _fenced(fence)
         with transaction.atomic(), connection.cursor() as cursor:
-            partitions.swap_partition(
+            replaced = partitions.swap_partition(
                 cursor,
                 table,
                 dt,
@@ -199,6 +208,50 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
                 indexes=indexes,
                 before_attach=lambda: fault_point(Step.LOAD_ATTACH),
             )
+        clock.append(time.monotonic())
+        copy, build, swap = (round(b - a, 3) for a, b in itertools.pairwise(clock))
+        logger.info(
+            "partition swapped",
+            extra={
+                "partition": partitions.partition_name(table, dt),
+                "replaced": replaced,
+                "copy_seconds": copy,
+                "index_seconds": build,
+                "swap_seconds": swap,
+            },
+        )
+
+
+def _build_indexes(schema: Any, app: str, table: str, staging: str) -> int:
+    """Build the staging table's indexes, up to :data:`_INDEX_BUILDERS` at a time (each on
+    a connection of its own thread), then make the constraints of those that back one."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        builds = schema.partitions.staging_index_builds(cursor, table, staging)
+    workers = max(1, min(_INDEX_BUILDERS, len(builds)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-index") as pool:
+        for _ in pool.map(functools.partial(_build_index, app), builds):
+            pass
+    with transaction.atomic(), connection.cursor() as cursor:
+        indexes: int = schema.partitions.finish_staging_indexes(cursor, table, staging)
+    return indexes
+
+
+def _build_index(app: str, statement: str) -> None:
+    from django.db import connection, transaction
+
+    try:
+        with (
+            door(_FEATURE) as schema,
+            schema.models(app),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(schema.partitions.INDEX_SETTINGS)
+            cursor.execute(statement)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def _fenced(fence: Fence | None) -> None:
