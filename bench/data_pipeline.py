@@ -628,7 +628,9 @@ def targets(results: list[Result]) -> tuple[list[str], bool]:
                 f"{ratio:.2f}x ({r.seconds:.2f} s vs {floor.seconds:.2f} s, same run)"
             )
         else:
-            lines.append(f"  n/a    load vs bare COPY ({r.size:,} rows): the floor was not measured")
+            lines.append(
+                f"  n/a    load vs bare COPY ({r.size:,} rows): the floor was not measured"
+            )
     if not loads:
         reason = next((r.note for r in results if r.tool == LOAD), "not run")
         lines.append(f"  n/a    load rows/s: {reason}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from etl_database_schema import partitions
 from etl_database_schema.bootstrap import (
     DATABASE_URL_ENV,
     DATABASE_URL_VARIABLES,
@@ -78,7 +79,6 @@ from etl_database_schema.ledger.queries import (
     start_run,
 )
 from etl_database_schema.ledger.recorder import RunLedger
-from etl_database_schema import partitions
 
 try:
     __version__ = version("etl-database-schema")

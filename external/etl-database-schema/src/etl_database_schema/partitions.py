@@ -35,8 +35,8 @@ from datetime import date, timedelta
 from typing import Any
 
 __all__ = [
-    "PARTITION_COLUMN",
     "INDEX_SETTINGS",
+    "PARTITION_COLUMN",
     "IndexDefinition",
     "build_staging_indexes",
     "create_staging",
@@ -229,7 +229,7 @@ def _attached_partitions(cursor: Any, table: str) -> dict[str, str]:
         "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(%s)",
         [_quoted(table)],
     )
-    return {name: bound for name, bound in cursor.fetchall()}
+    return dict(cursor.fetchall())
 
 
 def swap_partition(
@@ -267,9 +267,7 @@ def swap_partition(
             f"{dt} or no table of that name (rename or drop it)"
         )
     for default in (n for n, bound in partitions.items() if bound == "DEFAULT"):
-        cursor.execute(
-            f"DELETE FROM {_quoted(default)} WHERE {PARTITION_COLUMN} = {_day(dt)}"
-        )
+        cursor.execute(f"DELETE FROM {_quoted(default)} WHERE {PARTITION_COLUMN} = {_day(dt)}")
     if before_attach is not None:
         before_attach()
     cursor.execute(f"ALTER TABLE {_quoted(staging)} RENAME TO {_quoted(name)}")
@@ -281,9 +279,7 @@ def swap_partition(
         f"ALTER TABLE {_quoted(table)} ATTACH PARTITION {_quoted(name)} "
         f"FOR VALUES FROM ({_day(dt)}) TO ({_day(dt + timedelta(1))})"
     )
-    cursor.execute(
-        f"ALTER TABLE {_quoted(name)} DROP CONSTRAINT {_quoted(_bound_check(staging))}"
-    )
+    cursor.execute(f"ALTER TABLE {_quoted(name)} DROP CONSTRAINT {_quoted(_bound_check(staging))}")
     return replaced
 
 
@@ -317,12 +313,13 @@ def partition_table(cursor: Any, table: str) -> int:
     old = f"{table}_unpartitioned"
     definitions = index_definitions(cursor, table)
     for index in definitions:
-        if index.unique and not index.constraint.startswith("PRIMARY KEY"):
-            if not re.search(rf"\b{PARTITION_COLUMN}\b", index.using + index.constraint):
-                raise ValueError(
-                    f"{table}: unique index {index.name} lacks {PARTITION_COLUMN}; expected "
-                    f"every unique key of a partitioned table to include it"
-                )
+        primary = index.constraint.startswith("PRIMARY KEY")
+        keyed = re.search(rf"\b{PARTITION_COLUMN}\b", index.using + index.constraint)
+        if index.unique and not primary and not keyed:
+            raise ValueError(
+                f"{table}: unique index {index.name} lacks {PARTITION_COLUMN}; expected "
+                f"every unique key of a partitioned table to include it"
+            )
     cursor.execute(f"ALTER TABLE {_quoted(table)} RENAME TO {_quoted(old)}")
     _drop_indexes(cursor, old, definitions)
     cursor.execute(f"SELECT coalesce(max(id), 0) FROM {_quoted(old)}")
@@ -340,7 +337,9 @@ def partition_table(cursor: Any, table: str) -> int:
     )
     for index in definitions:
         _create_index(cursor, table, index, primary=("id", PARTITION_COLUMN))
-    cursor.execute(f"CREATE TABLE {_quoted(table + '_default')} PARTITION OF {_quoted(table)} DEFAULT")
+    cursor.execute(
+        f"CREATE TABLE {_quoted(table + '_default')} PARTITION OF {_quoted(table)} DEFAULT"
+    )
     cursor.execute(f"SELECT DISTINCT {PARTITION_COLUMN} FROM {_quoted(old)} ORDER BY 1")
     days = [row[0] for row in cursor.fetchall()]
     for day in days:

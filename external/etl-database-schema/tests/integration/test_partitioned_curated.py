@@ -65,7 +65,10 @@ def test_populated_curated_tables_are_partitioned_by_day_without_losing_rows(
     before = run_cli("migrate", "--database-url", postgres_url, "etl_retail", "0001")
     assert before.returncode == 0, before.stderr
     _populate(postgres_url)
-    rows = {table: _rows(postgres_url, table) for table in ("retail_sales_transaction", "retail_daily_sales")}
+    rows = {
+        table: _rows(postgres_url, table)
+        for table in ("retail_sales_transaction", "retail_daily_sales")
+    }
 
     migrated = run_cli("migrate", "--database-url", postgres_url)
 
@@ -75,7 +78,9 @@ def test_populated_curated_tables_are_partitioned_by_day_without_losing_rows(
         assert _rows(postgres_url, table) == kept
         kind, key, parts = _shape(postgres_url, table)
         assert (kind, sorted(key)) == ("p", ["dt", "id"])
-        assert parts == sorted([f"{table}_default", *(f"{table}_p{d.replace('-', '')}" for d in DAYS)])
+        assert parts == sorted(
+            [f"{table}_default", *(f"{table}_p{d.replace('-', '')}" for d in DAYS)]
+        )
     created = run_python(
         f"""
         import etl_database_schema as s

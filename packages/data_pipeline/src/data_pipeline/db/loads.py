@@ -338,7 +338,9 @@ def _insert_batches(target: _Target, names: list[str], rows: Iterable[Sequence[A
     cursor, connection = target.cursor, target.connection
     columns = ", ".join(_quoted(connection, name) for name in names)
     placeholders = ", ".join(["%s"] * len(names))
-    statement = f"INSERT INTO {_quoted(connection, target.table)} ({columns}) VALUES ({placeholders})"
+    statement = (
+        f"INSERT INTO {_quoted(connection, target.table)} ({columns}) VALUES ({placeholders})"
+    )
     count = 0
     batch: list[Sequence[Any]] = []
     for row in rows:
