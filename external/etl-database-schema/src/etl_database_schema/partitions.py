@@ -196,10 +196,12 @@ INDEX_SETTINGS = f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"
 
 def finish_staging_indexes(cursor: Any, table: str, staging: str) -> int:
     """Turn the staging indexes that back a primary key or unique constraint of ``table``
-    into those constraints (no scan: the index is there), and analyse ``staging``.
+    into those constraints (no scan: the index is there).
 
     Attaching then adopts every index instead of building its own. Returns how many
-    indexes ``staging`` has for ``table``'s.
+    indexes ``staging`` has for ``table``'s. The new partition is not analysed here (the
+    index builds record its row count; autovacuum analyses a table this many rows were
+    written to within ``autovacuum_naptime``), which keeps the load short.
     """
     definitions = index_definitions(cursor, table)
     for number, index in enumerate(definitions):
@@ -209,7 +211,6 @@ def finish_staging_indexes(cursor: Any, table: str, staging: str) -> int:
             cursor.execute(
                 f"ALTER TABLE {_quoted(staging)} ADD CONSTRAINT {name} {kind} USING INDEX {name}"
             )
-    cursor.execute(f"ANALYZE {_quoted(staging)}")
     return len(definitions)
 
 
