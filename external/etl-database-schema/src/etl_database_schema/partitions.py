@@ -240,6 +240,7 @@ def swap_partition(
     staging: str,
     *,
     indexes: int,
+    lock_timeout_ms: int = 2000,
     before_attach: Callable[[], None] | None = None,
 ) -> bool:
     """Replace partition ``dt`` of ``table`` with ``staging``; returns whether one was replaced.
@@ -249,13 +250,16 @@ def swap_partition(
     built by :func:`build_staging_indexes`) is renamed to the partition and attached.
     Readers wait for the commit (detaching locks the table) and then see the new rows;
     until it they see the old ones. ``before_attach`` runs between the drop and the
-    attach (fault injection in tests).
+    attach (fault injection in tests). Waiting for a lock is bounded by
+    ``lock_timeout_ms`` (SQLSTATE ``55P03`` past it): a query that holds the table for
+    long must not make every other reader queue behind the swap; retry later.
 
     Raises:
         ValueError: a table with the partition's name exists but is not a partition of
             ``table`` (it is left alone).
     """
     name = partition_name(table, dt)
+    cursor.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
     partitions = _attached_partitions(cursor, table)
     replaced = name in partitions
     if replaced:

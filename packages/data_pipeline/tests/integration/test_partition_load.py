@@ -174,3 +174,40 @@ def test_a_load_killed_at_a_step_keeps_the_old_day_and_the_next_load_completes(
     assert day_rows(postgres_url) == [("again", 2200)]
     assert staging_tables(postgres_url) == []
     assert partition_shape(postgres_url)[:2] == (4, 4)
+
+
+def test_a_swap_waiting_behind_a_long_query_gives_way_and_tries_again(postgres_url: str) -> None:
+    first = load(postgres_url, "old:1000")
+    assert first.returncode == 0, first.stderr
+    holding, blocked = threading.Event(), threading.Event()
+
+    def long_query() -> None:
+        """Hold the table until the swap waits for it, then 2.5 s more (> one lock wait)."""
+        with psycopg.connect(postgres_url) as con, psycopg.connect(postgres_url) as watch:
+            con.execute(f"SELECT count(*) FROM {TABLE} WHERE dt = %s", [DAY])
+            holding.set()
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and not blocked.is_set():
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                ).fetchone()
+                watch.rollback()
+                if waiting and waiting[0]:
+                    blocked.set()
+                else:
+                    time.sleep(0.05)
+            time.sleep(2.5)
+
+    reader = threading.Thread(target=long_query)
+    reader.start()
+    try:
+        assert holding.wait(30)
+        done = load(postgres_url, "new:1500")
+    finally:
+        reader.join(timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert blocked.is_set()
+    assert "partition swap waited 2000 ms for the table's lock; trying again" in done.stderr
+    assert day_rows(postgres_url) == [("new", 1500)]

@@ -42,6 +42,10 @@ CURATED_TABLES = {
 """Curated table → (app label, model name) of the schema; loads may write only these."""
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
+_SWAP_LOCK_TIMEOUT_MS = 2000
+"""How long the swap waits for the table's lock (readers queue behind it meanwhile)."""
+_SWAP_ATTEMPTS = 5
+_LOCK_TIMEOUT = "55P03"  # lock_not_available
 _INDEX_BUILDERS = 2
 """A staging table's indexes built at the same time (each with PostgreSQL's own parallel
 sort workers, ``max_parallel_maintenance_workers``)."""
@@ -199,15 +203,7 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
         clock.append(time.monotonic())
         fault_point(Step.LOAD_SWAP)
         _fenced(fence)
-        with transaction.atomic(), connection.cursor() as cursor:
-            replaced = partitions.swap_partition(
-                cursor,
-                table,
-                dt,
-                staging,
-                indexes=indexes,
-                before_attach=lambda: fault_point(Step.LOAD_ATTACH),
-            )
+        replaced = _swap(partitions, table, dt, staging, indexes)
         clock.append(time.monotonic())
         copy, build, swap = (round(b - a, 3) for a, b in itertools.pairwise(clock))
         logger.info(
@@ -220,6 +216,39 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
                 "swap_seconds": swap,
             },
         )
+
+
+def _swap(partitions: Any, table: str, dt: date, staging: str, indexes: int) -> bool:
+    """Swap the staging table in; a swap that waited too long for the table's lock (a
+    long query on it) is rolled back and tried again, up to :data:`_SWAP_ATTEMPTS` times."""
+    from django.db import OperationalError, connection, transaction
+
+    attempt = 1
+    while True:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                replaced: bool = partitions.swap_partition(
+                    cursor,
+                    table,
+                    dt,
+                    staging,
+                    indexes=indexes,
+                    lock_timeout_ms=_SWAP_LOCK_TIMEOUT_MS,
+                    before_attach=lambda: fault_point(Step.LOAD_ATTACH),
+                )
+            return replaced
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT or (
+                attempt == _SWAP_ATTEMPTS
+            ):
+                raise
+            logger.warning(
+                "partition swap waited %d ms for the table's lock; trying again",
+                _SWAP_LOCK_TIMEOUT_MS,
+                extra={"attempt": attempt, "table": table},
+            )
+            time.sleep(0.5 * attempt)
+            attempt += 1
 
 
 def _build_indexes(schema: Any, app: str, table: str, staging: str) -> int:
