@@ -57,6 +57,7 @@ PARTITION_COLUMN = "dt"
 _MAX_IDENTIFIER = 63
 _INDEX_MEMORY = "256MB"
 """``maintenance_work_mem`` while a staging table's indexes are built (sorts stay in memory)."""
+_INDEX_WORKERS = 4
 _INDEX_DEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ (USING .*)$")
 
 
@@ -180,7 +181,7 @@ def staging_index_builds(cursor: Any, table: str, staging: str) -> list[str]:
 
     Each becomes ``<staging>_<n>`` (renamed to ``<partition>_<n>`` by :func:`swap_partition`).
     They may run at the same time on several connections (each takes a ``SHARE`` lock);
-    run each in a transaction that began with :data:`INDEX_SETTINGS`, then
+    run each in a transaction that began with the :data:`INDEX_SETTINGS`, then
     :func:`finish_staging_indexes`.
     """
     return [
@@ -190,8 +191,12 @@ def staging_index_builds(cursor: Any, table: str, staging: str) -> list[str]:
     ]
 
 
-INDEX_SETTINGS = f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'"
-"""Run first in the transaction of an index build: its sort stays in memory."""
+INDEX_SETTINGS = (
+    f"SET LOCAL maintenance_work_mem = '{_INDEX_MEMORY}'",
+    f"SET LOCAL max_parallel_maintenance_workers = {_INDEX_WORKERS}",
+)
+"""Run first in the transaction of an index build: its sort stays in memory and is shared
+by up to that many parallel workers (still bounded by the server's ``max_parallel_workers``)."""
 
 
 def finish_staging_indexes(cursor: Any, table: str, staging: str) -> int:
@@ -217,7 +222,8 @@ def finish_staging_indexes(cursor: Any, table: str, staging: str) -> int:
 def build_staging_indexes(cursor: Any, table: str, staging: str) -> int:
     """Build every index and unique constraint of ``table`` on ``staging``, one after the
     other in the cursor's transaction; returns how many (see :func:`staging_index_builds`)."""
-    cursor.execute(INDEX_SETTINGS)
+    for setting in INDEX_SETTINGS:
+        cursor.execute(setting)
     for statement in staging_index_builds(cursor, table, staging):
         cursor.execute(statement)
     return finish_staging_indexes(cursor, table, staging)

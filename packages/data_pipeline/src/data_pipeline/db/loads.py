@@ -177,45 +177,60 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
 
     app, _ = CURATED_TABLES[table]
     with door(_FEATURE) as schema, schema.models(app):
-        partitions = schema.partitions
+        partitioned = False
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                partitioned = partitions.is_partitioned(cursor, table)
-        else:
-            partitioned = False
+                partitioned = schema.partitions.is_partitioned(cursor, table)
         if not partitioned:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
                 yield _Target(cursor, connection, table, fresh=False)
                 _fenced(fence)
             return
-        with connection.cursor() as cursor:
-            dropped = partitions.drop_leftover_staging(cursor, table, dt)
-        if dropped:
-            logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
-        clock = [time.monotonic()]
-        with transaction.atomic(), connection.cursor() as cursor:
-            staging = partitions.create_staging(cursor, table, dt)
-            yield _Target(cursor, connection, staging, fresh=True)
-        clock.append(time.monotonic())
-        fault_point(Step.LOAD_INDEX)
-        indexes = _build_indexes(schema, app, table, staging)
-        clock.append(time.monotonic())
-        fault_point(Step.LOAD_SWAP)
-        _fenced(fence)
-        replaced = _swap(partitions, table, dt, staging, indexes)
-        clock.append(time.monotonic())
-        copy, build, swap = (round(b - a, 3) for a, b in itertools.pairwise(clock))
-        logger.info(
-            "partition swapped",
-            extra={
-                "partition": partitions.partition_name(table, dt),
-                "replaced": replaced,
-                "copy_seconds": copy,
-                "index_seconds": build,
-                "swap_seconds": swap,
-            },
-        )
+        started = time.monotonic()
+        with _staging(schema, table, dt) as target:
+            yield target
+        _swap_in(schema, app, table, dt, target.table, fence, started)
+
+
+@contextmanager
+def _staging(schema: Any, table: str, dt: date) -> Iterator[_Target]:
+    """A fresh staging table for the day (leftovers of a cut-short load dropped first),
+    created in the transaction that fills it, committed on a normal exit."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        dropped = schema.partitions.drop_leftover_staging(cursor, table, dt)
+    if dropped:
+        logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
+    with transaction.atomic(), connection.cursor() as cursor:
+        staging = schema.partitions.create_staging(cursor, table, dt)
+        yield _Target(cursor, connection, staging, fresh=True)
+
+
+def _swap_in(
+    schema: Any, app: str, table: str, dt: date, staging: str, fence: Fence | None, started: float
+) -> None:
+    """Index the filled staging table, check the fence, swap it in for the day's partition."""
+    clock = [started, time.monotonic()]
+    fault_point(Step.LOAD_INDEX)
+    indexes = _build_indexes(schema, app, table, staging)
+    clock.append(time.monotonic())
+    fault_point(Step.LOAD_SWAP)
+    _fenced(fence)
+    replaced = _swap(schema.partitions, table, dt, staging, indexes)
+    clock.append(time.monotonic())
+    copy, build, swap = (round(b - a, 3) for a, b in itertools.pairwise(clock))
+    logger.info(
+        "partition swapped",
+        extra={
+            "partition": schema.partitions.partition_name(table, dt),
+            "replaced": replaced,
+            "copy_seconds": copy,
+            "index_seconds": build,
+            "swap_seconds": swap,
+        },
+    )
 
 
 def _swap(partitions: Any, table: str, dt: date, staging: str, indexes: int) -> bool:
@@ -277,7 +292,8 @@ def _build_index(app: str, statement: str) -> None:
             transaction.atomic(),
             connection.cursor() as cursor,
         ):
-            cursor.execute(schema.partitions.INDEX_SETTINGS)
+            for setting in schema.partitions.INDEX_SETTINGS:
+                cursor.execute(setting)
             cursor.execute(statement)
     finally:
         connection.close()  # this thread's own connection
