@@ -5,14 +5,16 @@ large. The layout (architecture section 3) puts almost every object under a ``dt
 partition folder (:data:`~etl_core.layout.PARTITIONED_ZONES`), and data lands in the recent
 partitions, so a :class:`StorageIndex` keeps a tally per partition and per cycle lists only:
 
-- the recent partitions of every dataset it knows (the contracts' and the ones the last
-  reconcile found): ``storage_recent_days`` dates up to today, plus tomorrow, each through
+- the recent partitions of every dataset it knows (the contracts', with the raw pages of
+  the API endpoint feeding one, and the ones the last reconcile found):
+  ``storage_recent_days`` dates up to today, plus tomorrow, each through
   :func:`~etl_core.layout.partition_prefix`, several prefixes at once;
 - ``landing/``, whose drops have no date folder and whose age is what freshness is about.
 
 Every ``storage_reconcile_interval`` it lists every zone whole (zones in parallel) and
 starts over from that. Between two reconciles it cannot see a change to an older partition
-(a backfill, a deletion) nor to ``_state/``: their tallies are the reconcile's. Quarantine
+(a backfill, a deletion), to ``_state/``, nor a dataset no contract names that appeared
+since: their tallies are the reconcile's. Quarantine
 records are read once per key and ETag (open ones counted by reason). Memory grows with
 the partitions and quarantine records, never with the objects listed.
 """
@@ -353,6 +355,9 @@ class StorageIndex:
         known = {(a.zone, a.dataset) for a in previous.areas if a.dt is not None}
         for contract in self.contracts:
             known.update((zone, contract.dataset) for zone in (VALIDATED, QUARANTINE, CURATED))
+            source = contract.source.strip("/").split("/")
+            if len(source) == 3 and source[0] == API:  # fed by an API endpoint: its raw pages
+                known.add((RAW, "/".join(source)))
         known.add((QUARANTINE, UNKNOWN_DATASET))
         return known
 
