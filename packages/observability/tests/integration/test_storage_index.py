@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import random
 import re
 import tempfile
@@ -149,9 +148,7 @@ class Layout:
             )
             for n in range(-(RECENT_DAYS - 1), 2)
         }
-        changeable = sorted(
-            k for k in self.keys if k.startswith("landing/") or k.startswith(tuple(recent))
-        )
+        changeable = sorted(k for k in self.keys if k.startswith(("landing/", *recent)))
         for key in self.rng.sample(changeable, k=min(len(changeable), 4)):
             if self.rng.random() < 0.5:
                 self.store.delete(key)
@@ -242,7 +239,8 @@ def test_s3_and_the_local_store_give_the_same_metrics(
                 [
                     line
                     for line in render_prometheus(registry).splitlines()
-                    if "age_seconds{" not in line and "_seconds " not in line
+                    if "age_seconds{" not in line
+                    and "_seconds " not in line
                     and "collection_seconds" not in line
                 ]
             )
@@ -357,9 +355,7 @@ def test_the_status_carries_storage_and_the_page_draws_it(tmp_path: Path) -> Non
         store.write_bytes(partition_prefix("curated", "pos", today) + "part-0.parquet", b"p" * 99)
         layout = Layout(store, random.Random(0), today)
         layout.record("pos", today, "refused.csv")
-        service = StatusService(
-            [CONTRACTS[0]], store, _Clock(now), interval=timedelta(minutes=1)
-        )
+        service = StatusService([CONTRACTS[0]], store, _Clock(now), interval=timedelta(minutes=1))
         snapshot = service.refresh()
 
     status = json.loads(snapshot.status)
