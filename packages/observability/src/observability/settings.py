@@ -33,9 +33,9 @@ class ObservabilitySettings(RuntimeSettings):
     """How often an open alert is told again (0: never); acknowledged ones are not."""
     alert_delivery_deadline: timedelta = timedelta(minutes=5)
     """How long a failing delivery is retried (with backoff); ``check`` waits at most this."""
-    storage_recent_days: int = 3
-    """Partition dates listed every cycle for the storage metrics (today and the days before,
-    plus tomorrow); older partitions are counted by the reconcile."""
+    storage_recent_days: int = 2
+    """Partition dates listed every cycle for the storage metrics: today and the days before
+    it (2: yesterday too), plus tomorrow; older partitions are counted by the reconcile."""
     storage_reconcile_interval: timedelta = timedelta(hours=1)
     """How often ``serve`` lists the whole store again (what the recent listing cannot see)."""
     storage_list_workers: int = 8

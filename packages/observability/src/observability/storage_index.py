@@ -265,7 +265,7 @@ class StorageIndex:
         store: ObjectStore,
         contracts: Sequence[Contract] = (),
         *,
-        recent_days: int = 3,
+        recent_days: int = 2,
         reconcile_interval: timedelta = timedelta(hours=1),
         workers: int = 8,
     ) -> None:
