@@ -4,7 +4,8 @@ A cycle (listings, monitors, rendering the metrics text, the status JSON and the
 Python work that holds the GIL; run in a thread beside the HTTP server, it makes scrapes
 wait for it. :class:`CycleProcess` runs the cycles of a
 :class:`~observability.service.StatusService` in a child process (started with ``spawn``:
-no thread or lock of the server is copied into it) and receives each cycle's snapshot,
+no thread or lock of the server is copied into it; ``nice`` 10, so on a busy machine the
+server's requests get the CPU first) and receives each cycle's snapshot,
 already rendered, over a pipe. A request then costs one reference read in a process
 doing nothing else.
 
@@ -17,8 +18,10 @@ and waits for it; Ctrl-C and SIGTERM reach the child through the server, never d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -43,6 +46,8 @@ __all__ = ["CycleProcess", "ServiceFactory"]
 logger = logging.getLogger(__name__)
 ServiceFactory = Callable[[], "StatusService"]
 """Builds the service in the child; must pickle (a module-level function, a partial of one)."""
+CHILD_NICENESS = 10
+"""How much lower the child's CPU priority is than the server's (``nice``)."""
 MAX_RESTART_PAUSE = 60.0
 """The longest pause before a dead child is started again (seconds)."""
 
@@ -169,6 +174,8 @@ class CycleProcess:
 def _child_main(factory: ServiceFactory, sending: Connection, stop: Any) -> None:
     """The child: build the service, run its cycles, send each snapshot, until ``stop``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when the cycles stop
+    with contextlib.suppress(OSError):  # background work: the server's requests come first
+        os.nice(CHILD_NICENESS)
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         service = factory()
