@@ -53,6 +53,7 @@ from etl_core.layout import (
 from etl_core.metrics import Registry
 from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
+from observability.inventory import dataset_of
 
 __all__ = [
     "UNREADABLE_RECORD",
@@ -61,7 +62,6 @@ __all__ = [
     "StorageSnapshot",
     "StorageTotals",
     "Tally",
-    "dataset_of",
     "record_storage_metrics",
 ]
 
@@ -72,18 +72,6 @@ UNREADABLE_RECORD = "(unreadable record)"
 """The reason a quarantine record that cannot be read is counted under (its key is logged)."""
 LIVE_ZONES: tuple[str, ...] = (LANDING,)
 """Zones without partition folders listed whole every cycle."""
-
-
-def dataset_of(zone: str, key: str) -> str:
-    """The dataset (or source) an object is reported under, from its key's layout.
-
-    ``raw/api/<source>/…`` is reported per source (``api/<source>``), a key directly in a
-    zone under ``(zone root)``.
-    """
-    parts = key.split("/")
-    if zone == RAW and len(parts) > 3 and parts[1] == API:
-        return f"{API}/{parts[2]}"
-    return parts[1] if len(parts) > 2 else "(zone root)"
 
 
 @dataclass(frozen=True)
