@@ -71,6 +71,7 @@ SCRAPE_BASE = "scrape/"
 REGION = "us-east-1"
 PATHS = ("/metrics", "/api/status")
 MOTO_NICENESS = 10
+STAMP = b"\netl_observability_evaluation_timestamp_seconds "
 IN_PROCESS = "during cycles, in-process (before)"
 CONTRACT = """
 dataset = "{dataset}"
@@ -266,11 +267,11 @@ def client_worker(argv: list[str]) -> int:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 continue
             mine[path].append((time.perf_counter() - started) * 1000)
-            if path == "/metrics" and response.status == 200:
-                for line in body.splitlines():
-                    if line.startswith(b"etl_observability_evaluation_timestamp_seconds "):
-                        with lock:
-                            stamps.add(line.decode())
+            if path == "/metrics" and response.status == 200:  # which cycle served it
+                at = body.find(STAMP)
+                if at >= 0:
+                    with lock:
+                        stamps.add(body[at : body.find(b"\n", at)].decode())
         connection.close()
         with lock:
             for path in PATHS:
