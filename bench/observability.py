@@ -378,8 +378,9 @@ def scrape_part(
         command = [str(harness.BIN / "etl-observability"), "serve", "--port", str(port)]
         if phase == IN_PROCESS:
             command = [sys.executable, __file__, "--worker", "inprocess", str(port)]
-        serve = subprocess.Popen(
+        serve = subprocess.Popen(  # its own session: its own scheduling group, as a container
             command,
+            start_new_session=True,
             env=env,
             stdout=log,
             stderr=log,
