@@ -22,7 +22,9 @@ with contracts for the datasets, and
   run the whole time (the report says how many finished during the load).
 
 moto runs at ``nice`` 10, as ``serve``'s cycle process does: it stands in for S3, which
-does not share the server's machine in production.
+does not share the server's machine in production; ``serve`` runs in a session of its own
+(its own scheduling group, as in a container). ``--compare-in-process`` adds the design
+before the cycle process: the cycles in a thread of the server's process.
 
 Targets (issue 14): the incremental collection at least 10x faster than the full listing;
 p99 scrape latency under 50 ms.
