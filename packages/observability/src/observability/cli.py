@@ -7,8 +7,9 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.filesize import decimal as human_size
@@ -18,7 +19,7 @@ from rich.text import Text
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import LANES, ExitCode, Session
+from etl_core.runtime import LANES, ExitCode, Session, start_run
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
 from observability import db
@@ -44,6 +45,10 @@ from observability.inventory import ZONES, record_inventory_metrics, take_invent
 from observability.monitors import FixedClock, SystemClock
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
+from observability.storage_index import StorageIndex
+
+if TYPE_CHECKING:
+    from observability.service import StatusService
 
 logger = logging.getLogger(__name__)
 
@@ -330,25 +335,21 @@ def serve(
     """
     import uvicorn  # the HTTP stack is loaded by the one command that serves
 
-    from observability.service import StatusService, build_app
+    from observability.cycle_process import CycleProcess
+    from observability.service import build_app
 
     session = cli.session(ctx).with_flags(
         {"serve_host": host, "serve_port": port, "evaluation_interval": interval}
     )
     settings = session.settings
+    # what the cycle process needs is refused here (exit 2 or 1), never by a child restarting
     contracts = load_contracts(settings.config_dir, validators=VALIDATORS)
-    store = session.open_store()
-    service = StatusService(
-        list(contracts),
-        store,
-        SystemClock(),
-        interval=settings.evaluation_interval,
-        record=_history_recorder(settings.database_url),
-        database=_database_collector(settings, list(contracts)),
-        alerts=AlertWatch.from_settings(_alert_store(session, store), SystemClock(), settings),
-    )
+    session.open_store().close()
+    if settings.database_url is not None and db.schema_installed():
+        db.connect(str(settings.database_url), feature="serve")
+    cycles = CycleProcess(partial(_status_service, session), interval=settings.evaluation_interval)
     config = uvicorn.Config(
-        build_app(service),
+        build_app(cycles),
         host=settings.serve_host,
         port=settings.serve_port,
         log_config=None,  # the platform's logging, set up by the session
@@ -370,6 +371,33 @@ def serve(
         raise typer.Exit(ExitCode.FAILED) from stop
     if not server.started:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
+    """The service whose cycles ``serve`` runs, built in its cycle process (which logs as
+    this run and opens its own store and database connections)."""
+    from observability.service import StatusService
+
+    settings = session.settings
+    start_run(session.lane, settings, run_id=session.run_id)
+    contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
+    store = session.open_store()
+    return StatusService(
+        contracts,
+        store,
+        SystemClock(),
+        interval=settings.evaluation_interval,
+        record=_history_recorder(settings.database_url),
+        database=_database_collector(settings, contracts),
+        alerts=AlertWatch.from_settings(_alert_store(session, store), SystemClock(), settings),
+        storage=StorageIndex(
+            store,
+            contracts,
+            recent_days=settings.storage_recent_days,
+            reconcile_interval=settings.storage_reconcile_interval,
+            workers=settings.storage_list_workers,
+        ),
+    )
 
 
 alerts_app = typer.Typer(
