@@ -180,7 +180,11 @@ def test_a_backfill_enqueued_without_waiting_is_finished_by_the_workers(
 def test_one_scheduler_fires_while_a_second_stands_by_until_the_first_is_gone(
     tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
 ) -> None:
-    fast = {"ETL_EXECUTOR": "celery", "ETL_SCHEDULE_RUN_INTERVAL": "1s", "ETL_SCHEDULE_TICK": "0.2s"}
+    fast = {
+        "ETL_EXECUTOR": "celery",
+        "ETL_SCHEDULE_RUN_INTERVAL": "1s",
+        "ETL_SCHEDULE_TICK": "0.2s",
+    }
     command = [str(BIN), "schedule", "--max-ticks", "600"]
     env = environment(lake, celery_broker, **fast)
     with BackgroundProcess(command, env=env, log=tmp_path / "leader.log") as leader:
