@@ -48,7 +48,7 @@ from etl_core.work.celery import (
     task_policy,
 )
 
-__all__ = ["add_worker_commands"]
+__all__ = ["add_worker_commands", "source_schedule"]
 
 Settings = Session[PipelineSettings]
 
@@ -114,7 +114,7 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             jobs = [run_job] + [
                 Job(
                     f"ingest {source.source}",
-                    _cron(source),
+                    source_schedule(source),
                     partial(_enqueue_source, source, sender.submit_chain),
                     at_start=False,
                 )
@@ -183,7 +183,7 @@ def _enqueue_source(source: Source, submit_chain: Callable[[Sequence[WorkUnit]],
     return len(units)
 
 
-def _cron(source: Source) -> NextTime:
+def source_schedule(source: Source) -> NextTime:
     """The next times of ``source``'s ``schedule`` cron, in UTC.
 
     Raises:
