@@ -212,3 +212,14 @@ def test_no_wait_and_schedule_without_the_celery_executor_are_bad_usage(
     unknown = pipeline(lake, celery_broker, "run", "--executor", "threads")
     assert unknown.returncode == 2
     assert "executor" in unknown.stderr
+
+
+def test_a_followed_backfill_on_a_worker_reports_as_a_local_one(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    args = ["backfill", "--dataset", "pos", "--from", DAYS[0], "--to", DAYS[1]]
+    with worker(tmp_path, lake, celery_broker, "w"):
+        done = pipeline(lake, celery_broker, *args, "--executor", "celery")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ": 2 succeeded, 0 failed, 0 already done, 400 rows" in done.stdout
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS[:2]]
