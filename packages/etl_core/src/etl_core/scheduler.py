@@ -175,8 +175,8 @@ class Scheduler:
             count = job.fire()
         except Exception as exc:  # a broker or store outage must not end the scheduler
             self._failed += 1
-            logger.error("scheduled %s failed, tried again at %s: %s", job.name,
-                         f"{self._due[job.name]:%H:%M:%S}", exc)  # fmt: skip
+            again = f"{self._due[job.name]:%H:%M:%S}"
+            logger.error("scheduled %s failed, tried again at %s: %s", job.name, again, exc)
             return
         self._fired[job.name] += 1
         logger.info(
