@@ -2,7 +2,8 @@
 
 Against the machine's Redis and RabbitMQ and PostgreSQL: a run fanned out to two
 workers loads each partition once; a worker SIGKILLed inside a load's transaction
-leaves its unit to be redelivered, and the rows are loaded once; a backfill enqueued
+leaves its unit to be redelivered, and the rows are loaded once; SIGTERM lets the
+partition in hand finish and leaves the rest queued; a backfill enqueued
 with ``--no-wait`` is finished by the workers alone; of two schedulers one fires, the
 other stands by until the first is gone.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -223,3 +225,24 @@ def test_a_followed_backfill_on_a_worker_reports_as_a_local_one(
     assert done.returncode == 0, done.stderr[-3000:]
     assert ": 2 succeeded, 0 failed, 0 already done, 400 rows" in done.stdout
     assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS[:2]]
+
+
+def test_sigterm_lets_the_partition_in_hand_finish_and_leaves_the_rest_queued(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    pause = {"ETL_FAULT_AT": "transform:pause", "ETL_FAULT_PAUSE": "3"}
+    with worker(tmp_path, lake, celery_broker, "stopped", **pause) as stopped:
+        enqueued = pipeline(lake, celery_broker, "run", "--executor", "celery", "--no-wait")
+        assert enqueued.returncode == 0, enqueued.stderr[-3000:]
+        stopped.wait_for("pause at transform", timeout=120)
+        stopped.signal(signal.SIGTERM)  # as `docker stop` does
+        assert stopped.wait(timeout=90) == 0, stopped.log()[-3000:]
+        first = events(stopped.log(), "partition loaded")
+    assert sum(first.values()) == 1  # the one in hand, and no other
+    queue = lane_queues(celery_broker.settings(), "data_pipeline").work
+    assert celery_broker.queue_length(queue) == 3  # nothing lost
+    with worker(tmp_path, lake, celery_broker, "next") as following:
+        following.wait_for('"event": "partition loaded"', timeout=150, count=3)
+        second = events(following.log(), "partition loaded")
+    assert first + second == dict.fromkeys(DAYS, 1)
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
