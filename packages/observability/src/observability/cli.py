@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -20,8 +21,18 @@ from etl_core.cli import RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
+from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
+from etl_core.work import RunUnit, require_broker
+from etl_core.work.celery import (
+    celery_app,
+    lane_queues,
+    register_lane_task,
+    run_worker,
+    task_policy,
+)
+from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
     Alert,
@@ -39,13 +50,14 @@ from observability.database_metrics import (
     record_database_metrics,
 )
 from observability.database_tables import database_tables
-from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
+from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 from observability.monitors import FixedClock, SystemClock
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
 from observability.storage_index import StorageIndex
+from observability.work import MonitorContext, evaluate_with, run_unit
 
 if TYPE_CHECKING:
     from observability.service import StatusService
@@ -205,6 +217,14 @@ def check(
             "an offset is given): a replay; nothing goes into the freshness history.",
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="local: this process; celery: one unit per dataset on the broker's "
+            "observability workers (setting).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
@@ -214,24 +234,13 @@ def check(
     delivered (waiting at most ``alert_delivery_deadline``); not with ``--at``, a replay.
     ``--html`` writes the page ``serve`` shows at ``/``.
     """
-    session = cli.session(ctx)
+    session = cli.session(ctx).with_flags({"executor": executor})
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
     chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
     run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
     store = session.open_store()
-    clock = SystemClock() if at is None else FixedClock(at)
-    evaluation = evaluate(chosen, store, clock)
+    evaluation, watch, active = _check_once(session, store, chosen, at)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
-    watch: AlertWatch | None = None
-    active: list[Alert] = []
-    if at is None:  # a replay is neither history nor news
-        _history_recorder(session.settings.database_url)(evaluation)
-        store_alerts = _alert_store(session, store)
-        watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
-        try:
-            active = list(watch.update(evaluation))
-        finally:
-            watch.finish(session.settings.alert_delivery_deadline)
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
         registry = Registry()
@@ -251,6 +260,94 @@ def check(
     else:
         out.print(_results_table(evaluation))
     raise typer.Exit(evaluation.exit_code)
+
+
+def _check_once(
+    session: Session[ObservabilitySettings],
+    store: ObjectStore,
+    chosen: list[Contract],
+    at: datetime | None,
+) -> tuple[Evaluation, AlertWatch | None, list[Alert]]:
+    """Evaluate ``chosen`` (on the executor setting's choice) and, unless a replay
+    (``at``), record the freshness history and update the alerts."""
+    clock = SystemClock() if at is None else FixedClock(at)
+    evaluation = evaluate_with(session.settings, chosen, store, clock)
+    if at is not None:  # a replay is neither history nor news
+        return evaluation, None, []
+    _history_recorder(session.settings.database_url)(evaluation)
+    store_alerts = _alert_store(session, store)
+    watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
+    try:
+        active = list(watch.update(evaluation))
+    finally:
+        watch.finish(session.settings.alert_delivery_deadline)
+    return evaluation, watch, active
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int,
+        typer.Option("--concurrency", min=1, max=64, help="Datasets at once, one process each."),
+    ] = 1,
+) -> None:
+    """Evaluate monitor units from the observability queue until stopped.
+
+    SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).
+    """
+    session = cli.session(ctx)
+    settings = session.settings
+    celery = celery_app(settings, LANE)
+    register_lane_task(
+        celery,
+        LANE,
+        partial(_worker_run_unit, session),
+        encode=DatasetStatus.to_dict,
+        policy=task_policy(settings),
+        dead_queue=lane_queues(settings, LANE).dead,
+    )
+    code = run_worker(celery, settings, LANE, concurrency=concurrency)
+    if code:
+        raise typer.Exit(code)
+
+
+def _worker_run_unit(
+    session: Session[ObservabilitySettings], opened: contextlib.ExitStack
+) -> RunUnit[DatasetStatus]:
+    """A worker process's ``run_unit``: its own store and contracts."""
+    store = opened.enter_context(session.open_store())
+    contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
+    return partial(run_unit, MonitorContext(store, contracts))
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    max_ticks: Annotated[
+        int | None,
+        typer.Option("--max-ticks", min=1, help="Stop after this many ticks (default: never)."),
+    ] = None,
+) -> None:
+    """Run check every schedule_check_interval on the workers, while leading.
+
+    Each firing evaluates every dataset as one unit per dataset, waits for them, then
+    records the freshness history and updates the alerts, as check does. One scheduler
+    leads at a time (a lease in the store). Needs --executor celery (ETL_EXECUTOR=celery).
+    """
+    session = cli.session(ctx)
+    settings = session.settings
+    require_broker(settings, "schedule")
+    contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
+    with session.open_store() as store:
+
+        def fire() -> int:
+            evaluation, _, _ = _check_once(session, store, contracts, None)
+            logger.info("monitors evaluated: %s", evaluation.counts())
+            return len(contracts)
+
+        job = Job("check", every(settings.schedule_check_interval), fire)
+        cli.run_scheduler(settings, store, [job], max_ticks=max_ticks)
 
 
 def _history_recorder(database_url: object) -> Callable[[Evaluation], None]:

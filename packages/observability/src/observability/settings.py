@@ -21,6 +21,8 @@ class ObservabilitySettings(RuntimeSettings):
     """The port ``serve`` listens on."""
     evaluation_interval: timedelta = timedelta(seconds=60)
     """How often ``serve`` evaluates the monitors and takes the storage inventory."""
+    schedule_check_interval: timedelta = timedelta(minutes=5)
+    """How often ``schedule`` runs ``check`` on the workers (history and alerts included)."""
     database_window: timedelta = timedelta(hours=24)
     """How far back the database metrics' run success rates and durations look."""
     long_query_after: timedelta = timedelta(minutes=5)
