@@ -1,7 +1,8 @@
 """The retail domain: a chain of stores selling products.
 
 Reference tables (:class:`Store`, :class:`Product`) are maintained by the business and
-read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`)
+read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`,
+:class:`StoreFootfall`)
 are written by loads, one partition date ``dt`` at a time: a load deletes the rows of its
 ``dt`` and inserts the new ones in one transaction (bulk ``COPY`` on PostgreSQL), so a
 re-run replaces the partition instead of duplicating it. Each curated table's unique key
@@ -145,3 +146,32 @@ class DailySales(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dt} {self.store_code} {self.sku}"
+
+
+class StoreFootfall(models.Model):
+    """Visitors counted at a store's doors over one day; partitioned by ``dt``.
+
+    Loaded from the footfall counters' API (hourly counts summed per store and day).
+    """
+
+    dt = models.DateField(help_text="Partition date: the day counted.")
+    store_code = models.CharField(max_length=32)
+    region = models.CharField(max_length=100, blank=True, db_default="")
+    visitors = models.PositiveIntegerField(help_text="People counted entering.")
+    exits = models.PositiveIntegerField(help_text="People counted leaving.")
+    hours_counted = models.PositiveSmallIntegerField(help_text="Hourly counts summed.")
+    peak_hour = models.DateTimeField(help_text="Start of the hour with the most visitors.")
+    peak_hour_visitors = models.PositiveIntegerField()
+    run_id = models.CharField(max_length=64, blank=True, db_default="", help_text="Loading run.")
+    loaded_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "retail_store_footfall"
+        verbose_name_plural = "store footfall"
+        constraints = [
+            models.UniqueConstraint(fields=["dt", "store_code"], name="retail_footfall_store_day"),
+        ]
+        indexes = [models.Index(fields=["store_code", "dt"], name="retail_footfall_store_dt_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.dt} {self.store_code}"
