@@ -48,6 +48,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -141,17 +142,46 @@ def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
 
 def run_json(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """Run a console script with ``--json``; its document (logs still go to stderr)."""
-    done = subprocess.run(
-        [str(BIN / command[0]), *command[1:], "--json"],
-        check=False,
-        env=env,
+    return parse_json(command, finish(start(*command, "--json", env=env), ok=ok))
+
+
+@dataclass(frozen=True)
+class Started:
+    """A console script running in the background, its output captured."""
+
+    command: tuple[str, ...]
+    process: subprocess.Popen[str]
+
+
+def start(*command: str, env: dict[str, str]) -> Started:
+    """Start a console script whose output is shown (or parsed) when it is finished: the
+    read-only steps at the end run side by side and still print in order."""
+    columns = str(shutil.get_terminal_size().columns)  # rich lays tables out for the terminal
+    process = subprocess.Popen(
+        [str(BIN / command[0]), *command[1:]],
+        env={"COLUMNS": columns, **env},
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
-    if done.returncode not in ok:
-        raise SystemExit(f"{' '.join(command)} exited with {done.returncode}")
+    return Started(command, process)
+
+
+def finish(started: Started, *, ok: tuple[int, ...] = (0,)) -> str:
+    """Wait for a started script, pass its log lines on; its output. An exit code not in
+    ``ok`` fails the example (after showing the output)."""
+    out, err = started.process.communicate()
+    sys.stderr.write(err)
+    sys.stderr.flush()
+    if started.process.returncode not in ok:
+        print(out, flush=True)
+        raise SystemExit(f"{' '.join(started.command)} exited with {started.process.returncode}")
+    return out
+
+
+def parse_json(command: tuple[str, ...], out: str) -> dict[str, Any]:
     try:
-        document: dict[str, Any] = json.loads(done.stdout)
+        document: dict[str, Any] = json.loads(out)
     except json.JSONDecodeError as exc:
         raise SystemExit(f"{' '.join(command)} --json printed no JSON document: {exc}") from None
     return document
@@ -233,13 +263,20 @@ def main() -> int:
     step("7. data pipeline: retail_store_footfall -> curated/ (per store and day) -> database")
     run("etl-data-pipeline", "run", "--dataset", "retail_store_footfall", env=env)
 
+    # The last three steps only read. The ledger's health first, alone (no run of this
+    # example is in progress then), then the inventory and the check side by side; each
+    # is shown in its place.
+    page = (WORK / "status.html").resolve()
+    health = finish(start("etl-observability", "database", env=env))
+    inventory = start("etl-observability", "inventory", env=env)
+    check = ("etl-observability", "check", "--at", AS_OF, "--html", str(page), "--json")
+    checking = start(*check, env=env)
     step("8. store inventory")
-    run("etl-observability", "inventory", env=env)
-
+    print(finish(inventory), end="", flush=True)
     step("9. ledger health")
-    run("etl-observability", "database", env=env)
-
-    freshness = freshness_check(env)
+    print(health, end="", flush=True)
+    step(f"10. freshness and arrivals as of {AS_OF} -> {page}")
+    freshness = freshness_check(checking, page)
     facts = RunFacts(
         delivered=delivered,
         unchanged=unchanged,
@@ -272,13 +309,13 @@ def _window_outcome(window: dict[str, Any]) -> str:
     return f"{window['records']} records, {window['chunks']} chunk(s), {window['pages']} page(s)"
 
 
-def freshness_check(env: dict[str, str]) -> dict[str, Any]:
-    """The last step: freshness and arrivals as of :data:`AS_OF`, and the status page."""
-    page = (WORK / "status.html").resolve()
-    step(f"10. freshness and arrivals as of {AS_OF} -> {page}")
-    check = ("etl-observability", "check", "--at", AS_OF, "--html", str(page))
-    # exit 1: something is late or missing (the example's expected verdict)
-    document = run_json(*check, env=env, ok=(ExitCode.OK, ExitCode.FAILED))
+def freshness_check(check: Started, page: Path) -> dict[str, Any]:
+    """The last step: freshness and arrivals as of :data:`AS_OF`, and the status page.
+
+    ``etl-observability check`` exits 1 when something is late or missing: the example's
+    expected verdict (2026-11-10 is missing).
+    """
+    document = parse_json(check.command, finish(check, ok=(ExitCode.OK, ExitCode.FAILED)))
     for dataset in document["datasets"]:
         print(f"{dataset['dataset']}: {dataset['level']}")
         for result in dataset["results"]:
