@@ -19,12 +19,12 @@ Every lane runs once, with the console scripts an operator would use:
    ``.etl/config`` whose API source points at that port.
 6. file_processing validates the landed chunks against ``retail_store_footfall``.
 7. data_pipeline sums them per store and day and loads them.
-8. The store inventory, the ledger's health signals and the last successful run
-   of each lane are printed.
-9. ``etl-observability check`` judges every dataset's freshness and each day's
-   arrival as of the example's last day (:data:`AS_OF`), including the day the
-   vendor missed, and writes the status page to ``.etl/status.html``. Its exit
-   code 1 (something late or missing) is the example's expected verdict.
+8. The store inventory is printed.
+9. So are the ledger's health signals and the last successful run of each lane.
+10. ``etl-observability check`` judges every dataset's freshness and each day's
+    arrival as of the example's last day (:data:`AS_OF`), including the day the
+    vendor missed, and writes the status page to ``.etl/status.html``. Its exit
+    code 1 (something late or missing) is the example's expected verdict.
 
 It ends with one short summary: what this run validated, quarantined, curated,
 loaded and ingested (read from the store's manifests and records before and after),
@@ -226,15 +226,33 @@ def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
 
 def main() -> int:
     session = open_session("example", RuntimeSettings, {"create_store": True})
-    settings = session.settings
     WORK.mkdir(exist_ok=True)
     config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
-    env = environment(settings, config)
-    has_gpg = shutil.which("gpg") is not None
-
+    env = environment(session.settings, config)
     store = session.open_store()
     before = snapshot(store)
+    delivered, unchanged = deliver_the_drops(store)
+    step("2. database migrations")
+    run("etl-schema", "migrate", env=env)
+    ingested = every_lane(config, env)
+    freshness = read_only_steps(env)
+    facts = RunFacts(
+        delivered=delivered,
+        unchanged=unchanged,
+        changes=read_changes(store, changed(before, snapshot(store))),
+        ingested=ingested,
+        freshness=freshness,
+        tables={c.dataset: c.load.table for c in load_contracts(config) if c.load is not None},
+    )
+    step("Summary")
+    print("\n".join(summary(facts, look_next(store, env))), flush=True)
+    return 0
+
+
+def deliver_the_drops(store: ObjectStore) -> tuple[int, int]:
+    """Step 1: the vendor drops and reference tables into the store; (delivered, unchanged)."""
     step(f"1. vendor drops -> {store.url}/landing/")
+    has_gpg = shutil.which("gpg") is not None
     delivered, unchanged = deliver(
         store, EXAMPLE / "landing", "landing", skip="" if has_gpg else ".pgp"
     )
@@ -244,10 +262,11 @@ def main() -> int:
     deliver(store, EXAMPLE / "reference", "reference")
     if not date_the_drops(store):
         print(f"{store.url} is not a local store: the drops keep their upload times")
+    return delivered, unchanged
 
-    step("2. database migrations")
-    run("etl-schema", "migrate", env=env)
 
+def every_lane(config: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Steps 3 to 7: the drops, then the API, through every lane; the ingestion's account."""
     step("3. file processing: vendor drops in landing/ -> validated/ or quarantine/")
     run("etl-file-processing", "scan", env=env, ok=(0, ExitCode.PARTIAL))
     run("etl-file-processing", "quarantine", "list", env=env)
@@ -262,10 +281,13 @@ def main() -> int:
 
     step("7. data pipeline: retail_store_footfall -> curated/ (per store and day) -> database")
     run("etl-data-pipeline", "run", "--dataset", "retail_store_footfall", env=env)
+    return ingested
 
-    # The last three steps only read. The ledger's health first, alone (no run of this
-    # example is in progress then), then the inventory and the check side by side; each
-    # is shown in its place.
+
+def read_only_steps(env: dict[str, str]) -> dict[str, Any]:
+    """Steps 8 to 10, which only read: the ledger's health first, alone (no run of this
+    example is in progress then), then the inventory and the check side by side; each is
+    shown in its place. The check's document."""
     page = (WORK / "status.html").resolve()
     health = finish(start("etl-observability", "database", env=env))
     inventory = start("etl-observability", "inventory", env=env)
@@ -276,18 +298,7 @@ def main() -> int:
     step("9. ledger health")
     print(health, end="", flush=True)
     step(f"10. freshness and arrivals as of {AS_OF} -> {page}")
-    freshness = freshness_check(checking, page)
-    facts = RunFacts(
-        delivered=delivered,
-        unchanged=unchanged,
-        changes=read_changes(store, changed(before, snapshot(store))),
-        ingested=ingested,
-        freshness=freshness,
-        tables={c.dataset: c.load.table for c in load_contracts(config) if c.load is not None},
-    )
-    step("Summary")
-    print("\n".join(summary(facts, look_next(store, env))), flush=True)
-    return 0
+    return freshness_check(checking, page)
 
 
 def ingest_the_api(config: Path, env: dict[str, str]) -> dict[str, Any]:
