@@ -17,6 +17,7 @@ Every lane runs once, with the console scripts an operator would use:
    complete day: response bodies to ``raw/api/``, records as chunks to
    ``landing/api/``. The ingestion reads a working copy of ``config/`` under
    ``.etl/config`` whose API source points at that port.
+   Steps 4 and 5 do not depend on each other and run side by side.
 6. file_processing validates the landed chunks against ``retail_store_footfall``.
 7. data_pipeline sums them per store and day and loads them.
 8. The store inventory is printed.
@@ -48,6 +49,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -140,17 +142,21 @@ def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
         raise SystemExit(f"{' '.join(command)} exited with {done.returncode}")
 
 
-def run_json(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> dict[str, Any]:
-    """Run a console script with ``--json``; its document (logs still go to stderr)."""
-    return parse_json(command, finish(start(*command, "--json", env=env), ok=ok))
-
-
 @dataclass(frozen=True)
 class Started:
-    """A console script running in the background, its output captured."""
+    """A console script running in the background, its output captured; leaving its
+    ``with`` block stops it if it is still running (the example failed elsewhere)."""
 
     command: tuple[str, ...]
     process: subprocess.Popen[str]
+
+    def __enter__(self) -> Started:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.communicate()
 
 
 def start(*command: str, env: dict[str, str]) -> Started:
@@ -266,15 +272,31 @@ def deliver_the_drops(store: ObjectStore) -> tuple[int, int]:
 
 
 def every_lane(config: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Steps 3 to 7: the drops, then the API, through every lane; the ingestion's account."""
+    """Steps 3 to 7: the drops, then the API, through every lane; the ingestion's account.
+
+    The point-of-sale partitions (step 4) and the API ingestion (step 5) do not depend on
+    each other: they run side by side, and each is shown in its place.
+    """
     step("3. file processing: vendor drops in landing/ -> validated/ or quarantine/")
     run("etl-file-processing", "scan", env=env, ok=(0, ExitCode.PARTIAL))
-    run("etl-file-processing", "quarantine", "list", env=env)
-
-    step("4. data pipeline: pos_transactions validated/ -> curated/ Parquet -> database")
-    run("etl-data-pipeline", "run", "--dataset", "pos_transactions", env=env)
-
-    ingested = ingest_the_api(config, env)
+    with start_api(env[TOKEN_ENV]) as server, ExitStack() as started:
+        point_source_at(config, API_SOURCE, server.url)
+        quarantine = started.enter_context(
+            start("etl-file-processing", "quarantine", "list", env=env)
+        )
+        pos = started.enter_context(
+            start("etl-data-pipeline", "run", "--dataset", "pos_transactions", env=env)
+        )
+        since, until = API_WINDOWS
+        ingest = ("etl-data-pipeline", "ingest", "--source", API_SOURCE, "--since", since)
+        ingesting = started.enter_context(start(*ingest, "--until", until, "--json", env=env))
+        print(finish(quarantine), end="", flush=True)
+        step("4. data pipeline: pos_transactions validated/ -> curated/ Parquet -> database")
+        print(finish(pos), end="", flush=True)
+        step(f"5. API ingestion: {server.url} -> raw/api/ + landing/api/")
+        ingested = parse_json(ingest, finish(ingesting))
+    for window in ingested["windows"]:
+        print(f"{window['unit']}: {_window_outcome(window)}")
 
     step("6. file processing: the API's chunks in landing/api/ -> validated/")
     run("etl-file-processing", "scan", "--dataset", "retail_store_footfall", env=env)
@@ -289,29 +311,19 @@ def read_only_steps(env: dict[str, str]) -> dict[str, Any]:
     example is in progress then), then the inventory and the check side by side; each is
     shown in its place. The check's document."""
     page = (WORK / "status.html").resolve()
-    health = finish(start("etl-observability", "database", env=env))
-    inventory = start("etl-observability", "inventory", env=env)
+    with start("etl-observability", "database", env=env) as database:
+        health = finish(database)
     check = ("etl-observability", "check", "--at", AS_OF, "--html", str(page), "--json")
-    checking = start(*check, env=env)
-    step("8. store inventory")
-    print(finish(inventory), end="", flush=True)
-    step("9. ledger health")
-    print(health, end="", flush=True)
-    step(f"10. freshness and arrivals as of {AS_OF} -> {page}")
-    return freshness_check(checking, page)
-
-
-def ingest_the_api(config: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Step 5: serve the example API on an ephemeral port for the time of one ``ingest``."""
-    with start_api(env[TOKEN_ENV]) as server:
-        point_source_at(config, API_SOURCE, server.url)
-        step(f"5. API ingestion: {server.url} -> raw/api/ + landing/api/")
-        since, until = API_WINDOWS
-        command = ("etl-data-pipeline", "ingest", "--source", API_SOURCE)
-        document = run_json(*command, "--since", since, "--until", until, env=env)
-    for window in document["windows"]:
-        print(f"{window['unit']}: {_window_outcome(window)}")
-    return document
+    with (
+        start("etl-observability", "inventory", env=env) as inventory,
+        start(*check, env=env) as checking,
+    ):
+        step("8. store inventory")
+        print(finish(inventory), end="", flush=True)
+        step("9. ledger health")
+        print(health, end="", flush=True)
+        step(f"10. freshness and arrivals as of {AS_OF} -> {page}")
+        return freshness_check(checking, page)
 
 
 def _window_outcome(window: dict[str, Any]) -> str:
