@@ -223,7 +223,8 @@ def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
     env.setdefault("ETL_CREATE_STORE", "true")  # the example makes its store on first run
     env["ETL_CONFIG_DIR"] = str(config)
     env.setdefault("RETAIL_POS_PGP_KEY", (EXAMPLE / "keys/retail-example-secret.asc").read_text())
-    env.setdefault(TOKEN_ENV, secrets.token_urlsafe(24))  # this run's API token
+    if not env.get(TOKEN_ENV):
+        env[TOKEN_ENV] = secrets.token_urlsafe(24)  # this run's API token
     if "DATABASE_URL" not in env:
         env["DATABASE_URL"] = f"sqlite:///{(WORK / 'etl.sqlite3').resolve()}"
     env.setdefault("ETL_LOG_FORMAT", "console")
