@@ -3,9 +3,11 @@
 ``ingest [--source S] [--endpoint E] [--since … --until …] [--full-refresh] [--dry-run]
 [--json]`` runs every selected endpoint window (endpoints side by side, parents before
 children); ``ingest status`` shows each endpoint's cursor, window in progress, last
-success, last error and consecutive failures. Exit 0 when every window finished, 1
-when one failed, 2 on bad configuration, 130/143 when interrupted (the state stands
-at the last landed chunk; the next run resumes there).
+success, last error, consecutive failures and the last run's dead letters and drift.
+Exit 0 when every window finished, 1 when one failed, 2 on bad configuration, 3 when
+every window finished but some pages or items were set aside as dead letters,
+130/143 when interrupted (the state stands at the last landed chunk; the next run
+resumes there).
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ from data_pipeline.ingest.windows import open_window
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import Endpoint, Source, SourceSet, load_contracts, load_sources
+from etl_core.contracts import (
+    ContractSet,
+    Endpoint,
+    Source,
+    SourceSet,
+    load_contracts,
+    load_sources,
+)
 from etl_core.errors import ConfigError
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
@@ -92,7 +101,8 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         if ctx.invoked_subcommand is not None:
             return
         session = cli.session(ctx)
-        sources = _selected(_sources(session), source, endpoint)
+        contracts, every = _config(session)
+        sources = _selected(every, source, endpoint)
         plan = [
             (src, plan_units(src, ep, since=since, until=until, full_refresh=full_refresh))
             for src, ep in sources
@@ -103,7 +113,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             if dry_run:
                 _print_plan(cli, states, plan, session.run_id, as_json)
                 return
-            code = _ingest(cli, session, store, states, plan, as_json)
+            code = _ingest(cli, session, store, states, plan, contracts, as_json)
         if code:
             raise typer.Exit(code)
 
@@ -113,7 +123,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
     ) -> None:
         """Each endpoint's cursor, window in progress, last success and last error."""
         session = cli.session(ctx)
-        selected = _selected(_sources(session), source, None)
+        selected = _selected(_config(session)[1], source, None)
         with session.open_store() as store:
             states = _states(session, store)
             rows = [_status_row(states, src, ep.name) for src, ep in selected]
@@ -122,6 +132,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             return
         table = Table("source", "endpoint", "cursor", "in progress", "last success", "failures")
         table.add_column("last error", overflow="fold")
+        table.add_column("last run: dead letters, drift", overflow="fold")
         for row in rows:
             window = row["window"]
             progress = f"{window['records']} records, chunk {window['chunk']}" if window else "-"
@@ -133,12 +144,13 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
                 row["last_success_at"] or "-",
                 str(row["consecutive_failures"]),
                 row["last_error"] or "-",
+                _last_run_text(row["last_run"]),
             )
         cli.out.print(table)
 
 
-def _sources(session: Session[PipelineSettings]) -> SourceSet:
-    """The API sources, checked against the dataset contracts they feed."""
+def _config(session: Session[PipelineSettings]) -> tuple[ContractSet, SourceSet]:
+    """The dataset contracts, and the API sources checked against those they feed."""
     config_dir = session.settings.config_dir
     contracts = load_contracts(config_dir, validators=[transform_problems])
     sources = load_sources(config_dir, contracts=contracts)
@@ -146,7 +158,7 @@ def _sources(session: Session[PipelineSettings]) -> SourceSet:
         raise ConfigError(
             f"no API sources: add {config_dir}/sources/<source>.toml (docs/sources.md)", []
         )
-    return sources
+    return contracts, sources
 
 
 def _selected(
@@ -178,6 +190,7 @@ def _ingest(
     store: ObjectStore,
     states: StateStore,
     plan: list[tuple[Source, list[WorkUnit]]],
+    contracts: ContractSet,
     as_json: bool,
 ) -> int:
     """Run the planned units; the exit code."""
@@ -188,6 +201,7 @@ def _ingest(
         states,
         session.run_id,
         lease_seconds=float(session.settings.lease_seconds),
+        contracts=contracts,
     )
     outcomes: list[WindowOutcome] = []
     failures: list[dict[str, str]] = []
@@ -225,7 +239,9 @@ def _ingest(
     _print_outcomes(cli, outcomes, failures, busy, as_json)
     if misconfigured:
         return ExitCode.USAGE
-    return ExitCode.FAILED if failures else ExitCode.OK
+    if failures:
+        return ExitCode.FAILED
+    return ExitCode.PARTIAL if any(o.dead_letters for o in outcomes) else ExitCode.OK
 
 
 @contextmanager
@@ -266,6 +282,7 @@ def _print_outcomes(
         cli.out.print(json.dumps(document), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table("source", "endpoint", "window", "pages", "records", "chunks", "cursor")
+    table.add_column("dead letters, drift", overflow="fold")
     for o in outcomes:
         window = o.unit.rpartition("/")[2] + (" (resumed)" if o.resumed else "")
         window += f" (skipped: {o.skipped})" if o.skipped else ""
@@ -277,13 +294,36 @@ def _print_outcomes(
             str(o.records),
             str(o.chunks),
             o.cursor or "-",
+            _last_run_text({"dead_letters": o.dead_letters, "drift": o.drift}),
         )
     cli.out.print(table)
+    dead = sum(o.dead_letters for o in outcomes)
     cli.out.print(
         f"{len(outcomes)} window(s) ingested, {sum(o.records for o in outcomes)} records, "
         f"{len(failures)} failed"
         + (f", {len(busy)} skipped (another run holds them)" if busy else "")
+        + (
+            f", {dead} dead letter(s) set aside (_dead_letters.jsonl beside the run)"
+            if dead
+            else ""
+        )
     )
+
+
+def _last_run_text(run: dict[str, Any] | None) -> str:
+    """``2 dead letters; new: a, b; missing: c; types: d: int <- string`` or ``-``."""
+    if not run:
+        return "-"
+    parts = [f"{run.get('dead_letters', 0)} dead letters"] if run.get("dead_letters") else []
+    drift = run.get("drift") or {}
+    for label, name in (
+        ("new", "new_fields"),
+        ("missing", "missing_fields"),
+        ("types", "type_changes"),
+    ):
+        if drift.get(name):
+            parts.append(f"{label}: {', '.join(drift[name])}")
+    return "; ".join(parts) or "-"
 
 
 def _print_plan(
@@ -343,5 +383,6 @@ def _status_row(states: StateStore, source: Source, endpoint: str) -> dict[str, 
         "last_error": state.last_error,
         "consecutive_failures": state.consecutive_failures,
         "records_total": state.records_total,
+        "last_run": state.last_run,
         "state": states.kind,
     }

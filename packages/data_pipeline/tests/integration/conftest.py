@@ -297,6 +297,7 @@ class Workspace:
             run_id,
             lease_seconds=60,
             sleep=self.sleeps.append,
+            contracts=contracts,
         )
 
     def ingest(
