@@ -40,6 +40,7 @@ from data_pipeline.ingest import (
 )
 from data_pipeline.ingest.collector import few_full_collections
 from data_pipeline.ingest.windows import open_window
+from data_pipeline.ingest_archive_cli import add_archive_commands
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from etl_core.cli import RuntimeCLI
@@ -76,6 +77,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         invoke_without_command=True,
     )
     cli.app.add_typer(app, name="ingest")
+    add_archive_commands(app, cli, _config)
 
     @app.callback()
     def ingest(
