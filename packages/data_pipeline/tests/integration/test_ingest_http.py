@@ -12,7 +12,6 @@ import pytest
 from data_pipeline.errors import (
     ApiAuthError,
     ApiRequestError,
-    ApiResponseError,
     ApiUnavailableError,
 )
 from data_pipeline.ingest import ObjectStateStore
