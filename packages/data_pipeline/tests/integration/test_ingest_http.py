@@ -206,7 +206,7 @@ def test_api_key_in_the_query_is_not_in_the_manifest_urls(workspace, api, secret
 
     workspace.ingest("items")
 
-    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith("_manifest.json"))
     document = json.loads(workspace.store.read_bytes(manifest))
     assert all("api_key" not in page["url"] for page in document["pages"])
     assert all(r["query"].get("api_key") == SECRETS["api_key"] for r in api.requests)

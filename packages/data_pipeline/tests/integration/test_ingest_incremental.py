@@ -175,7 +175,7 @@ def test_a_child_endpoint_is_requested_once_per_parent_record(workspace, api) ->
     expected = [order for customer in api.customers for order in api.orders[customer["id"]]]
     assert workspace.landed("orders") == expected
     assert outcome.records == len(expected)
-    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith("_manifest.json"))
     roles = [p["role"] for p in json.loads(workspace.store.read_bytes(manifest))["pages"]]
     assert roles[0] == "parent"
     assert roles.count("parent") == 1
