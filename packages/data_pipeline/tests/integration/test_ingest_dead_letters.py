@@ -59,7 +59,7 @@ def test_a_page_that_is_not_json_is_set_aside_and_the_walk_goes_on(workspace, ap
     [letter] = dead_letters(workspace)
     assert letter["reason"] == "not_json"
     assert (letter["page"], letter["position"]) == (4, None)
-    assert letter["raw"] == "<html>oops</html>"
+    assert letter["raw_text"] == "<html>oops</html>"
     assert "page=5" in letter["url"]
     assert "is not JSON" in letter["error"]
     document = manifest(workspace)
@@ -87,9 +87,9 @@ def test_items_that_are_not_objects_or_lack_the_primary_key_are_set_aside(worksp
         ("missing_primary_key", 1, 2),
         ("not_an_object", 2, 1),
     ]
-    assert letters[0]["raw"] == '"just text"'
+    assert letters[0]["raw_text"] == '"just text"'
     assert "'id'" in letters[1]["error"]
-    assert json.loads(letters[2]["raw"]) == [1, 2]
+    assert json.loads(letters[2]["raw_text"]) == [1, 2]
 
 
 def test_a_records_path_that_is_not_an_array_sets_the_page_aside(workspace, api) -> None:

@@ -6,7 +6,7 @@ an object (``not_an_object``) or lacks a primary key field (``missing_primary_ke
 listed in ``raw/api/<source>/<endpoint>/dt=<date>/<run>/_dead_letters.jsonl``, one JSON
 object a line: ``reason``, ``error``, ``page`` (its number in the raw archive), ``position``
 (its index in the records array; ``null`` for a whole page), ``url`` (secrets removed) and
-``raw``, the text as received (the first :data:`MAX_RAW_CHARS` characters; the raw
+``raw_text``, the text as received (the first :data:`MAX_RAW_CHARS` characters; the raw
 archive keeps every byte). The run goes on and says how many it set aside; ``ingest``
 exits 3 when a run has any.
 
@@ -75,7 +75,7 @@ class DeadLetters:
                 "page": page,
                 "position": position,
                 "url": url,
-                "raw": text[:MAX_RAW_CHARS],
+                "raw_text": text[:MAX_RAW_CHARS],
                 "truncated": len(text) > MAX_RAW_CHARS,
             }
         )
