@@ -210,11 +210,15 @@ def _ingest(
     busy: list[str] = []
     misconfigured = False  # e.g. a secret reference that does not resolve: exit 2, not 1
     try:
-        with _stop_on_signals(context), few_full_collections():
+        progress = cli.progress("ingest", item="window")  # pages, records, retries, waits
+        context.observe = progress.count
+        with _stop_on_signals(context), few_full_collections(), progress:
+            progress.plan(sum(len(units) for _, units in plan))
             for wave in waves(plan):
                 workers = min(len(wave), MAX_PARALLEL_ENDPOINTS)
                 executor = ThreadExecutor(workers, policy=DEFAULT_POLICY.with_options(attempts=1))
                 for result in executor.run(partial(ingest_unit, context), wave):
+                    progress.finish(result.unit.key)
                     if result.ok and result.value is not None:
                         outcomes.extend(result.value)
                         continue

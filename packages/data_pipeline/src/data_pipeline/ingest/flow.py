@@ -83,7 +83,8 @@ class IngestContext:
         stop: Set on Ctrl-C / SIGTERM: units stop at the next page boundary.
         transport: An httpx transport for every client (tests); the network when ``None``.
         contracts: The dataset contracts the endpoints feed (for the drift report).
-        on_page: Called with ``(source, endpoint, records)`` after each page (progress).
+        observe: Told what happens as it happens, as keyword amounts (``pages=1``,
+            ``records=…``, ``dead_letters=1``, ``retries=1``, ``wait_seconds=…``): progress.
     """
 
     store: ObjectStore
@@ -92,7 +93,7 @@ class IngestContext:
     run_id: str
     lease_seconds: float = 600.0
     contracts: ContractSet | None = None
-    on_page: Callable[[str, str, int], None] | None = None
+    observe: Callable[..., None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] | None = None
@@ -106,6 +107,8 @@ class IngestContext:
                 options: dict[str, Any] = {"transport": self.transport}
                 if self.sleep is not None:
                     options["sleep"] = self.sleep
+                if self.observe is not None:
+                    options["observe"] = self.observe
                 self._clients[source.source] = ApiClient(source, **options)
             return self._clients[source.source]
 
@@ -348,8 +351,8 @@ class _Walk:
                 skip = 0
                 number += 1
                 current = following
-                if self.context.on_page is not None:
-                    self.context.on_page(self.source.source, self.endpoint.name, len(records))
+                if self.context.observe is not None:
+                    self.context.observe(pages=1)
             sequence += 1
             request = None
         if self.buffer:
@@ -398,6 +401,8 @@ class _Walk:
         reason, error = refused
         self.dead.add(reason=reason, error=error, page=number, position=position, url=url, raw=raw)
         metrics.dead_letters.labels(**self.labels, reason=reason).inc()
+        if self.context.observe is not None:
+            self.context.observe(dead_letters=1)
         if self.dead.count <= 10 or self.dead.count % 1000 == 0:
             logger.warning(
                 "%s/%s: page %d%s of %s set aside (%s): %s",
@@ -537,6 +542,8 @@ class _Walk:
             records,
         )
         metrics.records_landed.labels(**self.labels).inc(len(records))
+        if self.context.observe is not None:
+            self.context.observe(records=len(records))
         self.window = replace(
             window,
             sequence=sequence,
