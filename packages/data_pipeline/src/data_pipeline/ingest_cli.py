@@ -42,7 +42,6 @@ from data_pipeline.ingest.collector import few_full_collections
 from data_pipeline.ingest.windows import open_window
 from data_pipeline.ingest_archive_cli import add_archive_commands
 from data_pipeline.settings import PipelineSettings
-from data_pipeline.validate import transform_problems
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import (
     ContractSet,
@@ -152,9 +151,13 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
 
 
 def _config(session: Session[PipelineSettings]) -> tuple[ContractSet, SourceSet]:
-    """The dataset contracts, and the API sources checked against those they feed."""
+    """The dataset contracts, and the API sources checked against those they feed.
+
+    Ingestion runs no transform, so the contracts are judged by the platform's rules only:
+    binding every ``[transform] sql`` would import DuckDB for nothing (``contracts check``
+    and the transform commands still judge it)."""
     config_dir = session.settings.config_dir
-    contracts = load_contracts(config_dir, validators=[transform_problems])
+    contracts = load_contracts(config_dir)
     sources = load_sources(config_dir, contracts=contracts)
     if not len(sources):
         raise ConfigError(
