@@ -11,9 +11,9 @@ landed record once. The drift report compares it with the dataset contract, and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 __all__ = ["MAX_FIELDS", "FieldProfile", "compatible", "kind_of"]
@@ -22,9 +22,14 @@ MAX_FIELDS = 500
 """Fields profiled at most per run (a record with more is counted, its extra keys not)."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIMESTAMP = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
-)
+_KIND_OF_TYPE: Mapping[type, str] = {
+    type(None): "null",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    dict: "object",
+    list: "array",
+}
 _ACCEPTS: Mapping[str, frozenset[str]] = {
     "string": frozenset({"string", "date", "timestamp", "int", "float", "bool"}),
     "int": frozenset({"int"}),
@@ -38,21 +43,28 @@ _ACCEPTS: Mapping[str, frozenset[str]] = {
 
 def kind_of(value: object) -> str:
     """The kind of a JSON value, telling ISO dates and timestamps from other text."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
+    kind = _KIND_OF_TYPE.get(type(value))
+    if kind is not None:
+        return kind
     if isinstance(value, str):
-        if _DATE.fullmatch(value) and _is_date(value):
-            return "date"
-        if _TIMESTAMP.fullmatch(value) and _is_date(value[:10]):
-            return "timestamp"
+        return _text_kind(value)
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "string"
+
+
+def _text_kind(text: str) -> str:
+    """``date``, ``timestamp`` or ``string``: the cheap shape test first (most text is not a
+    date), the pattern and calendar only for what looks like one."""
+    if len(text) < 10 or text[4] != "-" or text[7] != "-" or not text[:4].isdigit():
         return "string"
-    return "object" if isinstance(value, dict) else "array"
+    if len(text) == 10:
+        return "date" if _DATE.fullmatch(text) and _is_date(text) else "string"
+    if text[10] not in "T " or len(text) < 16:
+        return "string"
+    try:
+        datetime.fromisoformat(text)  # ISO 8601 as Python 3.11 reads it ("Z" included)
+    except ValueError:
+        return "string"
+    return "timestamp"
 
 
 def _is_date(text: str) -> bool:
@@ -82,12 +94,11 @@ class FieldProfile:
     fields: dict[str, dict[str, int]] = field(default_factory=dict)
     truncated: bool = False
 
-    def add(self, record: Mapping[str, Any], *, skip: Iterable[str] = ()) -> None:
+    def add(self, record: Mapping[str, Any], *, skip: Container[str] = ()) -> None:
         """Count ``record``'s fields, except those named in ``skip``."""
         self.records += 1
-        left_out = frozenset(skip)
         for name, value in record.items():
-            if name in left_out:
+            if name in skip:
                 continue
             kinds = self.fields.get(name)
             if kinds is None:
