@@ -250,3 +250,24 @@ def test_infer_from_an_archived_run_reads_the_archive_not_the_api(workspace, api
         ("name", "string"),
         ("updated_at", "timestamp"),
     ]
+
+
+def test_infer_samples_a_child_endpoint_under_its_first_parent(workspace, api) -> None:
+    workspace.source(
+        '[[endpoints]]\nname = "customers"\npath = "/customers"\ndataset = "shop_customers"\n'
+        'records_path = "data"\n\n[[endpoints]]\nname = "orders"\n'
+        'path = "/customers/{parent.id}/orders"\nparent = "customers"\n'
+        'dataset = "shop_orders"\nrecords_path = "data"\n',
+        endpoints=("customers", "orders"),
+    )
+
+    result = cli(workspace, "ingest", "infer", "--source", "shop", "--endpoint", "orders", "--json")
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [(c["name"], c["type"]) for c in document["columns"]] == [
+        ("order", "string"),
+        ("total", "int"),
+    ]
+    assert [r["path"] for r in api.requests] == ["/customers", "/customers/c1/orders"]
+    assert "/customers/c1/orders" in document["origin"]
