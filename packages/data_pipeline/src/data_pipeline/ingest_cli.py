@@ -122,7 +122,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
     def status(
         ctx: typer.Context, source: SourceOption = None, as_json: JsonOption = False
     ) -> None:
-        """Each endpoint's cursor, window in progress, last success and last error."""
+        """Each endpoint's cursor, window in progress, last success and error, last run's drift."""
         session = cli.session(ctx)
         selected = _selected(_config(session)[1], source, None)
         with session.open_store() as store:
