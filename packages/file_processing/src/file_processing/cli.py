@@ -28,6 +28,8 @@ from etl_core.storage import ObjectStore
 from etl_core.work import Executor, RunUnit, ThreadExecutor
 from etl_core.work.celery import (
     CeleryExecutor,
+    DeliveryCounter,
+    DeliveryLimit,
     celery_app,
     lane_queues,
     register_lane_task,
@@ -415,6 +417,7 @@ def worker(
         encode=Outcome.to_dict,
         policy=task_policy(settings),
         dead_queue=lane_queues(settings, LANE).dead,
+        deliveries=DeliveryLimit(settings.task_max_deliveries, partial(_delivery_counter, session)),
     )
     code = run_worker(celery, settings, LANE, concurrency=concurrency or settings.concurrency)
     if code:
@@ -426,6 +429,11 @@ def _worker_run_unit(session: Settings, opened: contextlib.ExitStack) -> RunUnit
     store = opened.enter_context(session.open_store())
     processor = opened.enter_context(_processor(session, store))
     return partial(run_unit, processor)
+
+
+def _delivery_counter(session: Settings, opened: contextlib.ExitStack) -> DeliveryCounter:
+    """A worker process's count of redeliveries, in records of its own store."""
+    return DeliveryCounter(opened.enter_context(session.open_store()), LANE)
 
 
 def _byte_progress(processor: Processor, progress: WorkProgress) -> dict[str, Any]:
