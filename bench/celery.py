@@ -158,7 +158,9 @@ def scan(base: Path, name: str, env: dict[str, str], *options: str) -> tuple[flo
 
 def file_lane(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[str, float]]:
     rates: dict[str, float] = {}
-    table = [f"{'file lane: ' + str(args.drops) + ' drops':<38} {'seconds':>8} {'drops/s':>8}  done"]
+    table = [
+        f"{'file lane: ' + str(args.drops) + ' drops':<38} {'seconds':>8} {'drops/s':>8}  done"
+    ]
 
     def row(label: str, seconds: float | None, done: str) -> None:
         if seconds is not None:
