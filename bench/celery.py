@@ -21,6 +21,7 @@ answer is reported and skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
@@ -109,10 +110,8 @@ def worker(command: list[str], env: dict[str, str], log: Path) -> Iterator[Any]:
             yield started
         finally:
             started.signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(Exception):  # a stuck one is killed with its group
                 started.wait(timeout=60)
-            except Exception:  # a stuck worker is killed with its group on leaving
-                pass
 
 
 # --------------------------------------------------------------------------- file lane
@@ -334,8 +333,11 @@ def targets(lane: dict[str, float], round_trip: dict[str, float]) -> tuple[list[
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/run.py celery", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py celery",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--drops", type=int, default=200, help="file lane drops (%(default)s)")
     parser.add_argument("--rows", type=int, default=50, help="rows per drop (%(default)s)")
     parser.add_argument("--partitions", type=int, default=30, help="backfill (%(default)s)")
@@ -344,8 +346,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="worker processes (%(default)s)")  # fmt: skip
     parser.add_argument("--round-trips", type=int, default=300, help="empty units (%(default)s)")
     parser.add_argument("--brokers", nargs="+", choices=sorted(BROKERS), default=sorted(BROKERS))
-    parser.add_argument("--only", nargs="+", choices=["files", "backfill", "round-trip"],
-                        default=["files", "backfill", "round-trip"], help="parts to run")  # fmt: skip
+    parts = ["files", "backfill", "round-trip"]
+    parser.add_argument("--only", nargs="+", choices=parts, default=parts, help="parts to run")
     parser.add_argument("--workdir", type=Path, help="scratch directory, kept afterwards")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
