@@ -79,8 +79,13 @@ class CeleryExecutor(Executor):
         self.drain_timeout = drain_timeout
 
     def submit(self, unit: WorkUnit) -> str:
-        """Enqueue ``unit`` on its lane's queue without following it; its task id."""
-        result = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()])
+        """Enqueue ``unit`` on its lane's queue without following it; its task id.
+
+        Nobody waits for its result, so none is kept: the worker stores nothing in the
+        result backend, and this process subscribes to nothing (a long-running producer,
+        ``listen``, would otherwise gather a result subscription per unit it enqueued).
+        """
+        result = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()], ignore_result=True)
         return str(result.id)
 
     def run(self, run_unit: RunUnit[T], units: Iterable[WorkUnit]) -> Iterator[UnitResult[T]]:
