@@ -242,3 +242,11 @@ def test_listen_on_a_local_store_is_bad_usage(local_lane: Any, tmp_path: Path) -
     )  # fmt: skip
     assert done.returncode == 2
     assert "listen needs an s3:// store" in done.stderr
+
+
+def test_a_queue_that_does_not_exist_is_a_configuration_error(s3_lane: Any, events: Events) -> None:
+    missing = events.queue.rsplit("/", 1)[0] + "/no-such-queue"
+    done = listen(s3_lane, Events(**{**vars(events), "queue": missing}))
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "SQS receive failed" in done.stderr
+    assert "no-such-queue" in done.stderr
