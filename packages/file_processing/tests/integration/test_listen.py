@@ -250,3 +250,18 @@ def test_a_queue_that_does_not_exist_is_a_configuration_error(s3_lane: Any, even
     assert done.returncode == 2, done.stderr[-3000:]
     assert "SQS receive failed" in done.stderr
     assert "no-such-queue" in done.stderr
+
+
+def test_without_a_dead_letter_queue_an_unusable_message_is_logged_whole_then_deleted(
+    s3_lane: Any, events: Events
+) -> None:
+    events.messages(events.queue)  # the bucket's test event taken away
+    events.send('{"Records": "not a list"}')
+    done = listen(s3_lane, events)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["messages"]["dead_lettered"] == 1
+    dropped = [json.loads(line) for line in done.stderr.splitlines() if "dropped" in line]
+    assert len(dropped) == 1
+    assert "'Records'" in dropped[0]["event"]
+    assert '{"Records": "not a list"}' in dropped[0]["event"]  # the body, for whoever fixes it
+    assert events.waiting(events.queue) == 0
