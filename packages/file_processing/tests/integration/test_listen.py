@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -23,6 +25,7 @@ import pytest
 from etl_core.artifacts import read_deliveries
 from etl_core.storage import open_store
 from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.s3 import TEST_REGION, create_bucket
 
 BIN = Path(sys.executable).parent / "etl-file-processing"
@@ -265,3 +268,25 @@ def test_without_a_dead_letter_queue_an_unusable_message_is_logged_whole_then_de
     assert "'Records'" in dropped[0]["event"]
     assert '{"Records": "not a list"}' in dropped[0]["event"]  # the body, for whoever fixes it
     assert events.waiting(events.queue) == 0
+
+
+def test_sigterm_stops_a_listener_waiting_on_the_queue_at_once(
+    s3_lane: Any, events: Events
+) -> None:
+    env = {
+        **os.environ,
+        "ETL_STORAGE_URL": f"s3://{events.bucket}/lake",
+        "ETL_S3_ENDPOINT_URL": events.endpoint,
+        "ETL_SQS_ENDPOINT_URL": events.endpoint,
+        "ETL_CONFIG_DIR": str(s3_lane.config_dir),
+        "ETL_LOG_FORMAT": "json",
+    }
+    command = [str(BIN), "listen", "--queue", events.queue, "--wait-seconds", "20"]
+    with BackgroundProcess(command, env=env, log=s3_lane.tmp / "listen.log") as listening:
+        deadline = time.monotonic() + 60
+        while events.waiting(events.queue) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the bucket's test event taken: it is polling now
+        started = time.monotonic()
+        listening.signal(signal.SIGTERM)  # as `docker stop` does
+        assert listening.wait(timeout=30) == 143, listening.log()[-3000:]
+        assert time.monotonic() - started < 15  # not after the long poll's 20 s
