@@ -339,7 +339,8 @@ def listen(
         processor = stack.enter_context(_processor(session, store))
         if settings.executor == "celery":
             units = enqueue_units(_celery_executor(session).submit)
-        else:
+        else:  # as scan does: what a killed run left half-written goes first
+            processor.remove_abandoned_writes()
             units = run_units(processor, ThreadExecutor(concurrency or settings.concurrency))
         try:
             handler = NotificationHandler(processor, units)
