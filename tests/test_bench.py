@@ -78,3 +78,17 @@ def test_celery_benchmark_runs_each_part_on_a_tiny_size(tmp_path: Path) -> None:
     if "does not answer" not in done.stdout and "nothing answers" not in done.stdout:
         assert "celery (Redis), 1 worker process(es)" in done.stdout
         assert "redis, window 1" in done.stdout
+
+
+def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path) -> None:
+    done = bench(
+        "observability", "--objects", "600", "--days", "6", "--datasets", "2", "--new", "20",
+        "--scrape-objects", "200", "--clients", "4", "--client-processes", "2",
+        "--seconds", "1", "--repeat", "1",
+        workdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| incremental equals a fresh reconcile | yes |" in done.stdout
+    assert "incremental at least 10x faster than the full listing" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| during cycles |")]
+    assert len(rows) == 3  # two paths and the cycles seen

@@ -32,6 +32,7 @@ from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
 from etl_core.work.celery.messages import error_document, result_document
 from etl_core.work.executor import RunUnit, attempt_unit
+from etl_core.work.result import UnitResult
 from etl_core.work.unit import InvalidUnitError, WorkUnit
 
 __all__ = ["DEAD_REASON_HEADER", "LaneRunner", "register_lane_task"]
@@ -80,12 +81,16 @@ def register_lane_task(
     encode: Callable[[T], object],
     policy: RetryPolicy,
     dead_queue: str,
+    on_result: Callable[[UnitResult[T]], None] | None = None,
     deliveries: DeliveryLimit | None = None,
 ) -> Any:
     """Register ``lane``'s task on ``app``: units run through the ``run_unit`` that ``build``
     returns, values go back as ``encode(value)``, retryable errors retried per ``policy``,
-    poison messages moved to ``dead_queue``, and, with ``deliveries``, a message delivered
-    more often than its limit moved there too instead of being run once more.
+    poison messages moved to ``dead_queue``. ``on_result`` sees each unit's end on the
+    worker (after its last attempt), before the result is sent back: what a unit must
+    record even when nobody follows it (``--no-wait``); an error it raises is logged.
+    With ``deliveries``, a message delivered more often than its limit is moved to
+    ``dead_queue`` too, instead of being run once more.
 
     Returns:
         The Celery task.
@@ -111,6 +116,8 @@ def register_lane_task(
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
         result = attempt_unit(runner, unit, policy)
+        if on_result is not None:
+            _tell(on_result, result)
         dead = not result.ok and result.error is not None and policy.is_retryable(result.error)
         if dead:  # retryable, and out of attempts
             assert result.error is not None
@@ -124,6 +131,13 @@ def register_lane_task(
         name=task_name(lane), bind=True, max_retries=0, acks_late=True, shared=False
     )
     return task(run_unit)
+
+
+def _tell(on_result: Callable[[UnitResult[T]], None], result: UnitResult[T]) -> None:
+    try:
+        on_result(result)
+    except Exception as exc:  # the unit's own end stands; what follows it failed
+        logger.error("after work unit %s: %s", result.unit.id, exc, exc_info=True)
 
 
 def _redelivered(task: Any) -> bool:
