@@ -27,6 +27,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 # name -> module file in bench/ (each exposes ``main(argv: list[str]) -> int``).
 BENCHMARKS: dict[str, str] = {
     "archive_members": "archive_members.py",
+    "celery": "celery.py",
     "data_pipeline": "data_pipeline.py",
     "ingest": "ingest.py",
     "file_processing": "file_processing.py",

@@ -67,6 +67,19 @@ def test_ingest_benchmark_runs_the_platform_and_the_plain_loop_with_and_without_
     assert "offset, 5 ms: platform at least 3.0x the sequential loop" in done.stdout
 
 
+def test_celery_benchmark_runs_each_part_on_a_tiny_size(tmp_path: Path) -> None:
+    done = bench(
+        "celery", "--drops", "3", "--rows", "20", "--partitions", "2", "--partition-rows", "200",
+        "--workers", "1", "--round-trips", "5", "--brokers", "redis", workdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "local executor, 1 thread(s)" in done.stdout
+    assert "backfill: 2 partitions" in done.stdout
+    if "does not answer" not in done.stdout and "nothing answers" not in done.stdout:
+        assert "celery (Redis), 1 worker process(es)" in done.stdout
+        assert "redis, window 1" in done.stdout
+
+
 def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path) -> None:
     done = bench(
         "observability", "--objects", "600", "--days", "6", "--datasets", "2", "--new", "20",

@@ -141,6 +141,9 @@ class RuntimeSettings:
     task_attempts: int = 3
     """Tries of a unit failing with retryable errors (backing off between them) before its
     message is moved to the lane's dead-letter queue."""
+    task_max_deliveries: int = 5
+    """Deliveries of one message whose unit never ends (it kills its worker process) before
+    the next one moves it to the lane's dead-letter queue instead of running it again."""
     broker_visibility_timeout: timedelta | None = None
     """Redis and SQS brokers: how long a message taken by a worker stays hidden before it is
     redelivered if never acknowledged; above ``task_time_limit`` (unset: that plus 10 minutes)."""

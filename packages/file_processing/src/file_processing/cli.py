@@ -19,6 +19,7 @@ from rich.table import Table
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import ContractError, ContractSet, load_contracts
 from etl_core.errors import ObjectNotFoundError
+from etl_core.events import QueueError, SqsQueue, consume
 from etl_core.layout import LANDING, QUARANTINE, strip_zone
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
@@ -35,6 +36,8 @@ from etl_core.work import (
 )
 from etl_core.work.celery import (
     CeleryExecutor,
+    DeliveryCounter,
+    DeliveryLimit,
     celery_app,
     lane_queues,
     register_lane_task,
@@ -47,6 +50,7 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
 from file_processing.errors import FileProcessingError, QualityEngineError, RefusedError
 from file_processing.ledger import Ledger
+from file_processing.listen import NotificationHandler, enqueue_units, run_units
 from file_processing.names import escaped, is_addressable, key_problem
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
@@ -289,6 +293,112 @@ def _celery_executor(session: Settings) -> CeleryExecutor:
 
 
 @app.command()
+def listen(
+    ctx: typer.Context,
+    queue: Annotated[
+        str, typer.Option("--queue", help="The SQS queue URL S3 sends ObjectCreated events to.")
+    ],
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="local: process each object here; celery: enqueue it for the workers (setting).",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, max=256, help="Objects at once, local (setting)."),
+    ] = None,
+    dead_letter_queue: Annotated[
+        str | None,
+        typer.Option("--dead-letter-queue", help="SQS queue URL for unusable messages (setting)."),
+    ] = None,
+    max_messages: Annotated[
+        int | None, typer.Option("--max-messages", min=1, help="Stop after this many messages.")
+    ] = None,
+    idle_exit: Annotated[
+        float | None,
+        typer.Option("--idle-exit", min=0, help="Stop after this many seconds without a message."),
+    ] = None,
+    wait_seconds: Annotated[
+        int | None,
+        typer.Option("--wait-seconds", min=0, max=20, help="Long polling per receive (setting)."),
+    ] = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Process (or enqueue) each landing object S3 announces on an SQS queue, until stopped.
+
+    A message is deleted once its objects were processed or enqueued; duplicates are
+    harmless. SIGTERM or Ctrl-C: the batch in hand ends, then the command exits.
+    """
+    session = cli.session(ctx).with_flags(
+        {
+            "database_url": database_url,
+            "executor": executor,
+            "listen_dead_letter_queue": dead_letter_queue,
+            "listen_wait_seconds": wait_seconds,
+        }
+    )
+    settings = session.settings
+    run = session.record_run("listen", parameters={"queue": queue, "executor": settings.executor})
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(session.open_store())
+        processor = stack.enter_context(_processor(session, store))
+        if settings.executor == "celery":
+            units = enqueue_units(_celery_executor(session).submit)
+        else:  # as scan does: what a killed run left half-written goes first
+            processor.remove_abandoned_writes()
+            units = run_units(processor, ThreadExecutor(concurrency or settings.concurrency))
+        try:
+            handler = NotificationHandler(processor, units)
+        except ValueError as exc:
+            cli.notice(f"error: {exc}", level=logging.ERROR)
+            raise typer.Exit(ExitCode.USAGE) from None
+        source = stack.enter_context(_queue(settings, queue))
+        dead = settings.listen_dead_letter_queue
+        dead_letter = stack.enter_context(_queue(settings, dead)) if dead else None
+        try:
+            stats = consume(
+                source,
+                handler,
+                dead_letter=dead_letter,
+                max_receives=settings.listen_max_receives,
+                max_messages=max_messages,
+                idle_exit=idle_exit,
+            )
+        except QueueError as exc:
+            cli.notice(f"error: {exc}", level=logging.ERROR)
+            run.note_error(str(exc))
+            raise typer.Exit(ExitCode.USAGE) from None
+    tally = handler.tally
+    run.count(inputs=stats.received, outputs=sum(tally.done.values()), failed=tally.failed)
+    session.push_metrics("etl_file_processing_listen")
+    messages = {"received": stats.received, "deleted": stats.deleted, "kept": stats.kept,
+                "dead_lettered": stats.dead_lettered}  # fmt: skip
+    objects = {**dict(sorted(tally.done.items())), "ignored": tally.ignored, "failed": tally.failed}
+    if as_json:
+        _print_json({"messages": messages, "objects": objects, "test_events": tally.test_events})
+        return
+    out.print(
+        ", ".join(f"{n} {what}" for what, n in messages.items()) + " message(s); "
+        + ", ".join(f"{n} {what}" for what, n in objects.items()) + " object(s)",
+        highlight=False,
+    )  # fmt: skip
+
+
+def _queue(settings: FileProcessingSettings, url: str) -> SqsQueue:
+    return SqsQueue(
+        url,
+        endpoint_url=str(settings.sqs_endpoint_url) if settings.sqs_endpoint_url else None,
+        region=settings.s3_region,
+        wait_seconds=settings.listen_wait_seconds,
+        visibility_timeout=int(settings.listen_visibility_timeout.total_seconds()),
+        connect_timeout=settings.s3_connect_timeout,
+    )
+
+
+@app.command()
 def worker(
     ctx: typer.Context,
     concurrency: Annotated[
@@ -317,6 +427,7 @@ def worker(
         policy=task_policy(settings),
         dead_queue=lane_queues(settings, LANE).dead,
         on_result=_after_unit(session),
+        deliveries=DeliveryLimit(settings.task_max_deliveries, partial(_delivery_counter, session)),
     )
     code = run_worker(celery, settings, LANE, concurrency=concurrency or settings.concurrency)
     if code:
@@ -361,6 +472,11 @@ def _worker_run_unit(session: Settings, opened: contextlib.ExitStack) -> RunUnit
     store = opened.enter_context(session.open_store())
     processor = opened.enter_context(_processor(session, store))
     return partial(run_unit, processor)
+
+
+def _delivery_counter(session: Settings, opened: contextlib.ExitStack) -> DeliveryCounter:
+    """A worker process's count of redeliveries, in records of its own store."""
+    return DeliveryCounter(opened.enter_context(session.open_store()), LANE)
 
 
 def _byte_progress(processor: Processor, progress: WorkProgress) -> dict[str, Any]:

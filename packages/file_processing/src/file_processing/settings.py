@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from etl_core.config import URL
 from etl_core.runtime import RuntimeSettings
 from etl_core.units import ByteSize
 from file_processing.limits import UnpackLimits
@@ -52,6 +53,19 @@ class FileProcessingSettings(RuntimeSettings):
     """Most fields a CSV record (distinct keys a JSON file) may have; wider files are refused."""
     json_max_depth: int = QualitySettings.json_max_depth
     """Deepest nesting of arrays and objects in one JSON record."""
+    sqs_endpoint_url: URL | None = None
+    """SQS-compatible endpoint for ``listen`` (moto, ElasticMQ); AWS when unset."""
+    listen_dead_letter_queue: str | None = None
+    """``listen``: the SQS queue URL where malformed notifications, and those whose objects
+    kept failing, are moved; unset, they are logged whole and deleted."""
+    listen_wait_seconds: int = 20
+    """``listen``: long polling, seconds one receive waits for a message (0-20)."""
+    listen_visibility_timeout: timedelta = timedelta(minutes=15)
+    """``listen``: how long a received notification stays hidden while its objects are
+    processed or enqueued; unfinished, it is delivered again after this."""
+    listen_max_receives: int = 5
+    """``listen``: receives of a notification whose objects keep failing before it is
+    dead-lettered."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.concurrency <= 256:
@@ -59,6 +73,14 @@ class FileProcessingSettings(RuntimeSettings):
         for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.listen_wait_seconds <= 20:
+            raise ValueError(
+                f"listen_wait_seconds must be from 0 to 20, got {self.listen_wait_seconds}"
+            )
+        if self.listen_max_receives < 1:
+            raise ValueError(
+                f"listen_max_receives must be at least 1, got {self.listen_max_receives}"
+            )
         if not 1 <= self.member_concurrency <= 64:
             raise ValueError(
                 f"member_concurrency must be from 1 to 64, got {self.member_concurrency}"

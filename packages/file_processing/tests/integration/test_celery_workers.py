@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -219,3 +220,32 @@ def test_a_following_scan_stopped_by_sigterm_revokes_what_no_worker_started(
     assert (counts["validated"], counts["failed"]) == (3, 0)  # the rest stayed in line
     for day in keys.values():
         assert len(read_deliveries(local_lane.store, "orders", day)) == 1
+
+
+def test_a_unit_that_kills_its_worker_process_every_time_is_dead_lettered_after_the_limit(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    ((key, day),) = deliver(local_lane, orders, range(25, 26)).items()
+    poison = {"ETL_FAULT_AT": "checks:kill", "ETL_TASK_MAX_DELIVERIES": "3"}  # a "segfault"
+    with worker(local_lane, celery_broker, "crashing", **poison) as crashing:
+        sent = celery_app(celery_broker.settings(), "file_processing").send_task(
+            task_name("file_processing"), args=[{"lane": "file_processing",
+                                                 "kind": "landing_object", "key": key}]
+        )  # fmt: skip
+        document = sent.get(timeout=150)
+        queues = lane_queues(celery_broker.settings(), "file_processing")
+        deadline = time.monotonic() + 30  # the result is sent just before the message is acked
+        while celery_broker.queue_length(queues.work) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log = crashing.log()
+    assert (document["status"], document["dead_lettered"]) == ("failed", True)
+    assert document["error"]["type"].endswith(":TooManyDeliveriesError")
+    assert log.count("kill at checks") == 3  # three deliveries, each one killed
+    assert "delivery 3 of at most 3" in log
+    ((headers, body),) = celery_broker.messages(queues.dead)
+    assert body[0] == [{"lane": "file_processing", "kind": "landing_object", "key": key}]
+    assert "delivered 4 times (limit 3)" in headers["etl_dead_reason"]
+    assert celery_broker.queue_length(queues.work) == 0
+    assert read_deliveries(local_lane.store, "orders", day) == []  # never half published
+    assert local_lane.keys("_state/file_processing/deliveries/") == []  # its count removed
+    assert local_lane.store.exists(key)  # the landing original stays, for a re-drive

@@ -14,6 +14,11 @@ from etl_core.work.celery.config import (
     task_name,
     task_policy,
 )
+from etl_core.work.celery.deliveries import (
+    DeliveryCounter,
+    DeliveryLimit,
+    TooManyDeliveriesError,
+)
 from etl_core.work.celery.executor import CeleryExecutor
 from etl_core.work.celery.messages import (
     RemoteUnitError,
@@ -28,9 +33,12 @@ __all__ = [
     "BROKER_SCHEMES",
     "DEAD_REASON_HEADER",
     "CeleryExecutor",
+    "DeliveryCounter",
+    "DeliveryLimit",
     "LaneQueues",
     "LaneRunner",
     "RemoteUnitError",
+    "TooManyDeliveriesError",
     "celery_app",
     "celery_config",
     "error_document",

@@ -154,4 +154,6 @@ def _order_problems(
         problems.append(FieldError("broker_visibility_timeout", "must be above task_time_limit"))
     if not 1 <= settings.task_attempts <= 100:
         problems.append(FieldError("task_attempts", "must be from 1 to 100"))
+    if not 1 <= settings.task_max_deliveries <= 1000:
+        problems.append(FieldError("task_max_deliveries", "must be from 1 to 1000"))
     return problems

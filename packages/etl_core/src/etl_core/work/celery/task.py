@@ -10,10 +10,13 @@ then runs through the lane's idempotent ``run_unit``:
   result backend of a RabbitMQ broker, and a backoff is seconds, well inside the limits;
 * any other error is the unit's result (``failed``), never a retry: a refused input
   is an outcome, a bug or a fatal error would fail the same way again;
-* a unit whose retryable errors outlast its attempts, or a message that is not a
-  unit at all, is a poison message: it is moved to the lane's dead-letter queue
-  (``<lane>.dead``, consumed by no worker) with the reason in its headers, and its
-  result says so. A worker of that queue re-drives them once the cause is fixed.
+* a message delivered more often than its ``DeliveryLimit`` allows without its unit
+  ever ending (the unit kills its worker process: acks late would redeliver it
+  forever; :mod:`~etl_core.work.celery.deliveries`), a unit whose retryable errors
+  outlast its attempts, or a message that is not a unit at all, is a poison message:
+  it is moved to the lane's dead-letter queue (``<lane>.dead``, consumed by no worker)
+  with the reason in its headers, and its result says so. A worker of that queue
+  re-drives them once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, TypeVar
 
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
+from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
 from etl_core.work.celery.messages import error_document, result_document
 from etl_core.work.executor import RunUnit, attempt_unit
 from etl_core.work.result import UnitResult
@@ -78,26 +82,39 @@ def register_lane_task(
     policy: RetryPolicy,
     dead_queue: str,
     on_result: Callable[[UnitResult[T]], None] | None = None,
+    deliveries: DeliveryLimit | None = None,
 ) -> Any:
     """Register ``lane``'s task on ``app``: units run through the ``run_unit`` that ``build``
     returns, values go back as ``encode(value)``, retryable errors retried per ``policy``,
     poison messages moved to ``dead_queue``. ``on_result`` sees each unit's end on the
     worker (after its last attempt), before the result is sent back: what a unit must
     record even when nobody follows it (``--no-wait``); an error it raises is logged.
+    With ``deliveries``, a message delivered more often than its limit is moved to
+    ``dead_queue`` too, instead of being run once more.
 
     Returns:
         The Celery task.
     """
     runner = LaneRunner(build)
-    _close_on_process_shutdown(runner)
+    _close_on_process_shutdown(runner.close)
+    counter = ProcessCounter(deliveries) if deliveries is not None else None
+    if counter is not None:
+        _close_on_process_shutdown(counter.close)
 
     def run_unit(task: Any, unit_data: object) -> dict[str, Any]:
+        redelivered = counter is not None and _redelivered(task)
+        if redelivered:
+            assert counter is not None
+            poison = _over_limit(counter, str(task.request.id))
+            if poison is not None:
+                _dead_letter(task, unit_data, dead_queue, poison, poison.deliveries - 1)
+                counter.get().forget(poison.task_id)
+                return _dead_document(unit_data, poison, poison.deliveries - 1)
         try:
             unit = WorkUnit.from_dict(unit_data)
         except InvalidUnitError as error:
             _dead_letter(task, unit_data, dead_queue, error, 1)
-            return {"status": "failed", "unit": unit_data, "attempts": 1,
-                    "dead_lettered": True, "error": error_document(error)}  # fmt: skip
+            return _dead_document(unit_data, error, 1)
         result = attempt_unit(runner, unit, policy)
         if on_result is not None:
             _tell(on_result, result)
@@ -105,6 +122,9 @@ def register_lane_task(
         if dead:  # retryable, and out of attempts
             assert result.error is not None
             _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
+        if redelivered:  # it ended: its count is of no more use
+            assert counter is not None
+            counter.get().forget(str(task.request.id))
         return result_document(result, encode, dead_lettered=dead)
 
     task = app.task(  # not shared: another app of this process must not get it
@@ -120,11 +140,35 @@ def _tell(on_result: Callable[[UnitResult[T]], None], result: UnitResult[T]) -> 
         logger.error("after work unit %s: %s", result.unit.id, exc, exc_info=True)
 
 
-def _close_on_process_shutdown(runner: LaneRunner) -> None:
+def _redelivered(task: Any) -> bool:
+    """Whether the broker marked this delivery as a redelivery (Redis and RabbitMQ do)."""
+    info = task.request.delivery_info or {}
+    return bool(info.get("redelivered"))
+
+
+def _over_limit(counter: ProcessCounter, task_id: str) -> TooManyDeliveriesError | None:
+    """Count this redelivery; the error saying so when it is one too many."""
+    deliveries = counter.get().redelivered(task_id)
+    limit = counter.limit.max_deliveries
+    if deliveries <= limit:
+        logger.warning(
+            "task %s delivered again (delivery %d of at most %d): its last worker was lost",
+            task_id, deliveries, limit, extra={"task_id": task_id, "deliveries": deliveries},
+        )  # fmt: skip
+        return None
+    return TooManyDeliveriesError(task_id, deliveries, limit)
+
+
+def _dead_document(unit_data: object, error: BaseException, attempts: int) -> dict[str, Any]:
+    return {"status": "failed", "unit": unit_data, "attempts": attempts,
+            "dead_lettered": True, "error": error_document(error)}  # fmt: skip
+
+
+def _close_on_process_shutdown(close_it: Callable[[], None]) -> None:
     from celery.signals import worker_process_shutdown
 
     def close(**_: object) -> None:
-        runner.close()
+        close_it()
 
     worker_process_shutdown.connect(close, weak=False)
 
