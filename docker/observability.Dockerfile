@@ -31,7 +31,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 etl \
     && useradd --system --uid 10001 --gid etl --home-dir /app --create-home etl \
-    && install -d -o etl -g etl /app/data
+    && install -d -o etl -g etl /app/data /app/config
 COPY docker/wheels.sh /usr/local/lib/etl/wheels.sh
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     sh /usr/local/lib/etl/wheels.sh install /wheels "etl-observability[schema]" "etl-core[celery]"
