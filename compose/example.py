@@ -106,9 +106,7 @@ def _md5(path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--api-url", required=True, help="where the runtimes reach the example API"
-    )
+    parser.add_argument("--api-url", required=True, help="where the runtimes reach the example API")
     parser.add_argument(
         "--example", type=Path, default=EXAMPLE, help="the example (default: %(default)s)"
     )

@@ -1,4 +1,4 @@
-"""A lane's workers answer a ping on a real broker; other lanes', other hosts' and dead ones do not."""
+"""A lane's workers answer a ping on a real broker; other lanes', hosts' and dead ones do not."""
 
 from __future__ import annotations
 
