@@ -280,7 +280,7 @@ def test_every_variable_a_service_sets_is_a_setting_its_runtime_reads(service: s
 def test_the_example_service_points_the_api_source_at_itself() -> None:
     example = services()["example"]
     line = " ".join(argv(example, BY_NAME["etl-data-pipeline"]))
-    assert "--api-url http://example:8000" in line
+    assert "--api-url http://example:8000 --api-schedule '*/2 * * * *'" in line
     assert "examples/retail/api.py --host 0.0.0.0 --port 8000" in line
     assert "config:/app/config:rw" in example["volumes"]
     for name, (service, _) in platform_services().items():

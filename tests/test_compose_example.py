@@ -52,7 +52,11 @@ def test_contracts_are_copied_with_the_api_source_pointed_at_the_service(tmp_pat
     (tmp_path / "config/datasets").mkdir(parents=True)
     stale = tmp_path / "config/datasets/removed_from_the_example.toml"
     stale.write_text('dataset = "gone"\n')
-    result = prepare(tmp_path, "--api-url", "http://example:8000", "--example", str(example))
+    result = prepare(
+        tmp_path,
+        *("--api-url", "http://example:8000", "--api-schedule", "*/2 * * * *"),
+        *("--example", str(example)),
+    )
     assert result.returncode == 0, result.stderr
     assert not stale.exists()
     config = tmp_path / "config"
@@ -60,8 +64,24 @@ def test_contracts_are_copied_with_the_api_source_pointed_at_the_service(tmp_pat
     pointed = (config / "sources/retail_footfall.toml").read_text().splitlines()
     assert pointed[0] == "# the API"
     assert pointed[1].startswith('base_url = "http://example:8000"')
-    assert pointed[2] == 'timeout = "10s"'
+    assert pointed[2].startswith('schedule = "*/2 * * * *"')
+    assert pointed[3] == 'timeout = "10s"'
     assert "127.0.0.1" in (example / "config/sources/retail_footfall.toml").read_text()
+
+
+def test_a_source_with_its_own_schedule_keeps_it(tmp_path: Path) -> None:
+    source = 'base_url = "http://127.0.0.1:8000"\nschedule = "0 * * * *"\n'
+    example = small_example(tmp_path / "example", source)
+    (tmp_path / "store").mkdir()
+    result = prepare(
+        tmp_path,
+        *("--api-url", "http://example:8000", "--api-schedule", "*/2 * * * *"),
+        *("--example", str(example)),
+    )
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "config/sources/retail_footfall.toml").read_text()
+    assert 'schedule = "0 * * * *"' in text
+    assert "*/2" not in text
 
 
 def test_a_source_without_base_url_is_refused_by_name(tmp_path: Path) -> None:
