@@ -74,8 +74,7 @@ class Stack:
         text = re.sub(r"^s3://[^/]+", f"s3://{self.bucket}", text)
         text = re.sub(r"^postgresql://[^@]+@postgres:5432/\w+$", self.database, text)
         text = text.replace("redis://redis:6379/0", self.broker.url)
-        text = text.replace("http://example:8000", f"http://127.0.0.1:{self.api_port}")
-        return text
+        return text.replace("http://example:8000", f"http://127.0.0.1:{self.api_port}")
 
     def env(self, service: dict[str, Any]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
