@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from repo_layout import REPO
+
+TOKEN = "example-test-token-5f1d2c"  # made up for the test: found nowhere after a run
+FOOTFALL_CHUNKS = "landing/api/retail_footfall/footfall"
 
 
 def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -16,7 +23,7 @@ def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(REPO / "examples/retail/run.py")],
         cwd=cwd,
-        env={**env, "ETL_LOG_FORMAT": "json"},
+        env={**env, "ETL_LOG_FORMAT": "json", "RETAIL_FOOTFALL_API_TOKEN": TOKEN},
         capture_output=True,
         text=True,
         timeout=300,
@@ -24,33 +31,147 @@ def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_example_processes_transforms_loads_and_reports(tmp_path: Path) -> None:
-    result = run_example(tmp_path)
+def summary_of(result: subprocess.CompletedProcess[str]) -> str:
+    """The summary the example ends with."""
+    assert "\n== Summary\n" in result.stdout
+    return result.stdout.rpartition("\n== Summary\n")[2]
+
+
+def query(database: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(database) as db:
+        return db.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """One run of the example in an empty directory (shared: a run takes seconds)."""
+    cwd = tmp_path_factory.mktemp("example")
+    result = run_example(cwd)
     assert result.returncode == 0, result.stderr
+    return cwd, result
+
+
+def test_example_processes_transforms_loads_and_reports(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, result = first_run
     assert "delivered 11 file(s)" in result.stdout
     assert "7 validated, 4 quarantined, 0 skipped, 0 failed" in result.stdout
     for reason in ("data.quality", "pgp.no_key", "archive.path_traversal", "contract.unmatched"):
         assert reason in result.stdout
     assert "7 partition(s) processed, 0 failed" in result.stdout
     assert "runs_running" in result.stdout
-    store = tmp_path / ".etl/store"
+    store = cwd / ".etl/store"
     assert (store / "landing/pos/pos_20261101.csv").is_file()
     assert (store / "curated/pos_transactions/dt=2026-11-05/_manifest.json").is_file()
     assert not (store / "curated/pos_transactions/dt=2026-11-07").exists()
-    page = tmp_path / ".etl/status.html"
+    page = cwd / ".etl/status.html"
     assert f"status page: {page}" in result.stdout
     assert 'data-day="2026-11-10" data-state="missing"' in page.read_text()
-    assert "2026-11-10 │ critical │ missing" in result.stdout  # check's table, as the example
-    assert "2026-11-04 │ ok       │ late" in result.stdout  # dates the vendor's deliveries
-    with sqlite3.connect(tmp_path / ".etl/etl.sqlite3") as db:
-        (rows,) = db.execute("SELECT count(*) FROM retail_sales_transaction").fetchone()
+    assert "arrival 2026-11-10: critical, missing" in result.stdout  # as the example tells
+    assert "arrival 2026-11-04: ok, late" in result.stdout  # dates the vendor's deliveries
+    (rows,) = query(cwd / ".etl/etl.sqlite3", "SELECT count(*) FROM retail_sales_transaction")[0]
     assert rows == 6 * 300 + 299
 
 
-def test_second_run_finds_everything_already_done(tmp_path: Path) -> None:
-    assert run_example(tmp_path).returncode == 0
+def test_example_ingests_the_footfall_api_one_chunk_a_day(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, result = first_run
+    store = cwd / ".etl/store"
+    chunks = sorted((store / FOOTFALL_CHUNKS).glob("footfall_*.jsonl.gz"))
+    assert [c.name[9:17] for c in chunks] == [f"202611{day:02d}" for day in range(1, 11)]
+    records = [
+        json.loads(line) for c in chunks for line in gzip.decompress(c.read_bytes()).splitlines()
+    ]
+    assert len(records) == len({r["id"] for r in records}) == 10 * 8 * 14
+    pages = list((store / "raw/api/retail_footfall/footfall").rglob("*.json.gz"))
+    assert len(pages) == 10 * 3  # 112 records a day, 50 a page
+    assert "retail_footfall/footfall/2026-11-06T00:00:00Z..2026-11-07T00:00:00Z: 112 records" in (
+        result.stdout
+    )
+
+
+def test_example_validates_curates_and_loads_the_footfall(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, result = first_run
+    assert "10 validated, 0 quarantined, 0 skipped, 0 failed" in result.stdout
+    assert "10 partition(s) processed, 0 failed" in result.stdout
+    validated = cwd / ".etl/store/validated/retail_store_footfall"
+    assert len(list(validated.glob("dt=2026-11-*/_deliveries/*.json"))) == 10
+    (rejected,) = validated.glob("dt=2026-11-06/**/*.rejected.csv")  # the counter reset
+    assert "S003-20261106T15" in rejected.read_text()
+    database = cwd / ".etl/etl.sqlite3"
+    assert query(database, "SELECT count(*), count(DISTINCT dt) FROM retail_store_footfall") == [
+        (80, 10)
+    ]
+    hours = (
+        "SELECT hours_counted, region FROM retail_store_footfall"
+        " WHERE dt = '{}' AND store_code = 'S003'"
+    )
+    assert query(database, hours.format("2026-11-06")) == [(13, "ES")]
+    assert query(database, hours.format("2026-11-07")) == [(14, "ES")]
+
+
+def test_example_ends_with_one_short_summary(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, result = first_run
+    summary = summary_of(result)
+    assert len(summary.splitlines()) <= 20
+    assert "delivered    11 vendor drop(s) (0 already there)" in summary
+    assert "pos_transactions 7 file(s) (2,099 rows, 1 rejected)" in summary
+    assert "retail_store_footfall 10 file(s) (1,119 rows, 1 rejected)" in summary
+    assert "quarantined  4: " in summary
+    assert (
+        "pos_transactions 7 partition(s) (2,099 rows); retail_store_footfall 10 partition(s)"
+        in (summary)
+    )
+    assert "2,099 rows into retail_sales_transaction, 80 rows into retail_store_footfall" in summary
+    assert "retail_footfall/footfall: 1,120 new record(s) in 10 chunk(s) from 30 page(s)" in summary
+    assert "pos_transactions         critical arrival 2026-11-10" in summary
+    assert "retail_store_footfall    ok" in summary
+    assert f"status page  {cwd / '.etl/status.html'}" in summary
+    assert "quarantine list" in summary
+    assert "ingest status" in summary
+
+
+def test_the_api_token_is_in_no_output_and_no_stored_object(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, result = first_run
+    assert TOKEN not in result.stdout + result.stderr
+    for path in (cwd / ".etl").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.name.endswith(".gz"):
+                data = gzip.decompress(data)
+            assert TOKEN.encode() not in data, path
+    config = (cwd / ".etl/config/sources/retail_footfall.toml").read_text()
+    assert 'token = "env:RETAIL_FOOTFALL_API_TOKEN"' in config
+    assert 'base_url = "http://127.0.0.1:' in config
+
+
+def test_second_run_finds_everything_already_done(
+    first_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    shutil.copytree(first_run[0] / ".etl", tmp_path / ".etl")  # the first run's outcome
+    store = tmp_path / ".etl/store"
+    chunks = sorted(p.name for p in (store / FOOTFALL_CHUNKS).iterdir())
     again = run_example(tmp_path)
     assert again.returncode == 0, again.stderr
     assert "delivered 0 file(s), 11 already there unchanged" in again.stdout
-    assert "0 validated, 0 quarantined, 11 skipped, 0 failed" in again.stdout
-    assert "0 partition(s) processed" in again.stdout
+    assert "0 validated, 0 quarantined, 21 skipped, 0 failed" in again.stdout  # drops and chunks
+    assert "0 validated, 0 quarantined, 10 skipped, 0 failed" in again.stdout  # the chunks
+    assert again.stdout.count("0 partition(s) processed") == 2
+    assert again.stdout.count("skipped (ingested before)") == 10
+    assert sorted(p.name for p in (store / FOOTFALL_CHUNKS).iterdir()) == chunks
+    summary = summary_of(again)
+    assert "nothing changed: all 11 vendor drops were there already" in summary
+    assert "retail_footfall/footfall: 0 new record(s); 10 window(s) ingested before" in summary
+    assert query(tmp_path / ".etl/etl.sqlite3", "SELECT count(*) FROM retail_store_footfall") == [
+        (80,)
+    ]

@@ -39,7 +39,8 @@ def store_is_a_file(root: Path) -> dict[str, str]:
 
 
 def no_contracts(root: Path) -> dict[str, str]:
-    (root / CONTRACT).unlink()
+    for path in [*(root / "config/datasets").glob("*.toml"), *(root / "config/sources").glob("*")]:
+        path.unlink()  # the API sources too: they feed a dataset
     return {}
 
 

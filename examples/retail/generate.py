@@ -1,12 +1,14 @@
 """Deterministic retail data for the example and the benchmarks.
 
 Writes point-of-sale transaction CSVs (12 columns, about 130 bytes a row) and the
-reference tables the pipeline enriches them with. The same seed gives the same
-bytes, so example runs and benchmarks are repeatable.
+reference tables the pipeline enriches them with, and makes the hourly door counts
+the example's footfall API serves (``api.py``). The same seed gives the same bytes,
+so example runs and benchmarks are repeatable.
 
     python examples/retail/generate.py transactions --date 2026-11-02 --rows 1000000 -o out.csv
     python examples/retail/generate.py reference -o examples/retail/reference
     python examples/retail/generate.py drops -o examples/retail/landing   # needs gpg
+    python examples/retail/generate.py footfall --date 2026-11-06       # JSON Lines
 
 ``drops`` writes the example's vendor drops, good and bad, as a vendor would
 send them: plain, zipped, zipped then OpenPGP-encrypted to the example key
@@ -20,6 +22,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
+import math
 import random
 import shutil
 import subprocess
@@ -27,7 +31,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -98,6 +102,57 @@ def transactions(day: date, rows: int, *, seed: int = 11) -> Iterator[list[str]]
             f"C{rng.randint(1, 250_000):07d}" if member else "",
             "true" if member else "false",
         ]
+
+
+FOOTFALL_DAYS = tuple(date(2026, 11, 1) + timedelta(days=n) for n in range(10))
+"""The days the footfall API has counts for: 2026-11-01 to 2026-11-10, the complete days
+before the example's "now" (noon on 2026-11-11). The counters kept counting on 11-10,
+the day the point-of-sale vendor sent nothing."""
+FOOTFALL_HOURS = range(7, 21)
+"""Opening hours (UTC): one count per store per hour, 07:00 to 21:00."""
+FOOTFALL_GLITCH = ("S003", datetime(2026, 11, 6, 15, tzinfo=UTC))
+"""A counter reset: that store's hour is reported with ``entries = -1``, which the
+dataset contract's range check splits off (as the 2026-11-06 point-of-sale file's bad row)."""
+
+
+def footfall(day: date, *, seed: int = 11) -> list[dict[str, object]]:
+    """The hourly door counts of every store on ``day``, as the footfall API serves them.
+
+    Each count is final a few minutes after its hour ends (``updated_at``), so a day's
+    counts are all updated on that day.
+    """
+    rng = random.Random(f"{seed}-footfall-{day.isoformat()}")
+    weekend = 1.3 if day.weekday() >= 5 else 1.0
+    records: list[dict[str, object]] = []
+    for number, (store, *_) in enumerate(STORES):
+        base = 60 + (number * 37) % 120  # visitors an hour in a quiet hour, by store
+        for hour in FOOTFALL_HOURS:
+            start = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+            rush = 0.9 * math.exp(-((hour - 12.5) ** 2) / 3) + 0.7 * math.exp(
+                -((hour - 17.5) ** 2) / 2
+            )
+            entries = round(base * weekend * (0.6 + rush) * rng.uniform(0.85, 1.15))
+            exits = max(0, entries + rng.randint(-6, 6))
+            if (store, start) == FOOTFALL_GLITCH:
+                entries = -1
+            updated = start + timedelta(
+                hours=1, minutes=rng.randint(2, 14), seconds=rng.randint(0, 59)
+            )
+            records.append(
+                {
+                    "id": f"{store}-{start:%Y%m%dT%H}",
+                    "store_id": store,
+                    "hour_start": _utc(start),
+                    "entries": entries,
+                    "exits": exits,
+                    "updated_at": _utc(updated),
+                }
+            )
+    return records
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_transactions(out: TextIO, day: date, rows: int) -> None:
@@ -212,8 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     ref.add_argument("-o", "--output", type=Path, required=True, help="directory")
     drops = sub.add_parser("drops", help="the example's vendor drops, good and bad (needs gpg)")
     drops.add_argument("-o", "--output", type=Path, required=True, help="landing directory")
+    foot = sub.add_parser("footfall", help="one day of the footfall API's hourly counts (JSONL)")
+    foot.add_argument("--date", type=date.fromisoformat, required=True)
     args = parser.parse_args(argv)
-    if args.what == "reference":
+    if args.what == "footfall":
+        for record in footfall(args.date):
+            sys.stdout.write(json.dumps(record) + "\n")
+    elif args.what == "reference":
         write_reference(args.output)
     elif args.what == "drops":
         write_drops(args.output)

@@ -1,5 +1,7 @@
 """The retail example end to end, on the embedded defaults (what `make run` runs).
 
+Every lane runs once, with the console scripts an operator would use:
+
 1. Vendor drops under ``examples/retail/landing/<source>/`` are delivered into
    ``landing/<source>/`` of the store (``ETL_STORAGE_URL``, default ``.etl/store``),
    skipping files already there with the same content; the reference tables go
@@ -8,33 +10,55 @@
    under ``.etl/``).
 3. file_processing scans ``landing/``: good days are validated, bad drops (failed
    checks, a stranger's key, a zip-slip archive, an unknown file) quarantined.
-4. data_pipeline transforms and enriches every new validated day into
+4. data_pipeline transforms and enriches every new validated point-of-sale day into
    ``curated/`` Parquet and loads it into the database.
-5. The store inventory, the ledger's health signals and the last successful run
-   of each lane (the runs above are recorded in the run ledger) are printed.
-6. ``etl-observability check`` judges every dataset's freshness and each day's
-   arrival as of the example's last day (:data:`AS_OF`), including the day the
-   vendor missed, and writes the status page to ``.etl/status.html``. Its exit
-   code 1 (something late or missing) is the example's expected verdict.
+5. The example's footfall API (``api.py``) is started on an ephemeral port and
+   ``etl-data-pipeline ingest`` pulls it, one window a day up to the example's last
+   complete day: response bodies to ``raw/api/``, records as chunks to
+   ``landing/api/``. The ingestion reads a working copy of ``config/`` under
+   ``.etl/config`` whose API source points at that port.
+   Steps 4 and 5 do not depend on each other and run side by side.
+6. file_processing validates the landed chunks against ``retail_store_footfall``.
+7. data_pipeline sums them per store and day and loads them.
+8. The store inventory is printed.
+9. So are the ledger's health signals and the last successful run of each lane.
+10. ``etl-observability check`` judges every dataset's freshness and each day's
+    arrival as of the example's last day (:data:`AS_OF`), including the day the
+    vendor missed, and writes the status page to ``.etl/status.html``. Its exit
+    code 1 (something late or missing) is the example's expected verdict.
+
+It ends with one short summary: what this run validated, quarantined, curated,
+loaded and ingested (read from the store's manifests and records before and after),
+each dataset's freshness, and where to look next. A second run finds everything
+done and says so; the API has no new records for it.
 
 The drops are stored now, but a vendor sent them over eleven days: on a local
 store, each landing file is given the time its vendor sent it
 (:data:`VENDOR_CLOCK`), so the arrival states are the ones the example tells.
-
-Every step runs the same console scripts an operator would. The OpenPGP key in
-``keys/`` exists for this example only.
+The OpenPGP key in ``keys/`` and the API token made up for each run exist for this
+example only.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from api import TOKEN_ENV, start_api
+from summary import RunFacts, changed, read_changes, snapshot, summary
+
+from etl_core.contracts import load_contracts
 from etl_core.errors import ObjectNotFoundError
 from etl_core.runtime import ExitCode, RuntimeSettings, open_session
 from etl_core.storage import LocalObjectStore, ObjectStore
@@ -43,6 +67,13 @@ EXAMPLE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 AS_OF = "2026-11-11T12:00:00+00:00"
 """The example's "now" for the freshness check: noon after its last delivery."""
+API_SOURCE = "retail_footfall"
+"""The example's API source (``config/sources/retail_footfall.toml``)."""
+API_WINDOWS = ("2026-11-01T00:00:00Z", "2026-11-11T00:00:00Z")
+"""What ``ingest`` asks the API for: ``--since``/``--until``, the complete days before
+:data:`AS_OF`, one window (and partition) a day. Finished windows are not fetched again."""
+WORK = Path(".etl")
+"""The example's working directory (store, database, config copy, status page)."""
 VENDOR_CLOCK = {
     "pos_20261101.csv": "2026-11-01T05:42:00+00:00",
     "pos_20261102.csv": "2026-11-02T05:51:00+00:00",
@@ -111,22 +142,124 @@ def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
         raise SystemExit(f"{' '.join(command)} exited with {done.returncode}")
 
 
-def main() -> int:
-    session = open_session("example", RuntimeSettings, {"create_store": True})
-    settings = session.settings
+@dataclass(frozen=True)
+class Started:
+    """A console script running in the background, its output captured; leaving its
+    ``with`` block stops it if it is still running (the example failed elsewhere)."""
+
+    command: tuple[str, ...]
+    process: subprocess.Popen[str]
+
+    def __enter__(self) -> Started:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.communicate()
+
+
+def start(*command: str, env: dict[str, str]) -> Started:
+    """Start a console script whose output is shown (or parsed) when it is finished: the
+    read-only steps at the end run side by side and still print in order."""
+    columns = str(shutil.get_terminal_size().columns)  # rich lays tables out for the terminal
+    process = subprocess.Popen(
+        [str(BIN / command[0]), *command[1:]],
+        env={"COLUMNS": columns, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return Started(command, process)
+
+
+def finish(started: Started, *, ok: tuple[int, ...] = (0,)) -> str:
+    """Wait for a started script, pass its log lines on; its output. An exit code not in
+    ``ok`` fails the example (after showing the output)."""
+    out, err = started.process.communicate()
+    sys.stderr.write(err)
+    sys.stderr.flush()
+    if started.process.returncode not in ok:
+        print(out, flush=True)
+        raise SystemExit(f"{' '.join(started.command)} exited with {started.process.returncode}")
+    return out
+
+
+def parse_json(command: tuple[str, ...], out: str) -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{' '.join(command)} --json printed no JSON document: {exc}") from None
+    return document
+
+
+def working_config(template: Path, target: Path) -> Path:
+    """A fresh copy of the example's config directory (the API's address is filled in later)."""
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(template, target)
+    return target
+
+
+def point_source_at(config: Path, source: str, base_url: str) -> None:
+    """Set ``base_url`` of ``<config>/sources/<source>.toml`` (the copy's, never the template's)."""
+    path = config / "sources" / f"{source}.toml"
+    text, count = re.subn(
+        r"^base_url\s*=.*$",
+        f'base_url = "{base_url}"  # the API run.py started for this run',
+        path.read_text(),
+        count=1,
+        flags=re.MULTILINE,
+    )
+    if count != 1:
+        raise SystemExit(f"{path}: no top-level base_url line to point at {base_url}")
+    path.write_text(text)
+
+
+def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
+    """The console scripts' environment: the embedded defaults unless already set."""
     env = dict(os.environ)
     env.setdefault("ETL_STORAGE_URL", settings.storage_url)
     env.setdefault("ETL_CREATE_STORE", "true")  # the example makes its store on first run
-    env.setdefault("ETL_CONFIG_DIR", str(EXAMPLE / "config"))
+    env["ETL_CONFIG_DIR"] = str(config)
     env.setdefault("RETAIL_POS_PGP_KEY", (EXAMPLE / "keys/retail-example-secret.asc").read_text())
+    if not env.get(TOKEN_ENV):
+        env[TOKEN_ENV] = secrets.token_urlsafe(24)  # this run's API token
     if "DATABASE_URL" not in env:
-        Path(".etl").mkdir(exist_ok=True)
-        env["DATABASE_URL"] = f"sqlite:///{Path('.etl/etl.sqlite3').resolve()}"
+        env["DATABASE_URL"] = f"sqlite:///{(WORK / 'etl.sqlite3').resolve()}"
     env.setdefault("ETL_LOG_FORMAT", "console")
-    has_gpg = shutil.which("gpg") is not None
+    return env
 
+
+def main() -> int:
+    session = open_session("example", RuntimeSettings, {"create_store": True})
+    WORK.mkdir(exist_ok=True)
+    config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
+    env = environment(session.settings, config)
     store = session.open_store()
+    before = snapshot(store)
+    delivered, unchanged = deliver_the_drops(store)
+    step("2. database migrations")
+    run("etl-schema", "migrate", env=env)
+    ingested = every_lane(config, env)
+    freshness = read_only_steps(env)
+    facts = RunFacts(
+        delivered=delivered,
+        unchanged=unchanged,
+        changes=read_changes(store, changed(before, snapshot(store))),
+        ingested=ingested,
+        freshness=freshness,
+        tables={c.dataset: c.load.table for c in load_contracts(config) if c.load is not None},
+    )
+    step("Summary")
+    print("\n".join(summary(facts, look_next(store, env))), flush=True)
+    return 0
+
+
+def deliver_the_drops(store: ObjectStore) -> tuple[int, int]:
+    """Step 1: the vendor drops and reference tables into the store; (delivered, unchanged)."""
     step(f"1. vendor drops -> {store.url}/landing/")
+    has_gpg = shutil.which("gpg") is not None
     delivered, unchanged = deliver(
         store, EXAMPLE / "landing", "landing", skip="" if has_gpg else ".pgp"
     )
@@ -136,34 +269,106 @@ def main() -> int:
     deliver(store, EXAMPLE / "reference", "reference")
     if not date_the_drops(store):
         print(f"{store.url} is not a local store: the drops keep their upload times")
+    return delivered, unchanged
 
-    step("2. database migrations")
-    run("etl-schema", "migrate", env=env)
 
-    step("3. file processing: landing/ -> validated/ or quarantine/")
+def every_lane(config: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Steps 3 to 7: the drops, then the API, through every lane; the ingestion's account.
+
+    The point-of-sale partitions (step 4) and the API ingestion (step 5) do not depend on
+    each other: they run side by side, and each is shown in its place.
+    """
+    step("3. file processing: vendor drops in landing/ -> validated/ or quarantine/")
     run("etl-file-processing", "scan", env=env, ok=(0, ExitCode.PARTIAL))
-    run("etl-file-processing", "quarantine", "list", env=env)
+    with start_api(env[TOKEN_ENV]) as server, ExitStack() as started:
+        point_source_at(config, API_SOURCE, server.url)
+        quarantine = started.enter_context(
+            start("etl-file-processing", "quarantine", "list", env=env)
+        )
+        pos = started.enter_context(
+            start("etl-data-pipeline", "run", "--dataset", "pos_transactions", env=env)
+        )
+        since, until = API_WINDOWS
+        ingest = ("etl-data-pipeline", "ingest", "--source", API_SOURCE, "--since", since)
+        ingesting = started.enter_context(start(*ingest, "--until", until, "--json", env=env))
+        print(finish(quarantine), end="", flush=True)
+        step("4. data pipeline: pos_transactions validated/ -> curated/ Parquet -> database")
+        print(finish(pos), end="", flush=True)
+        step(f"5. API ingestion: {server.url} -> raw/api/ + landing/api/")
+        ingested = parse_json(ingest, finish(ingesting))
+    for window in ingested["windows"]:
+        print(f"{window['unit']}: {_window_outcome(window)}")
 
-    step("4. data pipeline: validated/ -> curated/ Parquet -> database")
-    run("etl-data-pipeline", "run", env=env)
+    step("6. file processing: the API's chunks in landing/api/ -> validated/")
+    run("etl-file-processing", "scan", "--dataset", "retail_store_footfall", env=env)
 
-    step("5. store inventory")
-    run("etl-observability", "inventory", env=env)
-
-    step("6. ledger health")
-    run("etl-observability", "database", env=env)
-
-    freshness_check(env)
-    return 0
+    step("7. data pipeline: retail_store_footfall -> curated/ (per store and day) -> database")
+    run("etl-data-pipeline", "run", "--dataset", "retail_store_footfall", env=env)
+    return ingested
 
 
-def freshness_check(env: dict[str, str]) -> None:
-    """The last step: freshness and arrivals as of :data:`AS_OF`, and the status page."""
-    page = Path(".etl/status.html").resolve()
-    step(f"7. freshness and arrivals as of {AS_OF} -> {page}")
-    check = ("etl-observability", "check", "--at", AS_OF, "--html", str(page))
-    run(*check, env=env, ok=(ExitCode.OK, ExitCode.FAILED))  # 1: something is late or missing
+def read_only_steps(env: dict[str, str]) -> dict[str, Any]:
+    """Steps 8 to 10, which only read: the ledger's health first, alone (no run of this
+    example is in progress then), then the inventory and the check side by side; each is
+    shown in its place. The check's document."""
+    page = (WORK / "status.html").resolve()
+    with start("etl-observability", "database", env=env) as database:
+        health = finish(database)
+    check = ("etl-observability", "check", "--at", AS_OF, "--html", str(page), "--json")
+    with (
+        start("etl-observability", "inventory", env=env) as inventory,
+        start(*check, env=env) as checking,
+    ):
+        step("8. store inventory")
+        print(finish(inventory), end="", flush=True)
+        step("9. ledger health")
+        print(health, end="", flush=True)
+        step(f"10. freshness and arrivals as of {AS_OF} -> {page}")
+        return freshness_check(checking, page)
+
+
+def _window_outcome(window: dict[str, Any]) -> str:
+    if window["skipped"]:
+        return f"skipped ({window['skipped']})"
+    return f"{window['records']} records, {window['chunks']} chunk(s), {window['pages']} page(s)"
+
+
+def freshness_check(check: Started, page: Path) -> dict[str, Any]:
+    """The last step: freshness and arrivals as of :data:`AS_OF`, and the status page.
+
+    ``etl-observability check`` exits 1 when something is late or missing: the example's
+    expected verdict (2026-11-10 is missing).
+    """
+    document = parse_json(check.command, finish(check, ok=(ExitCode.OK, ExitCode.FAILED)))
+    for dataset in document["datasets"]:
+        print(f"{dataset['dataset']}: {dataset['level']}")
+        for result in dataset["results"]:
+            if result["level"] != "ok" or result["state"] in ("late", "early"):
+                print(
+                    f"  {result['monitor']} {result['subject']}: {result['level']}, "
+                    f"{result['state']} ({result['observed']})"
+                )
     print(f"status page: {page}")
+    return document
+
+
+def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
+    """Where to look after the run, and commands to try (relative to the working directory)."""
+    bin_dir = os.path.relpath(BIN) if not os.path.relpath(BIN).startswith("..") else str(BIN)
+    config = os.path.relpath(env["ETL_CONFIG_DIR"])
+    database = env["DATABASE_URL"]
+    return [
+        ("status page", str((WORK / "status.html").resolve())),
+        ("store", f"{store.url}  (landing/ raw/ validated/ quarantine/ curated/)"),
+        (
+            "quarantine",
+            f"{bin_dir}/etl-file-processing quarantine list  (then: quarantine show KEY)",
+        ),
+        ("commands", f"export ETL_CONFIG_DIR={config} DATABASE_URL={database}"),
+        ("", f"{bin_dir}/etl-data-pipeline ingest status   # the API's high-water mark"),
+        ("", f"{bin_dir}/etl-observability serve   # the live status page, http://127.0.0.1:9108/"),
+        ("", "make run   # again: nothing changes, and it says so"),
+    ]
 
 
 if __name__ == "__main__":

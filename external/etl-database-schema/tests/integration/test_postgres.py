@@ -34,7 +34,9 @@ def test_fresh_database_migrates_from_zero(run_cli: RunCli, postgres_url: str) -
     assert migrated.returncode == 0, migrated.stderr
     assert "Applying etl_ledger.0001_initial... OK" in migrated.stdout
     assert "Applying etl_retail.0001_initial... OK" in migrated.stdout
-    assert shown.stdout.count("[X]") == 4
+    assert "Applying etl_retail.0002_footfall... OK" in migrated.stdout
+    assert "Applying etl_retail.0003_partitioned_curated... OK" in migrated.stdout
+    assert shown.stdout.count("[X]") == 5
     assert "[ ]" not in shown.stdout
 
 
@@ -162,4 +164,8 @@ def test_curated_tables_are_indexed_by_partition_date(run_cli: RunCli, postgres_
             if "(dt," in definition or "(dt)" in definition
         }
 
-    assert set(leading) == {"retail_daily_sales", "retail_sales_transaction"}
+    assert set(leading) == {
+        "retail_daily_sales",
+        "retail_sales_transaction",
+        "retail_store_footfall",
+    }

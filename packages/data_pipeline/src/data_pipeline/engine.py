@@ -12,12 +12,14 @@ import gzip
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from data_pipeline.errors import MissingColumnError, PartitionError
 from etl_core.contracts import Column, Contract, ParseOptions
 from etl_core.errors import first_line
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "connect_engine",
@@ -53,6 +55,8 @@ def literal(text: str) -> str:
 
 def connect_engine(work_dir: Path, *, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection on a database file in ``work_dir``, bounded in memory."""
+    import duckdb  # imported when used: the ingest path never needs it
+
     spill = work_dir / "spill"
     spill.mkdir(exist_ok=True)
     con = duckdb.connect(str(work_dir / "work.duckdb"))
@@ -134,6 +138,8 @@ def _input_select(
 ) -> str:
     """``SELECT`` of one format's files: declared columns typed (a JSON key no record has
     is null), then the extra columns the schema keeps."""
+    import duckdb  # imported when used: the ingest path never needs it
+
     try:
         found = relation_columns(con, f"SELECT * FROM {reader}")
     except duckdb.Error as exc:
@@ -229,6 +235,8 @@ def _check_header(contract: Contract, dt: date, path: Path) -> None:
 def _check_columns(
     con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, path: Path, fmt: str
 ) -> None:
+    import duckdb  # imported when used: the ingest path never needs it
+
     try:
         found = relation_columns(con, f"SELECT * FROM {reader_sql([path], fmt)}")
     except duckdb.Error as exc:

@@ -14,9 +14,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from data_pipeline.engine import literal, quote, reader_sql, relation_columns, type_family
 from data_pipeline.errors import JoinKeyTypeError, MissingColumnError, MissingPartitionError
@@ -24,6 +22,9 @@ from data_pipeline.layout import list_curated_dates, read_manifest
 from etl_core.contracts import Contract, Enrichment
 from etl_core.errors import ObjectNotFoundError
 from etl_core.storage import ObjectStore
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["join_sql", "stage_reference", "unmatched_column"]
 

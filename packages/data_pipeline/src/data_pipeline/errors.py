@@ -36,6 +36,8 @@ __all__ = [
     "MissingPartitionError",
     "PartitionBusyError",
     "PartitionError",
+    "RawArchiveCorruptError",
+    "ReplayRefusedError",
     "SchemaNotInstalledError",
     "SupersededError",
     "TransformSqlError",
@@ -188,3 +190,22 @@ class ApiResponseError(ApiError, FatalError):
 
 class EndpointBusyError(DataPipelineError, LeaseBusyError):
     """Another run holds the endpoint's lease: two runs of one endpoint never overlap."""
+
+
+class ReplayRefusedError(DataPipelineError, ConfigError):
+    """``ingest replay`` was asked for a run the raw archive does not hold whole: no such
+    run, or one not finished (its manifest's status is not ``complete``)."""
+
+
+class RawArchiveCorruptError(DataPipelineError, FatalError):
+    """An archived page does not match its run manifest (SHA-256), or cannot be read.
+
+    Attributes:
+        key: The page's key; ``expected`` and ``found`` the manifest's and the page's hash.
+    """
+
+    def __init__(self, message: str, *, key: str, expected: str = "", found: str = "") -> None:
+        self.key = key
+        self.expected = expected
+        self.found = found
+        super().__init__(message)

@@ -3,9 +3,11 @@
 ``ingest [--source S] [--endpoint E] [--since … --until …] [--full-refresh] [--dry-run]
 [--json]`` runs every selected endpoint window (endpoints side by side, parents before
 children); ``ingest status`` shows each endpoint's cursor, window in progress, last
-success, last error and consecutive failures. Exit 0 when every window finished, 1
-when one failed, 2 on bad configuration, 130/143 when interrupted (the state stands
-at the last landed chunk; the next run resumes there).
+success, last error, consecutive failures and the last run's dead letters and drift.
+Exit 0 when every window finished, 1 when one failed, 2 on bad configuration, 3 when
+every window finished but some pages or items were set aside as dead letters,
+130/143 when interrupted (the state stands at the last landed chunk; the next run
+resumes there).
 """
 
 from __future__ import annotations
@@ -38,12 +40,19 @@ from data_pipeline.ingest import (
 )
 from data_pipeline.ingest.collector import few_full_collections
 from data_pipeline.ingest.windows import open_window
+from data_pipeline.ingest_archive_cli import add_archive_commands
 from data_pipeline.ingest_work import enqueue_windows, wave_executor
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.tasks import with_run_id
-from data_pipeline.validate import transform_problems
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import Endpoint, Source, SourceSet, load_contracts, load_sources
+from etl_core.contracts import (
+    ContractSet,
+    Endpoint,
+    Source,
+    SourceSet,
+    load_contracts,
+    load_sources,
+)
 from etl_core.errors import ConfigError
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
@@ -69,6 +78,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         invoke_without_command=True,
     )
     cli.app.add_typer(app, name="ingest")
+    add_archive_commands(app, cli, _config)
 
     @app.callback()
     def ingest(
@@ -106,7 +116,8 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         session = cli.session(ctx).with_flags({"executor": executor})
         if no_wait:
             require_broker(session.settings, "--no-wait")
-        sources = _selected(_sources(session), source, endpoint)
+        contracts, every = _config(session)
+        sources = _selected(every, source, endpoint)
         plan = [
             (src, plan_units(src, ep, since=since, until=until, full_refresh=full_refresh))
             for src, ep in sources
@@ -121,7 +132,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
                 count = enqueue_windows(session.settings, plan, session.run_id)
                 cli.out.print(f"enqueued {count} window(s) on the broker", highlight=False)
                 return
-            code = _ingest(cli, session, store, states, plan, as_json)
+            code = _ingest(cli, session, store, states, plan, contracts, as_json)
         if code:
             raise typer.Exit(code)
 
@@ -129,9 +140,9 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
     def status(
         ctx: typer.Context, source: SourceOption = None, as_json: JsonOption = False
     ) -> None:
-        """Each endpoint's cursor, window in progress, last success and last error."""
+        """Each endpoint's cursor, window in progress, last success and error, last run's drift."""
         session = cli.session(ctx)
-        selected = _selected(_sources(session), source, None)
+        selected = _selected(_config(session)[1], source, None)
         with session.open_store() as store:
             states = _states(session, store)
             rows = [_status_row(states, src, ep.name) for src, ep in selected]
@@ -140,6 +151,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             return
         table = Table("source", "endpoint", "cursor", "in progress", "last success", "failures")
         table.add_column("last error", overflow="fold")
+        table.add_column("last run: dead letters, drift", overflow="fold")
         for row in rows:
             window = row["window"]
             progress = f"{window['records']} records, chunk {window['chunk']}" if window else "-"
@@ -151,20 +163,25 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
                 row["last_success_at"] or "-",
                 str(row["consecutive_failures"]),
                 row["last_error"] or "-",
+                _last_run_text(row["last_run"]),
             )
         cli.out.print(table)
 
 
-def _sources(session: Session[PipelineSettings]) -> SourceSet:
-    """The API sources, checked against the dataset contracts they feed."""
+def _config(session: Session[PipelineSettings]) -> tuple[ContractSet, SourceSet]:
+    """The dataset contracts, and the API sources checked against those they feed.
+
+    Ingestion runs no transform, so the contracts are judged by the platform's rules only:
+    binding every ``[transform] sql`` would import DuckDB for nothing (``contracts check``
+    and the transform commands still judge it)."""
     config_dir = session.settings.config_dir
-    contracts = load_contracts(config_dir, validators=[transform_problems])
+    contracts = load_contracts(config_dir)
     sources = load_sources(config_dir, contracts=contracts)
     if not len(sources):
         raise ConfigError(
             f"no API sources: add {config_dir}/sources/<source>.toml (docs/sources.md)", []
         )
-    return sources
+    return contracts, sources
 
 
 def _selected(
@@ -196,6 +213,7 @@ def _ingest(
     store: ObjectStore,
     states: StateStore,
     plan: list[tuple[Source, list[WorkUnit]]],
+    contracts: ContractSet,
     as_json: bool,
 ) -> int:
     """Run the planned units; the exit code."""
@@ -206,17 +224,22 @@ def _ingest(
         states,
         session.run_id,
         lease_seconds=float(session.settings.lease_seconds),
+        contracts=contracts,
     )
     outcomes: list[WindowOutcome] = []
     failures: list[dict[str, str]] = []
     busy: list[str] = []
     misconfigured = False  # e.g. a secret reference that does not resolve: exit 2, not 1
     try:
-        with _stop_on_signals(context), few_full_collections():
+        progress = cli.progress("ingest", item="window")  # pages, records, retries, waits
+        context.observe = progress.count
+        with _stop_on_signals(context), few_full_collections(), progress:
+            progress.plan(sum(len(units) for _, units in plan))
             for wave in waves(plan):
                 executor = wave_executor(session.settings, min(len(wave), MAX_PARALLEL_ENDPOINTS))
                 wave = [with_run_id(unit, session.run_id) for unit in wave]
                 for result in executor.run(partial(ingest_unit, context), wave):
+                    progress.finish(result.unit.key)
                     if result.ok and result.value is not None:
                         outcomes.extend(result.value)
                         continue
@@ -243,7 +266,9 @@ def _ingest(
     _print_outcomes(cli, outcomes, failures, busy, as_json)
     if misconfigured:
         return ExitCode.USAGE
-    return ExitCode.FAILED if failures else ExitCode.OK
+    if failures:
+        return ExitCode.FAILED
+    return ExitCode.PARTIAL if any(o.dead_letters for o in outcomes) else ExitCode.OK
 
 
 @contextmanager
@@ -284,6 +309,7 @@ def _print_outcomes(
         cli.out.print(json.dumps(document), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table("source", "endpoint", "window", "pages", "records", "chunks", "cursor")
+    table.add_column("dead letters, drift", overflow="fold")
     for o in outcomes:
         window = o.unit.rpartition("/")[2] + (" (resumed)" if o.resumed else "")
         window += f" (skipped: {o.skipped})" if o.skipped else ""
@@ -295,13 +321,36 @@ def _print_outcomes(
             str(o.records),
             str(o.chunks),
             o.cursor or "-",
+            _last_run_text({"dead_letters": o.dead_letters, "drift": o.drift}),
         )
     cli.out.print(table)
+    dead = sum(o.dead_letters for o in outcomes)
     cli.out.print(
         f"{len(outcomes)} window(s) ingested, {sum(o.records for o in outcomes)} records, "
         f"{len(failures)} failed"
         + (f", {len(busy)} skipped (another run holds them)" if busy else "")
+        + (
+            f", {dead} dead letter(s) set aside (_dead_letters.jsonl beside the run)"
+            if dead
+            else ""
+        )
     )
+
+
+def _last_run_text(run: dict[str, Any] | None) -> str:
+    """``2 dead letters; new: a, b; missing: c; types: d: int <- string`` or ``-``."""
+    if not run:
+        return "-"
+    parts = [f"{run.get('dead_letters', 0)} dead letters"] if run.get("dead_letters") else []
+    drift = run.get("drift") or {}
+    for label, name in (
+        ("new", "new_fields"),
+        ("missing", "missing_fields"),
+        ("types", "type_changes"),
+    ):
+        if drift.get(name):
+            parts.append(f"{label}: {', '.join(drift[name])}")
+    return "; ".join(parts) or "-"
 
 
 def _print_plan(
@@ -361,5 +410,6 @@ def _status_row(states: StateStore, source: Source, endpoint: str) -> dict[str, 
         "last_error": state.last_error,
         "consecutive_failures": state.consecutive_failures,
         "records_total": state.records_total,
+        "last_run": state.last_run,
         "state": states.kind,
     }

@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
 from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
@@ -38,6 +37,9 @@ from etl_core.logging import bound_context
 from etl_core.metrics import counter, histogram
 from etl_core.scratch import scratch_dir
 from etl_core.storage import Lease, ObjectInfo, ObjectStore
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["TransformResult", "transform_partition"]
 
@@ -227,6 +229,8 @@ def _build(
     work: Path,
 ) -> _Plan:
     """The partition's transformed rows (with their partition column) and references staged."""
+    import duckdb  # imported when used: the ingest path never needs it
+
     create_input_view(con, contract, dt, paths)
     spec = contract.transform
     try:
@@ -409,6 +413,8 @@ def _execute(
     *,
     field: str = "transform.sql",
 ) -> duckdb.DuckDBPyConnection:
+    import duckdb  # imported when used: the ingest path never needs it
+
     try:
         return con.execute(sql)
     except duckdb.Error as exc:

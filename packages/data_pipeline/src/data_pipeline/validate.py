@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import duckdb
-
 from data_pipeline.engine import literal, quote, relation_columns
 from etl_core.contracts import Contract
 from etl_core.errors import first_line
@@ -26,6 +24,8 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
     the schema is open or keeps extra columns, ``input`` has columns only the files
     name, so only the syntax is checked here.
     """
+    import duckdb  # imported when used: the ingest path never needs it
+
     spec = contract.transform
     if not _SELECT.match(spec.sql):
         yield "transform.sql", "must be one SELECT (or WITH ... SELECT) over `input`"
@@ -60,6 +60,8 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
 
 def _output_columns(contract: Contract) -> dict[str, str]:
     """The transform's output columns, bound over an empty typed ``input``."""
+    import duckdb  # imported when used: the ingest path never needs it
+
     typed = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {quote(c.name)}" for c in contract.columns)
     with duckdb.connect() as con:
         con.execute(f"CREATE TABLE input AS SELECT {typed} LIMIT 0")

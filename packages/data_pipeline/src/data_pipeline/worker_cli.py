@@ -139,7 +139,12 @@ def _worker_context(
     sources = load_sources(settings.config_dir, contracts=contracts)
     states = DatabaseStateStore() if url is not None else ObjectStateStore(store)
     ingest = IngestContext(
-        store, sources, states, session.run_id, lease_seconds=float(settings.lease_seconds)
+        store,
+        sources,
+        states,
+        session.run_id,
+        lease_seconds=float(settings.lease_seconds),
+        contracts=contracts,  # the drift report's columns
     )
     opened.callback(ingest.close)
     pipeline = PipelineContext(store, contracts, settings, session.run_id, ledger)

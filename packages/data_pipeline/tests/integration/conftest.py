@@ -56,6 +56,10 @@ def stamp(index: int) -> str:
     return (BASE_TIME + timedelta(minutes=index)).isoformat().replace("+00:00", "Z")
 
 
+def _stamp(item: Any) -> str | None:
+    return item.get("updated_at") if isinstance(item, dict) else None
+
+
 class RecordsApi:
     """The API: ``records`` (ids 1..n), customers with orders, and an OAuth2 token endpoint."""
 
@@ -138,10 +142,11 @@ class RecordsApi:
 
     def window(self, query: dict[str, str]) -> list[dict[str, Any]]:
         rows = self.records
+        # an item that is not a record, or has no updated_at, is never inside a window
         if "since" in query:
-            rows = [r for r in rows if r["updated_at"] >= query["since"]]
+            rows = [r for r in rows if _stamp(r) is not None and _stamp(r) >= query["since"]]
         if "until" in query:
-            rows = [r for r in rows if r["updated_at"] < query["until"]]
+            rows = [r for r in rows if _stamp(r) is not None and _stamp(r) < query["until"]]
         return rows
 
     def route(self, path: str, query: dict[str, str]) -> tuple[dict[str, str], Any]:
@@ -297,6 +302,7 @@ class Workspace:
             run_id,
             lease_seconds=60,
             sleep=self.sleeps.append,
+            contracts=contracts,
         )
 
     def ingest(

@@ -31,7 +31,14 @@ def a_checkpoint_keeps_the_window_and_adds_the_records(
     states: StateStore, store: ObjectStore
 ) -> None:
     lease = acquire_lease(store, lease_key("shop", "checkpoint"), ttl=60)
-    opened = window(chunk=3, records=12, page={"params": {"page": "4"}}, boundary=["[7]"])
+    opened = window(
+        chunk=3,
+        records=12,
+        page={"params": {"page": "4"}},
+        boundary=["[7]"],
+        dead_letters=2,
+        profile={"records": 12, "fields": {"id": {"int": 12}}, "truncated": False},
+    )
     state = EndpointState("shop", "checkpoint", cursor="4", window=opened)
 
     states.save(lease, state, landed=12, finished=False)
@@ -50,12 +57,20 @@ def finishing_moves_the_cursor_and_resets_failures(states: StateStore, store: Ob
     states.fail("shop", "finish", "HTTP 502")
     assert states.load("shop", "finish").consecutive_failures == 2
 
-    done = EndpointState("shop", "finish", cursor="9", boundary=["[9]"])
+    last_run = {
+        "run": "r1",
+        "dt": "2026-03-01",
+        "records": 3,
+        "dead_letters": 1,
+        "drift": {"new_fields": ["colour"], "missing_fields": [], "type_changes": []},
+    }
+    done = EndpointState("shop", "finish", cursor="9", boundary=["[9]"], last_run=last_run)
     states.save(lease, done, landed=3, finished=True)
 
     found = states.load("shop", "finish")
     assert found.cursor == "9"
     assert found.boundary == ["[9]"]
+    assert found.last_run == last_run
     assert found.window is None
     assert found.consecutive_failures == 0
     assert found.last_error == ""

@@ -248,3 +248,45 @@ def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, 
     assert result.returncode == 2, result.stderr
     assert "env:SHOP_TOKEN" in result.stderr
     assert bearer_api.requests == []
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_window_failing_midway_resumes_from_the_table(
+    workspace, bearer_api, postgres_url
+) -> None:
+    migrated = run_script(
+        "etl-schema", "migrate", cwd=workspace.root, env={"DATABASE_URL": postgres_url}
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    workspace.source("max_attempts = 1\n" + SOURCE.format(chunk=10), endpoints=("items",))
+    env = {"DATABASE_URL": postgres_url}
+    bearer_api.faults.append(Fault("/offset", 500, after=4))  # pages 0-3 land (2 chunks)
+
+    failed = cli(workspace, "ingest", env=env)
+    import psycopg
+
+    query = (
+        "SELECT cursor, records_total, consecutive_failures, last_error, last_success_at "
+        "FROM etl_api_ingestion_state WHERE source = 'shop' AND endpoint = 'items'"
+    )
+    with psycopg.connect(postgres_url) as connection:
+        [(cursor, total, failures, error, success)] = connection.execute(query).fetchall()
+    window = json.loads(cursor)["window"]
+    assert failed.returncode == 1
+    assert (total, failures, success) == (20, 1, None)
+    assert "HTTP 500" in error
+    assert (window["chunk"], window["records"]) == (2, 20)
+
+    resumed = cli(workspace, "ingest", "--json", env=env)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["windows"][0]["resumed"] is True
+    assert workspace.landed("items") == bearer_api.records
+    with psycopg.connect(postgres_url) as connection:
+        [(cursor, total, failures, error, success)] = connection.execute(query).fetchall()
+    assert (total, failures, error) == (len(bearer_api.records), 0, "")
+    assert success is not None
+    assert json.loads(cursor)["window"] is None
+    assert workspace.keys("_state/") == [
+        k for k in workspace.keys("_state/") if k.endswith(".lease.json")
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -52,17 +53,55 @@ def state(workspace):
     return ObjectStateStore(workspace.store).load("shop", "items")
 
 
-def test_a_second_run_fetches_only_what_is_new(workspace, api) -> None:
-    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+def landed_by(workspace, run: str) -> list[dict]:
+    """The records of the chunks one run landed (its run id is in their names)."""
+    records = []
+    for key in workspace.keys("landing/"):
+        if f"_{run}_" in key.rpartition("/")[2]:
+            for line in gzip.decompress(workspace.store.read_bytes(key)).splitlines():
+                records.append(json.loads(line))
+    return records
+
+
+@pytest.mark.parametrize(
+    "pagination",
+    ['type = "cursor"\ncursor_path = "meta.next"', 'type = "offset"\npage_size = 4'],
+    ids=["cursor", "offset"],
+)
+def test_a_second_run_fetches_only_what_is_new(workspace, api, pagination) -> None:
+    body = INCREMENTAL.format(extra="").replace(
+        'type = "cursor"\ncursor_path = "meta.next"', pagination
+    )
+    path = "/cursor" if "cursor" in pagination else "/offset"
+    body = body.replace('path = "/cursor"', f'path = "{path}"').replace(
+        'records_path = "data"', f'records_path = "{"data" if path == "/cursor" else "items"}"'
+    )
+    workspace.source("concurrency = 3\n" + body, endpoints=("items",))
     workspace.ingest("items")
-    assert state(workspace).cursor == stamp(47)
-    api.records += [api.record(i) for i in range(48, 53)]
+    committed = state(workspace).cursor
+    assert committed == stamp(47)
+    assert state(workspace).window is None
+    new = [api.record(i) for i in range(48, 53)]
+    api.records += new
+    before = len(api.requests)
 
     [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
 
-    assert api.requests[-1]["query"]["since"] == stamp(47)  # inclusive: record 47 comes again
-    assert outcome.records == 5  # but it landed already, so it is skipped
-    assert workspace.landed("items") == api.records
+    second = [r["query"] for r in api.requests[before:]]
+    assert second, "the second run requested nothing"
+    assert all(query["since"] == committed for query in second)  # from the committed mark on
+    assert any("cursor" not in q and q.get("offset", "0") == "0" for q in second)  # page one
+    # what the server answered: from the mark on (47 again, then 48..52), nothing before it
+    start = "offset" if path == "/offset" else "cursor"
+    served = {
+        r["id"]
+        for q in second
+        for r in api.window(q)[int(q.get(start, 0)) :][: int(q.get("limit", 10))]
+    }
+    assert served == {47, 48, 49, 50, 51, 52}
+    assert outcome.records == 5  # record 47 came again but landed before: skipped
+    assert landed_by(workspace, "20260302T000000Z-bbbbbb") == new
+    assert workspace.landed("items") == api.records  # no gap, no duplicate
     assert state(workspace).cursor == stamp(52)
 
 
@@ -136,7 +175,7 @@ def test_a_child_endpoint_is_requested_once_per_parent_record(workspace, api) ->
     expected = [order for customer in api.customers for order in api.orders[customer["id"]]]
     assert workspace.landed("orders") == expected
     assert outcome.records == len(expected)
-    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith("_manifest.json"))
     roles = [p["role"] for p in json.loads(workspace.store.read_bytes(manifest))["pages"]]
     assert roles[0] == "parent"
     assert roles.count("parent") == 1

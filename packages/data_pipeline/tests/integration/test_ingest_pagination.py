@@ -99,7 +99,7 @@ def test_pages_requested_ahead_land_exactly_the_servers_records(workspace, api, 
     [outcome] = workspace.ingest("items")
 
     assert workspace.landed("items") == api.records
-    manifest = next(k for k in workspace.keys("raw/") if k.endswith(".json"))
+    manifest = next(k for k in workspace.keys("raw/") if k.endswith("_manifest.json"))
     pages = json.loads(workspace.store.read_bytes(manifest))["pages"]
     assert [p["page"] for p in pages] == list(range(outcome.pages))
 

@@ -3,6 +3,8 @@ the landed records equal the server's exactly, none missing, none twice."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -93,3 +95,41 @@ def test_a_crash_at_every_write_then_a_resume_lands_each_record_exactly_once(
 
         landed = workspace.landed("items")
         assert landed == api.records, f"crash at write {crash_at}"
+
+
+@pytest.mark.slow
+def test_a_crash_at_every_write_keeps_dead_letters_and_provenance_exactly_once(
+    workspace, api, tmp_path
+) -> None:
+    api.records = api.records[:22]
+    api.records[3] = "not a record"  # type: ignore[call-overload]
+    api.records[15] = {"name": "no id"}
+    good = [r for r in api.records if isinstance(r, dict) and "id" in r]
+    source = SOURCE.replace(
+        "chunk_records = 4", 'chunk_records = 4\nprovenance = true\nprimary_key = ["id"]'
+    )
+    workspace.source(source, endpoints=("items",))
+    total = count_writes(workspace)
+
+    for crash_at in range(total):
+        root = tmp_path / f"crash{crash_at}"
+        root.mkdir()
+        workspace.store_dir = root
+        workspace.store = CrashingStore(root, crash_at=crash_at)
+        with pytest.raises(Crash):
+            workspace.ingest("items")
+        workspace.store = LocalObjectStore(root)
+        died_holding(workspace.store)
+        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+        landed = workspace.landed("items")
+        where = f"crash at write {crash_at}"
+        assert [{k: v for k, v in r.items() if not k.startswith("_")} for r in landed] == good, (
+            where
+        )
+        for key in workspace.keys("landing/"):  # each record names the run that landed it
+            for line in gzip.decompress(workspace.store.read_bytes(key)).splitlines():
+                assert f"_{json.loads(line)['_run_id']}_" in key, where
+        [key] = [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]
+        letters = [json.loads(line) for line in workspace.store.read_bytes(key).splitlines()]
+        assert [(d["page"], d["position"]) for d in letters] == [(0, 3), (2, 3)], where

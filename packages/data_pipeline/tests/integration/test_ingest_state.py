@@ -11,6 +11,7 @@ import pytest
 from data_pipeline.errors import EndpointBusyError
 from data_pipeline.ingest import ObjectStateStore, lease_key
 from etl_core.storage import LocalObjectStore, acquire_lease
+from etl_core.testing.scripts import run_script
 
 from .state_contract import CHECKS, Check
 
@@ -30,6 +31,26 @@ def test_database_state_store_contract(migrated_sqlite: str, tmp_path: Path) -> 
 
     result = subprocess.run(
         [sys.executable, str(WORKER), migrated_sqlite, str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok ") == len(CHECKS)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_database_state_store_contract_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    store = tmp_path / "store"
+    store.mkdir()
+
+    result = subprocess.run(
+        [sys.executable, str(WORKER), postgres_url, str(store)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -32,7 +32,9 @@ __all__ = [
     "API",
     "API_CHUNK_SUFFIX",
     "CURATED",
+    "DEAD_LETTERS_NAME",
     "DELIVERIES",
+    "DRIFT_NAME",
     "LANDING",
     "MANIFEST_NAME",
     "PARTITIONED_ZONES",
@@ -66,9 +68,13 @@ __all__ = [
     "quarantine_key",
     "quarantine_prefix",
     "quarantine_record_key",
+    "raw_api_dead_letters_key",
+    "raw_api_drift_key",
+    "raw_api_endpoint_prefix",
     "raw_api_manifest_key",
     "raw_api_page_key",
     "raw_api_prefix",
+    "raw_api_run_of",
     "rejected_rows_key",
     "split_landing_key",
     "state_key",
@@ -109,6 +115,8 @@ QUARANTINE_SUFFIX = ".quarantine.json"
 SIDECAR_SUFFIXES: tuple[str, ...] = (QUALITY_SUFFIX, REJECTED_SUFFIX, QUARANTINE_SUFFIX)
 """Suffixes of documents written beside data; a file so named is never data."""
 MANIFEST_NAME = "_manifest.json"
+DEAD_LETTERS_NAME = "_dead_letters.jsonl"
+DRIFT_NAME = "_drift.json"
 """The name of a curated partition's manifest, inside the partition's folder (and of an API
 run's manifest, inside the run's folder under ``raw/``)."""
 DELIVERIES = "_deliveries"
@@ -399,6 +407,35 @@ def raw_api_manifest_key(source: str, endpoint: str, dt: date, run: str) -> str:
     selected headers, ETag, fetch time, SHA-256).
     """
     return raw_api_prefix(source, endpoint, dt, run) + MANIFEST_NAME
+
+
+def raw_api_endpoint_prefix(source: str, endpoint: str) -> str:
+    """Every archived run of an endpoint: ``raw/api/<source>/<endpoint>/``."""
+    return f"{RAW}/{API}/{_segment(source, 'source')}/{_segment(endpoint, 'endpoint')}/"
+
+
+def raw_api_run_of(key: str) -> tuple[date, str] | None:
+    """The date and run of a key inside a run folder (``…/dt=<date>/<run>/<name>``), else
+    ``None``."""
+    parts = key.split("/")
+    if len(parts) < 7 or parts[:2] != [RAW, API] or not parts[4].startswith("dt="):
+        return None
+    try:
+        return date.fromisoformat(parts[4][3:]), parts[5]
+    except ValueError:
+        return None
+
+
+def raw_api_dead_letters_key(source: str, endpoint: str, dt: date, run: str) -> str:
+    """What a run could not land, one JSON object a line, beside its manifest:
+    ``raw/api/<source>/<endpoint>/dt=<date>/<run>/_dead_letters.jsonl``."""
+    return raw_api_prefix(source, endpoint, dt, run) + DEAD_LETTERS_NAME
+
+
+def raw_api_drift_key(source: str, endpoint: str, dt: date, run: str) -> str:
+    """A run's drift report (its records against the dataset contract), beside its manifest:
+    ``raw/api/<source>/<endpoint>/dt=<date>/<run>/_drift.json``."""
+    return raw_api_prefix(source, endpoint, dt, run) + DRIFT_NAME
 
 
 # -------------------------------------------------------------------- state

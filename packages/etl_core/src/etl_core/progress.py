@@ -39,6 +39,8 @@ class ProgressSummary:
     done: float
     total: float | None
     unit: str
+    counters: tuple[tuple[str, float], ...] = ()
+    """Named amounts the work counted besides (``pages``, ``retries``), in first-seen order."""
 
     @property
     def remaining(self) -> int | None:
@@ -50,9 +52,10 @@ class ProgressSummary:
         if self.planned is None:
             return f"{self.work}: stopped before its work was planned"
         amount = f" ({_amount(self.done, self.total, self.unit)})" if self.unit else ""
+        counted = f"; {_counters(self.counters)}" if self.counters else ""
         return (
             f"{self.work}: {self.finished} of {self.planned} {self.item}(s) finished{amount}, "
-            f"{self.remaining} remain"
+            f"{self.remaining} remain{counted}"
         )
 
     def fields(self) -> dict[str, object]:
@@ -65,6 +68,7 @@ class ProgressSummary:
             "done": round(self.done),
             "total": self.total,
             "unit": self.unit,
+            **{name: round(value, 3) for name, value in self.counters},
         }
 
 
@@ -100,6 +104,7 @@ class WorkProgress:
         self._finished = 0
         self._done = 0.0
         self._partial: dict[str, float] = {}
+        self._counters: dict[str, float] = {}
         self._bar: Any = None
         self._task: Any = None
         self._stop = threading.Event()
@@ -152,12 +157,27 @@ class WorkProgress:
             self._done += amount
         self._show()
 
+    def count(self, **amounts: float) -> None:
+        """Add to named counters shown beside the bar and in the log lines (``pages=1``,
+        ``records=500``, ``retries=1``); any thread may call it."""
+        with self._lock:
+            for name, amount in amounts.items():
+                self._counters[name] = self._counters.get(name, 0.0) + amount
+        self._show()
+
     def summary(self) -> ProgressSummary:
         """Items finished and remaining, and the amount done, as of now."""
         with self._lock:
             done = self._done + sum(self._partial.values())
             return ProgressSummary(
-                self.work, self.item, self._planned, self._finished, done, self._total, self.unit
+                self.work,
+                self.item,
+                self._planned,
+                self._finished,
+                done,
+                self._total,
+                self.unit,
+                tuple(self._counters.items()),
             )
 
     # ---------------------------------------------------------------- showing
@@ -166,7 +186,12 @@ class WorkProgress:
         if self._bar is None:
             return
         summary = self.summary()
-        self._bar.update(self._task, total=summary.total, completed=summary.done)
+        described = (
+            f"{self.work} ({_counters(summary.counters)})" if summary.counters else self.work
+        )
+        self._bar.update(
+            self._task, total=summary.total, completed=summary.done, description=described
+        )
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
@@ -188,6 +213,16 @@ def _amount(done: float, total: float | None, unit: str) -> str:
         of = f" of {total:g}" if total is not None else ""
     percent = f", {100 * done / total:.0f}%" if total else ""
     return f"{shown}{of}{' ' + unit if unit != BYTES else ''}{percent}"
+
+
+def _counters(counters: tuple[tuple[str, float], ...]) -> str:
+    """``pages 12, records 12,000, retries 1``."""
+    return ", ".join(
+        f"{name.replace('_', ' ')} {value:,.0f}"
+        if value == int(value)
+        else f"{name.replace('_', ' ')} {value:,.1f}"
+        for name, value in counters
+    )
 
 
 def _human_bytes(count: float) -> str:

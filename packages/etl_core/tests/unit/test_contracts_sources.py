@@ -139,6 +139,52 @@ def test_an_unknown_dataset_is_refused(tmp_path: Path) -> None:
         load_sources(tmp_path, contracts=load_contracts(tmp_path))
 
 
+@pytest.mark.parametrize(
+    ("schema", "columns", "refused"),
+    [
+        ("", "", []),  # JSON Lines keep undeclared keys by default
+        ('extra_columns = "drop"', "", []),
+        ('mode = "open"', "", []),
+        (
+            'extra_columns = "refuse"',
+            "",
+            ["_http_url", "_http_fetched_at", "_http_page", "_run_id"],
+        ),
+        (
+            'extra_columns = "refuse"',
+            '{ name = "_http_url" }, { name = "_http_fetched_at", type = "string" }, '
+            '{ name = "_http_page", type = "string" }, { name = "_run_id" }',
+            [],
+        ),
+        ("", '{ name = "_http_page", type = "date" }', ["'_http_page' as 'date'"]),
+    ],
+)
+def test_a_dataset_fed_with_provenance_must_declare_or_keep_its_fields(
+    tmp_path: Path, schema: str, columns: str, refused: list[str]
+) -> None:
+    path = write_source(tmp_path, SOURCE.format(extra="provenance = true"))
+    write_datasets(tmp_path)
+    dataset = tmp_path / "datasets" / "shop_orders.toml"
+    text = dataset.read_text()
+    if columns:
+        text = text.replace('type = "int" }]', f'type = "int" }}, {columns}]')
+    if schema:
+        text += "\n[schema]\n" + schema + "\n"
+    if 'mode = "open"' in schema:
+        text = text.replace('columns = [{ name = "id", type = "int" }]\n', "")
+    dataset.write_text(text)
+
+    report = check_contracts(tmp_path)
+
+    messages = [e.message for e in report.errors]
+    assert [e.field for e in report.errors] == ["endpoints[0].provenance"] * len(refused), messages
+    for words, message in zip(refused, messages, strict=True):
+        assert words in message
+    assert all(e.source.startswith(f"{path}:") for e in report.errors)
+    if not refused:
+        assert report.valid, report.render()
+
+
 def test_contracts_check_reports_sources_and_their_errors(tmp_path: Path) -> None:
     write_source(tmp_path, SOURCE.format(extra="chunk_records = 0"))
     write_datasets(tmp_path)

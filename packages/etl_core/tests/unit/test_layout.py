@@ -233,6 +233,24 @@ def test_sidecars_and_hidden_names_are_not_data() -> None:
     assert layout.SIDECAR_SUFFIXES == (".quality.json", ".rejected.csv", ".quarantine.json")
 
 
+def test_a_runs_dead_letters_and_drift_report_sit_beside_its_manifest() -> None:
+    from datetime import date as day
+
+    from etl_core import layout
+
+    dt = day(2026, 3, 1)
+    manifest = layout.raw_api_manifest_key("shop", "items", dt, "r1")
+    folder = manifest.rpartition("/")[0]
+
+    assert layout.raw_api_dead_letters_key("shop", "items", dt, "r1") == (
+        f"{folder}/_dead_letters.jsonl"
+    )
+    assert layout.raw_api_drift_key("shop", "items", dt, "r1") == f"{folder}/_drift.json"
+    assert manifest.startswith(layout.raw_api_endpoint_prefix("shop", "items"))
+    assert layout.raw_api_run_of(manifest) == (dt, "r1")
+    assert layout.raw_api_run_of("raw/api/shop/items/latest.json") is None
+
+
 @pytest.mark.parametrize(
     "key",
     [

@@ -44,6 +44,29 @@ def test_off_a_terminal_progress_is_a_periodic_log_line_with_its_counts() -> Non
     assert (first["finished"], first["remaining"], first["planned"]) == (1, 3, 4)
 
 
+def test_named_counters_are_described_and_logged_beside_the_items() -> None:
+    with (
+        capture_logs(logging.INFO) as records,
+        WorkProgress("ingest", item="window", interval=0.05) as progress,
+    ):
+        progress.plan(2)
+        progress.count(pages=1, records=1_000)
+        progress.count(pages=1, records=500, retries=1)
+        progress.count(wait_seconds=0.25)
+        summary = progress.summary()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _progress_lines(records):
+            time.sleep(0.02)
+
+    assert summary.describe() == (
+        "ingest: 0 of 2 window(s) finished, 2 remain; "
+        "pages 2, records 1,500, retries 1, wait seconds 0.2"
+    )
+    (first, *_) = _progress_lines(records)
+    assert (first["pages"], first["records"], first["retries"]) == (2, 1_500, 1)
+    assert first["wait_seconds"] == 0.25
+
+
 def test_no_log_line_when_the_interval_is_zero() -> None:
     with (
         capture_logs(logging.INFO) as records,

@@ -1,14 +1,15 @@
 """The retail domain: a chain of stores selling products.
 
 Reference tables (:class:`Store`, :class:`Product`) are maintained by the business and
-read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`)
-are written by loads, one partition date ``dt`` at a time, so a re-run replaces the
-partition instead of duplicating it. On PostgreSQL they are partitioned tables, a
-partition per day, primary key ``(id, dt)`` (migration ``0003_partitioned_curated``; the
-model state keeps ``id`` as its primary key): a load attaches a freshly built partition in
-place of the day's (:mod:`etl_database_schema.partitions`). On SQLite a load deletes the
-day's rows and inserts the new ones in one transaction. Each curated table's unique key
-leads with ``dt``.
+read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`,
+:class:`StoreFootfall`) are written by loads, one partition date ``dt`` at a time, so a
+re-run replaces the partition instead of duplicating it. On PostgreSQL the sales tables are
+partitioned tables, a partition per day, primary key ``(id, dt)`` (migration
+``0003_partitioned_curated``; the model state keeps ``id`` as its primary key): a load
+attaches a freshly built partition in place of the day's
+(:mod:`etl_database_schema.partitions`). Other curated tables, and every table on SQLite,
+are loaded by deleting the day's rows and inserting the new ones in one transaction. Each
+curated table's unique key leads with ``dt``.
 
 Curated rows carry store and product *codes* rather than foreign keys: loads run in bulk
 and must not fail because a reference row arrives a day late, and the enrichment
@@ -148,3 +149,32 @@ class DailySales(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dt} {self.store_code} {self.sku}"
+
+
+class StoreFootfall(models.Model):
+    """Visitors counted at a store's doors over one day; partitioned by ``dt``.
+
+    Loaded from the footfall counters' API (hourly counts summed per store and day).
+    """
+
+    dt = models.DateField(help_text="Partition date: the day counted.")
+    store_code = models.CharField(max_length=32)
+    region = models.CharField(max_length=100, blank=True, db_default="")
+    visitors = models.PositiveIntegerField(help_text="People counted entering.")
+    exits = models.PositiveIntegerField(help_text="People counted leaving.")
+    hours_counted = models.PositiveSmallIntegerField(help_text="Hourly counts summed.")
+    peak_hour = models.DateTimeField(help_text="Start of the hour with the most visitors.")
+    peak_hour_visitors = models.PositiveIntegerField()
+    run_id = models.CharField(max_length=64, blank=True, db_default="", help_text="Loading run.")
+    loaded_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "retail_store_footfall"
+        verbose_name_plural = "store footfall"
+        constraints = [
+            models.UniqueConstraint(fields=["dt", "store_code"], name="retail_footfall_store_day"),
+        ]
+        indexes = [models.Index(fields=["store_code", "dt"], name="retail_footfall_store_dt_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.dt} {self.store_code}"

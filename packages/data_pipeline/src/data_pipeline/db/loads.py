@@ -38,6 +38,7 @@ __all__ = ["CURATED_TABLES", "load_batches", "load_partition", "table_columns"]
 CURATED_TABLES = {
     "retail_daily_sales": ("etl_retail", "DailySales"),
     "retail_sales_transaction": ("etl_retail", "SalesTransaction"),
+    "retail_store_footfall": ("etl_retail", "StoreFootfall"),
 }
 """Curated table → (app label, model name) of the schema; loads may write only these."""
 _FEATURE = "curated loads"

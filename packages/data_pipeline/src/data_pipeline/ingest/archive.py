@@ -54,8 +54,12 @@ class RunArchive:
         self.dt = dt
         self.run = run
         self.manifest_key = raw_api_manifest_key(source, endpoint, dt, run)
+        stored = self._stored()
         self.pages: dict[int, dict[str, Any]] = {
-            number: entry for number, entry in self._stored().items() if number < resume_at
+            number: entry for number, entry in stored.items() if number < resume_at
+        }
+        self.skipped: dict[int, set[int]] = {
+            number: set(entry.get("skipped", ())) for number, entry in stored.items()
         }
         self._writer = ThreadPoolExecutor(1, "raw-archive")
         self._pending: deque[Future[None]] = deque()
@@ -66,6 +70,11 @@ class RunArchive:
         while len(self._pending) >= MAX_PENDING:
             self._pending.popleft().result()
         self._pending.append(self._writer.submit(self._write, number, response, role))
+
+    def skip(self, number: int, position: int) -> None:
+        """Item ``position`` of page ``number`` was landed by an earlier run (a record at the
+        high-water mark sent again): listed in the manifest, so a replay skips it too."""
+        self.skipped.setdefault(number, set()).add(position)
 
     def flush(self) -> None:
         """Wait until every page added is written; raise the first failed write."""
@@ -94,7 +103,9 @@ class RunArchive:
             "sha256": hashlib.sha256(response.body).hexdigest(),
         }
 
-    def write_manifest(self, *, status: str, records: int, chunks: int) -> None:
+    def write_manifest(
+        self, *, status: str, records: int, chunks: int, dead_letters: int = 0
+    ) -> None:
         """Write the manifest: the pages up to now, ``status`` (``running``/``complete``)."""
         self.flush()  # every page it lists is durable before it is
         document = {
@@ -105,10 +116,16 @@ class RunArchive:
             "status": status,
             "records": records,
             "chunks": chunks,
+            "dead_letters": dead_letters,
             "updated_at": datetime.now(UTC).isoformat(),
-            "pages": [self.pages[number] for number in sorted(self.pages)],
+            "pages": [self._entry(number) for number in sorted(self.pages)],
         }
         self.store.write_bytes(self.manifest_key, json.dumps(document, indent=1).encode())
+
+    def _entry(self, number: int) -> dict[str, Any]:
+        entry = self.pages[number]
+        skipped = self.skipped.get(number)
+        return {**entry, "skipped": sorted(skipped)} if skipped else entry
 
     def _stored(self) -> dict[int, dict[str, Any]]:
         try:

@@ -78,6 +78,7 @@ class ApiClient:
         bucket: Its rate limit (one per source, shared).
         transport: An httpx transport (tests); the network when ``None``.
         sleep: How retries wait (tests).
+        observe: Told ``retries=1`` and ``wait_seconds=…`` as they happen (progress).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class ApiClient:
         authenticator: Authenticator | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        observe: Callable[..., None] | None = None,
     ) -> None:
         self.source = source
         self.auth = authenticator or authenticator_for(source)
@@ -102,6 +104,7 @@ class ApiClient:
             auth=self.auth,
         )
         self._sleep = sleep
+        self._observe = observe
 
     def policy(self, endpoint: str) -> RetryPolicy:
         """The retry policy of ``endpoint``'s requests (counts retries and their waits)."""
@@ -109,8 +112,11 @@ class ApiClient:
 
         def count(state: RetryState) -> None:
             metrics.retries.labels(**labels).inc()
-            if getattr(state.error, "retry_after", None) is not None:  # the server said wait
+            waits = getattr(state.error, "retry_after", None) is not None  # the server said wait
+            if waits:
                 metrics.rate_limit_wait.labels(source=self.source.source).inc(state.delay)
+            if self._observe is not None:
+                self._observe(retries=1, wait_seconds=state.delay if waits else 0.0)
 
         return RetryPolicy(
             attempts=self.source.max_attempts,
@@ -148,6 +154,8 @@ class ApiClient:
         waited = self.bucket.acquire()
         if waited:
             metrics.rate_limit_wait.labels(source=self.source.source).inc(waited)
+            if self._observe is not None:
+                self._observe(wait_seconds=waited)
         # params=None keeps a next link's own query; an empty mapping would erase it
         request = self._http.build_request("GET", url, params=dict(params) or None)
         shown = self.safe_url(request.url)

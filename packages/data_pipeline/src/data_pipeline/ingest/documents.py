@@ -79,25 +79,22 @@ def _decode(body: bytes) -> Any:
 
 def extract_records(
     document: object, records_path: str, *, source: str, endpoint: str, url: str
-) -> list[dict[str, Any]]:
-    """The records array at ``records_path``; an absent path or ``null`` is an empty page.
+) -> list[Any]:
+    """The items of the records array at ``records_path``; an absent path or ``null`` is an
+    empty page. Each item is judged later (:func:`~data_pipeline.ingest.records.refusal`).
 
     Raises:
-        ApiResponseError: the value is not an array, or an item is not an object.
+        ApiResponseError: the value is not an array.
     """
     found = lookup(document, records_path)
     if found is MISSING or found is None:
         return []
-    where = f"records_path {records_path!r}" if records_path else "the body"
-
-    def refuse(message: str) -> ApiResponseError:
-        return ApiResponseError(
-            f"{where} of {url} {message}", source=source, endpoint=endpoint, url=url
-        )
-
     if not isinstance(found, list):
-        raise refuse(f"is {type(found).__name__}, expected an array of records")
-    for index, record in enumerate(found):
-        if not isinstance(record, dict):
-            raise refuse(f"holds a {type(record).__name__} at index {index}, expected an object")
+        where = f"records_path {records_path!r}" if records_path else "the body"
+        raise ApiResponseError(
+            f"{where} of {url} is {type(found).__name__}, expected an array of records",
+            source=source,
+            endpoint=endpoint,
+            url=url,
+        )
     return found

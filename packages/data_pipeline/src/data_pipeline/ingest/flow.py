@@ -29,12 +29,19 @@ from data_pipeline.ingest import metrics
 from data_pipeline.ingest.archive import RunArchive
 from data_pipeline.ingest.chunks import write_chunk
 from data_pipeline.ingest.client import ApiClient
+from data_pipeline.ingest.deadletters import DeadLetters
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
-from data_pipeline.ingest.pagination import Page, PageRequest, paginator_for
+from data_pipeline.ingest.drift import drift_report, drift_summary, write_drift
+from data_pipeline.ingest.pagination import Page, PageRequest, Paginator, paginator_for
 from data_pipeline.ingest.prefetch import PageAhead
+from data_pipeline.ingest.profile import FieldProfile
+from data_pipeline.ingest.records import Provenance, refusal
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
 from data_pipeline.ingest.windows import open_window, unit_names
 from etl_core.contracts import (
+    PROVENANCE_FIELDS,
+    Contract,
+    ContractSet,
     CursorValueError,
     Endpoint,
     Source,
@@ -55,6 +62,8 @@ MAX_BOUNDARY = 10_000
 """Records remembered at the high-water mark (to skip when the mark is sent again)."""
 MAX_WINDOWS_DONE = 1_000
 """Finished bounded windows remembered (a re-run of the same backfill skips them)."""
+MAX_UNREADABLE_IN_A_ROW = 3
+"""Pages in a row that cannot be read (dead letters) before the walk of a sequence ends."""
 
 
 class IngestStoppedError(DataPipelineError):
@@ -73,6 +82,9 @@ class IngestContext:
     Attributes:
         stop: Set on Ctrl-C / SIGTERM: units stop at the next page boundary.
         transport: An httpx transport for every client (tests); the network when ``None``.
+        contracts: The dataset contracts the endpoints feed (for the drift report).
+        observe: Told what happens as it happens, as keyword amounts (``pages=1``,
+            ``records=…``, ``dead_letters=1``, ``retries=1``, ``wait_seconds=…``): progress.
     """
 
     store: ObjectStore
@@ -80,6 +92,8 @@ class IngestContext:
     states: StateStore
     run_id: str
     lease_seconds: float = 600.0
+    contracts: ContractSet | None = None
+    observe: Callable[..., None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] | None = None
@@ -93,8 +107,16 @@ class IngestContext:
                 options: dict[str, Any] = {"transport": self.transport}
                 if self.sleep is not None:
                     options["sleep"] = self.sleep
+                if self.observe is not None:
+                    options["observe"] = self.observe
                 self._clients[source.source] = ApiClient(source, **options)
             return self._clients[source.source]
+
+    def contract(self, endpoint: Endpoint) -> Contract | None:
+        """The dataset contract ``endpoint`` feeds, when the contracts are known."""
+        if self.contracts is None or endpoint.dataset not in self.contracts.datasets:
+            return None
+        return self.contracts.get(endpoint.dataset)
 
     def close(self) -> None:
         """Close every client."""
@@ -119,6 +141,10 @@ class WindowOutcome:
     resumed: bool
     skipped: str = ""
     """Why nothing was fetched (a bounded window ingested before), else empty."""
+    dead_letters: int = 0
+    """Items and pages of the window set aside (listed in its ``_dead_letters.jsonl``)."""
+    drift: dict[str, Any] | None = None
+    """The window's drift from the dataset contract (:func:`.drift.drift_summary`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as JSON-ready data."""
@@ -254,6 +280,18 @@ class _Walk:
         self.archive = RunArchive(
             context.store, source.source, endpoint.name, window.dt, window.run, window.raw_page
         )
+        self.dead = DeadLetters(
+            context.store,
+            source.source,
+            endpoint.name,
+            window.dt,
+            window.run,
+            resume_at=(window.raw_page, window.skip),
+            count=window.dead_letters,
+        )
+        self.profile = FieldProfile.from_dict(window.profile)
+        self.contract = context.contract(endpoint)
+        self.unreadable = 0
         self.buffer: list[dict[str, Any]] = []
         self.pages = 0
         self.labels = {"source": source.source, "endpoint": endpoint.name}
@@ -290,12 +328,19 @@ class _Walk:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
                 url, params = self._request(path, current)
                 page = self._fetch(number, url, params, role="records", upcoming=upcoming)
-                following = paginator.next(current, page)
+                following = self._following(paginator, current, page)
                 records = page.records
+                stamp = self._provenance(page, number)
                 for index in range(skip, len(records)):
-                    if self.seen_at_start and self._landed_before(records[index]):
+                    item = records[index]
+                    refused = refusal(item, self.endpoint)
+                    if refused is not None:
+                        self._set_aside(refused, number, index, page.url, item)
                         continue
-                    self.buffer.append(records[index])
+                    if self.seen_at_start and self._landed_before(item):
+                        self.archive.skip(number, index)
+                        continue
+                    self.buffer.append(stamp.stamp(item) if stamp is not None else item)
                     if len(self.buffer) >= self.endpoint.chunk_records:
                         at: tuple[int, PageRequest | None, int, int]
                         if index + 1 < len(records):
@@ -306,11 +351,70 @@ class _Walk:
                 skip = 0
                 number += 1
                 current = following
+                if self.context.observe is not None:
+                    self.context.observe(pages=1)
             sequence += 1
             request = None
         if self.buffer:
             self._land(sequences, None, 0, number)
         return self._finish()
+
+    def _following(
+        self, paginator: Paginator, current: PageRequest, page: Page
+    ) -> PageRequest | None:
+        """The next request; past a page that could not be read, while the style can tell it
+        without the body and fewer than :data:`MAX_UNREADABLE_IN_A_ROW` came in a row."""
+        if page.readable:
+            self.unreadable = 0
+            return paginator.next(current, page)
+        self.unreadable += 1
+        if self.unreadable >= MAX_UNREADABLE_IN_A_ROW:
+            logger.warning(
+                "%s/%s: %d pages in a row could not be read; this walk ends at %s",
+                self.source.source,
+                self.endpoint.name,
+                self.unreadable,
+                page.url,
+            )
+            return None
+        following = paginator.past_unreadable(current, page)
+        if following is None:
+            logger.warning(
+                "%s/%s: the page of %s could not be read and the next request is in its body; "
+                "this walk ends there",
+                self.source.source,
+                self.endpoint.name,
+                page.url,
+            )
+        return following
+
+    def _provenance(self, page: Page, number: int) -> Provenance | None:
+        if not self.endpoint.provenance:
+            return None
+        return Provenance(
+            url=page.url, fetched_at=page.fetched_at, page=number, run=self.window.run
+        )
+
+    def _set_aside(
+        self, refused: tuple[str, str], number: int, position: int | None, url: str, raw: Any
+    ) -> None:
+        reason, error = refused
+        self.dead.add(reason=reason, error=error, page=number, position=position, url=url, raw=raw)
+        metrics.dead_letters.labels(**self.labels, reason=reason).inc()
+        if self.context.observe is not None:
+            self.context.observe(dead_letters=1)
+        if self.dead.count <= 10 or self.dead.count % 1000 == 0:
+            logger.warning(
+                "%s/%s: page %d%s of %s set aside (%s): %s",
+                self.source.source,
+                self.endpoint.name,
+                number,
+                "" if position is None else f" item {position}",
+                url,
+                reason,
+                error,
+                extra={"source": self.source.source, "endpoint": self.endpoint.name},
+            )
 
     def _after(
         self, sequence: int, sequences: int, following: PageRequest | None, number: int
@@ -345,10 +449,19 @@ class _Walk:
         self.pages += 1
         metrics.pages.labels(**self.labels).inc()
         where = {"source": self.source.source, "endpoint": self.endpoint.name, "url": response.url}
-        document = parse_body(response.body, **where)
         endpoint = self._parent() if role == "parent" else self.endpoint
-        records = extract_records(document, endpoint.records_path, **where)
-        return Page(response.url, response.headers, document, records)
+        fetched_at = response.fetched_at.isoformat()
+        reason = "not_json"
+        try:
+            document = parse_body(response.body, **where)
+            reason = "not_an_array"
+            records = extract_records(document, endpoint.records_path, **where)
+        except ApiResponseError as exc:
+            if role == "parent":  # the children's paths come from it: it must be read
+                raise
+            self._set_aside((reason, str(exc)), number, None, response.url, response.body)
+            return Page(response.url, response.headers, None, [], fetched_at, readable=False)
+        return Page(response.url, response.headers, document, records, fetched_at)
 
     def _params(self) -> dict[str, str]:
         params = self.endpoint.query(self.source.params)
@@ -416,6 +529,9 @@ class _Walk:
         records, self.buffer = self.buffer, []
         window = self.window
         mark, boundary = self._advance_mark(window, records)
+        added = PROVENANCE_FIELDS if self.endpoint.provenance else ()
+        for record in records:
+            self.profile.add(record, skip=added)
         write_chunk(
             self.context.store,
             self.source.source,
@@ -426,6 +542,8 @@ class _Walk:
             records,
         )
         metrics.records_landed.labels(**self.labels).inc(len(records))
+        if self.context.observe is not None:
+            self.context.observe(records=len(records))
         self.window = replace(
             window,
             sequence=sequence,
@@ -436,24 +554,66 @@ class _Walk:
             records=window.records + len(records),
             high_water=mark,
             boundary=boundary,
+            dead_letters=self.dead.count,
+            profile=self.profile.to_dict(),
         )
         self._commit(landed=len(records))
 
     def _commit(self, *, landed: int) -> None:
         window = self.window
-        self.archive.write_manifest(status="running", records=window.records, chunks=window.chunk)
+        self._write_reports()
+        self.archive.write_manifest(
+            status="running",
+            records=window.records,
+            chunks=window.chunk,
+            dead_letters=window.dead_letters,
+        )
         self.state = self.state.with_window(window)
         self.context.states.save(self.lease, self.state, landed=landed, finished=False)
 
-    def _finish(self) -> tuple[WindowOutcome, EndpointState]:
+    def _write_reports(self) -> dict[str, Any]:
+        """Write the dead letters and the drift report beside the manifest; the drift summary."""
+        self.dead.write()
         window = self.window
-        self.archive.write_manifest(status="complete", records=window.records, chunks=window.chunk)
+        report = drift_report(self.profile, self.contract)
+        write_drift(
+            self.context.store,
+            self.source.source,
+            self.endpoint.name,
+            window.dt,
+            window.run,
+            report,
+        )
+        return drift_summary(report)
+
+    def _finish(self) -> tuple[WindowOutcome, EndpointState]:
+        self.window = replace(self.window, dead_letters=self.dead.count)
+        window = self.window
+        drift = self._write_reports()
+        self.archive.write_manifest(
+            status="complete",
+            records=window.records,
+            chunks=window.chunk,
+            dead_letters=window.dead_letters,
+        )
         cursor, boundary = self._new_mark()
         done = self.state.windows_done
         if window.bounded and window.unit not in done:
             done = [*done, window.unit][-MAX_WINDOWS_DONE:]
+        last_run = {
+            "run": window.run,
+            "dt": window.dt.isoformat(),
+            "records": window.records,
+            "dead_letters": window.dead_letters,
+            "drift": drift,
+        }
         self.state = replace(
-            self.state, cursor=cursor, boundary=boundary, window=None, windows_done=done
+            self.state,
+            cursor=cursor,
+            boundary=boundary,
+            window=None,
+            windows_done=done,
+            last_run=last_run,
         )
         self.context.states.save(self.lease, self.state, landed=0, finished=True)
         outcome = WindowOutcome(
@@ -466,6 +626,8 @@ class _Walk:
             chunks=window.chunk,
             cursor=cursor,
             resumed=self.resumed,
+            dead_letters=window.dead_letters,
+            drift=drift,
         )
         logger.info(
             "%s/%s window %s: %d records in %d chunks, cursor %s",

@@ -6,6 +6,7 @@ from etl_core.metrics import counter, histogram
 
 __all__ = [
     "bytes_received",
+    "dead_letters",
     "pages",
     "rate_limit_wait",
     "records_landed",
@@ -42,4 +43,9 @@ request_seconds = histogram(
     "etl_data_pipeline_api_request_seconds",
     "Latency of API requests (seconds).",
     ["source", "endpoint"],
+)
+dead_letters = counter(
+    "etl_data_pipeline_api_dead_letters_total",
+    "API pages and items set aside as dead letters, by reason.",
+    ["source", "endpoint", "reason"],
 )

@@ -23,7 +23,7 @@ from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
 from etl_core.contracts.freshness import is_cron_shaped
 from etl_core.contracts.located import load_errors
-from etl_core.contracts.model import ContractError, ContractSet
+from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
 from etl_core.layout import landing_api_chunk_name, landing_api_prefix, split_landing_key
 from etl_core.secrets import Secret
@@ -32,6 +32,7 @@ __all__ = [
     "AUTH_TYPES",
     "CURSOR_TYPES",
     "PAGINATION_TYPES",
+    "PROVENANCE_FIELDS",
     "SOURCES_DIR",
     "Auth",
     "Endpoint",
@@ -46,6 +47,15 @@ __all__ = [
 ]
 
 SOURCES_DIR = "sources"
+PROVENANCE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "_http_url": ("string",),
+    "_http_fetched_at": ("timestamp", "string"),
+    "_http_page": ("int", "string"),
+    "_run_id": ("string",),
+}
+"""The fields ``provenance = true`` adds to each landed record, with the column types a
+dataset contract may declare them as: the request URL (secrets removed), when the page
+arrived (ISO 8601, UTC), its page number in the raw archive, and the run folder."""
 PAGINATION_TYPES = ("none", "page_number", "offset", "cursor", "next_url", "link_header")
 AUTH_TYPES = ("none", "bearer", "api_key", "basic", "oauth2")
 CURSOR_TYPES = ("timestamp", "date", "int", "string")
@@ -179,6 +189,8 @@ class Endpoint:
         params: Query parameters of this endpoint (over the source's).
         parent: The endpoint whose records fill ``path``'s placeholders.
         chunk_records: Records per landed chunk.
+        provenance: Add :data:`PROVENANCE_FIELDS` to every landed record (where it came
+            from: request URL, fetch time, raw archive page, run).
     """
 
     name: str
@@ -189,6 +201,7 @@ class Endpoint:
     params: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     chunk_records: int = 10_000
+    provenance: bool = False
     pagination: Pagination = field(default_factory=Pagination)
     incremental: Incremental | None = None
 
@@ -580,6 +593,31 @@ class _SourceRules:
                 f"the chunk names ({split[1]!r}); use e.g. "
                 f"'{endpoint.name}_{{date:%Y%m%d}}_*.jsonl.gz'",
             )
+        if endpoint.provenance:
+            self._provenance(where, endpoint, contract)
+
+    def _provenance(self, where: str, endpoint: Endpoint, contract: Contract) -> None:
+        """A dataset fed with provenance fields declares them (with a fitting type) or
+        takes undeclared keys (``[schema] mode = "open"``, ``extra_columns`` keep/drop)."""
+        declared = {column.name: column for column in contract.columns}
+        file_format = "jsonl" if contract.format == "auto" else contract.format
+        permits = contract.schema.open or contract.schema.extras(file_format) != "refuse"
+        for name, types in PROVENANCE_FIELDS.items():
+            column = declared.get(name)
+            if column is None and not permits:
+                self.fail(
+                    f"{where}.provenance",
+                    f"adds {name!r} to every record, but dataset {contract.dataset!r} neither "
+                    f"declares it nor keeps extra keys: add a column {name!r} "
+                    f"({' or '.join(types)}) or set [schema] extra_columns = 'keep' in "
+                    f"{contract.origin}",
+                )
+            elif column is not None and column.type not in types:
+                self.fail(
+                    f"{where}.provenance",
+                    f"dataset {contract.dataset!r} declares {name!r} as {column.type!r}; the "
+                    f"field holds {' or '.join(types)} values ({contract.origin})",
+                )
 
     def _parents(self) -> None:
         endpoints = {e.name: e for e in self.source.endpoints}

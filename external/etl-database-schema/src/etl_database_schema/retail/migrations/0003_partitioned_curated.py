@@ -37,6 +37,6 @@ def unpartition(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("etl_retail", "0001_initial")]
+    dependencies = [("etl_retail", "0002_footfall")]
 
     operations = [migrations.RunPython(partition, unpartition, elidable=False)]

@@ -65,14 +65,18 @@ class Page:
     Attributes:
         url: The request URL (secrets removed), the base of relative next links.
         headers: The response headers.
-        document: The parsed body.
-        records: The records extracted from it.
+        document: The parsed body (``None`` when it could not be read).
+        records: The items of its records array (objects, unless set aside as dead letters).
+        fetched_at: When it arrived (ISO 8601, UTC).
+        readable: Whether the body was JSON with a records array (else a dead letter).
     """
 
     url: str
     headers: Mapping[str, str]
     document: Any
-    records: list[dict[str, Any]]
+    records: list[Any]
+    fetched_at: str = ""
+    readable: bool = True
 
 
 class Paginator(abc.ABC):
@@ -120,6 +124,15 @@ class Paginator(abc.ABC):
         """Up to ``depth - 1`` requests likely to follow ``current`` (full pages assumed), for
         styles that can tell them before the answer arrives; none for the others."""
         return []
+
+    def past_unreadable(self, current: PageRequest, page: Page) -> PageRequest | None:
+        """The request after ``current`` when its page could not be read (a dead letter): the
+        predicted next page (a full page assumed) for styles that can tell it without the
+        body; ``None`` (the walk ends) for those that need the body."""
+        predicted = self.predict(current, 2)
+        if not predicted:
+            return None
+        return replace(predicted[0], number=current.number + 1, seen=current.seen)
 
     @abc.abstractmethod
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from data_pipeline.ingest.pagination.base import Page, PageRequest, Paginator
 
@@ -54,6 +55,13 @@ class LinkHeader(Paginator):
     def first(self) -> PageRequest:
         """The endpoint itself."""
         return PageRequest(params=self.size_params())
+
+    def past_unreadable(self, current: PageRequest, page: Page) -> PageRequest | None:
+        """The next link is in the headers: the walk goes on past a body it cannot read."""
+        following = self.advance(current, page)
+        if following is None:
+            return None
+        return replace(following, number=current.number + 1, seen=current.seen)
 
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The response's next link."""

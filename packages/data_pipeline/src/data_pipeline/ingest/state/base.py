@@ -47,6 +47,9 @@ class Window:
         boundary: The identities (primary key) of those records carrying ``high_water``.
         parents: The parent field values, one list per parent record (child endpoints).
         started_at: When the window started (ISO 8601).
+        dead_letters: Items and pages set aside so far (:mod:`..deadletters`).
+        profile: The fields of the records landed so far (:class:`..profile.FieldProfile`
+            data), for the drift report.
     """
 
     unit: str
@@ -65,6 +68,8 @@ class Window:
     boundary: list[str] = field(default_factory=list)
     parents: list[list[str]] | None = None
     started_at: str = ""
+    dead_letters: int = 0
+    profile: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The window as JSON-ready data."""
@@ -92,6 +97,8 @@ class EndpointState:
         last_error: Why the last attempt failed (empty after a success).
         consecutive_failures: Failed attempts since the last success.
         records_total: Records landed, all runs together.
+        last_run: The last finished window: its ``run``, ``dt``, ``records``,
+            ``dead_letters`` and ``drift`` (field names, :func:`..drift.drift_summary`).
         token: The fencing token of the lease it was written under.
     """
 
@@ -105,6 +112,7 @@ class EndpointState:
     last_error: str = ""
     consecutive_failures: int = 0
     records_total: int = 0
+    last_run: dict[str, Any] | None = None
     token: int = 0
 
     def to_json(self) -> bytes:

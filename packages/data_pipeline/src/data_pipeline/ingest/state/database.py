@@ -51,6 +51,7 @@ class DatabaseStateStore(StateStore):
             boundary=list(document.get("boundary") or []),
             windows_done=list(document.get("windows_done") or []),
             window=Window.from_dict(window) if window else None,
+            last_run=document.get("last_run"),
             token=int(document.get("token", 0)),
         )
 
@@ -62,6 +63,7 @@ class DatabaseStateStore(StateStore):
             "boundary": state.boundary,
             "windows_done": state.windows_done,
             "window": state.window.to_dict() if state.window else None,
+            "last_run": state.last_run,
             "token": token,
         }
         cursor = json.dumps(document, sort_keys=True)

@@ -1,0 +1,115 @@
+"""Dead letters: what a run received but could not land, kept beside its manifest.
+
+A page whose body is not JSON (``not_json``) or has no records array where
+``records_path`` points (``not_an_array``), and an item of the records array that is not
+an object (``not_an_object``) or lacks a primary key field (``missing_primary_key``), is
+listed in ``raw/api/<source>/<endpoint>/dt=<date>/<run>/_dead_letters.jsonl``, one JSON
+object a line: ``reason``, ``error``, ``page`` (its number in the raw archive), ``position``
+(its index in the records array; ``null`` for a whole page), ``url`` (secrets removed) and
+``raw_text``, the text as received (the first :data:`MAX_RAW_CHARS` characters; the raw
+archive keeps every byte). The run goes on and says how many it set aside; ``ingest``
+exits 3 when a run has any.
+
+The file is rewritten whole at every checkpoint, like the manifest, and a resumed run
+keeps the entries before its position (later ones are found again), so each is listed
+once. At most :data:`MAX_LISTED` are listed; beyond, they are counted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from etl_core.errors import ObjectNotFoundError
+from etl_core.layout import raw_api_dead_letters_key
+from etl_core.storage import ObjectStore
+
+__all__ = ["MAX_LISTED", "MAX_RAW_CHARS", "DeadLetters"]
+
+MAX_RAW_CHARS = 4096
+"""Characters of the raw text kept in an entry."""
+MAX_LISTED = 10_000
+"""Entries listed in a run's file at most (the count goes on)."""
+
+
+class DeadLetters:
+    """The dead letters of one run.
+
+    Args:
+        store: Where the file is written; ``source``, ``endpoint``, ``dt``, ``run`` name it.
+        resume_at: ``(page, position)`` the run resumes at: stored entries before it stay.
+        count: Dead letters already counted before ``resume_at`` (from the checkpoint).
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        source: str,
+        endpoint: str,
+        dt: date,
+        run: str,
+        *,
+        resume_at: tuple[int, int] = (0, 0),
+        count: int = 0,
+    ) -> None:
+        self.store = store
+        self.key = raw_api_dead_letters_key(source, endpoint, dt, run)
+        self.entries = [e for e in self._stored() if _place(e) < resume_at]
+        self.count = max(count, len(self.entries))
+        self._dirty = bool(self.entries) or self._exists
+
+    def add(
+        self, *, reason: str, error: str, page: int, position: int | None, url: str, raw: Any
+    ) -> None:
+        """Set one item (``position``) or a whole page (``position=None``) aside."""
+        self.count += 1
+        self._dirty = True
+        if len(self.entries) >= MAX_LISTED:
+            return
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else _text(raw)
+        self.entries.append(
+            {
+                "reason": reason,
+                "error": error,
+                "page": page,
+                "position": position,
+                "url": url,
+                "raw_text": text[:MAX_RAW_CHARS],
+                "truncated": len(text) > MAX_RAW_CHARS,
+            }
+        )
+
+    def write(self) -> None:
+        """Write the file (nothing when the run never had a dead letter)."""
+        if not self._dirty:
+            return
+        lines = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in self.entries)
+        self.store.write_bytes(self.key, lines)
+
+    def _stored(self) -> list[dict[str, Any]]:
+        self._exists = False
+        try:
+            data = self.store.read_bytes(self.key)
+        except ObjectNotFoundError:
+            return []
+        self._exists = True
+        entries = []
+        for line in data.splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:  # writes are whole; a line that does not read is not ours
+                continue
+        return entries
+
+
+def _place(entry: dict[str, Any]) -> tuple[int, int]:
+    position = entry.get("position")
+    return int(entry.get("page", 0)), 0 if position is None else int(position)
+
+
+def _text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)

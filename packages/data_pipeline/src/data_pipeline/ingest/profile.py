@@ -1,0 +1,134 @@
+"""What the records of a run hold: each top-level field, how often, with which JSON types.
+
+A :class:`FieldProfile` counts, per field, the kinds of value seen (``null``,
+``bool``, ``int``, ``float``, ``date`` and ``timestamp`` text in ISO 8601, other
+``string``, ``object``, ``array``). It is small (bounded by :data:`MAX_FIELDS`),
+plain JSON, and kept in the window's checkpoint, so a resumed run counts every
+landed record once. The drift report compares it with the dataset contract, and
+``ingest infer`` proposes column types from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+__all__ = ["MAX_FIELDS", "FieldProfile", "compatible", "kind_of"]
+
+MAX_FIELDS = 500
+"""Fields profiled at most per run (a record with more is counted, its extra keys not)."""
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_KIND_OF_TYPE: Mapping[type, str] = {
+    type(None): "null",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    dict: "object",
+    list: "array",
+}
+_ACCEPTS: Mapping[str, frozenset[str]] = {
+    "string": frozenset({"string", "date", "timestamp", "int", "float", "bool"}),
+    "int": frozenset({"int"}),
+    "float": frozenset({"int", "float"}),
+    "decimal": frozenset({"int", "float"}),
+    "bool": frozenset({"bool"}),
+    "date": frozenset({"date"}),
+    "timestamp": frozenset({"date", "timestamp"}),
+}
+
+
+def kind_of(value: object) -> str:
+    """The kind of a JSON value, telling ISO dates and timestamps from other text."""
+    kind = _KIND_OF_TYPE.get(type(value))
+    if kind is not None:
+        return kind
+    if isinstance(value, str):
+        return _text_kind(value)
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "string"
+
+
+def _text_kind(text: str) -> str:
+    """``date``, ``timestamp`` or ``string``: the cheap shape test first (most text is not a
+    date), the pattern and calendar only for what looks like one."""
+    if len(text) < 10 or text[4] != "-" or text[7] != "-" or not text[:4].isdigit():
+        return "string"
+    if len(text) == 10:
+        return "date" if _DATE.fullmatch(text) and _is_date(text) else "string"
+    if text[10] not in "T " or len(text) < 16:
+        return "string"
+    try:
+        datetime.fromisoformat(text)  # ISO 8601 as Python 3.11 reads it ("Z" included)
+    except ValueError:
+        return "string"
+    return "timestamp"
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def compatible(column_type: str, kind: str) -> bool:
+    """Whether a value of ``kind`` reads as a column of ``column_type`` (null always does)."""
+    return kind == "null" or kind in _ACCEPTS.get(column_type, frozenset())
+
+
+@dataclass
+class FieldProfile:
+    """Counts of the kinds of value of each top-level field of the records added.
+
+    Attributes:
+        records: Records added.
+        fields: Per field, the count of each kind seen (absent keys are not counted).
+        truncated: More than :data:`MAX_FIELDS` fields were met; later ones are not listed.
+    """
+
+    records: int = 0
+    fields: dict[str, dict[str, int]] = field(default_factory=dict)
+    truncated: bool = False
+
+    def add(self, record: Mapping[str, Any], *, skip: Container[str] = ()) -> None:
+        """Count ``record``'s fields, except those named in ``skip``."""
+        self.records += 1
+        for name, value in record.items():
+            if name in skip:
+                continue
+            kinds = self.fields.get(name)
+            if kinds is None:
+                if len(self.fields) >= MAX_FIELDS:
+                    self.truncated = True
+                    continue
+                kinds = self.fields[name] = {}
+            kind = kind_of(value)
+            kinds[kind] = kinds.get(kind, 0) + 1
+
+    def present(self, name: str) -> int:
+        """Records that carry ``name`` (null included)."""
+        return sum(self.fields.get(name, {}).values())
+
+    def proposed_type(self, name: str) -> str:
+        """The narrowest column type every value of ``name`` fits (``string`` when none)."""
+        kinds = set(self.fields.get(name, {})) - {"null"}
+        for candidate in ("bool", "int", "float", "date", "timestamp"):
+            if kinds and kinds <= _ACCEPTS[candidate]:
+                return candidate
+        return "string"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as JSON-ready data."""
+        return {"records": self.records, "fields": self.fields, "truncated": self.truncated}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> FieldProfile:
+        """A profile read back from :meth:`to_dict` data (``None``: an empty one)."""
+        if not data:
+            return cls()
+        fields = {str(k): {str(n): int(c) for n, c in v.items()} for k, v in data["fields"].items()}
+        return cls(int(data["records"]), fields, bool(data.get("truncated", False)))

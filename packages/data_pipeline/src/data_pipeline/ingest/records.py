@@ -1,0 +1,64 @@
+"""What becomes of each item of a page: landed as a record, or set aside, and its provenance.
+
+An item lands when it is a JSON object with a value for every primary key field;
+otherwise :func:`refusal` says why (a dead letter, :mod:`.deadletters`). With the
+endpoint's ``provenance = true`` each landed record gains the
+:data:`~etl_core.contracts.PROVENANCE_FIELDS`, taken from the raw archive's manifest
+entry of its page, so ``ingest replay`` writes the very same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from data_pipeline.ingest.documents import MISSING, lookup
+from etl_core.contracts import Endpoint
+
+__all__ = ["Provenance", "refusal"]
+
+
+def refusal(item: Any, endpoint: Endpoint) -> tuple[str, str] | None:
+    """``(reason, error)`` when ``item`` cannot land, else ``None``."""
+    if not isinstance(item, dict):
+        return "not_an_object", f"a {_json_type(item)} where a record (object) is expected"
+    for name in endpoint.primary_key:
+        value = lookup(item, name)
+        if value is MISSING or value is None:
+            return "missing_primary_key", f"no value for primary key field {name!r}"
+    return None
+
+
+class Provenance:
+    """The provenance fields of the records of one page.
+
+    Args:
+        url: The request URL (secrets removed); ``fetched_at`` when the page arrived
+            (ISO 8601); ``page`` its number in the raw archive; ``run`` the run folder.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, *, url: str, fetched_at: str, page: int, run: str) -> None:
+        self.values = {
+            "_http_url": url,
+            "_http_fetched_at": fetched_at,
+            "_http_page": page,
+            "_run_id": run,
+        }
+
+    def stamp(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with the fields set (a field of the same name in the record is replaced)."""
+        record.update(self.values)
+        return record
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else type(value).__name__

@@ -1,0 +1,134 @@
+"""Dead letters: pages that are not JSON and items that cannot land are set aside beside the
+run manifest, counted, and the run goes on; a resumed run lists each once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from data_pipeline.errors import ApiUnavailableError
+from data_pipeline.ingest import ObjectStateStore
+
+from .conftest import Fault
+
+PAGED = """
+[[endpoints]]
+name = "items"
+path = "/page"
+dataset = "shop_items"
+records_path = "data"
+primary_key = ["id"]
+chunk_records = 10
+[endpoints.pagination]
+type = "page_number"
+size_param = "per_page"
+page_size = 5
+"""
+
+CURSOR = """
+[[endpoints]]
+name = "items"
+path = "/cursor"
+dataset = "shop_items"
+records_path = "data"
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+"""
+
+
+def dead_letters(workspace) -> list[dict]:
+    [key] = [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]
+    return [json.loads(line) for line in workspace.store.read_bytes(key).splitlines()]
+
+
+def manifest(workspace) -> dict:
+    [key] = [k for k in workspace.keys("raw/") if k.endswith("_manifest.json")]
+    return json.loads(workspace.store.read_bytes(key))
+
+
+def test_a_page_that_is_not_json_is_set_aside_and_the_walk_goes_on(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 200, body=b"<html>oops</html>", after=4))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.dead_letters == 1
+    assert workspace.landed("items") == api.records[:20] + api.records[25:]
+    [letter] = dead_letters(workspace)
+    assert letter["reason"] == "not_json"
+    assert (letter["page"], letter["position"]) == (4, None)
+    assert letter["raw_text"] == "<html>oops</html>"
+    assert "page=5" in letter["url"]
+    assert "is not JSON" in letter["error"]
+    document = manifest(workspace)
+    assert document["dead_letters"] == 1
+    assert document["status"] == "complete"
+    assert 4 in [p["page"] for p in document["pages"]]  # archived byte for byte all the same
+    assert ObjectStateStore(workspace.store).load("shop", "items").last_run["dead_letters"] == 1
+
+
+def test_items_that_are_not_objects_or_lack_the_primary_key_are_set_aside(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.records[2] = "just text"  # type: ignore[call-overload]
+    api.records[7] = {"name": "no id", "updated_at": "2026-03-01T00:00:00Z"}
+    api.records[11] = [1, 2]  # type: ignore[call-overload]
+    good = [r for i, r in enumerate(api.records) if i not in (2, 7, 11)]
+
+    [outcome] = workspace.ingest("items")
+
+    assert workspace.landed("items") == good
+    assert outcome.records == len(good)
+    assert outcome.dead_letters == 3
+    letters = dead_letters(workspace)
+    assert [(d["reason"], d["page"], d["position"]) for d in letters] == [
+        ("not_an_object", 0, 2),
+        ("missing_primary_key", 1, 2),
+        ("not_an_object", 2, 1),
+    ]
+    assert letters[0]["raw_text"] == '"just text"'
+    assert "'id'" in letters[1]["error"]
+    assert json.loads(letters[2]["raw_text"]) == [1, 2]
+
+
+def test_a_records_path_that_is_not_an_array_sets_the_page_aside(workspace, api) -> None:
+    workspace.source(
+        PAGED.replace('records_path = "data"', 'records_path = "meta"'), endpoints=("items",)
+    )
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == 0
+    letters = dead_letters(workspace)
+    assert {d["reason"] for d in letters} == {"not_an_array"}
+    assert len(letters) == 3  # three unreadable pages in a row end the walk (bounded)
+
+
+def test_a_cursor_walk_ends_at_a_page_it_cannot_read(workspace, api) -> None:
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.dead_letters == 1
+    assert workspace.landed("items") == api.records[:20]  # the next cursor was in that body
+
+
+def test_a_resumed_run_lists_each_dead_letter_once(workspace, api) -> None:
+    workspace.source("max_attempts = 1\n" + PAGED, endpoints=("items",))
+    api.records[1] = "early"  # type: ignore[call-overload]
+    api.records[22] = "later"  # type: ignore[call-overload]
+    api.faults.append(Fault("/page", 500, after=6))  # page 7 fails after two chunks landed
+    with pytest.raises(ApiUnavailableError):
+        workspace.ingest("items")
+    stopped = ObjectStateStore(workspace.store).load("shop", "items").window
+    # the second chunk landed at page 4 item 0: the dead letter at item 2 came after it
+    assert (stopped.raw_page, stopped.skip, stopped.dead_letters) == (4, 1, 1)
+
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert outcome.resumed
+    assert outcome.dead_letters == 2
+    assert [(d["page"], d["position"]) for d in dead_letters(workspace)] == [(0, 1), (4, 2)]
+    assert workspace.landed("items") == [r for r in api.records if isinstance(r, dict)]

@@ -1,0 +1,79 @@
+"""The field profile of landed records: kinds of JSON values, proposed column types, and
+which kinds a declared column type accepts (the drift report's type changes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from data_pipeline.ingest.profile import MAX_FIELDS, FieldProfile, compatible, kind_of
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (None, "null"),
+        (True, "bool"),
+        (3, "int"),
+        (3.5, "float"),
+        ("2026-03-01", "date"),
+        ("2026-02-30", "string"),
+        ("2026-03-01T10:00:00Z", "timestamp"),
+        ("2026-03-01 10:00:00.123+01:00", "timestamp"),
+        ("2026-13-01T10:00:00Z", "string"),
+        ("hello", "string"),
+        ({"a": 1}, "object"),
+        ([1], "array"),
+    ],
+)
+def test_kind_of_a_json_value(value: object, kind: str) -> None:
+    assert kind_of(value) == kind
+
+
+def test_the_proposed_type_is_the_narrowest_every_value_fits() -> None:
+    profile = FieldProfile()
+    for record in (
+        {"id": 1, "score": 1, "day": "2026-03-01", "at": "2026-03-01", "flag": True, "x": None},
+        {"id": 2, "score": 1.5, "day": "2026-03-02", "at": "2026-03-01T10:00:00Z", "flag": 1},
+    ):
+        profile.add(record)
+
+    proposed = {name: profile.proposed_type(name) for name in profile.fields}
+
+    assert proposed == {
+        "id": "int",
+        "score": "float",
+        "day": "date",
+        "at": "timestamp",
+        "flag": "string",  # a bool and a number: no narrower type holds both
+        "x": "string",  # only nulls seen
+    }
+    assert profile.present("x") == 1
+
+
+def test_a_profile_reads_back_from_its_data_and_is_bounded() -> None:
+    profile = FieldProfile()
+    profile.add({f"f{i}": i for i in range(MAX_FIELDS + 5)}, skip=["f0"])
+
+    again = FieldProfile.from_dict(profile.to_dict())
+
+    assert again == profile
+    assert len(again.fields) == MAX_FIELDS
+    assert again.truncated
+    assert "f0" not in again.fields
+
+
+@pytest.mark.parametrize(
+    ("column", "kind", "fits"),
+    [
+        ("int", "int", True),
+        ("int", "float", False),
+        ("float", "int", True),
+        ("decimal", "float", True),
+        ("timestamp", "date", True),
+        ("date", "timestamp", False),
+        ("string", "object", False),
+        ("bool", "null", True),
+    ],
+)
+def test_which_kinds_a_column_type_accepts(column: str, kind: str, fits: bool) -> None:
+    assert compatible(column, kind) is fits
