@@ -1,4 +1,4 @@
-"""Package boundaries of DESIGN.md sections 1 and 7, checked by running the code."""
+"""Package boundaries of docs/architecture.md sections 1 and 7, checked by running the code."""
 
 from __future__ import annotations
 

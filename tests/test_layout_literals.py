@@ -1,6 +1,6 @@
 """No runtime spells the object-store layout or parses a contract: both live in etl_core.
 
-Keys come from etl_core.layout (DESIGN.md section 3), contracts from etl_core.contracts.
+Keys come from etl_core.layout (docs/architecture.md section 3), contracts from etl_core.contracts.
 
 Every string literal in the runtimes' source is checked, f-string pieces included;
 docstrings and comments may describe the layout in prose.

@@ -1,5 +1,6 @@
 """The command line every runtime shares: global options, ``--version``, ``config show``,
-``contracts check``, signals and exit codes, so every runtime starts, logs and fails alike.
+``contracts check``, ``ping`` (a worker's health check), signals and exit codes, so every
+runtime starts, logs and fails alike.
 
 Needs the optional extra ``cli`` (Typer and Rich), imported when a CLI is built::
 
@@ -112,6 +113,7 @@ class RuntimeCLI(Generic[S]):
         self._add_global_options()
         self._add_config_commands()
         self._add_contract_commands()
+        self._add_ping_command()
 
     # ------------------------------------------------------------ for commands
 
@@ -378,6 +380,48 @@ class RuntimeCLI(Generic[S]):
                 report.render(as_json=as_json), markup=False, highlight=False, soft_wrap=True
             )
             raise typer.Exit(report.exit_code)
+
+    def _add_ping_command(self) -> None:
+        import typer
+
+        cli = self
+
+        @self.app.command("ping")
+        def ping(
+            ctx: typer.Context,
+            timeout: Annotated[
+                float,
+                typer.Option(
+                    "--timeout",
+                    min=0.1,
+                    max=60.0,
+                    help="Seconds to reach the broker, and again to wait for answers.",
+                ),
+            ] = 5.0,
+            any_host: Annotated[
+                bool,
+                typer.Option("--any-host", help="The lane's workers on every host."),
+            ] = False,
+        ) -> None:
+            """Whether this lane's worker on this host answers (the images' health check).
+
+            Exit 0 when one answered (each is printed), 1 when none did or the broker is
+            unreachable, 2 without a broker or on one without remote control (SQS).
+            """
+            from etl_core.work.celery import celery_app, ping_workers
+
+            settings = cli.session(ctx).settings
+            app = celery_app(settings, cli.lane)
+            names = ping_workers(app, settings, cli.lane, timeout=timeout, any_host=any_host)
+            if not names:
+                where = "on any host" if any_host else "on this host"
+                cli.notice(
+                    f"no {cli.lane} worker {where} answered within {timeout:g}s",
+                    level=logging.ERROR,
+                )
+                raise typer.Exit(ExitCode.FAILED)
+            for name in names:
+                cli.out.print(f"{name}: pong", markup=False, highlight=False)
 
 
 def _settings_document(session: Session[Any]) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """The object-store layout: every key the lanes share, built in one place.
 
-One store per environment, zones as top-level prefixes (DESIGN.md section 3)::
+One store per environment, zones as top-level prefixes (docs/architecture.md section 3)::
 
     landing/<source>/<original file name>                    vendor drops, never modified
     landing/api/<source>/<endpoint>/<chunk>                   records extracted from API pages

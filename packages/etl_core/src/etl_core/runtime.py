@@ -66,7 +66,7 @@ _said: set[str] = set()
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes shared by every runtime (DESIGN.md section 6)."""
+    """Process exit codes shared by every runtime (docs/architecture.md section 6)."""
 
     OK = 0
     """The job succeeded."""

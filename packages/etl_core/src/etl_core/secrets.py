@@ -1,7 +1,7 @@
 """Secret references: ``env:NAME`` and ``file:/path``, resolved only when used.
 
-Configuration never holds a secret's value, only where to find it (DESIGN:
-"secrets are references, never inline values"). A :class:`Secret` reads its
+Configuration never holds a secret's value, only where to find it (docs/architecture.md
+section 4: "secrets are references, never values"). A :class:`Secret` reads its
 value on every :meth:`Secret.reveal` call, so a rotated file or variable is
 picked up without a restart, and its ``repr``/``str`` show the reference only,
 so printing or logging settings cannot leak the value.

@@ -1,6 +1,6 @@
 """Process one landing object: validated data with its report, or a quarantined original.
 
-The work unit of the lane (DESIGN.md section 6): :meth:`Processor.process` takes a
+The work unit of the lane (docs/architecture.md section 6): :meth:`Processor.process` takes a
 landing key and is idempotent. In order:
 
 1. claim the object in the ledger (key + ETag); already done -> ``skipped``;

@@ -1,6 +1,6 @@
 """Storage inventory: objects, bytes and newest object per zone and dataset.
 
-The platform's zones (DESIGN.md section 3, :mod:`etl_core.layout`) are top-level
+The platform's zones (docs/architecture.md section 3, :mod:`etl_core.layout`) are top-level
 prefixes of one store.
 Walking them once gives the health signals an operator looks at first: is
 anything arriving in ``landing/``, is ``quarantine/`` growing, how old is the

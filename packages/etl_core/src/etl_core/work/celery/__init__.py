@@ -1,4 +1,5 @@
-"""Work units on Celery: the shared configuration, a lane's task, the executor, the worker.
+"""Work units on Celery: the shared configuration, a lane's task, the executor, the worker
+and its health check (``ping``).
 
 Needs the optional extra ``celery`` (``pip install 'etl-core[celery]'``); importing this
 package does not import Celery, building an application does (:func:`celery_app`).
@@ -26,27 +27,37 @@ from etl_core.work.celery.messages import (
     result_document,
     unit_result,
 )
+from etl_core.work.celery.ping import (
+    BrokerUnreachableError,
+    PingUnsupportedError,
+    ping_workers,
+    worker_name,
+)
 from etl_core.work.celery.task import DEAD_REASON_HEADER, LaneRunner, register_lane_task
 from etl_core.work.celery.worker import run_worker
 
 __all__ = [
     "BROKER_SCHEMES",
     "DEAD_REASON_HEADER",
+    "BrokerUnreachableError",
     "CeleryExecutor",
     "DeliveryCounter",
     "DeliveryLimit",
     "LaneQueues",
     "LaneRunner",
+    "PingUnsupportedError",
     "RemoteUnitError",
     "TooManyDeliveriesError",
     "celery_app",
     "celery_config",
     "error_document",
     "lane_queues",
+    "ping_workers",
     "register_lane_task",
     "result_document",
     "run_worker",
     "task_name",
     "task_policy",
     "unit_result",
+    "worker_name",
 ]

@@ -9,12 +9,11 @@ but unstarted message goes back to the queue); SIGQUIT or a second Ctrl-C a cold
 
 from __future__ import annotations
 
-import os
-import socket
 from typing import Any
 
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import lane_queues
+from etl_core.work.celery.ping import worker_name
 
 __all__ = ["run_worker"]
 
@@ -27,7 +26,7 @@ def run_worker(app: Any, settings: RuntimeSettings, lane: str, *, concurrency: i
     """
     queue = lane_queues(settings, lane).work
     worker = app.Worker(
-        hostname=f"{queue}@{socket.gethostname()}.{os.getpid()}",
+        hostname=worker_name(settings, lane),  # what `ping` looks for
         queues=[queue],
         concurrency=concurrency,
         pool_cls="prefork",

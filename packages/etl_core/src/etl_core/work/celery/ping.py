@@ -1,0 +1,98 @@
+"""Ask a lane's Celery workers whether they are alive (``etl-<lane> ping``: a health check).
+
+A worker of a lane is named ``<queue>@<host>.<pid>`` (:func:`worker_name`), so the
+workers of one lane, and of one host (a container), are told apart from every other
+worker on the same broker by their name alone. :func:`ping_workers` broadcasts
+Celery's ``ping`` control command and keeps the answers of the lane's workers, as
+``celery inspect ping`` does: a worker answers from its main process, so an answer
+means it is connected to the broker and its event loop runs.
+
+Remote control needs a broker with broadcast (Redis, RabbitMQ); SQS has none, so a
+worker on SQS cannot be pinged (:class:`PingUnsupportedError`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from etl_core.errors import ConfigError, RetryableError
+from etl_core.runtime import RuntimeSettings
+from etl_core.work.celery.config import lane_queues
+
+__all__ = ["BrokerUnreachableError", "PingUnsupportedError", "ping_workers", "worker_name"]
+
+NO_BROADCAST_SCHEMES = ("sqs",)
+"""Brokers whose transport has no broadcast, hence no remote control."""
+
+
+class BrokerUnreachableError(RetryableError):
+    """The broker did not accept a connection within the ping's timeout."""
+
+
+class PingUnsupportedError(ConfigError):
+    """The broker cannot carry remote-control commands (no broadcast: SQS)."""
+
+
+def worker_name(settings: RuntimeSettings, lane: str, *, host: str | None = None) -> str:
+    """The name a worker of ``lane`` takes on this host, in this process:
+    ``<queue>@<host>.<pid>`` (``file_processing@4f2a9c.1``)."""
+    return f"{_name_prefix(settings, lane, host or socket.gethostname())}{os.getpid()}"
+
+
+def ping_workers(
+    app: Any,
+    settings: RuntimeSettings,
+    lane: str,
+    *,
+    timeout: float,
+    host: str | None = None,
+    any_host: bool = False,
+) -> list[str]:
+    """The names of ``lane``'s workers that answered a ping within ``timeout`` seconds.
+
+    Args:
+        app: The lane's Celery application (:func:`~etl_core.work.celery.celery_app`).
+        settings: The runtime settings (queue prefix, broker).
+        lane: The lane whose workers are asked.
+        timeout: Seconds to connect to the broker, and again to wait for answers.
+        host: Only the workers of this host (default: this machine's host name).
+        any_host: The lane's workers on every host instead.
+
+    Raises:
+        PingUnsupportedError: the broker has no broadcast (SQS).
+        BrokerUnreachableError: no connection to the broker within ``timeout``.
+    """
+    scheme = str(settings.broker_url or "").split("://", 1)[0].lower()
+    if scheme in NO_BROADCAST_SCHEMES:
+        raise PingUnsupportedError(
+            f"a {scheme}:// broker carries no remote control: workers cannot be pinged "
+            "(check the worker process instead)"
+        )
+    prefix = _name_prefix(settings, lane, "" if any_host else host or socket.gethostname())
+    with app.connection_for_write() as connection:
+        _connect(connection, timeout)
+        replies = app.control.ping(timeout=timeout, connection=connection)
+    return sorted(
+        name
+        for reply in replies or []
+        for name, answer in reply.items()
+        if name.startswith(prefix) and isinstance(answer, dict) and answer.get("ok") == "pong"
+    )
+
+
+def _name_prefix(settings: RuntimeSettings, lane: str, host: str) -> str:
+    queue = lane_queues(settings, lane).work
+    return f"{queue}@{host}." if host else f"{queue}@"
+
+
+def _connect(connection: Any, timeout: float) -> None:
+    """Connect once, within ``timeout``: a health check must not wait on retries."""
+    connection.connect_timeout = timeout
+    try:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:  # kombu's OperationalError, socket errors: all mean "not reached"
+        raise BrokerUnreachableError(
+            f"the broker {connection.as_uri()} did not answer within {timeout:g}s: {exc}"
+        ) from exc
