@@ -208,14 +208,29 @@ def new_run_id() -> str:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this host (for taking over stale claims)."""
+    """Whether a process with this id runs on this host (for taking over stale claims).
+
+    A killed process that its parent has not reaped yet (a zombie) still answers
+    ``kill(pid, 0)`` but will never publish again, so it counts as dead: a Celery worker's
+    child killed mid-unit is such a zombie when the broker redelivers its message.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and awaits its parent (Linux ``/proc``; elsewhere: no)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[-1].split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] in (b"Z", b"X")
 
 
 def start_run(lane: str, settings: RuntimeSettings, *, run_id: str | None = None) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from etl_core.runtime import (
     Session,
     load_runtime_settings,
     new_run_id,
+    process_alive,
     start_run,
 )
 from etl_core.settings_help import settings_table
@@ -313,3 +317,19 @@ def test_config_show_explains_every_setting_from_its_field_docs() -> None:
     assert meanings["create_store"].startswith("Create storage_url's directory when it is missing")
     assert meanings["concurrency"] == ""  # LaneSettings documents nothing of its own
     assert all(meanings[name] for name in meanings if name != "concurrency")
+
+
+def test_a_killed_process_awaiting_its_parent_is_not_alive() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_alive(child.pid)
+        child.kill()
+        for _ in range(200):  # bounded: the kernel marks it a zombie within milliseconds
+            if not process_alive(child.pid):
+                break
+            time.sleep(0.01)
+        assert not process_alive(child.pid), "an unreaped zombie still counts as alive"
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert not process_alive(child.pid)
