@@ -91,6 +91,8 @@ _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
 _CONTENT_CLAIMS = 3  # an owner that ended unvalidated gives way; bounded against churn
 _MAX_LISTED_MEMBERS = 100  # a quality report names its delivery's members up to this many
+_HELD_REPORT_BYTES = 8 * 1024  # larger member reports wait for publishing in a file
+_MAX_SUFFIX = 16  # characters of a member's suffix kept on its staged link
 _BATCH_MEMBER_BYTES = 1 << 20  # larger members are checked alone, in a query of their own
 _BATCH_CELLS = 4_000  # members x columns of one batched query (its per-member aggregates)
 
@@ -158,22 +160,26 @@ class _Checked:
     member: str
     result: QualityResult
     data: Path | None
-    report_file: Path
-    """The whole report as JSON; in memory, a passed member's report keeps only what the
-    outcome needs (no profile, no samples), so memory stays flat over 10,000 members."""
+    report_json: bytes | Path
+    """The whole report as published (JSON), held when small, else in a staged file; in
+    ``result``, a passed member's report keeps only what the outcome needs (no profile,
+    no samples), so memory stays flat over 10,000 members."""
+
+    def report_bytes(self) -> bytes:
+        """The staged report."""
+        if isinstance(self.report_json, bytes):
+            return self.report_json
+        return self.report_json.read_bytes()
 
 
 @dataclass(frozen=True)
 class _Staged:
-    """One unpacked member, linked into its own folder ``in-<index>`` of the work directory."""
+    """One unpacked member, linked into the work directory's ``members`` folder."""
 
     file: Path
     member: str
-
-    @property
-    def index(self) -> str:
-        """The member's position in the delivery (its folder's suffix)."""
-        return self.file.parent.name.removeprefix("in-")
+    index: int
+    """The member's position in the delivery."""
 
 
 @dataclass
@@ -592,6 +598,8 @@ class Processor(Closeable):
                 limits=self._limits,
                 workdir=workdir,
             )
+            members_dir = workdir / "members"
+            members_dir.mkdir()
             pending: deque[Future[list[_Checked]]] = deque()
             checked: list[_Checked] = []
             batch: list[_Staged] = []
@@ -609,7 +617,7 @@ class Processor(Closeable):
                 size = member.file.stat().st_size
                 if size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
-                staged = _Staged(_stage_member(member.file, workdir / f"in-{index}"), member.path)
+                staged = _Staged(_stage_member(member.file, members_dir, index), member.path, index)
                 if size > _BATCH_MEMBER_BYTES:
                     submit([staged])  # a large member goes alone, in its own query
                     continue
@@ -646,7 +654,7 @@ class Processor(Closeable):
         results = validate_batch(
             [item.file for item in staged],
             contract,
-            out_dirs=[item.file.parent.with_name("out-" + item.index) for item in staged],
+            out_dirs=[workdir / f"out-{item.index}" for item in staged],
             names=[item.member for item in staged],
             settings=self._quality,
             engine=engine,
@@ -665,13 +673,15 @@ class Processor(Closeable):
         if kept != item.file:
             item.file.unlink(missing_ok=True)
         report = result.report
-        report_file = workdir / f"report-{item.index}.json"
-        summary = QualitySummary.from_dict({**envelope, **report.to_dict()})
-        report_file.write_bytes(summary.to_json())
+        summary = QualitySummary.from_dict({**envelope, **report.to_dict()}).to_json()
+        report_json: bytes | Path = summary
+        if len(summary) > _HELD_REPORT_BYTES:
+            report_json = workdir / f"report-{item.index}.json"
+            report_json.write_bytes(summary)
         if report.passed:
             report.profile, report.malformed, report.encoding_errors = [], [], []
             report.checks = [replace(check, samples=[]) for check in report.checks]
-        return _Checked(item.member, result, kept, report_file)
+        return _Checked(item.member, result, kept, report_json)
 
     def _engine(self, workdir: Path, local: Path) -> QualityEngine:
         """One database for every member of the delivery ``local`` in ``workdir``.
@@ -712,7 +722,7 @@ class Processor(Closeable):
         """Upload every member's data, rejected rows and report, then the delivery manifest
         that makes them visible to readers at once; on failure, remove what was written."""
         outcome = _outcome("validated", info, contract, day, checked, control)
-        delivery = QualitySummary.from_json(checked[0].report_file.read_bytes()).delivery
+        delivery = QualitySummary.from_json(checked[0].report_bytes()).delivery
         # Each member's report carries this: listing 10,000 members in 10,000 reports
         # would write 10,000² names. The delivery manifest always lists them all.
         listed = None
@@ -786,11 +796,14 @@ class Processor(Closeable):
             wrote(rejected_key)
         fault_point(Step.MEMBER_PUBLISH)
         report_key = quality_report_key(key)
-        if listed is None:
-            self.store.upload(item.report_file, report_key)
-        else:
-            report = QualitySummary.from_json(item.report_file.read_bytes(), key=report_key)
+        staged = item.report_json
+        if listed is not None:
+            report = QualitySummary.from_json(item.report_bytes(), key=report_key)
             self.store.write_bytes(report_key, replace(report, delivery=listed).to_json())
+        elif isinstance(staged, bytes):
+            self.store.write_bytes(report_key, staged)
+        else:
+            self.store.upload(staged, report_key)
         wrote(report_key)
         fault_point(Step.REPORT_PUBLISH)
         _discard_staged(item)
@@ -894,15 +907,14 @@ class Processor(Closeable):
 # ---------------------------------------------------------------------- helpers
 
 
-def _stage_member(file: Path, folder: Path) -> Path:
-    """A link to (or copy of) an unpacked member that outlives the unpacker's own file."""
-    folder.mkdir()
-    return _link_or_copy(file, folder)
+def _stage_member(file: Path, folder: Path, index: int) -> Path:
+    """A link to (or copy of) an unpacked member that outlives the unpacker's own file:
+    ``folder/<index><its suffix>``, one flat folder for every member."""
+    return _link_or_copy(file, folder / f"{index}{file.suffix[:_MAX_SUFFIX]}")
 
 
-def _link_or_copy(file: Path, folder: Path) -> Path:
-    """``folder/<file's name>``: a hard link to ``file``, or a copy where linking fails."""
-    target = folder / file.name
+def _link_or_copy(file: Path, target: Path) -> Path:
+    """A hard link ``target`` to ``file``, or a copy where linking fails."""
     try:
         os.link(file, target)
     except OSError:
@@ -913,11 +925,12 @@ def _link_or_copy(file: Path, folder: Path) -> Path:
 def _discard_staged(item: _Checked) -> None:
     """Remove a published member's staged files now, in the publishing thread, rather
     than 10,000 of them one after another when the work directory goes."""
-    for path in (item.data, item.result.rejected_path, item.report_file):
+    report = item.report_json if isinstance(item.report_json, Path) else None
+    for path in (item.data, item.result.rejected_path, report):
         if path is not None:
             path.unlink(missing_ok=True)
-            with suppress(OSError):  # its folder, once empty (a report has none of its own)
-                if path.parent.name.startswith(("in-", "out-")):
+            with suppress(OSError):  # its output folder, once empty
+                if path.parent.name.startswith("out-"):
                     path.parent.rmdir()
 
 

@@ -244,8 +244,7 @@ def validate_batch(
         results: list[QualityResult | None] = []
         prepared: dict[int, Prescan] = {}
         for index, (analysis, out_dir) in enumerate(zip(analyses, out_dirs, strict=True)):
-            out_dir.mkdir(parents=True, exist_ok=True)
-            outcome = analysis.prepare(out_dir)
+            outcome = analysis.prepare(out_dir)  # made only when written to
             results.append(outcome if isinstance(outcome, QualityResult) else None)
             if not isinstance(outcome, QualityResult):
                 prepared[index] = outcome
@@ -527,6 +526,8 @@ class _Analysis:
         trailer = text and self.contract.control.trailer_pattern is not None
         needs_copy = text and (trailer or not utf8_compatible(options.encoding))
         copy_dir = out_dir if out_dir is not None else self._scratch
+        if needs_copy:
+            copy_dir.mkdir(parents=True, exist_ok=True)
         limits = self.limits
         columns = len(self.contract.columns)
 
@@ -1039,6 +1040,7 @@ class _Analysis:
     def _rewrite(self, scan: Prescan, out_dir: Path) -> Path:
         """The file with its columns as the policy publishes them (extra ones dropped,
         missing ones empty), written in the file's own format and dialect."""
+        out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / self.path.name
         staged = self._scratch / f"rewritten{target.suffix or '.csv'}"
         self._copy_valid(self._engine_path(scan), staged, "")
@@ -1051,6 +1053,7 @@ class _Analysis:
         names = [c.name for c in self.contract.columns]
         errors = [i for i, r in enumerate(self._failed_rules) if r.severity == "error"]
         bad = " OR ".join(f"__f{i}" for i in errors)
+        out_dir.mkdir(parents=True, exist_ok=True)
         valid_path = out_dir / self.path.name
         rejected_path = out_dir / f"{self.path.name}{REJECTED_SUFFIX}"
         staged = self._scratch / f"valid{valid_path.suffix or '.csv'}"

@@ -28,11 +28,9 @@ import os
 import secrets
 import shutil
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
@@ -55,6 +53,7 @@ from .base import (
     check_part_size,
     check_range,
 )
+from .durability import PENDING_WRITES, DeferredWrites, fsync_directory
 from .keys import validate_key, validate_prefix
 
 if TYPE_CHECKING:
@@ -155,18 +154,29 @@ class LocalObjectStore(ObjectStore):
 
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
-        """Each written file is still flushed as it is closed; its directory entry (the
-        rename) is flushed once per directory when the block ends, even on an error."""
-        if not self._fsync or _PENDING_SYNC.get() is not None:
+        """Files written in the block stay in their partial files, unflushed, until it
+        ends: then they are flushed together (one ``syncfs``), renamed into place and the
+        renames flushed (one more); none becomes visible when the block fails
+        (:mod:`etl_core.storage.durability`). Without ``fsync`` nothing is deferred."""
+        if not self._fsync or PENDING_WRITES.get() is not None:
             yield
             return
-        pending = _DirectorySync()
-        token = _PENDING_SYNC.set(pending)
+        pending = DeferredWrites()
+        token = PENDING_WRITES.set(pending)
         try:
             yield
-        finally:
-            _PENDING_SYNC.reset(token)
-            pending.flush()
+        except BaseException:
+            PENDING_WRITES.reset(token)
+            pending.discard()
+            raise
+        PENDING_WRITES.reset(token)
+        try:
+            pending.publish()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot publish the writes of a deferred block in {self.url}: {exc}",
+                url=self.url,
+            ) from exc
 
     def open_write(self, key: str, *, part_size: int = DEFAULT_PART_SIZE) -> ObjectWriter:
         check_part_size(part_size)
@@ -400,6 +410,13 @@ class _LocalWriter(ObjectWriter):
 
     def _publish(self) -> None:
         assert self._temp is not None
+        pending = PENDING_WRITES.get() if self._fsync else None
+        if pending is not None:  # flushed and renamed with the block's other writes
+            _remember_etag(self._file.fileno(), self._digest.hexdigest())
+            self._file.close()
+            pending.add(self._temp, self._path)
+            self._temp = None
+            return
         try:
             if self._fsync:
                 os.fsync(self._file.fileno())
@@ -410,11 +427,7 @@ class _LocalWriter(ObjectWriter):
             raise _storage_error(exc, "write", self.key, self._url) from exc
         self._temp = None
         if self._fsync:
-            pending = _PENDING_SYNC.get()
-            if pending is None:
-                _fsync_directory(self._path.parent)
-            else:
-                pending.add(self._path.parent)
+            fsync_directory(self._path.parent)
 
     def _discard(self) -> None:
         self._file.close()
@@ -557,42 +570,6 @@ def _prune_empty_parents(path: Path, root: Path) -> None:
             parent.rmdir()
         except OSError:
             return
-
-
-class _DirectorySync:
-    """Directories whose new entries still need an ``fsync`` (one per directory)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._directories: set[Path] = set()
-
-    def add(self, directory: Path) -> None:
-        with self._lock:
-            self._directories.add(directory)
-
-    def flush(self) -> None:
-        with self._lock:
-            directories, self._directories = sorted(self._directories), set()
-        for directory in directories:
-            _fsync_directory(directory)
-
-
-# The deferred_sync block the current context writes in, if any: a context variable, so
-# a write by another thread (another delivery) is never deferred by this block.
-_PENDING_SYNC: ContextVar[_DirectorySync | None] = ContextVar("etl_pending_sync", default=None)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        logger.debug("could not fsync directory %s", directory)
-    finally:
-        os.close(fd)
 
 
 def _storage_error(exc: OSError, verb: str, key: str, url: str) -> StorageError:
