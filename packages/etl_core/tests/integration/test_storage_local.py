@@ -246,3 +246,38 @@ def test_deferred_sync_does_not_defer_another_threads_writes(lake: LocalObjectSt
         outsider.start()
         outsider.join(timeout=10)
         assert lake.read_bytes("c/alone.csv") == b"z"  # visible at once, not deferred
+
+
+def test_move_in_moves_the_file_itself_as_if_written_now(
+    lake: LocalObjectStore, tmp_path: Path
+) -> None:
+    lake.write_bytes("seed.txt", b"")  # the store's root exists, on tmp_path's filesystem
+    source = tmp_path / "member.csv"
+    source.write_bytes(b"id\n1\n")
+    source.chmod(0o600)
+    os.utime(source, (0, 0))
+    inode = source.stat().st_ino
+    lake.move_in(source, "validated/x/member.csv")
+    moved = lake.root / "validated" / "x" / "member.csv"
+    assert moved.stat().st_ino == inode  # no second copy of the bytes
+    assert stat.S_IMODE(moved.stat().st_mode) == stat.S_IMODE(
+        (lake.root / "seed.txt").stat().st_mode
+    )
+    assert lake.head("validated/x/member.csv").last_modified.year > 1970
+    assert lake.head("validated/x/member.csv").etag == hashlib.md5(b"id\n1\n").hexdigest()
+    assert not list(moved.parent.glob(f"{PARTIAL_FILE_PREFIX}*"))
+
+
+def test_move_in_copies_a_file_that_has_another_name_too(
+    lake: LocalObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "member.csv"
+    source.write_bytes(b"id\n2\n")
+    os.link(source, tmp_path / "other-name.csv")
+    lake.move_in(source, "validated/x/member.csv")
+    assert not source.exists()
+    other = tmp_path / "other-name.csv"
+    assert other.read_bytes() == b"id\n2\n"
+    moved = lake.root / "validated" / "x" / "member.csv"
+    assert moved.stat().st_ino != other.stat().st_ino  # the store's object is its own
+    assert moved.read_bytes() == b"id\n2\n"

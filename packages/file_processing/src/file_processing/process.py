@@ -780,19 +780,20 @@ class Processor(Closeable):
         lock: threading.Lock,
     ) -> tuple[DeliveryMember, int]:
         """Upload one member's data, rejected rows and report (as staged, or naming every
-        member of the delivery ``listed``); say what and how many bytes."""
+        member of the delivery ``listed``), consuming the staged files; say what and how
+        many bytes."""
 
         def wrote(written_key: str) -> None:
             with lock:
                 written.append(written_key)
 
         assert item.data is not None  # a passed member always has its data staged
-        size = self.store.upload(item.data, key)
+        size = self.store.move_in(item.data, key)  # a local store takes the file itself
         wrote(key)
         rejected_key = None
         if item.result.rejected_path is not None:
             rejected_key = rejected_rows_key(key)
-            size += self.store.upload(item.result.rejected_path, rejected_key)
+            size += self.store.move_in(item.result.rejected_path, rejected_key)
             wrote(rejected_key)
         fault_point(Step.MEMBER_PUBLISH)
         report_key = quality_report_key(key)
@@ -803,7 +804,7 @@ class Processor(Closeable):
         elif isinstance(staged, bytes):
             self.store.write_bytes(report_key, staged)
         else:
-            self.store.upload(staged, report_key)
+            self.store.move_in(staged, report_key)
         wrote(report_key)
         fault_point(Step.REPORT_PUBLISH)
         _discard_staged(item)
@@ -923,8 +924,9 @@ def _link_or_copy(file: Path, target: Path) -> Path:
 
 
 def _discard_staged(item: _Checked) -> None:
-    """Remove a published member's staged files now, in the publishing thread, rather
-    than 10,000 of them one after another when the work directory goes."""
+    """Remove what a published member left staged (its files went into the store): its
+    output folder, now, in the publishing thread, rather than 10,000 of them one after
+    another when the work directory goes."""
     report = item.report_json if isinstance(item.report_json, Path) else None
     for path in (item.data, item.result.rejected_path, report):
         if path is not None:

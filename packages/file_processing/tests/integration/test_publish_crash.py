@@ -35,7 +35,7 @@ seen = []
 
 def crash_on(write):
     def wrapped(*args, **kwargs):
-        target = args[1] if write.__name__ == "upload" else args[0]
+        target = args[1] if write.__name__ in ("upload", "move_in") else args[0]
         if str(target).endswith(suffix):
             seen.append(target)
             if len(seen) == int(nth):
@@ -45,6 +45,7 @@ def crash_on(write):
 
 store.write_bytes = crash_on(store.write_bytes)
 store.upload = crash_on(store.upload)
+store.move_in = crash_on(store.move_in)
 contracts = load_contracts(config_dir)
 settings = FileProcessingSettings(work_dir=Path(scratch))
 Processor(store, contracts, settings, run_id="crashed").process(key)

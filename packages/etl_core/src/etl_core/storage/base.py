@@ -432,6 +432,14 @@ class ObjectStore(Closeable):
                 size += len(chunk)
         return size
 
+    def move_in(self, path: str | os.PathLike[str], key: str) -> int:
+        """Write local file ``path`` to ``key`` like :meth:`upload`, consuming the file
+        (gone afterwards); returns its size. A local store on the same filesystem moves
+        the file itself into place: no second copy of its bytes."""
+        size = self.upload(path, key)
+        os.unlink(path)
+        return size
+
     def move(self, src: str, dst: str) -> None:
         """Move ``src`` to ``dst``: ``dst`` appears complete, then ``src`` is deleted.
 

@@ -183,6 +183,28 @@ class LocalObjectStore(ObjectStore):
         path = self._path(key)
         return _LocalWriter(key, path, self.url, fsync=self._fsync)
 
+    def move_in(self, path: str | os.PathLike[str], key: str) -> int:
+        """Link the file into the key's directory as a partial write, record its ETag and
+        publish it like a written one (flushed first); a file on another filesystem, or
+        with another name still linked to it, is copied instead."""
+        source = Path(path)
+        target = self._path(key)
+        _check_not_folder(key, target, self.url)
+        temp = _in_parent(key, target, self.url, lambda: _link_temp(source, target.parent), "write")
+        if temp is None:
+            return super().move_in(path, key)
+        try:
+            size = _adopt(temp, fsync=self._fsync and PENDING_WRITES.get() is None)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        if size is None:  # another name links it too: given back, and copied instead
+            os.link(temp, source)
+            temp.unlink()
+            return super().move_in(path, key)
+        _place(temp, target, key, self.url, fsync=self._fsync)
+        return size
+
     def copy(self, src: str, dst: str) -> None:
         src_path = self._path(src)
         self._path(dst)
@@ -410,24 +432,16 @@ class _LocalWriter(ObjectWriter):
 
     def _publish(self) -> None:
         assert self._temp is not None
-        pending = PENDING_WRITES.get() if self._fsync else None
-        if pending is not None:  # flushed and renamed with the block's other writes
-            _remember_etag(self._file.fileno(), self._digest.hexdigest())
-            self._file.close()
-            pending.add(self._temp, self._path)
-            self._temp = None
-            return
+        deferred = self._fsync and PENDING_WRITES.get() is not None
         try:
-            if self._fsync:
+            if self._fsync and not deferred:
                 os.fsync(self._file.fileno())
             _remember_etag(self._file.fileno(), self._digest.hexdigest())
             self._file.close()
-            os.replace(self._temp, self._path)
         except OSError as exc:
             raise _storage_error(exc, "write", self.key, self._url) from exc
-        self._temp = None
-        if self._fsync:
-            fsync_directory(self._path.parent)
+        temp, self._temp = self._temp, None
+        _place(temp, self._path, self.key, self._url, fsync=self._fsync)
 
     def _discard(self) -> None:
         self._file.close()
@@ -510,6 +524,84 @@ def _remember_etag(fd: int, etag: str) -> None:
         os.setxattr(fd, _ETAG_XATTR, value)
     except (OSError, AttributeError):
         return
+
+
+def _place(temp: Path, path: Path, key: str, url: str, *, fsync: bool) -> None:
+    """Make the complete (and, with ``fsync``, flushed) partial file ``temp`` the object
+    at ``path``: now, its rename flushed, or with the other writes of a deferred block."""
+    pending = PENDING_WRITES.get() if fsync else None
+    if pending is not None:
+        pending.add(temp, path)
+        return
+    try:
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise _storage_error(exc, "write", key, url) from exc
+    if fsync:
+        fsync_directory(path.parent)
+
+
+def _adopt(temp: Path, *, fsync: bool) -> int | None:
+    """Make a file linked in as a partial write the store's own, as if written now (mode,
+    modification time, recorded ETag, flushed with ``fsync``); its size, or ``None`` when
+    another name links it too (its bytes could change under the store)."""
+    with open(temp, "rb") as stream:
+        fd = stream.fileno()
+        if os.fstat(fd).st_nlink != 1:
+            return None
+        os.fchmod(fd, _FILE_MODE)
+        os.utime(fd)
+        etag, size = _hash_file(stream)
+        _remember_etag(fd, etag)
+        if fsync:
+            os.fsync(fd)
+    return size
+
+
+def _link_temp(source: Path, directory: Path) -> Path | None:
+    """A partial-write name in ``directory`` for ``source``'s file (``source`` unlinked),
+    or ``None`` when the two are on different filesystems or linking is refused."""
+    while True:
+        candidate = directory / f"{PARTIAL_FILE_PREFIX}{secrets.token_hex(8)}"
+        try:
+            os.link(source, candidate)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                return None
+            raise
+        source.unlink()
+        return candidate
+
+
+def _hash_file(stream: BinaryIO) -> tuple[str, int]:
+    """The MD5 (ETag) and size of an open file, read from its start."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _process_umask() -> int:
+    """The process's umask, read without changing it where ``/proc`` tells it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # at import, before any thread of ours writes
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()
+"""What ``open`` gives a new file: a file moved in gets the same, whatever it had."""
 
 
 def _create_temp(directory: Path) -> tuple[int, Path]:
