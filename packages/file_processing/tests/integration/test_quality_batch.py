@@ -105,18 +105,9 @@ def test_a_batch_decides_every_file_as_it_would_alone(tmp_path: Path) -> None:
     assert outcomes["unterminated.csv"] == outcomes["missing_column.csv"] == "fail"
 
 
-@pytest.mark.parametrize("name", ["bad_type.csv", "malformed.csv", "duplicate.csv"])
-def test_an_unclean_file_among_clean_ones_is_split_as_alone(tmp_path: Path, name: str) -> None:
-    rules = contract(tmp_path)
-    names = ["clean_a.csv", name, "quoted.csv"]
-    together = check_together(tmp_path, names, rules)
-    assert together == check_alone(tmp_path, names, rules)
-    assert together[1]["outputs"][1] is not None  # its rejected rows, split off
-
-
-def test_clean_files_need_no_query_of_their_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def analysed_alone(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files the engine analysed on their own (outside a batch query)."""
     from file_processing import quality
 
     alone: list[str] = []
@@ -127,7 +118,23 @@ def test_clean_files_need_no_query_of_their_own(
         return engine_pass(self, *args, **kwargs)
 
     monkeypatch.setattr(quality._Analysis, "engine_pass", counted)
-    names = ["clean_a.csv", "clean_b.csv", "bad_type.csv", "quoted.csv"]
+    return alone
+
+
+@pytest.mark.parametrize("name", ["bad_type.csv", "malformed.csv", "duplicate.csv"])
+def test_an_unclean_file_among_clean_ones_is_split_as_alone(
+    tmp_path: Path, name: str, analysed_alone: list[str]
+) -> None:
+    rules = contract(tmp_path)
+    names = ["clean_a.csv", name, "quoted.csv"]
+    together = check_together(tmp_path, names, rules)
+    assert analysed_alone == [name]  # the clean ones were decided by the batch query
+    assert together == check_alone(tmp_path, names, rules)
+    assert together[1]["outputs"][1] is not None  # its rejected rows, split off
+
+
+def test_clean_files_need_no_query_of_their_own(tmp_path: Path, analysed_alone: list[str]) -> None:
+    names = ["clean_a.csv", "clean_b.csv", "bad_type.csv", "quoted.csv", "header_only.csv"]
     results = check_together(tmp_path, names, contract(tmp_path))
-    assert alone == ["bad_type.csv"]
-    assert [r["report"]["outcome"] for r in results] == ["pass"] * 4
+    assert analysed_alone == ["bad_type.csv", "header_only.csv"]
+    assert [r["report"]["outcome"] for r in results] == ["pass"] * 5
