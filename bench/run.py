@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "data_pipeline": "data_pipeline.py",
     "ingest": "ingest.py",
     "file_processing": "file_processing.py",
+    "observability": "observability.py",
 }
 
 # `python bench/run.py` puts bench/ first on sys.path; drop it (see the module docstring).

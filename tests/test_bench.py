@@ -65,3 +65,17 @@ def test_ingest_benchmark_runs_the_platform_and_the_plain_loop_with_and_without_
     assert len(platform) == 4  # two styles, two latencies
     assert all("| 3,000 |" in line for line in platform)
     assert "offset, 5 ms: platform at least 3.0x the sequential loop" in done.stdout
+
+
+def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path) -> None:
+    done = bench(
+        "observability", "--objects", "600", "--days", "6", "--datasets", "2", "--new", "20",
+        "--scrape-objects", "200", "--clients", "4", "--client-processes", "2",
+        "--seconds", "1", "--repeat", "1",
+        workdir=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| incremental equals a fresh reconcile | yes |" in done.stdout
+    assert "incremental at least 10x faster than the full listing" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| during cycles |")]
+    assert len(rows) == 3  # two paths and the cycles seen

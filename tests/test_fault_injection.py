@@ -473,14 +473,42 @@ def test_load_cut_short_leaves_the_table_as_it_was_and_the_next_load_is_exact(
     request: pytest.FixtureRequest, tmp_path: Path, transformed: Path, database: str, action: str
 ) -> None:
     lake = _db_lake(request, tmp_path, transformed, database)
+    _cut_short_load_then_load_again(lake, Step.LOAD, action)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("step", "action"),
+    [
+        (Step.LOAD_INDEX, "kill"),
+        (Step.LOAD_SWAP, "kill"),
+        (Step.LOAD_SWAP, "terminate"),
+        (Step.LOAD_ATTACH, "kill"),
+    ],
+)
+def test_load_cut_short_during_the_partition_swap_keeps_the_day_and_the_next_load_is_exact(
+    request: pytest.FixtureRequest, tmp_path: Path, transformed: Path, step: Step, action: str
+) -> None:
+    lake = _db_lake(request, tmp_path, transformed, "postgresql")
+    _cut_short_load_then_load_again(lake, step, action)
+    import psycopg
+
+    with psycopg.connect(lake.database_url, autocommit=True) as db:
+        staging = db.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE %s", [TABLE + r"\_p%\_load\_%"]
+        ).fetchall()
+    assert staging == []  # what the cut-short load left was dropped by name
+
+
+def _cut_short_load_then_load_again(lake: Lake, step: Step, action: str) -> None:
     args = ("load", "--dataset", DATASET, "--date", "2026-11-10")
     loaded = {date(2026, 11, 10): EXPECTED_ROWS[date(2026, 11, 10)]}
     first = lake.run("etl-data-pipeline", *args)
     assert first.returncode == 0, first.stderr[-3000:]
     assert lake.rows_by_day() == loaded
-    faulted = lake.run("etl-data-pipeline", *args, fault=f"load:{action}")
-    assert_faulted(faulted, action, Step.LOAD)
-    assert lake.rows_by_day() == loaded  # the cut-short load rolled back whole
+    faulted = lake.run("etl-data-pipeline", *args, fault=f"{step}:{action}")
+    assert_faulted(faulted, action, step)
+    assert lake.rows_by_day() == loaded  # the cut-short load left the day as it was
     wait_out_timeouts(lake)
     again = lake.run("etl-data-pipeline", *args)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from etl_database_schema import partitions
 from etl_database_schema.bootstrap import (
     DATABASE_URL_ENV,
     DATABASE_URL_VARIABLES,
@@ -135,6 +136,7 @@ __all__ = [
     "migrate",
     "models",
     "parse_database_url",
+    "partitions",
     "pending_migrations",
     "raising_as",
     "record_freshness",

@@ -29,11 +29,12 @@ from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
 from etl_core.storage import ObjectStore
-from etl_core.work import Executor, UnitResult
+from etl_core.work import Executor, UnitResult, WorkUnit
 
 __all__ = [
     "BackfillSummary",
     "PlannedPartition",
+    "backfill_units",
     "plan_backfill",
     "resume_backfill",
     "run_backfill",
@@ -172,15 +173,9 @@ def run_backfill(
     ledger = context.ledger
     if ledger is None:
         raise ValueError("run_backfill needs a context with the backfill ledger")
-    wanted = {"failed"} if only_failed else {"pending", "running", "failed", "cancelled"}
-    todo = {p.dt: p for p in job.partitions if p.state in wanted}
+    todo = {p.dt: p for p in _todo(job, only_failed)}
     done = [p for p in job.partitions if p.dt not in todo]
-    units = [
-        partition_unit(
-            contract.dataset, dt, load=load, purpose=f"backfill {job.job_id}", job=job.job_id
-        )
-        for dt in todo
-    ]
+    units = backfill_units(contract, job, only_failed=only_failed, load=load)
     results: list[BackfillPartitionRecord] = []
     interrupted = False
     with bound_context(dataset=contract.dataset, backfill_job=job.job_id):
@@ -208,6 +203,23 @@ def run_backfill(
         rows=sum(r.rows or 0 for r in results),
         interrupted=interrupted,
     )
+
+
+def backfill_units(
+    contract: Contract, job: BackfillJobRecord, *, only_failed: bool = False, load: bool = True
+) -> list[WorkUnit]:
+    """One unit per partition of ``job`` not yet succeeded (or only its failed ones)."""
+    return [
+        partition_unit(
+            contract.dataset, p.dt, load=load, purpose=f"backfill {job.job_id}", job=job.job_id
+        )
+        for p in _todo(job, only_failed)
+    ]
+
+
+def _todo(job: BackfillJobRecord, only_failed: bool) -> list[BackfillPartitionRecord]:
+    wanted = {"failed"} if only_failed else {"pending", "running", "failed", "cancelled"}
+    return [p for p in job.partitions if p.state in wanted]
 
 
 def _final_record(

@@ -13,6 +13,7 @@ from rich.table import Table
 from data_pipeline import db
 from data_pipeline.backfill import (
     BackfillSummary,
+    backfill_units,
     plan_backfill,
     resume_backfill,
     run_backfill,
@@ -24,8 +25,10 @@ from data_pipeline.layout import remove_abandoned_writes
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
+from data_pipeline.tasks import partition_outcome
 from data_pipeline.validate import transform_problems
-from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
+from data_pipeline.work import LANE, PipelineContext, partition_of, partition_unit, run_unit
+from data_pipeline.worker_cli import add_worker_commands
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
@@ -33,7 +36,15 @@ from etl_core.logging import redact
 from etl_core.progress import WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
-from etl_core.work import DEFAULT_POLICY, InlineExecutor, ThreadExecutor
+from etl_core.work import (
+    DEFAULT_POLICY,
+    InlineExecutor,
+    ThreadExecutor,
+    WorkUnit,
+    require_broker,
+    unit_executor,
+)
+from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
 
 cli = RuntimeCLI(
     name="etl-data-pipeline",
@@ -48,6 +59,7 @@ main = cli.main
 db_app = typer.Typer(help="The platform database (needs the 'schema' extra).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 add_ingest_commands(cli)
+add_worker_commands(cli)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -55,6 +67,17 @@ DatabaseUrl = Annotated[
         "--database-url",
         help="postgresql:// or sqlite:/// (default: the database_url setting).",
     ),
+]
+ExecutorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="local: this process; celery: the broker's data_pipeline workers (setting).",
+    ),
+]
+NoWait = Annotated[
+    bool,
+    typer.Option("--no-wait", help="With --executor celery: enqueue the partitions, return."),
 ]
 
 
@@ -205,10 +228,14 @@ def run_command(
     no_load: Annotated[
         bool, typer.Option("--no-load", help="Transform only; leave the database alone.")
     ] = False,
+    executor: ExecutorOption = None,
+    no_wait: NoWait = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Transform every validated partition newer than its curated output, then load it."""
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    if no_wait:
+        require_broker(session.settings, "--no-wait")
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
     if not no_load and any(c.load is not None for c in contracts):
@@ -228,9 +255,16 @@ def run_command(
             for c in contracts
             for p in pending_partitions(store, c, load=not no_load)
         ]
+        if no_wait:
+            _enqueue(session, units)
+            run.count(inputs=len(units))
+            return
+        chosen = unit_executor(
+            session.settings, LANE, local=InlineExecutor, decode=partition_outcome
+        )
         with cli.progress("run", item="partition") as progress:
             progress.plan(len(units))
-            for result in InlineExecutor().run(partial(run_unit, context), units):
+            for result in chosen.run(partial(run_unit, context), units):
                 dataset_name, dt = partition_of(result.unit)
                 progress.finish(f"{dataset_name} {dt}")
                 if result.ok and result.value is not None:
@@ -280,10 +314,19 @@ def backfill_command(
         int, typer.Option("--lookback", help="Also redo the N days before --from (late data).")
     ] = 0,
     no_load: Annotated[bool, typer.Option("--no-load", help="Transform only.")] = False,
+    executor: ExecutorOption = None,
+    no_wait: NoWait = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Rebuild a dataset's partitions over a date range: one retried work unit per partition."""
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    """Rebuild a dataset's partitions over a date range: one retried work unit per partition.
+
+    With --executor celery the workers record each partition's end in the job's ledger
+    (the database's when database_url is set, else the store's), so a backfill enqueued
+    with --no-wait finishes its job without this command.
+    """
+    session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    if no_wait:
+        require_broker(session.settings, "--no-wait")
     contract = _contract(session, dataset)
     if only_failed and not resume:
         raise ConfigError("--only-failed needs --resume JOB", [])
@@ -312,7 +355,8 @@ def backfill_command(
         run = session.record_run("backfill", dataset=dataset, parameters=parameters)
         _connect_for_joins(session, [contract])
         remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
-        ledger = open_ledger(store, session.settings.database_url if load else None)
+        remote = session.settings.executor == "celery"  # the workers' ledger is this one
+        ledger = open_ledger(store, session.settings.database_url if load or remote else None)
         if resume:
             job = resume_backfill(ledger, contract, resume)
         else:
@@ -333,6 +377,11 @@ def backfill_command(
             f"backfill job {job.job_id} ({ledger.kind} ledger)",
             fields={"dataset": dataset, "backfill_job": job.job_id},
         )
+        if no_wait:
+            units = backfill_units(contract, job, only_failed=only_failed, load=load)
+            _enqueue(session, units)
+            run.count(inputs=len(units))
+            return
         summary = _run_with_progress(
             store, contract, session, ledger, job, concurrency, only_failed, load
         )
@@ -381,13 +430,27 @@ def _run_with_progress(
             store, ContractSet((contract,)), session.settings, session.run_id, ledger
         )
         policy = DEFAULT_POLICY.with_options(attempts=job.max_attempts)
-        executor = ThreadExecutor(concurrency, policy=policy)
+        chosen = unit_executor(
+            session.settings,
+            LANE,
+            local=lambda: ThreadExecutor(concurrency, policy=policy),
+            decode=partition_outcome,
+        )
         return run_backfill(
             context,
             contract,
             job,
-            executor,
+            chosen,
             only_failed=only_failed,
             load=load,
             progress=advance,
         )
+
+
+def _enqueue(session: Session[PipelineSettings], units: list[WorkUnit]) -> None:
+    """Hand ``units`` to the broker's workers (``--no-wait``) and say so."""
+    sender = CeleryExecutor(celery_app(session.settings, LANE))
+    for unit in units:
+        sender.submit(unit)
+    queue = lane_queues(session.settings, LANE).work
+    out.print(f"enqueued {len(units)} partition(s) on queue {queue}", highlight=False)

@@ -38,14 +38,16 @@ from data_pipeline.ingest import (
 )
 from data_pipeline.ingest.collector import few_full_collections
 from data_pipeline.ingest.windows import open_window
+from data_pipeline.ingest_work import enqueue_windows, wave_executor
 from data_pipeline.settings import PipelineSettings
+from data_pipeline.tasks import with_run_id
 from data_pipeline.validate import transform_problems
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import Endpoint, Source, SourceSet, load_contracts, load_sources
 from etl_core.errors import ConfigError
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
-from etl_core.work import DEFAULT_POLICY, ThreadExecutor, WorkUnit
+from etl_core.work import WorkUnit, require_broker
 
 __all__ = ["add_ingest_commands"]
 
@@ -87,11 +89,23 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             bool, typer.Option("--dry-run", help="Show the windows to fetch; request nothing.")
         ] = False,
         as_json: JsonOption = False,
+        executor: Annotated[
+            str | None,
+            typer.Option(
+                "--executor", help="local: this process; celery: the broker's workers (setting)."
+            ),
+        ] = None,
+        no_wait: Annotated[
+            bool,
+            typer.Option("--no-wait", help="With --executor celery: enqueue the windows, return."),
+        ] = False,
     ) -> None:
         """Ingest every endpoint of the API sources (or those selected)."""
         if ctx.invoked_subcommand is not None:
             return
-        session = cli.session(ctx)
+        session = cli.session(ctx).with_flags({"executor": executor})
+        if no_wait:
+            require_broker(session.settings, "--no-wait")
         sources = _selected(_sources(session), source, endpoint)
         plan = [
             (src, plan_units(src, ep, since=since, until=until, full_refresh=full_refresh))
@@ -102,6 +116,10 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             states = _states(session, store)
             if dry_run:
                 _print_plan(cli, states, plan, session.run_id, as_json)
+                return
+            if no_wait:
+                count = enqueue_windows(session.settings, plan, session.run_id)
+                cli.out.print(f"enqueued {count} window(s) on the broker", highlight=False)
                 return
             code = _ingest(cli, session, store, states, plan, as_json)
         if code:
@@ -196,8 +214,8 @@ def _ingest(
     try:
         with _stop_on_signals(context), few_full_collections():
             for wave in waves(plan):
-                workers = min(len(wave), MAX_PARALLEL_ENDPOINTS)
-                executor = ThreadExecutor(workers, policy=DEFAULT_POLICY.with_options(attempts=1))
+                executor = wave_executor(session.settings, min(len(wave), MAX_PARALLEL_ENDPOINTS))
+                wave = [with_run_id(unit, session.run_id) for unit in wave]
                 for result in executor.run(partial(ingest_unit, context), wave):
                     if result.ok and result.value is not None:
                         outcomes.extend(result.value)

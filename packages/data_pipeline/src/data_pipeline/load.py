@@ -2,16 +2,17 @@
 
 The partition is read through its manifest, so a load sees one whole generation.
 Parquet row groups are streamed (``iter_batches``) into
-:func:`data_pipeline.db.load_partition`, which replaces the table's partition in
-one transaction (``COPY`` on PostgreSQL): a re-run replaces rather than
-duplicates, and a failure leaves the previous rows in place.
+:func:`data_pipeline.db.load_batches`, which replaces the table's partition whole
+(on PostgreSQL by attaching a freshly ``COPY``-filled and indexed partition in one
+short transaction): a re-run replaces rather than duplicates, and a failure at any
+step leaves the previous rows in place.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -57,8 +58,12 @@ def load_curated_partition(
     *,
     run_id: str = "",
     work_dir: Path | None = None,
+    fence: Callable[[], object] | None = None,
 ) -> LoadResult:
     """Replace partition ``dt`` of the contract's table with the curated partition.
+
+    ``fence`` (the partition lease's ``check``) is called right before the new rows
+    become visible: a writer whose lease was taken over stops there.
 
     Raises:
         ContractError: the contract has no ``[load]`` section.
@@ -86,7 +91,11 @@ def load_curated_partition(
                 store.download(key, paths[-1])
             pairs = _column_pairs(contract, dt, table, paths, run_id)
             rows = db.load_batches(
-                table, dt, [name for name, _ in pairs], _batches(paths, pairs, run_id)
+                table,
+                dt,
+                [name for name, _ in pairs],
+                _batches(paths, pairs, run_id),
+                fence=fence,
             )
         seconds = time.monotonic() - clock
         _loaded.labels(dataset=contract.dataset, table=table).inc(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from etl_core.runtime import RuntimeSettings
 
@@ -25,3 +26,6 @@ class PipelineSettings(RuntimeSettings):
     """How often a held partition lease is renewed; 0 means a third of ``lease_seconds``."""
     max_attempts: int = 3
     """Attempts per partition in a backfill before it is marked failed."""
+    schedule_run_interval: timedelta = timedelta(minutes=5)
+    """``schedule``: how often the pending partitions of every dataset are enqueued (what
+    ``run`` would process); API sources follow their own ``schedule`` cron."""

@@ -21,6 +21,8 @@ from etl_core.contracts import ContractSet
 from etl_core.logging import bound_context
 from etl_core.storage import ObjectStore
 from etl_core.work import InvalidUnitError, WorkUnit
+from etl_core.work.events import DATA_PIPELINE as LANE
+from etl_core.work.events import PARTITION, partition_unit
 
 __all__ = [
     "LANE",
@@ -32,9 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-LANE = "data_pipeline"
-PARTITION = "partition"
 
 
 @dataclass(frozen=True)
@@ -50,22 +49,6 @@ class PipelineContext:
     settings: PipelineSettings
     run_id: str = ""
     ledger: Ledger | None = None
-
-
-def partition_unit(
-    dataset: str,
-    dt: date,
-    *,
-    transform: bool = True,
-    load: bool = True,
-    purpose: str = "run",
-    job: str | None = None,
-) -> WorkUnit:
-    """The unit that transforms and/or loads one partition (of backfill ``job``, if given)."""
-    params: dict[str, object] = {"transform": transform, "load": load, "purpose": purpose}
-    if job is not None:
-        params["job"] = job
-    return WorkUnit(LANE, PARTITION, f"{dataset}/{dt.isoformat()}", params)
 
 
 def partition_of(unit: WorkUnit) -> tuple[str, date]:

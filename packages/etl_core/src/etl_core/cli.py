@@ -52,6 +52,9 @@ from etl_core.settings_help import settings_file, settings_file_read, settings_t
 if TYPE_CHECKING:
     import typer
 
+    from etl_core.scheduler import Job
+    from etl_core.storage import ObjectStore
+
 __all__ = ["PipeClosed", "RuntimeCLI"]
 
 logger = logging.getLogger(__name__)
@@ -142,6 +145,34 @@ class RuntimeCLI(Generic[S]):
             work, item=item, unit=unit, console=self.err, interval=interval
         )
         return self._progress
+
+    def run_scheduler(
+        self,
+        settings: RuntimeSettings,
+        store: "ObjectStore",
+        jobs: "list[Job]",
+        *,
+        max_ticks: int | None,
+    ) -> None:
+        """Run this lane's scheduler (``schedule``) with ``jobs`` until stopped or
+        ``max_ticks`` ticks passed, then print what it fired (:mod:`etl_core.scheduler`)."""
+        from etl_core.scheduler import Scheduler
+
+        scheduler = Scheduler(
+            store,
+            self.lane,
+            jobs,
+            tick=settings.schedule_tick.total_seconds(),
+            lease_seconds=settings.schedule_lease_seconds.total_seconds(),
+        )
+        summary = scheduler.run(max_ticks=max_ticks)
+        fired = ", ".join(f"{name} {count}x" for name, count in summary.fired.items())
+        self.out.print(
+            f"scheduler stopped after {summary.ticks} tick(s), {summary.led} leading; "
+            f"fired: {fired or 'nothing'}; {summary.failed} failed firing(s)",
+            markup=False,
+            highlight=False,
+        )
 
     def interrupted(self) -> NoReturn:
         """End a command that stopped early on Ctrl-C or SIGTERM it handled itself: exit

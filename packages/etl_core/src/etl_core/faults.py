@@ -72,7 +72,16 @@ class Step(StrEnum):
     PUBLISH = "publish"
     """data_pipeline: the generation's parts are uploaded; the curated manifest is not."""
     LOAD = "load"
-    """data_pipeline: inside the load's transaction (old rows deleted, new ones not all in)."""
+    """data_pipeline: inside the load's transaction, new rows not all in (PostgreSQL: into
+    the staging table of a partitioned table; otherwise: old rows deleted)."""
+    LOAD_INDEX = "load_index"
+    """data_pipeline, partitioned table: the staging table is filled and committed, its
+    indexes not built."""
+    LOAD_SWAP = "load_swap"
+    """data_pipeline, partitioned table: the staging table is indexed, the swap not begun."""
+    LOAD_ATTACH = "load_attach"
+    """data_pipeline, partitioned table: inside the swap's transaction, the replaced
+    partition detached and dropped, the staging table not attached."""
 
 
 class FaultAction(StrEnum):

@@ -35,6 +35,7 @@ __all__ = [
     "DELIVERIES",
     "LANDING",
     "MANIFEST_NAME",
+    "PARTITIONED_ZONES",
     "QUALITY_SUFFIX",
     "QUARANTINE",
     "QUARANTINE_SUFFIX",
@@ -59,6 +60,7 @@ __all__ = [
     "landing_prefix",
     "manifest_key",
     "partition_of",
+    "partition_prefix",
     "partition_state_key",
     "quality_report_key",
     "quarantine_key",
@@ -115,6 +117,8 @@ API_CHUNK_SUFFIX = ".jsonl.gz"
 """The ending of a landed API records chunk (gzip JSON Lines)."""
 
 _PARTITIONED = (VALIDATED, QUARANTINE, CURATED)
+PARTITIONED_ZONES: tuple[str, ...] = (*_PARTITIONED, RAW)
+"""The zones with ``dt=`` partition folders (in ``raw/``, those under ``api/``)."""
 _DT_FOLDER = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 
 
@@ -342,6 +346,27 @@ def partition_of(key: str) -> Partition | None:
     except ValueError:
         return None
     return Partition(parts[0], "/".join(parts[1:at]), day)
+
+
+def partition_prefix(zone: str, dataset: str, dt: date) -> str:
+    """The folder of one partition, the inverse of :func:`partition_of`.
+
+    ``validated/<dataset>/dt=<date>/`` (and the same in ``quarantine/`` and ``curated/``);
+    for ``raw/`` the dataset is ``api/<source>/<endpoint>``, as :func:`partition_of` gives
+    it: ``raw/api/<source>/<endpoint>/dt=<date>/``. A reader that lists the recent days of a
+    dataset lists these prefixes instead of the whole dataset.
+
+    Raises:
+        ValueError: ``zone`` is not partitioned, or a bad dataset or date.
+    """
+    if zone in _PARTITIONED:
+        return _partition(zone, dataset, dt)
+    folders = dataset.split("/") if isinstance(dataset, str) else []
+    if zone != RAW or len(folders) != 3 or folders[0] != API:
+        expected = f"{', '.join(_PARTITIONED)} or {RAW} (dataset {API}/<source>/<endpoint>)"
+        raise ValueError(f"zone: expected a partitioned zone, {expected}; got {zone!r} {dataset!r}")
+    source, endpoint = _segment(folders[1], "dataset"), _segment(folders[2], "dataset")
+    return f"{RAW}/{API}/{source}/{endpoint}/{_dt_folder(dt)}/"
 
 
 # ------------------------------------------------------------------ raw API

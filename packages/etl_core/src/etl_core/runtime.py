@@ -144,6 +144,11 @@ class RuntimeSettings:
     broker_visibility_timeout: timedelta | None = None
     """Redis and SQS brokers: how long a message taken by a worker stays hidden before it is
     redelivered if never acknowledged; above ``task_time_limit`` (unset: that plus 10 minutes)."""
+    schedule_lease_seconds: timedelta = timedelta(seconds=60)
+    """``schedule``: how long the leading scheduler's lease lasts without its heartbeat; a
+    standing-by scheduler takes over at most this long after the leader died."""
+    schedule_tick: timedelta = timedelta(seconds=1)
+    """``schedule``: how often a scheduler looks at the clock (and, standing by, the lease)."""
 
 
 def find_settings_file(

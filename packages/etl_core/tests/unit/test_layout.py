@@ -231,3 +231,29 @@ def test_sidecars_and_hidden_names_are_not_data() -> None:
     assert layout.is_sidecar(layout.quarantine_record_key(key))
     assert not layout.is_data_key(layout.validated_key("pos", DAY, ".etl-partial-1a2b"))
     assert layout.SIDECAR_SUFFIXES == (".quality.json", ".rejected.csv", ".quarantine.json")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "validated/pos/dt=2026-11-11/a.csv",
+        "quarantine/_unknown/dt=2026-11-11/x.zip",
+        "curated/pos/dt=2026-11-11/_manifest.json",
+        "raw/api/shop/orders/dt=2026-11-11/run1/00000.json.gz",
+    ],
+)
+def test_partition_prefix_is_the_folder_partition_of_finds(key: str) -> None:
+    partition = layout.partition_of(key)
+    assert partition is not None
+    prefix = layout.partition_prefix(*partition)
+    assert key.startswith(prefix)
+    assert prefix.endswith("/dt=2026-11-11/")
+    assert partition.zone in layout.PARTITIONED_ZONES
+
+
+@pytest.mark.parametrize(
+    ("zone", "dataset"), [("landing", "pos"), ("_state", "file_processing"), ("raw", "pos")]
+)
+def test_partition_prefix_refuses_a_zone_without_partitions(zone: str, dataset: str) -> None:
+    with pytest.raises(ValueError, match="zone: expected a partitioned zone"):
+        layout.partition_prefix(zone, dataset, date(2026, 11, 11))

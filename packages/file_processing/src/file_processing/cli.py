@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,9 +22,17 @@ from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE, strip_zone
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
+from etl_core.scheduler import Job, every
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
-from etl_core.work import Executor, RunUnit, ThreadExecutor
+from etl_core.work import (
+    Executor,
+    RunUnit,
+    ThreadExecutor,
+    UnitResult,
+    require_broker,
+    unit_executor,
+)
 from etl_core.work.celery import (
     CeleryExecutor,
     celery_app,
@@ -47,7 +55,7 @@ from file_processing.scan import Failure, ScanSummary, enqueue, scan
 from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
-from file_processing.work import LANE, outcome_from_dict, run_unit
+from file_processing.work import LANE, outcome_from_dict, run_unit, transform_validated
 
 cli = RuntimeCLI(
     name="etl-file-processing",
@@ -270,9 +278,9 @@ def scan_command(
 
 def _executor(session: Settings, workers: int) -> Executor:
     """Where ``scan`` runs its units: the ``executor`` setting's choice."""
-    if session.settings.executor == "celery":
-        return _celery_executor(session)
-    return ThreadExecutor(workers)
+    return unit_executor(
+        session.settings, LANE, local=lambda: ThreadExecutor(workers), decode=outcome_from_dict
+    )
 
 
 def _celery_executor(session: Settings) -> CeleryExecutor:
@@ -308,10 +316,44 @@ def worker(
         encode=Outcome.to_dict,
         policy=task_policy(settings),
         dead_queue=lane_queues(settings, LANE).dead,
+        on_result=_after_unit(session),
     )
     code = run_worker(celery, settings, LANE, concurrency=concurrency or settings.concurrency)
     if code:
         raise typer.Exit(code)
+
+
+def _after_unit(session: Settings) -> Callable[[UnitResult[Outcome]], None] | None:
+    """What a worker does after each object: enqueue a validated partition's transform."""
+    if not session.settings.chain_transforms:
+        return None
+    sender = CeleryExecutor(celery_app(session.settings, LANE))
+    return transform_validated(sender.submit)
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    max_ticks: Annotated[
+        int | None,
+        typer.Option("--max-ticks", min=1, help="Stop after this many ticks (default: never)."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Enqueue new landing objects every schedule_scan_interval, while leading.
+
+    One scheduler leads at a time (a lease in the store); others stand by and take over
+    when it stops. Needs --executor celery (ETL_EXECUTOR=celery): units go to the workers.
+    """
+    session = cli.session(ctx).with_flags({"database_url": database_url})
+    settings = session.settings
+    require_broker(settings, "schedule")
+    submit = _celery_executor(session).submit
+    with session.open_store() as store, _processor(session, store) as processor:
+        scan_job = Job(
+            "scan", every(settings.schedule_scan_interval), partial(enqueue, processor, submit)
+        )
+        cli.run_scheduler(settings, store, [scan_job], max_ticks=max_ticks)
 
 
 def _worker_run_unit(session: Settings, opened: contextlib.ExitStack) -> RunUnit[Outcome]:

@@ -19,6 +19,11 @@ class FileProcessingSettings(RuntimeSettings):
 
     concurrency: int = 2
     """Landing objects processed at once by ``scan``."""
+    chain_transforms: bool = True
+    """``worker``: once a delivery is validated, enqueue its partition's transform on the
+    ``data_pipeline`` queue (docs/events.md); off, the pipeline's schedule finds it."""
+    schedule_scan_interval: timedelta = timedelta(minutes=1)
+    """``schedule``: how often landing/ is listed and its new objects enqueued."""
     member_concurrency: int = 4
     """Members of one delivery (an archive's files) checked and published at once."""
     member_batch: int = 200

@@ -8,22 +8,27 @@ unit harmless: every object is processed exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import fields
+from datetime import date
 
 from etl_core.errors import ObjectNotFoundError
-from etl_core.work import InvalidUnitError, WorkUnit
+from etl_core.work import InvalidUnitError, UnitResult, WorkUnit
+from etl_core.work.events import FILE_PROCESSING as LANE
+from etl_core.work.events import LANDING_OBJECT, landing_object_unit, partition_unit
 from file_processing.process import Outcome, Processor
 
-__all__ = ["LANDING_OBJECT", "LANE", "landing_object_unit", "outcome_from_dict", "run_unit"]
+__all__ = [
+    "LANDING_OBJECT",
+    "LANE",
+    "landing_object_unit",
+    "outcome_from_dict",
+    "run_unit",
+    "transform_validated",
+]
 
-LANE = "file_processing"
-LANDING_OBJECT = "landing_object"
-
-
-def landing_object_unit(key: str, *, force: bool = False) -> WorkUnit:
-    """The unit that processes the landing object ``key`` (``force`` redoes a done one)."""
-    return WorkUnit(LANE, LANDING_OBJECT, key, {"force": force} if force else {})
+logger = logging.getLogger(__name__)
 
 
 def run_unit(processor: Processor, unit: WorkUnit) -> Outcome:
@@ -54,3 +59,31 @@ def outcome_from_dict(data: object) -> Outcome:
         raise InvalidUnitError(f"expected an outcome as JSON, got {data!r:.200}", field="result")
     known = {f.name for f in fields(Outcome)}
     return Outcome(**{name: value for name, value in data.items() if name in known})
+
+
+def transform_validated(
+    send: Callable[[WorkUnit], object],
+) -> Callable[[UnitResult[Outcome]], None]:
+    """What a worker does after each landing object: a delivery just validated for a
+    partition has that partition's transform sent (``send``, onto the ``data_pipeline``
+    queue; docs/events.md), so it is curated within seconds, not at the next scheduled run.
+
+    A send that fails is logged, not raised: the object is validated whatever happens to
+    the message, and the pipeline's scheduled ``run`` finds the partition pending.
+    """
+
+    def after(result: UnitResult[Outcome]) -> None:
+        outcome = result.value
+        if not result.ok or outcome is None or outcome.status != "validated":
+            return
+        if outcome.dataset is None or outcome.partition is None:
+            return
+        unit = partition_unit(outcome.dataset, date.fromisoformat(outcome.partition))
+        try:
+            send(unit)
+        except Exception as exc:  # the broker is down: the scheduled run catches up
+            logger.error("transform of %s not enqueued: %s", unit.key, exc)
+            return
+        logger.info("enqueued transform %s", unit.key, extra={"unit": unit.id})
+
+    return after

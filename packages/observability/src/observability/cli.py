@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.filesize import decimal as human_size
@@ -18,9 +20,19 @@ from rich.text import Text
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
-from etl_core.runtime import LANES, ExitCode, Session
+from etl_core.runtime import LANES, ExitCode, Session, start_run
+from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
+from etl_core.work import RunUnit, require_broker
+from etl_core.work.celery import (
+    celery_app,
+    lane_queues,
+    register_lane_task,
+    run_worker,
+    task_policy,
+)
+from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
     Alert,
@@ -38,12 +50,17 @@ from observability.database_metrics import (
     record_database_metrics,
 )
 from observability.database_tables import database_tables
-from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
+from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import ZONES, record_inventory_metrics, take_inventory
 from observability.monitors import FixedClock, SystemClock
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
+from observability.storage_index import StorageIndex
+from observability.work import MonitorContext, evaluate_with, run_unit
+
+if TYPE_CHECKING:
+    from observability.service import StatusService
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +217,14 @@ def check(
             "an offset is given): a replay; nothing goes into the freshness history.",
         ),
     ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            help="local: this process; celery: one unit per dataset on the broker's "
+            "observability workers (setting).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
@@ -209,24 +234,13 @@ def check(
     delivered (waiting at most ``alert_delivery_deadline``); not with ``--at``, a replay.
     ``--html`` writes the page ``serve`` shows at ``/``.
     """
-    session = cli.session(ctx)
+    session = cli.session(ctx).with_flags({"executor": executor})
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
     chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
     run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
     store = session.open_store()
-    clock = SystemClock() if at is None else FixedClock(at)
-    evaluation = evaluate(chosen, store, clock)
+    evaluation, watch, active = _check_once(session, store, chosen, at)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
-    watch: AlertWatch | None = None
-    active: list[Alert] = []
-    if at is None:  # a replay is neither history nor news
-        _history_recorder(session.settings.database_url)(evaluation)
-        store_alerts = _alert_store(session, store)
-        watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
-        try:
-            active = list(watch.update(evaluation))
-        finally:
-            watch.finish(session.settings.alert_delivery_deadline)
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
         registry = Registry()
@@ -246,6 +260,94 @@ def check(
     else:
         out.print(_results_table(evaluation))
     raise typer.Exit(evaluation.exit_code)
+
+
+def _check_once(
+    session: Session[ObservabilitySettings],
+    store: ObjectStore,
+    chosen: list[Contract],
+    at: datetime | None,
+) -> tuple[Evaluation, AlertWatch | None, list[Alert]]:
+    """Evaluate ``chosen`` (on the executor setting's choice) and, unless a replay
+    (``at``), record the freshness history and update the alerts."""
+    clock = SystemClock() if at is None else FixedClock(at)
+    evaluation = evaluate_with(session.settings, chosen, store, clock)
+    if at is not None:  # a replay is neither history nor news
+        return evaluation, None, []
+    _history_recorder(session.settings.database_url)(evaluation)
+    store_alerts = _alert_store(session, store)
+    watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
+    try:
+        active = list(watch.update(evaluation))
+    finally:
+        watch.finish(session.settings.alert_delivery_deadline)
+    return evaluation, watch, active
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int,
+        typer.Option("--concurrency", min=1, max=64, help="Datasets at once, one process each."),
+    ] = 1,
+) -> None:
+    """Evaluate monitor units from the observability queue until stopped.
+
+    SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).
+    """
+    session = cli.session(ctx)
+    settings = session.settings
+    celery = celery_app(settings, LANE)
+    register_lane_task(
+        celery,
+        LANE,
+        partial(_worker_run_unit, session),
+        encode=DatasetStatus.to_dict,
+        policy=task_policy(settings),
+        dead_queue=lane_queues(settings, LANE).dead,
+    )
+    code = run_worker(celery, settings, LANE, concurrency=concurrency)
+    if code:
+        raise typer.Exit(code)
+
+
+def _worker_run_unit(
+    session: Session[ObservabilitySettings], opened: contextlib.ExitStack
+) -> RunUnit[DatasetStatus]:
+    """A worker process's ``run_unit``: its own store and contracts."""
+    store = opened.enter_context(session.open_store())
+    contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
+    return partial(run_unit, MonitorContext(store, contracts))
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    max_ticks: Annotated[
+        int | None,
+        typer.Option("--max-ticks", min=1, help="Stop after this many ticks (default: never)."),
+    ] = None,
+) -> None:
+    """Run check every schedule_check_interval on the workers, while leading.
+
+    Each firing evaluates every dataset as one unit per dataset, waits for them, then
+    records the freshness history and updates the alerts, as check does. One scheduler
+    leads at a time (a lease in the store). Needs --executor celery (ETL_EXECUTOR=celery).
+    """
+    session = cli.session(ctx)
+    settings = session.settings
+    require_broker(settings, "schedule")
+    contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
+    with session.open_store() as store:
+
+        def fire() -> int:
+            evaluation, _, _ = _check_once(session, store, contracts, None)
+            logger.info("monitors evaluated: %s", evaluation.counts())
+            return len(contracts)
+
+        job = Job("check", every(settings.schedule_check_interval), fire)
+        cli.run_scheduler(settings, store, [job], max_ticks=max_ticks)
 
 
 def _history_recorder(database_url: object) -> Callable[[Evaluation], None]:
@@ -330,25 +432,21 @@ def serve(
     """
     import uvicorn  # the HTTP stack is loaded by the one command that serves
 
-    from observability.service import StatusService, build_app
+    from observability.cycle_process import CycleProcess
+    from observability.service import build_app
 
     session = cli.session(ctx).with_flags(
         {"serve_host": host, "serve_port": port, "evaluation_interval": interval}
     )
     settings = session.settings
+    # what the cycle process needs is refused here (exit 2 or 1), never by a child restarting
     contracts = load_contracts(settings.config_dir, validators=VALIDATORS)
-    store = session.open_store()
-    service = StatusService(
-        list(contracts),
-        store,
-        SystemClock(),
-        interval=settings.evaluation_interval,
-        record=_history_recorder(settings.database_url),
-        database=_database_collector(settings, list(contracts)),
-        alerts=AlertWatch.from_settings(_alert_store(session, store), SystemClock(), settings),
-    )
+    session.open_store().close()
+    if settings.database_url is not None and db.schema_installed():
+        db.connect(str(settings.database_url), feature="serve")
+    cycles = CycleProcess(partial(_status_service, session), interval=settings.evaluation_interval)
     config = uvicorn.Config(
-        build_app(service),
+        build_app(cycles),
         host=settings.serve_host,
         port=settings.serve_port,
         log_config=None,  # the platform's logging, set up by the session
@@ -370,6 +468,33 @@ def serve(
         raise typer.Exit(ExitCode.FAILED) from stop
     if not server.started:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
+    """The service whose cycles ``serve`` runs, built in its cycle process (which logs as
+    this run and opens its own store and database connections)."""
+    from observability.service import StatusService
+
+    settings = session.settings
+    start_run(session.lane, settings, run_id=session.run_id)
+    contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
+    store = session.open_store()
+    return StatusService(
+        contracts,
+        store,
+        SystemClock(),
+        interval=settings.evaluation_interval,
+        record=_history_recorder(settings.database_url),
+        database=_database_collector(settings, contracts),
+        alerts=AlertWatch.from_settings(_alert_store(session, store), SystemClock(), settings),
+        storage=StorageIndex(
+            store,
+            contracts,
+            recent_days=settings.storage_recent_days,
+            reconcile_interval=settings.storage_reconcile_interval,
+            workers=settings.storage_list_workers,
+        ),
+    )
 
 
 alerts_app = typer.Typer(

@@ -27,6 +27,7 @@ from observability.monitors import (
     Clock,
     DatasetFacts,
     Level,
+    Manifests,
     Monitor,
     Result,
     severity,
@@ -128,12 +129,18 @@ class Evaluation:
 
 
 def evaluate(
-    contracts: Iterable[Contract], store: ObjectStore, clock: Clock, *, workers: int = WORKERS
+    contracts: Iterable[Contract],
+    store: ObjectStore,
+    clock: Clock,
+    *,
+    workers: int = WORKERS,
+    manifests: Manifests | None = None,
 ) -> Evaluation:
     """Evaluate every monitor of every contract at ``clock.now()``.
 
     Datasets are evaluated by up to ``workers`` threads (their listings wait on the store,
-    not the CPU); the results keep the contracts' order.
+    not the CPU); the results keep the contracts' order. With ``manifests`` (the storage
+    index of ``serve``), validated and curated partitions come from it, not from listings.
 
     Raises:
         StorageError: the store could not be read.
@@ -141,16 +148,22 @@ def evaluate(
     now = clock.now()
     chosen = list(contracts)
     with ContextThreadPoolExecutor(max(1, min(workers, len(chosen)))) as pool:
-        statuses = pool.map(lambda contract: evaluate_dataset(contract, store, now), chosen)
+        statuses = pool.map(
+            lambda contract: evaluate_dataset(contract, store, now, manifests=manifests), chosen
+        )
         return Evaluation(now, tuple(statuses))
 
 
-def evaluate_dataset(contract: Contract, store: ObjectStore, now: datetime) -> DatasetStatus:
-    """Evaluate one dataset's monitors at ``now``."""
+def evaluate_dataset(
+    contract: Contract, store: ObjectStore, now: datetime, *, manifests: Manifests | None = None
+) -> DatasetStatus:
+    """Evaluate one dataset's monitors at ``now`` (published partitions from ``manifests``
+    when given)."""
     monitors: list[Monitor] = [
         monitor for kind in MONITOR_KINDS if (monitor := kind.from_contract(contract)) is not None
     ]
-    facts = DatasetFacts(store, contract, since=_first_day(monitors, contract, now))
+    since = _first_day(monitors, contract, now)
+    facts = DatasetFacts(store, contract, since=since, manifests=manifests)
     results = tuple(result for monitor in monitors for result in monitor.evaluate(facts, now))
     age = next(
         (

@@ -1,11 +1,13 @@
 """The status service behind ``etl-observability serve``: evaluate in the background, serve copies.
 
-A :class:`StatusService` evaluates every monitor and takes the storage inventory on an
-interval, in one background thread, and keeps the outcome as a :class:`Snapshot`: the
-Prometheus text and the status JSON rendered once per cycle. Requests only read the
-latest snapshot (one reference), so a scrape costs the same under load and never waits
-for the store. A failed cycle keeps the last good results, says why, and makes
-``/readyz`` fail until a cycle succeeds again.
+A :class:`StatusService` evaluates every monitor and collects the storage metrics
+(incrementally, :mod:`observability.storage_index`) on an interval, and keeps the outcome
+as a :class:`Snapshot`: the Prometheus text, the status JSON and the page rendered once per
+cycle. Requests only read the latest snapshot (one reference), so a scrape costs the same
+under load and never waits for the store; ``serve`` runs the cycles in a child process
+(:mod:`observability.cycle_process`), so they do not even share the server's GIL.
+A failed cycle keeps the last good results, says why, and makes ``/readyz`` fail until a
+cycle succeeds again.
 
 :func:`build_app` is the Starlette application: ``/metrics``, ``/healthz``, ``/readyz``,
 ``/api/status``, and ``/``: the status page (:mod:`observability.page`).
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,14 +37,14 @@ from etl_core.threads import start_thread
 from observability.database_metrics import DatabaseReport, record_database_metrics
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
-from observability.inventory import record_inventory_metrics, take_inventory
 from observability.monitors import Clock
 from observability.page import render_page
+from observability.storage_index import StorageIndex, record_storage_metrics
 
 if TYPE_CHECKING:
     from observability.alerts import Alert, AlertWatch
 
-__all__ = ["PROMETHEUS_TEXT", "Snapshot", "StatusService", "build_app"]
+__all__ = ["PROMETHEUS_TEXT", "Cycles", "Snapshot", "StatusService", "build_app"]
 
 logger = logging.getLogger(__name__)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -56,11 +58,12 @@ class Snapshot:
 
     Attributes:
         evaluation: The latest successful evaluation; ``None`` before the first.
-        metrics: Its Prometheus text, with the inventory and the service's own gauges.
+        metrics: Its Prometheus text, with the storage metrics and the service's own gauges.
         status: Its ``/api/status`` JSON.
         page: The status page (HTML) of :attr:`status`.
         finished_at: When the latest cycle ended, good or not (the clock's time).
         succeeded_at: When the latest good cycle ended.
+        seconds: How long the latest cycle took (the clock's time).
         error: Why the latest cycle failed; ``""`` when it did not.
         database: Its ``/api/status`` ``database`` key (the report, or why it is missing);
             ``None`` without a database.
@@ -73,10 +76,58 @@ class Snapshot:
     page: bytes = b""
     finished_at: datetime | None = None
     succeeded_at: datetime | None = None
+    seconds: float = 0.0
     error: str = ""
     failures: int = field(default=0, compare=False)
     database: dict[str, Any] | None = None
     alerts: tuple[Alert, ...] | None = None
+    storage: dict[str, Any] | None = None
+
+    @property
+    def evaluated(self) -> bool:
+        """Whether a cycle has succeeded once: there are results to serve."""
+        return self.evaluation is not None or self.succeeded_at is not None
+
+    def served(self) -> Snapshot:
+        """What the HTTP side needs of it: the rendered bytes and the times, without the
+        evaluation's objects (what a cycle process sends to the server)."""
+        return replace(self, evaluation=None, alerts=None, database=None, storage=None)
+
+    def ready(self, now: datetime, interval: timedelta) -> tuple[bool, str]:
+        """Whether the latest cycle reached the store (and database) and is recent enough at
+        ``now``: a cycle finished within three times the interval (or the latest cycle's
+        length, when longer) and 30 seconds, counted from its end."""
+        if self.finished_at is None:
+            return False, "the first evaluation has not finished"
+        if self.error:
+            return False, f"the latest evaluation failed: {self.error}"
+        assert self.succeeded_at is not None
+        late = now - self.succeeded_at
+        allowed = 3 * max(interval, timedelta(seconds=self.seconds)) + timedelta(seconds=30)
+        if late > allowed:
+            return False, f"no evaluation has finished for {late.total_seconds():.0f}s"
+        return True, "ok"
+
+
+class Cycles(Protocol):
+    """What the HTTP application serves: the latest snapshot of cycles run elsewhere."""
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest snapshot."""
+        ...
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the service is ready, and why not."""
+        ...
+
+    def start(self) -> None:
+        """Start the cycles (with the server)."""
+        ...
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the cycles (with the server)."""
+        ...
 
 
 class StatusService:
@@ -90,6 +141,7 @@ class StatusService:
         record: Called with each evaluation (the freshness history), if given.
         database: Collects the database metrics at the given time, if given.
         alerts: Updates the alerts and delivers notifications each cycle, if given.
+        storage: The storage metrics' index (default: one over ``store`` with its defaults).
     """
 
     def __init__(
@@ -102,8 +154,10 @@ class StatusService:
         record: Recorder | None = None,
         database: DatabaseCollector | None = None,
         alerts: AlertWatch | None = None,
+        storage: StorageIndex | None = None,
     ) -> None:
         self.contracts = tuple(contracts)
+        self.storage = storage if storage is not None else StorageIndex(store, self.contracts)
         self.store = store
         self.clock = clock
         self.interval = interval
@@ -120,21 +174,24 @@ class StatusService:
         return self._snapshot
 
     def refresh(self) -> Snapshot:
-        """Run one cycle now: evaluate, take the inventory, record, render; keep the result.
+        """Run one cycle now: collect the storage metrics, evaluate, record, render; keep it.
 
         A store that cannot be read keeps the last good results; a history that cannot be
         recorded keeps the new ones. Either way the cycle's error is kept and readiness fails.
         """
         started = time.perf_counter()
+        began = self.clock.now()
         previous = self._snapshot
         try:
-            evaluation = evaluate(self.contracts, self.store, self.clock)
-            inventory = take_inventory(self.store)
+            storage = self.storage.collect(began)
+            evaluation = evaluate(self.contracts, self.store, self.clock, manifests=storage)
         except (EtlError, OSError) as exc:
             logger.error("evaluation failed; serving the last good results: %s", exc)
+            ended = self.clock.now()
             failed = replace(
                 previous,
-                finished_at=self.clock.now(),
+                finished_at=ended,
+                seconds=(ended - began).total_seconds(),
                 error=str(exc) or type(exc).__name__,
                 failures=previous.failures + 1,
             )
@@ -148,10 +205,10 @@ class StatusService:
         failures = previous.failures + (1 if error else 0)
         record_monitor_metrics(evaluation, registry)
         record_freshness_metrics(evaluation, registry)
-        record_inventory_metrics(inventory, registry, now=evaluation.evaluated_at)
+        record_storage_metrics(storage, registry)
         registry.gauge(
             "etl_observability_evaluation_duration_seconds",
-            "How long the latest evaluation cycle (monitors and inventory) took.",
+            "How long the latest evaluation cycle (storage metrics and monitors) took.",
         ).set(time.perf_counter() - started)
         registry.counter(
             "etl_observability_evaluation_failures_total",
@@ -159,15 +216,18 @@ class StatusService:
         ).inc(failures)
         if self.alerts is not None:
             self.alerts.record_metrics(list(active or ()), registry)
+        ended = self.clock.now()  # readiness counts from a cycle's end, however long it took
         done = Snapshot(
             evaluation=evaluation,
             metrics=render_prometheus(registry).encode(),
-            finished_at=evaluation.evaluated_at,
-            succeeded_at=previous.succeeded_at if error else evaluation.evaluated_at,
+            finished_at=ended,
+            succeeded_at=previous.succeeded_at if error else ended,
+            seconds=(ended - began).total_seconds(),
             error=error,
             failures=failures,
             database=database,
             alerts=active,
+            storage=storage.to_dict(),
         )
         self._snapshot = _with_page(_with_status(done), self.interval)
         return self._snapshot
@@ -213,17 +273,9 @@ class StatusService:
             return previous, f"alerts not updated: {exc}"
 
     def ready(self) -> tuple[bool, str]:
-        """Whether the latest cycle reached the store (and database) and is recent enough."""
-        snapshot = self._snapshot
-        if snapshot.finished_at is None:
-            return False, "the first evaluation has not finished"
-        if snapshot.error:
-            return False, f"the latest evaluation failed: {snapshot.error}"
-        assert snapshot.succeeded_at is not None
-        late = self.clock.now() - snapshot.succeeded_at
-        if late > 3 * self.interval + timedelta(seconds=30):
-            return False, f"no evaluation has finished for {late.total_seconds():.0f}s"
-        return True, "ok"
+        """Whether the latest cycle reached the store (and database) and is recent enough
+        (:meth:`Snapshot.ready`)."""
+        return self._snapshot.ready(self.clock.now(), self.interval)
 
     def start(self) -> None:
         """Evaluate now and then every interval, in a background thread, until :meth:`stop`."""
@@ -240,17 +292,33 @@ class StatusService:
             self.alerts.dispatcher.close()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        self.run_cycles(self._stop)
+
+    def run_cycles(self, stop: _Event, publish: Callable[[Snapshot], None] | None = None) -> None:
+        """Run a cycle now and then every interval until ``stop`` is set, handing each
+        snapshot to ``publish`` (a cycle process sends it to the server)."""
+        while not stop.is_set():
             started = time.monotonic()
             try:
-                self.refresh()
+                snapshot = self.refresh()
             except Exception:  # a bug must not end the service's evaluations silently
                 logger.exception("evaluation cycle crashed; retrying next interval")
+            else:
+                if publish is not None:
+                    publish(snapshot)
             spent = time.monotonic() - started
-            self._stop.wait(max(0.0, self.interval.total_seconds() - spent))
+            stop.wait(max(0.0, self.interval.total_seconds() - spent))
 
 
-def build_app(service: StatusService) -> Starlette:
+class _Event(Protocol):
+    """A stop signal: :class:`threading.Event` or a process-shared event."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def build_app(service: Cycles) -> Starlette:
     """The HTTP application over ``service``, whose cycles start and stop with the server."""
 
     async def metrics(request: Request) -> Response:
@@ -268,7 +336,7 @@ def build_app(service: StatusService) -> Starlette:
 
     async def status(request: Request) -> Response:
         snapshot = service.snapshot
-        if snapshot.evaluation is None:
+        if not snapshot.evaluated:
             return JSONResponse(_service_state(snapshot), status_code=503)
         return Response(snapshot.status, media_type="application/json")
 
@@ -299,6 +367,8 @@ def _with_status(snapshot: Snapshot) -> Snapshot:
         document["database"] = snapshot.database
     if snapshot.alerts is not None:
         document["alerts"] = [alert.status() for alert in snapshot.alerts]
+    if snapshot.storage is not None:
+        document["storage"] = snapshot.storage
     return replace(snapshot, status=json.dumps(document).encode())
 
 
@@ -339,7 +409,7 @@ def _service_state(snapshot: Snapshot) -> dict[str, Any]:
 class _Lifespan:
     """Start the background evaluations with the server, stop them with it."""
 
-    def __init__(self, service: StatusService) -> None:
+    def __init__(self, service: Cycles) -> None:
         self.service = service
 
     async def __aenter__(self) -> None:

@@ -21,6 +21,8 @@ class ObservabilitySettings(RuntimeSettings):
     """The port ``serve`` listens on."""
     evaluation_interval: timedelta = timedelta(seconds=60)
     """How often ``serve`` evaluates the monitors and takes the storage inventory."""
+    schedule_check_interval: timedelta = timedelta(minutes=5)
+    """How often ``schedule`` runs ``check`` on the workers (history and alerts included)."""
     database_window: timedelta = timedelta(hours=24)
     """How far back the database metrics' run success rates and durations look."""
     long_query_after: timedelta = timedelta(minutes=5)
@@ -33,3 +35,25 @@ class ObservabilitySettings(RuntimeSettings):
     """How often an open alert is told again (0: never); acknowledged ones are not."""
     alert_delivery_deadline: timedelta = timedelta(minutes=5)
     """How long a failing delivery is retried (with backoff); ``check`` waits at most this."""
+    storage_recent_days: int = 2
+    """Partition dates listed every cycle for the storage metrics: today and the days before
+    it (2: yesterday too), plus tomorrow; older partitions are counted by the reconcile."""
+    storage_reconcile_interval: timedelta = timedelta(hours=1)
+    """How often ``serve`` lists the whole store again (what the recent listing cannot see)."""
+    storage_list_workers: int = 8
+    """Listings the storage metrics run at once (prefixes in parallel)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.storage_recent_days <= 366:
+            raise ValueError(
+                f"storage_recent_days must be from 1 to 366, got {self.storage_recent_days}"
+            )
+        if not 1 <= self.storage_list_workers <= 64:
+            raise ValueError(
+                f"storage_list_workers must be from 1 to 64, got {self.storage_list_workers}"
+            )
+        if self.storage_reconcile_interval <= timedelta(0):
+            raise ValueError(
+                "storage_reconcile_interval must be longer than 0s, got "
+                f"{self.storage_reconcile_interval}"
+            )

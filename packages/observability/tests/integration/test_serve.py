@@ -295,3 +295,60 @@ def test_a_history_that_cannot_be_recorded_keeps_new_results_and_fails_readiness
     clock.advance(timedelta(minutes=1))
     service.refresh()
     assert service.ready() == (True, "ok")
+
+
+def test_readiness_counts_from_the_end_of_a_cycle_longer_than_three_intervals(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    def slow(evaluation: Any) -> None:  # the cycle takes four intervals
+        clock.advance(timedelta(hours=4))
+
+    service = StatusService(
+        [weekday_contract(expected=None)],
+        lake.store,
+        clock,
+        interval=timedelta(hours=1),
+        record=slow,
+    )
+    clock.set(berlin(21, 12))
+    snapshot = service.refresh()
+
+    assert snapshot.succeeded_at == berlin(21, 16)  # its end, not its start
+    assert service.ready() == (True, "ok")
+    clock.advance(timedelta(hours=12))  # the next cycle may take as long: still ready
+    assert service.ready() == (True, "ok")
+    clock.advance(timedelta(seconds=31))
+    assert service.ready() == (False, "no evaluation has finished for 43231s")
+
+
+def cycle_child(pid: int) -> int:
+    """The cycle process ``serve`` (``pid``) started (not multiprocessing's resource tracker)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+                if b"spawn_main" in command:
+                    return int(child)
+        time.sleep(0.2)
+    raise AssertionError(f"serve ({pid}) started no cycle process within 30s")
+
+
+@pytest.mark.slow
+def test_the_cycles_run_in_a_child_process_restarted_when_it_dies(
+    server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    base, process = server
+    wait_for(f"{base}/readyz")
+    child = cycle_child(process.pid)
+
+    os.kill(child, signal.SIGKILL)
+    body = wait_for(f"{base}/readyz", 503)
+    still = get(f"{base}/metrics")
+
+    assert "the evaluation process exited with code -9" in body
+    assert still[0] == 200  # the last results are still served
+    wait_for(f"{base}/readyz")
+    assert cycle_child(process.pid) != child
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143

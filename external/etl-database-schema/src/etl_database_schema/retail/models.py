@@ -2,10 +2,13 @@
 
 Reference tables (:class:`Store`, :class:`Product`) are maintained by the business and
 read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`)
-are written by loads, one partition date ``dt`` at a time: a load deletes the rows of its
-``dt`` and inserts the new ones in one transaction (bulk ``COPY`` on PostgreSQL), so a
-re-run replaces the partition instead of duplicating it. Each curated table's unique key
-leads with ``dt``, which is the index that delete uses.
+are written by loads, one partition date ``dt`` at a time, so a re-run replaces the
+partition instead of duplicating it. On PostgreSQL they are partitioned tables, a
+partition per day, primary key ``(id, dt)`` (migration ``0003_partitioned_curated``; the
+model state keeps ``id`` as its primary key): a load attaches a freshly built partition in
+place of the day's (:mod:`etl_database_schema.partitions`). On SQLite a load deletes the
+day's rows and inserts the new ones in one transaction. Each curated table's unique key
+leads with ``dt``.
 
 Curated rows carry store and product *codes* rather than foreign keys: loads run in bulk
 and must not fail because a reference row arrives a day late, and the enrichment

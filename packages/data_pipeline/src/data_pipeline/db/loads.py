@@ -1,21 +1,37 @@
-"""Loads of curated partitions into their tables: one partition replaced in one transaction.
+"""Loads of curated partitions into their tables: a day replaced whole, never half.
 
-A load deletes the partition's rows, then inserts the new ones: with ``COPY`` on
-PostgreSQL (Arrow writes CSV straight into it, no Python object per value), in batches
-elsewhere. Re-running a load replaces rather than duplicates; a failure leaves the
-previous rows in place. Each load is one unit of work through the door
-(:mod:`data_pipeline.db.door`).
+On PostgreSQL a curated table is partitioned by day of ``dt`` (migration
+``etl_retail.0003_partitioned_curated``): a load removes, by name, the staging tables a
+cut-short load of the day left, ``COPY``s the rows (Arrow writes CSV straight into it, no
+Python object per value) into a fresh staging table shaped like the day's partition
+(``FREEZE``: created in the same transaction), builds its indexes after the data, then,
+in one short transaction, detaches and drops the day's partition and attaches the staging
+table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
+until that commit and the new rows after it. Elsewhere (SQLite, or a table that is not
+partitioned) a load deletes the day's rows and inserts the new ones in one transaction.
+
+Either way a re-run replaces rather than duplicates and a failure at any step leaves the
+previous rows in place. A ``fence`` (the partition lease's check) runs right before the
+rows are made visible, so a writer whose lease was taken over does not replace them. Each
+load is one unit of work through the door (:mod:`data_pipeline.db.door`).
 """
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Iterable, Iterator, Sequence
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from data_pipeline.db.door import door
+from etl_core.faults import Step, fault_point
 
 __all__ = ["CURATED_TABLES", "load_batches", "load_partition", "table_columns"]
 
@@ -26,15 +42,44 @@ CURATED_TABLES = {
 """Curated table → (app label, model name) of the schema; loads may write only these."""
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
+_SWAP_LOCK_TIMEOUT_MS = 2000
+"""How long the swap waits for the table's lock (readers queue behind it meanwhile)."""
+_SWAP_ATTEMPTS = 5
+_LOCK_TIMEOUT = "55P03"  # lock_not_available
+_INDEX_BUILDERS = 2
+"""A staging table's indexes built at the same time (each with PostgreSQL's own parallel
+sort workers, ``max_parallel_maintenance_workers``)."""
+
+Fence = Callable[[], object]
+"""Called right before a load's rows become visible; raises to stop the load."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a load writes its rows: the table itself, or a fresh staging table."""
+
+    cursor: Any
+    connection: Any
+    table: str
+    fresh: bool
+    """Created in this transaction (``COPY … (FREEZE)`` is allowed)."""
 
 
 def load_partition(
-    table: str, dt: date, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    table: str,
+    dt: date,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    fence: Fence | None = None,
 ) -> int:
-    """Replace partition ``dt`` of a curated table with ``rows``, in one transaction.
+    """Replace partition ``dt`` of a curated table with ``rows`` (see the module).
 
     ``rows`` is consumed as a stream (memory stays bounded); each row gives the values of
-    ``columns`` in order, and a ``dt`` column, if given, must equal ``dt``.
+    ``columns`` in order, and a ``dt`` column, if given, must equal ``dt``. ``fence`` is
+    called right before the rows become visible.
 
     Returns:
         The number of rows inserted.
@@ -64,13 +109,20 @@ def load_partition(
             else:
                 yield row
 
-    with _replacing(table, dt) as (cursor, connection):
-        if connection.vendor == "postgresql":
-            return _copy(cursor, connection, table, names, tagged())
-        return _insert_batches(cursor, connection, table, names, tagged())
+    with _replacing(table, dt, fence) as target:
+        if target.connection.vendor == "postgresql":
+            return _copy(target, names, tagged())
+        return _insert_batches(target, names, tagged())
 
 
-def load_batches(table: str, dt: date, columns: Sequence[str], batches: Iterable[Any]) -> int:
+def load_batches(
+    table: str,
+    dt: date,
+    columns: Sequence[str],
+    batches: Iterable[Any],
+    *,
+    fence: Fence | None = None,
+) -> int:
     """Like :func:`load_partition`, from Arrow record batches (columns named ``columns``).
 
     On PostgreSQL each batch is written as CSV by Arrow straight into ``COPY``: no
@@ -101,11 +153,11 @@ def load_batches(table: str, dt: date, columns: Sequence[str], batches: Iterable
                 yield batch.select(names).append_column("dt", day)
 
     loaded = names if "dt" in names else [*names, "dt"]
-    with _replacing(table, dt) as (cursor, connection):
-        if connection.vendor == "postgresql":
-            return _copy_csv(cursor, connection, table, loaded, tagged())
+    with _replacing(table, dt, fence) as target:
+        if target.connection.vendor == "postgresql":
+            return _copy_csv(target, loaded, tagged())
         rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
-        return _insert_batches(cursor, connection, table, loaded, rows)
+        return _insert_batches(target, loaded, rows)
 
 
 def table_columns(table: str) -> list[str]:
@@ -118,19 +170,138 @@ def table_columns(table: str) -> list[str]:
 
 
 @contextmanager
-def _replacing(table: str, dt: date) -> Iterator[tuple[Any, Any]]:
-    """A transaction in which partition ``dt`` of ``table`` has been deleted."""
+def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
+    """The target to write partition ``dt`` of ``table`` into; on a normal exit its rows
+    replace the partition's (on an error the partition is left as it was)."""
     from django.db import connection, transaction
 
     app, _ = CURATED_TABLES[table]
-    with (
-        door(_FEATURE) as schema,
-        schema.models(app),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
-        yield cursor, connection
+    with door(_FEATURE) as schema, schema.models(app):
+        partitioned = False
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                partitioned = schema.partitions.is_partitioned(cursor, table)
+        if not partitioned:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
+                yield _Target(cursor, connection, table, fresh=False)
+                _fenced(fence)
+            return
+        started = time.monotonic()
+        with _staging(schema, table, dt) as target:
+            yield target
+        _swap_in(schema, app, table, dt, target.table, fence, started)
+
+
+@contextmanager
+def _staging(schema: Any, table: str, dt: date) -> Iterator[_Target]:
+    """A fresh staging table for the day (leftovers of a cut-short load dropped first),
+    created in the transaction that fills it, committed on a normal exit."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        dropped = schema.partitions.drop_leftover_staging(cursor, table, dt)
+    if dropped:
+        logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
+    with transaction.atomic(), connection.cursor() as cursor:
+        staging = schema.partitions.create_staging(cursor, table, dt)
+        yield _Target(cursor, connection, staging, fresh=True)
+
+
+def _swap_in(
+    schema: Any, app: str, table: str, dt: date, staging: str, fence: Fence | None, started: float
+) -> None:
+    """Index the filled staging table, check the fence, swap it in for the day's partition."""
+    clock = [started, time.monotonic()]
+    fault_point(Step.LOAD_INDEX)
+    indexes = _build_indexes(schema, app, table, staging)
+    clock.append(time.monotonic())
+    fault_point(Step.LOAD_SWAP)
+    _fenced(fence)
+    replaced = _swap(schema.partitions, table, dt, staging, indexes)
+    clock.append(time.monotonic())
+    copy, build, swap = (round(b - a, 3) for a, b in itertools.pairwise(clock))
+    logger.info(
+        "partition swapped",
+        extra={
+            "partition": schema.partitions.partition_name(table, dt),
+            "replaced": replaced,
+            "copy_seconds": copy,
+            "index_seconds": build,
+            "swap_seconds": swap,
+        },
+    )
+
+
+def _swap(partitions: Any, table: str, dt: date, staging: str, indexes: int) -> bool:
+    """Swap the staging table in; a swap that waited too long for the table's lock (a
+    long query on it) is rolled back and tried again, up to :data:`_SWAP_ATTEMPTS` times."""
+    from django.db import OperationalError, connection, transaction
+
+    attempt = 1
+    while True:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                replaced: bool = partitions.swap_partition(
+                    cursor,
+                    table,
+                    dt,
+                    staging,
+                    indexes=indexes,
+                    lock_timeout_ms=_SWAP_LOCK_TIMEOUT_MS,
+                    before_attach=lambda: fault_point(Step.LOAD_ATTACH),
+                )
+            return replaced
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT or (
+                attempt == _SWAP_ATTEMPTS
+            ):
+                raise
+            logger.warning(
+                "partition swap waited %d ms for the table's lock; trying again",
+                _SWAP_LOCK_TIMEOUT_MS,
+                extra={"attempt": attempt, "table": table},
+            )
+            time.sleep(0.5 * attempt)
+            attempt += 1
+
+
+def _build_indexes(schema: Any, app: str, table: str, staging: str) -> int:
+    """Build the staging table's indexes, up to :data:`_INDEX_BUILDERS` at a time (each on
+    a connection of its own thread), then make the constraints of those that back one."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        builds = schema.partitions.staging_index_builds(cursor, table, staging)
+    workers = max(1, min(_INDEX_BUILDERS, len(builds)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-index") as pool:
+        for _ in pool.map(functools.partial(_build_index, app), builds):
+            pass
+    with transaction.atomic(), connection.cursor() as cursor:
+        indexes: int = schema.partitions.finish_staging_indexes(cursor, table, staging)
+    return indexes
+
+
+def _build_index(app: str, statement: str) -> None:
+    from django.db import connection, transaction
+
+    try:
+        with (
+            door(_FEATURE) as schema,
+            schema.models(app),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            for setting in schema.partitions.INDEX_SETTINGS:
+                cursor.execute(setting)
+            cursor.execute(statement)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def _fenced(fence: Fence | None) -> None:
+    if fence is not None:
+        fence()
 
 
 def _fields(table: str) -> list[Any]:
@@ -176,29 +347,30 @@ def _quoted(connection: Any, name: str) -> str:
     return quoted
 
 
-def _copy(
-    cursor: Any, connection: Any, table: str, names: list[str], rows: Iterable[Sequence[Any]]
-) -> int:
-    columns = ", ".join(_quoted(connection, name) for name in names)
+def _copy_statement(target: _Target, names: list[str], *options: str) -> str:
+    columns = ", ".join(_quoted(target.connection, name) for name in names)
+    chosen = [*options, *(["FREEZE"] if target.fresh else [])]
+    with_options = f" ({', '.join(chosen)})" if chosen else ""
+    return f"COPY {_quoted(target.connection, target.table)} ({columns}) FROM STDIN{with_options}"
+
+
+def _copy(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> int:
     count = 0
     # cursor.cursor is the psycopg 3 cursor under Django's wrapper.
-    with cursor.cursor.copy(f"COPY {_quoted(connection, table)} ({columns}) FROM STDIN") as copy:
+    with target.cursor.cursor.copy(_copy_statement(target, names)) as copy:
         for row in rows:
             copy.write_row(row)
             count += 1
     return count
 
 
-def _copy_csv(
-    cursor: Any, connection: Any, table: str, names: list[str], batches: Iterable[Any]
-) -> int:
+def _copy_csv(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
-    columns = ", ".join(_quoted(connection, name) for name in names)
     options = pacsv.WriteOptions(include_header=False)
     count = 0
-    statement = f"COPY {_quoted(connection, table)} ({columns}) FROM STDIN (FORMAT csv)"
-    with cursor.cursor.copy(statement) as copy:
+    statement = _copy_statement(target, names, "FORMAT csv")
+    with target.cursor.cursor.copy(statement) as copy:
         for batch in batches:
             sink = io.BytesIO()
             pacsv.write_csv(batch, sink, options)
@@ -207,12 +379,13 @@ def _copy_csv(
     return count
 
 
-def _insert_batches(
-    cursor: Any, connection: Any, table: str, names: list[str], rows: Iterable[Sequence[Any]]
-) -> int:
+def _insert_batches(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> int:
+    cursor, connection = target.cursor, target.connection
     columns = ", ".join(_quoted(connection, name) for name in names)
     placeholders = ", ".join(["%s"] * len(names))
-    statement = f"INSERT INTO {_quoted(connection, table)} ({columns}) VALUES ({placeholders})"
+    statement = (
+        f"INSERT INTO {_quoted(connection, target.table)} ({columns}) VALUES ({placeholders})"
+    )
     count = 0
     batch: list[Sequence[Any]] = []
     for row in rows:

@@ -32,10 +32,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # zoneinfo is imported on use: it loads sysconfig, slow and not needed at import
     from zoneinfo import ZoneInfo
 
-__all__ = ["Freshness", "Holidays", "Percent", "VolumeBaseline"]
+__all__ = ["Freshness", "Holidays", "Percent", "VolumeBaseline", "is_cron_shaped"]
 
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,#?-]+")
+
+
+def is_cron_shaped(expression: str) -> bool:
+    """Whether ``expression`` has the shape of a five-field cron (a cron engine parses it)."""
+    fields = expression.split()
+    return len(fields) == 5 and all(_CRON_FIELD.fullmatch(f) for f in fields)
 
 
 @dataclass(frozen=True)
@@ -216,16 +222,14 @@ class Freshness:
 
     def _schedule_problems(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        if self.expected is not None:
-            fields = self.expected.split()
-            if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
-                found.append(
-                    (
-                        "expected",
-                        "expected a cron expression of five fields (minute hour day-of-month "
-                        f"month day-of-week), e.g. '0 6 * * 1-5', got {self.expected!r}",
-                    )
+        if self.expected is not None and not is_cron_shaped(self.expected):
+            found.append(
+                (
+                    "expected",
+                    "expected a cron expression of five fields (minute hour day-of-month "
+                    f"month day-of-week), e.g. '0 6 * * 1-5', got {self.expected!r}",
                 )
+            )
         from zoneinfo import ZoneInfoNotFoundError
 
         try:

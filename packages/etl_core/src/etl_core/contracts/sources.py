@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
+from etl_core.contracts.freshness import is_cron_shaped
 from etl_core.contracts.located import load_errors
 from etl_core.contracts.model import ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
@@ -217,6 +218,9 @@ class Source:
     concurrency: int = 1
     auth: Auth = field(default_factory=Auth)
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    schedule: str | None = None
+    """When ``etl-data-pipeline schedule`` ingests this source: a five-field cron in UTC
+    (``"*/15 * * * *"``); unset, the scheduler leaves it to ``ingest`` runs."""
     origin: str = field(default="", init=False, compare=False)
 
     @property
@@ -451,6 +455,12 @@ class _SourceRules:
             self.fail("rate_limit.requests_per_second", "expected a rate above zero")
         if limit.burst < 1:
             self.fail("rate_limit.burst", f"expected 1 or more, got {limit.burst}")
+        if source.schedule is not None and not is_cron_shaped(source.schedule):
+            self.fail(
+                "schedule",
+                "expected a cron expression of five fields (minute hour day-of-month month "
+                f"day-of-week) in UTC, e.g. '*/15 * * * *', got {source.schedule!r}",
+            )
 
     def _params(self, where: str, params: Mapping[str, Any]) -> None:
         for name, value in params.items():

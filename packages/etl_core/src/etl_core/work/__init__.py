@@ -12,6 +12,7 @@ from the executor: a unit may run twice (a retry, a redelivery) and must not
 double its output.
 """
 
+from etl_core.work.choice import EXECUTORS, require_broker, unit_executor
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
 from etl_core.work.inline import InlineExecutor
 from etl_core.work.result import UnitResult, UnitStatus
@@ -20,6 +21,7 @@ from etl_core.work.unit import InvalidUnitError, WorkUnit
 
 __all__ = [
     "DEFAULT_POLICY",
+    "EXECUTORS",
     "Executor",
     "InlineExecutor",
     "InvalidUnitError",
@@ -29,4 +31,6 @@ __all__ = [
     "UnitStatus",
     "WorkUnit",
     "attempt_unit",
+    "require_broker",
+    "unit_executor",
 ]

@@ -23,7 +23,7 @@ from observability.monitors.base import (
     severity,
     worst,
 )
-from observability.monitors.facts import WATCHED_ZONES, DatasetFacts
+from observability.monitors.facts import WATCHED_ZONES, DatasetFacts, Manifests
 from observability.monitors.schedule import Schedule, cron_problem
 from observability.monitors.volume import VolumeMonitor
 
@@ -41,6 +41,7 @@ __all__ = [
     "DatasetFacts",
     "FixedClock",
     "Level",
+    "Manifests",
     "Monitor",
     "Result",
     "Schedule",

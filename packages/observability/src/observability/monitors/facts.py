@@ -5,12 +5,18 @@ every lane reads them: landing files are the names under ``landing/<source>/`` t
 the contract's pattern (checksum sidecars aside); validated data is what the delivery
 manifests published; curated data is what the partition manifests published. Each
 listing streams, so memory grows with the days judged, not with the objects stored.
+
+Given a :class:`Manifests` source (``serve``'s incremental storage index,
+:mod:`observability.storage_index`), the validated and curated facts come from it instead
+of a listing of the dataset's whole zone each cycle.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from functools import cached_property
+from typing import Protocol
 
 from etl_core.artifacts import CuratedManifest, QuarantineRecord, read_deliveries
 from etl_core.contracts import Contract
@@ -30,7 +36,7 @@ from etl_core.layout import (
 )
 from etl_core.storage import ObjectInfo, ObjectStore
 
-__all__ = ["WATCHED_ZONES", "DatasetFacts", "ZoneFacts"]
+__all__ = ["WATCHED_ZONES", "DatasetFacts", "Manifests", "ZoneFacts"]
 
 PUBLISHED = VALIDATED
 """The outcome of a landing file whose delivery was published to ``validated/``."""
@@ -48,9 +54,22 @@ class ZoneFacts:
 
     def add(self, info: ObjectInfo, day: date) -> None:
         """Count ``info`` (of partition ``day``) into the zone."""
+        self.note(day, info.last_modified, info.key)
+
+    def note(self, day: date, stored: datetime, key: str) -> None:
+        """Count the object ``key``, stored at ``stored``, of partition ``day`` into the zone."""
         self.days.add(day)
-        if self.newest is None or info.last_modified > self.newest:
-            self.newest, self.newest_key = info.last_modified, info.key
+        if self.newest is None or stored > self.newest:
+            self.newest, self.newest_key = stored, key
+
+
+class Manifests(Protocol):
+    """Where the published partitions of a dataset are known without listing its zone."""
+
+    def manifests(self, zone: str, dataset: str) -> Iterable[tuple[date, datetime, str]]:
+        """Each partition of ``dataset`` in ``zone`` (validated or curated) holding a
+        manifest: its date, and its newest manifest's time and key."""
+        ...
 
 
 class DatasetFacts:
@@ -60,12 +79,21 @@ class DatasetFacts:
         store: The object store.
         contract: The dataset's contract.
         since: Landing files of partition dates before this are not kept as arrivals.
+        manifests: Where the published partitions are known; ``None``: list the zones.
     """
 
-    def __init__(self, store: ObjectStore, contract: Contract, *, since: date) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        contract: Contract,
+        *,
+        since: date,
+        manifests: Manifests | None = None,
+    ) -> None:
         self.store = store
         self.contract = contract
         self.since = since
+        self.manifests = manifests
         self._arrivals: dict[date, list[ObjectInfo]] = {}
 
     def zone(self, zone: str) -> ZoneFacts:
@@ -106,6 +134,8 @@ class DatasetFacts:
 
     @cached_property
     def _validated(self) -> ZoneFacts:
+        if self.manifests is not None:
+            return self._indexed(VALIDATED)
         facts = ZoneFacts()
         for info in self.store.list(validated_prefix(self.contract.dataset)):
             partition = partition_of(info.key)
@@ -115,11 +145,20 @@ class DatasetFacts:
 
     @cached_property
     def _curated(self) -> ZoneFacts:
+        if self.manifests is not None:
+            return self._indexed(CURATED)
         facts = ZoneFacts()
         for info in self.store.list(curated_prefix(self.contract.dataset)):
             partition = partition_of(info.key)
             if partition is not None and info.key.endswith(f"/{MANIFEST_NAME}"):
                 facts.add(info, partition.dt)
+        return facts
+
+    def _indexed(self, zone: str) -> ZoneFacts:
+        assert self.manifests is not None
+        facts = ZoneFacts()
+        for day, stored, key in self.manifests.manifests(zone, self.contract.dataset):
+            facts.note(day, stored, key)
         return facts
 
     @property

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from etl_core.retry import RetryPolicy
@@ -80,6 +80,23 @@ class CeleryExecutor(Executor):
         """Enqueue ``unit`` on its lane's queue without following it; its task id."""
         result = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()])
         return str(result.id)
+
+    def submit_chain(self, units: Sequence[WorkUnit]) -> str:
+        """Enqueue ``units`` to run one after another (each once the one before it ended,
+        however it ended) without following them; the first task's id.
+
+        Raises:
+            ValueError: no unit given.
+        """
+        if not units:
+            raise ValueError("a chain needs at least one unit")
+        from celery import chain
+
+        signatures = [
+            self.app.signature(task_name(unit.lane), args=[unit.to_dict()], immutable=True)
+            for unit in units
+        ]
+        return str(chain(*signatures).apply_async().id)
 
     def run(self, run_unit: RunUnit[T], units: Iterable[WorkUnit]) -> Iterator[UnitResult[T]]:
         pending = iter(units)

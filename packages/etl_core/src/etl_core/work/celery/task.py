@@ -28,6 +28,7 @@ from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.messages import error_document, result_document
 from etl_core.work.executor import RunUnit, attempt_unit
+from etl_core.work.result import UnitResult
 from etl_core.work.unit import InvalidUnitError, WorkUnit
 
 __all__ = ["DEAD_REASON_HEADER", "LaneRunner", "register_lane_task"]
@@ -76,10 +77,13 @@ def register_lane_task(
     encode: Callable[[T], object],
     policy: RetryPolicy,
     dead_queue: str,
+    on_result: Callable[[UnitResult[T]], None] | None = None,
 ) -> Any:
     """Register ``lane``'s task on ``app``: units run through the ``run_unit`` that ``build``
     returns, values go back as ``encode(value)``, retryable errors retried per ``policy``,
-    poison messages moved to ``dead_queue``.
+    poison messages moved to ``dead_queue``. ``on_result`` sees each unit's end on the
+    worker (after its last attempt), before the result is sent back: what a unit must
+    record even when nobody follows it (``--no-wait``); an error it raises is logged.
 
     Returns:
         The Celery task.
@@ -95,6 +99,8 @@ def register_lane_task(
             return {"status": "failed", "unit": unit_data, "attempts": 1,
                     "dead_lettered": True, "error": error_document(error)}  # fmt: skip
         result = attempt_unit(runner, unit, policy)
+        if on_result is not None:
+            _tell(on_result, result)
         dead = not result.ok and result.error is not None and policy.is_retryable(result.error)
         if dead:  # retryable, and out of attempts
             assert result.error is not None
@@ -105,6 +111,13 @@ def register_lane_task(
         name=task_name(lane), bind=True, max_retries=0, acks_late=True, shared=False
     )
     return task(run_unit)
+
+
+def _tell(on_result: Callable[[UnitResult[T]], None], result: UnitResult[T]) -> None:
+    try:
+        on_result(result)
+    except Exception as exc:  # the unit's own end stands; what follows it failed
+        logger.error("after work unit %s: %s", result.unit.id, exc, exc_info=True)
 
 
 def _close_on_process_shutdown(runner: LaneRunner) -> None:

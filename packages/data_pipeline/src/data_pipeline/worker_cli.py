@@ -1,0 +1,206 @@
+"""``etl-data-pipeline worker`` and ``schedule``: the lane's units on a broker.
+
+``worker`` consumes the ``data_pipeline`` queue: partition units (from ``run``,
+``backfill``, the file lane's validated deliveries, the scheduler) and API window
+units (from ``ingest``, the scheduler). ``schedule`` enqueues, while it leads, the
+pending partitions every ``schedule_run_interval`` and each API source's windows on
+its ``schedule`` cron (docs/events.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Annotated
+
+import typer
+
+from data_pipeline import db
+from data_pipeline.ingest import DatabaseStateStore, IngestContext, ObjectStateStore, plan_units
+from data_pipeline.ledger import Ledger, open_ledger
+from data_pipeline.pipeline import pending_partitions
+from data_pipeline.settings import PipelineSettings
+from data_pipeline.tasks import (
+    LaneContext,
+    LaneValue,
+    encode_value,
+    record_backfill_end,
+    run_lane_unit,
+    with_run_id,
+)
+from data_pipeline.validate import transform_problems
+from data_pipeline.work import LANE, PipelineContext, partition_unit
+from etl_core.cli import RuntimeCLI
+from etl_core.contracts import ContractSet, Source, load_contracts, load_sources
+from etl_core.errors import ConfigError, FieldError
+from etl_core.runtime import Session, new_run_id
+from etl_core.scheduler import Job, NextTime, every
+from etl_core.storage import ObjectStore
+from etl_core.work import RunUnit, UnitResult, WorkUnit, require_broker
+from etl_core.work.celery import (
+    CeleryExecutor,
+    celery_app,
+    lane_queues,
+    register_lane_task,
+    run_worker,
+    task_policy,
+)
+
+__all__ = ["add_worker_commands", "source_schedule"]
+
+Settings = Session[PipelineSettings]
+
+
+def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
+    """Add ``worker`` and ``schedule`` to the runtime's CLI."""
+
+    @cli.app.command()
+    def worker(
+        ctx: typer.Context,
+        concurrency: Annotated[
+            int,
+            typer.Option("--concurrency", min=1, max=64, help="Units at once, one process each."),
+        ] = 1,
+    ) -> None:
+        """Run partition and API window units from the data_pipeline queue until stopped.
+
+        SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).
+        """
+        session = cli.session(ctx)
+        settings = session.settings
+        celery = celery_app(settings, LANE)
+        ledgers: list[Ledger] = []  # this worker process's, once it built its context
+        register_lane_task(
+            celery,
+            LANE,
+            partial(_worker_context, session, ledgers),
+            encode=encode_value,
+            policy=task_policy(settings),
+            dead_queue=lane_queues(settings, LANE).dead,
+            on_result=partial(_after_unit, ledgers),
+        )
+        code = run_worker(celery, settings, LANE, concurrency=concurrency)
+        if code:
+            raise typer.Exit(code)
+
+    @cli.app.command()
+    def schedule(
+        ctx: typer.Context,
+        max_ticks: Annotated[
+            int | None,
+            typer.Option("--max-ticks", min=1, help="Stop after this many ticks (default: never)."),
+        ] = None,
+    ) -> None:
+        """Enqueue pending partitions every schedule_run_interval and each API source's
+        windows on its schedule cron, while leading.
+
+        One scheduler leads at a time (a lease in the store); others stand by and take
+        over when it stops. Needs --executor celery (ETL_EXECUTOR=celery).
+        """
+        session = cli.session(ctx)
+        settings = session.settings
+        require_broker(settings, "schedule")
+        sender = CeleryExecutor(celery_app(settings, LANE))
+        contracts = load_contracts(settings.config_dir, validators=[transform_problems])
+        sources = load_sources(settings.config_dir, contracts=contracts)
+        with session.open_store() as store:
+            run_job = Job(
+                "run",
+                every(settings.schedule_run_interval),
+                partial(_enqueue_pending, store, contracts, sender.submit, settings),
+            )
+            jobs = [run_job] + [
+                Job(
+                    f"ingest {source.source}",
+                    source_schedule(source),
+                    partial(_enqueue_source, source, sender.submit_chain),
+                    at_start=False,
+                )
+                for source in sources
+                if source.schedule is not None
+            ]
+            cli.run_scheduler(settings, store, jobs, max_ticks=max_ticks)
+
+
+def _worker_context(
+    session: Settings, ledgers: list[Ledger], opened: contextlib.ExitStack
+) -> RunUnit[LaneValue]:
+    """A worker process's ``run_unit``: its own store, contracts, ledger and API clients."""
+    settings = session.settings
+    store = opened.enter_context(session.open_store())
+    contracts = load_contracts(settings.config_dir, validators=[transform_problems])
+    url = settings.database_url
+    if url is not None:
+        db.connect(url, feature="etl-data-pipeline worker")
+    ledger = open_ledger(store, url)
+    ledgers[:] = [ledger]
+    sources = load_sources(settings.config_dir, contracts=contracts)
+    states = DatabaseStateStore() if url is not None else ObjectStateStore(store)
+    ingest = IngestContext(
+        store, sources, states, session.run_id, lease_seconds=float(settings.lease_seconds)
+    )
+    opened.callback(ingest.close)
+    pipeline = PipelineContext(store, contracts, settings, session.run_id, ledger)
+    return partial(run_lane_unit, LaneContext(pipeline, ingest))
+
+
+def _after_unit(ledgers: list[Ledger], result: UnitResult[LaneValue]) -> None:
+    """A backfill unit's end goes into its job's ledger on the worker."""
+    if ledgers:
+        record_backfill_end(ledgers[0], result)
+
+
+def _enqueue_pending(
+    store: ObjectStore,
+    contracts: ContractSet,
+    submit: Callable[[WorkUnit], object],
+    settings: PipelineSettings,
+) -> int:
+    """Enqueue a unit for every partition ``run`` would process; loads only with a database."""
+    load = settings.database_url is not None
+    count = 0
+    for contract in contracts:
+        for pending in pending_partitions(store, contract, load=load):
+            unit = partition_unit(
+                contract.dataset, pending.dt, transform=pending.transform, load=pending.load
+            )
+            submit(unit)
+            count += 1
+    return count
+
+
+def _enqueue_source(source: Source, submit_chain: Callable[[Sequence[WorkUnit]], object]) -> int:
+    """Enqueue every endpoint's window of ``source``, parents first, one after another."""
+    run_id = new_run_id()
+    units = [
+        with_run_id(unit, run_id)
+        for endpoint in source.ordered()
+        for unit in plan_units(source, endpoint)
+    ]
+    submit_chain(units)
+    return len(units)
+
+
+def source_schedule(source: Source) -> NextTime:
+    """The next times of ``source``'s ``schedule`` cron, in UTC.
+
+    Raises:
+        ConfigError: the expression does not parse (naming the source's file).
+    """
+    from cronsim import CronSim, CronSimError
+
+    expression = str(source.schedule)
+    try:
+        next(CronSim(expression, datetime(2000, 1, 1)))
+    except (CronSimError, StopIteration) as exc:
+        raise ConfigError(
+            f"source {source.source!r}: schedule {expression!r} is not a usable cron",
+            [FieldError("schedule", f"not a valid cron expression ({exc})", source.origin)],
+        ) from None
+
+    def next_time(after: datetime) -> datetime:
+        return next(CronSim(expression, after.replace(microsecond=0)))
+
+    return next_time

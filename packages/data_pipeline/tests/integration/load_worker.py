@@ -1,0 +1,64 @@
+"""Curated loads in their own process (Django is set up per process), for the load tests.
+
+Usage: ``python load_worker.py DATABASE_URL RUN_ID:ROWS [RUN_ID:ROWS ...]``. Each pair
+replaces partition 2024-05-01 of ``retail_sales_transaction`` with ``ROWS`` rows whose
+``run_id`` is ``RUN_ID``, through :func:`data_pipeline.db.load_batches` with Arrow
+batches of 1,000 rows; like :mod:`data_pipeline.load`, the fault point ``load`` is
+reached before each batch, so ``ETL_FAULT_AT`` can cut a load short at any step. Prints
+``loaded RUN_ID ROWS`` after each load.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from data_pipeline import db
+from etl_core.faults import Step, fault_point
+
+DAY = date(2024, 5, 1)
+TABLE = "retail_sales_transaction"
+_BATCH = 1000
+NAMES = [
+    "transaction_id", "line_number", "sold_at", "store_code", "sku", "quantity", "unit_price",
+    "amount", "currency", "run_id",
+]  # fmt: skip
+
+
+def batches(run_id: str, rows: int) -> Iterator[Any]:
+    sold = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+    for start in range(0, rows, _BATCH):
+        n = min(_BATCH, rows - start)
+        fault_point(Step.LOAD)
+        yield pa.RecordBatch.from_pydict(
+            {
+                "transaction_id": [f"T{i}" for i in range(start, start + n)],
+                "line_number": [1] * n,
+                "sold_at": pa.array([sold] * n, type=pa.timestamp("us", tz="UTC")),
+                "store_code": [f"S{i % 7:03d}" for i in range(start, start + n)],
+                "sku": [f"SKU-{i % 101}" for i in range(start, start + n)],
+                "quantity": pa.array([Decimal("2.000")] * n, type=pa.decimal128(12, 3)),
+                "unit_price": pa.array([Decimal("1.25")] * n, type=pa.decimal128(12, 2)),
+                "amount": pa.array([Decimal("2.50")] * n, type=pa.decimal128(14, 2)),
+                "currency": ["EUR"] * n,
+                "run_id": [run_id] * n,
+            }
+        )
+
+
+def main(url: str, loads: list[str]) -> int:
+    db.connect(url, migrate=True)
+    for load in loads:
+        run_id, rows = load.split(":")
+        loaded = db.load_batches(TABLE, DAY, NAMES, batches(run_id, int(rows)))
+        print("loaded", run_id, loaded, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1], sys.argv[2:]))

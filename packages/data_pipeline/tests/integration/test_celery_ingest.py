@@ -1,0 +1,97 @@
+"""``ingest --executor celery``: API endpoint windows as units on a real ``worker``, waited
+for (the same JSON summary as a local run) or enqueued as a chain (``--no-wait``) that
+lands every record of every window once."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
+
+from .conftest import SECRETS
+
+BIN = Path(sys.executable).parent / "etl-data-pipeline"
+SOURCE = """
+[auth]
+type = "bearer"
+token = "env:SHOP_TOKEN"
+
+[[endpoints]]
+name = "items"
+path = "/offset"
+dataset = "shop_items"
+records_path = "items"
+chunk_records = 10
+[endpoints.pagination]
+type = "offset"
+page_size = 5
+[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+end_param = "until"
+window = "15m"
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def environment(workspace: Any, broker: TestBroker) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ETL_")},
+        **broker.env(),
+        "ETL_STORAGE_URL": f"file://{workspace.store_dir}",
+        "ETL_CONFIG_DIR": str(workspace.config),
+        "ETL_LOG_FORMAT": "json",
+        "SHOP_TOKEN": SECRETS["token"],
+    }
+
+
+def ingest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "ingest", "--executor", "celery", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_windows_run_on_a_worker_land_every_record_once(
+    workspace: Any, api: Any, celery_broker: TestBroker
+) -> None:
+    api.auth = "bearer"
+    workspace.source(SOURCE, endpoints=("items",))
+    env = environment(workspace, celery_broker)
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T01:00:00Z"]
+    log = workspace.root / "worker.log"
+    with BackgroundProcess([str(BIN), "worker"], env=env, log=log) as worker:
+        worker.wait_for(" ready.", timeout=90)
+        waited = ingest(env, "--json", "--endpoint", "items", "--source", "shop")
+        assert waited.returncode == 0, waited.stderr[-3000:]
+        (done,) = json.loads(waited.stdout)["windows"]
+        assert done["records"] == len(api.records)
+        assert workspace.landed("items") == api.records
+        chained = ingest(env, "--no-wait", *window)
+        assert chained.returncode == 0, chained.stderr[-3000:]
+        assert "enqueued 4 window(s)" in chained.stdout
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and worker.log().count(" succeeded in ") < 5:
+            time.sleep(0.2)
+        text = worker.log()
+    assert text.count(" succeeded in ") == 5
+    ran = re.findall(r"window (shop/items/\S+\.\.\S+): \d+ records", text)
+    assert len(ran) == 4, text[-3000:]
+    assert ran == sorted(ran)  # one after another, in window order
+    landed = workspace.landed("items")
+    assert sorted(r["id"] for r in landed) == sorted([r["id"] for r in api.records] * 2)

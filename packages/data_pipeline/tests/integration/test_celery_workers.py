@@ -1,0 +1,254 @@
+"""``run``/``backfill --executor celery`` and ``schedule`` with real ``worker`` processes.
+
+Against the machine's Redis and RabbitMQ and PostgreSQL: a run fanned out to two
+workers loads each partition once; a worker SIGKILLed inside a load's transaction
+leaves its unit to be redelivered, and the rows are loaded once; SIGTERM lets the
+partition in hand finish and leaves the rest queued; a backfill enqueued
+with ``--no-wait`` is finished by the workers alone; of two schedulers one fires, the
+other stands by until the first is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.storage import ObjectStore
+from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
+from etl_core.testing.scripts import run_script
+from etl_core.work.celery import lane_queues
+
+BIN = Path(sys.executable).parent / "etl-data-pipeline"
+DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+# short limits, so a unit of a dead Redis worker is visible again within the test
+LIMITS = {
+    "ETL_TASK_SOFT_TIME_LIMIT": "20s",
+    "ETL_TASK_TIME_LIMIT": "25s",
+    "ETL_BROKER_VISIBILITY_TIMEOUT": "30s",
+}
+
+
+@pytest.fixture
+def lake(
+    tmp_path: Path, config_dir: Path, local_store: ObjectStore, retail: Any, postgres_url: str
+) -> dict[str, str]:
+    """Four validated POS days, a migrated database; the environment every process shares."""
+    retail.seed(local_store, DAYS[2:])
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    (tmp_path / "scratch").mkdir()
+    return {
+        "ETL_STORAGE_URL": str(tmp_path / "store"),
+        "ETL_CONFIG_DIR": str(config_dir),
+        "ETL_WORK_DIR": str(tmp_path / "scratch"),
+        "ETL_LOG_FORMAT": "json",
+        "ETL_DUCKDB_MEMORY_LIMIT": "256MB",
+        "ETL_DUCKDB_THREADS": "1",
+        "DATABASE_URL": postgres_url,
+        **LIMITS,
+    }
+
+
+def environment(lake: dict[str, str], broker: TestBroker, **extra: str) -> dict[str, str]:
+    return {**os.environ, **broker.env(), **lake, **extra}
+
+
+def worker(
+    tmp_path: Path, lake: dict[str, str], broker: TestBroker, name: str, **extra: str
+) -> BackgroundProcess:
+    started = BackgroundProcess(
+        [str(BIN), "worker", "--concurrency", "1"],
+        env=environment(lake, broker, **extra),
+        log=tmp_path / f"{name}.log",
+    )
+    started.wait_for(" ready.", timeout=90)
+    return started
+
+
+def pipeline(
+    lake: dict[str, str], broker: TestBroker, *args: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args],
+        env=environment(lake, broker, **extra),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def events(log: str, event: str) -> Counter[str]:
+    """How many times each partition date logged ``event``."""
+    found: Counter[str] = Counter()
+    for line in log.splitlines():
+        if line.startswith("{") and f'"event": "{event}"' in line:
+            found[json.loads(line).get("dt", "")] += 1
+    return found
+
+
+def loaded_rows(url: str) -> list[tuple[str, int, int]]:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT dt::text, count(*), count(DISTINCT transaction_id) "
+            "FROM retail_sales_transaction GROUP BY dt ORDER BY dt"
+        ).fetchall()
+    return [(str(dt), int(n), int(distinct)) for dt, n, distinct in rows]
+
+
+def test_a_run_fanned_out_to_two_workers_loads_each_partition_once(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    with (
+        worker(tmp_path, lake, celery_broker, "w1") as first,
+        worker(tmp_path, lake, celery_broker, "w2") as second,
+    ):
+        done = pipeline(lake, celery_broker, "run", "--executor", "celery")
+        logs = first.log(), second.log()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "4 partition(s) processed, 0 failed" in done.stdout
+    loads = events(logs[0], "partition loaded") + events(logs[1], "partition loaded")
+    assert loads == dict.fromkeys(DAYS, 1)
+    assert all(events(log, "partition loaded") for log in logs)  # both workers took some
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+    again = pipeline(lake, celery_broker, "run", "--executor", "celery")
+    assert "0 partition(s) processed, 0 failed" in again.stdout, again.stderr[-3000:]
+
+
+def test_a_worker_killed_inside_a_load_is_redelivered_and_the_rows_loaded_once(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    pause = {"ETL_FAULT_AT": "load:pause", "ETL_FAULT_PAUSE": "120"}
+    with worker(tmp_path, lake, celery_broker, "doomed", **pause) as doomed:
+        enqueued = pipeline(lake, celery_broker, "run", "--executor", "celery", "--no-wait")
+        assert enqueued.returncode == 0, enqueued.stderr[-3000:]
+        assert "enqueued 4 partition(s)" in enqueued.stdout
+        doomed.wait_for("pause at load", timeout=120)
+        doomed.kill_group()  # the host dies inside the load's transaction
+        first = doomed.log()
+    assert not events(first, "partition loaded")
+    (killed,) = events(first, "partition transformed")
+    assert loaded_rows(lake["DATABASE_URL"]) == []
+    with worker(tmp_path, lake, celery_broker, "heir") as heir:
+        heir.wait_for('"event": "partition loaded"', timeout=150, count=4)
+        second = heir.log()
+    assert events(second, "partition loaded") == dict.fromkeys(DAYS, 1)
+    transformed = events(second, "partition transformed")
+    assert killed not in transformed  # redelivered: its transform stood, only its load ran
+    assert set(transformed) == set(DAYS) - {killed}
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+
+
+def backfill_ledger(url: str) -> tuple[list[str], list[tuple[str, int, int | None]]]:
+    """The jobs' states, and every partition's state, attempts and rows (read with psycopg:
+    this process's Django is bound to the first test's database)."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        jobs = connection.execute("SELECT state FROM etl_backfill_job").fetchall()
+        partitions = connection.execute(
+            "SELECT state, attempts, rows_written FROM etl_backfill_partition "
+            "ORDER BY partition_date"
+        ).fetchall()
+    return [str(j[0]) for j in jobs], [(str(a), int(b), c) for a, b, c in partitions]
+
+
+def test_a_backfill_enqueued_without_waiting_is_finished_by_the_workers(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    args = ["backfill", "--dataset", "pos", "--from", DAYS[0], "--to", DAYS[-1]]
+    enqueued = pipeline(lake, celery_broker, *args, "--executor", "celery", "--no-wait")
+    assert enqueued.returncode == 0, enqueued.stderr[-3000:]
+    assert "enqueued 4 partition(s)" in enqueued.stdout
+    url = lake["DATABASE_URL"]
+    assert backfill_ledger(url) == (["running"], [("pending", 0, None)] * 4)
+    with worker(tmp_path, lake, celery_broker, "w"):
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and backfill_ledger(url)[0] == ["running"]:
+            time.sleep(0.5)
+    assert backfill_ledger(url) == (["succeeded"], [("succeeded", 1, 200)] * 4)
+    assert loaded_rows(url) == [(day, 200, 200) for day in DAYS]
+
+
+def test_one_scheduler_fires_while_a_second_stands_by_until_the_first_is_gone(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    fast = {
+        "ETL_EXECUTOR": "celery",
+        "ETL_SCHEDULE_RUN_INTERVAL": "1s",
+        "ETL_SCHEDULE_TICK": "0.2s",
+    }
+    command = [str(BIN), "schedule", "--max-ticks", "600"]
+    env = environment(lake, celery_broker, **fast)
+    with BackgroundProcess(command, env=env, log=tmp_path / "leader.log") as leader:
+        leader.wait_for("scheduled run fired: 4 unit(s) enqueued", timeout=60, count=2)
+        spare = pipeline(lake, celery_broker, "schedule", "--max-ticks", "10", **fast)
+        assert spare.returncode == 0, spare.stderr[-3000:]
+        assert "10 tick(s), 0 leading; fired: run 0x" in spare.stdout
+        assert "scheduler standing by" in spare.stderr
+        leader.kill_group()  # the leader's host dies: its lease is free at once here
+    queue = lane_queues(celery_broker.settings(), "data_pipeline").work
+    assert celery_broker.queue_length(queue) >= 8  # only the leader's firings
+    heir = pipeline(lake, celery_broker, "schedule", "--max-ticks", "10", **fast)
+    assert heir.returncode == 0, heir.stderr[-3000:]
+    assert "10 tick(s), 10 leading" in heir.stdout
+    assert "scheduler leading (fencing token 2)" in heir.stderr
+
+
+def test_no_wait_and_schedule_without_the_celery_executor_are_bad_usage(
+    lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    for args in (["run", "--no-wait"], ["schedule", "--max-ticks", "1"]):
+        done = pipeline(lake, celery_broker, *args)
+        assert done.returncode == 2, done.stderr
+        assert "needs --executor celery" in done.stderr
+    unknown = pipeline(lake, celery_broker, "run", "--executor", "threads")
+    assert unknown.returncode == 2
+    assert "executor" in unknown.stderr
+
+
+def test_a_followed_backfill_on_a_worker_reports_as_a_local_one(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    args = ["backfill", "--dataset", "pos", "--from", DAYS[0], "--to", DAYS[1]]
+    with worker(tmp_path, lake, celery_broker, "w"):
+        done = pipeline(lake, celery_broker, *args, "--executor", "celery")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert ": 2 succeeded, 0 failed, 0 already done, 400 rows" in done.stdout
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS[:2]]
+
+
+def test_sigterm_lets_the_partition_in_hand_finish_and_leaves_the_rest_queued(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    pause = {"ETL_FAULT_AT": "transform:pause", "ETL_FAULT_PAUSE": "3"}
+    with worker(tmp_path, lake, celery_broker, "stopped", **pause) as stopped:
+        enqueued = pipeline(lake, celery_broker, "run", "--executor", "celery", "--no-wait")
+        assert enqueued.returncode == 0, enqueued.stderr[-3000:]
+        stopped.wait_for("pause at transform", timeout=120)
+        stopped.signal(signal.SIGTERM)  # as `docker stop` does
+        assert stopped.wait(timeout=90) == 0, stopped.log()[-3000:]
+        first = events(stopped.log(), "partition loaded")
+    assert sum(first.values()) == 1  # the one in hand, and no other
+    queue = lane_queues(celery_broker.settings(), "data_pipeline").work
+    assert celery_broker.queue_length(queue) == 3  # nothing lost
+    with worker(tmp_path, lake, celery_broker, "next") as following:
+        following.wait_for('"event": "partition loaded"', timeout=150, count=3)
+        second = events(following.log(), "partition loaded")
+    assert first + second == dict.fromkeys(DAYS, 1)
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]

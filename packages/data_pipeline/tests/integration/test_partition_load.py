@@ -1,0 +1,213 @@
+"""Loads into a PostgreSQL curated table partitioned by day: the day is swapped whole.
+
+A reader looping on ``count(*)`` of the day while loads repeat never sees a missing, a
+doubled or a mixed partition, and a load cut short (SIGKILL) at any of its steps leaves
+the previous rows in place; the next load removes what it left and completes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from etl_core.faults import FAULT_ENV, Step
+
+pytestmark = pytest.mark.postgres
+
+WORKER = Path(__file__).with_name("load_worker.py")
+TABLE = "retail_sales_transaction"
+DAY = "2024-05-01"
+PARTITION = f"{TABLE}_p20240501"
+TIMEOUT = 180
+READER_SECONDS = 120  # the reader's bound, far above the loads' time
+
+
+def load(url: str, *loads: str, fault: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    if fault:
+        env[FAULT_ENV] = fault
+    return subprocess.run(
+        [sys.executable, str(WORKER), url, *loads],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def day_rows(url: str) -> list[tuple[Any, ...]]:
+    """(run_id, rows) of the day, by run."""
+    with psycopg.connect(url, autocommit=True) as con:
+        return con.execute(
+            f"SELECT run_id, count(*) FROM {TABLE} WHERE dt = %s GROUP BY run_id", [DAY]
+        ).fetchall()
+
+
+def staging_tables(url: str) -> list[str]:
+    with psycopg.connect(url, autocommit=True) as con:
+        rows = con.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE %s", [PARTITION + r"\_load\_%"]
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def partitions(url: str) -> dict[str, str]:
+    with psycopg.connect(url, autocommit=True) as con:
+        rows = con.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            [TABLE],
+        ).fetchall()
+    return dict(rows)
+
+
+def partition_shape(url: str) -> tuple[int, int, list[str]]:
+    """Indexes of the parent, indexes of the day's partition, its CHECK constraints."""
+    with psycopg.connect(url, autocommit=True) as con:
+        (parent,) = con.execute(
+            "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass", [TABLE]
+        ).fetchone() or (0,)
+        (child,) = con.execute(
+            "SELECT count(*) FROM pg_index i JOIN pg_inherits h ON h.inhrelid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass",
+            [PARTITION],
+        ).fetchone() or (0,)
+        checks = con.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'c' "
+            "ORDER BY 1",
+            [PARTITION],
+        ).fetchall()
+    return parent, child, [row[0] for row in checks]
+
+
+def test_a_load_attaches_the_day_as_an_indexed_partition(postgres_url: str) -> None:
+    first = load(postgres_url, "first:2500", "second:1200")
+
+    assert first.returncode == 0, first.stderr
+    assert day_rows(postgres_url) == [("second", 1200)]
+    assert partitions(postgres_url) == {
+        f"{TABLE}_default": "DEFAULT",
+        PARTITION: "FOR VALUES FROM ('2024-05-01') TO ('2024-05-02')",
+    }
+    parent, child, checks = partition_shape(postgres_url)
+    assert parent == child == 4  # primary key (id, dt), unique line, two secondary indexes
+    assert checks == [f"{TABLE}_line_number_check"]  # the staging bound check is dropped
+    assert staging_tables(postgres_url) == []
+
+
+def test_a_reader_looping_during_repeated_loads_sees_one_whole_day(postgres_url: str) -> None:
+    sizes = {f"run{n}": 4000 + 1500 * (n % 2) for n in range(8)}
+    first = load(postgres_url, "run0:4000")
+    assert first.returncode == 0, first.stderr
+    seen: list[tuple[Any, ...]] = []
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with psycopg.connect(postgres_url, autocommit=True) as con:
+                deadline = time.monotonic() + READER_SECONDS
+                while not stop.is_set() and time.monotonic() < deadline:
+                    seen.append(
+                        con.execute(
+                            f"SELECT count(*), count(DISTINCT run_id), min(run_id) FROM {TABLE} "
+                            "WHERE dt = %s",
+                            [DAY],
+                        ).fetchone()
+                        or ()
+                    )
+        except BaseException as exc:  # reported by the test thread
+            failures.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        done = load(postgres_url, *(f"{run}:{rows}" for run, rows in sizes.items()))
+    finally:
+        stop.set()
+        reader.join(timeout=READER_SECONDS + 10)
+
+    assert done.returncode == 0, done.stderr
+    assert not failures, failures
+    wrong = [row for row in seen if row[1] != 1 or row[0] != sizes[row[2]]]
+    assert not wrong, wrong[:5]  # never none, doubled or mixed
+    runs = {row[2] for row in seen}
+    assert len(seen) > len(sizes), len(seen)  # the reader ran all along the loads
+    assert len(runs) > 2, runs  # and saw several of them
+    assert day_rows(postgres_url) == [("run7", sizes["run7"])]
+
+
+@pytest.mark.parametrize(
+    ("step", "leaves_staging"),
+    [
+        (Step.LOAD, False),  # the COPY's transaction (which created the table) rolls back
+        (Step.LOAD_INDEX, True),
+        (Step.LOAD_SWAP, True),
+        (Step.LOAD_ATTACH, True),  # the swap rolls back: the staging table is there again
+    ],
+)
+def test_a_load_killed_at_a_step_keeps_the_old_day_and_the_next_load_completes(
+    postgres_url: str, step: Step, leaves_staging: bool
+) -> None:
+    first = load(postgres_url, "old:3000")
+    assert first.returncode == 0, first.stderr
+
+    killed = load(
+        postgres_url, "cut:2000", fault=f"{step}:kill:2" if step is Step.LOAD else f"{step}:kill"
+    )
+
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert f"{FAULT_ENV}: kill at {step}" in killed.stderr
+    assert day_rows(postgres_url) == [("old", 3000)]
+    assert bool(staging_tables(postgres_url)) is leaves_staging
+    again = load(postgres_url, "again:2200")
+    assert again.returncode == 0, again.stderr
+    assert day_rows(postgres_url) == [("again", 2200)]
+    assert staging_tables(postgres_url) == []
+    assert partition_shape(postgres_url)[:2] == (4, 4)
+
+
+def test_a_swap_waiting_behind_a_long_query_gives_way_and_tries_again(postgres_url: str) -> None:
+    first = load(postgres_url, "old:1000")
+    assert first.returncode == 0, first.stderr
+    holding, blocked = threading.Event(), threading.Event()
+
+    def long_query() -> None:
+        """Hold the table until the swap waits for it, then 2.5 s more (> one lock wait)."""
+        with psycopg.connect(postgres_url) as con, psycopg.connect(postgres_url) as watch:
+            con.execute(f"SELECT count(*) FROM {TABLE} WHERE dt = %s", [DAY])
+            holding.set()
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and not blocked.is_set():
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                ).fetchone()
+                watch.rollback()
+                if waiting and waiting[0]:
+                    blocked.set()
+                else:
+                    time.sleep(0.05)
+            time.sleep(2.5)
+
+    reader = threading.Thread(target=long_query)
+    reader.start()
+    try:
+        assert holding.wait(30)
+        done = load(postgres_url, "new:1500")
+    finally:
+        reader.join(timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert blocked.is_set()
+    assert "partition swap waited 2000 ms for the table's lock; trying again" in done.stderr
+    assert day_rows(postgres_url) == [("new", 1500)]

@@ -1,0 +1,66 @@
+"""Which executor a fanning-out command uses: the ``executor`` setting, checked.
+
+Every command that fans work units out (``scan``, ``run``, ``backfill``, ``ingest``,
+``check``) asks :func:`unit_executor`; a setting it cannot honour is a configuration
+error (exit 2), never silently replaced by the local pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from etl_core.errors import ConfigError, FieldError
+from etl_core.runtime import RuntimeSettings
+from etl_core.work.executor import Executor
+
+__all__ = ["EXECUTORS", "require_broker", "unit_executor"]
+
+EXECUTORS = ("local", "celery")
+"""The executors a fanning-out command takes (``--executor``, ``ETL_EXECUTOR``)."""
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def unit_executor(
+    settings: RuntimeSettings,
+    lane: str,
+    *,
+    local: Callable[[], Executor],
+    decode: Callable[[Any], Any] = _as_is,
+    window: int = 256,
+) -> Executor:
+    """``local()`` for ``executor = "local"``; for ``celery``, one task per unit on
+    ``lane``'s queue, results rebuilt by ``decode``.
+
+    Raises:
+        ConfigError: an executor other than ``local`` or ``celery``, or Celery settings
+            that do not hold (no broker).
+        MissingDependencyError: ``celery`` without the ``celery`` extra.
+    """
+    if settings.executor == "local":
+        return local()
+    if settings.executor == "celery":
+        from etl_core.work.celery import CeleryExecutor, celery_app
+
+        return CeleryExecutor(celery_app(settings, lane), decode=decode, window=window)
+    raise ConfigError(
+        f"unknown executor {settings.executor!r}",
+        [FieldError("executor", f"expected one of {', '.join(EXECUTORS)}")],
+    )
+
+
+def require_broker(settings: RuntimeSettings, what: str) -> None:
+    """Refuse ``what`` (``--no-wait``, ``schedule``) unless units go to a broker.
+
+    Raises:
+        ConfigError: the ``executor`` setting is not ``celery``.
+    """
+    if settings.executor != "celery":
+        raise ConfigError(
+            f"{what} needs --executor celery (ETL_EXECUTOR=celery): it enqueues work units "
+            "on the broker for the workers",
+            [FieldError("executor", f"is {settings.executor!r}; expected 'celery'")],
+        )

@@ -1,0 +1,85 @@
+"""What starts file-lane work on a broker: the scheduler's scans, and what a validated
+delivery starts in turn (its partition's transform on the data_pipeline queue)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
+from etl_core.work.celery import lane_queues, task_name
+
+BIN = Path(sys.executable).parent / "etl-file-processing"
+Orders = Callable[..., bytes]
+
+pytestmark = pytest.mark.slow
+
+
+def environment(lane: Any, broker: TestBroker, **extra: str) -> dict[str, str]:
+    (lane.tmp / "scratch").mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        **broker.env(),
+        "ETL_STORAGE_URL": lane.store.url,
+        "ETL_CONFIG_DIR": str(lane.config_dir),
+        "ETL_WORK_DIR": str(lane.tmp / "scratch"),
+        "ETL_LOG_FORMAT": "json",
+        "ETL_EXECUTOR": "celery",
+        "ETL_SCHEDULE_SCAN_INTERVAL": "1s",
+        "ETL_SCHEDULE_TICK": "0.2s",
+        **extra,
+    }
+
+
+def test_the_scheduled_scans_validate_each_drop_once_and_chain_its_transform(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    keys = [local_lane.deliver(f"orders_202611{day:02d}.csv", orders(10 + day)) for day in (3, 4)]
+    env = environment(local_lane, celery_broker)
+    with BackgroundProcess(
+        [str(BIN), "worker", "--concurrency", "1"], env=env, log=local_lane.tmp / "w.log"
+    ) as worker:
+        worker.wait_for(" ready.", timeout=90)
+        scheduled = subprocess.run(
+            [str(BIN), "schedule", "--max-ticks", "15"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        for key in keys:
+            worker.wait_for(f'"event": "validated {key}"', timeout=120)
+        worker.wait_for('"event": "enqueued transform orders/2026-11-04"', timeout=60)
+        log = worker.log()
+    assert scheduled.returncode == 0, scheduled.stderr[-3000:]
+    assert "15 tick(s), 15 leading; fired: scan" in scheduled.stdout
+    assert scheduled.stderr.count("scheduled scan fired: 2 unit(s) enqueued") >= 2
+    for key in keys:
+        assert log.count(f'"event": "validated {key}"') == 1
+    queue = lane_queues(celery_broker.settings(), "data_pipeline").work
+    sent = celery_broker.messages(queue)
+    assert sorted(headers["task"] for headers, _ in sent) == [task_name("data_pipeline")] * 2
+    units = sorted((body[0][0]["kind"], body[0][0]["key"]) for _, body in sent)
+    assert units == [("partition", "orders/2026-11-03"), ("partition", "orders/2026-11-04")]
+
+
+def test_schedule_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
+    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
+    done = subprocess.run(
+        [str(BIN), "--config-dir", str(local_lane.config_dir), "schedule", "--max-ticks", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "schedule needs --executor celery" in done.stderr

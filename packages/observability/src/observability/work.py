@@ -1,0 +1,111 @@
+"""Monitor evaluations as work units: one dataset's monitors at one instant each.
+
+``check --executor celery`` (and ``schedule``) hands each dataset to the
+``observability`` workers as a ``monitor`` unit (docs/events.md); a worker evaluates it
+against its own store and sends the :class:`~observability.evaluation.DatasetStatus`
+back as JSON, which :func:`status_from_dict` rebuilds. Evaluating reads and never
+writes, so a unit run twice is harmless; what follows an evaluation (the freshness
+history, alerts) stays with the one caller that waits for every unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import partial
+from typing import Any
+
+from etl_core.contracts import Contract, ContractSet
+from etl_core.runtime import RuntimeSettings
+from etl_core.storage import ObjectStore
+from etl_core.work import InlineExecutor, InvalidUnitError, WorkUnit, unit_executor
+from etl_core.work.events import MONITOR, OBSERVABILITY, monitor_unit
+from observability.evaluation import DatasetStatus, Evaluation, evaluate, evaluate_dataset
+from observability.monitors import Clock, Result
+
+__all__ = [
+    "MonitorContext",
+    "evaluate_with",
+    "run_unit",
+    "status_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class MonitorContext:
+    """What a worker's units share: its store and the dataset contracts."""
+
+    store: ObjectStore
+    contracts: ContractSet
+
+
+def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
+    """Evaluate one dataset's monitors at the unit's instant.
+
+    Raises:
+        InvalidUnitError: not a monitor unit, or its ``at`` is not an ISO 8601 instant.
+        ContractError: no contract declares the dataset.
+        StorageError: the store could not be read.
+    """
+    if (unit.lane, unit.kind) != (OBSERVABILITY, MONITOR):
+        raise InvalidUnitError(f"expected a {OBSERVABILITY} {MONITOR} unit, got {unit.id}",
+                               field="kind")  # fmt: skip
+    try:
+        at = datetime.fromisoformat(str(unit.params["at"]))
+    except (KeyError, ValueError):
+        raise InvalidUnitError("expected an ISO 8601 instant", field="params.at") from None
+    return evaluate_dataset(context.contracts.get(unit.key), context.store, at)
+
+
+def status_from_dict(data: object) -> DatasetStatus:
+    """The :class:`DatasetStatus` of its ``to_dict()`` JSON, as a worker sent it back.
+
+    Raises:
+        InvalidUnitError: ``data`` is not a dataset status (field ``result``).
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidUnitError(f"expected a dataset status, got {data!r:.200}", field="result")
+    try:
+        latest = data.get("latest_partition")
+        return DatasetStatus(
+            dataset=str(data["dataset"]),
+            level=data["level"],
+            results=tuple(_result(item) for item in data["results"]),
+            age_seconds=data.get("age_seconds"),
+            latest_partition=date.fromisoformat(latest) if latest else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidUnitError(f"not a dataset status: {exc}", field="result") from None
+
+
+def evaluate_with(
+    settings: RuntimeSettings,
+    contracts: Sequence[Contract],
+    store: ObjectStore,
+    clock: Clock,
+) -> Evaluation:
+    """Evaluate every dataset at ``clock.now()``: in this process (``executor`` local, as
+    :func:`~observability.evaluation.evaluate`) or one unit per dataset on the workers.
+
+    Raises:
+        EtlError: a dataset could not be evaluated (the first such error).
+        ConfigError: the executor setting cannot be honoured.
+    """
+    if settings.executor == "local":
+        return evaluate(contracts, store, clock)
+    executor = unit_executor(settings, OBSERVABILITY, local=InlineExecutor, decode=status_from_dict)
+    now = clock.now()
+    context = MonitorContext(store, ContractSet(tuple(contracts)))
+    units = [monitor_unit(contract.dataset, now) for contract in contracts]
+    statuses: dict[str, DatasetStatus] = {}
+    for result in executor.run(partial(run_unit, context), units):
+        if not result.ok or result.value is None:
+            raise result.error or InvalidUnitError("no status", field="result")
+        statuses[result.unit.key] = result.value
+    return Evaluation(now, tuple(statuses[contract.dataset] for contract in contracts))
+
+
+def _result(item: Any) -> Result:
+    detail = item.get("detail") or {}
+    return Result(**{**item, "detail": dict(detail)})

@@ -1,0 +1,106 @@
+"""``check --executor celery`` and ``schedule`` with a real ``worker`` on Redis and RabbitMQ:
+each dataset's monitors are one unit on the observability queue, and the verdict is
+the one the local check gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from etl_core.layout import landing_key
+from etl_core.storage import open_store
+from etl_core.testing.brokers import TestBroker
+from etl_core.testing.processes import BackgroundProcess
+
+BIN = Path(sys.executable).parent / "etl-observability"
+CONTRACT = """
+dataset = "{name}"
+source = "{name}"
+pattern = "{name}_{{date:%Y%m%d}}.csv"
+[[columns]]
+name = "id"
+[freshness]
+warn_after = "1h"
+critical_after = "3h"
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def lake(tmp_path: Path) -> dict[str, str]:
+    """Two datasets, one fresh and one stale; the environment every process shares."""
+    datasets = tmp_path / "config" / "datasets"
+    datasets.mkdir(parents=True)
+    now = datetime.now(UTC)
+    (tmp_path / "lake").mkdir()
+    with open_store(str(tmp_path / "lake")) as store:
+        for name, age in (("fresh", timedelta(minutes=5)), ("stale", timedelta(hours=5))):
+            (datasets / f"{name}.toml").write_text(CONTRACT.format(name=name))
+            key = landing_key(name, f"{name}_{now - age:%Y%m%d}.csv")
+            store.write_bytes(key, b"id\n1\n")
+            moment = (now - age).timestamp()
+            os.utime(tmp_path / "lake" / key, (moment, moment))
+    return {
+        "ETL_STORAGE_URL": str(tmp_path / "lake"),
+        "ETL_CONFIG_DIR": str(tmp_path / "config"),
+        "ETL_LOG_FORMAT": "json",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+def test_a_check_on_the_workers_gives_the_local_verdict(
+    tmp_path: Path, celery_broker: TestBroker
+) -> None:
+    env = {**os.environ, **celery_broker.env(), **lake(tmp_path)}
+    at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    local = run(env, "check", "--json", "--at", at)
+    command = [str(BIN), "worker"]
+    with BackgroundProcess(command, env=env, log=tmp_path / "worker.log") as worker:
+        worker.wait_for(" ready.", timeout=90)
+        remote = run(env, "check", "--json", "--at", at, "--executor", "celery")
+        log = worker.log()
+    assert (local.returncode, remote.returncode) == (1, 1), remote.stderr[-3000:]
+    assert json.loads(remote.stdout) == json.loads(local.stdout)
+    assert [json.loads(remote.stdout)["datasets"][i]["level"] for i in (0, 1)] == [
+        "ok",
+        "critical",
+    ]
+    assert log.count("succeeded in") == 2  # one unit per dataset, both on the worker
+
+
+def test_the_scheduler_runs_the_check_on_the_workers(
+    tmp_path: Path, celery_broker: TestBroker
+) -> None:
+    env = {
+        **os.environ,
+        **celery_broker.env(),
+        **lake(tmp_path),
+        "ETL_EXECUTOR": "celery",
+        "ETL_SCHEDULE_CHECK_INTERVAL": "2s",
+        "ETL_SCHEDULE_TICK": "0.5s",
+    }
+    with BackgroundProcess([str(BIN), "worker"], env=env, log=tmp_path / "worker.log") as worker:
+        worker.wait_for(" ready.", timeout=90)
+        scheduled = run(env, "schedule", "--max-ticks", "12")
+    assert scheduled.returncode == 0, scheduled.stderr[-3000:]
+    assert "12 tick(s), 12 leading; fired: check" in scheduled.stdout
+    assert "scheduled check fired: 2 unit(s) enqueued" in scheduled.stderr
+    assert "'critical': 1" in scheduled.stderr  # the stale dataset, judged on the worker
+
+
+def test_an_unknown_executor_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, **lake(tmp_path), "ETL_EXECUTOR": "spark"}
+    done = run(env, "check")
+    assert done.returncode == 2
+    assert "executor" in done.stderr
