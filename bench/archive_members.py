@@ -3,8 +3,11 @@
 A vendor zip of ``--members`` tiny CSV files (one row each, deterministic) is
 dropped in a local store and processed with ``etl-file-processing process --json``
 in a child process; wall time and the child's peak RSS (``wait4``) are reported
-with the per-member cost. Issue 12's target: 10,000 members in under 30 s and
-under 500 MB. The answer is checked: validated, one manifest member per zip member.
+with the per-member cost and CPU seconds. Issue 12's target: 10,000 members in under
+30 s and under 500 MB. The answer is checked: validated, one manifest member per zip
+member. ``--reference BIN`` runs another installation's ``etl-file-processing`` (say,
+the main branch's venv) on the same zips, interleaved, for a ratio measured under the
+same load.
 """
 
 from __future__ import annotations
@@ -73,11 +76,11 @@ def lay_out(layout: harness.Layout, members: int) -> Path:
     return config
 
 
-def run_once(base: Path, members: int) -> harness.ChildRun:
+def run_once(base: Path, members: int, bin_dir: Path = harness.BIN) -> harness.ChildRun:
     layout = harness.Layout(base)
     config = lay_out(layout, members)
     cmd = [
-        str(harness.BIN / "etl-file-processing"),
+        str(bin_dir / "etl-file-processing"),
         "--storage",
         layout.store.as_uri(),
         "--config-dir",
@@ -114,26 +117,44 @@ def main(argv: list[str]) -> int:
         help="members per zip (default: %(default)s)",
     )
     parser.add_argument("--workdir", type=Path, help="scratch directory, kept afterwards")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        metavar="BIN",
+        help="a venv's bin/ whose etl-file-processing runs too, before each of ours",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args(argv)
     if harness.missing_entry_point("etl-file-processing"):
         return 1
     print(f"archive_members benchmark: {args.members} members per zip, workdir {args.workdir}")
     harness.print_settings()
-    table = [f"{'members':>8} {'seconds':>9} {'ms/member':>10} {'peak RSS MB':>12}  answer"]
+    table = [
+        f"{'line':<10} {'members':>8} {'seconds':>9} {'ms/member':>10} {'CPU s':>7} "
+        f"{'peak RSS MB':>12} {'vs ref':>7}  answer"
+    ]
     failed = missed = False
+    lines = [("reference", args.reference)] if args.reference else []
+    lines.append(("this", harness.BIN))
     with harness.workdir(args.workdir) as work:
         for members in sorted(set(args.members)):
-            run = run_once(work / f"members-{members}", members)
-            problem = check(run, members)
-            failed |= problem is not None
-            rss_mb = run.peak_rss_bytes / harness.MB
-            table.append(
-                f"{members:>8,} {run.seconds:>9.1f} {run.seconds / members * 1000:>10.2f} "
-                f"{rss_mb:>12.0f}  {problem or 'validated, every member in the manifest'}"
-            )
-            if members == TARGET_MEMBERS:
-                missed = run.seconds >= TARGET_SECONDS or rss_mb >= TARGET_RSS_MB
+            runs: dict[str, harness.ChildRun] = {}
+            for line, bin_dir in lines:
+                run = run_once(work / f"members-{members}-{line}", members, bin_dir)
+                runs[line] = run
+                problem = check(run, members)
+                failed |= problem is not None
+                rss_mb = run.peak_rss_bytes / harness.MB
+                reference = runs.get("reference")
+                ratio = f"{run.seconds / reference.seconds:.2f}x" if reference else "-"
+                table.append(
+                    f"{line:<10} {members:>8,} {run.seconds:>9.1f} "
+                    f"{run.seconds / members * 1000:>10.2f} {run.cpu_seconds:>7.1f} "
+                    f"{rss_mb:>12.0f} {ratio:>7}  "
+                    f"{problem or 'validated, every member in the manifest'}"
+                )
+                if members == TARGET_MEMBERS and line == "this":
+                    missed = run.seconds >= TARGET_SECONDS or rss_mb >= TARGET_RSS_MB
     target = (
         f"target: {TARGET_MEMBERS:,} members in < {TARGET_SECONDS:.0f} s and "
         f"< {TARGET_RSS_MB} MB" + (" -- MISSED" if missed else "")

@@ -577,6 +577,28 @@ def test_upload_writes_a_local_file_to_a_key(store: ObjectStore, tmp_path: Path)
     assert store.read_bytes("out/b.bin") == source.read_bytes()
 
 
+def test_move_in_writes_a_local_file_to_a_key_and_consumes_it(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "c.bin"
+    data = patterned(MIB + 5)
+    source.write_bytes(data)
+    assert store.move_in(source, "out/c.bin") == len(data)
+    assert not source.exists()
+    assert store.read_bytes("out/c.bin") == data
+    assert store.head("out/c.bin").etag == md5(data)
+
+
+def test_move_in_a_deferred_block_publishes_when_the_block_ends(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "d.csv"
+    source.write_bytes(b"id\n1\n")
+    with store.deferred_sync():
+        store.move_in(source, "out/d.csv")
+    assert store.read_bytes("out/d.csv") == b"id\n1\n"
+
+
 # --------------------------------------------------------- abandoned writes
 
 

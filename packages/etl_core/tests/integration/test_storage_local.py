@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.errors import InvalidKeyError, StorageError
-from etl_core.storage import LocalObjectStore, local, open_store
+from etl_core.storage import LocalObjectStore, durability, local, open_store
 from etl_core.storage.local import PARTIAL_FILE_PREFIX
 from etl_core.threads import ContextThreadPoolExecutor
 
@@ -189,31 +189,95 @@ def test_listing_does_not_rehash_unchanged_files(lake: LocalObjectStore) -> None
     assert recorded.decode().endswith(lake.head("landing/big.bin").etag)
 
 
-def test_deferred_sync_flushes_each_directory_once_when_the_block_ends(
+def test_deferred_sync_publishes_every_write_together_when_the_block_ends(
     lake: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    synced: list[Path] = []
-    monkeypatch.setattr(local, "_fsync_directory", synced.append)
+    flushed: list[int] = []
+    if durability._syncfs() is None:
+        pytest.skip("no syncfs on this system; each file is flushed on its own")
+    monkeypatch.setattr(durability, "_syncfs", lambda: lambda fd: flushed.append(fd) or 0)
+    monkeypatch.setattr(local.os, "fsync", lambda fd: pytest.fail("a file flushed on its own"))
     with lake.deferred_sync():
         with ContextThreadPoolExecutor(2, "test") as pool:
             for i in range(4):
                 pool.submit(lake.write_bytes, f"a/part-{i}.csv", b"x").result()
         lake.write_bytes("b/other.csv", b"y")
-        assert synced == []  # nothing flushed one file at a time
-        assert lake.read_bytes("a/part-3.csv") == b"x"  # but visible at once
-    assert sorted(synced) == [lake.root / "a", lake.root / "b"]
-    lake.write_bytes("a/manifest.json", b"{}")  # after the block: flushed as it is written
-    assert synced[-1] == lake.root / "a"
-    assert len(synced) == 3
+        assert not lake.exists("a/part-3.csv")  # nothing visible before the block ends
+        assert flushed == []
+    assert len(flushed) == 2  # the bytes, then the renames: one syncfs each
+    assert [lake.read_bytes(f"a/part-{i}.csv") for i in range(4)] == [b"x"] * 4
+    assert lake.head("b/other.csv").etag == hashlib.md5(b"y").hexdigest()
+    assert not list((lake.root / "a").glob(f"{PARTIAL_FILE_PREFIX}*"))
 
 
-def test_deferred_sync_does_not_defer_another_threads_writes(
+def test_deferred_sync_without_syncfs_flushes_each_file_and_directory(
     lake: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    synced: list[Path] = []
-    monkeypatch.setattr(local, "_fsync_directory", synced.append)
+    files: list[str] = []
+    directories: list[Path] = []
+    monkeypatch.setattr(durability, "_syncfs", lambda: None)
+    monkeypatch.setattr(durability, "fsync_path", lambda path: files.append(path.parent.name))
+    monkeypatch.setattr(durability, "fsync_directory", directories.append)
+    with lake.deferred_sync():
+        lake.write_bytes("a/one.csv", b"1")
+        lake.write_bytes("a/two.csv", b"2")
+    assert files == ["a", "a"]
+    assert directories == [lake.root / "a"]
+    assert lake.read_bytes("a/two.csv") == b"2"
+
+
+def test_a_failed_deferred_block_publishes_nothing_and_leaves_no_partial_file(
+    lake: LocalObjectStore,
+) -> None:
+    def deliver() -> None:
+        with lake.deferred_sync():
+            lake.write_bytes("a/one.csv", b"1")
+            raise RuntimeError("the delivery failed")
+
+    with pytest.raises(RuntimeError):
+        deliver()
+    assert not lake.exists("a/one.csv")
+    assert list((lake.root / "a").iterdir()) == []
+
+
+def test_deferred_sync_does_not_defer_another_threads_writes(lake: LocalObjectStore) -> None:
     with lake.deferred_sync():
         outsider = threading.Thread(target=lake.write_bytes, args=("c/alone.csv", b"z"))
         outsider.start()
         outsider.join(timeout=10)
-        assert synced == [lake.root / "c"]
+        assert lake.read_bytes("c/alone.csv") == b"z"  # visible at once, not deferred
+
+
+def test_move_in_moves_the_file_itself_as_if_written_now(
+    lake: LocalObjectStore, tmp_path: Path
+) -> None:
+    lake.write_bytes("seed.txt", b"")  # the store's root exists, on tmp_path's filesystem
+    source = tmp_path / "member.csv"
+    source.write_bytes(b"id\n1\n")
+    source.chmod(0o600)
+    os.utime(source, (0, 0))
+    inode = source.stat().st_ino
+    lake.move_in(source, "validated/x/member.csv")
+    moved = lake.root / "validated" / "x" / "member.csv"
+    assert moved.stat().st_ino == inode  # no second copy of the bytes
+    assert stat.S_IMODE(moved.stat().st_mode) == stat.S_IMODE(
+        (lake.root / "seed.txt").stat().st_mode
+    )
+    assert lake.head("validated/x/member.csv").last_modified.year > 1970
+    assert lake.head("validated/x/member.csv").etag == hashlib.md5(b"id\n1\n").hexdigest()
+    assert not list(moved.parent.glob(f"{PARTIAL_FILE_PREFIX}*"))
+
+
+def test_move_in_copies_a_file_that_has_another_name_too(
+    lake: LocalObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "member.csv"
+    source.write_bytes(b"id\n2\n")
+    os.link(source, tmp_path / "other-name.csv")
+    lake.move_in(source, "validated/x/member.csv")
+    assert not source.exists()
+    other = tmp_path / "other-name.csv"
+    assert other.read_bytes() == b"id\n2\n"
+    moved = lake.root / "validated" / "x" / "member.csv"
+    assert moved.stat().st_ino != other.stat().st_ino  # the store's object is its own
+    assert moved.read_bytes() == b"id\n2\n"

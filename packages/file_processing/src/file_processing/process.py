@@ -31,7 +31,6 @@ overwrites the same keys.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -76,12 +75,12 @@ from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outputs import check_ownership, output_keys, remove_stale
-from file_processing.quality import QualityResult, validate_file
+from file_processing.quality import QualityResult, validate_batch
 from file_processing.quarantine import QuarantineRecord, quarantine_object
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
-from file_processing.sniff import PGP_SNIFF_SIZE, is_pgp
+from file_processing.sniff import PGP_SNIFF_SIZE, SNIFF_SIZE, Kind, is_pgp, sniff
 
 __all__ = ["Outcome", "Processor", "Status"]
 
@@ -92,8 +91,14 @@ _MAX_FAILED_CHECKS = 50  # per quarantine record; each keeps its own samples
 _MAX_SIDECAR_BYTES = 64 * 1024
 _CONTENT_CLAIMS = 3  # an owner that ended unvalidated gives way; bounded against churn
 _MAX_LISTED_MEMBERS = 100  # a quality report names its delivery's members up to this many
+_HELD_REPORT_BYTES = 8 * 1024  # larger member reports wait for publishing in a file
+_MAX_SUFFIX = 16  # characters of a member's suffix kept on its staged link
+_BATCH_MEMBER_BYTES = 1 << 20  # larger members are checked alone, in a query of their own
+_BATCH_CELLS = 4_000  # members x columns of one batched query (its per-member aggregates)
 
 Status = Literal["validated", "quarantined", "skipped"]
+Envelope = dict[str, Any]
+"""The delivery and partition as each member's quality report records them."""
 Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
 
 _objects = counter(
@@ -155,9 +160,26 @@ class _Checked:
     member: str
     result: QualityResult
     data: Path | None
-    report_file: Path
-    """The whole report as JSON; in memory, a passed member's report keeps only what the
-    outcome needs (no profile, no samples), so memory stays flat over 10,000 members."""
+    report_json: bytes | Path
+    """The whole report as published (JSON), held when small, else in a staged file; in
+    ``result``, a passed member's report keeps only what the outcome needs (no profile,
+    no samples), so memory stays flat over 10,000 members."""
+
+    def report_bytes(self) -> bytes:
+        """The staged report."""
+        if isinstance(self.report_json, bytes):
+            return self.report_json
+        return self.report_json.read_bytes()
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """One unpacked member, linked into the work directory's ``members`` folder."""
+
+    file: Path
+    member: str
+    index: int
+    """The member's position in the delivery."""
 
 
 @dataclass
@@ -417,7 +439,8 @@ class Processor(Closeable):
             job.content = content
             try:
                 control = _checksum(info, contract, digests, expected)
-                checked = self._check_members(local, info, contract, workdir)
+                envelope = self._envelope(info, day, control)
+                checked = self._check_members(local, info, contract, workdir, envelope)
                 failed = [c for c in checked if not c.result.report.passed]
                 keys = (
                     []
@@ -546,21 +569,24 @@ class Processor(Closeable):
         return parse_sidecar(text, algorithm=algorithm, file_name=name)
 
     def _check_members(
-        self, local: Path, info: ObjectInfo, contract: Contract, workdir: Path
+        self, local: Path, info: ObjectInfo, contract: Contract, workdir: Path, envelope: Envelope
     ) -> list[_Checked]:
         """Decrypt, unpack and check every data member; stage what would be published.
 
-        Members are checked :attr:`~FileProcessingSettings.member_concurrency` at a
-        time on one shared database, each from a hard link of its own (the unpacker
-        removes a member as it moves on), with at most twice that many in flight.
+        Members are checked in batches (:attr:`~FileProcessingSettings.member_batch`
+        small members share one engine query, a large one goes alone),
+        :attr:`~FileProcessingSettings.member_concurrency` batches at a time on one
+        shared database, each member from a hard link of its own (the unpacker removes
+        a member as it moves on), with at most twice that many batches in flight.
         """
         name = info.key.rsplit("/", 1)[-1]
         # The sidecar vouches for the delivery as landed, not for its members.
         member_contract = replace(contract, control=replace(contract.control, checksum=None))
         workers = self.settings.member_concurrency
+        limit = _batch_size(self.settings.member_batch, member_contract)
         with ExitStack() as stack:
             stack.enter_context(_timed("open_and_check"))
-            engine = stack.enter_context(self._engine(workdir))
+            engine = stack.enter_context(self._engine(workdir, local))
             pool = stack.enter_context(ContextThreadPoolExecutor(workers, "member"))
             stack.callback(pool.shutdown, cancel_futures=True)  # a refusal stops the rest
             members = open_delivery(
@@ -572,63 +598,116 @@ class Processor(Closeable):
                 limits=self._limits,
                 workdir=workdir,
             )
-            pending: deque[Future[_Checked]] = deque()
+            members_dir = workdir / "members"
+            members_dir.mkdir()
+            pending: deque[Future[list[_Checked]]] = deque()
             checked: list[_Checked] = []
-            for index, member in enumerate(members):
-                fault_point(Step.UNPACK)
-                if member.file.stat().st_size == 0:
-                    raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
-                staged = _stage_member(member.file, workdir / f"in-{index}")
+            batch: list[_Staged] = []
+
+            def submit(staged: list[_Staged]) -> None:
+                check = self._check_batch
                 pending.append(
-                    pool.submit(
-                        self._check_one,
-                        staged,
-                        member.path,
-                        member_contract,
-                        engine,
-                        (workdir / f"out-{index}", workdir / f"report-{index}.json"),
-                    )
+                    pool.submit(check, staged, member_contract, engine, workdir, envelope)
                 )
                 while len(pending) >= 2 * workers:
-                    checked.append(pending.popleft().result())
-                    fault_point(Step.CHECKS)
+                    self._collect(pending.popleft(), checked)
+
+            for index, member in enumerate(members):
+                fault_point(Step.UNPACK)
+                size = member.file.stat().st_size
+                if size == 0:
+                    raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
+                staged = _Staged(_stage_member(member.file, members_dir, index), member.path, index)
+                if size > _BATCH_MEMBER_BYTES:
+                    submit([staged])  # a large member goes alone, in its own query
+                    continue
+                batch.append(staged)
+                if len(batch) >= limit:
+                    submit(batch)
+                    batch = []
+            if batch:
+                submit(batch)
             for future in pending:
-                checked.append(future.result())
-                fault_point(Step.CHECKS)
+                self._collect(future, checked)
         if not checked:
             raise RefusedError(Reason.ARCHIVE_EMPTY, f"{name} holds no data file")
         _log_members(name, checked)
         return checked
 
-    def _check_one(
+    @staticmethod
+    def _collect(future: Future[list[_Checked]], checked: list[_Checked]) -> None:
+        """Add a batch's checked members, each past the ``checks`` fault point."""
+        for item in future.result():
+            checked.append(item)
+            fault_point(Step.CHECKS)
+
+    def _check_batch(
         self,
-        file: Path,
-        member: str,
+        staged: list[_Staged],
         contract: Contract,
         engine: QualityEngine,
-        staging: tuple[Path, Path],
-    ) -> _Checked:
-        """Check one staged member file; its valid data stays staged in the output folder
-        and its whole report in the report file of ``staging``."""
-        out_dir, report_file = staging
-        result = validate_file(
-            file, contract, out_dir=out_dir, settings=self._quality, name=member, engine=engine
+        workdir: Path,
+        envelope: Envelope,
+    ) -> list[_Checked]:
+        """Check staged member files together; each one's valid data stays staged in its
+        output folder and its report, as it will be published, in a staged file."""
+        results = validate_batch(
+            [item.file for item in staged],
+            contract,
+            out_dirs=[workdir / f"out-{item.index}" for item in staged],
+            names=[item.member for item in staged],
+            settings=self._quality,
+            engine=engine,
         )
+        return [
+            self._staged_report(item, result, workdir, envelope)
+            for item, result in zip(staged, results, strict=True)
+        ]
+
+    def _staged_report(
+        self, item: _Staged, result: QualityResult, workdir: Path, envelope: Envelope
+    ) -> _Checked:
+        """Stage one checked member's report, built and serialised once, as published
+        (unless its delivery lists its members); keep in memory what the outcome needs."""
         kept = result.valid_path  # a wholly valid member: its staged link itself
-        if kept != file:
-            file.unlink(missing_ok=True)
+        if kept != item.file:
+            item.file.unlink(missing_ok=True)
         report = result.report
-        report_file.write_text(json.dumps(report.to_dict()), encoding="utf-8")
+        summary = QualitySummary.from_dict({**envelope, **report.to_dict()}).to_json()
+        report_json: bytes | Path = summary
+        if len(summary) > _HELD_REPORT_BYTES:
+            report_json = workdir / f"report-{item.index}.json"
+            report_json.write_bytes(summary)
         if report.passed:
             report.profile, report.malformed, report.encoding_errors = [], [], []
             report.checks = [replace(check, samples=[]) for check in report.checks]
-        return _Checked(member, result, kept, report_file)
+        return _Checked(item.member, result, kept, report_json)
 
-    def _engine(self, workdir: Path) -> QualityEngine:
-        """One database for every member of the delivery in ``workdir``."""
-        return QualityEngine(
-            workdir, memory_limit=int(self._quality.memory_limit), threads=self._quality.threads
-        )
+    def _engine(self, workdir: Path, local: Path) -> QualityEngine:
+        """One database for every member of the delivery ``local`` in ``workdir``.
+
+        Unless :attr:`~FileProcessingSettings.quality_threads` says otherwise, an archive's
+        members, checked ``member_concurrency`` batches at once, share the cores
+        (a thread pool per core for each of them only makes them wait for each other);
+        a plain file gets every core.
+        """
+        threads = self._quality.threads
+        if threads == 0 and _is_archive(local):
+            threads = max(1, (os.cpu_count() or 1) // self.settings.member_concurrency)
+        return QualityEngine(workdir, memory_limit=int(self._quality.memory_limit), threads=threads)
+
+    def _envelope(self, info: ObjectInfo, day: date, control: list[CheckResult]) -> Envelope:
+        """What each member's report says of its delivery and partition (the members are
+        listed when the delivery is published, if they are few enough)."""
+        delivery = {
+            "key": info.key,
+            "etag": info.etag,
+            "size": info.size,
+            "run_id": self.run_id,
+            "members": [],
+            "control": [asdict(c) for c in control],
+        }
+        return {"delivery": delivery, "dt": day.isoformat()}
 
     def _publish(
         self,
@@ -643,17 +722,12 @@ class Processor(Closeable):
         """Upload every member's data, rejected rows and report, then the delivery manifest
         that makes them visible to readers at once; on failure, remove what was written."""
         outcome = _outcome("validated", info, contract, day, checked, control)
-        delivery = {
-            "key": info.key,
-            "etag": info.etag,
-            "size": info.size,
-            "run_id": self.run_id,
-            # Each member's report carries this: listing 10,000 members in 10,000 reports
-            # would write 10,000² names. The delivery manifest always lists them all.
-            "members": [c.member for c in checked] if len(checked) <= _MAX_LISTED_MEMBERS else [],
-            "control": [asdict(c) for c in control],
-        }
-        envelope = {"delivery": delivery, "dt": day.isoformat()}
+        delivery = QualitySummary.from_json(checked[0].report_bytes()).delivery
+        # Each member's report carries this: listing 10,000 members in 10,000 reports
+        # would write 10,000² names. The delivery manifest always lists them all.
+        listed = None
+        if len(checked) <= _MAX_LISTED_MEMBERS:
+            delivery = listed = replace(delivery, members=tuple(c.member for c in checked))
         written: list[str] = []  # every key written, in any order, for the clean-up
         lock = threading.Lock()
         try:
@@ -665,15 +739,15 @@ class Processor(Closeable):
                     ContextThreadPoolExecutor(self.settings.member_concurrency, "publish") as pool,
                 ):
                     futures = [
-                        pool.submit(self._publish_member, item, key, envelope, written, lock)
+                        pool.submit(self._publish_member, item, key, listed, written, lock)
                         for item, key in zip(checked, keys, strict=True)
                     ]
                     published = [future.result() for future in futures]
                 manifest = DeliveryManifest(
                     dataset=contract.dataset,
                     dt=day.isoformat(),
-                    delivery=published[0][2],
-                    members=tuple(member for member, _, _ in published),
+                    delivery=delivery,
+                    members=tuple(member for member, _ in published),
                     published_at=datetime.now(UTC).isoformat(),
                     sha256=sha256,
                 )
@@ -684,7 +758,7 @@ class Processor(Closeable):
         except BaseException:
             self._unpublish(written)
             raise
-        for member, size, _ in published:
+        for member, size in published:
             outcome.outputs.append(member.key)
             if member.rejected is not None:
                 outcome.outputs.append(member.rejected)
@@ -701,35 +775,41 @@ class Processor(Closeable):
         self,
         item: _Checked,
         key: str,
-        envelope: dict[str, Any],
+        listed: Delivery | None,
         written: list[str],
         lock: threading.Lock,
-    ) -> tuple[DeliveryMember, int, Delivery]:
-        """Upload one member's data, rejected rows and report; say what, how many bytes, and
-        the delivery as its report records it."""
+    ) -> tuple[DeliveryMember, int]:
+        """Upload one member's data, rejected rows and report (as staged, or naming every
+        member of the delivery ``listed``), consuming the staged files; say what and how
+        many bytes."""
 
         def wrote(written_key: str) -> None:
             with lock:
                 written.append(written_key)
 
         assert item.data is not None  # a passed member always has its data staged
-        size = self.store.upload(item.data, key)
+        size = self.store.move_in(item.data, key)  # a local store takes the file itself
         wrote(key)
         rejected_key = None
         if item.result.rejected_path is not None:
             rejected_key = rejected_rows_key(key)
-            size += self.store.upload(item.result.rejected_path, rejected_key)
+            size += self.store.move_in(item.result.rejected_path, rejected_key)
             wrote(rejected_key)
         fault_point(Step.MEMBER_PUBLISH)
-        details = json.loads(item.report_file.read_text(encoding="utf-8"))
-        report = QualitySummary.from_dict({**envelope, **details})
         report_key = quality_report_key(key)
-        self.store.write_bytes(report_key, report.to_json())
+        staged = item.report_json
+        if listed is not None:
+            report = QualitySummary.from_json(item.report_bytes(), key=report_key)
+            self.store.write_bytes(report_key, replace(report, delivery=listed).to_json())
+        elif isinstance(staged, bytes):
+            self.store.write_bytes(report_key, staged)
+        else:
+            self.store.move_in(staged, report_key)
         wrote(report_key)
         fault_point(Step.REPORT_PUBLISH)
         _discard_staged(item)
-        member = DeliveryMember(key, report.rows.valid, report_key, rejected_key)
-        return member, size, report.delivery
+        valid = item.result.report.rows.valid
+        return DeliveryMember(key, valid, report_key, rejected_key), size
 
     def _unpublish(self, keys: list[str]) -> None:
         """Remove what a failed publish wrote, so no partial delivery stays visible."""
@@ -828,15 +908,14 @@ class Processor(Closeable):
 # ---------------------------------------------------------------------- helpers
 
 
-def _stage_member(file: Path, folder: Path) -> Path:
-    """A link to (or copy of) an unpacked member that outlives the unpacker's own file."""
-    folder.mkdir()
-    return _link_or_copy(file, folder)
+def _stage_member(file: Path, folder: Path, index: int) -> Path:
+    """A link to (or copy of) an unpacked member that outlives the unpacker's own file:
+    ``folder/<index><its suffix>``, one flat folder for every member."""
+    return _link_or_copy(file, folder / f"{index}{file.suffix[:_MAX_SUFFIX]}")
 
 
-def _link_or_copy(file: Path, folder: Path) -> Path:
-    """``folder/<file's name>``: a hard link to ``file``, or a copy where linking fails."""
-    target = folder / file.name
+def _link_or_copy(file: Path, target: Path) -> Path:
+    """A hard link ``target`` to ``file``, or a copy where linking fails."""
     try:
         os.link(file, target)
     except OSError:
@@ -845,13 +924,15 @@ def _link_or_copy(file: Path, folder: Path) -> Path:
 
 
 def _discard_staged(item: _Checked) -> None:
-    """Remove a published member's staged files now, in the publishing thread, rather
-    than 10,000 of them one after another when the work directory goes."""
-    for path in (item.data, item.result.rejected_path, item.report_file):
+    """Remove what a published member left staged (its files went into the store): its
+    output folder, now, in the publishing thread, rather than 10,000 of them one after
+    another when the work directory goes."""
+    report = item.report_json if isinstance(item.report_json, Path) else None
+    for path in (item.data, item.result.rejected_path, report):
         if path is not None:
             path.unlink(missing_ok=True)
-            with suppress(OSError):  # its folder, once empty (a report has none of its own)
-                if path.parent.name.startswith(("in-", "out-")):
+            with suppress(OSError):  # its output folder, once empty
+                if path.parent.name.startswith("out-"):
                     path.parent.rmdir()
 
 
@@ -957,6 +1038,18 @@ def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
         partition=day.isoformat(),
         detail=f"waiting for its {algorithm} sidecar {info.key}.{algorithm}",
     )
+
+
+def _batch_size(configured: int, contract: Contract) -> int:
+    """Members per batched query: the setting, fewer for wide files (each member keeps
+    a sketch per column in the query until it ends)."""
+    return max(1, min(configured, _BATCH_CELLS // max(1, len(contract.columns))))
+
+
+def _is_archive(path: Path) -> bool:
+    """Whether the downloaded delivery is a zip or tar archive (many members, likely)."""
+    with path.open("rb") as stream:
+        return sniff(stream.read(SNIFF_SIZE)) in (Kind.ZIP, Kind.TAR)
 
 
 def _is_encrypted(path: Path) -> bool:

@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ from file_processing.report import (
 from file_processing.schema_infer import inference_exprs, inferred_types
 from file_processing.schema_policy import ColumnLayout, layout_columns
 
-__all__ = ["QualityResult", "QualitySettings", "analyze_file", "validate_file"]
+__all__ = ["QualityResult", "QualitySettings", "analyze_file", "validate_batch", "validate_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,98 @@ def validate_file(
         return analysis.run(out_dir=target)
 
 
+def validate_batch(
+    paths: Sequence[Path],
+    contract: Contract,
+    *,
+    out_dirs: Sequence[Path],
+    names: Sequence[str],
+    engine: QualityEngine,
+    settings: QualitySettings | None = None,
+) -> list[QualityResult]:
+    """:func:`validate_file` for many small files of one contract (a delivery's members),
+    with one engine query for all of them instead of one per file.
+
+    Each file gets its own pre-pass; the plain CSV files among them are then counted,
+    checked and profiled together in one grouped query (a file that does not parse,
+    fails a row rule, repeats a unique value or holds a record the engine did not
+    account for is analysed again on its own, as :func:`validate_file` would). Results
+    are the same as file by file, in the order of ``paths``; the files must lie inside
+    the ``engine``'s root.
+    """
+    settings = settings or QualitySettings()
+    with ExitStack() as stack:
+        analyses = [
+            stack.enter_context(_Analysis(path, contract, None, settings, name, engine))
+            for path, name in zip(paths, names, strict=True)
+        ]
+        results: list[QualityResult | None] = []
+        prepared: dict[int, Prescan] = {}
+        for index, (analysis, out_dir) in enumerate(zip(analyses, out_dirs, strict=True)):
+            outcome = analysis.prepare(out_dir)  # made only when written to
+            results.append(outcome if isinstance(outcome, QualityResult) else None)
+            if not isinstance(outcome, QualityResult):
+                prepared[index] = outcome
+        batched = {i: scan for i, scan in prepared.items() if analyses[i].batchable(scan)}
+        if len(batched) > 1:
+            results = _batched(analyses, batched, results)
+        for index, scan in prepared.items():
+            if results[index] is None:
+                results[index] = analyses[index].engine_pass(scan, out_dirs[index])
+    return [result for result in results if result is not None]
+
+
+def _batched(
+    analyses: Sequence[_Analysis],
+    scans: dict[int, Prescan],
+    results: list[QualityResult | None],
+) -> list[QualityResult | None]:
+    """``results`` with the clean files of ``scans`` decided by one grouped query."""
+    files = {str(analyses[i].path): i for i in scans}
+    rows, rejected = _batch_query([analyses[i] for i in scans])
+    for row in rows:
+        index = files.get(str(row[0]))
+        if index is None or row[0] in rejected:
+            continue
+        analysis = analyses[index]
+        width = len(analysis.aggregate_exprs())
+        results[index] = analysis.finish_batched(scans[index], row[1 : 1 + width], row[1 + width :])
+    return results
+
+
+def _batch_query(analyses: Sequence[_Analysis]) -> tuple[list[tuple[Any, ...]], set[str]]:
+    """Every file's aggregates (``filename`` first, then whether each unique column is
+    distinct) and the files holding a record that did not parse; nothing when the batch
+    cannot be read as a whole (each file is then analysed on its own)."""
+    import duckdb  # the engine; imported with the first analysis
+
+    first = analyses[0]
+    assert first.engine is not None  # a batch shares its delivery's database
+    distinct = [
+        f"count({ident(check.column or '')}) = count(DISTINCT {ident(check.column or '')})"
+        for _, check in unique_index(first.contract)
+    ]
+    exprs = ", ".join(first.aggregate_exprs() + distinct)
+    relation = first._typed([a.path for a in analyses], store_rejects=True)
+    connection = first.engine.connect()
+    try:
+        rows = connection.execute(
+            f"SELECT filename, {exprs} FROM {relation} AS t GROUP BY filename"
+        ).fetchall()
+        rejected = connection.execute(
+            f"SELECT DISTINCT s.file_path FROM {_REJECTS} AS r "
+            f"JOIN {_REJECT_SCANS} AS s USING (scan_id, file_id)"
+        ).fetchall()
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.InterruptException):
+            raise
+        logger.debug("batch of %d files analysed one by one: %s", len(analyses), exc)
+        return [], set()
+    finally:
+        connection.close()
+    return rows, {str(path) for (path,) in rejected}
+
+
 # ------------------------------------------------------------------ analysis
 
 
@@ -294,6 +387,14 @@ class _Analysis:
     # ------------------------------------------------------------ the steps
 
     def run(self, out_dir: Path | None) -> QualityResult:
+        prepared = self.prepare(out_dir)
+        if isinstance(prepared, QualityResult):
+            return prepared
+        return self.engine_pass(prepared, out_dir)
+
+    def prepare(self, out_dir: Path | None) -> Prescan | QualityResult:
+        """Everything before the engine reads the file: the pre-pass, the size limits and
+        the columns; the result when the file is decided already, else the pre-pass."""
         scan = self._prescan(out_dir)
         self.report.size_bytes = scan.size
         self.report.checksum = scan.digest
@@ -314,12 +415,50 @@ class _Analysis:
                 return self._json_failure(scan, self.json)
         if not self._columns_present(scan):
             return self._finish(RowCounts(), out_dir, scan, split=False)
+        return scan
+
+    def engine_pass(self, scan: Prescan, out_dir: Path | None) -> QualityResult:
+        """The engine's part of the analysis of a prepared file; an engine error is raised
+        as :class:`QualityEngineError`."""
         try:
             return self._engine_pass(scan, out_dir)
         except Exception as exc:
             if _is_duckdb_error(exc):
                 raise QualityEngineError(self.report.file, first_line(exc)) from exc
             raise
+
+    def batchable(self, scan: Prescan) -> bool:
+        """Whether the file may share one batched query with others of its contract: a
+        plain UTF-8 CSV with a counted body, read as is, in the declared columns' order."""
+        declared = len(self.declared.columns)
+        return (
+            self.format == "csv"
+            and self.contract.parse.header
+            and scan.records is not None
+            and scan.data_path == self.path
+            and not self.declared.schema.open
+            and self.layout.order == tuple(range(declared))
+            and len(self.contract.columns) == declared
+            and not self.layout.filled
+        )
+
+    def finish_batched(
+        self, scan: Prescan, values: Sequence[Any], distinct: Sequence[bool]
+    ) -> QualityResult | None:
+        """Finish a clean file from its row of the batched aggregate (:meth:`aggregate_exprs`
+        order) and whether each unique column held distinct values; ``None`` when the file
+        is not clean (a failing row, a duplicate, a record not accounted for), so that it
+        is analysed on its own."""
+        counts = self._counts(values)
+        counts.counted = scan.records.records if scan.records is not None else None
+        if any(counts.failures.values()) or not all(distinct) or counts.rows != counts.counted:
+            return None
+        self._records_accounted(counts)
+        for _, check in unique_index(self.contract):
+            counts.failures[check.label] = 0
+        rejected = self._row_checks(Path(), counts)
+        self._file_checks(scan, counts)
+        return self._decide(counts, rejected, None, scan)
 
     def _engine_pass(self, scan: Prescan, out_dir: Path | None) -> QualityResult:
         """Everything DuckDB does: counts, checks, samples, the decision and the split."""
@@ -387,6 +526,8 @@ class _Analysis:
         trailer = text and self.contract.control.trailer_pattern is not None
         needs_copy = text and (trailer or not utf8_compatible(options.encoding))
         copy_dir = out_dir if out_dir is not None else self._scratch
+        if needs_copy:
+            copy_dir.mkdir(parents=True, exist_ok=True)
         limits = self.limits
         columns = len(self.contract.columns)
 
@@ -535,7 +676,7 @@ class _Analysis:
         result: list[tuple[Any, ...]] = self._connection.execute(sql, parameters).fetchall()
         return result
 
-    def _source(self, data_path: Path, *, store_rejects: bool) -> str:
+    def _source(self, data_path: Path | Sequence[Path], *, store_rejects: bool) -> str:
         """SQL reading the file with every column as text, named ``__raw_<i>``."""
         base = self._file_source(data_path, store_rejects=store_rejects)
         if not self.layout.filled:
@@ -543,10 +684,15 @@ class _Analysis:
         nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {raw_name(i)}" for i in self.layout.filled)
         return f"(SELECT *, {nulls} FROM {base})"
 
-    def _file_source(self, data_path: Path, *, store_rejects: bool) -> str:
-        """SQL reading the columns the file has, as text, named ``__raw_<i>``."""
+    def _file_source(self, data_path: Path | Sequence[Path], *, store_rejects: bool) -> str:
+        """SQL reading the columns the file has, as text, named ``__raw_<i>``; several CSV
+        files at once (a batch) with the column ``filename`` saying which."""
         columns = ", ".join(f"{sql_text(raw_name(i))}: 'VARCHAR'" for i in self.order)
-        path = sql_text(str(data_path))
+        several = not isinstance(data_path, Path)
+        if isinstance(data_path, Path):
+            path = sql_text(str(data_path))
+        else:
+            path = f"[{', '.join(sql_text(str(p)) for p in data_path)}]"
         if self.format in _JSON_FORMATS:
             names = ", ".join(
                 f"{ident(self.contract.columns[i].name)} AS {raw_name(i)}" for i in self.order
@@ -579,18 +725,26 @@ class _Analysis:
             f"read_csv({path}, columns = {{{columns}}}, header = {str(options.header).lower()}, "
             f"delim = {sql_text(options.delimiter)}, quote = {sql_text(options.quote)}, "
             f"escape = {sql_text(escape)}, nullstr = [{nulls}], auto_detect = false, "
-            f"strict_mode = true, max_line_size = {line_size}{rejects})"
+            f"strict_mode = true, max_line_size = {line_size}{rejects}"
+            f"{', filename = true' if several else ''})"
         )
 
     def _typed(
-        self, data_path: Path, *, store_rejects: bool = False, numbered: bool = False
+        self,
+        data_path: Path | Sequence[Path],
+        *,
+        store_rejects: bool = False,
+        numbered: bool = False,
     ) -> str:
-        """SQL of the relation: ``__rec`` (when numbered), raw text and typed columns."""
+        """SQL of the relation: ``__rec`` (when numbered), raw text and typed columns; and
+        ``filename`` when it reads several files."""
         typed = ", ".join(
             f"{typed_expr(c, raw_name(i))} AS {ident(c.name)}"
             for i, c in enumerate(self.contract.columns)
         )
         raws = ", ".join(raw_name(i) for i in range(len(self.contract.columns)))
+        if not isinstance(data_path, Path):
+            raws = f"filename, {raws}"
         source = self._source(data_path, store_rejects=store_rejects)
         if numbered:
             source = f"(SELECT row_number() OVER () AS __rec, * FROM {source})"
@@ -599,20 +753,30 @@ class _Analysis:
 
     def _aggregate(self, data_path: Path) -> _Counts:
         """The single full pass: row count, every rule's failures, the profile."""
-        rules = [r for r in self.rules if r.kind != "unique"]
-        # No count(DISTINCT) here: mixed with other aggregates DuckDB materialises the
-        # whole scan first (and spills it); unique checks group their column on their own.
-        exprs = ["count(*)"]
-        exprs += [f"count_if({r.fails})" for r in rules]
-        exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
-        inferred = self._inferred_columns()
-        exprs += inference_exprs(inferred)
+        exprs = self.aggregate_exprs()
         relation = self._typed(data_path, store_rejects=self.format == "csv")
         try:
             (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
         except Exception as exc:
             return self._unreadable(exc)
-        counts = _Counts(rows=int(values[0]))
+        counts = self._counts(values)
+        counts.malformed = self._malformed()
+        return counts
+
+    def aggregate_exprs(self) -> list[str]:
+        """The aggregates of the checking pass: rows, each rule's failures, the profile and
+        the inferred columns' type counts."""
+        # No count(DISTINCT) here: mixed with other aggregates DuckDB materialises the
+        # whole scan first (and spills it); unique checks group their column on their own.
+        exprs = ["count(*)"]
+        exprs += [f"count_if({r.fails})" for r in self.rules if r.kind != "unique"]
+        exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
+        return exprs + inference_exprs(self._inferred_columns())
+
+    def _counts(self, values: Sequence[Any]) -> _Counts:
+        """The counts, profile and columns from the values of :meth:`aggregate_exprs`."""
+        rules = [r for r in self.rules if r.kind != "unique"]
+        counts = _Counts(rows=int(values[0] or 0))
         for offset, rule in enumerate(rules, start=1):
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
@@ -620,9 +784,9 @@ class _Analysis:
         self.report.profile = profile_columns(
             self.contract.columns, values[offset : offset + profiled], counts.rows
         )
+        inferred = self._inferred_columns()
         types = inferred_types(values[offset + profiled :], len(inferred))
         self._record_columns(dict(zip(inferred, types, strict=True)))
-        counts.malformed = self._malformed()
         return counts
 
     def _inferred_columns(self) -> list[int]:
@@ -876,6 +1040,7 @@ class _Analysis:
     def _rewrite(self, scan: Prescan, out_dir: Path) -> Path:
         """The file with its columns as the policy publishes them (extra ones dropped,
         missing ones empty), written in the file's own format and dialect."""
+        out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / self.path.name
         staged = self._scratch / f"rewritten{target.suffix or '.csv'}"
         self._copy_valid(self._engine_path(scan), staged, "")
@@ -888,6 +1053,7 @@ class _Analysis:
         names = [c.name for c in self.contract.columns]
         errors = [i for i, r in enumerate(self._failed_rules) if r.severity == "error"]
         bad = " OR ".join(f"__f{i}" for i in errors)
+        out_dir.mkdir(parents=True, exist_ok=True)
         valid_path = out_dir / self.path.name
         rejected_path = out_dir / f"{self.path.name}{REJECTED_SUFFIX}"
         staged = self._scratch / f"valid{valid_path.suffix or '.csv'}"

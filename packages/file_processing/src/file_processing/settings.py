@@ -27,6 +27,9 @@ class FileProcessingSettings(RuntimeSettings):
     """``schedule``: how often landing/ is listed and its new objects enqueued."""
     member_concurrency: int = 4
     """Members of one delivery (an archive's files) checked and published at once."""
+    member_batch: int = 200
+    """Small members (up to 1 MiB each) checked together in one engine query; 1 checks
+    each member on its own. Fewer for wide files (4,000 members x columns at most)."""
     claim_timeout: timedelta = timedelta(hours=1)
     """How long a claim on an object lasts before another worker may take it over."""
     sidecar_grace: timedelta = timedelta(minutes=15)
@@ -85,6 +88,9 @@ class FileProcessingSettings(RuntimeSettings):
             raise ValueError(
                 f"member_concurrency must be from 1 to 64, got {self.member_concurrency}"
             )
+
+        if not 1 <= self.member_batch <= 10_000:
+            raise ValueError(f"member_batch must be from 1 to 10000, got {self.member_batch}")
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""

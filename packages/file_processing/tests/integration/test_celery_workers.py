@@ -116,7 +116,9 @@ def test_a_unit_whose_worker_was_killed_mid_publish_is_redelivered_and_published
         assert "enqueued 1 landing object(s)" in enqueued.stdout
         doomed.wait_for("pause at member_publish", timeout=120)
         doomed.kill_group()  # the host dies: the message was never acknowledged
-    assert local_lane.store.exists(data_key)  # half done: the data, no manifest
+    # Half done: the data written, but members become visible only all together.
+    assert not local_lane.store.exists(data_key)
+    assert list((local_lane.tmp / "lake" / "validated").rglob(".etl-partial-*"))
     assert read_deliveries(local_lane.store, "orders", day) == []
     with worker(local_lane, celery_broker, "heir") as heir:
         heir.wait_for(f'"event": "validated {key}"', timeout=150)

@@ -95,6 +95,34 @@ def test_results_do_not_depend_on_how_many_members_are_checked_at_once(
     assert second.members == first.members
 
 
+def test_members_checked_in_batches_get_the_reports_they_get_one_by_one(
+    local_lane: Any,
+) -> None:
+    key = local_lane.deliver("orders_20261120.csv.zip", members_zip(30))
+    prefix = "validated/orders/dt=2026-11-20/orders_20261120.csv.zip/part_"
+
+    def reports() -> list[dict[str, Any]]:
+        found = []
+        for name in local_lane.keys(prefix):
+            if name.endswith(".quality.json"):
+                report = json.loads(local_lane.store.read_bytes(name))
+                report["delivery"].pop("run_id")
+                report.pop("duration_seconds")
+                found.append(report)
+        return found
+
+    with local_lane.processor(member_batch=1) as one_by_one:
+        first = one_by_one.process(key)
+        alone = reports()
+    with local_lane.processor(member_batch=8, member_concurrency=2) as batched:
+        second = batched.process(key, force=True)
+        together = reports()
+
+    assert second.members == first.members
+    assert len(together) == 30
+    assert together == alone
+
+
 def test_one_failing_member_among_many_quarantines_the_whole_delivery(
     local_lane: Any,
 ) -> None:

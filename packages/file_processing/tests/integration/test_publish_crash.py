@@ -35,7 +35,7 @@ seen = []
 
 def crash_on(write):
     def wrapped(*args, **kwargs):
-        target = args[1] if write.__name__ == "upload" else args[0]
+        target = args[1] if write.__name__ in ("upload", "move_in") else args[0]
         if str(target).endswith(suffix):
             seen.append(target)
             if len(seen) == int(nth):
@@ -45,6 +45,7 @@ def crash_on(write):
 
 store.write_bytes = crash_on(store.write_bytes)
 store.upload = crash_on(store.upload)
+store.move_in = crash_on(store.move_in)
 contracts = load_contracts(config_dir)
 settings = FileProcessingSettings(work_dir=Path(scratch))
 Processor(store, contracts, settings, run_id="crashed").process(key)
@@ -79,7 +80,10 @@ def test_a_crash_between_data_and_report_does_not_wedge_the_delivery(
     key = local_lane.deliver("orders_20261121.csv", orders(30))
     crash_while_processing(local_lane, key, ".quality.json")
     data_key = "validated/orders/dt=2026-11-21/orders_20261121.csv"
-    assert local_lane.store.exists(data_key)  # the data was written, its report was not
+    # The data was written, its report was not: members become visible together when
+    # all of them are written, so the data stays a partial write nobody lists.
+    assert not local_lane.store.exists(data_key)
+    assert list((local_lane.tmp / "lake" / "validated").rglob(".etl-partial-*"))
     assert read_deliveries(local_lane.store, "orders", date(2026, 11, 21)) == []
     assert list((local_lane.tmp / "scratch").glob("etl-file-*"))  # what the crash left
     with local_lane.processor() as processor:

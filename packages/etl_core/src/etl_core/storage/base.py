@@ -417,9 +417,10 @@ class ObjectStore(Closeable):
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
         """Writes in this block (and in tasks it submits through a context-copying pool)
-        may make their directory entries durable together when the block ends, rather
-        than one by one: write what a manifest will point at inside it, the manifest
-        after it. Stores without directories (S3) have nothing to defer."""
+        may become visible and durable together when the block ends, rather than one by
+        one (none of them when it fails): write what a manifest will point at inside it,
+        read none of it back there, and write the manifest after it. Stores without
+        directories (S3) have nothing to defer: their writes are visible at once."""
         yield
 
     def upload(self, path: str | os.PathLike[str], key: str) -> int:
@@ -429,6 +430,14 @@ class ObjectStore(Closeable):
             while chunk := source.read(_DOWNLOAD_CHUNK):
                 target.write(chunk)
                 size += len(chunk)
+        return size
+
+    def move_in(self, path: str | os.PathLike[str], key: str) -> int:
+        """Write local file ``path`` to ``key`` like :meth:`upload`, consuming the file
+        (gone afterwards); returns its size. A local store on the same filesystem moves
+        the file itself into place: no second copy of its bytes."""
+        size = self.upload(path, key)
+        os.unlink(path)
         return size
 
     def move(self, src: str, dst: str) -> None:

@@ -28,11 +28,9 @@ import os
 import secrets
 import shutil
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
@@ -55,6 +53,7 @@ from .base import (
     check_part_size,
     check_range,
 )
+from .durability import PENDING_WRITES, DeferredWrites, fsync_directory
 from .keys import validate_key, validate_prefix
 
 if TYPE_CHECKING:
@@ -155,23 +154,56 @@ class LocalObjectStore(ObjectStore):
 
     @contextmanager
     def deferred_sync(self) -> Iterator[None]:
-        """Each written file is still flushed as it is closed; its directory entry (the
-        rename) is flushed once per directory when the block ends, even on an error."""
-        if not self._fsync or _PENDING_SYNC.get() is not None:
+        """Files written in the block stay in their partial files, unflushed, until it
+        ends: then they are flushed together (one ``syncfs``), renamed into place and the
+        renames flushed (one more); none becomes visible when the block fails
+        (:mod:`etl_core.storage.durability`). Without ``fsync`` nothing is deferred."""
+        if not self._fsync or PENDING_WRITES.get() is not None:
             yield
             return
-        pending = _DirectorySync()
-        token = _PENDING_SYNC.set(pending)
+        pending = DeferredWrites()
+        token = PENDING_WRITES.set(pending)
         try:
             yield
-        finally:
-            _PENDING_SYNC.reset(token)
-            pending.flush()
+        except BaseException:
+            PENDING_WRITES.reset(token)
+            pending.discard()
+            raise
+        PENDING_WRITES.reset(token)
+        try:
+            pending.publish()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot publish the writes of a deferred block in {self.url}: {exc}",
+                url=self.url,
+            ) from exc
 
     def open_write(self, key: str, *, part_size: int = DEFAULT_PART_SIZE) -> ObjectWriter:
         check_part_size(part_size)
         path = self._path(key)
         return _LocalWriter(key, path, self.url, fsync=self._fsync)
+
+    def move_in(self, path: str | os.PathLike[str], key: str) -> int:
+        """Link the file into the key's directory as a partial write, record its ETag and
+        publish it like a written one (flushed first); a file on another filesystem, or
+        with another name still linked to it, is copied instead."""
+        source = Path(path)
+        target = self._path(key)
+        _check_not_folder(key, target, self.url)
+        temp = _in_parent(key, target, self.url, lambda: _link_temp(source, target.parent), "write")
+        if temp is None:
+            return super().move_in(path, key)
+        try:
+            size = _adopt(temp, fsync=self._fsync and PENDING_WRITES.get() is None)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        if size is None:  # another name links it too: given back, and copied instead
+            os.link(temp, source)
+            temp.unlink()
+            return super().move_in(path, key)
+        _place(temp, target, key, self.url, fsync=self._fsync)
+        return size
 
     def copy(self, src: str, dst: str) -> None:
         src_path = self._path(src)
@@ -400,21 +432,16 @@ class _LocalWriter(ObjectWriter):
 
     def _publish(self) -> None:
         assert self._temp is not None
+        deferred = self._fsync and PENDING_WRITES.get() is not None
         try:
-            if self._fsync:
+            if self._fsync and not deferred:
                 os.fsync(self._file.fileno())
             _remember_etag(self._file.fileno(), self._digest.hexdigest())
             self._file.close()
-            os.replace(self._temp, self._path)
         except OSError as exc:
             raise _storage_error(exc, "write", self.key, self._url) from exc
-        self._temp = None
-        if self._fsync:
-            pending = _PENDING_SYNC.get()
-            if pending is None:
-                _fsync_directory(self._path.parent)
-            else:
-                pending.add(self._path.parent)
+        temp, self._temp = self._temp, None
+        _place(temp, self._path, self.key, self._url, fsync=self._fsync)
 
     def _discard(self) -> None:
         self._file.close()
@@ -499,6 +526,84 @@ def _remember_etag(fd: int, etag: str) -> None:
         return
 
 
+def _place(temp: Path, path: Path, key: str, url: str, *, fsync: bool) -> None:
+    """Make the complete (and, with ``fsync``, flushed) partial file ``temp`` the object
+    at ``path``: now, its rename flushed, or with the other writes of a deferred block."""
+    pending = PENDING_WRITES.get() if fsync else None
+    if pending is not None:
+        pending.add(temp, path)
+        return
+    try:
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise _storage_error(exc, "write", key, url) from exc
+    if fsync:
+        fsync_directory(path.parent)
+
+
+def _adopt(temp: Path, *, fsync: bool) -> int | None:
+    """Make a file linked in as a partial write the store's own, as if written now (mode,
+    modification time, recorded ETag, flushed with ``fsync``); its size, or ``None`` when
+    another name links it too (its bytes could change under the store)."""
+    with open(temp, "rb") as stream:
+        fd = stream.fileno()
+        if os.fstat(fd).st_nlink != 1:
+            return None
+        os.fchmod(fd, _FILE_MODE)
+        os.utime(fd)
+        etag, size = _hash_file(stream)
+        _remember_etag(fd, etag)
+        if fsync:
+            os.fsync(fd)
+    return size
+
+
+def _link_temp(source: Path, directory: Path) -> Path | None:
+    """A partial-write name in ``directory`` for ``source``'s file (``source`` unlinked),
+    or ``None`` when the two are on different filesystems or linking is refused."""
+    while True:
+        candidate = directory / f"{PARTIAL_FILE_PREFIX}{secrets.token_hex(8)}"
+        try:
+            os.link(source, candidate)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                return None
+            raise
+        source.unlink()
+        return candidate
+
+
+def _hash_file(stream: BinaryIO) -> tuple[str, int]:
+    """The MD5 (ETag) and size of an open file, read from its start."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _process_umask() -> int:
+    """The process's umask, read without changing it where ``/proc`` tells it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # at import, before any thread of ours writes
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_process_umask()
+"""What ``open`` gives a new file: a file moved in gets the same, whatever it had."""
+
+
 def _create_temp(directory: Path) -> tuple[int, Path]:
     """Create a uniquely named partial file; permissions follow the umask like ``open``."""
     while True:
@@ -557,42 +662,6 @@ def _prune_empty_parents(path: Path, root: Path) -> None:
             parent.rmdir()
         except OSError:
             return
-
-
-class _DirectorySync:
-    """Directories whose new entries still need an ``fsync`` (one per directory)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._directories: set[Path] = set()
-
-    def add(self, directory: Path) -> None:
-        with self._lock:
-            self._directories.add(directory)
-
-    def flush(self) -> None:
-        with self._lock:
-            directories, self._directories = sorted(self._directories), set()
-        for directory in directories:
-            _fsync_directory(directory)
-
-
-# The deferred_sync block the current context writes in, if any: a context variable, so
-# a write by another thread (another delivery) is never deferred by this block.
-_PENDING_SYNC: ContextVar[_DirectorySync | None] = ContextVar("etl_pending_sync", default=None)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        logger.debug("could not fsync directory %s", directory)
-    finally:
-        os.close(fd)
 
 
 def _storage_error(exc: OSError, verb: str, key: str, url: str) -> StorageError:
