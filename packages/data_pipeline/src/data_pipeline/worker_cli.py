@@ -45,6 +45,7 @@ from etl_core.work.celery import (
     lane_queues,
     register_lane_task,
     run_worker,
+    store_delivery_limit,
     task_policy,
 )
 
@@ -80,6 +81,7 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             policy=task_policy(settings),
             dead_queue=lane_queues(settings, LANE).dead,
             on_result=partial(_after_unit, ledgers),
+            deliveries=store_delivery_limit(session, LANE),
         )
         code = run_worker(celery, settings, LANE, concurrency=concurrency)
         if code:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from etl_core.storage import ObjectStore
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.scripts import run_script
-from etl_core.work.celery import lane_queues
+from etl_core.work.celery import celery_app, lane_queues, task_name
+from etl_core.work.events import partition_unit
 
 BIN = Path(sys.executable).parent / "etl-data-pipeline"
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
@@ -252,3 +254,29 @@ def test_sigterm_lets_the_partition_in_hand_finish_and_leaves_the_rest_queued(
         second = events(following.log(), "partition loaded")
     assert first + second == dict.fromkeys(DAYS, 1)
     assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+
+
+def test_a_partition_that_kills_its_worker_every_time_is_dead_lettered_after_the_limit(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    poison = {
+        "ETL_FAULT_AT": "load:kill",  # a "segfault" inside every load
+        "ETL_TASK_MAX_DELIVERIES": "2",
+        "ETL_TASK_SOFT_TIME_LIMIT": "5s",
+        "ETL_TASK_TIME_LIMIT": "8s",
+        "ETL_BROKER_VISIBILITY_TIMEOUT": "10s",  # Redis hands an unacked unit back sooner
+    }
+    unit = partition_unit("pos", date.fromisoformat(DAYS[2]))
+    queues = lane_queues(celery_broker.settings(), "data_pipeline")
+    with worker(tmp_path, lake, celery_broker, "crashing", **poison) as crashing:
+        app = celery_app(celery_broker.settings(), "data_pipeline")
+        app.send_task(task_name("data_pipeline"), args=[unit.to_dict()], queue=queues.work)
+        deadline = time.monotonic() + 150
+        while not celery_broker.queue_length(queues.dead) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        log = crashing.log()
+    assert log.count("kill at load") == 2  # two deliveries, each one killed
+    ((headers, body),) = celery_broker.messages(queues.dead)
+    assert body[0] == [unit.to_dict()]
+    assert "delivered 3 times (limit 2)" in headers["etl_dead_reason"]
+    assert loaded_rows(lake["DATABASE_URL"]) == []

@@ -36,12 +36,11 @@ from etl_core.work import (
 )
 from etl_core.work.celery import (
     CeleryExecutor,
-    DeliveryCounter,
-    DeliveryLimit,
     celery_app,
     lane_queues,
     register_lane_task,
     run_worker,
+    store_delivery_limit,
     task_policy,
 )
 from file_processing import db
@@ -427,7 +426,7 @@ def worker(
         policy=task_policy(settings),
         dead_queue=lane_queues(settings, LANE).dead,
         on_result=_after_unit(session),
-        deliveries=DeliveryLimit(settings.task_max_deliveries, partial(_delivery_counter, session)),
+        deliveries=store_delivery_limit(session, LANE),
     )
     code = run_worker(celery, settings, LANE, concurrency=concurrency or settings.concurrency)
     if code:
@@ -472,11 +471,6 @@ def _worker_run_unit(session: Settings, opened: contextlib.ExitStack) -> RunUnit
     store = opened.enter_context(session.open_store())
     processor = opened.enter_context(_processor(session, store))
     return partial(run_unit, processor)
-
-
-def _delivery_counter(session: Settings, opened: contextlib.ExitStack) -> DeliveryCounter:
-    """A worker process's count of redeliveries, in records of its own store."""
-    return DeliveryCounter(opened.enter_context(session.open_store()), LANE)
 
 
 def _byte_progress(processor: Processor, progress: WorkProgress) -> dict[str, Any]:

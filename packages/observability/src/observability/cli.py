@@ -30,6 +30,7 @@ from etl_core.work.celery import (
     lane_queues,
     register_lane_task,
     run_worker,
+    store_delivery_limit,
     task_policy,
 )
 from etl_core.work.events import OBSERVABILITY as LANE
@@ -306,6 +307,7 @@ def worker(
         encode=DatasetStatus.to_dict,
         policy=task_policy(settings),
         dead_queue=lane_queues(settings, LANE).dead,
+        deliveries=store_delivery_limit(session, LANE),
     )
     code = run_worker(celery, settings, LANE, concurrency=concurrency)
     if code:

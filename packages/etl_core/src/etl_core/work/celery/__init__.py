@@ -19,6 +19,7 @@ from etl_core.work.celery.deliveries import (
     DeliveryCounter,
     DeliveryLimit,
     TooManyDeliveriesError,
+    store_delivery_limit,
 )
 from etl_core.work.celery.executor import CeleryExecutor
 from etl_core.work.celery.messages import (
@@ -56,6 +57,7 @@ __all__ = [
     "register_lane_task",
     "result_document",
     "run_worker",
+    "store_delivery_limit",
     "task_name",
     "task_policy",
     "unit_result",

@@ -25,15 +25,18 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from etl_core.errors import FatalError, ObjectNotFoundError
 from etl_core.layout import state_key
 
 if TYPE_CHECKING:
+    from etl_core.runtime import RuntimeSettings, Session
     from etl_core.storage import ObjectStore
 
-__all__ = ["DeliveryCounter", "DeliveryLimit", "TooManyDeliveriesError"]
+__all__ = ["DeliveryCounter", "DeliveryLimit", "TooManyDeliveriesError", "store_delivery_limit"]
+
+S = TypeVar("S", bound="RuntimeSettings")
 
 
 class TooManyDeliveriesError(FatalError):
@@ -91,6 +94,16 @@ class DeliveryLimit:
     def __post_init__(self) -> None:
         if self.max_deliveries < 1:
             raise ValueError(f"max_deliveries must be at least 1, got {self.max_deliveries}")
+
+
+def store_delivery_limit(session: Session[S], lane: str) -> DeliveryLimit:
+    """``task_max_deliveries`` of ``session``'s settings, counted in ``lane``'s records of
+    the session's store (each worker process opens the store itself)."""
+
+    def open_counter(opened: contextlib.ExitStack) -> DeliveryCounter:
+        return DeliveryCounter(opened.enter_context(session.open_store()), lane)
+
+    return DeliveryLimit(session.settings.task_max_deliveries, open_counter)
 
 
 class ProcessCounter:
