@@ -129,7 +129,8 @@ def test_a_check_without_waiting_refuses_what_needs_its_verdict(tmp_path: Path) 
     verdict = run(env, "check", "--executor", "celery", "--no-wait", "--json", "--html", "p.html")
     assert verdict.returncode == 2
     assert "returns before any verdict" in verdict.stderr
-    assert "--html" in verdict.stderr and "--json" in verdict.stderr
+    assert "--html" in verdict.stderr
+    assert "--json" in verdict.stderr
 
 
 def test_an_unknown_executor_is_refused(tmp_path: Path) -> None:

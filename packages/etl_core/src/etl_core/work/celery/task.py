@@ -82,12 +82,21 @@ class LaneRunner:
                 self._run = self._build(self._opened)
             except Exception as exc:
                 self._opened.close()  # what the failed build opened
-                logger.error("worker process %d: the lane's context was not built (%s); "
-                             "its first unit tries again", os.getpid(), exc, exc_info=True)  # fmt: skip
+                logger.error(
+                    "worker process %d: the lane's context was not built (%s); "
+                    "its first unit tries again",
+                    os.getpid(),
+                    exc,
+                    exc_info=True,
+                )
                 return False
         seconds = time.monotonic() - started
-        logger.info("worker process %d warm: the lane's context built in %.2f s", os.getpid(),
-                    seconds, extra={"seconds": round(seconds, 3)})  # fmt: skip
+        logger.info(
+            "worker process %d warm: the lane's context built in %.2f s",
+            os.getpid(),
+            seconds,
+            extra={"seconds": round(seconds, 3)},
+        )
         return True
 
     def close(self) -> None:
