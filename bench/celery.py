@@ -123,8 +123,24 @@ def worker(command: list[str], env: dict[str, str], log: Path, *, warm: int = 0)
 # --------------------------------------------------------------------------- timing
 
 
-Timed = tuple[float | None, str]
-"""One timed run: seconds (None when it failed) and what it did."""
+Timed = tuple[float | None, float, str]
+"""One timed run: wall seconds (None when it failed), CPU seconds of every process of the
+platform it took (the command, and the worker's processes while it ran), what it did."""
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) so far of process ``pid`` and its children (a worker's
+    prefork processes), from /proc; 0 where /proc cannot tell."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its child
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 @dataclass
@@ -134,6 +150,7 @@ class Line:
     label: str
     run: Callable[[int], Timed]  # the round's number -> one run
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     done: str = ""
     failed: str = ""
 
@@ -148,32 +165,43 @@ def interleave(lines: list[Line], repeat: int) -> None:
             if line.failed:
                 continue
             print(f"  round {round_ + 1}/{repeat}: {line.label} ...", end=" ", flush=True)
-            seconds, done = line.run(round_)
+            seconds, cpu, done = line.run(round_)
             if seconds is None:
                 line.failed = done
                 print("FAILED", flush=True)
                 continue
             line.seconds.append(seconds)
+            line.cpu.append(cpu)
             line.done = done
-            print(f"{seconds:.2f} s ({os.getloadavg()[0]:.1f} load)", flush=True)
+            print(f"{seconds:.2f} s, {cpu:.2f} s CPU ({os.getloadavg()[0]:.1f} load)", flush=True)
 
 
 def render_table(header: str, unit: str, count: int, lines: list[Line]) -> list[str]:
-    """``lines`` as rows: the fastest run, its rate, the spread of every run, what it did."""
-    rows = [f"{header:<40} {'seconds':>8} {unit:>8} {'spread (s)':>13}  done"]
+    """``lines`` as rows: the fastest run, its rate, the spread of every run, the least CPU
+    of a run per item, what it did."""
+    rows = [f"{header:<40} {'seconds':>8} {unit:>8} {'spread (s)':>13} {'CPU ms/item':>11}  done"]
     for line in lines:
         best = line.best()
         if best is None:
-            rows.append(f"{line.label:<40} {'-':>8} {'-':>8} {'':>13}  failed: {line.failed}")
+            rows.append(f"{line.label:<40} {'-':>8} {'-':>8} {'':>13} {'':>11}  "
+                        f"failed: {line.failed}")  # fmt: skip
             continue
         spread = f"{min(line.seconds):.2f}-{max(line.seconds):.2f}"
-        rows.append(f"{line.label:<40} {best:>8.2f} {count / best:>8.2f} {spread:>13}  "
-                    f"{line.done}")  # fmt: skip
+        cpu = min(line.cpu) / count * 1000
+        rows.append(f"{line.label:<40} {best:>8.2f} {count / best:>8.2f} {spread:>13} "
+                    f"{cpu:>11.1f}  {line.done}")  # fmt: skip
     return rows
 
 
 def rates(count: int, lines: list[Line]) -> dict[str, float]:
     return {line.label: count / best for line in lines if (best := line.best())}
+
+
+def with_worker_cpu(pid: int, timed: Callable[..., Timed], *args: Any) -> Timed:
+    """``timed(*args)``, its CPU seconds with those the worker ``pid`` spent meanwhile."""
+    before = tree_cpu(pid)
+    seconds, cpu, done = timed(*args)
+    return seconds, cpu + tree_cpu(pid) - before, done
 
 
 # --------------------------------------------------------------------------- file lane
@@ -214,9 +242,9 @@ def scan(base: Path, env: dict[str, str], *options: str) -> Timed:
     run = harness.run_child(command, name="scan", logs=base / "logs", cwd=base, env=env)
     answer = run.json_answer()
     if run.returncode not in (0, 3) or answer is None:
-        return None, f"failed (exit {run.returncode}): {run.tail(3)}"
+        return None, 0.0, f"failed (exit {run.returncode}): {run.tail(3)}"
     counts = answer["counts"]
-    return run.seconds, ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    return run.seconds, run.cpu_seconds, ", ".join(f"{n} {k}" for k, n in counts.items() if n)
 
 
 def local_scan(args: argparse.Namespace, base: Path, threads: int) -> Callable[[int], Timed]:
@@ -238,8 +266,8 @@ def celery_scan(args: argparse.Namespace, base: Path, processes: int) -> Callabl
                    "--concurrency", str(processes)]  # fmt: skip
         log = base / f"worker-{round_}.log"
         try:
-            with worker(command, env, log, warm=processes):
-                return scan(base, env, "--executor", "celery")
+            with worker(command, env, log, warm=processes) as started:
+                return with_worker_cpu(started.pid, scan, base, env, "--executor", "celery")
         finally:  # the file lane's queue, and the transforms it chained
             delete_queues(url, queue_prefix, ("file_processing", "data_pipeline"))
 
@@ -296,8 +324,8 @@ def run_backfill(args: argparse.Namespace, base: Path, env: dict[str, str], *opt
     run = harness.run_child(command, name="backfill", logs=base / "logs", cwd=base, env=env)
     said = run.stdout.read_text().strip().splitlines()[-1:]
     if run.returncode or not said or f"{args.partitions} succeeded" not in said[0]:
-        return None, f"exit {run.returncode}: {run.tail(2)}"
-    return run.seconds, said[0].split(": ", 1)[-1]
+        return None, 0.0, f"exit {run.returncode}: {run.tail(2)}"
+    return run.seconds, run.cpu_seconds, said[0].split(": ", 1)[-1]
 
 
 def local_backfill(args: argparse.Namespace, base: Path, at_once: int) -> Callable[[int], Timed]:
@@ -320,8 +348,9 @@ def celery_backfill(
         command = [str(harness.BIN / "etl-data-pipeline"), "worker",
                    "--concurrency", str(processes)]  # fmt: skip
         try:
-            with worker(command, env, base / f"worker-{round_}.log", warm=processes):
-                return run_backfill(args, base, env, "--executor", "celery")
+            with worker(command, env, base / f"worker-{round_}.log", warm=processes) as started:
+                return with_worker_cpu(started.pid, run_backfill, args, base, env, "--executor",
+                                       "celery")  # fmt: skip
         finally:
             delete_queues(url, queue_prefix, ("data_pipeline",))
 
