@@ -35,6 +35,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
+from etl_core.cli_params import plain_values
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
 from etl_core.logging import bind_context, bind_process_context, configure_logging
@@ -194,6 +195,7 @@ class RuntimeCLI(Generic[S]):
         import typer
 
         command = typer.main.get_command(self.app)
+        plain_values()  # no pydantic for unset options and plain text
         signals: list[int] = []
         self._start_run()
 
