@@ -194,8 +194,7 @@ def report(lines: list[Line]) -> list[str]:
             rows.append(f"{line.command:<28} {line.side:<10} failed: {line.failure}")
             continue
         rows.append(
-            f"{line.command:<28} {line.side:<10} {spread(line.walls):<26} "
-            f"{spread(line.overheads)}"
+            f"{line.command:<28} {line.side:<10} {spread(line.walls):<26} {spread(line.overheads)}"
         )
     return rows
 

@@ -70,7 +70,8 @@ def _output_columns(contract: Contract) -> dict[str, str]:
     with _PROBE_LOCK:
         con = _probe()
         con.execute(f"CREATE OR REPLACE TEMP TABLE input AS SELECT {typed} LIMIT 0")
-        con.execute(f"CREATE OR REPLACE TEMP MACRO partition_date() AS DATE {literal('2000-01-01')}")
+        day = literal("2000-01-01")
+        con.execute(f"CREATE OR REPLACE TEMP MACRO partition_date() AS DATE {day}")
         return relation_columns(con, f"({contract.transform.sql})")
 
 

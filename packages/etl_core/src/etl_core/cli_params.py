@@ -31,7 +31,7 @@ def plain_values() -> None:
     build = getattr(typer.core, "build_runtime_param", None)
     if build is None or isinstance(getattr(build, "__self__", None), _Builder):
         return
-    typer.core.build_runtime_param = _Builder(build, coerce_cli_path).build  # type: ignore[attr-defined]
+    typer.core.build_runtime_param = _Builder(build, coerce_cli_path).build  # type: ignore[assignment]
 
 
 class _Builder:
