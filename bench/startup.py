@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import statistics
 import subprocess
 import sys
@@ -49,13 +50,11 @@ def _load(name: str) -> ModuleType:
 
 
 if TYPE_CHECKING:
-    import data_pipeline as dp_bench  # the bench modules, as bench_data_pipeline etc.
-    import file_processing as fp_bench
     import harness
 else:
     harness = _load("harness")
-    fp_bench = _load("file_processing")
-    dp_bench = _load("data_pipeline")
+fp_bench: Any = _load("file_processing")  # bench/file_processing.py: the drop, the command
+dp_bench: Any = _load("data_pipeline")  # bench/data_pipeline.py: the partition, the command
 
 # This file's siblings are named like the packages they measure: bench/ stays off sys.path.
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
@@ -225,7 +224,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, metavar="N",
                         help="rows of the tiny inputs (default: %(default)s)")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=5, metavar="N",
-                        help="measured rounds, after one warm-up (default: %(default)s)")  # fmt: skip
+                        help="measured rounds after a warm-up (default: %(default)s)")  # fmt: skip
+    parser.add_argument(
+        "--as-is",
+        action="store_true",
+        help="run the children in this environment as it is; by default they cache bytecode "
+        "(PYTHONPYCACHEPREFIX in the workdir, PYTHONDONTWRITEBYTECODE dropped), as an image "
+        "whose wheels pip compiled at install does",
+    )
     parser.add_argument(
         "--reference",
         type=Path,
@@ -264,6 +270,10 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Any) -> int:
         f"workdir {workdir}"
     )
     harness.print_settings()
+    if not args.as_is:  # the children inherit it: the warm-up round fills the cache
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    print(f"  bytecode: {'as the environment says' if args.as_is else 'cached (--as-is: not)'}")
     bins = {THIS: harness.BIN}
     if args.reference is not None:
         bins[REFERENCE] = args.reference.absolute()
