@@ -73,6 +73,7 @@ class Line:
     side: str
     walls: list[float] = field(default_factory=list)
     overheads: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
     failure: str = ""
 
     @property
@@ -90,11 +91,11 @@ class Side:
     dp: Any  # bench_data_pipeline.Layout
 
 
-Measure = Callable[[Side, int], tuple[float, float | None, str]]
-"""Runs one command of a side once: (wall seconds, overhead seconds or None, failure)."""
+Measure = Callable[[Side, int], tuple[Any, float | None, str]]
+"""Runs one command of a side once: (its child run, overhead seconds or None, failure)."""
 
 
-def measure_process(side: Side, attempt: int, gpg: Any) -> tuple[float, float | None, str]:
+def measure_process(side: Side, attempt: int, gpg: Any) -> tuple[Any, float | None, str]:
     """``etl-file-processing process`` of the tiny drop: wall, and wall less its own time."""
     fp_bench.reset_store(side.fp)
     cmd = [str(side.bin / "etl-file-processing"), *fp_bench.platform_cmd(side.fp)[1:]]
@@ -104,11 +105,11 @@ def measure_process(side: Side, attempt: int, gpg: Any) -> tuple[float, float | 
     )  # fmt: skip
     answer = run.json_answer() or {}
     if run.returncode or answer.get("status") != "validated":
-        return run.seconds, None, f"exit {run.returncode}, status {answer.get('status')}"
-    return run.seconds, run.seconds - float(answer["duration_seconds"]), ""
+        return run, None, f"exit {run.returncode}, status {answer.get('status')}"
+    return run, run.seconds - float(answer["duration_seconds"]), ""
 
 
-def measure_transform(side: Side, attempt: int) -> tuple[float, float | None, str]:
+def measure_transform(side: Side, attempt: int) -> tuple[Any, float | None, str]:
     """``etl-data-pipeline transform`` of the tiny partition: wall, and wall less its own time."""
     cmd = [str(side.bin / "etl-data-pipeline"), *dp_bench.platform_cmd(side.dp, "transform")[1:]]
     run = harness.run_child(
@@ -117,19 +118,19 @@ def measure_transform(side: Side, attempt: int) -> tuple[float, float | None, st
     )  # fmt: skip
     inner = [float(e["seconds"]) for e in run.log_events("partition transformed")]
     if run.returncode or not inner:
-        return run.seconds, None, f"exit {run.returncode}: {run.tail(3)}"
-    return run.seconds, run.seconds - inner[0], ""
+        return run, None, f"exit {run.returncode}: {run.tail(3)}"
+    return run, run.seconds - inner[0], ""
 
 
-def measure_plain(cmd: list[str], side: Side, attempt: int) -> tuple[float, float | None, str]:
+def measure_plain(cmd: list[str], side: Side, attempt: int) -> tuple[Any, float | None, str]:
     """A command with no work of its own (``--help``): its wall time is all overhead."""
     run = harness.run_child(
         cmd, name=f"plain-{side.name}-{attempt}", logs=side.fp.logs, cwd=side.fp.base,
         env=harness.child_env(),
     )  # fmt: skip
     if run.returncode:
-        return run.seconds, None, f"exit {run.returncode}: {run.tail(3)}"
-    return run.seconds, run.seconds, ""
+        return run, None, f"exit {run.returncode}: {run.tail(3)}"
+    return run, run.seconds, ""
 
 
 def commands(gpg: Any) -> dict[str, Measure]:
@@ -167,12 +168,13 @@ def run_rounds(sides: list[Side], repeat: int, gpg: Any) -> list[Line]:
         for command, measure in measures.items():
             for side in sides:
                 line = lines.setdefault((command, side.name), Line(command, side.name))
-                wall, overhead, failure = measure(side, attempt)
+                run, overhead, failure = measure(side, attempt)
                 if failure:
                     line.failure = failure
                 elif attempt:
-                    line.walls.append(wall)
+                    line.walls.append(run.seconds)
                     line.overheads.append(overhead or 0.0)
+                    line.cpus.append(run.cpu_seconds)
         print("done", flush=True)
     return list(lines.values())
 
@@ -186,8 +188,11 @@ def spread(values: list[float]) -> str:
 
 def report(lines: list[Line]) -> list[str]:
     """The table: each command's wall time and overhead, median (min-max), side by side."""
-    header = f"{'command':<28} {'venv':<10} {'wall s, median (min-max)':<26} overhead s"
-    rows = [header, "-" * (len(header) + 20)]
+    header = (
+        f"{'command':<27} {'venv':<9} {'wall s, median (min-max)':<25} "
+        f"{'overhead s':<25} CPU s (with gpg)"
+    )
+    rows = [header, "-" * (len(header) + 10)]
     for line in lines:
         if line.failure:
             rows.append(f"{line.command:<28} {line.side:<10} failed: {line.failure}")
@@ -214,6 +219,10 @@ def targets(lines: list[Line]) -> tuple[list[str], bool]:
             f"{len(line.overheads)})"
         )
     return verdict.lines, verdict.all_met
+
+
+def _averages(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{value:.1f}" for value in averages)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -280,9 +289,11 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Any) -> int:
     for name, path in bins.items():
         print(f"  {name}: {path}")
     sides = [prepare(workdir, name, path, args.rows, gpg) for name, path in bins.items()]
+    before = os.getloadavg()
     lines = run_rounds(sides, args.repeat, gpg)
     verdicts, all_met = targets(lines)
-    harness.print_report(report(lines), [], verdicts)
+    load = f"load average (1, 5, 15 min) before {_averages(before)}, after {_averages(os.getloadavg())}"
+    harness.print_report(report(lines), [f"{load}; {os.cpu_count()} CPUs"], verdicts)
     if any(line.failure for line in lines):
         return 1
     return 1 if args.strict and not all_met else 0
