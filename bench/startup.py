@@ -292,7 +292,8 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Any) -> int:
     before = os.getloadavg()
     lines = run_rounds(sides, args.repeat, gpg)
     verdicts, all_met = targets(lines)
-    load = f"load average (1, 5, 15 min) before {_averages(before)}, after {_averages(os.getloadavg())}"
+    after = os.getloadavg()
+    load = f"load average (1, 5, 15 min) before {_averages(before)}, after {_averages(after)}"
     harness.print_report(report(lines), [f"{load}; {os.cpu_count()} CPUs"], verdicts)
     if any(line.failure for line in lines):
         return 1
