@@ -187,7 +187,8 @@ def spread(values: list[float]) -> str:
 
 
 def report(lines: list[Line]) -> list[str]:
-    """The table: each command's wall time and overhead, median (min-max), side by side."""
+    """The table: each command's wall time, overhead and CPU time, median (min-max), side by
+    side."""
     header = (
         f"{'command':<27} {'venv':<9} {'wall s, median (min-max)':<25} "
         f"{'overhead s':<25} CPU s (with gpg)"
@@ -195,10 +196,11 @@ def report(lines: list[Line]) -> list[str]:
     rows = [header, "-" * (len(header) + 10)]
     for line in lines:
         if line.failure:
-            rows.append(f"{line.command:<28} {line.side:<10} failed: {line.failure}")
+            rows.append(f"{line.command:<27} {line.side:<9} failed: {line.failure}")
             continue
         rows.append(
-            f"{line.command:<28} {line.side:<10} {spread(line.walls):<26} {spread(line.overheads)}"
+            f"{line.command:<27} {line.side:<9} {spread(line.walls):<25} "
+            f"{spread(line.overheads):<25} {spread(line.cpus)}"
         )
     return rows
 
