@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from data_pipeline.db.binary_copy import SIGNATURE, TRAILER, binary_encoder
 from data_pipeline.db.door import door
 from etl_core.faults import Step, fault_point
 
@@ -156,7 +157,7 @@ def load_batches(
     loaded = names if "dt" in names else [*names, "dt"]
     with _replacing(table, dt, fence) as target:
         if target.connection.vendor == "postgresql":
-            return _copy_csv(target, loaded, tagged())
+            return _copy_batches(target, loaded, tagged())
         rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
         return _insert_batches(target, loaded, rows)
 
@@ -363,6 +364,39 @@ def _copy(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> i
             copy.write_row(row)
             count += 1
     return count
+
+
+def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
+    """``COPY`` Arrow batches in PostgreSQL's binary format when every column can be
+    encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow."""
+    stream = iter(batches)
+    first = next(stream, None)
+    if first is None:
+        return 0
+    stream = itertools.chain([first], stream)
+    encode = binary_encoder(first.schema, _column_types(target))
+    if encode is None:
+        return _copy_csv(target, names, stream)
+    count = 0
+    with target.cursor.cursor.copy(_copy_statement(target, names, "FORMAT binary")) as copy:
+        copy.write(SIGNATURE)
+        for batch in stream:
+            if batch.schema != first.schema:
+                batch = batch.cast(first.schema)
+            copy.write(encode(batch))
+            count += batch.num_rows
+        copy.write(TRAILER)
+    return count
+
+
+def _column_types(target: _Target) -> dict[str, str]:
+    """Column → its PostgreSQL type without modifier (``character varying``)."""
+    target.cursor.execute(
+        "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        [_quoted(target.connection, target.table)],
+    )
+    return dict(target.cursor.fetchall())
 
 
 def _copy_csv(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
