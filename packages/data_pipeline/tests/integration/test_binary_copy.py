@@ -34,8 +34,8 @@ COLUMNS = {
 ROWS: list[tuple[Any, ...]] = [
     (date(2024, 5, 1), "S001", "été ☕", 7, -2, 2**40, True,
      datetime(2024, 5, 1, 9, 30, 15, 123456, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 1000),
-     Decimal("-4.500"), Decimal("123456789012.34"), Decimal("999999999999999999"), Decimal("99999999999999.9"),
-     Decimal("0.0001")),
+     Decimal("-4.500"), Decimal("123456789012.34"), Decimal("999999999999999999"),
+     Decimal("99999999999999.9"), Decimal("0.0001")),
     (date(1970, 1, 1), "", "", -32768, 2**31 - 1, -(2**63), False,
      datetime(1900, 1, 1, tzinfo=timezone(timedelta(hours=2))), datetime(2000, 1, 1),
      Decimal("0.000"), Decimal("-0.01"), Decimal("-1"), Decimal("-1.5"), Decimal("-0.9999")),

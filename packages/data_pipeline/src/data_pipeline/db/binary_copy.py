@@ -62,12 +62,12 @@ def binary_encoder(
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-    fields = []
+    fields: list[Field] = []
     for field in schema:
-        encode = _field_encoder(field.type, column_types.get(field.name, ""))
-        if encode is None:
+        field_encoder = _field_encoder(field.type, column_types.get(field.name, ""))
+        if field_encoder is None:
             return None
-        fields.append(encode)
+        fields.append(field_encoder)
     count = pa.scalar(len(fields).to_bytes(2, "big"), pa.binary())
 
     def encode(batch: Any) -> memoryview:
@@ -117,9 +117,7 @@ def _field_encoder(kind: Any, pg_type: str) -> Field | None:
         return lambda column: _numeric(column, kind.precision, kind.scale)
     if name == "timestamp":
         return lambda column: _timestamp(column, _MICROS[kind.unit])
-    return {"int32": _int(4), "int64": _int(8), "int16": _int(2), "bool": _bool}.get(
-        name, _date
-    )
+    return {"int32": _int(4), "int64": _int(8), "int16": _int(2), "bool": _bool}.get(name, _date)
 
 
 def _network(values: Any, width: int) -> Any:
@@ -127,9 +125,7 @@ def _network(values: Any, width: int) -> Any:
     an Arrow binary array."""
     import pyarrow as pa
 
-    buffer = values.buffers()[1]
-    raw = array.array({2: "h", 4: "i"}.get(width, "q"))
-    raw.frombytes(buffer.to_pybytes()[values.offset * width : (values.offset + len(values)) * width])
+    raw = _machine_words(values, width, {2: "h", 4: "i"}.get(width, "q"))
     if sys.byteorder == "little":
         raw.byteswap()
     fixed = pa.FixedSizeBinaryArray.from_buffers(
@@ -252,16 +248,18 @@ def _interleaved(parts: list[Any]) -> Any:
         return parts[0]
     raw = array.array("q", bytes(8 * len(parts) * len(parts[0])))
     for index, part in enumerate(parts):
-        raw[index :: len(parts)] = _words(part)
+        raw[index :: len(parts)] = _machine_words(part, 8)
     width = 8 * len(parts)
     return pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(width), len(parts[0]), [None, pa.py_buffer(raw.tobytes())]
     )
 
 
-def _words(values: Any) -> array.array[int]:
-    raw = array.array("q")
-    raw.frombytes(values.buffers()[1].to_pybytes()[values.offset * 8 : (values.offset + len(values)) * 8])
+def _machine_words(values: Any, width: int, code: str = "q") -> array.array[int]:
+    """The data of a fixed-width Arrow array (``width`` bytes a value) as machine words."""
+    first, end = values.offset * width, (values.offset + len(values)) * width
+    raw = array.array(code)
+    raw.frombytes(memoryview(values.buffers()[1])[first:end])
     return raw
 
 
@@ -269,9 +267,7 @@ def _unscaled(column: Any) -> Any:
     """The unscaled int64 values of a decimal128 column of at most 18 digits (nulls as 0)."""
     import pyarrow as pa
 
-    raw = array.array("q")
-    data = column.buffers()[1].to_pybytes()
-    raw.frombytes(data[column.offset * 16 : (column.offset + len(column)) * 16])
+    raw = _machine_words(column, 16)
     if sys.byteorder != "little":  # Arrow's decimals are little-endian two's complement
         raw.byteswap()
     low = raw[0::2]  # the low 64 bits: the value itself at this precision
