@@ -92,5 +92,10 @@ def test_a_column_that_cannot_be_encoded_exactly_falls_back_to_csv() -> None:
     mismatched = pa.schema([("n", pa.int64())])
 
     assert binary_encoder(wide, {"amount": "numeric"}) is None
+    assert binary_encoder(pa.schema([("a", pa.decimal128(5, -2))]), {"a": "numeric"}) is None
+    assert (
+        binary_encoder(pa.schema([("t", pa.timestamp("ns"))]), {"t": "timestamp without time zone"})
+        is None
+    )
     assert binary_encoder(mismatched, {"n": "integer"}) is None
     assert binary_encoder(pa.schema([("n", pa.int32())]), {"n": "integer"}) is not None

@@ -106,7 +106,8 @@ def _field_encoder(kind: Any, pg_type: str) -> Field | None:
         name = "timestamp" if kind.unit in _MICROS else ""
     elif pa.types.is_decimal128(kind):
         padded = kind.precision + -kind.scale % 4  # the fraction padded to base 10000
-        name = "decimal128" if padded <= _MAX_DECIMAL_DIGITS else ""
+        exact = padded <= _MAX_DECIMAL_DIGITS and kind.scale >= 0
+        name = "decimal128" if exact else ""
     else:
         name = str(kind)
     if name not in accepted:
@@ -117,7 +118,8 @@ def _field_encoder(kind: Any, pg_type: str) -> Field | None:
         return lambda column: _numeric(column, kind.precision, kind.scale)
     if name == "timestamp":
         return lambda column: _timestamp(column, _MICROS[kind.unit])
-    return {"int32": _int(4), "int64": _int(8), "int16": _int(2), "bool": _bool}.get(name, _date)
+    fixed = {"int32": _int(4), "int64": _int(8), "int16": _int(2), "bool": _bool}
+    return fixed.get(name) or _date  # date32[day]
 
 
 def _network(values: Any, width: int) -> Any:
