@@ -256,6 +256,8 @@ class StorageIndex:
         recent_days: Partition dates up to today listed each cycle (plus tomorrow).
         reconcile_interval: Time between two whole listings.
         workers: Listings at once.
+        previous: A collection to go on from (one kept between runs,
+            :mod:`observability.storage_state`); ``None``: the first collection reconciles.
     """
 
     def __init__(
@@ -266,6 +268,7 @@ class StorageIndex:
         recent_days: int = 2,
         reconcile_interval: timedelta = timedelta(hours=1),
         workers: int = 8,
+        previous: StorageSnapshot | None = None,
     ) -> None:
         if recent_days < 1 or workers < 1:
             raise ValueError(f"recent_days and workers must be >= 1, got {recent_days}, {workers}")
@@ -274,7 +277,7 @@ class StorageIndex:
         self.recent_days = recent_days
         self.reconcile_interval = reconcile_interval
         self.workers = workers
-        self._snapshot: StorageSnapshot | None = None
+        self._snapshot = previous
         self._records: dict[str, tuple[str, str | None]] = {}
         self._records_lock = threading.Lock()
 
