@@ -392,8 +392,8 @@ PHASES = (
 def scrape_part(
     args: argparse.Namespace, moto: Moto, workdir: Path, today: date
 ) -> tuple[list[str], float, int]:
-    """The latency table's rows, the worst judged p99 (ms) and the cycles finished during
-    the local store's phase."""
+    """The latency table's rows, the worst judged p99 (ms) and the fewest cycles finished
+    during a local store's phase."""
     order = {
         "objects": args.scrape_objects, "days": args.days, "datasets": args.datasets,
         "today": today.isoformat(), "tag": "scrape",
@@ -410,24 +410,25 @@ def scrape_part(
     phases = list(PHASES)
     if args.compare_in_process:
         phases.append(Phase(IN_PROCESS, "1s", "1s"))
-    for phase in phases:
+    for round_, phase in ((r, p) for r in range(args.rounds) for p in phases):  # interleaved
         result = scrape(args, phase, moto, config, local, workdir)
         cycles = max(0, len(result["cycles"]) - 1)
         valid = not phase.cycling or cycles >= 2
         if phase.local:
-            finished = cycles
+            finished = cycles if round_ == 0 else min(finished, cycles)
+        name = phase.name if args.rounds == 1 else f"{phase.name} #{round_ + 1}"
         for path in PATHS:
             values = result["latencies"][path]
             p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
             if phase.judged and valid:
                 worst = max(worst, p99)
             rows.append(
-                f"| {phase.name} | {path} | {len(values):,} | {p50:.1f} | {p99:.1f} | "
+                f"| {name} | {path} | {len(values):,} | {p50:.1f} | {p99:.1f} | "
                 f"{statistics.fmean(values) if values else float('nan'):.1f} |"
             )
         verdict = "" if valid else " (fewer than 2: the phase is not valid)"
         rows.append(
-            f"| {phase.name} | cycles finished during the load: {cycles}{verdict}, "
+            f"| {name} | cycles finished during the load: {cycles}{verdict}, "
             f"errors: {result['errors']} | | | | |"
         )
     return rows, worst, finished
@@ -530,6 +531,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=3, help="listing runs, fastest kept (default: 3)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="scrape phases run N times, interleaved (default: 1)"
+    )
     parser.add_argument("--no-scrape", action="store_true", help="measure the listings only")
     parser.add_argument("--no-listing", action="store_true", help="measure the scrapes only")
     parser.add_argument(
@@ -540,7 +544,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="scratch directory (kept)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    if min(args.objects, args.days, args.datasets, args.new, args.clients, args.repeat) < 1:
+    counts = (args.objects, args.days, args.datasets, args.new, args.clients, args.repeat)
+    if min(*counts, args.rounds) < 1:
         parser.error("every count must be positive")
     return args
 
