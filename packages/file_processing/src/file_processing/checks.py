@@ -27,6 +27,7 @@ __all__ = [
     "row_rules",
     "sql_literal",
     "typed_expr",
+    "key_hash",
     "unique_table",
 ]
 
@@ -77,6 +78,18 @@ def raw_name(index: int) -> str:
 def unique_table(index: int) -> str:
     """The temporary table holding the duplicated values of the ``index``-th check."""
     return f"__dup_{index}"
+
+
+KEY_HASH_MODULUS: int | None = None
+"""Test seam: key hashes reduced modulo this (a tiny hash forces collisions); ``None``
+in production, where :func:`key_hash` is DuckDB's 64-bit ``hash``."""
+
+
+def key_hash(value: str) -> str:
+    """SQL hashing the value ``value`` for the unique check's first, hash-only count."""
+    if KEY_HASH_MODULUS is None:
+        return f"hash({value})"
+    return f"(hash({value}) % {int(KEY_HASH_MODULUS)})"
 
 
 def typed_expr(column: Column, raw: str) -> str:
