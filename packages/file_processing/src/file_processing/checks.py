@@ -22,12 +22,12 @@ __all__ = [
     "Rule",
     "expression_problems",
     "ident",
+    "key_hash",
     "predicate_problem",
     "raw_name",
     "row_rules",
     "sql_literal",
     "typed_expr",
-    "key_hash",
     "unique_table",
 ]
 

@@ -66,7 +66,7 @@ from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
 from file_processing.json_records import JsonLimits, JsonScan, scan_json
 from file_processing.prescan import Prescan, prescan, utf8_compatible
-from file_processing.profile import profile_columns, profile_exprs
+from file_processing.profile import profile_columns, profile_exprs, profile_kinds
 from file_processing.reasons import Reason
 from file_processing.records import (
     Oversize,
@@ -121,7 +121,8 @@ class QualitySettings:
         sample_rows: Failing rows kept per check.
         malformed_samples: Malformed records kept.
         encoding_samples: Encoding errors kept with their offsets.
-        top_values: Most frequent values kept per column.
+        top_values: Most frequent values kept per column (0: none, and no top-k sketch
+            in the checking pass).
         work_dir: Where temporary files go (default: the system's temp directory).
         max_field_bytes: Longest CSV field (UTF-8 bytes); a contract may set less.
         max_record_bytes: Longest CSV record or JSON record (UTF-8 bytes); a contract
@@ -833,6 +834,8 @@ class _Analysis:
         self.report.profile = profile_columns(
             self.contract.columns, values[offset : offset + profiled], counts.rows
         )
+        approximate, omitted = profile_kinds(self.settings.top_values)
+        self.report.profile_approximate, self.report.profile_omitted = approximate, omitted
         inferred = self._inferred_columns()
         types = inferred_types(values[offset + profiled :], len(inferred))
         self._record_columns(dict(zip(inferred, types, strict=True)))

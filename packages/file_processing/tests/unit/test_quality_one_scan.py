@@ -1,4 +1,5 @@
-"""The unique check settled by key hashes in the checking pass, exact when a hash repeats.
+"""One checking pass: the unique check settled by key hashes (exact grouping only when
+a hash repeats) and the report naming the profile's approximate and omitted statistics.
 
 A tiny hash (the ``KEY_HASH_MODULUS`` seam) makes distinct values collide: the exact
 grouping must then find the real duplicates and never report a collision as one.
@@ -13,7 +14,7 @@ import pytest
 from etl_core.contracts import Contract, load_contract
 from file_processing import checks as check_sql
 from file_processing import quality
-from file_processing.quality import analyze_file, validate_file
+from file_processing.quality import QualitySettings, analyze_file, validate_file
 from file_processing.report import CheckResult, QualityReport
 
 CONTRACT = """\
@@ -109,7 +110,8 @@ def test_split_is_the_same_whichever_way_unique_is_settled(
         monkeypatch.setattr(quality, "_KEY_HASH_BYTES", row_bytes)
         out = tmp_path / f"out-{modulus}-{row_bytes}"
         result = validate_file(source, contract(tmp_path), out_dir=out)
-        assert result.valid_path is not None and result.rejected_path is not None
+        assert result.valid_path is not None
+        assert result.rejected_path is not None
         outputs.append(
             (
                 result.report.rows,
@@ -141,3 +143,19 @@ def test_values_are_grouped_only_when_a_key_hash_repeats(
     monkeypatch.setattr(check_sql, "KEY_HASH_MODULUS", 1)
     analyze_file(source, rules)
     assert len([s for s in statements if "GROUP BY" in s]) == 2  # each column grouped once
+
+
+def test_report_names_approximate_and_omitted_profile_statistics(tmp_path: Path) -> None:
+    source, rules = data(tmp_path, ["a,1\n", "a,2\n", "b,3\n"]), contract(tmp_path)
+    full = analyze_file(source, rules)
+    assert (full.profile_approximate, full.profile_omitted) == (
+        ["distinct_count", "top_values"],
+        [],
+    )
+    assert next(p for p in full.profile if p.name == "id").top_values == ["a", "b"]
+    lean = analyze_file(source, rules, settings=QualitySettings(top_values=0))
+    assert (lean.profile_approximate, lean.profile_omitted) == (["distinct_count"], ["top_values"])
+    assert all(p.top_values == [] for p in lean.profile)
+    assert [(p.null_fraction, p.min, p.max) for p in lean.profile] == [
+        (p.null_fraction, p.min, p.max) for p in full.profile
+    ]
