@@ -146,16 +146,21 @@ def _type_rules(column: Column, raw: str) -> list[Rule]:
     if number is None:
         return [Rule(f"type:{column.name}", "type", "error", column.name, unparsed)]
     numeric = f"coalesce(regexp_full_match({raw}, {sql_text(number)}), FALSE)"
+    # CASE, not AND: the engine then runs the regular expression on unparsed values only.
     return [
         Rule(
-            f"type:{column.name}", "type", "error", column.name, f"({unparsed} AND NOT {numeric})"
+            f"type:{column.name}",
+            "type",
+            "error",
+            column.name,
+            f"(CASE WHEN {unparsed} THEN NOT {numeric} ELSE FALSE END)",
         ),
         Rule(
             f"number_range:{column.name}",
             "number_range",
             "error",
             column.name,
-            f"({unparsed} AND {numeric})",
+            f"(CASE WHEN {unparsed} THEN {numeric} ELSE FALSE END)",
         ),
     ]
 
