@@ -13,10 +13,13 @@ How it runs, in bounded memory whatever the file size:
    (``data.too_wide``) before the engine reads it;
 2. DuckDB reads the file once with every column as text, storing the records
    it cannot split (``store_rejects``: line, byte offset, message), and
-   computes every check count and the column profile in one aggregate query;
-3. only when something failed: one more pass collects the failing rows (with
-   their line numbers) for samples and the split, ``unique`` checks group their
-   column once, and the split writes both files with ``COPY``.
+   computes every check count, the column profile and the list of each
+   ``unique`` column's key hashes in one aggregate query; as many distinct
+   hashes as values proves the column unique;
+3. only when something failed: a ``unique`` check whose hash repeats groups its
+   column exactly, one more pass collects the failing rows (with their line
+   numbers) for samples and the split, and the split writes both files with
+   ``COPY``.
 
 DuckDB runs with a memory limit and spills to a temporary directory beyond it;
 it may touch only the input, the output and that directory. Nothing file-sized
