@@ -181,6 +181,7 @@ def bench_platform_transform(layout: Layout, size: int) -> Result:
     result.rows, result.output_bytes = manifest["rows"], manifest["bytes"]
     inner = [e["seconds"] for e in run.log_events("partition transformed")]
     if inner:
+        result.startup_seconds = run.seconds - inner[0]
         result.notes.append(
             f"{PLATFORM}: {inner[0]:.2f} s inside transform_partition (its log), "
             f"{run.seconds - inner[0]:.2f} s process start-up, contract, lease and exit"
@@ -615,6 +616,8 @@ def targets(results: list[Result]) -> tuple[list[str], bool]:
             )
         else:
             lines.append(f"  n/a    transform ratio at {size:,} rows: not measured")
+        if platform:
+            verdict.startup(platform, "`transform`")
     big = [r for r in results if r.tool == PLATFORM and r.ok and r.size >= RSS_TARGET_ROWS]
     if big:
         for r in big:

@@ -46,6 +46,16 @@ def test_file_processing_benchmark_runs(tmp_path: Path) -> None:
     assert "targets" in done.stdout
 
 
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (apt install gnupg)")
+def test_startup_benchmark_reports_the_overhead_target_of_process_and_transform(
+    tmp_path: Path,
+) -> None:
+    done = bench("startup", "--rows", "50", "--repeat", "1", workdir=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for command in ("process (tiny drop)", "transform (tiny partition)"):
+        assert f"{command} start-up, contracts and exit under 0.25 s" in done.stdout
+
+
 def test_archive_members_benchmark_runs_again_in_a_kept_workdir(tmp_path: Path) -> None:
     for _ in range(2):  # the second run lays its store out afresh over the first one's
         done = bench("archive_members", "--members", "3", workdir=tmp_path)

@@ -11,11 +11,16 @@ row, no file access) before it is ever run.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from etl_core.contracts import Check, Column, Contract
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "NUL_RULE",
@@ -234,12 +239,29 @@ def expression_problems(contract: Contract) -> Iterator[tuple[str, str]]:
 def _regex_problem(pattern: str) -> str | None:
     import duckdb  # only needed when a contract declares a regex check
 
-    with duckdb.connect() as connection:
+    with _PROBE_LOCK:
         try:
-            connection.execute("SELECT regexp_full_match('', $1)", [pattern]).fetchall()
+            _probe().execute("SELECT regexp_full_match('', $1)", [pattern]).fetchall()
         except duckdb.Error as exc:
             return f"not a valid regular expression (RE2): {_first_line(str(exc))}"
     return None
+
+
+_PROBE_LOCK = threading.Lock()
+_PROBES: dict[int, duckdb.DuckDBPyConnection] = {}
+
+
+def _probe() -> duckdb.DuckDBPyConnection:
+    """This process's in-memory DuckDB without file access, for checking expressions:
+    one for every check of every contract (a connection takes tens of milliseconds).
+    Per process id: a connection is not carried across a worker's fork."""
+    import duckdb
+
+    pid = os.getpid()
+    if pid not in _PROBES:
+        _PROBES.clear()
+        _PROBES[pid] = duckdb.connect(config={"enable_external_access": False})
+    return _PROBES[pid]
 
 
 def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
@@ -258,9 +280,9 @@ def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
         return "expected one boolean SQL expression, found several statements"
     row = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {ident(c.name)}" for c in columns)
     probe = f"SELECT typeof(({expression})) FROM (SELECT {row}) AS t WHERE ({expression}) OR TRUE"
-    with duckdb.connect(config={"enable_external_access": False}) as connection:
+    with _PROBE_LOCK:
         try:
-            ((kind,),) = connection.execute(probe).fetchall()
+            ((kind,),) = _probe().execute(probe).fetchall()
         except duckdb.Error as exc:
             return f"not a valid row predicate: {_first_line(str(exc))}"
         except ValueError:

@@ -17,7 +17,7 @@ from rich.filesize import decimal as human_size
 from rich.table import Table
 from rich.text import Text
 
-from etl_core.cli import RuntimeCLI
+from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
@@ -25,15 +25,6 @@ from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
 from etl_core.work import RunUnit, require_broker
-from etl_core.work.celery import (
-    celery_app,
-    lane_queues,
-    register_lane_task,
-    run_worker,
-    store_delivery_limit,
-    task_policy,
-)
-from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
     Alert,
@@ -313,33 +304,19 @@ def _check_once(
     return evaluation, watch, active
 
 
-@app.command()
-def worker(
-    ctx: typer.Context,
-    concurrency: Annotated[
-        int,
-        typer.Option("--concurrency", min=1, max=64, help="Datasets at once, one process each."),
-    ] = 1,
-) -> None:
-    """Evaluate monitor units from the observability queue until stopped.
+def _worker_task(session: Session[ObservabilitySettings]) -> LaneTask[DatasetStatus]:
+    """What ``worker`` runs: monitor units, each dataset's status sent back."""
+    return LaneTask(partial(_worker_run_unit, session), encode=DatasetStatus.to_dict)
 
-    SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).
-    """
-    session = cli.session(ctx)
-    settings = session.settings
-    celery = celery_app(settings, LANE)
-    register_lane_task(
-        celery,
-        LANE,
-        partial(_worker_run_unit, session),
-        encode=DatasetStatus.to_dict,
-        policy=task_policy(settings),
-        dead_queue=lane_queues(settings, LANE).dead,
-        deliveries=store_delivery_limit(session, LANE),
-    )
-    code = run_worker(celery, settings, LANE, concurrency=concurrency)
-    if code:
-        raise typer.Exit(code)
+
+cli.add_worker(
+    _worker_task,
+    help="Evaluate monitor units from the observability queue until stopped.\n\n"
+    "SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).",
+    concurrency_help="Datasets at once, one process each.",
+    max_concurrency=64,
+    concurrency=1,
+)
 
 
 def _worker_run_unit(
