@@ -443,6 +443,7 @@ def bench_platform(layout: Layout, size: int, repeat: int, gpg: Gpg) -> Result:
                 f"{inner - quality:.2f} s download, decrypt, unzip, publish and ledger"
             )
         text += f"; {result.seconds - inner:.2f} s process start-up, contracts and exit (last run)"
+        result.startup_seconds = result.seconds - inner
         result.notes.append(text)
     return result
 
@@ -964,6 +965,8 @@ def targets(results: list[Result]) -> tuple[list[str], bool]:
             )
         else:
             lines.append(f"  n/a    end to end vs floor + DuckDB at {size:,} rows: not measured")
+        if platform:
+            verdict.startup(platform, "`process`")
         quality = by_tool.get(QUALITY)
         for tool in THIRD_PARTY:
             other = by_tool.get(tool)

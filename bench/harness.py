@@ -38,6 +38,7 @@ BIN = Path(sys.executable).parent  # the main venv's bin/ (not resolved: it hold
 TOOLS_PYTHON_ENV = "ETL_BENCH_TOOLS_PYTHON"
 MIB = 1024 * 1024
 MB = 1_000_000
+MAX_STARTUP_SECONDS = 0.25  # a CLI run's overhead around its work (issue 16, "Start-up")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -170,6 +171,8 @@ class Result:
     detail: str = ""
     """The end of a failed child's output."""
     notes: list[str] = field(default_factory=list)
+    startup_seconds: float | None = None
+    """A platform CLI run's wall time less the time its work reports: start-up and exit."""
 
     @property
     def ok(self) -> bool:
@@ -314,6 +317,17 @@ class Verdicts:
         """``MET`` or ``MISSED``, padded, for a target's line; a miss is remembered."""
         self.all_met &= met
         return "MET   " if met else "MISSED"
+
+    def startup(self, result: Result, command: str) -> None:
+        """The line of the start-up target: ``command``'s overhead in ``result``."""
+        if result.startup_seconds is None:
+            self.lines.append(f"  n/a    {command} start-up: not measured")
+            return
+        self.lines.append(
+            f"  {self(result.startup_seconds < MAX_STARTUP_SECONDS)} {command} start-up, "
+            f"contracts and exit under {MAX_STARTUP_SECONDS} s at {result.size:,} rows: "
+            f"{result.startup_seconds:.2f} s (bench/run.py startup measures it on a tiny input)"
+        )
 
     def rss_not_measured(self, limit: str, rows: int) -> None:
         """The line of an RSS target (``limit``) that only a run of ``rows`` or more measures."""

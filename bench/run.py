@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "ingest": "ingest.py",
     "file_processing": "file_processing.py",
     "observability": "observability.py",
+    "startup": "startup.py",
 }
 
 # `python bench/run.py` puts bench/ first on sys.path; drop it (see the module docstring).

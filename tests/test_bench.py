@@ -46,6 +46,16 @@ def test_file_processing_benchmark_runs(tmp_path: Path) -> None:
     assert "targets" in done.stdout
 
 
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (apt install gnupg)")
+def test_startup_benchmark_reports_the_overhead_target_of_process_and_transform(
+    tmp_path: Path,
+) -> None:
+    done = bench("startup", "--rows", "50", "--repeat", "1", workdir=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for command in ("process (tiny drop)", "transform (tiny partition)"):
+        assert f"{command} start-up, contracts and exit under 0.25 s" in done.stdout
+
+
 def test_archive_members_benchmark_runs_again_in_a_kept_workdir(tmp_path: Path) -> None:
     for _ in range(2):  # the second run lays its store out afresh over the first one's
         done = bench("archive_members", "--members", "3", workdir=tmp_path)
@@ -84,7 +94,7 @@ def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path)
     done = bench(
         "observability", "--objects", "600", "--days", "6", "--datasets", "2", "--new", "20",
         "--scrape-objects", "200", "--clients", "4", "--client-processes", "2",
-        "--seconds", "1", "--repeat", "1",
+        "--seconds", "3", "--repeat", "1",
         workdir=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -92,3 +102,8 @@ def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path)
     assert "incremental at least 10x faster than the full listing" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| during cycles |")]
     assert len(rows) == 3  # two paths and the cycles seen
+    local = [line for line in done.stdout.splitlines() if line.startswith("| during cycles, local")]
+    assert len(local) == 3
+    finished = int(local[2].split("cycles finished during the load: ")[1].split()[0].strip(","))
+    assert finished >= 1  # cycles of a second on 200 objects: some finish in 3 s of load
+    assert "cycles finished while scraped (local store):" in done.stdout

@@ -20,10 +20,6 @@ from typing import Annotated
 import typer
 
 from data_pipeline.errors import EndpointBusyError
-from data_pipeline.ingest import lease_key
-from data_pipeline.ingest.client import ApiClient
-from data_pipeline.ingest.infer import columns, contract_text, sample_api, sample_run
-from data_pipeline.ingest.replay import find_run, replay_run
 from data_pipeline.settings import PipelineSettings
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import ContractSet, Endpoint, Source, SourceSet
@@ -64,6 +60,8 @@ def add_archive_commands(
         as_json: JsonOption = False,
     ) -> None:
         """Land a finished run's records again from its raw archive (no API call)."""
+        from data_pipeline.ingest.replay import replay_run  # httpx: only when used
+
         session: Session[PipelineSettings] = cli.session(ctx)
         contracts, sources = config(session)
         src, ep = _endpoint(sources, source, endpoint)
@@ -111,6 +109,9 @@ def add_archive_commands(
         as_json: JsonOption = False,
     ) -> None:
         """Print a dataset contract proposed from sampled records (columns and types seen)."""
+        from data_pipeline.ingest.client import ApiClient  # httpx: only when used
+        from data_pipeline.ingest.infer import columns, contract_text, sample_api, sample_run
+
         session: Session[PipelineSettings] = cli.session(ctx)
         src, ep = _endpoint(config(session)[1], source, endpoint)
         if run is not None:
@@ -146,6 +147,8 @@ def _run_date(
     store: ObjectStore, source: Source, endpoint: Endpoint, run: str, text: str | None
 ) -> date:
     if text is None:
+        from data_pipeline.ingest.replay import find_run
+
         return find_run(store, source.source, endpoint.name, run)
     try:
         return date.fromisoformat(text)
@@ -155,6 +158,8 @@ def _run_date(
 
 def _endpoint_lease(store: ObjectStore, source: Source, endpoint: Endpoint, ttl: float) -> Lease:
     """The endpoint's lease: a replay and an ingest of one endpoint never overlap."""
+    from data_pipeline.ingest import lease_key
+
     try:
         return acquire_lease(
             store,

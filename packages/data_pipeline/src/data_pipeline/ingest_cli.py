@@ -19,31 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from data_pipeline import db
 from data_pipeline.errors import EndpointBusyError
-from data_pipeline.ingest import (
-    DatabaseStateStore,
-    IngestContext,
-    IngestStoppedError,
-    ObjectStateStore,
-    StateStore,
-    WindowOutcome,
-    ingest_unit,
-    plan_units,
-    unit_names,
-    waves,
-)
-from data_pipeline.ingest.collector import few_full_collections
-from data_pipeline.ingest.windows import open_window
 from data_pipeline.ingest_archive_cli import add_archive_commands
-from data_pipeline.ingest_work import enqueue_windows, wave_executor
 from data_pipeline.settings import PipelineSettings
-from data_pipeline.tasks import with_run_id
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import (
     ContractSet,
@@ -57,6 +40,9 @@ from etl_core.errors import ConfigError
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
 from etl_core.work import WorkUnit, require_broker
+
+if TYPE_CHECKING:  # the ingest engine (httpx) is imported by the commands that run it
+    from data_pipeline.ingest import IngestContext, StateStore, WindowOutcome
 
 __all__ = ["add_ingest_commands"]
 
@@ -113,6 +99,9 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         """Ingest every endpoint of the API sources (or those selected)."""
         if ctx.invoked_subcommand is not None:
             return
+        from data_pipeline.ingest import plan_units
+        from data_pipeline.ingest_work import enqueue_windows
+
         session = cli.session(ctx).with_flags({"executor": executor})
         if no_wait:
             require_broker(session.settings, "--no-wait")
@@ -141,6 +130,8 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         ctx: typer.Context, source: SourceOption = None, as_json: JsonOption = False
     ) -> None:
         """Each endpoint's cursor, window in progress, last success and error, last run's drift."""
+        from rich.table import Table
+
         session = cli.session(ctx)
         selected = _selected(_config(session)[1], source, None)
         with session.open_store() as store:
@@ -200,6 +191,8 @@ def _selected(
 
 def _states(session: Session[PipelineSettings], store: ObjectStore) -> StateStore:
     """The database's API ingestion table when a database is configured, else the store."""
+    from data_pipeline.ingest import DatabaseStateStore, ObjectStateStore
+
     url = session.settings.database_url
     if url is None:
         return ObjectStateStore(store)
@@ -217,6 +210,17 @@ def _ingest(
     as_json: bool,
 ) -> int:
     """Run the planned units; the exit code."""
+    from data_pipeline.ingest import (
+        IngestContext,
+        IngestStoppedError,
+        ingest_unit,
+        unit_names,
+        waves,
+    )
+    from data_pipeline.ingest.collector import few_full_collections
+    from data_pipeline.ingest_work import wave_executor
+    from data_pipeline.tasks import with_run_id
+
     run = session.record_run("ingest", parameters={"units": [u.key for _, us in plan for u in us]})
     context = IngestContext(
         store,
@@ -300,6 +304,8 @@ def _print_outcomes(
     busy: list[str],
     as_json: bool,
 ) -> None:
+    from rich.table import Table
+
     if as_json:
         document = {
             "windows": [o.to_dict() for o in outcomes],
@@ -360,6 +366,11 @@ def _print_plan(
     run_id: str,
     as_json: bool,
 ) -> None:
+    from rich.table import Table
+
+    from data_pipeline.ingest import unit_names
+    from data_pipeline.ingest.windows import open_window
+
     rows: list[dict[str, Any]] = []
     for src, units in plan:
         for unit in units:

@@ -18,10 +18,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from data_pipeline.db import BackfillPartitionRecord
-from data_pipeline.ingest import IngestContext, WindowOutcome, ingest_unit
 from data_pipeline.ledger import Ledger
 from data_pipeline.load import LoadResult
 from data_pipeline.pipeline import PartitionOutcome
@@ -30,6 +29,9 @@ from data_pipeline.work import PipelineContext, partition_of, run_unit
 from etl_core.runtime import new_run_id
 from etl_core.work import InvalidUnitError, UnitResult, WorkUnit
 from etl_core.work.events import API_WINDOW, DATA_PIPELINE, PARTITION
+
+if TYPE_CHECKING:  # the ingest engine (httpx) is imported by the units that run it
+    from data_pipeline.ingest import IngestContext, WindowOutcome
 
 __all__ = [
     "LaneContext",
@@ -44,7 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LaneValue = PartitionOutcome | list[WindowOutcome]
+LaneValue: TypeAlias = "PartitionOutcome | list[WindowOutcome]"
 """What a pipeline unit returns: a partition's outcome, or the windows an API unit ran."""
 
 
@@ -75,6 +77,8 @@ def run_lane_unit(context: LaneContext, unit: WorkUnit) -> LaneValue:
         return run_unit(context.pipeline, unit)
     if unit.kind == API_WINDOW:
         run_id = str(unit.params.get("run_id") or new_run_id())
+        from data_pipeline.ingest import ingest_unit
+
         return ingest_unit(replace(context.ingest, run_id=run_id), unit)
     raise InvalidUnitError(
         f"expected kind {PARTITION} or {API_WINDOW}, got {unit.kind!r}", field="kind"
@@ -122,6 +126,8 @@ def window_outcomes(data: object) -> list[WindowOutcome]:
     Raises:
         InvalidUnitError: ``data`` is not such a value (field ``result``).
     """
+    from data_pipeline.ingest import WindowOutcome
+
     windows = _member(data, "windows")
     try:
         return [_rebuilt(WindowOutcome, window) for window in windows]

@@ -3,12 +3,18 @@ before any partition is read, not once per partition."""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from data_pipeline.engine import literal, quote, relation_columns
 from etl_core.contracts import Contract
 from etl_core.errors import first_line
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["transform_problems"]
 
@@ -60,10 +66,27 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
 
 def _output_columns(contract: Contract) -> dict[str, str]:
     """The transform's output columns, bound over an empty typed ``input``."""
+    typed = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {quote(c.name)}" for c in contract.columns)
+    with _PROBE_LOCK:
+        con = _probe()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE input AS SELECT {typed} LIMIT 0")
+        day = literal("2000-01-01")
+        con.execute(f"CREATE OR REPLACE TEMP MACRO partition_date() AS DATE {day}")
+        return relation_columns(con, f"({contract.transform.sql})")
+
+
+_PROBE_LOCK = threading.Lock()
+_PROBES: dict[int, duckdb.DuckDBPyConnection] = {}
+
+
+def _probe() -> duckdb.DuckDBPyConnection:
+    """This process's in-memory DuckDB for binding transforms: one for every contract
+    (a connection takes tens of milliseconds). Per process id: a connection is not
+    carried across a worker's fork."""
     import duckdb  # imported when used: the ingest path never needs it
 
-    typed = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {quote(c.name)}" for c in contract.columns)
-    with duckdb.connect() as con:
-        con.execute(f"CREATE TABLE input AS SELECT {typed} LIMIT 0")
-        con.execute(f"CREATE MACRO partition_date() AS DATE {literal('2000-01-01')}")
-        return relation_columns(con, f"({contract.transform.sql})")
+    pid = os.getpid()
+    if pid not in _PROBES:
+        _PROBES.clear()
+        _PROBES[pid] = duckdb.connect()
+    return _PROBES[pid]

@@ -18,7 +18,6 @@ from typing import Annotated
 import typer
 
 from data_pipeline import db
-from data_pipeline.ingest import DatabaseStateStore, IngestContext, ObjectStateStore, plan_units
 from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import pending_partitions
 from data_pipeline.settings import PipelineSettings
@@ -32,22 +31,14 @@ from data_pipeline.tasks import (
 )
 from data_pipeline.validate import transform_problems
 from data_pipeline.work import LANE, PipelineContext, partition_unit
-from etl_core.cli import RuntimeCLI
+from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractSet, Source, load_contracts, load_sources
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import Session, new_run_id
 from etl_core.scheduler import Job, NextTime, every
 from etl_core.storage import ObjectStore
 from etl_core.work import RunUnit, UnitResult, WorkUnit, require_broker
-from etl_core.work.celery import (
-    CeleryExecutor,
-    celery_app,
-    lane_queues,
-    register_lane_task,
-    run_worker,
-    store_delivery_limit,
-    task_policy,
-)
+from etl_core.work.celery import CeleryExecutor, celery_app
 
 __all__ = ["add_worker_commands", "source_schedule"]
 
@@ -56,36 +47,15 @@ Settings = Session[PipelineSettings]
 
 def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
     """Add ``worker`` and ``schedule`` to the runtime's CLI."""
-
-    @cli.app.command()
-    def worker(
-        ctx: typer.Context,
-        concurrency: Annotated[
-            int,
-            typer.Option("--concurrency", min=1, max=64, help="Units at once, one process each."),
-        ] = 1,
-    ) -> None:
-        """Run partition and API window units from the data_pipeline queue until stopped.
-
-        SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).
-        """
-        session = cli.session(ctx)
-        settings = session.settings
-        celery = celery_app(settings, LANE)
-        ledgers: list[Ledger] = []  # this worker process's, once it built its context
-        register_lane_task(
-            celery,
-            LANE,
-            partial(_worker_context, session, ledgers),
-            encode=encode_value,
-            policy=task_policy(settings),
-            dead_queue=lane_queues(settings, LANE).dead,
-            on_result=partial(_after_unit, ledgers),
-            deliveries=store_delivery_limit(session, LANE),
-        )
-        code = run_worker(celery, settings, LANE, concurrency=concurrency)
-        if code:
-            raise typer.Exit(code)
+    cli.add_worker(
+        _worker_task,
+        help="Run partition and API window units from the data_pipeline queue until stopped."
+        "\n\nSIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is "
+        "taken).",
+        concurrency_help="Units at once, one process each.",
+        max_concurrency=64,
+        concurrency=1,
+    )
 
     @cli.app.command()
     def schedule(
@@ -126,10 +96,23 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             cli.run_scheduler(settings, store, jobs, max_ticks=max_ticks)
 
 
+def _worker_task(session: Settings) -> LaneTask[LaneValue]:
+    """What ``worker`` runs: partition and API window units, a backfill unit's end
+    recorded in its job's ledger."""
+    ledgers: list[Ledger] = []  # this worker process's, once it built its context
+    return LaneTask(
+        partial(_worker_context, session, ledgers),
+        encode=encode_value,
+        on_result=partial(_after_unit, ledgers),
+    )
+
+
 def _worker_context(
     session: Settings, ledgers: list[Ledger], opened: contextlib.ExitStack
 ) -> RunUnit[LaneValue]:
     """A worker process's ``run_unit``: its own store, contracts, ledger and API clients."""
+    from data_pipeline.ingest import DatabaseStateStore, IngestContext, ObjectStateStore
+
     settings = session.settings
     store = opened.enter_context(session.open_store())
     contracts = load_contracts(settings.config_dir, validators=[transform_problems])
@@ -180,6 +163,8 @@ def _enqueue_pending(
 
 def _enqueue_source(source: Source, submit_chain: Callable[[Sequence[WorkUnit]], object]) -> int:
     """Enqueue every endpoint's window of ``source``, parents first, one after another."""
+    from data_pipeline.ingest import plan_units
+
     run_id = new_run_id()
     units = [
         with_run_id(unit, run_id)

@@ -24,17 +24,20 @@ before the settings are read included): :meth:`RuntimeCLI.notice` prints to a
 terminal and logs otherwise.
 """
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
+from etl_core.cli_params import plain_values
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
 from etl_core.logging import bind_context, bind_process_context, configure_logging
@@ -55,16 +58,30 @@ if TYPE_CHECKING:
 
     from etl_core.scheduler import Job
     from etl_core.storage import ObjectStore
+    from etl_core.work import RunUnit, UnitResult
 
-__all__ = ["PipeClosed", "RuntimeCLI"]
+__all__ = ["LaneTask", "PipeClosed", "RuntimeCLI"]
 
 logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=RuntimeSettings)
+T = TypeVar("T")
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 EXIT_PIPE_CLOSED = 141
+
+
+@dataclass(frozen=True)
+class LaneTask(Generic[T]):
+    """What a lane's worker runs (:meth:`RuntimeCLI.add_worker`): ``build`` makes a worker
+    process's ``run_unit`` (its store, contracts... entered on the stack it is given),
+    ``encode`` turns a unit's value into the JSON sent back, ``on_result`` sees each
+    unit's end on the worker."""
+
+    build: "Callable[[contextlib.ExitStack], RunUnit[T]]"
+    encode: Callable[[T], object]
+    on_result: "Callable[[UnitResult[T]], None] | None" = None
 
 
 class RuntimeCLI(Generic[S]):
@@ -176,6 +193,85 @@ class RuntimeCLI(Generic[S]):
             highlight=False,
         )
 
+    def add_worker(
+        self,
+        task: "Callable[[Session[S]], LaneTask[Any]]",
+        *,
+        help: str,
+        concurrency_help: str,
+        max_concurrency: int,
+        concurrency: int | Callable[[S], int],
+        database_url_help: str | None = None,
+    ) -> None:
+        """Add ``worker``: the lane's task (``task(session)``) registered with the retry
+        policy, dead queue and delivery limit of the settings, run by a Celery worker
+        until stopped (exit code of the worker). ``concurrency`` is the option's default,
+        or reads it from the settings when the option is not given; ``database_url_help``
+        adds ``--database-url``."""
+        import typer
+
+        cli = self
+        default = concurrency if isinstance(concurrency, int) else None
+        setting = None if isinstance(concurrency, int) else concurrency
+        option = typer.Option("--concurrency", min=1, max=max_concurrency, help=concurrency_help)
+
+        def worker(
+            ctx: typer.Context, concurrency: Annotated[int | None, option] = default
+        ) -> None:
+            cli._run_worker(cli.session(ctx), task, concurrency, setting)
+
+        if database_url_help is not None:
+            url_option = typer.Option("--database-url", help=database_url_help)
+
+            def worker_with_database(
+                ctx: typer.Context,
+                concurrency: Annotated[int | None, option] = default,
+                database_url: Annotated[str | None, url_option] = None,
+            ) -> None:
+                session = cli.session(ctx).with_flags({"database_url": database_url})
+                cli._run_worker(session, task, concurrency, setting)
+
+            worker = worker_with_database
+        self.app.command("worker", help=help)(worker)
+
+    def _run_worker(
+        self,
+        session: Session[S],
+        task: "Callable[[Session[S]], LaneTask[Any]]",
+        concurrency: int | None,
+        setting: Callable[[S], int] | None,
+    ) -> None:
+        """Register the lane's task on a Celery app and run the worker until it stops."""
+        import typer
+
+        from etl_core.work.celery import (
+            celery_app,
+            lane_queues,
+            register_lane_task,
+            run_worker,
+            store_delivery_limit,
+            task_policy,
+        )
+
+        settings = session.settings
+        lane_task = task(session)
+        app = celery_app(settings, self.lane)
+        register_lane_task(
+            app,
+            self.lane,
+            lane_task.build,
+            encode=lane_task.encode,
+            policy=task_policy(settings),
+            dead_queue=lane_queues(settings, self.lane).dead,
+            on_result=lane_task.on_result,
+            deliveries=store_delivery_limit(session, self.lane),
+        )
+        if concurrency is None:
+            concurrency = setting(settings) if setting is not None else 1
+        code = run_worker(app, settings, self.lane, concurrency=concurrency)
+        if code:
+            raise typer.Exit(code)
+
     def interrupted(self) -> NoReturn:
         """End a command that stopped early on Ctrl-C or SIGTERM it handled itself: exit
         130 (143 after SIGTERM) with the summary of :meth:`progress`, as if unhandled."""
@@ -194,6 +290,7 @@ class RuntimeCLI(Generic[S]):
         import typer
 
         command = typer.main.get_command(self.app)
+        plain_values()  # no pydantic for unset options and plain text
         signals: list[int] = []
         self._start_run()
 

@@ -18,7 +18,6 @@ attempts were made.
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import inspect
 import logging
@@ -306,6 +305,8 @@ def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
         return max(0.0, float(text))
     except ValueError:
         pass
+    import email.utils  # an HTTP date: rare, and the module is slow to import
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError):

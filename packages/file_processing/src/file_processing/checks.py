@@ -11,17 +11,23 @@ row, no file access) before it is ever run.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from etl_core.contracts import Check, Column, Contract
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = [
     "NUL_RULE",
     "Rule",
     "expression_problems",
     "ident",
+    "key_hash",
     "predicate_problem",
     "raw_name",
     "row_rules",
@@ -79,6 +85,18 @@ def unique_table(index: int) -> str:
     return f"__dup_{index}"
 
 
+KEY_HASH_MODULUS: int | None = None
+"""Test seam: key hashes reduced modulo this (a tiny hash forces collisions); ``None``
+in production, where :func:`key_hash` is DuckDB's 64-bit ``hash``."""
+
+
+def key_hash(value: str) -> str:
+    """SQL hashing the value ``value`` for the unique check's first, hash-only count."""
+    if KEY_HASH_MODULUS is None:
+        return f"hash({value})"
+    return f"(hash({value}) % {int(KEY_HASH_MODULUS)})"
+
+
 def typed_expr(column: Column, raw: str) -> str:
     """SQL for the typed value of ``raw`` (a text column): NULL when it does not parse."""
     if column.type == "string":
@@ -133,16 +151,21 @@ def _type_rules(column: Column, raw: str) -> list[Rule]:
     if number is None:
         return [Rule(f"type:{column.name}", "type", "error", column.name, unparsed)]
     numeric = f"coalesce(regexp_full_match({raw}, {sql_text(number)}), FALSE)"
+    # CASE, not AND: the engine then runs the regular expression on unparsed values only.
     return [
         Rule(
-            f"type:{column.name}", "type", "error", column.name, f"({unparsed} AND NOT {numeric})"
+            f"type:{column.name}",
+            "type",
+            "error",
+            column.name,
+            f"(CASE WHEN {unparsed} THEN NOT {numeric} ELSE FALSE END)",
         ),
         Rule(
             f"number_range:{column.name}",
             "number_range",
             "error",
             column.name,
-            f"({unparsed} AND {numeric})",
+            f"(CASE WHEN {unparsed} THEN {numeric} ELSE FALSE END)",
         ),
     ]
 
@@ -216,12 +239,29 @@ def expression_problems(contract: Contract) -> Iterator[tuple[str, str]]:
 def _regex_problem(pattern: str) -> str | None:
     import duckdb  # only needed when a contract declares a regex check
 
-    with duckdb.connect() as connection:
+    with _PROBE_LOCK:
         try:
-            connection.execute("SELECT regexp_full_match('', $1)", [pattern]).fetchall()
+            _probe().execute("SELECT regexp_full_match('', $1)", [pattern]).fetchall()
         except duckdb.Error as exc:
             return f"not a valid regular expression (RE2): {_first_line(str(exc))}"
     return None
+
+
+_PROBE_LOCK = threading.Lock()
+_PROBES: dict[int, duckdb.DuckDBPyConnection] = {}
+
+
+def _probe() -> duckdb.DuckDBPyConnection:
+    """This process's in-memory DuckDB without file access, for checking expressions:
+    one for every check of every contract (a connection takes tens of milliseconds).
+    Per process id: a connection is not carried across a worker's fork."""
+    import duckdb
+
+    pid = os.getpid()
+    if pid not in _PROBES:
+        _PROBES.clear()
+        _PROBES[pid] = duckdb.connect(config={"enable_external_access": False})
+    return _PROBES[pid]
 
 
 def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
@@ -240,9 +280,9 @@ def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
         return "expected one boolean SQL expression, found several statements"
     row = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {ident(c.name)}" for c in columns)
     probe = f"SELECT typeof(({expression})) FROM (SELECT {row}) AS t WHERE ({expression}) OR TRUE"
-    with duckdb.connect(config={"enable_external_access": False}) as connection:
+    with _PROBE_LOCK:
         try:
-            ((kind,),) = connection.execute(probe).fetchall()
+            ((kind,),) = _probe().execute(probe).fetchall()
         except duckdb.Error as exc:
             return f"not a valid row predicate: {_first_line(str(exc))}"
         except ValueError:

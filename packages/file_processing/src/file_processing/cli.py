@@ -9,21 +9,19 @@ import tempfile
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.filesize import decimal as human_size
 from rich.markup import escape
 from rich.table import Table
 
-from etl_core.cli import RuntimeCLI
+from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractError, ContractSet, load_contracts
 from etl_core.errors import ObjectNotFoundError
-from etl_core.events import QueueError, SqsQueue, consume
 from etl_core.layout import LANDING, QUARANTINE, strip_zone
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
-from etl_core.scheduler import Job, every
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
 from etl_core.work import (
@@ -34,22 +32,13 @@ from etl_core.work import (
     require_broker,
     unit_executor,
 )
-from etl_core.work.celery import (
-    CeleryExecutor,
-    celery_app,
-    lane_queues,
-    register_lane_task,
-    run_worker,
-    store_delivery_limit,
-    task_policy,
-)
+from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import Encryption, open_delivery
 from file_processing.errors import FileProcessingError, QualityEngineError, RefusedError
 from file_processing.ledger import Ledger
-from file_processing.listen import NotificationHandler, enqueue_units, run_units
 from file_processing.names import escaped, is_addressable, key_problem
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
@@ -59,6 +48,9 @@ from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
 from file_processing.work import LANE, outcome_from_dict, run_unit, transform_validated
+
+if TYPE_CHECKING:  # what only `listen` uses is imported by it
+    from etl_core.events import SqsQueue
 
 cli = RuntimeCLI(
     name="etl-file-processing",
@@ -331,6 +323,9 @@ def listen(
     A message is deleted once its objects were processed or enqueued; duplicates are
     harmless. SIGTERM or Ctrl-C: the batch in hand ends, then the command exits.
     """
+    from etl_core.events import QueueError, consume
+    from file_processing.listen import NotificationHandler, enqueue_units, run_units
+
     session = cli.session(ctx).with_flags(
         {
             "database_url": database_url,
@@ -387,6 +382,8 @@ def listen(
 
 
 def _queue(settings: FileProcessingSettings, url: str) -> SqsQueue:
+    from etl_core.events import SqsQueue
+
     return SqsQueue(
         url,
         endpoint_url=str(settings.sqs_endpoint_url) if settings.sqs_endpoint_url else None,
@@ -397,40 +394,26 @@ def _queue(settings: FileProcessingSettings, url: str) -> SqsQueue:
     )
 
 
-@app.command()
-def worker(
-    ctx: typer.Context,
-    concurrency: Annotated[
-        int | None,
-        typer.Option(
-            "--concurrency",
-            min=1,
-            max=256,
-            help="Landing objects at once, one process each (default: the concurrency setting).",
-        ),
-    ] = None,
-    database_url: DatabaseUrl = None,
-) -> None:
-    """Process landing objects from the file_processing queue of the broker until stopped.
-
-    SIGTERM or Ctrl-C: a warm shutdown (the objects in hand finish, no new one is taken).
-    """
-    session = cli.session(ctx).with_flags({"database_url": database_url})
-    settings = session.settings
-    celery = celery_app(settings, LANE)
-    register_lane_task(
-        celery,
-        LANE,
-        partial(_worker_run_unit, session),
-        encode=Outcome.to_dict,
-        policy=task_policy(settings),
-        dead_queue=lane_queues(settings, LANE).dead,
-        on_result=_after_unit(session),
-        deliveries=store_delivery_limit(session, LANE),
+def _worker_task(session: Settings) -> LaneTask[Outcome]:
+    """What ``worker`` runs: each landing object processed by the worker process's own
+    store and processor, then its validated partition's transform enqueued (a setting)."""
+    return LaneTask(
+        partial(_worker_run_unit, session), encode=Outcome.to_dict, on_result=_after_unit(session)
     )
-    code = run_worker(celery, settings, LANE, concurrency=concurrency or settings.concurrency)
-    if code:
-        raise typer.Exit(code)
+
+
+cli.add_worker(
+    _worker_task,
+    help="Process landing objects from the file_processing queue of the broker until "
+    "stopped.\n\nSIGTERM or Ctrl-C: a warm shutdown (the objects in hand finish, no new one "
+    "is taken).",
+    concurrency_help="Landing objects at once, one process each (default: the concurrency "
+    "setting).",
+    max_concurrency=256,
+    concurrency=lambda settings: settings.concurrency,
+    database_url_help="Also record runs and outcomes in this database (default: the "
+    "database_url setting; needs the 'schema' extra).",
+)
 
 
 def _after_unit(session: Settings) -> Callable[[UnitResult[Outcome]], None] | None:
@@ -455,6 +438,8 @@ def schedule(
     One scheduler leads at a time (a lease in the store); others stand by and take over
     when it stops. Needs --executor celery (ETL_EXECUTOR=celery): units go to the workers.
     """
+    from etl_core.scheduler import Job, every
+
     session = cli.session(ctx).with_flags({"database_url": database_url})
     settings = session.settings
     require_broker(settings, "schedule")

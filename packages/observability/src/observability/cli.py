@@ -17,7 +17,7 @@ from rich.filesize import decimal as human_size
 from rich.table import Table
 from rich.text import Text
 
-from etl_core.cli import RuntimeCLI
+from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
@@ -26,15 +26,7 @@ from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
 from etl_core.work import RunUnit, require_broker
-from etl_core.work.celery import (
-    CeleryExecutor,
-    celery_app,
-    lane_queues,
-    register_lane_task,
-    run_worker,
-    store_delivery_limit,
-    task_policy,
-)
+from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
 from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
@@ -55,11 +47,17 @@ from observability.database_metrics import (
 from observability.database_tables import database_tables
 from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
-from observability.inventory import ZONES, record_inventory_metrics, take_inventory
+from observability.inventory import (
+    ZONES,
+    DatasetInventory,
+    record_inventory_metrics,
+    take_inventory,
+)
 from observability.monitors import FixedClock, SystemClock
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
 from observability.storage_index import StorageIndex
+from observability.storage_state import indexed_inventory, load_snapshot
 from observability.work import MonitorContext, evaluate_with, recorded_unit, run_unit
 
 if TYPE_CHECKING:
@@ -92,8 +90,13 @@ def inventory(
     ] = None,
     as_json: AsJson = False,
     metrics_file: MetricsFile = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="List every zone whole now, not just what changed.")
+    ] = False,
 ) -> None:
-    """Objects, bytes and newest object per zone and dataset of the store."""
+    """Objects, bytes and newest object per zone and dataset of the store (without
+    ``--zone``, from the storage index kept in the store: the recent partitions and
+    ``landing/`` listed, every zone each ``storage_reconcile_interval`` or with ``--full``)."""
     session = cli.session(ctx)
     unknown = sorted(set(zone or ()) - set(ZONES))
     if unknown:
@@ -103,7 +106,7 @@ def inventory(
         raise typer.Exit(ExitCode.USAGE)
     run = session.record_run("inventory", parameters={"zones": list(zone or ZONES)})
     store = session.open_store()
-    entries = take_inventory(store, zone or ZONES)
+    entries = take_inventory(store, zone) if zone else _indexed_inventory(session, store, full)
     run.count(inputs=sum(e.objects for e in entries), outputs=len(entries))
     registry = Registry()
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
@@ -122,6 +125,23 @@ def inventory(
     if not entries:
         table.caption = "the store is empty"
     out.print(table)
+
+
+def _indexed_inventory(
+    session: Session[ObservabilitySettings], store: ObjectStore, full: bool
+) -> list[DatasetInventory]:
+    """The whole store's inventory from the storage index kept in it (saved again)."""
+    settings = session.settings
+    index = StorageIndex(
+        store,
+        recent_days=settings.storage_recent_days,
+        reconcile_interval=settings.storage_reconcile_interval,
+        workers=settings.storage_list_workers,
+        previous=None if full else load_snapshot(store),
+    )
+    entries, snapshot = indexed_inventory(index, datetime.now(UTC), full=full)
+    cli.notice(f"storage index: {snapshot.mode}, {snapshot.listed} object(s) listed")
+    return entries
 
 
 @app.command()
@@ -336,33 +356,19 @@ def _check_no_wait_usage(
         )
 
 
-@app.command()
-def worker(
-    ctx: typer.Context,
-    concurrency: Annotated[
-        int,
-        typer.Option("--concurrency", min=1, max=64, help="Datasets at once, one process each."),
-    ] = 1,
-) -> None:
-    """Evaluate monitor units from the observability queue until stopped.
+def _worker_task(session: Session[ObservabilitySettings]) -> LaneTask[DatasetStatus]:
+    """What ``worker`` runs: monitor units, each dataset's status sent back."""
+    return LaneTask(partial(_worker_run_unit, session), encode=DatasetStatus.to_dict)
 
-    SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).
-    """
-    session = cli.session(ctx)
-    settings = session.settings
-    celery = celery_app(settings, LANE)
-    register_lane_task(
-        celery,
-        LANE,
-        partial(_worker_run_unit, session),
-        encode=DatasetStatus.to_dict,
-        policy=task_policy(settings),
-        dead_queue=lane_queues(settings, LANE).dead,
-        deliveries=store_delivery_limit(session, LANE),
-    )
-    code = run_worker(celery, settings, LANE, concurrency=concurrency)
-    if code:
-        raise typer.Exit(code)
+
+cli.add_worker(
+    _worker_task,
+    help="Evaluate monitor units from the observability queue until stopped.\n\n"
+    "SIGTERM or Ctrl-C: a warm shutdown (the units in hand finish, no new one is taken).",
+    concurrency_help="Datasets at once, one process each.",
+    max_concurrency=64,
+    concurrency=1,
+)
 
 
 def _worker_run_unit(

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from observability.errors import StatusPageError
 from observability.monitors import ARRIVAL_STATES, LEVELS, human_duration
+
+if TYPE_CHECKING:  # imported by the command that writes the page
+    import jinja2
 
 __all__ = ["render_page", "write_page"]
 
@@ -138,6 +139,8 @@ def write_page(path: Path, status: Mapping[str, Any]) -> None:
 
 @cache
 def _template() -> jinja2.Template:
+    import jinja2
+
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("observability", "templates"),
         autoescape=True,  # every text is a vendor's or an operator's: escaped, always

@@ -12,11 +12,9 @@ import base64
 import logging
 import math
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from etl_core.errors import FatalError, RetryableError
 from etl_core.metrics.registry import (
@@ -27,6 +25,9 @@ from etl_core.metrics.registry import (
     SeriesSnapshot,
     default_registry,
 )
+
+if TYPE_CHECKING:
+    import urllib.error
 
 __all__ = [
     "PROMETHEUS_CONTENT_TYPE",
@@ -138,6 +139,9 @@ def pushgateway_url(url: str, job: str, grouping_key: Mapping[str, str] | None =
 
 
 def _send(method: str, target: str, body: bytes | None, timeout: float) -> None:
+    import urllib.error  # with http.client and ssl: only a push needs them
+    import urllib.request
+
     request = urllib.request.Request(target, data=body, method=method)
     if body is not None:
         request.add_header("Content-Type", PROMETHEUS_CONTENT_TYPE)

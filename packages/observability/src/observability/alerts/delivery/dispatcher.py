@@ -21,9 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-import httpx
+from typing import TYPE_CHECKING, Literal
 
 from etl_core.errors import EtlError
 from etl_core.metrics import Registry
@@ -31,6 +29,9 @@ from etl_core.retry import RetryPolicy, parse_retry_after
 from etl_core.threads import start_thread
 from observability.alerts.delivery.channel import Channel
 from observability.alerts.model import Notification
+
+if TYPE_CHECKING:  # imported by the dispatcher that posts: a command without alerts skips it
+    import httpx
 
 __all__ = ["DEFAULT_POLICY", "Dispatcher", "Outcome"]
 
@@ -92,6 +93,8 @@ class Dispatcher:
         self.channels = tuple(channels)
         self.policy = policy
         self.capacity = capacity
+        import httpx
+
         self._client = httpx.Client(timeout=timeout, transport=transport)
         self._pending: list[_Delivery] = []
         self._in_flight = 0
@@ -212,6 +215,8 @@ class Dispatcher:
 
     def _attempt(self, delivery: _Delivery) -> float | None:
         """Post once; seconds until the next attempt, or ``None`` when done."""
+        import httpx
+
         channel, alert = delivery.channel, delivery.notification.alert
         try:
             url = channel.url.reveal()

@@ -1,0 +1,80 @@
+"""A command imports what it uses: ``--help``, ``config show`` and ``worker --help`` load
+none of the heavy libraries, ``process`` and ``transform`` only DuckDB (issue 16, start-up).
+
+Each command runs in a fresh interpreter, as the console script runs it; the modules it
+loaded are read from ``sys.modules`` once it ended.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from repo_layout import RUNTIMES
+from retail_workspace import Workspace, retail_workspace
+
+HEAVY = {"pydantic", "httpx", "boto3", "botocore", "celery", "kombu", "django", "jinja2"}
+"""Libraries no command below uses (local store, no broker, no database, no alert)."""
+
+RUN_AND_REPORT = """
+import importlib, json, sys
+module, out, *args = sys.argv[1:]
+try:
+    importlib.import_module(module).main(args)
+except SystemExit:
+    pass
+with open(out, "w") as report:
+    json.dump(sorted({name.split(".")[0] for name in sys.modules}), report)
+"""
+
+
+def imported(
+    runtime: str, *args: str, tmp_path: Path, env: dict[str, str] | None = None
+) -> set[str]:
+    """The top-level packages loaded by ``<runtime> ARGS`` run to its end."""
+    out = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_REPORT, f"{runtime}.cli", str(out), *args],
+        env={**os.environ, **(env or {})},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.exists(), done.stderr
+    return set(json.loads(out.read_text()))
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("args", [("--help",), ("worker", "--help"), ("config", "show", "--json")])
+def test_light_commands_load_no_heavy_library(
+    runtime: str, args: tuple[str, ...], tmp_path: Path
+) -> None:
+    loaded = imported(runtime, *args, tmp_path=tmp_path, env={"ETL_STORAGE_URL": str(tmp_path)})
+    assert not loaded & (HEAVY | {"duckdb"}), f"{runtime} {' '.join(args)}"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return retail_workspace(tmp_path_factory.mktemp("startup"), migrate=False)
+
+
+def test_process_and_transform_load_duckdb_and_no_other_heavy_library(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    env = workspace.env()
+    key = "landing/pos/pos_20261105.csv.zip.pgp"
+    loaded = imported("file_processing", "process", key, "--json", tmp_path=tmp_path, env=env)
+    assert "duckdb" in loaded  # the checks ran
+    assert not loaded & HEAVY
+    validated = workspace.store / "validated" / "pos_transactions" / "dt=2026-11-05"
+    assert validated.is_dir()
+    args = ("transform", "--dataset", "pos_transactions", "--date", "2026-11-05")
+    loaded = imported("data_pipeline", *args, tmp_path=tmp_path, env=env)
+    assert (workspace.store / "curated" / "pos_transactions" / "dt=2026-11-05").is_dir()
+    assert not loaded & HEAVY
