@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, BinaryIO, Protocol, Self, cast
 
 from etl_core.errors import ConfigError, FieldError
+from etl_core.storage import StagedFile
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
@@ -531,10 +532,12 @@ class _Session:
     def _spool(
         self, read: Callable[[int], bytes], path: str, *, compressed: int | None = None
     ) -> tuple[Path, int]:
-        """Copy a member to a scratch file in chunks, enforcing every byte limit."""
+        """Copy a member to a scratch file in chunks, enforcing every byte limit (its MD5
+        computed on the way, on a thread of its own, and recorded on the file)."""
         dest = self._new_file()
         size = 0
-        with dest.open("xb") as out:
+        # Its ETag is computed as it is written: publishing it needs no second read.
+        with StagedFile(dest) as out:
             while chunk := read(CHUNK_SIZE):
                 size += len(chunk)
                 self._add_bytes(len(chunk), path)
