@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -304,9 +305,34 @@ def test_a_staged_file_changed_after_it_was_written_is_hashed_again_when_moved_i
 
 def test_a_staged_file_whose_writer_failed_records_no_etag(tmp_path: Path) -> None:
     source = tmp_path / "member.csv"
-    with pytest.raises(RuntimeError), StagedFile(source) as staged:
-        staged.write(b"id\n1\n" * 100_000)
-        raise RuntimeError("the unpacker refused it")
+
+    def unpack() -> None:
+        with StagedFile(source) as staged:
+            staged.write(b"id\n1\n" * 100_000)
+            raise RuntimeError("the unpacker refused it")
+
+    with pytest.raises(RuntimeError):
+        unpack()
+    with source.open("rb") as stream:
+        assert etags.recorded_etag(stream.fileno(), os.fstat(stream.fileno())) is None
+
+
+def test_a_staged_file_that_cannot_be_written_says_so_to_its_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(etags, "_write_all", full)
+    source = tmp_path / "member.csv"
+
+    def unpack() -> None:
+        with StagedFile(source) as staged:
+            for _ in range(100):  # more than the queue holds: the writer never blocks
+                staged.write(b"x" * 1024)
+
+    with pytest.raises(OSError, match="No space left"):
+        unpack()
     with source.open("rb") as stream:
         assert etags.recorded_etag(stream.fileno(), os.fstat(stream.fileno())) is None
 

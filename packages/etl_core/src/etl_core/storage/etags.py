@@ -4,10 +4,10 @@ the file is written rather than in a second pass over it.
 A local store records the MD5 of each file it writes or hashes in the ``user.etl.md5``
 extended attribute, with the file's size and modification time: a file changed since
 no longer matches, and is hashed again. :class:`StagedFile` writes a file meant for
-:meth:`~etl_core.storage.ObjectStore.move_in` (an unpacked member, say) the same way,
-hashing on a thread of its own so the hash overlaps the work producing the bytes, and
-starting the file's write-back to disk as it goes, so the flush before it becomes
-visible has little left to do.
+:meth:`~etl_core.storage.ObjectStore.move_in` (an unpacked member, say) the same way:
+writing and hashing on a thread of its own, so both overlap the work producing the
+bytes (inflating them), and starting the file's write-back to disk as it goes, so the
+flush before it becomes visible has little left to do.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ def remember_etag(fd: int, etag: str) -> None:
 
 
 class StagedFile:
-    """A new local file written in chunks, its MD5 computed on a thread of its own and
-    recorded on the file when it closes; write-back to disk starts as it is written.
+    """A new local file written in chunks by a thread of its own, which also computes
+    its MD5 and starts its write-back to disk; the MD5 is recorded on the file when it
+    closes. The caller's thread only hands chunks over (at most a few queued at once).
 
     Use it as a context manager: an exception inside the block leaves the file unrecorded.
 
@@ -71,23 +72,26 @@ class StagedFile:
         self._digest = hashlib.md5(usedforsecurity=False)
         self._error: BaseException | None = None
         self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED_CHUNKS)
-        self._hasher = threading.Thread(target=self._hash, name="etag", daemon=True)
-        self._hasher.start()
+        self._writer = threading.Thread(target=self._drain, name="staged-file", daemon=True)
+        self._writer.start()
 
     def write(self, data: bytes) -> int:
-        """Write ``data`` whole."""
-        view = memoryview(data)
-        while view:
-            view = view[self._file.write(view) or 0 :]
+        """Queue ``data`` to be written whole.
+
+        Raises:
+            OSError: an earlier chunk could not be written (the disk is full, say).
+        """
+        if self._error is not None:
+            raise self._error
         self._chunks.put(bytes(data))
         self.size += len(data)
         return len(data)
 
     def close(self) -> str:
-        """Finish the hash, record it on the file and close it; return the MD5 (hex).
+        """Write what is queued, record the MD5 on the file and close it; return the MD5.
 
         Raises:
-            BaseException: whatever stopped the hashing thread (the file is closed).
+            OSError: a chunk could not be written (the file is closed, unrecorded).
         """
         if self.etag is None:
             self._stop()
@@ -100,7 +104,7 @@ class StagedFile:
         return self.etag
 
     def discard(self) -> None:
-        """Stop hashing and close the file, recording nothing (the caller removes it)."""
+        """Stop writing and close the file, recording nothing (the caller removes it)."""
         self._stop()
         self._file.close()
 
@@ -119,25 +123,32 @@ class StagedFile:
             self.discard()
 
     def _stop(self) -> None:
-        if self._hasher.is_alive():
+        if self._writer.is_alive():
             self._chunks.put(None)
-            self._hasher.join()
+            self._writer.join()
 
-    def _hash(self) -> None:
-        """Hash the written chunks in order; start write-back of each stretch hashed."""
+    def _drain(self) -> None:
+        """Write and hash the queued chunks in order, starting write-back as it goes."""
         fd = self._file.fileno()
-        flushed = hashed = 0
+        flushed = written = 0
         while (chunk := self._chunks.get()) is not None:
             if self._error is not None:
-                continue  # drained, so the writer never blocks on a dead thread
+                continue  # drained, so the caller never blocks on a failed writer
             try:
+                _write_all(fd, chunk)
                 self._digest.update(chunk)
-                hashed += len(chunk)
-                if hashed - flushed >= _WRITEBACK_BYTES:
-                    start_writeback(fd, flushed, hashed - flushed)
-                    flushed = hashed
-            except BaseException as exc:  # handed to the writer's thread by close()
+                written += len(chunk)
+                if written - flushed >= _WRITEBACK_BYTES:
+                    start_writeback(fd, flushed, written - flushed)
+                    flushed = written
+            except BaseException as exc:  # handed to the caller's thread
                 self._error = exc
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:
