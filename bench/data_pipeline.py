@@ -485,12 +485,31 @@ def copy_once(layout: Layout, size: int, spec: str, url: str) -> Result:
     return result
 
 
+FLOOR_INDEXES = (
+    "PRIMARY KEY (id, dt)",
+    "UNIQUE (dt, transaction_id, line_number)",
+)
+FLOOR_SECONDARY = ("(store_code, dt)", "(sku, dt)")
+
+
 def create_floor_table(url: str) -> None:
-    """The floor's target: a plain table with the curated table's columns and indexes."""
+    """The floor's target: a plain table with the curated table's columns and its indexes
+    as they were before partitioning (database collation; ``(code, dt)`` secondary
+    indexes), whatever later migrations changed, so that every run compares to one floor."""
     import psycopg
 
     with psycopg.connect(url) as con:
-        con.execute(f"CREATE TABLE {FLOOR_TABLE} (LIKE retail_sales_transaction INCLUDING ALL)")
+        con.execute(
+            f"CREATE TABLE {FLOOR_TABLE} (LIKE retail_sales_transaction INCLUDING DEFAULTS "
+            f"INCLUDING CONSTRAINTS, {', '.join(FLOOR_INDEXES)})"
+        )
+        for column, length in (("transaction_id", 64), ("store_code", 32), ("sku", 64)):
+            con.execute(
+                f"ALTER TABLE {FLOOR_TABLE} ALTER COLUMN {column} "
+                f'TYPE varchar({length}) COLLATE "default"'
+            )
+        for key in FLOOR_SECONDARY:
+            con.execute(f"CREATE INDEX ON {FLOOR_TABLE} {key}")
 
 
 def empty_table(url: str) -> None:

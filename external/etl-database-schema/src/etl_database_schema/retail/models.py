@@ -7,7 +7,9 @@ re-run replaces the partition instead of duplicating it. On PostgreSQL the sales
 partitioned tables, a partition per day, primary key ``(id, dt)`` (migration
 ``0003_partitioned_curated``; the model state keeps ``id`` as its primary key): a load
 attaches a freshly built partition in place of the day's
-(:mod:`etl_database_schema.partitions`). Other curated tables, and every table on SQLite,
+(:mod:`etl_database_schema.partitions`); their code columns compare bytewise and their
+secondary indexes key the code alone there (``0004_bytewise_code_keys``, names kept). Other
+curated tables, and every table on SQLite,
 are loaded by deleting the day's rows and inserting the new ones in one transaction. Each
 curated table's unique key leads with ``dt``.
 

@@ -2,8 +2,9 @@
 
 On PostgreSQL a curated table is partitioned by day of ``dt`` (migration
 ``etl_retail.0003_partitioned_curated``): a load removes, by name, the staging tables a
-cut-short load of the day left, ``COPY``s the rows (Arrow writes CSV straight into it, no
-Python object per value) into a fresh staging table shaped like the day's partition
+cut-short load of the day left, ``COPY``s the rows (Arrow batches in PostgreSQL's binary
+format, :mod:`data_pipeline.db.binary_copy`, or CSV written by Arrow; no Python object per
+value) into a fresh staging table shaped like the day's partition
 (``FREEZE``: created in the same transaction), builds its indexes after the data, then,
 in one short transaction, detaches and drops the day's partition and attaches the staging
 table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
@@ -23,24 +24,19 @@ import io
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from data_pipeline.db.binary_copy import SIGNATURE, TRAILER, binary_encoder
 from data_pipeline.db.door import door
 from etl_core.faults import Step, fault_point
 
 __all__ = ["CURATED_TABLES", "load_batches", "load_partition", "table_columns"]
 
-CURATED_TABLES = {
-    "retail_daily_sales": ("etl_retail", "DailySales"),
-    "retail_sales_transaction": ("etl_retail", "SalesTransaction"),
-    "retail_store_footfall": ("etl_retail", "StoreFootfall"),
-}
-"""Curated table → (app label, model name) of the schema; loads may write only these."""
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
 _SWAP_LOCK_TIMEOUT_MS = 2000
@@ -50,6 +46,32 @@ _LOCK_TIMEOUT = "55P03"  # lock_not_available
 _INDEX_BUILDERS = 2
 """A staging table's indexes built at the same time (each with PostgreSQL's own parallel
 sort workers, ``max_parallel_maintenance_workers``)."""
+
+
+class _CuratedTables(Mapping[str, tuple[str, str]]):
+    """The schema package's curated tables, table → (app label, model name), read from it
+    on first use (importing this module does not import the schema)."""
+
+    @functools.cached_property
+    def _tables(self) -> dict[str, tuple[str, str]]:
+        with door(_FEATURE) as schema:
+            from etl_database_schema import retail
+
+            curated = retail.CURATED_TABLES.items()
+            return {table: (schema.RETAIL_APP, model) for table, model in curated}
+
+    def __getitem__(self, table: str) -> tuple[str, str]:
+        return self._tables[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+
+CURATED_TABLES: Mapping[str, tuple[str, str]] = _CuratedTables()
+"""Curated table → (app label, model name) of the schema; loads may write only these."""
 
 Fence = Callable[[], object]
 """Called right before a load's rows become visible; raises to stop the load."""
@@ -126,9 +148,10 @@ def load_batches(
 ) -> int:
     """Like :func:`load_partition`, from Arrow record batches (columns named ``columns``).
 
-    On PostgreSQL each batch is written as CSV by Arrow straight into ``COPY``: no
-    Python object per value, which is what makes bulk loads fast. Elsewhere the
-    batches become rows for batched inserts.
+    On PostgreSQL each batch is encoded by Arrow kernels straight into ``COPY`` (binary
+    format, or CSV for a column without an exact binary encoding): no Python object per
+    value, which is what makes bulk loads fast. Elsewhere the batches become rows for
+    batched inserts.
 
     Raises:
         ValueError: unknown table or column, or a ``dt`` value other than ``dt``.
@@ -156,7 +179,7 @@ def load_batches(
     loaded = names if "dt" in names else [*names, "dt"]
     with _replacing(table, dt, fence) as target:
         if target.connection.vendor == "postgresql":
-            return _copy_csv(target, loaded, tagged())
+            return _copy_batches(target, loaded, tagged())
         rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
         return _insert_batches(target, loaded, rows)
 
@@ -363,6 +386,40 @@ def _copy(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> i
             copy.write_row(row)
             count += 1
     return count
+
+
+def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
+    """``COPY`` Arrow batches in PostgreSQL's binary format when every column can be
+    encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow."""
+    stream = iter(batches)
+    first = next(stream, None)
+    if first is None:
+        return 0
+    stream = itertools.chain([first], stream)
+    encode = binary_encoder(first.schema, _column_types(target))
+    if encode is None:
+        logger.info("rows copied as CSV: a column has no exact binary encoding")
+        return _copy_csv(target, names, stream)
+    count = 0
+    with target.cursor.cursor.copy(_copy_statement(target, names, "FORMAT binary")) as copy:
+        copy.write(SIGNATURE)
+        for batch in stream:
+            if batch.schema != first.schema:
+                batch = batch.cast(first.schema)
+            copy.write(encode(batch))
+            count += batch.num_rows
+        copy.write(TRAILER)
+    return count
+
+
+def _column_types(target: _Target) -> dict[str, str]:
+    """Column → its PostgreSQL type without modifier (``character varying``)."""
+    target.cursor.execute(
+        "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        [_quoted(target.connection, target.table)],
+    )
+    return dict(target.cursor.fetchall())
 
 
 def _copy_csv(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
