@@ -8,7 +8,8 @@
    declares no ``schedule`` gets one, so the data-pipeline scheduler ingests the API
    continuously (``make run`` calls ``ingest`` itself and needs none).
 2. Uploads the vendor drops (``landing/``) and reference tables (``reference/``) to the
-   store (``ETL_STORAGE_URL``), skipping files already there with the same content,
+   store (``ETL_STORAGE_URL``) with the retail example's own ``deliver``
+   (``examples/retail/run.py``), skipping files already there with the same content,
    so a restart uploads nothing twice. The workers and schedulers take it from there.
 
 Run from the repository root (the service's working directory is the repository,
@@ -22,20 +23,20 @@ Exit 0 when done, 2 on a bad argument or setting (the message names it).
 from __future__ import annotations
 
 import argparse
-import hashlib
+import importlib
 import os
 import re
-import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from etl_core.errors import EtlError, ObjectNotFoundError
+from etl_core.errors import EtlError
 from etl_core.runtime import RuntimeSettings, open_session
-from etl_core.storage import ObjectStore
 
 EXAMPLE = Path("examples/retail")
+RETAIL = Path(__file__).resolve().parent.parent / "examples" / "retail"
+"""The retail example beside this script, whose ``run.py`` delivers the drops."""
 API_SOURCE = "retail_footfall"
 """The example's API source (``config/sources/retail_footfall.toml``)."""
 ZONES = ("landing", "reference")
@@ -80,30 +81,12 @@ def _replace(path: Path, text: str) -> None:
     os.replace(temporary.name, path)
 
 
-def upload(store: ObjectStore, directory: Path, zone: str) -> tuple[int, int]:
-    """Put every file under ``directory`` at ``<zone>/<its relative path>`` unless an
-    object with the same content is there. Returns (uploaded, already there)."""
-    uploaded = unchanged = 0
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        key = f"{zone}/{path.relative_to(directory).as_posix()}"
-        try:
-            if store.head(key).etag == _md5(path):
-                unchanged += 1
-                continue
-        except ObjectNotFoundError:
-            pass
-        with path.open("rb") as source, store.open_write(key) as target:
-            shutil.copyfileobj(source, target, 1 << 20)
-        uploaded += 1
-    return uploaded, unchanged
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def retail_deliver() -> Callable[..., tuple[int, int]]:
+    """The retail example's own ``deliver`` (``examples/retail/run.py``): each file of a
+    directory put into a zone unless the same content is there; (uploaded, already there)."""
+    sys.path.insert(0, str(RETAIL))  # run.py imports its siblings (api, summary) by name
+    deliver: Callable[..., tuple[int, int]] = importlib.import_module("run").deliver
+    return deliver
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,9 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             schedule=args.api_schedule,
         )
         print(f"contracts: {written} file(s) -> {config}", flush=True)
+        deliver = retail_deliver()
         with session.open_store() as store:
             for zone in ZONES:
-                uploaded, unchanged = upload(store, args.example / zone, zone)
+                uploaded, unchanged = deliver(store, args.example / zone, zone)
                 print(f"{zone}: {uploaded} uploaded, {unchanged} already there", flush=True)
     except EtlError as exc:
         print(f"example: {exc}", file=sys.stderr)

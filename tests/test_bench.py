@@ -84,7 +84,7 @@ def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path)
     done = bench(
         "observability", "--objects", "600", "--days", "6", "--datasets", "2", "--new", "20",
         "--scrape-objects", "200", "--clients", "4", "--client-processes", "2",
-        "--seconds", "1", "--repeat", "1",
+        "--seconds", "3", "--repeat", "1",
         workdir=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -92,3 +92,8 @@ def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path)
     assert "incremental at least 10x faster than the full listing" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| during cycles |")]
     assert len(rows) == 3  # two paths and the cycles seen
+    local = [line for line in done.stdout.splitlines() if line.startswith("| during cycles, local")]
+    assert len(local) == 3
+    finished = int(local[2].split("cycles finished during the load: ")[1].split()[0].strip(","))
+    assert finished >= 1  # cycles of a second on 200 objects: some finish in 3 s of load
+    assert "cycles finished while scraped (local store):" in done.stdout

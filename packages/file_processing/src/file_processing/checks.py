@@ -22,6 +22,7 @@ __all__ = [
     "Rule",
     "expression_problems",
     "ident",
+    "key_hash",
     "predicate_problem",
     "raw_name",
     "row_rules",
@@ -79,6 +80,18 @@ def unique_table(index: int) -> str:
     return f"__dup_{index}"
 
 
+KEY_HASH_MODULUS: int | None = None
+"""Test seam: key hashes reduced modulo this (a tiny hash forces collisions); ``None``
+in production, where :func:`key_hash` is DuckDB's 64-bit ``hash``."""
+
+
+def key_hash(value: str) -> str:
+    """SQL hashing the value ``value`` for the unique check's first, hash-only count."""
+    if KEY_HASH_MODULUS is None:
+        return f"hash({value})"
+    return f"(hash({value}) % {int(KEY_HASH_MODULUS)})"
+
+
 def typed_expr(column: Column, raw: str) -> str:
     """SQL for the typed value of ``raw`` (a text column): NULL when it does not parse."""
     if column.type == "string":
@@ -133,16 +146,21 @@ def _type_rules(column: Column, raw: str) -> list[Rule]:
     if number is None:
         return [Rule(f"type:{column.name}", "type", "error", column.name, unparsed)]
     numeric = f"coalesce(regexp_full_match({raw}, {sql_text(number)}), FALSE)"
+    # CASE, not AND: the engine then runs the regular expression on unparsed values only.
     return [
         Rule(
-            f"type:{column.name}", "type", "error", column.name, f"({unparsed} AND NOT {numeric})"
+            f"type:{column.name}",
+            "type",
+            "error",
+            column.name,
+            f"(CASE WHEN {unparsed} THEN NOT {numeric} ELSE FALSE END)",
         ),
         Rule(
             f"number_range:{column.name}",
             "number_range",
             "error",
             column.name,
-            f"({unparsed} AND {numeric})",
+            f"(CASE WHEN {unparsed} THEN {numeric} ELSE FALSE END)",
         ),
     ]
 

@@ -143,12 +143,15 @@ def _scan(
     while chunk := source.read(CHUNK_SIZE):
         if digest is not None:
             digest.update(chunk)
-        result.lines += chunk.count(b"\n")
+        newlines = chunk.count(b"\n")  # once per chunk: most chunks are all data
+        result.lines += newlines
         last = chunk[-1:]
         data = chunk[: max(0, end - position)]
-        data_newlines += data.count(b"\n")
+        if len(data) != len(chunk):
+            newlines = data.count(b"\n")
+        data_newlines += newlines
         if data and scanner is not None:
-            text = scanner.feed(data, final=False)
+            text = scanner.feed(data, final=False, newlines=newlines)
             _write(target, scanner, text)
             yield text
         elif data and target is not None:
@@ -183,7 +186,8 @@ class _TextScanner:
         self.header: str | None = None
         self._head: list[str] = []
 
-    def feed(self, data: bytes, *, final: bool) -> str:
+    def feed(self, data: bytes, *, final: bool, newlines: int | None = None) -> str:
+        """Decode ``data`` (holding ``newlines`` LF bytes, counted when ``None``)."""
         # An incomplete multi-byte sequence held back from the last chunk (never a newline).
         pending = self.decoder.getstate()[0]
         buffer = pending + data
@@ -202,7 +206,7 @@ class _TextScanner:
                 start = after
                 self.decoder.reset()
         self.offset += len(data)
-        self.line += data.count(b"\n")
+        self.line += data.count(b"\n") if newlines is None else newlines
         text = "".join(pieces)
         self._keep_header(text)
         return text

@@ -16,15 +16,24 @@ from etl_core.contracts import Column
 from file_processing.checks import ident, raw_name
 from file_processing.report import ColumnProfile
 
-__all__ = ["TOP_VALUES", "profile_columns", "profile_exprs"]
+__all__ = ["TOP_VALUES", "profile_columns", "profile_exprs", "profile_kinds"]
 
 TOP_VALUES = 5
 _PER_COLUMN = 5  # expressions per column in profile_exprs, in this order
 _NEAR_UNIQUE = 0.9  # distinct/non-null ratio above which top values are left out
 
 
+def profile_kinds(top: int) -> tuple[list[str], list[str]]:
+    """The profile's statistics that are estimates, and those left out (``top`` 0: no
+    top values, whose sketch is the profile's dearest part)."""
+    if top > 0:
+        return ["distinct_count", "top_values"], []
+    return ["distinct_count"], ["top_values"]
+
+
 def profile_exprs(columns: Sequence[Column], *, top: int = TOP_VALUES) -> list[str]:
-    """Aggregate SQL expressions profiling ``columns`` (five per column)."""
+    """Aggregate SQL expressions profiling ``columns`` (five per column; no top-k sketch
+    when ``top`` is 0)."""
     exprs: list[str] = []
     for index, column in enumerate(columns):
         value, raw = ident(column.name), raw_name(index)
@@ -33,7 +42,7 @@ def profile_exprs(columns: Sequence[Column], *, top: int = TOP_VALUES) -> list[s
             f"approx_count_distinct({value})",
             f"CAST(min({value}) AS VARCHAR)",
             f"CAST(max({value}) AS VARCHAR)",
-            f"approx_top_k({raw}, {int(top)})",
+            f"approx_top_k({raw}, {int(top)})" if top > 0 else "CAST(NULL AS VARCHAR[])",
         ]
     return exprs
 

@@ -13,10 +13,13 @@ How it runs, in bounded memory whatever the file size:
    (``data.too_wide``) before the engine reads it;
 2. DuckDB reads the file once with every column as text, storing the records
    it cannot split (``store_rejects``: line, byte offset, message), and
-   computes every check count and the column profile in one aggregate query;
-3. only when something failed: one more pass collects the failing rows (with
-   their line numbers) for samples and the split, ``unique`` checks group their
-   column once, and the split writes both files with ``COPY``.
+   computes every check count, the column profile and the list of each
+   ``unique`` column's key hashes in one aggregate query; as many distinct
+   hashes as values proves the column unique;
+3. only when something failed: a ``unique`` check whose hash repeats groups its
+   column exactly, one more pass collects the failing rows (with their line
+   numbers) for samples and the split, and the split writes both files with
+   ``COPY``.
 
 DuckDB runs with a memory limit and spills to a temporary directory beyond it;
 it may touch only the input, the output and that directory. Nothing file-sized
@@ -53,6 +56,7 @@ from etl_core.units import ByteSize
 from file_processing.checks import (
     Rule,
     ident,
+    key_hash,
     raw_name,
     row_rules,
     sql_text,
@@ -65,7 +69,7 @@ from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
 from file_processing.json_records import JsonLimits, JsonScan, scan_json
 from file_processing.prescan import Prescan, prescan, utf8_compatible
-from file_processing.profile import profile_columns, profile_exprs
+from file_processing.profile import profile_columns, profile_exprs, profile_kinds
 from file_processing.reasons import Reason
 from file_processing.records import (
     Oversize,
@@ -92,6 +96,9 @@ logger = logging.getLogger(__name__)
 
 _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
+_SCAN = "__scan"  # the checking pass's aggregates, with the unique checks' key hashes
+_KEY_HASH_BYTES = 8  # memory per row of a unique check's list of key hashes
+_BUFFERS_PER_LINE = 2  # the CSV reader's buffer, in longest lines (DuckDB's default is 16)
 _PARQUET_MAGIC = b"PAR1"
 _JSON_FORMATS = ("json", "jsonl")
 _JSON_ARRAY = re.compile(rb"\[[ \t\r\n]*[{\]]")
@@ -117,7 +124,8 @@ class QualitySettings:
         sample_rows: Failing rows kept per check.
         malformed_samples: Malformed records kept.
         encoding_samples: Encoding errors kept with their offsets.
-        top_values: Most frequent values kept per column.
+        top_values: Most frequent values kept per column (0: none, and no top-k sketch
+            in the checking pass).
         work_dir: Where temporary files go (default: the system's temp directory).
         max_field_bytes: Longest CSV field (UTF-8 bytes); a contract may set less.
         max_record_bytes: Longest CSV record or JSON record (UTF-8 bytes); a contract
@@ -466,7 +474,7 @@ class _Analysis:
         self._connect(data, out_dir)
         if self.json is not None:
             self._load_json_rejects(self.json)
-        counts = self._aggregate(data)
+        counts = self._aggregate(data, self._hashed_uniques(scan))
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:
@@ -721,11 +729,13 @@ class _Analysis:
         )
         escape = options.escape if options.escape is not None else options.quote
         line_size = self.limits.max_record_bytes + _LINE_SIZE_MARGIN
+        # DuckDB's default buffer, 16 longest lines (256 MiB), would not fit its memory limit.
+        buffer = _BUFFERS_PER_LINE * line_size
         return (
             f"read_csv({path}, columns = {{{columns}}}, header = {str(options.header).lower()}, "
             f"delim = {sql_text(options.delimiter)}, quote = {sql_text(options.quote)}, "
             f"escape = {sql_text(escape)}, nullstr = [{nulls}], auto_detect = false, "
-            f"strict_mode = true, max_line_size = {line_size}{rejects}"
+            f"strict_mode = true, max_line_size = {line_size}, buffer_size = {buffer}{rejects}"
             f"{', filename = true' if several else ''})"
         )
 
@@ -751,17 +761,60 @@ class _Analysis:
             raws = f"__rec, {raws}"
         return f"(SELECT {raws}, {typed} FROM {source} AS src)"
 
-    def _aggregate(self, data_path: Path) -> _Counts:
-        """The single full pass: row count, every rule's failures, the profile."""
+    def _aggregate(self, data_path: Path, hashed: Sequence[tuple[int, Check]] = ()) -> _Counts:
+        """The single full pass: row count, every rule's failures, the profile and, for the
+        ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`)."""
         exprs = self.aggregate_exprs()
         relation = self._typed(data_path, store_rejects=self.format == "csv")
         try:
-            (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
+            if hashed:
+                values = self._aggregate_with_keys(exprs, relation, hashed)
+            else:
+                (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
         except Exception as exc:
             return self._unreadable(exc)
         counts = self._counts(values)
         counts.malformed = self._malformed()
+        if hashed:
+            self._repeats(hashed, counts)
         return counts
+
+    def _aggregate_with_keys(
+        self, exprs: Sequence[str], relation: str, hashed: Sequence[tuple[int, Check]]
+    ) -> tuple[Any, ...]:
+        """The aggregates' values; the key hash lists stay in the engine, in :data:`_SCAN`."""
+        named = [f"{expr} AS __a{i}" for i, expr in enumerate(exprs)]
+        for index, check in hashed:
+            value = ident(check.column or "")
+            named.append(
+                f"list({key_hash(value)}) FILTER (WHERE {value} IS NOT NULL) AS {_key_list(index)}"
+            )
+        self._sql(f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t")
+        columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
+        (values,) = self._sql(f"SELECT {columns} FROM {_SCAN}")
+        return values
+
+    def _hashed_uniques(self, scan: Prescan) -> list[tuple[int, Check]]:
+        """The unique checks settled by key hashes in the checking pass: all of them when the
+        pre-pass counted the records and their hashes fit in a third of the memory limit
+        (else each groups its column in a pass of its own, which may spill)."""
+        checks = unique_index(self.contract)
+        if not checks or scan.records is None:
+            return []
+        needed = scan.records.records * len(checks) * _KEY_HASH_BYTES
+        return checks if needed <= int(self.settings.memory_limit) // 3 else []
+
+    def _repeats(self, hashed: Sequence[tuple[int, Check]], counts: _Counts) -> None:
+        """Settle each ``hashed`` unique check whose key hashes are all distinct (no value
+        repeats); one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
+        for index, check in hashed:
+            ((repeated,),) = self._sql(
+                f"SELECT count(*) - count(DISTINCT h) FROM "
+                f"(SELECT unnest({_key_list(index)}) AS h FROM {_SCAN})"
+            )
+            if not repeated:
+                counts.failures[check.label] = 0
+        self._sql(f"DROP TABLE {_SCAN}")
 
     def aggregate_exprs(self) -> list[str]:
         """The aggregates of the checking pass: rows, each rule's failures, the profile and
@@ -784,6 +837,8 @@ class _Analysis:
         self.report.profile = profile_columns(
             self.contract.columns, values[offset : offset + profiled], counts.rows
         )
+        approximate, omitted = profile_kinds(self.settings.top_values)
+        self.report.profile_approximate, self.report.profile_omitted = approximate, omitted
         inferred = self._inferred_columns()
         types = inferred_types(values[offset + profiled :], len(inferred))
         self._record_columns(dict(zip(inferred, types, strict=True)))
@@ -868,8 +923,11 @@ class _Analysis:
         )
 
     def _unique(self, data_path: Path, counts: _Counts) -> None:
-        """Count every row of a duplicated value (all occurrences) for unique checks."""
+        """Count every row of a duplicated value (all occurrences) for the unique checks the
+        key hashes did not settle: exact grouping of the values."""
         for index, check in unique_index(self.contract):
+            if check.label in counts.failures:
+                continue  # no key hash repeats: no value does
             column = ident(check.column or "")
             table = unique_table(index)
             relation = self._typed(data_path)
@@ -1230,3 +1288,8 @@ def _engine_name() -> str:
     import duckdb
 
     return f"duckdb {duckdb.__version__}"
+
+
+def _key_list(index: int) -> str:
+    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check."""
+    return f"__keys_{index}"

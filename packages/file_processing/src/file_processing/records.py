@@ -174,6 +174,7 @@ class _Counter:
         self._pending_size = 0
         self._spill = 0  # bytes pulled from later chunks into the record being read
         self._supplied = 0  # lines handed to the csv reader
+        self._plain = False  # count plain chunks without splitting them (CSV records only)
         # csv refuses fields above its (process-wide) limit: allow up to the record limit.
         if csv.field_size_limit() < limits.max_record_bytes:
             csv.field_size_limit(limits.max_record_bytes)
@@ -193,6 +194,8 @@ class _Counter:
                 continue
             text = "".join([*self._pending, piece])
             self._pending, self._pending_size = [], 0
+            if self._plain and self._count_plain(text):
+                continue
             lines = _split_lines(text)
             if _maybe_unfinished(lines[-1]):
                 self._hold(lines.pop())
@@ -227,9 +230,33 @@ class _Counter:
         if text.count("\r") > crlf:
             self.result.line_breaks.add("CR")
 
+    def _count_plain(self, text: str) -> bool:
+        """Count a chunk of whole LF lines without quotes, blank lines or long lines in C,
+        without splitting it; whether it was (else the caller splits it into lines)."""
+        if (
+            self.result.header is None
+            or self.one_column
+            or len(text) * _MAX_UTF8_PER_CHAR > self.floor  # a line might break a limit
+            or "\r" in text
+            or any(c in text for c in self.specials)
+            or text.startswith("\n")
+            or "\n\n" in text
+            or any(c in text for c in (_OTHER_ASCII_BREAKS if text.isascii() else _OTHER_BREAKS))
+        ):
+            return False
+        cut = text.rfind("\n") + 1
+        if cut < len(text):
+            self._hold(text[cut:])
+        lines = text.count("\n", 0, cut)
+        self.result.line_breaks.add("LF")
+        self.result.records += lines
+        self.line += lines
+        return True
+
     # ------------------------------------------------------------ counting
 
     def run(self, texts: Iterator[str]) -> None:
+        self._plain = True
         chunks = self.chunks(texts)
         for special, lines in chunks:
             if self.result.header is None:
@@ -282,6 +309,7 @@ class _Counter:
         base, self._supplied, self._spill = self.line, len(lines), 0
         small = max(map(len, lines)) * _MAX_UTF8_PER_CHAR <= self.floor
         reader = self._reader(chain(lines, self._more(chunks)), strict=False)
+        self._plain = False  # chunks pulled for a record running on are its lines
         try:
             self._read(reader, base, small)
         except csv.Error as exc:  # its field limit is the record limit
@@ -289,6 +317,8 @@ class _Counter:
                 raise
             limit = self.limits.max_record_bytes
             self._oversize("field", self.line, limit, None, exact=False)
+        finally:
+            self._plain = True
 
     def _read(self, reader: Any, base: int, small: bool) -> None:
         records = 0

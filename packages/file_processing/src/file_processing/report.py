@@ -139,6 +139,9 @@ class QualityReport:
 
     ``outcome`` is ``pass`` when no ``error``-severity check failed, or when the
     rows failing them were few enough to split off (``split`` is then true).
+    ``profile_approximate`` names the profile's statistics that are estimates (computed
+    in the checking pass, never a pass of their own), ``profile_omitted`` those the
+    settings left out.
     """
 
     dataset: str
@@ -154,6 +157,8 @@ class QualityReport:
     encoding_errors: list[EncodingIssue] = field(default_factory=list)
     encoding_error_count: int = 0
     profile: list[ColumnProfile] = field(default_factory=list)
+    profile_approximate: list[str] = field(default_factory=list)
+    profile_omitted: list[str] = field(default_factory=list)
     columns: list[FileColumn] = field(default_factory=list)
     split: bool = False
     reject_limit: str = "0 rows"

@@ -53,11 +53,17 @@ from observability.database_metrics import (
 from observability.database_tables import database_tables
 from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
-from observability.inventory import ZONES, record_inventory_metrics, take_inventory
+from observability.inventory import (
+    ZONES,
+    DatasetInventory,
+    record_inventory_metrics,
+    take_inventory,
+)
 from observability.monitors import FixedClock, SystemClock
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
 from observability.storage_index import StorageIndex
+from observability.storage_state import indexed_inventory, load_snapshot
 from observability.work import MonitorContext, evaluate_with, run_unit
 
 if TYPE_CHECKING:
@@ -90,8 +96,13 @@ def inventory(
     ] = None,
     as_json: AsJson = False,
     metrics_file: MetricsFile = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="List every zone whole now, not just what changed.")
+    ] = False,
 ) -> None:
-    """Objects, bytes and newest object per zone and dataset of the store."""
+    """Objects, bytes and newest object per zone and dataset of the store (without
+    ``--zone``, from the storage index kept in the store: the recent partitions and
+    ``landing/`` listed, every zone each ``storage_reconcile_interval`` or with ``--full``)."""
     session = cli.session(ctx)
     unknown = sorted(set(zone or ()) - set(ZONES))
     if unknown:
@@ -101,7 +112,7 @@ def inventory(
         raise typer.Exit(ExitCode.USAGE)
     run = session.record_run("inventory", parameters={"zones": list(zone or ZONES)})
     store = session.open_store()
-    entries = take_inventory(store, zone or ZONES)
+    entries = take_inventory(store, zone) if zone else _indexed_inventory(session, store, full)
     run.count(inputs=sum(e.objects for e in entries), outputs=len(entries))
     registry = Registry()
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
@@ -120,6 +131,23 @@ def inventory(
     if not entries:
         table.caption = "the store is empty"
     out.print(table)
+
+
+def _indexed_inventory(
+    session: Session[ObservabilitySettings], store: ObjectStore, full: bool
+) -> list[DatasetInventory]:
+    """The whole store's inventory from the storage index kept in it (saved again)."""
+    settings = session.settings
+    index = StorageIndex(
+        store,
+        recent_days=settings.storage_recent_days,
+        reconcile_interval=settings.storage_reconcile_interval,
+        workers=settings.storage_list_workers,
+        previous=None if full else load_snapshot(store),
+    )
+    entries, snapshot = indexed_inventory(index, datetime.now(UTC), full=full)
+    cli.notice(f"storage index: {snapshot.mode}, {snapshot.listed} object(s) listed")
+    return entries
 
 
 @app.command()

@@ -40,6 +40,8 @@ __all__ = [
     "Evaluation",
     "evaluate",
     "evaluate_dataset",
+    "first_judged_day",
+    "monitors_of",
     "record_monitor_metrics",
 ]
 
@@ -159,9 +161,7 @@ def evaluate_dataset(
 ) -> DatasetStatus:
     """Evaluate one dataset's monitors at ``now`` (published partitions from ``manifests``
     when given)."""
-    monitors: list[Monitor] = [
-        monitor for kind in MONITOR_KINDS if (monitor := kind.from_contract(contract)) is not None
-    ]
+    monitors = monitors_of(contract)
     since = _first_day(monitors, contract, now)
     facts = DatasetFacts(store, contract, since=since, manifests=manifests)
     results = tuple(result for monitor in monitors for result in monitor.evaluate(facts, now))
@@ -183,6 +183,19 @@ def evaluate_dataset(
         None,
     )
     return DatasetStatus(contract.dataset, worst(r.level for r in results), results, age, latest)
+
+
+def monitors_of(contract: Contract) -> list[Monitor]:
+    """The monitors ``contract`` asks for, in :data:`MONITOR_KINDS`' order."""
+    return [
+        monitor for kind in MONITOR_KINDS if (monitor := kind.from_contract(contract)) is not None
+    ]
+
+
+def first_judged_day(contract: Contract, now: datetime) -> date:
+    """The earliest partition date ``contract``'s monitors judge at ``now`` (its landing
+    files from then on are kept as arrivals)."""
+    return _first_day(monitors_of(contract), contract, now)
 
 
 def _first_day(monitors: list[Monitor], contract: Contract, now: datetime) -> date:

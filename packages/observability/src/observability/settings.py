@@ -39,7 +39,8 @@ class ObservabilitySettings(RuntimeSettings):
     """Partition dates listed every cycle for the storage metrics: today and the days before
     it (2: yesterday too), plus tomorrow; older partitions are counted by the reconcile."""
     storage_reconcile_interval: timedelta = timedelta(hours=1)
-    """How often ``serve`` lists the whole store again (what the recent listing cannot see)."""
+    """How often ``serve`` and ``inventory`` list the whole store again (what the recent
+    listing cannot see)."""
     storage_list_workers: int = 8
     """Listings the storage metrics run at once (prefixes in parallel)."""
 

@@ -9,7 +9,9 @@ partitions, so a :class:`StorageIndex` keeps a tally per partition and per cycle
   the API endpoint feeding one, and the ones the last reconcile found):
   ``storage_recent_days`` dates up to today, plus tomorrow, each through
   :func:`~etl_core.layout.partition_prefix`, several prefixes at once;
-- ``landing/``, whose drops have no date folder and whose age is what freshness is about.
+- ``landing/``, whose drops have no date folder and whose age is what freshness is about;
+  the same listing gives each contract's landing files to the freshness monitors
+  (:class:`~observability.monitors.LandingFiles`), so ``landing/`` is listed once a cycle.
 
 Every ``storage_reconcile_interval`` it lists every zone whole (zones in parallel) and
 starts over from that. Between two reconciles it cannot see a change to an older partition
@@ -53,7 +55,9 @@ from etl_core.layout import (
 from etl_core.metrics import Registry
 from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
+from observability.evaluation import first_judged_day
 from observability.inventory import dataset_of
+from observability.monitors import LandingFiles
 
 __all__ = [
     "UNREADABLE_RECORD",
@@ -180,6 +184,7 @@ class StorageSnapshot:
         areas: Every area's tally.
         listed: Objects the collection listed.
         seconds: How long it took.
+        landing_files: Each contract's landing files, by dataset, from the same listing.
     """
 
     collected_at: datetime
@@ -189,6 +194,7 @@ class StorageSnapshot:
     areas: Mapping[Area, Tally]
     listed: int
     seconds: float
+    landing_files: Mapping[str, LandingFiles] = field(default_factory=dict)
 
     def totals(self) -> list[StorageTotals]:
         """Per zone and dataset, zones in the layout's order, then datasets by name."""
@@ -223,6 +229,10 @@ class StorageSnapshot:
             ):
                 yield area.dt, tally.published, tally.published_key
 
+    def landing(self, dataset: str) -> LandingFiles | None:
+        """``dataset``'s landing files as this collection listed them (``None``: no contract)."""
+        return self.landing_files.get(dataset)
+
     def to_dict(self) -> dict[str, Any]:
         """The ``storage`` key of ``/api/status``."""
         return {
@@ -246,6 +256,8 @@ class StorageIndex:
         recent_days: Partition dates up to today listed each cycle (plus tomorrow).
         reconcile_interval: Time between two whole listings.
         workers: Listings at once.
+        previous: A collection to go on from (one kept between runs,
+            :mod:`observability.storage_state`); ``None``: the first collection reconciles.
     """
 
     def __init__(
@@ -256,6 +268,7 @@ class StorageIndex:
         recent_days: int = 2,
         reconcile_interval: timedelta = timedelta(hours=1),
         workers: int = 8,
+        previous: StorageSnapshot | None = None,
     ) -> None:
         if recent_days < 1 or workers < 1:
             raise ValueError(f"recent_days and workers must be >= 1, got {recent_days}, {workers}")
@@ -264,7 +277,7 @@ class StorageIndex:
         self.recent_days = recent_days
         self.reconcile_interval = reconcile_interval
         self.workers = workers
-        self._snapshot: StorageSnapshot | None = None
+        self._snapshot = previous
         self._records: dict[str, tuple[str, str | None]] = {}
         self._records_lock = threading.Lock()
 
@@ -299,8 +312,9 @@ class StorageIndex:
     def _reconcile(self, now: datetime) -> StorageSnapshot:
         started = time.perf_counter()
         days = self.recent(now)
+        readers = self._landing_readers(now)
         with ContextThreadPoolExecutor(min(self.workers, len(ZONES))) as pool:
-            listed = list(pool.map(lambda z: self._tally(z, zone_prefix(z), days), ZONES))
+            listed = list(pool.map(lambda z: self._tally(z, zone_prefix(z), days, readers), ZONES))
         areas: dict[Area, Tally] = {}
         for tallies in listed:
             areas.update(tallies)
@@ -310,7 +324,8 @@ class StorageIndex:
         self._count_quarantines(areas, listed)
         count = sum(t.listed for t in listed)
         seconds = time.perf_counter() - started
-        return StorageSnapshot(now, "reconcile", now, days, areas, count, seconds)
+        landing = _finished(readers)
+        return StorageSnapshot(now, "reconcile", now, days, areas, count, seconds, landing)
 
     def _incremental(self, now: datetime, previous: StorageSnapshot) -> StorageSnapshot:
         started = time.perf_counter()
@@ -321,8 +336,9 @@ class StorageIndex:
         prefixes += [
             (zone, partition_prefix(zone, dataset, day)) for zone, dataset in known for day in days
         ]
+        readers = self._landing_readers(now)
         with ContextThreadPoolExecutor(min(self.workers, len(prefixes))) as pool:
-            listed = list(pool.map(lambda p: self._tally(p[0], p[1], days), prefixes))
+            listed = list(pool.map(lambda p: self._tally(p[0], p[1], days, readers), prefixes))
         relisted = set(partitions)
         areas = {  # what was listed again is replaced whole: a deleted object is gone
             area: tally
@@ -335,8 +351,9 @@ class StorageIndex:
         count = sum(t.listed for t in listed)
         seconds = time.perf_counter() - started
         return StorageSnapshot(
-            now, "incremental", previous.reconciled_at, days, areas, count, seconds
-        )
+            now, "incremental", previous.reconciled_at, days, areas, count, seconds,
+            _finished(readers),
+        )  # fmt: skip
 
     def _known(self, previous: StorageSnapshot) -> set[tuple[str, str]]:
         """The partitioned (zone, dataset) pairs to list: the contracts' and those found."""
@@ -349,12 +366,31 @@ class StorageIndex:
         known.add((QUARANTINE, UNKNOWN_DATASET))
         return known
 
-    def _tally(self, zone: str, prefix: str, days: Sequence[date]) -> _Listing:
-        """List ``prefix`` (inside ``zone``) and tally it per area."""
+    def _landing_readers(self, now: datetime) -> dict[str, list[LandingFiles]]:
+        """Each contract's landing files to be read from the listing, by their prefix."""
+        readers: dict[str, list[LandingFiles]] = {}
+        for contract in self.contracts:
+            files = LandingFiles(contract, first_judged_day(contract, now))
+            readers.setdefault(files.prefix, []).append(files)
+        return readers
+
+    def _tally(
+        self,
+        zone: str,
+        prefix: str,
+        days: Sequence[date],
+        readers: Mapping[str, Sequence[LandingFiles]],
+    ) -> _Listing:
+        """List ``prefix`` (inside ``zone``) and tally it per area; each ``landing/`` object
+        also goes to the landing files of the sources it is under."""
         listing = _Listing()
         recent = set(days)
         for info in self.store.list(prefix):
             listing.listed += 1
+            if zone == LANDING:
+                for folder in _folders(info.key):
+                    for files in readers.get(folder, ()):
+                        files.add(info)
             area = Area.of(zone, info.key)
             tally = listing.get(area)
             if tally is None:
@@ -404,6 +440,19 @@ class _Listing(dict[Area, Tally]):
         super().__init__()
         self.listed = 0
         self.records: dict[str, tuple[Area, str]] = {}
+
+
+def _folders(key: str) -> Iterator[str]:
+    """The prefixes of the folders ``key`` is in, below its zone: ``landing/a/``,
+    ``landing/a/b/`` for ``landing/a/b/c.csv``."""
+    end = key.find("/")
+    while (end := key.find("/", end + 1)) >= 0:
+        yield key[: end + 1]
+
+
+def _finished(readers: Mapping[str, Sequence[LandingFiles]]) -> dict[str, LandingFiles]:
+    """The landing files read, by dataset, once the listing is over."""
+    return {files.contract.dataset: files.finish() for group in readers.values() for files in group}
 
 
 def _is_manifest(zone: str, key: str) -> bool:

@@ -167,3 +167,23 @@ def test_a_storage_metrics_setting_out_of_range_exits_2_naming_it(
     result = cli("config", "show", env={**os.environ, variable: value})
     assert result.returncode == 2
     assert said in result.stderr
+
+
+def test_a_second_inventory_lists_what_changed_and_full_lists_everything(
+    cli: Cli, tmp_path: Path
+) -> None:
+    lake = str(tmp_path / "lake")
+    seed(lake)
+    first = cli("--storage", lake, "inventory", "--json")
+    with open_store(lake) as store:
+        store.write_bytes("landing/pos/pos_20261103.csv", b"e" * 5)
+    second = cli("--storage", lake, "inventory", "--json")
+    forced = cli("--storage", lake, "inventory", "--json", "--full")
+    assert [r.returncode for r in (first, second, forced)] == [0, 0, 0], second.stderr
+    assert "storage index: reconcile" in first.stderr
+    assert "storage index: incremental" in second.stderr
+    assert "storage index: reconcile" in forced.stderr
+    assert by_zone(second.stdout)[("landing", "pos")]["objects"] == 3
+    assert (
+        by_zone(second.stdout)[("curated", "sales")] == by_zone(first.stdout)[("curated", "sales")]
+    )

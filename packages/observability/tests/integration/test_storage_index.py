@@ -10,6 +10,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ from etl_core.metrics import Registry, render_prometheus
 from etl_core.storage import ObjectStore, open_store
 from etl_core.testing import capture_logs
 from etl_core.testing.s3 import aws_test_environment
+from observability.evaluation import evaluate
+from observability.inventory import DatasetInventory, take_inventory
+from observability.monitors import DatasetFacts
 from observability.page import render_page
 from observability.service import StatusService
 from observability.storage_index import (
@@ -43,6 +47,13 @@ from observability.storage_index import (
     StorageIndex,
     StorageSnapshot,
     record_storage_metrics,
+)
+from observability.storage_state import (
+    STATE_KEY,
+    indexed_inventory,
+    load_snapshot,
+    snapshot_from_json,
+    snapshot_to_json,
 )
 
 REASONS = ("data.quality", "pgp.no_key", "name.unknown")
@@ -407,3 +418,111 @@ def test_the_monitors_read_published_partitions_from_the_index_not_whole_listing
     assert not whole & set(store.listed)
     assert served.evaluation is not None
     assert served.evaluation.to_dict() == listed.to_dict()
+
+
+NESTED = (
+    contract("pos"),
+    contract("vendor"),
+    replace(contract("vendor_eu"), source="vendor/eu", pattern="eu_{date:%Y%m%d}.csv"),
+)
+
+
+def drop_landing_files(store: ObjectStore, today: date) -> None:
+    """Landing files of sources nested in one another, plus files no contract claims."""
+    for n in range(4):
+        store.write_bytes(
+            landing_key("vendor", f"vendor_{today - timedelta(days=n):%Y%m%d}.csv"), b"v"
+        )
+    for n in range(2):
+        day = today - timedelta(days=n)
+        store.write_bytes(landing_key("vendor/eu", f"eu_{day:%Y%m%d}.csv"), b"e")
+    store.write_bytes(landing_key("vendor", "notes.txt"), b"n")
+    store.write_bytes(landing_key("pos", f"pos_{today:%Y%m%d}.csv"), b"p")
+    store.write_bytes(landing_key("stranger", "x.csv"), b"x")
+
+
+def test_landing_is_listed_once_a_cycle_and_its_files_equal_a_listing_of_their_own(
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    with open_store(tmp_path) as local:
+        fill(local, now.date())
+        drop_landing_files(local, now.date())
+        store = Recording(local)
+        clock = _Clock(now)
+        service = StatusService(list(NESTED), store, clock, interval=timedelta(minutes=1))  # type: ignore[arg-type]
+        for minutes in (0, 1):  # a reconcile, then an incremental cycle
+            clock.moment = now + timedelta(minutes=minutes)
+            store.listed.clear()
+            served = service.refresh()
+            assert [p for p in store.listed if p.startswith("landing/")] == ["landing/"]
+            assert served.evaluation is not None
+            assert served.evaluation.to_dict() == evaluate(NESTED, local, clock).to_dict()
+            snapshot = service.storage.snapshot
+            assert snapshot is not None
+            since = clock.moment.date() - timedelta(days=3)
+            for each in NESTED:
+                indexed = DatasetFacts(local, each, since=since, manifests=snapshot)
+                alone = DatasetFacts(local, each, since=since)
+                assert indexed.arrivals() == alone.arrivals()
+                assert vars(indexed.zone("landing")) == vars(alone.zone("landing"))
+    days = DatasetFacts(local, NESTED[2], since=since, manifests=snapshot).arrivals()
+    assert len(days) == 2  # vendor/eu's own files, not vendor's
+    assert len(DatasetFacts(local, NESTED[1], since=since, manifests=snapshot).arrivals()) == 4
+
+
+def whole_listing(store: ObjectStore) -> list[DatasetInventory]:
+    """take_inventory's rows, less the storage index's own document (see storage_state)."""
+    return [e for e in take_inventory(store) if (e.zone, e.dataset) != ("_state", "observability")]
+
+
+def indexed(store: ObjectStore, now: datetime, **options: Any) -> tuple[list[Any], str, int]:
+    index = StorageIndex(store, recent_days=RECENT_DAYS, previous=load_snapshot(store))
+    entries, snapshot = indexed_inventory(index, now, **options)
+    rows = [e for e in entries if (e.zone, e.dataset) != ("_state", "observability")]
+    return rows, snapshot.mode, snapshot.listed
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_the_inventory_from_the_kept_index_equals_a_whole_listing(
+    seed: int, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    with open_store(tmp_path) as store:
+        layout = Layout(store, random.Random(seed), now.date())
+        layout.plant_known()
+        for _ in range(60):
+            layout.add(recent=False)
+        first, mode, _ = indexed(store, now)
+        assert (first, mode) == (whole_listing(store), "reconcile")
+
+        layout.change_recent()
+        later, mode, listed = indexed(store, now + timedelta(minutes=5))
+        assert (later, mode) == (whole_listing(store), "incremental")
+        assert listed < sum(e.objects for e in later)  # only what may have changed is listed
+
+        forced, mode, _ = indexed(store, now + timedelta(minutes=6), full=True)
+        assert (forced, mode) == (whole_listing(store), "reconcile")
+        due, mode, _ = indexed(store, now + timedelta(hours=2))  # the reconcile is due
+        assert (due, mode) == (whole_listing(store), "reconcile")
+
+
+def test_the_kept_index_round_trips_and_a_broken_one_means_a_reconcile(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with open_store(tmp_path) as store:
+        fill(store, now.date())
+        snapshot = StorageIndex(store, CONTRACTS).collect(now)
+        again = snapshot_from_json(snapshot_to_json(snapshot))
+        assert dict(again.areas) == dict(snapshot.areas)
+        assert (again.collected_at, again.reconciled_at, again.days) == (
+            snapshot.collected_at,
+            snapshot.reconciled_at,
+            snapshot.days,
+        )
+        for broken in (b"{not json", b'{"version": 99}', b"[]", b'{"version": 1}'):
+            store.write_bytes(STATE_KEY, broken)
+            with capture_logs() as logs:
+                assert load_snapshot(store) is None
+            assert any(STATE_KEY in str(record.get("event")) for record in logs)
+        store.delete(STATE_KEY)
+        assert load_snapshot(store) is None

@@ -7,10 +7,11 @@ The manifest is rewritten whole at every checkpoint, so it lists what the state
 accounts for; a page fetched again after a crash keeps its number and replaces
 itself.
 
-Pages are compressed, hashed and written by one background thread (zlib, hashlib and
-fsync let the walk go on meanwhile), at most :data:`MAX_PENDING` behind; the manifest
-waits for every page before it is written, so it only lists durable pages, and a
-failed page write fails the walk there, before any checkpoint could count it.
+Pages are compressed, hashed and written by the window's background writer
+(:class:`~data_pipeline.ingest.writer.CheckpointWriter`: zlib, hashlib and the flushes
+let the walk go on meanwhile). The manifest is queued after the pages it lists and
+published with them, so it only lists durable pages, and a failed page write fails
+the checkpoint, before any state could count it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from data_pipeline.ingest.client import Response
+from data_pipeline.ingest.writer import CheckpointWriter
 from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import raw_api_manifest_key, raw_api_page_key
 from etl_core.storage import ObjectStore
@@ -32,8 +33,6 @@ __all__ = ["RunArchive"]
 
 COMPRESS_LEVEL = 1
 """gzip level of the pages: 1 compresses JSON about 2.5x faster than 6, for 20% more bytes."""
-MAX_PENDING = 4
-"""Pages waiting for the background writer at most (bounds the bodies held in memory)."""
 
 
 class RunArchive:
@@ -43,10 +42,18 @@ class RunArchive:
         store: Where it is written.
         source: The source, ``endpoint`` the endpoint, ``dt`` and ``run`` the folder.
         resume_at: The first page number the run writes (earlier pages stay listed).
+        writer: The window's background writer (one of its own when ``None``).
     """
 
     def __init__(
-        self, store: ObjectStore, source: str, endpoint: str, dt: date, run: str, resume_at: int
+        self,
+        store: ObjectStore,
+        source: str,
+        endpoint: str,
+        dt: date,
+        run: str,
+        resume_at: int,
+        writer: CheckpointWriter | None = None,
     ) -> None:
         self.store = store
         self.source = source
@@ -61,31 +68,24 @@ class RunArchive:
         self.skipped: dict[int, set[int]] = {
             number: set(entry.get("skipped", ())) for number, entry in stored.items()
         }
-        self._writer = ThreadPoolExecutor(1, "raw-archive")
-        self._pending: deque[Future[None]] = deque()
+        self._own_writer = writer is None
+        self.writer = writer or CheckpointWriter(store, "raw-archive")
 
     def add(self, number: int, response: Response, *, role: str = "records") -> None:
         """Archive ``response``'s body as page ``number`` (replacing an earlier copy), in the
-        background; an earlier page's failed write is raised here or by :meth:`flush`."""
-        while len(self._pending) >= MAX_PENDING:
-            self._pending.popleft().result()
-        self._pending.append(self._writer.submit(self._write, number, response, role))
+        background; an earlier failed write is raised here."""
+        self.writer.submit(partial(self._write, number, response, role))
 
     def skip(self, number: int, position: int) -> None:
         """Item ``position`` of page ``number`` was landed by an earlier run (a record at the
         high-water mark sent again): listed in the manifest, so a replay skips it too."""
         self.skipped.setdefault(number, set()).add(position)
 
-    def flush(self) -> None:
-        """Wait until every page added is written; raise the first failed write."""
-        while self._pending:
-            self._pending.popleft().result()
-
     def close(self) -> None:
-        """Stop the background writer (pages not yet written are dropped: no manifest
+        """Stop its own background writer (pages not yet sealed are dropped: no manifest
         lists them)."""
-        self._pending.clear()
-        self._writer.shutdown(wait=True, cancel_futures=True)
+        if self._own_writer:
+            self.writer.close()
 
     def _write(self, number: int, response: Response, role: str) -> None:
         key = raw_api_page_key(self.source, self.endpoint, self.dt, self.run, number)
@@ -106,26 +106,40 @@ class RunArchive:
     def write_manifest(
         self, *, status: str, records: int, chunks: int, dead_letters: int = 0
     ) -> None:
-        """Write the manifest: the pages up to now, ``status`` (``running``/``complete``)."""
-        self.flush()  # every page it lists is durable before it is
+        """Write the manifest now (:meth:`queue_manifest`, then wait until it is durable)."""
+        counts = {"records": records, "chunks": chunks, "dead_letters": dead_letters}
+        self.queue_manifest(status=status, **counts)
+        self.writer.seal().result()
+
+    def queue_manifest(
+        self, *, status: str, records: int, chunks: int, dead_letters: int = 0
+    ) -> None:
+        """Queue the manifest after the pages added: those pages, ``status``
+        (``running``/``complete``); published with them when the checkpoint is sealed."""
+        skipped = {number: sorted(positions) for number, positions in self.skipped.items()}
+        counts = {"records": records, "chunks": chunks, "dead_letters": dead_letters}
+        self.writer.submit(partial(self._write_manifest, status, counts, skipped))
+
+    def _write_manifest(
+        self, status: str, counts: dict[str, int], skipped: dict[int, list[int]]
+    ) -> None:
+        """In the writer's thread, after the pages it lists were written."""
         document = {
             "source": self.source,
             "endpoint": self.endpoint,
             "run": self.run,
             "dt": self.dt.isoformat(),
             "status": status,
-            "records": records,
-            "chunks": chunks,
-            "dead_letters": dead_letters,
+            **counts,
             "updated_at": datetime.now(UTC).isoformat(),
-            "pages": [self._entry(number) for number in sorted(self.pages)],
+            "pages": [self._entry(number, skipped) for number in sorted(self.pages)],
         }
         self.store.write_bytes(self.manifest_key, json.dumps(document, indent=1).encode())
 
-    def _entry(self, number: int) -> dict[str, Any]:
+    def _entry(self, number: int, skipped: dict[int, list[int]]) -> dict[str, Any]:
         entry = self.pages[number]
-        skipped = self.skipped.get(number)
-        return {**entry, "skipped": sorted(skipped)} if skipped else entry
+        positions = skipped.get(number)
+        return {**entry, "skipped": positions} if positions else entry
 
     def _stored(self) -> dict[int, dict[str, Any]]:
         try:

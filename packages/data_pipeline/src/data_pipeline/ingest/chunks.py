@@ -14,6 +14,7 @@ import gzip
 import json
 from collections.abc import Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,18 +22,39 @@ import orjson
 from etl_core.layout import landing_api_chunk_key
 from etl_core.storage import ObjectStore
 
-__all__ = ["encode_chunk", "write_chunk"]
+__all__ = ["compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
 
 COMPRESS_LEVEL = 1
 """gzip level of the chunks: 1 compresses JSON about 2.5x faster than 6, for 20% more bytes."""
+_DUMPS_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
+
+
+BATCH = 128
+"""Records encoded by one C-level ``join``: orjson's outputs are over-allocated (about 2 KB
+for a 250-byte line), so a whole chunk's at once would hold tens of MB."""
+
+
+def encode_lines(records: Sequence[dict[str, Any]]) -> bytes:
+    """``records`` as JSON Lines: by orjson, :data:`BATCH` lines per C-level call; record by
+    record in a batch with a line only the standard library writes."""
+    lines = bytearray()
+    for start in range(0, len(records), BATCH):
+        batch = records[start : start + BATCH]
+        try:
+            lines += b"".join(map(_DUMPS_LINE, batch))
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits somewhere
+            lines += b"".join(map(_line, batch))
+    return bytes(lines)
+
+
+def compress_lines(lines: bytes) -> bytes:
+    """JSON Lines as a chunk's gzip bytes (deterministic: no timestamp in the header)."""
+    return gzip.compress(lines, COMPRESS_LEVEL, mtime=0)
 
 
 def encode_chunk(records: Sequence[dict[str, Any]]) -> bytes:
     """``records`` as gzip JSON Lines (deterministic bytes: no timestamp in the header)."""
-    lines = bytearray()
-    for record in records:
-        lines += _line(record)  # dropped at once: orjson's buffers would pile up in a list
-    return gzip.compress(lines, COMPRESS_LEVEL, mtime=0)
+    return compress_lines(encode_lines(records))
 
 
 def _line(record: dict[str, Any]) -> bytes:

@@ -82,10 +82,15 @@ class DeadLetters:
 
     def write(self) -> None:
         """Write the file (nothing when the run never had a dead letter)."""
+        lines = self.encoded()
+        if lines is not None:
+            self.store.write_bytes(self.key, lines)
+
+    def encoded(self) -> bytes | None:
+        """The file's bytes as they stand (``None`` when the run never had a dead letter)."""
         if not self._dirty:
-            return
-        lines = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in self.entries)
-        self.store.write_bytes(self.key, lines)
+            return None
+        return b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in self.entries)
 
     def _stored(self) -> list[dict[str, Any]]:
         self._exists = False

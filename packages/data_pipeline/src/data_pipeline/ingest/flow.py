@@ -7,6 +7,11 @@ committed under the endpoint's lease. A crash between any two steps resumes at t
 last committed chunk: the chunk and pages after it are fetched again and written
 under the same keys, so nothing is lost and nothing lands twice.
 
+The writes run in a background thread (:mod:`.writer`), a checkpoint's files published
+together; the state of a checkpoint is committed once they are durable, while the walk
+goes on with the next chunk (so the state may stand one chunk behind what is landed;
+a resume lands that chunk again under its own key).
+
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
 """
@@ -17,6 +22,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -27,7 +33,7 @@ import httpx
 from data_pipeline.errors import ApiError, ApiResponseError, DataPipelineError, EndpointBusyError
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.archive import RunArchive
-from data_pipeline.ingest.chunks import write_chunk
+from data_pipeline.ingest.chunks import compress_lines, encode_lines
 from data_pipeline.ingest.client import ApiClient
 from data_pipeline.ingest.deadletters import DeadLetters
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
@@ -35,9 +41,10 @@ from data_pipeline.ingest.drift import drift_report, drift_summary, write_drift
 from data_pipeline.ingest.pagination import Page, PageRequest, Paginator, paginator_for
 from data_pipeline.ingest.prefetch import PageAhead
 from data_pipeline.ingest.profile import FieldProfile
-from data_pipeline.ingest.records import Provenance, refusal
+from data_pipeline.ingest.records import Provenance, all_land, refusal
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
 from data_pipeline.ingest.windows import open_window, unit_names
+from data_pipeline.ingest.writer import CheckpointWriter
 from etl_core.contracts import (
     PROVENANCE_FIELDS,
     Contract,
@@ -50,7 +57,7 @@ from etl_core.contracts import (
     parse_cursor,
 )
 from etl_core.errors import LeaseBusyError
-from etl_core.layout import state_key
+from etl_core.layout import landing_api_chunk_key, state_key
 from etl_core.storage import Lease, ObjectStore, acquire_lease
 from etl_core.work import WorkUnit
 
@@ -277,8 +284,15 @@ class _Walk:
         self.lease = lease
         self.resumed = resumed
         self.client = context.client(source)
+        self.writer = CheckpointWriter(context.store)
         self.archive = RunArchive(
-            context.store, source.source, endpoint.name, window.dt, window.run, window.raw_page
+            context.store,
+            source.source,
+            endpoint.name,
+            window.dt,
+            window.run,
+            window.raw_page,
+            self.writer,
         )
         self.dead = DeadLetters(
             context.store,
@@ -293,6 +307,8 @@ class _Walk:
         self.contract = context.contract(endpoint)
         self.unreadable = 0
         self.buffer: list[dict[str, Any]] = []
+        self.sealed: list[tuple[Future[None], EndpointState, int]] = []
+        """Checkpoints written, their state not committed yet: (durable, state, landed)."""
         self.pages = 0
         self.labels = {"source": source.source, "endpoint": endpoint.name}
         self.seen_at_start = self._boundary_at_start()
@@ -309,9 +325,12 @@ class _Walk:
     def run(self) -> tuple[WindowOutcome, EndpointState]:
         try:
             return self._walk()
+        except Exception:  # what was landed before the failure or stop is committed
+            self._settle_after_failure()
+            raise
         finally:
             self.ahead.close()
-            self.archive.close()
+            self.writer.close()
 
     def _walk(self) -> tuple[WindowOutcome, EndpointState]:
         if self.endpoint.parent is not None and self.window.parents is None:
@@ -331,6 +350,11 @@ class _Walk:
                 following = self._following(paginator, current, page)
                 records = page.records
                 stamp = self._provenance(page, number)
+                after = self._after(sequence, sequences, following, number)
+                items = records[skip:] if skip else records
+                if not self.seen_at_start and all_land(items, self.endpoint):
+                    self._take_page(records, skip, stamp, (sequence, current, number), after)
+                    skip = len(records)
                 for index in range(skip, len(records)):
                     item = records[index]
                     refused = refusal(item, self.endpoint)
@@ -340,13 +364,13 @@ class _Walk:
                     if self.seen_at_start and self._landed_before(item):
                         self.archive.skip(number, index)
                         continue
-                    self.buffer.append(stamp.stamp(item) if stamp is not None else item)
+                    self._take([stamp.stamp(item) if stamp is not None else item])
                     if len(self.buffer) >= self.endpoint.chunk_records:
                         at: tuple[int, PageRequest | None, int, int]
                         if index + 1 < len(records):
                             at = (sequence, current, index + 1, number)
                         else:
-                            at = self._after(sequence, sequences, following, number)
+                            at = after
                         self._land(*at)
                 skip = 0
                 number += 1
@@ -358,6 +382,34 @@ class _Walk:
         if self.buffer:
             self._land(sequences, None, 0, number)
         return self._finish()
+
+    def _take_page(
+        self,
+        records: list[dict[str, Any]],
+        skip: int,
+        stamp: Provenance | None,
+        here: tuple[int, PageRequest, int],
+        after: tuple[int, PageRequest | None, int, int],
+    ) -> None:
+        """Take a page whose records all land (from ``skip``) a slice at a time, landing a
+        chunk whenever one fills (``here``: the page's sequence, request and number;
+        ``after``: the position past its last record)."""
+        sequence, current, number = here
+        start = skip
+        while start < len(records):
+            end = min(len(records), start + self.endpoint.chunk_records - len(self.buffer))
+            part = records[start:end]
+            if stamp is not None:
+                part = list(map(stamp.stamp, part))
+            self._take(part)
+            start = end
+            if len(self.buffer) >= self.endpoint.chunk_records:
+                self._land(*((sequence, current, end, number) if end < len(records) else after))
+
+    def _take(self, records: list[dict[str, Any]]) -> None:
+        """Add records to the chunk being filled (profiled now, while their memory is warm)."""
+        self.profile.add_many(records, skip=PROVENANCE_FIELDS if self.endpoint.provenance else ())
+        self.buffer.extend(records)
 
     def _following(
         self, paginator: Paginator, current: PageRequest, page: Page
@@ -529,21 +581,16 @@ class _Walk:
         records, self.buffer = self.buffer, []
         window = self.window
         mark, boundary = self._advance_mark(window, records)
-        added = PROVENANCE_FIELDS if self.endpoint.provenance else ()
-        for record in records:
-            self.profile.add(record, skip=added)
-        write_chunk(
-            self.context.store,
-            self.source.source,
-            self.endpoint.name,
-            window.dt,
-            window.run,
-            window.chunk,
-            records,
+        key = landing_api_chunk_key(
+            self.source.source, self.endpoint.name, window.dt, window.run, window.chunk
         )
-        metrics.records_landed.labels(**self.labels).inc(len(records))
+        count = len(records)
+        lines = encode_lines(records)  # here: the records are freed at once, the bytes queued
+        del records
+        self.writer.submit(partial(_write_chunk, self.context.store, key, lines))
+        metrics.records_landed.labels(**self.labels).inc(count)
         if self.context.observe is not None:
-            self.context.observe(records=len(records))
+            self.context.observe(records=count)
         self.window = replace(
             window,
             sequence=sequence,
@@ -551,51 +598,74 @@ class _Walk:
             skip=skip,
             raw_page=number,
             chunk=window.chunk + 1,
-            records=window.records + len(records),
+            records=window.records + count,
             high_water=mark,
             boundary=boundary,
             dead_letters=self.dead.count,
             profile=self.profile.to_dict(),
         )
-        self._commit(landed=len(records))
+        self._commit(landed=count)
 
     def _commit(self, *, landed: int) -> None:
+        """Seal the checkpoint (reports and manifest after the chunk and pages queued); its
+        state is committed once it is durable, by the next checkpoint or the end."""
         window = self.window
-        self._write_reports()
-        self.archive.write_manifest(
+        self._queue_reports()
+        self.archive.queue_manifest(
             status="running",
             records=window.records,
             chunks=window.chunk,
             dead_letters=window.dead_letters,
         )
         self.state = self.state.with_window(window)
-        self.context.states.save(self.lease, self.state, landed=landed, finished=False)
+        self.sealed.append((self.writer.seal(), self.state, landed))
+        self._settle(keep=1)
 
-    def _write_reports(self) -> dict[str, Any]:
-        """Write the dead letters and the drift report beside the manifest; the drift summary."""
-        self.dead.write()
+    def _settle(self, *, keep: int = 0) -> None:
+        """Commit the states of the sealed checkpoints, oldest first, each once durable,
+        until ``keep`` remain (those still being written go on meanwhile)."""
+        while len(self.sealed) > keep:
+            durable, state, landed = self.sealed.pop(0)
+            durable.result()  # raises the write that failed: the state is not committed
+            self.context.states.save(self.lease, state, landed=landed, finished=False)
+
+    def _settle_after_failure(self) -> None:
+        """On a failure or stop: commit the checkpoints that did become durable."""
+        try:
+            self._settle()
+        except Exception as exc:  # the failure itself is raised; the state stays earlier
+            logger.warning(
+                "%s/%s: a landed checkpoint could not be committed (%s); the next run lands "
+                "it again",
+                self.source.source,
+                self.endpoint.name,
+                exc,
+            )
+
+    def _queue_reports(self) -> dict[str, Any]:
+        """Queue the dead letters and the drift report beside the manifest; the drift summary."""
         window = self.window
+        letters = self.dead.encoded()
+        if letters is not None:
+            self.writer.submit(partial(self.context.store.write_bytes, self.dead.key, letters))
         report = drift_report(self.profile, self.contract)
-        write_drift(
-            self.context.store,
-            self.source.source,
-            self.endpoint.name,
-            window.dt,
-            window.run,
-            report,
-        )
+        where = (self.source.source, self.endpoint.name, window.dt, window.run)
+        self.writer.submit(partial(write_drift, self.context.store, *where, report))
         return drift_summary(report)
 
     def _finish(self) -> tuple[WindowOutcome, EndpointState]:
         self.window = replace(self.window, dead_letters=self.dead.count)
         window = self.window
-        drift = self._write_reports()
-        self.archive.write_manifest(
+        drift = self._queue_reports()
+        self.archive.queue_manifest(
             status="complete",
             records=window.records,
             chunks=window.chunk,
             dead_letters=window.dead_letters,
         )
+        durable = self.writer.seal()
+        self._settle()
+        durable.result()
         cursor, boundary = self._new_mark()
         done = self.state.windows_done
         if window.bounded and window.unit not in done:
@@ -721,3 +791,8 @@ class _Walk:
         if self._parse(new) == self._parse(old):
             return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
         return old, self.state.boundary
+
+
+def _write_chunk(store: ObjectStore, key: str, lines: bytes) -> None:
+    """Compress and write one chunk (in the writer's thread)."""
+    store.write_bytes(key, compress_lines(lines))

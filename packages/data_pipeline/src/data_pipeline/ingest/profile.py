@@ -11,17 +11,26 @@ landed record once. The drift report compares it with the dataset contract, and
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 __all__ = ["MAX_FIELDS", "FieldProfile", "compatible", "kind_of"]
 
 MAX_FIELDS = 500
 """Fields profiled at most per run (a record with more is counted, its extra keys not)."""
+FEW = 8
+"""Records :meth:`FieldProfile.add_many` profiles one by one rather than by column."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_STAMP_SHAPE = re.compile(r"[0-9]{4}-..-..[T ].{5}", re.DOTALL)
+"""What a text must start with to be read as a timestamp by :func:`_text_kind` (16 characters
+at least; the calendar reads ASCII digits only, so the year's digits are ASCII too)."""
+_DATED_LINE = re.compile(r"\n\d{4}-")
+"""A line starting as a date or timestamp does, in texts joined by newlines."""
 _KIND_OF_TYPE: Mapping[type, str] = {
     type(None): "null",
     bool: "bool",
@@ -67,6 +76,32 @@ def _text_kind(text: str) -> str:
     return "timestamp"
 
 
+def _text_kinds(texts: Sequence[str]) -> dict[str, int] | None:
+    """The count of each :func:`_text_kind` of ``texts`` when they are all of one kind,
+    found by C-level scans (shapes by pattern, calendars by ``fromisoformat``); ``None``
+    when they are not (then each is judged in turn, to keep the kinds' order)."""
+    if _STAMP_SHAPE.match(texts[0]):
+        if all(map(_STAMP_SHAPE.match, texts)) and _all_read(datetime.fromisoformat, texts):
+            return {"timestamp": len(texts)}
+        return None
+    if _DATE.fullmatch(texts[0]):
+        if all(map(_DATE.fullmatch, texts)) and _all_read(date.fromisoformat, texts):
+            return {"date": len(texts)}
+        return None
+    if max(map(len, texts)) < len("2026-03-01") or not _DATED_LINE.search("\n" + "\n".join(texts)):
+        return {"string": len(texts)}  # no text starts as a date
+    return None
+
+
+def _all_read(parse: Callable[[str], object], texts: Iterable[str]) -> bool:
+    """Whether ``parse`` reads every text (consumed at C speed)."""
+    try:
+        deque(map(parse, texts), maxlen=0)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_date(text: str) -> bool:
     try:
         date.fromisoformat(text)
@@ -108,6 +143,40 @@ class FieldProfile:
                 kinds = self.fields[name] = {}
             kind = kind_of(value)
             kinds[kind] = kinds.get(kind, 0) + 1
+
+    def add_many(self, records: Sequence[Mapping[str, Any]], *, skip: Container[str] = ()) -> None:
+        """:meth:`add` each of ``records`` (the same counts, in the same order); a column at a
+        time when they all have the same keys in the same order, as an API's records do."""
+        shapes = list(map(tuple, records))
+        names = shapes[0] if shapes else ()
+        if (
+            len(records) < FEW
+            or shapes.count(names) < len(shapes)
+            or len(self.fields) + len(names) > MAX_FIELDS
+        ):
+            for record in records:  # few records, mixed shapes or truncation: one by one
+                self.add(record, skip=skip)
+            return
+        self.records += len(records)
+        for name in names:
+            if name not in skip:
+                column = list(map(itemgetter(name), records))
+                self._count_column(self.fields.setdefault(name, {}), column)
+
+    def _count_column(self, kinds: dict[str, int], column: Sequence[object]) -> None:
+        """Count the kinds of one field's values, at C speed when they are all of one kind."""
+        types = set(map(type, column))
+        counted: dict[str, int] | None = None
+        if len(types) == 1:
+            [kind_type] = types
+            if kind_type is str:
+                counted = _text_kinds(cast(Sequence[str], column))
+            elif kind_type in _KIND_OF_TYPE:
+                counted = {_KIND_OF_TYPE[kind_type]: len(column)}
+        if counted is None:
+            counted = Counter(map(kind_of, column))  # mixed: each value, in order
+        for kind, count in counted.items():
+            kinds[kind] = kinds.get(kind, 0) + count
 
     def present(self, name: str) -> int:
         """Records that carry ``name`` (null included)."""

@@ -270,8 +270,7 @@ class _Replay:
             return
         records, self.buffer = self.buffer, []
         added = PROVENANCE_FIELDS if self.endpoint.provenance else ()
-        for record in records:
-            self.profile.add(record, skip=added)
+        self.profile.add_many(records, skip=added)
         write_chunk(
             self.store,
             self.source.source,

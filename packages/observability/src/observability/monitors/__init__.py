@@ -23,7 +23,7 @@ from observability.monitors.base import (
     severity,
     worst,
 )
-from observability.monitors.facts import WATCHED_ZONES, DatasetFacts, Manifests
+from observability.monitors.facts import WATCHED_ZONES, DatasetFacts, LandingFiles, Manifests
 from observability.monitors.schedule import Schedule, cron_problem
 from observability.monitors.volume import VolumeMonitor
 
@@ -40,6 +40,7 @@ __all__ = [
     "Clock",
     "DatasetFacts",
     "FixedClock",
+    "LandingFiles",
     "Level",
     "Manifests",
     "Monitor",

@@ -8,7 +8,9 @@ listing streams, so memory grows with the days judged, not with the objects stor
 
 Given a :class:`Manifests` source (``serve``'s incremental storage index,
 :mod:`observability.storage_index`), the validated and curated facts come from it instead
-of a listing of the dataset's whole zone each cycle.
+of a listing of the dataset's whole zone each cycle, and the landing facts from the
+index's own listing of ``landing/`` (:class:`LandingFiles`): each zone is listed once per
+cycle.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from etl_core.layout import (
 )
 from etl_core.storage import ObjectInfo, ObjectStore
 
-__all__ = ["WATCHED_ZONES", "DatasetFacts", "Manifests", "ZoneFacts"]
+__all__ = ["WATCHED_ZONES", "DatasetFacts", "LandingFiles", "Manifests", "ZoneFacts"]
 
 PUBLISHED = VALIDATED
 """The outcome of a landing file whose delivery was published to ``validated/``."""
@@ -63,12 +65,64 @@ class ZoneFacts:
             self.newest, self.newest_key = stored, key
 
 
+class LandingFiles:
+    """One dataset's landing files, from a listing of ``landing/<source>/`` fed to :meth:`add`:
+    the zone's facts, and the files by partition date from ``since`` on.
+
+    Args:
+        contract: The dataset's contract (its ``source``, ``pattern`` and partition date).
+        since: Files of partition dates before this are counted, not kept as arrivals.
+    """
+
+    def __init__(self, contract: Contract, since: date) -> None:
+        self.contract = contract
+        self.since = since
+        self.prefix = landing_prefix(contract.source.strip("/"))
+        self.facts = ZoneFacts()
+        self.arrivals: dict[date, list[ObjectInfo]] = {}
+
+    def add(self, info: ObjectInfo) -> None:
+        """Count ``info`` (listed under :attr:`prefix`) in, unless it is not this dataset's."""
+        day = self._landing_date(info)
+        if day is None:
+            return
+        self.facts.add(info, day)
+        if day >= self.since:
+            self.arrivals.setdefault(day, []).append(info)
+
+    def finish(self) -> LandingFiles:
+        """After the listing: each day's first arrival first."""
+        for files in self.arrivals.values():
+            files.sort(key=lambda info: (info.last_modified, info.key))
+        return self
+
+    def arrivals_since(self, since: date) -> dict[date, list[ObjectInfo]]:
+        """The arrivals of partition dates from ``since`` (not before :attr:`since`) on."""
+        return {day: files for day, files in self.arrivals.items() if day >= since}
+
+    def _landing_date(self, info: ObjectInfo) -> date | None:
+        """The partition date of a landing object of this dataset (from its name, a folder or
+        its arrival time, as the contract says); ``None`` for another dataset's (a deeper
+        source such as vendor/eu under vendor) and for checksum sidecars."""
+        checksum = self.contract.control.checksum
+        vouched = info.key.removesuffix(f".{checksum}") if checksum else info.key
+        if vouched != info.key and self.contract.matches(vouched):
+            return None  # a checksum sidecar vouches for a delivery, it is not one
+        return self.contract.partition_date(info.key, info.last_modified)
+
+
 class Manifests(Protocol):
-    """Where the published partitions of a dataset are known without listing its zone."""
+    """Where the published partitions and the landing files of a dataset are known without
+    listing its zones."""
 
     def manifests(self, zone: str, dataset: str) -> Iterable[tuple[date, datetime, str]]:
         """Each partition of ``dataset`` in ``zone`` (validated or curated) holding a
         manifest: its date, and its newest manifest's time and key."""
+        ...
+
+    def landing(self, dataset: str) -> LandingFiles | None:
+        """``dataset``'s landing files as listed with the rest of ``landing/``; ``None``
+        when they were not."""
         ...
 
 
@@ -94,7 +148,6 @@ class DatasetFacts:
         self.contract = contract
         self.since = since
         self.manifests = manifests
-        self._arrivals: dict[date, list[ObjectInfo]] = {}
 
     def zone(self, zone: str) -> ZoneFacts:
         """The facts of ``zone`` (one of :data:`WATCHED_ZONES`)."""
@@ -104,33 +157,27 @@ class DatasetFacts:
 
     def arrivals(self) -> dict[date, list[ObjectInfo]]:
         """Landing files by partition date (from ``since`` on), each day's first arrival first."""
-        self.zone(LANDING)  # one listing gives both
         return self._arrivals
 
     @cached_property
-    def _landing(self) -> ZoneFacts:
-        facts = ZoneFacts()
-        source = self.contract.source.strip("/")
-        for info in self.store.list(landing_prefix(source)):
-            day = self._landing_date(info)
-            if day is None:
-                continue
-            facts.add(info, day)
-            if day >= self.since:
-                self._arrivals.setdefault(day, []).append(info)
-        for files in self._arrivals.values():
-            files.sort(key=lambda info: (info.last_modified, info.key))
-        return facts
+    def _arrivals(self) -> dict[date, list[ObjectInfo]]:
+        return self._landing_files.arrivals_since(self.since)
 
-    def _landing_date(self, info: ObjectInfo) -> date | None:
-        """The partition date of a landing object of this dataset (from its name, a folder or
-        its arrival time, as the contract says); ``None`` for another dataset's (a deeper
-        source such as vendor/eu under vendor) and for checksum sidecars."""
-        checksum = self.contract.control.checksum
-        vouched = info.key.removesuffix(f".{checksum}") if checksum else info.key
-        if vouched != info.key and self.contract.matches(vouched):
-            return None  # a checksum sidecar vouches for a delivery, it is not one
-        return self.contract.partition_date(info.key, info.last_modified)
+    @cached_property
+    def _landing(self) -> ZoneFacts:
+        return self._landing_files.facts
+
+    @cached_property
+    def _landing_files(self) -> LandingFiles:
+        """The landing files the index listed this cycle (when they reach back to ``since``),
+        else a listing of ``landing/<source>/`` of their own."""
+        listed = None if self.manifests is None else self.manifests.landing(self.contract.dataset)
+        if listed is not None and listed.contract == self.contract and listed.since <= self.since:
+            return listed
+        files = LandingFiles(self.contract, self.since)
+        for info in self.store.list(files.prefix):
+            files.add(info)
+        return files.finish()
 
     @cached_property
     def _validated(self) -> ZoneFacts:

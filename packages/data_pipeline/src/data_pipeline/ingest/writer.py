@@ -1,0 +1,117 @@
+"""The background writer of a window: raw pages, chunks and run reports, off the walk's thread.
+
+One thread runs the writes a walk queues, in order. The writes of one checkpoint (the
+pages fetched since the last one, the chunk, the dead letters, the drift report, the
+manifest) go into one deferred block of the store
+(:meth:`~etl_core.storage.ObjectStore.deferred_sync`): when the walk seals the
+checkpoint they are flushed together and renamed into place in the order written (the
+manifest last), rather than two flushes per file. The future :meth:`CheckpointWriter.seal`
+returns is done once they are durable; only then does the walk commit the state that
+counts them, so the durability rule is unchanged: a crash before leaves partial files
+that no state or manifest names, and the resumed run writes them again.
+
+Compression (zlib), hashing and flushing release the GIL, so this thread works beside
+the walk's parsing. The queue is bounded (:data:`MAX_QUEUED`): a walk faster than its
+disk waits instead of holding every page in memory.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from etl_core.storage import ObjectStore
+
+__all__ = ["MAX_QUEUED", "CheckpointWriter"]
+
+MAX_QUEUED = 16
+"""Writes and seals waiting for the thread at most (a checkpoint's worth, about)."""
+
+Job = Callable[[], object]
+
+
+class _Stop:
+    """The end of the queue: what was not sealed before it is dropped."""
+
+
+class _DroppedError(Exception):
+    """Leaves a deferred block unpublished (the writer closed before its seal)."""
+
+
+_STOP = _Stop()
+
+
+class CheckpointWriter:
+    """Runs the queued writes of one window in a background thread, checkpoint by checkpoint.
+
+    Args:
+        store: The store written (its deferred block groups a checkpoint's files).
+        name: The thread's name.
+    """
+
+    def __init__(self, store: ObjectStore, name: str = "ingest-writer") -> None:
+        self._store = store
+        self._queue: queue.Queue[Job | Future[None] | _Stop] = queue.Queue(MAX_QUEUED)
+        self._failure: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` (a write) in the open checkpoint; an earlier failed write is raised."""
+        self.raise_failure()
+        self._queue.put(job)
+
+    def seal(self) -> Future[None]:
+        """End the open checkpoint: the future is done when its writes are durable and
+        visible, or raises the first write that failed (then none of them is visible)."""
+        self.raise_failure()
+        sealed: Future[None] = Future()
+        self._queue.put(sealed)
+        return sealed
+
+    def raise_failure(self) -> None:
+        """Raise the write that failed, if one did (the writer writes nothing after it)."""
+        if self._failure is not None:
+            raise self._failure
+
+    def close(self) -> None:
+        """Finish the checkpoints sealed, then stop the thread; writes not sealed are
+        dropped (their partial files removed: no checkpoint counted them)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while not isinstance(item := self._queue.get(), _Stop):
+            if self._failure is not None:
+                self._refuse(item)
+                continue
+            try:
+                with self._store.deferred_sync():
+                    end = self._run_to_seal(item)
+                    if isinstance(end, _Stop):
+                        raise _DroppedError  # closing: the block is not published
+            except _DroppedError:
+                return
+            except BaseException as exc:  # the checkpoint's files were discarded
+                self._failure = exc
+                continue
+            end.set_result(None)
+
+    def _run_to_seal(self, item: Job | Future[None] | _Stop) -> Future[None] | _Stop:
+        """Run the jobs from ``item`` on, up to the seal that ends the checkpoint (or a stop)."""
+        while not isinstance(item, Future | _Stop):
+            item()
+            item = self._queue.get()
+        return item
+
+    def _refuse(self, item: Job | Future[None]) -> None:
+        """After a failure: a seal fails with it, a job is skipped."""
+        if isinstance(item, Future):
+            assert self._failure is not None
+            item.set_exception(self._failure)

@@ -1,0 +1,132 @@
+"""The window's background writer: a checkpoint's files published together once sealed, a
+failed write failing its checkpoint (none of its files visible), unsealed writes dropped on
+close; the column-at-a-time profile and page checks giving the record-by-record answers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data_pipeline.ingest.chunks import BATCH, encode_chunk, encode_lines
+from data_pipeline.ingest.profile import FieldProfile
+from data_pipeline.ingest.records import all_land, refusal
+from data_pipeline.ingest.writer import CheckpointWriter
+from etl_core.contracts import Endpoint
+from etl_core.errors import StorageError
+from etl_core.storage import LocalObjectStore
+
+
+def test_a_checkpoints_files_appear_together_when_it_is_sealed(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    writer = CheckpointWriter(store)
+    release = threading.Event()
+    try:
+        writer.submit(lambda: store.write_bytes("raw/a.json", b"a"))
+        writer.submit(lambda: store.write_bytes("raw/b.json", b"b"))
+        writer.submit(release.wait)
+        assert not store.exists("raw/a.json")  # written, not published: no seal yet
+        durable = writer.seal()
+        release.set()
+        durable.result(timeout=30)
+        assert store.read_bytes("raw/a.json") == b"a"
+        assert store.read_bytes("raw/b.json") == b"b"
+    finally:
+        writer.close()
+
+
+class FailingStore(LocalObjectStore):
+    def write_bytes(self, key: str, data: object) -> None:
+        if key.endswith("bad.json"):
+            raise StorageError(f"disk full writing {key}", key=key, url=self.url)
+        super().write_bytes(key, data)  # type: ignore[arg-type]
+
+
+def test_a_failed_write_fails_its_checkpoint_and_every_later_one(tmp_path: Path) -> None:
+    store = FailingStore(tmp_path)
+    writer = CheckpointWriter(store)
+    try:
+        writer.submit(lambda: store.write_bytes("raw/first.json", b"1"))
+        writer.seal().result(timeout=30)
+        writer.submit(lambda: store.write_bytes("raw/good.json", b"2"))
+        writer.submit(lambda: store.write_bytes("raw/bad.json", b"3"))
+        writer.submit(lambda: store.write_bytes("raw/after.json", b"4"))
+        with pytest.raises(StorageError, match=r"bad\.json"):
+            writer.seal().result(timeout=30)
+        with pytest.raises(StorageError, match=r"bad\.json"):
+            writer.submit(lambda: None)
+    finally:
+        writer.close()
+    assert store.exists("raw/first.json")
+    assert not store.exists("raw/good.json")  # its checkpoint failed: not published
+    assert not store.exists("raw/after.json")
+    assert not list(tmp_path.rglob(".etl-partial-*"))
+
+
+def test_writes_not_sealed_are_dropped_on_close(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    writer = CheckpointWriter(store)
+    writer.submit(lambda: store.write_bytes("raw/sealed.json", b"1"))
+    durable = writer.seal()
+    writer.submit(lambda: store.write_bytes("raw/unsealed.json", b"2"))
+    writer.close()
+    durable.result(timeout=30)
+    assert store.exists("raw/sealed.json")
+    assert not store.exists("raw/unsealed.json")
+    assert not list(tmp_path.rglob(".etl-partial-*"))
+
+
+VALUES: list[Any] = [
+    None,
+    True,
+    0,
+    2.5,
+    "x",
+    "2026-03-01",
+    "2026-02-30",
+    "2026-03-01T10:00:00Z",
+    "2026-13-01T10:00:00Z",
+    "\uff12\uff10\uff12\uff16-01-01T00:00",  # digits, not ASCII: text
+    "\u0662\u0660\u0662\u0666-01-01",
+    "2026-03-01T1",
+    {"a": 1},
+    [1],
+]
+
+
+def test_profiling_a_page_at_once_counts_as_record_by_record_in_the_same_order() -> None:
+    rnd = random.Random(13)
+    for _ in range(500):
+        names = rnd.sample("abcdefg", rnd.randint(0, 5))
+        same = rnd.random() < 0.5
+        records = []
+        for _ in range(rnd.randint(0, 40)):
+            keys = names if same or rnd.random() < 0.8 else rnd.sample("abcdefg", 3)
+            value = rnd.choice(VALUES)
+            records.append({k: value if rnd.random() < 0.9 else rnd.choice(VALUES) for k in keys})
+        one, many = FieldProfile(), FieldProfile()
+        for record in records:
+            one.add(record, skip=("c",))
+        many.add_many(records, skip=("c",))
+        assert json.dumps(many.to_dict()) == json.dumps(one.to_dict()), records
+
+
+def test_a_page_lands_whole_only_when_every_item_would() -> None:
+    endpoint = Endpoint(name="items", path="/items", dataset="shop_items", primary_key=("id",))
+    good = [{"id": i} for i in range(5)]
+    pages = [good, [*good, {"id": None}], [*good, {"name": "x"}], [*good, "text"], [*good, [1]]]
+    for page in pages:
+        assert all_land(page, endpoint) == all(refusal(i, endpoint) is None for i in page)
+
+
+def test_chunk_lines_are_encoded_in_batches_with_the_same_bytes() -> None:
+    records = [{"id": i, "n": f"é{i}"} for i in range(BATCH * 2 + 5)]
+    records[BATCH + 3]["big"] = 2**70  # only the standard library writes it
+    text = gzip.decompress(encode_chunk(records)).decode()
+    assert encode_lines(records).decode() == text
+    assert [json.loads(line) for line in text.splitlines()] == records
