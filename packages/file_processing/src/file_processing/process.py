@@ -432,7 +432,8 @@ class Processor(Closeable):
             return self._quarantine(job, contract, day, refusal, local=None)
         if expected is _WAIT:
             return _waiting(info, contract, day)
-        self._keyring(contract)  # made by gpg while the delivery downloads
+        if _named_encrypted(info.key):
+            self._keyring(contract)  # made by gpg while the delivery downloads
         with scratch_dir(self.settings.work_dir, "file") as workdir:
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
@@ -600,7 +601,7 @@ class Processor(Closeable):
                 name=name,
                 packing=contract.packing,
                 encryption=contract.encryption,
-                decryptor=self._decryptor(contract) if _is_encrypted(local) else None,
+                decryptor=self._decryptor(contract, info.key) if _is_encrypted(local) else None,
                 limits=self._limits,
                 workdir=workdir,
             )
@@ -890,14 +891,15 @@ class Processor(Closeable):
             bytes_in=info.size,
         )
 
-    def _decryptor(self, contract: Contract) -> Decryptor | None:
-        """The contract's decryptor (one temporary keyring per contract and process).
+    def _decryptor(self, contract: Contract, key: str) -> Decryptor | None:
+        """The contract's decryptor (one temporary keyring per contract and process), for
+        the delivery ``key`` (one its name did not announce makes a failed keyring again).
 
         Raises:
             ConfigError: the contract's key or passphrase reference cannot be resolved.
             GpgError: gpg cannot use the key.
         """
-        future = self._keyring(contract, again=False)
+        future = self._keyring(contract, again=not _named_encrypted(key))
         return None if future is None else future.result()
 
     def _keyring(self, contract: Contract, *, again: bool = True) -> Future[Decryptor] | None:
@@ -1071,6 +1073,15 @@ def _is_archive(path: Path) -> bool:
     """Whether the downloaded delivery is a zip or tar archive (many members, likely)."""
     with path.open("rb") as stream:
         return sniff(stream.read(SNIFF_SIZE)) in (Kind.ZIP, Kind.TAR)
+
+
+_ENCRYPTED_SUFFIXES = (".pgp", ".gpg", ".asc")
+
+
+def _named_encrypted(key: str) -> bool:
+    """Whether ``key``'s name says OpenPGP: its keyring is then made ahead, while it
+    downloads (the content decides whether it is decrypted, whatever its name)."""
+    return key.lower().endswith(_ENCRYPTED_SUFFIXES)
 
 
 def _is_encrypted(path: Path) -> bool:

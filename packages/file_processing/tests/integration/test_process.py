@@ -221,13 +221,20 @@ def test_unresolvable_key_reference_fails_without_blaming_the_file(
         assert processor.process(key).status == "validated"
 
 
+@pytest.mark.parametrize("name", ["orders_20261109.csv.pgp", "orders_20261109.csv"])
 def test_a_keyring_that_could_not_be_made_is_made_again_for_the_next_delivery(
-    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    lane: Any,
+    orders: Orders,
+    pgp: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    name: str,
 ) -> None:
+    """Whether its name announces OpenPGP (keyring made ahead) or not (made on demand)."""
     monkeypatch.delenv("TEST_ORDERS_KEY", raising=False)
     plain = tmp_path / "orders.csv"
     plain.write_bytes(orders(3))
-    sealed = pgp.encrypt(plain, tmp_path / "orders_20261109.csv.pgp")
+    sealed = pgp.encrypt(plain, tmp_path / name)
     key = lane.deliver(sealed.name, sealed)
     with lane.processor() as processor:
         for _ in range(2):  # each delivery reports the failure, none is blamed for it
