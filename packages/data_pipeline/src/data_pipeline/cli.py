@@ -383,9 +383,10 @@ def backfill_command(
             f"backfill job {job.job_id} ({ledger.kind} ledger)",
             fields={"dataset": dataset, "backfill_job": job.job_id},
         )
-        if no_wait:
+        if no_wait:  # the workers finish the job: its lease is released, not left to expire
             units = backfill_units(contract, job, only_failed=only_failed, load=load)
             _enqueue(session, units)
+            ledger.hand_over(job.job_id)
             run.count(inputs=len(units))
             return
         summary = _run_with_progress(

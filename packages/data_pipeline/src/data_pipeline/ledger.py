@@ -17,6 +17,14 @@ backfill of overlapping dates of the same dataset, and once its lease is free
 (released, expired, or its process known gone) the job can be resumed. A job
 recorded as running without a lease (written before job leases) has no heartbeat
 and counts as not running.
+
+A job enqueued with ``--no-wait`` is handed over (:meth:`Ledger.hand_over`): its
+process releases the lease as it returns, the job stays ``running``, and the workers
+record each partition's end and the job's. No process runs such a job, so nothing
+refuses a resume or an overlapping backfill while its units are queued; either one
+only repeats work (partition units are idempotent, and a partition's own lease keeps
+two writers of it apart). Holding the lease instead would leave it to a process that
+is gone: free at once on its own host, held until its expiry on every other one.
 """
 
 from __future__ import annotations
@@ -97,6 +105,10 @@ class Ledger(Protocol):
 
     def update(self, job_id: str, partition: BackfillPartitionRecord) -> None:
         """Record one partition's state."""
+
+    def hand_over(self, job_id: str) -> None:
+        """Release the job's lease, its state unchanged: its units are on the broker's
+        queue and the workers record their ends (``--no-wait``)."""
 
 
 def check_no_overlap(ledger: Ledger, dataset: str, start: date, end: date) -> None:
@@ -234,6 +246,9 @@ class StoreLedger:
 
         self._change(job_id, record)
 
+    def hand_over(self, job_id: str) -> None:
+        self._leases.give_up(job_id)
+
     def _change(self, job_id: str, fn: Callable[[BackfillJobRecord], BackfillJobRecord]) -> None:
         def change(job: BackfillJobRecord | None) -> BackfillJobRecord:
             if job is None:
@@ -310,6 +325,9 @@ class DatabaseLedger:
             rows=partition.rows,
             claimed_by=partition.claimed_by,
         )
+
+    def hand_over(self, job_id: str) -> None:
+        self._leases.give_up(job_id)
 
 
 def open_ledger(

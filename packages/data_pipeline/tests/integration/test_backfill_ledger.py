@@ -98,3 +98,26 @@ def test_a_job_recorded_without_a_lease_counts_as_not_running(store: ObjectStore
     assert job.state == "running"
     assert not ledger.alive(job)
     check_no_overlap(ledger, "pos", DAYS[0], DAYS[-1])
+
+
+def test_a_job_handed_to_the_workers_releases_its_lease_and_stays_running(
+    store: ObjectStore,
+) -> None:
+    ledger = StoreLedger(store)
+    job_id = new_job(ledger)
+
+    ledger.hand_over(job_id)  # what `backfill --no-wait` does once its units are enqueued
+    lease = read_lease(store, job_lease_key(job_id))
+    assert lease is not None
+    assert lease.released  # free at once on every host, not at its expiry
+    job = ledger.get(job_id)
+    assert job is not None
+    assert job.state == "running"  # the workers record its partitions and its end
+    assert not ledger.alive(job)
+    check_no_overlap(StoreLedger(store), "pos", DAYS[0], DAYS[-1])
+    resumer = StoreLedger(store)
+    resumer.set_state(job_id, "running", owner="resumer")  # a resume takes it over
+    resumed = resumer.get(job_id)
+    assert resumed is not None
+    assert resumer.alive(resumed)
+    resumer.set_state(job_id, "succeeded")

@@ -4,8 +4,8 @@ Against the machine's Redis and RabbitMQ and PostgreSQL: a run fanned out to two
 workers loads each partition once; a worker SIGKILLed inside a load's transaction
 leaves its unit to be redelivered, and the rows are loaded once; SIGTERM lets the
 partition in hand finish and leaves the rest queued; a backfill enqueued
-with ``--no-wait`` is finished by the workers alone; of two schedulers one fires, the
-other stands by until the first is gone.
+with ``--no-wait`` releases its job's lease and is finished by the workers alone; of
+two schedulers one fires, the other stands by until the first is gone.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from etl_core.storage import ObjectStore
+from data_pipeline.ledger import job_lease_key
+from etl_core.storage import ObjectStore, open_store, read_lease
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.scripts import run_script
@@ -170,6 +171,15 @@ def backfill_ledger(url: str) -> tuple[list[str], list[tuple[str, int, int | Non
     return [str(j[0]) for j in jobs], [(str(a), int(b), c) for a, b, c in partitions]
 
 
+def job_id(url: str) -> str:
+    """The one backfill job's id."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        ((found,),) = connection.execute("SELECT id FROM etl_backfill_job").fetchall()
+    return str(found)
+
+
 def test_a_backfill_enqueued_without_waiting_is_finished_by_the_workers(
     tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
 ) -> None:
@@ -179,6 +189,9 @@ def test_a_backfill_enqueued_without_waiting_is_finished_by_the_workers(
     assert "enqueued 4 partition(s)" in enqueued.stdout
     url = lake["DATABASE_URL"]
     assert backfill_ledger(url) == (["running"], [("pending", 0, None)] * 4)
+    lease = read_lease(open_store(lake["ETL_STORAGE_URL"]), job_lease_key(job_id(url)))
+    assert lease is not None
+    assert lease.released  # handed over at once, on every host: not left to expire
     with worker(tmp_path, lake, celery_broker, "w"):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and backfill_ledger(url)[0] == ["running"]:

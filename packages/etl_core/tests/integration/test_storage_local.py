@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.errors import InvalidKeyError, StorageError
-from etl_core.storage import LocalObjectStore, durability, local, open_store
+from etl_core.storage import LocalObjectStore, StagedFile, durability, etags, local, open_store
 from etl_core.storage.local import PARTIAL_FILE_PREFIX
 from etl_core.threads import ContextThreadPoolExecutor
 
@@ -266,6 +267,82 @@ def test_move_in_moves_the_file_itself_as_if_written_now(
     assert lake.head("validated/x/member.csv").last_modified.year > 1970
     assert lake.head("validated/x/member.csv").etag == hashlib.md5(b"id\n1\n").hexdigest()
     assert not list(moved.parent.glob(f"{PARTIAL_FILE_PREFIX}*"))
+
+
+def _xattrs_or_skip(path: Path) -> None:
+    try:
+        os.setxattr(path, "user.etl.probe", b"1")
+    except OSError:
+        pytest.skip("this filesystem has no user extended attributes; ETags are recomputed")
+
+
+def test_move_in_takes_the_etag_computed_while_the_file_was_staged(
+    lake: LocalObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "member.csv"
+    with StagedFile(source) as staged:
+        staged.write(b"id\n")
+        staged.write(b"1\n")
+    _xattrs_or_skip(source)
+    assert staged.etag == hashlib.md5(b"id\n1\n").hexdigest()
+    monkeypatch.setattr(local, "_hash_file", lambda stream: pytest.fail("read again"))
+    assert lake.move_in(source, "validated/x/member.csv") == 5
+    assert lake.head("validated/x/member.csv").etag == staged.etag
+
+
+def test_a_staged_file_changed_after_it_was_written_is_hashed_again_when_moved_in(
+    lake: LocalObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "member.csv"
+    with StagedFile(source) as staged:
+        staged.write(b"id\n1\n")
+    with source.open("ab") as edit:
+        edit.write(b"2\n")
+    os.utime(source, ns=(0, source.stat().st_mtime_ns + 1))  # whatever the clock's grain
+    lake.move_in(source, "validated/x/member.csv")
+    assert lake.head("validated/x/member.csv").etag == hashlib.md5(b"id\n1\n2\n").hexdigest()
+
+
+def test_a_staged_file_whose_writer_failed_records_no_etag(tmp_path: Path) -> None:
+    source = tmp_path / "member.csv"
+
+    def unpack() -> None:
+        with StagedFile(source) as staged:
+            staged.write(b"id\n1\n" * 100_000)
+            raise RuntimeError("the unpacker refused it")
+
+    with pytest.raises(RuntimeError):
+        unpack()
+    with source.open("rb") as stream:
+        assert etags.recorded_etag(stream.fileno(), os.fstat(stream.fileno())) is None
+
+
+def test_a_staged_file_that_cannot_be_written_says_so_to_its_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(etags, "_write_all", full)
+    source = tmp_path / "member.csv"
+
+    def unpack() -> None:
+        with StagedFile(source) as staged:
+            for _ in range(100):  # more than the queue holds: the writer never blocks
+                staged.write(b"x" * 1024)
+
+    with pytest.raises(OSError, match="No space left"):
+        unpack()
+    with source.open("rb") as stream:
+        assert etags.recorded_etag(stream.fileno(), os.fstat(stream.fileno())) is None
+
+
+def test_a_staged_file_is_never_overwritten(tmp_path: Path) -> None:
+    source = tmp_path / "member.csv"
+    source.write_bytes(b"kept")
+    with pytest.raises(FileExistsError):
+        StagedFile(source)
+    assert source.read_bytes() == b"kept"
 
 
 def test_move_in_copies_a_file_that_has_another_name_too(

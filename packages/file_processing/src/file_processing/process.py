@@ -247,16 +247,21 @@ class Processor(Closeable):
         self.on_read: Callable[[str, int], None] | None = None
         """Called with a landing key and the size of each chunk of it downloaded (a
         progress bar measuring bytes); it must not raise."""
-        self._decryptors: dict[str, Decryptor] = {}
+        self._decryptors: dict[str, Future[Decryptor]] = {}
+        self._keyrings = ContextThreadPoolExecutor(1, "keyring")
         self._lock = threading.Lock()
-        self._resources = ExitStack()
         # What killed runs left: scratch under work_dir, keyrings (secret keys) in the temp dir.
         sweep_scratch(settings.work_dir)
         sweep_scratch(None)
 
     def close(self) -> None:
-        """Remove the temporary keyrings."""
-        self._resources.close()
+        """Remove the temporary keyrings (once any still being made is ready)."""
+        self._keyrings.shutdown(wait=True)
+        with self._lock:
+            futures, self._decryptors = list(self._decryptors.values()), {}
+        for future in futures:
+            if future.exception() is None:
+                future.result().close()
 
     # ------------------------------------------------------------------ public
 
@@ -427,6 +432,7 @@ class Processor(Closeable):
             return self._quarantine(job, contract, day, refusal, local=None)
         if expected is _WAIT:
             return _waiting(info, contract, day)
+        self._keyring(contract)  # made by gpg while the delivery downloads
         with scratch_dir(self.settings.work_dir, "file") as workdir:
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
@@ -885,24 +891,39 @@ class Processor(Closeable):
         )
 
     def _decryptor(self, contract: Contract) -> Decryptor | None:
-        """The contract's decryptor (one temporary keyring per contract and process)."""
+        """The contract's decryptor (one temporary keyring per contract and process).
+
+        Raises:
+            ConfigError: the contract's key or passphrase reference cannot be resolved.
+            GpgError: gpg cannot use the key.
+        """
+        future = self._keyring(contract, again=False)
+        return None if future is None else future.result()
+
+    def _keyring(self, contract: Contract, *, again: bool = True) -> Future[Decryptor] | None:
+        """The contract's decryptor, being made on a thread of its own (gpg imports the key
+        and decrypts a probe) while the caller goes on; one that failed is made ``again``
+        (for the next delivery: the failure is each delivery's to report once)."""
         if contract.key is None:
             return None
         with self._lock:
-            decryptor = self._decryptors.get(contract.dataset)
-            if decryptor is None:
-                secret = _reveal(contract, "key").encode()
-                passphrase = _reveal(contract, "passphrase") if contract.passphrase else None
-                decryptor = Decryptor(
-                    secret,
-                    passphrase=passphrase,
-                    signer_keys=_signer_keys(contract),
-                    signature=contract.signature_policy,
-                    workdir=self.settings.work_dir,
-                )
-                self._resources.enter_context(decryptor)
-                self._decryptors[contract.dataset] = decryptor
-            return decryptor
+            future = self._decryptors.get(contract.dataset)
+            failed = future is not None and future.done() and future.exception() is not None
+            if future is None or (again and failed):
+                future = self._keyrings.submit(self._new_decryptor, contract)
+                self._decryptors[contract.dataset] = future
+            return future
+
+    def _new_decryptor(self, contract: Contract) -> Decryptor:
+        secret = _reveal(contract, "key").encode()
+        passphrase = _reveal(contract, "passphrase") if contract.passphrase else None
+        return Decryptor(
+            secret,
+            passphrase=passphrase,
+            signer_keys=_signer_keys(contract),
+            signature=contract.signature_policy,
+            workdir=self.settings.work_dir,
+        )
 
 
 # ---------------------------------------------------------------------- helpers

@@ -13,7 +13,9 @@ reason code, and the temporary files are removed.
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
+import importlib
 import itertools
 import logging
 import lzma
@@ -31,9 +33,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol, Self, cast
+from typing import IO, Any, BinaryIO, Protocol, Self, cast
 
 from etl_core.errors import ConfigError, FieldError
+from etl_core.storage import StagedFile
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
@@ -454,7 +457,7 @@ class _Session:
                     continue
                 _check_zip_entry(info, mode, member_path, self.limits)
                 _check_unique(path, seen, member_path)
-                file, size = self._extract_zip(archive, info, member_path)
+                file, size = self._extract_zip(archive, fp, info, member_path)
                 yield from self._settle(file, size, member_path, depth)
 
     def _settle(self, file: Path, size: int, path: str, depth: int) -> Iterator[Member]:
@@ -489,13 +492,16 @@ class _Session:
             )
 
     def _extract_zip(
-        self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, member_path: str
+        self, archive: zipfile.ZipFile, fp: BinaryIO, info: zipfile.ZipInfo, member_path: str
     ) -> tuple[Path, int]:
         try:
             handle = archive.open(info)
         except _ZIP_ERRORS as exc:
             raise _refusal(exc, "zip", member_path) from exc
         with handle:
+            fast = self._inflate_fast(fp, info, member_path)
+            if fast is not None:
+                return fast
 
             def read(size: int) -> bytes:
                 try:
@@ -504,6 +510,30 @@ class _Session:
                     raise _refusal(exc, "zip", member_path) from exc
 
             return self._spool(read, member_path, compressed=max(info.compress_size, 1))
+
+    def _inflate_fast(
+        self, fp: BinaryIO, info: zipfile.ZipInfo, member_path: str
+    ) -> tuple[Path, int] | None:
+        """A deflated entry inflated by ISA-L (when installed), accepted only when it ends
+        exactly as its directory record says (size, CRC); anything else, a refusal
+        included, is undone and left to ``zipfile``, whose verdict stands as before."""
+        inflater = _fast_inflater()
+        if inflater is None or info.compress_type != zipfile.ZIP_DEFLATED:
+            return None
+        total = self.total_bytes
+        undone: tuple[type[BaseException], ...] = (
+            _NotAsDeclaredError,
+            RefusedError,
+            inflater.error,
+            *_ZIP_ERRORS,
+        )
+        try:
+            reader = _FastDeflate(inflater, fp, info)
+            return self._spool(reader.read, member_path, compressed=max(info.compress_size, 1))
+        except undone as exc:
+            logger.debug("%s: inflated again by zipfile (%s)", member_path, exc)
+        self.total_bytes = total
+        return None
 
     @contextmanager
     def _spooled(self, source: _Readable, name: str) -> Iterator[BinaryIO]:
@@ -531,22 +561,28 @@ class _Session:
     def _spool(
         self, read: Callable[[int], bytes], path: str, *, compressed: int | None = None
     ) -> tuple[Path, int]:
-        """Copy a member to a scratch file in chunks, enforcing every byte limit."""
+        """Copy a member to a scratch file in chunks, enforcing every byte limit (its MD5
+        computed on the way, on a thread of its own, and recorded on the file)."""
         dest = self._new_file()
         size = 0
-        with dest.open("xb") as out:
-            while chunk := read(CHUNK_SIZE):
-                size += len(chunk)
-                self._add_bytes(len(chunk), path)
-                if size > self.limits.max_member_bytes:
-                    raise RefusedError(
-                        Reason.ARCHIVE_TOO_LARGE,
-                        f"member larger than {self.limits.max_member_bytes} bytes",
-                        member=path,
-                    )
-                if compressed is not None:
-                    _check_ratio(size, compressed, self.limits, path)
-                out.write(chunk)
+        try:
+            # Its ETag is computed as it is written: publishing it needs no second read.
+            with StagedFile(dest) as out:
+                while chunk := read(CHUNK_SIZE):
+                    size += len(chunk)
+                    self._add_bytes(len(chunk), path)
+                    if size > self.limits.max_member_bytes:
+                        raise RefusedError(
+                            Reason.ARCHIVE_TOO_LARGE,
+                            f"member larger than {self.limits.max_member_bytes} bytes",
+                            member=path,
+                        )
+                    if compressed is not None:
+                        _check_ratio(size, compressed, self.limits, path)
+                    out.write(chunk)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
         return dest, size
 
     def _new_file(self) -> Path:
@@ -713,6 +749,85 @@ def _refusal(exc: BaseException, fmt: str, member: str) -> RefusedError:
     else:
         reason = Reason.ARCHIVE_CORRUPT
     return RefusedError(reason, f"{fmt}: {text}", member=member)
+
+
+# ------------------------------------------------------------------ fast inflate
+
+
+class _Inflater(Protocol):
+    error: type[Exception]
+
+    def decompressobj(self, wbits: int) -> Any: ...
+
+    def crc32(self, data: bytes, value: int = 0, /) -> int: ...
+
+
+class _NotAsDeclaredError(Exception):
+    """A deflated entry that does not end as its directory record says."""
+
+
+@functools.cache
+def _fast_inflater() -> _Inflater | None:
+    """ISA-L's zlib-compatible inflate and CRC-32 (``isal``), about 2.5 times ``zlib``'s
+    speed, or ``None`` where it is not installed."""
+    try:
+        return cast(_Inflater, importlib.import_module("isal.isal_zlib"))
+    except ImportError:
+        return None
+
+
+class _FastDeflate:
+    """The inflated bytes of one deflated zip entry, read straight from the archive
+    after its local header; raises :class:`_NotAsDeclaredError` at the end unless the stream
+    ended with exactly the entry's declared size and CRC."""
+
+    def __init__(self, inflater: _Inflater, fp: BinaryIO, info: zipfile.ZipInfo) -> None:
+        fp.seek(info.header_offset)
+        header = fp.read(_LOCAL_HEADER.size)
+        if len(header) < _LOCAL_HEADER.size:
+            raise _NotAsDeclaredError("local header cut short")
+        fields = _LOCAL_HEADER.unpack(header)
+        fp.seek(info.header_offset + _LOCAL_HEADER.size + fields[10] + fields[11])
+        self._fp = fp
+        self._info = info
+        self._inflater = inflater
+        self._stream = inflater.decompressobj(-15)
+        self._left = info.compress_size
+        self._crc = 0
+        self._produced = 0
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` inflated bytes (``size`` unless the entry ends)."""
+        parts: list[bytes] = []
+        wanted = size
+        while wanted > 0 and not self._stream.eof:
+            data = self._stream.unconsumed_tail or self._compressed()
+            out = self._stream.decompress(data, wanted)
+            wanted -= len(out)
+            parts.append(out)
+        chunk = b"".join(parts)
+        self._crc = self._inflater.crc32(chunk, self._crc)
+        self._produced += len(chunk)
+        if not chunk:
+            self._check_end()
+        return chunk
+
+    def _compressed(self) -> bytes:
+        if self._left <= 0:
+            raise _NotAsDeclaredError("the deflate stream runs past the entry's compressed size")
+        data = self._fp.read(min(self._left, CHUNK_SIZE))
+        if not data:
+            raise _NotAsDeclaredError("the archive ends inside the entry")
+        self._left -= len(data)
+        return data
+
+    def _check_end(self) -> None:
+        info = self._info
+        if self._produced != info.file_size or self._crc != info.CRC:
+            raise _NotAsDeclaredError(
+                f"{self._produced} bytes with CRC {self._crc:08x}, declared "
+                f"{info.file_size} bytes with CRC {info.CRC:08x}"
+            )
 
 
 # ----------------------------------------------------------------------- tar

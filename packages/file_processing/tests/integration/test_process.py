@@ -221,6 +221,23 @@ def test_unresolvable_key_reference_fails_without_blaming_the_file(
         assert processor.process(key).status == "validated"
 
 
+def test_a_keyring_that_could_not_be_made_is_made_again_for_the_next_delivery(
+    lane: Any, orders: Orders, pgp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TEST_ORDERS_KEY", raising=False)
+    plain = tmp_path / "orders.csv"
+    plain.write_bytes(orders(3))
+    sealed = pgp.encrypt(plain, tmp_path / "orders_20261109.csv.pgp")
+    key = lane.deliver(sealed.name, sealed)
+    with lane.processor() as processor:
+        for _ in range(2):  # each delivery reports the failure, none is blamed for it
+            with pytest.raises(Exception, match="TEST_ORDERS_KEY"):
+                processor.process(key)
+        assert lane.keys("quarantine/") == []
+        monkeypatch.setenv("TEST_ORDERS_KEY", pgp.recipient_secret_armored.decode())
+        assert processor.process(key).status == "validated"
+
+
 def test_byte_identical_redelivery_is_recorded_as_a_duplicate(lane: Any, orders: Orders) -> None:
     body = orders(12)
     first = lane.deliver("orders_20261110.csv", body)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
+import importlib
 import io
 import lzma
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -14,10 +17,13 @@ from typing import Any
 import pytest
 
 from etl_core.errors import ConfigError
+from etl_core.storage import etags
 from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.unpack import Member, unpack
+
+unpack_module = importlib.import_module("file_processing.unpack")  # the package exports unpack()
 
 CSV_A = b"id,name\n" + b"".join(b"%d,name-%d\n" % (i, i) for i in range(5000))
 CSV_B = b"sku,qty\n1,2\n3,4\n"
@@ -337,3 +343,54 @@ def test_tar_members_are_streamed_one_at_a_time(tmp_path: Path, workdir: Path) -
         assert len([p for p in workdir.rglob("*") if p.is_file()]) == 1
 
     assert seen == [f"many.tar/part-{i}.csv" for i in range(5)]
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def test_each_member_carries_the_md5_computed_as_it_was_unpacked(
+    tmp_path: Path, workdir: Path
+) -> None:
+    archive = tmp_path / "d.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.csv", CSV_A)
+        zf.writestr("b.csv", CSV_B)
+    recorded = {}
+    for member in unpack(archive, name="d.zip", workdir=workdir):
+        with member.open() as fh:
+            status = os.fstat(fh.fileno())
+            recorded[member.path] = etags.recorded_etag(fh.fileno(), status)
+    if None in recorded.values():
+        pytest.skip("this filesystem has no user extended attributes; ETags are recomputed")
+    assert recorded == {
+        "d.zip/a.csv": hashlib.md5(CSV_A).hexdigest(),
+        "d.zip/b.csv": hashlib.md5(CSV_B).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["isal", "zlib"])
+def test_deflated_members_come_out_the_same_whichever_inflater_reads_them(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    if fast and unpack_module._fast_inflater() is None:
+        pytest.skip("isal is not installed: zipfile inflates every entry")
+    if not fast:
+        monkeypatch.setattr(unpack_module, "_fast_inflater", lambda: None)
+    used: list[int] = []
+    monkeypatch.setattr(
+        unpack_module._FastDeflate,
+        "read",
+        lambda self, size, read=unpack_module._FastDeflate.read: (
+            used.append(size) or read(self, size)
+        ),
+    )
+    archive = tmp_path / "d.zip"
+    big = CSV_A * 300  # several chunks
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.csv", big)
+        zf.writestr("b.csv", CSV_B, compress_type=zipfile.ZIP_STORED)
+    assert contents(archive, name="d.zip", workdir=workdir) == {
+        "d.zip/a.csv": big,
+        "d.zip/b.csv": CSV_B,
+    }
+    assert bool(used) is fast

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import io
 import os
 import random
@@ -20,6 +21,8 @@ from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.unpack import unpack
+
+unpack_module = importlib.import_module("file_processing.unpack")  # the package exports unpack()
 
 CSV = b"id,value\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(20_000))
 
@@ -644,3 +647,37 @@ def test_packing_none_refuses_an_archive_the_lane_does_not_open(
     path.write_bytes(RAR5_HEADER)
 
     assert refusal(path, workdir, packing="none").reason == Reason.FORMAT_MISMATCH
+
+
+def verdict(source: Path, workdir: Path) -> tuple[object, ...]:
+    """What unpacking says: the refusal, or the members' bytes when it accepts."""
+    try:
+        members = []
+        for member in unpack(source, name=source.name, workdir=workdir):
+            with member.open() as fh:
+                members.append((member.path, fh.read()))
+    except RefusedError as error:
+        return (error.reason, error.message, error.member)
+    return tuple(members)
+
+
+@pytest.mark.parametrize("damage", ["crc", "size", "stream"])
+def test_a_damaged_deflated_entry_gets_zipfiles_verdict_with_or_without_the_fast_inflater(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    archive = make_zip(tmp_path / "bad.zip", {"a.csv": CSV * 50})
+    raw = bytearray(archive.read_bytes())
+    central = raw.rindex(b"PK\x01\x02")
+    if damage == "crc":  # the directory promises another CRC than the bytes have
+        raw[14:18] = raw[central + 16 : central + 20] = b"\x00\x00\x00\x00"
+    elif damage == "size":  # ... or a larger size (zipfile accepts it: the CRC matches)
+        raw[central + 24 : central + 28] = struct.pack("<L", len(CSV) * 50 + 1)
+    else:  # the deflate stream itself is broken halfway
+        middle = 30 + len("a.csv") + 200
+        raw[middle : middle + 64] = b"\xff" * 64
+    archive.write_bytes(raw)
+    fast = verdict(archive, workdir)
+    monkeypatch.setattr(unpack_module, "_fast_inflater", lambda: None)
+    assert fast == verdict(archive, workdir)
+    if damage == "crc":
+        assert fast[0] == Reason.ARCHIVE_CRC

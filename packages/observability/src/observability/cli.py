@@ -6,7 +6,7 @@ import contextlib
 import getpass
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -19,12 +19,15 @@ from rich.text import Text
 
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
+from etl_core.errors import ConfigError, FieldError
 from etl_core.metrics import Registry, push_to_gateway, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
 from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
 from etl_core.work import RunUnit, require_broker
+from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
+from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
     Alert,
@@ -55,7 +58,7 @@ from observability.page import write_page
 from observability.settings import ObservabilitySettings
 from observability.storage_index import StorageIndex
 from observability.storage_state import indexed_inventory, load_snapshot
-from observability.work import MonitorContext, evaluate_with, run_unit
+from observability.work import MonitorContext, evaluate_with, recorded_unit, run_unit
 
 if TYPE_CHECKING:
     from observability.service import StatusService
@@ -245,6 +248,14 @@ def check(
             "observability workers (setting).",
         ),
     ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="With --executor celery: enqueue the datasets and return; each worker "
+            "records its dataset's history and alerts.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
@@ -252,12 +263,26 @@ def check(
     2 on bad configuration. With a database, each dataset's level goes into its
     freshness history and alerts are opened, updated and resolved, their notifications
     delivered (waiting at most ``alert_delivery_deadline``); not with ``--at``, a replay.
-    ``--html`` writes the page ``serve`` shows at ``/``.
+    ``--html`` writes the page ``serve`` shows at ``/``. ``--no-wait`` returns once the
+    units are enqueued (exit 0): no verdict, so none of ``--at``, ``--html``,
+    ``--metrics-file``, ``--json``.
     """
     session = cli.session(ctx).with_flags({"executor": executor})
+    if no_wait:
+        verdict = {"--at": at, "--html": html, "--metrics-file": metrics_file, "--json": as_json}
+        _check_no_wait_usage(session, verdict)
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
     chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
     run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
+    if no_wait:
+        sender = CeleryExecutor(celery_app(session.settings, LANE))
+        now = datetime.now(UTC)
+        for contract in chosen:
+            sender.submit(recorded_unit(contract.dataset, now))
+        run.count(inputs=len(chosen))
+        queue = lane_queues(session.settings, LANE).work
+        out.print(f"enqueued {_datasets(len(chosen))} on queue {queue}", highlight=False)
+        return
     store = session.open_store()
     evaluation, watch, active = _check_once(session, store, chosen, at)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
@@ -294,6 +319,15 @@ def _check_once(
     evaluation = evaluate_with(session.settings, chosen, store, clock)
     if at is not None:  # a replay is neither history nor news
         return evaluation, None, []
+    watch, active = _record(session, store, evaluation)
+    return evaluation, watch, active
+
+
+def _record(
+    session: Session[ObservabilitySettings], store: ObjectStore, evaluation: Evaluation
+) -> tuple[AlertWatch, list[Alert]]:
+    """Record ``evaluation``: the freshness history, then the alerts of its datasets (their
+    notifications delivered, waiting at most ``alert_delivery_deadline``); the active ones."""
     _history_recorder(session.settings.database_url)(evaluation)
     store_alerts = _alert_store(session, store)
     watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
@@ -301,7 +335,25 @@ def _check_once(
         active = list(watch.update(evaluation))
     finally:
         watch.finish(session.settings.alert_delivery_deadline)
-    return evaluation, watch, active
+    return watch, active
+
+
+def _check_no_wait_usage(
+    session: Session[ObservabilitySettings], verdict_options: Mapping[str, object]
+) -> None:
+    """Refuse ``check --no-wait`` without the Celery executor, or with one of
+    ``verdict_options`` (option -> value) given: they need the verdict it does not wait for.
+
+    Raises:
+        ConfigError: naming each such option.
+    """
+    require_broker(session.settings, "--no-wait")
+    given = [name for name, value in verdict_options.items() if value not in (None, False)]
+    if given:
+        raise ConfigError(
+            "check --no-wait returns before any verdict: nothing to replay or write",
+            [FieldError(name, "cannot be used with --no-wait") for name in given],
+        )
 
 
 def _worker_task(session: Session[ObservabilitySettings]) -> LaneTask[DatasetStatus]:
@@ -322,10 +374,12 @@ cli.add_worker(
 def _worker_run_unit(
     session: Session[ObservabilitySettings], opened: contextlib.ExitStack
 ) -> RunUnit[DatasetStatus]:
-    """A worker process's ``run_unit``: its own store and contracts."""
+    """A worker process's ``run_unit``: its own store and contracts, recording what
+    ``check --no-wait`` enqueued."""
     store = opened.enter_context(session.open_store())
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
-    return partial(run_unit, MonitorContext(store, contracts))
+    record = partial(_record, session, store)  # units of `check --no-wait`
+    return partial(run_unit, MonitorContext(store, contracts, record))
 
 
 @app.command()

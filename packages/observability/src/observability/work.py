@@ -5,12 +5,15 @@
 against its own store and sends the :class:`~observability.evaluation.DatasetStatus`
 back as JSON, which :func:`status_from_dict` rebuilds. Evaluating reads and never
 writes, so a unit run twice is harmless; what follows an evaluation (the freshness
-history, alerts) stays with the one caller that waits for every unit.
+history, alerts) stays with the one caller that waits for every unit. A unit enqueued
+by ``check --no-wait`` (:func:`recorded_unit`: nobody waits for it) has its worker
+record that for its dataset instead (:attr:`MonitorContext.record`); an alert is
+changed by compare-and-put, and only the unit's own dataset's alerts are touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
@@ -25,19 +28,36 @@ from observability.evaluation import DatasetStatus, Evaluation, evaluate, evalua
 from observability.monitors import Clock, Result
 
 __all__ = [
+    "RECORD",
     "MonitorContext",
     "evaluate_with",
+    "recorded_unit",
     "run_unit",
     "status_from_dict",
 ]
 
+RECORD = "record"
+"""The parameter of a monitor unit whose worker records its evaluation (``check --no-wait``)."""
+
 
 @dataclass(frozen=True)
 class MonitorContext:
-    """What a worker's units share: its store and the dataset contracts."""
+    """What a worker's units share: its store and the dataset contracts.
+
+    Attributes:
+        record: What records a unit's evaluation for its dataset (the freshness history,
+            the alerts), for the units that ask for it (:func:`recorded_unit`).
+    """
 
     store: ObjectStore
     contracts: ContractSet
+    record: Callable[[Evaluation], object] | None = None
+
+
+def recorded_unit(dataset: str, at: datetime) -> WorkUnit:
+    """A monitor unit whose worker records the evaluation itself (nobody waits for it)."""
+    unit = monitor_unit(dataset, at)
+    return WorkUnit(unit.lane, unit.kind, unit.key, {**unit.params, RECORD: True})
 
 
 def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
@@ -46,7 +66,7 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
     Raises:
         InvalidUnitError: not a monitor unit, or its ``at`` is not an ISO 8601 instant.
         ContractError: no contract declares the dataset.
-        StorageError: the store could not be read.
+        StorageError: the store could not be read (or, recording, written).
     """
     if (unit.lane, unit.kind) != (OBSERVABILITY, MONITOR):
         raise InvalidUnitError(f"expected a {OBSERVABILITY} {MONITOR} unit, got {unit.id}",
@@ -55,7 +75,12 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
         at = datetime.fromisoformat(str(unit.params["at"]))
     except (KeyError, ValueError):
         raise InvalidUnitError("expected an ISO 8601 instant", field="params.at") from None
-    return evaluate_dataset(context.contracts.get(unit.key), context.store, at)
+    status = evaluate_dataset(context.contracts.get(unit.key), context.store, at)
+    if unit.params.get(RECORD):
+        if context.record is None:
+            raise InvalidUnitError("this context records no evaluation", field=f"params.{RECORD}")
+        context.record(Evaluation(at, (status,)))
+    return status
 
 
 def status_from_dict(data: object) -> DatasetStatus:

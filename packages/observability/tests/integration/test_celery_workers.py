@@ -1,6 +1,6 @@
 """``check --executor celery`` and ``schedule`` with a real ``worker`` on Redis and RabbitMQ:
 each dataset's monitors are one unit on the observability queue, and the verdict is
-the one the local check gives."""
+the one the local check gives; ``check --no-wait`` has the workers record the alerts."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from etl_core.layout import landing_key
 from etl_core.storage import open_store
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
+from observability.alerts import ObjectStoreAlerts
 
 BIN = Path(sys.executable).parent / "etl-observability"
 CONTRACT = """
@@ -97,6 +98,39 @@ def test_the_scheduler_runs_the_check_on_the_workers(
     assert "12 tick(s), 12 leading; fired: check" in scheduled.stdout
     assert "scheduled check fired: 2 unit(s) enqueued" in scheduled.stderr
     assert "'critical': 1" in scheduled.stderr  # the stale dataset, judged on the worker
+
+
+def test_a_check_enqueued_without_waiting_has_its_workers_record_the_alerts(
+    tmp_path: Path, celery_broker: TestBroker
+) -> None:
+    env = {**os.environ, **celery_broker.env(), **lake(tmp_path)}
+    env.pop("DATABASE_URL", None)  # the alerts in the store
+    enqueued = run(env, "check", "--executor", "celery", "--no-wait")
+    assert enqueued.returncode == 0, enqueued.stderr[-3000:]
+    assert "enqueued 2 datasets on queue" in enqueued.stdout
+    alerts = ObjectStoreAlerts(open_store(str(tmp_path / "lake")))
+    assert alerts.alerts() == []  # nothing evaluated yet: the units wait for a worker
+    with BackgroundProcess([str(BIN), "worker"], env=env, log=tmp_path / "worker.log") as worker:
+        worker.wait_for("succeeded in", timeout=90, count=2)
+    (alert,) = alerts.alerts()
+    assert (alert.dataset, alert.monitor, alert.level, alert.state) == (
+        "stale",
+        "age",
+        "critical",
+        "open",
+    )
+
+
+def test_a_check_without_waiting_refuses_what_needs_its_verdict(tmp_path: Path) -> None:
+    env = {**os.environ, **lake(tmp_path), "ETL_BROKER_URL": "redis://127.0.0.1:6379/0"}
+    local = run(env, "check", "--no-wait")
+    assert local.returncode == 2
+    assert "--no-wait needs --executor celery" in local.stderr
+    verdict = run(env, "check", "--executor", "celery", "--no-wait", "--json", "--html", "p.html")
+    assert verdict.returncode == 2
+    assert "returns before any verdict" in verdict.stderr
+    assert "--html" in verdict.stderr
+    assert "--json" in verdict.stderr
 
 
 def test_an_unknown_executor_is_refused(tmp_path: Path) -> None:

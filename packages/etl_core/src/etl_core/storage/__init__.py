@@ -21,6 +21,7 @@ from .base import (
     TransientStorageError,
     VersionedObject,
 )
+from .etags import StagedFile
 from .keys import join_key, validate_key, validate_prefix
 from .leases import Holder, Lease, LeaseState, acquire_lease, read_lease, this_holder
 from .local import LocalObjectStore
@@ -60,6 +61,7 @@ __all__ = [
     "ObjectWriter",
     "Records",
     "S3ObjectStore",
+    "StagedFile",
     "StoreLocation",
     "TransientStorageError",
     "Update",

@@ -54,6 +54,7 @@ from .base import (
     check_range,
 )
 from .durability import PENDING_WRITES, DeferredWrites, fsync_directory
+from .etags import recorded_etag, remember_etag
 from .keys import validate_key, validate_prefix
 
 if TYPE_CHECKING:
@@ -436,7 +437,7 @@ class _LocalWriter(ObjectWriter):
         try:
             if self._fsync and not deferred:
                 os.fsync(self._file.fileno())
-            _remember_etag(self._file.fileno(), self._digest.hexdigest())
+            remember_etag(self._file.fileno(), self._digest.hexdigest())
             self._file.close()
         except OSError as exc:
             raise _storage_error(exc, "write", self.key, self._url) from exc
@@ -485,45 +486,19 @@ def _describe(key: str, stream: io.FileIO) -> ObjectInfo:
     """
     fd = stream.fileno()
     status = os.fstat(fd)
-    etag = _recorded_etag(fd, status)
+    etag = recorded_etag(fd, status)
     if etag is None:
         digest = hashlib.md5(usedforsecurity=False)
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
         etag = digest.hexdigest()
-        _remember_etag(fd, etag)
+        remember_etag(fd, etag)
     return ObjectInfo(
         key=key,
         size=status.st_size,
         etag=etag,
         last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
     )
-
-
-_ETAG_XATTR = "user.etl.md5"
-
-
-def _recorded_etag(fd: int, status: os.stat_result) -> str | None:
-    """The MD5 recorded for this file's current size and mtime, if any."""
-    try:
-        recorded = os.getxattr(fd, _ETAG_XATTR).decode("ascii")
-    except (OSError, AttributeError, UnicodeDecodeError):
-        return None
-    size, _, rest = recorded.partition(":")
-    mtime_ns, _, etag = rest.partition(":")
-    if size == str(status.st_size) and mtime_ns == str(status.st_mtime_ns) and len(etag) == 32:
-        return etag
-    return None
-
-
-def _remember_etag(fd: int, etag: str) -> None:
-    """Record ``etag`` with the file's size and mtime (skipped where xattrs are unsupported)."""
-    try:
-        status = os.fstat(fd)
-        value = f"{status.st_size}:{status.st_mtime_ns}:{etag}".encode("ascii")
-        os.setxattr(fd, _ETAG_XATTR, value)
-    except (OSError, AttributeError):
-        return
 
 
 def _place(temp: Path, path: Path, key: str, url: str, *, fsync: bool) -> None:
@@ -548,12 +523,17 @@ def _adopt(temp: Path, *, fsync: bool) -> int | None:
     another name links it too (its bytes could change under the store)."""
     with open(temp, "rb") as stream:
         fd = stream.fileno()
-        if os.fstat(fd).st_nlink != 1:
+        status = os.fstat(fd)
+        if status.st_nlink != 1:
             return None
+        # Recorded as it was written (a StagedFile) and unchanged since: not read again.
+        etag = recorded_etag(fd, status)
+        size = status.st_size
         os.fchmod(fd, _FILE_MODE)
         os.utime(fd)
-        etag, size = _hash_file(stream)
-        _remember_etag(fd, etag)
+        if etag is None:
+            etag, size = _hash_file(stream)
+        remember_etag(fd, etag)
         if fsync:
             os.fsync(fd)
     return size

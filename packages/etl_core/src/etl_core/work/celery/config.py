@@ -34,6 +34,10 @@ __all__ = [
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "sqs")
 """Broker URL schemes the platform configures and tests (SQS needs ``celery[sqs]``)."""
 
+WORKER_START_TIMEOUT = 120.0
+"""Seconds a worker process may take to start, its lane's context built (Celery's default,
+4 s, would kill a process still loading its contracts on a busy host)."""
+
 VISIBILITY_MARGIN = timedelta(minutes=10)
 """How far the default visibility timeout lies beyond the hard time limit."""
 
@@ -105,6 +109,7 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
             task_name(other): {"queue": lane_queues(settings, other).work} for other in LANES
         },
         "broker_connection_retry_on_startup": True,
+        "worker_proc_alive_timeout": WORKER_START_TIMEOUT,
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "worker_send_task_events": False,

@@ -1,8 +1,10 @@
 """A lane's one Celery task: rebuild the unit from its JSON, run it, return its end as JSON.
 
 The worker builds the lane's context (store, contracts, settings from its own
-environment) once per worker process, on its first unit, after the fork. Each unit
-then runs through the lane's idempotent ``run_unit``:
+environment) once per worker process, as the process starts, after the fork (so its
+first unit does not wait for it; a build that fails there is tried again by the first
+unit, whose result then carries the error). Each unit then runs through the lane's
+idempotent ``run_unit``:
 
 * a retryable error (:class:`~etl_core.errors.RetryableError`) is retried in the task,
   backing off per the policy (``task_attempts``), exactly as the local executors do. Not
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -46,8 +50,9 @@ DEAD_REASON_HEADER = "etl_dead_reason"
 
 
 class LaneRunner:
-    """The lane's ``run_unit`` with its context, built by ``build`` on the first unit of
-    each worker process (so nothing built before a fork is shared by two processes).
+    """The lane's ``run_unit`` with its context, built by ``build`` once in each worker
+    process, after the fork (so nothing built before a fork is shared by two processes):
+    by :meth:`warm` as the process starts, else by its first unit.
 
     ``build`` enters what it opens (store, processor) into the exit stack it is given;
     :meth:`close` closes them when the worker process shuts down.
@@ -65,6 +70,34 @@ class LaneRunner:
                 self._run = self._build(self._opened)
             run = self._run
         return run(unit)
+
+    def warm(self) -> bool:
+        """Build the context now, unless built; whether it is. A failure is logged, not
+        raised: the first unit builds again and its result carries the error."""
+        started = time.monotonic()
+        with self._lock:
+            if self._run is not None:
+                return True
+            try:
+                self._run = self._build(self._opened)
+            except Exception as exc:
+                self._opened.close()  # what the failed build opened
+                logger.error(
+                    "worker process %d: the lane's context was not built (%s); "
+                    "its first unit tries again",
+                    os.getpid(),
+                    exc,
+                    exc_info=True,
+                )
+                return False
+        seconds = time.monotonic() - started
+        logger.info(
+            "worker process %d warm: the lane's context built in %.2f s",
+            os.getpid(),
+            seconds,
+            extra={"seconds": round(seconds, 3)},
+        )
+        return True
 
     def close(self) -> None:
         """Close what the lane's context opened; the next unit builds it again."""
@@ -96,6 +129,7 @@ def register_lane_task(
         The Celery task.
     """
     runner = LaneRunner(build)
+    _warm_on_process_init(runner.warm)
     _close_on_process_shutdown(runner.close)
     counter = ProcessCounter(deliveries) if deliveries is not None else None
     if counter is not None:
@@ -162,6 +196,17 @@ def _over_limit(counter: ProcessCounter, task_id: str) -> TooManyDeliveriesError
 def _dead_document(unit_data: object, error: BaseException, attempts: int) -> dict[str, Any]:
     return {"status": "failed", "unit": unit_data, "attempts": attempts,
             "dead_lettered": True, "error": error_document(error)}  # fmt: skip
+
+
+def _warm_on_process_init(warm: Callable[[], object]) -> None:
+    """Build the lane's context in each worker process as it starts (Celery waits for it:
+    ``worker_proc_alive_timeout``), not on its first unit."""
+    from celery.signals import worker_process_init
+
+    def init(**_: object) -> None:
+        warm()
+
+    worker_process_init.connect(init, weak=False)
 
 
 def _close_on_process_shutdown(close_it: Callable[[], None]) -> None:
