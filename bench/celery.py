@@ -5,8 +5,8 @@
   one process), then with ``--executor celery`` and one ``worker`` of 1, 2 and 4
   processes on Redis. Drops per second, and the speed-up over one worker process.
 * Backfill: ``--partitions`` validated partitions rebuilt by ``etl-data-pipeline
-  backfill --no-load`` with 1, 2 and 4 partitions at once, on the local executor (the
-  pipeline's Celery path is another branch's work; this bench runs it when there).
+  backfill --no-load``: on the local executor with 1, 2 and 4 partitions at once, and
+  with ``--executor celery`` and a data_pipeline ``worker`` of 1, 2 and 4 processes.
 * Round trip: an empty unit (``bench.run_unit``, registered by this script's own worker
   exactly as a lane registers its task) sent and awaited one at a time through
   :class:`~etl_core.work.celery.CeleryExecutor`, per broker: milliseconds per unit; and

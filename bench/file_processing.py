@@ -81,6 +81,7 @@ FLOOR = "floor: gpg -d | funzip"
 DUCKDB = "duckdb checks"
 FLOOR_DUCKDB = "floor + duckdb checks"
 QUALITY = "platform checks"
+QUALITY_LEAN = "platform checks, top_values=0"
 PANDERA = "pandera + polars"
 SODA = "soda core + duckdb"
 GE = "great expectations"
@@ -592,13 +593,14 @@ def worker_duckdb(spec: dict[str, Any]) -> int:
     return answer(rows, checks, warn, duckdb=duckdb.__version__)
 
 
-def worker_quality(spec: dict[str, Any]) -> int:
+def worker_quality(spec: dict[str, Any], top_values: int | None = None) -> int:
     """Child (main venv): the platform's quality engine on the plain CSV."""
     from etl_core.contracts import load_contracts
-    from file_processing.quality import validate_file
+    from file_processing.quality import QualitySettings, validate_file
 
     contract = load_contracts(CONFIG_DIR).get(DATASET)
-    result = validate_file(spec["csv"], contract, out_dir=spec["scratch"])
+    settings = QualitySettings() if top_values is None else QualitySettings(top_values=top_values)
+    result = validate_file(spec["csv"], contract, out_dir=spec["scratch"], settings=settings)
     report = result.report
     checks = {c.name: c.failed_count for c in report.checks if c.severity == "error"}
     warn = {c.name: c.failed_count for c in report.checks if c.severity != "error"}
@@ -849,6 +851,7 @@ def worker_ge(spec: dict[str, Any]) -> int:
 WORKERS: dict[str, Callable[[dict[str, Any]], int]] = {
     "duckdb": worker_duckdb,
     "quality": worker_quality,
+    "quality_lean": lambda spec: worker_quality(spec, top_values=0),
     "pandera": worker_pandera,
     "soda": worker_soda,
     "ge": worker_ge,
@@ -924,7 +927,7 @@ def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
     """One table per size: seconds, MB/s and rows/s of the plain CSV, peak RSS, vs DuckDB."""
     _fmt = harness.fmt
     header = (
-        f"{'tool':<24} {'seconds':>8} {'MB/s':>7} {'rows/s':>11} {'peak RSS MB':>11} "
+        f"{'tool':<30} {'seconds':>8} {'MB/s':>7} {'rows/s':>11} {'peak RSS MB':>11} "
         f"{'vs duckdb':>9}  note"
     )
     lines = []
@@ -935,13 +938,13 @@ def report(results: list[Result], csv_bytes: dict[int, int]) -> list[str]:
         for r in (r for r in results if r.size == size):
             if not r.ok:
                 lines.append(
-                    f"{r.tool:<24} {'-':>8} {'-':>7} {'-':>11} {'-':>11} {'-':>9}  {r.note}"
+                    f"{r.tool:<30} {'-':>8} {'-':>7} {'-':>11} {'-':>11} {'-':>9}  {r.note}"
                 )
                 continue
             assert r.seconds is not None
             ratio = r.seconds / duck.seconds if duck and duck.seconds else None
             lines.append(
-                f"{r.tool:<24} {r.seconds:>8.2f} {csv_bytes[size] / MB / r.seconds:>7.1f} "
+                f"{r.tool:<30} {r.seconds:>8.2f} {csv_bytes[size] / MB / r.seconds:>7.1f} "
                 f"{size / r.seconds:>11,.0f} {_fmt(r.peak_rss_mb, '.0f'):>11} "
                 f"{_fmt(ratio, '.2f') + 'x' if ratio else '-':>9}  {r.note}".rstrip()
             )
@@ -1080,6 +1083,18 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
                 bench_worker,
                 QUALITY,
                 "quality",
+                Path(sys.executable),
+                layout,
+                size,
+                args.repeat,
+            )
+        )
+        batch.append(
+            step(
+                QUALITY_LEAN,
+                bench_worker,
+                QUALITY_LEAN,
+                "quality_lean",
                 Path(sys.executable),
                 layout,
                 size,

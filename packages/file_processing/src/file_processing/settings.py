@@ -48,6 +48,8 @@ class FileProcessingSettings(RuntimeSettings):
     """DuckDB's memory limit for the quality checks; beyond it, work spills to disk."""
     quality_threads: int = 0
     """DuckDB threads for the quality checks; 0 uses every core."""
+    quality_top_values: int = QualitySettings.top_values
+    """Most frequent values the profile keeps per column; 0 skips that sketch (the costliest)."""
     max_field_bytes: ByteSize = ByteSize(QualitySettings.max_field_bytes)
     """Longest field of a CSV record (UTF-8 bytes); a contract's ``[parse]`` may lower it."""
     max_record_bytes: ByteSize = ByteSize(QualitySettings.max_record_bytes)
@@ -88,9 +90,12 @@ class FileProcessingSettings(RuntimeSettings):
             raise ValueError(
                 f"member_concurrency must be from 1 to 64, got {self.member_concurrency}"
             )
-
         if not 1 <= self.member_batch <= 10_000:
             raise ValueError(f"member_batch must be from 1 to 10000, got {self.member_batch}")
+        if not 0 <= self.quality_top_values <= 100:
+            raise ValueError(
+                f"quality_top_values must be from 0 to 100, got {self.quality_top_values}"
+            )
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""
@@ -107,6 +112,7 @@ class FileProcessingSettings(RuntimeSettings):
         return QualitySettings(
             memory_limit=self.quality_memory_limit,
             threads=self.quality_threads,
+            top_values=self.quality_top_values,
             work_dir=self.work_dir,
             max_field_bytes=self.max_field_bytes,
             max_record_bytes=self.max_record_bytes,

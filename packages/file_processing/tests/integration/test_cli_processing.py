@@ -187,3 +187,25 @@ def test_process_exits_1_when_the_engine_runs_out_of_memory_and_blames_no_file(
     assert "quality_memory_limit" in done.stderr
     assert local.keys("quarantine/") == []
     assert cli(local, "process", key, "--json").returncode == 0
+
+
+def test_quality_top_values_zero_leaves_the_sketch_out_and_the_report_says_so(
+    local: Any, orders: Orders
+) -> None:
+    key = local.deliver("orders_20261103.csv", orders(5))
+    done = cli(local, "process", key, "--json", env={"ETL_QUALITY_TOP_VALUES": "0"})
+    assert done.returncode == 0, done.stderr
+    report_key = json.loads(done.stdout)["outputs"][0] + ".quality.json"
+    report = json.loads(local.store.read_bytes(report_key))
+    assert report["profile_omitted"] == ["top_values"]
+    assert all(column["top_values"] == [] for column in report["profile"])
+
+
+def test_a_negative_quality_top_values_is_refused_naming_the_setting(
+    local: Any, orders: Orders
+) -> None:
+    key = local.deliver("orders_20261104.csv", orders(5))
+    done = cli(local, "process", key, env={"ETL_QUALITY_TOP_VALUES": "-1"})
+    assert done.returncode == 2, done.stderr
+    assert "quality_top_values" in done.stderr
+    assert local.keys("validated/") == []
