@@ -4,35 +4,57 @@ Reads ``validated/`` partitions, transforms and enriches them with DuckDB into
 ``curated/`` Parquet, and loads curated partitions into the database.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from data_pipeline.errors import (
-    BackfillConflictError,
-    DatabaseNotConfiguredError,
-    DataPipelineError,
-    JoinKeyTypeError,
-    MissingColumnError,
-    MissingPartitionError,
-    PartitionBusyError,
-    PartitionError,
-    SchemaNotInstalledError,
-    SupersededError,
-    TransformSqlError,
-    UnmatchedRowsError,
-)
-from data_pipeline.load import load_curated_partition
-from data_pipeline.pipeline import process_partition
-from data_pipeline.settings import PipelineSettings
-from data_pipeline.transform import transform_partition
-from data_pipeline.validate import transform_problems
 from etl_core import package_version
+from etl_core.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from data_pipeline.errors import (
+        BackfillConflictError,
+        DatabaseNotConfiguredError,
+        DataPipelineError,
+        JoinKeyTypeError,
+        MissingColumnError,
+        MissingPartitionError,
+        PartitionBusyError,
+        PartitionError,
+        SchemaNotInstalledError,
+        SupersededError,
+        TransformSqlError,
+        UnmatchedRowsError,
+    )
+    from data_pipeline.load import load_curated_partition
+    from data_pipeline.pipeline import process_partition
+    from data_pipeline.settings import PipelineSettings
+    from data_pipeline.transform import transform_partition
+    from data_pipeline.validate import transform_problems
+
+_EXPORTS = {
+    "BackfillConflictError": "data_pipeline.errors",
+    "DatabaseNotConfiguredError": "data_pipeline.errors",
+    "DataPipelineError": "data_pipeline.errors",
+    "JoinKeyTypeError": "data_pipeline.errors",
+    "load_curated_partition": "data_pipeline.load",
+    "MissingColumnError": "data_pipeline.errors",
+    "MissingPartitionError": "data_pipeline.errors",
+    "PartitionBusyError": "data_pipeline.errors",
+    "PartitionError": "data_pipeline.errors",
+    "PipelineSettings": "data_pipeline.settings",
+    "process_partition": "data_pipeline.pipeline",
+    "SchemaNotInstalledError": "data_pipeline.errors",
+    "SupersededError": "data_pipeline.errors",
+    "transform_partition": "data_pipeline.transform",
+    "transform_problems": "data_pipeline.validate",
+    "TransformSqlError": "data_pipeline.errors",
+    "UnmatchedRowsError": "data_pipeline.errors",
+}
+"""Each re-exported name and its module, imported on first use (issue 16, start-up)."""
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":  # looked up on demand: importlib.metadata is slow to import
-        return package_version("etl-data-pipeline")
-    raise AttributeError(f"module 'data_pipeline' has no attribute {name!r}")
-
+__getattr__, __dir__ = lazy_exports(
+    __name__, _EXPORTS, {"__version__": lambda: package_version("etl-data-pipeline")}
+)
 
 __all__ = [
     "BackfillConflictError",

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from data_pipeline import db
 from data_pipeline.backfill import (
@@ -45,6 +44,9 @@ from etl_core.work import (
     unit_executor,
 )
 from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
+
+if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
+    from rich.table import Table
 
 cli = RuntimeCLI(
     name="etl-data-pipeline",
@@ -157,6 +159,8 @@ def _one_partition(work: str, dataset: str, dt: date) -> WorkProgress:
 
 
 def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
+    from rich.table import Table
+
     table = Table("dataset", "dt", "rows", "files", "unmatched", "loaded")
     for outcome in outcomes:
         built, loaded = outcome.transform, outcome.load
@@ -344,6 +348,8 @@ def backfill_command(
             plan = plan_backfill(
                 store, contract, _date(from_, "--from"), _date(to, "--to"), lookback=lookback
             )
+            from rich.table import Table
+
             table = Table("dt", "objects", "bytes")
             for item in plan:
                 table.add_row(item.dt.isoformat(), str(item.objects), str(item.bytes))

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
 from etl_core.cli_params import plain_values
+from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
 from etl_core.logging import bind_context, bind_process_context, configure_logging
@@ -108,15 +109,14 @@ class RuntimeCLI(Generic[S]):
     ) -> None:
         _require_extra()
         import typer
-        from rich.console import Console
 
         self.name = name
         self.lane = lane
         self.settings_class = settings
         self.validators = tuple(validators)
         self.recorder = recorder
-        self.out: Console = Console()
-        self.err: Console = Console(stderr=True, soft_wrap=True)
+        self.out = DeferredConsole()
+        self.err = DeferredConsole(stderr=True, soft_wrap=True)
         self.run_id = new_run_id()
         self._progress: WorkProgress | None = None
         self._progress_interval = RuntimeSettings.progress_interval
@@ -161,7 +161,7 @@ class RuntimeCLI(Generic[S]):
         what remains). Use it as a context manager around the work."""
         interval = self._progress_interval
         self._progress = WorkProgress(
-            work, item=item, unit=unit, console=self.err, interval=interval
+            work, item=item, unit=unit, console=self.err.console, interval=interval
         )
         return self._progress
 
@@ -398,8 +398,7 @@ class RuntimeCLI(Generic[S]):
             ] = False,
         ) -> None:
             """Options of every subcommand (flag > ETL_* environment > etl.toml > default)."""
-            if not cli.out.is_terminal:  # piped or captured: whole table cells on one line
-                cli.out.width = max(cli.out.width, 160)
+            cli.out.widen_when_piped(160)  # piped or captured: whole table cells on one line
             flags = {
                 "storage_url": storage,
                 "create_store": True if create_store else None,
@@ -426,8 +425,6 @@ class RuntimeCLI(Generic[S]):
 
     def _add_config_commands(self) -> None:
         import typer
-        from rich.table import Table
-        from rich.text import Text
 
         cli = self
         config = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
@@ -444,6 +441,9 @@ class RuntimeCLI(Generic[S]):
             if as_json:
                 cli.out.print_json(data=_settings_document(session))
                 return
+            from rich.table import Table
+            from rich.text import Text
+
             title = Text(settings_file_read(session))
             table = Table(title=title, title_justify="left")
             table.add_column("setting", no_wrap=True)  # names stay whole: they are looked up

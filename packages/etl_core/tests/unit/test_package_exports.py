@@ -58,3 +58,21 @@ def test_a_local_store_does_not_load_the_s3_backend_or_asyncio(tmp_path: object)
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == ""
+
+
+def test_importing_one_submodule_does_not_import_the_re_exported_modules() -> None:
+    code = (
+        "import sys\n"
+        "import etl_core.errors\n"
+        "heavy = ('etl_core.storage', 'etl_core.artifacts', 'etl_core.metrics',"
+        " 'etl_core.runtime')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_dir_lists_the_lazy_names_before_their_first_use() -> None:
+    assert set(etl_core.__all__) <= set(dir(etl_core))

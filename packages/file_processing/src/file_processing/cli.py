@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.filesize import decimal as human_size
-from rich.markup import escape
-from rich.table import Table
 
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractError, ContractSet, load_contracts
@@ -49,7 +46,9 @@ from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
 from file_processing.work import LANE, outcome_from_dict, run_unit, transform_validated
 
-if TYPE_CHECKING:  # what only `listen` uses is imported by it
+if TYPE_CHECKING:  # imported by the commands that use them (issue 16, start-up)
+    from rich.table import Table
+
     from etl_core.events import SqsQueue
 
 cli = RuntimeCLI(
@@ -87,6 +86,8 @@ def reasons(
     if as_json:
         _print_json({code.value: describe(code) for code in Reason})
         return
+    from rich.table import Table
+
     table = Table("reason code", "meaning")
     for code in Reason:
         table.add_row(code.value, describe(code))
@@ -142,6 +143,10 @@ def inspect(
     if as_json:
         _print_json({"file": str(path), "status": "ok", "members": members})
         return
+    from rich.filesize import decimal as human_size
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("member", "size", "content", title=str(path))
     for m in members:
         table.add_row(escape(str(m["member"])), human_size(int(str(m["bytes"]))), str(m["content"]))
@@ -158,6 +163,8 @@ def _report_refusal(path: Path, exc: RefusedError, as_json: bool) -> None:
         refusal = {"code": str(exc.reason), "message": exc.message, "member": exc.member}
         _print_json({"file": str(path), "status": "refused", "reason": refusal})
         return
+    from rich.markup import escape
+
     out.print(
         f"[red]refused[/red] {escape(str(path))}: [bold]{exc.reason}[/bold] {escape(exc.message)}"
     )
@@ -551,6 +558,9 @@ def _print_json(data: object) -> None:
 
 
 def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("landing key", "status", "dt", "rows", title=title)
     table.add_column("reason / detail", min_width=len("archive.path_traversal"))
     for o in outcomes:
@@ -580,6 +590,8 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
     done = [o for o in summary.outcomes if not o.detail.startswith("already ")]
     if done:
         out.print(_outcome_table(done))
+    from rich.markup import escape
+
     for failure in summary.failures:
         out.print(
             f"[red]failed[/red] {escape(escaped(failure.key))}: {escape(failure.error)}",
@@ -607,6 +619,9 @@ def quarantine_list(
     if as_json:
         _print_json([r.to_dict() for r in records])
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("quarantined object", "quarantined at", "released")
     table.add_column("reason", min_width=len("archive.path_traversal"))
     for r in records:

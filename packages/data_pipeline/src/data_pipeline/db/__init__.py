@@ -11,25 +11,57 @@ every function returns plain values and raises this runtime's errors.
 
 from __future__ import annotations
 
-from data_pipeline.db.api_state import (
-    ApiState,
-    load_api_state,
-    record_api_failure,
-    save_api_checkpoint,
-    save_api_state,
-)
-from data_pipeline.db.backfills import (
-    BackfillJobRecord,
-    BackfillPartitionRecord,
-    backfill_job,
-    create_backfill_job,
-    running_backfill_jobs,
-    set_backfill_job_state,
-    update_backfill_partition,
-)
-from data_pipeline.db.door import connect, run_recorder, schema_installed
-from data_pipeline.db.loads import CURATED_TABLES, load_batches, load_partition, table_columns
-from data_pipeline.db.references import REFERENCE_TABLES, iter_reference_rows
+from typing import TYPE_CHECKING
+
+from etl_core.exports import lazy_exports
+
+if TYPE_CHECKING:
+    from data_pipeline.db.api_state import (
+        ApiState,
+        load_api_state,
+        record_api_failure,
+        save_api_checkpoint,
+        save_api_state,
+    )
+    from data_pipeline.db.backfills import (
+        BackfillJobRecord,
+        BackfillPartitionRecord,
+        backfill_job,
+        create_backfill_job,
+        running_backfill_jobs,
+        set_backfill_job_state,
+        update_backfill_partition,
+    )
+    from data_pipeline.db.door import connect, run_recorder, schema_installed
+    from data_pipeline.db.loads import CURATED_TABLES, load_batches, load_partition, table_columns
+    from data_pipeline.db.references import REFERENCE_TABLES, iter_reference_rows
+
+_EXPORTS = {
+    "ApiState": "data_pipeline.db.api_state",
+    "backfill_job": "data_pipeline.db.backfills",
+    "BackfillJobRecord": "data_pipeline.db.backfills",
+    "BackfillPartitionRecord": "data_pipeline.db.backfills",
+    "connect": "data_pipeline.db.door",
+    "create_backfill_job": "data_pipeline.db.backfills",
+    "CURATED_TABLES": "data_pipeline.db.loads",
+    "iter_reference_rows": "data_pipeline.db.references",
+    "load_api_state": "data_pipeline.db.api_state",
+    "load_batches": "data_pipeline.db.loads",
+    "load_partition": "data_pipeline.db.loads",
+    "record_api_failure": "data_pipeline.db.api_state",
+    "REFERENCE_TABLES": "data_pipeline.db.references",
+    "run_recorder": "data_pipeline.db.door",
+    "running_backfill_jobs": "data_pipeline.db.backfills",
+    "save_api_checkpoint": "data_pipeline.db.api_state",
+    "save_api_state": "data_pipeline.db.api_state",
+    "schema_installed": "data_pipeline.db.door",
+    "set_backfill_job_state": "data_pipeline.db.backfills",
+    "table_columns": "data_pipeline.db.loads",
+    "update_backfill_partition": "data_pipeline.db.backfills",
+}
+"""Each re-exported name and its module, imported on first use (issue 16, start-up)."""
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, {})
 
 __all__ = [
     "CURATED_TABLES",
