@@ -5,20 +5,25 @@ directory under ``work_dir``. A clean exit removes it; ``kill -9`` cannot. Each
 directory therefore holds an ``.owner`` file naming its process run
 (:class:`~etl_core.storage.Holder`), and every new scratch directory first sweeps
 its siblings whose runs are known to be gone (:func:`sweep_scratch`), so the next
-run cleans up after a crash without anyone asking.
+run cleans up after a crash without anyone asking. A process killed between making
+the directory and writing ``.owner`` is named by the directory itself: its name
+carries the pid and a tag of the host, boot and pid namespace.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from etl_core.runtime import process_alive
 from etl_core.storage.leases import Holder, this_holder
 
 __all__ = ["OWNER_FILE", "make_scratch", "mark_owner", "scratch_dir", "sweep_scratch"]
@@ -27,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 OWNER_FILE = ".owner"
 _PREFIX = "etl-"
+_NAMED_OWNER = re.compile(r"^etl-.+-(\d+)\.([0-9a-f]{8})-[^/]+$")
+"""``etl-<purpose>-<pid>.<place tag>-<random>``: what :func:`make_scratch` names."""
 
 
 @contextmanager
@@ -45,7 +52,9 @@ def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
     object that outlives one block (a keyring, an analysis); the caller removes it, and
     the next run sweeps it if this process is killed first."""
     sweep_scratch(work_dir)
-    directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-", dir=work_dir))
+    me = this_holder()
+    owner = f"{me.pid}.{_place(me)}-" if me.namespace else ""
+    directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-{owner}", dir=work_dir))
     try:
         mark_owner(directory)
     except BaseException:
@@ -74,19 +83,42 @@ def sweep_scratch(work_dir: str | os.PathLike[str] | None) -> int:
     root = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
     removed = 0
     try:
-        candidates = sorted(root.glob(f"{_PREFIX}*/{OWNER_FILE}"))
+        candidates = sorted(path for path in root.glob(f"{_PREFIX}*") if path.is_dir())
     except OSError:
         return 0
-    for owner_file in candidates:
-        try:
-            holder = Holder.from_dict(json.loads(owner_file.read_text()))
-        except (OSError, ValueError):
-            continue
-        if holder.is_gone():
-            shutil.rmtree(owner_file.parent, ignore_errors=True)
+    for directory in candidates:
+        owner = _owner(directory)
+        if owner is not None:
+            shutil.rmtree(directory, ignore_errors=True)
             logger.info(
                 "removed the scratch of a process that is gone",
-                extra={"path": str(owner_file.parent), "holder": holder.describe()},
+                extra={"path": str(directory), "holder": owner},
             )
             removed += 1
     return removed
+
+
+def _owner(directory: Path) -> str | None:
+    """Who made ``directory``, when that process run is known to be gone; else ``None``."""
+    try:
+        holder = Holder.from_dict(json.loads((directory / OWNER_FILE).read_text()))
+    except (OSError, ValueError):  # killed before or while it was written: the name says who
+        return _owner_by_name(directory.name)
+    return holder.describe() if holder.is_gone() else None
+
+
+def _owner_by_name(name: str) -> str | None:
+    """The gone process a directory's name carries (one killed before its ``.owner``)."""
+    named = _NAMED_OWNER.match(name)
+    me = this_holder()
+    if named is None or not me.namespace or named[2] != _place(me):
+        return None
+    pid = int(named[1])
+    if pid == me.pid or process_alive(pid):  # this run's own, or a live process's
+        return None
+    return f"{me.host}:{pid}"
+
+
+def _place(holder: Holder) -> str:
+    """A short tag of the holder's host, boot and pid namespace."""
+    return hashlib.sha256(f"{holder.host}\0{holder.namespace}".encode()).hexdigest()[:8]

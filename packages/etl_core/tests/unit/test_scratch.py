@@ -46,3 +46,31 @@ def test_the_scratch_of_a_process_that_is_gone_is_swept_and_a_live_one_kept(
         assert untagged.exists()  # not made by this module
         assert sweep_scratch(tmp_path) == 0
         assert mine.exists()
+
+
+def test_the_scratch_of_a_process_killed_before_it_wrote_its_owner_is_swept(
+    tmp_path: Path,
+) -> None:
+    """The directory's name carries its maker, for a kill between mkdir and ``.owner``."""
+    made = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from etl_core.scratch import OWNER_FILE, make_scratch; "
+         "d = make_scratch(sys.argv[1], 'file'); (d / OWNER_FILE).write_text('{\"id\": '); "
+         "print(d.name)", str(tmp_path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    cut_short = tmp_path / made.stdout.strip()
+    assert cut_short.is_dir()
+    bare = tmp_path / made.stdout.strip().replace("etl-file-", "etl-spill-", 1)
+    bare.mkdir()  # as left by a kill right after mkdir: no owner file at all
+    tag = cut_short.name.split(".")[1][:8]
+    live = tmp_path / f"etl-file-{this_holder().pid}.{tag}-mine"
+    live.mkdir()  # this process's own, still being made
+    other = "ffffffff" if tag != "ffffffff" else "00000000"
+    foreign = tmp_path / cut_short.name.replace(f".{tag}-", f".{other}-", 1)
+    foreign.mkdir()  # another host's (or boot's): never judged by pid
+    assert sweep_scratch(tmp_path) == 2
+    assert not cut_short.exists()
+    assert not bare.exists()
+    assert live.exists()
+    assert foreign.exists()
