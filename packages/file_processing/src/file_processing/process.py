@@ -69,7 +69,7 @@ from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
-from file_processing.delivery import open_delivery
+from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
@@ -1075,13 +1075,10 @@ def _is_archive(path: Path) -> bool:
         return sniff(stream.read(SNIFF_SIZE)) in (Kind.ZIP, Kind.TAR)
 
 
-_ENCRYPTED_SUFFIXES = (".pgp", ".gpg", ".asc")
-
-
 def _named_encrypted(key: str) -> bool:
     """Whether ``key``'s name says OpenPGP: its keyring is then made ahead, while it
     downloads (the content decides whether it is decrypted, whatever its name)."""
-    return key.lower().endswith(_ENCRYPTED_SUFFIXES)
+    return plaintext_name(key) != key
 
 
 def _is_encrypted(path: Path) -> bool:
