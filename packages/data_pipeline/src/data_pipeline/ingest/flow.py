@@ -9,8 +9,8 @@ under the same keys, so nothing is lost and nothing lands twice.
 
 The writes run in a background thread (:mod:`.writer`), a checkpoint's files published
 together; the state of a checkpoint is committed once they are durable, while the walk
-goes on with the next chunk (so the state may stand one chunk behind what is landed;
-a resume lands that chunk again under its own key).
+goes on with the next chunks (so the state may stand up to :data:`MAX_SEALED` chunks
+behind what is landed; a resume lands those chunks again under their own keys).
 
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
@@ -71,6 +71,9 @@ MAX_WINDOWS_DONE = 1_000
 """Finished bounded windows remembered (a re-run of the same backfill skips them)."""
 MAX_UNREADABLE_IN_A_ROW = 3
 """Pages in a row that cannot be read (dead letters) before the walk of a sequence ends."""
+MAX_SEALED = 2
+"""Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
+states are committed as they become durable; a resume lands those after the last again)."""
 
 
 class IngestStoppedError(DataPipelineError):
@@ -619,12 +622,13 @@ class _Walk:
         )
         self.state = self.state.with_window(window)
         self.sealed.append((self.writer.seal(), self.state, landed))
-        self._settle(keep=1)
+        self._settle(keep=MAX_SEALED)
 
     def _settle(self, *, keep: int = 0) -> None:
-        """Commit the states of the sealed checkpoints, oldest first, each once durable,
-        until ``keep`` remain (those still being written go on meanwhile)."""
-        while len(self.sealed) > keep:
+        """Commit the states of the sealed checkpoints, oldest first, each once durable: those
+        durable already, then waiting until ``keep`` remain (those still being written go on
+        meanwhile, so the walk waits for a flush only when it runs that far ahead)."""
+        while self.sealed and (len(self.sealed) > keep or self.sealed[0][0].done()):
             durable, state, landed = self.sealed.pop(0)
             durable.result()  # raises the write that failed: the state is not committed
             self.context.states.save(self.lease, state, landed=landed, finished=False)

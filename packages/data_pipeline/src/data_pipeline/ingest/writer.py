@@ -10,7 +10,7 @@ returns is done once they are durable; only then does the walk commit the state 
 counts them, so the durability rule is unchanged: a crash before leaves partial files
 that no state or manifest names, and the resumed run writes them again.
 
-Compression (zlib), hashing and flushing release the GIL, so this thread works beside
+Compression (igzip), hashing and flushing release the GIL, so this thread works beside
 the walk's parsing. The queue is bounded (:data:`MAX_QUEUED`): a walk faster than its
 disk waits instead of holding every page in memory.
 """
