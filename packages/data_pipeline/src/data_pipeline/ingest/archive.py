@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
+import orjson
+
 from data_pipeline.ingest.client import Response
 from data_pipeline.ingest.compression import gzip_bytes
 from data_pipeline.ingest.writer import CheckpointWriter
@@ -131,7 +133,11 @@ class RunArchive:
             "updated_at": datetime.now(UTC).isoformat(),
             "pages": [self._entry(number, skipped) for number in sorted(self.pages)],
         }
-        self.store.write_bytes(self.manifest_key, json.dumps(document, indent=1).encode())
+        # orjson: the manifest grows by a page at a time and is rewritten whole at every
+        # checkpoint; the standard library's indenting encoder is pure Python, holding the GIL
+        self.store.write_bytes(
+            self.manifest_key, orjson.dumps(document, option=orjson.OPT_INDENT_2)
+        )
 
     def _entry(self, number: int, skipped: dict[int, list[int]]) -> dict[str, Any]:
         entry = self.pages[number]
