@@ -310,8 +310,9 @@ class _Walk:
         self.contract = context.contract(endpoint)
         self.unreadable = 0
         self.buffer: list[dict[str, Any]] = []
-        self.sealed: list[tuple[Future[None], EndpointState, int]] = []
-        """Checkpoints written, their state not committed yet: (durable, state, landed)."""
+        self.sealed: list[tuple[Future[None], Callable[[], None] | None]] = []
+        """Checkpoints written, their state not known committed yet: (done once durable and,
+        when the writer commits it, committed; the commit left to the walk, else ``None``)."""
         self.pages = 0
         self.labels = {"source": source.source, "endpoint": endpoint.name}
         self.seen_at_start = self._boundary_at_start()
@@ -611,7 +612,8 @@ class _Walk:
 
     def _commit(self, *, landed: int) -> None:
         """Seal the checkpoint (reports and manifest after the chunk and pages queued); its
-        state is committed once it is durable, by the next checkpoint or the end."""
+        state is committed once it is durable: by the writer, or by the walk at a later
+        checkpoint or the end when the state store must be used from the walk's thread."""
         window = self.window
         self._queue_reports()
         self.archive.queue_manifest(
@@ -621,17 +623,24 @@ class _Walk:
             dead_letters=window.dead_letters,
         )
         self.state = self.state.with_window(window)
-        self.sealed.append((self.writer.seal(), self.state, landed))
+        states = self.context.states
+        commit = partial(states.save, self.lease, self.state, landed=landed, finished=False)
+        if states.saves_from_any_thread:  # the writer commits it once the files are durable
+            self.sealed.append((self.writer.seal(then=commit), None))
+        else:
+            self.sealed.append((self.writer.seal(), commit))
         self._settle(keep=MAX_SEALED)
 
     def _settle(self, *, keep: int = 0) -> None:
         """Commit the states of the sealed checkpoints, oldest first, each once durable: those
         durable already, then waiting until ``keep`` remain (those still being written go on
-        meanwhile, so the walk waits for a flush only when it runs that far ahead)."""
+        meanwhile, so the walk waits for a flush only when it runs that far ahead). A state
+        the writer commits is waited for the same way."""
         while self.sealed and (len(self.sealed) > keep or self.sealed[0][0].done()):
-            durable, state, landed = self.sealed.pop(0)
+            durable, commit = self.sealed.pop(0)
             durable.result()  # raises the write that failed: the state is not committed
-            self.context.states.save(self.lease, state, landed=landed, finished=False)
+            if commit is not None:
+                commit()
 
     def _settle_after_failure(self) -> None:
         """On a failure or stop: commit the checkpoints that did become durable."""
