@@ -77,3 +77,16 @@ def test_a_profile_reads_back_from_its_data_and_is_bounded() -> None:
 )
 def test_which_kinds_a_column_type_accepts(column: str, kind: str, fits: bool) -> None:
     assert compatible(column, kind) is fits
+
+
+def test_a_profiles_data_is_a_snapshot_later_records_leave_unchanged() -> None:
+    # a checkpoint's state keeps the data and is committed after later records were profiled
+    profile = FieldProfile()
+    profile.add_many([{"id": i, "name": "x"} for i in range(10)])
+    data = profile.to_dict()
+    profile.add_many([{"id": "text", "name": None} for _ in range(10)])
+    assert data == {
+        "records": 10,
+        "fields": {"id": {"int": 10}, "name": {"string": 10}},
+        "truncated": False,
+    }

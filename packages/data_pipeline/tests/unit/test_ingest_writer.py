@@ -81,6 +81,78 @@ def test_writes_not_sealed_are_dropped_on_close(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob(".etl-partial-*"))
 
 
+def test_a_seals_then_runs_once_its_files_are_durable_in_order(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    writer = CheckpointWriter(store)
+    seen: list[tuple[str, bool]] = []
+    try:
+        sealed = []
+        for name in ("one", "two", "three"):
+            writer.submit(lambda name=name: store.write_bytes(f"raw/{name}.json", b"x"))
+            then = lambda name=name: seen.append((name, store.exists(f"raw/{name}.json")))  # noqa: E731
+            sealed.append(writer.seal(then=then))
+        for durable in sealed:
+            durable.result(timeout=30)
+    finally:
+        writer.close()
+    assert seen == [("one", True), ("two", True), ("three", True)]
+
+
+def test_a_failed_then_fails_its_seal_the_later_ones_and_later_writes(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    writer = CheckpointWriter(store)
+    ran: list[str] = []
+
+    def lost() -> None:
+        raise StorageError("the lease was taken over", key="lease", url=store.url)
+
+    try:
+        writer.submit(lambda: store.write_bytes("raw/first.json", b"1"))
+        first = writer.seal(then=lost)
+        writer.submit(lambda: store.write_bytes("raw/second.json", b"2"))
+        second = writer.seal(then=lambda: ran.append("second"))
+        for durable in (first, second):
+            with pytest.raises(StorageError, match="taken over"):
+                durable.result(timeout=30)
+        with pytest.raises(StorageError, match="taken over"):
+            writer.submit(lambda: None)
+    finally:
+        writer.close()
+    assert store.exists("raw/first.json")  # durable before its then ran
+    assert ran == []  # a later state is never committed after an earlier one failed
+
+
+class UnpublishableStore(LocalObjectStore):
+    def deferred_sync(self) -> Any:
+        return _failing_block(super().deferred_sync())
+
+
+class _failing_block:  # noqa: N801
+    def __init__(self, block: Any) -> None:
+        self.block = block
+
+    def __enter__(self) -> None:
+        self.block.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.block.__exit__(*exc)
+        if exc[0] is None:
+            raise StorageError("the flush failed", key="raw", url="file:///")
+
+
+def test_a_checkpoint_whose_flush_fails_fails_its_seal(tmp_path: Path) -> None:
+    store = UnpublishableStore(tmp_path)
+    writer = CheckpointWriter(store)
+    ran: list[str] = []
+    try:
+        writer.submit(lambda: store.write_bytes("raw/a.json", b"a"))
+        with pytest.raises(StorageError, match="flush failed"):
+            writer.seal(then=lambda: ran.append("committed")).result(timeout=30)
+    finally:
+        writer.close()
+    assert ran == []
+
+
 VALUES: list[Any] = [
     None,
     True,

@@ -9,6 +9,7 @@ chunk, so a crash resumes at the last landed chunk.
 
 from __future__ import annotations
 
+from data_pipeline.ingest import httpx_slim  # noqa: F401  (first: httpx without its CLI)
 from data_pipeline.ingest.client import ApiClient, Response
 from data_pipeline.ingest.flow import (
     IngestContext,

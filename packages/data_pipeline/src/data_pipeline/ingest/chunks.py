@@ -10,7 +10,6 @@ the text as received); an integer beyond 64 bits is written by the standard libr
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Sequence
 from datetime import date
@@ -19,13 +18,12 @@ from typing import Any
 
 import orjson
 
+from data_pipeline.ingest.compression import gzip_bytes
 from etl_core.layout import landing_api_chunk_key
 from etl_core.storage import ObjectStore
 
 __all__ = ["compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
 
-COMPRESS_LEVEL = 1
-"""gzip level of the chunks: 1 compresses JSON about 2.5x faster than 6, for 20% more bytes."""
 _DUMPS_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 
@@ -49,7 +47,7 @@ def encode_lines(records: Sequence[dict[str, Any]]) -> bytes:
 
 def compress_lines(lines: bytes) -> bytes:
     """JSON Lines as a chunk's gzip bytes (deterministic: no timestamp in the header)."""
-    return gzip.compress(lines, COMPRESS_LEVEL, mtime=0)
+    return gzip_bytes(lines)
 
 
 def encode_chunk(records: Sequence[dict[str, Any]]) -> bytes:

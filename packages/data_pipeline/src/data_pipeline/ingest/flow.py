@@ -9,8 +9,8 @@ under the same keys, so nothing is lost and nothing lands twice.
 
 The writes run in a background thread (:mod:`.writer`), a checkpoint's files published
 together; the state of a checkpoint is committed once they are durable, while the walk
-goes on with the next chunk (so the state may stand one chunk behind what is landed;
-a resume lands that chunk again under its own key).
+goes on with the next chunks (so the state may stand up to :data:`MAX_SEALED` chunks
+behind what is landed; a resume lands those chunks again under their own keys).
 
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
@@ -71,6 +71,9 @@ MAX_WINDOWS_DONE = 1_000
 """Finished bounded windows remembered (a re-run of the same backfill skips them)."""
 MAX_UNREADABLE_IN_A_ROW = 3
 """Pages in a row that cannot be read (dead letters) before the walk of a sequence ends."""
+MAX_SEALED = 2
+"""Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
+states are committed as they become durable; a resume lands those after the last again)."""
 
 
 class IngestStoppedError(DataPipelineError):
@@ -307,8 +310,9 @@ class _Walk:
         self.contract = context.contract(endpoint)
         self.unreadable = 0
         self.buffer: list[dict[str, Any]] = []
-        self.sealed: list[tuple[Future[None], EndpointState, int]] = []
-        """Checkpoints written, their state not committed yet: (durable, state, landed)."""
+        self.sealed: list[tuple[Future[None], Callable[[], None] | None]] = []
+        """Checkpoints written, their state not known committed yet: (done once durable and,
+        when the writer commits it, committed; the commit left to the walk, else ``None``)."""
         self.pages = 0
         self.labels = {"source": source.source, "endpoint": endpoint.name}
         self.seen_at_start = self._boundary_at_start()
@@ -608,7 +612,8 @@ class _Walk:
 
     def _commit(self, *, landed: int) -> None:
         """Seal the checkpoint (reports and manifest after the chunk and pages queued); its
-        state is committed once it is durable, by the next checkpoint or the end."""
+        state is committed once it is durable: by the writer, or by the walk at a later
+        checkpoint or the end when the state store must be used from the walk's thread."""
         window = self.window
         self._queue_reports()
         self.archive.queue_manifest(
@@ -618,16 +623,24 @@ class _Walk:
             dead_letters=window.dead_letters,
         )
         self.state = self.state.with_window(window)
-        self.sealed.append((self.writer.seal(), self.state, landed))
-        self._settle(keep=1)
+        states = self.context.states
+        commit = partial(states.save, self.lease, self.state, landed=landed, finished=False)
+        if states.saves_from_any_thread:  # the writer commits it once the files are durable
+            self.sealed.append((self.writer.seal(then=commit), None))
+        else:
+            self.sealed.append((self.writer.seal(), commit))
+        self._settle(keep=MAX_SEALED)
 
     def _settle(self, *, keep: int = 0) -> None:
-        """Commit the states of the sealed checkpoints, oldest first, each once durable,
-        until ``keep`` remain (those still being written go on meanwhile)."""
-        while len(self.sealed) > keep:
-            durable, state, landed = self.sealed.pop(0)
+        """Commit the states of the sealed checkpoints, oldest first, each once durable: those
+        durable already, then waiting until ``keep`` remain (those still being written go on
+        meanwhile, so the walk waits for a flush only when it runs that far ahead). A state
+        the writer commits is waited for the same way."""
+        while self.sealed and (len(self.sealed) > keep or self.sealed[0][0].done()):
+            durable, commit = self.sealed.pop(0)
             durable.result()  # raises the write that failed: the state is not committed
-            self.context.states.save(self.lease, state, landed=landed, finished=False)
+            if commit is not None:
+                commit()
 
     def _settle_after_failure(self) -> None:
         """On a failure or stop: commit the checkpoints that did become durable."""

@@ -110,6 +110,21 @@ def _is_date(text: str) -> bool:
     return True
 
 
+def _columns(
+    records: Sequence[Mapping[str, Any]], names: tuple[str, ...]
+) -> list[list[Any]] | None:
+    """The values of each of ``names`` in ``records``, or ``None`` unless every record has
+    exactly those keys (as many keys, none missing; their order does not matter: every
+    field then appears first in the first record, so the counts are the same as one by
+    one)."""
+    if set(map(len, records)) != {len(names)}:
+        return None
+    try:
+        return [list(map(itemgetter(name), records)) for name in names]
+    except KeyError:
+        return None
+
+
 def compatible(column_type: str, kind: str) -> bool:
     """Whether a value of ``kind`` reads as a column of ``column_type`` (null always does)."""
     return kind == "null" or kind in _ACCEPTS.get(column_type, frozenset())
@@ -146,21 +161,18 @@ class FieldProfile:
 
     def add_many(self, records: Sequence[Mapping[str, Any]], *, skip: Container[str] = ()) -> None:
         """:meth:`add` each of ``records`` (the same counts, in the same order); a column at a
-        time when they all have the same keys in the same order, as an API's records do."""
-        shapes = list(map(tuple, records))
-        names = shapes[0] if shapes else ()
-        if (
-            len(records) < FEW
-            or shapes.count(names) < len(shapes)
-            or len(self.fields) + len(names) > MAX_FIELDS
-        ):
+        time when they all have the same keys, as an API's records do."""
+        names = tuple(records[0]) if records else ()
+        columns = None
+        if len(records) >= FEW and len(self.fields) + len(names) <= MAX_FIELDS:
+            columns = _columns(records, names)
+        if columns is None:
             for record in records:  # few records, mixed shapes or truncation: one by one
                 self.add(record, skip=skip)
             return
         self.records += len(records)
-        for name in names:
+        for name, column in zip(names, columns, strict=True):
             if name not in skip:
-                column = list(map(itemgetter(name), records))
                 self._count_column(self.fields.setdefault(name, {}), column)
 
     def _count_column(self, kinds: dict[str, int], column: Sequence[object]) -> None:
@@ -192,7 +204,8 @@ class FieldProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as JSON-ready data."""
-        return {"records": self.records, "fields": self.fields, "truncated": self.truncated}
+        fields = {name: dict(kinds) for name, kinds in self.fields.items()}  # a snapshot
+        return {"records": self.records, "fields": fields, "truncated": self.truncated}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> FieldProfile:

@@ -6,11 +6,13 @@ manifest) go into one deferred block of the store
 (:meth:`~etl_core.storage.ObjectStore.deferred_sync`): when the walk seals the
 checkpoint they are flushed together and renamed into place in the order written (the
 manifest last), rather than two flushes per file. The future :meth:`CheckpointWriter.seal`
-returns is done once they are durable; only then does the walk commit the state that
-counts them, so the durability rule is unchanged: a crash before leaves partial files
-that no state or manifest names, and the resumed run writes them again.
+returns is done once they are durable; only then is the state that counts them
+committed (by this thread, the seal's ``then``, when the state store allows it, so the
+walk never waits on those flushes; else by the walk), so the durability rule is
+unchanged: a crash before leaves partial files that no state or manifest names, and the
+resumed run writes them again.
 
-Compression (zlib), hashing and flushing release the GIL, so this thread works beside
+Compression (igzip), hashing and flushing release the GIL, so this thread works beside
 the walk's parsing. The queue is bounded (:data:`MAX_QUEUED`): a walk faster than its
 disk waits instead of holding every page in memory.
 """
@@ -40,6 +42,16 @@ class _DroppedError(Exception):
     """Leaves a deferred block unpublished (the writer closed before its seal)."""
 
 
+class _Seal:
+    """The end of a checkpoint: its future, and what to run once it is durable."""
+
+    __slots__ = ("future", "then")
+
+    def __init__(self, future: Future[None], then: Job | None) -> None:
+        self.future = future
+        self.then = then
+
+
 _STOP = _Stop()
 
 
@@ -53,23 +65,31 @@ class CheckpointWriter:
 
     def __init__(self, store: ObjectStore, name: str = "ingest-writer") -> None:
         self._store = store
-        self._queue: queue.Queue[Job | Future[None] | _Stop] = queue.Queue(MAX_QUEUED)
+        self._queue: queue.Queue[Job | _Seal | _Stop] = queue.Queue(MAX_QUEUED)
         self._failure: BaseException | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
+        self._commits: queue.Queue[_Seal | _Stop] = queue.Queue()
+        self._committer = threading.Thread(target=self._commit, name=f"{name}-commit", daemon=True)
+        self._committer.start()
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` (a write) in the open checkpoint; an earlier failed write is raised."""
         self.raise_failure()
         self._queue.put(job)
 
-    def seal(self) -> Future[None]:
+    def seal(self, then: Job | None = None) -> Future[None]:
         """End the open checkpoint: the future is done when its writes are durable and
-        visible, or raises the first write that failed (then none of them is visible)."""
+        visible, or raises the first write that failed (then none of them is visible).
+
+        ``then`` (the checkpoint's state committed) runs once they are durable, in a
+        thread of its own while this one writes the next checkpoint; the seals' ``then``
+        run in order, the future is done after it, and a failure of it fails the writer
+        (the later ``then`` are not run)."""
         self.raise_failure()
         sealed: Future[None] = Future()
-        self._queue.put(sealed)
+        self._queue.put(_Seal(sealed, then))
         return sealed
 
     def raise_failure(self) -> None:
@@ -85,12 +105,15 @@ class CheckpointWriter:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+        self._commits.put(_STOP)
+        self._committer.join()
 
     def _serve(self) -> None:
         while not isinstance(item := self._queue.get(), _Stop):
             if self._failure is not None:
                 self._refuse(item)
                 continue
+            end: _Seal | _Stop | None = None
             try:
                 with self._store.deferred_sync():
                     end = self._run_to_seal(item)
@@ -100,18 +123,41 @@ class CheckpointWriter:
                 return
             except BaseException as exc:  # the checkpoint's files were discarded
                 self._failure = exc
+                if isinstance(end, _Seal):  # the flush or a rename failed: so did the seal
+                    end.future.set_exception(exc)
                 continue
-            end.set_result(None)
+            assert isinstance(end, _Seal)
+            self._finish(end)
 
-    def _run_to_seal(self, item: Job | Future[None] | _Stop) -> Future[None] | _Stop:
+    def _finish(self, end: _Seal) -> None:
+        """After a checkpoint became durable: its ``then`` to the committer, else its future
+        done (after those of the checkpoints before it)."""
+        self._commits.put(end)
+
+    def _commit(self) -> None:
+        """The committer thread: each durable checkpoint's ``then``, in order, then its future
+        done; after a failure, the later ones fail with it."""
+        failure: BaseException | None = None
+        while not isinstance(end := self._commits.get(), _Stop):
+            try:
+                if failure is None and end.then is not None:
+                    end.then()
+            except BaseException as exc:  # its files stay; the writer writes nothing after
+                failure = self._failure = exc
+            if failure is not None:
+                end.future.set_exception(failure)
+            else:
+                end.future.set_result(None)
+
+    def _run_to_seal(self, item: Job | _Seal | _Stop) -> _Seal | _Stop:
         """Run the jobs from ``item`` on, up to the seal that ends the checkpoint (or a stop)."""
-        while not isinstance(item, Future | _Stop):
+        while not isinstance(item, _Seal | _Stop):
             item()
             item = self._queue.get()
         return item
 
-    def _refuse(self, item: Job | Future[None]) -> None:
+    def _refuse(self, item: Job | _Seal) -> None:
         """After a failure: a seal fails with it, a job is skipped."""
-        if isinstance(item, Future):
+        if isinstance(item, _Seal):
             assert self._failure is not None
-            item.set_exception(self._failure)
+            item.future.set_exception(self._failure)

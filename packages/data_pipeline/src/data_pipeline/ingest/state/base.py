@@ -145,6 +145,10 @@ class StateStore(abc.ABC):
 
     kind: str = "state"
     """``objects`` or ``database``, for messages."""
+    saves_from_any_thread: bool = False
+    """Whether :meth:`save` may run in another thread than the walk's (the window's
+    writer commits a checkpoint's state as soon as its files are durable); not the
+    database's, whose connections belong to the thread that opened them."""
 
     @abc.abstractmethod
     def load(self, source: str, endpoint: str) -> EndpointState:

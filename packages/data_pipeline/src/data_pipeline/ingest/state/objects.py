@@ -28,6 +28,7 @@ class ObjectStateStore(StateStore):
     """State documents in ``store`` (used when no database is configured)."""
 
     kind = "objects"
+    saves_from_any_thread = True
 
     def __init__(self, store: ObjectStore) -> None:
         self.records: Records[EndpointState] = Records(

@@ -1,0 +1,21 @@
+"""gzip of the raw archive's pages and the landing chunks, by ISA-L (``isal``).
+
+ISA-L's igzip at level 1 compresses JSON about 3.5 times faster than zlib at level 1,
+for the same size, and releases the GIL meanwhile, so the writer thread compresses
+beside the walk's parsing. The output is ordinary gzip (any reader opens it), with
+no timestamp in the header: the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from isal import igzip
+
+__all__ = ["COMPRESS_LEVEL", "gzip_bytes"]
+
+COMPRESS_LEVEL = 1
+"""igzip's level (0-3): 1 is zlib level 1's size at a third of its time."""
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """``data`` as gzip bytes (deterministic: ``mtime`` 0)."""
+    return igzip.compress(data, COMPRESS_LEVEL, mtime=0)
