@@ -46,6 +46,7 @@ __all__ = [
     "is_partitioned",
     "partition_name",
     "partition_table",
+    "reserve_ids",
     "staging_index_builds",
     "staging_tables",
     "swap_partition",
@@ -146,6 +147,33 @@ def create_staging(cursor: Any, table: str, dt: date) -> str:
         f"INCLUDING CONSTRAINTS, CONSTRAINT {_quoted(_bound_check(name))} CHECK ({bound}))"
     )
     return name
+
+
+def reserve_ids(cursor: Any, table: str, count: int) -> int | None:
+    """Take ``count`` consecutive values of the sequence behind ``table``'s ``id`` at once;
+    returns the first, or ``None`` when ``id`` has no sequence of its own stepping by 1.
+
+    A load that numbers its rows from the block spares the server a ``nextval`` per row
+    (about a quarter of a ``COPY``'s cost). Run it in a short transaction of its own: the
+    sequence is locked against other ``nextval`` calls until it commits, so no other
+    writer takes a value inside the block.
+    """
+    cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [_quoted(table)])
+    row = cursor.fetchone()
+    sequence = row[0] if row else None
+    if sequence is None or count < 1:
+        return None
+    cursor.execute("SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass", [sequence])
+    if cursor.fetchone() != (1,):
+        return None
+    cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")  # the lock, before any value
+    cursor.execute("SELECT nextval(%s)", [sequence])
+    (first,) = cursor.fetchone()
+    if count > 1:
+        cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY {int(count) - 1}")
+        cursor.execute("SELECT nextval(%s)", [sequence])
+        cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")
+    return int(first)
 
 
 def _bound_check(staging: str) -> str:

@@ -25,7 +25,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -88,6 +88,8 @@ class _Target:
     table: str
     fresh: bool
     """Created in this transaction (``COPY … (FREEZE)`` is allowed)."""
+    ids: range | None = None
+    """Ids reserved for the rows, in order (else ``id`` takes its default per row)."""
 
 
 def load_partition(
@@ -132,7 +134,7 @@ def load_partition(
             else:
                 yield row
 
-    with _replacing(table, dt, fence) as target:
+    with _replacing(table, dt, fence, None) as target:
         if target.connection.vendor == "postgresql":
             return _copy(target, names, tagged())
         return _insert_batches(target, names, tagged())
@@ -145,16 +147,20 @@ def load_batches(
     batches: Iterable[Any],
     *,
     fence: Fence | None = None,
+    rows: int | None = None,
 ) -> int:
     """Like :func:`load_partition`, from Arrow record batches (columns named ``columns``).
 
     On PostgreSQL each batch is encoded by Arrow kernels straight into ``COPY`` (binary
     format, or CSV for a column without an exact binary encoding): no Python object per
     value, which is what makes bulk loads fast. Elsewhere the batches become rows for
-    batched inserts.
+    batched inserts. ``rows``, the number of rows the batches hold when the caller knows
+    it, lets a load into a partitioned table take its ids from the table's sequence in
+    one block instead of one ``nextval`` per row.
 
     Raises:
-        ValueError: unknown table or column, or a ``dt`` value other than ``dt``.
+        ValueError: unknown table or column, a ``dt`` value other than ``dt``, or more
+            rows than ``rows``.
     """
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -177,7 +183,7 @@ def load_batches(
                 yield batch.select(names).append_column("dt", day)
 
     loaded = names if "dt" in names else [*names, "dt"]
-    with _replacing(table, dt, fence) as target:
+    with _replacing(table, dt, fence, rows) as target:
         if target.connection.vendor == "postgresql":
             return _copy_batches(target, loaded, tagged())
         rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
@@ -194,9 +200,10 @@ def table_columns(table: str) -> list[str]:
 
 
 @contextmanager
-def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
+def _replacing(table: str, dt: date, fence: Fence | None, rows: int | None) -> Iterator[_Target]:
     """The target to write partition ``dt`` of ``table`` into; on a normal exit its rows
-    replace the partition's (on an error the partition is left as it was)."""
+    replace the partition's (on an error the partition is left as it was). ``rows``, when
+    known, is how many ids to reserve for them (partitioned tables only)."""
     from django.db import connection, transaction
 
     app, _ = CURATED_TABLES[table]
@@ -212,24 +219,30 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
                 _fenced(fence)
             return
         started = time.monotonic()
-        with _staging(schema, table, dt) as target:
+        with _staging(schema, table, dt, rows) as target:
             yield target
         _swap_in(schema, app, table, dt, target.table, fence, started)
 
 
 @contextmanager
-def _staging(schema: Any, table: str, dt: date) -> Iterator[_Target]:
+def _staging(schema: Any, table: str, dt: date, rows: int | None) -> Iterator[_Target]:
     """A fresh staging table for the day (leftovers of a cut-short load dropped first),
-    created in the transaction that fills it, committed on a normal exit."""
+    created in the transaction that fills it, committed on a normal exit; with ``rows``,
+    ids for them reserved first in a short transaction of its own."""
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
         dropped = schema.partitions.drop_leftover_staging(cursor, table, dt)
     if dropped:
         logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
+    ids = None
+    if rows:
+        with transaction.atomic(), connection.cursor() as cursor:
+            first = schema.partitions.reserve_ids(cursor, table, rows)
+        ids = None if first is None else range(first, first + rows)
     with transaction.atomic(), connection.cursor() as cursor:
         staging = schema.partitions.create_staging(cursor, table, dt)
-        yield _Target(cursor, connection, staging, fresh=True)
+        yield _Target(cursor, connection, staging, fresh=True, ids=ids)
 
 
 def _swap_in(
@@ -392,6 +405,9 @@ def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> 
     """``COPY`` Arrow batches in PostgreSQL's binary format when every column can be
     encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow."""
     stream = iter(batches)
+    if target.ids is not None:
+        stream = _numbered(stream, target.ids, target.table)
+        names = [*names, "id"]
     first = next(stream, None)
     if first is None:
         return 0
@@ -403,13 +419,53 @@ def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> 
     count = 0
     with target.cursor.cursor.copy(_copy_statement(target, names, "FORMAT binary")) as copy:
         copy.write(SIGNATURE)
-        for batch in stream:
-            if batch.schema != first.schema:
-                batch = batch.cast(first.schema)
-            copy.write(encode(batch))
-            count += batch.num_rows
+        for rows, encoded in _encoded_ahead(encode, first.schema, stream):
+            copy.write(encoded)
+            count += rows
         copy.write(TRAILER)
     return count
+
+
+def _encoded_ahead(
+    encode: Callable[[Any], memoryview], schema: Any, batches: Iterable[Any]
+) -> Iterator[tuple[int, memoryview]]:
+    """(rows, binary rows) of each batch, the next batch encoded on a worker thread while
+    the caller sends this one: the client's encoding overlaps the server's parsing.
+
+    The batches are read on the caller's thread (fault points and signals stay there);
+    at most two encoded batches are held at a time.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-encode") as pool:
+        pending: tuple[int, Future[memoryview]] | None = None
+        for batch in batches:
+            cast = batch if batch.schema == schema else batch.cast(schema)
+            submitted = (cast.num_rows, pool.submit(encode, cast))
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = submitted
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
+def _numbered(batches: Iterator[Any], ids: range, table: str) -> Iterator[Any]:
+    """Each batch with an ``id`` column taking the next of ``ids``.
+
+    Raises:
+        ValueError: the batches hold more rows than ``ids``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    start, offsets = 0, pa.array([], type=pa.int64())
+    for batch in batches:
+        end = start + batch.num_rows
+        if end > len(ids):
+            raise ValueError(f"{table}: the batches hold more than the {len(ids)} rows announced")
+        if len(offsets) < batch.num_rows:  # 0, 1, 2, …, made once per batch size
+            offsets = pa.array(range(batch.num_rows), type=pa.int64())
+        numbers = pc.add_checked(offsets.slice(0, batch.num_rows), ids[start])
+        yield batch.append_column("id", numbers)
+        start = end
 
 
 def _column_types(target: _Target) -> dict[str, str]:
