@@ -134,6 +134,22 @@ def test_a_load_holding_more_rows_than_announced_is_refused_and_keeps_the_day(
     assert staging_tables(postgres_url) == []
 
 
+def test_a_load_goes_on_without_a_block_while_the_id_sequence_is_held(
+    postgres_url: str,
+) -> None:
+    assert load(postgres_url, "first:10").returncode == 0
+    with psycopg.connect(postgres_url) as holder:
+        (taken,) = holder.execute("SELECT nextval(%s)", [f"{TABLE}_id_seq"]).fetchone() or (0,)
+
+        second = load(postgres_url, "second:100")  # the holder's transaction stays open
+        holder.rollback()
+
+    assert second.returncode == 0, second.stderr
+    assert "id sequence busy" in second.stderr
+    assert day_rows(postgres_url) == [("second", 100)]
+    assert day_ids(postgres_url) == list(range(taken + 1, taken + 101))
+
+
 def test_a_reader_looping_during_repeated_loads_sees_one_whole_day(postgres_url: str) -> None:
     sizes = {f"run{n}": 4000 + 1500 * (n % 2) for n in range(8)}
     first = load(postgres_url, "run0:4000")

@@ -4,8 +4,10 @@ On PostgreSQL a curated table is partitioned by day of ``dt`` (migration
 ``etl_retail.0003_partitioned_curated``): a load removes, by name, the staging tables a
 cut-short load of the day left, ``COPY``s the rows (Arrow batches in PostgreSQL's binary
 format, :mod:`data_pipeline.db.binary_copy`, or CSV written by Arrow; no Python object per
-value) into a fresh staging table shaped like the day's partition
-(``FREEZE``: created in the same transaction), builds its indexes after the data, then,
+value; the next batch encoded on a thread while the server parses this one) into a fresh
+staging table shaped like the day's partition (``FREEZE``: created in the same
+transaction; ids numbered by the client from one block of the table's sequence when the
+caller gives the row count), builds its indexes after the data, then,
 in one short transaction, detaches and drops the day's partition and attaches the staging
 table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
 until that commit and the new rows after it. Elsewhere (SQLite, or a table that is not
@@ -42,6 +44,8 @@ _SQLITE_BATCH_ROWS = 1000
 _SWAP_LOCK_TIMEOUT_MS = 2000
 """How long the swap waits for the table's lock (readers queue behind it meanwhile)."""
 _SWAP_ATTEMPTS = 5
+_RESERVE_LOCK_TIMEOUT_MS = 1000
+"""How long reserving ids waits for the sequence (a transaction that took one holds it)."""
 _LOCK_TIMEOUT = "55P03"  # lock_not_available
 _INDEX_BUILDERS = 2
 """A staging table's indexes built at the same time (each with PostgreSQL's own parallel
@@ -186,8 +190,10 @@ def load_batches(
     with _replacing(table, dt, fence, rows) as target:
         if target.connection.vendor == "postgresql":
             return _copy_batches(target, loaded, tagged())
-        rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
-        return _insert_batches(target, loaded, rows)
+        values = (
+            row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True)
+        )
+        return _insert_batches(target, loaded, values)
 
 
 def table_columns(table: str) -> list[str]:
@@ -235,14 +241,32 @@ def _staging(schema: Any, table: str, dt: date, rows: int | None) -> Iterator[_T
         dropped = schema.partitions.drop_leftover_staging(cursor, table, dt)
     if dropped:
         logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
-    ids = None
-    if rows:
-        with transaction.atomic(), connection.cursor() as cursor:
-            first = schema.partitions.reserve_ids(cursor, table, rows)
-        ids = None if first is None else range(first, first + rows)
+    ids = _reserved_ids(schema, table, rows) if rows else None
     with transaction.atomic(), connection.cursor() as cursor:
         staging = schema.partitions.create_staging(cursor, table, dt)
         yield _Target(cursor, connection, staging, fresh=True, ids=ids)
+
+
+def _reserved_ids(schema: Any, table: str, rows: int) -> range | None:
+    """Ids for ``rows`` rows from one block of the table's sequence, or ``None`` (the rows
+    take the default per row) when it has none or its lock is held too long."""
+    from django.db import OperationalError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            first = schema.partitions.reserve_ids(
+                cursor, table, rows, lock_timeout_ms=_RESERVE_LOCK_TIMEOUT_MS
+            )
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT:
+            raise
+        logger.warning(
+            "id sequence busy for %d ms; the rows take their ids one by one",
+            _RESERVE_LOCK_TIMEOUT_MS,
+            extra={"table": table},
+        )
+        return None
+    return None if first is None else range(first, first + rows)
 
 
 def _swap_in(
