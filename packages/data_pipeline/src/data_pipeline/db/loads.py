@@ -427,7 +427,10 @@ def _copy(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> i
 
 def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
     """``COPY`` Arrow batches in PostgreSQL's binary format when every column can be
-    encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow."""
+    encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow.
+
+    A batch is sent on a thread of its own while the caller's thread reads the next ones
+    (and the encoder encodes them), so the server always has rows to parse."""
     stream = iter(batches)
     if target.ids is not None:
         stream = _numbered(stream, target.ids, target.table)
@@ -443,9 +446,15 @@ def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> 
     count = 0
     with target.cursor.cursor.copy(_copy_statement(target, names, "FORMAT binary")) as copy:
         copy.write(SIGNATURE)
-        for rows, encoded in _encoded_ahead(encode, first.schema, stream):
-            copy.write(encoded)
-            count += rows
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-copy") as sender:
+            sent: Future[None] | None = None
+            for rows, encoded in _encoded_ahead(encode, first.schema, stream):
+                if sent is not None:
+                    sent.result()  # one batch in flight: memory stays bounded
+                sent = sender.submit(copy.write, encoded)
+                count += rows
+            if sent is not None:
+                sent.result()
         copy.write(TRAILER)
     return count
 
