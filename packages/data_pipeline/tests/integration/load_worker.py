@@ -1,9 +1,10 @@
 """Curated loads in their own process (Django is set up per process), for the load tests.
 
-Usage: ``python load_worker.py DATABASE_URL RUN_ID:ROWS [RUN_ID:ROWS ...]``. Each pair
+Usage: ``python load_worker.py DATABASE_URL RUN_ID:ROWS[:ANNOUNCED] ...``. Each one
 replaces partition 2024-05-01 of ``retail_sales_transaction`` with ``ROWS`` rows whose
 ``run_id`` is ``RUN_ID``, through :func:`data_pipeline.db.load_batches` with Arrow
-batches of 1,000 rows; like :mod:`data_pipeline.load`, the fault point ``load`` is
+batches of 1,000 rows and ``rows=ANNOUNCED`` (default ``ROWS``, as
+:mod:`data_pipeline.load` passes; ``none`` passes none); like it, the fault point ``load`` is
 reached before each batch, so ``ETL_FAULT_AT`` can cut a load short at any step. Prints
 ``loaded RUN_ID ROWS`` after each load.
 """
@@ -54,8 +55,10 @@ def batches(run_id: str, rows: int) -> Iterator[Any]:
 def main(url: str, loads: list[str]) -> int:
     db.connect(url, migrate=True)
     for load in loads:
-        run_id, rows = load.split(":")
-        loaded = db.load_batches(TABLE, DAY, NAMES, batches(run_id, int(rows)))
+        run_id, rows, *announced = load.split(":")
+        said = (announced or [rows])[0]
+        expected = None if said == "none" else int(said)
+        loaded = db.load_batches(TABLE, DAY, NAMES, batches(run_id, int(rows)), rows=expected)
         print("loaded", run_id, loaded, flush=True)
     return 0
 

@@ -104,6 +104,52 @@ def test_a_load_attaches_the_day_as_an_indexed_partition(postgres_url: str) -> N
     assert staging_tables(postgres_url) == []
 
 
+def day_ids(url: str) -> list[int]:
+    with psycopg.connect(url, autocommit=True) as con:
+        rows = con.execute(f"SELECT id FROM {TABLE} WHERE dt = %s ORDER BY id", [DAY]).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_load_numbers_its_rows_from_one_block_of_the_id_sequence(postgres_url: str) -> None:
+    announced = load(postgres_url, "first:2500", "second:1200")
+    ids = day_ids(postgres_url)
+    unannounced = load(postgres_url, "third:300:none")
+
+    assert announced.returncode == 0, announced.stderr
+    assert ids == list(range(2501, 3701))  # after the first load's block, in row order
+    assert unannounced.returncode == 0, unannounced.stderr
+    assert day_ids(postgres_url) == list(range(3701, 4001))  # the default continues after it
+
+
+def test_a_load_holding_more_rows_than_announced_is_refused_and_keeps_the_day(
+    postgres_url: str,
+) -> None:
+    assert load(postgres_url, "first:100").returncode == 0
+
+    refused = load(postgres_url, "second:1500:1200")
+
+    assert refused.returncode != 0
+    assert "more than the 1200 rows announced" in refused.stderr
+    assert day_rows(postgres_url) == [("first", 100)]
+    assert staging_tables(postgres_url) == []
+
+
+def test_a_load_goes_on_without_a_block_while_the_id_sequence_is_held(
+    postgres_url: str,
+) -> None:
+    assert load(postgres_url, "first:10").returncode == 0
+    with psycopg.connect(postgres_url) as holder:
+        (taken,) = holder.execute("SELECT nextval(%s)", [f"{TABLE}_id_seq"]).fetchone() or (0,)
+
+        second = load(postgres_url, "second:100")  # the holder's transaction stays open
+        holder.rollback()
+
+    assert second.returncode == 0, second.stderr
+    assert "id sequence busy" in second.stderr
+    assert day_rows(postgres_url) == [("second", 100)]
+    assert day_ids(postgres_url) == list(range(taken + 1, taken + 101))
+
+
 def test_a_reader_looping_during_repeated_loads_sees_one_whole_day(postgres_url: str) -> None:
     sizes = {f"run{n}": 4000 + 1500 * (n % 2) for n in range(8)}
     first = load(postgres_url, "run0:4000")

@@ -4,8 +4,10 @@ On PostgreSQL a curated table is partitioned by day of ``dt`` (migration
 ``etl_retail.0003_partitioned_curated``): a load removes, by name, the staging tables a
 cut-short load of the day left, ``COPY``s the rows (Arrow batches in PostgreSQL's binary
 format, :mod:`data_pipeline.db.binary_copy`, or CSV written by Arrow; no Python object per
-value) into a fresh staging table shaped like the day's partition
-(``FREEZE``: created in the same transaction), builds its indexes after the data, then,
+value; the next batch encoded on a thread while the server parses this one) into a fresh
+staging table shaped like the day's partition (``FREEZE``: created in the same
+transaction; ids numbered by the client from one block of the table's sequence when the
+caller gives the row count), builds its indexes after the data, then,
 in one short transaction, detaches and drops the day's partition and attaches the staging
 table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
 until that commit and the new rows after it. Elsewhere (SQLite, or a table that is not
@@ -25,7 +27,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -42,6 +44,8 @@ _SQLITE_BATCH_ROWS = 1000
 _SWAP_LOCK_TIMEOUT_MS = 2000
 """How long the swap waits for the table's lock (readers queue behind it meanwhile)."""
 _SWAP_ATTEMPTS = 5
+_RESERVE_LOCK_TIMEOUT_MS = 1000
+"""How long reserving ids waits for the sequence (a transaction that took one holds it)."""
 _LOCK_TIMEOUT = "55P03"  # lock_not_available
 _INDEX_BUILDERS = 2
 """A staging table's indexes built at the same time (each with PostgreSQL's own parallel
@@ -88,6 +92,8 @@ class _Target:
     table: str
     fresh: bool
     """Created in this transaction (``COPY … (FREEZE)`` is allowed)."""
+    ids: range | None = None
+    """Ids reserved for the rows, in order (else ``id`` takes its default per row)."""
 
 
 def load_partition(
@@ -132,7 +138,7 @@ def load_partition(
             else:
                 yield row
 
-    with _replacing(table, dt, fence) as target:
+    with _replacing(table, dt, fence, None) as target:
         if target.connection.vendor == "postgresql":
             return _copy(target, names, tagged())
         return _insert_batches(target, names, tagged())
@@ -145,16 +151,20 @@ def load_batches(
     batches: Iterable[Any],
     *,
     fence: Fence | None = None,
+    rows: int | None = None,
 ) -> int:
     """Like :func:`load_partition`, from Arrow record batches (columns named ``columns``).
 
     On PostgreSQL each batch is encoded by Arrow kernels straight into ``COPY`` (binary
     format, or CSV for a column without an exact binary encoding): no Python object per
     value, which is what makes bulk loads fast. Elsewhere the batches become rows for
-    batched inserts.
+    batched inserts. ``rows``, the number of rows the batches hold when the caller knows
+    it, lets a load into a partitioned table take its ids from the table's sequence in
+    one block instead of one ``nextval`` per row.
 
     Raises:
-        ValueError: unknown table or column, or a ``dt`` value other than ``dt``.
+        ValueError: unknown table or column, a ``dt`` value other than ``dt``, or more
+            rows than ``rows``.
     """
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -177,11 +187,13 @@ def load_batches(
                 yield batch.select(names).append_column("dt", day)
 
     loaded = names if "dt" in names else [*names, "dt"]
-    with _replacing(table, dt, fence) as target:
+    with _replacing(table, dt, fence, rows) as target:
         if target.connection.vendor == "postgresql":
             return _copy_batches(target, loaded, tagged())
-        rows = (row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True))
-        return _insert_batches(target, loaded, rows)
+        values = (
+            row for batch in tagged() for row in zip(*batch.to_pydict().values(), strict=True)
+        )
+        return _insert_batches(target, loaded, values)
 
 
 def table_columns(table: str) -> list[str]:
@@ -194,9 +206,10 @@ def table_columns(table: str) -> list[str]:
 
 
 @contextmanager
-def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
+def _replacing(table: str, dt: date, fence: Fence | None, rows: int | None) -> Iterator[_Target]:
     """The target to write partition ``dt`` of ``table`` into; on a normal exit its rows
-    replace the partition's (on an error the partition is left as it was)."""
+    replace the partition's (on an error the partition is left as it was). ``rows``, when
+    known, is how many ids to reserve for them (partitioned tables only)."""
     from django.db import connection, transaction
 
     app, _ = CURATED_TABLES[table]
@@ -212,24 +225,48 @@ def _replacing(table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
                 _fenced(fence)
             return
         started = time.monotonic()
-        with _staging(schema, table, dt) as target:
+        with _staging(schema, table, dt, rows) as target:
             yield target
         _swap_in(schema, app, table, dt, target.table, fence, started)
 
 
 @contextmanager
-def _staging(schema: Any, table: str, dt: date) -> Iterator[_Target]:
+def _staging(schema: Any, table: str, dt: date, rows: int | None) -> Iterator[_Target]:
     """A fresh staging table for the day (leftovers of a cut-short load dropped first),
-    created in the transaction that fills it, committed on a normal exit."""
+    created in the transaction that fills it, committed on a normal exit; with ``rows``,
+    ids for them reserved first in a short transaction of its own."""
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
         dropped = schema.partitions.drop_leftover_staging(cursor, table, dt)
     if dropped:
         logger.info("dropped staging tables of a cut-short load", extra={"tables": dropped})
+    ids = _reserved_ids(schema, table, rows) if rows else None
     with transaction.atomic(), connection.cursor() as cursor:
         staging = schema.partitions.create_staging(cursor, table, dt)
-        yield _Target(cursor, connection, staging, fresh=True)
+        yield _Target(cursor, connection, staging, fresh=True, ids=ids)
+
+
+def _reserved_ids(schema: Any, table: str, rows: int) -> range | None:
+    """Ids for ``rows`` rows from one block of the table's sequence, or ``None`` (the rows
+    take the default per row) when it has none or its lock is held too long."""
+    from django.db import OperationalError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            first = schema.partitions.reserve_ids(
+                cursor, table, rows, lock_timeout_ms=_RESERVE_LOCK_TIMEOUT_MS
+            )
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT:
+            raise
+        logger.warning(
+            "id sequence busy for %d ms; the rows take their ids one by one",
+            _RESERVE_LOCK_TIMEOUT_MS,
+            extra={"table": table},
+        )
+        return None
+    return None if first is None else range(first, first + rows)
 
 
 def _swap_in(
@@ -390,8 +427,14 @@ def _copy(target: _Target, names: list[str], rows: Iterable[Sequence[Any]]) -> i
 
 def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> int:
     """``COPY`` Arrow batches in PostgreSQL's binary format when every column can be
-    encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow."""
+    encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow.
+
+    A batch is sent on a thread of its own while the caller's thread reads the next ones
+    (and the encoder encodes them), so the server always has rows to parse."""
     stream = iter(batches)
+    if target.ids is not None:
+        stream = _numbered(stream, target.ids, target.table)
+        names = [*names, "id"]
     first = next(stream, None)
     if first is None:
         return 0
@@ -403,13 +446,59 @@ def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> 
     count = 0
     with target.cursor.cursor.copy(_copy_statement(target, names, "FORMAT binary")) as copy:
         copy.write(SIGNATURE)
-        for batch in stream:
-            if batch.schema != first.schema:
-                batch = batch.cast(first.schema)
-            copy.write(encode(batch))
-            count += batch.num_rows
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-copy") as sender:
+            sent: Future[None] | None = None
+            for rows, encoded in _encoded_ahead(encode, first.schema, stream):
+                if sent is not None:
+                    sent.result()  # one batch in flight: memory stays bounded
+                sent = sender.submit(copy.write, encoded)
+                count += rows
+            if sent is not None:
+                sent.result()
         copy.write(TRAILER)
     return count
+
+
+def _encoded_ahead(
+    encode: Callable[[Any], memoryview], schema: Any, batches: Iterable[Any]
+) -> Iterator[tuple[int, memoryview]]:
+    """(rows, binary rows) of each batch, the next batch encoded on a worker thread while
+    the caller sends this one: the client's encoding overlaps the server's parsing.
+
+    The batches are read on the caller's thread (fault points and signals stay there);
+    at most two encoded batches are held at a time.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-encode") as pool:
+        pending: tuple[int, Future[memoryview]] | None = None
+        for batch in batches:
+            cast = batch if batch.schema == schema else batch.cast(schema)
+            submitted = (cast.num_rows, pool.submit(encode, cast))
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = submitted
+        if pending is not None:
+            yield pending[0], pending[1].result()
+
+
+def _numbered(batches: Iterator[Any], ids: range, table: str) -> Iterator[Any]:
+    """Each batch with an ``id`` column taking the next of ``ids``.
+
+    Raises:
+        ValueError: the batches hold more rows than ``ids``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    start, offsets = 0, pa.array([], type=pa.int64())
+    for batch in batches:
+        end = start + batch.num_rows
+        if end > len(ids):
+            raise ValueError(f"{table}: the batches hold more than the {len(ids)} rows announced")
+        if len(offsets) < batch.num_rows:  # 0, 1, 2, …, made once per batch size
+            offsets = pa.array(range(batch.num_rows), type=pa.int64())
+        numbers = pc.add_checked(offsets.slice(0, batch.num_rows), ids[start])
+        yield batch.append_column("id", numbers)
+        start = end
 
 
 def _column_types(target: _Target) -> dict[str, str]:
