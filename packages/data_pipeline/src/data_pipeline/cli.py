@@ -43,7 +43,6 @@ from etl_core.work import (
     require_broker,
     unit_executor,
 )
-from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
 
 if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
     from rich.table import Table
@@ -456,6 +455,8 @@ def _run_with_progress(
 
 def _enqueue(session: Session[PipelineSettings], units: list[WorkUnit]) -> None:
     """Hand ``units`` to the broker's workers (``--no-wait``) and say so."""
+    from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
+
     sender = CeleryExecutor(celery_app(session.settings, LANE))
     for unit in units:
         sender.submit(unit)

@@ -37,7 +37,8 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
         yield "transform.sql", "must be one SELECT (or WITH ... SELECT) over `input`"
         return
     try:
-        statements = duckdb.extract_statements(spec.sql)
+        with _PROBE_LOCK:  # the probe's parser: duckdb's module functions open a database more
+            statements = _probe().extract_statements(spec.sql)
     except duckdb.Error as exc:
         yield "transform.sql", f"not valid SQL: {first_line(exc)}"
         return

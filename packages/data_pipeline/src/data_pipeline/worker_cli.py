@@ -38,7 +38,6 @@ from etl_core.runtime import Session, new_run_id
 from etl_core.scheduler import Job, NextTime, every
 from etl_core.storage import ObjectStore
 from etl_core.work import RunUnit, UnitResult, WorkUnit, require_broker
-from etl_core.work.celery import CeleryExecutor, celery_app
 
 __all__ = ["add_worker_commands", "source_schedule"]
 
@@ -74,6 +73,8 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         session = cli.session(ctx)
         settings = session.settings
         require_broker(settings, "schedule")
+        from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
+
         sender = CeleryExecutor(celery_app(settings, LANE))
         contracts = load_contracts(settings.config_dir, validators=[transform_problems])
         sources = load_sources(settings.config_dir, contracts=contracts)

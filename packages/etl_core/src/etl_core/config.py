@@ -73,6 +73,7 @@ import os
 import re
 import tomllib
 import types
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -351,27 +352,13 @@ class _Schema:
 
     @classmethod
     def of(cls, settings_cls: type[Any], path: str = "") -> _Schema:
-        if not (dataclasses.is_dataclass(settings_cls) and isinstance(settings_cls, type)):
-            raise TypeError(f"settings must be a dataclass, got {settings_cls!r}")
-        try:
-            hints = get_type_hints(settings_cls)
-        except NameError as exc:
-            raise TypeError(
-                f"cannot resolve the field types of {settings_cls.__qualname__}: {exc}; "
-                "define settings classes at module level"
-            ) from exc
         leaves: dict[str, _Leaf] = {}
         children: dict[str, tuple[_Schema, bool, dataclasses.Field[Any]]] = {}
-        for f in dataclasses.fields(settings_cls):
-            if not f.init:
-                continue
+        for f, annotation, nested, optional in _fields_of(settings_cls, path):
             dotted = f"{path}.{f.name}" if path else f.name
-            annotation = _strip_annotated(hints[f.name])
-            nested, optional = _nested_dataclass(annotation)
             if nested is not None:
                 children[f.name] = (cls.of(nested, dotted), optional, f)
             else:
-                _check_supported(annotation, dotted)
                 leaves[f.name] = _Leaf(f.name, dotted, annotation, f)
         return cls(settings_cls, path, leaves, children)
 
@@ -392,6 +379,44 @@ class _Schema:
             child = self.children[head][0]
             return child.find(rest) if rest else child
         return None
+
+
+_FieldPlan = tuple[dataclasses.Field[Any], Any, type[Any] | None, bool]
+"""A settings field: its annotation (``Annotated`` stripped), nested dataclass, optional."""
+
+_PLANS: weakref.WeakKeyDictionary[type[Any], tuple[_FieldPlan, ...]] = weakref.WeakKeyDictionary()
+
+
+def _fields_of(settings_cls: type[Any], path: str) -> tuple[_FieldPlan, ...]:
+    """The init fields of ``settings_cls`` with their resolved types, checked once per class.
+
+    ``get_type_hints`` evaluates every annotation: a contract's dozens of column and
+    check tables would pay it per table (issue 16, start-up). ``path`` names the class's
+    place in an error about an unsupported field type.
+    """
+    known = _PLANS.get(settings_cls)
+    if known is not None:
+        return known
+    if not (dataclasses.is_dataclass(settings_cls) and isinstance(settings_cls, type)):
+        raise TypeError(f"settings must be a dataclass, got {settings_cls!r}")
+    try:
+        hints = get_type_hints(settings_cls)
+    except NameError as exc:
+        raise TypeError(
+            f"cannot resolve the field types of {settings_cls.__qualname__}: {exc}; "
+            "define settings classes at module level"
+        ) from exc
+    plan: list[_FieldPlan] = []
+    for f in dataclasses.fields(settings_cls):
+        if not f.init:
+            continue
+        annotation = _strip_annotated(hints[f.name])
+        nested, optional = _nested_dataclass(annotation)
+        if nested is None:
+            _check_supported(annotation, f"{path}.{f.name}" if path else f.name)
+        plan.append((f, annotation, nested, optional))
+    _PLANS[settings_cls] = tuple(plan)
+    return _PLANS[settings_cls]
 
 
 def _strip_annotated(annotation: Any) -> Any:

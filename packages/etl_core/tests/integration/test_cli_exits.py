@@ -153,3 +153,48 @@ def test_a_usage_error_before_any_setting_is_read_is_a_json_line_with_the_run(
     assert "--no-such-option" in str(record["event"])
     assert record["lane"] == "test"
     assert record["run_id"]
+
+
+FREEZE_SCRIPT = """
+import atexit, gc, sys
+from etl_core.cli import RuntimeCLI
+from etl_core.runtime import RuntimeSettings
+
+cli = RuntimeCLI(name="etl-test", lane="test", help="A test runtime.", settings=RuntimeSettings)
+
+@cli.app.command()
+def hello() -> None:
+    print("hello", flush=True)
+
+@cli.app.command()
+def crash() -> None:
+    raise RuntimeError("a bug")
+
+atexit.register(lambda: print("frozen" if gc.get_freeze_count() else "not frozen", flush=True))
+if sys.argv[1] == "--args":
+    cli.main(sys.argv[2:])
+else:
+    cli.main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "printed"),
+    [
+        (("hello",), 0, ["hello", "frozen"]),
+        (("crash",), 1, ["frozen"]),
+        (("--args", "hello"), 0, ["hello", "not frozen"]),
+    ],
+)
+def test_the_console_scripts_run_ends_with_its_heap_frozen(
+    tmp_path: Path, args: tuple[str, ...], code: int, printed: list[str]
+) -> None:
+    """Shutdown then skips walking the heap; a caller that passes the arguments (a test
+    running the CLI in its own process) keeps its collector as it was."""
+    path = tmp_path / "etl_freeze_cli.py"
+    path.write_text(FREEZE_SCRIPT)
+    (tmp_path / "store").mkdir()
+    process = start(path, *args)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert stdout.splitlines() == printed

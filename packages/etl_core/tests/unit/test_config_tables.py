@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import pytest
 
+from etl_core import config
 from etl_core.config import load_settings, load_settings_with_sources, redacted_dict
 from etl_core.errors import ConfigError
 from etl_core.secrets import Secret
@@ -50,6 +51,18 @@ class Outer:
     items: list[Item] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SheetColumn:
+    name: str
+    type: str = "text"
+
+
+@dataclass(frozen=True)
+class Sheet:
+    name: str
+    columns: list[SheetColumn] = field(default_factory=list)
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "contract.toml"
     path.write_text(text)
@@ -83,6 +96,26 @@ def test_array_of_tables_builds_one_dataclass_per_item(tmp_path: Path) -> None:
     ]
     assert sources["checks[1].min"] == f"{path}:8: key checks[1].min"
     assert sources["checks[0].severity"] == "default"
+
+
+def test_field_types_are_resolved_once_per_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every table of an array, and every load, reuses its class's resolved annotations."""
+    resolved: list[str] = []
+    real = config.get_type_hints
+
+    def counting(cls: type[Any]) -> dict[str, Any]:
+        resolved.append(cls.__name__)
+        return real(cls)
+
+    monkeypatch.setattr(config, "get_type_hints", counting)
+    columns = "".join(f'[[columns]]\nname = "{name}"\n' for name in "abc")
+    path = write(tmp_path, f'name = "s"\n{columns}')
+    for _ in range(2):
+        sheet = load_settings(Sheet, toml_path=path, env={}, env_prefix=None)
+    assert [c.name for c in sheet.columns] == ["a", "b", "c"]
+    assert sorted(resolved) == ["Sheet", "SheetColumn"]
 
 
 def test_inline_array_of_tables_is_accepted_as_a_tuple(tmp_path: Path) -> None:

@@ -273,7 +273,8 @@ def predicate_problem(expression: str, columns: Sequence[Column]) -> str | None:
     import duckdb  # only needed when a contract declares a sql check
 
     try:
-        statements = duckdb.extract_statements(f"SELECT ({expression})")
+        with _PROBE_LOCK:  # the probe's parser: duckdb's module functions open a database more
+            statements = _probe().extract_statements(f"SELECT ({expression})")
     except duckdb.Error as exc:
         return f"not a valid row predicate: {_first_line(str(exc))}"
     if len(statements) != 1:

@@ -29,7 +29,6 @@ from etl_core.work import (
     require_broker,
     unit_executor,
 )
-from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
@@ -50,6 +49,7 @@ if TYPE_CHECKING:  # imported by the commands that use them (issue 16, start-up)
     from rich.table import Table
 
     from etl_core.events import SqsQueue
+    from etl_core.work.celery import CeleryExecutor
 
 cli = RuntimeCLI(
     name="etl-file-processing",
@@ -254,6 +254,8 @@ def scan_command(
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
         if no_wait:
+            from etl_core.work.celery import lane_queues
+
             count = enqueue(processor, _celery_executor(session).submit, dataset=dataset)
             run.count(inputs=count)
             queue = lane_queues(settings, LANE).work
@@ -287,6 +289,8 @@ def _executor(session: Settings, workers: int) -> Executor:
 
 def _celery_executor(session: Settings) -> CeleryExecutor:
     """Units as tasks on the lane's queue, at most 256 enqueued and not yet ended."""
+    from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
+
     return CeleryExecutor(celery_app(session.settings, LANE), decode=outcome_from_dict, window=256)
 
 
@@ -427,6 +431,8 @@ def _after_unit(session: Settings) -> Callable[[UnitResult[Outcome]], None] | No
     """What a worker does after each object: enqueue a validated partition's transform."""
     if not session.settings.chain_transforms:
         return None
+    from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
+
     sender = CeleryExecutor(celery_app(session.settings, LANE))
     return transform_validated(sender.submit)
 
