@@ -54,6 +54,7 @@ from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
 from file_processing.checks import (
+    NUL_RULE,
     Rule,
     ident,
     key_hash,
@@ -363,6 +364,7 @@ class _Analysis:
         self.order: list[int] = list(self.layout.order)  # file position -> column
         self.json: JsonScan | None = None
         self._failed_rules: list[Rule] = []
+        self._settled: dict[str, int] = {}  # rule -> failing rows, known without the engine
         self._breaks: set[str] = set()
         self._scratch_dir: Path | None = None  # made on first use: most members never need it
         self._connection: Any = None
@@ -474,6 +476,7 @@ class _Analysis:
         self._connect(data, out_dir)
         if self.json is not None:
             self._load_json_rejects(self.json)
+        self._settled = self._settled_rules(scan)
         counts = self._aggregate(data, self._hashed_uniques(scan))
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
@@ -486,6 +489,13 @@ class _Analysis:
         rejected = self._row_checks(data, counts)
         self._file_checks(scan, counts)
         return self._decide(counts, rejected, out_dir, scan)
+
+    def _settled_rules(self, scan: Prescan) -> dict[str, int]:
+        """Rules the pre-pass settles: the NUL screen of a CSV whose text holds no NUL
+        (a CSV field has no escape that could make one), a scan of every text value saved."""
+        if self.format == "csv" and scan.nul is False:
+            return {rule.name: 0 for rule in self.rules if rule.kind == NUL_RULE}
+        return {}
 
     def _engine_path(self, scan: Prescan) -> Path:
         """The file DuckDB reads: JSON Lines of the good records for JSON, else the data."""
@@ -822,14 +832,18 @@ class _Analysis:
         # No count(DISTINCT) here: mixed with other aggregates DuckDB materialises the
         # whole scan first (and spills it); unique checks group their column on their own.
         exprs = ["count(*)"]
-        exprs += [f"count_if({r.fails})" for r in self.rules if r.kind != "unique"]
+        exprs += [f"count_if({r.fails})" for r in self._counted_rules()]
         exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
         return exprs + inference_exprs(self._inferred_columns())
 
+    def _counted_rules(self) -> list[Rule]:
+        """The rules the checking pass counts: all but the unique and the settled ones."""
+        return [r for r in self.rules if r.kind != "unique" and r.name not in self._settled]
+
     def _counts(self, values: Sequence[Any]) -> _Counts:
         """The counts, profile and columns from the values of :meth:`aggregate_exprs`."""
-        rules = [r for r in self.rules if r.kind != "unique"]
-        counts = _Counts(rows=int(values[0] or 0))
+        rules = self._counted_rules()
+        counts = _Counts(rows=int(values[0] or 0), failures=dict(self._settled))
         for offset, rule in enumerate(rules, start=1):
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
