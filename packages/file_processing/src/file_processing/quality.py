@@ -36,6 +36,7 @@ streaming engine, and DuckDB alone reports malformed records with line numbers.
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import re
@@ -53,6 +54,7 @@ from etl_core.errors import first_line
 from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
+from file_processing.ahead import AheadQuery
 from file_processing.checks import (
     NUL_RULE,
     Rule,
@@ -103,6 +105,8 @@ _BUFFERS_PER_LINE = 2  # the CSV reader's buffer, in longest lines (DuckDB's def
 _PARQUET_MAGIC = b"PAR1"
 _JSON_FORMATS = ("json", "jsonl")
 _JSON_ARRAY = re.compile(rb"\[[ \t\r\n]*[{\]]")
+_AHEAD_BYTES = 32 << 20  # files from this size get their checking query started ahead
+_AHEAD_HEAD = 1 << 20  # bytes read for the header and the average record length
 _LINE_SIZE_MARGIN = 1024  # the engine's line size counts the line break; ours does not
 # Failed checks, by kind, and the reason they give the file: the first group that failed.
 _REASONS: tuple[tuple[frozenset[str], Reason], ...] = (
@@ -253,7 +257,8 @@ def validate_batch(
         results: list[QualityResult | None] = []
         prepared: dict[int, Prescan] = {}
         for index, (analysis, out_dir) in enumerate(zip(analyses, out_dirs, strict=True)):
-            outcome = analysis.prepare(out_dir)  # made only when written to
+            # made only when written to; a file alone gets its checking query started ahead
+            outcome = analysis.prepare(out_dir, ahead=len(analyses) == 1)
             results.append(outcome if isinstance(outcome, QualityResult) else None)
             if not isinstance(outcome, QualityResult):
                 prepared[index] = outcome
@@ -368,6 +373,7 @@ class _Analysis:
         self._breaks: set[str] = set()
         self._scratch_dir: Path | None = None  # made on first use: most members never need it
         self._connection: Any = None
+        self._ahead: AheadQuery | None = None  # the checking query, started ahead
 
     @property
     def _scratch(self) -> Path:
@@ -389,6 +395,8 @@ class _Analysis:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._ahead is not None:
+            self._ahead.cancel()
         if self._connection is not None:
             self._connection.close()
         if self._scratch_dir is not None:
@@ -397,14 +405,27 @@ class _Analysis:
     # ------------------------------------------------------------ the steps
 
     def run(self, out_dir: Path | None) -> QualityResult:
-        prepared = self.prepare(out_dir)
+        prepared = self.prepare(out_dir, ahead=True)
         if isinstance(prepared, QualityResult):
             return prepared
         return self.engine_pass(prepared, out_dir)
 
-    def prepare(self, out_dir: Path | None) -> Prescan | QualityResult:
+    def prepare(self, out_dir: Path | None, *, ahead: bool = False) -> Prescan | QualityResult:
         """Everything before the engine reads the file: the pre-pass, the size limits and
-        the columns; the result when the file is decided already, else the pre-pass."""
+        the columns; the result when the file is decided already, else the pre-pass.
+        With ``ahead``, the engine's checking query of a large CSV starts meanwhile."""
+        if ahead:
+            self._start_ahead(out_dir)
+        try:
+            prepared = self._prepare(out_dir)
+        except BaseException:
+            self._drop_ahead()
+            raise
+        if isinstance(prepared, QualityResult):
+            self._drop_ahead()
+        return prepared
+
+    def _prepare(self, out_dir: Path | None) -> Prescan | QualityResult:
         scan = self._prescan(out_dir)
         self.report.size_bytes = scan.size
         self.report.checksum = scan.digest
@@ -473,11 +494,14 @@ class _Analysis:
     def _engine_pass(self, scan: Prescan, out_dir: Path | None) -> QualityResult:
         """Everything DuckDB does: counts, checks, samples, the decision and the split."""
         data = self._engine_path(scan)
-        self._connect(data, out_dir)
+        self._settled = self._settled_rules(scan)
+        hashed = self._hashed_uniques(scan)
+        self._keep_ahead(data, hashed)
+        if self._connection is None:
+            self._connect(data, out_dir)
         if self.json is not None:
             self._load_json_rejects(self.json)
-        self._settled = self._settled_rules(scan)
-        counts = self._aggregate(data, self._hashed_uniques(scan))
+        counts = self._aggregate(data, hashed)
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:
@@ -775,12 +799,14 @@ class _Analysis:
         """The single full pass: row count, every rule's failures, the profile and, for the
         ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`)."""
         exprs = self.aggregate_exprs()
-        relation = self._typed(data_path, store_rejects=self.format == "csv")
+        statement = self._aggregate_statement(exprs, data_path, hashed)
+        ahead, self._ahead = self._ahead, None
         try:
-            if hashed:
-                values = self._aggregate_with_keys(exprs, relation, hashed)
-            else:
-                (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
+            rows = ahead.result() if ahead is not None else self._sql(statement)
+            if hashed:  # the key hash lists stay in the engine, in _SCAN
+                columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
+                rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
+            (values,) = rows
         except Exception as exc:
             return self._unreadable(exc)
         counts = self._counts(values)
@@ -789,20 +815,86 @@ class _Analysis:
             self._repeats(hashed, counts)
         return counts
 
-    def _aggregate_with_keys(
-        self, exprs: Sequence[str], relation: str, hashed: Sequence[tuple[int, Check]]
-    ) -> tuple[Any, ...]:
-        """The aggregates' values; the key hash lists stay in the engine, in :data:`_SCAN`."""
+    def _aggregate_statement(
+        self, exprs: Sequence[str], data_path: Path, hashed: Sequence[tuple[int, Check]]
+    ) -> str:
+        """The checking pass's SQL: a query of the aggregates or, with ``hashed`` unique
+        checks, a table of them (``__a<i>``) and of each check's key hashes."""
+        relation = self._typed(data_path, store_rejects=self.format == "csv")
+        if not hashed:
+            return f"SELECT {', '.join(exprs)} FROM {relation} AS t"
         named = [f"{expr} AS __a{i}" for i, expr in enumerate(exprs)]
         for index, check in hashed:
             value = ident(check.column or "")
             named.append(
                 f"list({key_hash(value)}) FILTER (WHERE {value} IS NOT NULL) AS {_key_list(index)}"
             )
-        self._sql(f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t")
-        columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
-        (values,) = self._sql(f"SELECT {columns} FROM {_SCAN}")
-        return values
+        return f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t"
+
+    # ------------------------------------------------------------ the checking pass ahead
+
+    def _start_ahead(self, out_dir: Path | None) -> None:
+        """Start the checking query the analysis will most likely run, while the pre-pass
+        reads the file (see :mod:`.ahead`): for a large UTF-8 CSV read as it is, laid out
+        by the header found in its first lines, assuming no NUL and no surprise."""
+        options = self.contract.parse
+        if (
+            self.format != "csv"
+            or self.contract.control.trailer_pattern is not None
+            or not utf8_compatible(options.encoding)
+        ):
+            return
+        guessed = self._guess()
+        if guessed is None:
+            return
+        guess, records = guessed
+        scan = Prescan(data_path=self.path, records=RecordCount(records=records), nul=False)
+        guess._settled = guess._settled_rules(scan)
+        hashed = guess._hashed_uniques(scan)
+        statement = guess._aggregate_statement(guess.aggregate_exprs(), self.path, hashed)
+        self._connect(self.path, out_dir)
+        self._ahead = AheadQuery(self._connection, statement)
+
+    def _guess(self) -> tuple[_Analysis, int] | None:
+        """A copy of the analysis laid out by the header in the file's first lines, and the
+        records the file would hold at their average length; ``None`` for a small file or
+        first lines that do not decode or break a limit."""
+        size = self.path.stat().st_size
+        if size < _AHEAD_BYTES:
+            return None
+        with self.path.open("rb") as stream:
+            head = stream.read(_AHEAD_HEAD)
+        cut = head.rfind(b"\n") + 1
+        try:
+            text = head[:cut].decode(self.contract.parse.encoding)
+        except UnicodeDecodeError:
+            return None
+        options, columns = self.contract.parse, len(self.contract.columns)
+        found = count_records([text], options, columns=columns, limits=self.limits)
+        if not cut or found.oversize is not None or found.header is None:
+            return None
+        guess = copy.copy(self)
+        guess.checks = []
+        if options.header and not guess._match_columns([n.strip() for n in found.header]):
+            return None
+        return guess, (found.records + 1) * size // cut
+
+    def _keep_ahead(self, data_path: Path, hashed: Sequence[tuple[int, Check]]) -> None:
+        """Keep the query started ahead only if it is the one this analysis runs now."""
+        if self._ahead is None:
+            return
+        statement = self._aggregate_statement(self.aggregate_exprs(), data_path, hashed)
+        if self._ahead.statement != statement:
+            self._drop_ahead()
+
+    def _drop_ahead(self) -> None:
+        """Interrupt the query started ahead and close its connection (its tables go)."""
+        if self._ahead is None:
+            return
+        self._ahead.cancel()
+        self._ahead = None
+        self._connection.close()
+        self._connection = None
 
     def _hashed_uniques(self, scan: Prescan) -> list[tuple[int, Check]]:
         """The unique checks settled by key hashes in the checking pass: all of them when the

@@ -205,7 +205,8 @@ def test_a_csv_without_nul_is_not_screened_by_the_engine(
     report = analyze_file(data_file(tmp_path, b"id,note\n1,a\n2,b\n"), contract(tmp_path))
     nul = check(report, "nul_bytes")
     assert (nul.passed, nul.failed_count) == (True, 0)
-    assert seen and not any("chr(0)" in sql for sql in seen)
+    assert seen
+    assert not any("chr(0)" in sql for sql in seen)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
