@@ -71,10 +71,17 @@ from file_processing.control import checksum_result, trailer_result
 from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
 from file_processing.json_records import JsonLimits, JsonScan, scan_json
-from file_processing.prescan import Prescan, prescan, utf8_compatible
-from file_processing.profile import profile_columns, profile_exprs, profile_kinds
+from file_processing.prescan import CHUNK_SIZE, Prescan, prescan, utf8_compatible
+from file_processing.profile import (
+    profile_columns,
+    profile_exprs,
+    profile_kinds,
+    top_value_exprs,
+    with_top_values,
+)
 from file_processing.reasons import Reason
 from file_processing.records import (
+    SAMPLE_PIECES,
     Oversize,
     RecordCount,
     RecordLimits,
@@ -370,6 +377,8 @@ class _Analysis:
         self.json: JsonScan | None = None
         self._failed_rules: list[Rule] = []
         self._settled: dict[str, int] = {}  # rule -> failing rows, known without the engine
+        self._sample: list[str] = []  # records of the pre-pass's sample, for the top values
+        self._sampled_top = False  # top values from the sample, not from the checking pass
         self._breaks: set[str] = set()
         self._scratch_dir: Path | None = None  # made on first use: most members never need it
         self._connection: Any = None
@@ -495,6 +504,8 @@ class _Analysis:
         """Everything DuckDB does: counts, checks, samples, the decision and the split."""
         data = self._engine_path(scan)
         self._settled = self._settled_rules(scan)
+        self._sample = scan.records.sample if scan.records is not None else []
+        self._sampled_top = self.settings.top_values > 0 and bool(self._sample)
         hashed = self._hashed_uniques(scan)
         self._keep_ahead(data, hashed)
         if self._connection is None:
@@ -572,11 +583,12 @@ class _Analysis:
             copy_dir.mkdir(parents=True, exist_ok=True)
         limits = self.limits
         columns = len(self.contract.columns)
+        every = self._sample_every()
 
         def counter(texts: Iterable[str]) -> RecordCount:
             if self.format == "jsonl":
                 return count_lines(texts, limits=limits)
-            return count_records(texts, options, columns=columns, limits=limits)
+            return count_records(texts, options, columns=columns, limits=limits, sample_every=every)
 
         return prescan(
             self.path,
@@ -587,6 +599,15 @@ class _Analysis:
             max_samples=self.settings.encoding_samples,
             count_records=counter if self.format in ("csv", "jsonl") else None,
         )
+
+    def _sample_every(self) -> int:
+        """For a large CSV with top values to find, keep every how many chunks of records
+        as the sample they are found in (about :data:`SAMPLE_PIECES` over the file, a
+        few MiB); 0 for the others, whose checking pass finds them (no sample)."""
+        size = self.path.stat().st_size
+        if self.format != "csv" or self.settings.top_values <= 0 or size < _AHEAD_BYTES:
+            return 0
+        return max(1, size // (CHUNK_SIZE * SAMPLE_PIECES))
 
     @property
     def limits(self) -> RecordLimits:
@@ -809,11 +830,39 @@ class _Analysis:
             (values,) = rows
         except Exception as exc:
             return self._unreadable(exc)
-        counts = self._counts(values)
+        counts = self._counts(self._with_sampled_top(values) if self._sampled_top else values)
         counts.malformed = self._malformed()
         if hashed:
             self._repeats(hashed, counts)
         return counts
+
+    def _with_sampled_top(self, values: Sequence[Any]) -> list[Any]:
+        """The checking pass's values with each column's top values from the pre-pass's
+        sample of the records (none when the engine cannot read the sample)."""
+        offset = 1 + len(self._counted_rules())
+        width = len(profile_exprs(self.contract.columns))
+        profiled = with_top_values(values[offset : offset + width], self._sample_top_values())
+        return [*values[:offset], *profiled, *values[offset + width :]]
+
+    def _sample_top_values(self) -> list[Any]:
+        """Each column's top values in the sample, written as a small file in the dialect."""
+        path = self._scratch / "sample.csv"
+        options = self.contract.parse
+        with path.open("w", encoding="utf-8", newline="") as out:
+            if options.header:  # a record of empty fields in place of the header
+                out.write(options.delimiter * (len(self.order) - 1) + "\n")
+            out.writelines(self._sample)
+        exprs = top_value_exprs(self.contract.columns, top=self.settings.top_values)
+        try:
+            (row,) = self._sql(f"SELECT {', '.join(exprs)} FROM {self._typed(path)} AS t")
+        except Exception as exc:
+            if _is_engine_failure(exc):
+                raise
+            logger.debug("top values of %s left out: %s", self.report.file, first_line(exc))
+            return [None] * len(exprs)
+        finally:
+            path.unlink(missing_ok=True)
+        return list(row)
 
     def _aggregate_statement(
         self, exprs: Sequence[str], data_path: Path, hashed: Sequence[tuple[int, Check]]
@@ -850,6 +899,7 @@ class _Analysis:
         guess, records = guessed
         scan = Prescan(data_path=self.path, records=RecordCount(records=records), nul=False)
         guess._settled = guess._settled_rules(scan)
+        guess._sampled_top = self.settings.top_values > 0  # a large CSV has a sample
         hashed = guess._hashed_uniques(scan)
         statement = guess._aggregate_statement(guess.aggregate_exprs(), self.path, hashed)
         self._connect(self.path, out_dir)
@@ -925,7 +975,8 @@ class _Analysis:
         # whole scan first (and spills it); unique checks group their column on their own.
         exprs = ["count(*)"]
         exprs += [f"count_if({r.fails})" for r in self._counted_rules()]
-        exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
+        top = 0 if self._sampled_top else self.settings.top_values
+        exprs += profile_exprs(self.contract.columns, top=top)
         return exprs + inference_exprs(self._inferred_columns())
 
     def _counted_rules(self) -> list[Rule]:
