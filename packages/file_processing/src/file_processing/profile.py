@@ -3,7 +3,9 @@
 Rendered as aggregate expressions that ride along in the engine's single
 checking pass, so profiling costs no extra read of the file. Distinct counts
 come from HyperLogLog (``approx_count_distinct``) and top values from an
-approximate top-k sketch: memory stays bounded whatever the cardinality.
+approximate top-k sketch: memory stays bounded whatever the cardinality. A large
+CSV's top values come from a sample of its records instead (:func:`top_value_exprs`),
+the sketch being the dearest statistic per row.
 """
 
 from __future__ import annotations

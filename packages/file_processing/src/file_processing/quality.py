@@ -11,7 +11,8 @@ How it runs, in bounded memory whatever the file size:
    counts the records of a CSV file its own way (:mod:`.records`), refusing an
    over-long field or record (``data.too_large``) or too many columns
    (``data.too_wide``) before the engine reads it;
-2. DuckDB reads the file once with every column as text, storing the records
+2. DuckDB reads the file once with every column as text (for a large CSV the
+   query starts while the pre-pass runs, see :mod:`.ahead`), storing the records
    it cannot split (``store_rejects``: line, byte offset, message), and
    computes every check count, the column profile and the list of each
    ``unique`` column's key hashes in one aggregate query; as many distinct
