@@ -20,6 +20,7 @@ from file_processing.report import ColumnProfile
 
 __all__ = [
     "TOP_VALUES",
+    "present_count",
     "profile_columns",
     "profile_exprs",
     "profile_kinds",
@@ -54,6 +55,12 @@ def profile_exprs(columns: Sequence[Column], *, top: int = TOP_VALUES) -> list[s
             f"approx_top_k({raw}, {int(top)})" if top > 0 else "CAST(NULL AS VARCHAR[])",
         ]
     return exprs
+
+
+def present_count(values: Sequence[object], index: int) -> int:
+    """The non-null values of the ``index``-th column, from the results of
+    :func:`profile_exprs`."""
+    return int(_number(values[index * _PER_COLUMN]))
 
 
 def top_value_exprs(columns: Sequence[Column], *, top: int) -> list[str]:

@@ -74,6 +74,7 @@ from file_processing.errors import QualityEngineError
 from file_processing.json_records import JsonLimits, JsonScan, scan_json
 from file_processing.prescan import CHUNK_SIZE, Prescan, prescan, utf8_compatible
 from file_processing.profile import (
+    present_count,
     profile_columns,
     profile_exprs,
     profile_kinds,
@@ -981,8 +982,13 @@ class _Analysis:
         return exprs + inference_exprs(self._inferred_columns())
 
     def _counted_rules(self) -> list[Rule]:
-        """The rules the checking pass counts: all but the unique and the settled ones."""
-        return [r for r in self.rules if r.kind != "unique" and r.name not in self._settled]
+        """The rules the checking pass counts: all but the unique and the settled ones, and
+        the not-null ones, whose counts the profile's non-null counts give."""
+        return [
+            r
+            for r in self.rules
+            if r.kind not in ("unique", "not_null") and r.name not in self._settled
+        ]
 
     def _counts(self, values: Sequence[Any]) -> _Counts:
         """The counts, profile and columns from the values of :meth:`aggregate_exprs`."""
@@ -992,9 +998,13 @@ class _Analysis:
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
         profiled = len(profile_exprs(self.contract.columns))
-        self.report.profile = profile_columns(
-            self.contract.columns, values[offset : offset + profiled], counts.rows
-        )
+        profile = values[offset : offset + profiled]
+        positions = {column.name: i for i, column in enumerate(self.contract.columns)}
+        for rule in self.rules:
+            if rule.kind == "not_null" and rule.name not in self._settled:
+                present = present_count(profile, positions[rule.column or ""])
+                counts.failures[rule.name] = counts.rows - present  # the profile's count
+        self.report.profile = profile_columns(self.contract.columns, profile, counts.rows)
         approximate, omitted = profile_kinds(self.settings.top_values)
         self.report.profile_approximate, self.report.profile_omitted = approximate, omitted
         inferred = self._inferred_columns()
