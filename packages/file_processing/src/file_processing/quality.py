@@ -895,7 +895,11 @@ class _Analysis:
             or not utf8_compatible(options.encoding)
         ):
             return
-        guessed = self._guess()
+        try:
+            guessed = self._guess()
+        except (OSError, ValueError, csv.Error) as exc:  # the pre-pass will say what is wrong
+            logger.debug("no checking query ahead for %s: %s", self.report.file, exc)
+            return
         if guessed is None:
             return
         guess, records = guessed
