@@ -823,9 +823,10 @@ class _Analysis:
         ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`)."""
         exprs = self.aggregate_exprs()
         statement = self._aggregate_statement(exprs, data_path, hashed)
-        ahead, self._ahead = self._ahead, None
         try:
-            rows = ahead.result() if ahead is not None else self._sql(statement)
+            # Interrupted while waiting, the query started ahead is stopped on exit.
+            rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
+            self._ahead = None
             if hashed:  # the key hash lists stay in the engine, in _SCAN
                 columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
                 rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
