@@ -110,6 +110,7 @@ _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
 _SCAN = "__scan"  # the checking pass's aggregates, with the unique checks' key hashes
 _KEY_HASH_BYTES = 8  # memory per row of a unique check's list of key hashes
+_KEY_PARTS = 4  # lists of key hashes per unique check, by hash: counted side by side
 _BUFFERS_PER_LINE = 2  # the CSV reader's buffer, in longest lines (DuckDB's default is 16)
 _PARQUET_MAGIC = b"PAR1"
 _JSON_FORMATS = ("json", "jsonl")
@@ -878,9 +879,12 @@ class _Analysis:
         named = [f"{expr} AS __a{i}" for i, expr in enumerate(exprs)]
         for index, check in hashed:
             value = ident(check.column or "")
-            named.append(
-                f"list({key_hash(value)}) FILTER (WHERE {value} IS NOT NULL) AS {_key_list(index)}"
-            )
+            hashed_value = key_hash(value)
+            named += [
+                f"list({hashed_value}) FILTER (WHERE {value} IS NOT NULL "
+                f"AND {hashed_value} % {_KEY_PARTS} = {part}) AS {_key_list(index, part)}"
+                for part in range(_KEY_PARTS)
+            ]
         return f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t"
 
     # ------------------------------------------------------------ the checking pass ahead
@@ -967,10 +971,14 @@ class _Analysis:
         """Settle each ``hashed`` unique check whose key hashes are all distinct (no value
         repeats); one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
         for index, check in hashed:
-            ((repeated,),) = self._sql(
-                f"SELECT count(*) - count(DISTINCT h) FROM "
-                f"(SELECT unnest({_key_list(index)}) AS h FROM {_SCAN})"
+            # A hash falls in one part whatever row holds it: the parts' repeats add up,
+            # and the engine counts the parts side by side, each a smaller table.
+            parts = " UNION ALL ".join(
+                f"SELECT count(*) - count(DISTINCT h) AS r FROM "
+                f"(SELECT unnest({_key_list(index, part)}) AS h FROM {_SCAN})"
+                for part in range(_KEY_PARTS)
             )
+            ((repeated,),) = self._sql(f"SELECT sum(r) FROM ({parts})")
             if not repeated:
                 counts.failures[check.label] = 0
         self._sql(f"DROP TABLE {_SCAN}")
@@ -1463,6 +1471,7 @@ def _engine_name() -> str:
     return f"duckdb {duckdb.__version__}"
 
 
-def _key_list(index: int) -> str:
-    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check."""
-    return f"__keys_{index}"
+def _key_list(index: int, part: int) -> str:
+    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check that
+    fall in part ``part`` (hash modulo :data:`_KEY_PARTS`)."""
+    return f"__keys_{index}_{part}"
