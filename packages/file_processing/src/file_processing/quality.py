@@ -516,6 +516,9 @@ class _Analysis:
         if self.json is not None:
             self._load_json_rejects(self.json)
         counts = self._aggregate(data, hashed)
+        self._sample = []  # its top values are in the profile now
+        if scan.records is not None:
+            scan.records.sample = []
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:

@@ -48,7 +48,9 @@ _BLANK_LINE = re.compile("\n\n")
 _MAX_UTF8_PER_CHAR = 4
 SAMPLE_PIECES = 16
 _SAMPLE_PIECE_CHARS = 2 << 20
-"""Most chunks of records :func:`count_records` keeps as a sample (each a few MiB at most)."""
+_SAMPLE_CHARS = 16 << 20  # the whole sample, whatever its pieces (memory and scratch)
+"""Most chunks of records :func:`count_records` keeps as a sample (16 Mi characters in all
+at most)."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,7 @@ class _Counter:
             and size <= _SAMPLE_PIECE_CHARS
             and self._plain_chunks % self.sample_every == 0
             and len(self.result.sample) < SAMPLE_PIECES
+            and sum(map(len, self.result.sample)) + size <= _SAMPLE_CHARS
         )
 
     # ------------------------------------------------------------ counting

@@ -180,3 +180,13 @@ def test_the_sample_is_bounded_and_leaves_one_column_files_out() -> None:
     data = "id,v\n" + "".join(f"{i},x\n" for i in range(200_000))
     assert len(sampled(data, 1).sample) == SAMPLE_PIECES
     assert sampled("v\n" + "x\n" * 20_000, 1, columns=1).sample == []
+
+
+def test_the_sample_holds_16_mi_characters_at_most() -> None:
+    row = "1," + "x" * 97 + "\n"
+    body = row * (30 * MIB // len(row))
+    chunks = ["id,v\n", *(body[i : i + 3 * MIB // 2] for i in range(0, len(body), 3 * MIB // 2))]
+    found = count_records(chunks, ParseOptions(), columns=2, limits=LIMITS, sample_every=1)
+    assert found.records == body.count("\n")
+    assert 8 <= len(found.sample) < SAMPLE_PIECES
+    assert sum(map(len, found.sample)) <= 16 * MIB
