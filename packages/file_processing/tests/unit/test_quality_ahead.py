@@ -136,3 +136,20 @@ def test_the_query_started_ahead_gives_its_error_to_the_analysis(
     monkeypatch.setattr(ahead.AheadQuery, "_run", failing)
     with pytest.raises(quality.QualityEngineError, match="no room"):
         report_of(tmp_path, ("id,code,note\n" + ROWS).encode(), "oom")
+
+
+@pytest.mark.parametrize("tail", [b"", b"9001,1,\xff\n"])
+def test_a_delivery_s_engine_runs_the_query_ahead_on_its_own_connection(
+    tmp_path: Path, started: list[ahead.AheadQuery], tail: bytes
+) -> None:
+    from file_processing.engine import QualityEngine
+
+    source = tmp_path / "in" / "s_20260101.csv"
+    source.parent.mkdir()
+    source.write_bytes(b"id,code,note\n" + ROWS.encode() + tail)
+    with QualityEngine(tmp_path, memory_limit=256 << 20) as engine:
+        (result,) = quality.validate_batch(
+            [source], contract(tmp_path), out_dirs=[tmp_path / "out"], names=["s"], engine=engine
+        )
+    assert len(started) == 1
+    assert result.report.outcome == ("pass" if not tail else "fail")
