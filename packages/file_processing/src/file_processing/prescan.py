@@ -57,6 +57,8 @@ class Prescan:
         encoding_error_count: All bad sequences.
         data_path: The file the engine should read: the input itself, or the copy.
         records: The independent record count, when a counter was given.
+        nul: Whether the decoded data holds a NUL character; ``None`` when it was not
+            decoded (binary formats). A CSV without one needs no NUL screen.
     """
 
     size: int = 0
@@ -68,6 +70,7 @@ class Prescan:
     encoding_error_count: int = 0
     data_path: Path = Path()
     records: RecordCount | None = None
+    nul: bool | None = None
 
 
 def utf8_compatible(encoding: str) -> bool:
@@ -106,6 +109,8 @@ def prescan(
     end = result.trailer.byte_offset if result.trailer else result.size
     digest = hashlib.new(hash_algorithm) if hash_algorithm else None
     scanner = _TextScanner(encoding, max_samples) if encoding is not None else None
+    if scanner is not None:
+        result.nul = False
     with path.open("rb") as source:
         target = copy_to.open("wb") if copy_to is not None else None
         try:
@@ -153,6 +158,7 @@ def _scan(
         if data and scanner is not None:
             text = scanner.feed(data, final=False, newlines=newlines)
             _write(target, scanner, text)
+            result.nul = result.nul or "\x00" in text  # memchr: a fraction of the decoding
             yield text
         elif data and target is not None:
             target.write(data)
@@ -160,6 +166,7 @@ def _scan(
     if scanner is not None:
         text = scanner.feed(b"", final=True)
         _write(target, scanner, text)
+        result.nul = result.nul or "\x00" in text
         yield text
     if last and last != b"\n":
         result.lines += 1

@@ -3,7 +3,9 @@
 Rendered as aggregate expressions that ride along in the engine's single
 checking pass, so profiling costs no extra read of the file. Distinct counts
 come from HyperLogLog (``approx_count_distinct``) and top values from an
-approximate top-k sketch: memory stays bounded whatever the cardinality.
+approximate top-k sketch: memory stays bounded whatever the cardinality. A large
+CSV's top values come from a sample of its records instead (:func:`top_value_exprs`),
+the sketch being the dearest statistic per row.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from etl_core.contracts import Column
 from file_processing.checks import ident, raw_name
 from file_processing.report import ColumnProfile
 
-__all__ = ["TOP_VALUES", "profile_columns", "profile_exprs", "profile_kinds"]
+__all__ = [
+    "TOP_VALUES",
+    "present_count",
+    "profile_columns",
+    "profile_exprs",
+    "profile_kinds",
+    "top_value_exprs",
+    "with_top_values",
+]
 
 TOP_VALUES = 5
 _PER_COLUMN = 5  # expressions per column in profile_exprs, in this order
@@ -45,6 +55,26 @@ def profile_exprs(columns: Sequence[Column], *, top: int = TOP_VALUES) -> list[s
             f"approx_top_k({raw}, {int(top)})" if top > 0 else "CAST(NULL AS VARCHAR[])",
         ]
     return exprs
+
+
+def present_count(values: Sequence[object], index: int) -> int:
+    """The non-null values of the ``index``-th column, from the results of
+    :func:`profile_exprs`."""
+    return int(_number(values[index * _PER_COLUMN]))
+
+
+def top_value_exprs(columns: Sequence[Column], *, top: int) -> list[str]:
+    """The top-k sketch of each column alone, for a sample of the rows (``top`` > 0)."""
+    return [f"approx_top_k({raw_name(i)}, {int(top)})" for i in range(len(columns))]
+
+
+def with_top_values(values: Sequence[object], tops: Sequence[object]) -> list[object]:
+    """The results of :func:`profile_exprs` (made with ``top`` 0) with the top values of
+    :func:`top_value_exprs` in their place."""
+    merged = list(values)
+    for index, top in enumerate(tops):
+        merged[index * _PER_COLUMN + _PER_COLUMN - 1] = top
+    return merged
 
 
 def profile_columns(

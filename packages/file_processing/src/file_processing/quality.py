@@ -11,7 +11,8 @@ How it runs, in bounded memory whatever the file size:
    counts the records of a CSV file its own way (:mod:`.records`), refusing an
    over-long field or record (``data.too_large``) or too many columns
    (``data.too_wide``) before the engine reads it;
-2. DuckDB reads the file once with every column as text, storing the records
+2. DuckDB reads the file once with every column as text (for a large CSV the
+   query starts while the pre-pass runs, see :mod:`.ahead`), storing the records
    it cannot split (``store_rejects``: line, byte offset, message), and
    computes every check count, the column profile and the list of each
    ``unique`` column's key hashes in one aggregate query; as many distinct
@@ -36,6 +37,7 @@ streaming engine, and DuckDB alone reports malformed records with line numbers.
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import re
@@ -53,7 +55,9 @@ from etl_core.errors import first_line
 from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
+from file_processing.ahead import AheadQuery
 from file_processing.checks import (
+    NUL_RULE,
     Rule,
     ident,
     key_hash,
@@ -68,10 +72,18 @@ from file_processing.control import checksum_result, trailer_result
 from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
 from file_processing.json_records import JsonLimits, JsonScan, scan_json
-from file_processing.prescan import Prescan, prescan, utf8_compatible
-from file_processing.profile import profile_columns, profile_exprs, profile_kinds
+from file_processing.prescan import CHUNK_SIZE, Prescan, prescan, utf8_compatible
+from file_processing.profile import (
+    present_count,
+    profile_columns,
+    profile_exprs,
+    profile_kinds,
+    top_value_exprs,
+    with_top_values,
+)
 from file_processing.reasons import Reason
 from file_processing.records import (
+    SAMPLE_PIECES,
     Oversize,
     RecordCount,
     RecordLimits,
@@ -98,10 +110,13 @@ _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
 _SCAN = "__scan"  # the checking pass's aggregates, with the unique checks' key hashes
 _KEY_HASH_BYTES = 8  # memory per row of a unique check's list of key hashes
+_KEY_PARTS = 4  # lists of key hashes per unique check, by hash: counted side by side
 _BUFFERS_PER_LINE = 2  # the CSV reader's buffer, in longest lines (DuckDB's default is 16)
 _PARQUET_MAGIC = b"PAR1"
 _JSON_FORMATS = ("json", "jsonl")
 _JSON_ARRAY = re.compile(rb"\[[ \t\r\n]*[{\]]")
+_AHEAD_BYTES = 32 << 20  # files from this size get their checking query started ahead
+_AHEAD_HEAD = 1 << 20  # bytes read for the header and the average record length
 _LINE_SIZE_MARGIN = 1024  # the engine's line size counts the line break; ours does not
 # Failed checks, by kind, and the reason they give the file: the first group that failed.
 _REASONS: tuple[tuple[frozenset[str], Reason], ...] = (
@@ -252,7 +267,8 @@ def validate_batch(
         results: list[QualityResult | None] = []
         prepared: dict[int, Prescan] = {}
         for index, (analysis, out_dir) in enumerate(zip(analyses, out_dirs, strict=True)):
-            outcome = analysis.prepare(out_dir)  # made only when written to
+            # made only when written to; a file alone gets its checking query started ahead
+            outcome = analysis.prepare(out_dir, ahead=len(analyses) == 1)
             results.append(outcome if isinstance(outcome, QualityResult) else None)
             if not isinstance(outcome, QualityResult):
                 prepared[index] = outcome
@@ -363,9 +379,13 @@ class _Analysis:
         self.order: list[int] = list(self.layout.order)  # file position -> column
         self.json: JsonScan | None = None
         self._failed_rules: list[Rule] = []
+        self._settled: dict[str, int] = {}  # rule -> failing rows, known without the engine
+        self._sample: list[str] = []  # records of the pre-pass's sample, for the top values
+        self._sampled_top = False  # top values from the sample, not from the checking pass
         self._breaks: set[str] = set()
         self._scratch_dir: Path | None = None  # made on first use: most members never need it
         self._connection: Any = None
+        self._ahead: AheadQuery | None = None  # the checking query, started ahead
 
     @property
     def _scratch(self) -> Path:
@@ -387,6 +407,8 @@ class _Analysis:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._ahead is not None:
+            self._ahead.cancel()
         if self._connection is not None:
             self._connection.close()
         if self._scratch_dir is not None:
@@ -395,14 +417,27 @@ class _Analysis:
     # ------------------------------------------------------------ the steps
 
     def run(self, out_dir: Path | None) -> QualityResult:
-        prepared = self.prepare(out_dir)
+        prepared = self.prepare(out_dir, ahead=True)
         if isinstance(prepared, QualityResult):
             return prepared
         return self.engine_pass(prepared, out_dir)
 
-    def prepare(self, out_dir: Path | None) -> Prescan | QualityResult:
+    def prepare(self, out_dir: Path | None, *, ahead: bool = False) -> Prescan | QualityResult:
         """Everything before the engine reads the file: the pre-pass, the size limits and
-        the columns; the result when the file is decided already, else the pre-pass."""
+        the columns; the result when the file is decided already, else the pre-pass.
+        With ``ahead``, the engine's checking query of a large CSV starts meanwhile."""
+        if ahead:
+            self._start_ahead(out_dir)
+        try:
+            prepared = self._prepare(out_dir)
+        except BaseException:
+            self._drop_ahead()
+            raise
+        if isinstance(prepared, QualityResult):
+            self._drop_ahead()
+        return prepared
+
+    def _prepare(self, out_dir: Path | None) -> Prescan | QualityResult:
         scan = self._prescan(out_dir)
         self.report.size_bytes = scan.size
         self.report.checksum = scan.digest
@@ -471,10 +506,19 @@ class _Analysis:
     def _engine_pass(self, scan: Prescan, out_dir: Path | None) -> QualityResult:
         """Everything DuckDB does: counts, checks, samples, the decision and the split."""
         data = self._engine_path(scan)
-        self._connect(data, out_dir)
+        self._settled = self._settled_rules(scan)
+        self._sample = scan.records.sample if scan.records is not None else []
+        self._sampled_top = self.settings.top_values > 0 and bool(self._sample)
+        hashed = self._hashed_uniques(scan)
+        self._keep_ahead(data, hashed)
+        if self._connection is None:
+            self._connect(data, out_dir)
         if self.json is not None:
             self._load_json_rejects(self.json)
-        counts = self._aggregate(data, self._hashed_uniques(scan))
+        counts = self._aggregate(data, hashed)
+        self._sample = []  # its top values are in the profile now
+        if scan.records is not None:
+            scan.records.sample = []
         if counts.unreadable:
             return self._finish(RowCounts(), out_dir, scan, split=False)
         if scan.records is not None:
@@ -486,6 +530,13 @@ class _Analysis:
         rejected = self._row_checks(data, counts)
         self._file_checks(scan, counts)
         return self._decide(counts, rejected, out_dir, scan)
+
+    def _settled_rules(self, scan: Prescan) -> dict[str, int]:
+        """Rules the pre-pass settles: the NUL screen of a CSV whose text holds no NUL
+        (a CSV field has no escape that could make one), a scan of every text value saved."""
+        if self.format == "csv" and scan.nul is False:
+            return {rule.name: 0 for rule in self.rules if rule.kind == NUL_RULE}
+        return {}
 
     def _engine_path(self, scan: Prescan) -> Path:
         """The file DuckDB reads: JSON Lines of the good records for JSON, else the data."""
@@ -538,11 +589,12 @@ class _Analysis:
             copy_dir.mkdir(parents=True, exist_ok=True)
         limits = self.limits
         columns = len(self.contract.columns)
+        every = self._sample_every()
 
         def counter(texts: Iterable[str]) -> RecordCount:
             if self.format == "jsonl":
                 return count_lines(texts, limits=limits)
-            return count_records(texts, options, columns=columns, limits=limits)
+            return count_records(texts, options, columns=columns, limits=limits, sample_every=every)
 
         return prescan(
             self.path,
@@ -553,6 +605,15 @@ class _Analysis:
             max_samples=self.settings.encoding_samples,
             count_records=counter if self.format in ("csv", "jsonl") else None,
         )
+
+    def _sample_every(self) -> int:
+        """For a large CSV with top values to find, keep every how many chunks of records
+        as the sample they are found in (about :data:`SAMPLE_PIECES` over the file, a
+        few MiB); 0 for the others, whose checking pass finds them (no sample)."""
+        size = self.path.stat().st_size
+        if self.format != "csv" or self.settings.top_values <= 0 or size < _AHEAD_BYTES:
+            return 0
+        return max(1, size // (CHUNK_SIZE * SAMPLE_PIECES))
 
     @property
     def limits(self) -> RecordLimits:
@@ -765,34 +826,139 @@ class _Analysis:
         """The single full pass: row count, every rule's failures, the profile and, for the
         ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`)."""
         exprs = self.aggregate_exprs()
-        relation = self._typed(data_path, store_rejects=self.format == "csv")
+        statement = self._aggregate_statement(exprs, data_path, hashed)
         try:
-            if hashed:
-                values = self._aggregate_with_keys(exprs, relation, hashed)
-            else:
-                (values,) = self._sql(f"SELECT {', '.join(exprs)} FROM {relation} AS t")
+            # Interrupted while waiting, the query started ahead is stopped on exit.
+            rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
+            self._ahead = None
+            if hashed:  # the key hash lists stay in the engine, in _SCAN
+                columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
+                rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
+            (values,) = rows
         except Exception as exc:
             return self._unreadable(exc)
-        counts = self._counts(values)
+        counts = self._counts(self._with_sampled_top(values) if self._sampled_top else values)
         counts.malformed = self._malformed()
         if hashed:
             self._repeats(hashed, counts)
         return counts
 
-    def _aggregate_with_keys(
-        self, exprs: Sequence[str], relation: str, hashed: Sequence[tuple[int, Check]]
-    ) -> tuple[Any, ...]:
-        """The aggregates' values; the key hash lists stay in the engine, in :data:`_SCAN`."""
+    def _with_sampled_top(self, values: Sequence[Any]) -> list[Any]:
+        """The checking pass's values with each column's top values from the pre-pass's
+        sample of the records (none when the engine cannot read the sample)."""
+        offset = 1 + len(self._counted_rules())
+        width = len(profile_exprs(self.contract.columns))
+        profiled = with_top_values(values[offset : offset + width], self._sample_top_values())
+        return [*values[:offset], *profiled, *values[offset + width :]]
+
+    def _sample_top_values(self) -> list[Any]:
+        """Each column's top values in the sample, written as a small file in the dialect."""
+        path = self._scratch / "sample.csv"
+        options = self.contract.parse
+        with path.open("w", encoding="utf-8", newline="") as out:
+            if options.header:  # a record of empty fields in place of the header
+                out.write(options.delimiter * (len(self.order) - 1) + "\n")
+            out.writelines(self._sample)
+        exprs = top_value_exprs(self.contract.columns, top=self.settings.top_values)
+        try:
+            (row,) = self._sql(f"SELECT {', '.join(exprs)} FROM {self._typed(path)} AS t")
+        except Exception as exc:
+            if _is_engine_failure(exc):
+                raise
+            logger.debug("top values of %s left out: %s", self.report.file, first_line(exc))
+            return [None] * len(exprs)
+        finally:
+            path.unlink(missing_ok=True)
+        return list(row)
+
+    def _aggregate_statement(
+        self, exprs: Sequence[str], data_path: Path, hashed: Sequence[tuple[int, Check]]
+    ) -> str:
+        """The checking pass's SQL: a query of the aggregates or, with ``hashed`` unique
+        checks, a table of them (``__a<i>``) and of each check's key hashes."""
+        relation = self._typed(data_path, store_rejects=self.format == "csv")
+        if not hashed:
+            return f"SELECT {', '.join(exprs)} FROM {relation} AS t"
         named = [f"{expr} AS __a{i}" for i, expr in enumerate(exprs)]
         for index, check in hashed:
             value = ident(check.column or "")
-            named.append(
-                f"list({key_hash(value)}) FILTER (WHERE {value} IS NOT NULL) AS {_key_list(index)}"
-            )
-        self._sql(f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t")
-        columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
-        (values,) = self._sql(f"SELECT {columns} FROM {_SCAN}")
-        return values
+            hashed_value = key_hash(value)
+            named += [
+                f"list({hashed_value}) FILTER (WHERE {value} IS NOT NULL "
+                f"AND {hashed_value} % {_KEY_PARTS} = {part}) AS {_key_list(index, part)}"
+                for part in range(_KEY_PARTS)
+            ]
+        return f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t"
+
+    # ------------------------------------------------------------ the checking pass ahead
+
+    def _start_ahead(self, out_dir: Path | None) -> None:
+        """Start the checking query the analysis will most likely run, while the pre-pass
+        reads the file (see :mod:`.ahead`): for a large UTF-8 CSV read as it is, laid out
+        by the header found in its first lines, assuming no NUL and no surprise."""
+        options = self.contract.parse
+        if (
+            self.format != "csv"
+            or self.contract.control.trailer_pattern is not None
+            or not utf8_compatible(options.encoding)
+        ):
+            return
+        try:
+            guessed = self._guess()
+        except (OSError, ValueError, csv.Error) as exc:  # the pre-pass will say what is wrong
+            logger.debug("no checking query ahead for %s: %s", self.report.file, exc)
+            return
+        if guessed is None:
+            return
+        guess, records = guessed
+        scan = Prescan(data_path=self.path, records=RecordCount(records=records), nul=False)
+        guess._settled = guess._settled_rules(scan)
+        guess._sampled_top = self.settings.top_values > 0  # a large CSV has a sample
+        hashed = guess._hashed_uniques(scan)
+        statement = guess._aggregate_statement(guess.aggregate_exprs(), self.path, hashed)
+        self._connect(self.path, out_dir)
+        self._ahead = AheadQuery(self._connection, statement)
+
+    def _guess(self) -> tuple[_Analysis, int] | None:
+        """A copy of the analysis laid out by the header in the file's first lines, and the
+        records the file would hold at their average length; ``None`` for a small file or
+        first lines that do not decode or break a limit."""
+        size = self.path.stat().st_size
+        if size < _AHEAD_BYTES:
+            return None
+        with self.path.open("rb") as stream:
+            head = stream.read(_AHEAD_HEAD)
+        cut = head.rfind(b"\n") + 1
+        try:
+            text = head[:cut].decode(self.contract.parse.encoding)
+        except UnicodeDecodeError:
+            return None
+        options, columns = self.contract.parse, len(self.contract.columns)
+        found = count_records([text], options, columns=columns, limits=self.limits)
+        if not cut or found.oversize is not None or found.header is None:
+            return None
+        guess = copy.copy(self)
+        guess.checks = []
+        if options.header and not guess._match_columns([n.strip() for n in found.header]):
+            return None
+        return guess, (found.records + 1) * size // cut
+
+    def _keep_ahead(self, data_path: Path, hashed: Sequence[tuple[int, Check]]) -> None:
+        """Keep the query started ahead only if it is the one this analysis runs now."""
+        if self._ahead is None:
+            return
+        statement = self._aggregate_statement(self.aggregate_exprs(), data_path, hashed)
+        if self._ahead.statement != statement:
+            self._drop_ahead()
+
+    def _drop_ahead(self) -> None:
+        """Interrupt the query started ahead and close its connection (its tables go)."""
+        if self._ahead is None:
+            return
+        self._ahead.cancel()
+        self._ahead = None
+        self._connection.close()
+        self._connection = None
 
     def _hashed_uniques(self, scan: Prescan) -> list[tuple[int, Check]]:
         """The unique checks settled by key hashes in the checking pass: all of them when the
@@ -808,10 +974,14 @@ class _Analysis:
         """Settle each ``hashed`` unique check whose key hashes are all distinct (no value
         repeats); one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
         for index, check in hashed:
-            ((repeated,),) = self._sql(
-                f"SELECT count(*) - count(DISTINCT h) FROM "
-                f"(SELECT unnest({_key_list(index)}) AS h FROM {_SCAN})"
+            # A hash falls in one part whatever row holds it: the parts' repeats add up,
+            # and the engine counts the parts side by side, each a smaller table.
+            parts = " UNION ALL ".join(
+                f"SELECT count(*) - count(DISTINCT h) AS r FROM "
+                f"(SELECT unnest({_key_list(index, part)}) AS h FROM {_SCAN})"
+                for part in range(_KEY_PARTS)
             )
+            ((repeated,),) = self._sql(f"SELECT sum(r) FROM ({parts})")
             if not repeated:
                 counts.failures[check.label] = 0
         self._sql(f"DROP TABLE {_SCAN}")
@@ -822,21 +992,35 @@ class _Analysis:
         # No count(DISTINCT) here: mixed with other aggregates DuckDB materialises the
         # whole scan first (and spills it); unique checks group their column on their own.
         exprs = ["count(*)"]
-        exprs += [f"count_if({r.fails})" for r in self.rules if r.kind != "unique"]
-        exprs += profile_exprs(self.contract.columns, top=self.settings.top_values)
+        exprs += [f"count_if({r.fails})" for r in self._counted_rules()]
+        top = 0 if self._sampled_top else self.settings.top_values
+        exprs += profile_exprs(self.contract.columns, top=top)
         return exprs + inference_exprs(self._inferred_columns())
+
+    def _counted_rules(self) -> list[Rule]:
+        """The rules the checking pass counts: all but the unique and the settled ones, and
+        the not-null ones, whose counts the profile's non-null counts give."""
+        return [
+            r
+            for r in self.rules
+            if r.kind not in ("unique", "not_null") and r.name not in self._settled
+        ]
 
     def _counts(self, values: Sequence[Any]) -> _Counts:
         """The counts, profile and columns from the values of :meth:`aggregate_exprs`."""
-        rules = [r for r in self.rules if r.kind != "unique"]
-        counts = _Counts(rows=int(values[0] or 0))
+        rules = self._counted_rules()
+        counts = _Counts(rows=int(values[0] or 0), failures=dict(self._settled))
         for offset, rule in enumerate(rules, start=1):
             counts.failures[rule.name] = int(values[offset] or 0)  # NULL over no rows
         offset = 1 + len(rules)
         profiled = len(profile_exprs(self.contract.columns))
-        self.report.profile = profile_columns(
-            self.contract.columns, values[offset : offset + profiled], counts.rows
-        )
+        profile = values[offset : offset + profiled]
+        positions = {column.name: i for i, column in enumerate(self.contract.columns)}
+        for rule in self.rules:
+            if rule.kind == "not_null" and rule.name not in self._settled:
+                present = present_count(profile, positions[rule.column or ""])
+                counts.failures[rule.name] = counts.rows - present  # the profile's count
+        self.report.profile = profile_columns(self.contract.columns, profile, counts.rows)
         approximate, omitted = profile_kinds(self.settings.top_values)
         self.report.profile_approximate, self.report.profile_omitted = approximate, omitted
         inferred = self._inferred_columns()
@@ -1290,6 +1474,7 @@ def _engine_name() -> str:
     return f"duckdb {duckdb.__version__}"
 
 
-def _key_list(index: int) -> str:
-    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check."""
-    return f"__keys_{index}"
+def _key_list(index: int, part: int) -> str:
+    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check that
+    fall in part ``part`` (hash modulo :data:`_KEY_PARTS`)."""
+    return f"__keys_{index}_{part}"

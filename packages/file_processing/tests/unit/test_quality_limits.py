@@ -183,6 +183,50 @@ def test_nul_bytes_can_be_flagged_only(tmp_path: Path) -> None:
     assert (nul.severity, nul.passed, nul.failed_count) == ("warn", False, 1)
 
 
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SQL statement the analyses run from now on."""
+    from file_processing import quality
+
+    seen: list[str] = []
+    run = quality._Analysis._sql
+
+    def recording(self: quality._Analysis, sql: str, parameters: object = ()) -> object:
+        seen.append(sql)
+        return run(self, sql, parameters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(quality._Analysis, "_sql", recording)
+    return seen
+
+
+def test_a_csv_without_nul_is_not_screened_by_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = statements(monkeypatch)
+    report = analyze_file(data_file(tmp_path, b"id,note\n1,a\n2,b\n"), contract(tmp_path))
+    nul = check(report, "nul_bytes")
+    assert (nul.passed, nul.failed_count) == (True, 0)
+    assert seen
+    assert not any("chr(0)" in sql for sql in seen)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_a_nul_in_the_last_bytes_is_still_screened(tmp_path: Path, encoding: str) -> None:
+    latin = contract(tmp_path, top=f'[parse]\nencoding = "{encoding}"\n')
+    body = b"id,note\n" + b"1,abc\n" * 300_000 + "2,\u00e9\x00".encode(encoding)  # 2nd chunk
+    report = analyze_file(data_file(tmp_path, body), latin)
+    nul = check(report, "nul_bytes")
+    assert (nul.passed, nul.failed_count) == (False, 1)
+    assert nul.samples[0].line == 300_002
+
+
+def test_a_nul_escaped_in_json_is_still_screened(tmp_path: Path) -> None:
+    jsonl = contract(tmp_path, top='format = "jsonl"\n')
+    report = analyze_file(
+        data_file(tmp_path, b'{"id": 1, "note": "a\\u0000b"}\n', "n_20260101.jsonl"), jsonl
+    )
+    assert check(report, "nul_bytes").failed_count == 1
+
+
 FORMULA = '[[checks]]\nkind = "formula_injection"\ncolumn = "note"\nseverity = "SEVERITY"\n'
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from etl_core.contracts import ParseOptions
-from file_processing.records import RecordCount, RecordLimits, count_records
+from file_processing.records import SAMPLE_PIECES, RecordCount, RecordLimits, count_records
 
 MIB = 1024 * 1024
 LIMITS = RecordLimits(max_field_bytes=10 * MIB, max_record_bytes=16 * MIB, max_columns=500)
@@ -157,3 +157,36 @@ def test_a_short_record_across_a_piece_boundary_is_not_called_large() -> None:
     result = count(b"a,b\n" + rows * 20, size=300, limits=limits)
     assert result.oversize is None
     assert result.records == 101 * 20
+
+
+def sampled(data: str, every: int, *, columns: int = 2) -> RecordCount:
+    chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+    return count_records(chunks, ParseOptions(), columns=columns, limits=LIMITS, sample_every=every)
+
+
+def test_the_sample_holds_whole_records_of_every_nth_chunk() -> None:
+    rows = [f"{i},v{i % 3}\n" for i in range(20_000)]
+    data = "id,v\n" + "".join(rows) + '1,"quoted, value"\n' * 500
+    found = sampled(data, 5)
+    assert found.records == 20_500
+    assert 1 < len(found.sample) <= SAMPLE_PIECES
+    kept = "".join(found.sample)
+    assert kept.endswith("\n")
+    assert set(kept.splitlines()) <= {line.rstrip("\n") for line in rows} | {'1,"quoted, value"'}
+    assert sampled(data, 0).sample == []
+
+
+def test_the_sample_is_bounded_and_leaves_one_column_files_out() -> None:
+    data = "id,v\n" + "".join(f"{i},x\n" for i in range(200_000))
+    assert len(sampled(data, 1).sample) == SAMPLE_PIECES
+    assert sampled("v\n" + "x\n" * 20_000, 1, columns=1).sample == []
+
+
+def test_the_sample_holds_16_mi_characters_at_most() -> None:
+    row = "1," + "x" * 97 + "\n"
+    body = row * (30 * MIB // len(row))
+    chunks = ["id,v\n", *(body[i : i + 3 * MIB // 2] for i in range(0, len(body), 3 * MIB // 2))]
+    found = count_records(chunks, ParseOptions(), columns=2, limits=LIMITS, sample_every=1)
+    assert found.records == body.count("\n")
+    assert 8 <= len(found.sample) < SAMPLE_PIECES
+    assert sum(map(len, found.sample)) <= 16 * MIB
