@@ -34,6 +34,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 from collections import deque
@@ -80,7 +81,15 @@ from file_processing.quarantine import QuarantineRecord, quarantine_object
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
-from file_processing.sniff import PGP_SNIFF_SIZE, SNIFF_SIZE, Kind, is_pgp, sniff
+from file_processing.sniff import (
+    PGP_SNIFF_SIZE,
+    SNIFF_SIZE,
+    ZIP_TAIL_SIZE,
+    Kind,
+    is_pgp,
+    sniff,
+    zip_entries,
+)
 
 __all__ = ["Outcome", "Processor", "Status"]
 
@@ -696,11 +705,12 @@ class Processor(Closeable):
         Unless :attr:`~FileProcessingSettings.quality_threads` says otherwise, an archive's
         members, checked ``member_concurrency`` batches at once, share the cores
         (a thread pool per core for each of them only makes them wait for each other);
-        a plain file gets every core.
+        a plain file, or a zip whose end record declares a single entry, gets every core.
         """
         threads = self._quality.threads
         if threads == 0 and _is_archive(local):
-            threads = max(1, (os.cpu_count() or 1) // self.settings.member_concurrency)
+            sharing = min(self.settings.member_concurrency, _zip_entries(local) or sys.maxsize)
+            threads = max(1, (os.cpu_count() or 1) // max(1, sharing))
         return QualityEngine(workdir, memory_limit=int(self._quality.memory_limit), threads=threads)
 
     def _envelope(self, info: ObjectInfo, day: date, control: list[CheckResult]) -> Envelope:
@@ -1067,6 +1077,13 @@ def _batch_size(configured: int, contract: Contract) -> int:
     """Members per batched query: the setting, fewer for wide files (each member keeps
     a sketch per column in the query until it ends)."""
     return max(1, min(configured, _BATCH_CELLS // max(1, len(contract.columns))))
+
+
+def _zip_entries(path: Path) -> int | None:
+    """The entry count a zip's end record declares (``None``: not a zip, or unknown)."""
+    with path.open("rb") as stream:
+        stream.seek(max(0, path.stat().st_size - ZIP_TAIL_SIZE))
+        return zip_entries(stream.read(ZIP_TAIL_SIZE))
 
 
 def _is_archive(path: Path) -> bool:

@@ -10,13 +10,27 @@ import base64
 import binascii
 from enum import StrEnum
 
-__all__ = ["PGP_SNIFF_SIZE", "SNIFF_SIZE", "Kind", "PgpForm", "is_pgp", "pgp_form", "sniff"]
+__all__ = [
+    "PGP_SNIFF_SIZE",
+    "SNIFF_SIZE",
+    "ZIP_TAIL_SIZE",
+    "Kind",
+    "PgpForm",
+    "is_pgp",
+    "pgp_form",
+    "sniff",
+    "zip_entries",
+]
 
 SNIFF_SIZE = 1024
 """Bytes of the head that :func:`sniff` needs to decide (tar's magic sits at offset 257)."""
 PGP_SNIFF_SIZE = 64 * 1024
 """Bytes of the head :func:`pgp_form` looks through for an armour line after a preamble."""
 
+ZIP_TAIL_SIZE = 22 + 0xFFFF
+"""Bytes of the tail :func:`zip_entries` needs: the end record and the longest comment."""
+_ZIP_END = b"PK\x05\x06"
+_ZIP64_ENTRIES = 0xFFFF
 _ZIP_MAGICS = (
     b"PK\x03\x04",  # local file header: an ordinary archive
     b"PK\x05\x06",  # end of central directory first: an empty archive
@@ -230,3 +244,17 @@ def _is_bzip2(head: bytes) -> bool:
         and head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9")
         and head[4:10] in _BZIP2_BLOCK_MAGICS
     )
+
+
+def zip_entries(tail: bytes) -> int | None:
+    """How many entries a zip's end record declares, from its last :data:`ZIP_TAIL_SIZE`
+    bytes; ``None`` when there is no well-formed end record or it defers to Zip64.
+
+    A hint for sizing work only (directories count too; the unpacker decides what the
+    archive holds), read without the central directory so a hostile one costs nothing.
+    """
+    end = tail.rfind(_ZIP_END)
+    if end < 0 or len(tail) - end < 22:
+        return None
+    entries = int.from_bytes(tail[end + 10 : end + 12], "little")
+    return None if entries == _ZIP64_ENTRIES else entries

@@ -139,3 +139,26 @@ def test_one_failing_member_among_many_quarantines_the_whole_delivery(
     assert local_lane.keys("validated/") == []
     assert local_lane.store.read_bytes(outcome.outputs[0]) == body
     assert not list((local_lane.tmp / "scratch").iterdir())
+
+
+@pytest.mark.parametrize(("members", "threads"), [(1, 4), (2, 2), (30, 1)])
+def test_a_zip_s_members_share_the_cores_only_as_many_as_it_holds(
+    local_lane: Any, monkeypatch: pytest.MonkeyPatch, members: int, threads: int
+) -> None:
+    import file_processing.process as process
+
+    made: list[int] = []
+    engine = process.QualityEngine
+
+    def recording(*args: Any, threads: int = 0, **kwargs: Any) -> Any:
+        made.append(threads)
+        return engine(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(process, "QualityEngine", recording)
+    monkeypatch.setattr(process.os, "cpu_count", lambda: 4)
+    key = local_lane.deliver("orders_20261120.csv.zip", members_zip(members))
+
+    with local_lane.processor(member_concurrency=4) as processor:
+        assert processor.process(key).status == "validated"
+
+    assert made == [threads]

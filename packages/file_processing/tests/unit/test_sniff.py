@@ -12,7 +12,16 @@ import zipfile
 
 import pytest
 
-from file_processing.sniff import SNIFF_SIZE, Kind, PgpForm, is_pgp, pgp_form, sniff
+from file_processing.sniff import (
+    SNIFF_SIZE,
+    ZIP_TAIL_SIZE,
+    Kind,
+    PgpForm,
+    is_pgp,
+    pgp_form,
+    sniff,
+    zip_entries,
+)
 
 
 def zip_bytes() -> bytes:
@@ -152,3 +161,33 @@ COMPRESSED = b"\xa3\x01" + bytes(20)  # old-style, indeterminate length, ZIP alg
 def test_openpgp_forms_are_told_apart(head: bytes, form: PgpForm | None) -> None:
     assert pgp_form(head) is form
     assert is_pgp(head) is (form is PgpForm.ENCRYPTED)
+
+
+def zip_of(names: list[str], comment: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name in names:
+            zf.writestr(name, b"a,b\n")
+        zf.comment = comment
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_a_zip_s_end_record_says_how_many_entries_it_holds(count: int) -> None:
+    data = zip_of([f"m{i}.csv" for i in range(count)], comment=b"PK vendor note " * 40)
+
+    assert zip_entries(data[-ZIP_TAIL_SIZE:]) == count
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"",
+        b"a,b\n1,2\n" * 100,
+        zip_of(["a.csv"])[:-5],
+        b"PK\x05\x06" + b"\0" * 6 + b"\xff\xff" + b"\0" * 10,
+    ],
+    ids=["empty", "not-a-zip", "end-record-cut-short", "zip64-deferred"],
+)
+def test_a_tail_without_a_plain_end_record_declares_no_entry_count(tail: bytes) -> None:
+    assert zip_entries(tail) is None
