@@ -44,7 +44,16 @@ from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from etl_core.errors import FieldError, LeaseBusyError
 from etl_core.layout import state_key, state_prefix
-from etl_core.storage import Lease, ObjectStore, Records, acquire_lease, read_lease, this_holder
+from etl_core.storage import (
+    NO_CHANGE,
+    Lease,
+    NoChange,
+    ObjectStore,
+    Records,
+    acquire_lease,
+    read_lease,
+    this_holder,
+)
 
 __all__ = [
     "JOB_LEASE_SECONDS",
@@ -250,10 +259,13 @@ class StoreLedger:
         self._leases.give_up(job_id)
 
     def _change(self, job_id: str, fn: Callable[[BackfillJobRecord], BackfillJobRecord]) -> None:
-        def change(job: BackfillJobRecord | None) -> BackfillJobRecord:
+        """Change the job's document by compare-and-put; one the change leaves as it is is
+        not written again (a worker already recorded what a following backfill records)."""
+        def change(job: BackfillJobRecord | None) -> BackfillJobRecord | NoChange:
             if job is None:
                 raise BackfillConflictError(f"backfill job {job_id!r} is not in the ledger")
-            return fn(job)
+            changed = fn(job)
+            return NO_CHANGE if changed == job else changed
 
         self._jobs.update(_job_key(job_id), change)
 
