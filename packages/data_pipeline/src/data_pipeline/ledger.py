@@ -44,7 +44,16 @@ from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from etl_core.errors import FieldError, LeaseBusyError
 from etl_core.layout import state_key, state_prefix
-from etl_core.storage import Lease, ObjectStore, Records, acquire_lease, read_lease, this_holder
+from etl_core.storage import (
+    NO_CHANGE,
+    Lease,
+    NoChange,
+    ObjectStore,
+    Records,
+    acquire_lease,
+    read_lease,
+    this_holder,
+)
 
 __all__ = [
     "JOB_LEASE_SECONDS",
@@ -109,6 +118,11 @@ class Ledger(Protocol):
     def hand_over(self, job_id: str) -> None:
         """Release the job's lease, its state unchanged: its units are on the broker's
         queue and the workers record their ends (``--no-wait``)."""
+
+    def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
+        """Record how a partition's unit ended (its attempts as counted when they started),
+        and the job's end once none of its partitions is left to run; ``False`` when the
+        job has no such partition."""
 
 
 def check_no_overlap(ledger: Ledger, dataset: str, start: date, end: date) -> None:
@@ -249,11 +263,31 @@ class StoreLedger:
     def hand_over(self, job_id: str) -> None:
         self._leases.give_up(job_id)
 
+    def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
+        """One compare-and-put records the partition's end and, when it was the last, the
+        job's (a worker's unit ends with one write, not three reads and a write)."""
+
+        def end(job: BackfillJobRecord | None) -> BackfillJobRecord | NoChange:
+            after = _with_end(job, ended) if job is not None else None
+            if after is None or _job_ended(after) == job:
+                return NO_CHANGE
+            return _job_ended(after)
+
+        try:
+            update = self._jobs.update(_job_key(job_id), end)
+        except BackfillConflictError:  # unreadable, as get() finds none
+            return False
+        return update.before is not None and _has_partition(update.before.value, ended)
+
     def _change(self, job_id: str, fn: Callable[[BackfillJobRecord], BackfillJobRecord]) -> None:
-        def change(job: BackfillJobRecord | None) -> BackfillJobRecord:
+        """Change the job's document by compare-and-put; one the change leaves as it is is
+        not written again (a worker already recorded what a following backfill records)."""
+
+        def change(job: BackfillJobRecord | None) -> BackfillJobRecord | NoChange:
             if job is None:
                 raise BackfillConflictError(f"backfill job {job_id!r} is not in the ledger")
-            return fn(job)
+            changed = fn(job)
+            return NO_CHANGE if changed == job else changed
 
         self._jobs.update(_job_key(job_id), change)
 
@@ -328,6 +362,40 @@ class DatabaseLedger:
 
     def hand_over(self, job_id: str) -> None:
         self._leases.give_up(job_id)
+
+    def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
+        job = db.backfill_job(job_id)
+        after = _with_end(job, ended) if job is not None else None
+        if after is None:
+            return False
+        self.update(job_id, next(p for p in after.partitions if p.dt == ended.dt))
+        now = db.backfill_job(job_id)  # other workers' ends included
+        if now is not None and _job_ended(now).state != now.state:
+            self.set_state(job_id, _job_ended(now).state)
+        return True
+
+
+def _has_partition(job: BackfillJobRecord, ended: BackfillPartitionRecord) -> bool:
+    return any(p.dt == ended.dt for p in job.partitions)
+
+
+def _with_end(job: BackfillJobRecord, ended: BackfillPartitionRecord) -> BackfillJobRecord | None:
+    """``job`` with its partition's end, the attempts it counted kept; ``None`` when the
+    job has no such partition."""
+    if not _has_partition(job, ended):
+        return None
+    partitions = tuple(
+        replace(ended, attempts=p.attempts) if p.dt == ended.dt else p for p in job.partitions
+    )
+    return replace(job, partitions=partitions)
+
+
+def _job_ended(job: BackfillJobRecord) -> BackfillJobRecord:
+    """A running job whose partitions all ended, as succeeded or failed; else unchanged."""
+    states = {p.state for p in job.partitions}
+    if job.state != "running" or states & {"pending", "running", "cancelled"}:
+        return job
+    return replace(job, state="failed" if "failed" in states else "succeeded")
 
 
 def open_ledger(

@@ -142,24 +142,14 @@ def record_backfill_end(ledger: Ledger, result: UnitResult[LaneValue]) -> None:
     if result.unit.kind != PARTITION or job_id is None:
         return
     _, dt = partition_of(result.unit)
-    job = ledger.get(str(job_id))
-    before = next((p for p in job.partitions if p.dt == dt), None) if job else None
-    if job is None or before is None:
-        logger.warning("backfill job %s has no partition %s: its end is not recorded", job_id, dt)
-        return
     value = result.value
     if result.ok and isinstance(value, PartitionOutcome):
         rows = value.transform.rows if value.transform else 0
-        record = BackfillPartitionRecord(dt, "succeeded", before.attempts, "", rows, "")
+        ended = BackfillPartitionRecord(dt, "succeeded", 0, "", rows, "")
     else:
-        record = BackfillPartitionRecord(dt, "failed", before.attempts, str(result.error), None, "")
-    ledger.update(job.job_id, record)
-    after = ledger.get(job.job_id)
-    if after is None or after.state != "running":
-        return
-    states = {p.state for p in after.partitions}
-    if not states & {"pending", "running", "cancelled"}:
-        ledger.set_state(job.job_id, "failed" if "failed" in states else "succeeded")
+        ended = BackfillPartitionRecord(dt, "failed", 0, str(result.error), None, "")
+    if not ledger.end_partition(str(job_id), ended):
+        logger.warning("backfill job %s has no partition %s: its end is not recorded", job_id, dt)
 
 
 def _member(data: object, name: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -121,3 +122,49 @@ def test_a_job_handed_to_the_workers_releases_its_lease_and_stays_running(
     assert resumed is not None
     assert resumer.alive(resumed)
     resumer.set_state(job_id, "succeeded")
+
+
+def test_a_partition_end_keeps_its_attempts_and_the_last_one_ends_the_job(
+    store: ObjectStore,
+) -> None:
+    ledger = StoreLedger(store)
+    job = ledger.create("pos", DAYS[0], DAYS[1], DAYS[:2], parameters={}, max_attempts=3)
+    for day in DAYS[:2]:
+        ledger.update(job.job_id, BackfillPartitionRecord(day, "running", 2, "", None, "w"))
+
+    first = BackfillPartitionRecord(DAYS[0], "succeeded", 0, "", 10, "")
+    assert ledger.end_partition(job.job_id, first)
+    halfway = ledger.get(job.job_id)
+    assert halfway is not None
+    assert halfway.state == "running"
+    assert halfway.partitions[0] == BackfillPartitionRecord(DAYS[0], "succeeded", 2, "", 10, "")
+
+    last = BackfillPartitionRecord(DAYS[1], "failed", 0, "boom", None, "")
+    assert ledger.end_partition(job.job_id, last)
+    ended = ledger.get(job.job_id)
+    assert ended is not None
+    assert ended.state == "failed"
+    assert ended.partitions[1] == BackfillPartitionRecord(DAYS[1], "failed", 2, "boom", None, "")
+    assert not ledger.end_partition(job.job_id, replace(last, dt=DAYS[5]))
+    assert not ledger.end_partition("no-such-job", last)
+    ledger.set_state(job.job_id, "failed")
+
+
+def test_an_update_that_changes_nothing_writes_nothing(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = StoreLedger(store)
+    job_id = new_job(ledger)
+    record = BackfillPartitionRecord(DAYS[0], "succeeded", 1, "", 5, "")
+    ledger.update(job_id, record)
+    writes: list[str] = []
+    put_if = store.put_if
+    monkeypatch.setattr(
+        store, "put_if", lambda key, *a, **k: writes.append(key) or put_if(key, *a, **k)
+    )
+
+    ledger.update(job_id, record)  # what a worker already recorded
+    assert writes == []
+    ledger.update(job_id, replace(record, rows=6))
+    assert len(writes) == 1
+    ledger.set_state(job_id, "succeeded")
