@@ -162,7 +162,7 @@ class RuntimeCLI(Generic[S]):
         what remains). Use it as a context manager around the work."""
         interval = self._progress_interval
         self._progress = WorkProgress(
-            work, item=item, unit=unit, console=self.err.console, interval=interval
+            work, item=item, unit=unit, console=self.err, interval=interval
         )
         return self._progress
 

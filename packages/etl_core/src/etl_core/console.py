@@ -3,6 +3,7 @@ never imports Rich's console (~15 ms of every start-up, issue 16)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -40,9 +41,21 @@ class DeferredConsole:
             self._console.width = max(self._console.width, width)
 
     @property
+    def is_terminal(self) -> bool:
+        """Whether the console writes to a terminal; answered without Rich when the stream
+        is plainly not one and nothing in the environment says otherwise (what Rich would say)."""
+        if self._console is None and not _terminal_forced() and not _isatty(self._stream):
+            return False
+        return bool(self.console.is_terminal)
+
+    @property
+    def _stream(self) -> IO[str] | None:
+        return sys.stderr if self._stderr else sys.stdout
+
+    @property
     def file(self) -> IO[str]:
         """The stream the console writes to: the plain stream while Rich would give that too."""
-        stream = sys.stderr if self._stderr else sys.stdout
+        stream = self._stream
         if (
             self._console is None
             and stream is not None
@@ -53,3 +66,21 @@ class DeferredConsole:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)
+
+
+_TERMINAL_ENVIRONMENT = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
+
+
+def _terminal_forced() -> bool:
+    """Whether a variable Rich reads could make it call a non-terminal stream a terminal."""
+    return any(name in os.environ for name in _TERMINAL_ENVIRONMENT)
+
+
+def _isatty(stream: IO[str] | None) -> bool:
+    """Whether ``stream`` is a terminal (one that cannot say is taken for one: Rich decides)."""
+    if stream is None or hasattr(stream, "rich_proxied_file"):
+        return stream is not None
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return True

@@ -79,7 +79,8 @@ class WorkProgress:
         work: What is done (``scan``, ``backfill pos``), shown and logged.
         item: What an item is (``object``, ``partition``).
         unit: The amount's unit when it is not items (``bytes``), else ``""``.
-        console: A Rich console on stderr; a bar is drawn when it is a terminal.
+        console: A Rich console on stderr, or a :class:`~etl_core.console.DeferredConsole`
+            (made only when it is a terminal); a bar is drawn when it is a terminal.
         interval: Seconds between log lines off a terminal (0: none).
     """
 
@@ -113,7 +114,8 @@ class WorkProgress:
 
     def __enter__(self) -> Self:
         if self._terminal:
-            self._bar = _rich_bar(self._console, bytes_unit=self.unit == BYTES)
+            console = getattr(self._console, "console", self._console)  # a deferred one's own
+            self._bar = _rich_bar(console, bytes_unit=self.unit == BYTES)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.work, total=None)
             self._show()

@@ -56,3 +56,45 @@ def test_a_piped_console_is_widened_before_and_after_it_is_made(
     assert late.width == 80
     late.widen_when_piped(160)
     assert late.width == 160
+
+
+def test_a_piped_stream_is_no_terminal_without_making_the_console(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    console = DeferredConsole(stderr=True)
+    assert console.is_terminal is False
+    assert console._console is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stream", "environment", "expected"),
+    [
+        (_Terminal(), {}, True),
+        (io.StringIO(), {"FORCE_COLOR": "1"}, True),
+        (io.StringIO(), {"TTY_COMPATIBLE": "1"}, True),
+        (_Terminal(), {"TTY_COMPATIBLE": "0"}, False),
+    ],
+    ids=["a-tty", "force-color", "tty-compatible", "tty-compatible-off"],
+)
+def test_whether_a_console_is_a_terminal_is_what_rich_says(
+    monkeypatch: pytest.MonkeyPatch,
+    stream: io.StringIO,
+    environment: dict[str, str],
+    expected: bool,
+) -> None:
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdout", stream)
+    console = DeferredConsole()
+    assert console.is_terminal is expected
+    assert console.console.is_terminal is expected
