@@ -78,3 +78,17 @@ def test_process_and_transform_load_duckdb_and_no_other_heavy_library(
     loaded = imported("data_pipeline", *args, tmp_path=tmp_path, env=env)
     assert (workspace.store / "curated" / "pos_transactions" / "dt=2026-11-05").is_dir()
     assert not loaded & HEAVY
+
+
+def test_the_quality_engine_as_a_library_loads_no_processor() -> None:
+    code = (
+        "import sys\n"
+        "from file_processing.quality import validate_file\n"
+        "import file_processing\n"
+        "assert callable(file_processing.scan), file_processing.scan\n"
+        "print('file_processing.process' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == ["False"]

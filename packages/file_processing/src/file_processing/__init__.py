@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     )
     from file_processing.ledger import Ledger, LedgerConflictError, ObjectRecord
     from file_processing.limits import UnpackLimits
-    from file_processing.process import Outcome, Processor
+    from file_processing.outcome import Outcome
+    from file_processing.process import Processor
     from file_processing.quality import QualityResult, QualitySettings, analyze_file, validate_file
     from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
     from file_processing.reasons import Reason, describe
@@ -44,7 +45,7 @@ _EXPORTS = {
     "list_quarantined": "file_processing.quarantine",
     "ObjectRecord": "file_processing.ledger",
     "open_delivery": "file_processing.delivery",
-    "Outcome": "file_processing.process",
+    "Outcome": "file_processing.outcome",
     "plaintext_name": "file_processing.delivery",
     "Processor": "file_processing.process",
     "QualityEngineError": "file_processing.errors",

@@ -41,10 +41,10 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack, suppress
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from etl_core.artifacts import Delivery, DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
@@ -75,6 +75,7 @@ from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
+from file_processing.outcome import Outcome, Status
 from file_processing.outputs import check_ownership, output_keys, remove_stale
 from file_processing.quality import QualityResult, validate_batch
 from file_processing.quarantine import QuarantineRecord, quarantine_object
@@ -105,7 +106,6 @@ _MAX_SUFFIX = 16  # characters of a member's suffix kept on its staged link
 _BATCH_MEMBER_BYTES = 1 << 20  # larger members are checked alone, in a query of their own
 _BATCH_CELLS = 4_000  # members x columns of one batched query (its per-member aggregates)
 
-Status = Literal["validated", "quarantined", "skipped"]
 Envelope = dict[str, Any]
 """The delivery and partition as each member's quality report records them."""
 Mirror = Callable[["Outcome", ObjectRecord, QuarantineRecord | None], None]
@@ -127,39 +127,6 @@ _rows = counter(
 _stage_seconds = histogram(
     "etl_file_processing_stage_seconds", "Time spent per processing stage.", ["stage"]
 )
-
-
-@dataclass
-class Outcome:
-    """What happened to one landing object (``process --json`` prints it)."""
-
-    status: Status
-    key: str
-    dataset: str | None = None
-    source: str | None = None
-    partition: str | None = None
-    outputs: list[str] = field(default_factory=list)
-    reason: dict[str, str] | None = None
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    members: list[dict[str, Any]] = field(default_factory=list)
-    detail: str = ""
-    duplicate_of: str | None = None
-    bytes_in: int = 0
-    rows: int = 0
-    duration_seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The outcome as plain data for JSON.
-
-        Its fields already hold plain data, so each list is copied shallowly: ``asdict``
-        deep-copied the 8 check summaries of each of 10,000 members, for seconds.
-        """
-        plain = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("outputs", "checks", "members"):
-            plain[name] = [dict(v) if isinstance(v, dict) else v for v in plain[name]]
-        if self.reason is not None:
-            plain["reason"] = dict(self.reason)
-        return plain
 
 
 @dataclass

@@ -12,12 +12,16 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import date
+from typing import TYPE_CHECKING
 
 from etl_core.errors import ObjectNotFoundError
 from etl_core.work import InvalidUnitError, UnitResult, WorkUnit
 from etl_core.work.events import FILE_PROCESSING as LANE
 from etl_core.work.events import LANDING_OBJECT, landing_object_unit, partition_unit
-from file_processing.process import Outcome, Processor
+from file_processing.outcome import Outcome
+
+if TYPE_CHECKING:  # the worker's context: importing this module does not load it
+    from file_processing.process import Processor
 
 __all__ = [
     "LANDING_OBJECT",
