@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -72,4 +73,28 @@ def test_two_runs_of_one_endpoint_never_overlap(workspace) -> None:
     with holder, pytest.raises(EndpointBusyError, match=r"being ingested by .*other run"):
         workspace.ingest("items")
 
+    assert workspace.keys("landing/") == []
+
+
+def test_a_window_whose_state_cannot_be_saved_leaves_no_writer_thread_running(
+    workspace, api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.records = api.records[:10]
+    workspace.source(
+        '[[endpoints]]\nname = "items"\npath = "/page"\ndataset = "shop_items"\n'
+        'records_path = "data"\nchunk_records = 4\n[endpoints.pagination]\n'
+        'type = "page_number"\nsize_param = "per_page"\npage_size = 6\n',
+        endpoints=("items",),
+    )
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("state store down")
+
+    monkeypatch.setattr(ObjectStateStore, "save", failing)
+    for _ in range(3):  # a worker retrying the unit
+        with pytest.raises(RuntimeError, match="state store down"):
+            workspace.ingest("items")
+
+    running = [t.name for t in threading.enumerate() if t.name.startswith("ingest-writer")]
+    assert running == []
     assert workspace.keys("landing/") == []

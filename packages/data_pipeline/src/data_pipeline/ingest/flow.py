@@ -288,43 +288,57 @@ class _Walk:
         self.resumed = resumed
         self.client = context.client(source)
         self.writer = CheckpointWriter(context.store)
-        self.archive = RunArchive(
-            context.store,
-            source.source,
-            endpoint.name,
-            window.dt,
-            window.run,
-            window.raw_page,
-            self.writer,
-        )
-        self.dead = DeadLetters(
-            context.store,
-            source.source,
-            endpoint.name,
-            window.dt,
-            window.run,
-            resume_at=(window.raw_page, window.skip),
-            count=window.dead_letters,
-        )
-        self.profile = FieldProfile.from_dict(window.profile)
-        self.contract = context.contract(endpoint)
-        self.unreadable = 0
-        self.buffer: list[dict[str, Any]] = []
-        self.sealed: list[tuple[Future[None], Callable[[], None] | None]] = []
-        """Checkpoints written, their state not known committed yet: (done once durable and,
-        when the writer commits it, committed; the commit left to the walk, else ``None``)."""
-        self.pages = 0
-        self.labels = {"source": source.source, "endpoint": endpoint.name}
-        self.seen_at_start = self._boundary_at_start()
-        self.depth = source.concurrency
-        self.ahead = PageAhead(partial(self.client.get, endpoint.name), self.depth)
+        try:  # the writer's threads are stopped if the window cannot be set up
+            self.archive = RunArchive(
+                context.store,
+                source.source,
+                endpoint.name,
+                window.dt,
+                window.run,
+                window.raw_page,
+                self.writer,
+            )
+            self.dead = DeadLetters(
+                context.store,
+                source.source,
+                endpoint.name,
+                window.dt,
+                window.run,
+                resume_at=(window.raw_page, window.skip),
+                count=window.dead_letters,
+            )
+            self.profile = FieldProfile.from_dict(window.profile)
+            self.contract = context.contract(endpoint)
+            self.unreadable = 0
+            self.buffer: list[dict[str, Any]] = []
+            self.sealed: list[tuple[Future[None], Callable[[], None] | None]] = []
+            """Checkpoints written, their state not known committed yet: (done once durable and,
+            when the writer commits it, committed; the commit left to the walk, else ``None``)."""
+            self.pages = 0
+            self.labels = {"source": source.source, "endpoint": endpoint.name}
+            self.seen_at_start = self._boundary_at_start()
+            self.depth = source.concurrency
+            self.ahead = PageAhead(partial(self.client.get, endpoint.name), self.depth)
+        except BaseException:
+            self.writer.close()
+            raise
 
     # ------------------------------------------------------------------ walk
 
     def open(self) -> None:
         """Commit the new window before its first request: a crash before its first chunk
-        is committed then resumes this window, whose chunk keys are the ones it wrote."""
-        self.context.states.save(self.lease, self.state, landed=0, finished=False)
+        is committed then resumes this window, whose chunk keys are the ones it wrote.
+        A save that fails stops the walk's threads (it never runs)."""
+        try:
+            self.context.states.save(self.lease, self.state, landed=0, finished=False)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the pages fetched ahead and the writer's threads (what was sealed is finished)."""
+        self.ahead.close()
+        self.writer.close()
 
     def run(self) -> tuple[WindowOutcome, EndpointState]:
         try:
@@ -333,8 +347,7 @@ class _Walk:
             self._settle_after_failure()
             raise
         finally:
-            self.ahead.close()
-            self.writer.close()
+            self.close()
 
     def _walk(self) -> tuple[WindowOutcome, EndpointState]:
         if self.endpoint.parent is not None and self.window.parents is None:
