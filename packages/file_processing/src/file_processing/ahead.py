@@ -15,6 +15,9 @@ from typing import Any
 
 __all__ = ["AheadQuery"]
 
+_INTERRUPT_EVERY = 0.05
+"""Seconds between interrupts while a cancelled statement has not stopped."""
+
 
 class AheadQuery:
     """``statement`` running on ``connection`` in a thread; its rows or its error kept."""
@@ -42,6 +45,6 @@ class AheadQuery:
 
     def cancel(self) -> None:
         """Interrupt the statement if it still runs, and wait for its thread to end."""
-        if self._thread.is_alive():
+        while self._thread.is_alive():  # an interrupt before the statement starts is lost
             self.connection.interrupt()
-        self._thread.join()
+            self._thread.join(_INTERRUPT_EVERY)

@@ -916,7 +916,13 @@ class _Analysis:
         guess._sampled_top = self.settings.top_values > 0  # a large CSV has a sample
         hashed = guess._hashed_uniques(scan)
         statement = guess._aggregate_statement(guess.aggregate_exprs(), self.path, hashed)
-        self._connect(self.path, out_dir)
+        try:
+            self._connect(self.path, out_dir)
+        except Exception as exc:  # the engine pass connects again and reports it as its own
+            if not _is_duckdb_error(exc):
+                raise
+            logger.debug("no checking query ahead for %s: %s", self.report.file, exc)
+            return
         self._ahead = AheadQuery(self._connection, statement)
 
     def _guess(self) -> tuple[_Analysis, int] | None:

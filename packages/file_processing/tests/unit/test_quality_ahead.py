@@ -153,3 +153,46 @@ def test_a_delivery_s_engine_runs_the_query_ahead_on_its_own_connection(
         )
     assert len(started) == 1
     assert result.report.outcome == ("pass" if not tail else "fail")
+
+
+def test_a_connection_that_fails_ahead_leaves_the_engine_pass_to_connect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[ahead.AheadQuery]
+) -> None:
+    import duckdb
+
+    connect = quality._Analysis._connect
+    calls: list[int] = []
+
+    def failing_once(self: Any, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise duckdb.IOException("IO Error: cannot open the spill directory")
+        connect(self, *args)
+
+    monkeypatch.setattr(quality._Analysis, "_connect", failing_once)
+    report = report_of(tmp_path, ("id,code,note\n" + ROWS).encode(), "retry")
+    assert report["outcome"] == "pass"
+    assert (started, len(calls)) == ([], 2)
+
+
+def test_a_query_cancelled_before_it_starts_running_still_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    import duckdb
+
+    run = ahead.AheadQuery._run
+
+    def late(self: ahead.AheadQuery) -> None:
+        time.sleep(0.2)  # the thread has not reached the engine when it is cancelled
+        run(self)
+
+    monkeypatch.setattr(ahead.AheadQuery, "_run", late)
+    connection = duckdb.connect()
+    query = ahead.AheadQuery(connection, "SELECT sum(i * i) FROM range(20000000000) t(i)")
+    began = time.monotonic()
+    query.cancel()
+    assert time.monotonic() - began < 5
+    assert not query._thread.is_alive()
+    connection.close()
