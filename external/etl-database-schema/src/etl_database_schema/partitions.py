@@ -152,7 +152,8 @@ def create_staging(cursor: Any, table: str, dt: date) -> str:
 
 def reserve_ids(cursor: Any, table: str, count: int, *, lock_timeout_ms: int = 1000) -> int | None:
     """Take ``count`` consecutive values of the sequence behind ``table``'s ``id`` at once;
-    returns the first, or ``None`` when ``id`` has no sequence of its own stepping by 1.
+    returns the first, or ``None`` when ``id`` has no sequence of its own stepping by 1
+    without a cache, or the block would pass the sequence's maximum.
 
     A load that numbers its rows from the block spares the server a ``nextval`` per row
     (about a quarter of a ``COPY``'s cost). Run it in a short transaction of its own: the
@@ -166,13 +167,19 @@ def reserve_ids(cursor: Any, table: str, count: int, *, lock_timeout_ms: int = 1
     sequence = row[0] if row else None
     if sequence is None or count < 1:
         return None
-    cursor.execute("SELECT seqincrement FROM pg_sequence WHERE seqrelid = %s::regclass", [sequence])
-    if cursor.fetchone() != (1,):
+    cursor.execute(
+        "SELECT seqincrement, seqcache, seqmax FROM pg_sequence WHERE seqrelid = %s::regclass",
+        [sequence],
+    )
+    found = cursor.fetchone()
+    if found is None or tuple(found[:2]) != (1, 1):  # a cache would burn a block per session
         return None
     cursor.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
     cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")  # the lock, before any value
     cursor.execute("SELECT nextval(%s)", [sequence])
     (first,) = cursor.fetchone()
+    if int(first) + count - 1 > int(found[2]):  # past its maximum (or round, if it cycles)
+        return None
     if count > 1:
         cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY {int(count) - 1}")
         cursor.execute("SELECT nextval(%s)", [sequence])

@@ -79,3 +79,20 @@ def test_a_table_without_an_id_sequence_gets_none(migrated: str) -> None:
         cursor.execute("CREATE TABLE plain_ids (id bigint)")
         assert reserve_ids(cursor, "plain_ids", 10) is None
         assert reserve_ids(cursor, TABLE, 0) is None
+
+
+def test_a_cached_sequence_gets_no_block(migrated: str) -> None:
+    with psycopg.connect(migrated, autocommit=True) as con:
+        con.execute(f"ALTER SEQUENCE {SEQUENCE} CACHE 20")
+
+    assert _reserve(migrated, 100) is None
+
+
+@pytest.mark.parametrize("cycle", ["NO CYCLE", "CYCLE"])
+def test_a_block_past_the_sequence_s_maximum_is_not_taken(migrated: str, cycle: str) -> None:
+    with psycopg.connect(migrated, autocommit=True) as con:
+        con.execute(f"ALTER SEQUENCE {SEQUENCE} MAXVALUE 100 {cycle}")
+
+    assert _reserve(migrated, 500) is None
+    assert _reserve(migrated, 10) == 2  # the refused attempt took one value, no more
+    assert _next(migrated) == 12

@@ -47,6 +47,12 @@ _SWAP_ATTEMPTS = 5
 _RESERVE_LOCK_TIMEOUT_MS = 1000
 """How long reserving ids waits for the sequence (a transaction that took one holds it)."""
 _LOCK_TIMEOUT = "55P03"  # lock_not_available
+_NO_BLOCK = {
+    _LOCK_TIMEOUT: f"the sequence was busy for {_RESERVE_LOCK_TIMEOUT_MS} ms",
+    "42501": "the loading role may not alter the sequence",  # insufficient_privilege
+    "2200H": "the sequence has too few values left for a block",  # limit exceeded
+}
+"""Why a load goes on without a block of ids, by SQLSTATE: the per-row default still works."""
 _INDEX_BUILDERS = 2
 """A staging table's indexes built at the same time (each with PostgreSQL's own parallel
 sort workers, ``max_parallel_maintenance_workers``)."""
@@ -250,19 +256,20 @@ def _staging(schema: Any, table: str, dt: date, rows: int | None) -> Iterator[_T
 def _reserved_ids(schema: Any, table: str, rows: int) -> range | None:
     """Ids for ``rows`` rows from one block of the table's sequence, or ``None`` (the rows
     take the default per row) when it has none or its lock is held too long."""
-    from django.db import OperationalError, connection, transaction
+    from django.db import DatabaseError, connection, transaction
 
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             first = schema.partitions.reserve_ids(
                 cursor, table, rows, lock_timeout_ms=_RESERVE_LOCK_TIMEOUT_MS
             )
-    except OperationalError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT:
+    except DatabaseError as exc:
+        why = _NO_BLOCK.get(getattr(exc.__cause__, "sqlstate", None) or "")
+        if why is None:
             raise
         logger.warning(
-            "id sequence busy for %d ms; the rows take their ids one by one",
-            _RESERVE_LOCK_TIMEOUT_MS,
+            "no block of ids (%s); the rows take their ids one by one",
+            why,
             extra={"table": table},
         )
         return None
@@ -496,7 +503,7 @@ def _numbered(batches: Iterator[Any], ids: range, table: str) -> Iterator[Any]:
             raise ValueError(f"{table}: the batches hold more than the {len(ids)} rows announced")
         if len(offsets) < batch.num_rows:  # 0, 1, 2, …, made once per batch size
             offsets = pa.array(range(batch.num_rows), type=pa.int64())
-        numbers = pc.add_checked(offsets.slice(0, batch.num_rows), ids[start])
+        numbers = pc.add_checked(offsets.slice(0, batch.num_rows), ids.start + start)
         yield batch.append_column("id", numbers)
         start = end
 
