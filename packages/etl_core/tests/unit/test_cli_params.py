@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import pytest
 
-typer = pytest.importorskip("typer")
+typer = pytest.importorskip("typer", reason="the cli extra (typer) is not installed")
 
 from etl_core.cli_params import plain_values  # noqa: E402 - after the skip without typer
 

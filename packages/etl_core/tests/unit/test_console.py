@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-pytest.importorskip("rich")
+pytest.importorskip("rich", reason="the cli extra (rich) is not installed")
 
 from etl_core.console import DeferredConsole
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
@@ -13,7 +15,14 @@ import etl_core.storage
 
 @pytest.mark.parametrize("name", etl_core.__all__)
 def test_every_exported_name_resolves(name: str) -> None:
-    assert getattr(etl_core, name) is not None
+    value = getattr(etl_core, name)
+    lazy = etl_core._EXPORTS.get(name)
+    if lazy == f"etl_core.{name}":  # a submodule exported as such
+        assert value is importlib.import_module(lazy)
+    elif lazy is not None:  # the object its module defines
+        assert value is getattr(importlib.import_module(lazy), name)
+    else:  # an eager name, not shadowed by a submodule of its name
+        assert not isinstance(value, ModuleType)
 
 
 def test_star_import_gives_the_public_api() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 import pytest
@@ -11,7 +12,11 @@ import file_processing
 
 @pytest.mark.parametrize("name", file_processing.__all__)
 def test_every_exported_name_resolves(name: str) -> None:
-    assert getattr(file_processing, name) is not None
+    value = getattr(file_processing, name)
+    assert not isinstance(value, ModuleType)  # not a submodule shadowing the name
+    lazy = file_processing._EXPORTS.get(name)
+    if lazy is not None:
+        assert value is getattr(importlib.import_module(lazy), name)
 
 
 def test_names_of_submodules_stay_the_functions() -> None:
