@@ -149,13 +149,16 @@ def _batches(
     import pyarrow.parquet as pq
 
     wanted = list(dict.fromkeys(src for _, src in pairs if src is not None))
+    run_ids = pa.array([], type=pa.string())
     for path in paths:
         parquet = pq.ParquetFile(str(path))
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
+            if len(run_ids) < batch.num_rows:  # the run id repeated, built by Arrow, once
+                run_ids = pa.repeat(pa.scalar(run_id, type=pa.string()), batch.num_rows)
             arrays = [
                 batch.column(wanted.index(src))
                 if src is not None
-                else pa.array([run_id] * batch.num_rows, type=pa.string())
+                else run_ids.slice(0, batch.num_rows)
                 for _, src in pairs
             ]
             fault_point(Step.LOAD)  # inside the load's transaction

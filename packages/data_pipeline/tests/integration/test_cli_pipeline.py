@@ -98,6 +98,22 @@ def test_run_without_a_database_asks_for_one_or_no_load(pipeline: Cli) -> None:
     assert "2 partition(s) processed" in transformed.stdout
 
 
+def test_load_reads_the_curated_output_without_binding_the_transform_sql(
+    pipeline: Cli, config_dir: Path, migrated_sqlite: str
+) -> None:
+    transformed = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert transformed.returncode == 0, transformed.stderr
+    path = config_dir / "datasets" / "pos.toml"
+    path.write_text(path.read_text().replace("currency, payment_type", "currency, no_such_column"))
+    refused = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert refused.returncode == 2
+    assert "transform.sql" in refused.stderr
+    env = {"DATABASE_URL": migrated_sqlite}
+    loaded = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert sqlite_rows(migrated_sqlite, "SELECT count(*) FROM retail_sales_transaction") == [(200,)]
+
+
 def test_bad_contract_exits_2_naming_file_and_field(pipeline: Cli, config_dir: Path) -> None:
     path = config_dir / "datasets" / "pos.toml"
     path.write_text(path.read_text().replace('unmatched = "fail"', 'unmatched = "maybe"'))
