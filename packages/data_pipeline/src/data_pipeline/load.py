@@ -59,11 +59,13 @@ def load_curated_partition(
     run_id: str = "",
     work_dir: Path | None = None,
     fence: Callable[[], object] | None = None,
+    analyze: bool = False,
 ) -> LoadResult:
     """Replace partition ``dt`` of the contract's table with the curated partition.
 
     ``fence`` (the partition lease's ``check``) is called right before the new rows
-    become visible: a writer whose lease was taken over stops there.
+    become visible: a writer whose lease was taken over stops there. ``analyze`` gathers
+    the new day partition's statistics before it is swapped in (PostgreSQL).
 
     Raises:
         ContractError: the contract has no ``[load]`` section.
@@ -97,6 +99,7 @@ def load_curated_partition(
                 _batches(paths, pairs, run_id),
                 fence=fence,
                 rows=_row_count(paths),
+                analyze=analyze,
             )
         seconds = time.monotonic() - clock
         _loaded.labels(dataset=contract.dataset, table=table).inc(rows)

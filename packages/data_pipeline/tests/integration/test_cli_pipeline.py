@@ -188,6 +188,27 @@ def test_load_into_postgres_with_copy_is_idempotent(
     assert rows == [("2026-11-01", 200, 200, True), ("2026-11-02", 200, 200, True)]
 
 
+@pytest.mark.postgres
+def test_load_with_load_analyze_set_leaves_the_day_partition_analysed(
+    pipeline: Cli, postgres_url: str, tmp_path: Path
+) -> None:
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    assert pipeline("transform", "--dataset", "pos", "--date", "2026-11-01").returncode == 0
+    env = {"DATABASE_URL": postgres_url, "ETL_LOAD_ANALYZE": "true"}
+    result = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    assert result.returncode == 0, result.stderr
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        analysed = connection.execute(
+            "SELECT count(DISTINCT attname) FROM pg_stats WHERE tablename = %s",
+            ["retail_sales_transaction_p20261101"],
+        ).fetchone()
+    assert analysed is not None
+    assert analysed[0] > 10  # a row of statistics per column
+
+
 def test_run_skips_a_partition_another_writer_holds_and_succeeds(
     pipeline: Cli, local_store: ObjectStore
 ) -> None:
