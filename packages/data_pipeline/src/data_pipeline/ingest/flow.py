@@ -96,8 +96,10 @@ class IngestContext:
         contracts: The dataset contracts the endpoints feed (for the drift report).
         observe: Told what happens as it happens, as keyword amounts (``pages=1``,
             ``records=…``, ``dead_letters=1``, ``retries=1``, ``wait_seconds=…``): progress.
-        read_aside: Pages read in a second process (:mod:`.reader`), started at the first
-            walk that can use it and shared by the run's walks; ``False``: in the walk's.
+        read_aside: Pages read in a second process (:mod:`.reader`), shared by the run's
+            walks; ``False``: in the walk's.
+        reader: That process, when started ahead (its start-up beside the run's); else
+            started by the first walk that can use it.
     """
 
     store: ObjectStore
@@ -111,8 +113,8 @@ class IngestContext:
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] | None = None
     read_aside: bool = True
+    reader: PageReader | None = None
     _clients: dict[str, ApiClient] = field(default_factory=dict)
-    _reader: PageReader | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, source: Source) -> ApiClient:
@@ -130,9 +132,9 @@ class IngestContext:
     def page_reader(self) -> PageReader:
         """The run's page reader process (started on first use)."""
         with self._lock:
-            if self._reader is None:
-                self._reader = PageReader()
-            return self._reader
+            if self.reader is None:
+                self.reader = PageReader()
+            return self.reader
 
     def contract(self, endpoint: Endpoint) -> Contract | None:
         """The dataset contract ``endpoint`` feeds, when the contracts are known."""
@@ -146,7 +148,7 @@ class IngestContext:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
-            reader, self._reader = self._reader, None
+            reader, self.reader = self.reader, None
         if reader is not None:
             reader.close()
 
