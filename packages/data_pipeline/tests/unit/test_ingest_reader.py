@@ -237,3 +237,29 @@ def _alive(pid: int) -> bool:
     except OSError:
         os.kill(pid, 0)
         return True
+
+
+def test_a_process_forked_after_the_reader_started_starts_its_own() -> None:
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from data_pipeline.ingest.flow import IngestContext
+        from data_pipeline.ingest.reader import PageReader
+        context = IngestContext(None, None, None, "run", reader=PageReader())
+        first = context.page_reader()
+        pid = os.fork()
+        if pid == 0:
+            mine = context.page_reader()
+            ok = mine is not first and mine.submit(b'{"data": []}', "data", ["id"]).result(20)
+            context.close()
+            os._exit(0 if ok is not None else 3)
+        _, status = os.waitpid(pid, 0)
+        assert first.submit(b'{"data": [{"id": 1}]}', "data", ["id"]).result(20).count == 1
+        context.close()
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=WAIT, check=False
+    )
+    assert run.returncode == 0, run.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -130,9 +131,10 @@ class IngestContext:
             return self._clients[source.source]
 
     def page_reader(self) -> PageReader:
-        """The run's page reader process (started on first use)."""
+        """The run's page reader process (started on first use, and again in a process
+        forked after it started: a reader serves the process that started it)."""
         with self._lock:
-            if self.reader is None:
+            if self.reader is None or self.reader.owner != os.getpid():
                 self.reader = PageReader()
             return self.reader
 

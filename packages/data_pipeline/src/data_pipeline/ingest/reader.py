@@ -29,6 +29,7 @@ meta (``{"document": …, "profile": …}``), the lines.
 from __future__ import annotations
 
 import contextlib
+import os
 import struct
 import subprocess
 import sys
@@ -77,6 +78,8 @@ class PageReader:
     """A child process reading pages; :meth:`submit` from any thread, :meth:`close` at the end."""
 
     def __init__(self) -> None:
+        self.owner = os.getpid()
+        """The process that started it (a process forked later starts its own)."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "data_pipeline.ingest.reader"],
             stdin=subprocess.PIPE,
@@ -119,7 +122,10 @@ class PageReader:
         return future
 
     def close(self) -> None:
-        """End the child (its input closed; killed if it does not end in time)."""
+        """End the child (its input closed; killed if it does not end in time); nothing
+        in a process forked after it started (the child is its parent's)."""
+        if os.getpid() != self.owner:
+            return
         with self._writing:
             if self._process.stdin is not None and not self._process.stdin.closed:
                 with contextlib.suppress(OSError):
