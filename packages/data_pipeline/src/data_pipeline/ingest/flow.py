@@ -12,6 +12,11 @@ together; the state of a checkpoint is committed once they are durable, while th
 goes on with the next chunks (so the state may stand up to :data:`MAX_SEALED` chunks
 behind what is landed; a resume lands those chunks again under their own keys).
 
+Pages are parsed, checked, profiled and encoded in a second process (:mod:`.reader`) as
+they arrive; the walk takes a page whole from that reading, or reads it itself (a page
+the reader leaves to it, a chunk boundary inside it, an endpoint whose records need their
+values here: provenance, an incremental cursor).
+
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
 """
