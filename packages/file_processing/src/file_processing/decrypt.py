@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -70,6 +71,10 @@ _PIPE_SLICE = 64 * 1024
 _ARMOR_BEGIN = b"-----BEGIN PGP MESSAGE-----"
 _ARMOR_END = b"-----END PGP MESSAGE-----"
 _ARMOR_PROBE = 256
+_AGENT_SOCKET = "S.gpg-agent"
+_AGENT_SOCKET_DIR = Path(f"/run/user/{os.getuid()}")
+"""Where gpg puts the sockets of a keyring when the directory exists (not in the keyring)."""
+_AGENT_TIMEOUT = 5.0
 _GPG_ERR_BAD_PASSPHRASE = 11
 _FAILURE_KEYWORDS = ("DECRYPTION_FAILED", "ERROR", "FAILURE", "NODATA", "BADMDC")
 _BAD_SIGNATURE_KEYWORDS = ("BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG")
@@ -639,6 +644,8 @@ def _gpgconf_for(binary: str) -> str | None:
 
 
 def _remove_keyring(home: Path, scratch: Path, gpgconf: str | None, env: dict[str, str]) -> None:
+    if _stop_agent(home):
+        gpgconf = None  # told to stop directly, on its socket: no gpgconf process needed
     if gpgconf is not None:
         try:
             subprocess.run(
@@ -652,6 +659,27 @@ def _remove_keyring(home: Path, scratch: Path, gpgconf: str | None, env: dict[st
             logger.warning("could not stop the gpg-agent of %s", home)
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stop_agent(home: Path) -> bool:
+    """Tell the keyring's gpg-agent to stop, on its socket in ``home`` (the Assuan command
+    ``gpgconf --kill`` sends, without starting a process for it): whether it said it
+    stops, or there is no agent socket there at all. ``False`` leaves it to ``gpgconf``
+    (a socket elsewhere, under ``/run/user``; an agent that does not answer as expected)."""
+    path = home / _AGENT_SOCKET
+    if not path.exists():
+        return not _AGENT_SOCKET_DIR.exists()  # under /run/user, where gpgconf finds it
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as agent:
+            agent.settimeout(_AGENT_TIMEOUT)
+            agent.connect(str(path))
+            replies = agent.makefile("rb")
+            if not replies.readline(_MAX_STATUS_LINE).startswith(b"OK"):
+                return False
+            agent.sendall(b"KILLAGENT\n")
+            return replies.readline(_MAX_STATUS_LINE).startswith(b"OK")
+    except OSError:
+        return False
 
 
 def _import_summary(result: object) -> str:
