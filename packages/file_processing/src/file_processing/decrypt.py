@@ -35,7 +35,7 @@ import threading
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -196,6 +196,7 @@ class Decryptor(Closeable):
         limits: UnpackLimits = DEFAULT_LIMITS,
         name: str | None = None,
         signature: SignaturePolicy | None = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> DecryptResult:
         """Decrypt one message (binary or ASCII-armoured) into ``output``.
 
@@ -212,6 +213,9 @@ class Decryptor(Closeable):
             name: The delivery's name, carried into refusals for context.
             signature: This message's signature policy, instead of the decryptor's
                 (a layer of a message encrypted twice).
+            observe: Called with each chunk of plaintext as gpg writes it, before gpg
+                vouched for it, for work done ahead (inflating a zip as it arrives):
+                it must not raise, and what it makes counts only once this returns.
 
         Raises:
             RefusedError: The message was refused; ``reason`` is a ``pgp.*`` code.
@@ -225,7 +229,7 @@ class Decryptor(Closeable):
             scratch = Path(scratch_name)
             stack.callback(scratch.unlink, missing_ok=True)
             with open(fd, "wb") as sink:
-                outcome = self._run(stream, sink, limits, fault=Step.DECRYPT)
+                outcome = self._run(stream, sink, limits, fault=Step.DECRYPT, observe=observe)
             policy = _policy(signature, bool(self.signer_fingerprints), self.signature)
             verdict = _judge(outcome, self.signer_fingerprints, policy)
             if verdict.reason is not None:
@@ -287,10 +291,17 @@ class Decryptor(Closeable):
     # ------------------------------------------------------------- process
 
     def _run(
-        self, source: IO[bytes], sink: IO[bytes], limits: UnpackLimits, *, fault: Step | None = None
+        self,
+        source: IO[bytes],
+        sink: IO[bytes],
+        limits: UnpackLimits,
+        *,
+        fault: Step | None = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> _Outcome:
         """Run ``gpg --decrypt``, copying its plaintext to ``sink`` within ``limits``
-        (``fault``: the test-only fault point reached once plaintext flows)."""
+        (``fault``: the test-only fault point reached once plaintext flows; ``observe``:
+        shown each chunk copied)."""
         status_read, status_write = os.pipe()
         child_fds = [status_write]
         args = [
@@ -329,7 +340,7 @@ class Decryptor(Closeable):
         finally:
             for fd in child_fds:
                 os.close(fd)
-        return _Session(process, status_read, source, sink, limits, fault).wait()
+        return _Session(process, status_read, source, sink, limits, fault, observe).wait()
 
 
 @dataclass
@@ -353,9 +364,11 @@ class _Session:
         sink: IO[bytes],
         limits: UnpackLimits,
         fault: Step | None = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> None:
         self.process = process
         self.fault = fault
+        self.observe = observe
         self.source = source
         self.sink = sink
         self.limits = limits
@@ -413,6 +426,8 @@ class _Session:
                 self.sink.write(chunk)
                 if self.fault is not None and size == len(chunk):  # the first plaintext
                     fault_point(self.fault)
+                if self.observe is not None:
+                    self.observe(chunk)
         return size, None
 
     def _feed(self) -> None:
