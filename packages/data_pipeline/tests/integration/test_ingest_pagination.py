@@ -211,3 +211,19 @@ def test_pages_read_aside_land_and_profile_what_the_walk_reading_them_does(
 
 def _state_key() -> str:
     return flow.lease_key("shop", "items").replace(".lease.json", ".json")
+
+
+def test_a_paginator_reading_the_records_array_itself_gets_no_page_read_aside(
+    workspace, api, monkeypatch
+) -> None:
+    taken: list[int] = []
+    monkeypatch.setattr(flow._Walk, "_take_reading", lambda walk, reading, after: taken.append(1))
+    workspace.source(
+        endpoint("has_more").replace('has_more_path = "has_more"', 'has_more_path = "data"'),
+        endpoints=("items",),
+    )
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == len(api.records)  # the array it reads was not emptied
+    assert taken == []

@@ -359,7 +359,7 @@ class _Walk:
     def _reads_aside(self) -> bool:
         """Whether pages go to the page reader: its readings are only of use when records
         land as received (no provenance, no high-water mark to follow) and the paginator
-        reads nothing of the body inside the records array."""
+        reads nothing of the body inside the records array, nor a value holding it."""
         endpoint = self.endpoint
         if not self.context.read_aside or endpoint.provenance or endpoint.incremental:
             return False
@@ -367,8 +367,11 @@ class _Walk:
             return False
         config = paginator_for(self.source, endpoint).config
         paths = (config.total_path, config.has_more_path, config.cursor_path, config.next_url_path)
-        inside = endpoint.records_path
-        return not any(path and (path + ".").startswith(inside + ".") for path in paths)
+        records = endpoint.records_path + "."
+        return not any(
+            path and ((path + ".").startswith(records) or records.startswith(path + "."))
+            for path in paths
+        )
 
     def _get(self, url: str, params: Mapping[str, str]) -> _Fetched:
         """One page (in a page-ahead thread, or the walk's), its body sent to the reader."""
