@@ -263,3 +263,15 @@ def test_a_process_forked_after_the_reader_started_starts_its_own() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=WAIT, check=False
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_a_data_pipeline_module_in_the_working_directory_does_not_shadow_the_child(
+    tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "data_pipeline.py").write_text("raise SystemExit('the wrong data_pipeline')\n")
+    monkeypatch.chdir(tmp_path)
+    reader = PageReader()
+    try:
+        assert reader.submit(b'{"data": [{"id": 1}]}', "data", ["id"]).result(WAIT) is not None
+    finally:
+        reader.close()

@@ -81,7 +81,8 @@ class PageReader:
         self.owner = os.getpid()
         """The process that started it (a process forked later starts its own)."""
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "data_pipeline.ingest.reader"],
+            # -P: not the working directory first on the path (a data_pipeline.py there)
+            [sys.executable, "-P", "-m", "data_pipeline.ingest.reader"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
