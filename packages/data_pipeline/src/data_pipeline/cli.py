@@ -112,6 +112,13 @@ def _contract(session: Session[PipelineSettings], dataset: str) -> Contract:
     return _contracts(session).get(dataset)
 
 
+def _load_contract(session: Session[PipelineSettings], dataset: str) -> Contract:
+    """The contract of a ``load``, every contract judged by the platform's rules but the
+    transform SQL not bound: a load runs no transform (it reads the curated output a
+    checked transform wrote), so it does not start DuckDB (issue 16, start-up)."""
+    return load_contracts(session.settings.config_dir).get(dataset)
+
+
 def _check_load_tables(contracts: list[Contract]) -> None:
     """A ``[load] table`` the schema does not have stops the run before any work is done."""
     known = ", ".join(sorted(db.CURATED_TABLES))
@@ -201,7 +208,7 @@ def load_command(
 ) -> None:
     """Replace partition <date> of the contract's table with the curated partition."""
     session = cli.session(ctx).with_flags({"database_url": database_url})
-    contract = _contract(session, dataset)
+    contract = _load_contract(session, dataset)
     dt = _date(date_, "--date")
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
     _check_load_tables([contract])

@@ -59,11 +59,13 @@ def load_curated_partition(
     run_id: str = "",
     work_dir: Path | None = None,
     fence: Callable[[], object] | None = None,
+    analyze: bool = False,
 ) -> LoadResult:
     """Replace partition ``dt`` of the contract's table with the curated partition.
 
     ``fence`` (the partition lease's ``check``) is called right before the new rows
-    become visible: a writer whose lease was taken over stops there.
+    become visible: a writer whose lease was taken over stops there. ``analyze`` gathers
+    the new day partition's statistics before it is swapped in (PostgreSQL).
 
     Raises:
         ContractError: the contract has no ``[load]`` section.
@@ -97,6 +99,7 @@ def load_curated_partition(
                 _batches(paths, pairs, run_id),
                 fence=fence,
                 rows=_row_count(paths),
+                analyze=analyze,
             )
         seconds = time.monotonic() - clock
         _loaded.labels(dataset=contract.dataset, table=table).inc(rows)
@@ -149,13 +152,16 @@ def _batches(
     import pyarrow.parquet as pq
 
     wanted = list(dict.fromkeys(src for _, src in pairs if src is not None))
+    run_ids = pa.array([], type=pa.string())
     for path in paths:
         parquet = pq.ParquetFile(str(path))
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=wanted):
+            if len(run_ids) < batch.num_rows:  # the run id repeated, built by Arrow, once
+                run_ids = pa.repeat(pa.scalar(run_id, type=pa.string()), batch.num_rows)
             arrays = [
                 batch.column(wanted.index(src))
                 if src is not None
-                else pa.array([run_id] * batch.num_rows, type=pa.string())
+                else run_ids.slice(0, batch.num_rows)
                 for _, src in pairs
             ]
             fault_point(Step.LOAD)  # inside the load's transaction

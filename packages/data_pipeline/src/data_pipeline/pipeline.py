@@ -116,7 +116,13 @@ def process_partition(
         loaded = None
         if load and contract.load is not None:
             loaded = load_curated_partition(
-                store, contract, dt, run_id=run_id, work_dir=settings.work_dir, fence=lease.check
+                store,
+                contract,
+                dt,
+                run_id=run_id,
+                work_dir=settings.work_dir,
+                fence=lease.check,
+                analyze=settings.load_analyze,
             )
             marker = {
                 "generation": loaded.generation,

@@ -24,6 +24,9 @@ class PipelineSettings(RuntimeSettings):
     """How long to wait for a partition another writer holds before skipping it."""
     lease_heartbeat_seconds: int = 0
     """How often a held partition lease is renewed; 0 means a third of ``lease_seconds``."""
+    load_analyze: bool = False
+    """``ANALYZE`` each day partition a load attaches (PostgreSQL), before it is swapped in:
+    for servers without autovacuum, which otherwise never gather its statistics."""
     max_attempts: int = 3
     """Attempts per partition in a backfill before it is marked failed."""
     schedule_run_interval: timedelta = timedelta(minutes=5)

@@ -1,10 +1,11 @@
 """Curated loads in their own process (Django is set up per process), for the load tests.
 
-Usage: ``python load_worker.py DATABASE_URL RUN_ID:ROWS[:ANNOUNCED] ...``. Each one
-replaces partition 2024-05-01 of ``retail_sales_transaction`` with ``ROWS`` rows whose
+Usage: ``python load_worker.py DATABASE_URL RUN_ID:ROWS[:ANNOUNCED[:analyze]] ...``. Each
+one replaces partition 2024-05-01 of ``retail_sales_transaction`` with ``ROWS`` rows whose
 ``run_id`` is ``RUN_ID``, through :func:`data_pipeline.db.load_batches` with Arrow
 batches of 1,000 rows and ``rows=ANNOUNCED`` (default ``ROWS``, as
-:mod:`data_pipeline.load` passes; ``none`` passes none); like it, the fault point ``load`` is
+:mod:`data_pipeline.load` passes; ``none`` passes none), ``analyze=True`` when the load ends
+in ``:analyze``; like it, the fault point ``load`` is
 reached before each batch, so ``ETL_FAULT_AT`` can cut a load short at any step. Prints
 ``loaded RUN_ID ROWS`` after each load.
 """
@@ -58,7 +59,10 @@ def main(url: str, loads: list[str]) -> int:
         run_id, rows, *announced = load.split(":")
         said = (announced or [rows])[0]
         expected = None if said == "none" else int(said)
-        loaded = db.load_batches(TABLE, DAY, NAMES, batches(run_id, int(rows)), rows=expected)
+        analyze = announced[1:] == ["analyze"]
+        loaded = db.load_batches(
+            TABLE, DAY, NAMES, batches(run_id, int(rows)), rows=expected, analyze=analyze
+        )
         print("loaded", run_id, loaded, flush=True)
     return 0
 

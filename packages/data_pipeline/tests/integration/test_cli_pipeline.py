@@ -98,6 +98,22 @@ def test_run_without_a_database_asks_for_one_or_no_load(pipeline: Cli) -> None:
     assert "2 partition(s) processed" in transformed.stdout
 
 
+def test_load_reads_the_curated_output_without_binding_the_transform_sql(
+    pipeline: Cli, config_dir: Path, migrated_sqlite: str
+) -> None:
+    transformed = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert transformed.returncode == 0, transformed.stderr
+    path = config_dir / "datasets" / "pos.toml"
+    path.write_text(path.read_text().replace("currency, payment_type", "currency, no_such_column"))
+    refused = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert refused.returncode == 2
+    assert "transform.sql" in refused.stderr
+    env = {"DATABASE_URL": migrated_sqlite}
+    loaded = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert sqlite_rows(migrated_sqlite, "SELECT count(*) FROM retail_sales_transaction") == [(200,)]
+
+
 def test_bad_contract_exits_2_naming_file_and_field(pipeline: Cli, config_dir: Path) -> None:
     path = config_dir / "datasets" / "pos.toml"
     path.write_text(path.read_text().replace('unmatched = "fail"', 'unmatched = "maybe"'))
@@ -170,6 +186,27 @@ def test_load_into_postgres_with_copy_is_idempotent(
             "FROM retail_sales_transaction GROUP BY dt ORDER BY dt"
         ).fetchall()
     assert rows == [("2026-11-01", 200, 200, True), ("2026-11-02", 200, 200, True)]
+
+
+@pytest.mark.postgres
+def test_load_with_load_analyze_set_leaves_the_day_partition_analysed(
+    pipeline: Cli, postgres_url: str, tmp_path: Path
+) -> None:
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    assert pipeline("transform", "--dataset", "pos", "--date", "2026-11-01").returncode == 0
+    env = {"DATABASE_URL": postgres_url, "ETL_LOAD_ANALYZE": "true"}
+    result = pipeline("load", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    assert result.returncode == 0, result.stderr
+    import psycopg
+
+    with psycopg.connect(postgres_url) as connection:
+        analysed = connection.execute(
+            "SELECT count(DISTINCT attname) FROM pg_stats WHERE tablename = %s",
+            ["retail_sales_transaction_p20261101"],
+        ).fetchone()
+    assert analysed is not None
+    assert analysed[0] > 10  # a row of statistics per column
 
 
 def test_run_skips_a_partition_another_writer_holds_and_succeeds(

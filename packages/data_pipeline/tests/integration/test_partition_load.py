@@ -104,6 +104,27 @@ def test_a_load_attaches_the_day_as_an_indexed_partition(postgres_url: str) -> N
     assert staging_tables(postgres_url) == []
 
 
+def distinct_store_codes(url: str) -> list[float]:
+    """``n_distinct`` of the day partition's ``store_code`` as ``ANALYZE`` recorded it."""
+    with psycopg.connect(url, autocommit=True) as con:
+        rows = con.execute(
+            "SELECT n_distinct FROM pg_stats WHERE tablename = %s AND attname = 'store_code'",
+            [PARTITION],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_a_load_asked_to_analyze_attaches_the_day_with_its_statistics(
+    postgres_url: str,
+) -> None:
+    loaded = load(postgres_url, "first:2000", "second:1500:1500:analyze")
+
+    assert loaded.returncode == 0, loaded.stderr
+    assert day_rows(postgres_url) == [("second", 1500)]
+    assert distinct_store_codes(postgres_url) == [7.0]  # S000 … S006, every row sampled
+    assert staging_tables(postgres_url) == []
+
+
 def day_ids(url: str) -> list[int]:
     with psycopg.connect(url, autocommit=True) as con:
         rows = con.execute(f"SELECT id FROM {TABLE} WHERE dt = %s ORDER BY id", [DAY]).fetchall()

@@ -229,16 +229,30 @@ def _numeric(column: Any, precision: int, scale: int) -> list[Any]:
     parts = [pc.add(negative, header)]
     above = None
     for word in range(words):
-        packed = None
-        for digit in range(4):
-            divisor = 10_000 ** (groups - 1 - 4 * word - digit)
-            whole = pc.divide(magnitude, divisor) if divisor <= ceiling else zero
-            value = whole if above is None else pc.subtract(whole, pc.multiply(above, 10_000))
-            above = whole
-            shifted = pc.shift_left(value, 16 * (3 - digit))
-            packed = shifted if packed is None else pc.bit_wise_or(packed, shifted)
-        parts.append(packed)
+        divisor = 10 ** (16 * (words - 1 - word))
+        whole = pc.divide(magnitude, divisor) if divisor <= ceiling else zero
+        value = whole if above is None else pc.subtract(whole, pc.multiply(above, 10**16))
+        above = whole
+        parts.append(_packed_digits(value))
     return _fixed(column, _interleaved(parts), 8 * (1 + words))
+
+
+_PACKED = tuple((2 ** (16 * k) - 10_000 * 2 ** (16 * (k - 1)), 10_000**k) for k in (1, 2, 3))
+"""Per k: what one unit of ``value // 10000**k`` adds to a packed word, and ``10000**k``."""
+
+
+def _packed_digits(value: Any) -> Any:
+    """Int64 values below 10**16 as four base-10000 digits of 16 bits each, the most
+    significant first (``d0 << 48 | d1 << 32 | d2 << 16 | d3``): with ``q_k = value //
+    10000**k`` the packed word is ``value + sum(q_k * (2**(16 k) - 10000 * 2**(16 (k-1))))``,
+    at most 2**62 on the way (no overflow)."""
+    import pyarrow.compute as pc
+
+    packed = value
+    for step, divisor in _PACKED:
+        quotient = pc.divide(value, divisor)
+        packed = pc.add(packed, pc.multiply(quotient, step))
+    return packed
 
 
 def _interleaved(parts: list[Any]) -> Any:

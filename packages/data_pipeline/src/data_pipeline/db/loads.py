@@ -158,6 +158,7 @@ def load_batches(
     *,
     fence: Fence | None = None,
     rows: int | None = None,
+    analyze: bool = False,
 ) -> int:
     """Like :func:`load_partition`, from Arrow record batches (columns named ``columns``).
 
@@ -166,7 +167,10 @@ def load_batches(
     value, which is what makes bulk loads fast. Elsewhere the batches become rows for
     batched inserts. ``rows``, the number of rows the batches hold when the caller knows
     it, lets a load into a partitioned table take its ids from the table's sequence in
-    one block instead of one ``nextval`` per row.
+    one block instead of one ``nextval`` per row. ``analyze`` runs ``ANALYZE`` on the
+    filled staging table of a partitioned table, in the transaction that filled it (the
+    day partition then has statistics when it is swapped in; without it autovacuum, if
+    the server runs it, gathers them).
 
     Raises:
         ValueError: unknown table or column, a ``dt`` value other than ``dt``, or more
@@ -193,7 +197,7 @@ def load_batches(
                 yield batch.select(names).append_column("dt", day)
 
     loaded = names if "dt" in names else [*names, "dt"]
-    with _replacing(table, dt, fence, rows) as target:
+    with _replacing(table, dt, fence, rows, analyze=analyze) as target:
         if target.connection.vendor == "postgresql":
             return _copy_batches(target, loaded, tagged())
         values = (
@@ -212,10 +216,13 @@ def table_columns(table: str) -> list[str]:
 
 
 @contextmanager
-def _replacing(table: str, dt: date, fence: Fence | None, rows: int | None) -> Iterator[_Target]:
+def _replacing(
+    table: str, dt: date, fence: Fence | None, rows: int | None, *, analyze: bool = False
+) -> Iterator[_Target]:
     """The target to write partition ``dt`` of ``table`` into; on a normal exit its rows
     replace the partition's (on an error the partition is left as it was). ``rows``, when
-    known, is how many ids to reserve for them (partitioned tables only)."""
+    known, is how many ids to reserve for them, and ``analyze`` whether to gather the
+    filled staging table's statistics (partitioned tables only)."""
     from django.db import connection, transaction
 
     app, _ = CURATED_TABLES[table]
@@ -231,16 +238,19 @@ def _replacing(table: str, dt: date, fence: Fence | None, rows: int | None) -> I
                 _fenced(fence)
             return
         started = time.monotonic()
-        with _staging(schema, table, dt, rows) as target:
+        with _staging(schema, table, dt, rows, analyze=analyze) as target:
             yield target
         _swap_in(schema, app, table, dt, target.table, fence, started)
 
 
 @contextmanager
-def _staging(schema: Any, table: str, dt: date, rows: int | None) -> Iterator[_Target]:
+def _staging(
+    schema: Any, table: str, dt: date, rows: int | None, *, analyze: bool = False
+) -> Iterator[_Target]:
     """A fresh staging table for the day (leftovers of a cut-short load dropped first),
-    created in the transaction that fills it, committed on a normal exit; with ``rows``,
-    ids for them reserved first in a short transaction of its own."""
+    created in the transaction that fills it, committed on a normal exit (analysed first
+    with ``analyze``); with ``rows``, ids for them reserved first in a short transaction of
+    its own."""
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
@@ -251,6 +261,8 @@ def _staging(schema: Any, table: str, dt: date, rows: int | None) -> Iterator[_T
     with transaction.atomic(), connection.cursor() as cursor:
         staging = schema.partitions.create_staging(cursor, table, dt)
         yield _Target(cursor, connection, staging, fresh=True, ids=ids)
+        if analyze:
+            cursor.execute(f"ANALYZE {_quoted(connection, staging)}")
 
 
 def _reserved_ids(schema: Any, table: str, rows: int) -> range | None:
