@@ -84,6 +84,7 @@ from file_processing.profile import (
 from file_processing.reasons import Reason
 from file_processing.records import (
     SAMPLE_PIECES,
+    LineFeeds,
     Oversize,
     RecordCount,
     RecordLimits,
@@ -591,10 +592,12 @@ class _Analysis:
         columns = len(self.contract.columns)
         every = self._sample_every()
 
-        def counter(texts: Iterable[str]) -> RecordCount:
+        def counter(texts: Iterable[str], feeds: LineFeeds) -> RecordCount:
             if self.format == "jsonl":
                 return count_lines(texts, limits=limits)
-            return count_records(texts, options, columns=columns, limits=limits, sample_every=every)
+            return count_records(
+                texts, options, columns=columns, limits=limits, sample_every=every, line_feeds=feeds
+            )
 
         return prescan(
             self.path,
