@@ -55,7 +55,7 @@ from etl_core.errors import first_line
 from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
-from file_processing.ahead import AheadQuery
+from file_processing.ahead import AheadQuery, BackgroundQuery
 from file_processing.checks import (
     NUL_RULE,
     Rule,
@@ -827,35 +827,49 @@ class _Analysis:
 
     def _aggregate(self, data_path: Path, hashed: Sequence[tuple[int, Check]] = ()) -> _Counts:
         """The single full pass: row count, every rule's failures, the profile and, for the
-        ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`)."""
+        ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`).
+
+        The top values of a sampled CSV are counted meanwhile, on a connection of their
+        own: their query reads the sample on one core while the checking pass ends and
+        the key hashes are counted, which leave the other core idle at times."""
         exprs = self.aggregate_exprs()
         statement = self._aggregate_statement(exprs, data_path, hashed)
+        top = self._start_sample_top() if self._sampled_top else None
         try:
-            # Interrupted while waiting, the query started ahead is stopped on exit.
-            rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
-            self._ahead = None
-            if hashed:  # the key hash lists stay in the engine, in _SCAN
-                columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
-                rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
-            (values,) = rows
-        except Exception as exc:
-            return self._unreadable(exc)
-        counts = self._counts(self._with_sampled_top(values) if self._sampled_top else values)
+            try:
+                # Interrupted while waiting, the query started ahead is stopped on exit.
+                rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
+                self._ahead = None
+                if hashed:  # the key hash lists stay in the engine, in _SCAN
+                    columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
+                    rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
+                (found,) = rows
+            except Exception as exc:
+                return self._unreadable(exc)
+            settled = self._repeats(hashed) if hashed else []
+            values = list(found)
+            if top is not None:
+                values = self._with_sampled_top(values, self._sample_top_values(top))
+        finally:
+            if top is not None:
+                top.close()
+        counts = self._counts(values)
         counts.malformed = self._malformed()
-        if hashed:
-            self._repeats(hashed, counts)
+        for label in settled:
+            counts.failures[label] = 0
         return counts
 
-    def _with_sampled_top(self, values: Sequence[Any]) -> list[Any]:
+    def _with_sampled_top(self, values: Sequence[Any], tops: Sequence[Any]) -> list[Any]:
         """The checking pass's values with each column's top values from the pre-pass's
-        sample of the records (none when the engine cannot read the sample)."""
+        sample of the records, ``tops``."""
         offset = 1 + len(self._counted_rules())
         width = len(profile_exprs(self.contract.columns))
-        profiled = with_top_values(values[offset : offset + width], self._sample_top_values())
+        profiled = with_top_values(values[offset : offset + width], tops)
         return [*values[:offset], *profiled, *values[offset + width :]]
 
-    def _sample_top_values(self) -> list[Any]:
-        """Each column's top values in the sample, written as a small file in the dialect."""
+    def _start_sample_top(self) -> _SampleTop:
+        """Start counting each column's top values in the sample, written as a small file
+        in the dialect, on a connection of its own."""
         path = self._scratch / "sample.csv"
         options = self.contract.parse
         with path.open("w", encoding="utf-8", newline="") as out:
@@ -863,15 +877,18 @@ class _Analysis:
                 out.write(options.delimiter * (len(self.order) - 1) + "\n")
             out.writelines(self._sample)
         exprs = top_value_exprs(self.contract.columns, top=self.settings.top_values)
+        statement = f"SELECT {', '.join(exprs)} FROM {self._typed(path)} AS t"
+        return _SampleTop(self._connection.cursor(), statement, path, len(exprs))
+
+    def _sample_top_values(self, top: _SampleTop) -> list[Any]:
+        """The top values ``top`` counted (none when the engine cannot read the sample)."""
         try:
-            (row,) = self._sql(f"SELECT {', '.join(exprs)} FROM {self._typed(path)} AS t")
+            (row,) = top.query.result()
         except Exception as exc:
             if _is_engine_failure(exc):
                 raise
             logger.debug("top values of %s left out: %s", self.report.file, first_line(exc))
-            return [None] * len(exprs)
-        finally:
-            path.unlink(missing_ok=True)
+            return [None] * top.width
         return list(row)
 
     def _aggregate_statement(
@@ -979,9 +996,10 @@ class _Analysis:
         needed = scan.records.records * len(checks) * _KEY_HASH_BYTES
         return checks if needed <= int(self.settings.memory_limit) // 3 else []
 
-    def _repeats(self, hashed: Sequence[tuple[int, Check]], counts: _Counts) -> None:
-        """Settle each ``hashed`` unique check whose key hashes are all distinct (no value
-        repeats); one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
+    def _repeats(self, hashed: Sequence[tuple[int, Check]]) -> list[str]:
+        """The ``hashed`` unique checks whose key hashes are all distinct (no value repeats),
+        by label; one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
+        settled = []
         for index, check in hashed:
             # A hash falls in one part whatever row holds it: the parts' repeats add up,
             # and the engine counts the parts side by side, each a smaller table.
@@ -992,8 +1010,9 @@ class _Analysis:
             )
             ((repeated,),) = self._sql(f"SELECT sum(r) FROM ({parts})")
             if not repeated:
-                counts.failures[check.label] = 0
+                settled.append(check.label)
         self._sql(f"DROP TABLE {_SCAN}")
+        return settled
 
     def aggregate_exprs(self) -> list[str]:
         """The aggregates of the checking pass: rows, each rule's failures, the profile and
@@ -1394,6 +1413,22 @@ class _Analysis:
             self.report.rows.rejected,
         )
         return QualityResult(self.report, valid, rejected)
+
+
+class _SampleTop:
+    """The top values of the sample being counted on a connection of their own, and the
+    sample's file; :meth:`close` stops the query if it still runs and removes both."""
+
+    def __init__(self, connection: Any, statement: str, path: Path, width: int) -> None:
+        self.connection = connection
+        self.path = path
+        self.width = width  # the values the query gives
+        self.query = BackgroundQuery(connection, statement)
+
+    def close(self) -> None:
+        self.query.cancel()
+        self.connection.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _reason_for(failed: list[CheckResult]) -> tuple[Reason, list[CheckResult]]:
