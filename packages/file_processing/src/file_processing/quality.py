@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import logging
 import re
 import shutil
@@ -109,7 +110,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
-_SCAN = "__scan"  # the checking pass's aggregates, with the unique checks' key hashes
+# The checking pass's aggregates, with the unique checks' key hashes: a table of the
+# database (not of the connection), so that two connections count the hashes side by side.
+_SCAN = "__scan"
+_SCAN_IDS = itertools.count()  # one table name per analysis of the process
 _KEY_HASH_BYTES = 8  # memory per row of a unique check's list of key hashes
 _KEY_PARTS = 4  # lists of key hashes per unique check, by hash: counted side by side
 _BUFFERS_PER_LINE = 2  # the CSV reader's buffer, in longest lines (DuckDB's default is 16)
@@ -387,6 +391,8 @@ class _Analysis:
         self._scratch_dir: Path | None = None  # made on first use: most members never need it
         self._connection: Any = None
         self._ahead: AheadQuery | None = None  # the checking query, started ahead
+        self._scan_table = f"{_SCAN}_{next(_SCAN_IDS)}"
+        self._scan_made = False  # the checking pass was started with its key hashes
 
     @property
     def _scratch(self) -> Path:
@@ -411,6 +417,7 @@ class _Analysis:
         if self._ahead is not None:
             self._ahead.cancel()
         if self._connection is not None:
+            self._forget_scan()
             self._connection.close()
         if self._scratch_dir is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
@@ -834,15 +841,16 @@ class _Analysis:
         the key hashes are counted, which leave the other core idle at times."""
         exprs = self.aggregate_exprs()
         statement = self._aggregate_statement(exprs, data_path, hashed)
+        self._scan_made = self._scan_made or bool(hashed)
         top = self._start_sample_top() if self._sampled_top else None
         try:
             try:
                 # Interrupted while waiting, the query started ahead is stopped on exit.
                 rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
                 self._ahead = None
-                if hashed:  # the key hash lists stay in the engine, in _SCAN
+                if hashed:  # the key hash lists stay in the engine, in its scan table
                     columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
-                    rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
+                    rows = self._sql(f"SELECT {columns} FROM {self._scan_table}")
                 (found,) = rows
             except Exception as exc:
                 return self._unreadable(exc)
@@ -908,7 +916,7 @@ class _Analysis:
                 f"AND {hashed_value} % {_KEY_PARTS} = {part}) AS {_key_list(index, part)}"
                 for part in range(_KEY_PARTS)
             ]
-        return f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t"
+        return f"CREATE TABLE {self._scan_table} AS SELECT {', '.join(named)} FROM {relation} AS t"
 
     # ------------------------------------------------------------ the checking pass ahead
 
@@ -944,6 +952,7 @@ class _Analysis:
             logger.debug("no checking query ahead for %s: %s", self.report.file, exc)
             return
         self._ahead = AheadQuery(self._connection, statement)
+        self._scan_made = bool(hashed)
 
     def _guess(self) -> tuple[_Analysis, int] | None:
         """A copy of the analysis laid out by the header in the file's first lines, and the
@@ -983,6 +992,7 @@ class _Analysis:
             return
         self._ahead.cancel()
         self._ahead = None
+        self._forget_scan()
         self._connection.close()
         self._connection = None
 
@@ -998,21 +1008,54 @@ class _Analysis:
 
     def _repeats(self, hashed: Sequence[tuple[int, Check]]) -> list[str]:
         """The ``hashed`` unique checks whose key hashes are all distinct (no value repeats),
-        by label; one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
-        settled = []
-        for index, check in hashed:
-            # A hash falls in one part whatever row holds it: the parts' repeats add up,
-            # and the engine counts the parts side by side, each a smaller table.
-            parts = " UNION ALL ".join(
-                f"SELECT count(*) - count(DISTINCT h) AS r FROM "
-                f"(SELECT unnest({_key_list(index, part)}) AS h FROM {_SCAN})"
-                for part in range(_KEY_PARTS)
-            )
-            ((repeated,),) = self._sql(f"SELECT sum(r) FROM ({parts})")
-            if not repeated:
-                settled.append(check.label)
-        self._sql(f"DROP TABLE {_SCAN}")
+        by label; one whose hash repeats is left to the exact grouping of :meth:`_unique`.
+
+        A hash falls in one part whatever row holds it, so the parts' repeats add up. The
+        engine counts a part on one core (its list is one row): half the parts are counted
+        on a second connection meanwhile."""
+        try:
+            settled = []
+            for index, check in hashed:
+                half = _KEY_PARTS // 2
+                beside = BackgroundQuery(
+                    self._connection.cursor(), self._repeats_sql(index, range(half))
+                )
+                try:
+                    ((repeated,),) = self._sql(self._repeats_sql(index, range(half, _KEY_PARTS)))
+                    ((more,),) = beside.result()
+                finally:
+                    beside.cancel()
+                    beside.connection.close()
+                if not repeated and not more:
+                    settled.append(check.label)
+        finally:
+            self._drop_scan()
         return settled
+
+    def _repeats_sql(self, index: int, parts: Iterable[int]) -> str:
+        """SQL of the repeated key hashes of the ``index``-th unique check in ``parts``."""
+        counts = " UNION ALL ".join(
+            f"SELECT count(*) - count(DISTINCT h) AS r FROM "
+            f"(SELECT unnest({_key_list(index, part)}) AS h FROM {self._scan_table})"
+            for part in parts
+        )
+        return f"SELECT sum(r) FROM ({counts})"
+
+    def _drop_scan(self) -> None:
+        self._sql(f"DROP TABLE IF EXISTS {self._scan_table}")
+        self._scan_made = False
+
+    def _forget_scan(self) -> None:
+        """Drop a scan table left by a pass that stopped early from the delivery's database
+        (a database of the analysis's own goes with its connection)."""
+        if not self._scan_made or self.engine is None:
+            return
+        try:
+            self._drop_scan()
+        except Exception as exc:  # cleaning up: the engine's error, if any, is raised already
+            if not _is_duckdb_error(exc):
+                raise
+            logger.debug("scan table of %s left to the engine: %s", self.report.file, exc)
 
     def aggregate_exprs(self) -> list[str]:
         """The aggregates of the checking pass: rows, each rule's failures, the profile and
@@ -1519,6 +1562,6 @@ def _engine_name() -> str:
 
 
 def _key_list(index: int, part: int) -> str:
-    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check that
-    fall in part ``part`` (hash modulo :data:`_KEY_PARTS`)."""
+    """The column of the scan table (:data:`_SCAN`) holding the key hashes of the
+    ``index``-th check that fall in part ``part`` (hash modulo :data:`_KEY_PARTS`)."""
     return f"__keys_{index}_{part}"
