@@ -210,26 +210,32 @@ def _ingest(
     as_json: bool,
 ) -> int:
     """Run the planned units; the exit code."""
-    from data_pipeline.ingest import (
-        IngestContext,
-        IngestStoppedError,
-        ingest_unit,
-        unit_names,
-        waves,
-    )
+    from data_pipeline.ingest.reader import PageReader
+
+    reader = PageReader()  # first: its start-up goes on beside the engine's imports
+    try:
+        from data_pipeline.ingest import IngestContext
+
+        run = session.record_run(
+            "ingest", parameters={"units": [u.key for _, us in plan for u in us]}
+        )
+        context = IngestContext(
+            store,
+            SourceSet(tuple({src.source: src for src, _ in plan}.values())),
+            states,
+            session.run_id,
+            lease_seconds=float(session.settings.lease_seconds),
+            contracts=contracts,
+            reader=reader,
+        )
+    except BaseException:
+        reader.close()
+        raise
+    from data_pipeline.ingest import IngestStoppedError, ingest_unit, unit_names, waves
     from data_pipeline.ingest.collector import few_full_collections
     from data_pipeline.ingest_work import wave_executor
     from data_pipeline.tasks import with_run_id
 
-    run = session.record_run("ingest", parameters={"units": [u.key for _, us in plan for u in us]})
-    context = IngestContext(
-        store,
-        SourceSet(tuple({src.source: src for src, _ in plan}.values())),
-        states,
-        session.run_id,
-        lease_seconds=float(session.settings.lease_seconds),
-        contracts=contracts,
-    )
     outcomes: list[WindowOutcome] = []
     failures: list[dict[str, str]] = []
     busy: list[str] = []

@@ -283,6 +283,7 @@ class Workspace:
         self.store_dir.mkdir()
         self.store: ObjectStore = LocalObjectStore(self.store_dir)
         self.sleeps: list[float] = []
+        self.read_aside = True
 
     def source(self, body: str, *, name: str = "shop", endpoints: tuple[str, ...] = ()) -> None:
         """Write ``sources/<name>.toml`` (``{url}`` is the API's) and a contract per endpoint."""
@@ -303,6 +304,7 @@ class Workspace:
             lease_seconds=60,
             sleep=self.sleeps.append,
             contracts=contracts,
+            read_aside=self.read_aside,
         )
 
     def ingest(

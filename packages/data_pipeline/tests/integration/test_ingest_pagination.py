@@ -6,9 +6,11 @@ import gzip
 import hashlib
 import json
 from datetime import date
+from typing import Any
 
 import pytest
 
+from data_pipeline.ingest import flow
 from etl_core.contracts import load_contracts
 from etl_core.layout import raw_api_manifest_key, raw_api_prefix
 
@@ -157,3 +159,71 @@ def test_an_empty_endpoint_lands_nothing_and_finishes(workspace, api) -> None:
 
     assert outcome.records == 0
     assert workspace.keys("landing/") == []
+
+
+@pytest.mark.parametrize(
+    ("style", "chunk", "concurrency", "aside"),
+    [
+        ("offset", 20, 4, "all"),  # pages of 10 fill chunks of 20: every page read aside
+        ("offset", 25, 1, "some"),  # a chunk ends inside every third page: the walk reads it
+        ("offset", 7, 1, "none"),  # a chunk ends inside every page
+        ("page_number_total", 30, 4, "all"),
+        ("cursor", 10, 1, "all"),
+        ("next_url", 25, 1, "some"),
+        ("link_header", 10, 1, "none"),  # the body is the records array: not read aside
+    ],
+)
+def test_pages_read_aside_land_and_profile_what_the_walk_reading_them_does(
+    workspace, tmp_path, api, monkeypatch, style, chunk, concurrency, aside
+) -> None:
+    taken: list[int] = []
+    take = flow._Walk._take_reading
+
+    def spy(walk: flow._Walk, reading: Any, after: Any) -> None:
+        taken.append(reading.count)
+        take(walk, reading, after)
+
+    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
+    stores = {}
+    walk_reads = type(workspace)(tmp_path / "walk", api)
+    walk_reads.read_aside = False
+    for reads_aside, space in ((True, workspace), (False, walk_reads)):
+        extra = f"concurrency = {concurrency}\n"
+        space.source(extra + endpoint(style, chunk=chunk), endpoints=("items",))
+        [outcome] = space.ingest("items")
+        assert outcome.records == len(api.records)
+        stores[reads_aside] = {
+            info.key: space.store.read_bytes(info.key)
+            for info in space.store.list("")
+            if info.key.startswith("landing/") or info.key.endswith("drift.json")
+        }
+        state = json.loads(space.store.read_bytes(_state_key()))
+        stores[reads_aside]["last_run"] = json.dumps(state["last_run"]).encode()
+
+    assert stores[True] == stores[False]
+    assert any(key.endswith("drift.json") for key in stores[True])
+    expected = {"all": len(api.records), "none": 0}
+    if aside in expected:
+        assert sum(taken) == expected[aside]
+    else:
+        assert 0 < sum(taken) < len(api.records)
+
+
+def _state_key() -> str:
+    return flow.lease_key("shop", "items").replace(".lease.json", ".json")
+
+
+def test_a_paginator_reading_the_records_array_itself_gets_no_page_read_aside(
+    workspace, api, monkeypatch
+) -> None:
+    taken: list[int] = []
+    monkeypatch.setattr(flow._Walk, "_take_reading", lambda walk, reading, after: taken.append(1))
+    workspace.source(
+        endpoint("has_more").replace('has_more_path = "has_more"', 'has_more_path = "data"'),
+        endpoints=("items",),
+    )
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == len(api.records)  # the array it reads was not emptied
+    assert taken == []

@@ -14,13 +14,14 @@ import json
 from collections.abc import Sequence
 from datetime import date
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from data_pipeline.ingest.compression import gzip_bytes
-from etl_core.layout import landing_api_chunk_key
-from etl_core.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from etl_core.storage import ObjectStore
 
 __all__ = ["compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
 
@@ -72,6 +73,8 @@ def write_chunk(
     records: Sequence[dict[str, Any]],
 ) -> str:
     """Land chunk ``number`` of a run; returns its key."""
+    from etl_core.layout import landing_api_chunk_key  # not in the page reader's imports
+
     key = landing_api_chunk_key(source, endpoint, dt, run, number)
     store.write_bytes(key, encode_chunk(records))
     return key

@@ -12,6 +12,11 @@ together; the state of a checkpoint is committed once they are durable, while th
 goes on with the next chunks (so the state may stand up to :data:`MAX_SEALED` chunks
 behind what is landed; a resume lands those chunks again under their own keys).
 
+Pages are parsed, checked, profiled and encoded in a second process (:mod:`.reader`) as
+they arrive; the walk takes a page whole from that reading, or reads it itself (a page
+the reader leaves to it, a chunk boundary inside it, an endpoint whose records need their
+values here: provenance, an incremental cursor).
+
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
 """
@@ -20,8 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -34,13 +40,14 @@ from data_pipeline.errors import ApiError, ApiResponseError, DataPipelineError, 
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.archive import RunArchive
 from data_pipeline.ingest.chunks import compress_lines, encode_lines
-from data_pipeline.ingest.client import ApiClient
+from data_pipeline.ingest.client import ApiClient, Response
 from data_pipeline.ingest.deadletters import DeadLetters
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
 from data_pipeline.ingest.drift import drift_report, drift_summary, write_drift
 from data_pipeline.ingest.pagination import Page, PageRequest, Paginator, paginator_for
 from data_pipeline.ingest.prefetch import PageAhead
 from data_pipeline.ingest.profile import FieldProfile
+from data_pipeline.ingest.reader import PageReader, Reading
 from data_pipeline.ingest.records import Provenance, all_land, refusal
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
 from data_pipeline.ingest.windows import open_window, unit_names
@@ -95,6 +102,10 @@ class IngestContext:
         contracts: The dataset contracts the endpoints feed (for the drift report).
         observe: Told what happens as it happens, as keyword amounts (``pages=1``,
             ``records=…``, ``dead_letters=1``, ``retries=1``, ``wait_seconds=…``): progress.
+        read_aside: Pages read in a second process (:mod:`.reader`), shared by the run's
+            walks; ``False``: in the walk's.
+        reader: That process, when started ahead (its start-up beside the run's); else
+            started by the first walk that can use it.
     """
 
     store: ObjectStore
@@ -107,6 +118,8 @@ class IngestContext:
     stop: threading.Event = field(default_factory=threading.Event)
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] | None = None
+    read_aside: bool = True
+    reader: PageReader | None = None
     _clients: dict[str, ApiClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -122,6 +135,14 @@ class IngestContext:
                 self._clients[source.source] = ApiClient(source, **options)
             return self._clients[source.source]
 
+    def page_reader(self) -> PageReader:
+        """The run's page reader process (started on first use, and again in a process
+        forked after it started: a reader serves the process that started it)."""
+        with self._lock:
+            if self.reader is None or self.reader.owner != os.getpid():
+                self.reader = PageReader()
+            return self.reader
+
     def contract(self, endpoint: Endpoint) -> Contract | None:
         """The dataset contract ``endpoint`` feeds, when the contracts are known."""
         if self.contracts is None or endpoint.dataset not in self.contracts.datasets:
@@ -129,11 +150,14 @@ class IngestContext:
         return self.contracts.get(endpoint.dataset)
 
     def close(self) -> None:
-        """Close every client."""
+        """Close every client and the page reader."""
         with self._lock:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+            reader, self.reader = self.reader, None
+        if reader is not None:
+            reader.close()
 
 
 @dataclass(frozen=True)
@@ -310,7 +334,12 @@ class _Walk:
             self.profile = FieldProfile.from_dict(window.profile)
             self.contract = context.contract(endpoint)
             self.unreadable = 0
-            self.buffer: list[dict[str, Any]] = []
+            self.lines = bytearray()
+            """The landing lines of the chunk being filled (encoded as records are taken)."""
+            self.count = 0
+            """The records in :attr:`lines`."""
+            self.marking: list[dict[str, Any]] = []
+            """The chunk's records, kept for the high-water mark (incremental endpoints)."""
             self.sealed: list[tuple[Future[None], Callable[[], None] | None]] = []
             """Checkpoints written, their state not known committed yet: (done once durable and,
             when the writer commits it, committed; the commit left to the walk, else ``None``)."""
@@ -318,12 +347,38 @@ class _Walk:
             self.labels = {"source": source.source, "endpoint": endpoint.name}
             self.seen_at_start = self._boundary_at_start()
             self.depth = source.concurrency
-            self.ahead = PageAhead(partial(self.client.get, endpoint.name), self.depth)
+            self.reader = context.page_reader() if self._reads_aside() else None
+            self.reader_settings = (endpoint.records_path, endpoint.primary_key)
+            self.ahead = PageAhead(self._get, self.depth)
         except BaseException:
             self.writer.close()
             raise
 
     # ------------------------------------------------------------------ walk
+
+    def _reads_aside(self) -> bool:
+        """Whether pages go to the page reader: its readings are only of use when records
+        land as received (no provenance, no high-water mark to follow) and the paginator
+        reads nothing of the body inside the records array, nor a value holding it."""
+        endpoint = self.endpoint
+        if not self.context.read_aside or endpoint.provenance or endpoint.incremental:
+            return False
+        if not endpoint.records_path:
+            return False
+        config = paginator_for(self.source, endpoint).config
+        paths = (config.total_path, config.has_more_path, config.cursor_path, config.next_url_path)
+        records = endpoint.records_path + "."
+        return not any(
+            path and ((path + ".").startswith(records) or records.startswith(path + "."))
+            for path in paths
+        )
+
+    def _get(self, url: str, params: Mapping[str, str]) -> _Fetched:
+        """One page (in a page-ahead thread, or the walk's), its body sent to the reader."""
+        response = self.client.get(self.endpoint.name, url, params)
+        if self.reader is None:
+            return _Fetched(response, None)
+        return _Fetched(response, self.reader.submit(response.body, *self.reader_settings))
 
     def open(self) -> None:
         """Commit the new window before its first request: a crash before its first chunk
@@ -363,13 +418,18 @@ class _Walk:
             while current is not None:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
                 url, params = self._request(path, current)
-                page = self._fetch(number, url, params, role="records", upcoming=upcoming)
+                page, reading = self._fetch(
+                    number, url, params, role="records", upcoming=upcoming, skip=skip
+                )
                 following = self._following(paginator, current, page)
                 records = page.records
                 stamp = self._provenance(page, number)
                 after = self._after(sequence, sequences, following, number)
                 items = records[skip:] if skip else records
-                if not self.seen_at_start and all_land(items, self.endpoint):
+                if reading is not None:  # read aside, taken whole
+                    self._take_reading(reading, after)
+                    skip = len(records)
+                elif not self.seen_at_start and all_land(items, self.endpoint):
                     self._take_page(records, skip, stamp, (sequence, current, number), after)
                     skip = len(records)
                 for index in range(skip, len(records)):
@@ -382,7 +442,7 @@ class _Walk:
                         self.archive.skip(number, index)
                         continue
                     self._take([stamp.stamp(item) if stamp is not None else item])
-                    if len(self.buffer) >= self.endpoint.chunk_records:
+                    if self.count >= self.endpoint.chunk_records:
                         at: tuple[int, PageRequest | None, int, int]
                         if index + 1 < len(records):
                             at = (sequence, current, index + 1, number)
@@ -396,7 +456,7 @@ class _Walk:
                     self.context.observe(pages=1)
             sequence += 1
             request = None
-        if self.buffer:
+        if self.count:
             self._land(sequences, None, 0, number)
         return self._finish()
 
@@ -414,19 +474,43 @@ class _Walk:
         sequence, current, number = here
         start = skip
         while start < len(records):
-            end = min(len(records), start + self.endpoint.chunk_records - len(self.buffer))
+            end = min(len(records), start + self.endpoint.chunk_records - self.count)
             part = records[start:end]
             if stamp is not None:
                 part = list(map(stamp.stamp, part))
             self._take(part)
             start = end
-            if len(self.buffer) >= self.endpoint.chunk_records:
+            if self.count >= self.endpoint.chunk_records:
                 self._land(*((sequence, current, end, number) if end < len(records) else after))
 
     def _take(self, records: list[dict[str, Any]]) -> None:
-        """Add records to the chunk being filled (profiled now, while their memory is warm)."""
+        """Add records to the chunk being filled (profiled and encoded now, while their
+        memory is warm)."""
         self.profile.add_many(records, skip=PROVENANCE_FIELDS if self.endpoint.provenance else ())
-        self.buffer.extend(records)
+        self.lines += encode_lines(records)
+        self.count += len(records)
+        if self.endpoint.incremental is not None:
+            self.marking.extend(records)
+
+    def _takes_whole(self, reading: Reading, skip: int) -> bool:
+        """Whether a page read aside is taken as read: from its start, into the chunk being
+        filled (else the walk reads it: a chunk boundary inside it, a resume inside it),
+        profiled as :meth:`_take` would."""
+        if skip or self.seen_at_start:
+            return False
+        if self.count + reading.count > self.endpoint.chunk_records:
+            return False
+        return self.profile.can_merge(reading.profile)
+
+    def _take_reading(
+        self, reading: Reading, after: tuple[int, PageRequest | None, int, int]
+    ) -> None:
+        """Add a page read aside (its profile and lines) to the chunk; land a full one."""
+        self.profile.merge(reading.profile)
+        self.lines += reading.lines
+        self.count += reading.count
+        if self.count >= self.endpoint.chunk_records:
+            self._land(*after)
 
     def _following(
         self, paginator: Paginator, current: PageRequest, page: Page
@@ -507,19 +591,30 @@ class _Walk:
         *,
         role: str,
         upcoming: list[tuple[str, dict[str, str]]] | None = None,
-    ) -> Page:
+        skip: int = 0,
+    ) -> tuple[Page, Reading | None]:
+        """The page of ``number``, archived; with its reading when the page reader's is
+        taken whole (``skip``: records of it landed before)."""
         if self.context.stop.is_set():
             raise IngestStoppedError(
                 f"{self.source.source}/{self.endpoint.name}: stopped at page {number}; "
                 "the next run resumes after the last landed chunk"
             )
-        response = self.ahead.get(url, params, upcoming or ())
+        fetched = self.ahead.get(url, params, upcoming or ())
+        response = fetched.response
         self.archive.add(number, response, role=role)
         self.pages += 1
         metrics.pages.labels(**self.labels).inc()
         where = {"source": self.source.source, "endpoint": self.endpoint.name, "url": response.url}
         endpoint = self._parent() if role == "parent" else self.endpoint
         fetched_at = response.fetched_at.isoformat()
+        if role == "records" and fetched.reading is not None:
+            reading = fetched.reading.result()  # a reader that ended raises here
+            if reading is not None and self._takes_whole(reading, skip):
+                # the paginator counts the items; their values are in the reading's lines
+                placeholders: list[Any] = [None] * reading.count
+                page = Page(response.url, response.headers, reading.document, placeholders)
+                return replace(page, fetched_at=fetched_at), reading
         reason = "not_json"
         try:
             document = parse_body(response.body, **where)
@@ -529,8 +624,9 @@ class _Walk:
             if role == "parent":  # the children's paths come from it: it must be read
                 raise
             self._set_aside((reason, str(exc)), number, None, response.url, response.body)
-            return Page(response.url, response.headers, None, [], fetched_at, readable=False)
-        return Page(response.url, response.headers, document, records, fetched_at)
+            unread = Page(response.url, response.headers, None, [], fetched_at, readable=False)
+            return unread, None
+        return Page(response.url, response.headers, document, records, fetched_at), None
 
     def _params(self) -> dict[str, str]:
         params = self.endpoint.query(self.source.params)
@@ -571,7 +667,7 @@ class _Walk:
                 current.url or parent.path,
                 {} if current.url else {**base, **current.params},
             )
-            page = self._fetch(number, url, params, role="parent")
+            page, _ = self._fetch(number, url, params, role="parent")
             for record in page.records:
                 values.append([self._parent_value(record, name, page.url) for name in fields])
             number += 1
@@ -595,15 +691,15 @@ class _Walk:
 
     def _land(self, sequence: int, request: PageRequest | None, skip: int, number: int) -> None:
         """Land the buffered records as the next chunk, then commit the position after them."""
-        records, self.buffer = self.buffer, []
+        lines, self.lines = bytes(self.lines), bytearray()
+        count, self.count = self.count, 0
+        records, self.marking = self.marking, []
         window = self.window
         mark, boundary = self._advance_mark(window, records)
+        del records
         key = landing_api_chunk_key(
             self.source.source, self.endpoint.name, window.dt, window.run, window.chunk
         )
-        count = len(records)
-        lines = encode_lines(records)  # here: the records are freed at once, the bytes queued
-        del records
         self.writer.submit(partial(_write_chunk, self.context.store, key, lines))
         metrics.records_landed.labels(**self.labels).inc(count)
         if self.context.observe is not None:
@@ -817,6 +913,14 @@ class _Walk:
         if self._parse(new) == self._parse(old):
             return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
         return old, self.state.boundary
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A response, and its reading by the page reader when the walk uses one."""
+
+    response: Response
+    reading: Future[Reading | None] | None
 
 
 def _write_chunk(store: ObjectStore, key: str, lines: bytes) -> None:

@@ -14,39 +14,38 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-
-from data_pipeline.ingest.client import Response
+from typing import Generic, TypeVar
 
 __all__ = ["PageAhead"]
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
-Get = Callable[[str, Mapping[str, str]], Response]
+T = TypeVar("T")
 
 
 def _key(url: str, params: Mapping[str, str]) -> Key:
     return url, tuple(sorted(params.items()))
 
 
-class PageAhead:
+class PageAhead(Generic[T]):
     """Fetches pages through ``get``, keeping up to ``depth - 1`` predicted requests in flight.
 
     Args:
-        get: One request (the client's retried GET).
+        get: One request (the client's retried GET; its response, as the walk takes it).
         depth: Requests in flight at most, counting the one asked for (1: none ahead).
     """
 
-    def __init__(self, get: Get, depth: int) -> None:
+    def __init__(self, get: Callable[[str, Mapping[str, str]], T], depth: int) -> None:
         self._get = get
         self._depth = depth
         self._pool = ThreadPoolExecutor(depth - 1, "page-ahead") if depth > 1 else None
-        self._queue: deque[tuple[Key, Future[Response]]] = deque()
+        self._queue: deque[tuple[Key, Future[T]]] = deque()
 
     def get(
         self,
         url: str,
         params: Mapping[str, str],
         upcoming: Sequence[tuple[str, Mapping[str, str]]] = (),
-    ) -> Response:
+    ) -> T:
         """The response to ``url``/``params``; ``upcoming`` are the predicted next requests."""
         key = _key(url, params)
         future = None

@@ -190,6 +190,23 @@ class FieldProfile:
         for kind, count in counted.items():
             kinds[kind] = kinds.get(kind, 0) + count
 
+    def can_merge(self, data: Mapping[str, Any]) -> bool:
+        """Whether :meth:`merge` of ``data`` (:meth:`to_dict` of the profile of some records)
+        counts what :meth:`add_many` of those records would: no field left out on either
+        side, so no truncation."""
+        if data["truncated"]:
+            return False
+        return len(self.fields.keys() | data["fields"].keys()) <= MAX_FIELDS
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add the counts of ``data`` (:meth:`to_dict` of the profile of records seen after
+        these), fields and kinds in their order (check :meth:`can_merge` first)."""
+        self.records += int(data["records"])
+        for name, counts in data["fields"].items():
+            kinds = self.fields.setdefault(name, {})
+            for kind, count in counts.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+
     def present(self, name: str) -> int:
         """Records that carry ``name`` (null included)."""
         return sum(self.fields.get(name, {}).values())
