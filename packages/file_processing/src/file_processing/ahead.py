@@ -5,7 +5,8 @@ the other they leave a core idle for the length of the pre-pass; started togethe
 engine's guess of the query (made from the file's first lines) runs while the pre-pass
 decides. The analysis then keeps the result only if the query it would have run is the
 very same statement, and otherwise interrupts it and runs its own: what the pre-pass
-decides, and every verdict, stay as they were.
+decides, and every verdict, stay as they were. The top values of the pre-pass's sample
+are counted the same way, in a :class:`BackgroundQuery`, while the checking pass ends.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-__all__ = ["AheadQuery"]
+__all__ = ["AheadQuery", "BackgroundQuery"]
 
 _INTERRUPT_EVERY = 0.05
 """Seconds between interrupts while a cancelled statement has not stopped."""
 
 
-class AheadQuery:
+class BackgroundQuery:
     """``statement`` running on ``connection`` in a thread; its rows or its error kept."""
 
     def __init__(self, connection: Any, statement: str) -> None:
@@ -48,3 +49,7 @@ class AheadQuery:
         while self._thread.is_alive():  # an interrupt before the statement starts is lost
             self.connection.interrupt()
             self._thread.join(_INTERRUPT_EVERY)
+
+
+class AheadQuery(BackgroundQuery):
+    """The checking query, started ahead while the pre-pass reads the file."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from file_processing.records import RecordCount
+from file_processing.records import LineFeeds, RecordCount
 from file_processing.report import EncodingIssue
 
 __all__ = ["CHUNK_SIZE", "Prescan", "RecordCounter", "Trailer", "prescan", "utf8_compatible"]
@@ -30,8 +30,9 @@ _TAIL_SIZE = 64 * 1024
 _UTF8_NAMES = frozenset({"utf-8", "ascii"})
 _LINE_BREAK = re.compile("[\r\n]")
 
-RecordCounter = Callable[[Iterable[str]], RecordCount]
-"""Counts the records of the decoded text (see :func:`file_processing.records.count_records`)."""
+RecordCounter = Callable[[Iterable[str], LineFeeds], RecordCount]
+"""Counts the records of the decoded text, told the LF characters of each piece when the
+pass knows them (see :func:`file_processing.records.count_records`)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ def prescan(
             ``data_path`` then names it. Needed for a trailer or a non-UTF-8 encoding.
         max_samples: Encoding errors kept with their offsets (all are counted).
         count_records: Counts the records of the text (read as the engine reads it:
-            decoded, without the trailer); the result's ``records``. Text only.
+            decoded, without the trailer); the result's ``records``. Text only. The
+            line breaks of each chunk are counted once, on its bytes: for UTF-8 text
+            the counter is told how many LF each piece holds.
     """
     result = Prescan(data_path=path)
     result.size = path.stat().st_size
@@ -111,12 +114,13 @@ def prescan(
     scanner = _TextScanner(encoding, max_samples) if encoding is not None else None
     if scanner is not None:
         result.nul = False
+    feeds = _Feeds()
     with path.open("rb") as source:
         target = copy_to.open("wb") if copy_to is not None else None
         try:
-            texts = _scan(source, end, result, digest, scanner, target)
+            texts = _scan(source, end, result, digest, scanner, target, feeds)
             if count_records is not None and scanner is not None:
-                result.records = count_records(texts)
+                result.records = count_records(texts, feeds)
             for _ in texts:  # what the counter left (nothing), or everything
                 pass
         finally:
@@ -140,8 +144,12 @@ def _scan(
     digest: Any,
     scanner: _TextScanner | None,
     target: BinaryIO | None,
+    feeds: _Feeds,
 ) -> Iterator[str]:
-    """Read, hash and copy the file; yield the decoded text of its data part."""
+    """Read, hash and copy the file; yield the decoded text of its data part, with the LF
+    characters of each piece in ``feeds`` when the text is UTF-8 (a byte 0x0A is then the
+    character LF, and a bad sequence never takes one in)."""
+    same_feeds = scanner is not None and scanner.encoding in _UTF8_NAMES
     position = 0
     data_newlines = 0
     last = b""
@@ -159,6 +167,7 @@ def _scan(
             text = scanner.feed(data, final=False, newlines=newlines)
             _write(target, scanner, text)
             result.nul = result.nul or "\x00" in text  # memchr: a fraction of the decoding
+            feeds.last = newlines if same_feeds else None
             yield text
         elif data and target is not None:
             target.write(data)
@@ -167,11 +176,22 @@ def _scan(
         text = scanner.feed(b"", final=True)
         _write(target, scanner, text)
         result.nul = result.nul or "\x00" in text
+        feeds.last = None
         yield text
     if last and last != b"\n":
         result.lines += 1
     if result.trailer is not None:
         result.trailer = replace(result.trailer, line=data_newlines + 1)
+
+
+class _Feeds:
+    """The LF characters in the piece of text :func:`_scan` yielded last, when known."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def __call__(self) -> int | None:
+        return self.last
 
 
 def _write(target: BinaryIO | None, scanner: _TextScanner, text: str) -> None:

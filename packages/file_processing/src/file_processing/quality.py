@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import logging
 import re
 import shutil
@@ -55,7 +56,7 @@ from etl_core.errors import first_line
 from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
-from file_processing.ahead import AheadQuery
+from file_processing.ahead import AheadQuery, BackgroundQuery
 from file_processing.checks import (
     NUL_RULE,
     Rule,
@@ -84,6 +85,7 @@ from file_processing.profile import (
 from file_processing.reasons import Reason
 from file_processing.records import (
     SAMPLE_PIECES,
+    LineFeeds,
     Oversize,
     RecordCount,
     RecordLimits,
@@ -108,7 +110,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_TEXT = 500  # characters of a malformed record kept in a sample
 _REJECTS, _REJECT_SCANS = "__rejects", "__reject_scans"
-_SCAN = "__scan"  # the checking pass's aggregates, with the unique checks' key hashes
+# The checking pass's aggregates, with the unique checks' key hashes: a table of the
+# database (not of the connection), so that two connections count the hashes side by side.
+_SCAN = "__scan"
+_SCAN_IDS = itertools.count()  # one table name per analysis of the process
 _KEY_HASH_BYTES = 8  # memory per row of a unique check's list of key hashes
 _KEY_PARTS = 4  # lists of key hashes per unique check, by hash: counted side by side
 _BUFFERS_PER_LINE = 2  # the CSV reader's buffer, in longest lines (DuckDB's default is 16)
@@ -386,6 +391,8 @@ class _Analysis:
         self._scratch_dir: Path | None = None  # made on first use: most members never need it
         self._connection: Any = None
         self._ahead: AheadQuery | None = None  # the checking query, started ahead
+        self._scan_table = f"{_SCAN}_{next(_SCAN_IDS)}"
+        self._scan_made = False  # the checking pass was started with its key hashes
 
     @property
     def _scratch(self) -> Path:
@@ -410,6 +417,7 @@ class _Analysis:
         if self._ahead is not None:
             self._ahead.cancel()
         if self._connection is not None:
+            self._forget_scan()
             self._connection.close()
         if self._scratch_dir is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
@@ -591,10 +599,12 @@ class _Analysis:
         columns = len(self.contract.columns)
         every = self._sample_every()
 
-        def counter(texts: Iterable[str]) -> RecordCount:
+        def counter(texts: Iterable[str], feeds: LineFeeds) -> RecordCount:
             if self.format == "jsonl":
                 return count_lines(texts, limits=limits)
-            return count_records(texts, options, columns=columns, limits=limits, sample_every=every)
+            return count_records(
+                texts, options, columns=columns, limits=limits, sample_every=every, line_feeds=feeds
+            )
 
         return prescan(
             self.path,
@@ -824,35 +834,50 @@ class _Analysis:
 
     def _aggregate(self, data_path: Path, hashed: Sequence[tuple[int, Check]] = ()) -> _Counts:
         """The single full pass: row count, every rule's failures, the profile and, for the
-        ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`)."""
+        ``hashed`` unique checks, the list of their key hashes (see :meth:`_repeats`).
+
+        The top values of a sampled CSV are counted meanwhile, on a connection of their
+        own: their query reads the sample on one core while the checking pass ends and
+        the key hashes are counted, which leave the other core idle at times."""
         exprs = self.aggregate_exprs()
         statement = self._aggregate_statement(exprs, data_path, hashed)
+        self._scan_made = self._scan_made or bool(hashed)
+        top = self._start_sample_top() if self._sampled_top else None
         try:
-            # Interrupted while waiting, the query started ahead is stopped on exit.
-            rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
-            self._ahead = None
-            if hashed:  # the key hash lists stay in the engine, in _SCAN
-                columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
-                rows = self._sql(f"SELECT {columns} FROM {_SCAN}")
-            (values,) = rows
-        except Exception as exc:
-            return self._unreadable(exc)
-        counts = self._counts(self._with_sampled_top(values) if self._sampled_top else values)
+            try:
+                # Interrupted while waiting, the query started ahead is stopped on exit.
+                rows = self._ahead.result() if self._ahead is not None else self._sql(statement)
+                self._ahead = None
+                if hashed:  # the key hash lists stay in the engine, in its scan table
+                    columns = ", ".join(f"__a{i}" for i in range(len(exprs)))
+                    rows = self._sql(f"SELECT {columns} FROM {self._scan_table}")
+                (found,) = rows
+            except Exception as exc:
+                return self._unreadable(exc)
+            settled = self._repeats(hashed) if hashed else []
+            values = list(found)
+            if top is not None:
+                values = self._with_sampled_top(values, self._sample_top_values(top))
+        finally:
+            if top is not None:
+                top.close()
+        counts = self._counts(values)
         counts.malformed = self._malformed()
-        if hashed:
-            self._repeats(hashed, counts)
+        for label in settled:
+            counts.failures[label] = 0
         return counts
 
-    def _with_sampled_top(self, values: Sequence[Any]) -> list[Any]:
+    def _with_sampled_top(self, values: Sequence[Any], tops: Sequence[Any]) -> list[Any]:
         """The checking pass's values with each column's top values from the pre-pass's
-        sample of the records (none when the engine cannot read the sample)."""
+        sample of the records, ``tops``."""
         offset = 1 + len(self._counted_rules())
         width = len(profile_exprs(self.contract.columns))
-        profiled = with_top_values(values[offset : offset + width], self._sample_top_values())
+        profiled = with_top_values(values[offset : offset + width], tops)
         return [*values[:offset], *profiled, *values[offset + width :]]
 
-    def _sample_top_values(self) -> list[Any]:
-        """Each column's top values in the sample, written as a small file in the dialect."""
+    def _start_sample_top(self) -> _SampleTop:
+        """Start counting each column's top values in the sample, written as a small file
+        in the dialect, on a connection of its own."""
         path = self._scratch / "sample.csv"
         options = self.contract.parse
         with path.open("w", encoding="utf-8", newline="") as out:
@@ -860,15 +885,18 @@ class _Analysis:
                 out.write(options.delimiter * (len(self.order) - 1) + "\n")
             out.writelines(self._sample)
         exprs = top_value_exprs(self.contract.columns, top=self.settings.top_values)
+        statement = f"SELECT {', '.join(exprs)} FROM {self._typed(path)} AS t"
+        return _SampleTop(self._connection.cursor(), statement, path, len(exprs))
+
+    def _sample_top_values(self, top: _SampleTop) -> list[Any]:
+        """The top values ``top`` counted (none when the engine cannot read the sample)."""
         try:
-            (row,) = self._sql(f"SELECT {', '.join(exprs)} FROM {self._typed(path)} AS t")
+            (row,) = top.query.result()
         except Exception as exc:
             if _is_engine_failure(exc):
                 raise
             logger.debug("top values of %s left out: %s", self.report.file, first_line(exc))
-            return [None] * len(exprs)
-        finally:
-            path.unlink(missing_ok=True)
+            return [None] * top.width
         return list(row)
 
     def _aggregate_statement(
@@ -888,7 +916,7 @@ class _Analysis:
                 f"AND {hashed_value} % {_KEY_PARTS} = {part}) AS {_key_list(index, part)}"
                 for part in range(_KEY_PARTS)
             ]
-        return f"CREATE TEMP TABLE {_SCAN} AS SELECT {', '.join(named)} FROM {relation} AS t"
+        return f"CREATE TABLE {self._scan_table} AS SELECT {', '.join(named)} FROM {relation} AS t"
 
     # ------------------------------------------------------------ the checking pass ahead
 
@@ -924,6 +952,7 @@ class _Analysis:
             logger.debug("no checking query ahead for %s: %s", self.report.file, exc)
             return
         self._ahead = AheadQuery(self._connection, statement)
+        self._scan_made = bool(hashed)
 
     def _guess(self) -> tuple[_Analysis, int] | None:
         """A copy of the analysis laid out by the header in the file's first lines, and the
@@ -963,6 +992,7 @@ class _Analysis:
             return
         self._ahead.cancel()
         self._ahead = None
+        self._forget_scan()
         self._connection.close()
         self._connection = None
 
@@ -976,21 +1006,56 @@ class _Analysis:
         needed = scan.records.records * len(checks) * _KEY_HASH_BYTES
         return checks if needed <= int(self.settings.memory_limit) // 3 else []
 
-    def _repeats(self, hashed: Sequence[tuple[int, Check]], counts: _Counts) -> None:
-        """Settle each ``hashed`` unique check whose key hashes are all distinct (no value
-        repeats); one whose hash repeats is left to the exact grouping of :meth:`_unique`."""
-        for index, check in hashed:
-            # A hash falls in one part whatever row holds it: the parts' repeats add up,
-            # and the engine counts the parts side by side, each a smaller table.
-            parts = " UNION ALL ".join(
-                f"SELECT count(*) - count(DISTINCT h) AS r FROM "
-                f"(SELECT unnest({_key_list(index, part)}) AS h FROM {_SCAN})"
-                for part in range(_KEY_PARTS)
-            )
-            ((repeated,),) = self._sql(f"SELECT sum(r) FROM ({parts})")
-            if not repeated:
-                counts.failures[check.label] = 0
-        self._sql(f"DROP TABLE {_SCAN}")
+    def _repeats(self, hashed: Sequence[tuple[int, Check]]) -> list[str]:
+        """The ``hashed`` unique checks whose key hashes are all distinct (no value repeats),
+        by label; one whose hash repeats is left to the exact grouping of :meth:`_unique`.
+
+        A hash falls in one part whatever row holds it, so the parts' repeats add up. The
+        engine counts a part on one core (its list is one row): half the parts are counted
+        on a second connection meanwhile."""
+        try:
+            settled = []
+            for index, check in hashed:
+                half = _KEY_PARTS // 2
+                beside = BackgroundQuery(
+                    self._connection.cursor(), self._repeats_sql(index, range(half))
+                )
+                try:
+                    ((repeated,),) = self._sql(self._repeats_sql(index, range(half, _KEY_PARTS)))
+                    ((more,),) = beside.result()
+                finally:
+                    beside.cancel()
+                    beside.connection.close()
+                if not repeated and not more:
+                    settled.append(check.label)
+        finally:
+            self._drop_scan()
+        return settled
+
+    def _repeats_sql(self, index: int, parts: Iterable[int]) -> str:
+        """SQL of the repeated key hashes of the ``index``-th unique check in ``parts``."""
+        counts = " UNION ALL ".join(
+            f"SELECT count(*) - count(DISTINCT h) AS r FROM "
+            f"(SELECT unnest({_key_list(index, part)}) AS h FROM {self._scan_table})"
+            for part in parts
+        )
+        return f"SELECT sum(r) FROM ({counts})"
+
+    def _drop_scan(self) -> None:
+        self._sql(f"DROP TABLE IF EXISTS {self._scan_table}")
+        self._scan_made = False
+
+    def _forget_scan(self) -> None:
+        """Drop a scan table left by a pass that stopped early from the delivery's database
+        (a database of the analysis's own goes with its connection)."""
+        if not self._scan_made or self.engine is None:
+            return
+        try:
+            self._drop_scan()
+        except Exception as exc:  # cleaning up: the engine's error, if any, is raised already
+            if not _is_duckdb_error(exc):
+                raise
+            logger.debug("scan table of %s left to the engine: %s", self.report.file, exc)
 
     def aggregate_exprs(self) -> list[str]:
         """The aggregates of the checking pass: rows, each rule's failures, the profile and
@@ -1393,6 +1458,22 @@ class _Analysis:
         return QualityResult(self.report, valid, rejected)
 
 
+class _SampleTop:
+    """The top values of the sample being counted on a connection of their own, and the
+    sample's file; :meth:`close` stops the query if it still runs and removes both."""
+
+    def __init__(self, connection: Any, statement: str, path: Path, width: int) -> None:
+        self.connection = connection
+        self.path = path
+        self.width = width  # the values the query gives
+        self.query = BackgroundQuery(connection, statement)
+
+    def close(self) -> None:
+        self.query.cancel()
+        self.connection.close()
+        self.path.unlink(missing_ok=True)
+
+
 def _reason_for(failed: list[CheckResult]) -> tuple[Reason, list[CheckResult]]:
     """The reason code for failed ``error`` checks, and the checks it stands for."""
     control = [c for c in failed if c.kind.startswith("control")]
@@ -1481,6 +1562,6 @@ def _engine_name() -> str:
 
 
 def _key_list(index: int, part: int) -> str:
-    """The column of :data:`_SCAN` holding the key hashes of the ``index``-th check that
-    fall in part ``part`` (hash modulo :data:`_KEY_PARTS`)."""
+    """The column of the scan table (:data:`_SCAN`) holding the key hashes of the
+    ``index``-th check that fall in part ``part`` (hash modulo :data:`_KEY_PARTS`)."""
     return f"__keys_{index}_{part}"

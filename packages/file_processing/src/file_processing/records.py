@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Literal
@@ -31,6 +31,7 @@ from etl_core.contracts import ParseOptions
 
 __all__ = [
     "SAMPLE_PIECES",
+    "LineFeeds",
     "Oversize",
     "RecordCount",
     "RecordLimits",
@@ -51,6 +52,9 @@ _SAMPLE_PIECE_CHARS = 2 << 20
 _SAMPLE_CHARS = 16 << 20  # the whole sample, whatever its pieces (memory and scratch)
 """Most chunks of records :func:`count_records` keeps as a sample (16 Mi characters in all
 at most)."""
+
+LineFeeds = Callable[[], int | None]
+"""The LF characters in the piece of text yielded last, or ``None`` when not known."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ def count_records(
     columns: int,
     limits: RecordLimits,
     sample_every: int = 0,
+    line_feeds: LineFeeds | None = None,
 ) -> RecordCount:
     """Count the records of the text ``texts`` yields (consecutive pieces of one file).
 
@@ -144,10 +149,14 @@ def count_records(
         sample_every: Keep the records of every this many chunks of plain records
             (whole lines, no quote) in the result's ``sample``, at most
             :data:`SAMPLE_PIECES` of them; 0 keeps none.
+        line_feeds: The LF characters in the piece ``texts`` yielded last, when the
+            caller counted them already (the pre-pass counts its bytes' line breaks):
+            the count of a plain chunk then needs no scan of its own.
     """
     texts = iter(texts)
     counter = _Counter(options, columns, limits)
     counter.sample_every = sample_every
+    counter.line_feeds = line_feeds
     try:
         counter.run(texts)
     except _LimitError:
@@ -201,6 +210,7 @@ class _Counter:
         self._supplied = 0  # lines handed to the csv reader
         self._plain = False  # count plain chunks without splitting them (CSV records only)
         self.sample_every = 0
+        self.line_feeds: LineFeeds | None = None
         self._plain_chunks = 0
         # csv refuses fields above its (process-wide) limit: allow up to the record limit.
         if csv.field_size_limit() < limits.max_record_bytes:
@@ -214,15 +224,16 @@ class _Counter:
         for piece in texts:
             if not piece:
                 continue
+            feeds = self.line_feeds() if self.line_feeds is not None else None
             if first:  # a byte-order mark is no part of the first field
                 piece, first = piece.removeprefix("\ufeff"), False
-            if not self._line_ends(piece):
+            if not self._line_ends(piece, feeds):
                 self._hold(piece)  # no complete line yet: never re-split a growing line
+                continue
+            if self._plain and self._count_plain(piece, feeds):
                 continue
             text = "".join([*self._pending, piece])
             self._pending, self._pending_size = [], 0
-            if self._plain and self._count_plain(text):
-                continue
             lines = _split_lines(text)
             if _maybe_unfinished(lines[-1]):
                 self._hold(lines.pop())
@@ -234,10 +245,12 @@ class _Counter:
             self._note_breaks(last)
             yield any(c in last for c in self.specials), [last]
 
-    def _line_ends(self, piece: str) -> bool:
-        """Whether a line ends in ``piece``: a CR that ended the held text counts, not a last CR."""
+    def _line_ends(self, piece: str, feeds: int | None) -> bool:
+        """Whether a line ends in ``piece`` (holding ``feeds`` LF, counted when ``None``):
+        a CR that ended the held text counts, not a last CR."""
         after_cr = bool(self._pending) and self._pending[-1].endswith("\r")
-        return after_cr or "\n" in piece or "\r" in piece[:-1]
+        has_lf = bool(feeds) if feeds is not None else "\n" in piece
+        return after_cr or has_lf or "\r" in piece[:-1]
 
     def _hold(self, text: str) -> None:
         self._pending.append(text)
@@ -257,26 +270,32 @@ class _Counter:
         if text.count("\r") > crlf:
             self.result.line_breaks.add("CR")
 
-    def _count_plain(self, text: str) -> bool:
-        """Count a chunk of whole LF lines without quotes, blank lines or long lines in C,
-        without splitting it; whether it was (else the caller splits it into lines)."""
+    def _count_plain(self, piece: str, feeds: int | None) -> bool:
+        """Count the held start of a line and ``piece`` (holding ``feeds`` LF, counted when
+        ``None``) as a chunk of whole LF lines without quotes, blank lines or long lines, in
+        C and without joining or splitting them; whether it was (else the caller splits
+        the chunk into lines). The held text holds no LF: it is an unfinished line."""
+        head = "".join(self._pending)
         if (
             self.result.header is None
             or self.one_column
-            or len(text) * _MAX_UTF8_PER_CHAR > self.floor  # a line might break a limit
-            or "\r" in text
-            or any(c in text for c in self.specials)
-            or text.startswith("\n")
-            or _BLANK_LINE.search(text) is not None  # a regex finds it faster than `in`
-            or any(c in text for c in (_OTHER_ASCII_BREAKS if text.isascii() else _OTHER_BREAKS))
+            or (len(head) + len(piece)) * _MAX_UTF8_PER_CHAR > self.floor  # a long line?
+            or "\r" in piece
+            or "\r" in head
+            or any(c in piece or c in head for c in self.specials)
+            or (not head and piece.startswith("\n"))
+            or _BLANK_LINE.search(piece) is not None  # a regex finds it faster than `in`
+            or _other_breaks(piece)
+            or _other_breaks(head)
         ):
             return False
-        cut = text.rfind("\n") + 1
-        if cut < len(text):
-            self._hold(text[cut:])
-        lines = text.count("\n", 0, cut)
-        if self._sampled(cut):
-            self.result.sample.append(text[:cut])
+        cut = piece.rfind("\n") + 1
+        lines = feeds if feeds is not None else piece.count("\n", 0, cut)
+        self._pending, self._pending_size = [], 0
+        if cut < len(piece):
+            self._hold(piece[cut:])
+        if self._sampled(len(head) + cut):
+            self.result.sample.append(head + piece[:cut])
         self.result.line_breaks.add("LF")
         self.result.records += lines
         self.line += lines
@@ -444,6 +463,11 @@ def _split_lines(text: str) -> list[str]:
     if not any(c in text for c in others):  # `in` is much faster than a regex search here
         return text.splitlines(keepends=True)
     return _LINE.findall(text)
+
+
+def _other_breaks(text: str) -> bool:
+    """Whether ``text`` holds a line break of :meth:`str.splitlines` that is no CSV one."""
+    return any(c in text for c in (_OTHER_ASCII_BREAKS if text.isascii() else _OTHER_BREAKS))
 
 
 def _maybe_unfinished(line: str) -> bool:

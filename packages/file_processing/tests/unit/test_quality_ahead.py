@@ -196,3 +196,58 @@ def test_a_query_cancelled_before_it_starts_running_still_stops(
     assert time.monotonic() - began < 5
     assert not query._thread.is_alive()
     connection.close()
+
+
+@pytest.fixture
+def samples(monkeypatch: pytest.MonkeyPatch) -> list[quality._SampleTop]:
+    """The sample top-value queries started, each on a connection of its own."""
+    found: list[quality._SampleTop] = []
+    init = quality._SampleTop.__init__
+
+    def recording(self: quality._SampleTop, *args: Any) -> None:
+        init(self, *args)
+        found.append(self)
+
+    monkeypatch.setattr(quality._SampleTop, "__init__", recording)
+    return found
+
+
+@pytest.mark.parametrize("case", ["clean", "crlf then lf", "duplicate"])
+def test_the_sample_top_values_are_counted_beside_the_checking_pass_and_never_left_behind(
+    tmp_path: Path,
+    started: list[ahead.AheadQuery],
+    samples: list[quality._SampleTop],
+    case: str,
+) -> None:
+    report = report_of(tmp_path, ("id,code,note\n" + BODIES[case]).encode(), "top")
+    (sample,) = samples
+    assert not sample.query._thread.is_alive()
+    assert not sample.path.exists()
+    with pytest.raises(Exception, match="closed"):
+        sample.connection.execute("SELECT 1")
+    if report["outcome"] == "pass":
+        (code,) = [p for p in report["profile"] if p["name"] == "code"]
+        assert code["top_values"] == ["5", "4", "3", "2", "1"]
+
+
+def test_an_engine_failure_in_the_sample_top_values_fails_the_analysis(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    started: list[ahead.AheadQuery],
+    samples: list[quality._SampleTop],
+) -> None:
+    run = ahead.BackgroundQuery._run
+
+    def failing(self: ahead.BackgroundQuery) -> None:
+        import duckdb
+
+        if isinstance(self, ahead.AheadQuery):  # only the sample's query fails
+            run(self)
+            return
+        self._error = duckdb.OutOfMemoryException("Out of Memory Error: no room for the sample")
+
+    monkeypatch.setattr(ahead.BackgroundQuery, "_run", failing)
+    with pytest.raises(quality.QualityEngineError, match="no room for the sample"):
+        report_of(tmp_path, ("id,code,note\n" + ROWS).encode(), "oom")
+    (sample,) = samples
+    assert not sample.path.exists()

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pytest
 
 from etl_core.contracts import ParseOptions
-from file_processing.records import SAMPLE_PIECES, RecordCount, RecordLimits, count_records
+from file_processing import prescan as prescan_module
+from file_processing.records import (
+    SAMPLE_PIECES,
+    LineFeeds,
+    RecordCount,
+    RecordLimits,
+    count_records,
+)
 
 MIB = 1024 * 1024
 LIMITS = RecordLimits(max_field_bytes=10 * MIB, max_record_bytes=16 * MIB, max_columns=500)
@@ -190,3 +198,38 @@ def test_the_sample_holds_16_mi_characters_at_most() -> None:
     assert found.records == body.count("\n")
     assert 8 <= len(found.sample) < SAMPLE_PIECES
     assert sum(map(len, found.sample)) <= 16 * MIB
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbfa,b\n" + b"1,x\n" * 3000 + b"2,\xc3\xa9t\xc3\xa9\n" * 3000,
+        b"a,b\n" + b"1,x\n" * 2000 + b"\n\n" + b"2,y\n" * 2000,
+        b"a,b\r\n" + b"1,x\r\n" * 3000,
+        b"a,b\n" + b'1,"x\ny"\n' * 1000 + b"3,z\n" * 3000 + b"4,w",
+        b"a,b\n" + b"1,x\n" * 3000 + b"2,\x1cy\n" * 10 + b"3,z\n" * 3000,
+    ],
+)
+@pytest.mark.parametrize("size", [64, 1000, 4096])
+def test_the_pre_pass_line_feed_counts_give_the_records_a_count_of_their_own_gives(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data: bytes, size: int
+) -> None:
+    monkeypatch.setattr(prescan_module, "CHUNK_SIZE", size)
+    path = tmp_path / "data.csv"
+    path.write_bytes(data)
+    told: list[int | None] = []
+
+    def counter(texts: Iterable[str], feeds: LineFeeds) -> RecordCount:
+        def noted() -> int | None:
+            told.append(feeds())
+            return told[-1]
+
+        return count_records(texts, ParseOptions(), columns=2, limits=LIMITS, line_feeds=noted)
+
+    found = prescan_module.prescan(path, encoding="utf-8", count_records=counter)
+    assert found.records is not None
+    assert any(feeds is not None for feeds in told)  # the pass did tell the counts
+    alone = count(data, size=size)
+    assert found.records.records == alone.records
+    assert found.records.line_breaks == alone.line_breaks
+    assert found.lines == data.count(b"\n") + (not data.endswith(b"\n"))
