@@ -72,8 +72,6 @@ _ARMOR_BEGIN = b"-----BEGIN PGP MESSAGE-----"
 _ARMOR_END = b"-----END PGP MESSAGE-----"
 _ARMOR_PROBE = 256
 _AGENT_SOCKET = "S.gpg-agent"
-_AGENT_SOCKET_DIR = Path(f"/run/user/{os.getuid()}")
-"""Where gpg puts the sockets of a keyring when the directory exists (not in the keyring)."""
 _AGENT_TIMEOUT = 5.0
 _GPG_ERR_BAD_PASSPHRASE = 11
 _FAILURE_KEYWORDS = ("DECRYPTION_FAILED", "ERROR", "FAILURE", "NODATA", "BADMDC")
@@ -679,11 +677,12 @@ def _remove_keyring(home: Path, scratch: Path, gpgconf: str | None, env: dict[st
 def _stop_agent(home: Path) -> bool:
     """Tell the keyring's gpg-agent to stop, on its socket in ``home`` (the Assuan command
     ``gpgconf --kill`` sends, without starting a process for it): whether it said it
-    stops, or there is no agent socket there at all. ``False`` leaves it to ``gpgconf``
-    (a socket elsewhere, under ``/run/user``; an agent that does not answer as expected)."""
+    stops. ``False`` leaves it to ``gpgconf``: no socket in ``home`` (gpg put it under
+    ``/run/user``, ``/var/run/user`` or ``/run/gnupg``, where only gpgconf knows to look,
+    or no agent ran), or an agent that does not answer as expected."""
     path = home / _AGENT_SOCKET
     if not path.exists():
-        return not _AGENT_SOCKET_DIR.exists()  # under /run/user, where gpgconf finds it
+        return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as agent:
             agent.settimeout(_AGENT_TIMEOUT)

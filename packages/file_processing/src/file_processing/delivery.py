@@ -101,8 +101,8 @@ def _head_inflater(
     scratch: Path, packing: Packing | str, limits: UnpackLimits
 ) -> ZipHeadInflater | None:
     """What inflates the first entry of a zip while gpg decrypts it (unless the contract
-    declares a packing other than zip)."""
-    if Packing(packing) not in (Packing.AUTO, Packing.ZIP):
+    declares a packing other than zip, or one unknown: unpacking names that error)."""
+    if packing not in (Packing.AUTO, Packing.ZIP):  # a StrEnum: equal to its text too
         return None
     return zip_head_inflater(scratch / "first-entry", limits)
 

@@ -73,7 +73,7 @@ from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
-from file_processing.flush_ahead import FlushAhead
+from file_processing.flush_ahead import FlushAhead, same_filesystem
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
@@ -574,7 +574,7 @@ class Processor(Closeable):
         with ExitStack() as stack:
             stack.enter_context(_timed("open_and_check"))
             engine = stack.enter_context(self._engine(workdir, local))
-            flusher = stack.enter_context(FlushAhead(enabled=self._flushes_writes()))
+            flusher = stack.enter_context(FlushAhead(enabled=self._flushes_writes(workdir)))
             pool = stack.enter_context(ContextThreadPoolExecutor(workers, "member"))
             stack.callback(pool.shutdown, cancel_futures=True)  # a refusal stops the rest
             members = open_delivery(
@@ -606,7 +606,7 @@ class Processor(Closeable):
                 if size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
                 staged = _Staged(_stage_member(member.file, members_dir, index), member.path, index)
-                flusher.add(staged.file)  # written back to disk while it is checked
+                flusher.add(staged.file, size)  # written back to disk while it is checked
                 if size > _BATCH_MEMBER_BYTES:
                     submit([staged])  # a large member goes alone, in its own query
                     continue
@@ -672,10 +672,16 @@ class Processor(Closeable):
             report.checks = [replace(check, samples=[]) for check in report.checks]
         return _Checked(item.member, result, kept, report_json)
 
-    def _flushes_writes(self) -> bool:
-        """Whether the store flushes what it publishes to disk (a local store takes the
-        staged files themselves: flushing them ahead shortens publishing)."""
-        return isinstance(self.store, LocalObjectStore) and self.store.fsync
+    def _flushes_writes(self, workdir: Path) -> bool:
+        """Whether the store flushes what it publishes to disk and takes the files staged in
+        ``workdir`` themselves (a local store on their filesystem): then flushing them ahead
+        shortens publishing."""
+        store = self.store
+        return (
+            isinstance(store, LocalObjectStore)
+            and store.fsync
+            and same_filesystem(workdir, store.root)
+        )
 
     def _engine(self, workdir: Path, local: Path) -> QualityEngine:
         """One database for every member of the delivery ``local`` in ``workdir``.

@@ -307,12 +307,44 @@ def test_closing_stops_the_keyrings_gpg_agent_without_gpgconf(
     decryptor = Decryptor(pgp.recipient_secret, workdir=workdir)
     home = decryptor.keyring
     assert _agents_of(home)  # the start-up probe decrypted with the secret key
+    if not (home / "S.gpg-agent").exists():
+        pytest.skip("gpg put the agent's socket outside the keyring (a /run/user/<uid> host)")
     ran: list[list[str]] = []
     monkeypatch.setattr(decrypt.subprocess, "run", lambda args, **_: ran.append(args))
 
     decryptor.close()
 
     assert ran == []  # told on its socket
+    deadline = time.monotonic() + 10
+    while _agents_of(home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _agents_of(home) == []
+    assert not home.exists()
+
+
+def test_closing_leaves_an_agent_whose_socket_is_elsewhere_to_gpgconf(
+    pgp: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decryptor = Decryptor(pgp.recipient_secret, workdir=workdir)
+    home = decryptor.keyring
+    socket_path = home / "S.gpg-agent"
+    hidden = socket_path.with_name("S.moved")
+    if socket_path.exists():  # as if gpg had put it under /run/user/<uid>, out of sight
+        socket_path.rename(hidden)
+    calls: list[list[str]] = []
+    real_run = decrypt.subprocess.run
+
+    def run(args: list[str], **kwargs: Any) -> Any:
+        calls.append(args)
+        if hidden.exists():
+            hidden.rename(socket_path)  # gpgconf knows where the socket is
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(decrypt.subprocess, "run", run)
+
+    decryptor.close()
+
+    assert [args[-2:] for args in calls] == [["--kill", "gpg-agent"]]
     deadline = time.monotonic() + 10
     while _agents_of(home) and time.monotonic() < deadline:
         time.sleep(0.05)

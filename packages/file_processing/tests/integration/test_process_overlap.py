@@ -16,6 +16,7 @@ import pytest
 
 from etl_core.storage import LocalObjectStore
 from file_processing import flush_ahead
+from file_processing import process as process_module
 
 Orders = Callable[..., bytes]
 
@@ -30,7 +31,8 @@ def zipped(entries: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def flushed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The files flushed ahead (by name), as each flush starts."""
+    """The files flushed ahead (by name), as each flush starts; small ones too."""
+    monkeypatch.setattr(flush_ahead, "MIN_BYTES", 0)
     names: list[str] = []
     real = os.fdatasync
 
@@ -66,8 +68,52 @@ def test_nothing_is_flushed_ahead_for_a_store_that_does_not_flush(
 
 
 def test_a_member_gone_before_its_flush_is_not_an_error(tmp_path: Path) -> None:
-    with flush_ahead.FlushAhead() as flusher:
-        flusher.add(tmp_path / "never-written")
+    with flush_ahead.FlushAhead(min_bytes=0) as flusher:
+        flusher.add(tmp_path / "never-written", 10)
+
+
+def test_a_small_member_is_left_to_the_flush_at_publishing(
+    local_lane: Any, orders: Orders, flushed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flush_ahead, "MIN_BYTES", len(orders(30)) + 1)
+    key = local_lane.deliver("orders_20261101.csv.zip", zipped({"a.csv": orders(30)}))
+    with local_lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+    assert flushed == []
+
+
+def test_nothing_is_flushed_ahead_when_the_store_is_on_another_filesystem(
+    local_lane: Any, orders: Orders, flushed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(process_module, "same_filesystem", lambda a, b: False)
+    key = local_lane.deliver("orders_20261101.csv.zip", zipped({"a.csv": orders(30)}))
+    with local_lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+    assert flushed == []
+
+
+def test_files_on_one_filesystem_are_told_apart_from_another(tmp_path: Path) -> None:
+    assert flush_ahead.same_filesystem(tmp_path, tmp_path.parent)
+    assert not flush_ahead.same_filesystem(tmp_path, Path("/proc"))
+    assert not flush_ahead.same_filesystem(tmp_path, tmp_path / "missing")
+
+
+def test_a_failed_write_back_fails_the_run_before_anything_is_published(
+    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flush_ahead, "MIN_BYTES", 0)
+
+    def fail(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(flush_ahead.os, "fdatasync", fail)
+    data = zipped({"a.csv": orders(30)})
+    key = local_lane.deliver("orders_20261101.csv.zip", data)
+    with local_lane.processor() as processor, pytest.raises(OSError, match="Input/output"):
+        processor.process(key)
+    store = local_lane.store
+    assert store.read_bytes(key) == data  # left where it landed, for the next run
+    assert list(store.list("validated/")) == []
 
 
 def test_the_delivery_copy_is_gone_before_publishing_and_kept_for_a_quarantine(

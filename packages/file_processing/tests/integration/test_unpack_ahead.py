@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from etl_core.errors import ConfigError
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
 from file_processing.errors import RefusedError
@@ -149,3 +150,17 @@ def test_a_modified_encrypted_zip_releases_nothing_inflated_ahead(
             list(open_delivery(sealed, name=sealed.name, decryptor=decryptor, workdir=workdir))
         assert caught.value.reason.value.startswith("pgp.")
         assert [p for p in workdir.rglob("*") if p.is_file() and p.name != ".owner"] == []
+
+
+def test_an_unknown_packing_of_an_encrypted_delivery_is_the_unpackers_config_error(
+    pgp: Any, tmp_path: Path, workdir: Path
+) -> None:
+    archive = tmp_path / "pos_20261101.csv.zip"
+    archive.write_bytes(zipped({"pos.csv": BODY}))
+    sealed = pgp.encrypt(archive, tmp_path / "pos_20261101.csv.zip.pgp")
+    with (
+        Decryptor(pgp.recipient_secret, workdir=workdir) as decryptor,
+        pytest.raises(ConfigError) as caught,
+    ):
+        list(open_delivery(sealed, name=sealed.name, packing="rar", decryptor=decryptor))
+    assert caught.value.fields == ("packing",)
