@@ -28,13 +28,14 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -70,6 +71,10 @@ _PIPE_SLICE = 64 * 1024
 _ARMOR_BEGIN = b"-----BEGIN PGP MESSAGE-----"
 _ARMOR_END = b"-----END PGP MESSAGE-----"
 _ARMOR_PROBE = 256
+_AGENT_SOCKET = "S.gpg-agent"
+_AGENT_SOCKET_DIR = Path(f"/run/user/{os.getuid()}")
+"""Where gpg puts the sockets of a keyring when the directory exists (not in the keyring)."""
+_AGENT_TIMEOUT = 5.0
 _GPG_ERR_BAD_PASSPHRASE = 11
 _FAILURE_KEYWORDS = ("DECRYPTION_FAILED", "ERROR", "FAILURE", "NODATA", "BADMDC")
 _BAD_SIGNATURE_KEYWORDS = ("BADSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG")
@@ -191,6 +196,7 @@ class Decryptor(Closeable):
         limits: UnpackLimits = DEFAULT_LIMITS,
         name: str | None = None,
         signature: SignaturePolicy | None = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> DecryptResult:
         """Decrypt one message (binary or ASCII-armoured) into ``output``.
 
@@ -207,6 +213,9 @@ class Decryptor(Closeable):
             name: The delivery's name, carried into refusals for context.
             signature: This message's signature policy, instead of the decryptor's
                 (a layer of a message encrypted twice).
+            observe: Called with each chunk of plaintext as gpg writes it, before gpg
+                vouched for it, for work done ahead (inflating a zip as it arrives):
+                it must not raise, and what it makes counts only once this returns.
 
         Raises:
             RefusedError: The message was refused; ``reason`` is a ``pgp.*`` code.
@@ -220,7 +229,7 @@ class Decryptor(Closeable):
             scratch = Path(scratch_name)
             stack.callback(scratch.unlink, missing_ok=True)
             with open(fd, "wb") as sink:
-                outcome = self._run(stream, sink, limits, fault=Step.DECRYPT)
+                outcome = self._run(stream, sink, limits, fault=Step.DECRYPT, observe=observe)
             policy = _policy(signature, bool(self.signer_fingerprints), self.signature)
             verdict = _judge(outcome, self.signer_fingerprints, policy)
             if verdict.reason is not None:
@@ -282,10 +291,17 @@ class Decryptor(Closeable):
     # ------------------------------------------------------------- process
 
     def _run(
-        self, source: IO[bytes], sink: IO[bytes], limits: UnpackLimits, *, fault: Step | None = None
+        self,
+        source: IO[bytes],
+        sink: IO[bytes],
+        limits: UnpackLimits,
+        *,
+        fault: Step | None = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> _Outcome:
         """Run ``gpg --decrypt``, copying its plaintext to ``sink`` within ``limits``
-        (``fault``: the test-only fault point reached once plaintext flows)."""
+        (``fault``: the test-only fault point reached once plaintext flows; ``observe``:
+        shown each chunk copied)."""
         status_read, status_write = os.pipe()
         child_fds = [status_write]
         args = [
@@ -324,7 +340,7 @@ class Decryptor(Closeable):
         finally:
             for fd in child_fds:
                 os.close(fd)
-        return _Session(process, status_read, source, sink, limits, fault).wait()
+        return _Session(process, status_read, source, sink, limits, fault, observe).wait()
 
 
 @dataclass
@@ -348,9 +364,11 @@ class _Session:
         sink: IO[bytes],
         limits: UnpackLimits,
         fault: Step | None = None,
+        observe: Callable[[bytes], None] | None = None,
     ) -> None:
         self.process = process
         self.fault = fault
+        self.observe = observe
         self.source = source
         self.sink = sink
         self.limits = limits
@@ -408,6 +426,8 @@ class _Session:
                 self.sink.write(chunk)
                 if self.fault is not None and size == len(chunk):  # the first plaintext
                     fault_point(self.fault)
+                if self.observe is not None:
+                    self.observe(chunk)
         return size, None
 
     def _feed(self) -> None:
@@ -639,6 +659,8 @@ def _gpgconf_for(binary: str) -> str | None:
 
 
 def _remove_keyring(home: Path, scratch: Path, gpgconf: str | None, env: dict[str, str]) -> None:
+    if _stop_agent(home):
+        gpgconf = None  # told to stop directly, on its socket: no gpgconf process needed
     if gpgconf is not None:
         try:
             subprocess.run(
@@ -652,6 +674,27 @@ def _remove_keyring(home: Path, scratch: Path, gpgconf: str | None, env: dict[st
             logger.warning("could not stop the gpg-agent of %s", home)
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stop_agent(home: Path) -> bool:
+    """Tell the keyring's gpg-agent to stop, on its socket in ``home`` (the Assuan command
+    ``gpgconf --kill`` sends, without starting a process for it): whether it said it
+    stops, or there is no agent socket there at all. ``False`` leaves it to ``gpgconf``
+    (a socket elsewhere, under ``/run/user``; an agent that does not answer as expected)."""
+    path = home / _AGENT_SOCKET
+    if not path.exists():
+        return not _AGENT_SOCKET_DIR.exists()  # under /run/user, where gpgconf finds it
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as agent:
+            agent.settimeout(_AGENT_TIMEOUT)
+            agent.connect(str(path))
+            replies = agent.makefile("rb")
+            if not replies.readline(_MAX_STATUS_LINE).startswith(b"OK"):
+                return False
+            agent.sendall(b"KILLAGENT\n")
+            return replies.readline(_MAX_STATUS_LINE).startswith(b"OK")
+    except OSError:
+        return False
 
 
 def _import_summary(result: object) -> str:

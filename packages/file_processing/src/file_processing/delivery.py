@@ -17,10 +17,11 @@ from pathlib import Path
 
 from file_processing.decrypt import Decryptor
 from file_processing.errors import RefusedError
+from file_processing.inflate_ahead import ZipHeadInflater
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.sniff import PGP_SNIFF_SIZE, PgpForm, pgp_form
-from file_processing.unpack import DEFAULT_LIMITS, Member, Packing, unpack
+from file_processing.unpack import DEFAULT_LIMITS, Member, Packing, unpack, zip_head_inflater
 
 __all__ = ["MAX_PGP_LAYERS", "Encryption", "open_delivery", "plaintext_name"]
 
@@ -78,10 +79,32 @@ def open_delivery(
             f"{name} is OpenPGP-encrypted but its contract configures no decryption key",
         )
     with tempfile.TemporaryDirectory(prefix="delivery-", dir=workdir) as scratch:
-        plaintext = _decrypt_layers(decryptor, Path(source), Path(scratch), limits, name)
+        head = _head_inflater(Path(scratch), packing, limits)
+        try:
+            plaintext = _decrypt_layers(decryptor, Path(source), Path(scratch), limits, name, head)
+        except BaseException:
+            if head is not None:
+                head.discard()
+            raise
+        ahead = None if head is None else head.finish()
         yield from unpack(
-            plaintext, name=plaintext_name(name), packing=packing, limits=limits, workdir=scratch
+            plaintext,
+            name=plaintext_name(name),
+            packing=packing,
+            limits=limits,
+            workdir=scratch,
+            ahead=ahead,
         )
+
+
+def _head_inflater(
+    scratch: Path, packing: Packing | str, limits: UnpackLimits
+) -> ZipHeadInflater | None:
+    """What inflates the first entry of a zip while gpg decrypts it (unless the contract
+    declares a packing other than zip)."""
+    if Packing(packing) not in (Packing.AUTO, Packing.ZIP):
+        return None
+    return zip_head_inflater(scratch / "first-entry", limits)
 
 
 def _pgp_form_of(path: Path) -> PgpForm | None:
@@ -90,10 +113,16 @@ def _pgp_form_of(path: Path) -> PgpForm | None:
 
 
 def _decrypt_layers(
-    decryptor: Decryptor, source: Path, scratch: Path, limits: UnpackLimits, name: str
+    decryptor: Decryptor,
+    source: Path,
+    scratch: Path,
+    limits: UnpackLimits,
+    name: str,
+    head: ZipHeadInflater | None = None,
 ) -> Path:
     """Decrypt ``source``, and a message found encrypted inside it, up to
-    :data:`MAX_PGP_LAYERS`; a required signature may sit on any layer.
+    :data:`MAX_PGP_LAYERS`; a required signature may sit on any layer. ``head`` is
+    shown the first layer's plaintext as it comes (discarded when there is another).
 
     Raises:
         RefusedError: ``pgp.nested`` past the layer limit, ``pgp.unsigned`` when a
@@ -105,8 +134,9 @@ def _decrypt_layers(
     current = source
     for layer in range(1, MAX_PGP_LAYERS + 1):
         plaintext = scratch / f"plaintext-{layer}"
+        observe = head.feed if head is not None and layer == 1 else None
         result = decryptor.decrypt(
-            current, plaintext, limits=limits, name=name, signature=per_layer
+            current, plaintext, limits=limits, name=name, signature=per_layer, observe=observe
         )
         signed = signed or result.signer is not None
         if current != source:
@@ -114,6 +144,8 @@ def _decrypt_layers(
         current = plaintext
         if _pgp_form_of(current) is not PgpForm.ENCRYPTED:
             break
+        if head is not None:
+            head.discard()  # it saw a message, not the zip
     else:
         current.unlink()
         raise RefusedError(

@@ -66,13 +66,14 @@ from etl_core.logging import bound_context
 from etl_core.metrics import Timer, counter, histogram
 from etl_core.resources import Closeable
 from etl_core.scratch import scratch_dir, sweep_scratch
-from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
+from file_processing.flush_ahead import FlushAhead
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
@@ -259,6 +260,8 @@ class Processor(Closeable):
             raise FileProcessingError(f"{escaped(key)!r}: expected a key under {landing_prefix()}")
         started = time.perf_counter()
         problem = key_problem(key)
+        if problem is None:
+            self._keyring_ahead(key)
         info = self._head(key, problem)
         matched = self.contracts.match(key, info.last_modified)
         contract = matched[0] if matched else None
@@ -408,8 +411,6 @@ class Processor(Closeable):
             return self._quarantine(job, contract, day, refusal, local=None)
         if expected is _WAIT:
             return _waiting(info, contract, day)
-        if _named_encrypted(info.key):
-            self._keyring(contract)  # made by gpg while the delivery downloads
         with scratch_dir(self.settings.work_dir, "file") as workdir:
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
@@ -437,6 +438,9 @@ class Processor(Closeable):
             if failed:
                 self._forget_content(job)
                 return self._quarantine_failed(job, contract, day, local, checked, failed)
+            # Only a quarantine needs the delivery's copy: gone now, it is never written back
+            # to disk by the flush that publishing makes.
+            local.unlink()
             job.claim = self.ledger.renew(job.claim)
             outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
         if job.claim.previous is not None:
@@ -570,6 +574,7 @@ class Processor(Closeable):
         with ExitStack() as stack:
             stack.enter_context(_timed("open_and_check"))
             engine = stack.enter_context(self._engine(workdir, local))
+            flusher = stack.enter_context(FlushAhead(enabled=self._flushes_writes()))
             pool = stack.enter_context(ContextThreadPoolExecutor(workers, "member"))
             stack.callback(pool.shutdown, cancel_futures=True)  # a refusal stops the rest
             members = open_delivery(
@@ -601,6 +606,7 @@ class Processor(Closeable):
                 if size == 0:
                     raise RefusedError(Reason.DATA_EMPTY, f"{member.path} is empty (0 bytes)")
                 staged = _Staged(_stage_member(member.file, members_dir, index), member.path, index)
+                flusher.add(staged.file)  # written back to disk while it is checked
                 if size > _BATCH_MEMBER_BYTES:
                     submit([staged])  # a large member goes alone, in its own query
                     continue
@@ -665,6 +671,11 @@ class Processor(Closeable):
             report.profile, report.malformed, report.encoding_errors = [], [], []
             report.checks = [replace(check, samples=[]) for check in report.checks]
         return _Checked(item.member, result, kept, report_json)
+
+    def _flushes_writes(self) -> bool:
+        """Whether the store flushes what it publishes to disk (a local store takes the
+        staged files themselves: flushing them ahead shortens publishing)."""
+        return isinstance(self.store, LocalObjectStore) and self.store.fsync
 
     def _engine(self, workdir: Path, local: Path) -> QualityEngine:
         """One database for every member of the delivery ``local`` in ``workdir``.
@@ -878,6 +889,14 @@ class Processor(Closeable):
         """
         future = self._keyring(contract, again=not _named_encrypted(key))
         return None if future is None else future.result()
+
+    def _keyring_ahead(self, key: str) -> None:
+        """Start making the keyring of the contract whose pattern ``key`` matches, when its
+        name says OpenPGP: gpg imports the key while the object is described, claimed and
+        downloaded (a key that turns out to be dated by no contract only made it early)."""
+        contract = self.contracts.find(key)
+        if contract is not None and _named_encrypted(key) and not self.is_control_file(key):
+            self._keyring(contract)
 
     def _keyring(self, contract: Contract, *, again: bool = True) -> Future[Decryptor] | None:
         """The contract's decryptor, being made on a thread of its own (gpg imports the key

@@ -38,11 +38,12 @@ from typing import IO, Any, BinaryIO, Protocol, Self, cast
 from etl_core.errors import ConfigError, FieldError
 from etl_core.storage import StagedFile
 from file_processing.errors import RefusedError
+from file_processing.inflate_ahead import InflatedAhead, ZipHeadInflater
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.sniff import SNIFF_SIZE, Kind, sniff
 
-__all__ = ["CHUNK_SIZE", "DEFAULT_LIMITS", "Member", "Packing", "unpack"]
+__all__ = ["CHUNK_SIZE", "DEFAULT_LIMITS", "Member", "Packing", "unpack", "zip_head_inflater"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def unpack(
     packing: Packing | str = Packing.AUTO,
     limits: UnpackLimits = DEFAULT_LIMITS,
     workdir: str | os.PathLike[str] | None = None,
+    ahead: InflatedAhead | None = None,
 ) -> Generator[Member, None, None]:
     """Yield the regular-file members of a delivery, unpacking nested archives.
 
@@ -169,6 +171,10 @@ def unpack(
             ``none``, ``zip``, ``gzip`` or ``tar`` (also compressed tar) must match them.
         limits: Size, ratio, entry and depth limits.
         workdir: Directory for temporary files (default: the system's).
+        ahead: The first entry of ``source`` (a zip file), inflated as it arrived
+            (:func:`zip_head_inflater`): taken, on the same filesystem, instead of
+            inflating the entry again when the zip's directory describes exactly it
+            (otherwise removed); every check of the zip and its entries runs as ever.
 
     Raises:
         RefusedError: The delivery is unsafe or broken; ``reason`` says why.
@@ -179,7 +185,17 @@ def unpack(
         raise ConfigError(
             "invalid unpack call", [FieldError("name", "must be a non-empty file name")]
         )
-    return _unpack(source, name, mode, limits, workdir)
+    return _unpack(source, name, mode, limits, workdir, ahead)
+
+
+def zip_head_inflater(target: Path, limits: UnpackLimits) -> ZipHeadInflater | None:
+    """A :class:`~file_processing.inflate_ahead.ZipHeadInflater` staging to ``target``,
+    for :func:`unpack`'s ``ahead``; ``None`` where ISA-L is not installed (the entry would
+    be inflated by ``zipfile``, which nothing ahead stands for)."""
+    inflater = _fast_inflater()
+    if inflater is None:
+        return None
+    return ZipHeadInflater(inflater, target, limits, chunk=CHUNK_SIZE)
 
 
 def _parse_packing(packing: Packing | str) -> Packing:
@@ -199,12 +215,15 @@ def _unpack(
     mode: Packing,
     limits: UnpackLimits,
     workdir: str | os.PathLike[str] | None,
+    ahead: InflatedAhead | None = None,
 ) -> Generator[Member, None, None]:
     scratch = Path(tempfile.mkdtemp(prefix="unpack-", dir=workdir))
+    session = _Session(limits, scratch, ahead)
     try:
         with _opened(source) as stream:
-            yield from _Session(limits, scratch).run(stream, name, mode)
+            yield from session.run(stream, name, mode)
     finally:
+        session.drop_ahead()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -342,9 +361,12 @@ class _StrictTarInfo(tarfile.TarInfo):
 class _Session:
     """One delivery's walk: shared byte and entry budgets, and its scratch files."""
 
-    def __init__(self, limits: UnpackLimits, scratch: Path) -> None:
+    def __init__(
+        self, limits: UnpackLimits, scratch: Path, ahead: InflatedAhead | None = None
+    ) -> None:
         self.limits = limits
         self.scratch = scratch
+        self.ahead = ahead
         self.total_bytes = 0
         self.entries = 0
         self._serial = itertools.count()
@@ -457,7 +479,8 @@ class _Session:
                     continue
                 _check_zip_entry(info, mode, member_path, self.limits)
                 _check_unique(path, seen, member_path)
-                file, size = self._extract_zip(archive, fp, info, member_path)
+                first = depth == 1 and seekable is not None  # the delivery's own zip
+                file, size = self._extract_zip(archive, fp, info, member_path, first=first)
                 yield from self._settle(file, size, member_path, depth)
 
     def _settle(self, file: Path, size: int, path: str, depth: int) -> Iterator[Member]:
@@ -492,14 +515,22 @@ class _Session:
             )
 
     def _extract_zip(
-        self, archive: zipfile.ZipFile, fp: BinaryIO, info: zipfile.ZipInfo, member_path: str
+        self,
+        archive: zipfile.ZipFile,
+        fp: BinaryIO,
+        info: zipfile.ZipInfo,
+        member_path: str,
+        *,
+        first: bool = False,
     ) -> tuple[Path, int]:
         try:
             handle = archive.open(info)
         except _ZIP_ERRORS as exc:
             raise _refusal(exc, "zip", member_path) from exc
         with handle:
-            fast = self._inflate_fast(fp, info, member_path)
+            fast = (self._take_ahead(fp, info) if first else None) or self._inflate_fast(
+                fp, info, member_path
+            )
             if fast is not None:
                 return fast
 
@@ -510,6 +541,45 @@ class _Session:
                     raise _refusal(exc, "zip", member_path) from exc
 
             return self._spool(read, member_path, compressed=max(info.compress_size, 1))
+
+    def _take_ahead(self, fp: BinaryIO, info: zipfile.ZipInfo) -> tuple[Path, int] | None:
+        """The entry inflated as the zip arrived, when it is exactly this one and within the
+        limits, as :meth:`_inflate_fast` would have accepted it; anything else is left to
+        that path (whose verdict stands) and the file inflated ahead is removed."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None:
+            return None
+        taken = None
+        try:
+            if _is_entry(fp, info, ahead) and self._fits(ahead.size, info):
+                taken = self._new_file()
+                os.replace(ahead.file, taken)
+                self.total_bytes += ahead.size
+        except OSError as exc:
+            logger.debug("entry inflated ahead not taken: %s", exc)
+            taken = None
+        finally:
+            if taken is None:
+                ahead.file.unlink(missing_ok=True)
+        return None if taken is None else (taken, ahead.size)
+
+    def _fits(self, size: int, info: zipfile.ZipInfo) -> bool:
+        """Whether an entry of ``size`` bytes passes the limits :meth:`_spool` enforces."""
+        limits = self.limits
+        ratio = size > limits.ratio_floor_bytes and size > limits.max_ratio * max(
+            info.compress_size, 1
+        )
+        return (
+            size <= limits.max_member_bytes
+            and self.total_bytes + size <= limits.max_total_bytes
+            and not ratio
+        )
+
+    def drop_ahead(self) -> None:
+        """Remove an entry inflated ahead that was never taken."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            ahead.file.unlink(missing_ok=True)
 
     def _inflate_fast(
         self, fp: BinaryIO, info: zipfile.ZipInfo, member_path: str
@@ -828,6 +898,25 @@ class _FastDeflate:
                 f"{self._produced} bytes with CRC {self._crc:08x}, declared "
                 f"{info.file_size} bytes with CRC {info.CRC:08x}"
             )
+
+
+def _is_entry(fp: BinaryIO, info: zipfile.ZipInfo, ahead: InflatedAhead) -> bool:
+    """Whether ``ahead`` is the zip entry ``info`` inflated: the deflated entry at offset 0,
+    its data where its local header says, its stream ending within its compressed size,
+    with its declared size and CRC-32 (what :class:`_FastDeflate` accepts)."""
+    if info.header_offset != 0 or info.compress_type != zipfile.ZIP_DEFLATED:
+        return False
+    fp.seek(0)
+    header = fp.read(_LOCAL_HEADER.size)
+    if len(header) < _LOCAL_HEADER.size:
+        return False
+    fields = _LOCAL_HEADER.unpack(header)
+    return (
+        _LOCAL_HEADER.size + fields[10] + fields[11] == ahead.data_start
+        and ahead.consumed <= info.compress_size
+        and ahead.size == info.file_size
+        and ahead.crc == info.CRC
+    )
 
 
 # ----------------------------------------------------------------------- tar

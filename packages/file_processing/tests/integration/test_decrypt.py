@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from etl_core.scratch import OWNER_FILE
+from file_processing import decrypt
 from file_processing.decrypt import Decryptor
 from file_processing.errors import GpgError, RefusedError
 from file_processing.limits import MIB, UnpackLimits
@@ -284,6 +286,38 @@ def test_closing_removes_the_temporary_keyring(pgp: Any, workdir: Path) -> None:
     assert list(workdir.iterdir()) == []
     with pytest.raises(GpgError, match="closed"):
         decryptor.decrypt(io.BytesIO(b""), io.BytesIO())
+
+
+def _agents_of(home: Path) -> list[str]:
+    """The processes whose command line names ``home`` and gpg-agent."""
+    found = []
+    for process in Path("/proc").iterdir():
+        try:
+            command = (process / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"gpg-agent" in command and str(home).encode() in command:
+            found.append(process.name)
+    return found
+
+
+def test_closing_stops_the_keyrings_gpg_agent_without_gpgconf(
+    pgp: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decryptor = Decryptor(pgp.recipient_secret, workdir=workdir)
+    home = decryptor.keyring
+    assert _agents_of(home)  # the start-up probe decrypted with the secret key
+    ran: list[list[str]] = []
+    monkeypatch.setattr(decrypt.subprocess, "run", lambda args, **_: ran.append(args))
+
+    decryptor.close()
+
+    assert ran == []  # told on its socket
+    deadline = time.monotonic() + 10
+    while _agents_of(home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _agents_of(home) == []
+    assert not home.exists()
 
 
 def test_missing_gpg_binary_is_a_gpg_error(pgp: Any) -> None:

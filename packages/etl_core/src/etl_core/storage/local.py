@@ -91,6 +91,12 @@ class LocalObjectStore(ObjectStore):
         return self._root
 
     @property
+    def fsync(self) -> bool:
+        """Whether written and moved-in files are flushed to disk before they become visible
+        (a file flushed ahead by its writer makes that flush cheap)."""
+        return self._fsync
+
+    @property
     def url(self) -> str:
         return self._root.as_uri()
 
