@@ -13,7 +13,7 @@ simply redone: its output is replaced whole and its load replaces its rows).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -161,6 +161,7 @@ def run_backfill(
     only_failed: bool = False,
     load: bool = True,
     progress: Progress | None = None,
+    sizes: Mapping[date, int] | None = None,
 ) -> BackfillSummary:
     """Process the job's partitions not yet succeeded (or only its failed ones).
 
@@ -168,14 +169,15 @@ def run_backfill(
     errors (a busy partition, a store or database outage) and never a fatal one
     (bad SQL, a missing column). Ctrl-C stops handing out partitions, lets the
     running ones finish, records the job as cancelled and returns with
-    ``interrupted`` set; resume it later.
+    ``interrupted`` set; resume it later. ``sizes`` (input bytes by partition, from
+    the plan) hands out the largest partitions first (:func:`backfill_units`).
     """
     ledger = context.ledger
     if ledger is None:
         raise ValueError("run_backfill needs a context with the backfill ledger")
     todo = {p.dt: p for p in _todo(job, only_failed)}
     done = [p for p in job.partitions if p.dt not in todo]
-    units = backfill_units(contract, job, only_failed=only_failed, load=load)
+    units = backfill_units(contract, job, only_failed=only_failed, load=load, sizes=sizes)
     results: list[BackfillPartitionRecord] = []
     interrupted = False
     with bound_context(dataset=contract.dataset, backfill_job=job.job_id):
@@ -206,14 +208,29 @@ def run_backfill(
 
 
 def backfill_units(
-    contract: Contract, job: BackfillJobRecord, *, only_failed: bool = False, load: bool = True
+    contract: Contract,
+    job: BackfillJobRecord,
+    *,
+    only_failed: bool = False,
+    load: bool = True,
+    sizes: Mapping[date, int] | None = None,
 ) -> list[WorkUnit]:
-    """One unit per partition of ``job`` not yet succeeded (or only its failed ones)."""
+    """One unit per partition of ``job`` not yet succeeded (or only its failed ones).
+
+    In date order; with ``sizes`` (input bytes by partition date, as the plan found
+    them), largest first, dates in order among equal sizes: with several partitions at
+    once (threads, Celery workers), the last to start is then a small one, so the run
+    does not end waiting on one big partition while the other workers stand idle.
+    A partition ``sizes`` does not name counts as empty.
+    """
+    todo = _todo(job, only_failed)
+    if sizes:
+        todo.sort(key=lambda p: -sizes.get(p.dt, 0))  # stable: dates in order among equals
     return [
         partition_unit(
             contract.dataset, p.dt, load=load, purpose=f"backfill {job.job_id}", job=job.job_id
         )
-        for p in _todo(job, only_failed)
+        for p in todo
     ]
 
 

@@ -369,6 +369,7 @@ def backfill_command(
         remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
         remote = session.settings.executor == "celery"  # the workers' ledger is this one
         ledger = open_ledger(store, session.settings.database_url if load or remote else None)
+        sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
         if resume:
             job = resume_backfill(ledger, contract, resume)
         else:
@@ -385,18 +386,19 @@ def backfill_command(
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
             )
+            sizes = {item.dt: item.bytes for item in plan}
         cli.notice(
             f"backfill job {job.job_id} ({ledger.kind} ledger)",
             fields={"dataset": dataset, "backfill_job": job.job_id},
         )
         if no_wait:  # the workers finish the job: its lease is released, not left to expire
-            units = backfill_units(contract, job, only_failed=only_failed, load=load)
+            units = backfill_units(contract, job, only_failed=only_failed, load=load, sizes=sizes)
             _enqueue(session, units)
             ledger.hand_over(job.job_id)
             run.count(inputs=len(units))
             return
         summary = _run_with_progress(
-            store, contract, session, ledger, job, concurrency, only_failed, load
+            store, contract, session, ledger, job, concurrency, only_failed, load, sizes
         )
     run.count(
         inputs=summary.succeeded + summary.failed + summary.skipped,
@@ -427,8 +429,10 @@ def _run_with_progress(
     concurrency: int,
     only_failed: bool,
     load: bool,
+    sizes: dict[date, int] | None,
 ) -> BackfillSummary:
-    """Run the backfill with a progress bar on a terminal (progress log lines otherwise)."""
+    """Run the backfill with a progress bar on a terminal (progress log lines otherwise),
+    the largest partitions first when their ``sizes`` are known."""
     total = sum(
         p.state in ({"failed"} if only_failed else {"pending", "running", "failed", "cancelled"})
         for p in job.partitions
@@ -457,6 +461,7 @@ def _run_with_progress(
             only_failed=only_failed,
             load=load,
             progress=advance,
+            sizes=sizes,
         )
 
 
