@@ -14,11 +14,13 @@ would not land (a dead letter), a page of more than
 itself, as before. The walk still archives, writes, checkpoints and commits
 everything: the child writes nothing, so the crash guarantees are the walk's.
 
-The child computes only. It ends when its input closes (the parent closed it, or
-died: no orphan outlives the run), ignores Ctrl-C and SIGTERM (the parent stops the
-walk at a page boundary, then closes it), and a child that ends early fails every
-page waiting for it, and every later one, with :class:`PageReaderError`: the run fails
-with that message, it never waits for an answer that cannot come.
+The child computes only. It runs in its own session, ends when its input closes (the
+parent closed it, or died: no orphan outlives the run), ignores Ctrl-C and SIGTERM (the
+parent stops the walk at a page boundary, then closes it). A child that ends early,
+cannot start or sends an answer that cannot be read (or a request stopped mid-write) is
+killed and fails every page waiting for it, and every later one, with
+:class:`PageReaderError`, logged once: the walks then read their pages themselves, never
+waiting for an answer that cannot come.
 
 Wire format (both ways, little-endian): a request is ``<QII`` (id, length of the
 JSON settings, length of the body), the settings, the body; an answer is ``<QIII``
