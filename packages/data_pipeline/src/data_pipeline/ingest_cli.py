@@ -214,7 +214,16 @@ def _ingest(
 
     reader = PageReader()  # first: its start-up goes on beside the engine's imports
     try:
-        from data_pipeline.ingest import IngestContext
+        from data_pipeline.ingest import (
+            IngestContext,
+            IngestStoppedError,
+            ingest_unit,
+            unit_names,
+            waves,
+        )
+        from data_pipeline.ingest.collector import few_full_collections
+        from data_pipeline.ingest_work import wave_executor
+        from data_pipeline.tasks import with_run_id
 
         run = session.record_run(
             "ingest", parameters={"units": [u.key for _, us in plan for u in us]}
@@ -231,10 +240,6 @@ def _ingest(
     except BaseException:
         reader.close()
         raise
-    from data_pipeline.ingest import IngestStoppedError, ingest_unit, unit_names, waves
-    from data_pipeline.ingest.collector import few_full_collections
-    from data_pipeline.ingest_work import wave_executor
-    from data_pipeline.tasks import with_run_id
 
     outcomes: list[WindowOutcome] = []
     failures: list[dict[str, str]] = []

@@ -227,3 +227,81 @@ def test_a_paginator_reading_the_records_array_itself_gets_no_page_read_aside(
 
     assert outcome.records == len(api.records)  # the array it reads was not emptied
     assert taken == []
+
+
+def test_a_page_reader_that_dies_mid_run_leaves_the_pages_to_the_walk_and_the_run_lands_all(
+    workspace, api, monkeypatch, caplog
+) -> None:
+    from data_pipeline.ingest.reader import PageReader
+
+    taken: list[int] = []
+    take = flow._Walk._take_reading
+
+    def spy(walk: flow._Walk, reading: Any, after: Any) -> None:
+        taken.append(reading.count)
+        take(walk, reading, after)
+
+    submit = PageReader.submit
+    sent: list[int] = []
+
+    def dies_after_two(reader: PageReader, body: bytes, *args: Any) -> Any:
+        sent.append(1)
+        if len(sent) == 3:  # killed (out of memory, say) while the walk goes on
+            assert reader._process is not None
+            reader._process.kill()
+            reader._process.wait()
+        return submit(reader, body, *args)
+
+    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
+    monkeypatch.setattr(PageReader, "submit", dies_after_two)
+    workspace.source(endpoint("page_number", chunk=30), endpoints=("items",))
+
+    with caplog.at_level("WARNING"):
+        [outcome] = workspace.ingest("items")
+
+    assert outcome.records == len(api.records)
+    assert [record["id"] for record in workspace.landed("items")] == [
+        record["id"] for record in api.records
+    ]
+    assert 0 < sum(taken) < len(api.records)
+    warnings = [r for r in caplog.records if "page reader process" in r.getMessage()]
+    assert len(warnings) == 1
+    assert len(sent) < 6  # once it failed, no page is sent to it
+
+
+def test_parent_pages_are_not_sent_to_the_page_reader(workspace, api, monkeypatch) -> None:
+    from data_pipeline.ingest.reader import PageReader
+
+    submit = PageReader.submit
+    bodies: list[bytes] = []
+
+    def spy(reader: PageReader, body: bytes, *args: Any) -> Any:
+        bodies.append(body)
+        return submit(reader, body, *args)
+
+    monkeypatch.setattr(PageReader, "submit", spy)
+    workspace.source(
+        """
+[[endpoints]]
+name = "customers"
+path = "/customers"
+dataset = "shop_customers"
+records_path = "data"
+
+[[endpoints]]
+name = "orders"
+path = "/customers/{parent.id}/orders"
+parent = "customers"
+dataset = "shop_orders"
+records_path = "data"
+[endpoints.pagination]
+type = "page_number"
+""",
+        endpoints=("customers", "orders"),
+    )
+
+    [outcome] = workspace.ingest("orders")
+
+    assert outcome.records == sum(len(orders) for orders in api.orders.values())
+    assert bodies  # the orders' pages went to it
+    assert not [body for body in bodies if b"customer " in body]

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -275,3 +276,199 @@ def test_a_data_pipeline_module_in_the_working_directory_does_not_shadow_the_chi
         assert reader.submit(b'{"data": [{"id": 1}]}', "data", ["id"]).result(WAIT) is not None
     finally:
         reader.close()
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # beyond what orjson encodes (254 levels), outside the records array: the meta
+        '{"total": 1, "data": [{"id": 1}], "debug": ' + _nested(300) + "}",
+        # deep enough that json's encoder (the lines' fallback) runs out of recursion
+        '{"data": [{"id": 1, "deep": ' + _nested(1000) + "}]}",
+    ],
+    ids=["meta", "records"],
+)
+def test_a_page_nested_deeper_than_the_encoders_go_is_left_to_the_walk_and_the_child_lives_on(
+    body: str,
+) -> None:
+    reader = PageReader()
+    try:
+        assert reader.submit(body.encode(), "data", ["id"]).result(WAIT) is None
+        after = reader.submit(b'{"data": [{"id": 2}]}', "data", ["id"]).result(WAIT)
+    finally:
+        reader.close()
+
+    assert after is not None
+    assert after.count == 1
+    assert reader._process is not None
+    assert reader._process.returncode == 0
+
+
+def test_an_answer_that_cannot_be_read_fails_the_pages_and_nothing_hangs(monkeypatch) -> None:
+    from data_pipeline.ingest import reader as module
+
+    read = module._read_answer
+    answers = {"read": 0}
+
+    def unreadable_second(stream: Any) -> Any:
+        answers["read"] += 1
+        if answers["read"] == 2:
+            raise ValueError("a torn answer")
+        return read(stream)
+
+    monkeypatch.setattr(module, "_read_answer", unreadable_second)
+    body = json.dumps({"data": [{"id": n, "s": "x" * 200} for n in range(2000)]}).encode()
+    reader = PageReader()
+    started = time.monotonic()
+    futures: list[Any] = []
+
+    def feed() -> None:  # enough pages to fill both pipes, were nobody reading
+        futures.extend(reader.submit(body, "data", ["id"]) for _ in range(50))
+
+    for step in (feed, reader.close):  # daemons: a hang fails the test, not the suite
+        thread = threading.Thread(target=step, daemon=True)
+        thread.start()
+        thread.join(WAIT)
+        assert not thread.is_alive(), f"{step.__name__} hangs"
+
+    assert time.monotonic() - started < WAIT
+    assert reader.failed
+    failed = [future for future in futures if future.exception(WAIT) is not None]
+    assert failed
+    assert all(isinstance(f.exception(), PageReaderError) for f in failed)
+    assert "cannot be read" in str(failed[-1].exception())
+
+
+class _Interrupted(BaseException):
+    """A time limit striking in the middle of a write (as Celery's SoftTimeLimitExceeded)."""
+
+
+def test_a_request_stopped_mid_write_fails_the_reader_and_kills_the_child() -> None:
+    reader = PageReader()
+    try:
+        assert reader._process is not None
+        stdin = reader._process.stdin
+        writes = {"done": 0}
+
+        class Torn:
+            def write(self, data: bytes) -> int:
+                writes["done"] += 1
+                if writes["done"] == 2:
+                    raise _Interrupted
+                return stdin.write(data)
+
+            def flush(self) -> None:
+                stdin.flush()
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(stdin, name)
+
+        reader._process.stdin = Torn()  # type: ignore[assignment]
+        with pytest.raises(_Interrupted):
+            reader.submit(b'{"data": [{"id": 1}]}', "data", ["id"])
+        reader._process.stdin = stdin
+
+        assert reader.failed
+        with pytest.raises(PageReaderError):
+            reader.submit(b'{"data": []}', "data", ["id"]).result(WAIT)
+        assert reader._process.wait(WAIT) == -signal.SIGKILL
+    finally:
+        reader.close()
+
+
+def test_a_child_that_cannot_start_fails_its_pages_at_once(monkeypatch) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    reader = PageReader()
+    try:
+        assert reader.failed
+        with pytest.raises(PageReaderError, match="could not start"):
+            reader.submit(b'{"data": []}', "data", ["id"]).result(WAIT)
+    finally:
+        reader.close()
+
+
+def test_a_body_too_large_for_the_wire_is_left_to_the_walk(monkeypatch) -> None:
+    from data_pipeline.ingest import reader as module
+
+    monkeypatch.setattr(module, "MAX_BODY", 16)
+    reader = PageReader()
+    try:
+        assert (
+            reader.submit(b'{"data": [{"id": 1}, {"id": 2}]}', "data", ["id"]).result(WAIT) is None
+        )
+        assert reader.submit(b'{"data": []}', "data", ["id"]).result(WAIT) is not None
+    finally:
+        reader.close()
+
+
+def test_the_child_has_its_own_session_so_ctrl_c_at_the_terminal_is_the_parents() -> None:
+    reader = PageReader()
+    try:
+        assert reader._process is not None
+        assert os.getsid(reader._process.pid) != os.getsid(0)
+    finally:
+        reader.close()
+
+
+def test_copies_of_the_context_share_one_reader_closed_with_the_original() -> None:
+    from dataclasses import replace
+
+    from data_pipeline.ingest.flow import IngestContext
+
+    context = IngestContext(None, None, None, "run")  # type: ignore[arg-type]
+    readers = {id(replace(context, run_id=f"run-{n}").page_reader()) for n in range(5)}
+    [reader] = [context.page_reader()]
+    assert readers == {id(reader)}
+    context.close()
+    assert reader._process is not None
+    assert reader._process.poll() is not None
+
+
+def _reader_children() -> list[int]:
+    """This process's page reader children still running."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"ingest.reader" in command:
+            found.append(int(entry))
+    return found
+
+
+def test_api_window_units_through_the_worker_path_share_one_reader_child(monkeypatch) -> None:
+    import data_pipeline.ingest
+    from data_pipeline.ingest.flow import IngestContext
+    from data_pipeline.tasks import LaneContext, run_lane_unit
+    from etl_core.work import WorkUnit
+    from etl_core.work.events import API_WINDOW, DATA_PIPELINE
+
+    def a_unit_reading_aside(context: IngestContext, unit: WorkUnit) -> list[Any]:
+        context.page_reader().submit(b'{"data": []}', "data", ["id"]).result(WAIT)
+        return []
+
+    monkeypatch.setattr(data_pipeline.ingest, "ingest_unit", a_unit_reading_aside)
+    before = set(_reader_children())
+    ingest = IngestContext(None, None, None, "run")  # type: ignore[arg-type]
+    lane = LaneContext(None, ingest)  # type: ignore[arg-type]
+    for number in range(4):
+        unit = WorkUnit(DATA_PIPELINE, API_WINDOW, f"shop/items/{number}", {"run_id": "r"})
+        run_lane_unit(lane, unit)
+    running = set(_reader_children()) - before
+    ingest.close()  # what the worker closes at its end
+
+    assert len(running) == 1
+    deadline = time.monotonic() + WAIT
+    while set(_reader_children()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(_reader_children()) - before

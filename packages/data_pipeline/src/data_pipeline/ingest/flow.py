@@ -47,7 +47,7 @@ from data_pipeline.ingest.drift import drift_report, drift_summary, write_drift
 from data_pipeline.ingest.pagination import Page, PageRequest, Paginator, paginator_for
 from data_pipeline.ingest.prefetch import PageAhead
 from data_pipeline.ingest.profile import FieldProfile
-from data_pipeline.ingest.reader import PageReader, Reading
+from data_pipeline.ingest.reader import PageReader, PageReaderError, Reading
 from data_pipeline.ingest.records import Provenance, all_land, refusal
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
 from data_pipeline.ingest.windows import open_window, unit_names
@@ -93,6 +93,13 @@ def lease_key(source: str, endpoint: str) -> str:
 
 
 @dataclass
+class _ReaderSlot:
+    """The run's page reader, one for a context and every copy of it (``replace``)."""
+
+    reader: PageReader | None = None
+
+
+@dataclass
 class IngestContext:
     """What every unit of a run shares: store, sources, state, one client per source.
 
@@ -105,7 +112,8 @@ class IngestContext:
         read_aside: Pages read in a second process (:mod:`.reader`), shared by the run's
             walks; ``False``: in the walk's.
         reader: That process, when started ahead (its start-up beside the run's); else
-            started by the first walk that can use it.
+            started by the first walk that can use it. Shared with every copy of the
+            context (a unit's, with its run id), closed by :meth:`close` of any.
     """
 
     store: ObjectStore
@@ -122,6 +130,13 @@ class IngestContext:
     reader: PageReader | None = None
     _clients: dict[str, ApiClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reader_slot: _ReaderSlot = field(default_factory=_ReaderSlot)
+
+    def __post_init__(self) -> None:
+        with self._lock:
+            if self._reader_slot.reader is None:
+                self._reader_slot.reader = self.reader
+            self.reader = None  # the slot holds it: a copy of the context shares it
 
     def client(self, source: Source) -> ApiClient:
         """The client of ``source`` (one per source: its rate limit and token are shared)."""
@@ -139,9 +154,10 @@ class IngestContext:
         """The run's page reader process (started on first use, and again in a process
         forked after it started: a reader serves the process that started it)."""
         with self._lock:
-            if self.reader is None or self.reader.owner != os.getpid():
-                self.reader = PageReader()
-            return self.reader
+            slot = self._reader_slot
+            if slot.reader is None or slot.reader.owner != os.getpid():
+                slot.reader = PageReader()
+            return slot.reader
 
     def contract(self, endpoint: Endpoint) -> Contract | None:
         """The dataset contract ``endpoint`` feeds, when the contracts are known."""
@@ -155,7 +171,7 @@ class IngestContext:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
-            reader, self.reader = self.reader, None
+            reader, self._reader_slot.reader = self._reader_slot.reader, None
         if reader is not None:
             reader.close()
 
@@ -349,6 +365,8 @@ class _Walk:
             self.depth = source.concurrency
             self.reader = context.page_reader() if self._reads_aside() else None
             self.reader_settings = (endpoint.records_path, endpoint.primary_key)
+            self.fetching_parents = False
+            """Parent pages are read here (their key values), never sent to the reader."""
             self.ahead = PageAhead(self._get, self.depth)
         except BaseException:
             self.writer.close()
@@ -376,8 +394,8 @@ class _Walk:
     def _get(self, url: str, params: Mapping[str, str]) -> _Fetched:
         """One page (in a page-ahead thread, or the walk's), its body sent to the reader."""
         response = self.client.get(self.endpoint.name, url, params)
-        if self.reader is None:
-            return _Fetched(response, None)
+        if self.reader is None or self.reader.failed or self.fetching_parents:
+            return _Fetched(response, None)  # the walk reads it
         return _Fetched(response, self.reader.submit(response.body, *self.reader_settings))
 
     def open(self) -> None:
@@ -406,7 +424,11 @@ class _Walk:
 
     def _walk(self) -> tuple[WindowOutcome, EndpointState]:
         if self.endpoint.parent is not None and self.window.parents is None:
-            self._fetch_parents()
+            self.fetching_parents = True  # no page is fetched ahead of the one asked for
+            try:
+                self._fetch_parents()
+            finally:
+                self.fetching_parents = False
         window = self.window
         sequences = len(window.parents) if window.parents is not None else 1
         sequence, skip, number = window.sequence, window.skip, window.raw_page
@@ -609,7 +631,10 @@ class _Walk:
         endpoint = self._parent() if role == "parent" else self.endpoint
         fetched_at = response.fetched_at.isoformat()
         if role == "records" and fetched.reading is not None:
-            reading = fetched.reading.result()  # a reader that ended raises here
+            try:
+                reading = fetched.reading.result()
+            except PageReaderError:  # logged once by the reader: this page read here
+                reading = None
             if reading is not None and self._takes_whole(reading, skip):
                 # the paginator counts the items; their values are in the reading's lines
                 placeholders: list[Any] = [None] * reading.count

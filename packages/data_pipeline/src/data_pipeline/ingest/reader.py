@@ -14,11 +14,13 @@ would not land (a dead letter), a page of more than
 itself, as before. The walk still archives, writes, checkpoints and commits
 everything: the child writes nothing, so the crash guarantees are the walk's.
 
-The child computes only. It ends when its input closes (the parent closed it, or
-died: no orphan outlives the run), ignores Ctrl-C and SIGTERM (the parent stops the
-walk at a page boundary, then closes it), and a child that ends early fails every
-page waiting for it, and every later one, with :class:`PageReaderError`: the run fails
-with that message, it never waits for an answer that cannot come.
+The child computes only. It runs in its own session, ends when its input closes (the
+parent closed it, or died: no orphan outlives the run), ignores Ctrl-C and SIGTERM (the
+parent stops the walk at a page boundary, then closes it). A child that ends early,
+cannot start or sends an answer that cannot be read (or a request stopped mid-write) is
+killed and fails every page waiting for it, and every later one, with
+:class:`PageReaderError`, logged once: the walks then read their pages themselves, never
+waiting for an answer that cannot come.
 
 Wire format (both ways, little-endian): a request is ``<QII`` (id, length of the
 JSON settings, length of the body), the settings, the body; an answer is ``<QIII``
@@ -29,6 +31,7 @@ meta (``{"document": …, "profile": …}``), the lines.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import struct
 import subprocess
@@ -43,12 +46,17 @@ import orjson
 
 from data_pipeline.errors import DataPipelineError
 
-__all__ = ["NOT_HERE", "PageReader", "PageReaderError", "Reading", "read_page"]
+__all__ = ["MAX_BODY", "NOT_HERE", "PageReader", "PageReaderError", "Reading", "read_page"]
+
+log = logging.getLogger(__name__)
 
 _REQUEST = struct.Struct("<QII")
 _ANSWER = struct.Struct("<QIII")
 NOT_HERE = 0xFFFFFFFF
 """The item count of an answer saying the walk reads the page itself."""
+MAX_BODY = 1 << 30
+"""The largest body sent to the child (1 GiB); the walk reads larger ones itself (a length
+in the wire format is 32 bits; an answer too large for it is "not here" too)."""
 CLOSE_SECONDS = 5.0
 """How long :meth:`PageReader.close` waits for the child to end before killing it."""
 
@@ -80,12 +88,6 @@ class PageReader:
     def __init__(self) -> None:
         self.owner = os.getpid()
         """The process that started it (a process forked later starts its own)."""
-        self._process = subprocess.Popen(
-            # -P: not the working directory first on the path (a data_pipeline.py there)
-            [sys.executable, "-P", "-m", "data_pipeline.ingest.reader"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
         self._lock = threading.Lock()
         """Guards the pending futures and the failure; never held while writing or reading
         (the child may be waiting to write an answer while a request is being written)."""
@@ -93,8 +95,28 @@ class PageReader:
         self._pending: dict[int, Future[Reading | None]] = {}
         self._next = 0
         self._failure: PageReaderError | None = None
+        self._closing = False
+        """Set by :meth:`close`: the child's end is then no failure to warn of."""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._answers: threading.Thread | None = None
+        try:
+            self._process = subprocess.Popen(
+                # -P: not the working directory first on the path (a data_pipeline.py there)
+                [sys.executable, "-P", "-m", "data_pipeline.ingest.reader"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C at the terminal is the parent's alone
+            )
+        except OSError as exc:  # the walk reads every page itself
+            self._fail(f"could not start ({exc})")
+            return
         self._answers = threading.Thread(target=self._read_answers, name="page-reader", daemon=True)
         self._answers.start()
+
+    @property
+    def failed(self) -> bool:
+        """Whether the child ended (or never started): every page then fails at once."""
+        return self._failure is not None
 
     def submit(
         self, body: bytes, records_path: str, primary_key: Sequence[str]
@@ -104,14 +126,18 @@ class PageReader:
         walk reads it itself) or raises :class:`PageReaderError`."""
         settings = orjson.dumps({"records_path": records_path, "primary_key": list(primary_key)})
         future: Future[Reading | None] = Future()
+        if len(body) > MAX_BODY:
+            future.set_result(None)
+            return future
         with self._lock:
             if self._failure is not None:
                 future.set_exception(self._failure)
                 return future
             number, self._next = self._next, self._next + 1
             self._pending[number] = future
+        assert self._process is not None
+        assert self._process.stdin is not None
         stdin = self._process.stdin
-        assert stdin is not None
         with self._writing:
             try:
                 stdin.write(_REQUEST.pack(number, len(settings), len(body)))
@@ -120,52 +146,76 @@ class PageReader:
                 stdin.flush()
             except (OSError, ValueError):  # the child is gone: its answers' thread says why
                 pass
+            except BaseException:  # stopped mid-request (a time limit): the stream is torn
+                self._fail("was stopped in the middle of a request")
+                raise
         return future
 
     def close(self) -> None:
         """End the child (its input closed; killed if it does not end in time); nothing
         in a process forked after it started (the child is its parent's)."""
-        if os.getpid() != self.owner:
+        process = self._process
+        if os.getpid() != self.owner or process is None:
             return
-        with self._writing:
-            if self._process.stdin is not None and not self._process.stdin.closed:
-                with contextlib.suppress(OSError):
-                    self._process.stdin.close()
+        self._closing = True
+        if not self._writing.acquire(timeout=CLOSE_SECONDS):  # a write stuck on a full pipe
+            process.kill()  # the write then fails at once
+            self._writing.acquire()
         try:
-            self._process.wait(CLOSE_SECONDS)
+            if process.stdin is not None and not process.stdin.closed:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+        finally:
+            self._writing.release()
+        try:
+            process.wait(CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._answers.join()
-        assert self._process.stdout is not None
-        self._process.stdout.close()
+            process.kill()
+            process.wait()
+        if self._answers is not None:
+            self._answers.join()
+        assert process.stdout is not None
+        process.stdout.close()
+
+    def _fail(self, reason: str) -> None:
+        """Fail every page waiting and every later one (the first reason wins, logged once),
+        the child killed: nothing more is written to it or read from it."""
+        failure = PageReaderError(f"the page reader process {reason}")
+        with self._lock:
+            first = self._failure is None
+            if first:
+                self._failure = failure
+            pending, self._pending = self._pending, {}
+        if first and not self._closing:
+            log.warning("%s; the walks read their pages themselves", failure)
+        if self._process is not None:
+            with contextlib.suppress(OSError):
+                self._process.kill()
+        for future in pending.values():
+            future.set_exception(self._failure or failure)
 
     def _read_answers(self) -> None:
         """The answers' thread: each answer to its future; at the end, the rest failed."""
-        stdout = self._process.stdout
-        assert stdout is not None
+        process = self._process
+        assert process is not None
+        assert process.stdout is not None
+        stdout = process.stdout
         try:
             while (answer := _read_answer(stdout)) is not None:
                 number, reading = answer
                 with self._lock:
                     future = self._pending.pop(number)
                 future.set_result(reading)
-        except Exception as exc:
-            ended = f"sent an answer that cannot be read ({exc})"
-        else:
-            ended = "ended"
-        code = self._process.poll()
+        except BaseException as exc:  # unreadable: killed, so no write waits on it
+            with contextlib.suppress(OSError):
+                process.kill()
+            self._fail(f"sent an answer that cannot be read ({exc!r})")
+            return
+        code = process.poll()
         if code is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                code = self._process.wait(CLOSE_SECONDS)
-        failure = PageReaderError(
-            f"the page reader process {ended} (exit code {code}) before answering"
-        )
-        with self._lock:
-            self._failure = failure
-            pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.set_exception(failure)
+                code = process.wait(CLOSE_SECONDS)
+        self._fail(f"ended (exit code {code}) before answering")
 
 
 def _read_answer(stream: IO[bytes]) -> tuple[int, Reading | None] | None:
@@ -244,17 +294,35 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         if raw_settings not in settings_seen:
             data = orjson.loads(raw_settings)
             settings_seen[raw_settings] = (data["records_path"], list(data["primary_key"]))
-        reading = read_page(body, *settings_seen[raw_settings])
+        answer = _answer(body, *settings_seen[raw_settings])
         del body
-        if reading is None:
+        if answer is None:
             stdout.write(_ANSWER.pack(number, NOT_HERE, 0, 0))
         else:
-            meta = orjson.dumps({"document": reading.document, "profile": reading.profile})
-            stdout.write(_ANSWER.pack(number, reading.count, len(meta), len(reading.lines)))
+            count, meta, lines = answer
+            stdout.write(_ANSWER.pack(number, count, len(meta), len(lines)))
             stdout.write(meta)
-            stdout.write(reading.lines)
-        del reading
+            stdout.write(lines)
+        del answer
         stdout.flush()
+
+
+def _answer(
+    body: bytes, records_path: str, primary_key: Sequence[str]
+) -> tuple[int, bytes, bytes] | None:
+    """The count, meta and lines answered for ``body``, or ``None`` ("not here") for a page
+    the child cannot take (nesting deeper than orjson or json encode, say: the walk reads
+    it and says why), or whose answer would not fit the wire format."""
+    try:
+        reading = read_page(body, records_path, primary_key)
+        if reading is None:
+            return None
+        meta = orjson.dumps({"document": reading.document, "profile": reading.profile})
+    except Exception:  # RecursionError, orjson's TypeError: the walk's own reading decides
+        return None
+    if max(len(meta), len(reading.lines)) >= NOT_HERE:
+        return None
+    return reading.count, meta, reading.lines
 
 
 def main() -> None:
