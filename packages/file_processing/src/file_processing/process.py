@@ -902,7 +902,8 @@ class Processor(Closeable):
         downloaded (a key that turns out to be dated by no contract only made it early)."""
         contract = self.contracts.find(key)
         if contract is not None and _named_encrypted(key) and not self.is_control_file(key):
-            self._keyring(contract)
+            with bound_context(key=escaped(key), dataset=contract.dataset):  # gpg's log lines
+                self._keyring(contract)
 
     def _keyring(self, contract: Contract, *, again: bool = True) -> Future[Decryptor] | None:
         """The contract's decryptor, being made on a thread of its own (gpg imports the key

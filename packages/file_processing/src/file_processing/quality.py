@@ -46,7 +46,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -916,7 +916,9 @@ class _Analysis:
                 f"AND {hashed_value} % {_KEY_PARTS} = {part}) AS {_key_list(index, part)}"
                 for part in range(_KEY_PARTS)
             ]
-        return f"CREATE TABLE {self._scan_table} AS SELECT {', '.join(named)} FROM {relation} AS t"
+        # OR REPLACE: a table of a pass stopped early whose drop failed is not this one's error
+        table = f"CREATE OR REPLACE TABLE {self._scan_table}"
+        return f"{table} AS SELECT {', '.join(named)} FROM {relation} AS t"
 
     # ------------------------------------------------------------ the checking pass ahead
 
@@ -1028,8 +1030,11 @@ class _Analysis:
                     beside.connection.close()
                 if not repeated and not more:
                     settled.append(check.label)
-        finally:
-            self._drop_scan()
+        except BaseException:
+            with suppress(Exception):  # the engine's error is the one to raise
+                self._drop_scan()
+            raise
+        self._drop_scan()
         return settled
 
     def _repeats_sql(self, index: int, parts: Iterable[int]) -> str:
