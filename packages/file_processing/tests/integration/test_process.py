@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-import zipfile
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,18 +15,11 @@ from etl_core.artifacts import read_deliveries
 from etl_core.layout import delivery_manifest_key
 from etl_core.metrics import Registry, use_registry
 from etl_core.storage import Holder, this_holder
+from etl_core.testing.deliveries import zipped
 from file_processing.ledger import Claim, ContentEntry, Ledger, LedgerConflictError
 from file_processing.quarantine import list_quarantined, read_record, release
 
 Orders = Callable[..., bytes]
-
-
-def zipped(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_plain_csv_is_validated_with_its_report_and_landing_is_untouched(

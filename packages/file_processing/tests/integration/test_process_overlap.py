@@ -4,9 +4,7 @@ copy dropped before publishing. None of it changes an outcome."""
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,18 +13,11 @@ from typing import Any
 import pytest
 
 from etl_core.storage import LocalObjectStore
+from etl_core.testing.deliveries import zipped
 from file_processing import flush_ahead
 from file_processing import process as process_module
 
 Orders = Callable[..., bytes]
-
-
-def zipped(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 @pytest.fixture

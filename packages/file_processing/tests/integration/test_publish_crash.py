@@ -7,17 +7,16 @@ delivery, and no reader may see a delivery whose manifest is not written.
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import time
-import zipfile
 from datetime import date
 from typing import Any
 
 from etl_core.artifacts import read_deliveries
 from etl_core.layout import delivery_manifest_key
+from etl_core.testing.deliveries import zipped
 from etl_core.work import InlineExecutor
 from file_processing.scan import scan
 
@@ -64,14 +63,6 @@ def crash_while_processing(lane: Any, key: str, suffix: str, nth: int = 1) -> No
         timeout=120,
     )
     assert result.returncode == 137, result.stdout + result.stderr
-
-
-def zipped(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_a_crash_between_data_and_report_does_not_wedge_the_delivery(

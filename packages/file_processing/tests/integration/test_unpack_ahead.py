@@ -4,14 +4,13 @@ describes exactly that entry within the limits, else thrown away and unpacked as
 from __future__ import annotations
 
 import importlib
-import io
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from etl_core.errors import ConfigError
+from etl_core.testing.deliveries import zipped
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
 from file_processing.errors import RefusedError
@@ -24,14 +23,6 @@ pytest.importorskip("isal")
 unpack_module = importlib.import_module("file_processing.unpack")  # the package exports unpack()
 
 BODY = b"id,amount\n" + b"".join(b"%d,%d.25\n" % (i, i % 900) for i in range(20_000))
-
-
-def zipped(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def inflated_ahead(data: bytes, target: Path, limits: UnpackLimits = DEFAULT_LIMITS) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
@@ -21,7 +23,7 @@ from etl_core.layout import (
 )
 from etl_core.storage import ObjectStore
 
-__all__ = ["delivered_keys", "publish_delivery", "record_delivery"]
+__all__ = ["delivered_keys", "publish_delivery", "record_delivery", "zipped"]
 
 
 def publish_delivery(
@@ -86,3 +88,12 @@ def delivered_keys(store: ObjectStore, dataset: str, dt: date) -> list[str]:
     return sorted(
         key for manifest in read_deliveries(store, dataset, dt) for key in manifest.data_keys
     )
+
+
+def zipped(entries: Mapping[str, bytes]) -> bytes:
+    """A deflated zip archive of ``entries`` (member name -> bytes), as a vendor zips a drop."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
