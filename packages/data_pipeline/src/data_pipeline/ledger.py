@@ -364,14 +364,11 @@ class DatabaseLedger:
         self._leases.give_up(job_id)
 
     def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
-        job = db.backfill_job(job_id)
-        after = _with_end(job, ended) if job is not None else None
-        if after is None:
+        if not db.end_backfill_partition(job_id, ended, lambda job: _job_ended(job).state):
             return False
-        self.update(job_id, next(p for p in after.partitions if p.dt == ended.dt))
-        now = db.backfill_job(job_id)  # other workers' ends included
-        if now is not None and _job_ended(now).state != now.state:
-            self.set_state(job_id, _job_ended(now).state)
+        job = db.backfill_job(job_id)
+        if job is not None and job.state != "running":
+            self._leases.give_up(job_id)
         return True
 
 

@@ -14,8 +14,12 @@ from data_pipeline.db import BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.ledger import StoreLedger, check_no_overlap, job_lease_key
 from etl_core.storage import ObjectStore, S3ObjectStore, read_lease
+from etl_core.testing.scripts import run_script
+
+from .ledger_contract import CHECKS, Check
 
 WORKER = Path(__file__).with_name("ledger_worker.py")
+DB_WORKER = Path(__file__).with_name("db_ledger_worker.py")
 FIRST = date(2026, 11, 1)
 DAYS = [FIRST + timedelta(days=n) for n in range(12)]
 
@@ -124,30 +128,36 @@ def test_a_job_handed_to_the_workers_releases_its_lease_and_stays_running(
     resumer.set_state(job_id, "succeeded")
 
 
-def test_a_partition_end_keeps_its_attempts_and_the_last_one_ends_the_job(
-    store: ObjectStore,
-) -> None:
-    ledger = StoreLedger(store)
-    job = ledger.create("pos", DAYS[0], DAYS[1], DAYS[:2], parameters={}, max_attempts=3)
-    for day in DAYS[:2]:
-        ledger.update(job.job_id, BackfillPartitionRecord(day, "running", 2, "", None, "w"))
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
+def test_store_ledger_contract(check: Check, store: ObjectStore) -> None:
+    check(StoreLedger(store))
 
-    first = BackfillPartitionRecord(DAYS[0], "succeeded", 0, "", 10, "")
-    assert ledger.end_partition(job.job_id, first)
-    halfway = ledger.get(job.job_id)
-    assert halfway is not None
-    assert halfway.state == "running"
-    assert halfway.partitions[0] == BackfillPartitionRecord(DAYS[0], "succeeded", 2, "", 10, "")
 
-    last = BackfillPartitionRecord(DAYS[1], "failed", 0, "boom", None, "")
-    assert ledger.end_partition(job.job_id, last)
-    ended = ledger.get(job.job_id)
-    assert ended is not None
-    assert ended.state == "failed"
-    assert ended.partitions[1] == BackfillPartitionRecord(DAYS[1], "failed", 2, "boom", None, "")
-    assert not ledger.end_partition(job.job_id, replace(last, dt=DAYS[5]))
-    assert not ledger.end_partition("no-such-job", last)
-    ledger.set_state(job.job_id, "failed")
+def _run_contract_on_database(url: str, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(DB_WORKER), url, str(store)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok ") == len(CHECKS) + url.startswith("postgres")
+
+
+@pytest.mark.slow
+def test_database_ledger_contract(migrated_sqlite: str, tmp_path: Path) -> None:
+    _run_contract_on_database(migrated_sqlite, tmp_path)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_database_ledger_contract_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    _run_contract_on_database(postgres_url, tmp_path)
 
 
 def test_an_update_that_changes_nothing_writes_nothing(

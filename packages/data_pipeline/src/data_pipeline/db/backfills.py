@@ -6,7 +6,7 @@ unit of work through the door and returns plain records, never Django objects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,6 +18,7 @@ __all__ = [
     "BackfillPartitionRecord",
     "backfill_job",
     "create_backfill_job",
+    "end_backfill_partition",
     "running_backfill_jobs",
     "set_backfill_job_state",
     "update_backfill_partition",
@@ -132,25 +133,63 @@ def update_backfill_partition(
     claimed_by: str = "",
 ) -> None:
     """Record the state of one partition of a backfill job."""
+    changes = _partition_changes(state, error, rows, claimed_by)
+    changes["attempts"] = attempts
+    with door(_FEATURE) as schema, schema.models(schema.LEDGER_APP) as ledger:
+        ledger["BackfillPartition"].objects.filter(job_id=int(job_id), partition_date=dt).update(
+            **changes
+        )
+
+
+def end_backfill_partition(
+    job_id: str,
+    ended: BackfillPartitionRecord,
+    job_state: Callable[[BackfillJobRecord], str],
+) -> bool:
+    """Record a partition's end (its attempts as counted) and then the job's state as
+    ``job_state`` reads it off the job, in one transaction holding the job's row lock:
+    workers ending a job's last partitions at once, or a cancel meanwhile, never leave it
+    running nor overwrite each other. ``False`` when the job has no such partition."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    if not job_id.isdigit():
+        return False
+    changes = _partition_changes(ended.state, ended.error, ended.rows, ended.claimed_by)
+    with (
+        door(_FEATURE) as schema,
+        schema.models(schema.LEDGER_APP) as ledger,
+        transaction.atomic(),
+    ):
+        partition = ledger["BackfillPartition"].objects.filter(
+            job_id=int(job_id), partition_date=ended.dt
+        )
+        if not partition.update(**changes):  # first: SQLite's write lock before any read
+            return False
+        job = ledger["BackfillJob"].objects.select_for_update().get(pk=int(job_id))
+        state = job_state(_job_record(ledger, job))
+        if state != job.state:
+            finished = None if state == "running" else timezone.now()
+            ledger["BackfillJob"].objects.filter(pk=job.pk).update(
+                state=state, finished_at=finished
+            )
+    return True
+
+
+def _partition_changes(state: str, error: str, rows: int | None, claimed_by: str) -> dict[str, Any]:
+    """A partition row's columns for ``state`` (its start or its end stamped now)."""
     from django.utils import timezone
 
     now = timezone.now()
     changes: dict[str, Any] = {
         "state": state,
-        "attempts": attempts,
-        "last_error": error,
+        "last_error": error[:4000],
         "rows_written": rows,
         "claimed_by": claimed_by,
         "updated_at": now,
     }
-    if state == "running":
-        changes["started_at"] = now
-    else:
-        changes["finished_at"] = now
-    with door(_FEATURE) as schema, schema.models(schema.LEDGER_APP) as ledger:
-        ledger["BackfillPartition"].objects.filter(job_id=int(job_id), partition_date=dt).update(
-            **changes
-        )
+    changes["started_at" if state == "running" else "finished_at"] = now
+    return changes
 
 
 def _job_record(ledger: Mapping[str, Any], job: Any) -> BackfillJobRecord:
