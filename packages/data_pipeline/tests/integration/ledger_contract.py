@@ -1,7 +1,7 @@
 """The ledger contract: how a partition's end is recorded, on every :class:`Ledger`.
 
 ``test_backfill_ledger`` runs the checks on the store ledger in-process and, through
-``db_ledger_worker.py``, on the database ledger in a process of their own (Django is
+``contract_worker.py``, on the database ledger in a process of their own (Django is
 configured once per process). Each check creates its own job.
 """
 

@@ -2,7 +2,7 @@
 
 Each check takes a state store and an object store (for the endpoint leases) and uses its
 own endpoint, so the checks share one database. ``test_ingest_state`` runs them on the
-object store in-process and, through ``state_worker.py``, on the database in a process of
+object store in-process and, through ``contract_worker.py``, on the database in a process of
 their own (Django is configured once per process).
 """
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -12,11 +10,9 @@ import pytest
 from data_pipeline.errors import EndpointBusyError
 from data_pipeline.ingest import ObjectStateStore, lease_key
 from etl_core.storage import LocalObjectStore, acquire_lease
-from etl_core.testing.scripts import run_script
 
+from .database_contract import migrated, passed_checks
 from .state_contract import CHECKS, Check
-
-WORKER = Path(__file__).with_name("state_worker.py")
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
@@ -27,39 +23,13 @@ def test_object_state_store_contract(check: Check, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_database_state_store_contract(migrated_sqlite: str, tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    store.mkdir()
-
-    result = subprocess.run(
-        [sys.executable, str(WORKER), migrated_sqlite, str(store)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok ") == len(CHECKS)
+    assert passed_checks("state", migrated_sqlite, tmp_path) == len(CHECKS)
 
 
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_database_state_store_contract_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
-    assert migrated.returncode == 0, migrated.stderr
-    store = tmp_path / "store"
-    store.mkdir()
-
-    result = subprocess.run(
-        [sys.executable, str(WORKER), postgres_url, str(store)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("ok ") == len(CHECKS)
+    assert passed_checks("state", migrated(postgres_url, tmp_path), tmp_path) == len(CHECKS)
 
 
 def test_two_runs_of_one_endpoint_never_overlap(workspace) -> None:

@@ -1,8 +1,10 @@
-"""Runs the ledger contract on the database ledger (``test_backfill_ledger`` drives it).
+"""Runs a contract's checks on the database, in a process of its own (Django is configured
+once per process); ``test_ingest_state`` and ``test_backfill_ledger`` drive it.
 
-Usage: ``python db_ledger_worker.py DATABASE_URL STORE_DIR``; prints one line per check
-(``ok <name>`` or ``FAILED <name>: <error>``) and exits 1 when any failed. On PostgreSQL
-one more check holds a cancel open on another connection while a partition ends.
+Usage: ``python contract_worker.py state|ledger DATABASE_URL STORE_DIR``; prints one line
+per check (``ok <name>`` or ``FAILED <name>: <error>``) and exits 1 when any failed. On
+PostgreSQL the ledger has one more check: a cancel held open on another connection while
+a partition ends.
 """
 
 from __future__ import annotations
@@ -11,14 +13,21 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from ledger_contract import CHECKS, DAYS, Check, running_job
+import ledger_contract
+import state_contract
 
 from data_pipeline import db
 from data_pipeline.db import BackfillPartitionRecord
+from data_pipeline.ingest import DatabaseStateStore
 from data_pipeline.ledger import DatabaseLedger, Ledger
 from etl_core.storage import LocalObjectStore
+
+DAYS = ledger_contract.DAYS
+Check = ledger_contract.Check
+running_job = ledger_contract.running_job
 
 
 def a_cancel_committed_while_the_last_partition_ends_is_kept(url: str) -> Check:
@@ -69,22 +78,36 @@ def _wait_for_a_lock_wait(url: str) -> None:
     raise AssertionError("the partition's end never waited for the cancel's lock")
 
 
-def main(url: str, store_dir: Path) -> int:
-    db.connect(url, feature="the backfill ledger")
-    failed = 0
-    checks = list(CHECKS)
+def checks(kind: str, url: str, store_dir: Path) -> list[tuple[str, Callable[[], None]]]:
+    """The named checks of contract ``kind``, each bound to what it runs on."""
+    store = LocalObjectStore(store_dir)
+    if kind == "state":
+        return [
+            (check.__name__, lambda check=check: check(DatabaseStateStore(), store))
+            for check in state_contract.CHECKS
+        ]
+    ledger_checks = list(ledger_contract.CHECKS)
     if url.startswith("postgres"):
-        checks.append(a_cancel_committed_while_the_last_partition_ends_is_kept(url))
-    for check in checks:
+        ledger_checks.append(a_cancel_committed_while_the_last_partition_ends_is_kept(url))
+    return [
+        (check.__name__, lambda check=check: check(DatabaseLedger(store)))
+        for check in ledger_checks
+    ]
+
+
+def main(kind: str, url: str, store_dir: Path) -> int:
+    db.connect(url, feature=f"{kind} contract")
+    failed = 0
+    for name, check in checks(kind, url, store_dir):
         try:
-            check(DatabaseLedger(LocalObjectStore(store_dir)))
+            check()
         except Exception:
             failed += 1
-            print(f"FAILED {check.__name__}: {traceback.format_exc()}")
+            print(f"FAILED {name}: {traceback.format_exc()}")
         else:
-            print(f"ok {check.__name__}")
+            print(f"ok {name}")
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], Path(sys.argv[2])))
+    sys.exit(main(sys.argv[1], sys.argv[2], Path(sys.argv[3])))
