@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -132,22 +132,45 @@ def child_env(*, without: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
     return harness.child_env(without=("PYTHONDONTWRITEBYTECODE", *without), **extra)
 
 
-Timed = tuple[float | None, float, str]
+Timed = tuple[float | None, float, str, dict[str, float]]
 """One timed run: wall seconds (None when it failed), CPU seconds of every process of the
-platform it took (the command, and the worker's processes while it ran), what it did."""
+platform it took (the command, and the worker's processes while it ran), what it did, and
+those CPU seconds by process (:data:`SPLIT`), the broker's server's beside them."""
+
+SPLIT = ("command", "worker parent", "worker children", "redis-server")
+"""Where a run's CPU went: the timed command (its threads and waited children), the
+worker's prefork parent (messages in, hand-over, acks), its processes that run the units,
+and the Redis server (broker and result backend; not in the run's CPU total)."""
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) so far of process ``pid`` and its children (a worker's
-    prefork processes), from /proc; 0 where /proc cannot tell."""
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) so far of process ``pid`` and of its children (a
+    worker's prefork processes), from /proc; 0 where /proc cannot tell."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    parent = children = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its child
+        if stat.parent.name == str(pid):
+            parent += int(fields[11]) + int(fields[12])
+        elif fields[1] == str(pid):
+            children += int(fields[11]) + int(fields[12])
+    return parent / tick, children / tick
+
+
+def server_cpu(name: str = "redis-server") -> float:
+    """CPU seconds so far of the processes named ``name`` (the machine's Redis), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.find("(") + 1 : text.rfind(")")] == name:
+            fields = text.rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
     return total / tick
 
@@ -160,6 +183,7 @@ class Line:
     run: Callable[[int], Timed]  # the round's number -> one run
     seconds: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    splits: list[dict[str, float]] = field(default_factory=list)
     done: str = ""
     failed: str = ""
 
@@ -174,15 +198,19 @@ def interleave(lines: list[Line], repeat: int) -> None:
             if line.failed:
                 continue
             print(f"  round {round_ + 1}/{repeat}: {line.label} ...", end=" ", flush=True)
-            seconds, cpu, done = line.run(round_)
+            seconds, cpu, done, split = line.run(round_)
             if seconds is None:
                 line.failed = done
                 print("FAILED", flush=True)
                 continue
             line.seconds.append(seconds)
             line.cpu.append(cpu)
+            line.splits.append(split)
             line.done = done
-            print(f"{seconds:.2f} s, {cpu:.2f} s CPU ({os.getloadavg()[0]:.1f} load)", flush=True)
+            parts = ", ".join(f"{name} {split[name]:.2f}" for name in (*SPLIT, *MARKS)
+                              if name in split)  # fmt: skip
+            print(f"{seconds:.2f} s, {cpu:.2f} s CPU ({parts}; {os.getloadavg()[0]:.1f} load)",
+                  flush=True)  # fmt: skip
 
 
 def render_table(header: str, unit: str, count: int, lines: list[Line]) -> list[str]:
@@ -199,6 +227,25 @@ def render_table(header: str, unit: str, count: int, lines: list[Line]) -> list[
         cpu = min(line.cpu) / count * 1000
         rows.append(f"{line.label:<40} {best:>8.2f} {count / best:>8.2f} {spread:>13} "
                     f"{cpu:>11.1f}  {line.done}")  # fmt: skip
+    return [*rows, "", *render_split(count, lines)]
+
+
+def render_split(count: int, lines: list[Line]) -> list[str]:
+    """CPU ms per item by process (:data:`SPLIT`), the mean of every run of each line."""
+    rows = [f"{'CPU ms/item by process (mean of runs)':<40} "
+            + " ".join(f"{name:>15}" for name in SPLIT)
+            + "".join(f" {name + ' (s)':>19}" for name in MARKS)]  # fmt: skip
+    for line in lines:
+        if line.failed or not line.splits:
+            continue
+        means = [
+            sum(split.get(name, 0.0) for split in line.splits) / len(line.splits) / count * 1000
+            for name in SPLIT
+        ]
+        marked = [[split[name] for split in line.splits if name in split] for name in MARKS]
+        rows.append(f"{line.label:<40} " + " ".join(f"{mean:>15.1f}" for mean in means)
+                    + "".join(f" {sum(m) / len(m):>19.2f}" if m else f" {'-':>19}"
+                              for m in marked))  # fmt: skip
     return rows
 
 
@@ -206,11 +253,58 @@ def rates(count: int, lines: list[Line]) -> dict[str, float]:
     return {line.label: count / best for line in lines if (best := line.best())}
 
 
-def with_worker_cpu(pid: int, timed: Callable[..., Timed], *args: Any) -> Timed:
-    """``timed(*args)``, its CPU seconds with those the worker ``pid`` spent meanwhile."""
-    before = tree_cpu(pid)
-    seconds, cpu, done = timed(*args)
-    return seconds, cpu + tree_cpu(pid) - before, done
+def with_worker_cpu(started: Any, timed: Callable[..., Timed], *args: Any) -> Timed:
+    """``timed(*args)``, its CPU seconds with those the worker (``started``) spent meanwhile;
+    in its split, also when the worker received the run's first unit and how long the run
+    went on after its last unit ended (:data:`MARKS`)."""
+    parent, children = tree_cpu(started.pid)
+    server = server_cpu()
+    start = time.time()
+    seconds, cpu, done, split = timed(*args)
+    end = time.time()
+    parent_after, children_after = tree_cpu(started.pid)
+    split = {**split, "worker parent": parent_after - parent,
+             "worker children": children_after - children,
+             "redis-server": server_cpu() - server}  # fmt: skip
+    split.update(unit_marks(started.log_path, start, end))
+    return seconds, cpu + parent_after - parent + children_after - children, done, split
+
+
+MARKS = ("first unit in", "after last unit")
+"""Seconds from the command's start to the worker's first ``received`` line of the run
+(the command's serial part: start-up, contracts, plan, broker), and from the worker's last
+``succeeded`` line to the command's exit (the last result taken, the summary, the exit)."""
+
+
+def unit_marks(log: Path, start: float, end: float) -> dict[str, float]:
+    """:data:`MARKS` of one run, from the worker's JSON log lines (Celery's own, per unit:
+    ``received`` by the prefork parent, ``succeeded`` by the process that ran it)."""
+    received: list[float] = []
+    ended: list[float] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+            at = datetime.fromisoformat(record["ts"]).timestamp()
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not start <= at <= end:
+            continue
+        if record.get("logger") == "celery.worker.strategy":
+            received.append(at)
+        elif record.get("logger") == "celery.app.trace" and " succeeded in " in record["event"]:
+            ended.append(at)
+    if not received or not ended:
+        return {}
+    return {"first unit in": min(received) - start, "after last unit": end - max(ended)}
+
+
+def with_server_cpu(timed: Callable[..., Timed], *args: Any) -> Timed:
+    """``timed(*args)``, with what the Redis server spent meanwhile in its split."""
+    server = server_cpu()
+    seconds, cpu, done, split = timed(*args)
+    return seconds, cpu, done, {**split, "redis-server": server_cpu() - server}
 
 
 # --------------------------------------------------------------------------- file lane
@@ -252,15 +346,16 @@ def scan(base: Path, env: dict[str, str], *options: str) -> Timed:
     run = harness.run_child(command, name="scan", logs=base / "logs", cwd=base, env=env)
     answer = run.json_answer()
     if run.returncode not in (0, 3) or answer is None:
-        return None, 0.0, f"failed (exit {run.returncode}): {run.tail(3)}"
+        return None, 0.0, f"failed (exit {run.returncode}): {run.tail(3)}", {}
     counts = answer["counts"]
-    return run.seconds, run.cpu_seconds, ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    done = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    return run.seconds, run.cpu_seconds, done, {"command": run.cpu_seconds}
 
 
 def local_scan(args: argparse.Namespace, base: Path, threads: int) -> Callable[[int], Timed]:
     def once(round_: int) -> Timed:
         lay_out_drops(base / "store", args.drops, args.rows)
-        return scan(base, lane_env(base), "--concurrency", str(threads))
+        return with_server_cpu(scan, base, lane_env(base), "--concurrency", str(threads))
 
     return once
 
@@ -277,7 +372,7 @@ def celery_scan(args: argparse.Namespace, base: Path, processes: int) -> Callabl
         log = base / f"worker-{round_}.log"
         try:
             with worker(command, env, log, warm=processes) as started:
-                return with_worker_cpu(started.pid, scan, base, env, "--executor", "celery")
+                return with_worker_cpu(started, scan, base, env, "--executor", "celery")
         finally:  # the file lane's queue, and the transforms it chained
             delete_queues(url, queue_prefix, ("file_processing", "data_pipeline"))
 
@@ -338,14 +433,16 @@ def run_backfill(args: argparse.Namespace, base: Path, env: dict[str, str], *opt
     run = harness.run_child(command, name="backfill", logs=base / "logs", cwd=base, env=env)
     said = run.stdout.read_text().strip().splitlines()[-1:]
     if run.returncode or not said or f"{args.partitions} succeeded" not in said[0]:
-        return None, 0.0, f"exit {run.returncode}: {run.tail(2)}"
-    return run.seconds, run.cpu_seconds, said[0].split(": ", 1)[-1]
+        return None, 0.0, f"exit {run.returncode}: {run.tail(2)}", {}
+    return run.seconds, run.cpu_seconds, said[0].split(": ", 1)[-1], {"command": run.cpu_seconds}
 
 
 def local_backfill(args: argparse.Namespace, base: Path, at_once: int) -> Callable[[int], Timed]:
     def once(round_: int) -> Timed:
         lay_out_partitions(base / "store", args.partitions, args.partition_rows)
-        return run_backfill(args, base, lane_env(base), "--concurrency", str(at_once))
+        return with_server_cpu(
+            run_backfill, args, base, lane_env(base), "--concurrency", str(at_once)
+        )
 
     return once
 
@@ -363,7 +460,7 @@ def celery_backfill(
                    "--concurrency", str(processes)]  # fmt: skip
         try:
             with worker(command, env, base / f"worker-{round_}.log", warm=processes) as started:
-                return with_worker_cpu(started.pid, run_backfill, args, base, env, "--executor",
+                return with_worker_cpu(started, run_backfill, args, base, env, "--executor",
                                        "celery")  # fmt: skip
         finally:
             delete_queues(url, queue_prefix, ("data_pipeline",))

@@ -88,6 +88,14 @@ def test_celery_benchmark_runs_each_part_on_a_tiny_size(tmp_path: Path) -> None:
     if "does not answer" not in done.stdout and "nothing answers" not in done.stdout:
         assert "celery (Redis), 1 worker process(es)" in done.stdout
         assert "redis, window 1" in done.stdout
+        # where a Celery run's CPU and time went: by process, and around its units
+        split = [line for line in done.stdout.splitlines()
+                 if line.startswith("celery (Redis), 1 worker process(es)") and "validated" not in
+                 line and "succeeded" not in line]  # fmt: skip
+        assert len(split) == 2  # the file lane's and the backfill's
+        label = len("celery (Redis), 1 worker process(es)")
+        assert all(len(line[label:].split()) == 4 + 2 for line in split), split  # CPU, marks
+        assert "first unit in (s)" in done.stdout
 
 
 def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path) -> None:
