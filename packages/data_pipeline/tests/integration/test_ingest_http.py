@@ -242,3 +242,38 @@ def test_requests_retries_pages_records_and_bytes_are_counted(workspace, api) ->
     assert metrics.value("etl_data_pipeline_api_records_total", **labels) == len(api.records)
     assert metrics.value("etl_data_pipeline_api_bytes_total", **labels) > 0
     assert metrics.count("etl_data_pipeline_api_request_seconds", **labels) == pages + 1
+
+
+def test_a_redirect_on_the_source_s_host_is_followed(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 302, {"Location": "/page?page=1&per_page=5"}))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+
+
+def test_a_redirect_to_another_host_is_refused_naming_both(workspace, api, secret_env) -> None:
+    """The api_key header would go with it: a redirect is held to the rule of next links."""
+    api.auth = "api_key_header"
+    workspace.source(AUTH["api_key_header"] + PAGED, endpoints=("items",))
+    elsewhere = api.url.replace("127.0.0.1", "127.0.0.2") + "/collect"
+    api.faults.append(Fault("/page", 302, {"Location": elsewhere}))
+
+    with pytest.raises(
+        ApiRequestError, match=r"shop/items: GET .*/page\?.* redirects to http://127\.0\.0\.2:"
+    ):
+        workspace.ingest("items")
+
+    assert [r["path"] for r in api.requests] == ["/page"]  # asked once, never retried
+    assert workspace.sleeps == []
+
+
+def test_a_redirect_loop_fails_at_once_naming_the_url(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.extend(Fault("/page", 302, {"Location": "/page?again=1"}) for _ in range(30))
+
+    with pytest.raises(ApiRequestError, match=r"GET .*/page\?.*too many redirects"):
+        workspace.ingest("items")
+
+    assert workspace.sleeps == []
