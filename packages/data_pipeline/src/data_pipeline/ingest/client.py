@@ -102,6 +102,7 @@ class ApiClient:
             follow_redirects=True,
             transport=transport,
             auth=self.auth,
+            event_hooks={"response": [self._refuse_a_redirect_elsewhere]},
         )
         self._sleep = sleep
         self._observe = observe
@@ -157,7 +158,9 @@ class ApiClient:
             if self._observe is not None:
                 self._observe(wait_seconds=waited)
         # params=None keeps a next link's own query; an empty mapping would erase it
-        request = self._http.build_request("GET", url, params=dict(params) or None)
+        request = self._http.build_request(
+            "GET", url, params=dict(params) or None, extensions={"endpoint": endpoint}
+        )
         shown = self.safe_url(request.url)
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
@@ -171,6 +174,15 @@ class ApiClient:
             metrics.requests.labels(**labels, status="error").inc()
             reason = f"{type(exc).__name__}: {exc}"
             raise self._unavailable(endpoint, shown, f"connection failed ({reason})") from None
+        except httpx.TooManyRedirects:
+            metrics.requests.labels(**labels, status="error").inc()
+            raise ApiRequestError(
+                f"GET {shown}: too many redirects (more than {self._http.max_redirects}); "
+                "the API sends it round in a loop",
+                source=self.source.source,
+                endpoint=endpoint,
+                url=shown,
+            ) from None
         seconds = time.monotonic() - started
         metrics.request_seconds.labels(**labels).observe(seconds)
         metrics.requests.labels(**labels, status=str(response.status_code)).inc()
@@ -184,6 +196,31 @@ class ApiClient:
             body=response.content,
             fetched_at=datetime.now(UTC),
             seconds=seconds,
+        )
+
+    def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:
+        """Refuse a redirect off the base URL's scheme and host before it is followed: the
+        credentials (an API key header, a query key) would go with it, as with next links.
+
+        Raises:
+            ApiRequestError: naming the redirected URL and where it leads.
+        """
+        if not response.has_redirect_location:
+            return
+        target = response.request.url.join(response.headers["location"])
+        home = httpx.URL(self.source.base_url)
+        if (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port):
+            return
+        shown = self.safe_url(response.request.url)
+        elsewhere = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
+        raise ApiRequestError(
+            f"GET {shown} redirects to {elsewhere}, not to the source's "
+            f"{home.scheme}://{home.netloc.decode('ascii', 'replace')}; refused (credentials "
+            "would go with it: point base_url at where the API now answers)",
+            source=self.source.source,
+            endpoint=str(response.request.extensions.get("endpoint", "")),
+            url=shown,
+            status=response.status_code,
         )
 
     def _check(self, endpoint: str, url: str, response: httpx.Response) -> None:
