@@ -250,6 +250,22 @@ def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, 
     assert bearer_api.requests == []
 
 
+def test_a_missing_secret_is_refused_before_any_window_opens_naming_file_and_key(
+    workspace, bearer_api
+) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    path = workspace.config / "sources" / "shop.toml"
+
+    result = cli(workspace, "ingest", env={"SHOP_TOKEN": ""})
+
+    assert result.returncode == 2, result.stderr
+    assert "auth.token" in result.stderr
+    assert str(path) in result.stderr
+    assert "SHOP_TOKEN is set but empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert workspace.keys("") == []  # no window committed, nothing to resume
+
+
 @pytest.mark.postgres
 def test_on_postgresql_a_window_failing_midway_resumes_from_the_table(
     workspace, bearer_api, postgres_url
