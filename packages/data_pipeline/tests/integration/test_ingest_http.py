@@ -200,6 +200,23 @@ def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:
     assert workspace.sleeps == []
 
 
+def test_a_400_names_what_the_api_said_without_a_secret_it_echoes(
+    workspace, api, secret_env
+) -> None:
+    api.auth = "api_key_query"
+    workspace.source(AUTH["api_key_query"] + PAGED, endpoints=("items",))
+    said = f'{{"error": "per_page must be 100 or less", "echo": "api_key={SECRETS["api_key"]}"}}'
+    api.faults.append(Fault("/page", 400, body=said.encode()))
+
+    with pytest.raises(ApiRequestError, match=r"HTTP 400 .*per_page must be 100 or less") as caught:
+        workspace.ingest("items")
+
+    assert SECRETS["api_key"] not in str(caught.value)
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert "per_page must be 100 or less" in state.last_error
+    assert SECRETS["api_key"] not in state.last_error
+
+
 def test_api_key_in_the_query_is_not_in_the_manifest_urls(workspace, api, secret_env) -> None:
     api.auth = "api_key_query"
     workspace.source(AUTH["api_key_query"] + PAGED, endpoints=("items",))
