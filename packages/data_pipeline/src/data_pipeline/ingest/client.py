@@ -22,6 +22,7 @@ from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
+from etl_core.errors import EtlError
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 
 __all__ = ["RECORDED_HEADERS", "ApiClient", "Response"]
@@ -42,6 +43,9 @@ RECORDED_HEADERS = (
 the credentials)."""
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+_SAID_CHARS = 300
+"""How much of a refusing response's body its error quotes."""
 
 
 @dataclass(frozen=True)
@@ -238,13 +242,29 @@ class ApiClient:
                 retry_after=min(hint, cap) if hint is not None else None,
             )
         kind = ApiAuthError if status in (401, 403) else ApiRequestError
+        said = self._said(response.content)
         raise kind(
-            f"GET {url} answered HTTP {status} {response.reason_phrase}".rstrip(),
+            f"GET {url} answered HTTP {status} {response.reason_phrase}".rstrip()
+            + (f"; the API said: {said}" if said else ""),
             source=self.source.source,
             endpoint=endpoint,
             url=url,
             status=status,
         )
+
+    def _said(self, body: bytes) -> str:
+        """The start of an error body (what the API says is wrong), on one line, with the
+        source's secrets masked: an API may echo the request, its key included."""
+        text = " ".join(body[:2048].decode("utf-8", "replace").split())
+        for name in ("token", "key", "password", "client_secret"):
+            secret = getattr(self.source.auth, name)
+            try:
+                value = secret.reveal() if secret is not None else ""
+            except EtlError:  # unresolvable: then it was never sent either
+                continue
+            if value:
+                text = text.replace(value, "***")
+        return text if len(text) <= _SAID_CHARS else text[: _SAID_CHARS - 1] + "…"
 
     def _unavailable(
         self,
