@@ -190,6 +190,21 @@ def test_a_response_slower_than_the_timeout_is_retried(workspace, api) -> None:
     assert len(workspace.sleeps) == 1
 
 
+def test_a_body_trickling_in_beyond_the_timeout_is_retried(workspace, api) -> None:
+    """``timeout`` bounds the whole request: a server sending a byte now and then, each
+    within the read timeout, held the run for as long as it kept sending."""
+    workspace.source('timeout = "0.5s"\n' + PAGED, endpoints=("items",))
+    page = json.dumps({"data": api.records[:5], "meta": {"total": len(api.records)}})
+    api.faults.append(Fault("/page", body=page.encode(), trickle=0.02))  # 4 s or more
+
+    started = time.monotonic()
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert len(workspace.sleeps) == 1
+    assert time.monotonic() - started < 3
+
+
 def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:
     workspace.source(PAGED.replace('"/page"', '"/missing"'), endpoints=("items",))
 
