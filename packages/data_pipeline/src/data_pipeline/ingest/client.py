@@ -169,7 +169,11 @@ class ApiClient:
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
         try:
-            response = self._http.send(request)
+            response = self._http.send(request, stream=True)
+            try:
+                body = self._read_within(response, started)
+            finally:
+                response.close()
         except httpx.TimeoutException:
             metrics.requests.labels(**labels, status="error").inc()
             timeout = self.source.timeout.total_seconds()
@@ -191,16 +195,32 @@ class ApiClient:
         metrics.request_seconds.labels(**labels).observe(seconds)
         metrics.requests.labels(**labels, status=str(response.status_code)).inc()
         shown = self.safe_url(response.request.url)
-        self._check(endpoint, shown, response)
-        metrics.bytes_received.labels(**labels).inc(len(response.content))
+        self._check(endpoint, shown, response, body)
+        metrics.bytes_received.labels(**labels).inc(len(body))
         return Response(
             url=shown,
             status=response.status_code,
             headers={k.lower(): v for k, v in response.headers.items()},
-            body=response.content,
+            body=body,
             fetched_at=datetime.now(UTC),
             seconds=seconds,
         )
+
+    def _read_within(self, response: httpx.Response, started: float) -> bytes:
+        """The body of ``response``, read before the source's ``timeout`` runs out since the
+        request started: httpx's timeouts bound each read, so a server sending a byte now
+        and then would hold the run for as long as it kept sending.
+
+        Raises:
+            httpx.ReadTimeout: the body was still arriving when the time ran out.
+        """
+        limit = self.source.timeout.total_seconds()
+        chunks: list[bytes] = []
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if time.monotonic() - started > limit:
+                raise httpx.ReadTimeout("the body was still arriving", request=response.request)
+        return b"".join(chunks)
 
     def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:
         """Refuse a redirect off the base URL's scheme and host before it is followed: the
@@ -227,7 +247,7 @@ class ApiClient:
             status=response.status_code,
         )
 
-    def _check(self, endpoint: str, url: str, response: httpx.Response) -> None:
+    def _check(self, endpoint: str, url: str, response: httpx.Response, body: bytes) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -242,7 +262,7 @@ class ApiClient:
                 retry_after=min(hint, cap) if hint is not None else None,
             )
         kind = ApiAuthError if status in (401, 403) else ApiRequestError
-        said = self._said(response.content)
+        said = self._said(body)
         raise kind(
             f"GET {url} answered HTTP {status} {response.reason_phrase}".rstrip()
             + (f"; the API said: {said}" if said else ""),
