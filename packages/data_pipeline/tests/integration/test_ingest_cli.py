@@ -330,6 +330,22 @@ def test_a_worker_whose_broker_refuses_the_login_exits_2_naming_it(workspace) ->
     assert "Traceback" not in result.stderr
 
 
+def test_a_scheduler_whose_broker_refuses_the_login_exits_2_naming_it(
+    workspace, bearer_api
+) -> None:
+    with broker_for("rabbitmq") as rabbit:
+        wrong = rabbit.url.replace(":guest@", ":wrong-Secret@", 1)
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    env = {"ETL_BROKER_URL": wrong, "ETL_EXECUTOR": "celery", "ETL_LOG_FORMAT": "json"}
+
+    result = cli(workspace, "schedule", "--max-ticks", "1", env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert "refused the login" in result.stderr
+    assert "wrong-Secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.postgres
 def test_on_postgresql_a_window_failing_midway_resumes_from_the_table(
     workspace, bearer_api, postgres_url
