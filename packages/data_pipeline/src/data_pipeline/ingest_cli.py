@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from types import FrameType
@@ -36,8 +36,9 @@ from etl_core.contracts import (
     load_contracts,
     load_sources,
 )
-from etl_core.errors import ConfigError
+from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import ExitCode, Session
+from etl_core.secrets import Secret, SecretUnavailableError
 from etl_core.storage import ObjectStore
 from etl_core.work import WorkUnit, require_broker
 
@@ -107,6 +108,8 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             require_broker(session.settings, "--no-wait")
         contracts, every = _config(session)
         sources = _selected(every, source, endpoint)
+        if session.settings.executor == "local" and not dry_run:
+            _check_secrets(src for src, _ in sources)  # the workers' own environment else
         plan = [
             (src, plan_units(src, ep, since=since, until=until, full_refresh=full_refresh))
             for src, ep in sources
@@ -173,6 +176,27 @@ def _config(session: Session[PipelineSettings]) -> tuple[ContractSet, SourceSet]
             f"no API sources: add {config_dir}/sources/<source>.toml (docs/sources.md)", []
         )
     return contracts, sources
+
+
+def _check_secrets(sources: Iterable[Source]) -> None:
+    """Resolve every secret reference of the sources' ``[auth]`` now, so a missing one is
+    refused before any window opens, naming the file and key (not mid-run, per endpoint).
+
+    Raises:
+        ConfigError: listing every reference that does not resolve.
+    """
+    errors: list[FieldError] = []
+    for src in {s.source: s for s in sources}.values():
+        for key in ("token", "key", "password", "client_secret"):
+            secret: Secret | None = getattr(src.auth, key)
+            if secret is None:
+                continue
+            try:
+                secret.reveal()
+            except SecretUnavailableError as exc:
+                errors.append(FieldError(f"auth.{key}", str(exc), src.origin or src.source))
+    if errors:
+        raise ConfigError("a secret of the API sources is not available; nothing requested", errors)
 
 
 def _selected(

@@ -14,7 +14,7 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.tasks import window_outcomes, with_run_id
 from etl_core.contracts import Source
 from etl_core.work import DEFAULT_POLICY, Executor, ThreadExecutor, WorkUnit, unit_executor
-from etl_core.work.celery import CeleryExecutor, celery_app
+from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
 from etl_core.work.events import DATA_PIPELINE
 
 __all__ = ["enqueue_windows", "wave_executor"]
@@ -36,7 +36,9 @@ def enqueue_windows(
     settings: PipelineSettings, plan: Sequence[tuple[Source, list[WorkUnit]]], run_id: str
 ) -> int:
     """Enqueue the planned windows, a chain per source in plan order; how many."""
-    sender = CeleryExecutor(celery_app(settings, DATA_PIPELINE))
+    app = celery_app(settings, DATA_PIPELINE)
+    check_broker(app, settings)  # an unreachable broker or a refused login: said at once
+    sender = CeleryExecutor(app)
     chains: dict[str, list[WorkUnit]] = {}
     for source, units in plan:  # planned parents first within each source
         chains.setdefault(source.source, []).extend(with_run_id(u, run_id) for u in units)

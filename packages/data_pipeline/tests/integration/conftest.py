@@ -49,6 +49,8 @@ class Fault:
     delay: float = 0.0
     after: int = 0
     """Matching requests answered normally before this fault plays."""
+    trickle: float = 0.0
+    """Seconds between the bytes of the body (a server that never stops sending)."""
 
 
 def stamp(index: int) -> str:
@@ -214,7 +216,7 @@ class RecordsApi:
                 if fault is not None:
                     time.sleep(fault.delay)
                     if fault.status != 200 or fault.body is not None:
-                        self._send(fault.status, fault.headers, fault.body or b"{}")
+                        self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
                         return
                 if not api.authorised(self.headers, query):
                     self._send(401, {}, b'{"error": "unauthorised"}')
@@ -226,7 +228,9 @@ class RecordsApi:
                     return
                 self._send(200, headers, json.dumps(document).encode())
 
-            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            def _send(
+                self, status: int, headers: dict[str, str], body: bytes, trickle: float = 0.0
+            ) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -235,7 +239,13 @@ class RecordsApi:
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(body)
+                    if not trickle:
+                        self.wfile.write(body)
+                        return
+                    for index in range(len(body)):
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(trickle)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
                     pass
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 
 from data_pipeline.ingest import lease_key
 from etl_core.storage import acquire_lease
+from etl_core.testing.brokers import broker_for
 from etl_core.testing.scripts import run_script
 
 from .conftest import SECRETS, Fault
@@ -248,6 +250,100 @@ def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, 
     assert result.returncode == 2, result.stderr
     assert "env:SHOP_TOKEN" in result.stderr
     assert bearer_api.requests == []
+
+
+def test_a_missing_secret_is_refused_before_any_window_opens_naming_file_and_key(
+    workspace, bearer_api
+) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    path = workspace.config / "sources" / "shop.toml"
+
+    result = cli(workspace, "ingest", env={"SHOP_TOKEN": ""})
+
+    assert result.returncode == 2, result.stderr
+    assert "auth.token" in result.stderr
+    assert str(path) in result.stderr
+    assert "SHOP_TOKEN is set but empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert workspace.keys("") == []  # no window committed, nothing to resume
+
+
+def _unused_port() -> int:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        return int(unused.getsockname()[1])
+
+
+@pytest.mark.parametrize("no_wait", [False, True], ids=["wait", "no-wait"])
+def test_an_unreachable_broker_fails_at_once_naming_it_without_a_traceback(
+    workspace, bearer_api, no_wait
+) -> None:
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    broker = f"redis://:hunter2@127.0.0.1:{_unused_port()}/0"
+    started = time.monotonic()
+
+    result = cli(
+        workspace,
+        "ingest",
+        "--executor",
+        "celery",
+        *(["--no-wait"] if no_wait else []),
+        env={"ETL_BROKER_URL": broker, "ETL_LOG_FORMAT": "json"},
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert f"the broker redis://:***@127.0.0.1:{broker.rsplit(':', 1)[1][:-2]}" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 15
+    assert workspace.keys("") == []
+
+
+def test_a_broker_refusing_the_login_exits_2_naming_it(workspace, bearer_api) -> None:
+    with broker_for("rabbitmq") as rabbit:
+        wrong = rabbit.url.replace(":guest@", ":wrong-Secret@", 1)
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+
+    result = cli(
+        workspace,
+        "ingest",
+        "--executor",
+        "celery",
+        env={"ETL_BROKER_URL": wrong, "ETL_LOG_FORMAT": "json"},
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "refused the login" in result.stderr
+    assert "wrong-Secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_whose_broker_refuses_the_login_exits_2_naming_it(workspace) -> None:
+    with broker_for("rabbitmq") as rabbit:
+        wrong = rabbit.url.replace(":guest@", ":wrong-Secret@", 1)
+
+    result = cli(workspace, "worker", env={"ETL_BROKER_URL": wrong, "ETL_LOG_FORMAT": "json"})
+
+    assert result.returncode == 2, result.stderr
+    assert "refused the login" in result.stderr
+    assert "wrong-Secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_scheduler_whose_broker_refuses_the_login_exits_2_naming_it(
+    workspace, bearer_api
+) -> None:
+    with broker_for("rabbitmq") as rabbit:
+        wrong = rabbit.url.replace(":guest@", ":wrong-Secret@", 1)
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    env = {"ETL_BROKER_URL": wrong, "ETL_EXECUTOR": "celery", "ETL_LOG_FORMAT": "json"}
+
+    result = cli(workspace, "schedule", "--max-ticks", "1", env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert "refused the login" in result.stderr
+    assert "wrong-Secret" not in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.postgres

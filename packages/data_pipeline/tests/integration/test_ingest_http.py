@@ -190,6 +190,21 @@ def test_a_response_slower_than_the_timeout_is_retried(workspace, api) -> None:
     assert len(workspace.sleeps) == 1
 
 
+def test_a_body_trickling_in_beyond_the_timeout_is_retried(workspace, api) -> None:
+    """``timeout`` bounds the whole request: a server sending a byte now and then, each
+    within the read timeout, held the run for as long as it kept sending."""
+    workspace.source('timeout = "0.5s"\n' + PAGED, endpoints=("items",))
+    page = json.dumps({"data": api.records[:5], "meta": {"total": len(api.records)}})
+    api.faults.append(Fault("/page", body=page.encode(), trickle=0.02))  # 4 s or more
+
+    started = time.monotonic()
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert len(workspace.sleeps) == 1
+    assert time.monotonic() - started < 3
+
+
 def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:
     workspace.source(PAGED.replace('"/page"', '"/missing"'), endpoints=("items",))
 
@@ -198,6 +213,23 @@ def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:
 
     assert caught.value.status == 404
     assert workspace.sleeps == []
+
+
+def test_a_400_names_what_the_api_said_without_a_secret_it_echoes(
+    workspace, api, secret_env
+) -> None:
+    api.auth = "api_key_query"
+    workspace.source(AUTH["api_key_query"] + PAGED, endpoints=("items",))
+    said = f'{{"error": "per_page must be 100 or less", "echo": "api_key={SECRETS["api_key"]}"}}'
+    api.faults.append(Fault("/page", 400, body=said.encode()))
+
+    with pytest.raises(ApiRequestError, match=r"HTTP 400 .*per_page must be 100 or less") as caught:
+        workspace.ingest("items")
+
+    assert SECRETS["api_key"] not in str(caught.value)
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert "per_page must be 100 or less" in state.last_error
+    assert SECRETS["api_key"] not in state.last_error
 
 
 def test_api_key_in_the_query_is_not_in_the_manifest_urls(workspace, api, secret_env) -> None:
@@ -242,3 +274,38 @@ def test_requests_retries_pages_records_and_bytes_are_counted(workspace, api) ->
     assert metrics.value("etl_data_pipeline_api_records_total", **labels) == len(api.records)
     assert metrics.value("etl_data_pipeline_api_bytes_total", **labels) > 0
     assert metrics.count("etl_data_pipeline_api_request_seconds", **labels) == pages + 1
+
+
+def test_a_redirect_on_the_source_s_host_is_followed(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 302, {"Location": "/page?page=1&per_page=5"}))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+
+
+def test_a_redirect_to_another_host_is_refused_naming_both(workspace, api, secret_env) -> None:
+    """The api_key header would go with it: a redirect is held to the rule of next links."""
+    api.auth = "api_key_header"
+    workspace.source(AUTH["api_key_header"] + PAGED, endpoints=("items",))
+    elsewhere = api.url.replace("127.0.0.1", "127.0.0.2") + "/collect"
+    api.faults.append(Fault("/page", 302, {"Location": elsewhere}))
+
+    with pytest.raises(
+        ApiRequestError, match=r"shop/items: GET .*/page\?.* redirects to http://127\.0\.0\.2:"
+    ):
+        workspace.ingest("items")
+
+    assert [r["path"] for r in api.requests] == ["/page"]  # asked once, never retried
+    assert workspace.sleeps == []
+
+
+def test_a_redirect_loop_fails_at_once_naming_the_url(workspace, api) -> None:
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.extend(Fault("/page", 302, {"Location": "/page?again=1"}) for _ in range(30))
+
+    with pytest.raises(ApiRequestError, match=r"GET .*/page\?.*too many redirects"):
+        workspace.ingest("items")
+
+    assert workspace.sleeps == []

@@ -187,3 +187,26 @@ def test_a_next_link_to_another_host_is_refused() -> None:
 )
 def test_link_header_parsing(header: str, expected: str | None) -> None:
     assert next_link(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "document", "headers"),
+    [
+        (Pagination(type="cursor", cursor_path="next"), {"next": "abc"}, {}),
+        (Pagination(type="next_url", next_url_path="next"), {"next": "/v1/items?after=5"}, {}),
+        (Pagination(type="link_header"), {}, {"link": f'<{BASE}/items?after=5>; rel="next"'}),
+    ],
+    ids=["cursor", "next_url", "link_header"],
+)
+def test_a_next_page_that_is_the_same_request_again_is_refused(
+    config: Pagination, document: dict[str, Any], headers: dict[str, str]
+) -> None:
+    """An API handing back the cursor (or link) it was just asked with would be walked
+    forever, landing the same records again and again."""
+    pages = paginator(config)
+    first = pages.next(pages.first(), _page(f"{BASE}/items", document, [{"id": 1}], headers))
+    assert first is not None
+    again = _page(f"{BASE}/items?after=5", document, [{"id": 1}], headers)
+
+    with pytest.raises(ApiResponseError, match=r"items\?after=5 gives the same next page again"):
+        pages.next(first, again)

@@ -175,8 +175,20 @@ class RuntimeCLI(Generic[S]):
         max_ticks: int | None,
     ) -> None:
         """Run this lane's scheduler (``schedule``) with ``jobs`` until stopped or
-        ``max_ticks`` ticks passed, then print what it fired (:mod:`etl_core.scheduler`)."""
+        ``max_ticks`` ticks passed, then print what it fired (:mod:`etl_core.scheduler`).
+
+        The broker is connected to once first: a refused login stops it at once (exit 2,
+        the broker named); an unreachable one is a warning, its firings failing until the
+        broker answers.
+        """
         from etl_core.scheduler import Scheduler
+        from etl_core.work.celery import BrokerUnreachableError, celery_app, check_broker
+
+        try:
+            check_broker(celery_app(settings, self.lane), settings)
+        except BrokerUnreachableError as exc:
+            said = str(exc).rstrip(".")
+            self.notice(f"{said}; firings fail until it answers", level=logging.WARNING)
 
         scheduler = Scheduler(
             store,

@@ -93,6 +93,7 @@ def test_a_missing_holiday_file_is_refused(tmp_path: Path) -> None:
     [
         ('expected = "0 6 * *"\n', "freshness.expected", "five fields"),
         ('expected = "0 6 * * 1-5 2026"\n', "freshness.expected", "five fields"),
+        ('expected = "0 30 * * 1-5"\n', "freshness.expected", "hour 30 is not in 0-23"),
         ('timezone = "Mars/Olympus"\n', "freshness.timezone", "IANA time zone"),
         ('grace = "-1h"\n', "freshness.grace", "invalid duration"),
         ('holidays = ["2026-02-30"]\n', "freshness.holidays", "item 0: expected a date"),

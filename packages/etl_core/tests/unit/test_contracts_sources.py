@@ -223,6 +223,13 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
         ("params = { api_key = 1 }", "params.api_key", "credential"),
         ('base_url = "ftp://x"', "base_url", "http://"),
         ("max_attempts = 0", "max_attempts", "1 or more"),
+        ('schedule = "70 * * * *"', "schedule", "minute 70 is not in 0-59"),
+        ('schedule = "0 24 * * *"', "schedule", "hour 24 is not in 0-23"),
+        ('schedule = "*/0 * * * *"', "schedule", "minute step 0"),
+        ('schedule = "0 0 0 * *"', "schedule", "day-of-month 0 is not in 1-31"),
+        ('schedule = "0 0 * 1-13 *"', "schedule", "month 13 is not in 1-12"),
+        ('schedule = "0 0 * * 9"', "schedule", "day-of-week 9 is not in 0-7"),
+        ('schedule = "0 9-5 * * *"', "schedule", "hour range 9-5 runs backwards"),
     ],
 )
 def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: str) -> None:

@@ -22,6 +22,7 @@ from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
+from etl_core.errors import EtlError
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 
 __all__ = ["RECORDED_HEADERS", "ApiClient", "Response"]
@@ -42,6 +43,9 @@ RECORDED_HEADERS = (
 the credentials)."""
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+_SAID_CHARS = 300
+"""How much of a refusing response's body its error quotes."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class ApiClient:
             follow_redirects=True,
             transport=transport,
             auth=self.auth,
+            event_hooks={"response": [self._refuse_a_redirect_elsewhere]},
         )
         self._sleep = sleep
         self._observe = observe
@@ -157,12 +162,18 @@ class ApiClient:
             if self._observe is not None:
                 self._observe(wait_seconds=waited)
         # params=None keeps a next link's own query; an empty mapping would erase it
-        request = self._http.build_request("GET", url, params=dict(params) or None)
+        request = self._http.build_request(
+            "GET", url, params=dict(params) or None, extensions={"endpoint": endpoint}
+        )
         shown = self.safe_url(request.url)
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
         try:
-            response = self._http.send(request)
+            response = self._http.send(request, stream=True)
+            try:
+                body = self._read_within(response, started)
+            finally:
+                response.close()
         except httpx.TimeoutException:
             metrics.requests.labels(**labels, status="error").inc()
             timeout = self.source.timeout.total_seconds()
@@ -171,22 +182,72 @@ class ApiClient:
             metrics.requests.labels(**labels, status="error").inc()
             reason = f"{type(exc).__name__}: {exc}"
             raise self._unavailable(endpoint, shown, f"connection failed ({reason})") from None
+        except httpx.TooManyRedirects:
+            metrics.requests.labels(**labels, status="error").inc()
+            raise ApiRequestError(
+                f"GET {shown}: too many redirects (more than {self._http.max_redirects}); "
+                "the API sends it round in a loop",
+                source=self.source.source,
+                endpoint=endpoint,
+                url=shown,
+            ) from None
         seconds = time.monotonic() - started
         metrics.request_seconds.labels(**labels).observe(seconds)
         metrics.requests.labels(**labels, status=str(response.status_code)).inc()
         shown = self.safe_url(response.request.url)
-        self._check(endpoint, shown, response)
-        metrics.bytes_received.labels(**labels).inc(len(response.content))
+        self._check(endpoint, shown, response, body)
+        metrics.bytes_received.labels(**labels).inc(len(body))
         return Response(
             url=shown,
             status=response.status_code,
             headers={k.lower(): v for k, v in response.headers.items()},
-            body=response.content,
+            body=body,
             fetched_at=datetime.now(UTC),
             seconds=seconds,
         )
 
-    def _check(self, endpoint: str, url: str, response: httpx.Response) -> None:
+    def _read_within(self, response: httpx.Response, started: float) -> bytes:
+        """The body of ``response``, read before the source's ``timeout`` runs out since the
+        request started: httpx's timeouts bound each read, so a server sending a byte now
+        and then would hold the run for as long as it kept sending.
+
+        Raises:
+            httpx.ReadTimeout: the body was still arriving when the time ran out.
+        """
+        limit = self.source.timeout.total_seconds()
+        chunks: list[bytes] = []
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if time.monotonic() - started > limit:
+                raise httpx.ReadTimeout("the body was still arriving", request=response.request)
+        return b"".join(chunks)
+
+    def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:
+        """Refuse a redirect off the base URL's scheme and host before it is followed: the
+        credentials (an API key header, a query key) would go with it, as with next links.
+
+        Raises:
+            ApiRequestError: naming the redirected URL and where it leads.
+        """
+        if not response.has_redirect_location:
+            return
+        target = response.request.url.join(response.headers["location"])
+        home = httpx.URL(self.source.base_url)
+        if (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port):
+            return
+        shown = self.safe_url(response.request.url)
+        elsewhere = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
+        raise ApiRequestError(
+            f"GET {shown} redirects to {elsewhere}, not to the source's "
+            f"{home.scheme}://{home.netloc.decode('ascii', 'replace')}; refused (credentials "
+            "would go with it: point base_url at where the API now answers)",
+            source=self.source.source,
+            endpoint=str(response.request.extensions.get("endpoint", "")),
+            url=shown,
+            status=response.status_code,
+        )
+
+    def _check(self, endpoint: str, url: str, response: httpx.Response, body: bytes) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -201,13 +262,29 @@ class ApiClient:
                 retry_after=min(hint, cap) if hint is not None else None,
             )
         kind = ApiAuthError if status in (401, 403) else ApiRequestError
+        said = self._said(body)
         raise kind(
-            f"GET {url} answered HTTP {status} {response.reason_phrase}".rstrip(),
+            f"GET {url} answered HTTP {status} {response.reason_phrase}".rstrip()
+            + (f"; the API said: {said}" if said else ""),
             source=self.source.source,
             endpoint=endpoint,
             url=url,
             status=status,
         )
+
+    def _said(self, body: bytes) -> str:
+        """The start of an error body (what the API says is wrong), on one line, with the
+        source's secrets masked: an API may echo the request, its key included."""
+        text = " ".join(body[:2048].decode("utf-8", "replace").split())
+        for name in ("token", "key", "password", "client_secret"):
+            secret = getattr(self.source.auth, name)
+            try:
+                value = secret.reveal() if secret is not None else ""
+            except EtlError:  # unresolvable: then it was never sent either
+                continue
+            if value:
+                text = text.replace(value, "***")
+        return text if len(text) <= _SAID_CHARS else text[: _SAID_CHARS - 1] + "…"
 
     def _unavailable(
         self,

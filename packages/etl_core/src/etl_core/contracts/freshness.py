@@ -32,16 +32,60 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # zoneinfo is imported on use: it loads sysconfig, slow and not needed at import
     from zoneinfo import ZoneInfo
 
-__all__ = ["Freshness", "Holidays", "Percent", "VolumeBaseline", "is_cron_shaped"]
+__all__ = [
+    "Freshness",
+    "Holidays",
+    "Percent",
+    "VolumeBaseline",
+    "cron_shape_problem",
+    "is_cron_shaped",
+]
 
 _PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,#?-]+")
 
 
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+)
+"""Each field's name and range: a number outside it would make a schedule that never fires."""
+
+
 def is_cron_shaped(expression: str) -> bool:
     """Whether ``expression`` has the shape of a five-field cron (a cron engine parses it)."""
+    return cron_shape_problem(expression) is None
+
+
+def cron_shape_problem(expression: str) -> str | None:
+    """What is wrong with the shape of a five-field cron, or ``None``: the field count, and
+    each plain number, range and step against its field's range (names, ``L``, ``#`` and
+    ``?`` are left to the cron engine)."""
     fields = expression.split()
-    return len(fields) == 5 and all(_CRON_FIELD.fullmatch(f) for f in fields)
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        return "not five fields"
+    for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            problem = _cron_part_problem(part, name, low, high)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _cron_part_problem(part: str, name: str, low: int, high: int) -> str | None:
+    base, _, step = part.partition("/")
+    if step.isdigit() and int(step) == 0:
+        return f"{name} step 0 in {part!r}"
+    start, _, end = base.partition("-")
+    for number in (start, end):
+        if number.isdigit() and not low <= int(number) <= high:
+            return f"{name} {int(number)} is not in {low}-{high}"
+    if start.isdigit() and end.isdigit() and int(start) > int(end):
+        return f"{name} range {base} runs backwards"
+    return None
 
 
 @dataclass(frozen=True)
@@ -222,12 +266,13 @@ class Freshness:
 
     def _schedule_problems(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        if self.expected is not None and not is_cron_shaped(self.expected):
+        problem = None if self.expected is None else cron_shape_problem(self.expected)
+        if problem is not None:
             found.append(
                 (
                     "expected",
                     "expected a cron expression of five fields (minute hour day-of-month "
-                    f"month day-of-week), e.g. '0 6 * * 1-5', got {self.expected!r}",
+                    f"month day-of-week), e.g. '0 6 * * 1-5', got {self.expected!r}: {problem}",
                 )
             )
         from zoneinfo import ZoneInfoNotFoundError

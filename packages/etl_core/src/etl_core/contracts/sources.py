@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
-from etl_core.contracts.freshness import is_cron_shaped
+from etl_core.contracts.freshness import cron_shape_problem
 from etl_core.contracts.located import load_errors
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
@@ -468,11 +468,12 @@ class _SourceRules:
             self.fail("rate_limit.requests_per_second", "expected a rate above zero")
         if limit.burst < 1:
             self.fail("rate_limit.burst", f"expected 1 or more, got {limit.burst}")
-        if source.schedule is not None and not is_cron_shaped(source.schedule):
+        problem = None if source.schedule is None else cron_shape_problem(source.schedule)
+        if problem is not None:
             self.fail(
                 "schedule",
                 "expected a cron expression of five fields (minute hour day-of-month month "
-                f"day-of-week) in UTC, e.g. '*/15 * * * *', got {source.schedule!r}",
+                f"day-of-week) in UTC, e.g. '*/15 * * * *', got {source.schedule!r}: {problem}",
             )
 
     def _params(self, where: str, params: Mapping[str, Any]) -> None:

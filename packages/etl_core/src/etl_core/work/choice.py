@@ -37,15 +37,18 @@ def unit_executor(
 
     Raises:
         ConfigError: an executor other than ``local`` or ``celery``, or Celery settings
-            that do not hold (no broker).
+            that do not hold (no broker, a login the broker refuses).
+        RetryableError: the broker did not answer (``BrokerUnreachableError``).
         MissingDependencyError: ``celery`` without the ``celery`` extra.
     """
     if settings.executor == "local":
         return local()
     if settings.executor == "celery":
-        from etl_core.work.celery import CeleryExecutor, celery_app
+        from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
 
-        return CeleryExecutor(celery_app(settings, lane), decode=decode, window=window)
+        app = celery_app(settings, lane)
+        check_broker(app, settings)  # said at once, not as a traceback after the retries
+        return CeleryExecutor(app, decode=decode, window=window)
     raise ConfigError(
         f"unknown executor {settings.executor!r}",
         [FieldError("executor", f"expected one of {', '.join(EXECUTORS)}")],

@@ -118,7 +118,32 @@ class Paginator(abc.ABC):
         following = self.advance(current, page)
         if following is None:
             return None
+        self._refuse_a_loop(current, following, page)
         return replace(following, number=current.number + 1, seen=seen)
+
+    def _refuse_a_loop(self, current: PageRequest, following: PageRequest, page: Page) -> None:
+        """Refuse a next page that is the page just fetched: the API handed back the cursor
+        or link it was asked with, and the walk would land the same records forever.
+
+        Raises:
+            ApiResponseError: naming the page and the repeated cursor or link.
+        """
+        if following.url is not None:
+            if following.url not in (current.url, page.url):
+                return
+            repeated = "its next link is the same page"  # the page's URL is the safe spelling
+        elif following.params == current.params and current.url is None:
+            repeated = ", ".join(f"{k}={v}" for k, v in following.params.items())
+        else:
+            return
+        raise ApiResponseError(
+            f"the page of {page.url} gives the same next page again ({repeated}); a walk "
+            "following it would never end and land the same records again and again: "
+            "refused (check the pagination keys of the endpoint, or the API)",
+            source=self.source,
+            endpoint=self.endpoint,
+            url=page.url,
+        )
 
     def predict(self, current: PageRequest, depth: int) -> list[PageRequest]:
         """Up to ``depth - 1`` requests likely to follow ``current`` (full pages assumed), for

@@ -29,8 +29,10 @@ from etl_core.work.celery.messages import (
     unit_result,
 )
 from etl_core.work.celery.ping import (
+    BrokerRefusedError,
     BrokerUnreachableError,
     PingUnsupportedError,
+    check_broker,
     ping_workers,
     worker_name,
 )
@@ -40,6 +42,7 @@ from etl_core.work.celery.worker import run_worker
 __all__ = [
     "BROKER_SCHEMES",
     "DEAD_REASON_HEADER",
+    "BrokerRefusedError",
     "BrokerUnreachableError",
     "CeleryExecutor",
     "DeliveryCounter",
@@ -51,6 +54,7 @@ __all__ = [
     "TooManyDeliveriesError",
     "celery_app",
     "celery_config",
+    "check_broker",
     "error_document",
     "lane_queues",
     "ping_workers",

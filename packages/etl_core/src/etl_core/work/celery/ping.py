@@ -17,11 +17,18 @@ import os
 import socket
 from typing import Any
 
-from etl_core.errors import ConfigError, RetryableError
+from etl_core.errors import ConfigError, FieldError, RetryableError
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import lane_queues
 
-__all__ = ["BrokerUnreachableError", "PingUnsupportedError", "ping_workers", "worker_name"]
+__all__ = [
+    "BrokerRefusedError",
+    "BrokerUnreachableError",
+    "PingUnsupportedError",
+    "check_broker",
+    "ping_workers",
+    "worker_name",
+]
 
 NO_BROADCAST_SCHEMES = ("sqs",)
 """Brokers whose transport has no broadcast, hence no remote control."""
@@ -29,6 +36,14 @@ NO_BROADCAST_SCHEMES = ("sqs",)
 
 class BrokerUnreachableError(RetryableError):
     """The broker did not accept a connection within the ping's timeout."""
+
+
+class BrokerRefusedError(ConfigError):
+    """The broker refused the login of ``broker_url`` (user, password, virtual host)."""
+
+
+_REFUSALS = frozenset({"AccessRefused", "AuthenticationError", "NotAllowed"})
+"""Names of the login refusals of py-amqp (a user or password, a virtual host) and redis-py."""
 
 
 class PingUnsupportedError(ConfigError):
@@ -87,12 +102,44 @@ def _name_prefix(settings: RuntimeSettings, lane: str, host: str) -> str:
     return f"{queue}@{host}." if host else f"{queue}@"
 
 
+def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -> None:
+    """Connect to the broker once, within ``timeout``, before a command sends units: an
+    unreachable broker or a refused login is then said at once, naming the broker (its
+    password hidden), instead of a library's traceback after its own retries. An SQS
+    broker is left to its first send (its connection is an AWS client, made lazily).
+
+    Raises:
+        BrokerUnreachableError: no connection within ``timeout`` (exit 1).
+        BrokerRefusedError: the broker refused the login (exit 2).
+    """
+    scheme = str(settings.broker_url or "").split("://", 1)[0].lower()
+    if scheme in NO_BROADCAST_SCHEMES:
+        return
+    with app.connection_for_write() as connection:
+        _connect(connection, timeout)
+
+
 def _connect(connection: Any, timeout: float) -> None:
     """Connect once, within ``timeout``: a health check must not wait on retries."""
     connection.connect_timeout = timeout
     try:
         connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:  # kombu's OperationalError, socket errors: all mean "not reached"
+        if _refused(exc):
+            raise BrokerRefusedError(
+                f"the broker {connection.as_uri()} refused the login: {exc}",
+                [FieldError("broker_url", "check its user, password and virtual host")],
+            ) from exc
         raise BrokerUnreachableError(
             f"the broker {connection.as_uri()} did not answer within {timeout:g}s: {exc}"
         ) from exc
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it was raised from, is a login refusal."""
+    seen = 0
+    while error is not None and seen < 10:
+        if type(error).__name__ in _REFUSALS:
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False

@@ -9,11 +9,12 @@ but unstarted message goes back to the queue); SIGQUIT or a second Ctrl-C a cold
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import lane_queues
-from etl_core.work.celery.ping import worker_name
+from etl_core.work.celery.ping import BrokerUnreachableError, check_broker, worker_name
 
 __all__ = ["run_worker"]
 
@@ -23,7 +24,14 @@ def run_worker(app: Any, settings: RuntimeSettings, lane: str, *, concurrency: i
 
     Returns:
         The worker's exit code (0 after a warm shutdown).
+
+    Raises:
+        BrokerRefusedError: the broker refused the login of ``broker_url``.
     """
+    # a refused login is said at once (exit 2), not as Celery's traceback; an unreachable
+    # broker is waited for, Celery retrying, as before
+    with contextlib.suppress(BrokerUnreachableError):
+        check_broker(app, settings)
     queue = lane_queues(settings, lane).work
     worker = app.Worker(
         hostname=worker_name(settings, lane),  # what `ping` looks for
