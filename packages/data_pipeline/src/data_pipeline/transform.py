@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
+from data_pipeline.engine import connect_engine, create_input_view, literal, quote, view_columns
 from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
 from data_pipeline.errors import (
     MissingColumnError,
@@ -235,7 +235,7 @@ def _build(
     spec = contract.transform
     try:
         con.execute(f"CREATE VIEW transformed AS {spec.sql}")
-        columns = relation_columns(con, "transformed")
+        columns = view_columns(con, "transformed")
     except duckdb.Error as exc:
         raise TransformSqlError(
             contract.dataset,
