@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,8 +115,13 @@ def view_columns(con: duckdb.DuckDBPyConnection, view: str) -> dict[str, str]:
 
 
 def create_input_view(
-    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, paths: Sequence[Path]
-) -> None:
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    dt: date,
+    paths: Sequence[Path],
+    *,
+    before_files: Callable[[], None] | None = None,
+) -> bool:
     """Create the view ``input``: every staged file, cast to the contract's column types.
 
     CSV files are read the way file_processing validated them (the contract's
@@ -126,6 +131,12 @@ def create_input_view(
     key is a null value, as the file lane reads it. Columns the contract does not
     declare are part of ``input``, as written, when its schema keeps them
     (``extra_columns = "keep"``) or is open (every column then, as written).
+
+    When the files' columns are known from their headers alone (a headed CSV of a closed
+    schema), ``before_files`` is called first, with ``input`` its typed columns and no
+    rows, so that what it binds over ``input`` (the transform's view) does not make
+    DuckDB sniff the files once more (~20 ms of CPU at 1M rows; issue 16); then the
+    files' rows replace them, and the answer is True. Otherwise it is not called.
 
     Raises:
         MissingColumnError: a file lacks a column of the contract.
@@ -151,13 +162,25 @@ def create_input_view(
             selects.append(f"SELECT {', '.join(map(_typed, contract.columns))} FROM {reader}")
         else:
             selects.append(_input_select(con, contract, dt, reader, fmt))
+    macro = f"CREATE MACRO partition_date() AS DATE {literal(dt.isoformat())}"
+    first = before_files if headed else None
+    if first is not None:
+        empty = ", ".join(
+            f"CAST(NULL AS {c.sql_type}) AS {quote(c.name)}" for c in contract.columns
+        )
+        con.execute(f"CREATE VIEW input AS SELECT {empty} LIMIT 0")
+        con.execute(macro)
+        first()
     try:
-        con.execute("CREATE VIEW input AS " + " UNION ALL BY NAME ".join(selects))
+        replace = "OR REPLACE " if first is not None else ""
+        con.execute(f"CREATE {replace}VIEW input AS " + " UNION ALL BY NAME ".join(selects))
     except duckdb.Error:
         if headed:  # as the DESCRIBE would have said it, when it is the files' fault
             _input_select(con, contract, dt, reader, "csv")
         raise
-    con.execute(f"CREATE MACRO partition_date() AS DATE {literal(dt.isoformat())}")
+    if first is None:
+        con.execute(macro)
+    return first is not None
 
 
 def _header_names_columns(contract: Contract) -> bool:

@@ -582,3 +582,29 @@ def test_header_names_differing_in_case_only_read_as_duckdb_names_them(
     files = {"e.csv": b"id,n,N\nk1,1,x\n"}
     _, (row,) = transform_events(local_store, settings, retail, tmp_path, contract, files)
     assert row == {"id": "k1", "n": 1, "N_1": None, "dt": DAY}
+
+
+@pytest.mark.parametrize(("extra_columns", "before_files"), [("drop", True), ("keep", False)])
+def test_the_transform_view_is_bound_before_a_headed_csv_is_read_when_its_columns_are_known(
+    settings: PipelineSettings, retail: Any, tmp_path: Path, extra_columns: str, before_files: bool
+) -> None:
+    import duckdb
+
+    from data_pipeline.engine import create_input_view, relation_columns
+
+    path = tmp_path / "e.csv"
+    path.write_text("id,n,v\nk1,1,a\n")
+    text = ID_N_V + f'[schema]\nextra_columns = "{extra_columns}"\n'
+    retail.write_contract(settings.config_dir, "events", text)
+    contract = load_contracts(settings.config_dir).get("events")
+    con = duckdb.connect()
+    seen: list[tuple[int, dict[str, str]]] = []
+
+    def bind() -> None:
+        row = con.execute("SELECT count(*) FROM input").fetchone()
+        seen.append((row[0] if row else -1, relation_columns(con, "input")))
+
+    assert create_input_view(con, contract, DAY, [path], before_files=bind) is before_files
+    typed = relation_columns(con, "input")
+    assert seen == ([(0, typed)] if before_files else [])
+    assert con.execute("SELECT id, n, v FROM input").fetchall() == [("k1", 1, "a")]
