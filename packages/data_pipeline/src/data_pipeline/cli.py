@@ -192,6 +192,7 @@ def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate
     dt = _date(date_, "--date")
     run = session.record_run("transform", dataset=dataset, parameters={"date": date_})
     _connect_for_joins(session, [contract])
+    out.import_ahead("rich.table")  # for the outcome table, while DuckDB works
     with session.open_store() as store, _one_partition("transform", dataset, dt) as progress:
         outcome = process_partition(
             store, contract, dt, session.settings, load=False, run_id=session.run_id
@@ -213,6 +214,7 @@ def load_command(
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
     _check_load_tables([contract])
     run = session.record_run("load", dataset=dataset, parameters={"date": date_})
+    out.import_ahead("rich.table")  # for the outcome table, while the database works
     with session.open_store() as store, _one_partition("load", dataset, dt) as progress:
         outcome = process_partition(
             store,
@@ -272,6 +274,7 @@ def run_command(
         chosen = unit_executor(
             session.settings, LANE, local=InlineExecutor, decode=partition_outcome
         )
+        out.import_ahead("rich.table")  # for the outcome table, while the partitions run
         with cli.progress("run", item="partition") as progress:
             progress.plan(len(units))
             for result in chosen.run(partial(run_unit, context), units):

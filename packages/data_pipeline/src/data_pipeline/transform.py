@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data_pipeline.engine import connect_engine, create_input_view, literal, quote, relation_columns
+from data_pipeline.engine import connect_engine, create_input_view, literal, quote, view_columns
 from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
 from data_pipeline.errors import (
     MissingColumnError,
@@ -231,18 +231,23 @@ def _build(
     """The partition's transformed rows (with their partition column) and references staged."""
     import duckdb  # imported when used: the ingest path never needs it
 
-    create_input_view(con, contract, dt, paths)
     spec = contract.transform
-    try:
-        con.execute(f"CREATE VIEW transformed AS {spec.sql}")
-        columns = relation_columns(con, "transformed")
-    except duckdb.Error as exc:
-        raise TransformSqlError(
-            contract.dataset,
-            dt,
-            f"{first_line(exc)} (in {contract.origin})",
-            field="transform.sql",
-        ) from exc
+    columns: dict[str, str] = {}
+
+    def bind_transform() -> None:
+        try:
+            con.execute(f"CREATE VIEW transformed AS {spec.sql}")
+            columns.update(view_columns(con, "transformed"))
+        except duckdb.Error as exc:
+            raise TransformSqlError(
+                contract.dataset,
+                dt,
+                f"{first_line(exc)} (in {contract.origin})",
+                field="transform.sql",
+            ) from exc
+
+    if not create_input_view(con, contract, dt, paths, before_files=bind_transform):
+        bind_transform()
     missing = [name for name in spec.dedupe_on if name not in columns]
     if missing:
         raise MissingColumnError(

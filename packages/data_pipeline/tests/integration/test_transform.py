@@ -552,3 +552,59 @@ def test_a_run_does_not_redo_a_partition_another_worker_finished_meanwhile(
         local_store, contract, DAY, settings, load=False, only_if_pending=True
     )
     assert (again.skipped, again.transform) == ("done elsewhere", None)
+
+
+ID_N_V = (
+    'dataset = "events"\n[[columns]]\nname = "id"\n[[columns]]\nname = "n"\ntype = "int"\n'
+    '[[columns]]\nname = "v"\n'
+)
+
+
+def test_a_csv_duckdb_cannot_read_is_named_as_such(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    # The header names every column, so the file is not described before the view
+    # over it is made: DuckDB's error is still the partition's, named as before.
+    publish_delivery(local_store, "events", DAY, {"e.csv": b"id,n,v\nk1,1,a,extra\nk2,2\n"})
+    retail.write_contract(settings.config_dir, "events", ID_N_V)
+    contract = load_contracts(settings.config_dir).get("events")
+    with pytest.raises(PartitionError, match="input files cannot be read as csv: "):
+        transform_partition(local_store, contract, DAY, settings)
+
+
+def test_header_names_differing_in_case_only_read_as_duckdb_names_them(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any
+) -> None:
+    # DuckDB renames the second of two names equal but for case; the contract's "N"
+    # is then no column of the file (a null, its name made unique), as when every
+    # file was described before the view over it was made.
+    contract = ID_N_V.replace('name = "v"', 'name = "N"')
+    files = {"e.csv": b"id,n,N\nk1,1,x\n"}
+    _, (row,) = transform_events(local_store, settings, retail, tmp_path, contract, files)
+    assert row == {"id": "k1", "n": 1, "N_1": None, "dt": DAY}
+
+
+@pytest.mark.parametrize(("extra_columns", "before_files"), [("drop", True), ("keep", False)])
+def test_the_transform_view_is_bound_before_a_headed_csv_is_read_when_its_columns_are_known(
+    settings: PipelineSettings, retail: Any, tmp_path: Path, extra_columns: str, before_files: bool
+) -> None:
+    import duckdb
+
+    from data_pipeline.engine import create_input_view, relation_columns
+
+    path = tmp_path / "e.csv"
+    path.write_text("id,n,v\nk1,1,a\n")
+    text = ID_N_V + f'[schema]\nextra_columns = "{extra_columns}"\n'
+    retail.write_contract(settings.config_dir, "events", text)
+    contract = load_contracts(settings.config_dir).get("events")
+    con = duckdb.connect()
+    seen: list[tuple[int, dict[str, str]]] = []
+
+    def bind() -> None:
+        row = con.execute("SELECT count(*) FROM input").fetchone()
+        seen.append((row[0] if row else -1, relation_columns(con, "input")))
+
+    assert create_input_view(con, contract, DAY, [path], before_files=bind) is before_files
+    typed = relation_columns(con, "input")
+    assert seen == ([(0, typed)] if before_files else [])
+    assert con.execute("SELECT id, n, v FROM input").fetchall() == [("k1", 1, "a")]

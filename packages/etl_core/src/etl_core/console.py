@@ -3,12 +3,17 @@ never imports Rich's console (~15 ms of every start-up, issue 16)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+RICH_PRINTING = ("rich.console", "rich._emoji_codes")
+"""What Rich imports to make a console and print to it (the emoji codes at the first print)."""
 
 
 class DeferredConsole:
@@ -20,11 +25,28 @@ class DeferredConsole:
         self._soft_wrap = soft_wrap
         self._console: Console | None = None
         self._piped_width = 0
+        self._ahead: threading.Thread | None = None
+
+    def import_ahead(self, *modules: str) -> None:
+        """Import Rich's console, what its printing needs and ``modules`` (``rich.table``) on
+        a thread, now: a command calls this before the work whose outcome it prints, so
+        the imports (~15-20 ms) overlap the work (a query engine that releases the GIL)
+        instead of following it (issue 16, start-up). The console is still made at its
+        first use; an import that fails there raises there, as without this."""
+        if self._console is None and self._ahead is None:
+            names = (*RICH_PRINTING, *modules)
+            self._ahead = threading.Thread(
+                target=_import_quietly, args=(names,), name="rich-import", daemon=True
+            )
+            self._ahead.start()
 
     @property
     def console(self) -> Console:
         """The console itself, made now if it was not yet."""
         if self._console is None:
+            if self._ahead is not None:
+                self._ahead.join()  # the imports under way: no second import beside them
+                self._ahead = None
             from rich.console import Console
 
             console = Console(stderr=self._stderr, soft_wrap=self._soft_wrap)
@@ -66,6 +88,15 @@ class DeferredConsole:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)
+
+
+def _import_quietly(names: tuple[str, ...]) -> None:
+    """Import ``names`` in turn; stop at the first that fails (its user imports it again)."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # raised again where the module is used
+            return
 
 
 _TERMINAL_ENVIRONMENT = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")

@@ -98,3 +98,50 @@ def test_whether_a_console_is_a_terminal_is_what_rich_says(
     console = DeferredConsole()
     assert console.is_terminal is expected
     assert console.console.is_terminal is expected
+
+
+def test_import_ahead_imports_rich_on_a_thread_and_makes_no_console() -> None:
+    code = (
+        "import sys, threading\n"
+        "from etl_core.console import DeferredConsole\n"
+        "out = DeferredConsole()\n"
+        "out.import_ahead('rich.table')\n"
+        "out._ahead.join()\n"
+        "print(out._console is None, 'rich.console' in sys.modules, 'rich.table' in sys.modules,"
+        " 'rich._emoji_codes' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["True", "True", "True", "True"]
+
+
+def test_printing_after_import_ahead_prints_as_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.table import Table
+
+    printed = []
+    for ahead in (False, True):
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        console = DeferredConsole()
+        console.widen_when_piped(160)
+        if ahead:
+            console.import_ahead("rich.table")
+        table = Table("dataset", "rows")
+        table.add_row("pos", "1 → x")
+        console.print(table)
+        printed.append(out.getvalue())
+        assert console._ahead is None  # joined at the first use
+    assert printed[0] == printed[1]
+    assert "pos" in printed[1]
+
+
+def test_a_module_that_cannot_be_imported_ahead_fails_only_where_it_is_used() -> None:
+    console = DeferredConsole()
+    console.import_ahead("etl_core_no_such_module")  # no error here, nor on the thread
+    assert console._ahead is not None
+    console._ahead.join()
+    with pytest.raises(ModuleNotFoundError):
+        __import__("etl_core_no_such_module")

@@ -191,6 +191,8 @@ def process(
         landing_key = _landing_key(store.url, key)
         _addressable_key(landing_key)
         processor.remove_abandoned_writes()
+        if not as_json:
+            out.import_ahead("rich.table")  # for the outcome table, while the file is checked
         try:
             outcome = processor.process(landing_key, force=force)
         except ObjectNotFoundError:
