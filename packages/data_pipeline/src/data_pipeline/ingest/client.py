@@ -51,6 +51,10 @@ _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
 
 
+class _StillArriving(httpx.ReadTimeout):
+    """The source's timeout ran out while the body was still arriving (not a silent server)."""
+
+
 @dataclass(frozen=True)
 class Response:
     """A successful response.
@@ -177,10 +181,16 @@ class ApiClient:
                 body = self._read_within(response, started)
             finally:
                 response.close()
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
             metrics.requests.labels(**labels, status="error").inc()
             timeout = self.source.timeout.total_seconds()
-            raise self._unavailable(endpoint, shown, f"no answer within {timeout:g}s") from None
+            reason = (
+                f"the body was still arriving after {timeout:g}s (the source's timeout "
+                "bounds the whole request: raise it for pages this large or this slow)"
+                if isinstance(exc, _StillArriving)
+                else f"no answer within {timeout:g}s"
+            )
+            raise self._unavailable(endpoint, shown, reason) from None
         except httpx.TransportError as exc:
             metrics.requests.labels(**labels, status="error").inc()
             reason = f"{type(exc).__name__}: {exc}"
@@ -215,14 +225,14 @@ class ApiClient:
         and then would hold the run for as long as it kept sending.
 
         Raises:
-            httpx.ReadTimeout: the body was still arriving when the time ran out.
+            _StillArriving: the body was still arriving when the time ran out.
         """
         limit = self.source.timeout.total_seconds()
         chunks: list[bytes] = []
         for chunk in response.iter_bytes():
             chunks.append(chunk)
             if time.monotonic() - started > limit:
-                raise httpx.ReadTimeout("the body was still arriving", request=response.request)
+                raise _StillArriving("the body was still arriving", request=response.request)
         return b"".join(chunks)
 
     def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:

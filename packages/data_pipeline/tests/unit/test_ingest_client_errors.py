@@ -1,15 +1,19 @@
-"""A refused request's error quotes what the API said, with every form of the source's
-credentials masked: an API may echo the request (its URL, its ``Authorization`` header)."""
+"""What a failed request's error says: a refusal quotes what the API said, with every form
+of the source's credentials masked (an API may echo the request: its URL, its
+``Authorization`` header); a body cut by the timeout is said to have been still arriving."""
 
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from data_pipeline.errors import ApiRequestError
+from data_pipeline.errors import ApiRequestError, ApiUnavailableError
 from data_pipeline.ingest.auth import OAuth2ClientCredentials
 from data_pipeline.ingest.client import ApiClient
 from etl_core.contracts import Auth, Endpoint, Source
@@ -105,3 +109,42 @@ def test_a_secret_cut_off_at_the_end_of_the_quoted_part_is_masked() -> None:
         client.close()
 
     assert SECRET[:6] not in str(caught.value)
+
+
+def test_a_body_still_arriving_at_the_timeout_is_said_so_not_as_no_answer() -> None:
+    """A large page arriving steadily is cut by the whole-request timeout: the error tells
+    to raise ``timeout``, not that the API did not answer."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"data": ['
+        for _ in range(50):
+            time.sleep(0.01)
+            yield b"{}, "
+        yield b"{}]}"
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_Stream(chunks()))
+
+    source = Source(
+        "https://api.test",
+        (ENDPOINT,),
+        source="shop",
+        timeout=timedelta(seconds=0.1),
+        max_attempts=1,
+    )
+    client = ApiClient(source, transport=httpx.MockTransport(slow), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiUnavailableError, match=r"still arriving after 0\.1s") as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert "no answer" not in str(caught.value)
+
+
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
