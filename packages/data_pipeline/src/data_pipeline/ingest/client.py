@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -22,7 +23,6 @@ from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
-from etl_core.errors import EtlError
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 
 __all__ = ["RECORDED_HEADERS", "ApiClient", "Response"]
@@ -46,6 +46,13 @@ _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 _SAID_CHARS = 300
 """How much of a refusing response's body its error quotes."""
+
+_READ_OF_A_REFUSAL = 2048
+"""How many bytes of a refusing response's body are read for the quote."""
+
+
+class _StillArriving(httpx.ReadTimeout):
+    """The source's timeout ran out while the body was still arriving (not a silent server)."""
 
 
 @dataclass(frozen=True)
@@ -174,10 +181,16 @@ class ApiClient:
                 body = self._read_within(response, started)
             finally:
                 response.close()
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
             metrics.requests.labels(**labels, status="error").inc()
             timeout = self.source.timeout.total_seconds()
-            raise self._unavailable(endpoint, shown, f"no answer within {timeout:g}s") from None
+            reason = (
+                f"the body was still arriving after {timeout:g}s (the source's timeout "
+                "bounds the whole request: raise it for pages this large or this slow)"
+                if isinstance(exc, _StillArriving)
+                else f"no answer within {timeout:g}s"
+            )
+            raise self._unavailable(endpoint, shown, reason) from None
         except httpx.TransportError as exc:
             metrics.requests.labels(**labels, status="error").inc()
             reason = f"{type(exc).__name__}: {exc}"
@@ -212,14 +225,14 @@ class ApiClient:
         and then would hold the run for as long as it kept sending.
 
         Raises:
-            httpx.ReadTimeout: the body was still arriving when the time ran out.
+            _StillArriving: the body was still arriving when the time ran out.
         """
         limit = self.source.timeout.total_seconds()
         chunks: list[bytes] = []
         for chunk in response.iter_bytes():
             chunks.append(chunk)
             if time.monotonic() - started > limit:
-                raise httpx.ReadTimeout("the body was still arriving", request=response.request)
+                raise _StillArriving("the body was still arriving", request=response.request)
         return b"".join(chunks)
 
     def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:
@@ -273,17 +286,22 @@ class ApiClient:
         )
 
     def _said(self, body: bytes) -> str:
-        """The start of an error body (what the API says is wrong), on one line, with the
-        source's secrets masked: an API may echo the request, its key included."""
-        text = " ".join(body[:2048].decode("utf-8", "replace").split())
-        for name in ("token", "key", "password", "client_secret"):
-            secret = getattr(self.source.auth, name)
-            try:
-                value = secret.reveal() if secret is not None else ""
-            except EtlError:  # unresolvable: then it was never sent either
-                continue
-            if value:
-                text = text.replace(value, "***")
+        """The start of an error body (what the API says is wrong), on one line, with every
+        form of the source's credentials masked: an API may echo the request (its URL, its
+        ``Authorization`` header), the key, the base64 pair or the fetched token included."""
+        text = body[:_READ_OF_A_REFUSAL].decode("utf-8", "replace")
+        forms = {
+            form
+            for value in self.auth.sent_secrets()
+            for form in (value, quote(value, safe=""), quote_plus(value, safe=""))
+        }
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, "***")
+        if len(body) > _READ_OF_A_REFUSAL:  # a secret cut off by the read: its start
+            for form in forms:
+                cut = next((n for n in range(len(form) - 1, 0, -1) if text.endswith(form[:n])), 0)
+                text = text[: len(text) - cut] + ("***" if cut else "")
+        text = " ".join(text.split())
         return text if len(text) <= _SAID_CHARS else text[: _SAID_CHARS - 1] + "…"
 
     def _unavailable(

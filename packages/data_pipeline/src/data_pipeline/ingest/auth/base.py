@@ -16,6 +16,7 @@ from collections.abc import Generator
 import httpx
 
 from etl_core.contracts import Auth
+from etl_core.errors import EtlError
 
 __all__ = ["Authenticator"]
 
@@ -48,6 +49,21 @@ class Authenticator(httpx.Auth, abc.ABC):
     @abc.abstractmethod
     def apply(self, request: httpx.Request) -> None:
         """Put the credentials on ``request`` (a header or a query parameter)."""
+
+    def sent_secrets(self) -> list[str]:
+        """Every credential value as it goes to the API (a secret, its encoded forms), so an
+        error quoting an API that echoes the request can mask them; unresolvable ones left
+        out (they were never sent)."""
+        values = []
+        for name in ("token", "key", "password", "client_secret"):
+            secret = getattr(self.config, name)
+            try:
+                value = secret.reveal() if secret is not None else ""
+            except EtlError:
+                continue
+            if value:
+                values.append(value)
+        return values
 
     def refresh(self) -> bool:
         """Renew the credentials after a 401; ``True`` when a second attempt makes sense."""

@@ -16,7 +16,16 @@ class BasicAuth(Authenticator):
 
     def apply(self, request: httpx.Request) -> None:
         """Set the ``Authorization`` header."""
+        request.headers["Authorization"] = f"Basic {self._encoded()}"
+
+    def sent_secrets(self) -> list[str]:
+        """The password, and the header's base64 of user and password (an echo of it)."""
+        values = super().sent_secrets()
+        return [*values, self._encoded()] if values else values
+
+    def _encoded(self) -> str:
+        """``user:password`` in base64, as the header carries it."""
         assert self.config.username is not None  # the source's validation requires both
         assert self.config.password is not None
         pair = f"{self.config.username}:{self.config.password.reveal()}".encode()
-        request.headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
+        return base64.b64encode(pair).decode("ascii")

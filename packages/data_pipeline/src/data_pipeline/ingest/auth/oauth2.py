@@ -52,6 +52,12 @@ class OAuth2ClientCredentials(Authenticator):
             self._token = None
         return True
 
+    def sent_secrets(self) -> list[str]:
+        """The client secret, and the access token fetched with it (what the API is sent)."""
+        with self._lock:
+            token = self._token
+        return [*super().sent_secrets(), *([token] if token else [])]
+
     def close(self) -> None:
         """Close the token endpoint's connection."""
         self._http.close()

@@ -1,0 +1,150 @@
+"""What a failed request's error says: a refusal quotes what the API said, with every form
+of the source's credentials masked (an API may echo the request: its URL, its
+``Authorization`` header); a body cut by the timeout is said to have been still arriving."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from data_pipeline.errors import ApiRequestError, ApiUnavailableError
+from data_pipeline.ingest.auth import OAuth2ClientCredentials
+from data_pipeline.ingest.client import ApiClient
+from etl_core.contracts import Auth, Endpoint, Source
+from etl_core.secrets import Secret
+
+SECRET = "s3cret/Key+with=signs"
+ENV = {"SECRET": SECRET}
+ENDPOINT = Endpoint(name="items", path="/items", dataset="shop_items")
+
+
+def secret() -> Secret:
+    return Secret("env:SECRET", environ=ENV)
+
+
+def echoing(request: httpx.Request) -> httpx.Response:
+    """An API refusing every request with its URL and credential headers echoed."""
+    headers = request.headers
+    said = (
+        f"bad request {request.url} authorization={headers.get('authorization')} "
+        f"key={headers.get('x-api-key')}"
+    )
+    return httpx.Response(400, text=said)
+
+
+def refusal(auth: Auth, *, authenticator: OAuth2ClientCredentials | None = None) -> str:
+    source = Source("https://api.test", (ENDPOINT,), source="shop", auth=auth)
+    client = ApiClient(
+        source,
+        authenticator=authenticator,
+        transport=httpx.MockTransport(echoing),
+        sleep=lambda _: None,
+    )
+    try:
+        with pytest.raises(ApiRequestError, match=r"HTTP 400.*bad request") as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        Auth(type="bearer", token=secret()),
+        Auth(type="api_key", key=secret()),
+        Auth(type="api_key", key=secret(), location="query"),
+        Auth(type="basic", username="etl", password=secret()),
+    ],
+    ids=["bearer", "api_key_header", "api_key_query", "basic"],
+)
+def test_no_form_of_the_secret_is_quoted(auth: Auth) -> None:
+    said = refusal(auth)
+
+    encoded = base64.b64encode(f"etl:{SECRET}".encode()).decode()
+    for form in (SECRET, quote(SECRET, safe=""), encoded):
+        assert form not in said
+    assert "***" in said
+
+
+def test_the_fetched_oauth2_access_token_is_not_quoted() -> None:
+    def token_endpoint(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"access_token": "at-9f8e7d6c5b", "expires_in": 60})
+
+    auth = Auth(
+        type="oauth2", token_url="https://auth.test/token", client_id="c", client_secret=secret()
+    )
+    oauth = OAuth2ClientCredentials(
+        "shop", auth, timeout=5, transport=httpx.MockTransport(token_endpoint)
+    )
+
+    said = refusal(auth, authenticator=oauth)
+
+    assert "at-9f8e7d6c5b" not in said
+    assert "authorization=Bearer ***" in said
+
+
+def test_a_secret_cut_off_at_the_end_of_the_quoted_part_is_masked() -> None:
+    """Only the body's start is read; collapsing a long indent may bring its cut end, the
+    first characters of a secret, into the quoted part."""
+
+    def padded(request: httpx.Request) -> httpx.Response:
+        key = request.headers["X-API-Key"]
+        return httpx.Response(400, text="bad key" + " " * (2048 - 7 - 6) + key)
+
+    source = Source(
+        "https://api.test", (ENDPOINT,), source="shop", auth=Auth(type="api_key", key=secret())
+    )
+    client = ApiClient(source, transport=httpx.MockTransport(padded), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiRequestError) as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert SECRET[:6] not in str(caught.value)
+
+
+def test_a_body_still_arriving_at_the_timeout_is_said_so_not_as_no_answer() -> None:
+    """A large page arriving steadily is cut by the whole-request timeout: the error tells
+    to raise ``timeout``, not that the API did not answer."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"data": ['
+        for _ in range(50):
+            time.sleep(0.01)
+            yield b"{}, "
+        yield b"{}]}"
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_Stream(chunks()))
+
+    source = Source(
+        "https://api.test",
+        (ENDPOINT,),
+        source="shop",
+        timeout=timedelta(seconds=0.1),
+        max_attempts=1,
+    )
+    client = ApiClient(source, transport=httpx.MockTransport(slow), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiUnavailableError, match=r"still arriving after 0\.1s") as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert "no answer" not in str(caught.value)
+
+
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
