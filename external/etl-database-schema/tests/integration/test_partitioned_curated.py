@@ -70,7 +70,7 @@ def test_populated_curated_tables_are_partitioned_by_day_without_losing_rows(
         for table in ("retail_sales_transaction", "retail_daily_sales")
     }
 
-    migrated = run_cli("migrate", "--database-url", postgres_url)
+    migrated = run_cli("migrate", "--database-url", postgres_url, "etl_retail", "0003")
 
     assert migrated.returncode == 0, migrated.stderr
     assert "Applying etl_retail.0003_partitioned_curated... OK" in migrated.stdout

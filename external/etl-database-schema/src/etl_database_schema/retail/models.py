@@ -4,8 +4,9 @@ Reference tables (:class:`Store`, :class:`Product`) are maintained by the busine
 read by enrichment joins. Curated tables (:class:`SalesTransaction`, :class:`DailySales`,
 :class:`StoreFootfall`) are written by loads, one partition date ``dt`` at a time, so a
 re-run replaces the partition instead of duplicating it. On PostgreSQL the sales tables are
-partitioned tables, a partition per day, primary key ``(id, dt)`` (migration
-``0003_partitioned_curated``; the model state keeps ``id`` as its primary key): a load
+partitioned tables, a partition per day (migration ``0003_partitioned_curated``; their
+``(id, dt)`` primary key is dropped by ``0005_drop_surrogate_primary_key``, the natural
+unique key stays; the model state keeps ``id`` as its primary key): a load
 attaches a freshly built partition in place of the day's
 (:mod:`etl_database_schema.partitions`); their code columns compare bytewise and their
 secondary indexes key the code alone there (``0004_bytewise_code_keys``, names kept). Other
