@@ -41,8 +41,8 @@ def test_an_unmigrated_database_is_refused_until_migrations_are_applied(
     )
 
     refused, connected, unchecked, migrated = _lines(result)
-    assert refused.startswith("refused: 6 database sqlite:///")
-    assert "lacks 6 schema migration(s)" in refused
+    assert refused.startswith("refused: 7 database sqlite:///")
+    assert "lacks 7 schema migration(s)" in refused
     assert refused.endswith("run `etl-schema migrate`")
     assert (connected, unchecked, migrated) == ("connected False", "unchecked True", "migrated []")
 
