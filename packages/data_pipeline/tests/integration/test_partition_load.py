@@ -89,6 +89,17 @@ def partition_shape(url: str) -> tuple[int, int, list[str]]:
     return parent, child, [row[0] for row in checks]
 
 
+def index_fill(url: str) -> list[Any]:
+    """The storage parameters of the day partition's indexes."""
+    with psycopg.connect(url, autocommit=True) as con:
+        rows = con.execute(
+            "SELECT c.reloptions FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass ORDER BY c.relname",
+            [PARTITION],
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
 def test_a_load_attaches_the_day_as_an_indexed_partition(postgres_url: str) -> None:
     first = load(postgres_url, "first:2500", "second:1200")
 
@@ -101,6 +112,7 @@ def test_a_load_attaches_the_day_as_an_indexed_partition(postgres_url: str) -> N
     parent, child, checks = partition_shape(postgres_url)
     assert parent == child == 4  # primary key (id, dt), unique line, two secondary indexes
     assert checks == [f"{TABLE}_line_number_check"]  # the staging bound check is dropped
+    assert index_fill(postgres_url) == [["fillfactor=100"]] * 4  # written once: pages full
     assert staging_tables(postgres_url) == []
 
 
