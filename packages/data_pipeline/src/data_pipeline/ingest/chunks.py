@@ -23,10 +23,16 @@ from data_pipeline.ingest.compression import gzip_bytes
 if TYPE_CHECKING:
     from etl_core.storage import ObjectStore
 
-__all__ = ["compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
+__all__ = ["TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
 
 _DUMPS_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
+
+TOO_DEEP_TO_WRITE = (
+    "a record nested deeper than JSON is written here (about 1000 levels, "
+    "the standard library's recursion limit); the raw archive keeps it"
+)
+"""The dead letter's error for a record :func:`encode_lines` cannot write (``RecursionError``)."""
 
 BATCH = 128
 """Records encoded by one C-level ``join``: orjson's outputs are over-allocated (about 2 KB
@@ -35,7 +41,8 @@ for a 250-byte line), so a whole chunk's at once would hold tens of MB."""
 
 def encode_lines(records: Sequence[dict[str, Any]]) -> bytes:
     """``records`` as JSON Lines: by orjson, :data:`BATCH` lines per C-level call; record by
-    record in a batch with a line only the standard library writes."""
+    record in a batch with a line only the standard library writes (``RecursionError`` for
+    one nested too deep for it: see :data:`TOO_DEEP_TO_WRITE`)."""
     lines = bytearray()
     for start in range(0, len(records), BATCH):
         batch = records[start : start + BATCH]
