@@ -15,7 +15,7 @@ behind what is landed; a resume lands those chunks again under their own keys).
 Pages are parsed, checked, profiled and encoded in a second process (:mod:`.reader`) as
 they arrive; the walk takes a page whole from that reading, or reads it itself (a page
 the reader leaves to it, a chunk boundary inside it, an endpoint whose records need their
-values here: provenance, an incremental cursor).
+values here: an incremental cursor). Provenance fields are appended to a reading's lines.
 
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
@@ -382,10 +382,10 @@ class _Walk:
 
     def _reads_aside(self) -> bool:
         """Whether pages go to the page reader: its readings are only of use when records
-        land as received (no provenance, no high-water mark to follow) and the paginator
+        land as received or stamped (no high-water mark to follow) and the paginator
         reads nothing of the body inside the records array, nor a value holding it."""
         endpoint = self.endpoint
-        if not self.context.read_aside or endpoint.provenance or endpoint.incremental:
+        if not self.context.read_aside or endpoint.incremental:
             return False
         if not endpoint.records_path:
             return False
@@ -455,7 +455,7 @@ class _Walk:
                 after = self._after(sequence, sequences, following, number)
                 items = records[skip:] if skip else records
                 if reading is not None:  # read aside, taken whole
-                    self._take_reading(reading, after)
+                    self._take_reading(reading, after, stamp)
                     skip = len(records)
                 elif not self.seen_at_start and all_land(items, self.endpoint):
                     self._take_page(page, skip, stamp, (sequence, current, number), after)
@@ -546,14 +546,22 @@ class _Walk:
             return False
         if self.count + reading.count > self.endpoint.chunk_records:
             return False
+        if self.endpoint.provenance and not reading.profile["fields"].keys().isdisjoint(
+            PROVENANCE_FIELDS
+        ):  # a record's own field of such a name is replaced in place: stamped here
+            return False
         return self.profile.can_merge(reading.profile)
 
     def _take_reading(
-        self, reading: Reading, after: tuple[int, PageRequest | None, int, int]
+        self,
+        reading: Reading,
+        after: tuple[int, PageRequest | None, int, int],
+        stamp: Provenance | None,
     ) -> None:
-        """Add a page read aside (its profile and lines) to the chunk; land a full one."""
+        """Add a page read aside (its profile and lines, stamped with ``stamp``) to the chunk;
+        land a full one."""
         self.profile.merge(reading.profile)
-        self.lines += reading.lines
+        self.lines += reading.lines if stamp is None else stamp.stamp_lines(reading.lines)
         self.count += reading.count
         if self.count >= self.endpoint.chunk_records:
             self._land(*after)
