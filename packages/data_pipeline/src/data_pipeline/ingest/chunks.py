@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from data_pipeline.ingest.compression import gzip_bytes
 
-if TYPE_CHECKING:
-    from etl_core.storage import ObjectStore
-
-__all__ = ["TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
+__all__ = ["TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines"]
 
 _DUMPS_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -68,20 +64,3 @@ def _line(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def write_chunk(
-    store: ObjectStore,
-    source: str,
-    endpoint: str,
-    dt: date,
-    run: str,
-    number: int,
-    records: Sequence[dict[str, Any]],
-) -> str:
-    """Land chunk ``number`` of a run; returns its key."""
-    from etl_core.layout import landing_api_chunk_key  # not in the page reader's imports
-
-    key = landing_api_chunk_key(source, endpoint, dt, run, number)
-    store.write_bytes(key, encode_chunk(records))
-    return key
