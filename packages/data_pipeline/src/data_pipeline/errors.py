@@ -34,6 +34,7 @@ __all__ = [
     "JoinKeyTypeError",
     "MissingColumnError",
     "MissingPartitionError",
+    "NestedTooDeepError",
     "PartitionBusyError",
     "PartitionError",
     "RawArchiveCorruptError",
@@ -186,6 +187,11 @@ class ApiAuthError(ApiError, FatalError):
 class ApiResponseError(ApiError, FatalError):
     """A response is not what the source configuration says: not JSON, no records array,
     a record that is not an object, a next-page URL to another host."""
+
+
+class NestedTooDeepError(ApiResponseError):
+    """A body, or a record of it, nests arrays and objects deeper than the JSON readers and
+    writers go (about a thousand levels): set aside as a dead letter (``too_deep``)."""
 
 
 class EndpointBusyError(DataPipelineError, LeaseBusyError):

@@ -339,8 +339,6 @@ def _print_outcomes(
     busy: list[str],
     as_json: bool,
 ) -> None:
-    from rich.table import Table
-
     if as_json:
         document = {
             "windows": [o.to_dict() for o in outcomes],
@@ -349,6 +347,8 @@ def _print_outcomes(
         }
         cli.out.print(json.dumps(document), markup=False, highlight=False, soft_wrap=True)
         return
+    from rich.table import Table  # the table only: not in a --json run's time
+
     table = Table("source", "endpoint", "window", "pages", "records", "chunks", "cursor")
     table.add_column("dead letters, drift", overflow="fold")
     for o in outcomes:

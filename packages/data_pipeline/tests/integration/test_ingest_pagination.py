@@ -179,9 +179,9 @@ def test_pages_read_aside_land_and_profile_what_the_walk_reading_them_does(
     taken: list[int] = []
     take = flow._Walk._take_reading
 
-    def spy(walk: flow._Walk, reading: Any, after: Any) -> None:
+    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
         taken.append(reading.count)
-        take(walk, reading, after)
+        take(walk, reading, *args)
 
     monkeypatch.setattr(flow._Walk, "_take_reading", spy)
     stores = {}
@@ -217,7 +217,7 @@ def test_a_paginator_reading_the_records_array_itself_gets_no_page_read_aside(
     workspace, api, monkeypatch
 ) -> None:
     taken: list[int] = []
-    monkeypatch.setattr(flow._Walk, "_take_reading", lambda walk, reading, after: taken.append(1))
+    monkeypatch.setattr(flow._Walk, "_take_reading", lambda walk, reading, *args: taken.append(1))
     workspace.source(
         endpoint("has_more").replace('has_more_path = "has_more"', 'has_more_path = "data"'),
         endpoints=("items",),
@@ -237,9 +237,9 @@ def test_a_page_reader_that_dies_mid_run_leaves_the_pages_to_the_walk_and_the_ru
     taken: list[int] = []
     take = flow._Walk._take_reading
 
-    def spy(walk: flow._Walk, reading: Any, after: Any) -> None:
+    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
         taken.append(reading.count)
-        take(walk, reading, after)
+        take(walk, reading, *args)
 
     submit = PageReader.submit
     sent: list[int] = []
@@ -305,3 +305,41 @@ type = "page_number"
     assert outcome.records == sum(len(orders) for orders in api.orders.values())
     assert bodies  # the orders' pages went to it
     assert not [body for body in bodies if b"customer " in body]
+
+
+@pytest.mark.parametrize("own_field", [False, True])
+def test_pages_read_aside_are_stamped_with_provenance_as_replay_stamps_them(
+    workspace, api, monkeypatch, own_field
+) -> None:
+    from .test_ingest_replay_infer import RUN, chunks, replay
+
+    taken: list[int] = []
+    take = flow._Walk._take_reading
+
+    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
+        taken.append(reading.count)
+        take(walk, reading, *args)
+
+    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
+    api.records[3] = {}  # an empty object: refused (no id), its page read here
+    api.records[14]["note"] = 'ends "}\\n" and {"x": {}}'
+    if own_field:  # replaced in place by the stamp: every page with one read here
+        api.records[32]["_http_page"] = "the record's own"
+    workspace.source(
+        "concurrency = 4\n" + endpoint("offset", chunk=20, extra="provenance = true"),
+        endpoints=("items",),
+    )
+    workspace.ingest("items", run_id=RUN)
+    landed = chunks(workspace)
+    for key in landed:
+        workspace.store.delete(key)
+
+    result = replay(workspace)
+
+    assert result.returncode == 3, result.stderr  # the empty object is a dead letter
+    assert chunks(workspace) == landed  # the same bytes, stamped by the walk or by replay
+    # page 0 holds the dead letter, chunks of 20 end inside pages 2 and 4 (9 + 10 + 10 > 20)
+    assert taken == ([10] if own_field else [10, 10])
+    records = workspace.landed("items")
+    assert [r["_http_page"] for r in records[:3]] == [0, 0, 0]
+    assert records[13]["note"] == 'ends "}\\n" and {"x": {}}'

@@ -90,3 +90,40 @@ def test_a_profiles_data_is_a_snapshot_later_records_leave_unchanged() -> None:
         "fields": {"id": {"int": 10}, "name": {"string": 10}},
         "truncated": False,
     }
+
+
+COLUMN_VALUES: dict[str, list[object]] = {
+    "texts": ["a", "text of some length", "é ✓", "2026-x", "1999-", "abc\n2026-03-01"],
+    "dates": ["2026-03-01", "1999-12-31", "2026-02-30"],
+    "stamps": ["2026-03-01T10:00:00Z", "2026-03-01 10:00:00+01:00", "2026-13-01T10:00:00Z"],
+    "numbers": [0, 7, -2.5, True, False, None],
+    "nested": [{"a": 1}, [1, "x"], None],
+}
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("fields", [0, 1, 3])
+def test_records_profiled_by_column_count_what_one_by_one_counts(seed: int, fields: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    columns = [rng.choice(sorted(COLUMN_VALUES)) for _ in range(fields)]
+    mixing = rng.random() < 0.5  # else one kind of text or value a column
+    records = []
+    for _ in range(rng.choice([8, 30, 200])):
+        record: dict[str, object] = {}
+        for number, column in enumerate(columns):
+            values = COLUMN_VALUES[column]
+            pool = values if mixing else values[:1]
+            record[f"f{number}"] = rng.choice(pool + ([1] if mixing and rng.random() < 0.1 else []))
+        records.append(record)
+    by_column, one_by_one = FieldProfile(), FieldProfile()
+
+    by_column.add_many(records)
+    for record in records:
+        one_by_one.add(record)
+
+    assert by_column.to_dict() == one_by_one.to_dict()
+    assert [list(kinds) for kinds in by_column.fields.values()] == [
+        list(kinds) for kinds in one_by_one.fields.values()
+    ]  # the kinds in the order met

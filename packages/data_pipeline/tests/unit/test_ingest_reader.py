@@ -472,3 +472,22 @@ def test_api_window_units_through_the_worker_path_share_one_reader_child(monkeyp
     while set(_reader_children()) - before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not set(_reader_children()) - before
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lines_stamped_with_provenance_are_the_stamped_records_lines(seed: int) -> None:
+    from data_pipeline.ingest.records import Provenance
+
+    rng = random.Random(seed)
+    records = random_records(rng, 60)
+    records[rng.randrange(60)] = {}
+    records[rng.randrange(60)]["text"] = 'a "}\n" inside, {"x": {}}'
+    stamp = Provenance(
+        url="http://h/p?a=1&b=é", fetched_at="2026-03-01T00:00:00+00:00", page=7, run="r"
+    )
+    lines = encode_lines(records)
+
+    stamped = stamp.stamp_lines(lines)
+
+    assert stamped == encode_lines([stamp.stamp(dict(record)) for record in records])
+    assert stamp.stamp_lines(b"") == b""

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from data_pipeline.ingest.compression import gzip_bytes
 
-if TYPE_CHECKING:
-    from etl_core.storage import ObjectStore
-
-__all__ = ["compress_lines", "encode_chunk", "encode_lines", "write_chunk"]
+__all__ = ["TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines"]
 
 _DUMPS_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
+
+TOO_DEEP_TO_WRITE = (
+    "a record nested deeper than JSON is written here (about 1000 levels, "
+    "the standard library's recursion limit); the raw archive keeps it"
+)
+"""The dead letter's error for a record :func:`encode_lines` cannot write (``RecursionError``)."""
 
 BATCH = 128
 """Records encoded by one C-level ``join``: orjson's outputs are over-allocated (about 2 KB
@@ -35,7 +37,8 @@ for a 250-byte line), so a whole chunk's at once would hold tens of MB."""
 
 def encode_lines(records: Sequence[dict[str, Any]]) -> bytes:
     """``records`` as JSON Lines: by orjson, :data:`BATCH` lines per C-level call; record by
-    record in a batch with a line only the standard library writes."""
+    record in a batch with a line only the standard library writes (``RecursionError`` for
+    one nested too deep for it: see :data:`TOO_DEEP_TO_WRITE`)."""
     lines = bytearray()
     for start in range(0, len(records), BATCH):
         batch = records[start : start + BATCH]
@@ -61,20 +64,3 @@ def _line(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def write_chunk(
-    store: ObjectStore,
-    source: str,
-    endpoint: str,
-    dt: date,
-    run: str,
-    number: int,
-    records: Sequence[dict[str, Any]],
-) -> str:
-    """Land chunk ``number`` of a run; returns its key."""
-    from etl_core.layout import landing_api_chunk_key  # not in the page reader's imports
-
-    key = landing_api_chunk_key(source, endpoint, dt, run, number)
-    store.write_bytes(key, encode_chunk(records))
-    return key

@@ -2,7 +2,8 @@
 
 A page whose body is not JSON (``not_json``) or has no records array where
 ``records_path`` points (``not_an_array``), and an item of the records array that is not
-an object (``not_an_object``) or lacks a primary key field (``missing_primary_key``), is
+an object (``not_an_object``) or lacks a primary key field (``missing_primary_key``), and a
+body or item nested deeper than JSON is read or written here (``too_deep``), is
 listed in ``raw/api/<source>/<endpoint>/dt=<date>/<run>/_dead_letters.jsonl``, one JSON
 object a line: ``reason``, ``error``, ``page`` (its number in the raw archive), ``position``
 (its index in the records array; ``null`` for a whole page), ``url`` (secrets removed) and
@@ -18,6 +19,7 @@ once. At most :data:`MAX_LISTED` are listed; beyond, they are counted.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -116,5 +118,44 @@ def _place(entry: dict[str, Any]) -> tuple[int, int]:
 def _text(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False)
+    except RecursionError:  # nested too deep for the encoder: the start, written level by level
+        return _leading_text(value, MAX_RAW_CHARS + 1)
     except (TypeError, ValueError):
         return repr(value)
+
+
+def _leading_text(value: Any, limit: int) -> str:
+    """The start of ``value`` as :func:`json.dumps` writes it, ``limit`` characters at least
+    when there are as many, written without recursion (so at any depth)."""
+    out: list[str] = []
+    size = 0
+    levels: list[tuple[Iterator[tuple[str, Any]], str]] = [(iter([("", value)]), "")]
+    while levels and size < limit:
+        items, closing = levels[-1]
+        item = next(items, None)
+        if item is None:
+            levels.pop()
+            text = closing
+        else:
+            prefix, inner = item
+            if isinstance(inner, dict):
+                text = prefix + "{"
+                levels.append((_members(inner), "}"))
+            elif isinstance(inner, list):
+                text = prefix + "["
+                levels.append((_elements(inner), "]"))
+            else:
+                text = prefix + json.dumps(inner, ensure_ascii=False)
+        out.append(text)
+        size += len(text)
+    return "".join(out)
+
+
+def _members(value: dict[Any, Any]) -> Iterator[tuple[str, Any]]:
+    for number, (key, inner) in enumerate(value.items()):
+        yield (", " if number else "") + json.dumps(str(key), ensure_ascii=False) + ": ", inner
+
+
+def _elements(value: list[Any]) -> Iterator[tuple[str, Any]]:
+    for number, inner in enumerate(value):
+        yield (", " if number else ""), inner

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from data_pipeline.errors import ApiResponseError
+from data_pipeline.errors import ApiResponseError, NestedTooDeepError
 
 __all__ = ["MISSING", "extract_records", "lookup", "orjson_reads_exactly", "parse_body"]
 
@@ -51,9 +51,18 @@ def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
 
     Raises:
         ApiResponseError: the body is not JSON (the start of it is quoted).
+        NestedTooDeepError: it nests deeper than orjson and the standard library read.
     """
     try:
         return _decode(body)
+    except RecursionError:
+        raise NestedTooDeepError(
+            f"the response of {url} nests arrays or objects deeper than JSON is read here "
+            "(about 1000 levels, the standard library's recursion limit); the raw archive keeps it",
+            source=source,
+            endpoint=endpoint,
+            url=url,
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         start = body[:80].decode("utf-8", "replace")
         raise ApiResponseError(

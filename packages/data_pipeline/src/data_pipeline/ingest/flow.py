@@ -15,7 +15,7 @@ behind what is landed; a resume lands those chunks again under their own keys).
 Pages are parsed, checked, profiled and encoded in a second process (:mod:`.reader`) as
 they arrive; the walk takes a page whole from that reading, or reads it itself (a page
 the reader leaves to it, a chunk boundary inside it, an endpoint whose records need their
-values here: provenance, an incremental cursor).
+values here: an incremental cursor). Provenance fields are appended to a reading's lines.
 
 A window left unfinished by an earlier run is finished first (unless
 ``--full-refresh``), then the window the unit asks for.
@@ -36,10 +36,16 @@ from urllib.parse import quote
 
 import httpx
 
-from data_pipeline.errors import ApiError, ApiResponseError, DataPipelineError, EndpointBusyError
+from data_pipeline.errors import (
+    ApiError,
+    ApiResponseError,
+    DataPipelineError,
+    EndpointBusyError,
+    NestedTooDeepError,
+)
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.archive import RunArchive
-from data_pipeline.ingest.chunks import compress_lines, encode_lines
+from data_pipeline.ingest.chunks import TOO_DEEP_TO_WRITE, compress_lines, encode_lines
 from data_pipeline.ingest.client import ApiClient, Response
 from data_pipeline.ingest.deadletters import DeadLetters
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
@@ -376,10 +382,10 @@ class _Walk:
 
     def _reads_aside(self) -> bool:
         """Whether pages go to the page reader: its readings are only of use when records
-        land as received (no provenance, no high-water mark to follow) and the paginator
+        land as received or stamped (no high-water mark to follow) and the paginator
         reads nothing of the body inside the records array, nor a value holding it."""
         endpoint = self.endpoint
-        if not self.context.read_aside or endpoint.provenance or endpoint.incremental:
+        if not self.context.read_aside or endpoint.incremental:
             return False
         if not endpoint.records_path:
             return False
@@ -449,10 +455,10 @@ class _Walk:
                 after = self._after(sequence, sequences, following, number)
                 items = records[skip:] if skip else records
                 if reading is not None:  # read aside, taken whole
-                    self._take_reading(reading, after)
+                    self._take_reading(reading, after, stamp)
                     skip = len(records)
                 elif not self.seen_at_start and all_land(items, self.endpoint):
-                    self._take_page(records, skip, stamp, (sequence, current, number), after)
+                    self._take_page(page, skip, stamp, (sequence, current, number), after)
                     skip = len(records)
                 for index in range(skip, len(records)):
                     item = records[index]
@@ -463,7 +469,9 @@ class _Walk:
                     if self.seen_at_start and self._landed_before(item):
                         self.archive.skip(number, index)
                         continue
-                    self._take([stamp.stamp(item) if stamp is not None else item])
+                    taken = stamp.stamp(item) if stamp is not None else item
+                    if not self._take_one(taken, number, index, page):
+                        continue
                     if self.count >= self.endpoint.chunk_records:
                         at: tuple[int, PageRequest | None, int, int]
                         if index + 1 < len(records):
@@ -484,7 +492,7 @@ class _Walk:
 
     def _take_page(
         self,
-        records: list[dict[str, Any]],
+        page: Page,
         skip: int,
         stamp: Provenance | None,
         here: tuple[int, PageRequest, int],
@@ -494,25 +502,41 @@ class _Walk:
         chunk whenever one fills (``here``: the page's sequence, request and number;
         ``after``: the position past its last record)."""
         sequence, current, number = here
+        records = page.records
         start = skip
         while start < len(records):
             end = min(len(records), start + self.endpoint.chunk_records - self.count)
             part = records[start:end]
             if stamp is not None:
                 part = list(map(stamp.stamp, part))
-            self._take(part)
+            try:
+                self._take(part)
+            except RecursionError:  # a record nested too deep to write: each in turn
+                for index, record in enumerate(part, start):
+                    self._take_one(record, number, index, page)
             start = end
             if self.count >= self.endpoint.chunk_records:
                 self._land(*((sequence, current, end, number) if end < len(records) else after))
 
     def _take(self, records: list[dict[str, Any]]) -> None:
         """Add records to the chunk being filled (profiled and encoded now, while their
-        memory is warm)."""
+        memory is warm); none when one is nested too deep to write (``RecursionError``)."""
+        lines = encode_lines(records)
         self.profile.add_many(records, skip=PROVENANCE_FIELDS if self.endpoint.provenance else ())
-        self.lines += encode_lines(records)
+        self.lines += lines
         self.count += len(records)
         if self.endpoint.incremental is not None:
             self.marking.extend(records)
+
+    def _take_one(self, record: dict[str, Any], number: int, index: int, page: Page) -> bool:
+        """Take item ``index`` of page ``number``, or set it aside when it is nested too deep
+        to write; whether it was taken."""
+        try:
+            self._take([record])
+        except RecursionError:
+            self._set_aside(("too_deep", TOO_DEEP_TO_WRITE), number, index, page.url, record)
+            return False
+        return True
 
     def _takes_whole(self, reading: Reading, skip: int) -> bool:
         """Whether a page read aside is taken as read: from its start, into the chunk being
@@ -522,14 +546,22 @@ class _Walk:
             return False
         if self.count + reading.count > self.endpoint.chunk_records:
             return False
+        if self.endpoint.provenance and not reading.profile["fields"].keys().isdisjoint(
+            PROVENANCE_FIELDS
+        ):  # a record's own field of such a name is replaced in place: stamped here
+            return False
         return self.profile.can_merge(reading.profile)
 
     def _take_reading(
-        self, reading: Reading, after: tuple[int, PageRequest | None, int, int]
+        self,
+        reading: Reading,
+        after: tuple[int, PageRequest | None, int, int],
+        stamp: Provenance | None,
     ) -> None:
-        """Add a page read aside (its profile and lines) to the chunk; land a full one."""
+        """Add a page read aside (its profile and lines, stamped with ``stamp``) to the chunk;
+        land a full one."""
         self.profile.merge(reading.profile)
-        self.lines += reading.lines
+        self.lines += reading.lines if stamp is None else stamp.stamp_lines(reading.lines)
         self.count += reading.count
         if self.count >= self.endpoint.chunk_records:
             self._land(*after)
@@ -648,6 +680,8 @@ class _Walk:
         except ApiResponseError as exc:
             if role == "parent":  # the children's paths come from it: it must be read
                 raise
+            if isinstance(exc, NestedTooDeepError):
+                reason = "too_deep"
             self._set_aside((reason, str(exc)), number, None, response.url, response.body)
             unread = Page(response.url, response.headers, None, [], fetched_at, readable=False)
             return unread, None

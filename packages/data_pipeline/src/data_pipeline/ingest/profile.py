@@ -76,10 +76,11 @@ def _text_kind(text: str) -> str:
     return "timestamp"
 
 
-def _text_kinds(texts: Sequence[str]) -> dict[str, int] | None:
-    """The count of each :func:`_text_kind` of ``texts`` when they are all of one kind,
-    found by C-level scans (shapes by pattern, calendars by ``fromisoformat``); ``None``
-    when they are not (then each is judged in turn, to keep the kinds' order)."""
+def _text_kinds(texts: Sequence[str], joined: str) -> dict[str, int] | None:
+    """The count of each :func:`_text_kind` of ``texts`` (``joined`` by newlines) when they
+    are all of one kind, found by C-level scans (shapes by pattern, calendars by
+    ``fromisoformat``); ``None`` when they are not (then each is judged in turn, to keep the
+    kinds' order)."""
     if _STAMP_SHAPE.match(texts[0]):
         if all(map(_STAMP_SHAPE.match, texts)) and _all_read(datetime.fromisoformat, texts):
             return {"timestamp": len(texts)}
@@ -88,7 +89,7 @@ def _text_kinds(texts: Sequence[str]) -> dict[str, int] | None:
         if all(map(_DATE.fullmatch, texts)) and _all_read(date.fromisoformat, texts):
             return {"date": len(texts)}
         return None
-    if max(map(len, texts)) < len("2026-03-01") or not _DATED_LINE.search("\n" + "\n".join(texts)):
+    if not _DATED_LINE.search("\n" + joined):
         return {"string": len(texts)}  # no text starts as a date
     return None
 
@@ -112,15 +113,17 @@ def _is_date(text: str) -> bool:
 
 def _columns(
     records: Sequence[Mapping[str, Any]], names: tuple[str, ...]
-) -> list[list[Any]] | None:
+) -> list[Sequence[Any]] | None:
     """The values of each of ``names`` in ``records``, or ``None`` unless every record has
     exactly those keys (as many keys, none missing; their order does not matter: every
     field then appears first in the first record, so the counts are the same as one by
-    one)."""
+    one). Taken a record at a time and turned into columns by ``zip``, both in C."""
     if set(map(len, records)) != {len(names)}:
         return None
     try:
-        return [list(map(itemgetter(name), records)) for name in names]
+        if len(names) == 1:
+            return [list(map(itemgetter(names[0]), records))]
+        return list(zip(*map(itemgetter(*names), records), strict=True)) if names else []
     except KeyError:
         return None
 
@@ -176,15 +179,23 @@ class FieldProfile:
                 self._count_column(self.fields.setdefault(name, {}), column)
 
     def _count_column(self, kinds: dict[str, int], column: Sequence[object]) -> None:
-        """Count the kinds of one field's values, at C speed when they are all of one kind."""
-        types = set(map(type, column))
+        """Count the kinds of one field's values, at C speed when they are all of one kind
+        (text: when joining them succeeds, as it does only when each is text; the others:
+        by the set of their types)."""
         counted: dict[str, int] | None = None
-        if len(types) == 1:
-            [kind_type] = types
-            if kind_type is str:
-                counted = _text_kinds(cast(Sequence[str], column))
-            elif kind_type in _KIND_OF_TYPE:
-                counted = {_KIND_OF_TYPE[kind_type]: len(column)}
+        if type(column[0]) is str:
+            try:
+                joined = "\n".join(cast(Sequence[str], column))
+            except TypeError:  # not all text
+                pass
+            else:
+                counted = _text_kinds(cast(Sequence[str], column), joined)
+        else:
+            types = set(map(type, column))
+            if len(types) == 1:
+                [kind_type] = types
+                if kind_type in _KIND_OF_TYPE:
+                    counted = {_KIND_OF_TYPE[kind_type]: len(column)}
         if counted is None:
             counted = Counter(map(kind_of, column))  # mixed: each value, in order
         for kind, count in counted.items():

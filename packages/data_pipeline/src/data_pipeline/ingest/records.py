@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from data_pipeline.ingest.documents import MISSING, lookup
 
 if TYPE_CHECKING:
@@ -75,6 +77,16 @@ class Provenance:
         """``record`` with the fields set (a field of the same name in the record is replaced)."""
         record.update(self.values)
         return record
+
+    def stamp_lines(self, lines: bytes) -> bytes:
+        """Landing lines of objects written by orjson, none with a provenance field, as orjson
+        writes them stamped: the fields appended to each object. A newline byte in orjson's
+        output only ends a line (one in a text is escaped), so ``}\n`` ends each object."""
+        if not lines:
+            return lines
+        fields = orjson.dumps(self.values)[1:-1]
+        stamped = b"\n" + lines.replace(b"}\n", b"," + fields + b"}\n")
+        return stamped.replace(b"\n{,", b"\n{")[1:]  # an empty object takes no comma
 
 
 def _json_type(value: Any) -> str:

@@ -30,8 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from data_pipeline.errors import ApiResponseError, RawArchiveCorruptError, ReplayRefusedError
-from data_pipeline.ingest.chunks import write_chunk
+from data_pipeline.errors import (
+    ApiResponseError,
+    NestedTooDeepError,
+    RawArchiveCorruptError,
+    ReplayRefusedError,
+)
+from data_pipeline.ingest.chunks import TOO_DEEP_TO_WRITE, compress_lines, encode_lines
 from data_pipeline.ingest.deadletters import DeadLetters
 from data_pipeline.ingest.documents import extract_records, parse_body
 from data_pipeline.ingest.drift import drift_report, drift_summary, write_drift
@@ -228,6 +233,9 @@ class _Replay:
         self.dead = DeadLetters(store, source.source, endpoint.name, dt, run)
         self.profile = FieldProfile()
         self.buffer: list[dict[str, Any]] = []
+        self.lines = bytearray()
+        """The landing lines of :attr:`buffer` (encoded as taken: one too deep to write is
+        set aside, as the walk does)."""
         self.chunk = 0
         self.records = 0
 
@@ -241,13 +249,20 @@ class _Replay:
             if position in skipped:
                 continue
             refused = refusal(item, self.endpoint)
+            if refused is None:
+                record = stamp.stamp(item) if stamp is not None else item
+                try:
+                    self.lines += encode_lines([record])
+                except RecursionError:
+                    refused = ("too_deep", TOO_DEEP_TO_WRITE)
+                else:
+                    self.buffer.append(record)
             if refused is not None:
                 reason, error = refused
                 self.dead.add(
                     reason=reason, error=error, page=number, position=position, url=url, raw=item
                 )
                 continue
-            self.buffer.append(stamp.stamp(item) if stamp is not None else item)
             if len(self.buffer) >= self.endpoint.chunk_records:
                 self.land()
 
@@ -259,6 +274,8 @@ class _Replay:
             reason = "not_an_array"
             items = extract_records(document, self.endpoint.records_path, **where)
         except ApiResponseError as exc:
+            if isinstance(exc, NestedTooDeepError):
+                reason = "too_deep"
             self.dead.add(
                 reason=reason, error=str(exc), page=number, position=None, url=url, raw=body
             )
@@ -269,17 +286,13 @@ class _Replay:
         if not self.buffer:
             return
         records, self.buffer = self.buffer, []
+        lines, self.lines = bytes(self.lines), bytearray()
         added = PROVENANCE_FIELDS if self.endpoint.provenance else ()
         self.profile.add_many(records, skip=added)
-        write_chunk(
-            self.store,
-            self.source.source,
-            self.endpoint.name,
-            self.dt,
-            self.run,
-            self.chunk,
-            records,
+        key = landing_api_chunk_key(
+            self.source.source, self.endpoint.name, self.dt, self.run, self.chunk
         )
+        self.store.write_bytes(key, compress_lines(lines))
         self.chunk += 1
         self.records += len(records)
 
