@@ -258,8 +258,8 @@ def _csv_reader(contract: Contract, dt: date, paths: Sequence[Path]) -> tuple[st
     plain = all(n.strip(" ") == n.strip() for header in headers for n in header)
     plain = plain and len(names) == len({name.lower() for name in names})
     # DuckDB names a header cell that is a null value "column<n>", as it names an empty one
-    null_values = set(parse.null_values)
-    plain = plain and not any({n, n.strip()} & null_values for h in headers for n in h)
+    renamed = {n.strip() for h in headers for n in h if {n, n.strip()} & set(parse.null_values)}
+    plain = plain and not renamed & set(contract.column_names)
     escape = parse.escape if parse.escape is not None else parse.quote
     nulls = ", ".join(literal(value) for value in parse.null_values) or "''"
     files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"
