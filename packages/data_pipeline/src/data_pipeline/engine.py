@@ -170,14 +170,21 @@ def create_input_view(
         )
         con.execute(f"CREATE VIEW input AS SELECT {empty} LIMIT 0")
         con.execute(macro)
-        first()
+        try:
+            first()
+        except Exception:  # the files' own error first, as when they were described first
+            _input_select(con, contract, dt, reader, "csv")
+            raise
     try:
         replace = "OR REPLACE " if first is not None else ""
         con.execute(f"CREATE {replace}VIEW input AS " + " UNION ALL BY NAME ".join(selects))
     except duckdb.Error:
-        if headed:  # as the DESCRIBE would have said it, when it is the files' fault
-            _input_select(con, contract, dt, reader, "csv")
-        raise
+        if not headed:
+            raise
+        # Described after all: their error as the DESCRIBE says it (PartitionError), or
+        # their columns as DuckDB names them (a contract column it names otherwise null).
+        select = _input_select(con, contract, dt, reader, "csv")
+        con.execute(f"CREATE OR REPLACE VIEW input AS {select}")
     if first is None:
         con.execute(macro)
     return first is not None
@@ -186,9 +193,9 @@ def create_input_view(
 def _header_names_columns(contract: Contract) -> bool:
     """Whether the columns of ``input`` are exactly the contract's when every CSV header
     passed :func:`_check_header` (and its names are as DuckDB reads them: no two differ
-    in case only, no white space but blanks around them): a header is read and no column
-    beyond the contract's is kept. Then the files need not be described
-    (DuckDB sniffs a file to describe it, ~20 ms of CPU at 1M rows; issue 16)."""
+    in case only, no white space but blanks around them, none a null value): a header
+    is read and no column beyond the contract's is kept. Then the files need not be
+    described (DuckDB sniffs a file to describe it, ~20 ms of CPU at 1M rows; issue 16)."""
     schema = contract.schema
     return contract.parse.header and not schema.open and schema.extra_columns != "keep"
 
@@ -242,13 +249,17 @@ def _csv_reader(contract: Contract, dt: date, paths: Sequence[Path]) -> tuple[st
     Only the header and the row estimate are left to DuckDB's sniffer (the dialect is
     stated): the estimate is what makes it build its join hash tables on the small
     references, not on the partition. Returns the reader and whether the headers' names
-    are the ones DuckDB reads (only blanks around them, none twice but for case).
+    are the ones DuckDB reads (only blanks around them, none twice but for case, none a
+    null value).
     """
     headers = [_check_header(contract, dt, path) for path in paths]
+    parse = contract.parse
     names = {name.strip() for header in headers for name in header}
     plain = all(n.strip(" ") == n.strip() for header in headers for n in header)
     plain = plain and len(names) == len({name.lower() for name in names})
-    parse = contract.parse
+    # DuckDB names a header cell that is a null value "column<n>", as it names an empty one
+    renamed = {n.strip() for h in headers for n in h if {n, n.strip()} & set(parse.null_values)}
+    plain = plain and not renamed & set(contract.column_names)
     escape = parse.escape if parse.escape is not None else parse.quote
     nulls = ", ".join(literal(value) for value in parse.null_values) or "''"
     files = "[" + ", ".join(literal(str(p)) for p in paths) + "]"

@@ -608,3 +608,51 @@ def test_the_transform_view_is_bound_before_a_headed_csv_is_read_when_its_column
     typed = relation_columns(con, "input")
     assert seen == ([(0, typed)] if before_files else [])
     assert con.execute("SELECT id, n, v FROM input").fetchall() == [("k1", 1, "a")]
+
+
+def test_a_header_name_that_is_a_null_value_reads_as_when_every_file_was_described(
+    local_store: ObjectStore, settings: PipelineSettings, tmp_path: Path, retail: Any
+) -> None:
+    # DuckDB names a header cell equal to a null value "column<n>": the contract's "NA"
+    # is then no column of the file, a null, as when the file was described first.
+    contract = ID_N_V.replace('name = "v"', 'name = "NA"') + '[parse]\nnull_values = ["NA"]\n'
+    files = {"e.csv": b"id,n,NA\nk1,1,x\n"}
+    _, (row,) = transform_events(local_store, settings, retail, tmp_path, contract, files)
+    assert row == {"id": "k1", "n": 1, "NA": None, "dt": DAY}
+
+
+def test_a_file_duckdb_cannot_read_is_named_before_a_transform_sql_that_does_not_bind(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    # The transform is bound before the files are read: its error must not hide theirs.
+    publish_delivery(local_store, "events", DAY, {"e.csv": b"id,n,v\nk1,1,a,extra\nk2,2\n"})
+    text = ID_N_V + '[transform]\nsql = "SELECT nope FROM input"\n'
+    retail.write_contract(settings.config_dir, "events", text)
+    contract = load_contracts(settings.config_dir).get("events")
+    with pytest.raises(PartitionError, match="input files cannot be read as csv: "):
+        transform_partition(local_store, contract, DAY, settings)
+
+
+def test_a_header_duckdb_names_otherwise_than_checked_is_described_after_all(
+    settings: PipelineSettings, retail: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever way DuckDB may name a header cell otherwise than it was checked, the
+    # files are then described and the contract column it lacks is null, as before.
+    import duckdb
+
+    from data_pipeline import engine
+
+    reader = engine._csv_reader
+    monkeypatch.setattr(engine, "_csv_reader", lambda *args: (reader(*args)[0], True))
+    path = tmp_path / "e.csv"
+    path.write_text("id,n,NA\nk1,1,x\n")
+    text = ID_N_V.replace('name = "v"', 'name = "NA"') + '[parse]\nnull_values = ["NA"]\n'
+    retail.write_contract(settings.config_dir, "events", text)
+    contract = load_contracts(settings.config_dir).get("events")
+    con = duckdb.connect()
+    bound: list[bool] = []
+    assert engine.create_input_view(
+        con, contract, DAY, [path], before_files=lambda: bound.append(True)
+    )
+    assert bound == [True]
+    assert con.execute('SELECT id, n, "NA" FROM input').fetchall() == [("k1", 1, None)]
