@@ -5,6 +5,7 @@ dead letter page; with the page reader and without."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -75,3 +76,27 @@ def test_replay_sets_aside_what_the_run_set_aside_and_lands_the_same_bytes(
     assert result.returncode == 3, result.stderr  # dead letters
     assert chunks(workspace) == landed
     assert dead_letters(workspace) == letters
+
+
+@pytest.mark.parametrize("depth", [600, 960])
+def test_a_record_deep_enough_for_the_standard_library_lands_the_same_with_the_reader_or_not(
+    workspace, api, depth
+) -> None:
+    # the page reader's child writes from a shallower stack than the walk: at depths the
+    # standard library writes in one but not the other, the landing bytes differed
+    from .test_ingest_replay_infer import RUN, chunks
+
+    workspace.source(PAGED, endpoints=("items",))
+    landed = {}
+    for read_aside in (True, False):
+        workspace.read_aside = read_aside
+        api.faults[:] = [Fault("/page", 200, body=deep_page(api, 10, depth), after=2)]
+        [outcome] = workspace.ingest("items", run_id=RUN)
+        landed[read_aside] = chunks(workspace)
+        assert outcome.dead_letters == 1, read_aside
+        [letter] = dead_letters(workspace)
+        assert (letter["reason"], letter["page"], letter["position"]) == ("too_deep", 2, 1)
+        shutil.rmtree(workspace.store_dir)
+        workspace.store_dir.mkdir()
+
+    assert landed[True] == landed[False]
