@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from data_pipeline.ingest.compression import gzip_bytes
+from data_pipeline.ingest.documents import nested_deeper
 
 __all__ = ["MAX_WRITE_DEPTH", "TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines"]
 
@@ -69,19 +70,6 @@ def _line(record: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nested deeper than 255
-        if _nested_deeper(record, MAX_WRITE_DEPTH):
+        if nested_deeper(record, MAX_WRITE_DEPTH):
             raise RecursionError(TOO_DEEP_TO_WRITE) from None
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _nested_deeper(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests objects and arrays more than ``limit`` levels (itself the
-    first), found without recursion."""
-    levels: list[tuple[Any, int]] = [(value, 1)]
-    while levels:
-        inner, depth = levels.pop()
-        if depth > limit:
-            return True
-        values = inner.values() if isinstance(inner, dict) else inner
-        levels.extend((v, depth + 1) for v in values if isinstance(v, dict | list))
-    return False

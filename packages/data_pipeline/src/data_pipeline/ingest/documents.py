@@ -15,7 +15,15 @@ import orjson
 
 from data_pipeline.errors import ApiResponseError, NestedTooDeepError
 
-__all__ = ["MISSING", "extract_records", "lookup", "orjson_reads_exactly", "parse_body"]
+__all__ = [
+    "MAX_STDLIB_READ_DEPTH",
+    "MISSING",
+    "extract_records",
+    "lookup",
+    "nested_deeper",
+    "orjson_reads_exactly",
+    "parse_body",
+]
 
 
 class _Missing:
@@ -46,6 +54,12 @@ def lookup(document: object, path: str) -> Any:
     return value
 
 
+MAX_STDLIB_READ_DEPTH = 640
+"""Levels of objects and arrays a body the standard library reads (orjson reads 1024) may
+have: its parser goes as deep as its recursion limit less the caller's stack, so deeper
+than that, the walk, the page reader and replay would read a body, or not, each its way."""
+
+
 def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
     """The JSON document of a response body.
 
@@ -58,7 +72,8 @@ def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
     except RecursionError:
         raise NestedTooDeepError(
             f"the response of {url} nests arrays or objects deeper than JSON is read here "
-            "(about 1000 levels, the standard library's recursion limit); the raw archive keeps it",
+            f"(1024 levels; {MAX_STDLIB_READ_DEPTH} for one with a number of 19 digits or more, "
+            "or NaN); the raw archive keeps it",
             source=source,
             endpoint=endpoint,
             url=url,
@@ -83,7 +98,23 @@ def _decode(body: bytes) -> Any:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(body)
+    document = json.loads(body)
+    if nested_deeper(document, MAX_STDLIB_READ_DEPTH):  # as deep as read everywhere, or not
+        raise RecursionError(f"nested deeper than {MAX_STDLIB_READ_DEPTH} levels")
+    return document
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels (itself the
+    first), found without recursion."""
+    levels: list[tuple[Any, int]] = [(value, 1)]
+    while levels:
+        inner, depth = levels.pop()
+        if depth > limit:
+            return True
+        values = inner.values() if isinstance(inner, dict) else inner
+        levels.extend((v, depth + 1) for v in values if isinstance(v, dict | list))
+    return False
 
 
 def orjson_reads_exactly(body: bytes) -> bool:
