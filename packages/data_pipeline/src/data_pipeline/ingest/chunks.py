@@ -70,6 +70,9 @@ def _line(record: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nested deeper than 255
-        if nested_deeper(record, MAX_WRITE_DEPTH):
-            raise RecursionError(TOO_DEEP_TO_WRITE) from None
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        pass
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))  # or RecursionError
+    brackets = text.count("[") + text.count("{")  # fewer than the limit: not as deep
+    if brackets > MAX_WRITE_DEPTH and nested_deeper(record, MAX_WRITE_DEPTH):
+        raise RecursionError(TOO_DEEP_TO_WRITE)
+    return text.encode() + b"\n"
