@@ -191,7 +191,8 @@ class ApiResponseError(ApiError, FatalError):
 
 class NestedTooDeepError(ApiResponseError):
     """A body, or a record of it, nests arrays and objects deeper than the JSON readers and
-    writers go (about a thousand levels): set aside as a dead letter (``too_deep``)."""
+    writers go (about a thousand levels to read, 512 to write): set aside as a dead letter
+    (``too_deep``)."""
 
 
 class EndpointBusyError(DataPipelineError, LeaseBusyError):

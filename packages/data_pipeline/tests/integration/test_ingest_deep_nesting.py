@@ -5,6 +5,7 @@ dead letter page; with the page reader and without."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -73,5 +74,55 @@ def test_replay_sets_aside_what_the_run_set_aside_and_lands_the_same_bytes(
     result = replay(workspace)
 
     assert result.returncode == 3, result.stderr  # dead letters
+    assert chunks(workspace) == landed
+    assert dead_letters(workspace) == letters
+
+
+@pytest.mark.parametrize("depth", [600, 960])
+def test_a_record_deep_enough_for_the_standard_library_lands_the_same_with_the_reader_or_not(
+    workspace, api, depth
+) -> None:
+    # the page reader's child writes from a shallower stack than the walk: at depths the
+    # standard library writes in one but not the other, the landing bytes differed
+    from .test_ingest_replay_infer import RUN, chunks
+
+    workspace.source(PAGED, endpoints=("items",))
+    landed = {}
+    for read_aside in (True, False):
+        workspace.read_aside = read_aside
+        api.faults[:] = [Fault("/page", 200, body=deep_page(api, 10, depth), after=2)]
+        [outcome] = workspace.ingest("items", run_id=RUN)
+        landed[read_aside] = chunks(workspace)
+        assert outcome.dead_letters == 1, read_aside
+        [letter] = dead_letters(workspace)
+        assert (letter["reason"], letter["page"], letter["position"]) == ("too_deep", 2, 1)
+        shutil.rmtree(workspace.store_dir)
+        workspace.store_dir.mkdir()
+
+    assert landed[True] == landed[False]
+
+
+@pytest.mark.parametrize(("depth", "position"), [(600, 1), (960, 1), (1010, None)])
+def test_a_body_the_standard_library_reads_is_set_aside_by_its_depth_alone(
+    workspace, api, depth, position
+) -> None:
+    # a number of 19 digits: the standard library reads the body, as deep as the caller's
+    # stack lets it; the walk (here, under pytest) and replay (a CLI) read it alike
+    from .test_ingest_replay_infer import RUN, chunks, replay
+
+    workspace.source(PAGED, endpoints=("items",))
+    body = deep_page(api, 10, depth).replace(
+        b'{"data": [', b'{"n": 1234567890123456789012, "data": ['
+    )
+    api.faults.append(Fault("/page", 200, body=body, after=2))
+    workspace.ingest("items", run_id=RUN)
+    landed, letters = chunks(workspace), dead_letters(workspace)
+    assert [(d["reason"], d["position"]) for d in letters] == [("too_deep", position)]
+    for key in landed:
+        workspace.store.delete(key)
+
+    result = replay(workspace)
+
+    assert result.returncode == 3, result.stderr
     assert chunks(workspace) == landed
     assert dead_letters(workspace) == letters

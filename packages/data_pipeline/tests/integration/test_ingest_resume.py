@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from data_pipeline.ingest import lease_key
+from etl_core.contracts import PROVENANCE_FIELDS as PROVENANCE
 from etl_core.storage import LocalObjectStore, read_lease
 
 SOURCE = """
@@ -41,18 +42,20 @@ class CrashingStore(LocalObjectStore):
         super().__init__(*args)
         self.crash_at = crash_at
         self.writes = 0
+        self.keys: list[str] = []
 
-    def _count(self) -> None:
+    def _count(self, key: str) -> None:
+        self.keys.append(key)
         if self.writes == self.crash_at:
             raise Crash
         self.writes += 1
 
     def open_write(self, key: str, **options: Any) -> Any:
-        self._count()
+        self._count(key)
         return super().open_write(key, **options)
 
     def put_if(self, key: str, data: Any, *, etag: str | None) -> str:
-        self._count()
+        self._count(key)
         return super().put_if(key, data, etag=etag)
 
 
@@ -133,3 +136,62 @@ def test_a_crash_at_every_write_keeps_dead_letters_and_provenance_exactly_once(
         [key] = [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]
         letters = [json.loads(line) for line in workspace.store.read_bytes(key).splitlines()]
         assert [(d["page"], d["position"]) for d in letters] == [(0, 3), (2, 3)], where
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("read_aside", [True, False])
+def test_a_crash_at_every_write_then_a_resume_stamps_pages_read_aside_exactly_once(
+    workspace, api, tmp_path, monkeypatch, read_aside
+) -> None:
+    # no incremental cursor: the pages go to the page reader and are stamped from its lines
+    # (chunks of 13, pages of 6: two taken whole, a chunk boundary inside the third)
+    from data_pipeline.ingest import flow
+
+    taken: list[int] = []
+    take = flow._Walk._take_reading
+
+    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
+        taken.append(reading.count)
+        take(walk, reading, *args)
+
+    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
+    api.records = api.records[:22]
+    api.records[8] = {}  # refused (no id): its page is read by the walk
+    api.records[13]["_http_url"] = "its own"  # replaced in place: its page read by the walk
+    api.records[19]["nested"] = {"_http_page": "nested, kept"}
+    good = [r for r in api.records if "id" in r]
+    source = SOURCE.split("[endpoints.incremental]")[0].replace(
+        "chunk_records = 4", 'chunk_records = 13\nprovenance = true\nprimary_key = ["id"]'
+    )
+    workspace.read_aside = read_aside
+    workspace.source("concurrency = 3\n" + source, endpoints=("items",))
+    total = count_writes(workspace)
+    assert isinstance(workspace.store, CrashingStore)
+    *_, done = (n for n, key in enumerate(workspace.store.keys) if key.endswith("/items.json"))
+    assert total - done <= 3
+    assert bool(taken) is read_aside
+
+    for crash_at in range(done + 1):  # later: the window is done, a new run a new snapshot
+        root = tmp_path / f"crash{crash_at}"
+        root.mkdir()
+        workspace.store_dir = root
+        workspace.store = CrashingStore(root, crash_at=crash_at)
+        with pytest.raises(Crash):
+            workspace.ingest("items")
+        workspace.store = LocalObjectStore(root)
+        died_holding(workspace.store)
+        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+        where = f"crash at write {crash_at}"
+        landed = workspace.landed("items")
+        assert [{k: v for k, v in r.items() if k not in PROVENANCE} for r in landed] == [
+            {k: v for k, v in r.items() if k != "_http_url"} for r in good
+        ], where
+        pages = [api.records.index(r) // 6 for r in good]
+        assert [r["_http_page"] for r in landed] == pages, where
+        assert [r["_http_url"].split("page=")[1].split("&")[0] for r in landed] == [
+            str(p + 1) for p in pages
+        ], where
+        nested = landed[good.index(api.records[19])]["nested"]
+        assert nested == {"_http_page": "nested, kept"}, where
+        assert list(landed[0])[-4:] == list(PROVENANCE), where

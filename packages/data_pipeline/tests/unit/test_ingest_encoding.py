@@ -119,3 +119,26 @@ def test_a_run_makes_full_collections_rare_and_restores_the_collector_after() ->
 def test_nan_which_only_the_standard_library_reads_lands_as_null() -> None:
     document = parse_body(b'{"data": [{"id": 1, "score": NaN}]}', **WHERE)
     assert lines(encode_chunk(document["data"])) == ['{"id":1,"score":null}']
+
+
+def _nested(depth: int) -> dict[str, object]:
+    """A record of ``depth`` levels of objects and arrays (itself the first)."""
+    value: list[object] = []
+    for _ in range(depth - 2):
+        value = [value]
+    return {"id": 1, "deep": value}
+
+
+def _from_stack(frames: int, call):  # type: ignore[no-untyped-def]
+    return call() if frames == 0 else _from_stack(frames - 1, call)
+
+
+@pytest.mark.parametrize("frames", [0, 300])
+def test_a_record_lands_or_not_by_its_depth_alone_not_the_caller_stack(frames: int) -> None:
+    from data_pipeline.ingest.chunks import MAX_WRITE_DEPTH, encode_lines
+
+    deepest = _nested(MAX_WRITE_DEPTH)
+    lines = _from_stack(frames, lambda: encode_lines([deepest]))
+    assert json.loads(lines) == deepest
+    with pytest.raises(RecursionError):  # written by the standard library from a shallow stack
+        _from_stack(frames, lambda: encode_lines([_nested(MAX_WRITE_DEPTH + 1)]))

@@ -18,15 +18,22 @@ from typing import Any
 import orjson
 
 from data_pipeline.ingest.compression import gzip_bytes
+from data_pipeline.ingest.documents import nested_deeper
 
-__all__ = ["TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines"]
+__all__ = ["MAX_WRITE_DEPTH", "TOO_DEEP_TO_WRITE", "compress_lines", "encode_chunk", "encode_lines"]
 
 _DUMPS_LINE = partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
 
 
+MAX_WRITE_DEPTH = 512
+"""Levels of objects and arrays (the record's own the first) written at most: orjson writes
+255, the standard library the rest, up to its recursion limit less the caller's stack (so
+at a depth that differs between the walk, the page reader and replay); a fixed limit well
+within it makes a record land, or not, the same everywhere."""
+
 TOO_DEEP_TO_WRITE = (
-    "a record nested deeper than JSON is written here (about 1000 levels, "
-    "the standard library's recursion limit); the raw archive keeps it"
+    f"a record nested deeper than JSON is written here ({MAX_WRITE_DEPTH} levels of objects "
+    "and arrays); the raw archive keeps it"
 )
 """The dead letter's error for a record :func:`encode_lines` cannot write (``RecursionError``)."""
 
@@ -62,5 +69,10 @@ def encode_chunk(records: Sequence[dict[str, Any]]) -> bytes:
 def _line(record: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nested deeper than 255
+        pass
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))  # or RecursionError
+    brackets = text.count("[") + text.count("{")  # fewer than the limit: not as deep
+    if brackets > MAX_WRITE_DEPTH and nested_deeper(record, MAX_WRITE_DEPTH):
+        raise RecursionError(TOO_DEEP_TO_WRITE)
+    return text.encode() + b"\n"

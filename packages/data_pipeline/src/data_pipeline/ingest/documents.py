@@ -9,13 +9,21 @@ endpoint, the URL and the path, so the configuration can be fixed.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import orjson
 
 from data_pipeline.errors import ApiResponseError, NestedTooDeepError
 
-__all__ = ["MISSING", "extract_records", "lookup", "orjson_reads_exactly", "parse_body"]
+__all__ = [
+    "MISSING",
+    "extract_records",
+    "lookup",
+    "nested_deeper",
+    "orjson_reads_exactly",
+    "parse_body",
+]
 
 
 class _Missing:
@@ -83,7 +91,41 @@ def _decode(body: bytes) -> Any:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(body)
+    return _stdlib_loads(body)
+
+
+def _stdlib_loads(body: bytes) -> Any:
+    """``json.loads`` in a thread of its own: its parser goes as deep as the recursion limit
+    less the caller's stack, so from a fresh stack a body is read, or is too deep
+    (``RecursionError``), alike in the walk, under a worker and in replay (about 0.2 ms)."""
+    outcome: list[Any] = []
+
+    def read() -> None:
+        try:
+            outcome.append(json.loads(body))
+        except BaseException as exc:  # handed to the caller
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read, name="json-read", daemon=True)
+    thread.start()
+    thread.join()
+    [result] = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def nested_deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels (itself the
+    first), found without recursion."""
+    levels: list[tuple[Any, int]] = [(value, 1)]
+    while levels:
+        inner, depth = levels.pop()
+        if depth > limit:
+            return True
+        values = inner.values() if isinstance(inner, dict) else inner
+        levels.extend((v, depth + 1) for v in values if isinstance(v, dict | list))
+    return False
 
 
 def orjson_reads_exactly(body: bytes) -> bool:
