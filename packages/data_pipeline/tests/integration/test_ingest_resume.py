@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,6 +76,19 @@ def count_writes(workspace) -> int:
     return store.writes
 
 
+def crash_then_resume(workspace, root: Path, crash_at: int) -> None:
+    """Ingest ``items`` into a fresh store at ``root`` crashing at write ``crash_at``, then
+    resume it as a later run would, after the crashed process's lease is known dead."""
+    root.mkdir()
+    workspace.store_dir = root
+    workspace.store = CrashingStore(root, crash_at=crash_at)
+    with pytest.raises(Crash):
+        workspace.ingest("items")
+    workspace.store = LocalObjectStore(root)
+    died_holding(workspace.store)
+    workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("concurrency", [1, 3])
 def test_a_crash_at_every_write_then_a_resume_lands_each_record_exactly_once(
@@ -86,15 +100,7 @@ def test_a_crash_at_every_write_then_a_resume_lands_each_record_exactly_once(
     assert total > 15
 
     for crash_at in range(total):
-        root = tmp_path / f"crash{crash_at}"
-        root.mkdir()
-        workspace.store_dir = root
-        workspace.store = CrashingStore(root, crash_at=crash_at)
-        with pytest.raises(Crash):
-            workspace.ingest("items")
-        workspace.store = LocalObjectStore(root)
-        died_holding(workspace.store)
-        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+        crash_then_resume(workspace, tmp_path / f"crash{crash_at}", crash_at)
 
         landed = workspace.landed("items")
         assert landed == api.records, f"crash at write {crash_at}"
@@ -115,15 +121,7 @@ def test_a_crash_at_every_write_keeps_dead_letters_and_provenance_exactly_once(
     total = count_writes(workspace)
 
     for crash_at in range(total):
-        root = tmp_path / f"crash{crash_at}"
-        root.mkdir()
-        workspace.store_dir = root
-        workspace.store = CrashingStore(root, crash_at=crash_at)
-        with pytest.raises(Crash):
-            workspace.ingest("items")
-        workspace.store = LocalObjectStore(root)
-        died_holding(workspace.store)
-        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+        crash_then_resume(workspace, tmp_path / f"crash{crash_at}", crash_at)
 
         landed = workspace.landed("items")
         where = f"crash at write {crash_at}"
@@ -172,15 +170,7 @@ def test_a_crash_at_every_write_then_a_resume_stamps_pages_read_aside_exactly_on
     assert bool(taken) is read_aside
 
     for crash_at in range(done + 1):  # later: the window is done, a new run a new snapshot
-        root = tmp_path / f"crash{crash_at}"
-        root.mkdir()
-        workspace.store_dir = root
-        workspace.store = CrashingStore(root, crash_at=crash_at)
-        with pytest.raises(Crash):
-            workspace.ingest("items")
-        workspace.store = LocalObjectStore(root)
-        died_holding(workspace.store)
-        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+        crash_then_resume(workspace, tmp_path / f"crash{crash_at}", crash_at)
 
         where = f"crash at write {crash_at}"
         landed = workspace.landed("items")
