@@ -351,3 +351,20 @@ class Workspace:
 def workspace(tmp_path: Path, api: RecordsApi) -> Workspace:
     """A config directory and local store wired to the running API."""
     return Workspace(tmp_path, api)
+
+
+@pytest.fixture
+def readings_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The record counts of the page readings the walk takes whole, in order (each page
+    the walk reads itself is absent)."""
+    from data_pipeline.ingest import flow
+
+    taken: list[int] = []
+    take = flow._Walk._take_reading
+
+    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
+        taken.append(reading.count)
+        take(walk, reading, *args)
+
+    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
+    return taken

@@ -174,16 +174,9 @@ def test_an_empty_endpoint_lands_nothing_and_finishes(workspace, api) -> None:
     ],
 )
 def test_pages_read_aside_land_and_profile_what_the_walk_reading_them_does(
-    workspace, tmp_path, api, monkeypatch, style, chunk, concurrency, aside
+    workspace, tmp_path, api, readings_taken, monkeypatch, style, chunk, concurrency, aside
 ) -> None:
-    taken: list[int] = []
-    take = flow._Walk._take_reading
-
-    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
-        taken.append(reading.count)
-        take(walk, reading, *args)
-
-    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
+    taken = readings_taken
     stores = {}
     walk_reads = type(workspace)(tmp_path / "walk", api)
     walk_reads.read_aside = False
@@ -230,16 +223,10 @@ def test_a_paginator_reading_the_records_array_itself_gets_no_page_read_aside(
 
 
 def test_a_page_reader_that_dies_mid_run_leaves_the_pages_to_the_walk_and_the_run_lands_all(
-    workspace, api, monkeypatch, caplog
+    workspace, api, readings_taken, monkeypatch, caplog
 ) -> None:
+    taken = readings_taken
     from data_pipeline.ingest.reader import PageReader
-
-    taken: list[int] = []
-    take = flow._Walk._take_reading
-
-    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
-        taken.append(reading.count)
-        take(walk, reading, *args)
 
     submit = PageReader.submit
     sent: list[int] = []
@@ -252,7 +239,6 @@ def test_a_page_reader_that_dies_mid_run_leaves_the_pages_to_the_walk_and_the_ru
             reader._process.wait()
         return submit(reader, body, *args)
 
-    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
     monkeypatch.setattr(PageReader, "submit", dies_after_two)
     workspace.source(endpoint("page_number", chunk=30), endpoints=("items",))
 
@@ -309,18 +295,11 @@ type = "page_number"
 
 @pytest.mark.parametrize("own_field", [False, True])
 def test_pages_read_aside_are_stamped_with_provenance_as_replay_stamps_them(
-    workspace, api, monkeypatch, own_field
+    workspace, api, readings_taken, monkeypatch, own_field
 ) -> None:
+    taken = readings_taken
     from .test_ingest_replay_infer import RUN, chunks, replay
 
-    taken: list[int] = []
-    take = flow._Walk._take_reading
-
-    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
-        taken.append(reading.count)
-        take(walk, reading, *args)
-
-    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
     api.records[3] = {}  # an empty object: refused (no id), its page read here
     api.records[14]["note"] = 'ends "}\\n" and {"x": {}}'
     if own_field:  # replaced in place by the stamp: every page with one read here

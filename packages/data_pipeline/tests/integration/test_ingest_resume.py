@@ -139,20 +139,11 @@ def test_a_crash_at_every_write_keeps_dead_letters_and_provenance_exactly_once(
 @pytest.mark.slow
 @pytest.mark.parametrize("read_aside", [True, False])
 def test_a_crash_at_every_write_then_a_resume_stamps_pages_read_aside_exactly_once(
-    workspace, api, tmp_path, monkeypatch, read_aside
+    workspace, api, tmp_path, readings_taken, monkeypatch, read_aside
 ) -> None:
+    taken = readings_taken
     # no incremental cursor: the pages go to the page reader and are stamped from its lines
     # (chunks of 13, pages of 6: two taken whole, a chunk boundary inside the third)
-    from data_pipeline.ingest import flow
-
-    taken: list[int] = []
-    take = flow._Walk._take_reading
-
-    def spy(walk: flow._Walk, reading: Any, *args: Any) -> None:
-        taken.append(reading.count)
-        take(walk, reading, *args)
-
-    monkeypatch.setattr(flow._Walk, "_take_reading", spy)
     api.records = api.records[:22]
     api.records[8] = {}  # refused (no id): its page is read by the walk
     api.records[13]["_http_url"] = "its own"  # replaced in place: its page read by the walk
