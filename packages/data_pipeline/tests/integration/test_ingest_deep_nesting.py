@@ -59,7 +59,7 @@ def test_a_body_too_deep_to_read_is_a_dead_letter_page_and_the_walk_goes_on(
 
 
 @pytest.mark.parametrize("depth", [1010, 1100])
-def test_replay_sets_aside_what_the_run_set_aside_and_lands_the_same_bytes(
+def test_replay_sets_aside_what_the_run_set_aside_and_lands_the_same_lines(
     workspace, api, depth
 ) -> None:
     from .test_ingest_replay_infer import RUN, chunks, replay

@@ -316,7 +316,7 @@ def test_pages_read_aside_are_stamped_with_provenance_as_replay_stamps_them(
     result = replay(workspace)
 
     assert result.returncode == 3, result.stderr  # the empty object is a dead letter
-    assert chunks(workspace) == landed  # the same bytes, stamped by the walk or by replay
+    assert chunks(workspace) == landed  # the same lines, stamped by the walk or by replay
     # page 0 holds the dead letter, chunks of 20 end inside pages 2 and 4 (9 + 10 + 10 > 20)
     assert taken == ([10] if own_field else [10, 10])
     records = workspace.landed("items")

@@ -57,12 +57,12 @@ def encode_lines(records: Sequence[dict[str, Any]]) -> bytes:
 
 
 def compress_lines(lines: bytes) -> bytes:
-    """JSON Lines as a chunk's gzip bytes (deterministic: no timestamp in the header)."""
+    """JSON Lines as a chunk's gzip bytes (no timestamp in the header)."""
     return gzip_bytes(lines)
 
 
 def encode_chunk(records: Sequence[dict[str, Any]]) -> bytes:
-    """``records`` as gzip JSON Lines (deterministic bytes: no timestamp in the header)."""
+    """``records`` as gzip JSON Lines (the same records give the same lines)."""
     return compress_lines(encode_lines(records))
 
 

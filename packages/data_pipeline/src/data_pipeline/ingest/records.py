@@ -4,7 +4,7 @@ An item lands when it is a JSON object with a value for every primary key field;
 otherwise :func:`refusal` says why (a dead letter, :mod:`.deadletters`). With the
 endpoint's ``provenance = true`` each landed record gains the
 :data:`~etl_core.contracts.PROVENANCE_FIELDS`, taken from the raw archive's manifest
-entry of its page, so ``ingest replay`` writes the very same bytes.
+entry of its page, so ``ingest replay`` writes the very same lines.
 """
 
 from __future__ import annotations

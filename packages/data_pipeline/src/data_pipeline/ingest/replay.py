@@ -12,7 +12,7 @@ file_processing sees a new version of each chunk (a new ETag) and nothing twice.
 - Pages, items and chunks follow the live walk exactly: parent pages are left out,
   records the run skipped as landed before (the manifest's ``skipped`` positions) are
   skipped again, items that cannot land are dead letters, provenance fields come from
-  the manifest entries. Replaying twice writes the same bytes.
+  the manifest entries. Replaying twice writes the same lines.
 - Chunks the run had beyond the new last one are removed (they held records of the old
   extraction); the dead letters and drift report of the run are rewritten; the manifest
   gains a ``replays`` entry. The endpoint's state (cursor, totals) is not touched.
