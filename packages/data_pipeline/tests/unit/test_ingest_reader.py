@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
 import random
@@ -19,7 +21,15 @@ import pytest
 
 from data_pipeline.ingest.chunks import encode_lines
 from data_pipeline.ingest.profile import MAX_FIELDS, FieldProfile
-from data_pipeline.ingest.reader import PageReader, PageReaderError, read_page
+from data_pipeline.ingest.reader import (
+    _REQUEST,
+    PIPE_BYTES,
+    PageReader,
+    PageReaderError,
+    _read_answer,
+    _serve,
+    read_page,
+)
 
 WAIT = 20.0
 """Seconds a test waits for the child at most (a hang fails, it does not block the suite)."""
@@ -173,6 +183,57 @@ def test_the_child_answers_every_request_from_many_threads_in_kind() -> None:
 
     assert readings == [read_page(body, "data", ["id"]) for body in bodies]
     assert readings[5] is None
+
+
+class _Dribbling(io.RawIOBase):
+    """An unbuffered pipe whose every write is cut short (a signal stopping it midway)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        part = bytes(data[:1000])
+        self.data += part
+        return len(part)
+
+
+def test_answers_written_in_parts_reach_the_walk_whole() -> None:
+    rng = random.Random(11)
+    pages = [json.dumps({"data": random_records(rng, 40), "n": n}).encode() for n in range(3)]
+    bodies = [*pages, b"broken"]
+    settings = json.dumps({"records_path": "data", "primary_key": ["id"]}).encode()
+    requests = b"".join(
+        _REQUEST.pack(n, len(settings), len(body)) + settings + body
+        for n, body in enumerate(bodies)
+    )
+    out = _Dribbling()
+
+    _serve(io.BufferedReader(io.BytesIO(requests)), out)  # type: ignore[arg-type]
+
+    stream = io.BytesIO(bytes(out.data))
+    answers = [_read_answer(stream) for _ in bodies]
+    assert answers == [(n, read_page(body, "data", ["id"])) for n, body in enumerate(bodies)]
+    assert _read_answer(stream) is None
+
+
+@pytest.mark.skipif(
+    not hasattr(fcntl, "F_GETPIPE_SZ")
+    or int(open("/proc/sys/fs/pipe-max-size").read()) < PIPE_BYTES,  # noqa: SIM115
+    reason="pipe capacity is Linux's, within its limit",
+)
+def test_the_pipes_to_the_child_hold_a_whole_page_and_its_answer() -> None:
+    reader = PageReader()
+    try:
+        assert reader._process is not None
+        for pipe in (reader._process.stdin, reader._process.stdout):
+            assert pipe is not None
+            assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) >= PIPE_BYTES
+        assert reader.submit(b'{"data": [{"id": 1}]}', "data", ["id"]).result(WAIT) is not None
+    finally:
+        reader.close()
 
 
 def test_a_child_that_dies_fails_the_pages_waiting_and_the_next_ones_without_hanging() -> None:

@@ -31,6 +31,7 @@ meta (``{"document": …, "profile": …}``), the lines.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import struct
@@ -59,6 +60,10 @@ MAX_BODY = 1 << 30
 in the wire format is 32 bits; an answer too large for it is "not here" too)."""
 CLOSE_SECONDS = 5.0
 """How long :meth:`PageReader.close` waits for the child to end before killing it."""
+PIPE_BYTES = 1 << 20
+"""The capacity asked of both pipes (Linux; 64 KiB by default): a whole page and its answer
+then pass in one write and one read, not a handoff every 64 KiB, each of which waited for
+the GIL of a busy walk's process (the limit is ``/proc/sys/fs/pipe-max-size``)."""
 
 
 class PageReaderError(DataPipelineError):
@@ -110,6 +115,8 @@ class PageReader:
         except OSError as exc:  # the walk reads every page itself
             self._fail(f"could not start ({exc})")
             return
+        for pipe in (self._process.stdin, self._process.stdout):
+            _widen(pipe)
         self._answers = threading.Thread(target=self._read_answers, name="page-reader", daemon=True)
         self._answers.start()
 
@@ -218,6 +225,15 @@ class PageReader:
         self._fail(f"ended (exit code {code}) before answering")
 
 
+def _widen(pipe: IO[bytes] | None) -> None:
+    """Ask for :data:`PIPE_BYTES` of capacity in ``pipe``; where that cannot be had (not
+    Linux, over the system's or the user's limit) the pipe stays as it is: only slower."""
+    if pipe is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
 def _read_answer(stream: IO[bytes]) -> tuple[int, Reading | None] | None:
     """The next answer, or ``None`` at the end of the stream."""
     head = stream.read(_ANSWER.size)
@@ -297,14 +313,23 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
         answer = _answer(body, *settings_seen[raw_settings])
         del body
         if answer is None:
-            stdout.write(_ANSWER.pack(number, NOT_HERE, 0, 0))
+            _write_all(stdout, _ANSWER.pack(number, NOT_HERE, 0, 0))
         else:
             count, meta, lines = answer
-            stdout.write(_ANSWER.pack(number, count, len(meta), len(lines)))
-            stdout.write(meta)
-            stdout.write(lines)
+            head = _ANSWER.pack(number, count, len(meta), len(lines))
+            _write_all(stdout, b"".join((head, meta, lines)))
         del answer
         stdout.flush()
+
+
+def _write_all(stream: IO[bytes], data: bytes) -> None:
+    """Write all of ``data``: an unbuffered stream (``PYTHONUNBUFFERED``, ``-u``) writes a
+    part only when a signal stops the write midway (a debugger, a profiler, ``SIGSTOP``),
+    and an answer cut short would tear the stream for every later answer."""
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        view = view[written if written is not None else 0 :]
 
 
 def _answer(
