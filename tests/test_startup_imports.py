@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-from repo_layout import RUNTIMES
+from repo_layout import PACKAGE_DIRS, RUNTIMES
 from retail_workspace import Workspace, retail_workspace
 
 HEAVY = {"pydantic", "httpx", "boto3", "botocore", "celery", "kombu", "django", "jinja2"}
@@ -120,3 +121,13 @@ def test_process_and_transform_load_no_api_source_model(
 
 
 API_SOURCE_MODULES = {"etl_core.contracts.sources", "etl_core.contracts.cursors"}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_each_runtimes_console_script_loads_its_cli_with_the_collector_paused(
+    runtime: str,
+) -> None:
+    """``etl_core.console_script`` imports ``<runtime>.cli`` and runs its ``main``."""
+    script = f"etl-{runtime.replace('_', '-')}"
+    project = tomllib.loads((PACKAGE_DIRS[script] / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {script: f"etl_core.console_script:{runtime}"}
