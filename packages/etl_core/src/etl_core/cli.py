@@ -38,6 +38,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
+from etl_core.cli_commands import lazy_group
 from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
@@ -318,7 +319,7 @@ class RuntimeCLI(Generic[S]):
     def _invoke(self, args: Sequence[str] | None) -> None:
         import typer
 
-        command = typer.main.get_command(self.app)
+        command = lazy_group(self.app)  # the invoked command built, not all (issue 16)
         plain_values()  # no pydantic for unset options and plain text
         signals: list[int] = []
         self._start_run()
