@@ -3,15 +3,17 @@
 ``typer.main.get_command`` builds every command of an app before one runs: for each, its
 signature, its type hints (an ``eval`` of every string annotation) and its click
 parameters, about a quarter of a millisecond a command, 6-8 ms of a run that uses one
-(issue 16, start-up). :func:`lazy_group` builds the same group (options, subgroups, names
-and their order) with each top-level command built by Typer's ``get_command_from_info``
-the first time the group looks it up: the one invoked, or every one for ``--help``.
+(issue 16, start-up). :func:`lazy_group` builds the same group (options, names and their
+order) with each command and subgroup built by Typer's own ``get_command_from_info`` and
+``get_group_from_info`` the first time the group looks it up: the one invoked, or every
+one for ``--help``.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, MutableMapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,51 +26,50 @@ __all__ = ["lazy_group"]
 
 
 def lazy_group(app: typer.Typer) -> Command:
-    """``typer.main.get_command(app)``, each top-level command built on first lookup.
+    """``typer.main.get_command(app)``, each command and subgroup built on first lookup.
 
-    An app without a callback (no global options) may be a single command: Typer's own
-    build, unchanged.
+    An app without a callback (no global options) may be a single command, and a subgroup
+    without a name lends its commands to the group: Typer's own build, unchanged.
     """
     import typer.main
 
     if not (app.registered_callback or app.info.callback):
         return typer.main.get_command(app)
-    shell = copy.copy(app)
-    shell.registered_commands = []  # the group, its options and subgroups only
-    group = typer.main.get_command(shell)
     builders: dict[str, Callable[[], Command]] = {}
     for info in app.registered_commands:
         name = info.name or typer.main.get_command_name(info.callback.__name__)  # type: ignore[union-attr]
-        builders[name] = _builder(app, info)
-    group.commands = _Commands(builders, group.commands)  # type: ignore[attr-defined]
-    return group
-
-
-def _builder(app: typer.Typer, info: typer.models.CommandInfo) -> Callable[[], Command]:
-    def build() -> Command:
-        import typer.main
-
-        return typer.main.get_command_from_info(
+        builders[name] = partial(
+            typer.main.get_command_from_info,
             info,
             pretty_exceptions_short=app.pretty_exceptions_short,
             rich_markup_mode=app.rich_markup_mode,
         )
-
-    return build
+    for group_info in app.registered_groups:
+        group_name = typer.main.solve_typer_info_defaults(group_info).name
+        if not group_name:
+            return typer.main.get_command(app)
+        builders[group_name] = partial(  # a subgroup replaces a command of its name, in its place
+            typer.main.get_group_from_info,
+            group_info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            suggest_commands=app.suggest_commands,
+        )
+    shell = copy.copy(app)
+    shell.registered_commands, shell.registered_groups = [], []  # the group and its options
+    group = typer.main.get_command(shell)
+    group.commands = _Commands(builders)  # type: ignore[attr-defined]
+    return group
 
 
 class _Commands(MutableMapping[str, Command]):
-    """A group's commands by name, in Typer's order (commands, then subgroups; a subgroup
-    replaces a command of its name), each command built on first access."""
+    """A group's commands by name, in Typer's order (commands, then subgroups), each built
+    on first access."""
 
-    def __init__(
-        self,
-        builders: dict[str, Callable[[], Command]],
-        built: MutableMapping[str, Command],
-    ) -> None:
+    def __init__(self, builders: dict[str, Callable[[], Command]]) -> None:
         self._builders = builders
-        self._built = dict(built)
-        self._order = {**dict.fromkeys(builders), **dict.fromkeys(built)}
+        self._built: dict[str, Command] = {}
+        self._order = dict.fromkeys(builders)
 
     def __getitem__(self, name: str) -> Command:
         if name not in self._built:

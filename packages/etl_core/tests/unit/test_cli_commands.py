@@ -66,9 +66,9 @@ def test_only_the_invoked_command_is_built(
     built: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     group = lazy_group(make_app())
-    assert built == ["inner"]  # the subgroups' commands, as Typer builds them
+    assert built == []
     run(group, "first", "--count", "3")
-    assert built == ["inner", "first"]
+    assert built == ["first"]
     assert capsys.readouterr().out == "first 3\n"
 
 
@@ -91,3 +91,25 @@ def test_the_names_order_and_help_are_typers(capsys: pytest.CaptureFixture[str])
 def test_an_unknown_command_is_refused_with_typers_suggestion() -> None:
     with pytest.raises(typer.TyperException, match="Did you mean 'first'"):
         run(lazy_group(make_app()), "firts")
+
+
+def test_a_subgroup_is_built_when_it_is_invoked(
+    built: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = lazy_group(make_app())
+    run(group, "shadowed", "inner")
+    assert built == ["inner"]
+    assert capsys.readouterr().out == "inner\n"
+
+
+def test_a_subgroup_without_a_name_lends_its_commands_as_typer_does() -> None:
+    app = make_app()
+    extra = typer.Typer()
+
+    @extra.command()
+    def lent() -> None:
+        """Lent to the group."""
+
+    app.add_typer(extra)
+    assert list(lazy_group(app).commands) == list(typer.main.get_command(app).commands)
+    assert "lent" in lazy_group(app).commands
