@@ -1,7 +1,7 @@
 """The runtimes' console scripts: ``<runtime>.cli`` imported with the collector paused.
 
-Importing a runtime's command line makes about a hundred thousand objects (modules,
-functions, classes, contract and settings schemas) that all live until the process ends,
+Importing a runtime's command line makes 40-50 thousand objects the collector tracks
+(modules, functions, classes, contract and settings schemas) that all live until the end,
 and the collector's young collections over them, some sixty, can free none: 7-15 ms of a
 short command's CPU (issue 16, start-up). Each runtime's ``[project.scripts]`` entry names
 its package here (``etl-file-processing = "etl_core.console_script:file_processing"``):
