@@ -11,10 +11,11 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-from repo_layout import RUNTIMES
+from repo_layout import PACKAGE_DIRS, RUNTIMES
 from retail_workspace import Workspace, retail_workspace
 
 HEAVY = {"pydantic", "httpx", "boto3", "botocore", "celery", "kombu", "django", "jinja2"}
@@ -28,7 +29,7 @@ try:
 except SystemExit:
     pass
 with open(out, "w") as report:
-    json.dump(sorted({name.split(".")[0] for name in sys.modules}), report)
+    json.dump(sorted(sys.modules), report)
 """
 
 
@@ -36,6 +37,13 @@ def imported(
     runtime: str, *args: str, tmp_path: Path, env: dict[str, str] | None = None
 ) -> set[str]:
     """The top-level packages loaded by ``<runtime> ARGS`` run to its end."""
+    return {name.split(".")[0] for name in modules(runtime, *args, tmp_path=tmp_path, env=env)}
+
+
+def modules(
+    runtime: str, *args: str, tmp_path: Path, env: dict[str, str] | None = None
+) -> set[str]:
+    """Every module loaded by ``<runtime> ARGS`` run to its end."""
     out = tmp_path / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", RUN_AND_REPORT, f"{runtime}.cli", str(out), *args],
@@ -92,3 +100,34 @@ def test_the_quality_engine_as_a_library_loads_no_processor() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.split() == ["False"]
+
+
+def test_process_and_transform_load_no_api_source_model(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Dataset contracts alone: the API sources' model (``etl_core.contracts.sources``,
+    its cursors) is loaded by the commands that read sources."""
+    env = workspace.env()
+    key = "landing/pos/pos_20261105.csv.zip.pgp"
+    loaded = modules(
+        "file_processing", "process", key, "--json", "--force", tmp_path=tmp_path, env=env
+    )
+    assert "file_processing.process" in loaded
+    assert not loaded & API_SOURCE_MODULES
+    args = ("transform", "--dataset", "pos_transactions", "--date", "2026-11-05")
+    loaded = modules("data_pipeline", *args, tmp_path=tmp_path, env=env)
+    assert "data_pipeline.transform" in loaded
+    assert not loaded & API_SOURCE_MODULES
+
+
+API_SOURCE_MODULES = {"etl_core.contracts.sources", "etl_core.contracts.cursors"}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_each_runtimes_console_script_loads_its_cli_with_the_collector_paused(
+    runtime: str,
+) -> None:
+    """``etl_core.console_script`` imports ``<runtime>.cli`` and runs its ``main``."""
+    script = f"etl-{runtime.replace('_', '-')}"
+    project = tomllib.loads((PACKAGE_DIRS[script] / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {script: f"etl_core.console_script:{runtime}"}

@@ -15,21 +15,23 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from data_pipeline.errors import EndpointBusyError
 from data_pipeline.settings import PipelineSettings
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import ContractSet, Endpoint, Source, SourceSet
 from etl_core.errors import ConfigError, LeaseBusyError
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import Lease, ObjectStore, acquire_lease
 
+if TYPE_CHECKING:  # the API sources' model is loaded by the commands that read sources
+    from etl_core.contracts import ContractSet, Endpoint, Source, SourceSet
+
 __all__ = ["add_archive_commands"]
 
-Config = tuple[ContractSet, SourceSet]
+Config = tuple["ContractSet", "SourceSet"]
 
 SourceName = Annotated[
     str, typer.Option("--source", help="The API source (sources/<source>.toml).")

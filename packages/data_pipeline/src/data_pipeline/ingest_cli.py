@@ -28,22 +28,17 @@ from data_pipeline.errors import EndpointBusyError
 from data_pipeline.ingest_archive_cli import add_archive_commands
 from data_pipeline.settings import PipelineSettings
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import (
-    ContractSet,
-    Endpoint,
-    Source,
-    SourceSet,
-    load_contracts,
-    load_sources,
-)
+from etl_core.contracts import ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret, SecretUnavailableError
 from etl_core.storage import ObjectStore
 from etl_core.work import WorkUnit, require_broker
 
-if TYPE_CHECKING:  # the ingest engine (httpx) is imported by the commands that run it
+if TYPE_CHECKING:  # the ingest engine (httpx) and the API sources' model are imported by
+    # the commands that run them
     from data_pipeline.ingest import IngestContext, StateStore, WindowOutcome
+    from etl_core.contracts import Endpoint, Source, SourceSet
 
 __all__ = ["add_ingest_commands"]
 
@@ -168,6 +163,8 @@ def _config(session: Session[PipelineSettings]) -> tuple[ContractSet, SourceSet]
     Ingestion runs no transform, so the contracts are judged by the platform's rules only:
     binding every ``[transform] sql`` would import DuckDB for nothing (``contracts check``
     and the transform commands still judge it)."""
+    from etl_core.contracts.sources import load_sources
+
     config_dir = session.settings.config_dir
     contracts = load_contracts(config_dir)
     sources = load_sources(config_dir, contracts=contracts)
@@ -248,6 +245,7 @@ def _ingest(
         from data_pipeline.ingest.collector import few_full_collections
         from data_pipeline.ingest_work import wave_executor
         from data_pipeline.tasks import with_run_id
+        from etl_core.contracts.sources import SourceSet
 
         run = session.record_run(
             "ingest", parameters={"units": [u.key for _, us in plan for u in us]}

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,12 +32,15 @@ from data_pipeline.tasks import (
 from data_pipeline.validate import transform_problems
 from data_pipeline.work import LANE, PipelineContext, partition_unit
 from etl_core.cli import LaneTask, RuntimeCLI
-from etl_core.contracts import ContractSet, Source, load_contracts, load_sources
+from etl_core.contracts import ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import Session, new_run_id
 from etl_core.scheduler import Job, NextTime, every
 from etl_core.storage import ObjectStore
 from etl_core.work import RunUnit, UnitResult, WorkUnit, require_broker
+
+if TYPE_CHECKING:
+    from etl_core.contracts import Source
 
 __all__ = ["add_worker_commands", "source_schedule"]
 
@@ -73,6 +76,7 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         session = cli.session(ctx)
         settings = session.settings
         require_broker(settings, "schedule")
+        from etl_core.contracts.sources import load_sources  # API sources: the scheduler's
         from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
 
         sender = CeleryExecutor(celery_app(settings, LANE))
@@ -113,6 +117,7 @@ def _worker_context(
 ) -> RunUnit[LaneValue]:
     """A worker process's ``run_unit``: its own store, contracts, ledger and API clients."""
     from data_pipeline.ingest import DatabaseStateStore, IngestContext, ObjectStateStore
+    from etl_core.contracts.sources import load_sources
 
     settings = session.settings
     store = opened.enter_context(session.open_store())

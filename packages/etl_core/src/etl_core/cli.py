@@ -38,11 +38,13 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
+from etl_core.cli_commands import lazy_group
 from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
 from etl_core.logging import bind_context, bind_process_context, configure_logging
+from etl_core.process_exit import exit_process
 from etl_core.progress import WorkProgress
 from etl_core.runtime import (
     ExitCode,
@@ -296,21 +298,28 @@ class RuntimeCLI(Generic[S]):
         """Run the command line (the console script's entry point); never returns.
 
         Called without ``args`` (as the console script calls it) the process ends with the
-        run: its heap is frozen on the way out (:func:`_spare_shutdown_collection`).
+        run: its heap is frozen on the way out (:func:`_spare_shutdown_collection`), and an
+        exit code ends it without the interpreter's teardown (:func:`exit_process`).
         """
-        try:
+        if args is not None:
             run_entry_point(lambda: self._invoke(args), name=self.name)
+            raise SystemExit(ExitCode.OK)
+        try:
+            run_entry_point(lambda: self._invoke(None), name=self.name)
+        except SystemExit as ended:
+            code: object = ended.code
+        else:
+            code = ExitCode.OK
         finally:
-            if args is None:
-                _spare_shutdown_collection()
-        raise SystemExit(ExitCode.OK)
+            _spare_shutdown_collection()
+        exit_process(code)
 
     # -------------------------------------------------------------- internals
 
     def _invoke(self, args: Sequence[str] | None) -> None:
         import typer
 
-        command = typer.main.get_command(self.app)
+        command = lazy_group(self.app)  # the invoked command built, not all (issue 16)
         plain_values()  # no pydantic for unset options and plain text
         signals: list[int] = []
         self._start_run()

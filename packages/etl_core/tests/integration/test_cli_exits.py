@@ -198,3 +198,66 @@ def test_the_console_scripts_run_ends_with_its_heap_frozen(
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert stdout.splitlines() == printed
+
+
+EXIT_SCRIPT = """
+import atexit, os, sys, threading, time, types
+from concurrent.futures import ThreadPoolExecutor
+import typer
+from etl_core.cli import RuntimeCLI
+from etl_core.runtime import RuntimeSettings
+
+cli = RuntimeCLI(name="etl-test", lane="test", help="A test runtime.", settings=RuntimeSettings)
+
+class Finalized:
+    def __del__(self, write=os.write) -> None:
+        write(1, b"finalized\\n")  # print may be gone by then
+
+HOLDER = sys.modules["etl_exit_holder"] = types.ModuleType("etl_exit_holder")
+HOLDER.kept = Finalized()  # a module's object: finalized by the interpreter's teardown
+
+POOL = ThreadPoolExecutor(1)
+
+
+def later() -> None:
+    time.sleep(0.2)
+    print("thread done")
+
+@cli.app.command()
+def hello(code: int = 0) -> None:
+    print("hello")  # buffered: stdout is a pipe
+    threading.Thread(target=later).start()  # not a daemon: waited for
+    POOL.submit(print, "pooled").result()  # its worker stays, idle: the pool is not shut down
+    if code:
+        raise typer.Exit(code)
+
+atexit.register(lambda: print("atexit"))
+if sys.argv[1] == "--args":
+    cli.main(sys.argv[2:])
+else:
+    cli.main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "printed"),
+    [
+        (("hello",), 0, ["hello", "pooled", "thread done", "atexit"]),
+        (("hello", "--code", "3"), 3, ["hello", "pooled", "thread done", "atexit"]),
+        (("--args", "hello"), 0, ["hello", "pooled", "thread done", "atexit", "finalized"]),
+    ],
+)
+def test_the_console_scripts_run_ends_without_the_interpreters_teardown(
+    tmp_path: Path, args: tuple[str, ...], code: int, printed: list[str]
+) -> None:
+    """Its threads are waited for, its ``atexit`` callbacks run and its output is flushed,
+    but what is still alive is left to the OS (no finalizer runs); a caller that passes the
+    arguments (a test running the CLI in its own process) keeps the interpreter's exit."""
+    path = tmp_path / "etl_exit_cli.py"
+    path.write_text(EXIT_SCRIPT)
+    (tmp_path / "store").mkdir()
+    process = start(path, *args)
+    stdout, stderr = process.communicate(timeout=20)  # an idle pool's worker is let go
+    assert process.returncode == code, stderr
+    assert stdout.splitlines() == printed
+    assert "Exception ignored" not in stderr
