@@ -5,8 +5,7 @@ After a command has run, ``Py_FinalizeEx`` joins the threads that are not daemon
 frees every module and object one by one and destroys what extension modules hold (DuckDB's
 probe database and its catalog): 10-20 ms of a short command's exit that the OS does at once
 when the process ends (issue 16, start-up). :func:`exit_process` does the first three steps
-(the first with ``threading._shutdown``, what the interpreter itself calls) and then ends
-the process. Only a console script's ``main`` calls it: a caller that runs a
+and then ends the process. Only a console script's ``main`` calls it: a caller that runs a
 CLI inside its own process (a test) keeps its interpreter.
 
 The objects left alive at exit are not finalized: a file still open and unflushed at that
@@ -34,15 +33,10 @@ def exit_process(code: object) -> NoReturn:
     is left to the interpreter's own exit, which reports it as it always has.
     """
     status = 0 if code is None else code
-    shutdown_threads = getattr(threading, "_shutdown", None)
-    if not isinstance(status, int) or shutdown_threads is None:
+    if not isinstance(status, int):
         raise SystemExit(code)
-    # What Py_FinalizeEx runs first, in its order: threading's own exit hooks (an idle
-    # ThreadPoolExecutor's workers are told to stop) and the joins of the threads that are
-    # not daemons, then the atexit callbacks (cleared once run: the interpreter's exit,
-    # should it follow, runs neither again).
-    shutdown_threads()
-    atexit._run_exitfuncs()
+    _join_threads()
+    atexit._run_exitfuncs()  # what Py_FinalizeEx runs; the callbacks are cleared after
     for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None:
@@ -50,3 +44,16 @@ def exit_process(code: object) -> NoReturn:
         except Exception:  # the interpreter's exit reports it (and stdout's exits 120)
             raise SystemExit(code) from None
     os._exit(status)
+
+
+def _join_threads() -> None:
+    """Wait for every thread that is not a daemon, as the interpreter does before ``atexit``
+    (a thread may start another before it ends)."""
+    main = threading.main_thread()
+    while pending := [
+        thread
+        for thread in threading.enumerate()
+        if thread is not main and not thread.daemon and thread.is_alive()
+    ]:
+        for thread in pending:
+            thread.join()
