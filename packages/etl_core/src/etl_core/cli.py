@@ -44,7 +44,6 @@ from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
 from etl_core.logging import bind_context, bind_process_context, configure_logging
-from etl_core.process_exit import exit_process
 from etl_core.progress import WorkProgress
 from etl_core.runtime import (
     ExitCode,
@@ -298,21 +297,14 @@ class RuntimeCLI(Generic[S]):
         """Run the command line (the console script's entry point); never returns.
 
         Called without ``args`` (as the console script calls it) the process ends with the
-        run: its heap is frozen on the way out (:func:`_spare_shutdown_collection`), and an
-        exit code ends it without the interpreter's teardown (:func:`exit_process`).
+        run: its heap is frozen on the way out (:func:`_spare_shutdown_collection`).
         """
-        if args is not None:
-            run_entry_point(lambda: self._invoke(args), name=self.name)
-            raise SystemExit(ExitCode.OK)
         try:
-            run_entry_point(lambda: self._invoke(None), name=self.name)
-        except SystemExit as ended:
-            code: object = ended.code
-        else:
-            code = ExitCode.OK
+            run_entry_point(lambda: self._invoke(args), name=self.name)
         finally:
-            _spare_shutdown_collection()
-        exit_process(code)
+            if args is None:
+                _spare_shutdown_collection()
+        raise SystemExit(ExitCode.OK)
 
     # -------------------------------------------------------------- internals
 
