@@ -355,6 +355,7 @@ def listen(
         store = stack.enter_context(session.open_store())
         processor = stack.enter_context(_processor(session, store))
         if settings.executor == "celery":
+            cli.reach_broker(settings, meanwhile="notifications are kept until it answers")
             units = enqueue_units(_celery_executor(session).submit)
         else:  # as scan does: what a killed run left half-written goes first
             processor.remove_abandoned_writes()
