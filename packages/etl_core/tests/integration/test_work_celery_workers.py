@@ -1,7 +1,9 @@
-"""The Celery executor with real worker processes: poison messages end in the dead-letter queue."""
+"""The Celery executor with real worker processes: poison messages end in the dead-letter
+queue; a unit failing for good is said in the worker's own log, for units nobody follows."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -66,3 +68,23 @@ def test_a_message_that_is_no_unit_is_dead_lettered_at_once(
     ((headers, body),) = celery_broker.messages(lane_queues(settings, LANE).dead)
     assert "InvalidUnitError after 1 attempt(s)" in headers[DEAD_REASON_HEADER]
     assert body[0] == [{"lane": LANE, "kind": "item"}]
+
+
+def test_a_unit_that_fails_for_good_is_logged_as_an_error_by_its_worker(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    broken, fine = WorkUnit(LANE, "item", "broken-1"), WorkUnit(LANE, "item", "fine-2")
+    with start_worker(celery_broker, tmp_path) as worker:
+        app = celery_app(settings, LANE)
+        sent = [app.send_task(task_name(LANE), args=[u.to_dict()]) for u in (broken, fine)]
+        documents = [s.get(timeout=60) for s in sent]  # as a chained or --no-wait unit: unread
+        log = worker.log()
+    assert [d["status"] for d in documents] == ["failed", "succeeded"]
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    errors = [r for r in records if r["level"] == "error"]
+    assert len(errors) == 1, errors  # the failed unit, not the one that succeeded
+    (said,) = errors
+    assert "work unit test_lane:item:broken-1 failed" in said["event"]
+    assert "FatalError: broken-1 is refused for good" in said["event"]
+    assert said["unit"] == broken.id
