@@ -153,6 +153,24 @@ class RuntimeSettings:
     schedule_tick: timedelta = timedelta(seconds=1)
     """``schedule``: how often a scheduler looks at the clock (and, standing by, the lease)."""
 
+    def __post_init__(self) -> None:
+        """Refuse scheduler settings no scheduler can keep (said at start-up, naming them,
+        not as the scheduler's traceback)."""
+        tick, lease = self.schedule_tick.total_seconds(), self.schedule_lease_seconds
+        if tick <= 0:
+            raise ValueError(f"schedule_tick must be longer than 0s, got {tick:g}s")
+        if lease.total_seconds() <= tick:
+            raise ValueError(
+                f"schedule_lease_seconds must be longer than schedule_tick ({tick:g}s), got "
+                f"{lease.total_seconds():g}s"
+            )
+
+    @staticmethod
+    def _positive_interval(name: str, interval: timedelta) -> None:
+        """Refuse a lane's schedule interval that is not positive (``__post_init__``)."""
+        if interval <= timedelta(0):
+            raise ValueError(f"{name} must be longer than 0s, got {interval.total_seconds():g}s")
+
 
 def find_settings_file(
     overrides: Mapping[str, object], env: Mapping[str, str], env_prefix: str = "ETL_"
