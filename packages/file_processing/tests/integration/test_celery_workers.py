@@ -225,6 +225,21 @@ def test_the_celery_executor_without_a_broker_is_a_configuration_error(local_lan
     assert local_lane.store.exists("landing/vendor/orders_20261101.csv")  # nothing lost
 
 
+def test_a_celery_setting_out_of_range_is_said_with_where_it_was_set(local_lane: Any) -> None:
+    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
+    env.update({"ETL_BROKER_URL": "redis://127.0.0.1:6379/0", "ETL_TASK_ATTEMPTS": "0"})
+    done = subprocess.run(
+        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--executor", "celery"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "task_attempts: must be from 1 to 100 (from env ETL_TASK_ATTEMPTS)" in done.stderr
+
+
 def test_a_following_scan_stopped_by_sigterm_revokes_what_no_worker_started(
     local_lane: Any, orders: Orders, celery_broker: TestBroker
 ) -> None:
