@@ -963,15 +963,75 @@ class _Walk:
         return mark, boundary
 
     def _new_mark(self) -> tuple[str | None, list[str]]:
-        """The endpoint's mark after this window: the larger of the two, with its records."""
+        """The endpoint's mark after this window: the larger of the two, with its records.
+
+        A bounded window starting past what the endpoint landed without a gap leaves the
+        mark where it is: moved to the window's records, the incremental runs would never
+        fetch those of the gap (said in a warning, with the window that fills it).
+        """
         old, new = self.state.cursor, self.window.high_water
         if new is None:
+            return old, self.state.boundary
+        if self.window.bounded and self._leaves_a_gap():
             return old, self.state.boundary
         if old is None or self._parse(new) > self._parse(old):
             return new, self.window.boundary
         if self._parse(new) == self._parse(old):
             return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
         return old, self.state.boundary
+
+    def _leaves_a_gap(self) -> bool:
+        """Whether this bounded window starts past what the endpoint landed without a gap
+        (:meth:`_landed_up_to`), saying so when it does."""
+        since = self.window.start
+        covered = self._landed_up_to()
+        if since is None or covered is None:
+            return False  # from the beginning, or the first window starts the history
+        try:
+            if self._parse(since) <= covered:
+                return False
+        except CursorValueError:
+            return False
+        landed_to = format_cursor(covered)
+        logger.warning(
+            "%s/%s: window --since %s --until %s starts past %s, up to which the endpoint's "
+            "records are landed; the mark stays at %s, so the next incremental run fetches "
+            "the gap (and this window's records again); to fill the gap alone first: "
+            "--since %s --until %s",
+            self.source.source, self.endpoint.name, since, self.window.end or "(none)",
+            landed_to, self.state.cursor or "(unset)", landed_to, since,
+            extra={"source": self.source.source, "endpoint": self.endpoint.name},
+        )  # fmt: skip
+        return True
+
+    def _landed_up_to(self) -> Any | None:
+        """How far the endpoint's records are landed without a gap: its mark (else its
+        initial value), carried on by the finished bounded windows starting within it; None
+        when nothing bounds it (no mark, no initial value)."""
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        start = self.state.cursor or incremental.initial_value
+        if start is None:
+            return None
+        try:
+            covered = self._parse(start)
+            spans = [_span(unit, self._parse) for unit in self.state.windows_done]
+        except CursorValueError:
+            return None
+        known = [span for span in spans if span is not None]
+        for low, high in sorted(known, key=lambda span: (span[0] is not None, span[0] or covered)):
+            if (low is None or low <= covered) and covered < high:
+                covered = high
+        return covered
+
+
+def _span(unit: str, parse: Callable[[object], Any]) -> tuple[Any | None, Any] | None:
+    """The bounds of a finished bounded window, from its unit key (``<source>/<endpoint>/
+    <since>..<until>``; no since: from the beginning); None for one without an end."""
+    since, dots, until = unit.rpartition("/")[2].partition("..")
+    if not dots or not until:
+        return None
+    return (parse(since) if since else None), parse(until)
 
 
 @dataclass(frozen=True)
