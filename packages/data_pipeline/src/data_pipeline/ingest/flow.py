@@ -366,6 +366,10 @@ class _Walk:
             """Checkpoints written, their state not known committed yet: (done once durable and,
             when the writer commits it, committed; the commit left to the walk, else ``None``)."""
             self.pages = 0
+            self.records_path_seen = False
+            """Whether a records page of this walk had its ``records_path``."""
+            self.keys_without_path: list[str] | None = None
+            """The keys of the first records page without its ``records_path`` (a typo)."""
             self.labels = {"source": source.source, "endpoint": endpoint.name}
             self.seen_at_start = self._boundary_at_start()
             self.depth = source.concurrency
@@ -670,6 +674,7 @@ class _Walk:
             if reading is not None and self._takes_whole(reading, skip):
                 # the paginator counts the items; their values are in the reading's lines
                 placeholders: list[Any] = [None] * reading.count
+                self._note_records_path(reading.document)
                 page = Page(response.url, response.headers, reading.document, placeholders)
                 return replace(page, fetched_at=fetched_at), reading
         reason = "not_json"
@@ -685,7 +690,35 @@ class _Walk:
             self._set_aside((reason, str(exc)), number, None, response.url, response.body)
             unread = Page(response.url, response.headers, None, [], fetched_at, readable=False)
             return unread, None
+        if role == "records":
+            self._note_records_path(document)
         return Page(response.url, response.headers, document, records, fetched_at), None
+
+    def _note_records_path(self, document: object) -> None:
+        """Whether the records page ``document`` has the endpoint's ``records_path`` (an
+        absent one is an empty page, and a window of none a warning at its end)."""
+        path = self.endpoint.records_path
+        if not path or self.records_path_seen:
+            return
+        if lookup(document, path) is not MISSING:
+            self.records_path_seen = True
+        elif self.keys_without_path is None and isinstance(document, dict):
+            self.keys_without_path = sorted(str(key) for key in document)[:20]
+
+    def _say_records_path_missing(self) -> None:
+        """Warn when this window landed nothing and no page had ``records_path``: a typo
+        there lands nothing with every request answered (the archive keeps the pages)."""
+        if self.window.records or self.records_path_seen or self.keys_without_path is None:
+            return
+        source, endpoint = self.source.source, self.endpoint.name
+        logger.warning(
+            "%s/%s: records_path %r was in none of the %d page(s) of window %s (the first "
+            "had the keys: %s), so it landed nothing; if the path is mistyped, fix it and "
+            "land the archived pages: ingest replay --source %s --endpoint %s --run %s",
+            source, endpoint, self.endpoint.records_path, self.pages, self.window.unit,
+            ", ".join(self.keys_without_path) or "none", source, endpoint, self.window.run,
+            extra={"source": source, "endpoint": endpoint},
+        )  # fmt: skip
 
     def _params(self) -> dict[str, str]:
         params = self.endpoint.query(self.source.params)
@@ -847,6 +880,7 @@ class _Walk:
         durable = self.writer.seal()
         self._settle()
         durable.result()
+        self._say_records_path_missing()
         cursor, boundary = self._new_mark()
         done = self.state.windows_done
         if window.bounded and window.unit not in done:
