@@ -40,12 +40,14 @@ from etl_core.work import (
     InlineExecutor,
     ThreadExecutor,
     WorkUnit,
-    require_broker,
     unit_executor,
+    unit_sender,
 )
 
 if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
     from rich.table import Table
+
+    from etl_core.work.celery import CeleryExecutor
 
 cli = RuntimeCLI(
     name="etl-data-pipeline",
@@ -246,8 +248,7 @@ def run_command(
 ) -> None:
     """Transform every validated partition newer than its curated output, then load it."""
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
-    if no_wait:
-        require_broker(session.settings, "--no-wait")
+    sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
     if not no_load and any(c.load is not None for c in contracts):
@@ -267,8 +268,8 @@ def run_command(
             for c in contracts
             for p in pending_partitions(store, c, load=not no_load)
         ]
-        if no_wait:
-            _enqueue(session, units)
+        if sender is not None:
+            _enqueue(session, sender, units)
             run.count(inputs=len(units))
             return
         chosen = unit_executor(
@@ -338,8 +339,8 @@ def backfill_command(
     with --no-wait finishes its job without this command.
     """
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
-    if no_wait:
-        require_broker(session.settings, "--no-wait")
+    # the broker reached before the job starts: a job whose units cannot be sent stays unmade
+    sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     contract = _contract(session, dataset)
     if only_failed and not resume:
         raise ConfigError("--only-failed needs --resume JOB", [])
@@ -394,9 +395,9 @@ def backfill_command(
             f"backfill job {job.job_id} ({ledger.kind} ledger)",
             fields={"dataset": dataset, "backfill_job": job.job_id},
         )
-        if no_wait:  # the workers finish the job: its lease is released, not left to expire
+        if sender is not None:  # the workers finish the job: its lease is released
             units = backfill_units(contract, job, only_failed=only_failed, load=load, sizes=sizes)
-            _enqueue(session, units)
+            _enqueue(session, sender, units)
             ledger.hand_over(job.job_id)
             run.count(inputs=len(units))
             return
@@ -468,11 +469,12 @@ def _run_with_progress(
         )
 
 
-def _enqueue(session: Session[PipelineSettings], units: list[WorkUnit]) -> None:
+def _enqueue(
+    session: Session[PipelineSettings], sender: CeleryExecutor, units: list[WorkUnit]
+) -> None:
     """Hand ``units`` to the broker's workers (``--no-wait``) and say so."""
-    from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
+    from etl_core.work.celery import lane_queues
 
-    sender = CeleryExecutor(celery_app(session.settings, LANE))
     for unit in units:
         sender.submit(unit)
     queue = lane_queues(session.settings, LANE).work

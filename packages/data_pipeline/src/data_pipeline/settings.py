@@ -32,3 +32,7 @@ class PipelineSettings(RuntimeSettings):
     schedule_run_interval: timedelta = timedelta(minutes=5)
     """``schedule``: how often the pending partitions of every dataset are enqueued (what
     ``run`` would process); API sources follow their own ``schedule`` cron."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive_interval("schedule_run_interval", self.schedule_run_interval)

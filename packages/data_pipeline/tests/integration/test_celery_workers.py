@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -235,6 +236,35 @@ def test_no_wait_and_schedule_without_the_celery_executor_are_bad_usage(
     unknown = pipeline(lake, celery_broker, "run", "--executor", "threads")
     assert unknown.returncode == 2
     assert "executor" in unknown.stderr
+
+
+def _unused_port() -> int:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        return int(unused.getsockname()[1])
+
+
+def test_no_wait_with_an_unreachable_broker_fails_at_once_and_starts_no_backfill_job(
+    lake: dict[str, str],
+) -> None:
+    broker = f"redis://:hunter2@127.0.0.1:{_unused_port()}/0"
+    env = {**os.environ, **lake, "ETL_BROKER_URL": broker, "ETL_EXECUTOR": "celery"}
+    backfill = ["backfill", "--dataset", "pos", "--from", DAYS[0], "--to", DAYS[-1]]
+    for args in (["run"], backfill):
+        done = subprocess.run(
+            [str(BIN), *args, "--no-wait"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr[-3000:]
+        assert "the broker redis://:***@127.0.0.1:" in done.stderr
+        assert "did not answer" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert "hunter2" not in done.stderr
+    assert backfill_ledger(lake["DATABASE_URL"]) == ([], [])  # no job left holding its lease
 
 
 def test_a_followed_backfill_on_a_worker_reports_as_a_local_one(

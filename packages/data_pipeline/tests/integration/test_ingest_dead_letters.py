@@ -132,3 +132,33 @@ def test_a_resumed_run_lists_each_dead_letter_once(workspace, api) -> None:
     assert outcome.dead_letters == 2
     assert [(d["page"], d["position"]) for d in dead_letters(workspace)] == [(0, 1), (4, 2)]
     assert workspace.landed("items") == [r for r in api.records if isinstance(r, dict)]
+
+
+@pytest.mark.parametrize("read_aside", [True, False], ids=["read_aside", "read_here"])
+def test_a_records_path_in_no_page_is_said_not_taken_for_an_empty_window(
+    workspace, api, caplog, read_aside
+) -> None:
+    workspace.read_aside = read_aside
+    workspace.source(
+        CURSOR.replace('records_path = "data"', 'records_path = "dta"'), endpoints=("items",)
+    )
+
+    with caplog.at_level("WARNING", logger="data_pipeline.ingest.flow"):
+        [outcome] = workspace.ingest("items")
+
+    assert outcome.records == 0
+    (said,) = [r.getMessage() for r in caplog.records if "records_path" in r.getMessage()]
+    assert "records_path 'dta' was in none of the 1 page(s)" in said
+    assert "data, meta" in said  # the keys the page had: the typo is plain to see
+    assert f"ingest replay --source shop --endpoint items --run {outcome.run}" in said
+
+
+def test_an_empty_records_array_is_a_quiet_empty_window(workspace, api, caplog) -> None:
+    later = 'path = "/cursor"\nparams = { since = "2099-01-01T00:00:00Z" }'
+    workspace.source(CURSOR.replace('path = "/cursor"', later), endpoints=("items",))
+
+    with caplog.at_level("WARNING", logger="data_pipeline.ingest.flow"):
+        [outcome] = workspace.ingest("items")
+
+    assert outcome.records == 0
+    assert not [r for r in caplog.records if "records_path" in r.getMessage()]

@@ -95,6 +95,33 @@ def test_without_credentials_the_api_refuses_and_the_error_names_url_and_status(
     assert "401" in state.last_error
 
 
+@pytest.mark.parametrize(
+    ("kind", "variable", "value"),
+    [
+        ("bearer", "SHOP_TOKEN", SECRETS["token"] + " "),
+        ("api_key_header", "SHOP_KEY", SECRETS["api_key"] + "\nX-Injected: 1"),
+    ],
+    ids=["trailing_space", "line_break"],
+)
+def test_a_secret_no_http_header_can_carry_fails_at_once_and_is_said_nowhere(
+    workspace, api, monkeypatch, kind, variable, value
+) -> None:
+    monkeypatch.setenv(variable, value)  # a stray space or line break in the variable
+    api.auth = kind
+    workspace.source(AUTH[kind] + PAGED, endpoints=("items",))
+
+    with pytest.raises(ApiRequestError, match=r"could not be sent.*\[auth\]") as caught:
+        workspace.ingest("items")
+
+    assert workspace.sleeps == []  # not taken for a connection failure and retried
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert state.consecutive_failures == 1
+    secret = value.split()[0]
+    for said in (str(caught.value), state.last_error):
+        assert "could not be sent" in said
+        assert secret not in said
+
+
 def test_an_oauth2_token_expiring_mid_run_is_refreshed(workspace, api, secret_env) -> None:
     api.auth = "oauth2"
     api.token_lifetime = 0.3

@@ -167,6 +167,41 @@ def test_a_bounded_window_never_moves_the_mark_backwards(workspace, api) -> None
     assert state(workspace).cursor == stamp(47)
 
 
+@pytest.mark.parametrize("initial", [False, True], ids=["after_a_mark", "after_initial_value"])
+def test_a_bounded_window_past_the_mark_leaves_no_gap_for_the_incremental_run(
+    workspace, api, caplog, initial
+) -> None:
+    extra = f'initial_value = "{stamp(1)}"' if initial else ""
+    workspace.source(INCREMENTAL.format(extra=extra), endpoints=("items",))
+    if not initial:  # the mark at stamp(9): everything before stamp(10) landed
+        workspace.ingest("items", until=stamp(10), run_id="20260301T000000Z-aaaaaa")
+    mark = state(workspace).cursor
+
+    with caplog.at_level("WARNING", logger="data_pipeline.ingest.flow"):
+        workspace.ingest(
+            "items", since=stamp(20), until=stamp(30), run_id="20260302T000000Z-bbbbbb"
+        )
+
+    assert state(workspace).cursor == mark  # not moved past records no run landed
+    (said,) = [r.getMessage() for r in caplog.records if "past" in r.getMessage()]
+    assert f"--since {stamp(20)}" in said
+    workspace.ingest("items", run_id="20260303T000000Z-cccccc")
+    landed = {record["id"] for record in workspace.landed("items")}
+    assert landed == {record["id"] for record in api.records}  # stamp(10)..stamp(19) too
+    assert state(workspace).cursor == stamp(47)
+
+
+def test_windows_of_a_range_run_in_order_move_the_mark_along(workspace, api) -> None:
+    workspace.source(
+        INCREMENTAL.format(extra=f'initial_value = "{stamp(1)}"\nwindow = "10m"'),
+        endpoints=("items",),
+    )
+    workspace.ingest("items", since=stamp(1), until=stamp(21))
+    assert state(workspace).cursor == stamp(20)
+    workspace.ingest("items", since=stamp(21), until=stamp(31), run_id="20260302T000000Z-bbbbbb")
+    assert state(workspace).cursor == stamp(30)  # it starts where the last window ended
+
+
 def test_a_child_endpoint_is_requested_once_per_parent_record(workspace, api) -> None:
     workspace.source(CHILD, endpoints=("customers", "orders"))
 

@@ -167,6 +167,23 @@ class RuntimeCLI(Generic[S]):
         )
         return self._progress
 
+    def reach_broker(self, settings: RuntimeSettings, *, meanwhile: str) -> None:
+        """Connect to the broker once, as a long-running producer (``schedule``, ``listen``)
+        starts: a refused login is a configuration error (exit 2, the broker named), never
+        found out unit by unit; an unreachable broker is a warning saying what happens
+        ``meanwhile``, since the producer goes on and sends once it answers.
+
+        Raises:
+            ConfigError: the Celery settings do not hold, or the broker refused the login.
+        """
+        from etl_core.work.celery import BrokerUnreachableError, celery_app, check_broker
+
+        try:
+            check_broker(celery_app(settings, self.lane), settings)
+        except BrokerUnreachableError as exc:
+            said = str(exc).rstrip(".")
+            self.notice(f"{said}; {meanwhile}", level=logging.WARNING)
+
     def run_scheduler(
         self,
         settings: RuntimeSettings,
@@ -183,14 +200,8 @@ class RuntimeCLI(Generic[S]):
         broker answers.
         """
         from etl_core.scheduler import Scheduler
-        from etl_core.work.celery import BrokerUnreachableError, celery_app, check_broker
 
-        try:
-            check_broker(celery_app(settings, self.lane), settings)
-        except BrokerUnreachableError as exc:
-            said = str(exc).rstrip(".")
-            self.notice(f"{said}; firings fail until it answers", level=logging.WARNING)
-
+        self.reach_broker(settings, meanwhile="firings fail until it answers")
         scheduler = Scheduler(
             store,
             self.lane,

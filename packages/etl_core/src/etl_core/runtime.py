@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from etl_core.config import URL, DatabaseURL, load_settings_with_sources
+from etl_core.config import DEFAULT_SOURCE, URL, DatabaseURL, load_settings_with_sources
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
 from etl_core.faults import fault_spec
 from etl_core.logging import bind_context, bind_process_context, configure_logging
@@ -153,6 +153,24 @@ class RuntimeSettings:
     schedule_tick: timedelta = timedelta(seconds=1)
     """``schedule``: how often a scheduler looks at the clock (and, standing by, the lease)."""
 
+    def __post_init__(self) -> None:
+        """Refuse scheduler settings no scheduler can keep (said at start-up, naming them,
+        not as the scheduler's traceback)."""
+        tick, lease = self.schedule_tick.total_seconds(), self.schedule_lease_seconds
+        if tick <= 0:
+            raise ValueError(f"schedule_tick must be longer than 0s, got {tick:g}s")
+        if lease.total_seconds() <= tick:
+            raise ValueError(
+                f"schedule_lease_seconds must be longer than schedule_tick ({tick:g}s), got "
+                f"{lease.total_seconds():g}s"
+            )
+
+    @staticmethod
+    def _positive_interval(name: str, interval: timedelta) -> None:
+        """Refuse a lane's schedule interval that is not positive (``__post_init__``)."""
+        if interval <= timedelta(0):
+            raise ValueError(f"{name} must be longer than 0s, got {interval.total_seconds():g}s")
+
 
 def find_settings_file(
     overrides: Mapping[str, object], env: Mapping[str, str], env_prefix: str = "ETL_"
@@ -191,7 +209,7 @@ def load_runtime_settings(
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     toml_path = find_settings_file(given, environ)
     given.pop("settings_file", None)
-    return load_settings_with_sources(
+    settings, sources = load_settings_with_sources(
         cls,
         toml_path=toml_path,
         env=environ,
@@ -200,6 +218,9 @@ def load_runtime_settings(
         toml_section=lane,
         toml_sections=LANES,
     )
+    _loaded_sources.clear()
+    _loaded_sources.update(sources)
+    return settings, sources
 
 
 def new_run_id() -> str:
@@ -407,6 +428,29 @@ def open_session(
     return Session(lane, settings, sources, chosen, given, recorder, env)
 
 
+_loaded_sources: dict[str, str] = {}
+"""Where each setting this process loaded last came from (:func:`load_runtime_settings`),
+for the configuration errors found after loading, whose fields cannot say it."""
+
+
+def _name_sources(error: ConfigError) -> None:
+    """Give ``error``'s fields found invalid after loading (the Celery settings, checked
+    when a broker is used: ``(from default)``) the source their value came from, so an
+    operator is sent to the variable or file that set it."""
+    found = [
+        replaced(problem, source=_loaded_sources[problem.field])
+        if problem.source == DEFAULT_SOURCE and problem.field in _loaded_sources
+        else problem
+        for problem in error.errors
+    ]
+    if tuple(found) == error.errors:
+        return
+    lines = str(error).split("\n")
+    head = lines[: len(lines) - len(error.errors)]
+    error.errors = tuple(found)
+    error.args = ("\n".join([*head, *(f"  - {problem}" for problem in found)]), *error.args[1:])
+
+
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:
     """Run a CLI; a platform error escaping it is logged and becomes the exit code.
 
@@ -419,6 +463,8 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
     try:
         app()
     except EtlError as exc:
+        if isinstance(exc, ConfigError):
+            _name_sources(exc)
         log = logging.getLogger(name)
         log.error("%s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         usage = isinstance(exc, ConfigError | MissingDependencyError)

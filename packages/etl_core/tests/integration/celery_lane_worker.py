@@ -2,7 +2,8 @@
 
 Usage: ``python celery_lane_worker.py <broker URL> <queue prefix>``. A unit's value is
 ``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with a retryable
-error every time (a message that keeps failing).
+error every time (a message that keeps failing), one whose key starts with ``broken`` with
+a fatal error (a unit that fails for good at once).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import sys
 
 from etl_core.config import URL
-from etl_core.errors import RetryableError
+from etl_core.errors import FatalError, RetryableError
 from etl_core.logging import configure_logging
 from etl_core.runtime import RuntimeSettings
 from etl_core.work import WorkUnit
@@ -29,6 +30,8 @@ LANE = "test_lane"
 def run(unit: WorkUnit) -> dict[str, str]:
     if unit.key.startswith("poison"):
         raise RetryableError(f"{unit.key} never works")
+    if unit.key.startswith("broken"):
+        raise FatalError(f"{unit.key} is refused for good")
     return {"key": unit.key}
 
 

@@ -1,9 +1,13 @@
-"""The Celery executor with real worker processes: poison messages end in the dead-letter queue."""
+"""The Celery executor with real worker processes: poison messages end in the dead-letter
+queue, and so do messages the worker cannot even start (another content type, a task name
+it does not know); a unit failing for good is said in the worker's own log."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +70,51 @@ def test_a_message_that_is_no_unit_is_dead_lettered_at_once(
     ((headers, body),) = celery_broker.messages(lane_queues(settings, LANE).dead)
     assert "InvalidUnitError after 1 attempt(s)" in headers[DEAD_REASON_HEADER]
     assert body[0] == [{"lane": LANE, "kind": "item"}]
+
+
+def test_a_unit_that_fails_for_good_is_logged_as_an_error_by_its_worker(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    broken, fine = WorkUnit(LANE, "item", "broken-1"), WorkUnit(LANE, "item", "fine-2")
+    with start_worker(celery_broker, tmp_path) as worker:
+        app = celery_app(settings, LANE)
+        sent = [app.send_task(task_name(LANE), args=[u.to_dict()]) for u in (broken, fine)]
+        documents = [s.get(timeout=60) for s in sent]  # as a chained or --no-wait unit: unread
+        log = worker.log()
+    assert [d["status"] for d in documents] == ["failed", "succeeded"]
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    errors = [r for r in records if r["level"] == "error"]
+    assert len(errors) == 1, errors  # the failed unit, not the one that succeeded
+    (said,) = errors
+    assert "work unit test_lane:item:broken-1 failed" in said["event"]
+    assert "FatalError: broken-1 is refused for good" in said["event"]
+    assert said["unit"] == broken.id
+
+
+def test_messages_the_worker_cannot_start_are_dead_lettered_unchanged_not_dropped(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    app = celery_app(settings, LANE)
+    queues = lane_queues(settings, LANE)
+    unit = WorkUnit(LANE, "item", "fine-3").to_dict()
+    with start_worker(celery_broker, tmp_path):
+        typo = app.send_task(f"{LANE}.run_units", args=[unit], queue=queues.work)
+        pickled = app.send_task(task_name(LANE), args=[unit], serializer="pickle")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and celery_broker.queue_length(queues.dead) < 2:
+            time.sleep(0.2)
+        fine = app.send_task(task_name(LANE), args=[unit]).get(timeout=60)
+    assert fine["status"] == "succeeded"  # the worker goes on with the next message
+    dead = {h["id"]: (h, body) for h, body in celery_broker.messages(queues.dead, raw=True)}
+    assert set(dead) == {typo.id, pickled.id}
+    headers, (body, content_type) = dead[typo.id]
+    assert headers["task"] == f"{LANE}.run_units"  # the same message: re-drivable once fixed
+    assert headers[DEAD_REASON_HEADER].startswith(f"no task {LANE}.run_units on this worker")
+    assert content_type == "application/json"
+    assert json.loads(body)[0] == [unit]
+    headers, (body, content_type) = dead[pickled.id]
+    assert headers["task"] == task_name(LANE)
+    assert "content type application/x-python-serialize" in headers[DEAD_REASON_HEADER]
+    assert content_type == "application/x-python-serialize"

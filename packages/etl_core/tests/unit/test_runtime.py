@@ -81,6 +81,21 @@ def test_invalid_values_are_all_reported_with_their_source(tmp_path: Path) -> No
     assert "etl.toml" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"ETL_SCHEDULE_TICK": "0"}, "schedule_tick must be longer than 0s"),
+        ({"ETL_SCHEDULE_LEASE_SECONDS": "1s"}, "schedule_lease_seconds must be longer than"),
+        ({"ETL_SCHEDULE_TICK": "2m"}, "schedule_lease_seconds must be longer than"),
+    ],
+)
+def test_scheduler_settings_no_scheduler_can_keep_are_refused_naming_them(
+    env: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ConfigError, match=said):
+        load_runtime_settings(LaneSettings, {}, env=env)
+
+
 def test_start_run_binds_lane_and_run_id() -> None:
     root = logging.getLogger()
     saved = list(root.handlers), root.level

@@ -52,6 +52,22 @@ def test_each_lane_task_goes_to_its_own_prefixed_queue() -> None:
     assert lane_queues(settings(), "observability").dead == "observability.dead"
 
 
+@pytest.mark.parametrize("prefix", ["staging ", " staging.", "stag ing.", "staging.\n", "st*ging."])
+def test_a_queue_prefix_a_producer_and_its_workers_might_spell_apart_is_refused(
+    prefix: str,
+) -> None:
+    with pytest.raises(ConfigError, match=r"queue_prefix: .*letters, digits") as caught:
+        celery_config(settings(queue_prefix=prefix), "file_processing")
+    assert caught.value.fields == ("queue_prefix",)
+    assert repr(prefix) in str(caught.value)  # the stray space shown, quoted
+
+
+@pytest.mark.parametrize("prefix", ["", "staging.", "t0a1b2c3d4e5.", "prod-eu_1:"])
+def test_a_queue_prefix_of_plain_characters_is_taken(prefix: str) -> None:
+    queues = celery_config(settings(queue_prefix=prefix), "file_processing")["task_default_queue"]
+    assert queues == f"{prefix}file_processing"
+
+
 def test_rabbitmq_results_come_back_over_rpc_and_sqs_needs_a_backend() -> None:
     amqp = settings(broker_url=URL("amqp://guest:guest@127.0.0.1:5672//"))
     assert celery_config(amqp, "file_processing")["result_backend"] == "rpc://"

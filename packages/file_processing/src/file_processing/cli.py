@@ -28,6 +28,7 @@ from etl_core.work import (
     UnitResult,
     require_broker,
     unit_executor,
+    unit_sender,
 )
 from file_processing import db
 from file_processing.checks import expression_problems
@@ -249,16 +250,17 @@ def scan_command(
     if no_wait and settings.executor != "celery":
         cli.notice("--no-wait needs --executor celery (ETL_EXECUTOR=celery)", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE)
+    sender = unit_sender(settings, LANE, "--no-wait") if no_wait else None  # broker said at once
     workers = concurrency or settings.concurrency
     parameters = {"concurrency": workers, "executor": settings.executor}
     run = session.record_run("scan", dataset=dataset or "", parameters=parameters)
     with session.open_store() as store, _processor(session, store) as processor:
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
-        if no_wait:
+        if sender is not None:
             from etl_core.work.celery import lane_queues
 
-            count = enqueue(processor, _celery_executor(session).submit, dataset=dataset)
+            count = enqueue(processor, sender.submit, dataset=dataset)
             run.count(inputs=count)
             queue = lane_queues(settings, LANE).work
             out.print(f"enqueued {count} landing object(s) on queue {queue}", highlight=False)
@@ -353,6 +355,7 @@ def listen(
         store = stack.enter_context(session.open_store())
         processor = stack.enter_context(_processor(session, store))
         if settings.executor == "celery":
+            cli.reach_broker(settings, meanwhile="notifications are kept until it answers")
             units = enqueue_units(_celery_executor(session).submit)
         else:  # as scan does: what a killed run left half-written goes first
             processor.remove_abandoned_writes()

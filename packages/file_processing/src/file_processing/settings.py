@@ -73,6 +73,8 @@ class FileProcessingSettings(RuntimeSettings):
     dead-lettered."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive_interval("schedule_scan_interval", self.schedule_scan_interval)
         if not 1 <= self.concurrency <= 256:
             raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
         for name in ("max_field_bytes", "max_record_bytes", "max_columns"):

@@ -50,6 +50,12 @@ def run_unit(processor: Processor, unit: WorkUnit) -> Outcome:
     try:
         return processor.process(unit.key, force=bool(unit.params.get("force", False)))
     except ObjectNotFoundError:
+        # said: a storage event for a key that is not there (or a wrongly decoded one)
+        # would otherwise vanish without a line
+        logger.warning(
+            "landing object %s not found (deleted before it was processed?): skipped",
+            unit.key, extra={"key": unit.key},
+        )  # fmt: skip
         return Outcome("skipped", unit.key, detail="deleted from landing/ before it was processed")
 
 

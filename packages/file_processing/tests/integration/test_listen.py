@@ -236,6 +236,25 @@ def test_a_notification_whose_object_cannot_be_enqueued_is_kept_then_dead_letter
     assert events.waiting(events.queue) == 0
 
 
+def test_a_broker_refusing_the_login_stops_the_listener_before_any_message_is_taken(
+    s3_lane: Any, events: Events, orders: Orders
+) -> None:
+    s3_lane.deliver("orders_20261107.csv", orders(5))
+    refused = {
+        "ETL_BROKER_URL": "amqp://guest:wrong-Secret@127.0.0.1:5672//",
+        "ETL_LISTEN_VISIBILITY_TIMEOUT": "0s",
+        "ETL_LISTEN_MAX_RECEIVES": "1",  # a message taken would be dead-lettered at once
+    }
+    done = listen(
+        s3_lane, events, "--executor", "celery", "--dead-letter-queue", events.dead, **refused
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "refused the login" in done.stderr
+    assert "wrong-Secret" not in done.stderr
+    assert events.messages(events.dead) == []
+    assert any("orders_20261107.csv" in body for body in events.peek())  # left for a listener
+
+
 def test_listen_on_a_local_store_is_bad_usage(local_lane: Any, tmp_path: Path) -> None:
     env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json",
            "ETL_CONFIG_DIR": str(local_lane.config_dir)}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -602,3 +603,18 @@ def test_the_contracts_signature_policy_if_present_with_several_signers_applies(
     assert [o.status for o in outcomes] == ["validated", "validated", "quarantined"]
     assert outcomes[2].reason is not None
     assert outcomes[2].reason["code"] == "pgp.bad_signature"
+
+
+def test_a_unit_whose_object_is_gone_is_skipped_with_a_warning_naming_it(
+    local_lane: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from file_processing.work import landing_object_unit, run_unit
+
+    processor = local_lane.processor()
+    with caplog.at_level(logging.WARNING, logger="file_processing.work"):
+        outcome = run_unit(processor, landing_object_unit("landing/vendor/orders_20261109.csv"))
+    assert outcome.status == "skipped"
+    (said,) = [r for r in caplog.records if r.name == "file_processing.work"]
+    assert said.levelno == logging.WARNING  # an event or a scan named it: not silently dropped
+    assert "landing/vendor/orders_20261109.csv" in said.getMessage()
+    assert "not found" in said.getMessage()

@@ -25,8 +25,8 @@ from etl_core.runtime import LANES, ExitCode, Session, start_run
 from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
 from etl_core.units import parse_duration
-from etl_core.work import RunUnit, require_broker
-from etl_core.work.celery import CeleryExecutor, celery_app, lane_queues
+from etl_core.work import RunUnit, require_broker, unit_sender
+from etl_core.work.celery import lane_queues
 from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
@@ -268,14 +268,15 @@ def check(
     ``--metrics-file``, ``--json``.
     """
     session = cli.session(ctx).with_flags({"executor": executor})
+    sender = None
     if no_wait:
         verdict = {"--at": at, "--html": html, "--metrics-file": metrics_file, "--json": as_json}
         _check_no_wait_usage(session, verdict)
+        sender = unit_sender(session.settings, LANE, "--no-wait")  # the broker said at once
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
     chosen = [contracts.get(name) for name in dict.fromkeys(dataset or contracts.datasets)]
     run = session.record_run("check", parameters={"datasets": [c.dataset for c in chosen]})
-    if no_wait:
-        sender = CeleryExecutor(celery_app(session.settings, LANE))
+    if sender is not None:
         now = datetime.now(UTC)
         for contract in chosen:
             sender.submit(recorded_unit(contract.dataset, now))

@@ -45,6 +45,8 @@ class ObservabilitySettings(RuntimeSettings):
     """Listings the storage metrics run at once (prefixes in parallel)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        self._positive_interval("schedule_check_interval", self.schedule_check_interval)
         if not 1 <= self.storage_recent_days <= 366:
             raise ValueError(
                 f"storage_recent_days must be from 1 to 366, got {self.storage_recent_days}"

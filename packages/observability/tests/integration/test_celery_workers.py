@@ -133,6 +133,18 @@ def test_a_check_without_waiting_refuses_what_needs_its_verdict(tmp_path: Path) 
     assert "--json" in verdict.stderr
 
 
+def test_a_check_without_waiting_on_a_broker_refusing_the_login_exits_2_naming_it(
+    tmp_path: Path,
+) -> None:
+    broker = "amqp://guest:wrong-Secret@127.0.0.1:5672//"
+    env = {**os.environ, **lake(tmp_path), "ETL_BROKER_URL": broker}
+    done = run(env, "check", "--executor", "celery", "--no-wait")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "refused the login" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "wrong-Secret" not in done.stderr
+
+
 def test_an_unknown_executor_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, **lake(tmp_path), "ETL_EXECUTOR": "spark"}
     done = run(env, "check")

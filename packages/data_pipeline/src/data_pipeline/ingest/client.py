@@ -145,7 +145,8 @@ class ApiClient:
         Raises:
             ApiUnavailableError: still failing (timeout, connection, 429, 5xx) after
                 ``max_attempts``.
-            ApiRequestError: another 4xx status.
+            ApiRequestError: another 4xx status, or a request HTTP cannot carry (a
+                secret with a line break or a space at its edge).
             ApiAuthError: a 401 or 403 after the credentials were renewed.
         """
         return self.policy(endpoint).call(self._once, endpoint, url, params)
@@ -191,9 +192,21 @@ class ApiClient:
                 else f"no answer within {timeout:g}s"
             )
             raise self._unavailable(endpoint, shown, reason) from None
+        except httpx.LocalProtocolError:
+            # h11 refuses a header value with a line break or a space at its edge, quoting
+            # the value: a secret's, most likely. Said without it, and not retried.
+            metrics.requests.labels(**labels, status="error").inc()
+            raise ApiRequestError(
+                f"GET {shown}: the request could not be sent: a header holds a line break, or "
+                "a space at its start or end, which HTTP does not allow (check the secrets of "
+                "the source's [auth] and its headers)",
+                source=self.source.source,
+                endpoint=endpoint,
+                url=shown,
+            ) from None
         except httpx.TransportError as exc:
             metrics.requests.labels(**labels, status="error").inc()
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = self._masked(f"{type(exc).__name__}: {exc}")
             raise self._unavailable(endpoint, shown, f"connection failed ({reason})") from None
         except httpx.TooManyRedirects:
             metrics.requests.labels(**labels, status="error").inc()
@@ -289,20 +302,36 @@ class ApiClient:
         """The start of an error body (what the API says is wrong), on one line, with every
         form of the source's credentials masked: an API may echo the request (its URL, its
         ``Authorization`` header), the key, the base64 pair or the fetched token included."""
-        text = body[:_READ_OF_A_REFUSAL].decode("utf-8", "replace")
-        forms = {
-            form
-            for value in self.auth.sent_secrets()
-            for form in (value, quote(value, safe=""), quote_plus(value, safe=""))
-        }
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, "***")
+        text = self._masked(body[:_READ_OF_A_REFUSAL].decode("utf-8", "replace"))
+        forms = self._secret_forms()
         if len(body) > _READ_OF_A_REFUSAL:  # a secret cut off by the read: its start
             for form in forms:
                 cut = next((n for n in range(len(form) - 1, 0, -1) if text.endswith(form[:n])), 0)
                 text = text[: len(text) - cut] + ("***" if cut else "")
         text = " ".join(text.split())
         return text if len(text) <= _SAID_CHARS else text[: _SAID_CHARS - 1] + "…"
+
+    def _secret_forms(self) -> set[str]:
+        """Every form of the source's credentials a message may quote: as sent, URL-encoded,
+        and escaped as a Python repr shows it (an HTTP library's error quotes a header so)."""
+        forms = {
+            form
+            for value in self.auth.sent_secrets()
+            for form in (
+                value,
+                quote(value, safe=""),
+                quote_plus(value, safe=""),
+                repr(value)[1:-1],
+                repr(value.encode())[2:-1],
+            )
+        }
+        return {form for form in forms if form}
+
+    def _masked(self, text: str) -> str:
+        """``text`` with every form of the source's credentials replaced by ``***``."""
+        for form in sorted(self._secret_forms(), key=len, reverse=True):
+            text = text.replace(form, "***")
+        return text
 
     def _unavailable(
         self,

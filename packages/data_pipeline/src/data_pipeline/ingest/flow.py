@@ -366,6 +366,10 @@ class _Walk:
             """Checkpoints written, their state not known committed yet: (done once durable and,
             when the writer commits it, committed; the commit left to the walk, else ``None``)."""
             self.pages = 0
+            self.records_path_seen = False
+            """Whether a records page of this walk had its ``records_path``."""
+            self.keys_without_path: list[str] | None = None
+            """The keys of the first records page without its ``records_path`` (a typo)."""
             self.labels = {"source": source.source, "endpoint": endpoint.name}
             self.seen_at_start = self._boundary_at_start()
             self.depth = source.concurrency
@@ -670,6 +674,7 @@ class _Walk:
             if reading is not None and self._takes_whole(reading, skip):
                 # the paginator counts the items; their values are in the reading's lines
                 placeholders: list[Any] = [None] * reading.count
+                self._note_records_path(reading.document)
                 page = Page(response.url, response.headers, reading.document, placeholders)
                 return replace(page, fetched_at=fetched_at), reading
         reason = "not_json"
@@ -685,7 +690,35 @@ class _Walk:
             self._set_aside((reason, str(exc)), number, None, response.url, response.body)
             unread = Page(response.url, response.headers, None, [], fetched_at, readable=False)
             return unread, None
+        if role == "records":
+            self._note_records_path(document)
         return Page(response.url, response.headers, document, records, fetched_at), None
+
+    def _note_records_path(self, document: object) -> None:
+        """Whether the records page ``document`` has the endpoint's ``records_path`` (an
+        absent one is an empty page, and a window of none a warning at its end)."""
+        path = self.endpoint.records_path
+        if not path or self.records_path_seen:
+            return
+        if lookup(document, path) is not MISSING:
+            self.records_path_seen = True
+        elif self.keys_without_path is None and isinstance(document, dict):
+            self.keys_without_path = sorted(str(key) for key in document)[:20]
+
+    def _say_records_path_missing(self) -> None:
+        """Warn when this window landed nothing and no page had ``records_path``: a typo
+        there lands nothing with every request answered (the archive keeps the pages)."""
+        if self.window.records or self.records_path_seen or self.keys_without_path is None:
+            return
+        source, endpoint = self.source.source, self.endpoint.name
+        logger.warning(
+            "%s/%s: records_path %r was in none of the %d page(s) of window %s (the first "
+            "had the keys: %s), so it landed nothing; if the path is mistyped, fix it and "
+            "land the archived pages: ingest replay --source %s --endpoint %s --run %s",
+            source, endpoint, self.endpoint.records_path, self.pages, self.window.unit,
+            ", ".join(self.keys_without_path) or "none", source, endpoint, self.window.run,
+            extra={"source": source, "endpoint": endpoint},
+        )  # fmt: skip
 
     def _params(self) -> dict[str, str]:
         params = self.endpoint.query(self.source.params)
@@ -847,6 +880,7 @@ class _Walk:
         durable = self.writer.seal()
         self._settle()
         durable.result()
+        self._say_records_path_missing()
         cursor, boundary = self._new_mark()
         done = self.state.windows_done
         if window.bounded and window.unit not in done:
@@ -963,15 +997,75 @@ class _Walk:
         return mark, boundary
 
     def _new_mark(self) -> tuple[str | None, list[str]]:
-        """The endpoint's mark after this window: the larger of the two, with its records."""
+        """The endpoint's mark after this window: the larger of the two, with its records.
+
+        A bounded window starting past what the endpoint landed without a gap leaves the
+        mark where it is: moved to the window's records, the incremental runs would never
+        fetch those of the gap (said in a warning, with the window that fills it).
+        """
         old, new = self.state.cursor, self.window.high_water
         if new is None:
+            return old, self.state.boundary
+        if self.window.bounded and self._leaves_a_gap():
             return old, self.state.boundary
         if old is None or self._parse(new) > self._parse(old):
             return new, self.window.boundary
         if self._parse(new) == self._parse(old):
             return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
         return old, self.state.boundary
+
+    def _leaves_a_gap(self) -> bool:
+        """Whether this bounded window starts past what the endpoint landed without a gap
+        (:meth:`_landed_up_to`), saying so when it does."""
+        since = self.window.start
+        covered = self._landed_up_to()
+        if since is None or covered is None:
+            return False  # from the beginning, or the first window starts the history
+        try:
+            if self._parse(since) <= covered:
+                return False
+        except CursorValueError:
+            return False
+        landed_to = format_cursor(covered)
+        logger.warning(
+            "%s/%s: window --since %s --until %s starts past %s, up to which the endpoint's "
+            "records are landed; the mark stays at %s, so the next incremental run fetches "
+            "the gap (and this window's records again); to fill the gap alone first: "
+            "--since %s --until %s",
+            self.source.source, self.endpoint.name, since, self.window.end or "(none)",
+            landed_to, self.state.cursor or "(unset)", landed_to, since,
+            extra={"source": self.source.source, "endpoint": self.endpoint.name},
+        )  # fmt: skip
+        return True
+
+    def _landed_up_to(self) -> Any | None:
+        """How far the endpoint's records are landed without a gap: its mark (else its
+        initial value), carried on by the finished bounded windows starting within it; None
+        when nothing bounds it (no mark, no initial value)."""
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        start = self.state.cursor or incremental.initial_value
+        if start is None:
+            return None
+        try:
+            covered = self._parse(start)
+            spans = [_span(unit, self._parse) for unit in self.state.windows_done]
+        except CursorValueError:
+            return None
+        known = [span for span in spans if span is not None]
+        for low, high in sorted(known, key=lambda span: (span[0] is not None, span[0] or covered)):
+            if (low is None or low <= covered) and covered < high:
+                covered = high
+        return covered
+
+
+def _span(unit: str, parse: Callable[[object], Any]) -> tuple[Any | None, Any] | None:
+    """The bounds of a finished bounded window, from its unit key (``<source>/<endpoint>/
+    <since>..<until>``; no since: from the beginning); None for one without an end."""
+    since, dots, until = unit.rpartition("/")[2].partition("..")
+    if not dots or not until:
+        return None
+    return (parse(since) if since else None), parse(until)
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,23 @@ class TestBroker:
             except Exception:  # a passive declare of a missing queue
                 return 0
 
-    def messages(self, queue: str, *, limit: int = 100) -> list[tuple[Mapping[str, Any], Any]]:
-        """Take up to ``limit`` messages off ``queue``: each one's headers and body."""
+    def messages(
+        self, queue: str, *, limit: int = 100, raw: bool = False
+    ) -> list[tuple[Mapping[str, Any], Any]]:
+        """Take up to ``limit`` messages off ``queue``: each one's headers and body (decoded,
+        or with ``raw`` its bytes and content type as they lie on the queue, undecoded)."""
         taken: list[tuple[Mapping[str, Any], Any]] = []
         with _connect(self.url) as connection:
+            if raw:  # a basic get: no consumer, which would decode (and refuse pickle)
+                channel = connection.default_channel
+                for _ in range(limit):
+                    got = channel.basic_get(queue, no_ack=False)
+                    if got is None:
+                        break
+                    message = channel.message_to_python(got)
+                    taken.append((dict(message.headers), (message.body, message.content_type)))
+                    message.ack()
+                return taken
             simple = connection.SimpleQueue(queue)
             for _ in range(limit):
                 try:

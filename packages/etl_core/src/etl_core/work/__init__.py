@@ -12,7 +12,7 @@ from the executor: a unit may run twice (a retry, a redelivery) and must not
 double its output.
 """
 
-from etl_core.work.choice import EXECUTORS, require_broker, unit_executor
+from etl_core.work.choice import EXECUTORS, require_broker, unit_executor, unit_sender
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
 from etl_core.work.inline import InlineExecutor
 from etl_core.work.result import UnitResult, UnitStatus
@@ -33,4 +33,5 @@ __all__ = [
     "attempt_unit",
     "require_broker",
     "unit_executor",
+    "unit_sender",
 ]

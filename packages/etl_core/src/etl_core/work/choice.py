@@ -8,13 +8,16 @@ error (exit 2), never silently replaced by the local pool.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.executor import Executor
 
-__all__ = ["EXECUTORS", "require_broker", "unit_executor"]
+if TYPE_CHECKING:
+    from etl_core.work.celery import CeleryExecutor
+
+__all__ = ["EXECUTORS", "require_broker", "unit_executor", "unit_sender"]
 
 EXECUTORS = ("local", "celery")
 """The executors a fanning-out command takes (``--executor``, ``ETL_EXECUTOR``)."""
@@ -67,3 +70,22 @@ def require_broker(settings: RuntimeSettings, what: str) -> None:
             "on the broker for the workers",
             [FieldError("executor", f"is {settings.executor!r}; expected 'celery'")],
         )
+
+
+def unit_sender(settings: RuntimeSettings, lane: str, what: str) -> CeleryExecutor:
+    """The lane's Celery executor for ``what`` (``--no-wait``), which enqueues units and
+    returns: its broker is reached once first, so an unreachable broker or a refused login
+    is said at once, naming the broker, before anything is recorded or enqueued (not a
+    library's traceback at the first send, after a backfill job was started).
+
+    Raises:
+        ConfigError: the ``executor`` setting is not ``celery``, or Celery settings that do
+            not hold (no broker, a login the broker refuses).
+        RetryableError: the broker did not answer (``BrokerUnreachableError``).
+    """
+    require_broker(settings, what)
+    from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
+
+    app = celery_app(settings, lane)
+    check_broker(app, settings)
+    return CeleryExecutor(app)

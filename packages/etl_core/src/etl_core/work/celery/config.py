@@ -14,6 +14,7 @@ the broker, the queues and the delivery guarantees:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -80,7 +81,7 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
     visibility = (
         settings.broker_visibility_timeout or settings.task_time_limit + VISIBILITY_MARGIN
     ).total_seconds()
-    problems = _order_problems(settings, soft, hard, visibility)
+    problems = _setting_problems(settings, soft, hard, visibility)
     backend = _result_backend(settings, broker, problems)
     if problems:
         raise ConfigError("the Celery settings are invalid", problems)
@@ -147,10 +148,24 @@ def _result_backend(settings: RuntimeSettings, broker: str, problems: list[Field
     return ""
 
 
-def _order_problems(
+_QUEUE_PREFIX = re.compile(r"[A-Za-z0-9._:-]*")
+"""What ``queue_prefix`` may hold: characters every broker names a queue with, none of them
+invisible at the end of an environment variable."""
+
+
+def _setting_problems(
     settings: RuntimeSettings, soft: float, hard: float, visibility: float
 ) -> list[FieldError]:
     problems = []
+    if not _QUEUE_PREFIX.fullmatch(settings.queue_prefix):
+        problems.append(
+            FieldError(
+                "queue_prefix",
+                f"expected letters, digits and '.', '_', '-', ':' only (such as 'staging.'), "
+                f"got {settings.queue_prefix!r}: a space or another character makes queues "
+                "that a producer and its workers set up apart do not share",
+            )
+        )
     if soft <= 0:
         problems.append(FieldError("task_soft_time_limit", "must be positive"))
     if hard <= soft:

@@ -156,6 +156,8 @@ def register_lane_task(
         if dead:  # retryable, and out of attempts
             assert result.error is not None
             _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
+        elif not result.ok:  # said here too: a chained or --no-wait unit has no one following
+            _say_failed(result)
         if redelivered:  # it ended: its count is of no more use
             assert counter is not None
             counter.get().forget(str(task.request.id))
@@ -165,6 +167,17 @@ def register_lane_task(
         name=task_name(lane), bind=True, max_retries=0, acks_late=True, shared=False
     )
     return task(run_unit)
+
+
+def _say_failed(result: UnitResult[Any]) -> None:
+    """Log a unit that failed for good on this worker (Celery itself logs the task as
+    succeeded: it returned its result document)."""
+    error = result.error
+    said = f"{type(error).__name__}: {error}" if error is not None else "no error recorded"
+    logger.error(
+        "work unit %s failed after %d attempt(s): %s", result.unit.id, result.attempts, said,
+        extra={"unit": result.unit.id, "attempts": result.attempts},
+    )  # fmt: skip
 
 
 def _tell(on_result: Callable[[UnitResult[T]], None], result: UnitResult[T]) -> None:

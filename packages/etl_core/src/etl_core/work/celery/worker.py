@@ -15,6 +15,7 @@ from typing import Any
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import lane_queues
 from etl_core.work.celery.ping import BrokerUnreachableError, check_broker, worker_name
+from etl_core.work.celery.refused_messages import dead_lettering_consumer
 
 __all__ = ["run_worker"]
 
@@ -32,10 +33,11 @@ def run_worker(app: Any, settings: RuntimeSettings, lane: str, *, concurrency: i
     # broker is waited for, Celery retrying, as before
     with contextlib.suppress(BrokerUnreachableError):
         check_broker(app, settings)
-    queue = lane_queues(settings, lane).work
+    queues = lane_queues(settings, lane)
     worker = app.Worker(
         hostname=worker_name(settings, lane),  # what `ping` looks for
-        queues=[queue],
+        queues=[queues.work],
+        consumer_cls=dead_lettering_consumer(queues.dead),  # nothing it cannot run is dropped
         concurrency=concurrency,
         pool_cls="prefork",
         loglevel=settings.log_level,
