@@ -14,14 +14,17 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from data_pipeline.ingest import reader as reader_module
 from data_pipeline.ingest.chunks import encode_lines
 from data_pipeline.ingest.profile import MAX_FIELDS, FieldProfile
 from data_pipeline.ingest.reader import (
+    _ANSWER,
     _REQUEST,
     PIPE_BYTES,
     PageReader,
@@ -217,6 +220,39 @@ def test_answers_written_in_parts_reach_the_walk_whole() -> None:
     answers = [_read_answer(stream) for _ in bodies]
     assert answers == [(n, read_page(body, "data", ["id"])) for n, body in enumerate(bodies)]
     assert _read_answer(stream) is None
+
+
+class _Sink:
+    """A stream that keeps only how many bytes were written to it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_large_answer_is_written_without_a_copy_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child holds an answer once: a page of a gigabyte's lines does not take two."""
+    lines = b"x" * (8 * PIPE_BYTES)
+    monkeypatch.setattr(reader_module, "_answer", lambda body, path, key: (1, b"{}", lines))
+    settings = json.dumps({"records_path": "data", "primary_key": ["id"]}).encode()
+    request = _REQUEST.pack(0, len(settings), 2) + settings + b"{}"
+    out = _Sink()
+
+    tracemalloc.start()
+    try:
+        _serve(io.BufferedReader(io.BytesIO(request)), out)  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert out.size == _ANSWER.size + 2 + len(lines)
+    assert peak < len(lines) // 2
 
 
 @pytest.mark.skipif(

@@ -316,8 +316,15 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             _write_all(stdout, _ANSWER.pack(number, NOT_HERE, 0, 0))
         else:
             count, meta, lines = answer
-            head = _ANSWER.pack(number, count, len(meta), len(lines))
-            _write_all(stdout, b"".join((head, meta, lines)))
+            parts: tuple[bytes, ...] = (
+                _ANSWER.pack(number, count, len(meta), len(lines)),
+                meta,
+                lines,
+            )
+            if len(meta) + len(lines) <= PIPE_BYTES:  # one write; a larger answer is not copied
+                parts = (b"".join(parts),)
+            for part in parts:
+                _write_all(stdout, part)
         del answer
         stdout.flush()
 
