@@ -311,6 +311,33 @@ def test_the_child_ends_when_its_parent_is_killed() -> None:
     assert not _alive(child)
 
 
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_a_child_whose_parent_is_gone_ends_quietly(unbuffered: bool) -> None:
+    """Its answers unread (the parent killed): no "Exception ignored" on the stderr it
+    shares with the runtime's JSON log lines."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "data_pipeline.ingest.reader"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    assert child.stderr is not None
+    body = json.dumps({"data": [{"id": n, "text": "x" * 50} for n in range(20_000)]}).encode()
+    settings = json.dumps({"records_path": "data", "primary_key": ["id"]}).encode()
+    child.stdout.close()
+    child.stdin.write(_REQUEST.pack(0, len(settings), len(body)) + settings + body)
+    child.stdin.close()
+    assert child.wait(WAIT) == 0
+    assert child.stderr.read() == b""
+    child.stderr.close()
+
+
 def test_the_child_ignores_ctrl_c_its_parent_stops_the_walk() -> None:
     reader = PageReader()
     try:

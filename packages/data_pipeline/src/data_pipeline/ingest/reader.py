@@ -365,8 +365,11 @@ def main() -> None:
     gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(BrokenPipeError):
+    try:
         _serve(sys.stdin.buffer, sys.stdout.buffer)
+    except BrokenPipeError:  # the parent is gone: what is left of an answer is dropped, not
+        # flushed again at exit ("Exception ignored" on the stderr shared with its log)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
