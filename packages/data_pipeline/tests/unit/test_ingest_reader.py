@@ -14,14 +14,17 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from data_pipeline.ingest import reader as reader_module
 from data_pipeline.ingest.chunks import encode_lines
 from data_pipeline.ingest.profile import MAX_FIELDS, FieldProfile
 from data_pipeline.ingest.reader import (
+    _ANSWER,
     _REQUEST,
     PIPE_BYTES,
     PageReader,
@@ -219,6 +222,39 @@ def test_answers_written_in_parts_reach_the_walk_whole() -> None:
     assert _read_answer(stream) is None
 
 
+class _Sink:
+    """A stream that keeps only how many bytes were written to it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_large_answer_is_written_without_a_copy_of_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child holds an answer once: a page of a gigabyte's lines does not take two."""
+    lines = b"x" * (8 * PIPE_BYTES)
+    monkeypatch.setattr(reader_module, "_answer", lambda body, path, key: (1, b"{}", lines))
+    settings = json.dumps({"records_path": "data", "primary_key": ["id"]}).encode()
+    request = _REQUEST.pack(0, len(settings), 2) + settings + b"{}"
+    out = _Sink()
+
+    tracemalloc.start()
+    try:
+        _serve(io.BufferedReader(io.BytesIO(request)), out)  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert out.size == _ANSWER.size + 2 + len(lines)
+    assert peak < len(lines) // 2
+
+
 @pytest.mark.skipif(
     not hasattr(fcntl, "F_GETPIPE_SZ")
     or int(open("/proc/sys/fs/pipe-max-size").read()) < PIPE_BYTES,  # noqa: SIM115
@@ -273,6 +309,33 @@ def test_the_child_ends_when_its_parent_is_killed() -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_a_child_whose_parent_is_gone_ends_quietly(unbuffered: bool) -> None:
+    """Its answers unread (the parent killed): no "Exception ignored" on the stderr it
+    shares with the runtime's JSON log lines."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "data_pipeline.ingest.reader"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    assert child.stderr is not None
+    body = json.dumps({"data": [{"id": n, "text": "x" * 50} for n in range(20_000)]}).encode()
+    settings = json.dumps({"records_path": "data", "primary_key": ["id"]}).encode()
+    child.stdout.close()
+    child.stdin.write(_REQUEST.pack(0, len(settings), len(body)) + settings + body)
+    child.stdin.close()
+    assert child.wait(WAIT) == 0
+    assert child.stderr.read() == b""
+    child.stderr.close()
 
 
 def test_the_child_ignores_ctrl_c_its_parent_stops_the_walk() -> None:

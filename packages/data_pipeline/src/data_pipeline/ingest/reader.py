@@ -316,8 +316,15 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
             _write_all(stdout, _ANSWER.pack(number, NOT_HERE, 0, 0))
         else:
             count, meta, lines = answer
-            head = _ANSWER.pack(number, count, len(meta), len(lines))
-            _write_all(stdout, b"".join((head, meta, lines)))
+            parts: tuple[bytes, ...] = (
+                _ANSWER.pack(number, count, len(meta), len(lines)),
+                meta,
+                lines,
+            )
+            if len(meta) + len(lines) <= PIPE_BYTES:  # one write; a larger answer is not copied
+                parts = (b"".join(parts),)
+            for part in parts:
+                _write_all(stdout, part)
         del answer
         stdout.flush()
 
@@ -358,8 +365,11 @@ def main() -> None:
     gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(BrokenPipeError):
+    try:
         _serve(sys.stdin.buffer, sys.stdout.buffer)
+    except BrokenPipeError:  # the parent is gone: what is left of an answer is dropped, not
+        # flushed again at exit ("Exception ignored" on the stderr shared with its log)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":
