@@ -191,6 +191,47 @@ def test_a_bounded_window_past_the_mark_leaves_no_gap_for_the_incremental_run(
     assert state(workspace).cursor == stamp(47)
 
 
+@pytest.mark.parametrize("initial", [False, True], ids=["after_a_mark", "after_initial_value"])
+def test_the_gap_filled_as_the_warning_says_lets_the_mark_pass_the_window_landed_past_it(
+    workspace, api, caplog, initial
+) -> None:
+    extra = f'initial_value = "{stamp(1)}"' if initial else ""
+    workspace.source(INCREMENTAL.format(extra=extra), endpoints=("items",))
+    if not initial:
+        workspace.ingest("items", until=stamp(10), run_id="20260301T000000Z-aaaaaa")
+    with caplog.at_level("WARNING", logger="data_pipeline.ingest.flow"):
+        workspace.ingest(
+            "items", since=stamp(20), until=stamp(30), run_id="20260302T000000Z-bbbbbb"
+        )
+    (said,) = [r.getMessage() for r in caplog.records if "past" in r.getMessage()]
+    since, until = said.rpartition("--since ")[2].split(" --until ")
+
+    workspace.ingest("items", since=since, until=until, run_id="20260303T000000Z-cccccc")
+    workspace.ingest("items", run_id="20260304T000000Z-dddddd")
+
+    landed = sorted(record["id"] for record in workspace.landed("items"))
+    assert landed == sorted(record["id"] for record in api.records)  # each once
+    assert state(workspace).cursor == stamp(47)
+
+
+def test_a_window_whose_end_is_still_to_come_is_not_trusted_to_its_end_once_the_gap_is_filled(
+    workspace, api, caplog
+) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+    workspace.ingest("items", until=stamp(10), run_id="20260301T000000Z-aaaaaa")
+    with caplog.at_level("WARNING", logger="data_pipeline.ingest.flow"):
+        workspace.ingest(
+            "items", since=stamp(20), until="2999-01-01T00:00:00Z", run_id="20260302T000000Z-bbbbbb"
+        )
+    (said,) = [r.getMessage() for r in caplog.records if "past" in r.getMessage()]
+    since, until = said.rpartition("--since ")[2].split(" --until ")
+    api.records.append(api.record(48))  # within that window, after it ran
+    workspace.ingest("items", since=since, until=until, run_id="20260303T000000Z-cccccc")
+    workspace.ingest("items", run_id="20260304T000000Z-dddddd")
+
+    assert 48 in {record["id"] for record in workspace.landed("items")}  # not skipped
+
+
 def test_windows_of_a_range_run_in_order_move_the_mark_along(workspace, api) -> None:
     workspace.source(
         INCREMENTAL.format(extra=f'initial_value = "{stamp(1)}"\nwindow = "10m"'),

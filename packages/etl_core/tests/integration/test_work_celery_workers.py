@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -118,3 +119,35 @@ def test_messages_the_worker_cannot_start_are_dead_lettered_unchanged_not_droppe
     assert headers["task"] == task_name(LANE)
     assert "content type application/x-python-serialize" in headers[DEAD_REASON_HEADER]
     assert content_type == "application/x-python-serialize"
+
+
+def _refuse_dead_letters(broker: TestBroker, dead: str) -> None:
+    """Make every publish to ``dead`` fail: on Redis a key of another type under its name, on
+    RabbitMQ the queue declared with other arguments (the worker's declare is refused)."""
+    from kombu import Connection, Exchange, Queue
+
+    with Connection(broker.url) as connection:
+        channel = connection.default_channel
+        if broker.kind == "redis":
+            channel.client.set(dead, "not a list")
+        else:
+            queue = Queue(dead, Exchange(dead), dead, queue_arguments={"x-max-length": 7})
+            queue(channel).declare()
+
+
+def test_a_message_that_cannot_be_moved_to_the_dead_letter_queue_stays_on_its_queue(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    app = celery_app(settings, LANE)
+    queues = lane_queues(settings, LANE)
+    _refuse_dead_letters(celery_broker, queues.dead)
+    unit = WorkUnit(LANE, "item", "fine-4").to_dict()
+    with start_worker(celery_broker, tmp_path) as worker:
+        typo = app.send_task(f"{LANE}.run_units", args=[unit], queue=queues.work)
+        worker.wait_for("could not move a message to the dead-letter queue", timeout=60)
+        worker.signal(signal.SIGTERM)  # a warm shutdown: what it holds unacknowledged goes back
+        worker.wait(timeout=60)
+    ((headers, (_, content_type)),) = celery_broker.messages(queues.work, raw=True)
+    assert content_type == "application/json"
+    assert headers["id"] == typo.id  # not dropped: moved once the dead-letter queue takes it

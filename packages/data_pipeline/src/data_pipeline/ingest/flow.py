@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -1005,20 +1006,56 @@ class _Walk:
         """
         old, new = self.state.cursor, self.window.high_water
         if new is None:
+            mark, boundary = old, self.state.boundary
+        elif self.window.bounded and self._leaves_a_gap():
             return old, self.state.boundary
-        if self.window.bounded and self._leaves_a_gap():
-            return old, self.state.boundary
-        if old is None or self._parse(new) > self._parse(old):
-            return new, self.window.boundary
-        if self._parse(new) == self._parse(old):
-            return old, sorted(set(self.state.boundary) | set(self.window.boundary))[:MAX_BOUNDARY]
-        return old, self.state.boundary
+        elif old is None or self._parse(new) > self._parse(old):
+            mark, boundary = new, self.window.boundary
+        elif self._parse(new) == self._parse(old):
+            merged = sorted(set(self.state.boundary) | set(self.window.boundary))
+            mark, boundary = old, merged[:MAX_BOUNDARY]
+        else:
+            mark, boundary = old, self.state.boundary
+        if self.window.bounded:
+            return self._past_windows_landed(mark, boundary)
+        return mark, boundary
+
+    def _past_windows_landed(
+        self, mark: str | None, boundary: list[str]
+    ) -> tuple[str | None, list[str]]:
+        """The mark moved to the end of what is now landed without a gap, when this window
+        filled the gap before finished windows past the mark: left below them, the next
+        incremental run would land their records a second time. (Their exact high-water
+        marks are not kept; their end is: records at it come again when an API's end
+        parameter is inclusive. An end still to come is not trusted: records after it ran
+        may fall before it.)"""
+        incremental = self.endpoint.incremental
+        assert incremental is not None
+        start = mark if mark is not None else incremental.initial_value
+        if start is None:
+            return mark, boundary
+        try:
+            at = self._parse(start)
+            covered = self._landed_up_to(start, with_window=True)
+            spans = [_span(unit, self._parse) for unit in self.state.windows_done]
+        except CursorValueError:
+            return mark, boundary
+        if covered is None or covered > _now_like(covered):
+            return mark, boundary
+        if not any(
+            span is not None and span[0] is not None and at < span[0] and span[1] <= covered
+            for span in spans
+        ):
+            return mark, boundary
+        return format_cursor(covered), []
 
     def _leaves_a_gap(self) -> bool:
         """Whether this bounded window starts past what the endpoint landed without a gap
         (:meth:`_landed_up_to`), saying so when it does."""
+        incremental = self.endpoint.incremental
+        assert incremental is not None
         since = self.window.start
-        covered = self._landed_up_to()
+        covered = self._landed_up_to(self.state.cursor or incremental.initial_value)
         if since is None or covered is None:
             return False  # from the beginning, or the first window starts the history
         try:
@@ -1038,18 +1075,16 @@ class _Walk:
         )  # fmt: skip
         return True
 
-    def _landed_up_to(self) -> Any | None:
-        """How far the endpoint's records are landed without a gap: its mark (else its
-        initial value), carried on by the finished bounded windows starting within it; None
-        when nothing bounds it (no mark, no initial value)."""
-        incremental = self.endpoint.incremental
-        assert incremental is not None
-        start = self.state.cursor or incremental.initial_value
+    def _landed_up_to(self, start: str | None, *, with_window: bool = False) -> Any | None:
+        """How far the endpoint's records are landed without a gap: from ``start`` (its mark,
+        else its initial value), carried on by the finished bounded windows starting within
+        it (``with_window``: and this one); None when nothing bounds it (no ``start``)."""
         if start is None:
             return None
+        units = [*self.state.windows_done, self.window.unit] if with_window else None
         try:
             covered = self._parse(start)
-            spans = [_span(unit, self._parse) for unit in self.state.windows_done]
+            spans = [_span(unit, self._parse) for unit in units or self.state.windows_done]
         except CursorValueError:
             return None
         known = [span for span in spans if span is not None]
@@ -1057,6 +1092,12 @@ class _Walk:
             if (low is None or low <= covered) and covered < high:
                 covered = high
         return covered
+
+
+def _now_like(value: Any) -> Any:
+    """Now, as a bounded window's bound ``value`` is (a timestamp, else a date)."""
+    now = datetime.now(UTC)
+    return now if isinstance(value, datetime) else now.date()
 
 
 def _span(unit: str, parse: Callable[[object], Any]) -> tuple[Any | None, Any] | None:

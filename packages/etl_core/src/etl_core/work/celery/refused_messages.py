@@ -24,8 +24,10 @@ logger = logging.getLogger(__name__)
 def dead_lettering_consumer(dead_queue: str) -> type[Any]:
     """Celery's worker consumer, moving the messages it would drop to ``dead_queue`` first.
 
-    If the move itself fails (the broker gone meanwhile), the message is dropped as Celery
-    drops it, after an error naming it: nothing loops on a message no worker can run.
+    If the move itself fails (the dead-letter queue refuses it, the broker gone meanwhile),
+    the message is left unacknowledged, after an error naming it: the broker hands it out
+    again when this worker's connection closes (RabbitMQ) or its visibility timeout ends
+    (Redis), never in a loop, and it is not lost.
     """
     from celery.worker.consumer import Consumer
 
@@ -34,29 +36,30 @@ def dead_lettering_consumer(dead_queue: str) -> type[Any]:
 
         def on_decode_error(self, message: Any, exc: Exception) -> None:
             reason = f"content type {message.content_type} refused: {exc}"
-            _move(self.app, message, dead_queue, reason)
-            super().on_decode_error(message, exc)
+            if _move(self.app, message, dead_queue, reason):
+                super().on_decode_error(message, exc)
 
         def on_unknown_message(self, body: Any, message: Any) -> None:
-            _move(self.app, message, dead_queue, "not a task message (no task header)")
-            super().on_unknown_message(body, message)
+            if _move(self.app, message, dead_queue, "not a task message (no task header)"):
+                super().on_unknown_message(body, message)
 
         def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
             name = (message.headers or {}).get("task", "?")
             reason = f"no task {name} on this worker: {type(exc).__name__}: {exc}"
-            _move(self.app, message, dead_queue, reason)
-            super().on_unknown_task(body, message, exc)
+            if _move(self.app, message, dead_queue, reason):
+                super().on_unknown_task(body, message, exc)
 
         def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
             reason = f"invalid task message (content type {message.content_type}): {exc}"
-            _move(self.app, message, dead_queue, reason)
-            super().on_invalid_task(body, message, exc)
+            if _move(self.app, message, dead_queue, reason):
+                super().on_invalid_task(body, message, exc)
 
     return DeadLetteringConsumer
 
 
-def _move(app: Any, message: Any, dead_queue: str, reason: str) -> None:
-    """Publish ``message`` as it came (body, content type, headers) on ``dead_queue``."""
+def _move(app: Any, message: Any, dead_queue: str, reason: str) -> bool:
+    """Publish ``message`` as it came (body, content type, headers) on ``dead_queue``;
+    whether it was published (only then may the original be acknowledged)."""
     headers = {**(message.headers or {}), DEAD_REASON_HEADER: reason}
     properties = message.properties or {}
     try:
@@ -74,13 +77,16 @@ def _move(app: Any, message: Any, dead_queue: str, reason: str) -> None:
                 retry=True,
                 retry_policy={"max_retries": 3},
             )
-    except Exception as exc:  # the broker's client errors: said, then dropped as Celery does
+    except Exception as exc:  # the broker's client errors: said, the message kept
         logger.error(
-            "could not move a message to the dead-letter queue %s (%s); it is dropped: %s",
+            "could not move a message to the dead-letter queue %s (%s): %s; it is left "
+            "unacknowledged: delivered again when its connection closes or, on Redis, its "
+            "visibility timeout ends",
             dead_queue, reason, exc, extra={"queue": dead_queue},
         )  # fmt: skip
-        return
+        return False
     logger.error(
         "message moved to the dead-letter queue %s: %s",
         dead_queue, reason, extra={"queue": dead_queue, "task_id": headers.get("id")},
     )  # fmt: skip
+    return True
