@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -279,6 +281,9 @@ type = "int"
 """
 
 
+FILE_PROCESSING = Path(sys.executable).parent / "etl-file-processing"
+
+
 @dataclass
 class Lane:
     """A store, a config directory with two contracts, and ways to deliver and process."""
@@ -306,6 +311,18 @@ class Lane:
 
     def keys(self, prefix: str) -> list[str]:
         return sorted(info.key for info in self.store.list(prefix))
+
+    def cli(
+        self, *args: str, drop: Sequence[str] = (), **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """``etl-file-processing --config-dir <this lane's> *args`` on this lane's store, JSON
+        logs, with ``env`` set and the variables in ``drop`` unset; its exit code is returned."""
+        environment = {k: v for k, v in os.environ.items() if k not in drop}
+        environment.update(ETL_STORAGE_URL=self.store.url, ETL_LOG_FORMAT="json", **env)
+        command = [str(FILE_PROCESSING), "--config-dir", str(self.config_dir), *args]
+        return subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=120, check=False
+        )
 
 
 def orders_csv(rows: int = 20, *, bad_amounts: int = 0) -> bytes:

@@ -72,29 +72,14 @@ def test_the_scheduled_scans_validate_each_drop_once_and_chain_its_transform(
 
 
 def test_schedule_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
-    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
-    done = subprocess.run(
-        [str(BIN), "--config-dir", str(local_lane.config_dir), "schedule", "--max-ticks", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = local_lane.cli("schedule", "--max-ticks", "1")
     assert done.returncode == 2
     assert "schedule needs --executor celery" in done.stderr
 
 
 def test_a_scan_interval_of_zero_is_a_configuration_error_not_a_traceback(local_lane: Any) -> None:
-    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
-    env.update({"ETL_EXECUTOR": "celery", "ETL_SCHEDULE_SCAN_INTERVAL": "0"})
-    done = subprocess.run(
-        [str(BIN), "--config-dir", str(local_lane.config_dir), "schedule", "--max-ticks", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = local_lane.cli(
+        "schedule", "--max-ticks", "1", ETL_EXECUTOR="celery", ETL_SCHEDULE_SCAN_INTERVAL="0"
     )
     assert done.returncode == 2, done.stderr
     assert "schedule_scan_interval must be longer than 0s" in done.stderr

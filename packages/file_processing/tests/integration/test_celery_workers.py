@@ -171,15 +171,7 @@ def test_a_message_that_is_no_landing_object_lands_in_the_dead_letter_queue(
 
 
 def test_no_wait_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
-    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
-    done = subprocess.run(
-        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--no-wait"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = local_lane.cli("scan", "--no-wait")
     assert done.returncode == 2
     assert "--no-wait needs --executor celery" in done.stderr
 
@@ -190,18 +182,9 @@ def test_a_no_wait_scan_whose_broker_does_not_answer_fails_at_once_naming_it(
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
-    env["ETL_BROKER_URL"] = f"redis://:hunter2@127.0.0.1:{port}/0"
     local_lane.deliver("orders_20261101.csv", b"id,amount\n1,2.00\n")
-    command = [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--no-wait"]
-    done = subprocess.run(
-        [*command, "--executor", "celery"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    broker = f"redis://:hunter2@127.0.0.1:{port}/0"
+    done = local_lane.cli("scan", "--no-wait", "--executor", "celery", ETL_BROKER_URL=broker)
     assert done.returncode == 1, done.stderr
     assert f"the broker redis://:***@127.0.0.1:{port}/0 did not answer" in done.stderr
     assert "Traceback" not in done.stderr
@@ -209,32 +192,20 @@ def test_a_no_wait_scan_whose_broker_does_not_answer_fails_at_once_naming_it(
 
 
 def test_the_celery_executor_without_a_broker_is_a_configuration_error(local_lane: Any) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ETL_BROKER_URL"}
-    env.update({"ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"})
     local_lane.deliver("orders_20261101.csv", b"id,amount\n1,2.00\n")
-    done = subprocess.run(
-        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--executor", "celery"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = local_lane.cli("scan", "--executor", "celery", drop=["ETL_BROKER_URL"])
     assert done.returncode == 2, done.stderr
     assert "broker_url" in done.stderr
     assert local_lane.store.exists("landing/vendor/orders_20261101.csv")  # nothing lost
 
 
 def test_a_celery_setting_out_of_range_is_said_with_where_it_was_set(local_lane: Any) -> None:
-    env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json"}
-    env.update({"ETL_BROKER_URL": "redis://127.0.0.1:6379/0", "ETL_TASK_ATTEMPTS": "0"})
-    done = subprocess.run(
-        [str(BIN), "--config-dir", str(local_lane.config_dir), "scan", "--executor", "celery"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = local_lane.cli(
+        "scan",
+        "--executor",
+        "celery",
+        ETL_BROKER_URL="redis://127.0.0.1:6379/0",
+        ETL_TASK_ATTEMPTS="0",
     )
     assert done.returncode == 2, done.stderr
     assert "task_attempts: must be from 1 to 100 (from env ETL_TASK_ATTEMPTS)" in done.stderr
