@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from etl_core.work import InlineExecutor, ThreadExecutor, WorkUnit, cores
@@ -73,3 +75,17 @@ def test_a_worker_process_says_how_many_units_it_runs_for_the_processes_it_forks
 
 def test_the_host_s_cores_are_at_least_one() -> None:
     assert cores.host_cores() >= 1
+
+
+@pytest.mark.parametrize(("quota", "expected"), [("150000 100000\n", 2), ("max 100000\n", None)])
+def test_a_container_s_cpu_quota_bounds_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quota: str, expected: int | None
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    (tmp_path / "cpu.max").write_text(quota)
+    monkeypatch.setattr(cores, "CPU_QUOTA", tmp_path / "cpu.max")
+    assert cores.host_cores() == (expected or 64)
+    monkeypatch.setattr(cores, "CPU_QUOTA", tmp_path / "absent")
+    assert cores.host_cores() == 64

@@ -11,9 +11,11 @@ executor that runs N units at once says so (:func:`sharing_cores`), and a unit a
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
+from pathlib import Path
 
 __all__ = ["host_cores", "share_cores_in_process", "sharing_cores", "unit_threads", "units_at_once"]
 
@@ -23,13 +25,24 @@ _UNITS_AT_ONCE: ContextVar[int] = ContextVar("units_at_once")
 _in_process = 1
 """The same for the whole process (and those it forks), where no pool says otherwise."""
 
+CPU_QUOTA = Path("/sys/fs/cgroup/cpu.max")
+"""A container's CPU quota (cgroup v2: ``<quota> <period>`` microseconds, or ``max``)."""
+
 
 def host_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    """The cores this process may run on: its CPU affinity (where the OS tells it), no more
+    than its container's CPU quota allows (a 2-CPU container on a 64-core host: 2)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = CPU_QUOTA.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2, or no quota
+        pass
+    return max(1, cores)
 
 
 def units_at_once() -> int:
