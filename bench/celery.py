@@ -234,7 +234,7 @@ def render_split(count: int, lines: list[Line]) -> list[str]:
     """CPU ms per item by process (:data:`SPLIT`), the mean of every run of each line."""
     rows = [f"{'CPU ms/item by process (mean of runs)':<40} "
             + " ".join(f"{name:>15}" for name in SPLIT)
-            + "".join(f" {name + ' (s)':>19}" for name in MARKS)]  # fmt: skip
+            + "".join(f" {name + UNITS.get(name, ' (s)'):>19}" for name in MARKS)]  # fmt: skip
     for line in lines:
         if line.failed or not line.splits:
             continue
@@ -270,10 +270,14 @@ def with_worker_cpu(started: Any, timed: Callable[..., Timed], *args: Any) -> Ti
     return seconds, cpu + parent_after - parent + children_after - children, done, split
 
 
-MARKS = ("first unit in", "after last unit")
+MARKS = ("first unit in", "after last unit", "units running")
 """Seconds from the command's start to the worker's first ``received`` line of the run
 (the command's serial part: start-up, contracts, plan, broker), and from the worker's last
-``succeeded`` line to the command's exit (the last result taken, the summary, the exit)."""
+``succeeded`` line to the command's exit (the last result taken, the summary, the exit);
+and how many units ran at once on average from the first ``received`` to the last
+``succeeded`` (their run times, Celery's ``succeeded in``, summed over that span: a worker
+of N processes that never waits between units nor on anything else in them reaches N)."""
+UNITS = {"units running": ""}
 
 
 def unit_marks(log: Path, start: float, end: float) -> dict[str, float]:
@@ -281,6 +285,7 @@ def unit_marks(log: Path, start: float, end: float) -> dict[str, float]:
     ``received`` by the prefork parent, ``succeeded`` by the process that ran it)."""
     received: list[float] = []
     ended: list[float] = []
+    running = 0.0
     for line in log.read_text(errors="replace").splitlines():
         if not line.startswith("{"):
             continue
@@ -295,9 +300,12 @@ def unit_marks(log: Path, start: float, end: float) -> dict[str, float]:
             received.append(at)
         elif record.get("logger") == "celery.app.trace" and " succeeded in " in record["event"]:
             ended.append(at)
+            running += float((record.get("data") or {}).get("runtime") or 0.0)
     if not received or not ended:
         return {}
-    return {"first unit in": min(received) - start, "after last unit": end - max(ended)}
+    span = max(ended) - min(received)
+    return {"first unit in": min(received) - start, "after last unit": end - max(ended),
+            "units running": running / span if span > 0 else 0.0}  # fmt: skip
 
 
 def with_server_cpu(timed: Callable[..., Timed], *args: Any) -> Timed:

@@ -94,8 +94,10 @@ def test_celery_benchmark_runs_each_part_on_a_tiny_size(tmp_path: Path) -> None:
                  line and "succeeded" not in line]  # fmt: skip
         assert len(split) == 2  # the file lane's and the backfill's
         label = len("celery (Redis), 1 worker process(es)")
-        assert all(len(line[label:].split()) == 4 + 2 for line in split), split  # CPU, marks
+        assert all(len(line[label:].split()) == 4 + 3 for line in split), split  # CPU, marks
         assert "first unit in (s)" in done.stdout
+        running = [float(line.split()[-1]) for line in split]  # one process: at most 1
+        assert all(0 < n <= 1.05 for n in running), split
 
 
 def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path) -> None:

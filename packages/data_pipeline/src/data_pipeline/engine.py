@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from data_pipeline.errors import MissingColumnError, PartitionError
 from etl_core.contracts import Column, Contract, ParseOptions
 from etl_core.errors import first_line
+from etl_core.work.cores import unit_threads
 
 if TYPE_CHECKING:
     import duckdb
@@ -55,19 +56,19 @@ def literal(text: str) -> str:
 
 
 def connect_engine(work_dir: Path, *, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection on a database file in ``work_dir``, bounded in memory."""
+    """A DuckDB connection on a database file in ``work_dir``, bounded in memory, with
+    ``threads`` threads (0: the unit's share of the cores, ``etl_core.work.cores``)."""
     import duckdb  # imported when used: the ingest path never needs it
 
     spill = work_dir / "spill"
     spill.mkdir(exist_ok=True)
-    con = duckdb.connect(str(work_dir / "work.duckdb"))
+    # threads set as the database opens: none started to be stopped again
+    con = duckdb.connect(str(work_dir / "work.duckdb"), config={"threads": unit_threads(threads)})
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     con.execute(f"SET temp_directory = {literal(str(spill))}")
     con.execute("SET preserve_insertion_order = false")
     # Offsets in the data (a ``%z`` format) become UTC, whatever the host's zone.
     con.execute("SET TimeZone = 'UTC'")
-    if threads > 0:
-        con.execute(f"SET threads = {int(threads)}")
     return con
 
 

@@ -17,7 +17,8 @@ class PipelineSettings(RuntimeSettings):
     duckdb_memory_limit: str = "800MB"
     """DuckDB's memory limit per partition; beyond it DuckDB spills to the work directory."""
     duckdb_threads: int = 0
-    """DuckDB worker threads per partition; 0 lets DuckDB use every core."""
+    """DuckDB worker threads per partition; 0 shares the host's cores among the partitions
+    run at once (``backfill --concurrency``, a worker's processes)."""
     lease_seconds: int = 3600
     """How long a partition lease lasts before another writer may take it over."""
     lease_wait_seconds: int = 0

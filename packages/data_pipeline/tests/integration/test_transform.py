@@ -656,3 +656,23 @@ def test_a_header_duckdb_names_otherwise_than_checked_is_described_after_all(
     )
     assert bound == [True]
     assert con.execute('SELECT id, n, "NA" FROM input').fetchall() == [("k1", 1, None)]
+
+
+@pytest.mark.parametrize(
+    ("setting", "at_once", "threads"), [(0, 1, 4), (0, 2, 2), (0, 8, 1), (3, 2, 3)]
+)
+def test_a_partition_s_engine_shares_the_cores_with_the_partitions_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: int, at_once: int, threads: int
+) -> None:
+    """Partitions run at once (``backfill --concurrency``, a worker's processes) on 4 cores:
+    each engine gets its share unless ``duckdb_threads`` names a number."""
+    from data_pipeline.engine import connect_engine
+    from etl_core.work.cores import sharing_cores
+
+    monkeypatch.setattr("etl_core.work.cores.host_cores", lambda: 4)
+    with sharing_cores(at_once):
+        con = connect_engine(tmp_path, memory_limit="100MB", threads=setting)
+    try:
+        assert con.execute("SELECT current_setting('threads')").fetchone() == (threads,)
+    finally:
+        con.close()

@@ -1,9 +1,10 @@
 """A worker process of the test lane, as a runtime's ``worker`` command runs one.
 
-Usage: ``python celery_lane_worker.py <broker URL> <queue prefix>``. A unit's value is
-``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with a retryable
-error every time (a message that keeps failing), one whose key starts with ``broken`` with
-a fatal error (a unit that fails for good at once).
+Usage: ``python celery_lane_worker.py <broker URL> <queue prefix> [<concurrency>]``. A
+unit's value is ``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with
+a retryable error every time (a message that keeps failing), one whose key starts with
+``broken`` with a fatal error (a unit that fails for good at once); one whose key starts
+with ``cores`` also says how many units its worker process shares the cores with.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from etl_core.work.celery import (
     run_worker,
     task_policy,
 )
+from etl_core.work.cores import units_at_once
 
 LANE = "test_lane"
 
 
-def run(unit: WorkUnit) -> dict[str, str]:
+def run(unit: WorkUnit) -> dict[str, object]:
     if unit.key.startswith("poison"):
         raise RetryableError(f"{unit.key} never works")
     if unit.key.startswith("broken"):
         raise FatalError(f"{unit.key} is refused for good")
+    if unit.key.startswith("cores"):
+        return {"key": unit.key, "units_at_once": units_at_once()}
     return {"key": unit.key}
 
 
@@ -41,6 +45,7 @@ def build(_: contextlib.ExitStack) -> object:
 
 def main() -> int:
     url, prefix = sys.argv[1:3]
+    concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     configure_logging(level="INFO", fmt="json")
     settings = RuntimeSettings(broker_url=URL(url), queue_prefix=prefix, task_attempts=3)
     app = celery_app(settings, LANE)
@@ -52,7 +57,7 @@ def main() -> int:
         policy=task_policy(settings),
         dead_queue=lane_queues(settings, LANE).dead,
     )
-    return run_worker(app, settings, LANE, concurrency=1)
+    return run_worker(app, settings, LANE, concurrency=concurrency)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,8 @@ LANE = "test_lane"
 pytestmark = pytest.mark.slow
 
 
-def start_worker(broker: TestBroker, tmp_path: Path) -> BackgroundProcess:
-    command = [sys.executable, str(WORKER), broker.url, broker.prefix]
+def start_worker(broker: TestBroker, tmp_path: Path, concurrency: int = 1) -> BackgroundProcess:
+    command = [sys.executable, str(WORKER), broker.url, broker.prefix, str(concurrency)]
     worker = BackgroundProcess(command, env=os.environ, log=tmp_path / "worker.log")
     worker.wait_for(" ready.", timeout=60)
     return worker
@@ -151,3 +151,14 @@ def test_a_message_that_cannot_be_moved_to_the_dead_letter_queue_stays_on_its_qu
     ((headers, (_, content_type)),) = celery_broker.messages(queues.work, raw=True)
     assert content_type == "application/json"
     assert headers["id"] == typo.id  # not dropped: moved once the dead-letter queue takes it
+
+
+def test_a_worker_s_processes_share_the_cores_among_its_concurrency(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    settings = celery_broker.settings()
+    with start_worker(celery_broker, tmp_path, concurrency=2):
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        units = [WorkUnit(LANE, "item", f"cores-{n}") for n in range(4)]
+        seen = {r.value["units_at_once"] for r in executor.run(lambda unit: None, units)}
+    assert seen == {2}  # each unit's engines get half the cores, not all of them

@@ -29,7 +29,8 @@ class QualityEngine(Closeable):
         root: The only directory the engine may touch: the members, the outputs and
             the analyses' scratch must all be inside it.
         memory_limit: Bytes of memory before the engine spills to disk.
-        threads: Worker threads (0: DuckDB's default, one per core).
+        threads: Worker threads (0: DuckDB's default, one per core; the processor passes
+            the unit's share, :func:`~etl_core.work.cores.unit_threads`).
     """
 
     def __init__(self, root: Path, *, memory_limit: int, threads: int = 0) -> None:

@@ -68,6 +68,7 @@ from etl_core.resources import Closeable
 from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.work.cores import unit_threads
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery, plaintext_name
@@ -686,15 +687,17 @@ class Processor(Closeable):
     def _engine(self, workdir: Path, local: Path) -> QualityEngine:
         """One database for every member of the delivery ``local`` in ``workdir``.
 
-        Unless :attr:`~FileProcessingSettings.quality_threads` says otherwise, an archive's
-        members, checked ``member_concurrency`` batches at once, share the cores
+        Unless :attr:`~FileProcessingSettings.quality_threads` says otherwise, the delivery
+        gets its share of the cores beside the other deliveries processed at once (a pool's
+        threads, a worker's processes: :func:`~etl_core.work.cores.unit_threads`), and an
+        archive's members, checked ``member_concurrency`` batches at once, share that
         (a thread pool per core for each of them only makes them wait for each other);
-        a plain file, or a zip whose end record declares a single entry, gets every core.
+        a plain file, or a zip whose end record declares a single entry, gets all of it.
         """
-        threads = self._quality.threads
-        if threads == 0 and _is_archive(local):
-            sharing = min(self.settings.member_concurrency, _zip_entries(local) or sys.maxsize)
-            threads = max(1, (os.cpu_count() or 1) // max(1, sharing))
+        parts = 1
+        if _is_archive(local):
+            parts = min(self.settings.member_concurrency, _zip_entries(local) or sys.maxsize)
+        threads = unit_threads(self._quality.threads, parts=parts)
         return QualityEngine(workdir, memory_limit=int(self._quality.memory_limit), threads=threads)
 
     def _envelope(self, info: ObjectInfo, day: date, control: list[CheckResult]) -> Envelope:

@@ -56,6 +56,7 @@ from etl_core.errors import first_line
 from etl_core.layout import REJECTED_SUFFIX
 from etl_core.scratch import make_scratch
 from etl_core.units import ByteSize
+from etl_core.work.cores import unit_threads
 from file_processing.ahead import AheadQuery, BackgroundQuery
 from file_processing.checks import (
     NUL_RULE,
@@ -140,7 +141,8 @@ class QualitySettings:
 
     Attributes:
         memory_limit: DuckDB's memory limit; beyond it, work spills to ``work_dir``.
-        threads: DuckDB worker threads (0: one per core).
+        threads: DuckDB worker threads (0: the unit's share of the cores,
+            :func:`~etl_core.work.cores.unit_threads`).
         sample_rows: Failing rows kept per check.
         malformed_samples: Malformed records kept.
         encoding_samples: Encoding errors kept with their offsets.
@@ -734,8 +736,7 @@ class _Analysis:
             "memory_limit": f"{int(self.settings.memory_limit)}B",
             "preserve_insertion_order": True,
         }
-        if self.settings.threads > 0:
-            config["threads"] = self.settings.threads
+        config["threads"] = unit_threads(self.settings.threads)
         connection = duckdb.connect(config=config)
         allowed = {str(p.resolve()) + "/" for p in (data_path.parent, self._scratch)}
         if out_dir is not None:

@@ -47,7 +47,8 @@ class FileProcessingSettings(RuntimeSettings):
     quality_memory_limit: ByteSize = ByteSize("256MiB")
     """DuckDB's memory limit for the quality checks; beyond it, work spills to disk."""
     quality_threads: int = 0
-    """DuckDB threads for the quality checks; 0 uses every core."""
+    """DuckDB threads for the quality checks of one object; 0 shares the host's cores among
+    the objects processed at once (``concurrency`` of ``scan``, a worker's processes)."""
     quality_top_values: int = QualitySettings.top_values
     """Most frequent values the profile keeps per column; 0 skips that sketch (the costliest)."""
     max_field_bytes: ByteSize = ByteSize(QualitySettings.max_field_bytes)

@@ -155,10 +155,67 @@ def test_a_zip_s_members_share_the_cores_only_as_many_as_it_holds(
         return engine(*args, threads=threads, **kwargs)
 
     monkeypatch.setattr(process, "QualityEngine", recording)
-    monkeypatch.setattr(process.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr("etl_core.work.cores.host_cores", lambda: 4)
     key = local_lane.deliver("orders_20261120.csv.zip", members_zip(members))
 
     with local_lane.processor(member_concurrency=4) as processor:
         assert processor.process(key).status == "validated"
 
     assert made == [threads]
+
+
+@pytest.mark.parametrize(
+    ("members", "at_once", "threads"), [(None, 1, 4), (None, 2, 2), (None, 8, 1), (2, 2, 1)]
+)
+def test_a_delivery_shares_the_cores_with_the_deliveries_processed_beside_it(
+    local_lane: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    members: int | None,
+    at_once: int,
+    threads: int,
+) -> None:
+    """Two deliveries at once (a pool's threads, a worker's processes) on 4 cores: each
+    engine gets 2 threads, not 4 (8 threads waiting for each other)."""
+    import file_processing.process as process
+    from etl_core.work.cores import sharing_cores
+
+    made: list[int] = []
+    engine = process.QualityEngine
+
+    def recording(*args: Any, threads: int = 0, **kwargs: Any) -> Any:
+        made.append(threads)
+        return engine(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(process, "QualityEngine", recording)
+    monkeypatch.setattr("etl_core.work.cores.host_cores", lambda: 4)
+    if members is None:
+        key = local_lane.deliver("orders_20261120.csv", b"id,amount\n1,1.50\n")
+    else:
+        key = local_lane.deliver("orders_20261120.csv.zip", members_zip(members))
+
+    with local_lane.processor(member_concurrency=4) as processor, sharing_cores(at_once):
+        assert processor.process(key).status == "validated"
+
+    assert made == [threads]
+
+
+def test_quality_threads_set_are_kept_beside_other_deliveries(
+    local_lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import file_processing.process as process
+    from etl_core.work.cores import sharing_cores
+
+    made: list[int] = []
+    engine = process.QualityEngine
+
+    def recording(*args: Any, threads: int = 0, **kwargs: Any) -> Any:
+        made.append(threads)
+        return engine(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(process, "QualityEngine", recording)
+    key = local_lane.deliver("orders_20261120.csv", b"id,amount\n1,1.50\n")
+
+    with local_lane.processor(quality_threads=3) as processor, sharing_cores(4):
+        assert processor.process(key).status == "validated"
+
+    assert made == [3]

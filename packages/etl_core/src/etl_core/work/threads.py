@@ -6,12 +6,13 @@ threads give real parallelism without pickling the lane's context.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TypeVar
 
 from etl_core.retry import RetryPolicy
 from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.work.cores import sharing_cores
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import WorkUnit
@@ -23,6 +24,10 @@ T = TypeVar("T")
 
 class ThreadExecutor(Executor):
     """Runs up to ``workers`` units at once on threads that carry the caller's log context.
+
+    Each unit's engines share the host's cores with the others running at once
+    (:func:`~etl_core.work.cores.unit_threads`): ``workers`` of them, or fewer when fewer
+    units are given.
 
     Raises:
         ValueError: ``workers`` is not from 1 to 256.
@@ -37,6 +42,7 @@ class ThreadExecutor(Executor):
         self.workers = workers
 
     def run(self, run_unit: RunUnit[T], units: Iterable[WorkUnit]) -> Iterator[UnitResult[T]]:
+        at_once = min(self.workers, len(units)) if isinstance(units, Sized) else self.workers
         pool = ContextThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="unit")
         pending = iter(units)
         running: set[Future[UnitResult[T]]] = set()
@@ -46,7 +52,7 @@ class ThreadExecutor(Executor):
                     unit = next(pending, None)
                     if unit is None:
                         break
-                    running.add(pool.submit(attempt_unit, run_unit, unit, self.policy))
+                    running.add(pool.submit(_sharing, at_once, run_unit, unit, self.policy))
                 if not running:
                     return
                 done, running = wait(running, return_when=FIRST_COMPLETED)
@@ -54,3 +60,11 @@ class ThreadExecutor(Executor):
                     yield future.result()
         finally:  # interrupted or done: nothing new starts, units in flight finish
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sharing(
+    at_once: int, run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy
+) -> UnitResult[T]:
+    """``unit`` run on a pool thread, its engines sharing the cores with ``at_once`` units."""
+    with sharing_cores(at_once):
+        return attempt_unit(run_unit, unit, policy)

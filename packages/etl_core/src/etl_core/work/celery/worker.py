@@ -16,6 +16,7 @@ from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import lane_queues
 from etl_core.work.celery.ping import BrokerUnreachableError, check_broker, worker_name
 from etl_core.work.celery.refused_messages import dead_lettering_consumer
+from etl_core.work.cores import share_cores_in_process
 
 __all__ = ["run_worker"]
 
@@ -34,6 +35,9 @@ def run_worker(app: Any, settings: RuntimeSettings, lane: str, *, concurrency: i
     with contextlib.suppress(BrokerUnreachableError):
         check_broker(app, settings)
     queues = lane_queues(settings, lane)
+    # its processes run `concurrency` units at once: each unit's engine gets its share of
+    # the cores (etl_core.work.cores), not every core
+    share_cores_in_process(concurrency)
     worker = app.Worker(
         hostname=worker_name(settings, lane),  # what `ping` looks for
         queues=[queues.work],
