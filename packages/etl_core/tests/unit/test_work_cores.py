@@ -86,6 +86,40 @@ def test_a_container_s_cpu_quota_bounds_the_cores(
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
     (tmp_path / "cpu.max").write_text(quota)
     monkeypatch.setattr(cores, "CPU_QUOTA", tmp_path / "cpu.max")
+    monkeypatch.setattr(cores, "CPU_QUOTA_V1", tmp_path / "absent")  # not this host's
     assert cores.host_cores() == (expected or 64)
     monkeypatch.setattr(cores, "CPU_QUOTA", tmp_path / "absent")
+    assert cores.host_cores() == 64
+
+
+@pytest.mark.parametrize(
+    ("quota", "period", "expected"),
+    [("200000", "100000", 2), ("50000", "100000", 1), ("-1", "100000", 64)],
+)
+def test_a_cgroup_v1_container_s_cpu_quota_bounds_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quota: str, period: str, expected: int
+) -> None:
+    """A host still on cgroup v1 (no ``cpu.max``): its ``cpu.cfs_quota_us`` (-1: none) over
+    ``cpu.cfs_period_us`` bounds the cores as a v2 quota does."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    monkeypatch.setattr(cores, "CPU_QUOTA", tmp_path / "absent")
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text(quota + "\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text(period + "\n")
+    monkeypatch.setattr(cores, "CPU_QUOTA_V1", tmp_path / "cpu")
+    assert cores.host_cores() == expected
+
+
+@pytest.mark.parametrize("quota", ["-100000 100000\n", "0 100000\n", "150000 -1\n"])
+def test_a_cpu_quota_that_names_no_cores_is_ignored_not_taken_for_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quota: str
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    (tmp_path / "cpu.max").write_text(quota)
+    monkeypatch.setattr(cores, "CPU_QUOTA", tmp_path / "cpu.max")
+    monkeypatch.setattr(cores, "CPU_QUOTA_V1", tmp_path / "absent")
     assert cores.host_cores() == 64

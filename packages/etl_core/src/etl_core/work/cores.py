@@ -28,6 +28,10 @@ _in_process = 1
 CPU_QUOTA = Path("/sys/fs/cgroup/cpu.max")
 """A container's CPU quota (cgroup v2: ``<quota> <period>`` microseconds, or ``max``)."""
 
+CPU_QUOTA_V1 = Path("/sys/fs/cgroup/cpu")
+"""The same on a host still on cgroup v1: ``cpu.cfs_quota_us`` (-1: none) over
+``cpu.cfs_period_us``, in this directory."""
+
 
 def host_cores() -> int:
     """The cores this process may run on: its CPU affinity (where the OS tells it), no more
@@ -36,13 +40,33 @@ def host_cores() -> int:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         cores = os.cpu_count() or 1
-    try:
-        quota, period = CPU_QUOTA.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2, or no quota
-        pass
+    quota = _quota_cores()
+    if quota is not None:
+        cores = min(cores, quota)
     return max(1, cores)
+
+
+def _quota_cores() -> int | None:
+    """The cores a container's CPU quota allows (rounded up), cgroup v2's or else v1's;
+    None without one (``max``, -1, no such file, unreadable, or a value naming no cores)."""
+    for read in (_v2_quota, _v1_quota):
+        try:
+            quota, period = read()
+        except (OSError, ValueError):  # not this cgroup version, or no quota
+            continue
+        if quota > 0 and period > 0:
+            return math.ceil(quota / period)
+    return None
+
+
+def _v2_quota() -> tuple[int, int]:
+    quota, period = CPU_QUOTA.read_text().split()[:2]
+    return int(quota), int(period)  # ``max``: ValueError, no quota
+
+
+def _v1_quota() -> tuple[int, int]:
+    quota = (CPU_QUOTA_V1 / "cpu.cfs_quota_us").read_text()
+    return int(quota), int((CPU_QUOTA_V1 / "cpu.cfs_period_us").read_text())
 
 
 def units_at_once() -> int:
