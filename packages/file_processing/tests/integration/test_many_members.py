@@ -141,10 +141,9 @@ def test_one_failing_member_among_many_quarantines_the_whole_delivery(
     assert not list((local_lane.tmp / "scratch").iterdir())
 
 
-@pytest.mark.parametrize(("members", "threads"), [(1, 4), (2, 2), (30, 1)])
-def test_a_zip_s_members_share_the_cores_only_as_many_as_it_holds(
-    local_lane: Any, monkeypatch: pytest.MonkeyPatch, members: int, threads: int
-) -> None:
+@pytest.fixture
+def engine_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``threads`` of every quality engine a delivery makes, in order."""
     import file_processing.process as process
 
     made: list[int] = []
@@ -155,6 +154,18 @@ def test_a_zip_s_members_share_the_cores_only_as_many_as_it_holds(
         return engine(*args, threads=threads, **kwargs)
 
     monkeypatch.setattr(process, "QualityEngine", recording)
+    return made
+
+
+@pytest.mark.parametrize(("members", "threads"), [(1, 4), (2, 2), (30, 1)])
+def test_a_zip_s_members_share_the_cores_only_as_many_as_it_holds(
+    local_lane: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_threads: list[int],
+    members: int,
+    threads: int,
+) -> None:
+    made = engine_threads
     monkeypatch.setattr("etl_core.work.cores.host_cores", lambda: 4)
     key = local_lane.deliver("orders_20261120.csv.zip", members_zip(members))
 
@@ -170,23 +181,16 @@ def test_a_zip_s_members_share_the_cores_only_as_many_as_it_holds(
 def test_a_delivery_shares_the_cores_with_the_deliveries_processed_beside_it(
     local_lane: Any,
     monkeypatch: pytest.MonkeyPatch,
+    engine_threads: list[int],
     members: int | None,
     at_once: int,
     threads: int,
 ) -> None:
     """Two deliveries at once (a pool's threads, a worker's processes) on 4 cores: each
     engine gets 2 threads, not 4 (8 threads waiting for each other)."""
-    import file_processing.process as process
     from etl_core.work.cores import sharing_cores
 
-    made: list[int] = []
-    engine = process.QualityEngine
-
-    def recording(*args: Any, threads: int = 0, **kwargs: Any) -> Any:
-        made.append(threads)
-        return engine(*args, threads=threads, **kwargs)
-
-    monkeypatch.setattr(process, "QualityEngine", recording)
+    made = engine_threads
     monkeypatch.setattr("etl_core.work.cores.host_cores", lambda: 4)
     if members is None:
         key = local_lane.deliver("orders_20261120.csv", b"id,amount\n1,1.50\n")
@@ -200,19 +204,11 @@ def test_a_delivery_shares_the_cores_with_the_deliveries_processed_beside_it(
 
 
 def test_quality_threads_set_are_kept_beside_other_deliveries(
-    local_lane: Any, monkeypatch: pytest.MonkeyPatch
+    local_lane: Any, engine_threads: list[int]
 ) -> None:
-    import file_processing.process as process
     from etl_core.work.cores import sharing_cores
 
-    made: list[int] = []
-    engine = process.QualityEngine
-
-    def recording(*args: Any, threads: int = 0, **kwargs: Any) -> Any:
-        made.append(threads)
-        return engine(*args, threads=threads, **kwargs)
-
-    monkeypatch.setattr(process, "QualityEngine", recording)
+    made = engine_threads
     key = local_lane.deliver("orders_20261120.csv", b"id,amount\n1,1.50\n")
 
     with local_lane.processor(quality_threads=3) as processor, sharing_cores(4):
