@@ -70,10 +70,8 @@ def _ordered(held: list[Any], keys: Sequence[Sequence[str]], batch_rows: int) ->
     if key is None:
         yield from table.to_batches(max_chunksize=batch_rows)
         return
-    if table.num_rows == 0:
-        return
     indices = _sort_indices(table, key)
-    rows = table.combine_chunks().to_batches()[0]  # one batch: ``take`` copies fastest
+    rows = table.combine_chunks().to_batches()[0] if table.num_rows else None
     del table
     for start in range(0, len(indices), batch_rows):
         yield rows.take(indices.slice(start, batch_rows))
