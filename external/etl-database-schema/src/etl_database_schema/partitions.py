@@ -48,7 +48,6 @@ __all__ = [
     "partition_name",
     "partition_table",
     "reserve_ids",
-    "row_order_keys",
     "staging_index_builds",
     "staging_tables",
     "swap_partition",
@@ -237,46 +236,6 @@ def staging_index_builds(cursor: Any, table: str, staging: str) -> list[str]:
         f"ON {_quoted(staging)} {index.using}{_packed(index.using)}"
         for number, index in order
     ]
-
-
-def row_order_keys(cursor: Any, table: str) -> list[tuple[str, ...]]:
-    """The key columns of each plain B-tree index of ``table`` whose order a client can
-    reproduce by sorting the values themselves, by index name.
-
-    A staging table whose rows arrive ordered by such a key builds that index from sorted
-    input (PostgreSQL's sort checks for it first), which matters most for a key with few
-    distinct values, whose comparisons otherwise all tie and go on to the row's position.
-    Only plain columns count, ascending with nulls last, each non-text or collated
-    ``"C"``/``"POSIX"`` (bytewise, as a client compares); the partition key is left out
-    (constant in a day partition). Rows in another order load the same, only slower.
-    """
-    cursor.execute(
-        """
-        SELECT ic.relname, a.attname, coalesce(co.collname, ''), k.opt
-        FROM pg_index i
-        JOIN pg_class ic ON ic.oid = i.indexrelid
-        JOIN pg_am am ON am.oid = ic.relam
-        CROSS JOIN LATERAL unnest(i.indkey::int2[], i.indcollation::oid[], i.indoption::int2[])
-             WITH ORDINALITY AS k(attnum, coll, opt, ord)
-        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        LEFT JOIN pg_collation co ON co.oid = k.coll
-        WHERE i.indrelid = to_regclass(%s) AND NOT i.indisunique AND am.amname = 'btree'
-          AND i.indpred IS NULL AND k.ord <= i.indnkeyatts
-        ORDER BY ic.relname, k.ord
-        """,
-        [_quoted(table)],
-    )
-    keys: dict[str, list[str | None]] = {}
-    for index, column, collation, option in cursor.fetchall():
-        bytewise = collation in ("", "C", "POSIX") and not option
-        keys.setdefault(index, []).append(column if bytewise else None)
-    found = []
-    for columns in keys.values():
-        if all(columns):
-            key = tuple(str(c) for c in columns if c != PARTITION_COLUMN)
-            if key and key not in found:
-                found.append(key)
-    return found
 
 
 def _build_rank(index: IndexDefinition) -> int:

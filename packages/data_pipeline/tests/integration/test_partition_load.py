@@ -154,28 +154,6 @@ def test_a_load_numbers_its_rows_from_one_block_of_the_id_sequence(postgres_url:
     assert day_ids(postgres_url) == list(range(3701, 4001))  # the default continues after it
 
 
-def heap_order(url: str) -> list[tuple[str, int, int]]:
-    """(store_code, transaction number, id) of the day's rows in the order they are stored."""
-    with psycopg.connect(url, autocommit=True) as con:
-        rows = con.execute(
-            f"SELECT store_code, transaction_id, id FROM {PARTITION} ORDER BY ctid"
-        ).fetchall()
-    return [(code, int(transaction[1:]), id_) for code, transaction, id_ in rows]
-
-
-def test_a_load_stores_the_day_in_the_order_of_its_code_with_fewest_values(
-    postgres_url: str,
-) -> None:
-    loaded = load(postgres_url, "first:2500")
-    stored = heap_order(postgres_url)
-
-    assert loaded.returncode == 0, loaded.stderr
-    # 7 store codes against 101 SKUs: the store index's build finds its input sorted
-    assert stored == sorted(stored)  # by store, then arrival order; ids follow that order
-    assert [row[2] for row in stored] == list(range(1, 2501))
-    assert len({row[0] for row in stored}) == 7
-
-
 def test_a_load_holding_more_rows_than_announced_is_refused_and_keeps_the_day(
     postgres_url: str,
 ) -> None:

@@ -6,10 +6,8 @@ cut-short load of the day left, ``COPY``s the rows (Arrow batches in PostgreSQL'
 format, :mod:`data_pipeline.db.binary_copy`, or CSV written by Arrow; no Python object per
 value; the next batch encoded on a thread while the server parses this one) into a fresh
 staging table shaped like the day's partition (``FREEZE``: created in the same
-transaction; rows ordered by one of the table's index keys when the day fits a bound,
-:mod:`data_pipeline.db.row_order`, so that index's build finds them sorted; ids numbered
-by the client from one block of the table's sequence when the caller gives the row
-count), builds its indexes after the data, then,
+transaction; ids numbered by the client from one block of the table's sequence when the
+caller gives the row count), builds its indexes after the data, then,
 in one short transaction, detaches and drops the day's partition and attaches the staging
 table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
 until that commit and the new rows after it. Elsewhere (SQLite, or a table that is not
@@ -37,7 +35,6 @@ from typing import Any
 
 from data_pipeline.db.binary_copy import SIGNATURE, TRAILER, binary_encoder
 from data_pipeline.db.door import door
-from data_pipeline.db.row_order import ordered_batches
 from etl_core.faults import Step, fault_point
 
 __all__ = ["CURATED_TABLES", "load_batches", "load_partition", "table_columns"]
@@ -59,10 +56,6 @@ _NO_BLOCK = {
 _INDEX_BUILDERS = 2
 """A staging table's indexes built at the same time (each with PostgreSQL's own parallel
 sort workers, ``max_parallel_maintenance_workers``)."""
-_ORDER_MAX_BYTES = 256 * 2**20
-"""The most of a day's rows (Arrow's bytes) held to order them before a staging table's
-``COPY`` (:mod:`data_pipeline.db.row_order`); a larger day is copied as it comes."""
-_ORDER_BATCH_ROWS = 50_000
 
 
 class _CuratedTables(Mapping[str, tuple[str, str]]):
@@ -107,8 +100,6 @@ class _Target:
     """Created in this transaction (``COPY … (FREEZE)`` is allowed)."""
     ids: range | None = None
     """Ids reserved for the rows, in order (else ``id`` takes its default per row)."""
-    order: tuple[tuple[str, ...], ...] = ()
-    """Index keys the rows may be ordered by before the ``COPY`` (indexes built after)."""
 
 
 def load_partition(
@@ -269,8 +260,7 @@ def _staging(
     ids = _reserved_ids(schema, table, rows) if rows else None
     with transaction.atomic(), connection.cursor() as cursor:
         staging = schema.partitions.create_staging(cursor, table, dt)
-        order = tuple(schema.partitions.row_order_keys(cursor, table))
-        yield _Target(cursor, connection, staging, fresh=True, ids=ids, order=order)
+        yield _Target(cursor, connection, staging, fresh=True, ids=ids)
         if analyze:
             cursor.execute(f"ANALYZE {_quoted(connection, staging)}")
 
@@ -459,13 +449,8 @@ def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> 
     encoded exactly (:mod:`data_pipeline.db.binary_copy`), else as CSV written by Arrow.
 
     A batch is sent on a thread of its own while the caller's thread reads the next ones
-    (and the encoder encodes them), so the server always has rows to parse. Rows for a
-    fresh staging table are first ordered by an index key (``target.order``)."""
+    (and the encoder encodes them), so the server always has rows to parse."""
     stream = iter(batches)
-    if target.order:  # before numbering: the ids follow the rows' new order
-        stream = ordered_batches(
-            stream, target.order, max_bytes=_ORDER_MAX_BYTES, batch_rows=_ORDER_BATCH_ROWS
-        )
     if target.ids is not None:
         stream = _numbered(stream, target.ids, target.table)
         names = [*names, "id"]
