@@ -19,6 +19,7 @@ from etl_core.work.celery import (
     BrokerUnreachableError,
     PingUnsupportedError,
     celery_app,
+    check_broker,
     ping_workers,
     worker_name,
 )
@@ -65,6 +66,26 @@ def test_an_unreachable_broker_is_said_within_the_timeout() -> None:
     with pytest.raises(BrokerUnreachableError, match=f"127.0.0.1:{port}"):
         ping_workers(celery_app(settings, LANE), settings, LANE, timeout=1.0)
     assert time.monotonic() - started < 30
+
+
+def test_a_command_s_broker_check_leaves_its_connection_to_the_sends(
+    celery_broker: TestBroker,
+) -> None:
+    from kombu import pools
+
+    settings = celery_broker.settings()
+    pools.reset()  # the apps of one broker share kombu's pool: start from an empty one
+    app = celery_app(settings, LANE)
+    check_broker(app, settings)  # a worker's check: its connection is not kept
+    with app.pool.acquire(block=True, timeout=5) as connection:
+        assert not connection.connected
+    pools.reset()
+    app = celery_app(settings, LANE)
+    check_broker(app, settings, keep=True, timeout=1.5)
+    with app.pool.acquire(block=True, timeout=5) as connection:
+        assert connection.connected  # the first send connects no more
+        assert connection.connect_timeout == app.conf.broker_connection_timeout
+    pools.reset()
 
 
 def test_a_broker_without_broadcast_is_refused() -> None:

@@ -102,11 +102,17 @@ def _name_prefix(settings: RuntimeSettings, lane: str, host: str) -> str:
     return f"{queue}@{host}." if host else f"{queue}@"
 
 
-def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -> None:
+def check_broker(
+    app: Any, settings: RuntimeSettings, *, timeout: float = 5.0, keep: bool = False
+) -> None:
     """Connect to the broker once, within ``timeout``, before a command sends units: an
     unreachable broker or a refused login is then said at once, naming the broker (its
     password hidden), instead of a library's traceback after its own retries. An SQS
     broker is left to its first send (its connection is an AWS client, made lazily).
+
+    With ``keep``, the connection checked is taken from the application's pool and given
+    back to it connected, so this process's first send uses it instead of connecting
+    again (a command about to send; not a worker, whose processes fork after this).
 
     Raises:
         BrokerUnreachableError: no connection within ``timeout`` (exit 1).
@@ -115,8 +121,16 @@ def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -
     scheme = str(settings.broker_url or "").split("://", 1)[0].lower()
     if scheme in NO_BROADCAST_SCHEMES:
         return
-    with app.connection_for_write() as connection:
-        _connect(connection, timeout)
+    if not keep:
+        with app.connection_for_write() as connection:
+            _connect(connection, timeout)
+        return
+    with app.pool.acquire(block=True, timeout=timeout) as connection:
+        pooled = connection.connect_timeout  # the pool's own, for the sends after this
+        try:
+            _connect(connection, timeout)
+        finally:
+            connection.connect_timeout = pooled
 
 
 def _connect(connection: Any, timeout: float) -> None:
