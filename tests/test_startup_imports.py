@@ -123,6 +123,30 @@ def test_process_and_transform_load_no_api_source_model(
 API_SOURCE_MODULES = {"etl_core.contracts.sources", "etl_core.contracts.cursors"}
 
 
+def test_transform_loads_no_backfill_planner_and_no_scheduler(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """``process`` and ``transform`` plan no backfill and schedule nothing: ``data_pipeline.backfill``
+    (its job records, metrics and classes) and ``etl_core.scheduler`` are loaded by the
+    commands that use them (issue 16, start-up)."""
+    env = workspace.env()
+    key = "landing/pos/pos_20261105.csv.zip.pgp"
+    loaded = modules(
+        "file_processing", "process", key, "--json", "--force", tmp_path=tmp_path, env=env
+    )
+    assert "file_processing.process" in loaded
+    assert not loaded & COMMAND_ONLY_MODULES
+    args = ("transform", "--dataset", "pos_transactions", "--date", "2026-11-05")
+    loaded = modules("data_pipeline", *args, tmp_path=tmp_path, env=env)
+    assert "data_pipeline.transform" in loaded
+    assert not loaded & COMMAND_ONLY_MODULES
+    loaded = modules("data_pipeline", "backfill", "--help", tmp_path=tmp_path, env=env)
+    assert "data_pipeline.backfill" not in loaded  # --help builds the command, runs none of it
+
+
+COMMAND_ONLY_MODULES = {"data_pipeline.backfill", "etl_core.scheduler"}
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_each_runtimes_console_script_loads_its_cli_with_the_collector_paused(
     runtime: str,

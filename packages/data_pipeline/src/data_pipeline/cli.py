@@ -10,15 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from data_pipeline import db
-from data_pipeline.backfill import (
-    BackfillSummary,
-    backfill_units,
-    plan_backfill,
-    resume_backfill,
-    run_backfill,
-    start_backfill,
-)
-from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.ingest_cli import add_ingest_commands
 from data_pipeline.layout import remove_abandoned_writes
 from data_pipeline.ledger import Ledger, open_ledger
@@ -47,6 +38,8 @@ from etl_core.work import (
 if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
     from rich.table import Table
 
+    from data_pipeline.backfill import BackfillSummary
+    from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
     from etl_core.work.celery import CeleryExecutor
 
 cli = RuntimeCLI(
@@ -338,6 +331,14 @@ def backfill_command(
     (the database's when database_url is set, else the store's), so a backfill enqueued
     with --no-wait finishes its job without this command.
     """
+    # imported here: the other commands plan no backfill (issue 16, start-up)
+    from data_pipeline.backfill import (
+        backfill_units,
+        plan_backfill,
+        resume_backfill,
+        start_backfill,
+    )
+
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
     # the broker reached before the job starts: a job whose units cannot be sent stays unmade
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
@@ -437,6 +438,8 @@ def _run_with_progress(
 ) -> BackfillSummary:
     """Run the backfill with a progress bar on a terminal (progress log lines otherwise),
     the largest partitions first when their ``sizes`` are known."""
+    from data_pipeline.backfill import run_backfill
+
     total = sum(
         p.state in ({"failed"} if only_failed else {"pending", "running", "failed", "cancelled"})
         for p in job.partitions

@@ -35,12 +35,12 @@ from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import Session, new_run_id
-from etl_core.scheduler import Job, NextTime, every
 from etl_core.storage import ObjectStore
 from etl_core.work import RunUnit, UnitResult, WorkUnit, require_broker
 
 if TYPE_CHECKING:
     from etl_core.contracts import Source
+    from etl_core.scheduler import NextTime
 
 __all__ = ["add_worker_commands", "source_schedule"]
 
@@ -77,6 +77,7 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         settings = session.settings
         require_broker(settings, "schedule")
         from etl_core.contracts.sources import load_sources  # API sources: the scheduler's
+        from etl_core.scheduler import Job, every  # the scheduler's: not every command's
         from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
 
         sender = CeleryExecutor(celery_app(settings, LANE))
