@@ -123,6 +123,48 @@ def test_process_and_transform_load_no_api_source_model(
 API_SOURCE_MODULES = {"etl_core.contracts.sources", "etl_core.contracts.cursors"}
 
 
+def test_process_and_transform_load_no_backfill_scheduler_or_unit_executor(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """``process KEY`` and a one-partition ``transform`` plan no backfill, schedule nothing
+    and run no units through an executor: the backfill planner, the scheduler, the
+    executors and the data lane's unit and worker modules (and the file lane's JSON reader,
+    for a CSV) are loaded by the commands that use them (issue 16, start-up)."""
+    env = workspace.env()
+    key = "landing/pos/pos_20261105.csv.zip.pgp"
+    loaded = modules(
+        "file_processing", "process", key, "--json", "--force", tmp_path=tmp_path, env=env
+    )
+    assert "file_processing.process" in loaded
+    assert not loaded & EXECUTOR_MODULES
+    assert "file_processing.json_records" not in loaded  # a CSV drop: no JSON reader
+    args = ("transform", "--dataset", "pos_transactions", "--date", "2026-11-05")
+    loaded = modules("data_pipeline", *args, tmp_path=tmp_path, env=env)
+    assert "data_pipeline.transform" in loaded
+    assert not loaded & TRANSFORM_UNUSED_MODULES
+    loaded = modules("data_pipeline", "backfill", "--help", tmp_path=tmp_path, env=env)
+    assert "data_pipeline.backfill" not in loaded  # --help builds the command, runs none of it
+
+
+EXECUTOR_MODULES = {
+    "etl_core.scheduler",
+    "etl_core.work.choice",
+    "etl_core.work.executor",
+    "etl_core.work.inline",
+    "etl_core.work.threads",
+}
+"""The scheduler and the unit executors (with the retry loop): ``scan``'s, ``run``'s, the
+workers'; ``process KEY`` and ``transform`` run their one piece of work themselves."""
+
+TRANSFORM_UNUSED_MODULES = EXECUTOR_MODULES | {
+    "data_pipeline.backfill",
+    "data_pipeline.db.backfills",
+    "data_pipeline.ledger",
+    "data_pipeline.tasks",
+    "data_pipeline.work",
+}
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_each_runtimes_console_script_loads_its_cli_with_the_collector_paused(
     runtime: str,

@@ -10,23 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from data_pipeline import db
-from data_pipeline.backfill import (
-    BackfillSummary,
-    backfill_units,
-    plan_backfill,
-    resume_backfill,
-    run_backfill,
-    start_backfill,
-)
-from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.ingest_cli import add_ingest_commands
 from data_pipeline.layout import remove_abandoned_writes
-from data_pipeline.ledger import Ledger, open_ledger
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
-from data_pipeline.tasks import partition_outcome
 from data_pipeline.validate import transform_problems
-from data_pipeline.work import LANE, PipelineContext, partition_of, partition_unit, run_unit
 from data_pipeline.worker_cli import add_worker_commands
 from etl_core.cli import RuntimeCLI
 from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts
@@ -35,18 +23,15 @@ from etl_core.logging import redact
 from etl_core.progress import WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import ObjectStore
-from etl_core.work import (
-    DEFAULT_POLICY,
-    InlineExecutor,
-    ThreadExecutor,
-    WorkUnit,
-    unit_executor,
-    unit_sender,
-)
+from etl_core.work.events import DATA_PIPELINE as LANE
 
 if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
     from rich.table import Table
 
+    from data_pipeline.backfill import BackfillSummary
+    from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
+    from data_pipeline.ledger import Ledger
+    from etl_core.work import WorkUnit
     from etl_core.work.celery import CeleryExecutor
 
 cli = RuntimeCLI(
@@ -247,6 +232,11 @@ def run_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Transform every validated partition newer than its curated output, then load it."""
+    # imported here: a one-partition command runs no units (issue 16, start-up)
+    from data_pipeline.tasks import partition_outcome
+    from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
+    from etl_core.work import InlineExecutor, unit_executor, unit_sender
+
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     every = _contracts(session)
@@ -338,6 +328,16 @@ def backfill_command(
     (the database's when database_url is set, else the store's), so a backfill enqueued
     with --no-wait finishes its job without this command.
     """
+    # imported here: the other commands plan no backfill (issue 16, start-up)
+    from data_pipeline.backfill import (
+        backfill_units,
+        plan_backfill,
+        resume_backfill,
+        start_backfill,
+    )
+    from data_pipeline.ledger import open_ledger
+    from etl_core.work import unit_sender
+
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
     # the broker reached before the job starts: a job whose units cannot be sent stays unmade
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
@@ -437,6 +437,11 @@ def _run_with_progress(
 ) -> BackfillSummary:
     """Run the backfill with a progress bar on a terminal (progress log lines otherwise),
     the largest partitions first when their ``sizes`` are known."""
+    from data_pipeline.backfill import run_backfill
+    from data_pipeline.tasks import partition_outcome
+    from data_pipeline.work import PipelineContext
+    from etl_core.work import DEFAULT_POLICY, ThreadExecutor, unit_executor
+
     total = sum(
         p.state in ({"failed"} if only_failed else {"pending", "running", "failed", "cancelled"})
         for p in job.partitions

@@ -33,12 +33,12 @@ from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret, SecretUnavailableError
 from etl_core.storage import ObjectStore
-from etl_core.work import WorkUnit, require_broker
 
 if TYPE_CHECKING:  # the ingest engine (httpx) and the API sources' model are imported by
     # the commands that run them
     from data_pipeline.ingest import IngestContext, StateStore, WindowOutcome
     from etl_core.contracts import Endpoint, Source, SourceSet
+    from etl_core.work import WorkUnit
 
 __all__ = ["add_ingest_commands"]
 
@@ -97,6 +97,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             return
         from data_pipeline.ingest import plan_units
         from data_pipeline.ingest_work import enqueue_windows
+        from etl_core.work import require_broker
 
         session = cli.session(ctx).with_flags({"executor": executor})
         if no_wait:

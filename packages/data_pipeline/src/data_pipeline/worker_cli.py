@@ -18,29 +18,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from data_pipeline import db
-from data_pipeline.ledger import Ledger, open_ledger
-from data_pipeline.pipeline import pending_partitions
 from data_pipeline.settings import PipelineSettings
-from data_pipeline.tasks import (
-    LaneContext,
-    LaneValue,
-    encode_value,
-    record_backfill_end,
-    run_lane_unit,
-    with_run_id,
-)
 from data_pipeline.validate import transform_problems
-from data_pipeline.work import LANE, PipelineContext, partition_unit
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import Session, new_run_id
-from etl_core.scheduler import Job, NextTime, every
 from etl_core.storage import ObjectStore
-from etl_core.work import RunUnit, UnitResult, WorkUnit, require_broker
+from etl_core.work.events import DATA_PIPELINE as LANE
+from etl_core.work.events import partition_unit
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the units' modules are imported by the commands that run units
+    from data_pipeline.ledger import Ledger
+    from data_pipeline.tasks import LaneValue
     from etl_core.contracts import Source
+    from etl_core.scheduler import NextTime
+    from etl_core.work import RunUnit, UnitResult, WorkUnit
 
 __all__ = ["add_worker_commands", "source_schedule"]
 
@@ -73,10 +66,13 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         One scheduler leads at a time (a lease in the store); others stand by and take
         over when it stops. Needs --executor celery (ETL_EXECUTOR=celery).
         """
+        from etl_core.work import require_broker
+
         session = cli.session(ctx)
         settings = session.settings
         require_broker(settings, "schedule")
         from etl_core.contracts.sources import load_sources  # API sources: the scheduler's
+        from etl_core.scheduler import Job, every  # the scheduler's: not every command's
         from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
 
         sender = CeleryExecutor(celery_app(settings, LANE))
@@ -104,6 +100,8 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
 def _worker_task(session: Settings) -> LaneTask[LaneValue]:
     """What ``worker`` runs: partition and API window units, a backfill unit's end
     recorded in its job's ledger."""
+    from data_pipeline.tasks import encode_value
+
     ledgers: list[Ledger] = []  # this worker process's, once it built its context
     return LaneTask(
         partial(_worker_context, session, ledgers),
@@ -117,6 +115,9 @@ def _worker_context(
 ) -> RunUnit[LaneValue]:
     """A worker process's ``run_unit``: its own store, contracts, ledger and API clients."""
     from data_pipeline.ingest import DatabaseStateStore, IngestContext, ObjectStateStore
+    from data_pipeline.ledger import open_ledger
+    from data_pipeline.tasks import LaneContext, run_lane_unit
+    from data_pipeline.work import PipelineContext
     from etl_core.contracts.sources import load_sources
 
     settings = session.settings
@@ -144,6 +145,8 @@ def _worker_context(
 
 def _after_unit(ledgers: list[Ledger], result: UnitResult[LaneValue]) -> None:
     """A backfill unit's end goes into its job's ledger on the worker."""
+    from data_pipeline.tasks import record_backfill_end
+
     if ledgers:
         record_backfill_end(ledgers[0], result)
 
@@ -155,6 +158,8 @@ def _enqueue_pending(
     settings: PipelineSettings,
 ) -> int:
     """Enqueue a unit for every partition ``run`` would process; loads only with a database."""
+    from data_pipeline.pipeline import pending_partitions
+
     load = settings.database_url is not None
     count = 0
     for contract in contracts:
@@ -170,6 +175,7 @@ def _enqueue_pending(
 def _enqueue_source(source: Source, submit_chain: Callable[[Sequence[WorkUnit]], object]) -> int:
     """Enqueue every endpoint's window of ``source``, parents first, one after another."""
     from data_pipeline.ingest import plan_units
+    from data_pipeline.tasks import with_run_id
 
     run_id = new_run_id()
     units = [

@@ -21,15 +21,6 @@ from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
 from etl_core.storage import ObjectStore
-from etl_core.work import (
-    Executor,
-    RunUnit,
-    ThreadExecutor,
-    UnitResult,
-    require_broker,
-    unit_executor,
-    unit_sender,
-)
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
@@ -50,6 +41,7 @@ if TYPE_CHECKING:  # imported by the commands that use them (issue 16, start-up)
     from rich.table import Table
 
     from etl_core.events import SqsQueue
+    from etl_core.work import Executor, RunUnit, UnitResult
     from etl_core.work.celery import CeleryExecutor
 
 cli = RuntimeCLI(
@@ -250,6 +242,8 @@ def scan_command(
     if no_wait and settings.executor != "celery":
         cli.notice("--no-wait needs --executor celery (ETL_EXECUTOR=celery)", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE)
+    from etl_core.work import unit_sender  # the executors: scan's, not process's (issue 16)
+
     sender = unit_sender(settings, LANE, "--no-wait") if no_wait else None  # broker said at once
     workers = concurrency or settings.concurrency
     parameters = {"concurrency": workers, "executor": settings.executor}
@@ -286,6 +280,8 @@ def scan_command(
 
 def _executor(session: Settings, workers: int) -> Executor:
     """Where ``scan`` runs its units: the ``executor`` setting's choice."""
+    from etl_core.work import ThreadExecutor, unit_executor
+
     return unit_executor(
         session.settings, LANE, local=lambda: ThreadExecutor(workers), decode=outcome_from_dict
     )
@@ -359,6 +355,8 @@ def listen(
             units = enqueue_units(_celery_executor(session).submit)
         else:  # as scan does: what a killed run left half-written goes first
             processor.remove_abandoned_writes()
+            from etl_core.work import ThreadExecutor
+
             units = run_units(processor, ThreadExecutor(concurrency or settings.concurrency))
         try:
             handler = NotificationHandler(processor, units)
@@ -457,6 +455,7 @@ def schedule(
     when it stops. Needs --executor celery (ETL_EXECUTOR=celery): units go to the workers.
     """
     from etl_core.scheduler import Job, every
+    from etl_core.work import require_broker
 
     session = cli.session(ctx).with_flags({"database_url": database_url})
     settings = session.settings

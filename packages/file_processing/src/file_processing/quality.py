@@ -49,7 +49,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl_core.contracts import Check, Contract
 from etl_core.errors import first_line
@@ -73,7 +73,6 @@ from file_processing.checks import (
 from file_processing.control import checksum_result, trailer_result
 from file_processing.engine import QualityEngine
 from file_processing.errors import QualityEngineError
-from file_processing.json_records import JsonLimits, JsonScan, scan_json
 from file_processing.prescan import CHUNK_SIZE, Prescan, prescan, utf8_compatible
 from file_processing.profile import (
     present_count,
@@ -104,6 +103,9 @@ from file_processing.report import (
 )
 from file_processing.schema_infer import inference_exprs, inferred_types
 from file_processing.schema_policy import ColumnLayout, layout_columns
+
+if TYPE_CHECKING:  # the JSON reader: imported by the analysis of a JSON file (issue 16, start-up)
+    from file_processing.json_records import JsonScan
 
 __all__ = ["QualityResult", "QualitySettings", "analyze_file", "validate_batch", "validate_file"]
 
@@ -553,6 +555,8 @@ class _Analysis:
         return self.json.clean_path if self.json is not None else scan.data_path
 
     def _read_json(self, scan: Prescan) -> JsonScan:
+        from file_processing.json_records import JsonLimits, scan_json
+
         copied = scan.data_path != self.path  # prescan wrote UTF-8
         return scan_json(
             scan.data_path,

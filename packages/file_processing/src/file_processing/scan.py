@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from etl_core.errors import EtlError
 from etl_core.layout import landing_prefix
 from etl_core.storage import ObjectInfo
-from etl_core.work import Executor, UnitResult, WorkUnit
 from file_processing.work import landing_object_unit, run_unit
 
 if TYPE_CHECKING:  # the processor is the caller's: importing this module does not load it
+    from etl_core.work import Executor, UnitResult, WorkUnit
     from file_processing.outcome import Outcome
     from file_processing.process import Processor
 

@@ -15,12 +15,13 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from etl_core.errors import ObjectNotFoundError
-from etl_core.work import InvalidUnitError, UnitResult, WorkUnit
+from etl_core.work import InvalidUnitError
 from etl_core.work.events import FILE_PROCESSING as LANE
 from etl_core.work.events import LANDING_OBJECT, landing_object_unit, partition_unit
 from file_processing.outcome import Outcome
 
 if TYPE_CHECKING:  # the worker's context: importing this module does not load it
+    from etl_core.work import UnitResult, WorkUnit
     from file_processing.process import Processor
 
 __all__ = [
