@@ -37,7 +37,7 @@ def enqueue_windows(
 ) -> int:
     """Enqueue the planned windows, a chain per source in plan order; how many."""
     app = celery_app(settings, DATA_PIPELINE)
-    check_broker(app, settings, keep=True)  # unreachable or refused: said at once
+    check_broker(app, settings)  # an unreachable broker or a refused login: said at once
     sender = CeleryExecutor(app)
     chains: dict[str, list[WorkUnit]] = {}
     for source, units in plan:  # planned parents first within each source

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,10 +22,10 @@ from etl_core.work.celery import (
     BrokerUnreachableError,
     PingUnsupportedError,
     celery_app,
-    check_broker,
     ping_workers,
     worker_name,
 )
+from etl_core.work.celery.config import lane_queues
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
 LANE = "test_lane"
@@ -68,26 +71,6 @@ def test_an_unreachable_broker_is_said_within_the_timeout() -> None:
     assert time.monotonic() - started < 30
 
 
-def test_a_command_s_broker_check_leaves_its_connection_to_the_sends(
-    celery_broker: TestBroker,
-) -> None:
-    from kombu import pools
-
-    settings = celery_broker.settings()
-    pools.reset()  # the apps of one broker share kombu's pool: start from an empty one
-    app = celery_app(settings, LANE)
-    check_broker(app, settings)  # a worker's check: its connection is not kept
-    with app.pool.acquire(block=True, timeout=5) as connection:
-        assert not connection.connected
-    pools.reset()
-    app = celery_app(settings, LANE)
-    check_broker(app, settings, keep=True, timeout=1.5)
-    with app.pool.acquire(block=True, timeout=5) as connection:
-        assert connection.connected  # the first send connects no more
-        assert connection.connect_timeout == app.conf.broker_connection_timeout
-    pools.reset()
-
-
 def test_a_broker_without_broadcast_is_refused() -> None:
     settings = RuntimeSettings(
         broker_url=URL("sqs://sqs.eu-west-1.amazonaws.com"),
@@ -95,3 +78,72 @@ def test_a_broker_without_broadcast_is_refused() -> None:
     )
     with pytest.raises(PingUnsupportedError, match="sqs://"):
         ping_workers(object(), settings, LANE, timeout=1.0)
+
+
+class _CuttableProxy:
+    """A TCP relay to a broker whose open connections can be cut (as a load balancer's idle
+    timeout or a broker's restart cuts them) while it keeps accepting new ones."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Close every connection relayed so far (a client sees its broker hang up)."""
+        relayed, self.open = self.open, []
+        for sock in relayed:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def test_a_connection_the_broker_drops_after_the_check_does_not_fail_the_first_send(
+    celery_broker: TestBroker,
+) -> None:
+    from kombu import pools
+
+    from etl_core.work import InlineExecutor, unit_executor
+    from etl_core.work.celery import CeleryExecutor
+
+    parts = urlsplit(celery_broker.url)
+    proxy = _CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 0)
+    relayed = celery_broker.url.replace(f":{parts.port}", f":{proxy.port}", 1)
+    settings = celery_broker.settings(broker_url=URL(relayed), executor="celery")
+    pools.reset()
+    try:
+        executor = unit_executor(settings, LANE, local=InlineExecutor)  # checks the broker
+        assert isinstance(executor, CeleryExecutor)
+        proxy.cut()  # between the check and the first send (the backfill's planning)
+        time.sleep(0.2)
+        queue = lane_queues(settings, LANE).work
+        executor.app.send_task("test_lane.run_unit", args=[{}], queue=queue)  # as run() sends
+        assert celery_broker.queue_length(queue) == 1
+    finally:
+        pools.reset()
+        proxy.close()

@@ -50,7 +50,7 @@ def unit_executor(
         from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
 
         app = celery_app(settings, lane)
-        check_broker(app, settings, keep=True)  # said at once; its connection sends next
+        check_broker(app, settings)  # said at once, not as a traceback after the retries
         return CeleryExecutor(app, decode=decode, window=window)
     raise ConfigError(
         f"unknown executor {settings.executor!r}",
@@ -87,5 +87,5 @@ def unit_sender(settings: RuntimeSettings, lane: str, what: str) -> CeleryExecut
     from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
 
     app = celery_app(settings, lane)
-    check_broker(app, settings, keep=True)
+    check_broker(app, settings)
     return CeleryExecutor(app)

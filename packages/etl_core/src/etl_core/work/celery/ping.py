@@ -102,17 +102,15 @@ def _name_prefix(settings: RuntimeSettings, lane: str, host: str) -> str:
     return f"{queue}@{host}." if host else f"{queue}@"
 
 
-def check_broker(
-    app: Any, settings: RuntimeSettings, *, timeout: float = 5.0, keep: bool = False
-) -> None:
+def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -> None:
     """Connect to the broker once, within ``timeout``, before a command sends units: an
     unreachable broker or a refused login is then said at once, naming the broker (its
     password hidden), instead of a library's traceback after its own retries. An SQS
     broker is left to its first send (its connection is an AWS client, made lazily).
 
-    With ``keep``, the connection checked is taken from the application's pool and given
-    back to it connected, so this process's first send uses it instead of connecting
-    again (a command about to send; not a worker, whose processes fork after this).
+    The connection checked is closed, not given to the application's pool: one the broker
+    (or a load balancer) drops before the first send would fail that send with RabbitMQ's
+    result backend, which opens its channel outside the publish's retries.
 
     Raises:
         BrokerUnreachableError: no connection within ``timeout`` (exit 1).
@@ -121,16 +119,8 @@ def check_broker(
     scheme = str(settings.broker_url or "").split("://", 1)[0].lower()
     if scheme in NO_BROADCAST_SCHEMES:
         return
-    if not keep:
-        with app.connection_for_write() as connection:
-            _connect(connection, timeout)
-        return
-    with app.pool.acquire(block=True, timeout=timeout) as connection:
-        pooled = connection.connect_timeout  # the pool's own, for the sends after this
-        try:
-            _connect(connection, timeout)
-        finally:
-            connection.connect_timeout = pooled
+    with app.connection_for_write() as connection:
+        _connect(connection, timeout)
 
 
 def _connect(connection: Any, timeout: float) -> None:
