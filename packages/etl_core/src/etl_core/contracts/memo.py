@@ -28,12 +28,14 @@ __all__ = ["PassMemo", "default_cache_dir", "remembered"]
 F = TypeVar("F", bound=Callable[..., object])
 _DEPENDS = "__contract_memo_depends__"
 _SUBDIR = "contract-checks"
+_MODEL = "etl_core.contracts.model"
+"""The contract's model: its derived values (a column's SQL type) are read by validators."""
 _log = logging.getLogger(__name__)
 
 
 def remembered(*modules: str) -> Callable[[F], F]:
-    """Mark a validator as depending only on the contract, its own module and ``modules``
-    (located without importing them), so that its successes may be remembered."""
+    """Mark a validator as depending only on the contract (and its model), its own module
+    and ``modules`` (located without importing them), so its successes may be remembered."""
 
     def mark(validator: F) -> F:
         setattr(validator, _DEPENDS, tuple(modules))
@@ -66,7 +68,7 @@ class PassMemo:
         name = f"{validator.__module__}.{validator.__qualname__}"
         code = self._code.get(name)
         if name not in self._code:
-            code = self._code[name] = _code_fingerprint((validator.__module__, *depends))
+            code = self._code[name] = _code_fingerprint((_MODEL, validator.__module__, *depends))
         if code is None:
             return None
         digest = hashlib.sha256()
