@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from etl_core.contracts import Contract, ContractError, load_contracts
-from etl_core.contracts import memo as memo_module
 from etl_core.contracts.memo import PassMemo, default_cache_dir, remembered
 from etl_core.runtime import RuntimeSettings
 
@@ -135,7 +135,7 @@ def test_an_unwritable_memo_dir_runs_the_validator_without_error(
     def refused(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(memo_module.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
     rule, calls = spy()
     directory, memo = config(tmp_path), tmp_path / "cache"
     load(directory, memo, rule)

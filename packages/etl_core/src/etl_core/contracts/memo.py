@@ -11,12 +11,10 @@ cannot be read or written only means the validator runs.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -71,6 +69,8 @@ class PassMemo:
             code = self._code[name] = _code_fingerprint((_MODEL, validator.__module__, *depends))
         if code is None:
             return None
+        import hashlib  # here: a start with the memo off does not pay for it
+
         digest = hashlib.sha256()
         for part in (sys.version, name, code, repr(contract)):
             digest.update(part.encode("utf-8", "surrogatepass"))
@@ -86,6 +86,8 @@ class PassMemo:
 
     def remember(self, key: str) -> None:
         """Record ``key`` as passed: written whole to a temporary file, then renamed."""
+        import tempfile  # here: only a run that found a new pass writes
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=".", dir=self.directory)
