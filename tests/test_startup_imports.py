@@ -88,6 +88,41 @@ def test_process_and_transform_load_duckdb_and_no_other_heavy_library(
     assert not loaded & HEAVY
 
 
+LOAD_CONTRACTS = """
+import sys
+from etl_core.contracts import load_contracts
+from {module} import {validator}
+load_contracts(sys.argv[1], validators=[{validator}], memo_dir=sys.argv[2])
+print("duckdb" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "validator"),
+    [
+        ("file_processing.checks", "expression_problems"),
+        ("data_pipeline.validate", "transform_problems"),
+    ],
+)
+def test_a_second_start_with_the_same_contracts_does_not_load_duckdb_to_check_them(
+    workspace: Workspace, tmp_path: Path, module: str, validator: str
+) -> None:
+    """The lanes' engine rules passed once are remembered: the next start skips the
+    DuckDB probe and its import (issue 16, start-up)."""
+    code = LOAD_CONTRACTS.format(module=module, validator=validator)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(workspace.config), str(tmp_path / "cache")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert runs == [["True"], ["False"]]
+
+
 def test_the_quality_engine_as_a_library_loads_no_processor() -> None:
     code = (
         "import sys\n"

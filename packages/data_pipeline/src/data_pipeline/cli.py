@@ -92,7 +92,12 @@ def _date(value: str, option: str) -> date:
 
 def _contracts(session: Session[PipelineSettings]) -> ContractSet:
     """Every contract of the config dir, judged whole (one bad file stops the run)."""
-    return load_contracts(session.settings.config_dir, validators=[transform_problems])
+    settings = session.settings
+    return load_contracts(
+        settings.config_dir,
+        validators=[transform_problems],
+        memo_dir=settings.contract_memo_dir(),
+    )
 
 
 def _contract(session: Session[PipelineSettings], dataset: str) -> Contract:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from data_pipeline.engine import literal, quote, relation_columns
 from etl_core.contracts import Contract
+from etl_core.contracts.memo import remembered
 from etl_core.errors import first_line
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ __all__ = ["transform_problems"]
 _SELECT = re.compile(r"\s*(WITH|SELECT|FROM)\b", re.IGNORECASE)
 
 
+@remembered("duckdb", "data_pipeline.engine")
 def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
     """Why ``[transform]`` or the join keys cannot work over the contract's columns.
 

@@ -76,7 +76,11 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
 
         sender = CeleryExecutor(celery_app(settings, LANE))
-        contracts = load_contracts(settings.config_dir, validators=[transform_problems])
+        contracts = load_contracts(
+            settings.config_dir,
+            validators=[transform_problems],
+            memo_dir=settings.contract_memo_dir(),
+        )
         sources = load_sources(settings.config_dir, contracts=contracts)
         with session.open_store() as store:
             run_job = Job(
@@ -122,7 +126,9 @@ def _worker_context(
 
     settings = session.settings
     store = opened.enter_context(session.open_store())
-    contracts = load_contracts(settings.config_dir, validators=[transform_problems])
+    contracts = load_contracts(
+        settings.config_dir, validators=[transform_problems], memo_dir=settings.contract_memo_dir()
+    )
     url = settings.database_url
     if url is not None:
         db.connect(url, feature="etl-data-pipeline worker")

@@ -106,6 +106,13 @@ class RuntimeSettings:
     there is removed by the next one."""
     config_dir: Path = Path("config")
     """Directory of dataset contracts and of the optional ``etl.toml``."""
+    cache_dir: Path | None = None
+    """What later runs may reuse (``$XDG_CACHE_HOME/etl``, else ``~/.cache/etl``, when
+    unset): the contracts that passed the lane's engine rules, so an unchanged contract is
+    not probed again at every start."""
+    contract_memo: bool = True
+    """Remember the contracts that passed the lane's engine rules under ``cache_dir``;
+    off: every run checks every contract with the engine again."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     """The least severe log records written to stderr."""
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -164,6 +171,14 @@ class RuntimeSettings:
                 f"schedule_lease_seconds must be longer than schedule_tick ({tick:g}s), got "
                 f"{lease.total_seconds():g}s"
             )
+
+    def contract_memo_dir(self) -> Path | None:
+        """Where the contract loader remembers validators' passes; ``None`` when off."""
+        if not self.contract_memo:
+            return None
+        from etl_core.contracts.memo import default_cache_dir
+
+        return self.cache_dir if self.cache_dir is not None else default_cache_dir()
 
     @staticmethod
     def _positive_interval(name: str, interval: timedelta) -> None:

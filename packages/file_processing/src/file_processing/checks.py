@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from etl_core.contracts import Check, Column, Contract
+from etl_core.contracts.memo import remembered
 
 if TYPE_CHECKING:
     import duckdb
@@ -241,6 +242,7 @@ def unique_index(contract: Contract) -> list[tuple[int, Check]]:
     return [(i, c) for i, c in enumerate(contract.all_checks()) if c.kind == "unique"]
 
 
+@remembered("duckdb")
 def expression_problems(contract: Contract) -> Iterator[tuple[str, str]]:
     """The contract's regular expressions and SQL checks DuckDB would refuse.
 

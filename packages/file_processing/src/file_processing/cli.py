@@ -493,7 +493,12 @@ def _byte_progress(processor: Processor, progress: WorkProgress) -> dict[str, An
 
 
 def _processor(session: Settings, store: ObjectStore) -> Processor:
-    contracts = load_contracts(session.settings.config_dir, validators=[expression_problems])
+    settings = session.settings
+    contracts = load_contracts(
+        settings.config_dir,
+        validators=[expression_problems],
+        memo_dir=settings.contract_memo_dir(),
+    )
     processor = Processor(store, contracts, session.settings, run_id=session.run_id)
     if _database(session.settings.database_url):
         processor.mirror = db.record_outcome

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.located import load_errors
+from etl_core.contracts.memo import PassMemo
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.contracts.validate import ContractValidator, validate_contract
 from etl_core.errors import ConfigError, FieldError
@@ -40,6 +41,7 @@ def load_contracts(
     *,
     validators: Iterable[ContractValidator] = (),
     environ: Mapping[str, str] | None = None,
+    memo_dir: str | Path | None = None,
 ) -> ContractSet:
     """Load and validate every ``<config_dir>/datasets/*.toml``.
 
@@ -50,6 +52,9 @@ def load_contracts(
         environ: Where ``env:`` secret references resolve; the process
             environment (at use time) when ``None``. No contract field is ever
             read from the environment.
+        memo_dir: Where a validator's passes on unchanged contracts are remembered
+            (:mod:`etl_core.contracts.memo`), so later runs skip it; none: every run
+            runs every validator.
 
     Returns:
         The contracts, sorted by file name.
@@ -66,12 +71,13 @@ def load_contracts(
             [FieldError("config_dir", "has no datasets/ directory", str(directory))],
         )
     validators = tuple(validators)
+    memo = PassMemo(memo_dir) if memo_dir is not None and validators else None
     contracts: list[Contract] = []
     errors: list[FieldError] = []
     files = sorted(directory.glob("*.toml"))
     for path in files:
         try:
-            contracts.append(load_contract(path, validators=validators, environ=environ))
+            contracts.append(load_contract(path, validators=validators, environ=environ, memo=memo))
         except ContractError as exc:
             errors.extend(exc.errors)
     errors.extend(_clashes(contracts))
@@ -96,8 +102,9 @@ def load_contract(
     *,
     validators: Iterable[ContractValidator] = (),
     environ: Mapping[str, str] | None = None,
+    memo: PassMemo | None = None,
 ) -> Contract:
-    """Load and validate one contract file.
+    """Load and validate one contract file (``memo``: validators' remembered passes).
 
     Raises:
         ContractError: the file cannot be read or parsed, or a field is invalid;
@@ -110,7 +117,7 @@ def load_contract(
         )
     except ConfigError as exc:
         raise ContractError(f"invalid dataset contract {path}", load_errors(exc, path)) from None
-    errors = validate_contract(contract, sources, str(path), validators)
+    errors = validate_contract(contract, sources, str(path), validators, memo)
     if errors:
         raise ContractError(f"invalid dataset contract {path}", errors)
     object.__setattr__(contract, "origin", str(path))

@@ -14,10 +14,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from etl_core.contracts.model import COLUMN_TYPES, Check, Column, Contract
 from etl_core.contracts.patterns import FilePattern, PatternError, time_zone
 from etl_core.errors import FieldError
+
+if TYPE_CHECKING:
+    from etl_core.contracts.memo import PassMemo
 
 __all__ = ["ContractValidator", "literal_problem", "validate_contract"]
 
@@ -58,13 +62,28 @@ def validate_contract(
     sources: Mapping[str, str],
     origin: str,
     validators: Iterable[ContractValidator] = (),
+    memo: PassMemo | None = None,
 ) -> list[FieldError]:
-    """Every problem of ``contract``, located with ``sources`` (field -> file:line)."""
+    """Every problem of ``contract``, located with ``sources`` (field -> file:line); a
+    validator ``memo`` remembers as passed on this very contract is not run again."""
     problems = _Rules(contract, origin).problems()
     if not problems:  # a lane's rules may rely on the platform's (known column types)
         for validator in validators:
-            problems.extend(validator(contract))
+            problems.extend(_run(validator, contract, memo))
     return [FieldError(name, message, _locate(name, sources, origin)) for name, message in problems]
+
+
+def _run(
+    validator: ContractValidator, contract: Contract, memo: PassMemo | None
+) -> list[tuple[str, str]]:
+    """The validator's problems; a pass is remembered, a remembered pass skips it."""
+    key = memo.key(validator, contract) if memo is not None else None
+    if key is not None and memo is not None and memo.passed(key):
+        return []
+    found = list(validator(contract))
+    if key is not None and memo is not None and not found:
+        memo.remember(key)
+    return found
 
 
 def _locate(name: str, sources: Mapping[str, str], origin: str) -> str:

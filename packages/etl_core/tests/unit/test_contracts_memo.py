@@ -1,0 +1,172 @@
+"""A lane validator's pass on an unchanged contract is remembered; anything else runs it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from etl_core.contracts import Contract, ContractError, load_contracts
+from etl_core.contracts.memo import PassMemo, default_cache_dir, remembered
+from etl_core.runtime import RuntimeSettings
+
+CONTRACT = 'dataset = "pos"\nsource = "pos"\npattern = "pos_{date:%Y%m%d}.csv"\n'
+COLUMNS = '[[columns]]\nname = "store_id"\n'
+
+
+def config(tmp_path: Path, text: str = CONTRACT + COLUMNS) -> Path:
+    datasets = tmp_path / "config" / "datasets"
+    datasets.mkdir(parents=True, exist_ok=True)
+    (datasets / "pos.toml").write_text(text, encoding="utf-8")
+    return tmp_path / "config"
+
+
+def spy(
+    *modules: str, problems: list[tuple[str, str]] | None = None
+) -> tuple[Callable[[Contract], list[tuple[str, str]]], list[str]]:
+    """A remembered validator that counts its calls and finds ``problems``."""
+    calls: list[str] = []
+
+    @remembered(*modules)
+    def rule(contract: Contract) -> list[tuple[str, str]]:
+        calls.append(contract.dataset)
+        return list(problems or [])
+
+    return rule, calls
+
+
+def load(directory: Path, memo: Path | None, *validators: Callable[..., object]) -> None:
+    load_contracts(directory, validators=validators, environ={}, memo_dir=memo)  # type: ignore[arg-type]
+
+
+def test_a_second_load_of_the_same_contract_skips_the_validator(tmp_path: Path) -> None:
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos"]
+    assert len(list((memo / "contract-checks").iterdir())) == 1
+
+
+def test_a_changed_contract_runs_the_validator_again(tmp_path: Path) -> None:
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    config(tmp_path, CONTRACT + COLUMNS + '[[columns]]\nname = "sku"\n')
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_changed_validator_code_runs_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "lib").mkdir()
+    dependency = tmp_path / "lib" / "memo_engine_probe.py"
+    dependency.write_text("VERSION = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    rule, calls = spy("memo_engine_probe")
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    dependency.write_text("VERSION = 22\n", encoding="utf-8")  # a reinstalled engine
+    rule_again, calls_again = spy("memo_engine_probe")  # a new process: a new fingerprint
+    load(directory, memo, rule_again)
+    assert (calls, calls_again) == (["pos"], ["pos"])
+
+
+def test_a_validator_whose_dependency_is_not_found_is_always_run(tmp_path: Path) -> None:
+    rule, calls = spy("no_such_engine_anywhere")
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_an_unmarked_validator_is_always_run(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def rule(contract: Contract) -> list[tuple[str, str]]:
+        calls.append(contract.dataset)
+        return []
+
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+    assert not (memo / "contract-checks").exists()
+
+
+def test_a_failing_contract_is_never_remembered_and_reports_every_time(tmp_path: Path) -> None:
+    rule, calls = spy(problems=[("columns[0].name", "the engine refuses it")])
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    for _ in range(2):
+        with pytest.raises(ContractError) as caught:
+            load(directory, memo, rule)
+        assert caught.value.fields == ("columns[0].name",)
+    assert calls == ["pos", "pos"]
+    assert not (memo / "contract-checks").exists()
+
+
+def test_no_memo_dir_runs_the_validator_every_time(tmp_path: Path) -> None:
+    rule, calls = spy()
+    directory = config(tmp_path)
+    load(directory, None, rule)
+    load(directory, None, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_a_corrupt_memo_entry_runs_the_validator_and_is_rewritten(tmp_path: Path) -> None:
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    (entry,) = (memo / "contract-checks").iterdir()
+    entry.write_bytes(b"\xff half a write")
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+    assert entry.read_text(encoding="ascii") == entry.name
+
+
+def test_an_unwritable_memo_dir_runs_the_validator_without_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_a_memo_dir_that_is_a_file_runs_the_validator_without_error(tmp_path: Path) -> None:
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    memo.write_text("not a directory", encoding="utf-8")
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_the_memo_remembers_only_what_it_was_told(tmp_path: Path) -> None:
+    memo = PassMemo(tmp_path)
+    assert not memo.passed("abc")
+    memo.remember("abc")
+    assert memo.passed("abc")
+    assert [p.name for p in (tmp_path / "contract-checks").iterdir()] == ["abc"]  # no temp left
+
+
+def test_settings_place_the_memo_or_turn_it_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "etl"
+    assert RuntimeSettings().contract_memo_dir() == tmp_path / "xdg" / "etl"
+    assert RuntimeSettings(cache_dir=tmp_path / "c").contract_memo_dir() == tmp_path / "c"
+    assert (
+        RuntimeSettings(cache_dir=tmp_path / "c", contract_memo=False).contract_memo_dir() is None
+    )
