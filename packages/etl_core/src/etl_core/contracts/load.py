@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from etl_core.config import load_settings_with_sources
-from etl_core.contracts.located import load_errors
+from etl_core.contracts.located import load_errors, misnamed_files
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.contracts.validate import ContractValidator, validate_contract
 from etl_core.errors import ConfigError, FieldError
@@ -67,7 +67,7 @@ def load_contracts(
         )
     validators = tuple(validators)
     contracts: list[Contract] = []
-    errors: list[FieldError] = []
+    errors: list[FieldError] = misnamed_files(directory)
     files = sorted(directory.glob("*.toml"))
     for path in files:
         try:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
 from etl_core.contracts.freshness import cron_shape_problem
-from etl_core.contracts.located import load_errors
+from etl_core.contracts.located import load_errors, misnamed_files
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
 from etl_core.layout import landing_api_chunk_name, landing_api_prefix, split_landing_key
@@ -336,7 +336,7 @@ def load_sources(
     if not directory.is_dir():
         return SourceSet()
     sources: list[Source] = []
-    errors: list[FieldError] = []
+    errors: list[FieldError] = misnamed_files(directory)
     for path in sorted(directory.glob("*.toml")):
         try:
             sources.append(load_source(path, contracts=contracts, environ=environ))
