@@ -161,8 +161,14 @@ class RuntimeSettings:
     """``schedule``: how often a scheduler looks at the clock (and, standing by, the lease)."""
 
     def __post_init__(self) -> None:
-        """Refuse scheduler settings no scheduler can keep (said at start-up, naming them,
-        not as the scheduler's traceback)."""
+        """Refuse timeouts, intervals and scheduler settings that cannot be kept (said at
+        start-up, naming them, not as a traceback or a silent busy loop later)."""
+        for name in ("s3_connect_timeout", "s3_read_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be above 0 seconds, got {getattr(self, name):g}")
+        if self.progress_interval < 0:
+            said = f"{self.progress_interval:g}"
+            raise ValueError(f"progress_interval must be 0 (none) or more seconds, got {said}")
         tick, lease = self.schedule_tick.total_seconds(), self.schedule_lease_seconds
         if tick <= 0:
             raise ValueError(f"schedule_tick must be longer than 0s, got {tick:g}s")

@@ -96,6 +96,8 @@ def test_a_missing_holiday_file_is_refused(tmp_path: Path) -> None:
         ('expected = "0 30 * * 1-5"\n', "freshness.expected", "hour 30 is not in 0-23"),
         ('timezone = "Mars/Olympus"\n', "freshness.timezone", "IANA time zone"),
         ('grace = "-1h"\n', "freshness.grace", "invalid duration"),
+        ("warn_after = 26\n", "freshness.warn_after", "a bare number is seconds: got 26s"),
+        ('critical_after = "30s"\n', "freshness.critical_after", "a minute or more"),
         ('holidays = ["2026-02-30"]\n', "freshness.holidays", "item 0: expected a date"),
         ("holidays = 3\n", "freshness.holidays", "an array of dates"),
         ("lag_days = -1\n", "freshness.lag_days", "0 to 366"),

@@ -13,6 +13,7 @@ from etl_core.contracts import (
     RejectLimit,
     load_contract,
     load_contracts,
+    load_sources,
 )
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[4] / "examples" / "retail" / "config"
@@ -321,3 +322,28 @@ def test_why_a_key_matches_no_contract_is_said_plainly(tmp_path: Path, key: str,
     contracts = load_contracts(tmp_path, environ={})
     assert contracts.match(key) is None
     assert said in contracts.why_unmatched(key)
+
+
+@pytest.mark.parametrize("name", ["orders.TOML", "orders.Toml"])
+def test_a_contract_file_whose_suffix_is_not_lower_case_is_refused_not_skipped(
+    tmp_path: Path, name: str
+) -> None:
+    write(tmp_path, "sales.toml", minimal())
+    path = write(tmp_path, name, minimal(dataset="orders", pattern="o_{date:%Y%m%d}.csv"))
+    with pytest.raises(ContractError) as caught:
+        load_contracts(tmp_path)
+    ((error),) = caught.value.errors
+    assert error.source == str(path)
+    assert "only *.toml files are read: rename it" in error.message
+
+
+def test_a_source_file_whose_suffix_is_not_lower_case_is_refused_not_skipped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sources" / "shop.TOML"
+    path.parent.mkdir(parents=True)
+    path.write_text('base_url = "https://shop.example"\n')
+    with pytest.raises(ContractError) as caught:
+        load_sources(tmp_path)
+    ((error),) = caught.value.errors
+    assert error.source == str(path)

@@ -257,6 +257,12 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
             "",
         ),
         ('"2026-01-01T00:00:00Z"', '"yesterday"', "endpoints[0].incremental.initial_value", "ISO"),
+        (
+            'lookback = "1h"',
+            'lookback = "1h"\nwindow = 1',
+            "endpoints[0].incremental.window",
+            "a bare number is seconds: got 1s",
+        ),
         ('path = "/orders"\n', 'path = "orders"\n', "endpoints[0].path", "starting with '/'"),
     ],
 )

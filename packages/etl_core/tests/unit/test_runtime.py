@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -93,6 +94,21 @@ def test_scheduler_settings_no_scheduler_can_keep_are_refused_naming_them(
     env: dict[str, str], said: str
 ) -> None:
     with pytest.raises(ConfigError, match=said):
+        load_runtime_settings(LaneSettings, {}, env=env)
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"ETL_S3_CONNECT_TIMEOUT": "0"}, "s3_connect_timeout must be above 0 seconds, got 0"),
+        ({"ETL_S3_READ_TIMEOUT": "-3"}, "s3_read_timeout must be above 0 seconds, got -3"),
+        ({"ETL_PROGRESS_INTERVAL": "-1"}, "progress_interval must be 0 (none) or more"),
+    ],
+)
+def test_timeouts_and_intervals_that_cannot_be_kept_are_refused_naming_them(
+    env: dict[str, str], said: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(said)):
         load_runtime_settings(LaneSettings, {}, env=env)
 
 

@@ -90,6 +90,10 @@ def test_unknown_scheme_is_refused_naming_url_and_supported_schemes(url: str) ->
         ("file://server/share", "must be local"),
         ("file:relative/dir", "file URL"),
         ("file:///srv/a%00b", "NUL"),
+        ("s3:/bucket/x", "not a valid URL"),
+        ("S3:bucket", "not a valid URL"),
+        ("s3//bucket/x", "not a valid URL"),
+        ("https:/example.com/x", "not a valid URL"),
     ],
 )
 def test_malformed_store_urls_are_refused(url: str, reason: str) -> None:

@@ -76,6 +76,9 @@ class FileProcessingSettings(RuntimeSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._positive_interval("schedule_scan_interval", self.schedule_scan_interval)
+        self._positive_interval("claim_timeout", self.claim_timeout)
+        self._positive_interval("listen_visibility_timeout", self.listen_visibility_timeout)
+        self._check_quality_engine()
         if not 1 <= self.concurrency <= 256:
             raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
         for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
@@ -99,6 +102,20 @@ class FileProcessingSettings(RuntimeSettings):
             raise ValueError(
                 f"quality_top_values must be from 0 to 100, got {self.quality_top_values}"
             )
+
+    def _check_quality_engine(self) -> None:
+        """Refuse engine settings every file would fail on, or that would run unbounded."""
+        if self.quality_threads < 0:
+            raise ValueError(
+                "quality_threads must be 0 (a share of the cores) or more, got "
+                f"{self.quality_threads}"
+            )
+        if int(self.quality_memory_limit) <= 0:
+            raise ValueError(
+                f"quality_memory_limit must be above 0 bytes, got {self.quality_memory_limit}"
+            )
+        if self.json_max_depth < 1:
+            raise ValueError(f"json_max_depth must be at least 1, got {self.json_max_depth}")
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""

@@ -504,7 +504,7 @@ def test_worker_whose_claim_was_taken_over_stops_before_publishing(
     key = lane.deliver("orders_20261120.csv", orders(5))
     rival = Ledger(lane.store, run_id="rival", claim_timeout=timedelta(hours=1))
     rival.holder = "another-host:1"
-    with lane.processor(claim_timeout=timedelta(0)) as processor:
+    with lane.processor(claim_timeout=timedelta(microseconds=1)) as processor:
         check_members = processor._check_members
 
         def slow_check(*args: Any, **kwargs: Any) -> Any:

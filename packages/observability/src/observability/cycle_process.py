@@ -171,12 +171,20 @@ class CycleProcess:
         self._down = ""
 
 
+def stop_on_sigterm(stop: Any) -> None:
+    """SIGTERM sets ``stop`` (a multiprocessing event) from a thread, not the handler: the
+    handler runs inside the child's ``stop.wait()``, and setting the event there waited on
+    that very wait (deadlocked, the server's ``stop`` too), as a SIGTERM sent to the whole
+    process group (``timeout``, systemd's control group) found it."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: start_thread(stop.set, name="cycles-stop"))
+
+
 def _child_main(factory: ServiceFactory, sending: Connection, stop: Any) -> None:
     """The child: build the service, run its cycles, send each snapshot, until ``stop``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when the cycles stop
     with contextlib.suppress(OSError):  # background work: the server's requests come first
         os.nice(CHILD_NICENESS)
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    stop_on_sigterm(stop)
     try:
         service = factory()
     except Exception:  # said in the log; the server restarts the child later

@@ -47,6 +47,10 @@ class ObservabilitySettings(RuntimeSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._positive_interval("schedule_check_interval", self.schedule_check_interval)
+        self._positive_interval("evaluation_interval", self.evaluation_interval)
+        self._positive_interval("database_window", self.database_window)
+        if not 0 <= self.serve_port <= 65535:
+            raise ValueError(f"serve_port must be from 0 to 65535, got {self.serve_port}")
         if not 1 <= self.storage_recent_days <= 366:
             raise ValueError(
                 f"storage_recent_days must be from 1 to 366, got {self.storage_recent_days}"

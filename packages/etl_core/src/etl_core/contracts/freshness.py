@@ -207,6 +207,18 @@ class VolumeBaseline:
     critical_deviation: Percent = Percent(0.8)
 
 
+MIN_AGE_THRESHOLD = timedelta(minutes=1)
+"""The shortest age threshold: below it, a number was almost surely meant in another unit
+(``warn_after = 26`` reads as 26 seconds, not 26 hours)."""
+
+
+def _too_short(value: timedelta) -> str:
+    return (
+        "expected a duration of a minute or more, with its unit, such as '26h' "
+        f"(a bare number is seconds: got {value.total_seconds():g}s)"
+    )
+
+
 @dataclass(frozen=True)
 class Freshness:
     """``[freshness]``: how old each zone may grow, when deliveries are due, how many rows.
@@ -253,6 +265,8 @@ class Freshness:
         for name, value in (("warn_after", warn), ("critical_after", critical)):
             if value is not None and value <= timedelta(0):
                 found.append((name, "expected a positive duration such as '26h'"))
+            elif value is not None and value < MIN_AGE_THRESHOLD:
+                found.append((name, _too_short(value)))
         if warn is not None and critical is not None and warn >= critical:
             found.append(("critical_after", "must be longer than warn_after"))
         found += self._schedule_problems()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from etl_core.config import load_settings_with_sources
-from etl_core.contracts.located import load_errors
+from etl_core.contracts.located import load_errors, misnamed_files
 from etl_core.contracts.memo import PassMemo
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.contracts.validate import ContractValidator, validate_contract
@@ -73,7 +73,7 @@ def load_contracts(
     validators = tuple(validators)
     memo = PassMemo(memo_dir) if memo_dir is not None and validators else None
     contracts: list[Contract] = []
-    errors: list[FieldError] = []
+    errors: list[FieldError] = misnamed_files(directory)
     files = sorted(directory.glob("*.toml"))
     for path in files:
         try:

@@ -22,3 +22,17 @@ def load_errors(exc: ConfigError, path: Path) -> list[FieldError]:
         source = f"{path}:{line.group(1)}" if line else str(path)
         return [FieldError("(syntax)", f"not valid TOML: {cause}", source)]
     return [FieldError("(file)", str(exc), str(path))]
+
+
+def misnamed_files(directory: Path) -> list[FieldError]:
+    """Files of ``directory`` named ``.TOML`` or ``.Toml``: the loaders read ``*.toml`` only,
+    so such a file would be skipped in silence (a dataset never checked)."""
+    return [
+        FieldError(
+            "(file)",
+            f"only *.toml files are read: rename it to {path.stem}.toml",
+            str(path),
+        )
+        for path in sorted(directory.iterdir())
+        if path.suffix.lower() == ".toml" and path.suffix != ".toml"
+    ]

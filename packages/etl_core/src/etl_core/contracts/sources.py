@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
 from etl_core.contracts.freshness import cron_shape_problem
-from etl_core.contracts.located import load_errors
+from etl_core.contracts.located import load_errors, misnamed_files
 from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
 from etl_core.layout import landing_api_chunk_name, landing_api_prefix, split_landing_key
@@ -59,6 +59,9 @@ arrived (ISO 8601, UTC), its page number in the raw archive, and the run folder.
 PAGINATION_TYPES = ("none", "page_number", "offset", "cursor", "next_url", "link_header")
 AUTH_TYPES = ("none", "bearer", "api_key", "basic", "oauth2")
 CURSOR_TYPES = ("timestamp", "date", "int", "string")
+MIN_WINDOW = timedelta(minutes=1)
+"""The shortest incremental window: below it a number was surely meant in another unit
+(``window = 1`` reads as one second: 86,400 windows a day)."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -333,7 +336,7 @@ def load_sources(
     if not directory.is_dir():
         return SourceSet()
     sources: list[Source] = []
-    errors: list[FieldError] = []
+    errors: list[FieldError] = misnamed_files(directory)
     for path in sorted(directory.glob("*.toml")):
         try:
             sources.append(load_source(path, contracts=contracts, environ=environ))
@@ -558,8 +561,13 @@ class _SourceRules:
         if incremental.window is not None:
             if not timed:
                 self.fail(f"{where}.window", "windows need type 'timestamp' or 'date'")
-            elif incremental.window <= timedelta(0):
-                self.fail(f"{where}.window", "expected a duration above zero, e.g. '1d'")
+            elif incremental.window < MIN_WINDOW:
+                seconds = f"{incremental.window.total_seconds():g}s"
+                self.fail(
+                    f"{where}.window",
+                    "expected a duration of a minute or more, with its unit, e.g. '1d' "
+                    f"(a bare number is seconds: got {seconds})",
+                )
         if incremental.initial_value is not None:
             try:
                 parse_cursor(incremental.type, incremental.initial_value)

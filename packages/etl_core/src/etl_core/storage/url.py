@@ -22,6 +22,9 @@ __all__ = ["SUPPORTED_SCHEMES", "InvalidStoreURLError", "StoreLocation", "parse_
 SUPPORTED_SCHEMES = ("s3", "file")
 _SUPPORTED_FORMS = "s3://bucket/prefix, file:///absolute/dir, or a plain directory path"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_MISTYPED_URL = re.compile(r"(s3[an]?|gs|gcs|az|abfss?|https?)(:|//)", re.IGNORECASE)
+"""A URL missing a piece of its ``://`` (``s3:/bucket``), which would else be read as a local
+directory named ``s3:`` and, with ``create_store``, made."""
 
 
 class InvalidStoreURLError(StorageConfigError, ValueError):
@@ -64,6 +67,11 @@ def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:
     if not isinstance(text, str) or not text.strip():
         raise InvalidStoreURLError(f"store URL {text!r} is empty; expected {_SUPPORTED_FORMS}")
     if "://" not in text:
+        if _MISTYPED_URL.match(text):
+            raise InvalidStoreURLError(
+                f"store URL {text!r} is not a valid URL (no '://'); expected {_SUPPORTED_FORMS}",
+                url=text,
+            )
         if text.startswith("file:"):
             raise InvalidStoreURLError(
                 f"store URL {text!r} is not a valid file URL; expected file:///absolute/dir",
