@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from etl_core.threads import start_thread
@@ -179,12 +179,29 @@ def stop_on_sigterm(stop: Any) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: start_thread(stop.set, name="cycles-stop"))
 
 
+def stop_with_parent(stop: Any) -> None:
+    """Set ``stop`` when the process that started this one ends: a server killed with
+    SIGKILL tells its child nothing, which evaluated on for nobody until a publish failed
+    (a whole interval later, and never while a cycle's store or database hung)."""
+    parent = multiprocessing.parent_process()
+    sentinel = parent.sentinel if parent is not None else None
+    if sentinel is None:
+        return
+
+    def watch() -> None:
+        wait([sentinel])  # ready once the parent is gone
+        stop.set()
+
+    start_thread(watch, name="cycles-parent")
+
+
 def _child_main(factory: ServiceFactory, sending: Connection, stop: Any) -> None:
     """The child: build the service, run its cycles, send each snapshot, until ``stop``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when the cycles stop
     with contextlib.suppress(OSError):  # background work: the server's requests come first
         os.nice(CHILD_NICENESS)
     stop_on_sigterm(stop)
+    stop_with_parent(stop)
     try:
         service = factory()
     except Exception:  # said in the log; the server restarts the child later
