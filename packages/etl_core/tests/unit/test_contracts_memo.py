@@ -249,3 +249,11 @@ def test_no_home_and_no_absolute_xdg_cache_home_means_no_memo(
     monkeypatch.setenv("XDG_CACHE_HOME", "")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / ".cache" / "etl"
+
+
+def test_tests_keep_the_memo_out_of_the_home_directory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    cache = RuntimeSettings().contract_memo_dir()
+    assert cache is not None
+    assert cache.is_relative_to(tmp_path_factory.getbasetemp())
