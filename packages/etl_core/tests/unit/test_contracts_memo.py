@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.contracts import Contract, ContractError, load_contracts
-from etl_core.contracts.memo import PassMemo, default_cache_dir, remembered
+from etl_core.contracts.memo import PassMemo, default_cache_dir, read_outside_state, remembered
 from etl_core.runtime import RuntimeSettings
 
 CONTRACT = 'dataset = "pos"\nsource = "pos"\npattern = "pos_{date:%Y%m%d}.csv"\n'
@@ -257,3 +257,20 @@ def test_tests_keep_the_memo_out_of_the_home_directory(
     cache = RuntimeSettings().contract_memo_dir()
     assert cache is not None
     assert cache.is_relative_to(tmp_path_factory.getbasetemp())
+
+
+def test_a_pass_that_read_outside_state_is_not_remembered(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    @remembered()
+    def rule(contract: Contract) -> list[tuple[str, str]]:
+        calls.append(contract.dataset)
+        read_outside_state("a reference file")
+        return []
+
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+    assert not (memo / "contract-checks").exists()
+    read_outside_state("outside any load: ignored")

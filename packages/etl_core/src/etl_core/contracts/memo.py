@@ -18,13 +18,15 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
 from etl_core.contracts.model import Contract
 
-__all__ = ["PassMemo", "default_cache_dir", "remembered"]
+__all__ = ["PassMemo", "default_cache_dir", "read_outside_state", "remembered"]
 
 F = TypeVar("F", bound=Callable[..., object])
 _DEPENDS = "__contract_memo_depends__"
@@ -32,6 +34,7 @@ _SUBDIR = "contract-checks"
 _MODEL = "etl_core.contracts.model"
 """The contract's model: its derived values (a column's SQL type) are read by validators."""
 _log = logging.getLogger(__name__)
+_OUTSIDE: ContextVar[list[str] | None] = ContextVar("contract_memo_outside", default=None)
 
 
 def remembered(*modules: str) -> Callable[[F], F]:
@@ -43,6 +46,25 @@ def remembered(*modules: str) -> Callable[[F], F]:
         return validator
 
     return mark
+
+
+def read_outside_state(what: str) -> None:
+    """Said by a :func:`remembered` validator whose verdict this time read ``what`` beyond
+    the contract and its code (a file, an extension): this pass is not remembered."""
+    seen = _OUTSIDE.get()
+    if seen is not None:
+        seen.append(what)
+
+
+@contextmanager
+def outside_reads() -> Iterator[list[str]]:
+    """Collect what a validator run inside says it read beyond its inputs."""
+    seen: list[str] = []
+    token = _OUTSIDE.set(seen)
+    try:
+        yield seen
+    finally:
+        _OUTSIDE.reset(token)
 
 
 def default_cache_dir() -> Path | None:
