@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from data_pipeline.engine import literal, quote, relation_columns
 from etl_core.contracts import Contract
-from etl_core.contracts.memo import remembered
+from etl_core.contracts.memo import read_outside_state, remembered
 from etl_core.errors import first_line
 
 if TYPE_CHECKING:
@@ -68,10 +68,23 @@ def transform_problems(contract: Contract) -> Iterator[tuple[str, str]]:
 
 
 def _output_columns(contract: Contract) -> dict[str, str]:
-    """The transform's output columns, bound over an empty typed ``input``."""
+    """The transform's output columns, bound over an empty typed ``input``: first where
+    nothing outside the contract can be read; a transform that reads files or loads an
+    extension is bound as it will run, and its pass is not remembered (those may change)."""
+    import duckdb
+
+    try:
+        return _bind(contract, sealed=True)
+    except duckdb.Error:
+        columns = _bind(contract, sealed=False)
+        read_outside_state("the transform reads files or extensions")
+        return columns
+
+
+def _bind(contract: Contract, *, sealed: bool) -> dict[str, str]:
     typed = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {quote(c.name)}" for c in contract.columns)
     with _PROBE_LOCK:
-        con = _probe()
+        con = _probe(sealed=sealed)
         con.execute(f"CREATE OR REPLACE TEMP TABLE input AS SELECT {typed} LIMIT 0")
         day = literal("2000-01-01")
         con.execute(f"CREATE OR REPLACE TEMP MACRO partition_date() AS DATE {day}")
@@ -79,17 +92,21 @@ def _output_columns(contract: Contract) -> dict[str, str]:
 
 
 _PROBE_LOCK = threading.Lock()
-_PROBES: dict[int, duckdb.DuckDBPyConnection] = {}
+_PROBES: dict[tuple[int, bool], duckdb.DuckDBPyConnection] = {}
 
 
-def _probe() -> duckdb.DuckDBPyConnection:
+def _probe(*, sealed: bool = True) -> duckdb.DuckDBPyConnection:
     """This process's in-memory DuckDB for binding transforms: one for every contract
-    (a connection takes tens of milliseconds). Per process id: a connection is not
-    carried across a worker's fork."""
+    (a connection takes tens of milliseconds); ``sealed``: without file or extension
+    access. Per process id: a connection is not carried across a worker's fork."""
     import duckdb  # imported when used: the ingest path never needs it
 
     pid = os.getpid()
-    if pid not in _PROBES:
-        _PROBES.clear()
-        _PROBES[pid] = duckdb.connect()
-    return _PROBES[pid]
+    if (pid, sealed) not in _PROBES:
+        for stale in [key for key in _PROBES if key[0] != pid]:
+            del _PROBES[stale]
+        config: dict[str, str | bool | int | float | list[str]] = {}
+        if sealed:
+            config["enable_external_access"] = False
+        _PROBES[pid, sealed] = duckdb.connect(config=config)
+    return _PROBES[pid, sealed]

@@ -48,3 +48,31 @@ def test_a_join_key_the_transform_does_not_output_is_refused(tmp_path: Path, ret
     with pytest.raises(ContractError) as caught:
         load_contracts(tmp_path, validators=[transform_problems], environ={})
     assert [e.field for e in caught.value.errors] == ["enrich.stores.on"]
+
+
+def test_a_transform_over_a_file_is_bound_at_every_start_not_remembered(
+    tmp_path: Path, retail: Any
+) -> None:
+    """The file may change between runs: a pass that read it proves nothing next time."""
+    reference = tmp_path / "regions.csv"
+    reference.write_text("store_id,region\nS1,north\n", encoding="utf-8")
+    sql = (
+        "SELECT i.*, i.store_id AS store_code, i.product_sku AS sku, r.region "
+        f"FROM input i JOIN read_csv('{reference}') r USING (store_id)"
+    )
+    transform = f'[transform]\nsql = "{sql}"\n'
+    retail.write_contract(tmp_path, "pos", retail.contract(transform=transform))
+    memo = tmp_path / "cache"
+    load_contracts(tmp_path, validators=[transform_problems], environ={}, memo_dir=memo)
+    reference.write_text("store_id,area\nS1,north\n", encoding="utf-8")
+    with pytest.raises(ContractError) as caught:
+        load_contracts(tmp_path, validators=[transform_problems], environ={}, memo_dir=memo)
+    assert [e.field for e in caught.value.errors] == ["transform.sql"]
+    assert "region" in caught.value.errors[0].message
+
+
+def test_a_transform_over_its_input_alone_is_remembered(tmp_path: Path, retail: Any) -> None:
+    retail.write_contract(tmp_path, "pos", retail.contract())
+    memo = tmp_path / "cache"
+    load_contracts(tmp_path, validators=[transform_problems], environ={}, memo_dir=memo)
+    assert len(list((memo / "contract-checks").iterdir())) == 1

@@ -108,8 +108,8 @@ class RuntimeSettings:
     """Directory of dataset contracts and of the optional ``etl.toml``."""
     cache_dir: Path | None = None
     """What later runs may reuse (``$XDG_CACHE_HOME/etl``, else ``~/.cache/etl``, when
-    unset): the contracts that passed the lane's engine rules, so an unchanged contract is
-    not probed again at every start."""
+    unset; neither known: nothing is reused): the contracts that passed the lane's engine
+    rules, so an unchanged contract is not probed again at every start."""
     contract_memo: bool = True
     """Remember the contracts that passed the lane's engine rules under ``cache_dir``;
     off: every run checks every contract with the engine again."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.contracts import Contract, ContractError, load_contracts
-from etl_core.contracts.memo import PassMemo, default_cache_dir, remembered
+from etl_core.contracts.memo import PassMemo, default_cache_dir, read_outside_state, remembered
 from etl_core.runtime import RuntimeSettings
 
 CONTRACT = 'dataset = "pos"\nsource = "pos"\npattern = "pos_{date:%Y%m%d}.csv"\n'
@@ -170,3 +171,106 @@ def test_settings_place_the_memo_or_turn_it_off(
     assert (
         RuntimeSettings(cache_dir=tmp_path / "c", contract_memo=False).contract_memo_dir() is None
     )
+
+
+def remembered_entry(tmp_path: Path) -> tuple[Path, Path, Callable[..., object], list[str]]:
+    """A config, a memo holding its pass, the spied validator and its calls so far."""
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    return directory, memo, rule, calls
+
+
+def test_the_memo_dir_it_creates_is_private(tmp_path: Path) -> None:
+    _, memo, _, _ = remembered_entry(tmp_path)
+    assert (memo / "contract-checks").stat().st_mode & 0o077 == 0
+
+
+def test_an_entry_others_may_write_does_not_skip_the_validator(tmp_path: Path) -> None:
+    directory, memo, rule, calls = remembered_entry(tmp_path)
+    (entry,) = (memo / "contract-checks").iterdir()
+    entry.chmod(0o666)  # anyone could have written this "pass"
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_an_entry_another_user_owns_does_not_skip_the_validator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, memo, rule, calls = remembered_entry(tmp_path)
+    uid = os.geteuid()
+    monkeypatch.setattr(os, "geteuid", lambda: uid + 1)  # the entry is now someone else's
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+def test_a_linked_entry_does_not_skip_the_validator(tmp_path: Path) -> None:
+    directory, memo, rule, calls = remembered_entry(tmp_path)
+    (entry,) = (memo / "contract-checks").iterdir()
+    planted = tmp_path / "planted"
+    entry.rename(planted)
+    entry.symlink_to(planted)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+
+
+@pytest.mark.timeout(20)
+def test_a_pipe_or_directory_named_as_an_entry_neither_blocks_nor_skips(tmp_path: Path) -> None:
+    directory, memo, rule, calls = remembered_entry(tmp_path)
+    (entry,) = (memo / "contract-checks").iterdir()
+    entry.unlink()
+    os.mkfifo(entry)  # reading it whole would wait for a writer forever
+    load(directory, memo, rule)
+    entry.unlink()
+    entry.mkdir()
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos", "pos"]
+
+
+def test_no_pass_is_written_into_a_directory_others_may_write(tmp_path: Path) -> None:
+    rule, calls = spy()
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    (memo / "contract-checks").mkdir(parents=True)
+    (memo / "contract-checks").chmod(0o777)
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+    assert list((memo / "contract-checks").iterdir()) == []
+
+
+def test_no_home_and_no_absolute_xdg_cache_home_means_no_memo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # no home: "~" stays
+    assert default_cache_dir() is None
+    assert RuntimeSettings().contract_memo_dir() is None
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / ".cache" / "etl"
+
+
+def test_tests_keep_the_memo_out_of_the_home_directory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    cache = RuntimeSettings().contract_memo_dir()
+    assert cache is not None
+    assert cache.is_relative_to(tmp_path_factory.getbasetemp())
+
+
+def test_a_pass_that_read_outside_state_is_not_remembered(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    @remembered()
+    def rule(contract: Contract) -> list[tuple[str, str]]:
+        calls.append(contract.dataset)
+        read_outside_state("a reference file")
+        return []
+
+    directory, memo = config(tmp_path), tmp_path / "cache"
+    load(directory, memo, rule)
+    load(directory, memo, rule)
+    assert calls == ["pos", "pos"]
+    assert not (memo / "contract-checks").exists()
+    read_outside_state("outside any load: ignored")

@@ -6,7 +6,9 @@ pure function of the contract and of the code it names; when it found no problem
 file named by a hash of (contract, validator, that code's size and mtime, Python) says so,
 and the next run with the same inputs skips it. Failures are never remembered: a bad
 contract is judged, and reported, every time. The memo is best effort: a directory that
-cannot be read or written only means the validator runs.
+cannot be read or written only means the validator runs. A skipped validator is a skipped
+safety check, so only a regular file this user owns and alone may write counts (the cache
+may sit in a directory others can write, e.g. a shared ``XDG_CACHE_HOME``).
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
 from etl_core.contracts.model import Contract
 
-__all__ = ["PassMemo", "default_cache_dir", "remembered"]
+__all__ = ["PassMemo", "default_cache_dir", "read_outside_state", "remembered"]
 
 F = TypeVar("F", bound=Callable[..., object])
 _DEPENDS = "__contract_memo_depends__"
@@ -29,6 +34,7 @@ _SUBDIR = "contract-checks"
 _MODEL = "etl_core.contracts.model"
 """The contract's model: its derived values (a column's SQL type) are read by validators."""
 _log = logging.getLogger(__name__)
+_OUTSIDE: ContextVar[list[str] | None] = ContextVar("contract_memo_outside", default=None)
 
 
 def remembered(*modules: str) -> Callable[[F], F]:
@@ -42,10 +48,34 @@ def remembered(*modules: str) -> Callable[[F], F]:
     return mark
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/etl``, else ``~/.cache/etl``: where remembered verdicts live."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "etl"
+def read_outside_state(what: str) -> None:
+    """Said by a :func:`remembered` validator whose verdict this time read ``what`` beyond
+    the contract and its code (a file, an extension): this pass is not remembered."""
+    seen = _OUTSIDE.get()
+    if seen is not None:
+        seen.append(what)
+
+
+@contextmanager
+def outside_reads() -> Iterator[list[str]]:
+    """Collect what a validator run inside says it read beyond its inputs."""
+    seen: list[str] = []
+    token = _OUTSIDE.set(seen)
+    try:
+        yield seen
+    finally:
+        _OUTSIDE.reset(token)
+
+
+def default_cache_dir() -> Path | None:
+    """``$XDG_CACHE_HOME/etl``, else ``~/.cache/etl``: where remembered verdicts live;
+    ``None`` (nothing remembered) when neither names an absolute directory (a relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG specification says; no home: no cache)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "etl"
+    home = os.path.expanduser("~")
+    return Path(home) / ".cache" / "etl" if os.path.isabs(home) else None
 
 
 class PassMemo:
@@ -78,18 +108,30 @@ class PassMemo:
         return digest.hexdigest()
 
     def passed(self, key: str) -> bool:
-        """Whether a run remembered ``key`` as passed (an unreadable memo: no)."""
+        """Whether a run of this user remembered ``key`` as passed: a regular file (not a
+        link, pipe or directory) this user owns and alone may write, holding ``key``."""
         try:
-            return (self.directory / key).read_text(encoding="ascii") == key
+            handle = os.open(self.directory / key, os.O_RDONLY | _NO_FOLLOW | os.O_NONBLOCK)
         except (OSError, ValueError):
             return False
+        try:
+            if not _private(os.fstat(handle), stat.S_ISREG):
+                return False
+            return os.read(handle, len(key) + 1) == key.encode("ascii")
+        except (OSError, ValueError):
+            return False
+        finally:
+            os.close(handle)
 
     def remember(self, key: str) -> None:
         """Record ``key`` as passed: written whole to a temporary file, then renamed."""
         import tempfile  # here: only a run that found a new pass writes
 
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not _private(os.stat(self.directory), stat.S_ISDIR):
+                _log.debug("contract memo not written: %s is not private", self.directory)
+                return
             handle, temporary = tempfile.mkstemp(prefix=".", dir=self.directory)
             try:
                 with os.fdopen(handle, "w", encoding="ascii") as out:
@@ -100,6 +142,16 @@ class PassMemo:
                 raise
         except OSError as exc:
             _log.debug("contract memo not written in %s: %s", self.directory, exc)
+
+
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _private(status: os.stat_result, kind: Callable[[int], bool]) -> bool:
+    """Whether ``status`` is of ``kind``, owned by this user and writable by no other."""
+    owner = getattr(os, "geteuid", None)
+    mine = owner is None or status.st_uid == owner()
+    return kind(status.st_mode) and mine and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _code_fingerprint(modules: Iterable[str]) -> str | None:

@@ -76,12 +76,18 @@ def validate_contract(
 def _run(
     validator: ContractValidator, contract: Contract, memo: PassMemo | None
 ) -> list[tuple[str, str]]:
-    """The validator's problems; a pass is remembered, a remembered pass skips it."""
+    """The validator's problems; a pass is remembered (unless it read state beyond the
+    contract and its code), a remembered pass skips it."""
     key = memo.key(validator, contract) if memo is not None else None
-    if key is not None and memo is not None and memo.passed(key):
+    if key is None or memo is None:
+        return list(validator(contract))
+    if memo.passed(key):
         return []
-    found = list(validator(contract))
-    if key is not None and memo is not None and not found:
+    from etl_core.contracts.memo import outside_reads
+
+    with outside_reads() as outside:
+        found = list(validator(contract))
+    if not found and not outside:
         memo.remember(key)
     return found
 

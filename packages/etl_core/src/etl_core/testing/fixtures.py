@@ -9,6 +9,8 @@ or failed under ``ETL_REQUIRE_SERVICES=1``, when moto is missing);
 ``s3_bucket`` creates one bucket on it; tests isolate themselves by prefix.
 ``postgres_url`` gives each test a fresh, uniquely named PostgreSQL database
 (from ``ETL_TEST_POSTGRES_URL``, default the local server) and drops it after.
+``session_cache`` and ``per_test_cache`` (autouse where imported; the repository's root
+``conftest.py`` does) give the session, then each test, its own ``XDG_CACHE_HOME``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -27,13 +30,43 @@ from etl_core.testing.services import service_unavailable
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
+    "per_test_cache",
     "postgres_server_url",
     "postgres_url",
     "s3_bucket",
     "s3_endpoint",
+    "session_cache",
 ]
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+_CACHE_SETTINGS = ("ETL_CACHE_DIR", "ETL_CONTRACT_MEMO")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's ``XDG_CACHE_HOME`` (what session fixtures' processes see): no test
+    run reads or leaves a remembered contract check in the home directory."""
+    cache = tmp_path_factory.mktemp("session-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        _point_cache(patch, cache)
+        yield cache
+
+
+@pytest.fixture(autouse=True)
+def per_test_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """This test's own ``XDG_CACHE_HOME``, for it and the commands it runs: an earlier
+    test's remembered pass cannot skip a validator this test expects to run."""
+    cache = tmp_path_factory.mktemp("cache")
+    _point_cache(monkeypatch, cache)
+    return cache
+
+
+def _point_cache(patch: pytest.MonkeyPatch, cache: Path) -> None:
+    patch.setenv("XDG_CACHE_HOME", str(cache))
+    for name in _CACHE_SETTINGS:  # a developer's own settings would bypass it
+        patch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")
