@@ -13,6 +13,9 @@ from file_processing.quality import QualitySettings
 
 __all__ = ["FileProcessingSettings"]
 
+MAX_VISIBILITY_TIMEOUT = timedelta(hours=12)
+"""The longest SQS lets a received message stay hidden."""
+
 
 @dataclass(frozen=True)
 class FileProcessingSettings(RuntimeSettings):
@@ -77,7 +80,7 @@ class FileProcessingSettings(RuntimeSettings):
         super().__post_init__()
         self._positive_interval("schedule_scan_interval", self.schedule_scan_interval)
         self._positive_interval("claim_timeout", self.claim_timeout)
-        self._positive_interval("listen_visibility_timeout", self.listen_visibility_timeout)
+        self._check_visibility_timeout()
         self._check_quality_engine()
         if not 1 <= self.concurrency <= 256:
             raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
@@ -101,6 +104,14 @@ class FileProcessingSettings(RuntimeSettings):
         if not 0 <= self.quality_top_values <= 100:
             raise ValueError(
                 f"quality_top_values must be from 0 to 100, got {self.quality_top_values}"
+            )
+
+    def _check_visibility_timeout(self) -> None:
+        """SQS keeps a message hidden from 0 s (visible again at once) to 12 hours."""
+        seconds = self.listen_visibility_timeout.total_seconds()
+        if not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT.total_seconds():
+            raise ValueError(
+                f"listen_visibility_timeout must be from 0s to 12h (SQS's range), got {seconds:g}s"
             )
 
     def _check_quality_engine(self) -> None:

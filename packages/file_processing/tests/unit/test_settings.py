@@ -16,7 +16,7 @@ from file_processing.settings import FileProcessingSettings
     ("env", "said"),
     [
         ({"ETL_CLAIM_TIMEOUT": "0"}, "claim_timeout must be longer than 0s, got 0s"),
-        ({"ETL_LISTEN_VISIBILITY_TIMEOUT": "0s"}, "listen_visibility_timeout must be longer"),
+        ({"ETL_LISTEN_VISIBILITY_TIMEOUT": "13h"}, "to 12h (SQS's range), got 46800s"),
         ({"ETL_QUALITY_THREADS": "-1"}, "quality_threads must be 0 (a share of the cores) or"),
         ({"ETL_QUALITY_MEMORY_LIMIT": "0"}, "quality_memory_limit must be above 0 bytes"),
         ({"ETL_JSON_MAX_DEPTH": "0"}, "json_max_depth must be at least 1, got 0"),
@@ -31,3 +31,9 @@ def test_the_defaults_are_kept() -> None:
     settings, _ = load_runtime_settings(FileProcessingSettings, {}, env={})
     assert settings.quality_threads == 0
     assert settings.claim_timeout.total_seconds() == 3600
+
+
+def test_a_zero_visibility_timeout_is_kept_as_sqs_reads_it() -> None:
+    env = {"ETL_LISTEN_VISIBILITY_TIMEOUT": "0s"}  # visible again at once: a valid SQS value
+    settings, _ = load_runtime_settings(FileProcessingSettings, {}, env=env)
+    assert settings.listen_visibility_timeout.total_seconds() == 0
