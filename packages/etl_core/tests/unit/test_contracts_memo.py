@@ -300,3 +300,16 @@ def test_a_recent_verdict_read_again_is_not_rewritten(tmp_path: Path) -> None:
     before = os.stat(memo.directory / key).st_mtime_ns
     assert memo.passed(key)
     assert os.stat(memo.directory / key).st_mtime_ns == before
+
+
+def test_a_temporary_file_a_crashed_writer_left_is_removed_a_day_later(tmp_path: Path) -> None:
+    memo = PassMemo(tmp_path)
+    memo.remember("a" * 64)
+    old, fresh = memo.directory / ".tmpold", memo.directory / ".tmpfresh"
+    for path in (old, fresh):
+        path.write_text("x", encoding="ascii")
+    then = os.stat(old).st_mtime - 2 * 86_400
+    os.utime(old, (then, then))
+    memo.remember("b" * 64)
+    assert not old.exists()
+    assert fresh.exists()  # may be another run's write in progress

@@ -151,13 +151,20 @@ class PassMemo:
             _log.debug("contract memo not written in %s: %s", self.directory, exc)
 
     def _prune(self) -> None:
-        """Keep the :data:`KEEP` verdicts used last: every upgrade or contract edit makes
-        new names, and the old ones would pile up. A pruned verdict is only judged again."""
+        """Keep the :data:`KEEP` verdicts used last (every upgrade or contract edit makes new
+        names, and the old ones would pile up; a pruned verdict is only judged again) and
+        drop temporary files a crashed writer left a day ago or more."""
         entries = []
+        stale = time.time_ns() - _TOUCH_AFTER_NS
         with os.scandir(self.directory) as scan:
             for entry in scan:
-                if len(entry.name) == _KEY_LENGTH and entry.is_file(follow_symlinks=False):
-                    entries.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.path))
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                modified = entry.stat(follow_symlinks=False).st_mtime_ns
+                if len(entry.name) == _KEY_LENGTH:
+                    entries.append((modified, entry.path))
+                elif entry.name.startswith(".") and modified < stale:
+                    Path(entry.path).unlink(missing_ok=True)  # a writer that died mid-write
         if len(entries) <= KEEP:
             return
         entries.sort()
