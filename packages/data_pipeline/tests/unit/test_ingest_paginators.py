@@ -175,6 +175,23 @@ def test_a_next_link_to_another_host_is_refused() -> None:
         pages.next(pages.first(), page)
 
 
+@pytest.mark.parametrize("link", ["http://[::1/items?after=5", "https://api.test:port/v1/x"])
+@pytest.mark.parametrize("style", ["next_url", "link_header"])
+def test_a_next_link_that_is_not_a_url_fails_naming_the_page_and_the_link(
+    style: str, link: str
+) -> None:
+    if style == "next_url":
+        pages = paginator(Pagination(type="next_url", next_url_path="next"))
+        page = _page(BASE, {"next": link}, [{"id": 1}])
+    else:
+        pages = paginator(Pagination(type="link_header"))
+        page = _page(BASE, [{"id": 1}], [{"id": 1}], {"link": f'<{link}>; rel="next"'})
+
+    with pytest.raises(ApiResponseError, match="is not a URL") as raised:
+        pages.next(pages.first(), page)
+    assert BASE in str(raised.value) and link in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

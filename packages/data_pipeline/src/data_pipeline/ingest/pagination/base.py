@@ -173,10 +173,19 @@ class Paginator(abc.ABC):
         """A request of the absolute form of ``link`` (relative to the page's URL).
 
         Raises:
-            ApiResponseError: the link leaves the source's scheme and host.
+            ApiResponseError: the link is not a URL, or leaves the source's scheme and host.
         """
-        absolute = urljoin(page.url, link)
-        target, home = urlsplit(absolute), urlsplit(self.base_url)
+        try:
+            absolute = urljoin(page.url, link)
+            target, home = urlsplit(absolute), urlsplit(self.base_url)
+            target.port  # noqa: B018  (a port that is not a number is found here)
+        except ValueError as exc:  # "http://[::1", "http://host:port"
+            raise ApiResponseError(
+                f"the next-page link of {page.url} is not a URL ({exc}): {link[:200]!r}",
+                source=self.source,
+                endpoint=self.endpoint,
+                url=page.url,
+            ) from None
         if (target.scheme, target.netloc) != (home.scheme, home.netloc):
             raise ApiResponseError(
                 f"the next-page link of {page.url} leads to {target.scheme}://{target.netloc}, "
