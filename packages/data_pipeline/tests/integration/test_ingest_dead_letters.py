@@ -89,7 +89,8 @@ def test_a_body_the_records_path_cannot_be_followed_in_is_set_aside_not_an_empty
 
     [letter] = dead_letters(workspace)
     assert letter["reason"] == "not_an_array"
-    assert said in letter["error"] and "'data'" in letter["error"]
+    assert said in letter["error"]
+    assert "'data'" in letter["error"]
     assert outcome.dead_letters == 1
     assert workspace.landed("items") == api.records[:10] + api.records[15:]
 

@@ -189,7 +189,8 @@ def test_a_next_link_that_is_not_a_url_fails_naming_the_page_and_the_link(
 
     with pytest.raises(ApiResponseError, match="is not a URL") as raised:
         pages.next(pages.first(), page)
-    assert BASE in str(raised.value) and link in str(raised.value)
+    assert BASE in str(raised.value)
+    assert link in str(raised.value)
 
 
 @pytest.mark.parametrize(
