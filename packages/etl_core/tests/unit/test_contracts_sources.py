@@ -222,6 +222,9 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
         ('headers = { Authorization = "x" }', "headers.Authorization", "credential"),
         ("params = { api_key = 1 }", "params.api_key", "credential"),
         ('base_url = "ftp://x"', "base_url", "http://"),
+        ('base_url = "https://h/v1?api_key=abc"', "base_url", "no query"),
+        ('base_url = "https://h/v1#top"', "base_url", "no query"),
+        ('base_url = "https://h:port/v1"', "base_url", "http://"),
         ("max_attempts = 0", "max_attempts", "1 or more"),
         ('schedule = "70 * * * *"', "schedule", "minute 70 is not in 0-59"),
         ('schedule = "0 24 * * *"', "schedule", "hour 24 is not in 0-23"),
@@ -246,6 +249,12 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
     [
         ('type = "cursor"', 'type = "offset"', "endpoints[0].pagination.page_size", "needs"),
         ('type = "bearer"\ntoken = "env:SHOP_TOKEN"', 'type = "oauth2"', "auth.token_url", "needs"),
+        (
+            'type = "bearer"\ntoken = "env:SHOP_TOKEN"',
+            'type = "oauth2"\ntoken_url = "https://[::1/token"',
+            "auth.token_url",
+            "expected an http(s) URL",
+        ),
         ('parent = "orders"\n', "", "endpoints[1].parent", "placeholders"),
         ('parent = "orders"', 'parent = "nope"', "endpoints[1].parent", "no endpoint"),
         ("{parent.id}", "{id}", "endpoints[1].path", "not {parent.<field>}"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
@@ -394,6 +394,17 @@ def _locate(name: str, located: Mapping[str, str], path: Path) -> str:
     return str(path)
 
 
+def _split_url(text: str) -> SplitResult:
+    """``text`` split, or an empty URL (no scheme, no host) when it cannot be
+    (``https://[::1``, a port that is not a number)."""
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018  (a port that is not a number is found here)
+    except ValueError:
+        return urlsplit("")
+    return url
+
+
 def _param_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -446,11 +457,17 @@ class _SourceRules:
 
     def _transport(self) -> None:
         source = self.source
-        url = urlsplit(source.base_url)
+        url = _split_url(source.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             self.fail("base_url", f"expected an http:// or https:// URL, got {source.base_url!r}")
         if url.username or url.password:
             self.fail("base_url", "must not carry credentials; use [auth] with a secret reference")
+        if url.query or url.fragment:  # the endpoint paths are appended to it
+            self.fail(
+                "base_url",
+                "expected a URL with no query (?…) or fragment (#…): endpoint paths are "
+                "appended to it; put parameters in params (credentials in [auth])",
+            )
         for name in source.headers:
             if _CREDENTIAL_NAME.search(name):
                 self.fail(
@@ -502,7 +519,7 @@ class _SourceRules:
                 hint = " = 'env:NAME' or 'file:/path'" if name not in _PLAIN_AUTH else " = '...'"
                 self.fail(f"auth.{name}", f"auth type {auth.type!r} needs {name}{hint}")
         if auth.token_url is not None:
-            url = urlsplit(auth.token_url)
+            url = _split_url(auth.token_url)
             if url.scheme not in ("http", "https") or not url.hostname:
                 self.fail("auth.token_url", f"expected an http(s) URL, got {auth.token_url!r}")
         if auth.refresh_margin < timedelta(0):
