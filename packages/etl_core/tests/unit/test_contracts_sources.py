@@ -273,6 +273,12 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
             "a bare number is seconds: got 1s",
         ),
         ('path = "/orders"\n', 'path = "orders"\n', "endpoints[0].path", "starting with '/'"),
+        (
+            'lookback = "1h"',
+            'lookback = "1h"\nwindow = "1d"',
+            "endpoints[0].incremental.end_param",
+            "a window needs end_param",
+        ),
     ],
 )
 def test_endpoint_refusals_name_the_field(

@@ -576,6 +576,12 @@ class _SourceRules:
         if incremental.lookback is not None and not timed:
             self.fail(f"{where}.lookback", "a lookback needs type 'timestamp' or 'date'")
         if incremental.window is not None:
+            if not incremental.end_param:
+                self.fail(
+                    f"{where}.end_param",
+                    "a window needs end_param, the request parameter of its end: without it "
+                    "each window would fetch everything after its start",
+                )
             if not timed:
                 self.fail(f"{where}.window", "windows need type 'timestamp' or 'date'")
             elif incremental.window < MIN_WINDOW:
