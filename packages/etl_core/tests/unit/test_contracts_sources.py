@@ -274,6 +274,30 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
         ),
         ('path = "/orders"\n', 'path = "orders"\n', "endpoints[0].path", "starting with '/'"),
         (
+            'cursor_path = "meta.next"',
+            'cursor_path = "meta.next"\nnext_url_path = "links.next"',
+            "endpoints[0].pagination.next_url_path",
+            "a key of pagination type 'next_url', not used by type 'cursor'",
+        ),
+        (
+            'cursor_path = "meta.next"',
+            'cursor_path = "meta.next"\npage_param = "p"',
+            "endpoints[0].pagination.page_param",
+            "a key of pagination type 'page_number'",
+        ),
+        (
+            'cursor_path = "meta.next"',
+            'cursor_path = "meta.next"\npage_size = 50',
+            "endpoints[0].pagination.size_param",
+            "page_size is sent as size_param",
+        ),
+        (
+            'type = "cursor"\ncursor_path = "meta.next"',
+            'type = "offset"\npage_size = 50\nsize_param = "per_page"',
+            "endpoints[0].pagination.size_param",
+            "sends page_size as limit_param",
+        ),
+        (
             'lookback = "1h"',
             'lookback = "1h"\nwindow = "1d"',
             "endpoints[0].incremental.end_param",

@@ -570,6 +570,27 @@ class _SourceRules:
             self.fail(f"{where}.start_page", f"expected 0 or more, got {pages.start_page}")
         if pages.type == "none" and (pages.total_path or pages.has_more_path):
             self.fail(f"{where}.type", "total_path / has_more_path need a pagination type")
+        defaults = Pagination()
+        for name, owner in _STYLE_KEYS.items():
+            if pages.type != owner and getattr(pages, name) != getattr(defaults, name):
+                self.fail(
+                    f"{where}.{name}",
+                    f"is a key of pagination type {owner!r}, not used by type {pages.type!r}: "
+                    "remove it, or correct the type",
+                )
+        if pages.type == "offset":
+            if pages.size_param is not None:
+                self.fail(
+                    f"{where}.size_param",
+                    "pagination type 'offset' sends page_size as limit_param; remove size_param",
+                )
+        elif (pages.size_param is None) != (pages.page_size is None):
+            missing = "size_param" if pages.size_param is None else "page_size"
+            self.fail(
+                f"{where}.{missing}",
+                f"page_size is sent as size_param (size_param = page_size): set {missing} too, "
+                "or remove the other",
+            )
 
     def _incremental(self, where: str, incremental: Incremental) -> None:
         timed = incremental.type in ("timestamp", "date")
@@ -669,3 +690,13 @@ class _SourceRules:
 
 
 _PLAIN_AUTH = frozenset({"username", "token_url", "client_id"})
+_STYLE_KEYS = {
+    "page_param": "page_number",
+    "start_page": "page_number",
+    "offset_param": "offset",
+    "limit_param": "offset",
+    "cursor_param": "cursor",
+    "cursor_path": "cursor",
+    "next_url_path": "next_url",
+}
+"""The pagination keys only one style reads (a key of another style is a mistyped type)."""
