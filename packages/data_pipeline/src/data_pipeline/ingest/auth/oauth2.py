@@ -1,9 +1,10 @@
 """``type = "oauth2"``: OAuth2 client credentials (RFC 6749 section 4.4).
 
 The token is fetched on first use and again ``refresh_margin`` before it expires
-(``expires_in``; at half its life when that comes first); a 401 fetches a new one once. The client authenticates to the
-token endpoint with HTTP Basic (the method every server must support). Threads
-of one source share the token; only one of them fetches it.
+(``expires_in``; at half its life when that comes first); a 401 fetches a new one
+once. The client authenticates to the token endpoint with HTTP Basic (the method
+every server must support). Threads of one source share the token; only one of them
+fetches it.
 """
 
 from __future__ import annotations
