@@ -125,6 +125,19 @@ def test_offset_and_page_number_pages_are_fetched_in_parallel_up_to_concurrency(
         assert api.max_in_flight == 1
 
 
+@pytest.mark.parametrize("read_aside", [True, False], ids=["read-aside", "walk-reads"])
+def test_a_record_with_a_lone_surrogate_lands_instead_of_failing_the_endpoint(
+    workspace, api, read_aside
+) -> None:
+    api.records[12]["name"] = "half an emoji \ud83d"  # sent as the JSON escape, not UTF-8
+    workspace.read_aside = read_aside
+    workspace.source(endpoint("page_number"), endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+
+
 def test_a_short_page_corrects_the_offsets_requested_ahead(workspace, api) -> None:
     api.max_page = 4  # asked for 10, the server gives 4: every prediction is wrong
     workspace.source("concurrency = 3\n" + endpoint("offset"), endpoints=("items",))
