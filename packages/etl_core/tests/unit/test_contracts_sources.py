@@ -220,6 +220,10 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
     ("extra", "field", "words"),
     [
         ('headers = { Authorization = "x" }', "headers.Authorization", "credential"),
+        ('headers = { X-Client = "a\\nb" }', "headers.X-Client", "no line break"),
+        ('headers = { X-Client = "caf\\u00e9" }', "headers.X-Client", "printable ASCII"),
+        ('headers = { X-Client = "v " }', "headers.X-Client", "no space at its start or end"),
+        ('headers = { "X Client" = "v" }', "headers.X Client", "not an HTTP header name"),
         ("params = { api_key = 1 }", "params.api_key", "credential"),
         ('base_url = "ftp://x"', "base_url", "http://"),
         ('base_url = "https://h/v1?api_key=abc"', "base_url", "no query"),
@@ -254,6 +258,12 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
             'type = "oauth2"\ntoken_url = "https://[::1/token"',
             "auth.token_url",
             "expected an http(s) URL",
+        ),
+        (
+            'type = "bearer"\ntoken = "env:SHOP_TOKEN"',
+            'type = "api_key"\nkey = "env:SHOP_KEY"\nname = "X Api Key"',
+            "auth.name",
+            "not an HTTP header name",
         ),
         ('parent = "orders"\n', "", "endpoints[1].parent", "placeholders"),
         ('parent = "orders"', 'parent = "nope"', "endpoints[1].parent", "no endpoint"),

@@ -67,6 +67,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PARENT_FIELD = re.compile(r"parent\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 _DOTTED = re.compile(r"[^.\s]+(?:\.[^.\s]+)*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 _CREDENTIAL_NAME = re.compile(r"auth|token|secret|password|api[-_]?key|signature", re.I)
 _SAMPLE_RUN = "20260101T000000Z-000000"
 _SAMPLE_DAY = date(2026, 1, 31)  # a chunk name the dataset's pattern must date
@@ -405,6 +406,18 @@ def _split_url(text: str) -> SplitResult:
     return url
 
 
+def _header_problem(name: str, value: str) -> str | None:
+    """Why HTTP cannot send header ``name`` with ``value`` (RFC 9110), else ``None``."""
+    if not _HEADER_NAME.fullmatch(name):
+        return "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~, no spaces)"
+    if value != value.strip(" \t") or any(not (" " <= c <= "~" or c == "\t") for c in value):
+        return (
+            f"value {value!r} cannot be sent in an HTTP header: printable ASCII only, no line "
+            "break and no space at its start or end"
+        )
+    return None
+
+
 def _param_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -468,12 +481,15 @@ class _SourceRules:
                 "expected a URL with no query (?…) or fragment (#…): endpoint paths are "
                 "appended to it; put parameters in params (credentials in [auth])",
             )
-        for name in source.headers:
+        for name, value in source.headers.items():
             if _CREDENTIAL_NAME.search(name):
                 self.fail(
                     f"headers.{name}",
                     "looks like a credential; put it in [auth] as an env:/file: reference",
                 )
+            problem = _header_problem(name, value)
+            if problem is not None:
+                self.fail(f"headers.{name}", problem)
         self._params("params", source.params)
         if source.timeout <= timedelta(0):
             self.fail("timeout", "expected a duration above zero, e.g. '30s'")
@@ -522,6 +538,10 @@ class _SourceRules:
             url = _split_url(auth.token_url)
             if url.scheme not in ("http", "https") or not url.hostname:
                 self.fail("auth.token_url", f"expected an http(s) URL, got {auth.token_url!r}")
+        if auth.type == "api_key" and auth.location == "header" and auth.name is not None:
+            problem = _header_problem(auth.name, "")
+            if problem is not None:
+                self.fail("auth.name", problem)
         if auth.refresh_margin < timedelta(0):
             self.fail("auth.refresh_margin", "expected a duration of zero or more")
 
