@@ -14,10 +14,10 @@ import pytest
 
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
-from etl_core.work import WorkUnit
+from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import lane_queues, task_name
 from file_processing.scan import enqueue
-from file_processing.work import landing_object_unit
+from file_processing.work import landing_object_unit, run_unit
 
 BIN = Path(sys.executable).parent / "etl-file-processing"
 Orders = Callable[..., bytes]
@@ -89,6 +89,16 @@ def test_a_scheduled_scan_enqueues_only_the_objects_not_done_for_their_etag(
     assert enqueue(processor, sent.append) == 2
     assert sorted(unit.key for unit in sent) == sorted([changed, new])
     assert all(unit.to_dict() == landing_object_unit(unit.key).to_dict() for unit in sent)
+
+
+def test_a_landing_object_unit_refuses_params_other_than_a_boolean_force(local_lane: Any) -> None:
+    # a producer in any language (docs/events.md): "false" as text must not force a redo
+    processor = local_lane.processor()
+    key = "landing/vendor/orders_20261103.csv"
+    for params, field in (({"force": "false"}, "params.force"), ({"forse": True}, "params.forse")):
+        with pytest.raises(InvalidUnitError) as refused:
+            run_unit(processor, WorkUnit("file_processing", "landing_object", key, params))
+        assert refused.value.field == field
 
 
 def test_schedule_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
