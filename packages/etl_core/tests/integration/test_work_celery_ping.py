@@ -29,6 +29,7 @@ from etl_core.work.celery import (
     worker_name,
 )
 from etl_core.work.celery.config import lane_queues
+from etl_core.work.celery.ping import lane_has_workers
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
 LANE = "test_lane"
@@ -42,6 +43,7 @@ def test_a_running_worker_answers_and_a_stopped_one_does_not(
     settings = celery_broker.settings()
     app = celery_app(settings, LANE)
     assert ping_workers(app, settings, LANE, timeout=1.0) == []
+    assert lane_has_workers(app, settings, LANE, timeout=1.0) is False
     command = [sys.executable, str(WORKER), celery_broker.url, celery_broker.prefix]
     with BackgroundProcess(command, env=os.environ, log=tmp_path / "worker.log") as worker:
         worker.wait_for(" ready.", timeout=60)
@@ -50,6 +52,7 @@ def test_a_running_worker_answers_and_a_stopped_one_does_not(
         assert ping_workers(app, settings, LANE, timeout=2.0, any_host=True) == [expected]
         assert ping_workers(app, settings, LANE, timeout=1.0, host="elsewhere") == []
         assert ping_workers(app, settings, "file_processing", timeout=1.0) == []
+        assert lane_has_workers(app, settings, LANE, timeout=2.0) is True
         worker.signal(signal.SIGTERM)  # a warm shutdown: the worker leaves the broker
         assert worker.wait(timeout=60) == 0
     assert ping_workers(app, settings, LANE, timeout=1.0) == []
@@ -165,3 +168,35 @@ def test_a_connection_the_broker_drops_after_the_check_does_not_fail_the_first_s
     finally:
         pools.reset()
         proxy.close()
+
+
+def test_a_followed_run_whose_lane_has_no_worker_says_so(
+    celery_broker: TestBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    from etl_core.work import WorkUnit
+    from etl_core.work.celery import CeleryExecutor
+
+    settings = celery_broker.settings()
+    app = celery_app(settings, LANE)
+    asked: list[bool | None] = []
+
+    class StopFollowingError(Exception):
+        pass
+
+    def workers_of(lane: str) -> bool | None:
+        if asked:
+            raise StopFollowingError  # the warning of the first quiet period is what is checked
+        asked.append(lane_has_workers(app, settings, lane, timeout=1.0))
+        return asked[-1]
+
+    executor = CeleryExecutor(app, workers_of=workers_of, quiet_after=0.3, drain_timeout=0.5)
+    units = [WorkUnit(lane=LANE, kind="noop", key=f"k{n}", params={}) for n in range(2)]
+    with (
+        caplog.at_level("WARNING", logger="etl_core.work.celery.executor"),
+        pytest.raises(StopFollowingError),
+    ):
+        list(executor.run(lambda unit: None, units))
+    assert asked == [False]
+    (said,) = [r.getMessage() for r in caplog.records if "no unit has ended" in r.getMessage()]
+    assert f"2 unit(s) wait on queue '{celery_broker.prefix}{LANE}'" in said
+    assert "etl-test-lane worker" in said

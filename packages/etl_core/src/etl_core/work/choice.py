@@ -48,10 +48,16 @@ def unit_executor(
         return local()
     if settings.executor == "celery":
         from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
+        from etl_core.work.celery.ping import lane_has_workers
 
         app = celery_app(settings, lane)
         check_broker(app, settings)  # said at once, not as a traceback after the retries
-        return CeleryExecutor(app, decode=decode, window=window)
+        return CeleryExecutor(
+            app,
+            decode=decode,
+            window=window,
+            workers_of=lambda waiting: lane_has_workers(app, settings, waiting),
+        )
     raise ConfigError(
         f"unknown executor {settings.executor!r}",
         [FieldError("executor", f"expected one of {', '.join(EXECUTORS)}")],

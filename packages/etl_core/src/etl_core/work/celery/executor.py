@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _FASTEST_POLL, _SLOWEST_POLL, _CHECK_EVERY = 0.02, 0.5, 2.0
+QUIET_AFTER = 60.0
+"""Seconds without an ended unit before a followed run asks whether its lane has workers."""
 
 
 def _as_is(value: Any) -> Any:
@@ -54,6 +56,10 @@ class CeleryExecutor(Executor):
         drain_timeout: Seconds an interrupted run waits for its running units.
         policy: Kept for the interface; the retry policy that applies is the worker's
             (``task_attempts``), since retries happen there.
+        workers_of: Whether a worker of a lane answers (``None``: cannot tell); asked when
+            no unit has ended for ``quiet_after`` seconds, so that a run waiting on a queue
+            nobody consumes says so instead of showing "0 finished" forever.
+        quiet_after: Seconds without an ended unit before ``workers_of`` is asked.
 
     Raises:
         ValueError: ``window`` is not from 1 to 10,000.
@@ -69,6 +75,8 @@ class CeleryExecutor(Executor):
         window: int = 64,
         drain_timeout: float = 30.0,
         policy: RetryPolicy = DEFAULT_POLICY,
+        workers_of: Callable[[str], bool | None] | None = None,
+        quiet_after: float = QUIET_AFTER,
     ) -> None:
         if not 1 <= window <= 10_000:
             raise ValueError(f"window must be from 1 to 10000, got {window}")
@@ -77,6 +85,8 @@ class CeleryExecutor(Executor):
         self.decode = decode
         self.window = window
         self.drain_timeout = drain_timeout
+        self.workers_of = workers_of
+        self.quiet_after = quiet_after
 
     def submit(self, unit: WorkUnit) -> str:
         """Enqueue ``unit`` on its lane's queue without following it; its task id.
@@ -109,6 +119,7 @@ class CeleryExecutor(Executor):
         pending = iter(units)
         running: dict[str, tuple[WorkUnit, Any]] = {}
         waiter = _ResultWaiter(self.app)
+        quiet = _QuietWatch(self.app, self.workers_of, self.quiet_after)
         try:
             while True:
                 while len(running) < self.window:
@@ -120,7 +131,9 @@ class CeleryExecutor(Executor):
                     waiter.follow(sent)
                 if not running:
                     return
-                for task_id in waiter.ended(running):
+                ended = waiter.ended(running)
+                quiet.check(running, ended=bool(ended))
+                for task_id in ended:
                     unit, sent = running.pop(task_id)
                     yield self._result(unit, sent)
         finally:  # done, or interrupted: nothing new starts, units running end
@@ -157,6 +170,41 @@ class CeleryExecutor(Executor):
                 "stopped following %d unit(s) still running on workers; they finish there",
                 len(running),
             )
+
+
+class _QuietWatch:
+    """Warns, every ``after`` seconds without an ended unit, about each lane of the units
+    waiting that no worker answers for: long units stay silent, an absent worker does not."""
+
+    def __init__(
+        self, app: Any, workers_of: Callable[[str], bool | None] | None, after: float
+    ) -> None:
+        self._app = app
+        self._workers_of = workers_of
+        self._after = after
+        self._since = time.monotonic()
+
+    def check(self, running: dict[str, tuple[WorkUnit, Any]], *, ended: bool) -> None:
+        now = time.monotonic()
+        if ended or self._workers_of is None:
+            self._since = now
+            return
+        if now - self._since < self._after:
+            return
+        self._since = now
+        for lane in sorted({unit.lane for unit, _ in running.values()}):
+            if self._workers_of(lane) is False:
+                route = self._app.conf.task_routes.get(task_name(lane), {})
+                logger.warning(
+                    "no unit has ended for %gs and no %s worker answers: %d unit(s) wait on "
+                    "queue %r until one starts (etl-%s worker; etl-%s ping --any-host)",
+                    self._after,
+                    lane,
+                    sum(unit.lane == lane for unit, _ in running.values()),
+                    route.get("queue", self._app.conf.task_default_queue),
+                    lane.replace("_", "-"),
+                    lane.replace("_", "-"),
+                )
 
 
 def _polled(running: dict[str, tuple[WorkUnit, Any]]) -> list[str]:

@@ -26,6 +26,7 @@ __all__ = [
     "BrokerUnreachableError",
     "PingUnsupportedError",
     "check_broker",
+    "lane_has_workers",
     "ping_workers",
     "worker_name",
 ]
@@ -95,6 +96,17 @@ def ping_workers(
         for name, answer in reply.items()
         if name.startswith(prefix) and isinstance(answer, dict) and answer.get("ok") == "pong"
     )
+
+
+def lane_has_workers(
+    app: Any, settings: RuntimeSettings, lane: str, *, timeout: float = 2.0
+) -> bool | None:
+    """Whether any worker of ``lane``, on any host, answers a ping within ``timeout``;
+    ``None`` when that cannot be told (SQS, or the broker unreachable just now)."""
+    try:
+        return bool(ping_workers(app, settings, lane, timeout=timeout, any_host=True))
+    except (PingUnsupportedError, BrokerUnreachableError):
+        return None
 
 
 def _name_prefix(settings: RuntimeSettings, lane: str, host: str) -> str:
