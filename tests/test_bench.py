@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -44,6 +45,24 @@ def test_file_processing_benchmark_runs(tmp_path: Path) -> None:
     done = bench("file_processing", "--rows", "3000", workdir=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "targets" in done.stdout
+    assert "bytecode: the packages compiled first and cached" in done.stdout
+
+
+def test_file_processing_benchmark_lets_the_platform_cache_its_bytecode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A shell that says PYTHONDONTWRITEBYTECODE had every timed `process` compile the
+    # workspace's packages again; the reference tools' packages come compiled.
+    spec = importlib.util.spec_from_file_location("fp_bench", REPO / "bench/file_processing.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fp_bench", module)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = module.platform_env(RETAIL_POS_PGP_KEY="k")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["RETAIL_POS_PGP_KEY"] == "k"
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (apt install gnupg)")
