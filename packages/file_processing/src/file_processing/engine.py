@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from etl_core.resources import Closeable
-from etl_core.threads import ContextThreadPoolExecutor
 from file_processing.checks import sql_text
 
-__all__ = ["EngineAhead", "QualityEngine"]
+__all__ = ["QualityEngine"]
 
 
 class QualityEngine(Closeable):
@@ -64,35 +62,3 @@ class QualityEngine(Closeable):
         """Close the database and remove its scratch."""
         self._database.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-class EngineAhead(Closeable):
-    """A :class:`QualityEngine` made on a thread of its own while the delivery is opened.
-
-    Making the engine (DuckDB's import on a first delivery, the database and its settings:
-    about 0.1 s) used to come before the decryption started, on the critical path of every
-    delivery; it needs nothing from the delivery's content, so it runs beside the keyring's
-    wait and gpg's decryption and is ready, most often, when the first member is checked.
-
-    Args:
-        make: Makes the engine (called once, on the engine's thread).
-    """
-
-    def __init__(self, make: Callable[[], QualityEngine]) -> None:
-        pool = ContextThreadPoolExecutor(1, "engine")
-        self._future = pool.submit(make)
-        pool.shutdown(wait=False)
-
-    def get(self) -> QualityEngine:
-        """The engine, once made (waits for it).
-
-        Raises:
-            Exception: what making the engine raised, every time it is asked for.
-        """
-        return self._future.result()
-
-    def close(self) -> None:
-        """Wait for the engine and close it; an engine that could not be made was never
-        used (whoever asked for it got the error), so there is nothing to close."""
-        if self._future.exception() is None:
-            self._future.result().close()

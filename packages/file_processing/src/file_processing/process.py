@@ -72,7 +72,7 @@ from etl_core.work.cores import unit_threads
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery, plaintext_name
-from file_processing.engine import EngineAhead, QualityEngine
+from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.flush_ahead import FlushAhead, same_filesystem
 from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
@@ -574,8 +574,7 @@ class Processor(Closeable):
         limit = _batch_size(self.settings.member_batch, member_contract)
         with ExitStack() as stack:
             stack.enter_context(_timed("open_and_check"))
-            # Made beside the keyring's wait and the decryption, not before them.
-            engine = stack.enter_context(EngineAhead(lambda: self._engine(workdir, local)))
+            engine = stack.enter_context(self._engine(workdir, local))
             flusher = stack.enter_context(FlushAhead(enabled=self._flushes_writes(workdir)))
             pool = stack.enter_context(ContextThreadPoolExecutor(workers, "member"))
             stack.callback(pool.shutdown, cancel_futures=True)  # a refusal stops the rest
@@ -636,7 +635,7 @@ class Processor(Closeable):
         self,
         staged: list[_Staged],
         contract: Contract,
-        engine: EngineAhead,
+        engine: QualityEngine,
         workdir: Path,
         envelope: Envelope,
     ) -> list[_Checked]:
@@ -648,7 +647,7 @@ class Processor(Closeable):
             out_dirs=[workdir / f"out-{item.index}" for item in staged],
             names=[item.member for item in staged],
             settings=self._quality,
-            engine=engine.get(),
+            engine=engine,
         )
         return [
             self._staged_report(item, result, workdir, envelope)

@@ -5,7 +5,6 @@ copy dropped before publishing. None of it changes an outcome."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,6 @@ from etl_core.storage import LocalObjectStore
 from etl_core.testing.deliveries import zipped
 from file_processing import flush_ahead
 from file_processing import process as process_module
-from file_processing.engine import EngineAhead, QualityEngine
 
 Orders = Callable[..., bytes]
 
@@ -152,56 +150,3 @@ def test_the_keyring_of_an_encrypted_delivery_is_being_made_before_it_is_describ
         outcome = processor.process(key)
     assert outcome.status == "validated"
     assert making[:1] == [True]
-
-
-def test_the_quality_engine_is_made_while_the_delivery_is_unpacked(
-    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The engine waits for the first member to be staged: made before the unpacking (on the
-    # critical path, as it was), it would wait in vain.
-    staged = threading.Event()
-    real_stage, real_engine = process_module._stage_member, process_module.Processor._engine
-
-    def stage(file: Path, folder: Path, index: int) -> Path:
-        staged.set()
-        return real_stage(file, folder, index)
-
-    def engine(self: Any, workdir: Path, local: Path) -> Any:
-        assert staged.wait(10), "the engine was made before the delivery was unpacked"
-        return real_engine(self, workdir, local)
-
-    monkeypatch.setattr(process_module, "_stage_member", stage)
-    monkeypatch.setattr(process_module.Processor, "_engine", engine)
-    key = local_lane.deliver("orders_20261101.csv.zip", zipped({"a.csv": orders(30)}))
-    with local_lane.processor() as processor:
-        assert processor.process(key).status == "validated"
-
-
-def test_an_engine_that_cannot_be_made_fails_the_run_and_publishes_nothing(
-    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def engine(self: Any, workdir: Path, local: Path) -> Any:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(process_module.Processor, "_engine", engine)
-    data = zipped({"a.csv": orders(30)})
-    key = local_lane.deliver("orders_20261101.csv.zip", data)
-    with local_lane.processor() as processor, pytest.raises(OSError, match="No space"):
-        processor.process(key)
-    assert local_lane.store.read_bytes(key) == data  # left where it landed, for the next run
-    assert list(local_lane.store.list("validated/")) == []
-
-
-def test_an_engine_made_ahead_is_closed_once_made_and_its_failure_raised_to_its_user(
-    tmp_path: Path,
-) -> None:
-    made = QualityEngine(tmp_path, memory_limit=64 * 1024 * 1024)
-    with EngineAhead(lambda: made) as ahead:
-        assert ahead.get() is made
-    assert not made.scratch.exists()  # closed: its scratch removed
-
-    def fail() -> QualityEngine:
-        raise OSError(28, "No space left on device")
-
-    with EngineAhead(fail) as ahead, pytest.raises(OSError, match="No space"):
-        ahead.get()
