@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -163,3 +164,16 @@ def test_file_processing_reference_is_the_fastest_of_its_whole_runs(
     both = module.combined(floor, duck, 10)
     assert both.seconds == pytest.approx(1.5)
     assert "each half's fastest added: 1.10 s" in both.notes[0]
+
+
+def test_file_processing_inner_time_is_the_fastest_runs_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    module = file_processing_bench(monkeypatch)
+    runs = []
+    for index, (seconds, inner) in enumerate([(2.0, 1.65), (0.9, 0.74), (1.5, 1.2)]):
+        out = tmp_path / f"{index}.stdout"
+        out.write_text(json.dumps({"inner_seconds": inner, "inner": "inside validate_file"}))
+        runs.append(module.harness.ChildRun(0, seconds, 0, out, tmp_path / "none", 0.0))
+    note = module._inner_note(module.QUALITY, 10, runs)
+    assert note == f"{module.QUALITY}, 10 rows: 0.74 s inside validate_file"
