@@ -29,6 +29,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import sys
 import time
 import uuid
@@ -182,6 +183,7 @@ class Line:
     label: str
     run: Callable[[int], Timed]  # the round's number -> one run
     seconds: list[float] = field(default_factory=list)
+    by_round: dict[int, float] = field(default_factory=dict)  # the round's number -> seconds
     cpu: list[float] = field(default_factory=list)
     splits: list[dict[str, float]] = field(default_factory=list)
     done: str = ""
@@ -192,9 +194,11 @@ class Line:
 
 
 def interleave(lines: list[Line], repeat: int) -> None:
-    """Run every line once per round, round after round (a busy minute hits them alike)."""
+    """Run every line once per round, round after round (a busy minute hits them alike),
+    the lines in their order in even rounds and in the reverse order in odd ones: no line
+    always runs first, or always right after the same other line."""
     for round_ in range(repeat):
-        for line in lines:
+        for line in round_order(lines, round_):
             if line.failed:
                 continue
             print(f"  round {round_ + 1}/{repeat}: {line.label} ...", end=" ", flush=True)
@@ -204,6 +208,7 @@ def interleave(lines: list[Line], repeat: int) -> None:
                 print("FAILED", flush=True)
                 continue
             line.seconds.append(seconds)
+            line.by_round[round_] = seconds
             line.cpu.append(cpu)
             line.splits.append(split)
             line.done = done
@@ -211,6 +216,19 @@ def interleave(lines: list[Line], repeat: int) -> None:
                               if name in split)  # fmt: skip
             print(f"{seconds:.2f} s, {cpu:.2f} s CPU ({parts}; {os.getloadavg()[0]:.1f} load)",
                   flush=True)  # fmt: skip
+
+
+def round_order(lines: list[Line], round_: int) -> list[Line]:
+    """The order of ``lines`` in round ``round_`` (from 0): as given, reversed in odd rounds."""
+    return list(lines) if round_ % 2 == 0 else list(reversed(lines))
+
+
+def same_rounds(base: dict[int, float], other: dict[int, float]) -> list[float]:
+    """``other``'s throughput over ``base``'s (``base``'s seconds over ``other``'s) in each
+    round both ran, in round order. The two runs of a round are minutes apart, so a busy
+    minute of the shared machine hits both; the ratio of each line's fastest run compares
+    runs of whichever rounds were quietest for each."""
+    return [base[n] / other[n] for n in sorted(base.keys() & other.keys())]
 
 
 def render_table(header: str, unit: str, count: int, lines: list[Line]) -> list[str]:
@@ -251,6 +269,15 @@ def render_split(count: int, lines: list[Line]) -> list[str]:
 
 def rates(count: int, lines: list[Line]) -> dict[str, float]:
     return {line.label: count / best for line in lines if (best := line.best())}
+
+
+Measured = tuple[list[str], dict[str, float], dict[str, dict[int, float]]]
+"""A part's table, every line's rate (of its fastest run) and its seconds by round."""
+
+
+def rounds(lines: list[Line]) -> dict[str, dict[int, float]]:
+    """Every line's seconds by round, of the lines that did not fail."""
+    return {line.label: line.by_round for line in lines if line.best()}
 
 
 def with_worker_cpu(started: Any, timed: Callable[..., Timed], *args: Any) -> Timed:
@@ -387,7 +414,7 @@ def celery_scan(args: argparse.Namespace, base: Path, processes: int) -> Callabl
     return once
 
 
-def file_lane(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[str, float]]:
+def file_lane(args: argparse.Namespace, work: Path) -> Measured:
     lines = [
         Line(f"local executor, {threads} thread(s)", local_scan(args, work / f"local-{threads}",
                                                                  threads))
@@ -403,7 +430,8 @@ def file_lane(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[str
         ]  # fmt: skip
     interleave(lines, args.repeat)
     header = f"file lane: {args.drops} drops"
-    return render_table(header, "drops/s", args.drops, lines) + skipped, rates(args.drops, lines)
+    table = render_table(header, "drops/s", args.drops, lines) + skipped
+    return table, rates(args.drops, lines), rounds(lines)
 
 
 # --------------------------------------------------------------------------- backfill
@@ -476,7 +504,7 @@ def celery_backfill(
     return once
 
 
-def backfill(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[str, float]]:
+def backfill(args: argparse.Namespace, work: Path) -> Measured:
     counts = sorted({1, *args.workers})
     lines = [
         Line(f"local executor, {n} at once", local_backfill(args, work / f"backfill-{n}", n))
@@ -496,9 +524,8 @@ def backfill(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[str,
         ]  # fmt: skip
     interleave(lines, args.repeat)
     header = f"backfill: {args.partitions} partitions x {args.partition_rows:,} rows"
-    return render_table(header, "parts/s", args.partitions, lines) + skipped, rates(
-        args.partitions, lines
-    )
+    table = render_table(header, "parts/s", args.partitions, lines) + skipped
+    return table, rates(args.partitions, lines), rounds(lines)
 
 
 # --------------------------------------------------------------------------- round trip
@@ -571,25 +598,45 @@ def round_trips(args: argparse.Namespace, work: Path) -> tuple[list[str], dict[s
 # --------------------------------------------------------------------------- main
 
 
+def paired(timed: dict[str, dict[int, float]], base: str, other: str) -> str:
+    """What the same rounds say of ``other``'s throughput over ``base``'s, for a target's
+    line: their median and each round's ratio; nothing with fewer than two such rounds."""
+    ratios = same_rounds(timed.get(base, {}), timed.get(other, {}))
+    if len(ratios) < 2:
+        return ""
+    each = ", ".join(f"{ratio:.2f}x" for ratio in ratios)
+    return f" (same rounds: median {statistics.median(ratios):.2f}x of {each})"
+
+
 def targets(
-    lane: dict[str, float], backfilled: dict[str, float], round_trip: dict[str, float]
+    lane: dict[str, float],
+    backfilled: dict[str, float],
+    round_trip: dict[str, float],
+    timed: dict[str, dict[str, dict[int, float]]] | None = None,
 ) -> tuple[list[str], bool]:
+    """The target lines, verdicts by each line's fastest run; with ``timed`` (a part's lines'
+    seconds by round), each ratio's same-round figures beside it."""
     lines: list[str] = []
     verdict = harness.Verdicts()
+    timed = timed or {}
     parts = (("file lane", lane, "local executor, 1 thread(s)", "Redis"),
              ("backfill", backfilled, "local executor, 1 at once", "Redis"),
              ("backfill", backfilled, "local executor, 1 at once", "RabbitMQ"))  # fmt: skip
     for part, measured, local_label, broker in parts:
-        one = measured.get(f"celery ({broker}), 1 worker process(es)")
-        two = measured.get(f"celery ({broker}), 2 worker process(es)")
-        local = measured.get(local_label)
+        one_label = f"celery ({broker}), 1 worker process(es)"
+        two_label = f"celery ({broker}), 2 worker process(es)"
+        one, two, local = (measured.get(one_label), measured.get(two_label),
+                           measured.get(local_label))  # fmt: skip
+        by_round = timed.get(part, {})
         if one and two:
             lines.append(f"{part} ({broker}): 2 workers >= {TARGET_SPEEDUP}x the throughput of "
-                         f"1: {two / one:.2f}x {verdict(two / one >= TARGET_SPEEDUP)}")  # fmt: skip
+                         f"1: {two / one:.2f}x {verdict(two / one >= TARGET_SPEEDUP)}"
+                         + paired(by_round, one_label, two_label))  # fmt: skip
         if one and local:
             met = one >= local * (1 - TARGET_WITHIN)
             lines.append(f"{part} ({broker}): celery with 1 worker within {TARGET_WITHIN:.0%} of "
-                         f"the local executor: {one / local:.2f}x {verdict(met)}")  # fmt: skip
+                         f"the local executor: {one / local:.2f}x {verdict(met)}"
+                         + paired(by_round, local_label, one_label))  # fmt: skip
     if "redis" in round_trip:
         met = round_trip["redis"] < TARGET_ROUND_TRIP_MS
         lines.append(f"empty-unit round trip on Redis < {TARGET_ROUND_TRIP_MS:.0f} ms: "
@@ -610,8 +657,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], metavar="N",
                         help="worker processes (%(default)s)")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="rounds of every line, interleaved; the fastest is kept "
-                        "(%(default)s)")  # fmt: skip
+                        help="rounds of every line, interleaved (reversed in odd rounds); "
+                        "the fastest is kept, the same rounds' ratios shown beside the "
+                        "targets (%(default)s)")  # fmt: skip
     parser.add_argument("--round-trips", type=int, default=300, help="empty units (%(default)s)")
     parser.add_argument("--brokers", nargs="+", choices=sorted(BROKERS), default=sorted(BROKERS))
     parts = ["files", "backfill", "round-trip"]
@@ -642,17 +690,18 @@ def main(argv: list[str]) -> int:
     lane: dict[str, float] = {}
     backfilled: dict[str, float] = {}
     round_trip: dict[str, float] = {}
+    timed: dict[str, dict[str, dict[int, float]]] = {}
     with harness.workdir(args.workdir) as work:
         if "files" in args.only:
-            rows, lane = file_lane(args, work)
+            rows, lane, timed["file lane"] = file_lane(args, work)
             table += [*rows, ""]
         if "backfill" in args.only:
-            rows, backfilled = backfill(args, work)
+            rows, backfilled, timed["backfill"] = backfill(args, work)
             table += [*rows, ""]
         if "round-trip" in args.only:
             rows, round_trip = round_trips(args, work)
             table += rows
-    lines, missed = targets(lane, backfilled, round_trip)
+    lines, missed = targets(lane, backfilled, round_trip, timed)
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
     harness.print_report(table, [f"load average at the end: {load}"], lines)
     failed = any("failed: " in line or "FAILED" in line for line in table)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -114,7 +115,8 @@ def test_ingest_benchmark_runs_the_platform_and_the_plain_loop_with_and_without_
 def test_celery_benchmark_runs_each_part_on_a_tiny_size(tmp_path: Path) -> None:
     done = bench(
         "celery", "--drops", "3", "--rows", "20", "--partitions", "2", "--partition-rows", "200",
-        "--workers", "1", "--round-trips", "5", "--brokers", "redis", workdir=tmp_path,
+        "--workers", "1", "--round-trips", "5", "--brokers", "redis", "--repeat", "2",
+        workdir=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "local executor, 1 thread(s)" in done.stdout
@@ -132,6 +134,47 @@ def test_celery_benchmark_runs_each_part_on_a_tiny_size(tmp_path: Path) -> None:
         assert "first unit in (s)" in done.stdout
         running = [float(line.split()[-1]) for line in split]  # one process: at most 1
         assert all(0 < n <= 1.05 for n in running), split
+        # two rounds: each ratio's same-round figures beside the fastest runs' verdict
+        within = [line for line in done.stdout.splitlines() if "within 10% of the local" in line]
+        assert len(within) == 2, done.stdout  # the file lane's and the backfill's
+        assert all("(same rounds: median " in line for line in within), within
+
+
+def celery_bench_module() -> ModuleType:
+    """bench/celery.py, loaded by path as its runner loads it (bench/ is not a package)."""
+    if "bench_celery" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_celery", REPO / "bench/celery.py")
+        assert spec is not None
+        assert spec.loader is not None
+        sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules["bench_celery"]
+
+
+def test_celery_benchmark_rounds_alternate_the_order_of_their_lines() -> None:
+    celery = celery_bench_module()
+    lines = [celery.Line(label, run=lambda round_: (None, 0.0, "", {})) for label in "abc"]
+    orders = ["".join(line.label for line in celery.round_order(lines, n)) for n in range(4)]
+    assert orders == ["abc", "cba", "abc", "cba"]
+
+
+def test_celery_benchmark_targets_say_the_same_round_ratios_beside_the_fastest_runs() -> None:
+    celery = celery_bench_module()
+    local, one, two = ("local executor, 1 thread(s)", "celery (Redis), 1 worker process(es)",
+                       "celery (Redis), 2 worker process(es)")  # fmt: skip
+    seconds = {local: {0: 10.0, 1: 20.0, 2: 12.0}, one: {0: 20.0, 1: 21.0, 2: 12.5},
+               two: {0: 10.0, 1: 12.0}}  # fmt: skip
+    fastest = {label: 200 / min(by_round.values()) for label, by_round in seconds.items()}
+    lines, missed = celery.targets(fastest, {}, {}, {"file lane": seconds})
+    # the verdicts stay those of each line's fastest run (10 s against 12.5 s: 0.80x) ...
+    assert lines[1].startswith("file lane (Redis): celery with 1 worker within 10% of the "
+                               "local executor: 0.80x MISSED")  # fmt: skip
+    # ... and the rounds' own ratios, each run against the other line's of the same minutes
+    assert lines[1].endswith("(same rounds: median 0.95x of 0.50x, 0.95x, 0.96x)")
+    assert lines[0].endswith("1.25x MISSED (same rounds: median 1.88x of 2.00x, 1.75x)")
+    assert missed
+    alone, _ = celery.targets(fastest, {}, {}, {"file lane": {local: {0: 10.0}, one: {0: 11.0}}})
+    assert "same rounds" not in alone[1]  # one round: nothing to pair
 
 
 def test_observability_benchmark_lists_incrementally_and_scrapes(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ simply redone: its output is replaced whole and its load replaces its rows).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -35,6 +35,7 @@ __all__ = [
     "BackfillSummary",
     "PlannedPartition",
     "backfill_units",
+    "find_backfill_job",
     "plan_backfill",
     "resume_backfill",
     "run_backfill",
@@ -124,6 +125,25 @@ def start_backfill(
         [p.dt for p in plan],
         parameters={"from": start.isoformat(), "to": end.isoformat(), "lookback": lookback},
         max_attempts=max_attempts,
+    )
+
+
+def find_backfill_job(
+    ledgers: Sequence[Ledger], dataset: str, job_id: str
+) -> tuple[Ledger, BackfillJobRecord]:
+    """Job ``job_id`` of ``dataset`` in the first of ``ledgers`` that holds it.
+
+    Raises:
+        BackfillConflictError: no ledger holds such a job.
+    """
+    for ledger in ledgers:
+        job = ledger.get(job_id)
+        if job is not None and job.dataset == dataset:
+            return ledger, job
+    kinds = " or ".join(f"the {ledger.kind} ledger" for ledger in ledgers)
+    raise BackfillConflictError(
+        f"no backfill job {job_id!r} of dataset {dataset!r} in {kinds}",
+        [FieldError("job_id", "unknown job", "backfill request")],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import date, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
@@ -319,6 +320,10 @@ def backfill_command(
     only_failed: Annotated[
         bool, typer.Option("--only-failed", help="With --resume: redo only failed partitions.")
     ] = False,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", metavar="JOB", help="Show this job's partitions; change nothing."),
+    ] = None,
     lookback: Annotated[
         int, typer.Option("--lookback", help="Also redo the N days before --from (late data).")
     ] = 0,
@@ -331,7 +336,7 @@ def backfill_command(
 
     With --executor celery the workers record each partition's end in the job's ledger
     (the database's when database_url is set, else the store's), so a backfill enqueued
-    with --no-wait finishes its job without this command.
+    with --no-wait finishes its job without this command; --status JOB shows how far it is.
     """
     # imported here: the other commands plan no backfill (issue 16, start-up)
     from data_pipeline.backfill import (
@@ -344,6 +349,11 @@ def backfill_command(
     from etl_core.work import unit_sender
 
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    if status is not None:
+        if from_ or to or resume or only_failed or dry_run or no_wait or lookback:
+            raise ConfigError("--status JOB takes no other backfill option but --dataset", [])
+        _show_backfill(session, dataset, status)
+        return
     # the broker reached before the job starts: a job whose units cannot be sent stays unmade
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     contract = _contract(session, dataset)
@@ -426,6 +436,33 @@ def backfill_command(
     if summary.interrupted:
         cli.interrupted()
     if summary.failed:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str) -> None:
+    """Print job ``job_id``'s partitions from whichever ledger holds it; exit 1 if it failed."""
+    from rich.table import Table
+
+    from data_pipeline.backfill import find_backfill_job
+    from data_pipeline.ledger import StoreLedger, open_ledger
+
+    with session.open_store() as store:
+        ledgers: list[Ledger] = [StoreLedger(store)]
+        if session.settings.database_url and db.schema_installed():
+            ledgers.insert(0, open_ledger(store, session.settings.database_url))
+        ledger, job = find_backfill_job(ledgers, dataset, job_id)
+    table = Table("dt", "state", "attempts", "rows", "error")
+    for part in job.partitions:
+        rows = "" if part.rows is None else str(part.rows)
+        table.add_row(part.dt.isoformat(), part.state, str(part.attempts), rows, part.error)
+    out.print(table)
+    counts = Counter(part.state for part in job.partitions)
+    tally = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    out.print(
+        f"backfill job {job.job_id} ({ledger.kind} ledger) {job.start} .. {job.end}: "
+        f"{job.state}; {tally or 'no partitions'}"
+    )
+    if job.state == "failed":
         raise typer.Exit(ExitCode.FAILED)
 
 

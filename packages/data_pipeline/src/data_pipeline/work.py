@@ -51,6 +51,10 @@ class PipelineContext:
     ledger: Ledger | None = None
 
 
+PARTITION_PARAMS = {"transform": bool, "load": bool, "purpose": str, "job": str}
+"""A partition unit's parameters and their JSON types (docs/events.md)."""
+
+
 def partition_of(unit: WorkUnit) -> tuple[str, date]:
     """The dataset and date a partition unit names.
 
@@ -81,9 +85,10 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
         PartitionError: the partition cannot be built (never retried).
     """
     dataset, dt = partition_of(unit)
+    params = unit.checked_params(PARTITION_PARAMS)
     contract = context.contracts.get(dataset)
-    job = unit.params.get("job")
-    purpose = str(unit.params.get("purpose", "run"))
+    job = params.get("job")
+    purpose = params.get("purpose", "run")
     with bound_context(dataset=dataset, dt=dt.isoformat()):
         if job is not None:
             _record_attempt(context, str(job), dt)
@@ -93,8 +98,8 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
                 contract,
                 dt,
                 context.settings,
-                transform=bool(unit.params.get("transform", True)),
-                load=bool(unit.params.get("load", True)),
+                transform=params.get("transform", True),
+                load=params.get("load", True),
                 run_id=context.run_id,
                 purpose=purpose,
                 only_if_pending=purpose == "run",

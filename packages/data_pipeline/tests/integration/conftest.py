@@ -78,6 +78,9 @@ class RecordsApi:
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.delay = 0.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most records requests the server was answering at once."""
         self.max_page = 1000  # a server may give fewer records a page than asked for
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -210,9 +213,18 @@ class RecordsApi:
                     api.requests.append(
                         {"path": url.path, "query": query, "headers": dict(self.headers)}
                     )
+                    api.in_flight += 1
+                    api.max_in_flight = max(api.max_in_flight, api.in_flight)
+                try:
+                    self._answer(url.path, query)
+                finally:
+                    with api._lock:
+                        api.in_flight -= 1
+
+            def _answer(self, path: str, query: dict[str, str]) -> None:
                 if api.delay:
                     time.sleep(api.delay)
-                fault = api.fault_for(url.path)
+                fault = api.fault_for(path)
                 if fault is not None:
                     time.sleep(fault.delay)
                     if fault.status != 200 or fault.body is not None:
@@ -222,7 +234,7 @@ class RecordsApi:
                     self._send(401, {}, b'{"error": "unauthorised"}')
                     return
                 try:
-                    headers, document = api.route(url.path, query)
+                    headers, document = api.route(path, query)
                 except KeyError:
                     self._send(404, {}, b'{"error": "not found"}')
                     return

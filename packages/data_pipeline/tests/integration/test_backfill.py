@@ -109,6 +109,30 @@ def test_a_fatal_partition_error_is_attempted_once_then_redone_with_only_failed(
     assert jobs(six_days)[0]["state"] == "succeeded"
 
 
+def test_status_shows_a_jobs_partitions_and_fails_for_a_failed_job(
+    pipeline: Cli, six_days: Path
+) -> None:
+    bad = six_days / "validated/pos/dt=2026-11-02/pos_2026-11-02.csv"
+    bad.write_text("transaction_id,store_id\nx,S001\n")
+    args = ("backfill", "--dataset", "pos", "--from", "2026-11-01", "--to", "2026-11-02")
+    assert pipeline(*args, "--no-load").returncode == 1
+    (job,) = jobs(six_days)
+    before = jobs(six_days)
+    shown = pipeline("backfill", "--dataset", "pos", "--status", job["job_id"])
+    assert shown.returncode == 1, shown.stderr
+    assert "2026-11-01" in shown.stdout
+    assert "lacks column" in shown.stdout
+    assert f"backfill job {job['job_id']} (store ledger)" in shown.stdout
+    assert "failed; 1 failed, 1 succeeded" in shown.stdout
+    assert jobs(six_days) == before  # looked at, not touched
+    unknown = pipeline("backfill", "--dataset", "pos", "--status", "nosuchjob")
+    assert unknown.returncode != 0
+    assert "no backfill job 'nosuchjob' of dataset 'pos'" in unknown.stderr
+    mixed = pipeline("backfill", "--dataset", "pos", "--status", job["job_id"], "--from", "x")
+    assert mixed.returncode == 2
+    assert "--status JOB takes no other backfill option" in mixed.stderr
+
+
 def test_overlapping_backfill_is_refused_while_one_runs(pipeline: Cli, six_days: Path) -> None:
     running = {
         "job_id": "other", "dataset": "pos", "start": "2026-11-03", "end": "2026-11-09",

@@ -193,12 +193,20 @@ def test_a_backfill_enqueued_without_waiting_is_finished_by_the_workers(
     lease = read_lease(open_store(lake["ETL_STORAGE_URL"]), job_lease_key(job_id(url)))
     assert lease is not None
     assert lease.released  # handed over at once, on every host: not left to expire
+    status = ["backfill", "--dataset", "pos", "--status", job_id(url)]
+    waiting = pipeline(lake, celery_broker, *status)
+    assert waiting.returncode == 0, waiting.stderr[-3000:]
+    assert "(database ledger)" in waiting.stdout
+    assert "running; 4 pending" in waiting.stdout
     with worker(tmp_path, lake, celery_broker, "w"):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and backfill_ledger(url)[0] == ["running"]:
             time.sleep(0.5)
     assert backfill_ledger(url) == (["succeeded"], [("succeeded", 1, 200)] * 4)
     assert loaded_rows(url) == [(day, 200, 200) for day in DAYS]
+    done = pipeline(lake, celery_broker, *status)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "succeeded; 4 succeeded" in done.stdout
 
 
 def test_one_scheduler_fires_while_a_second_stands_by_until_the_first_is_gone(

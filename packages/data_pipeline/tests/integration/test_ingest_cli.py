@@ -87,6 +87,20 @@ def test_ingest_prints_json_and_exits_0(workspace, bearer_api) -> None:
     assert workspace.landed("items") == bearer_api.records
 
 
+def test_endpoints_of_a_source_are_ingested_side_by_side(workspace, bearer_api) -> None:
+    second = SOURCE.format(chunk=10).split("[[endpoints]]")[1].replace('"items"', '"others"', 1)
+    second = second.replace('dataset = "shop_items"', 'dataset = "shop_others"')
+    body = SOURCE.format(chunk=10) + "[[endpoints]]" + second
+    workspace.source(body, endpoints=("items", "others"))
+    bearer_api.delay = 0.05  # each endpoint one request at a time (concurrency 1)
+
+    result = cli(workspace, "ingest", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert workspace.landed("items") == workspace.landed("others") == bearer_api.records
+    assert bearer_api.max_in_flight == 2
+
+
 def test_status_shows_cursor_success_and_failures(workspace, bearer_api) -> None:
     workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
     cli(workspace, "ingest")

@@ -69,6 +69,32 @@ def test_a_page_that_is_not_json_is_set_aside_and_the_walk_goes_on(workspace, ap
     assert ObjectStateStore(workspace.store).load("shop", "items").last_run["dead_letters"] == 1
 
 
+@pytest.mark.parametrize("read_aside", [True, False], ids=["read-aside", "walk-reads"])
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'"down for maintenance"', "the body is a string"),
+        (b"42", "the body is a number"),
+        (b"[[1, 2], [3]]", "the body is an array"),
+    ],
+)
+def test_a_body_the_records_path_cannot_be_followed_in_is_set_aside_not_an_empty_page(
+    workspace, api, read_aside, body, said
+) -> None:
+    workspace.read_aside = read_aside
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 200, body=body, after=2))
+
+    [outcome] = workspace.ingest("items")
+
+    [letter] = dead_letters(workspace)
+    assert letter["reason"] == "not_an_array"
+    assert said in letter["error"]
+    assert "'data'" in letter["error"]
+    assert outcome.dead_letters == 1
+    assert workspace.landed("items") == api.records[:10] + api.records[15:]
+
+
 def test_items_that_are_not_objects_or_lack_the_primary_key_are_set_aside(workspace, api) -> None:
     workspace.source(PAGED, endpoints=("items",))
     api.records[2] = "just text"  # type: ignore[call-overload]

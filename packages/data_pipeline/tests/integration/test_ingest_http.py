@@ -271,10 +271,10 @@ def test_api_key_in_the_query_is_not_in_the_manifest_urls(workspace, api, secret
     assert all(r["query"].get("api_key") == SECRETS["api_key"] for r in api.requests)
 
 
-def test_the_rate_limit_spaces_requests(workspace, api) -> None:
-    workspace.source(
-        "[rate_limit]\nrequests_per_second = 20\nburst = 1\n" + PAGED, endpoints=("items",)
-    )
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_the_rate_limit_spaces_requests(workspace, api, concurrency) -> None:
+    limit = f"concurrency = {concurrency}\n[rate_limit]\nrequests_per_second = 20\nburst = 1\n"
+    workspace.source(limit + PAGED, endpoints=("items",))  # pages ahead share the bucket
     started = time.monotonic()
 
     workspace.ingest("items")

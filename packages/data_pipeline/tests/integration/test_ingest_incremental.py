@@ -10,6 +10,7 @@ import pytest
 from data_pipeline.errors import ApiUnavailableError
 from data_pipeline.ingest import ObjectStateStore
 from etl_core.contracts import load_contracts
+from etl_core.errors import ConfigError
 
 from .conftest import Fault, stamp
 
@@ -47,6 +48,18 @@ chunk_records = 3
 [endpoints.pagination]
 type = "page_number"
 """
+
+
+def test_until_without_an_end_param_is_refused_before_any_request(workspace, api) -> None:
+    without_end = INCREMENTAL.format(extra="").replace('end_param = "until"\n', "")
+    workspace.source(without_end, endpoints=("items",))
+
+    with pytest.raises(ConfigError, match=r"incremental\.end_param") as raised:
+        workspace.ingest("items", since=stamp(1), until=stamp(10))
+
+    assert raised.value.errors[0].field == "items.incremental.end_param"
+    assert api.requests == []
+    assert workspace.keys("") == []
 
 
 def state(workspace):

@@ -106,6 +106,38 @@ def test_pages_requested_ahead_land_exactly_the_servers_records(workspace, api, 
     assert [p["page"] for p in pages] == list(range(outcome.pages))
 
 
+@pytest.mark.parametrize(
+    ("style", "parallel"),
+    [("offset", True), ("page_number", True), ("cursor", False), ("next_url", False)],
+)
+def test_offset_and_page_number_pages_are_fetched_in_parallel_up_to_concurrency(
+    workspace, api, style, parallel
+) -> None:
+    api.delay = 0.05  # a slow API: pages requested ahead overlap
+    workspace.source("concurrency = 4\n" + endpoint(style), endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    if parallel:
+        assert 2 <= api.max_in_flight <= 4  # bounded by concurrency
+    else:  # the next request is in the answer: one at a time
+        assert api.max_in_flight == 1
+
+
+@pytest.mark.parametrize("read_aside", [True, False], ids=["read-aside", "walk-reads"])
+def test_a_record_with_a_lone_surrogate_lands_instead_of_failing_the_endpoint(
+    workspace, api, read_aside
+) -> None:
+    api.records[12]["name"] = "half an emoji \ud83d"  # sent as the JSON escape, not UTF-8
+    workspace.read_aside = read_aside
+    workspace.source(endpoint("page_number"), endpoints=("items",))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+
+
 def test_a_short_page_corrects_the_offsets_requested_ahead(workspace, api) -> None:
     api.max_page = 4  # asked for 10, the server gives 4: every prediction is wrong
     workspace.source("concurrency = 3\n" + endpoint("offset"), endpoints=("items",))

@@ -15,6 +15,8 @@ from data_pipeline.ingest import lease_key
 from etl_core.contracts import PROVENANCE_FIELDS as PROVENANCE
 from etl_core.storage import LocalObjectStore, read_lease
 
+from .conftest import stamp
+
 SOURCE = """
 [[endpoints]]
 name = "items"
@@ -176,3 +178,80 @@ def test_a_crash_at_every_write_then_a_resume_stamps_pages_read_aside_exactly_on
         nested = landed[good.index(api.records[19])]["nested"]
         assert nested == {"_http_page": "nested, kept"}, where
         assert list(landed[0])[-4:] == list(PROVENANCE), where
+
+
+CHILD = """
+[[endpoints]]
+name = "customers"
+path = "/customers"
+dataset = "shop_customers"
+records_path = "data"
+
+[[endpoints]]
+name = "items"
+path = "/customers/{parent.id}/orders"
+parent = "customers"
+dataset = "shop_items"
+records_path = "data"
+primary_key = ["order"]
+chunk_records = 2
+[endpoints.pagination]
+type = "page_number"
+"""
+
+WINDOWS = """
+[[endpoints]]
+name = "items"
+path = "/cursor"
+dataset = "shop_items"
+records_path = "data"
+primary_key = ["id"]
+chunk_records = 4
+params = { per_page = 3 }
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+end_param = "until"
+window = "10m"
+"""
+
+
+@pytest.mark.slow
+def test_a_crash_at_every_write_of_a_child_endpoint_then_a_resume_lands_each_once(
+    workspace, api, tmp_path
+) -> None:
+    workspace.source(CHILD, endpoints=("customers", "items"))
+    orders = [o for c in api.customers for o in api.orders[c["id"]]]
+    total = count_writes(workspace)
+    assert isinstance(workspace.store, CrashingStore)
+    *_, done = (n for n, key in enumerate(workspace.store.keys) if key.endswith("/items.json"))
+    assert total - done <= 3
+
+    for crash_at in range(0, done + 1, 2):  # later: the window is done, a new run a new snapshot
+        crash_then_resume(workspace, tmp_path / f"crash{crash_at}", crash_at)
+
+        assert workspace.landed("items") == orders, f"crash at write {crash_at}"
+
+
+@pytest.mark.slow
+def test_a_crash_at_every_write_of_bounded_windows_then_a_resume_lands_each_once(
+    workspace, api, tmp_path, monkeypatch
+) -> None:
+    workspace.source(WINDOWS, endpoints=("items",))
+    ingest = workspace.ingest  # every run the same backfill: four windows of ten minutes
+    monkeypatch.setattr(
+        workspace,
+        "ingest",
+        lambda endpoint, **kw: ingest(endpoint, since=stamp(0), until=stamp(40), **kw),
+    )
+    inside = [r for r in api.records if r["updated_at"] < stamp(40)]
+    total = count_writes(workspace)
+    assert workspace.landed("items") == inside
+
+    for crash_at in range(0, total, 2):
+        crash_then_resume(workspace, tmp_path / f"crash{crash_at}", crash_at)
+
+        assert workspace.landed("items") == inside, f"crash at write {crash_at}"

@@ -143,6 +143,28 @@ def test_oauth2_fetches_again_once_the_token_nears_expiry() -> None:
     assert renewed == "Bearer token-1"
 
 
+def test_oauth2_a_token_shorter_lived_than_the_margin_is_renewed_at_half_its_life() -> None:
+    now = [0.0]
+    transport = token_endpoint(lifetime=20)  # the default margin is 30 s
+    auth = OAuth2ClientCredentials(
+        "s",
+        CASES["oauth2"]().config,
+        timeout=5,
+        clock=lambda: now[0],
+        transport=transport,
+    )
+
+    first = signed(auth).headers["authorization"]
+    now[0] = 9.0
+    same = signed(auth).headers["authorization"]
+    now[0] = 10.0
+    renewed = signed(auth).headers["authorization"]
+
+    assert first == same == "Bearer token-0"
+    assert renewed == "Bearer token-1"
+    assert transport.issued == ["token-0", "token-1"]  # type: ignore[attr-defined]
+
+
 def test_oauth2_refused_credentials_fail_naming_the_token_url() -> None:
     auth = OAuth2ClientCredentials(
         "s",

@@ -49,6 +49,23 @@ def test_integers_beyond_64_bits_are_parsed_and_landed_exactly() -> None:
     assert lines(encode_chunk(document["data"])) == ['{"id":123456789012345678901234567890}']
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"id": 1, "name": "half an emoji \\ud83d", "note": "caf\xc3\xa9"}]',
+        b'[{"id": 2, "\\udc00": "a lone surrogate as a key"}]',
+    ],
+)
+def test_a_lone_surrogate_lands_escaped_as_sent_and_reads_back_the_same(body: bytes) -> None:
+    records = parse_body(body, source="s", endpoint="e", url="u")
+
+    [line] = gzip.decompress(encode_chunk(records)).splitlines()
+
+    line.decode("utf-8")  # valid UTF-8: a lone surrogate has no UTF-8 form, only its escape
+    assert json.loads(line) == records[0]
+    assert b"\\ud83d" in line or b"\\udc00" in line
+
+
 def test_a_body_that_is_not_json_names_the_url_and_quotes_its_start() -> None:
     with pytest.raises(ApiResponseError, match=r"items is not JSON .*'<html>oops"):
         parse_body(b"<html>oops</html>", **WHERE)

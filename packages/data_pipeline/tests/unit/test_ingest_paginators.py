@@ -176,6 +176,55 @@ def test_a_next_link_to_another_host_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("config", "value", "said"),
+    [
+        (Pagination(type="cursor", cursor_path="next"), {"after": "abc"}, "is an object"),
+        (Pagination(type="cursor", cursor_path="next"), ["abc"], "is an array"),
+        (Pagination(type="cursor", cursor_path="next"), 2.5, "is a number"),
+        (Pagination(type="cursor", cursor_path="next"), True, "is true"),
+        (Pagination(type="next_url", next_url_path="next"), {"href": "/v1/x?p=2"}, "an object"),
+        (Pagination(type="next_url", next_url_path="next"), 2, "is a number"),
+    ],
+)
+def test_a_next_cursor_or_link_of_an_unusable_kind_fails_instead_of_ending_the_walk(
+    config: Pagination, value: Any, said: str
+) -> None:
+    pages = paginator(config)
+    page = _page(BASE, {"next": value}, [{"id": 1}])
+
+    with pytest.raises(ApiResponseError, match=said) as raised:
+        pages.next(pages.first(), page)
+    assert "'next'" in str(raised.value)
+
+
+@pytest.mark.parametrize("value", [None, "", False])
+@pytest.mark.parametrize("style", ["cursor", "next_url"])
+def test_no_next_cursor_or_link_ends_the_walk(style: str, value: Any) -> None:
+    config = Pagination(type=style, cursor_path="next", next_url_path="next")  # type: ignore[arg-type]
+    pages = paginator(config)
+
+    assert pages.next(pages.first(), _page(BASE, {"next": value}, [{"id": 1}])) is None
+
+
+@pytest.mark.parametrize("link", ["http://[::1/items?after=5", "https://api.test:port/v1/x"])
+@pytest.mark.parametrize("style", ["next_url", "link_header"])
+def test_a_next_link_that_is_not_a_url_fails_naming_the_page_and_the_link(
+    style: str, link: str
+) -> None:
+    if style == "next_url":
+        pages = paginator(Pagination(type="next_url", next_url_path="next"))
+        page = _page(BASE, {"next": link}, [{"id": 1}])
+    else:
+        pages = paginator(Pagination(type="link_header"))
+        page = _page(BASE, [{"id": 1}], [{"id": 1}], {"link": f'<{link}>; rel="next"'})
+
+    with pytest.raises(ApiResponseError, match="is not a URL") as raised:
+        pages.next(pages.first(), page)
+    assert BASE in str(raised.value)
+    assert link in str(raised.value)
+
+
+@pytest.mark.parametrize(
     ("header", "expected"),
     [
         ('<https://a/x?p=2>; rel="next"', "https://a/x?p=2"),

@@ -57,3 +57,18 @@ def test_a_source_schedule_is_a_utc_cron() -> None:
     with pytest.raises(ConfigError, match="schedule") as raised:
         source_schedule(broken)
     assert raised.value.fields == ("schedule",)
+
+
+def test_a_partition_unit_refuses_params_of_another_name_or_type() -> None:
+    from data_pipeline.work import run_unit
+
+    refused = {  # a producer in any language (docs/events.md): nothing read as its opposite
+        "params.load": {"load": "false"},
+        "params.transfrom": {"transfrom": False},
+        "params.job": {"job": 7},
+    }
+    for field, params in refused.items():
+        unit = WorkUnit("data_pipeline", "partition", "pos/2026-11-01", params)
+        with pytest.raises(InvalidUnitError) as error:
+            run_unit(None, unit)  # type: ignore[arg-type]  # refused before any context is used
+        assert error.value.field == field

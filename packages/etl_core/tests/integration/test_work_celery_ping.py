@@ -16,12 +16,15 @@ import pytest
 
 from etl_core.config import URL
 from etl_core.runtime import RuntimeSettings
-from etl_core.testing.brokers import TestBroker
+from etl_core.testing.brokers import BROKER_URLS, TestBroker
 from etl_core.testing.processes import BackgroundProcess
+from etl_core.testing.services import port_open, service_unavailable
 from etl_core.work.celery import (
+    BrokerRefusedError,
     BrokerUnreachableError,
     PingUnsupportedError,
     celery_app,
+    check_broker,
     ping_workers,
     worker_name,
 )
@@ -69,6 +72,21 @@ def test_an_unreachable_broker_is_said_within_the_timeout() -> None:
     with pytest.raises(BrokerUnreachableError, match=f"127.0.0.1:{port}"):
         ping_workers(celery_app(settings, LANE), settings, LANE, timeout=1.0)
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.redis
+def test_a_redis_database_the_server_does_not_have_is_a_configuration_error() -> None:
+    # a mistyped database number: the server answers and refuses it; waiting for it to
+    # "come back" (a worker retrying for minutes, exit 1 for a command) would never end
+    parts = urlsplit(BROKER_URLS["redis"])
+    if not port_open(parts.hostname or "127.0.0.1", parts.port or 6379):
+        service_unavailable("Redis", f"nothing listens at {parts.netloc}")
+    url = f"redis://{parts.netloc}/4096"
+    settings = RuntimeSettings(broker_url=URL(url))
+    with pytest.raises(BrokerRefusedError, match="4096") as refused:
+        check_broker(celery_app(settings, LANE), settings, timeout=5.0)
+    assert refused.value.fields == ("broker_url",)
+    assert "database" in str(refused.value)
 
 
 def test_a_broker_without_broadcast_is_refused() -> None:

@@ -274,3 +274,42 @@ def test_a_pass_that_read_outside_state_is_not_remembered(tmp_path: Path) -> Non
     assert calls == ["pos", "pos"]
     assert not (memo / "contract-checks").exists()
     read_outside_state("outside any load: ignored")
+
+
+def test_the_memo_keeps_only_its_most_recently_used_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("etl_core.contracts.memo.KEEP", 4)
+    memo = PassMemo(tmp_path)
+    keys = [f"{n:064x}" for n in range(5)]
+    day = 86_400
+    for age, key in zip((50, 40, 30, 20), keys[:4], strict=True):
+        memo.remember(key)
+        then = os.stat(memo.directory / key).st_mtime - age * day
+        os.utime(memo.directory / key, (then, then))
+    assert memo.passed(keys[0])  # read long after it was written: marked used again
+    memo.remember(keys[4])
+    kept = sorted(path.name for path in memo.directory.iterdir())
+    assert kept == sorted([keys[0], keys[2], keys[3], keys[4]])
+
+
+def test_a_recent_verdict_read_again_is_not_rewritten(tmp_path: Path) -> None:
+    memo = PassMemo(tmp_path)
+    key = "a" * 64
+    memo.remember(key)
+    before = os.stat(memo.directory / key).st_mtime_ns
+    assert memo.passed(key)
+    assert os.stat(memo.directory / key).st_mtime_ns == before
+
+
+def test_a_temporary_file_a_crashed_writer_left_is_removed_a_day_later(tmp_path: Path) -> None:
+    memo = PassMemo(tmp_path)
+    memo.remember("a" * 64)
+    old, fresh = memo.directory / ".tmpold", memo.directory / ".tmpfresh"
+    for path in (old, fresh):
+        path.write_text("x", encoding="ascii")
+    then = os.stat(old).st_mtime - 2 * 86_400
+    os.utime(old, (then, then))
+    memo.remember("b" * 64)
+    assert not old.exists()
+    assert fresh.exists()  # may be another run's write in progress

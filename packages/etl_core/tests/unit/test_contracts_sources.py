@@ -220,8 +220,15 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
     ("extra", "field", "words"),
     [
         ('headers = { Authorization = "x" }', "headers.Authorization", "credential"),
+        ('headers = { X-Client = "a\\nb" }', "headers.X-Client", "no line break"),
+        ('headers = { X-Client = "caf\\u00e9" }', "headers.X-Client", "printable ASCII"),
+        ('headers = { X-Client = "v " }', "headers.X-Client", "no space at its start or end"),
+        ('headers = { "X Client" = "v" }', "headers.X Client", "not an HTTP header name"),
         ("params = { api_key = 1 }", "params.api_key", "credential"),
         ('base_url = "ftp://x"', "base_url", "http://"),
+        ('base_url = "https://h/v1?api_key=abc"', "base_url", "no query"),
+        ('base_url = "https://h/v1#top"', "base_url", "no query"),
+        ('base_url = "https://h:port/v1"', "base_url", "http://"),
         ("max_attempts = 0", "max_attempts", "1 or more"),
         ('schedule = "70 * * * *"', "schedule", "minute 70 is not in 0-59"),
         ('schedule = "0 24 * * *"', "schedule", "hour 24 is not in 0-23"),
@@ -246,6 +253,18 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
     [
         ('type = "cursor"', 'type = "offset"', "endpoints[0].pagination.page_size", "needs"),
         ('type = "bearer"\ntoken = "env:SHOP_TOKEN"', 'type = "oauth2"', "auth.token_url", "needs"),
+        (
+            'type = "bearer"\ntoken = "env:SHOP_TOKEN"',
+            'type = "oauth2"\ntoken_url = "https://[::1/token"',
+            "auth.token_url",
+            "expected an http(s) URL",
+        ),
+        (
+            'type = "bearer"\ntoken = "env:SHOP_TOKEN"',
+            'type = "api_key"\nkey = "env:SHOP_KEY"\nname = "X Api Key"',
+            "auth.name",
+            "not an HTTP header name",
+        ),
         ('parent = "orders"\n', "", "endpoints[1].parent", "placeholders"),
         ('parent = "orders"', 'parent = "nope"', "endpoints[1].parent", "no endpoint"),
         ("{parent.id}", "{id}", "endpoints[1].path", "not {parent.<field>}"),
@@ -264,6 +283,36 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
             "a bare number is seconds: got 1s",
         ),
         ('path = "/orders"\n', 'path = "orders"\n', "endpoints[0].path", "starting with '/'"),
+        (
+            'cursor_path = "meta.next"',
+            'cursor_path = "meta.next"\nnext_url_path = "links.next"',
+            "endpoints[0].pagination.next_url_path",
+            "a key of pagination type 'next_url', not used by type 'cursor'",
+        ),
+        (
+            'cursor_path = "meta.next"',
+            'cursor_path = "meta.next"\npage_param = "p"',
+            "endpoints[0].pagination.page_param",
+            "a key of pagination type 'page_number'",
+        ),
+        (
+            'cursor_path = "meta.next"',
+            'cursor_path = "meta.next"\npage_size = 50',
+            "endpoints[0].pagination.size_param",
+            "page_size is sent as size_param",
+        ),
+        (
+            'type = "cursor"\ncursor_path = "meta.next"',
+            'type = "offset"\npage_size = 50\nsize_param = "per_page"',
+            "endpoints[0].pagination.size_param",
+            "sends page_size as limit_param",
+        ),
+        (
+            'lookback = "1h"',
+            'lookback = "1h"\nwindow = "1d"',
+            "endpoints[0].incremental.end_param",
+            "a window needs end_param",
+        ),
     ],
 )
 def test_endpoint_refusals_name_the_field(

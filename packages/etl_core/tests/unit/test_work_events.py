@@ -52,3 +52,19 @@ def test_an_executor_that_cannot_be_honoured_is_a_configuration_error() -> None:
                       local=InlineExecutor)  # fmt: skip
     with pytest.raises(ConfigError, match="schedule needs --executor celery"):
         require_broker(RuntimeSettings(), "schedule")
+
+
+def test_a_unit_s_params_are_checked_by_name_and_json_type() -> None:
+    unit = WorkUnit("file_processing", "landing_object", "landing/a.csv", {"force": True})
+    assert unit.checked_params({"force": bool}) == {"force": True}
+    assert WorkUnit("l", "k", "x").checked_params({"force": bool}) == {}
+    refused = {
+        "params.forse": {"forse": True},  # misspelt: never silently ignored
+        "params.force": {"force": "false"},  # text: never read as its opposite
+    }
+    for field, params in refused.items():
+        with pytest.raises(InvalidUnitError) as error:
+            replace(unit, params=params).checked_params({"force": bool})
+        assert error.value.field == field
+    with pytest.raises(InvalidUnitError, match="expected a JSON string, got True"):
+        WorkUnit("l", "k", "x", {"purpose": True}).checked_params({"purpose": str})

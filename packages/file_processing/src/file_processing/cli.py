@@ -228,7 +228,10 @@ def scan_command(
     ] = None,
     no_wait: Annotated[
         bool,
-        typer.Option("--no-wait", help="With --executor celery: enqueue every object, return."),
+        typer.Option(
+            "--no-wait",
+            help="With --executor celery: enqueue each object not yet done, return.",
+        ),
     ] = False,
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,

@@ -132,15 +132,24 @@ def scan(
 def enqueue(
     processor: Processor, submit: Callable[[WorkUnit], object], *, dataset: str | None = None
 ) -> int:
-    """Hand every landing object (of ``dataset``) to ``submit`` without waiting for any
-    (``scan --no-wait``: a broker's workers process them); how many were handed over.
+    """Hand every landing object (of ``dataset``) that still needs work to ``submit``
+    without waiting for any (``scan --no-wait``, the scheduled scan: a broker's workers
+    process them); how many were handed over.
 
-    Objects already processed are handed over too: their units end at once as
-    ``already …`` (one ledger read each), which keeps the scan to one listing.
+    An object whose ledger record says it is done for its current ETag (validated,
+    quarantined, a duplicate) is not enqueued again: a scheduled scan fires every
+    interval over a landing zone that keeps every drop, and re-sending all of them each
+    time would bury a new drop behind thousands of units that end ``already …``. Its
+    ledger read happens here instead of on a worker; an object changed since (a new
+    ETag) or released from quarantine is enqueued again. An object in flight (claimed,
+    not finished) is enqueued: a second unit of it is harmless, a lost claim is not.
     """
     processor.remove_abandoned_writes()
     count = 0
     for info in _landing_objects(processor, dataset):
+        record = processor.ledger.get(info.key)
+        if record is not None and record.is_done_for(info.etag):
+            continue
         submit(landing_object_unit(info.key))
         count += 1
     return count

@@ -40,7 +40,8 @@ def run_unit(processor: Processor, unit: WorkUnit) -> Outcome:
     """Process one landing object; one deleted before its turn is skipped, not failed.
 
     Raises:
-        InvalidUnitError: the unit is not a landing object unit of this lane.
+        InvalidUnitError: the unit is not a landing object unit of this lane, or its
+            ``params`` hold more than ``force`` (a boolean).
         StorageError: the store failed (retryable ones are retried by the executor).
         ConfigError: the contract's key reference cannot be resolved.
     """
@@ -48,8 +49,9 @@ def run_unit(processor: Processor, unit: WorkUnit) -> Outcome:
         raise InvalidUnitError(
             f"expected a {LANE} {LANDING_OBJECT} unit, got {unit.id}", field="kind"
         )
+    force = unit.checked_params({"force": bool}).get("force", False)
     try:
-        return processor.process(unit.key, force=bool(unit.params.get("force", False)))
+        return processor.process(unit.key, force=force)
     except ObjectNotFoundError:
         # said: a storage event for a key that is not there (or a wrongly decoded one)
         # would otherwise vanish without a line

@@ -64,19 +64,21 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
     """Evaluate one dataset's monitors at the unit's instant.
 
     Raises:
-        InvalidUnitError: not a monitor unit, or its ``at`` is not an ISO 8601 instant.
+        InvalidUnitError: not a monitor unit, its ``at`` is not an ISO 8601 instant, or
+            its ``params`` hold more than ``at`` and ``record`` (a boolean).
         ContractError: no contract declares the dataset.
         StorageError: the store could not be read (or, recording, written).
     """
     if (unit.lane, unit.kind) != (OBSERVABILITY, MONITOR):
         raise InvalidUnitError(f"expected a {OBSERVABILITY} {MONITOR} unit, got {unit.id}",
                                field="kind")  # fmt: skip
+    params = unit.checked_params({"at": str, RECORD: bool})
     try:
-        at = datetime.fromisoformat(str(unit.params["at"]))
+        at = datetime.fromisoformat(params["at"])
     except (KeyError, ValueError):
         raise InvalidUnitError("expected an ISO 8601 instant", field="params.at") from None
     status = evaluate_dataset(context.contracts.get(unit.key), context.store, at)
-    if unit.params.get(RECORD):
+    if params.get(RECORD):
         if context.record is None:
             raise InvalidUnitError("this context records no evaluation", field=f"params.{RECORD}")
         context.record(Evaluation(at, (status,)))

@@ -26,3 +26,15 @@ def test_something_else_is_refused_naming_the_result() -> None:
     with pytest.raises(InvalidUnitError) as raised:
         status_from_dict({"dataset": "pos"})
     assert raised.value.field == "result"
+
+
+def test_a_monitor_unit_refuses_params_of_another_name_or_type() -> None:
+    from etl_core.work import WorkUnit
+    from observability.work import run_unit
+
+    at = "2026-11-12T06:00:00+00:00"
+    for field, params in (("params.record", {"at": at, "record": "false"}),
+                          ("params.when", {"at": at, "when": at})):  # fmt: skip
+        with pytest.raises(InvalidUnitError) as error:
+            run_unit(None, WorkUnit("observability", "monitor", "pos", params))  # type: ignore[arg-type]
+        assert error.value.field == field

@@ -5,7 +5,8 @@ only on the window's run and the chunk's number, so a chunk written again after 
 crash replaces itself instead of landing twice. Records are written as received
 (keys in their order, text not escaped), by orjson: a float that is not JSON (NaN,
 Infinity, which the standard library reads) lands as ``null`` (the raw archive keeps
-the text as received); an integer beyond 64 bits is written by the standard library.
+the text as received); an integer beyond 64 bits is written by the standard library, and
+so is a record holding a lone surrogate (``"\\ud800"``: valid JSON, not Unicode), escaped.
 """
 
 from __future__ import annotations
@@ -75,4 +76,8 @@ def _line(record: dict[str, Any]) -> bytes:
     brackets = text.count("[") + text.count("{")  # fewer than the limit: not as deep
     if brackets > MAX_WRITE_DEPTH and nested_deeper(record, MAX_WRITE_DEPTH):
         raise RecursionError(TOO_DEEP_TO_WRITE)
-    return text.encode() + b"\n"
+    try:
+        return text.encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800", valid JSON, not UTF-8): the
+        # line keeps it escaped as the API sent it, the only way UTF-8 JSON can hold it
+        return json.dumps(record, separators=(",", ":")).encode() + b"\n"

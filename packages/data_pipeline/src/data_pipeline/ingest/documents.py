@@ -23,6 +23,7 @@ __all__ = [
     "nested_deeper",
     "orjson_reads_exactly",
     "parse_body",
+    "path_blocked",
 ]
 
 
@@ -52,6 +53,31 @@ def lookup(document: object, path: str) -> Any:
         if value is MISSING:
             return MISSING
     return value
+
+
+def path_blocked(document: object, path: str) -> str | None:
+    """Why dotted ``path`` cannot be followed in ``document`` when the way is blocked by a
+    value that holds no keys (a number, a text, a boolean, an array asked for a name: a
+    body that is not the kind of document the path is for), else ``None``; an absent key
+    or a ``null`` on the way is not blocked (an API may leave out an empty page's array)."""
+    value = document
+    parts = path.split(".") if path else []
+    for depth, part in enumerate(parts):
+        if value is None:
+            return None
+        where = "the body" if depth == 0 else f"{'.'.join(parts[:depth])!r}"
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list):
+            if not part.isdigit():
+                return f"{where} is an array, not an object with {part!r}"
+            value = value[int(part)] if int(part) < len(value) else None
+        else:
+            kind = "boolean" if isinstance(value, bool) else "string"
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                kind = "number"
+            return f"{where} is a {kind}, not an object with {part!r}"
+    return None
 
 
 def parse_body(body: bytes, *, source: str, endpoint: str, url: str) -> Any:
@@ -145,6 +171,14 @@ def extract_records(
     """
     found = lookup(document, records_path)
     if found is MISSING or found is None:
+        blocked = path_blocked(document, records_path)
+        if blocked is not None:
+            raise ApiResponseError(
+                f"records_path {records_path!r} of {url} cannot be followed: {blocked}",
+                source=source,
+                endpoint=endpoint,
+                url=url,
+            )
         return []
     if not isinstance(found, list):
         where = f"records_path {records_path!r}" if records_path else "the body"

@@ -261,7 +261,12 @@ def read_page(body: bytes, records_path: str, primary_key: Sequence[str]) -> Rea
     """What the child answers for ``body``: its :class:`Reading`, or ``None`` when the walk
     must read it itself (see the module's description)."""
     from data_pipeline.ingest.chunks import encode_lines
-    from data_pipeline.ingest.documents import MISSING, lookup, orjson_reads_exactly
+    from data_pipeline.ingest.documents import (
+        MISSING,
+        lookup,
+        orjson_reads_exactly,
+        path_blocked,
+    )
     from data_pipeline.ingest.profile import FieldProfile
     from data_pipeline.ingest.records import all_have_keys
 
@@ -273,6 +278,8 @@ def read_page(body: bytes, records_path: str, primary_key: Sequence[str]) -> Rea
         return None
     records = lookup(document, records_path)
     if records is MISSING or records is None:
+        if path_blocked(document, records_path) is not None:
+            return None  # a dead letter: the walk reads it and says why
         records = []
     if not isinstance(records, list) or not all_have_keys(records, primary_key):
         return None

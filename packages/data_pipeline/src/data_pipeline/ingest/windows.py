@@ -44,7 +44,8 @@ def plan_units(
 
     Raises:
         ConfigError: ``--since``/``--until`` do not read as the endpoint's cursor type,
-            or are given for an endpoint without an incremental cursor.
+            or are given for an endpoint without an incremental cursor; ``--until`` for
+            one without an ``end_param``.
     """
     base = {"source": source.source, "endpoint": endpoint.name, "full_refresh": full_refresh}
     prefix = f"{source.source}/{endpoint.name}"
@@ -56,6 +57,13 @@ def plan_units(
         raise ConfigError(
             f"--since/--until need an incremental endpoint; {prefix} has no [incremental]",
             [FieldError(f"{endpoint.name}.incremental", "is not set", source.origin)],
+        )
+    if until is not None and not incremental.end_param:
+        raise ConfigError(
+            f"--until needs the end parameter of the window; {prefix} has no "
+            "incremental.end_param, so the API cannot be asked to stop at --until (each "
+            "window would land everything after its start)",
+            [FieldError(f"{endpoint.name}.incremental.end_param", "is not set", source.origin)],
         )
     start = _bound(incremental.type, since, "--since") if since else None
     end = _bound(incremental.type, until, "--until") if until else None

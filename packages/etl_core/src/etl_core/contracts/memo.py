@@ -13,11 +13,13 @@ may sit in a directory others can write, e.g. a shared ``XDG_CACHE_HOME``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -115,9 +117,13 @@ class PassMemo:
         except (OSError, ValueError):
             return False
         try:
-            if not _private(os.fstat(handle), stat.S_ISREG):
+            status = os.fstat(handle)
+            if not _private(status, stat.S_ISREG):
                 return False
-            return os.read(handle, len(key) + 1) == key.encode("ascii")
+            if os.read(handle, len(key) + 1) != key.encode("ascii"):
+                return False
+            _mark_used(handle, status)
+            return True
         except (OSError, ValueError):
             return False
         finally:
@@ -140,11 +146,45 @@ class PassMemo:
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
+            self._prune()
         except OSError as exc:
             _log.debug("contract memo not written in %s: %s", self.directory, exc)
 
+    def _prune(self) -> None:
+        """Keep the :data:`KEEP` verdicts used last (every upgrade or contract edit makes new
+        names, and the old ones would pile up; a pruned verdict is only judged again) and
+        drop temporary files a crashed writer left a day ago or more."""
+        entries = []
+        stale = time.time_ns() - _TOUCH_AFTER_NS
+        with os.scandir(self.directory) as scan:
+            for entry in scan:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                modified = entry.stat(follow_symlinks=False).st_mtime_ns
+                if len(entry.name) == _KEY_LENGTH:
+                    entries.append((modified, entry.path))
+                elif entry.name.startswith(".") and modified < stale:
+                    Path(entry.path).unlink(missing_ok=True)  # a writer that died mid-write
+        if len(entries) <= KEEP:
+            return
+        entries.sort()
+        for _, path in entries[: len(entries) - KEEP]:
+            Path(path).unlink(missing_ok=True)
 
+
+KEEP = 512
+"""Verdicts kept in a cache directory; the least recently used go first."""
+_KEY_LENGTH = 64
+_TOUCH_AFTER_NS = 86_400 * 10**9
+"""A verdict read is marked used (its mtime) at most once a day: a run writes nothing."""
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _mark_used(handle: int, status: os.stat_result) -> None:
+    if time.time_ns() - status.st_mtime_ns < _TOUCH_AFTER_NS:
+        return
+    with contextlib.suppress(OSError):
+        os.utime(handle)
 
 
 def _private(status: os.stat_result, kind: Callable[[int], bool]) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from etl_core.config import load_settings_with_sources
 from etl_core.contracts.cursors import CursorValueError, parse_cursor
@@ -67,6 +67,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PARENT_FIELD = re.compile(r"parent\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 _DOTTED = re.compile(r"[^.\s]+(?:\.[^.\s]+)*")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 _CREDENTIAL_NAME = re.compile(r"auth|token|secret|password|api[-_]?key|signature", re.I)
 _SAMPLE_RUN = "20260101T000000Z-000000"
 _SAMPLE_DAY = date(2026, 1, 31)  # a chunk name the dataset's pattern must date
@@ -394,6 +395,29 @@ def _locate(name: str, located: Mapping[str, str], path: Path) -> str:
     return str(path)
 
 
+def _split_url(text: str) -> SplitResult:
+    """``text`` split, or an empty URL (no scheme, no host) when it cannot be
+    (``https://[::1``, a port that is not a number)."""
+    try:
+        url = urlsplit(text)
+        url.port  # noqa: B018  (a port that is not a number is found here)
+    except ValueError:
+        return urlsplit("")
+    return url
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """Why HTTP cannot send header ``name`` with ``value`` (RFC 9110), else ``None``."""
+    if not _HEADER_NAME.fullmatch(name):
+        return "is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~, no spaces)"
+    if value != value.strip(" \t") or any(not (" " <= c <= "~" or c == "\t") for c in value):
+        return (
+            f"value {value!r} cannot be sent in an HTTP header: printable ASCII only, no line "
+            "break and no space at its start or end"
+        )
+    return None
+
+
 def _param_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -446,17 +470,26 @@ class _SourceRules:
 
     def _transport(self) -> None:
         source = self.source
-        url = urlsplit(source.base_url)
+        url = _split_url(source.base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             self.fail("base_url", f"expected an http:// or https:// URL, got {source.base_url!r}")
         if url.username or url.password:
             self.fail("base_url", "must not carry credentials; use [auth] with a secret reference")
-        for name in source.headers:
+        if url.query or url.fragment:  # the endpoint paths are appended to it
+            self.fail(
+                "base_url",
+                "expected a URL with no query (?…) or fragment (#…): endpoint paths are "
+                "appended to it; put parameters in params (credentials in [auth])",
+            )
+        for name, value in source.headers.items():
             if _CREDENTIAL_NAME.search(name):
                 self.fail(
                     f"headers.{name}",
                     "looks like a credential; put it in [auth] as an env:/file: reference",
                 )
+            problem = _header_problem(name, value)
+            if problem is not None:
+                self.fail(f"headers.{name}", problem)
         self._params("params", source.params)
         if source.timeout <= timedelta(0):
             self.fail("timeout", "expected a duration above zero, e.g. '30s'")
@@ -502,9 +535,13 @@ class _SourceRules:
                 hint = " = 'env:NAME' or 'file:/path'" if name not in _PLAIN_AUTH else " = '...'"
                 self.fail(f"auth.{name}", f"auth type {auth.type!r} needs {name}{hint}")
         if auth.token_url is not None:
-            url = urlsplit(auth.token_url)
+            url = _split_url(auth.token_url)
             if url.scheme not in ("http", "https") or not url.hostname:
                 self.fail("auth.token_url", f"expected an http(s) URL, got {auth.token_url!r}")
+        if auth.type == "api_key" and auth.location == "header" and auth.name is not None:
+            problem = _header_problem(auth.name, "")
+            if problem is not None:
+                self.fail("auth.name", problem)
         if auth.refresh_margin < timedelta(0):
             self.fail("auth.refresh_margin", "expected a duration of zero or more")
 
@@ -553,12 +590,39 @@ class _SourceRules:
             self.fail(f"{where}.start_page", f"expected 0 or more, got {pages.start_page}")
         if pages.type == "none" and (pages.total_path or pages.has_more_path):
             self.fail(f"{where}.type", "total_path / has_more_path need a pagination type")
+        defaults = Pagination()
+        for name, owner in _STYLE_KEYS.items():
+            if pages.type != owner and getattr(pages, name) != getattr(defaults, name):
+                self.fail(
+                    f"{where}.{name}",
+                    f"is a key of pagination type {owner!r}, not used by type {pages.type!r}: "
+                    "remove it, or correct the type",
+                )
+        if pages.type == "offset":
+            if pages.size_param is not None:
+                self.fail(
+                    f"{where}.size_param",
+                    "pagination type 'offset' sends page_size as limit_param; remove size_param",
+                )
+        elif (pages.size_param is None) != (pages.page_size is None):
+            missing = "size_param" if pages.size_param is None else "page_size"
+            self.fail(
+                f"{where}.{missing}",
+                f"page_size is sent as size_param (size_param = page_size): set {missing} too, "
+                "or remove the other",
+            )
 
     def _incremental(self, where: str, incremental: Incremental) -> None:
         timed = incremental.type in ("timestamp", "date")
         if incremental.lookback is not None and not timed:
             self.fail(f"{where}.lookback", "a lookback needs type 'timestamp' or 'date'")
         if incremental.window is not None:
+            if not incremental.end_param:
+                self.fail(
+                    f"{where}.end_param",
+                    "a window needs end_param, the request parameter of its end: without it "
+                    "each window would fetch everything after its start",
+                )
             if not timed:
                 self.fail(f"{where}.window", "windows need type 'timestamp' or 'date'")
             elif incremental.window < MIN_WINDOW:
@@ -646,3 +710,13 @@ class _SourceRules:
 
 
 _PLAIN_AUTH = frozenset({"username", "token_url", "client_id"})
+_STYLE_KEYS = {
+    "page_param": "page_number",
+    "start_page": "page_number",
+    "offset_param": "offset",
+    "limit_param": "offset",
+    "cursor_param": "cursor",
+    "cursor_path": "cursor",
+    "next_url_path": "next_url",
+}
+"""The pagination keys only one style reads (a key of another style is a mistyped type)."""

@@ -30,6 +30,10 @@ class InvalidUnitError(FatalError, ValueError):
         super().__init__(f"invalid work unit, field {field!r}: {message}")
 
 
+_JSON_TYPES = {bool: "boolean (true or false)", str: "string", int: "integer"}
+"""How :meth:`WorkUnit.checked_params` names a parameter's expected type."""
+
+
 @dataclass(frozen=True)
 class WorkUnit:
     """What one idempotent call of a lane's ``run_unit`` does.
@@ -65,6 +69,30 @@ class WorkUnit:
     def id(self) -> str:
         """``lane:kind:key``, for logs, task ids and progress."""
         return f"{self.lane}:{self.kind}:{self.key}"
+
+    def checked_params(self, expected: Mapping[str, type]) -> Mapping[str, Any]:
+        """The unit's ``params``, each one of ``expected`` with its JSON type (``bool``,
+        ``str``): what a lane reads of a unit from any producer (docs/events.md), so a
+        misspelt option or ``"false"`` as text is refused, never read as its opposite.
+
+        Raises:
+            InvalidUnitError: a parameter not expected, or of another type (its field
+                ``params.<name>``).
+        """
+        for name, value in self.params.items():
+            kind = expected.get(name)
+            if kind is None:
+                known = ", ".join(sorted(expected)) or "none"
+                raise InvalidUnitError(
+                    f"unknown parameter of a {self.lane} {self.kind} unit (expected: {known})",
+                    field=f"params.{name}",
+                )
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                raise InvalidUnitError(
+                    f"expected a JSON {_JSON_TYPES.get(kind, kind.__name__)}, got {value!r:.80}",
+                    field=f"params.{name}",
+                )
+        return self.params
 
     def to_dict(self) -> dict[str, Any]:
         """The unit as plain JSON-ready data."""

@@ -1,9 +1,10 @@
 """``type = "oauth2"``: OAuth2 client credentials (RFC 6749 section 4.4).
 
 The token is fetched on first use and again ``refresh_margin`` before it expires
-(``expires_in``); a 401 fetches a new one once. The client authenticates to the
-token endpoint with HTTP Basic (the method every server must support). Threads
-of one source share the token; only one of them fetches it.
+(``expires_in``; at half its life when that comes first); a 401 fetches a new one
+once. The client authenticates to the token endpoint with HTTP Basic (the method
+every server must support). Threads of one source share the token; only one of them
+fetches it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class OAuth2ClientCredentials(Authenticator):
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
-        self._expires = 0.0
+        self._renew_at = 0.0
         self._http = httpx.Client(timeout=timeout, transport=transport)
 
     def apply(self, request: httpx.Request) -> None:
@@ -63,11 +64,13 @@ class OAuth2ClientCredentials(Authenticator):
         self._http.close()
 
     def _current(self) -> str:
-        margin = self.config.refresh_margin.total_seconds()
         with self._lock:
-            if self._token is None or self._clock() >= self._expires - margin:
+            if self._token is None or self._clock() >= self._renew_at:
                 self._token, lifetime = self._fetch()
-                self._expires = self._clock() + lifetime
+                # a token living less than twice the margin is renewed at half its life, not
+                # at once: else every request would fetch a new one
+                margin = min(self.config.refresh_margin.total_seconds(), lifetime / 2)
+                self._renew_at = self._clock() + lifetime - margin
             return self._token
 
     def _fetch(self) -> tuple[str, float]:

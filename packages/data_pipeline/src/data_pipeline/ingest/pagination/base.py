@@ -169,14 +169,50 @@ class Paginator(abc.ABC):
             return {self.config.size_param: str(self.config.page_size)}
         return {}
 
+    def pointer(self, page: Page, key: str, *, numbers: bool) -> str | None:
+        """The text of the next-page cursor or link at the pagination setting ``key`` (a
+        dotted path) of ``page``; ``None`` at the end (absent, ``null``, empty, ``false``).
+
+        Raises:
+            ApiResponseError: it is another kind of value (an object, an array, a number
+                where a link belongs: the path is probably one level short), which would
+                otherwise end the walk after this page in silence.
+        """
+        path = getattr(self.config, key)
+        value = lookup(page.document, path)
+        if value is MISSING or value is None or value is False or value == "":
+            return None
+        if isinstance(value, str):
+            return value
+        if numbers and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        kind = {dict: "an object", list: "an array", bool: "true"}.get(type(value), "a number")
+        expected = "a text or an integer" if numbers else "a URL"
+        raise ApiResponseError(
+            f"{key} {path!r} of {page.url} is {kind} ({str(value)[:100]}), expected {expected} "
+            "or nothing at the last page; if the path stops short, extend it",
+            source=self.source,
+            endpoint=self.endpoint,
+            url=page.url,
+        )
+
     def follow(self, link: str, page: Page) -> PageRequest:
         """A request of the absolute form of ``link`` (relative to the page's URL).
 
         Raises:
-            ApiResponseError: the link leaves the source's scheme and host.
+            ApiResponseError: the link is not a URL, or leaves the source's scheme and host.
         """
-        absolute = urljoin(page.url, link)
-        target, home = urlsplit(absolute), urlsplit(self.base_url)
+        try:
+            absolute = urljoin(page.url, link)
+            target, home = urlsplit(absolute), urlsplit(self.base_url)
+            target.port  # noqa: B018  (a port that is not a number is found here)
+        except ValueError as exc:  # "http://[::1", "http://host:port"
+            raise ApiResponseError(
+                f"the next-page link of {page.url} is not a URL ({exc}): {link[:200]!r}",
+                source=self.source,
+                endpoint=self.endpoint,
+                url=page.url,
+            ) from None
         if (target.scheme, target.netloc) != (home.scheme, home.netloc):
             raise ApiResponseError(
                 f"the next-page link of {page.url} leads to {target.scheme}://{target.netloc}, "

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from data_pipeline.ingest.documents import lookup
 from data_pipeline.ingest.pagination.base import Page, PageRequest, Paginator
 
 __all__ = ["NextUrl"]
 
 
 class NextUrl(Paginator):
-    """Follows the link (relative links are resolved) until it is absent, ``null`` or empty."""
+    """Follows the link (relative links are resolved) until it is absent, ``null``, empty or
+    ``false``."""
 
     def first(self) -> PageRequest:
         """The endpoint itself."""
@@ -18,7 +18,7 @@ class NextUrl(Paginator):
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The page's next link."""
         assert self.config.next_url_path is not None  # the source's validation requires it
-        link = lookup(page.document, self.config.next_url_path)
-        if not isinstance(link, str) or not link:
+        link = self.pointer(page, "next_url_path", numbers=False)
+        if link is None:
             return None
         return self.follow(link, page)

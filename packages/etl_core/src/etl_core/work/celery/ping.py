@@ -134,9 +134,26 @@ def _connect(connection: Any, timeout: float) -> None:
                 f"the broker {connection.as_uri()} refused the login: {exc}",
                 [FieldError("broker_url", "check its user, password and virtual host")],
             ) from exc
+        if _refused_database(exc):
+            raise BrokerRefusedError(
+                f"the broker {connection.as_uri()} refused its database: {exc}",
+                [FieldError("broker_url", "check the Redis database number after the port")],
+            ) from exc
         raise BrokerUnreachableError(
             f"the broker {connection.as_uri()} did not answer within {timeout:g}s: {exc}"
         ) from exc
+
+
+def _refused_database(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it was raised from, is Redis refusing to ``SELECT``
+    the URL's database (``DB index is out of range``, older servers ``invalid DB index``):
+    the server answered, so waiting for it would never help."""
+    seen = 0
+    while error is not None and seen < 10:
+        if type(error).__name__ == "ResponseError" and "DB index" in str(error):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def _refused(error: BaseException | None) -> bool:
