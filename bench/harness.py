@@ -173,6 +173,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     startup_seconds: float | None = None
     """A platform CLI run's wall time less the time its work reports: start-up and exit."""
+    round_seconds: list[float] = field(default_factory=list)
+    """Every repeat's wall time, in order (``seconds`` is their minimum), where kept."""
 
     @property
     def ok(self) -> bool:
