@@ -124,7 +124,7 @@ _PARQUET_MAGIC = b"PAR1"
 _JSON_FORMATS = ("json", "jsonl")
 _JSON_ARRAY = re.compile(rb"\[[ \t\r\n]*[{\]]")
 _AHEAD_BYTES = 32 << 20  # files from this size get their checking query started ahead
-_AHEAD_HEAD = 1 << 20  # bytes read for the header and the average record length
+_AHEAD_HEAD = 1 << 18  # bytes read for the header and the average record length (~3k rows)
 _LINE_SIZE_MARGIN = 1024  # the engine's line size counts the line break; ours does not
 # Failed checks, by kind, and the reason they give the file: the first group that failed.
 _REASONS: tuple[tuple[frozenset[str], Reason], ...] = (
