@@ -102,6 +102,9 @@ def test_a_scan_fanned_out_to_two_workers_validates_every_object_once(
         assert sum(validated_lines(log, key) for log in logs) == 1, key
         assert len(read_deliveries(local_lane.store, "orders", day)) == 1
     assert all('"event": "validated ' in log for log in logs)  # both workers took some
+    succeeded = [line for log in logs for line in log.splitlines() if " succeeded in " in line]
+    assert len(succeeded) == 8
+    assert max(map(len, succeeded)) < 1500  # the result document cut short: ~2.5 kB before
 
 
 def test_a_unit_whose_worker_was_killed_mid_publish_is_redelivered_and_published_once(

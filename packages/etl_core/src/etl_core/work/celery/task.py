@@ -41,6 +41,10 @@ from etl_core.work.unit import InvalidUnitError, WorkUnit
 
 __all__ = ["DEAD_REASON_HEADER", "LaneRunner", "register_lane_task"]
 
+RESULT_LOG_CHARS = 240
+"""Characters of a unit's result document in Celery's "succeeded" log line (Celery's
+default, 1,024, made every unit's line ~1 kB of a repr built on the unit's path)."""
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -164,7 +168,12 @@ def register_lane_task(
         return result_document(result, encode, dead_lettered=dead)
 
     task = app.task(  # not shared: another app of this process must not get it
-        name=task_name(lane), bind=True, max_retries=0, acks_late=True, shared=False
+        name=task_name(lane),
+        bind=True,
+        max_retries=0,
+        acks_late=True,
+        shared=False,
+        resultrepr_maxsize=RESULT_LOG_CHARS,
     )
     return task(run_unit)
 
