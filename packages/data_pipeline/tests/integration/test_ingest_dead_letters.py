@@ -96,9 +96,7 @@ def test_a_body_the_records_path_cannot_be_followed_in_is_set_aside_not_an_empty
 
 
 @pytest.mark.parametrize("read_aside", [True, False], ids=["read-aside", "walk-reads"])
-def test_an_empty_array_body_is_an_empty_page_not_a_dead_letter(
-    workspace, api, read_aside
-) -> None:
+def test_an_empty_array_body_is_an_empty_page_not_a_dead_letter(workspace, api, read_aside) -> None:
     # PHP's json_encode writes an empty map as []: an API's empty last page may be one
     workspace.read_aside = read_aside
     workspace.source(PAGED, endpoints=("items",))

@@ -108,7 +108,11 @@ def test_a_body_without_records_is_an_empty_reading() -> None:
 
 @pytest.mark.parametrize(
     ("body", "records_path"),
-    [(b"[]", "data"), (b'{"data": []}', "data.items"), (b'{"data": {"items": null}}', "data.items")],
+    [
+        (b"[]", "data"),
+        (b'{"data": []}', "data.items"),
+        (b'{"data": {"items": null}}', "data.items"),
+    ],
 )
 def test_an_empty_array_or_null_on_the_records_path_is_an_empty_reading(
     body: bytes, records_path: str
