@@ -129,20 +129,24 @@ def start_backfill(
 
 
 def find_backfill_job(
-    ledgers: Sequence[Ledger], dataset: str, job_id: str
+    ledgers: Sequence[Callable[[], Ledger]], dataset: str, job_id: str
 ) -> tuple[Ledger, BackfillJobRecord]:
-    """Job ``job_id`` of ``dataset`` in the first of ``ledgers`` that holds it.
+    """Job ``job_id`` of ``dataset`` in the first of ``ledgers`` that holds it; each ledger
+    is opened only when those before it do not hold the job (the store's first: a job
+    made there needs no database, which may be down).
 
     Raises:
         BackfillConflictError: no ledger holds such a job.
     """
-    for ledger in ledgers:
+    kinds = []
+    for opener in ledgers:
+        ledger = opener()
         job = ledger.get(job_id)
         if job is not None and job.dataset == dataset:
             return ledger, job
-    kinds = " or ".join(f"the {ledger.kind} ledger" for ledger in ledgers)
+        kinds.append(f"the {ledger.kind} ledger")
     raise BackfillConflictError(
-        f"no backfill job {job_id!r} of dataset {dataset!r} in {kinds}",
+        f"no backfill job {job_id!r} of dataset {dataset!r} in {' or '.join(kinds)}",
         [FieldError("job_id", "unknown job", "backfill request")],
     )
 

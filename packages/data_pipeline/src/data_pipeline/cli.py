@@ -27,6 +27,8 @@ from etl_core.storage import ObjectStore
 from etl_core.work.events import DATA_PIPELINE as LANE
 
 if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
+    from collections.abc import Callable
+
     from rich.table import Table
 
     from data_pipeline.backfill import BackfillSummary
@@ -447,9 +449,11 @@ def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str
     from data_pipeline.ledger import StoreLedger, open_ledger
 
     with session.open_store() as store:
-        ledgers: list[Ledger] = [StoreLedger(store)]
-        if session.settings.database_url and db.schema_installed():
-            ledgers.insert(0, open_ledger(store, session.settings.database_url))
+        # the store's ledger first: a job made there (--no-load) needs no database
+        ledgers: list[Callable[[], Ledger]] = [partial(StoreLedger, store)]
+        url = session.settings.database_url
+        if url and db.schema_installed():
+            ledgers.append(partial(open_ledger, store, url))
         ledger, job = find_backfill_job(ledgers, dataset, job_id)
     table = Table("dt", "state", "attempts", "rows", "error")
     for part in job.partitions:

@@ -133,6 +133,22 @@ def test_status_shows_a_jobs_partitions_and_fails_for_a_failed_job(
     assert "--status JOB takes no other backfill option" in mixed.stderr
 
 
+def test_status_of_a_job_in_the_store_ledger_needs_no_database(
+    pipeline: Cli, six_days: Path
+) -> None:
+    args = ("backfill", "--dataset", "pos", "--from", "2026-11-01", "--to", "2026-11-02")
+    assert pipeline(*args, "--no-load").returncode == 0
+    (job,) = jobs(six_days)
+    down = "postgresql://etl@127.0.0.1:1/nowhere"  # database_url set, its server down
+
+    shown = pipeline("backfill", "--dataset", "pos", "--status", job["job_id"],
+                     "--database-url", down)  # fmt: skip
+
+    assert shown.returncode == 0, shown.stderr
+    assert f"backfill job {job['job_id']} (store ledger)" in shown.stdout
+    assert "succeeded; 2 succeeded" in shown.stdout
+
+
 def test_overlapping_backfill_is_refused_while_one_runs(pipeline: Cli, six_days: Path) -> None:
     running = {
         "job_id": "other", "dataset": "pos", "start": "2026-11-03", "end": "2026-11-09",

@@ -95,6 +95,20 @@ def test_a_body_the_records_path_cannot_be_followed_in_is_set_aside_not_an_empty
     assert workspace.landed("items") == api.records[:10] + api.records[15:]
 
 
+@pytest.mark.parametrize("read_aside", [True, False], ids=["read-aside", "walk-reads"])
+def test_an_empty_array_body_is_an_empty_page_not_a_dead_letter(workspace, api, read_aside) -> None:
+    # PHP's json_encode writes an empty map as []: an API's empty last page may be one
+    workspace.read_aside = read_aside
+    workspace.source(PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 200, body=b"[]", after=2))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.dead_letters == 0
+    assert not [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]
+    assert workspace.landed("items") == api.records[:10]  # the walk ends at the empty page
+
+
 def test_items_that_are_not_objects_or_lack_the_primary_key_are_set_aside(workspace, api) -> None:
     workspace.source(PAGED, endpoints=("items",))
     api.records[2] = "just text"  # type: ignore[call-overload]

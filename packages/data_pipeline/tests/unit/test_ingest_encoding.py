@@ -140,6 +140,24 @@ def test_nan_which_only_the_standard_library_reads_lands_as_null() -> None:
     assert lines(encode_chunk(document["data"])) == ['{"id":1,"score":null}']
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": [{"id": 123456789012345678901234567890, "score": NaN}]}',
+        b'{"data": [{"id": 1, "score": [Infinity], "name": "half \\ud83d"}]}',
+    ],
+    ids=["beyond-64-bits", "lone-surrogate"],
+)
+def test_nan_lands_as_null_in_a_line_the_standard_library_writes(body: bytes) -> None:
+    document = parse_body(body, **WHERE)
+
+    [line] = lines(encode_chunk(document["data"]))
+
+    assert "NaN" not in line  # JSON, as every other line
+    assert "Infinity" not in line
+    assert json.loads(line)["score"] in (None, [None])
+
+
 def _nested(depth: int) -> dict[str, object]:
     """A record of ``depth`` levels of objects and arrays (itself the first)."""
     value: list[object] = []

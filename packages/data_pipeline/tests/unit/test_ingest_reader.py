@@ -22,6 +22,7 @@ import pytest
 
 from data_pipeline.ingest import reader as reader_module
 from data_pipeline.ingest.chunks import encode_lines
+from data_pipeline.ingest.documents import extract_records
 from data_pipeline.ingest.profile import MAX_FIELDS, FieldProfile
 from data_pipeline.ingest.reader import (
     _ANSWER,
@@ -103,6 +104,26 @@ def test_a_body_without_records_is_an_empty_reading() -> None:
 
     assert reading is not None
     assert (reading.count, reading.lines, reading.document) == (0, b"", {"total": 0})
+
+
+@pytest.mark.parametrize(
+    ("body", "records_path"),
+    [
+        (b"[]", "data"),
+        (b'{"data": []}', "data.items"),
+        (b'{"data": {"items": null}}', "data.items"),
+    ],
+)
+def test_an_empty_array_or_null_on_the_records_path_is_an_empty_reading(
+    body: bytes, records_path: str
+) -> None:
+    # an empty array holds nothing, as null does (PHP writes an empty map as [])
+    reading = read_page(body, records_path, ["id"])
+
+    assert reading is not None
+    assert (reading.count, reading.lines) == (0, b"")
+    document = json.loads(body)
+    assert extract_records(document, records_path, source="s", endpoint="e", url="u") == []
 
 
 @pytest.mark.parametrize(

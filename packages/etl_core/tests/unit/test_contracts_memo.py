@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,30 @@ def test_a_temporary_file_a_crashed_writer_left_is_removed_a_day_later(tmp_path:
     memo.remember("b" * 64)
     assert not old.exists()
     assert fresh.exists()  # may be another run's write in progress
+
+
+def test_a_verdict_another_process_removes_while_listed_does_not_stop_the_prune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memo = PassMemo(tmp_path)
+    keys = [f"{n:064x}" for n in range(4)]
+    for age, key in zip((30, 20, 10), keys[:3], strict=True):
+        memo.remember(key)
+        then = os.stat(memo.directory / key).st_mtime - age * 86_400
+        os.utime(memo.directory / key, (then, then))
+    monkeypatch.setattr("etl_core.contracts.memo.KEEP", 2)
+    listed = os.scandir
+
+    def racing(path: Path) -> Iterator[os.DirEntry[str]]:
+        with listed(path) as scan:
+            for entry in scan:
+                if entry.name == keys[2]:  # pruned by another process once listed here
+                    os.unlink(entry.path)
+                yield entry
+
+    monkeypatch.setattr(
+        "etl_core.contracts.memo.os.scandir", lambda path: contextlib.closing(racing(path))
+    )
+    memo.remember(keys[3])
+
+    assert sorted(path.name for path in memo.directory.iterdir()) == [keys[1], keys[3]]

@@ -12,6 +12,7 @@ so is a record holding a lone surrogate (``"\\ud800"``: valid JSON, not Unicode)
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -72,7 +73,7 @@ def _line(record: dict[str, Any]) -> bytes:
         return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nested deeper than 255
         pass
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))  # or RecursionError
+    text = _dumps(record, ensure_ascii=False)  # or RecursionError
     brackets = text.count("[") + text.count("{")  # fewer than the limit: not as deep
     if brackets > MAX_WRITE_DEPTH and nested_deeper(record, MAX_WRITE_DEPTH):
         raise RecursionError(TOO_DEEP_TO_WRITE)
@@ -80,4 +81,24 @@ def _line(record: dict[str, Any]) -> bytes:
         return text.encode() + b"\n"
     except UnicodeEncodeError:  # a lone surrogate ("\ud800", valid JSON, not UTF-8): the
         # line keeps it escaped as the API sent it, the only way UTF-8 JSON can hold it
-        return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        return _dumps(record, ensure_ascii=True).encode() + b"\n"
+
+
+def _dumps(record: dict[str, Any], *, ensure_ascii: bool) -> str:
+    """``record`` as JSON by the standard library, a float that is not JSON (NaN, Infinity)
+    written ``null`` as orjson writes it (the standard library would write ``NaN``)."""
+    try:
+        return json.dumps(record, ensure_ascii=ensure_ascii, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # rare: a NaN in a record orjson could not write for another reason
+        return json.dumps(_finite(record), ensure_ascii=ensure_ascii, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value

@@ -58,12 +58,13 @@ def lookup(document: object, path: str) -> Any:
 def path_blocked(document: object, path: str) -> str | None:
     """Why dotted ``path`` cannot be followed in ``document`` when the way is blocked by a
     value that holds no keys (a number, a text, a boolean, an array asked for a name: a
-    body that is not the kind of document the path is for), else ``None``; an absent key
-    or a ``null`` on the way is not blocked (an API may leave out an empty page's array)."""
+    body that is not the kind of document the path is for), else ``None``; an absent key,
+    a ``null`` or an empty array on the way is not blocked (an API may leave out an empty
+    page's array, and PHP's ``json_encode`` writes an empty map as ``[]``)."""
     value = document
     parts = path.split(".") if path else []
     for depth, part in enumerate(parts):
-        if value is None:
+        if value is None or value == []:
             return None
         where = "the body" if depth == 0 else f"{'.'.join(parts[:depth])!r}"
         if isinstance(value, dict):

@@ -160,7 +160,10 @@ class PassMemo:
             for entry in scan:
                 if not entry.is_file(follow_symlinks=False):
                     continue
-                modified = entry.stat(follow_symlinks=False).st_mtime_ns
+                try:
+                    modified = entry.stat(follow_symlinks=False).st_mtime_ns
+                except FileNotFoundError:  # another run pruned (or renamed) it once listed
+                    continue
                 if len(entry.name) == _KEY_LENGTH:
                     entries.append((modified, entry.path))
                 elif entry.name.startswith(".") and modified < stale:
