@@ -89,6 +89,37 @@ def test_a_broker_scheme_the_platform_does_not_configure_is_refused() -> None:
     assert "'kafka'" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("redis://:secret@host:6379/abc", "'/abc'"),  # was: "did not answer", waited for
+        ("rediss://host:6380/0?db=3", "?db="),  # was: a TypeError out of the broker library
+    ],
+)
+def test_a_redis_database_not_written_as_a_number_after_the_port_is_refused(
+    url: str, said: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"broker_url: .*database") as caught:
+        celery_config(settings(broker_url=URL(url)), "file_processing")
+    assert caught.value.fields == ("broker_url",)
+    assert said in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://host:6379",
+        "redis://host:6379/",
+        "redis://host:6379/15",
+        "rediss://:pw@host:6380/2?ssl_cert_reqs=required",
+        "amqp://guest:guest@host:5672/vhost",  # RabbitMQ's path is its virtual host
+    ],
+)
+def test_a_broker_url_with_or_without_a_database_number_is_taken(url: str) -> None:
+    assert celery_config(settings(broker_url=URL(url)), "file_processing")["broker_url"] == url
+
+
 def test_limits_out_of_order_are_all_reported_at_once() -> None:
     bad = settings(
         task_soft_time_limit=timedelta(minutes=10),

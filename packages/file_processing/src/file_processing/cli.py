@@ -31,7 +31,7 @@ from file_processing.names import escaped, is_addressable, key_problem
 from file_processing.process import Outcome, Processor
 from file_processing.quarantine import QuarantineRecord, list_quarantined, read_record, release
 from file_processing.reasons import Reason, describe
-from file_processing.scan import Failure, ScanSummary, enqueue, scan
+from file_processing.scan import DoneObjects, Failure, ScanSummary, enqueue, scan
 from file_processing.settings import FileProcessingSettings
 from file_processing.sniff import SNIFF_SIZE, sniff
 from file_processing.unpack import Packing
@@ -465,9 +465,9 @@ def schedule(
     require_broker(settings, "schedule")
     submit = _celery_executor(session).submit
     with session.open_store() as store, _processor(session, store) as processor:
-        scan_job = Job(
-            "scan", every(settings.schedule_scan_interval), partial(enqueue, processor, submit)
-        )
+        # the ledger's records read at one scan are read again only once changed
+        scan_once = partial(enqueue, processor, submit, done=DoneObjects(processor.ledger))
+        scan_job = Job("scan", every(settings.schedule_scan_interval), scan_once)
         cli.run_scheduler(settings, store, [scan_job], max_ticks=max_ticks)
 
 

@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 _LANE = "file_processing"
 STATE_PREFIX = state_prefix(_LANE)
+_OBJECTS_PREFIX = state_prefix(_LANE, "objects")
 R = TypeVar("R")
 
 State = Literal[
@@ -202,8 +203,18 @@ class Ledger:
 
     def get(self, key: str) -> ObjectRecord | None:
         """The record of ``key``, or ``None`` if it was never processed."""
-        found = self._records.read(self.record_key(key))
+        found = self.read(key)
         return found.value if found is not None else None
+
+    def read(self, key: str) -> Versioned[ObjectRecord] | None:
+        """The record of ``key`` with its stored version, or ``None`` if it was never
+        processed."""
+        return self._records.read(self.record_key(key))
+
+    def versions(self) -> dict[str, str]:
+        """The stored version (ETag) of every record, by :meth:`record_key`: one listing of
+        the ledger, whose versions tell which records changed since they were read."""
+        return {info.key: info.etag for info in self.store.list(_OBJECTS_PREFIX)}
 
     def claim(self, key: str, etag: str, *, force: bool = False) -> Claim | ObjectRecord:
         """Claim ``key`` (at ``etag``) for processing.

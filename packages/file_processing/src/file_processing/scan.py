@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -24,10 +24,11 @@ from file_processing.work import landing_object_unit, run_unit
 
 if TYPE_CHECKING:  # the processor is the caller's: importing this module does not load it
     from etl_core.work import Executor, UnitResult, WorkUnit
+    from file_processing.ledger import Ledger
     from file_processing.outcome import Outcome
     from file_processing.process import Processor
 
-__all__ = ["Failure", "ScanSummary", "enqueue", "landing_keys", "scan"]
+__all__ = ["DoneObjects", "Failure", "ScanSummary", "enqueue", "landing_keys", "scan"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,11 @@ def scan(
 
 
 def enqueue(
-    processor: Processor, submit: Callable[[WorkUnit], object], *, dataset: str | None = None
+    processor: Processor,
+    submit: Callable[[WorkUnit], object],
+    *,
+    dataset: str | None = None,
+    done: DoneObjects | None = None,
 ) -> int:
     """Hand every landing object (of ``dataset``) that still needs work to ``submit``
     without waiting for any (``scan --no-wait``, the scheduled scan: a broker's workers
@@ -140,19 +145,70 @@ def enqueue(
     quarantined, a duplicate) is not enqueued again: a scheduled scan fires every
     interval over a landing zone that keeps every drop, and re-sending all of them each
     time would bury a new drop behind thousands of units that end ``already …``. Its
-    ledger read happens here instead of on a worker; an object changed since (a new
-    ETag) or released from quarantine is enqueued again. An object in flight (claimed,
-    not finished) is enqueued: a second unit of it is harmless, a lost claim is not.
+    ledger record is read here instead of on a worker (``done``, kept by a scheduler from
+    one scan to the next, reads only the records that changed); an object changed since
+    (a new ETag) or released from quarantine is enqueued again. An object in flight
+    (claimed, not finished) is enqueued: a second unit of it is harmless, a lost claim
+    is not.
     """
     processor.remove_abandoned_writes()
+    found = list(_landing_objects(processor, dataset))
     count = 0
-    for info in _landing_objects(processor, dataset):
-        record = processor.ledger.get(info.key)
-        if record is not None and record.is_done_for(info.etag):
-            continue
+    for info in (done or DoneObjects(processor.ledger)).not_done(found):
         submit(landing_object_unit(info.key))
         count += 1
     return count
+
+
+class DoneObjects:
+    """Which landing objects the ledger says are done for their ETag, for the scans of
+    one scheduler.
+
+    A few objects: one read of each record. From ``listing_from`` objects on: one listing
+    of the ledger's records (their versions), a read only of a record new or changed since
+    this instance last read it, none for an object without a record. A landing zone that
+    keeps 50,000 done drops then costs each interval a listing (50 pages), not 50,000
+    reads one after another (minutes on S3, for a job that fires every minute).
+
+    Args:
+        ledger: The lane's ledger.
+        listing_from: How many landing objects make a listing of the ledger cheaper than
+            a read of each record (one listing page holds 1,000 records).
+    """
+
+    def __init__(self, ledger: Ledger, *, listing_from: int = 1000) -> None:
+        self._ledger = ledger
+        self._listing_from = listing_from
+        self._known: dict[str, tuple[str, str | None]] = {}
+        """By record key: the version read, and the landing ETag it is done for (or None)."""
+
+    def not_done(self, found: Sequence[ObjectInfo]) -> Iterator[ObjectInfo]:
+        """The objects of ``found`` whose record is not done for their ETag, in order."""
+        if len(found) < self._listing_from:
+            for info in found:
+                record = self._ledger.get(info.key)
+                if record is None or not record.is_done_for(info.etag):
+                    yield info
+            return
+        versions = self._ledger.versions()
+        self._known = {key: seen for key, seen in self._known.items() if key in versions}
+        for info in found:
+            record_key = self._ledger.record_key(info.key)
+            version = versions.get(record_key)
+            if version is None:  # never processed (or its record is newer than the listing)
+                yield info
+                continue
+            seen = self._known.get(record_key)
+            if seen is None or seen[0] != version:
+                read = self._ledger.read(info.key)
+                if read is None:
+                    yield info
+                    continue
+                record = read.value
+                seen = (read.etag, record.etag if record.is_done_for(record.etag) else None)
+                self._known[record_key] = seen
+            if seen[1] != info.etag:
+                yield info
 
 
 class _EndedUnits:

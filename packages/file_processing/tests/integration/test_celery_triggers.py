@@ -16,7 +16,9 @@ from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import lane_queues, task_name
-from file_processing.scan import enqueue
+from file_processing.ledger import Ledger
+from file_processing.quarantine import release
+from file_processing.scan import DoneObjects, enqueue
 from file_processing.work import landing_object_unit, run_unit
 
 BIN = Path(sys.executable).parent / "etl-file-processing"
@@ -89,6 +91,45 @@ def test_a_scheduled_scan_enqueues_only_the_objects_not_done_for_their_etag(
     assert enqueue(processor, sent.append) == 2
     assert sorted(unit.key for unit in sent) == sorted([changed, new])
     assert all(unit.to_dict() == landing_object_unit(unit.key).to_dict() for unit in sent)
+
+
+def test_a_scheduler_s_scans_read_only_the_ledger_records_changed_since_the_last(
+    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 50,000 done drops: one read each, one after another, at every interval took the
+    # scheduler minutes; a listing of the ledger tells which records changed since
+    done, bad, changed, new = (
+        local_lane.deliver(f"orders_202611{day:02d}.csv", orders(10 + day, bad_amounts=bad))
+        for day, bad in ((3, 0), (4, 5), (5, 0), (6, 0))
+    )
+    processor = local_lane.processor()
+    assert [processor.process(key).status for key in (done, bad, changed)] == [
+        "validated", "quarantined", "validated"
+    ]  # fmt: skip
+    local_lane.deliver("orders_20261105.csv", orders(30))  # resent: a new ETag
+    reads: list[str] = []
+    read_versioned = processor.store.read_versioned
+
+    def counted(key: str) -> Any:
+        reads.append(key)
+        return read_versioned(key)
+
+    monkeypatch.setattr(processor.store, "read_versioned", counted)
+    objects = DoneObjects(processor.ledger, listing_from=0)
+
+    def enqueued() -> list[str]:
+        sent: list[WorkUnit] = []
+        reads.clear()
+        enqueue(processor, sent.append, done=objects)
+        return sorted(unit.key for unit in sent)
+
+    assert enqueued() == sorted([changed, new])
+    assert len(reads) == 3  # the records of done, bad and changed; new has none
+    assert enqueued() == sorted([changed, new])
+    assert reads == []  # nothing changed: the listing said so
+    release(local_lane.store, processor.ledger, processor.ledger.get(bad).outputs[0], by="ops")
+    assert enqueued() == sorted([bad, changed, new])  # released: enqueued again
+    assert reads == [Ledger.record_key(bad)]
 
 
 def test_a_landing_object_unit_refuses_params_other_than_a_boolean_force(local_lane: Any) -> None:

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from etl_core.errors import ConfigError, FieldError
 from etl_core.retry import RetryPolicy
@@ -131,7 +132,26 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
+    problem = _redis_database_problem(str(url)) if url.scheme in ("redis", "rediss") else None
+    if problem is not None:
+        raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
     return str(url)
+
+
+_REDIS_DATABASE = re.compile(r"/?[0-9]*")
+"""A Redis URL's path: nothing, ``/`` or ``/<database number>``."""
+
+
+def _redis_database_problem(url: str) -> str | None:
+    """What is wrong with how a Redis URL names its database, if anything: a path other
+    than a number (the broker library would report it as a broker not answering, so a
+    worker waits for it forever) or ``?db=`` (which it refuses with a ``TypeError``)."""
+    parts = urlsplit(url)
+    if not _REDIS_DATABASE.fullmatch(parts.path):
+        return f"expected the Redis database as a number after the port (/0), got {parts.path!r}"
+    if "db" in parse_qs(parts.query, keep_blank_values=True):
+        return "give the Redis database as a number after the port (/0), not as ?db="
+    return None
 
 
 def _result_backend(settings: RuntimeSettings, broker: str, problems: list[FieldError]) -> str:
