@@ -154,17 +154,6 @@ def child_env(**extra: str) -> dict[str, str]:
     return harness.child_env(without=("DATABASE_URL", "PYTHONDONTWRITEBYTECODE"), **extra)
 
 
-def compile_platform() -> None:
-    """Byte-compile the workspace's packages (untimed), so that no timed run compiles them."""
-    sources = [*sorted(ROOT.glob("packages/*/src")), *sorted(ROOT.glob("external/*/src"))]
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", *map(str, sources)],
-        check=True,
-        env=child_env(),
-        stdout=subprocess.DEVNULL,
-    )
-
-
 def platform_cmd(layout: Layout, *command: str) -> list[str]:
     return [
         str(BIN / "etl-data-pipeline"),
@@ -743,7 +732,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if server is None and not args.no_load:
         print(f"  load skipped: {pg_reason}")
 
-    compile_platform()
+    harness.compile_platform(child_env())
     print("  bytecode: the packages compiled first and cached (PYTHONDONTWRITEBYTECODE dropped)")
     results: list[Result] = []
     csv_bytes: dict[int, int] = {}

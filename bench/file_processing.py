@@ -309,18 +309,6 @@ def platform_env(**extra: str) -> dict[str, str]:
     return harness.child_env(without=("PYTHONDONTWRITEBYTECODE",), **extra)
 
 
-def compile_platform() -> None:
-    """Byte-compile the workspace's packages (untimed), so that no timed run compiles them."""
-    root = harness.ROOT
-    sources = [*sorted(root.glob("packages/*/src")), *sorted(root.glob("external/*/src"))]
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", *map(str, sources)],
-        check=True,
-        env=platform_env(),
-        stdout=subprocess.DEVNULL,
-    )
-
-
 def reset_store(layout: Layout) -> None:
     """Remove every output and the ledger, and forget the landing object's cached ETag.
 
@@ -1118,7 +1106,7 @@ def _run(args: argparse.Namespace, workdir: Path, gpg: Gpg) -> int:
     if duck_python != python:
         print(f"  {DUCKDB}: using the main venv's duckdb ({duck_python})")
 
-    compile_platform()
+    harness.compile_platform(platform_env())
     print("  bytecode: the packages compiled first and cached (PYTHONDONTWRITEBYTECODE dropped)")
     step = harness.step
     results: list[Result] = []
