@@ -157,13 +157,7 @@ def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> Backfill
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
     """
-    job = ledger.get(job_id)
-    if job is None or job.dataset != contract.dataset:
-        raise BackfillConflictError(
-            f"no backfill job {job_id!r} of dataset {contract.dataset!r} "
-            f"in the {ledger.kind} ledger",
-            [FieldError("job_id", "unknown job", "backfill request")],
-        )
+    _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
     if ledger.alive(job):
         raise BackfillConflictError(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
