@@ -214,7 +214,9 @@ def test_oauth2_a_numeric_string_or_absent_expires_in_is_a_lifetime(
     now = [0.0]
     config = CASES["oauth2"]().config  # the default margin is 30 s
     transport = token_endpoint(given)
-    auth = OAuth2ClientCredentials("s", config, timeout=5, clock=lambda: now[0], transport=transport)
+    auth = OAuth2ClientCredentials(
+        "s", config, timeout=5, clock=lambda: now[0], transport=transport
+    )
 
     signed(auth)
     now[0] = renewed_at - 1

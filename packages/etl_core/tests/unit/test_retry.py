@@ -128,7 +128,9 @@ def test_a_server_hint_beyond_max_delay_waits_max_delay() -> None:
         response = Response()
 
     fake = FakeTime()
-    fn = Flaky(RetryableError("throttled", retry_after=3600), RetryableError("x", retry_after=1e308))
+    fn = Flaky(
+        RetryableError("throttled", retry_after=3600), RetryableError("x", retry_after=1e308)
+    )
     make_policy(fake, attempts=3, max_delay=5).call(fn)
     make_policy(fake, retry_on=(HttpError,), max_delay=5).call(Flaky(HttpError()))
     assert fake.sleeps == [5.0, 5.0, 5.0]
