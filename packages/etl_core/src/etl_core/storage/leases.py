@@ -154,7 +154,11 @@ def this_holder() -> Holder:
         if _this is None or _this.pid != os.getpid():
             host, pid = socket.gethostname(), os.getpid()
             _this = Holder(
-                f"{host}:{pid}:{secrets.token_hex(6)}", host, pid, _namespace(), process_started(pid)
+                f"{host}:{pid}:{secrets.token_hex(6)}",
+                host,
+                pid,
+                _namespace(),
+                process_started(pid),
             )
         return _this
 
