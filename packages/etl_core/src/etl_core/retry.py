@@ -116,12 +116,16 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
         return ceiling * self.rng() if self.jitter else ceiling
 
+    def wait(self, attempt: int, hint: float | None) -> float:
+        """The wait after failed attempt ``attempt`` (from 1): a server's ``hint`` (seconds)
+        capped at ``max_delay``, else the jittered backoff."""
+        return min(hint, self.max_delay) if hint is not None else self.backoff(attempt)
+
     def next_delay(self, attempt: int, error: BaseException, elapsed: float) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up."""
         if attempt >= self.attempts or not self.is_retryable(error):
             return None
-        hint = retry_after_hint(error)
-        delay = min(hint, self.max_delay) if hint is not None else self.backoff(attempt)
+        delay = self.wait(attempt, retry_after_hint(error))
         if self.deadline is not None and elapsed + delay >= self.deadline:
             return None
         return delay
