@@ -121,7 +121,11 @@ class Runner:
             executor=str(raw.get("executor", "")),
             holder=Holder.from_dict(raw.get("holder")),
             started_at=float(started),
-            handed_over_at=float(handed) if isinstance(handed, int | float) else None,
+            handed_over_at=(
+                float(handed)
+                if isinstance(handed, int | float) and not isinstance(handed, bool)
+                else None
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
