@@ -191,7 +191,7 @@ class WebhookReceiver:
     ``received`` holds every request (path, JSON body, status answered), in order.
     """
 
-    def __init__(self, failures: int = 0, status: int = 500) -> None:
+    def __init__(self, failures: int = 0, status: int = 500, retry_after: str = "") -> None:
         import http.server
         import json
         import threading
@@ -211,6 +211,8 @@ class WebhookReceiver:
                     receiver.received.append((self.path, json.loads(body), answer))
                     receiver.arrived.notify_all()
                 self.send_response(answer)
+                if refused and retry_after:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -242,11 +244,12 @@ class WebhookReceiver:
 
 @pytest.fixture
 def webhook_receiver() -> Iterator[Callable[..., WebhookReceiver]]:
-    """``webhook_receiver(failures=0, status=500)``: a receiver, closed after the test."""
+    """``webhook_receiver(failures=0, status=500, retry_after="")``: a receiver (answering its
+    refusals with that ``Retry-After``, if any), closed after the test."""
     started: list[WebhookReceiver] = []
 
-    def start(failures: int = 0, status: int = 500) -> WebhookReceiver:
-        started.append(WebhookReceiver(failures, status))
+    def start(failures: int = 0, status: int = 500, retry_after: str = "") -> WebhookReceiver:
+        started.append(WebhookReceiver(failures, status, retry_after))
         return started[-1]
 
     yield start

@@ -21,7 +21,7 @@ from functools import partial
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.layout import input_objects
-from data_pipeline.ledger import Ledger, check_no_overlap, this_process
+from data_pipeline.ledger import Ledger, Runner, check_no_overlap, this_process
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
 from etl_core.contracts import Contract
@@ -114,8 +114,10 @@ def start_backfill(
     *,
     max_attempts: int,
     lookback: int,
+    executor: str = "local",
 ) -> BackfillJobRecord:
-    """Record a new job for ``plan``, refusing one that overlaps a running job."""
+    """Record a new job for ``plan`` run by this process with ``executor``, refusing one
+    that overlaps a running job."""
     first = min([start, *(p.dt for p in plan)])
     check_no_overlap(ledger, contract.dataset, first, end)
     return ledger.create(
@@ -125,6 +127,7 @@ def start_backfill(
         [p.dt for p in plan],
         parameters={"from": start.isoformat(), "to": end.isoformat(), "lookback": lookback},
         max_attempts=max_attempts,
+        runner=Runner.this(executor),
     )
 
 
@@ -151,8 +154,10 @@ def find_backfill_job(
     )
 
 
-def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> BackfillJobRecord:
-    """Take over job ``job_id`` for this process.
+def resume_backfill(
+    ledger: Ledger, contract: Contract, job_id: str, *, executor: str = "local"
+) -> BackfillJobRecord:
+    """Take over job ``job_id`` for this process, to run with ``executor``.
 
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
@@ -164,7 +169,7 @@ def resume_backfill(ledger: Ledger, contract: Contract, job_id: str) -> Backfill
             [FieldError("job_id", "job is running", "backfill request")],
         )
     check_no_overlap(ledger, contract.dataset, job.start, job.end)
-    ledger.set_state(job_id, "running", owner=this_process())
+    ledger.set_state(job_id, "running", owner=this_process(), runner=Runner.this(executor))
     resumed = ledger.get(job_id)
     assert resumed is not None
     return resumed

@@ -391,8 +391,9 @@ def backfill_command(
         remote = session.settings.executor == "celery"  # the workers' ledger is this one
         ledger = open_ledger(store, session.settings.database_url if load or remote else None)
         sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
+        executor_kind = session.settings.executor
         if resume:
-            job = resume_backfill(ledger, contract, resume)
+            job = resume_backfill(ledger, contract, resume, executor=executor_kind)
         else:
             assert from_ is not None
             assert to is not None
@@ -406,6 +407,7 @@ def backfill_command(
                 plan,
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
+                executor=executor_kind,
             )
             sizes = {item.dt: item.bytes for item in plan}
         cli.notice(
@@ -442,10 +444,12 @@ def backfill_command(
 
 
 def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str) -> None:
-    """Print job ``job_id``'s partitions from whichever ledger holds it; exit 1 if it failed."""
+    """Print job ``job_id``'s partitions from whichever ledger holds it, and what it is
+    doing now (:mod:`data_pipeline.backfill_status`); exit 1 if it failed or stalled."""
     from rich.table import Table
 
     from data_pipeline.backfill import find_backfill_job
+    from data_pipeline.backfill_status import STALLED, job_status
     from data_pipeline.ledger import StoreLedger, open_ledger
 
     with session.open_store() as store:
@@ -455,6 +459,7 @@ def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str
         if url and db.schema_installed():
             ledgers.append(partial(open_ledger, store, url))
         ledger, job = find_backfill_job(ledgers, dataset, job_id)
+        status = job_status(store, job)
     table = Table("dt", "state", "attempts", "rows", "error")
     for part in job.partitions:
         rows = "" if part.rows is None else str(part.rows)
@@ -464,9 +469,13 @@ def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str
     tally = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     out.print(
         f"backfill job {job.job_id} ({ledger.kind} ledger) {job.start} .. {job.end}: "
-        f"{job.state}; {tally or 'no partitions'}"
+        f"{status.state}; {tally or 'no partitions'}"
     )
-    if job.state == "failed":
+    if status.detail:
+        out.print(f"{status.state}: {status.detail}", soft_wrap=True, markup=False)
+    if status.resume:
+        out.print(f"resume it with: {status.resume}", soft_wrap=True, markup=False)
+    if status.state in ("failed", STALLED):
         raise typer.Exit(ExitCode.FAILED)
 
 

@@ -159,7 +159,8 @@ class ApiError(DataPipelineError):
 class ApiUnavailableError(ApiError, RetryableError):
     """A timeout, a connection error, a 5xx or a 429: worth another attempt.
 
-    ``retry_after`` is the server's ``Retry-After`` in seconds (capped), when it sent one.
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one (the retry
+    policy's ``max_delay``, the source's ``max_retry_wait``, caps the wait).
     """
 
     def __init__(

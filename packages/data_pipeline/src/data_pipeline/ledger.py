@@ -18,13 +18,20 @@ backfill of overlapping dates of the same dataset, and once its lease is free
 recorded as running without a lease (written before job leases) has no heartbeat
 and counts as not running.
 
+A job also records who runs it (:class:`Runner`, ``parameters["runner"]``): the
+executor, the process that started or resumed it (host, pid, the process's start
+time) and when, and when it was handed over; :mod:`data_pipeline.backfill_status`
+reads it, with the leases, to tell a running job from a stalled one. A job recorded
+before runners has none (owner unknown).
+
 A job enqueued with ``--no-wait`` is handed over (:meth:`Ledger.hand_over`): its
-process releases the lease as it returns, the job stays ``running``, and the workers
-record each partition's end and the job's. No process runs such a job, so nothing
-refuses a resume or an overlapping backfill while its units are queued; either one
-only repeats work (partition units are idempotent, and a partition's own lease keeps
-two writers of it apart). Holding the lease instead would leave it to a process that
-is gone: free at once on its own host, held until its expiry on every other one.
+process records the hand-over and releases the lease as it returns, the job stays
+``running``, and the workers record each partition's end and the job's. No process
+runs such a job, so nothing refuses a resume or an overlapping backfill while its
+units are queued; either one only repeats work (partition units are idempotent, and
+a partition's own lease keeps two writers of it apart). Holding the lease instead
+would leave it to a process that is gone: free at once on its own host, held until
+its expiry on every other one.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -46,6 +53,7 @@ from etl_core.errors import FieldError, LeaseBusyError
 from etl_core.layout import state_key, state_prefix
 from etl_core.storage import (
     NO_CHANGE,
+    Holder,
     Lease,
     NoChange,
     ObjectStore,
@@ -60,6 +68,7 @@ __all__ = [
     "DatabaseLedger",
     "JobLeases",
     "Ledger",
+    "Runner",
     "StoreLedger",
     "job_lease_key",
     "open_ledger",
@@ -78,6 +87,63 @@ def this_process() -> str:
     return this_holder().id
 
 
+@dataclass(frozen=True)
+class Runner:
+    """Who runs a backfill job, as recorded when it starts or resumes.
+
+    Attributes:
+        executor: ``local`` (the process, its pool) or ``celery`` (units on workers).
+        holder: The process that started or resumed the job (host, pid, start time).
+        started_at: When it did (epoch seconds).
+        handed_over_at: When the job was left to the workers (``--no-wait``), else ``None``.
+    """
+
+    executor: str
+    holder: Holder
+    started_at: float
+    handed_over_at: float | None = None
+
+    @classmethod
+    def this(cls, executor: str) -> Runner:
+        """This process, starting or resuming a job now with ``executor``."""
+        return cls(executor, this_holder(), time.time())
+
+    @classmethod
+    def of(cls, job: BackfillJobRecord) -> Runner | None:
+        """The job's runner; ``None`` for a job recorded without one (or unreadable)."""
+        raw = job.parameters.get("runner")
+        if not isinstance(raw, dict):
+            return None
+        started, handed = raw.get("started_at"), raw.get("handed_over_at")
+        if not isinstance(started, int | float) or isinstance(started, bool):
+            return None
+        return cls(
+            executor=str(raw.get("executor", "")),
+            holder=Holder.from_dict(raw.get("holder")),
+            started_at=float(started),
+            handed_over_at=(
+                float(handed)
+                if isinstance(handed, int | float) and not isinstance(handed, bool)
+                else None
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The runner as the job's parameters hold it."""
+        return {
+            "executor": self.executor,
+            "holder": self.holder.to_dict(),
+            "started_at": self.started_at,
+            "handed_over_at": self.handed_over_at,
+        }
+
+
+def _handed_over(parameters: dict[str, Any], job: BackfillJobRecord) -> dict[str, Any]:
+    """``parameters`` with the job's runner marked as handed over to the workers now."""
+    runner = Runner.of(job) or Runner.this("celery")
+    return {**parameters, "runner": replace(runner, handed_over_at=time.time()).to_dict()}
+
+
 def job_lease_key(job_id: str) -> str:
     """Where the lease of a running backfill job lives."""
     return state_key(_LANE, "backfill-leases", f"{job_id}.json")
@@ -87,6 +153,8 @@ class Ledger(Protocol):
     """Where backfill jobs and their partitions are recorded."""
 
     kind: str
+    store: ObjectStore
+    """Where the job and partition leases live."""
 
     def create(
         self,
@@ -97,8 +165,10 @@ class Ledger(Protocol):
         *,
         parameters: dict[str, Any],
         max_attempts: int,
+        runner: Runner | None = None,
     ) -> BackfillJobRecord:
-        """Record a new running job owned (and leased) by this process."""
+        """Record a new running job owned (and leased) by this process, run by ``runner``
+        (default: this process, executor ``local``)."""
 
     def get(self, job_id: str) -> BackfillJobRecord | None:
         """The job, or ``None``."""
@@ -109,15 +179,18 @@ class Ledger(Protocol):
     def alive(self, job: BackfillJobRecord) -> bool:
         """Whether a job recorded as running is still run by a live process (its lease)."""
 
-    def set_state(self, job_id: str, state: str, *, owner: str | None = None) -> None:
-        """Move the job to ``state``; ``owner`` takes it over (resume)."""
+    def set_state(
+        self, job_id: str, state: str, *, owner: str | None = None, runner: Runner | None = None
+    ) -> None:
+        """Move the job to ``state``; ``owner`` (and ``runner``) takes it over (resume)."""
 
     def update(self, job_id: str, partition: BackfillPartitionRecord) -> None:
         """Record one partition's state."""
 
     def hand_over(self, job_id: str) -> None:
-        """Release the job's lease, its state unchanged: its units are on the broker's
-        queue and the workers record their ends (``--no-wait``)."""
+        """Record the hand-over in the job's runner and release its lease, its state
+        unchanged: its units are on the broker's queue and the workers record their ends
+        (``--no-wait``)."""
 
     def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
         """Record how a partition's unit ended (its attempts as counted when they started),
@@ -207,6 +280,7 @@ class StoreLedger:
         *,
         parameters: dict[str, Any],
         max_attempts: int,
+        runner: Runner | None = None,
     ) -> BackfillJobRecord:
         job_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
         job = BackfillJobRecord(
@@ -215,7 +289,7 @@ class StoreLedger:
             start=start,
             end=end,
             state="running",
-            parameters={**parameters, "owner": this_process()},
+            parameters=_owned(parameters, runner),
             max_attempts=max_attempts,
             partitions=tuple(
                 BackfillPartitionRecord(dt, "pending", 0, "", None, "") for dt in dates
@@ -243,10 +317,12 @@ class StoreLedger:
     def alive(self, job: BackfillJobRecord) -> bool:
         return self._leases.alive(job)
 
-    def set_state(self, job_id: str, state: str, *, owner: str | None = None) -> None:
+    def set_state(
+        self, job_id: str, state: str, *, owner: str | None = None, runner: Runner | None = None
+    ) -> None:
         if state == "running":
             self._leases.take(job_id)
-        owned = {"owner": owner} if owner else {}
+        owned = _taken_over(owner, runner)
         self._change(
             job_id, lambda job: replace(job, state=state, parameters={**job.parameters, **owned})
         )
@@ -261,6 +337,7 @@ class StoreLedger:
         self._change(job_id, record)
 
     def hand_over(self, job_id: str) -> None:
+        self._change(job_id, lambda job: replace(job, parameters=_handed_over(job.parameters, job)))
         self._leases.give_up(job_id)
 
     def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
@@ -303,6 +380,7 @@ class DatabaseLedger:
     kind = "database"
 
     def __init__(self, store: ObjectStore, *, lease_seconds: float = JOB_LEASE_SECONDS) -> None:
+        self.store = store
         self._leases = JobLeases(store, lease_seconds)
 
     def create(
@@ -314,13 +392,14 @@ class DatabaseLedger:
         *,
         parameters: dict[str, Any],
         max_attempts: int,
+        runner: Runner | None = None,
     ) -> BackfillJobRecord:
         job_id = db.create_backfill_job(
             dataset,
             start,
             end,
             dates,
-            parameters={**parameters, "owner": this_process()},
+            parameters=_owned(parameters, runner),
             max_attempts=max_attempts,
             requested_by=this_process(),
         )
@@ -338,13 +417,16 @@ class DatabaseLedger:
     def alive(self, job: BackfillJobRecord) -> bool:
         return self._leases.alive(job)
 
-    def set_state(self, job_id: str, state: str, *, owner: str | None = None) -> None:
+    def set_state(
+        self, job_id: str, state: str, *, owner: str | None = None, runner: Runner | None = None
+    ) -> None:
         if state == "running":
             self._leases.take(job_id)
         job = db.backfill_job(job_id)
         parameters = None
-        if owner and job is not None:
-            parameters = {**job.parameters, "owner": owner}
+        owned = _taken_over(owner, runner)
+        if owned and job is not None:
+            parameters = {**job.parameters, **owned}
         db.set_backfill_job_state(job_id, state, parameters=parameters)
         if state != "running":
             self._leases.give_up(job_id)
@@ -361,6 +443,10 @@ class DatabaseLedger:
         )
 
     def hand_over(self, job_id: str) -> None:
+        job = db.backfill_job(job_id)
+        if job is not None:
+            handed = _handed_over({}, job)
+            db.merge_backfill_job_parameters(job_id, handed)
         self._leases.give_up(job_id)
 
     def end_partition(self, job_id: str, ended: BackfillPartitionRecord) -> bool:
@@ -370,6 +456,20 @@ class DatabaseLedger:
         if job is not None and job.state != "running":
             self._leases.give_up(job_id)
         return True
+
+
+def _owned(parameters: dict[str, Any], runner: Runner | None) -> dict[str, Any]:
+    """A new job's parameters: owned by this process, run by ``runner`` (default local)."""
+    chosen = runner or Runner.this("local")
+    return {**parameters, "owner": this_process(), "runner": chosen.to_dict()}
+
+
+def _taken_over(owner: str | None, runner: Runner | None) -> dict[str, Any]:
+    """The parameters a resume changes: the owner, and the runner when given."""
+    changes: dict[str, Any] = {"owner": owner} if owner else {}
+    if runner is not None:
+        changes["runner"] = runner.to_dict()
+    return changes
 
 
 def _has_partition(job: BackfillJobRecord, ended: BackfillPartitionRecord) -> bool:

@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable
 from datetime import date, timedelta
 
+from data_pipeline.backfill_status import QUEUED, STALLED, job_status
 from data_pipeline.db import BackfillPartitionRecord
-from data_pipeline.ledger import Ledger
+from data_pipeline.ledger import Ledger, Runner, this_process
+from etl_core.storage import this_holder
 
 Check = Callable[[Ledger], None]
 FIRST = date(2026, 11, 1)
@@ -89,9 +91,54 @@ def an_end_leaves_a_cancelled_job_cancelled(ledger: Ledger) -> None:
     assert job.partitions[0].state == "succeeded"
 
 
+def a_job_records_who_runs_it_and_its_status_tells_the_truth(ledger: Ledger) -> None:
+    job = ledger.create(
+        "pos", DAYS[0], DAYS[1], DAYS[:2], parameters={}, max_attempts=3,
+        runner=Runner.this("celery"),
+    )  # fmt: skip
+    job_id = job.job_id
+    runner = Runner.of(job)
+    assert runner is not None
+    assert (runner.executor, runner.holder, runner.handed_over_at) == (
+        "celery",
+        this_holder(),
+        None,
+    )
+    assert job_status(ledger.store, job).state == "running"  # this process holds its lease
+
+    ledger.hand_over(job_id)  # --no-wait: the units are on the queue
+    handed = ledger.get(job_id)
+    assert handed is not None
+    handed_runner = Runner.of(handed)
+    assert handed_runner is not None
+    assert handed_runner.handed_over_at is not None
+    assert handed_runner.started_at == runner.started_at
+    assert job_status(ledger.store, handed).state == QUEUED
+
+    ledger.update(job_id, BackfillPartitionRecord(DAYS[0], "running", 1, "", None, "w"))
+    taken = ledger.get(job_id)  # a worker marked it running, then vanished: no lease
+    assert taken is not None
+    stalled = job_status(ledger.store, taken)
+    assert stalled.state == STALLED
+    assert f"--resume {job_id} --executor celery" in stalled.resume
+
+    ledger.set_state(job_id, "running", owner=this_process(), runner=Runner.this("local"))
+    resumed = ledger.get(job_id)
+    assert resumed is not None
+    resumed_runner = Runner.of(resumed)
+    assert resumed_runner is not None
+    assert (resumed_runner.executor, resumed_runner.handed_over_at) == ("local", None)
+    assert job_status(ledger.store, resumed).state == "running"
+    ledger.set_state(job_id, "cancelled")
+    cancelled = ledger.get(job_id)
+    assert cancelled is not None
+    assert job_status(ledger.store, cancelled).state == "cancelled"
+
+
 CHECKS: list[Check] = [
     a_partition_end_keeps_its_attempts_and_the_last_one_ends_the_job,
     an_end_of_an_unknown_job_or_partition_is_refused,
     partitions_ended_at_once_end_the_job,
     an_end_leaves_a_cancelled_job_cancelled,
+    a_job_records_who_runs_it_and_its_status_tells_the_truth,
 ]

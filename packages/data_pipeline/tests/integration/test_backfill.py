@@ -5,18 +5,30 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from data_pipeline.ledger import job_lease_key, this_process
-from etl_core.storage import ObjectStore, acquire_lease, open_store
+from data_pipeline.db import BackfillPartitionRecord
+from data_pipeline.lease import lease_key
+from data_pipeline.ledger import Runner, StoreLedger, job_lease_key, this_process
+from etl_core.runtime import process_started
+from etl_core.storage import (
+    Holder,
+    LeaseState,
+    ObjectStore,
+    acquire_lease,
+    open_store,
+    this_holder,
+)
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 DAYS = [f"2026-11-{n:02d}" for n in range(1, 7)]
@@ -147,6 +159,143 @@ def test_status_of_a_job_in_the_store_ledger_needs_no_database(
     assert shown.returncode == 0, shown.stderr
     assert f"backfill job {job['job_id']} (store ledger)" in shown.stdout
     assert "succeeded; 2 succeeded" in shown.stdout
+
+
+HOLDS_A_JOB = """
+import sys, time
+from datetime import date
+from data_pipeline.ledger import StoreLedger
+from etl_core.storage import open_store
+with open_store(sys.argv[1]) as store:
+    days = [date(2026, 11, 1), date(2026, 11, 2)]
+    job = StoreLedger(store).create("pos", days[0], days[-1], days, parameters={}, max_attempts=3)
+    print(job.job_id, flush=True)
+    time.sleep(120)
+"""
+D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
+
+
+def test_status_of_a_killed_local_backfill_says_stalled_and_how_to_resume(
+    pipeline: Cli, six_days: Path
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDS_A_JOB, str(six_days)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        job_id = holder.stdout.readline().strip()
+        alive = pipeline("backfill", "--dataset", "pos", "--status", job_id)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        killed = pipeline("backfill", "--dataset", "pos", "--status", job_id)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=30)
+
+    assert alive.returncode == 0, alive.stderr
+    assert ": running; 2 pending" in alive.stdout
+    assert f"run by {socket.gethostname()}:{holder.pid} (executor local)" in alive.stdout
+    assert killed.returncode == 1, killed.stderr
+    assert ": stalled; 2 pending" in killed.stdout
+    assert "that process is gone" in killed.stdout
+    command = f"etl-data-pipeline backfill --dataset pos --resume {job_id}"
+    assert f"resume it with: {command}\n" in killed.stdout
+    resumed = pipeline("backfill", "--dataset", "pos", "--resume", job_id, "--no-load")
+    assert resumed.returncode == 0, resumed.stderr
+    done = pipeline("backfill", "--dataset", "pos", "--status", job_id)
+    assert done.returncode == 0
+    assert ": succeeded; 2 succeeded" in done.stdout
+
+
+def test_status_of_a_local_job_whose_pid_was_reused_says_stalled(
+    pipeline: Cli, six_days: Path
+) -> None:
+    me = this_holder()
+    if not me.namespace:
+        pytest.skip("no /proc boot id or pid namespace here: pids are not judged")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_started(other.pid)
+        shown = {}
+        for name, start in (("same", started), ("reused", started - 1)):
+            runner = Runner("local", Holder(name, me.host, other.pid, me.namespace, start), 1.0)
+            with open_store(str(six_days)) as store:
+                job = StoreLedger(store).create(
+                    "pos", D1, D2, [D1, D2], parameters={}, max_attempts=3, runner=runner
+                )
+                now = time.time()
+                lease = LeaseState(runner.holder, 1, f"backfill {job.job_id}", now, now + 600)
+                store.write_bytes(job_lease_key(job.job_id), lease.to_json())  # as it held it
+            shown[name] = pipeline("backfill", "--dataset", "pos", "--status", job.job_id)
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+
+    assert shown["same"].returncode == 0, shown["same"].stdout
+    assert ": running;" in shown["same"].stdout
+    assert shown["reused"].returncode == 1, shown["reused"].stdout
+    assert ": stalled;" in shown["reused"].stdout
+    assert "that process is gone" in shown["reused"].stdout
+
+
+def test_status_of_a_job_handed_to_the_workers_is_queued_running_or_stalled(
+    pipeline: Cli, six_days: Path
+) -> None:
+    status = ("backfill", "--dataset", "pos", "--status")
+    with open_store(str(six_days)) as store:
+        ledger = StoreLedger(store)
+        job = ledger.create(
+            "pos", D1, D2, [D1, D2], parameters={}, max_attempts=3, runner=Runner.this("celery")
+        )
+        ledger.hand_over(job.job_id)  # what --no-wait does once the units are enqueued
+    queued = pipeline(*status, job.job_id)
+    with open_store(str(six_days)) as store:
+        ledger = StoreLedger(store)
+        ledger.update(job.job_id, BackfillPartitionRecord(D1, "running", 1, "", None, "w"))
+        with acquire_lease(store, lease_key("pos", D1), ttl=600, heartbeat_every=0):
+            running = pipeline(*status, job.job_id)
+        gone = Holder("w", "another-host", 4242)  # a worker on a host that is lost
+        expired = LeaseState(gone, 9, "backfill", time.time() - 900, time.time() - 300)
+        store.write_bytes(lease_key("pos", D1), expired.to_json())
+    stalled = pipeline(*status, job.job_id)
+
+    assert queued.returncode == 0, queued.stderr
+    assert ": queued; 2 pending" in queued.stdout
+    assert "handed to the workers at" in queued.stdout
+    assert "resume it with" not in queued.stdout
+    assert running.returncode == 0, running.stderr
+    assert ": running; 1 pending, 1 running" in running.stdout
+    assert f"being written by {socket.gethostname()}:{os.getpid()}" in running.stdout
+    assert stalled.returncode == 1, stalled.stderr
+    assert ": stalled; 1 pending, 1 running" in stalled.stdout
+    assert "2026-11-01) has a live lease" in stalled.stdout
+    assert f"--resume {job.job_id} --executor celery" in stalled.stdout
+
+
+def test_status_of_a_job_recorded_without_a_runner_reads_as_unknown_owner(
+    pipeline: Cli, six_days: Path
+) -> None:
+    old = {
+        "job_id": "old", "dataset": "pos", "start": "2026-11-01", "end": "2026-11-02",
+        "state": "running", "parameters": {"owner": "somehost:1"}, "max_attempts": 3,
+        "partitions": [
+            {"dt": "2026-11-01", "state": "succeeded", "attempts": 1, "error": "",
+             "rows": 3, "claimed_by": ""},
+            {"dt": "2026-11-02", "state": "pending", "attempts": 0, "error": "",
+             "rows": None, "claimed_by": ""},
+        ],
+    }  # fmt: skip
+    ledger = six_days / "_state/data_pipeline/backfills"
+    ledger.mkdir(parents=True)
+    (ledger / "old.json").write_text(json.dumps(old))
+
+    shown = pipeline("backfill", "--dataset", "pos", "--status", "old")
+
+    assert shown.returncode == 0, shown.stderr
+    assert ": unknown; 1 pending, 1 succeeded" in shown.stdout
+    assert "who runs it was not recorded" in shown.stdout
+    assert "resume it with: etl-data-pipeline backfill --dataset pos --resume old" in shown.stdout
 
 
 def test_overlapping_backfill_is_refused_while_one_runs(pipeline: Cli, six_days: Path) -> None:

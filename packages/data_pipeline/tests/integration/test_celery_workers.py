@@ -197,7 +197,9 @@ def test_a_backfill_enqueued_without_waiting_is_finished_by_the_workers(
     waiting = pipeline(lake, celery_broker, *status)
     assert waiting.returncode == 0, waiting.stderr[-3000:]
     assert "(database ledger)" in waiting.stdout
-    assert "running; 4 pending" in waiting.stdout
+    assert "queued; 4 pending" in waiting.stdout  # handed over: its units wait on the queue
+    assert "handed to the workers at" in waiting.stdout
+    assert "(executor celery)" in waiting.stdout
     with worker(tmp_path, lake, celery_broker, "w"):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and backfill_ledger(url)[0] == ["running"]:

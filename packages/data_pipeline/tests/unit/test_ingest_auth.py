@@ -19,7 +19,7 @@ SECRET = "sup3r-Secret-value"
 ENV = {"SECRET": SECRET}
 
 
-def token_endpoint(lifetime: float = 60, status: int = 200) -> httpx.MockTransport:
+def token_endpoint(lifetime: object = 60, status: int = 200) -> httpx.MockTransport:
     issued: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -188,3 +188,40 @@ def test_oauth2_token_endpoint_outage_is_retryable() -> None:
 
     with pytest.raises(ApiUnavailableError, match="503"):
         signed(auth)
+
+
+@pytest.mark.parametrize("garbage", ["soon", -5, 0, {"seconds": 60}, [60], True, "NaN"])
+def test_oauth2_a_garbage_expires_in_fails_naming_the_field_and_what_was_expected(
+    garbage: object,
+) -> None:
+    config = CASES["oauth2"]().config
+    auth = OAuth2ClientCredentials("s", config, timeout=5, transport=token_endpoint(garbage))
+
+    with pytest.raises(ApiAuthError) as raised:
+        signed(auth)
+
+    message = str(raised.value)
+    assert "without an access_token" not in message
+    assert "expires_in" in message
+    assert "expected a positive number of seconds" in message
+    assert "https://auth.test/token" in message
+
+
+@pytest.mark.parametrize(("given", "renewed_at"), [("100", 70.0), (None, 3570.0), (100.0, 70.0)])
+def test_oauth2_a_numeric_string_or_absent_expires_in_is_a_lifetime(
+    given: object, renewed_at: float
+) -> None:
+    now = [0.0]
+    config = CASES["oauth2"]().config  # the default margin is 30 s
+    transport = token_endpoint(given)
+    auth = OAuth2ClientCredentials(
+        "s", config, timeout=5, clock=lambda: now[0], transport=transport
+    )
+
+    signed(auth)
+    now[0] = renewed_at - 1
+    signed(auth)
+    now[0] = renewed_at
+    signed(auth)
+
+    assert transport.issued == ["token-0", "token-1"]  # type: ignore[attr-defined]

@@ -167,6 +167,43 @@ def test_has_more_false_stops() -> None:
     assert pages.next(pages.first(), page) is None
 
 
+@pytest.mark.parametrize(
+    ("config", "document"),
+    [
+        (Pagination(type="page_number", page_size=2, size_param="n", has_more_path="hasMore"),
+         {"data": [1, 2], "has_more": True}),
+        (Pagination(type="cursor", cursor_path="next", has_more_path="meta.hasMore"),
+         {"data": [1], "next": "abc", "meta": {"has_more": True}}),
+    ],
+)  # fmt: skip
+def test_a_has_more_path_absent_from_a_full_first_page_fails_naming_the_path_and_keys(
+    config: Pagination, document: dict[str, Any]
+) -> None:
+    pages = paginator(config)
+    page = _page(BASE, document, [{"id": n} for n in document["data"]])
+
+    with pytest.raises(ApiResponseError, match="has_more_path") as raised:
+        pages.next(pages.first(), page)
+
+    message = str(raised.value)
+    assert repr(config.has_more_path) in message
+    assert "has_more" in message  # the key the body has
+    assert "API s/e:" in message  # the source and endpoint
+
+
+def test_a_has_more_path_absent_from_a_short_first_page_or_a_later_page_stops() -> None:
+    config = Pagination(type="page_number", page_size=2, size_param="n", has_more_path="more")
+    pages = paginator(config)
+    short = _page(BASE, {"data": [1]}, [{"id": 1}])
+    first = pages.first()
+    later = pages.next(first, _page(BASE, {"data": [1, 2], "more": True}, [{"id": 1}, {"id": 2}]))
+    assert later is not None
+    full = _page(BASE, {"data": [3, 4]}, [{"id": 3}, {"id": 4}])
+
+    assert pages.next(first, short) is None
+    assert pages.next(later, full) is None  # seen on page 1, absent on page 2: the end
+
+
 def test_a_next_link_to_another_host_is_refused() -> None:
     pages = paginator(Pagination(type="next_url", next_url_path="next"))
     page = _page(BASE, {"next": "https://evil.test/steal"}, [{"id": 1}])

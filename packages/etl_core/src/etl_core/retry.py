@@ -69,12 +69,15 @@ class RetryPolicy:
     retried. The wait before attempt *n+1* is uniform in
     ``[0, min(max_delay, initial_delay * multiplier**(n-1))]`` (full jitter),
     unless the error carries a server hint (``retry_after`` attribute or a
-    ``Retry-After`` response header), which is honoured instead.
+    ``Retry-After`` response header), which is honoured instead, up to
+    ``max_delay``: a server (or a lease) asking for an hour waits ``max_delay``
+    and tries again, it never holds the caller for longer.
     """
 
     attempts: int = 3
     initial_delay: float = 0.1
     max_delay: float = 20.0
+    """The longest wait between two attempts: caps the backoff and a server's hint."""
     multiplier: float = 2.0
     deadline: float | None = None
     """Overall seconds budget across attempts and waits; ``None`` for no limit."""
@@ -113,12 +116,16 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
         return ceiling * self.rng() if self.jitter else ceiling
 
+    def wait(self, attempt: int, hint: float | None) -> float:
+        """The wait after failed attempt ``attempt`` (from 1): a server's ``hint`` (seconds)
+        capped at ``max_delay``, else the jittered backoff."""
+        return min(hint, self.max_delay) if hint is not None else self.backoff(attempt)
+
     def next_delay(self, attempt: int, error: BaseException, elapsed: float) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up."""
         if attempt >= self.attempts or not self.is_retryable(error):
             return None
-        hint = retry_after_hint(error)
-        delay = hint if hint is not None else self.backoff(attempt)
+        delay = self.wait(attempt, retry_after_hint(error))
         if self.deadline is not None and elapsed + delay >= self.deadline:
             return None
         return delay

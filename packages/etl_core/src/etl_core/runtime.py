@@ -46,6 +46,7 @@ __all__ = [
     "new_run_id",
     "open_session",
     "process_alive",
+    "process_started",
     "run_entry_point",
     "start_run",
 ]
@@ -263,6 +264,17 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return not _is_zombie(pid)
+
+
+def process_started(pid: int) -> int:
+    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc``), or ``0``
+    when unknown: a pid that runs with another start time is another process (reused)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[-1].split()
+        return int(fields[19])  # field 22 of stat(5); the name and pid come before ")"
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _is_zombie(pid: int) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.errors import LeaseBusyError, LeaseLostError, RetryableError
+from etl_core.runtime import process_started
 from etl_core.storage import (
     Holder,
     LeaseState,
@@ -179,6 +180,29 @@ def test_a_lease_of_a_gone_process_of_this_host_and_namespace_is_free_at_once(
 
     with acquire_lease(store, KEY, ttl=30, heartbeat_every=0) as lease:
         assert lease.token == 6
+
+
+def test_a_lease_whose_pid_was_reused_by_another_process_is_free_at_once(
+    store: ObjectStore,
+) -> None:
+    me = this_holder()
+    if not me.namespace:
+        pytest.skip("no /proc boot id or pid namespace here: pids are not judged")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_started(other.pid)
+        assert started > 0
+        reused = Holder("gone-run", me.host, other.pid, me.namespace, started - 1)
+        same = Holder("live-run", me.host, other.pid, me.namespace, started)
+        assert not same.is_gone()
+        assert reused.is_gone()
+        state = LeaseState(reused, 5, "crashed", time.time(), time.time() + 600)
+        store.write_bytes(KEY, state.to_json())
+        with acquire_lease(store, KEY, ttl=30, heartbeat_every=0) as lease:
+            assert lease.token == 6
+    finally:
+        other.kill()
+        other.wait(timeout=30)
 
 
 def test_a_pid_in_another_namespace_or_host_says_nothing_about_liveness(

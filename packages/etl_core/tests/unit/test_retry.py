@@ -120,6 +120,22 @@ def test_server_retry_after_hint_is_honoured() -> None:
     assert fake.sleeps == [7.5]
 
 
+def test_a_server_hint_beyond_max_delay_waits_max_delay() -> None:
+    class Response:
+        headers = {"Retry-After": "86400"}
+
+    class HttpError(Exception):
+        response = Response()
+
+    fake = FakeTime()
+    fn = Flaky(
+        RetryableError("throttled", retry_after=3600), RetryableError("x", retry_after=1e308)
+    )
+    make_policy(fake, attempts=3, max_delay=5).call(fn)
+    make_policy(fake, retry_on=(HttpError,), max_delay=5).call(Flaky(HttpError()))
+    assert fake.sleeps == [5.0, 5.0, 5.0]
+
+
 def test_retry_after_header_on_an_attached_response_is_honoured() -> None:
     class Response:
         headers = {"Retry-After": "4"}

@@ -82,6 +82,21 @@ def test_a_webhook_failing_first_gets_the_alert_once_after_a_retry_and_logs_no_s
     )
 
 
+def test_a_retry_after_beyond_max_delay_waits_max_delay_and_delivers(
+    webhook_receiver: Receivers,
+) -> None:
+    throttling = webhook_receiver(failures=1, status=503, retry_after="86400")
+    policy = FAST.with_options(deadline=60.0)  # a day's wait would be past it: given up
+    dispatcher = Dispatcher([WebhookChannel(secret_url(throttling.url))], policy=policy)
+    dispatcher.submit([notification()])
+    delivered = dispatcher.drain(30)
+    dispatcher.close()
+
+    assert delivered
+    assert [status for _, _, status in throttling.received] == [503, 200]
+    assert dispatcher.outcomes == {("webhook", "retried"): 1, ("webhook", "delivered"): 1}
+
+
 @pytest.mark.parametrize("kind", sorted(CHANNEL_KINDS))
 def test_every_channel_kind_posts_json_and_shows_only_its_reference(
     kind: str, accepting: Any

@@ -19,6 +19,7 @@ __all__ = [
     "backfill_job",
     "create_backfill_job",
     "end_backfill_partition",
+    "merge_backfill_job_parameters",
     "running_backfill_jobs",
     "set_backfill_job_state",
     "update_backfill_partition",
@@ -120,6 +121,24 @@ def set_backfill_job_state(
         changes["parameters"] = dict(parameters)
     with door(_FEATURE) as schema, schema.models(schema.LEDGER_APP) as ledger:
         ledger["BackfillJob"].objects.filter(pk=int(job_id)).update(**changes)
+
+
+def merge_backfill_job_parameters(job_id: str, changes: Mapping[str, Any]) -> None:
+    """Merge ``changes`` into a backfill job's parameters, its state unchanged (in one
+    transaction holding the job's row lock); nothing for an unknown job."""
+    from django.db import transaction
+
+    if not job_id.isdigit():
+        return
+    with (
+        door(_FEATURE) as schema,
+        schema.models(schema.LEDGER_APP) as ledger,
+        transaction.atomic(),
+    ):
+        jobs = ledger["BackfillJob"].objects
+        job = jobs.select_for_update().filter(pk=int(job_id)).first()
+        if job is not None:
+            jobs.filter(pk=job.pk).update(parameters={**dict(job.parameters), **changes})
 
 
 def update_backfill_partition(

@@ -3,7 +3,8 @@
 Every request waits for the source's token bucket, is signed by its authenticator
 and retried through :mod:`etl_core.retry` on timeouts, connection errors, 408, 429
 and 5xx with exponential backoff and full jitter, honouring ``Retry-After`` (seconds
-or an HTTP date, capped by ``max_retry_wait``). Any other 4xx fails at once with the
+or an HTTP date); ``max_retry_wait`` is the policy's ``max_delay``, the longest wait
+between two attempts, backoff or ``Retry-After`` alike. Any other 4xx fails at once with the
 URL (secret query parameters removed) and the status. Bodies are returned as bytes,
 exactly as received, for the raw archive.
 """
@@ -133,7 +134,7 @@ class ApiClient:
         return RetryPolicy(
             attempts=self.source.max_attempts,
             initial_delay=0.5,
-            max_delay=30.0,
+            max_delay=self.source.max_retry_wait.total_seconds(),  # caps Retry-After too
             retry_on=(ApiUnavailableError,),
             before_sleep=count,
             sleep=self._sleep,
@@ -279,13 +280,12 @@ class ApiClient:
             return
         if status in _RETRYABLE_STATUS or status >= 500:
             hint = parse_retry_after(response.headers.get("retry-after", ""))
-            cap = self.source.max_retry_wait.total_seconds()
             raise self._unavailable(
                 endpoint,
                 url,
                 f"HTTP {status}" + (f", Retry-After {hint:.1f}s" if hint is not None else ""),
                 status=status,
-                retry_after=min(hint, cap) if hint is not None else None,
+                retry_after=hint,  # the policy caps it at max_retry_wait
             )
         kind = ApiAuthError if status in (401, 403) else ApiRequestError
         said = self._said(body)

@@ -48,7 +48,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from etl_core.errors import LeaseBusyError, LeaseLostError, StorageError
-from etl_core.runtime import process_alive
+from etl_core.runtime import process_alive, process_started
 from etl_core.threads import start_thread
 
 from .base import ObjectStore
@@ -76,12 +76,16 @@ class Holder:
         namespace: The kernel boot id and pid namespace of the process (``""`` where
             they cannot be read); only a holder with this process's value can be
             judged by its pid.
+        started: When the process started, in clock ticks since boot (``0``: unknown,
+            as in records written before it was recorded); a live pid with another
+            start time is another process that reused the pid.
     """
 
     id: str
     host: str
     pid: int
     namespace: str = ""
+    started: int = 0
 
     def describe(self) -> str:
         """``host:pid``, for messages."""
@@ -91,19 +95,31 @@ class Holder:
         """Whether this holder's process is known not to run any more (the fast path).
 
         True only for a holder of this host, boot and pid namespace whose pid no
-        live process has, or whose pid is this process's own under another run id
-        (the pid was reused). False means "may be alive": ask the expiry.
+        live process has, whose pid is this process's own under another run id, or
+        whose pid a process with another start time has (the pid was reused). False
+        means "may be alive": ask the expiry.
         """
         me = this_holder()
         if not self.namespace or self.host != me.host or self.namespace != me.namespace:
             return False
         if self.pid == me.pid:
             return self.id != me.id
-        return self.pid > 0 and not process_alive(self.pid)
+        if self.pid <= 0:
+            return False
+        if not process_alive(self.pid):
+            return True
+        started = process_started(self.pid) if self.started else 0
+        return started != 0 and started != self.started
 
     def to_dict(self) -> dict[str, Any]:
         """The holder as stored in a record."""
-        return {"id": self.id, "host": self.host, "pid": self.pid, "namespace": self.namespace}
+        return {
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "namespace": self.namespace,
+            "started": self.started,
+        }
 
     @classmethod
     def from_dict(cls, raw: Any) -> Holder:
@@ -117,12 +133,13 @@ class Holder:
             return cls(raw, host, int(pid) if pid.isdigit() else 0)
         if not isinstance(raw, dict):
             return cls("", "", 0)
-        number = raw.get("pid")
+        number, started = raw.get("pid"), raw.get("started")
         return cls(
             id=str(raw.get("id", "")),
             host=str(raw.get("host", "")),
             pid=number if isinstance(number, int) and not isinstance(number, bool) else 0,
             namespace=str(raw.get("namespace", "")),
+            started=started if isinstance(started, int) and not isinstance(started, bool) else 0,
         )
 
 
@@ -136,7 +153,13 @@ def this_holder() -> Holder:
     with _this_lock:
         if _this is None or _this.pid != os.getpid():
             host, pid = socket.gethostname(), os.getpid()
-            _this = Holder(f"{host}:{pid}:{secrets.token_hex(6)}", host, pid, _namespace())
+            _this = Holder(
+                f"{host}:{pid}:{secrets.token_hex(6)}",
+                host,
+                pid,
+                _namespace(),
+                process_started(pid),
+            )
         return _this
 
 

@@ -9,6 +9,8 @@ fetches it.
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -110,9 +112,8 @@ class OAuth2ClientCredentials(Authenticator):
         try:
             document = response.json()
             token = document["access_token"]
-            lifetime = float(document.get("expires_in") or _DEFAULT_LIFETIME)
         except (ValueError, KeyError, TypeError, AttributeError):
-            token, lifetime = None, 0.0
+            token = None
         if not isinstance(token, str) or not token:
             raise ApiAuthError(
                 f"the token endpoint {self.config.token_url} answered without an access_token",
@@ -120,7 +121,33 @@ class OAuth2ClientCredentials(Authenticator):
                 url=str(self.config.token_url),
                 status=response.status_code,
             )
-        return token, lifetime
+        return token, self._lifetime_of(document.get("expires_in"), response.status_code)
+
+    def _lifetime_of(self, expires_in: object, status: int) -> float:
+        """The token's lifetime in seconds: ``expires_in`` as a positive number (a numeric
+        string too), the default when absent or null.
+
+        Raises:
+            ApiAuthError: ``expires_in`` is anything else, naming the field and its value.
+        """
+        if expires_in is None:
+            return _DEFAULT_LIFETIME
+        lifetime = None
+        if isinstance(expires_in, int | float | str) and not isinstance(expires_in, bool):
+            try:
+                lifetime = float(expires_in)
+            except ValueError:
+                lifetime = None
+        if lifetime is None or not math.isfinite(lifetime) or lifetime <= 0:
+            raise ApiAuthError(
+                f"the token endpoint {self.config.token_url} answered expires_in = "
+                f"{json.dumps(expires_in)[:100]}: expected a positive number of seconds "
+                "(the token's lifetime), or no expires_in at all",
+                source=self.source,
+                url=str(self.config.token_url),
+                status=status,
+            )
+        return lifetime
 
     def _unavailable(self, message: str, status: int | None) -> ApiUnavailableError:
         return ApiUnavailableError(

@@ -4,7 +4,10 @@ A :class:`PageRequest` is plain data (query parameters, or an absolute URL the A
 gave), so the position inside an endpoint is checkpointed as JSON and a resumed run
 asks for exactly the page it stopped at. Every style stops on a page without
 records, when ``total_path`` says every record was seen, and when ``has_more_path``
-says there is no more; each style adds its own end (no cursor, no next link).
+says there is no more (false, ``null``, or absent); each style adds its own end (no
+cursor, no next link). A ``has_more_path`` absent from the first page of a walk while
+that page looks full (``page_size`` records, or a next cursor or link) is a mistyped
+path, not an end: it fails the endpoint naming the path and the keys the body has.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ class Paginator(abc.ABC):
                 return None
         if self.config.has_more_path:
             more = lookup(page.document, self.config.has_more_path)
+            if more is MISSING and current.number == 0 and self._looks_full(current, page):
+                raise self._has_more_missing(page)
             if more is False or more is None or more is MISSING:
                 return None
         following = self.advance(current, page)
@@ -120,6 +125,38 @@ class Paginator(abc.ABC):
             return None
         self._refuse_a_loop(current, following, page)
         return replace(following, number=current.number + 1, seen=seen)
+
+    def _looks_full(self, current: PageRequest, page: Page) -> bool:
+        """Whether ``page`` does not look like the last: as many records as ``page_size``,
+        or (no ``page_size``) the style's own pointer (cursor, next link) names a next page."""
+        if self.config.page_size:
+            return len(page.records) >= self.config.page_size
+        return not self.parallel and self.advance(current, page) is not None
+
+    def _has_more_missing(self, page: Page) -> ApiResponseError:
+        """The error of a ``has_more_path`` absent from the first, full page of a walk: a
+        mistyped path would otherwise stop the walk after one page in silence."""
+        path = self.config.has_more_path or ""
+        parts = path.split(".")
+        depth = 0
+        holder = page.document
+        while depth < len(parts) - 1 and isinstance(holder, dict) and parts[depth] in holder:
+            holder, depth = holder[parts[depth]], depth + 1
+        where = "the body" if depth == 0 else repr(".".join(parts[:depth]))
+        if isinstance(holder, dict):
+            names = sorted(str(key) for key in holder)
+            shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+            has = f"{where} has the keys {shown or '(none)'}"
+        else:
+            has = f"{where} is not an object"
+        return ApiResponseError(
+            f"has_more_path {path!r} is absent from the first page ({page.url}), which holds "
+            f"{len(page.records)} records and does not look like the last; {has}. Absent means "
+            "no more pages only after the walk saw the field: check has_more_path",
+            source=self.source,
+            endpoint=self.endpoint,
+            url=page.url,
+        )
 
     def _refuse_a_loop(self, current: PageRequest, following: PageRequest, page: Page) -> None:
         """Refuse a next page that is the page just fetched: the API handed back the cursor

@@ -250,7 +250,7 @@ class Dispatcher:
     def _retry_in(self, delivery: _Delivery, reason: str, hint: float | None) -> float | None:
         policy = self.policy
         elapsed = time.monotonic() - delivery.first_at
-        delay = hint if hint is not None else policy.backoff(delivery.attempt)
+        delay = policy.wait(delivery.attempt, hint)  # a Retry-After capped at max_delay
         if delivery.attempt >= policy.attempts:
             self._give_up(delivery, f"{reason} after {delivery.attempt} attempts")
             return None
