@@ -208,6 +208,11 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+AT_YEARS = (1970, 9990)
+"""The years ``--at`` may name: the monitors' windows (years of lookback, a day ahead) stay
+within the calendar."""
+
+
 def _instant(text: str) -> datetime:
     """An ISO 8601 instant of ``--at``; without an offset, UTC."""
     try:
@@ -215,6 +220,10 @@ def _instant(text: str) -> datetime:
     except ValueError as exc:
         example = "2026-11-11T12:00"
         raise typer.BadParameter(f"expected an ISO 8601 time like {example}, got {text!r}") from exc
+    if not AT_YEARS[0] <= moment.year <= AT_YEARS[1]:
+        first, last = AT_YEARS
+        expected = f"expected an instant in the years {first} to {last}"
+        raise typer.BadParameter(f"{expected}, got {text!r}")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
