@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -650,6 +650,7 @@ def alerts_snooze(
         length = parse_duration(duration)
         if length.total_seconds() <= 0:
             raise ValueError(f"invalid duration {duration!r}: a snooze must last longer than 0s")
+        _snoozed_until(duration, length)
     except ValueError as exc:
         cli.notice(f"--for: {exc}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -661,6 +662,15 @@ def alerts_snooze(
     assert alert.snoozed_until is not None
     until = alert.snoozed_until.astimezone(UTC)
     cli.notice(f"snoozed {alert.fingerprint} until {until:%Y-%m-%d %H:%M} UTC: {alert.describe()}")
+
+
+def _snoozed_until(duration: str, length: timedelta) -> datetime:
+    """When a snooze of ``length`` from now ends; ``ValueError`` when past the calendar."""
+    try:
+        return datetime.now(UTC) + length
+    except OverflowError:
+        why = "the snooze would end after 9999"
+        raise ValueError(f"invalid duration {duration!r}: {why}") from None
 
 
 def _operator() -> str:
