@@ -10,14 +10,18 @@ weekend, and on a holiday.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from etl_core.contracts import Contract
 from observability.monitors.base import Level, Monitor, Result, human_duration
 from observability.monitors.facts import WATCHED_ZONES, DatasetFacts
 from observability.monitors.schedule import Schedule
 
-__all__ = ["AgeMonitor"]
+__all__ = ["CLOCK_SKEW", "AgeMonitor"]
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far after the listing an object may be dated before its age is not believed (clocks
+of stores and hosts differ a little)."""
 
 
 class AgeMonitor(Monitor):
@@ -52,6 +56,9 @@ class AgeMonitor(Monitor):
                 threshold=threshold,
                 why=f"no {zone} object of {self.contract.dataset} has been seen",
             )
+        if newest > max(now, datetime.now(UTC)) + CLOCK_SKEW:
+            key = facts.zone(zone).newest_key or ""
+            return self._from_the_future(zone, newest, key, now, threshold)
         age = max(now - newest, timedelta(0))
         observed = f"{human_duration(age)} old (newest {newest:%Y-%m-%d %H:%M} UTC)"
         fields = {"observed": observed, "threshold": threshold, "value": age.total_seconds()}
@@ -73,6 +80,26 @@ class AgeMonitor(Monitor):
         )
         detail["overdue_since"] = overdue_since.isoformat()
         return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+
+    def _from_the_future(
+        self, zone: str, newest: datetime, key: str, now: datetime, threshold: str
+    ) -> Result:
+        """A zone whose newest object is dated after it was listed: its age is not known, and
+        that object would hide any staleness until its date, so it warns."""
+        ahead = newest - now
+        return self.result(
+            zone,
+            "warn",
+            "future",
+            observed=f"dated {human_duration(ahead)} ahead (newest {newest:%Y-%m-%d %H:%M} UTC)",
+            threshold=threshold,
+            why=(
+                f"the newest {zone} object ({key}) is dated {newest:%Y-%m-%d %H:%M} UTC, "
+                "after it was listed: its age cannot be judged (a clock ahead, or a "
+                "modification time kept from elsewhere)"
+            ),
+            detail={"newest": newest.isoformat(), "key": key},
+        )
 
     def _overdue_since(self, newest: datetime, now: datetime) -> datetime | None:
         """The deadline that passed with nothing new in the zone, or ``None``."""
