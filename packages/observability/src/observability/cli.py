@@ -45,6 +45,7 @@ from observability.database_metrics import (
     record_database_metrics,
 )
 from observability.database_tables import database_tables
+from observability.errors import MetricsFileError
 from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import (
@@ -54,6 +55,7 @@ from observability.inventory import (
     take_inventory,
 )
 from observability.monitors import FixedClock, SystemClock
+from observability.output_files import replace_file
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
 from observability.storage_index import StorageIndex
@@ -80,6 +82,19 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a ta
 MetricsFile = Annotated[
     Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
 ]
+
+
+def _write_metrics(path: Path, registry: Registry) -> None:
+    """``--metrics-file``: the registry's Prometheus text, written whole or not at all, in
+    a folder that exists (a misspelt collector folder is an error, not a new folder).
+
+    Raises:
+        MetricsFileError: it could not be written (exit 2).
+    """
+    try:
+        replace_file(path, render_prometheus(registry).encode(), make_folder=False)
+    except OSError as exc:
+        raise MetricsFileError(str(path), exc.strerror or str(exc)) from exc
 
 
 @app.command()
@@ -111,7 +126,7 @@ def inventory(
     registry = Registry()
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
     if metrics_file is not None:
-        metrics_file.write_text(render_prometheus(registry))
+        _write_metrics(metrics_file, registry)
     if session.settings.pushgateway_url:
         push_to_gateway(session.settings.pushgateway_url, "etl_observability_inventory", registry)
     if as_json:
@@ -176,7 +191,7 @@ def database(
     registry = Registry()
     record_database_metrics(report, registry)
     if metrics_file is not None:
-        metrics_file.write_text(render_prometheus(registry))
+        _write_metrics(metrics_file, registry)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -303,7 +318,7 @@ def check(
         record_freshness_metrics(evaluation, registry)
         if watch is not None:
             watch.record_metrics(active, registry)
-        metrics_file.write_text(render_prometheus(registry))
+        _write_metrics(metrics_file, registry)
     if html is not None:
         document = evaluation.to_dict()
         if watch is not None:
