@@ -180,3 +180,20 @@ def test_a_zone_whose_newest_object_is_dated_after_it_was_listed_warns_instead_o
     assert landing.value is None  # no age is exported for it
     assert key in landing.why
     assert "dated 2099-01-01 00:00 UTC, after it was listed" in landing.why
+
+
+def test_an_age_no_threshold_or_schedule_judges_is_unknown_not_fresh(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    lake.drop("pos", "pos_20261001.csv", datetime(2026, 10, 1, 6, tzinfo=UTC))  # 60 days old
+    contract = weekday_contract(warn_after=None, critical_after=None, expected=None)
+    clock.set(berlin(1, 12))
+
+    (status,) = evaluate([contract], lake.store, clock).datasets
+    (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
+
+    assert (landing.level, landing.state) == ("unknown", "unjudged")
+    assert "shown only: the contract sets no warn_after/critical_after" in landing.why
+    assert landing.value is not None  # the age is still shown
+    assert landing.value > 59 * 86400
+    assert status.level == "unknown"  # not "ok: every monitor is ok"

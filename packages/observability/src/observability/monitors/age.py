@@ -37,7 +37,8 @@ class AgeMonitor(Monitor):
 
     @classmethod
     def from_contract(cls, contract: Contract) -> AgeMonitor:
-        """Every dataset's zones are aged; without thresholds the age is shown, never judged."""
+        """Every dataset's zones are aged; without thresholds (or a schedule) the age is shown,
+        never judged: ``unknown``, not ``ok``."""
         return cls(contract, Schedule.of(contract))
 
     def evaluate(self, facts: DatasetFacts, now: datetime) -> list[Result]:
@@ -64,6 +65,9 @@ class AgeMonitor(Monitor):
         fields = {"observed": observed, "threshold": threshold, "value": age.total_seconds()}
         detail = {"newest": newest.isoformat(), "key": facts.zone(zone).newest_key or ""}
         by_age = self._level_of(age)
+        if self.schedule is None and self.warn_after is None and self.critical_after is None:
+            why = f"{zone} age is shown only: the contract sets no warn_after/critical_after"
+            return self.result(zone, "unknown", "unjudged", why=why, detail=detail, **fields)
         if self.schedule is None:
             why = self._age_why(zone, age, by_age)
             return self.result(zone, by_age, _state(by_age), why=why, detail=detail, **fields)
@@ -133,8 +137,6 @@ class AgeMonitor(Monitor):
 
     def _age_why(self, zone: str, age: timedelta, level: Level) -> str:
         if level == "ok":
-            if self.warn_after is None and self.critical_after is None:
-                return f"{zone} age is shown only: the contract sets no warn_after/critical_after"
             return f"the newest {zone} object is within its thresholds"
         limit = self.critical_after if level == "critical" else self.warn_after
         assert limit is not None
