@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -45,6 +45,7 @@ from observability.database_metrics import (
     record_database_metrics,
 )
 from observability.database_tables import database_tables
+from observability.errors import MetricsFileError
 from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import (
@@ -54,6 +55,7 @@ from observability.inventory import (
     take_inventory,
 )
 from observability.monitors import FixedClock, SystemClock
+from observability.output_files import replace_file
 from observability.page import write_page
 from observability.settings import ObservabilitySettings
 from observability.storage_index import StorageIndex
@@ -80,6 +82,19 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a ta
 MetricsFile = Annotated[
     Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
 ]
+
+
+def _write_metrics(path: Path, registry: Registry) -> None:
+    """``--metrics-file``: the registry's Prometheus text, written whole or not at all, in
+    a folder that exists (a misspelt collector folder is an error, not a new folder).
+
+    Raises:
+        MetricsFileError: it could not be written (exit 2).
+    """
+    try:
+        replace_file(path, render_prometheus(registry).encode(), make_folder=False)
+    except OSError as exc:
+        raise MetricsFileError(str(path), exc.strerror or str(exc)) from exc
 
 
 @app.command()
@@ -111,7 +126,7 @@ def inventory(
     registry = Registry()
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
     if metrics_file is not None:
-        metrics_file.write_text(render_prometheus(registry))
+        _write_metrics(metrics_file, registry)
     if session.settings.pushgateway_url:
         push_to_gateway(session.settings.pushgateway_url, "etl_observability_inventory", registry)
     if as_json:
@@ -176,7 +191,7 @@ def database(
     registry = Registry()
     record_database_metrics(report, registry)
     if metrics_file is not None:
-        metrics_file.write_text(render_prometheus(registry))
+        _write_metrics(metrics_file, registry)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -208,6 +223,11 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+AT_YEARS = (1970, 9990)
+"""The years ``--at`` may name: the monitors' windows (years of lookback, a day ahead) stay
+within the calendar."""
+
+
 def _instant(text: str) -> datetime:
     """An ISO 8601 instant of ``--at``; without an offset, UTC."""
     try:
@@ -215,6 +235,10 @@ def _instant(text: str) -> datetime:
     except ValueError as exc:
         example = "2026-11-11T12:00"
         raise typer.BadParameter(f"expected an ISO 8601 time like {example}, got {text!r}") from exc
+    if not AT_YEARS[0] <= moment.year <= AT_YEARS[1]:
+        first, last = AT_YEARS
+        expected = f"expected an instant in the years {first} to {last}"
+        raise typer.BadParameter(f"{expected}, got {text!r}")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -294,7 +318,7 @@ def check(
         record_freshness_metrics(evaluation, registry)
         if watch is not None:
             watch.record_metrics(active, registry)
-        metrics_file.write_text(render_prometheus(registry))
+        _write_metrics(metrics_file, registry)
     if html is not None:
         document = evaluation.to_dict()
         if watch is not None:
@@ -641,6 +665,7 @@ def alerts_snooze(
         length = parse_duration(duration)
         if length.total_seconds() <= 0:
             raise ValueError(f"invalid duration {duration!r}: a snooze must last longer than 0s")
+        _snoozed_until(duration, length)
     except ValueError as exc:
         cli.notice(f"--for: {exc}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -652,6 +677,15 @@ def alerts_snooze(
     assert alert.snoozed_until is not None
     until = alert.snoozed_until.astimezone(UTC)
     cli.notice(f"snoozed {alert.fingerprint} until {until:%Y-%m-%d %H:%M} UTC: {alert.describe()}")
+
+
+def _snoozed_until(duration: str, length: timedelta) -> datetime:
+    """When a snooze of ``length`` from now ends; ``ValueError`` when past the calendar."""
+    try:
+        return datetime.now(UTC) + length
+    except OverflowError:
+        why = "the snooze would end after 9999"
+        raise ValueError(f"invalid duration {duration!r}: {why}") from None
 
 
 def _operator() -> str:

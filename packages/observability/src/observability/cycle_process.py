@@ -26,7 +26,6 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -161,11 +160,10 @@ class CycleProcess:
         previous = self._snapshot
         failures = snapshot.failures
         if snapshot.succeeded_at is None and previous.succeeded_at is not None:
-            snapshot = replace(  # a restarted child's failures: keep the good results shown
-                previous,
-                finished_at=snapshot.finished_at,
-                error=snapshot.error,
-                failures=failures,
+            # a restarted child's failures: keep the good results shown
+            ended = snapshot.finished_at or self.clock.now()
+            snapshot = previous.failed(
+                ended, snapshot.seconds, snapshot.error, failures, self.interval
             )
         self._snapshot = snapshot
         self._down = ""

@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseNotReadyError",
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
+    "MetricsFileError",
     "ObservabilityError",
     "SchemaNotInstalledError",
     "StatusPageError",
@@ -58,3 +59,16 @@ class StatusPageError(ObservabilityError, ConfigError):
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         ConfigError.__init__(self, f"status page {path} cannot be written: {reason}")
+
+
+class MetricsFileError(ObservabilityError, ConfigError):
+    """The Prometheus text could not be written where asked (``--metrics-file``): a bad
+    argument, so exit code 2, never the 1 that means late data.
+
+    Attributes:
+        path: The file that was to be written.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        ConfigError.__init__(self, f"metrics file {path} cannot be written: {reason}")

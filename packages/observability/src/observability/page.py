@@ -12,7 +12,6 @@ simply not drawn.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from observability.errors import StatusPageError
 from observability.monitors import ARRIVAL_STATES, LEVELS, human_duration
+from observability.output_files import replace_file
 
 if TYPE_CHECKING:  # imported by the command that writes the page
     import jinja2
@@ -125,15 +125,9 @@ def write_page(path: Path, status: Mapping[str, Any]) -> None:
     Raises:
         StatusPageError: the file could not be written (its path and why).
     """
-    text = render_page(status).encode()
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(text)
-        partial.replace(path)
+        replace_file(path, render_page(status).encode())
     except OSError as exc:
-        with contextlib.suppress(OSError):  # nothing half-written is left behind
-            partial.unlink(missing_ok=True)
         raise StatusPageError(str(path), exc.strerror or str(exc)) from exc
 
 

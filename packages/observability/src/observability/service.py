@@ -58,7 +58,9 @@ class Snapshot:
 
     Attributes:
         evaluation: The latest successful evaluation; ``None`` before the first.
-        metrics: Its Prometheus text, with the storage metrics and the service's own gauges.
+        metrics: Its Prometheus text, with the storage metrics and the service's own gauges
+            (those of the latest cycle, good or not).
+        results_metrics: The same without the service's own gauges.
         status: Its ``/api/status`` JSON.
         page: The status page (HTML) of :attr:`status`.
         finished_at: When the latest cycle ended, good or not (the clock's time).
@@ -72,6 +74,7 @@ class Snapshot:
 
     evaluation: Evaluation | None = None
     metrics: bytes = b""
+    results_metrics: bytes = b""
     status: bytes = b""
     page: bytes = b""
     finished_at: datetime | None = None
@@ -87,6 +90,24 @@ class Snapshot:
     def evaluated(self) -> bool:
         """Whether a cycle has succeeded once: there are results to serve."""
         return self.evaluation is not None or self.succeeded_at is not None
+
+    def failed(
+        self, finished_at: datetime, seconds: float, error: str, failures: int, interval: timedelta
+    ) -> Snapshot:
+        """This snapshot's results after a cycle that failed: ``/metrics`` with the failed
+        cycle's duration and the failures counted so far, ``/api/status`` and the page with
+        the cycle's error (``interval``: the page's reload)."""
+        failed = replace(
+            self,
+            finished_at=finished_at,
+            seconds=seconds,
+            error=error,
+            failures=failures,
+            metrics=self.results_metrics + service_metrics(seconds, failures),
+        )
+        document = json.loads(self.status) if self.status else {}
+        document.update(_service_state(failed))
+        return _with_page(replace(failed, status=json.dumps(document).encode()), interval)
 
     def served(self) -> Snapshot:
         """What the HTTP side needs of it: the rendered bytes and the times, without the
@@ -188,14 +209,11 @@ class StatusService:
         except (EtlError, OSError) as exc:
             logger.error("evaluation failed; serving the last good results: %s", exc)
             ended = self.clock.now()
-            failed = replace(
-                previous,
-                finished_at=ended,
-                seconds=(ended - began).total_seconds(),
-                error=str(exc) or type(exc).__name__,
-                failures=previous.failures + 1,
+            seconds = (ended - began).total_seconds()
+            error = str(exc) or type(exc).__name__
+            self._snapshot = previous.failed(
+                ended, seconds, error, previous.failures + 1, self.interval
             )
-            self._snapshot = _with_page(_with_status(failed), self.interval)
             return self._snapshot
         error = self._recorded(evaluation)
         active, alert_error = self._alerted(evaluation, previous.alerts)
@@ -206,20 +224,15 @@ class StatusService:
         record_monitor_metrics(evaluation, registry)
         record_freshness_metrics(evaluation, registry)
         record_storage_metrics(storage, registry)
-        registry.gauge(
-            "etl_observability_evaluation_duration_seconds",
-            "How long the latest evaluation cycle (storage metrics and monitors) took.",
-        ).set(time.perf_counter() - started)
-        registry.counter(
-            "etl_observability_evaluation_failures_total",
-            "Evaluation cycles that failed since the service started.",
-        ).inc(failures)
         if self.alerts is not None:
             self.alerts.record_metrics(list(active or ()), registry)
+        results = render_prometheus(registry).encode()
+        own = service_metrics(time.perf_counter() - started, failures)
         ended = self.clock.now()  # readiness counts from a cycle's end, however long it took
         done = Snapshot(
             evaluation=evaluation,
-            metrics=render_prometheus(registry).encode(),
+            metrics=results + own,
+            results_metrics=results,
             finished_at=ended,
             succeeded_at=previous.succeeded_at if error else ended,
             seconds=(ended - began).total_seconds(),
@@ -357,6 +370,21 @@ def build_app(service: Cycles) -> Starlette:
         Route("/", page),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def service_metrics(seconds: float, failures: int) -> bytes:
+    """The service's own metrics in Prometheus text: the latest cycle's duration and the
+    cycles that failed."""
+    registry = Registry()
+    registry.gauge(
+        "etl_observability_evaluation_duration_seconds",
+        "How long the latest evaluation cycle (storage metrics and monitors) took.",
+    ).set(seconds)
+    registry.counter(
+        "etl_observability_evaluation_failures_total",
+        "Evaluation cycles that failed since the service started.",
+    ).inc(failures)
+    return render_prometheus(registry).encode()
 
 
 def _with_status(snapshot: Snapshot) -> Snapshot:

@@ -293,7 +293,7 @@ class StorageIndex:
             StorageError: the store could not be listed (the previous snapshot is kept).
         """
         previous = self._snapshot
-        due = previous is None or now - previous.reconciled_at >= self.reconcile_interval
+        due = previous is None or not self._reconciled_recently(previous, now)
         if reconcile if reconcile is not None else due:
             snapshot = self._reconcile(now)
         else:
@@ -301,6 +301,19 @@ class StorageIndex:
             snapshot = self._incremental(now, previous)
         self._snapshot = snapshot
         return snapshot
+
+    def _reconciled_recently(self, previous: StorageSnapshot, now: datetime) -> bool:
+        """Whether ``previous``'s reconcile is younger than the interval at ``now``; one dated
+        after ``now`` (a clock set back, a kept index from elsewhere) is not, and is logged."""
+        since = now - previous.reconciled_at
+        if since < timedelta(0):
+            logger.warning(
+                "the storage index was reconciled at %s, after now (%s): listing the store whole",
+                previous.reconciled_at.isoformat(),
+                now.isoformat(),
+            )
+            return False
+        return since < self.reconcile_interval
 
     def recent(self, now: datetime) -> tuple[date, ...]:
         """The partition dates listed each cycle at ``now``: tomorrow back to ``recent_days``."""

@@ -5,8 +5,8 @@ incrementally too.
 partitions and ``landing/`` while its reconcile is younger than ``storage_reconcile_interval``,
 else every zone) and saves the new one. The document holds one tally per partition, so it
 grows with the partitions, not the objects. A missing, unreadable or older-version document
-means a reconcile; between reconciles ``_state/`` itself is what the last reconcile saw
-(this document included).
+(or one with a time without a UTC offset) means a reconcile; between reconciles ``_state/``
+itself is what the last reconcile saw (this document included).
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ def snapshot_from_json(data: bytes) -> StorageSnapshot:
             for zone, dataset, dt, fields in document["areas"]
         }
         return StorageSnapshot(
-            collected_at=datetime.fromisoformat(document["collected_at"]),
+            collected_at=_instant(document["collected_at"], "collected_at"),
             mode=document["mode"],
-            reconciled_at=datetime.fromisoformat(document["reconciled_at"]),
+            reconciled_at=_instant(document["reconciled_at"], "reconciled_at"),
             days=tuple(date.fromisoformat(day) for day in document["days"]),
             areas=areas,
             listed=0,
@@ -133,8 +133,8 @@ def _tally(fields: dict[str, Any]) -> Tally:
     return Tally(
         objects=int(fields["objects"]),
         bytes=int(fields["bytes"]),
-        newest=_datetime(fields["newest"]),
-        published=_datetime(fields["published"]),
+        newest=_datetime(fields["newest"], "newest"),
+        published=_datetime(fields["published"], "published"),
         published_key=fields["published_key"],
         quarantines=Counter(fields["quarantines"]),
         stored_days=Counter({date.fromisoformat(d): n for d, n in fields["stored_days"].items()}),
@@ -145,8 +145,17 @@ def _time(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def _datetime(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+def _datetime(text: str | None, field: str) -> datetime | None:
+    return None if text is None else _instant(text, field)
+
+
+def _instant(text: str, field: str) -> datetime:
+    """``text`` as a timezone-aware instant; one without an offset is refused, naming ``field``
+    (it cannot be compared with the clock's time)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{field}: expected an instant with a UTC offset, got {text!r}")
+    return moment
 
 
 def _day(day: date | None) -> str | None:

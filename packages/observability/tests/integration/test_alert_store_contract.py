@@ -7,6 +7,7 @@ tests); there the ``database`` parameter runs against that database.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from etl_core.storage import open_store
 from observability import db
 from observability.alerts import (
     Alert,
+    AlertDocumentError,
     AlertNotFoundError,
     AlertStore,
     DatabaseAlerts,
@@ -173,3 +175,28 @@ def test_the_contract_holds_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")
 def test_the_contract_holds_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     _run_contract_on(postgres_url, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("level", "crit", "level: expected one of warn, critical, got 'crit'"),
+        ("state", "muted", "state: expected one of open, acknowledged, snoozed, resolved"),
+        ("snoozed_until", "2026-12-06T20:00:00", "snoozed_until: expected a time with a UTC"),
+    ],
+)
+def test_an_alert_document_with_a_field_this_version_cannot_use_is_refused_naming_it(
+    tmp_path: Path, field: str, value: str, said: str
+) -> None:
+    with open_store(str(tmp_path)) as store:
+        alerts = ObjectStoreAlerts(store)
+        alerts.change(lambda active: [_alert("sales")])
+        document = json.loads(store.read_bytes(alerts.key))
+        document["active"][0][field] = value
+        store.write_bytes(alerts.key, json.dumps(document).encode())
+
+        with pytest.raises(AlertDocumentError) as raised:
+            alerts.alerts()
+
+    assert alerts.key in str(raised.value)
+    assert said in str(raised.value)

@@ -153,6 +153,21 @@ def test_metrics_file_has_levels_ages_and_arrivals(cli: Cli, tmp_path: Path) -> 
     assert 'etl_observability_arrivals{dataset="pos",state="on_time"}' in text
 
 
+def test_a_metrics_file_in_a_folder_that_does_not_exist_exits_2_naming_it(
+    cli: Cli, tmp_path: Path
+) -> None:
+    options = configure(tmp_path, pos=SCHEDULED)
+    deliver_on_time(tmp_path, "pos", datetime.now(UTC))
+    target = tmp_path / "node_exportr" / "check.prom"  # a misspelt collector folder
+
+    result = cli(*options, "check", "--metrics-file", str(target))
+
+    assert result.returncode == 2, result.stderr  # a bad argument, not late data (1)
+    assert f"metrics file {target} cannot be written: No such file or directory" in (result.stderr)
+    assert "Traceback" not in result.stderr
+    assert not target.parent.exists()
+
+
 def _freshness_history(url: str, cwd: Path, dataset: str) -> list[str]:
     code = textwrap.dedent(
         f"""

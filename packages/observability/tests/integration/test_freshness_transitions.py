@@ -6,7 +6,7 @@ warn after 26h, critical after 50h, Christmas Day (Friday 2026-12-25) off.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from etl_core.contracts import Holidays
@@ -164,3 +164,36 @@ def test_missing_says_which_file_of_which_feed_did_not_arrive(
     assert "'pos_{date:%Y%m%d}.csv' under landing/pos/" in missing[-1].why
     assert "did not arrive" in missing[-1].why
     assert status.level == "critical"
+
+
+def test_a_zone_whose_newest_object_is_dated_after_it_was_listed_warns_instead_of_fresh(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(14, 18))
+    key = lake.drop("pos", "pos_20261218.csv", datetime(2099, 1, 1, tzinfo=UTC))  # a kept mtime
+    clock.set(berlin(22, 12))  # Tuesday: Monday's file is overdue, which a fresh age would hide
+
+    (status,) = evaluate([weekday_contract()], lake.store, clock).datasets
+    (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
+
+    assert (landing.level, landing.state) == ("warn", "future")
+    assert landing.value is None  # no age is exported for it
+    assert key in landing.why
+    assert "dated 2099-01-01 00:00 UTC, after it was listed" in landing.why
+
+
+def test_an_age_no_threshold_or_schedule_judges_is_unknown_not_fresh(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    lake.drop("pos", "pos_20261001.csv", datetime(2026, 10, 1, 6, tzinfo=UTC))  # 60 days old
+    contract = weekday_contract(warn_after=None, critical_after=None, expected=None)
+    clock.set(berlin(1, 12))
+
+    (status,) = evaluate([contract], lake.store, clock).datasets
+    (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
+
+    assert (landing.level, landing.state) == ("unknown", "unjudged")
+    assert "shown only: the contract sets no warn_after/critical_after" in landing.why
+    assert landing.value is not None  # the age is still shown
+    assert landing.value > 59 * 86400
+    assert status.level == "unknown"  # not "ok: every monitor is ok"

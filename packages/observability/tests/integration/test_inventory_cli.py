@@ -50,6 +50,20 @@ def test_inventory_writes_prometheus_metrics(cli: Cli, tmp_path: Path) -> None:
     assert "# TYPE etl_observability_stored_bytes gauge" in text
 
 
+def test_an_unwritable_metrics_file_exits_2_naming_it_and_leaves_no_partial_file(
+    cli: Cli, tmp_path: Path
+) -> None:
+    seed(str(tmp_path / "lake"))
+    target = tmp_path / "taken.prom"
+    target.mkdir()  # a folder where the file should go
+
+    result = cli("--storage", str(tmp_path / "lake"), "inventory", "--metrics-file", str(target))
+
+    assert result.returncode == 2, result.stderr
+    assert f"metrics file {target} cannot be written" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "taken.prom"]
+
+
 def test_inventory_of_an_empty_store_says_so(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = cli("--storage", str(tmp_path / "empty"), "inventory")

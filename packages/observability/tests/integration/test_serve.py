@@ -251,6 +251,24 @@ def test_a_failed_cycle_keeps_the_last_results_and_fails_readiness(
     assert "etl_observability_evaluation_failures_total 1" in get(f"{base}/metrics")[2]
 
 
+def test_metrics_count_the_failed_cycles_while_they_fail(
+    in_process: tuple[str, Any, Any], lake: Any, clock: Any, berlin: Any
+) -> None:
+    base, service, flaky = in_process
+    clock.set(berlin(21, 12))
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 11, 30))
+    service.refresh()
+
+    flaky.broken = True
+    for _ in range(2):
+        clock.advance(timedelta(minutes=1))
+        service.refresh()
+    metrics = get(f"{base}/metrics")[2]
+
+    assert "etl_observability_evaluation_failures_total 2" in metrics
+    assert 'etl_observability_dataset_level{dataset="pos"} 0' in metrics  # the last results
+
+
 def test_readiness_fails_when_no_cycle_finished_for_three_intervals(
     in_process: tuple[str, Any, Any], clock: Any
 ) -> None:

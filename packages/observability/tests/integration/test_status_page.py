@@ -147,6 +147,20 @@ def test_check_at_evaluates_as_of_that_instant(cli: Cli, tmp_path: Path, lake: A
     assert '"evaluated_at": "2026-11-08T09:00:00+00:00"' in at_9am.stdout  # UTC if no offset
 
 
+@pytest.mark.parametrize("at", ["9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z"])
+def test_check_at_an_instant_beyond_the_calendar_is_a_usage_error(
+    cli: Cli, tmp_path: Path, lake: Any, at: str
+) -> None:
+    options = configure(tmp_path, lake)
+    fill(lake)
+
+    result = cli(*options, "check", "--at", at)
+
+    assert result.returncode == 2, result.stderr
+    assert f"expected an instant in the years 1970 to 9990, got '{at}'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def arrivals(report: str) -> dict[str, str]:
     """Arrival state per day of a ``check --json`` report."""
     (pos,) = json.loads(report)["datasets"]

@@ -526,3 +526,28 @@ def test_the_kept_index_round_trips_and_a_broken_one_means_a_reconcile(tmp_path:
             assert any(STATE_KEY in str(record.get("event")) for record in logs)
         store.delete(STATE_KEY)
         assert load_snapshot(store) is None
+
+
+def test_a_kept_index_with_a_time_without_offset_means_a_reconcile(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with open_store(tmp_path) as store:
+        fill(store, now.date())
+        document = json.loads(snapshot_to_json(StorageIndex(store, CONTRACTS).collect(now)))
+        document["reconciled_at"] = now.replace(tzinfo=None).isoformat()
+        store.write_bytes(STATE_KEY, json.dumps(document).encode())
+        with capture_logs() as logs:
+            assert load_snapshot(store) is None
+    said = " ".join(str(record.get("event")) for record in logs)
+    assert "reconciled_at: expected an instant with a UTC offset" in said
+
+
+def test_a_reconcile_dated_after_now_is_due_again(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with open_store(tmp_path) as store:
+        fill(store, now.date())
+        kept = StorageIndex(store, CONTRACTS).collect(now + timedelta(days=365))
+        index = StorageIndex(store, CONTRACTS, previous=kept)
+        with capture_logs() as logs:
+            snapshot = index.collect(now)
+    assert (snapshot.mode, snapshot.reconciled_at) == ("reconcile", now)
+    assert any("after now" in str(record.get("event")) for record in logs)

@@ -37,6 +37,18 @@ _TIMES = (
 )
 
 
+_LEVELS: tuple[AlertLevel, ...] = ("warn", "critical")
+_STATES: tuple[AlertState, ...] = (*ACTIVE_STATES, "resolved")
+
+
+def _instant(name: str, text: str) -> datetime:
+    """``text`` as a timezone-aware time; one without an offset is refused, naming ``name``."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{name}: expected a time with a UTC offset, got {text!r}")
+    return moment
+
+
 def fingerprint(dataset: str, monitor: str, subject: str = "") -> str:
     """The alert's identity: 16 hex digits of SHA-256 over dataset, monitor and subject."""
     text = "\0".join((dataset, monitor, subject))
@@ -110,12 +122,18 @@ class Alert:
         """The alert :meth:`to_dict` gave.
 
         Raises:
-            KeyError, TypeError, ValueError: ``data`` is not an alert.
+            KeyError, TypeError, ValueError: ``data`` is not an alert (a level or state this
+                version does not know, a time without a UTC offset: the field named).
         """
         fields = dict(data)
+        for name, known in (("level", _LEVELS), ("state", _STATES)):
+            if fields.get(name) not in known:
+                raise ValueError(
+                    f"{name}: expected one of {', '.join(known)}, got {fields.get(name)!r}"
+                )
         for name in _TIMES:
             moment = fields.get(name)
-            fields[name] = datetime.fromisoformat(moment) if moment is not None else None
+            fields[name] = _instant(name, moment) if moment is not None else None
         return cls(**fields)
 
     def describe(self) -> str:

@@ -10,14 +10,18 @@ weekend, and on a holiday.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from etl_core.contracts import Contract
 from observability.monitors.base import Level, Monitor, Result, human_duration
 from observability.monitors.facts import WATCHED_ZONES, DatasetFacts
 from observability.monitors.schedule import Schedule
 
-__all__ = ["AgeMonitor"]
+__all__ = ["CLOCK_SKEW", "AgeMonitor"]
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far after the listing an object may be dated before its age is not believed (clocks
+of stores and hosts differ a little)."""
 
 
 class AgeMonitor(Monitor):
@@ -33,7 +37,8 @@ class AgeMonitor(Monitor):
 
     @classmethod
     def from_contract(cls, contract: Contract) -> AgeMonitor:
-        """Every dataset's zones are aged; without thresholds the age is shown, never judged."""
+        """Every dataset's zones are aged; without thresholds (or a schedule) the age is shown,
+        never judged: ``unknown``, not ``ok``."""
         return cls(contract, Schedule.of(contract))
 
     def evaluate(self, facts: DatasetFacts, now: datetime) -> list[Result]:
@@ -52,11 +57,17 @@ class AgeMonitor(Monitor):
                 threshold=threshold,
                 why=f"no {zone} object of {self.contract.dataset} has been seen",
             )
+        if newest > max(now, datetime.now(UTC)) + CLOCK_SKEW:
+            key = facts.zone(zone).newest_key or ""
+            return self._from_the_future(zone, newest, key, now, threshold)
         age = max(now - newest, timedelta(0))
         observed = f"{human_duration(age)} old (newest {newest:%Y-%m-%d %H:%M} UTC)"
         fields = {"observed": observed, "threshold": threshold, "value": age.total_seconds()}
         detail = {"newest": newest.isoformat(), "key": facts.zone(zone).newest_key or ""}
         by_age = self._level_of(age)
+        if self.schedule is None and self.warn_after is None and self.critical_after is None:
+            why = f"{zone} age is shown only: the contract sets no warn_after/critical_after"
+            return self.result(zone, "unknown", "unjudged", why=why, detail=detail, **fields)
         if self.schedule is None:
             why = self._age_why(zone, age, by_age)
             return self.result(zone, by_age, _state(by_age), why=why, detail=detail, **fields)
@@ -73,6 +84,26 @@ class AgeMonitor(Monitor):
         )
         detail["overdue_since"] = overdue_since.isoformat()
         return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+
+    def _from_the_future(
+        self, zone: str, newest: datetime, key: str, now: datetime, threshold: str
+    ) -> Result:
+        """A zone whose newest object is dated after it was listed: its age is not known, and
+        that object would hide any staleness until its date, so it warns."""
+        ahead = newest - now
+        return self.result(
+            zone,
+            "warn",
+            "future",
+            observed=f"dated {human_duration(ahead)} ahead (newest {newest:%Y-%m-%d %H:%M} UTC)",
+            threshold=threshold,
+            why=(
+                f"the newest {zone} object ({key}) is dated {newest:%Y-%m-%d %H:%M} UTC, "
+                "after it was listed: its age cannot be judged (a clock ahead, or a "
+                "modification time kept from elsewhere)"
+            ),
+            detail={"newest": newest.isoformat(), "key": key},
+        )
 
     def _overdue_since(self, newest: datetime, now: datetime) -> datetime | None:
         """The deadline that passed with nothing new in the zone, or ``None``."""
@@ -106,8 +137,6 @@ class AgeMonitor(Monitor):
 
     def _age_why(self, zone: str, age: timedelta, level: Level) -> str:
         if level == "ok":
-            if self.warn_after is None and self.critical_after is None:
-                return f"{zone} age is shown only: the contract sets no warn_after/critical_after"
             return f"the newest {zone} object is within its thresholds"
         limit = self.critical_after if level == "critical" else self.warn_after
         assert limit is not None
