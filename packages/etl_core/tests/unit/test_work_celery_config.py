@@ -107,6 +107,26 @@ def test_a_redis_database_not_written_as_a_number_after_the_port_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("backend", "said"),
+    [
+        ("redis://:secret@host:6379/abc", "'/abc'"),
+        ("rediss://host:6380/0?db=3", "?db="),
+    ],
+)
+def test_a_result_backend_database_not_written_as_a_number_is_refused(
+    backend: str, said: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"result_backend: .*database") as caught:
+        celery_config(
+            settings(broker_url=URL("redis://host:6379/0"), result_backend=URL(backend)),
+            "file_processing",
+        )
+    assert caught.value.fields == ("result_backend",)
+    assert said in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "redis://host:6379",

@@ -36,6 +36,9 @@ __all__ = [
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "sqs")
 """Broker URL schemes the platform configures and tests (SQS needs ``celery[sqs]``)."""
 
+REDIS = ("redis", "rediss")
+"""The Redis schemes, whose URL names a database (``/0``) for a broker or a result backend."""
+
 WORKER_START_TIMEOUT = 120.0
 """Seconds a worker process may take to start, its lane's context built (Celery's default,
 4 s, would kill a process still loading its contracts on a busy host)."""
@@ -132,7 +135,7 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
-    problem = _redis_database_problem(str(url)) if url.scheme in ("redis", "rediss") else None
+    problem = _redis_database_problem(str(url)) if url.scheme in REDIS else None
     if problem is not None:
         raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
     return str(url)
@@ -155,10 +158,14 @@ def _redis_database_problem(url: str) -> str | None:
 
 
 def _result_backend(settings: RuntimeSettings, broker: str, problems: list[FieldError]) -> str:
-    if settings.result_backend is not None:
-        return str(settings.result_backend)
+    backend = settings.result_backend
+    if backend is not None:
+        problem = _redis_database_problem(str(backend)) if backend.scheme in REDIS else None
+        if problem is not None:
+            problems.append(FieldError("result_backend", problem))
+        return str(backend)
     scheme = broker.split("://", 1)[0].lower()
-    if scheme in ("redis", "rediss"):
+    if scheme in REDIS:
         return broker
     if scheme in ("amqp", "amqps"):
         return "rpc://"
