@@ -16,7 +16,7 @@ from etl_core.config import URL
 from etl_core.errors import FatalError, RetryableError
 from etl_core.logging import configure_logging
 from etl_core.runtime import RuntimeSettings
-from etl_core.work import WorkUnit
+from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import (
     celery_app,
     lane_queues,
@@ -30,6 +30,9 @@ LANE = "test_lane"
 
 
 def run(unit: WorkUnit) -> dict[str, object]:
+    if unit.kind != "item":  # as a lane refuses a kind it does not run
+        raise InvalidUnitError(f"expected kind 'item', got {unit.kind!r}", field="kind")
+    unit.checked_params({"n": int})
     if unit.key.startswith("poison"):
         raise RetryableError(f"{unit.key} never works")
     if unit.key.startswith("broken"):

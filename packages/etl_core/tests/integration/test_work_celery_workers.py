@@ -16,7 +16,7 @@ import pytest
 from etl_core.errors import RetryableError
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
-from etl_core.work import WorkUnit
+from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import (
     DEAD_REASON_HEADER,
     CeleryExecutor,
@@ -71,6 +71,42 @@ def test_a_message_that_is_no_unit_is_dead_lettered_at_once(
     ((headers, body),) = celery_broker.messages(lane_queues(settings, LANE).dead)
     assert "InvalidUnitError after 1 attempt(s)" in headers[DEAD_REASON_HEADER]
     assert body[0] == [{"lane": LANE, "kind": "item"}]
+
+
+def test_a_unit_this_worker_can_never_run_is_dead_lettered_not_failed(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # another lane's unit, a kind the lane does not run, a parameter it does not know: each
+    # ended as a failed result, where a unit with an unknown field was dead-lettered
+    settings = celery_broker.settings()
+    app = celery_app(settings, LANE)
+    other_lane = WorkUnit("data_pipeline", "item", "other-lane")
+    refused = {
+        "kind": WorkUnit(LANE, "nope", "unknown-kind"),
+        "params.m": WorkUnit(LANE, "item", "unknown-param", {"m": 1}),
+    }
+    fine = WorkUnit(LANE, "item", "fine-3", {"n": 1})
+    with start_worker(celery_broker, tmp_path):
+        misrouted = app.send_task(task_name(LANE), args=[other_lane.to_dict()])  # its queue
+        executor = CeleryExecutor(app)
+        results = {
+            r.unit.key: r for r in executor.run(lambda unit: None, [*refused.values(), fine])
+        }
+        document = misrouted.get(timeout=60)
+    assert results["fine-3"].status == "succeeded"
+    assert (document["status"], document["dead_lettered"]) == ("failed", True)
+    assert "field 'lane'" in document["error"]["message"]
+    for field, unit in refused.items():  # the follower is told, with the field
+        told = results[unit.key]
+        assert (told.status, told.attempts) == ("failed", 1)
+        assert isinstance(told.error, InvalidUnitError)
+        assert told.error.field == field
+    dead = celery_broker.messages(lane_queues(settings, LANE).dead)
+    reasons = {body[0][0]["key"]: headers[DEAD_REASON_HEADER] for headers, body in dead}
+    assert set(reasons) == {other_lane.key, *(unit.key for unit in refused.values())}
+    for field, unit in [("lane", other_lane), *refused.items()]:
+        assert reasons[unit.key].startswith("InvalidUnitError after 1 attempt(s)")
+        assert f"field {field!r}" in reasons[unit.key]
 
 
 def test_a_unit_that_fails_for_good_is_logged_as_an_error_by_its_worker(

@@ -15,7 +15,9 @@ idempotent ``run_unit``:
 * a message delivered more often than its ``DeliveryLimit`` allows without its unit
   ever ending (the unit kills its worker process: acks late would redeliver it
   forever; :mod:`~etl_core.work.celery.deliveries`), a unit whose retryable errors
-  outlast its attempts, or a message that is not a unit at all, is a poison message:
+  outlast its attempts, or a message this worker can never run (not a unit at all, a
+  unit of another lane, or one its lane refuses: :class:`InvalidUnitError`, a kind or a
+  parameter it does not know; never retried) is a poison message:
   it is moved to the lane's dead-letter queue (``<lane>.dead``, consumed by no worker)
   with the reason in its headers, and its result says so. A worker of that queue
   re-drives them once the cause is fixed.
@@ -149,15 +151,15 @@ def register_lane_task(
                 counter.get().forget(poison.task_id)
                 return _dead_document(unit_data, poison, poison.deliveries - 1)
         try:
-            unit = WorkUnit.from_dict(unit_data)
+            unit = _lane_unit(lane, unit_data)
         except InvalidUnitError as error:
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
         result = attempt_unit(runner, unit, policy)
         if on_result is not None:
             _tell(on_result, result)
-        dead = not result.ok and result.error is not None and policy.is_retryable(result.error)
-        if dead:  # retryable, and out of attempts
+        dead = _poison(result, policy)
+        if dead:
             assert result.error is not None
             _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
         elif not result.ok:  # said here too: a chained or --no-wait unit has no one following
@@ -176,6 +178,32 @@ def register_lane_task(
         resultrepr_maxsize=RESULT_LOG_CHARS,
     )
     return task(run_unit)
+
+
+def _lane_unit(lane: str, data: object) -> WorkUnit:
+    """The unit ``data`` holds, if a worker of ``lane`` can run it at all.
+
+    Raises:
+        InvalidUnitError: ``data`` is no unit, or a unit of another lane (field ``lane``).
+    """
+    unit = WorkUnit.from_dict(data)
+    if unit.lane != lane:
+        raise InvalidUnitError(
+            f"a {unit.lane} unit on the {lane} lane's queue (send it as {task_name(unit.lane)})",
+            field="lane",
+        )
+    return unit
+
+
+def _poison(result: UnitResult[Any], policy: RetryPolicy) -> bool:
+    """Whether the unit's message goes to the dead-letter queue: the lane refused the unit
+    itself (an :class:`InvalidUnitError`: a kind it does not run, a parameter it does not
+    know; it can never run, so it is never retried), or its retryable errors outlasted its
+    attempts."""
+    error = result.error
+    if result.ok or error is None:
+        return False
+    return isinstance(error, InvalidUnitError) or policy.is_retryable(error)
 
 
 def _say_failed(result: UnitResult[Any]) -> None:
