@@ -152,6 +152,20 @@ def test_limits_out_of_order_are_all_reported_at_once() -> None:
     assert caught.value.fields == ("task_time_limit", "broker_visibility_timeout", "task_attempts")
 
 
+def test_time_limits_closer_than_the_cleanup_gap_are_refused() -> None:
+    # 2 s apart, the hard kill landed while a unit cleaned up after the soft limit
+    close = settings(
+        task_soft_time_limit=timedelta(seconds=60), task_time_limit=timedelta(seconds=62)
+    )
+    with pytest.raises(ConfigError, match=r"task_time_limit: must be at least 5s above") as caught:
+        celery_config(close, "file_processing")
+    assert caught.value.fields == ("task_time_limit",)
+    far = settings(
+        task_soft_time_limit=timedelta(seconds=60), task_time_limit=timedelta(seconds=65)
+    )
+    assert celery_config(far, "file_processing")["task_time_limit"] == 65
+
+
 def test_a_platform_error_comes_back_from_a_worker_as_itself_with_its_fields() -> None:
     error = StorageError("store down", key="landing/pos/a.csv", url="s3://b")
     failed: UnitResult[int] = UnitResult(UNIT, "failed", error=error, attempts=3, seconds=1.5)

@@ -11,7 +11,9 @@ idempotent ``run_unit``:
   Celery's own ``retry``: its re-sent message never reports back through the ``rpc://``
   result backend of a RabbitMQ broker, and a backoff is seconds, well inside the limits;
 * any other error is the unit's result (``failed``), never a retry: a refused input
-  is an outcome, a bug or a fatal error would fail the same way again;
+  is an outcome, a bug or a fatal error would fail the same way again; a unit stopped at
+  ``task_soft_time_limit`` fails with :class:`UnitTimeLimitError`, whatever its cleanup
+  raised after the limit;
 * a message delivered more often than its ``DeliveryLimit`` allows without its unit
   ever ending (the unit kills its worker process: acks late would redeliver it
   forever; :mod:`~etl_core.work.celery.deliveries`), a unit whose retryable errors
@@ -33,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from etl_core.errors import FatalError
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
@@ -41,7 +44,7 @@ from etl_core.work.executor import RunUnit, attempt_unit
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import InvalidUnitError, WorkUnit
 
-__all__ = ["DEAD_REASON_HEADER", "LaneRunner", "register_lane_task"]
+__all__ = ["DEAD_REASON_HEADER", "LaneRunner", "UnitTimeLimitError", "register_lane_task"]
 
 RESULT_LOG_CHARS = 240
 """Characters of a unit's result document in Celery's "succeeded" log line (Celery's
@@ -155,7 +158,8 @@ def register_lane_task(
         except InvalidUnitError as error:
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
-        result = attempt_unit(runner, unit, policy)
+        soft_limit = float(task.app.conf.task_soft_time_limit or 0)
+        result = attempt_unit(_stopped_at_soft_limit(runner, soft_limit), unit, policy)
         if on_result is not None:
             _tell(on_result, result)
         dead = _poison(result, policy)
@@ -178,6 +182,54 @@ def register_lane_task(
         resultrepr_maxsize=RESULT_LOG_CHARS,
     )
     return task(run_unit)
+
+
+class UnitTimeLimitError(FatalError):
+    """A unit ran past ``task_soft_time_limit`` and was stopped; never retried (it would run
+    as long again). Whatever its cleanup raised meanwhile is said, not reported instead.
+
+    Attributes:
+        unit_id: The unit's id.
+        seconds: The soft time limit.
+        field: ``task_soft_time_limit``.
+    """
+
+    def __init__(self, unit_id: str, seconds: float, cleanup: str | None = None) -> None:
+        self.unit_id = unit_id
+        self.seconds = seconds
+        self.field = "task_soft_time_limit"
+        said = f"work unit {unit_id} ran past task_soft_time_limit ({seconds:g} s): stopped"
+        super().__init__(f"{said} (its cleanup then raised {cleanup})" if cleanup else said)
+
+
+def _stopped_at_soft_limit(run: RunUnit[T], seconds: float) -> RunUnit[T]:
+    """``run``, whose end at the soft time limit is reported as :class:`UnitTimeLimitError`,
+    whatever the unit's cleanup raised after it (DuckDB's "connection is busy" while its
+    interrupted query unwinds)."""
+
+    def run_within_limit(unit: WorkUnit) -> T:
+        try:
+            return run(unit)
+        except Exception as error:
+            if not _soft_limit_in(error):
+                raise
+            cleanup = None if _soft_limit_in(error, depth=1) else f"{type(error).__name__}: {error}"
+            raise UnitTimeLimitError(unit.id, seconds, cleanup) from error
+
+    return run_within_limit
+
+
+def _soft_limit_in(error: BaseException | None, *, depth: int = 10) -> bool:
+    """Whether ``error``, or one of the ``depth`` errors it was raised from or while, is
+    Celery's soft time limit."""
+    from billiard.exceptions import SoftTimeLimitExceeded
+
+    seen = 0
+    while error is not None and seen < depth:
+        if isinstance(error, SoftTimeLimitExceeded):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def _lane_unit(lane: str, data: object) -> WorkUnit:
