@@ -222,7 +222,7 @@ def _stopped_at_soft_limit(run: RunUnit[T], seconds: float) -> RunUnit[T]:
 def _soft_limit_in(error: BaseException | None, *, depth: int = 10) -> bool:
     """Whether ``error``, or one of the ``depth`` errors it was raised from or while, is
     Celery's soft time limit."""
-    from billiard.exceptions import SoftTimeLimitExceeded
+    from celery.exceptions import SoftTimeLimitExceeded
 
     seen = 0
     while error is not None and seen < depth:
