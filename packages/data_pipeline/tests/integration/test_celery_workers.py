@@ -315,7 +315,7 @@ def test_a_partition_that_kills_its_worker_every_time_is_dead_lettered_after_the
     poison = {
         "ETL_FAULT_AT": "load:kill",  # a "segfault" inside every load
         "ETL_TASK_MAX_DELIVERIES": "2",
-        "ETL_TASK_SOFT_TIME_LIMIT": "5s",
+        "ETL_TASK_SOFT_TIME_LIMIT": "3s",
         "ETL_TASK_TIME_LIMIT": "8s",
         "ETL_BROKER_VISIBILITY_TIMEOUT": "10s",  # Redis hands an unacked unit back sooner
     }

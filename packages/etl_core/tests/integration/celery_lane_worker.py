@@ -1,22 +1,26 @@
 """A worker process of the test lane, as a runtime's ``worker`` command runs one.
 
-Usage: ``python celery_lane_worker.py <broker URL> <queue prefix> [<concurrency>]``. A
+Usage: ``python celery_lane_worker.py <broker URL> <queue prefix> [<concurrency> [<soft
+time limit, seconds>]]``. A
 unit's value is ``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with
 a retryable error every time (a message that keeps failing), one whose key starts with
 ``broken`` with a fatal error (a unit that fails for good at once); one whose key starts
-with ``cores`` also says how many units its worker process shares the cores with.
+with ``cores`` also says how many units its worker process shares the cores with; one whose
+key starts with ``overrun`` sleeps past any soft time limit and its cleanup fails.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
+from datetime import timedelta
 
 from etl_core.config import URL
 from etl_core.errors import FatalError, RetryableError
 from etl_core.logging import configure_logging
 from etl_core.runtime import RuntimeSettings
-from etl_core.work import WorkUnit
+from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import (
     celery_app,
     lane_queues,
@@ -30,10 +34,18 @@ LANE = "test_lane"
 
 
 def run(unit: WorkUnit) -> dict[str, object]:
+    if unit.kind != "item":  # as a lane refuses a kind it does not run
+        raise InvalidUnitError(f"expected kind 'item', got {unit.kind!r}", field="kind")
+    unit.checked_params({"n": int})
     if unit.key.startswith("poison"):
         raise RetryableError(f"{unit.key} never works")
     if unit.key.startswith("broken"):
         raise FatalError(f"{unit.key} is refused for good")
+    if unit.key.startswith("overrun"):  # past the soft limit; its cleanup fails meanwhile
+        try:
+            time.sleep(60)
+        finally:
+            raise RuntimeError("Connection Error: connection is busy")
     if unit.key.startswith("cores"):
         return {"key": unit.key, "units_at_once": units_at_once()}
     return {"key": unit.key}
@@ -46,8 +58,15 @@ def build(_: contextlib.ExitStack) -> object:
 def main() -> int:
     url, prefix = sys.argv[1:3]
     concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    soft = timedelta(seconds=float(sys.argv[4])) if len(sys.argv) > 4 else timedelta(minutes=55)
     configure_logging(level="INFO", fmt="json")
-    settings = RuntimeSettings(broker_url=URL(url), queue_prefix=prefix, task_attempts=3)
+    settings = RuntimeSettings(
+        broker_url=URL(url),
+        queue_prefix=prefix,
+        task_attempts=3,
+        task_soft_time_limit=soft,
+        task_time_limit=soft + timedelta(seconds=10),
+    )
     app = celery_app(settings, LANE)
     register_lane_task(
         app,

@@ -92,6 +92,49 @@ def test_a_redis_database_the_server_does_not_have_is_a_configuration_error() ->
     assert "database" in str(refused.value)
 
 
+def _service_netloc(kind: str, name: str) -> str:
+    """The host:port (with user-info) of the machine's ``kind`` broker; skipped if down."""
+    parts = urlsplit(BROKER_URLS[kind])
+    if not port_open(parts.hostname or "127.0.0.1", parts.port or 0):
+        service_unavailable(name, f"nothing listens at {parts.netloc}")
+    return parts.netloc
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "scheme", "path"),
+    [
+        pytest.param("redis", "Redis", "rediss", "/0", marks=pytest.mark.redis),
+        pytest.param("rabbitmq", "RabbitMQ", "amqps", "//", marks=pytest.mark.rabbitmq),
+    ],
+)
+def test_a_tls_url_at_a_plain_text_port_fails_fast(
+    kind: str, name: str, scheme: str, path: str
+) -> None:
+    # rediss:// at Redis's plain port waited for a TLS handshake that never came (minutes)
+    netloc = _service_netloc(kind, name)
+    settings = RuntimeSettings(broker_url=URL(f"{scheme}://{netloc}{path}"))
+    started = time.monotonic()
+    with pytest.raises(BrokerRefusedError, match="asks for TLS") as refused:
+        check_broker(celery_app(settings, LANE), settings, timeout=5.0)
+    assert time.monotonic() - started < 8  # the check's 5 s, and the plain-text probe
+    assert refused.value.fields == ("broker_url",)
+    assert "speaks plain text" in str(refused.value)
+    password = urlsplit(f"{scheme}://{netloc}").password
+    assert not password or f":{password}@" not in str(refused.value)  # hidden
+
+
+@pytest.mark.redis
+def test_a_result_backend_database_the_server_does_not_have_is_a_configuration_error() -> None:
+    netloc = _service_netloc("redis", "Redis")
+    settings = RuntimeSettings(
+        broker_url=URL(f"redis://{netloc}/0"), result_backend=URL(f"redis://{netloc}/99")
+    )
+    with pytest.raises(BrokerRefusedError, match="99") as refused:
+        check_broker(celery_app(settings, LANE), settings, timeout=5.0)
+    assert refused.value.fields == ("result_backend",)
+    assert "the result backend" in str(refused.value)
+
+
 def test_a_broker_without_broadcast_is_refused() -> None:
     settings = RuntimeSettings(
         broker_url=URL("sqs://sqs.eu-west-1.amazonaws.com"),

@@ -16,10 +16,11 @@ import pytest
 from etl_core.errors import RetryableError
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
-from etl_core.work import WorkUnit
+from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import (
     DEAD_REASON_HEADER,
     CeleryExecutor,
+    UnitTimeLimitError,
     celery_app,
     lane_queues,
     task_name,
@@ -31,8 +32,12 @@ LANE = "test_lane"
 pytestmark = pytest.mark.slow
 
 
-def start_worker(broker: TestBroker, tmp_path: Path, concurrency: int = 1) -> BackgroundProcess:
-    command = [sys.executable, str(WORKER), broker.url, broker.prefix, str(concurrency)]
+def start_worker(
+    broker: TestBroker, tmp_path: Path, concurrency: int = 1, *, soft_limit: float = 3300
+) -> BackgroundProcess:
+    command = [
+        sys.executable, str(WORKER), broker.url, broker.prefix, str(concurrency), str(soft_limit)
+    ]  # fmt: skip
     worker = BackgroundProcess(command, env=os.environ, log=tmp_path / "worker.log")
     worker.wait_for(" ready.", timeout=60)
     return worker
@@ -71,6 +76,62 @@ def test_a_message_that_is_no_unit_is_dead_lettered_at_once(
     ((headers, body),) = celery_broker.messages(lane_queues(settings, LANE).dead)
     assert "InvalidUnitError after 1 attempt(s)" in headers[DEAD_REASON_HEADER]
     assert body[0] == [{"lane": LANE, "kind": "item"}]
+
+
+def test_a_unit_this_worker_can_never_run_is_dead_lettered_not_failed(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # another lane's unit, a kind the lane does not run, a parameter it does not know: each
+    # ended as a failed result, where a unit with an unknown field was dead-lettered
+    settings = celery_broker.settings()
+    app = celery_app(settings, LANE)
+    other_lane = WorkUnit("data_pipeline", "item", "other-lane")
+    refused = {
+        "kind": WorkUnit(LANE, "nope", "unknown-kind"),
+        "params.m": WorkUnit(LANE, "item", "unknown-param", {"m": 1}),
+    }
+    fine = WorkUnit(LANE, "item", "fine-3", {"n": 1})
+    with start_worker(celery_broker, tmp_path):
+        misrouted = app.send_task(task_name(LANE), args=[other_lane.to_dict()])  # its queue
+        executor = CeleryExecutor(app)
+        results = {
+            r.unit.key: r for r in executor.run(lambda unit: None, [*refused.values(), fine])
+        }
+        document = misrouted.get(timeout=60)
+    assert results["fine-3"].status == "succeeded"
+    assert (document["status"], document["dead_lettered"]) == ("failed", True)
+    assert "field 'lane'" in document["error"]["message"]
+    for field, unit in refused.items():  # the follower is told, with the field
+        told = results[unit.key]
+        assert (told.status, told.attempts) == ("failed", 1)
+        assert isinstance(told.error, InvalidUnitError)
+        assert told.error.field == field
+    dead = celery_broker.messages(lane_queues(settings, LANE).dead)
+    reasons = {body[0][0]["key"]: headers[DEAD_REASON_HEADER] for headers, body in dead}
+    assert set(reasons) == {other_lane.key, *(unit.key for unit in refused.values())}
+    for field, unit in [("lane", other_lane), *refused.items()]:
+        assert reasons[unit.key].startswith("InvalidUnitError after 1 attempt(s)")
+        assert f"field {field!r}" in reasons[unit.key]
+
+
+def test_a_unit_stopped_at_the_soft_time_limit_reports_the_limit_not_its_cleanup_s_error(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # the unit's cleanup after the limit raised (DuckDB's "connection is busy"), and its
+    # result read as that error instead of the time limit
+    settings = celery_broker.settings()
+    overrun = WorkUnit(LANE, "item", "overrun-1")
+    with start_worker(celery_broker, tmp_path, soft_limit=1):
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        started = time.monotonic()
+        (result,) = executor.run(lambda unit: None, [overrun])
+    assert time.monotonic() - started < 30  # stopped at the limit, not after its 60 s sleep
+    assert (result.status, result.attempts) == ("failed", 1)  # not retried
+    assert isinstance(result.error, UnitTimeLimitError)
+    assert result.error.field == "task_soft_time_limit"
+    said = str(result.error)
+    assert said.startswith("work unit test_lane:item:overrun-1 ran past task_soft_time_limit (1 s)")
+    assert "its cleanup then raised RuntimeError: Connection Error: connection is busy" in said
 
 
 def test_a_unit_that_fails_for_good_is_logged_as_an_error_by_its_worker(

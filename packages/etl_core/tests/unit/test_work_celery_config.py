@@ -107,6 +107,26 @@ def test_a_redis_database_not_written_as_a_number_after_the_port_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("backend", "said"),
+    [
+        ("redis://:secret@host:6379/abc", "'/abc'"),
+        ("rediss://host:6380/0?db=3", "?db="),
+    ],
+)
+def test_a_result_backend_database_not_written_as_a_number_is_refused(
+    backend: str, said: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"result_backend: .*database") as caught:
+        celery_config(
+            settings(broker_url=URL("redis://host:6379/0"), result_backend=URL(backend)),
+            "file_processing",
+        )
+    assert caught.value.fields == ("result_backend",)
+    assert said in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "redis://host:6379",
@@ -130,6 +150,20 @@ def test_limits_out_of_order_are_all_reported_at_once() -> None:
     with pytest.raises(ConfigError) as caught:
         celery_config(bad, "file_processing")
     assert caught.value.fields == ("task_time_limit", "broker_visibility_timeout", "task_attempts")
+
+
+def test_time_limits_closer_than_the_cleanup_gap_are_refused() -> None:
+    # 2 s apart, the hard kill landed while a unit cleaned up after the soft limit
+    close = settings(
+        task_soft_time_limit=timedelta(seconds=60), task_time_limit=timedelta(seconds=62)
+    )
+    with pytest.raises(ConfigError, match=r"task_time_limit: must be at least 5s above") as caught:
+        celery_config(close, "file_processing")
+    assert caught.value.fields == ("task_time_limit",)
+    far = settings(
+        task_soft_time_limit=timedelta(seconds=60), task_time_limit=timedelta(seconds=65)
+    )
+    assert celery_config(far, "file_processing")["task_time_limit"] == 65
 
 
 def test_a_platform_error_comes_back_from_a_worker_as_itself_with_its_fields() -> None:

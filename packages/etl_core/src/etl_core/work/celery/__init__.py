@@ -36,7 +36,12 @@ from etl_core.work.celery.ping import (
     ping_workers,
     worker_name,
 )
-from etl_core.work.celery.task import DEAD_REASON_HEADER, LaneRunner, register_lane_task
+from etl_core.work.celery.task import (
+    DEAD_REASON_HEADER,
+    LaneRunner,
+    UnitTimeLimitError,
+    register_lane_task,
+)
 from etl_core.work.celery.worker import run_worker
 
 __all__ = [
@@ -52,6 +57,7 @@ __all__ = [
     "PingUnsupportedError",
     "RemoteUnitError",
     "TooManyDeliveriesError",
+    "UnitTimeLimitError",
     "celery_app",
     "celery_config",
     "check_broker",

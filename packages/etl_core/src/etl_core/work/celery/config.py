@@ -9,7 +9,9 @@ the broker, the queues and the delivery guarantees:
   that dies mid-unit leaves it to be redelivered, and a worker holds one unit at a time;
 * a killed worker process rejects its message back to the queue (redelivered);
 * a visibility timeout above the hard time limit (Redis, SQS), so a unit still running
-  is never handed to a second worker.
+  is never handed to a second worker;
+* a hard time limit at least :data:`TIME_LIMIT_GAP` above the soft one, so a unit stopped
+  at the soft limit has the time to clean up and report it.
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ __all__ = [
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "sqs")
 """Broker URL schemes the platform configures and tests (SQS needs ``celery[sqs]``)."""
 
+REDIS = ("redis", "rediss")
+"""The Redis schemes, whose URL names a database (``/0``) for a broker or a result backend."""
+
 WORKER_START_TIMEOUT = 120.0
 """Seconds a worker process may take to start, its lane's context built (Celery's default,
 4 s, would kill a process still loading its contracts on a busy host)."""
+
+TIME_LIMIT_GAP = timedelta(seconds=5)
+"""The least time between ``task_soft_time_limit`` and ``task_time_limit``: a unit stopped
+at the soft limit unwinds (DuckDB interrupts its query and closes, scratch is removed) before
+the hard limit kills its process; 2 s killed some in their cleanup."""
 
 VISIBILITY_MARGIN = timedelta(minutes=10)
 """How far the default visibility timeout lies beyond the hard time limit."""
@@ -132,7 +142,7 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
-    problem = _redis_database_problem(str(url)) if url.scheme in ("redis", "rediss") else None
+    problem = _redis_database_problem(str(url)) if url.scheme in REDIS else None
     if problem is not None:
         raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
     return str(url)
@@ -155,10 +165,14 @@ def _redis_database_problem(url: str) -> str | None:
 
 
 def _result_backend(settings: RuntimeSettings, broker: str, problems: list[FieldError]) -> str:
-    if settings.result_backend is not None:
-        return str(settings.result_backend)
+    backend = settings.result_backend
+    if backend is not None:
+        problem = _redis_database_problem(str(backend)) if backend.scheme in REDIS else None
+        if problem is not None:
+            problems.append(FieldError("result_backend", problem))
+        return str(backend)
     scheme = broker.split("://", 1)[0].lower()
-    if scheme in ("redis", "rediss"):
+    if scheme in REDIS:
         return broker
     if scheme in ("amqp", "amqps"):
         return "rpc://"
@@ -188,8 +202,15 @@ def _setting_problems(
         )
     if soft <= 0:
         problems.append(FieldError("task_soft_time_limit", "must be positive"))
-    if hard <= soft:
-        problems.append(FieldError("task_time_limit", "must be above task_soft_time_limit"))
+    if hard < soft + TIME_LIMIT_GAP.total_seconds():
+        problems.append(
+            FieldError(
+                "task_time_limit",
+                f"must be at least {TIME_LIMIT_GAP.total_seconds():g}s above "
+                f"task_soft_time_limit (got {hard:g}s and {soft:g}s): a unit stopped at the "
+                "soft limit needs the time to clean up before its process is killed",
+            )
+        )
     if visibility <= hard:
         problems.append(FieldError("broker_visibility_timeout", "must be above task_time_limit"))
     if not 1 <= settings.task_attempts <= 100:

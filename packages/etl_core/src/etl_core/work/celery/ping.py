@@ -19,7 +19,7 @@ from typing import Any
 
 from etl_core.errors import ConfigError, FieldError, RetryableError
 from etl_core.runtime import RuntimeSettings
-from etl_core.work.celery.config import lane_queues
+from etl_core.work.celery.config import REDIS, lane_queues
 
 __all__ = [
     "BrokerRefusedError",
@@ -40,7 +40,8 @@ class BrokerUnreachableError(RetryableError):
 
 
 class BrokerRefusedError(ConfigError):
-    """The broker refused the login of ``broker_url`` (user, password, virtual host)."""
+    """The broker (or the result backend's Redis) refused what its URL asks of it: the login
+    (user, password, virtual host), the Redis database, or TLS of a plain-text port."""
 
 
 _REFUSALS = frozenset({"AccessRefused", "AuthenticationError", "NotAllowed"})
@@ -87,8 +88,8 @@ def ping_workers(
             "(check the worker process instead)"
         )
     prefix = _name_prefix(settings, lane, "" if any_host else host or socket.gethostname())
-    with app.connection_for_write() as connection:
-        _connect(connection, timeout)
+    with _connection(app, None, timeout) as connection:
+        _connect(connection, timeout, "broker_url")
         replies = app.control.ping(timeout=timeout, connection=connection)
     return sorted(
         name
@@ -118,7 +119,8 @@ def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -
     """Connect to the broker once, within ``timeout``, before a command sends units: an
     unreachable broker or a refused login is then said at once, naming the broker (its
     password hidden), instead of a library's traceback after its own retries. An SQS
-    broker is left to its first send (its connection is an AWS client, made lazily).
+    broker is left to its first send (its connection is an AWS client, made lazily). A
+    Redis ``result_backend`` other than the broker is connected to the same way.
 
     The connection checked is closed, not given to the application's pool: one the broker
     (or a load balancer) drops before the first send would fail that send with RabbitMQ's
@@ -126,34 +128,81 @@ def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -
 
     Raises:
         BrokerUnreachableError: no connection within ``timeout`` (exit 1).
-        BrokerRefusedError: the broker refused the login (exit 2).
+        BrokerRefusedError: the broker refused the login, the Redis database, or TLS
+            (``rediss://``, ``amqps://`` at a plain-text port) (exit 2).
     """
-    scheme = str(settings.broker_url or "").split("://", 1)[0].lower()
-    if scheme in NO_BROADCAST_SCHEMES:
-        return
-    with app.connection_for_write() as connection:
-        _connect(connection, timeout)
+    broker = str(settings.broker_url or "")
+    if broker.split("://", 1)[0].lower() not in NO_BROADCAST_SCHEMES:
+        with _connection(app, None, timeout) as connection:
+            _connect(connection, timeout, "broker_url")
+    backend = settings.result_backend
+    if backend is not None and backend.scheme in REDIS and str(backend) != broker:
+        with _connection(app, str(backend), timeout) as connection:
+            _connect(connection, timeout, "result_backend")
 
 
-def _connect(connection: Any, timeout: float) -> None:
-    """Connect once, within ``timeout``: a health check must not wait on retries."""
+_TLS_SCHEMES = {"rediss": b"PING\r\n", "amqps": b"AMQP\x00\x00\x09\x01"}
+"""TLS schemes, and what the plain-text protocol's client says first (a Redis ``PING``,
+AMQP 0-9-1's protocol header): a plain-text server answers it at once."""
+
+_PLAIN_ANSWERS = (b"+", b"-", b"\x01", b"AMQP")
+"""How a plain-text Redis (a reply or an error) or RabbitMQ (``Connection.Start``, or the
+protocol header it wants) answers that greeting."""
+
+
+def _connection(app: Any, url: str | None, timeout: float) -> Any:
+    """A new connection to ``url`` (the broker's by default) whose connect, TLS handshake
+    included, gives up after ``timeout``: Redis's has no limit of its own, so ``rediss://``
+    at a plain-text port waited for an answer that never comes."""
+    return app.connection_for_write(
+        url, connect_timeout=timeout, transport_options={"socket_connect_timeout": timeout}
+    )
+
+
+def _connect(connection: Any, timeout: float, field: str) -> None:
+    """Connect once, within ``timeout``: a health check must not wait on retries. ``field``
+    is the setting the connection's URL came from (``broker_url``, ``result_backend``)."""
+    what = "the broker" if field == "broker_url" else "the result backend"
     connection.connect_timeout = timeout
     try:
         connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:  # kombu's OperationalError, socket errors: all mean "not reached"
+        uri = connection.as_uri()
         if _refused(exc):
             raise BrokerRefusedError(
-                f"the broker {connection.as_uri()} refused the login: {exc}",
-                [FieldError("broker_url", "check its user, password and virtual host")],
+                f"{what} {uri} refused the login: {exc}",
+                [FieldError(field, "check its user, password and virtual host")],
             ) from exc
         if _refused_database(exc):
             raise BrokerRefusedError(
-                f"the broker {connection.as_uri()} refused its database: {exc}",
-                [FieldError("broker_url", "check the Redis database number after the port")],
+                f"{what} {uri} refused its database: {exc}",
+                [FieldError(field, "check the Redis database number after the port")],
             ) from exc
+        if _plain_text_server(connection, timeout):
+            raise BrokerRefusedError(
+                f"{what} {uri} asks for TLS, but the server at that port speaks plain text "
+                f"(the TLS handshake failed: {exc})",
+                [FieldError(field, "use the plain scheme (redis://, amqp://) for that port, "
+                                   "or the server's TLS port")],
+            ) from exc  # fmt: skip
         raise BrokerUnreachableError(
-            f"the broker {connection.as_uri()} did not answer within {timeout:g}s: {exc}"
+            f"{what} {uri} did not answer within {timeout:g}s: {exc}"
         ) from exc
+
+
+def _plain_text_server(connection: Any, timeout: float) -> bool:
+    """Whether a TLS URL's (``rediss://``, ``amqps://``) port answers its protocol in
+    plain text: TLS was asked of a server that does not speak it."""
+    greeting = _TLS_SCHEMES.get(str(connection.as_uri()).split("://", 1)[0].lower())
+    if greeting is None or not connection.hostname:
+        return False
+    port = connection.port or connection.transport.default_port
+    try:
+        with socket.create_connection((connection.hostname, port), timeout=timeout) as sock:
+            sock.sendall(greeting)
+            return sock.recv(8).startswith(_PLAIN_ANSWERS)
+    except OSError:  # nothing there, or no answer: said as not reached
+        return False
 
 
 def _refused_database(error: BaseException | None) -> bool:

@@ -11,11 +11,15 @@ idempotent ``run_unit``:
   Celery's own ``retry``: its re-sent message never reports back through the ``rpc://``
   result backend of a RabbitMQ broker, and a backoff is seconds, well inside the limits;
 * any other error is the unit's result (``failed``), never a retry: a refused input
-  is an outcome, a bug or a fatal error would fail the same way again;
+  is an outcome, a bug or a fatal error would fail the same way again; a unit stopped at
+  ``task_soft_time_limit`` fails with :class:`UnitTimeLimitError`, whatever its cleanup
+  raised after the limit;
 * a message delivered more often than its ``DeliveryLimit`` allows without its unit
   ever ending (the unit kills its worker process: acks late would redeliver it
   forever; :mod:`~etl_core.work.celery.deliveries`), a unit whose retryable errors
-  outlast its attempts, or a message that is not a unit at all, is a poison message:
+  outlast its attempts, or a message this worker can never run (not a unit at all, a
+  unit of another lane, or one its lane refuses: :class:`InvalidUnitError`, a kind or a
+  parameter it does not know; never retried) is a poison message:
   it is moved to the lane's dead-letter queue (``<lane>.dead``, consumed by no worker)
   with the reason in its headers, and its result says so. A worker of that queue
   re-drives them once the cause is fixed.
@@ -31,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from etl_core.errors import FatalError
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
@@ -39,7 +44,7 @@ from etl_core.work.executor import RunUnit, attempt_unit
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import InvalidUnitError, WorkUnit
 
-__all__ = ["DEAD_REASON_HEADER", "LaneRunner", "register_lane_task"]
+__all__ = ["DEAD_REASON_HEADER", "LaneRunner", "UnitTimeLimitError", "register_lane_task"]
 
 RESULT_LOG_CHARS = 240
 """Characters of a unit's result document in Celery's "succeeded" log line (Celery's
@@ -149,15 +154,16 @@ def register_lane_task(
                 counter.get().forget(poison.task_id)
                 return _dead_document(unit_data, poison, poison.deliveries - 1)
         try:
-            unit = WorkUnit.from_dict(unit_data)
+            unit = _lane_unit(lane, unit_data)
         except InvalidUnitError as error:
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
-        result = attempt_unit(runner, unit, policy)
+        soft_limit = float(task.app.conf.task_soft_time_limit or 0)
+        result = attempt_unit(_stopped_at_soft_limit(runner, soft_limit), unit, policy)
         if on_result is not None:
             _tell(on_result, result)
-        dead = not result.ok and result.error is not None and policy.is_retryable(result.error)
-        if dead:  # retryable, and out of attempts
+        dead = _poison(result, policy)
+        if dead:
             assert result.error is not None
             _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
         elif not result.ok:  # said here too: a chained or --no-wait unit has no one following
@@ -176,6 +182,80 @@ def register_lane_task(
         resultrepr_maxsize=RESULT_LOG_CHARS,
     )
     return task(run_unit)
+
+
+class UnitTimeLimitError(FatalError):
+    """A unit ran past ``task_soft_time_limit`` and was stopped; never retried (it would run
+    as long again). Whatever its cleanup raised meanwhile is said, not reported instead.
+
+    Attributes:
+        unit_id: The unit's id.
+        seconds: The soft time limit.
+        field: ``task_soft_time_limit``.
+    """
+
+    def __init__(self, unit_id: str, seconds: float, cleanup: str | None = None) -> None:
+        self.unit_id = unit_id
+        self.seconds = seconds
+        self.field = "task_soft_time_limit"
+        said = f"work unit {unit_id} ran past task_soft_time_limit ({seconds:g} s): stopped"
+        super().__init__(f"{said} (its cleanup then raised {cleanup})" if cleanup else said)
+
+
+def _stopped_at_soft_limit(run: RunUnit[T], seconds: float) -> RunUnit[T]:
+    """``run``, whose end at the soft time limit is reported as :class:`UnitTimeLimitError`,
+    whatever the unit's cleanup raised after it (DuckDB's "connection is busy" while its
+    interrupted query unwinds)."""
+
+    def run_within_limit(unit: WorkUnit) -> T:
+        try:
+            return run(unit)
+        except Exception as error:
+            if not _soft_limit_in(error):
+                raise
+            cleanup = None if _soft_limit_in(error, depth=1) else f"{type(error).__name__}: {error}"
+            raise UnitTimeLimitError(unit.id, seconds, cleanup) from error
+
+    return run_within_limit
+
+
+def _soft_limit_in(error: BaseException | None, *, depth: int = 10) -> bool:
+    """Whether ``error``, or one of the ``depth`` errors it was raised from or while, is
+    Celery's soft time limit."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    seen = 0
+    while error is not None and seen < depth:
+        if isinstance(error, SoftTimeLimitExceeded):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def _lane_unit(lane: str, data: object) -> WorkUnit:
+    """The unit ``data`` holds, if a worker of ``lane`` can run it at all.
+
+    Raises:
+        InvalidUnitError: ``data`` is no unit, or a unit of another lane (field ``lane``).
+    """
+    unit = WorkUnit.from_dict(data)
+    if unit.lane != lane:
+        raise InvalidUnitError(
+            f"a {unit.lane} unit on the {lane} lane's queue (send it as {task_name(unit.lane)})",
+            field="lane",
+        )
+    return unit
+
+
+def _poison(result: UnitResult[Any], policy: RetryPolicy) -> bool:
+    """Whether the unit's message goes to the dead-letter queue: the lane refused the unit
+    itself (an :class:`InvalidUnitError`: a kind it does not run, a parameter it does not
+    know; it can never run, so it is never retried), or its retryable errors outlasted its
+    attempts."""
+    error = result.error
+    if result.ok or error is None:
+        return False
+    return isinstance(error, InvalidUnitError) or policy.is_retryable(error)
 
 
 def _say_failed(result: UnitResult[Any]) -> None:
