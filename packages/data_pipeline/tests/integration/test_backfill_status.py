@@ -7,7 +7,7 @@ import time
 from datetime import date
 
 from data_pipeline.backfill_status import job_status
-from data_pipeline.db import BackfillPartitionRecord
+from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.lease import partition_lease
 from data_pipeline.ledger import Runner, StoreLedger
 from data_pipeline.settings import PipelineSettings
@@ -65,3 +65,18 @@ def test_a_backfill_unit_waits_for_a_busy_partition_while_its_writer_is_alive(
 
     assert outcome.transform is not None
     assert outcome.transform.rows > 0
+
+
+def test_a_runner_recorded_with_a_time_that_is_not_a_number_reads_as_unrecorded(
+    store: ObjectStore,
+) -> None:
+    garbled = {"executor": "local", "holder": {}, "started_at": float("nan")}  # a hand edit
+    job = BackfillJobRecord(
+        "j", "pos", D1, D1, "running", {"runner": garbled}, 3,
+        (BackfillPartitionRecord(D1, "pending", 0, "", None, ""),),
+    )  # fmt: skip
+
+    status = job_status(store, job)
+
+    assert Runner.of(job) is None
+    assert status.state == "unknown", status.detail
