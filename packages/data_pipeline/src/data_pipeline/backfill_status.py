@@ -15,8 +15,9 @@ killed (SIGKILL, a lost host) never reaches its end. :func:`job_status` reads th
 - ``unknown``: a job recorded before runners (owner unknown) with no lease held and no
   partition in flight: queued on workers, or stalled, cannot be told apart.
 
-A partition lease released but not yet expired still counts as in hand (a unit between
-two attempts, or recording its end). Jobs in any other state are reported as recorded.
+A partition lease released less than :data:`RELEASED_GRACE_SECONDS` ago still counts as
+in hand (a unit between two attempts, or recording its end): a release marks the lease
+expired at once. Jobs in any other state are reported as recorded.
 """
 
 from __future__ import annotations
@@ -30,11 +31,23 @@ from data_pipeline.lease import lease_key
 from data_pipeline.ledger import Runner, job_lease_key
 from etl_core.storage import LeaseState, ObjectStore, read_lease
 
-__all__ = ["QUEUED", "STALLED", "UNKNOWN", "JobStatus", "job_status", "resume_command"]
+__all__ = [
+    "QUEUED",
+    "RELEASED_GRACE_SECONDS",
+    "STALLED",
+    "UNKNOWN",
+    "JobStatus",
+    "job_status",
+    "resume_command",
+]
 
 STALLED = "stalled"
 QUEUED = "queued"
 UNKNOWN = "unknown"
+
+RELEASED_GRACE_SECONDS = 120.0
+"""How long a released partition lease still counts as its unit's: twice the longest wait
+between two attempts of a unit (``max_delay``: 30 s local, 60 s on Celery workers)."""
 
 
 @dataclass(frozen=True)
@@ -115,12 +128,16 @@ def resume_command(job: BackfillJobRecord, runner: Runner | None) -> str:
 def _writers(
     store: ObjectStore, dataset: str, in_flight: list[BackfillPartitionRecord], now: float
 ) -> list[LeaseState]:
-    """The live leases of the partitions in flight: unexpired, their holder not known gone
-    (released but unexpired counts: between two attempts, or recording its end)."""
+    """The live leases of the partitions in flight: unexpired (or released within
+    :data:`RELEASED_GRACE_SECONDS`: between two attempts, or recording its end), their
+    holder not known gone."""
     live = []
     for partition in in_flight:
         lease = read_lease(store, lease_key(dataset, partition.dt))
-        if lease is not None and lease.expires_at > now and not lease.holder.is_gone():
+        if lease is None or lease.holder.is_gone():
+            continue
+        until = lease.expires_at + (RELEASED_GRACE_SECONDS if lease.released else 0.0)
+        if until > now:
             live.append(lease)
     return live
 

@@ -45,12 +45,14 @@ def partition_lease(
     ttl_seconds: float,
     wait_seconds: float = 0,
     heartbeat_seconds: float | None = None,
+    poll_seconds: float = 0.5,
 ) -> Iterator[Lease]:
     """Hold the lease of ``dataset`` / ``dt`` for the duration of the block.
 
     Args:
         heartbeat_seconds: How often the lease is renewed (default a third of
             ``ttl_seconds``; ``0`` for never: the lease then lasts ``ttl_seconds``).
+        poll_seconds: How often a busy lease is read again while waiting for it.
 
     Raises:
         PartitionBusyError: another live writer still holds it after ``wait_seconds``.
@@ -62,6 +64,7 @@ def partition_lease(
             ttl=ttl_seconds,
             purpose=purpose,
             wait=wait_seconds,
+            poll=poll_seconds,
             heartbeat_every=heartbeat_seconds,
         )
     except LeaseBusyError as busy:

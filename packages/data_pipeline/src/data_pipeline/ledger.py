@@ -37,6 +37,7 @@ its expiry on every other one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import threading
@@ -114,18 +115,14 @@ class Runner:
         raw = job.parameters.get("runner")
         if not isinstance(raw, dict):
             return None
-        started, handed = raw.get("started_at"), raw.get("handed_over_at")
-        if not isinstance(started, int | float) or isinstance(started, bool):
+        started, handed = _moment(raw.get("started_at")), _moment(raw.get("handed_over_at"))
+        if started is None:
             return None
         return cls(
             executor=str(raw.get("executor", "")),
             holder=Holder.from_dict(raw.get("holder")),
-            started_at=float(started),
-            handed_over_at=(
-                float(handed)
-                if isinstance(handed, int | float) and not isinstance(handed, bool)
-                else None
-            ),
+            started_at=started,
+            handed_over_at=handed,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +133,13 @@ class Runner:
             "started_at": self.started_at,
             "handed_over_at": self.handed_over_at,
         }
+
+
+def _moment(raw: Any) -> float | None:
+    """An epoch time as a runner records it: a finite number, never a boolean; else ``None``."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+        return None
+    return float(raw)
 
 
 def _handed_over(parameters: dict[str, Any], job: BackfillJobRecord) -> dict[str, Any]:

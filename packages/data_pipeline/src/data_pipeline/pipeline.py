@@ -24,8 +24,10 @@ from etl_core.layout import partition_state_key
 from etl_core.storage import ObjectStore
 
 __all__ = [
+    "BUSY_POLL_SECONDS",
     "PartitionOutcome",
     "PendingPartition",
+    "busy_wait_seconds",
     "load_marker_key",
     "loaded_generation",
     "pending_partition",
@@ -82,11 +84,15 @@ def process_partition(
     run_id: str = "",
     purpose: str = "transform",
     only_if_pending: bool = False,
+    wait_busy: bool = False,
 ) -> PartitionOutcome:
     """Transform and/or load one partition while holding its lease.
 
     With ``only_if_pending``, what is left to do is decided again once the lease is
-    held, so a partition another worker finished meanwhile is not redone.
+    held, so a partition another worker finished meanwhile is not redone. With
+    ``wait_busy``, a partition another live writer holds is waited for while that
+    writer renews its lease, up to ``lease_seconds`` (:func:`busy_wait_seconds`),
+    instead of ``lease_wait_seconds``.
 
     Raises:
         PartitionBusyError: another writer holds the partition.
@@ -100,8 +106,9 @@ def process_partition(
         dt,
         purpose=purpose,
         ttl_seconds=settings.lease_seconds,
-        wait_seconds=settings.lease_wait_seconds,
+        wait_seconds=busy_wait_seconds(settings) if wait_busy else settings.lease_wait_seconds,
         heartbeat_seconds=settings.lease_heartbeat_seconds or None,
+        poll_seconds=BUSY_POLL_SECONDS if wait_busy else 0.5,
     ) as lease:
         if only_if_pending:
             pending = pending_partition(store, contract, dt, load=load)
@@ -132,6 +139,18 @@ def process_partition(
             }
             store.write_bytes(load_marker_key(contract.dataset, dt), json.dumps(marker).encode())
     return PartitionOutcome(contract.dataset, dt, built, loaded)
+
+
+BUSY_POLL_SECONDS = 5.0
+"""How often a unit waiting for a busy partition reads its lease again."""
+
+
+def busy_wait_seconds(settings: PipelineSettings) -> float:
+    """How long a unit that must write its partition (a backfill's) waits for another live
+    writer of it: ``lease_seconds``, the longest one lease lasts unrenewed, or
+    ``lease_wait_seconds`` if longer. The wait ends as soon as the writer releases the
+    lease, stops renewing it, or is known gone."""
+    return float(max(settings.lease_seconds, settings.lease_wait_seconds))
 
 
 def pending_partitions(

@@ -26,7 +26,8 @@ class PipelineSettings(RuntimeSettings):
     lease_seconds: int = 3600
     """How long a partition lease lasts before another writer may take it over."""
     lease_wait_seconds: int = 0
-    """How long to wait for a partition another writer holds before skipping it."""
+    """How long to wait for a partition another writer holds before skipping it (a
+    backfill's unit waits while that writer is alive, up to ``lease_seconds``)."""
     lease_heartbeat_seconds: int = 0
     """How often a held partition lease is renewed; 0 means a third of ``lease_seconds``."""
     load_analyze: bool = False

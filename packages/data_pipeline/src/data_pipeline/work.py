@@ -76,12 +76,16 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
 
     A ``run`` unit whose partition is being written elsewhere is skipped, not
     failed: the other writer is doing the work; one whose partition another
-    writer finished since the run listed it is skipped too.
+    writer finished since the run listed it is skipped too. Any other unit (a
+    backfill's) waits for a busy partition while its writer is alive (up to
+    ``lease_seconds``, :func:`~data_pipeline.pipeline.busy_wait_seconds`): a scheduled
+    run or a chained transform of the same partition delays it, never fails it.
 
     Raises:
         InvalidUnitError: the unit is malformed.
         ContractError: no contract declares its dataset.
-        PartitionBusyError: (backfill, transform, load) another writer holds the partition.
+        PartitionBusyError: (backfill, transform, load) another live writer still holds
+            the partition after the wait.
         PartitionError: the partition cannot be built (never retried).
     """
     dataset, dt = partition_of(unit)
@@ -103,6 +107,7 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
                 run_id=context.run_id,
                 purpose=purpose,
                 only_if_pending=purpose == "run",
+                wait_busy=purpose != "run",
             )
         except PartitionBusyError as busy:
             if purpose != "run":

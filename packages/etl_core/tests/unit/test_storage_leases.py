@@ -42,7 +42,15 @@ def test_a_legacy_lease_is_held_by_its_host_and_pid_until_it_expires() -> None:
 
 
 def test_an_unreadable_lease_document_counts_as_free_with_token_zero() -> None:
-    for data in (b"{not json", b"[]", b'{"holder": {}}', b'{"expires_at": "soon"}'):
+    for data in (
+        b"{not json",
+        b"[]",
+        b'{"holder": {}}',
+        b'{"expires_at": "soon"}',
+        b'{"expires_at": NaN}',
+        b'{"expires_at": "inf"}',
+        b'{"expires_at": 1e999}',
+    ):
         state = LeaseState.from_json(data, "k")
         assert state.is_free(NOW)
         assert state.token == 0

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -220,18 +221,22 @@ class LeaseState:
         """A stored lease; one that cannot be read counts as released (free) with token 0.
 
         Leases written before holder ids (``host``/``pid`` fields, a text token)
-        are read as held by that host and pid until their expiry.
+        are read as held by that host and pid until their expiry. A time that is not a
+        finite number (``NaN``, ``Infinity``) makes the lease unreadable.
         """
         try:
             raw = json.loads(data)
             holder = raw.get("holder") or {k: raw[k] for k in ("host", "pid") if k in raw}
             token = raw.get("token")
+            acquired_at, expires_at = float(raw.get("acquired_at", 0)), float(raw["expires_at"])
+            if not (math.isfinite(acquired_at) and math.isfinite(expires_at)):
+                raise ValueError("a lease's times must be finite")  # NaN would hold it forever
             return cls(
                 holder=Holder.from_dict(holder),
                 token=token if isinstance(token, int) and not isinstance(token, bool) else 0,
                 purpose=str(raw.get("purpose", "")),
-                acquired_at=float(raw.get("acquired_at", 0)),
-                expires_at=float(raw["expires_at"]),
+                acquired_at=acquired_at,
+                expires_at=expires_at,
                 released=bool(raw.get("released", False)),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
