@@ -19,9 +19,10 @@ from observability.monitors.schedule import Schedule
 
 __all__ = ["CLOCK_SKEW", "UNJUDGED", "AgeMonitor"]
 
-CLOCK_SKEW = timedelta(minutes=5)
-"""How far after the listing an object may be dated before its age is not believed (clocks
-of stores and hosts differ a little)."""
+CLOCK_SKEW = timedelta(minutes=15)
+"""How far after the listing an object may be dated before its age is not believed: an
+object's time is the store's clock, and S3 (MinIO too) serves a client whose clock is up to
+15 minutes off its own, so a smaller tolerance would call each new object future."""
 
 UNJUDGED = "unjudged"
 """The state of an age no threshold or schedule judges (level ``unknown``): shown, and
