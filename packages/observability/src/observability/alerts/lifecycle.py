@@ -7,9 +7,10 @@ at ``warn`` or ``critical`` opens an alert, or updates the active one (escalated
 de-escalated, a new summary); back at ``ok`` it resolves it. ``unknown`` (never
 measured) neither opens nor resolves: nothing was learnt; but an age nothing judges any
 more (state ``unjudged``: the contract lost its thresholds, or a zone that warned of an
-object dated ahead caught up with it) resolves it, as nothing will ever judge it again. An open alert is reminded
-every ``reminder_interval``; an acknowledged one only speaks again when it escalates or
-resolves; a snoozed one is quiet until its snooze ends, then open again.
+object dated ahead caught up with it) resolves it, as nothing will ever judge it again.
+An open alert is reminded every ``reminder_interval``; an acknowledged one only speaks
+again when it escalates or resolves; a snoozed one is quiet until its snooze ends, then
+open again.
 """
 
 from __future__ import annotations
