@@ -23,6 +23,7 @@ from etl_core.threads import ContextThreadPoolExecutor
 from observability.monitors import (
     LEVELS,
     MONITOR_KINDS,
+    UNJUDGED,
     ArrivalMonitor,
     Clock,
     DatasetFacts,
@@ -72,6 +73,10 @@ class DatasetStatus:
         """Why the dataset is at its level: the ``why`` of its worst results."""
         worst_ones = [r for r in self.results if r.level == self.level]
         if self.level == "ok" or not worst_ones:
+            unjudged = [r.subject for r in self.results if r.state == UNJUDGED]
+            if unjudged:  # not "every monitor": these ages are shown, never judged
+                zones = ", ".join(unjudged)
+                return f"every monitor is ok but the age of {zones}, which nothing judges"
             return "every monitor is ok"
         said = "; ".join(f"{r.monitor} {r.subject}: {r.why}" for r in worst_ones[:3])
         more = len(worst_ones) - 3

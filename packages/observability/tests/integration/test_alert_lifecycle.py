@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from observability.alerts import (
     ObjectStoreAlerts,
     fingerprint,
 )
-from observability.evaluation import DatasetStatus, Evaluation
+from observability.evaluation import DatasetStatus, Evaluation, evaluate
 from observability.monitors import Level, Result, worst
 
 START = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -120,6 +121,35 @@ def test_unknown_neither_opens_nor_resolves(book: AlertBook) -> None:
     later = START + timedelta(minutes=5)
     assert book.observe(evaluation(later, age("sales", "landing", "unknown"))) == []
     assert [a.state for a in book.active()] == ["open"]
+
+
+def test_an_age_judged_by_nothing_any_more_resolves_its_alert(book: AlertBook) -> None:
+    book.observe(evaluation(START, age("sales", "landing", "warn")))
+    shown = Result("sales", "age", "landing", "unknown", "unjudged", "3d old", "-", "shown only")
+    later = START + timedelta(minutes=5)  # the contract's thresholds were taken out
+
+    notes = book.observe(evaluation(later, shown))
+
+    assert told(notes) == [("resolved", fingerprint("sales", "age", "landing"), "resolved")]
+    assert notes[0].alert.summary == "shown only"
+    assert book.active() == []
+
+
+def test_a_future_dated_object_in_a_zone_without_thresholds_warns_then_resolves(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    contract = weekday_contract(warn_after=None, critical_after=None, expected=None)
+    listed = datetime.now(UTC) + timedelta(days=1)  # the clock's time, not the real one
+    lake.drop("pos", "pos_20261201.csv", listed + timedelta(days=2))  # a kept mtime
+    key = fingerprint("pos", "age", "landing")
+
+    clock.set(listed)
+    assert told(book.observe(evaluate([contract], lake.store, clock))) == [("opened", key, "open")]
+    clock.set(listed + timedelta(days=3))  # the object's date has passed: an age nothing judges
+    notes = book.observe(evaluate([contract], lake.store, clock))
+
+    assert told(notes) == [("resolved", key, "resolved")]  # not open for ever
+    assert book.active() == []
 
 
 def test_datasets_not_evaluated_keep_their_alerts_and_a_dropped_monitor_resolves(

@@ -6,7 +6,7 @@ warn after 26h, critical after 50h, Christmas Day (Friday 2026-12-25) off.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from etl_core.contracts import Holidays
@@ -197,3 +197,17 @@ def test_an_age_no_threshold_or_schedule_judges_is_unknown_not_fresh(
     assert landing.value is not None  # the age is still shown
     assert landing.value > 59 * 86400
     assert status.level == "unknown"  # not "ok: every monitor is ok"
+
+
+def test_an_object_dated_within_the_clock_skew_s3_accepts_is_fresh_not_future(
+    lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    listed = datetime.now(UTC) + timedelta(days=1)  # the clock's time, not the real one
+    lake.drop("pos", "pos_20261201.csv", listed + timedelta(minutes=10))  # a store 10m ahead
+    clock.set(listed)
+
+    (status,) = evaluate([weekday_contract(expected=None)], lake.store, clock).datasets
+    (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
+
+    assert (landing.level, landing.state) == ("ok", "fresh")
+    assert landing.value == 0

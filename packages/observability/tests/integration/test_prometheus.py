@@ -210,6 +210,8 @@ tests:
         values: '1x10'
       - series: 'etl_observability_arrivals{{dataset="pos",state="missing"}}'
         values: '0x5 1x10'
+      - series: 'etl_observability_freshness_level{{dataset="stock",zone="landing"}}'
+        values: '1x30'
     alert_rule_test:
       - eval_time: 10m
         alertname: EtlDatasetFreshnessCritical
@@ -223,6 +225,16 @@ tests:
       - eval_time: 10m
         alertname: EtlDatasetFreshnessWarning
         exp_alerts: []
+      - eval_time: 20m
+        alertname: EtlDatasetFreshnessWarning
+        exp_alerts:
+          - exp_labels: {{severity: warning, dataset: stock, zone: landing}}
+            exp_annotations:
+              summary: "stock: landing is getting stale or is dated ahead"
+              description: >-
+                The age monitor of stock judges landing warn: past warn_after, or its newest
+                object is dated after it was listed (state future: a clock ahead, a kept
+                modification time). See /api/status for why.
       - eval_time: 4m
         alertname: EtlExpectedFileMissing
         exp_alerts: []

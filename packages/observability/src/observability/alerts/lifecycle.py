@@ -5,9 +5,12 @@ Each evaluation's results are grouped into conditions, one per :func:`fingerprin
 arrival or volume alert covers the dataset's feed and all its judged dates). A condition
 at ``warn`` or ``critical`` opens an alert, or updates the active one (escalated,
 de-escalated, a new summary); back at ``ok`` it resolves it. ``unknown`` (never
-measured) neither opens nor resolves: nothing was learnt. An open alert is reminded
-every ``reminder_interval``; an acknowledged one only speaks again when it escalates or
-resolves; a snoozed one is quiet until its snooze ends, then open again.
+measured) neither opens nor resolves: nothing was learnt; but an age nothing judges any
+more (state ``unjudged``: the contract lost its thresholds, or a zone that warned of an
+object dated ahead caught up with it) resolves it, as nothing will ever judge it again.
+An open alert is reminded every ``reminder_interval``; an acknowledged one only speaks
+again when it escalates or resolves; a snoozed one is quiet until its snooze ends, then
+open again.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from observability.alerts.errors import AlertNotFoundError
 from observability.alerts.model import Alert, AlertLevel, Event, Notification, fingerprint
 from observability.alerts.store import AlertStore
 from observability.evaluation import Evaluation
-from observability.monitors import Clock, Level, Result, worst
+from observability.monitors import UNJUDGED, Clock, Level, Result, worst
 
 __all__ = ["AlertBook", "Condition", "conditions"]
 
@@ -38,6 +41,8 @@ class Condition:
     subject: str
     level: Level
     summary: str
+    judged: bool = True
+    """False when every result is an age nothing judges (``unjudged``)."""
 
 
 def conditions(evaluation: Evaluation) -> dict[str, Condition]:
@@ -57,7 +62,8 @@ def conditions(evaluation: Evaluation) -> dict[str, Condition]:
         more = len(worst_ones) - _SUMMARY_RESULTS
         summary = said + (f" (and {more} more)" if more > 0 else "")
         key = fingerprint(dataset, monitor, subject)
-        found[key] = Condition(key, dataset, monitor, subject, level, summary)
+        judged = any(r.state != UNJUDGED for r in results)
+        found[key] = Condition(key, dataset, monitor, subject, level, summary, judged)
     return found
 
 
@@ -154,9 +160,9 @@ class AlertBook:
                 return None, None
             summary = f"the {before.monitor} monitor no longer reports on it"
             return _resolved(before, summary, now), "resolved"
-        if condition.level == "unknown":
+        if condition.level == "unknown" and condition.judged:
             return before, None
-        if condition.level == "ok":
+        if condition.level in ("ok", "unknown"):  # ok, or judged by nothing any more
             if before is None:
                 return None, None
             return _resolved(before, condition.summary, now), "resolved"

@@ -9,7 +9,7 @@ the shared contract test (``tests/integration/test_monitor_contract.py``) then h
 interface.
 """
 
-from observability.monitors.age import AgeMonitor
+from observability.monitors.age import UNJUDGED, AgeMonitor
 from observability.monitors.arrival import ARRIVAL_STATES, ArrivalMonitor
 from observability.monitors.base import (
     LEVELS,
@@ -34,6 +34,7 @@ __all__ = [
     "ARRIVAL_STATES",
     "LEVELS",
     "MONITOR_KINDS",
+    "UNJUDGED",
     "WATCHED_ZONES",
     "AgeMonitor",
     "ArrivalMonitor",

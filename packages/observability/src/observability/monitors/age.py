@@ -17,11 +17,16 @@ from observability.monitors.base import Level, Monitor, Result, human_duration
 from observability.monitors.facts import WATCHED_ZONES, DatasetFacts
 from observability.monitors.schedule import Schedule
 
-__all__ = ["CLOCK_SKEW", "AgeMonitor"]
+__all__ = ["CLOCK_SKEW", "UNJUDGED", "AgeMonitor"]
 
-CLOCK_SKEW = timedelta(minutes=5)
-"""How far after the listing an object may be dated before its age is not believed (clocks
-of stores and hosts differ a little)."""
+CLOCK_SKEW = timedelta(minutes=15)
+"""How far after the listing an object may be dated before its age is not believed: an
+object's time is the store's clock, and S3 (MinIO too) serves a client whose clock is up to
+15 minutes off its own, so a smaller tolerance would call each new object future."""
+
+UNJUDGED = "unjudged"
+"""The state of an age no threshold or schedule judges (level ``unknown``): shown, and
+judged by nothing, so an alert it had is over."""
 
 
 class AgeMonitor(Monitor):
@@ -67,7 +72,7 @@ class AgeMonitor(Monitor):
         by_age = self._level_of(age)
         if self.schedule is None and self.warn_after is None and self.critical_after is None:
             why = f"{zone} age is shown only: the contract sets no warn_after/critical_after"
-            return self.result(zone, "unknown", "unjudged", why=why, detail=detail, **fields)
+            return self.result(zone, "unknown", UNJUDGED, why=why, detail=detail, **fields)
         if self.schedule is None:
             why = self._age_why(zone, age, by_age)
             return self.result(zone, by_age, _state(by_age), why=why, detail=detail, **fields)
