@@ -152,7 +152,9 @@ def _service_netloc(kind: str, name: str) -> str:
 @pytest.mark.parametrize(
     ("kind", "name", "scheme", "path"),
     [
-        pytest.param("redis", "Redis", "rediss", "/0", marks=pytest.mark.redis),
+        pytest.param(
+            "redis", "Redis", "rediss", "/0?ssl_cert_reqs=required", marks=pytest.mark.redis
+        ),
         pytest.param("rabbitmq", "RabbitMQ", "amqps", "//", marks=pytest.mark.rabbitmq),
     ],
 )
