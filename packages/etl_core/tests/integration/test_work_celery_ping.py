@@ -294,3 +294,27 @@ def test_a_followed_run_whose_lane_has_no_worker_says_so(
     (said,) = [r.getMessage() for r in caplog.records if "no unit has ended" in r.getMessage()]
     assert f"2 unit(s) wait on queue '{celery_broker.prefix}{LANE}'" in said
     assert "etl-test-lane worker" in said
+
+
+def test_a_ping_to_a_redis_broker_that_accepts_and_never_answers_is_said_within_the_timeout() -> (
+    None
+):
+    # a followed run asks whether its lane has workers: a broker gone silent (its
+    # connections left open) held that question, and the run, for ever
+    with _silent_listener() as port:
+        settings = RuntimeSettings(broker_url=URL(f"redis://127.0.0.1:{port}/0"))
+        ended: list[BaseException | None] = []
+
+        def ping() -> None:
+            try:
+                ping_workers(celery_app(settings, LANE), settings, LANE, timeout=1.0)
+            except Exception as exc:
+                ended.append(exc)
+            else:
+                ended.append(None)
+
+        thread = threading.Thread(target=ping, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        assert ended, "the ping was still waiting after 20 s"  # the listener still silent
+    assert isinstance(ended[0], BrokerUnreachableError)

@@ -88,7 +88,7 @@ def ping_workers(
             "(check the worker process instead)"
         )
     prefix = _name_prefix(settings, lane, "" if any_host else host or socket.gethostname())
-    with _connection(app, None, timeout) as connection:
+    with _connection(app, None, timeout, answer_within=timeout) as connection:
         _connect(connection, timeout, "broker_url")
         replies = app.control.ping(timeout=timeout, connection=connection)
     return sorted(
