@@ -151,7 +151,9 @@ def publish_partition(
             a fenced one while this writer holds no lease.
         LeaseLostError: the lease was taken over, or the manifest was written under a
             newer token.
-        In every case the uploaded files of this generation are removed again.
+        In every case the uploaded files of this generation are removed again, unless
+        the manifest names them: an error (a time limit) striking once the manifest was
+        written, before the flip returned, leaves a published generation whole.
     """
     prefix = curated_prefix(dataset, dt)
     keys = []
@@ -170,6 +172,7 @@ def publish_partition(
         run_id=run_id,
         lease_token=lease.token if lease is not None else None,
     )
+    flipping = False
     try:
         for number, path in enumerate(sorted(files)):
             key = f"{prefix}part-{generation}-{number:05d}.parquet"
@@ -177,15 +180,28 @@ def publish_partition(
             keys.append(key)
         fault_point(Step.PUBLISH)
         manifest = replace(manifest, files=tuple(keys), bytes=size)
+        flipping = True
         flipped = _flip(store, manifest, lease)
     except BaseException:
-        for key in keys:
-            store.delete(key)
+        if not flipping or not _may_be_published(store, dataset, dt, generation):
+            for key in keys:
+                store.delete(key)
         raise
     assert flipped.after is not None  # the flip always writes or raises
     keep = {flipped.before.value.generation} if flipped.before is not None else set()
     _prune(store, prefix, keep | {generation})
     return flipped.after.value
+
+
+def _may_be_published(store: ObjectStore, dataset: str, dt: date, generation: str) -> bool:
+    """Whether the partition's manifest may name ``generation`` after its flip failed: the
+    write can land before the error (a time limit, a lost reply) is raised. Unreadable
+    counts as maybe: parts left behind are pruned by the partition's next publish."""
+    try:
+        current = read_manifest(store, dataset, dt)
+    except Exception:
+        return True
+    return current is not None and current.generation == generation
 
 
 def _flip(

@@ -115,6 +115,55 @@ def test_a_publish_under_the_lease_records_its_token(store: ObjectStore, tmp_pat
     assert (manifest.generation, manifest.lease_token) == ("g2", 2)
 
 
+class _TimeLimit(BaseException):
+    """A time limit striking in the unit (as Celery's SoftTimeLimitExceeded)."""
+
+
+def test_a_time_limit_striking_once_the_manifest_is_written_leaves_the_partition_whole(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the manifest landed, then the limit struck before the flip returned: the files it
+    # names were deleted as an unpublished generation's, a published partition left broken
+    written = store.put_if
+
+    def put_then_stopped(key: str, data: bytes, *args: object, **kwargs: object) -> object:
+        etag = written(key, data, *args, **kwargs)  # type: ignore[arg-type]
+        if key == manifest_key("pos", DAY):
+            raise _TimeLimit
+        return etag
+
+    with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+        monkeypatch.setattr(store, "put_if", put_then_stopped)
+        with pytest.raises(_TimeLimit):
+            publish(store, tmp_path, "stopped", lease)
+        monkeypatch.undo()
+
+    manifest = read_manifest(store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.generation == "stopped"
+    assert manifest.files
+    assert sorted(manifest.files) == sorted(parts(store))  # every file it names is there
+
+
+def test_a_time_limit_striking_before_the_manifest_is_written_removes_the_files(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stopped(*args: object, **kwargs: object) -> object:
+        raise _TimeLimit
+
+    with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+        publish(store, tmp_path, "first", lease)
+        monkeypatch.setattr(store, "put_if", stopped)
+        with pytest.raises(_TimeLimit):
+            publish(store, tmp_path, "second", lease)
+        monkeypatch.undo()
+
+    manifest = read_manifest(store, "pos", DAY)
+    assert manifest is not None
+    assert manifest.generation == "first"
+    assert not [key for key in parts(store) if "part-second-" in key]
+
+
 def test_a_manifest_written_under_a_newer_token_is_never_replaced(
     store: ObjectStore, tmp_path: Path
 ) -> None:

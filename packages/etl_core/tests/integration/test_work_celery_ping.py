@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,6 +78,54 @@ def test_an_unreachable_broker_is_said_within_the_timeout() -> None:
     assert time.monotonic() - started < 30
 
 
+@contextlib.contextmanager
+def _silent_listener() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never says a word."""
+    accepted: list[socket.socket] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.settimeout(0.2)
+        done = threading.Event()
+
+        def accept() -> None:
+            while not done.is_set():
+                with contextlib.suppress(TimeoutError):
+                    accepted.append(server.accept()[0])
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            yield server.getsockname()[1]
+        finally:
+            done.set()
+            thread.join(timeout=5)
+            for connection in accepted:
+                connection.close()
+
+
+def test_a_redis_broker_that_accepts_and_never_answers_is_said_within_the_timeout() -> None:
+    # the connect succeeded and its PING then waited for ever: a command never started
+    with _silent_listener() as port:
+        settings = RuntimeSettings(broker_url=URL(f"redis://127.0.0.1:{port}/0"))
+        ended: list[BaseException | None] = []
+
+        def check() -> None:
+            try:
+                check_broker(celery_app(settings, LANE), settings, timeout=1.0)
+            except Exception as exc:
+                ended.append(exc)
+            else:
+                ended.append(None)
+
+        thread = threading.Thread(target=check, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        assert ended, "the check was still waiting after 20 s"  # the listener still silent
+    assert isinstance(ended[0], BrokerUnreachableError)
+    assert f"127.0.0.1:{port}" in str(ended[0])
+
+
 @pytest.mark.redis
 def test_a_redis_database_the_server_does_not_have_is_a_configuration_error() -> None:
     # a mistyped database number: the server answers and refuses it; waiting for it to
@@ -103,7 +152,9 @@ def _service_netloc(kind: str, name: str) -> str:
 @pytest.mark.parametrize(
     ("kind", "name", "scheme", "path"),
     [
-        pytest.param("redis", "Redis", "rediss", "/0", marks=pytest.mark.redis),
+        pytest.param(
+            "redis", "Redis", "rediss", "/0?ssl_cert_reqs=required", marks=pytest.mark.redis
+        ),
         pytest.param("rabbitmq", "RabbitMQ", "amqps", "//", marks=pytest.mark.rabbitmq),
     ],
 )
@@ -243,3 +294,27 @@ def test_a_followed_run_whose_lane_has_no_worker_says_so(
     (said,) = [r.getMessage() for r in caplog.records if "no unit has ended" in r.getMessage()]
     assert f"2 unit(s) wait on queue '{celery_broker.prefix}{LANE}'" in said
     assert "etl-test-lane worker" in said
+
+
+def test_a_ping_to_a_redis_broker_that_accepts_and_never_answers_is_said_within_the_timeout() -> (
+    None
+):
+    # a followed run asks whether its lane has workers: a broker gone silent (its
+    # connections left open) held that question, and the run, for ever
+    with _silent_listener() as port:
+        settings = RuntimeSettings(broker_url=URL(f"redis://127.0.0.1:{port}/0"))
+        ended: list[BaseException | None] = []
+
+        def ping() -> None:
+            try:
+                ping_workers(celery_app(settings, LANE), settings, LANE, timeout=1.0)
+            except Exception as exc:
+                ended.append(exc)
+            else:
+                ended.append(None)
+
+        thread = threading.Thread(target=ping, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        assert ended, "the ping was still waiting after 20 s"  # the listener still silent
+    assert isinstance(ended[0], BrokerUnreachableError)

@@ -127,6 +127,49 @@ def test_a_result_backend_database_not_written_as_a_number_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("broker", "backend", "field", "said"),
+    [
+        ("redis://host:6379/0", "rediss://:secret@host:6380/1", "result_backend", "none"),
+        ("redis://host:6379/0", "rediss://host:6380/1?ssl_cert_reqs=maybe", "result_backend",
+         "'maybe'"),
+        ("redis://host:6379/0", "redis://host:6379/1?ssl_cert_reqs=none", "result_backend",
+         "rediss://"),
+        ("rediss://:secret@host:6380/0", None, "broker_url", "result_backend is not set"),
+    ],
+)  # fmt: skip
+def test_a_redis_result_backend_whose_tls_celery_refuses_is_refused_at_start(
+    broker: str, backend: str | None, field: str, said: str
+) -> None:
+    # Celery's Redis result backend refuses these with a ValueError at the first result,
+    # on every worker and caller (the broker library takes a bare rediss:// URL)
+    given = settings(
+        broker_url=URL(broker), result_backend=URL(backend) if backend is not None else None
+    )
+    with pytest.raises(ConfigError, match=rf"{field}: .*ssl") as caught:
+        celery_config(given, "file_processing")
+    assert caught.value.fields == (field,)
+    assert said in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("broker", "backend"),
+    [
+        ("rediss://:pw@host:6380/2?ssl_cert_reqs=required", None),
+        ("rediss://host:6380/2", "rediss://host:6380/3?ssl_cert_reqs=none"),
+        ("rediss://host:6380/2", "redis://host:6379/3"),
+        ("amqps://guest:guest@host:5671//", None),
+    ],
+)
+def test_a_result_backend_celery_can_open_is_taken(broker: str, backend: str | None) -> None:
+    given = settings(
+        broker_url=URL(broker), result_backend=URL(backend) if backend is not None else None
+    )
+    app = celery_app(given, "file_processing")
+    assert app.backend is not None  # Celery's own check of the URL, as a worker's first result
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "redis://host:6379",

@@ -756,8 +756,10 @@ class Processor(Closeable):
                     sha256=sha256,
                 )
                 manifest_key = delivery_manifest_key(contract.dataset, day, info.key)
-                self.store.write_bytes(manifest_key, manifest.to_json())
+                # named before the write: an error (a time limit) striking once it landed,
+                # before it returned, must not leave it naming removed members
                 written.append(manifest_key)
+                self.store.write_bytes(manifest_key, manifest.to_json())
                 fault_point(Step.DELIVERY_MANIFEST)
         except BaseException:
             self._unpublish(written)
@@ -816,8 +818,9 @@ class Processor(Closeable):
         return DeliveryMember(key, valid, report_key, rejected_key), size
 
     def _unpublish(self, keys: list[str]) -> None:
-        """Remove what a failed publish wrote, so no partial delivery stays visible."""
-        for key in keys:
+        """Remove what a failed publish wrote, so no partial delivery stays visible: the
+        last written first, the manifest that makes the members visible before them."""
+        for key in reversed(keys):
             try:
                 self.store.delete(key)
             except Exception as exc:  # best effort: the original error is re-raised

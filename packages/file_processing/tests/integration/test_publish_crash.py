@@ -14,6 +14,8 @@ import time
 from datetime import date
 from typing import Any
 
+import pytest
+
 from etl_core.artifacts import read_deliveries
 from etl_core.layout import delivery_manifest_key
 from etl_core.testing.deliveries import zipped
@@ -103,6 +105,41 @@ def test_readers_never_see_a_delivery_whose_publish_did_not_finish(
     (manifest,) = read_deliveries(local_lane.store, "orders", day)
     assert manifest.data_keys == (prefix + "a.csv", prefix + "b.csv")
     assert [m.rows for m in manifest.members] == [10, 12]
+
+
+class _TimeLimit(BaseException):
+    """A time limit striking in the unit (as Celery's SoftTimeLimitExceeded)."""
+
+
+def test_a_publish_stopped_once_its_manifest_landed_leaves_no_delivery_without_members(
+    local_lane: Any, orders: Any
+) -> None:
+    # the manifest was written, then the limit struck before the write returned: the
+    # members were removed and the manifest stayed, a delivery naming missing files
+    key = local_lane.deliver("orders_20261124.csv", orders(6))
+    day = date(2026, 11, 24)
+    manifest_key = delivery_manifest_key("orders", day, key)
+    processor = local_lane.processor()
+    write = processor.store.write_bytes
+
+    def write_then_stopped(target: str, data: bytes, *args: Any, **kwargs: Any) -> Any:
+        written = write(target, data, *args, **kwargs)
+        if target == manifest_key:
+            raise _TimeLimit
+        return written
+
+    processor.store.write_bytes = write_then_stopped  # type: ignore[method-assign]
+    try:
+        with processor, pytest.raises(_TimeLimit):
+            processor.process(key)
+    finally:
+        del processor.store.write_bytes
+    assert read_deliveries(local_lane.store, "orders", day) == []
+    assert not local_lane.keys("validated/orders/dt=2026-11-24/")
+    with local_lane.processor() as again:  # the next scan publishes it whole
+        assert again.process(key).status == "validated"
+    (manifest,) = read_deliveries(local_lane.store, "orders", day)
+    assert all(local_lane.store.exists(data_key) for data_key in manifest.data_keys)
 
 
 def test_force_always_redoes_a_delivery(local_lane: Any, orders: Any) -> None:

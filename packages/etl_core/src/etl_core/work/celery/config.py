@@ -164,15 +164,48 @@ def _redis_database_problem(url: str) -> str | None:
     return None
 
 
+_TLS_CERT_CHECKS = ("required", "optional", "none", "CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE")
+"""The ``ssl_cert_reqs`` values Celery's Redis result backend takes."""
+
+
+def _redis_backend_problem(url: str) -> str | None:
+    """What is wrong with a Redis result backend's URL, if anything: its database or TLS."""
+    return _redis_database_problem(url) or _redis_tls_problem(url)
+
+
+def _redis_tls_problem(url: str) -> str | None:
+    """What Celery's Redis result backend refuses in ``url``'s TLS options, if anything
+    (with a ``ValueError`` at the first result, on every worker and caller): a
+    ``rediss://`` URL without ``ssl_cert_reqs``, or a ``redis://`` one with ``ssl_*``."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if parts.scheme.lower() == "redis":
+        if any(name.startswith("ssl_") for name in query):
+            return "ssl_* options need the rediss:// scheme (TLS), not redis://"
+        return None
+    checks = query.get("ssl_cert_reqs", [])
+    if len(checks) != 1 or checks[0] not in _TLS_CERT_CHECKS:
+        return (
+            "a rediss:// result backend needs ?ssl_cert_reqs=required (or optional, none: "
+            "how the server's certificate is checked), got "
+            + (", ".join(repr(check) for check in checks) if checks else "none")
+        )
+    return None
+
+
 def _result_backend(settings: RuntimeSettings, broker: str, problems: list[FieldError]) -> str:
     backend = settings.result_backend
     if backend is not None:
-        problem = _redis_database_problem(str(backend)) if backend.scheme in REDIS else None
+        problem = _redis_backend_problem(str(backend)) if backend.scheme in REDIS else None
         if problem is not None:
             problems.append(FieldError("result_backend", problem))
         return str(backend)
     scheme = broker.split("://", 1)[0].lower()
     if scheme in REDIS:
+        problem = _redis_tls_problem(broker)
+        if problem is not None:  # the broker's database was checked with the broker
+            said = f"{problem} (result_backend is not set: the broker's Redis keeps the results)"
+            problems.append(FieldError("broker_url", said))
         return broker
     if scheme in ("amqp", "amqps"):
         return "rpc://"

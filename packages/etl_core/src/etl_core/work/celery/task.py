@@ -159,7 +159,7 @@ def register_lane_task(
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
         soft_limit = float(task.app.conf.task_soft_time_limit or 0)
-        result = attempt_unit(_stopped_at_soft_limit(runner, soft_limit), unit, policy)
+        result = _attempt_within_limit(runner, unit, policy, soft_limit)
         if on_result is not None:
             _tell(on_result, result)
         dead = _poison(result, policy)
@@ -200,6 +200,29 @@ class UnitTimeLimitError(FatalError):
         self.field = "task_soft_time_limit"
         said = f"work unit {unit_id} ran past task_soft_time_limit ({seconds:g} s): stopped"
         super().__init__(f"{said} (its cleanup then raised {cleanup})" if cleanup else said)
+
+
+def _attempt_within_limit(
+    run: RunUnit[T], unit: WorkUnit, policy: RetryPolicy, seconds: float
+) -> UnitResult[T]:
+    """:func:`attempt_unit`, whose end at the soft time limit is a :class:`UnitTimeLimitError`
+    result wherever the limit strikes: in an attempt, or in the backoff between two (where
+    it escaped as Celery's own failure, unrecorded, unlogged by the lane)."""
+    attempts: list[int] = []
+
+    def counted(unit: WorkUnit) -> T:
+        attempts.append(1)
+        return run(unit)
+
+    started = time.monotonic()
+    try:
+        return attempt_unit(_stopped_at_soft_limit(counted, seconds), unit, policy)
+    except Exception as error:
+        if not _soft_limit_in(error):
+            raise
+        stopped = UnitTimeLimitError(unit.id, seconds)
+        elapsed = time.monotonic() - started
+        return UnitResult(unit, "failed", error=stopped, attempts=len(attempts), seconds=elapsed)
 
 
 def _stopped_at_soft_limit(run: RunUnit[T], seconds: float) -> RunUnit[T]:
