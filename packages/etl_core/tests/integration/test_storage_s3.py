@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -134,3 +136,46 @@ def test_create_bucket_gives_unique_names(s3_endpoint: str) -> None:
 
     assert first != second
     assert list(open_store(f"s3://{first}", endpoint_url=s3_endpoint).list()) == []
+
+
+def test_the_test_server_lets_one_of_many_racing_conditional_writes_win(
+    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 checks ``If-Match`` and writes atomically; the test server must too, or every race
+    test of the stores would measure the server's race (moto checks, then writes)."""
+    import boto3
+    from moto.s3.models import S3Backend
+
+    slow_write = S3Backend.put_object
+
+    def write_after_a_while(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.02)  # widen moto's gap between its check and its write
+        return slow_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "put_object", write_after_a_while)
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    key = f"race/{uuid.uuid4().hex}"
+    etag = client.put_object(Bucket=s3_bucket, Key=key, Body=b"0")["ETag"]
+    for round_ in range(5):
+        start = threading.Barrier(8, timeout=30)
+
+        def write(
+            writer: int,
+            expected: str = etag,
+            round_: int = round_,
+            start: threading.Barrier = start,
+        ) -> bool:
+            start.wait()
+            try:
+                client.put_object(
+                    Bucket=s3_bucket, Key=key, Body=f"{round_}-{writer}".encode(), IfMatch=expected
+                )
+            except client.exceptions.ClientError:
+                return False
+            return True
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            winners = sum(pool.map(write, range(8)))
+        assert winners == 1, f"round {round_}: {winners} writers won against one version"
+        etag = client.head_object(Bucket=s3_bucket, Key=key)["ETag"]

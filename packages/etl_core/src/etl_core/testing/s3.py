@@ -13,6 +13,7 @@ previous environment is restored afterwards.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -87,7 +88,7 @@ def s3_server(*, region: str = TEST_REGION, start_timeout: float = 30.0) -> Iter
         raise MissingDependencyError(
             "the moto S3 test server", package="moto", extra="server"
         ) from exc
-    with aws_test_environment(region), _quiet_request_log():
+    with aws_test_environment(region), _quiet_request_log(), _atomic_conditional_writes():
         # Port 0 lets the OS pick a free port atomically; the server reports which.
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         _start(server, start_timeout)
@@ -117,6 +118,44 @@ def create_bucket(endpoint_url: str, *, prefix: str = "etl-test", region: str = 
     finally:
         client.close()
     return name
+
+
+_WRITES = threading.Lock()
+_WRITE_HANDLERS = ("put_object", "copy_object")
+_serialized_servers = 0
+
+
+@contextmanager
+def _atomic_conditional_writes() -> Iterator[None]:
+    """Make moto's object writes one at a time while a server runs.
+
+    S3 checks ``If-Match`` / ``If-None-Match`` and writes atomically; moto checks, then
+    writes, so two threads of its server can both pass the check and a race test would
+    measure moto's race instead of the store's compare-and-put.
+    """
+    global _serialized_servers
+    from moto.s3.responses import S3Response
+
+    if _serialized_servers == 0:
+        for name in _WRITE_HANDLERS:
+            setattr(S3Response, name, _one_at_a_time(getattr(S3Response, name)))
+    _serialized_servers += 1
+    try:
+        yield
+    finally:
+        _serialized_servers -= 1
+        if _serialized_servers == 0:
+            for name in _WRITE_HANDLERS:
+                setattr(S3Response, name, getattr(S3Response, name).__wrapped__)
+
+
+def _one_at_a_time(handler: Any) -> Any:
+    @functools.wraps(handler)
+    def serialized(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _WRITES:
+            return handler(self, *args, **kwargs)
+
+    return serialized
 
 
 @contextmanager
