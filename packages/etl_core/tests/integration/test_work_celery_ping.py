@@ -9,7 +9,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -108,22 +108,11 @@ def test_a_redis_broker_that_accepts_and_never_answers_is_said_within_the_timeou
     # the connect succeeded and its PING then waited for ever: a command never started
     with _silent_listener() as port:
         settings = RuntimeSettings(broker_url=URL(f"redis://127.0.0.1:{port}/0"))
-        ended: list[BaseException | None] = []
-
-        def check() -> None:
-            try:
-                check_broker(celery_app(settings, LANE), settings, timeout=1.0)
-            except Exception as exc:
-                ended.append(exc)
-            else:
-                ended.append(None)
-
-        thread = threading.Thread(target=check, daemon=True)
-        thread.start()
-        thread.join(timeout=20)
-        assert ended, "the check was still waiting after 20 s"  # the listener still silent
-    assert isinstance(ended[0], BrokerUnreachableError)
-    assert f"127.0.0.1:{port}" in str(ended[0])
+        ended = _raised_within(
+            20, lambda: check_broker(celery_app(settings, LANE), settings, timeout=1.0)
+        )
+    assert isinstance(ended, BrokerUnreachableError)
+    assert f"127.0.0.1:{port}" in str(ended)
 
 
 @pytest.mark.redis
@@ -303,18 +292,27 @@ def test_a_ping_to_a_redis_broker_that_accepts_and_never_answers_is_said_within_
     # connections left open) held that question, and the run, for ever
     with _silent_listener() as port:
         settings = RuntimeSettings(broker_url=URL(f"redis://127.0.0.1:{port}/0"))
-        ended: list[BaseException | None] = []
+        ended = _raised_within(
+            20, lambda: ping_workers(celery_app(settings, LANE), settings, LANE, timeout=1.0)
+        )
+    assert isinstance(ended, BrokerUnreachableError)
 
-        def ping() -> None:
-            try:
-                ping_workers(celery_app(settings, LANE), settings, LANE, timeout=1.0)
-            except Exception as exc:
-                ended.append(exc)
-            else:
-                ended.append(None)
 
-        thread = threading.Thread(target=ping, daemon=True)
-        thread.start()
-        thread.join(timeout=20)
-        assert ended, "the ping was still waiting after 20 s"  # the listener still silent
-    assert isinstance(ended[0], BrokerUnreachableError)
+def _raised_within(seconds: float, call: Callable[[], object]) -> BaseException | None:
+    """What ``call`` raised (``None`` if it returned), failing the test if it still runs
+    after ``seconds`` (it runs on a daemon thread, so a hang cannot hold the suite)."""
+    ended: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+        except Exception as exc:
+            ended.append(exc)
+        else:
+            ended.append(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    assert ended, f"still waiting after {seconds} s"
+    return ended[0]
