@@ -90,6 +90,32 @@ def test_a_broker_scheme_the_platform_does_not_configure_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "amqps://guest:guest@rabbit:5671//?ssl_cert_reqs=required",
+        "amqps://rabbit//?ssl_ca_certs=/etc/ca.pem&heartbeat=30",
+        "amqp://guest:guest@rabbit:5672//?ssl_cert_reqs=none",
+    ],
+)
+def test_tls_options_in_a_rabbitmq_url_are_a_configuration_error_naming_broker_url(
+    url: str,
+) -> None:
+    # the broker library passed them to the TLS socket, whose TypeError was said as a
+    # broker that did not answer (exit 1)
+    with pytest.raises(ConfigError) as info:
+        celery_config(settings(broker_url=URL(url)), "file_processing")
+    assert info.value.fields == ("broker_url",)
+    said = str(info.value)
+    assert "takes no TLS options in the URL (got ssl_" in said
+    assert "use amqps://… without them" in said
+
+
+def test_a_rabbitmq_url_with_other_options_is_taken() -> None:
+    url = "amqps://guest:guest@rabbit:5671//?heartbeat=30"
+    assert celery_config(settings(broker_url=URL(url)), "file_processing")["broker_url"] == url
+
+
+@pytest.mark.parametrize(
     ("url", "said"),
     [
         ("redis://:secret@host:6379/abc", "'/abc'"),  # was: "did not answer", waited for

@@ -41,6 +41,9 @@ BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "sqs")
 REDIS = ("redis", "rediss")
 """The Redis schemes, whose URL names a database (``/0``) for a broker or a result backend."""
 
+AMQP = ("amqp", "amqps")
+"""The RabbitMQ schemes (AMQP 0-9-1, plain text or TLS)."""
+
 WORKER_START_TIMEOUT = 120.0
 """Seconds a worker process may take to start, its lane's context built (Celery's default,
 4 s, would kill a process still loading its contracts on a busy host)."""
@@ -142,7 +145,10 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
-    problem = _redis_database_problem(str(url)) if url.scheme in REDIS else None
+    if url.scheme in REDIS:
+        problem = _redis_database_problem(str(url))
+    else:
+        problem = _amqp_tls_problem(str(url)) if url.scheme in AMQP else None
     if problem is not None:
         raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
     return str(url)
@@ -162,6 +168,21 @@ def _redis_database_problem(url: str) -> str | None:
     if "db" in parse_qs(parts.query, keep_blank_values=True):
         return "give the Redis database as a number after the port (/0), not as ?db="
     return None
+
+
+def _amqp_tls_problem(url: str) -> str | None:
+    """What the RabbitMQ client refuses in ``url``'s query, if anything: ``ssl_*`` options
+    (``?ssl_cert_reqs=``), which the broker library hands to the TLS socket under names it
+    does not take (a ``TypeError`` at connect, said as a broker that did not answer)."""
+    options = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    refused = sorted(name for name in options if name.startswith("ssl_"))
+    if not refused:
+        return None
+    return (
+        f"the RabbitMQ client takes no TLS options in the URL (got {', '.join(refused)}): "
+        "use amqps://… without them, which checks the server's certificate against the "
+        "system's certificate authorities (SSL_CERT_FILE names another bundle)"
+    )
 
 
 _TLS_CERT_CHECKS = ("required", "optional", "none", "CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE")
