@@ -27,6 +27,7 @@ from etl_core.work.celery import (
     lane_queues,
     task_name,
 )
+from etl_core.work.celery.config import REDIS_READ_TIMEOUT
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
 LANE = "test_lane"
@@ -69,6 +70,20 @@ def test_a_followed_run_on_rabbitmq_with_result_backend_rpc_set_gets_its_results
     assert [(r.status, r.value) for r in results] == [
         ("succeeded", {"key": f"rpc-{n}"}) for n in range(3)
     ]
+
+
+def test_a_worker_on_redis_idle_past_the_read_timeout_still_takes_units(tmp_path: Path) -> None:
+    # its queue wait (BRPOP) must not be cut by the Redis read timeout
+    with broker_for("redis") as broker:
+        settings = broker.settings()
+        with start_worker(broker, tmp_path) as worker:
+            time.sleep(REDIS_READ_TIMEOUT + 5)  # idle, waiting on its queue
+            executor = CeleryExecutor(celery_app(settings, LANE))
+            (result,) = executor.run(lambda unit: None, [WorkUnit(LANE, "item", "late-1")])
+        said = worker.log()
+    assert (result.status, result.value) == ("succeeded", {"key": "late-1"})
+    assert "Cannot connect" not in said
+    assert "Timeout" not in said
 
 
 def test_a_poison_message_lands_in_the_dead_letter_queue_after_its_attempts(

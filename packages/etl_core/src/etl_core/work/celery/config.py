@@ -53,6 +53,17 @@ TIME_LIMIT_GAP = timedelta(seconds=5)
 at the soft limit unwinds (DuckDB interrupts its query and closes, scratch is removed) before
 the hard limit kills its process; 2 s killed some in their cleanup."""
 
+REDIS_CONNECT_TIMEOUT = 10.0
+"""Seconds a worker or a caller gives a Redis broker or result backend to accept a
+connection: without it, an unreachable host is waited for without a word."""
+
+REDIS_READ_TIMEOUT = 20.0
+"""Seconds a worker or a caller waits for a Redis reply once a command is sent (the
+connection's greeting too), so a server that accepts and never answers is said as a
+connection error (a worker retries, logging it). It cannot cut a queue's wait: the
+broker library sends ``BRPOP`` with a one-second server-side timeout and reads its
+reply only once the socket is readable, as it does a broadcast's."""
+
 VISIBILITY_MARGIN = timedelta(minutes=10)
 """How far the default visibility timeout lies beyond the hard time limit."""
 
@@ -117,8 +128,10 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
             # Redis: look for messages of dead workers every 10 s, not every 100 s
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
+            **_redis_broker_timeouts(broker),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
+        **_redis_backend_timeouts(backend),
         "task_default_queue": queues.work,
         "task_routes": {  # every lane's task to its own queue, so a lane may enqueue another's
             task_name(other): {"queue": lane_queues(settings, other).work} for other in LANES
@@ -129,6 +142,29 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
         "worker_redirect_stdouts": False,
         "worker_send_task_events": False,
         "result_expires": timedelta(days=1),
+    }
+
+
+def _redis_broker_timeouts(broker: str) -> dict[str, Any]:
+    """A Redis broker's connect and read timeouts, and TCP keepalive (a transport's
+    options; none for RabbitMQ, whose client has its own, or SQS)."""
+    if broker.split("://", 1)[0].lower() not in REDIS:
+        return {}
+    return {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_READ_TIMEOUT,
+        "socket_keepalive": True,
+    }
+
+
+def _redis_backend_timeouts(backend: str) -> dict[str, Any]:
+    """The same for a Redis result backend (Celery's ``redis_socket_*`` settings)."""
+    if backend.split("://", 1)[0].lower() not in REDIS:
+        return {}
+    return {
+        "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "redis_socket_timeout": REDIS_READ_TIMEOUT,
+        "redis_socket_keepalive": True,
     }
 
 
