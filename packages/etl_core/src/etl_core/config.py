@@ -94,6 +94,7 @@ from etl_core.units import (
 __all__ = [
     "URL",
     "DatabaseURL",
+    "ResultBackendURL",
     "load_settings",
     "load_settings_with_sources",
     "redacted_dict",
@@ -186,6 +187,50 @@ class DatabaseURL(URL):
         if not isinstance(value, str):
             raise ValueError(
                 f"expected a database URL such as 'postgresql://user@host/db', "
+                f"got {_describe(value)}"
+            )
+        try:
+            return cls(value.strip())
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None  # never repeats the text: it may hold a password
+
+
+BARE_RESULT_BACKENDS = ("rpc",)
+"""Result backends named by their scheme alone (``rpc://``: RabbitMQ's reply queues)."""
+
+
+class ResultBackendURL(URL):
+    """A Celery result backend: an absolute URL (``redis://host:6379/0``), or ``rpc://``,
+    which names no host (the results travel over the broker's connection).
+
+    ``disabled://`` is refused: a followed run waits for every unit's result, and a run
+    that does not wait (``--no-wait``) keeps none whatever the setting.
+
+    Raises:
+        ValueError: not an absolute URL, or ``disabled://``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> ResultBackendURL:
+        """Validate and wrap ``value``."""
+        if isinstance(value, str) and value.lower() in (f"{s}://" for s in BARE_RESULT_BACKENDS):
+            return str.__new__(cls, value)
+        if isinstance(value, str) and value.lower().startswith("disabled://"):
+            raise ValueError(
+                "disabled:// keeps no results, and a followed run waits for each unit's: "
+                "leave it unset (the broker's Redis, rpc:// on RabbitMQ) or set redis://…"
+            )
+        return str.__new__(cls, URL(value))
+
+    @classmethod
+    def from_config(cls, value: object) -> ResultBackendURL:
+        """Read from a settings source (text); its ``ValueError`` names what was expected."""
+        if isinstance(value, ResultBackendURL):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(
+                f"expected a result backend such as 'redis://host:6379/0' or 'rpc://', "
                 f"got {_describe(value)}"
             )
         try:

@@ -22,7 +22,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
-from etl_core.config import DEFAULT_SOURCE, URL, DatabaseURL, load_settings_with_sources
+from etl_core.config import (
+    DEFAULT_SOURCE,
+    URL,
+    DatabaseURL,
+    ResultBackendURL,
+    load_settings_with_sources,
+)
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
 from etl_core.faults import fault_spec
 from etl_core.logging import bind_context, bind_process_context, configure_logging
@@ -135,7 +141,7 @@ class RuntimeSettings:
     broker_url: URL | None = None
     """The Celery broker (``redis://``, ``amqp://``, ``sqs://``); needed by ``--executor celery``
     and by ``worker``."""
-    result_backend: URL | None = None
+    result_backend: ResultBackendURL | None = None
     """Where workers leave unit results for a waiting caller; unset: the broker itself on
     ``redis://``, ``rpc://`` on ``amqp://`` (an ``sqs://`` broker needs one set)."""
     queue_prefix: str = ""

@@ -1,7 +1,7 @@
 """A worker process of the test lane, as a runtime's ``worker`` command runs one.
 
 Usage: ``python celery_lane_worker.py <broker URL> <queue prefix> [<concurrency> [<soft
-time limit, seconds>]]``. A
+time limit, seconds>]]``; ``ETL_RESULT_BACKEND``, when set, is its result backend. A
 unit's value is ``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with
 a retryable error every time (a message that keeps failing), one whose key starts with
 ``broken`` with a fatal error (a unit that fails for good at once); one whose key starts
@@ -12,11 +12,12 @@ key starts with ``overrun`` sleeps past any soft time limit and its cleanup fail
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from datetime import timedelta
 
-from etl_core.config import URL
+from etl_core.config import URL, ResultBackendURL
 from etl_core.errors import FatalError, RetryableError
 from etl_core.logging import configure_logging
 from etl_core.runtime import RuntimeSettings
@@ -60,8 +61,10 @@ def main() -> int:
     concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     soft = timedelta(seconds=float(sys.argv[4])) if len(sys.argv) > 4 else timedelta(minutes=55)
     configure_logging(level="INFO", fmt="json")
+    backend = os.environ.get("ETL_RESULT_BACKEND")
     settings = RuntimeSettings(
         broker_url=URL(url),
+        result_backend=ResultBackendURL(backend) if backend else None,
         queue_prefix=prefix,
         task_attempts=3,
         task_soft_time_limit=soft,

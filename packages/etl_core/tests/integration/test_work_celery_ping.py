@@ -29,7 +29,7 @@ from etl_core.work.celery import (
     ping_workers,
     worker_name,
 )
-from etl_core.work.celery.config import lane_queues
+from etl_core.work.celery.config import REDIS_READ_TIMEOUT, lane_queues
 from etl_core.work.celery.ping import lane_has_workers
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
@@ -113,6 +113,22 @@ def test_a_redis_broker_that_accepts_and_never_answers_is_said_within_the_timeou
         )
     assert isinstance(ended, BrokerUnreachableError)
     assert f"127.0.0.1:{port}" in str(ended)
+
+
+def test_a_worker_whose_redis_accepts_and_never_answers_says_so_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    # past its start-up check (which it waits out), the worker's consumer connected and
+    # waited for the server's first reply for ever, without a word
+    with _silent_listener() as port:
+        url = f"redis://127.0.0.1:{port}/0"
+        command = [sys.executable, str(WORKER), url, "silent."]
+        with BackgroundProcess(command, env=os.environ, log=tmp_path / "worker.log") as worker:
+            # its start-up check (5 s), then one read timeout, and the time to start
+            worker.wait_for("Cannot connect to", timeout=REDIS_READ_TIMEOUT + 30)
+    said = worker.log()
+    assert f"127.0.0.1:{port}" in said
+    assert "Timeout reading from" in said
 
 
 @pytest.mark.redis

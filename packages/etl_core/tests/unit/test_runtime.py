@@ -197,6 +197,26 @@ def test_a_database_url_without_a_scheme_is_refused_naming_the_setting() -> None
     assert "env DATABASE_URL" in str(info.value)
 
 
+@pytest.mark.parametrize("backend", ["rpc://", "redis://127.0.0.1:6379/1"])
+def test_the_documented_result_backends_are_settable(backend: str) -> None:
+    settings, _ = load_runtime_settings(LaneSettings, {}, env={"ETL_RESULT_BACKEND": backend})
+
+    assert settings.result_backend == backend
+
+
+@pytest.mark.parametrize("backend", ["disabled://", "rpc", "cache://"])
+def test_a_result_backend_a_followed_run_cannot_use_is_refused_naming_the_setting(
+    backend: str,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(LaneSettings, {}, env={"ETL_RESULT_BACKEND": backend})
+
+    assert info.value.fields == ("result_backend",)
+    assert "env ETL_RESULT_BACKEND" in str(info.value)
+    if backend == "disabled://":
+        assert "keeps no results" in str(info.value)
+
+
 def test_config_show_rows_redact_the_database_password() -> None:
     settings, sources = load_runtime_settings(
         LaneSettings, {}, env={"DATABASE_URL": "postgresql://etl:hunter2@db:5432/etl"}

@@ -21,6 +21,7 @@ from etl_core.work.celery import (
     task_name,
     unit_result,
 )
+from etl_core.work.celery.config import REDIS_CONNECT_TIMEOUT, REDIS_READ_TIMEOUT
 
 UNIT = WorkUnit("file_processing", "landing_object", "landing/pos/a.csv")
 
@@ -41,6 +42,30 @@ def test_the_configuration_acks_late_takes_one_unit_at_a_time_and_speaks_json_on
     assert config["task_soft_time_limit"] < config["task_time_limit"]
     visibility = config["broker_transport_options"]["visibility_timeout"]
     assert visibility == config["task_time_limit"] + 600
+
+
+def test_a_redis_broker_and_result_backend_get_connect_and_read_timeouts() -> None:
+    config = celery_config(settings(), "file_processing")
+    transport = config["broker_transport_options"]
+    assert transport["socket_connect_timeout"] == REDIS_CONNECT_TIMEOUT
+    assert transport["socket_timeout"] == REDIS_READ_TIMEOUT
+    assert transport["socket_keepalive"] is True
+    assert transport["visibility_timeout"] > 0  # merged, not replaced
+    assert config["redis_socket_connect_timeout"] == REDIS_CONNECT_TIMEOUT
+    assert config["redis_socket_timeout"] == REDIS_READ_TIMEOUT
+
+
+def test_a_rabbitmq_broker_gets_no_redis_socket_options() -> None:
+    config = celery_config(
+        settings(broker_url=URL("amqp://guest:guest@rabbit:5672//")), "file_processing"
+    )
+    assert "socket_timeout" not in config["broker_transport_options"]
+    assert "redis_socket_timeout" not in config  # rpc://
+    backend = settings(
+        broker_url=URL("amqp://guest:guest@rabbit:5672//"),
+        result_backend=URL("redis://cache:6379/1"),
+    )
+    assert celery_config(backend, "file_processing")["redis_socket_timeout"] == REDIS_READ_TIMEOUT
 
 
 def test_each_lane_task_goes_to_its_own_prefixed_queue() -> None:
@@ -87,6 +112,32 @@ def test_a_broker_scheme_the_platform_does_not_configure_is_refused() -> None:
         celery_config(settings(broker_url=URL("kafka://host")), "file_processing")
     assert caught.value.fields == ("broker_url",)
     assert "'kafka'" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "amqps://guest:guest@rabbit:5671//?ssl_cert_reqs=required",
+        "amqps://rabbit//?ssl_ca_certs=/etc/ca.pem&heartbeat=30",
+        "amqp://guest:guest@rabbit:5672//?ssl_cert_reqs=none",
+    ],
+)
+def test_tls_options_in_a_rabbitmq_url_are_a_configuration_error_naming_broker_url(
+    url: str,
+) -> None:
+    # the broker library passed them to the TLS socket, whose TypeError was said as a
+    # broker that did not answer (exit 1)
+    with pytest.raises(ConfigError) as info:
+        celery_config(settings(broker_url=URL(url)), "file_processing")
+    assert info.value.fields == ("broker_url",)
+    said = str(info.value)
+    assert "takes no TLS options in the URL (got ssl_" in said
+    assert "use amqps://… without them" in said
+
+
+def test_a_rabbitmq_url_with_other_options_is_taken() -> None:
+    url = "amqps://guest:guest@rabbit:5671//?heartbeat=30"
+    assert celery_config(settings(broker_url=URL(url)), "file_processing")["broker_url"] == url
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,9 @@ BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "sqs")
 REDIS = ("redis", "rediss")
 """The Redis schemes, whose URL names a database (``/0``) for a broker or a result backend."""
 
+AMQP = ("amqp", "amqps")
+"""The RabbitMQ schemes (AMQP 0-9-1, plain text or TLS)."""
+
 WORKER_START_TIMEOUT = 120.0
 """Seconds a worker process may take to start, its lane's context built (Celery's default,
 4 s, would kill a process still loading its contracts on a busy host)."""
@@ -49,6 +52,17 @@ TIME_LIMIT_GAP = timedelta(seconds=5)
 """The least time between ``task_soft_time_limit`` and ``task_time_limit``: a unit stopped
 at the soft limit unwinds (DuckDB interrupts its query and closes, scratch is removed) before
 the hard limit kills its process; 2 s killed some in their cleanup."""
+
+REDIS_CONNECT_TIMEOUT = 10.0
+"""Seconds a worker or a caller gives a Redis broker or result backend to accept a
+connection: without it, an unreachable host is waited for without a word."""
+
+REDIS_READ_TIMEOUT = 20.0
+"""Seconds a worker or a caller waits for a Redis reply once a command is sent (the
+connection's greeting too), so a server that accepts and never answers is said as a
+connection error (a worker retries, logging it). It cannot cut a queue's wait: the
+broker library sends ``BRPOP`` with a one-second server-side timeout and reads its
+reply only once the socket is readable, as it does a broadcast's."""
 
 VISIBILITY_MARGIN = timedelta(minutes=10)
 """How far the default visibility timeout lies beyond the hard time limit."""
@@ -114,8 +128,10 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
             # Redis: look for messages of dead workers every 10 s, not every 100 s
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
+            **_redis_broker_timeouts(broker),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
+        **_redis_backend_timeouts(backend),
         "task_default_queue": queues.work,
         "task_routes": {  # every lane's task to its own queue, so a lane may enqueue another's
             task_name(other): {"queue": lane_queues(settings, other).work} for other in LANES
@@ -126,6 +142,29 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
         "worker_redirect_stdouts": False,
         "worker_send_task_events": False,
         "result_expires": timedelta(days=1),
+    }
+
+
+def _redis_broker_timeouts(broker: str) -> dict[str, Any]:
+    """A Redis broker's connect and read timeouts, and TCP keepalive (a transport's
+    options; none for RabbitMQ, whose client has its own, or SQS)."""
+    if broker.split("://", 1)[0].lower() not in REDIS:
+        return {}
+    return {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_READ_TIMEOUT,
+        "socket_keepalive": True,
+    }
+
+
+def _redis_backend_timeouts(backend: str) -> dict[str, Any]:
+    """The same for a Redis result backend (Celery's ``redis_socket_*`` settings)."""
+    if backend.split("://", 1)[0].lower() not in REDIS:
+        return {}
+    return {
+        "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "redis_socket_timeout": REDIS_READ_TIMEOUT,
+        "redis_socket_keepalive": True,
     }
 
 
@@ -142,7 +181,10 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
-    problem = _redis_database_problem(str(url)) if url.scheme in REDIS else None
+    if url.scheme in REDIS:
+        problem = _redis_database_problem(str(url))
+    else:
+        problem = _amqp_tls_problem(str(url)) if url.scheme in AMQP else None
     if problem is not None:
         raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
     return str(url)
@@ -162,6 +204,21 @@ def _redis_database_problem(url: str) -> str | None:
     if "db" in parse_qs(parts.query, keep_blank_values=True):
         return "give the Redis database as a number after the port (/0), not as ?db="
     return None
+
+
+def _amqp_tls_problem(url: str) -> str | None:
+    """What the RabbitMQ client refuses in ``url``'s query, if anything: ``ssl_*`` options
+    (``?ssl_cert_reqs=``), which the broker library hands to the TLS socket under names it
+    does not take (a ``TypeError`` at connect, said as a broker that did not answer)."""
+    options = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    refused = sorted(name for name in options if name.startswith("ssl_"))
+    if not refused:
+        return None
+    return (
+        f"the RabbitMQ client takes no TLS options in the URL (got {', '.join(refused)}): "
+        "use amqps://… without them, which checks the server's certificate against the "
+        "system's certificate authorities (SSL_CERT_FILE names another bundle)"
+    )
 
 
 _TLS_CERT_CHECKS = ("required", "optional", "none", "CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE")
