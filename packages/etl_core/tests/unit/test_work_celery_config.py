@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from etl_core.config import URL
+from etl_core.config import URL, ResultBackendURL
 from etl_core.errors import ConfigError, LeaseBusyError, MissingDependencyError, StorageError
 from etl_core.runtime import RuntimeSettings
 from etl_core.work import UnitResult, WorkUnit
@@ -133,6 +133,25 @@ def test_tls_options_in_a_rabbitmq_url_are_a_configuration_error_naming_broker_u
     said = str(info.value)
     assert "takes no TLS options in the URL (got ssl_" in said
     assert "use amqps://… without them" in said
+
+
+@pytest.mark.parametrize(
+    ("broker", "backend", "expected"),
+    [
+        ("Redis://cache:6379/0", None, ("redis://cache:6379/0", "redis://cache:6379/0")),
+        ("AMQP://guest:guest@rabbit//", "RPC://", ("amqp://guest:guest@rabbit//", "rpc://")),
+        ("amqp://rabbit//", "REDIS://Cache:6379/1", ("amqp://rabbit//", "redis://Cache:6379/1")),
+    ],
+)
+def test_a_url_scheme_in_capitals_reaches_celery_in_lower_case(
+    broker: str, backend: str | None, expected: tuple[str, str]
+) -> None:
+    # Celery looked `RPC://` (taken by the settings) up as a module: "No module named 'RPC'"
+    values: dict[str, object] = {"broker_url": URL(broker)}
+    if backend is not None:
+        values["result_backend"] = ResultBackendURL(backend)
+    config = celery_config(settings(**values), "file_processing")
+    assert (config["broker_url"], config["result_backend"]) == expected
 
 
 def test_a_rabbitmq_url_with_other_options_is_taken() -> None:

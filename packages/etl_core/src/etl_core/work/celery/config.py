@@ -187,7 +187,15 @@ def _broker(settings: RuntimeSettings) -> str:
         problem = _amqp_tls_problem(str(url)) if url.scheme in AMQP else None
     if problem is not None:
         raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
-    return str(url)
+    return _lower_scheme(str(url))
+
+
+def _lower_scheme(url: str) -> str:
+    """``url`` with its scheme in lower case: Celery and kombu look a scheme up as written,
+    so ``Redis://`` or ``RPC://``, which the settings take, failed at the first use with
+    ``No module named 'Redis'``."""
+    scheme, separator, rest = url.partition("://")
+    return f"{scheme.lower()}{separator}{rest}"
 
 
 _REDIS_DATABASE = re.compile(r"/?[0-9]*")
@@ -256,7 +264,7 @@ def _result_backend(settings: RuntimeSettings, broker: str, problems: list[Field
         problem = _redis_backend_problem(str(backend)) if backend.scheme in REDIS else None
         if problem is not None:
             problems.append(FieldError("result_backend", problem))
-        return str(backend)
+        return _lower_scheme(str(backend))
     scheme = broker.split("://", 1)[0].lower()
     if scheme in REDIS:
         problem = _redis_tls_problem(broker)
