@@ -182,17 +182,7 @@ class DatabaseURL(URL):
     @classmethod
     def from_config(cls, value: object) -> DatabaseURL:
         """Read from a settings source (text); its ``ValueError`` names what was expected."""
-        if isinstance(value, DatabaseURL):
-            return value
-        if not isinstance(value, str):
-            raise ValueError(
-                f"expected a database URL such as 'postgresql://user@host/db', "
-                f"got {_describe(value)}"
-            )
-        try:
-            return cls(value.strip())
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None  # never repeats the text: it may hold a password
+        return _url_from_config(cls, value, "a database URL such as 'postgresql://user@host/db'")
 
 
 BARE_RESULT_BACKENDS = ("rpc",)
@@ -226,17 +216,25 @@ class ResultBackendURL(URL):
     @classmethod
     def from_config(cls, value: object) -> ResultBackendURL:
         """Read from a settings source (text); its ``ValueError`` names what was expected."""
-        if isinstance(value, ResultBackendURL):
-            return value
-        if not isinstance(value, str):
-            raise ValueError(
-                f"expected a result backend such as 'redis://host:6379/0' or 'rpc://', "
-                f"got {_describe(value)}"
-            )
-        try:
-            return cls(value.strip())
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None  # never repeats the text: it may hold a password
+        return _url_from_config(
+            cls, value, "a result backend such as 'redis://host:6379/0' or 'rpc://'"
+        )
+
+
+U = TypeVar("U", bound=URL)
+
+
+def _url_from_config(cls: type[U], value: object, expected: str) -> U:
+    """``value`` from a settings source as ``cls``; a ``ValueError`` names ``expected`` and
+    never repeats the text (it may hold a password)."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected {expected}, got {_describe(value)}")
+    try:
+        return cls(value.strip())
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # ------------------------------------------------------------------ public API
