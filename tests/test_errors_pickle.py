@@ -40,7 +40,7 @@ def sample(parameter: inspect.Parameter) -> Any:
     if parameter.name in SAMPLES:
         return SAMPLES[parameter.name]
     annotation = str(parameter.annotation)
-    if "int" in annotation and "str" not in annotation:
+    if ("int" in annotation or "float" in annotation) and "str" not in annotation:
         return 3
     if "Reason" in annotation:
         from file_processing.reasons import Reason
