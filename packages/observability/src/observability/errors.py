@@ -16,6 +16,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "MetricsFileError",
     "ObservabilityError",
+    "OutputFileError",
     "SchemaNotInstalledError",
     "StatusPageError",
 ]
@@ -48,27 +49,28 @@ class DatabaseRefusedError(ObservabilityError, errors.DatabaseRefusedError):
     """The database refused a ledger query."""
 
 
-class StatusPageError(ObservabilityError, ConfigError):
-    """The static status page could not be written where asked (``check --html``): a bad
-    argument, so exit code 2, never the 1 that means late data.
+class OutputFileError(ObservabilityError, ConfigError):
+    """A file a command was asked to write could not be written there: a bad argument, so
+    exit code 2, never the 1 that means late data.
 
     Attributes:
         path: The file that was to be written.
     """
 
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        ConfigError.__init__(self, f"status page {path} cannot be written: {reason}")
-
-
-class MetricsFileError(ObservabilityError, ConfigError):
-    """The Prometheus text could not be written where asked (``--metrics-file``): a bad
-    argument, so exit code 2, never the 1 that means late data.
-
-    Attributes:
-        path: The file that was to be written.
-    """
+    what = "output file"
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
-        ConfigError.__init__(self, f"metrics file {path} cannot be written: {reason}")
+        ConfigError.__init__(self, f"{self.what} {path} cannot be written: {reason}")
+
+
+class StatusPageError(OutputFileError):
+    """The static status page (``check --html``) could not be written."""
+
+    what = "status page"
+
+
+class MetricsFileError(OutputFileError):
+    """The Prometheus text (``--metrics-file``) could not be written."""
+
+    what = "metrics file"

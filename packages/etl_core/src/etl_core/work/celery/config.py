@@ -128,10 +128,10 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
             # Redis: look for messages of dead workers every 10 s, not every 100 s
             "unacked_restore_interval": 10,
             "unacked_restore_throttle": 1,
-            **_redis_broker_timeouts(broker),
+            **_redis_socket_options(broker),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
-        **_redis_backend_timeouts(backend),
+        **_redis_socket_options(backend, "redis_"),
         "task_default_queue": queues.work,
         "task_routes": {  # every lane's task to its own queue, so a lane may enqueue another's
             task_name(other): {"queue": lane_queues(settings, other).work} for other in LANES
@@ -145,26 +145,16 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
     }
 
 
-def _redis_broker_timeouts(broker: str) -> dict[str, Any]:
-    """A Redis broker's connect and read timeouts, and TCP keepalive (a transport's
-    options; none for RabbitMQ, whose client has its own, or SQS)."""
-    if broker.split("://", 1)[0].lower() not in REDIS:
+def _redis_socket_options(url: str, prefix: str = "") -> dict[str, Any]:
+    """Connect and read timeouts and TCP keepalive for ``url`` when it is Redis's, under
+    ``prefix`` (a broker's transport options: none; Celery's result backend settings:
+    ``redis_``); nothing for RabbitMQ, whose client has its own, or SQS."""
+    if url.partition("://")[0].lower() not in REDIS:
         return {}
     return {
-        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-        "socket_timeout": REDIS_READ_TIMEOUT,
-        "socket_keepalive": True,
-    }
-
-
-def _redis_backend_timeouts(backend: str) -> dict[str, Any]:
-    """The same for a Redis result backend (Celery's ``redis_socket_*`` settings)."""
-    if backend.split("://", 1)[0].lower() not in REDIS:
-        return {}
-    return {
-        "redis_socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-        "redis_socket_timeout": REDIS_READ_TIMEOUT,
-        "redis_socket_keepalive": True,
+        f"{prefix}socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        f"{prefix}socket_timeout": REDIS_READ_TIMEOUT,
+        f"{prefix}socket_keepalive": True,
     }
 
 
