@@ -88,7 +88,7 @@ def ping_workers(
             "(check the worker process instead)"
         )
     prefix = _name_prefix(settings, lane, "" if any_host else host or socket.gethostname())
-    with _connection(app, None, timeout, answer_within=timeout) as connection:
+    with _connection(app, None, timeout) as connection:
         _connect(connection, timeout, "broker_url")
         replies = app.control.ping(timeout=timeout, connection=connection)
     return sorted(
@@ -133,11 +133,11 @@ def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -
     """
     broker = str(settings.broker_url or "")
     if broker.split("://", 1)[0].lower() not in NO_BROADCAST_SCHEMES:
-        with _connection(app, None, timeout, answer_within=timeout) as connection:
+        with _connection(app, None, timeout) as connection:
             _connect(connection, timeout, "broker_url")
     backend = settings.result_backend
     if backend is not None and backend.scheme in REDIS and str(backend) != broker:
-        with _connection(app, str(backend), timeout, answer_within=timeout) as connection:
+        with _connection(app, str(backend), timeout) as connection:
             _connect(connection, timeout, "result_backend")
 
 
@@ -150,16 +150,12 @@ _PLAIN_ANSWERS = (b"+", b"-", b"\x01", b"AMQP")
 protocol header it wants) answers that greeting."""
 
 
-def _connection(
-    app: Any, url: str | None, timeout: float, *, answer_within: float | None = None
-) -> Any:
-    """A new connection to ``url`` (the broker's by default) whose connect, TLS handshake
-    included, gives up after ``timeout``: Redis's has no limit of its own, so ``rediss://``
-    at a plain-text port waited for an answer that never comes. With ``answer_within``, a
-    Redis server that accepts the connection but never answers is given up on too."""
-    options: dict[str, float] = {"socket_connect_timeout": timeout}
-    if answer_within is not None:
-        options["socket_timeout"] = answer_within
+def _connection(app: Any, url: str | None, timeout: float) -> Any:
+    """A new connection to ``url`` (the broker's by default) that gives up after ``timeout``:
+    on its connect, TLS handshake included (Redis's has no limit of its own, so
+    ``rediss://`` at a plain-text port waited for an answer that never comes), and on a
+    Redis server that accepts the connection but never answers."""
+    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
     return app.connection_for_write(url, connect_timeout=timeout, transport_options=options)
 
 
