@@ -348,3 +348,16 @@ def test_a_next_page_that_is_the_same_request_again_is_refused(
 
     with pytest.raises(ApiResponseError, match=r"items\?after=5 gives the same next page again"):
         pages.next(first, again)
+
+
+def test_a_walk_past_an_unreadable_page_keeps_whether_has_more_was_seen() -> None:
+    pages = paginator(Pagination(type="page_number", has_more_path="more"))
+    second = pages.next(pages.first(), _page(BASE, {"data": [1], "more": True}, [{"id": 1}]))
+    assert second is not None
+    unreadable = Page(BASE, {}, None, [], readable=False)
+
+    third = pages.past_unreadable(second, unreadable)
+
+    assert third is not None
+    assert third.flagged  # its absence from the next page is then the end, not a typo
+    assert pages.next(third, _page(BASE, {"data": [3]}, [{"id": 3}])) is None

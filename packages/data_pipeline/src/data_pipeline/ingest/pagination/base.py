@@ -191,7 +191,7 @@ class Paginator(abc.ABC):
             f"walk, and page {pages} ({page.url}) holds {len(page.records)} records: an API "
             f"sending such a field leaves it out of its last page at most; "
             f"{self._keys_near_has_more(page)}. Check has_more_path (the records landed "
-            "so far stay landed; the next run resumes here)",
+            "so far stay landed; the next run resumes after them)",
             source=self.source,
             endpoint=self.endpoint,
             url=page.url,
