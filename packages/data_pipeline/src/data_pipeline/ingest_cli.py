@@ -71,7 +71,12 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             str | None, typer.Option("--since", help="Window start (incremental cursor value).")
         ] = None,
         until: Annotated[
-            str | None, typer.Option("--until", help="Window end (exclusive).")
+            str | None,
+            typer.Option(
+                "--until",
+                help="Window end (exclusive). Alone: the history up to it, from the endpoint's "
+                "initial_value (else its first record).",
+            ),
         ] = None,
         full_refresh: Annotated[
             bool,

@@ -166,6 +166,12 @@ class RecordsApi:
             page = int(query.get("page", 1))
             chunk = rows[(page - 1) * size : page * size]
             return {}, {"data": chunk, "has_more": page * size < len(rows)}
+        if path == "/cursor_flag":  # has_more on every page but the last; a cursor on all
+            start = int(query.get("cursor", 0))
+            document = {"data": rows[start : start + size], "next": str(start + size)}
+            if start + size < len(rows):
+                document["has_more"] = True
+            return {}, document
         if path == "/offset":
             offset = int(query.get("offset", 0))
             return {}, {"items": rows[offset : offset + size], "total": len(rows)}

@@ -146,6 +146,36 @@ def test_a_bad_source_file_exits_2_naming_file_line_and_field(workspace, bearer_
     assert "endpoints[0].pagination.page_sise" in check.stdout
 
 
+def test_a_max_retry_wait_of_zero_exits_2_naming_file_and_key_before_any_request(
+    workspace, bearer_api
+) -> None:
+    workspace.source('max_retry_wait = "0s"\n' + SOURCE.format(chunk=10), endpoints=("items",))
+    path = workspace.config / "sources" / "shop.toml"
+
+    result = cli(workspace, "ingest")
+
+    assert result.returncode == 2
+    assert f"{path}:" in result.stderr
+    assert "max_retry_wait" in result.stderr
+    assert "1s or more" in result.stderr
+    assert bearer_api.requests == []
+
+
+def test_a_mistyped_has_more_path_without_page_size_exits_1_naming_it(
+    workspace, bearer_api
+) -> None:
+    body = SOURCE.format(chunk=10).replace('path = "/offset"', 'path = "/hasmore"')
+    body = body.replace('records_path = "items"', 'records_path = "data"')
+    paged = 'type = "page_number"\nhas_more_path = "more"'
+    body = body.replace('type = "offset"\npage_size = 5', paged)
+    workspace.source(body, endpoints=("items",))
+
+    result = cli(workspace, "ingest")
+
+    assert result.returncode == 1  # not 0 after one page of records
+    assert "has_more_path 'more'" in result.stderr
+
+
 def test_contracts_check_lists_valid_sources(workspace, bearer_api) -> None:
     workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
 

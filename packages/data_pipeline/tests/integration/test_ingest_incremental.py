@@ -320,3 +320,51 @@ def test_full_refresh_fetches_a_finished_window_again(workspace, api) -> None:
     )
 
     assert again.records == 10
+
+
+def test_until_alone_starts_at_the_initial_value_in_windows(workspace, api) -> None:
+    extra = f'initial_value = "{stamp(5)}"\nwindow = "2m"'
+    workspace.source(INCREMENTAL.format(extra=extra), endpoints=("items",))
+
+    outcomes = workspace.ingest("items", until=stamp(10))
+
+    assert [record["id"] for record in workspace.landed("items")] == list(range(5, 10))
+    assert [o.unit.rpartition("/")[2] for o in outcomes] == [
+        f"{stamp(5)}..{stamp(7)}",
+        f"{stamp(7)}..{stamp(9)}",
+        f"{stamp(9)}..{stamp(10)}",
+    ]
+    assert state(workspace).cursor == stamp(9)
+
+
+def test_until_alone_without_an_initial_value_lands_the_history_from_the_first_record(
+    workspace, api
+) -> None:
+    workspace.source(INCREMENTAL.format(extra=""), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items", until=stamp(10))
+
+    assert [record["id"] for record in workspace.landed("items")] == list(range(1, 10))
+    assert "since" not in api.requests[0]["query"]
+    assert outcome.unit == f"shop/items/..{stamp(10)}"
+
+
+def test_until_alone_with_windows_but_no_initial_value_is_refused_naming_it(workspace, api) -> None:
+    workspace.source(INCREMENTAL.format(extra='window = "2m"'), endpoints=("items",))
+
+    with pytest.raises(ConfigError, match="without --since") as raised:
+        workspace.ingest("items", until=stamp(10))
+
+    assert raised.value.errors[0].field == "items.incremental.initial_value"
+    assert api.requests == []
+
+
+def test_until_alone_not_after_the_initial_value_is_refused_naming_it(workspace, api) -> None:
+    workspace.source(
+        INCREMENTAL.format(extra=f'initial_value = "{stamp(10)}"'), endpoints=("items",)
+    )
+
+    with pytest.raises(ConfigError, match=r"is not after incremental\.initial_value"):
+        workspace.ingest("items", until=stamp(5))
+
+    assert api.requests == []

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from data_pipeline.errors import ApiResponseError
 from data_pipeline.ingest import flow
 from etl_core.contracts import load_contracts
 from etl_core.layout import raw_api_manifest_key, raw_api_prefix
@@ -354,3 +355,77 @@ def test_pages_read_aside_are_stamped_with_provenance_as_replay_stamps_them(
     records = workspace.landed("items")
     assert [r["_http_page"] for r in records[:3]] == [0, 0, 0]
     assert records[13]["note"] == 'ends "}\\n" and {"x": {}}'
+
+
+NUMBERED_NO_SIZE = """
+[[endpoints]]
+name = "items"
+path = "/hasmore"
+dataset = "shop_items"
+records_path = "data"
+chunk_records = 7
+
+[endpoints.pagination]
+type = "page_number"
+has_more_path = "{path}"
+"""
+
+
+def test_a_mistyped_has_more_path_without_page_size_fails_and_the_fixed_rerun_lands_all(
+    workspace, api
+) -> None:
+    workspace.source(NUMBERED_NO_SIZE.format(path="hasMore"), endpoints=("items",))
+
+    with pytest.raises(ApiResponseError) as raised:
+        workspace.ingest("items")
+
+    message = str(raised.value)
+    assert "'hasMore'" in message  # the path
+    assert "data, has_more" in message  # the body's keys
+    assert len(api.requests) == 2  # the second page with records settled it
+    landed = workspace.landed("items")
+    assert landed == api.records[: len(landed)]  # what landed is kept, in order
+
+    workspace.source(NUMBERED_NO_SIZE.format(path="has_more"), endpoints=("items",))
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+
+    assert workspace.landed("items") == api.records  # nothing lost, nothing twice
+
+
+CURSOR_FLAG = """
+[[endpoints]]
+name = "items"
+path = "/cursor_flag"
+dataset = "shop_items"
+records_path = "data"
+chunk_records = 7
+
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "next"
+has_more_path = "has_more"
+{size}
+"""
+
+
+@pytest.mark.parametrize(
+    ("records", "size"),
+    [
+        (8, ""),  # one page, its cursor given: full as far as the style can tell
+        (47, 'size_param = "per_page"\npage_size = 47'),  # one page of exactly page_size
+        (47, ""),  # five pages, the flag left out of the last
+    ],
+)
+def test_an_api_leaving_has_more_out_of_its_last_page_but_sending_a_cursor_lands_all(
+    workspace, api, caplog, records, size
+) -> None:
+    api.records = api.records[:records]
+    workspace.source(CURSOR_FLAG.format(size=size), endpoints=("items",))
+
+    with caplog.at_level("WARNING"):
+        [outcome] = workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert outcome.records == records
+    unseen = [r for r in caplog.records if "has_more_path" in r.getMessage()]
+    assert len(unseen) == (1 if len(api.records) <= 10 or size else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -170,20 +171,24 @@ def test_has_more_false_stops() -> None:
 @pytest.mark.parametrize(
     ("config", "document"),
     [
+        (Pagination(type="page_number", has_more_path="hasMore"),  # no page_size: fullness unknown
+         {"data": [1, 2], "has_more": True}),
         (Pagination(type="page_number", page_size=2, size_param="n", has_more_path="hasMore"),
          {"data": [1, 2], "has_more": True}),
         (Pagination(type="cursor", cursor_path="next", has_more_path="meta.hasMore"),
          {"data": [1], "next": "abc", "meta": {"has_more": True}}),
     ],
 )  # fmt: skip
-def test_a_has_more_path_absent_from_a_full_first_page_fails_naming_the_path_and_keys(
+def test_a_has_more_path_absent_from_two_pages_with_records_fails_naming_the_path_and_keys(
     config: Pagination, document: dict[str, Any]
 ) -> None:
     pages = paginator(config)
     page = _page(BASE, document, [{"id": n} for n in document["data"]])
+    second = pages.next(pages.first(), page)  # absent from the first: the next page settles it
+    assert second is not None
 
     with pytest.raises(ApiResponseError, match="has_more_path") as raised:
-        pages.next(pages.first(), page)
+        pages.next(second, replace(page, document={**document, "next": "abd"}))
 
     message = str(raised.value)
     assert repr(config.has_more_path) in message
@@ -191,17 +196,64 @@ def test_a_has_more_path_absent_from_a_full_first_page_fails_naming_the_path_and
     assert "API s/e:" in message  # the source and endpoint
 
 
-def test_a_has_more_path_absent_from_a_short_first_page_or_a_later_page_stops() -> None:
+@pytest.mark.parametrize(
+    ("config", "document"),
+    [
+        (Pagination(type="page_number", has_more_path="more"), {"data": []}),
+        (Pagination(type="page_number", page_size=2, size_param="n", has_more_path="more"),
+         {"data": []}),
+        (Pagination(type="cursor", cursor_path="next", has_more_path="more"),  # a cursor to the end
+         {"data": [], "next": "end"}),
+    ],
+)  # fmt: skip
+def test_a_has_more_path_absent_from_the_only_page_with_records_ends_at_the_next_empty_page(
+    config: Pagination, document: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    pages = paginator(config)
+    only = _page(BASE, {"data": [1, 2], "next": "abc"}, [{"id": 1}, {"id": 2}])
+    second = pages.next(pages.first(), only)
+    assert second is not None
+
+    with caplog.at_level("WARNING"):
+        assert pages.next(second, _page(BASE, document, [])) is None
+
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "has_more_path 'more' was in none of the 2 page(s)" in warning
+    assert "nothing was missed" in warning
+
+
+def test_a_has_more_path_seen_on_a_page_and_absent_from_a_later_one_ends_the_walk() -> None:
     config = Pagination(type="page_number", page_size=2, size_param="n", has_more_path="more")
     pages = paginator(config)
-    short = _page(BASE, {"data": [1]}, [{"id": 1}])
-    first = pages.first()
-    later = pages.next(first, _page(BASE, {"data": [1, 2], "more": True}, [{"id": 1}, {"id": 2}]))
+    later = pages.next(
+        pages.first(), _page(BASE, {"data": [1, 2], "more": True}, [{"id": 1}, {"id": 2}])
+    )
     assert later is not None
+    assert later.flagged
     full = _page(BASE, {"data": [3, 4]}, [{"id": 3}, {"id": 4}])
 
-    assert pages.next(first, short) is None
     assert pages.next(later, full) is None  # seen on page 1, absent on page 2: the end
+
+
+def test_a_short_first_page_without_has_more_asks_the_next_as_a_server_may_cap_its_pages() -> None:
+    config = Pagination(type="page_number", page_size=5, size_param="n", has_more_path="more")
+    pages = paginator(config)
+    short = _page(BASE, {"data": [1, 2]}, [{"id": 1}, {"id": 2}])  # capped at 2 a page
+
+    following = pages.next(pages.first(), short)
+
+    assert following is not None
+    assert following.params["page"] == "2"
+
+
+def test_a_checkpointed_request_keeps_whether_has_more_was_seen() -> None:
+    flagged = PageRequest(params={"page": "3"}, number=2, seen=4, flagged=True)
+    probing = PageRequest(params={"page": "2"}, number=1, seen=2)
+
+    assert PageRequest.from_dict(flagged.to_dict()) == flagged
+    assert PageRequest.from_dict(probing.to_dict()) == probing
+    # written before the field was kept: past a first page with records only if it had it
+    assert PageRequest.from_dict({"params": {"page": "2"}, "number": 1, "seen": 2}).flagged
 
 
 def test_a_next_link_to_another_host_is_refused() -> None:
@@ -296,3 +348,16 @@ def test_a_next_page_that_is_the_same_request_again_is_refused(
 
     with pytest.raises(ApiResponseError, match=r"items\?after=5 gives the same next page again"):
         pages.next(first, again)
+
+
+def test_a_walk_past_an_unreadable_page_keeps_whether_has_more_was_seen() -> None:
+    pages = paginator(Pagination(type="page_number", has_more_path="more"))
+    second = pages.next(pages.first(), _page(BASE, {"data": [1], "more": True}, [{"id": 1}]))
+    assert second is not None
+    unreadable = Page(BASE, {}, None, [], readable=False)
+
+    third = pages.past_unreadable(second, unreadable)
+
+    assert third is not None
+    assert third.flagged  # its absence from the next page is then the end, not a typo
+    assert pages.next(third, _page(BASE, {"data": [3]}, [{"id": 3}])) is None

@@ -230,6 +230,9 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
         ('base_url = "https://h/v1#top"', "base_url", "no query"),
         ('base_url = "https://h:port/v1"', "base_url", "http://"),
         ("max_attempts = 0", "max_attempts", "1 or more"),
+        ('max_retry_wait = "0s"', "max_retry_wait", "expected a duration of 1s or more"),
+        ("max_retry_wait = 0", "max_retry_wait", "got '0s'"),
+        ('max_retry_wait = "250ms"', "max_retry_wait", "got '250ms'"),
         ('schedule = "70 * * * *"', "schedule", "minute 70 is not in 0-59"),
         ('schedule = "0 24 * * *"', "schedule", "hour 24 is not in 0-23"),
         ('schedule = "*/0 * * * *"', "schedule", "minute step 0"),
@@ -307,6 +310,20 @@ def test_source_level_refusals(tmp_path: Path, extra: str, field: str, words: st
             "endpoints[0].pagination.size_param",
             "sends page_size as limit_param",
         ),
+        ('timeout = "10s"', 'timeout = "0s"', "timeout", "expected a duration above zero"),
+        (
+            'lookback = "1h"',
+            'lookback = "-1h"',
+            "endpoints[0].incremental.lookback",
+            "invalid duration",
+        ),
+        (
+            'type = "bearer"\ntoken = "env:SHOP_TOKEN"',
+            'type = "oauth2"\ntoken_url = "https://h/t"\nclient_id = "c"\n'
+            'client_secret = "env:S"\nrefresh_margin = "-5s"',
+            "auth.refresh_margin",
+            "invalid duration",
+        ),
         (
             'lookback = "1h"',
             'lookback = "1h"\nwindow = "1d"',
@@ -363,3 +380,22 @@ def test_chunk_and_manifest_keys() -> None:
     )
     with pytest.raises(ValueError, match="chunk"):
         landing_api_chunk_name("orders", date(2026, 1, 31), "r1", -1)
+
+
+def test_a_max_retry_wait_of_zero_is_refused_naming_the_file_line_and_key(tmp_path: Path) -> None:
+    text = 'base_url = "https://h/v1"\nmax_retry_wait = "0s"\n' + SOURCE.format(extra="").replace(
+        'base_url = "https://api.example.com/v1"\n', ""
+    )
+
+    path, errors = refusal(tmp_path, text)
+
+    [(_, message, where)] = [e for e in errors if e[0] == "max_retry_wait"]
+    assert where.startswith(f"{path}:2")
+    assert "1s or more" in message
+    assert "'0s'" in message
+
+
+def test_a_max_retry_wait_of_a_second_or_more_loads(tmp_path: Path) -> None:
+    text = 'max_retry_wait = "1s"\n' + SOURCE.format(extra="")
+
+    assert load_source(write_source(tmp_path, text)).max_retry_wait == timedelta(seconds=1)

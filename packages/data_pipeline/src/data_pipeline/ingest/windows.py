@@ -3,6 +3,9 @@
 Without ``--since``/``--until`` an endpoint is one unit that continues from its
 high-water mark (minus the lookback). A ``--since``/``--until`` range is one bounded
 unit, or one per ``window`` of the incremental section, each resumable on its own.
+``--until`` alone is the endpoint's history up to it: from ``initial_value`` (where the
+source says its history starts) when set, else from the API's first record (no start
+sent, one window: a range without a start cannot be split, so a ``window`` then refuses it).
 The units of one endpoint run in order; endpoints run side by side, parents before
 children.
 """
@@ -24,6 +27,7 @@ from etl_core.contracts import (
     shift_cursor,
 )
 from etl_core.errors import ConfigError, FieldError
+from etl_core.units import format_duration
 from etl_core.work import WorkUnit
 
 __all__ = ["KIND", "LANE", "open_window", "plan_units", "unit_names", "waves"]
@@ -45,7 +49,8 @@ def plan_units(
     Raises:
         ConfigError: ``--since``/``--until`` do not read as the endpoint's cursor type,
             or are given for an endpoint without an incremental cursor; ``--until`` for
-            one without an ``end_param``.
+            one without an ``end_param``; ``--until`` alone for one that splits ranges
+            into windows but has no ``initial_value`` (the range has no start).
     """
     base = {"source": source.source, "endpoint": endpoint.name, "full_refresh": full_refresh}
     prefix = f"{source.source}/{endpoint.name}"
@@ -65,9 +70,30 @@ def plan_units(
             "window would land everything after its start)",
             [FieldError(f"{endpoint.name}.incremental.end_param", "is not set", source.origin)],
         )
+    implied = since is None and incremental.initial_value is not None
+    if implied:  # --until alone: the endpoint's history, from where the source says it starts
+        since = incremental.initial_value
+    elif since is None and incremental.window is not None:
+        raise ConfigError(
+            f"--until {until} without --since: {prefix} splits a range into windows of "
+            f"{format_duration(incremental.window)}, and a range without a start (no "
+            "incremental.initial_value either) cannot be split; give --since, or set "
+            "initial_value where the endpoint's history starts",
+            [FieldError(f"{endpoint.name}.incremental.initial_value", "is not set", source.origin)],
+        )
     start = _bound(incremental.type, since, "--since") if since else None
     end = _bound(incremental.type, until, "--until") if until else None
     if start is not None and end is not None and not start < end:  # type: ignore[operator]
+        if implied:
+            raise ConfigError(
+                f"--until {until} is not after incremental.initial_value {since} of {prefix}, "
+                "where a range given --until alone starts: nothing to fetch (give --since)",
+                [
+                    FieldError(
+                        f"{endpoint.name}.incremental.initial_value", f"is {since}", source.origin
+                    )
+                ],
+            )
         raise ConfigError(f"--since {since} is not before --until {until}", [])
     bounds = _split(start, end, incremental.window)
     units = []

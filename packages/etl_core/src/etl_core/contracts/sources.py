@@ -27,10 +27,12 @@ from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
 from etl_core.layout import landing_api_chunk_name, landing_api_prefix, split_landing_key
 from etl_core.secrets import Secret
+from etl_core.units import format_duration
 
 __all__ = [
     "AUTH_TYPES",
     "CURSOR_TYPES",
+    "MIN_RETRY_WAIT",
     "PAGINATION_TYPES",
     "PROVENANCE_FIELDS",
     "SOURCES_DIR",
@@ -62,6 +64,10 @@ CURSOR_TYPES = ("timestamp", "date", "int", "string")
 MIN_WINDOW = timedelta(minutes=1)
 """The shortest incremental window: below it a number was surely meant in another unit
 (``window = 1`` reads as one second: 86,400 windows a day)."""
+MIN_RETRY_WAIT = timedelta(seconds=1)
+"""The shortest ``max_retry_wait``, the cap of every wait between two attempts of a request
+(backoff and a server's ``Retry-After`` alike): below it a failing or rate-limiting API is
+asked again at once (``"0s"`` is no wait at all, ``"1ms"`` hardly more)."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -495,8 +501,14 @@ class _SourceRules:
             self.fail("timeout", "expected a duration above zero, e.g. '30s'")
         if source.max_attempts < 1:
             self.fail("max_attempts", f"expected 1 or more, got {source.max_attempts}")
-        if source.max_retry_wait < timedelta(0):
-            self.fail("max_retry_wait", "expected a duration of zero or more")
+        if source.max_retry_wait < MIN_RETRY_WAIT:
+            self.fail(
+                "max_retry_wait",
+                f"expected a duration of {format_duration(MIN_RETRY_WAIT)} or more, e.g. '5m', "
+                f"got {format_duration(source.max_retry_wait)!r}: it caps every wait between "
+                "two attempts of a request, so a shorter one asks a failing or rate-limiting "
+                "API again at once (use max_attempts = 1 for no retries)",
+            )
         if not 1 <= source.concurrency <= 32:
             self.fail("concurrency", f"expected 1 to 32 requests at once, got {source.concurrency}")
         limit = source.rate_limit

@@ -4,15 +4,23 @@ A :class:`PageRequest` is plain data (query parameters, or an absolute URL the A
 gave), so the position inside an endpoint is checkpointed as JSON and a resumed run
 asks for exactly the page it stopped at. Every style stops on a page without
 records, when ``total_path`` says every record was seen, and when ``has_more_path``
-says there is no more (false, ``null``, or absent); each style adds its own end (no
-cursor, no next link). A ``has_more_path`` absent from the first page of a walk while
-that page looks full (``page_size`` records, or a next cursor or link) is a mistyped
-path, not an end: it fails the endpoint naming the path and the keys the body has.
+says there is no more (false or ``null``); each style adds its own end (no cursor, no
+next link).
+
+A ``has_more_path`` absent from a page means the end only once the walk saw the field
+on an earlier page (many APIs leave the flag out of their last page). Absent from the
+first page, it says nothing either way: the walk goes on to the style's own next page
+(one request more at most), which settles it: a page without records (or no cursor,
+no next link) is the end; a second page with records and still no field is a mistyped
+path, which fails the endpoint naming the path and the keys the body has (stopping
+there would drop every later page in silence). A walk that ends without ever seeing
+the field logs one warning naming it (nothing was missed, but the path may be wrong).
 """
 
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +32,8 @@ from etl_core.contracts import Pagination
 
 __all__ = ["Page", "PageRequest", "Paginator"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class PageRequest:
@@ -34,12 +44,15 @@ class PageRequest:
         url: An absolute URL given by the API (next link), replacing path and parameters.
         number: The page's index in this walk, from 0.
         seen: Records on the pages before this one.
+        flagged: Whether a page before this one had the ``has_more_path`` field (its
+            absence from a later page is then the end, not a mistyped path).
     """
 
     params: Mapping[str, str] = field(default_factory=dict)
     url: str | None = None
     number: int = 0
     seen: int = 0
+    flagged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The request as JSON-ready data (for the checkpoint)."""
@@ -48,16 +61,20 @@ class PageRequest:
             "url": self.url,
             "number": self.number,
             "seen": self.seen,
+            "flagged": self.flagged,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PageRequest:
-        """A request read back from a checkpoint."""
+        """A request read back from a checkpoint (one written before ``flagged`` was kept
+        is past a first page only if that page had the field, as a walk then required)."""
+        seen = int(data.get("seen", 0))
         return cls(
             params={str(k): str(v) for k, v in dict(data.get("params") or {}).items()},
             url=data.get("url"),
             number=int(data.get("number", 0)),
-            seen=int(data.get("seen", 0)),
+            seen=seen,
+            flagged=bool(data.get("flagged", seen > 0)),
         )
 
 
@@ -100,13 +117,31 @@ class Paginator(abc.ABC):
         self.source = source
         self.endpoint = endpoint
         self.base_url = base_url
+        self._warned_unseen = False
 
     @abc.abstractmethod
     def first(self) -> PageRequest:
         """The request of the first page."""
 
     def next(self, current: PageRequest, page: Page) -> PageRequest | None:
-        """The request after ``current``, whose answer was ``page``; ``None`` at the end."""
+        """The request after ``current``, whose answer was ``page``; ``None`` at the end.
+
+        Raises:
+            ApiResponseError: ``has_more_path`` is absent from a second page with records
+                (a mistyped path), or the next page is this one again (a loop).
+        """
+        path = self.config.has_more_path
+        more = lookup(page.document, path) if path else MISSING
+        flagged = current.flagged or more is not MISSING
+        following = self._following(current, page, more, flagged)
+        if following is None and path and not flagged and (current.seen or page.records):
+            self._say_has_more_unseen(page, current.number + 1)
+        return following
+
+    def _following(
+        self, current: PageRequest, page: Page, more: Any, flagged: bool
+    ) -> PageRequest | None:
+        """:meth:`next` once the ``has_more_path`` value of ``page`` was looked up."""
         if not page.records:
             return None
         seen = current.seen + len(page.records)
@@ -115,27 +150,24 @@ class Paginator(abc.ABC):
             if isinstance(total, int | float) and not isinstance(total, bool) and seen >= total:
                 return None
         if self.config.has_more_path:
-            more = lookup(page.document, self.config.has_more_path)
-            if more is MISSING and current.number == 0 and self._looks_full(current, page):
-                raise self._has_more_missing(page)
-            if more is False or more is None or more is MISSING:
+            if more is False or more is None:
                 return None
+            if more is MISSING:
+                if flagged:  # said on the pages before, left out of the last one
+                    return None
+                if current.seen:  # an earlier page with records had no field either
+                    raise self._has_more_missing(page, current.number + 1)
+                # The first page with records: whether a next one follows is the style's
+                # to say (one request more at most); its answer settles the path.
         following = self.advance(current, page)
         if following is None:
             return None
         self._refuse_a_loop(current, following, page)
-        return replace(following, number=current.number + 1, seen=seen)
+        return replace(following, number=current.number + 1, seen=seen, flagged=flagged)
 
-    def _looks_full(self, current: PageRequest, page: Page) -> bool:
-        """Whether ``page`` does not look like the last: as many records as ``page_size``,
-        or (no ``page_size``) the style's own pointer (cursor, next link) names a next page."""
-        if self.config.page_size:
-            return len(page.records) >= self.config.page_size
-        return not self.parallel and self.advance(current, page) is not None
-
-    def _has_more_missing(self, page: Page) -> ApiResponseError:
-        """The error of a ``has_more_path`` absent from the first, full page of a walk: a
-        mistyped path would otherwise stop the walk after one page in silence."""
+    def _keys_near_has_more(self, page: Page) -> str:
+        """What ``page`` has where ``has_more_path`` was looked for: the keys of the deepest
+        object on its way (``the body has the keys ...``)."""
         path = self.config.has_more_path or ""
         parts = path.split(".")
         depth = 0
@@ -146,16 +178,43 @@ class Paginator(abc.ABC):
         if isinstance(holder, dict):
             names = sorted(str(key) for key in holder)
             shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
-            has = f"{where} has the keys {shown or '(none)'}"
-        else:
-            has = f"{where} is not an object"
+            return f"{where} has the keys {shown or '(none)'}"
+        return f"{where} is not an object"
+
+    def _has_more_missing(self, page: Page, pages: int) -> ApiResponseError:
+        """The error of a ``has_more_path`` absent from a second page with records, never
+        seen on the ``pages - 1`` before: a mistyped path would otherwise stop the walk
+        after one page in silence."""
+        path = self.config.has_more_path or ""
         return ApiResponseError(
-            f"has_more_path {path!r} is absent from the first page ({page.url}), which holds "
-            f"{len(page.records)} records and does not look like the last; {has}. Absent means "
-            "no more pages only after the walk saw the field: check has_more_path",
+            f"has_more_path {path!r} is absent from every one of the {pages} pages of this "
+            f"walk, and page {pages} ({page.url}) holds {len(page.records)} records: an API "
+            f"sending such a field leaves it out of its last page at most; "
+            f"{self._keys_near_has_more(page)}. Check has_more_path (the records landed "
+            "so far stay landed; the next run resumes after them)",
             source=self.source,
             endpoint=self.endpoint,
             url=page.url,
+        )
+
+    def _say_has_more_unseen(self, page: Page, pages: int) -> None:
+        """Warn (once per paginator) of a walk that ended without ever seeing
+        ``has_more_path``: it ended by an empty page, the total or the style's own end, so
+        nothing was missed, but a mistyped path would fail the first walk of two pages."""
+        if self._warned_unseen:
+            return
+        self._warned_unseen = True
+        logger.warning(
+            "%s/%s: has_more_path %r was in none of the %d page(s) of this walk, which ended "
+            "without it (last page %s: %s); nothing was missed, but if the path is mistyped "
+            "the first walk of two pages with records will fail: check has_more_path",
+            self.source,
+            self.endpoint,
+            self.config.has_more_path,
+            pages,
+            page.url,
+            self._keys_near_has_more(page),
+            extra={"source": self.source, "endpoint": self.endpoint},
         )
 
     def _refuse_a_loop(self, current: PageRequest, following: PageRequest, page: Page) -> None:
@@ -194,7 +253,9 @@ class Paginator(abc.ABC):
         predicted = self.predict(current, 2)
         if not predicted:
             return None
-        return replace(predicted[0], number=current.number + 1, seen=current.seen)
+        return replace(
+            predicted[0], number=current.number + 1, seen=current.seen, flagged=current.flagged
+        )
 
     @abc.abstractmethod
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:

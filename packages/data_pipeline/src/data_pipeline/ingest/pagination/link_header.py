@@ -61,7 +61,9 @@ class LinkHeader(Paginator):
         following = self.advance(current, page)
         if following is None:
             return None
-        return replace(following, number=current.number + 1, seen=current.seen)
+        return replace(
+            following, number=current.number + 1, seen=current.seen, flagged=current.flagged
+        )
 
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The response's next link."""
