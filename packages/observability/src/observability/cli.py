@@ -46,7 +46,12 @@ from observability.database_metrics import (
 )
 from observability.database_tables import database_tables
 from observability.errors import MetricsFileError
-from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
+from observability.evaluation import (
+    NOTHING_JUDGED,
+    DatasetStatus,
+    Evaluation,
+    record_monitor_metrics,
+)
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import (
     ZONES,
@@ -283,12 +288,13 @@ def check(
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
-    Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
-    2 on bad configuration. With a database, each dataset's level goes into its
-    freshness history and alerts are opened, updated and resolved, their notifications
-    delivered (waiting at most ``alert_delivery_deadline``); not with ``--at``, a replay.
-    ``--html`` writes the page ``serve`` shows at ``/``. ``--no-wait`` returns once the
-    units are enqueued (exit 0): no verdict, so none of ``--at``, ``--html``,
+    Exit 0 when all are ok (some unknown: never measured), 1 when one is warn or critical,
+    2 on bad configuration, 3 when nothing could be judged (every result unknown). With a
+    database, each dataset's level goes into its freshness history and alerts are opened,
+    updated and resolved, their notifications delivered (waiting at most
+    ``alert_delivery_deadline``); not with ``--at``, a replay. ``--html`` writes the page
+    ``serve`` shows at ``/``. ``--no-wait`` returns once the units are enqueued (exit 0):
+    no verdict, so none of ``--at``, ``--html``,
     ``--metrics-file``, ``--json``.
     """
     session = cli.session(ctx).with_flags({"executor": executor})
@@ -478,6 +484,8 @@ def _datasets(count: int) -> str:
 
 def _results_table(evaluation: Evaluation) -> Table:
     counts = ", ".join(f"{n} {level}" for level, n in evaluation.counts().items() if n)
+    if evaluation.exit_code == NOTHING_JUDGED:
+        counts += ": nothing could be judged (exit 3)"
     table = Table(
         "dataset",
         "monitor",

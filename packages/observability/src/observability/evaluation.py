@@ -3,8 +3,8 @@
 :func:`evaluate` builds each contract's monitors (:data:`~observability.monitors.MONITOR_KINDS`),
 reads the store once per dataset (:class:`~observability.monitors.DatasetFacts`) and returns
 an :class:`Evaluation`: per dataset its results and worst level, overall the exit code of
-``check`` (0 ok, 1 warn or critical), the metrics, the JSON of ``--json`` and
-``/api/status``.
+``check`` (0 ok, 1 warn or critical, 3 nothing could be judged), the metrics, the JSON of
+``--json`` and ``/api/status``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from observability.monitors import (
 )
 
 __all__ = [
+    "NOTHING_JUDGED",
     "WORKERS",
     "DatasetStatus",
     "Evaluation",
@@ -48,6 +49,9 @@ __all__ = [
 
 WORKERS = 8
 """Datasets evaluated at once by default."""
+NOTHING_JUDGED = ExitCode.PARTIAL
+"""``check``'s exit code when every result is ``unknown`` (3, Nagios's UNKNOWN): nothing is
+monitored (a ``source`` matching no file, no thresholds), which must not read as green."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,14 @@ class Evaluation:
 
     @property
     def exit_code(self) -> int:
-        """``check``'s verdict: 1 when something is warn or critical, else 0."""
-        return ExitCode.FAILED if self.level in ("warn", "critical") else ExitCode.OK
+        """``check``'s verdict: 1 when something is warn or critical; 3
+        (:data:`NOTHING_JUDGED`) when nothing could be judged (every result ``unknown``);
+        else 0, some results ``unknown`` included."""
+        if self.level in ("warn", "critical"):
+            return ExitCode.FAILED
+        if self.level == "unknown" or not self.results:
+            return NOTHING_JUDGED
+        return ExitCode.OK
 
     def counts(self) -> dict[str, int]:
         """Datasets per level."""
