@@ -347,7 +347,7 @@ def _check_once(
     """Evaluate ``chosen`` (on the executor setting's choice) and, unless a replay
     (``at``), record the freshness history and update the alerts."""
     clock = SystemClock() if at is None else FixedClock(at)
-    evaluation = evaluate_with(session.settings, chosen, store, clock)
+    evaluation = evaluate_with(session.settings, chosen, store, clock, replay=at is not None)
     if at is not None:  # a replay is neither history nor news
         return evaluation, None, []
     watch, active = _record(session, store, evaluation)

@@ -31,6 +31,7 @@ from observability.monitors import (
     Manifests,
     Monitor,
     Result,
+    horizon,
     severity,
     worst,
 )
@@ -152,12 +153,14 @@ def evaluate(
     *,
     workers: int = WORKERS,
     manifests: Manifests | None = None,
+    replay: bool = False,
 ) -> Evaluation:
     """Evaluate every monitor of every contract at ``clock.now()``.
 
     Datasets are evaluated by up to ``workers`` threads (their listings wait on the store,
     not the CPU); the results keep the contracts' order. With ``manifests`` (the storage
     index of ``serve``), validated and curated partitions come from it, not from listings.
+    A ``replay`` (``check --at``) leaves out the objects stored after the instant.
 
     Raises:
         StorageError: the store could not be read.
@@ -166,19 +169,36 @@ def evaluate(
     chosen = list(contracts)
     with ContextThreadPoolExecutor(max(1, min(workers, len(chosen)))) as pool:
         statuses = pool.map(
-            lambda contract: evaluate_dataset(contract, store, now, manifests=manifests), chosen
+            lambda contract: evaluate_dataset(
+                contract, store, now, manifests=manifests, replay=replay
+            ),
+            chosen,
         )
         return Evaluation(now, tuple(statuses))
 
 
 def evaluate_dataset(
-    contract: Contract, store: ObjectStore, now: datetime, *, manifests: Manifests | None = None
+    contract: Contract,
+    store: ObjectStore,
+    now: datetime,
+    *,
+    manifests: Manifests | None = None,
+    replay: bool = False,
 ) -> DatasetStatus:
     """Evaluate one dataset's monitors at ``now`` (published partitions from ``manifests``
-    when given)."""
+    when given). Objects dated after :func:`~observability.monitors.horizon` are
+    future-dated; a ``replay`` leaves out those stored after ``now``: they did not exist
+    then."""
     monitors = monitors_of(contract)
     since = _first_day(monitors, contract, now)
-    facts = DatasetFacts(store, contract, since=since, manifests=manifests)
+    facts = DatasetFacts(
+        store,
+        contract,
+        since=since,
+        manifests=manifests,
+        horizon=horizon(now),
+        as_of=now if replay else None,
+    )
     results = tuple(result for monitor in monitors for result in monitor.evaluate(facts, now))
     age = next(
         (
