@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -30,6 +30,7 @@ from etl_core.work.celery import lane_queues
 from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
+    MAX_SNOOZE,
     Alert,
     AlertBook,
     AlertNotFoundError,
@@ -665,7 +666,8 @@ def alerts_snooze(
     ctx: typer.Context,
     fingerprint: Fingerprint,
     duration: Annotated[
-        str, typer.Option("--for", help="How long: 30m, 2h, 1d (no reminders until then).")
+        str,
+        typer.Option("--for", help="How long: 30m, 2h, 1d, at most 90d (no reminders until then)."),
     ],
 ) -> None:
     """Snooze an alert: quiet until the time is up, then open again."""
@@ -673,7 +675,9 @@ def alerts_snooze(
         length = parse_duration(duration)
         if length.total_seconds() <= 0:
             raise ValueError(f"invalid duration {duration!r}: a snooze must last longer than 0s")
-        _snoozed_until(duration, length)
+        if length > MAX_SNOOZE:
+            why = f"a snooze lasts at most {MAX_SNOOZE.days}d (change the monitor instead)"
+            raise ValueError(f"invalid duration {duration!r}: {why}")
     except ValueError as exc:
         cli.notice(f"--for: {exc}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -685,15 +689,6 @@ def alerts_snooze(
     assert alert.snoozed_until is not None
     until = alert.snoozed_until.astimezone(UTC)
     cli.notice(f"snoozed {alert.fingerprint} until {until:%Y-%m-%d %H:%M} UTC: {alert.describe()}")
-
-
-def _snoozed_until(duration: str, length: timedelta) -> datetime:
-    """When a snooze of ``length`` from now ends; ``ValueError`` when past the calendar."""
-    try:
-        return datetime.now(UTC) + length
-    except OverflowError:
-        why = "the snooze would end after 9999"
-        raise ValueError(f"invalid duration {duration!r}: {why}") from None
 
 
 def _operator() -> str:

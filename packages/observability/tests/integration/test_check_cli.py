@@ -117,6 +117,18 @@ def test_some_unknown_verdicts_beside_an_ok_one_still_exit_0(cli: Cli, tmp_path:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_grace_longer_than_the_schedules_period_exits_2_naming_file_and_key(
+    cli: Cli, tmp_path: Path
+) -> None:
+    options = configure(tmp_path, pos=AGED + 'expected = "30 5 * * *"\ngrace = "25h"\n')
+
+    result = cli(*options, "check")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "freshness.grace: expected at most the shortest time" in result.stderr
+    assert "pos.toml:11: key freshness.grace" in result.stderr
+
+
 def test_dataset_option_checks_only_that_dataset(cli: Cli, tmp_path: Path) -> None:
     options = configure(tmp_path, sales=AGED, stock=AGED)
     now = datetime.now(UTC)

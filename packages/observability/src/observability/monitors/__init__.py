@@ -31,7 +31,7 @@ from observability.monitors.facts import (
     Manifests,
     horizon,
 )
-from observability.monitors.schedule import Schedule, cron_problem
+from observability.monitors.schedule import Schedule, cron_problem, shortest_period
 from observability.monitors.volume import VolumeMonitor
 
 MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMonitor)
@@ -62,5 +62,6 @@ __all__ = [
     "horizon",
     "human_duration",
     "severity",
+    "shortest_period",
     "worst",
 ]
