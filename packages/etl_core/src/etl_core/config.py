@@ -829,10 +829,10 @@ class _Builder:
         try:
             return schema.cls(**values)
         except ValueError as exc:  # the dataclass's own __post_init__ validation
-            leaf = schema.leaves.get(getattr(exc, "setting", ""))
-            if leaf is not None:  # an InvalidSettingError: said where that value came from
-                source = self.sources.get(leaf.path, DEFAULT_SOURCE)
-                self.errors.append(FieldError(leaf.path, str(exc), source))
+            refused = schema.leaves.get(getattr(exc, "setting", ""))
+            if refused is not None:  # an InvalidSettingError: said where that value came from
+                source = self.sources.get(refused.path, DEFAULT_SOURCE)
+                self.errors.append(FieldError(refused.path, str(exc), source))
                 return _FAILED
             where = schema.path or schema.cls.__name__
             source = self.locate(where) if self.locate and schema.path else "validation"
