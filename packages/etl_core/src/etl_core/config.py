@@ -829,6 +829,11 @@ class _Builder:
         try:
             return schema.cls(**values)
         except ValueError as exc:  # the dataclass's own __post_init__ validation
+            refused = schema.leaves.get(getattr(exc, "setting", ""))
+            if refused is not None:  # an InvalidSettingError: said where that value came from
+                source = self.sources.get(refused.path, DEFAULT_SOURCE)
+                self.errors.append(FieldError(refused.path, str(exc), source))
+                return _FAILED
             where = schema.path or schema.cls.__name__
             source = self.locate(where) if self.locate and schema.path else "validation"
             self.errors.append(FieldError(where, str(exc), source))

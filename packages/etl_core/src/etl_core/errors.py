@@ -23,6 +23,7 @@ __all__ = [
     "FatalError",
     "FieldError",
     "InvalidKeyError",
+    "InvalidSettingError",
     "LeaseBusyError",
     "LeaseError",
     "LeaseLostError",
@@ -83,6 +84,22 @@ class ConfigError(EtlError):
     def fields(self) -> tuple[str, ...]:
         """The dotted names of the offending fields."""
         return tuple(e.field for e in self.errors)
+
+
+class InvalidSettingError(EtlError, ValueError):
+    """A settings class's own check refused one setting's value (``__post_init__``): the
+    loader reports it on that setting, with where its value came from (file and key, or
+    environment variable).
+
+    Attributes:
+        setting: The setting's field name (``alert_delivery_deadline``).
+        problem: What was expected and what was given.
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting} {problem}")
+        self.setting = setting
+        self.problem = problem
 
 
 class MissingDependencyError(EtlError, ImportError):

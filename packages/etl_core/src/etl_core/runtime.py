@@ -29,7 +29,13 @@ from etl_core.config import (
     ResultBackendURL,
     load_settings_with_sources,
 )
-from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
+from etl_core.errors import (
+    ConfigError,
+    EtlError,
+    InvalidSettingError,
+    MissingDependencyError,
+    StorageConfigError,
+)
 from etl_core.faults import fault_spec
 from etl_core.logging import bind_context, bind_process_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
@@ -197,7 +203,8 @@ class RuntimeSettings:
     def _positive_interval(name: str, interval: timedelta) -> None:
         """Refuse a lane's schedule interval that is not positive (``__post_init__``)."""
         if interval <= timedelta(0):
-            raise ValueError(f"{name} must be longer than 0s, got {interval.total_seconds():g}s")
+            problem = f"must be longer than 0s, got {interval.total_seconds():g}s"
+            raise InvalidSettingError(name, problem)
 
 
 def find_settings_file(

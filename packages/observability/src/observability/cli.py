@@ -7,7 +7,7 @@ import getpass
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -30,6 +30,7 @@ from etl_core.work.celery import lane_queues
 from etl_core.work.events import OBSERVABILITY as LANE
 from observability import db
 from observability.alerts import (
+    MAX_SNOOZE,
     Alert,
     AlertBook,
     AlertNotFoundError,
@@ -46,7 +47,12 @@ from observability.database_metrics import (
 )
 from observability.database_tables import database_tables
 from observability.errors import MetricsFileError
-from observability.evaluation import DatasetStatus, Evaluation, record_monitor_metrics
+from observability.evaluation import (
+    NOTHING_JUDGED,
+    DatasetStatus,
+    Evaluation,
+    record_monitor_metrics,
+)
 from observability.freshness_metrics import record_freshness_metrics
 from observability.inventory import (
     ZONES,
@@ -283,12 +289,13 @@ def check(
 ) -> None:
     """Evaluate every freshness, arrival and volume monitor once.
 
-    Exit 0 when all are ok (or unknown: never measured), 1 when one is warn or critical,
-    2 on bad configuration. With a database, each dataset's level goes into its
-    freshness history and alerts are opened, updated and resolved, their notifications
-    delivered (waiting at most ``alert_delivery_deadline``); not with ``--at``, a replay.
-    ``--html`` writes the page ``serve`` shows at ``/``. ``--no-wait`` returns once the
-    units are enqueued (exit 0): no verdict, so none of ``--at``, ``--html``,
+    Exit 0 when all are ok (some unknown: never measured), 1 when one is warn or critical,
+    2 on bad configuration, 3 when nothing could be judged (every result unknown). With a
+    database, each dataset's level goes into its freshness history and alerts are opened,
+    updated and resolved, their notifications delivered (waiting at most
+    ``alert_delivery_deadline``); not with ``--at``, a replay. ``--html`` writes the page
+    ``serve`` shows at ``/``. ``--no-wait`` returns once the units are enqueued (exit 0):
+    no verdict, so none of ``--at``, ``--html``,
     ``--metrics-file``, ``--json``.
     """
     session = cli.session(ctx).with_flags({"executor": executor})
@@ -341,7 +348,7 @@ def _check_once(
     """Evaluate ``chosen`` (on the executor setting's choice) and, unless a replay
     (``at``), record the freshness history and update the alerts."""
     clock = SystemClock() if at is None else FixedClock(at)
-    evaluation = evaluate_with(session.settings, chosen, store, clock)
+    evaluation = evaluate_with(session.settings, chosen, store, clock, replay=at is not None)
     if at is not None:  # a replay is neither history nor news
         return evaluation, None, []
     watch, active = _record(session, store, evaluation)
@@ -478,6 +485,8 @@ def _datasets(count: int) -> str:
 
 def _results_table(evaluation: Evaluation) -> Table:
     counts = ", ".join(f"{n} {level}" for level, n in evaluation.counts().items() if n)
+    if evaluation.exit_code == NOTHING_JUDGED:
+        counts += ": nothing could be judged (exit 3)"
     table = Table(
         "dataset",
         "monitor",
@@ -657,7 +666,8 @@ def alerts_snooze(
     ctx: typer.Context,
     fingerprint: Fingerprint,
     duration: Annotated[
-        str, typer.Option("--for", help="How long: 30m, 2h, 1d (no reminders until then).")
+        str,
+        typer.Option("--for", help="How long: 30m, 2h, 1d, at most 90d (no reminders until then)."),
     ],
 ) -> None:
     """Snooze an alert: quiet until the time is up, then open again."""
@@ -665,7 +675,9 @@ def alerts_snooze(
         length = parse_duration(duration)
         if length.total_seconds() <= 0:
             raise ValueError(f"invalid duration {duration!r}: a snooze must last longer than 0s")
-        _snoozed_until(duration, length)
+        if length > MAX_SNOOZE:
+            why = f"a snooze lasts at most {MAX_SNOOZE.days}d (change the monitor instead)"
+            raise ValueError(f"invalid duration {duration!r}: {why}")
     except ValueError as exc:
         cli.notice(f"--for: {exc}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE) from None
@@ -677,15 +689,6 @@ def alerts_snooze(
     assert alert.snoozed_until is not None
     until = alert.snoozed_until.astimezone(UTC)
     cli.notice(f"snoozed {alert.fingerprint} until {until:%Y-%m-%d %H:%M} UTC: {alert.describe()}")
-
-
-def _snoozed_until(duration: str, length: timedelta) -> datetime:
-    """When a snooze of ``length`` from now ends; ``ValueError`` when past the calendar."""
-    try:
-        return datetime.now(UTC) + length
-    except OverflowError:
-        why = "the snooze would end after 9999"
-        raise ValueError(f"invalid duration {duration!r}: {why}") from None
 
 
 def _operator() -> str:

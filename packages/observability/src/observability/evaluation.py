@@ -3,8 +3,8 @@
 :func:`evaluate` builds each contract's monitors (:data:`~observability.monitors.MONITOR_KINDS`),
 reads the store once per dataset (:class:`~observability.monitors.DatasetFacts`) and returns
 an :class:`Evaluation`: per dataset its results and worst level, overall the exit code of
-``check`` (0 ok, 1 warn or critical), the metrics, the JSON of ``--json`` and
-``/api/status``.
+``check`` (0 ok, 1 warn or critical, 3 nothing could be judged), the metrics, the JSON of
+``--json`` and ``/api/status``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from observability.monitors import (
     Manifests,
     Monitor,
     Result,
+    horizon,
     severity,
     worst,
 )
 
 __all__ = [
+    "NOTHING_JUDGED",
     "WORKERS",
     "DatasetStatus",
     "Evaluation",
@@ -48,6 +50,9 @@ __all__ = [
 
 WORKERS = 8
 """Datasets evaluated at once by default."""
+NOTHING_JUDGED = ExitCode.PARTIAL
+"""``check``'s exit code when every result is ``unknown`` (3, Nagios's UNKNOWN): nothing is
+monitored (a ``source`` matching no file, no thresholds), which must not read as green."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,14 @@ class Evaluation:
 
     @property
     def exit_code(self) -> int:
-        """``check``'s verdict: 1 when something is warn or critical, else 0."""
-        return ExitCode.FAILED if self.level in ("warn", "critical") else ExitCode.OK
+        """``check``'s verdict: 1 when something is warn or critical; 3
+        (:data:`NOTHING_JUDGED`) when nothing could be judged (every result ``unknown``);
+        else 0, some results ``unknown`` included."""
+        if self.level in ("warn", "critical"):
+            return ExitCode.FAILED
+        if self.level == "unknown" or not self.results:
+            return NOTHING_JUDGED
+        return ExitCode.OK
 
     def counts(self) -> dict[str, int]:
         """Datasets per level."""
@@ -142,12 +153,14 @@ def evaluate(
     *,
     workers: int = WORKERS,
     manifests: Manifests | None = None,
+    replay: bool = False,
 ) -> Evaluation:
     """Evaluate every monitor of every contract at ``clock.now()``.
 
     Datasets are evaluated by up to ``workers`` threads (their listings wait on the store,
     not the CPU); the results keep the contracts' order. With ``manifests`` (the storage
     index of ``serve``), validated and curated partitions come from it, not from listings.
+    A ``replay`` (``check --at``) leaves out the objects stored after the instant.
 
     Raises:
         StorageError: the store could not be read.
@@ -156,19 +169,36 @@ def evaluate(
     chosen = list(contracts)
     with ContextThreadPoolExecutor(max(1, min(workers, len(chosen)))) as pool:
         statuses = pool.map(
-            lambda contract: evaluate_dataset(contract, store, now, manifests=manifests), chosen
+            lambda contract: evaluate_dataset(
+                contract, store, now, manifests=manifests, replay=replay
+            ),
+            chosen,
         )
         return Evaluation(now, tuple(statuses))
 
 
 def evaluate_dataset(
-    contract: Contract, store: ObjectStore, now: datetime, *, manifests: Manifests | None = None
+    contract: Contract,
+    store: ObjectStore,
+    now: datetime,
+    *,
+    manifests: Manifests | None = None,
+    replay: bool = False,
 ) -> DatasetStatus:
     """Evaluate one dataset's monitors at ``now`` (published partitions from ``manifests``
-    when given)."""
+    when given). Objects dated after :func:`~observability.monitors.horizon` are
+    future-dated; a ``replay`` leaves out those stored after ``now``: they did not exist
+    then."""
     monitors = monitors_of(contract)
     since = _first_day(monitors, contract, now)
-    facts = DatasetFacts(store, contract, since=since, manifests=manifests)
+    facts = DatasetFacts(
+        store,
+        contract,
+        since=since,
+        manifests=manifests,
+        horizon=horizon(now),
+        as_of=now if replay else None,
+    )
     results = tuple(result for monitor in monitors for result in monitor.evaluate(facts, now))
     age = next(
         (

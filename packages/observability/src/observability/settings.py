@@ -34,7 +34,8 @@ class ObservabilitySettings(RuntimeSettings):
     alert_reminder_interval: timedelta = timedelta(hours=4)
     """How often an open alert is told again (0: never); acknowledged ones are not."""
     alert_delivery_deadline: timedelta = timedelta(minutes=5)
-    """How long a failing delivery is retried (with backoff); ``check`` waits at most this."""
+    """How long a failing delivery is retried (with backoff); ``check`` waits at most this.
+    Longer than 0s: with none, every notification would be given up unsent."""
     storage_recent_days: int = 2
     """Partition dates listed every cycle for the storage metrics: today and the days before
     it (2: yesterday too), plus tomorrow; older partitions are counted by the reconcile."""
@@ -49,6 +50,7 @@ class ObservabilitySettings(RuntimeSettings):
         self._positive_interval("schedule_check_interval", self.schedule_check_interval)
         self._positive_interval("evaluation_interval", self.evaluation_interval)
         self._positive_interval("database_window", self.database_window)
+        self._positive_interval("alert_delivery_deadline", self.alert_delivery_deadline)
         if not 0 <= self.serve_port <= 65535:
             raise ValueError(f"serve_port must be from 0 to 65535, got {self.serve_port}")
         if not 1 <= self.storage_recent_days <= 366:

@@ -57,7 +57,7 @@ from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.threads import ContextThreadPoolExecutor
 from observability.evaluation import first_judged_day
 from observability.inventory import dataset_of
-from observability.monitors import LandingFiles
+from observability.monitors import LandingFiles, horizon
 
 __all__ = [
     "UNREADABLE_RECORD",
@@ -120,6 +120,10 @@ class Tally:
         published: The newest manifest's time (delivery manifests in ``validated/``,
             partition manifests in ``curated/``).
         published_key: That manifest's key.
+        ahead: The furthest-dated manifest dated after its listing
+            (:func:`~observability.monitors.horizon`), kept apart from ``published`` so it
+            cannot hide the partition's real newest one.
+        ahead_key: That manifest's key.
         quarantines: Open quarantine records by reason.
         stored_days: Objects per day stored (UTC), of the recent days (``landing/`` only).
     """
@@ -129,6 +133,8 @@ class Tally:
     newest: datetime | None = None
     published: datetime | None = None
     published_key: str | None = None
+    ahead: datetime | None = None
+    ahead_key: str | None = None
     quarantines: Counter[str] = field(default_factory=Counter)
     stored_days: Counter[date] = field(default_factory=Counter)
 
@@ -139,9 +145,13 @@ class Tally:
         if self.newest is None or info.last_modified > self.newest:
             self.newest = info.last_modified
 
-    def publish(self, info: ObjectInfo) -> None:
-        """Count ``info`` as a manifest that published data."""
-        if self.published is None or info.last_modified > self.published:
+    def publish(self, info: ObjectInfo, horizon: datetime | None = None) -> None:
+        """Count ``info`` as a manifest that published data (one dated after ``horizon`` as
+        :attr:`ahead`)."""
+        if horizon is not None and info.last_modified > horizon:
+            if self.ahead is None or info.last_modified > self.ahead:
+                self.ahead, self.ahead_key = info.last_modified, info.key
+        elif self.published is None or info.last_modified > self.published:
             self.published, self.published_key = info.last_modified, info.key
 
 
@@ -218,16 +228,15 @@ class StorageSnapshot:
 
     def manifests(self, zone: str, dataset: str) -> Iterator[tuple[date, datetime, str]]:
         """Each partition of ``dataset`` in ``zone`` holding a manifest: its date and its
-        newest manifest's time and key (what the freshness monitors read)."""
+        newest manifest's time and key, and its furthest future-dated one's (what the
+        freshness monitors read, and judge against their own horizon)."""
         for area, tally in self.areas.items():
-            if (
-                area.zone == zone
-                and area.dataset == dataset
-                and area.dt is not None
-                and tally.published is not None
-                and tally.published_key is not None
-            ):
+            if area.zone != zone or area.dataset != dataset or area.dt is None:
+                continue
+            if tally.published is not None and tally.published_key is not None:
                 yield area.dt, tally.published, tally.published_key
+            if tally.ahead is not None and tally.ahead_key is not None:
+                yield area.dt, tally.ahead, tally.ahead_key
 
     def landing(self, dataset: str) -> LandingFiles | None:
         """``dataset``'s landing files as this collection listed them (``None``: no contract)."""
@@ -326,8 +335,11 @@ class StorageIndex:
         started = time.perf_counter()
         days = self.recent(now)
         readers = self._landing_readers(now)
+        latest = horizon(now)
         with ContextThreadPoolExecutor(min(self.workers, len(ZONES))) as pool:
-            listed = list(pool.map(lambda z: self._tally(z, zone_prefix(z), days, readers), ZONES))
+            listed = list(
+                pool.map(lambda z: self._tally(z, zone_prefix(z), days, readers, latest), ZONES)
+            )
         areas: dict[Area, Tally] = {}
         for tallies in listed:
             areas.update(tallies)
@@ -350,8 +362,11 @@ class StorageIndex:
             (zone, partition_prefix(zone, dataset, day)) for zone, dataset in known for day in days
         ]
         readers = self._landing_readers(now)
+        latest = horizon(now)
         with ContextThreadPoolExecutor(min(self.workers, len(prefixes))) as pool:
-            listed = list(pool.map(lambda p: self._tally(p[0], p[1], days, readers), prefixes))
+            listed = list(
+                pool.map(lambda p: self._tally(p[0], p[1], days, readers, latest), prefixes)
+            )
         relisted = set(partitions)
         areas = {  # what was listed again is replaced whole: a deleted object is gone
             area: tally
@@ -383,7 +398,7 @@ class StorageIndex:
         """Each contract's landing files to be read from the listing, by their prefix."""
         readers: dict[str, list[LandingFiles]] = {}
         for contract in self.contracts:
-            files = LandingFiles(contract, first_judged_day(contract, now))
+            files = LandingFiles(contract, first_judged_day(contract, now), horizon=horizon(now))
             readers.setdefault(files.prefix, []).append(files)
         return readers
 
@@ -393,9 +408,11 @@ class StorageIndex:
         prefix: str,
         days: Sequence[date],
         readers: Mapping[str, Sequence[LandingFiles]],
+        latest: datetime,
     ) -> _Listing:
         """List ``prefix`` (inside ``zone``) and tally it per area; each ``landing/`` object
-        also goes to the landing files of the sources it is under."""
+        also goes to the landing files of the sources it is under. A manifest dated after
+        ``latest`` (the listing's horizon) is kept apart as future-dated."""
         listing = _Listing()
         recent = set(days)
         for info in self.store.list(prefix):
@@ -412,7 +429,7 @@ class StorageIndex:
             if zone == LANDING and (stored := info.last_modified.date()) in recent:
                 tally.stored_days[stored] += 1
             if _is_manifest(zone, info.key):
-                tally.publish(info)
+                tally.publish(info, latest)
             elif zone == QUARANTINE and info.key.endswith(QUARANTINE_SUFFIX):
                 listing.records[info.key] = (area, info.etag)
         return listing

@@ -29,15 +29,20 @@ from observability.monitors import Clock, Result
 
 __all__ = [
     "RECORD",
+    "REPLAY",
     "MonitorContext",
     "evaluate_with",
     "recorded_unit",
+    "replayed_unit",
     "run_unit",
     "status_from_dict",
 ]
 
 RECORD = "record"
 """The parameter of a monitor unit whose worker records its evaluation (``check --no-wait``)."""
+REPLAY = "replay"
+"""The parameter of a monitor unit replaying a past instant (``check --at``): objects stored
+after it are left out."""
 
 
 @dataclass(frozen=True)
@@ -60,24 +65,31 @@ def recorded_unit(dataset: str, at: datetime) -> WorkUnit:
     return WorkUnit(unit.lane, unit.kind, unit.key, {**unit.params, RECORD: True})
 
 
+def replayed_unit(dataset: str, at: datetime) -> WorkUnit:
+    """A monitor unit replaying the instant ``at`` (objects stored after it left out)."""
+    unit = monitor_unit(dataset, at)
+    return WorkUnit(unit.lane, unit.kind, unit.key, {**unit.params, REPLAY: True})
+
+
 def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
     """Evaluate one dataset's monitors at the unit's instant.
 
     Raises:
         InvalidUnitError: not a monitor unit, its ``at`` is not an ISO 8601 instant, or
-            its ``params`` hold more than ``at`` and ``record`` (a boolean).
+            its ``params`` hold more than ``at``, ``record`` and ``replay`` (booleans).
         ContractError: no contract declares the dataset.
         StorageError: the store could not be read (or, recording, written).
     """
     if (unit.lane, unit.kind) != (OBSERVABILITY, MONITOR):
         raise InvalidUnitError(f"expected a {OBSERVABILITY} {MONITOR} unit, got {unit.id}",
                                field="kind")  # fmt: skip
-    params = unit.checked_params({"at": str, RECORD: bool})
+    params = unit.checked_params({"at": str, RECORD: bool, REPLAY: bool})
     try:
         at = datetime.fromisoformat(params["at"])
     except (KeyError, ValueError):
         raise InvalidUnitError("expected an ISO 8601 instant", field="params.at") from None
-    status = evaluate_dataset(context.contracts.get(unit.key), context.store, at)
+    replay = bool(params.get(REPLAY))
+    status = evaluate_dataset(context.contracts.get(unit.key), context.store, at, replay=replay)
     if params.get(RECORD):
         if context.record is None:
             raise InvalidUnitError("this context records no evaluation", field=f"params.{RECORD}")
@@ -111,20 +123,24 @@ def evaluate_with(
     contracts: Sequence[Contract],
     store: ObjectStore,
     clock: Clock,
+    *,
+    replay: bool = False,
 ) -> Evaluation:
     """Evaluate every dataset at ``clock.now()``: in this process (``executor`` local, as
-    :func:`~observability.evaluation.evaluate`) or one unit per dataset on the workers.
+    :func:`~observability.evaluation.evaluate`) or one unit per dataset on the workers;
+    a ``replay`` leaves out the objects stored after the instant.
 
     Raises:
         EtlError: a dataset could not be evaluated (the first such error).
         ConfigError: the executor setting cannot be honoured.
     """
     if settings.executor == "local":
-        return evaluate(contracts, store, clock)
+        return evaluate(contracts, store, clock, replay=replay)
     executor = unit_executor(settings, OBSERVABILITY, local=InlineExecutor, decode=status_from_dict)
     now = clock.now()
     context = MonitorContext(store, ContractSet(tuple(contracts)))
-    units = [monitor_unit(contract.dataset, now) for contract in contracts]
+    unit_of = replayed_unit if replay else monitor_unit
+    units = [unit_of(contract.dataset, now) for contract in contracts]
     statuses: dict[str, DatasetStatus] = {}
     for result in executor.run(partial(run_unit, context), units):
         if not result.ok or result.value is None:

@@ -172,6 +172,9 @@ def test_ack_and_snooze_refuse_an_unknown_fingerprint_and_a_zero_snooze(book: Al
     book.observe(evaluation(START, age("sales", "landing", "warn")))
     with pytest.raises(ValueError, match="longer than 0s"):
         book.snooze(fingerprint("sales", "age", "landing"), timedelta(0))
+    with pytest.raises(ValueError, match="at most 90d"):
+        book.snooze(fingerprint("sales", "age", "landing"), timedelta(days=90, seconds=1))
+    book.snooze(fingerprint("sales", "age", "landing"), timedelta(days=90))  # the longest
 
 
 def test_alert_errors_pickle_with_their_fields() -> None:

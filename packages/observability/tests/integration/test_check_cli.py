@@ -95,6 +95,40 @@ def test_a_stale_dataset_exits_1_with_a_table_naming_it(cli: Cli, tmp_path: Path
     assert "2 datasets: 1 ok, 1 critical" in " ".join(result.stdout.split())
 
 
+def test_nothing_judged_exits_3_not_0(cli: Cli, tmp_path: Path) -> None:
+    """A source matching no file and no schedule: every verdict unknown; cron must not
+    read that as green."""
+    options = configure(tmp_path, ghost=AGED)
+
+    result = cli(*options, "check")
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "nothing could be judged (exit 3)" in " ".join(result.stdout.split())
+    assert json.loads(cli(*options, "check", "--json").stdout)["level"] == "unknown"
+
+
+def test_some_unknown_verdicts_beside_an_ok_one_still_exit_0(cli: Cli, tmp_path: Path) -> None:
+    options = configure(tmp_path, sales=AGED, ghost=AGED)
+    now = datetime.now(UTC)
+    drop(tmp_path, "sales", now, now - timedelta(minutes=5))
+
+    result = cli(*options, "check")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_grace_longer_than_the_schedules_period_exits_2_naming_file_and_key(
+    cli: Cli, tmp_path: Path
+) -> None:
+    options = configure(tmp_path, pos=AGED + 'expected = "30 5 * * *"\ngrace = "25h"\n')
+
+    result = cli(*options, "check")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "freshness.grace: expected at most the shortest time" in result.stderr
+    assert "pos.toml:11: key freshness.grace" in result.stderr
+
+
 def test_dataset_option_checks_only_that_dataset(cli: Cli, tmp_path: Path) -> None:
     options = configure(tmp_path, sales=AGED, stock=AGED)
     now = datetime.now(UTC)

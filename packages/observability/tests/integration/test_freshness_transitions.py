@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from etl_core.contracts import Holidays
+from etl_core.contracts import ContractSet, Holidays
+from etl_core.work import WorkUnit
 from observability.evaluation import evaluate
+from observability.work import MonitorContext, replayed_unit, run_unit
 
 
 def levels(lake: Any, contract: Any, clock: Any) -> dict[tuple[str, str], tuple[str, str]]:
@@ -166,20 +168,97 @@ def test_missing_says_which_file_of_which_feed_did_not_arrive(
     assert status.level == "critical"
 
 
-def test_a_zone_whose_newest_object_is_dated_after_it_was_listed_warns_instead_of_fresh(
+def test_a_future_dated_object_does_not_hide_an_overdue_zone_and_is_named_beside_it(
     lake: Any, clock: Any, berlin: Any, weekday_contract: Any
 ) -> None:
     deliver_week(lake, berlin, range(14, 18))
     key = lake.drop("pos", "pos_20261218.csv", datetime(2099, 1, 1, tzinfo=UTC))  # a kept mtime
-    clock.set(berlin(22, 12))  # Tuesday: Monday's file is overdue, which a fresh age would hide
+    clock.set(berlin(22, 12))  # Tuesday: Monday's file is overdue, which 2099 used to hide
+
+    (status,) = evaluate([weekday_contract()], lake.store, clock).datasets
+    (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
+
+    assert (landing.level, landing.state) == ("critical", "overdue")  # the worse one wins
+    assert landing.detail["key"].endswith("pos_20261217.csv")  # the newest not in the future
+    assert landing.value is not None
+    assert landing.value > 50 * 3600
+    assert landing.detail["future_key"] == key
+    assert f"the furthest {key} at 2099-01-01 00:00 UTC" in landing.why
+    assert status.level == "critical"
+
+
+def test_a_zone_in_time_beside_a_future_dated_object_warns_naming_it_with_its_age(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(14, 19))
+    key = lake.drop("pos", "pos_20261219.csv", datetime(2099, 1, 1, tzinfo=UTC))
+    clock.set(berlin(19, 12))  # Saturday: nothing is overdue
 
     (status,) = evaluate([weekday_contract()], lake.store, clock).datasets
     (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
 
     assert (landing.level, landing.state) == ("warn", "future")
-    assert landing.value is None  # no age is exported for it
     assert key in landing.why
-    assert "dated 2099-01-01 00:00 UTC, after it was listed" in landing.why
+    assert "1 landing object dated after listing" in landing.why
+    assert landing.value == (berlin(19, 12) - berlin(18, 6, 10)).total_seconds()
+    assert landing.detail["key"].endswith("pos_20261218.csv")
+
+
+def test_a_zone_no_threshold_judges_still_warns_of_a_future_dated_object_and_shows_its_age(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    """A clock problem is worth a warning whatever the thresholds; the age stays shown."""
+    lake.drop("pos", "pos_20261001.csv", datetime(2026, 10, 1, 6, tzinfo=UTC))
+    key = lake.drop("pos", "pos_20261002.csv", datetime(2099, 1, 1, tzinfo=UTC))
+    contract = weekday_contract(warn_after=None, critical_after=None, expected=None)
+    clock.set(berlin(1, 12))
+
+    (status,) = evaluate([contract], lake.store, clock).datasets
+    (landing,) = [r for r in status.results if (r.monitor, r.subject) == ("age", "landing")]
+
+    assert (landing.level, landing.state) == ("warn", "future")
+    assert key in landing.why
+    assert "shown only" in landing.why  # the age itself is still not judged
+    assert landing.value is not None
+    assert landing.value > 59 * 86400
+
+
+def test_a_replay_leaves_out_objects_stored_after_its_instant(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    deliver_week(lake, berlin, range(14, 19))
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 9))  # Monday's file, late
+    lake.validate("pos", date(2026, 12, 21), 10, berlin(21, 9, 5), "landing/pos/pos_20261221.csv")
+    clock.set(berlin(21, 8, 30))  # after the grace, before the file came
+
+    (replayed,) = evaluate([weekday_contract()], lake.store, clock, replay=True).datasets
+    seen = {(r.monitor, r.subject): (r.level, r.state) for r in replayed.results}
+
+    assert seen[("arrival", "2026-12-21")] == ("critical", "missing")  # it did not exist yet
+    assert seen[("age", "landing")] == ("critical", "overdue")
+    assert seen[("age", "validated")] == ("unknown", "empty")
+    assert replayed.latest_partition == date(2026, 12, 18)
+    clock.set(berlin(21, 9, 30))  # once it came, the same replay counts it
+    (later,) = evaluate([weekday_contract()], lake.store, clock, replay=True).datasets
+    seen = {(r.monitor, r.subject): (r.level, r.state) for r in later.results}
+    assert seen[("arrival", "2026-12-21")] == ("warn", "late")
+    assert seen[("age", "landing")] == ("ok", "fresh")
+    assert seen[("age", "validated")][1] == "fresh"
+
+
+def test_a_replayed_monitor_unit_leaves_out_what_was_stored_after_its_instant(
+    lake: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    """``check --at --executor celery``: the worker is told the instant is a replay."""
+    deliver_week(lake, berlin, range(14, 19))
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 9))
+    context = MonitorContext(lake.store, ContractSet((weekday_contract(),)))
+
+    unit = replayed_unit("pos", berlin(21, 8, 30))
+    status = run_unit(context, WorkUnit.from_json(unit.to_json()))  # as it crosses the broker
+
+    seen = {(r.monitor, r.subject): (r.level, r.state) for r in status.results}
+    assert seen[("arrival", "2026-12-21")] == ("critical", "missing")
 
 
 def test_an_age_no_threshold_or_schedule_judges_is_unknown_not_fresh(

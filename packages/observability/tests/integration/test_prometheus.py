@@ -232,8 +232,8 @@ tests:
             exp_annotations:
               summary: "stock: landing is getting stale or is dated ahead"
               description: >-
-                The age monitor of stock judges landing warn: past warn_after, or its newest
-                object is dated after it was listed (state future: a clock ahead, a kept
+                The age monitor of stock judges landing warn: past warn_after, or it holds
+                objects dated after they were listed (state future: a clock ahead, a kept
                 modification time). See /api/status for why.
       - eval_time: 4m
         alertname: EtlExpectedFileMissing

@@ -147,6 +147,22 @@ def test_check_at_evaluates_as_of_that_instant(cli: Cli, tmp_path: Path, lake: A
     assert '"evaluated_at": "2026-11-08T09:00:00+00:00"' in at_9am.stdout  # UTC if no offset
 
 
+def test_check_at_leaves_out_what_was_stored_after_the_instant(
+    cli: Cli, tmp_path: Path, lake: Any
+) -> None:
+    options = configure(tmp_path, lake)
+    fill(lake)  # the 7th's file came at 11:00, the 9th's partition was curated on the 9th
+
+    result = cli(*options, "check", "--at", "2026-11-07T09:00:00Z", "--json")
+
+    assert result.returncode == 1, result.stderr
+    assert arrivals(result.stdout)["2026-11-07"] == "missing"  # not "late": not there yet
+    (status,) = json.loads(result.stdout)["datasets"]
+    (curated,) = [r for r in status["results"] if r["subject"] == "curated"]
+    assert curated["detail"]["newest"] == "2026-11-06T06:00:00+00:00"
+    assert status["latest_partition"] == "2026-11-06"
+
+
 @pytest.mark.parametrize("at", ["9999-12-31T00:00:00Z", "0001-01-01T00:00:00Z"])
 def test_check_at_an_instant_beyond_the_calendar_is_a_usage_error(
     cli: Cli, tmp_path: Path, lake: Any, at: str

@@ -26,6 +26,7 @@ from etl_core.layout import (
     ZONES,
     curated_prefix,
     deliveries_prefix,
+    delivery_manifest_key,
     landing_key,
     partition_prefix,
     quarantine_key,
@@ -39,7 +40,7 @@ from etl_core.testing import capture_logs
 from etl_core.testing.s3 import aws_test_environment
 from observability.evaluation import evaluate
 from observability.inventory import DatasetInventory, take_inventory
-from observability.monitors import DatasetFacts
+from observability.monitors import DatasetFacts, horizon
 from observability.page import render_page
 from observability.service import StatusService
 from observability.storage_index import (
@@ -463,9 +464,10 @@ def test_landing_is_listed_once_a_cycle_and_its_files_equal_a_listing_of_their_o
             since = clock.moment.date() - timedelta(days=3)
             for each in NESTED:
                 indexed = DatasetFacts(local, each, since=since, manifests=snapshot)
-                alone = DatasetFacts(local, each, since=since)
+                alone = DatasetFacts(local, each, since=since, horizon=horizon(clock.moment))
                 assert indexed.arrivals() == alone.arrivals()
-                assert vars(indexed.zone("landing")) == vars(alone.zone("landing"))
+                mine, theirs = (vars(f.zone("landing")) for f in (indexed, alone))
+                assert {**mine, "horizon": None} == {**theirs, "horizon": None}
     days = DatasetFacts(local, NESTED[2], since=since, manifests=snapshot).arrivals()
     assert len(days) == 2  # vendor/eu's own files, not vendor's
     assert len(DatasetFacts(local, NESTED[1], since=since, manifests=snapshot).arrivals()) == 4
@@ -551,3 +553,40 @@ def test_a_reconcile_dated_after_now_is_due_again(tmp_path: Path) -> None:
             snapshot = index.collect(now)
     assert (snapshot.mode, snapshot.reconciled_at) == ("reconcile", now)
     assert any("after now" in str(record.get("event")) for record in logs)
+
+
+def test_a_future_dated_manifest_is_kept_apart_and_does_not_hide_the_partitions_newest(
+    lake: Any,
+) -> None:
+    now = datetime.now(UTC)
+    today = now.date()
+    lake.validate("pos", today, 5, now - timedelta(hours=60), "landing/pos/pos_a.csv")
+    lake.validate("pos", today, 5, datetime(2099, 1, 1, tzinfo=UTC), "landing/pos/pos_b.csv")
+    snapshot = StorageIndex(lake.store, CONTRACTS).collect(now)
+    kept = snapshot_from_json(snapshot_to_json(snapshot))  # as inventory keeps it
+
+    for source in (snapshot, kept):
+        (status,) = evaluate(CONTRACTS[:1], lake.store, _Clock(now), manifests=source).datasets
+        (validated,) = [r for r in status.results if r.subject == "validated"]
+        assert (validated.level, validated.state) == ("critical", "stale")  # 60h old
+        assert validated.detail["key"] == delivery_manifest_key(
+            "pos", today, "landing/pos/pos_a.csv"
+        )
+        future = delivery_manifest_key("pos", today, "landing/pos/pos_b.csv")
+        assert validated.detail["future_key"] == future
+
+
+def test_a_kept_index_written_before_future_dated_manifests_were_kept_apart_is_read(
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    with open_store(tmp_path) as store:
+        fill(store, now.date())
+        snapshot = StorageIndex(store, CONTRACTS).collect(now)
+        document = json.loads(snapshot_to_json(snapshot))
+        for area in document["areas"]:
+            del area[3]["ahead"], area[3]["ahead_key"]  # the fields of an older writer
+        store.write_bytes(STATE_KEY, json.dumps(document).encode())
+        loaded = load_snapshot(store)
+    assert loaded is not None
+    assert dict(loaded.areas) == dict(snapshot.areas)

@@ -95,6 +95,39 @@ def test_the_lane_rule_names_the_field(weekday_contract: object) -> None:
     assert "Bad day-of-week" in message
 
 
+@pytest.mark.parametrize(
+    ("cron", "grace", "period"),
+    [
+        ("0 6 * * 1-5", timedelta(hours=25), "1d"),  # Monday to Tuesday, not the weekend
+        ("0 6,18 * * *", timedelta(hours=13), "12h"),
+        ("15 0 1 * *", timedelta(days=29), "28d"),  # February
+        ("*/5 * * * *", timedelta(minutes=6), "5m"),
+    ],
+)
+def test_a_grace_longer_than_the_schedules_period_is_refused_naming_both(
+    weekday_contract: object, cron: str, grace: timedelta, period: str
+) -> None:
+    contract = weekday_contract(expected=cron, grace=grace)  # type: ignore[operator]
+    ((field, message),) = list(schedule_problems(contract))
+    assert field == "freshness.grace"
+    assert f"two due times of expected '{cron}' ({period})" in message
+
+
+@pytest.mark.parametrize(
+    ("cron", "grace"),
+    [
+        ("0 6 * * 1-5", timedelta(hours=24)),  # as long as the period: still one window
+        ("0 6,18 * * *", timedelta(hours=2)),
+        ("0 0 29 2 *", timedelta(days=300)),  # a leap day: four years apart
+    ],
+)
+def test_a_grace_within_the_schedules_period_is_accepted(
+    weekday_contract: object, cron: str, grace: timedelta
+) -> None:
+    contract = weekday_contract(expected=cron, grace=grace)  # type: ignore[operator]
+    assert list(schedule_problems(contract)) == []
+
+
 @pytest.mark.parametrize("cron", ["0 6 * * 1-5", "30 2 * * *", "0 6,18 * * *", "15 0 1 * *"])
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
 @pytest.mark.parametrize("lag", [0, 1, 3])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,11 @@ from observability.settings import ObservabilitySettings
     [
         ({"ETL_EVALUATION_INTERVAL": "0"}, "evaluation_interval must be longer than 0s, got 0s"),
         ({"ETL_DATABASE_WINDOW": "0s"}, "database_window must be longer than 0s, got 0s"),
+        (
+            {"ETL_ALERT_DELIVERY_DEADLINE": "0s"},
+            "alert_delivery_deadline: alert_delivery_deadline must be longer than 0s, got 0s "
+            "(from env ETL_ALERT_DELIVERY_DEADLINE)",
+        ),
         ({"ETL_SERVE_PORT": "99999"}, "serve_port must be from 0 to 65535, got 99999"),
         ({"ETL_SERVE_PORT": "-1"}, "serve_port must be from 0 to 65535, got -1"),
     ],
@@ -31,3 +37,19 @@ def test_the_defaults_are_kept() -> None:
     settings, _ = load_runtime_settings(ObservabilitySettings, {}, env={})
     assert settings.evaluation_interval.total_seconds() == 60
     assert settings.serve_port == 9108
+
+
+def test_a_setting_refused_by_its_own_check_names_the_file_and_key_it_came_from(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "etl.toml").write_text('[observability]\nalert_delivery_deadline = "0s"\n')
+
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(
+            ObservabilitySettings, {"config_dir": str(tmp_path)}, env={}, lane="observability"
+        )
+
+    assert refused.value.fields == ("alert_delivery_deadline",)
+    said = str(refused.value)
+    assert "etl.toml:2: key observability.alert_delivery_deadline" in said
+    assert "must be longer than 0s, got 0s" in said

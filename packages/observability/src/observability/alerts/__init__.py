@@ -2,7 +2,7 @@
 
 from observability.alerts.database import DatabaseAlerts
 from observability.alerts.errors import AlertDocumentError, AlertError, AlertNotFoundError
-from observability.alerts.lifecycle import AlertBook, Condition, conditions
+from observability.alerts.lifecycle import MAX_SNOOZE, AlertBook, Condition, conditions
 from observability.alerts.model import ACTIVE_STATES, Alert, Notification, fingerprint
 from observability.alerts.object_store import ALERTS_KEY, ObjectStoreAlerts
 from observability.alerts.store import AlertChange, AlertStore
@@ -11,6 +11,7 @@ from observability.alerts.watch import AlertWatch
 __all__ = [
     "ACTIVE_STATES",
     "ALERTS_KEY",
+    "MAX_SNOOZE",
     "Alert",
     "AlertBook",
     "AlertChange",

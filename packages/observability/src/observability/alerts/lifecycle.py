@@ -25,7 +25,11 @@ from observability.alerts.store import AlertStore
 from observability.evaluation import Evaluation
 from observability.monitors import UNJUDGED, Clock, Level, Result, worst
 
-__all__ = ["AlertBook", "Condition", "conditions"]
+__all__ = ["MAX_SNOOZE", "AlertBook", "Condition", "conditions"]
+
+MAX_SNOOZE = timedelta(days=90)
+"""The longest snooze: longer is a typo (``36500d``) or an alert nobody means to hear again,
+which is a monitor to change, not an alert to silence for good."""
 
 _SEVERITY = {"warn": 1, "critical": 2}
 _SUMMARY_RESULTS = 3
@@ -132,11 +136,13 @@ class AlertBook:
         """Silence an active alert for ``duration``; it is open again afterwards.
 
         Raises:
-            ValueError: ``duration`` is not positive.
+            ValueError: ``duration`` is not positive, or longer than :data:`MAX_SNOOZE`.
             AlertNotFoundError: No active alert has this fingerprint.
         """
         if duration <= timedelta(0):
             raise ValueError(f"a snooze must last longer than 0s, got {duration}")
+        if duration > MAX_SNOOZE:
+            raise ValueError(f"a snooze lasts at most {MAX_SNOOZE.days}d, got {duration}")
         now = self.clock.now()
         return self._change_one(
             key, lambda a: a.changed(state="snoozed", snoozed_until=now + duration, updated_at=now)

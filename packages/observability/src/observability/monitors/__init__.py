@@ -9,7 +9,7 @@ the shared contract test (``tests/integration/test_monitor_contract.py``) then h
 interface.
 """
 
-from observability.monitors.age import UNJUDGED, AgeMonitor
+from observability.monitors.age import FUTURE, UNJUDGED, AgeMonitor
 from observability.monitors.arrival import ARRIVAL_STATES, ArrivalMonitor
 from observability.monitors.base import (
     LEVELS,
@@ -23,8 +23,15 @@ from observability.monitors.base import (
     severity,
     worst,
 )
-from observability.monitors.facts import WATCHED_ZONES, DatasetFacts, LandingFiles, Manifests
-from observability.monitors.schedule import Schedule, cron_problem
+from observability.monitors.facts import (
+    CLOCK_SKEW,
+    WATCHED_ZONES,
+    DatasetFacts,
+    LandingFiles,
+    Manifests,
+    horizon,
+)
+from observability.monitors.schedule import Schedule, cron_problem, shortest_period
 from observability.monitors.volume import VolumeMonitor
 
 MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMonitor)
@@ -32,6 +39,8 @@ MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMo
 
 __all__ = [
     "ARRIVAL_STATES",
+    "CLOCK_SKEW",
+    "FUTURE",
     "LEVELS",
     "MONITOR_KINDS",
     "UNJUDGED",
@@ -50,7 +59,9 @@ __all__ = [
     "SystemClock",
     "VolumeMonitor",
     "cron_problem",
+    "horizon",
     "human_duration",
     "severity",
+    "shortest_period",
     "worst",
 ]

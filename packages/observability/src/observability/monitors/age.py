@@ -6,23 +6,28 @@ is *overdue*, that is when the latest due time's deadline (due + grace) has pass
 zone has nothing newer than the deadline before it. An overdue zone is at least a warning,
 and critical once its age passes ``critical_after``. So a weekday feed is fine all
 weekend, and on a holiday.
+
+An object dated after its listing (plus :data:`CLOCK_SKEW`) is future-dated: the age is
+that of the newest object at or before then, and the future-dated ones are a warning of
+their own (state ``future``, naming the furthest ahead), whatever the thresholds: a clock
+problem is worth a warning even where no age is judged. The worse of the two verdicts is
+the zone's.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import dataclasses
+from datetime import datetime, timedelta
 
 from etl_core.contracts import Contract
-from observability.monitors.base import Level, Monitor, Result, human_duration
-from observability.monitors.facts import WATCHED_ZONES, DatasetFacts
+from observability.monitors.base import Level, Monitor, Result, human_duration, severity
+from observability.monitors.facts import CLOCK_SKEW, WATCHED_ZONES, DatasetFacts, ZoneFacts
 from observability.monitors.schedule import Schedule
 
-__all__ = ["CLOCK_SKEW", "UNJUDGED", "AgeMonitor"]
+__all__ = ["CLOCK_SKEW", "FUTURE", "UNJUDGED", "AgeMonitor"]
 
-CLOCK_SKEW = timedelta(minutes=15)
-"""How far after the listing an object may be dated before its age is not believed: an
-object's time is the store's clock, and S3 (MinIO too) serves a client whose clock is up to
-15 minutes off its own, so a smaller tolerance would call each new object future."""
+FUTURE = "future"
+"""The state of a zone holding future-dated objects when nothing worse is seen (``warn``)."""
 
 UNJUDGED = "unjudged"
 """The state of an age no threshold or schedule judges (level ``unknown``): shown, and
@@ -51,8 +56,14 @@ class AgeMonitor(Monitor):
         return [self._zone(zone, facts, now) for zone in WATCHED_ZONES]
 
     def _zone(self, zone: str, facts: DatasetFacts, now: datetime) -> Result:
+        found = facts.zone(zone)
+        aged = self._aged(zone, found, now)
+        return aged if found.future is None else self._with_future(zone, aged, found, now)
+
+    def _aged(self, zone: str, found: ZoneFacts, now: datetime) -> Result:
+        """The verdict on the age of the zone's newest object (future-dated ones aside)."""
         threshold = self._threshold()
-        newest = facts.zone(zone).newest
+        newest = found.newest
         if newest is None:
             return self.result(
                 zone,
@@ -62,13 +73,10 @@ class AgeMonitor(Monitor):
                 threshold=threshold,
                 why=f"no {zone} object of {self.contract.dataset} has been seen",
             )
-        if newest > max(now, datetime.now(UTC)) + CLOCK_SKEW:
-            key = facts.zone(zone).newest_key or ""
-            return self._from_the_future(zone, newest, key, now, threshold)
         age = max(now - newest, timedelta(0))
         observed = f"{human_duration(age)} old (newest {newest:%Y-%m-%d %H:%M} UTC)"
         fields = {"observed": observed, "threshold": threshold, "value": age.total_seconds()}
-        detail = {"newest": newest.isoformat(), "key": facts.zone(zone).newest_key or ""}
+        detail = {"newest": newest.isoformat(), "key": found.newest_key or ""}
         by_age = self._level_of(age)
         if self.schedule is None and self.warn_after is None and self.critical_after is None:
             why = f"{zone} age is shown only: the contract sets no warn_after/critical_after"
@@ -90,24 +98,38 @@ class AgeMonitor(Monitor):
         detail["overdue_since"] = overdue_since.isoformat()
         return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
 
-    def _from_the_future(
-        self, zone: str, newest: datetime, key: str, now: datetime, threshold: str
-    ) -> Result:
-        """A zone whose newest object is dated after it was listed: its age is not known, and
-        that object would hide any staleness until its date, so it warns."""
-        ahead = newest - now
-        return self.result(
-            zone,
-            "warn",
-            "future",
-            observed=f"dated {human_duration(ahead)} ahead (newest {newest:%Y-%m-%d %H:%M} UTC)",
-            threshold=threshold,
-            why=(
-                f"the newest {zone} object ({key}) is dated {newest:%Y-%m-%d %H:%M} UTC, "
-                "after it was listed: its age cannot be judged (a clock ahead, or a "
-                "modification time kept from elsewhere)"
-            ),
-            detail={"newest": newest.isoformat(), "key": key},
+    def _with_future(self, zone: str, aged: Result, found: ZoneFacts, now: datetime) -> Result:
+        """``aged`` with the zone's future-dated objects told: a warning naming the furthest
+        ahead, unless the age is worse (or as bad: then its state stays, and why says both)."""
+        assert found.future is not None
+        ahead = found.future - now
+        count = found.future_count
+        told = (
+            f"{count} {zone} object{'s' if count > 1 else ''} dated after listing, the "
+            f"furthest {found.future_key} at {found.future:%Y-%m-%d %H:%M} UTC "
+            f"({human_duration(ahead)} ahead): a clock ahead, or a modification time kept "
+            "from elsewhere; left out of the age"
+        )
+        detail = {
+            **aged.detail,
+            "future": found.future.isoformat(),
+            "future_key": found.future_key or "",
+            "future_objects": str(count),
+        }
+        if severity(aged.level) >= severity("warn"):
+            return dataclasses.replace(aged, why=f"{aged.why}; also {told}", detail=detail)
+        observed = (
+            f"dated {human_duration(ahead)} ahead (furthest {found.future:%Y-%m-%d %H:%M} UTC)"
+        )
+        if found.newest is not None:
+            observed += f"; {aged.observed}"
+        return dataclasses.replace(
+            aged,
+            level="warn",
+            state=FUTURE,
+            observed=observed,
+            why=f"{told}; the age: {aged.why}",
+            detail=detail,
         )
 
     def _overdue_since(self, newest: datetime, now: datetime) -> datetime | None:

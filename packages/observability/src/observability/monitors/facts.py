@@ -11,12 +11,18 @@ Given a :class:`Manifests` source (``serve``'s incremental storage index,
 of a listing of the dataset's whole zone each cycle, and the landing facts from the
 index's own listing of ``landing/`` (:class:`LandingFiles`): each zone is listed once per
 cycle.
+
+Time: an object dated after its listing's *horizon* (:func:`horizon`: the evaluation's
+instant plus :data:`CLOCK_SKEW`) is kept apart as *future-dated* (:attr:`ZoneFacts.future`),
+so a zone's newest object is the newest one at or before the horizon and one object dated
+2099 cannot hide that nothing arrived since. A replay (``check --at``) leaves out every
+object stored after its instant (``as_of``): they did not exist then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Protocol
 
@@ -38,20 +44,52 @@ from etl_core.layout import (
 )
 from etl_core.storage import ObjectInfo, ObjectStore
 
-__all__ = ["WATCHED_ZONES", "DatasetFacts", "LandingFiles", "Manifests", "ZoneFacts"]
+__all__ = [
+    "CLOCK_SKEW",
+    "WATCHED_ZONES",
+    "DatasetFacts",
+    "LandingFiles",
+    "Manifests",
+    "ZoneFacts",
+    "horizon",
+]
 
 PUBLISHED = VALIDATED
 """The outcome of a landing file whose delivery was published to ``validated/``."""
 WATCHED_ZONES = (LANDING, VALIDATED, CURATED)
 """The zones whose age is judged, in the order data flows through them."""
+CLOCK_SKEW = timedelta(minutes=15)
+"""How far after the listing an object may be dated before its time is not believed: an
+object's time is the store's clock, and S3 (MinIO too) serves a client whose clock is up to
+15 minutes off its own, so a smaller tolerance would call each new object future."""
+
+
+def horizon(now: datetime) -> datetime:
+    """The latest time an object listed at ``now`` may be dated and still count as stored:
+    ``now`` (or the real time, when ``now`` is earlier) plus :data:`CLOCK_SKEW`."""
+    return max(now, datetime.now(UTC)) + CLOCK_SKEW
 
 
 class ZoneFacts:
-    """One zone of one dataset: its newest object and the partition dates it holds."""
+    """One zone of one dataset: its newest object, its future-dated ones and the partition
+    dates it holds.
 
-    def __init__(self) -> None:
+    Args:
+        horizon: Objects dated after this are future-dated: kept apart from :attr:`newest`
+            (``None``: none is).
+        as_of: A replay's instant: objects stored after it are left out (``None``: none is).
+    """
+
+    def __init__(self, *, horizon: datetime | None = None, as_of: datetime | None = None) -> None:
+        self.horizon = horizon
+        self.as_of = as_of
         self.newest: datetime | None = None
         self.newest_key: str | None = None
+        self.future: datetime | None = None
+        """The furthest-dated of the objects dated after :attr:`horizon`."""
+        self.future_key: str | None = None
+        self.future_count = 0
+        """How many objects are dated after :attr:`horizon`."""
         self.days: set[date] = set()
 
     def add(self, info: ObjectInfo, day: date) -> None:
@@ -59,9 +97,16 @@ class ZoneFacts:
         self.note(day, info.last_modified, info.key)
 
     def note(self, day: date, stored: datetime, key: str) -> None:
-        """Count the object ``key``, stored at ``stored``, of partition ``day`` into the zone."""
+        """Count the object ``key``, stored at ``stored``, of partition ``day`` into the zone
+        (unless it is stored after :attr:`as_of`)."""
+        if self.as_of is not None and stored > self.as_of:
+            return  # a replay: it did not exist yet
         self.days.add(day)
-        if self.newest is None or stored > self.newest:
+        if self.horizon is not None and stored > self.horizon:
+            self.future_count += 1
+            if self.future is None or stored > self.future:
+                self.future, self.future_key = stored, key
+        elif self.newest is None or stored > self.newest:
             self.newest, self.newest_key = stored, key
 
 
@@ -72,17 +117,30 @@ class LandingFiles:
     Args:
         contract: The dataset's contract (its ``source``, ``pattern`` and partition date).
         since: Files of partition dates before this are counted, not kept as arrivals.
+        horizon: Files dated after this are future-dated (:class:`ZoneFacts`).
+        as_of: A replay's instant: files stored after it are left out, arrivals too.
     """
 
-    def __init__(self, contract: Contract, since: date) -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        since: date,
+        *,
+        horizon: datetime | None = None,
+        as_of: datetime | None = None,
+    ) -> None:
         self.contract = contract
         self.since = since
+        self.as_of = as_of
         self.prefix = landing_prefix(contract.source.strip("/"))
-        self.facts = ZoneFacts()
+        self.facts = ZoneFacts(horizon=horizon, as_of=as_of)
         self.arrivals: dict[date, list[ObjectInfo]] = {}
 
     def add(self, info: ObjectInfo) -> None:
-        """Count ``info`` (listed under :attr:`prefix`) in, unless it is not this dataset's."""
+        """Count ``info`` (listed under :attr:`prefix`) in, unless it is not this dataset's
+        or was stored after :attr:`as_of`."""
+        if self.as_of is not None and info.last_modified > self.as_of:
+            return
         day = self._landing_date(info)
         if day is None:
             return
@@ -134,6 +192,8 @@ class DatasetFacts:
         contract: The dataset's contract.
         since: Landing files of partition dates before this are not kept as arrivals.
         manifests: Where the published partitions are known; ``None``: list the zones.
+        horizon: Objects dated after this are future-dated (:class:`ZoneFacts`).
+        as_of: A replay's instant: objects stored after it are left out.
     """
 
     def __init__(
@@ -143,11 +203,15 @@ class DatasetFacts:
         *,
         since: date,
         manifests: Manifests | None = None,
+        horizon: datetime | None = None,
+        as_of: datetime | None = None,
     ) -> None:
         self.store = store
         self.contract = contract
         self.since = since
         self.manifests = manifests
+        self.horizon = horizon
+        self.as_of = as_of
 
     def zone(self, zone: str) -> ZoneFacts:
         """The facts of ``zone`` (one of :data:`WATCHED_ZONES`)."""
@@ -172,9 +236,14 @@ class DatasetFacts:
         """The landing files the index listed this cycle (when they reach back to ``since``),
         else a listing of ``landing/<source>/`` of their own."""
         listed = None if self.manifests is None else self.manifests.landing(self.contract.dataset)
-        if listed is not None and listed.contract == self.contract and listed.since <= self.since:
+        if (
+            listed is not None
+            and listed.contract == self.contract
+            and listed.since <= self.since
+            and listed.as_of == self.as_of
+        ):
             return listed
-        files = LandingFiles(self.contract, self.since)
+        files = LandingFiles(self.contract, self.since, horizon=self.horizon, as_of=self.as_of)
         for info in self.store.list(files.prefix):
             files.add(info)
         return files.finish()
@@ -183,7 +252,7 @@ class DatasetFacts:
     def _validated(self) -> ZoneFacts:
         if self.manifests is not None:
             return self._indexed(VALIDATED)
-        facts = ZoneFacts()
+        facts = self._zone_facts()
         for info in self.store.list(validated_prefix(self.contract.dataset)):
             partition = partition_of(info.key)
             if partition is not None and is_delivery_manifest(info.key):
@@ -194,16 +263,19 @@ class DatasetFacts:
     def _curated(self) -> ZoneFacts:
         if self.manifests is not None:
             return self._indexed(CURATED)
-        facts = ZoneFacts()
+        facts = self._zone_facts()
         for info in self.store.list(curated_prefix(self.contract.dataset)):
             partition = partition_of(info.key)
             if partition is not None and info.key.endswith(f"/{MANIFEST_NAME}"):
                 facts.add(info, partition.dt)
         return facts
 
+    def _zone_facts(self) -> ZoneFacts:
+        return ZoneFacts(horizon=self.horizon, as_of=self.as_of)
+
     def _indexed(self, zone: str) -> ZoneFacts:
         assert self.manifests is not None
-        facts = ZoneFacts()
+        facts = self._zone_facts()
         for day, stored, key in self.manifests.manifests(zone, self.contract.dataset):
             facts.note(day, stored, key)
         return facts

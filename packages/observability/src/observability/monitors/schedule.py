@@ -18,7 +18,7 @@ from cronsim import CronSim, CronSimError
 
 from etl_core.contracts import Contract, Freshness
 
-__all__ = ["MAX_STEPS", "Schedule", "cron_problem"]
+__all__ = ["MAX_STEPS", "Schedule", "cron_problem", "shortest_period"]
 
 MAX_STEPS = 20_000
 """Cron times looked at by one search, at most (a minutely cron covers two weeks)."""
@@ -35,6 +35,30 @@ def cron_problem(expression: str) -> str | None:
     except StopIteration:
         return "the cron expression never fires"
     return None
+
+
+def shortest_period(expression: str) -> timedelta | None:
+    """The shortest time between two consecutive times ``expression`` fires, on the wall
+    clock (daylight saving and holidays aside), over the years 2000 to 2004 (leap days
+    included) and at most :data:`MAX_STEPS` times; ``None`` when it fires once or never
+    there (or is not a valid expression)."""
+    try:
+        moments = CronSim(expression, datetime(2000, 1, 1))
+        before = next(moments)
+    except (CronSimError, StopIteration):
+        return None
+    shortest: timedelta | None = None
+    for _ in range(MAX_STEPS):
+        moment = next(moments, None)
+        if moment is None or moment.year > 2004:
+            break
+        gap = moment - before
+        if shortest is None or gap < shortest:
+            shortest = gap
+            if shortest <= timedelta(minutes=1):
+                break  # cron's finest step: nothing is shorter
+        before = moment
+    return shortest
 
 
 @dataclass(frozen=True)
