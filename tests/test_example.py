@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
+import select
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +21,16 @@ TOKEN = "example-test-token-5f1d2c"  # made up for the test: found nowhere after
 FOOTFALL_CHUNKS = "landing/api/retail_footfall/footfall"
 
 
-def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
+def example_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    return {**env, "ETL_LOG_FORMAT": "json", "RETAIL_FOOTFALL_API_TOKEN": TOKEN}
+
+
+def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(REPO / "examples/retail/run.py")],
         cwd=cwd,
-        env={**env, "ETL_LOG_FORMAT": "json", "RETAIL_FOOTFALL_API_TOKEN": TOKEN},
+        env=example_environment(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -175,3 +182,49 @@ def test_second_run_finds_everything_already_done(
     assert query(tmp_path / ".etl/etl.sqlite3", "SELECT count(*) FROM retail_store_footfall") == [
         (80,)
     ]
+
+
+def read_line(process: subprocess.Popen[str], seconds: float) -> str:
+    """The next non-empty line the process prints, waiting no longer than ``seconds``."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = process.stdout.readline()
+        if line == "":
+            break
+        if line.strip():
+            return line
+    return ""
+
+
+def test_a_second_run_waits_for_the_run_using_the_work_directory(tmp_path: Path) -> None:
+    """Two runs at once would share .etl/config: the later one's copy, pointing at its own
+    API, would replace the earlier one's mid-run (its ingestion then fails with HTTP 401)."""
+    (tmp_path / ".etl").mkdir()
+    with (tmp_path / ".etl/run.lock").open("a+") as held:  # a run in progress
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        second = subprocess.Popen(
+            [sys.executable, str(REPO / "examples/retail/run.py")],
+            cwd=tmp_path,
+            env=example_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            waiting = read_line(second, 60)
+            assert "another run of the example (pid 4242) is using" in waiting, waiting
+            assert "waiting for it to finish" in waiting
+            assert second.poll() is None
+            assert not (tmp_path / ".etl/config").exists()  # it has not started
+            fcntl.flock(held, fcntl.LOCK_UN)  # the first run ends
+            assert read_line(second, 60).startswith("== 1. vendor drops")
+            assert (tmp_path / ".etl/config").is_dir()
+        finally:
+            second.terminate()
+            second.communicate(timeout=30)

@@ -41,6 +41,7 @@ example only.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -53,7 +54,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from api import TOKEN_ENV, start_api
 from summary import RunFacts, changed, read_changes, snapshot, summary
@@ -74,6 +75,8 @@ API_WINDOWS = ("2026-11-01T00:00:00Z", "2026-11-11T00:00:00Z")
 :data:`AS_OF`, one window (and partition) a day. Finished windows are not fetched again."""
 WORK = Path(".etl")
 """The example's working directory (store, database, config copy, status page)."""
+LOCK = WORK / "run.lock"
+"""Held (``flock``) for a whole run: one run at a time uses :data:`WORK`."""
 VENDOR_CLOCK = {
     "pos_20261101.csv": "2026-11-01T05:42:00+00:00",
     "pos_20261102.csv": "2026-11-02T05:51:00+00:00",
@@ -231,9 +234,41 @@ def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
     return env
 
 
+def hold_the_work_directory() -> IO[str]:
+    """Wait until no other run of the example uses :data:`WORK`, then hold it (the lock
+    is the open file returned; the kernel releases it when this process ends, however).
+
+    Two runs at once would share the config copy: the second one's ``working_config``
+    would replace the first one's, its API address and all, mid-run (the first run's
+    ingestion would then call the second run's API with the wrong token).
+    """
+    lock = LOCK.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        print(
+            f"another run of the example (pid {holder}) is using {WORK.resolve()}/: "
+            "waiting for it to finish (Ctrl-C stops waiting)",
+            flush=True,
+        )
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except KeyboardInterrupt:
+            print("stopped waiting: nothing was done", flush=True)
+            raise SystemExit(130) from None  # Ctrl-C, as every runtime exits
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
 def main() -> int:
     session = open_session("example", RuntimeSettings, {"create_store": True})
     WORK.mkdir(exist_ok=True)
+    lock = hold_the_work_directory()  # kept open: the lock lasts the run
     config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
     env = environment(session.settings, config)
     store = session.open_store()
@@ -253,6 +288,7 @@ def main() -> int:
     )
     step("Summary")
     print("\n".join(summary(facts, look_next(store, env))), flush=True)
+    lock.close()  # the next run may start (an early exit releases it with the process)
     return 0
 
 
