@@ -8,6 +8,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -184,15 +185,17 @@ def test_second_run_finds_everything_already_done(
     ]
 
 
-def read_line(process: subprocess.Popen[str], seconds: float) -> str:
-    """The next non-empty line the process prints, waiting no longer than ``seconds``."""
-    assert process.stdout is not None
+def read_line(process: subprocess.Popen[str], seconds: float, *, stderr: bool = False) -> str:
+    """The next non-empty line the process prints (on stdout, or stderr), waiting no
+    longer than ``seconds``."""
+    stream = process.stderr if stderr else process.stdout
+    assert stream is not None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+        ready, _, _ = select.select([stream], [], [], deadline - time.monotonic())
         if not ready:
             break
-        line = process.stdout.readline()
+        line = stream.readline()
         if line == "":
             break
         if line.strip():
@@ -228,3 +231,37 @@ def test_a_second_run_waits_for_the_run_using_the_work_directory(tmp_path: Path)
         finally:
             second.terminate()
             second.communicate(timeout=30)
+
+
+def test_ctrl_c_lets_the_running_step_stop_its_own_way_and_exits_130(tmp_path: Path) -> None:
+    """The terminal's Ctrl-C reaches the example and its console script alike: the script
+    finishes its units in flight and says what remains (here one paused 2 s at its checks),
+    the example waits for it, then exits 130 with one line, no traceback."""
+    env = {**example_environment(), "ETL_FAULT_AT": "checks:pause", "ETL_FAULT_PAUSE": "2"}
+    example = subprocess.Popen(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's foreground job
+    )
+    try:
+        line = "-"
+        while line and "ETL_FAULT_AT: pause at checks" not in line:
+            line = read_line(example, 120, stderr=True)
+        assert line, "the scan never reached its checks"
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
+        _, rest = example.communicate(timeout=120)
+    finally:
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+    assert example.returncode == 130, rest
+    assert "Traceback" not in rest
+    stopped = [json.loads(x) for x in rest.splitlines() if x.startswith("{")]
+    assert any(r["event"].startswith("interrupted (Ctrl-C)") for r in stopped), rest
+    assert rest.rstrip().endswith(
+        "interrupted (Ctrl-C): what finished is kept; `make run` again carries on"
+    )

@@ -140,9 +140,22 @@ def step(title: str) -> None:
 
 def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
     """Run a console script; exit codes in ``ok`` are expected outcomes, others fail the example."""
-    done = subprocess.run([str(BIN / command[0]), *command[1:]], check=False, env=env)
-    if done.returncode not in ok:
-        raise SystemExit(f"{' '.join(command)} exited with {done.returncode}")
+    returncode = wait_for(subprocess.Popen([str(BIN / command[0]), *command[1:]], env=env))
+    if returncode not in ok:
+        raise SystemExit(f"{' '.join(command)} exited with {returncode}")
+
+
+def wait_for(process: subprocess.Popen[Any]) -> int:
+    """Its exit code. A terminal's Ctrl-C reaches the console script too (the whole
+    foreground process group has it): on ``KeyboardInterrupt`` wait for the script to
+    stop its own way (units in flight finish, claims and scratch released, what remains
+    counted) and re-raise, instead of killing it a quarter second later as
+    ``subprocess.run`` would; a second Ctrl-C stops waiting."""
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.wait()
+        raise
 
 
 @dataclass(frozen=True)
@@ -156,9 +169,10 @@ class Started:
     def __enter__(self) -> Started:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            if exc_type is not KeyboardInterrupt:  # Ctrl-C: it stops its own way (wait_for)
+                self.process.terminate()
             self.process.communicate()
 
 
@@ -408,4 +422,12 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted (Ctrl-C): what finished is kept; `make run` again carries on",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(130) from None  # as every runtime exits on Ctrl-C
