@@ -265,3 +265,40 @@ def test_ctrl_c_lets_the_running_step_stop_its_own_way_and_exits_130(tmp_path: P
     assert rest.rstrip().endswith(
         "interrupted (Ctrl-C): what finished is kept; `make run` again carries on"
     )
+
+
+def test_an_exported_celery_executor_does_not_send_the_examples_units_to_workers(
+    tmp_path: Path,
+) -> None:
+    """An operator who exported the Celery section's settings still gets the example run
+    here: workers elsewhere read their own store and config, so its units sent there
+    were skipped (or, as here with no broker answering, the scan failed)."""
+    env = {
+        **example_environment(),
+        "ETL_EXECUTOR": "celery",
+        "ETL_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+    }
+    example = subprocess.Popen(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        while not lines or not any(
+            marker in lines[-1] for marker in (" failed\n", "exited with", "== 4.")
+        ):
+            line = read_line(example, 120)
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        os.killpg(example.pid, signal.SIGTERM)
+        example.communicate(timeout=60)
+    shown = "".join(lines)
+    assert "ETL_EXECUTOR=celery is set: the example runs its units in its own processes" in shown
+    assert "7 validated, 4 quarantined, 0 skipped, 0 failed\n" in shown

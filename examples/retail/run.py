@@ -234,7 +234,8 @@ def point_source_at(config: Path, source: str, base_url: str) -> None:
 
 
 def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
-    """The console scripts' environment: the embedded defaults unless already set."""
+    """The console scripts' environment: the embedded defaults unless already set, and
+    the local executor always (the config copy and the store are this run's)."""
     env = dict(os.environ)
     env.setdefault("ETL_STORAGE_URL", settings.storage_url)
     env.setdefault("ETL_CREATE_STORE", "true")  # the example makes its store on first run
@@ -245,6 +246,7 @@ def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
     if "DATABASE_URL" not in env:
         env["DATABASE_URL"] = f"sqlite:///{(WORK / 'etl.sqlite3').resolve()}"
     env.setdefault("ETL_LOG_FORMAT", "console")
+    env["ETL_EXECUTOR"] = "local"  # workers elsewhere read their own store and config, not ours
     return env
 
 
@@ -285,6 +287,13 @@ def main() -> int:
     lock = hold_the_work_directory()  # kept open: the lock lasts the run
     config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
     env = environment(session.settings, config)
+    if session.settings.executor != "local":
+        print(
+            f"ETL_EXECUTOR={session.settings.executor} is set: the example runs its units in "
+            "its own processes all the same (workers read their own store and config, not "
+            f"{config})",
+            flush=True,
+        )
     store = session.open_store()
     before = snapshot(store)
     delivered, unchanged = deliver_the_drops(store)
