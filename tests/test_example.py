@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import os
+import select
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +22,16 @@ TOKEN = "example-test-token-5f1d2c"  # made up for the test: found nowhere after
 FOOTFALL_CHUNKS = "landing/api/retail_footfall/footfall"
 
 
-def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
+def example_environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    return {**env, "ETL_LOG_FORMAT": "json", "RETAIL_FOOTFALL_API_TOKEN": TOKEN}
+
+
+def run_example(cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(REPO / "examples/retail/run.py")],
         cwd=cwd,
-        env={**env, "ETL_LOG_FORMAT": "json", "RETAIL_FOOTFALL_API_TOKEN": TOKEN},
+        env=example_environment(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -175,3 +183,122 @@ def test_second_run_finds_everything_already_done(
     assert query(tmp_path / ".etl/etl.sqlite3", "SELECT count(*) FROM retail_store_footfall") == [
         (80,)
     ]
+
+
+def read_line(process: subprocess.Popen[str], seconds: float, *, stderr: bool = False) -> str:
+    """The next non-empty line the process prints (on stdout, or stderr), waiting no
+    longer than ``seconds``."""
+    stream = process.stderr if stderr else process.stdout
+    assert stream is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = stream.readline()
+        if line == "":
+            break
+        if line.strip():
+            return line
+    return ""
+
+
+def test_a_second_run_waits_for_the_run_using_the_work_directory(tmp_path: Path) -> None:
+    """Two runs at once would share .etl/config: the later one's copy, pointing at its own
+    API, would replace the earlier one's mid-run (its ingestion then fails with HTTP 401)."""
+    (tmp_path / ".etl").mkdir()
+    with (tmp_path / ".etl/run.lock").open("a+") as held:  # a run in progress
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        second = subprocess.Popen(
+            [sys.executable, str(REPO / "examples/retail/run.py")],
+            cwd=tmp_path,
+            env=example_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            waiting = read_line(second, 60)
+            assert "another run of the example (pid 4242) is using" in waiting, waiting
+            assert "waiting for it to finish" in waiting
+            assert second.poll() is None
+            assert not (tmp_path / ".etl/config").exists()  # it has not started
+            fcntl.flock(held, fcntl.LOCK_UN)  # the first run ends
+            assert read_line(second, 60).startswith("== 1. vendor drops")
+            assert (tmp_path / ".etl/config").is_dir()
+        finally:
+            second.terminate()
+            second.communicate(timeout=30)
+
+
+def test_ctrl_c_lets_the_running_step_stop_its_own_way_and_exits_130(tmp_path: Path) -> None:
+    """The terminal's Ctrl-C reaches the example and its console script alike: the script
+    finishes its units in flight and says what remains (here one paused 2 s at its checks),
+    the example waits for it, then exits 130 with one line, no traceback."""
+    env = {**example_environment(), "ETL_FAULT_AT": "checks:pause", "ETL_FAULT_PAUSE": "2"}
+    example = subprocess.Popen(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's foreground job
+    )
+    try:
+        line = "-"
+        while line and "ETL_FAULT_AT: pause at checks" not in line:
+            line = read_line(example, 120, stderr=True)
+        assert line, "the scan never reached its checks"
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
+        _, rest = example.communicate(timeout=120)
+    finally:
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+    assert example.returncode == 130, rest
+    assert "Traceback" not in rest
+    stopped = [json.loads(x) for x in rest.splitlines() if x.startswith("{")]
+    assert any(r["event"].startswith("interrupted (Ctrl-C)") for r in stopped), rest
+    assert rest.rstrip().endswith(
+        "interrupted (Ctrl-C): what finished is kept; `make run` again carries on"
+    )
+
+
+def test_an_exported_celery_executor_does_not_send_the_examples_units_to_workers(
+    tmp_path: Path,
+) -> None:
+    """An operator who exported the Celery section's settings still gets the example run
+    here: workers elsewhere read their own store and config, so its units sent there
+    were skipped (or, as here with no broker answering, the scan failed)."""
+    env = {
+        **example_environment(),
+        "ETL_EXECUTOR": "celery",
+        "ETL_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+    }
+    example = subprocess.Popen(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        while not lines or not any(
+            marker in lines[-1] for marker in (" failed\n", "exited with", "== 4.")
+        ):
+            line = read_line(example, 120)
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        os.killpg(example.pid, signal.SIGTERM)
+        example.communicate(timeout=60)
+    shown = "".join(lines)
+    assert "ETL_EXECUTOR=celery is set: the example runs its units in its own processes" in shown
+    assert "7 validated, 4 quarantined, 0 skipped, 0 failed\n" in shown

@@ -41,6 +41,7 @@ example only.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -53,7 +54,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from api import TOKEN_ENV, start_api
 from summary import RunFacts, changed, read_changes, snapshot, summary
@@ -74,6 +75,8 @@ API_WINDOWS = ("2026-11-01T00:00:00Z", "2026-11-11T00:00:00Z")
 :data:`AS_OF`, one window (and partition) a day. Finished windows are not fetched again."""
 WORK = Path(".etl")
 """The example's working directory (store, database, config copy, status page)."""
+LOCK = WORK / "run.lock"
+"""Held (``flock``) for a whole run: one run at a time uses :data:`WORK`."""
 VENDOR_CLOCK = {
     "pos_20261101.csv": "2026-11-01T05:42:00+00:00",
     "pos_20261102.csv": "2026-11-02T05:51:00+00:00",
@@ -137,9 +140,22 @@ def step(title: str) -> None:
 
 def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
     """Run a console script; exit codes in ``ok`` are expected outcomes, others fail the example."""
-    done = subprocess.run([str(BIN / command[0]), *command[1:]], check=False, env=env)
-    if done.returncode not in ok:
-        raise SystemExit(f"{' '.join(command)} exited with {done.returncode}")
+    returncode = wait_for(subprocess.Popen([str(BIN / command[0]), *command[1:]], env=env))
+    if returncode not in ok:
+        raise SystemExit(f"{' '.join(command)} exited with {returncode}")
+
+
+def wait_for(process: subprocess.Popen[Any]) -> int:
+    """Its exit code. A terminal's Ctrl-C reaches the console script too (the whole
+    foreground process group has it): on ``KeyboardInterrupt`` wait for the script to
+    stop its own way (units in flight finish, claims and scratch released, what remains
+    counted) and re-raise, instead of killing it a quarter second later as
+    ``subprocess.run`` would; a second Ctrl-C stops waiting."""
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.wait()
+        raise
 
 
 @dataclass(frozen=True)
@@ -153,9 +169,10 @@ class Started:
     def __enter__(self) -> Started:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            if exc_type is not KeyboardInterrupt:  # Ctrl-C: it stops its own way (wait_for)
+                self.process.terminate()
             self.process.communicate()
 
 
@@ -217,7 +234,8 @@ def point_source_at(config: Path, source: str, base_url: str) -> None:
 
 
 def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
-    """The console scripts' environment: the embedded defaults unless already set."""
+    """The console scripts' environment: the embedded defaults unless already set, and
+    the local executor always (the config copy and the store are this run's)."""
     env = dict(os.environ)
     env.setdefault("ETL_STORAGE_URL", settings.storage_url)
     env.setdefault("ETL_CREATE_STORE", "true")  # the example makes its store on first run
@@ -228,14 +246,54 @@ def environment(settings: RuntimeSettings, config: Path) -> dict[str, str]:
     if "DATABASE_URL" not in env:
         env["DATABASE_URL"] = f"sqlite:///{(WORK / 'etl.sqlite3').resolve()}"
     env.setdefault("ETL_LOG_FORMAT", "console")
+    env["ETL_EXECUTOR"] = "local"  # workers elsewhere read their own store and config, not ours
     return env
+
+
+def hold_the_work_directory() -> IO[str]:
+    """Wait until no other run of the example uses :data:`WORK`, then hold it (the lock
+    is the open file returned; the kernel releases it when this process ends, however).
+
+    Two runs at once would share the config copy: the second one's ``working_config``
+    would replace the first one's, its API address and all, mid-run (the first run's
+    ingestion would then call the second run's API with the wrong token).
+    """
+    lock = LOCK.open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        print(
+            f"another run of the example (pid {holder}) is using {WORK.resolve()}/: "
+            "waiting for it to finish (Ctrl-C stops waiting)",
+            flush=True,
+        )
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except KeyboardInterrupt:
+            print("stopped waiting: nothing was done", flush=True)
+            raise SystemExit(130) from None  # Ctrl-C, as every runtime exits
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def main() -> int:
     session = open_session("example", RuntimeSettings, {"create_store": True})
     WORK.mkdir(exist_ok=True)
+    lock = hold_the_work_directory()  # kept open: the lock lasts the run
     config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
     env = environment(session.settings, config)
+    if session.settings.executor != "local":
+        print(
+            f"ETL_EXECUTOR={session.settings.executor} is set: the example runs its units in "
+            "its own processes all the same (workers read their own store and config, not "
+            f"{config})",
+            flush=True,
+        )
     store = session.open_store()
     before = snapshot(store)
     delivered, unchanged = deliver_the_drops(store)
@@ -253,6 +311,7 @@ def main() -> int:
     )
     step("Summary")
     print("\n".join(summary(facts, look_next(store, env))), flush=True)
+    lock.close()  # the next run may start (an early exit releases it with the process)
     return 0
 
 
@@ -372,4 +431,12 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted (Ctrl-C): what finished is kept; `make run` again carries on",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(130) from None  # as every runtime exits on Ctrl-C

@@ -24,7 +24,8 @@ Sources, lowest precedence first:
 3. the environment: ``ETL_TIMEOUT``, ``ETL_S3__PART_SIZE`` (``__`` nests; the
    prefix is configurable). The environment is shared with other programs, so
    an ``ETL_*`` variable that names no setting is ignored, with a warning
-   logged when it looks like a misspelt setting (``ETL_S3__PART_SIZ``);
+   logged when it looks like a misspelt setting (``ETL_S3__PART_SIZ``) or nests
+   (``__``) into a table the settings do not have;
 4. explicit overrides (e.g. from command-line flags): a mapping with nested
    dicts or dotted keys (``{"s3.part_size": "1GiB"}``); ``None`` values mean
    "not given" so optional flags can be passed through as they are.
@@ -769,13 +770,25 @@ def _read_aliases(
 
 
 def _warn_if_misspelt(variable: str, prefix: str, schema: _Schema, known: list[str]) -> None:
-    """Log a near-miss ``ETL_*`` variable; others belong to someone else and stay silent."""
+    """Log a near-miss ``ETL_*`` variable, or one nesting with ``__`` (the settings'
+    own spelling) into a table the settings do not have; others belong to someone else
+    and stay silent."""
     rest = variable[len(prefix) :].lower()
     close = difflib.get_close_matches(prefix + rest.upper(), known, n=1, cutoff=0.85)
-    names_a_section = rest.split("__")[0] in schema.names()
-    if not close and not names_a_section:
+    section = rest.split("__")[0]
+    names_a_section = section in schema.names()
+    nests = "__" in rest
+    if not close and not names_a_section and not nests:
         return
-    hint = f"; did you mean {close[0]}?" if close else ""
+    if close:
+        hint = f"; did you mean {close[0]}?"
+    elif nests and not names_a_section:
+        tables = ", ".join(sorted(schema.children))
+        hint = "; '__' nests a setting in a table, and " + (
+            f"it has no table {section!r} (tables: {tables})" if tables else "it has no tables"
+        )
+    else:
+        hint = ""
     logger.warning(
         "ignoring environment variable %s: it sets no field of %s%s",
         variable,

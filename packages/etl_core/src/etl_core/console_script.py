@@ -25,11 +25,19 @@ RUNTIMES = ("file_processing", "data_pipeline", "observability")
 
 
 def run(runtime: str) -> Any:
-    """Import ``<runtime>.cli`` with the collector paused, then run its ``main``."""
+    """Import ``<runtime>.cli`` with the collector paused, then run its ``main``.
+
+    A Ctrl-C while importing, before the runtime handles signals (a terminal's Ctrl-C
+    right after the start, or one sent to a whole process group as ``make run`` gets),
+    exits 130 as every runtime does on Ctrl-C, quietly: nothing was started, and the
+    import's traceback would be a non-JSON block on stderr.
+    """
     collecting = gc.isenabled()
     gc.disable()
     try:
         cli = import_module(f"{runtime}.cli")
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
     finally:
         gc.freeze()
         if collecting:

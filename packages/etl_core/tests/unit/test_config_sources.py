@@ -247,6 +247,20 @@ def test_misspelt_environment_variable_is_ignored_with_a_warning(
     ]
 
 
+def test_variable_nesting_into_a_table_the_settings_lack_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {"ETL_STORAGE__PART_SIZE": "16MiB", "ETL_CACHE__DIR": "/x"}
+    with caplog.at_level(logging.WARNING, logger="etl_core.config"):
+        assert load_settings(Settings, env=env) == Settings()
+    assert sorted(r.getMessage() for r in caplog.records) == [
+        "ignoring environment variable ETL_CACHE__DIR: it sets no field of Settings; "
+        "'__' nests a setting in a table, and it has no table 'cache' (tables: retry, s3)",
+        "ignoring environment variable ETL_STORAGE__PART_SIZE: it sets no field of Settings; "
+        "'__' nests a setting in a table, and it has no table 'storage' (tables: retry, s3)",
+    ]
+
+
 def test_missing_required_fields_name_every_way_to_set_them() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(AppSettings, env={})

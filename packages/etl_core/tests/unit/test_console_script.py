@@ -52,3 +52,23 @@ def test_only_the_runtimes_are_entry_points() -> None:
         _ = console_script.__path__  # type: ignore[attr-defined]
     with pytest.raises(AttributeError, match="etl_core"):
         _ = console_script.etl_core  # type: ignore[attr-defined]
+
+
+def test_ctrl_c_while_importing_the_cli_exits_130_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def import_module(name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(console_script, "import_module", import_module)
+    monkeypatch.setattr(gc, "freeze", lambda: None)
+    ended: object = None
+    try:
+        console_script.observability()
+    except SystemExit as stopped:
+        ended = stopped.code
+    except KeyboardInterrupt:  # what it raised before: a traceback, not exit 130
+        ended = "KeyboardInterrupt"
+    assert ended == 130
+    assert capsys.readouterr() == ("", "")
+    assert gc.isenabled()

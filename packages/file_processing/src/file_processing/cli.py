@@ -16,7 +16,7 @@ import typer
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractError, ContractSet, load_contracts
 from etl_core.errors import ObjectNotFoundError
-from etl_core.layout import LANDING, QUARANTINE, strip_zone
+from etl_core.layout import LANDING, QUARANTINE, strip_zone, zone_of, zone_prefix
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
@@ -656,7 +656,13 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="The quarantined object's key (or its record's).")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="The quarantined object's key (or its record's), as 'quarantine list' "
+            "shows it or with quarantine/ in front."
+        ),
+    ],
 ) -> None:
     """The full quarantine record of one file: reason, failed checks with samples, source."""
     session = cli.session(ctx)
@@ -668,7 +674,13 @@ def quarantine_show(
 @quarantine_app.command("release")
 def quarantine_release(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="The quarantined object's key.")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="The quarantined object's key, as 'quarantine list' shows it or with "
+            "quarantine/ in front."
+        ),
+    ],
     by: Annotated[
         str, typer.Option("--by", envvar="USER", help="Who releases it (recorded).")
     ] = "unknown",
@@ -696,8 +708,15 @@ def quarantine_release(
 
 
 def _record(store: ObjectStore, key: str) -> QuarantineRecord:
-    try:
-        return read_record(store, key)
-    except ObjectNotFoundError:
-        cli.notice(f"no quarantine record for {key}", level=logging.ERROR)
-        raise typer.Exit(ExitCode.USAGE) from None
+    """The record of ``key``: a quarantine key, or one as ``quarantine list`` shows it
+    (relative to ``quarantine/``, what an operator copies from its table)."""
+    candidates = [key]
+    if zone_of(key) != QUARANTINE:
+        candidates.append(zone_prefix(QUARANTINE) + key)
+    for candidate in candidates:
+        try:
+            return read_record(store, candidate)
+        except ObjectNotFoundError:
+            continue
+    cli.notice(f"no quarantine record for {key}", level=logging.ERROR)
+    raise typer.Exit(ExitCode.USAGE) from None

@@ -54,12 +54,20 @@ def run_unit(processor: Processor, unit: WorkUnit) -> Outcome:
         return processor.process(unit.key, force=force)
     except ObjectNotFoundError:
         # said: a storage event for a key that is not there (or a wrongly decoded one)
-        # would otherwise vanish without a line
+        # would otherwise vanish without a line; the store is named, since a worker set
+        # up with another store than the scan's finds none of the scan's new objects
+        store = processor.store.url
         logger.warning(
-            "landing object %s not found (deleted before it was processed?): skipped",
-            unit.key, extra={"key": unit.key},
+            "landing object %s not found in %s (deleted before it was processed, or this "
+            "worker reads another store than its sender): skipped",
+            unit.key, store, extra={"key": unit.key},
         )  # fmt: skip
-        return Outcome("skipped", unit.key, detail="deleted from landing/ before it was processed")
+        return Outcome(
+            "skipped",
+            unit.key,
+            detail=f"not in {store}: deleted before it was processed, or the worker reads "
+            "another store",
+        )
 
 
 def outcome_from_dict(data: object) -> Outcome:

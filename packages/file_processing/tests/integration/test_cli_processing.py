@@ -134,6 +134,26 @@ def test_quarantine_list_show_release_round_trip(local: Any, orders: Orders) -> 
     assert rerun["counts"]["quarantined"] == 1
 
 
+def test_quarantine_show_and_release_take_the_key_as_the_list_shows_it(
+    local: Any, orders: Orders
+) -> None:
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    table = cli(local, "quarantine", "list").stdout
+    shown_key = "orders/dt=2026-11-03/orders_20261103.csv"  # the table's, without quarantine/
+    assert shown_key in table
+    assert "quarantine/" + shown_key not in table
+    shown = cli(local, "quarantine", "show", shown_key)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["key"] == "quarantine/" + shown_key
+    released = cli(local, "quarantine", "release", shown_key, "--by", "bob")
+    assert released.returncode == 0, released.stderr
+    assert f"released quarantine/{shown_key}" in released.stdout
+    missing = cli(local, "quarantine", "show", "orders/dt=2026-11-03/nope.csv")
+    assert missing.returncode == 2
+    assert "no quarantine record for orders/dt=2026-11-03/nope.csv" in missing.stderr
+
+
 def test_scan_of_an_unknown_dataset_exits_2(local: Any) -> None:
     done = cli(local, "scan", "--dataset", "nope")
     assert done.returncode == 2

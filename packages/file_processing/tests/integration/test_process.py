@@ -618,3 +618,8 @@ def test_a_unit_whose_object_is_gone_is_skipped_with_a_warning_naming_it(
     assert said.levelno == logging.WARNING  # an event or a scan named it: not silently dropped
     assert "landing/vendor/orders_20261109.csv" in said.getMessage()
     assert "not found" in said.getMessage()
+    store = processor.store.url  # a worker on another store than the scan's: it says which
+    assert f"not found in {store}" in said.getMessage()
+    assert outcome.detail == (
+        f"not in {store}: deleted before it was processed, or the worker reads another store"
+    )
