@@ -506,3 +506,31 @@ def test_a_walk_resumed_at_the_page_asked_past_the_end_still_knows_a_repeat(work
 
     assert workspace.landed("items") == api.records
     assert api.requests[-1]["query"] == {"page": "2"}  # the resume asked page 2 only
+
+
+@pytest.mark.parametrize("past_end", ["404", "repeat"])
+def test_a_parent_leaving_has_more_out_of_its_only_page_gives_each_child_walk_once(
+    workspace, api, past_end
+) -> None:
+    api.records, api.past_end = api.records[:3], past_end
+    parent = FLAG_WHEN_MORE.format(style=MADE_UP_NEXT["page_number"])
+    workspace.source(
+        parent
+        + """
+[[endpoints]]
+name = "orders"
+path = "/customers/c{parent.id}/orders"
+parent = "items"
+dataset = "shop_orders"
+records_path = "data"
+[endpoints.pagination]
+type = "page_number"
+""",
+        endpoints=("items", "orders"),
+    )
+
+    [outcome] = workspace.ingest("orders")
+
+    orders = [o["order"] for o in workspace.landed("orders")]
+    assert orders == ["c1-1", "c2-1", "c2-2", "c3-1", "c3-2", "c3-3"]  # once each
+    assert outcome.records == 6
