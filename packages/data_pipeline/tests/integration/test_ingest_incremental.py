@@ -374,7 +374,7 @@ def test_until_alone_for_a_cursor_that_is_no_time_is_refused_naming_until(worksp
     extra = 'type = "int"\ninitial_value = "5"'
     workspace.source(INCREMENTAL.format(extra=extra), endpoints=("items",))
 
-    with pytest.raises(ConfigError, match=r"^--until needs an incremental cursor of type timestamp"):
+    with pytest.raises(ConfigError, match=r"^--until needs an incremental cursor of type time"):
         workspace.ingest("items", until="10")
 
     assert api.requests == []
