@@ -534,3 +534,29 @@ type = "page_number"
     orders = [o["order"] for o in workspace.landed("orders")]
     assert orders == ["c1-1", "c2-1", "c2-2", "c3-1", "c3-2", "c3-3"]  # once each
     assert outcome.records == 6
+
+
+@pytest.mark.parametrize(
+    ("path", "style"),
+    [
+        ("/hasmore", 'type = "page_number"\nsize_param = "per_page"\npage_size = 10'),
+        ("/cursor_flag", 'type = "cursor"\ncursor_path = "next"'),  # the flag left out last
+    ],
+)
+def test_a_walk_checkpointed_before_has_more_was_kept_resumes_to_the_end(
+    workspace, api, path, style
+) -> None:
+    body = FLAG_WHEN_MORE.format(style=style).replace("/flag_when_more", path)
+    workspace.source("max_attempts = 1\n" + body, endpoints=("items",))
+    api.faults.append(Fault(path, status=503, after=3))
+    with pytest.raises(ApiUnavailableError):  # page 4 fails, 28 records landed
+        workspace.ingest("items")
+    key = next(k for k in workspace.keys("") if k.endswith("/items.json"))
+    state = json.loads(workspace.store.read_bytes(key))
+    page = state["window"]["page"]
+    del page["flagged"], page["prior"]  # as the previous release wrote it
+    workspace.store.write_bytes(key, json.dumps(state).encode())
+
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+
+    assert workspace.landed("items") == api.records
