@@ -1,6 +1,6 @@
 """``etl-data-pipeline ingest``: pull REST API sources into the raw archive and landing zone.
 
-``ingest [--source S] [--endpoint E] [--since … --until …] [--full-refresh] [--dry-run]
+``ingest [--source S] [--endpoint E] [--since …] [--until …] [--full-refresh] [--dry-run]
 [--json]`` runs every selected endpoint window (endpoints side by side, parents before
 children); ``ingest status`` shows each endpoint's cursor, window in progress, last
 success, last error, consecutive failures and the last run's dead letters and drift.

@@ -82,6 +82,9 @@ class RecordsApi:
         self.max_in_flight = 0
         """The most records requests the server was answering at once."""
         self.max_page = 1000  # a server may give fewer records a page than asked for
+        self.past_end = "empty"
+        """What ``/flag_when_more`` answers past its last page: ``empty`` (no records),
+        ``404``, or ``repeat`` (its last page again)."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -169,6 +172,21 @@ class RecordsApi:
         if path == "/cursor_flag":  # has_more on every page but the last; a cursor on all
             start = int(query.get("cursor", 0))
             document = {"data": rows[start : start + size], "next": str(start + size)}
+            if start + size < len(rows):
+                document["has_more"] = True
+            return {}, document
+        if path == "/flag_when_more":  # has_more only when true; by page number or offset
+            size = min(int(query.get("per_page") or 10), self.max_page)
+            last = max(1, -(-len(rows) // size))  # pages, one at least
+            if "offset" in query:
+                start = int(query["offset"])
+            else:
+                start = (int(query.get("page", 1)) - 1) * size
+            if start >= len(rows) and start > 0 and self.past_end == "404":
+                raise KeyError(path)
+            if start >= len(rows) and start > 0 and self.past_end == "repeat":
+                start = (last - 1) * size
+            document = {"data": rows[start : start + size]}
             if start + size < len(rows):
                 document["has_more"] = True
             return {}, document

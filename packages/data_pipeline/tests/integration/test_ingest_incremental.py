@@ -368,3 +368,13 @@ def test_until_alone_not_after_the_initial_value_is_refused_naming_it(workspace,
         workspace.ingest("items", until=stamp(5))
 
     assert api.requests == []
+
+
+def test_until_alone_for_a_cursor_that_is_no_time_is_refused_naming_until(workspace, api) -> None:
+    extra = 'type = "int"\ninitial_value = "5"'
+    workspace.source(INCREMENTAL.format(extra=extra), endpoints=("items",))
+
+    with pytest.raises(ConfigError, match=r"^--until needs an incremental cursor of type time"):
+        workspace.ingest("items", until="10")
+
+    assert api.requests == []

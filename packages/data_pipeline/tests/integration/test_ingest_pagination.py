@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from data_pipeline.errors import ApiResponseError
+from data_pipeline.errors import ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest import flow
+from data_pipeline.ingest.replay import find_run, replay_run
 from etl_core.contracts import load_contracts
 from etl_core.layout import raw_api_manifest_key, raw_api_prefix
+
+from .conftest import Fault
 
 STYLES = {
     "page_number": """
@@ -429,3 +432,131 @@ def test_an_api_leaving_has_more_out_of_its_last_page_but_sending_a_cursor_lands
     assert outcome.records == records
     unseen = [r for r in caplog.records if "has_more_path" in r.getMessage()]
     assert len(unseen) == (1 if len(api.records) <= 10 or size else 0)
+
+
+FLAG_WHEN_MORE = """
+[[endpoints]]
+name = "items"
+path = "/flag_when_more"
+dataset = "shop_items"
+records_path = "data"
+primary_key = ["id"]
+chunk_records = 7
+
+[endpoints.pagination]
+has_more_path = "has_more"
+{style}
+"""
+MADE_UP_NEXT = {
+    "page_number": 'type = "page_number"',
+    "page_number_sized": 'type = "page_number"\nsize_param = "per_page"\npage_size = 10',
+    "offset": 'type = "offset"\nlimit_param = "per_page"\npage_size = 10',
+}
+
+
+@pytest.mark.parametrize("past_end", ["404", "repeat", "empty"])
+@pytest.mark.parametrize("style", sorted(MADE_UP_NEXT))
+@pytest.mark.parametrize("records", [5, 10])
+def test_an_api_leaving_has_more_out_of_its_only_page_lands_it_however_it_answers_past_its_end(
+    workspace, api, caplog, style, past_end, records
+) -> None:
+    api.records, api.past_end = api.records[:records], past_end
+    workspace.source(FLAG_WHEN_MORE.format(style=MADE_UP_NEXT[style]), endpoints=("items",))
+
+    with caplog.at_level("WARNING"):
+        [outcome] = workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records  # once each, not a failure
+    assert outcome.records == records
+    assert len(api.requests) == 2  # the page after settled has_more_path
+    unseen = [r.getMessage() for r in caplog.records if "has_more_path" in r.getMessage()]
+    assert len(unseen) == 1
+    assert "nothing was missed" in unseen[0]
+
+
+def test_a_page_the_api_repeats_past_its_end_is_skipped_by_a_replay_too(workspace, api) -> None:
+    api.records, api.past_end = api.records[:5], "repeat"
+    workspace.source(FLAG_WHEN_MORE.format(style=MADE_UP_NEXT["page_number"]), endpoints=("items",))
+    workspace.ingest("items", run_id="20260301T000000Z-aaaaaa")
+    contracts = load_contracts(workspace.config)
+    context = workspace.context()
+    source = context.sources.get("shop")
+    context.close()
+
+    run = "20260301T000000Z-aaaaaa"
+    dt = find_run(workspace.store, "shop", "items", run)
+
+    outcome = replay_run(
+        workspace.store, source, source.endpoint("items"), run, dt, contracts.get("shop_items")
+    )
+
+    assert outcome.records == 5
+    assert workspace.landed("items") == api.records
+
+
+def test_a_walk_resumed_at_the_page_asked_past_the_end_still_knows_a_repeat(workspace, api) -> None:
+    api.records, api.past_end = api.records[:7], "repeat"  # one page, one chunk exactly
+    body = "max_attempts = 1\n" + FLAG_WHEN_MORE.format(style=MADE_UP_NEXT["page_number"])
+    workspace.source(body, endpoints=("items",))
+    api.faults.append(Fault("/flag_when_more", status=503, after=1))
+    with pytest.raises(ApiUnavailableError):  # page 2 fails after page 1 landed
+        workspace.ingest("items")
+
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+
+    assert workspace.landed("items") == api.records
+    assert api.requests[-1]["query"] == {"page": "2"}  # the resume asked page 2 only
+
+
+@pytest.mark.parametrize("past_end", ["404", "repeat"])
+def test_a_parent_leaving_has_more_out_of_its_only_page_gives_each_child_walk_once(
+    workspace, api, past_end
+) -> None:
+    api.records, api.past_end = api.records[:3], past_end
+    parent = FLAG_WHEN_MORE.format(style=MADE_UP_NEXT["page_number"])
+    workspace.source(
+        parent
+        + """
+[[endpoints]]
+name = "orders"
+path = "/customers/c{parent.id}/orders"
+parent = "items"
+dataset = "shop_orders"
+records_path = "data"
+[endpoints.pagination]
+type = "page_number"
+""",
+        endpoints=("items", "orders"),
+    )
+
+    [outcome] = workspace.ingest("orders")
+
+    orders = [o["order"] for o in workspace.landed("orders")]
+    assert orders == ["c1-1", "c2-1", "c2-2", "c3-1", "c3-2", "c3-3"]  # once each
+    assert outcome.records == 6
+
+
+@pytest.mark.parametrize(
+    ("path", "style"),
+    [
+        ("/hasmore", 'type = "page_number"\nsize_param = "per_page"\npage_size = 10'),
+        ("/cursor_flag", 'type = "cursor"\ncursor_path = "next"'),  # the flag left out last
+    ],
+)
+def test_a_walk_checkpointed_before_has_more_was_kept_resumes_to_the_end(
+    workspace, api, path, style
+) -> None:
+    body = FLAG_WHEN_MORE.format(style=style).replace("/flag_when_more", path)
+    workspace.source("max_attempts = 1\n" + body, endpoints=("items",))
+    api.faults.append(Fault(path, status=503, after=3))
+    with pytest.raises(ApiUnavailableError):  # page 4 fails, 28 records landed
+        workspace.ingest("items")
+    key = next(k for k in workspace.keys("") if k.endswith("/items.json"))
+    state = json.loads(workspace.store.read_bytes(key))
+    page = state["window"]["page"]
+    del page["flagged"], page["prior"]  # as the previous release wrote it
+    workspace.store.write_bytes(key, json.dumps(state).encode())
+
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+
+    assert workspace.landed("items") == api.records

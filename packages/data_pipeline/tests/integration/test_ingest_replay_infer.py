@@ -7,6 +7,8 @@ import gzip
 import json
 import tomllib
 
+import pytest
+
 from data_pipeline.ingest import ObjectStateStore
 from etl_core.contracts import load_contracts
 from etl_core.testing.scripts import run_script
@@ -273,3 +275,31 @@ def test_infer_samples_a_child_endpoint_under_its_first_parent(workspace, api) -
     ]
     assert [r["path"] for r in api.requests] == ["/customers", "/customers/c1/orders"]
     assert "/customers/c1/orders" in document["origin"]
+
+
+FLAG_WHEN_MORE = """
+[[endpoints]]
+name = "items"
+path = "/flag_when_more"
+dataset = "shop_items"
+records_path = "data"
+[endpoints.pagination]
+type = "page_number"
+has_more_path = "has_more"
+"""
+
+
+@pytest.mark.parametrize("past_end", ["404", "repeat"])
+def test_infer_of_an_api_leaving_has_more_out_of_its_only_page_samples_it_once(
+    workspace, api, past_end
+) -> None:
+    api.records, api.past_end = api.records[:5], past_end
+    workspace.source(FLAG_WHEN_MORE, endpoints=("items",))
+
+    result = cli(
+        workspace, "ingest", "infer", "--source", "shop", "--endpoint", "items", "--pages", "3"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "from 5 record(s)" in result.stdout  # not a failure, nor the page twice
+    assert len(api.requests) == 2

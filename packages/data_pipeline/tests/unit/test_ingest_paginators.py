@@ -9,7 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from data_pipeline.errors import ApiResponseError
+from data_pipeline.errors import (
+    ApiAuthError,
+    ApiRequestError,
+    ApiResponseError,
+    ApiUnavailableError,
+)
 from data_pipeline.ingest.pagination import (
     PAGINATORS,
     Page,
@@ -361,3 +366,73 @@ def test_a_walk_past_an_unreadable_page_keeps_whether_has_more_was_seen() -> Non
     assert third is not None
     assert third.flagged  # its absence from the next page is then the end, not a typo
     assert pages.next(third, _page(BASE, {"data": [3]}, [{"id": 3}])) is None
+
+
+def _unflagged_second(config: Pagination) -> tuple[Paginator, PageRequest]:
+    """A paginator and the request after a first page with records and no has-more field."""
+    pages = paginator(config)
+    first = _page(BASE, {"data": [1, 2], "next": "abc"}, [{"id": 1}, {"id": 2}])
+    second = pages.next(pages.first(), first)
+    assert second is not None
+    return pages, second
+
+
+def test_only_a_made_up_next_page_asked_to_settle_has_more_may_be_past_the_end() -> None:
+    numbered, probe = _unflagged_second(Pagination(type="page_number", has_more_path="more"))
+    cursor, given = _unflagged_second(
+        Pagination(type="cursor", cursor_path="next", has_more_path="more")
+    )
+    flagged = paginator(Pagination(type="page_number", has_more_path="more"))
+    seen = flagged.next(flagged.first(), _page(BASE, {"data": [1], "more": True}, [{"id": 1}]))
+    assert seen is not None
+
+    assert numbered.probes(probe)
+    assert not cursor.probes(given)  # a cursor the API gave is followed as any other
+    assert not flagged.probes(seen)
+    assert not numbered.probes(numbered.first())
+
+
+@pytest.mark.parametrize(
+    ("error", "ends"),
+    [
+        (ApiRequestError("404", source="s", endpoint="e", url=BASE, status=404), True),
+        (ApiRequestError("400", source="s", endpoint="e", url=BASE, status=400), True),
+        (ApiAuthError("403", source="s", endpoint="e", url=BASE, status=403), False),
+        (ApiUnavailableError("503", source="s", endpoint="e", url=BASE, status=503), False),
+        (ApiRequestError("no status", source="s", endpoint="e", url=BASE), False),
+    ],
+)
+def test_a_made_up_next_page_refused_with_a_4xx_is_the_end(
+    error: Exception, ends: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages, probe = _unflagged_second(Pagination(type="page_number", has_more_path="more"))
+
+    with caplog.at_level("WARNING"):
+        assert pages.past_the_end(probe, error) is ends
+        assert not pages.past_the_end(pages.first(), error)  # not asked to settle anything
+
+    assert len(caplog.records) == (1 if ends else 0)
+
+
+def test_a_made_up_next_page_repeating_the_page_before_is_the_end_and_survives_a_checkpoint() -> (
+    None
+):
+    pages, probe = _unflagged_second(Pagination(type="offset", page_size=5, has_more_path="more"))
+    probe = pages.with_prior(probe, b'{"id":1}\n{"id":2}\n')
+
+    restored = PageRequest.from_dict(probe.to_dict())
+
+    assert restored == probe
+    assert pages.repeats(restored, b'{"id":1}\n{"id":2}\n')
+    assert not pages.repeats(restored, b'{"id":3}\n{"id":4}\n')
+    assert not pages.repeats(restored, None)  # records too deep to encode: not compared
+
+
+def test_once_a_page_had_has_more_its_absence_from_another_walks_first_page_is_the_end() -> None:
+    pages = paginator(Pagination(type="page_number", has_more_path="more"))
+    two = _page(BASE, {"data": [1], "more": True}, [{"id": 1}])
+    assert pages.next(pages.first(), two) is not None  # a first walk (parent) saw the field
+
+    only = _page(BASE, {"data": [1, 2]}, [{"id": 1}, {"id": 2}])
+
+    assert pages.next(pages.first(), only) is None  # the next walk's only page: no page more

@@ -39,6 +39,7 @@ import httpx
 
 from data_pipeline.errors import (
     ApiError,
+    ApiRequestError,
     ApiResponseError,
     DataPipelineError,
     EndpointBusyError,
@@ -451,10 +452,24 @@ class _Walk:
             while current is not None:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
                 url, params = self._request(path, current)
-                page, reading = self._fetch(
-                    number, url, params, role="records", upcoming=upcoming, skip=skip
-                )
+                try:
+                    page, reading = self._fetch(
+                        number, url, params, role="records", upcoming=upcoming, skip=skip
+                    )
+                except ApiRequestError as exc:
+                    if not paginator.past_the_end(current, exc):
+                        raise
+                    skip = 0
+                    break  # a page made up past the API's end, refused: nothing was missed
+                if current.prior is not None and paginator.repeats(
+                    current, self._lines(page, reading)
+                ):  # the API's last page again: not landed twice (a replay skips it too)
+                    for index in range(len(page.records)):
+                        self.archive.skip(number, index)
+                    page, reading = replace(page, records=[]), None
                 following = self._following(paginator, current, page)
+                if following is not None and paginator.probes(following):
+                    following = paginator.with_prior(following, self._lines(page, reading))
                 records = page.records
                 stamp = self._provenance(page, number)
                 after = self._after(sequence, sequences, following, number)
@@ -599,6 +614,16 @@ class _Walk:
                 page.url,
             )
         return following
+
+    def _lines(self, page: Page, reading: Reading | None) -> bytes | None:
+        """The landing lines of the records of ``page`` (as read aside, else encoded here, not
+        stamped), to tell a page the API repeats; ``None`` when one is too deep to write."""
+        if reading is not None:
+            return reading.lines
+        try:
+            return encode_lines(page.records)
+        except RecursionError:
+            return None
 
     def _provenance(self, page: Page, number: int) -> Provenance | None:
         if not self.endpoint.provenance:
@@ -760,11 +785,21 @@ class _Walk:
                 current.url or parent.path,
                 {} if current.url else {**base, **current.params},
             )
-            page, _ = self._fetch(number, url, params, role="parent")
+            try:
+                page, _ = self._fetch(number, url, params, role="parent")
+            except ApiRequestError as exc:
+                if not paginator.past_the_end(current, exc):
+                    raise
+                break  # a page made up past the API's end, refused: nothing was missed
+            if current.prior is not None and paginator.repeats(current, self._lines(page, None)):
+                page = replace(page, records=[])  # the API's last page again: not twice
             for record in page.records:
                 values.append([self._parent_value(record, name, page.url) for name in fields])
             number += 1
-            current = paginator.next(current, page)
+            following = paginator.next(current, page)
+            if following is not None and paginator.probes(following):
+                following = paginator.with_prior(following, self._lines(page, None))
+            current = following
         self.window = replace(self.window, parents=values, raw_page=number)
         self._commit(landed=0)
 

@@ -19,7 +19,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from data_pipeline.errors import ApiResponseError
+from data_pipeline.errors import ApiRequestError, ApiResponseError
+from data_pipeline.ingest.chunks import encode_lines
 from data_pipeline.ingest.client import ApiClient
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
 from data_pipeline.ingest.pagination import Page, PageRequest, paginator_for
@@ -73,10 +74,29 @@ def sample_api(client: ApiClient, source: Source, endpoint: Endpoint, pages: int
     for _ in range(pages):
         if current is None:
             break
-        page = _get(client, source, endpoint, path, base, current)
+        try:
+            page = _get(client, source, endpoint, path, base, current)
+        except ApiRequestError as exc:
+            if not paginator.past_the_end(current, exc):
+                raise
+            break  # a page made up past the API's end, refused: the sample is whole
+        if current.prior is not None and paginator.repeats(current, _lines(page.records)):
+            break  # the API's last page again: not sampled twice
         sample.add(page.records, endpoint)
-        current = paginator.next(current, page)
+        following = paginator.next(current, page)
+        if following is not None and paginator.probes(following):
+            following = paginator.with_prior(following, _lines(page.records))
+        current = following
     return sample
+
+
+def _lines(records: list[Any]) -> bytes | None:
+    """``records`` as landing lines (to tell a page the API repeats); ``None`` when one is
+    nested too deep to write."""
+    try:
+        return encode_lines(records)
+    except RecursionError:
+        return None
 
 
 def sample_run(

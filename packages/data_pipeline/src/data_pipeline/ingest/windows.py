@@ -81,8 +81,9 @@ def plan_units(
             "initial_value where the endpoint's history starts",
             [FieldError(f"{endpoint.name}.incremental.initial_value", "is not set", source.origin)],
         )
-    start = _bound(incremental.type, since, "--since") if since else None
+    # --until first: given alone, its since is the initial_value, no option of the user's
     end = _bound(incremental.type, until, "--until") if until else None
+    start = _bound(incremental.type, since, "--since") if since else None
     if start is not None and end is not None and not start < end:  # type: ignore[operator]
         if implied:
             raise ConfigError(

@@ -15,18 +15,26 @@ no next link) is the end; a second page with records and still no field is a mis
 path, which fails the endpoint naming the path and the keys the body has (stopping
 there would drop every later page in silence). A walk that ends without ever seeing
 the field logs one warning naming it (nothing was missed, but the path may be wrong).
+
+That next page of a ``page_number`` or ``offset`` walk is one the walk made up, past
+what may be the API's end, and many APIs answer such a request with a 4xx (``404``
+``Invalid page``) or their last page again: both are the end too (see
+:meth:`Paginator.probes`), not a failure or a mistyped path. Once a page of the
+endpoint had the field, its absence from another walk's first page (a child endpoint
+walks once per parent) is the end at once, with no request more.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from data_pipeline.errors import ApiResponseError
+from data_pipeline.errors import ApiRequestError, ApiResponseError
 from data_pipeline.ingest.documents import MISSING, lookup
 from etl_core.contracts import Pagination
 
@@ -46,6 +54,9 @@ class PageRequest:
         seen: Records on the pages before this one.
         flagged: Whether a page before this one had the ``has_more_path`` field (its
             absence from a later page is then the end, not a mistyped path).
+        prior: On a request asked only to settle ``has_more_path`` (:meth:`Paginator.probes`),
+            the digest of the records of the page before: an answer with the same records
+            is the API repeating its last page, the end.
     """
 
     params: Mapping[str, str] = field(default_factory=dict)
@@ -53,6 +64,7 @@ class PageRequest:
     number: int = 0
     seen: int = 0
     flagged: bool = False
+    prior: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The request as JSON-ready data (for the checkpoint)."""
@@ -62,6 +74,7 @@ class PageRequest:
             "number": self.number,
             "seen": self.seen,
             "flagged": self.flagged,
+            "prior": self.prior,
         }
 
     @classmethod
@@ -75,6 +88,7 @@ class PageRequest:
             number=int(data.get("number", 0)),
             seen=seen,
             flagged=bool(data.get("flagged", seen > 0)),
+            prior=data.get("prior"),
         )
 
 
@@ -118,6 +132,9 @@ class Paginator(abc.ABC):
         self.endpoint = endpoint
         self.base_url = base_url
         self._warned_unseen = False
+        self._field_seen = False
+        """Whether a page of this paginator's walks had ``has_more_path``: the path is then
+        right, and its absence from a first page the end (no page more asked to settle it)."""
 
     @abc.abstractmethod
     def first(self) -> PageRequest:
@@ -132,11 +149,77 @@ class Paginator(abc.ABC):
         """
         path = self.config.has_more_path
         more = lookup(page.document, path) if path else MISSING
-        flagged = current.flagged or more is not MISSING
+        self._field_seen = self._field_seen or more is not MISSING
+        flagged = current.flagged or more is not MISSING or self._field_seen
         following = self._following(current, page, more, flagged)
         if following is None and path and not flagged and (current.seen or page.records):
             self._say_has_more_unseen(page, current.number + 1)
         return following
+
+    def probes(self, request: PageRequest) -> bool:
+        """Whether ``request`` was made up by the walk (the next page number or offset) only
+        to settle a ``has_more_path`` absent from the page before: it may be past the API's
+        end, so an answer refusing it (a 4xx) or repeating that page is the end
+        (:meth:`past_the_end`, :meth:`repeats`). A cursor or link the API gave is followed
+        as any other."""
+        return (
+            self.parallel
+            and bool(self.config.has_more_path)
+            and not request.flagged
+            and request.seen > 0
+        )
+
+    def with_prior(self, request: PageRequest, lines: bytes | None) -> PageRequest:
+        """``request`` carrying the digest of ``lines`` (the landing lines of the records of
+        the page before) when it :meth:`probes`; as it is otherwise, or without lines."""
+        if lines is None or not self.probes(request):
+            return request
+        return replace(request, prior=_digest(lines))
+
+    def repeats(self, request: PageRequest, lines: bytes | None) -> bool:
+        """Whether the answer to ``request``, whose records are ``lines``, is the page before
+        again: a ``page_number`` or ``offset`` API answering past its end with its last page.
+        Its records are then not landed twice, and the walk ends there."""
+        if lines is None or request.prior is None or not self.probes(request):
+            return False
+        if _digest(lines) != request.prior:
+            return False
+        logger.info(
+            "%s/%s: page %d, asked to settle has_more_path %r, repeats the records of the page "
+            "before (the API answers past its end with its last page): the end of the walk",
+            self.source,
+            self.endpoint,
+            request.number + 1,
+            self.config.has_more_path,
+            extra={"source": self.source, "endpoint": self.endpoint},
+        )
+        return True
+
+    def past_the_end(self, request: PageRequest, error: Exception) -> bool:
+        """Whether ``error``, failing ``request``, is an API refusing a page past its end: a
+        4xx (``404``, ``400``, ``422``...; not 401/403, said by another error) to a request
+        that :meth:`probes`. The walk then ends there, with one warning."""
+        status = getattr(error, "status", None)
+        if not isinstance(error, ApiRequestError) or status is None or not 400 <= status < 500:
+            return False
+        if not self.probes(request):
+            return False
+        if not self._warned_unseen:
+            self._warned_unseen = True
+            logger.warning(
+                "%s/%s: has_more_path %r was in none of the %d page(s) of this walk, and the "
+                "next page, asked to settle it, was refused (HTTP %d: an API answering a page "
+                "past its end so): the end of the walk; nothing was missed, but if the path is "
+                "mistyped the first walk of two pages with records will fail: check "
+                "has_more_path",
+                self.source,
+                self.endpoint,
+                self.config.has_more_path,
+                request.number,
+                status,
+                extra={"source": self.source, "endpoint": self.endpoint},
+            )
+        return True
 
     def _following(
         self, current: PageRequest, page: Page, more: Any, flagged: bool
@@ -321,3 +404,8 @@ class Paginator(abc.ABC):
                 url=page.url,
             )
         return PageRequest(url=absolute)
+
+
+def _digest(lines: bytes) -> str:
+    """A short digest of a page's records (their landing lines), kept in a checkpoint."""
+    return hashlib.sha256(lines).hexdigest()[:32]
