@@ -63,7 +63,7 @@ from summary import RunFacts, changed, read_changes, snapshot, summary
 
 from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import ObjectNotFoundError
-from etl_core.layout import API, CURATED, LANDING, RAW, VALIDATED, landing_prefix, partition_of
+from etl_core.layout import API, CURATED, RAW, VALIDATED, landing_prefix, partition_of
 from etl_core.runtime import ExitCode, RuntimeSettings, open_session
 from etl_core.storage import LocalObjectStore, ObjectStore
 
@@ -98,13 +98,12 @@ VENDOR_SOURCE = "pos"
 INGEST_DELAY = timedelta(minutes=10)
 """A day's footfall is ingested this long after the day ends (UTC): a nightly ingest."""
 PROCESSING_DELAY = {
-    LANDING: timedelta(0),
     RAW: timedelta(0),
     VALIDATED: timedelta(minutes=2),
     CURATED: timedelta(minutes=5),
 }
-"""How long after a day's delivery reached ``landing/`` each zone got it (the scan, the
-pipeline), in the times :func:`date_the_outputs` gives."""
+"""How long after a day's delivery reached ``landing/`` each zone got it (the ingest's raw
+pages with its chunks, the scan, the pipeline), in the times :func:`date_the_outputs` gives."""
 
 
 def md5_of(path: Path) -> str:
