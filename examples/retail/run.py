@@ -34,7 +34,10 @@ done and says so; the API has no new records for it.
 
 The drops are stored now, but a vendor sent them over eleven days: on a local
 store, each landing file is given the time its vendor sent it
-(:data:`VENDOR_CLOCK`), so the arrival states are the ones the example tells.
+(:data:`VENDOR_CLOCK`), so the arrival states are the ones the example tells; and
+what the lanes wrote from them (and the footfall the API gave) is given the time it
+would have been written then (:data:`INGEST_DELAY`, :data:`PROCESSING_DELAY`), so
+the check as of :data:`AS_OF` sees it (a replay leaves out what was stored after).
 The OpenPGP key in ``keys/`` and the API token made up for each run exist for this
 example only.
 """
@@ -52,15 +55,16 @@ import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from api import TOKEN_ENV, start_api
 from summary import RunFacts, changed, read_changes, snapshot, summary
 
-from etl_core.contracts import load_contracts
+from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import ObjectNotFoundError
+from etl_core.layout import API, CURATED, RAW, VALIDATED, landing_prefix, partition_of
 from etl_core.runtime import ExitCode, RuntimeSettings, open_session
 from etl_core.storage import LocalObjectStore, ObjectStore
 
@@ -92,6 +96,17 @@ VENDOR_CLOCK = {
     "store_manager_notes.txt": "2026-11-04T14:02:00+00:00",
 }
 """When the vendor sent each drop (UTC); the files are due daily at 06:00 with 2h grace."""
+VENDOR_SOURCE = "pos"
+"""Where the vendor's drops land: ``landing/pos/``."""
+INGEST_DELAY = timedelta(minutes=10)
+"""A day's footfall is ingested this long after the day ends (UTC): a nightly ingest."""
+PROCESSING_DELAY = {
+    RAW: timedelta(0),
+    VALIDATED: timedelta(minutes=2),
+    CURATED: timedelta(minutes=5),
+}
+"""How long after a day's delivery reached ``landing/`` each zone got it (the ingest's raw
+pages with its chunks, the scan, the pipeline), in the times :func:`date_the_outputs` gives."""
 
 
 def md5_of(path: Path) -> str:
@@ -127,11 +142,64 @@ def date_the_drops(store: ObjectStore) -> bool:
     if not isinstance(store, LocalObjectStore):
         return False
     for name, sent in VENDOR_CLOCK.items():
-        path = store.root / "landing" / "pos" / name
+        path = store.root / landing_prefix(VENDOR_SOURCE) / name
         if path.is_file():
             stamp = datetime.fromisoformat(sent).timestamp()
             os.utime(path, (stamp, stamp))
     return True
+
+
+def delivered_at(contracts: list[Contract]) -> dict[tuple[str, date], datetime]:
+    """When each dataset's delivery of a day reached ``landing/`` as the example tells it,
+    for the vendor's drops (:data:`VENDOR_CLOCK`; the API's days: :func:`_ingested`)."""
+    arrived: dict[tuple[str, date], datetime] = {}
+    for name, sent in VENDOR_CLOCK.items():
+        key, stamp = f"{landing_prefix(VENDOR_SOURCE)}{name}", datetime.fromisoformat(sent)
+        for contract in contracts:
+            day = contract.partition_date(key, stamp)
+            if day is not None:
+                arrived[(contract.dataset, day)] = stamp
+    return arrived
+
+
+def date_the_outputs(store: ObjectStore, contracts: list[Contract]) -> bool:
+    """Give what the lanes wrote (validated deliveries, curated partitions) and what the API
+    ingestion landed (its chunks and raw pages) the time it would have been written as the
+    example tells it: a day's delivery (:func:`delivered_at`) plus :data:`PROCESSING_DELAY`
+    for the zone. A replay (``check --at``) leaves out objects stored after its instant, so
+    without this the zones would be empty as of :data:`AS_OF`. Only a local store's objects
+    can be dated: ``False`` otherwise."""
+    if not isinstance(store, LocalObjectStore):
+        return False
+    arrived = delivered_at(contracts)
+    fed = [c for c in contracts if c.source.strip("/").startswith(f"{API}/")]
+    for contract in fed:  # the API's chunks: their day is in their name
+        for info in store.list(landing_prefix(contract.source.strip("/"))):
+            day = contract.partition_date(info.key, info.last_modified)
+            if day is not None:
+                arrived[(contract.dataset, day)] = _ingested(day)
+                _set_time(store, info.key, _ingested(day))
+    by_raw = {c.source.strip("/"): c.dataset for c in fed}
+    for zone in (RAW, VALIDATED, CURATED):
+        for info in store.list(f"{zone}/"):
+            partition = partition_of(info.key)
+            if partition is None:
+                continue
+            dataset = by_raw.get(partition.dataset) if zone == RAW else partition.dataset
+            when = arrived.get((dataset or "", partition.dt))
+            if when is not None:
+                _set_time(store, info.key, when + PROCESSING_DELAY[zone])
+    return True
+
+
+def _ingested(day: date) -> datetime:
+    """When the nightly ingest landed ``day``'s footfall."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC) + INGEST_DELAY
+
+
+def _set_time(store: LocalObjectStore, key: str, when: datetime) -> None:
+    stamp = when.timestamp()
+    os.utime(store.root / key, (stamp, stamp))
 
 
 def step(title: str) -> None:
@@ -300,6 +368,7 @@ def main() -> int:
     step("2. database migrations")
     run("etl-schema", "migrate", env=env)
     ingested = every_lane(config, env)
+    date_the_outputs(store, list(load_contracts(config)))
     freshness = read_only_steps(env)
     facts = RunFacts(
         delivered=delivered,

@@ -267,7 +267,8 @@ def check(
             parser=_instant,
             metavar="INSTANT",
             help="Evaluate as if it were this instant (ISO 8601: 2026-11-11T12:00, UTC unless "
-            "an offset is given): a replay; nothing goes into the freshness history.",
+            "an offset is given): a replay, leaving out objects stored after it; nothing goes "
+            "into the freshness history.",
         ),
     ] = None,
     executor: Annotated[

@@ -124,6 +124,8 @@ class Tally:
             (:func:`~observability.monitors.horizon`), kept apart from ``published`` so it
             cannot hide the partition's real newest one.
         ahead_key: That manifest's key.
+        ahead_count: How many manifests are dated after their listing (the freshness
+            monitors tell how many, as a listing of the zone would).
         quarantines: Open quarantine records by reason.
         stored_days: Objects per day stored (UTC), of the recent days (``landing/`` only).
     """
@@ -135,6 +137,7 @@ class Tally:
     published_key: str | None = None
     ahead: datetime | None = None
     ahead_key: str | None = None
+    ahead_count: int = 0
     quarantines: Counter[str] = field(default_factory=Counter)
     stored_days: Counter[date] = field(default_factory=Counter)
 
@@ -149,6 +152,7 @@ class Tally:
         """Count ``info`` as a manifest that published data (one dated after ``horizon`` as
         :attr:`ahead`)."""
         if horizon is not None and info.last_modified > horizon:
+            self.ahead_count += 1
             if self.ahead is None or info.last_modified > self.ahead:
                 self.ahead, self.ahead_key = info.last_modified, info.key
         elif self.published is None or info.last_modified > self.published:
@@ -226,17 +230,18 @@ class StorageSnapshot:
         order = {zone: n for n, zone in enumerate(ZONES)}
         return sorted(found.values(), key=lambda t: (order.get(t.zone, len(order)), t.dataset))
 
-    def manifests(self, zone: str, dataset: str) -> Iterator[tuple[date, datetime, str]]:
+    def manifests(self, zone: str, dataset: str) -> Iterator[tuple[date, datetime, str, int]]:
         """Each partition of ``dataset`` in ``zone`` holding a manifest: its date and its
         newest manifest's time and key, and its furthest future-dated one's (what the
-        freshness monitors read, and judge against their own horizon)."""
+        freshness monitors read, and judge against their own horizon), each with how many
+        manifests it stands for (the future-dated ones: all of them)."""
         for area, tally in self.areas.items():
             if area.zone != zone or area.dataset != dataset or area.dt is None:
                 continue
             if tally.published is not None and tally.published_key is not None:
-                yield area.dt, tally.published, tally.published_key
+                yield area.dt, tally.published, tally.published_key, 1
             if tally.ahead is not None and tally.ahead_key is not None:
-                yield area.dt, tally.ahead, tally.ahead_key
+                yield area.dt, tally.ahead, tally.ahead_key, max(tally.ahead_count, 1)
 
     def landing(self, dataset: str) -> LandingFiles | None:
         """``dataset``'s landing files as this collection listed them (``None``: no contract)."""

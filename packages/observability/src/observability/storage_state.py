@@ -6,8 +6,8 @@ partitions and ``landing/`` while its reconcile is younger than ``storage_reconc
 else every zone) and saves the new one. The document holds one tally per partition, so it
 grows with the partitions, not the objects. A missing, unreadable or older-version document
 (or one with a time without a UTC offset) means a reconcile; a document without the
-future-dated manifests' fields (``ahead``, ``ahead_key``: written before they were kept
-apart) is read as having none; between reconciles ``_state/``
+future-dated manifests' fields (``ahead``, ``ahead_key``, ``ahead_count``: written before
+they were kept apart) is read as having none; between reconciles ``_state/``
 itself is what the last reconcile saw (this document included).
 """
 
@@ -128,6 +128,7 @@ def _tally_dict(tally: Tally) -> dict[str, Any]:
         "published_key": tally.published_key,
         "ahead": _time(tally.ahead),
         "ahead_key": tally.ahead_key,
+        "ahead_count": tally.ahead_count,
         "quarantines": dict(tally.quarantines),
         "stored_days": {day.isoformat(): n for day, n in tally.stored_days.items()},
     }
@@ -142,6 +143,7 @@ def _tally(fields: dict[str, Any]) -> Tally:
         published_key=fields["published_key"],
         ahead=_datetime(fields.get("ahead"), "ahead"),  # absent from a document written
         ahead_key=fields.get("ahead_key"),  # before future-dated manifests were kept apart
+        ahead_count=int(fields.get("ahead_count", 1 if fields.get("ahead") else 0)),
         quarantines=Counter(fields["quarantines"]),
         stored_days=Counter({date.fromisoformat(d): n for d, n in fields["stored_days"].items()}),
     )

@@ -75,8 +75,9 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
     """Evaluate one dataset's monitors at the unit's instant.
 
     Raises:
-        InvalidUnitError: not a monitor unit, its ``at`` is not an ISO 8601 instant, or
-            its ``params`` hold more than ``at``, ``record`` and ``replay`` (booleans).
+        InvalidUnitError: not a monitor unit, its ``at`` is not an ISO 8601 instant, its
+            ``params`` hold more than ``at``, ``record`` and ``replay`` (booleans), or both
+            ``record`` and ``replay`` (a replay goes into no history and no alert).
         ContractError: no contract declares the dataset.
         StorageError: the store could not be read (or, recording, written).
     """
@@ -89,6 +90,11 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
     except (KeyError, ValueError):
         raise InvalidUnitError("expected an ISO 8601 instant", field="params.at") from None
     replay = bool(params.get(REPLAY))
+    if replay and params.get(RECORD):  # a replay is neither history nor news
+        raise InvalidUnitError(
+            f"a replayed instant is never recorded: expected {RECORD} or {REPLAY}, not both",
+            field=f"params.{RECORD}",
+        )
     status = evaluate_dataset(context.contracts.get(unit.key), context.store, at, replay=replay)
     if params.get(RECORD):
         if context.record is None:

@@ -590,3 +590,24 @@ def test_a_kept_index_written_before_future_dated_manifests_were_kept_apart_is_r
         loaded = load_snapshot(store)
     assert loaded is not None
     assert dict(loaded.areas) == dict(snapshot.areas)
+
+
+def test_future_dated_manifests_are_counted_alike_from_the_index_and_from_a_listing(
+    lake: Any,
+) -> None:
+    """``serve`` (the index) and ``check`` (a listing) say how many manifests are dated
+    ahead the same way: one partition holding two counts two, not one partition."""
+    now = datetime.now(UTC)
+    today = now.date()
+    lake.validate("pos", today, 5, now - timedelta(hours=1), "landing/pos/pos_a.csv")
+    for name, year in (("pos_b.csv", 2098), ("pos_c.csv", 2099)):
+        lake.validate("pos", today, 5, datetime(year, 1, 1, tzinfo=UTC), f"landing/pos/{name}")
+    snapshot = StorageIndex(lake.store, CONTRACTS).collect(now)
+    kept = snapshot_from_json(snapshot_to_json(snapshot))
+
+    for source in (None, snapshot, kept):
+        (status,) = evaluate(CONTRACTS[:1], lake.store, _Clock(now), manifests=source).datasets
+        (validated,) = [r for r in status.results if r.subject == "validated"]
+        assert validated.state == "future"
+        assert validated.detail["future_objects"] == "2", source
+        assert "2 validated objects dated after listing" in validated.why

@@ -38,3 +38,16 @@ def test_a_monitor_unit_refuses_params_of_another_name_or_type() -> None:
         with pytest.raises(InvalidUnitError) as error:
             run_unit(None, WorkUnit("observability", "monitor", "pos", params))  # type: ignore[arg-type]
         assert error.value.field == field
+
+
+def test_a_replayed_monitor_unit_that_asks_to_be_recorded_is_refused() -> None:
+    """A replay (``check --at``) goes into no freshness history and changes no alert, so a
+    unit asking for both (another producer's) is refused before anything is evaluated."""
+    from etl_core.work import WorkUnit
+    from observability.work import run_unit
+
+    params = {"at": "2026-11-12T06:00:00+00:00", "record": True, "replay": True}
+    with pytest.raises(InvalidUnitError) as error:
+        run_unit(None, WorkUnit("observability", "monitor", "pos", params))  # type: ignore[arg-type]
+    assert error.value.field == "params.record"
+    assert "not both" in str(error.value)

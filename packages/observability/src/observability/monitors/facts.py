@@ -96,14 +96,15 @@ class ZoneFacts:
         """Count ``info`` (of partition ``day``) into the zone."""
         self.note(day, info.last_modified, info.key)
 
-    def note(self, day: date, stored: datetime, key: str) -> None:
+    def note(self, day: date, stored: datetime, key: str, count: int = 1) -> None:
         """Count the object ``key``, stored at ``stored``, of partition ``day`` into the zone
-        (unless it is stored after :attr:`as_of`)."""
+        (unless it is stored after :attr:`as_of`); ``count``: how many future-dated objects
+        it stands for, when it is one (an index keeps only a partition's furthest)."""
         if self.as_of is not None and stored > self.as_of:
             return  # a replay: it did not exist yet
         self.days.add(day)
         if self.horizon is not None and stored > self.horizon:
-            self.future_count += 1
+            self.future_count += count
             if self.future is None or stored > self.future:
                 self.future, self.future_key = stored, key
         elif self.newest is None or stored > self.newest:
@@ -173,9 +174,10 @@ class Manifests(Protocol):
     """Where the published partitions and the landing files of a dataset are known without
     listing its zones."""
 
-    def manifests(self, zone: str, dataset: str) -> Iterable[tuple[date, datetime, str]]:
+    def manifests(self, zone: str, dataset: str) -> Iterable[tuple[date, datetime, str, int]]:
         """Each partition of ``dataset`` in ``zone`` (validated or curated) holding a
-        manifest: its date, and its newest manifest's time and key."""
+        manifest: its date, and its newest manifest's time and key; its furthest
+        future-dated one's too, with how many are future-dated (else 1)."""
         ...
 
     def landing(self, dataset: str) -> LandingFiles | None:
@@ -276,8 +278,8 @@ class DatasetFacts:
     def _indexed(self, zone: str) -> ZoneFacts:
         assert self.manifests is not None
         facts = self._zone_facts()
-        for day, stored, key in self.manifests.manifests(zone, self.contract.dataset):
-            facts.note(day, stored, key)
+        for day, stored, key, count in self.manifests.manifests(zone, self.contract.dataset):
+            facts.note(day, stored, key, count)
         return facts
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
@@ -40,25 +41,41 @@ def cron_problem(expression: str) -> str | None:
 def shortest_period(expression: str) -> timedelta | None:
     """The shortest time between two consecutive times ``expression`` fires, on the wall
     clock (daylight saving and holidays aside), over the years 2000 to 2004 (leap days
-    included) and at most :data:`MAX_STEPS` times; ``None`` when it fires once or never
-    there (or is not a valid expression)."""
+    included); ``None`` when it fires once or never there (or is not a valid expression).
+
+    Read from the expression's fields, not by walking its times: a cron fires at the same
+    times of day on each day it fires, so the shortest gap is either between two times of
+    one day or from the last time of a day to the first of the next day it fires. Each
+    contract's ``grace`` is checked against it whenever contracts are loaded (every command's
+    start), so it costs a day's test per day of those years, whatever the cron's frequency.
+    """
     try:
-        moments = CronSim(expression, datetime(2000, 1, 1))
-        before = next(moments)
-    except (CronSimError, StopIteration):
+        cron = CronSim(expression, datetime(_PERIOD_YEARS[0], 1, 1))
+    except CronSimError:
         return None
-    shortest: timedelta | None = None
-    for _ in range(MAX_STEPS):
-        moment = next(moments, None)
-        if moment is None or moment.year > 2004:
-            break
-        gap = moment - before
-        if shortest is None or gap < shortest:
-            shortest = gap
-            if shortest <= timedelta(minutes=1):
-                break  # cron's finest step: nothing is shorter
-        before = moment
-    return shortest
+    times = sorted(
+        timedelta(hours=h, minutes=m, seconds=s)
+        for h in cron.hours
+        for m in cron.minutes
+        for s in cron.seconds
+    )
+    first, last = date(_PERIOD_YEARS[0], 1, 1), date(_PERIOD_YEARS[1], 12, 31)
+    days = [
+        day
+        for day in (first + timedelta(days=n) for n in range((last - first).days + 1))
+        if day.month in cron.months and cron.match_day(day)
+    ]
+    if not times or not days or len(times) * len(days) < 2:
+        return None
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    if len(days) > 1:
+        fewest_days = min(b - a for a, b in pairwise(days))
+        gaps.append(fewest_days - (times[-1] - times[0]))
+    return min(gaps)
+
+
+_PERIOD_YEARS = (2000, 2004)
+"""The years :func:`shortest_period` looks at: four of them and a leap day."""
 
 
 @dataclass(frozen=True)
