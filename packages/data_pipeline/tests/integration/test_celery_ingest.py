@@ -95,3 +95,42 @@ def test_windows_run_on_a_worker_land_every_record_once(
     assert ran == sorted(ran)  # one after another, in window order
     landed = workspace.landed("items")
     assert sorted(r["id"] for r in landed) == sorted([r["id"] for r in api.records] * 2)
+
+
+def test_a_bounded_window_behind_a_live_run_waits_for_it_and_lands_once(
+    workspace: Any, api: Any, celery_broker: TestBroker
+) -> None:
+    """Issue 15: a window whose endpoint another live run holds was retried and then
+    dead-lettered; it now waits while that run renews its lease, and runs once it ends."""
+    from data_pipeline.ingest import lease_key
+    from etl_core.storage import acquire_lease
+
+    api.auth = "bearer"
+    workspace.source(SOURCE, endpoints=("items",))
+    env = {**environment(workspace, celery_broker), "ETL_TASK_ATTEMPTS": "1"}
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T00:15:00Z"]
+    log = workspace.root / "worker.log"
+    with BackgroundProcess([str(BIN), "worker"], env=env, log=log) as worker:
+        worker.wait_for(" ready.", timeout=90)
+        holder = acquire_lease(
+            workspace.store, lease_key("shop", "items"), ttl=30, purpose="another run"
+        )
+        with holder:
+            follower = subprocess.Popen(
+                [str(BIN), "ingest", "--executor", "celery", "--json", *window],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            worker.wait_for(" received", timeout=60)  # the worker has the window
+            time.sleep(2)  # it is waiting, not failing
+            assert follower.poll() is None, follower.communicate()[1][-3000:]
+        out, err = follower.communicate(timeout=60)
+        text = worker.log()
+    assert follower.returncode == 0, err[-3000:]
+    assert "dead-letter" not in text
+    (done,) = json.loads(out)["windows"]
+    assert done["records"] > 0
+    assert celery_broker.queue_length("data_pipeline.dead") == 0
+    assert len(workspace.landed("items")) == done["records"]

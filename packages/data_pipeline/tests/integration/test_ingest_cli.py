@@ -256,6 +256,45 @@ def test_an_endpoint_held_by_another_run_is_skipped_with_a_warning(workspace, be
     assert bearer_api.requests == []
 
 
+WINDOWED = (
+    SOURCE.format(chunk=10)
+    + """[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+end_param = "until"
+window = "15m"
+"""
+)
+
+
+@pytest.mark.slow
+def test_a_bounded_window_waits_for_a_live_holder_and_sigterm_ends_the_wait_at_once(
+    workspace, bearer_api
+) -> None:
+    # issue 15: a window of a range (a backfill's) is nobody else's work: it waits while the
+    # holder is alive (not skipped), and an interruption during that wait ends the run at
+    # once as any interrupted run (143), not after lease_seconds
+    workspace.source(WINDOWED, endpoints=("items",))
+    key = lease_key("shop", "items")
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T00:15:00Z"]
+
+    with acquire_lease(workspace.store, key, ttl=60, purpose="ingest by a colleague"):
+        process = popen(workspace, "ingest", *window)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert process.poll() is None, process.communicate()[1][-3000:]  # still waiting
+        process.send_signal(signal.SIGTERM)
+        interrupted = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+        stopped_in = time.monotonic() - interrupted
+
+    assert process.returncode == 143, stderr[-3000:]
+    assert stopped_in < 5, stopped_in
+    assert bearer_api.requests == []
+    assert "Traceback" not in stderr
+
+
 def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, bearer_api) -> None:
     workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
 
