@@ -383,6 +383,28 @@ def test_a_worker_whose_broker_refuses_the_login_exits_2_naming_it(workspace) ->
     assert "Traceback" not in result.stderr
 
 
+def test_a_worker_whose_broker_does_not_answer_exits_1_at_once_naming_broker_url(
+    workspace,
+) -> None:
+    # issue 15: the failed start-up check was ignored; Celery said so ~20 s later, then
+    # retried forever
+    port = _unused_port()
+    started = time.monotonic()
+
+    result = cli(
+        workspace,
+        "worker",
+        env={"ETL_BROKER_URL": f"redis://:hunter2@127.0.0.1:{port}/0", "ETL_LOG_FORMAT": "json"},
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started < 15
+    assert f"the broker redis://:***@127.0.0.1:{port}/0 did not answer" in result.stderr
+    assert "(check broker_url)" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_scheduler_whose_broker_refuses_the_login_exits_2_naming_it(
     workspace, bearer_api
 ) -> None:

@@ -186,7 +186,7 @@ def _connect(connection: Any, timeout: float, field: str) -> None:
                                    "or the server's TLS port")],
             ) from exc  # fmt: skip
         raise BrokerUnreachableError(
-            f"{what} {uri} did not answer within {timeout:g}s: {exc}"
+            f"{what} {uri} did not answer within {timeout:g}s (check {field}): {exc}"
         ) from exc
 
 
