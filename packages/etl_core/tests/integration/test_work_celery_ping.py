@@ -161,6 +161,12 @@ def _service_netloc(kind: str, name: str) -> str:
             "redis", "Redis", "rediss", "/0?ssl_cert_reqs=required", marks=pytest.mark.redis
         ),
         pytest.param("rabbitmq", "RabbitMQ", "amqps", "//", marks=pytest.mark.rabbitmq),
+        # issue 15: the other protocol's port: its greeting left the server waiting (exit 1
+        # after twice the timeout, "did not answer")
+        pytest.param(
+            "rabbitmq", "RabbitMQ", "rediss", "/0?ssl_cert_reqs=none", marks=pytest.mark.rabbitmq
+        ),
+        pytest.param("redis", "Redis", "amqps", "//", marks=pytest.mark.redis),
     ],
 )
 def test_a_tls_url_at_a_plain_text_port_fails_fast(
