@@ -83,7 +83,7 @@ def attempt_unit(run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy) -> U
                 error,
                 extra={"unit": unit.id, "attempt": attempt},
             )
-            if stop is None:
+            if stop is None or policy.sleep is not time.sleep:  # a policy's own sleep: as is
                 policy.sleep(delay)
             elif stop.wait(delay):  # interrupted during the back-off: no retry
                 elapsed = time.monotonic() - started
