@@ -262,6 +262,7 @@ def _ingest(
             states,
             session.run_id,
             lease_seconds=float(session.settings.lease_seconds),
+            lease_wait_seconds=float(session.settings.lease_wait_seconds),
             contracts=contracts,
             reader=reader,
         )

@@ -10,6 +10,13 @@ compare-and-put, so of two writers racing for one partition exactly one wins.
 The other waits up to ``wait_seconds`` and then gives up with
 :class:`~data_pipeline.errors.PartitionBusyError`.
 
+:func:`take_lease` is that wait for every lease of the lane's units (a partition's, an
+API endpoint's): a unit that must do its own work (a backfill's partition, a bounded API
+window) waits while another live writer renews the lease (:func:`busy_wait_seconds`,
+reading it every :data:`BUSY_POLL_SECONDS`), stops waiting at once when its run is
+interrupted (:class:`~etl_core.errors.LeaseWaitStoppedError`) and gives up before its
+time limit (:mod:`etl_core.work.limits`) with a busy error naming the holder.
+
 The publish (:func:`data_pipeline.layout.publish_partition`) checks the lease
 right before it writes the manifest and records the token in it; the manifest
 write refuses to replace one recorded with a newer token, so a writer whose
@@ -18,7 +25,7 @@ lease was taken over while it stalled can never publish.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
@@ -26,8 +33,75 @@ from data_pipeline.errors import PartitionBusyError
 from etl_core.errors import LeaseBusyError
 from etl_core.layout import partition_state_key
 from etl_core.storage import Lease, ObjectStore, acquire_lease
+from etl_core.work.limits import remaining_seconds, unit_stop
 
-__all__ = ["Lease", "lease_key", "partition_lease"]
+__all__ = [
+    "BUSY_POLL_SECONDS",
+    "Lease",
+    "busy_wait_seconds",
+    "lease_key",
+    "partition_lease",
+    "take_lease",
+]
+
+BUSY_POLL_SECONDS = 5.0
+"""How often a unit waiting for a busy lease (a partition's, an endpoint's) reads it again."""
+
+
+def busy_wait_seconds(lease_seconds: float, lease_wait_seconds: float = 0) -> float:
+    """How long a unit that must do its own work (a backfill's partition, a bounded API
+    window) waits for another live writer: ``lease_seconds``, the longest one lease lasts
+    unrenewed, or ``lease_wait_seconds`` if longer. The wait ends as soon as the writer
+    releases the lease, stops renewing it, or is known gone."""
+    return float(max(lease_seconds, lease_wait_seconds))
+
+
+def take_lease(
+    store: ObjectStore,
+    key: str,
+    *,
+    ttl: float,
+    purpose: str,
+    wait: float,
+    poll: float,
+    heartbeat_every: float | None,
+    busy: Callable[[LeaseBusyError, str], LeaseBusyError],
+) -> Lease:
+    """Take the lease at ``key``, waiting up to ``wait`` seconds while another writer holds
+    it, but never past the unit's deadline and not once its run is interrupted.
+
+    ``busy(error, why)`` builds the caller's busy error from the lease's, ``why`` saying
+    how the wait ended (``skipped``, ``gave up after 600 s``, or before the time limit).
+
+    Raises:
+        LeaseBusyError: what ``busy`` returns, when the holder still has the lease.
+        LeaseWaitStoppedError: the run was interrupted while waiting.
+    """
+    left = remaining_seconds()
+    capped = left is not None and left < wait
+    seconds = min(wait, left) if left is not None else wait
+    try:
+        return acquire_lease(
+            store,
+            key,
+            ttl=ttl,
+            purpose=purpose,
+            wait=seconds,
+            poll=poll,
+            heartbeat_every=heartbeat_every,
+            stop=unit_stop(),
+        )
+    except LeaseBusyError as error:
+        if capped:
+            why = (
+                f"gave up after waiting {seconds:.0f} s, before the unit's time limit "
+                "(task_soft_time_limit)"
+            )
+        elif seconds > 0:
+            why = f"gave up after waiting {seconds:.0f} s"
+        else:
+            why = "skipped"
+        raise busy(error, why) from error
 
 
 def lease_key(dataset: str, dt: date) -> str:
@@ -55,28 +129,32 @@ def partition_lease(
         poll_seconds: How often a busy lease is read again while waiting for it.
 
     Raises:
-        PartitionBusyError: another live writer still holds it after ``wait_seconds``.
+        PartitionBusyError: another live writer still holds it after ``wait_seconds``
+            (or at the unit's deadline, :func:`take_lease`).
+        LeaseWaitStoppedError: the run was interrupted while waiting.
     """
-    try:
-        lease = acquire_lease(
-            store,
-            lease_key(dataset, dt),
-            ttl=ttl_seconds,
-            purpose=purpose,
-            wait=wait_seconds,
-            poll=poll_seconds,
-            heartbeat_every=heartbeat_seconds,
-        )
-    except LeaseBusyError as busy:
-        raise PartitionBusyError(
+
+    def busy(error: LeaseBusyError, why: str) -> LeaseBusyError:
+        return PartitionBusyError(
             f"dataset {dataset!r}, partition dt={dt.isoformat()} is being written by "
-            f"{busy.holder}; skipped (retry later, or raise lease_wait_seconds, "
+            f"{error.holder}; {why} (retry later, or raise lease_wait_seconds, "
             "ETL_LEASE_WAIT_SECONDS)",
-            key=busy.key,
-            holder=busy.holder,
-            token=busy.token,
-            url=busy.url,
-            retry_after=busy.retry_after,
-        ) from busy
+            key=error.key,
+            holder=error.holder,
+            token=error.token,
+            url=error.url,
+            retry_after=error.retry_after,
+        )
+
+    lease = take_lease(
+        store,
+        lease_key(dataset, dt),
+        ttl=ttl_seconds,
+        purpose=purpose,
+        wait=wait_seconds,
+        poll=poll_seconds,
+        heartbeat_every=heartbeat_seconds,
+        busy=busy,
+    )
     with lease:
         yield lease

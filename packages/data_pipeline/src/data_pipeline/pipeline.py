@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from data_pipeline.layout import input_objects, list_validated_dates, read_manifest
-from data_pipeline.lease import partition_lease
+from data_pipeline.lease import BUSY_POLL_SECONDS, partition_lease
+from data_pipeline.lease import busy_wait_seconds as lease_busy_wait_seconds
 from data_pipeline.load import LoadResult, load_curated_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
@@ -141,16 +142,10 @@ def process_partition(
     return PartitionOutcome(contract.dataset, dt, built, loaded)
 
 
-BUSY_POLL_SECONDS = 5.0
-"""How often a unit waiting for a busy partition reads its lease again."""
-
-
 def busy_wait_seconds(settings: PipelineSettings) -> float:
-    """How long a unit that must write its partition (a backfill's) waits for another live
-    writer of it: ``lease_seconds``, the longest one lease lasts unrenewed, or
-    ``lease_wait_seconds`` if longer. The wait ends as soon as the writer releases the
-    lease, stops renewing it, or is known gone."""
-    return float(max(settings.lease_seconds, settings.lease_wait_seconds))
+    """How long a backfill's unit waits for another live writer of its partition
+    (:func:`data_pipeline.lease.busy_wait_seconds` of the settings)."""
+    return lease_busy_wait_seconds(settings.lease_seconds, settings.lease_wait_seconds)
 
 
 def pending_partitions(

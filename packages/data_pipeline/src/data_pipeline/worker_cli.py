@@ -142,6 +142,7 @@ def _worker_context(
         states,
         session.run_id,
         lease_seconds=float(settings.lease_seconds),
+        lease_wait_seconds=float(settings.lease_wait_seconds),
         contracts=contracts,  # the drift report's columns
     )
     opened.callback(ingest.close)

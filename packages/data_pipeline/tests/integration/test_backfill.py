@@ -389,3 +389,41 @@ def test_killed_backfill_resumes_and_loads_every_partition_once(
 def read_rows(store: ObjectStore, day: str) -> int:
     manifest = json.loads(store.read_bytes(f"curated/pos/dt={day}/_manifest.json"))
     return int(manifest["rows"])
+
+
+@pytest.mark.slow
+def test_sigterm_while_a_partition_waits_for_a_live_writer_ends_the_backfill_at_once(
+    config_dir: Path, six_days: Path, tmp_path: Path
+) -> None:
+    # issue 15: the unit waited for the busy partition up to lease_seconds (1 h) whatever
+    # the signal; it now stops waiting and the command ends as an interrupted run does
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
+    environ.pop("DATABASE_URL", None)
+    environ["ETL_LOG_FORMAT"] = "json"
+    script = Path(sys.executable).parent / "etl-data-pipeline"
+    command = [str(script), "--config-dir", str(config_dir), "--storage", str(six_days)]
+    command += ["backfill", "--dataset", "pos", "--from", DAYS[0], "--to", DAYS[0], "--no-load"]
+    with (
+        open_store(str(six_days)) as store,
+        acquire_lease(store, lease_key("pos", date(2026, 11, 1)), ttl=60, purpose="a run"),
+    ):
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)
+            assert process.poll() is None, process.communicate()[1][-3000:]  # waiting
+            process.send_signal(signal.SIGTERM)
+            interrupted = time.monotonic()
+            _, stderr = process.communicate(timeout=30)
+            stopped_in = time.monotonic() - interrupted
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+    assert process.returncode == 143, stderr[-3000:]
+    assert stopped_in < 5, stopped_in
+    assert "Traceback" not in stderr

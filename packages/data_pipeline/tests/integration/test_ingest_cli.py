@@ -286,6 +286,45 @@ def test_an_endpoint_held_by_another_run_is_skipped_with_a_warning(workspace, be
     assert bearer_api.requests == []
 
 
+WINDOWED = (
+    SOURCE.format(chunk=10)
+    + """[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+end_param = "until"
+window = "15m"
+"""
+)
+
+
+@pytest.mark.slow
+def test_a_bounded_window_waits_for_a_live_holder_and_sigterm_ends_the_wait_at_once(
+    workspace, bearer_api
+) -> None:
+    # issue 15: a window of a range (a backfill's) is nobody else's work: it waits while the
+    # holder is alive (not skipped), and an interruption during that wait ends the run at
+    # once as any interrupted run (143), not after lease_seconds
+    workspace.source(WINDOWED, endpoints=("items",))
+    key = lease_key("shop", "items")
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T00:15:00Z"]
+
+    with acquire_lease(workspace.store, key, ttl=60, purpose="ingest by a colleague"):
+        process = popen(workspace, "ingest", *window)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert process.poll() is None, process.communicate()[1][-3000:]  # still waiting
+        process.send_signal(signal.SIGTERM)
+        interrupted = time.monotonic()
+        _, stderr = process.communicate(timeout=60)
+        stopped_in = time.monotonic() - interrupted
+
+    assert process.returncode == 143, stderr[-3000:]
+    assert stopped_in < 5, stopped_in
+    assert bearer_api.requests == []
+    assert "Traceback" not in stderr
+
+
 def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, bearer_api) -> None:
     workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
 
@@ -371,6 +410,28 @@ def test_a_worker_whose_broker_refuses_the_login_exits_2_naming_it(workspace) ->
     assert result.returncode == 2, result.stderr
     assert "refused the login" in result.stderr
     assert "wrong-Secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_whose_broker_does_not_answer_exits_1_at_once_naming_broker_url(
+    workspace,
+) -> None:
+    # issue 15: the failed start-up check was ignored; Celery said so ~20 s later, then
+    # retried forever
+    port = _unused_port()
+    started = time.monotonic()
+
+    result = cli(
+        workspace,
+        "worker",
+        env={"ETL_BROKER_URL": f"redis://:hunter2@127.0.0.1:{port}/0", "ETL_LOG_FORMAT": "json"},
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started < 15
+    assert f"the broker redis://:***@127.0.0.1:{port}/0 did not answer" in result.stderr
+    assert "(check broker_url)" in result.stderr
+    assert "hunter2" not in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,10 +19,11 @@ import pytest
 from data_pipeline.errors import PartitionBusyError, SupersededError
 from data_pipeline.layout import publish_partition, read_manifest
 from data_pipeline.lease import Lease, lease_key, partition_lease
-from etl_core.errors import LeaseLostError
+from etl_core.errors import LeaseLostError, LeaseWaitStoppedError
 from etl_core.layout import curated_prefix, manifest_key
 from etl_core.storage import ObjectStore, S3ObjectStore, read_lease
 from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.work.limits import unit_limits
 
 DAY = date(2026, 11, 1)
 
@@ -51,6 +53,47 @@ def test_racing_writers_get_the_lease_one_at_a_time(store: ObjectStore) -> None:
     assert not overlap.is_set()
     assert outcomes.count(True) >= 1
     assert len(holders) == outcomes.count(True)
+
+
+def waiting_lease(store: ObjectStore) -> contextlib.AbstractContextManager[Lease]:
+    """A backfill's wait for the partition: up to a minute, reading the lease every 5 s."""
+    return partition_lease(
+        store, "pos", DAY, purpose="backfill", ttl_seconds=60, wait_seconds=60, poll_seconds=5.0
+    )
+
+
+def test_a_wait_for_a_live_writer_gives_up_before_the_units_deadline_naming_it(
+    store: ObjectStore,
+) -> None:
+    # issue 15: a backfill unit waited up to lease_seconds, past Celery's soft time limit
+    with partition_lease(store, "pos", DAY, purpose="scheduled run", ttl_seconds=60):
+        started = time.monotonic()
+        limits = unit_limits(deadline=started + 1.0)
+        with limits, pytest.raises(PartitionBusyError) as busy, waiting_lease(store):
+            pass
+        waited = time.monotonic() - started
+
+    assert waited < 2, waited
+    said = str(busy.value)
+    assert "partition dt=2026-11-01" in said
+    assert "(scheduled run)" in said
+    assert "before the unit's time limit (task_soft_time_limit)" in said
+    assert busy.value.holder is not None
+
+
+def test_an_interruption_ends_a_wait_for_a_live_writer_at_once(store: ObjectStore) -> None:
+    stop = threading.Event()
+    with partition_lease(store, "pos", DAY, purpose="scheduled run", ttl_seconds=60):
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        limits = unit_limits(stop=stop)
+        with limits, pytest.raises(LeaseWaitStoppedError) as stopped, waiting_lease(store):
+            pass
+        waited = time.monotonic() - started
+
+    assert waited < 2, waited
+    assert "the run was interrupted" in str(stopped.value)
+    assert "(scheduled run)" in str(stopped.value)
 
 
 def test_released_lease_can_be_taken_again(store: ObjectStore) -> None:

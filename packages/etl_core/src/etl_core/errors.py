@@ -27,6 +27,7 @@ __all__ = [
     "LeaseBusyError",
     "LeaseError",
     "LeaseLostError",
+    "LeaseWaitStoppedError",
     "MissingDependencyError",
     "ObjectConflictError",
     "ObjectNotFoundError",
@@ -225,6 +226,11 @@ class LeaseBusyError(LeaseError, RetryableError):
     ) -> None:
         super().__init__(message, key=key, holder=holder, token=token, url=url)
         self.retry_after = retry_after
+
+
+class LeaseWaitStoppedError(LeaseError):
+    """The wait for a busy lease was cut short because the run was interrupted (Ctrl-C,
+    SIGTERM): not a verdict on the work, never retried; the lease is untouched."""
 
 
 class LeaseLostError(LeaseError, FatalError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -166,3 +167,26 @@ def test_a_malformed_unit_is_refused_naming_the_field(
 def test_a_pool_needs_a_sane_size() -> None:
     with pytest.raises(ValueError, match="from 1 to 256"):
         ThreadExecutor(0)
+
+
+def test_an_interrupted_pool_ends_its_units_retry_back_off_at_once() -> None:
+    # issue 15: a unit in flight slept its back-off (and retried) after Ctrl-C
+    policy = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False)
+    attempts: list[int] = []
+    failing = threading.Event()
+
+    def run(unit: WorkUnit) -> None:
+        attempts.append(1)
+        failing.set()
+        raise RetryableError("the partition is busy")
+
+    def interrupt() -> None:
+        if failing.wait(10):  # Ctrl-C, to the main thread (which waits for the pool)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        list(ThreadExecutor(1, policy=policy).run(run, units(1)))
+    assert time.monotonic() - started < 5
+    assert attempts == [1]  # no retry after the interruption

@@ -60,6 +60,7 @@ from data_pipeline.ingest.records import Provenance, all_land, refusal
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
 from data_pipeline.ingest.windows import open_window, unit_names
 from data_pipeline.ingest.writer import CheckpointWriter
+from data_pipeline.lease import BUSY_POLL_SECONDS, busy_wait_seconds, take_lease
 from etl_core.contracts import (
     PROVENANCE_FIELDS,
     Contract,
@@ -71,9 +72,9 @@ from etl_core.contracts import (
     format_cursor,
     parse_cursor,
 )
-from etl_core.errors import LeaseBusyError
+from etl_core.errors import LeaseBusyError, LeaseWaitStoppedError
 from etl_core.layout import landing_api_chunk_key, state_key
-from etl_core.storage import Lease, ObjectStore, acquire_lease
+from etl_core.storage import Lease, ObjectStore
 from etl_core.work import WorkUnit
 
 __all__ = ["IngestContext", "IngestStoppedError", "WindowOutcome", "ingest_unit", "lease_key"]
@@ -129,6 +130,7 @@ class IngestContext:
     states: StateStore
     run_id: str
     lease_seconds: float = 600.0
+    lease_wait_seconds: float = 0.0
     contracts: ContractSet | None = None
     observe: Callable[..., None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -213,14 +215,16 @@ def ingest_unit(context: IngestContext, unit: WorkUnit) -> list[WindowOutcome]:
     """Run one endpoint window (after finishing a window an earlier run left open).
 
     Raises:
-        EndpointBusyError: another run holds the endpoint.
+        EndpointBusyError: another run holds the endpoint (a bounded window: still, after
+            waiting for it while it is alive, :func:`_lease`).
+        IngestStoppedError: the run was interrupted (also while waiting for the endpoint).
         ApiError: the API failed the window; the state stays at the last landed chunk
             and the failure is recorded.
     """
     source_name, endpoint_name = unit_names(unit)
     source = context.sources.get(source_name)
     endpoint = source.endpoint(endpoint_name)
-    lease = _lease(context, source, endpoint)
+    lease = _lease(context, source, endpoint, unit)
     with lease:
         try:
             return _run(context, source, endpoint, unit, lease)
@@ -229,25 +233,42 @@ def ingest_unit(context: IngestContext, unit: WorkUnit) -> list[WindowOutcome]:
             raise
 
 
-def _lease(context: IngestContext, source: Source, endpoint: Endpoint) -> Lease:
+def _lease(context: IngestContext, source: Source, endpoint: Endpoint, unit: WorkUnit) -> Lease:
+    """The endpoint's lease. A bounded window (``since``/``until``: a backfill's range,
+    nobody else fetches it) waits while another live run holds the endpoint, as a
+    backfill's partition does (:func:`~data_pipeline.lease.take_lease`); an incremental or
+    full window is skipped at once, like a ``run`` partition: the holder is ingesting the
+    endpoint forward now, and the next run goes on from the cursor it leaves."""
+    bounded = "since" in unit.params or "until" in unit.params
+    wait = busy_wait_seconds(context.lease_seconds, context.lease_wait_seconds)
+
+    def busy(error: LeaseBusyError, why: str) -> LeaseBusyError:
+        return EndpointBusyError(
+            f"endpoint {source.source}/{endpoint.name} is being ingested by {error.holder}; "
+            f"window {unit.key} {why} (two runs of one endpoint never overlap)",
+            key=error.key,
+            holder=error.holder,
+            token=error.token,
+            url=error.url,
+            retry_after=error.retry_after,
+        )
+
     try:
-        return acquire_lease(
+        return take_lease(
             context.store,
             lease_key(source.source, endpoint.name),
             ttl=context.lease_seconds,
             purpose=f"ingest {source.source}/{endpoint.name}",
+            wait=wait if bounded else 0.0,
+            poll=BUSY_POLL_SECONDS,
             heartbeat_every=context.lease_seconds / 3,
+            busy=busy,
         )
-    except LeaseBusyError as busy:
-        raise EndpointBusyError(
-            f"endpoint {source.source}/{endpoint.name} is being ingested by {busy.holder}; "
-            "skipped (two runs of one endpoint never overlap)",
-            key=busy.key,
-            holder=busy.holder,
-            token=busy.token,
-            url=busy.url,
-            retry_after=busy.retry_after,
-        ) from busy
+    except LeaseWaitStoppedError as stopped:
+        raise IngestStoppedError(
+            f"window {unit.key}: stopped waiting for endpoint {source.source}/{endpoint.name} "
+            f"(held by {stopped.holder}): the run was interrupted"
+        ) from stopped
 
 
 def _run(

@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from etl_core.errors import LeaseBusyError, LeaseLostError, StorageError
+from etl_core.errors import LeaseBusyError, LeaseLostError, LeaseWaitStoppedError, StorageError
 from etl_core.runtime import process_alive, process_started
 from etl_core.threads import start_thread
 
@@ -471,17 +471,20 @@ def acquire_lease(
     wait: float = 0.0,
     poll: float = 0.5,
     heartbeat_every: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Lease:
     """Take the lease at ``key`` for ``ttl`` seconds, waiting up to ``wait`` seconds for it.
 
     The lease is free when it was never taken, was released, expired, or its
     holder is known to be gone (see the module docs). The acquisition gets the
     next fencing token. A heartbeat renews the lease every ``heartbeat_every``
-    seconds (default a third of ``ttl``; ``0`` for none: the caller renews).
+    seconds (default a third of ``ttl``; ``0`` for none: the caller renews). A wait
+    ends at once when ``stop`` is set.
 
     Raises:
         LeaseBusyError: another live holder still has it after ``wait`` seconds;
             names the holder and its token, ``retry_after`` its remaining time.
+        LeaseWaitStoppedError: ``stop`` was set while waiting.
         ValueError: ``ttl`` is not positive.
     """
     if ttl <= 0:
@@ -509,11 +512,21 @@ def acquire_lease(
         try:
             update = records.update(key, take)
             break
-        except LeaseBusyError:
+        except LeaseBusyError as busy:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise
-            time.sleep(min(poll, remaining))
+            if stop is None:
+                time.sleep(min(poll, remaining))
+            elif stop.wait(min(poll, remaining)):
+                raise LeaseWaitStoppedError(
+                    f"stopped waiting for lease {store.url_for(key)} (held by {busy.holder}): "
+                    "the run was interrupted",
+                    key=key,
+                    holder=busy.holder,
+                    token=busy.token,
+                    url=store.url,
+                ) from None
     before = update.before.value if update.before is not None else None
     if before is not None and not before.released and before.token > 0:
         logger.warning(

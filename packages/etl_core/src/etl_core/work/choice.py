@@ -48,9 +48,10 @@ def unit_executor(
         return local()
     if settings.executor == "celery":
         from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
+        from etl_core.work.celery.config import following
         from etl_core.work.celery.ping import lane_has_workers
 
-        app = celery_app(settings, lane)
+        app = following(celery_app(settings, lane))  # a lost backend said in ~3 s, not 20
         check_broker(app, settings)  # said at once, not as a traceback after the retries
         return CeleryExecutor(
             app,

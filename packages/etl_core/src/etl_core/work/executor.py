@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from etl_core.retry import RetryPolicy
+from etl_core.work.limits import remaining_seconds, unit_stop
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import WorkUnit
 
@@ -54,7 +55,10 @@ class Executor(abc.ABC):
 def attempt_unit(run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy) -> UnitResult[T]:
     """Run one unit under ``policy``: its value, or the error that ended it (never raised).
 
-    ``KeyboardInterrupt`` and ``SystemExit`` are not results: they propagate.
+    No retry starts once the run is interrupted (:func:`~etl_core.work.limits.unit_stop`
+    set; the back-off ends at once then too), nor when its back-off would end past the
+    unit's deadline (:func:`~etl_core.work.limits.unit_deadline`): the last error is the
+    result. ``KeyboardInterrupt`` and ``SystemExit`` are not results: they propagate.
     """
     started = time.monotonic()
     attempt = 0
@@ -65,7 +69,12 @@ def attempt_unit(run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy) -> U
         except Exception as error:
             elapsed = time.monotonic() - started
             delay = policy.next_delay(attempt, error, elapsed)
-            if delay is None:
+            stop, left = unit_stop(), remaining_seconds()
+            if (
+                delay is None
+                or (stop is not None and stop.is_set())
+                or (left is not None and delay >= left)
+            ):
                 return UnitResult(unit, "failed", error=error, attempts=attempt, seconds=elapsed)
             logger.warning(
                 "work unit attempt %d failed, retrying in %.1f s: %s",
@@ -74,7 +83,11 @@ def attempt_unit(run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy) -> U
                 error,
                 extra={"unit": unit.id, "attempt": attempt},
             )
-            policy.sleep(delay)
+            if stop is None or policy.sleep is not time.sleep:  # a policy's own sleep: as is
+                policy.sleep(delay)
+            elif stop.wait(delay):  # interrupted during the back-off: no retry
+                elapsed = time.monotonic() - started
+                return UnitResult(unit, "failed", error=error, attempts=attempt, seconds=elapsed)
             continue
         return UnitResult(
             unit, "succeeded", value=value, attempts=attempt, seconds=time.monotonic() - started

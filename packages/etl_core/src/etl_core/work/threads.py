@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from threading import Event
 from typing import TypeVar
 
 from etl_core.retry import RetryPolicy
 from etl_core.threads import ContextThreadPoolExecutor
 from etl_core.work.cores import sharing_cores
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
+from etl_core.work.limits import unit_limits
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import WorkUnit
 
@@ -46,25 +48,29 @@ class ThreadExecutor(Executor):
         pool = ContextThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="unit")
         pending = iter(units)
         running: set[Future[UnitResult[T]]] = set()
+        stop = Event()  # set when the run ends early: units in flight stop waiting
         try:
             while True:
                 while len(running) < self.workers:  # hand out work only as threads free up
                     unit = next(pending, None)
                     if unit is None:
                         break
-                    running.add(pool.submit(_sharing, at_once, run_unit, unit, self.policy))
+                    running.add(pool.submit(_sharing, at_once, run_unit, unit, self.policy, stop))
                 if not running:
                     return
                 done, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
-        finally:  # interrupted or done: nothing new starts, units in flight finish
+        finally:  # interrupted or done: nothing new starts, units in flight finish (a unit
+            # waiting for a busy lease or a retry's back-off stops waiting: unit_stop())
+            stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sharing(
-    at_once: int, run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy
+    at_once: int, run_unit: RunUnit[T], unit: WorkUnit, policy: RetryPolicy, stop: Event
 ) -> UnitResult[T]:
-    """``unit`` run on a pool thread, its engines sharing the cores with ``at_once`` units."""
-    with sharing_cores(at_once):
+    """``unit`` run on a pool thread, its engines sharing the cores with ``at_once`` units,
+    its waits ended by ``stop``."""
+    with sharing_cores(at_once), unit_limits(stop=stop):
         return attempt_unit(run_unit, unit, policy)

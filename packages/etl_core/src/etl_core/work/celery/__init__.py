@@ -21,7 +21,7 @@ from etl_core.work.celery.deliveries import (
     TooManyDeliveriesError,
     store_delivery_limit,
 )
-from etl_core.work.celery.executor import CeleryExecutor
+from etl_core.work.celery.executor import BrokerLostError, CeleryExecutor
 from etl_core.work.celery.messages import (
     RemoteUnitError,
     error_document,
@@ -47,6 +47,7 @@ from etl_core.work.celery.worker import run_worker
 __all__ = [
     "BROKER_SCHEMES",
     "DEAD_REASON_HEADER",
+    "BrokerLostError",
     "BrokerRefusedError",
     "BrokerUnreachableError",
     "CeleryExecutor",

@@ -13,6 +13,11 @@ to end, as the local pool does; a second Ctrl-C stops that wait. Units still
 running then finish on their workers and their effects land in the ledger, which the
 next run reads. An SQS broker has no remote control: there, units already enqueued
 are not revoked and run later, harmlessly (units are idempotent).
+
+A broker (or result backend) lost while a run is followed ends it with
+:class:`BrokerLostError`, at once: how many units finished, that those enqueued may
+still run on the workers, what to do next; nothing is revoked then (a revoke needs the
+broker: it would wait on the connection's retries, ~20 s, for nothing).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import Any, TypeVar
 
+from etl_core.errors import RetryableError
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.messages import RemoteUnitError, unit_result
@@ -31,7 +37,7 @@ from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import WorkUnit
 
-__all__ = ["CeleryExecutor"]
+__all__ = ["BrokerLostError", "CeleryExecutor"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,22 @@ T = TypeVar("T")
 _FASTEST_POLL, _SLOWEST_POLL, _CHECK_EVERY = 0.02, 0.5, 2.0
 QUIET_AFTER = 60.0
 """Seconds without an ended unit before a followed run asks whether its lane has workers."""
+
+
+class BrokerLostError(RetryableError):
+    """The broker or the result backend was lost while a run was followed (exit 1).
+
+    Attributes:
+        url: The lost server's URL, its password hidden.
+        finished: Units whose results arrived before the loss.
+        enqueued: Units sent and not ended: they may still run on the workers.
+    """
+
+    def __init__(self, message: str, *, url: str, finished: int, enqueued: int) -> None:
+        self.url = url
+        self.finished = finished
+        self.enqueued = enqueued
+        super().__init__(message)
 
 
 def _as_is(value: Any) -> Any:
@@ -116,10 +138,17 @@ class CeleryExecutor(Executor):
         return str(chain(*signatures).apply_async().id)
 
     def run(self, run_unit: RunUnit[T], units: Iterable[WorkUnit]) -> Iterator[UnitResult[T]]:
+        """Enqueue ``units`` a window at a time and yield each result as it arrives.
+
+        Raises:
+            BrokerLostError: the broker or the result backend went away meanwhile.
+        """
+        total = len(units) if isinstance(units, Sized) else None
         pending = iter(units)
         running: dict[str, tuple[WorkUnit, Any]] = {}
         waiter = _ResultWaiter(self.app)
         quiet = _QuietWatch(self.app, self.workers_of, self.quiet_after)
+        finished, lost = 0, False
         try:
             while True:
                 while len(running) < self.window:
@@ -135,10 +164,54 @@ class CeleryExecutor(Executor):
                 quiet.check(running, ended=bool(ended))
                 for task_id in ended:
                     unit, sent = running.pop(task_id)
-                    yield self._result(unit, sent)
+                    result: UnitResult[T] = self._result(unit, sent)
+                    finished += 1
+                    yield result
+        except Exception as error:
+            cause = self._lost_connection(error)
+            if cause is None:
+                raise
+            lost = True
+            raise self._lost(cause, finished, len(running), total) from error
         finally:  # done, or interrupted: nothing new starts, units running end
-            if running:
+            if running and not lost:
                 self._stop(running)
+
+    def _lost_connection(self, error: BaseException) -> BaseException | None:
+        """The broker's or the result backend's connection error that ``error`` is or was
+        raised from, if any (Celery's Redis result consumer raises a ``RuntimeError`` from
+        the connection error once its reconnections are spent)."""
+        from kombu.exceptions import OperationalError
+
+        backend = tuple(getattr(self.app.backend, "connection_errors", ()))
+        try:
+            transport = tuple(self.app.connection_for_write().connection_errors)
+        except Exception:  # a transport that cannot even be built: not a lost connection
+            transport = ()
+        kinds = (OperationalError, ConnectionError, TimeoutError, *backend, *transport)
+        seen: BaseException | None = error
+        for _ in range(5):
+            if seen is None or isinstance(seen, kinds):
+                return seen
+            seen = seen.__cause__ or seen.__context__
+        return None
+
+    def _lost(
+        self, error: BaseException, finished: int, enqueued: int, total: int | None
+    ) -> BrokerLostError:
+        url = str(self.app.connection_for_write().as_uri())  # its password hidden
+        of = f" of {total}" if total is not None else ""
+        command = f"etl-{str(self.app.main).removeprefix('etl.').replace('_', '-')}"
+        return BrokerLostError(
+            f"lost the broker {url} (broker_url) while following the run ({error}): "
+            f"{finished}{of} unit(s) finished; {enqueued} enqueued unit(s) may still run on "
+            f"the workers. Once it answers again ({command} ping), see what is done (the "
+            "command's status) and run the command again: units are idempotent, what "
+            "finished is not done twice",
+            url=url,
+            finished=finished,
+            enqueued=enqueued,
+        )
 
     def _result(self, unit: WorkUnit, sent: Any) -> UnitResult[T]:
         state, document = str(sent.state), sent.result
@@ -150,12 +223,19 @@ class CeleryExecutor(Executor):
         return UnitResult(unit, "failed", error=error, attempts=1)
 
     def _stop(self, running: dict[str, tuple[WorkUnit, Any]]) -> None:
-        """Revoke the units not started and wait, bounded, for those running to end."""
+        """Revoke the units not started and wait, bounded, for those running to end (not
+        at all once the broker is found gone: they may still run on the workers)."""
         try:
             self.app.control.revoke(list(running))
         except NotImplementedError:  # a broker without remote control (SQS)
             logger.warning("%d enqueued unit(s) will still run: the broker cannot revoke them",
                            len(running))  # fmt: skip
+            return
+        except Exception as error:
+            if self._lost_connection(error) is None:
+                raise
+            logger.warning("%d enqueued unit(s) not revoked, the broker is gone (%s): they may "
+                           "still run on the workers", len(running), error)  # fmt: skip
             return
         deadline = time.monotonic() + self.drain_timeout
         try:
@@ -165,6 +245,10 @@ class CeleryExecutor(Executor):
                 time.sleep(_FASTEST_POLL * 5)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
             pass
+        except Exception as error:
+            if self._lost_connection(error) is None:
+                raise
+            logger.warning("the result backend is gone (%s)", error)
         if running:
             logger.warning(
                 "stopped following %d unit(s) still running on workers; they finish there",

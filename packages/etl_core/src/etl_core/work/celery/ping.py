@@ -141,9 +141,15 @@ def check_broker(app: Any, settings: RuntimeSettings, *, timeout: float = 5.0) -
             _connect(connection, timeout, "result_backend")
 
 
-_TLS_SCHEMES = {"rediss": b"PING\r\n", "amqps": b"AMQP\x00\x00\x09\x01"}
-"""TLS schemes, and what the plain-text protocol's client says first (a Redis ``PING``,
-AMQP 0-9-1's protocol header): a plain-text server answers it at once."""
+_TLS_SCHEMES = ("rediss", "amqps")
+"""The TLS schemes whose port is probed for a plain-text server when TLS fails."""
+
+_PLAIN_GREETING = b"PING\r\nAMQP\x00\x00\x09\x01"
+"""What the probe says first, whatever the URL's scheme: a Redis ``PING`` line, then AMQP
+0-9-1's protocol header. A plain-text Redis answers the ``PING``; RabbitMQ reads 8 bytes
+as a protocol header and answers the one it wants. So a ``rediss://`` URL at RabbitMQ's
+port, or ``amqps://`` at Redis's, is told at once too (each protocol's own greeting left
+the other server waiting for more: a wait of the whole timeout, then "did not answer")."""
 
 _PLAIN_ANSWERS = (b"+", b"-", b"\x01", b"AMQP")
 """How a plain-text Redis (a reply or an error) or RabbitMQ (``Connection.Start``, or the
@@ -186,20 +192,20 @@ def _connect(connection: Any, timeout: float, field: str) -> None:
                                    "or the server's TLS port")],
             ) from exc  # fmt: skip
         raise BrokerUnreachableError(
-            f"{what} {uri} did not answer within {timeout:g}s: {exc}"
+            f"{what} {uri} did not answer within {timeout:g}s (check {field}): {exc}"
         ) from exc
 
 
 def _plain_text_server(connection: Any, timeout: float) -> bool:
     """Whether a TLS URL's (``rediss://``, ``amqps://``) port answers its protocol in
     plain text: TLS was asked of a server that does not speak it."""
-    greeting = _TLS_SCHEMES.get(str(connection.as_uri()).split("://", 1)[0].lower())
-    if greeting is None or not connection.hostname:
+    scheme = str(connection.as_uri()).split("://", 1)[0].lower()
+    if scheme not in _TLS_SCHEMES or not connection.hostname:
         return False
     port = connection.port or connection.transport.default_port
     try:
         with socket.create_connection((connection.hostname, port), timeout=timeout) as sock:
-            sock.sendall(greeting)
+            sock.sendall(_PLAIN_GREETING)
             return sock.recv(8).startswith(_PLAIN_ANSWERS)
     except OSError:  # nothing there, or no answer: said as not reached
         return False

@@ -13,11 +13,14 @@ idempotent ``run_unit``:
 * any other error is the unit's result (``failed``), never a retry: a refused input
   is an outcome, a bug or a fatal error would fail the same way again; a unit stopped at
   ``task_soft_time_limit`` fails with :class:`UnitTimeLimitError`, whatever its cleanup
-  raised after the limit;
+  raised after the limit. A unit's waits (a busy lease, a retry's back-off) give up
+  :func:`give_up_margin` before that limit (:mod:`etl_core.work.limits`), so a unit
+  behind another writer ends with its own busy error instead;
 * a message delivered more often than its ``DeliveryLimit`` allows without its unit
   ever ending (the unit kills its worker process: acks late would redeliver it
   forever; :mod:`~etl_core.work.celery.deliveries`), a unit whose retryable errors
-  outlast its attempts, or a message this worker can never run (not a unit at all, a
+  outlast its attempts (not a busy lease: its writer is alive, the unit fails busy), or
+  a message this worker can never run (not a unit at all, a
   unit of another lane, or one its lane refuses: :class:`InvalidUnitError`, a kind or a
   parameter it does not know; never retried) is a poison message:
   it is moved to the lane's dead-letter queue (``<lane>.dead``, consumed by no worker)
@@ -35,12 +38,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from etl_core.errors import FatalError
+from etl_core.errors import FatalError, LeaseBusyError
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
 from etl_core.work.celery.messages import error_document, result_document
 from etl_core.work.executor import RunUnit, attempt_unit
+from etl_core.work.limits import unit_limits
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import InvalidUnitError, WorkUnit
 
@@ -215,14 +219,23 @@ def _attempt_within_limit(
         return run(unit)
 
     started = time.monotonic()
+    deadline = started + seconds - give_up_margin(seconds) if seconds > 0 else None
     try:
-        return attempt_unit(_stopped_at_soft_limit(counted, seconds), unit, policy)
+        with unit_limits(deadline=deadline):  # waits give up before the limit strikes
+            return attempt_unit(_stopped_at_soft_limit(counted, seconds), unit, policy)
     except Exception as error:
         if not _soft_limit_in(error):
             raise
         stopped = UnitTimeLimitError(unit.id, seconds)
         elapsed = time.monotonic() - started
         return UnitResult(unit, "failed", error=stopped, attempts=len(attempts), seconds=elapsed)
+
+
+def give_up_margin(seconds: float) -> float:
+    """How long before ``task_soft_time_limit`` a unit gives up waiting (for a busy lease, a
+    retry's back-off), so its end is its own busy error, said and sent back, not the limit:
+    a tenth of the limit, at most 10 s."""
+    return min(seconds / 10, 10.0)
 
 
 def _stopped_at_soft_limit(run: RunUnit[T], seconds: float) -> RunUnit[T]:
@@ -274,9 +287,11 @@ def _poison(result: UnitResult[Any], policy: RetryPolicy) -> bool:
     """Whether the unit's message goes to the dead-letter queue: the lane refused the unit
     itself (an :class:`InvalidUnitError`: a kind it does not run, a parameter it does not
     know; it can never run, so it is never retried), or its retryable errors outlasted its
-    attempts."""
+    attempts. A unit that ends because another live writer still holds its lease
+    (:class:`~etl_core.errors.LeaseBusyError`, after the lane's wait) is not poison: that
+    writer is doing the work or the next run does it; its result says busy."""
     error = result.error
-    if result.ok or error is None:
+    if result.ok or error is None or isinstance(error, LeaseBusyError):
         return False
     return isinstance(error, InvalidUnitError) or policy.is_retryable(error)
 

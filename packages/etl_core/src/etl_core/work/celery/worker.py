@@ -9,12 +9,11 @@ but unstarted message goes back to the queue); SIGQUIT or a second Ctrl-C a cold
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import lane_queues
-from etl_core.work.celery.ping import BrokerUnreachableError, check_broker, worker_name
+from etl_core.work.celery.ping import check_broker, worker_name
 from etl_core.work.celery.refused_messages import dead_lettering_consumer
 from etl_core.work.cores import share_cores_in_process
 
@@ -28,12 +27,13 @@ def run_worker(app: Any, settings: RuntimeSettings, lane: str, *, concurrency: i
         The worker's exit code (0 after a warm shutdown).
 
     Raises:
-        BrokerRefusedError: the broker refused the login of ``broker_url``.
+        BrokerRefusedError: the broker refused the login of ``broker_url`` (exit 2).
+        BrokerUnreachableError: the broker did not answer the start-up check (exit 1).
     """
-    # a refused login is said at once (exit 2), not as Celery's traceback; an unreachable
-    # broker is waited for, Celery retrying, as before
-    with contextlib.suppress(BrokerUnreachableError):
-        check_broker(app, settings)
+    # said at once, naming broker_url, as every command's broker check: a refused login
+    # (exit 2) or an unreachable broker (exit 1), not Celery's own error line ~20 s later
+    # and its retries forever (a supervisor or an orchestrator restarts the worker)
+    check_broker(app, settings)
     queues = lane_queues(settings, lane)
     # its processes run `concurrency` units at once: each unit's engine gets its share of
     # the cores (etl_core.work.cores), not every core
