@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from etl_core.runtime import RuntimeSettings
+from etl_core.setting_checks import SettingChecks
 
 __all__ = ["PipelineSettings"]
 
@@ -39,32 +40,28 @@ class PipelineSettings(RuntimeSettings):
     """``schedule``: how often the pending partitions of every dataset are enqueued (what
     ``run`` would process); API sources follow their own ``schedule`` cron."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._positive_interval("schedule_run_interval", self.schedule_run_interval)
-        self._check_leases()
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.duckdb_threads < 0:
-            threads = self.duckdb_threads
-            raise ValueError(
-                f"duckdb_threads must be 0 (a share of the cores) or more, got {threads}"
-            )
-        if not _MEMORY_LIMIT.fullmatch(self.duckdb_memory_limit):
-            raise ValueError(
-                "duckdb_memory_limit: expected a size such as '800MB', '2GiB' or '80%', got "
-                f"{self.duckdb_memory_limit!r}"
-            )
+    def _check(self, checks: SettingChecks) -> None:
+        """The pipeline's own: its schedule, leases, attempts and DuckDB's resources."""
+        super()._check(checks)
+        checks.positive_interval("schedule_run_interval")
+        self._check_leases(checks)
+        checks.require(self.max_attempts >= 1, "max_attempts", "at least 1")
+        checks.require(
+            self.duckdb_threads >= 0, "duckdb_threads", "0 (a share of the cores) or more"
+        )
+        checks.require(
+            _MEMORY_LIMIT.fullmatch(self.duckdb_memory_limit) is not None,
+            "duckdb_memory_limit",
+            "a size such as '800MB', '2GiB' or '80%'",
+        )
 
-    def _check_leases(self) -> None:
+    def _check_leases(self, checks: SettingChecks) -> None:
         """Refuse a lease that expires at once, a negative wait, or a heartbeat too slow to
         keep the lease (each partition's writer would lose it to the next)."""
-        if self.lease_seconds < 1:
-            raise ValueError(f"lease_seconds must be at least 1, got {self.lease_seconds}")
-        if self.lease_wait_seconds < 0:
-            raise ValueError(f"lease_wait_seconds must be 0 or more, got {self.lease_wait_seconds}")
-        if not 0 <= self.lease_heartbeat_seconds < self.lease_seconds:
-            raise ValueError(
-                "lease_heartbeat_seconds must be from 0 (a third of the lease) to below "
-                f"lease_seconds ({self.lease_seconds}), got {self.lease_heartbeat_seconds}"
-            )
+        checks.require(self.lease_seconds >= 1, "lease_seconds", "at least 1")
+        checks.require(self.lease_wait_seconds >= 0, "lease_wait_seconds", "0 or more")
+        checks.require(
+            0 <= self.lease_heartbeat_seconds < self.lease_seconds,
+            "lease_heartbeat_seconds",
+            f"from 0 (a third of the lease) to below lease_seconds ({self.lease_seconds})",
+        )

@@ -15,14 +15,14 @@ from etl_core.runtime import load_runtime_settings
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({"ETL_LEASE_SECONDS": "0"}, "lease_seconds must be at least 1, got 0"),
-        ({"ETL_LEASE_SECONDS": "-5"}, "lease_seconds must be at least 1, got -5"),
-        ({"ETL_LEASE_WAIT_SECONDS": "-1"}, "lease_wait_seconds must be 0 or more, got -1"),
-        ({"ETL_LEASE_HEARTBEAT_SECONDS": "-1"}, "lease_heartbeat_seconds must be from 0"),
+        ({"ETL_LEASE_SECONDS": "0"}, "lease_seconds: must be at least 1, got 0"),
+        ({"ETL_LEASE_SECONDS": "-5"}, "lease_seconds: must be at least 1, got -5"),
+        ({"ETL_LEASE_WAIT_SECONDS": "-1"}, "lease_wait_seconds: must be 0 or more, got -1"),
+        ({"ETL_LEASE_HEARTBEAT_SECONDS": "-1"}, "lease_heartbeat_seconds: must be from 0"),
         ({"ETL_LEASE_HEARTBEAT_SECONDS": "3600"}, "below lease_seconds (3600), got 3600"),
-        ({"ETL_MAX_ATTEMPTS": "0"}, "max_attempts must be at least 1, got 0"),
-        ({"ETL_DUCKDB_THREADS": "-2"}, "duckdb_threads must be 0 (a share of the cores) or more"),
-        ({"ETL_DUCKDB_MEMORY_LIMIT": "lots"}, "duckdb_memory_limit: expected a size such as"),
+        ({"ETL_MAX_ATTEMPTS": "0"}, "max_attempts: must be at least 1, got 0"),
+        ({"ETL_DUCKDB_THREADS": "-2"}, "duckdb_threads: must be 0 (a share of the cores) or more"),
+        ({"ETL_DUCKDB_MEMORY_LIMIT": "lots"}, "duckdb_memory_limit: must be a size such as"),
         ({"ETL_DUCKDB_MEMORY_LIMIT": "800"}, "got '800'"),
     ],
 )

@@ -82,7 +82,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from etl_core.errors import ConfigError, FieldError
+from etl_core.errors import ConfigError, FieldError, InvalidSettingError
 from etl_core.secrets import InvalidSecretReferenceError, Secret
 from etl_core.units import (
     ByteSize,
@@ -841,16 +841,25 @@ class _Builder:
             return _FAILED
         try:
             return schema.cls(**values)
-        except ValueError as exc:  # the dataclass's own __post_init__ validation
-            refused = schema.leaves.get(getattr(exc, "setting", ""))
-            if refused is not None:  # an InvalidSettingError: said where that value came from
-                source = self.sources.get(refused.path, DEFAULT_SOURCE)
-                self.errors.append(FieldError(refused.path, str(exc), source))
-                return _FAILED
+        except InvalidSettingError as exc:  # the class's own checks, each on its setting
+            self._refused(schema, exc.refused)
+            return _FAILED
+        except ValueError as exc:  # any other validation of the dataclass's own
             where = schema.path or schema.cls.__name__
             source = self.locate(where) if self.locate and schema.path else "validation"
             self.errors.append(FieldError(where, str(exc), source))
             return _FAILED
+
+    def _refused(self, schema: _Schema, refused: Mapping[str, str]) -> None:
+        """Name each value a settings class refused, with where that value came from."""
+        for name, problem in refused.items():
+            leaf = schema.leaves.get(name)
+            if leaf is None:  # not one of its own leaves: said on the class
+                where = schema.path or schema.cls.__name__
+                self.errors.append(FieldError(where, f"{name} {problem}", "validation"))
+            else:
+                source = self.sources.get(leaf.path, DEFAULT_SOURCE)
+                self.errors.append(FieldError(leaf.path, problem, source))
 
     def _child(
         self, child: _Schema, optional: bool, f: dataclasses.Field[Any], defaults: object | None

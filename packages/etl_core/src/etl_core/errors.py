@@ -8,7 +8,7 @@ with ``raise ... from``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -88,19 +88,17 @@ class ConfigError(EtlError):
 
 
 class InvalidSettingError(EtlError, ValueError):
-    """A settings class's own check refused one setting's value (``__post_init__``): the
-    loader reports it on that setting, with where its value came from (file and key, or
-    environment variable).
+    """A settings class's own checks refused values (``__post_init__``): the loader reports
+    each on its setting, with where its value came from (file and key, or variable).
 
     Attributes:
-        setting: The setting's field name (``alert_delivery_deadline``).
-        problem: What was expected and what was given.
+        refused: Each refused setting's field name and what was expected and given
+            (``{"alert_delivery_deadline": "must be longer than 0s, got 0s"}``).
     """
 
-    def __init__(self, setting: str, problem: str) -> None:
-        super().__init__(f"{setting} {problem}")
-        self.setting = setting
-        self.problem = problem
+    def __init__(self, refused: Mapping[str, str]) -> None:
+        self.refused = dict(refused)
+        super().__init__("; ".join(f"{name} {problem}" for name, problem in self.refused.items()))
 
 
 class MissingDependencyError(EtlError, ImportError):

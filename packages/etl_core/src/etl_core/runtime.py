@@ -29,16 +29,11 @@ from etl_core.config import (
     ResultBackendURL,
     load_settings_with_sources,
 )
-from etl_core.errors import (
-    ConfigError,
-    EtlError,
-    InvalidSettingError,
-    MissingDependencyError,
-    StorageConfigError,
-)
+from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
 from etl_core.faults import fault_spec
 from etl_core.logging import bind_context, bind_process_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
+from etl_core.setting_checks import SettingChecks
 
 if TYPE_CHECKING:
     from etl_core.storage import ObjectStore
@@ -174,22 +169,24 @@ class RuntimeSettings:
     """``schedule``: how often a scheduler looks at the clock (and, standing by, the lease)."""
 
     def __post_init__(self) -> None:
-        """Refuse timeouts, intervals and scheduler settings that cannot be kept (said at
-        start-up, naming them, not as a traceback or a silent busy loop later)."""
+        """Refuse what no run can keep, every such value at once (``_check``), said at
+        start-up naming each, not as a traceback or a silent busy loop later."""
+        checks = SettingChecks(self)
+        self._check(checks)
+        checks.done()
+
+    def _check(self, checks: SettingChecks) -> None:
+        """Timeouts and the scheduler's tick and lease; a lane adds its own after these."""
         for name in ("s3_connect_timeout", "s3_read_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be above 0 seconds, got {getattr(self, name):g}")
-        if self.progress_interval < 0:
-            said = f"{self.progress_interval:g}"
-            raise ValueError(f"progress_interval must be 0 (none) or more seconds, got {said}")
-        tick, lease = self.schedule_tick.total_seconds(), self.schedule_lease_seconds
-        if tick <= 0:
-            raise ValueError(f"schedule_tick must be longer than 0s, got {tick:g}s")
-        if lease.total_seconds() <= tick:
-            raise ValueError(
-                f"schedule_lease_seconds must be longer than schedule_tick ({tick:g}s), got "
-                f"{lease.total_seconds():g}s"
-            )
+            checks.require(getattr(self, name) > 0, name, "above 0 seconds")
+        checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
+        checks.positive_interval("schedule_tick")
+        tick = self.schedule_tick.total_seconds()
+        checks.require(
+            self.schedule_lease_seconds.total_seconds() > tick,
+            "schedule_lease_seconds",
+            f"longer than schedule_tick ({tick:g}s)",
+        )
 
     def contract_memo_dir(self) -> Path | None:
         """Where the contract loader remembers validators' passes; ``None`` when off."""
@@ -198,13 +195,6 @@ class RuntimeSettings:
         from etl_core.contracts.memo import default_cache_dir
 
         return self.cache_dir if self.cache_dir is not None else default_cache_dir()
-
-    @staticmethod
-    def _positive_interval(name: str, interval: timedelta) -> None:
-        """Refuse a lane's schedule interval that is not positive (``__post_init__``)."""
-        if interval <= timedelta(0):
-            problem = f"must be longer than 0s, got {interval.total_seconds():g}s"
-            raise InvalidSettingError(name, problem)
 
 
 def find_settings_file(

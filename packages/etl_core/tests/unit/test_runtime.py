@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_core.errors import ConfigError
+from etl_core.errors import ConfigError, InvalidSettingError
 from etl_core.logging import clear_context, get_context
 from etl_core.runtime import (
     ExitCode,
@@ -85,9 +85,9 @@ def test_invalid_values_are_all_reported_with_their_source(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({"ETL_SCHEDULE_TICK": "0"}, "schedule_tick must be longer than 0s"),
-        ({"ETL_SCHEDULE_LEASE_SECONDS": "1s"}, "schedule_lease_seconds must be longer than"),
-        ({"ETL_SCHEDULE_TICK": "2m"}, "schedule_lease_seconds must be longer than"),
+        ({"ETL_SCHEDULE_TICK": "0"}, "schedule_tick: must be longer than 0s"),
+        ({"ETL_SCHEDULE_LEASE_SECONDS": "1s"}, "schedule_lease_seconds: must be longer than"),
+        ({"ETL_SCHEDULE_TICK": "2m"}, "schedule_lease_seconds: must be longer than"),
     ],
 )
 def test_scheduler_settings_no_scheduler_can_keep_are_refused_naming_them(
@@ -100,9 +100,9 @@ def test_scheduler_settings_no_scheduler_can_keep_are_refused_naming_them(
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({"ETL_S3_CONNECT_TIMEOUT": "0"}, "s3_connect_timeout must be above 0 seconds, got 0"),
-        ({"ETL_S3_READ_TIMEOUT": "-3"}, "s3_read_timeout must be above 0 seconds, got -3"),
-        ({"ETL_PROGRESS_INTERVAL": "-1"}, "progress_interval must be 0 (none) or more"),
+        ({"ETL_S3_CONNECT_TIMEOUT": "0"}, "s3_connect_timeout: must be above 0 seconds, got 0"),
+        ({"ETL_S3_READ_TIMEOUT": "-3"}, "s3_read_timeout: must be above 0 seconds, got -3"),
+        ({"ETL_PROGRESS_INTERVAL": "-1"}, "progress_interval: must be 0 (none) or more"),
     ],
 )
 def test_timeouts_and_intervals_that_cannot_be_kept_are_refused_naming_them(
@@ -384,3 +384,14 @@ def test_a_killed_process_awaiting_its_parent_is_not_alive() -> None:
         child.kill()
         child.wait(timeout=10)
     assert not process_alive(child.pid)
+
+
+def test_settings_built_by_hand_name_every_refused_value_in_their_error() -> None:
+    with pytest.raises(InvalidSettingError) as refused:
+        RuntimeSettings(s3_connect_timeout=0, progress_interval=-1)
+
+    assert isinstance(refused.value, ValueError)  # what a dataclass's own checks raise
+    assert str(refused.value) == (
+        "s3_connect_timeout must be above 0 seconds, got 0; "
+        "progress_interval must be 0 (none) or more seconds, got -1"
+    )

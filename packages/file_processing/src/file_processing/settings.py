@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from etl_core.config import URL
 from etl_core.runtime import RuntimeSettings
+from etl_core.setting_checks import SettingChecks
 from etl_core.units import ByteSize
 from file_processing.limits import UnpackLimits
 from file_processing.quality import QualitySettings
@@ -76,57 +77,37 @@ class FileProcessingSettings(RuntimeSettings):
     """``listen``: receives of a notification whose objects keep failing before it is
     dead-lettered."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._positive_interval("schedule_scan_interval", self.schedule_scan_interval)
-        self._positive_interval("claim_timeout", self.claim_timeout)
-        self._check_visibility_timeout()
-        self._check_quality_engine()
-        if not 1 <= self.concurrency <= 256:
-            raise ValueError(f"concurrency must be from 1 to 256, got {self.concurrency}")
+    def _check(self, checks: SettingChecks) -> None:
+        """The file lane's own: its schedule, claims, listener, parsing bounds and engine."""
+        super()._check(checks)
+        checks.positive_interval("schedule_scan_interval")
+        checks.positive_interval("claim_timeout")
+        self._check_listener(checks)
+        self._check_quality_engine(checks)
+        checks.require(1 <= self.concurrency <= 256, "concurrency", "from 1 to 256")
         for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0 <= self.listen_wait_seconds <= 20:
-            raise ValueError(
-                f"listen_wait_seconds must be from 0 to 20, got {self.listen_wait_seconds}"
-            )
-        if self.listen_max_receives < 1:
-            raise ValueError(
-                f"listen_max_receives must be at least 1, got {self.listen_max_receives}"
-            )
-        if not 1 <= self.member_concurrency <= 64:
-            raise ValueError(
-                f"member_concurrency must be from 1 to 64, got {self.member_concurrency}"
-            )
-        if not 1 <= self.member_batch <= 10_000:
-            raise ValueError(f"member_batch must be from 1 to 10000, got {self.member_batch}")
-        if not 0 <= self.quality_top_values <= 100:
-            raise ValueError(
-                f"quality_top_values must be from 0 to 100, got {self.quality_top_values}"
-            )
+            checks.require(getattr(self, name) >= 1, name, "positive")
+        checks.require(1 <= self.member_concurrency <= 64, "member_concurrency", "from 1 to 64")
+        checks.require(1 <= self.member_batch <= 10_000, "member_batch", "from 1 to 10000")
+        checks.require(0 <= self.quality_top_values <= 100, "quality_top_values", "from 0 to 100")
 
-    def _check_visibility_timeout(self) -> None:
-        """SQS keeps a message hidden from 0 s (visible again at once) to 12 hours."""
-        seconds = self.listen_visibility_timeout.total_seconds()
-        if not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT.total_seconds():
-            raise ValueError(
-                f"listen_visibility_timeout must be from 0s to 12h (SQS's range), got {seconds:g}s"
-            )
+    def _check_listener(self, checks: SettingChecks) -> None:
+        """SQS waits 0 to 20 s for a message and keeps one hidden from 0 s to 12 hours."""
+        checks.require(0 <= self.listen_wait_seconds <= 20, "listen_wait_seconds", "from 0 to 20")
+        checks.require(self.listen_max_receives >= 1, "listen_max_receives", "at least 1")
+        checks.require(
+            timedelta(0) <= self.listen_visibility_timeout <= MAX_VISIBILITY_TIMEOUT,
+            "listen_visibility_timeout",
+            "from 0s to 12h (SQS's range)",
+        )
 
-    def _check_quality_engine(self) -> None:
+    def _check_quality_engine(self, checks: SettingChecks) -> None:
         """Refuse engine settings every file would fail on, or that would run unbounded."""
-        if self.quality_threads < 0:
-            raise ValueError(
-                "quality_threads must be 0 (a share of the cores) or more, got "
-                f"{self.quality_threads}"
-            )
-        if int(self.quality_memory_limit) <= 0:
-            raise ValueError(
-                f"quality_memory_limit must be above 0 bytes, got {self.quality_memory_limit}"
-            )
-        if self.json_max_depth < 1:
-            raise ValueError(f"json_max_depth must be at least 1, got {self.json_max_depth}")
+        checks.require(
+            self.quality_threads >= 0, "quality_threads", "0 (a share of the cores) or more"
+        )
+        checks.require(int(self.quality_memory_limit) > 0, "quality_memory_limit", "above 0 bytes")
+        checks.require(self.json_max_depth >= 1, "json_max_depth", "at least 1")
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""

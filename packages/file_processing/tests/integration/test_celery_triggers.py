@@ -153,5 +153,5 @@ def test_a_scan_interval_of_zero_is_a_configuration_error_not_a_traceback(local_
         "schedule", "--max-ticks", "1", ETL_EXECUTOR="celery", ETL_SCHEDULE_SCAN_INTERVAL="0"
     )
     assert done.returncode == 2, done.stderr
-    assert "schedule_scan_interval must be longer than 0s" in done.stderr
+    assert "schedule_scan_interval: must be longer than 0s" in done.stderr
     assert "Traceback" not in done.stderr

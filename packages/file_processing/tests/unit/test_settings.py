@@ -15,11 +15,11 @@ from file_processing.settings import FileProcessingSettings
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({"ETL_CLAIM_TIMEOUT": "0"}, "claim_timeout must be longer than 0s, got 0s"),
+        ({"ETL_CLAIM_TIMEOUT": "0"}, "claim_timeout: must be longer than 0s, got 0s"),
         ({"ETL_LISTEN_VISIBILITY_TIMEOUT": "13h"}, "to 12h (SQS's range), got 46800s"),
-        ({"ETL_QUALITY_THREADS": "-1"}, "quality_threads must be 0 (a share of the cores) or"),
-        ({"ETL_QUALITY_MEMORY_LIMIT": "0"}, "quality_memory_limit must be above 0 bytes"),
-        ({"ETL_JSON_MAX_DEPTH": "0"}, "json_max_depth must be at least 1, got 0"),
+        ({"ETL_QUALITY_THREADS": "-1"}, "quality_threads: must be 0 (a share of the cores) or"),
+        ({"ETL_QUALITY_MEMORY_LIMIT": "0"}, "quality_memory_limit: must be above 0 bytes"),
+        ({"ETL_JSON_MAX_DEPTH": "0"}, "json_max_depth: must be at least 1, got 0"),
     ],
 )
 def test_a_setting_no_scan_can_keep_is_refused_naming_it(env: dict[str, str], said: str) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from etl_core.runtime import RuntimeSettings
 from etl_core.secrets import Secret
+from etl_core.setting_checks import SettingChecks
 
 __all__ = ["ObservabilitySettings"]
 
@@ -45,24 +46,17 @@ class ObservabilitySettings(RuntimeSettings):
     storage_list_workers: int = 8
     """Listings the storage metrics run at once (prefixes in parallel)."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._positive_interval("schedule_check_interval", self.schedule_check_interval)
-        self._positive_interval("evaluation_interval", self.evaluation_interval)
-        self._positive_interval("database_window", self.database_window)
-        self._positive_interval("alert_delivery_deadline", self.alert_delivery_deadline)
-        if not 0 <= self.serve_port <= 65535:
-            raise ValueError(f"serve_port must be from 0 to 65535, got {self.serve_port}")
-        if not 1 <= self.storage_recent_days <= 366:
-            raise ValueError(
-                f"storage_recent_days must be from 1 to 366, got {self.storage_recent_days}"
-            )
-        if not 1 <= self.storage_list_workers <= 64:
-            raise ValueError(
-                f"storage_list_workers must be from 1 to 64, got {self.storage_list_workers}"
-            )
-        if self.storage_reconcile_interval <= timedelta(0):
-            raise ValueError(
-                "storage_reconcile_interval must be longer than 0s, got "
-                f"{self.storage_reconcile_interval}"
-            )
+    def _check(self, checks: SettingChecks) -> None:
+        """The lane's own: its intervals and deadline, the port and the storage listings."""
+        super()._check(checks)
+        for name in (
+            "schedule_check_interval",
+            "evaluation_interval",
+            "database_window",
+            "alert_delivery_deadline",
+            "storage_reconcile_interval",
+        ):
+            checks.positive_interval(name)
+        checks.require(0 <= self.serve_port <= 65535, "serve_port", "from 0 to 65535")
+        checks.require(1 <= self.storage_recent_days <= 366, "storage_recent_days", "from 1 to 366")
+        checks.require(1 <= self.storage_list_workers <= 64, "storage_list_workers", "from 1 to 64")

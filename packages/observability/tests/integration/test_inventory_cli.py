@@ -170,9 +170,9 @@ def test_missing_s3_credentials_are_a_usage_error(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "said"),
     [
-        ("ETL_STORAGE_RECENT_DAYS", "0", "storage_recent_days must be from 1 to 366"),
-        ("ETL_STORAGE_LIST_WORKERS", "65", "storage_list_workers must be from 1 to 64"),
-        ("ETL_STORAGE_RECONCILE_INTERVAL", "0s", "storage_reconcile_interval must be longer"),
+        ("ETL_STORAGE_RECENT_DAYS", "0", "storage_recent_days: must be from 1 to 366"),
+        ("ETL_STORAGE_LIST_WORKERS", "65", "storage_list_workers: must be from 1 to 64"),
+        ("ETL_STORAGE_RECONCILE_INTERVAL", "0s", "storage_reconcile_interval: must be longer"),
     ],
 )
 def test_a_storage_metrics_setting_out_of_range_exits_2_naming_it(

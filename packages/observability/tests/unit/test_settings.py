@@ -15,15 +15,15 @@ from observability.settings import ObservabilitySettings
 @pytest.mark.parametrize(
     ("env", "said"),
     [
-        ({"ETL_EVALUATION_INTERVAL": "0"}, "evaluation_interval must be longer than 0s, got 0s"),
-        ({"ETL_DATABASE_WINDOW": "0s"}, "database_window must be longer than 0s, got 0s"),
+        ({"ETL_EVALUATION_INTERVAL": "0"}, "evaluation_interval: must be longer than 0s, got 0s"),
+        ({"ETL_DATABASE_WINDOW": "0s"}, "database_window: must be longer than 0s, got 0s"),
         (
             {"ETL_ALERT_DELIVERY_DEADLINE": "0s"},
-            "alert_delivery_deadline: alert_delivery_deadline must be longer than 0s, got 0s "
+            "alert_delivery_deadline: must be longer than 0s, got 0s "
             "(from env ETL_ALERT_DELIVERY_DEADLINE)",
         ),
-        ({"ETL_SERVE_PORT": "99999"}, "serve_port must be from 0 to 65535, got 99999"),
-        ({"ETL_SERVE_PORT": "-1"}, "serve_port must be from 0 to 65535, got -1"),
+        ({"ETL_SERVE_PORT": "99999"}, "serve_port: must be from 0 to 65535, got 99999"),
+        ({"ETL_SERVE_PORT": "-1"}, "serve_port: must be from 0 to 65535, got -1"),
     ],
 )
 def test_a_service_setting_no_service_can_keep_is_refused_naming_it(
@@ -53,3 +53,31 @@ def test_a_setting_refused_by_its_own_check_names_the_file_and_key_it_came_from(
     said = str(refused.value)
     assert "etl.toml:2: key observability.alert_delivery_deadline" in said
     assert "must be longer than 0s, got 0s" in said
+
+
+def test_every_value_no_service_can_keep_is_refused_at_once_each_with_its_source(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "etl.toml").write_text(
+        '[observability]\nevaluation_interval = "0s"\nalert_delivery_deadline = "0s"\n'
+    )
+
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(
+            ObservabilitySettings,
+            {"config_dir": str(tmp_path)},
+            env={"ETL_SERVE_PORT": "99999", "ETL_SCHEDULE_TICK": "0s"},
+            lane="observability",
+        )
+
+    assert set(refused.value.fields) == {
+        "schedule_tick",
+        "evaluation_interval",
+        "alert_delivery_deadline",
+        "serve_port",
+    }
+    said = str(refused.value)
+    assert "schedule_tick: must be longer than 0s, got 0s (from env ETL_SCHEDULE_TICK)" in said
+    assert "etl.toml:2: key observability.evaluation_interval" in said
+    assert "etl.toml:3: key observability.alert_delivery_deadline" in said
+    assert "serve_port: must be from 0 to 65535, got 99999 (from env ETL_SERVE_PORT)" in said
