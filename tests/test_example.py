@@ -302,3 +302,94 @@ def test_an_exported_celery_executor_does_not_send_the_examples_units_to_workers
     shown = "".join(lines)
     assert "ETL_EXECUTOR=celery is set: the example runs its units in its own processes" in shown
     assert "7 validated, 4 quarantined, 0 skipped, 0 failed\n" in shown
+
+
+STEP = """
+import signal, sys, time
+def stop(signum, frame):
+    time.sleep(0.5)  # finishing its units in flight
+    print("step stopped its own way", flush=True)
+    sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[1] == "deaf" else stop)
+print("step running", flush=True)
+time.sleep(60)
+"""
+"""A console script as the example runs it: it stops its own way on SIGTERM and, unless
+``deaf``, on Ctrl-C (SIGINT)."""
+
+EXAMPLE_STEP = """
+import subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import run
+run.stop_on_sigterm()
+step = subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[3]])
+print(step.pid, flush=True)
+try:
+    run.wait_for(step)
+except KeyboardInterrupt:
+    print(f"step exited {step.poll()}", flush=True)
+    raise SystemExit(run.INTERRUPTION.exit_code())
+"""
+"""The example running one step (``run.wait_for``), as its ``__main__`` ends."""
+
+
+def start_a_step(kind: str) -> tuple[subprocess.Popen[str], int]:
+    """The example running one step of ``kind`` in a process group of its own (a
+    terminal's foreground job), and the step's pid, once the step runs."""
+    example = subprocess.Popen(
+        [sys.executable, "-c", EXAMPLE_STEP, str(REPO / "examples/retail"), STEP, kind],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    pid = int(read_line(example, 60) or "0")
+    assert read_line(example, 60) == "step running\n"
+    return example, pid
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_second_ctrl_c_kills_a_step_that_goes_on_so_none_outlives_the_run() -> None:
+    """The step ignores Ctrl-C: the first one has the example wait, the second one stops
+    waiting; the step went on running beside the next run (the lock on .etl/ gone)."""
+    example, pid = start_a_step("deaf")
+    try:
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
+        time.sleep(0.3)
+        assert example.poll() is None  # waiting for the step
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C again
+        out, err = example.communicate(timeout=20)
+        assert example.returncode == 130, err
+        assert out == f"step exited {-signal.SIGKILL}\n"
+        assert not is_running(pid)
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+
+
+def test_sigterm_waits_for_the_step_to_stop_its_own_way_and_exits_143() -> None:
+    """A supervisor's SIGTERM to the process group: the example ended at once, the step
+    left running unwatched (and .etl/ unlocked)."""
+    example, pid = start_a_step("listening")
+    try:
+        os.killpg(example.pid, signal.SIGTERM)
+        out, err = example.communicate(timeout=20)
+        assert example.returncode == 143, err
+        assert out == "step stopped its own way\nstep exited 143\n"
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()

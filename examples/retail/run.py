@@ -48,12 +48,14 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from api import TOKEN_ENV, start_api
@@ -147,15 +149,65 @@ def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
 
 def wait_for(process: subprocess.Popen[Any]) -> int:
     """Its exit code. A terminal's Ctrl-C reaches the console script too (the whole
-    foreground process group has it): on ``KeyboardInterrupt`` wait for the script to
-    stop its own way (units in flight finish, claims and scratch released, what remains
-    counted) and re-raise, instead of killing it a quarter second later as
-    ``subprocess.run`` would; a second Ctrl-C stops waiting."""
+    foreground process group has it): on ``KeyboardInterrupt`` the script is left to stop
+    its own way (:meth:`Interruption.stop`), instead of being killed a quarter second
+    later as ``subprocess.run`` would, and the interruption re-raised."""
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.wait()
+        INTERRUPTION.stop(process)
         raise
+
+
+@dataclass
+class Interruption:
+    """Ctrl-C or SIGTERM (:func:`stop_on_sigterm`) while console scripts run.
+
+    After the first one each script still running is waited for: it had the signal too
+    (a terminal's Ctrl-C reaches its whole foreground process group, as a supervisor's
+    SIGTERM to the group does) and stops its own way, units in flight finished, claims
+    and scratch released. A second one stops waiting: every script still running is
+    killed and reaped, since none may outlive the run and its lock on :data:`WORK` (a
+    script that ignores the signal, or never got it, would go on beside the next run).
+    """
+
+    hurried: bool = False
+    terminated: bool = False
+
+    def stop(self, process: subprocess.Popen[Any]) -> None:
+        """After an interruption: wait for ``process`` to end (its output discarded), or
+        kill it once a second one came (before or during this wait)."""
+        if not self.hurried:
+            try:
+                process.communicate()
+                return
+            except KeyboardInterrupt:
+                self.hurried = True
+                process.kill()
+                process.communicate()
+                raise
+        process.kill()
+        process.communicate()
+
+    def exit_code(self) -> int:
+        """130 after Ctrl-C, 143 after SIGTERM, as every runtime exits."""
+        return 143 if self.terminated else 130
+
+
+INTERRUPTION = Interruption()
+"""This run's interruptions (one run a process)."""
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor's stop) takes Ctrl-C's way: the example waits for the script
+    running, then exits 143 (it ended at once, leaving the script running unwatched and
+    :data:`WORK` unlocked); a second SIGTERM kills the scripts still running."""
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        INTERRUPTION.terminated = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 @dataclass(frozen=True)
@@ -171,8 +223,10 @@ class Started:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self.process.poll() is None:
-            if exc_type is not KeyboardInterrupt:  # Ctrl-C: it stops its own way (wait_for)
-                self.process.terminate()
+            if exc_type is KeyboardInterrupt:  # Ctrl-C: it stops its own way, or is killed
+                INTERRUPTION.stop(self.process)
+                return
+            self.process.terminate()
             self.process.communicate()
 
 
@@ -273,7 +327,7 @@ def hold_the_work_directory() -> IO[str]:
             fcntl.flock(lock, fcntl.LOCK_EX)
         except KeyboardInterrupt:
             print("stopped waiting: nothing was done", flush=True)
-            raise SystemExit(130) from None  # Ctrl-C, as every runtime exits
+            raise SystemExit(INTERRUPTION.exit_code()) from None  # as every runtime exits
     lock.seek(0)
     lock.truncate()
     lock.write(f"{os.getpid()}\n")
@@ -431,12 +485,14 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
+    stop_on_sigterm()
     try:
         raise SystemExit(main())
     except KeyboardInterrupt:
+        how = "terminated (SIGTERM)" if INTERRUPTION.terminated else "interrupted (Ctrl-C)"
         print(
-            "\ninterrupted (Ctrl-C): what finished is kept; `make run` again carries on",
+            f"\n{how}: what finished is kept; `make run` again carries on",
             file=sys.stderr,
             flush=True,
         )
-        raise SystemExit(130) from None  # as every runtime exits on Ctrl-C
+        raise SystemExit(INTERRUPTION.exit_code()) from None  # as every runtime exits
