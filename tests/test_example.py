@@ -309,10 +309,11 @@ import signal, sys, time
 def stop(signum, frame):
     time.sleep(0.5)  # finishing its units in flight
     print("step stopped its own way", flush=True)
+    print("step: 2 of 11 finished, 9 remain", flush=True, file=sys.stderr)
     sys.exit(128 + signum)
 signal.signal(signal.SIGTERM, stop)
 signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[1] == "deaf" else stop)
-print("step running", flush=True)
+print("step running", flush=True, file=sys.stderr if sys.argv[1] == "background" else sys.stdout)
 time.sleep(60)
 """
 """A console script as the example runs it: it stops its own way on SIGTERM and, unless
@@ -323,10 +324,17 @@ import subprocess, sys
 sys.path.insert(0, sys.argv[1])
 import run
 run.stop_on_sigterm()
-step = subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[3]])
+background = sys.argv[3] == "background"
+pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} if background else {}
+step = subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[3]], text=True, **pipes)
 print(step.pid, flush=True)
 try:
-    run.wait_for(step)
+    if background:  # as run.start() starts the steps shown when they are finished
+        with run.Started(("step",), step):
+            sys.stderr.write(step.stderr.readline())  # it runs
+            step.wait()
+    else:
+        run.wait_for(step)
 except KeyboardInterrupt:
     print(f"step exited {step.poll()}", flush=True)
     raise SystemExit(run.INTERRUPTION.exit_code())
@@ -345,7 +353,7 @@ def start_a_step(kind: str) -> tuple[subprocess.Popen[str], int]:
         start_new_session=True,
     )
     pid = int(read_line(example, 60) or "0")
-    assert read_line(example, 60) == "step running\n"
+    assert read_line(example, 60, stderr=kind == "background") == "step running\n"
     return example, pid
 
 
@@ -387,6 +395,24 @@ def test_sigterm_waits_for_the_step_to_stop_its_own_way_and_exits_143() -> None:
         out, err = example.communicate(timeout=20)
         assert example.returncode == 143, err
         assert out == "step stopped its own way\nstep exited 143\n"
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+
+
+def test_ctrl_c_passes_on_what_a_background_step_says_it_left() -> None:
+    """A step started in the background (the pipeline run and the ingestion beside it):
+    its account of what it finished and what remains was captured and dropped."""
+    example, pid = start_a_step("background")
+    try:
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
+        out, err = example.communicate(timeout=20)
+        assert example.returncode == 130, err
+        assert out == "step exited 130\n"
+        assert err == "step: 2 of 11 finished, 9 remain\n"
     finally:
         if is_running(pid):
             os.kill(pid, signal.SIGKILL)

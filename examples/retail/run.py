@@ -175,19 +175,24 @@ class Interruption:
     terminated: bool = False
 
     def stop(self, process: subprocess.Popen[Any]) -> None:
-        """After an interruption: wait for ``process`` to end (its output discarded), or
-        kill it once a second one came (before or during this wait)."""
+        """After an interruption: wait for ``process`` to end, or kill it once a second one
+        came (before or during this wait). The log lines of a script started in the
+        background (:func:`start`) are passed on: its own account of what it finished
+        and what remains; its output is not."""
         if not self.hurried:
             try:
-                process.communicate()
-                return
+                _, err = process.communicate()
             except KeyboardInterrupt:
                 self.hurried = True
                 process.kill()
                 process.communicate()
                 raise
-        process.kill()
-        process.communicate()
+        else:
+            process.kill()
+            _, err = process.communicate()
+        if err:
+            sys.stderr.write(err)
+            sys.stderr.flush()
 
     def exit_code(self) -> int:
         """130 after Ctrl-C, 143 after SIGTERM, as every runtime exits."""
