@@ -371,7 +371,11 @@ def test_a_second_ctrl_c_kills_a_step_that_goes_on_so_none_outlives_the_run() ->
     example, pid = start_a_step("deaf")
     try:
         os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
-        time.sleep(0.3)
+        said = read_line(example, 20, stderr=True)
+        python = Path(sys.executable).name
+        assert (
+            said == f"waiting for {python} (pid {pid}) to stop its own way; Ctrl-C again kills it\n"
+        )
         assert example.poll() is None  # waiting for the step
         os.killpg(example.pid, signal.SIGINT)  # Ctrl-C again
         out, err = example.communicate(timeout=20)

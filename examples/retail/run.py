@@ -173,6 +173,9 @@ class Interruption:
 
     hurried: bool = False
     terminated: bool = False
+    said: bool = False
+    GRACE = 2.0
+    """Seconds a script may take to stop before the wait is said (once)."""
 
     def stop(self, process: subprocess.Popen[Any]) -> None:
         """After an interruption: wait for ``process`` to end, or kill it once a second one
@@ -181,7 +184,11 @@ class Interruption:
         and what remains; its output is not."""
         if not self.hurried:
             try:
-                _, err = process.communicate()
+                try:
+                    _, err = process.communicate(timeout=self.GRACE)
+                except subprocess.TimeoutExpired:
+                    self.say_the_wait(process)
+                    _, err = process.communicate()
             except KeyboardInterrupt:
                 self.hurried = True
                 process.kill()
@@ -193,6 +200,19 @@ class Interruption:
         if err:
             sys.stderr.write(err)
             sys.stderr.flush()
+
+    def say_the_wait(self, process: subprocess.Popen[Any]) -> None:
+        """Say once that the example waits, and how to stop waiting."""
+        if not self.said:
+            self.said = True
+            name = Path(str(process.args[0] if isinstance(process.args, list) else process.args))
+            again = "SIGTERM" if self.terminated else "Ctrl-C"
+            print(
+                f"waiting for {name.name} (pid {process.pid}) to stop its own way; "
+                f"{again} again kills it",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def exit_code(self) -> int:
         """130 after Ctrl-C, 143 after SIGTERM, as every runtime exits."""
