@@ -423,3 +423,40 @@ def test_ctrl_c_passes_on_what_a_background_step_says_it_left() -> None:
         if example.poll() is None:
             os.killpg(example.pid, signal.SIGKILL)
             example.communicate()
+
+
+def test_a_bad_exported_setting_is_said_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    """It ended in a traceback of the example's own settings load."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env={**example_environment(), "ETL_EXECUTOR": "bogus"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "executor: expected one of 'local', 'celery', got 'bogus' (from env ETL_EXECUTOR)" in (
+        done.stderr
+    )
+    assert not (tmp_path / ".etl").exists()  # nothing was done
+
+
+def test_a_work_directory_it_cannot_lock_is_named(tmp_path: Path) -> None:
+    """Another user's .etl/ or a read-only one: it ended in a traceback opening the lock."""
+    (tmp_path / ".etl/run.lock").mkdir(parents=True)  # root may write anywhere: no chmod
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env=example_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"cannot hold {tmp_path.resolve()}/.etl/run.lock (one run at a time uses "
+        f"{tmp_path.resolve()}/.etl/): Is a directory"
+    )

@@ -63,7 +63,7 @@ from summary import RunFacts, changed, read_changes, snapshot, summary
 
 from etl_core.contracts import load_contracts
 from etl_core.errors import ObjectNotFoundError
-from etl_core.runtime import ExitCode, RuntimeSettings, open_session
+from etl_core.runtime import ExitCode, RuntimeSettings, open_session, run_entry_point
 from etl_core.storage import LocalObjectStore, ObjectStore
 
 EXAMPLE = Path(__file__).resolve().parent
@@ -337,7 +337,14 @@ def hold_the_work_directory() -> IO[str]:
     would replace the first one's, its API address and all, mid-run (the first run's
     ingestion would then call the second run's API with the wrong token).
     """
-    lock = LOCK.open("a+")
+    try:
+        WORK.mkdir(exist_ok=True)
+        lock = LOCK.open("a+")
+    except OSError as exc:  # another user's .etl/, a read-only directory
+        raise SystemExit(
+            f"cannot hold {LOCK.resolve()} (one run at a time uses {WORK.resolve()}/): "
+            f"{exc.strerror or exc}"
+        ) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -362,7 +369,6 @@ def hold_the_work_directory() -> IO[str]:
 
 def main() -> int:
     session = open_session("example", RuntimeSettings, {"create_store": True})
-    WORK.mkdir(exist_ok=True)
     lock = hold_the_work_directory()  # kept open: the lock lasts the run
     config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
     env = environment(session.settings, config)
@@ -511,8 +517,8 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
 
 if __name__ == "__main__":
     stop_on_sigterm()
-    try:
-        raise SystemExit(main())
+    try:  # a bad exported setting (ETL_LOG_LEVEL=loud) said as the runtimes say it, exit 2
+        run_entry_point(lambda: sys.exit(main()), name="make run")
     except KeyboardInterrupt:
         how = "terminated (SIGTERM)" if INTERRUPTION.terminated else "interrupted (Ctrl-C)"
         print(
