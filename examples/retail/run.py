@@ -63,7 +63,7 @@ from summary import RunFacts, changed, read_changes, snapshot, summary
 
 from etl_core.contracts import load_contracts
 from etl_core.errors import ObjectNotFoundError
-from etl_core.runtime import ExitCode, RuntimeSettings, open_session, run_entry_point
+from etl_core.runtime import ExitCode, RuntimeSettings, open_session
 from etl_core.storage import LocalObjectStore, ObjectStore
 
 EXAMPLE = Path(__file__).resolve().parent
@@ -516,6 +516,8 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
+    from etl_core.runtime import run_entry_point
+
     stop_on_sigterm()
     try:  # a bad exported setting (ETL_LOG_LEVEL=loud) said as the runtimes say it, exit 2
         run_entry_point(lambda: sys.exit(main()), name="make run")
