@@ -303,3 +303,161 @@ def test_an_exported_celery_executor_does_not_send_the_examples_units_to_workers
     shown = "".join(lines)
     assert "ETL_EXECUTOR=celery is set: the example runs its units in its own processes" in shown
     assert "7 validated, 4 quarantined, 0 skipped, 0 failed\n" in shown
+
+
+STEP = """
+import signal, sys, time
+def stop(signum, frame):
+    time.sleep(0.5)  # finishing its units in flight
+    print("step stopped its own way", flush=True)
+    print("step: 2 of 11 finished, 9 remain", flush=True, file=sys.stderr)
+    sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, signal.SIG_IGN if sys.argv[1] == "deaf" else stop)
+print("step running", flush=True, file=sys.stderr if sys.argv[1] == "background" else sys.stdout)
+time.sleep(60)
+"""
+"""A console script as the example runs it: it stops its own way on SIGTERM and, unless
+``deaf``, on Ctrl-C (SIGINT)."""
+
+EXAMPLE_STEP = """
+import subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import run
+run.stop_on_sigterm()
+background = sys.argv[3] == "background"
+pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} if background else {}
+step = subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[3]], text=True, **pipes)
+print(step.pid, flush=True)
+try:
+    if background:  # as run.start() starts the steps shown when they are finished
+        with run.Started(("step",), step):
+            sys.stderr.write(step.stderr.readline())  # it runs
+            step.wait()
+    else:
+        run.wait_for(step)
+except KeyboardInterrupt:
+    print(f"step exited {step.poll()}", flush=True)
+    raise SystemExit(run.INTERRUPTION.exit_code())
+"""
+"""The example running one step (``run.wait_for``), as its ``__main__`` ends."""
+
+
+def start_a_step(kind: str) -> tuple[subprocess.Popen[str], int]:
+    """The example running one step of ``kind`` in a process group of its own (a
+    terminal's foreground job), and the step's pid, once the step runs."""
+    example = subprocess.Popen(
+        [sys.executable, "-c", EXAMPLE_STEP, str(REPO / "examples/retail"), STEP, kind],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    pid = int(read_line(example, 60) or "0")
+    assert read_line(example, 60, stderr=kind == "background") == "step running\n"
+    return example, pid
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_second_ctrl_c_kills_a_step_that_goes_on_so_none_outlives_the_run() -> None:
+    """The step ignores Ctrl-C: the first one has the example wait, the second one stops
+    waiting; the step went on running beside the next run (the lock on .etl/ gone)."""
+    example, pid = start_a_step("deaf")
+    try:
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
+        said = read_line(example, 20, stderr=True)
+        python = Path(sys.executable).name
+        assert (
+            said == f"waiting for {python} (pid {pid}) to stop its own way; Ctrl-C again kills it\n"
+        )
+        assert example.poll() is None  # waiting for the step
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C again
+        out, err = example.communicate(timeout=20)
+        assert example.returncode == 130, err
+        assert out == f"step exited {-signal.SIGKILL}\n"
+        assert not is_running(pid)
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+
+
+def test_sigterm_waits_for_the_step_to_stop_its_own_way_and_exits_143() -> None:
+    """A supervisor's SIGTERM to the process group: the example ended at once, the step
+    left running unwatched (and .etl/ unlocked)."""
+    example, pid = start_a_step("listening")
+    try:
+        os.killpg(example.pid, signal.SIGTERM)
+        out, err = example.communicate(timeout=20)
+        assert example.returncode == 143, err
+        assert out == "step stopped its own way\nstep exited 143\n"
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+
+
+def test_ctrl_c_passes_on_what_a_background_step_says_it_left() -> None:
+    """A step started in the background (the pipeline run and the ingestion beside it):
+    its account of what it finished and what remains was captured and dropped."""
+    example, pid = start_a_step("background")
+    try:
+        os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
+        out, err = example.communicate(timeout=20)
+        assert example.returncode == 130, err
+        assert out == "step exited 130\n"
+        assert err == "step: 2 of 11 finished, 9 remain\n"
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+
+
+def test_a_bad_exported_setting_is_said_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    """It ended in a traceback of the example's own settings load."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env={**example_environment(), "ETL_EXECUTOR": "bogus"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "executor: expected one of 'local', 'celery', got 'bogus' (from env ETL_EXECUTOR)" in (
+        done.stderr
+    )
+    assert not (tmp_path / ".etl").exists()  # nothing was done
+
+
+def test_a_work_directory_it_cannot_lock_is_named(tmp_path: Path) -> None:
+    """Another user's .etl/ or a read-only one: it ended in a traceback opening the lock."""
+    (tmp_path / ".etl/run.lock").mkdir(parents=True)  # root may write anywhere: no chmod
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env=example_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"cannot hold {tmp_path.resolve()}/.etl/run.lock (one run at a time uses "
+        f"{tmp_path.resolve()}/.etl/): Is a directory"
+    )

@@ -51,12 +51,14 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from api import TOKEN_ENV, start_api
@@ -215,15 +217,90 @@ def run(*command: str, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> None:
 
 def wait_for(process: subprocess.Popen[Any]) -> int:
     """Its exit code. A terminal's Ctrl-C reaches the console script too (the whole
-    foreground process group has it): on ``KeyboardInterrupt`` wait for the script to
-    stop its own way (units in flight finish, claims and scratch released, what remains
-    counted) and re-raise, instead of killing it a quarter second later as
-    ``subprocess.run`` would; a second Ctrl-C stops waiting."""
+    foreground process group has it): on ``KeyboardInterrupt`` the script is left to stop
+    its own way (:meth:`Interruption.stop`), instead of being killed a quarter second
+    later as ``subprocess.run`` would, and the interruption re-raised."""
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.wait()
+        INTERRUPTION.stop(process)
         raise
+
+
+@dataclass
+class Interruption:
+    """Ctrl-C or SIGTERM (:func:`stop_on_sigterm`) while console scripts run.
+
+    After the first one each script still running is waited for: it had the signal too
+    (a terminal's Ctrl-C reaches its whole foreground process group, as a supervisor's
+    SIGTERM to the group does) and stops its own way, units in flight finished, claims
+    and scratch released. A second one stops waiting: every script still running is
+    killed and reaped, since none may outlive the run and its lock on :data:`WORK` (a
+    script that ignores the signal, or never got it, would go on beside the next run).
+    """
+
+    hurried: bool = False
+    terminated: bool = False
+    said: bool = False
+    GRACE = 2.0
+    """Seconds a script may take to stop before the wait is said (once)."""
+
+    def stop(self, process: subprocess.Popen[Any]) -> None:
+        """After an interruption: wait for ``process`` to end, or kill it once a second one
+        came (before or during this wait). The log lines of a script started in the
+        background (:func:`start`) are passed on: its own account of what it finished
+        and what remains; its output is not."""
+        if not self.hurried:
+            try:
+                try:
+                    _, err = process.communicate(timeout=self.GRACE)
+                except subprocess.TimeoutExpired:
+                    self.say_the_wait(process)
+                    _, err = process.communicate()
+            except KeyboardInterrupt:
+                self.hurried = True
+                process.kill()
+                process.communicate()
+                raise
+        else:
+            process.kill()
+            _, err = process.communicate()
+        if err:
+            sys.stderr.write(err)
+            sys.stderr.flush()
+
+    def say_the_wait(self, process: subprocess.Popen[Any]) -> None:
+        """Say once that the example waits, and how to stop waiting."""
+        if not self.said:
+            self.said = True
+            name = Path(str(process.args[0] if isinstance(process.args, list) else process.args))
+            again = "SIGTERM" if self.terminated else "Ctrl-C"
+            print(
+                f"waiting for {name.name} (pid {process.pid}) to stop its own way; "
+                f"{again} again kills it",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def exit_code(self) -> int:
+        """130 after Ctrl-C, 143 after SIGTERM, as every runtime exits."""
+        return 143 if self.terminated else 130
+
+
+INTERRUPTION = Interruption()
+"""This run's interruptions (one run a process)."""
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor's stop) takes Ctrl-C's way: the example waits for the script
+    running, then exits 143 (it ended at once, leaving the script running unwatched and
+    :data:`WORK` unlocked); a second SIGTERM kills the scripts still running."""
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        INTERRUPTION.terminated = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 @dataclass(frozen=True)
@@ -239,8 +316,10 @@ class Started:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         if self.process.poll() is None:
-            if exc_type is not KeyboardInterrupt:  # Ctrl-C: it stops its own way (wait_for)
-                self.process.terminate()
+            if exc_type is KeyboardInterrupt:  # Ctrl-C: it stops its own way, or is killed
+                INTERRUPTION.stop(self.process)
+                return
+            self.process.terminate()
             self.process.communicate()
 
 
@@ -326,7 +405,14 @@ def hold_the_work_directory() -> IO[str]:
     would replace the first one's, its API address and all, mid-run (the first run's
     ingestion would then call the second run's API with the wrong token).
     """
-    lock = LOCK.open("a+")
+    try:
+        WORK.mkdir(exist_ok=True)
+        lock = LOCK.open("a+")
+    except OSError as exc:  # another user's .etl/, a read-only directory
+        raise SystemExit(
+            f"cannot hold {LOCK.resolve()} (one run at a time uses {WORK.resolve()}/): "
+            f"{exc.strerror or exc}"
+        ) from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -341,7 +427,7 @@ def hold_the_work_directory() -> IO[str]:
             fcntl.flock(lock, fcntl.LOCK_EX)
         except KeyboardInterrupt:
             print("stopped waiting: nothing was done", flush=True)
-            raise SystemExit(130) from None  # Ctrl-C, as every runtime exits
+            raise SystemExit(INTERRUPTION.exit_code()) from None  # as every runtime exits
     lock.seek(0)
     lock.truncate()
     lock.write(f"{os.getpid()}\n")
@@ -351,7 +437,6 @@ def hold_the_work_directory() -> IO[str]:
 
 def main() -> int:
     session = open_session("example", RuntimeSettings, {"create_store": True})
-    WORK.mkdir(exist_ok=True)
     lock = hold_the_work_directory()  # kept open: the lock lasts the run
     config = working_config(EXAMPLE / "config", (WORK / "config").resolve())
     env = environment(session.settings, config)
@@ -500,12 +585,16 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
+    from etl_core.runtime import run_entry_point
+
+    stop_on_sigterm()
+    try:  # a bad exported setting (ETL_LOG_LEVEL=loud) said as the runtimes say it, exit 2
+        run_entry_point(lambda: sys.exit(main()), name="make run")
     except KeyboardInterrupt:
+        how = "terminated (SIGTERM)" if INTERRUPTION.terminated else "interrupted (Ctrl-C)"
         print(
-            "\ninterrupted (Ctrl-C): what finished is kept; `make run` again carries on",
+            f"\n{how}: what finished is kept; `make run` again carries on",
             file=sys.stderr,
             flush=True,
         )
-        raise SystemExit(130) from None  # as every runtime exits on Ctrl-C
+        raise SystemExit(INTERRUPTION.exit_code()) from None  # as every runtime exits

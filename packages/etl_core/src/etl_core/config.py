@@ -96,6 +96,7 @@ __all__ = [
     "URL",
     "DatabaseURL",
     "ResultBackendURL",
+    "env_variables",
     "load_settings",
     "load_settings_with_sources",
     "redacted_dict",
@@ -291,6 +292,7 @@ def load_settings_with_sources(
     env_aliases: Mapping[str, str] | None = None,
     toml_section: str | None = None,
     toml_sections: Collection[str] = (),
+    env_elsewhere: Callable[[], Collection[str]] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
 
@@ -299,6 +301,11 @@ def load_settings_with_sources(
     top-level ones; the other programs' tables are skipped (theirs to check). A key
     at the top level or in this program's table that sets nothing is still an error,
     with a close match.
+
+    An environment shared by several programs holds their variables too:
+    ``env_elsewhere`` gives the ones the others read, called only when a variable
+    that sets nothing here would be warned about (it then is not: a setting of
+    another program is no misspelling of one of these).
 
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
@@ -313,7 +320,7 @@ def load_settings_with_sources(
         sections = _Sections(toml_section, tuple(toml_sections))
         raw.update(_read_toml(Path(toml_path), schema, errors, sections))
     if env_prefix is not None:
-        prefixed = _read_env(environ, env_prefix, schema)
+        prefixed = _read_env(environ, env_prefix, schema, env_elsewhere)
         raw.update(prefixed)
         raw.update(_read_aliases(environ, env_aliases or {}, schema, prefixed))
     if overrides:
@@ -736,7 +743,17 @@ def _env_name(prefix: str, path: str) -> str:
     return prefix + path.replace(".", "__").upper()
 
 
-def _read_env(environ: Mapping[str, str], prefix: str, schema: _Schema) -> dict[str, _Raw]:
+def env_variables(cls: type, prefix: str = "ETL_") -> frozenset[str]:
+    """The environment variables that set a field of the settings dataclass ``cls``."""
+    return frozenset(_env_name(prefix, leaf.path) for leaf in _Schema.of(cls).all_leaves())
+
+
+def _read_env(
+    environ: Mapping[str, str],
+    prefix: str,
+    schema: _Schema,
+    elsewhere: Callable[[], Collection[str]] | None = None,
+) -> dict[str, _Raw]:
     by_name = {_env_name(prefix, leaf.path): leaf.path for leaf in schema.all_leaves()}
     raw: dict[str, _Raw] = {}
     for variable in sorted(environ):
@@ -747,7 +764,7 @@ def _read_env(environ: Mapping[str, str], prefix: str, schema: _Schema) -> dict[
         if path is not None:
             raw[path] = _Raw(environ[variable], f"env {variable}")
         else:
-            _warn_if_misspelt(variable, prefix, schema, list(by_name))
+            _warn_if_misspelt(variable, prefix, schema, list(by_name), elsewhere)
     return raw
 
 
@@ -769,16 +786,24 @@ def _read_aliases(
     return raw
 
 
-def _warn_if_misspelt(variable: str, prefix: str, schema: _Schema, known: list[str]) -> None:
+def _warn_if_misspelt(
+    variable: str,
+    prefix: str,
+    schema: _Schema,
+    known: list[str],
+    elsewhere: Callable[[], Collection[str]] | None = None,
+) -> None:
     """Log a near-miss ``ETL_*`` variable, or one nesting with ``__`` (the settings'
     own spelling) into a table the settings do not have; others belong to someone else
-    and stay silent."""
+    and stay silent, and so do the ones ``elsewhere`` says another program reads."""
     rest = variable[len(prefix) :].lower()
     close = difflib.get_close_matches(prefix + rest.upper(), known, n=1, cutoff=0.85)
     section = rest.split("__")[0]
     names_a_section = section in schema.names()
     nests = "__" in rest
     if not close and not names_a_section and not nests:
+        return
+    if elsewhere is not None and prefix + rest.upper() in elsewhere():
         return
     if close:
         hint = f"; did you mean {close[0]}?"

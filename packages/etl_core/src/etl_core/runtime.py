@@ -12,6 +12,7 @@ never calls this; only entry points do.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import os
 import secrets
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import replace as replaced
 from datetime import UTC, datetime, timedelta
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
@@ -27,6 +29,7 @@ from etl_core.config import (
     URL,
     DatabaseURL,
     ResultBackendURL,
+    env_variables,
     load_settings_with_sources,
 )
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
@@ -49,6 +52,7 @@ __all__ = [
     "RuntimeSettings",
     "Session",
     "find_settings_file",
+    "lane_variables",
     "load_runtime_settings",
     "new_run_id",
     "open_session",
@@ -242,10 +246,34 @@ def load_runtime_settings(
         env_aliases=ENV_ALIASES,
         toml_section=lane,
         toml_sections=LANES,
+        env_elsewhere=lane_variables,
     )
     _loaded_sources.clear()
     _loaded_sources.update(sources)
     return settings, sources
+
+
+@functools.cache
+def lane_variables() -> frozenset[str]:
+    """The ``ETL_*`` variables of every installed lane's settings (``<lane>.settings`` of
+    :data:`LANES`, imported only when asked: when a variable would be warned about).
+
+    One environment often serves every lane (a shell, a deployment's shared block): a
+    setting of one lane is no misspelling in another (``ETL_SQS_ENDPOINT_URL``, read by
+    file_processing, is not a misspelt ``ETL_S3_ENDPOINT_URL`` in data_pipeline).
+    """
+    for lane in LANES:
+        try:
+            import_module(f"{lane}.settings")
+        except ImportError:  # not installed here (or unusable): its variables stay unknown
+            continue
+    names: set[str] = set()
+    pending: list[type[RuntimeSettings]] = [RuntimeSettings]
+    while pending:
+        cls = pending.pop()
+        names |= env_variables(cls)
+        pending.extend(cls.__subclasses__())
+    return frozenset(names)
 
 
 def new_run_id() -> str:

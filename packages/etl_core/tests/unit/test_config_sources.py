@@ -403,3 +403,27 @@ def test_redacted_dict_writes_units_back_as_loadable_text() -> None:
 def test_redacted_dict_needs_a_dataclass_instance() -> None:
     with pytest.raises(TypeError, match="expected a dataclass instance"):
         redacted_dict(Settings)
+
+
+def test_variable_another_program_reads_is_not_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One environment serves several programs: a setting of another one is no misspelt
+    or misplaced setting of these (it was warned about, with a wrong suggestion)."""
+    env = {"ETL_S3__PART_SIZ": "1", "ETL_STORAGE__PART_SIZE": "2", "ETL_S3__REGIO": "r"}
+    elsewhere = {"ETL_S3__PART_SIZ", "ETL_STORAGE__PART_SIZE"}
+    with caplog.at_level(logging.WARNING, logger="etl_core.config"):
+        settings, _ = load_settings_with_sources(Settings, env=env, env_elsewhere=lambda: elsewhere)
+    assert settings == Settings()
+    assert [r.getMessage() for r in caplog.records] == [
+        "ignoring environment variable ETL_S3__REGIO: it sets no field of Settings; "
+        "did you mean ETL_S3__REGION?"
+    ]
+
+
+def test_other_programs_variables_are_asked_for_only_when_one_would_be_warned_about() -> None:
+    def elsewhere() -> set[str]:
+        raise AssertionError("asked for nothing to warn about")
+
+    env = {"ETL_TIMEOUT": "5", "ETL_BENCH_TOOLS_PYTHON": "/x"}  # one setting, one stranger
+    load_settings_with_sources(Settings, env=env, env_elsewhere=elsewhere)

@@ -709,10 +709,16 @@ def quarantine_release(
 
 def _record(store: ObjectStore, key: str) -> QuarantineRecord:
     """The record of ``key``: a quarantine key, or one as ``quarantine list`` shows it
-    (relative to ``quarantine/``, what an operator copies from its table)."""
-    candidates = [key]
-    if zone_of(key) != QUARANTINE:
-        candidates.append(zone_prefix(QUARANTINE) + key)
+    (relative to ``quarantine/``, what an operator copies from its table).
+
+    Records are read under ``quarantine/`` only: a landing delivery named like a record
+    (``x.csv.quarantine.json``) is none. A listed key may start with ``quarantine/``
+    itself (a dataset named ``quarantine``): tried as given, then under ``quarantine/``;
+    both cannot exist, since ``quarantine/<dataset>/dt=<date>/`` has a dataset name in
+    its first folder, and ``dt=<date>`` is none.
+    """
+    candidates = [key] if zone_of(key) == QUARANTINE else []
+    candidates.append(zone_prefix(QUARANTINE) + key)
     for candidate in candidates:
         try:
             return read_record(store, candidate)

@@ -154,6 +154,46 @@ def test_quarantine_show_and_release_take_the_key_as_the_list_shows_it(
     assert "no quarantine record for orders/dt=2026-11-03/nope.csv" in missing.stderr
 
 
+def test_quarantine_show_finds_a_listed_key_of_a_dataset_named_quarantine(
+    local: Any, orders: Orders
+) -> None:
+    """Listed keys are relative to quarantine/: the dataset "quarantine" lists its files as
+    quarantine/dt=.../name, which is not a quarantine key itself."""
+    contract = (local.config_dir / "datasets" / "orders.toml").read_text()
+    (local.config_dir / "datasets" / "orders.toml").write_text(
+        contract.replace('dataset = "orders"', 'dataset = "quarantine"')
+    )
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    shown_key = "quarantine/dt=2026-11-03/orders_20261103.csv"  # as the list shows it
+    assert shown_key in cli(local, "quarantine", "list").stdout
+    shown = cli(local, "quarantine", "show", shown_key)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["key"] == "quarantine/" + shown_key
+    full = cli(local, "quarantine", "show", "quarantine/" + shown_key)
+    assert json.loads(full.stdout)["key"] == "quarantine/" + shown_key
+
+
+def test_quarantine_show_and_release_read_records_under_quarantine_only(
+    local: Any, orders: Orders
+) -> None:
+    """A delivery named like a record (landing/.../x.csv.quarantine.json) is not one: given
+    a landing key, show and release found it and took it for the record of x.csv."""
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    record = local.store.read_bytes(
+        "quarantine/orders/dt=2026-11-03/orders_20261103.csv.quarantine.json"
+    )
+    forged = local.deliver("orders_20261104.csv.quarantine.json", record)
+    landing_key = forged.removesuffix(".quarantine.json")
+    shown = cli(local, "quarantine", "show", landing_key)
+    assert shown.returncode == 2, shown.stdout
+    assert f"no quarantine record for {landing_key}" in shown.stderr
+    released = cli(local, "quarantine", "release", landing_key, "--by", "eve")
+    assert released.returncode == 2, released.stdout
+    assert local.store.read_bytes(forged) == record  # the delivery is left as it came
+
+
 def test_scan_of_an_unknown_dataset_exits_2(local: Any) -> None:
     done = cli(local, "scan", "--dataset", "nope")
     assert done.returncode == 2
