@@ -18,10 +18,9 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
-__all__ = ["run"]
+from etl_core.lanes import LANES
 
-RUNTIMES = ("file_processing", "data_pipeline", "observability")
-"""The packages whose ``cli`` module a console script may name (its ``main`` runs)."""
+__all__ = ["run"]
 
 
 def run(runtime: str) -> Any:
@@ -47,7 +46,7 @@ def run(runtime: str) -> Any:
 
 def __getattr__(name: str) -> Callable[[], Any]:
     """``etl_core.console_script:<runtime>``: the console script's entry point."""
-    if name not in RUNTIMES:
+    if name not in LANES:  # the packages whose ``cli`` a console script may name
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
     def entry_point() -> Any:

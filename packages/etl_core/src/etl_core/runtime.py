@@ -34,6 +34,7 @@ from etl_core.config import (
 )
 from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
 from etl_core.faults import fault_spec
+from etl_core.lanes import LANES
 from etl_core.logging import bind_context, bind_process_context, configure_logging
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 from etl_core.setting_checks import SettingChecks
@@ -65,8 +66,6 @@ __all__ = [
 DEFAULT_STORAGE_DIR = Path(".etl") / "store"
 SETTINGS_FILE_NAME = "etl.toml"
 
-LANES = ("file_processing", "data_pipeline", "observability")
-"""The runtimes; each has its own table in a shared ``etl.toml``."""
 
 ENV_ALIASES: dict[str, str] = {"database_url": "DATABASE_URL"}
 """Settings also read from a conventional variable, below their ``ETL_*`` one."""

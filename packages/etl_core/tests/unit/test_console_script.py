@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from etl_core import console_script
+from etl_core.lanes import LANES
 
 
 def test_a_runtimes_cli_is_imported_with_the_collector_paused_and_frozen_after(
@@ -43,7 +44,7 @@ def test_a_failed_import_leaves_the_collector_as_it_was(monkeypatch: pytest.Monk
 
 
 def test_only_the_runtimes_are_entry_points() -> None:
-    assert {name: callable(getattr(console_script, name)) for name in console_script.RUNTIMES} == {
+    assert {name: callable(getattr(console_script, name)) for name in LANES} == {
         "file_processing": True,
         "data_pipeline": True,
         "observability": True,
