@@ -142,3 +142,15 @@ def test_an_invalid_log_level_flag_is_one_line_exit_2(workspace: Workspace, lane
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.splitlines()
     assert "log_level" in json.loads(line)["event"]
+
+
+@pytest.mark.parametrize("lane", EVERY)
+def test_a_misconfiguration_is_said_as_plain_text_when_console_logs_are_asked_for(
+    workspace: Workspace, lane: str
+) -> None:
+    done = workspace.run(*JOBS[lane], ETL_LOG_FORMAT="console", ETL_PROGRESS_INTERVAL="-1")
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("configuration error: invalid settings for"), done.stderr
+    assert "progress_interval: must be 0 (none) or more seconds, got -1" in done.stderr
+    assert "(from env ETL_PROGRESS_INTERVAL)" in done.stderr

@@ -60,8 +60,9 @@ class PipelineSettings(RuntimeSettings):
         keep the lease (each partition's writer would lose it to the next)."""
         checks.require(self.lease_seconds >= 1, "lease_seconds", "at least 1")
         checks.require(self.lease_wait_seconds >= 0, "lease_wait_seconds", "0 or more")
-        checks.require(
-            0 <= self.lease_heartbeat_seconds < self.lease_seconds,
-            "lease_heartbeat_seconds",
-            f"from 0 (a third of the lease) to below lease_seconds ({self.lease_seconds})",
-        )
+        if not checks.refuses("lease_seconds"):
+            checks.require(
+                0 <= self.lease_heartbeat_seconds < self.lease_seconds,
+                "lease_heartbeat_seconds",
+                f"from 0 (a third of the lease) to below lease_seconds ({self.lease_seconds})",
+            )

@@ -36,3 +36,10 @@ def test_the_memory_limits_duckdb_reads_are_accepted(limit: str) -> None:
     env = {"ETL_DUCKDB_MEMORY_LIMIT": limit}
     settings, _ = load_runtime_settings(PipelineSettings, {}, env=env)
     assert settings.duckdb_memory_limit == limit
+
+
+def test_a_refused_lease_is_not_said_again_through_the_heartbeat_measured_against_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(PipelineSettings, {}, env={"ETL_LEASE_SECONDS": "0"})
+
+    assert refused.value.fields == ("lease_seconds",)

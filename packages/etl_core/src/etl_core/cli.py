@@ -449,7 +449,7 @@ class RuntimeCLI(Generic[S]):
                     run_id=cli.run_id,
                 )
             except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
-                if cli.err.is_terminal:
+                if cli.err.is_terminal or _console_asked(log_format):
                     cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
                 else:
                     logging.getLogger(cli.name).error("configuration error: %s", exc)
@@ -552,6 +552,14 @@ class RuntimeCLI(Generic[S]):
                 raise typer.Exit(ExitCode.FAILED)
             for name in names:
                 cli.out.print(f"{name}: pong", markup=False, highlight=False)
+
+
+def _console_asked(flag: str | None) -> bool:
+    """Whether ``--log-format`` or ``ETL_LOG_FORMAT`` asked for console lines: then a
+    configuration error, found before the settings could configure logging, is said as
+    plain text off a terminal too, not as the start-up's JSON."""
+    asked = flag if flag is not None else os.environ.get("ETL_LOG_FORMAT", "")
+    return asked.strip().lower() == "console"
 
 
 def _settings_document(session: Session[Any]) -> dict[str, object]:

@@ -185,11 +185,12 @@ class RuntimeSettings:
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
         checks.positive_interval("schedule_tick")
         tick = self.schedule_tick.total_seconds()
-        checks.require(
-            self.schedule_lease_seconds.total_seconds() > tick,
-            "schedule_lease_seconds",
-            f"longer than schedule_tick ({tick:g}s)",
-        )
+        if not checks.refuses("schedule_tick"):
+            checks.require(
+                self.schedule_lease_seconds.total_seconds() > tick,
+                "schedule_lease_seconds",
+                f"longer than schedule_tick ({tick:g}s)",
+            )
 
     def contract_memo_dir(self) -> Path | None:
         """Where the contract loader remembers validators' passes; ``None`` when off."""

@@ -28,6 +28,11 @@ class SettingChecks:
             value = _said(getattr(self._settings, setting))
             self.refused[setting] = f"must be {expected}, got {value}"
 
+    def refuses(self, *settings: str) -> bool:
+        """Whether any of ``settings`` is refused already: a check that compares with it
+        is then left out (its refusal would follow from the first, not add to it)."""
+        return any(setting in self.refused for setting in settings)
+
     def positive_interval(self, setting: str) -> None:
         """Refuse an interval, timeout or deadline that is not longer than 0s."""
         interval: timedelta = getattr(self._settings, setting)
