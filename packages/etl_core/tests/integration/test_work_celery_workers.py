@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +22,7 @@ from etl_core.errors import RetryableError
 from etl_core.runtime import RuntimeSettings
 from etl_core.testing.brokers import TestBroker, broker_for
 from etl_core.testing.processes import BackgroundProcess
-from etl_core.work import InvalidUnitError, WorkUnit
+from etl_core.work import InlineExecutor, InvalidUnitError, WorkUnit, unit_executor
 from etl_core.work.celery import (
     DEAD_REASON_HEADER,
     CeleryExecutor,
@@ -266,3 +270,64 @@ def test_a_worker_s_processes_share_the_cores_among_its_concurrency(
         units = [WorkUnit(LANE, "item", f"cores-{n}") for n in range(4)]
         seen = {r.value["units_at_once"] for r in executor.run(lambda unit: None, units)}
     assert seen == {2}  # each unit's engines get half the cores, not all of them
+
+
+def _private_redis(data: Path, port: int) -> subprocess.Popen[bytes]:
+    """A redis-server of this test alone (never the machine's) at ``port``, its queues kept
+    in ``data`` across a restart (append-only file), as the compose stack's Redis keeps
+    them; returned once it accepts connections."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+         "--dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=10)
+    raise AssertionError(f"redis-server did not start at port {port}")
+
+
+def test_a_followed_run_survives_a_redis_restart_of_a_few_seconds(tmp_path: Path) -> None:
+    # the caller's result backend reconnected 3 times a second apart (~2 s): a Redis
+    # restart of a few seconds (compose restarting it, a failover) ended a long followed
+    # run with BrokerLostError while its units went on running on the workers
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = int(unused.getsockname()[1])
+    broker = TestBroker("redis", f"redis://127.0.0.1:{port}/0", "restart.")
+    servers = [_private_redis(tmp_path, port)]
+
+    def restart() -> None:
+        time.sleep(2)  # both units are running on the worker
+        servers[0].terminate()  # its queues written to the append-only file
+        servers[0].wait(timeout=10)
+        time.sleep(4)  # down for a few seconds
+        servers.append(_private_redis(tmp_path, port))
+
+    units = [WorkUnit(LANE, "item", f"slow-{n}") for n in range(2)]
+    restarting = threading.Thread(target=restart)
+    try:
+        with start_worker(broker, tmp_path, 2, env={"SLOW_UNIT_SECONDS": "10"}):
+            executor = unit_executor(broker.settings(executor="celery"), LANE, local=InlineExecutor)
+            follow = executor.run(lambda unit: None, units)
+            restarting.start()
+            results = sorted(follow, key=lambda result: result.unit.key)
+            restarting.join(timeout=30)
+    finally:
+        restarting.join(timeout=30)
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=10)
+    assert [(r.status, r.value) for r in results] == [
+        ("succeeded", {"key": f"slow-{n}"}) for n in range(2)
+    ]

@@ -60,14 +60,17 @@ REDIS_CONNECT_TIMEOUT = 10.0
 connection: without it, an unreachable host is waited for without a word."""
 
 FOLLOWER_RETRY_POLICY = {
-    "max_retries": 3,
+    "max_retries": 20,
     "interval_start": 0,
     "interval_step": 1,
     "interval_max": 1,
 }
-"""How a command following its units reconnects to a lost Redis result backend: three
-times, a second apart (~3 s for a restart), instead of Celery's twenty (~20 s before its
-error). Workers keep Celery's policy: they store results whoever follows them."""
+"""How a command following its units reconnects to a lost Redis result backend: twenty
+times, a second apart, so a Redis restart or failover of up to ~20 s is survived (the units
+go on on the workers and their results are read once it answers); a Redis still gone then
+ends the run with :class:`~etl_core.work.celery.executor.BrokerLostError`. Three
+reconnections (~2 s) ended a long followed run at every Redis restart. Workers keep
+Celery's policy: they store results whoever follows them."""
 
 
 def following(app: Any) -> Any:
