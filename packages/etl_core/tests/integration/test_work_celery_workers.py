@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ from etl_core.work.celery import (
     task_name,
 )
 from etl_core.work.celery.config import REDIS_READ_TIMEOUT
+from etl_core.work.result import UnitResult
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
 LANE = "test_lane"
@@ -296,10 +298,11 @@ def _private_redis(data: Path, port: int) -> subprocess.Popen[bytes]:
     raise AssertionError(f"redis-server did not start at port {port}")
 
 
-def test_a_followed_run_survives_a_redis_restart_of_a_few_seconds(tmp_path: Path) -> None:
-    # the caller's result backend reconnected 3 times a second apart (~2 s): a Redis
-    # restart of a few seconds (compose restarting it, a failover) ended a long followed
-    # run with BrokerLostError while its units went on running on the workers
+def _followed_through_a_redis_restart(
+    tmp_path: Path, *, unit_seconds: float, down_at: float, down_for: float
+) -> list[UnitResult[Any]]:
+    """Two units of ``unit_seconds`` followed on a worker of a private Redis that is stopped
+    ``down_at`` seconds into the run and started again ``down_for`` seconds later."""
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = int(unused.getsockname()[1])
@@ -307,27 +310,44 @@ def test_a_followed_run_survives_a_redis_restart_of_a_few_seconds(tmp_path: Path
     servers = [_private_redis(tmp_path, port)]
 
     def restart() -> None:
-        time.sleep(2)  # both units are running on the worker
+        time.sleep(down_at)
         servers[0].terminate()  # its queues written to the append-only file
         servers[0].wait(timeout=10)
-        time.sleep(4)  # down for a few seconds
+        time.sleep(down_for)
         servers.append(_private_redis(tmp_path, port))
 
     units = [WorkUnit(LANE, "item", f"slow-{n}") for n in range(2)]
     restarting = threading.Thread(target=restart)
     try:
-        with start_worker(broker, tmp_path, 2, env={"SLOW_UNIT_SECONDS": "10"}):
+        slow = {"SLOW_UNIT_SECONDS": str(unit_seconds)}
+        with start_worker(broker, tmp_path, 2, env=slow):
             executor = unit_executor(broker.settings(executor="celery"), LANE, local=InlineExecutor)
             follow = executor.run(lambda unit: None, units)
             restarting.start()
-            results = sorted(follow, key=lambda result: result.unit.key)
-            restarting.join(timeout=30)
+            return sorted(follow, key=lambda result: result.unit.key)
     finally:
-        restarting.join(timeout=30)
+        if restarting.is_alive():
+            restarting.join(timeout=30)
         for server in servers:
             if server.poll() is None:
                 server.terminate()
                 server.wait(timeout=10)
+
+
+def test_a_followed_run_survives_a_redis_restart_of_a_few_seconds(tmp_path: Path) -> None:
+    # the caller's result backend reconnected 3 times a second apart (~2 s): a Redis
+    # restart of a few seconds (compose restarting it, a failover) ended a long followed
+    # run with BrokerLostError while its units went on running on the workers
+    results = _followed_through_a_redis_restart(tmp_path, unit_seconds=10, down_at=2, down_for=4)
+    assert [(r.status, r.value) for r in results] == [
+        ("succeeded", {"key": f"slow-{n}"}) for n in range(2)
+    ]
+
+
+def test_a_unit_ending_while_redis_restarts_is_reported_as_it_ended(tmp_path: Path) -> None:
+    # the worker stored a unit's result once (Celery's default): a unit that ended while
+    # Redis restarted, its work done, was reported failed with "ConnectionError: Error 111"
+    results = _followed_through_a_redis_restart(tmp_path, unit_seconds=4, down_at=2, down_for=5)
     assert [(r.status, r.value) for r in results] == [
         ("succeeded", {"key": f"slow-{n}"}) for n in range(2)
     ]
