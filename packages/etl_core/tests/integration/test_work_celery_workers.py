@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from etl_core.config import load_settings
+from etl_core.config import ResultBackendURL, load_settings
 from etl_core.errors import RetryableError
 from etl_core.runtime import RuntimeSettings
 from etl_core.testing.brokers import TestBroker, broker_for
@@ -26,6 +26,7 @@ from etl_core.testing.processes import BackgroundProcess
 from etl_core.work import InlineExecutor, InvalidUnitError, WorkUnit, unit_executor
 from etl_core.work.celery import (
     DEAD_REASON_HEADER,
+    BrokerLostError,
     CeleryExecutor,
     UnitTimeLimitError,
     celery_app,
@@ -299,7 +300,11 @@ def _private_redis(data: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _followed_through_a_redis_restart(
-    tmp_path: Path, *, unit_seconds: float, down_at: float, down_for: float
+    tmp_path: Path,
+    *,
+    unit_seconds: float,
+    down_at: float,
+    down_for: float,
 ) -> list[UnitResult[Any]]:
     """Two units of ``unit_seconds`` followed on a worker of a private Redis that is stopped
     ``down_at`` seconds into the run and started again ``down_for`` seconds later."""
@@ -351,3 +356,31 @@ def test_a_unit_ending_while_redis_restarts_is_reported_as_it_ended(tmp_path: Pa
     assert [(r.status, r.value) for r in results] == [
         ("succeeded", {"key": f"slow-{n}"}) for n in range(2)
     ]
+
+
+def test_a_result_backend_lost_while_following_is_named_not_the_broker(tmp_path: Path) -> None:
+    # a separate Redis result backend lost while a run was followed was said as "lost the
+    # broker <broker_url's URL> (broker_url)": the operator was sent to a broker that answers
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = int(unused.getsockname()[1])
+    backend = _private_redis(tmp_path, port)
+    try:
+        with broker_for("redis") as broker:  # the machine's Redis, never stopped
+            settings = broker.settings(
+                executor="celery", result_backend=ResultBackendURL(f"redis://127.0.0.1:{port}/0")
+            )
+            executor = unit_executor(settings, LANE, local=InlineExecutor)
+            follow = executor.run(lambda unit: None, [WorkUnit(LANE, "item", "waits-1")])
+            backend.terminate()  # no worker: the unit waits on its queue, followed
+            backend.wait(timeout=10)
+            with pytest.raises(BrokerLostError) as lost:
+                next(follow)
+    finally:
+        if backend.poll() is None:
+            backend.terminate()
+            backend.wait(timeout=10)
+    said = str(lost.value)
+    assert f"lost the result backend redis://127.0.0.1:{port}/0 (result_backend)" in said
+    assert lost.value.url == f"redis://127.0.0.1:{port}/0"
+    assert "0 of 1 unit(s) finished" in said
