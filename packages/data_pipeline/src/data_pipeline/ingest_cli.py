@@ -249,6 +249,7 @@ def _ingest(
             waves,
         )
         from data_pipeline.ingest.collector import few_full_collections
+        from data_pipeline.ingest.windows import is_bounded
         from data_pipeline.ingest_work import wave_executor
         from data_pipeline.tasks import with_run_id
         from etl_core.contracts.sources import SourceSet
@@ -290,7 +291,9 @@ def _ingest(
                     if isinstance(result.error, IngestStoppedError):
                         continue
                     source, endpoint = unit_names(result.unit)
-                    if isinstance(result.error, EndpointBusyError):  # another run has it: not ours
+                    if isinstance(result.error, EndpointBusyError) and not is_bounded(result.unit):
+                        # another run has it and ingests the endpoint forward: not ours (a
+                        # window of a range still busy after its wait is a failure: unfetched)
                         cli.notice(f"{source}/{endpoint}: {result.error}", level=logging.WARNING)
                         busy.append(result.unit.key)
                         continue

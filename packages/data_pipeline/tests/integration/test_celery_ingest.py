@@ -148,7 +148,8 @@ def test_a_broker_lost_while_following_a_run_is_said_and_the_command_ends_quickl
     workspace: Any, api: Any, tmp_path: Path
 ) -> None:
     """Issue 15: a private Redis (never the machine's) killed while ``ingest`` follows its
-    windows was "unexpected error", and the revoke at the end added ~20 s."""
+    windows was "unexpected error", and the revoke at the end added ~20 s. The run waits
+    out a restart (``FOLLOWER_RETRY_POLICY``, ~20 s), then says it lost the broker."""
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("redis-server is not installed")
@@ -197,7 +198,7 @@ def test_a_broker_lost_while_following_a_run_is_said_and_the_command_ends_quickl
             redis.kill()
             redis.wait(timeout=10)
     assert follower.returncode == 1, stderr[-3000:]
-    assert ended_in < 10, (ended_in, stderr[-3000:])
+    assert ended_in < 35, (ended_in, stderr[-3000:])  # ~20 s of reconnections, no revoke
     assert "unexpected error" not in stderr
     assert "Traceback" not in stderr
     assert "lost the broker redis://" in stderr

@@ -325,6 +325,29 @@ def test_a_bounded_window_waits_for_a_live_holder_and_sigterm_ends_the_wait_at_o
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
+def test_a_bounded_window_still_busy_after_its_wait_fails_the_run(workspace, bearer_api) -> None:
+    # a window of a range that waited out lease_seconds behind a live holder was listed as
+    # busy and the run exited 0: the backfill "succeeded" with that window never fetched
+    # (the holder runs its own window, not this one); it is a failure, as a backfill's
+    # partition still busy after its wait is, so the range is run again
+    workspace.source(WINDOWED, endpoints=("items",))
+    key = lease_key("shop", "items")
+    window = ["--since", "2026-03-01T00:00:00Z", "--until", "2026-03-01T00:15:00Z"]
+
+    with acquire_lease(workspace.store, key, ttl=60, purpose="ingest by a colleague"):
+        result = cli(workspace, "ingest", "--json", *window, env={"ETL_LEASE_SECONDS": "2"})
+
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert document["busy"] == []
+    (failure,) = document["failures"]
+    assert failure["unit"].startswith("shop/items/")
+    assert "ingest by a colleague" in failure["error"]
+    assert "gave up after waiting 2 s" in failure["error"]
+    assert bearer_api.requests == []
+
+
 def test_a_secret_that_does_not_resolve_exits_2_naming_the_reference(workspace, bearer_api) -> None:
     workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
 

@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from etl_core.config import load_settings
+from etl_core.config import ResultBackendURL, load_settings
 from etl_core.errors import RetryableError
 from etl_core.runtime import RuntimeSettings
 from etl_core.testing.brokers import TestBroker, broker_for
 from etl_core.testing.processes import BackgroundProcess
-from etl_core.work import InvalidUnitError, WorkUnit
+from etl_core.work import InlineExecutor, InvalidUnitError, WorkUnit, unit_executor
 from etl_core.work.celery import (
     DEAD_REASON_HEADER,
+    BrokerLostError,
     CeleryExecutor,
     UnitTimeLimitError,
     celery_app,
@@ -28,6 +34,7 @@ from etl_core.work.celery import (
     task_name,
 )
 from etl_core.work.celery.config import REDIS_READ_TIMEOUT
+from etl_core.work.result import UnitResult
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
 LANE = "test_lane"
@@ -266,3 +273,114 @@ def test_a_worker_s_processes_share_the_cores_among_its_concurrency(
         units = [WorkUnit(LANE, "item", f"cores-{n}") for n in range(4)]
         seen = {r.value["units_at_once"] for r in executor.run(lambda unit: None, units)}
     assert seen == {2}  # each unit's engines get half the cores, not all of them
+
+
+def _private_redis(data: Path, port: int) -> subprocess.Popen[bytes]:
+    """A redis-server of this test alone (never the machine's) at ``port``, its queues kept
+    in ``data`` across a restart (append-only file), as the compose stack's Redis keeps
+    them; returned once it accepts connections."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+         "--dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=10)
+    raise AssertionError(f"redis-server did not start at port {port}")
+
+
+def _followed_through_a_redis_restart(
+    tmp_path: Path,
+    *,
+    unit_seconds: float,
+    down_at: float,
+    down_for: float,
+) -> list[UnitResult[Any]]:
+    """Two units of ``unit_seconds`` followed on a worker of a private Redis that is stopped
+    ``down_at`` seconds into the run and started again ``down_for`` seconds later."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = int(unused.getsockname()[1])
+    broker = TestBroker("redis", f"redis://127.0.0.1:{port}/0", "restart.")
+    servers = [_private_redis(tmp_path, port)]
+
+    def restart() -> None:
+        time.sleep(down_at)
+        servers[0].terminate()  # its queues written to the append-only file
+        servers[0].wait(timeout=10)
+        time.sleep(down_for)
+        servers.append(_private_redis(tmp_path, port))
+
+    units = [WorkUnit(LANE, "item", f"slow-{n}") for n in range(2)]
+    restarting = threading.Thread(target=restart)
+    try:
+        slow = {"SLOW_UNIT_SECONDS": str(unit_seconds)}
+        with start_worker(broker, tmp_path, 2, env=slow):
+            executor = unit_executor(broker.settings(executor="celery"), LANE, local=InlineExecutor)
+            follow = executor.run(lambda unit: None, units)
+            restarting.start()
+            return sorted(follow, key=lambda result: result.unit.key)
+    finally:
+        if restarting.is_alive():
+            restarting.join(timeout=30)
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=10)
+
+
+def test_a_followed_run_survives_a_redis_restart_of_a_few_seconds(tmp_path: Path) -> None:
+    # the caller's result backend reconnected 3 times a second apart (~2 s): a Redis
+    # restart of a few seconds (compose restarting it, a failover) ended a long followed
+    # run with BrokerLostError while its units went on running on the workers
+    results = _followed_through_a_redis_restart(tmp_path, unit_seconds=10, down_at=2, down_for=4)
+    assert [(r.status, r.value) for r in results] == [
+        ("succeeded", {"key": f"slow-{n}"}) for n in range(2)
+    ]
+
+
+def test_a_unit_ending_while_redis_restarts_is_reported_as_it_ended(tmp_path: Path) -> None:
+    # the worker stored a unit's result once (Celery's default): a unit that ended while
+    # Redis restarted, its work done, was reported failed with "ConnectionError: Error 111"
+    results = _followed_through_a_redis_restart(tmp_path, unit_seconds=4, down_at=2, down_for=5)
+    assert [(r.status, r.value) for r in results] == [
+        ("succeeded", {"key": f"slow-{n}"}) for n in range(2)
+    ]
+
+
+def test_a_result_backend_lost_while_following_is_named_not_the_broker(tmp_path: Path) -> None:
+    # a separate Redis result backend lost while a run was followed was said as "lost the
+    # broker <broker_url's URL> (broker_url)": the operator was sent to a broker that answers
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = int(unused.getsockname()[1])
+    backend = _private_redis(tmp_path, port)
+    try:
+        with broker_for("redis") as broker:  # the machine's Redis, never stopped
+            settings = broker.settings(
+                executor="celery", result_backend=ResultBackendURL(f"redis://127.0.0.1:{port}/0")
+            )
+            executor = unit_executor(settings, LANE, local=InlineExecutor)
+            follow = executor.run(lambda unit: None, [WorkUnit(LANE, "item", "waits-1")])
+            backend.terminate()  # no worker: the unit waits on its queue, followed
+            backend.wait(timeout=10)
+            with pytest.raises(BrokerLostError) as lost:
+                next(follow)
+    finally:
+        if backend.poll() is None:
+            backend.terminate()
+            backend.wait(timeout=10)
+    said = str(lost.value)
+    assert f"lost the result backend redis://127.0.0.1:{port}/0 (result_backend)" in said
+    assert lost.value.url == f"redis://127.0.0.1:{port}/0"
+    assert "0 of 1 unit(s) finished" in said

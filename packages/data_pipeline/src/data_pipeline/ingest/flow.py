@@ -58,7 +58,7 @@ from data_pipeline.ingest.profile import FieldProfile
 from data_pipeline.ingest.reader import PageReader, PageReaderError, Reading
 from data_pipeline.ingest.records import Provenance, all_land, refusal
 from data_pipeline.ingest.state import EndpointState, StateStore, Window
-from data_pipeline.ingest.windows import open_window, unit_names
+from data_pipeline.ingest.windows import is_bounded, open_window, unit_names
 from data_pipeline.ingest.writer import CheckpointWriter
 from data_pipeline.lease import BUSY_POLL_SECONDS, busy_wait_seconds, take_lease
 from etl_core.contracts import (
@@ -239,7 +239,7 @@ def _lease(context: IngestContext, source: Source, endpoint: Endpoint, unit: Wor
     backfill's partition does (:func:`~data_pipeline.lease.take_lease`); an incremental or
     full window is skipped at once, like a ``run`` partition: the holder is ingesting the
     endpoint forward now, and the next run goes on from the cursor it leaves."""
-    bounded = "since" in unit.params or "until" in unit.params
+    bounded = is_bounded(unit)
     wait = busy_wait_seconds(context.lease_seconds, context.lease_wait_seconds)
 
     def busy(error: LeaseBusyError, why: str) -> LeaseBusyError:

@@ -30,7 +30,7 @@ from etl_core.errors import ConfigError, FieldError
 from etl_core.units import format_duration
 from etl_core.work import WorkUnit
 
-__all__ = ["KIND", "LANE", "open_window", "plan_units", "unit_names", "waves"]
+__all__ = ["KIND", "LANE", "is_bounded", "open_window", "plan_units", "unit_names", "waves"]
 
 LANE = "data_pipeline"
 KIND = "api_window"
@@ -107,6 +107,14 @@ def plan_units(
     return units
 
 
+def is_bounded(unit: WorkUnit) -> bool:
+    """Whether ``unit`` is a window of a ``--since``/``--until`` range (a backfill's): its
+    records are nobody else's work, so it waits for a live holder of its endpoint, and a
+    wait that ends with the endpoint still held fails it (an incremental or full window is
+    skipped instead: the holder ingests the endpoint forward)."""
+    return "since" in unit.params or "until" in unit.params
+
+
 def unit_names(unit: WorkUnit) -> tuple[str, str]:
     """The source and endpoint a unit is about."""
     return str(unit.params["source"]), str(unit.params["endpoint"])
@@ -134,7 +142,7 @@ def open_window(unit: WorkUnit, endpoint: Endpoint, state: EndpointState, run_id
     """A new window for ``unit``: where it starts, its partition date and run folder."""
     params: dict[str, Any] = dict(unit.params)
     index = int(params.get("index", 0))
-    bounded = "since" in params or "until" in params
+    bounded = is_bounded(unit)
     run = f"{run_id}-w{index:03d}" if bounded else run_id  # windows' keys sort in window order
     now = datetime.now(UTC)
     window = Window(unit=unit.key, run=run, dt=now.date(), started_at=now.isoformat())

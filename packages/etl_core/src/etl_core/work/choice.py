@@ -51,7 +51,7 @@ def unit_executor(
         from etl_core.work.celery.config import following
         from etl_core.work.celery.ping import lane_has_workers
 
-        app = following(celery_app(settings, lane))  # a lost backend said in ~3 s, not 20
+        app = following(celery_app(settings, lane))  # a Redis restart survived, ~20 s
         check_broker(app, settings)  # said at once, not as a traceback after the retries
         return CeleryExecutor(
             app,

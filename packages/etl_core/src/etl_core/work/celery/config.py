@@ -29,6 +29,7 @@ from etl_core.runtime import LANES, RuntimeSettings
 __all__ = [
     "BROKER_SCHEMES",
     "FOLLOWER_RETRY_POLICY",
+    "RESULT_STORE_RETRIES",
     "LaneQueues",
     "celery_config",
     "following",
@@ -60,19 +61,34 @@ REDIS_CONNECT_TIMEOUT = 10.0
 connection: without it, an unreachable host is waited for without a word."""
 
 FOLLOWER_RETRY_POLICY = {
-    "max_retries": 3,
+    "max_retries": 20,
     "interval_start": 0,
     "interval_step": 1,
     "interval_max": 1,
 }
-"""How a command following its units reconnects to a lost Redis result backend: three
-times, a second apart (~3 s for a restart), instead of Celery's twenty (~20 s before its
-error). Workers keep Celery's policy: they store results whoever follows them."""
+"""How a command following its units reconnects to a lost Redis result backend: twenty
+times, a second apart, so a Redis restart or failover of up to ~20 s is survived (the units
+go on on the workers and their results are read once it answers); a Redis still gone then
+ends the run with :class:`~etl_core.work.celery.executor.BrokerLostError`. Three
+reconnections (~2 s) ended a long followed run at every Redis restart. Workers keep
+Celery's policy: they store results whoever follows them."""
+
+
+RESULT_STORE_RETRIES = 15
+RESULT_STORE_PAUSE_MS = 2000
+"""How a worker stores a unit's result in a lost Redis result backend (a restart): up to
+:data:`RESULT_STORE_RETRIES` more tries, each after a pause Celery draws under
+``RESULT_STORE_PAUSE_MS`` (~15 s on average, 30 s at most), so a unit ending while Redis
+restarts is stored as it ended once Redis answers. Celery's default stores once: such a
+unit, its work done, was reported failed with the ``ConnectionError``."""
 
 
 def following(app: Any) -> Any:
     """``app`` set up to follow results: a lost Redis result backend is said after
-    :data:`FOLLOWER_RETRY_POLICY` (before the backend is first used)."""
+    :data:`FOLLOWER_RETRY_POLICY` (before the backend is first used); its reads are not
+    tried again as a worker's stores are (:data:`RESULT_STORE_RETRIES`): a silent Redis
+    would hold each for ``REDIS_READ_TIMEOUT`` more."""
+    app.conf.result_backend_always_retry = False
     options = dict(app.conf.result_backend_transport_options or {})
     app.conf.result_backend_transport_options = {
         **options,
@@ -155,6 +171,11 @@ def celery_config(settings: RuntimeSettings, lane: str) -> dict[str, Any]:
             **_redis_socket_options(broker),
         },
         "result_backend_transport_options": {"visibility_timeout": visibility},
+        # a unit's result stored once Redis answers again, not failed by a restart
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": RESULT_STORE_RETRIES,
+        "result_backend_base_sleep_between_retries_ms": RESULT_STORE_PAUSE_MS,
+        "result_backend_max_sleep_between_retries_ms": RESULT_STORE_PAUSE_MS,
         **_redis_socket_options(backend, "redis_"),
         "task_default_queue": queues.work,
         "task_routes": {  # every lane's task to its own queue, so a lane may enqueue another's

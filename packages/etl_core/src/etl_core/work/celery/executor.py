@@ -49,7 +49,8 @@ QUIET_AFTER = 60.0
 
 
 class BrokerLostError(RetryableError):
-    """The broker or the result backend was lost while a run was followed (exit 1).
+    """The broker or the result backend was lost while a run was followed (exit 1); the
+    message names which (``broker_url`` or ``result_backend``, when a server of its own).
 
     Attributes:
         url: The lost server's URL, its password hidden.
@@ -172,7 +173,7 @@ class CeleryExecutor(Executor):
             if cause is None:
                 raise
             lost = True
-            raise self._lost(cause, finished, len(running), total) from error
+            raise self._lost(cause, self._lost_field(), finished, len(running), total) from error
         finally:  # done, or interrupted: nothing new starts, units running end
             if running and not lost:
                 self._stop(running)
@@ -196,14 +197,35 @@ class CeleryExecutor(Executor):
             seen = seen.__cause__ or seen.__context__
         return None
 
+    def _lost_field(self) -> str:
+        """The setting naming the server lost: ``result_backend`` when it is a server of its
+        own and does not answer a ``PING`` (bounded by its timeouts), else ``broker_url``
+        (also the results' server when it is the broker's Redis or ``rpc://``). Sending a
+        unit and reading its result both touch the two, so where the error arose does not
+        tell."""
+        backend = str(self.app.conf.result_backend or "")
+        if not backend or backend.lower().startswith("rpc") or backend == self.app.conf.broker_url:
+            return "broker_url"
+        ping = getattr(getattr(self.app.backend, "client", None), "ping", None)
+        if ping is None:
+            return "broker_url"
+        try:
+            ping()
+        except Exception:  # any failure: it does not answer
+            return "result_backend"
+        return "broker_url"
+
     def _lost(
-        self, error: BaseException, finished: int, enqueued: int, total: int | None
+        self, error: BaseException, field: str, finished: int, enqueued: int, total: int | None
     ) -> BrokerLostError:
-        url = str(self.app.connection_for_write().as_uri())  # its password hidden
+        if field == "result_backend":  # its password hidden, as the broker's
+            what, url = "result backend", str(self.app.backend.as_uri())
+        else:
+            what, url = "broker", str(self.app.connection_for_write().as_uri())
         of = f" of {total}" if total is not None else ""
         command = f"etl-{str(self.app.main).removeprefix('etl.').replace('_', '-')}"
         return BrokerLostError(
-            f"lost the broker {url} (broker_url) while following the run ({error}): "
+            f"lost the {what} {url} ({field}) while following the run ({error}): "
             f"{finished}{of} unit(s) finished; {enqueued} enqueued unit(s) may still run on "
             f"the workers. Once it answers again ({command} ping), see what is done (the "
             "command's status) and run the command again: units are idempotent, what "
