@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from etl_core.errors import RetryableError
 from etl_core.retry import RetryPolicy
-from etl_core.work.celery.config import task_name
+from etl_core.work.celery.config import FOLLOWER_RETRY_POLICY, task_name
 from etl_core.work.celery.messages import RemoteUnitError, unit_result
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit
 from etl_core.work.result import UnitResult
@@ -44,6 +44,11 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _FASTEST_POLL, _SLOWEST_POLL, _CHECK_EVERY = 0.02, 0.5, 2.0
+POLL_OUTAGE_SECONDS = float(
+    FOLLOWER_RETRY_POLICY["max_retries"] * FOLLOWER_RETRY_POLICY["interval_max"]
+)
+"""Seconds a followed run's polls of the results may keep failing on a lost connection
+before the run ends with :class:`BrokerLostError`: as long as its result stream reconnects."""
 QUIET_AFTER = 60.0
 """Seconds without an ended unit before a followed run asks whether its lane has workers."""
 
@@ -147,7 +152,7 @@ class CeleryExecutor(Executor):
         total = len(units) if isinstance(units, Sized) else None
         pending = iter(units)
         running: dict[str, tuple[WorkUnit, Any]] = {}
-        waiter = _ResultWaiter(self.app)
+        waiter = _ResultWaiter(self.app, lost=self._lost_connection)
         quiet = _QuietWatch(self.app, self.workers_of, self.quiet_after)
         finished, lost = 0, False
         try:
@@ -329,7 +334,11 @@ class _ResultWaiter:
     backend is polled instead, backing off from 20 to 500 ms.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self, app: Any, lost: Callable[[BaseException], BaseException | None] = lambda _: None
+    ) -> None:
+        self._lost = lost
+        self._failing_since: float | None = None
         backend = app.backend
         self._consumer = (
             getattr(backend, "result_consumer", None)
@@ -357,12 +366,30 @@ class _ResultWaiter:
             if time.monotonic() - self._news_at < _CHECK_EVERY:
                 return []
             self._news_at = time.monotonic()  # a result missed by the stream: poll once
-        ended = _polled(running)
+        ended = self._polled(running)
         if ended:
             self._poll = _FASTEST_POLL
         elif self._consumer is None:
             time.sleep(self._poll)
             self._poll = min(self._poll * 2, _SLOWEST_POLL)
+        return ended
+
+    def _polled(self, running: dict[str, tuple[WorkUnit, Any]]) -> list[str]:
+        """:func:`_polled`, a lost connection (a Redis restart) taken as no news until it has
+        lasted as long as the result stream's reconnections do (``FOLLOWER_RETRY_POLICY``):
+        a poll landing in a restart ended runs the stream itself survived."""
+        started = time.monotonic()
+        try:
+            ended = _polled(running)
+        except Exception as error:
+            if self._lost(error) is None:
+                raise
+            self._failing_since = self._failing_since or started
+            if time.monotonic() - self._failing_since >= POLL_OUTAGE_SECONDS:
+                raise
+            logger.debug("a poll of the results failed (%s): asking again", error)
+            return []
+        self._failing_since = None
         return ended
 
     def _drain(self) -> None:
