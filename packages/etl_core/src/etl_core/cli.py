@@ -43,7 +43,7 @@ from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
-from etl_core.logging import bind_context, bind_process_context, configure_logging
+from etl_core.logging import LogFormat, bind_context, bind_process_context, configure_logging
 from etl_core.progress import WorkProgress
 from etl_core.runtime import (
     ExitCode,
@@ -354,16 +354,19 @@ class RuntimeCLI(Generic[S]):
             raise SystemExit(code)
 
     def _start_run(self) -> None:
-        """A fresh run id and no progress yet; log as JSON off a terminal from the very
-        start, with the run id and lane: a usage error found before the settings are read
-        is a JSON line too. The settings' own log level and format replace this once they
-        are loaded."""
+        """A fresh run id and no progress yet; log as ``ETL_LOG_FORMAT`` asks (else JSON off
+        a terminal) from the very start, with the run id and lane: a usage error found before
+        the settings are read is a JSON line too, or a console line when console lines are
+        asked for. The settings' own log level and format replace this once they are loaded."""
         self.run_id = new_run_id()
         self._progress = None
         bind_process_context(lane=self.lane, run_id=self.run_id)
         bind_context(lane=self.lane, run_id=self.run_id)
         chosen = os.environ.get("ETL_LOG_FORMAT", "").strip().lower()
-        configure_logging(fmt="json" if chosen == "json" else "auto", stream=sys.stderr)
+        asked: LogFormat = "json" if chosen == "json" else "auto"
+        if chosen == "console":  # off a terminal too, as a configuration error is said
+            asked = "console"
+        configure_logging(fmt=asked, stream=sys.stderr)
 
     def _usage(self, usage: Exception) -> int:
         show = getattr(usage, "show", None)
