@@ -165,3 +165,20 @@ def test_a_usage_error_is_a_console_line_when_console_logs_are_asked_for(
     (line,) = done.stderr.splitlines()
     assert not line.startswith("{"), line
     assert "usage: No such command 'no-such-command'" in line
+
+
+def test_a_log_format_flag_overrules_the_variable_for_a_misconfiguration(
+    workspace: Workspace,
+) -> None:
+    done = workspace.run(
+        "etl-observability",
+        "--log-format",
+        "auto",
+        "inventory",
+        ETL_LOG_FORMAT="console",
+        ETL_PROGRESS_INTERVAL="-1",
+    )
+
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "progress_interval" in json.loads(line)["event"]

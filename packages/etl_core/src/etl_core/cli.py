@@ -452,9 +452,13 @@ class RuntimeCLI(Generic[S]):
                     run_id=cli.run_id,
                 )
             except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
-                if cli.err.is_terminal or _console_asked(log_format):
+                asked = _format_asked(log_format)
+                if cli.err.is_terminal or asked == "console":
                     cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
                 else:
+                    if log_format is not None and asked in ("auto", "json"):  # over the variable
+                        fmt: LogFormat = "json" if asked == "json" else "auto"
+                        configure_logging(fmt=fmt, stream=sys.stderr)
                     logging.getLogger(cli.name).error("configuration error: %s", exc)
                 raise typer.Exit(ExitCode.USAGE) from None
             cli._progress_interval = ctx.obj.settings.progress_interval
@@ -557,12 +561,13 @@ class RuntimeCLI(Generic[S]):
                 cli.out.print(f"{name}: pong", markup=False, highlight=False)
 
 
-def _console_asked(flag: str | None) -> bool:
-    """Whether ``--log-format`` or ``ETL_LOG_FORMAT`` asked for console lines: then a
-    configuration error, found before the settings could configure logging, is said as
-    plain text off a terminal too, not as the start-up's JSON."""
+def _format_asked(flag: str | None) -> str:
+    """The log format ``--log-format``, else ``ETL_LOG_FORMAT``, asked for (lower case): with
+    ``console``, a configuration error, found before the settings could configure logging,
+    is said as plain text off a terminal too; a flag's ``auto`` or ``json`` overrules the
+    variable the start-up's logging followed."""
     asked = flag if flag is not None else os.environ.get("ETL_LOG_FORMAT", "")
-    return asked.strip().lower() == "console"
+    return asked.strip().lower()
 
 
 def _settings_document(session: Session[Any]) -> dict[str, object]:
