@@ -154,3 +154,31 @@ def test_a_misconfiguration_is_said_as_plain_text_when_console_logs_are_asked_fo
     assert done.stderr.startswith("configuration error: invalid settings for"), done.stderr
     assert "progress_interval: must be 0 (none) or more seconds, got -1" in done.stderr
     assert "(from env ETL_PROGRESS_INTERVAL)" in done.stderr
+
+
+def test_a_usage_error_is_a_console_line_when_console_logs_are_asked_for(
+    workspace: Workspace,
+) -> None:
+    done = workspace.run("etl-observability", "no-such-command", ETL_LOG_FORMAT="console")
+
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert not line.startswith("{"), line
+    assert "usage: No such command 'no-such-command'" in line
+
+
+def test_a_log_format_flag_overrules_the_variable_for_a_misconfiguration(
+    workspace: Workspace,
+) -> None:
+    done = workspace.run(
+        "etl-observability",
+        "--log-format",
+        "auto",
+        "inventory",
+        ETL_LOG_FORMAT="console",
+        ETL_PROGRESS_INTERVAL="-1",
+    )
+
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "progress_interval" in json.loads(line)["event"]

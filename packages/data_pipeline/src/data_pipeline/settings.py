@@ -60,7 +60,13 @@ class PipelineSettings(RuntimeSettings):
         keep the lease (each partition's writer would lose it to the next)."""
         checks.require(self.lease_seconds >= 1, "lease_seconds", "at least 1")
         checks.require(self.lease_wait_seconds >= 0, "lease_wait_seconds", "0 or more")
-        if not checks.refuses("lease_seconds"):
+        if checks.refuses("lease_seconds"):  # the heartbeat on its own, not against that lease
+            checks.require(
+                self.lease_heartbeat_seconds >= 0,
+                "lease_heartbeat_seconds",
+                "0 (a third of the lease) or more",
+            )
+        else:
             checks.require(
                 0 <= self.lease_heartbeat_seconds < self.lease_seconds,
                 "lease_heartbeat_seconds",

@@ -43,3 +43,13 @@ def test_a_refused_lease_is_not_said_again_through_the_heartbeat_measured_agains
         load_runtime_settings(PipelineSettings, {}, env={"ETL_LEASE_SECONDS": "0"})
 
     assert refused.value.fields == ("lease_seconds",)
+
+
+def test_a_negative_heartbeat_is_refused_beside_a_refused_lease() -> None:
+    env = {"ETL_LEASE_SECONDS": "0", "ETL_LEASE_HEARTBEAT_SECONDS": "-1"}
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(PipelineSettings, {}, env=env)
+
+    assert set(refused.value.fields) == {"lease_seconds", "lease_heartbeat_seconds"}
+    said = "lease_heartbeat_seconds: must be 0 (a third of the lease) or more, got -1"
+    assert said in str(refused.value)

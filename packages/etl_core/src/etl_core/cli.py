@@ -43,7 +43,7 @@ from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
 from etl_core.errors import ConfigError, MissingDependencyError
-from etl_core.logging import bind_context, bind_process_context, configure_logging
+from etl_core.logging import LogFormat, bind_context, bind_process_context, configure_logging
 from etl_core.progress import WorkProgress
 from etl_core.runtime import (
     ExitCode,
@@ -354,16 +354,19 @@ class RuntimeCLI(Generic[S]):
             raise SystemExit(code)
 
     def _start_run(self) -> None:
-        """A fresh run id and no progress yet; log as JSON off a terminal from the very
-        start, with the run id and lane: a usage error found before the settings are read
-        is a JSON line too. The settings' own log level and format replace this once they
-        are loaded."""
+        """A fresh run id and no progress yet; log as ``ETL_LOG_FORMAT`` asks (else JSON off
+        a terminal) from the very start, with the run id and lane: a usage error found before
+        the settings are read is a JSON line too, or a console line when console lines are
+        asked for. The settings' own log level and format replace this once they are loaded."""
         self.run_id = new_run_id()
         self._progress = None
         bind_process_context(lane=self.lane, run_id=self.run_id)
         bind_context(lane=self.lane, run_id=self.run_id)
         chosen = os.environ.get("ETL_LOG_FORMAT", "").strip().lower()
-        configure_logging(fmt="json" if chosen == "json" else "auto", stream=sys.stderr)
+        asked: LogFormat = "json" if chosen == "json" else "auto"
+        if chosen == "console":  # off a terminal too, as a configuration error is said
+            asked = "console"
+        configure_logging(fmt=asked, stream=sys.stderr)
 
     def _usage(self, usage: Exception) -> int:
         show = getattr(usage, "show", None)
@@ -449,9 +452,13 @@ class RuntimeCLI(Generic[S]):
                     run_id=cli.run_id,
                 )
             except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
-                if cli.err.is_terminal or _console_asked(log_format):
+                asked = _format_asked(log_format)
+                if cli.err.is_terminal or asked == "console":
                     cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
                 else:
+                    if log_format is not None and asked in ("auto", "json"):  # over the variable
+                        fmt: LogFormat = "json" if asked == "json" else "auto"
+                        configure_logging(fmt=fmt, stream=sys.stderr)
                     logging.getLogger(cli.name).error("configuration error: %s", exc)
                 raise typer.Exit(ExitCode.USAGE) from None
             cli._progress_interval = ctx.obj.settings.progress_interval
@@ -554,12 +561,13 @@ class RuntimeCLI(Generic[S]):
                 cli.out.print(f"{name}: pong", markup=False, highlight=False)
 
 
-def _console_asked(flag: str | None) -> bool:
-    """Whether ``--log-format`` or ``ETL_LOG_FORMAT`` asked for console lines: then a
-    configuration error, found before the settings could configure logging, is said as
-    plain text off a terminal too, not as the start-up's JSON."""
+def _format_asked(flag: str | None) -> str:
+    """The log format ``--log-format``, else ``ETL_LOG_FORMAT``, asked for (lower case): with
+    ``console``, a configuration error, found before the settings could configure logging,
+    is said as plain text off a terminal too; a flag's ``auto`` or ``json`` overrules the
+    variable the start-up's logging followed."""
     asked = flag if flag is not None else os.environ.get("ETL_LOG_FORMAT", "")
-    return asked.strip().lower() == "console"
+    return asked.strip().lower()
 
 
 def _settings_document(session: Session[Any]) -> dict[str, object]:

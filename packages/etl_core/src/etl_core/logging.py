@@ -28,6 +28,7 @@ from typing import IO, Any, Literal
 __all__ = [
     "ConsoleFormatter",
     "JsonFormatter",
+    "LogFormat",
     "bind_context",
     "bind_process_context",
     "bound_context",

@@ -185,7 +185,9 @@ class RuntimeSettings:
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
         checks.positive_interval("schedule_tick")
         tick = self.schedule_tick.total_seconds()
-        if not checks.refuses("schedule_tick"):
+        if checks.refuses("schedule_tick"):  # the lease on its own, not against that tick
+            checks.positive_interval("schedule_lease_seconds")
+        else:
             checks.require(
                 self.schedule_lease_seconds.total_seconds() > tick,
                 "schedule_lease_seconds",

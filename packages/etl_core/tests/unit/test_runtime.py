@@ -97,6 +97,22 @@ def test_scheduler_settings_no_scheduler_can_keep_are_refused_naming_them(
         load_runtime_settings(LaneSettings, {}, env=env)
 
 
+def test_a_lease_of_its_own_wrong_is_refused_beside_a_refused_tick() -> None:
+    env = {"ETL_SCHEDULE_TICK": "0", "ETL_SCHEDULE_LEASE_SECONDS": "0"}
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(LaneSettings, {}, env=env)
+
+    assert set(refused.value.fields) == {"schedule_tick", "schedule_lease_seconds"}
+    assert "schedule_lease_seconds: must be longer than 0s, got 0s" in str(refused.value)
+
+
+def test_a_good_lease_is_not_refused_beside_a_refused_tick() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(LaneSettings, {}, env={"ETL_SCHEDULE_TICK": "0"})
+
+    assert refused.value.fields == ("schedule_tick",)
+
+
 @pytest.mark.parametrize(
     ("env", "said"),
     [

@@ -64,3 +64,42 @@ def test_a_poll_failing_for_another_reason_is_raised_at_once() -> None:
 
     with pytest.raises(ValueError, match="cannot be decoded"):
         waiter().ended({"task-1": (UNIT, Broken())})
+
+
+def test_a_later_redis_restart_gets_its_own_outage_time_after_the_stream_brought_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A poll failing in one restart, then results streaming again for minutes, then a poll
+    failing in the next restart: that restart is waited out too, not measured from the first."""
+    clock = [0.0]
+    monkeypatch.setattr(executor.time, "monotonic", lambda: clock[0])
+    streamed: list[Any] = []
+
+    class Streamed:
+        id = "task-2"
+
+        def then(self, callback: Any) -> None:
+            streamed.append(lambda: callback(self))
+
+    class Consumer:
+        def drain_events(self, timeout: float) -> None:
+            while streamed:
+                streamed.pop()()
+
+    backend = SimpleNamespace(result_consumer=Consumer(), add_pending_result=lambda *a: None)
+    polls = executor._ResultWaiter(SimpleNamespace(backend=backend), lost=connection_lost)
+    restarting = Sent(failures=2)
+    running: dict[str, Any] = {"task-1": (UNIT, restarting)}
+
+    clock[0] = 3.0  # no news for a while: a poll, landing in the first restart
+    assert polls.ended(running) == []
+    assert restarting.failures == 1
+    late = Streamed()
+    running["task-2"] = (UNIT, late)
+    polls.follow(late)
+    clock[0] = 4.0  # Redis is back: a result streams in
+    assert polls.ended(running) == ["task-2"]
+    del running["task-2"]
+    clock[0] = 4.0 + executor.POLL_OUTAGE_SECONDS * 10  # much later, the next restart
+    assert polls.ended(running) == []
+    assert restarting.failures == 0

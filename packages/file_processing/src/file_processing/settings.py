@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from etl_core.config import URL
+from etl_core.errors import ConfigError
 from etl_core.runtime import RuntimeSettings
 from etl_core.setting_checks import SettingChecks
 from etl_core.units import ByteSize
@@ -84,6 +85,7 @@ class FileProcessingSettings(RuntimeSettings):
         checks.positive_interval("claim_timeout")
         self._check_listener(checks)
         self._check_quality_engine(checks)
+        self._check_unpack_limits(checks)
         checks.require(1 <= self.concurrency <= 256, "concurrency", "from 1 to 256")
         for name in ("max_field_bytes", "max_record_bytes", "max_columns"):
             checks.require(getattr(self, name) >= 1, name, "positive")
@@ -108,6 +110,15 @@ class FileProcessingSettings(RuntimeSettings):
         )
         checks.require(int(self.quality_memory_limit) > 0, "quality_memory_limit", "above 0 bytes")
         checks.require(self.json_max_depth >= 1, "json_max_depth", "at least 1")
+
+    def _check_unpack_limits(self, checks: SettingChecks) -> None:
+        """The unpack limits, refused as :class:`UnpackLimits` refuses them (each positive):
+        said at start-up with where each came from, not when the first scan opens them."""
+        try:
+            self.unpack_limits()
+        except ConfigError as refused:
+            for error in refused.errors:
+                checks.require(False, error.field, "a positive number")
 
     def unpack_limits(self) -> UnpackLimits:
         """The unpack and decryption limits these settings describe."""

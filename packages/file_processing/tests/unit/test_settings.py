@@ -20,6 +20,11 @@ from file_processing.settings import FileProcessingSettings
         ({"ETL_QUALITY_THREADS": "-1"}, "quality_threads: must be 0 (a share of the cores) or"),
         ({"ETL_QUALITY_MEMORY_LIMIT": "0"}, "quality_memory_limit: must be above 0 bytes"),
         ({"ETL_JSON_MAX_DEPTH": "0"}, "json_max_depth: must be at least 1, got 0"),
+        ({"ETL_MAX_DEPTH": "0"}, "max_depth: must be a positive number, got 0 (from env"),
+        ({"ETL_MAX_RATIO": "0"}, "max_ratio: must be a positive number, got 0 (from env"),
+        ({"ETL_MAX_ENTRIES": "-1"}, "max_entries: must be a positive number, got -1 (from"),
+        ({"ETL_MAX_MEMBER_BYTES": "0"}, "max_member_bytes: must be a positive number, got 0"),
+        ({"ETL_MAX_TOTAL_BYTES": "0"}, "max_total_bytes: must be a positive number, got 0"),
     ],
 )
 def test_a_setting_no_scan_can_keep_is_refused_naming_it(env: dict[str, str], said: str) -> None:

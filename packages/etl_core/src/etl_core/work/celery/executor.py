@@ -359,8 +359,9 @@ class _ResultWaiter:
         if self._consumer is not None:
             if not self._arrived:
                 self._drain()
-            if self._arrived:
+            if self._arrived:  # the results' server answered: any outage of it is over
                 self._news_at = time.monotonic()
+                self._failing_since = None
                 arrived = {self._arrived.popleft() for _ in range(len(self._arrived))}
                 return [task_id for task_id in arrived if task_id in running]
             if time.monotonic() - self._news_at < _CHECK_EVERY:
