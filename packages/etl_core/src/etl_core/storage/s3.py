@@ -122,8 +122,8 @@ class S3ObjectStore(ObjectStore):
         self._key_base = f"{location.prefix}/" if location.prefix else ""
         self._url = location.url
         policy = retry or DEFAULT_S3_RETRY
-        if policy.before_sleep is None:
-            policy = policy.with_options(before_sleep=_log_retry)
+        if policy.before_sleep is None:  # its line replaces the generic one: one per retry
+            policy = policy.with_options(before_sleep=_log_retry, log_retries=False)
         self._retry = policy
         self._page_size = page_size
         self._copy_threshold = multipart_copy_threshold
