@@ -308,6 +308,21 @@ class S3ObjectStore(ObjectStore):
             if probe is not self._client:
                 probe.close()
 
+    def holds_objects(self) -> bool:
+        """Whether any object lies under the store's prefix: one listing request for one key.
+
+        A mistyped prefix is an empty store on S3, where a mistyped local directory does
+        not exist; the runtime asks this at start-up to say so.
+        """
+        page = self._call(
+            "list",
+            None,
+            lambda: self._client.list_objects_v2(
+                Bucket=self._bucket, Prefix=self._key_base, MaxKeys=1
+            ),
+        )
+        return bool(page.get("Contents"))
+
     # -------------------------------------------------------------- internals
 
     def _head(self, key: str, full: str) -> ObjectInfo:
