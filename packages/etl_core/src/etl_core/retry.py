@@ -84,6 +84,9 @@ class RetryPolicy:
     retry_on: tuple[type[BaseException], ...] = (RetryableError,)
     predicate: Callable[[BaseException], bool] | None = None
     before_sleep: Callable[[RetryState], None] | None = None
+    log_retries: bool = True
+    """Log a warning before each wait; ``False`` when ``before_sleep`` says it in its own
+    words (the S3 store's hook names the request and the URL), so a retry is one line."""
     jitter: bool = True
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
@@ -225,13 +228,14 @@ def _decide(policy: RetryPolicy, attempt: Attempt, started: float) -> float:
             )
         raise error
     state = RetryState(attempt=attempt.number, error=error, delay=delay, elapsed=elapsed)
-    logger.warning(
-        "retrying after %s (attempt %d, sleeping %.2fs)",
-        type(error).__name__,
-        attempt.number,
-        delay,
-        extra={"attempt": attempt.number, "delay_s": round(delay, 3), "error": str(error)},
-    )
+    if policy.log_retries:
+        logger.warning(
+            "retrying after %s (attempt %d, sleeping %.2fs)",
+            type(error).__name__,
+            attempt.number,
+            delay,
+            extra={"attempt": attempt.number, "delay_s": round(delay, 3), "error": str(error)},
+        )
     if policy.before_sleep is not None:
         policy.before_sleep(state)
     return delay

@@ -437,6 +437,8 @@ class Session(Generic[S]):
             )
         try:
             store.check(timeout=settings.s3_connect_timeout)
+            if not settings.create_store:
+                _warn_if_empty(store, location.url)
         except BaseException:
             store.close()
             raise
@@ -546,6 +548,20 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         finish_open_runs(ExitCode.FAILED, repr(exc))
         raise SystemExit(ExitCode.FAILED) from None
     finish_open_runs(ExitCode.OK)
+
+
+def _warn_if_empty(store: ObjectStore, url: str) -> None:
+    """Say (once) that an S3 store holds nothing: a mistyped prefix is an empty store there,
+    where a mistyped local directory is refused as missing."""
+    from etl_core.storage import S3ObjectStore
+
+    if isinstance(store, S3ObjectStore) and not store.holds_objects():
+        _say_once(
+            logging.WARNING,
+            f"the store {url} holds no object: unless it is a new store, check the bucket "
+            "and prefix of storage_url (ETL_STORAGE_URL); create_store "
+            "(--create, ETL_CREATE_STORE=true) says an empty store is expected",
+        )
 
 
 def _say_once(level: int, message: str) -> None:

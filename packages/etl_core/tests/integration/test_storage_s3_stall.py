@@ -67,3 +67,18 @@ def test_the_first_retry_is_logged_as_it_happens(stalled_endpoint: str) -> None:
     assert retries[0]["attempt"] == 1
     assert "head" in retries[0]["event"]
     store.close()
+
+
+def test_each_retry_of_an_unreachable_endpoint_is_logged_once_naming_the_url() -> None:
+    refusing = socket.create_server(("127.0.0.1", 0))
+    port = refusing.getsockname()[1]
+    refusing.close()  # nothing listens there now: connections are refused
+    policy = RetryPolicy(attempts=3, initial_delay=0, jitter=False)
+    with aws_test_environment():
+        store = S3ObjectStore("gone-bucket", endpoint_url=f"http://127.0.0.1:{port}", retry=policy)
+        with capture_logs() as logs, pytest.raises(StorageError):
+            store.head("some/key")
+        store.close()
+    warnings = [r for r in logs if r["level"] == "warning"]
+    assert [r["attempt"] for r in warnings] == [1, 2]
+    assert all("s3://gone-bucket/some/key" in r["event"] for r in warnings)

@@ -101,6 +101,19 @@ def test_malformed_store_urls_are_refused(url: str, reason: str) -> None:
         parse_store_url(url)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["s3://lake/prod ", " s3://lake/prod", "s3://lake/prod\n", "s3://lake/prod/\t", "/srv/lake "],
+)
+def test_store_url_with_whitespace_at_either_end_is_refused_naming_it(url: str) -> None:
+    # "s3://lake/prod " would else be the prefix "prod ": an empty store, without an error.
+    with pytest.raises(InvalidStoreURLError, match="whitespace") as caught:
+        parse_store_url(url)
+
+    assert repr(url) in str(caught.value)
+    assert caught.value.url == url
+
+
 def test_invalid_store_url_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="unsupported scheme"):
         parse_store_url("gs://bucket")

@@ -144,8 +144,23 @@ def inventory(
         newest = e.newest.strftime("%Y-%m-%d %H:%M:%S") if e.newest else "-"
         table.add_row(e.zone, e.dataset, str(e.objects), human_size(e.bytes), newest)
     if not entries:
-        table.caption = "the store is empty"
+        table.caption = _empty_caption(store, zone)
     out.print(table)
+
+
+def _empty_caption(store: ObjectStore, zones: list[str] | None) -> str:
+    """Why the inventory has no row: an empty store, or keys outside the platform's zones
+    (the store URL names the bucket root or a parent of the store's prefix)."""
+    if zones:
+        return "nothing in " + ", ".join(f"{z}/" for z in zones)
+    # Only reached when the zones hold (next to) nothing, so this walk is short.
+    stray = next((i for i in store.list() if i.key.split("/", 1)[0] not in ZONES), None)
+    if stray is None:
+        return "the store is empty"
+    return (
+        f"no object in the platform's zones ({', '.join(ZONES)}), yet {store.url} holds "
+        f"{stray.key!r}: does storage_url name the store's prefix?"
+    )
 
 
 def _indexed_inventory(

@@ -71,6 +71,20 @@ def test_inventory_of_an_empty_store_says_so(cli: Cli, tmp_path: Path) -> None:
     assert "the store is empty" in result.stdout
 
 
+def test_inventory_of_a_parent_of_the_store_names_a_key_it_holds_instead_of_empty(
+    cli: Cli, tmp_path: Path
+) -> None:
+    seed(str(tmp_path / "bucket" / "prod"))  # the store is .../prod; the URL names its parent
+
+    result = cli("--storage", str(tmp_path / "bucket"), "inventory")
+
+    assert result.returncode == 0, result.stderr
+    flat = " ".join(result.stdout.split())
+    assert "the store is empty" not in flat
+    assert "prod/" in flat
+    assert "does storage_url name the store's prefix?" in flat
+
+
 def test_a_store_directory_that_does_not_exist_is_refused_unless_created(
     cli: Cli, tmp_path: Path
 ) -> None:

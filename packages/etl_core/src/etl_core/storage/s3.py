@@ -122,8 +122,8 @@ class S3ObjectStore(ObjectStore):
         self._key_base = f"{location.prefix}/" if location.prefix else ""
         self._url = location.url
         policy = retry or DEFAULT_S3_RETRY
-        if policy.before_sleep is None:
-            policy = policy.with_options(before_sleep=_log_retry)
+        if policy.before_sleep is None:  # its line replaces the generic one: one per retry
+            policy = policy.with_options(before_sleep=_log_retry, log_retries=False)
         self._retry = policy
         self._page_size = page_size
         self._copy_threshold = multipart_copy_threshold
@@ -307,6 +307,21 @@ class S3ObjectStore(ObjectStore):
         finally:
             if probe is not self._client:
                 probe.close()
+
+    def holds_objects(self) -> bool:
+        """Whether any object lies under the store's prefix: one listing request for one key.
+
+        A mistyped prefix is an empty store on S3, where a mistyped local directory does
+        not exist; the runtime asks this at start-up to say so.
+        """
+        page = self._call(
+            "list",
+            None,
+            lambda: self._client.list_objects_v2(
+                Bucket=self._bucket, Prefix=self._key_base, MaxKeys=1
+            ),
+        )
+        return bool(page.get("Contents"))
 
     # -------------------------------------------------------------- internals
 

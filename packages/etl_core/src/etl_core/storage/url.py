@@ -60,12 +60,20 @@ def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:
     is expanded, so the location does not change if the process later ``chdir``s.
 
     Raises:
-        InvalidStoreURLError: the URL is empty, malformed, or its scheme is not
-            one of :data:`SUPPORTED_SCHEMES`.
+        InvalidStoreURLError: the URL is empty, starts or ends with whitespace, is
+            malformed, or its scheme is not one of :data:`SUPPORTED_SCHEMES`.
     """
     text = os.fspath(url)
     if not isinstance(text, str) or not text.strip():
         raise InvalidStoreURLError(f"store URL {text!r} is empty; expected {_SUPPORTED_FORMS}")
+    if text != text.strip():
+        # A stray space or newline would else name another prefix (an empty store on S3,
+        # answered without error) or another directory.
+        raise InvalidStoreURLError(
+            f"store URL {text!r} starts or ends with whitespace (a stray space or newline in "
+            f"the setting?); expected {_SUPPORTED_FORMS}",
+            url=text,
+        )
     if "://" not in text:
         if _MISTYPED_URL.match(text):
             raise InvalidStoreURLError(
