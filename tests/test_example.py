@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gzip
 import json
@@ -13,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -366,11 +368,24 @@ def is_running(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def step_running(kind: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """:func:`start_a_step`; afterwards neither the example nor its step is left running."""
+    example, pid = start_a_step(kind)
+    try:
+        yield example, pid
+    finally:
+        if is_running(pid):
+            os.kill(pid, signal.SIGKILL)
+        if example.poll() is None:
+            os.killpg(example.pid, signal.SIGKILL)
+            example.communicate()
+
+
 def test_a_second_ctrl_c_kills_a_step_that_goes_on_so_none_outlives_the_run() -> None:
     """The step ignores Ctrl-C: the first one has the example wait, the second one stops
     waiting; the step went on running beside the next run (the lock on .etl/ gone)."""
-    example, pid = start_a_step("deaf")
-    try:
+    with step_running("deaf") as (example, pid):
         os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
         said = read_line(example, 20, stderr=True)
         python = Path(sys.executable).name
@@ -383,47 +398,27 @@ def test_a_second_ctrl_c_kills_a_step_that_goes_on_so_none_outlives_the_run() ->
         assert example.returncode == 130, err
         assert out == f"step exited {-signal.SIGKILL}\n"
         assert not is_running(pid)
-    finally:
-        if is_running(pid):
-            os.kill(pid, signal.SIGKILL)
-        if example.poll() is None:
-            os.killpg(example.pid, signal.SIGKILL)
-            example.communicate()
 
 
 def test_sigterm_waits_for_the_step_to_stop_its_own_way_and_exits_143() -> None:
     """A supervisor's SIGTERM to the process group: the example ended at once, the step
     left running unwatched (and .etl/ unlocked)."""
-    example, pid = start_a_step("listening")
-    try:
+    with step_running("listening") as (example, _):
         os.killpg(example.pid, signal.SIGTERM)
         out, err = example.communicate(timeout=20)
         assert example.returncode == 143, err
         assert out == "step stopped its own way\nstep exited 143\n"
-    finally:
-        if is_running(pid):
-            os.kill(pid, signal.SIGKILL)
-        if example.poll() is None:
-            os.killpg(example.pid, signal.SIGKILL)
-            example.communicate()
 
 
 def test_ctrl_c_passes_on_what_a_background_step_says_it_left() -> None:
     """A step started in the background (the pipeline run and the ingestion beside it):
     its account of what it finished and what remains was captured and dropped."""
-    example, pid = start_a_step("background")
-    try:
+    with step_running("background") as (example, _):
         os.killpg(example.pid, signal.SIGINT)  # Ctrl-C
         out, err = example.communicate(timeout=20)
         assert example.returncode == 130, err
         assert out == "step exited 130\n"
         assert err == "step: 2 of 11 finished, 9 remain\n"
-    finally:
-        if is_running(pid):
-            os.kill(pid, signal.SIGKILL)
-        if example.poll() is None:
-            os.killpg(example.pid, signal.SIGKILL)
-            example.communicate()
 
 
 def test_a_bad_exported_setting_is_said_in_one_line_and_exits_2(tmp_path: Path) -> None:
