@@ -135,15 +135,11 @@ def partition_lease(
     """
 
     def busy(error: LeaseBusyError, why: str) -> LeaseBusyError:
-        return PartitionBusyError(
+        return error.restated(
+            PartitionBusyError,
             f"dataset {dataset!r}, partition dt={dt.isoformat()} is being written by "
             f"{error.holder}; {why} (retry later, or raise lease_wait_seconds, "
             "ETL_LEASE_WAIT_SECONDS)",
-            key=error.key,
-            holder=error.holder,
-            token=error.token,
-            url=error.url,
-            retry_after=error.retry_after,
         )
 
     lease = take_lease(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "ArtifactError",
@@ -209,6 +210,9 @@ class LeaseError(StorageError):
         super().__init__(message, key=key, url=url)
 
 
+_Busy = TypeVar("_Busy", bound="LeaseBusyError")
+
+
 class LeaseBusyError(LeaseError, RetryableError):
     """Another live holder has the lease; ``retry_after`` says when it expires at the latest."""
 
@@ -224,6 +228,17 @@ class LeaseBusyError(LeaseError, RetryableError):
     ) -> None:
         super().__init__(message, key=key, holder=holder, token=token, url=url)
         self.retry_after = retry_after
+
+    def restated(self, cls: type[_Busy], message: str) -> _Busy:
+        """The same busy lease as a lane's own error (``cls``), told in its own words."""
+        return cls(
+            message,
+            key=self.key,
+            holder=self.holder,
+            token=self.token,
+            url=self.url,
+            retry_after=self.retry_after,
+        )
 
 
 class LeaseWaitStoppedError(LeaseError):

@@ -243,14 +243,10 @@ def _lease(context: IngestContext, source: Source, endpoint: Endpoint, unit: Wor
     wait = busy_wait_seconds(context.lease_seconds, context.lease_wait_seconds)
 
     def busy(error: LeaseBusyError, why: str) -> LeaseBusyError:
-        return EndpointBusyError(
+        return error.restated(
+            EndpointBusyError,
             f"endpoint {source.source}/{endpoint.name} is being ingested by {error.holder}; "
             f"window {unit.key} {why} (two runs of one endpoint never overlap)",
-            key=error.key,
-            holder=error.holder,
-            token=error.token,
-            url=error.url,
-            retry_after=error.retry_after,
         )
 
     try:
