@@ -60,8 +60,10 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
             typer.Option("--max-ticks", min=1, help="Stop after this many ticks (default: never)."),
         ] = None,
     ) -> None:
-        """Enqueue pending partitions every schedule_run_interval and each API source's
-        windows on its schedule cron, while leading.
+        """Enqueue pending partitions and API windows on their schedules, while leading.
+
+        Pending partitions every schedule_run_interval; each API source's windows
+        on its schedule cron.
 
         One scheduler leads at a time (a lease in the store); others stand by and take
         over when it stops. Needs --executor celery (ETL_EXECUTOR=celery).

@@ -122,6 +122,7 @@ class RuntimeCLI(Generic[S]):
         self.run_id = new_run_id()
         self._progress: WorkProgress | None = None
         self._progress_interval = RuntimeSettings.progress_interval
+        self._args: list[str] = []
         self.app = typer.Typer(
             name=name,
             help=help,
@@ -326,6 +327,7 @@ class RuntimeCLI(Generic[S]):
         plain_values()  # no pydantic for unset options and plain text
         signals: list[int] = []
         self._start_run()
+        self._args = list(sys.argv[1:] if args is None else args)
 
         def on_sigterm(signum: int, frame: FrameType | None) -> None:
             signals.append(signum)
@@ -335,7 +337,7 @@ class RuntimeCLI(Generic[S]):
         stdout, sys.stdout = sys.stdout, _PipeGuard(sys.stdout)
         try:
             code = command.main(
-                args=list(sys.argv[1:] if args is None else args),
+                args=self._args,
                 prog_name=self.name,
                 standalone_mode=False,
             )
@@ -452,6 +454,9 @@ class RuntimeCLI(Generic[S]):
                     run_id=cli.run_id,
                 )
             except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
+                if _asks_for_help(cli._args):  # a subcommand's --help is read, not refused
+                    ctx.obj = _RefusedSession(exc)
+                    return
                 asked = _format_asked(log_format)
                 if cli.err.is_terminal or asked == "console":
                     cli.err.print(f"configuration error: {exc}", markup=False, highlight=False)
@@ -475,8 +480,10 @@ class RuntimeCLI(Generic[S]):
             ctx: typer.Context,
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
         ) -> None:
-            """Every setting: its value (secrets redacted), what it means, its environment
-            variable and where the value came from; and which etl.toml was read."""
+            """Every setting with its value (secrets redacted) and where it came from.
+
+            Each row also says what the setting means and its environment variable;
+            the title names the etl.toml read."""
             session = cli.session(ctx)
             if as_json:
                 cli.out.print_json(data=_settings_document(session))
@@ -568,6 +575,28 @@ def _format_asked(flag: str | None) -> str:
     variable the start-up's logging followed."""
     asked = flag if flag is not None else os.environ.get("ETL_LOG_FORMAT", "")
     return asked.strip().lower()
+
+
+def _asks_for_help(args: Sequence[str]) -> bool:
+    """Whether a subcommand's ``--help`` is among ``args`` (before any ``--``): its help is
+    shown although the settings are refused, as ``git``'s is with a broken config."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--help":
+            return True
+    return False
+
+
+class _RefusedSession:
+    """``ctx.obj`` when the settings were refused but help was asked for: a command that
+    runs after all (``--help`` was an option's value) meets the refusal at its first use."""
+
+    def __init__(self, error: ConfigError) -> None:
+        self._error = error
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._error
 
 
 def _settings_document(session: Session[Any]) -> dict[str, object]:

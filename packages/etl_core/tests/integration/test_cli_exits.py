@@ -37,6 +37,11 @@ def work(seconds: float = 30.0) -> None:
     print("finished", flush=True)
 
 @cli.app.command()
+def say(ctx: typer.Context, text: str = "") -> None:
+    'Print the text and a setting.'
+    print(text, cli.session(ctx).settings.schedule_tick, flush=True)
+
+@cli.app.command()
 def crash() -> None:
     raise RuntimeError("a bug")
 
@@ -198,3 +203,21 @@ def test_the_console_scripts_run_ends_with_its_heap_frozen(
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert stdout.splitlines() == printed
+
+
+def test_a_commands_help_is_shown_although_the_settings_are_refused(
+    script: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_SCHEDULE_TICK", "0s")
+    helped = start(script, "say", "--help")
+    out, err = helped.communicate(timeout=60)
+    assert helped.returncode == 0, err
+    assert "Print the text and a setting." in out
+    assert "schedule_tick" not in err
+    refused = start(script, "say", "--text", "hello")
+    valued = start(script, "say", "--text", "--help")  # an option's value, not a flag
+    for process in (refused, valued):
+        _, said = process.communicate(timeout=60)
+        assert process.returncode == 2, said
+        (line,) = json_lines(said)
+        assert "schedule_tick: must be longer than 0s" in str(line["event"])

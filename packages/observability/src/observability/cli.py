@@ -115,9 +115,12 @@ def inventory(
         bool, typer.Option("--full", help="List every zone whole now, not just what changed.")
     ] = False,
 ) -> None:
-    """Objects, bytes and newest object per zone and dataset of the store (without
-    ``--zone``, from the storage index kept in the store: the recent partitions and
-    ``landing/`` listed, every zone each ``storage_reconcile_interval`` or with ``--full``)."""
+    """Objects, bytes and newest object per zone and dataset of the store.
+
+    Without --zone it reads the storage index kept in the store: the recent
+    partitions and landing/ are listed, every zone each storage_reconcile_interval
+    or with --full.
+    """
     session = cli.session(ctx)
     unknown = sorted(set(zone or ()) - set(ZONES))
     if unknown:
