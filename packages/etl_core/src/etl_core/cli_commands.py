@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 Command = Any
 """A click command (Typer 0.29 vendors click: ``typer._click``, not a public module)."""
 
-__all__ = ["lazy_group"]
+__all__ = ["lazy_group", "reflowed"]
 
 
 def lazy_group(app: typer.Typer) -> Command:
@@ -34,7 +34,7 @@ def lazy_group(app: typer.Typer) -> Command:
     import typer.main
 
     if not (app.registered_callback or app.info.callback):
-        return typer.main.get_command(app)
+        return reflowed(typer.main.get_command(app))
     builders: dict[str, Callable[[], Command]] = {}
     for info in app.registered_commands:
         name = info.name or typer.main.get_command_name(info.callback.__name__)  # type: ignore[union-attr]
@@ -47,7 +47,7 @@ def lazy_group(app: typer.Typer) -> Command:
     for group_info in app.registered_groups:
         group_name = typer.main.solve_typer_info_defaults(group_info).name
         if not group_name:
-            return typer.main.get_command(app)
+            return reflowed(typer.main.get_command(app))
         builders[group_name] = partial(  # a subgroup replaces a command of its name, in its place
             typer.main.get_group_from_info,
             group_info,
@@ -60,6 +60,28 @@ def lazy_group(app: typer.Typer) -> Command:
     group = typer.main.get_command(shell)
     group.commands = _Commands(builders)  # type: ignore[attr-defined]
     return group
+
+
+def reflowed(command: Command) -> Command:
+    """``command`` (and every command under it) with each paragraph of its help on one
+    line, for Rich to wrap at the terminal's width.
+
+    Typer's Rich help keeps a docstring's single line breaks after its first paragraph, so
+    source lines wider than the terminal broke into a long line and a stub. A paragraph
+    Click marks ``\\b`` (no rewrapping) is kept as written.
+    """
+    import inspect
+
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(
+            para if para.startswith("\b") else " ".join(para.split("\n")) for para in paragraphs
+        )
+    commands = getattr(command, "commands", None)
+    if isinstance(commands, dict):  # a subgroup built whole; a lazy one reflows on lookup
+        for sub in commands.values():
+            reflowed(sub)
+    return command
 
 
 class _Commands(MutableMapping[str, Command]):
@@ -75,7 +97,7 @@ class _Commands(MutableMapping[str, Command]):
         if name not in self._built:
             if name not in self._builders:
                 raise KeyError(name)
-            self._built[name] = self._builders[name]()
+            self._built[name] = reflowed(self._builders[name]())
         return self._built[name]
 
     def __setitem__(self, name: str, command: Command) -> None:
