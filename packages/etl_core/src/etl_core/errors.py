@@ -34,6 +34,7 @@ __all__ = [
     "ObjectNotFoundError",
     "RecordConflictError",
     "RetryableError",
+    "ScratchSpaceError",
     "StorageConfigError",
     "StorageError",
     "first_line",
@@ -182,6 +183,29 @@ class RetryableError(EtlError):
 
 class FatalError(EtlError):
     """A failure that another attempt cannot fix."""
+
+
+class ScratchSpaceError(FatalError):
+    """The disk under the work directory is full (or over quota): a unit's scratch
+    (download, unpacked members, spill, Parquet before upload) did not fit.
+
+    Not retried: another attempt within the run finds the same disk. Raised by
+    :func:`etl_core.scratch.scratch_dir` for the ``OSError`` (or an engine's error
+    saying the same) that the scratch's own writes ended with, which names no path.
+
+    Attributes:
+        directory: The work directory whose disk is full.
+        purpose: What the scratch was for (``file``, ``transform``, ``load``).
+    """
+
+    def __init__(self, directory: str, *, purpose: str, detail: str) -> None:
+        self.directory = directory
+        self.purpose = purpose
+        super().__init__(
+            f"no space left on device in the work directory {directory} "
+            f"(work_dir, ETL_WORK_DIR) for the {purpose} scratch: {detail}; free space "
+            "there or set work_dir on a larger disk, then run again"
+        )
 
 
 # ------------------------------------------------------------------- leases

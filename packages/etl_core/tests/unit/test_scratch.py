@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from etl_core.errors import FatalError, ScratchSpaceError, StorageError
 from etl_core.scratch import OWNER_FILE, scratch_dir, sweep_scratch
 from etl_core.storage.leases import this_holder
 
@@ -74,3 +80,45 @@ def test_the_scratch_of_a_process_killed_before_it_wrote_its_owner_is_swept(
     assert not bare.exists()
     assert live.exists()
     assert foreign.exists()
+
+
+def test_a_full_disk_under_the_work_dir_is_said_naming_it_and_the_scratch_is_removed(
+    tmp_path: Path,
+) -> None:
+    """A write's ENOSPC names no path: the block ends naming the work directory instead."""
+
+    def fill(scratch: Path) -> None:
+        (scratch / "part.parquet").write_bytes(b"x" * 100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(ScratchSpaceError) as raised, scratch_dir(tmp_path, "transform") as scratch:
+        fill(scratch)
+    error = raised.value
+    assert error.directory == str(tmp_path)
+    assert str(tmp_path) in str(error)
+    assert "no space left on device" in str(error)
+    assert "work_dir, ETL_WORK_DIR" in str(error)
+    assert isinstance(error, FatalError)  # another attempt finds the same disk
+    assert list(tmp_path.iterdir()) == []
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.directory, copy.purpose) == (str(error), str(tmp_path), "transform")
+
+
+def test_an_engine_saying_the_disk_is_full_in_words_is_a_full_scratch(tmp_path: Path) -> None:
+    with (
+        pytest.raises(ScratchSpaceError, match="IO Error: No space left"),
+        scratch_dir(tmp_path, "quality"),
+    ):
+        raise RuntimeError('IO Error: No space left on device writing "spill.tmp"')
+
+
+def test_other_errors_and_another_disks_file_pass_through_the_scratch(tmp_path: Path) -> None:
+    elsewhere = OSError(errno.ENOSPC, "No space left on device", "/var/lib/other/file")
+    with pytest.raises(OSError, match="No space left") as raised, scratch_dir(tmp_path, "load"):
+        raise elsewhere
+    assert raised.value is elsewhere
+    with pytest.raises(StorageError, match="cannot write"), scratch_dir(tmp_path, "load"):
+        raise StorageError("cannot write 'k' in file:///store: No space left on device")
+    with pytest.raises(OSError, match="Permission denied"), scratch_dir(tmp_path, "load"):
+        raise OSError(errno.EACCES, "Permission denied")
+    assert list(tmp_path.iterdir()) == []
