@@ -332,3 +332,20 @@ def test_transform_on_a_full_work_dir_names_it_keeps_the_input_and_reruns_with_r
     )
     assert rerun.returncode == 0, rerun.stderr
     assert list(keys(local_store, f"curated/pos/dt={day}/"))
+
+
+def test_transform_with_a_missing_work_dir_exits_2_naming_the_setting_and_its_variable(
+    pipeline: Cli, tmp_path: Path
+) -> None:
+    """It was 'unexpected error: FileNotFoundError' with mkdtemp's traceback, exit 1."""
+    missing = tmp_path / "no-such-work"
+    done = pipeline(
+        "transform", "--dataset", "pos", "--date", "2026-11-01", env={"ETL_WORK_DIR": str(missing)}
+    )
+    assert done.returncode == 2, done.stderr
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert not any(line["level"] == "critical" for line in said), done.stderr
+    error = next(line["event"] for line in said if line["level"] == "error")
+    assert f"work directory {missing}" in error
+    assert "work_dir: No such file or directory" in error
+    assert "(from env ETL_WORK_DIR)" in error

@@ -37,6 +37,7 @@ __all__ = [
     "ScratchSpaceError",
     "StorageConfigError",
     "StorageError",
+    "WorkDirError",
     "first_line",
 ]
 
@@ -87,6 +88,23 @@ class ConfigError(EtlError):
     def fields(self) -> tuple[str, ...]:
         """The dotted names of the offending fields."""
         return tuple(e.field for e in self.errors)
+
+
+class WorkDirError(ConfigError):
+    """No scratch directory can be made in ``work_dir`` (missing, not a directory, not
+    writable): every unit needing scratch would fail alike, so it is a setting to fix.
+
+    Attributes:
+        directory: The work directory.
+    """
+
+    def __init__(self, directory: str, reason: str, *, source: str = "default") -> None:
+        self.directory = directory
+        problem = f"{reason}: {directory}; create it or set one this user can write"
+        super().__init__(
+            f"cannot make a scratch directory in the work directory {directory}",
+            [FieldError("work_dir", problem, source)],
+        )
 
 
 class InvalidSettingError(EtlError, ValueError):

@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from etl_core.errors import EtlError, ScratchSpaceError, first_line
-from etl_core.runtime import process_alive
+from etl_core.errors import EtlError, ScratchSpaceError, WorkDirError, first_line
+from etl_core.runtime import loaded_source, process_alive
 from etl_core.storage.leases import Holder, this_holder
 
 __all__ = [
@@ -60,7 +60,7 @@ def scratch_dir(work_dir: str | Path | None, purpose: str) -> Iterator[Path]:
     try:
         yield directory
     except Exception as exc:
-        full = _full_scratch(exc, directory, purpose)
+        full = _full_scratch(exc, directory.parent, purpose)
         if full is None:
             raise
         raise full from exc
@@ -77,16 +77,16 @@ def is_disk_full(error: BaseException) -> bool:
     return any(words in text for words in _FULL_WORDS)
 
 
-def _full_scratch(error: BaseException, directory: Path, purpose: str) -> EtlError | None:
+def _full_scratch(error: BaseException, work_dir: Path, purpose: str) -> EtlError | None:
     """The :class:`ScratchSpaceError` that ``error`` means, when it is a full disk met while
-    writing under ``directory``; ``None`` for anything else (a platform error, such as a
+    writing under ``work_dir``; ``None`` for anything else (a platform error, such as a
     full local store's, already names its path)."""
     if isinstance(error, EtlError) or not is_disk_full(error):
         return None
     named = error.filename if isinstance(error, OSError) else None
-    if named is not None and not Path(os.fsdecode(named)).is_relative_to(directory):
+    if named is not None and not Path(os.fsdecode(named)).is_relative_to(work_dir):
         return None  # another disk's file, named by the error itself
-    return ScratchSpaceError(str(directory.parent), purpose=purpose, detail=first_line(error))
+    return ScratchSpaceError(str(work_dir), purpose=purpose, detail=first_line(error))
 
 
 def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
@@ -96,12 +96,22 @@ def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
     sweep_scratch(work_dir)
     me = this_holder()
     owner = f"{me.pid}.{_place(me)}-" if me.namespace else ""
-    directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-{owner}", dir=work_dir))
+    try:
+        made = tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-{owner}", dir=work_dir)
+    except OSError as exc:
+        root = os.fspath(work_dir) if work_dir is not None else tempfile.gettempdir()
+        full = _full_scratch(exc, Path(root), purpose)
+        if full is not None:
+            raise full from exc
+        raise WorkDirError(
+            root, exc.strerror or str(exc), source=loaded_source("work_dir")
+        ) from exc
+    directory = Path(made)
     try:
         mark_owner(directory)
     except BaseException as exc:
         shutil.rmtree(directory, ignore_errors=True)
-        full = _full_scratch(exc, directory, purpose)
+        full = _full_scratch(exc, directory.parent, purpose)
         if full is None:
             raise
         raise full from exc

@@ -8,12 +8,19 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from etl_core.errors import FatalError, ScratchSpaceError, StorageError
-from etl_core.scratch import OWNER_FILE, scratch_dir, sweep_scratch
+from etl_core.errors import (
+    ConfigError,
+    FatalError,
+    ScratchSpaceError,
+    StorageError,
+    WorkDirError,
+)
+from etl_core.scratch import OWNER_FILE, make_scratch, scratch_dir, sweep_scratch
 from etl_core.storage.leases import this_holder
 
 
@@ -122,3 +129,28 @@ def test_other_errors_and_another_disks_file_pass_through_the_scratch(tmp_path: 
     with pytest.raises(OSError, match="Permission denied"), scratch_dir(tmp_path, "load"):
         raise OSError(errno.EACCES, "Permission denied")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_work_dir_is_a_setting_to_fix_naming_it(tmp_path: Path) -> None:
+    """mkdtemp's FileNotFoundError reached the operator as a bug's traceback."""
+    missing = tmp_path / "no-such-dir"
+    with pytest.raises(WorkDirError) as raised, scratch_dir(missing, "file"):
+        pass
+    error = raised.value
+    assert isinstance(error, ConfigError)  # exit 2: every unit would fail alike
+    assert error.directory == str(missing)
+    assert error.fields == ("work_dir",)
+    assert f"No such file or directory: {missing}" in str(error)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.directory) == (str(error), str(missing))
+
+
+def test_a_work_dir_on_a_disk_with_no_room_for_a_directory_is_a_full_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_room(*, prefix: str, dir: Path) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dir / f"{prefix}x"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_room)
+    with pytest.raises(ScratchSpaceError, match=f"work directory {tmp_path} "):
+        make_scratch(tmp_path, "file")
