@@ -22,6 +22,7 @@ __all__ = [
     "DATABASE_URL_VARIABLES",
     "DEFAULT_SQLITE_FILE",
     "INSTALLED_APPS",
+    "applied_migrations",
     "django_settings",
     "is_configured",
     "migrate",
@@ -129,6 +130,24 @@ def pending_migrations() -> list[str]:
     return [
         f"{migration.app_label}.{migration.name}" for migration, backwards in plan if not backwards
     ]
+
+
+def applied_migrations() -> list[str]:
+    """Names of the platform's migrations applied to the database: none on a database
+    that never held the schema (a new one, or a URL naming another application's).
+
+    Raises:
+        SchemaError: :func:`setup` has not been called.
+    """
+    _require_setup()
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    loader = MigrationExecutor(connections[DEFAULT_DB_ALIAS]).loader
+    ours = loader.graph.nodes
+    return sorted(
+        f"{app}.{name}" for app, name in loader.applied_migrations or {} if (app, name) in ours
+    )
 
 
 def migrate(

@@ -27,7 +27,8 @@ class TableStats:
     Attributes:
         table: The table's name.
         rows: Rows: the planner's estimate on PostgreSQL (``reltuples``, else live tuples
-            before the first analyze), an exact count on SQLite.
+            before the first analyze), an exact count on SQLite. A partitioned table's
+            (PostgreSQL) are its partitions', summed, as are its bytes and dead tuples.
         size_bytes: Table, indexes and TOAST on PostgreSQL; the table's pages on SQLite
             (``None`` when SQLite lacks ``dbstat``).
         dead_tuples: Dead tuples waiting for vacuum (PostgreSQL only).
@@ -102,14 +103,22 @@ def database_stats(tables: Iterable[str], *, long_query_after: timedelta) -> Dat
 
 
 _PG_TABLES = """
-SELECT c.relname, c.reltuples::bigint, pg_total_relation_size(c.oid), s.n_live_tup,
+SELECT c.relname, l.reltuples::bigint, pg_total_relation_size(l.oid), s.n_live_tup,
        s.n_dead_tup, s.last_autovacuum, s.last_autoanalyze, s.last_vacuum, s.last_analyze
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+LEFT JOIN LATERAL (
+    SELECT c.oid AS relid WHERE c.relkind = 'r'
+    UNION ALL
+    SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE c.relkind = 'p' AND t.isleaf
+) leaf ON true
+LEFT JOIN pg_class l ON l.oid = leaf.relid
+LEFT JOIN pg_stat_user_tables s ON s.relid = l.oid
 WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY (current_schemas(false))
   AND c.relname = ANY (%s)
 """
+"""One row per table and leaf: a partitioned table (the curated tables on PostgreSQL)
+holds no rows or storage of its own, its partitions do (:func:`_pg_tables`)."""
 _PG_CONNECTIONS = """
 SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND backend_type = 'client backend'
@@ -128,7 +137,7 @@ def _postgres(cursor: Any, wanted: tuple[str, ...], long_query_after: timedelta)
     cursor.execute("SELECT pg_database_size(current_database())")
     (size,) = cursor.fetchone()
     cursor.execute(_PG_TABLES, [list(wanted)])
-    found = {row[0]: _pg_table(row) for row in cursor.fetchall()}
+    found = _pg_tables(cursor.fetchall())
     cursor.execute(_PG_CONNECTIONS)
     connections = {state: int(n) for state, n in cursor.fetchall()}
     cursor.execute(_PG_QUERIES, [long_query_after])
@@ -144,14 +153,32 @@ def _postgres(cursor: Any, wanted: tuple[str, ...], long_query_after: timedelta)
     )
 
 
-def _pg_table(row: tuple[Any, ...]) -> TableStats:
-    name, reltuples, size, live, dead, autovacuum, autoanalyze, vacuum, analyze = row
-    estimate = reltuples if reltuples is not None and reltuples >= 0 else (live or 0)
+def _pg_tables(rows: Iterable[tuple[Any, ...]]) -> dict[str, TableStats]:
+    """Each table's stats from its leaves' rows: rows, bytes and dead tuples summed, the
+    latest vacuum and analyze of any leaf (a partitioned table with no partition: 0)."""
+    leaves: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        leaves.setdefault(row[0], []).append(row)
+    return {name: _pg_table(name, found) for name, found in leaves.items()}
+
+
+def _pg_table(name: str, leaves: list[tuple[Any, ...]]) -> TableStats:
+    rows = size = 0
+    dead: int | None = None
+    latest: list[Any] = [None, None, None, None]
+    for _, reltuples, leaf_size, live, leaf_dead, *when in leaves:
+        rows += reltuples if reltuples is not None and reltuples >= 0 else (live or 0)
+        size += leaf_size or 0
+        if leaf_dead is not None:
+            dead = (dead or 0) + int(leaf_dead)
+        latest = [max((a for a in (old, new) if a is not None), default=None)
+                  for old, new in zip(latest, when, strict=True)]  # fmt: skip
+    autovacuum, autoanalyze, vacuum, analyze = latest
     return TableStats(
         table=name,
-        rows=int(estimate),
+        rows=int(rows),
         size_bytes=int(size),
-        dead_tuples=None if dead is None else int(dead),
+        dead_tuples=dead,
         last_autovacuum=autovacuum,
         last_autoanalyze=autoanalyze,
         last_vacuum=vacuum,

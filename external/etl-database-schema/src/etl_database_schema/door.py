@@ -27,7 +27,13 @@ from contextlib import contextmanager
 from types import MappingProxyType, ModuleType
 from typing import Any, Protocol
 
-from etl_database_schema.bootstrap import INSTALLED_APPS, migrate, pending_migrations, setup
+from etl_database_schema.bootstrap import (
+    INSTALLED_APPS,
+    applied_migrations,
+    migrate,
+    pending_migrations,
+    setup,
+)
 from etl_database_schema.database_url import redact_message, redact_url
 from etl_database_schema.errors import (
     DatabaseRefusedError,
@@ -120,8 +126,9 @@ def connect(
                 if apply_migrations:
                     migrate()
                 pending = pending_migrations()
+                applied = len(applied_migrations()) if pending else 0
             if pending:
-                raise MigrationsPendingError(redact_url(database_url), pending)
+                raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
         _connected, _migrated = database_url, check
 
 

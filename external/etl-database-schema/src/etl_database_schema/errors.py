@@ -91,15 +91,30 @@ class DatabaseRefusedError(DatabaseOperationError):
 class MigrationsPendingError(SchemaError):
     """The database lacks schema migrations; ``etl-schema migrate`` brings it up to date.
 
+    A database holding none of them may be a new one, or not the platform's at all (a
+    URL naming another application's database): the message says to check the URL
+    before migrating, which would create the platform's tables there.
+
     Attributes:
         url: The database URL, password redacted.
         pending: The missing migrations, ``app_label.name``, in the order they apply.
+        applied: How many of the platform's migrations the database has.
     """
 
-    def __init__(self, url: str, pending: Sequence[str]) -> None:
+    def __init__(self, url: str, pending: Sequence[str], *, applied: int = 0) -> None:
         self.url = url
         self.pending = tuple(pending)
-        super().__init__(
-            f"database {url} lacks {len(self.pending)} schema migration(s) "
-            f"({', '.join(self.pending)}); run `etl-schema migrate`"
-        )
+        self.applied = applied
+        names = ", ".join(self.pending)
+        if applied:
+            message = (
+                f"database {url} lacks {len(self.pending)} schema migration(s) ({names}); "
+                "run `etl-schema migrate`"
+            )
+        else:
+            message = (
+                f"database {url} holds none of the platform's schema (no migration applied, "
+                f"{len(self.pending)} pending: {names}): check that the URL names the "
+                "platform's database; if it is a new one, run `etl-schema migrate`"
+            )
+        super().__init__(message)

@@ -34,16 +34,31 @@ def test_an_unmigrated_database_is_refused_until_migrations_are_applied(
         print("connected", s.is_connected())
         s.connect("sqlite:///etl.sqlite3", require_migrated=False)
         print("unchecked", s.is_connected())
+        s.migrate("etl_retail", "0003_partitioned_curated")
+        print("applied", len(s.applied_migrations()), s.pending_migrations())
+        try:
+            s.connect("sqlite:///etl.sqlite3")
+        except s.MigrationsPendingError as exc:
+            print("behind:", exc.applied, exc)
         s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
         s.connect("sqlite:///etl.sqlite3")
         print("migrated", s.pending_migrations())
         """
     )
 
-    refused, connected, unchecked, migrated = _lines(result)
+    refused, connected, unchecked, applied, behind, migrated = _lines(result)
     assert refused.startswith("refused: 6 database sqlite:///")
-    assert "lacks 6 schema migration(s)" in refused
-    assert refused.endswith("run `etl-schema migrate`")
+    assert "holds none of the platform's schema (no migration applied, 6 pending" in refused
+    assert refused.endswith("if it is a new one, run `etl-schema migrate`")
+    assert applied == (
+        "applied 3 ['etl_ledger.0001_initial', 'etl_ledger.0002_alert', "
+        "'etl_retail.0004_bytewise_code_keys']"
+    )
+    assert behind.startswith("behind: 3 database sqlite:///")
+    assert behind.endswith(
+        "lacks 3 schema migration(s) (etl_ledger.0001_initial, etl_ledger.0002_alert, "
+        "etl_retail.0004_bytewise_code_keys); run `etl-schema migrate`"
+    )
     assert (connected, unchecked, migrated) == ("connected False", "unchecked True", "migrated []")
 
 

@@ -164,3 +164,45 @@ def test_last_loads_count_runs_over_several_datasets_not_transforms_or_no_load_r
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0] == "['sales', 'web'] True"
+
+
+PARTITIONED = """
+from datetime import timedelta
+from django.db import connection
+import etl_database_schema as s
+
+s.connect({url!r}, apply_migrations=True)
+with s.models(s.LEDGER_APP), connection.cursor() as cursor:
+    cursor.execute("CREATE TABLE sales (dt date NOT NULL, n int) PARTITION BY RANGE (dt)")
+    cursor.execute("CREATE TABLE sales_empty (dt date NOT NULL) PARTITION BY RANGE (dt)")
+    for day in (1, 2):
+        cursor.execute(
+            f"CREATE TABLE sales_p{{day}} PARTITION OF sales "
+            f"FOR VALUES FROM ('2026-11-0{{day}}') TO ('2026-11-0{{day + 1}}')"
+        )
+        cursor.execute(
+            f"INSERT INTO sales SELECT '2026-11-0{{day}}', g FROM generate_series(1, {{day}}000) g"
+        )
+    cursor.execute("DELETE FROM sales WHERE n <= 10")
+    cursor.execute("ANALYZE sales_p1, sales_p2")  # autoanalyze never does the parent
+stats = s.database_stats(["sales", "sales_empty"], long_query_after=timedelta(1))
+for table in stats.tables:
+    print(table.table, table.rows, table.size_bytes > 16384, table.last_analyze is not None)
+print("missing", stats.missing_tables)
+"""
+
+
+@pytest.mark.postgres
+def test_a_partitioned_table_counts_the_rows_and_bytes_of_its_partitions(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """The curated tables are partitioned on PostgreSQL, and their parent holds nothing:
+    `etl-observability database` showed 0 rows and 0 bytes for a loaded table."""
+    result = run_python(PARTITIONED.format(url=postgres_url))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "sales 2980 True True",
+        "sales_empty 0 False False",
+        "missing ()",
+    ]

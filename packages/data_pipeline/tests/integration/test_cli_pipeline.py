@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,10 @@ def pipeline(
         return cli("--config-dir", str(config_dir), "--storage", store, *args, env=env)
 
     return run
+
+
+def keys(store: ObjectStore, prefix: str) -> list[str]:
+    return [info.key for info in store.list(prefix)]
 
 
 def sqlite_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -283,3 +287,65 @@ def test_a_load_table_that_is_not_curated_stops_the_run_before_any_work(
     assert "load.table" in result.stderr
     assert "Traceback" not in result.stderr
     assert not local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real full disk (mounting needs root, else the test is skipped;
+    etl_core's scratch tests cover the same error with a fake ENOSPC)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_transform_on_a_full_work_dir_names_it_keeps_the_input_and_reruns_with_room(
+    pipeline: Cli, local_store: ObjectStore, small_disk: Path, tmp_path: Path, retail: Any
+) -> None:
+    day = "2026-11-03"
+    files = {f"pos_{day}.csv": retail.rows(day, 6000).encode()}
+    assert len(files[f"pos_{day}.csv"]) > 300_000  # larger than the disk
+    publish_delivery(local_store, "pos", date.fromisoformat(day), files, rows=6000)
+    validated = sorted(keys(local_store, f"validated/pos/dt={day}/"))
+    work = small_disk / "work"
+    work.mkdir()
+    full = pipeline("transform", "--dataset", "pos", "--date", day, env={"ETL_WORK_DIR": str(work)})
+    assert full.returncode == 1, full.stderr
+    said = [json.loads(line) for line in full.stderr.splitlines() if line.startswith("{")]
+    errors = [line["event"] for line in said if line["level"] == "error"]
+    assert errors, full.stderr
+    assert f"no space left on device in the work directory {work}" in errors[-1]
+    assert not any(line["level"] == "critical" for line in said)  # no traceback of a 'bug'
+    assert list(work.iterdir()) == []  # the scratch is gone
+    assert sorted(keys(local_store, f"validated/pos/dt={day}/")) == validated
+    assert list(keys(local_store, f"curated/pos/dt={day}/")) == []
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    rerun = pipeline(
+        "transform", "--dataset", "pos", "--date", day, env={"ETL_WORK_DIR": str(roomy)}
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert list(keys(local_store, f"curated/pos/dt={day}/"))
+
+
+def test_transform_with_a_missing_work_dir_exits_2_naming_the_setting_and_its_variable(
+    pipeline: Cli, tmp_path: Path
+) -> None:
+    """It was 'unexpected error: FileNotFoundError' with mkdtemp's traceback, exit 1."""
+    missing = tmp_path / "no-such-work"
+    done = pipeline(
+        "transform", "--dataset", "pos", "--date", "2026-11-01", env={"ETL_WORK_DIR": str(missing)}
+    )
+    assert done.returncode == 2, done.stderr
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert not any(line["level"] == "critical" for line in said), done.stderr
+    error = next(line["event"] for line in said if line["level"] == "error")
+    assert f"work directory {missing}" in error
+    assert "work_dir: No such file or directory" in error
+    assert "(from env ETL_WORK_DIR)" in error

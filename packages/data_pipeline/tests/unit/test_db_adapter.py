@@ -106,7 +106,7 @@ def test_unmigrated_database_is_refused_with_the_command_to_run(tmp_path: Path) 
     )
 
     assert result.returncode == 0, result.stderr
-    assert "lacks 6 schema migration(s)" in result.stdout
+    assert "holds none of the platform's schema (no migration applied, 6 pending" in result.stdout
     assert "run `etl-schema migrate`" in result.stdout
 
 

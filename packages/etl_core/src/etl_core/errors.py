@@ -34,8 +34,10 @@ __all__ = [
     "ObjectNotFoundError",
     "RecordConflictError",
     "RetryableError",
+    "ScratchSpaceError",
     "StorageConfigError",
     "StorageError",
+    "WorkDirError",
     "first_line",
 ]
 
@@ -86,6 +88,23 @@ class ConfigError(EtlError):
     def fields(self) -> tuple[str, ...]:
         """The dotted names of the offending fields."""
         return tuple(e.field for e in self.errors)
+
+
+class WorkDirError(ConfigError):
+    """No scratch directory can be made in ``work_dir`` (missing, not a directory, not
+    writable): every unit needing scratch would fail alike, so it is a setting to fix.
+
+    Attributes:
+        directory: The work directory.
+    """
+
+    def __init__(self, directory: str, reason: str, *, source: str = "default") -> None:
+        self.directory = directory
+        problem = f"{reason}: {directory}; create it or set one this user can write"
+        super().__init__(
+            f"cannot make a scratch directory in the work directory {directory}",
+            [FieldError("work_dir", problem, source)],
+        )
 
 
 class InvalidSettingError(EtlError, ValueError):
@@ -182,6 +201,29 @@ class RetryableError(EtlError):
 
 class FatalError(EtlError):
     """A failure that another attempt cannot fix."""
+
+
+class ScratchSpaceError(FatalError):
+    """The disk under the work directory is full (or over quota): a unit's scratch
+    (download, unpacked members, spill, Parquet before upload) did not fit.
+
+    Not retried: another attempt within the run finds the same disk. Raised by
+    :func:`etl_core.scratch.scratch_dir` for the ``OSError`` (or an engine's error
+    saying the same) that the scratch's own writes ended with, which names no path.
+
+    Attributes:
+        directory: The work directory whose disk is full.
+        purpose: What the scratch was for (``file``, ``transform``, ``load``).
+    """
+
+    def __init__(self, directory: str, *, purpose: str, detail: str) -> None:
+        self.directory = directory
+        self.purpose = purpose
+        super().__init__(
+            f"no space left on device in the work directory {directory} "
+            f"(work_dir, ETL_WORK_DIR) for the {purpose} scratch: {detail}; free space "
+            "there or set work_dir on a larger disk, then run again"
+        )
 
 
 # ------------------------------------------------------------------- leases

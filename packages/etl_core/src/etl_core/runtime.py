@@ -501,6 +501,12 @@ _loaded_sources: dict[str, str] = {}
 for the configuration errors found after loading, whose fields cannot say it."""
 
 
+def loaded_source(setting: str) -> str:
+    """Where this process's value of ``setting`` came from (a flag, a variable, a file and
+    key), or ``default``: for an error found in a unit, far from the start-up."""
+    return _loaded_sources.get(setting, DEFAULT_SOURCE)
+
+
 def _name_sources(error: ConfigError) -> None:
     """Give ``error``'s fields found invalid after loading (the Celery settings, checked
     when a broker is used: ``(from default)``) the source their value came from, so an

@@ -8,10 +8,15 @@ its siblings whose runs are known to be gone (:func:`sweep_scratch`), so the nex
 run cleans up after a crash without anyone asking. A process killed between making
 the directory and writing ``.owner`` is named by the directory itself: its name
 carries the pid and a tag of the host, boot and pid namespace.
+
+A full disk under ``work_dir`` ends the block with :class:`~etl_core.errors.ScratchSpaceError`
+naming the work directory (the ``OSError`` of a write names no path), not a bare
+``[Errno 28]``, and the scratch is removed all the same.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -23,15 +28,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from etl_core.runtime import process_alive
+from etl_core.errors import EtlError, ScratchSpaceError, WorkDirError, first_line
+from etl_core.runtime import loaded_source, process_alive
 from etl_core.storage.leases import Holder, this_holder
 
-__all__ = ["OWNER_FILE", "make_scratch", "mark_owner", "scratch_dir", "sweep_scratch"]
+__all__ = [
+    "OWNER_FILE",
+    "is_disk_full",
+    "make_scratch",
+    "mark_owner",
+    "scratch_dir",
+    "sweep_scratch",
+]
 
 logger = logging.getLogger(__name__)
 
 OWNER_FILE = ".owner"
 _PREFIX = "etl-"
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_FULL_WORDS = ("no space left on device", "disk quota exceeded")
+"""How an engine that does not raise ``OSError`` (DuckDB spilling, Arrow) says a full disk."""
 _NAMED_OWNER = re.compile(r"^etl-.+-(\d+)\.([0-9a-f]{8})-[^/]+$")
 """``etl-<purpose>-<pid>.<place tag>-<random>``: what :func:`make_scratch` names."""
 
@@ -43,8 +59,34 @@ def scratch_dir(work_dir: str | Path | None, purpose: str) -> Iterator[Path]:
     directory = make_scratch(work_dir, purpose)
     try:
         yield directory
+    except Exception as exc:
+        full = _full_scratch(exc, directory.parent, purpose)
+        if full is None:
+            raise
+        raise full from exc
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says a disk is full or over quota (``ENOSPC``, ``EDQUOT``, or an
+    engine's error saying so in words)."""
+    if isinstance(error, OSError) and error.errno in _FULL_ERRNOS:
+        return True
+    text = str(error).lower()
+    return any(words in text for words in _FULL_WORDS)
+
+
+def _full_scratch(error: BaseException, work_dir: Path, purpose: str) -> EtlError | None:
+    """The :class:`ScratchSpaceError` that ``error`` means, when it is a full disk met while
+    writing under ``work_dir``; ``None`` for anything else (a platform error, such as a
+    full local store's, already names its path)."""
+    if isinstance(error, EtlError) or not is_disk_full(error):
+        return None
+    named = error.filename if isinstance(error, OSError) else None
+    if named is not None and not Path(os.fsdecode(named)).is_relative_to(work_dir):
+        return None  # another disk's file, named by the error itself
+    return ScratchSpaceError(str(work_dir), purpose=purpose, detail=first_line(error))
 
 
 def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
@@ -54,12 +96,25 @@ def make_scratch(work_dir: str | os.PathLike[str] | None, purpose: str) -> Path:
     sweep_scratch(work_dir)
     me = this_holder()
     owner = f"{me.pid}.{_place(me)}-" if me.namespace else ""
-    directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-{owner}", dir=work_dir))
+    try:
+        made = tempfile.mkdtemp(prefix=f"{_PREFIX}{purpose}-{owner}", dir=work_dir)
+    except OSError as exc:
+        root = os.fspath(work_dir) if work_dir is not None else tempfile.gettempdir()
+        full = _full_scratch(exc, Path(root), purpose)
+        if full is not None:
+            raise full from exc
+        raise WorkDirError(
+            root, exc.strerror or str(exc), source=loaded_source("work_dir")
+        ) from exc
+    directory = Path(made)
     try:
         mark_owner(directory)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(directory, ignore_errors=True)
-        raise
+        full = _full_scratch(exc, directory.parent, purpose)
+        if full is None:
+            raise
+        raise full from exc
     return directory
 
 

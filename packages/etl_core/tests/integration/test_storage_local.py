@@ -358,3 +358,28 @@ def test_move_in_copies_a_file_that_has_another_name_too(
     moved = lake.root / "validated" / "x" / "member.csv"
     assert moved.stat().st_ino != other.stat().st_ino  # the store's object is its own
     assert moved.read_bytes() == b"id\n2\n"
+
+
+def test_a_file_it_may_not_read_is_listed_without_its_hash_and_its_read_names_it(
+    lake: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on S3, listing needs no read right: one unreadable file (a vendor's mode 0600)
+    failed the whole listing, and with it every scan or inventory of the prefix."""
+    lake.write_bytes("landing/v/a.csv", b"a")
+    lake.write_bytes("landing/v/b.csv", b"bb")
+    opened = LocalObjectStore._open_object
+
+    def denied(store: LocalObjectStore, key: str, path: Path) -> object:
+        if key == "landing/v/a.csv":  # root reads a 0o000 file: the refusal a user gets
+            error = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            raise local._storage_error(error, "read", key, store.url) from error
+        return opened(store, key, path)
+
+    monkeypatch.setattr(LocalObjectStore, "_open_object", denied)
+    listed = {info.key: (info.size, info.etag) for info in lake.list("landing/")}
+    assert listed == {
+        "landing/v/a.csv": (1, local.UNREADABLE_ETAG),
+        "landing/v/b.csv": (2, hashlib.md5(b"bb").hexdigest()),
+    }
+    with pytest.raises(StorageError, match=r"cannot read 'landing/v/a\.csv' .*Permission denied"):
+        lake.read_bytes("landing/v/a.csv")

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import pickle
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from etl_core.scratch import OWNER_FILE, scratch_dir, sweep_scratch
+import pytest
+
+from etl_core.errors import (
+    ConfigError,
+    FatalError,
+    ScratchSpaceError,
+    StorageError,
+    WorkDirError,
+)
+from etl_core.scratch import OWNER_FILE, make_scratch, scratch_dir, sweep_scratch
 from etl_core.storage.leases import this_holder
 
 
@@ -74,3 +87,70 @@ def test_the_scratch_of_a_process_killed_before_it_wrote_its_owner_is_swept(
     assert not bare.exists()
     assert live.exists()
     assert foreign.exists()
+
+
+def test_a_full_disk_under_the_work_dir_is_said_naming_it_and_the_scratch_is_removed(
+    tmp_path: Path,
+) -> None:
+    """A write's ENOSPC names no path: the block ends naming the work directory instead."""
+
+    def fill(scratch: Path) -> None:
+        (scratch / "part.parquet").write_bytes(b"x" * 100)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(ScratchSpaceError) as raised, scratch_dir(tmp_path, "transform") as scratch:
+        fill(scratch)
+    error = raised.value
+    assert error.directory == str(tmp_path)
+    assert str(tmp_path) in str(error)
+    assert "no space left on device" in str(error)
+    assert "work_dir, ETL_WORK_DIR" in str(error)
+    assert isinstance(error, FatalError)  # another attempt finds the same disk
+    assert list(tmp_path.iterdir()) == []
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.directory, copy.purpose) == (str(error), str(tmp_path), "transform")
+
+
+def test_an_engine_saying_the_disk_is_full_in_words_is_a_full_scratch(tmp_path: Path) -> None:
+    with (
+        pytest.raises(ScratchSpaceError, match="IO Error: No space left"),
+        scratch_dir(tmp_path, "quality"),
+    ):
+        raise RuntimeError('IO Error: No space left on device writing "spill.tmp"')
+
+
+def test_other_errors_and_another_disks_file_pass_through_the_scratch(tmp_path: Path) -> None:
+    elsewhere = OSError(errno.ENOSPC, "No space left on device", "/var/lib/other/file")
+    with pytest.raises(OSError, match="No space left") as raised, scratch_dir(tmp_path, "load"):
+        raise elsewhere
+    assert raised.value is elsewhere
+    with pytest.raises(StorageError, match="cannot write"), scratch_dir(tmp_path, "load"):
+        raise StorageError("cannot write 'k' in file:///store: No space left on device")
+    with pytest.raises(OSError, match="Permission denied"), scratch_dir(tmp_path, "load"):
+        raise OSError(errno.EACCES, "Permission denied")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_work_dir_is_a_setting_to_fix_naming_it(tmp_path: Path) -> None:
+    """mkdtemp's FileNotFoundError reached the operator as a bug's traceback."""
+    missing = tmp_path / "no-such-dir"
+    with pytest.raises(WorkDirError) as raised, scratch_dir(missing, "file"):
+        pass
+    error = raised.value
+    assert isinstance(error, ConfigError)  # exit 2: every unit would fail alike
+    assert error.directory == str(missing)
+    assert error.fields == ("work_dir",)
+    assert f"No such file or directory: {missing}" in str(error)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.directory) == (str(error), str(missing))
+
+
+def test_a_work_dir_on_a_disk_with_no_room_for_a_directory_is_a_full_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_room(*, prefix: str, dir: Path) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dir / f"{prefix}x"))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", no_room)
+    with pytest.raises(ScratchSpaceError, match=f"work directory {tmp_path} "):
+        make_scratch(tmp_path, "file")

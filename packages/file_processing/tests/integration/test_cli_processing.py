@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -269,3 +270,42 @@ def test_a_negative_quality_top_values_is_refused_naming_the_setting(
     assert done.returncode == 2, done.stderr
     assert "quality_top_values" in done.stderr
     assert local.keys("validated/") == []
+
+
+def unprivileged() -> list[str]:
+    """A command prefix under which file modes bind: nothing for a user, and for root
+    ``setpriv`` without the capabilities that override them (root reads a 0o000 file)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux): file modes would not bind")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+
+
+def test_scan_with_an_unreadable_landing_object_fails_it_alone_and_processes_the_rest(
+    local: Any, orders: Orders
+) -> None:
+    """Listing a local store read every file for its MD5: one vendor file delivered with
+    mode 0600 by another user stopped the whole scan before any object was processed."""
+    hidden = local.deliver("orders_20261101.csv", orders(5))
+    local.deliver("orders_20261102.csv", orders(6))
+    path = Path(local.store.url.removeprefix("file://"), *hidden.split("/"))
+    path.chmod(0)
+    try:
+        command = [str(BIN), "--storage", local.store.url, "--config-dir", str(local.config_dir)]
+        environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(local.tmp)}
+        done = subprocess.run([*unprivileged(), *command, "scan", "--json"], env=environ,
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    finally:
+        path.chmod(0o644)
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["counts"] == {"validated": 1, "quarantined": 0, "skipped": 0, "failed": 1}
+    assert f"cannot read '{hidden}'" in done.stderr
+    assert "Permission denied" in done.stderr
+    assert local.keys("validated/orders/dt=2026-11-02/")
+    assert path.read_bytes() == orders(5)  # the vendor's file is kept
+    again = cli(local, "scan", "--json")  # readable again: the next scan does it
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["validated"] == 1, again.stdout

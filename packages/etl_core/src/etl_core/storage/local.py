@@ -412,6 +412,11 @@ class LocalObjectStore(ObjectStore):
                 return _describe(key, stream), valid
         except ObjectNotFoundError:  # deleted between the directory scan and now
             return None
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, PermissionError):
+                raise
+            unreadable = _unreadable(key, path, exc)
+            return None if unreadable is None else (unreadable, valid)
 
 
 class _LocalWriter(ObjectWriter):
@@ -503,6 +508,32 @@ def _describe(key: str, stream: io.FileIO) -> ObjectInfo:
         key=key,
         size=status.st_size,
         etag=etag,
+        last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
+    )
+
+
+UNREADABLE_ETAG = ""
+"""The ETag a listing gives a local file it may not read: its MD5 is unknown."""
+
+
+def _unreadable(key: str, path: Path, error: StorageError) -> ObjectInfo | None:
+    """A listed file this process may not read, described without its content hash.
+
+    Listing needs no read right on S3 either (an object whose GET is denied is still
+    listed): the reader of that one object fails, naming it, while a listing of the
+    prefix (a scan's, an inventory's) goes on to the others. ``None``: gone meanwhile.
+    """
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _storage_error(exc, "list", key, error.url or "") from exc
+    logger.warning("%s: listed without its content hash", error, extra={"key": key})
+    return ObjectInfo(
+        key=key,
+        size=status.st_size,
+        etag=UNREADABLE_ETAG,
         last_modified=datetime.fromtimestamp(status.st_mtime, UTC),
     )
 
