@@ -4,7 +4,9 @@ Three kinds of masking, each replacing what it finds with ``***``:
 
 - by shape (:func:`redact_text`): a URL's password (``redis://:pw@``, ``amqp://u:pw@``),
   the value of a query parameter whose name says it holds a credential (``?password=``,
-  ``&api_key=``, ``&X-Amz-Signature=``), bearer / basic credentials, private key blocks;
+  ``&api_key=``, ``&X-Amz-Signature=``), of such a header in a logged dict of headers
+  (``'X-Amz-Security-Token': b'…'``, as botocore logs them at DEBUG) or on a line of its
+  own (``x-amz-security-token:…``), bearer / basic credentials, private key blocks;
 - by value (:func:`mask_values`): given secret values, in every form a message or a
   document may quote them (:func:`secret_forms`: as they are, URL-encoded, escaped as
   JSON or as a Python repr shows them);
@@ -59,6 +61,13 @@ would otherwise pile up in a long-running worker."""
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 _QUERY_PARAM = re.compile(
     r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.\-\[\]]+)=)(?P<value>[^&#;\s\"'<>\\]*)"
+)
+_QUOTED_HEADER = re.compile(  # 'X-Amz-Security-Token': b'…' in a logged dict of headers
+    r"(?P<lead>(?P<q>['\"])(?P<name>[A-Za-z0-9_-]+)(?P=q)\s*:\s*b?(?P<v>['\"]))"
+    r"(?P<value>[^'\"\n]*)(?P=v)"
+)
+_HEADER_LINE = re.compile(  # x-amz-security-token:… on a line of its own (a signed request)
+    r"(?im)^(?P<lead>(?P<name>[A-Za-z0-9_-]+)\s*:[ \t]*)(?P<value>\S[^\r\n]*)$"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
 _PRIVATE_KEY = re.compile(
@@ -151,8 +160,17 @@ def redact_text(text: str) -> str:
     text = _PRIVATE_KEY.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     text = mask_query_params(text)
+    text = _QUOTED_HEADER.sub(_masked_header, text)
+    text = _HEADER_LINE.sub(_masked_header, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     for form in remembered_forms():
         if form in text:
             text = text.replace(form, REDACTED)
     return text
+
+
+def _masked_header(match: re.Match[str]) -> str:
+    """A header (or field) whose name says it is a secret, its value masked; else as is."""
+    if not SECRET_NAME.search(match["name"]) or match["value"] in ("", REDACTED):
+        return match[0]
+    return match["lead"] + REDACTED + match[0][match.end("value") - match.start() :]

@@ -100,3 +100,18 @@ def test_every_form_of_a_value_is_masked() -> None:
 def test_a_settings_url_shows_no_password(url: str, shown: str) -> None:
     assert URL(url).redacted() == shown
     assert "pw-Secret" not in repr(URL(url))
+
+
+def test_secret_headers_are_masked_as_botocore_logs_them(stream: io.StringIO) -> None:
+    logging.getLogger("botocore.endpoint").debug(
+        "Sending http request: <AWSPreparedRequest headers={'User-Agent': b'Boto3', "
+        "'X-Amz-Security-Token': b'sess-Secret-1', 'Authorization': b'AWS4-HMAC-SHA256 "
+        "Credential=AKIAX/s3, Signature=sig-Secret-2'}>"
+    )
+    logging.getLogger("botocore.auth").debug(
+        "CanonicalRequest:\nGET\n/\nhost:127.0.0.1\nx-amz-security-token:sess-Secret-1\n\nhost"
+    )
+    text = stream.getvalue()
+    assert "Secret" not in text
+    assert "'User-Agent': b'Boto3'" in text
+    assert "x-amz-security-token:***" in text
