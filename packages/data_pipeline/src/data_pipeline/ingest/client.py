@@ -36,6 +36,8 @@ MIN_MASKED_CHARS = 8
 it; a shorter one only as the value of its query parameter."""
 
 _MASK = REDACTED.encode()
+_PARAM_VALUE = re.compile(rb"[^&#;\s\"'<>\\]*")
+"""A query parameter's value in a URL quoted by a body or a header."""
 
 RECORDED_HEADERS = (
     "content-type",
@@ -238,10 +240,11 @@ class ApiClient:
         shown = self.safe_url(response.request.url)
         self._check(endpoint, shown, response, body)
         metrics.bytes_received.labels(**labels).inc(len(body))
-        body, masked = self._scrubbed(body)
+        forms = self._echoed_forms()
+        body, masked = self._scrubbed(body, forms)
         headers = {}
         for name, value in response.headers.items():
-            clean, count = self._scrubbed(value.encode("utf-8", "surrogateescape"))
+            clean, count = self._scrubbed(value.encode("utf-8", "surrogateescape"), forms)
             headers[name.lower()] = clean.decode("utf-8", "surrogateescape") if count else value
             masked += count
         return Response(
@@ -341,31 +344,27 @@ class ApiClient:
         """``text`` with every form of the source's credentials replaced by ``***``."""
         return mask_values(text, self.auth.sent_secrets())
 
-    def _scrubbed(self, data: bytes) -> tuple[bytes, int]:
+    def _echoed_forms(self) -> list[bytes]:
+        """The forms of each credential of :data:`MIN_MASKED_CHARS` or more, longest first
+        (resolved once per response: a ``file:`` secret is a file read)."""
+        values = [v for v in self.auth.sent_secrets() if len(v) >= MIN_MASKED_CHARS]
+        forms = {form.encode() for value in values for form in secret_forms(value)}
+        return sorted(forms, key=len, reverse=True)
+
+    def _scrubbed(self, data: bytes, forms: list[bytes]) -> tuple[bytes, int]:
         """``data`` (a body, a header) with the source's credentials masked, and how many
         were: the value of each query parameter carrying one (``api_key=***``: an API that
-        echoes its request in next links or a ``self`` link), then every form of each
-        credential of :data:`MIN_MASKED_CHARS` or more anywhere. What a shorter secret
-        would match is too likely to be data to be masked blind."""
+        echoes its request in next links or a ``self`` link), then each of ``forms``
+        (:meth:`_echoed_forms`) anywhere. What a shorter secret would match is too likely
+        to be data to be masked blind."""
         count = 0
         for name in self.auth.hidden_params:
-            if name.encode() + b"=" not in data:
-                continue
-            pattern = re.compile(rb"([?&;]" + re.escape(name.encode()) + rb"=)([^&#;\s\"'<>\\]+)")
-
-            def mask(match: re.Match[bytes]) -> bytes:
-                nonlocal count
-                if match[2] == _MASK:
-                    return match[0]
-                count += 1
-                return match[1] + _MASK
-
-            data = pattern.sub(mask, data)
-        values = [v for v in self.auth.sent_secrets() if len(v) >= MIN_MASKED_CHARS]
-        for form in sorted({f for v in values for f in secret_forms(v)}, key=len, reverse=True):
-            found = data.count(form.encode())
+            data, masked = _mask_param(data, name.encode() + b"=")
+            count += masked
+        for form in forms:
+            found = data.count(form)
             if found:
-                data = data.replace(form.encode(), _MASK)
+                data = data.replace(form, _MASK)
                 count += found
         return data, count
 
@@ -386,3 +385,24 @@ class ApiClient:
             status=status,
             retry_after=retry_after,
         )
+
+
+def _mask_param(data: bytes, needle: bytes) -> tuple[bytes, int]:
+    """``data`` with the value of each query parameter ``needle`` (``api_key=``) in a URL
+    masked (found with ``bytes.find``: a regular expression scanning every byte of a large
+    page cost as much as parsing it), and how many were."""
+    parts: list[bytes] = []
+    count = last = 0
+    at = data.find(needle)
+    while at != -1:
+        start = at + len(needle)
+        end = _PARAM_VALUE.match(data, start).end()  # type: ignore[union-attr]  # matches ""
+        if data[at - 1 : at] in (b"?", b"&", b";") and end > start and data[start:end] != _MASK:
+            parts += [data[last:start], _MASK]
+            last = end
+            count += 1
+        at = data.find(needle, start)
+    if not count:
+        return data, 0
+    parts.append(data[last:])
+    return b"".join(parts), count
