@@ -75,7 +75,7 @@ class Response:
         url: The request URL without secret query parameters.
         status: The HTTP status.
         headers: The response headers (names in lower case).
-        body: The body, byte for byte.
+        body: The body, byte for byte but for the credentials masked in it (``masked``).
         fetched_at: When the response arrived (UTC).
         seconds: How long the request took.
         masked: How many of the source's credentials were masked in the body and headers
