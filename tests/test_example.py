@@ -20,6 +20,10 @@ from pathlib import Path
 import pytest
 from repo_layout import REPO
 
+from etl_core.testing.fixtures import postgres_server_url, postgres_url
+
+__all__ = ["postgres_server_url", "postgres_url"]  # fixtures
+
 TOKEN = "example-test-token-5f1d2c"  # made up for the test: found nowhere after a run
 FOOTFALL_CHUNKS = "landing/api/retail_footfall/footfall"
 
@@ -456,3 +460,26 @@ def test_a_work_directory_it_cannot_lock_is_named(tmp_path: Path) -> None:
         f"cannot hold {tmp_path.resolve()}/.etl/run.lock (one run at a time uses "
         f"{tmp_path.resolve()}/.etl/): Is a directory"
     )
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_password_in_the_exported_database_url_is_in_no_output(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The summary's commands to try repeated DATABASE_URL as exported, password and all."""
+    password = "pg-Secret-3e9a71"  # the test server trusts 127.0.0.1: any password works
+    url = postgres_url.replace("://postgres@", f"://postgres:{password}@", 1)
+    assert password in url
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples/retail/run.py")],
+        cwd=tmp_path,
+        env={**example_environment(), "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert password not in result.stdout + result.stderr
+    assert "with your DATABASE_URL (postgresql://postgres:***@" in summary_of(result)

@@ -67,6 +67,7 @@ from summary import RunFacts, changed, read_changes, snapshot, summary
 from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import API, CURATED, RAW, VALIDATED, landing_prefix, partition_of
+from etl_core.redaction import redact_text
 from etl_core.runtime import ExitCode, RuntimeSettings, open_session
 from etl_core.storage import LocalObjectStore, ObjectStore
 
@@ -570,6 +571,11 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
     bin_dir = os.path.relpath(BIN) if not os.path.relpath(BIN).startswith("..") else str(BIN)
     config = os.path.relpath(env["ETL_CONFIG_DIR"])
     database = env["DATABASE_URL"]
+    exports = f"export ETL_CONFIG_DIR={config} DATABASE_URL={database}"
+    if redact_text(database) != database:  # a password in it: yours, never printed
+        exports = (
+            f"export ETL_CONFIG_DIR={config}   # with your DATABASE_URL ({redact_text(database)})"
+        )
     return [
         ("status page", str((WORK / "status.html").resolve())),
         ("store", f"{store.url}  (landing/ raw/ validated/ quarantine/ curated/)"),
@@ -577,7 +583,7 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
             "quarantine",
             f"{bin_dir}/etl-file-processing quarantine list  (then: quarantine show KEY)",
         ),
-        ("commands", f"export ETL_CONFIG_DIR={config} DATABASE_URL={database}"),
+        ("commands", exports),
         ("", f"{bin_dir}/etl-data-pipeline ingest status   # the API's high-water mark"),
         ("", f"{bin_dir}/etl-observability serve   # the live status page, http://127.0.0.1:9108/"),
         ("", "make run   # again: nothing changes, and it says so"),

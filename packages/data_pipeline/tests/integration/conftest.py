@@ -82,6 +82,9 @@ class RecordsApi:
         self.max_in_flight = 0
         """The most records requests the server was answering at once."""
         self.max_page = 1000  # a server may give fewer records a page than asked for
+        self.echo_key = False
+        """Whether ``/next`` and ``/link`` echo the request's ``api_key`` in their next links
+        and in a ``self`` link (as some APIs do)."""
         self.past_end = "empty"
         """What ``/flag_when_more`` answers past its last page: ``empty`` (no records),
         ``404``, or ``repeat`` (its last page again)."""
@@ -197,15 +200,17 @@ class RecordsApi:
             start = int(query.get("cursor", 0))
             nxt = start + size if start + size < len(rows) else None
             return {}, {"data": rows[start : start + size], "meta": {"next": nxt and str(nxt)}}
+        echo = f"&api_key={query['api_key']}" if self.echo_key and "api_key" in query else ""
         if path == "/next":
             start = int(query.get("after", 0))
-            nxt = f"/next?after={start + size}" if start + size < len(rows) else None
-            return {}, {"results": rows[start : start + size], "links": {"next": nxt}}
+            nxt = f"/next?after={start + size}{echo}" if start + size < len(rows) else None
+            links = {"next": nxt, **({"self": f"/next?after={start}{echo}"} if echo else {})}
+            return {}, {"results": rows[start : start + size], "links": links}
         if path == "/link":
             page = int(query.get("page", 1))
             headers = {}
             if page * size < len(rows):
-                headers["Link"] = f'<{self.url}/link?page={page + 1}>; rel="next"'
+                headers["Link"] = f'<{self.url}/link?page={page + 1}{echo}>; rel="next"'
             return headers, rows[(page - 1) * size : page * size]
         if path == "/customers":
             return {}, {"data": self.customers}

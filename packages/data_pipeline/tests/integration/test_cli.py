@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -59,3 +60,20 @@ def test_bad_setting_in_the_settings_file_names_file_and_key(cli: Cli, tmp_path:
     assert result.returncode == 2
     assert "storage_urll" in result.stderr
     assert "etl.toml:2" in result.stderr
+
+
+def test_password_in_the_database_url_query_never_reaches_config_show(cli: Cli) -> None:
+    """libpq reads ``?password=`` as well as the user-info part: masked as ``***`` too."""
+    url = "postgresql://etl@127.0.0.1:1/etl?password=qu3ry-s3cret&sslmode=disable"
+    shown = cli("config", "show", env={"DATABASE_URL": url})
+    as_json = cli("config", "show", "--json", env={"DATABASE_URL": url})
+    status = cli("db", "status", env={"DATABASE_URL": url})
+
+    assert shown.returncode == 0, shown.stderr
+    settings = {row["setting"]: row for row in json.loads(as_json.stdout)["settings"]}
+    assert settings["database_url"]["value"] == (
+        "postgresql://etl@127.0.0.1:1/etl?password=***&sslmode=disable"
+    )
+    assert status.returncode != 0
+    for result in (shown, as_json, status):
+        assert "qu3ry-s3cret" not in result.stdout + result.stderr

@@ -83,6 +83,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from etl_core.errors import ConfigError, FieldError, InvalidSettingError
+from etl_core.redaction import mask_query_params
 from etl_core.secrets import InvalidSecretReferenceError, Secret
 from etl_core.units import (
     ByteSize,
@@ -142,13 +143,16 @@ class URL(str):
         return self.split("://", 1)[0].lower()
 
     def redacted(self) -> str:
-        """The URL with any password replaced by ``***``, for logs and display."""
+        """The URL with any password replaced by ``***``, for logs and display: the one in
+        its user-info part, and the value of a query parameter naming a secret
+        (``postgresql://etl@db/etl?password=…``, which libpq reads too)."""
         parts = urlsplit(self)
-        if parts.password is None:
-            return str(self)
-        userinfo, _, hostport = parts.netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        return parts._replace(netloc=f"{user}:***@{hostport}").geturl()
+        text = str(self)
+        if parts.password is not None:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            user = userinfo.partition(":")[0]
+            text = parts._replace(netloc=f"{user}:***@{hostport}").geturl()
+        return mask_query_params(text)
 
     def __repr__(self) -> str:
         return f"URL({self.redacted()!r})"

@@ -17,13 +17,14 @@ import contextlib
 import contextvars
 import json
 import logging
-import re
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import IO, Any, Literal
+
+from etl_core.redaction import REDACTED, SECRET_NAME, redact_text
 
 __all__ = [
     "ConsoleFormatter",
@@ -47,17 +48,7 @@ _CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
 )
 _PROCESS_CONTEXT: Mapping[str, Any] = MappingProxyType({})
 
-_SECRET_FIELD = re.compile(
-    r"(?i)(passw(or)?d|passphrase|secret|token|api[_-]?key|authorization|credential"
-    r"|private[_-]?key|access[_-]?key|session[_-]?key|^auth$|cookie)"
-)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
-_PRIVATE_KEY = re.compile(
-    r"(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----).*?"
-    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\Z)"
-)
-REDACTED = "***"
+_SECRET_FIELD = SECRET_NAME
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RECORD_ATTRS = frozenset(
@@ -124,8 +115,9 @@ def bound_context(**values: Any) -> Iterator[None]:
 def redact(value: Any, key: str | None = None) -> Any:
     """Return ``value`` with secrets masked.
 
-    Masks values of secret-named keys, URL passwords, bearer tokens and private
-    key blocks (PEM or OpenPGP armour) anywhere in text.
+    Masks values of secret-named keys, URL passwords, secret-named query parameters,
+    bearer tokens, private key blocks (PEM or OpenPGP armour) and every secret this
+    process revealed (:mod:`etl_core.redaction`) anywhere in text.
     """
     if key is not None and _SECRET_FIELD.search(key) and value not in (None, ""):
         return REDACTED
@@ -139,9 +131,7 @@ def redact(value: Any, key: str | None = None) -> Any:
 
 
 def _redact_text(text: str) -> str:
-    text = _PRIVATE_KEY.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return redact_text(text)
 
 
 # --------------------------------------------------------------- formatting

@@ -4,7 +4,9 @@ Configuration never holds a secret's value, only where to find it (docs/architec
 section 4: "secrets are references, never values"). A :class:`Secret` reads its
 value on every :meth:`Secret.reveal` call, so a rotated file or variable is
 picked up without a restart, and its ``repr``/``str`` show the reference only,
-so printing or logging settings cannot leak the value.
+so printing or logging settings cannot leak the value. A revealed value is remembered
+(:func:`etl_core.redaction.remember_secret`): the log formatter masks it in any line,
+one a library wrote included.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from etl_core.errors import ConfigError
+from etl_core.redaction import remember_secret
 
 __all__ = [
     "MAX_SECRET_FILE_BYTES",
@@ -89,9 +92,9 @@ class Secret:
             SecretUnavailableError: the variable is unset or empty, or the file
                 is missing, unreadable, empty, too large or not UTF-8.
         """
-        if self._kind == "env":
-            return self._reveal_env()
-        return self._reveal_file()
+        value = self._reveal_env() if self._kind == "env" else self._reveal_file()
+        remember_secret(value)  # from now on masked in every log line of the process
+        return value
 
     def get(self) -> str:
         """Same as :meth:`reveal`."""

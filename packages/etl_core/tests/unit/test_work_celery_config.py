@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 from datetime import timedelta
@@ -11,6 +12,7 @@ import pytest
 from etl_core.config import URL, ResultBackendURL
 from etl_core.errors import ConfigError, LeaseBusyError, MissingDependencyError, StorageError
 from etl_core.runtime import RuntimeSettings
+from etl_core.secrets import Secret
 from etl_core.work import UnitResult, WorkUnit
 from etl_core.work.celery import (
     RemoteUnitError,
@@ -323,3 +325,28 @@ def test_without_celery_installed_building_an_app_names_the_extra(
     monkeypatch.setitem(sys.modules, "celery", None)  # what a missing package looks like
     with pytest.raises(MissingDependencyError, match=r"etl-core\[celery\]"):
         celery_app(settings(), "file_processing")
+
+
+def test_a_failed_units_error_rests_in_the_result_backend_without_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The document goes to the result backend and to a dead-letter queue: a secret the
+    unit revealed, or a URL password, is masked in its message, arguments and fields."""
+    monkeypatch.setenv("UNIT_TEST_KEY", "unit-Secret-8b41c2")
+    key = Secret("env:UNIT_TEST_KEY").reveal()
+    store_error = StorageError(
+        f"GET https://api.test/x?k={key} failed", key="landing/a.csv", url="redis://:pw-Secret@h/0"
+    )
+    busy = LeaseBusyError(f"busy ({key})", key="k", token=7)
+    for error in (store_error, busy, RuntimeError(f"unexpected: {key}")):
+        failed: UnitResult[int] = UnitResult(UNIT, "failed", error=error, attempts=1)
+        document = result_document(failed, encode=str)
+        assert "Secret" not in json.dumps(document)
+        back = unit_result(document, UNIT, decode=int)
+        assert "***" in str(back.error)
+    assert isinstance(back.error, RemoteUnitError)
+    rebuilt = unit_result(
+        result_document(UnitResult(UNIT, "failed", error=busy), encode=str), UNIT, decode=int
+    ).error
+    assert isinstance(rebuilt, LeaseBusyError)
+    assert rebuilt.token == 7  # a field named like a secret keeps its value and type

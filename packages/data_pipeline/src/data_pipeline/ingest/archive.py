@@ -2,7 +2,8 @@
 
 ``raw/api/<source>/<endpoint>/dt=<date>/<run>/<page>.json.gz`` holds one body; the
 run's ``_manifest.json`` lists each page with its request URL (secrets removed),
-status, selected response headers, ETag, fetch time, size and SHA-256 of the body.
+status, selected response headers, ETag, fetch time, size and SHA-256 of the body (and
+``masked``: how many of the source's credentials the API echoed in it, kept as ``***``).
 The manifest is rewritten whole at every checkpoint, so it lists what the state
 accounts for; a page fetched again after a crash keeps its number and replaces
 itself.
@@ -101,6 +102,8 @@ class RunArchive:
             "bytes": len(response.body),
             "sha256": hashlib.sha256(response.body).hexdigest(),
         }
+        if response.masked:  # the API echoed a credential: masked in the body kept here
+            self.pages[number]["masked"] = response.masked
 
     def write_manifest(
         self, *, status: str, records: int, chunks: int, dead_letters: int = 0

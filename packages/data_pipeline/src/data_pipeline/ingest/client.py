@@ -6,16 +6,18 @@ and 5xx with exponential backoff and full jitter, honouring ``Retry-After`` (sec
 or an HTTP date); ``max_retry_wait`` is the policy's ``max_delay``, the longest wait
 between two attempts, backoff or ``Retry-After`` alike. Any other 4xx fails at once with the
 URL (secret query parameters removed) and the status. Bodies are returned as bytes,
-exactly as received, for the raw archive.
+exactly as received, for the raw archive, but for the source's credentials: an API
+echoing them (a next link carrying ``api_key=…``) has them masked as ``***`` in the body
+and the headers before anything reads them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -24,9 +26,18 @@ from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
+from etl_core.redaction import REDACTED, mask_values, secret_forms
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 
-__all__ = ["RECORDED_HEADERS", "ApiClient", "Response"]
+__all__ = ["MIN_MASKED_CHARS", "RECORDED_HEADERS", "ApiClient", "Response"]
+
+MIN_MASKED_CHARS = 8
+"""A credential this long or longer is masked wherever a response body or header quotes
+it; a shorter one only as the value of its query parameter."""
+
+_MASK = REDACTED.encode()
+_PARAM_VALUE = re.compile(rb"[^&#;\s\"'<>\\]*")
+"""A query parameter's value in a URL quoted by a body or a header."""
 
 RECORDED_HEADERS = (
     "content-type",
@@ -64,9 +75,13 @@ class Response:
         url: The request URL without secret query parameters.
         status: The HTTP status.
         headers: The response headers (names in lower case).
-        body: The body, byte for byte.
+        body: The body, byte for byte but for the credentials masked in it (``masked``).
         fetched_at: When the response arrived (UTC).
         seconds: How long the request took.
+        masked: How many of the source's credentials were masked in the body and headers
+            (an API echoing its request: ``ApiClient._scrubbed``); they are ``***`` there,
+            so nothing downstream (the raw archive, the state's next link, the records,
+            the dead letters) holds one.
     """
 
     url: str
@@ -75,6 +90,7 @@ class Response:
     body: bytes
     fetched_at: datetime
     seconds: float
+    masked: int = 0
 
     @property
     def recorded_headers(self) -> dict[str, str]:
@@ -224,13 +240,21 @@ class ApiClient:
         shown = self.safe_url(response.request.url)
         self._check(endpoint, shown, response, body)
         metrics.bytes_received.labels(**labels).inc(len(body))
+        forms = self._echoed_forms()
+        body, masked = self._scrubbed(body, forms)
+        headers = {}
+        for name, value in response.headers.items():
+            clean, count = self._scrubbed(value.encode("utf-8", "surrogateescape"), forms)
+            headers[name.lower()] = clean.decode("utf-8", "surrogateescape") if count else value
+            masked += count
         return Response(
             url=shown,
             status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
+            headers=headers,
             body=body,
             fetched_at=datetime.now(UTC),
             seconds=seconds,
+            masked=masked,
         )
 
     def _read_within(self, response: httpx.Response, started: float) -> bytes:
@@ -312,26 +336,37 @@ class ApiClient:
         return text if len(text) <= _SAID_CHARS else text[: _SAID_CHARS - 1] + "…"
 
     def _secret_forms(self) -> set[str]:
-        """Every form of the source's credentials a message may quote: as sent, URL-encoded,
-        and escaped as a Python repr shows it (an HTTP library's error quotes a header so)."""
-        forms = {
-            form
-            for value in self.auth.sent_secrets()
-            for form in (
-                value,
-                quote(value, safe=""),
-                quote_plus(value, safe=""),
-                repr(value)[1:-1],
-                repr(value.encode())[2:-1],
-            )
-        }
-        return {form for form in forms if form}
+        """Every form of the source's credentials a message may quote
+        (:func:`etl_core.redaction.secret_forms`)."""
+        return {form for value in self.auth.sent_secrets() for form in secret_forms(value)}
 
     def _masked(self, text: str) -> str:
         """``text`` with every form of the source's credentials replaced by ``***``."""
-        for form in sorted(self._secret_forms(), key=len, reverse=True):
-            text = text.replace(form, "***")
-        return text
+        return mask_values(text, self.auth.sent_secrets())
+
+    def _echoed_forms(self) -> list[bytes]:
+        """The forms of each credential of :data:`MIN_MASKED_CHARS` or more, longest first
+        (resolved once per response: a ``file:`` secret is a file read)."""
+        values = [v for v in self.auth.sent_secrets() if len(v) >= MIN_MASKED_CHARS]
+        forms = {form.encode() for value in values for form in secret_forms(value)}
+        return sorted(forms, key=len, reverse=True)
+
+    def _scrubbed(self, data: bytes, forms: list[bytes]) -> tuple[bytes, int]:
+        """``data`` (a body, a header) with the source's credentials masked, and how many
+        were: the value of each query parameter carrying one (``api_key=***``: an API that
+        echoes its request in next links or a ``self`` link), then each of ``forms``
+        (:meth:`_echoed_forms`) anywhere. What a shorter secret would match is too likely
+        to be data to be masked blind."""
+        count = 0
+        for name in self.auth.hidden_params:
+            data, masked = _mask_param(data, name.encode() + b"=")
+            count += masked
+        for form in forms:
+            found = data.count(form)
+            if found:
+                data = data.replace(form, _MASK)
+                count += found
+        return data, count
 
     def _unavailable(
         self,
@@ -350,3 +385,24 @@ class ApiClient:
             status=status,
             retry_after=retry_after,
         )
+
+
+def _mask_param(data: bytes, needle: bytes) -> tuple[bytes, int]:
+    """``data`` with the value of each query parameter ``needle`` (``api_key=``) in a URL
+    masked (found with ``bytes.find``: a regular expression scanning every byte of a large
+    page cost as much as parsing it), and how many were."""
+    parts: list[bytes] = []
+    count = last = 0
+    at = data.find(needle)
+    while at != -1:
+        start = at + len(needle)
+        end = _PARAM_VALUE.match(data, start).end()  # type: ignore[union-attr]  # matches ""
+        if data[at - 1 : at] in (b"?", b"&", b";") and end > start and data[start:end] != _MASK:
+            parts += [data[last:start], _MASK]
+            last = end
+            count += 1
+        at = data.find(needle, start)
+    if not count:
+        return data, 0
+    parts.append(data[last:])
+    return b"".join(parts), count

@@ -25,11 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from etl_core.errors import MissingDependencyError
+from etl_core.redaction import forget_secrets
 from etl_core.testing.s3 import create_bucket, s3_server
 from etl_core.testing.services import service_unavailable
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
+    "forgotten_secrets",
     "per_test_cache",
     "postgres_server_url",
     "postgres_url",
@@ -50,6 +52,15 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         _point_cache(patch, cache)
         yield cache
+
+
+@pytest.fixture(autouse=True)
+def forgotten_secrets() -> Iterator[None]:
+    """This test starts with no remembered secret (:mod:`etl_core.redaction`): a value an
+    earlier test revealed would otherwise be masked in this test's log lines."""
+    forget_secrets()
+    yield
+    forget_secrets()
 
 
 @pytest.fixture(autouse=True)

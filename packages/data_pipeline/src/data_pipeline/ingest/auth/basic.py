@@ -7,6 +7,7 @@ import base64
 import httpx
 
 from data_pipeline.ingest.auth.base import Authenticator
+from etl_core.redaction import remember_secret
 
 __all__ = ["BasicAuth"]
 
@@ -16,7 +17,9 @@ class BasicAuth(Authenticator):
 
     def apply(self, request: httpx.Request) -> None:
         """Set the ``Authorization`` header."""
-        request.headers["Authorization"] = f"Basic {self._encoded()}"
+        encoded = self._encoded()
+        remember_secret(encoded)  # the pair is as secret as the password: masked in logs
+        request.headers["Authorization"] = f"Basic {encoded}"
 
     def sent_secrets(self) -> list[str]:
         """The password, and the header's base64 of user and password (an echo of it)."""

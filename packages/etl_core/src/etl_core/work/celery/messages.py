@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from etl_core.errors import EtlError
+from etl_core.redaction import redact_text
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import InvalidUnitError, WorkUnit
 
@@ -52,20 +53,34 @@ def result_document(
 
 
 def error_document(error: BaseException) -> dict[str, Any]:
-    """An error as JSON: its type, message and, when they are JSON, arguments and fields."""
+    """An error as JSON: its type, message and, when they are JSON, arguments and fields;
+    secrets in their texts masked as a log line masks them."""
     kind = type(error)
     document: dict[str, Any] = {
         "type": f"{kind.__module__}:{kind.__qualname__}",
-        "message": str(error),
+        "message": redact_text(str(error)),
     }
     if isinstance(error, EtlError):
         try:
             json.dumps([list(error.args), vars(error)], allow_nan=False)
         except (TypeError, ValueError):
             return document
-        document["args"] = list(error.args)
-        document["state"] = dict(vars(error))
+        document["args"] = _redacted(list(error.args))
+        document["state"] = _redacted(dict(vars(error)))
     return document
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with its texts masked (:func:`~etl_core.redaction.redact_text`): the
+    document rests in the result backend and a dead-letter queue, which whoever reads the
+    broker reads; fields keep their types (a lease's fencing ``token`` is a number)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
 
 
 def unit_result(document: object, unit: WorkUnit, decode: Callable[[Any], T]) -> UnitResult[T]:

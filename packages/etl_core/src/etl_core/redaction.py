@@ -1,0 +1,176 @@
+"""Masking secrets in text: the one helper every lane and the log formatter use.
+
+Three kinds of masking, each replacing what it finds with ``***``:
+
+- by shape (:func:`redact_text`): a URL's password (``redis://:pw@``, ``amqp://u:pw@``),
+  the value of a query parameter whose name says it holds a credential (``?password=``,
+  ``&api_key=``, ``&X-Amz-Signature=``), of such a header in a logged dict of headers
+  (``'X-Amz-Security-Token': b'…'``, as botocore logs them at DEBUG) or on a line of its
+  own (``x-amz-security-token:…``), bearer / basic credentials, private key blocks;
+- by value (:func:`mask_values`): given secret values, in every form a message or a
+  document may quote them (:func:`secret_forms`: as they are, URL-encoded, escaped as
+  JSON or as a Python repr shows them);
+- by memory (:func:`remember_secret`): every value a :class:`~etl_core.secrets.Secret`
+  revealed in this process is remembered, and :func:`redact_text` masks it wherever it
+  appears, so a library that logs what it was given (an HTTP client's request line, a
+  response header echoing a key) cannot leak it through the log handler.
+
+What the user needs to debug stays: the host, the path, the parameter names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+__all__ = [
+    "MIN_REMEMBERED_CHARS",
+    "REDACTED",
+    "SECRET_NAME",
+    "forget_secrets",
+    "mask_query_params",
+    "mask_values",
+    "redact_text",
+    "remember_secret",
+    "remembered_forms",
+    "secret_forms",
+]
+
+REDACTED = "***"
+"""What a masked secret is replaced with."""
+
+SECRET_NAME = re.compile(
+    r"(?i)(passw(or)?d|passphrase|secret|token|api[_-]?key|authorization|credential"
+    r"|private[_-]?key|access[_-]?key|session[_-]?key|^auth$|cookie|^pwd$|signature)"
+)
+"""A field, header or query parameter name whose value is a secret."""
+
+MIN_REMEMBERED_CHARS = 4
+"""Remembered secrets shorter than this are not masked by value in every log line (a
+two-letter secret would blank every word holding those letters); they are still
+masked where their shape tells them (a URL password, a secret-named parameter)."""
+
+MAX_REMEMBERED = 256
+"""Secrets remembered at most (the most recently revealed): rotating OAuth2 tokens
+would otherwise pile up in a long-running worker."""
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_QUERY_PARAM = re.compile(
+    r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.\-\[\]]+)=)(?P<value>[^&#;\s\"'<>\\]*)"
+)
+_QUOTED_HEADER = re.compile(  # 'X-Amz-Security-Token': b'…' in a logged dict of headers
+    r"(?P<lead>(?P<q>['\"])(?P<name>[A-Za-z0-9_-]+)(?P=q)\s*:\s*b?(?P<v>['\"]))"
+    r"(?P<value>[^'\"\n]*)(?P=v)"
+)
+_HEADER_LINE = re.compile(  # x-amz-security-token:… on a line of its own (a signed request)
+    r"(?im)^(?P<lead>(?P<name>[A-Za-z0-9_-]+)\s*:[ \t]*)(?P<value>\S[^\r\n]*)$"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
+_PRIVATE_KEY = re.compile(
+    r"(?s)(-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----).*?"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\Z)"
+)
+
+_lock = threading.Lock()
+_remembered: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_forms: tuple[str, ...] = ()  # every remembered form, longest first (rebuilt on change)
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every form of ``value`` a message or a document may quote: as it is, URL-encoded
+    (``%2F``, ``+`` for a space), escaped as JSON, and escaped as a Python repr shows it
+    (an HTTP library's error quotes a header so); empty forms left out."""
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+        repr(value.encode())[2:-1],
+    }
+    return {form for form in forms if form}
+
+
+def mask_values(text: str, values: Iterable[str], *, min_chars: int = 1) -> str:
+    """``text`` with every form (:func:`secret_forms`) of each of ``values`` at least
+    ``min_chars`` long replaced by ``***``, longest first (a value holding another)."""
+    forms = {form for value in values if len(value) >= min_chars for form in secret_forms(value)}
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def mask_query_params(text: str, names: Iterable[str] = ()) -> str:
+    """``text`` with the value of every query parameter in a URL in it masked when the
+    parameter is one of ``names`` or its name says it is a secret (:data:`SECRET_NAME`):
+    ``?api_key=abc&page=2`` becomes ``?api_key=***&page=2``."""
+    if "=" not in text:
+        return text
+    hidden = set(names)
+
+    def mask(match: re.Match[str]) -> str:
+        name = match["name"]
+        if match["value"] and (name in hidden or SECRET_NAME.search(name)):
+            return match["lead"] + REDACTED
+        return match[0]
+
+    return _QUERY_PARAM.sub(mask, text)
+
+
+def remember_secret(value: str) -> None:
+    """Remember ``value`` as a secret of this process: :func:`redact_text`, hence every
+    log line, masks it from now on (:class:`~etl_core.secrets.Secret` calls it on each
+    reveal; code deriving a credential from secrets, a basic pair or a fetched token,
+    calls it for the derived value)."""
+    global _forms
+    if len(value) < MIN_REMEMBERED_CHARS:
+        return
+    with _lock:
+        if value in _remembered:
+            _remembered.move_to_end(value)
+            return
+        _remembered[value] = tuple(secret_forms(value))
+        while len(_remembered) > MAX_REMEMBERED:
+            _remembered.popitem(last=False)
+        forms = {form for group in _remembered.values() for form in group}
+        _forms = tuple(sorted(forms, key=len, reverse=True))
+
+
+def remembered_forms() -> tuple[str, ...]:
+    """The forms of every remembered secret, longest first."""
+    return _forms
+
+
+def forget_secrets() -> None:
+    """Forget every remembered secret (tests)."""
+    global _forms
+    with _lock:
+        _remembered.clear()
+        _forms = ()
+
+
+def redact_text(text: str) -> str:
+    """``text`` with secrets masked by shape and every remembered secret masked by value."""
+    text = _PRIVATE_KEY.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = mask_query_params(text)
+    text = _QUOTED_HEADER.sub(_masked_header, text)
+    text = _HEADER_LINE.sub(_masked_header, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    for form in remembered_forms():
+        if form in text:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def _masked_header(match: re.Match[str]) -> str:
+    """A header (or field) whose name says it is a secret, its value masked; else as is."""
+    if not SECRET_NAME.search(match["name"]) or match["value"] in ("", REDACTED):
+        return match[0]
+    return match["lead"] + REDACTED + match[0][match.end("value") - match.start() :]

@@ -1,0 +1,117 @@
+"""Masking secrets by shape, by value and by memory (etl_core.redaction), as the log
+formatter and the settings display apply it."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from etl_core.config import URL
+from etl_core.logging import clear_context, configure_logging
+from etl_core.redaction import (
+    MIN_REMEMBERED_CHARS,
+    forget_secrets,
+    mask_query_params,
+    mask_values,
+    remember_secret,
+    secret_forms,
+)
+from etl_core.secrets import Secret
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    """JSON logging at DEBUG into a buffer; the root logger and the memory restored after."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    configure_logging(fmt="json", stream=buffer, level="DEBUG")
+    yield buffer
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+    clear_context()
+    forget_secrets()
+
+
+def test_a_revealed_secret_is_masked_in_a_line_a_library_logs(
+    stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOP_KEY", "k3y/Secret+9 x")
+    value = Secret("env:SHOP_KEY").reveal()
+    # an HTTP client's request line under a parameter name that says nothing, and a
+    # response header echoing the key URL-encoded, as httpcore logs it
+    logging.getLogger("httpx").info("HTTP Request: GET http://api.test/items?k=%s", value)
+    logging.getLogger("httpcore.http11").debug(
+        "return_value=[(b'Link', b'<http://api.test/items?page=2&k=k3y%2FSecret%2B9%20x>')]"
+    )
+    text = stream.getvalue()
+    assert "k3y" not in text
+    assert "http://api.test/items?k=***" in text  # host, path and name kept
+    assert [line["logger"] for line in map(json.loads, text.splitlines())] == [
+        "httpx",
+        "httpcore.http11",
+    ]
+
+
+def test_a_derived_credential_remembered_is_masked_too(stream: io.StringIO) -> None:
+    remember_secret("ZXRsOnBhc3MtU2VjcmV0")  # a basic pair's base64
+    logging.getLogger("celery").error("task failed: Authorization: ZXRsOnBhc3MtU2VjcmV0")
+    assert "ZXRsOnBhc3MtU2VjcmV0" not in stream.getvalue()
+
+
+def test_a_very_short_secret_is_not_masked_everywhere(stream: io.StringIO) -> None:
+    remember_secret("ab"[: MIN_REMEMBERED_CHARS - 2])
+    logging.getLogger("etl").info("about a cab")
+    assert json.loads(stream.getvalue())["event"] == "about a cab"
+
+
+def test_secret_named_query_parameters_are_masked_and_others_kept() -> None:
+    text = "GET https://h/x?page=2&api_key=abc&X-Amz-Signature=f00d;token=t#frag and a=b"
+    assert mask_query_params(text) == (
+        "GET https://h/x?page=2&api_key=***&X-Amz-Signature=***;token=***#frag and a=b"
+    )
+    assert mask_query_params("https://h/x?appid=abc&q=1", ["appid"]) == "https://h/x?appid=***&q=1"
+
+
+def test_every_form_of_a_value_is_masked() -> None:
+    value = 'p@ss "w/rd"'
+    forms = secret_forms(value)
+    assert {"p%40ss%20%22w%2Frd%22", "p%40ss+%22w%2Frd%22", 'p@ss \\"w/rd\\"'} <= forms
+    for form in forms:
+        assert mask_values(f"<{form}>", [value]) == "<***>"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql://etl@db:5432/etl?password=pw-Secret-q&sslmode=require",
+            "postgresql://etl@db:5432/etl?password=***&sslmode=require",
+        ),
+        ("redis://:pw-Secret-r@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("amqp://etl:pw-Secret-a@mq:5672//", "amqp://etl:***@mq:5672//"),
+        ("sqs://AKIAX:pw-Secret-s@", "sqs://AKIAX:***@"),
+    ],
+)
+def test_a_settings_url_shows_no_password(url: str, shown: str) -> None:
+    assert URL(url).redacted() == shown
+    assert "pw-Secret" not in repr(URL(url))
+
+
+def test_secret_headers_are_masked_as_botocore_logs_them(stream: io.StringIO) -> None:
+    logging.getLogger("botocore.endpoint").debug(
+        "Sending http request: <AWSPreparedRequest headers={'User-Agent': b'Boto3', "
+        "'X-Amz-Security-Token': b'sess-Secret-1', 'Authorization': b'AWS4-HMAC-SHA256 "
+        "Credential=AKIAX/s3, Signature=sig-Secret-2'}>"
+    )
+    logging.getLogger("botocore.auth").debug(
+        "CanonicalRequest:\nGET\n/\nhost:127.0.0.1\nx-amz-security-token:sess-Secret-1\n\nhost"
+    )
+    text = stream.getvalue()
+    assert "Secret" not in text
+    assert "'User-Agent': b'Boto3'" in text
+    assert "x-amz-security-token:***" in text
