@@ -8,11 +8,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +108,31 @@ def test_promtool_does_reject_unescaped_label_values(promtool: str) -> None:
 @pytest.fixture(scope="module")
 def pushgateway() -> Iterator[str]:
     """The real Pushgateway binary on 127.0.0.1, in-memory only; stopped afterwards."""
+    with _running_gateway() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def guarded_pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real Pushgateway behind Basic authentication: user ``pusher``, ``GATEWAY_PASSWORD``."""
+    crypt = pytest.importorskip("crypt", reason="bcrypt hashes come from the C library")
+    hashed = crypt.crypt(GATEWAY_PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    web_config = tmp_path_factory.mktemp("gateway") / "web.yml"
+    web_config.write_text(f"basic_auth_users:\n  pusher: '{hashed}'\n")
+    with _running_gateway(f"--web.config.file={web_config}", login=GATEWAY_LOGIN) as url:
+        yield url
+
+
+GATEWAY_PASSWORD = "gate/pass:w@rd"
+"""A password with characters a URL must percent-encode."""
+GATEWAY_LOGIN = {
+    "Authorization": "Basic "
+    + base64.b64encode(f"pusher:{GATEWAY_PASSWORD}".encode()).decode("ascii")
+}
+
+
+@contextlib.contextmanager
+def _running_gateway(*options: str, login: dict[str, str] | None = None) -> Iterator[str]:
     binary = _find_binary("prometheus-pushgateway", "pushgateway")
     if binary is None:
         service_unavailable(
@@ -118,12 +146,13 @@ def pushgateway() -> Iterator[str]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--persistence.file=",
             "--log.level=warn",
+            *options,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_ready(url, process)
+        _wait_ready(url, process, login or {})
         yield url
     finally:
         process.terminate()
@@ -136,13 +165,14 @@ def pushgateway() -> Iterator[str]:
             process.stderr.close()
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], login: dict[str, str]) -> None:
     for _ in range(100):
         if process.poll() is not None:
             stderr = process.stderr.read().decode() if process.stderr else ""
             service_unavailable("pushgateway", f"exited with {process.returncode}: {stderr}")
         try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+            ready = urllib.request.Request(f"{url}/-/ready", headers=login)
+            with urllib.request.urlopen(ready, timeout=1) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -228,6 +258,24 @@ def test_push_the_gateway_refuses_raises_fatal_error_with_its_reason(pushgateway
         push_to_gateway(pushgateway, "probe-b", as_gauge)
     assert "/metrics/job/probe-b" in str(caught.value)
     assert isinstance(caught.value.__cause__, urllib.error.HTTPError)
+
+
+def test_a_password_in_the_gateway_url_is_sent_as_basic_authentication(
+    guarded_pushgateway: str,
+) -> None:
+    registry = Registry()
+    registry.counter("etl_fp_files_total", "Files.").inc(3)
+    host = guarded_pushgateway.removeprefix("http://")
+    password = urllib.parse.quote(GATEWAY_PASSWORD, safe="")
+    with pytest.raises(FatalError, match="HTTP 401") as refused:
+        push_to_gateway(f"http://pusher:wrong@{host}", "etl-file-processing", registry)
+    assert "wrong" not in str(refused.value)
+    assert f"PUT {guarded_pushgateway}/metrics/job/etl-file-processing" in str(refused.value)
+    push_to_gateway(f"http://pusher:{password}@{host}", "etl-file-processing", registry)
+    request = urllib.request.Request(f"{guarded_pushgateway}/metrics", headers=GATEWAY_LOGIN)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        lines = response.read().decode("utf-8").splitlines()
+    assert 'etl_fp_files_total{instance="",job="etl-file-processing"} 3' in lines
 
 
 def test_push_to_a_closed_port_raises_retryable_error() -> None:

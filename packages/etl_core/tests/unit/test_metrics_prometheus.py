@@ -134,3 +134,10 @@ def test_bad_pushgateway_arguments_are_refused(
 def test_push_with_unknown_method_is_refused_before_any_request() -> None:
     with pytest.raises(MetricError, match="method must be 'PUT' or 'POST'"):
         push_to_gateway("http://127.0.0.1:9", "etl", Registry(), method="PATCH")  # type: ignore[arg-type]
+
+
+def test_a_refused_pushgateway_url_is_named_without_its_password() -> None:
+    with pytest.raises(MetricError, match="expected http://host:port") as refused:
+        pushgateway_url("ftp://pusher:hunter2-secret@gateway:9091", "etl")
+    assert "hunter2-secret" not in str(refused.value)
+    assert "ftp://gateway:9091" in str(refused.value)

@@ -119,7 +119,8 @@ def pushgateway_url(url: str, job: str, grouping_key: Mapping[str, str] | None =
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
         raise MetricError(
-            f"pushgateway url {url!r}: expected http://host:port or https://host:port"
+            f"pushgateway url {_credentials(url)[0]!r}: expected http://host:port or "
+            "https://host:port"
         )
     if not isinstance(job, str) or not job:
         raise MetricError(f"pushgateway job must be a non-empty string, got {job!r}")
@@ -138,11 +139,31 @@ def pushgateway_url(url: str, job: str, grouping_key: Mapping[str, str] | None =
     return f"{url.rstrip('/')}/metrics/{'/'.join(segments)}"
 
 
+def _credentials(target: str) -> tuple[str, str | None]:
+    """``target`` without its ``user:password@`` and the Basic ``Authorization`` header it
+    asked for (urllib would read ``user:password@host`` as the host name)."""
+    parts = urllib.parse.urlsplit(target)
+    if parts.username is None and parts.password is None:
+        return target, None
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    pair = (
+        f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    )
+    header = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), header
+
+
 def _send(method: str, target: str, body: bytes | None, timeout: float) -> None:
     import urllib.error  # with http.client and ssl: only a push needs them
     import urllib.request
 
+    target, authorization = _credentials(target)
     request = urllib.request.Request(target, data=body, method=method)
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
     if body is not None:
         request.add_header("Content-Type", PROMETHEUS_CONTENT_TYPE)
     try:
