@@ -1,7 +1,8 @@
 """A worker process of the test lane, as a runtime's ``worker`` command runs one.
 
 Usage: ``python celery_lane_worker.py <broker URL> <queue prefix> [<concurrency> [<soft
-time limit, seconds>]]``; ``ETL_RESULT_BACKEND``, when set, is its result backend. A
+time limit, seconds>]]``; ``ETL_RESULT_BACKEND``, when set, is its result backend,
+``WORKER_STORAGE_URL`` its store and ``WORKER_DATABASE_URL`` its database. A
 unit's value is ``{"key": <its key>}``; a unit whose key starts with ``poison`` fails with
 a retryable error every time (a message that keeps failing), one whose key starts with
 ``broken`` with a fatal error (a unit that fails for good at once); one whose key starts
@@ -17,7 +18,7 @@ import sys
 import time
 from datetime import timedelta
 
-from etl_core.config import URL, ResultBackendURL
+from etl_core.config import URL, DatabaseURL, ResultBackendURL
 from etl_core.errors import FatalError, RetryableError
 from etl_core.logging import configure_logging
 from etl_core.runtime import RuntimeSettings
@@ -65,7 +66,11 @@ def main() -> int:
     soft = timedelta(seconds=float(sys.argv[4])) if len(sys.argv) > 4 else timedelta(minutes=55)
     configure_logging(level="INFO", fmt="json")
     backend = os.environ.get("ETL_RESULT_BACKEND")
+    database = os.environ.get("WORKER_DATABASE_URL")
+    store = os.environ.get("WORKER_STORAGE_URL")
     settings = RuntimeSettings(
+        **({"storage_url": store} if store else {}),  # type: ignore[arg-type]
+        database_url=DatabaseURL(database) if database else None,
         broker_url=URL(url),
         result_backend=ResultBackendURL(backend) if backend else None,
         queue_prefix=prefix,

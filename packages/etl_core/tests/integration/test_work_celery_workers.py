@@ -34,6 +34,7 @@ from etl_core.work.celery import (
     task_name,
 )
 from etl_core.work.celery.config import REDIS_READ_TIMEOUT
+from etl_core.work.celery.origin import ForeignUnitError
 from etl_core.work.result import UnitResult
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
@@ -384,3 +385,39 @@ def test_a_result_backend_lost_while_following_is_named_not_the_broker(tmp_path:
     assert f"lost the result backend redis://127.0.0.1:{port}/0 (result_backend)" in said
     assert lost.value.url == f"redis://127.0.0.1:{port}/0"
     assert "0 of 1 unit(s) finished" in said
+
+
+def test_a_unit_made_for_another_store_is_refused_by_the_worker_naming_both(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # a caller on one store whose workers ran on another had its units run against the
+    # workers' store, silently ("0 validated", then a wait): the unit now names its store
+    ours, theirs = tmp_path / "caller-store", tmp_path / "worker-store"
+    ours.mkdir()
+    theirs.mkdir()
+    settings = celery_broker.settings(storage_url=str(ours))
+    unit, fine = WorkUnit(LANE, "item", "elsewhere-1"), WorkUnit(LANE, "item", "here-1")
+    with start_worker(celery_broker, tmp_path, env={"WORKER_STORAGE_URL": str(theirs)}):
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        (refused,) = executor.run(lambda unit: None, [unit])
+        chained = [WorkUnit(LANE, "item", f"chained-{n}") for n in range(2)]
+        executor.submit_chain(chained)  # the chain's later unit carries it too
+        deadline = time.monotonic() + 60
+        dead = lane_queues(settings, LANE).dead
+        while celery_broker.queue_length(dead) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        same = CeleryExecutor(celery_app(celery_broker.settings(storage_url=str(theirs)), LANE))
+        (ran,) = same.run(lambda unit: None, [fine])
+    assert (ran.status, ran.value) == ("succeeded", {"key": "here-1"})
+    assert (refused.status, refused.attempts) == ("failed", 1)  # refused, never retried
+    assert isinstance(refused.error, ForeignUnitError)
+    said = str(refused.error)
+    assert f"made for the store {ours.as_uri()} (storage_url of its sender)" in said
+    assert f"this worker's store is {theirs.as_uri()}" in said
+    moved = celery_broker.messages(lane_queues(settings, LANE).dead)
+    assert sorted(body[0][0]["key"] for _, body in moved) == [
+        "chained-0", "chained-1", "elsewhere-1"
+    ]  # fmt: skip
+    for headers, _ in moved:
+        assert headers[DEAD_REASON_HEADER].startswith("ForeignUnitError after 1 attempt(s)")
+        assert headers["etl_store"] == ours.as_uri()  # moved back, it is checked again

@@ -33,6 +33,7 @@ from etl_core.errors import RetryableError
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import FOLLOWER_RETRY_POLICY, task_name
 from etl_core.work.celery.messages import RemoteUnitError, unit_result
+from etl_core.work.celery.origin import app_origin, origin_headers
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import WorkUnit
@@ -123,7 +124,10 @@ class CeleryExecutor(Executor):
         result backend, and this process subscribes to nothing (a long-running producer,
         ``listen``, would otherwise gather a result subscription per unit it enqueued).
         """
-        result = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()], ignore_result=True)
+        result = self.app.send_task(
+            task_name(unit.lane), args=[unit.to_dict()], ignore_result=True,
+            headers=self._headers(unit),
+        )  # fmt: skip
         return str(result.id)
 
     def submit_chain(self, units: Sequence[WorkUnit]) -> str:
@@ -138,7 +142,12 @@ class CeleryExecutor(Executor):
         from celery import chain
 
         signatures = [
-            self.app.signature(task_name(unit.lane), args=[unit.to_dict()], immutable=True)
+            self.app.signature(
+                task_name(unit.lane),
+                args=[unit.to_dict()],
+                immutable=True,
+                headers=self._headers(unit),
+            )
             for unit in units
         ]
         return str(chain(*signatures).apply_async().id)
@@ -161,7 +170,9 @@ class CeleryExecutor(Executor):
                     unit = next(pending, None)
                     if unit is None:
                         break
-                    sent = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()])
+                    sent = self.app.send_task(
+                        task_name(unit.lane), args=[unit.to_dict()], headers=self._headers(unit)
+                    )
                     running[str(sent.id)] = (unit, sent)
                     waiter.follow(sent)
                 if not running:
@@ -182,6 +193,10 @@ class CeleryExecutor(Executor):
         finally:  # done, or interrupted: nothing new starts, units running end
             if running and not lost:
                 self._stop(running)
+
+    def _headers(self, unit: WorkUnit) -> dict[str, str]:
+        """The store (and database) ``unit`` is made for, checked by its worker (origin.py)."""
+        return origin_headers(app_origin(self.app), unit)
 
     def _lost_connection(self, error: BaseException) -> BaseException | None:
         """The broker's or the result backend's connection error that ``error`` is or was

@@ -43,6 +43,12 @@ from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
 from etl_core.work.celery.messages import error_document, result_document
+from etl_core.work.celery.origin import (
+    DATABASE_HEADER,
+    STORE_HEADER,
+    app_origin,
+    foreign_unit,
+)
 from etl_core.work.executor import RunUnit, attempt_unit
 from etl_core.work.limits import unit_limits
 from etl_core.work.result import UnitResult
@@ -162,6 +168,11 @@ def register_lane_task(
         except InvalidUnitError as error:
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
+        foreign = foreign_unit(_headers(task), app_origin(task.app), unit)
+        if foreign is not None:  # its keys name another store's objects: never run here
+            _dead_letter(task, unit_data, dead_queue, foreign, 1)
+            _forget_count(counter, task, redelivered)
+            return _dead_document(unit_data, foreign, 1)
         soft_limit = float(task.app.conf.task_soft_time_limit or 0)
         result = _attempt_within_limit(runner, unit, policy, soft_limit)
         if on_result is not None:
@@ -172,9 +183,7 @@ def register_lane_task(
             _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
         elif not result.ok:  # said here too: a chained or --no-wait unit has no one following
             _say_failed(result)
-        if redelivered:  # it ended: its count is of no more use
-            assert counter is not None
-            counter.get().forget(str(task.request.id))
+        _forget_count(counter, task, redelivered)  # it ended: its count is of no more use
         return result_document(result, encode, dead_lettered=dead)
 
     task = app.task(  # not shared: another app of this process must not get it
@@ -333,6 +342,23 @@ def _over_limit(counter: ProcessCounter, task_id: str) -> TooManyDeliveriesError
     return TooManyDeliveriesError(task_id, deliveries, limit)
 
 
+def _forget_count(counter: ProcessCounter | None, task: Any, redelivered: bool) -> None:
+    """Remove the delivery count of a redelivered message whose unit ended."""
+    if redelivered and counter is not None:
+        counter.get().forget(str(task.request.id))
+
+
+def _headers(task: Any) -> dict[str, object]:
+    """The headers of the message being run (Celery keeps a producer's own ones there)."""
+    request = task.request
+    headers = dict(getattr(request, "headers", None) or {})
+    for name in (STORE_HEADER, DATABASE_HEADER):  # also set on the request itself
+        value = getattr(request, name, None)
+        if name not in headers and value is not None:
+            headers[name] = value
+    return headers
+
+
 def _dead_document(unit_data: object, error: BaseException, attempts: int) -> dict[str, Any]:
     return {"status": "failed", "unit": unit_data, "attempts": attempts,
             "dead_lettered": True, "error": error_document(error)}  # fmt: skip
@@ -369,6 +395,9 @@ def _dead_letter(
         reason,
         extra={"queue": dead_queue, "attempts": attempts},
     )
+    origin = {name: value for name, value in _headers(task).items()
+              if name in (STORE_HEADER, DATABASE_HEADER)}  # fmt: skip  # re-driven: checked again
     task.app.send_task(
-        task.name, args=[unit_data], queue=dead_queue, headers={DEAD_REASON_HEADER: reason}
-    )
+        task.name, args=[unit_data], queue=dead_queue,
+        headers={**origin, DEAD_REASON_HEADER: reason},
+    )  # fmt: skip
