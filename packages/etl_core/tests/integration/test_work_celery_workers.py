@@ -4,6 +4,7 @@ it does not know); a unit failing for good is said in the worker's own log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import pytest
@@ -421,3 +423,98 @@ def test_a_unit_made_for_another_store_is_refused_by_the_worker_naming_both(
     for headers, _ in moved:
         assert headers[DEAD_REASON_HEADER].startswith("ForeignUnitError after 1 attempt(s)")
         assert headers["etl_store"] == ours.as_uri()  # moved back, it is checked again
+
+
+class _DarkeningRedis:
+    """A TCP relay to the machine's Redis that, once :meth:`go_dark` is called, closes the
+    connections it relays and takes no new one: its listening socket's backlog is full, so
+    a connection attempt's packets are dropped as by a firewall (a host gone silent)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self._upstream = upstream
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._dark = threading.Event()
+        self._serving = threading.Thread(target=self._serve, daemon=True)
+        self._serving.start()
+
+    def _serve(self) -> None:
+        while not self._dark.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed: gone dark
+                return
+            upstream = socket.create_connection(self._upstream, timeout=5)
+            self._sockets += [client, upstream]
+            for one, other in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(one, other), daemon=True).start()
+
+    def _relay(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def go_dark(self) -> None:
+        self._dark.set()
+        with contextlib.suppress(OSError):  # wakes its accept, which holds the port else
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._serving.join(timeout=10)
+        self._listener.close()
+        for relayed in self._sockets:  # the connections in use end (a failover, a crash)
+            with contextlib.suppress(OSError):
+                relayed.shutdown(socket.SHUT_RDWR)
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", self.port))
+        silent.listen(0)
+        self._sockets.append(silent)
+        for _ in range(3):  # fill its backlog: later connection attempts go unanswered
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.port))
+            self._sockets.append(filler)
+
+    def close(self) -> None:
+        self._dark.set()
+        self._listener.close()
+        for opened in self._sockets:
+            opened.close()
+
+
+def test_a_result_backend_gone_silent_ends_a_followed_run_within_about_twenty_seconds(
+    tmp_path: Path,
+) -> None:
+    # a result backend whose host drops packets held a followed run ~229 s (measured): its
+    # result stream reconnected 20 times, each waiting out the 10 s connect timeout
+    with broker_for("redis") as broker:
+        parts = urlsplit(broker.url)
+        relay = _DarkeningRedis((parts.hostname or "127.0.0.1", parts.port or 6379))
+        try:
+            settings = broker.settings(
+                executor="celery",
+                result_backend=ResultBackendURL(f"redis://127.0.0.1:{relay.port}/1"),
+            )
+            executor = unit_executor(settings, LANE, local=InlineExecutor)
+            ended: list[tuple[BaseException, float]] = []
+
+            def follow() -> None:  # no worker: the unit waits on its queue, followed
+                try:
+                    list(executor.run(lambda unit: None, [WorkUnit(LANE, "item", "waits-2")]))
+                except BaseException as error:
+                    ended.append((error, time.monotonic()))
+
+            following = threading.Thread(target=follow, daemon=True)
+            following.start()
+            time.sleep(2.0)  # sent, its result followed on the stream
+            relay.go_dark()
+            dark_at = time.monotonic()
+            following.join(timeout=300)
+        finally:
+            relay.close()
+    ((lost, at),) = ended
+    assert isinstance(lost, BrokerLostError), lost
+    assert f"redis://127.0.0.1:{relay.port}/1 (result_backend)" in str(lost)
+    assert at - dark_at < 40, at - dark_at  # 28-33 s measured; 229 s before

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from etl_core.errors import RetryableError
 from etl_core.retry import RetryPolicy
-from etl_core.work.celery.config import FOLLOWER_RETRY_POLICY, task_name
+from etl_core.work.celery.config import FOLLOWER_OUTAGE_SECONDS, task_name
 from etl_core.work.celery.messages import RemoteUnitError, unit_result
 from etl_core.work.celery.origin import app_origin, origin_headers
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit
@@ -45,9 +45,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _FASTEST_POLL, _SLOWEST_POLL, _CHECK_EVERY = 0.02, 0.5, 2.0
-POLL_OUTAGE_SECONDS = float(
-    FOLLOWER_RETRY_POLICY["max_retries"] * FOLLOWER_RETRY_POLICY["interval_max"]
-)
+POLL_OUTAGE_SECONDS = FOLLOWER_OUTAGE_SECONDS
 """Seconds a followed run's polls of the results may keep failing on a lost connection
 before the run ends with :class:`BrokerLostError`: as long as its result stream reconnects."""
 QUIET_AFTER = 60.0
