@@ -15,14 +15,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from etl_core.config import ResultBackendURL, load_settings
 from etl_core.errors import RetryableError
 from etl_core.runtime import RuntimeSettings
+from etl_core.storage import LocalObjectStore, acquire_lease
 from etl_core.testing.brokers import TestBroker, broker_for
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.work import InlineExecutor, InvalidUnitError, WorkUnit, unit_executor
@@ -518,3 +519,49 @@ def test_a_result_backend_gone_silent_ends_a_followed_run_within_about_twenty_se
     assert isinstance(lost, BrokerLostError), lost
     assert f"redis://127.0.0.1:{relay.port}/1 (result_backend)" in str(lost)
     assert at - dark_at < 40, at - dark_at  # 28-33 s measured; 229 s before
+
+
+def test_sigterm_hands_back_a_unit_waiting_for_a_busy_lease_uncounted(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # a warm shutdown waited for the unit's whole lease wait and its retries (over 5 min for
+    # a 90 s wait, 3 attempts), and the unit then ended busy, acknowledged; a hand-back would
+    # have counted as a delivery, dead-lettering a unit that never failed
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    env = {
+        "WORKER_STORAGE_URL": str(store_dir),
+        "LEASE_WAIT_SECONDS": "120",
+        "WORKER_MAX_DELIVERIES": "1",  # a counted hand-back would dead-letter it
+    }
+    settings = celery_broker.settings(storage_url=str(store_dir))
+    queues = lane_queues(settings, LANE)
+    ended: list[UnitResult[Any]] = []
+
+    def follow() -> None:
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        ended.extend(executor.run(lambda unit: None, [WorkUnit(LANE, "item", "leased-1")]))
+
+    store = LocalObjectStore(store_dir)
+    lease = acquire_lease(store, "_state/test/busy.json", ttl=30, purpose="another run")
+    following = threading.Thread(target=follow, daemon=True)
+    try:
+        with start_worker(celery_broker, tmp_path, env=env) as first:
+            following.start()
+            first.wait_for(" received", timeout=60)
+            time.sleep(1.0)  # waiting for the lease
+            first.signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            code = first.process.wait(timeout=300)
+            took = time.monotonic() - stopped
+            said = first.log()
+    finally:
+        lease.release()
+    assert code == 0
+    assert took < 15, took
+    assert "handed back to its queue: this worker is shutting down" in said
+    with start_worker(celery_broker, tmp_path, env=env):  # the lease is free now
+        following.join(timeout=120)
+    assert [(r.status, r.value) for r in ended] == [("succeeded", {"key": "leased-1"})]
+    assert celery_broker.queue_length(queues.dead) == 0
+    assert not list(store_dir.rglob("deliveries/*.json"))  # its count removed as it ended

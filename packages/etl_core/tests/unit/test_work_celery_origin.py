@@ -88,6 +88,7 @@ def test_units_sent_without_following_carry_their_origin(tmp_path: Path) -> None
     settings = RuntimeSettings(broker_url=URL("redis://127.0.0.1:1/0"), storage_url=str(tmp_path))
     app = celery_app(settings, "data_pipeline")
     sent: list[dict[str, object]] = []
+
     def send_task(*_: object, **options: object) -> object:
         sent.append(options)
         return type("Sent", (), {"id": "t-1"})()
