@@ -390,8 +390,13 @@ def _cut_short(result: UnitResult[Any], policy: RetryPolicy, stopping: threading
     error = result.error
     if result.ok or error is None or not stopping.is_set():
         return False
-    if isinstance(error, LeaseWaitStoppedError):
-        return True
+    seen: BaseException | None = error
+    for _ in range(5):  # a lane's own error raised from it (a window's IngestStoppedError)
+        if seen is None:
+            break
+        if isinstance(seen, LeaseWaitStoppedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
     return policy.is_retryable(error) and result.attempts < policy.attempts
 
 
