@@ -347,7 +347,8 @@ def _over_limit(counter: ProcessCounter, task_id: str) -> TooManyDeliveriesError
     limit = counter.limit.max_deliveries
     if deliveries <= limit:
         logger.warning(
-            "task %s delivered again (delivery %d of at most %d): its last worker was lost",
+            "task %s delivered again (delivery %d of at most %d): its last worker was lost "
+            "or, shutting down, handed it back",
             task_id, deliveries, limit, extra={"task_id": task_id, "deliveries": deliveries},
         )  # fmt: skip
         return None
