@@ -355,26 +355,33 @@ def _over_limit(counter: ProcessCounter, task_id: str) -> TooManyDeliveriesError
     return TooManyDeliveriesError(task_id, deliveries, limit)
 
 
+SHUTDOWN_POLL_SECONDS = 0.5
+"""How often each worker process looks whether its worker began a warm shutdown."""
+
+
 def _set_on_warm_shutdown() -> threading.Event:
     """An event set in every process of this worker once the worker begins its warm shutdown
     (SIGTERM, a first Ctrl-C), so a unit waiting (for a busy lease, a retry's back-off) stops
     waiting and is handed back (:func:`_hand_back`) instead of holding the shutdown for its
-    whole wait. The main process is told (``worker_shutting_down``) and tells its pool's
-    processes, forked after this is made, through a process-shared event; a thread of each
-    process sets that process's own event."""
+    whole wait. The main process is told (``worker_shutting_down``) and raises a flag in
+    memory its pool's processes share (forked after it is made); a thread of each process
+    looks at it every :data:`SHUTDOWN_POLL_SECONDS`. A flag, not a ``multiprocessing.Event``:
+    setting one waits for its sleepers to wake, and a process killed while waiting (a unit
+    that crashes its process) never does: the worker hung in its shutdown."""
     import multiprocessing
 
     from celery.signals import worker_process_init, worker_shutting_down
 
-    shared = multiprocessing.get_context("fork").Event()
+    shared = multiprocessing.RawValue("b", 0)
     stopping = threading.Event()
 
     def on_shutdown(**_: object) -> None:  # warm (a cold one kills the processes anyway)
-        shared.set()
+        shared.value = 1
         stopping.set()  # a pool running units in this process (solo, threads)
 
     def watch() -> None:
-        shared.wait()
+        while not shared.value:
+            time.sleep(SHUTDOWN_POLL_SECONDS)
         stopping.set()
 
     def on_process_init(**_: object) -> None:
