@@ -4,6 +4,7 @@ it does not know); a unit failing for good is said in the worker's own log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,12 +16,14 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from etl_core.config import ResultBackendURL, load_settings
 from etl_core.errors import RetryableError
 from etl_core.runtime import RuntimeSettings
+from etl_core.storage import LocalObjectStore, acquire_lease
 from etl_core.testing.brokers import TestBroker, broker_for
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.work import InlineExecutor, InvalidUnitError, WorkUnit, unit_executor
@@ -34,6 +37,7 @@ from etl_core.work.celery import (
     task_name,
 )
 from etl_core.work.celery.config import REDIS_READ_TIMEOUT
+from etl_core.work.celery.origin import ForeignUnitError
 from etl_core.work.result import UnitResult
 
 WORKER = Path(__file__).with_name("celery_lane_worker.py")
@@ -384,3 +388,180 @@ def test_a_result_backend_lost_while_following_is_named_not_the_broker(tmp_path:
     assert f"lost the result backend redis://127.0.0.1:{port}/0 (result_backend)" in said
     assert lost.value.url == f"redis://127.0.0.1:{port}/0"
     assert "0 of 1 unit(s) finished" in said
+
+
+def test_a_unit_made_for_another_store_is_refused_by_the_worker_naming_both(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # a caller on one store whose workers ran on another had its units run against the
+    # workers' store, silently ("0 validated", then a wait): the unit now names its store
+    ours, theirs = tmp_path / "caller-store", tmp_path / "worker-store"
+    ours.mkdir()
+    theirs.mkdir()
+    settings = celery_broker.settings(storage_url=str(ours))
+    unit, fine = WorkUnit(LANE, "item", "elsewhere-1"), WorkUnit(LANE, "item", "here-1")
+    with start_worker(celery_broker, tmp_path, env={"WORKER_STORAGE_URL": str(theirs)}):
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        (refused,) = executor.run(lambda unit: None, [unit])
+        chained = [WorkUnit(LANE, "item", f"chained-{n}") for n in range(2)]
+        executor.submit_chain(chained)  # the chain's later unit carries it too
+        deadline = time.monotonic() + 60
+        dead = lane_queues(settings, LANE).dead
+        while celery_broker.queue_length(dead) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        same = CeleryExecutor(celery_app(celery_broker.settings(storage_url=str(theirs)), LANE))
+        (ran,) = same.run(lambda unit: None, [fine])
+    assert (ran.status, ran.value) == ("succeeded", {"key": "here-1"})
+    assert (refused.status, refused.attempts) == ("failed", 1)  # refused, never retried
+    assert isinstance(refused.error, ForeignUnitError)
+    said = str(refused.error)
+    assert f"made for the store {ours.as_uri()} (storage_url of its sender)" in said
+    assert f"this worker's store is {theirs.as_uri()}" in said
+    moved = celery_broker.messages(lane_queues(settings, LANE).dead)
+    assert sorted(body[0][0]["key"] for _, body in moved) == [
+        "chained-0", "chained-1", "elsewhere-1"
+    ]  # fmt: skip
+    for headers, _ in moved:
+        assert headers[DEAD_REASON_HEADER].startswith("ForeignUnitError after 1 attempt(s)")
+        assert headers["etl_store"] == ours.as_uri()  # moved back, it is checked again
+
+
+class _DarkeningRedis:
+    """A TCP relay to the machine's Redis that, once :meth:`go_dark` is called, closes the
+    connections it relays and takes no new one: its listening socket's backlog is full, so
+    a connection attempt's packets are dropped as by a firewall (a host gone silent)."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self._upstream = upstream
+        self._sockets: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._dark = threading.Event()
+        self._serving = threading.Thread(target=self._serve, daemon=True)
+        self._serving.start()
+
+    def _serve(self) -> None:
+        while not self._dark.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed: gone dark
+                return
+            upstream = socket.create_connection(self._upstream, timeout=5)
+            self._sockets += [client, upstream]
+            for one, other in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(one, other), daemon=True).start()
+
+    def _relay(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def go_dark(self) -> None:
+        self._dark.set()
+        with contextlib.suppress(OSError):  # wakes its accept, which holds the port else
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._serving.join(timeout=10)
+        self._listener.close()
+        for relayed in self._sockets:  # the connections in use end (a failover, a crash)
+            with contextlib.suppress(OSError):
+                relayed.shutdown(socket.SHUT_RDWR)
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", self.port))
+        silent.listen(0)
+        self._sockets.append(silent)
+        for _ in range(3):  # fill its backlog: later connection attempts go unanswered
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", self.port))
+            self._sockets.append(filler)
+
+    def close(self) -> None:
+        self._dark.set()
+        self._listener.close()
+        for opened in self._sockets:
+            opened.close()
+
+
+def test_a_result_backend_gone_silent_ends_a_followed_run_within_about_twenty_seconds(
+    tmp_path: Path,
+) -> None:
+    # a result backend whose host drops packets held a followed run ~229 s (measured): its
+    # result stream reconnected 20 times, each waiting out the 10 s connect timeout
+    with broker_for("redis") as broker:
+        parts = urlsplit(broker.url)
+        relay = _DarkeningRedis((parts.hostname or "127.0.0.1", parts.port or 6379))
+        try:
+            settings = broker.settings(
+                executor="celery",
+                result_backend=ResultBackendURL(f"redis://127.0.0.1:{relay.port}/1"),
+            )
+            executor = unit_executor(settings, LANE, local=InlineExecutor)
+            ended: list[tuple[BaseException, float]] = []
+
+            def follow() -> None:  # no worker: the unit waits on its queue, followed
+                try:
+                    list(executor.run(lambda unit: None, [WorkUnit(LANE, "item", "waits-2")]))
+                except BaseException as error:
+                    ended.append((error, time.monotonic()))
+
+            following = threading.Thread(target=follow, daemon=True)
+            following.start()
+            time.sleep(2.0)  # sent, its result followed on the stream
+            relay.go_dark()
+            dark_at = time.monotonic()
+            following.join(timeout=300)
+        finally:
+            relay.close()
+    ((lost, at),) = ended
+    assert isinstance(lost, BrokerLostError), lost
+    assert f"redis://127.0.0.1:{relay.port}/1 (result_backend)" in str(lost)
+    assert at - dark_at < 40, at - dark_at  # 28-33 s measured; 229 s before
+
+
+def test_sigterm_hands_back_a_unit_waiting_for_a_busy_lease_uncounted(
+    celery_broker: TestBroker, tmp_path: Path
+) -> None:
+    # a warm shutdown waited for the unit's whole lease wait and its retries (over 5 min for
+    # a 90 s wait, 3 attempts), and the unit then ended busy, acknowledged; a hand-back would
+    # have counted as a delivery, dead-lettering a unit that never failed
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    env = {
+        "WORKER_STORAGE_URL": str(store_dir),
+        "LEASE_WAIT_SECONDS": "120",
+        "WORKER_MAX_DELIVERIES": "1",  # a counted hand-back would dead-letter it
+    }
+    settings = celery_broker.settings(storage_url=str(store_dir))
+    queues = lane_queues(settings, LANE)
+    ended: list[UnitResult[Any]] = []
+
+    def follow() -> None:
+        executor = CeleryExecutor(celery_app(settings, LANE))
+        ended.extend(executor.run(lambda unit: None, [WorkUnit(LANE, "item", "leased-1")]))
+
+    store = LocalObjectStore(store_dir)
+    lease = acquire_lease(store, "_state/test/busy.json", ttl=30, purpose="another run")
+    following = threading.Thread(target=follow, daemon=True)
+    try:
+        with start_worker(celery_broker, tmp_path, env=env) as first:
+            following.start()
+            first.wait_for(" received", timeout=60)
+            time.sleep(1.0)  # waiting for the lease
+            first.signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            code = first.process.wait(timeout=300)
+            took = time.monotonic() - stopped
+            said = first.log()
+    finally:
+        lease.release()
+    assert code == 0
+    assert took < 15, took
+    assert "handed back to its queue: this worker is shutting down" in said
+    with start_worker(celery_broker, tmp_path, env=env):  # the lease is free now
+        following.join(timeout=120)
+    assert [(r.status, r.value) for r in ended] == [("succeeded", {"key": "leased-1"})]
+    assert celery_broker.queue_length(queues.dead) == 0
+    assert not list(store_dir.rglob("deliveries/*.json"))  # its count removed as it ended

@@ -30,6 +30,18 @@ def test_each_redelivery_counts_from_two_and_forgetting_removes_the_record(tmp_p
         assert counter.redelivered("t-1") == 2
 
 
+def test_a_delivery_handed_back_is_not_counted(tmp_path: Path) -> None:
+    # a worker shutting down gives back a unit that waited for a busy lease: no crash, so
+    # its next delivery counts as the one handed back did (else it neared dead-lettering)
+    with open_store(tmp_path) as store:
+        counter = DeliveryCounter(store, "data_pipeline")
+        counter.handed_back("first")  # the first delivery, handed back
+        assert counter.redelivered("first") == 1
+        assert counter.redelivered("crashed") == 2
+        counter.handed_back("crashed")
+        assert counter.redelivered("crashed") == 2
+
+
 def test_an_unreadable_count_starts_again_instead_of_blocking_the_message(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         store.write_bytes("_state/file_processing/deliveries/t.json", b"garbage")

@@ -57,3 +57,39 @@ def test_a_context_that_never_builds_fails_each_unit_with_its_error() -> None:
     assert runner.warm() is False
     with pytest.raises(ConfigError, match="no contracts in /nowhere"):
         runner(UNIT)
+
+
+def test_a_unit_cut_short_by_a_warm_shutdown_is_one_whose_wait_was_stopped() -> None:
+    # an api_window says its stopped lease wait as its own error, raised from the lease's
+    import threading
+
+    from etl_core.errors import FatalError, LeaseWaitStoppedError, RetryableError
+    from etl_core.retry import RetryPolicy
+    from etl_core.work import UnitResult, WorkUnit
+    from etl_core.work.celery.task import _cut_short
+
+    class LaneStoppedError(FatalError):
+        pass
+
+    unit, policy, stopping = (
+        WorkUnit("data_pipeline", "api_window", "s/e/full"),
+        RetryPolicy(3),
+        threading.Event(),
+    )
+    try:
+        try:
+            raise LeaseWaitStoppedError("stopped waiting for lease")
+        except LeaseWaitStoppedError as stopped:
+            raise LaneStoppedError("window stopped waiting: the run was interrupted") from stopped
+    except LaneStoppedError as error:
+        wrapped = error
+
+    def failed(error: BaseException, attempts: int = 1) -> UnitResult[object]:
+        return UnitResult(unit, "failed", error=error, attempts=attempts)
+
+    assert not _cut_short(failed(wrapped), policy, stopping)  # not shutting down: its result
+    stopping.set()
+    assert _cut_short(failed(wrapped), policy, stopping)
+    assert _cut_short(failed(RetryableError("busy")), policy, stopping)  # a back-off cut
+    assert not _cut_short(failed(RetryableError("busy"), attempts=3), policy, stopping)
+    assert not _cut_short(failed(FatalError("refused")), policy, stopping)

@@ -263,3 +263,22 @@ def test_a_unit_that_kills_its_worker_process_every_time_is_dead_lettered_after_
     assert read_deliveries(local_lane.store, "orders", day) == []  # never half published
     assert local_lane.keys("_state/file_processing/deliveries/") == []  # its count removed
     assert local_lane.store.exists(key)  # the landing original stays, for a re-drive
+
+
+def test_a_scan_whose_workers_run_on_another_store_fails_naming_both_stores(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    # the workers ran the caller's units against their own store, silently: "0 validated",
+    # then the caller waited; now each unit is refused, said in the summary, exit non-zero
+    deliver(local_lane, orders, range(1, 3))
+    elsewhere = local_lane.tmp / "workers-store"
+    elsewhere.mkdir()
+    with worker(local_lane, celery_broker, "w1", ETL_STORAGE_URL=str(elsewhere)) as other:
+        done = scan(local_lane, celery_broker)
+        said = other.log()
+    assert done.returncode == 1, done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    assert f"made for the store {local_lane.store.url}" in output, output[-3000:]
+    assert f"this worker's store is {elsewhere.as_uri()}" in output
+    assert "ForeignUnitError after 1 attempt(s)" in said
+    assert not list(elsewhere.rglob("*.json"))  # nothing ran against the workers' store

@@ -7,6 +7,7 @@ from typing import Any
 from etl_core.errors import MissingDependencyError
 from etl_core.runtime import RuntimeSettings
 from etl_core.work.celery.config import celery_config
+from etl_core.work.celery.origin import ORIGIN_SETTING, unit_origin
 
 __all__ = ["celery_app"]
 
@@ -30,4 +31,7 @@ def celery_app(settings: RuntimeSettings, lane: str) -> Any:
         ) from exc
     app = Celery(f"etl.{lane}", set_as_current=False)
     app.conf.update(config)
+    # the store and database its units are made for (origin.py): sent with each unit,
+    # checked by a worker against its own
+    app.conf.update({ORIGIN_SETTING: unit_origin(settings)})
     return app

@@ -28,6 +28,8 @@ from etl_core.runtime import LANES, RuntimeSettings
 
 __all__ = [
     "BROKER_SCHEMES",
+    "FOLLOWER_CONNECT_TIMEOUT",
+    "FOLLOWER_OUTAGE_SECONDS",
     "FOLLOWER_RETRY_POLICY",
     "RESULT_STORE_RETRIES",
     "LaneQueues",
@@ -60,18 +62,31 @@ REDIS_CONNECT_TIMEOUT = 10.0
 """Seconds a worker or a caller gives a Redis broker or result backend to accept a
 connection: without it, an unreachable host is waited for without a word."""
 
+FOLLOWER_OUTAGE_SECONDS = 20.0
+"""Seconds a command following its units waits out a lost Redis result backend (its
+reconnections and its polls together) before it ends with
+:class:`~etl_core.work.celery.executor.BrokerLostError`."""
+
+FOLLOWER_CONNECT_TIMEOUT = 5.0
+"""Seconds a command following its units gives each connection to its Redis result backend
+(a worker: :data:`REDIS_CONNECT_TIMEOUT`), as its start-up check does: with twenty
+reconnections of 10 s each, a host that drops packets held a followed run ~220 s."""
+
 FOLLOWER_RETRY_POLICY = {
     "max_retries": 20,
     "interval_start": 0,
     "interval_step": 1,
     "interval_max": 1,
+    "timeout": FOLLOWER_OUTAGE_SECONDS,
 }
-"""How a command following its units reconnects to a lost Redis result backend: twenty
-times, a second apart, so a Redis restart or failover of up to ~20 s is survived (the units
-go on on the workers and their results are read once it answers); a Redis still gone then
-ends the run with :class:`~etl_core.work.celery.executor.BrokerLostError`. Three
-reconnections (~2 s) ended a long followed run at every Redis restart. Workers keep
-Celery's policy: they store results whoever follows them."""
+"""How a command following its units reconnects to a lost Redis result backend: up to
+twenty times, a second apart, for at most :data:`FOLLOWER_OUTAGE_SECONDS` in all, so a
+Redis restart or failover of up to ~20 s is survived (the units go on on the workers and
+their results are read once it answers); a Redis still gone then ends the run with
+:class:`~etl_core.work.celery.executor.BrokerLostError`. Three reconnections (~2 s) ended a
+long followed run at every Redis restart; without the ``timeout`` a host that drops packets
+(each reconnection waiting out its connect timeout) held it ~220 s. Workers keep Celery's
+policy: they store results whoever follows them."""
 
 
 RESULT_STORE_RETRIES = 15
@@ -85,10 +100,13 @@ unit, its work done, was reported failed with the ``ConnectionError``."""
 
 def following(app: Any) -> Any:
     """``app`` set up to follow results: a lost Redis result backend is said after
-    :data:`FOLLOWER_RETRY_POLICY` (before the backend is first used); its reads are not
+    :data:`FOLLOWER_RETRY_POLICY`, each connection given :data:`FOLLOWER_CONNECT_TIMEOUT`
+    (set before the backend is first used); its reads are not
     tried again as a worker's stores are (:data:`RESULT_STORE_RETRIES`): a silent Redis
     would hold each for ``REDIS_READ_TIMEOUT`` more."""
     app.conf.result_backend_always_retry = False
+    if app.conf.redis_socket_connect_timeout:  # a Redis result backend: reconnections bounded
+        app.conf.redis_socket_connect_timeout = FOLLOWER_CONNECT_TIMEOUT
     options = dict(app.conf.result_backend_transport_options or {})
     app.conf.result_backend_transport_options = {
         **options,

@@ -14,8 +14,10 @@ it) is counted, and the record is removed when that unit ends. Once a message ha
 delivered ``max_deliveries`` times without ending, the next delivery moves it to the
 dead-letter queue instead of running it.
 
-A redelivery for another reason (a warm shutdown handing back a message it had
-taken, a lost connection) counts too: the limit is on deliveries, not on crashes.
+A redelivery for another reason (a lost connection) counts too: the limit is on
+deliveries, not on crashes; except a unit handed back by a worker shutting down while the
+unit waited for a busy lease or a retry (``handed_back``: the next delivery counts as that
+one did), which never failed.
 """
 
 from __future__ import annotations
@@ -70,9 +72,14 @@ class DeliveryCounter:
 
     def redelivered(self, task_id: str) -> int:
         """Count one more delivery of ``task_id``, a redelivery; deliveries so far (2 or more)."""
-        update = self._records.update(self._key(task_id), lambda n: (n or 1) + 1)
+        update = self._records.update(self._key(task_id), lambda n: (1 if n is None else n) + 1)
         assert update.after is not None
         return update.after.value
+
+    def handed_back(self, task_id: str) -> None:
+        """Uncount this delivery of ``task_id``: its worker gave the message back, shutting
+        down while the unit waited (no crash), so its next delivery counts as this one did."""
+        self._records.update(self._key(task_id), lambda n: (1 if n is None else n) - 1)
 
     def forget(self, task_id: str) -> None:
         """Remove ``task_id``'s count (its unit ended)."""
@@ -134,4 +141,4 @@ def _decode(data: bytes, key: str) -> int:
         value = json.loads(data)["deliveries"]
     except (ValueError, KeyError, TypeError):
         return 1  # unreadable: counted again from the first delivery, never blocking
-    return value if isinstance(value, int) and value >= 1 else 1
+    return value if isinstance(value, int) and value >= 0 else 1

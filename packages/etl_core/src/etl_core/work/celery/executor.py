@@ -31,8 +31,9 @@ from typing import Any, TypeVar
 
 from etl_core.errors import RetryableError
 from etl_core.retry import RetryPolicy
-from etl_core.work.celery.config import FOLLOWER_RETRY_POLICY, task_name
+from etl_core.work.celery.config import FOLLOWER_OUTAGE_SECONDS, task_name
 from etl_core.work.celery.messages import RemoteUnitError, unit_result
+from etl_core.work.celery.origin import app_origin, origin_headers
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit
 from etl_core.work.result import UnitResult
 from etl_core.work.unit import WorkUnit
@@ -44,9 +45,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _FASTEST_POLL, _SLOWEST_POLL, _CHECK_EVERY = 0.02, 0.5, 2.0
-POLL_OUTAGE_SECONDS = float(
-    FOLLOWER_RETRY_POLICY["max_retries"] * FOLLOWER_RETRY_POLICY["interval_max"]
-)
+POLL_OUTAGE_SECONDS = FOLLOWER_OUTAGE_SECONDS
 """Seconds a followed run's polls of the results may keep failing on a lost connection
 before the run ends with :class:`BrokerLostError`: as long as its result stream reconnects."""
 QUIET_AFTER = 60.0
@@ -123,7 +122,10 @@ class CeleryExecutor(Executor):
         result backend, and this process subscribes to nothing (a long-running producer,
         ``listen``, would otherwise gather a result subscription per unit it enqueued).
         """
-        result = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()], ignore_result=True)
+        result = self.app.send_task(
+            task_name(unit.lane), args=[unit.to_dict()], ignore_result=True,
+            headers=self._headers(unit),
+        )  # fmt: skip
         return str(result.id)
 
     def submit_chain(self, units: Sequence[WorkUnit]) -> str:
@@ -138,7 +140,12 @@ class CeleryExecutor(Executor):
         from celery import chain
 
         signatures = [
-            self.app.signature(task_name(unit.lane), args=[unit.to_dict()], immutable=True)
+            self.app.signature(
+                task_name(unit.lane),
+                args=[unit.to_dict()],
+                immutable=True,
+                headers=self._headers(unit),
+            )
             for unit in units
         ]
         return str(chain(*signatures).apply_async().id)
@@ -161,7 +168,9 @@ class CeleryExecutor(Executor):
                     unit = next(pending, None)
                     if unit is None:
                         break
-                    sent = self.app.send_task(task_name(unit.lane), args=[unit.to_dict()])
+                    sent = self.app.send_task(
+                        task_name(unit.lane), args=[unit.to_dict()], headers=self._headers(unit)
+                    )
                     running[str(sent.id)] = (unit, sent)
                     waiter.follow(sent)
                 if not running:
@@ -182,6 +191,10 @@ class CeleryExecutor(Executor):
         finally:  # done, or interrupted: nothing new starts, units running end
             if running and not lost:
                 self._stop(running)
+
+    def _headers(self, unit: WorkUnit) -> dict[str, str]:
+        """The store (and database) ``unit`` is made for, checked by its worker (origin.py)."""
+        return origin_headers(app_origin(self.app), unit)
 
     def _lost_connection(self, error: BaseException) -> BaseException | None:
         """The broker's or the result backend's connection error that ``error`` is or was

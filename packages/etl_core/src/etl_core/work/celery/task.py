@@ -16,6 +16,11 @@ idempotent ``run_unit``:
   raised after the limit. A unit's waits (a busy lease, a retry's back-off) give up
   :func:`give_up_margin` before that limit (:mod:`etl_core.work.limits`), so a unit
   behind another writer ends with its own busy error instead;
+* a unit waiting (for a busy lease, in a retry's back-off) when its worker begins a warm
+  shutdown (SIGTERM) stops waiting and is handed back: its message goes back to the queue
+  unacknowledged (``Reject(requeue=True)``), for another worker, without counting as a
+  delivery; the shutdown no longer waits out the lease wait and the retries (minutes),
+  after which the unit ended busy and was acknowledged;
 * a message delivered more often than its ``DeliveryLimit`` allows without its unit
   ever ending (the unit kills its worker process: acks late would redeliver it
   forever; :mod:`~etl_core.work.celery.deliveries`), a unit whose retryable errors
@@ -36,13 +41,19 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from etl_core.errors import FatalError, LeaseBusyError
+from etl_core.errors import FatalError, LeaseBusyError, LeaseWaitStoppedError
 from etl_core.retry import RetryPolicy
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
 from etl_core.work.celery.messages import error_document, result_document
+from etl_core.work.celery.origin import (
+    DATABASE_HEADER,
+    STORE_HEADER,
+    app_origin,
+    foreign_unit,
+)
 from etl_core.work.executor import RunUnit, attempt_unit
 from etl_core.work.limits import unit_limits
 from etl_core.work.result import UnitResult
@@ -142,6 +153,7 @@ def register_lane_task(
         The Celery task.
     """
     runner = LaneRunner(build)
+    stopping = _set_on_warm_shutdown()
     _warm_on_process_init(runner.warm)
     _close_on_process_shutdown(runner.close)
     counter = ProcessCounter(deliveries) if deliveries is not None else None
@@ -162,8 +174,15 @@ def register_lane_task(
         except InvalidUnitError as error:
             _dead_letter(task, unit_data, dead_queue, error, 1)
             return _dead_document(unit_data, error, 1)
+        foreign = foreign_unit(_headers(task), app_origin(task.app), unit)
+        if foreign is not None:  # its keys name another store's objects: never run here
+            _dead_letter(task, unit_data, dead_queue, foreign, 1)
+            _forget_count(counter, task, redelivered)
+            return _dead_document(unit_data, foreign, 1)
         soft_limit = float(task.app.conf.task_soft_time_limit or 0)
-        result = _attempt_within_limit(runner, unit, policy, soft_limit)
+        result = _attempt_within_limit(runner, unit, policy, soft_limit, stopping)
+        if _cut_short(result, policy, stopping):
+            _hand_back(task, result, counter)  # raises: the message goes back to its queue
         if on_result is not None:
             _tell(on_result, result)
         dead = _poison(result, policy)
@@ -172,9 +191,7 @@ def register_lane_task(
             _dead_letter(task, unit_data, dead_queue, result.error, result.attempts)
         elif not result.ok:  # said here too: a chained or --no-wait unit has no one following
             _say_failed(result)
-        if redelivered:  # it ended: its count is of no more use
-            assert counter is not None
-            counter.get().forget(str(task.request.id))
+        _forget_count(counter, task, redelivered)  # it ended: its count is of no more use
         return result_document(result, encode, dead_lettered=dead)
 
     task = app.task(  # not shared: another app of this process must not get it
@@ -207,7 +224,11 @@ class UnitTimeLimitError(FatalError):
 
 
 def _attempt_within_limit(
-    run: RunUnit[T], unit: WorkUnit, policy: RetryPolicy, seconds: float
+    run: RunUnit[T],
+    unit: WorkUnit,
+    policy: RetryPolicy,
+    seconds: float,
+    stop: threading.Event | None = None,
 ) -> UnitResult[T]:
     """:func:`attempt_unit`, whose end at the soft time limit is a :class:`UnitTimeLimitError`
     result wherever the limit strikes: in an attempt, or in the backoff between two (where
@@ -221,7 +242,7 @@ def _attempt_within_limit(
     started = time.monotonic()
     deadline = started + seconds - give_up_margin(seconds) if seconds > 0 else None
     try:
-        with unit_limits(deadline=deadline):  # waits give up before the limit strikes
+        with unit_limits(deadline=deadline, stop=stop):  # waits give up before the limit
             return attempt_unit(_stopped_at_soft_limit(counted, seconds), unit, policy)
     except Exception as error:
         if not _soft_limit_in(error):
@@ -326,11 +347,99 @@ def _over_limit(counter: ProcessCounter, task_id: str) -> TooManyDeliveriesError
     limit = counter.limit.max_deliveries
     if deliveries <= limit:
         logger.warning(
-            "task %s delivered again (delivery %d of at most %d): its last worker was lost",
+            "task %s delivered again (delivery %d of at most %d): its last worker was lost "
+            "or, shutting down, handed it back",
             task_id, deliveries, limit, extra={"task_id": task_id, "deliveries": deliveries},
         )  # fmt: skip
         return None
     return TooManyDeliveriesError(task_id, deliveries, limit)
+
+
+SHUTDOWN_POLL_SECONDS = 0.5
+"""How often each worker process looks whether its worker began a warm shutdown."""
+
+
+def _set_on_warm_shutdown() -> threading.Event:
+    """An event set in every process of this worker once the worker begins its warm shutdown
+    (SIGTERM, a first Ctrl-C), so a unit waiting (for a busy lease, a retry's back-off) stops
+    waiting and is handed back (:func:`_hand_back`) instead of holding the shutdown for its
+    whole wait. The main process is told (``worker_shutting_down``) and raises a flag in
+    memory its pool's processes share (forked after it is made); a thread of each process
+    looks at it every :data:`SHUTDOWN_POLL_SECONDS`. A flag, not a ``multiprocessing.Event``:
+    setting one waits for its sleepers to wake, and a process killed while waiting (a unit
+    that crashes its process) never does: the worker hung in its shutdown."""
+    import multiprocessing
+
+    from celery.signals import worker_process_init, worker_shutting_down
+
+    shared = multiprocessing.RawValue("b", 0)
+    stopping = threading.Event()
+
+    def on_shutdown(**_: object) -> None:  # warm (a cold one kills the processes anyway)
+        shared.value = 1
+        stopping.set()  # a pool running units in this process (solo, threads)
+
+    def watch() -> None:
+        while not shared.value:
+            time.sleep(SHUTDOWN_POLL_SECONDS)
+        stopping.set()
+
+    def on_process_init(**_: object) -> None:
+        threading.Thread(target=watch, name="etl-warm-shutdown", daemon=True).start()
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
+    worker_process_init.connect(on_process_init, weak=False)
+    return stopping
+
+
+def _cut_short(result: UnitResult[Any], policy: RetryPolicy, stopping: threading.Event) -> bool:
+    """Whether the unit ended only because its worker is shutting down: it was waiting for
+    a busy lease, or a retryable error's back-off was cut (attempts were left)."""
+    error = result.error
+    if result.ok or error is None or not stopping.is_set():
+        return False
+    seen: BaseException | None = error
+    for _ in range(5):  # a lane's own error raised from it (a window's IngestStoppedError)
+        if seen is None:
+            break
+        if isinstance(seen, LeaseWaitStoppedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return policy.is_retryable(error) and result.attempts < policy.attempts
+
+
+def _hand_back(task: Any, result: UnitResult[Any], counter: ProcessCounter | None) -> NoReturn:
+    """Give the message back to its queue, unacknowledged as done: the unit did not end, its
+    worker is shutting down; another worker runs it. This delivery is not counted against
+    ``task_max_deliveries`` (it is no crash: :meth:`DeliveryCounter.handed_back`)."""
+    from celery.exceptions import Reject
+
+    task_id = str(task.request.id)
+    if counter is not None:
+        counter.get().handed_back(task_id)
+    logger.warning(
+        "work unit %s handed back to its queue: this worker is shutting down (%s: %s)",
+        result.unit.id, type(result.error).__name__, result.error,
+        extra={"unit": result.unit.id, "task_id": task_id},
+    )  # fmt: skip
+    raise Reject(f"worker shutting down: {result.unit.id} handed back", requeue=True)
+
+
+def _forget_count(counter: ProcessCounter | None, task: Any, redelivered: bool) -> None:
+    """Remove the delivery count of a redelivered message whose unit ended."""
+    if redelivered and counter is not None:
+        counter.get().forget(str(task.request.id))
+
+
+def _headers(task: Any) -> dict[str, object]:
+    """The headers of the message being run (Celery keeps a producer's own ones there)."""
+    request = task.request
+    headers = dict(getattr(request, "headers", None) or {})
+    for name in (STORE_HEADER, DATABASE_HEADER):  # also set on the request itself
+        value = getattr(request, name, None)
+        if name not in headers and value is not None:
+            headers[name] = value
+    return headers
 
 
 def _dead_document(unit_data: object, error: BaseException, attempts: int) -> dict[str, Any]:
@@ -369,6 +478,9 @@ def _dead_letter(
         reason,
         extra={"queue": dead_queue, "attempts": attempts},
     )
+    origin = {name: value for name, value in _headers(task).items()
+              if name in (STORE_HEADER, DATABASE_HEADER)}  # fmt: skip  # re-driven: checked again
     task.app.send_task(
-        task.name, args=[unit_data], queue=dead_queue, headers={DEAD_REASON_HEADER: reason}
-    )
+        task.name, args=[unit_data], queue=dead_queue,
+        headers={**origin, DEAD_REASON_HEADER: reason},
+    )  # fmt: skip

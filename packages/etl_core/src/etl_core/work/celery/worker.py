@@ -3,7 +3,9 @@
 The worker consumes only its lane's queue, never the dead-letter one. Celery's own
 signal handling applies: SIGTERM (``docker stop``) and a first Ctrl-C are a warm
 shutdown (units running finish and are acknowledged, no new one is taken; a taken
-but unstarted message goes back to the queue); SIGQUIT or a second Ctrl-C a cold one
+but unstarted message goes back to the queue; a unit waiting for a busy lease or in a
+retry's back-off stops waiting and its message goes back to the queue, uncounted:
+:mod:`~etl_core.work.celery.task`); SIGQUIT or a second Ctrl-C a cold one
 (units running are abandoned and redelivered later, since they were never acknowledged).
 """
 

@@ -1,0 +1,157 @@
+"""Which store (and database) a unit was made for, carried in its message's headers.
+
+A unit names its work by keys relative to a store (``landing/pos/…``, ``pos/2026-11-01``),
+so a unit run against another store than its sender's does other work or none: a caller
+on a local store whose workers run on another directory or an S3 bucket saw "0
+validated", then waited. So every unit a process sends carries, in the headers of its
+message, the store its sender runs on (``etl_store``: the canonical store URL, which holds
+no credentials) and, for a unit that loads into a database, that database
+(``etl_database``: its URL without the password). A worker whose own store or database
+differs refuses the unit with :class:`ForeignUnitError` (never retried: no retry makes
+the stores agree), naming both. A message without these headers (a producer of another
+language, docs/events.md) is run as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from etl_core.errors import FatalError
+from etl_core.work.events import DATA_PIPELINE, PARTITION
+from etl_core.work.unit import WorkUnit
+
+if TYPE_CHECKING:
+    from etl_core.runtime import RuntimeSettings
+
+__all__ = [
+    "DATABASE_HEADER",
+    "ORIGIN_SETTING",
+    "STORE_HEADER",
+    "ForeignUnitError",
+    "UnitOrigin",
+    "app_origin",
+    "database_identity",
+    "foreign_unit",
+    "loads_to_database",
+    "origin_headers",
+    "unit_origin",
+]
+
+STORE_HEADER = "etl_store"
+"""The message header naming the store a unit was made for (its canonical URL)."""
+DATABASE_HEADER = "etl_database"
+"""The message header naming the database a unit loads into (its URL, no password)."""
+ORIGIN_SETTING = "etl_unit_origin"
+"""The key of a lane's Celery configuration holding its process's :class:`UnitOrigin`."""
+
+_SECRET_QUERY = frozenset({"password", "passfile", "sslpassword"})
+"""Query parameters of a database URL that hold or point at a secret: never sent."""
+
+
+class ForeignUnitError(FatalError):
+    """A unit made for another store or database than this worker's: refused, never run.
+
+    Attributes:
+        unit_id: The unit's id.
+        field: ``storage_url`` or ``database_url``: the setting that differs.
+        sent_for: The store or database the unit was made for (no credentials).
+        worker_has: This worker's (no credentials), or ``None`` when it has none.
+    """
+
+    def __init__(self, unit_id: str, field: str, sent_for: str, worker_has: str | None) -> None:
+        self.unit_id = unit_id
+        self.field = field
+        self.sent_for = sent_for
+        self.worker_has = worker_has
+        what = "store" if field == "storage_url" else "database"
+        mine = f"this worker's {what} is {worker_has}" if worker_has else f"it has no {field}"
+        super().__init__(
+            f"work unit {unit_id} was made for the {what} {sent_for} ({field} of its sender), "
+            f"but {mine}: refused, not run. Give the workers and the command the same "
+            f"{field}, then run the command again (or move the message back from the "
+            "dead-letter queue)"
+        )
+
+
+@dataclass(frozen=True)
+class UnitOrigin:
+    """The store and database of this process, as units it sends name them (no secrets)."""
+
+    store: str | None
+    database: str | None
+
+
+def app_origin(app: Any) -> UnitOrigin | None:
+    """The :class:`UnitOrigin` :func:`~etl_core.work.celery.celery_app` gave ``app``."""
+    origin = app.conf.get(ORIGIN_SETTING)
+    return origin if isinstance(origin, UnitOrigin) else None
+
+
+def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
+    """The store and database of ``settings``, as :data:`STORE_HEADER` and
+    :data:`DATABASE_HEADER` carry them (a store URL that does not parse: none, the store
+    itself refuses it when opened)."""
+    from etl_core.storage import parse_store_url
+
+    try:
+        store: str | None = parse_store_url(settings.storage_url).url
+    except ValueError:
+        store = None
+    url = settings.database_url
+    return UnitOrigin(store, database_identity(str(url)) if url is not None else None)
+
+
+def database_identity(url: str) -> str:
+    """``url`` without its password (nor a query parameter naming one): what tells two
+    databases apart, and may travel on a broker. Taken apart by hand: ``urlsplit`` would
+    turn ``sqlite:////abs/path`` into another path."""
+    scheme, separator, rest = url.partition("://")
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, hostport = authority.rpartition("@")
+        user = userinfo.partition(":")[0]
+        authority = f"{user}@{hostport}" if user else hostport
+    path, question, query = tail.partition("?")
+    if question:
+        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+                if k.lower() not in _SECRET_QUERY]  # fmt: skip
+        query = urlencode(kept)
+    return f"{scheme}{separator}{authority}{slash}{path}{'?' if query else ''}{query}"
+
+
+def loads_to_database(unit: WorkUnit) -> bool:
+    """Whether ``unit`` loads into a database: a pipeline partition whose ``load`` is on."""
+    if unit.lane != DATA_PIPELINE or unit.kind != PARTITION:
+        return False
+    return unit.params.get("load", True) is True
+
+
+def origin_headers(origin: UnitOrigin | None, unit: WorkUnit) -> dict[str, str]:
+    """The headers of ``unit``'s message sent from a process of ``origin``."""
+    if origin is None:
+        return {}
+    headers = {}
+    if origin.store is not None:
+        headers[STORE_HEADER] = origin.store
+    if origin.database is not None and loads_to_database(unit):
+        headers[DATABASE_HEADER] = origin.database
+    return headers
+
+
+def foreign_unit(
+    headers: Mapping[str, object], origin: UnitOrigin | None, unit: WorkUnit
+) -> ForeignUnitError | None:
+    """Why a worker of ``origin`` refuses ``unit`` sent with ``headers``, if it does: the
+    store the unit was made for is not the worker's, or the database it loads into."""
+    if origin is None:
+        return None
+    store = headers.get(STORE_HEADER)
+    if isinstance(store, str) and store != origin.store:
+        return ForeignUnitError(unit.id, "storage_url", store, origin.store)
+    database = headers.get(DATABASE_HEADER)
+    if isinstance(database, str) and loads_to_database(unit) and database != origin.database:
+        return ForeignUnitError(unit.id, "database_url", database, origin.database)
+    return None

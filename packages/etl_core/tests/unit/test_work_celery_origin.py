@@ -1,0 +1,98 @@
+"""A unit names the store (and the database it loads into) it was made for, never a secret,
+and a worker of another store or database refuses it naming both."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import date
+from pathlib import Path
+
+from etl_core.config import DatabaseURL
+from etl_core.runtime import RuntimeSettings
+from etl_core.work import WorkUnit
+from etl_core.work.celery.origin import (
+    DATABASE_HEADER,
+    STORE_HEADER,
+    ForeignUnitError,
+    UnitOrigin,
+    database_identity,
+    foreign_unit,
+    origin_headers,
+    unit_origin,
+)
+from etl_core.work.events import landing_object_unit, partition_unit
+
+SECRET = "s3cr3t-pw"
+LOADS = partition_unit("pos", date(2026, 11, 1))
+TRANSFORMS_ONLY = partition_unit("pos", date(2026, 11, 1), load=False)
+LANDING = landing_object_unit("landing/pos/a.csv")
+
+
+def test_a_unit_names_its_sender_s_store_and_the_database_it_loads_into_without_secrets(
+    tmp_path: Path,
+) -> None:
+    settings = RuntimeSettings(
+        storage_url=str(tmp_path / "store"),
+        database_url=DatabaseURL(f"postgresql://etl:{SECRET}@db:5432/etl?password={SECRET}"),
+    )
+    origin = unit_origin(settings)
+    headers = origin_headers(origin, LOADS)
+    assert headers == {
+        STORE_HEADER: (tmp_path / "store").as_uri(),
+        DATABASE_HEADER: "postgresql://etl@db:5432/etl",
+    }
+    assert SECRET not in repr(headers)
+    # only a unit that loads names the database: the others' workers may have none
+    assert origin_headers(origin, TRANSFORMS_ONLY) == {STORE_HEADER: headers[STORE_HEADER]}
+    assert DATABASE_HEADER not in origin_headers(origin, LANDING)
+
+
+def test_database_identity_drops_only_the_password() -> None:
+    assert database_identity("postgresql://u:p@h:1/d") == "postgresql://u@h:1/d"
+    kept = "postgresql://u@h/d?sslmode=require"
+    assert database_identity(kept) == kept
+    assert database_identity("postgresql://:p@h/d") == "postgresql://h/d"
+    assert database_identity("sqlite:////tmp/etl.sqlite3") == "sqlite:////tmp/etl.sqlite3"
+
+
+def test_a_worker_refuses_a_unit_of_another_store_or_database_naming_both() -> None:
+    worker = UnitOrigin("s3://lake/prod", "postgresql://etl@db/etl")
+    same = {STORE_HEADER: "s3://lake/prod", DATABASE_HEADER: "postgresql://etl@db/etl"}
+    assert foreign_unit(same, worker, LOADS) is None
+    assert foreign_unit({}, worker, LOADS) is None  # a producer that names nothing: run
+
+    store = foreign_unit({**same, STORE_HEADER: "file:///home/me/.etl/store"}, worker, LANDING)
+    assert isinstance(store, ForeignUnitError)
+    assert (store.field, store.sent_for, store.worker_has) == (
+        "storage_url", "file:///home/me/.etl/store", "s3://lake/prod"
+    )  # fmt: skip
+    assert "made for the store file:///home/me/.etl/store" in str(store)
+    assert "this worker's store is s3://lake/prod" in str(store)
+
+    other_db = {**same, DATABASE_HEADER: "postgresql://etl@staging/etl"}
+    database = foreign_unit(other_db, worker, LOADS)
+    assert isinstance(database, ForeignUnitError)
+    assert database.field == "database_url"
+    assert foreign_unit(other_db, worker, TRANSFORMS_ONLY) is None  # it loads nothing
+    no_db = foreign_unit(same, UnitOrigin("s3://lake/prod", None), LOADS)
+    assert no_db is not None
+    assert "it has no database_url" in str(no_db)
+    copy = pickle.loads(pickle.dumps(database))
+    assert (str(copy), copy.worker_has) == (str(database), database.worker_has)
+
+
+def test_units_sent_without_following_carry_their_origin(tmp_path: Path) -> None:
+    from etl_core.config import URL
+    from etl_core.work.celery import CeleryExecutor, celery_app
+
+    settings = RuntimeSettings(broker_url=URL("redis://127.0.0.1:1/0"), storage_url=str(tmp_path))
+    app = celery_app(settings, "data_pipeline")
+    sent: list[dict[str, object]] = []
+
+    def send_task(*_: object, **options: object) -> object:
+        sent.append(options)
+        return type("Sent", (), {"id": "t-1"})()
+
+    app.send_task = send_task
+    CeleryExecutor(app).submit(WorkUnit("data_pipeline", "api_window", "s/e/full"))
+    assert sent[0]["headers"] == {STORE_HEADER: tmp_path.as_uri()}
