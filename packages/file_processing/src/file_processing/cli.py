@@ -286,7 +286,11 @@ def _executor(session: Settings, workers: int) -> Executor:
     from etl_core.work import ThreadExecutor, unit_executor
 
     return unit_executor(
-        session.settings, LANE, local=lambda: ThreadExecutor(workers), decode=outcome_from_dict
+        session.settings,
+        LANE,
+        local=lambda: ThreadExecutor(workers),
+        decode=outcome_from_dict,
+        scratch=True,
     )
 
 
