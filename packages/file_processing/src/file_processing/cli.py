@@ -432,6 +432,7 @@ cli.add_worker(
     "setting).",
     max_concurrency=256,
     concurrency=lambda settings: settings.concurrency,
+    scratch=True,
     database_url_help="Also record runs and outcomes in this database (default: the "
     "database_url setting; needs the 'schema' extra).",
 )
