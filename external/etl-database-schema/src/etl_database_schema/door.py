@@ -231,7 +231,8 @@ def _tidy(*, check_health: bool) -> None:
 
 @contextmanager
 def _translated(url: str) -> Iterator[None]:
-    """Django and driver errors raised as the door's unavailable / refused errors."""
+    """Django and driver errors raised as the door's unavailable / refused errors (a full
+    disk is refused: an operational error, but not one another attempt fixes)."""
     from django.db import Error, InterfaceError, OperationalError
 
     shown = redact_url(url)
@@ -247,6 +248,12 @@ def _translated(url: str) -> Iterator[None]:
         yield
     except lost as exc:
         detail = _one_line(exc, url)
+        if _is_full(exc):
+            raise DatabaseRefusedError(
+                f"database {shown} is out of disk space: {detail}; free space on its disk "
+                "(or raise its quota), then run again",
+                url=shown,
+            ) from exc
         raise DatabaseUnavailableError(
             f"database {shown} is unavailable: {detail}", url=shown
         ) from exc
@@ -255,6 +262,24 @@ def _translated(url: str) -> Iterator[None]:
         raise DatabaseRefusedError(
             f"database {shown} refused the operation: {detail}", url=shown
         ) from exc
+
+
+_DISK_FULL_SQLSTATE = "53100"
+"""PostgreSQL's ``disk_full`` (a full disk or quota on the server)."""
+
+
+def _is_full(error: BaseException) -> bool:
+    """Whether the driver error behind ``error`` (Django wraps it) says the database's
+    disk is full: PostgreSQL's ``disk_full``, SQLite's ``SQLITE_FULL``. An operational
+    error, but not one to retry: another attempt within the run finds the same disk."""
+    import sqlite3
+
+    for cause in (error, error.__cause__):
+        if getattr(cause, "sqlstate", None) == _DISK_FULL_SQLSTATE:
+            return True
+        if getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+    return False
 
 
 def _one_line(error: BaseException, url: str) -> str:

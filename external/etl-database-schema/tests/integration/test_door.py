@@ -202,3 +202,39 @@ print("recovered", s.get_run("after").job)
     )
 
     assert _lines(result) == ["unavailable: True", "recovered probe"]
+
+
+def test_a_full_database_is_refused_not_retried_as_unavailable(run_python: RunPython) -> None:
+    """SQLITE_FULL (here a page limit: a full disk says the same) and PostgreSQL's
+    disk_full (53100) came out as DatabaseUnavailableError, retryable: a load was tried
+    again and again, and a Celery unit dead-lettered, on a disk nobody had freed."""
+    result = run_python(
+        """
+        import psycopg.errors
+        import etl_database_schema as s
+        from etl_database_schema.door import _translated
+        from django.db import connection
+        s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        try:
+            with s.models(s.LEDGER_APP), connection.cursor() as cursor:
+                cursor.execute("PRAGMA max_page_count = 1")
+                cursor.execute("CREATE TABLE filler (x text)")
+                cursor.execute("INSERT INTO filler VALUES (randomblob(100000))")
+        except s.DatabaseOperationError as exc:
+            print(type(exc).__name__, "|", exc)
+        try:
+            with _translated("postgresql://etl:hunter2@db/etl"):
+                raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+        except s.DatabaseOperationError as exc:
+            print(type(exc).__name__, "|", exc)
+        """
+    )
+
+    sqlite, postgres = _lines(result)
+    assert sqlite.startswith("DatabaseRefusedError | database sqlite:///")
+    assert "is out of disk space: database or disk is full" in sqlite
+    assert postgres == (
+        "DatabaseRefusedError | database postgresql://etl:***@db/etl is out of disk space: "
+        "could not extend file: No space left on device; free space on its disk (or raise "
+        "its quota), then run again"
+    )

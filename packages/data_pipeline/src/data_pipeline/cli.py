@@ -271,7 +271,7 @@ def run_command(
             run.count(inputs=len(units))
             return
         chosen = unit_executor(
-            session.settings, LANE, local=InlineExecutor, decode=partition_outcome
+            session.settings, LANE, local=InlineExecutor, decode=partition_outcome, scratch=True
         )
         out.import_ahead("rich.table")  # for the outcome table, while the partitions run
         with cli.progress("run", item="partition") as progress:
@@ -516,6 +516,7 @@ def _run_with_progress(
             LANE,
             local=lambda: ThreadExecutor(concurrency, policy=policy),
             decode=partition_outcome,
+            scratch=True,
         )
         return run_backfill(
             context,

@@ -50,6 +50,7 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         concurrency_help="Units at once, one process each.",
         max_concurrency=64,
         concurrency=1,
+        scratch=True,
     )
 
     @cli.app.command()

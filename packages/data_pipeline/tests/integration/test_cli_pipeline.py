@@ -349,3 +349,21 @@ def test_transform_with_a_missing_work_dir_exits_2_naming_the_setting_and_its_va
     assert f"work directory {missing}" in error
     assert "work_dir: No such file or directory" in error
     assert "(from env ETL_WORK_DIR)" in error
+
+
+def test_run_with_a_missing_work_dir_exits_2_before_any_partition_is_tried(
+    pipeline: Cli, local_store: ObjectStore, tmp_path: Path, retail: Any
+) -> None:
+    """Each partition failed alike with WorkDirError and `run` exited 1."""
+    for day in ("2026-11-01", "2026-11-02"):
+        files = {f"pos_{day}.csv": retail.rows(day, 10).encode()}
+        publish_delivery(local_store, "pos", date.fromisoformat(day), files, rows=10)
+    missing = tmp_path / "no-such-work"
+    done = pipeline("run", "--dataset", "pos", "--no-load", env={"ETL_WORK_DIR": str(missing)})
+    assert done.returncode == 2, done.stderr
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = [line["event"] for line in said if line["level"] == "error"]
+    assert len(errors) == 1, errors  # said once, not once per partition
+    assert f"work directory {missing}" in errors[0]
+    assert "(from env ETL_WORK_DIR)" in errors[0]
+    assert keys(local_store, "curated/") == []

@@ -228,12 +228,15 @@ class RuntimeCLI(Generic[S]):
         max_concurrency: int,
         concurrency: int | Callable[[S], int],
         database_url_help: str | None = None,
+        scratch: bool = False,
     ) -> None:
         """Add ``worker``: the lane's task (``task(session)``) registered with the retry
         policy, dead queue and delivery limit of the settings, run by a Celery worker
         until stopped (exit code of the worker). ``concurrency`` is the option's default,
         or reads it from the settings when the option is not given; ``database_url_help``
-        adds ``--database-url``."""
+        adds ``--database-url``. ``scratch``: the lane's units make scratch directories
+        under ``work_dir``, so a worker where none can be made refuses to start (exit 2)
+        instead of taking every unit off the queue to fail it."""
         import typer
 
         cli = self
@@ -244,7 +247,7 @@ class RuntimeCLI(Generic[S]):
         def worker(
             ctx: typer.Context, concurrency: Annotated[int | None, option] = default
         ) -> None:
-            cli._run_worker(cli.session(ctx), task, concurrency, setting)
+            cli._run_worker(cli.session(ctx), task, concurrency, setting, scratch=scratch)
 
         if database_url_help is not None:
             url_option = typer.Option("--database-url", help=database_url_help)
@@ -255,7 +258,7 @@ class RuntimeCLI(Generic[S]):
                 database_url: Annotated[str | None, url_option] = None,
             ) -> None:
                 session = cli.session(ctx).with_flags({"database_url": database_url})
-                cli._run_worker(session, task, concurrency, setting)
+                cli._run_worker(session, task, concurrency, setting, scratch=scratch)
 
             worker = worker_with_database
         self.app.command("worker", help=help)(worker)
@@ -266,9 +269,16 @@ class RuntimeCLI(Generic[S]):
         task: "Callable[[Session[S]], LaneTask[Any]]",
         concurrency: int | None,
         setting: Callable[[S], int] | None,
+        *,
+        scratch: bool,
     ) -> None:
         """Register the lane's task on a Celery app and run the worker until it stops."""
         import typer
+
+        if scratch:
+            from etl_core.scratch import check_work_dir
+
+            check_work_dir(session.settings.work_dir)
 
         from etl_core.work.celery import (
             celery_app,

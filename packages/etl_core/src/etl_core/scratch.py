@@ -34,6 +34,7 @@ from etl_core.storage.leases import Holder, this_holder
 
 __all__ = [
     "OWNER_FILE",
+    "check_work_dir",
     "is_disk_full",
     "make_scratch",
     "mark_owner",
@@ -124,6 +125,18 @@ def mark_owner(directory: Path) -> None:
     Its name must start with ``etl-`` for a sweep to consider it.
     """
     (directory / OWNER_FILE).write_text(json.dumps(this_holder().to_dict()))
+
+
+def check_work_dir(work_dir: str | os.PathLike[str] | None) -> None:
+    """Make and remove one scratch directory in ``work_dir``, before a command runs units
+    that need one: a ``work_dir`` where none can be made is then one error at start
+    (exit 2), not the same failure in every unit and a run that exits 1.
+
+    Raises:
+        WorkDirError: ``work_dir`` is missing, not a directory or not writable.
+        ScratchSpaceError: its disk has no room for a directory.
+    """
+    shutil.rmtree(make_scratch(work_dir, "check"), ignore_errors=True)
 
 
 def sweep_scratch(work_dir: str | os.PathLike[str] | None) -> int:

@@ -20,7 +20,13 @@ from etl_core.errors import (
     StorageError,
     WorkDirError,
 )
-from etl_core.scratch import OWNER_FILE, make_scratch, scratch_dir, sweep_scratch
+from etl_core.scratch import (
+    OWNER_FILE,
+    check_work_dir,
+    make_scratch,
+    scratch_dir,
+    sweep_scratch,
+)
 from etl_core.storage.leases import this_holder
 
 
@@ -154,3 +160,11 @@ def test_a_work_dir_on_a_disk_with_no_room_for_a_directory_is_a_full_scratch(
     monkeypatch.setattr(tempfile, "mkdtemp", no_room)
     with pytest.raises(ScratchSpaceError, match=f"work directory {tmp_path} "):
         make_scratch(tmp_path, "file")
+
+
+def test_checking_a_work_dir_leaves_nothing_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    """What a fanning-out command runs before its units (one error at start, exit 2)."""
+    check_work_dir(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(WorkDirError, match="work_dir: No such file or directory"):
+        check_work_dir(tmp_path / "missing")

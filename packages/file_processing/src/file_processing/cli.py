@@ -286,7 +286,11 @@ def _executor(session: Settings, workers: int) -> Executor:
     from etl_core.work import ThreadExecutor, unit_executor
 
     return unit_executor(
-        session.settings, LANE, local=lambda: ThreadExecutor(workers), decode=outcome_from_dict
+        session.settings,
+        LANE,
+        local=lambda: ThreadExecutor(workers),
+        decode=outcome_from_dict,
+        scratch=True,
     )
 
 
@@ -428,6 +432,7 @@ cli.add_worker(
     "setting).",
     max_concurrency=256,
     concurrency=lambda settings: settings.concurrency,
+    scratch=True,
     database_url_help="Also record runs and outcomes in this database (default: the "
     "database_url setting; needs the 'schema' extra).",
 )

@@ -282,3 +282,26 @@ def test_a_scan_whose_workers_run_on_another_store_fails_naming_both_stores(
     assert f"this worker's store is {elsewhere.as_uri()}" in output
     assert "ForeignUnitError after 1 attempt(s)" in said
     assert not list(elsewhere.rglob("*.json"))  # nothing ran against the workers' store
+
+
+def test_a_worker_whose_work_dir_is_missing_refuses_to_start_naming_it(
+    local_lane: Any, celery_broker: TestBroker
+) -> None:
+    """It started and took every unit off the queue to fail it with WorkDirError (units a
+    healthy worker could have done)."""
+    missing = local_lane.tmp / "no-such-work"
+    done = subprocess.run(
+        [str(BIN), "worker", "--concurrency", "1"],
+        env=environment(local_lane, celery_broker, ETL_WORK_DIR=str(missing)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = [line["event"] for line in said if line["level"] == "error"]
+    assert errors, done.stderr[-3000:]
+    assert f"work directory {missing}" in errors[-1]
+    assert "(from env ETL_WORK_DIR)" in errors[-1]
+    assert " ready." not in done.stderr

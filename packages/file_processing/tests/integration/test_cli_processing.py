@@ -309,3 +309,22 @@ def test_scan_with_an_unreadable_landing_object_fails_it_alone_and_processes_the
     again = cli(local, "scan", "--json")  # readable again: the next scan does it
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["counts"]["validated"] == 1, again.stdout
+
+
+def test_scan_with_a_missing_work_dir_exits_2_before_any_object_is_tried(
+    local: Any, orders: Orders
+) -> None:
+    """Each object failed alike with WorkDirError, a ledger record each, and scan exit 1."""
+    local.deliver("orders_20261101.csv", orders(5))
+    local.deliver("orders_20261102.csv", orders(6))
+    missing = local.tmp / "no-such-work"
+    done = cli(local, "scan", "--json", env={"ETL_WORK_DIR": str(missing)})
+    assert done.returncode == 2, done.stderr
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = [line["event"] for line in said if line["level"] == "error"]
+    assert len(errors) == 1, errors  # said once, not once per object
+    assert f"work directory {missing}" in errors[0]
+    assert "(from env ETL_WORK_DIR)" in errors[0]
+    assert not any(line["level"] == "critical" for line in said), done.stderr
+    assert local.keys("_state/file_processing/objects/") == []  # no failed record each
+    assert local.keys("validated/") == []

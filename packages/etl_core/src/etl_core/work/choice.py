@@ -34,17 +34,25 @@ def unit_executor(
     local: Callable[[], Executor],
     decode: Callable[[Any], Any] = _as_is,
     window: int = 256,
+    scratch: bool = False,
 ) -> Executor:
     """``local()`` for ``executor = "local"``; for ``celery``, one task per unit on
-    ``lane``'s queue, results rebuilt by ``decode``.
+    ``lane``'s queue, results rebuilt by ``decode``. ``scratch``: the units make scratch
+    directories under ``work_dir``, so the local executor first checks that one can be
+    made there (the Celery workers' ``work_dir`` is theirs, checked by their units).
 
     Raises:
         ConfigError: an executor other than ``local`` or ``celery``, or Celery settings
-            that do not hold (no broker, a login the broker refuses).
+            that do not hold (no broker, a login the broker refuses); with ``scratch``,
+            a local ``work_dir`` where no directory can be made (``WorkDirError``).
         RetryableError: the broker did not answer (``BrokerUnreachableError``).
         MissingDependencyError: ``celery`` without the ``celery`` extra.
     """
     if settings.executor == "local":
+        if scratch:
+            from etl_core.scratch import check_work_dir
+
+            check_work_dir(settings.work_dir)
         return local()
     if settings.executor == "celery":
         from etl_core.work.celery import CeleryExecutor, celery_app, check_broker
