@@ -31,6 +31,7 @@ __all__ = [
     "MIN_REMEMBERED_CHARS",
     "REDACTED",
     "SECRET_NAME",
+    "WHOLE_WORD_BELOW",
     "forget_secrets",
     "mask_query_params",
     "mask_values",
@@ -53,6 +54,12 @@ MIN_REMEMBERED_CHARS = 4
 """Remembered secrets shorter than this are not masked by value in every log line (a
 two-letter secret would blank every word holding those letters); they are still
 masked where their shape tells them (a URL password, a secret-named parameter)."""
+
+WHOLE_WORD_BELOW = 8
+"""A remembered secret shorter than this is masked as a whole word only (not inside a longer
+run of letters, digits and ``_``): a four-letter ``test`` or ``data`` would else turn
+``datasets`` into ``***sets`` and a key ``test_sales.csv`` in an error document into
+``***_sales.csv``; ``?key=test&`` or ``:test@`` still shows ``***``."""
 
 MAX_REMEMBERED = 256
 """Secrets remembered at most (the most recently revealed): rotating OAuth2 tokens
@@ -78,6 +85,8 @@ _PRIVATE_KEY = re.compile(
 _lock = threading.Lock()
 _remembered: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 _forms: tuple[str, ...] = ()  # every remembered form, longest first (rebuilt on change)
+_short: re.Pattern[str] | None = None  # the short ones, as whole words (rebuilt with _forms)
+_WORD = "A-Za-z0-9_"
 
 
 def secret_forms(value: str) -> set[str]:
@@ -128,7 +137,7 @@ def remember_secret(value: str) -> None:
     log line, masks it from now on (:class:`~etl_core.secrets.Secret` calls it on each
     reveal; code deriving a credential from secrets, a basic pair or a fetched token,
     calls it for the derived value)."""
-    global _forms
+    global _forms, _short
     if len(value) < MIN_REMEMBERED_CHARS:
         return
     with _lock:
@@ -138,21 +147,29 @@ def remember_secret(value: str) -> None:
         _remembered[value] = tuple(secret_forms(value))
         while len(_remembered) > MAX_REMEMBERED:
             _remembered.popitem(last=False)
-        forms = {form for group in _remembered.values() for form in group}
-        _forms = tuple(sorted(forms, key=len, reverse=True))
+        forms = {form for key, group in _remembered.items() for form in group}
+        short = {
+            form for key, group in _remembered.items() if len(key) < WHOLE_WORD_BELOW
+            for form in group
+        }
+        alternatives = "|".join(map(re.escape, sorted(short, key=len, reverse=True)))
+        _short = re.compile(f"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])") if short else None
+        _forms = tuple(sorted(forms - short, key=len, reverse=True))
 
 
 def remembered_forms() -> tuple[str, ...]:
-    """The forms of every remembered secret, longest first."""
+    """The forms of every remembered secret of :data:`WHOLE_WORD_BELOW` characters or more,
+    longest first (the shorter ones are masked as whole words)."""
     return _forms
 
 
 def forget_secrets() -> None:
     """Forget every remembered secret (tests)."""
-    global _forms
+    global _forms, _short
     with _lock:
         _remembered.clear()
         _forms = ()
+        _short = None
 
 
 def redact_text(text: str) -> str:
@@ -163,10 +180,11 @@ def redact_text(text: str) -> str:
     text = _QUOTED_HEADER.sub(_masked_header, text)
     text = _HEADER_LINE.sub(_masked_header, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    short = _short  # read once: another thread may remember a secret meanwhile
     for form in remembered_forms():
         if form in text:
             text = text.replace(form, REDACTED)
-    return text
+    return short.sub(REDACTED, text) if short is not None else text
 
 
 def _masked_header(match: re.Match[str]) -> str:

@@ -21,6 +21,7 @@ from etl_core.redaction import (
     secret_forms,
 )
 from etl_core.secrets import Secret
+from etl_core.work.celery.messages import error_document
 
 
 @pytest.fixture
@@ -67,6 +68,19 @@ def test_a_very_short_secret_is_not_masked_everywhere(stream: io.StringIO) -> No
     remember_secret("ab"[: MIN_REMEMBERED_CHARS - 2])
     logging.getLogger("etl").info("about a cab")
     assert json.loads(stream.getvalue())["event"] == "about a cab"
+
+
+def test_a_short_secret_is_masked_as_a_word_not_inside_other_words(
+    stream: io.StringIO,
+) -> None:
+    remember_secret("data")  # a four-letter password
+    logging.getLogger("etl").info("3 datasets in landing/data/ (metadata ok), key=data")
+    event = json.loads(stream.getvalue())["event"]
+    assert event == "3 datasets in landing/***/ (metadata ok), key=***"
+    assert error_document(ValueError("GET http://x/?k=data&p=2 for test_data.csv")) == {
+        "type": "builtins:ValueError",
+        "message": "GET http://x/?k=***&p=2 for test_data.csv",
+    }
 
 
 def test_secret_named_query_parameters_are_masked_and_others_kept() -> None:
