@@ -5,8 +5,10 @@ stays JSON (a masked form never leaves a JSON escape's backslash behind)."""
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
+import pytest
 
 from data_pipeline.ingest.client import ApiClient, Response
 from etl_core.contracts import Auth, Endpoint, Source
@@ -72,3 +74,35 @@ def test_a_masked_credential_right_after_an_escaping_backslash_leaves_the_body_j
     response = fetched(body, key)
 
     assert json.loads(response.body) == {"data": [{"name": "Ren***"}]}
+
+
+def test_a_credential_masked_outside_a_link_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "welcome-2024-key"
+    body = json.dumps({"data": [{"note": f"code {key}"}], "next": f"/i?api_key={key}"}).encode()
+
+    with caplog.at_level(logging.WARNING, logger="data_pipeline.ingest.client"):
+        response = fetched(body, key, location="query")
+
+    assert json.loads(response.body) == {
+        "data": [{"note": "code ***"}],
+        "next": "/i?api_key=***",
+    }
+    assert response.masked == 2
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1
+    assert "shop/items" in said[0]
+    assert "1 time(s)" in said[0]
+    assert key not in said[0]
+
+
+def test_a_key_echoed_in_a_next_link_alone_is_not_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = json.dumps({"data": [], "next": "/i?api_key=welcome-2024-key"}).encode()
+
+    with caplog.at_level(logging.WARNING, logger="data_pipeline.ingest.client"):
+        assert fetched(body, "welcome-2024-key", location="query").masked == 1
+
+    assert not caplog.records

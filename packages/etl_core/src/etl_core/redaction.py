@@ -149,7 +149,9 @@ def remember_secret(value: str) -> None:
             _remembered.popitem(last=False)
         forms = {form for key, group in _remembered.items() for form in group}
         short = {
-            form for key, group in _remembered.items() if len(key) < WHOLE_WORD_BELOW
+            form
+            for key, group in _remembered.items()
+            if len(key) < WHOLE_WORD_BELOW
             for form in group
         }
         alternatives = "|".join(map(re.escape, sorted(short, key=len, reverse=True)))

@@ -13,6 +13,7 @@ and the headers before anything reads them.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,8 @@ from etl_core.redaction import REDACTED, mask_values, secret_forms
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 
 __all__ = ["MIN_MASKED_CHARS", "RECORDED_HEADERS", "ApiClient", "Response"]
+
+logger = logging.getLogger(__name__)
 
 MIN_MASKED_CHARS = 8
 """A credential this long or longer is masked wherever a response body or header quotes
@@ -136,6 +139,7 @@ class ApiClient:
         )
         self._sleep = sleep
         self._observe = observe
+        self._said_masked: set[str] = set()  # endpoints told of a credential in a body
 
     def policy(self, endpoint: str) -> RetryPolicy:
         """The retry policy of ``endpoint``'s requests (counts retries and their waits)."""
@@ -243,10 +247,14 @@ class ApiClient:
         self._check(endpoint, shown, response, body)
         metrics.bytes_received.labels(**labels).inc(len(body))
         forms = self._echoed_forms()
-        body, masked = self._scrubbed(body, forms)
+        body, in_links, elsewhere = self._scrubbed(body, forms)
+        masked = in_links + elsewhere
+        if elsewhere:
+            self._say_masked(endpoint, shown, elsewhere)
         headers = {}
         for name, value in response.headers.items():
-            clean, count = self._scrubbed(value.encode("utf-8", "surrogateescape"), forms)
+            clean, *counts = self._scrubbed(value.encode("utf-8", "surrogateescape"), forms)
+            count = sum(counts)
             headers[name.lower()] = clean.decode("utf-8", "surrogateescape") if count else value
             masked += count
         return Response(
@@ -355,21 +363,40 @@ class ApiClient:
         long = {form for form in forms if len(form) >= MIN_MASKED_CHARS}
         return _Echo(values=frozenset(forms), anywhere=sorted(long, key=len, reverse=True))
 
-    def _scrubbed(self, data: bytes, forms: _Echo) -> tuple[bytes, int]:
+    def _scrubbed(self, data: bytes, forms: _Echo) -> tuple[bytes, int, int]:
         """``data`` (a body, a header) with the source's credentials masked, and how many
-        were: the value of each query parameter carrying one when it is one of them
-        (``api_key=***``: an API that echoes its request in next links or a ``self`` link;
-        any other value is data and stays), then each form of :data:`MIN_MASKED_CHARS` or
-        more anywhere. What a shorter secret would match is too likely to be data to be
-        masked blind."""
-        count = 0
+        were as the value of a URL's key parameter, and elsewhere: the value of each query
+        parameter carrying one when it is one of them (``api_key=***``: an API that echoes
+        its request in next links or a ``self`` link; any other value is data and stays),
+        then each form of :data:`MIN_MASKED_CHARS` or more anywhere. What a shorter secret
+        would match is too likely to be data to be masked blind."""
+        in_links = elsewhere = 0
         for name in self.auth.hidden_params:
             data, masked = _mask_param(data, name.encode() + b"=", forms.values)
-            count += masked
+            in_links += masked
         for form in forms.anywhere:
             data, masked = _mask_form(data, form)
-            count += masked
-        return data, count
+            elsewhere += masked
+        return data, in_links, elsewhere
+
+    def _say_masked(self, endpoint: str, shown: str, count: int) -> None:
+        """Warn, once an endpoint, that a body held a credential outside a URL's key
+        parameter: a record quoting it lands with ``***`` in its place, which its owner
+        should know (the manifest's ``masked`` counts it page by page)."""
+        if endpoint in self._said_masked:
+            return
+        self._said_masked.add(endpoint)
+        logger.warning(
+            "%s/%s: the body of %s holds a credential of the source's [auth] %d time(s), "
+            "outside a URL's key parameter; masked as *** there, in the raw page and in any "
+            "record quoting it (said once an endpoint; the manifest's 'masked' counts each "
+            "page's): if a record holds it as data, rotate the credential",
+            self.source.source,
+            endpoint,
+            shown,
+            count,
+            extra={"source": self.source.source, "endpoint": endpoint, "url": shown},
+        )
 
     def _unavailable(
         self,
