@@ -62,8 +62,9 @@ run of letters, digits and ``_``): a four-letter ``test`` or ``data`` would else
 ``***_sales.csv``; ``?key=test&`` or ``:test@`` still shows ``***``."""
 
 MAX_REMEMBERED = 256
-"""Secrets remembered at most (the most recently revealed): rotating OAuth2 tokens
-would otherwise pile up in a long-running worker."""
+"""Secrets remembered at most of each kind, lasting and fleeting (the most recently
+revealed): rotating OAuth2 tokens would otherwise pile up in a long-running worker, and
+they are counted apart so that they never push out a password revealed once at start."""
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 _QUERY_PARAM = re.compile(
@@ -83,7 +84,10 @@ _PRIVATE_KEY = re.compile(
 )
 
 _lock = threading.Lock()
-_remembered: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_remembered: dict[bool, OrderedDict[str, tuple[str, ...]]] = {
+    False: OrderedDict(),  # lasting: what a Secret revealed, credentials derived from it
+    True: OrderedDict(),  # fleeting: fetched tokens, renewed as they expire
+}
 _forms: tuple[str, ...] = ()  # every remembered form, longest first (rebuilt on change)
 _short: re.Pattern[str] | None = None  # the short ones, as whole words (rebuilt with _forms)
 _WORD = "A-Za-z0-9_"
@@ -132,28 +136,26 @@ def mask_query_params(text: str, names: Iterable[str] = ()) -> str:
     return _QUERY_PARAM.sub(mask, text)
 
 
-def remember_secret(value: str) -> None:
+def remember_secret(value: str, *, fleeting: bool = False) -> None:
     """Remember ``value`` as a secret of this process: :func:`redact_text`, hence every
     log line, masks it from now on (:class:`~etl_core.secrets.Secret` calls it on each
     reveal; code deriving a credential from secrets, a basic pair or a fetched token,
-    calls it for the derived value)."""
+    calls it for the derived value). ``fleeting``: a value renewed as it expires (an
+    OAuth2 access token), among the :data:`MAX_REMEMBERED` kept of its own kind."""
     global _forms, _short
     if len(value) < MIN_REMEMBERED_CHARS:
         return
     with _lock:
-        if value in _remembered:
-            _remembered.move_to_end(value)
+        memory = _remembered[fleeting]
+        if value in memory:
+            memory.move_to_end(value)
             return
-        _remembered[value] = tuple(secret_forms(value))
-        while len(_remembered) > MAX_REMEMBERED:
-            _remembered.popitem(last=False)
-        forms = {form for key, group in _remembered.items() for form in group}
-        short = {
-            form
-            for key, group in _remembered.items()
-            if len(key) < WHOLE_WORD_BELOW
-            for form in group
-        }
+        memory[value] = tuple(secret_forms(value))
+        while len(memory) > MAX_REMEMBERED:
+            memory.popitem(last=False)
+        groups = [item for kind in _remembered.values() for item in kind.items()]
+        forms = {form for _, group in groups for form in group}
+        short = {form for key, group in groups if len(key) < WHOLE_WORD_BELOW for form in group}
         alternatives = "|".join(map(re.escape, sorted(short, key=len, reverse=True)))
         _short = re.compile(f"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])") if short else None
         _forms = tuple(sorted(forms - short, key=len, reverse=True))
@@ -169,7 +171,8 @@ def forget_secrets() -> None:
     """Forget every remembered secret (tests)."""
     global _forms, _short
     with _lock:
-        _remembered.clear()
+        for memory in _remembered.values():
+            memory.clear()
         _forms = ()
         _short = None
 

@@ -13,6 +13,7 @@ import pytest
 from etl_core.config import URL
 from etl_core.logging import clear_context, configure_logging
 from etl_core.redaction import (
+    MAX_REMEMBERED,
     MIN_REMEMBERED_CHARS,
     forget_secrets,
     mask_query_params,
@@ -81,6 +82,19 @@ def test_a_short_secret_is_masked_as_a_word_not_inside_other_words(
         "type": "builtins:ValueError",
         "message": "GET http://x/?k=***&p=2 for test_data.csv",
     }
+
+
+def test_renewed_tokens_never_push_out_a_password_revealed_once(
+    stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "pg-Pass-2026")
+    Secret("env:DB_PASSWORD").reveal()  # once, at start
+    for hour in range(MAX_REMEMBERED + 10):  # a worker renewing its token hourly, 11 days
+        remember_secret(f"access-token-{hour:04d}", fleeting=True)
+    logging.getLogger("psycopg").error("connect failed: password=pg-Pass-2026 x")
+    logging.getLogger("httpx").info("echo access-token-0265, access-token-0000")
+    lines = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert lines == ["connect failed: password=*** x", "echo ***, access-token-0000"]
 
 
 def test_secret_named_query_parameters_are_masked_and_others_kept() -> None:
