@@ -75,7 +75,9 @@ _QUOTED_HEADER = re.compile(  # 'X-Amz-Security-Token': b'…' in a logged dict 
     r"(?P<value>[^'\"\n]*)(?P=v)"
 )
 _HEADER_LINE = re.compile(  # x-amz-security-token:… on a line of its own (a signed request)
-    r"(?im)^(?P<lead>(?P<name>[A-Za-z0-9_-]+)\s*:[ \t]*)(?P<value>\S[^\r\n]*)$"
+    # the value right after the colon, as a canonical request writes it: a message of ours
+    # saying "passphrase: must be one line" or "secret_key: self-test failed" is no header
+    r"(?im)^(?P<lead>(?P<name>[A-Za-z0-9_-]+):)(?P<value>[^\s][^\r\n]*)$"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
 _PRIVATE_KEY = re.compile(

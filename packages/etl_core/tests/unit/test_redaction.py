@@ -18,6 +18,7 @@ from etl_core.redaction import (
     forget_secrets,
     mask_query_params,
     mask_values,
+    redact_text,
     remember_secret,
     secret_forms,
 )
@@ -143,3 +144,16 @@ def test_secret_headers_are_masked_as_botocore_logs_them(stream: io.StringIO) ->
     assert "Secret" not in text
     assert "'User-Agent': b'Boto3'" in text
     assert "x-amz-security-token:***" in text
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "passphrase: must be one line of at most 1024 characters",
+        "secret_key: self-test decryption failed: no secret key",
+        "signature: expected one of required, optional, none, got 'sometimes'",
+    ],
+)
+def test_an_error_naming_a_secret_setting_keeps_its_reason(said: str) -> None:
+    assert redact_text(said) == said
+    assert error_document(ValueError(f"landing/pos/a.csv.gpg:\n{said}"))["message"].endswith(said)
