@@ -154,3 +154,22 @@ def test_replay_of_a_masked_archive_needs_no_secret(workspace, echoing_api, monk
     assert workspace.landed("items") == landed
     assert all(KEY not in record["_http_url"] for record in landed)
     assert KEY not in result.stdout + result.stderr
+
+
+def test_a_record_quoting_the_key_after_a_json_escape_lands_masked(
+    workspace, api, monkeypatch
+) -> None:
+    # the server writes é as \u00e9: the key's form starts inside that escape
+    key = "u00e9-Secret-51"
+    monkeypatch.setitem(SECRETS, "api_key", key)
+    monkeypatch.setenv("SHOP_KEY", key)
+    api.auth = "api_key_query"
+    api.records[3] = {**api.records[3], "name": "Ren\u00e9-Secret-51"}
+    workspace.source(AUTH + NEXT, endpoints=("items",))
+
+    workspace.ingest("items")  # the page stayed JSON: no dead letter, nothing lost
+
+    landed = [without_provenance(r) for r in workspace.landed("items")]
+    assert len(landed) == len(api.records)
+    assert landed[3]["name"] == "Ren***"
+    assert not [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]

@@ -31,6 +31,7 @@ __all__ = [
     "MIN_REMEMBERED_CHARS",
     "REDACTED",
     "SECRET_NAME",
+    "WHOLE_WORD_BELOW",
     "forget_secrets",
     "mask_query_params",
     "mask_values",
@@ -54,9 +55,16 @@ MIN_REMEMBERED_CHARS = 4
 two-letter secret would blank every word holding those letters); they are still
 masked where their shape tells them (a URL password, a secret-named parameter)."""
 
+WHOLE_WORD_BELOW = 8
+"""A remembered secret shorter than this is masked as a whole word only (not inside a longer
+run of letters, digits and ``_``): a four-letter ``test`` or ``data`` would else turn
+``datasets`` into ``***sets`` and a key ``test_sales.csv`` in an error document into
+``***_sales.csv``; ``?key=test&`` or ``:test@`` still shows ``***``."""
+
 MAX_REMEMBERED = 256
-"""Secrets remembered at most (the most recently revealed): rotating OAuth2 tokens
-would otherwise pile up in a long-running worker."""
+"""Secrets remembered at most of each kind, lasting and fleeting (the most recently
+revealed): rotating OAuth2 tokens would otherwise pile up in a long-running worker, and
+they are counted apart so that they never push out a password revealed once at start."""
 
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 _QUERY_PARAM = re.compile(
@@ -67,7 +75,9 @@ _QUOTED_HEADER = re.compile(  # 'X-Amz-Security-Token': b'…' in a logged dict 
     r"(?P<value>[^'\"\n]*)(?P=v)"
 )
 _HEADER_LINE = re.compile(  # x-amz-security-token:… on a line of its own (a signed request)
-    r"(?im)^(?P<lead>(?P<name>[A-Za-z0-9_-]+)\s*:[ \t]*)(?P<value>\S[^\r\n]*)$"
+    # the value right after the colon, as a canonical request writes it: a message of ours
+    # saying "passphrase: must be one line" or "secret_key: self-test failed" is no header
+    r"(?im)^(?P<lead>(?P<name>[A-Za-z0-9_-]+):)(?P<value>[^\s][^\r\n]*)$"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=-]{8,}")
 _PRIVATE_KEY = re.compile(
@@ -76,8 +86,13 @@ _PRIVATE_KEY = re.compile(
 )
 
 _lock = threading.Lock()
-_remembered: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+_remembered: dict[bool, OrderedDict[str, tuple[str, ...]]] = {
+    False: OrderedDict(),  # lasting: what a Secret revealed, credentials derived from it
+    True: OrderedDict(),  # fleeting: fetched tokens, renewed as they expire
+}
 _forms: tuple[str, ...] = ()  # every remembered form, longest first (rebuilt on change)
+_short: re.Pattern[str] | None = None  # the short ones, as whole words (rebuilt with _forms)
+_WORD = "A-Za-z0-9_"
 
 
 def secret_forms(value: str) -> set[str]:
@@ -123,36 +138,45 @@ def mask_query_params(text: str, names: Iterable[str] = ()) -> str:
     return _QUERY_PARAM.sub(mask, text)
 
 
-def remember_secret(value: str) -> None:
+def remember_secret(value: str, *, fleeting: bool = False) -> None:
     """Remember ``value`` as a secret of this process: :func:`redact_text`, hence every
     log line, masks it from now on (:class:`~etl_core.secrets.Secret` calls it on each
     reveal; code deriving a credential from secrets, a basic pair or a fetched token,
-    calls it for the derived value)."""
-    global _forms
+    calls it for the derived value). ``fleeting``: a value renewed as it expires (an
+    OAuth2 access token), among the :data:`MAX_REMEMBERED` kept of its own kind."""
+    global _forms, _short
     if len(value) < MIN_REMEMBERED_CHARS:
         return
     with _lock:
-        if value in _remembered:
-            _remembered.move_to_end(value)
+        memory = _remembered[fleeting]
+        if value in memory:
+            memory.move_to_end(value)
             return
-        _remembered[value] = tuple(secret_forms(value))
-        while len(_remembered) > MAX_REMEMBERED:
-            _remembered.popitem(last=False)
-        forms = {form for group in _remembered.values() for form in group}
-        _forms = tuple(sorted(forms, key=len, reverse=True))
+        memory[value] = tuple(secret_forms(value))
+        while len(memory) > MAX_REMEMBERED:
+            memory.popitem(last=False)
+        groups = [item for kind in _remembered.values() for item in kind.items()]
+        forms = {form for _, group in groups for form in group}
+        short = {form for key, group in groups if len(key) < WHOLE_WORD_BELOW for form in group}
+        alternatives = "|".join(map(re.escape, sorted(short, key=len, reverse=True)))
+        _short = re.compile(f"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])") if short else None
+        _forms = tuple(sorted(forms - short, key=len, reverse=True))
 
 
 def remembered_forms() -> tuple[str, ...]:
-    """The forms of every remembered secret, longest first."""
+    """The forms of every remembered secret of :data:`WHOLE_WORD_BELOW` characters or more,
+    longest first (the shorter ones are masked as whole words)."""
     return _forms
 
 
 def forget_secrets() -> None:
     """Forget every remembered secret (tests)."""
-    global _forms
+    global _forms, _short
     with _lock:
-        _remembered.clear()
+        for memory in _remembered.values():
+            memory.clear()
         _forms = ()
+        _short = None
 
 
 def redact_text(text: str) -> str:
@@ -163,10 +187,11 @@ def redact_text(text: str) -> str:
     text = _QUOTED_HEADER.sub(_masked_header, text)
     text = _HEADER_LINE.sub(_masked_header, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    short = _short  # read once: another thread may remember a secret meanwhile
     for form in remembered_forms():
         if form in text:
             text = text.replace(form, REDACTED)
-    return text
+    return short.sub(REDACTED, text) if short is not None else text
 
 
 def _masked_header(match: re.Match[str]) -> str:

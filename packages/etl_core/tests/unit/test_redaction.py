@@ -13,14 +13,17 @@ import pytest
 from etl_core.config import URL
 from etl_core.logging import clear_context, configure_logging
 from etl_core.redaction import (
+    MAX_REMEMBERED,
     MIN_REMEMBERED_CHARS,
     forget_secrets,
     mask_query_params,
     mask_values,
+    redact_text,
     remember_secret,
     secret_forms,
 )
 from etl_core.secrets import Secret
+from etl_core.work.celery.messages import error_document
 
 
 @pytest.fixture
@@ -69,6 +72,32 @@ def test_a_very_short_secret_is_not_masked_everywhere(stream: io.StringIO) -> No
     assert json.loads(stream.getvalue())["event"] == "about a cab"
 
 
+def test_a_short_secret_is_masked_as_a_word_not_inside_other_words(
+    stream: io.StringIO,
+) -> None:
+    remember_secret("data")  # a four-letter password
+    logging.getLogger("etl").info("3 datasets in landing/data/ (metadata ok), key=data")
+    event = json.loads(stream.getvalue())["event"]
+    assert event == "3 datasets in landing/***/ (metadata ok), key=***"
+    assert error_document(ValueError("GET http://x/?k=data&p=2 for test_data.csv")) == {
+        "type": "builtins:ValueError",
+        "message": "GET http://x/?k=***&p=2 for test_data.csv",
+    }
+
+
+def test_renewed_tokens_never_push_out_a_password_revealed_once(
+    stream: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "pg-Pass-2026")
+    Secret("env:DB_PASSWORD").reveal()  # once, at start
+    for hour in range(MAX_REMEMBERED + 10):  # a worker renewing its token hourly, 11 days
+        remember_secret(f"access-token-{hour:04d}", fleeting=True)
+    logging.getLogger("psycopg").error("connect failed: password=pg-Pass-2026 x")
+    logging.getLogger("httpx").info("echo access-token-0265, access-token-0000")
+    lines = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert lines == ["connect failed: password=*** x", "echo ***, access-token-0000"]
+
+
 def test_secret_named_query_parameters_are_masked_and_others_kept() -> None:
     text = "GET https://h/x?page=2&api_key=abc&X-Amz-Signature=f00d;token=t#frag and a=b"
     assert mask_query_params(text) == (
@@ -115,3 +144,16 @@ def test_secret_headers_are_masked_as_botocore_logs_them(stream: io.StringIO) ->
     assert "Secret" not in text
     assert "'User-Agent': b'Boto3'" in text
     assert "x-amz-security-token:***" in text
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "passphrase: must be one line of at most 1024 characters",
+        "secret_key: self-test decryption failed: no secret key",
+        "signature: expected one of required, optional, none, got 'sometimes'",
+    ],
+)
+def test_an_error_naming_a_secret_setting_keeps_its_reason(said: str) -> None:
+    assert redact_text(said) == said
+    assert error_document(ValueError(f"landing/pos/a.csv.gpg:\n{said}"))["message"].endswith(said)

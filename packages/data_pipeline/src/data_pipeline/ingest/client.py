@@ -13,6 +13,7 @@ and the headers before anything reads them.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +32,8 @@ from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 
 __all__ = ["MIN_MASKED_CHARS", "RECORDED_HEADERS", "ApiClient", "Response"]
 
+logger = logging.getLogger(__name__)
+
 MIN_MASKED_CHARS = 8
 """A credential this long or longer is masked wherever a response body or header quotes
 it; a shorter one only as the value of its query parameter."""
@@ -38,6 +41,8 @@ it; a shorter one only as the value of its query parameter."""
 _MASK = REDACTED.encode()
 _PARAM_VALUE = re.compile(rb"[^&#;\s\"'<>\\]*")
 """A query parameter's value in a URL quoted by a body or a header."""
+_JSON_AMPERSAND = b"\\u0026"
+"""``&`` as Go's encoding/json writes it in every string."""
 
 RECORDED_HEADERS = (
     "content-type",
@@ -134,6 +139,7 @@ class ApiClient:
         )
         self._sleep = sleep
         self._observe = observe
+        self._said_masked: set[str] = set()  # endpoints told of a credential in a body
 
     def policy(self, endpoint: str) -> RetryPolicy:
         """The retry policy of ``endpoint``'s requests (counts retries and their waits)."""
@@ -241,10 +247,14 @@ class ApiClient:
         self._check(endpoint, shown, response, body)
         metrics.bytes_received.labels(**labels).inc(len(body))
         forms = self._echoed_forms()
-        body, masked = self._scrubbed(body, forms)
+        body, in_links, elsewhere = self._scrubbed(body, forms)
+        masked = in_links + elsewhere
+        if elsewhere:
+            self._say_masked(endpoint, shown, elsewhere)
         headers = {}
         for name, value in response.headers.items():
-            clean, count = self._scrubbed(value.encode("utf-8", "surrogateescape"), forms)
+            clean, *counts = self._scrubbed(value.encode("utf-8", "surrogateescape"), forms)
+            count = sum(counts)
             headers[name.lower()] = clean.decode("utf-8", "surrogateescape") if count else value
             masked += count
         return Response(
@@ -344,29 +354,49 @@ class ApiClient:
         """``text`` with every form of the source's credentials replaced by ``***``."""
         return mask_values(text, self.auth.sent_secrets())
 
-    def _echoed_forms(self) -> list[bytes]:
-        """The forms of each credential of :data:`MIN_MASKED_CHARS` or more, longest first
-        (resolved once per response: a ``file:`` secret is a file read)."""
-        values = [v for v in self.auth.sent_secrets() if len(v) >= MIN_MASKED_CHARS]
-        forms = {form.encode() for value in values for form in secret_forms(value)}
-        return sorted(forms, key=len, reverse=True)
+    def _echoed_forms(self) -> _Echo:
+        """The forms an echoed credential takes in a body or a header (resolved once per
+        response: a ``file:`` secret is a file read)."""
+        secrets = self.auth.sent_secrets()
+        forms = {form.encode() for value in secrets for form in secret_forms(value)}
+        forms |= {form.replace(b"/", b"\\/") for form in forms}  # JSON written with \/
+        long = {form for form in forms if len(form) >= MIN_MASKED_CHARS}
+        return _Echo(values=frozenset(forms), anywhere=sorted(long, key=len, reverse=True))
 
-    def _scrubbed(self, data: bytes, forms: list[bytes]) -> tuple[bytes, int]:
+    def _scrubbed(self, data: bytes, forms: _Echo) -> tuple[bytes, int, int]:
         """``data`` (a body, a header) with the source's credentials masked, and how many
-        were: the value of each query parameter carrying one (``api_key=***``: an API that
-        echoes its request in next links or a ``self`` link), then each of ``forms``
-        (:meth:`_echoed_forms`) anywhere. What a shorter secret would match is too likely
-        to be data to be masked blind."""
-        count = 0
+        were as the value of a URL's key parameter, and elsewhere: the value of each query
+        parameter carrying one when it is one of them (``api_key=***``: an API that echoes
+        its request in next links or a ``self`` link; any other value is data and stays),
+        then each form of :data:`MIN_MASKED_CHARS` or more anywhere. What a shorter secret
+        would match is too likely to be data to be masked blind."""
+        in_links = elsewhere = 0
         for name in self.auth.hidden_params:
-            data, masked = _mask_param(data, name.encode() + b"=")
-            count += masked
-        for form in forms:
-            found = data.count(form)
-            if found:
-                data = data.replace(form, _MASK)
-                count += found
-        return data, count
+            data, masked = _mask_param(data, name.encode() + b"=", forms.values)
+            in_links += masked
+        for form in forms.anywhere:
+            data, masked = _mask_form(data, form)
+            elsewhere += masked
+        return data, in_links, elsewhere
+
+    def _say_masked(self, endpoint: str, shown: str, count: int) -> None:
+        """Warn, once an endpoint, that a body held a credential outside a URL's key
+        parameter: a record quoting it lands with ``***`` in its place, which its owner
+        should know (the manifest's ``masked`` counts it page by page)."""
+        if endpoint in self._said_masked:
+            return
+        self._said_masked.add(endpoint)
+        logger.warning(
+            "%s/%s: the body of %s holds a credential of the source's [auth] %d time(s), "
+            "outside a URL's key parameter; masked as *** there, in the raw page and in any "
+            "record quoting it (said once an endpoint; the manifest's 'masked' counts each "
+            "page's): if a record holds it as data, rotate the credential",
+            self.source.source,
+            endpoint,
+            shown,
+            count,
+            extra={"source": self.source.source, "endpoint": endpoint, "url": shown},
+        )
 
     def _unavailable(
         self,
@@ -387,22 +417,62 @@ class ApiClient:
         )
 
 
-def _mask_param(data: bytes, needle: bytes) -> tuple[bytes, int]:
+@dataclass(frozen=True)
+class _Echo:
+    """The forms of the source's credentials, as :meth:`ApiClient._scrubbed` looks for them.
+
+    Attributes:
+        values: Every form of every credential: a query parameter's value masked when it is
+            one of them.
+        anywhere: The forms of :data:`MIN_MASKED_CHARS` or more, longest first (a credential
+            holding another), masked wherever they appear.
+    """
+
+    values: frozenset[bytes]
+    anywhere: list[bytes]
+
+
+def _mask_param(data: bytes, needle: bytes, values: frozenset[bytes]) -> tuple[bytes, int]:
     """``data`` with the value of each query parameter ``needle`` (``api_key=``) in a URL
-    masked (found with ``bytes.find``: a regular expression scanning every byte of a large
-    page cost as much as parsing it), and how many were."""
+    masked when it is one of ``values`` (found with ``bytes.find``: a regular expression
+    scanning every byte of a large page cost as much as parsing it), and how many were."""
     parts: list[bytes] = []
     count = last = 0
     at = data.find(needle)
     while at != -1:
         start = at + len(needle)
         end = _PARAM_VALUE.match(data, start).end()  # type: ignore[union-attr]  # matches ""
-        if data[at - 1 : at] in (b"?", b"&", b";") and end > start and data[start:end] != _MASK:
+        leads = data[at - 1 : at] in (b"?", b"&", b";") or data[at - 6 : at] == _JSON_AMPERSAND
+        if leads and data[start:end] in values:
             parts += [data[last:start], _MASK]
             last = end
             count += 1
         at = data.find(needle, start)
     if not count:
         return data, 0
+    parts.append(data[last:])
+    return b"".join(parts), count
+
+
+def _mask_form(data: bytes, form: bytes) -> tuple[bytes, int]:
+    """``data`` with each ``form`` masked, and how many were; one right after a backslash
+    escaping its first character (``\\/`` of JSON written so) takes the backslash with it,
+    else ``\\***`` would be a JSON escape that does not exist and the page would not parse."""
+    if form not in data:
+        return data, 0
+    parts: list[bytes] = []
+    count = last = 0
+    at = data.find(form)
+    while at != -1:
+        start = at
+        slashes = 0
+        while start - slashes > last and data[start - slashes - 1] == 0x5C:  # a backslash
+            slashes += 1
+        if slashes % 2:
+            start -= 1
+        parts += [data[last:start], _MASK]
+        last = at + len(form)
+        count += 1
+        at = data.find(form, last)
     parts.append(data[last:])
     return b"".join(parts), count

@@ -70,7 +70,7 @@ class OAuth2ClientCredentials(Authenticator):
         with self._lock:
             if self._token is None or self._clock() >= self._renew_at:
                 self._token, lifetime = self._fetch()
-                remember_secret(self._token)  # masked in every log line from now on
+                remember_secret(self._token, fleeting=True)  # masked in every log line now
                 # a token living less than twice the margin is renewed at half its life, not
                 # at once: else every request would fetch a new one
                 margin = min(self.config.refresh_margin.total_seconds(), lifetime / 2)
