@@ -1,8 +1,13 @@
-"""A run whose process is killed outright (SIGKILL) cannot finish its row of the run ledger:
-the next run of any lane on the host finishes it as failed, so ``runs_running`` falls back.
+"""A command killed outright (SIGKILL) at a chosen point, then run again: the database
+agrees with the store afterwards.
 
-Found by the chaos sweep (``bench/chaos.py``): every SIGKILL after a run was recorded left
-its ``etl_pipeline_run`` row ``running`` for ever.
+Found by the chaos sweep (``bench/chaos.py``), which kills at sampled moments:
+
+- a killed run cannot finish its row of the run ledger: the next run of any lane on the
+  host finishes it as failed (before, every such row stayed ``running`` for ever);
+- file processing mirrors each outcome to the database before the store's ledger records
+  it: killed between them, the object is redone (before, the ledger's record came first and
+  the next scan skipped the object, so its database rows were never written).
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ CASES = {
         ("etl-file-processing", "scan"),
     ),
 }
+
+
+def _count(workspace: Workspace, table: str) -> int:
+    with sqlite3.connect(workspace.root / "etl.sqlite3") as db:
+        found: int = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return found
 
 
 def _runs(workspace: Workspace) -> list[tuple[str, str, str, str]]:
@@ -61,3 +72,25 @@ def test_a_killed_run_is_finished_as_failed_by_the_next_run(case: str, tmp_path:
     assert not [run for run in runs.values() if run[1] == "running"]
     warned = [json.loads(line) for line in again.stderr.splitlines() if killed_id in line]
     assert [record["level"] for record in warned] == ["warning"], again.stderr[-2000:]
+
+
+def test_an_outcome_recorded_when_the_scan_is_killed_is_in_the_database_after_the_rerun(
+    tmp_path: Path,
+) -> None:
+    clean = retail_workspace(tmp_path / "clean")
+    assert clean.run("etl-file-processing", "scan", DATABASE_URL=clean.database_url).returncode == 3
+    workspace = retail_workspace(tmp_path / "killed")
+    env = {"DATABASE_URL": workspace.database_url}
+    for nth in (1, 4):  # a validated delivery, then a quarantined one
+        killed = workspace.run(
+            "etl-file-processing", "scan", **env, **{FAULT_ENV: f"recorded:kill:{nth}"}
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+
+    again = workspace.run("etl-file-processing", "scan", **env)
+
+    assert again.returncode in (0, 3), again.stderr[-2000:]
+    store = workspace.store / "_state/file_processing/objects"
+    assert _count(workspace, "etl_processed_object") == len(list(store.iterdir()))
+    for table in ("etl_processed_object", "etl_quarantine_record", "etl_quality_result"):
+        assert _count(workspace, table) == _count(clean, table), table
