@@ -1,7 +1,7 @@
 """A command killed outright (SIGKILL) at a chosen point, then run again: the database
 agrees with the store afterwards.
 
-Found by the chaos sweep (``bench/chaos.py``), which kills at sampled moments:
+Found by the chaos sweep (``tests/chaos_sweep.py``), which kills at sampled moments:
 
 - a killed run cannot finish its row of the run ledger: the next run of any lane on the
   host finishes it as failed (before, every such row stayed ``running`` for ever);
