@@ -1,5 +1,5 @@
-"""A command killed outright (SIGKILL) at a chosen point, then run again: the database
-agrees with the store afterwards.
+"""A command killed outright (SIGKILL) or stopped (SIGTERM) at a chosen point, then run
+again: the database agrees with the store afterwards, the stop is an exit 143.
 
 Found by the chaos sweep (``tests/chaos_sweep.py``), which kills at sampled moments:
 
@@ -7,14 +7,21 @@ Found by the chaos sweep (``tests/chaos_sweep.py``), which kills at sampled mome
   host finishes it as failed (before, every such row stayed ``running`` for ever);
 - file processing mirrors each outcome to the database before the store's ledger records
   it: killed between them, the object is redone (before, the ledger's record came first and
-  the next scan skipped the object, so its database rows were never written).
+  the next scan skipped the object, so its database rows were never written);
+- a SIGTERM arriving inside a DuckDB query stops the run (exit 143); before, DuckDB turned
+  it into "Query interrupted", the partition failed, the run went on and exited 1.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +101,46 @@ def test_an_outcome_recorded_when_the_scan_is_killed_is_in_the_database_after_th
     assert _count(workspace, "etl_processed_object") == len(list(store.iterdir()))
     for table in ("etl_processed_object", "etl_quarantine_record", "etl_quality_result"):
         assert _count(workspace, table) == _count(clean, table), table
+
+
+SLOW_QUERY = "(SELECT count(*) FROM range(3000000000)) > 0"  # DuckDB busy for many seconds
+
+
+def test_a_sigterm_inside_a_duckdb_query_stops_the_run(tmp_path: Path) -> None:
+    workspace = retail_workspace(tmp_path)
+    for drop in (workspace.store / "landing/pos").iterdir():
+        if drop.name != "pos_20261101.csv":  # one partition: one slow query
+            drop.unlink()
+    env = {"DATABASE_URL": workspace.database_url, "ETL_WORK_DIR": str(tmp_path / "work")}
+    (tmp_path / "work").mkdir()
+    assert workspace.run("etl-file-processing", "scan", **env).returncode == 0
+    contract = workspace.config / "datasets/pos_transactions.toml"
+    text = contract.read_text()
+    contract.write_text(re.sub(r"\nFROM input\n", f"\nFROM input WHERE {SLOW_QUERY}\n", text))
+    script = Path(sys.executable).parent / "etl-data-pipeline"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    proc = subprocess.Popen(
+        [str(script), "run", "--dataset", "pos_transactions"],
+        cwd=workspace.root,
+        env={**base, **workspace.env(**env)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list((tmp_path / "work").glob("etl-transform-*")):
+            assert proc.poll() is None, "the run ended before its transform began"
+            assert time.monotonic() < deadline, "the transform never began"
+            time.sleep(0.05)
+        time.sleep(1.0)  # inside the slow query
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 143, stderr[-3000:]
+    assert "Query interrupted" not in stderr
+    assert "terminated (SIGTERM)" in stderr
