@@ -133,12 +133,15 @@ def _interrupted_query(error: BaseException) -> bool:
     if duckdb is None:
         return False
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException | None] = [error]
+    while pending:  # both links: an error raised "from" another still has its context
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
         if isinstance(current, duckdb.InterruptException):
             return True
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        pending += [current.__cause__, current.__context__]
     return False
 
 
