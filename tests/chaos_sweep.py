@@ -295,6 +295,9 @@ def main() -> int:
                 diff = {k: (want_db.get(k), got_db.get(k)) for k in set(want_db) | set(got_db)
                         if want_db.get(k) != got_db.get(k)}  # fmt: skip
                 problems.append(f"db {diff}")
+            stopped = {signal.SIGTERM: (143, -signal.SIGTERM), signal.SIGINT: (130,)}.get(sig)
+            if stopped and not finished_before and rc1 not in stopped:  # -15: still starting
+                problems.append(f"stopped with exit {rc1}, not {stopped[0]}")
             if rc2 not in (rc, 0):
                 problems.append(f"rerun rc={rc2} (reference {rc})")
             if "Traceback" in err2 or "Traceback" in err1:
