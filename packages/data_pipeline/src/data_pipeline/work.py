@@ -9,6 +9,7 @@ manifest's generations make a repeated or concurrent unit harmless.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from datetime import date
 
@@ -114,6 +115,34 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
                 raise
             logger.info("skipped: %s", busy)
             return PartitionOutcome(dataset, dt, None, None, skipped="in progress elsewhere")
+        except Exception as exc:
+            if _interrupted_query(exc):  # Ctrl-C or SIGTERM arrived inside a DuckDB query
+                raise KeyboardInterrupt from exc
+            raise
+
+
+def _interrupted_query(error: BaseException) -> bool:
+    """Whether ``error`` is, or was caused by, a DuckDB query interrupted by a signal.
+
+    A Ctrl-C or SIGTERM (whose handler raises ``KeyboardInterrupt``) arriving while
+    DuckDB runs a query in this thread is turned by DuckDB into ``InterruptException``
+    ("Query interrupted"), an ordinary error that the transform wraps like a bad query:
+    the partition failed, the run went on with the rest and exited 1, the signal lost.
+    """
+    duckdb = sys.modules.get("duckdb")  # never imported: no DuckDB query ran
+    if duckdb is None:
+        return False
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:  # both links: an error raised "from" another still has its context
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, duckdb.InterruptException):
+            return True
+        seen.add(id(current))
+        pending += [current.__cause__, current.__context__]
+    return False
 
 
 def _record_attempt(context: PipelineContext, job_id: str, dt: date) -> None:

@@ -67,6 +67,8 @@ class Step(StrEnum):
     """file_processing: a member's report is written; the delivery manifest is not."""
     DELIVERY_MANIFEST = "delivery_manifest"
     """file_processing: the delivery manifest is written; the ledger is not finished."""
+    RECORDED = "recorded"
+    """file_processing: the object's outcome is in the ledger (and the database mirror)."""
     TRANSFORM = "transform"
     """data_pipeline: the partition's Parquet is written to scratch, nothing uploaded."""
     PUBLISH = "publish"

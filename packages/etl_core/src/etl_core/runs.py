@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -60,6 +60,18 @@ class RunStart:
     parameters: Mapping[str, object]
     """What the run was asked to do, JSON-serialisable (flags, dates)."""
     started_at: datetime
+    holder: Mapping[str, object] = field(default_factory=dict)
+    """The process running it (:meth:`etl_core.storage.leases.Holder.to_dict`), recorded so
+    that a later run can tell when this one was left ``running`` by a killed process."""
+
+    @staticmethod
+    def holder_is_gone(holder: Mapping[str, object]) -> bool:
+        """Whether the process of a run recorded with ``holder`` is known to have ended
+        (same host, boot and pid namespace, and its pid gone or reused): a run ledger
+        finishes such a run as failed. Another host's process is never judged gone."""
+        from etl_core.storage.leases import Holder
+
+        return Holder.from_dict(dict(holder)).is_gone()
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,11 @@ class RunRecorder(Protocol):
     """A run ledger: where runs are recorded as they start and finish."""
 
     def start(self, run: RunStart) -> None:
-        """Record that ``run`` started; an error here keeps the run from starting."""
+        """Record that ``run`` started; an error here keeps the run from starting.
+
+        A ledger may first finish as failed the runs its earlier processes left
+        ``running`` when killed (:meth:`RunStart.holder_is_gone`).
+        """
 
     def finish(self, run: RunStart, outcome: RunOutcome) -> None:
         """Record how ``run`` ended."""

@@ -383,8 +383,16 @@ class Session(Generic[S]):
             EtlError: the configured database cannot record the run (unreachable:
                 retryable; unusable as configured: a configuration error).
         """
+        from etl_core.storage.leases import this_holder  # it imports this module
+
         start = RunStart(
-            self.run_id, self.lane, job, dataset, dict(parameters or {}), datetime.now(UTC)
+            self.run_id,
+            self.lane,
+            job,
+            dataset,
+            dict(parameters or {}),
+            datetime.now(UTC),
+            this_holder().to_dict(),
         )
         return RecordedRun(start, self._run_ledger())
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -272,13 +273,27 @@ class Ledger:
             ) from None
         return replace(claim, record=record, version=version)
 
-    def finish(self, claim: Claim, state: State, **changes: Any) -> ObjectRecord:
+    def finish(
+        self,
+        claim: Claim,
+        state: State,
+        *,
+        before_write: Callable[[ObjectRecord], None] | None = None,
+        **changes: Any,
+    ) -> ObjectRecord:
         """Record how the claimed object ended and give up the claim.
+
+        ``before_write`` is given the finished record before it is written: whatever it
+        records elsewhere (the database mirror) is in place before the object counts as
+        done, so a process killed in between leaves the object to be redone, never done
+        here and missing there.
 
         Raises:
             LedgerConflictError: another worker took the claim over meanwhile.
         """
         record = replace(claim.record, state=state, finished_at=utc_stamp(_now()), **changes)
+        if before_write is not None:
+            before_write(record)
         try:
             self._put(claim, record)
         except ObjectConflictError:

@@ -20,7 +20,8 @@ landing key and is idempotent. In order:
    and ``.quality.json`` to ``validated/``, then the delivery manifest that makes
    them visible to readers in one step (all or nothing); any refusal or failed
    member -> the original goes to ``quarantine/`` with its record;
-8. finish the ledger record (and mirror it to the database, when configured).
+8. mirror the outcome to the database (when configured), then finish the ledger record:
+   a process killed between them leaves the object to be redone, never unmirrored.
 
 The claim is renewed between the long steps, so a worker that lost it stops
 before publishing. Every upload becomes visible in one step and outputs are
@@ -378,9 +379,21 @@ class Processor(Closeable):
         else:
             state = "duplicate" if outcome.duplicate_of else "waiting"
         reason = outcome.reason or {}
-        record = self.ledger.finish(
+
+        def mirrored(record: ObjectRecord) -> None:
+            # Before the ledger's record: once that is written the next scan skips the
+            # object, so a mirror left for after it would be lost with a killed process.
+            if self.mirror is None:
+                return
+            try:
+                self.mirror(outcome, record, job.quarantine)
+            except Exception as exc:  # the store's ledger is the record of truth
+                logger.warning("outcome of %s not mirrored to the database: %s", record.key, exc)
+
+        self.ledger.finish(
             job.claim,
             state,
+            before_write=mirrored,
             dataset=outcome.dataset,
             partition=outcome.partition,
             outputs=outcome.outputs,
@@ -389,11 +402,7 @@ class Processor(Closeable):
             duplicate_of=outcome.duplicate_of,
             content_sha256=job.content.sha256 if job.content else None,
         )
-        if self.mirror is not None:
-            try:
-                self.mirror(outcome, record, job.quarantine)
-            except Exception as exc:  # the store's ledger is the record of truth
-                logger.warning("outcome of %s not mirrored to the database: %s", record.key, exc)
+        fault_point(Step.RECORDED)
 
     def _unmatched(self, job: _Job) -> Outcome:
         info = job.info

@@ -114,6 +114,12 @@ class PipelineRun(models.Model):
     failed_count = models.PositiveBigIntegerField(default=0)
     rows_written = models.PositiveBigIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    holder = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The process running it (host, pid, ...): a later run on the host finishes "
+        "a run whose process is gone as failed.",
+    )
 
     class Meta:
         db_table = "etl_pipeline_run"

@@ -30,6 +30,7 @@ __all__ = [
     "JobSuccess",
     "RunHealth",
     "RunRecord",
+    "abandon_runs",
     "alerts",
     "change_alerts",
     "failing_endpoints",
@@ -186,6 +187,7 @@ def start_run(
     dataset: str = "",
     parameters: Mapping[str, Any] | None = None,
     started_at: datetime | None = None,
+    holder: Mapping[str, Any] | None = None,
 ) -> None:
     """Record that a run started: a ``running`` row of ``etl_pipeline_run``.
 
@@ -196,6 +198,8 @@ def start_run(
         dataset: The dataset the run is about, ``""`` for several or none.
         parameters: What the run was asked to do, JSON-serialisable.
         started_at: When it started (timezone-aware); now when ``None``.
+        holder: The process running it (JSON-serialisable: host, pid...), which
+            :func:`abandon_runs` judges once the run is left running.
 
     Raises:
         DatabaseRefusedError: The run id is already recorded, or the lane is unknown.
@@ -210,7 +214,41 @@ def start_run(
             dataset=dataset,
             parameters=dict(parameters or {}),
             started_at=started_at or timezone.now(),
+            holder=dict(holder or {}),
         )
+
+
+def abandon_runs(is_gone: Callable[[Mapping[str, Any]], bool]) -> list[str]:
+    """Finish as ``failed`` each ``running`` run whose process ``is_gone`` says has ended.
+
+    A process killed outright (SIGKILL, the OOM killer, a lost host) cannot finish its
+    run; without this its row stays ``running`` for ever (``runs_running`` never falls).
+    A run recorded without a holder is left alone. Safe beside other callers: a row is
+    only changed while it is still ``running``.
+
+    Returns:
+        The run ids finished here.
+    """
+    from django.utils import timezone
+
+    finished: list[str] = []
+    with models(LEDGER_APP) as ledger:
+        table = ledger["PipelineRun"].objects
+        for run_id, job, holder in table.filter(status="running").values_list(
+            "run_id", "job", "holder"
+        ):
+            if not isinstance(holder, dict) or not holder or not is_gone(holder):
+                continue
+            who = f"{holder.get('host', '?')}:{holder.get('pid', '?')}"
+            updated = table.filter(run_id=run_id, status="running").update(
+                status="failed",
+                finished_at=timezone.now(),
+                error=f"abandoned: its process {who} ended without finishing the {job} "
+                "(killed?); found by a later run",
+            )
+            if updated:
+                finished.append(run_id)
+    return finished
 
 
 def finish_run(
