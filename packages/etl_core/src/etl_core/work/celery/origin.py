@@ -15,9 +15,11 @@ language, docs/events.md) is run as before.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from etl_core.errors import FatalError
 from etl_core.work.events import DATA_PIPELINE, PARTITION
@@ -93,33 +95,67 @@ def app_origin(app: Any) -> UnitOrigin | None:
 def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
     """The store and database of ``settings``, as :data:`STORE_HEADER` and
     :data:`DATABASE_HEADER` carry them (a store URL that does not parse: none, the store
-    itself refuses it when opened)."""
+    itself refuses it when opened). A local store is named by its real path: a symlinked
+    directory and its target are one store."""
     from etl_core.storage import parse_store_url
 
     try:
-        store: str | None = parse_store_url(settings.storage_url).url
+        location = parse_store_url(settings.storage_url)
     except ValueError:
         store = None
+    else:
+        path = location.path
+        store = Path(os.path.realpath(path)).as_uri() if path is not None else location.url
     url = settings.database_url
     return UnitOrigin(store, database_identity(str(url)) if url is not None else None)
 
 
+_POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORT = "5432"
+
+
 def database_identity(url: str) -> str:
-    """``url`` without its password (nor a query parameter naming one): what tells two
-    databases apart, and may travel on a broker. Taken apart by hand: ``urlsplit`` would
-    turn ``sqlite:////abs/path`` into another path."""
-    scheme, separator, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hostport = authority.rpartition("@")
-        user = userinfo.partition(":")[0]
-        authority = f"{user}@{hostport}" if user else hostport
-    path, question, query = tail.partition("?")
-    if question:
-        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                if k.lower() not in _SECRET_QUERY]  # fmt: skip
-        query = urlencode(kept)
-    return f"{scheme}{separator}{authority}{slash}{path}{'?' if query else ''}{query}"
+    """What tells the database of ``url`` apart from another, and may travel on a broker:
+    no password, and one spelling for one database, so that two processes on the same one
+    never refuse each other's units. PostgreSQL: ``postgresql://host:port/dbname`` (either
+    scheme, the host in lower case, a loopback name as ``localhost``, the default port
+    written, ``host``/``port``/``dbname`` query parameters applied; the user and the
+    connection options, ``sslmode``, ``application_name``…, name no other database).
+    SQLite: the file's real path (a relative one against the working directory, as the
+    schema package reads it). Taken apart by hand: ``urlsplit`` would turn
+    ``sqlite:////abs/path`` into another path."""
+    scheme, separator, rest = url.strip().partition("://")
+    scheme = scheme.lower()
+    authority, _, tail = rest.partition("/")
+    path, _, query = tail.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    if scheme in _POSTGRESQL_SCHEMES:
+        return _postgresql_identity(authority, path, options)
+    if scheme == "sqlite" and path and unquote(path) != ":memory:" and not authority:
+        return f"sqlite:///{quote(os.path.realpath(unquote(path)))}"
+    kept = [(k, v) for k, v in sorted(options.items()) if k.lower() not in _SECRET_QUERY]
+    text = urlencode(kept)
+    return f"{scheme}{separator}{authority}/{path}{'?' if text else ''}{text}".rstrip("/")
+
+
+def _postgresql_identity(authority: str, path: str, options: dict[str, str]) -> str:
+    """``postgresql://host:port/dbname`` of a PostgreSQL URL taken apart."""
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):  # [::1]:5432
+        host, _, port = hostport[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = hostport.partition(":")
+    host = unquote(options.get("host", host)).lower()
+    port = options.get("port", port) or _DEFAULT_PORT
+    name = unquote(options.get("dbname", path.rstrip("/")))
+    if host in _LOOPBACK:
+        host = "localhost"
+    host_text = f"[{host}]" if ":" in host else quote(host, safe="/")
+    service = options.get("service")
+    suffix = f"?{urlencode({'service': service})}" if service else ""
+    return f"postgresql://{host_text}:{port}/{quote(name)}{suffix}"
 
 
 def loads_to_database(unit: WorkUnit) -> bool:
