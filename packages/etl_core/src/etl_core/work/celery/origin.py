@@ -39,6 +39,7 @@ __all__ = [
     "foreign_unit",
     "loads_to_database",
     "origin_headers",
+    "store_only",
     "unit_origin",
 ]
 
@@ -90,6 +91,20 @@ def app_origin(app: Any) -> UnitOrigin | None:
     """The :class:`UnitOrigin` :func:`~etl_core.work.celery.celery_app` gave ``app``."""
     origin = app.conf.get(ORIGIN_SETTING)
     return origin if isinstance(origin, UnitOrigin) else None
+
+
+def store_only(app: Any) -> Any:
+    """``app``, its units naming only their store (:data:`STORE_HEADER`), never a database:
+    the sender of a chained unit, a worker of one lane enqueuing another lane's (the file
+    lane a validated partition's transform). Where that unit loads is the other lane's own
+    ``database_url``, which the sender neither knows nor needs (it may have none, or its
+    own for its runs): a pipeline worker refused every chained partition of a file-lane
+    worker whose database was not its own. The store is what both lanes must share: the
+    unit's keys name its objects."""
+    origin = app_origin(app)
+    if origin is not None:
+        app.conf.update({ORIGIN_SETTING: UnitOrigin(origin.store, None)})
+    return app
 
 
 def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
