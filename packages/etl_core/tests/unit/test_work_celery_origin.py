@@ -96,7 +96,7 @@ def test_one_database_spelled_two_ways_is_one_database(
 
 
 def test_a_worker_refuses_a_unit_of_another_store_or_database_naming_both() -> None:
-    worker = UnitOrigin("s3://lake/prod", "postgresql://etl@db/etl")
+    worker = UnitOrigin("s3://lake/prod", database_identity("postgresql://etl@db/etl"))
     same = {STORE_HEADER: "s3://lake/prod", DATABASE_HEADER: "postgresql://etl@db/etl"}
     assert foreign_unit(same, worker, LOADS) is None
     assert foreign_unit({}, worker, LOADS) is None  # a producer that names nothing: run
@@ -136,3 +136,23 @@ def test_units_sent_without_following_carry_their_origin(tmp_path: Path) -> None
     app.send_task = send_task
     CeleryExecutor(app).submit(WorkUnit("data_pipeline", "api_window", "s/e/full"))
     assert sent[0]["headers"] == {STORE_HEADER: tmp_path.as_uri()}
+
+
+def test_a_worker_reads_a_header_in_another_spelling_as_its_own(tmp_path: Path) -> None:
+    # another producer (docs/events.md), or an older platform during a rolling upgrade
+    # (etl_database with its user, the path as written), spelled them otherwise: refused
+    (tmp_path / "data").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path / "data"), database_url=DatabaseURL("postgresql://etl@db/etl")
+    ))  # fmt: skip
+    for headers in (
+        {STORE_HEADER: f"{(tmp_path / 'link').as_uri()}/"},
+        {DATABASE_HEADER: "postgresql://etl@db:5432/etl"},  # the user: an older sender
+        {DATABASE_HEADER: "postgres://etl@DB/etl?sslmode=require"},
+    ):
+        assert foreign_unit(headers, worker, LOADS) is None, headers
+    s3 = UnitOrigin("s3://lake/prod", None)
+    assert foreign_unit({STORE_HEADER: "s3://lake/prod/"}, s3, LANDING) is None
+    assert foreign_unit({STORE_HEADER: "s3://lake/other"}, s3, LANDING) is not None
+    assert foreign_unit({DATABASE_HEADER: "postgresql://etl@db/other"}, worker, LOADS)

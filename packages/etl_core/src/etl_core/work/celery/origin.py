@@ -39,6 +39,7 @@ __all__ = [
     "foreign_unit",
     "loads_to_database",
     "origin_headers",
+    "store_identity",
     "store_only",
     "unit_origin",
 ]
@@ -112,17 +113,24 @@ def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
     :data:`DATABASE_HEADER` carry them (a store URL that does not parse: none, the store
     itself refuses it when opened). A local store is named by its real path: a symlinked
     directory and its target are one store."""
+    url = settings.database_url
+    return UnitOrigin(
+        store_identity(str(settings.storage_url)),
+        database_identity(str(url)) if url is not None else None,
+    )
+
+
+def store_identity(url: str) -> str | None:
+    """The canonical URL of the store ``url`` names (``None``: it does not parse), a local
+    one by its real path, so a symlinked directory and its target are one store."""
     from etl_core.storage import parse_store_url
 
     try:
-        location = parse_store_url(settings.storage_url)
+        location = parse_store_url(url)
     except ValueError:
-        store = None
-    else:
-        path = location.path
-        store = Path(os.path.realpath(path)).as_uri() if path is not None else location.url
-    url = settings.database_url
-    return UnitOrigin(store, database_identity(str(url)) if url is not None else None)
+        return None
+    path = location.path
+    return Path(os.path.realpath(path)).as_uri() if path is not None else location.url
 
 
 _POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
@@ -167,7 +175,7 @@ def _postgresql_identity(authority: str, path: str, options: dict[str, str]) -> 
     name = unquote(options.get("dbname", path.rstrip("/")))
     if host in _LOOPBACK:
         host = "localhost"
-    host_text = f"[{host}]" if ":" in host else quote(host, safe="/")
+    host_text = f"[{host}]" if ":" in host else quote(host, safe="")  # a socket's /dir
     service = options.get("service")
     suffix = f"?{urlencode({'service': service})}" if service else ""
     return f"postgresql://{host_text}:{port}/{quote(name)}{suffix}"
@@ -200,9 +208,15 @@ def foreign_unit(
     if origin is None:
         return None
     store = headers.get(STORE_HEADER)
-    if isinstance(store, str) and store != origin.store:
+    # read as this version writes them: another producer's spelling (docs/events.md), or an
+    # older platform's (the user in etl_database) during a rolling upgrade, is no refusal
+    if isinstance(store, str) and (store_identity(store) or store) != origin.store:
         return ForeignUnitError(unit.id, "storage_url", store, origin.store)
     database = headers.get(DATABASE_HEADER)
-    if isinstance(database, str) and loads_to_database(unit) and database != origin.database:
+    if (
+        isinstance(database, str)
+        and loads_to_database(unit)
+        and database_identity(database) != origin.database
+    ):
         return ForeignUnitError(unit.id, "database_url", database, origin.database)
     return None
