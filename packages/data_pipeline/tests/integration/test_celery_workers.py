@@ -333,3 +333,27 @@ def test_a_partition_that_kills_its_worker_every_time_is_dead_lettered_after_the
     assert body[0] == [unit.to_dict()]
     assert "delivered 3 times (limit 2)" in headers["etl_dead_reason"]
     assert loaded_rows(lake["DATABASE_URL"]) == []
+
+
+def test_a_run_whose_database_url_is_spelled_otherwise_than_the_workers_is_loaded(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    # the same database, written another way by the command (its other scheme, the host
+    # by its other loopback name, the default port written or left out, an option): its
+    # workers refused every partition (ForeignUnitError), exit 1, nothing loaded
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(lake["DATABASE_URL"])
+    host = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(parts.hostname or "")
+    assert host is not None, parts.hostname  # the test database is on this machine
+    user = parts.netloc.rpartition("@")[0]
+    port = "" if parts.port in (None, 5432) else f":{parts.port}"  # 5432 left out
+    netloc = f"{user}@{host}{port}" if user else f"{host}{port}"
+    spelled = urlunsplit(("postgres", netloc, parts.path, "application_name=caller", ""))
+    with worker(tmp_path, lake, celery_broker, "w1") as one:
+        done = pipeline(lake, celery_broker, "run", "--executor", "celery", DATABASE_URL=spelled)
+        said = one.log()
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "4 partition(s) processed, 0 failed" in done.stdout
+    assert "ForeignUnitError" not in said
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]

@@ -521,8 +521,9 @@ def test_a_result_backend_gone_silent_ends_a_followed_run_within_about_twenty_se
     assert at - dark_at < 40, at - dark_at  # 28-33 s measured; 229 s before
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
 def test_sigterm_hands_back_a_unit_waiting_for_a_busy_lease_uncounted(
-    celery_broker: TestBroker, tmp_path: Path
+    celery_broker: TestBroker, tmp_path: Path, concurrency: int
 ) -> None:
     # a warm shutdown waited for the unit's whole lease wait and its retries (over 5 min for
     # a 90 s wait, 3 attempts), and the unit then ended busy, acknowledged; a hand-back would
@@ -540,15 +541,16 @@ def test_sigterm_hands_back_a_unit_waiting_for_a_busy_lease_uncounted(
 
     def follow() -> None:
         executor = CeleryExecutor(celery_app(settings, LANE))
-        ended.extend(executor.run(lambda unit: None, [WorkUnit(LANE, "item", "leased-1")]))
+        units = [WorkUnit(LANE, "item", f"leased-{n}") for n in range(1, concurrency + 1)]
+        ended.extend(executor.run(lambda unit: None, units))  # each process holds one
 
     store = LocalObjectStore(store_dir)
     lease = acquire_lease(store, "_state/test/busy.json", ttl=30, purpose="another run")
     following = threading.Thread(target=follow, daemon=True)
     try:
-        with start_worker(celery_broker, tmp_path, env=env) as first:
+        with start_worker(celery_broker, tmp_path, concurrency, env=env) as first:
             following.start()
-            first.wait_for(" received", timeout=60)
+            first.wait_for(" received", timeout=60, count=concurrency)
             time.sleep(1.0)  # waiting for the lease
             first.signal(signal.SIGTERM)
             stopped = time.monotonic()
@@ -559,9 +561,12 @@ def test_sigterm_hands_back_a_unit_waiting_for_a_busy_lease_uncounted(
         lease.release()
     assert code == 0
     assert took < 15, took
-    assert "handed back to its queue: this worker is shutting down" in said
+    assert said.count("handed back to its queue: this worker is shutting down") == concurrency
     with start_worker(celery_broker, tmp_path, env=env):  # the lease is free now
         following.join(timeout=120)
-    assert [(r.status, r.value) for r in ended] == [("succeeded", {"key": "leased-1"})]
+    assert sorted((r.status, r.value["key"]) for r in ended if r.value) == [
+        ("succeeded", f"leased-{n}") for n in range(1, concurrency + 1)
+    ]
+    assert len(ended) == concurrency
     assert celery_broker.queue_length(queues.dead) == 0
     assert not list(store_dir.rglob("deliveries/*.json"))  # its count removed as it ended

@@ -93,3 +93,26 @@ def test_a_unit_cut_short_by_a_warm_shutdown_is_one_whose_wait_was_stopped() -> 
     assert _cut_short(failed(RetryableError("busy")), policy, stopping)  # a back-off cut
     assert not _cut_short(failed(RetryableError("busy"), attempts=3), policy, stopping)
     assert not _cut_short(failed(FatalError("refused")), policy, stopping)
+
+
+def test_a_unit_is_handed_back_even_when_its_delivery_count_cannot_be_updated() -> None:
+    # the store failing as the worker shut down raised from the hand-back: the task failed,
+    # its message acknowledged (acks on failure) and the unit lost instead of requeued
+    from types import SimpleNamespace
+
+    from celery.exceptions import Reject
+
+    from etl_core.errors import LeaseWaitStoppedError, StorageError
+    from etl_core.work import UnitResult
+    from etl_core.work.celery.task import _hand_back
+
+    class FailingCounter:
+        def handed_back(self, task_id: str) -> None:
+            raise StorageError(f"store unavailable writing the count of {task_id}")
+
+    counter = SimpleNamespace(get=FailingCounter)
+    task = SimpleNamespace(request=SimpleNamespace(id="t-1"))
+    result = UnitResult(UNIT, "failed", error=LeaseWaitStoppedError("stopped"), attempts=1)
+    with pytest.raises(Reject) as handed:
+        _hand_back(task, result, counter)  # type: ignore[arg-type]
+    assert handed.value.requeue is True

@@ -7,6 +7,8 @@ import pickle
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from etl_core.config import DatabaseURL
 from etl_core.runtime import RuntimeSettings
 from etl_core.work import WorkUnit
@@ -39,7 +41,7 @@ def test_a_unit_names_its_sender_s_store_and_the_database_it_loads_into_without_
     headers = origin_headers(origin, LOADS)
     assert headers == {
         STORE_HEADER: (tmp_path / "store").as_uri(),
-        DATABASE_HEADER: "postgresql://etl@db:5432/etl",
+        DATABASE_HEADER: "postgresql://db:5432/etl",
     }
     assert SECRET not in repr(headers)
     # only a unit that loads names the database: the others' workers may have none
@@ -47,16 +49,54 @@ def test_a_unit_names_its_sender_s_store_and_the_database_it_loads_into_without_
     assert DATABASE_HEADER not in origin_headers(origin, LANDING)
 
 
-def test_database_identity_drops_only_the_password() -> None:
-    assert database_identity("postgresql://u:p@h:1/d") == "postgresql://u@h:1/d"
-    kept = "postgresql://u@h/d?sslmode=require"
-    assert database_identity(kept) == kept
-    assert database_identity("postgresql://:p@h/d") == "postgresql://h/d"
+def test_database_identity_names_the_database_never_a_secret() -> None:
+    assert database_identity("postgresql://u:p@h:1/d") == "postgresql://h:1/d"
+    assert database_identity("postgresql://:p@h/d?password=p&sslpassword=q") == (
+        "postgresql://h:5432/d"
+    )
     assert database_identity("sqlite:////tmp/etl.sqlite3") == "sqlite:////tmp/etl.sqlite3"
+    # another server, port or database is another database
+    assert len({database_identity(url) for url in (
+        "postgresql://u@h/d", "postgresql://u@h:5433/d", "postgresql://u@h/e",
+        "postgresql://u@other/d", "postgresql://u@h/d?dbname=f",
+    )}) == 5  # fmt: skip
+
+
+def test_one_database_spelled_two_ways_is_one_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker refused the units of a command on its very database, spelled otherwise."""
+    same = [
+        ("postgresql://etl:a@localhost/etl", "postgresql://etl:b@127.0.0.1:5432/etl"),
+        ("postgres://etl@db/etl", "postgresql://etl@db:5432/etl"),
+        ("postgresql://etl@DB/etl", "postgresql://etl@db/etl"),
+        ("postgresql://etl@[::1]/etl", "postgresql://etl@localhost/etl"),
+        ("postgresql://etl@db/etl?sslmode=require&application_name=a",
+         "postgresql://etl@db/etl?application_name=b"),
+        ("postgresql://loader@db/etl", "postgresql://etl@db/etl"),  # another role, same db
+        ("postgresql://etl@db/etl/", "postgresql://etl@db/etl"),
+        ("postgresql://etl@ignored/x?host=db&dbname=etl", "postgresql://etl@db/etl"),
+    ]  # fmt: skip
+    for one, other in same:
+        assert database_identity(one) == database_identity(other), (one, other)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    assert database_identity("sqlite:///link/etl.sqlite3") == database_identity(
+        f"sqlite:///{tmp_path / 'data' / 'etl.sqlite3'}"
+    )
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path / "data"), database_url=DatabaseURL("postgresql://etl@db/etl")
+    ))  # fmt: skip
+    command = unit_origin(RuntimeSettings(
+        storage_url=f"file://{tmp_path}/link/",
+        database_url=DatabaseURL("postgres://etl:pw@db:5432/etl?sslmode=require"),
+    ))  # fmt: skip
+    assert foreign_unit(origin_headers(command, LOADS), worker, LOADS) is None
 
 
 def test_a_worker_refuses_a_unit_of_another_store_or_database_naming_both() -> None:
-    worker = UnitOrigin("s3://lake/prod", "postgresql://etl@db/etl")
+    worker = UnitOrigin("s3://lake/prod", database_identity("postgresql://etl@db/etl"))
     same = {STORE_HEADER: "s3://lake/prod", DATABASE_HEADER: "postgresql://etl@db/etl"}
     assert foreign_unit(same, worker, LOADS) is None
     assert foreign_unit({}, worker, LOADS) is None  # a producer that names nothing: run
@@ -96,3 +136,23 @@ def test_units_sent_without_following_carry_their_origin(tmp_path: Path) -> None
     app.send_task = send_task
     CeleryExecutor(app).submit(WorkUnit("data_pipeline", "api_window", "s/e/full"))
     assert sent[0]["headers"] == {STORE_HEADER: tmp_path.as_uri()}
+
+
+def test_a_worker_reads_a_header_in_another_spelling_as_its_own(tmp_path: Path) -> None:
+    # another producer (docs/events.md), or an older platform during a rolling upgrade
+    # (etl_database with its user, the path as written), spelled them otherwise: refused
+    (tmp_path / "data").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path / "data"), database_url=DatabaseURL("postgresql://etl@db/etl")
+    ))  # fmt: skip
+    for headers in (
+        {STORE_HEADER: f"{(tmp_path / 'link').as_uri()}/"},
+        {DATABASE_HEADER: "postgresql://etl@db:5432/etl"},  # the user: an older sender
+        {DATABASE_HEADER: "postgres://etl@DB/etl?sslmode=require"},
+    ):
+        assert foreign_unit(headers, worker, LOADS) is None, headers
+    s3 = UnitOrigin("s3://lake/prod", None)
+    assert foreign_unit({STORE_HEADER: "s3://lake/prod/"}, s3, LANDING) is None
+    assert foreign_unit({STORE_HEADER: "s3://lake/other"}, s3, LANDING) is not None
+    assert foreign_unit({DATABASE_HEADER: "postgresql://etl@db/other"}, worker, LOADS)

@@ -443,8 +443,10 @@ def _after_unit(session: Settings) -> Callable[[UnitResult[Outcome]], None] | No
     if not session.settings.chain_transforms:
         return None
     from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only
+    from etl_core.work.celery.origin import store_only
 
-    sender = CeleryExecutor(celery_app(session.settings, LANE))
+    # the partition loads into the pipeline workers' database, not this lane's: store only
+    sender = CeleryExecutor(store_only(celery_app(session.settings, LANE)))
     return transform_validated(sender.submit)
 
 

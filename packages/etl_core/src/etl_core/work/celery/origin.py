@@ -14,10 +14,12 @@ language, docs/events.md) is run as before.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from etl_core.errors import FatalError
 from etl_core.work.events import DATA_PIPELINE, PARTITION
@@ -37,6 +39,8 @@ __all__ = [
     "foreign_unit",
     "loads_to_database",
     "origin_headers",
+    "store_identity",
+    "store_only",
     "unit_origin",
 ]
 
@@ -90,36 +94,91 @@ def app_origin(app: Any) -> UnitOrigin | None:
     return origin if isinstance(origin, UnitOrigin) else None
 
 
+def store_only(app: Any) -> Any:
+    """``app``, its units naming only their store (:data:`STORE_HEADER`), never a database:
+    the sender of a chained unit, a worker of one lane enqueuing another lane's (the file
+    lane a validated partition's transform). Where that unit loads is the other lane's own
+    ``database_url``, which the sender neither knows nor needs (it may have none, or its
+    own for its runs): a pipeline worker refused every chained partition of a file-lane
+    worker whose database was not its own. The store is what both lanes must share: the
+    unit's keys name its objects."""
+    origin = app_origin(app)
+    if origin is not None:
+        app.conf.update({ORIGIN_SETTING: UnitOrigin(origin.store, None)})
+    return app
+
+
 def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
     """The store and database of ``settings``, as :data:`STORE_HEADER` and
     :data:`DATABASE_HEADER` carry them (a store URL that does not parse: none, the store
-    itself refuses it when opened)."""
+    itself refuses it when opened). A local store is named by its real path: a symlinked
+    directory and its target are one store."""
+    url = settings.database_url
+    return UnitOrigin(
+        store_identity(str(settings.storage_url)),
+        database_identity(str(url)) if url is not None else None,
+    )
+
+
+def store_identity(url: str) -> str | None:
+    """The canonical URL of the store ``url`` names (``None``: it does not parse), a local
+    one by its real path, so a symlinked directory and its target are one store."""
     from etl_core.storage import parse_store_url
 
     try:
-        store: str | None = parse_store_url(settings.storage_url).url
+        location = parse_store_url(url)
     except ValueError:
-        store = None
-    url = settings.database_url
-    return UnitOrigin(store, database_identity(str(url)) if url is not None else None)
+        return None
+    path = location.path
+    return Path(os.path.realpath(path)).as_uri() if path is not None else location.url
+
+
+_POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORT = "5432"
 
 
 def database_identity(url: str) -> str:
-    """``url`` without its password (nor a query parameter naming one): what tells two
-    databases apart, and may travel on a broker. Taken apart by hand: ``urlsplit`` would
-    turn ``sqlite:////abs/path`` into another path."""
-    scheme, separator, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hostport = authority.rpartition("@")
-        user = userinfo.partition(":")[0]
-        authority = f"{user}@{hostport}" if user else hostport
-    path, question, query = tail.partition("?")
-    if question:
-        kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-                if k.lower() not in _SECRET_QUERY]  # fmt: skip
-        query = urlencode(kept)
-    return f"{scheme}{separator}{authority}{slash}{path}{'?' if query else ''}{query}"
+    """What tells the database of ``url`` apart from another, and may travel on a broker:
+    no password, and one spelling for one database, so that two processes on the same one
+    never refuse each other's units. PostgreSQL: ``postgresql://host:port/dbname`` (either
+    scheme, the host in lower case, a loopback name as ``localhost``, the default port
+    written, ``host``/``port``/``dbname`` query parameters applied; the user and the
+    connection options, ``sslmode``, ``application_name``…, name no other database).
+    SQLite: the file's real path (a relative one against the working directory, as the
+    schema package reads it). Taken apart by hand: ``urlsplit`` would turn
+    ``sqlite:////abs/path`` into another path."""
+    scheme, separator, rest = url.strip().partition("://")
+    scheme = scheme.lower()
+    authority, _, tail = rest.partition("/")
+    path, _, query = tail.partition("?")
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    if scheme in _POSTGRESQL_SCHEMES:
+        return _postgresql_identity(authority, path, options)
+    if scheme == "sqlite" and path and unquote(path) != ":memory:" and not authority:
+        return f"sqlite:///{quote(os.path.realpath(unquote(path)))}"
+    kept = [(k, v) for k, v in sorted(options.items()) if k.lower() not in _SECRET_QUERY]
+    text = urlencode(kept)
+    return f"{scheme}{separator}{authority}/{path}{'?' if text else ''}{text}".rstrip("/")
+
+
+def _postgresql_identity(authority: str, path: str, options: dict[str, str]) -> str:
+    """``postgresql://host:port/dbname`` of a PostgreSQL URL taken apart."""
+    hostport = authority.rpartition("@")[2]
+    if hostport.startswith("["):  # [::1]:5432
+        host, _, port = hostport[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = hostport.partition(":")
+    host = unquote(options.get("host", host)).lower()
+    port = options.get("port", port) or _DEFAULT_PORT
+    name = unquote(options.get("dbname", path.rstrip("/")))
+    if host in _LOOPBACK:
+        host = "localhost"
+    host_text = f"[{host}]" if ":" in host else quote(host, safe="")  # a socket's /dir
+    service = options.get("service")
+    suffix = f"?{urlencode({'service': service})}" if service else ""
+    return f"postgresql://{host_text}:{port}/{quote(name)}{suffix}"
 
 
 def loads_to_database(unit: WorkUnit) -> bool:
@@ -149,9 +208,15 @@ def foreign_unit(
     if origin is None:
         return None
     store = headers.get(STORE_HEADER)
-    if isinstance(store, str) and store != origin.store:
+    # read as this version writes them: another producer's spelling (docs/events.md), or an
+    # older platform's (the user in etl_database) during a rolling upgrade, is no refusal
+    if isinstance(store, str) and (store_identity(store) or store) != origin.store:
         return ForeignUnitError(unit.id, "storage_url", store, origin.store)
     database = headers.get(DATABASE_HEADER)
-    if isinstance(database, str) and loads_to_database(unit) and database != origin.database:
+    if (
+        isinstance(database, str)
+        and loads_to_database(unit)
+        and database_identity(database) != origin.database
+    ):
         return ForeignUnitError(unit.id, "database_url", database, origin.database)
     return None

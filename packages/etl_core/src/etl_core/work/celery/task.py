@@ -411,12 +411,20 @@ def _cut_short(result: UnitResult[Any], policy: RetryPolicy, stopping: threading
 def _hand_back(task: Any, result: UnitResult[Any], counter: ProcessCounter | None) -> NoReturn:
     """Give the message back to its queue, unacknowledged as done: the unit did not end, its
     worker is shutting down; another worker runs it. This delivery is not counted against
-    ``task_max_deliveries`` (it is no crash: :meth:`DeliveryCounter.handed_back`)."""
+    ``task_max_deliveries`` (it is no crash: :meth:`DeliveryCounter.handed_back`), unless
+    its count cannot be updated: a store failing then did not fail the unit, acknowledged
+    and lost, but leaves this delivery counted."""
     from celery.exceptions import Reject
 
     task_id = str(task.request.id)
     if counter is not None:
-        counter.get().handed_back(task_id)
+        try:
+            counter.get().handed_back(task_id)
+        except Exception as error:  # the store failing: handed back all the same, counted
+            logger.warning(
+                "task %s handed back counted as a delivery: its count was not updated (%s)",
+                task_id, error, extra={"task_id": task_id},
+            )  # fmt: skip
     logger.warning(
         "work unit %s handed back to its queue: this worker is shutting down (%s: %s)",
         result.unit.id, type(result.error).__name__, result.error,
