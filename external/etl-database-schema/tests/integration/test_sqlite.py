@@ -265,3 +265,32 @@ def test_a_run_inserted_without_a_holder_is_kept_and_left_alone(run_python: RunP
     assert "abandoned []" in result.stdout
     assert "gone ['new']" in result.stdout
     assert "old running" in result.stdout
+
+
+def test_a_run_judged_abandoned_is_finished_by_its_own_process(run_python: RunPython) -> None:
+    # The sweep judges a run by its recorded pid; should it judge a live run dead, the
+    # run's own process finishing it later must win, not be refused.
+    result = run_python(
+        """
+        import etl_database_schema as schema
+        schema.setup("sqlite:///ledger.sqlite3")
+        schema.migrate()
+        schema.connect("sqlite:///ledger.sqlite3")
+        schema.start_run("live", lane="data_pipeline", job="run", holder={"pid": 1})
+        print("judged", schema.abandon_runs(lambda holder: True))
+        print("error", schema.get_run("live").error[:11])
+        schema.finish_run("live", "succeeded", inputs=2, outputs=2)
+        run = schema.get_run("live")
+        print("finished", run.status, repr(run.error))
+        try:
+            schema.finish_run("live", "failed", error="again")
+        except schema.DatabaseRefusedError:
+            print("second finish refused")
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "judged ['live']" in result.stdout
+    assert "error abandoned: " in result.stdout
+    assert "finished succeeded ''" in result.stdout
+    assert "second finish refused" in result.stdout
