@@ -275,13 +275,13 @@ def finish_run(
 
     Raises:
         ValueError: ``status`` is not one of :data:`RUN_OUTCOMES`.
-        DatabaseRefusedError: No run with this id is running (unknown, or already finished).
+        DatabaseRefusedError: No run with this id is running or abandoned (unknown, or
+            already finished).
     """
     if status not in RUN_OUTCOMES:
         raise ValueError(f"run status {status!r} is not one of {', '.join(RUN_OUTCOMES)}")
-    from django.utils import timezone
-
     from django.db.models import Q
+    from django.utils import timezone
 
     open_or_abandoned = Q(status="running") | Q(status="failed", error__startswith=_ABANDONED)
     with models(LEDGER_APP) as ledger:
