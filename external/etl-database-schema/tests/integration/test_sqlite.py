@@ -233,3 +233,64 @@ def test_setup_leaves_logging_alone(run_python: RunPython) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "handlers unchanged True" in result.stdout
+
+
+def test_a_run_inserted_without_a_holder_is_kept_and_left_alone(run_python: RunPython) -> None:
+    # A process of the release before ledger 0003 still running when the database is
+    # migrated inserts its runs without the holder column: they must still start, and
+    # the sweep of abandoned runs must leave them (nothing tells whose they are).
+    result = run_python(
+        """
+        import etl_database_schema as schema
+        schema.setup("sqlite:///ledger.sqlite3")
+        schema.migrate()
+        from django.db import connection
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO etl_pipeline_run (run_id, lane, job, dataset, parameters, status,"
+                " started_at, inputs_count, outputs_count, quarantined_count, failed_count,"
+                " rows_written, error) VALUES ('old', 'data_pipeline', 'run', '', '{}',"
+                " 'running', '2026-12-01 00:00:00', 0, 0, 0, 0, 0, '')"
+            )
+        schema.connect("sqlite:///ledger.sqlite3")
+        print("abandoned", schema.abandon_runs(lambda holder: True))
+        schema.start_run("new", lane="data_pipeline", job="run", holder={"pid": 1})
+        print("gone", schema.abandon_runs(lambda holder: holder.get("pid") == 1))
+        old = schema.get_run("old")
+        print("old", old.status if old else None)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "abandoned []" in result.stdout
+    assert "gone ['new']" in result.stdout
+    assert "old running" in result.stdout
+
+
+def test_a_run_judged_abandoned_is_finished_by_its_own_process(run_python: RunPython) -> None:
+    # The sweep judges a run by its recorded pid; should it judge a live run dead, the
+    # run's own process finishing it later must win, not be refused.
+    result = run_python(
+        """
+        import etl_database_schema as schema
+        schema.setup("sqlite:///ledger.sqlite3")
+        schema.migrate()
+        schema.connect("sqlite:///ledger.sqlite3")
+        schema.start_run("live", lane="data_pipeline", job="run", holder={"pid": 1})
+        print("judged", schema.abandon_runs(lambda holder: True))
+        print("error", schema.get_run("live").error[:11])
+        schema.finish_run("live", "succeeded", inputs=2, outputs=2)
+        run = schema.get_run("live")
+        print("finished", run.status, repr(run.error))
+        try:
+            schema.finish_run("live", "failed", error="again")
+        except schema.DatabaseRefusedError:
+            print("second finish refused")
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "judged ['live']" in result.stdout
+    assert "error abandoned: " in result.stdout
+    assert "finished succeeded ''" in result.stdout
+    assert "second finish refused" in result.stdout

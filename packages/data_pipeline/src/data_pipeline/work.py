@@ -36,6 +36,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_SIGNALLED_QUERY = "Query interrupted"
+"""What DuckDB says (a ``RuntimeError``) of a query it stopped for a signal in this thread."""
+
 
 @dataclass(frozen=True)
 class PipelineContext:
@@ -125,9 +128,11 @@ def _interrupted_query(error: BaseException) -> bool:
     """Whether ``error`` is, or was caused by, a DuckDB query interrupted by a signal.
 
     A Ctrl-C or SIGTERM (whose handler raises ``KeyboardInterrupt``) arriving while
-    DuckDB runs a query in this thread is turned by DuckDB into ``InterruptException``
+    DuckDB runs a query in this thread is turned by DuckDB into a plain ``RuntimeError``
     ("Query interrupted"), an ordinary error that the transform wraps like a bad query:
     the partition failed, the run went on with the rest and exited 1, the signal lost.
+    Told by its words: DuckDB's ``InterruptException`` ("INTERRUPT Error: Interrupted!")
+    is what ``interrupt()`` raises (a query cancelled by our own code), never a signal.
     """
     duckdb = sys.modules.get("duckdb")  # never imported: no DuckDB query ran
     if duckdb is None:
@@ -138,7 +143,7 @@ def _interrupted_query(error: BaseException) -> bool:
         current = pending.pop()
         if current is None or id(current) in seen:
             continue
-        if isinstance(current, duckdb.InterruptException):
+        if isinstance(current, RuntimeError | duckdb.Error) and str(current) == _SIGNALLED_QUERY:
             return True
         seen.add(id(current))
         pending += [current.__cause__, current.__context__]

@@ -117,6 +117,7 @@ class PipelineRun(models.Model):
     holder = models.JSONField(
         default=dict,
         blank=True,
+        null=True,  # a process of the release before it still inserts rows without it
         help_text="The process running it (host, pid, ...): a later run on the host finishes "
         "a run whose process is gone as failed.",
     )

@@ -218,6 +218,11 @@ def start_run(
         )
 
 
+_ABANDONED = "abandoned: "
+"""How the error of a run :func:`abandon_runs` finished begins; its own process's
+:func:`finish_run` still replaces that verdict."""
+
+
 def abandon_runs(is_gone: Callable[[Mapping[str, Any]], bool]) -> list[str]:
     """Finish as ``failed`` each ``running`` run whose process ``is_gone`` says has ended.
 
@@ -243,7 +248,7 @@ def abandon_runs(is_gone: Callable[[Mapping[str, Any]], bool]) -> list[str]:
             updated = table.filter(run_id=run_id, status="running").update(
                 status="failed",
                 finished_at=timezone.now(),
-                error=f"abandoned: its process {who} ended without finishing the {job} "
+                error=f"{_ABANDONED}its process {who} ended without finishing the {job} "
                 "(killed?); found by a later run",
             )
             if updated:
@@ -264,18 +269,25 @@ def finish_run(
 ) -> None:
     """Record how a running run ended: ``succeeded``, ``partial`` or ``failed``, with its counts.
 
+    A run that :func:`abandon_runs` judged left by a dead process is finished too: the
+    verdict was a guess from its pid, and the run's own process, still there to finish
+    it, knows better (without this its true outcome was refused and lost).
+
     Raises:
         ValueError: ``status`` is not one of :data:`RUN_OUTCOMES`.
-        DatabaseRefusedError: No run with this id is running (unknown, or already finished).
+        DatabaseRefusedError: No run with this id is running or abandoned (unknown, or
+            already finished).
     """
     if status not in RUN_OUTCOMES:
         raise ValueError(f"run status {status!r} is not one of {', '.join(RUN_OUTCOMES)}")
+    from django.db.models import Q
     from django.utils import timezone
 
+    open_or_abandoned = Q(status="running") | Q(status="failed", error__startswith=_ABANDONED)
     with models(LEDGER_APP) as ledger:
         updated = (
             ledger["PipelineRun"]
-            .objects.filter(run_id=run_id, status="running")
+            .objects.filter(open_or_abandoned, run_id=run_id)
             .update(
                 status=status,
                 finished_at=timezone.now(),

@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
             field=models.JSONField(
                 blank=True,
                 default=dict,
+                null=True,
                 help_text=(
                     "The process running it (host, pid, ...): a later run on the host finishes "
                     "a run whose process is gone as failed."
