@@ -409,3 +409,12 @@ def readings_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(flow._Walk, "_take_reading", spy)
     return taken
+
+
+def everything_written(workspace) -> bytes:
+    """Every object of the store, archives decompressed."""
+    blobs = []
+    for info in workspace.store.list(""):
+        data = workspace.store.read_bytes(info.key)
+        blobs.append(gzip.decompress(data) if info.key.endswith(".gz") else data)
+    return b"\n".join(blobs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import gzip
 import json
 import time
 
@@ -17,7 +16,7 @@ from data_pipeline.errors import (
 from data_pipeline.ingest import ObjectStateStore
 from etl_core.testing import capture_metrics
 
-from .conftest import SECRETS, Fault
+from .conftest import SECRETS, Fault, everything_written
 
 PAGED = """
 [[endpoints]]
@@ -52,15 +51,6 @@ def secret_env(monkeypatch, tmp_path):
     secret_file = tmp_path / "password"
     secret_file.write_text(SECRETS["password"] + "\n")
     return secret_file
-
-
-def everything_written(workspace) -> bytes:
-    """Every object of the store, archives decompressed."""
-    blobs = []
-    for info in workspace.store.list(""):
-        data = workspace.store.read_bytes(info.key)
-        blobs.append(gzip.decompress(data) if info.key.endswith(".gz") else data)
-    return b"\n".join(blobs)
 
 
 @pytest.mark.parametrize("kind", sorted(AUTH))

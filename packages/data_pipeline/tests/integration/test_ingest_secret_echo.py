@@ -5,7 +5,6 @@ replay`` lands the run again from the masked archive without the secret."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 
@@ -16,7 +15,7 @@ from data_pipeline.ingest import ObjectStateStore
 from etl_core.testing import capture_logs
 from etl_core.testing.scripts import run_script
 
-from .conftest import SECRETS, Fault
+from .conftest import SECRETS, Fault, everything_written
 
 AUTH = '[auth]\ntype = "api_key"\nkey = "env:SHOP_KEY"\nlocation = "query"\n'
 NEXT = """
@@ -43,15 +42,6 @@ chunk_records = 5
 type = "link_header"
 """
 KEY = SECRETS["api_key"]
-
-
-def everything_written(workspace) -> bytes:
-    """Every object of the store, gzip ones decompressed."""
-    blobs = []
-    for info in workspace.store.list(""):
-        data = workspace.store.read_bytes(info.key)
-        blobs.append(gzip.decompress(data) if info.key.endswith(".gz") else data)
-    return b"\n".join(blobs)
 
 
 def without_provenance(record: dict) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,19 +20,6 @@ from etl_core.logging import (
 )
 from etl_core.testing.logs import capture_logs
 from etl_core.threads import ContextThreadPoolExecutor, start_thread
-
-
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """Configure JSON logging into a buffer; restore the root logger afterwards."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    buffer = io.StringIO()
-    configure_logging(fmt="json", stream=buffer, level="DEBUG")
-    yield buffer
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    clear_context()
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, object]]:

@@ -6,16 +6,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from etl_core.config import URL
-from etl_core.logging import clear_context, configure_logging
 from etl_core.redaction import (
     MAX_REMEMBERED,
     MIN_REMEMBERED_CHARS,
-    forget_secrets,
     mask_query_params,
     mask_values,
     redact_text,
@@ -24,20 +21,6 @@ from etl_core.redaction import (
 )
 from etl_core.secrets import Secret
 from etl_core.work.celery.messages import error_document
-
-
-@pytest.fixture
-def stream() -> Iterator[io.StringIO]:
-    """JSON logging at DEBUG into a buffer; the root logger and the memory restored after."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
-    buffer = io.StringIO()
-    configure_logging(fmt="json", stream=buffer, level="DEBUG")
-    yield buffer
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    clear_context()
-    forget_secrets()
 
 
 def test_a_revealed_secret_is_masked_in_a_line_a_library_logs(
