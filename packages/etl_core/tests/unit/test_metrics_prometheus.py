@@ -141,3 +141,5 @@ def test_a_refused_pushgateway_url_is_named_without_its_password() -> None:
         pushgateway_url("ftp://pusher:hunter2-secret@gateway:9091", "etl")
     assert "hunter2-secret" not in str(refused.value)
     assert "ftp://gateway:9091" in str(refused.value)
+    with pytest.raises(MetricError, match="'ftp://gateway:port'"):
+        pushgateway_url("ftp://pusher:hunter2-secret@gateway:port", "etl")

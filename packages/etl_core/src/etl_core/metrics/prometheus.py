@@ -145,10 +145,7 @@ def _credentials(target: str) -> tuple[str, str | None]:
     parts = urllib.parse.urlsplit(target)
     if parts.username is None and parts.password is None:
         return target, None
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 address keeps its brackets
-        host = f"[{host}]"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    netloc = parts.netloc.rpartition("@")[2]  # host and port as written
     pair = (
         f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
     )
