@@ -247,3 +247,28 @@ def test_a_worker_compares_the_databases_ids_when_both_are_known(
         "this worker's database is postgresql://postgres:5432/etl (server 7716, database etl)"
         in str(other)
     )
+
+
+def test_a_dead_lettered_unit_keeps_its_database_id_to_be_checked_again_when_re_driven() -> None:
+    # Celery's protocol 2 sets a producer's headers on the request itself, not in
+    # request.headers: the id was read nowhere there, and dropped from the moved message
+    from types import SimpleNamespace
+
+    from etl_core.work.celery import task as celery_task
+
+    sent: list[dict[str, object]] = []
+    app = SimpleNamespace(send_task=lambda *_, **options: sent.append(options))
+    request = SimpleNamespace(
+        headers=None,
+        etl_store="s3://lake/prod",
+        etl_database="postgresql://localhost:15432/etl",
+        etl_database_id="postgresql:7716/etl",
+    )
+    task = SimpleNamespace(name="etl.data_pipeline.run_unit", app=app, request=request)
+    refused = ForeignUnitError(LOADS.id, "database_url", "postgresql://localhost:15432/etl", None)
+    celery_task._dead_letter(task, LOADS.to_dict(), "data_pipeline.dead", refused, 1)
+    (moved,) = sent
+    headers = moved["headers"]
+    assert isinstance(headers, dict)
+    assert headers[DATABASE_ID_HEADER] == "postgresql:7716/etl"
+    assert headers[DATABASE_HEADER] == "postgresql://localhost:15432/etl"
