@@ -98,9 +98,10 @@ def learned_database_id(url: str, *, again: bool) -> str | None:
             if url not in _warned:
                 _warned.add(url)
                 logger.warning(
-                    "could not ask the database %s which database it is (%s): its units "
-                    "are named by their URL only, as they were before etl_database_id, "
-                    "so one database reached by another name is refused by its workers",
+                    "could not ask the database %s which one it is (%s): it is named by "
+                    "its URL only (etl_database, as before etl_database_id), so a unit that "
+                    "loads into it is refused where it is reached by another name "
+                    "(docs/events.md)",
                     _shown(url),
                     _first_line(exc, url),
                     extra={"field": "database_url"},
