@@ -357,3 +357,29 @@ def test_a_run_whose_database_url_is_spelled_otherwise_than_the_workers_is_loade
     assert "4 partition(s) processed, 0 failed" in done.stdout
     assert "ForeignUnitError" not in said
     assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+
+
+def test_a_run_reaching_the_workers_database_by_another_name_is_loaded(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    # the compose stack's PostgreSQL is 127.0.0.1:15432 from the host, postgres:5432 to its
+    # workers: no spelling rule makes the two URLs one, and the workers refused every
+    # partition of a run from the host (ForeignUnitError). Here: TCP for the workers, the
+    # server's Unix socket for the command; its database's id (etl_database_id) says it is
+    # theirs.
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(lake["DATABASE_URL"])
+    socket_dir = Path("/var/run/postgresql")
+    if not (socket_dir / f".s.PGSQL.{parts.port or 5432}").exists():
+        pytest.skip(f"PostgreSQL has no Unix socket in {socket_dir} on this machine")
+    user = parts.username or "postgres"
+    query = f"host={socket_dir}&port={parts.port or 5432}"
+    by_socket = f"postgresql://{user}@{parts.path}?{query}"
+    with worker(tmp_path, lake, celery_broker, "w1") as one:
+        done = pipeline(lake, celery_broker, "run", "--executor", "celery", DATABASE_URL=by_socket)
+        said = one.log()
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "4 partition(s) processed, 0 failed" in done.stdout
+    assert "ForeignUnitError" not in said
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]

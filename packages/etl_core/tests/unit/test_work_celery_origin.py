@@ -4,6 +4,7 @@ and a worker of another store or database refuses it naming both."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from etl_core.runtime import RuntimeSettings
 from etl_core.work import WorkUnit
 from etl_core.work.celery.origin import (
     DATABASE_HEADER,
+    DATABASE_ID_HEADER,
     STORE_HEADER,
     ForeignUnitError,
     UnitOrigin,
@@ -156,3 +158,117 @@ def test_a_worker_reads_a_header_in_another_spelling_as_its_own(tmp_path: Path) 
     assert foreign_unit({STORE_HEADER: "s3://lake/prod/"}, s3, LANDING) is None
     assert foreign_unit({STORE_HEADER: "s3://lake/other"}, s3, LANDING) is not None
     assert foreign_unit({DATABASE_HEADER: "postgresql://etl@db/other"}, worker, LOADS)
+
+
+@pytest.fixture(autouse=True)
+def asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The URLs whose database was asked which one it is (none answers here: no test of
+    this module reaches a server; tests/integration/test_work_celery_database_id.py does)."""
+    from etl_core.work.celery import database_id
+
+    urls: list[str] = []
+
+    def unreachable(url: str, **_: object) -> str:
+        urls.append(url)
+        raise OSError(f"connection to {url} refused")
+
+    database_id.forget_database_ids()
+    monkeypatch.setattr(database_id, "database_id", unreachable)
+    yield urls
+    database_id.forget_database_ids()
+
+
+def test_a_sender_that_cannot_ask_its_database_sends_its_units_without_the_id_warning_once(
+    tmp_path: Path, asked: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    command = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path),
+        database_url=DatabaseURL(f"postgresql://etl:{SECRET}@db/etl?password={SECRET}"),
+    ))  # fmt: skip
+    with caplog.at_level("WARNING"):
+        sent = [origin_headers(command, LOADS) for _ in range(3)]
+    assert (
+        sent == [{STORE_HEADER: tmp_path.as_uri(), DATABASE_HEADER: "postgresql://db:5432/etl"}] * 3
+    )
+    assert len(asked) == 1  # asked once: three units did not wait three times
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "postgresql://etl:***@db/etl" in warning.getMessage()
+    assert SECRET not in caplog.text
+
+
+def test_a_worker_that_cannot_ask_its_database_compares_urls_and_asks_again_next_unit(
+    tmp_path: Path, asked: list[str]
+) -> None:
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    sent = {
+        DATABASE_HEADER: "postgresql://127.0.0.1:15432/etl",
+        DATABASE_ID_HEADER: "postgresql:7716/etl",
+    }
+    refused = foreign_unit(sent, worker, LOADS)
+    assert isinstance(refused, ForeignUnitError)
+    assert (refused.sent_id, refused.worker_id) == ("postgresql:7716/etl", None)
+    assert "postgresql://127.0.0.1:15432/etl (server 7716, database etl)" in str(refused)
+    assert "could not ask its database which one it is" in str(refused)
+    same_url = {**sent, DATABASE_HEADER: "postgresql://postgres:5432/etl"}
+    assert foreign_unit(same_url, worker, LOADS) is None
+    assert len(asked) == 2  # its database may be back by the next unit
+    copy = pickle.loads(pickle.dumps(refused))
+    assert (str(copy), copy.sent_id) == (str(refused), refused.sent_id)
+
+
+def test_a_worker_compares_the_databases_ids_when_both_are_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl_core.work.celery import database_id
+
+    ids = {"postgresql://etl@postgres/etl": "postgresql:7716/etl"}
+    monkeypatch.setattr(database_id, "database_id", lambda url, **_: ids[url])
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    from_host = {DATABASE_HEADER: "postgresql://localhost:15432/etl"}
+    # an older sender, or one that could not ask: its URL, as before
+    assert foreign_unit(from_host, worker, LOADS) is not None
+    assert (
+        foreign_unit({**from_host, DATABASE_ID_HEADER: "postgresql:7716/etl"}, worker, LOADS)
+        is None
+    )
+    # the same name, another server (a container's own localhost): the ids tell
+    same_name = {
+        DATABASE_HEADER: "postgresql://postgres:5432/etl",
+        DATABASE_ID_HEADER: "postgresql:9/etl",
+    }
+    other = foreign_unit(same_name, worker, LOADS)
+    assert isinstance(other, ForeignUnitError)
+    assert "(server 9, database etl)" in str(other)
+    assert (
+        "this worker's database is postgresql://postgres:5432/etl (server 7716, database etl)"
+        in str(other)
+    )
+
+
+def test_a_dead_lettered_unit_keeps_its_database_id_to_be_checked_again_when_re_driven() -> None:
+    # Celery's protocol 2 sets a producer's headers on the request itself, not in
+    # request.headers: the id was read nowhere there, and dropped from the moved message
+    from types import SimpleNamespace
+
+    from etl_core.work.celery import task as celery_task
+
+    sent: list[dict[str, object]] = []
+    app = SimpleNamespace(send_task=lambda *_, **options: sent.append(options))
+    request = SimpleNamespace(
+        headers=None,
+        etl_store="s3://lake/prod",
+        etl_database="postgresql://localhost:15432/etl",
+        etl_database_id="postgresql:7716/etl",
+    )
+    task = SimpleNamespace(name="etl.data_pipeline.run_unit", app=app, request=request)
+    refused = ForeignUnitError(LOADS.id, "database_url", "postgresql://localhost:15432/etl", None)
+    celery_task._dead_letter(task, LOADS.to_dict(), "data_pipeline.dead", refused, 1)
+    (moved,) = sent
+    headers = moved["headers"]
+    assert isinstance(headers, dict)
+    assert headers[DATABASE_ID_HEADER] == "postgresql:7716/etl"
+    assert headers[DATABASE_HEADER] == "postgresql://localhost:15432/etl"

@@ -6,9 +6,13 @@ on a local store whose workers run on another directory or an S3 bucket saw "0
 validated", then waited. So every unit a process sends carries, in the headers of its
 message, the store its sender runs on (``etl_store``: the canonical store URL, which holds
 no credentials) and, for a unit that loads into a database, that database
-(``etl_database``: its URL without the password). A worker whose own store or database
-differs refuses the unit with :class:`ForeignUnitError` (never retried: no retry makes
-the stores agree), naming both. A message without these headers (a producer of another
+(``etl_database``: its URL without the password) and, when the sender could ask it, what
+that database's server says it is (``etl_database_id``: :mod:`.database_id`), so one
+database reached by two names (``127.0.0.1:15432`` from a host, ``postgres:5432`` inside a
+compose stack) is one database. A worker whose own store or database differs refuses the
+unit with :class:`ForeignUnitError` (never retried: no retry makes the stores agree),
+naming both. A worker compares the databases' ids when the unit carries one and it knows
+its own, else their URLs. A message without these headers (a producer of another
 language, docs/events.md) is run as before.
 """
 
@@ -16,12 +20,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from etl_core.errors import FatalError
+from etl_core.work.celery.database_id import describe_database_id, learned_database_id
 from etl_core.work.events import DATA_PIPELINE, PARTITION
 from etl_core.work.unit import WorkUnit
 
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATABASE_HEADER",
+    "DATABASE_ID_HEADER",
     "ORIGIN_SETTING",
     "STORE_HEADER",
     "ForeignUnitError",
@@ -48,6 +54,9 @@ STORE_HEADER = "etl_store"
 """The message header naming the store a unit was made for (its canonical URL)."""
 DATABASE_HEADER = "etl_database"
 """The message header naming the database a unit loads into (its URL, no password)."""
+DATABASE_ID_HEADER = "etl_database_id"
+"""The message header naming that database by what its server says of itself
+(:func:`~etl_core.work.celery.database_id.database_id`); sent when the sender could ask."""
 ORIGIN_SETTING = "etl_unit_origin"
 """The key of a lane's Celery configuration holding its process's :class:`UnitOrigin`."""
 
@@ -63,29 +72,67 @@ class ForeignUnitError(FatalError):
         field: ``storage_url`` or ``database_url``: the setting that differs.
         sent_for: The store or database the unit was made for (no credentials).
         worker_has: This worker's (no credentials), or ``None`` when it has none.
+        sent_id: The id of the database the unit was made for (``etl_database_id``), if sent.
+        worker_id: The id of this worker's database, if it could learn it.
     """
 
-    def __init__(self, unit_id: str, field: str, sent_for: str, worker_has: str | None) -> None:
+    def __init__(
+        self,
+        unit_id: str,
+        field: str,
+        sent_for: str,
+        worker_has: str | None,
+        *,
+        sent_id: str | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         self.unit_id = unit_id
         self.field = field
         self.sent_for = sent_for
         self.worker_has = worker_has
+        self.sent_id = sent_id
+        self.worker_id = worker_id
         what = "store" if field == "storage_url" else "database"
-        mine = f"this worker's {what} is {worker_has}" if worker_has else f"it has no {field}"
+        mine = (
+            f"this worker's {what} is {_with_id(worker_has, worker_id)}"
+            if worker_has
+            else f"it has no {field}"
+        )
+        if worker_has and sent_id and not worker_id:
+            mine += " (it could not ask its database which one it is, so the URLs were compared)"
         super().__init__(
-            f"work unit {unit_id} was made for the {what} {sent_for} ({field} of its sender), "
+            f"work unit {unit_id} was made for the {what} {_with_id(sent_for, sent_id)} "
+            f"({field} of its sender), "
             f"but {mine}: refused, not run. Give the workers and the command the same "
             f"{field}, then run the command again (or move the message back from the "
             "dead-letter queue)"
         )
 
 
+def _with_id(name: str, database_id: str | None) -> str:
+    """``postgresql://postgres:5432/etl (server 7716…, database etl)``: a database by both."""
+    return f"{name} ({describe_database_id(database_id)})" if database_id else name
+
+
 @dataclass(frozen=True)
 class UnitOrigin:
-    """The store and database of this process, as units it sends name them (no secrets)."""
+    """The store and database of this process, as units it sends name them (no secrets).
+
+    ``database_url``, the database's URL as configured (its password too: never shown,
+    never sent), is what this process asks which database it is
+    (:meth:`database_id`)."""
 
     store: str | None
     database: str | None
+    database_url: str | None = field(default=None, repr=False, compare=False)
+
+    def database_id(self, *, again: bool) -> str | None:
+        """What this process's database says it is, learned once (``None``: it has none,
+        or could not be asked; :func:`~etl_core.work.celery.database_id.learned_database_id`
+        says what ``again`` does)."""
+        if self.database is None or self.database_url is None:
+            return None
+        return learned_database_id(self.database_url, again=again)
 
 
 def app_origin(app: Any) -> UnitOrigin | None:
@@ -117,6 +164,7 @@ def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
     return UnitOrigin(
         store_identity(str(settings.storage_url)),
         database_identity(str(url)) if url is not None else None,
+        url,
     )
 
 
@@ -189,7 +237,9 @@ def loads_to_database(unit: WorkUnit) -> bool:
 
 
 def origin_headers(origin: UnitOrigin | None, unit: WorkUnit) -> dict[str, str]:
-    """The headers of ``unit``'s message sent from a process of ``origin``."""
+    """The headers of ``unit``'s message sent from a process of ``origin``: its database's
+    id too, asked of the database on the first unit that loads (a database that does not
+    answer: one warning, the unit sent without it, named by its URL as before)."""
     if origin is None:
         return {}
     headers = {}
@@ -197,6 +247,9 @@ def origin_headers(origin: UnitOrigin | None, unit: WorkUnit) -> dict[str, str]:
         headers[STORE_HEADER] = origin.store
     if origin.database is not None and loads_to_database(unit):
         headers[DATABASE_HEADER] = origin.database
+        database_id = origin.database_id(again=False)
+        if database_id is not None:
+            headers[DATABASE_ID_HEADER] = database_id
     return headers
 
 
@@ -204,7 +257,9 @@ def foreign_unit(
     headers: Mapping[str, object], origin: UnitOrigin | None, unit: WorkUnit
 ) -> ForeignUnitError | None:
     """Why a worker of ``origin`` refuses ``unit`` sent with ``headers``, if it does: the
-    store the unit was made for is not the worker's, or the database it loads into."""
+    store the unit was made for is not the worker's, or the database it loads into (by
+    the databases' ids when the unit carries one and this worker can learn its own, asked
+    of its database once; else by their URLs)."""
     if origin is None:
         return None
     store = headers.get(STORE_HEADER)
@@ -213,10 +268,17 @@ def foreign_unit(
     if isinstance(store, str) and (store_identity(store) or store) != origin.store:
         return ForeignUnitError(unit.id, "storage_url", store, origin.store)
     database = headers.get(DATABASE_HEADER)
-    if (
-        isinstance(database, str)
-        and loads_to_database(unit)
-        and database_identity(database) != origin.database
-    ):
-        return ForeignUnitError(unit.id, "database_url", database, origin.database)
-    return None
+    if not isinstance(database, str) or not loads_to_database(unit):
+        return None
+    sent_id = headers.get(DATABASE_ID_HEADER)
+    sent_id = sent_id if isinstance(sent_id, str) and sent_id else None
+    own_id = origin.database_id(again=True) if sent_id is not None else None
+    if own_id is not None:
+        same = sent_id == own_id
+    else:
+        same = database_identity(database) == origin.database
+    if same:
+        return None
+    return ForeignUnitError(
+        unit.id, "database_url", database, origin.database, sent_id=sent_id, worker_id=own_id
+    )

@@ -50,6 +50,7 @@ from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooMa
 from etl_core.work.celery.messages import error_document, result_document
 from etl_core.work.celery.origin import (
     DATABASE_HEADER,
+    DATABASE_ID_HEADER,
     STORE_HEADER,
     app_origin,
     foreign_unit,
@@ -71,6 +72,8 @@ T = TypeVar("T")
 
 DEAD_REASON_HEADER = "etl_dead_reason"
 """The header of a dead-lettered message that says why it was moved there."""
+_ORIGIN_HEADERS = (STORE_HEADER, DATABASE_HEADER, DATABASE_ID_HEADER)
+"""The headers naming a unit's store and database (origin.py), kept by a dead-lettered one."""
 
 
 class LaneRunner:
@@ -443,7 +446,7 @@ def _headers(task: Any) -> dict[str, object]:
     """The headers of the message being run (Celery keeps a producer's own ones there)."""
     request = task.request
     headers = dict(getattr(request, "headers", None) or {})
-    for name in (STORE_HEADER, DATABASE_HEADER):  # also set on the request itself
+    for name in _ORIGIN_HEADERS:  # also set on the request itself
         value = getattr(request, name, None)
         if name not in headers and value is not None:
             headers[name] = value
@@ -487,7 +490,7 @@ def _dead_letter(
         extra={"queue": dead_queue, "attempts": attempts},
     )
     origin = {name: value for name, value in _headers(task).items()
-              if name in (STORE_HEADER, DATABASE_HEADER)}  # fmt: skip  # re-driven: checked again
+              if name in _ORIGIN_HEADERS}  # fmt: skip  # re-driven: checked again
     task.app.send_task(
         task.name, args=[unit_data], queue=dead_queue,
         headers={**origin, DEAD_REASON_HEADER: reason},

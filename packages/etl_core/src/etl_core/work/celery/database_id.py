@@ -1,0 +1,161 @@
+"""Which database a URL reaches, by what its server says of itself, not by the name used.
+
+One PostgreSQL is ``127.0.0.1:15432`` from a host and ``postgres:5432`` inside a compose
+stack: the two URLs name one database, yet no spelling rule can tell (a host name, an
+address, a socket directory). Its server can: ``pg_control_system()`` gives the cluster's
+``system_identifier`` (chosen by ``initdb``, readable by any role) and
+``current_database()`` the database, so the id of a PostgreSQL database is
+``postgresql:<system_identifier>/<database, percent-encoded>``. A SQLite database is its
+file's real path (``sqlite:///…``, as :func:`~etl_core.work.celery.origin.database_identity`
+writes it), learned without opening it.
+
+A process learns the id of its database once and remembers it
+(:func:`learned_database_id`): a sender on its first unit that loads, a worker on the
+first such unit it receives. The server is asked with psycopg, imported lazily (etl_core
+imports only the standard library), with a short connect timeout; a database that cannot
+be reached, or no psycopg, is no error: the unit is sent (or checked) by its URL alone, as
+before, and one warning says so.
+
+A physical copy of a cluster (``pg_basebackup``, a copied data directory, a standby) keeps
+its ``system_identifier``: a copy and its original with the same database name are one
+database by this id (docs/events.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+from etl_core.redaction import redact_text
+
+__all__ = [
+    "DATABASE_ID_TIMEOUT",
+    "database_id",
+    "describe_database_id",
+    "forget_database_ids",
+    "learned_database_id",
+]
+
+logger = logging.getLogger(__name__)
+
+DATABASE_ID_TIMEOUT = 3
+"""Seconds to reach the database when learning its id (libpq's least is 2): a sender
+whose database is unreachable waits no longer than this, once."""
+
+_POSTGRESQL = "postgresql"
+_POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
+_NOT_LIBPQ = frozenset({"conn_max_age", "conn_health_checks"})
+"""Query parameters of a platform database URL read by Django, not libpq (which refuses them)."""
+_QUERY = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
+
+_lock = threading.Lock()
+_learned: dict[str, str | None] = {}
+"""URL → its database's id, ``None`` once learning it failed (this process)."""
+_warned: set[str] = set()
+
+
+def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None:
+    """The id of the database ``url`` reaches (module docstring); ``None`` for a database
+    that has none (in memory, another scheme).
+
+    Raises:
+        ImportError: psycopg is not installed (a PostgreSQL URL).
+        Exception: psycopg's error when the server cannot be reached or refuses the query.
+    """
+    from etl_core.work.celery.origin import database_identity
+
+    scheme = url.strip().partition("://")[0].lower()
+    if scheme == "sqlite":
+        identity = database_identity(url)
+        return identity if identity.startswith("sqlite:///") else None
+    if scheme not in _POSTGRESQL_SCHEMES:
+        return None
+    import psycopg
+
+    with psycopg.connect(
+        _libpq_url(url), connect_timeout=max(2, round(timeout)), autocommit=True
+    ) as connection:
+        row = connection.execute(_QUERY).fetchone()
+    if row is None:  # pragma: no cover - the function always returns one row
+        return None
+    system, name = row
+    return f"{_POSTGRESQL}:{system}/{quote(str(name), safe='')}"
+
+
+def learned_database_id(url: str, *, again: bool) -> str | None:
+    """The id of ``url``'s database, learned once in this process and remembered; ``None``
+    when it cannot be learned (one warning per URL, never an error). ``again``: a failure
+    is not remembered, the next call tries once more (a worker, whose database may be
+    back by its next unit); else it is (a sender: one wait, one warning, per process)."""
+    with _lock:  # held while asking: concurrent callers ask the server once
+        if url in _learned and (_learned[url] is not None or not again):
+            return _learned[url]
+        try:
+            learned = database_id(url)
+        except Exception as exc:  # unreachable, refused, no driver: the URL alone is used
+            learned = None
+            if url not in _warned:
+                _warned.add(url)
+                logger.warning(
+                    "could not ask the database %s which one it is (%s): it is named by "
+                    "its URL only (etl_database, as before etl_database_id), so a unit that "
+                    "loads into it is refused where it is reached by another name "
+                    "(docs/events.md)",
+                    _shown(url),
+                    _first_line(exc, url),
+                    extra={"field": "database_url"},
+                )
+        _learned[url] = learned
+        return learned
+
+
+def describe_database_id(value: str) -> str:
+    """``value`` as read by a person: ``server 7716…, database etl``; a SQLite id as is."""
+    scheme, _, rest = value.partition(":")
+    if scheme == _POSTGRESQL and not rest.startswith("//"):
+        system, _, name = rest.partition("/")
+        return f"server {system}, database {unquote(name)}"
+    return value
+
+
+def forget_database_ids() -> None:
+    """Forget every id learned and warned about (tests; a process that changes databases)."""
+    with _lock:
+        _learned.clear()
+        _warned.clear()
+
+
+def _libpq_url(url: str) -> str:
+    """``url`` as libpq reads it: without the query parameters only Django understands."""
+    base, separator, query = url.strip().partition("?")
+    if not separator:
+        return base
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _NOT_LIBPQ]
+    return f"{base}?{urlencode(kept)}" if kept else base
+
+
+def _shown(url: str) -> str:
+    """``url`` without its password, for the log."""
+    return redact_text(url)
+
+
+def _first_line(error: BaseException, url: str) -> str:
+    """The first line of ``error``, no secret of ``url`` in it."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    password = _password(url)
+    if password:
+        text = text.replace(password, "***")
+    return redact_text(text)
+
+
+def _password(url: str) -> str | None:
+    """The password of ``url`` (its user-info's or its ``password`` parameter), if any."""
+    _, _, rest = url.partition("://")
+    authority = rest.partition("/")[0].partition("?")[0]
+    userinfo = authority.rpartition("@")[0]
+    if ":" in userinfo:
+        return unquote(userinfo.partition(":")[2]) or None
+    query = rest.partition("?")[2]
+    return dict(parse_qsl(query)).get("password") or None

@@ -1,0 +1,101 @@
+"""One PostgreSQL database reached by two names is one database to a unit's worker; two
+databases of one server are still two (against the machine's PostgreSQL, reached over TCP
+and over its Unix socket: two URLs that no spelling rule makes one)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from etl_core.config import DatabaseURL
+from etl_core.runtime import RuntimeSettings
+from etl_core.testing.fixtures import postgres_server_url
+from etl_core.work.celery.database_id import database_id, forget_database_ids
+from etl_core.work.celery.origin import (
+    DATABASE_HEADER,
+    DATABASE_ID_HEADER,
+    ForeignUnitError,
+    UnitOrigin,
+    foreign_unit,
+    origin_headers,
+    unit_origin,
+)
+from etl_core.work.events import partition_unit
+
+__all__ = ["postgres_server_url"]
+
+pytestmark = pytest.mark.postgres
+
+SOCKET_DIR = Path("/var/run/postgresql")
+SECRET = "s3cr3t-pw"  # the server trusts this machine: any password is accepted
+LOADS = partition_unit("pos", date(2026, 11, 1))
+
+
+@pytest.fixture(autouse=True)
+def _forgotten() -> Iterator[None]:
+    """Each test learns its databases' ids itself."""
+    forget_database_ids()
+    yield
+    forget_database_ids()
+
+
+def _over_tcp(server_url: str, database: str) -> str:
+    """The URL of ``database`` on the test server, as ``ETL_TEST_POSTGRES_URL`` reaches it,
+    with a password."""
+    parts = urlsplit(server_url)
+    user = parts.username or "postgres"
+    hostport = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{user}:{SECRET}@{hostport}", f"/{database}", "", ""))
+
+
+def _over_socket(server_url: str, database: str) -> str:
+    """The URL of ``database`` on the same server, reached by its Unix socket."""
+    parts = urlsplit(server_url)
+    if not (SOCKET_DIR / f".s.PGSQL.{parts.port or 5432}").exists():
+        pytest.skip(f"PostgreSQL has no Unix socket in {SOCKET_DIR} on this machine")
+    user = parts.username or "postgres"
+    port = parts.port or 5432
+    return f"postgres://{user}@/{database}?host={SOCKET_DIR}&port={port}&conn_max_age=0"
+
+
+def _origin(url: str) -> UnitOrigin:
+    return unit_origin(RuntimeSettings(storage_url="s3://lake/prod", database_url=DatabaseURL(url)))
+
+
+def test_one_database_reached_by_two_names_is_one_database(postgres_server_url: str) -> None:
+    # a command on the host reaching the stack's PostgreSQL by its published port, the
+    # workers by the service's name: every partition was refused (ForeignUnitError)
+    command = _origin(_over_socket(postgres_server_url, "test"))
+    worker = _origin(_over_tcp(postgres_server_url, "test"))
+    assert command.database != worker.database  # two names, no rule makes them one
+    headers = origin_headers(command, LOADS)
+    assert headers[DATABASE_ID_HEADER].endswith("/test")
+    assert headers[DATABASE_ID_HEADER] == database_id(_over_tcp(postgres_server_url, "test"))
+    assert foreign_unit(headers, worker, LOADS) is None
+
+
+def test_two_databases_of_one_server_are_still_two_named_by_both(
+    postgres_server_url: str,
+) -> None:
+    command = _origin(_over_socket(postgres_server_url, "postgres"))
+    worker = _origin(_over_tcp(postgres_server_url, "test"))
+    headers = origin_headers(command, LOADS)
+    refused = foreign_unit(headers, worker, LOADS)
+    assert isinstance(refused, ForeignUnitError)
+    server = headers[DATABASE_ID_HEADER].removeprefix("postgresql:").partition("/")[0]
+    assert f"(server {server}, database postgres)" in str(refused)
+    assert f"is {worker.database} (server {server}, database test)" in str(refused)
+    assert SECRET not in str(refused) + repr(headers) + repr(worker)
+
+
+def test_a_unit_without_the_database_id_is_checked_by_its_url_as_before(
+    postgres_server_url: str,
+) -> None:
+    worker = _origin(_over_tcp(postgres_server_url, "test"))
+    other_name = {DATABASE_HEADER: _origin(_over_socket(postgres_server_url, "test")).database}
+    assert foreign_unit(other_name, worker, LOADS) is not None  # an older sender's unit
+    assert foreign_unit({DATABASE_HEADER: worker.database}, worker, LOADS) is None
