@@ -18,8 +18,13 @@ from typing import Any
 import pytest
 
 from etl_core.layout import landing_key
+from etl_core.retry import RetryPolicy
+from etl_core.secrets import Secret
 from etl_core.storage import open_store
-from observability.alerts import fingerprint
+from observability.alerts import AlertBook, AlertWatch, ObjectStoreAlerts, fingerprint
+from observability.alerts.delivery import Dispatcher, WebhookChannel
+from observability.evaluation import DatasetStatus, Evaluation
+from observability.monitors import FixedClock, Result
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Receivers = Callable[..., Any]
@@ -230,3 +235,35 @@ def test_a_notification_owed_longer_than_a_day_is_given_up_logged_and_counted(
     assert "etl_observability_alert_notifications_owed 0" in text
     (alert,) = listed(cli, options)
     assert alert["owed_event"] is None
+
+
+def test_serve_cycles_tell_a_notification_an_outage_kept_once_and_settle_it(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=10**6, status=503)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    clock = FixedClock(start)
+    book = AlertBook(store, clock, reminder_interval=timedelta(hours=4), channels=[channel.key])
+    policy = RetryPolicy(attempts=2, initial_delay=0.05, max_delay=0.05, jitter=False)
+    watch = AlertWatch(book, Dispatcher([channel], policy=policy))
+
+    def cycle(minutes: int) -> None:
+        at = start + timedelta(minutes=minutes)
+        result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
+        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        assert watch.dispatcher.drain(30)
+
+    try:
+        cycle(0)  # refused twice: given up for this cycle, still owed
+        assert [a.owed_event for a in store.owed()] == ["opened"]
+        receiver.failures = 0
+        cycle(1)  # told now
+        cycle(2)  # settled: nothing more
+        cycle(3)
+    finally:
+        watch.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert store.owed() == []
+    assert watch.dispatcher.outcomes[("webhook", "resent")] == 1
