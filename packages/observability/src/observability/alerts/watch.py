@@ -74,7 +74,11 @@ class AlertWatch:
 
     def update(self, evaluation: Evaluation) -> list[Alert]:
         """Settle what was delivered, change the alerts from ``evaluation``, queue all that
-        is owed; the active alerts.
+        the alerts of its datasets owe; the active alerts.
+
+        Only the evaluated datasets' notifications are queued, as only their alerts are
+        changed (``check --dataset``; a ``--no-wait`` worker records one dataset: two
+        workers never post each other's owed notifications).
 
         Raises:
             EtlError: the alerts could not be read or written (nothing is told then; what
@@ -83,7 +87,9 @@ class AlertWatch:
         self.settle()
         self.book.observe(evaluation)
         now = evaluation.evaluated_at
-        owed = self._owing(self.book.store.owed(), now)
+        covered = {status.dataset for status in evaluation.datasets}
+        owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
+        owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
         self.dispatcher.submit_owed(owed, since=now)
         return self.book.active()

@@ -211,7 +211,10 @@ class Dispatcher:
             left, self._pending = self._pending, []
             self._queued.clear()
         for delivery in left:
-            self._give_up(delivery, "the process stopped before it could be retried")
+            self._give_up(
+                delivery,
+                "the process stopped before it could be retried (still owed: told by the next run)",
+            )
         self._client.close()
         logging.getLogger("httpx").removeFilter(self._redaction)
 
