@@ -289,6 +289,8 @@ def test_the_contract_holds_on_postgres(postgres_url: str, tmp_path: Path) -> No
         ("level", "crit", "level: expected one of warn, critical, got 'crit'"),
         ("state", "muted", "state: expected one of open, acknowledged, snoozed, resolved"),
         ("snoozed_until", "2026-12-06T20:00:00", "snoozed_until: expected a time with a UTC"),
+        ("owed_event", "sent", "owed_event: expected one of opened, escalated, deescalated"),
+        ("owed_to", "webhook env:A", "owed_to: expected a list of channel names"),
     ],
 )
 def test_an_alert_document_with_a_field_this_version_cannot_use_is_refused_naming_it(
