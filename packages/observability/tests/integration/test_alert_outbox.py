@@ -267,3 +267,27 @@ def test_serve_cycles_tell_a_notification_an_outage_kept_once_and_settle_it(
     assert told(receiver) == [("opened", STOCK)]
     assert store.owed() == []
     assert watch.dispatcher.outcomes[("webhook", "resent")] == 1
+
+
+def test_a_stale_event_owed_by_an_alert_resolved_since_is_never_told(
+    cli: Cli, tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    receiver = webhook_receiver(failures=10**6, status=503)
+    assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
+    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    data = json.loads(document.read_text())
+    (alert,) = data.pop("active")  # resolved by a release that kept no outbox: "opened" left
+    alert.update(state="resolved", resolved_at=alert["opened_at"])
+    document.write_text(json.dumps({**data, "active": [], "resolved": [alert]}))
+    drop(tmp_path, timedelta(minutes=1))
+    receiver.failures = 0
+
+    after = cli(*options, "check", env=hook(receiver.url))
+
+    assert after.returncode == 0, after.stderr
+    assert told(receiver) == []
+    assert "a stale event is not told after it" in after.stderr
+    (history,) = listed(cli, options, "--all")
+    assert (history["state"], history["owed_event"]) == ("resolved", None)

@@ -130,50 +130,60 @@ class AlertWatch:
             self._owed[alert.identity] = alert
 
     def _owing(self, owed: list[Alert], now: datetime) -> list[Alert]:
-        """``owed`` less what is given up: owed past :attr:`owed_limit`, or to a channel no
-        longer configured (each logged, the former counted ``expired``)."""
-        keys = {channel.key: channel for channel in self.dispatcher.channels}
-
-        def gone(alert: Alert) -> set[str]:
-            if alert.owed_at is not None and now - alert.owed_at > self.owed_limit:
-                return set(alert.owed_to)
-            return {key for key in alert.owed_to if key not in keys}
+        """``owed`` less what is given up (:meth:`_why_given_up`), each logged as an error."""
 
         def change(owing: Sequence[Alert]) -> list[Alert]:
             changed = []
             for alert in owing:
                 new = alert
-                for key in gone(alert):
-                    new = new.told(key)
+                for key in alert.owed_to:
+                    if self._why_given_up(alert, key, now) is not None:
+                        new = new.told(key)
                 if new != alert:
                     changed.append(new)
             return changed
 
-        dropped = {alert.identity: gone(alert) for alert in owed if gone(alert)}
+        dropped = [
+            (alert, key, why)
+            for alert in owed
+            for key in alert.owed_to
+            if (why := self._why_given_up(alert, key, now)) is not None
+        ]
         if not dropped:
             return owed
         written = {alert.identity: alert for alert in self.book.store.settle(change)}
-        for alert in owed:
-            for key in sorted(dropped.get(alert.identity, ())):
-                self._log_given_up(alert, key, keys.get(key))
-        return [written.get(a.identity, a) for a in owed if written.get(a.identity, a).owed_to]
+        for alert, key, why in dropped:
+            if why == self._expiry:
+                self.dispatcher.count(key.split(" ", 1)[0], "expired")  # the channel's kind
+            logger.error(
+                "alert %s (%s of %s: %s) given up for %s: %s",
+                alert.fingerprint,
+                alert.owed_event,
+                alert.owed_at.isoformat() if alert.owed_at else "?",
+                alert.describe()[:300],
+                key,
+                why,
+                extra={"dataset": alert.dataset},
+            )
+        kept = [written.get(alert.identity, alert) for alert in owed]
+        return [alert for alert in kept if alert.owed_to]
 
-    def _log_given_up(self, alert: Alert, key: str, channel: Channel | None) -> None:
-        if channel is not None:
-            self.dispatcher.count(channel.kind, "expired")
-            why = f"still undelivered after {self.owed_limit}"
-        else:
-            why = "the channel is no longer configured"
-        logger.error(
-            "alert %s (%s of %s: %s) given up for %s: %s",
-            alert.fingerprint,
-            alert.owed_event,
-            alert.owed_at.isoformat() if alert.owed_at else "?",
-            alert.describe()[:300],
-            key,
-            why,
-            extra={"dataset": alert.dataset},
-        )
+    def _why_given_up(self, alert: Alert, key: str, now: datetime) -> str | None:
+        """Why the notification ``alert`` owes channel ``key`` is not worth posting any more:
+        owed past :attr:`owed_limit` (counted ``expired``, by channel kind), a channel no
+        longer configured, or a stale event of an alert resolved since (by a release before
+        the outbox, which left the outbox as it was); ``None``: post it."""
+        if key not in {channel.key for channel in self.dispatcher.channels}:
+            return "the channel is no longer configured"
+        if alert.state == "resolved" and alert.owed_event != "resolved":
+            return "the alert was resolved since; a stale event is not told after it"
+        if alert.owed_at is not None and now - alert.owed_at > self.owed_limit:
+            return self._expiry
+        return None
+
+    @property
+    def _expiry(self) -> str:
+        return f"still undelivered after {self.owed_limit}"
 
     def record_metrics(self, active: list[Alert], registry: Registry) -> None:
         """The active alerts by state and level, and the deliveries, in ``registry``."""
