@@ -127,7 +127,8 @@ class AlertWatch:
             return
         self._unsettled = []
         for alert in written:
-            self._owed[alert.identity] = alert
+            if alert.identity in self._owed:  # the owed gauge's count
+                self._owed[alert.identity] = alert
 
     def _owing(self, owed: list[Alert], now: datetime) -> list[Alert]:
         """``owed`` less what is given up (:meth:`_why_given_up`), each logged as an error."""
