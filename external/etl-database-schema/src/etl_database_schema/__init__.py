@@ -76,8 +76,10 @@ from etl_database_schema.ledger.queries import (
     last_successes,
     latest_freshness,
     ledger_gauges,
+    owed_alerts,
     record_freshness,
     run_health,
+    settle_alerts,
     start_run,
 )
 from etl_database_schema.ledger.recorder import RunLedger
@@ -139,6 +141,7 @@ __all__ = [
     "ledger_tables",
     "migrate",
     "models",
+    "owed_alerts",
     "parse_database_url",
     "partitions",
     "pending_migrations",
@@ -148,6 +151,7 @@ __all__ = [
     "redact_url",
     "resolve_database_url",
     "run_health",
+    "settle_alerts",
     "setup",
     "sqlite_url",
     "start_run",

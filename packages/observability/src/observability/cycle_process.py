@@ -216,6 +216,6 @@ def _child_main(factory: ServiceFactory, sending: Connection, stop: Any) -> None
         service.run_cycles(stop, publish)
     finally:
         if service.alerts is not None:
-            service.alerts.dispatcher.close()
+            service.alerts.close()
         service.store.close()
         sending.close()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         RunRecord,
     )
     from observability.alerts.model import Alert
-    from observability.alerts.store import AlertChange
+    from observability.alerts.store import AlertChange, OwedChange
     from observability.evaluation import DatasetStatus
 
 __all__ = [
@@ -47,10 +47,12 @@ __all__ = [
     "last_successes",
     "ledger_gauges",
     "ledger_tables",
+    "owed_alerts",
     "record_freshness",
     "run_health",
     "run_recorder",
     "schema_installed",
+    "settle_alerts",
 ]
 
 _LEDGER_LEVEL = {"ok": "ok", "warn": "warning", "critical": "critical", "unknown": "unknown"}
@@ -180,6 +182,25 @@ def change_alerts(change: AlertChange) -> list[Alert]:
 
     with _door("alerts") as schema:
         written = schema.change_alerts(on_records)
+    return [_alert(record) for record in written]
+
+
+def owed_alerts() -> list[Alert]:
+    """The ledger's alerts, active or resolved, that still owe a channel a notification."""
+    with _door("alerts") as schema:
+        records = schema.owed_alerts()
+    return [_alert(record) for record in records]
+
+
+def settle_alerts(change: OwedChange) -> list[Alert]:
+    """Change the owing alerts' outbox in one transaction (see ``AlertStore.settle``)."""
+    from etl_database_schema import AlertRecord
+
+    def on_records(records: list[AlertRecord]) -> list[AlertRecord]:
+        return [AlertRecord(**vars(alert)) for alert in change([_alert(r) for r in records])]
+
+    with _door("alerts") as schema:
+        written = schema.settle_alerts(on_records)
     return [_alert(record) for record in written]
 
 

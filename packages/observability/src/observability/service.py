@@ -302,7 +302,7 @@ class StatusService:
             self._thread.join(timeout)
             self._thread = None
         if self.alerts is not None:
-            self.alerts.dispatcher.close()
+            self.alerts.close()
 
     def _loop(self) -> None:
         self.run_cycles(self._stop)

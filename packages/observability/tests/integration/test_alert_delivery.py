@@ -179,3 +179,40 @@ def test_an_unavailable_url_secret_is_a_failure_naming_its_reference() -> None:
         dispatcher.close()
     assert dispatcher.outcomes == {("webhook", "failed"): 1}
     assert any("ALERT_HOOK is not set" in str(r["event"]) for r in logs)
+
+
+def test_a_notification_submitted_again_while_it_is_retried_is_not_queued_twice() -> None:
+    slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False)
+    channel = WebhookChannel(secret_url(closed_port_url()))
+    dispatcher = Dispatcher([channel], policy=slow)
+    owing = notification().alert.owing("opened", AT, [channel.key])
+    later = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    try:
+        dispatcher.submit_owed([owing], since=later)  # a serve cycle after the outage began
+        dispatcher.submit_owed([owing], since=later)  # the next cycle, while it is retried
+        assert dispatcher.waiting() == 1
+        assert dispatcher.outcomes[("webhook", "resent")] == 1
+    finally:
+        dispatcher.close(timeout=10)
+
+
+def test_a_newer_notification_replaces_an_older_one_still_waiting_for_its_retry(
+    webhook_receiver: Receivers,
+) -> None:
+    refusing_once = webhook_receiver(failures=1, status=503)
+    policy = RetryPolicy(attempts=4, initial_delay=0.5, max_delay=0.5, jitter=False)
+    channel = WebhookChannel(secret_url(refusing_once.url))
+    dispatcher = Dispatcher([channel], policy=policy)
+    opened = notification("opened")
+    ended = opened.alert.changed(state="resolved", resolved_at=AT)
+    dispatcher.submit([opened])
+    refusing_once.wait_for(1)  # refused: "opened" waits for its retry
+    dispatcher.submit([Notification("resolved", ended, AT)])
+    assert dispatcher.drain(30)
+    dispatcher.close()
+
+    assert [(b["event"], s) for _, b, s in refusing_once.received] == [  # type: ignore[index]
+        ("opened", 503),
+        ("resolved", 200),
+    ]
+    assert [(key, n.event) for key, n in dispatcher.settled()] == [(channel.key, "resolved")]

@@ -183,3 +183,30 @@ def test_alert_errors_pickle_with_their_fields() -> None:
     error = pickle.loads(pickle.dumps(AlertNotFoundError("abc")))
     assert error.fingerprint == "abc"
     assert "abc" in str(error)
+
+
+def test_each_event_is_owed_to_every_channel_and_a_reminder_never_replaces_an_owed_one(
+    tmp_path: Path,
+) -> None:
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    channels = ("slack env:B", "webhook env:A")
+    book = AlertBook(store, Clock(), reminder_interval=timedelta(hours=1), channels=channels)
+
+    def at(minutes: int, level: Level) -> list[tuple[str | None, datetime | None, tuple[str, ...]]]:
+        moment = START + timedelta(minutes=minutes)
+        book.observe(evaluation(moment, age("sales", "landing", level)))
+        return [(a.owed_event, a.owed_at, tuple(sorted(a.owed_to))) for a in store.owed()]
+
+    assert at(0, "warn") == [("opened", START, channels)]
+    assert at(70, "warn") == [("opened", START, channels)]  # the reminder adds nothing to it
+    later = START + timedelta(minutes=80)
+    assert at(80, "critical") == [("escalated", later, channels)]
+    store.settle(lambda owing: [a.told("webhook env:A") for a in owing])
+    ended = START + timedelta(minutes=90)
+    assert at(90, "ok") == [("resolved", ended, channels)]  # owed to both again
+    assert book.active() == []
+
+
+def test_without_channels_nothing_is_owed(book: AlertBook) -> None:
+    book.observe(evaluation(START, age("sales", "landing", "critical")))
+    assert book.store.owed() == []

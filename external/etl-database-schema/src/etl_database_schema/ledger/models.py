@@ -472,6 +472,19 @@ class Alert(models.Model):
     acknowledged_by = models.CharField(max_length=200, blank=True, default="")
     snoozed_until = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    owed_event = models.CharField(
+        max_length=16,
+        null=True,
+        blank=True,
+        help_text="The latest event not yet told to every channel (the alert's outbox).",
+    )
+    owed_at = models.DateTimeField(null=True, blank=True, help_text="When that event happened.")
+    owed_to = models.JSONField(
+        default=list,
+        blank=True,
+        null=True,
+        help_text="The channels (kind and URL reference) still owed it.",
+    )
 
     class Meta:
         db_table = "etl_alert"

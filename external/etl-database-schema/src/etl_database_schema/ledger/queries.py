@@ -23,6 +23,7 @@ __all__ = [
     "FRESHNESS_LEVELS",
     "LANES",
     "LOAD_JOBS",
+    "OWED_FIELDS",
     "RUN_OUTCOMES",
     "AlertRecord",
     "EndpointFailure",
@@ -42,8 +43,10 @@ __all__ = [
     "last_successes",
     "latest_freshness",
     "ledger_gauges",
+    "owed_alerts",
     "record_freshness",
     "run_health",
+    "settle_alerts",
     "start_run",
 ]
 
@@ -172,7 +175,13 @@ class AlertRecord:
     acknowledged_by: str
     snoozed_until: datetime | None
     resolved_at: datetime | None
+    owed_event: str | None = None
+    owed_at: datetime | None = None
+    owed_to: tuple[str, ...] = ()
 
+
+OWED_FIELDS = ("owed_event", "owed_at", "owed_to")
+"""The alert's outbox: what :func:`settle_alerts` writes."""
 
 _R = TypeVar("_R", "RunRecord", "FreshnessRecord", "AlertRecord")
 
@@ -529,7 +538,7 @@ def alerts(*, include_resolved: bool = False, limit: int = 1000) -> list[AlertRe
         rows = ledger["Alert"].objects.all()
         if not include_resolved:
             rows = rows.exclude(state="resolved")
-        return [_plain(AlertRecord, row) for row in rows.order_by("-opened_at", "-id")[:limit]]
+        return [_alert_record(row) for row in rows.order_by("-opened_at", "-id")[:limit]]
 
 
 def change_alerts(
@@ -555,7 +564,7 @@ def change_alerts(
     with models(LEDGER_APP) as ledger, transaction.atomic():
         table = ledger["Alert"].objects
         rows = {row.fingerprint: row for row in table.select_for_update().exclude(state="resolved")}
-        written = list(change([_plain(AlertRecord, row) for row in rows.values()]))
+        written = list(change([_alert_record(row) for row in rows.values()]))
         counts = Counter(record.fingerprint for record in written)
         twice = sorted(key for key, n in counts.items() if n > 1)
         if twice:
@@ -567,6 +576,7 @@ def change_alerts(
                     f"alert {record.fingerprint}: state {record.state!r} not in {states}"
                 )
             values = {f.name: getattr(record, f.name) for f in fields(AlertRecord)}
+            values["owed_to"] = list(record.owed_to)
             row = rows.get(record.fingerprint)
             if row is None:
                 table.create(**values)
@@ -575,6 +585,48 @@ def change_alerts(
                 setattr(row, name, value)
             row.save()
     return written
+
+
+def owed_alerts() -> list[AlertRecord]:
+    """The alerts, active or resolved, that still owe a channel their latest event, oldest first."""
+    with models(LEDGER_APP) as ledger:
+        rows = ledger["Alert"].objects.filter(owed_event__isnull=False)
+        return [_alert_record(row) for row in rows.order_by("owed_at", "id")]
+
+
+def settle_alerts(
+    change: Callable[[list[AlertRecord]], Iterable[AlertRecord]],
+) -> list[AlertRecord]:
+    """Change the outbox of the owing alerts in one transaction, their rows locked.
+
+    ``change`` gets the alerts :func:`owed_alerts` lists and returns those whose
+    :data:`OWED_FIELDS` to write; a returned alert updates the owing row of its
+    fingerprint and ``opened_at`` (one episode), only those fields. One that matches no
+    owing row (settled meanwhile) is left out of what is returned.
+
+    Returns:
+        The alerts written.
+    """
+    from django.db import transaction
+
+    with models(LEDGER_APP) as ledger, transaction.atomic():
+        table = ledger["Alert"].objects
+        owing = table.select_for_update().filter(owed_event__isnull=False).order_by("owed_at", "id")
+        rows = {(row.fingerprint, row.opened_at): row for row in owing}
+        written: list[AlertRecord] = []
+        for record in change([_alert_record(row) for row in rows.values()]):
+            row = rows.get((record.fingerprint, record.opened_at))
+            if row is None:
+                continue
+            row.owed_event, row.owed_at = record.owed_event, record.owed_at
+            row.owed_to = list(record.owed_to)
+            row.save(update_fields=list(OWED_FIELDS))
+            written.append(_alert_record(row))
+    return written
+
+
+def _alert_record(row: Any) -> AlertRecord:
+    return _plain(AlertRecord, row, owed_to=tuple(row.owed_to or ()))
 
 
 # ---------------------------------------------------------------------- gauges

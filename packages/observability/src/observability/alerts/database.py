@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from observability import db
 from observability.alerts.model import Alert
-from observability.alerts.store import AlertChange, AlertStore
+from observability.alerts.store import AlertChange, AlertStore, OwedChange
 
 __all__ = ["HISTORY_LIMIT", "DatabaseAlerts"]
 
@@ -30,3 +30,11 @@ class DatabaseAlerts(AlertStore):
     def change(self, change: AlertChange) -> list[Alert]:
         """Apply ``change`` in one transaction over the locked active rows."""
         return db.change_alerts(change)
+
+    def owed(self) -> list[Alert]:
+        """The rows, active or resolved, with an ``owed_event``, oldest owed first."""
+        return db.owed_alerts()
+
+    def settle(self, change: OwedChange) -> list[Alert]:
+        """Apply ``change`` to the owing rows' outbox in one transaction, the rows locked."""
+        return db.settle_alerts(change)

@@ -11,11 +11,15 @@ object dated ahead caught up with it) resolves it, as nothing will ever judge it
 An open alert is reminded every ``reminder_interval``; an acknowledged one only speaks
 again when it escalates or resolves; a snoozed one is quiet until its snooze ends, then
 open again.
+
+Each event is recorded in the alert's outbox (``owed_event``, owed to every channel) in
+the same write as the change, so what is told survives a webhook outage or a killed
+process: the watch (:mod:`observability.alerts.watch`) delivers and settles it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,12 +82,21 @@ class AlertBook:
         store: Where the alerts are kept.
         clock: The time of acknowledgements and snoozes (evaluations carry their own).
         reminder_interval: How often an open alert is told again; zero: never.
+        channels: The channels' keys each event is owed to (none: nothing is owed).
     """
 
-    def __init__(self, store: AlertStore, clock: Clock, *, reminder_interval: timedelta) -> None:
+    def __init__(
+        self,
+        store: AlertStore,
+        clock: Clock,
+        *,
+        reminder_interval: timedelta,
+        channels: Sequence[str] = (),
+    ) -> None:
         self.store = store
         self.clock = clock
         self.reminder_interval = reminder_interval
+        self.channels = tuple(channels)
 
     def active(self) -> list[Alert]:
         """The alerts not resolved, newest first."""
@@ -91,6 +104,8 @@ class AlertBook:
 
     def observe(self, evaluation: Evaluation) -> list[Notification]:
         """Open, update, remind and resolve alerts from ``evaluation``; what to tell.
+
+        Each event is also written to its alert's outbox, owed to :attr:`channels`.
 
         Only the datasets the evaluation covers are touched (``check --dataset``).
         """
@@ -105,6 +120,8 @@ class AlertBook:
             for key in sorted(set(seen) | {k for k, a in active.items() if a.dataset in covered}):
                 before = active.get(key)
                 after, event = self._step(before, seen.get(key), now)
+                if after is not None and event is not None:
+                    after = after.owing(event, now, self.channels)
                 if after is not None and after != before:
                     written.append(after)
                 if after is not None and event is not None:

@@ -3,17 +3,25 @@
 An alert is identified by its :func:`fingerprint` (dataset, monitor and the zone the
 monitor judges), so the same condition seen by many evaluations is one alert, not one per
 evaluation. A :class:`Notification` is what the lifecycle asks the channels to say.
+
+An alert is also its own outbox: ``owed_event`` is its latest event not yet told to every
+channel (``owed_to``), kept with the alert in its store until delivered, so a webhook
+outage or a killed process delays a notification instead of losing it. A newer event
+supersedes an older one still owed (a resolution is never followed by a stale
+``opened``), except a reminder, which says nothing an owed event does not.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = [
     "ACTIVE_STATES",
+    "EVENTS",
     "Alert",
     "AlertLevel",
     "AlertState",
@@ -25,6 +33,7 @@ __all__ = [
 AlertState = Literal["open", "acknowledged", "snoozed", "resolved"]
 AlertLevel = Literal["warn", "critical"]
 Event = Literal["opened", "escalated", "deescalated", "reminder", "resolved"]
+EVENTS: tuple[Event, ...] = get_args(Event)
 ACTIVE_STATES: tuple[AlertState, ...] = ("open", "acknowledged", "snoozed")
 """The states of an alert that is not over; one active alert per fingerprint at most."""
 _TIMES = (
@@ -34,7 +43,9 @@ _TIMES = (
     "acknowledged_at",
     "snoozed_until",
     "resolved_at",
+    "owed_at",
 )
+_OWED = ("owed_event", "owed_at", "owed_to")
 
 
 _LEVELS: tuple[AlertLevel, ...] = ("warn", "critical")
@@ -74,6 +85,9 @@ class Alert:
         acknowledged_by: Who did.
         snoozed_until: A snoozed alert is quiet until then.
         resolved_at: When the monitor was seen ok again.
+        owed_event: The latest event some channel was not told yet (``None``: all told).
+        owed_at: When that event happened (the notification's time; its age bounds retries).
+        owed_to: The channels (:attr:`Channel.key`) still owed it.
     """
 
     fingerprint: str
@@ -90,6 +104,9 @@ class Alert:
     acknowledged_by: str = ""
     snoozed_until: datetime | None = None
     resolved_at: datetime | None = None
+    owed_event: Event | None = None
+    owed_at: datetime | None = None
+    owed_to: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -100,12 +117,45 @@ class Alert:
         """A copy with ``fields`` changed."""
         return replace(self, **fields)
 
+    @property
+    def identity(self) -> tuple[str, datetime]:
+        """The episode: fingerprint and opening time (a resolved one may still owe)."""
+        return self.fingerprint, self.opened_at
+
+    def owing(self, event: Event, at: datetime, channels: Iterable[str]) -> Alert:
+        """A copy that owes ``event`` (of ``at``) to ``channels`` as well as what it owed.
+
+        The newer event supersedes the one owed (never a stale ``opened`` after a
+        ``resolved``), except a ``reminder``: it says nothing an owed event does not, so
+        the owed one is kept (its time too) and only the channels are added.
+        """
+        to = tuple(dict.fromkeys((*self.owed_to, *channels)))
+        if not to:
+            return self
+        if self.owed_event is not None and event == "reminder":
+            return self.changed(owed_to=to)
+        return self.changed(owed_event=event, owed_at=at, owed_to=to)
+
+    def told(self, channel: str) -> Alert:
+        """A copy no longer owing ``channel``; with nobody left, owing nothing."""
+        to = tuple(key for key in self.owed_to if key != channel)
+        if to:
+            return self.changed(owed_to=to)
+        return self.changed(owed_event=None, owed_at=None, owed_to=())
+
+    def owed(self) -> Notification | None:
+        """The notification the alert still owes (to :attr:`owed_to`), if any."""
+        if self.owed_event is None or self.owed_at is None:
+            return None
+        return Notification(self.owed_event, self, self.owed_at)
+
     def to_dict(self) -> dict[str, Any]:
         """The alert as plain JSON data (times as ISO 8601)."""
         data = asdict(self)
         for name in _TIMES:
             moment = data[name]
             data[name] = moment.isoformat() if moment is not None else None
+        data["owed_to"] = list(self.owed_to)
         return data
 
     def status(self) -> dict[str, Any]:
@@ -131,6 +181,13 @@ class Alert:
                 raise ValueError(
                     f"{name}: expected one of {', '.join(known)}, got {fields.get(name)!r}"
                 )
+        event = fields.get("owed_event")
+        if event is not None and event not in EVENTS:
+            raise ValueError(f"owed_event: expected one of {', '.join(EVENTS)}, got {event!r}")
+        owed_to = fields.get("owed_to", ())
+        if not isinstance(owed_to, list | tuple) or not all(isinstance(k, str) for k in owed_to):
+            raise ValueError(f"owed_to: expected a list of channel names, got {owed_to!r}")
+        fields["owed_to"] = tuple(owed_to)
         for name in _TIMES:
             moment = fields.get(name)
             fields[name] = _instant(name, moment) if moment is not None else None
@@ -151,5 +208,7 @@ class Notification:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        """The notification as plain JSON data: the generic webhook's payload."""
-        return {"event": self.event, "at": self.at.isoformat(), "alert": self.alert.to_dict()}
+        """The notification as plain JSON data: the generic webhook's payload (the alert
+        without its outbox, which is the sender's bookkeeping)."""
+        alert = {k: v for k, v in self.alert.to_dict().items() if k not in _OWED}
+        return {"event": self.event, "at": self.at.isoformat(), "alert": alert}

@@ -1,7 +1,8 @@
 """Alerts without a database: one JSON document in the object store, changed by compare-and-put.
 
 The document (``_state/observability/alerts.json``) holds the active alerts and the
-latest resolved ones (at most ``keep_resolved``, so it stays small). Every change reads it
+latest resolved ones (at most ``keep_resolved``, so it stays small), each with its outbox
+(``owed_*``: a resolved alert may still owe its resolution). Every change reads it
 with its ETag and writes it back only if nobody changed it meanwhile
 (:class:`~etl_core.storage.records.Records`), so the write is atomic and a service's
 cycle and an operator's ``ack`` never lose each other's change.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -19,7 +21,7 @@ from etl_core.storage import ObjectStore
 from etl_core.storage.records import NO_CHANGE, NoChange, Records
 from observability.alerts.errors import AlertDocumentError
 from observability.alerts.model import Alert
-from observability.alerts.store import AlertChange, AlertStore
+from observability.alerts.store import AlertChange, AlertStore, OwedChange
 
 __all__ = ["ALERTS_KEY", "FORMAT", "KEEP_RESOLVED", "ObjectStoreAlerts"]
 
@@ -81,6 +83,53 @@ class ObjectStoreAlerts(AlertStore):
 
         self._records.update(self.key, apply)
         return list(written)
+
+    def owed(self) -> list[Alert]:
+        """The active and resolved alerts with an ``owed_event``, oldest owed first."""
+        found = self._records.read(self.key)
+        return _owing(found.value) if found is not None else []
+
+    def settle(self, change: OwedChange) -> list[Alert]:
+        """Apply ``change`` to the owing alerts' outbox by compare-and-put (retried on a race)."""
+        written: list[Alert] = []
+
+        def apply(current: _Document | None) -> _Document | NoChange:
+            written.clear()
+            if current is None:
+                return NO_CHANGE
+            owing = {alert.identity: alert for alert in _owing(current)}
+            outboxes: dict[tuple[str, datetime], Alert] = {}
+            for alert in change(_owing(current)):
+                if alert.identity in owing:
+                    outboxes[alert.identity] = alert
+            if not outboxes:
+                return NO_CHANGE
+
+            def settled(alert: Alert) -> Alert:
+                new = outboxes.get(alert.identity)
+                if new is None:
+                    return alert
+                written.append(_with_outbox(alert, new))
+                return written[-1]
+
+            active = {key: settled(alert) for key, alert in current.active.items()}
+            return _Document(active, tuple(settled(alert) for alert in current.resolved))
+
+        self._records.update(self.key, apply)
+        return list(written)
+
+
+def _owing(document: _Document) -> list[Alert]:
+    alerts = [*document.active.values(), *document.resolved]
+    owing = [alert for alert in alerts if alert.owed_event is not None]
+    return sorted(owing, key=lambda alert: (alert.owed_at or alert.updated_at, alert.fingerprint))
+
+
+def _with_outbox(alert: Alert, source: Alert) -> Alert:
+    """``alert`` with the outbox of ``source`` (nothing else of it)."""
+    return alert.changed(
+        owed_event=source.owed_event, owed_at=source.owed_at, owed_to=source.owed_to
+    )
 
 
 def _encode(document: _Document) -> bytes:

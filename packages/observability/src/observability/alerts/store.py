@@ -9,14 +9,16 @@ keeps the ledger's ``etl_alert`` table. Both are held to the same contract test
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from observability.alerts.model import Alert
 
-__all__ = ["AlertChange", "AlertStore"]
+__all__ = ["AlertChange", "AlertStore", "OwedChange"]
 
 AlertChange = Callable[[Mapping[str, Alert]], Iterable[Alert]]
 """Gets the active alerts by fingerprint; returns the alerts to write (changed or new)."""
+OwedChange = Callable[[Sequence[Alert]], Iterable[Alert]]
+"""Gets the alerts that owe notifications; returns those whose outbox (``owed_*``) to write."""
 
 
 class AlertStore(abc.ABC):
@@ -36,6 +38,22 @@ class AlertStore(abc.ABC):
 
         Raises:
             Exception: whatever ``change`` raised (nothing is written).
+        """
+
+    @abc.abstractmethod
+    def owed(self) -> list[Alert]:
+        """The alerts, active or resolved, whose ``owed_event`` is set, oldest owed first."""
+
+    @abc.abstractmethod
+    def settle(self, change: OwedChange) -> list[Alert]:
+        """Apply ``change`` to the outbox of the owing alerts atomically; what was written.
+
+        ``change`` gets :meth:`owed`'s alerts and may run more than once (a lost race is
+        retried), so it must only compute. Of each alert it returns, only the
+        ``owed_event``, ``owed_at`` and ``owed_to`` fields are written, to the owing alert
+        of the same :attr:`~Alert.identity`; one matching none (settled meanwhile) is
+        skipped. By the same compare-and-put (or locked rows) as :meth:`change`, so a
+        delivery settled and an operator's ``ack`` never lose each other's change.
         """
 
     def describe(self) -> str:

@@ -2,14 +2,22 @@
 
 An :class:`AlertWatch` joins the lifecycle (:class:`~observability.alerts.lifecycle.AlertBook`)
 and delivery (:class:`~observability.alerts.delivery.Dispatcher`): the alerts are changed
-in the store, then the notifications are queued and the evaluation goes on.
+in the store, each event recorded in its alert's outbox in the same write; then every
+notification the store still owes (this cycle's and any an earlier cycle could not
+deliver: a webhook outage, a killed process) is queued and the evaluation goes on. What
+the dispatcher delivered (or a channel refused for good) is cleared from the outbox by
+compare-and-put at the next cycle or at ``check``'s exit. A notification owed longer than
+:data:`OWED_LIMIT` is given up (logged as an error, counted ``expired``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from etl_core.errors import EtlError
 from etl_core.metrics import Registry
 from etl_core.retry import RetryPolicy
 from observability.alerts.delivery import (
@@ -20,21 +28,32 @@ from observability.alerts.delivery import (
     WebhookChannel,
 )
 from observability.alerts.lifecycle import AlertBook
-from observability.alerts.model import ACTIVE_STATES, Alert
+from observability.alerts.model import ACTIVE_STATES, Alert, Notification
 from observability.alerts.store import AlertStore
 from observability.evaluation import Evaluation
 from observability.monitors import Clock
 from observability.settings import ObservabilitySettings
 
-__all__ = ["AlertWatch"]
+__all__ = ["OWED_LIMIT", "AlertWatch"]
+
+logger = logging.getLogger(__name__)
+
+OWED_LIMIT = timedelta(days=1)
+"""How long an undelivered notification is retried, cycle after cycle, before it is given
+up: a day-old "opened" is history, and the alert itself (``alerts list``) still shows it."""
 
 
 class AlertWatch:
     """The alerts of ``book``, updated per evaluation and told through ``dispatcher``."""
 
-    def __init__(self, book: AlertBook, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, book: AlertBook, dispatcher: Dispatcher, *, owed_limit: timedelta = OWED_LIMIT
+    ) -> None:
         self.book = book
         self.dispatcher = dispatcher
+        self.owed_limit = owed_limit
+        self._unsettled: list[tuple[str, Notification]] = []
+        self._owed: dict[tuple[str, datetime], Alert] = {}
 
     @classmethod
     def from_settings(
@@ -45,22 +64,127 @@ class AlertWatch:
         channels += [WebhookChannel(url) for url in settings.alert_webhooks]
         deadline = settings.alert_delivery_deadline.total_seconds()
         policy: RetryPolicy = DEFAULT_POLICY.with_options(deadline=max(deadline, 1.0))
-        book = AlertBook(store, clock, reminder_interval=settings.alert_reminder_interval)
+        book = AlertBook(
+            store,
+            clock,
+            reminder_interval=settings.alert_reminder_interval,
+            channels=[channel.key for channel in channels],
+        )
         return cls(book, Dispatcher(channels, policy=policy))
 
     def update(self, evaluation: Evaluation) -> list[Alert]:
-        """Change the alerts from ``evaluation``, queue what to tell; the active alerts.
+        """Settle what was delivered, change the alerts from ``evaluation``, queue all that
+        the alerts of its datasets owe; the active alerts.
+
+        Only the evaluated datasets' notifications are queued, as only their alerts are
+        changed (``check --dataset``; a ``--no-wait`` worker records one dataset: two
+        workers never post each other's owed notifications).
 
         Raises:
-            EtlError: the alerts could not be read or written (nothing is told then).
+            EtlError: the alerts could not be read or written (nothing is told then; what
+                was recorded stays owed for the next cycle).
         """
-        self.dispatcher.submit(self.book.observe(evaluation))
+        self.settle()
+        self.book.observe(evaluation)
+        now = evaluation.evaluated_at
+        covered = {status.dataset for status in evaluation.datasets}
+        owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
+        owed = self._owing(owed, now)
+        self._owed = {alert.identity: alert for alert in owed}
+        self.dispatcher.submit_owed(owed, since=now)
         return self.book.active()
 
     def finish(self, timeout: timedelta) -> None:
         """Wait up to ``timeout`` for the queued deliveries, then stop (``check``'s exit)."""
         self.dispatcher.drain(timeout.total_seconds())
+        self.close()
+
+    def close(self) -> None:
+        """Stop delivering; clear what was delivered from the outbox (the rest stays owed)."""
         self.dispatcher.close()
+        self.settle()
+
+    def settle(self) -> None:
+        """Clear from the alerts' outbox what the dispatcher delivered or saw refused for good.
+
+        By the store's compare-and-put: an operator's ``ack`` meanwhile is kept, and a
+        newer event recorded meanwhile is not cleared (only the notification told is). A
+        store failure is logged and the settling retried at the next call; should the
+        process die first, the notification is told again (at least once, never lost).
+        """
+        done = self._unsettled + self.dispatcher.settled()
+        if not done:
+            return
+
+        def change(owing: Sequence[Alert]) -> list[Alert]:
+            return [new for alert in owing if (new := _told(alert, done)) != alert]
+
+        try:
+            written = self.book.store.settle(change)
+        except EtlError as exc:
+            self._unsettled = done
+            logger.error("delivered alert notifications not cleared from the store: %s", exc)
+            return
+        self._unsettled = []
+        for alert in written:
+            if alert.identity in self._owed:  # the owed gauge's count
+                self._owed[alert.identity] = alert
+
+    def _owing(self, owed: list[Alert], now: datetime) -> list[Alert]:
+        """``owed`` less what is given up (:meth:`_why_given_up`), each logged as an error."""
+
+        def change(owing: Sequence[Alert]) -> list[Alert]:
+            changed = []
+            for alert in owing:
+                new = alert
+                for key in alert.owed_to:
+                    if self._why_given_up(alert, key, now) is not None:
+                        new = new.told(key)
+                if new != alert:
+                    changed.append(new)
+            return changed
+
+        dropped = [
+            (alert, key, why)
+            for alert in owed
+            for key in alert.owed_to
+            if (why := self._why_given_up(alert, key, now)) is not None
+        ]
+        if not dropped:
+            return owed
+        written = {alert.identity: alert for alert in self.book.store.settle(change)}
+        for alert, key, why in dropped:
+            if why == self._expiry:
+                self.dispatcher.count(key.split(" ", 1)[0], "expired")  # the channel's kind
+            logger.error(
+                "alert %s (%s of %s: %s) given up for %s: %s",
+                alert.fingerprint,
+                alert.owed_event,
+                alert.owed_at.isoformat() if alert.owed_at else "?",
+                alert.describe()[:300],
+                key,
+                why,
+                extra={"dataset": alert.dataset},
+            )
+        kept = [written.get(alert.identity, alert) for alert in owed]
+        return [alert for alert in kept if alert.owed_to]
+
+    def _why_given_up(self, alert: Alert, key: str, now: datetime) -> str | None:
+        """Why the notification ``alert`` owes channel ``key`` is not worth posting any more:
+        owed past :attr:`owed_limit` (counted ``expired``, by channel kind), a channel no
+        longer configured, or a stale event of an alert resolved since (by a release before
+        the outbox, which left the outbox as it was); ``None``: post it."""
+        if key not in {channel.key for channel in self.dispatcher.channels}:
+            return "the channel is no longer configured"
+        if alert.state == "resolved" and alert.owed_event != "resolved":
+            return "the alert was resolved since; a stale event is not told after it"
+        if alert.owed_at is not None and now - alert.owed_at > self.owed_limit:
+            return self._expiry
+        return None
+
+    @property
+    def _expiry(self) -> str:
+        return f"still undelivered after {self.owed_limit}"
 
     def record_metrics(self, active: list[Alert], registry: Registry) -> None:
         """The active alerts by state and level, and the deliveries, in ``registry``."""
@@ -74,3 +198,17 @@ class AlertWatch:
             for level in ("warn", "critical"):
                 gauge.labels(state=state, level=level).set(counts[state, level])
         self.dispatcher.record_metrics(registry)
+        registry.gauge(
+            "etl_observability_alert_notifications_owed",
+            "Alert notifications recorded in the alert store and not yet delivered "
+            "(per alert and channel), as of the latest cycle.",
+        ).set(sum(len(alert.owed_to) for alert in self._owed.values()))
+
+
+def _told(alert: Alert, done: list[tuple[str, Notification]]) -> Alert:
+    """``alert`` no longer owing the channels ``done`` told its owed notification."""
+    for key, notification in done:
+        same = (notification.event, notification.at) == (alert.owed_event, alert.owed_at)
+        if same and notification.alert.identity == alert.identity and key in alert.owed_to:
+            alert = alert.told(key)
+    return alert

@@ -31,6 +31,11 @@ class Channel(abc.ABC):
         """The channel for logs: its kind and URL reference, never the URL."""
         return f"{self.kind} webhook {self.url.reference}"
 
+    @property
+    def key(self) -> str:
+        """The channel in an alert's outbox (``owed_to``): kind and URL reference."""
+        return f"{self.kind} {self.url.reference}"
+
     @abc.abstractmethod
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The JSON body that tells ``notification``."""

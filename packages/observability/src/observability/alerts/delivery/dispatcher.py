@@ -6,9 +6,14 @@ error, a timeout, 408, 429 or a 5xx is retried with exponential backoff and full
 (``Retry-After`` honoured) until the attempts or the deadline run out; any other answer
 is final. A delivery that is given up, refused, or dropped because the queue is full is
 logged (with the channel's URL *reference*, never the URL) and counted in
-``etl_observability_alert_deliveries_total`` — never lost silently. httpx logs each
-request's URL (at INFO, shown with ``--log-level DEBUG``): while a dispatcher is open, a
-filter on its logger replaces the webhook URLs it posted to.
+``etl_observability_alert_deliveries_total`` — never lost silently. What was delivered or
+refused for good is handed to :meth:`Dispatcher.settled`, so the watch clears it from the
+alert's outbox; anything else stays owed there and is submitted again by the next cycle.
+One delivery per channel and alert episode is queued at a time: the same notification
+submitted again (a cycle while it is retried) is not queued twice, and a newer one
+replaces an older one still waiting (a stale ``opened`` is never posted after ``resolved``).
+httpx logs each request's URL (at INFO, shown with ``--log-level DEBUG``): while a
+dispatcher is open, a filter on its logger replaces the webhook URLs it posted to.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from etl_core.errors import EtlError
@@ -28,7 +34,7 @@ from etl_core.metrics import Registry
 from etl_core.retry import RetryPolicy, parse_retry_after
 from etl_core.threads import start_thread
 from observability.alerts.delivery.channel import Channel
-from observability.alerts.model import Notification
+from observability.alerts.model import Alert, Notification
 
 if TYPE_CHECKING:  # imported by the dispatcher that posts: a command without alerts skips it
     import httpx
@@ -37,7 +43,7 @@ __all__ = ["DEFAULT_POLICY", "Dispatcher", "Outcome"]
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["delivered", "retried", "failed", "dropped"]
+Outcome = Literal["delivered", "retried", "failed", "dropped", "resent", "expired"]
 DEFAULT_POLICY = RetryPolicy(attempts=6, initial_delay=1.0, max_delay=60.0, deadline=300.0)
 """Six attempts within five minutes: waits of up to 1, 2, 4, 8, 16 s between them."""
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
@@ -106,6 +112,8 @@ class Dispatcher:
         logging.getLogger("httpx").addFilter(self._redaction)
         self._counted = threading.Lock()
         self._outcomes: Counter[tuple[str, Outcome]] = Counter()
+        self._queued: dict[tuple[str, str, datetime], _Delivery] = {}
+        self._done: list[tuple[str, Notification]] = []
 
     @property
     def outcomes(self) -> dict[tuple[str, Outcome], int]:
@@ -113,25 +121,58 @@ class Dispatcher:
         with self._counted:
             return dict(self._outcomes)
 
-    def _count(self, kind: str, outcome: Outcome) -> None:
+    def count(self, kind: str, outcome: Outcome, n: int = 1) -> None:
+        """Count ``n`` deliveries of channel ``kind`` with ``outcome``."""
         with self._counted:
-            self._outcomes[kind, outcome] += 1
+            self._outcomes[kind, outcome] += n
+
+    def settled(self) -> list[tuple[str, Notification]]:
+        """The (channel key, notification) delivered or refused for good since last asked."""
+        with self._counted:
+            done, self._done = self._done, []
+        return done
 
     def submit(self, notifications: Iterable[Notification]) -> None:
         """Queue each notification for every channel; returns at once."""
+        self._submit((channel, n, False) for n in notifications for channel in self.channels)
+
+    def submit_owed(self, alerts: Iterable[Alert], *, since: datetime) -> None:
+        """Queue what each alert owes, to the channels it owes it; returns at once.
+
+        A notification owed from before ``since`` (an earlier cycle) is counted ``resent``.
+        """
+        by_key = {channel.key: channel for channel in self.channels}
+        self._submit(
+            (by_key[key], owed, owed.at < since)
+            for alert in alerts
+            if (owed := alert.owed()) is not None
+            for key in alert.owed_to
+            if key in by_key
+        )
+
+    def _submit(self, deliveries: Iterable[tuple[Channel, Notification, bool]]) -> None:
         if not self.channels:
             return
         with self._cond:
-            for notification in notifications:
-                for channel in self.channels:
-                    self._enqueue(channel, notification)
+            for channel, notification, resent in deliveries:
+                self._enqueue(channel, notification, resent=resent)
             if self._thread is None and self._pending and not self._closing:
                 self._thread = start_thread(self._run, name="alert-delivery")
             self._cond.notify_all()
 
-    def _enqueue(self, channel: Channel, notification: Notification) -> None:
+    def _enqueue(self, channel: Channel, notification: Notification, *, resent: bool) -> None:
+        key = (channel.key, *notification.alert.identity)
+        queued = self._queued.get(key)
+        if queued is not None:
+            said = queued.notification
+            if (said.event, said.at) == (notification.event, notification.at):
+                return  # already queued or being posted (a cycle while it is retried)
+            if queued in self._pending:  # superseded before it was posted
+                self._pending.remove(queued)
+                heapq.heapify(self._pending)
+            del self._queued[key]
         if len(self._pending) + self._in_flight >= self.capacity:
-            self._count(channel.kind, "dropped")
+            self.count(channel.kind, "dropped")
             logger.error(
                 "alert %s not delivered to %s: %d deliveries already wait (the queue's capacity)",
                 notification.alert.fingerprint,
@@ -141,9 +182,11 @@ class Dispatcher:
             )
             return
         now = time.monotonic()
-        heapq.heappush(
-            self._pending, _Delivery(now, next(self._order), channel, notification, first_at=now)
-        )
+        delivery = _Delivery(now, next(self._order), channel, notification, first_at=now)
+        heapq.heappush(self._pending, delivery)
+        self._queued[key] = delivery
+        if resent:
+            self.count(channel.kind, "resent")
 
     def waiting(self) -> int:
         """Deliveries queued or being posted."""
@@ -166,8 +209,12 @@ class Dispatcher:
             self._thread.join(timeout)
         with self._cond:
             left, self._pending = self._pending, []
+            self._queued.clear()
         for delivery in left:
-            self._give_up(delivery, "the process stopped before it could be retried")
+            self._give_up(
+                delivery,
+                "the process stopped before it could be retried (still owed: told by the next run)",
+            )
         self._client.close()
         logging.getLogger("httpx").removeFilter(self._redaction)
 
@@ -175,7 +222,8 @@ class Dispatcher:
         """Add the deliveries' counter and the queue's gauge to ``registry``."""
         counter = registry.counter(
             "etl_observability_alert_deliveries_total",
-            "Alert notifications by channel and outcome (delivered, retried, failed, dropped).",
+            "Alert notifications by channel and outcome "
+            "(delivered, retried, failed, dropped, resent, expired).",
             ("channel", "outcome"),
         )
         for (kind, outcome), count in sorted(self.outcomes.items()):
@@ -197,10 +245,14 @@ class Dispatcher:
             retry_in = self._attempt(delivery)
             with self._cond:
                 self._in_flight -= 1
-                if retry_in is not None:
+                key = (delivery.channel.key, *delivery.notification.alert.identity)
+                current = self._queued.get(key) is delivery
+                if retry_in is not None and current:
                     delivery.due = time.monotonic() + retry_in
                     delivery.attempt += 1
                     heapq.heappush(self._pending, delivery)
+                elif current:
+                    del self._queued[key]
                 self._cond.notify_all()
 
     def _next(self) -> _Delivery | None:
@@ -231,7 +283,8 @@ class Dispatcher:
             reason = f"{type(exc).__name__}: {_without(str(exc), url)}"
         else:
             if response.is_success:
-                self._count(channel.kind, "delivered")
+                self.count(channel.kind, "delivered")
+                self._settle(delivery)
                 logger.info(
                     "alert %s (%s) delivered to %s",
                     alert.fingerprint,
@@ -243,6 +296,7 @@ class Dispatcher:
             reason = f"HTTP {response.status_code}"
             if response.status_code not in _RETRYABLE_STATUS and response.status_code < 500:
                 self._give_up(delivery, f"{reason}, which a retry would not change")
+                self._settle(delivery)  # refused for good: not owed any more
                 return None
             hint = parse_retry_after(response.headers.get("retry-after", ""))
         return self._retry_in(delivery, reason, hint)
@@ -257,7 +311,7 @@ class Dispatcher:
         if policy.deadline is not None and elapsed + delay > policy.deadline:
             self._give_up(delivery, f"{reason}; its {policy.deadline:.0f}s deadline is past")
             return None
-        self._count(delivery.channel.kind, "retried")
+        self.count(delivery.channel.kind, "retried")
         logger.warning(
             "alert %s not delivered to %s (%s); attempt %d in %.1fs",
             delivery.notification.alert.fingerprint,
@@ -269,8 +323,12 @@ class Dispatcher:
         )
         return delay
 
+    def _settle(self, delivery: _Delivery) -> None:
+        with self._counted:
+            self._done.append((delivery.channel.key, delivery.notification))
+
     def _give_up(self, delivery: _Delivery, why: str) -> None:
-        self._count(delivery.channel.kind, "failed")
+        self.count(delivery.channel.kind, "failed")
         alert = delivery.notification.alert
         logger.error(
             "alert %s (%s: %s) was not delivered to %s: %s",

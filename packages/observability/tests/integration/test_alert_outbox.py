@@ -1,0 +1,293 @@
+"""The alert is its own outbox: a notification a webhook outage (or a killed process) kept
+from its channel is told by the next `check`, once, and never a stale one after a newer."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_core.layout import landing_key
+from etl_core.retry import RetryPolicy
+from etl_core.secrets import Secret
+from etl_core.storage import open_store
+from observability.alerts import AlertBook, AlertWatch, ObjectStoreAlerts, fingerprint
+from observability.alerts.delivery import Dispatcher, WebhookChannel
+from observability.evaluation import DatasetStatus, Evaluation
+from observability.monitors import FixedClock, Result
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+Receivers = Callable[..., Any]
+TOKEN = "T0001/B0002/OutboxSeCrEt9"
+FAST = {"ETL_ALERT_DELIVERY_DEADLINE": "2s"}  # an outage is given up within the run quickly
+STOCK = fingerprint("stock", "age", "landing")
+AGED = """
+dataset = "stock"
+source = "stock"
+pattern = "stock_{date:%Y%m%d}.csv"
+[[columns]]
+name = "id"
+[freshness]
+warn_after = "1h"
+critical_after = "3h"
+"""
+
+
+def configure(tmp_path: Path) -> list[str]:
+    """One dataset, ``stock``, late after an hour; the CLI options that find it."""
+    datasets = tmp_path / "config" / "datasets"
+    datasets.mkdir(parents=True, exist_ok=True)
+    (datasets / "stock.toml").write_text(AGED)
+    (tmp_path / "lake").mkdir(exist_ok=True)
+    return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
+
+
+def drop(tmp_path: Path, age: timedelta) -> None:
+    """A ``stock`` file landed ``age`` ago."""
+    at = datetime.now(UTC) - age
+    key = landing_key("stock", f"stock_{at:%Y%m%d}.csv")
+    with open_store(str(tmp_path / "lake")) as store:
+        store.write_bytes(key, b"id\n1\n")
+    os.utime(tmp_path / "lake" / key, (at.timestamp(), at.timestamp()))
+
+
+def listed(cli: Cli, options: list[str], *flags: str) -> Any:
+    result = cli(*options, "alerts", "list", "--json", *flags)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["alerts"]
+
+
+def hook(url: str) -> dict[str, str]:
+    """The webhook setting, a reference to a variable holding ``url`` (the same channel
+    whatever the URL: a channel is its kind and reference)."""
+    return {**FAST, "ETL_ALERT_WEBHOOKS": "env:HOOK", "HOOK": f"{url}/hooks/{TOKEN}"}
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def told(receiver: Any) -> list[tuple[str, str]]:
+    """(event, fingerprint) of each notification the receiver accepted, in order."""
+    return [(body["event"], body["alert"]["fingerprint"]) for body in receiver.accepted()]
+
+
+@pytest.mark.parametrize("outage", ["503", "connection refused"])
+def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the_next_check(
+    cli: Cli, tmp_path: Path, webhook_receiver: Receivers, outage: str
+) -> None:
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    receiver = webhook_receiver(failures=10**6, status=503)
+    down = hook(receiver.url if outage == "503" else closed_port_url())
+
+    first = cli(*options, "check", env=down)
+    assert first.returncode == 1, first.stderr
+    assert told(receiver) == []
+    assert TOKEN not in first.stderr
+    (owing,) = listed(cli, options)
+
+    receiver.failures = 0  # the outage is over
+    second = cli(*options, "check", env=hook(receiver.url))
+    third = cli(*options, "check", env=hook(receiver.url))
+
+    assert second.returncode == third.returncode == 1, second.stderr + third.stderr
+    assert told(receiver) == [("opened", STOCK)]  # once: the third run owed nothing
+    assert (owing.get("owed_event"), owing.get("owed_to")) == ("opened", ["webhook env:HOOK"])
+    (body,) = receiver.accepted()
+    assert "owed_to" not in body["alert"]  # the outbox is bookkeeping, not news
+    (alert,) = listed(cli, options)
+    assert (alert["owed_event"], alert["owed_to"]) == (None, [])
+
+
+def test_an_alert_opened_and_resolved_during_an_outage_is_told_resolved_only(
+    cli: Cli, tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    receiver = webhook_receiver(failures=10**6, status=503)
+
+    assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
+    drop(tmp_path, timedelta(minutes=1))
+    assert cli(*options, "check", env=hook(receiver.url)).returncode == 0
+    assert told(receiver) == []
+    refused = [body["event"] for _, body, _ in receiver.received]  # type: ignore[index]
+    assert refused[-1] == "resolved"  # the second run already tried the resolution
+
+    receiver.failures = 0
+    after = cli(*options, "check", env=hook(receiver.url))
+    again = cli(*options, "check", env=hook(receiver.url))
+
+    assert after.returncode == again.returncode == 0, after.stderr + again.stderr
+    assert told(receiver) == [("resolved", STOCK)]  # never a stale "opened" after it
+    (history,) = listed(cli, options, "--all")
+    assert (history["state"], history["owed_event"]) == ("resolved", None)
+
+
+class HangingWebhook:
+    """A webhook on 127.0.0.1 that holds each request unanswered until released (bounded)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                owner.arrived.set()
+                owner.release.wait(30)
+                try:
+                    self.send_response(503)
+                    self.end_headers()
+                except OSError:
+                    pass  # the poster was killed
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def hanging() -> Iterator[HangingWebhook]:
+    webhook = HangingWebhook()
+    yield webhook
+    webhook.close()
+
+
+def test_a_check_killed_after_recording_and_before_posting_is_told_by_the_next_run(
+    cli: Cli, tmp_path: Path, webhook_receiver: Receivers, hanging: HangingWebhook
+) -> None:
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"
+    }
+    script = Path(sys.executable).parent / "etl-observability"
+    env = {**environ, "ETL_LOG_FORMAT": "json", **hook(hanging.url)}
+    env["ETL_ALERT_DELIVERY_DEADLINE"] = "60s"
+    with subprocess.Popen(
+        [str(script), *options, "check"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as killed:
+        assert hanging.arrived.wait(60), "the check never posted"
+        killed.send_signal(signal.SIGKILL)  # the alert is recorded; its post never answered
+        assert killed.wait(30) == -signal.SIGKILL
+
+    receiver = webhook_receiver(failures=0)
+    after = cli(*options, "check", env=hook(receiver.url))
+
+    assert after.returncode == 1, after.stderr
+    assert told(receiver) == [("opened", STOCK)]
+    assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
+    assert told(receiver) == [("opened", STOCK)]  # delivered: not told again
+
+
+def test_a_notification_owed_longer_than_a_day_is_given_up_logged_and_counted(
+    cli: Cli, tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    receiver = webhook_receiver(failures=10**6, status=503)
+    assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
+    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    data = json.loads(document.read_text())
+    data["active"][0]["owed_at"] = "2020-01-01T00:00:00+00:00"  # owed for years
+    document.write_text(json.dumps(data))
+    receiver.failures = 0
+    metrics = tmp_path / "metrics.prom"
+
+    after = cli(*options, "check", "--metrics-file", str(metrics), env=hook(receiver.url))
+
+    assert after.returncode == 1, after.stderr
+    assert told(receiver) == []
+    assert "still undelivered after 1 day" in after.stderr
+    text = metrics.read_text()
+    assert 'etl_observability_alert_deliveries_total{channel="webhook",outcome="expired"} 1' in text
+    assert "etl_observability_alert_notifications_owed 0" in text
+    (alert,) = listed(cli, options)
+    assert alert["owed_event"] is None
+
+
+def test_serve_cycles_tell_a_notification_an_outage_kept_once_and_settle_it(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=10**6, status=503)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    clock = FixedClock(start)
+    book = AlertBook(store, clock, reminder_interval=timedelta(hours=4), channels=[channel.key])
+    policy = RetryPolicy(attempts=2, initial_delay=0.05, max_delay=0.05, jitter=False)
+    watch = AlertWatch(book, Dispatcher([channel], policy=policy))
+
+    def cycle(minutes: int) -> None:
+        at = start + timedelta(minutes=minutes)
+        result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
+        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        assert watch.dispatcher.drain(30)
+
+    try:
+        cycle(0)  # refused twice: given up for this cycle, still owed
+        assert [a.owed_event for a in store.owed()] == ["opened"]
+        receiver.failures = 0
+        cycle(1)  # told now
+        cycle(2)  # settled: nothing more
+        cycle(3)
+    finally:
+        watch.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert store.owed() == []
+    assert watch.dispatcher.outcomes[("webhook", "resent")] == 1
+
+
+def test_a_stale_event_owed_by_an_alert_resolved_since_is_never_told(
+    cli: Cli, tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    receiver = webhook_receiver(failures=10**6, status=503)
+    assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
+    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    data = json.loads(document.read_text())
+    (alert,) = data.pop("active")  # resolved by a release that kept no outbox: "opened" left
+    alert.update(state="resolved", resolved_at=alert["opened_at"])
+    document.write_text(json.dumps({**data, "active": [], "resolved": [alert]}))
+    drop(tmp_path, timedelta(minutes=1))
+    receiver.failures = 0
+
+    after = cli(*options, "check", env=hook(receiver.url))
+
+    assert after.returncode == 0, after.stderr
+    assert told(receiver) == []
+    assert "a stale event is not told after it" in after.stderr
+    (history,) = listed(cli, options, "--all")
+    assert (history["state"], history["owed_event"]) == ("resolved", None)
