@@ -445,11 +445,11 @@ def schedule(
 
     Each firing evaluates every dataset as one unit per dataset, waits for them, then
     records the freshness history and updates the alerts, as check does. One scheduler
-    leads at a time (a lease in the store). Needs --executor celery (ETL_EXECUTOR=celery).
+    leads at a time (a lease in the store). Needs ETL_EXECUTOR=celery (this command has no --executor flag).
     """
     session = cli.session(ctx)
     settings = session.settings
-    require_broker(settings, "schedule")
+    require_broker(settings, "schedule", flag=False)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
     with session.open_store() as store:
 
