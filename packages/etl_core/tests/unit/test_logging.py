@@ -120,7 +120,9 @@ def test_uvicorn_s_coloured_copy_of_the_message_is_no_field(stream: io.StringIO)
     [record] = lines(stream)
     assert record["event"] == "Started server process [7]"
     assert "color_message" not in record
-    assert "\x1b" not in stream.getvalue() and "\\u001b" not in stream.getvalue()
+    written = stream.getvalue()
+    assert "\x1b" not in written
+    assert "\\u001b" not in written
 
 
 def test_an_unknown_log_level_s_refusal_lists_critical_too(stream: io.StringIO) -> None:

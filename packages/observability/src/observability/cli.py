@@ -445,7 +445,8 @@ def schedule(
 
     Each firing evaluates every dataset as one unit per dataset, waits for them, then
     records the freshness history and updates the alerts, as check does. One scheduler
-    leads at a time (a lease in the store). Needs ETL_EXECUTOR=celery (this command has no --executor flag).
+    leads at a time (a lease in the store). Needs ETL_EXECUTOR=celery (this command has no
+    --executor flag).
     """
     session = cli.session(ctx)
     settings = session.settings
