@@ -548,6 +548,7 @@ def serve(
     import uvicorn  # the HTTP stack is loaded by the one command that serves
 
     from observability.cycle_process import CycleProcess
+    from observability.http_server import AnnouncingServer
     from observability.service import build_app
 
     session = cli.session(ctx).with_flags(
@@ -568,14 +569,17 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    logger.info(
-        "serving %s on http://%s:%d (evaluating every %ss)",
-        _datasets(len(contracts)),
-        settings.serve_host,
-        settings.serve_port,
-        settings.evaluation_interval.total_seconds(),
-    )
-    server = uvicorn.Server(config)
+
+    def announce(port: int) -> None:
+        logger.info(
+            "serving %s on http://%s:%d (evaluating every %ss)",
+            _datasets(len(contracts)),
+            settings.serve_host,
+            port,
+            settings.evaluation_interval.total_seconds(),
+        )
+
+    server = AnnouncingServer(config, announce)  # the port bound, not the 0 asked for
     try:
         server.run()
     except SystemExit as stop:  # uvicorn's start-up failure (a port in use) exits 3: "partial" here
