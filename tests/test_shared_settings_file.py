@@ -79,3 +79,20 @@ def test_a_typo_at_the_top_level_is_refused_by_every_lane(tmp_path: Path) -> Non
         refused = workspace.run(tool, "config", "show")
         assert refused.returncode == 2, tool
         assert "did you mean 'log_level'?" in refused.stderr
+
+
+def test_another_lane_s_key_at_the_top_level_is_refused_naming_its_table(tmp_path: Path) -> None:
+    """file_processing asked whether ``quality_threads`` was meant; the key is
+    data_pipeline's, which reads it where it is."""
+    workspace = retail_workspace(tmp_path, migrate=False)
+    (workspace.config / "etl.toml").write_text("duckdb_threads = 2\n")
+
+    for tool in ("etl-file-processing", "etl-observability"):
+        refused = workspace.run(tool, "config", "show")
+        assert refused.returncode == 2, tool
+        (line,) = refused.stderr.splitlines()
+        event = json.loads(line)["event"]
+        assert "duckdb_threads: is a setting of data_pipeline, not of this lane" in event
+        assert "it goes in [data_pipeline]" in event
+        assert "did you mean" not in event
+    assert shown(workspace, "etl-data-pipeline")["duckdb_threads"][0] == 2

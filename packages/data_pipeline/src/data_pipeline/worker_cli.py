@@ -67,13 +67,13 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         on its schedule cron.
 
         One scheduler leads at a time (a lease in the store); others stand by and take
-        over when it stops. Needs --executor celery (ETL_EXECUTOR=celery).
+        over when it stops. Needs ETL_EXECUTOR=celery (this command has no --executor flag).
         """
         from etl_core.work import require_broker
 
         session = cli.session(ctx)
         settings = session.settings
-        require_broker(settings, "schedule")
+        require_broker(settings, "schedule", flag=False)
         from etl_core.contracts.sources import load_sources  # API sources: the scheduler's
         from etl_core.scheduler import Job, every  # the scheduler's: not every command's
         from etl_core.work.celery import CeleryExecutor, celery_app  # the broker's path only

@@ -239,10 +239,13 @@ def test_one_scheduler_fires_while_a_second_stands_by_until_the_first_is_gone(
 def test_no_wait_and_schedule_without_the_celery_executor_are_bad_usage(
     lake: dict[str, str], celery_broker: TestBroker
 ) -> None:
-    for args in (["run", "--no-wait"], ["schedule", "--max-ticks", "1"]):
+    for args, told in (
+        (["run", "--no-wait"], "--no-wait needs --executor celery"),
+        (["schedule", "--max-ticks", "1"], "schedule needs ETL_EXECUTOR=celery"),
+    ):
         done = pipeline(lake, celery_broker, *args)
         assert done.returncode == 2, done.stderr
-        assert "needs --executor celery" in done.stderr
+        assert told in done.stderr
     unknown = pipeline(lake, celery_broker, "run", "--executor", "threads")
     assert unknown.returncode == 2
     assert "executor" in unknown.stderr

@@ -431,7 +431,8 @@ class RuntimeCLI(Generic[S]):
                 Path | None, typer.Option("--config-dir", help="Dataset contracts and etl.toml.")
             ] = None,
             log_level: Annotated[
-                str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+                str | None,
+                typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR or CRITICAL."),
             ] = None,
             log_format: Annotated[
                 str | None, typer.Option("--log-format", help="auto, json or console.")

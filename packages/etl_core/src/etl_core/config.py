@@ -297,6 +297,7 @@ def load_settings_with_sources(
     toml_section: str | None = None,
     toml_sections: Collection[str] = (),
     env_elsewhere: Callable[[], Collection[str]] | None = None,
+    toml_elsewhere: Callable[[], Mapping[str, Collection[str]]] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
 
@@ -309,7 +310,11 @@ def load_settings_with_sources(
     An environment shared by several programs holds their variables too:
     ``env_elsewhere`` gives the ones the others read, called only when a variable
     that sets nothing here would be warned about (it then is not: a setting of
-    another program is no misspelling of one of these).
+    another program is no misspelling of one of these). ``toml_elsewhere`` likewise
+    gives the tables of the shared file each other program's keys belong in
+    (``{"duckdb_threads": ("data_pipeline",)}``), called only for an unknown top-level
+    key: one of them is refused as misplaced, naming its table, never "did you mean" a
+    setting of this program it merely resembles.
 
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
@@ -321,7 +326,7 @@ def load_settings_with_sources(
     errors: list[FieldError] = []
     raw: dict[str, _Raw] = {}
     if toml_path is not None:
-        sections = _Sections(toml_section, tuple(toml_sections))
+        sections = _Sections(toml_section, tuple(toml_sections), toml_elsewhere)
         raw.update(_read_toml(Path(toml_path), schema, errors, sections))
     if env_prefix is not None:
         prefixed = _read_env(environ, env_prefix, schema, env_elsewhere)
@@ -581,6 +586,7 @@ class _Sections:
 
     own: str | None = None
     every: tuple[str, ...] = ()
+    elsewhere: Callable[[], Mapping[str, Collection[str]]] | None = None
 
     def hint(self) -> str:
         """Where a setting of another program goes (appended to an unknown-key error)."""
@@ -588,6 +594,20 @@ class _Sections:
             return ""
         tables = ", ".join(f"[{name}]" for name in self.every)
         return f" (a setting of one lane only goes in its table: {tables})"
+
+    def misplaced(self, key: str) -> str | None:
+        """The refusal of top-level ``key`` when it is another program's setting: where it
+        goes (its table), instead of a close match among this program's keys."""
+        if self.elsewhere is None or not self.every:
+            return None
+        owners = [t for t in self.elsewhere().get(key, ()) if t in self.every and t != self.own]
+        if not owners:
+            return None
+        tables = " or ".join(f"[{name}]" for name in owners)
+        return (
+            f"is a setting of {', '.join(owners)}, not of this lane: in a file every lane "
+            f"reads it goes in {tables}"
+        )
 
 
 def _read_toml(
@@ -620,7 +640,8 @@ def _read_toml(
     for index in range(count, shared_errors):  # maybe another lane's key, misplaced
         error = errors[index]
         if hint and error.message.startswith("unknown TOML key"):
-            errors[index] = FieldError(error.field, error.message + hint, error.source)
+            message = sections.misplaced(error.field) or error.message + hint
+            errors[index] = FieldError(error.field, message, error.source)
     own = document.get(sections.own) if sections.own else None
     if own is not None and sections.own is not None:
         prefix = sections.own

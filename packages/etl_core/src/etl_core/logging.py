@@ -54,6 +54,9 @@ _SECRET_FIELD = SECRET_NAME
 _RECORD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
 )
+# Extras a library adds for its own formatter, never a field of ours: uvicorn's
+# ``color_message`` is the event again with ANSI escape codes (in every JSON line of `serve`).
+_LIBRARY_EXTRAS = frozenset({"color_message"})
 
 # Third-party loggers that are chatty at INFO/DEBUG; raised to WARNING by default.
 _NOISY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore")
@@ -151,7 +154,9 @@ def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:
     for key, value in context.items():
         out.setdefault(key, redact(value, key))
     for key, value in vars(record).items():
-        if key not in _RECORD_ATTRS and key != "etl_context" and not key.startswith("_"):
+        if key in _RECORD_ATTRS or key in _LIBRARY_EXTRAS or key == "etl_context":
+            continue
+        if not key.startswith("_"):
             out.setdefault(key, redact(value, key))
     if record.exc_info and record.exc_info[1] is not None:
         error = record.exc_info[1]
@@ -260,7 +265,9 @@ def configure_logging(
     root.addHandler(handler)
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {level!r}; expected DEBUG, INFO, WARNING or ERROR")
+        raise ValueError(
+            f"unknown log level {level!r}; expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
     root.setLevel(numeric)
     for name in quiet:
         logging.getLogger(name).setLevel(

@@ -18,6 +18,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from dataclasses import replace as replaced
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
@@ -53,6 +54,7 @@ __all__ = [
     "RuntimeSettings",
     "Session",
     "find_settings_file",
+    "lane_settings",
     "lane_variables",
     "load_runtime_settings",
     "new_run_id",
@@ -249,6 +251,7 @@ def load_runtime_settings(
         toml_section=lane,
         toml_sections=LANES,
         env_elsewhere=lane_variables,
+        toml_elsewhere=lane_settings,
     )
     _loaded_sources.clear()
     _loaded_sources.update(sources)
@@ -264,11 +267,7 @@ def lane_variables() -> frozenset[str]:
     setting of one lane is no misspelling in another (``ETL_SQS_ENDPOINT_URL``, read by
     file_processing, is not a misspelt ``ETL_S3_ENDPOINT_URL`` in data_pipeline).
     """
-    for lane in LANES:
-        try:
-            import_module(f"{lane}.settings")
-        except ImportError:  # not installed here (or unusable): its variables stay unknown
-            continue
+    _import_lane_settings()
     names: set[str] = set()
     pending: list[type[RuntimeSettings]] = [RuntimeSettings]
     while pending:
@@ -276,6 +275,40 @@ def lane_variables() -> frozenset[str]:
         names |= env_variables(cls)
         pending.extend(cls.__subclasses__())
     return frozenset(names)
+
+
+def lane_settings() -> dict[str, tuple[str, ...]]:
+    """Each setting of an installed lane's own settings class (``<lane>.settings``) and the
+    lanes that have it, imported only when asked: when a shared ``etl.toml`` holds a key
+    this lane does not know at its top level.
+
+    ``duckdb_threads`` at the top level of a file every lane reads is data_pipeline's,
+    misplaced: file_processing says so, naming ``[data_pipeline]``, instead of asking
+    whether ``quality_threads`` was meant.
+    """
+    _import_lane_settings()
+    owners: dict[str, list[str]] = {}
+    pending: list[type[RuntimeSettings]] = list(RuntimeSettings.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        lane = cls.__module__.split(".", 1)[0]
+        if lane not in LANES:
+            continue
+        for setting in dataclass_fields(cls):
+            lanes = owners.setdefault(setting.name, [])
+            if lane not in lanes:
+                lanes.append(lane)
+    return {name: tuple(sorted(lanes)) for name, lanes in owners.items()}
+
+
+def _import_lane_settings() -> None:
+    """Import every installed lane's settings module, so its settings class is known."""
+    for lane in LANES:
+        try:
+            import_module(f"{lane}.settings")
+        except ImportError:  # not installed here (or unusable): its settings stay unknown
+            continue
 
 
 def new_run_id() -> str:

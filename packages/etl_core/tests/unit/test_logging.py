@@ -110,6 +110,29 @@ def test_third_party_loggers_flow_through_the_same_handler(stream: io.StringIO) 
     assert [r["logger"] for r in records] == ["django.db.backends"]
 
 
+def test_uvicorn_s_coloured_copy_of_the_message_is_no_field(stream: io.StringIO) -> None:
+    """uvicorn adds ``color_message`` (the event with ANSI escapes) to its records; ``serve``
+    printed it in every JSON line, escape codes and all."""
+    configure_logging(fmt="json", stream=stream, level="INFO")
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 7, extra={"color_message": "Started \x1b[36m%d\x1b[0m"}
+    )
+    [record] = lines(stream)
+    assert record["event"] == "Started server process [7]"
+    assert "color_message" not in record
+    written = stream.getvalue()
+    assert "\x1b" not in written
+    assert "\\u001b" not in written
+
+
+def test_an_unknown_log_level_s_refusal_lists_critical_too(stream: io.StringIO) -> None:
+    """The refusal (and ``--log-level``'s help) said DEBUG to ERROR; CRITICAL is a level too."""
+    configure_logging(level="CRITICAL", stream=stream)
+    assert logging.getLogger().level == logging.CRITICAL
+    with pytest.raises(ValueError, match="ERROR or CRITICAL"):
+        configure_logging(level="LOUD", stream=stream)
+
+
 def test_configuring_twice_replaces_the_handler(stream: io.StringIO) -> None:
     second = io.StringIO()
     configure_logging(fmt="json", stream=second)

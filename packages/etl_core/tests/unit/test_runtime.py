@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from etl_core import runtime
 from etl_core.errors import ConfigError, InvalidSettingError
 from etl_core.logging import clear_context, get_context
 from etl_core.runtime import (
@@ -352,7 +353,11 @@ def test_a_misspelt_lane_table_is_refused_naming_the_lane_tables(tmp_path: Path)
     assert "[file_processing], [data_pipeline], [observability]" in str(info.value)
 
 
-def test_another_lanes_key_at_the_top_level_says_where_it_belongs(tmp_path: Path) -> None:
+def test_another_lanes_key_at_the_top_level_names_that_lane_s_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was "did you mean" a key of this lane it resembled, with every table listed."""
+    monkeypatch.setattr(runtime, "lane_settings", lambda: {"duckdb_threads": ("data_pipeline",)})
     path = write_settings(tmp_path, "duckdb_threads = 2\n")
 
     with pytest.raises(ConfigError) as info:
@@ -361,6 +366,24 @@ def test_another_lanes_key_at_the_top_level_says_where_it_belongs(tmp_path: Path
         )
 
     assert info.value.fields == ("duckdb_threads",)
+    message = str(info.value)
+    assert "duckdb_threads: is a setting of data_pipeline, not of this lane" in message
+    assert "it goes in [data_pipeline]" in message
+    assert "did you mean" not in message
+
+
+def test_a_top_level_key_of_no_lane_lists_the_lane_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "lane_settings", lambda: {"duckdb_threads": ("data_pipeline",)})
+    path = write_settings(tmp_path, "threads_anywhere = 2\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    assert info.value.fields == ("threads_anywhere",)
     assert "goes in its table: [file_processing]" in str(info.value)
 
 

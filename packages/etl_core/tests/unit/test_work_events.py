@@ -50,8 +50,17 @@ def test_an_executor_that_cannot_be_honoured_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="broker_url"):  # celery without a broker
         unit_executor(replace(RuntimeSettings(), executor="celery"), "data_pipeline",
                       local=InlineExecutor)  # fmt: skip
-    with pytest.raises(ConfigError, match="schedule needs --executor celery"):
-        require_broker(RuntimeSettings(), "schedule")
+    with pytest.raises(ConfigError, match="--no-wait needs --executor celery"):
+        require_broker(RuntimeSettings(), "--no-wait")
+
+
+def test_a_command_without_the_executor_flag_is_told_the_setting_not_the_flag() -> None:
+    """``schedule`` takes no ``--executor``: a refusal naming it sent users to a second one."""
+    with pytest.raises(ConfigError) as refused:
+        require_broker(RuntimeSettings(), "schedule", flag=False)
+    assert str(refused.value).startswith("schedule needs ETL_EXECUTOR=celery")
+    assert "--executor" not in str(refused.value)
+    assert refused.value.fields == ("executor",)
 
 
 def test_a_unit_s_params_are_checked_by_name_and_json_type() -> None:

@@ -462,14 +462,15 @@ def schedule(
     """Enqueue new landing objects every schedule_scan_interval, while leading.
 
     One scheduler leads at a time (a lease in the store); others stand by and take over
-    when it stops. Needs --executor celery (ETL_EXECUTOR=celery): units go to the workers.
+    when it stops. Needs ETL_EXECUTOR=celery (this command has no --executor flag): units
+    go to the workers.
     """
     from etl_core.scheduler import Job, every
     from etl_core.work import require_broker
 
     session = cli.session(ctx).with_flags({"database_url": database_url})
     settings = session.settings
-    require_broker(settings, "schedule")
+    require_broker(settings, "schedule", flag=False)
     submit = _celery_executor(session).submit
     with session.open_store() as store, _processor(session, store) as processor:
         # the ledger's records read at one scan are read again only once changed

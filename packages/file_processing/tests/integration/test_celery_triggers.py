@@ -145,7 +145,8 @@ def test_a_landing_object_unit_refuses_params_other_than_a_boolean_force(local_l
 def test_schedule_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
     done = local_lane.cli("schedule", "--max-ticks", "1")
     assert done.returncode == 2
-    assert "schedule needs --executor celery" in done.stderr
+    assert "schedule needs ETL_EXECUTOR=celery" in done.stderr
+    assert "--executor" not in done.stderr  # an option schedule does not take
 
 
 def test_a_scan_interval_of_zero_is_a_configuration_error_not_a_traceback(local_lane: Any) -> None:

@@ -445,11 +445,12 @@ def schedule(
 
     Each firing evaluates every dataset as one unit per dataset, waits for them, then
     records the freshness history and updates the alerts, as check does. One scheduler
-    leads at a time (a lease in the store). Needs --executor celery (ETL_EXECUTOR=celery).
+    leads at a time (a lease in the store). Needs ETL_EXECUTOR=celery (this command has no
+    --executor flag).
     """
     session = cli.session(ctx)
     settings = session.settings
-    require_broker(settings, "schedule")
+    require_broker(settings, "schedule", flag=False)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
     with session.open_store() as store:
 
@@ -547,6 +548,7 @@ def serve(
     import uvicorn  # the HTTP stack is loaded by the one command that serves
 
     from observability.cycle_process import CycleProcess
+    from observability.http_server import AnnouncingServer
     from observability.service import build_app
 
     session = cli.session(ctx).with_flags(
@@ -567,14 +569,17 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-    logger.info(
-        "serving %s on http://%s:%d (evaluating every %ss)",
-        _datasets(len(contracts)),
-        settings.serve_host,
-        settings.serve_port,
-        settings.evaluation_interval.total_seconds(),
-    )
-    server = uvicorn.Server(config)
+
+    def announce(port: int) -> None:
+        logger.info(
+            "serving %s on http://%s:%d (evaluating every %ss)",
+            _datasets(len(contracts)),
+            settings.serve_host,
+            port,
+            settings.evaluation_interval.total_seconds(),
+        )
+
+    server = AnnouncingServer(config, announce)  # the port bound, not the 0 asked for
     try:
         server.run()
     except SystemExit as stop:  # uvicorn's start-up failure (a port in use) exits 3: "partial" here

@@ -162,6 +162,48 @@ def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path, configured: l
     assert result.returncode == 1
     assert f"the service could not start on 127.0.0.1:{port}" in result.stderr
     assert "address already in use" in result.stderr
+    assert "serving 1 dataset" not in result.stderr  # never announced: it never listened
+
+
+@pytest.mark.slow
+def test_serve_on_port_zero_names_the_port_it_listens_on(
+    tmp_path: Path, configured: list[str]
+) -> None:
+    """``serve_port = 0`` (any free port) logged ``serving … on http://127.0.0.1:0``."""
+    script = Path(sys.executable).parent / "etl-observability"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    process = subprocess.Popen(
+        [str(script), *configured, "serve", "--port", "0", "--interval", "1s"],
+        cwd=tmp_path,
+        env={**env, "ETL_LOG_FORMAT": "json"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    announced: list[str] = []
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if '"serving ' in line:
+                announced.append(json.loads(line)["event"])
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not announced and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert announced, "serve never said where it listens"
+        [event] = announced
+        url = event.split(" on ", 1)[1].split(" ", 1)[0]
+        assert url.startswith("http://127.0.0.1:")
+        assert not url.endswith(":0")
+        assert wait_for(f"{url}/healthz") == "ok\n"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        reader.join(timeout=30)
 
 
 @pytest.mark.slow

@@ -73,16 +73,24 @@ def unit_executor(
     )
 
 
-def require_broker(settings: RuntimeSettings, what: str) -> None:
+def require_broker(settings: RuntimeSettings, what: str, *, flag: bool = True) -> None:
     """Refuse ``what`` (``--no-wait``, ``schedule``) unless units go to a broker.
+
+    ``flag`` says whether the command takes ``--executor``: the refusal names the flag only
+    then (``schedule`` has none, so it is told the setting alone, never an option that
+    would be refused in turn).
 
     Raises:
         ConfigError: the ``executor`` setting is not ``celery``.
     """
     if settings.executor != "celery":
+        how = (
+            "--executor celery (ETL_EXECUTOR=celery)"
+            if flag
+            else 'ETL_EXECUTOR=celery (or executor = "celery" in etl.toml)'
+        )
         raise ConfigError(
-            f"{what} needs --executor celery (ETL_EXECUTOR=celery): it enqueues work units "
-            "on the broker for the workers",
+            f"{what} needs {how}: it enqueues work units on the broker for the workers",
             [FieldError("executor", f"is {settings.executor!r}; expected 'celery'")],
         )
 
