@@ -99,3 +99,13 @@ def test_a_unit_without_the_database_id_is_checked_by_its_url_as_before(
     other_name = {DATABASE_HEADER: _origin(_over_socket(postgres_server_url, "test")).database}
     assert foreign_unit(other_name, worker, LOADS) is not None  # an older sender's unit
     assert foreign_unit({DATABASE_HEADER: worker.database}, worker, LOADS) is None
+
+
+def test_a_database_url_with_an_encoded_space_in_a_parameter_can_be_asked(
+    postgres_server_url: str,
+) -> None:
+    # the platform decodes its URL's parameters (Django's OPTIONS): `options` with a
+    # percent-encoded space is a valid setting; re-encoded for libpq, the space became a
+    # `+` the server refused, so such a database was never asked which one it is
+    url = f"{_over_tcp(postgres_server_url, 'test')}?options=-c%20statement_timeout%3D5000"
+    assert database_id(url) == database_id(_over_tcp(postgres_server_url, "test"))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, quote, unquote
 
 from etl_core.redaction import redact_text
 
@@ -45,8 +45,9 @@ whose database is unreachable waits no longer than this, once."""
 
 _POSTGRESQL = "postgresql"
 _POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
-_NOT_LIBPQ = frozenset({"conn_max_age", "conn_health_checks"})
-"""Query parameters of a platform database URL read by Django, not libpq (which refuses them)."""
+_NOT_LIBPQ = frozenset({"conn_max_age", "conn_health_checks", "assume_role", "prepare_threshold"})
+"""Query parameters of a platform database URL read by Django or psycopg, not libpq (which
+refuses them)."""
 _QUERY = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
 
 _lock = threading.Lock()
@@ -72,10 +73,11 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     if scheme not in _POSTGRESQL_SCHEMES:
         return None
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
-    with psycopg.connect(
-        _libpq_url(url), connect_timeout=max(2, round(timeout)), autocommit=True
-    ) as connection:
+    base, options = _libpq_parts(url)
+    conninfo = make_conninfo(base, **options, connect_timeout=max(2, round(timeout)))
+    with psycopg.connect(conninfo, autocommit=True) as connection:
         row = connection.execute(_QUERY).fetchone()
     if row is None:  # pragma: no cover - the function always returns one row
         return None
@@ -126,13 +128,16 @@ def forget_database_ids() -> None:
         _warned.clear()
 
 
-def _libpq_url(url: str) -> str:
-    """``url`` as libpq reads it: without the query parameters only Django understands."""
-    base, separator, query = url.strip().partition("?")
-    if not separator:
-        return base
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _NOT_LIBPQ]
-    return f"{base}?{urlencode(kept)}" if kept else base
+def _libpq_parts(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` as the platform connects with it: the URL without its query, which libpq
+    reads, and its query parameters decoded as the platform's database settings decode
+    them (``+`` and ``%20`` a space: ``options=-c%20statement_timeout%3D5000``), passed to
+    libpq as parameters, without those only Django reads. The query given to libpq as is
+    kept ``+`` and a re-encoded one turned a space into ``+``: the server refused
+    ``-c+statement_timeout=5000``, so the database could not be asked."""
+    base, _, query = url.strip().partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return base, {name: value for name, value in pairs if name not in _NOT_LIBPQ}
 
 
 def _shown(url: str) -> str:
