@@ -272,3 +272,33 @@ def test_a_dead_lettered_unit_keeps_its_database_id_to_be_checked_again_when_re_
     assert isinstance(headers, dict)
     assert headers[DATABASE_ID_HEADER] == "postgresql:7716/etl"
     assert headers[DATABASE_HEADER] == "postgresql://localhost:15432/etl"
+
+
+def test_a_worker_whose_database_was_replaced_under_its_url_accepts_the_new_ones_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the stack's PostgreSQL recreated (a new volume, a restore into a new cluster) while
+    # the workers ran: they kept the id they had learned and refused every unit of a
+    # command naming the database by the same URL and its new id, until restarted
+    from etl_core.work.celery import database_id
+
+    ids = {"postgresql://etl@postgres/etl": "postgresql:7716/etl"}
+    asked: list[str] = []
+
+    def answer(url: str, **_: object) -> str:
+        asked.append(url)
+        return ids[url]
+
+    monkeypatch.setattr(database_id, "database_id", answer)
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    sent = {DATABASE_HEADER: "postgresql://postgres:5432/etl"}
+    assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:7716/etl"}, worker, LOADS) is None
+    ids["postgresql://etl@postgres/etl"] = "postgresql:8818/etl"  # recreated
+    assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:8818/etl"}, worker, LOADS) is None
+    assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:8818/etl"}, worker, LOADS) is None
+    assert len(asked) == 2  # once learned, asked again only before a refusal
+    other = foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:9/etl"}, worker, LOADS)
+    assert isinstance(other, ForeignUnitError)
+    assert other.worker_id == "postgresql:8818/etl"

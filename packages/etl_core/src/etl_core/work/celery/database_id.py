@@ -85,13 +85,15 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     return f"{_POSTGRESQL}:{system}/{quote(str(name), safe='')}"
 
 
-def learned_database_id(url: str, *, again: bool) -> str | None:
+def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | None:
     """The id of ``url``'s database, learned once in this process and remembered; ``None``
     when it cannot be learned (one warning per URL, never an error). ``again``: a failure
     is not remembered, the next call tries once more (a worker, whose database may be
-    back by its next unit); else it is (a sender: one wait, one warning, per process)."""
+    back by its next unit); else it is (a sender: one wait, one warning, per process).
+    ``fresh``: asked again whatever was learned (a worker about to refuse a unit by an id
+    learned before its database was replaced under the same URL)."""
     with _lock:  # held while asking: concurrent callers ask the server once
-        if url in _learned and (_learned[url] is not None or not again):
+        if not fresh and url in _learned and (_learned[url] is not None or not again):
             return _learned[url]
         try:
             learned = database_id(url)
