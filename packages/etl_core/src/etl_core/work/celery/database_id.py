@@ -40,7 +40,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DATABASE_ID_TIMEOUT = 3
-"""Seconds to reach the database when learning its id (libpq's least is 2): a sender
+"""Seconds to wait for the database's answer when learning its id, in all: resolving its
+host name (a DNS server that does not answer), every address of it, the query. A sender
 whose database is unreachable waits no longer than this, once."""
 
 _POSTGRESQL = "postgresql"
@@ -54,6 +55,8 @@ _lock = threading.Lock()
 _learned: dict[str, str | None] = {}
 """URL → its database's id, ``None`` once learning it failed (this process)."""
 _warned: set[str] = set()
+_asking: dict[str, _Question] = {}
+"""URL → the question still unanswered after its caller stopped waiting (one at a time)."""
 
 
 def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None:
@@ -85,18 +88,55 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     return f"{_POSTGRESQL}:{system}/{quote(str(name), safe='')}"
 
 
+class _Question:
+    """One asking of a database, in a thread of its own, so that its caller waits no longer
+    than its timeout: psycopg bounds each connection attempt (``connect_timeout``), not the
+    host name's resolution before them, nor the sum of one attempt per address. A question
+    still unanswered is left to end in its thread (its connection closed there)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.answer: str | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._ask, args=(url, timeout), name="etl-database-id", daemon=True
+        )
+        self.thread.start()
+
+    def _ask(self, url: str, timeout: float) -> None:
+        try:
+            self.answer = database_id(url, timeout=timeout)
+        except BaseException as exc:  # handed to the caller, raised there
+            self.error = exc
+
+
+def _asked(url: str, timeout: float) -> str | None:
+    """The id of ``url``'s database, waited for ``timeout`` seconds at most (a question
+    still unanswered from a previous call is waited for, not asked twice)."""
+    question = _asking.pop(url, None)
+    if question is None or not question.thread.is_alive():
+        question = _Question(url, timeout)
+    question.thread.join(timeout)
+    if question.thread.is_alive():
+        _asking[url] = question
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if question.error is not None:
+        raise question.error
+    return question.answer
+
+
 def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | None:
     """The id of ``url``'s database, learned once in this process and remembered; ``None``
     when it cannot be learned (one warning per URL, never an error). ``again``: a failure
     is not remembered, the next call tries once more (a worker, whose database may be
     back by its next unit); else it is (a sender: one wait, one warning, per process).
     ``fresh``: asked again whatever was learned (a worker about to refuse a unit by an id
-    learned before its database was replaced under the same URL)."""
+    learned before its database was replaced under the same URL). Each asking waits
+    :data:`DATABASE_ID_TIMEOUT` seconds at most, in all."""
     with _lock:  # held while asking: concurrent callers ask the server once
         if not fresh and url in _learned and (_learned[url] is not None or not again):
             return _learned[url]
         try:
-            learned = database_id(url)
+            learned = _asked(url, DATABASE_ID_TIMEOUT)
         except Exception as exc:  # unreachable, refused, no driver: the URL alone is used
             learned = None
             if url not in _warned:
@@ -128,6 +168,7 @@ def forget_database_ids() -> None:
     with _lock:
         _learned.clear()
         _warned.clear()
+        _asking.clear()
 
 
 def _libpq_parts(url: str) -> tuple[str, dict[str, str]]:

@@ -1,0 +1,54 @@
+"""Learning which database a URL reaches never holds its caller past the timeout (no
+server here: a host name whose resolution does not answer)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from etl_core.work.celery import database_id
+
+HANGING_HOST = "db.hangs.invalid"
+
+
+@pytest.fixture
+def hanging_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """``HANGING_HOST`` resolves only once the event is set (a DNS server that does not
+    answer), within 12 s at most; other names as usual."""
+    pytest.importorskip("psycopg")
+    answered = threading.Event()
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host == HANGING_HOST:
+            answered.wait(12)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    database_id.forget_database_ids()
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield answered
+    answered.set()
+    database_id.forget_database_ids()
+
+
+def test_a_database_whose_host_name_does_not_resolve_holds_its_caller_no_longer_than_the_timeout(
+    hanging_dns: threading.Event, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # psycopg's connect_timeout bounds each connection attempt, not the resolution of the
+    # host name before them: a sender (or a worker child) waited as long as the resolver
+    monkeypatch.setattr(database_id, "DATABASE_ID_TIMEOUT", 1)
+    url = f"postgresql://etl:pw@{HANGING_HOST}/etl"
+    started = time.monotonic()
+    with caplog.at_level("WARNING"):
+        learned = database_id.learned_database_id(url, again=True)
+        again = database_id.learned_database_id(url, again=True)
+    waited = time.monotonic() - started
+    assert (learned, again) == (None, None)
+    assert waited < 8, f"waited {waited:.1f} s for an answer bounded at 1 s, twice"
+    assert "no answer within 1 s" in caplog.text
+    assert [t.name for t in threading.enumerate()].count("etl-database-id") == 1  # asked once
