@@ -302,3 +302,28 @@ def test_a_worker_whose_database_was_replaced_under_its_url_accepts_the_new_ones
     other = foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:9/etl"}, worker, LOADS)
     assert isinstance(other, ForeignUnitError)
     assert other.worker_id == "postgresql:8818/etl"
+
+
+def test_a_long_running_sender_names_its_database_recreated_under_its_url_by_its_new_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the scheduler learned its database's id at start and sent it for ever: once that
+    # database was recreated, every worker (asking its own anew) refused its partitions
+    from types import SimpleNamespace
+
+    from etl_core.work.celery import database_id
+
+    ids = {"postgresql://etl@postgres/etl": "postgresql:7716/etl"}
+    monkeypatch.setattr(database_id, "database_id", lambda url, **_: ids[url])
+    clock = [1000.0]
+    monkeypatch.setattr(
+        database_id, "time", SimpleNamespace(monotonic=lambda: clock[0]), raising=False
+    )
+    scheduler = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
+    ids["postgresql://etl@postgres/etl"] = "postgresql:8818/etl"  # recreated
+    assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
+    clock[0] += 61  # a minute later
+    assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:8818/etl"

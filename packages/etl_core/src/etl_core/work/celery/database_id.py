@@ -9,10 +9,11 @@ address, a socket directory). Its server can: ``pg_control_system()`` gives the 
 file's real path (``sqlite:///…``, as :func:`~etl_core.work.celery.origin.database_identity`
 writes it), learned without opening it.
 
-A process learns the id of its database once and remembers it
+A process learns the id of its database and remembers it a minute
 (:func:`learned_database_id`): a sender on its first unit that loads, a worker on the
-first such unit it receives. The server is asked with psycopg, imported lazily (etl_core
-imports only the standard library), with a short connect timeout; a database that cannot
+first such unit it receives (a database recreated under its URL is another one). The
+server is asked with psycopg, imported lazily (etl_core imports only the standard
+library), 3 s at most in all; a database that cannot
 be reached, or no psycopg, is no error: the unit is sent (or checked) by its URL alone, as
 before, and one warning says so.
 
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from urllib.parse import parse_qsl, quote, unquote
 
 from etl_core.redaction import redact_text
 
 __all__ = [
+    "DATABASE_ID_LASTS",
     "DATABASE_ID_TIMEOUT",
     "database_id",
     "describe_database_id",
@@ -52,8 +55,13 @@ refuses them)."""
 _QUERY = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
 
 _lock = threading.Lock()
-_learned: dict[str, str | None] = {}
-"""URL → its database's id, ``None`` once learning it failed (this process)."""
+DATABASE_ID_LASTS = 60
+"""Seconds an id learned is used before its database is asked again: a long-running
+sender (the scheduler) whose database was recreated under its URL (a new volume, a
+restore into a new cluster) sent the id of the old one, refused by every worker."""
+
+_learned: dict[str, tuple[str | None, float]] = {}
+"""URL → its database's id, ``None`` once learning it failed, and when (this process)."""
 _warned: set[str] = set()
 _asking: dict[str, _Question] = {}
 """URL → the question still unanswered after its caller stopped waiting (one at a time)."""
@@ -125,16 +133,21 @@ def _asked(url: str, timeout: float) -> str | None:
 
 
 def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | None:
-    """The id of ``url``'s database, learned once in this process and remembered; ``None``
-    when it cannot be learned (one warning per URL, never an error). ``again``: a failure
+    """The id of ``url``'s database, learned in this process and remembered
+    :data:`DATABASE_ID_LASTS` seconds; ``None`` when it cannot be learned (one warning
+    per URL, never an error). ``again``: a failure
     is not remembered, the next call tries once more (a worker, whose database may be
     back by its next unit); else it is (a sender: one wait, one warning, per process).
     ``fresh``: asked again whatever was learned (a worker about to refuse a unit by an id
     learned before its database was replaced under the same URL). Each asking waits
     :data:`DATABASE_ID_TIMEOUT` seconds at most, in all."""
     with _lock:  # held while asking: concurrent callers ask the server once
-        if not fresh and url in _learned and (_learned[url] is not None or not again):
-            return _learned[url]
+        known, when = _learned.get(url, (None, None))
+        if not fresh and when is not None:
+            if known is None and not again:
+                return None
+            if known is not None and time.monotonic() - when < DATABASE_ID_LASTS:
+                return known
         try:
             learned = _asked(url, DATABASE_ID_TIMEOUT)
         except Exception as exc:  # unreachable, refused, no driver: the URL alone is used
@@ -150,7 +163,7 @@ def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | 
                     _first_line(exc, url),
                     extra={"field": "database_url"},
                 )
-        _learned[url] = learned
+        _learned[url] = (learned, time.monotonic())
         return learned
 
 
