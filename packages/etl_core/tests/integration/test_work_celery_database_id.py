@@ -109,3 +109,14 @@ def test_a_database_url_with_an_encoded_space_in_a_parameter_can_be_asked(
     # `+` the server refused, so such a database was never asked which one it is
     url = f"{_over_tcp(postgres_server_url, 'test')}?options=-c%20statement_timeout%3D5000"
     assert database_id(url) == database_id(_over_tcp(postgres_server_url, "test"))
+
+
+def test_a_database_url_in_any_spelling_the_platform_reads_can_be_asked(
+    postgres_server_url: str,
+) -> None:
+    # an upper-case scheme (libpq reads only lower case) and a connect_timeout of its own
+    # (given twice to libpq): valid platform settings whose database was never asked
+    url = _over_tcp(postgres_server_url, "test")
+    scheme, _, rest = url.partition("://")
+    spelled = f"{scheme.upper()}://{rest}?connect_timeout=5&sslmode=disable"
+    assert database_id(spelled) == database_id(url)

@@ -87,7 +87,8 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     from psycopg.conninfo import make_conninfo
 
     base, options = _libpq_parts(url)
-    conninfo = make_conninfo(base, **options, connect_timeout=max(2, round(timeout)))
+    parameters: dict[str, str | int] = {**options, "connect_timeout": max(2, round(timeout))}
+    conninfo = make_conninfo(base, **parameters)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         row = connection.execute(_QUERY).fetchone()
     if row is None:  # pragma: no cover - the function always returns one row
@@ -190,10 +191,13 @@ def _libpq_parts(url: str) -> tuple[str, dict[str, str]]:
     them (``+`` and ``%20`` a space: ``options=-c%20statement_timeout%3D5000``), passed to
     libpq as parameters, without those only Django reads. The query given to libpq as is
     kept ``+`` and a re-encoded one turned a space into ``+``: the server refused
-    ``-c+statement_timeout=5000``, so the database could not be asked."""
+    ``-c+statement_timeout=5000``, so the database could not be asked. The scheme in
+    lower case: libpq reads no other (``POSTGRESQL://`` is the platform's too)."""
     base, _, query = url.strip().partition("?")
+    scheme, _, rest = base.partition("://")
     pairs = parse_qsl(query, keep_blank_values=True)
-    return base, {name: value for name, value in pairs if name not in _NOT_LIBPQ}
+    options = {name: value for name, value in pairs if name not in _NOT_LIBPQ}
+    return f"{scheme.lower()}://{rest}", options
 
 
 def _shown(url: str) -> str:
