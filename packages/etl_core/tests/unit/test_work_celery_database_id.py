@@ -52,3 +52,12 @@ def test_a_database_whose_host_name_does_not_resolve_holds_its_caller_no_longer_
     assert waited < 8, f"waited {waited:.1f} s for an answer bounded at 1 s, twice"
     assert "no answer within 1 s" in caplog.text
     assert [t.name for t in threading.enumerate()].count("etl-database-id") == 1  # asked once
+
+
+def test_an_in_memory_sqlite_database_has_no_id() -> None:
+    # each process's in-memory database is its own: no id names two of them as one
+    for url in ("sqlite:///:memory:", "sqlite:///:memory:?timeout=5", "sqlite://"):
+        assert database_id.database_id(url) is None, url
+    assert database_id.database_id("sqlite:////srv/etl/etl.sqlite3") == (
+        "sqlite:////srv/etl/etl.sqlite3"
+    )

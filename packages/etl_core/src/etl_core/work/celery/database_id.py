@@ -80,7 +80,7 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     scheme = url.strip().partition("://")[0].lower()
     if scheme == "sqlite":
         identity = database_identity(url)
-        return identity if identity.startswith("sqlite:///") else None
+        return identity if identity.startswith("sqlite:////") else None  # a real path
     if scheme not in _POSTGRESQL_SCHEMES:
         return None
     import psycopg
