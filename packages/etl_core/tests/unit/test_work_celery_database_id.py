@@ -61,3 +61,24 @@ def test_an_in_memory_sqlite_database_has_no_id() -> None:
     assert database_id.database_id("sqlite:////srv/etl/etl.sqlite3") == (
         "sqlite:////srv/etl/etl.sqlite3"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://etl:p%40ss%zz@127.0.0.1/etl", "p%40ss"),  # one escape libpq cannot read
+        ("postgresql://etl:p%40ss%zz@127.0.0.1/etl", "p@ss"),
+        ("postgresql://etl@127.0.0.1/etl?password=p%40ss%zz", "p%40ss"),
+        ("POSTGRESQL://etl:pa%ss@127.0.0.1/etl?sslpassword=k3y-pass", "pa%ss"),
+    ],
+)
+def test_a_database_url_that_cannot_be_read_leaves_no_secret_in_the_warning(
+    url: str, secret: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("psycopg")
+    database_id.forget_database_ids()
+    with caplog.at_level("WARNING"):
+        assert database_id.learned_database_id(url, again=False) is None
+    assert "could not ask the database" in caplog.text
+    assert secret not in caplog.text
+    assert "k3y-pass" not in caplog.text

@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
-from etl_core.redaction import redact_text
+from etl_core.redaction import SECRET_NAME, mask_values, redact_text
 
 __all__ = [
     "DATABASE_ID_LASTS",
@@ -206,21 +206,23 @@ def _shown(url: str) -> str:
 
 
 def _first_line(error: BaseException, url: str) -> str:
-    """The first line of ``error``, no secret of ``url`` in it."""
+    """The first line of ``error``, no secret of ``url`` in it (libpq quotes a user-info
+    it cannot decode as written: ``invalid percent-encoded token: "p%40ss%zz"``)."""
     lines = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    password = _password(url)
-    if password:
-        text = text.replace(password, "***")
-    return redact_text(text)
+    return redact_text(mask_values(text, _secrets(url)))
 
 
-def _password(url: str) -> str | None:
-    """The password of ``url`` (its user-info's or its ``password`` parameter), if any."""
+def _secrets(url: str) -> set[str]:
+    """The secrets of ``url``, as written and decoded: its user-info's password, the value
+    of every parameter whose name says it holds one (``password``, ``sslpassword``)."""
     _, _, rest = url.partition("://")
-    authority = rest.partition("/")[0].partition("?")[0]
-    userinfo = authority.rpartition("@")[0]
-    if ":" in userinfo:
-        return unquote(userinfo.partition(":")[2]) or None
-    query = rest.partition("?")[2]
-    return dict(parse_qsl(query)).get("password") or None
+    rest, _, query = rest.partition("?")
+    userinfo = rest.partition("/")[0].rpartition("@")[0]
+    written = [userinfo.partition(":")[2]] if ":" in userinfo else []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if SECRET_NAME.search(unquote_plus(name)):
+            written.append(value)
+    decoded = [unquote(value) for value in written] + [unquote_plus(value) for value in written]
+    return {value for value in written + decoded if value}
