@@ -327,3 +327,34 @@ def test_a_long_running_sender_names_its_database_recreated_under_its_url_by_its
     assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
     clock[0] += 61  # a minute later
     assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:8818/etl"
+
+
+def test_a_worker_whose_database_does_not_answer_when_asked_again_keeps_its_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asked again a minute later while restarting: its id was forgotten, the URLs compared,
+    # and a unit of a command reaching it by another name refused (not retried) meanwhile
+    from types import SimpleNamespace
+
+    from etl_core.work.celery import database_id
+
+    answers = ["postgresql:7716/etl"]
+
+    def answer(url: str, **_: object) -> str:
+        if not answers:
+            raise OSError("the database system is starting up")
+        return answers.pop()
+
+    monkeypatch.setattr(database_id, "database_id", answer)
+    clock = [1000.0]
+    monkeypatch.setattr(database_id, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    from_host = {
+        DATABASE_HEADER: "postgresql://localhost:15432/etl",
+        DATABASE_ID_HEADER: "postgresql:7716/etl",
+    }
+    assert foreign_unit(from_host, worker, LOADS) is None
+    clock[0] += 61  # a minute later, the database restarting
+    assert foreign_unit(from_host, worker, LOADS) is None

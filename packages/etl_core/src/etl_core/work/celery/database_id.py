@@ -135,10 +135,11 @@ def _asked(url: str, timeout: float) -> str | None:
 
 def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | None:
     """The id of ``url``'s database, learned in this process and remembered
-    :data:`DATABASE_ID_LASTS` seconds; ``None`` when it cannot be learned (one warning
-    per URL, never an error). ``again``: a failure
-    is not remembered, the next call tries once more (a worker, whose database may be
-    back by its next unit); else it is (a sender: one wait, one warning, per process).
+    :data:`DATABASE_ID_LASTS` seconds, then asked again (an id that does not answer then
+    still holds: a database restarting is no other one); ``None`` when it cannot be
+    learned (one warning per URL, never an error). ``again``: a failure is not
+    remembered, the next call tries once more (a worker, whose database may be back by
+    its next unit); else it is (a sender: one wait, one warning, per process).
     ``fresh``: asked again whatever was learned (a worker about to refuse a unit by an id
     learned before its database was replaced under the same URL). Each asking waits
     :data:`DATABASE_ID_TIMEOUT` seconds at most, in all."""
@@ -152,20 +153,29 @@ def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | 
         try:
             learned = _asked(url, DATABASE_ID_TIMEOUT)
         except Exception as exc:  # unreachable, refused, no driver: the URL alone is used
-            learned = None
-            if url not in _warned:
-                _warned.add(url)
-                logger.warning(
-                    "could not ask the database %s which one it is (%s): it is named by "
-                    "its URL only (etl_database, as before etl_database_id), so a unit that "
-                    "loads into it is refused where it is reached by another name "
-                    "(docs/events.md)",
-                    _shown(url),
-                    _first_line(exc, url),
-                    extra={"field": "database_url"},
-                )
+            learned = known  # else the URLs compared: a unit by another name refused
+            if known is None:
+                _warn_once(url, exc)
+            else:
+                logger.debug("database %s not asked again: %s", _shown(url), _first_line(exc, url))
         _learned[url] = (learned, time.monotonic())
         return learned
+
+
+def _warn_once(url: str, error: BaseException) -> None:
+    """Say once per URL that its database could not be asked, and what follows."""
+    if url in _warned:
+        return
+    _warned.add(url)
+    logger.warning(
+        "could not ask the database %s which one it is (%s): it is named by "
+        "its URL only (etl_database, as before etl_database_id), so a unit that "
+        "loads into it is refused where it is reached by another name "
+        "(docs/events.md)",
+        _shown(url),
+        _first_line(error, url),
+        extra={"field": "database_url"},
+    )
 
 
 def describe_database_id(value: str) -> str:
