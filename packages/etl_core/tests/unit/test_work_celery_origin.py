@@ -358,3 +358,30 @@ def test_a_worker_whose_database_does_not_answer_when_asked_again_keeps_its_id(
     assert foreign_unit(from_host, worker, LOADS) is None
     clock[0] += 61  # a minute later, the database restarting
     assert foreign_unit(from_host, worker, LOADS) is None
+
+
+def test_a_worker_whose_database_refuses_the_question_does_not_ask_it_for_every_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pg_control_system() not granted (or absent on a PostgreSQL-like server): a worker
+    # opened one more connection per unit, for ever, to be refused the same way
+    psycopg = pytest.importorskip("psycopg")
+    from etl_core.work.celery import database_id
+
+    asked: list[str] = []
+
+    def refused(url: str, **_: object) -> str:
+        asked.append(url)
+        raise psycopg.errors.InsufficientPrivilege("permission denied for function")
+
+    monkeypatch.setattr(database_id, "database_id", refused)
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    sent = {
+        DATABASE_HEADER: "postgresql://postgres:5432/etl",
+        DATABASE_ID_HEADER: "postgresql:7/etl",
+    }
+    for _ in range(3):
+        assert foreign_unit(sent, worker, LOADS) is None  # the URLs compared, as before
+    assert len(asked) == 1

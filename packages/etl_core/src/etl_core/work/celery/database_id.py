@@ -25,6 +25,7 @@ database by this id (docs/events.md).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus
@@ -63,6 +64,9 @@ restore into a new cluster) sent the id of the old one, refused by every worker.
 _learned: dict[str, tuple[str | None, float]] = {}
 """URL → its database's id, ``None`` once learning it failed, and when (this process)."""
 _warned: set[str] = set()
+_refused: set[str] = set()
+"""URLs whose database refused the question for good (not granted, no such function, no
+psycopg): not asked again, even by a worker (one connection per unit, for ever)."""
 _asking: dict[str, _Question] = {}
 """URL → the question still unanswered after its caller stopped waiting (one at a time)."""
 
@@ -139,14 +143,15 @@ def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | 
     still holds: a database restarting is no other one); ``None`` when it cannot be
     learned (one warning per URL, never an error). ``again``: a failure is not
     remembered, the next call tries once more (a worker, whose database may be back by
-    its next unit); else it is (a sender: one wait, one warning, per process).
+    its next unit; unless the server refused the question itself); else it is (a sender:
+    one wait, one warning, per process).
     ``fresh``: asked again whatever was learned (a worker about to refuse a unit by an id
     learned before its database was replaced under the same URL). Each asking waits
     :data:`DATABASE_ID_TIMEOUT` seconds at most, in all."""
     with _lock:  # held while asking: concurrent callers ask the server once
         known, when = _learned.get(url, (None, None))
         if not fresh and when is not None:
-            if known is None and not again:
+            if known is None and (not again or url in _refused):
                 return None
             if known is not None and time.monotonic() - when < DATABASE_ID_LASTS:
                 return known
@@ -156,10 +161,22 @@ def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | 
             learned = known  # else the URLs compared: a unit by another name refused
             if known is None:
                 _warn_once(url, exc)
+                if _lasting(exc):
+                    _refused.add(url)
             else:
                 logger.debug("database %s not asked again: %s", _shown(url), _first_line(exc, url))
         _learned[url] = (learned, time.monotonic())
         return learned
+
+
+def _lasting(error: BaseException) -> bool:
+    """Whether ``error`` says the question will never be answered: no psycopg, or the
+    server refused the query (psycopg's ``ProgrammingError``: the function not granted,
+    not there; the URL not read), not that the server could not be reached."""
+    if isinstance(error, ImportError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.ProgrammingError)
 
 
 def _warn_once(url: str, error: BaseException) -> None:
@@ -192,6 +209,7 @@ def forget_database_ids() -> None:
     with _lock:
         _learned.clear()
         _warned.clear()
+        _refused.clear()
         _asking.clear()
 
 
