@@ -13,9 +13,8 @@ A process learns the id of its database and remembers it a minute
 (:func:`learned_database_id`): a sender on its first unit that loads, a worker on the
 first such unit it receives (a database recreated under its URL is another one). The
 server is asked with psycopg, imported lazily (etl_core imports only the standard
-library), 3 s at most in all; a database that cannot
-be reached, or no psycopg, is no error: the unit is sent (or checked) by its URL alone, as
-before, and one warning says so.
+library), 3 s at most in all; a database that cannot be reached, or no psycopg, is no
+error: the unit is sent (or checked) by its URL alone, as before, and one warning says so.
 
 A physical copy of a cluster (``pg_basebackup``, a copied data directory, a standby) keeps
 its ``system_identifier``: a copy and its original with the same database name are one
@@ -55,12 +54,12 @@ _NOT_LIBPQ = frozenset({"conn_max_age", "conn_health_checks", "assume_role", "pr
 refuses them)."""
 _QUERY = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
 
-_lock = threading.Lock()
 DATABASE_ID_LASTS = 60
 """Seconds an id learned is used before its database is asked again: a long-running
 sender (the scheduler) whose database was recreated under its URL (a new volume, a
 restore into a new cluster) sent the id of the old one, refused by every worker."""
 
+_lock = threading.Lock()
 _learned: dict[str, tuple[str | None, float]] = {}
 """URL → its database's id, ``None`` once learning it failed, and when (this process)."""
 _warned: set[str] = set()
@@ -109,7 +108,7 @@ class _Question:
 
     def __init__(self, url: str, timeout: float) -> None:
         self.answer: str | None = None
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
         self.thread = threading.Thread(
             target=self._ask, args=(url, timeout), name="etl-database-id", daemon=True
         )
@@ -118,7 +117,7 @@ class _Question:
     def _ask(self, url: str, timeout: float) -> None:
         try:
             self.answer = database_id(url, timeout=timeout)
-        except BaseException as exc:  # handed to the caller, raised there
+        except Exception as exc:  # handed to the caller, raised there
             self.error = exc
 
 
