@@ -120,3 +120,12 @@ def test_a_database_url_in_any_spelling_the_platform_reads_can_be_asked(
     scheme, _, rest = url.partition("://")
     spelled = f"{scheme.upper()}://{rest}?connect_timeout=5&sslmode=disable"
     assert database_id(spelled) == database_id(url)
+
+
+def test_a_database_whose_password_holds_an_unencoded_at_sign_can_be_asked(
+    postgres_server_url: str,
+) -> None:
+    # the platform reads the user-info up to its last "@" (urlsplit); libpq, given the URL,
+    # read a host "ssW0rd@127.0.0.1" and its error quoted it in the warning
+    url = _over_tcp(postgres_server_url, "test")
+    assert database_id(url.replace(SECRET, "p@ssW0rd")) == database_id(url)

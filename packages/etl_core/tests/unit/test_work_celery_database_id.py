@@ -1,5 +1,6 @@
-"""Learning which database a URL reaches never holds its caller past the timeout (no
-server here: a host name whose resolution does not answer)."""
+"""Learning which database a URL reaches never holds its caller past the timeout (a host
+name whose resolution does not answer), nor shows a secret of the URL, whatever its
+spelling; an in-memory database has no id. No server here."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ def test_an_in_memory_sqlite_database_has_no_id() -> None:
         ("postgresql://etl:p%40ss%zz@127.0.0.1/etl", "p@ss"),
         ("postgresql://etl@127.0.0.1/etl?password=p%40ss%zz", "p%40ss"),
         ("POSTGRESQL://etl:pa%ss@127.0.0.1/etl?sslpassword=k3y-pass", "pa%ss"),
+        # unencoded in the password (the platform reads the first): its remains were quoted
+        ("postgresql://etl:p@ssW0rd@127.0.0.1:1/etl", "ssW0rd"),
+        ("postgresql://etl:pa/ssW0rd@127.0.0.1/etl", "ssW0rd"),
+        ("postgresql://etl:pa?ssW0rd@127.0.0.1/etl", "ssW0rd"),
     ],
 )
 def test_a_database_url_that_cannot_be_read_leaves_no_secret_in_the_warning(

@@ -24,10 +24,11 @@ database by this id (docs/events.md).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
-from urllib.parse import parse_qsl, quote, unquote, unquote_plus
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
 from etl_core.redaction import SECRET_NAME, mask_values, redact_text
 
@@ -89,9 +90,11 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    base, options = _libpq_parts(url)
-    parameters: dict[str, str | int] = {**options, "connect_timeout": max(2, round(timeout))}
-    conninfo = make_conninfo(base, **parameters)
+    parameters: dict[str, str | int] = {
+        **_connection_parameters(url),
+        "connect_timeout": max(2, round(timeout)),
+    }
+    conninfo = make_conninfo("", **parameters)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         row = connection.execute(_QUERY).fetchone()
     if row is None:  # pragma: no cover - the function always returns one row
@@ -212,24 +215,51 @@ def forget_database_ids() -> None:
         _asking.clear()
 
 
-def _libpq_parts(url: str) -> tuple[str, dict[str, str]]:
-    """``url`` as the platform connects with it: the URL without its query, which libpq
-    reads, and its query parameters decoded as the platform's database settings decode
-    them (``+`` and ``%20`` a space: ``options=-c%20statement_timeout%3D5000``), passed to
-    libpq as parameters, without those only Django reads. The query given to libpq as is
-    kept ``+`` and a re-encoded one turned a space into ``+``: the server refused
-    ``-c+statement_timeout=5000``, so the database could not be asked. The scheme in
-    lower case: libpq reads no other (``POSTGRESQL://`` is the platform's too)."""
-    base, _, query = url.strip().partition("?")
-    scheme, _, rest = base.partition("://")
-    pairs = parse_qsl(query, keep_blank_values=True)
-    options = {name: value for name, value in pairs if name not in _NOT_LIBPQ}
-    return f"{scheme.lower()}://{rest}", options
+def _connection_parameters(url: str) -> dict[str, str]:
+    """The libpq parameters of ``url``, read as the platform reads it (its database
+    settings, then Django): the URL taken apart by ``urlsplit``, its parts and its query
+    parameters decoded (``+`` and ``%20`` a space: ``options=-c%20statement_timeout%3D5000``),
+    those only Django or psycopg read left out, the URL's user, password, host and port
+    over the parameters'. Given to libpq as a URL, one the platform reads was refused or
+    misread (an unencoded ``@`` in the password, ``POSTGRESQL://``, a space re-encoded
+    as ``+``), and libpq's error quoted the password's remains."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:  # urllib's message quotes the port, maybe a password's remains
+        raise ValueError("the URL's port is not a number from 1 to 65535") from None
+    name = unquote(parts.path.removeprefix("/"))
+    parameters = {"dbname": name} if name else {}
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    parameters.update((key, value) for key, value in query if key not in _NOT_LIBPQ)
+    for key, value in (("user", parts.username), ("password", parts.password)):
+        if value:
+            parameters[key] = unquote(value)
+    if parts.hostname:
+        parameters["host"] = unquote(parts.hostname)
+    if port:
+        parameters["port"] = str(port)
+    return parameters
 
 
 def _shown(url: str) -> str:
-    """``url`` without its password, for the log."""
-    return redact_text(url)
+    """``url`` without its password, for the log: all of the user-info after the user's
+    name, up to its last ``@`` (an unencoded ``@``, ``/`` or ``?`` in the password)."""
+    scheme, separator, rest = url.partition("://")
+    password = _written_password(rest)
+    if separator and password is not None:
+        user = rest.partition(":")[0]
+        rest = f"{user}:***{rest[len(user) + 1 + len(password) :]}"
+    return redact_text(f"{scheme}{separator}{rest}")
+
+
+def _written_password(rest: str) -> str | None:
+    """The password of a URL after its ``scheme://``, as written: between the first ``:``
+    of its user-info and its last ``@`` (the schema package's ``redact_url`` reads it so)."""
+    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
+    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
+    user, colon, password = rest[: max(at, 0)].partition(":")
+    return password if colon and "/" not in user else None
 
 
 def _first_line(error: BaseException, url: str) -> str:
@@ -244,10 +274,9 @@ def _secrets(url: str) -> set[str]:
     """The secrets of ``url``, as written and decoded: its user-info's password, the value
     of every parameter whose name says it holds one (``password``, ``sslpassword``)."""
     _, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
-    userinfo = rest.partition("/")[0].rpartition("@")[0]
-    written = [userinfo.partition(":")[2]] if ":" in userinfo else []
-    for pair in query.split("&"):
+    password = _written_password(rest)
+    written = [password] if password else []
+    for pair in rest.partition("?")[2].split("&"):
         name, _, value = pair.partition("=")
         if SECRET_NAME.search(unquote_plus(name)):
             written.append(value)
