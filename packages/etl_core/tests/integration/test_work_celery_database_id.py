@@ -99,3 +99,33 @@ def test_a_unit_without_the_database_id_is_checked_by_its_url_as_before(
     other_name = {DATABASE_HEADER: _origin(_over_socket(postgres_server_url, "test")).database}
     assert foreign_unit(other_name, worker, LOADS) is not None  # an older sender's unit
     assert foreign_unit({DATABASE_HEADER: worker.database}, worker, LOADS) is None
+
+
+def test_a_database_url_with_an_encoded_space_in_a_parameter_can_be_asked(
+    postgres_server_url: str,
+) -> None:
+    # the platform decodes its URL's parameters (Django's OPTIONS): `options` with a
+    # percent-encoded space is a valid setting; re-encoded for libpq, the space became a
+    # `+` the server refused, so such a database was never asked which one it is
+    url = f"{_over_tcp(postgres_server_url, 'test')}?options=-c%20statement_timeout%3D5000"
+    assert database_id(url) == database_id(_over_tcp(postgres_server_url, "test"))
+
+
+def test_a_database_url_in_any_spelling_the_platform_reads_can_be_asked(
+    postgres_server_url: str,
+) -> None:
+    # an upper-case scheme (libpq reads only lower case) and a connect_timeout of its own
+    # (given twice to libpq): valid platform settings whose database was never asked
+    url = _over_tcp(postgres_server_url, "test")
+    scheme, _, rest = url.partition("://")
+    spelled = f"{scheme.upper()}://{rest}?connect_timeout=5&sslmode=disable"
+    assert database_id(spelled) == database_id(url)
+
+
+def test_a_database_whose_password_holds_an_unencoded_at_sign_can_be_asked(
+    postgres_server_url: str,
+) -> None:
+    # the platform reads the user-info up to its last "@" (urlsplit); libpq, given the URL,
+    # read a host "ssW0rd@127.0.0.1" and its error quoted it in the warning
+    url = _over_tcp(postgres_server_url, "test")
+    assert database_id(url.replace(SECRET, "p@ssW0rd")) == database_id(url)

@@ -272,3 +272,116 @@ def test_a_dead_lettered_unit_keeps_its_database_id_to_be_checked_again_when_re_
     assert isinstance(headers, dict)
     assert headers[DATABASE_ID_HEADER] == "postgresql:7716/etl"
     assert headers[DATABASE_HEADER] == "postgresql://localhost:15432/etl"
+
+
+def test_a_worker_whose_database_was_replaced_under_its_url_accepts_the_new_ones_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the stack's PostgreSQL recreated (a new volume, a restore into a new cluster) while
+    # the workers ran: they kept the id they had learned and refused every unit of a
+    # command naming the database by the same URL and its new id, until restarted
+    from etl_core.work.celery import database_id
+
+    ids = {"postgresql://etl@postgres/etl": "postgresql:7716/etl"}
+    asked: list[str] = []
+
+    def answer(url: str, **_: object) -> str:
+        asked.append(url)
+        return ids[url]
+
+    monkeypatch.setattr(database_id, "database_id", answer)
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    sent = {DATABASE_HEADER: "postgresql://postgres:5432/etl"}
+    assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:7716/etl"}, worker, LOADS) is None
+    ids["postgresql://etl@postgres/etl"] = "postgresql:8818/etl"  # recreated
+    assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:8818/etl"}, worker, LOADS) is None
+    assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:8818/etl"}, worker, LOADS) is None
+    assert len(asked) == 2  # once learned, asked again only before a refusal
+    other = foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:9/etl"}, worker, LOADS)
+    assert isinstance(other, ForeignUnitError)
+    assert other.worker_id == "postgresql:8818/etl"
+
+
+def test_a_long_running_sender_names_its_database_recreated_under_its_url_by_its_new_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the scheduler learned its database's id at start and sent it for ever: once that
+    # database was recreated, every worker (asking its own anew) refused its partitions
+    from types import SimpleNamespace
+
+    from etl_core.work.celery import database_id
+
+    ids = {"postgresql://etl@postgres/etl": "postgresql:7716/etl"}
+    monkeypatch.setattr(database_id, "database_id", lambda url, **_: ids[url])
+    clock = [1000.0]
+    monkeypatch.setattr(
+        database_id, "time", SimpleNamespace(monotonic=lambda: clock[0]), raising=False
+    )
+    scheduler = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
+    ids["postgresql://etl@postgres/etl"] = "postgresql:8818/etl"  # recreated
+    assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
+    clock[0] += 61  # a minute later
+    assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:8818/etl"
+
+
+def test_a_worker_whose_database_does_not_answer_when_asked_again_keeps_its_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asked again a minute later while restarting: its id was forgotten, the URLs compared,
+    # and a unit of a command reaching it by another name refused (not retried) meanwhile
+    from types import SimpleNamespace
+
+    from etl_core.work.celery import database_id
+
+    answers = ["postgresql:7716/etl"]
+
+    def answer(url: str, **_: object) -> str:
+        if not answers:
+            raise OSError("the database system is starting up")
+        return answers.pop()
+
+    monkeypatch.setattr(database_id, "database_id", answer)
+    clock = [1000.0]
+    monkeypatch.setattr(database_id, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    from_host = {
+        DATABASE_HEADER: "postgresql://localhost:15432/etl",
+        DATABASE_ID_HEADER: "postgresql:7716/etl",
+    }
+    assert foreign_unit(from_host, worker, LOADS) is None
+    clock[0] += 61  # a minute later, the database restarting
+    assert foreign_unit(from_host, worker, LOADS) is None
+
+
+def test_a_worker_whose_database_refuses_the_question_does_not_ask_it_for_every_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pg_control_system() not granted (or absent on a PostgreSQL-like server): a worker
+    # opened one more connection per unit, for ever, to be refused the same way
+    psycopg = pytest.importorskip("psycopg")
+    from etl_core.work.celery import database_id
+
+    asked: list[str] = []
+
+    def refused(url: str, **_: object) -> str:
+        asked.append(url)
+        raise psycopg.errors.InsufficientPrivilege("permission denied for function")
+
+    monkeypatch.setattr(database_id, "database_id", refused)
+    worker = unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+    sent = {
+        DATABASE_HEADER: "postgresql://postgres:5432/etl",
+        DATABASE_ID_HEADER: "postgresql:7/etl",
+    }
+    for _ in range(3):
+        assert foreign_unit(sent, worker, LOADS) is None  # the URLs compared, as before
+    assert len(asked) == 1

@@ -9,12 +9,12 @@ address, a socket directory). Its server can: ``pg_control_system()`` gives the 
 file's real path (``sqlite:///…``, as :func:`~etl_core.work.celery.origin.database_identity`
 writes it), learned without opening it.
 
-A process learns the id of its database once and remembers it
+A process learns the id of its database and remembers it a minute
 (:func:`learned_database_id`): a sender on its first unit that loads, a worker on the
-first such unit it receives. The server is asked with psycopg, imported lazily (etl_core
-imports only the standard library), with a short connect timeout; a database that cannot
-be reached, or no psycopg, is no error: the unit is sent (or checked) by its URL alone, as
-before, and one warning says so.
+first such unit it receives (a database recreated under its URL is another one). The
+server is asked with psycopg, imported lazily (etl_core imports only the standard
+library), 3 s at most in all; a database that cannot be reached, or no psycopg, is no
+error: the unit is sent (or checked) by its URL alone, as before, and one warning says so.
 
 A physical copy of a cluster (``pg_basebackup``, a copied data directory, a standby) keeps
 its ``system_identifier``: a copy and its original with the same database name are one
@@ -24,12 +24,16 @@ database by this id (docs/events.md).
 from __future__ import annotations
 
 import logging
+import re
+import sys
 import threading
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+import time
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
-from etl_core.redaction import redact_text
+from etl_core.redaction import SECRET_NAME, mask_values, redact_text
 
 __all__ = [
+    "DATABASE_ID_LASTS",
     "DATABASE_ID_TIMEOUT",
     "database_id",
     "describe_database_id",
@@ -40,19 +44,31 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DATABASE_ID_TIMEOUT = 3
-"""Seconds to reach the database when learning its id (libpq's least is 2): a sender
+"""Seconds to wait for the database's answer when learning its id, in all: resolving its
+host name (a DNS server that does not answer), every address of it, the query. A sender
 whose database is unreachable waits no longer than this, once."""
 
 _POSTGRESQL = "postgresql"
 _POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
-_NOT_LIBPQ = frozenset({"conn_max_age", "conn_health_checks"})
-"""Query parameters of a platform database URL read by Django, not libpq (which refuses them)."""
+_NOT_LIBPQ = frozenset({"conn_max_age", "conn_health_checks", "assume_role", "prepare_threshold"})
+"""Query parameters of a platform database URL read by Django or psycopg, not libpq (which
+refuses them)."""
 _QUERY = "SELECT system_identifier::text, current_database() FROM pg_control_system()"
 
+DATABASE_ID_LASTS = 60
+"""Seconds an id learned is used before its database is asked again: a long-running
+sender (the scheduler) whose database was recreated under its URL (a new volume, a
+restore into a new cluster) sent the id of the old one, refused by every worker."""
+
 _lock = threading.Lock()
-_learned: dict[str, str | None] = {}
-"""URL → its database's id, ``None`` once learning it failed (this process)."""
+_learned: dict[str, tuple[str | None, float]] = {}
+"""URL → its database's id, ``None`` once learning it failed, and when (this process)."""
 _warned: set[str] = set()
+_refused: set[str] = set()
+"""URLs whose database refused the question for good (not granted, no such function, no
+psycopg): not asked again, even by a worker (one connection per unit, for ever)."""
+_asking: dict[str, _Question] = {}
+"""URL → the question still unanswered after its caller stopped waiting (one at a time)."""
 
 
 def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None:
@@ -68,14 +84,18 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     scheme = url.strip().partition("://")[0].lower()
     if scheme == "sqlite":
         identity = database_identity(url)
-        return identity if identity.startswith("sqlite:///") else None
+        return identity if identity.startswith("sqlite:////") else None  # a real path
     if scheme not in _POSTGRESQL_SCHEMES:
         return None
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
-    with psycopg.connect(
-        _libpq_url(url), connect_timeout=max(2, round(timeout)), autocommit=True
-    ) as connection:
+    parameters: dict[str, str | int] = {
+        **_connection_parameters(url),
+        "connect_timeout": max(2, round(timeout)),
+    }
+    conninfo = make_conninfo("", **parameters)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
         row = connection.execute(_QUERY).fetchone()
     if row is None:  # pragma: no cover - the function always returns one row
         return None
@@ -83,31 +103,98 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     return f"{_POSTGRESQL}:{system}/{quote(str(name), safe='')}"
 
 
-def learned_database_id(url: str, *, again: bool) -> str | None:
-    """The id of ``url``'s database, learned once in this process and remembered; ``None``
-    when it cannot be learned (one warning per URL, never an error). ``again``: a failure
-    is not remembered, the next call tries once more (a worker, whose database may be
-    back by its next unit); else it is (a sender: one wait, one warning, per process)."""
-    with _lock:  # held while asking: concurrent callers ask the server once
-        if url in _learned and (_learned[url] is not None or not again):
-            return _learned[url]
+class _Question:
+    """One asking of a database, in a thread of its own, so that its caller waits no longer
+    than its timeout: psycopg bounds each connection attempt (``connect_timeout``), not the
+    host name's resolution before them, nor the sum of one attempt per address. A question
+    still unanswered is left to end in its thread (its connection closed there)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.answer: str | None = None
+        self.error: Exception | None = None
+        self.thread = threading.Thread(
+            target=self._ask, args=(url, timeout), name="etl-database-id", daemon=True
+        )
+        self.thread.start()
+
+    def _ask(self, url: str, timeout: float) -> None:
         try:
-            learned = database_id(url)
+            self.answer = database_id(url, timeout=timeout)
+        except Exception as exc:  # handed to the caller, raised there
+            self.error = exc
+
+
+def _asked(url: str, timeout: float) -> str | None:
+    """The id of ``url``'s database, waited for ``timeout`` seconds at most (a question
+    still unanswered from a previous call is waited for, not asked twice)."""
+    question = _asking.pop(url, None)
+    if question is None or not question.thread.is_alive():
+        question = _Question(url, timeout)
+    question.thread.join(timeout)
+    if question.thread.is_alive():
+        _asking[url] = question
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    if question.error is not None:
+        raise question.error
+    return question.answer
+
+
+def learned_database_id(url: str, *, again: bool, fresh: bool = False) -> str | None:
+    """The id of ``url``'s database, learned in this process and remembered
+    :data:`DATABASE_ID_LASTS` seconds, then asked again (an id that does not answer then
+    still holds: a database restarting is no other one); ``None`` when it cannot be
+    learned (one warning per URL, never an error). ``again``: a failure is not
+    remembered, the next call tries once more (a worker, whose database may be back by
+    its next unit; unless the server refused the question itself); else it is (a sender:
+    one wait, one warning, per process).
+    ``fresh``: asked again whatever was learned (a worker about to refuse a unit by an id
+    learned before its database was replaced under the same URL). Each asking waits
+    :data:`DATABASE_ID_TIMEOUT` seconds at most, in all."""
+    with _lock:  # held while asking: concurrent callers ask the server once
+        known, when = _learned.get(url, (None, None))
+        if not fresh and when is not None:
+            if known is None and (not again or url in _refused):
+                return None
+            if known is not None and time.monotonic() - when < DATABASE_ID_LASTS:
+                return known
+        try:
+            learned = _asked(url, DATABASE_ID_TIMEOUT)
         except Exception as exc:  # unreachable, refused, no driver: the URL alone is used
-            learned = None
-            if url not in _warned:
-                _warned.add(url)
-                logger.warning(
-                    "could not ask the database %s which one it is (%s): it is named by "
-                    "its URL only (etl_database, as before etl_database_id), so a unit that "
-                    "loads into it is refused where it is reached by another name "
-                    "(docs/events.md)",
-                    _shown(url),
-                    _first_line(exc, url),
-                    extra={"field": "database_url"},
-                )
-        _learned[url] = learned
+            learned = known  # else the URLs compared: a unit by another name refused
+            if known is None:
+                _warn_once(url, exc)
+                if _lasting(exc):
+                    _refused.add(url)
+            else:
+                logger.debug("database %s not asked again: %s", _shown(url), _first_line(exc, url))
+        _learned[url] = (learned, time.monotonic())
         return learned
+
+
+def _lasting(error: BaseException) -> bool:
+    """Whether ``error`` says the question will never be answered: no psycopg, or the
+    server refused the query (psycopg's ``ProgrammingError``: the function not granted,
+    not there; the URL not read), not that the server could not be reached."""
+    if isinstance(error, ImportError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, psycopg.ProgrammingError)
+
+
+def _warn_once(url: str, error: BaseException) -> None:
+    """Say once per URL that its database could not be asked, and what follows."""
+    if url in _warned:
+        return
+    _warned.add(url)
+    logger.warning(
+        "could not ask the database %s which one it is (%s): it is named by "
+        "its URL only (etl_database, as before etl_database_id), so a unit that "
+        "loads into it is refused where it is reached by another name "
+        "(docs/events.md)",
+        _shown(url),
+        _first_line(error, url),
+        extra={"field": "database_url"},
+    )
 
 
 def describe_database_id(value: str) -> str:
@@ -124,38 +211,74 @@ def forget_database_ids() -> None:
     with _lock:
         _learned.clear()
         _warned.clear()
+        _refused.clear()
+        _asking.clear()
 
 
-def _libpq_url(url: str) -> str:
-    """``url`` as libpq reads it: without the query parameters only Django understands."""
-    base, separator, query = url.strip().partition("?")
-    if not separator:
-        return base
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _NOT_LIBPQ]
-    return f"{base}?{urlencode(kept)}" if kept else base
+def _connection_parameters(url: str) -> dict[str, str]:
+    """The libpq parameters of ``url``, read as the platform reads it (its database
+    settings, then Django): the URL taken apart by ``urlsplit``, its parts and its query
+    parameters decoded (``+`` and ``%20`` a space: ``options=-c%20statement_timeout%3D5000``),
+    those only Django or psycopg read left out, the URL's user, password, host and port
+    over the parameters'. Given to libpq as a URL, one the platform reads was refused or
+    misread (an unencoded ``@`` in the password, ``POSTGRESQL://``, a space re-encoded
+    as ``+``), and libpq's error quoted the password's remains."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:  # urllib's message quotes the port, maybe a password's remains
+        raise ValueError("the URL's port is not a number from 1 to 65535") from None
+    name = unquote(parts.path.removeprefix("/"))
+    parameters = {"dbname": name} if name else {}
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    parameters.update((key, value) for key, value in query if key not in _NOT_LIBPQ)
+    for key, value in (("user", parts.username), ("password", parts.password)):
+        if value:
+            parameters[key] = unquote(value)
+    if parts.hostname:
+        parameters["host"] = unquote(parts.hostname)
+    if port:
+        parameters["port"] = str(port)
+    return parameters
 
 
 def _shown(url: str) -> str:
-    """``url`` without its password, for the log."""
-    return redact_text(url)
+    """``url`` without its password, for the log: all of the user-info after the user's
+    name, up to its last ``@`` (an unencoded ``@``, ``/`` or ``?`` in the password)."""
+    scheme, separator, rest = url.partition("://")
+    password = _written_password(rest)
+    if separator and password is not None:
+        user = rest.partition(":")[0]
+        rest = f"{user}:***{rest[len(user) + 1 + len(password) :]}"
+    return redact_text(f"{scheme}{separator}{rest}")
+
+
+def _written_password(rest: str) -> str | None:
+    """The password of a URL after its ``scheme://``, as written: between the first ``:``
+    of its user-info and its last ``@`` (the schema package's ``redact_url`` reads it so)."""
+    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
+    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
+    user, colon, password = rest[: max(at, 0)].partition(":")
+    return password if colon and "/" not in user else None
 
 
 def _first_line(error: BaseException, url: str) -> str:
-    """The first line of ``error``, no secret of ``url`` in it."""
+    """The first line of ``error``, no secret of ``url`` in it (libpq quotes a user-info
+    it cannot decode as written: ``invalid percent-encoded token: "p%40ss%zz"``)."""
     lines = str(error).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    password = _password(url)
-    if password:
-        text = text.replace(password, "***")
-    return redact_text(text)
+    return redact_text(mask_values(text, _secrets(url)))
 
 
-def _password(url: str) -> str | None:
-    """The password of ``url`` (its user-info's or its ``password`` parameter), if any."""
+def _secrets(url: str) -> set[str]:
+    """The secrets of ``url``, as written and decoded: its user-info's password, the value
+    of every parameter whose name says it holds one (``password``, ``sslpassword``)."""
     _, _, rest = url.partition("://")
-    authority = rest.partition("/")[0].partition("?")[0]
-    userinfo = authority.rpartition("@")[0]
-    if ":" in userinfo:
-        return unquote(userinfo.partition(":")[2]) or None
-    query = rest.partition("?")[2]
-    return dict(parse_qsl(query)).get("password") or None
+    password = _written_password(rest)
+    written = [password] if password else []
+    for pair in rest.partition("?")[2].split("&"):
+        name, _, value = pair.partition("=")
+        if SECRET_NAME.search(unquote_plus(name)):
+            written.append(value)
+    decoded = [unquote(value) for value in written] + [unquote_plus(value) for value in written]
+    return {value for value in written + decoded if value}

@@ -126,13 +126,13 @@ class UnitOrigin:
     database: str | None
     database_url: str | None = field(default=None, repr=False, compare=False)
 
-    def database_id(self, *, again: bool) -> str | None:
+    def database_id(self, *, again: bool, fresh: bool = False) -> str | None:
         """What this process's database says it is, learned once (``None``: it has none,
         or could not be asked; :func:`~etl_core.work.celery.database_id.learned_database_id`
-        says what ``again`` does)."""
+        says what ``again`` and ``fresh`` do)."""
         if self.database is None or self.database_url is None:
             return None
-        return learned_database_id(self.database_url, again=again)
+        return learned_database_id(self.database_url, again=again, fresh=fresh)
 
 
 def app_origin(app: Any) -> UnitOrigin | None:
@@ -273,6 +273,10 @@ def foreign_unit(
     sent_id = headers.get(DATABASE_ID_HEADER)
     sent_id = sent_id if isinstance(sent_id, str) and sent_id else None
     own_id = origin.database_id(again=True) if sent_id is not None else None
+    if own_id is not None and own_id != sent_id:
+        # its database may have been replaced under its URL since it learned the id (a
+        # volume recreated, a restore into a new cluster): asked again before refusing
+        own_id = origin.database_id(again=True, fresh=True)
     if own_id is not None:
         same = sent_id == own_id
     else:
