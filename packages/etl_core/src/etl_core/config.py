@@ -595,17 +595,22 @@ class _Sections:
         tables = ", ".join(f"[{name}]" for name in self.every)
         return f" (a setting of one lane only goes in its table: {tables})"
 
-    def misplaced(self, key: str) -> str | None:
-        """The refusal of top-level ``key`` when it is another program's setting: where it
-        goes (its table), instead of a close match among this program's keys."""
+    def misplaced(self, key: str, *, in_own: bool = False) -> str | None:
+        """The refusal of ``key`` (at the top level, or in this program's own table when
+        ``in_own``) when it is another program's setting: where it goes (its table),
+        instead of a close match among this program's keys."""
         if self.elsewhere is None or not self.every:
             return None
         owners = [t for t in self.elsewhere().get(key, ()) if t in self.every and t != self.own]
         if not owners:
             return None
-        tables = " or ".join(f"[{name}]" for name in owners)
+        tables = ", ".join(f"[{name}]" for name in owners)
+        if len(owners) > 1:  # each of those lanes reads it from its own table only
+            tables = f"the table of each lane it is for: {tables}"
+        if in_own:  # the other lanes never read this table: there, it sets nothing
+            return f"is a setting of {' and '.join(owners)}, not of this lane: it goes in {tables}"
         return (
-            f"is a setting of {', '.join(owners)}, not of this lane: in a file every lane "
+            f"is a setting of {' and '.join(owners)}, not of this lane: in a file every lane "
             f"reads it goes in {tables}"
         )
 
@@ -651,7 +656,13 @@ def _read_toml(
             )
             errors.append(FieldError(prefix, message, source(prefix)))
         else:
+            count = len(errors)
             _flatten(own, schema, raw, errors, lambda d: source(f"{prefix}.{d}"), "TOML key")
+            for index in range(count, len(errors)):  # another lane's key, in the wrong table
+                error = errors[index]
+                if error.message.startswith("unknown TOML key"):
+                    message = sections.misplaced(error.field, in_own=True) or error.message
+                    errors[index] = FieldError(error.field, message, error.source)
     return raw
 
 

@@ -372,6 +372,47 @@ def test_another_lanes_key_at_the_top_level_names_that_lane_s_table(
     assert "did you mean" not in message
 
 
+def test_another_lanes_key_in_this_lane_s_table_names_that_lane_s_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[file_processing] duckdb_threads`` was "did you mean 'quality_threads'?", while
+    data_pipeline, which never reads that table, went without it."""
+    monkeypatch.setattr(runtime, "lane_settings", lambda: {"duckdb_threads": ("data_pipeline",)})
+    path = write_settings(tmp_path, "[file_processing]\nduckdb_threads = 2\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    assert info.value.fields == ("duckdb_threads",)
+    message = str(info.value)
+    assert "duckdb_threads: is a setting of data_pipeline, not of this lane" in message
+    assert "it goes in [data_pipeline]" in message
+    assert "etl.toml:2: key file_processing.duckdb_threads" in message
+    assert "did you mean" not in message
+
+
+def test_a_key_of_two_other_lanes_at_the_top_level_names_each_of_their_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "goes in [data_pipeline] or [observability]": in one of them only, the
+    other lane would lose it."""
+    owners = ("data_pipeline", "observability")
+    monkeypatch.setattr(runtime, "lane_settings", lambda: {"storage_recent_days": owners})
+    path = write_settings(tmp_path, "storage_recent_days = 2\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    message = str(info.value)
+    assert "is a setting of data_pipeline and observability, not of this lane" in message
+    assert "the table of each lane it is for: [data_pipeline], [observability]" in message
+    assert " or " not in message
+
+
 def test_a_top_level_key_of_no_lane_lists_the_lane_tables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
