@@ -298,6 +298,7 @@ def load_settings_with_sources(
     toml_sections: Collection[str] = (),
     env_elsewhere: Callable[[], Collection[str]] | None = None,
     toml_elsewhere: Callable[[], Mapping[str, Collection[str]]] | None = None,
+    toml_named_by: tuple[str, str] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
 
@@ -312,9 +313,13 @@ def load_settings_with_sources(
     that sets nothing here would be warned about (it then is not: a setting of
     another program is no misspelling of one of these). ``toml_elsewhere`` likewise
     gives the tables of the shared file each other program's keys belong in
-    (``{"duckdb_threads": ("data_pipeline",)}``), called only for an unknown top-level
-    key: one of them is refused as misplaced, naming its table, never "did you mean" a
-    setting of this program it merely resembles.
+    (``{"duckdb_threads": ("data_pipeline",)}``), called only for an unknown key (at the
+    top level or in this program's table): one of them is refused as misplaced, naming
+    its table, never "did you mean" a setting of this program it merely resembles.
+
+    ``toml_named_by`` is the setting that chose ``toml_path``, as ``(field, source)``
+    (``("ETL_SETTINGS_FILE", "env ETL_SETTINGS_FILE")``): a file that cannot be read is refused
+    naming it too, so the operator knows what to correct.
 
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
@@ -327,7 +332,7 @@ def load_settings_with_sources(
     raw: dict[str, _Raw] = {}
     if toml_path is not None:
         sections = _Sections(toml_section, tuple(toml_sections), toml_elsewhere)
-        raw.update(_read_toml(Path(toml_path), schema, errors, sections))
+        raw.update(_read_toml(Path(toml_path), schema, errors, sections, toml_named_by))
     if env_prefix is not None:
         prefixed = _read_env(environ, env_prefix, schema, env_elsewhere)
         raw.update(prefixed)
@@ -616,14 +621,22 @@ class _Sections:
 
 
 def _read_toml(
-    path: Path, schema: _Schema, errors: list[FieldError], sections: _Sections = _Sections()
+    path: Path,
+    schema: _Schema,
+    errors: list[FieldError],
+    sections: _Sections = _Sections(),
+    named_by: tuple[str, str] | None = None,
 ) -> dict[str, _Raw]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc.__class__.__name__}"
-        ) from exc
+        reason = exc.strerror or exc.__class__.__name__
+        problems = []
+        if named_by is not None:  # the setting to correct, with where it was set
+            field, source = named_by
+            message = f"names {path}: {reason}; expected a readable settings file"
+            problems.append(FieldError(field, message, source))
+        raise ConfigError(f"cannot read config file {path}: {reason}", problems) from exc
     try:
         text = data.decode("utf-8")
         document = tomllib.loads(text)

@@ -241,6 +241,7 @@ def load_runtime_settings(
     environ = os.environ if env is None else env
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     toml_path = find_settings_file(given, environ)
+    named_by = _settings_file_named_by(given, environ)
     given.pop("settings_file", None)
     settings, sources = load_settings_with_sources(
         cls,
@@ -252,10 +253,24 @@ def load_runtime_settings(
         toml_sections=LANES,
         env_elsewhere=lane_variables,
         toml_elsewhere=lane_settings,
+        toml_named_by=named_by,
     )
     _loaded_sources.clear()
     _loaded_sources.update(sources)
     return settings, sources
+
+
+def _settings_file_named_by(
+    overrides: Mapping[str, object], env: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The setting that named the settings file, as ``(field, source)``, when one did (a
+    ``<config>/etl.toml`` found is named by no one): a file it names that cannot be read
+    is refused naming it, as every other refusal of a setting names its source."""
+    if overrides.get("settings_file"):
+        return "settings_file", "override settings_file"
+    if env.get("ETL_SETTINGS_FILE"):
+        return "ETL_SETTINGS_FILE", "env ETL_SETTINGS_FILE"
+    return None
 
 
 @functools.cache

@@ -328,6 +328,20 @@ def test_one_settings_file_serves_every_lane_from_its_own_table(tmp_path: Path) 
     assert theirs.log_level == "WARNING"
 
 
+def test_a_settings_file_that_cannot_be_read_names_etl_settings_file(tmp_path: Path) -> None:
+    """It said "cannot read config file …" naming no setting: not which one to correct."""
+    missing = tmp_path / "absent.toml"
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(missing)})
+
+    assert info.value.fields == ("ETL_SETTINGS_FILE",)
+    message = str(info.value)
+    assert f"cannot read config file {missing}: No such file or directory" in message
+    assert f"ETL_SETTINGS_FILE: names {missing}" in message
+    assert "(from env ETL_SETTINGS_FILE)" in message
+
+
 def test_a_typo_in_a_lane_table_is_refused_with_a_close_match(tmp_path: Path) -> None:
     path = write_settings(tmp_path, "[file_processing]\nconcurency = 8\n")
 
