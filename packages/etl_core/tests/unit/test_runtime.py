@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from etl_core import runtime
-from etl_core.errors import ConfigError, InvalidSettingError
+from etl_core.errors import ConfigError, DatabaseNotReadyError, InvalidSettingError
 from etl_core.logging import clear_context, get_context
 from etl_core.runtime import (
     ExitCode,
@@ -22,9 +22,11 @@ from etl_core.runtime import (
     load_runtime_settings,
     new_run_id,
     process_alive,
+    run_entry_point,
     start_run,
 )
 from etl_core.settings_help import settings_table
+from etl_core.testing import capture_logs
 
 
 @dataclass(frozen=True)
@@ -489,3 +491,30 @@ def test_settings_built_by_hand_name_every_refused_value_in_their_error() -> Non
         "s3_connect_timeout must be above 0 seconds, got 0; "
         "progress_interval must be 0 (none) or more seconds, got -1"
     )
+
+
+def refusal_of_a_fresh_database(overrides: dict[str, object], env: dict[str, str]) -> str:
+    """What the entry point logs when the database the settings name lacks the schema."""
+    load_runtime_settings(LaneSettings, overrides, env=env)
+
+    def app() -> None:
+        raise DatabaseNotReadyError("database", "holds none of the platform's schema")
+
+    with capture_logs() as logs, pytest.raises(SystemExit) as exited:
+        run_entry_point(app, name="etl-test")
+    assert exited.value.code == ExitCode.USAGE
+    (record,) = [r for r in logs if r["level"] == "error"]
+    return str(record["event"])
+
+
+def test_a_database_refusal_names_the_flag_that_gave_the_url() -> None:
+    """It said ``DATABASE_URL: …`` for a URL passed as ``--database-url``."""
+    said = refusal_of_a_fresh_database({"database_url": "sqlite:///fresh.sqlite3"}, {})
+    assert "  - --database-url: holds none of the platform's schema" in said
+    assert "DATABASE_URL" not in said
+
+
+def test_a_database_refusal_names_the_variable_that_gave_the_url() -> None:
+    said = refusal_of_a_fresh_database({}, {"ETL_DATABASE_URL": "sqlite:///fresh.sqlite3"})
+    assert "  - ETL_DATABASE_URL: holds none" in said
+    assert "(from env ETL_DATABASE_URL)" in said
