@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
-    "ArtifactError",
     "DATABASE_URL_SETTING",
+    "ArtifactError",
     "ConfigError",
     "DataQualityError",
     "DatabaseNotConfiguredError",
