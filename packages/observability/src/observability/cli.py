@@ -580,6 +580,7 @@ def serve(
         )
 
     server = AnnouncingServer(config, announce)  # the port bound, not the 0 asked for
+    cli.stops_as("the service stopped after the requests and the evaluation cycle in flight")
     try:
         server.run()
     except SystemExit as stop:  # uvicorn's start-up failure (a port in use) exits 3: "partial" here
