@@ -633,9 +633,9 @@ def _read_toml(
         reason = exc.strerror or exc.__class__.__name__
         problems = []
         if named_by is not None:  # the setting to correct, with where it was set
-            field, source = named_by
+            setting, origin = named_by
             message = f"names {path}: {reason}; expected a readable settings file"
-            problems.append(FieldError(field, message, source))
+            problems.append(FieldError(setting, message, origin))
         raise ConfigError(f"cannot read config file {path}: {reason}", problems) from exc
     try:
         text = data.decode("utf-8")
