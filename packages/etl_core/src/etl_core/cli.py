@@ -122,6 +122,7 @@ class RuntimeCLI(Generic[S]):
         self.run_id = new_run_id()
         self._progress: WorkProgress | None = None
         self._progress_interval = RuntimeSettings.progress_interval
+        self._stopped_as: str | None = None
         self._args: list[str] = []
         self.app = typer.Typer(
             name=name,
@@ -308,6 +309,13 @@ class RuntimeCLI(Generic[S]):
         if code:
             raise typer.Exit(code)
 
+    def stops_as(self, what: str) -> None:
+        """Say ``what`` after "interrupted (Ctrl-C):" / "terminated (SIGTERM):" when this
+        run is stopped from now on, instead of the batch commands' "units in flight were
+        finished …; the rest stay in line": a command that is no batch of units (a
+        server) says what stopping it did."""
+        self._stopped_as = what
+
     def interrupted(self) -> NoReturn:
         """End a command that stopped early on Ctrl-C or SIGTERM it handled itself: exit
         130 (143 after SIGTERM) with the summary of :meth:`progress`, as if unhandled."""
@@ -372,6 +380,7 @@ class RuntimeCLI(Generic[S]):
         asked for. The settings' own log level and format replace this once they are loaded."""
         self.run_id = new_run_id()
         self._progress = None
+        self._stopped_as = None
         bind_process_context(lane=self.lane, run_id=self.run_id)
         bind_context(lane=self.lane, run_id=self.run_id)
         chosen = os.environ.get("ETL_LOG_FORMAT", "").strip().lower()
@@ -393,6 +402,10 @@ class RuntimeCLI(Generic[S]):
 
     def _interrupted(self, *, terminated: bool) -> int:
         how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        if self._stopped_as is not None:  # no batch: nothing stays in line
+            self.notice(f"{how}: {self._stopped_as}", level=logging.WARNING)
+            return code
         said = f"{how}: units in flight were finished or abandoned cleanly"
         summary = self._progress.summary() if self._progress is not None else None
         rest = "the rest stay in line for the next run"
@@ -404,7 +417,7 @@ class RuntimeCLI(Generic[S]):
             fields = summary.fields() if summary is not None else {}
             detail = f"; {summary.describe()}" if summary is not None else f"; {rest}"
             logging.getLogger(self.name).warning("%s%s", said, detail, extra=fields)
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        return code
 
     def _add_global_options(self) -> None:
         import typer

@@ -298,6 +298,7 @@ def load_settings_with_sources(
     toml_sections: Collection[str] = (),
     env_elsewhere: Callable[[], Collection[str]] | None = None,
     toml_elsewhere: Callable[[], Mapping[str, Collection[str]]] | None = None,
+    toml_named_by: tuple[str, str] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
 
@@ -312,9 +313,13 @@ def load_settings_with_sources(
     that sets nothing here would be warned about (it then is not: a setting of
     another program is no misspelling of one of these). ``toml_elsewhere`` likewise
     gives the tables of the shared file each other program's keys belong in
-    (``{"duckdb_threads": ("data_pipeline",)}``), called only for an unknown top-level
-    key: one of them is refused as misplaced, naming its table, never "did you mean" a
-    setting of this program it merely resembles.
+    (``{"duckdb_threads": ("data_pipeline",)}``), called only for an unknown key (at the
+    top level or in this program's table): one of them is refused as misplaced, naming
+    its table, never "did you mean" a setting of this program it merely resembles.
+
+    ``toml_named_by`` is the setting that chose ``toml_path``, as ``(field, source)``
+    (``("ETL_SETTINGS_FILE", "env ETL_SETTINGS_FILE")``): a file that cannot be read is refused
+    naming it too, so the operator knows what to correct.
 
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
@@ -327,7 +332,7 @@ def load_settings_with_sources(
     raw: dict[str, _Raw] = {}
     if toml_path is not None:
         sections = _Sections(toml_section, tuple(toml_sections), toml_elsewhere)
-        raw.update(_read_toml(Path(toml_path), schema, errors, sections))
+        raw.update(_read_toml(Path(toml_path), schema, errors, sections, toml_named_by))
     if env_prefix is not None:
         prefixed = _read_env(environ, env_prefix, schema, env_elsewhere)
         raw.update(prefixed)
@@ -595,30 +600,43 @@ class _Sections:
         tables = ", ".join(f"[{name}]" for name in self.every)
         return f" (a setting of one lane only goes in its table: {tables})"
 
-    def misplaced(self, key: str) -> str | None:
-        """The refusal of top-level ``key`` when it is another program's setting: where it
-        goes (its table), instead of a close match among this program's keys."""
+    def misplaced(self, key: str, *, in_own: bool = False) -> str | None:
+        """The refusal of ``key`` (at the top level, or in this program's own table when
+        ``in_own``) when it is another program's setting: where it goes (its table),
+        instead of a close match among this program's keys."""
         if self.elsewhere is None or not self.every:
             return None
         owners = [t for t in self.elsewhere().get(key, ()) if t in self.every and t != self.own]
         if not owners:
             return None
-        tables = " or ".join(f"[{name}]" for name in owners)
+        tables = ", ".join(f"[{name}]" for name in owners)
+        if len(owners) > 1:  # each of those lanes reads it from its own table only
+            tables = f"the table of each lane it is for: {tables}"
+        if in_own:  # the other lanes never read this table: there, it sets nothing
+            return f"is a setting of {' and '.join(owners)}, not of this lane: it goes in {tables}"
         return (
-            f"is a setting of {', '.join(owners)}, not of this lane: in a file every lane "
+            f"is a setting of {' and '.join(owners)}, not of this lane: in a file every lane "
             f"reads it goes in {tables}"
         )
 
 
 def _read_toml(
-    path: Path, schema: _Schema, errors: list[FieldError], sections: _Sections = _Sections()
+    path: Path,
+    schema: _Schema,
+    errors: list[FieldError],
+    sections: _Sections = _Sections(),
+    named_by: tuple[str, str] | None = None,
 ) -> dict[str, _Raw]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc.__class__.__name__}"
-        ) from exc
+        reason = exc.strerror or exc.__class__.__name__
+        problems = []
+        if named_by is not None:  # the setting to correct, with where it was set
+            setting, origin = named_by
+            message = f"names {path}: {reason}; expected a readable settings file"
+            problems.append(FieldError(setting, message, origin))
+        raise ConfigError(f"cannot read config file {path}: {reason}", problems) from exc
     try:
         text = data.decode("utf-8")
         document = tomllib.loads(text)
@@ -651,7 +669,13 @@ def _read_toml(
             )
             errors.append(FieldError(prefix, message, source(prefix)))
         else:
+            count = len(errors)
             _flatten(own, schema, raw, errors, lambda d: source(f"{prefix}.{d}"), "TOML key")
+            for index in range(count, len(errors)):  # another lane's key, in the wrong table
+                error = errors[index]
+                if error.message.startswith("unknown TOML key"):
+                    message = sections.misplaced(error.field, in_own=True) or error.message
+                    errors[index] = FieldError(error.field, message, error.source)
     return raw
 
 

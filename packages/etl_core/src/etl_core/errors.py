@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = [
+    "DATABASE_URL_SETTING",
     "ArtifactError",
     "ConfigError",
     "DataQualityError",
@@ -359,6 +360,12 @@ class DatabaseNotConfiguredError(ConfigError):
         )
 
 
+DATABASE_URL_SETTING = "the database_url setting"
+"""The source of a database error's ``DATABASE_URL`` field: whichever of the flag, the
+variables or ``etl.toml`` set it; a runtime names the one that did (the flag
+``--database-url`` when given) once it knows where the URL came from."""
+
+
 class DatabaseNotReadyError(ConfigError):
     """The configured database cannot be used: it lacks migrations, or its URL is bad.
 
@@ -370,7 +377,7 @@ class DatabaseNotReadyError(ConfigError):
         self.problem = problem
         super().__init__(
             f"{feature}: cannot use the database",
-            [FieldError("DATABASE_URL", problem, "the database_url setting")],
+            [FieldError("DATABASE_URL", problem, DATABASE_URL_SETTING)],
         )
 
 

@@ -33,7 +33,14 @@ from etl_core.config import (
     env_variables,
     load_settings_with_sources,
 )
-from etl_core.errors import ConfigError, EtlError, MissingDependencyError, StorageConfigError
+from etl_core.errors import (
+    DATABASE_URL_SETTING,
+    ConfigError,
+    EtlError,
+    FieldError,
+    MissingDependencyError,
+    StorageConfigError,
+)
 from etl_core.faults import fault_spec
 from etl_core.lanes import LANES
 from etl_core.logging import bind_context, bind_process_context, configure_logging
@@ -241,6 +248,7 @@ def load_runtime_settings(
     environ = os.environ if env is None else env
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     toml_path = find_settings_file(given, environ)
+    named_by = _settings_file_named_by(given, environ)
     given.pop("settings_file", None)
     settings, sources = load_settings_with_sources(
         cls,
@@ -252,10 +260,24 @@ def load_runtime_settings(
         toml_sections=LANES,
         env_elsewhere=lane_variables,
         toml_elsewhere=lane_settings,
+        toml_named_by=named_by,
     )
     _loaded_sources.clear()
     _loaded_sources.update(sources)
     return settings, sources
+
+
+def _settings_file_named_by(
+    overrides: Mapping[str, object], env: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The setting that named the settings file, as ``(field, source)``, when one did (a
+    ``<config>/etl.toml`` found is named by no one): a file it names that cannot be read
+    is refused naming it, as every other refusal of a setting names its source."""
+    if overrides.get("settings_file"):
+        return "settings_file", "override settings_file"
+    if env.get("ETL_SETTINGS_FILE"):
+        return "ETL_SETTINGS_FILE", "env ETL_SETTINGS_FILE"
+    return None
 
 
 @functools.cache
@@ -555,7 +577,7 @@ def _name_sources(error: ConfigError) -> None:
     found = [
         replaced(problem, source=_loaded_sources[problem.field])
         if problem.source == DEFAULT_SOURCE and problem.field in _loaded_sources
-        else problem
+        else _database_url_named(problem)
         for problem in error.errors
     ]
     if tuple(found) == error.errors:
@@ -564,6 +586,20 @@ def _name_sources(error: ConfigError) -> None:
     head = lines[: len(lines) - len(error.errors)]
     error.errors = tuple(found)
     error.args = ("\n".join([*head, *(f"  - {problem}" for problem in found)]), *error.args[1:])
+
+
+def _database_url_named(problem: FieldError) -> FieldError:
+    """A database error's ``DATABASE_URL`` field named as the operator set the URL: the
+    flag ``--database-url``, the variable, or the ``etl.toml`` key (with its line), not
+    ``DATABASE_URL`` for a URL that never came from that variable."""
+    source = _loaded_sources.get("database_url", DEFAULT_SOURCE)
+    if problem.source != DATABASE_URL_SETTING or source == DEFAULT_SOURCE:
+        return problem
+    if source.startswith("override "):  # a command-line flag
+        return replaced(problem, field="--database-url", source=source)
+    if source.startswith("env "):
+        return replaced(problem, field=source.removeprefix("env "), source=source)
+    return replaced(problem, field="database_url", source=source)  # an etl.toml key
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from etl_core import runtime
-from etl_core.errors import ConfigError, InvalidSettingError
+from etl_core.errors import ConfigError, DatabaseNotReadyError, InvalidSettingError
 from etl_core.logging import clear_context, get_context
 from etl_core.runtime import (
     ExitCode,
@@ -22,9 +22,11 @@ from etl_core.runtime import (
     load_runtime_settings,
     new_run_id,
     process_alive,
+    run_entry_point,
     start_run,
 )
 from etl_core.settings_help import settings_table
+from etl_core.testing import capture_logs
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,20 @@ def test_one_settings_file_serves_every_lane_from_its_own_table(tmp_path: Path) 
     assert theirs.log_level == "WARNING"
 
 
+def test_a_settings_file_that_cannot_be_read_names_etl_settings_file(tmp_path: Path) -> None:
+    """It said "cannot read config file …" naming no setting: not which one to correct."""
+    missing = tmp_path / "absent.toml"
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(missing)})
+
+    assert info.value.fields == ("ETL_SETTINGS_FILE",)
+    message = str(info.value)
+    assert f"cannot read config file {missing}: No such file or directory" in message
+    assert f"ETL_SETTINGS_FILE: names {missing}" in message
+    assert "(from env ETL_SETTINGS_FILE)" in message
+
+
 def test_a_typo_in_a_lane_table_is_refused_with_a_close_match(tmp_path: Path) -> None:
     path = write_settings(tmp_path, "[file_processing]\nconcurency = 8\n")
 
@@ -370,6 +386,47 @@ def test_another_lanes_key_at_the_top_level_names_that_lane_s_table(
     assert "duckdb_threads: is a setting of data_pipeline, not of this lane" in message
     assert "it goes in [data_pipeline]" in message
     assert "did you mean" not in message
+
+
+def test_another_lanes_key_in_this_lane_s_table_names_that_lane_s_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[file_processing] duckdb_threads`` was "did you mean 'quality_threads'?", while
+    data_pipeline, which never reads that table, went without it."""
+    monkeypatch.setattr(runtime, "lane_settings", lambda: {"duckdb_threads": ("data_pipeline",)})
+    path = write_settings(tmp_path, "[file_processing]\nduckdb_threads = 2\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    assert info.value.fields == ("duckdb_threads",)
+    message = str(info.value)
+    assert "duckdb_threads: is a setting of data_pipeline, not of this lane" in message
+    assert "it goes in [data_pipeline]" in message
+    assert "etl.toml:2: key file_processing.duckdb_threads" in message
+    assert "did you mean" not in message
+
+
+def test_a_key_of_two_other_lanes_at_the_top_level_names_each_of_their_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "goes in [data_pipeline] or [observability]": in one of them only, the
+    other lane would lose it."""
+    owners = ("data_pipeline", "observability")
+    monkeypatch.setattr(runtime, "lane_settings", lambda: {"storage_recent_days": owners})
+    path = write_settings(tmp_path, "storage_recent_days = 2\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="file_processing"
+        )
+
+    message = str(info.value)
+    assert "is a setting of data_pipeline and observability, not of this lane" in message
+    assert "the table of each lane it is for: [data_pipeline], [observability]" in message
+    assert " or " not in message
 
 
 def test_a_top_level_key_of_no_lane_lists_the_lane_tables(
@@ -434,3 +491,30 @@ def test_settings_built_by_hand_name_every_refused_value_in_their_error() -> Non
         "s3_connect_timeout must be above 0 seconds, got 0; "
         "progress_interval must be 0 (none) or more seconds, got -1"
     )
+
+
+def refusal_of_a_fresh_database(overrides: dict[str, object], env: dict[str, str]) -> str:
+    """What the entry point logs when the database the settings name lacks the schema."""
+    load_runtime_settings(LaneSettings, overrides, env=env)
+
+    def app() -> None:
+        raise DatabaseNotReadyError("database", "holds none of the platform's schema")
+
+    with capture_logs() as logs, pytest.raises(SystemExit) as exited:
+        run_entry_point(app, name="etl-test")
+    assert exited.value.code == ExitCode.USAGE
+    (record,) = [r for r in logs if r["level"] == "error"]
+    return str(record["event"])
+
+
+def test_a_database_refusal_names_the_flag_that_gave_the_url() -> None:
+    """It said ``DATABASE_URL: …`` for a URL passed as ``--database-url``."""
+    said = refusal_of_a_fresh_database({"database_url": "sqlite:///fresh.sqlite3"}, {})
+    assert "  - --database-url: holds none of the platform's schema" in said
+    assert "DATABASE_URL" not in said
+
+
+def test_a_database_refusal_names_the_variable_that_gave_the_url() -> None:
+    said = refusal_of_a_fresh_database({}, {"ETL_DATABASE_URL": "sqlite:///fresh.sqlite3"})
+    assert "  - ETL_DATABASE_URL: holds none" in said
+    assert "(from env ETL_DATABASE_URL)" in said

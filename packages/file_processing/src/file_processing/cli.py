@@ -242,12 +242,10 @@ def scan_command(
     """
     session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
     settings = session.settings
-    if no_wait and settings.executor != "celery":
-        cli.notice("--no-wait needs --executor celery (ETL_EXECUTOR=celery)", level=logging.ERROR)
-        raise typer.Exit(ExitCode.USAGE)
     from etl_core.work import unit_sender  # the executors: scan's, not process's (issue 16)
 
-    sender = unit_sender(settings, LANE, "--no-wait") if no_wait else None  # broker said at once
+    # refused without the celery executor as every lane refuses it; else the broker said at once
+    sender = unit_sender(settings, LANE, "--no-wait") if no_wait else None
     workers = concurrency or settings.concurrency
     parameters = {"concurrency": workers, "executor": settings.executor}
     run = session.record_run("scan", dataset=dataset or "", parameters=parameters)
@@ -342,7 +340,12 @@ def listen(
     harmless. SIGTERM or Ctrl-C: the batch in hand ends, then the command exits.
     """
     from etl_core.events import QueueError, consume
-    from file_processing.listen import NotificationHandler, enqueue_units, run_units
+    from file_processing.listen import (
+        NotificationHandler,
+        enqueue_units,
+        run_units,
+        store_location,
+    )
 
     session = cli.session(ctx).with_flags(
         {
@@ -356,6 +359,7 @@ def listen(
     run = session.record_run("listen", parameters={"queue": queue, "executor": settings.executor})
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(session.open_store())
+        store_location(store)  # a store S3 sends no notifications for: refused before any work
         processor = stack.enter_context(_processor(session, store))
         if settings.executor == "celery":
             cli.reach_broker(settings, meanwhile="notifications are kept until it answers")
@@ -365,11 +369,7 @@ def listen(
             from etl_core.work import ThreadExecutor
 
             units = run_units(processor, ThreadExecutor(concurrency or settings.concurrency))
-        try:
-            handler = NotificationHandler(processor, units)
-        except ValueError as exc:
-            cli.notice(f"error: {exc}", level=logging.ERROR)
-            raise typer.Exit(ExitCode.USAGE) from None
+        handler = NotificationHandler(processor, units)
         source = stack.enter_context(_queue(settings, queue))
         dead = settings.listen_dead_letter_queue
         dead_letter = stack.enter_context(_queue(settings, dead)) if dead else None

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from etl_core.errors import ConfigError, FieldError
 from etl_core.events import (
     CreatedObject,
     Disposition,
@@ -44,6 +45,7 @@ __all__ = [
     "UnitEnd",
     "enqueue_units",
     "run_units",
+    "store_location",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ class NotificationHandler:
         self.processor = processor
         self.tally = ListenTally()
         self._run = run
-        self._bucket, self._base = _store_location(processor.store)
+        self._bucket, self._base = store_location(processor.store)
 
     def __call__(self, messages: Sequence[QueueMessage]) -> list[Disposition]:
         units: dict[str, WorkUnit] = {}
@@ -172,13 +174,17 @@ def enqueue_units(submit: Callable[[WorkUnit], object]) -> RunUnits:
     return run
 
 
-def _store_location(store: ObjectStore) -> tuple[str, str]:
+def store_location(store: ObjectStore) -> tuple[str, str]:
     """The store's bucket and key prefix (``prefix/`` or ``""``).
 
     Raises:
-        ValueError: the store is not on S3 (notifications name S3 objects).
+        ConfigError: the store is not on S3 (notifications name S3 objects); the
+            ``storage_url`` field, whose source the entry point names.
     """
     bucket, prefix = getattr(store, "bucket", None), getattr(store, "prefix", None)
     if not isinstance(bucket, str) or not isinstance(prefix, str):
-        raise ValueError(f"listen needs an s3:// store, got {store.url}")
+        raise ConfigError(
+            "listen needs an s3:// store: the notifications it reads name S3 objects",
+            [FieldError("storage_url", f"is {store.url}; expected s3://bucket[/prefix]")],
+        )
     return bucket, f"{prefix.strip('/')}/" if prefix.strip("/") else ""

@@ -172,10 +172,15 @@ def test_a_message_that_is_no_landing_object_lands_in_the_dead_letter_queue(
     assert body[0] == [bogus]
 
 
-def test_no_wait_without_the_celery_executor_is_bad_usage(local_lane: Any) -> None:
+def test_no_wait_without_the_celery_executor_is_refused_naming_the_executor_setting(
+    local_lane: Any,
+) -> None:
+    """scan said only "--no-wait needs --executor celery (ETL_EXECUTOR=celery)", unlike the
+    other lanes' refusal: no reason, no field, no source."""
     done = local_lane.cli("scan", "--no-wait")
     assert done.returncode == 2
-    assert "--no-wait needs --executor celery" in done.stderr
+    assert "--no-wait needs --executor celery (ETL_EXECUTOR=celery): it enqueues" in done.stderr
+    assert "executor: is 'local'; expected 'celery' (from default)" in done.stderr
 
 
 def test_a_no_wait_scan_whose_broker_does_not_answer_fails_at_once_naming_it(

@@ -255,7 +255,11 @@ def test_a_broker_refusing_the_login_stops_the_listener_before_any_message_is_ta
     assert any("orders_20261107.csv" in body for body in events.peek())  # left for a listener
 
 
-def test_listen_on_a_local_store_is_bad_usage(local_lane: Any, tmp_path: Path) -> None:
+def test_listen_on_a_local_store_is_refused_once_naming_the_storage_setting(
+    local_lane: Any, tmp_path: Path
+) -> None:
+    """It read "error    error: listen needs …" (a prefix in the message too), naming no
+    setting, unlike the other commands' refusals."""
     env = {**os.environ, "ETL_STORAGE_URL": local_lane.store.url, "ETL_LOG_FORMAT": "json",
            "ETL_CONFIG_DIR": str(local_lane.config_dir)}  # fmt: skip
     done = subprocess.run(
@@ -263,7 +267,10 @@ def test_listen_on_a_local_store_is_bad_usage(local_lane: Any, tmp_path: Path) -
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 2
-    assert "listen needs an s3:// store" in done.stderr
+    (refusal,) = [json.loads(line) for line in done.stderr.splitlines() if "listen needs" in line]
+    assert refusal["event"].startswith("listen needs an s3:// store")
+    assert f"storage_url: is {local_lane.store.url}" in refusal["event"]
+    assert "(from env ETL_STORAGE_URL)" in refusal["event"]
 
 
 def test_a_queue_that_does_not_exist_is_a_configuration_error(s3_lane: Any, events: Events) -> None:

@@ -548,7 +548,7 @@ def serve(
     import uvicorn  # the HTTP stack is loaded by the one command that serves
 
     from observability.cycle_process import CycleProcess
-    from observability.http_server import AnnouncingServer
+    from observability.http_server import AnnouncingServer, served_url
     from observability.service import build_app
 
     session = cli.session(ctx).with_flags(
@@ -572,14 +572,14 @@ def serve(
 
     def announce(port: int) -> None:
         logger.info(
-            "serving %s on http://%s:%d (evaluating every %ss)",
+            "serving %s on %s (evaluating every %ss)",
             _datasets(len(contracts)),
-            settings.serve_host,
-            port,
+            served_url(settings.serve_host, port),
             settings.evaluation_interval.total_seconds(),
         )
 
     server = AnnouncingServer(config, announce)  # the port bound, not the 0 asked for
+    cli.stops_as("the service stopped after the requests and the evaluation cycle in flight")
     try:
         server.run()
     except SystemExit as stop:  # uvicorn's start-up failure (a port in use) exits 3: "partial" here

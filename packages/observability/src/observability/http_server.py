@@ -33,3 +33,9 @@ def bound_port(server: uvicorn.Server) -> int:
         for bound in listening.sockets:
             return int(bound.getsockname()[1])
     return int(server.config.port)
+
+
+def served_url(host: str, port: int) -> str:
+    """The URL a browser opens for ``host:port``: an IPv6 address in brackets
+    (``http://[::1]:9108``), as uvicorn writes it; ``http://:::9108`` opens nothing."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -144,6 +144,27 @@ def test_serve_answers_metrics_status_and_probes_and_follows_the_store(
 
 
 @pytest.mark.slow
+def test_serve_stopped_by_sigterm_says_the_service_stopped_not_that_units_stay_in_line(
+    server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """It said "units in flight were finished …; the rest stay in line for the next run",
+    the batch commands' words: a server has no units waiting."""
+    base, process = server
+    wait_for(f"{base}/healthz")
+
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 143
+    events = [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+    assert events[-1] == (
+        "terminated (SIGTERM): the service stopped after the requests and the evaluation "
+        "cycle in flight"
+    )
+    assert not any("stay in line" in event for event in events)
+
+
+@pytest.mark.slow
 def test_a_port_in_use_is_refused_with_the_address(tmp_path: Path, configured: list[str]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
