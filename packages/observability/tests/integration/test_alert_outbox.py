@@ -291,3 +291,72 @@ def test_a_stale_event_owed_by_an_alert_resolved_since_is_never_told(
     assert "a stale event is not told after it" in after.stderr
     (history,) = listed(cli, options, "--all")
     assert (history["state"], history["owed_event"]) == ("resolved", None)
+
+
+def _owing_alert(at: datetime, channel: WebhookChannel) -> Any:
+    """A ``stock`` alert opened at ``at`` that owes its ``opened`` to ``channel``."""
+    from observability.alerts import Alert
+
+    alert = Alert(STOCK, "stock", "age", "landing", "critical", "open", "late", at, at, at)
+    return alert.owing("opened", at, [channel.key])
+
+
+def test_a_notification_delivered_after_the_cycle_settled_is_not_posted_again(
+    webhook_receiver: Receivers,
+) -> None:
+    receiver = webhook_receiver(failures=0)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    dispatcher = Dispatcher([channel])
+    at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    owing = _owing_alert(at, channel)
+    try:
+        dispatcher.submit_owed([owing], since=at)
+        assert dispatcher.drain(30)
+        # The next cycle settled before that delivery ended: the store still lists it.
+        dispatcher.submit_owed([owing], since=at + timedelta(minutes=1))
+        assert dispatcher.drain(30)
+    finally:
+        dispatcher.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert [key for key, _ in dispatcher.settled()] == [channel.key]
+
+
+def test_a_delivery_the_store_failed_to_clear_is_not_posted_again_and_is_cleared_later(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    from etl_core.errors import StorageError
+
+    receiver = webhook_receiver(failures=0)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    failing = [1]
+    settle = store.settle
+
+    def flaky_settle(change: Any) -> Any:
+        if failing:
+            failing.pop()
+            raise StorageError("the store is briefly unreachable")
+        return settle(change)
+
+    store.settle = flaky_settle  # type: ignore[method-assign]
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    book = AlertBook(
+        store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
+    )
+    watch = AlertWatch(book, Dispatcher([channel]))
+
+    def cycle(minutes: int) -> None:
+        at = start + timedelta(minutes=minutes)
+        result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
+        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        assert watch.dispatcher.drain(30)
+
+    try:
+        cycle(0)  # delivered
+        cycle(1)  # its clearing fails: still listed as owed
+        assert [a.owed_event for a in store.owed()] == ["opened"]
+        cycle(2)  # cleared now
+    finally:
+        watch.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert store.owed() == []

@@ -89,6 +89,9 @@ class AlertWatch:
         now = evaluation.evaluated_at
         covered = {status.dataset for status in evaluation.datasets}
         owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
+        # What was delivered but could not be cleared from the store (settle failed) is
+        # not owed: posting it again would tell it twice. Its clearing is retried.
+        owed = [new for alert in owed if (new := _told(alert, self._unsettled)).owed_to]
         owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
         self.dispatcher.submit_owed(owed, since=now)
