@@ -220,7 +220,7 @@ def test_a_notification_owed_longer_than_a_day_is_given_up_logged_and_counted(
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
     document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
     data = json.loads(document.read_text())
-    data["active"][0]["owed_at"] = "2020-01-01T00:00:00+00:00"  # owed for years
+    data["owed"][0]["owed_at"] = "2020-01-01T00:00:00+00:00"  # owed for years
     document.write_text(json.dumps(data))
     receiver.failures = 0
     metrics = tmp_path / "metrics.prom"
