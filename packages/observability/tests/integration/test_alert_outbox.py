@@ -360,3 +360,67 @@ def test_a_delivery_the_store_failed_to_clear_is_not_posted_again_and_is_cleared
         watch.close()
     assert told(receiver) == [("opened", STOCK)]
     assert store.owed() == []
+
+
+def _watch_over(tmp_path: Path, receiver: Any) -> tuple[AlertWatch, ObjectStoreAlerts, Any]:
+    """A watch over a store in ``tmp_path`` telling ``receiver``, its retries quick; and a
+    ``cycle(minutes, level)`` that evaluates ``stock`` at that level and waits for delivery."""
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    book = AlertBook(
+        store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
+    )
+    policy = RetryPolicy(attempts=1, initial_delay=0.05, max_delay=0.05, jitter=False)
+    watch = AlertWatch(book, Dispatcher([channel], policy=policy))
+
+    def cycle(minutes: int, level: str = "warn") -> None:
+        at = start + timedelta(minutes=minutes)
+        result = Result("stock", "age", "landing", level, "stale", "4h", "3h", "late")
+        status = DatasetStatus("stock", level, (result,), None, None)  # type: ignore[arg-type]
+        watch.update(Evaluation(at, (status,)))
+        assert watch.dispatcher.drain(30)
+
+    return watch, store, cycle
+
+
+@pytest.mark.parametrize(
+    ("owed", "silence"),
+    [("reminder", "ack"), ("reminder", "snooze"), ("escalated", "snooze")],
+)
+def test_an_event_owed_through_an_outage_is_not_told_after_an_ack_or_snooze_silenced_it(
+    tmp_path: Path, webhook_receiver: Receivers, owed: str, silence: str
+) -> None:
+    receiver = webhook_receiver(failures=0)
+    watch, store, cycle = _watch_over(tmp_path, receiver)
+    try:
+        cycle(0)  # opened, told
+        receiver.failures, receiver.status = 10**6, 503  # the outage
+        cycle(5 * 60, "critical" if owed == "escalated" else "warn")
+        assert [a.owed_event for a in store.owed()] == [owed]
+        if silence == "ack":
+            watch.book.acknowledge(STOCK, by="oncall")
+        else:
+            watch.book.snooze(STOCK, timedelta(hours=8))
+        receiver.failures = 0  # over
+        cycle(5 * 60 + 1, "critical" if owed == "escalated" else "warn")
+    finally:
+        watch.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert store.owed() == []
+
+
+def test_a_given_up_notification_is_not_posted_though_another_process_settled_it_first(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=10**6, status=503)
+    watch, store, cycle = _watch_over(tmp_path, receiver)
+    watch.owed_limit = timedelta(minutes=30)
+    try:
+        cycle(0)  # opened, not told: owed
+        receiver.failures = 0
+        store.settle = lambda change: []  # type: ignore[method-assign,assignment]
+        cycle(60)  # owed over the limit: given up, though this process wrote nothing
+    finally:
+        watch.close()
+    assert told(receiver) == []

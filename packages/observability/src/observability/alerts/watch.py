@@ -43,6 +43,16 @@ OWED_LIMIT = timedelta(days=1)
 up: a day-old "opened" is history, and the alert itself (``alerts list``) still shows it."""
 
 
+_SILENCED: dict[tuple[str, str | None], str] = {
+    ("acknowledged", "reminder"): "the alert was acknowledged since; no more reminders",
+    ("snoozed", "reminder"): "the alert was snoozed since; its reminders are silenced",
+    ("snoozed", "escalated"): "the alert was snoozed since; its level changes are silenced",
+    ("snoozed", "deescalated"): "the alert was snoozed since; its level changes are silenced",
+}
+"""(state, owed event) an operator's ``ack`` or ``snooze`` during an outage silenced: the
+lifecycle would not have told that event in that state, so the outbox does not either."""
+
+
 class AlertWatch:
     """The alerts of ``book``, updated per evaluation and told through ``dispatcher``."""
 
@@ -156,10 +166,13 @@ class AlertWatch:
         if not dropped:
             return owed
         written = {alert.identity: alert for alert in self.book.store.settle(change)}
+        unwritten = {alert.identity: alert for alert in change(owed)}  # settled meanwhile
         for alert, key, why in dropped:
             if why == self._expiry:
                 self.dispatcher.count(key.split(" ", 1)[0], "expired")  # the channel's kind
-            logger.error(
+            silenced = why in _SILENCED.values()  # the operator's wish, not a loss
+            logger.log(
+                logging.INFO if silenced else logging.ERROR,
                 "alert %s (%s of %s: %s) given up for %s: %s",
                 alert.fingerprint,
                 alert.owed_event,
@@ -169,18 +182,23 @@ class AlertWatch:
                 why,
                 extra={"dataset": alert.dataset},
             )
-        kept = [written.get(alert.identity, alert) for alert in owed]
+        kept = [
+            written.get(alert.identity, unwritten.get(alert.identity, alert)) for alert in owed
+        ]
         return [alert for alert in kept if alert.owed_to]
 
     def _why_given_up(self, alert: Alert, key: str, now: datetime) -> str | None:
         """Why the notification ``alert`` owes channel ``key`` is not worth posting any more:
         owed past :attr:`owed_limit` (counted ``expired``, by channel kind), a channel no
-        longer configured, or a stale event of an alert resolved since (by a release before
-        the outbox, which left the outbox as it was); ``None``: post it."""
+        longer configured, a stale event of an alert resolved since (by a release before
+        the outbox, which left the outbox as it was), or one an ``ack`` or ``snooze`` since
+        silenced (:data:`_SILENCED`, logged at INFO); ``None``: post it."""
         if key not in {channel.key for channel in self.dispatcher.channels}:
             return "the channel is no longer configured"
         if alert.state == "resolved" and alert.owed_event != "resolved":
             return "the alert was resolved since; a stale event is not told after it"
+        if (alert.state, alert.owed_event) in _SILENCED:
+            return _SILENCED[alert.state, alert.owed_event]
         if alert.owed_at is not None and now - alert.owed_at > self.owed_limit:
             return self._expiry
         return None
