@@ -182,9 +182,7 @@ class AlertWatch:
                 why,
                 extra={"dataset": alert.dataset},
             )
-        kept = [
-            written.get(alert.identity, unwritten.get(alert.identity, alert)) for alert in owed
-        ]
+        kept = [written.get(alert.identity, unwritten.get(alert.identity, alert)) for alert in owed]
         return [alert for alert in kept if alert.owed_to]
 
     def _why_given_up(self, alert: Alert, key: str, now: datetime) -> str | None:
