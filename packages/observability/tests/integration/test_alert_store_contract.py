@@ -361,3 +361,21 @@ def test_an_alert_outbox_half_set_or_malformed_is_refused_naming_the_field(
 
     assert alerts.key in str(raised.value)
     assert said in str(raised.value)
+
+
+def test_a_resolution_still_owed_outlives_the_resolved_history_trimming_it(
+    tmp_path: Path,
+) -> None:
+    with open_store(str(tmp_path)) as store:
+        alerts = ObjectStoreAlerts(store, keep_resolved=2)
+        first = _resolve(_alert("sales"), T0).owing("resolved", T0, ["webhook env:A"])
+        alerts.change(lambda active: [first])
+        for n, dataset in enumerate(("stock", "prices", "orders"), start=1):
+            told = _resolve(_alert(dataset, minutes=n), T0 + timedelta(minutes=n))
+            alerts.change(lambda active, told=told: [told])  # type: ignore[misc]
+
+        owed = alerts.owed()
+        history = alerts.alerts(include_resolved=True)
+
+    assert [(a.dataset, a.owed_event) for a in owed] == [("sales", "resolved")]
+    assert [a.dataset for a in history] == ["orders", "prices", "sales"]

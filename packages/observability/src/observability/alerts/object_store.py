@@ -82,7 +82,7 @@ class ObjectStoreAlerts(AlertStore):
                     active[alert.fingerprint] = alert
                 else:
                     resolved.insert(0, alert)
-            return _Document(active, tuple(resolved[: self.keep_resolved]))
+            return _Document(active, _trimmed(resolved, self.keep_resolved))
 
         self._records.update(self.key, apply)
         return list(written)
@@ -120,6 +120,14 @@ class ObjectStoreAlerts(AlertStore):
 
         self._records.update(self.key, apply)
         return list(written)
+
+
+def _trimmed(resolved: list[Alert], keep: int) -> tuple[Alert, ...]:
+    """The newest ``keep`` resolved alerts, and up to ``keep`` older ones that still owe their
+    resolution (an outage with more resolutions than the history holds would otherwise lose
+    them untold; the outbox gives each up after a day)."""
+    owing = [alert for alert in resolved[keep:] if alert.owed_event is not None]
+    return (*resolved[:keep], *owing[:keep])
 
 
 def _owing(document: _Document) -> list[Alert]:
