@@ -424,3 +424,37 @@ def test_a_given_up_notification_is_not_posted_though_another_process_settled_it
     finally:
         watch.close()
     assert told(receiver) == []
+
+
+def test_serve_clears_a_delivered_notification_from_the_store_before_its_next_cycle(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    """Else a ``check`` (or another ``serve``) reading the outbox within the interval
+    would post it again."""
+    import time
+
+    from observability.service import StatusService
+
+    receiver = webhook_receiver(failures=0)
+    watch, store, _ = _watch_over(tmp_path / "alerts", receiver)
+    at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    (channel,) = watch.dispatcher.channels
+    owing = _owing_alert(at, channel)  # type: ignore[arg-type]
+    lake = open_store(str(tmp_path / "lake"))
+    service = StatusService([], lake, FixedClock(at), interval=timedelta(hours=1), alerts=watch)
+    stop = threading.Event()
+    cycles = threading.Thread(target=service.run_cycles, args=(stop,), daemon=True)
+    cycles.start()
+    try:
+        store.change(lambda active: [owing])  # what a cycle recorded and queued
+        watch.dispatcher.submit_owed([owing], since=at)
+        deadline = time.monotonic() + 20
+        while store.owed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        cleared = store.owed() == []
+    finally:
+        stop.set()
+        cycles.join(30)
+        watch.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert cleared, "still owed until the next cycle, an hour away"
