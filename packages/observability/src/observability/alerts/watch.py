@@ -101,7 +101,8 @@ class AlertWatch:
         owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
         # What was delivered but could not be cleared from the store (settle failed) is
         # not owed: posting it again would tell it twice. Its clearing is retried.
-        owed = [new for alert in owed if (new := _told(alert, self._unsettled)).owed_to]
+        unsettled = _index(self._unsettled)
+        owed = [new for alert in owed if (new := _told(alert, unsettled)).owed_to]
         owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
         self.dispatcher.submit_owed(owed, since=now)
@@ -128,9 +129,10 @@ class AlertWatch:
         done = self._unsettled + self.dispatcher.settled()
         if not done:
             return
+        told = _index(done)
 
         def change(owing: Sequence[Alert]) -> list[Alert]:
-            return [new for alert in owing if (new := _told(alert, done)) != alert]
+            return [new for alert in owing if (new := _told(alert, told)) != alert]
 
         try:
             written = self.book.store.settle(change)
@@ -224,10 +226,25 @@ class AlertWatch:
         ).set(sum(len(alert.owed_to) for alert in self._owed.values()))
 
 
-def _told(alert: Alert, done: list[tuple[str, Notification]]) -> Alert:
-    """``alert`` no longer owing the channels ``done`` told its owed notification."""
+_Told = dict[tuple[str, datetime, str, datetime], set[str]]
+"""Channel keys told, by notification (fingerprint, opening time, event, time)."""
+
+
+def _index(done: list[tuple[str, Notification]]) -> _Told:
+    """``done`` by notification, so settling thousands of owing alerts stays linear."""
+    told: _Told = {}
     for key, notification in done:
-        same = (notification.event, notification.at) == (alert.owed_event, alert.owed_at)
-        if same and notification.alert.identity == alert.identity and key in alert.owed_to:
+        said = (*notification.alert.identity, notification.event, notification.at)
+        told.setdefault(said, set()).add(key)
+    return told
+
+
+def _told(alert: Alert, told: _Told) -> Alert:
+    """``alert`` no longer owing the channels ``told`` its owed notification."""
+    if alert.owed_event is None or alert.owed_at is None:
+        return alert
+    keys = told.get((*alert.identity, alert.owed_event, alert.owed_at), set())
+    for key in alert.owed_to:
+        if key in keys:
             alert = alert.told(key)
     return alert
