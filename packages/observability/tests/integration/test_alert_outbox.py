@@ -87,6 +87,15 @@ def told(receiver: Any) -> list[tuple[str, str]]:
     return [(body["event"], body["alert"]["fingerprint"]) for body in receiver.accepted()]
 
 
+def past_takeover(cli: Cli, options: list[str]) -> None:
+    """Wait (two seconds at most) until every owed notification is older than FAST's
+    delivery deadline: the takeover delay, after which a run posts what another recorded."""
+    owed = [a["owed_at"] for a in listed(cli, options, "--all") if a["owed_at"] is not None]
+    takeover = max(map(datetime.fromisoformat, owed), default=datetime.now(UTC))
+    while datetime.now(UTC) < takeover + timedelta(seconds=2):
+        threading.Event().wait(0.1)
+
+
 @pytest.mark.parametrize("outage", ["503", "connection refused"])
 def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the_next_check(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers, outage: str
@@ -103,6 +112,7 @@ def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the
     (owing,) = listed(cli, options)
 
     receiver.failures = 0  # the outage is over
+    past_takeover(cli, options)
     second = cli(*options, "check", env=hook(receiver.url))
     third = cli(*options, "check", env=hook(receiver.url))
 
@@ -130,6 +140,7 @@ def test_an_alert_opened_and_resolved_during_an_outage_is_told_resolved_only(
     assert refused[-1] == "resolved"  # the second run already tried the resolution
 
     receiver.failures = 0
+    past_takeover(cli, options)
     after = cli(*options, "check", env=hook(receiver.url))
     again = cli(*options, "check", env=hook(receiver.url))
 
@@ -203,6 +214,7 @@ def test_a_check_killed_after_recording_and_before_posting_is_told_by_the_next_r
         assert killed.wait(30) == -signal.SIGKILL
 
     receiver = webhook_receiver(failures=0)
+    past_takeover(cli, options)
     after = cli(*options, "check", env=hook(receiver.url))
 
     assert after.returncode == 1, after.stderr
@@ -503,3 +515,46 @@ def test_settling_thousands_of_delivered_notifications_takes_time_linear_in_them
 
     assert store.owed() == []
     assert spent < 0.5, f"{spent:.1f}s to settle 8000 deliveries (quadratic: about 4s)"
+
+
+def test_a_fresh_notification_another_process_recorded_is_left_to_it_then_taken_over(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    """``serve`` recorded and posted it; a ``check`` run before ``serve`` cleared it from
+    the store does not post it again; one recorded by a process that died is posted once
+    the takeover delay (the delivery deadline) passed."""
+    receiver = webhook_receiver(failures=0)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
+
+    def process() -> AlertWatch:
+        book = AlertBook(
+            store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
+        )
+        policy = RetryPolicy(attempts=1, initial_delay=0.05, max_delay=0.05, deadline=300.0)
+        return AlertWatch(book, Dispatcher([channel], policy=policy))
+
+    def cycle(watch: AlertWatch, seconds: int) -> None:
+        at = start + timedelta(seconds=seconds)
+        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        assert watch.dispatcher.drain(30)
+
+    serve, check, later = process(), process(), process()
+    try:
+        cycle(serve, 0)  # recorded and told; cleared from the store at its next settle
+        cycle(check, 10)
+        assert told(receiver) == [("opened", STOCK)]
+        serve.close()  # cleared
+        assert store.owed() == []
+
+        # Recorded by a process that died before telling it, five minutes ago.
+        store.change(lambda active: [active[STOCK].owing("reminder", start, [channel.key])])
+        cycle(later, 299)  # its recorder may still be posting it
+        assert told(receiver) == [("opened", STOCK)]
+        cycle(later, 301)
+    finally:
+        for watch in (serve, check, later):
+            watch.close()
+    assert told(receiver) == [("opened", STOCK), ("reminder", STOCK)]

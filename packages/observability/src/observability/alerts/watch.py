@@ -6,8 +6,11 @@ in the store, each event recorded in its alert's outbox in the same write; then 
 notification the store still owes (this cycle's and any an earlier cycle could not
 deliver: a webhook outage, a killed process) is queued and the evaluation goes on. What
 the dispatcher delivered (or a channel refused for good) is cleared from the outbox by
-compare-and-put at the next cycle or at ``check``'s exit. A notification owed longer than
-:data:`OWED_LIMIT` is given up (logged as an error, counted ``expired``).
+compare-and-put (``serve``: between cycles; ``check``: at its exit). A process posts what
+it recorded, and what another recorded once older than the delivery deadline (its recorder
+may still be posting it until then: no twice-told notification from a ``check`` beside
+``serve``). A notification owed longer than :data:`OWED_LIMIT` is given up (logged as an
+error, counted ``expired``).
 """
 
 from __future__ import annotations
@@ -57,13 +60,27 @@ class AlertWatch:
     """The alerts of ``book``, updated per evaluation and told through ``dispatcher``."""
 
     def __init__(
-        self, book: AlertBook, dispatcher: Dispatcher, *, owed_limit: timedelta = OWED_LIMIT
+        self,
+        book: AlertBook,
+        dispatcher: Dispatcher,
+        *,
+        owed_limit: timedelta = OWED_LIMIT,
+        takeover_after: timedelta | None = None,
     ) -> None:
         self.book = book
         self.dispatcher = dispatcher
         self.owed_limit = owed_limit
+        self.takeover_after = (
+            takeover_after
+            if takeover_after is not None
+            else timedelta(seconds=dispatcher.policy.deadline or 0.0)
+        )
+        """How old a notification another process recorded must be before this one posts
+        it: until then, its recorder may still be posting it (a ``serve`` beside a
+        ``check``, two replicas, two ``--no-wait`` workers of one dataset)."""
         self._unsettled: list[tuple[str, Notification]] = []
         self._owed: dict[tuple[str, datetime], Alert] = {}
+        self._mine: set[tuple[str, datetime, str, datetime]] = set()
 
     @classmethod
     def from_settings(
@@ -83,8 +100,8 @@ class AlertWatch:
         return cls(book, Dispatcher(channels, policy=policy))
 
     def update(self, evaluation: Evaluation) -> list[Alert]:
-        """Settle what was delivered, change the alerts from ``evaluation``, queue all that
-        the alerts of its datasets owe; the active alerts.
+        """Settle what was delivered, change the alerts from ``evaluation``, queue what the
+        alerts of its datasets owe (:meth:`_ours`); the active alerts.
 
         Only the evaluated datasets' notifications are queued, as only their alerts are
         changed (``check --dataset``; a ``--no-wait`` worker records one dataset: two
@@ -95,7 +112,8 @@ class AlertWatch:
                 was recorded stays owed for the next cycle).
         """
         self.settle()
-        self.book.observe(evaluation)
+        recorded = self.book.observe(evaluation)
+        self._mine.update((*n.alert.identity, n.event, n.at) for n in recorded)
         now = evaluation.evaluated_at
         covered = {status.dataset for status in evaluation.datasets}
         owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
@@ -105,8 +123,20 @@ class AlertWatch:
         owed = [new for alert in owed if (new := _told(alert, unsettled)).owed_to]
         owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
-        self.dispatcher.submit_owed(owed, since=now)
+        self.dispatcher.submit_owed(self._ours(owed, now), since=now)
         return self.book.active()
+
+    def _ours(self, owed: list[Alert], now: datetime) -> list[Alert]:
+        """Of ``owed``, what this process posts: what it recorded (while still owed) and
+        what is older than :attr:`takeover_after` (its recorder gave up, or died)."""
+        said = {alert: (*alert.identity, alert.owed_event, alert.owed_at) for alert in owed}
+        self._mine &= set(said.values())  # bounded: only what is still owed
+        return [
+            alert
+            for alert in owed
+            if said[alert] in self._mine
+            or (alert.owed_at is not None and now - alert.owed_at >= self.takeover_after)
+        ]
 
     def finish(self, timeout: timedelta) -> None:
         """Wait up to ``timeout`` for the queued deliveries, then stop (``check``'s exit)."""
