@@ -558,3 +558,38 @@ def test_a_fresh_notification_another_process_recorded_is_left_to_it_then_taken_
         for watch in (serve, check, later):
             watch.close()
     assert told(receiver) == [("opened", STOCK), ("reminder", STOCK)]
+
+
+def test_a_retry_of_an_event_another_process_superseded_since_is_withdrawn(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=10**6, status=503)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False, deadline=300)
+
+    def process() -> AlertWatch:
+        book = AlertBook(
+            store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
+        )
+        return AlertWatch(book, Dispatcher([channel], policy=slow))
+
+    def cycle(watch: AlertWatch, seconds: int, level: str) -> None:
+        result = Result("stock", "age", "landing", level, "stale", "4h", "3h", "late")
+        status = DatasetStatus("stock", level, (result,), None, None)  # type: ignore[arg-type]
+        watch.update(Evaluation(start + timedelta(seconds=seconds), (status,)))
+
+    first, second = process(), process()
+    try:
+        cycle(first, 0, "critical")  # "opened" refused once: its retry waits 30s
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while not receiver.received and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+        cycle(second, 10, "ok")  # another process resolved it: "resolved" owed, its own
+        cycle(first, 20, "ok")
+        waiting = first.dispatcher.waiting()
+    finally:
+        first.close()
+        second.close()
+    assert waiting == 0, "a stale 'opened' still waits to be posted after 'resolved'"

@@ -123,7 +123,9 @@ class AlertWatch:
         owed = [new for alert in owed if (new := _told(alert, unsettled)).owed_to]
         owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
-        self.dispatcher.submit_owed(self._ours(owed, now), since=now)
+        ours = self._ours(owed, now)
+        self.dispatcher.withdraw(alert for alert in owed if alert not in ours)
+        self.dispatcher.submit_owed(ours, since=now)
         return self.book.active()
 
     def _ours(self, owed: list[Alert], now: datetime) -> list[Alert]:

@@ -156,6 +156,23 @@ class Dispatcher:
             skip_settled=True,
         )
 
+    def withdraw(self, alerts: Iterable[Alert]) -> None:
+        """Drop each queued delivery, not being posted, that the alerts' owed notification
+        supersedes: another process recorded a newer event of that episode (and posts it),
+        so a retry of the older one would tell a stale ``opened`` after ``resolved``."""
+        with self._cond:
+            for alert in alerts:
+                for channel in self.channels:
+                    key = (channel.key, *alert.identity)
+                    queued = self._queued.get(key)
+                    if queued is None or queued not in self._pending:
+                        continue
+                    said = queued.notification
+                    if (said.event, said.at) != (alert.owed_event, alert.owed_at):
+                        self._pending.remove(queued)
+                        heapq.heapify(self._pending)
+                        del self._queued[key]
+
     def _submit(
         self,
         deliveries: Iterable[tuple[Channel, Notification, bool]],
