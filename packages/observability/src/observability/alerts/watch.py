@@ -124,7 +124,8 @@ class AlertWatch:
         owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
         ours = self._ours(owed, now)
-        self.dispatcher.withdraw(alert for alert in owed if alert not in ours)
+        posted = {id(alert) for alert in ours}  # linear with thousands owed
+        self.dispatcher.withdraw(alert for alert in owed if id(alert) not in posted)
         self.dispatcher.submit_owed(ours, since=now)
         return self.book.active()
 
