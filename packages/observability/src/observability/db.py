@@ -205,9 +205,21 @@ def settle_alerts(change: OwedChange) -> list[Alert]:
 
 
 def _alert(record: AlertRecord) -> Alert:
-    from observability.alerts.model import Alert
+    """The alert of a ledger row, its outbox checked (a hand-edited row could hold an event
+    no channel can word, which would stop the deliveries, or one owed for good).
 
-    return Alert(**vars(record))
+    Raises:
+        AlertRowError: naming the row's fingerprint and the field.
+    """
+    from observability.alerts.errors import AlertRowError
+    from observability.alerts.model import OUTBOX_FIELDS, Alert, outbox_from_dict
+
+    fields = vars(record)
+    try:
+        outbox = outbox_from_dict({name: fields[name] for name in OUTBOX_FIELDS})
+    except ValueError as exc:
+        raise AlertRowError(record.fingerprint, str(exc)) from exc
+    return Alert(**{**fields, **outbox})
 
 
 def run_recorder(database_url: str) -> RunRecorder:

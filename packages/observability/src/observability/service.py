@@ -44,10 +44,13 @@ from observability.storage_index import StorageIndex, record_storage_metrics
 if TYPE_CHECKING:
     from observability.alerts import Alert, AlertWatch
 
-__all__ = ["PROMETHEUS_TEXT", "Cycles", "Snapshot", "StatusService", "build_app"]
+__all__ = ["PROMETHEUS_TEXT", "SETTLE_EVERY", "Cycles", "Snapshot", "StatusService", "build_app"]
 
 logger = logging.getLogger(__name__)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+SETTLE_EVERY = 1.0
+"""Seconds between two clearings of the delivered alert notifications from the store,
+between cycles (one read of what the dispatcher delivered; a store write only if any)."""
 Recorder = Callable[[Evaluation], None]
 DatabaseCollector = Callable[[datetime], DatabaseReport]
 
@@ -320,7 +323,23 @@ class StatusService:
                 if publish is not None:
                     publish(snapshot)
             spent = time.monotonic() - started
-            stop.wait(max(0.0, self.interval.total_seconds() - spent))
+            self._pause(stop, max(0.0, self.interval.total_seconds() - spent))
+
+    def _pause(self, stop: _Event, seconds: float) -> None:
+        """Wait ``seconds`` or until ``stop``; meanwhile clear what the alert deliveries
+        told from the alert store every :data:`SETTLE_EVERY`, not only at the next cycle: a
+        ``check`` (or another ``serve``) reading the outbox in between would post it again."""
+        if self.alerts is None:
+            stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if stop.wait(min(left, SETTLE_EVERY)):
+                return
+            try:
+                self.alerts.settle()
+            except Exception:  # a bug must not end the service's evaluations silently
+                logger.exception("clearing delivered alert notifications crashed")
 
 
 class _Event(Protocol):

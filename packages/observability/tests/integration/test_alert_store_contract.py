@@ -7,6 +7,7 @@ tests); there the ``database`` parameter runs against that database.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -291,10 +292,13 @@ def test_the_contract_holds_on_postgres(postgres_url: str, tmp_path: Path) -> No
         ("snoozed_until", "2026-12-06T20:00:00", "snoozed_until: expected a time with a UTC"),
         ("owed_event", "sent", "owed_event: expected one of opened, escalated, deescalated"),
         ("owed_to", "webhook env:A", "owed_to: expected a list of channel names"),
+        ("owed_event", "opened", "owed_at: missing, though owed_event is 'opened'"),
+        ("owed_to", ["webhook env:A"], "owed_event: missing, though owed_at or owed_to is set"),
+        ("owed_at", "soon", "owed_at: expected an ISO 8601 time, got 'soon'"),
     ],
 )
 def test_an_alert_document_with_a_field_this_version_cannot_use_is_refused_naming_it(
-    tmp_path: Path, field: str, value: str, said: str
+    tmp_path: Path, field: str, value: object, said: str
 ) -> None:
     with open_store(str(tmp_path)) as store:
         alerts = ObjectStoreAlerts(store)
@@ -308,3 +312,70 @@ def test_an_alert_document_with_a_field_this_version_cannot_use_is_refused_namin
 
     assert alerts.key in str(raised.value)
     assert said in str(raised.value)
+
+
+PREVIOUS_RELEASE_FIELDS = frozenset(
+    {f.name for f in dataclasses.fields(Alert)} - {"owed_event", "owed_at", "owed_to"}
+)
+"""The alert fields the release before the outbox knows (it refuses any other)."""
+
+
+def test_an_alert_document_with_an_owed_notification_is_readable_by_the_previous_release(
+    tmp_path: Path,
+) -> None:
+    opened = _alert("sales").owing("opened", T0, ["webhook env:A"])
+    with open_store(str(tmp_path)) as store:
+        alerts = ObjectStoreAlerts(store)
+        alerts.change(lambda active: [opened])
+        document = json.loads(store.read_bytes(alerts.key))
+
+        (owing,) = alerts.owed()
+
+    items = [*document["active"], *document["resolved"]]
+    assert [sorted(set(item) - PREVIOUS_RELEASE_FIELDS) for item in items] == [[]]
+    assert (owing.owed_event, owing.owed_at, owing.owed_to) == ("opened", T0, ("webhook env:A",))
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        ({"owed_at": None}, "owed[0] is malformed: owed_at: missing, though owed_event is"),
+        ({"owed_to": []}, "owed[0] is malformed: owed_to: no channel, though owed_event is"),
+        ({"owed_at": "yesterday"}, "owed[0] is malformed: owed_at: expected an ISO 8601 time"),
+        ({"owed_event": None}, "owed[0] is malformed: owed_event: missing, though owed_at"),
+        ({"opened_at": 5}, "owed[0] is malformed: opened_at: expected an ISO 8601 time"),
+    ],
+)
+def test_an_alert_outbox_half_set_or_malformed_is_refused_naming_the_field(
+    tmp_path: Path, entry: dict[str, object], said: str
+) -> None:
+    with open_store(str(tmp_path)) as store:
+        alerts = ObjectStoreAlerts(store)
+        alerts.change(lambda active: [_alert("sales").owing("opened", T0, ["webhook env:A"])])
+        document = json.loads(store.read_bytes(alerts.key))
+        document["owed"][0].update(entry)
+        store.write_bytes(alerts.key, json.dumps(document).encode())
+
+        with pytest.raises(AlertDocumentError) as raised:
+            alerts.owed()
+
+    assert alerts.key in str(raised.value)
+    assert said in str(raised.value)
+
+
+def test_a_resolution_still_owed_outlives_the_resolved_history_trimming_it(
+    tmp_path: Path,
+) -> None:
+    with open_store(str(tmp_path)) as store:
+        alerts = ObjectStoreAlerts(store, keep_resolved=2)
+        first = _resolve(_alert("sales"), T0).owing("resolved", T0, ["webhook env:A"])
+        alerts.change(lambda active: [first])
+        for n, dataset in enumerate(("stock", "prices", "orders"), start=1):
+            told = _resolve(_alert(dataset, minutes=n), T0 + timedelta(minutes=n))
+            alerts.change(lambda active, told=told: [told])  # type: ignore[misc]
+
+        owed = alerts.owed()
+        history = alerts.alerts(include_resolved=True)
+
+    assert [(a.dataset, a.owed_event) for a in owed] == [("sales", "resolved")]
+    assert [a.dataset for a in history] == ["orders", "prices", "sales"]

@@ -157,3 +157,45 @@ def test_unreachable_database_is_retryable(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "retryable: database postgresql://etl:***@127.0.0.1:" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("owed", "said"),
+    [
+        ({"owed_event": "sent"}, "owed_event: expected one of opened, escalated"),
+        ({"owed_at": None}, "owed_at: missing, though owed_event is 'opened'"),
+        ({"owed_to": "webhook env:A"}, "owed_to: expected a list of channel names"),
+    ],
+)
+def test_a_hand_edited_alert_outbox_in_the_ledger_is_refused_naming_the_row_and_field(
+    tmp_path: Path, owed: dict[str, object], said: str
+) -> None:
+    result = _run(
+        f"""
+        import pickle
+        from datetime import UTC, datetime
+        from observability import db
+        from observability.alerts import AlertRowError, DatabaseAlerts
+        import etl_database_schema as schema
+
+        db.connect("sqlite:///alerts.sqlite3", feature="alerts", migrate=True)
+        at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+        with schema.models(schema.LEDGER_APP) as ledger:
+            ledger["Alert"].objects.create(
+                fingerprint="f00d", dataset="sales", monitor="age", subject="landing",
+                level="warn", state="open", summary="late", opened_at=at, updated_at=at,
+                owed_event="opened", owed_at=at, owed_to=["webhook env:A"],
+            )
+            ledger["Alert"].objects.update(**{owed!r})
+        try:
+            DatabaseAlerts().owed()
+        except AlertRowError as exc:
+            again = pickle.loads(pickle.dumps(exc))
+            print("refused:", again, again.fingerprint)
+        """,
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "refused: etl_alert row of alert f00d: " + said in result.stdout
+    assert result.stdout.rstrip().endswith("f00d")

@@ -626,7 +626,11 @@ def settle_alerts(
 
 
 def _alert_record(row: Any) -> AlertRecord:
-    return _plain(AlertRecord, row, owed_to=tuple(row.owed_to or ()))
+    """The row as a record; ``owed_to`` a tuple when a list (NULL from a previous release:
+    empty), else as stored, for the caller to refuse (a hand-edited string, an object)."""
+    owed_to = row.owed_to or ()
+    listed = tuple(owed_to) if isinstance(owed_to, list) else owed_to
+    return _plain(AlertRecord, row, owed_to=listed)
 
 
 # ---------------------------------------------------------------------- gauges

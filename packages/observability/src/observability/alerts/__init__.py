@@ -1,7 +1,12 @@
 """Alerts: monitor results open, update and resolve them; stores keep them; webhooks tell them."""
 
 from observability.alerts.database import DatabaseAlerts
-from observability.alerts.errors import AlertDocumentError, AlertError, AlertNotFoundError
+from observability.alerts.errors import (
+    AlertDocumentError,
+    AlertError,
+    AlertNotFoundError,
+    AlertRowError,
+)
 from observability.alerts.lifecycle import MAX_SNOOZE, AlertBook, Condition, conditions
 from observability.alerts.model import ACTIVE_STATES, Alert, Notification, fingerprint
 from observability.alerts.object_store import ALERTS_KEY, ObjectStoreAlerts
@@ -18,6 +23,7 @@ __all__ = [
     "AlertDocumentError",
     "AlertError",
     "AlertNotFoundError",
+    "AlertRowError",
     "AlertStore",
     "AlertWatch",
     "Condition",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from etl_core.errors import ConfigError
 from observability.errors import ObservabilityError
 
-__all__ = ["AlertDocumentError", "AlertError", "AlertNotFoundError"]
+__all__ = ["AlertDocumentError", "AlertError", "AlertNotFoundError", "AlertRowError"]
 
 
 class AlertError(ObservabilityError):
@@ -30,3 +30,12 @@ class AlertDocumentError(AlertError):
     def __init__(self, message: str, *, key: str) -> None:
         self.key = key
         super().__init__(f"{key}: {message}")
+
+
+class AlertRowError(AlertError):
+    """An alert row of the ledger (``etl_alert``) holds what this version cannot use, such
+    as a hand-edited outbox: an ``owed_event`` it does not know, or one without its time."""
+
+    def __init__(self, fingerprint: str, message: str) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(f"etl_alert row of alert {fingerprint}: {message}")

@@ -14,7 +14,7 @@ supersedes an older one still owed (a resolution is never followed by a stale
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -22,12 +22,14 @@ from typing import Any, Literal, get_args
 __all__ = [
     "ACTIVE_STATES",
     "EVENTS",
+    "OUTBOX_FIELDS",
     "Alert",
     "AlertLevel",
     "AlertState",
     "Event",
     "Notification",
     "fingerprint",
+    "outbox_from_dict",
 ]
 
 AlertState = Literal["open", "acknowledged", "snoozed", "resolved"]
@@ -45,7 +47,8 @@ _TIMES = (
     "resolved_at",
     "owed_at",
 )
-_OWED = ("owed_event", "owed_at", "owed_to")
+OUTBOX_FIELDS = ("owed_event", "owed_at", "owed_to")
+"""An alert's outbox: its latest event not told to every channel, its time, the channels."""
 
 
 _LEVELS: tuple[AlertLevel, ...] = ("warn", "critical")
@@ -54,10 +57,43 @@ _STATES: tuple[AlertState, ...] = (*ACTIVE_STATES, "resolved")
 
 def _instant(name: str, text: str) -> datetime:
     """``text`` as a timezone-aware time; one without an offset is refused, naming ``name``."""
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected an ISO 8601 time, got {text!r}") from None
     if moment.tzinfo is None:
         raise ValueError(f"{name}: expected a time with a UTC offset, got {text!r}")
     return moment
+
+
+def outbox_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The outbox fields (:data:`OUTBOX_FIELDS`) of ``data``, checked: all or none.
+
+    An ``owed_event`` without its time or its channels (or channels owed no event) would
+    stay in the store for good, never posted nor given up, so it is refused.
+
+    Raises:
+        ValueError: naming the field and what was expected.
+    """
+    event = data.get("owed_event")
+    if event is not None and event not in EVENTS:
+        raise ValueError(f"owed_event: expected one of {', '.join(EVENTS)}, got {event!r}")
+    owed_to = data.get("owed_to") or ()
+    if not isinstance(owed_to, list | tuple) or not all(
+        isinstance(key, str) and key for key in owed_to
+    ):
+        raise ValueError(f"owed_to: expected a list of channel names, got {owed_to!r}")
+    moment = data.get("owed_at")
+    if moment is not None and not isinstance(moment, str | datetime):
+        raise ValueError(f"owed_at: expected an ISO 8601 time, got {moment!r}")
+    at = _instant("owed_at", moment) if isinstance(moment, str) else moment
+    if event is None and (at is not None or owed_to):
+        raise ValueError("owed_event: missing, though owed_at or owed_to is set")
+    if event is not None and at is None:
+        raise ValueError(f"owed_at: missing, though owed_event is {event!r}")
+    if event is not None and not owed_to:
+        raise ValueError(f"owed_to: no channel, though owed_event is {event!r}")
+    return {"owed_event": event, "owed_at": at, "owed_to": tuple(owed_to)}
 
 
 def fingerprint(dataset: str, monitor: str, subject: str = "") -> str:
@@ -181,16 +217,11 @@ class Alert:
                 raise ValueError(
                     f"{name}: expected one of {', '.join(known)}, got {fields.get(name)!r}"
                 )
-        event = fields.get("owed_event")
-        if event is not None and event not in EVENTS:
-            raise ValueError(f"owed_event: expected one of {', '.join(EVENTS)}, got {event!r}")
-        owed_to = fields.get("owed_to", ())
-        if not isinstance(owed_to, list | tuple) or not all(isinstance(k, str) for k in owed_to):
-            raise ValueError(f"owed_to: expected a list of channel names, got {owed_to!r}")
-        fields["owed_to"] = tuple(owed_to)
+        fields.update(outbox_from_dict(fields))
         for name in _TIMES:
-            moment = fields.get(name)
-            fields[name] = _instant(name, moment) if moment is not None else None
+            if name not in OUTBOX_FIELDS:
+                moment = fields.get(name)
+                fields[name] = _instant(name, moment) if moment is not None else None
         return cls(**fields)
 
     def describe(self) -> str:
@@ -210,5 +241,5 @@ class Notification:
     def to_dict(self) -> dict[str, Any]:
         """The notification as plain JSON data: the generic webhook's payload (the alert
         without its outbox, which is the sender's bookkeeping)."""
-        alert = {k: v for k, v in self.alert.to_dict().items() if k not in _OWED}
+        alert = {k: v for k, v in self.alert.to_dict().items() if k not in OUTBOX_FIELDS}
         return {"event": self.event, "at": self.at.isoformat(), "alert": alert}

@@ -1,8 +1,11 @@
 """Alerts without a database: one JSON document in the object store, changed by compare-and-put.
 
 The document (``_state/observability/alerts.json``) holds the active alerts and the
-latest resolved ones (at most ``keep_resolved``, so it stays small), each with its outbox
-(``owed_*``: a resolved alert may still owe its resolution). Every change reads it
+latest resolved ones (at most ``keep_resolved``, so it stays small), and their outbox
+(``owed``: one entry per alert, active or resolved, that still owes a notification; a
+section of its own, so the previous release, which refuses unknown alert fields, still
+reads the document; a document with the outbox inline in its alerts is read too). Every
+change reads it
 with its ETag and writes it back only if nobody changed it meanwhile
 (:class:`~etl_core.storage.records.Records`), so the write is atomic and a service's
 cycle and an operator's ``ack`` never lose each other's change.
@@ -20,7 +23,7 @@ from etl_core.layout import state_key
 from etl_core.storage import ObjectStore
 from etl_core.storage.records import NO_CHANGE, NoChange, Records
 from observability.alerts.errors import AlertDocumentError
-from observability.alerts.model import Alert
+from observability.alerts.model import OUTBOX_FIELDS, Alert, outbox_from_dict
 from observability.alerts.store import AlertChange, AlertStore, OwedChange
 
 __all__ = ["ALERTS_KEY", "FORMAT", "KEEP_RESOLVED", "ObjectStoreAlerts"]
@@ -79,7 +82,7 @@ class ObjectStoreAlerts(AlertStore):
                     active[alert.fingerprint] = alert
                 else:
                     resolved.insert(0, alert)
-            return _Document(active, tuple(resolved[: self.keep_resolved]))
+            return _Document(active, _trimmed(resolved, self.keep_resolved))
 
         self._records.update(self.key, apply)
         return list(written)
@@ -119,6 +122,14 @@ class ObjectStoreAlerts(AlertStore):
         return list(written)
 
 
+def _trimmed(resolved: list[Alert], keep: int) -> tuple[Alert, ...]:
+    """The newest ``keep`` resolved alerts, and up to ``keep`` older ones that still owe their
+    resolution (an outage with more resolutions than the history holds would otherwise lose
+    them untold; the outbox gives each up after a day)."""
+    owing = [alert for alert in resolved[keep:] if alert.owed_event is not None]
+    return (*resolved[:keep], *owing[:keep])
+
+
 def _owing(document: _Document) -> list[Alert]:
     alerts = [*document.active.values(), *document.resolved]
     owing = [alert for alert in alerts if alert.owed_event is not None]
@@ -133,14 +144,28 @@ def _with_outbox(alert: Alert, source: Alert) -> Alert:
 
 
 def _encode(document: _Document) -> bytes:
+    """The document as JSON: the alerts without their outbox, which is a section of its own
+    (``owed``), so a release before the outbox (whose alerts have no such fields and refuse
+    unknown ones) still reads the document a newer one wrote."""
+    alerts = [*document.active.values(), *document.resolved]
     return json.dumps(
         {
             "format": FORMAT,
-            "active": [alert.to_dict() for alert in document.active.values()],
-            "resolved": [alert.to_dict() for alert in document.resolved],
+            "active": [_without_outbox(alert) for alert in document.active.values()],
+            "resolved": [_without_outbox(alert) for alert in document.resolved],
+            "owed": [_outbox_entry(alert) for alert in alerts if alert.owed_event is not None],
         },
         indent=1,
     ).encode()
+
+
+def _without_outbox(alert: Alert) -> dict[str, Any]:
+    return {k: v for k, v in alert.to_dict().items() if k not in OUTBOX_FIELDS}
+
+
+def _outbox_entry(alert: Alert) -> dict[str, Any]:
+    data = alert.to_dict()
+    return {key: data[key] for key in ("fingerprint", "opened_at", *OUTBOX_FIELDS)}
 
 
 def _decode(data: bytes, key: str) -> _Document:
@@ -158,4 +183,49 @@ def _decode(data: bytes, key: str) -> _Document:
         resolved = tuple(Alert.from_dict(item) for item in raw["resolved"])
     except (KeyError, TypeError, ValueError) as exc:
         raise AlertDocumentError(f"an alert is malformed: {exc!r}", key=key) from exc
+    outboxes = _outboxes(raw.get("owed", []), key)
+    active = [_with_entry(alert, outboxes) for alert in active]
+    resolved = tuple(_with_entry(alert, outboxes) for alert in resolved)
     return _Document({alert.fingerprint: alert for alert in active}, resolved)
+
+
+def _outboxes(entries: Any, key: str) -> dict[tuple[str, datetime], dict[str, Any]]:
+    """The ``owed`` section by alert episode (fingerprint, opening time), each checked.
+
+    An entry whose alert is gone (a release before the outbox trimmed it) is ignored.
+    """
+    if not isinstance(entries, list):
+        raise AlertDocumentError(f"owed: expected a list, got {type(entries).__name__}", key=key)
+    found: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for index, entry in enumerate(entries):
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError(f"expected an object, got {type(entry).__name__}")
+            name = entry.get("fingerprint")
+            if not isinstance(name, str):
+                raise ValueError(f"fingerprint: expected a string, got {name!r}")
+            opened = entry.get("opened_at")
+            if not isinstance(opened, str):
+                raise ValueError(f"opened_at: expected an ISO 8601 time, got {opened!r}")
+            found[name, _opened(opened)] = outbox_from_dict(entry)
+        except ValueError as exc:
+            raise AlertDocumentError(f"owed[{index}] is malformed: {exc}", key=key) from exc
+    return found
+
+
+def _opened(text: str) -> datetime:
+    """An entry's ``opened_at``, offset required (as the alerts' own times)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValueError(f"opened_at: expected an ISO 8601 time with a UTC offset, got {text!r}")
+    return moment
+
+
+def _with_entry(alert: Alert, outboxes: dict[tuple[str, datetime], dict[str, Any]]) -> Alert:
+    """``alert`` with its ``owed`` entry, if any (else as read: owing nothing, or its
+    outbox inline, as the first release of the outbox wrote it)."""
+    outbox = outboxes.get(alert.identity)
+    return alert.changed(**outbox) if outbox is not None else alert

@@ -6,8 +6,11 @@ in the store, each event recorded in its alert's outbox in the same write; then 
 notification the store still owes (this cycle's and any an earlier cycle could not
 deliver: a webhook outage, a killed process) is queued and the evaluation goes on. What
 the dispatcher delivered (or a channel refused for good) is cleared from the outbox by
-compare-and-put at the next cycle or at ``check``'s exit. A notification owed longer than
-:data:`OWED_LIMIT` is given up (logged as an error, counted ``expired``).
+compare-and-put (``serve``: between cycles; ``check``: at its exit). A process posts what
+it recorded, and what another recorded once older than the delivery deadline (its recorder
+may still be posting it until then: no twice-told notification from a ``check`` beside
+``serve``). A notification owed longer than :data:`OWED_LIMIT` is given up (logged as an
+error, counted ``expired``).
 """
 
 from __future__ import annotations
@@ -43,17 +46,41 @@ OWED_LIMIT = timedelta(days=1)
 up: a day-old "opened" is history, and the alert itself (``alerts list``) still shows it."""
 
 
+_SILENCED: dict[tuple[str, str | None], str] = {
+    ("acknowledged", "reminder"): "the alert was acknowledged since; no more reminders",
+    ("snoozed", "reminder"): "the alert was snoozed since; its reminders are silenced",
+    ("snoozed", "escalated"): "the alert was snoozed since; its level changes are silenced",
+    ("snoozed", "deescalated"): "the alert was snoozed since; its level changes are silenced",
+}
+"""(state, owed event) an operator's ``ack`` or ``snooze`` during an outage silenced: the
+lifecycle would not have told that event in that state, so the outbox does not either."""
+
+
 class AlertWatch:
     """The alerts of ``book``, updated per evaluation and told through ``dispatcher``."""
 
     def __init__(
-        self, book: AlertBook, dispatcher: Dispatcher, *, owed_limit: timedelta = OWED_LIMIT
+        self,
+        book: AlertBook,
+        dispatcher: Dispatcher,
+        *,
+        owed_limit: timedelta = OWED_LIMIT,
+        takeover_after: timedelta | None = None,
     ) -> None:
         self.book = book
         self.dispatcher = dispatcher
         self.owed_limit = owed_limit
+        self.takeover_after = (
+            takeover_after
+            if takeover_after is not None
+            else timedelta(seconds=dispatcher.policy.deadline or 0.0)
+        )
+        """How old a notification another process recorded must be before this one posts
+        it: until then, its recorder may still be posting it (a ``serve`` beside a
+        ``check``, two replicas, two ``--no-wait`` workers of one dataset)."""
         self._unsettled: list[tuple[str, Notification]] = []
         self._owed: dict[tuple[str, datetime], Alert] = {}
+        self._mine: set[tuple[str, datetime, str, datetime]] = set()
 
     @classmethod
     def from_settings(
@@ -73,8 +100,8 @@ class AlertWatch:
         return cls(book, Dispatcher(channels, policy=policy))
 
     def update(self, evaluation: Evaluation) -> list[Alert]:
-        """Settle what was delivered, change the alerts from ``evaluation``, queue all that
-        the alerts of its datasets owe; the active alerts.
+        """Settle what was delivered, change the alerts from ``evaluation``, queue what the
+        alerts of its datasets owe (:meth:`_ours`); the active alerts.
 
         Only the evaluated datasets' notifications are queued, as only their alerts are
         changed (``check --dataset``; a ``--no-wait`` worker records one dataset: two
@@ -85,14 +112,34 @@ class AlertWatch:
                 was recorded stays owed for the next cycle).
         """
         self.settle()
-        self.book.observe(evaluation)
+        recorded = self.book.observe(evaluation)
+        self._mine.update((*n.alert.identity, n.event, n.at) for n in recorded)
         now = evaluation.evaluated_at
         covered = {status.dataset for status in evaluation.datasets}
         owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
+        # What was delivered but could not be cleared from the store (settle failed) is
+        # not owed: posting it again would tell it twice. Its clearing is retried.
+        unsettled = _index(self._unsettled)
+        owed = [new for alert in owed if (new := _told(alert, unsettled)).owed_to]
         owed = self._owing(owed, now)
         self._owed = {alert.identity: alert for alert in owed}
-        self.dispatcher.submit_owed(owed, since=now)
+        ours = self._ours(owed, now)
+        posted = {id(alert) for alert in ours}  # linear with thousands owed
+        self.dispatcher.withdraw(alert for alert in owed if id(alert) not in posted)
+        self.dispatcher.submit_owed(ours, since=now)
         return self.book.active()
+
+    def _ours(self, owed: list[Alert], now: datetime) -> list[Alert]:
+        """Of ``owed``, what this process posts: what it recorded (while still owed) and
+        what is older than :attr:`takeover_after` (its recorder gave up, or died)."""
+        said = {alert: (*alert.identity, alert.owed_event, alert.owed_at) for alert in owed}
+        self._mine &= set(said.values())  # bounded: only what is still owed
+        return [
+            alert
+            for alert in owed
+            if said[alert] in self._mine
+            or (alert.owed_at is not None and now - alert.owed_at >= self.takeover_after)
+        ]
 
     def finish(self, timeout: timedelta) -> None:
         """Wait up to ``timeout`` for the queued deliveries, then stop (``check``'s exit)."""
@@ -115,9 +162,10 @@ class AlertWatch:
         done = self._unsettled + self.dispatcher.settled()
         if not done:
             return
+        told = _index(done)
 
         def change(owing: Sequence[Alert]) -> list[Alert]:
-            return [new for alert in owing if (new := _told(alert, done)) != alert]
+            return [new for alert in owing if (new := _told(alert, told)) != alert]
 
         try:
             written = self.book.store.settle(change)
@@ -153,10 +201,13 @@ class AlertWatch:
         if not dropped:
             return owed
         written = {alert.identity: alert for alert in self.book.store.settle(change)}
+        unwritten = {alert.identity: alert for alert in change(owed)}  # settled meanwhile
         for alert, key, why in dropped:
             if why == self._expiry:
                 self.dispatcher.count(key.split(" ", 1)[0], "expired")  # the channel's kind
-            logger.error(
+            silenced = why in _SILENCED.values()  # the operator's wish, not a loss
+            logger.log(
+                logging.INFO if silenced else logging.ERROR,
                 "alert %s (%s of %s: %s) given up for %s: %s",
                 alert.fingerprint,
                 alert.owed_event,
@@ -166,18 +217,21 @@ class AlertWatch:
                 why,
                 extra={"dataset": alert.dataset},
             )
-        kept = [written.get(alert.identity, alert) for alert in owed]
+        kept = [written.get(alert.identity, unwritten.get(alert.identity, alert)) for alert in owed]
         return [alert for alert in kept if alert.owed_to]
 
     def _why_given_up(self, alert: Alert, key: str, now: datetime) -> str | None:
         """Why the notification ``alert`` owes channel ``key`` is not worth posting any more:
         owed past :attr:`owed_limit` (counted ``expired``, by channel kind), a channel no
-        longer configured, or a stale event of an alert resolved since (by a release before
-        the outbox, which left the outbox as it was); ``None``: post it."""
+        longer configured, a stale event of an alert resolved since (by a release before
+        the outbox, which left the outbox as it was), or one an ``ack`` or ``snooze`` since
+        silenced (:data:`_SILENCED`, logged at INFO); ``None``: post it."""
         if key not in {channel.key for channel in self.dispatcher.channels}:
             return "the channel is no longer configured"
         if alert.state == "resolved" and alert.owed_event != "resolved":
             return "the alert was resolved since; a stale event is not told after it"
+        if (alert.state, alert.owed_event) in _SILENCED:
+            return _SILENCED[alert.state, alert.owed_event]
         if alert.owed_at is not None and now - alert.owed_at > self.owed_limit:
             return self._expiry
         return None
@@ -205,10 +259,25 @@ class AlertWatch:
         ).set(sum(len(alert.owed_to) for alert in self._owed.values()))
 
 
-def _told(alert: Alert, done: list[tuple[str, Notification]]) -> Alert:
-    """``alert`` no longer owing the channels ``done`` told its owed notification."""
+_Told = dict[tuple[str, datetime, str, datetime], set[str]]
+"""Channel keys told, by notification (fingerprint, opening time, event, time)."""
+
+
+def _index(done: list[tuple[str, Notification]]) -> _Told:
+    """``done`` by notification, so settling thousands of owing alerts stays linear."""
+    told: _Told = {}
     for key, notification in done:
-        same = (notification.event, notification.at) == (alert.owed_event, alert.owed_at)
-        if same and notification.alert.identity == alert.identity and key in alert.owed_to:
+        said = (*notification.alert.identity, notification.event, notification.at)
+        told.setdefault(said, set()).add(key)
+    return told
+
+
+def _told(alert: Alert, told: _Told) -> Alert:
+    """``alert`` no longer owing the channels ``told`` its owed notification."""
+    if alert.owed_event is None or alert.owed_at is None:
+        return alert
+    keys = told.get((*alert.identity, alert.owed_event, alert.owed_at), set())
+    for key in alert.owed_to:
+        if key in keys:
             alert = alert.told(key)
     return alert

@@ -140,25 +140,63 @@ class Dispatcher:
         """Queue what each alert owes, to the channels it owes it; returns at once.
 
         A notification owed from before ``since`` (an earlier cycle) is counted ``resent``.
+        One this dispatcher already delivered (or saw refused) and :meth:`settled` has not
+        handed over yet is skipped: the store still lists it only because the delivery
+        ended after the cycle settled, and posting it again would tell it twice.
         """
         by_key = {channel.key: channel for channel in self.channels}
         self._submit(
-            (by_key[key], owed, owed.at < since)
-            for alert in alerts
-            if (owed := alert.owed()) is not None
-            for key in alert.owed_to
-            if key in by_key
+            (
+                (by_key[key], owed, owed.at < since)
+                for alert in alerts
+                if (owed := alert.owed()) is not None
+                for key in alert.owed_to
+                if key in by_key
+            ),
+            skip_settled=True,
         )
 
-    def _submit(self, deliveries: Iterable[tuple[Channel, Notification, bool]]) -> None:
+    def withdraw(self, alerts: Iterable[Alert]) -> None:
+        """Drop each queued delivery, not being posted, that the alerts' owed notification
+        supersedes: another process recorded a newer event of that episode (and posts it),
+        so a retry of the older one would tell a stale ``opened`` after ``resolved``."""
+        with self._cond:
+            for alert in alerts:
+                for channel in self.channels:
+                    key = (channel.key, *alert.identity)
+                    queued = self._queued.get(key)
+                    if queued is None or queued not in self._pending:
+                        continue
+                    said = queued.notification
+                    if (said.event, said.at) != (alert.owed_event, alert.owed_at):
+                        self._pending.remove(queued)
+                        heapq.heapify(self._pending)
+                        del self._queued[key]
+
+    def _submit(
+        self,
+        deliveries: Iterable[tuple[Channel, Notification, bool]],
+        *,
+        skip_settled: bool = False,
+    ) -> None:
         if not self.channels:
             return
         with self._cond:
+            # Under the condition: a delivery ending now is in ``_done`` before it leaves
+            # ``_queued`` (see ``_run``), so it is seen by one check or the other.
+            told = self._unsettled() if skip_settled else set()
             for channel, notification, resent in deliveries:
+                if (channel.key, *_said(notification)) in told:
+                    continue
                 self._enqueue(channel, notification, resent=resent)
             if self._thread is None and self._pending and not self._closing:
                 self._thread = start_thread(self._run, name="alert-delivery")
             self._cond.notify_all()
+
+    def _unsettled(self) -> set[tuple[str, str, datetime, str, datetime]]:
+        """What was delivered or refused for good and not yet handed to :meth:`settled`."""
+        with self._counted:
+            return {(key, *_said(notification)) for key, notification in self._done}
 
     def _enqueue(self, channel: Channel, notification: Notification, *, resent: bool) -> None:
         key = (channel.key, *notification.alert.identity)
@@ -344,3 +382,8 @@ class Dispatcher:
 def _without(text: str, secret: str) -> str:
     """``text`` with the secret URL (which an error may quote) replaced by a mark."""
     return text.replace(secret, "<webhook URL>") if secret else text
+
+
+def _said(notification: Notification) -> tuple[str, datetime, str, datetime]:
+    """What makes ``notification`` the same told twice: its alert's episode, event and time."""
+    return (*notification.alert.identity, notification.event, notification.at)
