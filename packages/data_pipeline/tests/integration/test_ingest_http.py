@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
 import json
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from data_pipeline.errors import (
     ApiAuthError,
     ApiRequestError,
+    ApiResponseError,
     ApiUnavailableError,
 )
 from data_pipeline.ingest import ObjectStateStore
@@ -326,3 +328,34 @@ def test_a_redirect_loop_fails_at_once_naming_the_url(workspace, api) -> None:
         workspace.ingest("items")
 
     assert workspace.sleeps == []
+
+
+def test_a_gzip_bomb_is_refused_at_max_page_bytes_and_the_rerun_lands_all(workspace, api) -> None:
+    """20 MB of JSON sent as 20 kB of gzip: read whole, a larger one would exhaust the
+    memory; the read stops past max_page_bytes, and the page is not retried."""
+    workspace.source('max_page_bytes = "1MiB"\n' + PAGED, endpoints=("items",))
+    bomb = gzip.compress(b'{"data": [], "pad": "' + b"0" * 20_000_000 + b'"}')
+    api.faults.append(Fault("/page", headers={"Content-Encoding": "gzip"}, body=bomb, after=2))
+
+    with pytest.raises(
+        ApiResponseError,
+        match=r"shop/items: GET .*/page\?page=3&per_page=5: the body is larger than the "
+        r"source's max_page_bytes \(1MiB, 1,048,576 bytes; decompressed\)",
+    ):
+        workspace.ingest("items")
+    assert len(api.requests) == 3 and workspace.sleeps == []  # not retried
+
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+
+    assert workspace.landed("items") == api.records
+
+
+def test_a_body_declared_larger_than_max_page_bytes_is_refused_before_it_is_read(
+    workspace, api
+) -> None:
+    workspace.source('max_page_bytes = "1KiB"\n' + PAGED, endpoints=("items",))
+    page = json.dumps({"data": api.records[:5], "pad": "x" * 2000}).encode()
+    api.faults.append(Fault("/page", body=page))
+
+    with pytest.raises(ApiResponseError, match=r"max_page_bytes .*: its Content-Length is 2,"):
+        workspace.ingest("items")
