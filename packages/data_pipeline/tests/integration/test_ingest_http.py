@@ -304,6 +304,22 @@ def test_a_redirect_on_the_source_s_host_is_followed(workspace, api) -> None:
     assert workspace.landed("items") == api.records
 
 
+@pytest.mark.parametrize("kind", sorted(AUTH))
+def test_a_redirect_on_the_source_s_host_keeps_every_kind_of_credentials(
+    workspace, api, secret_env, kind
+) -> None:
+    """A query key is in the URL the Location replaces: the redirected page answered 401."""
+    api.auth = kind
+    auth = AUTH[kind].format(url=api.url, secret_file=secret_env)
+    workspace.source(auth + PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 302, {"Location": "/page?page=1&per_page=5"}))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert SECRETS["api_key"] not in everything_written(workspace).decode()
+
+
 def test_a_redirect_to_another_host_is_refused_naming_both(workspace, api, secret_env) -> None:
     """The api_key header would go with it: a redirect is held to the rule of next links."""
     api.auth = "api_key_header"

@@ -144,7 +144,10 @@ class ApiClient:
             follow_redirects=True,
             transport=transport,
             auth=self.auth,
-            event_hooks={"response": [self._refuse_a_redirect_elsewhere]},
+            event_hooks={
+                "request": [self._sign_a_redirect],
+                "response": [self._refuse_a_redirect_elsewhere],
+            },
         )
         self._sleep = sleep
         self._observe = observe
@@ -329,6 +332,15 @@ class ApiClient:
             url=shown,
             status=response.status_code,
         )
+
+    def _sign_a_redirect(self, request: httpx.Request) -> None:
+        """Give a followed redirect the query key its first request had: httpx keeps the
+        headers (an ``Authorization``, an API key header) on the same origin, but a key in
+        the query is in the URL the server's ``Location`` replaces, so the redirected page
+        would answer 401. Only redirects on the base URL's scheme and host are followed
+        (:meth:`_refuse_a_redirect_elsewhere`), so the key stays where it was sent."""
+        if any(name not in request.url.params for name in self.auth.hidden_params):
+            self.auth.apply(request)
 
     def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:
         """Refuse a redirect off the base URL's scheme and host before it is followed: the
