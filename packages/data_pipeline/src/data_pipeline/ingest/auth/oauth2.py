@@ -100,6 +100,8 @@ class OAuth2ClientCredentials(Authenticator):
             raise self._unavailable(
                 f"the token endpoint {url} answered {response.status_code}", response.status_code
             )
+        if response.has_redirect_location:
+            raise self._redirected(response)
         if response.status_code != 200:
             raise ApiAuthError(
                 f"the token endpoint {url} refused the client credentials of client "
@@ -109,6 +111,20 @@ class OAuth2ClientCredentials(Authenticator):
                 status=response.status_code,
             )
         return self._token_of(response)
+
+    def _redirected(self, response: httpx.Response) -> ApiAuthError:
+        """The error of a token endpoint answering with a redirect: not followed (the client
+        secret would go with it, wherever it leads), and not a refusal of the credentials."""
+        target = response.request.url.join(response.headers["location"])
+        shown = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}{target.path}"
+        return ApiAuthError(
+            f"the token endpoint {self.config.token_url} redirects (HTTP "
+            f"{response.status_code}) to {shown}; not followed, as the client secret would go "
+            "with it: set token_url to where the tokens are issued",
+            source=self.source,
+            url=str(self.config.token_url),
+            status=response.status_code,
+        )
 
     def _token_of(self, response: httpx.Response) -> tuple[str, float]:
         try:
