@@ -232,6 +232,11 @@ class RecordsApi:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
+                fault = api.fault_for(urlsplit(self.path).path)  # the token endpoint's too
+                if fault is not None:
+                    time.sleep(fault.delay)
+                    self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
+                    return
                 status, body = api.token(self.headers)
                 self._send(status, {}, json.dumps(body).encode())
 

@@ -148,6 +148,26 @@ def test_wrong_client_credentials_fail_naming_the_token_endpoint(
         workspace.ingest("items")
 
 
+def test_a_token_endpoint_dripping_its_answer_fails_within_the_timeout(
+    workspace, api, secret_env
+) -> None:
+    """httpx's timeout bounds each read: a token answer arriving a byte at a time held the
+    run as long as the server kept sending."""
+    api.auth = "oauth2"
+    source = 'timeout = "1s"\nmax_attempts = 1\n' + AUTH["oauth2"].format(url=api.url)
+    workspace.source(source + PAGED, endpoints=("items",))
+    api.faults.append(Fault("/token", body=b" " * 60, trickle=0.1))  # 6s to arrive
+    started = time.monotonic()
+
+    with pytest.raises(
+        ApiUnavailableError, match=r"shop: the token endpoint .*/token did not answer whole within 1s"
+    ):
+        workspace.ingest("items")
+
+    assert time.monotonic() - started < 4
+    assert api.requests == []
+
+
 def test_429_with_retry_after_in_seconds_is_honoured(workspace, api) -> None:
     workspace.source(PAGED, endpoints=("items",))
     api.faults.append(Fault("/page", 429, {"Retry-After": "7"}))

@@ -33,6 +33,7 @@ from data_pipeline.errors import (
 )
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
+from data_pipeline.ingest.bodies import StillArriving, read_bounded
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
 from etl_core.redaction import REDACTED, mask_values, secret_forms
@@ -75,10 +76,6 @@ _SAID_CHARS = 300
 
 _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
-
-
-class _StillArriving(httpx.ReadTimeout):
-    """The source's timeout ran out while the body was still arriving (not a silent server)."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +220,7 @@ class ApiClient:
             reason = (
                 f"the body was still arriving after {timeout:g}s (the source's timeout "
                 "bounds the whole request: raise it for pages this large or this slow)"
-                if isinstance(exc, _StillArriving)
+                if isinstance(exc, StillArriving)
                 else f"no answer within {timeout:g}s"
             )
             raise self._unavailable(endpoint, shown, reason) from None
@@ -287,26 +284,18 @@ class ApiClient:
         memory). A refusal's body (not 2xx) is read only as far as its error quotes.
 
         Raises:
-            _StillArriving: the body was still arriving when the time ran out.
+            StillArriving: the body was still arriving when the time ran out.
             ApiResponseError: the body is larger than ``max_page_bytes``.
         """
-        limit = self.source.timeout.total_seconds()
         refused = not 200 <= response.status_code < 300
-        most = _READ_OF_A_REFUSAL + 1 if refused else self.source.max_page_bytes
+        most = _READ_OF_A_REFUSAL if refused else self.source.max_page_bytes
         if not refused:
             self._refuse_a_declared_size(response, endpoint)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > most:
-                if refused:
-                    break
-                raise self._too_large(response, endpoint, f"more than {size:,} bytes arrived")
-            if time.monotonic() - started > limit:
-                raise _StillArriving("the body was still arriving", request=response.request)
-        return b"".join(chunks)
+        seconds = self.source.timeout.total_seconds()
+        body = read_bounded(response, started=started, seconds=seconds, most=most)
+        if len(body) > most and not refused:
+            raise self._too_large(response, endpoint, f"more than {len(body):,} bytes arrived")
+        return body
 
     def _refuse_a_declared_size(self, response: httpx.Response, endpoint: str) -> None:
         """Refuse a body whose ``Content-Length`` is above ``max_page_bytes`` before reading it.
