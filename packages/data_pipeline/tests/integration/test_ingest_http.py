@@ -160,7 +160,7 @@ def test_a_token_endpoint_dripping_its_answer_fails_within_the_timeout(
     started = time.monotonic()
 
     with pytest.raises(
-        ApiUnavailableError, match=r"shop: the token endpoint .*/token did not answer whole within 1s"
+        ApiUnavailableError, match=r"shop: the token endpoint .*/token did not answer whole within"
     ):
         workspace.ingest("items")
 
@@ -379,7 +379,8 @@ def test_a_gzip_bomb_is_refused_at_max_page_bytes_and_the_rerun_lands_all(worksp
         r"source's max_page_bytes \(1MiB, 1,048,576 bytes; decompressed\)",
     ):
         workspace.ingest("items")
-    assert len(api.requests) == 3 and workspace.sleeps == []  # not retried
+    assert len(api.requests) == 3  # not retried
+    assert workspace.sleeps == []
 
     workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
 

@@ -401,7 +401,7 @@ def test_a_loop_longer_than_the_recent_requests_kept_is_refused_within_a_few_tur
     length = 100
     pages = paginator(LOOPING[style][0])
     asked: list[PageRequest] = []
-    with pytest.raises(ApiResponseError, match="asked for earlier .*go round in a loop"):
+    with pytest.raises(ApiResponseError, match=r"asked for earlier .*go round in a loop"):
         walk(pages, lambda r: asked.append(r) or _looping(style, length)(r), limit=10_000)
 
     assert len(asked) <= 4 * length

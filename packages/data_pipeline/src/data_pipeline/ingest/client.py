@@ -8,10 +8,10 @@ between two attempts, backoff or ``Retry-After`` alike. Any other 4xx fails at o
 URL (secret query parameters removed) and the status. A body is read within the source's
 ``timeout`` from the request's start, and up to its ``max_page_bytes`` (decompressed: a
 gzip bomb stops there too); a larger one fails the endpoint, not retried, naming the URL
-and the limit. A refusal's body is read only as far as its error quotes. Bodies are returned as bytes,
-exactly as received, for the raw archive, but for the source's credentials: an API
-echoing them (a next link carrying ``api_key=…``) has them masked as ``***`` in the body
-and the headers before anything reads them.
+and the limit. A refusal's body is read only as far as its error quotes. Bodies are
+returned as bytes, exactly as received, for the raw archive, but for the source's
+credentials: an API echoing them (a next link carrying ``api_key=…``) has them masked as
+``***`` in the body and the headers before anything reads them.
 """
 
 from __future__ import annotations
