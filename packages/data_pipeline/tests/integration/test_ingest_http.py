@@ -148,15 +148,17 @@ def test_wrong_client_credentials_fail_naming_the_token_endpoint(
         workspace.ingest("items")
 
 
+@pytest.mark.parametrize("head", [False, True], ids=["body", "head"])
 def test_a_token_endpoint_dripping_its_answer_fails_within_the_timeout(
-    workspace, api, secret_env
+    workspace, api, secret_env, head
 ) -> None:
     """httpx's timeout bounds each read: a token answer arriving a byte at a time held the
     run as long as the server kept sending."""
     api.auth = "oauth2"
     source = 'timeout = "1s"\nmax_attempts = 1\n' + AUTH["oauth2"].format(url=api.url)
     workspace.source(source + PAGED, endpoints=("items",))
-    api.faults.append(Fault("/token", body=b" " * 60, trickle=0.1))  # 6s to arrive
+    slow = Fault("/token", headers={"X-Slow": "a" * 60}, body=b" " * 60, trickle=0.1, head=head)
+    api.faults.append(slow)  # 6s at least
     started = time.monotonic()
 
     with pytest.raises(
@@ -242,6 +244,20 @@ def test_a_body_trickling_in_beyond_the_timeout_is_retried(workspace, api) -> No
     assert workspace.landed("items") == api.records
     assert len(workspace.sleeps) == 1
     assert time.monotonic() - started < 3
+
+
+def test_headers_trickling_in_beyond_the_timeout_are_cut_at_it(workspace, api) -> None:
+    """httpx's timeouts bound each read: a status line and headers arriving a byte at a time
+    held the run as long as the server kept sending (64 kB of head: weeks)."""
+    workspace.source('timeout = "1s"\nmax_attempts = 1\n' + PAGED, endpoints=("items",))
+    slow = Fault("/page", headers={"X-Slow": "a" * 60}, body=b"{}", trickle=0.1, head=True)
+    api.faults.append(slow)
+    started = time.monotonic()
+
+    with pytest.raises(ApiUnavailableError, match=r"shop/items: GET .*/page\?.*within 1s"):
+        workspace.ingest("items")
+
+    assert time.monotonic() - started < 4
 
 
 def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:

@@ -34,6 +34,7 @@ from data_pipeline.errors import (
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.bodies import StillArriving, read_bounded
+from data_pipeline.ingest.deadline import deadline_transport, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
 from etl_core.redaction import REDACTED, mask_values, secret_forms
@@ -139,7 +140,7 @@ class ApiClient:
             headers=dict(source.headers),
             timeout=source.timeout.total_seconds(),
             follow_redirects=True,
-            transport=transport,
+            transport=transport or deadline_transport(),  # the timeout bounds the whole request
             auth=self.auth,
             event_hooks={
                 "request": [self._sign_a_redirect],
@@ -209,11 +210,12 @@ class ApiClient:
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
         try:
-            response = self._http.send(request, stream=True)
-            try:
-                body = self._read_within(response, started, endpoint)
-            finally:
-                response.close()
+            with request_deadline(self.source.timeout.total_seconds()):
+                response = self._http.send(request, stream=True)
+                try:
+                    body = self._read_within(response, started, endpoint)
+                finally:
+                    response.close()
         except httpx.TimeoutException as exc:
             metrics.requests.labels(**labels, status="error").inc()
             timeout = self.source.timeout.total_seconds()
@@ -292,7 +294,10 @@ class ApiClient:
         if not refused:
             self._refuse_a_declared_size(response, endpoint)
         seconds = self.source.timeout.total_seconds()
-        body = read_bounded(response, started=started, seconds=seconds, most=most)
+        try:
+            body = read_bounded(response, started=started, seconds=seconds, most=most)
+        except httpx.TimeoutException:  # the deadline passed (or the server went silent)
+            raise StillArriving("the body was still arriving", request=response.request) from None
         if len(body) > most and not refused:
             raise self._too_large(response, endpoint, f"more than {len(body):,} bytes arrived")
         return body

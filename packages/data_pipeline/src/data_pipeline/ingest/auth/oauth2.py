@@ -22,6 +22,7 @@ import httpx
 from data_pipeline.errors import ApiAuthError, ApiUnavailableError
 from data_pipeline.ingest.auth.base import Authenticator
 from data_pipeline.ingest.bodies import read_bounded
+from data_pipeline.ingest.deadline import deadline_transport, request_deadline
 from etl_core.contracts import Auth
 from etl_core.redaction import remember_secret
 
@@ -50,7 +51,7 @@ class OAuth2ClientCredentials(Authenticator):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport or deadline_transport())
 
     def apply(self, request: httpx.Request) -> None:
         """Set ``Authorization: Bearer`` to a token valid for at least ``refresh_margin``."""
@@ -93,10 +94,12 @@ class OAuth2ClientCredentials(Authenticator):
             form["scope"] = config.scope
         url = config.token_url
         started = time.monotonic()
+        credentials = (config.client_id, config.client_secret.reveal())
         try:
-            with self._http.stream(
-                "POST", url, data=form, auth=(config.client_id, config.client_secret.reveal())
-            ) as response:
+            with (
+                request_deadline(self.timeout),
+                self._http.stream("POST", url, data=form, auth=credentials) as response,
+            ):
                 body = read_bounded(
                     response, started=started, seconds=self.timeout, most=MAX_TOKEN_BYTES
                 )
