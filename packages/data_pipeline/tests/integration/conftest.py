@@ -51,6 +51,8 @@ class Fault:
     """Matching requests answered normally before this fault plays."""
     trickle: float = 0.0
     """Seconds between the bytes of the body (a server that never stops sending)."""
+    head: bool = False
+    """Whether the status line and headers trickle in too (``trickle`` seconds a byte)."""
 
 
 def stamp(index: int) -> str:
@@ -232,6 +234,14 @@ class RecordsApi:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
+                fault = api.fault_for(urlsplit(self.path).path)  # the token endpoint's too
+                if fault is not None:
+                    time.sleep(fault.delay)
+                    if fault.head:
+                        self._trickle_head(fault)
+                        return
+                    self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
+                    return
                 status, body = api.token(self.headers)
                 self._send(status, {}, json.dumps(body).encode())
 
@@ -257,6 +267,9 @@ class RecordsApi:
                 if fault is not None:
                     time.sleep(fault.delay)
                     if fault.status != 200 or fault.body is not None:
+                        if fault.head:
+                            self._trickle_head(fault)
+                            return
                         self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
                         return
                 if not api.authorised(self.headers, query):
@@ -268,6 +281,20 @@ class RecordsApi:
                     self._send(404, {}, b'{"error": "not found"}')
                     return
                 self._send(200, headers, json.dumps(document).encode())
+
+            def _trickle_head(self, fault: Fault) -> None:
+                body = fault.body or b"{}"
+                lines = [f"HTTP/1.1 {fault.status} OK", f"Content-Length: {len(body)}"]
+                lines += [f"{name}: {value}" for name, value in fault.headers.items()]
+                head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+                try:
+                    for index in range(len(head)):
+                        self.wfile.write(head[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(fault.trickle)
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    pass
 
             def _send(
                 self, status: int, headers: dict[str, str], body: bytes, trickle: float = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
 import json
 import time
 
@@ -11,6 +12,7 @@ import pytest
 from data_pipeline.errors import (
     ApiAuthError,
     ApiRequestError,
+    ApiResponseError,
     ApiUnavailableError,
 )
 from data_pipeline.ingest import ObjectStateStore
@@ -146,6 +148,28 @@ def test_wrong_client_credentials_fail_naming_the_token_endpoint(
         workspace.ingest("items")
 
 
+@pytest.mark.parametrize("head", [False, True], ids=["body", "head"])
+def test_a_token_endpoint_dripping_its_answer_fails_within_the_timeout(
+    workspace, api, secret_env, head
+) -> None:
+    """httpx's timeout bounds each read: a token answer arriving a byte at a time held the
+    run as long as the server kept sending."""
+    api.auth = "oauth2"
+    source = 'timeout = "1s"\nmax_attempts = 1\n' + AUTH["oauth2"].format(url=api.url)
+    workspace.source(source + PAGED, endpoints=("items",))
+    slow = Fault("/token", headers={"X-Slow": "a" * 60}, body=b" " * 60, trickle=0.1, head=head)
+    api.faults.append(slow)  # 6s at least
+    started = time.monotonic()
+
+    with pytest.raises(
+        ApiUnavailableError, match=r"shop: the token endpoint .*/token did not answer whole within"
+    ):
+        workspace.ingest("items")
+
+    assert time.monotonic() - started < 4
+    assert api.requests == []
+
+
 def test_429_with_retry_after_in_seconds_is_honoured(workspace, api) -> None:
     workspace.source(PAGED, endpoints=("items",))
     api.faults.append(Fault("/page", 429, {"Retry-After": "7"}))
@@ -220,6 +244,20 @@ def test_a_body_trickling_in_beyond_the_timeout_is_retried(workspace, api) -> No
     assert workspace.landed("items") == api.records
     assert len(workspace.sleeps) == 1
     assert time.monotonic() - started < 3
+
+
+def test_headers_trickling_in_beyond_the_timeout_are_cut_at_it(workspace, api) -> None:
+    """httpx's timeouts bound each read: a status line and headers arriving a byte at a time
+    held the run as long as the server kept sending (64 kB of head: weeks)."""
+    workspace.source('timeout = "1s"\nmax_attempts = 1\n' + PAGED, endpoints=("items",))
+    slow = Fault("/page", headers={"X-Slow": "a" * 60}, body=b"{}", trickle=0.1, head=True)
+    api.faults.append(slow)
+    started = time.monotonic()
+
+    with pytest.raises(ApiUnavailableError, match=r"shop/items: GET .*/page\?.*within 1s"):
+        workspace.ingest("items")
+
+    assert time.monotonic() - started < 4
 
 
 def test_a_404_fails_at_once_naming_the_url_and_status(workspace, api) -> None:
@@ -302,6 +340,22 @@ def test_a_redirect_on_the_source_s_host_is_followed(workspace, api) -> None:
     assert workspace.landed("items") == api.records
 
 
+@pytest.mark.parametrize("kind", sorted(AUTH))
+def test_a_redirect_on_the_source_s_host_keeps_every_kind_of_credentials(
+    workspace, api, secret_env, kind
+) -> None:
+    """A query key is in the URL the Location replaces: the redirected page answered 401."""
+    api.auth = kind
+    auth = AUTH[kind].format(url=api.url, secret_file=secret_env)
+    workspace.source(auth + PAGED, endpoints=("items",))
+    api.faults.append(Fault("/page", 302, {"Location": "/page?page=1&per_page=5"}))
+
+    workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records
+    assert SECRETS["api_key"] not in everything_written(workspace).decode()
+
+
 def test_a_redirect_to_another_host_is_refused_naming_both(workspace, api, secret_env) -> None:
     """The api_key header would go with it: a redirect is held to the rule of next links."""
     api.auth = "api_key_header"
@@ -326,3 +380,35 @@ def test_a_redirect_loop_fails_at_once_naming_the_url(workspace, api) -> None:
         workspace.ingest("items")
 
     assert workspace.sleeps == []
+
+
+def test_a_gzip_bomb_is_refused_at_max_page_bytes_and_the_rerun_lands_all(workspace, api) -> None:
+    """20 MB of JSON sent as 20 kB of gzip: read whole, a larger one would exhaust the
+    memory; the read stops past max_page_bytes, and the page is not retried."""
+    workspace.source('max_page_bytes = "1MiB"\n' + PAGED, endpoints=("items",))
+    bomb = gzip.compress(b'{"data": [], "pad": "' + b"0" * 20_000_000 + b'"}')
+    api.faults.append(Fault("/page", headers={"Content-Encoding": "gzip"}, body=bomb, after=2))
+
+    with pytest.raises(
+        ApiResponseError,
+        match=r"shop/items: GET .*/page\?page=3&per_page=5: the body is larger than the "
+        r"source's max_page_bytes \(1MiB, 1,048,576 bytes; decompressed\)",
+    ):
+        workspace.ingest("items")
+    assert len(api.requests) == 3  # not retried
+    assert workspace.sleeps == []
+
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+
+    assert workspace.landed("items") == api.records
+
+
+def test_a_body_declared_larger_than_max_page_bytes_is_refused_before_it_is_read(
+    workspace, api
+) -> None:
+    workspace.source('max_page_bytes = "1KiB"\n' + PAGED, endpoints=("items",))
+    page = json.dumps({"data": api.records[:5], "pad": "x" * 2000}).encode()
+    api.faults.append(Fault("/page", body=page))
+
+    with pytest.raises(ApiResponseError, match=r"max_page_bytes .*: its Content-Length is 2,"):
+        workspace.ingest("items")

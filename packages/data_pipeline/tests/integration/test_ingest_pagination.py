@@ -560,3 +560,25 @@ def test_a_walk_checkpointed_before_has_more_was_kept_resumes_to_the_end(
     workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
 
     assert workspace.landed("items") == api.records
+
+
+def test_a_cursor_leading_back_to_an_earlier_page_fails_naming_it_and_the_fixed_rerun_lands_all(
+    workspace, api
+) -> None:
+    """Page 3 of the API sends the walk back to page 2: followed, the walk would never end
+    and land pages 2 and 3 again and again."""
+    workspace.source(endpoint("cursor"), endpoints=("items",))
+    looping = {"data": api.records[20:30], "meta": {"next": "10"}}
+    api.faults.append(Fault("/cursor", body=json.dumps(looping).encode(), after=2))
+
+    with pytest.raises(
+        ApiResponseError,
+        match=r"shop/items: the page of http://.*/cursor\?cursor=20 gives as next page one this "
+        r"walk asked for 2 pages back \(cursor=10\): the pages go round in a loop",
+    ):
+        workspace.ingest("items")
+    assert [r["query"] for r in api.requests] == [{}, {"cursor": "10"}, {"cursor": "20"}]
+
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")  # the API fixed
+
+    assert workspace.landed("items") == api.records

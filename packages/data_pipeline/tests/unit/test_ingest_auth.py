@@ -182,6 +182,37 @@ def test_oauth2_refused_credentials_fail_naming_the_token_url() -> None:
         signed(auth)
 
 
+def test_oauth2_a_token_endpoint_redirecting_fails_naming_where_not_as_refused_credentials() -> (
+    None
+):
+    posted: list[httpx.Request] = []
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        posted.append(request)
+        return httpx.Response(307, headers={"Location": "http://169.254.169.254/token?x=1"})
+
+    config = CASES["oauth2"]().config
+    auth = OAuth2ClientCredentials("s", config, timeout=5, transport=httpx.MockTransport(moved))
+
+    with pytest.raises(
+        ApiAuthError,
+        match=r"token endpoint \S+ redirects \(HTTP 307\) to http://169\.254\.169\.254/token; "
+        "not followed",
+    ):
+        signed(auth)
+    assert len(posted) == 1
+
+
+def test_oauth2_a_token_answer_larger_than_any_token_fails_without_being_read_whole() -> None:
+    endless = httpx.ByteStream(b'{"access_token": "' + b"t" * 5_000_000 + b'"}')
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=endless))
+    config = CASES["oauth2"]().config
+    auth = OAuth2ClientCredentials("s", config, timeout=5, transport=transport)
+
+    with pytest.raises(ApiAuthError, match=r"/token answered more than 1,048,576 bytes"):
+        signed(auth)
+
+
 def test_oauth2_token_endpoint_outage_is_retryable() -> None:
     config = CASES["oauth2"]().config
     auth = OAuth2ClientCredentials("s", config, timeout=5, transport=token_endpoint(status=503))

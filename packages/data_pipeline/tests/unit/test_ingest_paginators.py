@@ -355,6 +355,77 @@ def test_a_next_page_that_is_the_same_request_again_is_refused(
         pages.next(first, again)
 
 
+LOOPING = {
+    "cursor": (Pagination(type="cursor", cursor_path="next"), lambda n: str(n)),
+    "next_url": (Pagination(type="next_url", next_url_path="next"), lambda n: f"/v1/items?p={n}"),
+    "link_header": (Pagination(type="link_header"), lambda n: f"{BASE}/items?p={n}"),
+}
+
+
+def _looping(style: str, length: int) -> Responder:
+    """An API whose pages each hold one record and lead to the next (by cursor, next link
+    or Link header): page 0 to page 1, page ``length`` back to page 1."""
+    pointer = LOOPING[style][1]
+
+    def respond(request: PageRequest) -> Page:
+        at = int(_query(request).get("cursor") or _query(request).get("p") or 0)
+        following = pointer(at % length + 1)
+        rows = [{"id": at}]
+        if style == "link_header":
+            return _page(f"{BASE}/items", rows, rows, {"link": f'<{following}>; rel="next"'})
+        return _page(f"{BASE}/items", {"data": rows, "next": following}, rows)
+
+    return respond
+
+
+@pytest.mark.parametrize("style", sorted(LOOPING))
+@pytest.mark.parametrize("length", [2, 3, 16])
+def test_a_next_page_leading_back_to_an_earlier_page_is_refused_before_it_is_asked_twice(
+    style: str, length: int
+) -> None:
+    """``a -> b -> a``: an API cycling between pages would be walked forever, landing the
+    same records again and again; a loop this short is refused before any page repeats."""
+    pages = paginator(LOOPING[style][0])
+    asked: list[PageRequest] = []
+    with pytest.raises(ApiResponseError, match=r"asked for \d+ pages back .*go round in a loop"):
+        walk(pages, lambda r: asked.append(r) or _looping(style, length)(r), limit=500)
+
+    ids = [_looping(style, length)(r).records[0]["id"] for r in asked]
+    assert ids == list(range(length + 1))  # every page once, none twice
+
+
+@pytest.mark.parametrize("style", sorted(LOOPING))
+def test_a_loop_longer_than_the_recent_requests_kept_is_refused_within_a_few_turns(
+    style: str,
+) -> None:
+    length = 100
+    pages = paginator(LOOPING[style][0])
+    asked: list[PageRequest] = []
+    with pytest.raises(ApiResponseError, match=r"asked for earlier .*go round in a loop"):
+        walk(pages, lambda r: asked.append(r) or _looping(style, length)(r), limit=10_000)
+
+    assert len(asked) <= 4 * length
+
+
+def test_a_loop_is_refused_by_a_walk_resumed_from_its_checkpoint() -> None:
+    """The walk's history is in the checkpoint: a run stopped inside the loop and resumed
+    knows the pages asked before the stop."""
+    config = LOOPING["cursor"][0]
+    respond = _looping("cursor", 3)
+    pages = paginator(config)
+    first = pages.first()
+    second = pages.next(first, respond(first))
+    assert second is not None
+    third = pages.next(second, respond(second))
+    assert third is not None
+
+    resumed = PageRequest.from_dict(third.to_dict())
+    fourth = paginator(config).next(resumed, respond(resumed))
+    assert fourth is not None  # cursor 3, the last before the loop
+    with pytest.raises(ApiResponseError, match=r"\(cursor=1\): the pages go round in a loop"):
+        paginator(config).next(fourth, respond(fourth))
+
+
 def test_a_walk_past_an_unreadable_page_keeps_whether_has_more_was_seen() -> None:
     pages = paginator(Pagination(type="page_number", has_more_path="more"))
     second = pages.next(pages.first(), _page(BASE, {"data": [1], "more": True}, [{"id": 1}]))

@@ -90,11 +90,18 @@ def refusal(tmp_path: Path, text: str) -> tuple[Path, list[tuple[str, str, str]]
     return path, [(e.field, e.message, e.source) for e in caught.value.errors]
 
 
+def test_max_page_bytes_is_read_as_a_byte_size(tmp_path: Path) -> None:
+    text = 'max_page_bytes = "1.5MiB"\n' + SOURCE.format(extra="")
+
+    assert load_source(write_source(tmp_path, text)).max_page_bytes == 1536 * 1024
+
+
 def test_a_source_loads_with_its_endpoints_and_defaults(tmp_path: Path) -> None:
     source = load_source(write_source(tmp_path, SOURCE.format(extra="")))
 
     assert source.source == "shop"
     assert source.timeout == timedelta(seconds=10)
+    assert source.max_page_bytes == 64 * 1024**2
     assert source.auth.token is not None
     assert source.auth.token.reference == "env:SHOP_TOKEN"
     orders, items = source.endpoints
@@ -233,6 +240,7 @@ def test_an_inline_secret_is_refused_without_repeating_it(tmp_path: Path) -> Non
         ('max_retry_wait = "0s"', "max_retry_wait", "expected a duration of 1s or more"),
         ("max_retry_wait = 0", "max_retry_wait", "got '0s'"),
         ('max_retry_wait = "250ms"', "max_retry_wait", "got '250ms'"),
+        ("max_page_bytes = 64", "max_page_bytes", "expected 1KiB or more, e.g. '64MiB', got '64B'"),
         ('schedule = "70 * * * *"', "schedule", "minute 70 is not in 0-59"),
         ('schedule = "0 24 * * *"', "schedule", "hour 24 is not in 0-23"),
         ('schedule = "*/0 * * * *"', "schedule", "minute step 0"),

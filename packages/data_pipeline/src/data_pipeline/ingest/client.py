@@ -5,10 +5,13 @@ and retried through :mod:`etl_core.retry` on timeouts, connection errors, 408, 4
 and 5xx with exponential backoff and full jitter, honouring ``Retry-After`` (seconds
 or an HTTP date); ``max_retry_wait`` is the policy's ``max_delay``, the longest wait
 between two attempts, backoff or ``Retry-After`` alike. Any other 4xx fails at once with the
-URL (secret query parameters removed) and the status. Bodies are returned as bytes,
-exactly as received, for the raw archive, but for the source's credentials: an API
-echoing them (a next link carrying ``api_key=…``) has them masked as ``***`` in the body
-and the headers before anything reads them.
+URL (secret query parameters removed) and the status. A body is read within the source's
+``timeout`` from the request's start, and up to its ``max_page_bytes`` (decompressed: a
+gzip bomb stops there too); a larger one fails the endpoint, not retried, naming the URL
+and the limit. A refusal's body is read only as far as its error quotes. Bodies are
+returned as bytes, exactly as received, for the raw archive, but for the source's
+credentials: an API echoing them (a next link carrying ``api_key=…``) has them masked as
+``***`` in the body and the headers before anything reads them.
 """
 
 from __future__ import annotations
@@ -22,13 +25,21 @@ from datetime import UTC, datetime
 
 import httpx
 
-from data_pipeline.errors import ApiAuthError, ApiRequestError, ApiUnavailableError
+from data_pipeline.errors import (
+    ApiAuthError,
+    ApiRequestError,
+    ApiResponseError,
+    ApiUnavailableError,
+)
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
+from data_pipeline.ingest.bodies import StillArriving, read_bounded
+from data_pipeline.ingest.deadline import deadline_transport, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
 from etl_core.redaction import REDACTED, mask_values, secret_forms
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
+from etl_core.units import format_byte_size
 
 __all__ = ["MIN_MASKED_CHARS", "RECORDED_HEADERS", "ApiClient", "Response"]
 
@@ -66,10 +77,6 @@ _SAID_CHARS = 300
 
 _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
-
-
-class _StillArriving(httpx.ReadTimeout):
-    """The source's timeout ran out while the body was still arriving (not a silent server)."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +140,12 @@ class ApiClient:
             headers=dict(source.headers),
             timeout=source.timeout.total_seconds(),
             follow_redirects=True,
-            transport=transport,
+            transport=transport or deadline_transport(),  # the timeout bounds the whole request
             auth=self.auth,
-            event_hooks={"response": [self._refuse_a_redirect_elsewhere]},
+            event_hooks={
+                "request": [self._sign_a_redirect],
+                "response": [self._refuse_a_redirect_elsewhere],
+            },
         )
         self._sleep = sleep
         self._observe = observe
@@ -200,18 +210,19 @@ class ApiClient:
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
         try:
-            response = self._http.send(request, stream=True)
-            try:
-                body = self._read_within(response, started)
-            finally:
-                response.close()
+            with request_deadline(self.source.timeout.total_seconds()):
+                response = self._http.send(request, stream=True)
+                try:
+                    body = self._read_within(response, started, endpoint)
+                finally:
+                    response.close()
         except httpx.TimeoutException as exc:
             metrics.requests.labels(**labels, status="error").inc()
             timeout = self.source.timeout.total_seconds()
             reason = (
                 f"the body was still arriving after {timeout:g}s (the source's timeout "
                 "bounds the whole request: raise it for pages this large or this slow)"
-                if isinstance(exc, _StillArriving)
+                if isinstance(exc, StillArriving)
                 else f"no answer within {timeout:g}s"
             )
             raise self._unavailable(endpoint, shown, reason) from None
@@ -267,21 +278,63 @@ class ApiClient:
             masked=masked,
         )
 
-    def _read_within(self, response: httpx.Response, started: float) -> bytes:
+    def _read_within(self, response: httpx.Response, started: float, endpoint: str) -> bytes:
         """The body of ``response``, read before the source's ``timeout`` runs out since the
-        request started: httpx's timeouts bound each read, so a server sending a byte now
-        and then would hold the run for as long as it kept sending.
+        request started (httpx's timeouts bound each read, so a server sending a byte now
+        and then would hold the run for as long as it kept sending), and no larger than its
+        ``max_page_bytes`` once decompressed (a runaway page or a gzip bomb would exhaust the
+        memory). A refusal's body (not 2xx) is read only as far as its error quotes.
 
         Raises:
-            _StillArriving: the body was still arriving when the time ran out.
+            StillArriving: the body was still arriving when the time ran out.
+            ApiResponseError: the body is larger than ``max_page_bytes``.
         """
-        limit = self.source.timeout.total_seconds()
-        chunks: list[bytes] = []
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            if time.monotonic() - started > limit:
-                raise _StillArriving("the body was still arriving", request=response.request)
-        return b"".join(chunks)
+        refused = not 200 <= response.status_code < 300
+        most = _READ_OF_A_REFUSAL if refused else self.source.max_page_bytes
+        if not refused:
+            self._refuse_a_declared_size(response, endpoint)
+        seconds = self.source.timeout.total_seconds()
+        try:
+            body = read_bounded(response, started=started, seconds=seconds, most=most)
+        except httpx.TimeoutException:  # the deadline passed (or the server went silent)
+            raise StillArriving("the body was still arriving", request=response.request) from None
+        if len(body) > most and not refused:
+            raise self._too_large(response, endpoint, f"more than {len(body):,} bytes arrived")
+        return body
+
+    def _refuse_a_declared_size(self, response: httpx.Response, endpoint: str) -> None:
+        """Refuse a body whose ``Content-Length`` is above ``max_page_bytes`` before reading it.
+
+        Raises:
+            ApiResponseError: naming the URL, the declared size and the limit.
+        """
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.source.max_page_bytes:
+            raise self._too_large(response, endpoint, f"its Content-Length is {int(declared):,}")
+
+    def _too_large(self, response: httpx.Response, endpoint: str, said: str) -> ApiResponseError:
+        """The error of a body above ``max_page_bytes`` (not retried: it would be again)."""
+        shown = self.safe_url(response.request.url)
+        limit = self.source.max_page_bytes
+        return ApiResponseError(
+            f"GET {shown}: the body is larger than the source's max_page_bytes "
+            f"({format_byte_size(limit)}, {limit:,} bytes; decompressed): {said}. Refused, "
+            "so a runaway page cannot exhaust the memory: ask for smaller pages (page_size) or "
+            "raise max_page_bytes",
+            source=self.source.source,
+            endpoint=endpoint,
+            url=shown,
+            status=response.status_code,
+        )
+
+    def _sign_a_redirect(self, request: httpx.Request) -> None:
+        """Give a followed redirect the query key its first request had: httpx keeps the
+        headers (an ``Authorization``, an API key header) on the same origin, but a key in
+        the query is in the URL the server's ``Location`` replaces, so the redirected page
+        would answer 401. Only redirects on the base URL's scheme and host are followed
+        (:meth:`_refuse_a_redirect_elsewhere`), so the key stays where it was sent."""
+        if any(name not in request.url.params for name in self.auth.hidden_params):
+            self.auth.apply(request)
 
     def _refuse_a_redirect_elsewhere(self, response: httpx.Response) -> None:
         """Refuse a redirect off the base URL's scheme and host before it is followed: the

@@ -27,11 +27,12 @@ from etl_core.contracts.model import Contract, ContractError, ContractSet
 from etl_core.errors import ConfigError, FieldError
 from etl_core.layout import landing_api_chunk_name, landing_api_prefix, split_landing_key
 from etl_core.secrets import Secret
-from etl_core.units import format_duration
+from etl_core.units import ByteSize, format_byte_size, format_duration
 
 __all__ = [
     "AUTH_TYPES",
     "CURSOR_TYPES",
+    "MIN_PAGE_BYTES",
     "MIN_RETRY_WAIT",
     "PAGINATION_TYPES",
     "PROVENANCE_FIELDS",
@@ -68,6 +69,10 @@ MIN_RETRY_WAIT = timedelta(seconds=1)
 """The shortest ``max_retry_wait``, the cap of every wait between two attempts of a request
 (backoff and a server's ``Retry-After`` alike): below it a failing or rate-limiting API is
 asked again at once (``"0s"`` is no wait at all, ``"1ms"`` hardly more)."""
+
+MIN_PAGE_BYTES = ByteSize("1KiB")
+"""The smallest ``max_page_bytes``: below it a number was surely meant in another unit
+(``max_page_bytes = 64`` reads as 64 bytes, which no page fits)."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -238,6 +243,9 @@ class Source:
     timeout: timedelta = timedelta(seconds=30)
     max_attempts: int = 5
     max_retry_wait: timedelta = timedelta(minutes=5)
+    max_page_bytes: ByteSize = ByteSize("64MiB")
+    """The largest response body (decompressed) a request may bring: a larger one fails the
+    endpoint naming the URL, so a runaway page or a gzip bomb cannot exhaust the memory."""
     concurrency: int = 1
     auth: Auth = field(default_factory=Auth)
     rate_limit: RateLimit = field(default_factory=RateLimit)
@@ -508,6 +516,12 @@ class _SourceRules:
                 f"got {format_duration(source.max_retry_wait)!r}: it caps every wait between "
                 "two attempts of a request, so a shorter one asks a failing or rate-limiting "
                 "API again at once (use max_attempts = 1 for no retries)",
+            )
+        if source.max_page_bytes < MIN_PAGE_BYTES:
+            self.fail(
+                "max_page_bytes",
+                f"expected {format_byte_size(MIN_PAGE_BYTES)} or more, e.g. '64MiB', got "
+                f"{format_byte_size(source.max_page_bytes)!r}: it bounds each response body",
             )
         if not 1 <= source.concurrency <= 32:
             self.fail("concurrency", f"expected 1 to 32 requests at once, got {source.concurrency}")

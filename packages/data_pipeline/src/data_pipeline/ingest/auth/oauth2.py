@@ -4,7 +4,9 @@ The token is fetched on first use and again ``refresh_margin`` before it expires
 (``expires_in``; at half its life when that comes first); a 401 fetches a new one
 once. The client authenticates to the token endpoint with HTTP Basic (the method
 every server must support). Threads of one source share the token; only one of them
-fetches it.
+fetches it. The token request is bounded as a page request is: its answer must arrive
+whole within the source's ``timeout`` (a token endpoint sending a byte now and then would
+hold the run for ever) and be no larger than :data:`MAX_TOKEN_BYTES`.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ import httpx
 
 from data_pipeline.errors import ApiAuthError, ApiUnavailableError
 from data_pipeline.ingest.auth.base import Authenticator
+from data_pipeline.ingest.bodies import read_bounded
+from data_pipeline.ingest.deadline import deadline_transport, request_deadline
 from etl_core.contracts import Auth
 from etl_core.redaction import remember_secret
 
 __all__ = ["OAuth2ClientCredentials"]
 
 _DEFAULT_LIFETIME = 3600.0  # seconds, when the token response has no expires_in
+
+MAX_TOKEN_BYTES = 1024 * 1024
+"""The largest token response read: a token is a few kilobytes at most (a JWT included)."""
 
 
 class OAuth2ClientCredentials(Authenticator):
@@ -44,7 +51,7 @@ class OAuth2ClientCredentials(Authenticator):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._http = httpx.Client(timeout=timeout, transport=transport or deadline_transport())
 
     def apply(self, request: httpx.Request) -> None:
         """Set ``Authorization: Bearer`` to a token valid for at least ``refresh_margin``."""
@@ -86,12 +93,20 @@ class OAuth2ClientCredentials(Authenticator):
         if config.scope:
             form["scope"] = config.scope
         url = config.token_url
+        started = time.monotonic()
+        credentials = (config.client_id, config.client_secret.reveal())
         try:
-            response = self._http.post(
-                url, data=form, auth=(config.client_id, config.client_secret.reveal())
-            )
+            with (
+                request_deadline(self.timeout),
+                self._http.stream("POST", url, data=form, auth=credentials) as response,
+            ):
+                body = read_bounded(
+                    response, started=started, seconds=self.timeout, most=MAX_TOKEN_BYTES
+                )
         except httpx.TimeoutException:
-            raise self._unavailable(f"the token endpoint {url} timed out", None) from None
+            raise self._unavailable(
+                f"the token endpoint {url} did not answer whole within {self.timeout:g}s", None
+            ) from None
         except httpx.TransportError as exc:
             raise self._unavailable(
                 f"the token endpoint {url} is unreachable: {exc}", None
@@ -100,6 +115,8 @@ class OAuth2ClientCredentials(Authenticator):
             raise self._unavailable(
                 f"the token endpoint {url} answered {response.status_code}", response.status_code
             )
+        if response.has_redirect_location:
+            raise self._redirected(response)
         if response.status_code != 200:
             raise ApiAuthError(
                 f"the token endpoint {url} refused the client credentials of client "
@@ -108,11 +125,33 @@ class OAuth2ClientCredentials(Authenticator):
                 url=url,
                 status=response.status_code,
             )
-        return self._token_of(response)
+        if len(body) > MAX_TOKEN_BYTES:
+            raise ApiAuthError(
+                f"the token endpoint {url} answered more than {MAX_TOKEN_BYTES:,} bytes: not a "
+                "token response (check token_url)",
+                source=self.source,
+                url=url,
+                status=response.status_code,
+            )
+        return self._token_of(response, body)
 
-    def _token_of(self, response: httpx.Response) -> tuple[str, float]:
+    def _redirected(self, response: httpx.Response) -> ApiAuthError:
+        """The error of a token endpoint answering with a redirect: not followed (the client
+        secret would go with it, wherever it leads), and not a refusal of the credentials."""
+        target = response.request.url.join(response.headers["location"])
+        shown = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}{target.path}"
+        return ApiAuthError(
+            f"the token endpoint {self.config.token_url} redirects (HTTP "
+            f"{response.status_code}) to {shown}; not followed, as the client secret would go "
+            "with it: set token_url to where the tokens are issued",
+            source=self.source,
+            url=str(self.config.token_url),
+            status=response.status_code,
+        )
+
+    def _token_of(self, response: httpx.Response, body: bytes) -> tuple[str, float]:
         try:
-            document = response.json()
+            document = json.loads(body)
             token = document["access_token"]
         except (ValueError, KeyError, TypeError, AttributeError):
             token = None

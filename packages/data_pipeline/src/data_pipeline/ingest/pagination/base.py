@@ -22,6 +22,12 @@ what may be the API's end, and many APIs answer such a request with a 4xx (``404
 :meth:`Paginator.probes`), not a failure or a mistyped path. Once a page of the
 endpoint had the field, its absence from another walk's first page (a child endpoint
 walks once per parent) is the end at once, with no request more.
+
+A cursor or link leading back to a page the walk already asked for (``a -> b -> a``) is
+refused, as a walk following it would never end and land the same records again and
+again: each request remembers the walk's last :data:`RECENT_REQUESTS` requests (a loop
+that short is refused before any page is asked twice) and one request at a page number
+that is a power of two (Brent's mark: a longer loop is refused within a few turns).
 """
 
 from __future__ import annotations
@@ -38,9 +44,13 @@ from data_pipeline.errors import ApiRequestError, ApiResponseError
 from data_pipeline.ingest.documents import MISSING, lookup
 from etl_core.contracts import Pagination
 
-__all__ = ["Page", "PageRequest", "Paginator"]
+__all__ = ["RECENT_REQUESTS", "Page", "PageRequest", "Paginator"]
 
 logger = logging.getLogger(__name__)
+
+RECENT_REQUESTS = 16
+"""How many of a walk's latest requests a next page is checked against (kept in the
+checkpoint, so a resumed walk knows them too)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,13 @@ class PageRequest:
         prior: On a request asked only to settle ``has_more_path`` (:meth:`Paginator.probes`),
             the digest of the records of the page before: an answer with the same records
             is the API repeating its last page, the end.
+        recent: Digests of the walk's requests before this one, the latest last
+            (:data:`RECENT_REQUESTS` at most): a next page among them is a loop.
+        mark: The digest of the walk's request at the last page number that is a power of
+            two: a next page equal to it is a loop longer than ``recent`` holds.
+
+    ``recent`` and ``mark`` are the walk's history, not the request: two requests differing
+    only there are equal.
     """
 
     params: Mapping[str, str] = field(default_factory=dict)
@@ -65,6 +82,8 @@ class PageRequest:
     seen: int = 0
     flagged: bool = False
     prior: str | None = None
+    recent: tuple[str, ...] = field(default=(), compare=False)
+    mark: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The request as JSON-ready data (for the checkpoint)."""
@@ -75,6 +94,8 @@ class PageRequest:
             "seen": self.seen,
             "flagged": self.flagged,
             "prior": self.prior,
+            "recent": list(self.recent),
+            "mark": self.mark,
         }
 
     @classmethod
@@ -89,6 +110,8 @@ class PageRequest:
             seen=seen,
             flagged=bool(data.get("flagged", seen > 0)),
             prior=data.get("prior"),
+            recent=tuple(str(key) for key in data.get("recent") or ()),
+            mark=data.get("mark"),
         )
 
 
@@ -246,7 +269,14 @@ class Paginator(abc.ABC):
         if following is None:
             return None
         self._refuse_a_loop(current, following, page)
-        return replace(following, number=current.number + 1, seen=seen, flagged=flagged)
+        self._refuse_a_return(current, following, page)
+        number = current.number + 1
+        key = _request_key(following)
+        recent = (*current.recent, _request_key(current))[-RECENT_REQUESTS:]
+        mark = key if number & (number - 1) == 0 else current.mark  # a power of two
+        return replace(
+            following, number=number, seen=seen, flagged=flagged, recent=recent, mark=mark
+        )
 
     def _keys_near_has_more(self, page: Page) -> str:
         """What ``page`` has where ``has_more_path`` was looked for: the keys of the deepest
@@ -319,6 +349,33 @@ class Paginator(abc.ABC):
             f"the page of {page.url} gives the same next page again ({repeated}); a walk "
             "following it would never end and land the same records again and again: "
             "refused (check the pagination keys of the endpoint, or the API)",
+            source=self.source,
+            endpoint=self.endpoint,
+            url=page.url,
+        )
+
+    def _refuse_a_return(self, current: PageRequest, following: PageRequest, page: Page) -> None:
+        """Refuse a next page the walk asked for before (``a -> b -> a``): among its last
+        :data:`RECENT_REQUESTS` requests (refused before any page is asked twice), or its
+        request at the last power-of-two page number (a longer loop, refused within a few
+        turns of it).
+
+        Raises:
+            ApiResponseError: naming the page, the repeated cursor or link, and how far back.
+        """
+        key = _request_key(following)
+        history = (*current.recent, _request_key(current))
+        if key in history:
+            back = f"{len(history) - history.index(key)} pages back"
+        elif key == current.mark:
+            back = "earlier"
+        else:
+            return
+        raise ApiResponseError(
+            f"the page of {page.url} gives as next page one this walk asked for {back} "
+            f"({_shown(following)}): the pages go round in a loop, and a walk following it "
+            "would never end and land the same records again and again: refused (check the "
+            "pagination keys of the endpoint, or the API)",
             source=self.source,
             endpoint=self.endpoint,
             url=page.url,
@@ -404,6 +461,24 @@ class Paginator(abc.ABC):
                 url=page.url,
             )
         return PageRequest(url=absolute)
+
+
+def _request_key(request: PageRequest) -> str:
+    """A short digest of what ``request`` asks for (its link, or its parameters), for the
+    walk's loop check (a cursor is the API's data: kept out of the checkpoint as such)."""
+    if request.url is not None:
+        what = "url\0" + request.url
+    else:
+        what = "params\0" + "\0".join(f"{k}={v}" for k, v in sorted(request.params.items()))
+    return hashlib.sha256(what.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _shown(request: PageRequest) -> str:
+    """What ``request`` asks for, for an error (a link's query may be long: cut)."""
+    if request.url is not None:
+        return request.url if len(request.url) <= 200 else request.url[:199] + "…"
+    text = ", ".join(f"{k}={v}" for k, v in request.params.items())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _digest(lines: bytes) -> str:
