@@ -45,6 +45,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_RANGE_DAYS = 3660
+_REQUEST = "backfill request"
 _attempts = counter(
     "etl_data_pipeline_backfill_attempts_total",
     "Backfill partition attempts, by dataset and outcome.",
@@ -81,21 +82,10 @@ def plan_backfill(
     """The partitions from ``start - lookback`` days to ``end`` that have validated input.
 
     Raises:
-        ConfigError: the range is reversed, too long, or ``lookback`` is negative.
+        ConfigError: the range is reversed, longer than :data:`MAX_RANGE_DAYS` with its
+            lookback, or ``lookback`` is negative or reaches before 0001-01-01.
     """
-    if end < start or (end - start).days > MAX_RANGE_DAYS or lookback < 0:
-        raise ConfigError(
-            f"backfill range {start}..{end} (lookback {lookback}) is invalid",
-            [
-                FieldError(
-                    "start/end/lookback",
-                    f"expected the first date on or before the last, at most {MAX_RANGE_DAYS} "
-                    "days apart, and a lookback of 0 days or more",
-                    "backfill request",
-                )
-            ],
-        )
-    first = start - timedelta(days=lookback)
+    first = _first_day(start, end, lookback)
     plan = []
     for offset in range((end - first).days + 1):
         dt = first + timedelta(days=offset)
@@ -103,6 +93,51 @@ def plan_backfill(
         if objects:
             plan.append(PlannedPartition(dt, len(objects), sum(o.size for o in objects)))
     return plan
+
+
+def _first_day(start: date, end: date, lookback: int) -> date:
+    """The first day a backfill of ``start``..``end`` with ``lookback`` covers.
+
+    The lookback counts towards :data:`MAX_RANGE_DAYS` (a range of a few days with a
+    lookback of a century is a century of partitions to look up) and cannot reach before
+    the first day of the calendar.
+
+    Raises:
+        ConfigError: the range is reversed, too long, or ``lookback`` is negative or
+            reaches before 0001-01-01; naming the option at fault.
+    """
+    errors = []
+    if end < start:
+        errors.append(
+            FieldError(
+                "--from/--to",
+                f"expected --from on or before --to, got {start} after {end}",
+                _REQUEST,
+            )
+        )
+    if lookback < 0:
+        errors.append(
+            FieldError("--lookback", f"expected 0 days or more, got {lookback}", _REQUEST)
+        )
+    elif start.toordinal() - lookback < date.min.toordinal():
+        reach = f"reaches before {date.min} (at most {start.toordinal() - 1} days before {start})"
+        errors.append(FieldError("--lookback", f"{lookback} days {reach}", _REQUEST))
+    elif not errors and (end - start).days + lookback > MAX_RANGE_DAYS:
+        days = (end - start).days + lookback
+        errors.append(
+            FieldError(
+                "--from/--to/--lookback",
+                f"expected at most {MAX_RANGE_DAYS} days from the first day (--from less "
+                f"--lookback) to --to, got {days}; split the backfill",
+                _REQUEST,
+            )
+        )
+    if errors:
+        raise ConfigError(
+            f"backfill range {start}..{end} (lookback {lookback}) is invalid",
+            errors,
+        )
+    return start - timedelta(days=lookback)
 
 
 def start_backfill(
@@ -115,9 +150,11 @@ def start_backfill(
     max_attempts: int,
     lookback: int,
     executor: str = "local",
+    no_load: bool = False,
 ) -> BackfillJobRecord:
     """Record a new job for ``plan`` run by this process with ``executor``, refusing one
-    that overlaps a running job."""
+    that overlaps a running job; ``no_load`` (the operator's ``--no-load``) is recorded
+    so that a resume does as the start did."""
     first = min([start, *(p.dt for p in plan)])
     check_no_overlap(ledger, contract.dataset, first, end)
     return ledger.create(
@@ -125,7 +162,12 @@ def start_backfill(
         first,
         end,
         [p.dt for p in plan],
-        parameters={"from": start.isoformat(), "to": end.isoformat(), "lookback": lookback},
+        parameters={
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "lookback": lookback,
+            "no_load": no_load,
+        },
         max_attempts=max_attempts,
         runner=Runner.this(executor),
     )
@@ -155,14 +197,31 @@ def find_backfill_job(
 
 
 def resume_backfill(
-    ledger: Ledger, contract: Contract, job_id: str, *, executor: str = "local"
+    ledger: Ledger,
+    contract: Contract,
+    job_id: str,
+    *,
+    executor: str = "local",
+    no_load: bool = False,
 ) -> BackfillJobRecord:
     """Take over job ``job_id`` for this process, to run with ``executor``.
 
+    ``no_load`` (the operator's ``--no-load``) must be what the job was started with: a
+    loading job resumed without its loads would end ``succeeded`` with days transformed
+    and never loaded (a job recorded before the flag was is resumed as asked).
+
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
+        ConfigError: ``no_load`` differs from the job's start.
     """
     _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
+    started = job.parameters.get("no_load")
+    if isinstance(started, bool) and started != no_load:
+        expected = "with --no-load" if started else "without --no-load"
+        raise ConfigError(
+            f"backfill job {job_id} was started {expected}; resume it the same way",
+            [FieldError("--no-load", f"expected the job's start: {expected}", _REQUEST)],
+        )
     if ledger.alive(job):
         raise BackfillConflictError(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
