@@ -157,7 +157,7 @@ def start_backfill(
     so that a resume does as the start did."""
     first = min([start, *(p.dt for p in plan)])
     check_no_overlap(ledger, contract.dataset, first, end)
-    return ledger.create(
+    job = ledger.create(
         contract.dataset,
         first,
         end,
@@ -171,6 +171,26 @@ def start_backfill(
         max_attempts=max_attempts,
         runner=Runner.this(executor),
     )
+    _check_alone(ledger, job)
+    return job
+
+
+def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
+    """Check again, now that ``job`` holds its lease, that no live job overlaps it, and
+    give way (``job`` cancelled, its lease released) if one does.
+
+    Two backfills started at the same moment both pass the check made before either is
+    recorded; made again once each holds its lease, at least the one recorded last sees
+    the other (both may, and both give way: each refused loudly, never both running).
+
+    Raises:
+        BackfillConflictError: naming the other job.
+    """
+    try:
+        check_no_overlap(ledger, job.dataset, job.start, job.end, besides=job.job_id)
+    except BackfillConflictError:
+        ledger.set_state(job.job_id, "cancelled")
+        raise
 
 
 def find_backfill_job(
@@ -231,6 +251,7 @@ def resume_backfill(
     ledger.set_state(job_id, "running", owner=this_process(), runner=Runner.this(executor))
     resumed = ledger.get(job_id)
     assert resumed is not None
+    _check_alone(ledger, resumed)
     return resumed
 
 
