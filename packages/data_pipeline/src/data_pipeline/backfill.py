@@ -285,7 +285,7 @@ def run_backfill(
     interrupted = False
     with bound_context(dataset=contract.dataset, backfill_job=job.job_id):
         try:
-            for result in executor.run(partial(run_unit, context), units):
+            for result in executor.run(partial(_run_recorded, context, job.job_id), units):
                 record = _final_record(result, todo[partition_of(result.unit)[1]])
                 ledger.update(job.job_id, record)
                 results.append(record)
@@ -294,6 +294,10 @@ def run_backfill(
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("backfill interrupted; running partitions finished, the rest wait")
+            for record in _ended_meanwhile(ledger, job.job_id, todo, results):
+                results.append(record)
+                if progress is not None:
+                    progress(record)
     succeeded = sum(r.state == "succeeded" for r in results)
     failed = sum(r.state == "failed" for r in results)
     state = "cancelled" if interrupted else ("failed" if failed else "succeeded")
@@ -334,6 +338,48 @@ def backfill_units(
             contract.dataset, p.dt, load=load, purpose=f"backfill {job.job_id}", job=job.job_id
         )
         for p in todo
+    ]
+
+
+def _run_recorded(context: PipelineContext, job_id: str, unit: WorkUnit) -> PartitionOutcome:
+    """Run ``unit`` and record its partition's success in the job's ledger at once.
+
+    An interrupted local executor lets the units in flight finish but hands back no
+    result of theirs (its pool is shut down as the interrupt leaves it): without this
+    record, a partition transformed and loaded after Ctrl-C or SIGTERM would stay
+    ``running``, be left out of the summary, and be redone by the resume. A failure to
+    record is only logged: the unit's work is done, and its result records it again.
+    """
+    outcome = run_unit(context, unit)
+    ledger = context.ledger
+    if ledger is None:
+        return outcome
+    _, dt = partition_of(unit)
+    try:
+        job = ledger.get(job_id)
+        before = next((p for p in job.partitions if p.dt == dt), None) if job else None
+        attempts = before.attempts if before is not None else 1
+        rows = outcome.transform.rows if outcome.transform else 0
+        ledger.update(job_id, BackfillPartitionRecord(dt, "succeeded", attempts, "", rows, ""))
+    except Exception as exc:  # the result records it again
+        logger.warning("backfill partition's end not recorded yet: %s", exc)
+    return outcome
+
+
+def _ended_meanwhile(
+    ledger: Ledger,
+    job_id: str,
+    todo: Mapping[date, BackfillPartitionRecord],
+    results: list[BackfillPartitionRecord],
+) -> list[BackfillPartitionRecord]:
+    """The partitions of ``todo`` the ledger records as succeeded whose result the
+    executor never handed back (in flight when the run was interrupted)."""
+    job = ledger.get(job_id)
+    if job is None:
+        return []
+    seen = {r.dt for r in results}
+    return [
+        p for p in job.partitions if p.dt in todo and p.dt not in seen and p.state == "succeeded"
     ]
 
 
