@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from data_pipeline.backfill import plan_backfill
 from data_pipeline.backfill_status import resume_command
 from data_pipeline.db import BackfillJobRecord
+from etl_core.contracts import load_contracts
 from etl_core.storage import open_store
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -109,3 +111,32 @@ def test_the_resume_command_of_a_job_started_with_no_load_keeps_no_load() -> Non
     assert command == "etl-data-pipeline backfill --dataset pos --resume j1 --no-load"
     loading = replace(job, parameters={"no_load": False})
     assert resume_command(loading, None).endswith("--resume j1")
+
+
+def test_a_plan_over_ten_years_lists_the_store_a_few_times_not_once_a_day(
+    tmp_path: Path, config_dir: Path, retail: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(str(tmp_path / "lake")) as store:
+        retail.seed(store, ["2017-03-04", "2026-11-02"], rows=5)
+        listed: list[str] = []
+        every = store.list
+
+        def counted(prefix: str = "") -> Any:
+            listed.append(prefix)
+            return every(prefix)
+
+        monkeypatch.setattr(store, "list", counted)
+        plan = plan_backfill(store, contract, date(2016, 11, 20), date(2026, 11, 20))
+    assert [p.dt for p in plan] == [date(2017, 3, 4), date(2026, 11, 2)]
+    assert len(listed) <= 5, f"{len(listed)} listings, the first ones {listed[:3]}"
+
+
+def test_a_short_plan_finds_the_same_partitions(
+    tmp_path: Path, config_dir: Path, retail: Any
+) -> None:
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(str(tmp_path / "lake")) as store:
+        retail.seed(store, ["2026-11-01", "2026-11-03"], rows=5)
+        plan = plan_backfill(store, contract, date(2026, 11, 2), date(2026, 11, 5), lookback=1)
+    assert [(p.dt, p.objects) for p in plan] == [(date(2026, 11, 1), 1), (date(2026, 11, 3), 1)]
