@@ -425,6 +425,13 @@ def backfill_command(
                 no_load=no_load,
             )
             sizes = {item.dt: item.bytes for item in plan}
+            if not plan:  # a mistyped year is a job with nothing to do: say so
+                cli.notice(
+                    f"no partition of {dataset} has validated input from "
+                    f"{job.start} to {end}: the backfill has nothing to do",
+                    level=logging.WARNING,
+                    fields={"dataset": dataset},
+                )
         cli.notice(
             f"backfill job {job.job_id} ({ledger.kind} ledger)",
             fields={"dataset": dataset, "backfill_job": job.job_id},

@@ -140,3 +140,11 @@ def test_a_short_plan_finds_the_same_partitions(
         retail.seed(store, ["2026-11-01", "2026-11-03"], rows=5)
         plan = plan_backfill(store, contract, date(2026, 11, 2), date(2026, 11, 5), lookback=1)
     assert [(p.dt, p.objects) for p in plan] == [(date(2026, 11, 1), 1), (date(2026, 11, 3), 1)]
+
+
+def test_a_range_without_validated_input_says_there_is_nothing_to_do(pipeline: Cli) -> None:
+    result = backfill(pipeline, "--from", "2025-11-01", "--to", "2025-11-02", "--no-load")
+    assert result.returncode == 0, result.stderr
+    said = "no partition of pos has validated input from 2025-11-01 to 2025-11-02"
+    assert said in result.stderr
+    assert "0 succeeded, 0 failed" in result.stdout
