@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import partial
 
@@ -314,6 +314,7 @@ def run_backfill(
                 results.append(record)
                 if progress is not None:
                     progress(record)
+            _release_abandoned(ledger, job.job_id, todo)
     succeeded = sum(r.state == "succeeded" for r in results)
     failed = sum(r.state == "failed" for r in results)
     state = "cancelled" if interrupted else ("failed" if failed else "succeeded")
@@ -397,6 +398,20 @@ def _ended_meanwhile(
     return [
         p for p in job.partitions if p.dt in todo and p.dt not in seen and p.state == "succeeded"
     ]
+
+
+def _release_abandoned(
+    ledger: Ledger, job_id: str, todo: Mapping[date, BackfillPartitionRecord]
+) -> None:
+    """Record as ``cancelled`` the partitions this process left ``running`` when its run
+    was interrupted (a unit given up without handing back a result): none of its units
+    runs any more, and ``--status`` should not show them in flight. A partition another
+    process claimed (a Celery worker's) is left as it is."""
+    job = ledger.get(job_id)
+    me = this_process()
+    for p in job.partitions if job is not None else ():
+        if p.dt in todo and p.state == "running" and p.claimed_by == me:
+            ledger.update(job_id, replace(p, state="cancelled"))
 
 
 def _todo(job: BackfillJobRecord, only_failed: bool) -> list[BackfillPartitionRecord]:

@@ -56,3 +56,33 @@ def test_a_partition_finishing_after_an_interrupt_is_recorded_succeeded(
     states = [(p.dt, p.state, p.attempts) for p in recorded.partitions]
     assert states == [(PLAN[0].dt, "succeeded", 1), (PLAN[1].dt, "pending", 0),
                       (PLAN[2].dt, "pending", 0)]  # fmt: skip
+
+
+def given_up_after_an_interrupt(store: Any, contract: Any, dt: date, *a: Any, **k: Any) -> Any:
+    """A partition during which the process receives SIGINT, and that gives up once its
+    backfill stops (a query cancelled by the signal)."""
+    os.kill(os.getpid(), signal.SIGINT)
+    stop = unit_stop()
+    assert stop is not None
+    assert stop.wait(30), "the executor never stopped"
+    raise RuntimeError("query interrupted")
+
+
+def test_a_partition_given_up_after_an_interrupt_is_not_left_running(
+    settings: PipelineSettings, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(work, "process_partition", given_up_after_an_interrupt)
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(settings.storage_url) as store:
+        ledger = StoreLedger(store)
+        job = start_backfill(ledger, contract, FIRST, PLAN[-1].dt, PLAN, max_attempts=1, lookback=0)
+        context = PipelineContext(store, ContractSet((contract,)), settings, "r1", ledger)
+        summary = run_backfill(context, contract, job, ThreadExecutor(1), load=False)
+        recorded = ledger.get(job.job_id)
+
+    assert summary.interrupted
+    assert summary.succeeded == 0
+    assert recorded is not None
+    states = [(p.dt, p.state, p.attempts) for p in recorded.partitions]
+    assert states == [(PLAN[0].dt, "cancelled", 1), (PLAN[1].dt, "pending", 0),
+                      (PLAN[2].dt, "pending", 0)]  # fmt: skip
