@@ -220,15 +220,19 @@ def find_backfill_job(
         BackfillConflictError: no ledger holds such a job.
     """
     kinds = []
+    others = []
     for opener in ledgers:
         ledger = opener()
         job = ledger.get(job_id)
         if job is not None and job.dataset == dataset:
             return ledger, job
+        if job is not None:
+            others.append(f"{job.dataset!r} in the {ledger.kind} ledger")
         kinds.append(f"the {ledger.kind} ledger")
+    found = f"; job {job_id} is of dataset {' and '.join(others)}" if others else ""
     raise BackfillConflictError(
-        f"no backfill job {job_id!r} of dataset {dataset!r} in {' or '.join(kinds)}",
-        [FieldError("job_id", "unknown job", "backfill request")],
+        f"no backfill job {job_id!r} of dataset {dataset!r} in {' or '.join(kinds)}{found}",
+        [FieldError("job_id", "unknown job" if not others else "another dataset's job", _REQUEST)],
     )
 
 

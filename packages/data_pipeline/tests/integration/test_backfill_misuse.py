@@ -148,3 +148,17 @@ def test_a_range_without_validated_input_says_there_is_nothing_to_do(pipeline: C
     said = "no partition of pos has validated input from 2025-11-01 to 2025-11-02"
     assert said in result.stderr
     assert "0 succeeded, 0 failed" in result.stdout
+
+
+def test_a_resume_of_another_datasets_job_names_its_dataset(
+    pipeline: Cli, two_days: Path, config_dir: Path, retail: Any
+) -> None:
+    retail.write_contract(config_dir, "other", retail.contract().replace('"pos"', '"other"'))
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", "--no-load")
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    resumed = pipeline("backfill", "--dataset", "other", "--resume", job, "--no-load")
+    shown = pipeline("backfill", "--dataset", "other", "--status", job)
+    for result in (resumed, shown):
+        assert result.returncode == 2, result.stderr
+        assert f"job {job} is of dataset 'pos' in the store ledger" in result.stderr
