@@ -291,7 +291,8 @@ def run_backfill(
     Each partition is one unit on ``executor``, whose policy retries retryable
     errors (a busy partition, a store or database outage) and never a fatal one
     (bad SQL, a missing column). Ctrl-C stops handing out partitions, lets the
-    running ones finish, records the job as cancelled and returns with
+    running ones finish (each recording its own success: :func:`_run_recorded`), records
+    the job as cancelled (ended as usual when no partition was left) and returns with
     ``interrupted`` set; resume it later. ``sizes`` (input bytes by partition, from
     the plan) hands out the largest partitions first (:func:`backfill_units`).
     """
@@ -321,8 +322,9 @@ def run_backfill(
             _release_abandoned(ledger, job.job_id, todo)
     succeeded = sum(r.state == "succeeded" for r in results)
     failed = sum(r.state == "failed" for r in results)
-    state = "cancelled" if interrupted else ("failed" if failed else "succeeded")
-    if not interrupted and any(p.state == "failed" for p in done) and only_failed is False:
+    left = interrupted and len(results) < len(todo)  # an interrupt after the last end: done
+    state = "cancelled" if left else ("failed" if failed else "succeeded")
+    if not left and any(p.state == "failed" for p in done) and only_failed is False:
         state = "failed"
     ledger.set_state(job.job_id, state)
     return BackfillSummary(

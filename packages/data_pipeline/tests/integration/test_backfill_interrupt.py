@@ -86,3 +86,21 @@ def test_a_partition_given_up_after_an_interrupt_is_not_left_running(
     states = [(p.dt, p.state, p.attempts) for p in recorded.partitions]
     assert states == [(PLAN[0].dt, "cancelled", 1), (PLAN[1].dt, "pending", 0),
                       (PLAN[2].dt, "pending", 0)]  # fmt: skip
+
+
+def test_a_job_whose_last_partition_ends_after_an_interrupt_is_succeeded_not_cancelled(
+    settings: PipelineSettings, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(work, "process_partition", interrupted_while_in_flight)
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(settings.storage_url) as store:
+        ledger = StoreLedger(store)
+        job = start_backfill(ledger, contract, FIRST, FIRST, PLAN[:1], max_attempts=3, lookback=0)
+        context = PipelineContext(store, ContractSet((contract,)), settings, "r1", ledger)
+        summary = run_backfill(context, contract, job, ThreadExecutor(1), load=False)
+        recorded = ledger.get(job.job_id)
+
+    assert summary.interrupted
+    assert summary.succeeded == 1
+    assert recorded is not None
+    assert recorded.state == "succeeded"
