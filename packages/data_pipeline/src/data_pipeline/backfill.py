@@ -13,6 +13,7 @@ simply redone: its output is replaced whole and its load replaces its rows).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -46,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 MAX_RANGE_DAYS = 3660
 _REQUEST = "backfill request"
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""A job id as the ledgers make them (a number, or a time and a random suffix): a name
+of the store's ledger, never a path."""
 PROBE_DAYS = 31
 """The longest range planned by asking each day for its deliveries; a longer one lists
 the dataset's validated prefix once (:func:`plan_backfill`)."""
@@ -217,8 +221,19 @@ def find_backfill_job(
     made there needs no database, which may be down).
 
     Raises:
-        BackfillConflictError: no ledger holds such a job.
+        BackfillConflictError: ``job_id`` is not a job id, or no ledger holds such a job.
     """
+    if not JOB_ID.fullmatch(job_id):
+        raise BackfillConflictError(
+            f"{job_id!r} is not a backfill job id",
+            [
+                FieldError(
+                    "job_id",
+                    "expected the id `backfill` printed (letters, digits, '-', '_', '.'; no path)",
+                    _REQUEST,
+                )
+            ],
+        )
     kinds = []
     others = []
     for opener in ledgers:

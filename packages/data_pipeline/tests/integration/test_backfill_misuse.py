@@ -162,3 +162,13 @@ def test_a_resume_of_another_datasets_job_names_its_dataset(
     for result in (resumed, shown):
         assert result.returncode == 2, result.stderr
         assert f"job {job} is of dataset 'pos' in the store ledger" in result.stderr
+
+
+@pytest.mark.parametrize("job", ["../../x", "a/b", ".hidden"])
+def test_a_job_id_that_is_a_path_is_a_usage_error(pipeline: Cli, job: str) -> None:
+    resumed = backfill(pipeline, "--resume", job, "--no-load")
+    shown = backfill(pipeline, "--status", job)
+    for result in (resumed, shown):
+        assert result.returncode == 2, result.stderr
+        assert f"{job!r} is not a backfill job id" in result.stderr
+        assert "invalid key" not in result.stderr
