@@ -13,14 +13,15 @@ simply redone: its output is replaced whole and its load replaces its rows).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from functools import partial
 
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from data_pipeline.layout import input_objects
+from data_pipeline.layout import input_objects, list_validated_dates
 from data_pipeline.ledger import Ledger, Runner, check_no_overlap, this_process
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
@@ -45,6 +46,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_RANGE_DAYS = 3660
+_REQUEST = "backfill request"
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+"""A job id as the ledgers make them (a number, or a time and a random suffix): a name
+of the store's ledger, never a path."""
+PROBE_DAYS = 31
+"""The longest range planned by asking each day for its deliveries; a longer one lists
+the dataset's validated prefix once (:func:`plan_backfill`)."""
 _attempts = counter(
     "etl_data_pipeline_backfill_attempts_total",
     "Backfill partition attempts, by dataset and outcome.",
@@ -81,28 +89,75 @@ def plan_backfill(
     """The partitions from ``start - lookback`` days to ``end`` that have validated input.
 
     Raises:
-        ConfigError: the range is reversed, too long, or ``lookback`` is negative.
+        ConfigError: the range is reversed, longer than :data:`MAX_RANGE_DAYS` with its
+            lookback, or ``lookback`` is negative or reaches before 0001-01-01.
     """
-    if end < start or (end - start).days > MAX_RANGE_DAYS or lookback < 0:
-        raise ConfigError(
-            f"backfill range {start}..{end} (lookback {lookback}) is invalid",
-            [
-                FieldError(
-                    "start/end/lookback",
-                    f"expected the first date on or before the last, at most {MAX_RANGE_DAYS} "
-                    "days apart, and a lookback of 0 days or more",
-                    "backfill request",
-                )
-            ],
-        )
-    first = start - timedelta(days=lookback)
+    first = _first_day(start, end, lookback)
     plan = []
-    for offset in range((end - first).days + 1):
-        dt = first + timedelta(days=offset)
+    for dt in _candidate_days(store, contract.dataset, first, end):
         objects = input_objects(store, contract.dataset, dt)
         if objects:
             plan.append(PlannedPartition(dt, len(objects), sum(o.size for o in objects)))
     return plan
+
+
+def _candidate_days(store: ObjectStore, dataset: str, first: date, end: date) -> list[date]:
+    """The days from ``first`` to ``end`` that may have validated input.
+
+    Up to :data:`PROBE_DAYS` days, each day is asked (one listing of its deliveries); a
+    longer range takes the dates with a delivery from one listing of the dataset's
+    validated prefix instead: ten years asked a day at a time are 3,660 listings (minutes
+    on S3) before the first partition starts.
+    """
+    days = (end - first).days + 1
+    if days <= PROBE_DAYS:
+        return [first + timedelta(days=offset) for offset in range(days)]
+    return [dt for dt in list_validated_dates(store, dataset) if first <= dt <= end]
+
+
+def _first_day(start: date, end: date, lookback: int) -> date:
+    """The first day a backfill of ``start``..``end`` with ``lookback`` covers.
+
+    The lookback counts towards :data:`MAX_RANGE_DAYS` (a range of a few days with a
+    lookback of a century is a century of partitions to look up) and cannot reach before
+    the first day of the calendar.
+
+    Raises:
+        ConfigError: the range is reversed, too long, or ``lookback`` is negative or
+            reaches before 0001-01-01; naming the option at fault.
+    """
+    errors = []
+    if end < start:
+        errors.append(
+            FieldError(
+                "--from/--to",
+                f"expected --from on or before --to, got {start} after {end}",
+                _REQUEST,
+            )
+        )
+    if lookback < 0:
+        errors.append(
+            FieldError("--lookback", f"expected 0 days or more, got {lookback}", _REQUEST)
+        )
+    elif start.toordinal() - lookback < date.min.toordinal():
+        reach = f"reaches before {date.min} (at most {start.toordinal() - 1} days before {start})"
+        errors.append(FieldError("--lookback", f"{lookback} days {reach}", _REQUEST))
+    elif not errors and (end - start).days + lookback > MAX_RANGE_DAYS:
+        days = (end - start).days + lookback
+        errors.append(
+            FieldError(
+                "--from/--to/--lookback",
+                f"expected at most {MAX_RANGE_DAYS} days from the first day (--from less "
+                f"--lookback) to --to, got {days}; split the backfill",
+                _REQUEST,
+            )
+        )
+    if errors:
+        raise ConfigError(
+            f"backfill range {start}..{end} (lookback {lookback}) is invalid",
+            errors,
+        )
+    return start - timedelta(days=lookback)
 
 
 def start_backfill(
@@ -115,20 +170,47 @@ def start_backfill(
     max_attempts: int,
     lookback: int,
     executor: str = "local",
+    no_load: bool = False,
 ) -> BackfillJobRecord:
     """Record a new job for ``plan`` run by this process with ``executor``, refusing one
-    that overlaps a running job."""
+    that overlaps a running job; ``no_load`` (the operator's ``--no-load``) is recorded
+    so that a resume does as the start did."""
     first = min([start, *(p.dt for p in plan)])
     check_no_overlap(ledger, contract.dataset, first, end)
-    return ledger.create(
+    job = ledger.create(
         contract.dataset,
         first,
         end,
         [p.dt for p in plan],
-        parameters={"from": start.isoformat(), "to": end.isoformat(), "lookback": lookback},
+        parameters={
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "lookback": lookback,
+            "no_load": no_load,
+        },
         max_attempts=max_attempts,
         runner=Runner.this(executor),
     )
+    _check_alone(ledger, job)
+    return job
+
+
+def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
+    """Check again, now that ``job`` holds its lease, that no live job overlaps it, and
+    give way (``job`` cancelled, its lease released) if one does.
+
+    Two backfills started at the same moment both pass the check made before either is
+    recorded; made again once each holds its lease, at least the one recorded last sees
+    the other (both may, and both give way: each refused loudly, never both running).
+
+    Raises:
+        BackfillConflictError: naming the other job.
+    """
+    try:
+        check_no_overlap(ledger, job.dataset, job.start, job.end, besides=job.job_id)
+    except BackfillConflictError:
+        ledger.set_state(job.job_id, "cancelled")
+        raise
 
 
 def find_backfill_job(
@@ -139,30 +221,62 @@ def find_backfill_job(
     made there needs no database, which may be down).
 
     Raises:
-        BackfillConflictError: no ledger holds such a job.
+        BackfillConflictError: ``job_id`` is not a job id, or no ledger holds such a job.
     """
+    if not JOB_ID.fullmatch(job_id):
+        raise BackfillConflictError(
+            f"{job_id!r} is not a backfill job id",
+            [
+                FieldError(
+                    "job_id",
+                    "expected the id `backfill` printed (letters, digits, '-', '_', '.'; no path)",
+                    _REQUEST,
+                )
+            ],
+        )
     kinds = []
+    others = []
     for opener in ledgers:
         ledger = opener()
         job = ledger.get(job_id)
         if job is not None and job.dataset == dataset:
             return ledger, job
+        if job is not None:
+            others.append(f"{job.dataset!r} in the {ledger.kind} ledger")
         kinds.append(f"the {ledger.kind} ledger")
+    found = f"; job {job_id} is of dataset {' and '.join(others)}" if others else ""
     raise BackfillConflictError(
-        f"no backfill job {job_id!r} of dataset {dataset!r} in {' or '.join(kinds)}",
-        [FieldError("job_id", "unknown job", "backfill request")],
+        f"no backfill job {job_id!r} of dataset {dataset!r} in {' or '.join(kinds)}{found}",
+        [FieldError("job_id", "unknown job" if not others else "another dataset's job", _REQUEST)],
     )
 
 
 def resume_backfill(
-    ledger: Ledger, contract: Contract, job_id: str, *, executor: str = "local"
+    ledger: Ledger,
+    contract: Contract,
+    job_id: str,
+    *,
+    executor: str = "local",
+    no_load: bool = False,
 ) -> BackfillJobRecord:
     """Take over job ``job_id`` for this process, to run with ``executor``.
 
+    ``no_load`` (the operator's ``--no-load``) must be what the job was started with: a
+    loading job resumed without its loads would end ``succeeded`` with days transformed
+    and never loaded (a job recorded before the flag was is resumed as asked).
+
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
+        ConfigError: ``no_load`` differs from the job's start.
     """
     _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
+    started = job.parameters.get("no_load")
+    if isinstance(started, bool) and started != no_load:
+        expected = "with --no-load" if started else "without --no-load"
+        raise ConfigError(
+            f"backfill job {job_id} was started {expected}; resume it the same way",
+            [FieldError("--no-load", f"expected the job's start: {expected}", _REQUEST)],
+        )
     if ledger.alive(job):
         raise BackfillConflictError(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
@@ -172,6 +286,7 @@ def resume_backfill(
     ledger.set_state(job_id, "running", owner=this_process(), runner=Runner.this(executor))
     resumed = ledger.get(job_id)
     assert resumed is not None
+    _check_alone(ledger, resumed)
     return resumed
 
 
@@ -191,7 +306,8 @@ def run_backfill(
     Each partition is one unit on ``executor``, whose policy retries retryable
     errors (a busy partition, a store or database outage) and never a fatal one
     (bad SQL, a missing column). Ctrl-C stops handing out partitions, lets the
-    running ones finish, records the job as cancelled and returns with
+    running ones finish (each recording its own success: :func:`_run_recorded`), records
+    the job as cancelled (ended as usual when no partition was left) and returns with
     ``interrupted`` set; resume it later. ``sizes`` (input bytes by partition, from
     the plan) hands out the largest partitions first (:func:`backfill_units`).
     """
@@ -205,7 +321,7 @@ def run_backfill(
     interrupted = False
     with bound_context(dataset=contract.dataset, backfill_job=job.job_id):
         try:
-            for result in executor.run(partial(run_unit, context), units):
+            for result in executor.run(partial(_run_recorded, context, job.job_id), units):
                 record = _final_record(result, todo[partition_of(result.unit)[1]])
                 ledger.update(job.job_id, record)
                 results.append(record)
@@ -214,10 +330,16 @@ def run_backfill(
         except KeyboardInterrupt:
             interrupted = True
             logger.warning("backfill interrupted; running partitions finished, the rest wait")
+            for record in _ended_meanwhile(ledger, job.job_id, todo, results):
+                results.append(record)
+                if progress is not None:
+                    progress(record)
+            _release_abandoned(ledger, job.job_id, todo)
     succeeded = sum(r.state == "succeeded" for r in results)
     failed = sum(r.state == "failed" for r in results)
-    state = "cancelled" if interrupted else ("failed" if failed else "succeeded")
-    if not interrupted and any(p.state == "failed" for p in done) and only_failed is False:
+    left = interrupted and len(results) < len(todo)  # an interrupt after the last end: done
+    state = "cancelled" if left else ("failed" if failed else "succeeded")
+    if not left and any(p.state == "failed" for p in done) and only_failed is False:
         state = "failed"
     ledger.set_state(job.job_id, state)
     return BackfillSummary(
@@ -255,6 +377,62 @@ def backfill_units(
         )
         for p in todo
     ]
+
+
+def _run_recorded(context: PipelineContext, job_id: str, unit: WorkUnit) -> PartitionOutcome:
+    """Run ``unit`` and record its partition's success in the job's ledger at once.
+
+    An interrupted local executor lets the units in flight finish but hands back no
+    result of theirs (its pool is shut down as the interrupt leaves it): without this
+    record, a partition transformed and loaded after Ctrl-C or SIGTERM would stay
+    ``running``, be left out of the summary, and be redone by the resume. A failure to
+    record is only logged: the unit's work is done, and its result records it again.
+    """
+    outcome = run_unit(context, unit)
+    ledger = context.ledger
+    if ledger is None:
+        return outcome
+    _, dt = partition_of(unit)
+    try:
+        job = ledger.get(job_id)
+        before = next((p for p in job.partitions if p.dt == dt), None) if job else None
+        attempts = before.attempts if before is not None else 1
+        rows = outcome.transform.rows if outcome.transform else 0
+        ledger.update(job_id, BackfillPartitionRecord(dt, "succeeded", attempts, "", rows, ""))
+    except Exception as exc:  # the result records it again
+        logger.warning("backfill partition's end not recorded yet: %s", exc)
+    return outcome
+
+
+def _ended_meanwhile(
+    ledger: Ledger,
+    job_id: str,
+    todo: Mapping[date, BackfillPartitionRecord],
+    results: list[BackfillPartitionRecord],
+) -> list[BackfillPartitionRecord]:
+    """The partitions of ``todo`` the ledger records as succeeded whose result the
+    executor never handed back (in flight when the run was interrupted)."""
+    job = ledger.get(job_id)
+    if job is None:
+        return []
+    seen = {r.dt for r in results}
+    return [
+        p for p in job.partitions if p.dt in todo and p.dt not in seen and p.state == "succeeded"
+    ]
+
+
+def _release_abandoned(
+    ledger: Ledger, job_id: str, todo: Mapping[date, BackfillPartitionRecord]
+) -> None:
+    """Record as ``cancelled`` the partitions this process left ``running`` when its run
+    was interrupted (a unit given up without handing back a result): none of its units
+    runs any more, and ``--status`` should not show them in flight. A partition another
+    process claimed (a Celery worker's) is left as it is."""
+    job = ledger.get(job_id)
+    me = this_process()
+    for p in job.partitions if job is not None else ():
+        if p.dt in todo and p.state == "running" and p.claimed_by == me:
+            ledger.update(job_id, replace(p, state="cancelled"))
 
 
 def _todo(job: BackfillJobRecord, only_failed: bool) -> list[BackfillPartitionRecord]:

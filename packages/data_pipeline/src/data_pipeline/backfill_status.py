@@ -120,9 +120,14 @@ def job_status(
 
 
 def resume_command(job: BackfillJobRecord, runner: Runner | None) -> str:
-    """The command that resumes ``job`` (with the executor it ran with)."""
+    """The command that resumes ``job`` (with the executor it ran with, and ``--no-load``
+    when it was started with it: a resume must do as the start did)."""
     executor = " --executor celery" if runner is not None and runner.executor == "celery" else ""
-    return f"etl-data-pipeline backfill --dataset {job.dataset} --resume {job.job_id}{executor}"
+    no_load = " --no-load" if job.parameters.get("no_load") is True else ""
+    return (
+        f"etl-data-pipeline backfill --dataset {job.dataset} --resume {job.job_id}"
+        f"{executor}{no_load}"
+    )
 
 
 def _writers(

@@ -206,6 +206,11 @@ def load_command(
     session = cli.session(ctx).with_flags({"database_url": database_url})
     contract = _load_contract(session, dataset)
     dt = _date(date_, "--date")
+    if contract.load is None:
+        raise ConfigError(
+            f"dataset {dataset!r} has nothing to load",
+            [FieldError("load", "expected a [load] section naming the table", contract.origin)],
+        )
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
     _check_load_tables([contract])
     run = session.record_run("load", dataset=dataset, parameters={"date": date_})
@@ -361,6 +366,15 @@ def backfill_command(
     contract = _contract(session, dataset)
     if only_failed and not resume:
         raise ConfigError("--only-failed needs --resume JOB", [])
+    if resume and (from_ or to or lookback):
+        raise ConfigError(
+            f"--resume {resume} redoes the dates the job was started with",
+            [
+                FieldError(
+                    "--from/--to/--lookback", "expected none of them with --resume", "command line"
+                )
+            ],
+        )
     if not resume and (from_ is None or to is None):
         raise ConfigError("backfill needs --from and --to (or --resume JOB)", [])
     load = not no_load and contract.load is not None
@@ -393,7 +407,7 @@ def backfill_command(
         sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
         executor_kind = session.settings.executor
         if resume:
-            job = resume_backfill(ledger, contract, resume, executor=executor_kind)
+            job = resume_backfill(ledger, contract, resume, executor=executor_kind, no_load=no_load)
         else:
             assert from_ is not None
             assert to is not None
@@ -408,8 +422,16 @@ def backfill_command(
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
                 executor=executor_kind,
+                no_load=no_load,
             )
             sizes = {item.dt: item.bytes for item in plan}
+            if not plan:  # a mistyped year is a job with nothing to do: say so
+                cli.notice(
+                    f"no partition of {dataset} has validated input from "
+                    f"{job.start} to {end}: the backfill has nothing to do",
+                    level=logging.WARNING,
+                    fields={"dataset": dataset},
+                )
         cli.notice(
             f"backfill job {job.job_id} ({ledger.kind} ledger)",
             fields={"dataset": dataset, "backfill_job": job.job_id},

@@ -202,13 +202,18 @@ class Ledger(Protocol):
         job has no such partition."""
 
 
-def check_no_overlap(ledger: Ledger, dataset: str, start: date, end: date) -> None:
-    """Refuse a backfill while a live job of the same dataset covers any of its dates.
+def check_no_overlap(
+    ledger: Ledger, dataset: str, start: date, end: date, *, besides: str | None = None
+) -> None:
+    """Refuse a backfill while a live job of the same dataset (other than job ``besides``,
+    the one asking) covers any of its dates.
 
     Raises:
         BackfillConflictError: naming the running job.
     """
     for job in ledger.running(dataset):
+        if job.job_id == besides:
+            continue
         if job.start <= end and start <= job.end and ledger.alive(job):
             raise BackfillConflictError(
                 f"backfill job {job.job_id} of dataset {dataset!r} "

@@ -1,0 +1,174 @@
+"""Backfills, transforms and loads asked for wrongly, as an operator does: a clear usage
+error (exit 2) naming the option, and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data_pipeline.backfill import plan_backfill
+from data_pipeline.backfill_status import resume_command
+from data_pipeline.db import BackfillJobRecord
+from etl_core.contracts import load_contracts
+from etl_core.storage import open_store
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+DAYS = ["2026-11-01", "2026-11-02"]
+
+
+@pytest.fixture
+def two_days(tmp_path: Path, retail: Any) -> Path:
+    """A local store with two validated POS days."""
+    root = tmp_path / "store"
+    with open_store(str(root)) as store:
+        retail.seed(store, DAYS, rows=50)
+    return root
+
+
+@pytest.fixture
+def pipeline(cli: Cli, config_dir: Path, two_days: Path) -> Cli:
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return cli("--config-dir", str(config_dir), "--storage", str(two_days), *args, env=env)
+
+    return run
+
+
+def backfill(pipeline: Cli, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return pipeline("backfill", "--dataset", "pos", *args, **kwargs)
+
+
+def test_a_lookback_reaching_before_year_one_is_a_usage_error_naming_lookback(
+    pipeline: Cli, two_days: Path
+) -> None:
+    result = backfill(
+        pipeline, "--from", "0001-01-02", "--to", "0001-01-02", "--lookback", "3", "--no-load"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--lookback: 3 days reaches before 0001-01-01" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (two_days / "_state").exists()
+
+
+def test_a_lookback_counts_towards_the_longest_range(pipeline: Cli, two_days: Path) -> None:
+    result = backfill(
+        pipeline, "--from", "2026-11-01", "--to", "2026-11-02", "--lookback", "36500", "--no-load"
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--from/--to/--lookback: expected at most 3660 days" in result.stderr
+    assert "got 36501" in result.stderr
+    assert not (two_days / "_state").exists()
+
+
+def test_a_resume_given_dates_is_a_usage_error_naming_them(pipeline: Cli, two_days: Path) -> None:
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", "--no-load")
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    for extra in (("--from", "2026-11-02"), ("--to", "2026-11-02"), ("--lookback", "1")):
+        result = backfill(pipeline, "--resume", job, *extra, "--no-load")
+        assert result.returncode == 2, (extra, result.stderr)
+        assert "--from/--to/--lookback: expected none of them with --resume" in result.stderr
+    assert not (two_days / "curated/pos/dt=2026-11-02").exists()
+
+
+def test_a_loading_job_is_not_resumed_without_its_loads(
+    pipeline: Cli, two_days: Path, migrated_sqlite: str
+) -> None:
+    env = {"DATABASE_URL": migrated_sqlite}
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-02", env=env)
+    assert started.returncode == 0, started.stderr
+    resumed = backfill(pipeline, "--resume", "1", "--no-load", env=env)
+    assert resumed.returncode == 2, resumed.stderr
+    assert "backfill job 1 was started without --no-load" in resumed.stderr
+    assert "--no-load: expected the job's start" in resumed.stderr
+    again = backfill(pipeline, "--resume", "1", env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_load_of_a_dataset_without_a_load_section_is_a_usage_error(
+    pipeline: Cli, config_dir: Path, retail: Any
+) -> None:
+    retail.write_contract(config_dir, "pos", retail.contract(load=False))
+    built = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01")
+    assert built.returncode == 0, built.stderr
+    result = pipeline("load", "--dataset", "pos", "--date", "2026-11-01")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "dataset 'pos' has nothing to load" in result.stderr
+    assert "load: expected a [load] section" in result.stderr
+
+
+def test_the_resume_command_of_a_job_started_with_no_load_keeps_no_load() -> None:
+    job = BackfillJobRecord(
+        job_id="j1", dataset="pos", start=date(2026, 11, 1), end=date(2026, 11, 2),
+        state="running", parameters={"no_load": True}, max_attempts=3, partitions=(),
+    )  # fmt: skip
+    command = resume_command(job, None)
+    assert command == "etl-data-pipeline backfill --dataset pos --resume j1 --no-load"
+    loading = replace(job, parameters={"no_load": False})
+    assert resume_command(loading, None).endswith("--resume j1")
+
+
+def test_a_plan_over_ten_years_lists_the_store_a_few_times_not_once_a_day(
+    tmp_path: Path, config_dir: Path, retail: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(str(tmp_path / "lake")) as store:
+        retail.seed(store, ["2017-03-04", "2026-11-02"], rows=5)
+        listed: list[str] = []
+        every = store.list
+
+        def counted(prefix: str = "") -> Any:
+            listed.append(prefix)
+            return every(prefix)
+
+        monkeypatch.setattr(store, "list", counted)
+        plan = plan_backfill(store, contract, date(2016, 11, 20), date(2026, 11, 20))
+    assert [p.dt for p in plan] == [date(2017, 3, 4), date(2026, 11, 2)]
+    assert len(listed) <= 5, f"{len(listed)} listings, the first ones {listed[:3]}"
+
+
+def test_a_short_plan_finds_the_same_partitions(
+    tmp_path: Path, config_dir: Path, retail: Any
+) -> None:
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(str(tmp_path / "lake")) as store:
+        retail.seed(store, ["2026-11-01", "2026-11-03"], rows=5)
+        plan = plan_backfill(store, contract, date(2026, 11, 2), date(2026, 11, 5), lookback=1)
+    assert [(p.dt, p.objects) for p in plan] == [(date(2026, 11, 1), 1), (date(2026, 11, 3), 1)]
+
+
+def test_a_range_without_validated_input_says_there_is_nothing_to_do(pipeline: Cli) -> None:
+    result = backfill(pipeline, "--from", "2025-11-01", "--to", "2025-11-02", "--no-load")
+    assert result.returncode == 0, result.stderr
+    said = "no partition of pos has validated input from 2025-11-01 to 2025-11-02"
+    assert said in result.stderr
+    assert "0 succeeded, 0 failed" in result.stdout
+
+
+def test_a_resume_of_another_datasets_job_names_its_dataset(
+    pipeline: Cli, two_days: Path, config_dir: Path, retail: Any
+) -> None:
+    retail.write_contract(config_dir, "other", retail.contract().replace('"pos"', '"other"'))
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", "--no-load")
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    resumed = pipeline("backfill", "--dataset", "other", "--resume", job, "--no-load")
+    shown = pipeline("backfill", "--dataset", "other", "--status", job)
+    for result in (resumed, shown):
+        assert result.returncode == 2, result.stderr
+        assert f"job {job} is of dataset 'pos' in the store ledger" in result.stderr
+
+
+@pytest.mark.parametrize("job", ["../../x", "a/b", ".hidden"])
+def test_a_job_id_that_is_a_path_is_a_usage_error(pipeline: Cli, job: str) -> None:
+    resumed = backfill(pipeline, "--resume", job, "--no-load")
+    shown = backfill(pipeline, "--status", job)
+    for result in (resumed, shown):
+        assert result.returncode == 2, result.stderr
+        assert f"{job!r} is not a backfill job id" in result.stderr
+        assert "invalid key" not in result.stderr
