@@ -148,3 +148,30 @@ class _Stream(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("inf", "HTTP 503"),
+        ("1e999", "HTTP 503"),
+        ("7200", "HTTP 503, Retry-After 7200s (waited 300s at most: max_retry_wait)"),
+        ("2.5", "HTTP 503, Retry-After 2.5s"),
+    ],
+)
+def test_a_retry_after_is_said_as_a_number_of_seconds_never_infs(header: str, said: str) -> None:
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": header})
+
+    source = Source(
+        "https://api.test", (ENDPOINT,), source="shop", max_attempts=1,
+        max_retry_wait=timedelta(minutes=5),
+    )  # fmt: skip
+    client = ApiClient(source, transport=httpx.MockTransport(busy), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiUnavailableError) as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert str(caught.value).endswith(said)

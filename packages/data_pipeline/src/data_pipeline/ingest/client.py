@@ -362,6 +362,15 @@ class ApiClient:
             status=response.status_code,
         )
 
+    def _retry_after_said(self, hint: float | None) -> str:
+        """The server's ``Retry-After`` for an error (a number of seconds only: one not
+        finite is no hint), and that the wait is capped when it is above ``max_retry_wait``."""
+        if hint is None:
+            return ""
+        cap = self.source.max_retry_wait.total_seconds()
+        capped = f" (waited {cap:g}s at most: max_retry_wait)" if hint > cap else ""
+        return f", Retry-After {hint:g}s{capped}"
+
     def _check(self, endpoint: str, url: str, response: httpx.Response, body: bytes) -> None:
         status = response.status_code
         if 200 <= status < 300:
@@ -371,7 +380,7 @@ class ApiClient:
             raise self._unavailable(
                 endpoint,
                 url,
-                f"HTTP {status}" + (f", Retry-After {hint:.1f}s" if hint is not None else ""),
+                f"HTTP {status}{self._retry_after_said(hint)}",
                 status=status,
                 retry_after=hint,  # the policy caps it at max_retry_wait
             )
