@@ -175,3 +175,30 @@ def test_a_retry_after_is_said_as_a_number_of_seconds_never_infs(header: str, sa
         client.close()
 
     assert str(caught.value).endswith(said)
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://api.test/v2/items", "https://api.test:8443/v2/items", "https://evil.test/v2/items"],
+    ids=["https_to_http", "another_port", "another_host"],
+)
+def test_a_query_key_never_follows_a_redirect_off_the_origin(location: str) -> None:
+    """The key is re-added to a followed redirect on the base URL's scheme, host and port
+    only: a downgrade to http, another port or host is refused before it is asked."""
+    asked: list[httpx.URL] = []
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url)
+        return httpx.Response(301, headers={"Location": location})
+
+    auth = Auth(type="api_key", key=secret(), location="query")
+    source = Source("https://api.test", (ENDPOINT,), source="shop", auth=auth, max_attempts=1)
+    client = ApiClient(source, transport=httpx.MockTransport(moved), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiRequestError, match="redirects to .*refused") as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert [url.host for url in asked] == ["api.test"]  # the redirect was never followed
+    assert SECRET not in str(caught.value) and quote(SECRET, safe="") not in str(caught.value)
