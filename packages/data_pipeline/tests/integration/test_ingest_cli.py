@@ -546,10 +546,12 @@ def test_a_page_it_cannot_read_keeps_the_window_open_so_the_pages_after_it_land(
     failed = cli(workspace, "ingest")
 
     assert failed.returncode == 1, failed.stderr
-    assert "page 1 of" in failed.stderr and "stays open" in failed.stderr
+    assert "page 1 of" in failed.stderr
+    assert "stays open" in failed.stderr
     stopped = ObjectStateStore(workspace.store).load("shop", "items")
     assert stopped.cursor is None  # the mark did not move past the unread page
-    assert stopped.window is not None and stopped.window.raw_page == 1
+    assert stopped.window is not None
+    assert stopped.window.raw_page == 1
     [letters] = [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]
     [letter] = [json.loads(line) for line in workspace.store.read_bytes(letters).splitlines()]
     assert (letter["reason"], letter["page"], letter["position"]) == ("not_json", 1, None)

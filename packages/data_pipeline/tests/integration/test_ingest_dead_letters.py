@@ -149,7 +149,7 @@ def test_a_cursor_walk_stays_open_at_a_page_it_cannot_read(workspace, api) -> No
     workspace.source(CURSOR, endpoints=("items",))
     api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
 
-    with pytest.raises(ApiResponseError, match="page 2 of .* stays open") as raised:
+    with pytest.raises(ApiResponseError, match=r"page 2 of .* stays open") as raised:
         workspace.ingest("items")  # the next cursor was in that body
 
     assert raised.value.endpoint == "items"
