@@ -643,7 +643,8 @@ class _Walk:
         Raises:
             ApiResponseError: naming the page, always.
         """
-        if self.unreadable_end:
+        if self.unreadable_end:  # the walk of this sequence ends, as it did
+            self.unreadable_end = False
             return
         found_again = self.dead.count - 1  # the page's own, listed again by the resumed run
         if self.count:
