@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from data_pipeline.errors import ApiRequestError, ApiUnavailableError
+from data_pipeline.errors import ApiRequestError, ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest.auth import OAuth2ClientCredentials
 from data_pipeline.ingest.client import ApiClient
 from etl_core.contracts import Auth, Endpoint, Source
@@ -203,3 +203,29 @@ def test_a_query_key_never_follows_a_redirect_off_the_origin(location: str) -> N
     assert [url.host for url in asked] == ["api.test"]  # the redirect was never followed
     assert SECRET not in str(caught.value)
     assert quote(SECRET, safe="") not in str(caught.value)
+
+
+def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> None:
+    """httpx reads a followed redirect's body whole, with no bound: a server on the
+    source's own host sending on and on would exhaust the memory."""
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(64):  # 64 MiB, as a server sending without end
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/items":
+            return httpx.Response(302, headers={"Location": "/v2/items"}, content=endless())
+        return httpx.Response(200, json=[])
+
+    source = Source("https://api.test", (ENDPOINT,), source="shop", max_attempts=1)
+    client = ApiClient(source, transport=httpx.MockTransport(moved), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiResponseError, match=r"GET https://api.test/items: its redirect"):
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert len(sent) == 1

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 
@@ -77,6 +78,9 @@ _SAID_CHARS = 300
 
 _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
+MAX_REDIRECT_BODY = 16 * 1024
+"""The most bytes (as sent) of a followed redirect's body, which httpx reads whole before
+following it: a redirect page is a few hundred bytes; one sending on is refused."""
 
 
 @dataclass(frozen=True)
@@ -349,6 +353,8 @@ class ApiClient:
         target = response.request.url.join(response.headers["location"])
         home = httpx.URL(self.source.base_url)
         if (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port):
+            too_large = partial(self._redirect_too_large, response)
+            response.stream = _Capped(response.stream, MAX_REDIRECT_BODY, too_large)
             return
         shown = self.safe_url(response.request.url)
         elsewhere = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
@@ -356,6 +362,20 @@ class ApiClient:
             f"GET {shown} redirects to {elsewhere}, not to the source's "
             f"{home.scheme}://{home.netloc.decode('ascii', 'replace')}; refused (credentials "
             "would go with it: point base_url at where the API now answers)",
+            source=self.source.source,
+            endpoint=str(response.request.extensions.get("endpoint", "")),
+            url=shown,
+            status=response.status_code,
+        )
+
+    def _redirect_too_large(self, response: httpx.Response) -> ApiResponseError:
+        """The error of a followed redirect whose body goes on past :data:`MAX_REDIRECT_BODY`
+        (httpx reads it whole: a server sending without end would exhaust the memory)."""
+        shown = self.safe_url(response.request.url)
+        return ApiResponseError(
+            f"GET {shown}: its redirect (HTTP {response.status_code}) came with a body of more "
+            f"than {MAX_REDIRECT_BODY:,} bytes; refused, as it is read whole before the "
+            "redirect is followed",
             source=self.source.source,
             endpoint=str(response.request.extensions.get("endpoint", "")),
             url=shown,
@@ -478,6 +498,33 @@ class ApiClient:
             status=status,
             retry_after=retry_after,
         )
+
+
+class _Capped(httpx.SyncByteStream):
+    """A response's stream (bytes as sent) failing with ``error()`` past ``most`` bytes,
+    before the chunk that goes past is decoded (a gzip bomb included)."""
+
+    def __init__(
+        self,
+        stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+        most: int,
+        error: Callable[[], Exception],
+    ) -> None:
+        assert isinstance(stream, httpx.SyncByteStream)  # a sync client's
+        self._stream = stream
+        self._most = most
+        self._error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._stream:
+            size += len(chunk)
+            if size > self._most:
+                raise self._error()
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 @dataclass(frozen=True)
