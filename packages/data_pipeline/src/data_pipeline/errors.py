@@ -31,6 +31,7 @@ __all__ = [
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
     "EndpointBusyError",
+    "HttpDeadlineUnsupportedError",
     "JoinKeyTypeError",
     "MissingColumnError",
     "MissingPartitionError",
@@ -194,6 +195,24 @@ class NestedTooDeepError(ApiResponseError):
     """A body, or a record of it, nests arrays and objects deeper than the JSON readers and
     writers go (about a thousand levels to read, 512 to write): set aside as a dead letter
     (``too_deep``)."""
+
+
+class HttpDeadlineUnsupportedError(DataPipelineError, FatalError):
+    """The installed httpx or httpcore no longer has the internals the per-request deadline
+    sets (:mod:`data_pipeline.ingest.deadline`): refused at a client's start rather than
+    run without it. ``missing`` names what is gone; ``httpx_version`` and
+    ``httpcore_version`` what is installed."""
+
+    def __init__(self, missing: str, *, httpx_version: str, httpcore_version: str) -> None:
+        super().__init__(
+            f"httpx {httpx_version} / httpcore {httpcore_version} has no {missing}: the "
+            "source's timeout could not bound a whole request (a server sending a byte now "
+            "and then would hold the run), so no request is made; install the versions "
+            "etl-data-pipeline declares (httpx>=0.27,<1, httpcore 1.x)"
+        )
+        self.missing = missing
+        self.httpx_version = httpx_version
+        self.httpcore_version = httpcore_version
 
 
 class EndpointBusyError(DataPipelineError, LeaseBusyError):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.ingest import lease_key
+from data_pipeline.ingest import ObjectStateStore, lease_key
 from etl_core.storage import acquire_lease
 from etl_core.testing.brokers import broker_for
 from etl_core.testing.scripts import run_script
 
-from .conftest import SECRETS, Fault
+from .conftest import SECRETS, Fault, stamp
 
 SOURCE = """
 [auth]
@@ -514,3 +514,53 @@ def test_on_postgresql_a_window_failing_midway_resumes_from_the_table(
     assert workspace.keys("_state/") == [
         k for k in workspace.keys("_state/") if k.endswith(".lease.json")
     ]
+
+
+UNSORTED_CURSOR = """
+[auth]
+type = "bearer"
+token = "env:SHOP_TOKEN"
+
+[[endpoints]]
+name = "items"
+path = "/cursor"
+dataset = "shop_items"
+records_path = "data"
+chunk_records = 10
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+"""
+
+
+def test_a_page_it_cannot_read_keeps_the_window_open_so_the_pages_after_it_land(
+    workspace, bearer_api
+) -> None:
+    bearer_api.records = bearer_api.records[:30][::-1]  # newest first: not sorted by the mark
+    workspace.source(UNSORTED_CURSOR, endpoints=("items",))
+    bearer_api.faults.append(Fault("/cursor", 200, body=b"<html>busy</html>", after=1))
+
+    failed = cli(workspace, "ingest")
+
+    assert failed.returncode == 1, failed.stderr
+    assert "page 1 of" in failed.stderr
+    assert "stays open" in failed.stderr
+    stopped = ObjectStateStore(workspace.store).load("shop", "items")
+    assert stopped.cursor is None  # the mark did not move past the unread page
+    assert stopped.window is not None
+    assert stopped.window.raw_page == 1
+    [letters] = [k for k in workspace.keys("raw/") if k.endswith("_dead_letters.jsonl")]
+    [letter] = [json.loads(line) for line in workspace.store.read_bytes(letters).splitlines()]
+    assert (letter["reason"], letter["page"], letter["position"]) == ("not_json", 1, None)
+
+    resumed = cli(workspace, "ingest", "--json")
+
+    assert resumed.returncode == 0, resumed.stderr
+    [window] = json.loads(resumed.stdout)["windows"]
+    assert (window["resumed"], window["dead_letters"]) == (True, 0)
+    landed = workspace.landed("items")
+    assert sorted(r["id"] for r in landed) == list(range(1, 31))  # each once
+    assert ObjectStateStore(workspace.store).load("shop", "items").cursor == stamp(30)

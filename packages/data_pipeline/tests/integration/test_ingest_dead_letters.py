@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from data_pipeline.errors import ApiUnavailableError
+from data_pipeline.errors import ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest import ObjectStateStore
 
 from .conftest import Fault
@@ -145,14 +145,39 @@ def test_a_records_path_that_is_not_an_array_sets_the_page_aside(workspace, api)
     assert len(letters) == 3  # three unreadable pages in a row end the walk (bounded)
 
 
-def test_a_cursor_walk_ends_at_a_page_it_cannot_read(workspace, api) -> None:
+def test_a_cursor_walk_stays_open_at_a_page_it_cannot_read(workspace, api) -> None:
     workspace.source(CURSOR, endpoints=("items",))
     api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
 
-    [outcome] = workspace.ingest("items")
+    with pytest.raises(ApiResponseError, match=r"page 2 of .* stays open") as raised:
+        workspace.ingest("items")  # the next cursor was in that body
 
-    assert outcome.dead_letters == 1
-    assert workspace.landed("items") == api.records[:20]  # the next cursor was in that body
+    assert raised.value.endpoint == "items"
+    assert workspace.landed("items") == api.records[:20]
+    assert [(d["reason"], d["page"]) for d in dead_letters(workspace)] == [("not_json", 2)]
+    assert ObjectStateStore(workspace.store).load("shop", "items").window.raw_page == 2
+
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert (outcome.resumed, outcome.dead_letters) == (True, 0)
+    assert workspace.landed("items") == api.records
+    assert dead_letters(workspace) == []  # read this time: no longer set aside
+
+
+def test_a_page_still_unreadable_on_resume_is_listed_and_counted_once(workspace, api) -> None:
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
+    with pytest.raises(ApiResponseError):
+        workspace.ingest("items")
+    api.faults.append(Fault("/cursor", 200, body=b"still not json"))
+
+    with pytest.raises(ApiResponseError):
+        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert ObjectStateStore(workspace.store).load("shop", "items").window.dead_letters == 0
+    [letter] = dead_letters(workspace)
+    assert (letter["page"], letter["raw_text"]) == (2, "still not json")
+    assert workspace.landed("items") == api.records[:20]
 
 
 def test_a_resumed_run_lists_each_dead_letter_once(workspace, api) -> None:

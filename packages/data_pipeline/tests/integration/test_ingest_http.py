@@ -412,3 +412,41 @@ def test_a_body_declared_larger_than_max_page_bytes_is_refused_before_it_is_read
 
     with pytest.raises(ApiResponseError, match=r"max_page_bytes .*: its Content-Length is 2,"):
         workspace.ingest("items")
+
+
+@pytest.fixture
+def through_proxy(workspace, api, monkeypatch):
+    """The source's API behind an HTTP proxy of the environment (the test API answers the
+    proxy's absolute-URL requests): the source's host itself resolves nowhere."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", api.url)
+    path = workspace.config / "sources" / "shop.toml"
+
+    def source(body: str) -> None:
+        workspace.source(body, endpoints=("items",))
+        path.write_text(path.read_text().replace(api.url, "http://shop.invalid", 1))
+
+    return source
+
+
+def test_the_environments_http_proxy_is_used(workspace, api, through_proxy) -> None:
+    through_proxy("max_attempts = 1\n" + PAGED)
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == len(api.records)
+
+
+def test_headers_trickling_in_through_a_proxy_are_cut_at_the_timeout(
+    workspace, api, through_proxy
+) -> None:
+    through_proxy('timeout = "1s"\nmax_attempts = 1\n' + PAGED)
+    slow = Fault("/page", headers={"X-Slow": "a" * 60}, body=b"{}", trickle=0.1, head=True)
+    api.faults.append(slow)
+    started = time.monotonic()
+
+    with pytest.raises(ApiUnavailableError, match=r"GET http://shop.invalid/page\?.*within 1s"):
+        workspace.ingest("items")
+
+    assert time.monotonic() - started < 4

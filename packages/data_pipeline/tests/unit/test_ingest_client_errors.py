@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from data_pipeline.errors import ApiRequestError, ApiUnavailableError
+from data_pipeline.errors import ApiRequestError, ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest.auth import OAuth2ClientCredentials
 from data_pipeline.ingest.client import ApiClient
 from etl_core.contracts import Auth, Endpoint, Source
@@ -148,3 +148,84 @@ class _Stream(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        ("inf", "HTTP 503"),
+        ("1e999", "HTTP 503"),
+        ("7200", "HTTP 503, Retry-After 7200s (waited 300s at most: max_retry_wait)"),
+        ("2.5", "HTTP 503, Retry-After 2.5s"),
+    ],
+)
+def test_a_retry_after_is_said_as_a_number_of_seconds_never_infs(header: str, said: str) -> None:
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": header})
+
+    source = Source(
+        "https://api.test", (ENDPOINT,), source="shop", max_attempts=1,
+        max_retry_wait=timedelta(minutes=5),
+    )  # fmt: skip
+    client = ApiClient(source, transport=httpx.MockTransport(busy), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiUnavailableError) as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert str(caught.value).endswith(said)
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://api.test/v2/items", "https://api.test:8443/v2/items", "https://evil.test/v2/items"],
+    ids=["https_to_http", "another_port", "another_host"],
+)
+def test_a_query_key_never_follows_a_redirect_off_the_origin(location: str) -> None:
+    """The key is re-added to a followed redirect on the base URL's scheme, host and port
+    only: a downgrade to http, another port or host is refused before it is asked."""
+    asked: list[httpx.URL] = []
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url)
+        return httpx.Response(301, headers={"Location": location})
+
+    auth = Auth(type="api_key", key=secret(), location="query")
+    source = Source("https://api.test", (ENDPOINT,), source="shop", auth=auth, max_attempts=1)
+    client = ApiClient(source, transport=httpx.MockTransport(moved), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiRequestError, match=r"redirects to .*refused") as caught:
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert [url.host for url in asked] == ["api.test"]  # the redirect was never followed
+    assert SECRET not in str(caught.value)
+    assert quote(SECRET, safe="") not in str(caught.value)
+
+
+def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> None:
+    """httpx reads a followed redirect's body whole, with no bound: a server on the
+    source's own host sending on and on would exhaust the memory."""
+    sent: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for _ in range(64):  # 64 MiB, as a server sending without end
+            sent.append(1)
+            yield b"x" * (1024 * 1024)
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/items":
+            return httpx.Response(302, headers={"Location": "/v2/items"}, content=endless())
+        return httpx.Response(200, json=[])
+
+    source = Source("https://api.test", (ENDPOINT,), source="shop", max_attempts=1)
+    client = ApiClient(source, transport=httpx.MockTransport(moved), sleep=lambda _: None)
+    try:
+        with pytest.raises(ApiResponseError, match=r"GET https://api.test/items: its redirect"):
+            client.get("items", "/items", {})
+    finally:
+        client.close()
+
+    assert len(sent) == 1

@@ -439,6 +439,25 @@ def test_a_walk_past_an_unreadable_page_keeps_whether_has_more_was_seen() -> Non
     assert pages.next(third, _page(BASE, {"data": [3]}, [{"id": 3}])) is None
 
 
+def test_a_link_header_loop_through_an_unreadable_page_is_refused() -> None:
+    """Past a body it cannot read, a ``link_header`` walk follows the page's Link: one
+    leading back to a page asked before (``a -> b (HTML, Link: a) -> a``) was walked for
+    ever, the walk's history lost at the unreadable page."""
+    pages = paginator(Pagination(type="link_header"))
+    first = pages.first()
+    rows = [{"id": 1}]
+    second = pages.next(first, _page(BASE, rows, rows, {"link": f'<{BASE}/items?p=2>; rel="next"'}))
+    assert second is not None
+    looping_back = {"link": f'<{BASE}/items?p=1>; rel="next"'}
+    unreadable = Page(f"{BASE}/items?p=2", looping_back, None, [], readable=False)
+    third = pages.past_unreadable(second, unreadable)
+    assert third is not None  # page 1 by its link: not asked by that URL before
+    back_to_two = {"link": f'<{BASE}/items?p=2>; rel="next"'}
+
+    with pytest.raises(ApiResponseError, match=r"asked for 2 pages back .*go round in a loop"):
+        pages.next(third, _page(f"{BASE}/items?p=1", rows, rows, back_to_two))
+
+
 def _unflagged_second(config: Pagination) -> tuple[Paginator, PageRequest]:
     """A paginator and the request after a first page with records and no has-more field."""
     pages = paginator(config)

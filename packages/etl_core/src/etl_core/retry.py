@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -308,14 +309,20 @@ def retry_after_hint(error: BaseException) -> float | None:
 
 
 def parse_retry_after(value: str, *, now: float | None = None) -> float | None:
-    """Parse an HTTP ``Retry-After`` value (delta seconds or HTTP date) into seconds."""
+    """Parse an HTTP ``Retry-After`` value (delta seconds or HTTP date) into seconds.
+
+    A number that is not finite (``inf``, ``nan``, ``1e999``) is no hint at all: ``None``,
+    as for any other value that does not parse (the backoff decides the wait).
+    """
     text = value.strip()
     if not text:
         return None
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     import email.utils  # an HTTP date: rare, and the module is slow to import
 
     try:

@@ -240,3 +240,8 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     assert parse_retry_after(date, now=1_000_000) == pytest.approx(30)
     assert parse_retry_after("soon") is None
     assert parse_retry_after("-5") == 0
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e999", "Infinity"])
+def test_a_retry_after_that_is_not_a_finite_number_is_no_hint(value: str) -> None:
+    assert parse_retry_after(value) is None

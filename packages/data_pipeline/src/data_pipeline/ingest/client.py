@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 
@@ -34,7 +35,7 @@ from data_pipeline.errors import (
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.bodies import StillArriving, read_bounded
-from data_pipeline.ingest.deadline import deadline_transport, request_deadline
+from data_pipeline.ingest.deadline import keep_deadline, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
 from etl_core.redaction import REDACTED, mask_values, secret_forms
@@ -77,6 +78,9 @@ _SAID_CHARS = 300
 
 _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
+MAX_REDIRECT_BODY = 16 * 1024
+"""The most bytes (as sent) of a followed redirect's body, which httpx reads whole before
+following it: a redirect page is a few hundred bytes; one sending on is refused."""
 
 
 @dataclass(frozen=True)
@@ -135,18 +139,19 @@ class ApiClient:
         self.auth = authenticator or authenticator_for(source)
         limit = source.rate_limit
         self.bucket = bucket or TokenBucket(limit.requests_per_second, limit.burst)
-        self._http = httpx.Client(
+        client = httpx.Client(
             base_url=source.base_url.rstrip("/"),
             headers=dict(source.headers),
             timeout=source.timeout.total_seconds(),
             follow_redirects=True,
-            transport=transport or deadline_transport(),  # the timeout bounds the whole request
+            transport=transport,  # none: httpx's, with the environment's proxies
             auth=self.auth,
             event_hooks={
                 "request": [self._sign_a_redirect],
                 "response": [self._refuse_a_redirect_elsewhere],
             },
         )
+        self._http = keep_deadline(client, given=transport)  # the timeout bounds the whole request
         self._sleep = sleep
         self._observe = observe
         self._said_masked: set[str] = set()  # endpoints told of a credential in a body
@@ -348,6 +353,8 @@ class ApiClient:
         target = response.request.url.join(response.headers["location"])
         home = httpx.URL(self.source.base_url)
         if (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port):
+            too_large = partial(self._redirect_too_large, response)
+            response.stream = _Capped(response.stream, MAX_REDIRECT_BODY, too_large)
             return
         shown = self.safe_url(response.request.url)
         elsewhere = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
@@ -361,6 +368,29 @@ class ApiClient:
             status=response.status_code,
         )
 
+    def _redirect_too_large(self, response: httpx.Response) -> ApiResponseError:
+        """The error of a followed redirect whose body goes on past :data:`MAX_REDIRECT_BODY`
+        (httpx reads it whole: a server sending without end would exhaust the memory)."""
+        shown = self.safe_url(response.request.url)
+        return ApiResponseError(
+            f"GET {shown}: its redirect (HTTP {response.status_code}) came with a body of more "
+            f"than {MAX_REDIRECT_BODY:,} bytes; refused, as it is read whole before the "
+            "redirect is followed",
+            source=self.source.source,
+            endpoint=str(response.request.extensions.get("endpoint", "")),
+            url=shown,
+            status=response.status_code,
+        )
+
+    def _retry_after_said(self, hint: float | None) -> str:
+        """The server's ``Retry-After`` for an error (a number of seconds only: one not
+        finite is no hint), and that the wait is capped when it is above ``max_retry_wait``."""
+        if hint is None:
+            return ""
+        cap = self.source.max_retry_wait.total_seconds()
+        capped = f" (waited {cap:g}s at most: max_retry_wait)" if hint > cap else ""
+        return f", Retry-After {hint:g}s{capped}"
+
     def _check(self, endpoint: str, url: str, response: httpx.Response, body: bytes) -> None:
         status = response.status_code
         if 200 <= status < 300:
@@ -370,7 +400,7 @@ class ApiClient:
             raise self._unavailable(
                 endpoint,
                 url,
-                f"HTTP {status}" + (f", Retry-After {hint:.1f}s" if hint is not None else ""),
+                f"HTTP {status}{self._retry_after_said(hint)}",
                 status=status,
                 retry_after=hint,  # the policy caps it at max_retry_wait
             )
@@ -468,6 +498,33 @@ class ApiClient:
             status=status,
             retry_after=retry_after,
         )
+
+
+class _Capped(httpx.SyncByteStream):
+    """A response's stream (bytes as sent) failing with ``error()`` past ``most`` bytes,
+    before the chunk that goes past is decoded (a gzip bomb included)."""
+
+    def __init__(
+        self,
+        stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+        most: int,
+        error: Callable[[], Exception],
+    ) -> None:
+        assert isinstance(stream, httpx.SyncByteStream)  # a sync client's
+        self._stream = stream
+        self._most = most
+        self._error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._stream:
+            size += len(chunk)
+            if size > self._most:
+                raise self._error()
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,17 @@
 httpx's timeouts bound each network operation, not the request: a server sending its
 status line and headers a byte now and then (each read answered within the timeout)
 would hold the run for as long as it kept sending, up to the 64 kB a response head may
-have, which at a byte every 29 seconds is three weeks. :func:`deadline_transport` gives
-an httpx transport whose every connect, read and write waits no longer than what is left
-of the deadline :func:`request_deadline` sets for the requests of the current thread;
+have, which at a byte every 29 seconds is three weeks. :func:`keep_deadline` makes the
+connections of an httpx client's transports (its default one, and those httpx makes for
+the environment's proxies) wait no longer, in every connect, read and write, than what is
+left of the deadline :func:`request_deadline` sets for the requests of the current thread;
 past it, a read times out as httpx's own timeouts do (``httpx.ReadTimeout``).
+
+httpx has no public way to give its connection pool (httpcore's) a network backend: the
+pool's ``_network_backend`` is set here, found through the client's ``_transport`` and
+``_mounts``. When an httpx or httpcore release no longer has them, the client refuses to
+start (:class:`~data_pipeline.errors.HttpDeadlineUnsupportedError`, naming both versions
+and what is missing) rather than run without the deadline.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["deadline_transport", "request_deadline"]
+from data_pipeline.errors import HttpDeadlineUnsupportedError
+
+__all__ = ["keep_deadline", "request_deadline"]
 
 _deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
@@ -40,13 +49,46 @@ def request_deadline(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
-def deadline_transport() -> httpx.HTTPTransport:
-    """An httpx transport (the default one) whose network operations keep the deadline of
-    :func:`request_deadline`; without one set, they are httpx's own."""
-    transport = httpx.HTTPTransport()
-    pool = transport._pool  # httpx has no public way to give httpcore's pool a backend
-    pool._network_backend = _Backend(pool._network_backend)
+def keep_deadline(client: httpx.Client, *, given: httpx.BaseTransport | None) -> httpx.Client:
+    """``client`` with its transports keeping the deadline of :func:`request_deadline`
+    (without one set, their network operations are httpx's own): its default transport
+    and those httpx made for the environment's proxies (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY`` honoured). The client must be built without a transport
+    of its own for these: httpx ignores the environment's proxies when given one. The
+    transport it was ``given`` (a test's), unless an httpx one, is left as it is.
+
+    Raises:
+        HttpDeadlineUnsupportedError: httpx or httpcore no longer has what this sets.
+    """
+    default = getattr(client, "_transport", None)
+    mounts = getattr(client, "_mounts", None)
+    if default is not given and not isinstance(default, httpx.HTTPTransport):
+        raise _unsupported("httpx.Client._transport (an httpx.HTTPTransport by default)")
+    if not isinstance(mounts, dict):
+        raise _unsupported("httpx.Client._mounts (the transports of its proxies)")
+    for transport in (default, *mounts.values()):
+        if isinstance(transport, httpx.HTTPTransport):
+            _keeping_deadline(transport)
+    return client
+
+
+def _keeping_deadline(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:
+    """``transport`` with its pool's network backend keeping the deadline (once)."""
+    pool = getattr(transport, "_pool", None)  # httpx has no public way to set the backend
+    if not isinstance(pool, httpcore.ConnectionPool):
+        raise _unsupported("httpx.HTTPTransport._pool (an httpcore.ConnectionPool)")
+    backend = getattr(pool, "_network_backend", None)
+    if not isinstance(backend, httpcore.NetworkBackend):
+        raise _unsupported("httpcore.ConnectionPool._network_backend (an httpcore.NetworkBackend)")
+    if not isinstance(backend, _Backend):
+        pool._network_backend = _Backend(backend)
     return transport
+
+
+def _unsupported(missing: str) -> HttpDeadlineUnsupportedError:
+    return HttpDeadlineUnsupportedError(
+        missing, httpx_version=httpx.__version__, httpcore_version=httpcore.__version__
+    )
 
 
 def _left(timeout: float | None) -> float | None:

@@ -375,6 +375,8 @@ class _Walk:
             self.profile = FieldProfile.from_dict(window.profile)
             self.contract = context.contract(endpoint)
             self.unreadable = 0
+            self.unreadable_end = False
+            """Whether the walk ends at :data:`MAX_UNREADABLE_IN_A_ROW` unreadable pages."""
             self.lines = bytearray()
             """The landing lines of the chunk being filled (encoded as records are taken)."""
             self.count = 0
@@ -485,6 +487,8 @@ class _Walk:
                         self.archive.skip(number, index)
                     page, reading = replace(page, records=[]), None
                 following = self._following(paginator, current, page)
+                if following is None and not page.readable:
+                    self._stay_open_at(sequence, current, number, page)
                 if following is not None and paginator.probes(following):
                     following = paginator.with_prior(following, self._lines(page, reading))
                 records = page.records
@@ -620,17 +624,50 @@ class _Walk:
                 self.unreadable,
                 page.url,
             )
+            self.unreadable_end = True
             return None
-        following = paginator.past_unreadable(current, page)
-        if following is None:
-            logger.warning(
-                "%s/%s: the page of %s could not be read and the next request is in its body; "
-                "this walk ends there",
-                self.source.source,
-                self.endpoint.name,
-                page.url,
+        return paginator.past_unreadable(current, page)
+
+    def _stay_open_at(self, sequence: int, current: PageRequest, number: int, page: Page) -> None:
+        """End the walk at a page it could not read whose body held the next request (a
+        ``cursor`` or ``next_url`` walk, a ``link_header`` answer without its link): the
+        window stays open at that page, as after a failed request, so the next run asks for
+        it again. Completing the window would move the high-water mark past the pages
+        after it, never fetched (an API not sorted by the cursor field would lose them).
+
+        What was taken before it lands; the page's dead letter is written, and dropped by
+        the resumed run, which reads the page again (and sets it aside again if it still
+        cannot read it). Three unreadable pages in a row still end a walk that can go past
+        them (:data:`MAX_UNREADABLE_IN_A_ROW`).
+
+        Raises:
+            ApiResponseError: naming the page, always.
+        """
+        if self.unreadable_end:  # the walk of this sequence ends, as it did
+            self.unreadable_end = False
+            return
+        found_again = self.dead.count - 1  # the page's own, listed again by the resumed run
+        if self.count:
+            self._land(sequence, current, 0, number, dead_letters=found_again)
+        else:
+            self.window = replace(
+                self.window,
+                sequence=sequence,
+                page=current.to_dict(),
+                skip=0,
+                raw_page=number,
+                dead_letters=found_again,
+                profile=self.profile.to_dict(),
             )
-        return following
+            self._commit(landed=0)
+        raise ApiResponseError(
+            f"page {number} of {page.url} could not be read (set aside as a dead letter) and "
+            "the next request is in its body: the window stays open at it, and the next run "
+            "asks for it again (an API answering it so for good needs fixing there)",
+            source=self.source.source,
+            endpoint=self.endpoint.name,
+            url=page.url,
+        )
 
     def _lines(self, page: Page, reading: Reading | None) -> bytes | None:
         """The landing lines of the records of ``page`` (as read aside, else encoded here, not
@@ -834,8 +871,17 @@ class _Walk:
 
     # ------------------------------------------------------------ landing
 
-    def _land(self, sequence: int, request: PageRequest | None, skip: int, number: int) -> None:
-        """Land the buffered records as the next chunk, then commit the position after them."""
+    def _land(
+        self,
+        sequence: int,
+        request: PageRequest | None,
+        skip: int,
+        number: int,
+        *,
+        dead_letters: int | None = None,
+    ) -> None:
+        """Land the buffered records as the next chunk, then commit the position after them
+        (``dead_letters``: the count checkpointed, when not all of them are before it)."""
         lines, self.lines = bytes(self.lines), bytearray()
         count, self.count = self.count, 0
         records, self.marking = self.marking, []
@@ -859,7 +905,7 @@ class _Walk:
             records=window.records + count,
             high_water=mark,
             boundary=boundary,
-            dead_letters=self.dead.count,
+            dead_letters=self.dead.count if dead_letters is None else dead_letters,
             profile=self.profile.to_dict(),
         )
         self._commit(landed=count)

@@ -268,6 +268,18 @@ class Paginator(abc.ABC):
         following = self.advance(current, page)
         if following is None:
             return None
+        return self.step(current, following, page, seen=seen, flagged=flagged)
+
+    def step(
+        self, current: PageRequest, following: PageRequest, page: Page, *, seen: int, flagged: bool
+    ) -> PageRequest:
+        """``following``, the request after ``current`` (whose answer is ``page``), numbered
+        and carrying the walk's history, once it is known not to lead back to a page the
+        walk asked for (a page read or not: a walk past an unreadable page keeps it too).
+
+        Raises:
+            ApiResponseError: ``following`` is ``current`` again, or a page asked before.
+        """
         self._refuse_a_loop(current, following, page)
         self._refuse_a_return(current, following, page)
         number = current.number + 1
@@ -393,9 +405,7 @@ class Paginator(abc.ABC):
         predicted = self.predict(current, 2)
         if not predicted:
             return None
-        return replace(
-            predicted[0], number=current.number + 1, seen=current.seen, flagged=current.flagged
-        )
+        return self.step(current, predicted[0], page, seen=current.seen, flagged=current.flagged)
 
     @abc.abstractmethod
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from data_pipeline.ingest.pagination.base import Page, PageRequest, Paginator
 
@@ -61,9 +60,7 @@ class LinkHeader(Paginator):
         following = self.advance(current, page)
         if following is None:
             return None
-        return replace(
-            following, number=current.number + 1, seen=current.seen, flagged=current.flagged
-        )
+        return self.step(current, following, page, seen=current.seen, flagged=current.flagged)
 
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The response's next link."""
