@@ -18,7 +18,7 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from data_pipeline.worker_cli import add_worker_commands
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts
+from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts, parse_day
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import redact
 from etl_core.progress import WorkProgress
@@ -87,10 +87,8 @@ PartitionDate = Annotated[
 
 
 def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option} {value!r} is not a date; expected YYYY-MM-DD", []) from None
+    """``option``'s value, exactly ``YYYY-MM-DD`` (else a usage error naming it)."""
+    return parse_day(value, option)
 
 
 def _contracts(session: Session[PipelineSettings]) -> ContractSet:

@@ -172,3 +172,26 @@ def test_a_job_id_that_is_a_path_is_a_usage_error(pipeline: Cli, job: str) -> No
         assert result.returncode == 2, result.stderr
         assert f"{job!r} is not a backfill job id" in result.stderr
         assert "invalid key" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--from", "20261101"), ("--to", "2026-W44-1"), ("--from", "2026-305")]
+)
+def test_a_backfill_date_not_spelled_yyyy_mm_dd_is_a_usage_error_naming_the_option(
+    pipeline: Cli, two_days: Path, option: str, value: str
+) -> None:
+    dates = {"--from": "2026-11-01", "--to": "2026-11-02", option: value}
+    result = backfill(pipeline, "--from", dates["--from"], "--to", dates["--to"], "--no-load")
+    assert result.returncode == 2, result.stderr
+    assert f"{option} {value!r} is not a date; expected YYYY-MM-DD" in result.stderr
+    assert not (two_days / "_state").exists()
+    assert not (two_days / "curated").exists()
+
+
+def test_a_transform_date_not_spelled_yyyy_mm_dd_is_a_usage_error(
+    pipeline: Cli, two_days: Path
+) -> None:
+    result = pipeline("transform", "--dataset", "pos", "--date", "20261101")
+    assert result.returncode == 2, result.stderr
+    assert "--date '20261101' is not a date; expected YYYY-MM-DD" in result.stderr
+    assert not (two_days / "curated").exists()

@@ -24,6 +24,7 @@ from etl_core.contracts import (
     Source,
     format_cursor,
     parse_cursor,
+    parse_day,
     shift_cursor,
 )
 from etl_core.errors import ConfigError, FieldError
@@ -170,6 +171,8 @@ def open_window(unit: WorkUnit, endpoint: Endpoint, state: EndpointState, run_id
 def _bound(kind: str, text: str, option: str) -> CursorValue:
     if kind not in ("timestamp", "date"):
         raise ConfigError(f"{option} needs an incremental cursor of type timestamp or date", [])
+    if kind == "date":  # exactly YYYY-MM-DD, as the other commands' dates
+        return parse_day(text, option)
     try:
         return parse_cursor(kind, text)
     except ValueError as exc:
