@@ -195,6 +195,46 @@ def start_backfill(
     return job
 
 
+def _refuse_kept_elsewhere(
+    ledger: Ledger,
+    elsewhere: Sequence[Callable[[], Ledger]],
+    dataset: str,
+    job_id: str,
+    *,
+    no_load: bool,
+) -> None:
+    """Refuse the resume of job ``job_id`` that ``ledger`` lacks but another ledger keeps,
+    naming that ledger and the option to change (else return: the job is unknown).
+
+    Which ledger a backfill uses follows its options (``--no-load`` without a database,
+    ``--executor celery``, ``database_url``): a resume asked differently from the start
+    looks in the other one, and "unknown job" would send the operator looking for a
+    job that is there.
+
+    Raises:
+        ConfigError: naming the ledger that keeps the job and the option to change.
+    """
+    for opener in elsewhere:
+        other = opener()
+        job = other.get(job_id)
+        if job is None or job.dataset != dataset:
+            continue
+        if other.kind == "store" and not no_load:
+            field, expected = "--no-load", "with --no-load (the store ledger keeps such jobs)"
+        elif other.kind == "database" and no_load:
+            field, expected = "--no-load", "without --no-load (the database ledger keeps it)"
+        else:
+            field, expected = (
+                "--executor/--database-url",
+                "the executor and database the job ran with",
+            )
+        raise ConfigError(
+            f"backfill job {job_id} is in the {other.kind} ledger, not the {ledger.kind} ledger "
+            f"this resume uses; resume it {expected}",
+            [FieldError(field, f"expected {expected}", _REQUEST)],
+        )
+
+
 def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
     """Check again, now that ``job`` holds its lease, that no live job overlaps it, and
     give way (``job`` cancelled, its lease released) if one does.
@@ -258,18 +298,25 @@ def resume_backfill(
     *,
     executor: str = "local",
     no_load: bool = False,
+    elsewhere: Sequence[Callable[[], Ledger]] = (),
 ) -> BackfillJobRecord:
     """Take over job ``job_id`` for this process, to run with ``executor``.
 
     ``no_load`` (the operator's ``--no-load``) must be what the job was started with: a
     loading job resumed without its loads would end ``succeeded`` with days transformed
     and never loaded (a job recorded before the flag was is resumed as asked).
+    ``elsewhere`` opens the ledgers this resume does not use, asked only when ``ledger``
+    has no such job: one kept there is named with the option that resumes it.
 
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
-        ConfigError: ``no_load`` differs from the job's start.
+        ConfigError: ``no_load`` differs from the job's start, or another ledger keeps it.
     """
-    _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
+    try:
+        _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
+    except BackfillConflictError:
+        _refuse_kept_elsewhere(ledger, elsewhere, contract.dataset, job_id, no_load=no_load)
+        raise
     started = job.parameters.get("no_load")
     if isinstance(started, bool) and started != no_load:
         expected = "with --no-load" if started else "without --no-load"

@@ -405,7 +405,14 @@ def backfill_command(
         sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
         executor_kind = session.settings.executor
         if resume:
-            job = resume_backfill(ledger, contract, resume, executor=executor_kind, no_load=no_load)
+            job = resume_backfill(
+                ledger,
+                contract,
+                resume,
+                executor=executor_kind,
+                no_load=no_load,
+                elsewhere=_other_ledgers(store, session, ledger),
+            )
         else:
             assert from_ is not None
             assert to is not None
@@ -461,6 +468,21 @@ def backfill_command(
         cli.interrupted()
     if summary.failed:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _other_ledgers(
+    store: ObjectStore, session: Session[PipelineSettings], ledger: Ledger
+) -> list[Callable[[], Ledger]]:
+    """The ledger a backfill command does not use (the store's, or the database's when one
+    is configured and migrated), where a resume asked with other options finds its job."""
+    from data_pipeline.ledger import StoreLedger, open_ledger
+
+    if ledger.kind != "store":
+        return [partial(StoreLedger, store)]
+    url = session.settings.database_url
+    if url and db.schema_installed():
+        return [partial(open_ledger, store, url)]
+    return []
 
 
 def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str) -> None:

@@ -195,3 +195,31 @@ def test_a_transform_date_not_spelled_yyyy_mm_dd_is_a_usage_error(
     assert result.returncode == 2, result.stderr
     assert "--date '20261101' is not a date; expected YYYY-MM-DD" in result.stderr
     assert not (two_days / "curated").exists()
+
+
+def test_a_resume_without_no_load_of_a_store_ledger_job_names_its_ledger_and_no_load(
+    pipeline: Cli, two_days: Path, migrated_sqlite: str
+) -> None:
+    url = ("--database-url", migrated_sqlite)
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", "--no-load", *url)
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    resumed = backfill(pipeline, "--resume", job, *url)
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert f"backfill job {job} is in the store ledger" in resumed.stderr
+    assert "--no-load: expected with --no-load" in resumed.stderr
+    assert "unknown job" not in resumed.stderr
+    again = backfill(pipeline, "--resume", job, "--no-load", *url)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_resume_with_no_load_of_a_database_ledger_job_names_its_ledger(
+    pipeline: Cli, migrated_sqlite: str
+) -> None:
+    url = ("--database-url", migrated_sqlite)
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", *url)
+    assert started.returncode == 0, started.stderr
+    resumed = backfill(pipeline, "--resume", "1", "--no-load", *url)
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert "backfill job 1 is in the database ledger, not the store ledger" in resumed.stderr
+    assert "--no-load: expected without --no-load" in resumed.stderr
