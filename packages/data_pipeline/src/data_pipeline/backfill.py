@@ -21,7 +21,7 @@ from functools import partial
 
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from data_pipeline.layout import input_objects, list_validated_dates
+from data_pipeline.layout import input_objects, inputs_by_day
 from data_pipeline.ledger import Ledger, Runner, check_no_overlap, this_process
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
@@ -29,7 +29,7 @@ from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.work import Executor, UnitResult, WorkUnit
 
 __all__ = [
@@ -93,26 +93,27 @@ def plan_backfill(
             lookback, or ``lookback`` is negative or reaches before 0001-01-01.
     """
     first = _first_day(start, end, lookback)
-    plan = []
-    for dt in _candidate_days(store, contract.dataset, first, end):
-        objects = input_objects(store, contract.dataset, dt)
-        if objects:
-            plan.append(PlannedPartition(dt, len(objects), sum(o.size for o in objects)))
-    return plan
+    return [
+        PlannedPartition(dt, len(objects), sum(o.size for o in objects))
+        for dt, objects in _inputs(store, contract.dataset, first, end)
+    ]
 
 
-def _candidate_days(store: ObjectStore, dataset: str, first: date, end: date) -> list[date]:
-    """The days from ``first`` to ``end`` that may have validated input.
+def _inputs(
+    store: ObjectStore, dataset: str, first: date, end: date
+) -> list[tuple[date, list[ObjectInfo]]]:
+    """The input objects of each day from ``first`` to ``end`` that has some.
 
-    Up to :data:`PROBE_DAYS` days, each day is asked (one listing of its deliveries); a
-    longer range takes the dates with a delivery from one listing of the dataset's
-    validated prefix instead: ten years asked a day at a time are 3,660 listings (minutes
-    on S3) before the first partition starts.
+    Up to :data:`PROBE_DAYS` days, each day is asked (a listing of its deliveries, one
+    of its files); a longer range is planned from one listing of the dataset's validated
+    prefix (:func:`~data_pipeline.layout.inputs_by_day`): ten years asked a day at a time
+    are thousands of listings (minutes on S3) before the first partition starts.
     """
     days = (end - first).days + 1
-    if days <= PROBE_DAYS:
-        return [first + timedelta(days=offset) for offset in range(days)]
-    return [dt for dt in list_validated_dates(store, dataset) if first <= dt <= end]
+    if days > PROBE_DAYS:
+        return list(inputs_by_day(store, dataset, first, end).items())
+    asked = ((first + timedelta(days=offset)) for offset in range(days))
+    return [(dt, found) for dt in asked if (found := input_objects(store, dataset, dt))]
 
 
 def _first_day(start: date, end: date, lookback: int) -> date:
