@@ -126,6 +126,20 @@ def _check_load_tables(contracts: list[Contract]) -> None:
         raise ContractError("a contract loads into a table the database does not have", errors)
 
 
+def _note_unloaded(contracts: list[Contract]) -> None:
+    """Say which of ``contracts`` asked to load have no ``[load]`` section: their
+    partitions are transformed and not loaded (unlike ``load``, not refused: a
+    transform-only dataset is a configuration), which the operator should not learn
+    from an empty table."""
+    for contract in contracts:
+        if contract.load is None:
+            cli.notice(
+                f"dataset {contract.dataset!r} has no [load] section: its partitions are "
+                "transformed, not loaded",
+                fields={"dataset": contract.dataset},
+            )
+
+
 def _connect_for_joins(session: Session[PipelineSettings], contracts: list[Contract]) -> None:
     """Open the database when an enrichment join reads one of its reference tables."""
     if any(join.table for contract in contracts for join in contract.enrich):
@@ -252,6 +266,8 @@ def run_command(
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
+    if not no_load and dataset:  # every dataset of a plain run: transform-only ones are usual
+        _note_unloaded(contracts)
     if not no_load and any(c.load is not None for c in contracts):
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline run (loads; --no-load skips them)")
@@ -376,6 +392,8 @@ def backfill_command(
     if not resume and (from_ is None or to is None):
         raise ConfigError("backfill needs --from and --to (or --resume JOB)", [])
     load = not no_load and contract.load is not None
+    if not no_load:
+        _note_unloaded([contract])
     if load:
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")

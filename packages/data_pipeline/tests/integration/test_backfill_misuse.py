@@ -223,3 +223,17 @@ def test_a_resume_with_no_load_of_a_database_ledger_job_names_its_ledger(
     assert resumed.returncode == 2, resumed.stdout + resumed.stderr
     assert "backfill job 1 is in the database ledger, not the store ledger" in resumed.stderr
     assert "--no-load: expected without --no-load" in resumed.stderr
+
+
+def test_a_backfill_and_a_run_of_a_dataset_without_a_load_section_say_nothing_is_loaded(
+    pipeline: Cli, config_dir: Path, retail: Any
+) -> None:
+    retail.write_contract(config_dir, "pos", retail.contract(load=False))
+    said = "dataset 'pos' has no [load] section: its partitions are transformed, not loaded"
+    backfilled = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01")
+    ran = pipeline("run", "--dataset", "pos")
+    for result in (backfilled, ran):
+        assert result.returncode == 0, result.stderr
+        assert said in result.stderr
+    quiet = backfill(pipeline, "--from", "2026-11-02", "--to", "2026-11-02", "--no-load")
+    assert said not in quiet.stderr
