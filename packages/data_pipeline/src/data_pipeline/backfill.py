@@ -172,12 +172,15 @@ def start_backfill(
     lookback: int,
     executor: str = "local",
     no_load: bool = False,
+    elsewhere: Sequence[Callable[[], Ledger]] = (),
 ) -> BackfillJobRecord:
     """Record a new job for ``plan`` run by this process with ``executor``, refusing one
-    that overlaps a running job; ``no_load`` (the operator's ``--no-load``) is recorded
-    so that a resume does as the start did."""
+    that overlaps a running job of ``ledger`` or of the ledgers ``elsewhere`` opens;
+    ``no_load`` (the operator's ``--no-load``) is recorded so that a resume does as the
+    start did."""
     first = min([start, *(p.dt for p in plan)])
-    check_no_overlap(ledger, contract.dataset, first, end)
+    others = [opener() for opener in elsewhere]
+    _check_no_overlap(ledger, others, contract.dataset, first, end)
     job = ledger.create(
         contract.dataset,
         first,
@@ -192,7 +195,7 @@ def start_backfill(
         max_attempts=max_attempts,
         runner=Runner.this(executor),
     )
-    _check_alone(ledger, job)
+    _check_alone(ledger, others, job)
     return job
 
 
@@ -236,9 +239,31 @@ def _refuse_kept_elsewhere(
         )
 
 
-def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
-    """Check again, now that ``job`` holds its lease, that no live job overlaps it, and
-    give way (``job`` cancelled, its lease released) if one does.
+def _check_no_overlap(
+    ledger: Ledger,
+    others: Sequence[Ledger],
+    dataset: str,
+    start: date,
+    end: date,
+    *,
+    besides: str | None = None,
+) -> None:
+    """:func:`check_no_overlap` in ``ledger`` and in each of ``others``: a backfill with
+    ``--no-load`` keeps its job in the store's ledger and a loading one in the database's,
+    and each ledger alone would let both run the same days.
+
+    Raises:
+        BackfillConflictError: naming the running job.
+    """
+    check_no_overlap(ledger, dataset, start, end, besides=besides)
+    for other in others:
+        check_no_overlap(other, dataset, start, end)
+
+
+def _check_alone(ledger: Ledger, others: Sequence[Ledger], job: BackfillJobRecord) -> None:
+    """Check again, now that ``job`` holds its lease, that no live job overlaps it (in
+    ``ledger`` or ``others``), and give way (``job`` cancelled, its lease released) if one
+    does.
 
     Two backfills started at the same moment both pass the check made before either is
     recorded; made again once each holds its lease, at least the one recorded last sees
@@ -248,7 +273,7 @@ def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
         BackfillConflictError: naming the other job.
     """
     try:
-        check_no_overlap(ledger, job.dataset, job.start, job.end, besides=job.job_id)
+        _check_no_overlap(ledger, others, job.dataset, job.start, job.end, besides=job.job_id)
     except BackfillConflictError:
         ledger.set_state(job.job_id, "cancelled")
         raise
@@ -306,8 +331,9 @@ def resume_backfill(
     ``no_load`` (the operator's ``--no-load``) must be what the job was started with: a
     loading job resumed without its loads would end ``succeeded`` with days transformed
     and never loaded (a job recorded before the flag was is resumed as asked).
-    ``elsewhere`` opens the ledgers this resume does not use, asked only when ``ledger``
-    has no such job: one kept there is named with the option that resumes it.
+    ``elsewhere`` opens the ledgers this resume does not use: one keeping the job (that
+    ``ledger`` lacks) is named with the option that resumes it, and a job running there
+    on the same days is refused as one of ``ledger``.
 
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
@@ -330,11 +356,12 @@ def resume_backfill(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
             [FieldError("job_id", "job is running", "backfill request")],
         )
-    check_no_overlap(ledger, contract.dataset, job.start, job.end)
+    others = [opener() for opener in elsewhere]
+    _check_no_overlap(ledger, others, contract.dataset, job.start, job.end)
     ledger.set_state(job_id, "running", owner=this_process(), runner=Runner.this(executor))
     resumed = ledger.get(job_id)
     assert resumed is not None
-    _check_alone(ledger, resumed)
+    _check_alone(ledger, others, resumed)
     return resumed
 
 

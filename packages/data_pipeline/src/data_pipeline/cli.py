@@ -422,6 +422,7 @@ def backfill_command(
         ledger = open_ledger(store, session.settings.database_url if load or remote else None)
         sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
         executor_kind = session.settings.executor
+        elsewhere = _other_ledgers(store, session, ledger)
         if resume:
             job = resume_backfill(
                 ledger,
@@ -429,7 +430,7 @@ def backfill_command(
                 resume,
                 executor=executor_kind,
                 no_load=no_load,
-                elsewhere=_other_ledgers(store, session, ledger),
+                elsewhere=elsewhere,
             )
         else:
             assert from_ is not None
@@ -446,6 +447,7 @@ def backfill_command(
                 lookback=lookback,
                 executor=executor_kind,
                 no_load=no_load,
+                elsewhere=elsewhere,
             )
             sizes = {item.dt: item.bytes for item in plan}
             if not plan:  # a mistyped year is a job with nothing to do: say so
@@ -492,7 +494,8 @@ def _other_ledgers(
     store: ObjectStore, session: Session[PipelineSettings], ledger: Ledger
 ) -> list[Callable[[], Ledger]]:
     """The ledger a backfill command does not use (the store's, or the database's when one
-    is configured and migrated), where a resume asked with other options finds its job."""
+    is configured and migrated): where a resume asked with other options finds its job,
+    and where a job started with other options may run on the same days."""
     from data_pipeline.ledger import StoreLedger, open_ledger
 
     if ledger.kind != "store":
