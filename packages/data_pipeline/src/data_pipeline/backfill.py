@@ -176,8 +176,9 @@ def start_backfill(
 ) -> BackfillJobRecord:
     """Record a new job for ``plan`` run by this process with ``executor``, refusing one
     that overlaps a running job of ``ledger`` or of the ledgers ``elsewhere`` opens;
-    ``no_load`` (the operator's ``--no-load``) is recorded so that a resume does as the
-    start did."""
+    ``no_load`` (the job loads nothing: ``--no-load``, or a contract without ``[load]``)
+    is recorded so that a resume does as the start did, whatever the contract says by
+    then (a job kept in the store's ledger for want of loads stays resumable there)."""
     first = min([start, *(p.dt for p in plan)])
     others = [opener() for opener in elsewhere]
     _check_no_overlap(ledger, others, contract.dataset, first, end)
@@ -328,7 +329,7 @@ def resume_backfill(
 ) -> BackfillJobRecord:
     """Take over job ``job_id`` for this process, to run with ``executor``.
 
-    ``no_load`` (the operator's ``--no-load``) must be what the job was started with: a
+    ``no_load`` (this resume loads nothing) must be what the job was started with: a
     loading job resumed without its loads would end ``succeeded`` with days transformed
     and never loaded (a job recorded before the flag was is resumed as asked).
     ``elsewhere`` opens the ledgers this resume does not use: one keeping the job (that

@@ -429,7 +429,7 @@ def backfill_command(
                 contract,
                 resume,
                 executor=executor_kind,
-                no_load=no_load,
+                no_load=not load,  # what the job does: a contract without [load] too
                 elsewhere=elsewhere,
             )
         else:
@@ -446,7 +446,7 @@ def backfill_command(
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
                 executor=executor_kind,
-                no_load=no_load,
+                no_load=not load,  # what the job does: a contract without [load] too
                 elsewhere=elsewhere,
             )
             sizes = {item.dt: item.bytes for item in plan}

@@ -237,3 +237,19 @@ def test_a_backfill_and_a_run_of_a_dataset_without_a_load_section_say_nothing_is
         assert said in result.stderr
     quiet = backfill(pipeline, "--from", "2026-11-02", "--to", "2026-11-02", "--no-load")
     assert said not in quiet.stderr
+
+
+def test_a_job_of_a_dataset_without_load_resumes_once_its_contract_gains_one(
+    pipeline: Cli, config_dir: Path, two_days: Path, retail: Any, migrated_sqlite: str
+) -> None:
+    url = ("--database-url", migrated_sqlite)
+    retail.write_contract(config_dir, "pos", retail.contract(load=False))
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", *url)
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    retail.write_contract(config_dir, "pos", retail.contract())  # [load] added meanwhile
+    unflagged = backfill(pipeline, "--resume", job, *url)
+    assert unflagged.returncode == 2, unflagged.stderr
+    assert "--no-load: expected with --no-load" in unflagged.stderr
+    flagged = backfill(pipeline, "--resume", job, "--no-load", *url)
+    assert flagged.returncode == 0, flagged.stderr  # the job it was: transform only
