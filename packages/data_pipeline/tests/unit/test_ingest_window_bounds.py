@@ -21,3 +21,16 @@ def test_a_date_cursor_bound_in_another_spelling_is_refused_naming_the_option(te
         _bound("date", text, "--until")
     assert raised.value.fields == ("--until",)
     assert "expected YYYY-MM-DD" in str(raised.value)
+
+
+def test_until_alone_starts_from_an_initial_value_the_source_accepted() -> None:
+    from data_pipeline.ingest.windows import plan_units
+    from etl_core.contracts.sources import Endpoint, Incremental, Source
+
+    incremental = Incremental(
+        "day", "since", type="date", initial_value="20260101", end_param="until"
+    )  # read by the source's validation as fromisoformat reads it
+    endpoint = Endpoint("orders", "/orders", "orders", incremental=incremental)
+    source = Source("https://api.example.test", (endpoint,), source="shop")
+    units = plan_units(source, endpoint, until="2026-02-01")
+    assert [(u.params["since"], u.params["until"]) for u in units] == [("2026-01-01", "2026-02-01")]
