@@ -21,7 +21,7 @@ from functools import partial
 
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from data_pipeline.layout import input_objects, list_validated_dates
+from data_pipeline.layout import input_objects, inputs_by_day
 from data_pipeline.ledger import Ledger, Runner, check_no_overlap, this_process
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
@@ -29,7 +29,7 @@ from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.work import Executor, UnitResult, WorkUnit
 
 __all__ = [
@@ -93,26 +93,27 @@ def plan_backfill(
             lookback, or ``lookback`` is negative or reaches before 0001-01-01.
     """
     first = _first_day(start, end, lookback)
-    plan = []
-    for dt in _candidate_days(store, contract.dataset, first, end):
-        objects = input_objects(store, contract.dataset, dt)
-        if objects:
-            plan.append(PlannedPartition(dt, len(objects), sum(o.size for o in objects)))
-    return plan
+    return [
+        PlannedPartition(dt, len(objects), sum(o.size for o in objects))
+        for dt, objects in _inputs(store, contract.dataset, first, end)
+    ]
 
 
-def _candidate_days(store: ObjectStore, dataset: str, first: date, end: date) -> list[date]:
-    """The days from ``first`` to ``end`` that may have validated input.
+def _inputs(
+    store: ObjectStore, dataset: str, first: date, end: date
+) -> list[tuple[date, list[ObjectInfo]]]:
+    """The input objects of each day from ``first`` to ``end`` that has some.
 
-    Up to :data:`PROBE_DAYS` days, each day is asked (one listing of its deliveries); a
-    longer range takes the dates with a delivery from one listing of the dataset's
-    validated prefix instead: ten years asked a day at a time are 3,660 listings (minutes
-    on S3) before the first partition starts.
+    Up to :data:`PROBE_DAYS` days, each day is asked (a listing of its deliveries, one
+    of its files); a longer range is planned from one listing of the dataset's validated
+    prefix (:func:`~data_pipeline.layout.inputs_by_day`): ten years asked a day at a time
+    are thousands of listings (minutes on S3) before the first partition starts.
     """
     days = (end - first).days + 1
-    if days <= PROBE_DAYS:
-        return [first + timedelta(days=offset) for offset in range(days)]
-    return [dt for dt in list_validated_dates(store, dataset) if first <= dt <= end]
+    if days > PROBE_DAYS:
+        return list(inputs_by_day(store, dataset, first, end).items())
+    asked = ((first + timedelta(days=offset)) for offset in range(days))
+    return [(dt, found) for dt in asked if (found := input_objects(store, dataset, dt))]
 
 
 def _first_day(start: date, end: date, lookback: int) -> date:
@@ -171,12 +172,16 @@ def start_backfill(
     lookback: int,
     executor: str = "local",
     no_load: bool = False,
+    elsewhere: Sequence[Callable[[], Ledger]] = (),
 ) -> BackfillJobRecord:
     """Record a new job for ``plan`` run by this process with ``executor``, refusing one
-    that overlaps a running job; ``no_load`` (the operator's ``--no-load``) is recorded
-    so that a resume does as the start did."""
+    that overlaps a running job of ``ledger`` or of the ledgers ``elsewhere`` opens;
+    ``no_load`` (the job loads nothing: ``--no-load``, or a contract without ``[load]``)
+    is recorded so that a resume does as the start did, whatever the contract says by
+    then (a job kept in the store's ledger for want of loads stays resumable there)."""
     first = min([start, *(p.dt for p in plan)])
-    check_no_overlap(ledger, contract.dataset, first, end)
+    others = [opener() for opener in elsewhere]
+    _check_no_overlap(ledger, others, contract.dataset, first, end)
     job = ledger.create(
         contract.dataset,
         first,
@@ -191,13 +196,75 @@ def start_backfill(
         max_attempts=max_attempts,
         runner=Runner.this(executor),
     )
-    _check_alone(ledger, job)
+    _check_alone(ledger, others, job)
     return job
 
 
-def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
-    """Check again, now that ``job`` holds its lease, that no live job overlaps it, and
-    give way (``job`` cancelled, its lease released) if one does.
+def _refuse_kept_elsewhere(
+    ledger: Ledger,
+    elsewhere: Sequence[Callable[[], Ledger]],
+    dataset: str,
+    job_id: str,
+    *,
+    no_load: bool,
+) -> None:
+    """Refuse the resume of job ``job_id`` that ``ledger`` lacks but another ledger keeps,
+    naming that ledger and the option to change (else return: the job is unknown).
+
+    Which ledger a backfill uses follows its options (``--no-load`` without a database,
+    ``--executor celery``, ``database_url``): a resume asked differently from the start
+    looks in the other one, and "unknown job" would send the operator looking for a
+    job that is there.
+
+    Raises:
+        ConfigError: naming the ledger that keeps the job and the option to change.
+    """
+    for opener in elsewhere:
+        other = opener()
+        job = other.get(job_id)
+        if job is None or job.dataset != dataset:
+            continue
+        if other.kind == "store" and not no_load:
+            field, expected = "--no-load", "with --no-load (the store ledger keeps such jobs)"
+        elif other.kind == "database" and no_load:
+            field, expected = "--no-load", "without --no-load (the database ledger keeps it)"
+        else:
+            field, expected = (
+                "--executor/--database-url",
+                "the executor and database the job ran with",
+            )
+        raise ConfigError(
+            f"backfill job {job_id} is in the {other.kind} ledger, not the {ledger.kind} ledger "
+            f"this resume uses; resume it {expected}",
+            [FieldError(field, f"expected {expected}", _REQUEST)],
+        )
+
+
+def _check_no_overlap(
+    ledger: Ledger,
+    others: Sequence[Ledger],
+    dataset: str,
+    start: date,
+    end: date,
+    *,
+    besides: str | None = None,
+) -> None:
+    """:func:`check_no_overlap` in ``ledger`` and in each of ``others``: a backfill with
+    ``--no-load`` keeps its job in the store's ledger and a loading one in the database's,
+    and each ledger alone would let both run the same days.
+
+    Raises:
+        BackfillConflictError: naming the running job.
+    """
+    check_no_overlap(ledger, dataset, start, end, besides=besides)
+    for other in others:
+        check_no_overlap(other, dataset, start, end)
+
+
+def _check_alone(ledger: Ledger, others: Sequence[Ledger], job: BackfillJobRecord) -> None:
+    """Check again, now that ``job`` holds its lease, that no live job overlaps it (in
+    ``ledger`` or ``others``), and give way (``job`` cancelled, its lease released) if one
+    does.
 
     Two backfills started at the same moment both pass the check made before either is
     recorded; made again once each holds its lease, at least the one recorded last sees
@@ -207,7 +274,7 @@ def _check_alone(ledger: Ledger, job: BackfillJobRecord) -> None:
         BackfillConflictError: naming the other job.
     """
     try:
-        check_no_overlap(ledger, job.dataset, job.start, job.end, besides=job.job_id)
+        _check_no_overlap(ledger, others, job.dataset, job.start, job.end, besides=job.job_id)
     except BackfillConflictError:
         ledger.set_state(job.job_id, "cancelled")
         raise
@@ -258,18 +325,26 @@ def resume_backfill(
     *,
     executor: str = "local",
     no_load: bool = False,
+    elsewhere: Sequence[Callable[[], Ledger]] = (),
 ) -> BackfillJobRecord:
     """Take over job ``job_id`` for this process, to run with ``executor``.
 
-    ``no_load`` (the operator's ``--no-load``) must be what the job was started with: a
+    ``no_load`` (this resume loads nothing) must be what the job was started with: a
     loading job resumed without its loads would end ``succeeded`` with days transformed
     and never loaded (a job recorded before the flag was is resumed as asked).
+    ``elsewhere`` opens the ledgers this resume does not use: one keeping the job (that
+    ``ledger`` lacks) is named with the option that resumes it, and a job running there
+    on the same days is refused as one of ``ledger``.
 
     Raises:
         BackfillConflictError: the job is unknown, of another dataset, or still running.
-        ConfigError: ``no_load`` differs from the job's start.
+        ConfigError: ``no_load`` differs from the job's start, or another ledger keeps it.
     """
-    _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
+    try:
+        _, job = find_backfill_job([lambda: ledger], contract.dataset, job_id)
+    except BackfillConflictError:
+        _refuse_kept_elsewhere(ledger, elsewhere, contract.dataset, job_id, no_load=no_load)
+        raise
     started = job.parameters.get("no_load")
     if isinstance(started, bool) and started != no_load:
         expected = "with --no-load" if started else "without --no-load"
@@ -282,11 +357,12 @@ def resume_backfill(
             f"backfill job {job_id} is still running (owner {job.parameters.get('owner')})",
             [FieldError("job_id", "job is running", "backfill request")],
         )
-    check_no_overlap(ledger, contract.dataset, job.start, job.end)
+    others = [opener() for opener in elsewhere]
+    _check_no_overlap(ledger, others, contract.dataset, job.start, job.end)
     ledger.set_state(job_id, "running", owner=this_process(), runner=Runner.this(executor))
     resumed = ledger.get(job_id)
     assert resumed is not None
-    _check_alone(ledger, resumed)
+    _check_alone(ledger, others, resumed)
     return resumed
 
 

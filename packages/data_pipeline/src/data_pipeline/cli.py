@@ -18,7 +18,7 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from data_pipeline.worker_cli import add_worker_commands
 from etl_core.cli import RuntimeCLI
-from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts
+from etl_core.contracts import Contract, ContractError, ContractSet, load_contracts, parse_day
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import redact
 from etl_core.progress import WorkProgress
@@ -87,10 +87,8 @@ PartitionDate = Annotated[
 
 
 def _date(value: str, option: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"{option} {value!r} is not a date; expected YYYY-MM-DD", []) from None
+    """``option``'s value, exactly ``YYYY-MM-DD`` (else a usage error naming it)."""
+    return parse_day(value, option)
 
 
 def _contracts(session: Session[PipelineSettings]) -> ContractSet:
@@ -126,6 +124,20 @@ def _check_load_tables(contracts: list[Contract]) -> None:
     ]
     if errors:
         raise ContractError("a contract loads into a table the database does not have", errors)
+
+
+def _note_unloaded(contracts: list[Contract]) -> None:
+    """Say which of ``contracts`` asked to load have no ``[load]`` section: their
+    partitions are transformed and not loaded (unlike ``load``, not refused: a
+    transform-only dataset is a configuration), which the operator should not learn
+    from an empty table."""
+    for contract in contracts:
+        if contract.load is None:
+            cli.notice(
+                f"dataset {contract.dataset!r} has no [load] section: its partitions are "
+                "transformed, not loaded",
+                fields={"dataset": contract.dataset},
+            )
 
 
 def _connect_for_joins(session: Session[PipelineSettings], contracts: list[Contract]) -> None:
@@ -254,6 +266,8 @@ def run_command(
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
+    if not no_load and dataset:  # every dataset of a plain run: transform-only ones are usual
+        _note_unloaded(contracts)
     if not no_load and any(c.load is not None for c in contracts):
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline run (loads; --no-load skips them)")
@@ -378,6 +392,8 @@ def backfill_command(
     if not resume and (from_ is None or to is None):
         raise ConfigError("backfill needs --from and --to (or --resume JOB)", [])
     load = not no_load and contract.load is not None
+    if not no_load:
+        _note_unloaded([contract])
     if load:
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")
@@ -406,8 +422,16 @@ def backfill_command(
         ledger = open_ledger(store, session.settings.database_url if load or remote else None)
         sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
         executor_kind = session.settings.executor
+        elsewhere = _other_ledgers(store, session, ledger)
         if resume:
-            job = resume_backfill(ledger, contract, resume, executor=executor_kind, no_load=no_load)
+            job = resume_backfill(
+                ledger,
+                contract,
+                resume,
+                executor=executor_kind,
+                no_load=not load,  # what the job does: a contract without [load] too
+                elsewhere=elsewhere,
+            )
         else:
             assert from_ is not None
             assert to is not None
@@ -422,7 +446,8 @@ def backfill_command(
                 max_attempts=session.settings.max_attempts,
                 lookback=lookback,
                 executor=executor_kind,
-                no_load=no_load,
+                no_load=not load,  # what the job does: a contract without [load] too
+                elsewhere=elsewhere,
             )
             sizes = {item.dt: item.bytes for item in plan}
             if not plan:  # a mistyped year is a job with nothing to do: say so
@@ -463,6 +488,22 @@ def backfill_command(
         cli.interrupted()
     if summary.failed:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _other_ledgers(
+    store: ObjectStore, session: Session[PipelineSettings], ledger: Ledger
+) -> list[Callable[[], Ledger]]:
+    """The ledger a backfill command does not use (the store's, or the database's when one
+    is configured and migrated): where a resume asked with other options finds its job,
+    and where a job started with other options may run on the same days."""
+    from data_pipeline.ledger import StoreLedger, open_ledger
+
+    if ledger.kind != "store":
+        return [partial(StoreLedger, store)]
+    url = session.settings.database_url
+    if url and db.schema_installed():
+        return [partial(open_ledger, store, url)]
+    return []
 
 
 def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str) -> None:

@@ -22,7 +22,7 @@ import typer
 from data_pipeline.errors import EndpointBusyError
 from data_pipeline.settings import PipelineSettings
 from etl_core.cli import RuntimeCLI
-from etl_core.errors import ConfigError, LeaseBusyError
+from etl_core.errors import LeaseBusyError
 from etl_core.runtime import ExitCode, Session
 from etl_core.storage import Lease, ObjectStore, acquire_lease
 
@@ -152,10 +152,9 @@ def _run_date(
         from data_pipeline.ingest.replay import find_run
 
         return find_run(store, source.source, endpoint.name, run)
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--date {text!r} is not a date; expected YYYY-MM-DD", []) from None
+    from etl_core.contracts import parse_day
+
+    return parse_day(text, "--date")
 
 
 def _endpoint_lease(store: ObjectStore, source: Source, endpoint: Endpoint, ttl: float) -> Lease:

@@ -172,3 +172,84 @@ def test_a_job_id_that_is_a_path_is_a_usage_error(pipeline: Cli, job: str) -> No
         assert result.returncode == 2, result.stderr
         assert f"{job!r} is not a backfill job id" in result.stderr
         assert "invalid key" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--from", "20261101"), ("--to", "2026-W44-1"), ("--from", "2026-305")]
+)
+def test_a_backfill_date_not_spelled_yyyy_mm_dd_is_a_usage_error_naming_the_option(
+    pipeline: Cli, two_days: Path, option: str, value: str
+) -> None:
+    dates = {"--from": "2026-11-01", "--to": "2026-11-02", option: value}
+    result = backfill(pipeline, "--from", dates["--from"], "--to", dates["--to"], "--no-load")
+    assert result.returncode == 2, result.stderr
+    assert f"{option} {value!r} is not a date; expected YYYY-MM-DD" in result.stderr
+    assert not (two_days / "_state").exists()
+    assert not (two_days / "curated").exists()
+
+
+def test_a_transform_date_not_spelled_yyyy_mm_dd_is_a_usage_error(
+    pipeline: Cli, two_days: Path
+) -> None:
+    result = pipeline("transform", "--dataset", "pos", "--date", "20261101")
+    assert result.returncode == 2, result.stderr
+    assert "--date '20261101' is not a date; expected YYYY-MM-DD" in result.stderr
+    assert not (two_days / "curated").exists()
+
+
+def test_a_resume_without_no_load_of_a_store_ledger_job_names_its_ledger_and_no_load(
+    pipeline: Cli, two_days: Path, migrated_sqlite: str
+) -> None:
+    url = ("--database-url", migrated_sqlite)
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", "--no-load", *url)
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    resumed = backfill(pipeline, "--resume", job, *url)
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert f"backfill job {job} is in the store ledger" in resumed.stderr
+    assert "--no-load: expected with --no-load" in resumed.stderr
+    assert "unknown job" not in resumed.stderr
+    again = backfill(pipeline, "--resume", job, "--no-load", *url)
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_resume_with_no_load_of_a_database_ledger_job_names_its_ledger(
+    pipeline: Cli, migrated_sqlite: str
+) -> None:
+    url = ("--database-url", migrated_sqlite)
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", *url)
+    assert started.returncode == 0, started.stderr
+    resumed = backfill(pipeline, "--resume", "1", "--no-load", *url)
+    assert resumed.returncode == 2, resumed.stdout + resumed.stderr
+    assert "backfill job 1 is in the database ledger, not the store ledger" in resumed.stderr
+    assert "--no-load: expected without --no-load" in resumed.stderr
+
+
+def test_a_backfill_and_a_run_of_a_dataset_without_a_load_section_say_nothing_is_loaded(
+    pipeline: Cli, config_dir: Path, retail: Any
+) -> None:
+    retail.write_contract(config_dir, "pos", retail.contract(load=False))
+    said = "dataset 'pos' has no [load] section: its partitions are transformed, not loaded"
+    backfilled = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01")
+    ran = pipeline("run", "--dataset", "pos")
+    for result in (backfilled, ran):
+        assert result.returncode == 0, result.stderr
+        assert said in result.stderr
+    quiet = backfill(pipeline, "--from", "2026-11-02", "--to", "2026-11-02", "--no-load")
+    assert said not in quiet.stderr
+
+
+def test_a_job_of_a_dataset_without_load_resumes_once_its_contract_gains_one(
+    pipeline: Cli, config_dir: Path, two_days: Path, retail: Any, migrated_sqlite: str
+) -> None:
+    url = ("--database-url", migrated_sqlite)
+    retail.write_contract(config_dir, "pos", retail.contract(load=False))
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-01", *url)
+    assert started.returncode == 0, started.stderr
+    job = next((two_days / "_state/data_pipeline/backfills").glob("*.json")).stem
+    retail.write_contract(config_dir, "pos", retail.contract())  # [load] added meanwhile
+    unflagged = backfill(pipeline, "--resume", job, *url)
+    assert unflagged.returncode == 2, unflagged.stderr
+    assert "--no-load: expected with --no-load" in unflagged.stderr
+    flagged = backfill(pipeline, "--resume", job, "--no-load", *url)
+    assert flagged.returncode == 0, flagged.stderr  # the job it was: transform only

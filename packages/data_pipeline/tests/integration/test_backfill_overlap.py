@@ -106,3 +106,24 @@ def _jobs(ledger: StoreLedger) -> list[BackfillJobRecord]:
     prefix = "_state/data_pipeline/backfills/"
     found = (ledger.get(i.key[len(prefix) : -len(".json")]) for i in ledger.store.list(prefix))
     return [job for job in found if job is not None]
+
+
+def test_a_backfill_overlapping_a_running_job_of_the_other_ledger_is_refused(
+    lake: ObjectStore, contract: Contract, tmp_path: Path
+) -> None:
+    with open_store(tmp_path / "other") as elsewhere:  # stands for the database's ledger
+        loading = StoreLedger(elsewhere)  # another process's loading backfill, running
+        running = start(loading, contract)
+        ledger = StoreLedger(lake)
+        with pytest.raises(BackfillConflictError) as refused:
+            start_backfill(
+                ledger, contract, FIRST, FIRST, PLAN[:1], max_attempts=3, lookback=0,
+                no_load=True, elsewhere=[lambda: loading],
+            )  # fmt: skip
+        assert f"backfill job {running.job_id}" in str(refused.value)
+        assert _jobs(ledger) == []
+        stalled = start(ledger, contract)
+        ledger.set_state(stalled.job_id, "cancelled")
+        with pytest.raises(BackfillConflictError):
+            resume_backfill(ledger, contract, stalled.job_id, elsewhere=[lambda: loading])
+        assert (ledger.get(stalled.job_id) or stalled).state == "cancelled"

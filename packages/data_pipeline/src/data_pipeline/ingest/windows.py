@@ -24,6 +24,7 @@ from etl_core.contracts import (
     Source,
     format_cursor,
     parse_cursor,
+    parse_day,
     shift_cursor,
 )
 from etl_core.errors import ConfigError, FieldError
@@ -83,7 +84,7 @@ def plan_units(
         )
     # --until first: given alone, its since is the initial_value, no option of the user's
     end = _bound(incremental.type, until, "--until") if until else None
-    start = _bound(incremental.type, since, "--since") if since else None
+    start = _bound(incremental.type, since, "--since", given=not implied) if since else None
     if start is not None and end is not None and not start < end:  # type: ignore[operator]
         if implied:
             raise ConfigError(
@@ -167,9 +168,14 @@ def open_window(unit: WorkUnit, endpoint: Endpoint, state: EndpointState, run_id
     return replace(window, start=format_cursor(start_value))
 
 
-def _bound(kind: str, text: str, option: str) -> CursorValue:
+def _bound(kind: str, text: str, option: str, *, given: bool = True) -> CursorValue:
+    """``option``'s value ``text`` as a cursor of type ``kind``: a date the operator
+    ``given`` is exactly YYYY-MM-DD, as every command's dates; an ``initial_value``
+    standing in for ``--since`` is read as the source's validation read it."""
     if kind not in ("timestamp", "date"):
         raise ConfigError(f"{option} needs an incremental cursor of type timestamp or date", [])
+    if kind == "date" and given:
+        return parse_day(text, option)
     try:
         return parse_cursor(kind, text)
     except ValueError as exc:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         CursorValueError,
         format_cursor,
         parse_cursor,
+        parse_day,
         shift_cursor,
     )
     from etl_core.contracts.freshness import Holidays, Percent, VolumeBaseline
@@ -72,6 +73,7 @@ _EXPORTS = {
     "CursorValueError": "etl_core.contracts.cursors",
     "format_cursor": "etl_core.contracts.cursors",
     "parse_cursor": "etl_core.contracts.cursors",
+    "parse_day": "etl_core.contracts.cursors",
     "shift_cursor": "etl_core.contracts.cursors",
     "Holidays": "etl_core.contracts.freshness",
     "Percent": "etl_core.contracts.freshness",
@@ -174,6 +176,7 @@ __all__ = [
     "load_source",
     "load_sources",
     "parse_cursor",
+    "parse_day",
     "path_fields",
     "shift_cursor",
     "time_zone",
