@@ -180,6 +180,69 @@ def test_a_page_still_unreadable_on_resume_is_listed_and_counted_once(workspace,
     assert workspace.landed("items") == api.records[:20]
 
 
+SINGLE = """
+[[endpoints]]
+name = "items"
+path = "/customers"
+dataset = "shop_items"
+records_path = "data"
+[endpoints.pagination]
+type = "none"
+"""
+
+LINKED = """
+[[endpoints]]
+name = "items"
+path = "/link"
+dataset = "shop_items"
+primary_key = ["id"]
+[endpoints.pagination]
+type = "link_header"
+"""
+
+
+def test_an_unreadable_single_page_is_a_dead_letter_not_a_window_open_for_ever(
+    workspace, api
+) -> None:
+    """``type = "none"``: no page follows the one page, so none is missed by completing."""
+    workspace.source(SINGLE, endpoints=("items",))
+    api.faults.append(Fault("/customers", 200, body=b"<html>maintenance</html>"))
+
+    [outcome] = workspace.ingest("items")
+
+    assert (outcome.records, outcome.dead_letters) == (0, 1)
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+    assert [(d["reason"], d["page"]) for d in dead_letters(workspace)] == [("not_json", 0)]
+
+
+def test_an_unreadable_last_link_header_page_completes_the_window(workspace, api) -> None:
+    """The API's last page says so in its ``Link`` (a ``prev``, no ``next``): the pages
+    before it land and the window completes; it is not asked for again run after run."""
+    workspace.source(LINKED, endpoints=("items",))
+    prev = f'<{api.url}/link?page=4>; rel="prev", <{api.url}/link?page=1>; rel="first"'
+    api.faults.append(Fault("/link", 200, {"Link": prev}, b"<html>oops</html>", after=4))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.dead_letters == 1
+    assert workspace.landed("items") == api.records[:40]
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+
+
+def test_an_unreadable_link_header_page_without_a_link_keeps_the_window_open(
+    workspace, api
+) -> None:
+    """No ``Link`` at all (a proxy's page, say): whether pages follow it is not known."""
+    workspace.source(LINKED, endpoints=("items",))
+    api.faults.append(Fault("/link", 200, body=b"<html>proxy</html>", after=2))
+
+    with pytest.raises(ApiResponseError, match=r"page 2 of .* stays open"):
+        workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records[:20]
+    assert ObjectStateStore(workspace.store).load("shop", "items").window.raw_page == 2
+
+
 def test_a_resumed_run_lists_each_dead_letter_once(workspace, api) -> None:
     workspace.source("max_attempts = 1\n" + PAGED, endpoints=("items",))
     api.records[1] = "early"  # type: ignore[call-overload]

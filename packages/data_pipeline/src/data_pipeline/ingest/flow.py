@@ -376,7 +376,9 @@ class _Walk:
             self.contract = context.contract(endpoint)
             self.unreadable = 0
             self.unreadable_end = False
-            """Whether the walk ends at :data:`MAX_UNREADABLE_IN_A_ROW` unreadable pages."""
+            """Whether the walk ends at an unreadable page for want of none after it: the
+            last of :data:`MAX_UNREADABLE_IN_A_ROW` in a row, or one the style knows is the
+            last without its body (``type = "none"``, a ``Link`` with no next)."""
             self.lines = bytearray()
             """The landing lines of the chunk being filled (encoded as records are taken)."""
             self.count = 0
@@ -626,7 +628,10 @@ class _Walk:
             )
             self.unreadable_end = True
             return None
-        return paginator.past_unreadable(current, page)
+        following = paginator.past_unreadable(current, page)
+        if following is None and paginator.last_without_body(current, page):
+            self.unreadable_end = True  # no page after it is missed: the window completes
+        return following
 
     def _stay_open_at(self, sequence: int, current: PageRequest, number: int, page: Page) -> None:
         """End the walk at a page it could not read whose body held the next request (a
@@ -638,7 +643,8 @@ class _Walk:
         What was taken before it lands; the page's dead letter is written, and dropped by
         the resumed run, which reads the page again (and sets it aside again if it still
         cannot read it). Three unreadable pages in a row still end a walk that can go past
-        them (:data:`MAX_UNREADABLE_IN_A_ROW`).
+        them (:data:`MAX_UNREADABLE_IN_A_ROW`), and a page the style knows is the last
+        without its body (:meth:`Paginator.last_without_body`) ends it too: none is missed.
 
         Raises:
             ApiResponseError: naming the page, always.
