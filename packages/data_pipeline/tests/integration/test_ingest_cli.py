@@ -548,6 +548,7 @@ def test_a_page_it_cannot_read_keeps_the_window_open_so_the_pages_after_it_land(
     assert failed.returncode == 1, failed.stderr
     assert "page 1 of" in failed.stderr
     assert "stays open" in failed.stderr
+    assert "--endpoint items --full-refresh (with --since" in failed.stderr  # the way past it
     stopped = ObjectStateStore(workspace.store).load("shop", "items")
     assert stopped.cursor is None  # the mark did not move past the unread page
     assert stopped.window is not None

@@ -180,6 +180,29 @@ def test_a_page_still_unreadable_on_resume_is_listed_and_counted_once(workspace,
     assert workspace.landed("items") == api.records[:20]
 
 
+def test_a_window_stuck_at_an_unreadable_page_names_the_command_that_drops_it(
+    workspace, api
+) -> None:
+    """A page no run can read (the next cursor is in it) fails every run: the error says
+    how to get past it, and that command does (the landed chunks stay)."""
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
+    with pytest.raises(ApiResponseError):
+        workspace.ingest("items")
+    api.faults.append(Fault("/cursor", 200, body=b"still not json", after=0))
+
+    with pytest.raises(ApiResponseError) as raised:
+        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert "ingest --source shop --endpoint items --full-refresh" in str(raised.value)
+    assert "--since" not in str(raised.value)  # not an incremental endpoint
+
+    [outcome] = workspace.ingest("items", run_id="20260303T000000Z-cccccc", full_refresh=True)
+
+    assert (outcome.resumed, outcome.records) == (False, len(api.records))
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+
+
 SINGLE = """
 [[endpoints]]
 name = "items"

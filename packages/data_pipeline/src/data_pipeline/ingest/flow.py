@@ -669,11 +669,19 @@ class _Walk:
         raise ApiResponseError(
             f"page {number} of {page.url} could not be read (set aside as a dead letter) and "
             "the next request is in its body: the window stays open at it, and the next run "
-            "asks for it again (an API answering it so for good needs fixing there)",
+            "asks for it again (an API answering it so for good needs fixing there); "
+            f"{self._way_past_a_stuck_window()}",
             source=self.source.source,
             endpoint=self.endpoint.name,
             url=page.url,
         )
+
+    def _way_past_a_stuck_window(self) -> str:
+        """The command dropping a window that stays open at a page no run can read (its
+        landed chunks stay; the pages after it are then never fetched by this window)."""
+        command = f"ingest --source {self.source.source} --endpoint {self.endpoint.name}"
+        since = " (with --since to start it at a cursor value)" if self.endpoint.incremental else ""
+        return f"to drop the window and start anew instead: {command} --full-refresh{since}"
 
     def _lines(self, page: Page, reading: Reading | None) -> bytes | None:
         """The landing lines of the records of ``page`` (as read aside, else encoded here, not
