@@ -203,6 +203,42 @@ def test_a_window_stuck_at_an_unreadable_page_names_the_command_that_drops_it(
     assert ObjectStateStore(workspace.store).load("shop", "items").window is None
 
 
+ORDERS = """
+[[endpoints]]
+name = "customers"
+path = "/customers"
+dataset = "shop_customers"
+records_path = "data"
+
+[[endpoints]]
+name = "orders"
+path = "/customers/{parent.id}/orders"
+parent = "customers"
+dataset = "shop_orders"
+records_path = "data"
+[endpoints.pagination]
+type = "page_number"
+"""
+
+
+def test_unreadable_pages_ending_one_parents_walk_do_not_end_the_next_at_its_first(
+    workspace, api
+) -> None:
+    """Three unreadable pages in a row end a walk: counted within one parent's walk. Carried
+    over, the next parent's first unreadable page ended its walk, its later pages unasked."""
+    workspace.source(ORDERS, endpoints=("customers", "orders"))
+    html = b"<html>busy</html>"
+    api.faults += [Fault("/customers/c3/orders", 200, body=html) for _ in range(3)]
+    api.faults.append(Fault("/customers/c4/orders", 200, body=html))  # its page 1 of 2
+
+    [outcome] = workspace.ingest("orders")
+
+    orders = {o["order"] for o in workspace.landed("orders")}
+    assert {"c4-3", "c4-4", "c5-5"} <= orders  # c4's walk went past its page 1
+    assert not {"c3-1", "c4-1"} & orders
+    assert outcome.dead_letters == 4
+
+
 SINGLE = """
 [[endpoints]]
 name = "items"

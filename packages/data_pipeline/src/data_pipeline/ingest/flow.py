@@ -469,6 +469,7 @@ class _Walk:
         paginator = paginator_for(self.source, self.endpoint)
         while sequence < sequences:
             path = self._path(sequence)
+            self.unreadable = 0  # in a row within this parent's walk, not across two
             current: PageRequest | None = request or paginator.first()
             while current is not None:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
