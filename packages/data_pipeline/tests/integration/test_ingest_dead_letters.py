@@ -164,6 +164,22 @@ def test_a_cursor_walk_stays_open_at_a_page_it_cannot_read(workspace, api) -> No
     assert dead_letters(workspace) == []  # read this time: no longer set aside
 
 
+def test_a_first_page_it_cannot_read_keeps_the_window_open_at_the_first_request(
+    workspace, api
+) -> None:
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"<html>busy</html>"))
+
+    with pytest.raises(ApiResponseError, match=r"page 0 of .* stays open"):
+        workspace.ingest("items")
+
+    window = ObjectStateStore(workspace.store).load("shop", "items").window
+    assert (window.raw_page, window.records, window.dead_letters) == (0, 0, 0)
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+    assert (outcome.resumed, outcome.dead_letters) == (True, 0)
+    assert workspace.landed("items") == api.records  # each once
+
+
 def test_a_page_still_unreadable_on_resume_is_listed_and_counted_once(workspace, api) -> None:
     workspace.source(CURSOR, endpoints=("items",))
     api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
