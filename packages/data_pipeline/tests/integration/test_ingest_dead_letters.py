@@ -10,7 +10,7 @@ import pytest
 from data_pipeline.errors import ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest import ObjectStateStore
 
-from .conftest import Fault
+from .conftest import Fault, stamp
 
 PAGED = """
 [[endpoints]]
@@ -217,6 +217,25 @@ def test_a_window_stuck_at_an_unreadable_page_names_the_command_that_drops_it(
 
     assert (outcome.resumed, outcome.records) == (False, len(api.records))
     assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+
+
+def test_full_refresh_from_since_drops_an_incremental_window_stuck_at_an_unreadable_page(
+    workspace, api
+) -> None:
+    """The way past named by the error, for an incremental endpoint: the refresh starts at
+    --since, not at the stuck window (whose landed chunk stays)."""
+    incremental = '[endpoints.incremental]\ncursor_field = "updated_at"\nparam = "since"\n'
+    workspace.source(CURSOR + incremental, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
+    with pytest.raises(ApiResponseError, match=r"--full-refresh \(with --since"):
+        workspace.ingest("items")
+
+    workspace.ingest("items", run_id="20260302T000000Z-bbbbbb", full_refresh=True, since=stamp(31))
+
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+    assert api.requests[-1]["query"].get("since") == stamp(31)
+    landed = sorted(r["id"] for r in workspace.landed("items"))
+    assert landed == list(range(1, 21)) + list(range(31, 48))  # each once
 
 
 ORDERS = """
