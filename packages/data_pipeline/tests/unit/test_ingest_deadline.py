@@ -126,3 +126,21 @@ def test_a_usable_proxy_variable_still_starts_the_client(monkeypatch: pytest.Mon
     client = ApiClient(SOURCE)._http
 
     assert len(client._mounts) == 1
+
+
+def test_a_client_without_its_default_transport_field_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No transport given and no ``_transport`` found read as "the transport given" (both
+    ``None``): the client started without the deadline instead of refusing."""
+    original = httpx.Client.__init__
+
+    def renamed(client: httpx.Client, *args: object, **kwargs: object) -> None:
+        original(client, *args, **kwargs)  # type: ignore[arg-type]
+        client._default = client._transport  # type: ignore[attr-defined]
+        del client._transport
+
+    monkeypatch.setattr(httpx.Client, "__init__", renamed)
+
+    with pytest.raises(HttpDeadlineUnsupportedError, match=r"httpx\.Client\._transport"):
+        ApiClient(SOURCE)

@@ -105,7 +105,8 @@ def keep_deadline(client: httpx.Client, *, given: httpx.BaseTransport | None) ->
     """
     default = getattr(client, "_transport", None)
     mounts = getattr(client, "_mounts", None)
-    if default is not given and not isinstance(default, httpx.HTTPTransport):
+    if not isinstance(default, httpx.HTTPTransport) and (given is None or default is not given):
+        # (no transport given and none found is a release without the field, not a pass)
         raise _unsupported("httpx.Client._transport (an httpx.HTTPTransport by default)")
     if not isinstance(mounts, dict):
         raise _unsupported("httpx.Client._mounts (the transports of its proxies)")
