@@ -144,3 +144,16 @@ def test_a_client_without_its_default_transport_field_refuses_to_start(
 
     with pytest.raises(HttpDeadlineUnsupportedError, match=r"httpx\.Client\._transport"):
         ApiClient(SOURCE)
+
+
+def test_a_proxy_transport_of_another_kind_refuses_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One it cannot reach into was skipped: requests through that proxy went without the
+    deadline."""
+    _only_proxy(monkeypatch, "HTTPS_PROXY", "http://127.0.0.1:3128")
+    other = httpx.MockTransport(lambda request: httpx.Response(200))
+    monkeypatch.setattr(httpx.Client, "_init_proxy_transport", lambda *a, **k: other)
+
+    with pytest.raises(HttpDeadlineUnsupportedError, match="transport of a proxy"):
+        ApiClient(SOURCE)

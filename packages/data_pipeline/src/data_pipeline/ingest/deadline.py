@@ -110,6 +110,10 @@ def keep_deadline(client: httpx.Client, *, given: httpx.BaseTransport | None) ->
         raise _unsupported("httpx.Client._transport (an httpx.HTTPTransport by default)")
     if not isinstance(mounts, dict):
         raise _unsupported("httpx.Client._mounts (the transports of its proxies)")
+    if given is None and not all(
+        mount is None or isinstance(mount, httpx.HTTPTransport) for mount in mounts.values()
+    ):  # a proxy's transport this cannot reach into would go without the deadline
+        raise _unsupported("httpx.HTTPTransport as the transport of a proxy (httpx.Client._mounts)")
     for transport in (default, *mounts.values()):
         if isinstance(transport, httpx.HTTPTransport):
             _keeping_deadline(transport)
