@@ -13,6 +13,7 @@ from etl_core.errors import (
     ConfigError,
     EtlError,
     FatalError,
+    FieldError,
     LeaseBusyError,
     MissingDependencyError,
     RetryableError,
@@ -38,6 +39,7 @@ __all__ = [
     "NestedTooDeepError",
     "PartitionBusyError",
     "PartitionError",
+    "ProxySettingError",
     "RawArchiveCorruptError",
     "ReplayRefusedError",
     "SchemaNotInstalledError",
@@ -213,6 +215,23 @@ class HttpDeadlineUnsupportedError(DataPipelineError, FatalError):
         self.missing = missing
         self.httpx_version = httpx_version
         self.httpcore_version = httpcore_version
+
+
+class ProxySettingError(DataPipelineError, ConfigError):
+    """The environment's proxy variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    read by httpx) name a proxy it cannot use: a scheme it has no transport for, or
+    ``socks5://`` without the ``socksio`` package. Raised when an API client starts, before
+    any request. ``variables`` are the names set, each with its scheme; a value is never
+    quoted whole (a proxy URL may carry a password)."""
+
+    def __init__(self, variables: tuple[str, ...], *, problem: str) -> None:
+        self.variables = variables
+        self.problem = problem
+        super().__init__(
+            f"the environment's proxy settings ({', '.join(variables)}) cannot be used: "
+            f"{problem}; fix or unset them (NO_PROXY exempts hosts)",
+            [FieldError(name.split("=")[0], problem, "environment") for name in variables],
+        )
 
 
 class EndpointBusyError(DataPipelineError, LeaseBusyError):

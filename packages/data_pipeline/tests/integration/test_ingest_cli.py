@@ -548,6 +548,7 @@ def test_a_page_it_cannot_read_keeps_the_window_open_so_the_pages_after_it_land(
     assert failed.returncode == 1, failed.stderr
     assert "page 1 of" in failed.stderr
     assert "stays open" in failed.stderr
+    assert "--endpoint items --full-refresh (with --since" in failed.stderr  # the way past it
     stopped = ObjectStateStore(workspace.store).load("shop", "items")
     assert stopped.cursor is None  # the mark did not move past the unread page
     assert stopped.window is not None
@@ -564,3 +565,15 @@ def test_a_page_it_cannot_read_keeps_the_window_open_so_the_pages_after_it_land(
     landed = workspace.landed("items")
     assert sorted(r["id"] for r in landed) == list(range(1, 31))  # each once
     assert ObjectStateStore(workspace.store).load("shop", "items").cursor == stamp(30)
+
+
+def test_a_proxy_variable_httpx_cannot_use_is_exit_2_naming_it(workspace, bearer_api) -> None:
+    """Not exit 1 with httpx's own error: a setting to fix, said before any request."""
+    workspace.source(UNSORTED_CURSOR, endpoints=("items",))
+
+    failed = cli(workspace, "ingest", env={"HTTPS_PROXY": "ftp://ops:hunter2@127.0.0.1:21"})
+
+    assert failed.returncode == 2, failed.stderr
+    assert "HTTPS_PROXY=ftp://…" in failed.stderr
+    assert "hunter2" not in failed.stderr + failed.stdout
+    assert not bearer_api.requests

@@ -10,7 +10,7 @@ import pytest
 from data_pipeline.errors import ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest import ObjectStateStore
 
-from .conftest import Fault
+from .conftest import Fault, stamp
 
 PAGED = """
 [[endpoints]]
@@ -164,6 +164,22 @@ def test_a_cursor_walk_stays_open_at_a_page_it_cannot_read(workspace, api) -> No
     assert dead_letters(workspace) == []  # read this time: no longer set aside
 
 
+def test_a_first_page_it_cannot_read_keeps_the_window_open_at_the_first_request(
+    workspace, api
+) -> None:
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"<html>busy</html>"))
+
+    with pytest.raises(ApiResponseError, match=r"page 0 of .* stays open"):
+        workspace.ingest("items")
+
+    window = ObjectStateStore(workspace.store).load("shop", "items").window
+    assert (window.raw_page, window.records, window.dead_letters) == (0, 0, 0)
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+    assert (outcome.resumed, outcome.dead_letters) == (True, 0)
+    assert workspace.landed("items") == api.records  # each once
+
+
 def test_a_page_still_unreadable_on_resume_is_listed_and_counted_once(workspace, api) -> None:
     workspace.source(CURSOR, endpoints=("items",))
     api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
@@ -178,6 +194,147 @@ def test_a_page_still_unreadable_on_resume_is_listed_and_counted_once(workspace,
     [letter] = dead_letters(workspace)
     assert (letter["page"], letter["raw_text"]) == (2, "still not json")
     assert workspace.landed("items") == api.records[:20]
+
+
+def test_a_window_stuck_at_an_unreadable_page_names_the_command_that_drops_it(
+    workspace, api
+) -> None:
+    """A page no run can read (the next cursor is in it) fails every run: the error says
+    how to get past it, and that command does (the landed chunks stay)."""
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
+    with pytest.raises(ApiResponseError):
+        workspace.ingest("items")
+    api.faults.append(Fault("/cursor", 200, body=b"still not json", after=0))
+
+    with pytest.raises(ApiResponseError) as raised:
+        workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert "ingest --source shop --endpoint items --full-refresh" in str(raised.value)
+    assert "--since" not in str(raised.value)  # not an incremental endpoint
+
+    [outcome] = workspace.ingest("items", run_id="20260303T000000Z-cccccc", full_refresh=True)
+
+    assert (outcome.resumed, outcome.records) == (False, len(api.records))
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+
+
+def test_full_refresh_from_since_drops_an_incremental_window_stuck_at_an_unreadable_page(
+    workspace, api
+) -> None:
+    """The way past named by the error, for an incremental endpoint: the refresh starts at
+    --since, not at the stuck window (whose landed chunk stays)."""
+    incremental = '[endpoints.incremental]\ncursor_field = "updated_at"\nparam = "since"\n'
+    workspace.source(CURSOR + incremental, endpoints=("items",))
+    api.faults.append(Fault("/cursor", 200, body=b"not json", after=2))
+    with pytest.raises(ApiResponseError, match=r"--full-refresh \(with --since"):
+        workspace.ingest("items")
+
+    workspace.ingest("items", run_id="20260302T000000Z-bbbbbb", full_refresh=True, since=stamp(31))
+
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+    assert api.requests[-1]["query"].get("since") == stamp(31)
+    landed = sorted(r["id"] for r in workspace.landed("items"))
+    assert landed == list(range(1, 21)) + list(range(31, 48))  # each once
+
+
+ORDERS = """
+[[endpoints]]
+name = "customers"
+path = "/customers"
+dataset = "shop_customers"
+records_path = "data"
+
+[[endpoints]]
+name = "orders"
+path = "/customers/{parent.id}/orders"
+parent = "customers"
+dataset = "shop_orders"
+records_path = "data"
+[endpoints.pagination]
+type = "page_number"
+"""
+
+
+def test_unreadable_pages_ending_one_parents_walk_do_not_end_the_next_at_its_first(
+    workspace, api
+) -> None:
+    """Three unreadable pages in a row end a walk: counted within one parent's walk. Carried
+    over, the next parent's first unreadable page ended its walk, its later pages unasked."""
+    workspace.source(ORDERS, endpoints=("customers", "orders"))
+    html = b"<html>busy</html>"
+    api.faults += [Fault("/customers/c3/orders", 200, body=html) for _ in range(3)]
+    api.faults.append(Fault("/customers/c4/orders", 200, body=html))  # its page 1 of 2
+
+    [outcome] = workspace.ingest("orders")
+
+    orders = {o["order"] for o in workspace.landed("orders")}
+    assert {"c4-3", "c4-4", "c5-5"} <= orders  # c4's walk went past its page 1
+    assert not {"c3-1", "c4-1"} & orders
+    assert outcome.dead_letters == 4
+
+
+SINGLE = """
+[[endpoints]]
+name = "items"
+path = "/customers"
+dataset = "shop_items"
+records_path = "data"
+[endpoints.pagination]
+type = "none"
+"""
+
+LINKED = """
+[[endpoints]]
+name = "items"
+path = "/link"
+dataset = "shop_items"
+primary_key = ["id"]
+[endpoints.pagination]
+type = "link_header"
+"""
+
+
+def test_an_unreadable_single_page_is_a_dead_letter_not_a_window_open_for_ever(
+    workspace, api
+) -> None:
+    """``type = "none"``: no page follows the one page, so none is missed by completing."""
+    workspace.source(SINGLE, endpoints=("items",))
+    api.faults.append(Fault("/customers", 200, body=b"<html>maintenance</html>"))
+
+    [outcome] = workspace.ingest("items")
+
+    assert (outcome.records, outcome.dead_letters) == (0, 1)
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+    assert [(d["reason"], d["page"]) for d in dead_letters(workspace)] == [("not_json", 0)]
+
+
+def test_an_unreadable_last_link_header_page_completes_the_window(workspace, api) -> None:
+    """The API's last page says so in its ``Link`` (a ``prev``, no ``next``): the pages
+    before it land and the window completes; it is not asked for again run after run."""
+    workspace.source(LINKED, endpoints=("items",))
+    prev = f'<{api.url}/link?page=4>; rel="prev", <{api.url}/link?page=1>; rel="first"'
+    api.faults.append(Fault("/link", 200, {"Link": prev}, b"<html>oops</html>", after=4))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.dead_letters == 1
+    assert workspace.landed("items") == api.records[:40]
+    assert ObjectStateStore(workspace.store).load("shop", "items").window is None
+
+
+def test_an_unreadable_link_header_page_without_a_link_keeps_the_window_open(
+    workspace, api
+) -> None:
+    """No ``Link`` at all (a proxy's page, say): whether pages follow it is not known."""
+    workspace.source(LINKED, endpoints=("items",))
+    api.faults.append(Fault("/link", 200, body=b"<html>proxy</html>", after=2))
+
+    with pytest.raises(ApiResponseError, match=r"page 2 of .* stays open"):
+        workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records[:20]
+    assert ObjectStateStore(workspace.store).load("shop", "items").window.raw_page == 2
 
 
 def test_a_resumed_run_lists_each_dead_letter_once(workspace, api) -> None:

@@ -10,10 +10,11 @@ import httpcore
 import httpx
 import pytest
 
-from data_pipeline.errors import HttpDeadlineUnsupportedError
+from data_pipeline.errors import HttpDeadlineUnsupportedError, ProxySettingError
 from data_pipeline.ingest import deadline
 from data_pipeline.ingest.client import ApiClient
 from etl_core.contracts import Endpoint, Source
+from etl_core.errors import ConfigError
 
 SOURCE = Source(
     source="shop",
@@ -75,3 +76,84 @@ def test_the_transports_of_the_environments_proxies_keep_the_deadline(
     assert len(transports) == 3  # the default one, and one per proxy: kept by httpx
     pools = [t._pool for t in transports]  # type: ignore[union-attr]
     assert all(isinstance(p._network_backend, deadline._Backend) for p in pools)
+
+
+def _only_proxy(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    for other in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(other, raising=False)
+        monkeypatch.delenv(other.lower(), raising=False)
+    monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("ALL_PROXY", "socks5://ops:hunter2@127.0.0.1:1080", "socksio"),
+        ("HTTPS_PROXY", "ftp://ops:hunter2@127.0.0.1:21", "no transport for such a proxy"),
+    ],
+    ids=["socks_without_socksio", "unknown_scheme"],
+)
+def test_a_proxy_variable_httpx_cannot_use_is_a_setting_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, problem: str
+) -> None:
+    """Honouring the environment's proxies, a client used to fail with httpx's own
+    ImportError or ValueError, in no error of the package (exit 1, not 2)."""
+    if problem == "socksio":
+        try:
+            import socksio  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            pytest.skip("socksio is installed: httpx can use a socks5:// proxy")
+    _only_proxy(monkeypatch, name, value)
+
+    with pytest.raises(ProxySettingError) as raised:
+        ApiClient(SOURCE)
+
+    error = raised.value
+    scheme = value.split("://")[0]
+    assert error.variables == (f"{name}={scheme}://…",)
+    assert problem in str(error)
+    assert "hunter2" not in str(error)
+    assert error.__cause__ is None
+    assert isinstance(error, ConfigError)  # exit 2: a setting to fix
+    assert pickle.loads(pickle.dumps(error)).variables == error.variables
+
+
+def test_a_usable_proxy_variable_still_starts_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_proxy(monkeypatch, "https_proxy", "http://ops:hunter2@127.0.0.1:3128")
+
+    client = ApiClient(SOURCE)._http
+
+    assert len(client._mounts) == 1
+
+
+def test_a_client_without_its_default_transport_field_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No transport given and no ``_transport`` found read as "the transport given" (both
+    ``None``): the client started without the deadline instead of refusing."""
+    original = httpx.Client.__init__
+
+    def renamed(client: httpx.Client, *args: object, **kwargs: object) -> None:
+        original(client, *args, **kwargs)  # type: ignore[arg-type]
+        client._default = client._transport  # type: ignore[attr-defined]
+        del client._transport
+
+    monkeypatch.setattr(httpx.Client, "__init__", renamed)
+
+    with pytest.raises(HttpDeadlineUnsupportedError, match=r"httpx\.Client\._transport"):
+        ApiClient(SOURCE)
+
+
+def test_a_proxy_transport_of_another_kind_refuses_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One it cannot reach into was skipped: requests through that proxy went without the
+    deadline."""
+    _only_proxy(monkeypatch, "HTTPS_PROXY", "http://127.0.0.1:3128")
+    other = httpx.MockTransport(lambda request: httpx.Response(200))
+    monkeypatch.setattr(httpx.Client, "_init_proxy_transport", lambda *a, **k: other)
+
+    with pytest.raises(HttpDeadlineUnsupportedError, match="transport of a proxy"):
+        ApiClient(SOURCE)

@@ -35,7 +35,7 @@ from data_pipeline.errors import (
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
 from data_pipeline.ingest.bodies import StillArriving, read_bounded
-from data_pipeline.ingest.deadline import keep_deadline, request_deadline
+from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
 from etl_core.redaction import REDACTED, mask_values, secret_forms
@@ -139,19 +139,18 @@ class ApiClient:
         self.auth = authenticator or authenticator_for(source)
         limit = source.rate_limit
         self.bucket = bucket or TokenBucket(limit.requests_per_second, limit.burst)
-        client = httpx.Client(
+        self._http = client_keeping_deadline(  # the timeout bounds the whole request
+            transport,  # none: httpx's, with the environment's proxies
             base_url=source.base_url.rstrip("/"),
             headers=dict(source.headers),
             timeout=source.timeout.total_seconds(),
             follow_redirects=True,
-            transport=transport,  # none: httpx's, with the environment's proxies
             auth=self.auth,
             event_hooks={
                 "request": [self._sign_a_redirect],
                 "response": [self._refuse_a_redirect_elsewhere],
             },
         )
-        self._http = keep_deadline(client, given=transport)  # the timeout bounds the whole request
         self._sleep = sleep
         self._observe = observe
         self._said_masked: set[str] = set()  # endpoints told of a credential in a body

@@ -18,6 +18,7 @@ and what is missing) rather than run without the deadline.
 
 from __future__ import annotations
 
+import os
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -28,9 +29,12 @@ from typing import Any
 import httpcore
 import httpx
 
-from data_pipeline.errors import HttpDeadlineUnsupportedError
+from data_pipeline.errors import HttpDeadlineUnsupportedError, ProxySettingError
 
-__all__ = ["keep_deadline", "request_deadline"]
+__all__ = ["client_keeping_deadline", "keep_deadline", "request_deadline"]
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+"""The proxy variables httpx reads (each in upper or lower case; ``NO_PROXY`` besides)."""
 
 _deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)
 
@@ -49,6 +53,45 @@ def request_deadline(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def client_keeping_deadline(
+    transport: httpx.BaseTransport | None = None, **settings: Any
+) -> httpx.Client:
+    """An ``httpx.Client(transport=transport, **settings)`` keeping the deadline
+    (:func:`keep_deadline`); without a ``transport``, through the environment's proxies.
+
+    Raises:
+        ProxySettingError: a proxy variable names one httpx cannot use (an unknown
+            scheme, ``socks5://`` without ``socksio``): said as a setting to fix, naming
+            the variable and its scheme, never its value (it may carry a password).
+        HttpDeadlineUnsupportedError: httpx or httpcore no longer has what this sets.
+    """
+    try:
+        client = httpx.Client(transport=transport, **settings)
+    except (ImportError, ValueError) as exc:
+        variables = _proxy_variables() if transport is None else ()
+        if not variables:
+            raise
+        problem = (
+            "a socks5:// proxy needs the socksio package (pip install 'httpx[socks]')"
+            if isinstance(exc, ImportError)
+            else "httpx has no transport for such a proxy URL (http://, https://, socks5://)"
+        )
+        raise ProxySettingError(variables, problem=problem) from None  # its text: the URL
+    return keep_deadline(client, given=transport)
+
+
+def _proxy_variables() -> tuple[str, ...]:
+    """The proxy variables set, each as ``NAME=scheme://…`` (the scheme only)."""
+    found = []
+    for upper in PROXY_VARIABLES:
+        for name in (upper, upper.lower()):
+            value = os.environ.get(name, "").strip()
+            if value:
+                scheme = value.split("://", 1)[0] + "://…" if "://" in value else "(no scheme)"
+                found.append(f"{name}={scheme}")
+    return tuple(found)
+
+
 def keep_deadline(client: httpx.Client, *, given: httpx.BaseTransport | None) -> httpx.Client:
     """``client`` with its transports keeping the deadline of :func:`request_deadline`
     (without one set, their network operations are httpx's own): its default transport
@@ -62,10 +105,15 @@ def keep_deadline(client: httpx.Client, *, given: httpx.BaseTransport | None) ->
     """
     default = getattr(client, "_transport", None)
     mounts = getattr(client, "_mounts", None)
-    if default is not given and not isinstance(default, httpx.HTTPTransport):
+    if not isinstance(default, httpx.HTTPTransport) and (given is None or default is not given):
+        # (no transport given and none found is a release without the field, not a pass)
         raise _unsupported("httpx.Client._transport (an httpx.HTTPTransport by default)")
     if not isinstance(mounts, dict):
         raise _unsupported("httpx.Client._mounts (the transports of its proxies)")
+    if given is None and not all(
+        mount is None or isinstance(mount, httpx.HTTPTransport) for mount in mounts.values()
+    ):  # a proxy's transport this cannot reach into would go without the deadline
+        raise _unsupported("httpx.HTTPTransport as the transport of a proxy (httpx.Client._mounts)")
     for transport in (default, *mounts.values()):
         if isinstance(transport, httpx.HTTPTransport):
             _keeping_deadline(transport)

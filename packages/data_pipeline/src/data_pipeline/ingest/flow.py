@@ -376,7 +376,9 @@ class _Walk:
             self.contract = context.contract(endpoint)
             self.unreadable = 0
             self.unreadable_end = False
-            """Whether the walk ends at :data:`MAX_UNREADABLE_IN_A_ROW` unreadable pages."""
+            """Whether the walk ends at an unreadable page for want of none after it: the
+            last of :data:`MAX_UNREADABLE_IN_A_ROW` in a row, or one the style knows is the
+            last without its body (``type = "none"``, a ``Link`` with no next)."""
             self.lines = bytearray()
             """The landing lines of the chunk being filled (encoded as records are taken)."""
             self.count = 0
@@ -467,6 +469,7 @@ class _Walk:
         paginator = paginator_for(self.source, self.endpoint)
         while sequence < sequences:
             path = self._path(sequence)
+            self.unreadable = 0  # in a row within this parent's walk, not across two
             current: PageRequest | None = request or paginator.first()
             while current is not None:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
@@ -626,7 +629,10 @@ class _Walk:
             )
             self.unreadable_end = True
             return None
-        return paginator.past_unreadable(current, page)
+        following = paginator.past_unreadable(current, page)
+        if following is None and paginator.last_without_body(current, page):
+            self.unreadable_end = True  # no page after it is missed: the window completes
+        return following
 
     def _stay_open_at(self, sequence: int, current: PageRequest, number: int, page: Page) -> None:
         """End the walk at a page it could not read whose body held the next request (a
@@ -638,7 +644,8 @@ class _Walk:
         What was taken before it lands; the page's dead letter is written, and dropped by
         the resumed run, which reads the page again (and sets it aside again if it still
         cannot read it). Three unreadable pages in a row still end a walk that can go past
-        them (:data:`MAX_UNREADABLE_IN_A_ROW`).
+        them (:data:`MAX_UNREADABLE_IN_A_ROW`), and a page the style knows is the last
+        without its body (:meth:`Paginator.last_without_body`) ends it too: none is missed.
 
         Raises:
             ApiResponseError: naming the page, always.
@@ -663,11 +670,19 @@ class _Walk:
         raise ApiResponseError(
             f"page {number} of {page.url} could not be read (set aside as a dead letter) and "
             "the next request is in its body: the window stays open at it, and the next run "
-            "asks for it again (an API answering it so for good needs fixing there)",
+            "asks for it again (an API answering it so for good needs fixing there); "
+            f"{self._way_past_a_stuck_window()}",
             source=self.source.source,
             endpoint=self.endpoint.name,
             url=page.url,
         )
+
+    def _way_past_a_stuck_window(self) -> str:
+        """The command dropping a window that stays open at a page no run can read (its
+        landed chunks stay; the pages after it are then never fetched by this window)."""
+        command = f"ingest --source {self.source.source} --endpoint {self.endpoint.name}"
+        since = " (with --since to start it at a cursor value)" if self.endpoint.incremental else ""
+        return f"to drop the window and start anew instead: {command} --full-refresh{since}"
 
     def _lines(self, page: Page, reading: Reading | None) -> bytes | None:
         """The landing lines of the records of ``page`` (as read aside, else encoded here, not

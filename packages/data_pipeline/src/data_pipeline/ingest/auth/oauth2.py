@@ -22,7 +22,7 @@ import httpx
 from data_pipeline.errors import ApiAuthError, ApiUnavailableError
 from data_pipeline.ingest.auth.base import Authenticator
 from data_pipeline.ingest.bodies import read_bounded
-from data_pipeline.ingest.deadline import keep_deadline, request_deadline
+from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from etl_core.contracts import Auth
 from etl_core.redaction import remember_secret
 
@@ -51,9 +51,7 @@ class OAuth2ClientCredentials(Authenticator):
         self._lock = threading.Lock()
         self._token: str | None = None
         self._renew_at = 0.0
-        self._http = keep_deadline(
-            httpx.Client(timeout=timeout, transport=transport), given=transport
-        )
+        self._http = client_keeping_deadline(transport, timeout=timeout)
 
     def apply(self, request: httpx.Request) -> None:
         """Set ``Authorization: Bearer`` to a token valid for at least ``refresh_margin``."""

@@ -407,6 +407,13 @@ class Paginator(abc.ABC):
             return None
         return self.step(current, predicted[0], page, seen=current.seen, flagged=current.flagged)
 
+    def last_without_body(self, current: PageRequest, page: Page) -> bool:
+        """Whether ``page`` (answering ``current``), whose body could not be read, is known
+        to be the walk's last without it: no page follows, so ending the walk there misses
+        none (the window completes, the page a dead letter). ``False`` (not known) for the
+        styles whose next request is in the body."""
+        return False
+
     @abc.abstractmethod
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The style's own step (number and seen are filled in by :meth:`next`)."""

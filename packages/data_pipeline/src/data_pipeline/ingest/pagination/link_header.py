@@ -62,6 +62,13 @@ class LinkHeader(Paginator):
             return None
         return self.step(current, following, page, seen=current.seen, flagged=current.flagged)
 
+    def last_without_body(self, current: PageRequest, page: Page) -> bool:
+        """The API's own last page: its answer has a ``Link`` header (``rel="prev"``,
+        ``"first"``...) without a next link. An answer with no ``Link`` at all (a proxy's
+        HTML error page answered with 200, say) is not known to be the last."""
+        link = page.headers.get("link") or ""
+        return bool(_links(link)) and next_link(link) is None
+
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """The response's next link."""
         link = next_link(page.headers.get("link", ""))

@@ -14,6 +14,10 @@ class SinglePage(Paginator):
         """The request as configured."""
         return PageRequest(params=self.size_params())
 
+    def last_without_body(self, current: PageRequest, page: Page) -> bool:
+        """The one page is the last, read or not."""
+        return True
+
     def advance(self, current: PageRequest, page: Page) -> PageRequest | None:
         """There is no next page."""
         return None
