@@ -224,3 +224,16 @@ def test_a_listing_or_delete_through_a_retryable_fault_completes(
     else:
         assert sorted(info.key for info in store.list()) == ["a.csv", "b.csv", "gone.csv"]
     _fired(proxy)
+
+
+def test_a_cut_error_answer_is_retried_not_raised_raw(
+    store: S3ObjectStore, proxy: FaultyS3Proxy
+) -> None:
+    """The 404 of a GET arrives with half its body: botocore reads error bodies itself and
+    lets urllib3's ProtocolError out; the store retries it and says the key is missing."""
+    from etl_core.errors import ObjectNotFoundError
+
+    proxy.inject(Fault("truncate", "GET", "missing.json"))
+    with pytest.raises(ObjectNotFoundError, match="missing.json"):
+        store.read_versioned("missing.json")
+    _fired(proxy)

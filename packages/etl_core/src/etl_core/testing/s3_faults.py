@@ -205,6 +205,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
 
     def _serve(self) -> None:
+        try:
+            self._serve_one()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (a slow answer): as S3 sees it
+
+    def _serve_one(self) -> None:
         body = self._read_body()
         split = urlsplit(self.path)
         fault = self.controls.choose(self.command, unquote(split.path), split.query)
@@ -264,6 +270,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
+        if self.command == "HEAD":  # no body: the length is the object's, as moto said
+            length = int(dict((k.lower(), v) for k, v in headers).get("content-length", 0))
         self.send_header("Content-Length", str(len(data) if length is None else length))
         self.end_headers()
         if self.command != "HEAD":
