@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,9 +46,15 @@ ARGV = {
     "run": ("etl-data-pipeline", "run", "--dataset", "pos_transactions"),
     "check": ("etl-observability", "check"),
     "ingest": (
-        "etl-data-pipeline", "ingest", "--source", "retail_footfall",
-        "--since", "2026-11-01T00:00:00Z", "--until", "2026-11-11T00:00:00Z",
-    ),  # fmt: skip
+        "etl-data-pipeline",
+        "ingest",
+        "--source",
+        "retail_footfall",
+        "--since",
+        "2026-11-01T00:00:00Z",
+        "--until",
+        "2026-11-11T00:00:00Z",
+    ),
 }
 
 
@@ -100,9 +106,11 @@ def alert_state(space: Space, moto: str) -> list[tuple[str, str, str]]:
         if not store.exists("_state/observability/alerts.json"):
             return []
         doc = json.loads(store.read_bytes("_state/observability/alerts.json"))
-    alerts = [*doc.get("active", {}).values(), *doc.get("resolved", [])] if isinstance(
-        doc.get("active"), dict
-    ) else [*doc.get("active", []), *doc.get("resolved", [])]
+    alerts = (
+        [*doc.get("active", {}).values(), *doc.get("resolved", [])]
+        if isinstance(doc.get("active"), dict)
+        else [*doc.get("active", []), *doc.get("resolved", [])]
+    )
     return sorted(
         (str(a.get("fingerprint")), str(a.get("state")), str(a.get("level"))) for a in alerts
     )
@@ -110,14 +118,20 @@ def alert_state(space: Space, moto: str) -> list[tuple[str, str, str]]:
 
 def store_keys(space: Space, moto: str) -> dict[str, int]:
     """Every key (run ids masked) outside ``_state/`` with its size (-1 for documents
-    naming the workspace's prefix, whose length differs from one workspace to another)."""
+    naming the workspace's prefix, whose length differs from one workspace to another);
+    a masked key seen twice (a second run's orphaned pages) gets ``#2``."""
     bucket, _, prefix = space.url[5:].partition("/")
+    found: dict[str, int] = {}
     with S3ObjectStore(bucket, prefix, endpoint_url=moto) as store:
-        return {
-            RUN_ID.sub("RUN", info.key): -1 if info.key.endswith(".json") else info.size
-            for info in store.list()
-            if not info.key.startswith("_state")
-        }
+        for info in store.list():
+            if info.key.startswith("_state"):
+                continue
+            name = RUN_ID.sub("RUN", info.key)
+            seen = sum(1 for key in found if key == name or key.startswith(f"{name}#"))
+            found[f"{name}#{seen + 1}" if seen else name] = (
+                -1 if info.key.endswith(".json") else info.size
+            )
+    return found
 
 
 def half_published(space: Space, moto: str) -> list[str]:
@@ -141,9 +155,9 @@ def half_published(space: Space, moto: str) -> list[str]:
                 if total != doc.get("bytes"):
                     problems.append(f"{key} says {doc.get('bytes')} B, its files hold {total} B")
             delivery = doc.get("delivery")
-            if isinstance(delivery, dict) and delivery.get("key") in sizes:
-                if sizes[delivery["key"]] != delivery.get("size"):
-                    problems.append(f"{key}: landing object of another size")
+            landing = delivery.get("key") if isinstance(delivery, dict) else None
+            if landing in sizes and sizes[landing] != delivery.get("size"):  # type: ignore[union-attr]
+                problems.append(f"{key}: landing object of another size")
     return problems
 
 
@@ -269,7 +283,7 @@ def main() -> int:
 
         ref = prepared("ref")
         began = time.monotonic()
-        rc_ref, err = ref.run(argv, moto)
+        rc_ref, _ = ref.run(argv, moto)
         print(f"reference: rc={rc_ref} {time.monotonic() - began:.1f}s", flush=True)
         want_keys, want_db = store_keys(ref, moto), db_state(ref)
         want_alerts = alert_state(ref, moto)
@@ -291,7 +305,9 @@ def main() -> int:
             if got_keys != want_keys:
                 miss = sorted(set(want_keys) - set(got_keys))
                 more = sorted(set(got_keys) - set(want_keys))
-                sized = sorted(k for k in set(got_keys) & set(want_keys) if got_keys[k] != want_keys[k])
+                sized = sorted(
+                    k for k in set(got_keys) & set(want_keys) if got_keys[k] != want_keys[k]
+                )
                 problems.append(f"store missing={miss[:4]} extra={more[:4]} resized={sized[:4]}")
             if got_db != want_db:
                 diff = {k: (want_db.get(k), got_db.get(k)) for k in set(want_db) | set(got_db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -132,7 +133,7 @@ def test_a_multipart_upload_through_a_retryable_fault_is_whole(
         writer.write(BIG)
     _fired(proxy)
     assert store.read_bytes("big.bin") == BIG
-    assert store.remove_abandoned_writes(older_than=__import__("datetime").timedelta(0)) == 0
+    assert store.remove_abandoned_writes(older_than=timedelta(0)) == 0
 
 
 def test_a_completion_whose_answer_is_lost_is_not_reported_as_a_failure(
@@ -147,11 +148,9 @@ def test_a_completion_whose_answer_is_lost_is_not_reported_as_a_failure(
     assert store.read_bytes("big.bin") == BIG
 
 
-def test_a_refusal_fails_at_once_naming_the_key(
-    store: S3ObjectStore, proxy: FaultyS3Proxy
-) -> None:
+def test_a_refusal_fails_at_once_naming_the_key(store: S3ObjectStore, proxy: FaultyS3Proxy) -> None:
     proxy.inject(Fault("error", "PUT", "out.csv", status=403, code="AccessDenied"))
-    with pytest.raises(StorageError, match="out.csv") as raised:
+    with pytest.raises(StorageError, match=r"out\.csv") as raised:
         store.write_bytes("out.csv", b"x")
     assert raised.value.key == "out.csv"
     assert "AccessDenied" in str(raised.value)
@@ -164,13 +163,13 @@ def test_exhausted_retries_fail_naming_the_key_and_leave_nothing(
     proxy.inject(
         Fault("error", "POST", "big.bin", query="uploadId=", status=503, code="SlowDown", times=9)
     )
-    with pytest.raises(StorageError, match="big.bin") as raised:
-        with store.open_write("big.bin", part_size=PART) as writer:
-            writer.write(BIG)
+    with (
+        pytest.raises(StorageError, match=r"big\.bin") as raised,
+        store.open_write("big.bin", part_size=PART) as writer,
+    ):
+        writer.write(BIG)
     assert "complete multipart upload" in str(raised.value)
     assert not store.exists("big.bin")
-    from datetime import timedelta
-
     assert store.remove_abandoned_writes(older_than=timedelta(0)) == 0  # aborted, not left
 
 
@@ -234,6 +233,6 @@ def test_a_cut_error_answer_is_retried_not_raised_raw(
     from etl_core.errors import ObjectNotFoundError
 
     proxy.inject(Fault("truncate", "GET", "missing.json"))
-    with pytest.raises(ObjectNotFoundError, match="missing.json"):
+    with pytest.raises(ObjectNotFoundError, match=r"missing\.json"):
         store.read_versioned("missing.json")
     _fired(proxy)

@@ -36,6 +36,7 @@ threads are daemons and the proxy stops with its block.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import socket
@@ -54,7 +55,15 @@ __all__ = ["Fault", "FaultKind", "FaultyS3Proxy", "faulty_s3_proxy"]
 FaultKind = Literal["error", "reset", "truncate", "error_in_200", "slow"]
 
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+    }
 )
 _UPSTREAM_TIMEOUT = 30.0
 
@@ -189,7 +198,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     controls: FaultyS3Proxy
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: one line per request would drown a test's output."""
 
     def do_GET(self) -> None:
@@ -197,12 +206,20 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def finish(self) -> None:
         """Close quietly: after a reset the socket is already gone."""
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
-    do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
 
     def _serve(self) -> None:
         try:
@@ -271,7 +288,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
         if self.command == "HEAD":  # no body: the length is the object's, as moto said
-            length = int(dict((k.lower(), v) for k, v in headers).get("content-length", 0))
+            length = int({k.lower(): v for k, v in headers}.get("content-length", 0))
         self.send_header("Content-Length", str(len(data) if length is None else length))
         self.end_headers()
         if self.command != "HEAD":
@@ -289,10 +306,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.close()
-        except OSError:
-            pass
 
 
 def _error_document(code: str, resource: str) -> bytes:
