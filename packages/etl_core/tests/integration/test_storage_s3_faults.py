@@ -236,3 +236,28 @@ def test_a_cut_error_answer_is_retried_not_raised_raw(
     with pytest.raises(ObjectNotFoundError, match=r"missing\.json"):
         store.read_versioned("missing.json")
     _fired(proxy)
+
+
+def test_a_conditional_update_whose_answer_is_lost_is_not_a_conflict_with_itself(
+    store: S3ObjectStore, proxy: FaultyS3Proxy
+) -> None:
+    first = store.put_if("lease.json", b'{"n": 1}', etag=None)
+    proxy.inject(Fault("reset", "PUT", "lease.json", forward=True))
+    second = store.put_if("lease.json", b'{"n": 2}', etag=first)
+    _fired(proxy)
+    assert store.read_versioned("lease.json").etag == second != first
+
+
+def test_a_conditional_put_that_lost_to_another_writer_is_still_a_conflict(
+    store: S3ObjectStore, proxy: FaultyS3Proxy
+) -> None:
+    """The retry's 412 is another writer's when the object holds other bytes."""
+    from etl_core.errors import ObjectConflictError
+
+    first = store.put_if("lease.json", b'{"holder": "a"}', etag=None)
+    store.write_bytes("lease.json", b'{"holder": "b"}')
+    proxy.inject(Fault("reset", "PUT", "lease.json"))  # the first try never reaches S3
+    with pytest.raises(ObjectConflictError):
+        store.put_if("lease.json", b'{"holder": "c"}', etag=first)
+    _fired(proxy)
+    assert store.read_bytes("lease.json") == b'{"holder": "b"}'
