@@ -213,6 +213,8 @@ def faults(command: str) -> list[Fault]:
         Fault("reset", "PUT", written, nth=2),
         Fault("error", "PUT", written, status=403, code="AccessDenied"),
         Fault("error", "PUT", written, status=403, code="AccessDenied", nth=2),
+        Fault("slow", "PUT", written, delay=3),
+        Fault("slow", "PUT", r"/_state/", delay=3, times=2),
         Fault("error", "PUT", r"/_state/", status=503, code="SlowDown"),
         Fault("reset", "PUT", r"/_state/", forward=True),
         Fault("error", "PUT", r"/_state/", status=403, code="AccessDenied"),
