@@ -236,8 +236,11 @@ class S3ObjectStore(ObjectStore):
     def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
         full = self._full_key(key)
         body = bytes(data)
+        tries = 0
 
         def put() -> Any:
+            nonlocal tries
+            tries += 1
             if etag is None:
                 return self._client.put_object(
                     Bucket=self._bucket, Key=full, Body=body, IfNoneMatch="*"
@@ -248,6 +251,10 @@ class S3ObjectStore(ObjectStore):
 
         try:
             response = self._call("conditional put", key, put)
+        except ObjectConflictError:
+            if tries > 1 and (own := self._written_by_lost_attempt(key, body)) is not None:
+                return own
+            raise
         except ObjectNotFoundError as exc:  # IfMatch on a missing key
             raise ObjectConflictError(
                 f"conditional put of {self.url_for(key)} failed: expected ETag {etag}, "
@@ -256,6 +263,24 @@ class S3ObjectStore(ObjectStore):
                 url=self.url,
             ) from exc
         return _unquote_etag(response["ETag"])
+
+    def _written_by_lost_attempt(self, key: str, body: bytes) -> str | None:
+        """The ETag of ``key`` if it holds exactly ``body``, else ``None``.
+
+        A conditional put whose answer was lost (a reset connection, a timeout) may have
+        been done by S3; its retry is then refused (412) by the object it wrote itself.
+        Bytes identical to the ones sent mean that write won: reporting a conflict would
+        make a compare-and-put loop apply its change a second time, or a lease holder
+        believe another holds its lease.
+        """
+        try:
+            current = self.read_versioned(key)
+        except ObjectNotFoundError:
+            return None
+        if current.data != body:
+            return None
+        logger.info("the retried conditional put of %s found its own write", self.url_for(key))
+        return current.etag
 
     def delete(self, key: str) -> None:
         full = self._full_key(key)

@@ -106,7 +106,27 @@ def translate_s3_error(
         )
     if isinstance(exc, bx.BotoCoreError):
         return StorageError(f"S3 {operation} of {url} failed: {exc}", key=key, url=url)
+    if _is_cut_answer(exc):
+        return TransientStorageError(
+            f"S3 {operation} of {url} failed: connection problem: the answer was cut: {exc}",
+            key=key,
+            url=url,
+        )
     return None
+
+
+def _is_cut_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` is urllib3's error for an answer whose body broke off.
+
+    botocore reads the body of an error answer (and of every non-streaming answer)
+    itself, without wrapping urllib3's errors: a connection reset while a 404 or a 503
+    arrives escapes as a bare ``ProtocolError`` rather than a botocore exception.
+    """
+    try:
+        from urllib3.exceptions import HTTPError as Urllib3Error
+    except ImportError:  # pragma: no cover - botocore depends on urllib3
+        return False
+    return isinstance(exc, Urllib3Error)
 
 
 def _from_client_error(response: Any, *, operation: str, url: str, key: str | None) -> StorageError:
