@@ -292,3 +292,15 @@ def test_a_conditional_put_that_lost_to_identical_bytes_is_still_a_conflict(
                 loser.put_if(key, document, etag=expected)
     _fired(proxy)
     assert won and store.read_versioned(key).etag == won[0]
+
+
+def test_the_proxy_closes_a_connection_left_idle(s3_endpoint: str) -> None:
+    """A pooled keep-alive connection never closed does not hold a proxy thread forever."""
+    import socket
+    from urllib.parse import urlsplit
+
+    with faulty_s3_proxy(s3_endpoint, idle_timeout=0.5) as idle:
+        port = urlsplit(idle.url).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            assert client.recv(1) == b""  # closed by the proxy, well before the 10 s bound
