@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from urllib3 import exceptions as urllib3_errors
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
@@ -20,6 +19,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.stub import Stubber
+from urllib3 import exceptions as urllib3_errors
 
 from etl_core.errors import (
     MissingDependencyError,
