@@ -261,3 +261,47 @@ def test_a_conditional_put_that_lost_to_another_writer_is_still_a_conflict(
         store.put_if("lease.json", b'{"holder": "c"}', etag=first)
     _fired(proxy)
     assert store.read_bytes("lease.json") == b'{"holder": "b"}'
+
+
+@pytest.mark.parametrize("update", [False, True], ids=["create", "update"])
+def test_a_conditional_put_that_lost_to_identical_bytes_is_still_a_conflict(
+    store: S3ObjectStore, proxy: FaultyS3Proxy, s3_endpoint: str, s3_bucket: str, update: bool
+) -> None:
+    """Another writer computed the same document from the same version and won while
+    this put's first try (never reaching S3) waited for its retry: equal bytes are not
+    this put's own write. Taking them for it would tell two counters' increments that
+    both counted (one is lost), or two creators of one claim that both hold it."""
+    from etl_core.errors import ObjectConflictError
+
+    key = "deliveries.json"
+    expected = store.put_if(key, b'{"deliveries": 1}', etag=None) if update else None
+    document = b'{"deliveries": 2}' if update else b'{"deliveries": 1}'
+    with S3ObjectStore(s3_bucket, store.prefix, endpoint_url=s3_endpoint) as other:
+        won: list[str] = []
+
+        def other_writer_wins(state: object) -> None:
+            if not won:
+                won.append(other.put_if(key, document, etag=expected))
+
+        loser_retry = FAST_RETRY.with_options(before_sleep=other_writer_wins)
+        with S3ObjectStore(
+            s3_bucket, store.prefix, endpoint_url=proxy.url, retry=loser_retry, read_timeout=2
+        ) as loser:
+            proxy.inject(Fault("error", "PUT", key, status=503, code="SlowDown"))
+            with pytest.raises(ObjectConflictError):
+                loser.put_if(key, document, etag=expected)
+    _fired(proxy)
+    assert won
+    assert store.read_versioned(key).etag == won[0]
+
+
+def test_the_proxy_closes_a_connection_left_idle(s3_endpoint: str) -> None:
+    """A pooled keep-alive connection never closed does not hold a proxy thread forever."""
+    import socket
+    from urllib.parse import urlsplit
+
+    with faulty_s3_proxy(s3_endpoint, idle_timeout=0.5) as idle:
+        port = urlsplit(idle.url).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            assert client.recv(1) == b""  # closed by the proxy, well before the 10 s bound

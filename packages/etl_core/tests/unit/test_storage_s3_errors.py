@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.stub import Stubber
+from urllib3 import exceptions as urllib3_errors
 
 from etl_core.errors import (
     MissingDependencyError,
@@ -157,6 +158,31 @@ def test_missing_credentials_are_a_configuration_error_naming_where_they_come_fr
 )
 def test_connection_failures_are_transient(exc: Exception) -> None:
     assert isinstance(translate(exc), TransientStorageError)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        urllib3_errors.ProtocolError("Connection broken", ConnectionResetError(104, "reset")),
+        urllib3_errors.ReadTimeoutError(None, "/k", "Read timed out."),  # type: ignore[arg-type]
+    ],
+    ids=["cut", "stalled"],
+)
+def test_a_cut_or_stalled_answer_is_transient(exc: Exception) -> None:
+    assert isinstance(translate(exc), TransientStorageError)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        urllib3_errors.LocationParseError("http://[bad"),
+        urllib3_errors.ProxySchemeUnknown("socks9"),
+        urllib3_errors.SSLError("certificate verify failed"),
+    ],
+    ids=["bad-url", "bad-proxy", "tls"],
+)
+def test_urllib3_errors_other_than_a_cut_answer_are_not_retried(exc: Exception) -> None:
+    assert not isinstance(translate(exc), RetryableError)
 
 
 def test_other_exceptions_are_not_translated() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
@@ -61,6 +62,10 @@ MAX_PARTS = 10_000
 """S3's limit on the number of parts of one multipart upload."""
 _COPY_PART_SIZE = 512 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
+
+PUT_ID_METADATA = "etl-put-id"
+"""User metadata a conditional put stores: an id of that call, so that its retry can
+tell its own earlier write from another writer's (``x-amz-meta-etl-put-id``)."""
 
 DEFAULT_S3_RETRY = RetryPolicy(
     attempts=5, initial_delay=0.2, max_delay=20.0, multiplier=2.0, deadline=120.0
@@ -236,6 +241,9 @@ class S3ObjectStore(ObjectStore):
     def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
         full = self._full_key(key)
         body = bytes(data)
+        # Marks this call's write (every retry of it sends the same id): a retry refused
+        # by the object this call wrote itself is told apart from another writer's win.
+        metadata = {PUT_ID_METADATA: uuid.uuid4().hex}
         tries = 0
 
         def put() -> Any:
@@ -243,16 +251,16 @@ class S3ObjectStore(ObjectStore):
             tries += 1
             if etag is None:
                 return self._client.put_object(
-                    Bucket=self._bucket, Key=full, Body=body, IfNoneMatch="*"
+                    Bucket=self._bucket, Key=full, Body=body, Metadata=metadata, IfNoneMatch="*"
                 )
             return self._client.put_object(
-                Bucket=self._bucket, Key=full, Body=body, IfMatch=f'"{etag}"'
+                Bucket=self._bucket, Key=full, Body=body, Metadata=metadata, IfMatch=f'"{etag}"'
             )
 
         try:
             response = self._call("conditional put", key, put)
         except ObjectConflictError:
-            if tries > 1 and (own := self._written_by_lost_attempt(key, body)) is not None:
+            if tries > 1 and (own := self._written_by_lost_attempt(key, full, metadata)):
                 return own
             raise
         except ObjectNotFoundError as exc:  # IfMatch on a missing key
@@ -264,23 +272,27 @@ class S3ObjectStore(ObjectStore):
             ) from exc
         return _unquote_etag(response["ETag"])
 
-    def _written_by_lost_attempt(self, key: str, body: bytes) -> str | None:
-        """The ETag of ``key`` if it holds exactly ``body``, else ``None``.
+    def _written_by_lost_attempt(self, key: str, full: str, metadata: dict[str, str]) -> str | None:
+        """The ETag of ``key`` if an earlier attempt of this very put wrote it, else ``None``.
 
         A conditional put whose answer was lost (a reset connection, a timeout) may have
         been done by S3; its retry is then refused (412) by the object it wrote itself.
-        Bytes identical to the ones sent mean that write won: reporting a conflict would
-        make a compare-and-put loop apply its change a second time, or a lease holder
-        believe another holds its lease.
+        Reporting a conflict then would make a compare-and-put loop apply its change a
+        second time, or a lease holder believe another holds its lease. The object's
+        put id (metadata) tells: equal bytes do not, since another writer may have
+        computed the same document from the same version (two counters' increments,
+        two creates of one claim) and won; the loser must then see its conflict.
         """
         try:
-            current = self.read_versioned(key)
+            response = self._call(
+                "head", key, lambda: self._client.head_object(Bucket=self._bucket, Key=full)
+            )
         except ObjectNotFoundError:
             return None
-        if current.data != body:
+        if response.get("Metadata", {}).get(PUT_ID_METADATA) != metadata[PUT_ID_METADATA]:
             return None
         logger.info("the retried conditional put of %s found its own write", self.url_for(key))
-        return current.etag
+        return _unquote_etag(response["ETag"])
 
     def delete(self, key: str) -> None:
         full = self._full_key(key)

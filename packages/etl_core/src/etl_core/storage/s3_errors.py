@@ -121,12 +121,17 @@ def _is_cut_answer(exc: BaseException) -> bool:
     botocore reads the body of an error answer (and of every non-streaming answer)
     itself, without wrapping urllib3's errors: a connection reset while a 404 or a 503
     arrives escapes as a bare ``ProtocolError`` rather than a botocore exception.
+    Only the errors of a broken or stalled connection count: urllib3's other errors
+    (a bad endpoint URL, a TLS or proxy failure) would fail the same way on every
+    attempt, so they stay permanent.
     """
     try:
-        from urllib3.exceptions import HTTPError as Urllib3Error
+        from urllib3 import exceptions as u3
     except ImportError:  # pragma: no cover - botocore depends on urllib3
         return False
-    return isinstance(exc, Urllib3Error)
+    return isinstance(
+        exc, u3.ProtocolError | u3.ReadTimeoutError | u3.IncompleteRead | u3.InvalidChunkLength
+    )
 
 
 def _from_client_error(response: Any, *, operation: str, url: str, key: str | None) -> StorageError:

@@ -66,6 +66,8 @@ _HOP_BY_HOP = frozenset(
     }
 )
 _UPSTREAM_TIMEOUT = 30.0
+IDLE_TIMEOUT = 60.0
+"""Seconds a client connection may stay silent before the proxy closes it and its thread ends."""
 
 
 @dataclass
@@ -169,10 +171,16 @@ class FaultyS3Proxy:
 
 
 @contextmanager
-def faulty_s3_proxy(upstream: str) -> Iterator[FaultyS3Proxy]:
-    """Run a fault-injecting proxy to ``upstream`` (moto's URL) on 127.0.0.1, a free port."""
+def faulty_s3_proxy(
+    upstream: str, *, idle_timeout: float = IDLE_TIMEOUT
+) -> Iterator[FaultyS3Proxy]:
+    """Run a fault-injecting proxy to ``upstream`` (moto's URL) on 127.0.0.1, a free port.
+
+    A client connection silent for ``idle_timeout`` seconds (a pooled keep-alive one
+    never closed) is closed, so no handler thread waits for a request forever.
+    """
     proxy = FaultyS3Proxy(upstream)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(proxy))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(proxy, idle_timeout))
     server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="faulty-s3-proxy", daemon=True)
@@ -185,9 +193,10 @@ def faulty_s3_proxy(upstream: str) -> Iterator[FaultyS3Proxy]:
         thread.join(5.0)
 
 
-def _handler_for(proxy: FaultyS3Proxy) -> type[BaseHTTPRequestHandler]:
+def _handler_for(proxy: FaultyS3Proxy, idle_timeout: float) -> type[BaseHTTPRequestHandler]:
     class Handler(_ProxyHandler):
         controls = proxy
+        timeout = idle_timeout  # StreamRequestHandler: the socket's timeout
 
     return Handler
 
