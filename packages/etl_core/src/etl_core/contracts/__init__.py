@@ -18,9 +18,9 @@ if TYPE_CHECKING:
         CursorValueError,
         format_cursor,
         parse_cursor,
-        parse_day,
         shift_cursor,
     )
+    from etl_core.contracts.days import parse_day
     from etl_core.contracts.freshness import Holidays, Percent, VolumeBaseline
     from etl_core.contracts.load import (
         DATASETS_DIR,
@@ -73,7 +73,7 @@ _EXPORTS = {
     "CursorValueError": "etl_core.contracts.cursors",
     "format_cursor": "etl_core.contracts.cursors",
     "parse_cursor": "etl_core.contracts.cursors",
-    "parse_day": "etl_core.contracts.cursors",
+    "parse_day": "etl_core.contracts.days",
     "shift_cursor": "etl_core.contracts.cursors",
     "Holidays": "etl_core.contracts.freshness",
     "Percent": "etl_core.contracts.freshness",

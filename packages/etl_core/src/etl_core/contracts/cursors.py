@@ -8,21 +8,17 @@ naive read as UTC), ``date`` (``YYYY-MM-DD``), ``int`` or ``string``.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 
-from etl_core.errors import ConfigError, FieldError
+from etl_core.errors import ConfigError
 
 __all__ = [
     "CursorValue",
     "CursorValueError",
     "format_cursor",
     "parse_cursor",
-    "parse_day",
     "shift_cursor",
 ]
-
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 CursorValue = datetime | date | int | str
 """A parsed cursor value: comparable with values of the same type."""
@@ -30,29 +26,6 @@ CursorValue = datetime | date | int | str
 
 class CursorValueError(ConfigError, ValueError):
     """A cursor value does not read as its declared type; the message says what was expected."""
-
-
-def parse_day(text: str, option: str, origin: str = "command line") -> date:
-    """``text`` (the value of ``option``) read as a date spelled exactly ``YYYY-MM-DD``.
-
-    ``date.fromisoformat`` also reads ``20261101`` and ``2026-W44-1``: a week date or a
-    run of digits is refused rather than read as a day the operator may not have meant.
-
-    Raises:
-        ConfigError: ``text`` is not such a date; naming ``option`` and the format.
-    """
-    parsed = None
-    if _DAY.fullmatch(text):
-        try:
-            parsed = date.fromisoformat(text)
-        except ValueError:  # 2026-02-30
-            parsed = None
-    if parsed is None:
-        raise ConfigError(
-            f"{option} {text!r} is not a date; expected YYYY-MM-DD",
-            [FieldError(option, f"expected a date YYYY-MM-DD, got {text!r}", origin)],
-        )
-    return parsed
 
 
 def parse_cursor(kind: str, value: object) -> CursorValue:
