@@ -487,7 +487,8 @@ class _ListedAlerts(ObjectStoreAlerts):
         return list(written.values())
 
 
-def test_settling_thousands_of_delivered_notifications_takes_time_linear_in_them() -> None:
+def _settling_seconds(alerts: int) -> float:
+    """The fastest of three settlings of ``alerts`` owing alerts delivered to two channels."""
     import time
 
     at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -496,25 +497,33 @@ def test_settling_thousands_of_delivered_notifications_takes_time_linear_in_them
         for n in range(2)
     ]
     keys = [channel.key for channel in channels]
-    owing = [
-        _owing_alert(at + timedelta(seconds=n), channels[0]).changed(
-            fingerprint=f"{n:016x}", owed_to=tuple(keys)
-        )
-        for n in range(4000)
-    ]
-    store = _ListedAlerts(owing)
-    book = AlertBook(store, FixedClock(at), reminder_interval=timedelta(hours=4), channels=keys)
-    watch = AlertWatch(book, Dispatcher(channels))
-    # Delivered during an outage's recovery, their clearing left by a store failure.
-    watch._unsettled = [(key, alert.owed()) for alert in owing for key in keys]
+    fastest = float("inf")
+    for _ in range(3):
+        owing = [
+            _owing_alert(at + timedelta(seconds=n), channels[0]).changed(
+                fingerprint=f"{n:016x}", owed_to=tuple(keys)
+            )
+            for n in range(alerts)
+        ]
+        store = _ListedAlerts(owing)
+        book = AlertBook(store, FixedClock(at), reminder_interval=timedelta(hours=4), channels=keys)
+        watch = AlertWatch(book, Dispatcher(channels))
+        # Delivered during an outage's recovery, their clearing left by a store failure.
+        watch._unsettled = [(key, alert.owed()) for alert in owing for key in keys]
+        started = time.monotonic()
+        watch.settle()
+        fastest = min(fastest, time.monotonic() - started)
+        watch.close()
+        assert store.owed() == []
+    return fastest
 
-    started = time.monotonic()
-    watch.settle()
-    spent = time.monotonic() - started
-    watch.close()
 
-    assert store.owed() == []
-    assert spent < 0.5, f"{spent:.1f}s to settle 8000 deliveries (quadratic: about 4s)"
+def test_settling_thousands_of_delivered_notifications_takes_time_linear_in_them() -> None:
+    # Four times the deliveries: about four times the time when linear, sixteen when
+    # quadratic (8,000 deliveries took 5 s so). A ratio, not seconds: the machine's speed
+    # and load move both sizes alike.
+    small, large = _settling_seconds(1000), _settling_seconds(4000)
+    assert large < 8 * small + 0.05, f"1,000 alerts {small:.3f}s, 4,000 alerts {large:.3f}s"
 
 
 def test_a_fresh_notification_another_process_recorded_is_left_to_it_then_taken_over(
