@@ -58,7 +58,7 @@ def test_every_type_the_contract_model_accepts_has_exactly_one_class(
 def test_a_pagination_type_without_a_paginator_names_the_field_value_and_styles(
     source: Source,
 ) -> None:
-    endpoint = replace(source.endpoints[1], pagination=Pagination(type="header_cursor"))  # type: ignore[arg-type]
+    endpoint = replace(source.endpoints[1], pagination=Pagination(type="no_such_style"))  # type: ignore[arg-type]
 
     with pytest.raises(UnknownKindError) as caught:
         paginator_for(source, endpoint)
@@ -66,7 +66,7 @@ def test_a_pagination_type_without_a_paginator_names_the_field_value_and_styles(
     error = pickle.loads(pickle.dumps(caught.value))
     assert isinstance(error, ConfigError)
     assert error.field == "endpoints[1].pagination.type"
-    assert error.value == "header_cursor"
+    assert error.value == "no_such_style"
     assert error.known == tuple(sorted(PAGINATORS))
     assert "source 'shop'" in str(error)
     assert "link_header" in str(error)
@@ -75,11 +75,11 @@ def test_a_pagination_type_without_a_paginator_names_the_field_value_and_styles(
 def test_an_auth_type_without_an_authenticator_names_the_field_value_and_kinds(
     source: Source,
 ) -> None:
-    broken = replace(source, auth=Auth(type="header_key"))  # type: ignore[arg-type]
+    broken = replace(source, auth=Auth(type="no_such_kind"))  # type: ignore[arg-type]
 
     with pytest.raises(UnknownKindError) as caught:
         authenticator_for(broken)
 
     assert caught.value.field == "auth.type"
-    assert caught.value.value == "header_key"
+    assert caught.value.value == "no_such_kind"
     assert caught.value.known == tuple(sorted(AUTHENTICATORS))

@@ -54,12 +54,12 @@ def refused(load: object, path: Path) -> list[tuple[str, str]]:
 
 def test_an_unknown_check_kind_names_the_field_the_value_and_every_kind(tmp_path: Path) -> None:
     path = tmp_path / "sales.toml"
-    path.write_text(DATASET.format(kind="max_length", packing="none"))
+    path.write_text(DATASET.format(kind="no_such_kind", packing="none"))
 
     ((field, message),) = refused(load_contract, path)
 
     assert field == "checks[0].kind"
-    assert "'max_length'" in message
+    assert "'no_such_kind'" in message
     assert all(repr(kind) in message for kind in CHECK_KINDS)
 
 
@@ -77,8 +77,8 @@ def test_an_unknown_packing_names_the_field_the_value_and_every_packing(tmp_path
 @pytest.mark.parametrize(
     ("auth", "pagination", "field", "known"),
     [
-        ("api_key_header", "none", "auth.type", AUTH_TYPES),
-        ("none", "header_cursor", "endpoints[0].pagination.type", PAGINATION_TYPES),
+        ("no_such_kind", "none", "auth.type", AUTH_TYPES),
+        ("none", "no_such_style", "endpoints[0].pagination.type", PAGINATION_TYPES),
     ],
 )
 def test_an_unknown_auth_or_pagination_type_names_the_field_the_value_and_every_type(
