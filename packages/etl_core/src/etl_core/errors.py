@@ -38,6 +38,7 @@ __all__ = [
     "ScratchSpaceError",
     "StorageConfigError",
     "StorageError",
+    "UnknownKindError",
     "WorkDirError",
     "first_line",
 ]
@@ -89,6 +90,26 @@ class ConfigError(EtlError):
     def fields(self) -> tuple[str, ...]:
         """The dotted names of the offending fields."""
         return tuple(e.field for e in self.errors)
+
+
+class UnknownKindError(ConfigError):
+    """A contract names a kind (check kind, pagination or auth type...) that no
+    implementation is registered for: the contract model and a lane's registry disagree.
+
+    Attributes:
+        field: The contract field naming the kind (``checks[2].kind``).
+        value: The kind it names.
+        known: The kinds that are registered.
+    """
+
+    def __init__(
+        self, field: str, value: str, known: Sequence[str], *, where: str = "the contract"
+    ) -> None:
+        self.field = field
+        self.value = value
+        self.known = tuple(known)
+        problem = f"no implementation of {value!r}; the kinds that exist: {', '.join(self.known)}"
+        super().__init__(f"{where}: unknown {field} {value!r}", [FieldError(field, problem, where)])
 
 
 class WorkDirError(ConfigError):

@@ -475,10 +475,14 @@ class Session(Generic[S]):
             StorageConfigError: the store does not exist, or its URL is invalid.
             StorageError: the store cannot be reached.
         """
-        from etl_core.storage import open_store, parse_store_url
+        from etl_core.storage import InvalidStoreURLError, open_store, parse_store_url
 
         settings = self.settings
-        location = parse_store_url(settings.storage_url)
+        try:
+            location = parse_store_url(settings.storage_url)
+        except InvalidStoreURLError as exc:  # name the setting, and where its value came from
+            source = self.sources.get("storage_url", DEFAULT_SOURCE)
+            raise InvalidStoreURLError(f"storage_url (from {source}): {exc}", url=exc.url) from None
         if location.scheme != "s3":
             assert location.path is not None
             if settings.create_store:

@@ -26,6 +26,7 @@ from etl_core.runtime import (
     start_run,
 )
 from etl_core.settings_help import settings_table
+from etl_core.storage import InvalidStoreURLError
 from etl_core.testing import capture_logs
 
 
@@ -518,3 +519,19 @@ def test_a_database_refusal_names_the_variable_that_gave_the_url() -> None:
     said = refusal_of_a_fresh_database({}, {"ETL_DATABASE_URL": "sqlite:///fresh.sqlite3"})
     assert "  - ETL_DATABASE_URL: holds none" in said
     assert "(from env ETL_DATABASE_URL)" in said
+
+
+def test_a_storage_url_of_an_unsupported_scheme_names_the_setting_its_source_and_schemes() -> None:
+    settings, sources = load_runtime_settings(
+        LaneSettings, {}, env={"ETL_STORAGE_URL": "gs://bucket/landing"}
+    )
+    session = Session("lane", settings, sources, "run-1")
+
+    with pytest.raises(InvalidStoreURLError) as caught:
+        session.open_store()
+
+    text = str(caught.value)
+    assert text.startswith("storage_url (from env ETL_STORAGE_URL): ")
+    assert "'gs'" in text
+    assert "s3, file" in text
+    assert caught.value.url == "gs://bucket/landing"

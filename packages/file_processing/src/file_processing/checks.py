@@ -13,18 +13,22 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from etl_core.contracts import Check, Column, Contract
+from etl_core.contracts import COLUMNLESS_CHECK_KINDS, Check, Column, Contract
 from etl_core.contracts.memo import remembered
+from etl_core.errors import UnknownKindError
 
 if TYPE_CHECKING:
     import duckdb
 
 __all__ = [
+    "FILE_CHECKS",
     "NUL_RULE",
+    "ROW_CHECKS",
+    "CheckSql",
     "Rule",
     "expression_problems",
     "ident",
@@ -203,38 +207,104 @@ def _nul_rule(contract: Contract) -> Rule | None:
     return Rule(NUL_RULE, NUL_RULE, severity, None, f"({fails})")
 
 
+@dataclass(frozen=True)
+class CheckSql:
+    """What a row-level check kind renders its failing-row condition from.
+
+    Attributes:
+        check: The check, as the contract declares it.
+        column: Its column (``None`` for a kind without one, such as ``sql``).
+        value: The column's typed value as a quoted identifier (``None`` without a column).
+        raw: The column's text as read, a quoted identifier (``None`` without a column).
+        index: The check's position in :meth:`Contract.all_checks` (names its
+            :func:`unique_table`).
+    """
+
+    check: Check
+    column: Column | None
+    value: str | None
+    raw: str | None
+    index: int
+
+
+RowCheck = Callable[[CheckSql], str]
+"""A row-level check kind: the SQL condition, true (never NULL) on a failing row."""
+
+
+def _sql(c: CheckSql) -> str:
+    return f"(({c.check.expression}) IS NOT DISTINCT FROM FALSE)"
+
+
+def _not_null(c: CheckSql) -> str:
+    return f"({c.raw} IS NULL)"
+
+
+def _unique(c: CheckSql) -> str:
+    return f"({c.value} IN (SELECT v FROM {unique_table(c.index)}))"
+
+
+def _range(c: CheckSql) -> str:
+    assert c.column is not None  # the contract loader guarantees it
+    bounds = []
+    if c.check.min is not None:
+        bounds.append(f"{c.value} < {sql_literal(c.column, c.check.min)}")
+    if c.check.max is not None:
+        bounds.append(f"{c.value} > {sql_literal(c.column, c.check.max)}")
+    return f"coalesce({' OR '.join(bounds)}, FALSE)"
+
+
+def _allowed(c: CheckSql) -> str:
+    assert c.column is not None  # the contract loader guarantees it
+    values = ", ".join(sql_literal(c.column, v) for v in c.check.values)
+    return f"coalesce({c.value} NOT IN ({values}), FALSE)"
+
+
+def _regex(c: CheckSql) -> str:
+    assert c.check.pattern is not None  # the contract loader guarantees it
+    return f"coalesce(NOT regexp_full_match({c.raw}, {sql_text(c.check.pattern)}), FALSE)"
+
+
+def _formula_injection(c: CheckSql) -> str:
+    return (
+        f"coalesce(regexp_matches({c.raw}, {sql_text(_FORMULA_START)}) "
+        f"AND NOT regexp_full_match({c.raw}, {sql_text(_NUMBER_TEXT)}), FALSE)"
+    )
+
+
+ROW_CHECKS: dict[str, RowCheck] = {
+    "not_null": _not_null,
+    "unique": _unique,
+    "range": _range,
+    "allowed": _allowed,
+    "regex": _regex,
+    "sql": _sql,
+    "formula_injection": _formula_injection,
+}
+"""The row-level check kinds and their SQL; a new kind of ``etl_core``'s ``CHECK_KINDS``
+is one function here (docs/extending.md)."""
+
+FILE_CHECKS = frozenset({"row_count"})
+"""The file-level check kinds: judged on the whole file by the quality engine, no row rule."""
+
+
 def _fails(contract: Contract, check: Check, positions: dict[str, int], index: int) -> str | None:
-    if check.kind in ("row_count",):
+    if check.kind in FILE_CHECKS:
         return None
-    if check.kind == "sql":
-        return f"(({check.expression}) IS NOT DISTINCT FROM FALSE)"
+    render = ROW_CHECKS.get(check.kind)
+    if render is None:
+        declared = next((i for i, c in enumerate(contract.checks) if c is check), index)
+        raise UnknownKindError(
+            f"checks[{declared}].kind",
+            check.kind,
+            sorted({*ROW_CHECKS, *FILE_CHECKS}),
+            where=f"dataset {contract.dataset!r}",
+        )
+    if check.kind in COLUMNLESS_CHECK_KINDS:
+        return render(CheckSql(check, None, None, None, index))
     assert check.column is not None  # the contract loader guarantees it
     column = contract.column(check.column)
-    value = ident(column.name)
     raw = raw_name(positions[column.name])
-    if check.kind == "not_null":
-        return f"({raw} IS NULL)"
-    if check.kind == "unique":
-        return f"({value} IN (SELECT v FROM {unique_table(index)}))"
-    if check.kind == "range":
-        bounds = []
-        if check.min is not None:
-            bounds.append(f"{value} < {sql_literal(column, check.min)}")
-        if check.max is not None:
-            bounds.append(f"{value} > {sql_literal(column, check.max)}")
-        return f"coalesce({' OR '.join(bounds)}, FALSE)"
-    if check.kind == "allowed":
-        values = ", ".join(sql_literal(column, v) for v in check.values)
-        return f"coalesce({value} NOT IN ({values}), FALSE)"
-    if check.kind == "regex":
-        assert check.pattern is not None
-        return f"coalesce(NOT regexp_full_match({raw}, {sql_text(check.pattern)}), FALSE)"
-    if check.kind == "formula_injection":
-        return (
-            f"coalesce(regexp_matches({raw}, {sql_text(_FORMULA_START)}) "
-            f"AND NOT regexp_full_match({raw}, {sql_text(_NUMBER_TEXT)}), FALSE)"
-        )
-    raise ValueError(f"unknown check kind {check.kind!r}")
+    return render(CheckSql(check, column, ident(column.name), raw, index))
 
 
 def unique_index(contract: Contract) -> list[tuple[int, Check]]:

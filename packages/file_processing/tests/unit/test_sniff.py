@@ -191,3 +191,14 @@ def test_a_zip_s_end_record_says_how_many_entries_it_holds(count: int) -> None:
 )
 def test_a_tail_without_a_plain_end_record_declares_no_entry_count(tail: bytes) -> None:
     assert zip_entries(tail) is None
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_kind_is_opened_refused_or_data(kind: Kind) -> None:
+    """An archive format (docs/extending.md) is opened or refused, never both or neither;
+    a refused one is named in words in the refusal."""
+    roles = [kind.is_archive, kind.is_unsupported_archive, kind in (Kind.PLAIN, Kind.PGP)]
+
+    assert roles.count(True) == 1
+    if kind.is_unsupported_archive:
+        assert not kind.description.endswith(" data")

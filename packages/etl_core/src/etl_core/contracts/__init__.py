@@ -31,7 +31,9 @@ if TYPE_CHECKING:
         load_contracts,
     )
     from etl_core.contracts.model import (
+        CHECK_KINDS,
         COLUMN_TYPES,
+        COLUMNLESS_CHECK_KINDS,
         Check,
         Column,
         ColumnMap,
@@ -84,6 +86,8 @@ _EXPORTS = {
     "error_location": "etl_core.contracts.load",
     "load_contract": "etl_core.contracts.load",
     "load_contracts": "etl_core.contracts.load",
+    "CHECK_KINDS": "etl_core.contracts.model",
+    "COLUMNLESS_CHECK_KINDS": "etl_core.contracts.model",
     "COLUMN_TYPES": "etl_core.contracts.model",
     "Check": "etl_core.contracts.model",
     "Column": "etl_core.contracts.model",
@@ -129,6 +133,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, {})
 
 __all__ = [
     "AUTH_TYPES",
+    "CHECK_KINDS",
+    "COLUMNLESS_CHECK_KINDS",
     "COLUMN_TYPES",
     "CURSOR_TYPES",
     "DATASETS_DIR",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from etl_core.contracts.freshness import Freshness
 from etl_core.contracts.patterns import DateFrom, FilePattern
@@ -24,6 +24,8 @@ from etl_core.secrets import Secret
 from etl_core.units import ByteSize
 
 __all__ = [
+    "CHECK_KINDS",
+    "COLUMNLESS_CHECK_KINDS",
     "COLUMN_TYPES",
     "Check",
     "Column",
@@ -48,6 +50,11 @@ COLUMN_TYPES = ("string", "int", "float", "decimal", "bool", "date", "timestamp"
 CheckKind = Literal[
     "not_null", "unique", "range", "allowed", "regex", "row_count", "sql", "formula_injection"
 ]
+CHECK_KINDS: tuple[str, ...] = get_args(CheckKind)
+"""The check kinds a contract may name (``[[checks]] kind``): the registry every lane's
+quality engine implements in full (``docs/extending.md``)."""
+COLUMNLESS_CHECK_KINDS = frozenset({"row_count", "sql"})
+"""The check kinds that take no ``column`` (every other kind needs one)."""
 Severity = Literal["warn", "error"]
 
 _DECIMAL_SUGAR = re.compile(r"\s*decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*", re.IGNORECASE)

@@ -617,11 +617,12 @@ class _SourceRules:
         if pages.type == "none" and (pages.total_path or pages.has_more_path):
             self.fail(f"{where}.type", "total_path / has_more_path need a pagination type")
         defaults = Pagination()
-        for name, owner in _STYLE_KEYS.items():
-            if pages.type != owner and getattr(pages, name) != getattr(defaults, name):
+        for name, owners in _STYLE_KEYS.items():
+            if pages.type not in owners and getattr(pages, name) != getattr(defaults, name):
+                owner = " or ".join(repr(style) for style in owners)
                 self.fail(
                     f"{where}.{name}",
-                    f"is a key of pagination type {owner!r}, not used by type {pages.type!r}: "
+                    f"is a key of pagination type {owner}, not used by type {pages.type!r}: "
                     "remove it, or correct the type",
                 )
         if pages.type == "offset":
@@ -736,13 +737,14 @@ class _SourceRules:
 
 
 _PLAIN_AUTH = frozenset({"username", "token_url", "client_id"})
-_STYLE_KEYS = {
-    "page_param": "page_number",
-    "start_page": "page_number",
-    "offset_param": "offset",
-    "limit_param": "offset",
-    "cursor_param": "cursor",
-    "cursor_path": "cursor",
-    "next_url_path": "next_url",
+_STYLE_KEYS: dict[str, tuple[str, ...]] = {
+    "page_param": ("page_number",),
+    "start_page": ("page_number",),
+    "offset_param": ("offset",),
+    "limit_param": ("offset",),
+    "cursor_param": ("cursor",),
+    "cursor_path": ("cursor",),
+    "next_url_path": ("next_url",),
 }
-"""The pagination keys only one style reads (a key of another style is a mistyped type)."""
+"""The pagination keys only some styles read, and those styles (a key of another style is a
+mistyped type); a new style reading ``cursor_param`` joins its tuple."""

@@ -16,7 +16,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from etl_core.contracts.model import COLUMN_TYPES, Check, Column, Contract
+from etl_core.contracts.model import (
+    COLUMN_TYPES,
+    COLUMNLESS_CHECK_KINDS,
+    Check,
+    Column,
+    Contract,
+)
 from etl_core.contracts.patterns import FilePattern, PatternError, time_zone
 from etl_core.errors import FieldError
 
@@ -281,7 +287,7 @@ class _Rules:
 
     def _check(self, index: int, check: Check) -> None:
         where = f"checks[{index}]"
-        needs_column = check.kind not in ("row_count", "sql")
+        needs_column = check.kind not in COLUMNLESS_CHECK_KINDS
         if needs_column and check.column is None:
             self.fail(f"{where}.column", f"a {check.kind} check needs column = '<name>'")
         if not needs_column and check.column is not None:

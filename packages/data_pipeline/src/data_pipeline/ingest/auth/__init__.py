@@ -14,6 +14,7 @@ from data_pipeline.ingest.auth.bearer import BearerAuth
 from data_pipeline.ingest.auth.none import NoAuth
 from data_pipeline.ingest.auth.oauth2 import OAuth2ClientCredentials
 from etl_core.contracts import Source
+from etl_core.errors import UnknownKindError
 
 __all__ = [
     "AUTHENTICATORS",
@@ -37,6 +38,17 @@ AUTHENTICATORS: dict[str, type[Authenticator]] = {
 
 
 def authenticator_for(source: Source) -> Authenticator:
-    """The authenticator of ``source``'s ``[auth]`` section."""
-    cls = AUTHENTICATORS[source.auth.type]
+    """The authenticator of ``source``'s ``[auth]`` section.
+
+    Raises:
+        UnknownKindError: its ``type`` has no class in :data:`AUTHENTICATORS` (the contract
+            model, ``etl_core.contracts.AUTH_TYPES``, names a kind this package does not
+            implement).
+    """
+    try:
+        cls = AUTHENTICATORS[source.auth.type]
+    except KeyError:
+        raise UnknownKindError(
+            "auth.type", source.auth.type, sorted(AUTHENTICATORS), where=f"source {source.source!r}"
+        ) from None
     return cls(source.source, source.auth, timeout=source.timeout.total_seconds())

@@ -12,6 +12,7 @@ from data_pipeline.ingest.pagination.offset import OffsetLimit
 from data_pipeline.ingest.pagination.page_number import PageNumber
 from data_pipeline.ingest.pagination.single import SinglePage
 from etl_core.contracts import Endpoint, Source
+from etl_core.errors import UnknownKindError
 
 __all__ = [
     "PAGINATORS",
@@ -40,8 +41,22 @@ PAGINATORS: dict[str, type[Paginator]] = {
 
 
 def paginator_for(source: Source, endpoint: Endpoint) -> Paginator:
-    """The paginator of ``endpoint``."""
+    """The paginator of ``endpoint``.
+
+    Raises:
+        UnknownKindError: its ``[pagination] type`` has no class in :data:`PAGINATORS`
+            (the contract model, ``etl_core.contracts.PAGINATION_TYPES``, names a style
+            this package does not implement).
+    """
     config = endpoint.pagination
-    return PAGINATORS[config.type](
-        config, source=source.source, endpoint=endpoint.name, base_url=source.base_url
-    )
+    try:
+        cls = PAGINATORS[config.type]
+    except KeyError:
+        index = next((i for i, e in enumerate(source.endpoints) if e.name == endpoint.name), 0)
+        raise UnknownKindError(
+            f"endpoints[{index}].pagination.type",
+            config.type,
+            sorted(PAGINATORS),
+            where=f"source {source.source!r}",
+        ) from None
+    return cls(config, source=source.source, endpoint=endpoint.name, base_url=source.base_url)
