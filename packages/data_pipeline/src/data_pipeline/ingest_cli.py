@@ -370,10 +370,13 @@ def _print_outcomes(
             str(o.records),
             str(o.chunks),
             o.cursor or "-",
-            _last_run_text({"dead_letters": o.dead_letters, "drift": o.drift}),
+            _last_run_text(
+                {"dead_letters": o.dead_letters, "pages_unread": o.pages_unread, "drift": o.drift}
+            ),
         )
     cli.out.print(table)
     dead = sum(o.dead_letters for o in outcomes)
+    unread = sum(o.pages_unread for o in outcomes)
     cli.out.print(
         f"{len(outcomes)} window(s) ingested, {sum(o.records for o in outcomes)} records, "
         f"{len(failures)} failed"
@@ -383,14 +386,23 @@ def _print_outcomes(
             if dead
             else ""
         )
+        + (
+            f", {unread} of them whole page(s) that could not be read: their records were "
+            "not landed"
+            if unread
+            else ""
+        )
     )
 
 
 def _last_run_text(run: dict[str, Any] | None) -> str:
-    """``2 dead letters; new: a, b; missing: c; types: d: int <- string`` or ``-``."""
+    """``2 dead letters (1 page unread); new: a, b; missing: c; types: d: int <- string``
+    or ``-``."""
     if not run:
         return "-"
     parts = [f"{run.get('dead_letters', 0)} dead letters"] if run.get("dead_letters") else []
+    if parts and run.get("pages_unread"):
+        parts[0] += f" ({run['pages_unread']} page(s) unread: records not landed)"
     drift = run.get("drift") or {}
     for label, name in (
         ("new", "new_fields"),

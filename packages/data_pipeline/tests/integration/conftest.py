@@ -90,6 +90,12 @@ class RecordsApi:
         self.past_end = "empty"
         """What ``/flag_when_more`` answers past its last page: ``empty`` (no records),
         ``404``, or ``repeat`` (its last page again)."""
+        self.maintenance: set[tuple[str, str, str]] = set()
+        """Requests answered with an HTML 200 (``down for maintenance``) while listed: path,
+        query parameter and its value (``("/page", "page", "6")``)."""
+        self.same_pages = 0
+        """How many pages ``/same`` answers with the same first records, each with a new
+        cursor (an API walked for ever but for a refusal), before an empty last page."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -198,6 +204,11 @@ class RecordsApi:
         if path == "/offset":
             offset = int(query.get("offset", 0))
             return {}, {"items": rows[offset : offset + size], "total": len(rows)}
+        if path == "/same":
+            turn = int(query.get("cursor", 0))
+            if turn >= self.same_pages:
+                return {}, {"data": [], "meta": {"next": None}}
+            return {}, {"data": rows[:size], "meta": {"next": str(turn + 1)}}
         if path == "/cursor":
             start = int(query.get("cursor", 0))
             nxt = start + size if start + size < len(rows) else None
@@ -272,6 +283,9 @@ class RecordsApi:
                             return
                         self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
                         return
+                if any(path == p and query.get(k) == v for p, k, v in api.maintenance):
+                    self._send(200, {}, b"<html>down for maintenance</html>")
+                    return
                 if not api.authorised(self.headers, query):
                     self._send(401, {}, b'{"error": "unauthorised"}')
                     return

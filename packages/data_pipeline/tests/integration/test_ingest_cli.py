@@ -577,3 +577,25 @@ def test_a_proxy_variable_httpx_cannot_use_is_exit_2_naming_it(workspace, bearer
     assert "HTTPS_PROXY=ftp://…" in failed.stderr
     assert "hunter2" not in failed.stderr + failed.stdout
     assert not bearer_api.requests
+
+
+def test_a_page_gone_past_unread_is_exit_3_and_said_by_the_summary_and_status(
+    workspace, bearer_api
+) -> None:
+    """The window completes past one page it could not read: its records never landed, which
+    the run's summary, its JSON and ``ingest status`` say apart from the items set aside."""
+    workspace.source(SOURCE.format(chunk=10), endpoints=("items",))
+    bearer_api.maintenance.add(("/offset", "offset", "10"))
+
+    result = cli(workspace, "ingest", env={"COLUMNS": "400"})
+
+    assert result.returncode == 3, result.stderr
+    summary = " ".join(result.stdout.split())
+    assert "1 dead letter(s) set aside" in summary
+    assert "1 of them whole page(s) that could not be read: their records were not landed" in (
+        summary
+    )
+    status = cli(workspace, "ingest", "status", "--json")
+    [row] = json.loads(status.stdout)
+    assert (row["last_run"]["dead_letters"], row["last_run"]["pages_unread"]) == (1, 1)
+    assert len(workspace.landed("items")) == len(bearer_api.records) - 5

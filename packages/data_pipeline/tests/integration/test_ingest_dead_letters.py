@@ -9,6 +9,7 @@ import pytest
 
 from data_pipeline.errors import ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest import ObjectStateStore
+from etl_core.testing import capture_metrics
 
 from .conftest import Fault, stamp
 
@@ -132,17 +133,21 @@ def test_items_that_are_not_objects_or_lack_the_primary_key_are_set_aside(worksp
     assert json.loads(letters[2]["raw_text"]) == [1, 2]
 
 
-def test_a_records_path_that_is_not_an_array_sets_the_page_aside(workspace, api) -> None:
+def test_a_records_path_that_is_not_an_array_sets_the_pages_aside_and_keeps_the_window_open(
+    workspace, api
+) -> None:
     workspace.source(
         PAGED.replace('records_path = "data"', 'records_path = "meta"'), endpoints=("items",)
     )
 
-    [outcome] = workspace.ingest("items")
+    with pytest.raises(ApiResponseError, match=r"pages 0, 1, 2 \(.*stays open at page 0"):
+        workspace.ingest("items")  # three in a row: the walk asks no more (bounded)
 
-    assert outcome.records == 0
+    assert workspace.landed("items") == []
     letters = dead_letters(workspace)
-    assert {d["reason"] for d in letters} == {"not_an_array"}
-    assert len(letters) == 3  # three unreadable pages in a row end the walk (bounded)
+    assert [(d["reason"], d["page"]) for d in letters] == [("not_an_array", n) for n in range(3)]
+    assert "'meta'" in letters[0]["error"]  # the path to fix is named
+    assert ObjectStateStore(workspace.store).load("shop", "items").window.raw_page == 0
 
 
 def test_a_cursor_walk_stays_open_at_a_page_it_cannot_read(workspace, api) -> None:
@@ -256,22 +261,39 @@ type = "page_number"
 """
 
 
-def test_unreadable_pages_ending_one_parents_walk_do_not_end_the_next_at_its_first(
-    workspace, api
-) -> None:
-    """Three unreadable pages in a row end a walk: counted within one parent's walk. Carried
-    over, the next parent's first unreadable page ended its walk, its later pages unasked."""
+def test_unreadable_pages_of_two_parents_walks_are_gone_past_in_each(workspace, api) -> None:
+    """Pages in a row that cannot be read are counted within one parent's walk."""
     workspace.source(ORDERS, endpoints=("customers", "orders"))
     html = b"<html>busy</html>"
-    api.faults += [Fault("/customers/c3/orders", 200, body=html) for _ in range(3)]
+    api.faults += [Fault("/customers/c3/orders", 200, body=html) for _ in range(2)]
     api.faults.append(Fault("/customers/c4/orders", 200, body=html))  # its page 1 of 2
 
     [outcome] = workspace.ingest("orders")
 
     orders = {o["order"] for o in workspace.landed("orders")}
     assert {"c4-3", "c4-4", "c5-5"} <= orders  # c4's walk went past its page 1
-    assert not {"c3-1", "c4-1"} & orders
-    assert outcome.dead_letters == 4
+    assert not {"c3-1", "c3-3", "c4-1"} & orders
+    assert (outcome.dead_letters, outcome.pages_unread) == (3, 3)
+
+
+def test_three_unreadable_pages_of_one_parents_walk_keep_the_window_open_at_its_first(
+    workspace, api
+) -> None:
+    """Whether pages with orders follow them is not known: the window stays open at the
+    parent's first unreadable page, and the next run lands that parent's and the later
+    parents' orders, each once."""
+    workspace.source(ORDERS, endpoints=("customers", "orders"))
+    html = b"<html>busy</html>"
+    api.faults += [Fault("/customers/c3/orders", 200, body=html) for _ in range(3)]
+
+    with pytest.raises(ApiResponseError, match=r"pages \d+, \d+, \d+ \(.*/customers/c3/orders"):
+        workspace.ingest("orders")
+
+    assert ObjectStateStore(workspace.store).load("shop", "orders").window.sequence == 2
+    [outcome] = workspace.ingest("orders", run_id="20260302T000000Z-bbbbbb")
+    assert (outcome.resumed, outcome.dead_letters) == (True, 0)
+    landed = sorted(o["order"] for o in workspace.landed("orders"))
+    assert landed == sorted(o["order"] for orders in api.orders.values() for o in orders)
 
 
 SINGLE = """
@@ -384,3 +406,107 @@ def test_an_empty_records_array_is_a_quiet_empty_window(workspace, api, caplog) 
 
     assert outcome.records == 0
     assert not [r for r in caplog.records if "records_path" in r.getMessage()]
+
+
+INCREMENTAL = '[endpoints.incremental]\ncursor_field = "updated_at"\nparam = "since"\n'
+OFFSET = """
+[[endpoints]]
+name = "items"
+path = "/offset"
+dataset = "shop_items"
+records_path = "items"
+primary_key = ["id"]
+chunk_records = 10
+[endpoints.pagination]
+type = "offset"
+page_size = 5
+"""
+DOWN = {  # the API's answers to archive pages 5, 6 and 7, in each style
+    "page_number": (PAGED, {("/page", "page", str(n)) for n in (6, 7, 8)}),
+    "offset": (OFFSET, {("/offset", "offset", str(n)) for n in (25, 30, 35)}),
+}
+
+
+@pytest.mark.parametrize("style", sorted(DOWN))
+def test_pages_unreadable_in_a_row_keep_the_window_open_and_the_next_run_lands_the_rest(
+    workspace, api, style
+) -> None:
+    """Pages 5, 6 and 7 answer an HTML 200 during one run (maintenance), pages 8 and 9 hold
+    records. Completing the window there moved the mark past pages never fetched (the API is
+    not sorted by it: page 0 holds the latest change), so no incremental run landed them."""
+    body, down = DOWN[style]
+    workspace.source(body + INCREMENTAL, endpoints=("items",))
+    api.records[2]["updated_at"] = stamp(100)
+    api.maintenance |= down
+
+    with pytest.raises(ApiResponseError) as raised:
+        workspace.ingest("items")
+
+    said = str(raised.value)
+    assert "pages 5, 6, 7 (" in said
+    assert "3 in a row" in said
+    assert "stays open at page 5" in said
+    assert "ingest --source shop --endpoint items --full-refresh (with --since" in said
+    stopped = ObjectStateStore(workspace.store).load("shop", "items")
+    assert stopped.cursor is None  # the mark did not move past the unread pages
+    assert (stopped.window.raw_page, stopped.window.records) == (5, 25)
+    assert [(d["page"], d["position"]) for d in dead_letters(workspace)] == [
+        (5, None),
+        (6, None),
+        (7, None),
+    ]
+    assert sorted(r["id"] for r in workspace.landed("items")) == list(range(1, 26))
+
+    api.maintenance.clear()
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+
+    assert (outcome.resumed, outcome.dead_letters, outcome.pages_unread) == (True, 0, 0)
+    assert dead_letters(workspace) == []  # read this time: no longer set aside
+    landed = sorted(r["id"] for r in workspace.landed("items"))
+    assert landed == list(range(1, 48))  # every record, each once
+    assert ObjectStateStore(workspace.store).load("shop", "items").cursor == stamp(100)
+
+
+def test_unreadable_pages_in_a_row_keep_a_full_endpoints_window_open_at_the_first(
+    workspace, api
+) -> None:
+    """The records taken before the row land with the window's position at its first page
+    (no chunk was full yet), and the resumed run lands the rest, each once."""
+    workspace.source(PAGED, endpoints=("items",))
+    api.maintenance |= {("/page", "page", str(n)) for n in (2, 3, 4)}
+
+    with pytest.raises(ApiResponseError, match=r"pages 1, 2, 3 \(.*stays open at page 1"):
+        workspace.ingest("items")
+
+    assert workspace.landed("items") == api.records[:5]
+    api.maintenance.clear()
+    [outcome] = workspace.ingest("items", run_id="20260302T000000Z-bbbbbb")
+    assert outcome.resumed
+    assert workspace.landed("items") == api.records
+
+
+def test_a_single_unreadable_page_skipped_is_counted_as_a_page_unread(
+    workspace, api, caplog
+) -> None:
+    """One unreadable page is gone past (the walk knows its next request): the window
+    completes without its records, which the outcome, the state, a metric and a warning say
+    apart from the items set aside."""
+    workspace.source(OFFSET + INCREMENTAL + 'end_param = "until"\n', endpoints=("items",))
+    api.maintenance.add(("/offset", "offset", "10"))
+    api.records[20] = "not an object"  # type: ignore[call-overload]
+
+    with capture_metrics() as metrics, caplog.at_level("WARNING", "data_pipeline.ingest.flow"):
+        [outcome] = workspace.ingest("items")
+
+    assert (outcome.dead_letters, outcome.pages_unread) == (2, 1)
+    last_run = ObjectStateStore(workspace.store).load("shop", "items").last_run
+    assert (last_run["dead_letters"], last_run["pages_unread"]) == (2, 1)
+    labels = {"source": "shop", "endpoint": "items"}
+    assert metrics.value("etl_data_pipeline_api_pages_unread_total", **labels) == 1
+    [said] = [r.getMessage() for r in caplog.records if "could not read" in r.getMessage()]
+    assert "completed past 1 page(s) it could not read (pages 2;" in said
+    assert "their records were not landed" in said
+    assert f"--until {stamp(47)}" in said  # the range to ingest again
+    assert sorted(r["id"] for r in workspace.landed("items")) == [
+        i for i in range(1, 48) if i not in (11, 12, 13, 14, 15, 21)
+    ]

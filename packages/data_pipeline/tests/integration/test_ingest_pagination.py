@@ -582,3 +582,50 @@ def test_a_cursor_leading_back_to_an_earlier_page_fails_naming_it_and_the_fixed_
     workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")  # the API fixed
 
     assert workspace.landed("items") == api.records
+
+
+SAME = """
+[[endpoints]]
+name = "items"
+path = "/same"
+dataset = "shop_items"
+records_path = "data"
+chunk_records = 100
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+size_param = "per_page"
+page_size = 5
+"""
+
+
+@pytest.mark.parametrize("read_aside", [True, False], ids=["read-aside", "walk-reads"])
+def test_new_cursors_with_the_same_records_every_time_are_refused_naming_the_limit(
+    workspace, api, read_aside
+) -> None:
+    """Each page gives a new cursor (no loop to see) with the records of the page before: a
+    walk following it would never end (here the API gives up after 50 pages)."""
+    workspace.read_aside = read_aside
+    workspace.source(SAME, endpoints=("items",))
+    api.same_pages = 50
+
+    with pytest.raises(ApiResponseError) as raised:
+        workspace.ingest("items")
+
+    said = str(raised.value)
+    assert f"page 2 of {api.url}/same?per_page=5&cursor=2 holds the same 5 records" in said
+    assert f"MAX_SAME_PAGES_IN_A_ROW = {flow.MAX_SAME_PAGES_IN_A_ROW}" in said
+    assert len(api.requests) == flow.MAX_SAME_PAGES_IN_A_ROW + 1  # refused at once
+    assert workspace.landed("items") == []  # no chunk was full: the state stays before it
+
+
+def test_a_page_repeating_the_one_before_once_is_taken(workspace, api) -> None:
+    """An offset API whose records moved by a page between two requests gives the same page
+    twice: that is not refused (the API sent the records twice; the walk ends)."""
+    workspace.source(SAME, endpoints=("items",))
+    api.same_pages = flow.MAX_SAME_PAGES_IN_A_ROW
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == 5 * flow.MAX_SAME_PAGES_IN_A_ROW
+    assert workspace.landed("items") == api.records[:5] * flow.MAX_SAME_PAGES_IN_A_ROW

@@ -9,7 +9,8 @@ object a line: ``reason``, ``error``, ``page`` (its number in the raw archive), 
 (its index in the records array; ``null`` for a whole page), ``url`` (secrets removed) and
 ``raw_text``, the text as received (the first :data:`MAX_RAW_CHARS` characters; the raw
 archive keeps every byte). The run goes on and says how many it set aside; ``ingest``
-exits 3 when a run has any.
+exits 3 when a run has any. A whole page set aside is also counted apart (``pages``): its
+records never landed, and the window completed past them.
 
 The file is rewritten whole at every checkpoint, like the manifest, and a resumed run
 keeps the entries before its position (later ones are found again), so each is listed
@@ -59,6 +60,9 @@ class DeadLetters:
         self.key = raw_api_dead_letters_key(source, endpoint, dt, run)
         self.entries = [e for e in self._stored() if _place(e) < resume_at]
         self.count = max(count, len(self.entries))
+        self.pages = sum(1 for entry in self.entries if entry.get("position") is None)
+        """Whole pages set aside (``position`` null): pages whose records never landed
+        (those before ``resume_at`` counted from the listed entries)."""
         self._dirty = bool(self.entries) or self._exists
 
     def add(
@@ -66,6 +70,8 @@ class DeadLetters:
     ) -> None:
         """Set one item (``position``) or a whole page (``position=None``) aside."""
         self.count += 1
+        if position is None:
+            self.pages += 1
         self._dirty = True
         if len(self.entries) >= MAX_LISTED:
             return

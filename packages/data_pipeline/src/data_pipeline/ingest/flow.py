@@ -86,7 +86,14 @@ MAX_BOUNDARY = 10_000
 MAX_WINDOWS_DONE = 1_000
 """Finished bounded windows remembered (a re-run of the same backfill skips them)."""
 MAX_UNREADABLE_IN_A_ROW = 3
-"""Pages in a row that cannot be read (dead letters) before the walk of a sequence ends."""
+"""Pages in a row that cannot be read (dead letters) a walk goes past at most: at the last,
+whether pages holding records follow is not known, so the window stays open at the first
+of them (:meth:`_Walk._stay_open_at`) instead of completing past pages never read."""
+MAX_SAME_PAGES_IN_A_ROW = 2
+"""Pages in a row with the same records (as many, the same first and last record byte for
+byte) a walk takes at most: the next such page is refused, as a page loop is (an API handing
+out a new cursor with the same records every time would never end). One page repeating the
+one before is taken (an offset API whose records moved by a page between two requests)."""
 MAX_SEALED = 2
 """Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
 states are committed as they become durable; a resume lands those after the last again)."""
@@ -203,6 +210,9 @@ class WindowOutcome:
     """Why nothing was fetched (a bounded window ingested before), else empty."""
     dead_letters: int = 0
     """Items and pages of the window set aside (listed in its ``_dead_letters.jsonl``)."""
+    pages_unread: int = 0
+    """Of those, whole pages that could not be read: the window completed past them, their
+    records never landed (an incremental endpoint's next run starts after them)."""
     drift: dict[str, Any] | None = None
     """The window's drift from the dataset contract (:func:`.drift.drift_summary`)."""
 
@@ -374,11 +384,13 @@ class _Walk:
             )
             self.profile = FieldProfile.from_dict(window.profile)
             self.contract = context.contract(endpoint)
-            self.unreadable = 0
+            self.unread_row: list[tuple[int, PageRequest, str]] = []
+            """The pages in a row the walk of this sequence could not read so far: each one's
+            number in the archive, request and URL."""
             self.unreadable_end = False
-            """Whether the walk ends at an unreadable page for want of none after it: the
-            last of :data:`MAX_UNREADABLE_IN_A_ROW` in a row, or one the style knows is the
-            last without its body (``type = "none"``, a ``Link`` with no next)."""
+            """Whether the walk ends at an unreadable page for want of none after it: one the
+            style knows is the last without its body (``type = "none"``, a ``Link`` with no
+            next)."""
             self.lines = bytearray()
             """The landing lines of the chunk being filled (encoded as records are taken)."""
             self.count = 0
@@ -389,6 +401,10 @@ class _Walk:
             """Checkpoints written, their state not known committed yet: (done once durable and,
             when the writer commits it, committed; the commit left to the walk, else ``None``)."""
             self.pages = 0
+            self.same_pages = 0
+            """Pages in a row with the records of the page before them (:meth:`_refuse_same`)."""
+            self.last_records: tuple[int, bytes, bytes] | None = None
+            """The count, first and last landing line of the last records page's records."""
             self.records_path_seen = False
             """Whether a records page of this walk had its ``records_path``."""
             self.keys_without_path: list[str] | None = None
@@ -469,7 +485,8 @@ class _Walk:
         paginator = paginator_for(self.source, self.endpoint)
         while sequence < sequences:
             path = self._path(sequence)
-            self.unreadable = 0  # in a row within this parent's walk, not across two
+            self.unread_row = []  # in a row within this parent's walk, not across two
+            self.same_pages, self.last_records = 0, None
             current: PageRequest | None = request or paginator.first()
             while current is not None:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
@@ -489,9 +506,10 @@ class _Walk:
                     for index in range(len(page.records)):
                         self.archive.skip(number, index)
                     page, reading = replace(page, records=[]), None
-                following = self._following(paginator, current, page)
+                self._refuse_same(number, page, reading)
+                following = self._following(paginator, current, page, number)
                 if following is None and not page.readable:
-                    self._stay_open_at(sequence, current, number, page)
+                    self._stay_open_at(sequence, page)
                 if following is not None and paginator.probes(following):
                     following = paginator.with_prior(following, self._lines(page, reading))
                 records = page.records
@@ -611,49 +629,47 @@ class _Walk:
             self._land(*after)
 
     def _following(
-        self, paginator: Paginator, current: PageRequest, page: Page
+        self, paginator: Paginator, current: PageRequest, page: Page, number: int
     ) -> PageRequest | None:
-        """The next request; past a page that could not be read, while the style can tell it
-        without the body and fewer than :data:`MAX_UNREADABLE_IN_A_ROW` came in a row."""
+        """The next request (``page``, number ``number`` in the archive, answered ``current``);
+        past a page that could not be read, while the style can tell it without the body and
+        fewer than :data:`MAX_UNREADABLE_IN_A_ROW` came in a row."""
         if page.readable:
-            self.unreadable = 0
+            self.unread_row = []
             return paginator.next(current, page)
-        self.unreadable += 1
-        if self.unreadable >= MAX_UNREADABLE_IN_A_ROW:
-            logger.warning(
-                "%s/%s: %d pages in a row could not be read; this walk ends at %s",
-                self.source.source,
-                self.endpoint.name,
-                self.unreadable,
-                page.url,
-            )
-            self.unreadable_end = True
-            return None
-        following = paginator.past_unreadable(current, page)
+        self.unread_row.append((number, current, page.url))
+        following = None
+        if len(self.unread_row) < MAX_UNREADABLE_IN_A_ROW:
+            following = paginator.past_unreadable(current, page)
         if following is None and paginator.last_without_body(current, page):
             self.unreadable_end = True  # no page after it is missed: the window completes
         return following
 
-    def _stay_open_at(self, sequence: int, current: PageRequest, number: int, page: Page) -> None:
-        """End the walk at a page it could not read whose body held the next request (a
-        ``cursor`` or ``next_url`` walk, a ``link_header`` answer without its link): the
-        window stays open at that page, as after a failed request, so the next run asks for
-        it again. Completing the window would move the high-water mark past the pages
-        after it, never fetched (an API not sorted by the cursor field would lose them).
+    def _stay_open_at(self, sequence: int, page: Page) -> None:
+        """End the walk at pages it could not read and cannot go past: one whose body held the
+        next request (a ``cursor`` or ``next_url`` walk, a ``link_header`` answer without its
+        link), or the last of :data:`MAX_UNREADABLE_IN_A_ROW` in a row (a ``page_number`` or
+        ``offset`` walk: whether pages with records follow them is not known). The window
+        stays open at the first unreadable page of the row, as after a failed request, so
+        the next run asks for it again. Completing the window would move the high-water mark
+        past the pages after it, never fetched (an API not sorted by the cursor field would
+        lose them, and an incremental run would never ask for them again).
 
-        What was taken before it lands; the page's dead letter is written, and dropped by
-        the resumed run, which reads the page again (and sets it aside again if it still
-        cannot read it). Three unreadable pages in a row still end a walk that can go past
-        them (:data:`MAX_UNREADABLE_IN_A_ROW`), and a page the style knows is the last
-        without its body (:meth:`Paginator.last_without_body`) ends it too: none is missed.
+        What was taken before the row lands; the pages' dead letters are written, and dropped
+        by the resumed run, which reads the pages again (and sets aside again those it still
+        cannot read). A page the style knows is the last without its body
+        (:meth:`Paginator.last_without_body`) ends the walk instead, the window completing
+        with its dead letter: none is missed after it.
 
         Raises:
-            ApiResponseError: naming the page, always.
+            ApiResponseError: naming the pages, always.
         """
         if self.unreadable_end:  # the walk of this sequence ends, as it did
             self.unreadable_end = False
             return
-        found_again = self.dead.count - 1  # the page's own, listed again by the resumed run
+        row = self.unread_row
+        number, current, first_url = row[0]
+        found_again = self.dead.count - len(row)  # the row's own, listed again when resumed
         if self.count:
             self._land(sequence, current, 0, number, dead_letters=found_again)
         else:
@@ -667,11 +683,70 @@ class _Walk:
                 profile=self.profile.to_dict(),
             )
             self._commit(landed=0)
+        if len(row) == 1:
+            what = f"page {number} of {page.url} could not be read (set aside as a dead letter)"
+        else:
+            numbers = ", ".join(str(n) for n, _, _ in row)
+            what = (
+                f"pages {numbers} ({first_url} to {page.url}) could not be read (set aside as "
+                "dead letters)"
+            )
+        if len(row) >= MAX_UNREADABLE_IN_A_ROW:
+            why = (
+                f"{len(row)} in a row, the most a walk goes past (MAX_UNREADABLE_IN_A_ROW): "
+                "pages after them may hold records, never fetched"
+            )
+        else:
+            why = "the next request is in " + ("its body" if len(row) == 1 else "the last one's")
         raise ApiResponseError(
-            f"page {number} of {page.url} could not be read (set aside as a dead letter) and "
-            "the next request is in its body: the window stays open at it, and the next run "
-            "asks for it again (an API answering it so for good needs fixing there); "
+            f"{what} and {why}: the window stays open at page {number}, and the next run asks "
+            "for it again (an API answering it so for good needs fixing there); "
             f"{self._way_past_a_stuck_window()}",
+            source=self.source.source,
+            endpoint=self.endpoint.name,
+            url=first_url,
+        )
+
+    def _refuse_same(self, number: int, page: Page, reading: Reading | None) -> None:
+        """Refuse page ``number`` when it holds the records of the page before it and
+        :data:`MAX_SAME_PAGES_IN_A_ROW` pages in a row held them already: an API handing out a
+        new cursor (or link) with the same records each time, which the loop check
+        (:meth:`Paginator.step`) cannot see, would be walked for ever, landing them again and
+        again. The records are compared as landed (unstamped): as many, the same first and
+        last record byte for byte. A page without records ends the walk anyway.
+
+        Raises:
+            ApiResponseError: naming the page, its URL and the limit; its records are not
+                taken (the state stays at the last landed chunk).
+        """
+        if not page.records:
+            self.same_pages, self.last_records = 0, None
+            return
+        if reading is not None:
+            lines = reading.lines
+            first = lines[: lines.find(b"\n") + 1]
+            last = lines[lines.rfind(b"\n", 0, len(lines) - 1) + 1 :]
+        else:
+            try:
+                first, last = encode_lines(page.records[:1]), encode_lines(page.records[-1:])
+            except RecursionError:  # nested too deep to write: not compared
+                self.same_pages, self.last_records = 0, None
+                return
+        seen = (len(page.records), first, last)
+        if seen != self.last_records:
+            self.same_pages, self.last_records = 1, seen
+            return
+        self.same_pages += 1
+        if self.same_pages <= MAX_SAME_PAGES_IN_A_ROW:
+            return
+        raise ApiResponseError(
+            f"page {number} of {page.url} holds the same {len(page.records)} records as the "
+            f"{MAX_SAME_PAGES_IN_A_ROW} pages before it (the same first and last record), "
+            f"more pages in a row than a walk takes with the same records "
+            f"(MAX_SAME_PAGES_IN_A_ROW = {MAX_SAME_PAGES_IN_A_ROW}): the API hands out a new "
+            "cursor or link with the same records, and a walk following it would never end "
+            "and land them again and again: refused (check the pagination keys of the "
+            f"endpoint, or the API); {self._way_past_a_stuck_window()}",
             source=self.source.source,
             endpoint=self.endpoint.name,
             url=page.url,
@@ -799,6 +874,32 @@ class _Walk:
             self.records_path_seen = True
         elif self.keys_without_path is None and isinstance(document, dict):
             self.keys_without_path = sorted(str(key) for key in document)[:20]
+
+    def _say_pages_unread(self, unread: int, cursor: str | None) -> None:
+        """Warn that the window completed past ``unread`` pages it could not read (a walk
+        goes past fewer than :data:`MAX_UNREADABLE_IN_A_ROW` in a row, and past a last page
+        unread): their records never landed; counted in the metric too."""
+        metrics.pages_unread.labels(**self.labels).inc(unread)
+        source, endpoint = self.source.source, self.endpoint.name
+        pages = [e["page"] for e in self.dead.entries if e.get("position") is None][:20]
+        window = self.window
+        if window.bounded:
+            later = "the window is recorded as done: the same --since/--until with "
+            later += "--full-refresh fetches it again (its other records land again)"
+        elif self.endpoint.incremental is not None:
+            since = f"--since {window.start} " if window.start else ""
+            until = f"--until {cursor}" if self.endpoint.incremental.end_param and cursor else ""
+            later = f"the endpoint's cursor is now {cursor or '(unset)'}, so the next run does "
+            later += "not ask for those before it: to land them, ingest their range again: "
+            later += f"{(since + until).strip() or '--full-refresh'} (its other records land again)"
+        else:
+            later = "the next run fetches every page again, and lands them if it can read them"
+        logger.warning(
+            "%s/%s window %s completed past %d page(s) it could not read (pages %s; listed in "
+            "_dead_letters.jsonl with position null): their records were not landed; %s",
+            source, endpoint, self.window.unit, unread, ", ".join(map(str, pages)), later,
+            extra={"source": source, "endpoint": endpoint},
+        )  # fmt: skip
 
     def _say_records_path_missing(self) -> None:
         """Warn when this window landed nothing and no page had ``records_path``: a typo
@@ -984,6 +1085,7 @@ class _Walk:
     def _finish(self) -> tuple[WindowOutcome, EndpointState]:
         self.window = replace(self.window, dead_letters=self.dead.count)
         window = self.window
+        unread = self.dead.pages
         drift = self._queue_reports()
         self.archive.queue_manifest(
             status="complete",
@@ -1004,6 +1106,7 @@ class _Walk:
             "dt": window.dt.isoformat(),
             "records": window.records,
             "dead_letters": window.dead_letters,
+            "pages_unread": unread,
             "drift": drift,
         }
         self.state = replace(
@@ -1026,8 +1129,11 @@ class _Walk:
             cursor=cursor,
             resumed=self.resumed,
             dead_letters=window.dead_letters,
+            pages_unread=unread,
             drift=drift,
         )
+        if unread:
+            self._say_pages_unread(unread, cursor)
         logger.info(
             "%s/%s window %s: %d records in %d chunks, cursor %s",
             self.source.source,

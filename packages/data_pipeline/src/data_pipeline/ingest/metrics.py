@@ -8,6 +8,7 @@ __all__ = [
     "bytes_received",
     "dead_letters",
     "pages",
+    "pages_unread",
     "rate_limit_wait",
     "records_landed",
     "request_seconds",
@@ -48,4 +49,10 @@ dead_letters = counter(
     "etl_data_pipeline_api_dead_letters_total",
     "API pages and items set aside as dead letters, by reason.",
     ["source", "endpoint", "reason"],
+)
+pages_unread = counter(
+    "etl_data_pipeline_api_pages_unread_total",
+    "API pages set aside unread (not JSON, no records array) that a completed window went "
+    "past: their records were never landed.",
+    ["source", "endpoint"],
 )

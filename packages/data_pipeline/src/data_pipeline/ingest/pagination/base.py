@@ -27,7 +27,9 @@ A cursor or link leading back to a page the walk already asked for (``a -> b -> 
 refused, as a walk following it would never end and land the same records again and
 again: each request remembers the walk's last :data:`RECENT_REQUESTS` requests (a loop
 that short is refused before any page is asked twice) and one request at a page number
-that is a power of two (Brent's mark: a longer loop is refused within a few turns).
+that is a power of two (Brent's mark: a longer loop is refused within a few turns). New
+cursors with the same records every time are no loop of requests: the walk refuses them
+by the records (``MAX_SAME_PAGES_IN_A_ROW`` in :mod:`..flow`).
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ class EndpointState:
         consecutive_failures: Failed attempts since the last success.
         records_total: Records landed, all runs together.
         last_run: The last finished window: its ``run``, ``dt``, ``records``,
-            ``dead_letters`` and ``drift`` (field names, :func:`..drift.drift_summary`).
+            ``dead_letters``, ``pages_unread`` (whole pages set aside: records never landed)
+            and ``drift`` (field names, :func:`..drift.drift_summary`).
         token: The fencing token of the lease it was written under.
     """
 
