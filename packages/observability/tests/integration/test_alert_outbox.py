@@ -422,6 +422,49 @@ def test_an_event_owed_through_an_outage_is_not_told_after_an_ack_or_snooze_sile
     assert store.owed() == []
 
 
+def test_a_reminder_owed_is_not_told_again_after_a_release_before_the_outbox_told_one(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=0)
+    watch, store, cycle = _watch_over(tmp_path, receiver)
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    try:
+        cycle(0)  # opened, told
+        receiver.failures, receiver.status = 10**6, 503  # the outage
+        cycle(5 * 60)  # a reminder, owed
+        assert [a.owed_event for a in store.owed()] == ["reminder"]
+        # Rolled back: the previous release tells its own reminder once the webhook is
+        # back, moving notified_at and leaving the outbox (unknown to it) as it was.
+        receiver.failures = 0
+        told_at = start + timedelta(minutes=5 * 60 + 10)
+        store.change(lambda active: [active[STOCK].changed(notified_at=told_at)])
+        cycle(5 * 60 + 20)  # this release again
+    finally:
+        watch.close()
+    assert told(receiver) == [("opened", STOCK)]
+    assert store.owed() == []
+
+
+def test_a_reminder_owed_again_through_a_long_outage_is_told_once_after_it(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=0)
+    watch, store, cycle = _watch_over(tmp_path, receiver)
+    try:
+        cycle(0)  # opened, told
+        receiver.failures, receiver.status = 10**6, 503  # the outage, two reminders long
+        cycle(5 * 60)
+        cycle(9 * 60 + 1)
+        (owing,) = store.owed()
+        assert (owing.owed_event, owing.owed_at) == ("reminder", owing.notified_at)
+        receiver.failures = 0  # over
+        cycle(9 * 60 + 2)
+    finally:
+        watch.close()
+    assert told(receiver) == [("opened", STOCK), ("reminder", STOCK)]
+    assert store.owed() == []
+
+
 def test_a_given_up_notification_is_not_posted_though_another_process_settled_it_first(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:

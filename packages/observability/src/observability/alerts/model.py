@@ -163,14 +163,33 @@ class Alert:
 
         The newer event supersedes the one owed (never a stale ``opened`` after a
         ``resolved``), except a ``reminder``: it says nothing an owed event does not, so
-        the owed one is kept (its time too) and only the channels are added.
+        the owed one is kept (its time too) and only the channels are added. A reminder
+        owed again replaces the one owed (its time is the alert's ``notified_at``: an owed
+        reminder older than that was superseded by a notification told without the
+        outbox, :meth:`stale_reminder`).
         """
         to = tuple(dict.fromkeys((*self.owed_to, *channels)))
         if not to:
             return self
-        if self.owed_event is not None and event == "reminder":
+        if self.owed_event not in (None, "reminder") and event == "reminder":
             return self.changed(owed_to=to)
         return self.changed(owed_event=event, owed_at=at, owed_to=to)
+
+    @property
+    def stale_reminder(self) -> bool:
+        """Whether the alert owes a ``reminder`` older than its last notification.
+
+        This release owes a reminder at the time it notifies it (:meth:`owing`), so an
+        older one was followed by a notification told by a release before the outbox (a
+        rollback, or a rolling upgrade's old ``serve``), which moved ``notified_at`` and left
+        the outbox as it was: telling the owed reminder after it would repeat it.
+        """
+        return (
+            self.owed_event == "reminder"
+            and self.owed_at is not None
+            and self.notified_at is not None
+            and self.notified_at > self.owed_at
+        )
 
     def told(self, channel: str) -> Alert:
         """A copy no longer owing ``channel``; with nobody left, owing nothing."""

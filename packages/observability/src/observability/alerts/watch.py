@@ -224,12 +224,19 @@ class AlertWatch:
         """Why the notification ``alert`` owes channel ``key`` is not worth posting any more:
         owed past :attr:`owed_limit` (counted ``expired``, by channel kind), a channel no
         longer configured, a stale event of an alert resolved since (by a release before
-        the outbox, which left the outbox as it was), or one an ``ack`` or ``snooze`` since
+        the outbox, which left the outbox as it was), a reminder such a release told a newer
+        notification after (:attr:`~observability.alerts.model.Alert.stale_reminder`), or one
+        an ``ack`` or ``snooze`` since
         silenced (:data:`_SILENCED`, logged at INFO); ``None``: post it."""
         if key not in {channel.key for channel in self.dispatcher.channels}:
             return "the channel is no longer configured"
         if alert.state == "resolved" and alert.owed_event != "resolved":
             return "the alert was resolved since; a stale event is not told after it"
+        if alert.stale_reminder:
+            return (
+                "the alert was notified since (by a release before the outbox); a stale "
+                "reminder is not told after it"
+            )
         if (alert.state, alert.owed_event) in _SILENCED:
             return _SILENCED[alert.state, alert.owed_event]
         if alert.owed_at is not None and now - alert.owed_at > self.owed_limit:
