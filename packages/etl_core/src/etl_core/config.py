@@ -83,7 +83,7 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from etl_core.errors import ConfigError, FieldError, InvalidSettingError
-from etl_core.redaction import mask_query_params
+from etl_core.redaction import mask_query_params, redact_text
 from etl_core.secrets import InvalidSecretReferenceError, Secret
 from etl_core.units import (
     ByteSize,
@@ -387,6 +387,8 @@ def _display(value: object) -> Any:
         return [_display(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): _display(item) for key, item in value.items()}
+    if isinstance(value, str) and _URL_PREFIX.match(value):
+        return redact_text(value)  # a URL kept as text (storage_url, also a path): its password
     return value
 
 

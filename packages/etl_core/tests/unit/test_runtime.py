@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from etl_core import runtime
+from etl_core.config import redacted_dict
 from etl_core.errors import ConfigError, DatabaseNotReadyError, InvalidSettingError
 from etl_core.logging import clear_context, get_context
 from etl_core.runtime import (
@@ -535,3 +536,16 @@ def test_a_storage_url_of_an_unsupported_scheme_names_the_setting_its_source_and
     assert "'gs'" in text
     assert "s3, file" in text
     assert caught.value.url == "gs://bucket/landing"
+
+
+def test_a_storage_url_with_a_password_is_refused_and_shown_without_it() -> None:
+    url = "s3://AKIAEXAMPLE:hunter2secret@bucket/landing"
+    settings, sources = load_runtime_settings(LaneSettings, {}, env={"ETL_STORAGE_URL": url})
+    session = Session("lane", settings, sources, "run-1")
+
+    with pytest.raises(InvalidStoreURLError) as caught:
+        session.open_store()
+
+    assert "hunter2secret" not in str(caught.value)
+    assert "carries no credentials" in str(caught.value)
+    assert redacted_dict(settings)["storage_url"] == "s3://AKIAEXAMPLE:***@bucket/landing"

@@ -138,3 +138,34 @@ def test_open_store_refuses_options_the_backend_does_not_take(tmp_path: Path) ->
 def test_open_store_refuses_unknown_schemes() -> None:
     with pytest.raises(InvalidStoreURLError, match="'azure://container/x'"):
         open_store("azure://container/x")
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("s3://AKIAEXAMPLE:hunter2secret@bucket/landing", "s3://AKIAEXAMPLE:***@bucket"),
+        ("file://etl:hunter2secret@localhost/srv/lake", "file://etl:***@localhost"),
+        ("s3://AKIAEXAMPLE:hunter2secret@bucket/landing?x=1", "s3://AKIAEXAMPLE:***@bucket"),
+        ("s3://AKIAEXAMPLE:hunter2secret@bucket/landing ", "s3://AKIAEXAMPLE:***@bucket"),
+        ("gs://AKIAEXAMPLE:hunter2secret@bucket/landing", "gs://AKIAEXAMPLE:***@bucket"),
+    ],
+)
+def test_a_store_url_with_a_password_is_refused_without_showing_the_password(
+    url: str, masked: str
+) -> None:
+    with pytest.raises(InvalidStoreURLError) as caught:
+        parse_store_url(url)
+
+    assert "hunter2secret" not in str(caught.value)
+    assert "hunter2secret" not in (caught.value.url or "")
+    assert masked in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["s3://AKIAEXAMPLE@bucket/landing", "file://etl@localhost/srv"])
+def test_a_store_url_naming_a_user_is_refused_saying_credentials_never_go_in_it(
+    url: str,
+) -> None:
+    with pytest.raises(InvalidStoreURLError, match="carries no credentials") as caught:
+        parse_store_url(url)
+
+    assert caught.value.url == url

@@ -61,46 +61,64 @@ def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:
 
     Raises:
         InvalidStoreURLError: the URL is empty, starts or ends with whitespace, is
-            malformed, or its scheme is not one of :data:`SUPPORTED_SCHEMES`.
+            malformed, names a user or password (never shown), or its scheme is not one
+            of :data:`SUPPORTED_SCHEMES`.
     """
     text = os.fspath(url)
     if not isinstance(text, str) or not text.strip():
         raise InvalidStoreURLError(f"store URL {text!r} is empty; expected {_SUPPORTED_FORMS}")
+    shown = _shown(text)
     if text != text.strip():
         # A stray space or newline would else name another prefix (an empty store on S3,
         # answered without error) or another directory.
         raise InvalidStoreURLError(
-            f"store URL {text!r} starts or ends with whitespace (a stray space or newline in "
+            f"store URL {shown!r} starts or ends with whitespace (a stray space or newline in "
             f"the setting?); expected {_SUPPORTED_FORMS}",
-            url=text,
+            url=shown,
         )
     if "://" not in text:
         if _MISTYPED_URL.match(text):
             raise InvalidStoreURLError(
-                f"store URL {text!r} is not a valid URL (no '://'); expected {_SUPPORTED_FORMS}",
-                url=text,
+                f"store URL {shown!r} is not a valid URL (no '://'); expected {_SUPPORTED_FORMS}",
+                url=shown,
             )
         if text.startswith("file:"):
             raise InvalidStoreURLError(
-                f"store URL {text!r} is not a valid file URL; expected file:///absolute/dir",
-                url=text,
+                f"store URL {shown!r} is not a valid file URL; expected file:///absolute/dir",
+                url=shown,
             )
         return StoreLocation(scheme="file", path=Path(os.path.abspath(Path(text).expanduser())))
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if parts.query or parts.fragment:
         raise InvalidStoreURLError(
-            f"store URL {text!r} has a query or fragment; expected {_SUPPORTED_FORMS}", url=text
+            f"store URL {shown!r} has a query or fragment; expected {_SUPPORTED_FORMS}", url=shown
+        )
+    if scheme in SUPPORTED_SCHEMES and "@" in parts.netloc:
+        raise InvalidStoreURLError(
+            f"store URL {shown!r} has a user or password before '@'; a store URL carries no "
+            "credentials (S3 takes them from the AWS environment, profile or role); expected "
+            f"{_SUPPORTED_FORMS}",
+            url=shown,
         )
     if scheme == "s3":
         return _parse_s3(text, parts.netloc, parts.path)
     if scheme == "file":
         return _parse_file(text, parts.netloc, parts.path)
     raise InvalidStoreURLError(
-        f"store URL {text!r} has unsupported scheme {parts.scheme!r}; supported schemes are "
+        f"store URL {shown!r} has unsupported scheme {parts.scheme!r}; supported schemes are "
         f"{', '.join(SUPPORTED_SCHEMES)} ({_SUPPORTED_FORMS})",
-        url=text,
+        url=shown,
     )
+
+
+def _shown(text: str) -> str:
+    """``text`` as an error may name it: a password in it (``s3://key:secret@...``) masked."""
+    if "@" not in text:
+        return text
+    from etl_core.redaction import redact_text  # only a URL with a user in it needs it
+
+    return redact_text(text)
 
 
 def _parse_s3(text: str, bucket: str, path: str) -> StoreLocation:
