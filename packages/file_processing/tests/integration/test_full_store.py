@@ -1,6 +1,7 @@
-"""The store itself on a full disk (a real tmpfs, mounted by root): a scan fails naming the
-store and the disk, with no traceback, nothing half-published and nothing recorded as done;
-the scan after space is freed processes every file exactly once."""
+"""The store itself on a full disk (a real tmpfs, mounted by root; one test fakes the
+error): a scan fails naming the store and the disk, with no traceback, nothing
+half-published and nothing recorded as done; the scan after space is freed processes
+every file exactly once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from etl_core.storage import open_store
+from etl_core.errors import StorageError
+from etl_core.storage import LocalObjectStore, open_store
 
 Orders = Callable[..., bytes]
 
@@ -92,3 +95,29 @@ def test_scan_on_a_full_store_fails_clean_and_the_next_scan_completes_once(
         again = json.loads(lane.cli("scan", "--json").stdout)["counts"]
         assert again["validated"] == 0
         assert again["skipped"] == 3
+
+
+class _RecordlessStore(LocalObjectStore):
+    """A local store whose disk fills up just before a quarantine record is written."""
+
+    def write_bytes(self, key: str, data: Any) -> None:
+        if key.endswith(".quarantine.json"):
+            raise StorageError(
+                f"cannot write {key!r} in {self.url}: No space left on device", key=key
+            )
+        super().write_bytes(key, data)
+
+
+def test_a_quarantine_whose_record_cannot_be_written_leaves_no_copy_behind(
+    tmp_path: Path,
+) -> None:
+    """The copy stayed in quarantine/ with no record: invisible to ``quarantine list``."""
+    from .conftest import _lane
+
+    store = _RecordlessStore(tmp_path / "lake")
+    lane = _lane(store, tmp_path)
+    key = lane.deliver("store_manager_notes.txt", b"not a delivery\n")
+    with lane.processor() as processor, pytest.raises(StorageError, match="No space left"):
+        processor.process(key)
+    assert lane.keys("quarantine/") == []
+    assert lane.keys("landing/") == [key]
