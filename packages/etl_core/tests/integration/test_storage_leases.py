@@ -16,14 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from etl_core.errors import LeaseBusyError, LeaseLostError, RetryableError
+from etl_core.errors import LeaseBusyError, LeaseLostError, RetryableError, StorageError
 from etl_core.runtime import process_started
 from etl_core.storage import (
     Holder,
     LeaseState,
+    LocalObjectStore,
     ObjectStore,
     Records,
     S3ObjectStore,
@@ -336,3 +338,37 @@ def test_a_holder_stopped_until_its_lease_is_taken_over_does_not_publish(
 def _expired(store: ObjectStore) -> bool:
     stored = read_lease(store, KEY)
     return stored is not None and stored.expires_at < time.time()
+
+
+class _FillingStore(LocalObjectStore):
+    """A local store whose writes fail while ``full`` is set, as a full disk's do."""
+
+    full = False
+
+    def put_if(self, key: str, data: Any, *, etag: str | None) -> str:
+        if self.full:
+            raise StorageError(
+                f"cannot write {key!r} in {self.url}: No space left on device", key=key
+            )
+        return super().put_if(key, data, etag=etag)
+
+
+def test_a_lease_whose_release_could_not_be_written_is_free_to_its_own_process(
+    tmp_path: Path,
+) -> None:
+    """An ingest on a full store waited out its own lease (lease_seconds) at each next
+    window of the endpoint: the release had failed, and the record named a live holder."""
+    store = _FillingStore(tmp_path / "store")
+    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
+    store.full = True
+    with pytest.raises(StorageError, match="No space left on device"):
+        lease.release()
+    store.full = False
+    again = acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert again.token == lease.token + 1
+    again.release()
+    third = acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert third.token == again.token + 1  # the given-up record does not linger
+    with pytest.raises(LeaseBusyError):  # held (not given up): busy, as ever
+        acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    third.release()

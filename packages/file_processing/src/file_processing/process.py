@@ -3,7 +3,9 @@
 The work unit of the lane (docs/architecture.md section 6): :meth:`Processor.process` takes a
 landing key and is idempotent. In order:
 
-1. claim the object in the ledger (key + ETag); already done -> ``skipped``;
+1. a local landing file modified within ``landing_min_age`` (an upload in place may
+   still be writing it) -> ``skipped``, neither claimed nor recorded: a later scan takes it;
+   claim the object in the ledger (key + ETag); already done -> ``skipped``;
    a hostile or unaddressable key (:mod:`file_processing.names`) -> quarantined
    at once with its ``name.*`` reason under a safe name, never opened;
 2. match it to a contract, which dates it from its name, a folder or its arrival
@@ -43,7 +45,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +324,8 @@ class Processor(Closeable):
     ) -> Outcome:
         """Quarantine an object whose key is hostile or unaddressable, under a safe name;
         recorded in the ledger like any outcome, so it is never retried."""
+        if (settling := self._settling(info, matched)) is not None:
+            return settling
         claim = self.ledger.claim(info.key, info.etag, force=force)
         if isinstance(claim, ObjectRecord):
             return _skipped_by(claim, info.key)
@@ -343,6 +347,8 @@ class Processor(Closeable):
     ) -> Outcome:
         if self.is_control_file(info.key):
             return Outcome("skipped", info.key, detail="a checksum sidecar, read with its file")
+        if (settling := self._settling(info, matched)) is not None:
+            return settling
         claim = self.ledger.claim(info.key, info.etag, force=force)
         if isinstance(claim, ObjectRecord):
             return _skipped_by(claim, info.key)
@@ -357,6 +363,36 @@ class Processor(Closeable):
             raise
         self._record(job, outcome)
         return outcome
+
+    def _settling(self, info: ObjectInfo, matched: tuple[Contract, date] | None) -> Outcome | None:
+        """``skipped``, neither claimed nor recorded, while a local landing file is younger
+        than ``landing_min_age``: a vendor's SFTP may still be writing it in place, and its
+        first pieces must not be validated (or quarantined) as the whole delivery. The next
+        scan looks again; ``None`` once it is old enough (or on S3, where it appears whole)."""
+        age = self._landing_age(info)
+        if age is None:
+            return None
+        contract, day = matched if matched else (None, None)
+        return Outcome(
+            "skipped",
+            info.key,
+            dataset=contract.dataset if contract else None,
+            partition=day.isoformat() if day else None,
+            detail=(
+                f"last modified {_seconds(age)} ago, within landing_min_age "
+                f"({_seconds(self.settings.landing_min_age)}): it may still be uploading; "
+                "a later scan takes it"
+            ),
+        )
+
+    def _landing_age(self, info: ObjectInfo) -> timedelta | None:
+        """How long ago the local landing file ``info`` was last modified, when that is
+        within ``landing_min_age`` (``None``: old enough, or not a local store)."""
+        quiet = self.settings.landing_min_age
+        if quiet <= timedelta(0) or not isinstance(self.store, LocalObjectStore):
+            return None
+        age = datetime.now(UTC) - info.last_modified
+        return age if age < quiet else None
 
     def _abandon(self, job: _Job, exc: BaseException) -> None:
         """Record a failed or interrupted attempt; the object stays in line for the next scan
@@ -547,7 +583,7 @@ class Processor(Closeable):
         name = info.key.rsplit("/", 1)[-1]
         sidecar = info.key + "." + algorithm
         try:
-            size = self.store.head(sidecar).size
+            found = self.store.head(sidecar)
         except ObjectNotFoundError:
             if datetime.now(UTC) - info.last_modified < self.settings.sidecar_grace:
                 return _WAIT
@@ -556,6 +592,9 @@ class Processor(Closeable):
                 f"the contract requires {sidecar_name(name, algorithm)} beside {name}; "
                 f"none arrived within {self.settings.sidecar_grace}",
             ) from None
+        if self._landing_age(found) is not None:  # still being written, like a young file
+            return _WAIT
+        size = found.size
         if size > _MAX_SIDECAR_BYTES:
             raise RefusedError(
                 Reason.CONTROL_MISMATCH,
@@ -1079,6 +1118,11 @@ def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
         partition=day.isoformat(),
         detail=f"waiting for its {algorithm} sidecar {info.key}.{algorithm}",
     )
+
+
+def _seconds(span: timedelta) -> str:
+    """A duration as whole seconds (``42s``), never negative (a clock behind a file's)."""
+    return f"{max(0, int(span.total_seconds()))}s"
 
 
 def _batch_size(configured: int, contract: Contract) -> int:

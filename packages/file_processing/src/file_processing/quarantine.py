@@ -100,6 +100,10 @@ def quarantine_object(
 ) -> QuarantineRecord:
     """Put the original of ``source`` in quarantine with its record.
 
+    A record that cannot be written (a full or read-only store) takes the copy just made
+    with it, unless an earlier episode's record stands at that key: no quarantined object
+    is left without a record that ``quarantine list`` would show.
+
     Args:
         local_copy: The bytes already downloaded (exactly the ETag processed);
             uploaded instead of a server-side copy when given.
@@ -108,6 +112,7 @@ def quarantine_object(
             derived name (and copied by its key as stored).
     """
     key = quarantine_key(source.key, dataset, partition, misnamed=misnamed)
+    history = tuple(_history_of(store, key))
     if local_copy is not None:
         store.upload(local_copy, key)
     elif is_addressable(source.key):
@@ -127,10 +132,23 @@ def quarantine_object(
         quarantined_at=_now(),
         member=member,
         failed_checks=tuple(failed_checks or ()),
-        history=tuple(_history_of(store, key)),
+        history=history,
     )
-    store.write_bytes(record.record_key, record.to_json())
+    try:
+        store.write_bytes(record.record_key, record.to_json())
+    except BaseException:
+        if not history:  # a copy without its record: nobody would ever look at it
+            _remove_quietly(store, key)
+        raise
     return record
+
+
+def _remove_quietly(store: ObjectStore, key: str) -> None:
+    """Delete ``key``, the original error mattering more than a failed clean-up."""
+    try:
+        store.delete(key)
+    except Exception as exc:
+        logger.error("could not remove %s after its record failed: %s", key, exc)
 
 
 def read_record(store: ObjectStore, key: str) -> QuarantineRecord:

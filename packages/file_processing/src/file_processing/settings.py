@@ -39,6 +39,11 @@ class FileProcessingSettings(RuntimeSettings):
     """How long a claim on an object lasts before another worker may take it over."""
     sidecar_grace: timedelta = timedelta(minutes=15)
     """How long a delivery waits for its checksum sidecar before it is quarantined."""
+    landing_min_age: timedelta = timedelta(0)
+    """Quiet period of a local store's landing files: one (or its checksum sidecar) last
+    modified less than this long ago may still be uploading in place (SFTP, FTP, scp write
+    a file in pieces) and is left for a later scan, untouched; 0 (the default) takes every
+    file at once. S3 objects appear whole when their upload ends: never delayed."""
     max_total_bytes: ByteSize = ByteSize(UnpackLimits.max_total_bytes)
     """Bytes one delivery may unpack or decrypt to, all members together."""
     max_member_bytes: ByteSize = ByteSize(UnpackLimits.max_member_bytes)
@@ -83,6 +88,7 @@ class FileProcessingSettings(RuntimeSettings):
         super()._check(checks)
         checks.positive_interval("schedule_scan_interval")
         checks.positive_interval("claim_timeout")
+        checks.require(self.landing_min_age >= timedelta(0), "landing_min_age", "0s or longer")
         self._check_listener(checks)
         self._check_quality_engine(checks)
         self._check_unpack_limits(checks)

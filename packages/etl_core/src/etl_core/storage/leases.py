@@ -63,6 +63,12 @@ _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _PID_NAMESPACE = "/proc/self/ns/pid"
 _JOIN_SECONDS = 10.0  # how long a release waits for a heartbeat renewal in flight
 
+_GIVEN_UP: set[tuple[str, str, int]] = set()
+"""Leases (store URL, key, token) this process released while the store refused the write
+(a full or read-only disk): still recorded as held by this live process, they are free to
+it, so its next unit of the same key does not wait out the expiry of its own lease."""
+_GIVEN_UP_LOCK = threading.Lock()
+
 T = TypeVar("T")
 
 
@@ -385,7 +391,12 @@ class Lease:
             if self._released:
                 return
             self._released = True
-            update = self._records.update(self._key, self._give_up)
+            try:
+                update = self._records.update(self._key, self._give_up)
+            except StorageError:
+                with _GIVEN_UP_LOCK:
+                    _GIVEN_UP.add((self._records.store.url, self._key, self.token))
+                raise
         if not update.changed:
             logger.warning("lease %s was taken over before it was released", self._key)
 
@@ -495,7 +506,7 @@ def acquire_lease(
 
     def take(current: LeaseState | None) -> LeaseState:
         now = time.time()
-        if current is not None and not current.is_free(now):
+        if current is not None and not current.is_free(now) and not _given_up(store, key, current):
             raise LeaseBusyError(
                 f"lease {store.url_for(key)} is held by {current.describe_holder()} "
                 f"(token {current.token}) for {max(current.expires_at - now, 0):.0f} s more",
@@ -528,6 +539,9 @@ def acquire_lease(
                     url=store.url,
                 ) from None
     before = update.before.value if update.before is not None else None
+    if before is not None:
+        with _GIVEN_UP_LOCK:
+            _GIVEN_UP.discard((store.url, key, before.token))
     if before is not None and not before.released and before.token > 0:
         logger.warning(
             "took over lease %s from %s (expired or gone)",
@@ -541,3 +555,12 @@ def acquire_lease(
     if every > 0:
         lease.start_heartbeat(every)
     return lease
+
+
+def _given_up(store: ObjectStore, key: str, current: LeaseState) -> bool:
+    """Whether ``current`` is a lease this process run released though its record could
+    not say so (the release's write failed): free to this process, whatever the record."""
+    if current.holder.id != this_holder().id:
+        return False
+    with _GIVEN_UP_LOCK:
+        return (store.url, key, current.token) in _GIVEN_UP
