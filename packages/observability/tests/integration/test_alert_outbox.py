@@ -465,6 +465,47 @@ def test_a_reminder_owed_again_through_a_long_outage_is_told_once_after_it(
     assert store.owed() == []
 
 
+def test_a_stale_reminder_given_up_is_not_posted_by_a_retry_still_queued(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> None:
+    receiver = webhook_receiver(failures=0)
+    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    store = ObjectStoreAlerts(open_store(str(tmp_path)))
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False, deadline=300)
+    book = AlertBook(
+        store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
+    )
+    watch = AlertWatch(book, Dispatcher([channel], policy=slow))
+
+    def cycle(seconds: int) -> None:
+        result = Result("stock", "age", "landing", "warn", "stale", "2h", "1h", "late")
+        status = DatasetStatus("stock", "warn", (result,), None, None)  # type: ignore[arg-type]
+        watch.update(Evaluation(start + timedelta(seconds=seconds), (status,)))
+
+    def posted(count: int) -> None:
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while len(receiver.received) < count and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.05)
+
+    try:
+        cycle(0)  # "opened", told
+        posted(1)
+        receiver.failures, receiver.status = 10**6, 503  # the outage
+        cycle(4 * 3600)  # a reminder, refused once: its retry waits 30s
+        posted(2)
+        # A release before the outbox (rolled back to, or its serve in a rolling upgrade)
+        # told one since, moving notified_at and leaving the outbox as it was.
+        told_at = start + timedelta(hours=4, minutes=10)
+        store.change(lambda active: [active[STOCK].changed(notified_at=told_at)])
+        cycle(4 * 3600 + 20 * 60)  # the owed reminder is stale: given up
+        waiting = watch.dispatcher.waiting()
+    finally:
+        watch.close()
+    assert store.owed() == []
+    assert waiting == 0, "a stale reminder given up is still queued to be posted"
+
+
 def test_a_given_up_notification_is_not_posted_though_another_process_settled_it_first(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:

@@ -179,7 +179,9 @@ class AlertWatch:
                 self._owed[alert.identity] = alert
 
     def _owing(self, owed: list[Alert], now: datetime) -> list[Alert]:
-        """``owed`` less what is given up (:meth:`_why_given_up`), each logged as an error."""
+        """``owed`` less what is given up (:meth:`_why_given_up`), each logged as an error;
+        a retry of it still queued here is withdrawn (a stale reminder, an event of an alert
+        resolved since, is not posted by the retry either)."""
 
         def change(owing: Sequence[Alert]) -> list[Alert]:
             changed = []
@@ -218,6 +220,8 @@ class AlertWatch:
                 extra={"dataset": alert.dataset},
             )
         kept = [written.get(alert.identity, unwritten.get(alert.identity, alert)) for alert in owed]
+        # A retry this process still has queued of what was given up is not posted either.
+        self.dispatcher.withdraw(alert for alert in kept if not alert.owed_to)
         return [alert for alert in kept if alert.owed_to]
 
     def _why_given_up(self, alert: Alert, key: str, now: datetime) -> str | None:
