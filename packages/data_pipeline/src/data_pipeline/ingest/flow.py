@@ -403,8 +403,11 @@ class _Walk:
             self.pages = 0
             self.same_pages = 0
             """Pages in a row with the records of the page before them (:meth:`_refuse_same`)."""
-            self.last_records: tuple[int, bytes, bytes] | None = None
-            """The count, first and last landing line of the last records page's records."""
+            self.last_records: tuple[tuple[int, bytes, bytes], Page, Reading | None] | None
+            self.last_records = None
+            """The last records page: its count, first and last landing line, the page and
+            its reading (compared whole when the next page has the same count, first and
+            last)."""
             self.records_path_seen = False
             """Whether a records page of this walk had its ``records_path``."""
             self.keys_without_path: list[str] | None = None
@@ -712,8 +715,11 @@ class _Walk:
         :data:`MAX_SAME_PAGES_IN_A_ROW` pages in a row held them already: an API handing out a
         new cursor (or link) with the same records each time, which the loop check
         (:meth:`Paginator.step`) cannot see, would be walked for ever, landing them again and
-        again. The records are compared as landed (unstamped): as many, the same first and
-        last record byte for byte. A page without records ends the walk anyway.
+        again. The records are compared as landed (unstamped), every one byte for byte (as
+        many, the same first and last record first: only such a page is compared whole). A
+        page whose records are all one and the same (every page of one record) is not
+        counted: a run of the same record is data an endpoint without a primary key may
+        hold. A page without records ends the walk anyway.
 
         Raises:
             ApiResponseError: naming the page, its URL and the limit; its records are not
@@ -733,15 +739,24 @@ class _Walk:
                 self.same_pages, self.last_records = 0, None
                 return
         seen = (len(page.records), first, last)
-        if seen != self.last_records:
-            self.same_pages, self.last_records = 1, seen
+        before, self.last_records = self.last_records, (seen, page, reading)
+        if before is None or before[0] != seen:
+            self.same_pages = 1
+            return
+        whole = self._lines(page, reading)
+        if (
+            whole is None
+            or whole == first * len(page.records)  # one record over and over: a run of it
+            or whole != self._lines(before[1], before[2])
+        ):
+            self.same_pages = 1
             return
         self.same_pages += 1
         if self.same_pages <= MAX_SAME_PAGES_IN_A_ROW:
             return
         raise ApiResponseError(
             f"page {number} of {page.url} holds the same {len(page.records)} records as the "
-            f"{MAX_SAME_PAGES_IN_A_ROW} pages before it (the same first and last record), "
+            f"{MAX_SAME_PAGES_IN_A_ROW} pages before it (byte for byte), "
             f"more pages in a row than a walk takes with the same records "
             f"(MAX_SAME_PAGES_IN_A_ROW = {MAX_SAME_PAGES_IN_A_ROW}): the API hands out a new "
             "cursor or link with the same records, and a walk following it would never end "
