@@ -90,10 +90,11 @@ MAX_UNREADABLE_IN_A_ROW = 3
 whether pages holding records follow is not known, so the window stays open at the first
 of them (:meth:`_Walk._stay_open_at`) instead of completing past pages never read."""
 MAX_SAME_PAGES_IN_A_ROW = 2
-"""Pages in a row with the same records (as many, the same first and last record byte for
-byte) a walk takes at most: the next such page is refused, as a page loop is (an API handing
-out a new cursor with the same records every time would never end). One page repeating the
-one before is taken (an offset API whose records moved by a page between two requests)."""
+"""Pages in a row with the same records (every one byte for byte; a page of one record over
+and over is not counted, :meth:`_Walk._refuse_same`) a walk takes at most: the next such
+page is refused, as a page loop is (an API handing out a new cursor with the same records
+every time would never end). One page repeating the one before is taken (an offset API
+whose records moved by a page between two requests)."""
 MAX_SEALED = 2
 """Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
 states are committed as they become durable; a resume lands those after the last again)."""
