@@ -682,3 +682,17 @@ def test_new_cursors_with_pages_beginning_and_ending_alike_are_refused(workspace
         workspace.ingest("items")
 
     assert len(api.requests) == flow.MAX_SAME_PAGES_IN_A_ROW + 1
+
+
+def test_a_resumed_walk_refuses_the_same_records_at_once(workspace, api) -> None:
+    """The pages in a row with the same records are kept in the checkpoint: a run resumed
+    after them refuses the next such page, not landing two more every run."""
+    workspace.source(SAME.replace("chunk_records = 100", "chunk_records = 5"), endpoints=("items",))
+    api.same_pages = 50
+    landed = []
+    for run in range(3):  # bounded: each run fails at the refusal
+        with pytest.raises(ApiResponseError, match="MAX_SAME_PAGES_IN_A_ROW"):
+            workspace.ingest("items", run_id=f"2026030{run + 1}T000000Z-bbbbbb")
+        landed.append(len(workspace.landed("items")))
+
+    assert landed == [5 * flow.MAX_SAME_PAGES_IN_A_ROW] * 3
