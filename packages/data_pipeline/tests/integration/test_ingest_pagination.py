@@ -629,3 +629,70 @@ def test_a_page_repeating_the_one_before_once_is_taken(workspace, api) -> None:
 
     assert outcome.records == 5 * flow.MAX_SAME_PAGES_IN_A_ROW
     assert workspace.landed("items") == api.records[:5] * flow.MAX_SAME_PAGES_IN_A_ROW
+
+
+OFFSET_WITHOUT_KEY = """
+[[endpoints]]
+name = "items"
+path = "/offset"
+dataset = "shop_items"
+records_path = "items"
+chunk_records = 100
+[endpoints.pagination]
+type = "offset"
+page_size = {size}
+"""
+
+
+def test_pages_with_the_same_first_and_last_records_but_others_between_are_taken(
+    workspace, api
+) -> None:
+    """A log without keys whose pages each begin and end with the same heartbeat: the
+    records between differ, so the pages are not the same (a healthy API walked to its end)."""
+    beat = {"msg": "heartbeat"}
+    api.records = [r for n in range(4) for r in (beat, {"msg": f"event {n}"}, beat)]
+    workspace.source(OFFSET_WITHOUT_KEY.format(size=3), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == len(api.records)
+    assert workspace.landed("items") == api.records
+
+
+def test_a_run_of_identical_records_one_a_page_is_taken(workspace, api) -> None:
+    """Without a primary key the same record may come several times in a row: one a page,
+    each is a page like the one before, all of them the API's records."""
+    api.records = [{"msg": "start"}, *[{"msg": "tick"}] * 5, {"msg": "end"}]
+    workspace.source(OFFSET_WITHOUT_KEY.format(size=1), endpoints=("items",))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.records == len(api.records)
+    assert workspace.landed("items") == api.records
+
+
+def test_new_cursors_with_pages_beginning_and_ending_alike_are_refused(workspace, api) -> None:
+    """Pages compared whole: the same first and last record around others is refused too,
+    when every record of the page is the page before's (an API ignoring its cursor)."""
+    api.records = [{"msg": "heartbeat"}, {"msg": "event"}, {"msg": "heartbeat"}]
+    workspace.source(SAME.replace("page_size = 5", "page_size = 3"), endpoints=("items",))
+    api.same_pages = 50
+
+    with pytest.raises(ApiResponseError, match="MAX_SAME_PAGES_IN_A_ROW"):
+        workspace.ingest("items")
+
+    assert len(api.requests) == flow.MAX_SAME_PAGES_IN_A_ROW + 1
+
+
+def test_a_resumed_walk_refuses_the_same_records_at_once(workspace, api) -> None:
+    """The pages in a row with the same records are kept in the checkpoint: a run resumed
+    after them refuses the next such page, not landing two more every run."""
+    workspace.source(SAME.replace("chunk_records = 100", "chunk_records = 5"), endpoints=("items",))
+    api.same_pages = 50
+    landed = []
+    for run in range(3):  # bounded: each run fails at the refusal
+        with pytest.raises(ApiResponseError, match="MAX_SAME_PAGES_IN_A_ROW"):
+            workspace.ingest("items", run_id=f"2026030{run + 1}T000000Z-bbbbbb")
+        landed.append(len(workspace.landed("items")))
+
+    assert landed == [5 * flow.MAX_SAME_PAGES_IN_A_ROW] * 3

@@ -526,3 +526,15 @@ def test_once_a_page_had_has_more_its_absence_from_another_walks_first_page_is_t
     only = _page(BASE, {"data": [1, 2]}, [{"id": 1}, {"id": 2}])
 
     assert pages.next(pages.first(), only) is None  # the next walk's only page: no page more
+
+
+def test_the_same_records_history_survives_the_checkpoint_and_an_older_one_has_none() -> None:
+    """A resumed walk knows its pages in a row with the same records; a checkpoint written
+    before they were kept (or mangled) reads back as none counted."""
+    request = PageRequest(params={"cursor": "3"}, same=("k" * 32, "w" * 32, 2))
+
+    assert PageRequest.from_dict(request.to_dict()).same == ("k" * 32, "w" * 32, 2)
+    older = {k: v for k, v in request.to_dict().items() if k != "same"}
+    assert PageRequest.from_dict(older).same is None
+    assert PageRequest.from_dict({**older, "same": ["k", None, True]}).same is None
+    assert PageRequest.from_dict({**older, "same": ["k", 7, 1]}).same == ("k", None, 1)

@@ -52,7 +52,13 @@ from data_pipeline.ingest.client import ApiClient, Response
 from data_pipeline.ingest.deadletters import DeadLetters
 from data_pipeline.ingest.documents import MISSING, extract_records, lookup, parse_body
 from data_pipeline.ingest.drift import drift_report, drift_summary, write_drift
-from data_pipeline.ingest.pagination import Page, PageRequest, Paginator, paginator_for
+from data_pipeline.ingest.pagination import (
+    Page,
+    PageRequest,
+    Paginator,
+    paginator_for,
+    records_digest,
+)
 from data_pipeline.ingest.prefetch import PageAhead
 from data_pipeline.ingest.profile import FieldProfile
 from data_pipeline.ingest.reader import PageReader, PageReaderError, Reading
@@ -90,10 +96,11 @@ MAX_UNREADABLE_IN_A_ROW = 3
 whether pages holding records follow is not known, so the window stays open at the first
 of them (:meth:`_Walk._stay_open_at`) instead of completing past pages never read."""
 MAX_SAME_PAGES_IN_A_ROW = 2
-"""Pages in a row with the same records (as many, the same first and last record byte for
-byte) a walk takes at most: the next such page is refused, as a page loop is (an API handing
-out a new cursor with the same records every time would never end). One page repeating the
-one before is taken (an offset API whose records moved by a page between two requests)."""
+"""Pages in a row with the same records (every one byte for byte; a page of one record over
+and over is not counted, :meth:`_Walk._refuse_same`) a walk takes at most: the next such
+page is refused, as a page loop is (an API handing out a new cursor with the same records
+every time would never end). One page repeating the one before is taken (an offset API
+whose records moved by a page between two requests)."""
 MAX_SEALED = 2
 """Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
 states are committed as they become durable; a resume lands those after the last again)."""
@@ -403,8 +410,12 @@ class _Walk:
             self.pages = 0
             self.same_pages = 0
             """Pages in a row with the records of the page before them (:meth:`_refuse_same`)."""
-            self.last_records: tuple[int, bytes, bytes] | None = None
-            """The count, first and last landing line of the last records page's records."""
+            self.last_records: tuple[str, Page | None, Reading | None, str | None] | None
+            self.last_records = None
+            """The last records page: the digest of its count, first and last landing line,
+            the page and its reading (compared whole when the next page has the same count,
+            first and last; ``None`` when resumed) and the digest of all its records (once
+            computed). Kept in the next request (:attr:`PageRequest.same`) for a resume."""
             self.records_path_seen = False
             """Whether a records page of this walk had its ``records_path``."""
             self.keys_without_path: list[str] | None = None
@@ -486,7 +497,7 @@ class _Walk:
         while sequence < sequences:
             path = self._path(sequence)
             self.unread_row = []  # in a row within this parent's walk, not across two
-            self.same_pages, self.last_records = 0, None
+            self._resume_same(request)
             current: PageRequest | None = request or paginator.first()
             while current is not None:
                 upcoming = [self._request(path, r) for r in paginator.predict(current, self.depth)]
@@ -508,6 +519,8 @@ class _Walk:
                     page, reading = replace(page, records=[]), None
                 self._refuse_same(number, page, reading)
                 following = self._following(paginator, current, page, number)
+                if following is not None:  # the walk's same pages so far, for a resume
+                    following = replace(following, same=self._same_so_far())
                 if following is None and not page.readable:
                     self._stay_open_at(sequence, page)
                 if following is not None and paginator.probes(following):
@@ -707,13 +720,33 @@ class _Walk:
             url=first_url,
         )
 
+    def _resume_same(self, request: PageRequest | None) -> None:
+        """Start the same-records count of a sequence's walk: from the checkpointed request a
+        resumed walk starts at (:attr:`PageRequest.same`), else anew."""
+        same = request.same if request is not None else None
+        if same is None:
+            self.same_pages, self.last_records = 0, None
+            return
+        key, whole, count = same
+        self.same_pages, self.last_records = count, (key, None, None, whole)
+
+    def _same_so_far(self) -> tuple[str, str | None, int] | None:
+        """The walk's same-records count and last records page, kept in the next request."""
+        if self.last_records is None:
+            return None
+        key, _, _, whole = self.last_records
+        return key, whole, self.same_pages
+
     def _refuse_same(self, number: int, page: Page, reading: Reading | None) -> None:
         """Refuse page ``number`` when it holds the records of the page before it and
         :data:`MAX_SAME_PAGES_IN_A_ROW` pages in a row held them already: an API handing out a
         new cursor (or link) with the same records each time, which the loop check
         (:meth:`Paginator.step`) cannot see, would be walked for ever, landing them again and
-        again. The records are compared as landed (unstamped): as many, the same first and
-        last record byte for byte. A page without records ends the walk anyway.
+        again. The records are compared as landed (unstamped), every one byte for byte (as
+        many, the same first and last record first: only such a page is compared whole). A
+        page whose records are all one and the same (every page of one record) is not
+        counted: a run of the same record is data an endpoint without a primary key may
+        hold. A page without records ends the walk anyway.
 
         Raises:
             ApiResponseError: naming the page, its URL and the limit; its records are not
@@ -732,16 +765,29 @@ class _Walk:
             except RecursionError:  # nested too deep to write: not compared
                 self.same_pages, self.last_records = 0, None
                 return
-        seen = (len(page.records), first, last)
-        if seen != self.last_records:
-            self.same_pages, self.last_records = 1, seen
+        seen = records_digest(b"%d\n" % len(page.records) + first + last)
+        before, self.last_records = self.last_records, (seen, page, reading, None)
+        if before is None or before[0] != seen:
+            self.same_pages = 1
+            return
+        whole = self._lines(page, reading)
+        if whole is None or whole == first * len(page.records):  # one record over and over
+            self.same_pages = 1
+            return
+        digest = records_digest(whole)
+        self.last_records = (seen, page, reading, digest)
+        if before[3] is None and before[1] is not None:
+            earlier = self._lines(before[1], before[2])
+            before = (*before[:3], records_digest(earlier) if earlier is not None else None)
+        if before[3] != digest:
+            self.same_pages = 1
             return
         self.same_pages += 1
         if self.same_pages <= MAX_SAME_PAGES_IN_A_ROW:
             return
         raise ApiResponseError(
             f"page {number} of {page.url} holds the same {len(page.records)} records as the "
-            f"{MAX_SAME_PAGES_IN_A_ROW} pages before it (the same first and last record), "
+            f"{MAX_SAME_PAGES_IN_A_ROW} pages before it (byte for byte), "
             f"more pages in a row than a walk takes with the same records "
             f"(MAX_SAME_PAGES_IN_A_ROW = {MAX_SAME_PAGES_IN_A_ROW}): the API hands out a new "
             "cursor or link with the same records, and a walk following it would never end "

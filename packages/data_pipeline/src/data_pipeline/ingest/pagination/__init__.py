@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from data_pipeline.ingest.pagination.base import Page, PageRequest, Paginator
+from data_pipeline.ingest.pagination.base import Page, PageRequest, Paginator, records_digest
 from data_pipeline.ingest.pagination.cursor import BodyCursor
 from data_pipeline.ingest.pagination.link_header import LinkHeader, next_link
 from data_pipeline.ingest.pagination.next_url import NextUrl
@@ -27,6 +27,7 @@ __all__ = [
     "SinglePage",
     "next_link",
     "paginator_for",
+    "records_digest",
 ]
 
 PAGINATORS: dict[str, type[Paginator]] = {

@@ -46,7 +46,7 @@ from data_pipeline.errors import ApiRequestError, ApiResponseError
 from data_pipeline.ingest.documents import MISSING, lookup
 from etl_core.contracts import Pagination
 
-__all__ = ["RECENT_REQUESTS", "Page", "PageRequest", "Paginator"]
+__all__ = ["RECENT_REQUESTS", "Page", "PageRequest", "Paginator", "records_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +73,13 @@ class PageRequest:
             (:data:`RECENT_REQUESTS` at most): a next page among them is a loop.
         mark: The digest of the walk's request at the last page number that is a power of
             two: a next page equal to it is a loop longer than ``recent`` holds.
+        same: The walk's pages in a row with the same records up to this request, kept for
+            a resumed walk (``flow.MAX_SAME_PAGES_IN_A_ROW``): the digest of the last one's
+            count, first and last record, of all its records (``None``: not computed, the
+            page before it differed) and how many in a row; ``None`` after no records page.
 
-    ``recent`` and ``mark`` are the walk's history, not the request: two requests differing
-    only there are equal.
+    ``recent``, ``mark`` and ``same`` are the walk's history, not the request: two requests
+    differing only there are equal.
     """
 
     params: Mapping[str, str] = field(default_factory=dict)
@@ -86,6 +90,7 @@ class PageRequest:
     prior: str | None = None
     recent: tuple[str, ...] = field(default=(), compare=False)
     mark: str | None = field(default=None, compare=False)
+    same: tuple[str, str | None, int] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The request as JSON-ready data (for the checkpoint)."""
@@ -98,6 +103,7 @@ class PageRequest:
             "prior": self.prior,
             "recent": list(self.recent),
             "mark": self.mark,
+            "same": list(self.same) if self.same is not None else None,
         }
 
     @classmethod
@@ -114,6 +120,7 @@ class PageRequest:
             prior=data.get("prior"),
             recent=tuple(str(key) for key in data.get("recent") or ()),
             mark=data.get("mark"),
+            same=_same(data.get("same")),
         )
 
 
@@ -199,7 +206,7 @@ class Paginator(abc.ABC):
         the page before) when it :meth:`probes`; as it is otherwise, or without lines."""
         if lines is None or not self.probes(request):
             return request
-        return replace(request, prior=_digest(lines))
+        return replace(request, prior=records_digest(lines))
 
     def repeats(self, request: PageRequest, lines: bytes | None) -> bool:
         """Whether the answer to ``request``, whose records are ``lines``, is the page before
@@ -207,7 +214,7 @@ class Paginator(abc.ABC):
         Its records are then not landed twice, and the walk ends there."""
         if lines is None or request.prior is None or not self.probes(request):
             return False
-        if _digest(lines) != request.prior:
+        if records_digest(lines) != request.prior:
             return False
         logger.info(
             "%s/%s: page %d, asked to settle has_more_path %r, repeats the records of the page "
@@ -500,6 +507,17 @@ def _shown(request: PageRequest) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _digest(lines: bytes) -> str:
+def records_digest(lines: bytes) -> str:
     """A short digest of a page's records (their landing lines), kept in a checkpoint."""
     return hashlib.sha256(lines).hexdigest()[:32]
+
+
+def _same(data: Any) -> tuple[str, str | None, int] | None:
+    """:attr:`PageRequest.same` read back from a checkpoint (``None``: not kept, as by a
+    release before it, or not of that shape)."""
+    if not isinstance(data, list) or len(data) != 3:
+        return None
+    key, whole, count = data
+    if not isinstance(key, str) or not isinstance(count, int) or isinstance(count, bool):
+        return None
+    return key, whole if isinstance(whole, str) else None, count
