@@ -155,3 +155,23 @@ def test_a_delivery_of_another_key_does_not_close_a_record(lane: Any, orders: Or
     )
     assert supersede(lane.store, first.outputs[0], stranger, run_id="r2") is None
     assert not read_record(lane.store, first.outputs[0]).released
+
+
+def test_a_later_quarantine_of_the_key_keeps_the_superseded_episode_in_its_history(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        good = lane.store.head(key).etag
+        processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(12, bad_amounts=7))
+        third = processor.process(key)
+    assert third.status == "quarantined"
+    latest = read_record(lane.store, first.outputs[0])
+    assert not latest.released
+    (episode,) = latest.history
+    assert episode["released_by"] == SUPERSEDED_BY
+    assert episode["superseded_by_etag"] == good
+    assert episode["released_at"]
