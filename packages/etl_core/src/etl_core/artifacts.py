@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from etl_core.storage import ObjectStore
 
 __all__ = [
+    "SUPERSEDED_BY",
     "CheckSummary",
     "CuratedManifest",
     "Delivery",
@@ -197,6 +198,11 @@ class CuratedManifest(_Document):
 # ------------------------------------------------------------ quarantine record
 
 
+SUPERSEDED_BY = "superseded"
+"""``released_by`` of a quarantine record closed because a later delivery of the same
+landing key (another ETag) was validated."""
+
+
 @dataclass(frozen=True)
 class QuarantineRecord(_Document):
     """Why an object was quarantined, and whether it was released since.
@@ -215,9 +221,15 @@ class QuarantineRecord(_Document):
         member: The archive member at fault, when there is one.
         failed_checks: The failed quality checks with samples (plain JSON, as the
             quality checks wrote them, each naming its ``member``).
-        released_at: When it was released for reprocessing, if it was.
-        released_by: Who released it.
+        released_at: When it was released for reprocessing, if it was, or closed as
+            superseded.
+        released_by: Who released it (:data:`SUPERSEDED_BY` when a later delivery of
+            the same landing key was validated, which closed it).
         release_note: Why.
+        superseded_by_etag: The ETag of the later delivery of the same landing key whose
+            validation closed this record (``released_at`` says when); ``None`` unless
+            superseded. A release that reads no such field keeps it (as ``extra``) and,
+            seeing ``released_at``, takes the record as closed.
         history: Earlier episodes of the same key (plain JSON: earlier records
             without their failed checks).
     """
@@ -241,13 +253,19 @@ class QuarantineRecord(_Document):
     released_by: str | None = None
     release_note: str | None = None
     history: tuple[JsonObject, ...] = ()
+    superseded_by_etag: str | None = None
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def released(self) -> bool:
-        """Whether the object was put back in line for reprocessing."""
+        """Whether the record is closed: released for reprocessing, or superseded."""
         return self.released_at is not None
+
+    @property
+    def superseded(self) -> bool:
+        """Whether a later, validated delivery of the same landing key closed it."""
+        return self.superseded_by_etag is not None
 
     @property
     def record_key(self) -> str:
@@ -275,6 +293,8 @@ class QuarantineRecord(_Document):
             "release_note": self.release_note,
             "history": list(self.history),
         }
+        if self.superseded_by_etag is not None:  # absent otherwise, as before
+            document["superseded_by_etag"] = self.superseded_by_etag
         return _with_extra(document, self.extra)
 
     @classmethod
@@ -303,6 +323,7 @@ class QuarantineRecord(_Document):
             released_by=doc.optional_text("released_by"),
             release_note=doc.optional_text("release_note"),
             history=doc.objects("history"),
+            superseded_by_etag=doc.optional_text("superseded_by_etag"),
             schema_version=version,
             extra=doc.unknown(cls),
         )

@@ -608,6 +608,7 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
         data = {
             "counts": counts,
             "by_reason": dict(summary.by_reason()),
+            "superseded": summary.superseded(),
             "outcomes": [o.to_dict() for o in summary.outcomes],
             "failures": [{"key": f.key, "error": f.error} for f in summary.failures],
         }
@@ -623,7 +624,10 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
             f"[red]failed[/red] {escape(escaped(failure.key))}: {escape(failure.error)}",
             highlight=False,
         )
-    out.print(", ".join(f"{n} {status}" for status, n in counts.items()))
+    line = ", ".join(f"{n} {status}" for status, n in counts.items())
+    if summary.superseded():
+        line += f"; {summary.superseded()} earlier quarantine(s) closed as superseded"
+    out.print(line)
 
 
 # ---------------------------------------------------------------- quarantine
@@ -634,11 +638,20 @@ def quarantine_list(
     ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Only this dataset.")] = None,
     released: Annotated[
-        bool, typer.Option("--released", help="Include records already released.")
+        bool,
+        typer.Option(
+            "--released",
+            help="Include closed records: released, or superseded by a "
+            "later validated delivery of the same key.",
+        ),
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Quarantined files with their reason codes (unreleased ones unless --released)."""
+    """Quarantined files with their reason codes (open ones unless --released).
+
+    A record is closed when it was released, or superseded: a later delivery of the same
+    landing key (another ETag) was validated (its ``released`` column says ``superseded``).
+    """
     session = cli.session(ctx)
     with session.open_store() as store:
         records = list(list_quarantined(store, dataset=dataset, include_released=released))
@@ -654,7 +667,7 @@ def quarantine_list(
         table.add_row(
             escape(strip_zone(r.key, QUARANTINE)),
             r.quarantined_at,
-            r.released_at or "-",
+            f"superseded {r.released_at}" if r.superseded else r.released_at or "-",
             r.reason,
         )
     out.print(table)

@@ -22,6 +22,7 @@ from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from etl_core.artifacts import SUPERSEDED_BY
 from etl_core.runs import RunRecorder
 from file_processing import errors
 from file_processing.errors import SchemaNotInstalledError
@@ -89,6 +90,12 @@ def record_outcome(
         _record_checks(ledger["QualityResult"], processed, outcome, run)
         if quarantine is not None:
             _record_quarantine(ledger["QuarantineRecord"], processed, quarantine, run)
+        for closed in outcome.superseded:  # earlier deliveries' quarantines, now superseded
+            ledger["QuarantineRecord"].objects.filter(
+                quarantine_key=closed["key"], source_etag=closed["etag"], released_at__isnull=True
+            ).update(
+                released_at=datetime.fromisoformat(closed["closed_at"]), released_by=SUPERSEDED_BY
+            )
 
 
 def record_release(quarantine: QuarantineRecord) -> None:

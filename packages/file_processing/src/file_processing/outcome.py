@@ -27,6 +27,9 @@ class Outcome:
     members: list[dict[str, Any]] = field(default_factory=list)
     detail: str = ""
     duplicate_of: str | None = None
+    superseded: list[dict[str, str]] = field(default_factory=list)
+    """The quarantine records of earlier deliveries of the same key that this validated one
+    closed: ``key`` (the quarantined object), ``etag`` (its ETag), ``closed_at``."""
     bytes_in: int = 0
     rows: int = 0
     duration_seconds: float = 0.0
@@ -38,7 +41,7 @@ class Outcome:
         deep-copied the 8 check summaries of each of 10,000 members, for seconds.
         """
         plain = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("outputs", "checks", "members"):
+        for name in ("outputs", "checks", "members", "superseded"):
             plain[name] = [dict(v) if isinstance(v, dict) else v for v in plain[name]]
         if self.reason is not None:
             plain["reason"] = dict(self.reason)

@@ -51,10 +51,12 @@ from typing import Any
 
 from etl_core.artifacts import Delivery, DeliveryManifest, DeliveryMember, QualitySummary
 from etl_core.contracts import Contract, ContractSet
-from etl_core.errors import ConfigError, ObjectNotFoundError
+from etl_core.errors import ConfigError, EtlError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     LANDING,
+    QUARANTINE,
+    QUARANTINE_SUFFIX,
     delivery_manifest_key,
     landing_prefix,
     quality_report_key,
@@ -83,7 +85,12 @@ from file_processing.names import NameProblem, escaped, is_addressable, key_prob
 from file_processing.outcome import Outcome, Status
 from file_processing.outputs import check_ownership, output_keys, remove_stale
 from file_processing.quality import QualityResult, validate_batch
-from file_processing.quarantine import QuarantineRecord, quarantine_object
+from file_processing.quarantine import (
+    QuarantineRecord,
+    quarantine_key,
+    quarantine_object,
+    supersede,
+)
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
 from file_processing.settings import FileProcessingSettings
@@ -492,7 +499,38 @@ class Processor(Closeable):
         if job.claim.previous is not None:
             remove_stale(self.store, job.claim.previous.outputs, outcome.outputs)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
+        outcome.superseded = self._supersede(job, contract, day)
         return outcome
+
+    def _supersede(self, job: _Job, contract: Contract, day: date) -> list[dict[str, str]]:
+        """Close the open quarantine records of earlier deliveries of this validated key:
+        the one its previous ledger record names, and the one at the key a quarantine of it
+        would take today. Before the ledger's record: a process killed in between redoes it.
+        A record that cannot be closed is logged; the delivery stays validated."""
+        info = job.info
+        candidates = [quarantine_key(info.key, contract.dataset, day)]
+        if job.claim.previous is not None and job.claim.previous.state == "quarantined":
+            candidates[:0] = [
+                key
+                for key in job.claim.previous.outputs
+                if zone_of(key) == QUARANTINE and not key.endswith(QUARANTINE_SUFFIX)
+            ]
+        closed: list[dict[str, str]] = []
+        for key in dict.fromkeys(candidates):
+            try:
+                record = supersede(self.store, key, info, run_id=self.run_id)
+            except EtlError as exc:
+                logger.warning("quarantine %s not closed as superseded: %s", key, exc)
+                continue
+            if record is not None:
+                closed.append(
+                    {
+                        "key": record.key,
+                        "etag": record.source_etag,
+                        "closed_at": record.released_at or "",
+                    }
+                )
+        return closed
 
     def _forget_content(self, job: _Job) -> None:
         """Give up the content this job claimed: it was not validated."""

@@ -14,6 +14,15 @@ reprocessing in the ledger; the record stays, and a later quarantine of the same
 file keeps the earlier episodes in ``history``. The stamp is a compare-and-put
 against the version read (:class:`etl_core.storage.Records`): a record quarantined
 again meanwhile is not overwritten, the release is refused.
+
+A later delivery of the same landing key (another ETag) that is validated closes
+the open record of the earlier one as superseded (:func:`supersede`): ``released_at``
+says when, ``released_by`` is ``superseded``, ``superseded_by_etag`` names the
+validated ETag and ``release_note`` the run. Nothing is put back in line (the data
+is delivered already); the quarantined copy stays for inspection. A superseded
+record is closed for ``quarantine list`` (shown with ``--released``) and for the
+observability lane's open-quarantine gauge, which counts records without
+``released_at``, in this release and the earlier ones.
 """
 
 from __future__ import annotations
@@ -27,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from etl_core import layout
-from etl_core.artifacts import QuarantineRecord
+from etl_core.artifacts import SUPERSEDED_BY, QuarantineRecord
 from etl_core.errors import ArtifactError, ObjectConflictError, ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE_SUFFIX, UNKNOWN_DATASET
-from etl_core.storage import ObjectInfo, ObjectStore, Records
+from etl_core.storage import NO_CHANGE, NoChange, ObjectInfo, ObjectStore, Records
 from etl_core.storage.keys import MAX_KEY_BYTES
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Ledger, utc_stamp
@@ -43,6 +52,7 @@ __all__ = [
     "quarantine_object",
     "read_record",
     "release",
+    "supersede",
 ]
 
 logger = logging.getLogger(__name__)
@@ -221,6 +231,59 @@ def release(
             f"{record.key}: the record changed while being released (it was quarantined "
             "again); look at it again"
         ) from None
+    return record
+
+
+def supersede(
+    store: ObjectStore, key: str, delivery: ObjectInfo, *, run_id: str
+) -> QuarantineRecord | None:
+    """Close the open quarantine record at ``key`` of an earlier delivery of
+    ``delivery.key``, now that ``delivery`` (another ETag) was validated by ``run_id``.
+
+    The record is changed by compare-and-put against the version read, retried on a lost
+    race (another scan closing it, a new quarantine meanwhile), so concurrent writers
+    never overwrite each other. A record of the same ETag, of another landing key, or
+    already closed is left as it is.
+
+    Returns:
+        The record as closed, or ``None`` when there was nothing to close.
+
+    Raises:
+        FileProcessingError: the record is malformed (the message names the field).
+        RecordConflictError: the record kept changing under every attempt.
+    """
+    record_key = layout.quarantine_record_key(key)
+    closed_at = _now()
+
+    def close(current: QuarantineRecord | None) -> QuarantineRecord | NoChange:
+        if (
+            current is None
+            or current.released
+            or current.source_key != delivery.key
+            or current.source_etag == delivery.etag
+        ):
+            return NO_CHANGE
+        return replace(
+            current,
+            released_at=closed_at,
+            released_by=SUPERSEDED_BY,
+            release_note=(
+                f"superseded: {delivery.key} was delivered again (ETag {delivery.etag}) "
+                f"and validated by run {run_id}"
+            ),
+            superseded_by_etag=delivery.etag,
+        )
+
+    update = Records(store, decode=_decode, encode=QuarantineRecord.to_json).update(
+        record_key, close
+    )
+    if not update.changed or update.after is None:
+        return None
+    record = update.after.value
+    logger.info(
+        "quarantine record %s of %s (ETag %s) closed as superseded: ETag %s was validated",
+        record.record_key, escaped(record.source_key), record.source_etag, delivery.etag,
+    )  # fmt: skip
     return record
 
 

@@ -52,6 +52,10 @@ class ScanSummary:
         """How many objects ended with ``status``."""
         return sum(1 for o in self.outcomes if o.status == status)
 
+    def superseded(self) -> int:
+        """How many open quarantine records of earlier deliveries the validated ones closed."""
+        return sum(len(o.superseded) for o in self.outcomes)
+
     def by_reason(self) -> Counter[str]:
         """Quarantined and duplicate objects per reason code."""
         return Counter(o.reason["code"] for o in self.outcomes if o.reason)

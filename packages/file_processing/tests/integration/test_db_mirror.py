@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -91,6 +92,33 @@ def test_scan_mirrors_objects_checks_and_quarantines_then_release(
     )
     assert released_by == "carol"
     assert released_at is not None
+
+
+def test_a_good_redelivery_closes_the_mirrored_quarantine_and_its_open_count_falls(
+    local_lane: Any, orders: Orders, database_url: str
+) -> None:
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    open_count = (  # the query of the ledger's quarantine_open gauge, which the alert reads
+        "SELECT count(*) FROM etl_quarantine_record WHERE released_at IS NULL"
+    )
+    local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    assert run(local_lane, "scan", database_url=database_url).returncode == 3
+    assert query(database_url, open_count) == [(1,)]
+
+    local_lane.deliver("orders_20261102.csv", orders(10))  # the vendor's good re-delivery
+    done = run(local_lane, "scan", "--json", database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["superseded"] == 1
+    assert query(database_url, open_count) == [(0,)]
+    ((released_by, released_at),) = query(
+        database_url, "SELECT released_by, released_at FROM etl_quarantine_record"
+    )
+    assert released_by == "superseded"
+    assert released_at is not None
+    listed = run(local_lane, "quarantine", "list", database_url=database_url)
+    assert "0 quarantined file(s)" in listed.stdout
+    every = run(local_lane, "quarantine", "list", "--released", database_url=database_url)
+    assert "superseded" in every.stdout
 
 
 def test_unmigrated_database_is_refused_with_the_command_to_run(

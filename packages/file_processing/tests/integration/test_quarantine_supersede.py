@@ -1,0 +1,177 @@
+"""A quarantine closed as superseded once a later delivery of the same landing key is
+validated: gone from ``quarantine list`` and from the observability lane's open count."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from etl_core.artifacts import SUPERSEDED_BY, QuarantineRecord
+from etl_core.storage import ObjectInfo
+from file_processing.quarantine import list_quarantined, read_record, release, supersede
+from file_processing.scan import ScanSummary
+
+Orders = Callable[..., bytes]
+
+
+def _open_quarantines(store: Any) -> int:
+    """The observability lane's open-quarantine count (its gauge's value), every dataset."""
+    from observability.storage_index import StorageIndex
+
+    totals = StorageIndex(store).collect(datetime.now(UTC)).totals()
+    return sum(sum(t.open_quarantines.values()) for t in totals)
+
+
+def test_a_good_redelivery_closes_the_earlier_quarantine_as_superseded(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        assert first.status == "quarantined"
+        bad = read_record(lane.store, first.outputs[0])
+        assert [r.key for r in list_quarantined(lane.store)] == [bad.key]
+        assert _open_quarantines(lane.store) == 1
+
+        lane.deliver("orders_20261102.csv", orders(10))  # the vendor's good re-delivery
+        good_etag = lane.store.head(key).etag
+        again = processor.process(key)
+
+    assert again.status == "validated"
+    (closed,) = again.superseded
+    assert (closed["key"], closed["etag"]) == (bad.key, bad.source_etag)
+    record = read_record(lane.store, bad.key)
+    assert record.superseded
+    assert record.released
+    assert record.superseded_by_etag == good_etag != bad.source_etag
+    assert record.released_by == SUPERSEDED_BY
+    assert record.released_at == closed["closed_at"]
+    assert good_etag in (record.release_note or "")
+    assert "test-run" in (record.release_note or "")
+    assert (record.reason, record.failed_checks) == (bad.reason, bad.failed_checks)
+    assert lane.store.exists(bad.key)  # the refused original stays for inspection
+    assert list(list_quarantined(lane.store)) == []
+    assert [r.key for r in list_quarantined(lane.store, include_released=True)] == [bad.key]
+    assert _open_quarantines(lane.store) == 0
+    assert ScanSummary(outcomes=[first, again]).superseded() == 1
+
+
+def test_a_superseded_record_reads_as_closed_to_a_reader_without_the_field(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        processor.process(key)
+    document = json.loads(lane.store.read_bytes(first.outputs[1]))
+    assert document["schema_version"] == QuarantineRecord.SCHEMA_VERSION  # no version bump
+    # What the previous release reads: the fields it knows say closed (released_at set).
+    assert document["released_at"]
+    assert document["released_by"] == SUPERSEDED_BY
+    # A record without the new field (as the previous release wrote it) still reads, open.
+    del document["superseded_by_etag"]
+    document.update(released_at=None, released_by=None, release_note=None)
+    older = QuarantineRecord.from_dict(document)
+    assert not older.superseded
+    assert not older.released
+
+
+def test_the_same_delivery_and_other_keys_leave_their_quarantines_open(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    other = lane.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        processor.process(other)
+        assert processor.process(key).status == "skipped"  # the same ETag scanned again
+        same = lane.store.head(key)
+        assert supersede(lane.store, first.outputs[0], same, run_id="r2") is None
+        assert len(list(list_quarantined(lane.store))) == 2
+
+        lane.deliver("orders_20261102.csv", orders(10))
+        assert processor.process(key).status == "validated"
+    (still_open,) = list_quarantined(lane.store)
+    assert still_open.source_key == other
+    assert not still_open.released
+    assert _open_quarantines(lane.store) == 1
+
+
+def test_a_released_quarantine_is_not_superseded_again(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        release(lane.store, processor.ledger, first.outputs[0], by="alice")
+        lane.deliver("orders_20261102.csv", orders(10))
+        again = processor.process(key)
+    assert again.status == "validated"
+    assert again.superseded == []
+    record = read_record(lane.store, first.outputs[0])
+    assert (record.released_by, record.superseded) == ("alice", False)
+
+
+def test_two_writers_closing_one_record_at_once_close_it_once(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    lane.deliver("orders_20261102.csv", orders(10))
+    good = lane.store.head(key)
+    writers = 4
+    barrier = threading.Barrier(writers, timeout=60)
+    results: list[QuarantineRecord | None] = []
+    lock = threading.Lock()
+
+    def close(n: int) -> None:
+        barrier.wait()
+        record = supersede(lane.store, first.outputs[0], good, run_id=f"run-{n}")
+        with lock:
+            results.append(record)
+
+    threads = [threading.Thread(target=close, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == writers
+    (winner,) = [r for r in results if r is not None]
+    stored = read_record(lane.store, first.outputs[0])
+    assert stored == winner
+    assert stored.superseded_by_etag == good.etag
+
+
+def test_a_delivery_of_another_key_does_not_close_a_record(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    stranger = ObjectInfo(
+        key="landing/vendor/orders_20261102.csv.bak",
+        size=1,
+        etag="other",
+        last_modified=datetime.now(UTC),
+    )
+    assert supersede(lane.store, first.outputs[0], stranger, run_id="r2") is None
+    assert not read_record(lane.store, first.outputs[0]).released
+
+
+def test_a_later_quarantine_of_the_key_keeps_the_superseded_episode_in_its_history(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        good = lane.store.head(key).etag
+        processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(12, bad_amounts=7))
+        third = processor.process(key)
+    assert third.status == "quarantined"
+    latest = read_record(lane.store, first.outputs[0])
+    assert not latest.released
+    (episode,) = latest.history
+    assert episode["released_by"] == SUPERSEDED_BY
+    assert episode["superseded_by_etag"] == good
+    assert episode["released_at"]
