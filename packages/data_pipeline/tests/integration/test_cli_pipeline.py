@@ -15,6 +15,7 @@ import pytest
 from data_pipeline.lease import partition_lease
 from etl_core.storage import ObjectStore
 from etl_core.testing.deliveries import publish_delivery
+from etl_core.testing.disks import small_disk as mounted_small_disk
 from etl_core.testing.scripts import run_script
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -293,16 +294,8 @@ def test_a_load_table_that_is_not_curated_stops_the_run_before_any_work(
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 256 KiB tmpfs: a real full disk (mounting needs root, else the test is skipped;
     etl_core's scratch tests cover the same error with a fake ENOSPC)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                             capture_output=True, text=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_small_disk(tmp_path, "256k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_transform_on_a_full_work_dir_names_it_keeps_the_input_and_reruns_with_room(

@@ -5,12 +5,14 @@ and measures; ``s3_server()`` starts moto's S3 server on 127.0.0.1 (needs the
 ``moto[server]`` dev dependency); ``publish_delivery()`` writes validated files
 with their delivery manifest, as file_processing does; ``plant_object()`` puts
 an object under a key the platform refuses (``a//b``), as a vendor's tool could;
+``small_disk()`` mounts a small tmpfs (root only, else the test is skipped);
 ``service_unavailable()`` applies the suite's rule for absent services (skip locally, fail under
 ``ETL_REQUIRE_SERVICES=1``).
 Nothing here is imported by the platform itself.
 """
 
 from etl_core.testing.deliveries import delivered_keys, publish_delivery
+from etl_core.testing.disks import small_disk
 from etl_core.testing.hostile import local_store_can_hold, plant_object
 from etl_core.testing.logs import capture_logs
 from etl_core.testing.metrics import CapturedMetrics, capture_metrics
@@ -31,4 +33,5 @@ __all__ = [
     "s3_server",
     "service_unavailable",
     "services_required",
+    "small_disk",
 ]
