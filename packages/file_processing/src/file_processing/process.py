@@ -78,7 +78,7 @@ from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.flush_ahead import FlushAhead, same_filesystem
-from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State, utc_stamp
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
 from file_processing.outputs import check_ownership, output_keys, remove_stale
@@ -373,13 +373,19 @@ class Processor(Closeable):
         if age is None:
             return None
         contract, day = matched if matched else (None, None)
+        when = (
+            f"last modified {_seconds(age)} ago"
+            if age >= timedelta(0)
+            else f"last modified at {utc_stamp(info.last_modified)}, {_seconds(-age)} ahead of "
+            "this host's clock (a file server's clock ahead?)"
+        )
         return Outcome(
             "skipped",
             info.key,
             dataset=contract.dataset if contract else None,
             partition=day.isoformat() if day else None,
             detail=(
-                f"last modified {_seconds(age)} ago, within landing_min_age "
+                f"{when}, within landing_min_age "
                 f"({_seconds(self.settings.landing_min_age)}): it may still be uploading; "
                 "a later scan takes it"
             ),
@@ -387,11 +393,26 @@ class Processor(Closeable):
 
     def _landing_age(self, info: ObjectInfo) -> timedelta | None:
         """How long ago the local landing file ``info`` was last modified, when that is
-        within ``landing_min_age`` (``None``: old enough, or not a local store)."""
+        within ``landing_min_age`` (``None``: old enough, or not a local store).
+
+        Negative when its time is ahead of this host's clock by less than
+        ``landing_min_age`` (a file server's clock slightly ahead, as it writes). A time
+        further ahead was set explicitly, as ``put -p`` or ``rsync -t`` set it when the
+        upload ends (from a host whose clock or time zone is wrong): not a write in
+        progress, and measured from it the file would wait until the clock caught up."""
         quiet = self.settings.landing_min_age
         if quiet <= timedelta(0) or not isinstance(self.store, LocalObjectStore):
             return None
         age = datetime.now(UTC) - info.last_modified
+        if age <= -quiet:
+            logger.warning(
+                "%s is dated %s, more than landing_min_age ahead of this host's clock: a "
+                "time its upload set when it ended, not a write in progress; taken",
+                escaped(info.key),
+                utc_stamp(info.last_modified),
+                extra={"key": escaped(info.key)},
+            )
+            return None
         return age if age < quiet else None
 
     def _abandon(self, job: _Job, exc: BaseException) -> None:
