@@ -372,3 +372,24 @@ def test_a_lease_whose_release_could_not_be_written_is_free_to_its_own_process(
     with pytest.raises(LeaseBusyError):  # held (not given up): busy, as ever
         acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
     third.release()
+
+
+def test_a_given_up_token_does_not_free_a_later_lease_of_the_same_token(
+    tmp_path: Path,
+) -> None:
+    """A lease record deleted (an operator unblocking a run) restarts the tokens: the token
+    of a release that failed came round again, held by a live unit of this process, and a
+    second unit of the same key took it over as if it had been given up."""
+    store = _FillingStore(tmp_path / "store")
+    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
+    store.full = True
+    with pytest.raises(StorageError, match="No space left on device"):
+        lease.release()
+    store.full = False
+    store.delete(KEY)
+    held = acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert held.token == lease.token  # the same token, a lease in use
+    with pytest.raises(LeaseBusyError):
+        acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert held.check() == held.token  # still held
+    held.release()

@@ -539,9 +539,7 @@ def acquire_lease(
                     url=store.url,
                 ) from None
     before = update.before.value if update.before is not None else None
-    if before is not None:
-        with _GIVEN_UP_LOCK:
-            _GIVEN_UP.discard((store.url, key, before.token))
+    _forget_given_up(store, key)  # taken now: no earlier token of it may free a later one
     if before is not None and not before.released and before.token > 0:
         logger.warning(
             "took over lease %s from %s (expired or gone)",
@@ -559,8 +557,23 @@ def acquire_lease(
 
 def _given_up(store: ObjectStore, key: str, current: LeaseState) -> bool:
     """Whether ``current`` is a lease this process run released though its record could
-    not say so (the release's write failed): free to this process, whatever the record."""
-    if current.holder.id != this_holder().id:
-        return False
+    not say so (the release's write failed): free to this process, whatever the record.
+
+    A record naming another holder or token shows the given-up lease was taken (or the
+    record replaced) since: its entry is forgotten, so the set holds at most one entry
+    per lease key, and a token that comes round again (a deleted record restarts them)
+    never frees a lease in use."""
+    entry = (store.url, key, current.token)
     with _GIVEN_UP_LOCK:
-        return (store.url, key, current.token) in _GIVEN_UP
+        if current.holder.id == this_holder().id and entry in _GIVEN_UP:
+            return True
+    _forget_given_up(store, key)
+    return False
+
+
+def _forget_given_up(store: ObjectStore, key: str) -> None:
+    """Forget every given-up lease of ``key`` in ``store``."""
+    with _GIVEN_UP_LOCK:
+        _GIVEN_UP.difference_update(
+            [entry for entry in _GIVEN_UP if entry[0] == store.url and entry[1] == key]
+        )
