@@ -174,6 +174,7 @@ class _Job:
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
+_SETTLING = object()  # a checksum sidecar modified within landing_min_age: may still be written
 
 
 def _checksum(
@@ -476,8 +477,8 @@ class Processor(Closeable):
             expected = self._sidecar_digest(info, contract)
         except RefusedError as refusal:
             return self._quarantine(job, contract, day, refusal, local=None)
-        if expected is _WAIT:
-            return _waiting(info, contract, day)
+        if expected is _WAIT or expected is _SETTLING:
+            return _waiting(info, contract, day, settling=expected is _SETTLING)
         with scratch_dir(self.settings.work_dir, "file") as workdir:
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
@@ -592,7 +593,8 @@ class Processor(Closeable):
 
     def _sidecar_digest(self, info: ObjectInfo, contract: Contract) -> str | object | None:
         """The digest the contract's sidecar vouches for: ``None`` when none is required,
-        ``_WAIT`` while it may still arrive.
+        ``_WAIT`` while it may still arrive, ``_SETTLING`` while it was modified within
+        ``landing_min_age`` (it may still be being written).
 
         Raises:
             RefusedError: ``control_mismatch``: no sidecar within the grace period,
@@ -614,7 +616,7 @@ class Processor(Closeable):
                 f"none arrived within {self.settings.sidecar_grace}",
             ) from None
         if self._landing_age(found) is not None:  # still being written, like a young file
-            return _WAIT
+            return _SETTLING
         size = found.size
         if size > _MAX_SIDECAR_BYTES:
             raise RefusedError(
@@ -1130,14 +1132,21 @@ def _duplicate(info: ObjectInfo, contract: Contract, day: date, owner: ContentEn
     )
 
 
-def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
+def _waiting(info: ObjectInfo, contract: Contract, day: date, *, settling: bool) -> Outcome:
     algorithm = contract.control.checksum or ""
+    if settling:
+        detail = (
+            f"waiting for its {algorithm} sidecar {info.key}.{algorithm}, modified within "
+            "landing_min_age: it may still be uploading"
+        )
+    else:
+        detail = f"waiting for its {algorithm} sidecar {info.key}.{algorithm}"
     return Outcome(
         "skipped",
         info.key,
         dataset=contract.dataset,
         partition=day.isoformat(),
-        detail=f"waiting for its {algorithm} sidecar {info.key}.{algorithm}",
+        detail=detail,
     )
 
 

@@ -100,6 +100,7 @@ def test_a_young_checksum_sidecar_is_waited_for_not_refused(local_lane: Any) -> 
         waiting = processor.process(key)
         assert waiting.status == "skipped"
         assert "waiting for its sha256 sidecar" in waiting.detail
+        assert "modified within landing_min_age" in waiting.detail  # not "still to arrive"
         sidecar.write_text(f"{digest}  ledger_2026-11-03.csv\n")
         _age(sidecar, QUIET + timedelta(seconds=5))
         outcome = processor.process(key)
