@@ -393,3 +393,34 @@ def test_a_given_up_token_does_not_free_a_later_lease_of_the_same_token(
         acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
     assert held.check() == held.token  # still held
     held.release()
+
+
+def test_a_process_forked_while_the_given_up_leases_were_in_use_can_take_a_lease(
+    tmp_path: Path,
+) -> None:
+    """A prefork worker's child forked while a thread of its parent was in the given-up set
+    inherited the set's lock held: every lease it then took hung for ever. The parent's
+    entries name the parent's run, never the child's: the child starts without them."""
+    from etl_core.storage import leases
+
+    store = LocalObjectStore(tmp_path / "store")
+    acquire_lease(store, KEY, ttl=60, heartbeat_every=0).release()  # a record to take over
+    parents = (store.url, "_state/test/leases/other.json", 7)
+    leases._GIVEN_UP.add(parents)
+    try:
+        with leases._GIVEN_UP_LOCK:  # a thread of the parent in the set at the fork
+            pid = os.fork()
+            if pid == 0:  # the child: a lease of its own within 20 s, else the alarm ends it
+                code = 4
+                try:
+                    signal.alarm(20)
+                    inherited = bool(leases._GIVEN_UP)
+                    acquire_lease(store, KEY, ttl=60, heartbeat_every=0).release()
+                    code = 3 if inherited else 0
+                finally:
+                    os._exit(code)
+    finally:
+        leases._GIVEN_UP.discard(parents)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"the child hung (ended by signal {os.WTERMSIG(status)})"
+    assert os.WEXITSTATUS(status) == 0

@@ -69,6 +69,17 @@ _GIVEN_UP: set[tuple[str, str, int]] = set()
 it, so its next unit of the same key does not wait out the expiry of its own lease."""
 _GIVEN_UP_LOCK = threading.Lock()
 
+
+def _forget_the_parents_given_up() -> None:
+    """In a forked child (a prefork worker's): the parent's given-up leases name the
+    parent's run, never this one; and the lock may have been held by a parent's thread."""
+    global _GIVEN_UP_LOCK
+    _GIVEN_UP_LOCK = threading.Lock()
+    _GIVEN_UP.clear()
+
+
+os.register_at_fork(after_in_child=_forget_the_parents_given_up)
+
 T = TypeVar("T")
 
 
