@@ -424,3 +424,25 @@ def test_a_process_forked_while_the_given_up_leases_were_in_use_can_take_a_lease
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"the child hung (ended by signal {os.WTERMSIG(status)})"
     assert os.WEXITSTATUS(status) == 0
+
+
+def test_a_given_up_lease_taken_by_another_process_is_forgotten_once_seen(
+    tmp_path: Path,
+) -> None:
+    """The set of given-up leases kept every entry whose lease another process took: one
+    more for each release that failed, for the life of the worker."""
+    from etl_core.storage import leases
+
+    store = _FillingStore(tmp_path / "store")
+    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
+    store.full = True
+    with pytest.raises(StorageError):
+        lease.release()
+    store.full = False
+    other = Holder("elsewhere:1:abc", "elsewhere", 1)
+    now = time.time()
+    taken = LeaseState(other, lease.token + 1, "another run", now, now + 600)
+    store.write_bytes(KEY, taken.to_json())  # another process took it after its expiry
+    with pytest.raises(LeaseBusyError):
+        acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert not [entry for entry in leases._GIVEN_UP if entry[1] == KEY]

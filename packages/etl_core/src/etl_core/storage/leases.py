@@ -570,21 +570,25 @@ def _given_up(store: ObjectStore, key: str, current: LeaseState) -> bool:
     """Whether ``current`` is a lease this process run released though its record could
     not say so (the release's write failed): free to this process, whatever the record.
 
-    A record naming another holder or token shows the given-up lease was taken (or the
-    record replaced) since: its entry is forgotten, so the set holds at most one entry
-    per lease key, and a token that comes round again (a deleted record restarts them)
-    never frees a lease in use."""
+    A record at that token or a later one, naming another holder or token, shows the
+    given-up lease was taken since: its entry is forgotten (an earlier token is only a
+    read older than the release). Any acquisition of the key forgets them all, so a token
+    that comes round again (a deleted record restarts them) never frees a lease in use."""
     entry = (store.url, key, current.token)
     with _GIVEN_UP_LOCK:
         if current.holder.id == this_holder().id and entry in _GIVEN_UP:
             return True
-    _forget_given_up(store, key)
+    _forget_given_up(store, key, up_to=current.token)
     return False
 
 
-def _forget_given_up(store: ObjectStore, key: str) -> None:
-    """Forget every given-up lease of ``key`` in ``store``."""
+def _forget_given_up(store: ObjectStore, key: str, *, up_to: int | None = None) -> None:
+    """Forget the given-up leases of ``key`` in ``store`` (those of tokens up to ``up_to``)."""
     with _GIVEN_UP_LOCK:
         _GIVEN_UP.difference_update(
-            [entry for entry in _GIVEN_UP if entry[0] == store.url and entry[1] == key]
+            [
+                entry
+                for entry in _GIVEN_UP
+                if entry[:2] == (store.url, key) and (up_to is None or entry[2] <= up_to)
+            ]
         )
