@@ -372,3 +372,77 @@ def test_a_lease_whose_release_could_not_be_written_is_free_to_its_own_process(
     with pytest.raises(LeaseBusyError):  # held (not given up): busy, as ever
         acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
     third.release()
+
+
+def test_a_given_up_token_does_not_free_a_later_lease_of_the_same_token(
+    tmp_path: Path,
+) -> None:
+    """A lease record deleted (an operator unblocking a run) restarts the tokens: the token
+    of a release that failed came round again, held by a live unit of this process, and a
+    second unit of the same key took it over as if it had been given up."""
+    store = _FillingStore(tmp_path / "store")
+    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
+    store.full = True
+    with pytest.raises(StorageError, match="No space left on device"):
+        lease.release()
+    store.full = False
+    store.delete(KEY)
+    held = acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert held.token == lease.token  # the same token, a lease in use
+    with pytest.raises(LeaseBusyError):
+        acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert held.check() == held.token  # still held
+    held.release()
+
+
+def test_a_process_forked_while_the_given_up_leases_were_in_use_can_take_a_lease(
+    tmp_path: Path,
+) -> None:
+    """A prefork worker's child forked while a thread of its parent was in the given-up set
+    inherited the set's lock held: every lease it then took hung for ever. The parent's
+    entries name the parent's run, never the child's: the child starts without them."""
+    from etl_core.storage import leases
+
+    store = LocalObjectStore(tmp_path / "store")
+    acquire_lease(store, KEY, ttl=60, heartbeat_every=0).release()  # a record to take over
+    parents = (store.url, "_state/test/leases/other.json", 7)
+    leases._GIVEN_UP.add(parents)
+    try:
+        with leases._GIVEN_UP_LOCK:  # a thread of the parent in the set at the fork
+            pid = os.fork()
+            if pid == 0:  # the child: a lease of its own within 20 s, else the alarm ends it
+                code = 4
+                try:
+                    signal.alarm(20)
+                    inherited = bool(leases._GIVEN_UP)
+                    acquire_lease(store, KEY, ttl=60, heartbeat_every=0).release()
+                    code = 3 if inherited else 0
+                finally:
+                    os._exit(code)
+    finally:
+        leases._GIVEN_UP.discard(parents)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"the child hung (ended by signal {os.WTERMSIG(status)})"
+    assert os.WEXITSTATUS(status) == 0
+
+
+def test_a_given_up_lease_taken_by_another_process_is_forgotten_once_seen(
+    tmp_path: Path,
+) -> None:
+    """The set of given-up leases kept every entry whose lease another process took: one
+    more for each release that failed, for the life of the worker."""
+    from etl_core.storage import leases
+
+    store = _FillingStore(tmp_path / "store")
+    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
+    store.full = True
+    with pytest.raises(StorageError):
+        lease.release()
+    store.full = False
+    other = Holder("elsewhere:1:abc", "elsewhere", 1)
+    now = time.time()
+    taken = LeaseState(other, lease.token + 1, "another run", now, now + 600)
+    store.write_bytes(KEY, taken.to_json())  # another process took it after its expiry
+    with pytest.raises(LeaseBusyError):
+        acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
+    assert not [entry for entry in leases._GIVEN_UP if entry[1] == KEY]

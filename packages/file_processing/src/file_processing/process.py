@@ -80,7 +80,7 @@ from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.flush_ahead import FlushAhead, same_filesystem
-from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State, utc_stamp
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
 from file_processing.outputs import check_ownership, output_keys, remove_stale
@@ -181,6 +181,7 @@ class _Job:
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
+_SETTLING = object()  # a checksum sidecar modified within landing_min_age: may still be written
 
 
 def _checksum(
@@ -380,13 +381,19 @@ class Processor(Closeable):
         if age is None:
             return None
         contract, day = matched if matched else (None, None)
+        when = (
+            f"last modified {_seconds(age)} ago"
+            if age >= timedelta(0)
+            else f"last modified at {utc_stamp(info.last_modified)}, {_seconds(-age)} ahead of "
+            "this host's clock (a file server's clock ahead?)"
+        )
         return Outcome(
             "skipped",
             info.key,
             dataset=contract.dataset if contract else None,
             partition=day.isoformat() if day else None,
             detail=(
-                f"last modified {_seconds(age)} ago, within landing_min_age "
+                f"{when}, within landing_min_age "
                 f"({_seconds(self.settings.landing_min_age)}): it may still be uploading; "
                 "a later scan takes it"
             ),
@@ -394,11 +401,26 @@ class Processor(Closeable):
 
     def _landing_age(self, info: ObjectInfo) -> timedelta | None:
         """How long ago the local landing file ``info`` was last modified, when that is
-        within ``landing_min_age`` (``None``: old enough, or not a local store)."""
+        within ``landing_min_age`` (``None``: old enough, or not a local store).
+
+        Negative when its time is ahead of this host's clock by less than
+        ``landing_min_age`` (a file server's clock slightly ahead, as it writes). A time
+        further ahead was set explicitly, as ``put -p`` or ``rsync -t`` set it when the
+        upload ends (from a host whose clock or time zone is wrong): not a write in
+        progress, and measured from it the file would wait until the clock caught up."""
         quiet = self.settings.landing_min_age
         if quiet <= timedelta(0) or not isinstance(self.store, LocalObjectStore):
             return None
         age = datetime.now(UTC) - info.last_modified
+        if age <= -quiet:
+            logger.warning(
+                "%s is dated %s, more than landing_min_age ahead of this host's clock: a "
+                "time its upload set when it ended, not a write in progress; taken",
+                escaped(info.key),
+                utc_stamp(info.last_modified),
+                extra={"key": escaped(info.key)},
+            )
+            return None
         return age if age < quiet else None
 
     def _abandon(self, job: _Job, exc: BaseException) -> None:
@@ -462,8 +484,8 @@ class Processor(Closeable):
             expected = self._sidecar_digest(info, contract)
         except RefusedError as refusal:
             return self._quarantine(job, contract, day, refusal, local=None)
-        if expected is _WAIT:
-            return _waiting(info, contract, day)
+        if expected is _WAIT or expected is _SETTLING:
+            return _waiting(info, contract, day, settling=expected is _SETTLING)
         with scratch_dir(self.settings.work_dir, "file") as workdir:
             with _timed("download"):
                 local, digests = self._download(info, workdir, contract.control.checksum)
@@ -609,7 +631,8 @@ class Processor(Closeable):
 
     def _sidecar_digest(self, info: ObjectInfo, contract: Contract) -> str | object | None:
         """The digest the contract's sidecar vouches for: ``None`` when none is required,
-        ``_WAIT`` while it may still arrive.
+        ``_WAIT`` while it may still arrive, ``_SETTLING`` while it was modified within
+        ``landing_min_age`` (it may still be being written).
 
         Raises:
             RefusedError: ``control_mismatch``: no sidecar within the grace period,
@@ -631,7 +654,7 @@ class Processor(Closeable):
                 f"none arrived within {self.settings.sidecar_grace}",
             ) from None
         if self._landing_age(found) is not None:  # still being written, like a young file
-            return _WAIT
+            return _SETTLING
         size = found.size
         if size > _MAX_SIDECAR_BYTES:
             raise RefusedError(
@@ -1147,14 +1170,21 @@ def _duplicate(info: ObjectInfo, contract: Contract, day: date, owner: ContentEn
     )
 
 
-def _waiting(info: ObjectInfo, contract: Contract, day: date) -> Outcome:
+def _waiting(info: ObjectInfo, contract: Contract, day: date, *, settling: bool) -> Outcome:
     algorithm = contract.control.checksum or ""
+    if settling:
+        detail = (
+            f"waiting for its {algorithm} sidecar {info.key}.{algorithm}, modified within "
+            "landing_min_age: it may still be uploading"
+        )
+    else:
+        detail = f"waiting for its {algorithm} sidecar {info.key}.{algorithm}"
     return Outcome(
         "skipped",
         info.key,
         dataset=contract.dataset,
         partition=day.isoformat(),
-        detail=f"waiting for its {algorithm} sidecar {info.key}.{algorithm}",
+        detail=detail,
     )
 
 

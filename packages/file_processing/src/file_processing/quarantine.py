@@ -111,8 +111,9 @@ def quarantine_object(
     """Put the original of ``source`` in quarantine with its record.
 
     A record that cannot be written (a full or read-only store) takes the copy just made
-    with it, unless an earlier episode's record stands at that key: no quarantined object
-    is left without a record that ``quarantine list`` would show.
+    with it, unless a record stands at that key all the same (an earlier episode's, or this
+    one's stored by a write that reported a failure): no quarantined object is left without
+    a record that ``quarantine list`` would show, nor a record without its object.
 
     Args:
         local_copy: The bytes already downloaded (exactly the ETag processed);
@@ -147,16 +148,20 @@ def quarantine_object(
     try:
         store.write_bytes(record.record_key, record.to_json())
     except BaseException:
-        if not history:  # a copy without its record: nobody would ever look at it
-            _remove_quietly(store, key)
+        _remove_unrecorded(store, key, record.record_key)
         raise
     return record
 
 
-def _remove_quietly(store: ObjectStore, key: str) -> None:
-    """Delete ``key``, the original error mattering more than a failed clean-up."""
+def _remove_unrecorded(store: ObjectStore, key: str, record_key: str) -> None:
+    """Delete the copy ``key`` whose record failed, unless a record stands at ``record_key``
+    all the same: an earlier episode's (even one that cannot be read), or this one's, stored
+    by a write that reported a failure (an S3 response timed out). A copy without a record
+    is one nobody would look at; a record without its copy could not be released. The
+    original error matters more than a failed clean-up: that is logged."""
     try:
-        store.delete(key)
+        if not store.exists(record_key):
+            store.delete(key)
     except Exception as exc:
         logger.error("could not remove %s after its record failed: %s", key, exc)
 

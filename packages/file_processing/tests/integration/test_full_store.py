@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from etl_core.errors import StorageError
 from etl_core.storage import LocalObjectStore, open_store
 from etl_core.testing.disks import small_disk as mounted_small_disk
+from file_processing.quarantine import quarantine_key
 
 Orders = Callable[..., bytes]
 
@@ -113,3 +115,46 @@ def test_a_quarantine_whose_record_cannot_be_written_leaves_no_copy_behind(
         processor.process(key)
     assert lane.keys("quarantine/") == []
     assert lane.keys("landing/") == [key]
+
+
+class _TimedOutStore(LocalObjectStore):
+    """A store whose quarantine record write lands but reports a failure, as an S3 put
+    whose response timed out after the object was stored does."""
+
+    def write_bytes(self, key: str, data: Any) -> None:
+        super().write_bytes(key, data)
+        if key.endswith(".quarantine.json"):
+            raise StorageError(f"cannot write {key!r} in {self.url}: read timed out", key=key)
+
+
+def test_a_quarantine_record_written_despite_its_error_keeps_its_copy(tmp_path: Path) -> None:
+    """The copy was removed after its record had been stored: a record of nothing, which
+    ``quarantine release`` could not act on."""
+    from .conftest import _lane
+
+    store = _TimedOutStore(tmp_path / "lake")
+    lane = _lane(store, tmp_path)
+    key = lane.deliver("store_manager_notes.txt", b"not a delivery\n")
+    with lane.processor() as processor, pytest.raises(StorageError, match="timed out"):
+        processor.process(key)
+    quarantined = lane.keys("quarantine/")
+    records = [k for k in quarantined if k.endswith(".quarantine.json")]
+    assert len(records) == 1
+    assert records[0].removesuffix(".quarantine.json") in quarantined
+    assert lane.keys("landing/") == [key]
+
+
+def test_a_failed_record_over_an_unreadable_earlier_one_keeps_the_copy(tmp_path: Path) -> None:
+    """An earlier episode's record that cannot be read still stands at the key: the copy
+    (which replaced that episode's bytes) is what it names, not one to remove."""
+    from .conftest import _lane
+
+    store = _RecordlessStore(tmp_path / "lake")
+    lane = _lane(store, tmp_path)
+    key = lane.deliver("store_manager_notes.txt", b"not a delivery\n")
+    copy = quarantine_key(key, None, datetime.now(UTC).date())
+    LocalObjectStore.write_bytes(store, copy, b"an earlier episode's bytes\n")
+    LocalObjectStore.write_bytes(store, copy + ".quarantine.json", b"{not json")
+    with lane.processor() as processor, pytest.raises(StorageError, match="No space left"):
+        processor.process(key)
+    assert copy in lane.keys("quarantine/")

@@ -100,6 +100,7 @@ def test_a_young_checksum_sidecar_is_waited_for_not_refused(local_lane: Any) -> 
         waiting = processor.process(key)
         assert waiting.status == "skipped"
         assert "waiting for its sha256 sidecar" in waiting.detail
+        assert "modified within landing_min_age" in waiting.detail  # not "still to arrive"
         sidecar.write_text(f"{digest}  ledger_2026-11-03.csv\n")
         _age(sidecar, QUIET + timedelta(seconds=5))
         outcome = processor.process(key)
@@ -135,3 +136,30 @@ def test_a_negative_quiet_period_is_refused_at_start(local_lane: Any) -> None:
     assert "landing_min_age" in result.stderr
     json.dumps(result.stderr)  # said, not a traceback
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_dated_in_the_future_is_not_left_waiting_for_ever(
+    local_lane: Any, orders: Orders
+) -> None:
+    """A time set explicitly (``put -p``, ``rsync -t`` from a host whose clock or zone is
+    wrong) far ahead of this host's clock is not a write in progress: the upload that set
+    it has ended. Measured from that time, the file would wait until the clock caught up
+    (for ever, for a date in 2099) while the scan said "last modified 0s ago"."""
+    key = local_lane.deliver("orders_20261105.csv", orders(5))
+    path = _landing_file(local_lane, key)
+    _age(path, -timedelta(days=365 * 70))
+    with local_lane.processor(landing_min_age=QUIET) as processor:
+        outcome = processor.process(key)
+    assert outcome.status == "validated", outcome.detail
+
+
+def test_a_file_dated_slightly_ahead_says_so_and_waits(local_lane: Any, orders: Orders) -> None:
+    """A file server's clock a little ahead (NFS) while it writes: the file is young, and
+    the scan says its time is ahead of this host's clock, not that it is 0 s old."""
+    key = local_lane.deliver("orders_20261106.csv", orders(5))
+    _age(_landing_file(local_lane, key), -timedelta(minutes=3))
+    with local_lane.processor(landing_min_age=QUIET) as processor:
+        outcome = processor.process(key)
+        assert outcome.status == "skipped"
+        assert "ahead of this host's clock" in outcome.detail
+        assert processor.ledger.get(key) is None

@@ -69,6 +69,17 @@ _GIVEN_UP: set[tuple[str, str, int]] = set()
 it, so its next unit of the same key does not wait out the expiry of its own lease."""
 _GIVEN_UP_LOCK = threading.Lock()
 
+
+def _forget_the_parents_given_up() -> None:
+    """In a forked child (a prefork worker's): the parent's given-up leases name the
+    parent's run, never this one; and the lock may have been held by a parent's thread."""
+    global _GIVEN_UP_LOCK
+    _GIVEN_UP_LOCK = threading.Lock()
+    _GIVEN_UP.clear()
+
+
+os.register_at_fork(after_in_child=_forget_the_parents_given_up)
+
 T = TypeVar("T")
 
 
@@ -539,9 +550,7 @@ def acquire_lease(
                     url=store.url,
                 ) from None
     before = update.before.value if update.before is not None else None
-    if before is not None:
-        with _GIVEN_UP_LOCK:
-            _GIVEN_UP.discard((store.url, key, before.token))
+    _forget_given_up(store, key)  # taken now: no earlier token of it may free a later one
     if before is not None and not before.released and before.token > 0:
         logger.warning(
             "took over lease %s from %s (expired or gone)",
@@ -559,8 +568,27 @@ def acquire_lease(
 
 def _given_up(store: ObjectStore, key: str, current: LeaseState) -> bool:
     """Whether ``current`` is a lease this process run released though its record could
-    not say so (the release's write failed): free to this process, whatever the record."""
-    if current.holder.id != this_holder().id:
-        return False
+    not say so (the release's write failed): free to this process, whatever the record.
+
+    A record at that token or a later one, naming another holder or token, shows the
+    given-up lease was taken since: its entry is forgotten (an earlier token is only a
+    read older than the release). Any acquisition of the key forgets them all, so a token
+    that comes round again (a deleted record restarts them) never frees a lease in use."""
+    entry = (store.url, key, current.token)
     with _GIVEN_UP_LOCK:
-        return (store.url, key, current.token) in _GIVEN_UP
+        if current.holder.id == this_holder().id and entry in _GIVEN_UP:
+            return True
+    _forget_given_up(store, key, up_to=current.token)
+    return False
+
+
+def _forget_given_up(store: ObjectStore, key: str, *, up_to: int | None = None) -> None:
+    """Forget the given-up leases of ``key`` in ``store`` (those of tokens up to ``up_to``)."""
+    with _GIVEN_UP_LOCK:
+        _GIVEN_UP.difference_update(
+            [
+                entry
+                for entry in _GIVEN_UP
+                if entry[:2] == (store.url, key) and (up_to is None or entry[2] <= up_to)
+            ]
+        )
