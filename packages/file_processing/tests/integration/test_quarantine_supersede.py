@@ -11,6 +11,8 @@ from typing import Any
 
 from etl_core.artifacts import SUPERSEDED_BY, QuarantineRecord
 from etl_core.storage import ObjectInfo
+from file_processing.errors import FileProcessingError
+from file_processing.ledger import Claim
 from file_processing.quarantine import list_quarantined, read_record, release, supersede
 from file_processing.scan import ScanSummary
 
@@ -175,3 +177,69 @@ def test_a_later_quarantine_of_the_key_keeps_the_superseded_episode_in_its_histo
     assert episode["released_by"] == SUPERSEDED_BY
     assert episode["superseded_by_etag"] == good
     assert episode["released_at"]
+
+
+def test_a_redo_of_a_run_killed_after_the_close_reports_it_for_the_mirror(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        good = lane.store.head(key)
+        # The killed attempt: it closed the record, then died before the ledger (and the
+        # database mirror) recorded anything; its interruption is recorded as failed.
+        claim = processor.ledger.claim(key, good.etag)
+        assert isinstance(claim, Claim)
+        assert supersede(lane.store, first.outputs[0], good, run_id="killed-run") is not None
+        processor.ledger.finish(claim, "failed", message="interrupted")
+
+        redone = processor.process(key)
+        forced = processor.process(key, force=True)  # a finished delivery redone: not again
+    assert redone.status == "validated"
+    (closed,) = redone.superseded  # what the database mirror closes its row from
+    record = read_record(lane.store, first.outputs[0])
+    assert (closed["key"], closed["etag"]) == (record.key, record.source_etag)
+    assert closed["closed_at"] == record.released_at
+    assert "killed-run" in (record.release_note or "")  # closed once, by the killed attempt
+    assert forced.status == "validated"
+    assert forced.superseded == []
+
+
+def test_a_new_key_validated_reads_no_quarantine_record(
+    lane: Any, orders: Orders, monkeypatch: Any
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    read_versioned = lane.store.read_versioned
+    quarantine_reads: list[str] = []
+
+    def counted(k: str) -> Any:
+        if k.startswith("quarantine/"):
+            quarantine_reads.append(k)
+        return read_versioned(k)
+
+    monkeypatch.setattr(lane.store, "read_versioned", counted)
+    with lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+    assert quarantine_reads == []  # the ledger never saw the key: nothing to supersede
+
+
+def test_releasing_a_superseded_record_says_it_was_superseded_and_by_what(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        good = lane.store.head(key).etag
+        processor.process(key)
+        try:
+            release(lane.store, processor.ledger, first.outputs[0], by="alice")
+        except FileProcessingError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("a superseded record was released")
+    assert "superseded" in message
+    assert good in message
+    assert first.outputs[0] in message
+    assert read_record(lane.store, first.outputs[0]).released_by == SUPERSEDED_BY
