@@ -80,7 +80,15 @@ from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.flush_ahead import FlushAhead, same_filesystem
-from file_processing.ledger import FINAL_STATES, Claim, ContentEntry, Ledger, ObjectRecord, State
+from file_processing.ledger import (
+    FINAL_STATES,
+    Claim,
+    ContentEntry,
+    Ledger,
+    LedgerConflictError,
+    ObjectRecord,
+    State,
+)
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
 from file_processing.outputs import check_ownership, output_keys, remove_stale
@@ -510,10 +518,18 @@ class Processor(Closeable):
 
         Nothing is read when the ledger had no record of the key before this claim: no
         earlier delivery of it was ever quarantined (a quarantine is written under a
-        claim), so a scan of new drops pays no extra store read per validated file."""
+        claim), so a scan of new drops pays no extra store read per validated file. A
+        re-delivery renews the claim first: one that ran out while publishing closes nothing
+        (the worker that took the key over may have quarantined a newer delivery)."""
         info = job.info
         previous = job.claim.previous
         if previous is None:
+            return []
+        try:  # still this worker's key: a worker that took it over (its claim ran out
+            # while this one published) may have quarantined a newer delivery meanwhile
+            job.claim = self.ledger.renew(job.claim)
+        except LedgerConflictError as exc:
+            logger.warning("%s: no quarantine closed as superseded: %s", escaped(info.key), exc)
             return []
         # A redo of an attempt on this same delivery that did not finish: what it closed
         # is reported (and mirrored) now.

@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from etl_core.artifacts import SUPERSEDED_BY, QuarantineRecord
 from etl_core.storage import ObjectInfo
+from file_processing import ledger as ledger_module
 from file_processing.errors import FileProcessingError
-from file_processing.ledger import Claim
+from file_processing.ledger import Claim, LedgerConflictError
+from file_processing.outcome import Outcome
 from file_processing.quarantine import list_quarantined, read_record, release, supersede
 from file_processing.scan import ScanSummary
 
@@ -243,3 +247,34 @@ def test_releasing_a_superseded_record_says_it_was_superseded_and_by_what(
     assert good in message
     assert first.outputs[0] in message
     assert read_record(lane.store, first.outputs[0]).released_by == SUPERSEDED_BY
+
+
+def test_a_newer_quarantine_by_a_worker_that_took_the_key_over_stays_open(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    newer: list[Outcome] = []
+    with lane.processor() as slow:
+        first = slow.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))  # the good re-delivery, ETag 2
+        record_content = slow.ledger.record_content
+
+        def taken_over(entry: Any) -> None:
+            record_content(entry)
+            # While the slow worker published, its claim ran out (two hours on, as the
+            # ledger sees it): the vendor delivered again and another worker took the key.
+            lane.deliver("orders_20261102.csv", orders(12, bad_amounts=7))  # ETag 3
+            later = ledger_module._now() + timedelta(hours=2)
+            with monkeypatch.context() as clock, lane.processor() as other:
+                clock.setattr(ledger_module, "_now", lambda: later)
+                newer.append(other.process(key))
+
+        monkeypatch.setattr(slow.ledger, "record_content", taken_over)
+        with pytest.raises(LedgerConflictError):  # its ledger record is refused, as before
+            slow.process(key)
+    (third,) = newer
+    assert third.status == "quarantined"
+    record = read_record(lane.store, first.outputs[0])
+    assert record.source_etag == lane.store.head(key).etag  # ETag 3's quarantine
+    assert not record.released  # not closed as superseded by the older ETag 2
+    assert len(list(list_quarantined(lane.store))) == 1
