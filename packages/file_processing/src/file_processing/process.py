@@ -80,7 +80,16 @@ from file_processing.delivery import open_delivery, plaintext_name
 from file_processing.engine import QualityEngine
 from file_processing.errors import FileProcessingError, RefusedError
 from file_processing.flush_ahead import FlushAhead, same_filesystem
-from file_processing.ledger import Claim, ContentEntry, Ledger, ObjectRecord, State, utc_stamp
+from file_processing.ledger import (
+    FINAL_STATES,
+    Claim,
+    ContentEntry,
+    Ledger,
+    LedgerConflictError,
+    ObjectRecord,
+    State,
+    utc_stamp,
+)
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
 from file_processing.outputs import check_ownership, output_keys, remove_stale
@@ -528,19 +537,37 @@ class Processor(Closeable):
         """Close the open quarantine records of earlier deliveries of this validated key:
         the one its previous ledger record names, and the one at the key a quarantine of it
         would take today. Before the ledger's record: a process killed in between redoes it.
-        A record that cannot be closed is logged; the delivery stays validated."""
+        A record that cannot be closed is logged; the delivery stays validated.
+
+        Nothing is read when the ledger had no record of the key before this claim: no
+        earlier delivery of it was ever quarantined (a quarantine is written under a
+        claim), so a scan of new drops pays no extra store read per validated file. A
+        re-delivery renews the claim first: one that ran out while publishing closes nothing
+        (the worker that took the key over may have quarantined a newer delivery)."""
         info = job.info
+        previous = job.claim.previous
+        if previous is None:
+            return []
+        try:  # still this worker's key: a worker that took it over (its claim ran out
+            # while this one published) may have quarantined a newer delivery meanwhile
+            job.claim = self.ledger.renew(job.claim)
+        except LedgerConflictError as exc:
+            logger.warning("%s: no quarantine closed as superseded: %s", escaped(info.key), exc)
+            return []
+        # A redo of an attempt on this same delivery that did not finish: what it closed
+        # is reported (and mirrored) now.
+        redo = previous.etag == info.etag and previous.state not in FINAL_STATES
         candidates = [quarantine_key(info.key, contract.dataset, day)]
-        if job.claim.previous is not None and job.claim.previous.state == "quarantined":
+        if previous.state == "quarantined":
             candidates[:0] = [
                 key
-                for key in job.claim.previous.outputs
+                for key in previous.outputs
                 if zone_of(key) == QUARANTINE and not key.endswith(QUARANTINE_SUFFIX)
             ]
         closed: list[dict[str, str]] = []
         for key in dict.fromkeys(candidates):
             try:
-                record = supersede(self.store, key, info, run_id=self.run_id)
+                record = supersede(self.store, key, info, run_id=self.run_id, redo=redo)
             except EtlError as exc:
                 logger.warning("quarantine %s not closed as superseded: %s", key, exc)
                 continue

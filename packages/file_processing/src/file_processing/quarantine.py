@@ -209,6 +209,12 @@ def release(
     if found is None:
         raise ObjectNotFoundError(f"no quarantine record {record_key}", key=record_key)
     record = found.value
+    if record.superseded:
+        raise FileProcessingError(
+            f"{record.key} was closed as superseded at {record.released_at}: a later delivery "
+            f"of {escaped(record.source_key)} (ETag {record.superseded_by_etag}) was validated; "
+            "nothing to release (the refused original stays here for inspection)"
+        )
     if record.released:
         raise FileProcessingError(
             f"{record.key} was already released by {record.released_by} at {record.released_at}"
@@ -240,7 +246,7 @@ def release(
 
 
 def supersede(
-    store: ObjectStore, key: str, delivery: ObjectInfo, *, run_id: str
+    store: ObjectStore, key: str, delivery: ObjectInfo, *, run_id: str, redo: bool = False
 ) -> QuarantineRecord | None:
     """Close the open quarantine record at ``key`` of an earlier delivery of
     ``delivery.key``, now that ``delivery`` (another ETag) was validated by ``run_id``.
@@ -249,6 +255,12 @@ def supersede(
     race (another scan closing it, a new quarantine meanwhile), so concurrent writers
     never overwrite each other. A record of the same ETag, of another landing key, or
     already closed is left as it is.
+
+    Args:
+        redo: This is a redo of an attempt on ``delivery`` that did not finish (killed
+            after closing the record, before the ledger and the database mirror recorded
+            it): a record ``delivery`` closed already is returned again, so the redo
+            reports (and mirrors) the close the killed attempt never did.
 
     Returns:
         The record as closed, or ``None`` when there was nothing to close.
@@ -283,6 +295,14 @@ def supersede(
         record_key, close
     )
     if not update.changed or update.after is None:
+        before = update.before.value if update.before is not None else None
+        if (
+            redo
+            and before is not None
+            and before.source_key == delivery.key
+            and before.superseded_by_etag == delivery.etag
+        ):
+            return before  # closed by the killed attempt on this delivery, never reported
         return None
     record = update.after.value
     logger.info(

@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from etl_core.artifacts import SUPERSEDED_BY, QuarantineRecord
 from etl_core.storage import ObjectInfo
+from file_processing import ledger as ledger_module
+from file_processing.errors import FileProcessingError
+from file_processing.ledger import Claim, LedgerConflictError
+from file_processing.outcome import Outcome
 from file_processing.quarantine import list_quarantined, read_record, release, supersede
 from file_processing.scan import ScanSummary
 
@@ -175,3 +181,100 @@ def test_a_later_quarantine_of_the_key_keeps_the_superseded_episode_in_its_histo
     assert episode["released_by"] == SUPERSEDED_BY
     assert episode["superseded_by_etag"] == good
     assert episode["released_at"]
+
+
+def test_a_redo_of_a_run_killed_after_the_close_reports_it_for_the_mirror(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        good = lane.store.head(key)
+        # The killed attempt: it closed the record, then died before the ledger (and the
+        # database mirror) recorded anything; its interruption is recorded as failed.
+        claim = processor.ledger.claim(key, good.etag)
+        assert isinstance(claim, Claim)
+        assert supersede(lane.store, first.outputs[0], good, run_id="killed-run") is not None
+        processor.ledger.finish(claim, "failed", message="interrupted")
+
+        redone = processor.process(key)
+        forced = processor.process(key, force=True)  # a finished delivery redone: not again
+    assert redone.status == "validated"
+    (closed,) = redone.superseded  # what the database mirror closes its row from
+    record = read_record(lane.store, first.outputs[0])
+    assert (closed["key"], closed["etag"]) == (record.key, record.source_etag)
+    assert closed["closed_at"] == record.released_at
+    assert "killed-run" in (record.release_note or "")  # closed once, by the killed attempt
+    assert forced.status == "validated"
+    assert forced.superseded == []
+
+
+def test_a_new_key_validated_reads_no_quarantine_record(
+    lane: Any, orders: Orders, monkeypatch: Any
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    read_versioned = lane.store.read_versioned
+    quarantine_reads: list[str] = []
+
+    def counted(k: str) -> Any:
+        if k.startswith("quarantine/"):
+            quarantine_reads.append(k)
+        return read_versioned(k)
+
+    monkeypatch.setattr(lane.store, "read_versioned", counted)
+    with lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+    assert quarantine_reads == []  # the ledger never saw the key: nothing to supersede
+
+
+def test_releasing_a_superseded_record_says_it_was_superseded_and_by_what(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))
+        good = lane.store.head(key).etag
+        processor.process(key)
+        try:
+            release(lane.store, processor.ledger, first.outputs[0], by="alice")
+        except FileProcessingError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("a superseded record was released")
+    assert "superseded" in message
+    assert good in message
+    assert first.outputs[0] in message
+    assert read_record(lane.store, first.outputs[0]).released_by == SUPERSEDED_BY
+
+
+def test_a_newer_quarantine_by_a_worker_that_took_the_key_over_stays_open(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    newer: list[Outcome] = []
+    with lane.processor() as slow:
+        first = slow.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))  # the good re-delivery, ETag 2
+        record_content = slow.ledger.record_content
+
+        def taken_over(entry: Any) -> None:
+            record_content(entry)
+            # While the slow worker published, its claim ran out (two hours on, as the
+            # ledger sees it): the vendor delivered again and another worker took the key.
+            lane.deliver("orders_20261102.csv", orders(12, bad_amounts=7))  # ETag 3
+            later = ledger_module._now() + timedelta(hours=2)
+            with monkeypatch.context() as clock, lane.processor() as other:
+                clock.setattr(ledger_module, "_now", lambda: later)
+                newer.append(other.process(key))
+
+        monkeypatch.setattr(slow.ledger, "record_content", taken_over)
+        with pytest.raises(LedgerConflictError):  # its ledger record is refused, as before
+            slow.process(key)
+    (third,) = newer
+    assert third.status == "quarantined"
+    record = read_record(lane.store, first.outputs[0])
+    assert record.source_etag == lane.store.head(key).etag  # ETag 3's quarantine
+    assert not record.released  # not closed as superseded by the older ETag 2
+    assert len(list(list_quarantined(lane.store))) == 1
