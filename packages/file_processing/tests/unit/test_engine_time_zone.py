@@ -56,3 +56,49 @@ def test_a_value_with_an_offset_is_the_same_utc_day_and_instant_in_every_zone(
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["2026-11-02", False]
+
+
+# A whole analysis, on a file's own database (no delivery engine) and on a delivery's.
+ANALYSIS = """
+import json, sys
+from pathlib import Path
+from etl_core.contracts import load_contract
+from file_processing.engine import QualityEngine
+from file_processing.quality import analyze_file
+
+root = Path(sys.argv[1])
+(root / "contract.toml").write_text(
+    'dataset = "sales"\\nsource = "vendor"\\npattern = "s_{date:%Y%m%d}.csv"\\n'
+    '[[columns]]\\nname = "id"\\ntype = "int"\\n'
+    '[[columns]]\\nname = "sold_on"\\ntype = "date"\\nformat = "%Y-%m-%d %H:%M %z"\\n'
+    '[[checks]]\\nkind = "range"\\ncolumn = "sold_on"\\nmin = 2026-11-02\\n'
+)
+contract = load_contract(root / "contract.toml", environ={})
+data = root / "s_20261102.csv"
+data.write_text("id,sold_on\\n1,2026-11-02 03:30 +0000\\n")
+own = analyze_file(data, contract)
+engine = QualityEngine(root, memory_limit=256 * 1024 * 1024, threads=1)
+try:
+    shared = analyze_file(data, contract, engine=engine)
+finally:
+    engine.close()
+print(json.dumps([own.outcome, shared.outcome]))
+"""
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+def test_a_range_check_on_a_date_with_an_offset_passes_in_every_zone(
+    zone: str, tmp_path: Path
+) -> None:
+    """``2026-11-02 03:30 +0000`` is within ``min = 2026-11-02`` on a host in Los Angeles
+    too (there it was the local 1 November: the file failed its range check)."""
+    done = subprocess.run(
+        [sys.executable, "-c", ANALYSIS, str(tmp_path)],
+        env={**os.environ, "TZ": zone},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["pass", "pass"]
