@@ -50,6 +50,11 @@ class QualityEngine(Closeable):
             f"SET allowed_directories = [{sql_text(str(self.root) + '/')}]",
             "SET enable_external_access = false",
             "SET enable_progress_bar = false",
+            # Dates and instants in UTC, whatever the host's TZ: a ``date`` column read with
+            # an offset (``%z``) is the UTC day, a timestamp compared with a bound the same
+            # instant on every host (data_pipeline's engine reads them the same way).
+            # GLOBAL: each analysis's connection (a cursor) starts from the global settings.
+            "SET GLOBAL TimeZone = 'UTC'",
             "SET lock_configuration = true",
         ):
             self._database.execute(statement)

@@ -751,6 +751,7 @@ class _Analysis:
             f"SET allowed_directories = [{', '.join(sql_text(a) for a in sorted(allowed))}]",
             "SET enable_external_access = false",
             "SET enable_progress_bar = false",
+            "SET TimeZone = 'UTC'",  # values typed in UTC, as on the delivery's engine
             "SET lock_configuration = true",
         ):
             connection.execute(statement)
