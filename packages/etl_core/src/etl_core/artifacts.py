@@ -726,10 +726,17 @@ def read_deliveries(
 class DeliveryManifests:
     """Parsed delivery manifests of one store by key, each with the ETag it was read at
     (thread-safe). A listed manifest whose ETag changed (a re-delivery rewrote it) is
-    read again; one gone is forgotten when its partition is listed next."""
+    read again. At most ``limit`` are kept, the oldest read forgotten first: a scan
+    publishes a backlog partition after partition, so its memory stays bounded while the
+    partition at hand is read once.
 
-    def __init__(self) -> None:
+    Args:
+        limit: How many manifests to keep (a few KB each).
+    """
+
+    def __init__(self, *, limit: int = 4096) -> None:
         self._lock = threading.Lock()
+        self._limit = limit
         self._read: dict[str, tuple[str, DeliveryManifest]] = {}
 
     def read(self, store: ObjectStore, info: ObjectInfo) -> DeliveryManifest:
@@ -745,7 +752,10 @@ class DeliveryManifests:
         versioned = store.read_versioned(info.key)
         manifest = DeliveryManifest.from_json(versioned.data, key=info.key)
         with self._lock:
+            self._read.pop(info.key, None)
             self._read[info.key] = (versioned.etag, manifest)
+            while len(self._read) > self._limit:
+                del self._read[next(iter(self._read))]
         return manifest
 
 
