@@ -38,6 +38,7 @@ from __future__ import annotations
 import abc
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -47,7 +48,7 @@ from etl_core.errors import ArtifactError
 from etl_core.layout import deliveries_prefix, is_delivery_manifest, quarantine_record_key
 
 if TYPE_CHECKING:
-    from etl_core.storage import ObjectStore
+    from etl_core.storage import ObjectInfo, ObjectStore
 
 __all__ = [
     "SUPERSEDED_BY",
@@ -55,6 +56,7 @@ __all__ = [
     "CuratedManifest",
     "Delivery",
     "DeliveryManifest",
+    "DeliveryManifests",
     "DeliveryMember",
     "QualityReason",
     "QualitySummary",
@@ -698,17 +700,63 @@ class DeliveryManifest(_Document):
         )
 
 
-def read_deliveries(store: ObjectStore, dataset: str, dt: date) -> list[DeliveryManifest]:
+def read_deliveries(
+    store: ObjectStore, dataset: str, dt: date, *, cache: DeliveryManifests | None = None
+) -> list[DeliveryManifest]:
     """The published deliveries of a validated partition, by manifest key.
+
+    Args:
+        cache: Manifests already read by this process (one store's), reused while their
+            ETag in the listing is the one read: a scan publishing a partition's many
+            deliveries one after another then reads each manifest once, not once for
+            every later delivery of the partition (quadratic in its deliveries).
 
     Raises:
         ArtifactError: a manifest is malformed (its key is named).
     """
     return [
-        DeliveryManifest.from_json(store.read_bytes(info.key), key=info.key)
+        cache.read(store, info)
+        if cache is not None
+        else DeliveryManifest.from_json(store.read_bytes(info.key), key=info.key)
         for info in store.list(deliveries_prefix(dataset, dt))
         if is_delivery_manifest(info.key)
     ]
+
+
+class DeliveryManifests:
+    """Parsed delivery manifests of one store by key, each with the ETag it was read at
+    (thread-safe). A listed manifest whose ETag changed (a re-delivery rewrote it) is
+    read again. At most ``limit`` are kept, the oldest read forgotten first: a scan
+    publishes a backlog partition after partition, so its memory stays bounded while the
+    partition at hand is read once.
+
+    Args:
+        limit: How many manifests to keep (a few KB each).
+    """
+
+    def __init__(self, *, limit: int = 4096) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._read: dict[str, tuple[str, DeliveryManifest]] = {}
+
+    def read(self, store: ObjectStore, info: ObjectInfo) -> DeliveryManifest:
+        """The manifest ``info`` lists: the one read before at its ETag, else read now.
+
+        Raises:
+            ArtifactError: the manifest is malformed (its key is named).
+        """
+        with self._lock:
+            known = self._read.get(info.key)
+        if known is not None and known[0] == info.etag:
+            return known[1]
+        versioned = store.read_versioned(info.key)
+        manifest = DeliveryManifest.from_json(versioned.data, key=info.key)
+        with self._lock:
+            self._read.pop(info.key, None)
+            self._read[info.key] = (versioned.etag, manifest)
+            while len(self._read) > self._limit:
+                del self._read[next(iter(self._read))]
+        return manifest
 
 
 # ------------------------------------------------------------------ reading

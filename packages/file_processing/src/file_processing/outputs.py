@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from etl_core.artifacts import QualitySummary, read_deliveries
+from etl_core.artifacts import DeliveryManifests, QualitySummary, read_deliveries
 from etl_core.errors import ArtifactError, InvalidKeyError, ObjectNotFoundError
 from etl_core.layout import (
     QUALITY_SUFFIX,
@@ -62,17 +62,26 @@ def output_keys(dataset: str, partition: date, members: Sequence[str]) -> list[s
     return keys
 
 
-def check_ownership(store: ObjectStore, keys: Sequence[str], landing_key: str) -> None:
+def check_ownership(
+    store: ObjectStore,
+    keys: Sequence[str],
+    landing_key: str,
+    *,
+    manifests: DeliveryManifests | None = None,
+) -> None:
     """Refuse to replace validated data that another landing object delivered.
 
     The delivery manifests say who owns a key. A key no manifest names is the
     leftover of a publish that did not finish: it may be replaced, unless its
     quality report names another delivery (data written before manifests were).
 
+    Args:
+        manifests: The manifests this process has read (each read once per ETag).
+
     Raises:
         RefusedError: ``delivery.conflict`` naming the key and the other delivery.
     """
-    owners = _manifest_owners(store, keys)
+    owners = _manifest_owners(store, keys, manifests)
     for key in keys:
         owner = owners.get(key) or _report_owner(store, key)
         if owner is not None and owner != landing_key:
@@ -83,12 +92,14 @@ def check_ownership(store: ObjectStore, keys: Sequence[str], landing_key: str) -
             )
 
 
-def _manifest_owners(store: ObjectStore, keys: Sequence[str]) -> dict[str, str]:
+def _manifest_owners(
+    store: ObjectStore, keys: Sequence[str], manifests: DeliveryManifests | None
+) -> dict[str, str]:
     """Key -> the landing key of the published delivery that names it."""
     partitions = {(p.dataset, p.dt) for p in map(partition_of, keys) if p is not None}
     owners: dict[str, str] = {}
     for dataset, dt in sorted(partitions):
-        for manifest in read_deliveries(store, dataset, dt):
+        for manifest in read_deliveries(store, dataset, dt, cache=manifests):
             owners.update(dict.fromkeys(manifest.keys, manifest.delivery.key))
     return owners
 

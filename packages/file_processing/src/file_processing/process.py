@@ -49,7 +49,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from etl_core.artifacts import Delivery, DeliveryManifest, DeliveryMember, QualitySummary
+from etl_core.artifacts import (
+    Delivery,
+    DeliveryManifest,
+    DeliveryManifests,
+    DeliveryMember,
+    QualitySummary,
+)
 from etl_core.contracts import Contract, ContractSet
 from etl_core.errors import ConfigError, EtlError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
@@ -248,6 +254,8 @@ class Processor(Closeable):
         self._decryptors: dict[str, Future[Decryptor]] = {}
         self._keyrings = ContextThreadPoolExecutor(1, "keyring")
         self._lock = threading.Lock()
+        self._manifests = DeliveryManifests()
+        """The delivery manifests read to check ownership, each read once per ETag."""
         # What killed runs left: scratch under work_dir, keyrings (secret keys) in the temp dir.
         sweep_scratch(settings.work_dir)
         sweep_scratch(None)
@@ -515,7 +523,7 @@ class Processor(Closeable):
                     if failed
                     else output_keys(contract.dataset, day, [c.member for c in checked])
                 )
-                check_ownership(self.store, keys, info.key)
+                check_ownership(self.store, keys, info.key, manifests=self._manifests)
             except RefusedError as refusal:
                 self._forget_content(job)
                 return self._quarantine(job, contract, day, refusal, local=local)

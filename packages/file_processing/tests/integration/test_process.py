@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from etl_core.artifacts import read_deliveries
-from etl_core.layout import delivery_manifest_key
+from etl_core.layout import delivery_manifest_key, is_delivery_manifest
 from etl_core.metrics import Registry, use_registry
 from etl_core.storage import Holder, this_holder
 from etl_core.testing.deliveries import zipped
@@ -623,3 +623,39 @@ def test_a_unit_whose_object_is_gone_is_skipped_with_a_warning_naming_it(
     assert outcome.detail == (
         f"not in {store}: deleted before it was processed, or the worker reads another store"
     )
+
+
+def _manifest_reads_to_publish(lane: Any, orders: Orders, day: str, deliveries: int) -> int:
+    """How many times the store read a delivery manifest while one processor published
+    ``deliveries`` landing objects into the partition of ``day``, one after another."""
+    store = lane.store
+    reads: list[str] = []
+    for name in ("open_read", "read_versioned"):
+        method = getattr(store, name)
+
+        def counted(key: str, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            reads.append(key)
+            return _method(key, *args, **kwargs)
+
+        setattr(store, name, counted)
+    bodies = [f"id,amount\n{day}{n},1.25\n".encode() for n in range(deliveries)]  # no duplicates
+    keys = [lane.deliver(f"orders_{day}.csv.{n}", body) for n, body in enumerate(bodies)]
+    try:
+        with lane.processor() as processor:
+            for key in keys:
+                outcome = processor.process(key)
+                assert outcome.status == "validated", outcome.detail
+    finally:
+        for name in ("open_read", "read_versioned"):
+            delattr(store, name)
+    return sum(1 for key in reads if is_delivery_manifest(key))
+
+
+def test_publishing_a_partitions_many_deliveries_reads_each_manifest_once(
+    lane: Any, orders: Orders
+) -> None:
+    # The ownership check reads the partition's manifests: each once per processor (by
+    # its ETag), not once for every later delivery (quadratic in a backlog's drops a day).
+    small = _manifest_reads_to_publish(lane, orders, "20261125", 3)
+    large = _manifest_reads_to_publish(lane, orders, "20261126", 12)
+    assert (small, large) == (2, 11)  # before: 3 and 66
