@@ -726,17 +726,19 @@ def read_deliveries(
 class DeliveryManifests:
     """Parsed delivery manifests of one store by key, each with the ETag it was read at
     (thread-safe). A listed manifest whose ETag changed (a re-delivery rewrote it) is
-    read again. At most ``limit`` are kept, the oldest read forgotten first: a scan
-    publishes a backlog partition after partition, so its memory stays bounded while the
-    partition at hand is read once.
+    read again. What is kept is bounded by its weight, one for each manifest and one for
+    each file it names (a zip's manifest names up to ``max_entries`` files, ~0.4 KB each
+    parsed), the oldest read forgotten first: a scan publishes a backlog partition after
+    partition, so its memory stays bounded while the partition at hand is read once.
 
     Args:
-        limit: How many manifests to keep (a few KB each).
+        limit: The weight to keep at most (the default: ~25 MB of manifests).
     """
 
-    def __init__(self, *, limit: int = 4096) -> None:
+    def __init__(self, *, limit: int = 65_536) -> None:
         self._lock = threading.Lock()
         self._limit = limit
+        self._weight = 0
         self._read: dict[str, tuple[str, DeliveryManifest]] = {}
 
     def read(self, store: ObjectStore, info: ObjectInfo) -> DeliveryManifest:
@@ -752,11 +754,23 @@ class DeliveryManifests:
         versioned = store.read_versioned(info.key)
         manifest = DeliveryManifest.from_json(versioned.data, key=info.key)
         with self._lock:
-            self._read.pop(info.key, None)
+            self._forget(info.key)
             self._read[info.key] = (versioned.etag, manifest)
-            while len(self._read) > self._limit:
-                del self._read[next(iter(self._read))]
+            self._weight += _weight(manifest)
+            while self._weight > self._limit:
+                self._forget(next(iter(self._read)))
         return manifest
+
+    def _forget(self, key: str) -> None:
+        """Drop ``key``'s manifest, if kept (the lock held)."""
+        dropped = self._read.pop(key, None)
+        if dropped is not None:
+            self._weight -= _weight(dropped[1])
+
+
+def _weight(manifest: DeliveryManifest) -> int:
+    """What keeping ``manifest`` costs: one, and one for each file it names."""
+    return 1 + len(manifest.members)
 
 
 # ------------------------------------------------------------------ reading

@@ -50,9 +50,26 @@ def test_the_cache_keeps_at_most_its_limit_forgetting_the_oldest(tmp_path: Path)
         for n in range(3):
             publish_delivery(store, "orders", DAY, {f"f{n}.csv": b"id\n1\n"})
         reads = _counting(store)
-        cache = DeliveryManifests(limit=2)
+        cache = DeliveryManifests(limit=4)  # 2 manifests naming one file each
         read_deliveries(store, "orders", DAY, cache=cache)
         read_deliveries(store, "orders", DAY, cache=cache)
         # 3 manifests through a cache of 2, in listing order: each pass reads all 3 again
         assert len([k for k in reads if is_delivery_manifest(k)]) == 6
         assert len(cache._read) == 2
+
+
+def test_the_bound_counts_the_files_manifests_name_not_only_the_manifests(
+    tmp_path: Path,
+) -> None:
+    # A manifest of a zip names up to max_entries (10,000) files, ~4 MB parsed: a bound on
+    # manifests alone let a backlog of such zips hold gigabytes.
+    (tmp_path / "lake").mkdir()
+    with open_store(tmp_path / "lake") as store:
+        for n in range(3):
+            publish_delivery(store, "orders", DAY, {f"f{n}.{m}.csv": b"id\n1\n" for m in range(5)})
+        reads = _counting(store)
+        cache = DeliveryManifests(limit=12)  # room for 2 manifests naming 5 files each
+        read_deliveries(store, "orders", DAY, cache=cache)
+        assert len(cache._read) == 2
+        read_deliveries(store, "orders", DAY, cache=cache)
+        assert len([k for k in reads if is_delivery_manifest(k)]) == 6
