@@ -44,7 +44,7 @@ print(json.dumps(list(row)))
 def test_a_value_with_an_offset_is_the_same_utc_day_and_instant_in_every_zone(
     zone: str, tmp_path: Path
 ) -> None:
-    """02:30 UTC on 2 November is 2 November (not Los Angeles' 1 November) and not before
+    """03:30 UTC on 2 November is 2 November (not Los Angeles' 1 November) and not before
     midnight UTC of that day, on a host in any zone."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(tmp_path)],
