@@ -50,7 +50,7 @@ from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, fini
 from etl_core.setting_checks import SettingChecks
 
 if TYPE_CHECKING:
-    from etl_core.metrics import Registry
+    from etl_core.metrics import MetricExporter, Registry
     from etl_core.storage import ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -583,18 +583,32 @@ class Session(Generic[S]):
         Returns:
             Whether every configured exporter exported (``False`` when none is configured).
         """
-        kinds = self.settings.metric_exporter_kinds()
-        if not kinds:
-            return False
-        from etl_core.metrics import configured_exporters, default_registry, export_through
+        from etl_core.metrics import default_registry, export_through
 
-        try:
-            exporters = configured_exporters(self.settings, kinds, job)
-        except EtlError as exc:  # the settings' checks refuse these at start-up already
-            logger.warning("metrics not exported: %s", redact_text(str(exc)))
+        exporters = self.metric_exporters(job)
+        if not exporters:
             return False
         chosen = registry if registry is not None else default_registry()
         return not export_through(exporters, chosen)
+
+    def metric_exporters(self, job: str, *, scraped: bool = False) -> list[MetricExporter]:
+        """The configured exporters, built once for a process that exports more than once
+        (each remembers what it sent, so a push protocol sends only what changed).
+
+        ``scraped``: the process serves ``/metrics`` to Prometheus, so no Pushgateway (its
+        group would be a second copy of every series). An exporter that cannot be built is
+        logged and left out (the settings' checks refuse its settings at start-up already).
+        """
+        from etl_core.metrics import configured_exporters
+
+        kinds = self.settings.metric_exporter_kinds()
+        if scraped:
+            kinds = tuple(kind for kind in kinds if kind != "pushgateway")
+        try:
+            return configured_exporters(self.settings, kinds, job)
+        except EtlError as exc:
+            logger.warning("metrics not exported: %s", redact_text(str(exc)))
+            return []
 
     def push_metrics(self, job: str) -> bool:
         """:meth:`export_metrics` of the default registry (the name from before exporters

@@ -20,7 +20,7 @@ from rich.text import Text
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.errors import ConfigError, FieldError
-from etl_core.metrics import Registry, render_prometheus
+from etl_core.metrics import Registry, export_through, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
 from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
@@ -597,6 +597,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
     start_run(session.lane, settings, run_id=session.run_id)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
     store = session.open_store()
+    exporters = session.metric_exporters("etl_observability_serve", scraped=True)
     return StatusService(
         contracts,
         store,
@@ -612,6 +613,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
             reconcile_interval=settings.storage_reconcile_interval,
             workers=settings.storage_list_workers,
         ),
+        export=partial(export_through, exporters) if exporters else None,
     )
 
 
