@@ -591,18 +591,19 @@ class Session(Generic[S]):
         chosen = registry if registry is not None else default_registry()
         return not export_through(exporters, chosen)
 
-    def metric_exporters(self, job: str, *, scraped: bool = False) -> list[MetricExporter]:
+    def metric_exporters(self, job: str, *, pushgateway: bool = True) -> list[MetricExporter]:
         """The configured exporters, built once for a process that exports more than once
         (each remembers what it sent, so a push protocol sends only what changed).
 
-        ``scraped``: the process serves ``/metrics`` to Prometheus, so no Pushgateway (its
-        group would be a second copy of every series). An exporter that cannot be built is
-        logged and left out (the settings' checks refuse its settings at start-up already).
+        ``pushgateway=False`` leaves the Pushgateway out: for a process Prometheus scrapes
+        (``serve``: its group would be a second copy of every series) and for worker
+        processes (each would replace the others' group). An exporter that cannot be
+        built is logged and left out (the settings' checks refuse its settings at start-up).
         """
         from etl_core.metrics import configured_exporters
 
         kinds = self.settings.metric_exporter_kinds()
-        if scraped:
+        if not pushgateway:
             kinds = tuple(kind for kind in kinds if kind != "pushgateway")
         try:
             return configured_exporters(self.settings, kinds, job)

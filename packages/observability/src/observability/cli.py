@@ -597,7 +597,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
     start_run(session.lane, settings, run_id=session.run_id)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
     store = session.open_store()
-    exporters = session.metric_exporters("etl_observability_serve", scraped=True)
+    exporters = session.metric_exporters("etl_observability_serve", pushgateway=False)
     return StatusService(
         contracts,
         store,
