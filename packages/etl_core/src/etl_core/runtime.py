@@ -462,6 +462,11 @@ class Session(Generic[S]):
     flags: Mapping[str, object] = field(default_factory=dict)
     recorder: RecorderFactory | None = None
     env: Mapping[str, str] | None = None
+    _exporters: dict[str, list[MetricExporter]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """The exporters :meth:`export_metrics` built, by job: a command exporting as it goes,
+    then at exit, sends what changed since, not its totals twice."""
 
     def with_flags(self, flags: Mapping[str, object]) -> Session[S]:
         """This session with more command-line flags (a subcommand's), same run id.
@@ -572,20 +577,26 @@ class Session(Generic[S]):
             raise
         return store
 
-    def export_metrics(self, job: str, registry: Registry | None = None) -> bool:
+    def export_metrics(
+        self, job: str, registry: Registry | None = None, *, pushgateway: bool = True
+    ) -> bool:
         """Export ``registry`` (the default registry) through every configured exporter
         (:meth:`RuntimeSettings.metric_exporter_kinds`), as job ``job``.
 
-        A batch job calls this at exit. A failing exporter is logged (masked: no
-        credential of ``pushgateway_url``), never fatal, and never stops the others: the
-        job's own outcome matters more than its metrics.
+        A batch job calls this at exit; a long-running command also as it goes, with
+        ``pushgateway=False`` (a group replaced mid-run would look like the run's end): the
+        exporters are built once per job, so what went out is not sent again. A failing
+        exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
+        and never stops the others: the job's own outcome matters more than its metrics.
 
         Returns:
-            Whether every configured exporter exported (``False`` when none is configured).
+            Whether every exporter asked for exported (``False`` when none is configured).
         """
         from etl_core.metrics import default_registry, export_through
 
-        exporters = self.metric_exporters(job)
+        if job not in self._exporters:
+            self._exporters[job] = self.metric_exporters(job)
+        exporters = [e for e in self._exporters[job] if pushgateway or e.kind != "pushgateway"]
         if not exporters:
             return False
         chosen = registry if registry is not None else default_registry()

@@ -96,3 +96,22 @@ def test_push_metrics_keeps_its_name_and_exports_the_default_registry(
         assert session.push_metrics("etl_test_job")
 
     assert udp_server.recv(65535) == b"prod.etl_test_files_total:2|c|#dataset:pos"
+
+
+def test_exporting_as_it_goes_then_at_exit_sends_nothing_twice(
+    udp_server: socket.socket,
+) -> None:
+    session = _session(
+        {
+            "ETL_METRICS_EXPORTERS": "statsd",
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{udp_server.getsockname()[1]}",
+        }
+    )
+    registry = _registry()
+
+    assert session.export_metrics("etl_test_job", registry, pushgateway=False)  # a batch done
+    registry.counter("etl_test_files_total", "Files.", ("dataset",)).labels(dataset="pos").inc()
+    assert session.export_metrics("etl_test_job", registry)  # at exit
+
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    assert udp_server.recv(65535) == b"etl_test_files_total:1|c|#dataset:pos"
