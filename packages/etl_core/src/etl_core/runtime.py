@@ -468,6 +468,11 @@ class Session(Generic[S]):
     """The exporters :meth:`export_metrics` built, by job: a command exporting as it goes,
     then at exit, sends what changed since, not its totals twice."""
 
+    def __getstate__(self) -> dict[str, object]:
+        """What a pickled session carries (``serve`` hands it to its cycle process): not
+        the exporters built here, which hold sockets and locks; the copy builds its own."""
+        return {**vars(self), "_exporters": {}}
+
     def with_flags(self, flags: Mapping[str, object]) -> Session[S]:
         """This session with more command-line flags (a subcommand's), same run id.
 

@@ -115,3 +115,21 @@ def test_exporting_as_it_goes_then_at_exit_sends_nothing_twice(
 
     assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
     assert udp_server.recv(65535) == b"etl_test_files_total:1|c|#dataset:pos"
+
+
+def test_a_session_that_exported_still_pickles_without_its_exporters(
+    udp_server: socket.socket,
+) -> None:
+    """``serve`` hands its session to the cycle process it spawns."""
+    import pickle
+
+    address = f"127.0.0.1:{udp_server.getsockname()[1]}"
+    session = _session({"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": address})
+    assert session.export_metrics("etl_test_job", _registry())
+
+    copy = pickle.loads(pickle.dumps(session))
+
+    assert copy.settings == session.settings
+    assert copy.run_id == session.run_id
+    assert copy.export_metrics("etl_test_job", _registry())  # its own exporters: totals again
+    assert udp_server.recv(65535) == udp_server.recv(65535)
