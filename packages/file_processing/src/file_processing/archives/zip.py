@@ -69,8 +69,8 @@ _MAX_CENTRAL_RECORD = 4096  # generous bytes per central-directory record when b
 
 def zip_head_inflater(target: Path, limits: UnpackLimits) -> ZipHeadInflater | None:
     """A :class:`~file_processing.inflate_ahead.ZipHeadInflater` staging to ``target``,
-    for :func:`unpack`'s ``ahead``; ``None`` where ISA-L is not installed (the entry would
-    be inflated by ``zipfile``, which nothing ahead stands for)."""
+    for :func:`~file_processing.unpack.unpack`'s ``ahead``; ``None`` where ISA-L is not
+    installed (the entry would be inflated by ``zipfile``, which nothing ahead stands for)."""
     inflater = _fast_inflater()
     if inflater is None:
         return None
