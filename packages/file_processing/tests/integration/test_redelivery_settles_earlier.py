@@ -20,7 +20,8 @@ from etl_core.errors import StorageError
 from etl_core.storage import LocalObjectStore
 from file_processing import ledger as ledger_module
 from file_processing.errors import FileProcessingError
-from file_processing.quarantine import list_quarantined, read_record, release
+from file_processing.ledger import Claim
+from file_processing.quarantine import list_quarantined, read_record, release, settle
 
 Orders = Callable[..., bytes]
 
@@ -267,6 +268,31 @@ def test_a_forced_reprocess_that_validates_closes_its_own_quarantine_as_revalida
     assert "test-run" in str(refused.value)
     assert again.superseded == []
     assert list(list_quarantined(lane.store)) == []
+
+
+def test_a_redo_of_a_forced_run_killed_after_the_close_reports_it_for_the_mirror(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("max = 1000", "max = 10000"))
+    same = lane.store.head(key)
+    with lane.processor() as processor:
+        # The killed forced attempt: it closed the record, then died before the ledger
+        # (and the database mirror) recorded anything; its interruption is recorded.
+        claim = processor.ledger.claim(key, same.etag, force=True)
+        assert isinstance(claim, Claim)
+        assert settle(lane.store, first.outputs[0], same, run_id="killed-run") is not None
+        processor.ledger.finish(claim, "failed", message="interrupted")
+        redone = processor.process(key)  # the next scan takes it: no --force needed
+    assert redone.status == "validated"
+    (closed,) = redone.superseded
+    record = read_record(lane.store, first.outputs[0])
+    assert (closed["key"], closed["closed_by"]) == (record.key, REVALIDATED_BY)
+    assert closed["closed_at"] == record.released_at
+    assert "killed-run" in (record.release_note or "")  # closed once, by the killed attempt
 
 
 def test_a_release_mid_way_is_not_closed_again(lane: Any, orders: Orders) -> None:
