@@ -119,7 +119,8 @@ class ObjectRecord:
     earlier_outputs: list[str] = field(default_factory=list)
     """What earlier deliveries and attempts of this key left for a validated delivery to
     settle (:func:`carried_outputs`): validated outputs it replaces, quarantined copies
-    whose records it closes. Carried by each claim; empty once a delivery is validated."""
+    whose records it closes. Carried by each claim; once a delivery is validated, only the
+    quarantines it could not close (a store error), so the next one tries again."""
 
     def is_done_for(self, etag: str) -> bool:
         """Whether this record says the object with ``etag`` needs no more work."""
@@ -170,16 +171,15 @@ def carried_outputs(previous: ObjectRecord | None) -> list[str]:
     when the new one lacks them) and the quarantined copies of it since, whose records
     may still be open (closed as superseded, or revalidated).
 
-    A validated record settled everything before it: its own outputs only. A duplicate's
+    A validated record settled everything before it: its own outputs, and the
+    quarantines it could not close (a store error), to try again. A duplicate's
     outputs are the original's, another key's: never carried. Every other state (a
     quarantine, a failed, killed or waiting attempt, a release) keeps what it carried and
     adds what it left. At most :data:`MAX_CARRIED_QUARANTINES` quarantined copies, the
     newest."""
     if previous is None:
         return []
-    if previous.state == "validated":
-        return [key for key in previous.outputs if zone_of(key) == VALIDATED]
-    left = list(previous.earlier_outputs)
+    left = list(previous.earlier_outputs)  # a validated record's: what it could not close
     if previous.state != "duplicate":
         left += previous.outputs
     keys = [

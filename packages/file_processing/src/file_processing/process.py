@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack, suppress
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,9 @@ class _Job:
     claim: Claim
     content: ContentEntry | None = None
     quarantine: QuarantineRecord | None = None
+    unsettled: list[str] = field(default_factory=list)
+    """Quarantines of earlier deliveries this validated one could not close (a store
+    error): its ledger record keeps them, so the next delivery of the key tries again."""
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
@@ -482,8 +485,11 @@ class Processor(Closeable):
             message=reason.get("message") or outcome.detail or None,
             duplicate_of=outcome.duplicate_of,
             content_sha256=job.content.sha256 if job.content else None,
-            # A validated delivery settled what earlier ones left (carried_outputs)
-            earlier_outputs=[] if state == "validated" else job.claim.record.earlier_outputs,
+            # A validated delivery settled what earlier ones left (carried_outputs), but
+            # for the quarantines it could not close
+            earlier_outputs=(
+                job.unsettled if state == "validated" else job.claim.record.earlier_outputs
+            ),
         )
         fault_point(Step.RECORDED)
 
@@ -578,6 +584,7 @@ class Processor(Closeable):
                 record = settle(self.store, key, info, run_id=self.run_id, redo=redo)
             except EtlError as exc:
                 logger.warning("quarantine %s not closed: %s", key, exc)
+                job.unsettled.append(key)
                 continue
             if record is not None:
                 closed.append(

@@ -19,6 +19,7 @@ from etl_core.artifacts import REVALIDATED_BY, SUPERSEDED_BY
 from etl_core.errors import StorageError
 from etl_core.storage import LocalObjectStore
 from file_processing import ledger as ledger_module
+from file_processing import process as process_module
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Claim
 from file_processing.quarantine import list_quarantined, read_record, release, settle
@@ -156,6 +157,30 @@ def test_an_unknown_quarantine_of_a_killed_attempt_is_closed_by_the_good_redeliv
     assert again.status == "validated"
     assert [c["key"] for c in again.superseded] == [left.key]
     assert read_record(lane.store, left.key).superseded
+
+
+def test_a_quarantine_a_store_error_left_open_is_closed_by_the_next_delivery(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("returns_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)  # under _unknown: no contract yet
+    (lane.config_dir / "datasets" / "returns.toml").write_text(RETURNS_CONTRACT)
+    lane.deliver("returns_20261102.csv", orders(10))
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+
+            def unreachable(*args: Any, **kwargs: Any) -> Any:
+                raise StorageError("the store timed out (a transient failure)")
+
+            patch.setattr(process_module, "settle", unreachable)
+            validated = processor.process(key)
+        assert (validated.status, validated.superseded) == ("validated", [])
+        assert not read_record(lane.store, first.outputs[0]).released
+        lane.deliver("returns_20261102.csv", orders(11))  # the next delivery of the key
+        again = processor.process(key)
+    assert [c["key"] for c in again.superseded] == [first.outputs[0]]
+    assert read_record(lane.store, first.outputs[0]).superseded
 
 
 def test_an_arrival_dated_quarantine_of_another_day_is_closed_after_a_failed_attempt(
