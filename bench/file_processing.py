@@ -910,7 +910,7 @@ PROFILED = (
     ("file_processing/process.py", "_download"),
     ("file_processing/process.py", "_decryptor"),
     ("file_processing/decrypt.py", "decrypt"),
-    ("file_processing/unpack.py", "_zip"),
+    ("file_processing/archives/zip.py", "members"),
     ("file_processing/quality.py", "validate_file"),
     ("file_processing/prescan.py", "prescan"),
     ("file_processing/quality.py", "_connect"),

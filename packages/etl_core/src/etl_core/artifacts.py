@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from etl_core.storage import ObjectInfo, ObjectStore
 
 __all__ = [
+    "REVALIDATED_BY",
     "SUPERSEDED_BY",
     "CheckSummary",
     "CuratedManifest",
@@ -204,6 +205,11 @@ SUPERSEDED_BY = "superseded"
 """``released_by`` of a quarantine record closed because a later delivery of the same
 landing key (another ETag) was validated."""
 
+REVALIDATED_BY = "revalidated"
+"""``released_by`` of a quarantine record closed because the same delivery (its ETag) was
+processed again (``process --force`` after its contract was fixed) and validated; the
+``release_note`` names the run."""
+
 
 @dataclass(frozen=True)
 class QuarantineRecord(_Document):
@@ -226,7 +232,8 @@ class QuarantineRecord(_Document):
         released_at: When it was released for reprocessing, if it was, or closed as
             superseded.
         released_by: Who released it (:data:`SUPERSEDED_BY` when a later delivery of
-            the same landing key was validated, which closed it).
+            the same landing key was validated, which closed it; :data:`REVALIDATED_BY`
+            when the same delivery, processed again, was validated).
         release_note: Why.
         superseded_by_etag: The ETag of the later delivery of the same landing key whose
             validation closed this record (``released_at`` says when); ``None`` unless
@@ -268,6 +275,11 @@ class QuarantineRecord(_Document):
     def superseded(self) -> bool:
         """Whether a later, validated delivery of the same landing key closed it."""
         return self.superseded_by_etag is not None
+
+    @property
+    def revalidated(self) -> bool:
+        """Whether the same delivery, processed again, was validated, which closed it."""
+        return self.released_by == REVALIDATED_BY and self.released_at is not None
 
     @property
     def record_key(self) -> str:

@@ -210,6 +210,8 @@ def process(
         _print_json(outcome.to_dict())
     else:
         out.print(_outcome_table([outcome], title=landing_key))
+        for closed in outcome.superseded:
+            out.print(f"quarantine {closed['key']} closed as {closed['closed_by']}")
     if outcome.status == "quarantined":
         raise typer.Exit(ExitCode.PARTIAL)
 
@@ -622,6 +624,7 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
             "counts": counts,
             "by_reason": dict(summary.by_reason()),
             "superseded": summary.superseded(),
+            "revalidated": summary.revalidated(),
             "outcomes": [o.to_dict() for o in summary.outcomes],
             "failures": [{"key": f.key, "error": f.error} for f in summary.failures],
         }
@@ -640,6 +643,8 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
     line = ", ".join(f"{n} {status}" for status, n in counts.items())
     if summary.superseded():
         line += f"; {summary.superseded()} earlier quarantine(s) closed as superseded"
+    if summary.revalidated():
+        line += f"; {summary.revalidated()} quarantine(s) closed as revalidated"
     out.print(line)
 
 
@@ -654,16 +659,18 @@ def quarantine_list(
         bool,
         typer.Option(
             "--released",
-            help="Include closed records: released, or superseded by a "
-            "later validated delivery of the same key.",
+            help="Include closed records: released, superseded by a later validated "
+            "delivery of the same key, or revalidated (the same delivery validated again).",
         ),
     ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Quarantined files with their reason codes (open ones unless --released).
 
-    A record is closed when it was released, or superseded: a later delivery of the same
-    landing key (another ETag) was validated (its ``released`` column says ``superseded``).
+    A record is closed when it was released, superseded (a later delivery of the same
+    landing key, another ETag, was validated: its ``released`` column says ``superseded``)
+    or revalidated (the same delivery, processed again with ``process --force``, was
+    validated: ``revalidated``).
     """
     session = cli.session(ctx)
     with session.open_store() as store:
@@ -680,11 +687,20 @@ def quarantine_list(
         table.add_row(
             escape(strip_zone(r.key, QUARANTINE)),
             r.quarantined_at,
-            f"superseded {r.released_at}" if r.superseded else r.released_at or "-",
+            _closed_column(r),
             r.reason,
         )
     out.print(table)
     out.print(f"{len(records)} quarantined file(s); 'quarantine show KEY' gives the reason in full")
+
+
+def _closed_column(record: QuarantineRecord) -> str:
+    """The ``released`` column: when, and how when no one released it by hand."""
+    if record.superseded:
+        return f"superseded {record.released_at}"
+    if record.revalidated:
+        return f"revalidated {record.released_at}"
+    return record.released_at or "-"
 
 
 @quarantine_app.command("show")

@@ -90,11 +90,12 @@ def record_outcome(
         _record_checks(ledger["QualityResult"], processed, outcome, run)
         if quarantine is not None:
             _record_quarantine(ledger["QuarantineRecord"], processed, quarantine, run)
-        for closed in outcome.superseded:  # earlier deliveries' quarantines, now superseded
+        for closed in outcome.superseded:  # superseded (or revalidated) quarantines, closed
             ledger["QuarantineRecord"].objects.filter(
                 quarantine_key=closed["key"], source_etag=closed["etag"], released_at__isnull=True
             ).update(
-                released_at=datetime.fromisoformat(closed["closed_at"]), released_by=SUPERSEDED_BY
+                released_at=datetime.fromisoformat(closed["closed_at"]),
+                released_by=closed.get("closed_by") or SUPERSEDED_BY,
             )
 
 

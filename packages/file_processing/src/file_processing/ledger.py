@@ -13,6 +13,15 @@ two workers racing for one object exactly one claims it. A claim names its holde
 time ran out, or whose holder is known gone (same host, boot and pid namespace, no
 such process), is taken over, so a crash mid-file is completed by the next run.
 
+Each claim carries forward, in ``earlier_outputs``, what earlier deliveries (and
+attempts) of the key left for a validated delivery to settle (:func:`carried_outputs`):
+the validated outputs of the last validated delivery, which a new one replaces, and the
+quarantined copies whose records may still be open. It is written by the claim's own
+compare-and-put, so it crosses a failed attempt, a killed one, a wait for a sidecar or
+a duplicate without an extra read; a quarantine is named in the claim
+(:meth:`Ledger.note_quarantine`) before its copy is written, so a process killed after
+writing it leaves it known too.
+
 The content index (``_state/file_processing/content/<sha256>.json``) remembers
 the first key validated with each content, which is how a byte-identical file
 re-delivered under another name is recognised as a duplicate.
@@ -29,7 +38,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from etl_core.errors import ObjectConflictError, ObjectNotFoundError, RecordConflictError
-from etl_core.layout import state_key, state_prefix
+from etl_core.layout import (
+    QUARANTINE,
+    QUARANTINE_SUFFIX,
+    VALIDATED,
+    state_key,
+    state_prefix,
+    zone_of,
+)
 from etl_core.storage import (
     NO_CHANGE,
     Change,
@@ -45,6 +61,7 @@ from file_processing.errors import FileProcessingError
 
 __all__ = [
     "FINAL_STATES",
+    "MAX_CARRIED_QUARANTINES",
     "STATE_PREFIX",
     "Claim",
     "ContentEntry",
@@ -52,6 +69,7 @@ __all__ = [
     "LedgerConflictError",
     "ObjectRecord",
     "State",
+    "carried_outputs",
     "utc_stamp",
 ]
 
@@ -67,6 +85,10 @@ State = Literal[
 ]
 FINAL_STATES: frozenset[str] = frozenset({"validated", "quarantined", "duplicate"})
 """States that mean "done for this ETag"; the others let the object be processed again."""
+MAX_CARRIED_QUARANTINES = 100
+"""Quarantined copies of one landing key a claim carries forward at most (the newest): a
+key quarantined every day, on arrival-dated partitions, for months, keeps its record
+small; an older one left open is logged when it is dropped."""
 
 
 class LedgerConflictError(FileProcessingError):
@@ -94,6 +116,11 @@ class ObjectRecord:
     message: str | None = None
     content_sha256: str | None = None
     duplicate_of: str | None = None
+    earlier_outputs: list[str] = field(default_factory=list)
+    """What earlier deliveries and attempts of this key left for a validated delivery to
+    settle (:func:`carried_outputs`): validated outputs it replaces, quarantined copies
+    whose records it closes. Carried by each claim; once a delivery is validated, only the
+    quarantines it could not close (a store error), so the next one tries again."""
 
     def is_done_for(self, etag: str) -> bool:
         """Whether this record says the object with ``etag`` needs no more work."""
@@ -136,6 +163,41 @@ class ContentEntry:
     etag: str
     dataset: str
     outputs: list[str]
+
+
+def carried_outputs(previous: ObjectRecord | None) -> list[str]:
+    """What a claim replacing ``previous`` carries forward for a validated delivery to
+    settle: the validated outputs of the last validated delivery of the key (removed
+    when the new one lacks them) and the quarantined copies of it since, whose records
+    may still be open (closed as superseded, or revalidated).
+
+    A validated record settled everything before it: its own outputs, and the
+    quarantines it could not close (a store error), to try again. A duplicate's
+    outputs are the original's, another key's: never carried. Every other state (a
+    quarantine, a failed, killed or waiting attempt, a release) keeps what it carried and
+    adds what it left. At most :data:`MAX_CARRIED_QUARANTINES` quarantined copies, the
+    newest."""
+    if previous is None:
+        return []
+    left = list(previous.earlier_outputs)  # a validated record's: what it could not close
+    if previous.state != "duplicate":
+        left += previous.outputs
+    keys = [
+        key
+        for key in dict.fromkeys(left)
+        if zone_of(key) == VALIDATED
+        or (zone_of(key) == QUARANTINE and not key.endswith(QUARANTINE_SUFFIX))
+    ]
+    quarantined = [key for key in keys if zone_of(key) == QUARANTINE]
+    if len(quarantined) <= MAX_CARRIED_QUARANTINES:
+        return keys
+    dropped = set(quarantined[:-MAX_CARRIED_QUARANTINES])
+    logger.warning(
+        "%s: %d older quarantine(s) of this key no longer carried forward (at most %d); "
+        "a later validated delivery will not close them: release them by hand if open",
+        previous.key, len(dropped), MAX_CARRIED_QUARANTINES,
+    )  # fmt: skip
+    return [key for key in keys if key not in dropped]
 
 
 def _content_key(dataset: str, sha256: str) -> str:
@@ -246,6 +308,7 @@ class Ledger:
                 claimed_at=utc_stamp(now),
                 expires_at=utc_stamp(now + self.claim_timeout),
                 attempts=attempts + 1,
+                earlier_outputs=carried_outputs(current),
             )
 
         update = self._update(self._records, key, self.record_key(key), take, "its ledger record")
@@ -270,6 +333,30 @@ class Ledger:
             raise LedgerConflictError(
                 f"{record.key}: the claim was taken over by another worker (raise claim_timeout "
                 "if processing takes this long); this worker stops without publishing"
+            ) from None
+        return replace(claim, record=record, version=version)
+
+    def note_quarantine(self, claim: Claim, key: str) -> Claim:
+        """Name the quarantine copy ``key`` in ``claim`` (renewed too) before it is written:
+        a process killed after writing it leaves it named in the ledger, so the next
+        claim carries it forward and a validated delivery closes its record.
+
+        Raises:
+            LedgerConflictError: another worker took the claim over: this worker must not
+                write the quarantine.
+        """
+        carried = claim.record.earlier_outputs
+        record = replace(
+            claim.record,
+            expires_at=utc_stamp(_now() + self.claim_timeout),
+            earlier_outputs=carried if key in carried else [*carried, key],
+        )
+        try:
+            version = self._put(claim, record)
+        except ObjectConflictError:
+            raise LedgerConflictError(
+                f"{record.key}: the claim was taken over by another worker before its "
+                "quarantine was written (raise claim_timeout if processing takes this long)"
             ) from None
         return replace(claim, record=record, version=version)
 

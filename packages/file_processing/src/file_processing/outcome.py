@@ -28,8 +28,10 @@ class Outcome:
     detail: str = ""
     duplicate_of: str | None = None
     superseded: list[dict[str, str]] = field(default_factory=list)
-    """The quarantine records of earlier deliveries of the same key that this validated one
-    closed: ``key`` (the quarantined object), ``etag`` (its ETag), ``closed_at``."""
+    """The quarantine records of the same landing key that this validated delivery closed:
+    ``key`` (the quarantined object), ``etag`` (its ETag), ``closed_at`` and ``closed_by``:
+    ``superseded`` for an earlier delivery's, ``revalidated`` for this same delivery's
+    (processed again, ``process --force``, and validated this time)."""
     bytes_in: int = 0
     rows: int = 0
     duration_seconds: float = 0.0

@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import ExitStack, suppress
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,6 @@ from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     LANDING,
     QUARANTINE,
-    QUARANTINE_SUFFIX,
     delivery_manifest_key,
     landing_prefix,
     quality_report_key,
@@ -104,7 +103,7 @@ from file_processing.quarantine import (
     QuarantineRecord,
     quarantine_key,
     quarantine_object,
-    supersede,
+    settle,
 )
 from file_processing.reasons import Reason
 from file_processing.report import CheckResult
@@ -193,6 +192,9 @@ class _Job:
     claim: Claim
     content: ContentEntry | None = None
     quarantine: QuarantineRecord | None = None
+    unsettled: list[str] = field(default_factory=list)
+    """Quarantines of earlier deliveries this validated one could not close (a store
+    error): its ledger record keeps them, so the next delivery of the key tries again."""
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
@@ -483,6 +485,11 @@ class Processor(Closeable):
             message=reason.get("message") or outcome.detail or None,
             duplicate_of=outcome.duplicate_of,
             content_sha256=job.content.sha256 if job.content else None,
+            # A validated delivery settled what earlier ones left (carried_outputs), but
+            # for the quarantines it could not close
+            earlier_outputs=(
+                job.unsettled if state == "validated" else job.claim.record.earlier_outputs
+            ),
         )
         fault_point(Step.RECORDED)
 
@@ -535,17 +542,21 @@ class Processor(Closeable):
             local.unlink()
             job.claim = self.ledger.renew(job.claim)
             outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
-        if job.claim.previous is not None:
-            remove_stale(self.store, job.claim.previous.outputs, outcome.outputs)
+        if job.claim.previous is not None:  # what earlier deliveries of the key left
+            remove_stale(self.store, job.claim.record.earlier_outputs, outcome.outputs)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
         outcome.superseded = self._supersede(job, contract, day)
         return outcome
 
     def _supersede(self, job: _Job, contract: Contract, day: date) -> list[dict[str, str]]:
-        """Close the open quarantine records of earlier deliveries of this validated key:
-        the one its previous ledger record names, and the one at the key a quarantine of it
-        would take today. Before the ledger's record: a process killed in between redoes it.
-        A record that cannot be closed is logged; the delivery stays validated.
+        """Close the open quarantine records this validated delivery settles: those the
+        claim carried forward (every quarantine of the key since its last validated
+        delivery, whatever failed, waited or was killed between:
+        :func:`~file_processing.ledger.carried_outputs`) and the one at the key a
+        quarantine of it would take today; an earlier delivery's as superseded, this same
+        delivery's (processed again: ``process --force``) as revalidated. Before the
+        ledger's record: a process killed in between redoes it. A record that cannot be
+        closed is logged; the delivery stays validated.
 
         Nothing is read when the ledger had no record of the key before this claim: no
         earlier delivery of it was ever quarantined (a quarantine is written under a
@@ -565,19 +576,15 @@ class Processor(Closeable):
         # A redo of an attempt on this same delivery that did not finish: what it closed
         # is reported (and mirrored) now.
         redo = previous.etag == info.etag and previous.state not in FINAL_STATES
-        candidates = [quarantine_key(info.key, contract.dataset, day)]
-        if previous.state == "quarantined":
-            candidates[:0] = [
-                key
-                for key in previous.outputs
-                if zone_of(key) == QUARANTINE and not key.endswith(QUARANTINE_SUFFIX)
-            ]
+        candidates = [key for key in job.claim.record.earlier_outputs if zone_of(key) == QUARANTINE]
+        candidates.append(quarantine_key(info.key, contract.dataset, day))
         closed: list[dict[str, str]] = []
         for key in dict.fromkeys(candidates):
             try:
-                record = supersede(self.store, key, info, run_id=self.run_id, redo=redo)
+                record = settle(self.store, key, info, run_id=self.run_id, redo=redo)
             except EtlError as exc:
-                logger.warning("quarantine %s not closed as superseded: %s", key, exc)
+                logger.warning("quarantine %s not closed: %s", key, exc)
+                job.unsettled.append(key)
                 continue
             if record is not None:
                 closed.append(
@@ -585,6 +592,7 @@ class Processor(Closeable):
                         "key": record.key,
                         "etag": record.source_etag,
                         "closed_at": record.released_at or "",
+                        "closed_by": record.released_by or "",
                     }
                 )
         return closed
@@ -1010,6 +1018,10 @@ class Processor(Closeable):
     ) -> Outcome:
         info = job.info
         dataset = contract.dataset if contract else None
+        # Named in the claim first: a process killed after writing it leaves it known, so
+        # a later validated delivery of the key closes its record.
+        key = quarantine_key(info.key, dataset, day, misnamed=misnamed)
+        job.claim = self.ledger.note_quarantine(job.claim, key)
         with _timed("quarantine"):
             record = quarantine_object(
                 self.store,

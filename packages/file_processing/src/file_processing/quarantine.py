@@ -23,6 +23,14 @@ is delivered already); the quarantined copy stays for inspection. A superseded
 record is closed for ``quarantine list`` (shown with ``--released``) and for the
 observability lane's open-quarantine gauge, which counts records without
 ``released_at``, in this release and the earlier ones.
+
+The same delivery (its ETag) processed again and validated (``process --force`` after
+its contract was fixed) closes its own open record the same way (:func:`settle`):
+``released_by`` is ``revalidated`` and ``release_note`` names the run; no manual
+release is needed. The records to close are those the ledger carries forward for the
+landing key (:func:`file_processing.ledger.carried_outputs`: every quarantine of it since
+the last validated delivery, whatever failed, waited or was killed between) and the one
+at the key a quarantine of it would take now.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from etl_core import layout
-from etl_core.artifacts import SUPERSEDED_BY, QuarantineRecord
+from etl_core.artifacts import REVALIDATED_BY, SUPERSEDED_BY, QuarantineRecord
 from etl_core.errors import ArtifactError, ObjectConflictError, ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE_SUFFIX, UNKNOWN_DATASET
 from etl_core.storage import NO_CHANGE, NoChange, ObjectInfo, ObjectStore, Records
@@ -52,6 +60,7 @@ __all__ = [
     "quarantine_object",
     "read_record",
     "release",
+    "settle",
     "supersede",
 ]
 
@@ -215,6 +224,12 @@ def release(
             f"of {escaped(record.source_key)} (ETag {record.superseded_by_etag}) was validated; "
             "nothing to release (the refused original stays here for inspection)"
         )
+    if record.revalidated:
+        raise FileProcessingError(
+            f"{record.key} was closed at {record.released_at}: {record.release_note}; "
+            "nothing to release (its delivery was validated again, the refused original "
+            "stays here for inspection)"
+        )
     if record.released:
         raise FileProcessingError(
             f"{record.key} was already released by {record.released_by} at {record.released_at}"
@@ -254,7 +269,7 @@ def supersede(
     The record is changed by compare-and-put against the version read, retried on a lost
     race (another scan closing it, a new quarantine meanwhile), so concurrent writers
     never overwrite each other. A record of the same ETag, of another landing key, or
-    already closed is left as it is.
+    already closed is left as it is (:func:`settle` also closes one of the same ETag).
 
     Args:
         redo: This is a redo of an attempt on ``delivery`` that did not finish (killed
@@ -269,17 +284,51 @@ def supersede(
         FileProcessingError: the record is malformed (the message names the field).
         RecordConflictError: the record kept changing under every attempt.
     """
+    return _close(store, key, delivery, run_id=run_id, redo=redo, same_etag=False)
+
+
+def settle(
+    store: ObjectStore, key: str, delivery: ObjectInfo, *, run_id: str, redo: bool = False
+) -> QuarantineRecord | None:
+    """Close the open quarantine record at ``key`` of ``delivery.key`` now that ``delivery``
+    was validated by ``run_id``: one of another ETag as superseded (:func:`supersede`),
+    one of this same ETag as revalidated (``released_by`` :data:`REVALIDATED_BY`, the
+    run in ``release_note``): the delivery it refused was processed again
+    (``process --force`` after its contract was fixed) and passed, so nobody has to
+    release it by hand. Same compare-and-put, same ``redo`` and errors as
+    :func:`supersede`."""
+    return _close(store, key, delivery, run_id=run_id, redo=redo, same_etag=True)
+
+
+def _close(
+    store: ObjectStore,
+    key: str,
+    delivery: ObjectInfo,
+    *,
+    run_id: str,
+    redo: bool,
+    same_etag: bool,
+) -> QuarantineRecord | None:
+    """Close the record at ``key`` for the validated ``delivery`` (of the same ETag too
+    when ``same_etag``); see :func:`supersede` and :func:`settle`."""
     record_key = layout.quarantine_record_key(key)
     closed_at = _now()
 
     def close(current: QuarantineRecord | None) -> QuarantineRecord | NoChange:
-        if (
-            current is None
-            or current.released
-            or current.source_key != delivery.key
-            or current.source_etag == delivery.etag
-        ):
+        if current is None or current.released or current.source_key != delivery.key:
             return NO_CHANGE
+        if current.source_etag == delivery.etag:
+            if not same_etag:
+                return NO_CHANGE
+            return replace(
+                current,
+                released_at=closed_at,
+                released_by=REVALIDATED_BY,
+                release_note=(
+                    f"revalidated: {delivery.key} (ETag {delivery.etag}, this same delivery) "
+                    f"was processed again and validated by run {run_id}"
+                ),
+            )
         return replace(
             current,
             released_at=closed_at,
@@ -296,20 +345,25 @@ def supersede(
     )
     if not update.changed or update.after is None:
         before = update.before.value if update.before is not None else None
-        if (
-            redo
-            and before is not None
-            and before.source_key == delivery.key
-            and before.superseded_by_etag == delivery.etag
-        ):
+        if redo and before is not None and _closed_by(before, delivery, same_etag=same_etag):
             return before  # closed by the killed attempt on this delivery, never reported
         return None
     record = update.after.value
     logger.info(
-        "quarantine record %s of %s (ETag %s) closed as superseded: ETag %s was validated",
-        record.record_key, escaped(record.source_key), record.source_etag, delivery.etag,
+        "quarantine record %s of %s (ETag %s) closed as %s: ETag %s was validated",
+        record.record_key, escaped(record.source_key), record.source_etag, record.released_by,
+        delivery.etag,
     )  # fmt: skip
     return record
+
+
+def _closed_by(record: QuarantineRecord, delivery: ObjectInfo, *, same_etag: bool) -> bool:
+    """Whether ``record`` was closed because ``delivery`` was validated."""
+    if record.source_key != delivery.key:
+        return False
+    if record.superseded_by_etag == delivery.etag:
+        return True
+    return same_etag and record.revalidated and record.source_etag == delivery.etag
 
 
 def _history_of(store: ObjectStore, key: str) -> list[dict[str, Any]]:

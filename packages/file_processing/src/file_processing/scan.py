@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
+from etl_core.artifacts import REVALIDATED_BY, SUPERSEDED_BY
 from etl_core.errors import EtlError
 from etl_core.layout import landing_prefix
 from etl_core.storage import ObjectInfo
@@ -54,7 +55,19 @@ class ScanSummary:
 
     def superseded(self) -> int:
         """How many open quarantine records of earlier deliveries the validated ones closed."""
-        return sum(len(o.superseded) for o in self.outcomes)
+        return self._closed(SUPERSEDED_BY)
+
+    def revalidated(self) -> int:
+        """How many open quarantine records of their own the validated ones closed: the same
+        delivery, processed again (``--force``), validated this time."""
+        return self._closed(REVALIDATED_BY)
+
+    def _closed(self, by: str) -> int:
+        return sum(
+            (closed.get("closed_by") or SUPERSEDED_BY) == by
+            for outcome in self.outcomes
+            for closed in outcome.superseded
+        )
 
     def by_reason(self) -> Counter[str]:
         """Quarantined and duplicate objects per reason code."""

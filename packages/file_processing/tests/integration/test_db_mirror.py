@@ -184,3 +184,57 @@ def test_a_scan_without_a_database_records_nothing_and_still_works(
 
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("runs are not recorded: no database_url is configured") == 1
+
+
+def test_a_forced_reprocess_that_validates_closes_the_mirrored_quarantine_as_revalidated(
+    local_lane: Any, orders: Orders, database_url: str
+) -> None:
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    open_count = "SELECT count(*) FROM etl_quarantine_record WHERE released_at IS NULL"
+    key = local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    assert run(local_lane, "scan", database_url=database_url).returncode == 3
+    assert query(database_url, open_count) == [(1,)]
+    contract = local_lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("max = 1000", "max = 10000"))  # fixed
+
+    done = run(local_lane, "process", key, "--force", database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert "closed as revalidated" in done.stdout
+    assert query(database_url, open_count) == [(0,)]
+    ((released_by,),) = query(database_url, "SELECT released_by FROM etl_quarantine_record")
+    assert released_by == "revalidated"
+    every = run(local_lane, "quarantine", "list", "--released", database_url=database_url)
+    assert "revalidated" in every.stdout
+
+
+def test_an_unknown_quarantine_closed_after_a_failed_attempt_closes_its_mirrored_row(
+    local_lane: Any, orders: Orders, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl_core.errors import StorageError
+
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    open_count = "SELECT count(*) FROM etl_quarantine_record WHERE released_at IS NULL"
+    key = local_lane.deliver("refunds_20261102.csv", orders(10, bad_amounts=6))
+    assert run(local_lane, "scan", database_url=database_url).returncode == 3  # no contract
+    ((quarantined,),) = query(database_url, "SELECT quarantine_key FROM etl_quarantine_record")
+    assert quarantined.startswith("quarantine/_unknown/")
+    refunds = (local_lane.config_dir / "datasets" / "orders.toml").read_text()
+    refunds = refunds.replace('dataset = "orders"', 'dataset = "refunds"')
+    refunds = refunds.replace("orders_{date", "refunds_{date")
+    (local_lane.config_dir / "datasets" / "refunds.toml").write_text(refunds)
+    local_lane.deliver("refunds_20261102.csv", orders(10))  # the good re-delivery
+    with local_lane.processor() as processor, monkeypatch.context() as patch:
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise StorageError("the store timed out (a transient failure)")
+
+        patch.setattr(processor, "_download", broken)
+        with pytest.raises(StorageError):
+            processor.process(key)  # a failed attempt between
+
+    done = run(local_lane, "scan", "--json", database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["superseded"] == 1
+    assert query(database_url, open_count) == [(0,)]
+    ((released_by,),) = query(database_url, "SELECT released_by FROM etl_quarantine_record")
+    assert released_by == "superseded"

@@ -3,7 +3,6 @@ describes exactly that entry within the limits, else thrown away and unpacked as
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,8 @@ import pytest
 
 from etl_core.errors import ConfigError
 from etl_core.testing.deliveries import zipped
+from file_processing.archives.session import Session
+from file_processing.archives.zip import ZipFormat
 from file_processing.decrypt import Decryptor
 from file_processing.delivery import open_delivery
 from file_processing.errors import RefusedError
@@ -20,7 +21,6 @@ from file_processing.reasons import Reason
 from file_processing.unpack import DEFAULT_LIMITS, unpack, zip_head_inflater
 
 pytest.importorskip("isal")
-unpack_module = importlib.import_module("file_processing.unpack")  # the package exports unpack()
 
 BODY = b"id,amount\n" + b"".join(b"%d,%d.25\n" % (i, i % 900) for i in range(20_000))
 
@@ -41,8 +41,8 @@ def no_inflating(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: Any, **__: Any) -> Any:
         raise AssertionError("inflated again")
 
-    monkeypatch.setattr(unpack_module._Session, "_inflate_fast", refuse)
-    monkeypatch.setattr(unpack_module._Session, "_spool", refuse)
+    monkeypatch.setattr(ZipFormat, "_inflate_fast", refuse)
+    monkeypatch.setattr(Session, "spool", refuse)
 
 
 def test_the_first_entry_inflated_ahead_is_taken_as_the_member(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import importlib
 import io
 import lzma
 import os
@@ -18,12 +17,11 @@ import pytest
 
 from etl_core.errors import ConfigError
 from etl_core.storage import etags
+from file_processing.archives import zip as zip_format
 from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.unpack import Member, unpack
-
-unpack_module = importlib.import_module("file_processing.unpack")  # the package exports unpack()
 
 CSV_A = b"id,name\n" + b"".join(b"%d,name-%d\n" % (i, i) for i in range(5000))
 CSV_B = b"sku,qty\n1,2\n3,4\n"
@@ -372,17 +370,15 @@ def test_each_member_carries_the_md5_computed_as_it_was_unpacked(
 def test_deflated_members_come_out_the_same_whichever_inflater_reads_them(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
-    if fast and unpack_module._fast_inflater() is None:
+    if fast and zip_format._fast_inflater() is None:
         pytest.skip("isal is not installed: zipfile inflates every entry")
     if not fast:
-        monkeypatch.setattr(unpack_module, "_fast_inflater", lambda: None)
+        monkeypatch.setattr(zip_format, "_fast_inflater", lambda: None)
     used: list[int] = []
     monkeypatch.setattr(
-        unpack_module._FastDeflate,
+        zip_format._FastDeflate,
         "read",
-        lambda self, size, read=unpack_module._FastDeflate.read: (
-            used.append(size) or read(self, size)
-        ),
+        lambda self, size, read=zip_format._FastDeflate.read: used.append(size) or read(self, size),
     )
     archive = tmp_path / "d.zip"
     big = CSV_A * 300  # several chunks

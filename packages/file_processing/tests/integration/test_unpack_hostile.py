@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib
 import io
 import os
 import random
@@ -17,12 +16,11 @@ from typing import Any
 
 import pytest
 
+from file_processing.archives import zip as zip_format
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.unpack import unpack
-
-unpack_module = importlib.import_module("file_processing.unpack")  # the package exports unpack()
 
 CSV = b"id,value\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(20_000))
 
@@ -677,7 +675,7 @@ def test_a_damaged_deflated_entry_gets_zipfiles_verdict_with_or_without_the_fast
         raw[middle : middle + 64] = b"\xff" * 64
     archive.write_bytes(raw)
     fast = verdict(archive, workdir)
-    monkeypatch.setattr(unpack_module, "_fast_inflater", lambda: None)
+    monkeypatch.setattr(zip_format, "_fast_inflater", lambda: None)
     assert fast == verdict(archive, workdir)
     if damage == "crc":
         assert fast[0] == Reason.ARCHIVE_CRC

@@ -1,0 +1,164 @@
+"""Single-stream compressors (gzip, bzip2, xz): one member, named after the delivery
+without its suffix (``a.csv.gz`` -> ``a.csv``), or the members of the tar it wraps
+(``.tgz``, ``.tar.xz``...). The output is metered as it is decompressed, so a bomb is
+refused on the bytes it produces, before any reaches a file."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, cast
+
+from file_processing.archives.base import (
+    CHUNK_SIZE,
+    STREAM_ERRORS,
+    ArchiveFormat,
+    Member,
+    Packing,
+    Peeked,
+    Readable,
+    check_ratio,
+    refusal,
+)
+from file_processing.archives.session import Session
+from file_processing.archives.tar import TarFormat
+from file_processing.errors import RefusedError
+from file_processing.limits import UnpackLimits
+from file_processing.reasons import Reason
+from file_processing.sniff import Kind, sniff
+
+__all__ = ["BZIP2", "GZIP", "XZ", "Compressed"]
+
+_COMPRESSED_SUFFIXES = (
+    (".tgz", ".tar"),
+    (".tbz2", ".tar"),
+    (".tbz", ".tar"),
+    (".txz", ".tar"),
+    (".gzip", ""),
+    (".gz", ""),
+    (".bz2", ""),
+    (".xz", ""),
+)
+_TAR = TarFormat()
+
+
+class Compressed(ArchiveFormat):
+    """A single-stream compressor: its ``kind``, its reader (``decompressor``, which reads
+    every member or stream of the file) and what it may be declared and named as.
+
+    A contract declaring ``tar`` admits one wrapping a tar, refused when it holds none.
+    """
+
+    def __init__(
+        self,
+        kind: Kind,
+        decompressor: Callable[[BinaryIO], Readable],
+        *,
+        packings: frozenset[str],
+        suffixes: tuple[str, ...],
+    ) -> None:
+        self.kind = kind
+        self.decompressor = decompressor
+        self.packings = packings
+        self.suffixes = suffixes
+
+    def members(
+        self,
+        session: Session,
+        source: Peeked,
+        name: str,
+        depth: int,
+        mode: Packing,
+        seekable: BinaryIO | None,
+    ) -> Iterator[Member]:
+        """Yield the stream's one member, or the members of the tar it wraps."""
+        stream = _Decompressed(self, source, session.limits, name)
+        inner = Peeked(stream)
+        if sniff(inner.head) is Kind.TAR:
+            yield from _TAR.walk(session, inner, name, depth)
+            stream.drain()
+            return
+        if mode is Packing.TAR:
+            raise RefusedError(
+                Reason.FORMAT_MISMATCH,
+                f"contract declares packing 'tar' but the {self.name} stream holds no tar archive",
+                member=name,
+            )
+        path = f"{name}/{_inner_name(name)}"
+        session.count_entry(path)
+        file, size = session.spool(inner.read, path)
+        yield from session.settle(file, size, path, depth)
+
+
+# gzip.GzipFile reads every member of a multi-member file (a bare zlib
+# decompressobj would stop after the first); bz2 and lzma read all streams.
+GZIP = Compressed(
+    Kind.GZIP,
+    lambda fileobj: gzip.GzipFile(fileobj=fileobj, mode="rb"),
+    packings=frozenset({"gzip", "tar"}),
+    suffixes=(".gz", ".gzip", ".tgz"),
+)
+BZIP2 = Compressed(
+    Kind.BZIP2, bz2.BZ2File, packings=frozenset({"tar"}), suffixes=(".bz2", ".tbz", ".tbz2")
+)
+XZ = Compressed(Kind.XZ, lzma.LZMAFile, packings=frozenset({"tar"}), suffixes=(".xz", ".txz"))
+
+
+class _Counting:
+    """Counts the compressed bytes a decompressor consumes, for the ratio check."""
+
+    def __init__(self, stream: Readable) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
+
+
+class _Decompressed:
+    """The metered output of a gzip (all members), bzip2 or xz stream."""
+
+    def __init__(self, fmt: Compressed, stream: Readable, limits: UnpackLimits, name: str) -> None:
+        self._input = _Counting(stream)
+        self._kind = fmt.kind
+        self._limits = limits
+        self._name = name
+        self.produced = 0
+        # the stdlib readers only call read()
+        self._file = fmt.decompressor(cast(BinaryIO, self._input))
+
+    def read(self, size: int = -1, /) -> bytes:
+        wanted = CHUNK_SIZE if size < 0 else min(size, CHUNK_SIZE)
+        try:
+            data = self._file.read(wanted)
+        except STREAM_ERRORS as exc:
+            raise refusal(exc, self._kind.value, self._name) from exc
+        self.produced += len(data)
+        if self.produced > self._limits.max_total_bytes:
+            raise RefusedError(
+                Reason.ARCHIVE_TOO_LARGE,
+                f"{self._kind.value} stream decompresses to more than "
+                f"{self._limits.max_total_bytes} bytes",
+                member=self._name,
+            )
+        check_ratio(self.produced, self._input.count, self._limits, self._name)
+        return data
+
+    def drain(self) -> None:
+        """Read to the end, so the stream's own checksums and length are verified."""
+        while self.read(CHUNK_SIZE):
+            pass
+
+
+def _inner_name(name: str) -> str:
+    """Name inside a single-stream compressor: ``a.csv.gz`` -> ``a.csv``, ``a.tgz`` -> ``a.tar``."""
+    base = name.rsplit("/", 1)[-1]
+    lowered = base.lower()
+    for suffix, replacement in _COMPRESSED_SUFFIXES:
+        if lowered.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)] + replacement
+    return base

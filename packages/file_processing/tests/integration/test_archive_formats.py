@@ -1,0 +1,375 @@
+"""The archive formats' contract: every format of ``ARCHIVE_FORMATS`` yields its members with
+their bytes and paths, and is refused the same way (reason code, the member named, no file
+left) when it is a bomb, too large, truncated, contradicts the declared packing or is plain
+data named like it; containers also refuse traversal, links and duplicate entries.
+
+A new format runs every test here once it has a :class:`Case` in ``CASES`` (how to write
+one), which ``test_every_registered_format_has_a_contract_case`` demands."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import pickle
+import random
+import tarfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+import pytest
+
+from etl_core.contracts import Contract
+from etl_core.errors import ConfigError, UnknownKindError
+from file_processing.archives import ARCHIVE_FORMATS, ArchiveFormat
+from file_processing.errors import RefusedError
+from file_processing.limits import MIB, UnpackLimits
+from file_processing.reasons import Reason
+from file_processing.sniff import Kind
+from file_processing.unpack import Packing, unpack
+
+_RANDOM = random.Random(20261207)
+BODY = b"id,value\n" + bytes(_RANDOM.getrandbits(8) for _ in range(64 * 1024))
+"""Member bytes that do not compress: a cut in the archive's middle falls inside them."""
+ZEROS = b"\0" * (4 * MIB)
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate names we ask for
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in entries.items():
+                zf.writestr(zipfile.ZipInfo(name.removesuffix("#dup")), data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def zip_link(name: str, target: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        info = zipfile.ZipInfo(name)
+        info.external_attr = (0o120777 << 16) | 0x20
+        zf.writestr(info, target)
+    return buffer.getvalue()
+
+
+def tar_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name.removesuffix("#dup"))
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def tar_link(name: str, target: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.SYMTYPE
+        info.linkname = target
+        tf.addfile(info)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to write a format: ``pack`` makes an archive of the entries (a single stream
+    takes one, its name unused); ``link`` one holding a symbolic link, for containers."""
+
+    pack: Callable[[dict[str, bytes]], bytes]
+    link: Callable[[str, str], bytes] | None = None
+
+    @property
+    def container(self) -> bool:
+        """Whether the format keeps member names (a single-stream compressor does not)."""
+        return self.link is not None
+
+
+def single(compress: Callable[[bytes], bytes]) -> Callable[[dict[str, bytes]], bytes]:
+    def pack(entries: dict[str, bytes]) -> bytes:
+        (data,) = entries.values()
+        return compress(data)
+
+    return pack
+
+
+CASES: dict[str, Case] = {
+    "zip": Case(zip_of, zip_link),
+    "tar": Case(tar_of, tar_link),
+    "gzip": Case(single(gzip.compress)),
+    "bzip2": Case(single(bz2.compress)),
+    "xz": Case(single(lzma.compress)),
+}
+
+NAMES = sorted(ARCHIVE_FORMATS)
+CONTAINERS = [n for n in NAMES if n in CASES and CASES[n].container]
+
+
+def delivery(fmt: ArchiveFormat) -> str:
+    return f"data.csv{fmt.suffixes[0]}"
+
+
+def entries(name: str, **more: bytes) -> dict[str, bytes]:
+    """Two members for a container, the one for a single stream."""
+    if CASES[name].container:
+        return {"a.csv": BODY, "sub/b.csv": BODY[::-1], **more}
+    return {"data.csv": BODY}
+
+
+def written(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / delivery(ARCHIVE_FORMATS[name])
+    path.write_bytes(data)
+    return path
+
+
+def contents(source: Any, name: str, workdir: Path, **kwargs: Any) -> dict[str, bytes]:
+    return {
+        m.path: m.file.read_bytes() for m in unpack(source, name=name, workdir=workdir, **kwargs)
+    }
+
+
+def refused(source: Path, workdir: Path, **kwargs: Any) -> RefusedError:
+    """Unpack to the end expecting a refusal that pickles; no scratch file may survive it."""
+    kwargs.setdefault("name", source.name)
+    with pytest.raises(RefusedError) as caught:
+        contents(source, workdir=workdir, **kwargs)
+    assert list(workdir.iterdir()) == []
+    error = pickle.loads(pickle.dumps(caught.value))
+    assert (error.reason, error.member) == (caught.value.reason, caught.value.member)
+    return caught.value
+
+
+class _Pipe:
+    """A stream that cannot seek, as a socket or a pipe."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._data.read(size)
+
+    def seekable(self) -> bool:
+        return False
+
+
+# ------------------------------------------------------------------ the registry
+
+
+def test_every_registered_format_has_a_contract_case() -> None:
+    assert set(CASES) == set(ARCHIVE_FORMATS), "add a Case for the new format to CASES"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_format_is_registered_under_the_name_of_its_kind(name: str) -> None:
+    fmt = ARCHIVE_FORMATS[name]
+
+    assert fmt.name == fmt.kind.value == name
+    assert fmt.suffixes
+    assert all(s.startswith(".") and s == s.lower() for s in fmt.suffixes)
+
+
+def test_every_archive_kind_sniff_opens_has_exactly_one_format() -> None:
+    kinds = [fmt.kind for fmt in ARCHIVE_FORMATS.values()]
+
+    assert sorted(kinds) == sorted(k for k in Kind if k.is_archive)
+
+
+def test_the_packings_a_contract_declares_are_the_formats_and_the_unpackers() -> None:
+    declared = set(get_args(get_type_hints(Contract)["packing"]))
+    from_formats = {"auto", "none"}.union(*(f.packings for f in ARCHIVE_FORMATS.values()))
+
+    assert declared == {p.value for p in Packing} == from_formats
+
+
+def test_an_unknown_packing_is_refused_naming_the_field_value_and_packings(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(UnknownKindError) as caught:
+        unpack(tmp_path / "x.rar", name="x.rar", packing="rar")
+
+    error = pickle.loads(pickle.dumps(caught.value))
+    assert isinstance(error, ConfigError)
+    assert (error.field, error.value) == ("packing", "rar")
+    assert error.known == tuple(p.value for p in Packing)
+    assert "'rar'" in str(error)
+
+
+# ------------------------------------------------------------------ every format
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_good_archive_yields_its_members_with_their_bytes_and_paths(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    members = entries(name)
+    path = written(tmp_path, name, CASES[name].pack(members))
+    prefix = path.name if CASES[name].container else f"{path.name}/data.csv"
+
+    got = contents(path, path.name, workdir)
+
+    if CASES[name].container:
+        assert got == {f"{prefix}/{member}": data for member, data in members.items()}
+    else:
+        assert got == {prefix: BODY}
+    assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_stream_that_cannot_seek_yields_what_the_file_does(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    data = CASES[name].pack(entries(name))
+    path = written(tmp_path, name, data)
+
+    assert contents(_Pipe(data), path.name, workdir) == contents(path, path.name, workdir)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_archive_inside_a_zip_is_opened_and_too_deep_a_nesting_refused(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    inner = delivery(ARCHIVE_FORMATS[name])
+    outer = tmp_path / "outer.zip"
+    outer.write_bytes(zip_of({inner: CASES[name].pack(entries(name))}))
+
+    got = contents(outer, outer.name, workdir)
+
+    assert got
+    assert all(p.startswith(f"outer.zip/{inner}/") for p in got)
+    error = refused(outer, workdir, limits=UnpackLimits(max_depth=1))
+    assert error.reason is Reason.ARCHIVE_TOO_DEEP
+    assert error.member == f"outer.zip/{inner}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_bomb_over_the_ratio_limit_is_refused_naming_the_member(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    member = "a.csv" if CASES[name].container else "data.csv"
+    packed = CASES[name].pack({member: ZEROS})
+    if len(packed) * 10 > len(ZEROS):
+        pytest.skip(f"{name} stores its members as they are: its size is the bomb's")
+    path = written(tmp_path, name, packed)
+
+    error = refused(path, workdir, limits=UnpackLimits(max_ratio=10, ratio_floor_bytes=MIB))
+
+    assert error.reason is Reason.ARCHIVE_RATIO
+    assert error.member is not None
+    assert error.member.startswith(path.name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_member_over_the_size_limit_is_refused_naming_it(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    path = written(tmp_path, name, CASES[name].pack(entries(name)))
+
+    error = refused(path, workdir, limits=UnpackLimits(max_member_bytes=len(BODY) // 2))
+
+    assert error.reason is Reason.ARCHIVE_TOO_LARGE
+    assert error.member is not None
+    assert error.member.startswith(f"{path.name}/")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_truncated_archive_is_refused_as_truncated(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    data = CASES[name].pack(entries(name))
+    path = written(tmp_path, name, data[: len(data) // 2])
+
+    error = refused(path, workdir)
+
+    assert error.reason is Reason.ARCHIVE_TRUNCATED
+    assert error.member is not None
+    assert error.member.startswith(path.name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plain_data_named_like_the_format_is_refused_as_corrupt(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    for suffix in ARCHIVE_FORMATS[name].suffixes:
+        path = tmp_path / f"data{suffix}"
+        path.write_bytes(BODY)
+
+        error = refused(path, workdir)
+
+        assert error.reason is Reason.ARCHIVE_CORRUPT
+        assert error.member == path.name
+        assert suffix in error.message
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_packing_the_format_does_not_satisfy_is_a_mismatch(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    path = written(tmp_path, name, CASES[name].pack(entries(name)))
+    others = [
+        p for p in Packing if p is not Packing.AUTO and p not in ARCHIVE_FORMATS[name].packings
+    ]
+
+    assert others
+    for packing in others:
+        error = refused(path, workdir, packing=packing)
+        assert error.reason is Reason.FORMAT_MISMATCH
+        assert error.member == path.name
+
+
+# ------------------------------------------------------------------ containers
+
+
+@pytest.mark.parametrize("name", CONTAINERS)
+@pytest.mark.parametrize("member", ["../evil.csv", "/abs/evil.csv", "a/../../evil.csv"])
+def test_a_member_escaping_the_directory_is_refused_naming_it(
+    tmp_path: Path, workdir: Path, name: str, member: str
+) -> None:
+    path = written(tmp_path, name, CASES[name].pack(entries(name, **{member: BODY})))
+
+    error = refused(path, workdir)
+
+    assert error.reason is Reason.ARCHIVE_PATH_TRAVERSAL
+    assert error.member is not None
+    assert error.member.endswith("evil.csv")
+
+
+@pytest.mark.parametrize("name", CONTAINERS)
+def test_a_link_is_refused_naming_it(tmp_path: Path, workdir: Path, name: str) -> None:
+    link = CASES[name].link
+    assert link is not None
+    path = written(tmp_path, name, link("data/passwd.csv", "/etc/passwd"))
+
+    error = refused(path, workdir)
+
+    assert error.reason is Reason.ARCHIVE_LINK
+    assert error.member == f"{path.name}/data/passwd.csv"
+
+
+@pytest.mark.parametrize("name", CONTAINERS)
+def test_two_entries_of_one_path_are_refused_naming_it(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    path = written(tmp_path, name, CASES[name].pack(entries(name, **{"a.csv#dup": b"x\n"})))
+
+    error = refused(path, workdir)
+
+    assert error.reason is Reason.ARCHIVE_DUPLICATE_ENTRY
+    assert error.member == f"{path.name}/a.csv"
+
+
+@pytest.mark.parametrize("name", CONTAINERS)
+def test_more_entries_than_the_limit_are_refused(tmp_path: Path, workdir: Path, name: str) -> None:
+    path = written(tmp_path, name, CASES[name].pack(entries(name, **{"c.csv": b"c\n"})))
+
+    error = refused(path, workdir, limits=UnpackLimits(max_entries=2))
+
+    assert error.reason is Reason.ARCHIVE_TOO_MANY_ENTRIES
+    assert error.member is not None
+    assert error.member.startswith(path.name)

@@ -1,0 +1,334 @@
+"""A validated delivery settles what earlier deliveries of its landing key left, whatever
+came between: the open quarantine records are closed (superseded by another ETag,
+revalidated for the same one) and the validated members the new delivery lacks are
+removed, also after a failed attempt, a killed one, a wait or a duplicate in between, for
+a quarantine under ``_unknown`` and one dated by its arrival on another day."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from etl_core.artifacts import REVALIDATED_BY, SUPERSEDED_BY
+from etl_core.errors import StorageError
+from etl_core.storage import LocalObjectStore
+from file_processing import ledger as ledger_module
+from file_processing import process as process_module
+from file_processing.errors import FileProcessingError
+from file_processing.ledger import Claim
+from file_processing.quarantine import list_quarantined, read_record, release, settle
+
+Orders = Callable[..., bytes]
+
+RETURNS_CONTRACT = """
+dataset = "returns"
+source = "vendor"
+pattern = "returns_{date:%Y%m%d}.csv"
+packing = "none"
+encryption = "none"
+
+[[columns]]
+name = "id"
+type = "int"
+
+[[columns]]
+name = "amount"
+type = "decimal"
+precision = 12
+scale = 2
+
+[[checks]]
+kind = "range"
+column = "amount"
+min = 0
+max = 1000
+"""
+
+ARRIVALS_CONTRACT = """
+dataset = "arrivals"
+source = "feed"
+pattern = "report.csv"
+date_from = "arrival"
+packing = "none"
+encryption = "none"
+
+[[columns]]
+name = "id"
+type = "int"
+
+[[columns]]
+name = "amount"
+type = "decimal"
+precision = 12
+scale = 2
+
+[[checks]]
+kind = "range"
+column = "amount"
+min = 0
+max = 1000
+"""
+
+
+def _fails_once(processor: Any, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    """One attempt on ``key`` that fails with a transient store error (recorded ``failed``)."""
+    with monkeypatch.context() as patch:
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise StorageError("the store timed out (a transient failure)")
+
+        patch.setattr(processor, "_download", broken)
+        with pytest.raises(StorageError):
+            processor.process(key)
+    record = processor.ledger.get(key)
+    assert record is not None
+    assert record.state == "failed"
+
+
+def _dated(lane: Any, key: str, days_ago: int) -> None:
+    """Make the local landing file ``key`` look delivered ``days_ago`` days ago."""
+    assert isinstance(lane.store, LocalObjectStore)
+    stamp = (datetime.now(UTC) - timedelta(days=days_ago)).timestamp()
+    os.utime(lane.store.root / key, (stamp, stamp))
+
+
+def _zip(**members: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_an_unknown_quarantine_is_closed_by_a_good_redelivery_after_a_failed_attempt(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("returns_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:  # no contract matches it yet
+        first = processor.process(key)
+    assert first.status == "quarantined"
+    assert first.outputs[0].startswith("quarantine/_unknown/")
+    (lane.config_dir / "datasets" / "returns.toml").write_text(RETURNS_CONTRACT)
+    lane.deliver("returns_20261102.csv", orders(10))  # the good re-delivery, another ETag
+    good = lane.store.head(key).etag
+    with lane.processor() as processor:
+        _fails_once(processor, monkeypatch, key)
+        again = processor.process(key)
+
+    assert again.status == "validated"
+    (closed,) = again.superseded
+    assert closed["key"] == first.outputs[0]
+    assert closed["closed_by"] == SUPERSEDED_BY
+    record = read_record(lane.store, first.outputs[0])
+    assert (record.released_by, record.superseded_by_etag) == (SUPERSEDED_BY, good)
+    assert list(list_quarantined(lane.store)) == []
+
+
+def test_an_unknown_quarantine_of_a_killed_attempt_is_closed_by_the_good_redelivery(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("returns_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as killed:
+
+        def kill(*args: Any) -> None:  # the process dies after the quarantine is written
+            raise KeyboardInterrupt
+
+        killed.mirror = kill
+        with pytest.raises(KeyboardInterrupt):
+            killed.process(key)
+    (left,) = list_quarantined(lane.store)
+    stuck = killed.ledger.get(key)
+    assert stuck is not None
+    assert stuck.state == "processing"
+    assert left.key.startswith("quarantine/_unknown/")
+
+    (lane.config_dir / "datasets" / "returns.toml").write_text(RETURNS_CONTRACT)
+    lane.deliver("returns_20261102.csv", orders(10))
+    later = ledger_module._now() + timedelta(hours=2)  # the dead claim ran out
+    monkeypatch.setattr(ledger_module, "_now", lambda: later)
+    with lane.processor() as processor:
+        again = processor.process(key)
+    assert again.status == "validated"
+    assert [c["key"] for c in again.superseded] == [left.key]
+    assert read_record(lane.store, left.key).superseded
+
+
+def test_a_quarantine_a_store_error_left_open_is_closed_by_the_next_delivery(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("returns_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)  # under _unknown: no contract yet
+    (lane.config_dir / "datasets" / "returns.toml").write_text(RETURNS_CONTRACT)
+    lane.deliver("returns_20261102.csv", orders(10))
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+
+            def unreachable(*args: Any, **kwargs: Any) -> Any:
+                raise StorageError("the store timed out (a transient failure)")
+
+            patch.setattr(process_module, "settle", unreachable)
+            validated = processor.process(key)
+        assert (validated.status, validated.superseded) == ("validated", [])
+        assert not read_record(lane.store, first.outputs[0]).released
+        lane.deliver("returns_20261102.csv", orders(11))  # the next delivery of the key
+        again = processor.process(key)
+    assert [c["key"] for c in again.superseded] == [first.outputs[0]]
+    assert read_record(lane.store, first.outputs[0]).superseded
+
+
+def test_an_arrival_dated_quarantine_of_another_day_is_closed_after_a_failed_attempt(
+    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lane = local_lane  # the arrival day is the file's modification time, set here
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10, bad_amounts=6), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        assert first.status == "quarantined"
+        lane.deliver("report.csv", orders(10), source="feed")  # re-delivered today
+        _fails_once(processor, monkeypatch, key)
+        again = processor.process(key)
+
+    assert again.status == "validated"
+    assert first.partition != again.partition
+    assert [c["key"] for c in again.superseded] == [first.outputs[0]]
+    assert read_record(lane.store, first.outputs[0]).superseded
+    assert list(list_quarantined(lane.store)) == []
+
+
+def test_every_quarantine_of_the_key_since_the_last_validation_is_closed(
+    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lane = local_lane
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10, bad_amounts=6), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("report.csv", orders(11, bad_amounts=5), source="feed")
+        _dated(lane, key, days_ago=2)
+        second = processor.process(key)  # quarantined again, on another day
+        lane.deliver("report.csv", orders(10), source="feed")
+        _fails_once(processor, monkeypatch, key)
+        again = processor.process(key)
+    assert (first.status, second.status, again.status) == ("quarantined",) * 2 + ("validated",)
+    assert first.outputs[0] != second.outputs[0]
+    assert sorted(c["key"] for c in again.superseded) == sorted(
+        [first.outputs[0], second.outputs[0]]
+    )
+    assert list(list_quarantined(lane.store)) == []
+
+
+def test_members_a_redelivery_lacks_are_removed_after_a_failed_attempt(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(5), "b.csv": orders(6)}))
+    stale = "validated/orders/dt=2026-11-02/orders_20261102.csv.zip/b.csv"
+    with lane.processor() as processor:
+        first = processor.process(key)
+        assert first.status == "validated", first
+        assert stale in first.outputs, first.outputs
+        lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(7)}))
+        _fails_once(processor, monkeypatch, key)
+        again = processor.process(key)
+    assert again.status == "validated"
+    assert not lane.store.exists(stale)
+    assert not lane.store.exists(stale + ".quality.json")
+    assert lane.store.exists("validated/orders/dt=2026-11-02/orders_20261102.csv.zip/a.csv")
+
+
+def test_a_redelivery_of_a_duplicate_keeps_the_data_of_the_original_it_duplicated(
+    lane: Any, orders: Orders
+) -> None:
+    original = lane.deliver("orders_20261101.csv", orders(5))
+    copy = lane.deliver("orders_20261102.csv", orders(5))  # byte-identical, another name
+    with lane.processor() as processor:
+        validated = processor.process(original)
+        duplicate = processor.process(copy)
+        assert duplicate.duplicate_of == original
+        lane.deliver("orders_20261102.csv", orders(8))  # the vendor's real file for that day
+        again = processor.process(copy)
+    assert again.status == "validated"
+    for key in validated.outputs:  # the original's data is not the copy's to remove
+        assert lane.store.exists(key), key
+
+
+def test_a_forced_reprocess_that_validates_closes_its_own_quarantine_as_revalidated(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    assert first.status == "quarantined"
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("max = 1000", "max = 10000"))  # fixed
+    etag = lane.store.head(key).etag
+    with lane.processor() as processor:
+        forced = processor.process(key, force=True)
+        with pytest.raises(FileProcessingError) as refused:
+            release(lane.store, processor.ledger, first.outputs[0], by="alice")
+        again = processor.process(key, force=True)  # once closed, closed once
+
+    assert forced.status == "validated"
+    (closed,) = forced.superseded
+    assert (closed["key"], closed["etag"], closed["closed_by"]) == (
+        first.outputs[0],
+        etag,
+        REVALIDATED_BY,
+    )
+    record = read_record(lane.store, first.outputs[0])
+    assert record.released_by == REVALIDATED_BY
+    assert record.released_at == closed["closed_at"]
+    assert not record.superseded  # the same delivery, not a later one
+    assert "test-run" in (record.release_note or "")
+    assert "validated again" in str(refused.value)
+    assert "test-run" in str(refused.value)
+    assert again.superseded == []
+    assert list(list_quarantined(lane.store)) == []
+
+
+def test_a_redo_of_a_forced_run_killed_after_the_close_reports_it_for_the_mirror(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("max = 1000", "max = 10000"))
+    same = lane.store.head(key)
+    with lane.processor() as processor:
+        # The killed forced attempt: it closed the record, then died before the ledger
+        # (and the database mirror) recorded anything; its interruption is recorded.
+        claim = processor.ledger.claim(key, same.etag, force=True)
+        assert isinstance(claim, Claim)
+        assert settle(lane.store, first.outputs[0], same, run_id="killed-run") is not None
+        processor.ledger.finish(claim, "failed", message="interrupted")
+        redone = processor.process(key)  # the next scan takes it: no --force needed
+    assert redone.status == "validated"
+    (closed,) = redone.superseded
+    record = read_record(lane.store, first.outputs[0])
+    assert (closed["key"], closed["closed_by"]) == (record.key, REVALIDATED_BY)
+    assert closed["closed_at"] == record.released_at
+    assert "killed-run" in (record.release_note or "")  # closed once, by the killed attempt
+
+
+def test_a_release_mid_way_is_not_closed_again(lane: Any, orders: Orders) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        release(lane.store, processor.ledger, first.outputs[0], by="alice")
+        contract = lane.config_dir / "datasets" / "orders.toml"
+        contract.write_text(contract.read_text().replace("max = 1000", "max = 10000"))
+    with lane.processor() as processor:
+        again = processor.process(key)  # released: the next scan takes it
+    assert again.status == "validated"
+    assert again.superseded == []
+    assert read_record(lane.store, first.outputs[0]).released_by == "alice"
