@@ -59,6 +59,7 @@ from etl_core.settings_help import settings_file, settings_file_read, settings_t
 if TYPE_CHECKING:
     import typer
 
+    from etl_core.metrics import MetricExporter
     from etl_core.scheduler import Job
     from etl_core.storage import ObjectStore
     from etl_core.work import RunUnit, UnitResult
@@ -300,7 +301,7 @@ class RuntimeCLI(Generic[S]):
             encode=lane_task.encode,
             policy=task_policy(settings),
             dead_queue=lane_queues(settings, self.lane).dead,
-            on_result=lane_task.on_result,
+            on_result=_exporting_after_each_unit(session, self.lane, lane_task.on_result),
             deliveries=store_delivery_limit(session, self.lane),
         )
         if concurrency is None:
@@ -590,6 +591,34 @@ class RuntimeCLI(Generic[S]):
                 raise typer.Exit(ExitCode.FAILED)
             for name in names:
                 cli.out.print(f"{name}: pong", markup=False, highlight=False)
+
+
+def _exporting_after_each_unit(
+    session: Session[Any], lane: str, then: "Callable[[UnitResult[T]], None] | None"
+) -> "Callable[[UnitResult[T]], None] | None":
+    """A worker's ``on_result``: ``then``, followed by an export of what the worker process
+    counted (its default registry) through the configured exporters but the Pushgateway
+    (each process of each worker would replace the others' group), built once per process:
+    a long-running worker's metrics go out as its units end, not at an exit that may never
+    come. A failing exporter is logged, never the unit's failure."""
+    if not set(session.settings.metric_exporter_kinds()) - {"pushgateway"}:
+        return then  # none configured: nothing exported after a unit
+    built: dict[int, list[MetricExporter]] = {}
+
+    def after(result: "UnitResult[T]") -> None:
+        try:
+            if then is not None:
+                then(result)
+        finally:
+            from etl_core.metrics import default_registry, export_through
+
+            process = os.getpid()  # a forked pool process starts from nothing of its parent's
+            if process not in built:
+                built.clear()
+                built[process] = session.metric_exporters(f"etl_{lane}_worker", pushgateway=False)
+            export_through(built[process], default_registry())
+
+    return after
 
 
 def _format_asked(flag: str | None) -> str:

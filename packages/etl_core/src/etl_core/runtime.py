@@ -44,10 +44,13 @@ from etl_core.errors import (
 from etl_core.faults import fault_spec
 from etl_core.lanes import LANES
 from etl_core.logging import bind_context, bind_process_context, configure_logging
+from etl_core.metrics.exporter import MetricExporterKind
+from etl_core.redaction import redact_text
 from etl_core.runs import RecordedRun, RunRecorder, RunStart, exit_code_of, finish_open_runs
 from etl_core.setting_checks import SettingChecks
 
 if TYPE_CHECKING:
+    from etl_core.metrics import MetricExporter, Registry
     from etl_core.storage import ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -142,7 +145,24 @@ class RuntimeSettings:
     """Seconds between progress log lines when stderr is not a terminal (0: none); on a
     terminal a progress bar is drawn instead."""
     pushgateway_url: URL | None = None
-    """Prometheus Pushgateway that batch jobs push their metrics to at exit."""
+    """Prometheus Pushgateway that batch jobs push their metrics to at exit (exporter
+    ``pushgateway``)."""
+    metrics_exporters: tuple[MetricExporterKind, ...] | None = None
+    """Where batch jobs export their metrics at exit: ``pushgateway``, ``emf`` (CloudWatch
+    Embedded Metric Format lines), ``statsd`` (a StatsD or Datadog agent), several
+    comma-separated; unset: ``pushgateway`` when ``pushgateway_url`` is set, else none."""
+    emf_namespace: str = "etl"
+    """Exporter ``emf``: the CloudWatch namespace of the metrics."""
+    emf_output: str = "stdout"
+    """Exporter ``emf``: where the lines go: ``stdout`` (what Lambda and ECS's awslogs
+    driver send to CloudWatch Logs), ``stderr``, or a file appended to."""
+    statsd_address: str = "127.0.0.1:8125"
+    """Exporter ``statsd``: the agent's ``host:port`` (UDP; ``[::1]:8125`` for IPv6)."""
+    statsd_prefix: str = ""
+    """Exporter ``statsd``: put before every metric name as written (``prod.``)."""
+    statsd_tag_format: Literal["dogstatsd", "none"] = "dogstatsd"
+    """Exporter ``statsd``: labels as DogStatsD tags (``|#dataset:pos``), or ``none``: as
+    ``.<label>.<value>`` name suffixes, for a plain StatsD server."""
     database_url: DatabaseURL | None = None
     """The platform database (``postgresql://…``, ``sqlite:///…``); none: database features off.
 
@@ -188,7 +208,9 @@ class RuntimeSettings:
         checks.done()
 
     def _check(self, checks: SettingChecks) -> None:
-        """Timeouts and the scheduler's tick and lease; a lane adds its own after these."""
+        """Timeouts, the scheduler's tick and lease, the metric exporters; a lane adds its
+        own after these."""
+        self._check_exporters(checks)
         for name in ("s3_connect_timeout", "s3_read_timeout"):
             checks.require(getattr(self, name) > 0, name, "above 0 seconds")
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
@@ -202,6 +224,45 @@ class RuntimeSettings:
                 "schedule_lease_seconds",
                 f"longer than schedule_tick ({tick:g}s)",
             )
+
+    def _check_exporters(self, checks: SettingChecks) -> None:
+        """The chosen exporters' settings, refused at start-up rather than at the end of a
+        job whose metrics would then be lost (the exporters load only when one is chosen)."""
+        chosen = self.metrics_exporters or ()
+        checks.require(
+            "pushgateway" not in chosen or bool(self.pushgateway_url),
+            "metrics_exporters",
+            "a list naming 'pushgateway' only when pushgateway_url is set",
+        )
+        if "emf" in chosen:
+            from etl_core.metrics.emf import EMF_NAMESPACE_RULE, valid_emf_namespace
+
+            checks.require(
+                valid_emf_namespace(self.emf_namespace), "emf_namespace", EMF_NAMESPACE_RULE
+            )
+            checks.require(bool(self.emf_output.strip()), "emf_output", "stdout, stderr or a file")
+        if "statsd" in chosen:
+            from etl_core.metrics.statsd import (
+                STATSD_ADDRESS_RULE,
+                STATSD_PREFIX_RULE,
+                parse_statsd_address,
+                valid_statsd_prefix,
+            )
+
+            try:
+                parse_statsd_address(self.statsd_address)
+            except ValueError:
+                checks.require(False, "statsd_address", STATSD_ADDRESS_RULE)
+            checks.require(
+                valid_statsd_prefix(self.statsd_prefix), "statsd_prefix", STATSD_PREFIX_RULE
+            )
+
+    def metric_exporter_kinds(self) -> tuple[str, ...]:
+        """The exporters batch jobs export through: ``metrics_exporters``, or the
+        Pushgateway when only ``pushgateway_url`` is set."""
+        from etl_core.metrics.choice import chosen_exporters
+
+        return chosen_exporters(self, self.metrics_exporters)
 
     def contract_memo_dir(self) -> Path | None:
         """Where the contract loader remembers validators' passes; ``None`` when off."""
@@ -401,6 +462,16 @@ class Session(Generic[S]):
     flags: Mapping[str, object] = field(default_factory=dict)
     recorder: RecorderFactory | None = None
     env: Mapping[str, str] | None = None
+    _exporters: dict[str, list[MetricExporter]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """The exporters :meth:`export_metrics` built, by job: a command exporting as it goes,
+    then at exit, sends what changed since, not its totals twice."""
+
+    def __getstate__(self) -> dict[str, object]:
+        """What a pickled session carries (``serve`` hands it to its cycle process): not
+        the exporters built here, which hold sockets and locks; the copy builds its own."""
+        return {**vars(self), "_exporters": {}}
 
     def with_flags(self, flags: Mapping[str, object]) -> Session[S]:
         """This session with more command-line flags (a subcommand's), same run id.
@@ -511,26 +582,55 @@ class Session(Generic[S]):
             raise
         return store
 
-    def push_metrics(self, job: str) -> bool:
-        """Push the default registry to ``pushgateway_url``, if set, as group ``job``.
+    def export_metrics(
+        self, job: str, registry: Registry | None = None, *, pushgateway: bool = True
+    ) -> bool:
+        """Export ``registry`` (the default registry) through every configured exporter
+        (:meth:`RuntimeSettings.metric_exporter_kinds`), as job ``job``.
 
-        A batch job calls this at exit; a failed push is logged, never fatal
-        (the job's own outcome matters more than its metrics).
+        A batch job calls this at exit; a long-running command also as it goes, with
+        ``pushgateway=False`` (a group replaced mid-run would look like the run's end): the
+        exporters are built once per job, so what went out is not sent again. A failing
+        exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
+        and never stops the others: the job's own outcome matters more than its metrics.
 
         Returns:
-            Whether metrics were pushed.
+            Whether every exporter asked for exported (``False`` when none is configured).
         """
-        url = self.settings.pushgateway_url
-        if not url:
-            return False
-        from etl_core.metrics import push_to_gateway
+        from etl_core.metrics import default_registry, export_through
 
-        try:
-            push_to_gateway(url, job)
-        except (EtlError, OSError) as exc:
-            logger.warning("metrics not pushed to %s: %s", url, exc)
+        if job not in self._exporters:
+            self._exporters[job] = self.metric_exporters(job)
+        exporters = [e for e in self._exporters[job] if pushgateway or e.kind != "pushgateway"]
+        if not exporters:
             return False
-        return True
+        chosen = registry if registry is not None else default_registry()
+        return not export_through(exporters, chosen)
+
+    def metric_exporters(self, job: str, *, pushgateway: bool = True) -> list[MetricExporter]:
+        """The configured exporters, built once for a process that exports more than once
+        (each remembers what it sent, so a push protocol sends only what changed).
+
+        ``pushgateway=False`` leaves the Pushgateway out: for a process Prometheus scrapes
+        (``serve``: its group would be a second copy of every series) and for worker
+        processes (each would replace the others' group). An exporter that cannot be
+        built is logged and left out (the settings' checks refuse its settings at start-up).
+        """
+        from etl_core.metrics import configured_exporters
+
+        kinds = self.settings.metric_exporter_kinds()
+        if not pushgateway:
+            kinds = tuple(kind for kind in kinds if kind != "pushgateway")
+        try:
+            return configured_exporters(self.settings, kinds, job)
+        except EtlError as exc:
+            logger.warning("metrics not exported: %s", redact_text(str(exc)))
+            return []
+
+    def push_metrics(self, job: str) -> bool:
+        """:meth:`export_metrics` of the default registry (the name from before exporters
+        were configurable, when the Pushgateway was the only one)."""
+        return self.export_metrics(job)
 
 
 def open_session(

@@ -9,16 +9,12 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -31,25 +27,10 @@ from etl_core.metrics import (
     push_to_gateway,
     render_prometheus,
 )
+from etl_core.testing.pushgateway import find_binary, free_port, running_pushgateway, scrape
 from etl_core.testing.services import service_unavailable
 
 TRICKY_VALUE = 'C:\\drops\\"q3"\nfinal'
-
-
-def _find_binary(*names: str) -> str | None:
-    for name in names:
-        found = shutil.which(name) or (
-            f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
-        )
-        if found:
-            return found
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _sample_registry() -> Registry:
@@ -70,7 +51,7 @@ def _sample_registry() -> Registry:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    binary = _find_binary("promtool")
+    binary = find_binary("promtool")
     if binary is None:
         service_unavailable("promtool", "binary not found (Debian package 'prometheus')")
     return binary
@@ -108,7 +89,7 @@ def test_promtool_does_reject_unescaped_label_values(promtool: str) -> None:
 @pytest.fixture(scope="module")
 def pushgateway() -> Iterator[str]:
     """The real Pushgateway binary on 127.0.0.1, in-memory only; stopped afterwards."""
-    with _running_gateway() as url:
+    with running_pushgateway() as url:
         yield url
 
 
@@ -119,7 +100,7 @@ def guarded_pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     hashed = crypt.crypt(GATEWAY_PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
     web_config = tmp_path_factory.mktemp("gateway") / "web.yml"
     web_config.write_text(f"basic_auth_users:\n  pusher: '{hashed}'\n")
-    with _running_gateway(f"--web.config.file={web_config}", login=GATEWAY_LOGIN) as url:
+    with running_pushgateway(f"--web.config.file={web_config}", login=GATEWAY_LOGIN) as url:
         yield url
 
 
@@ -129,61 +110,6 @@ GATEWAY_LOGIN = {
     "Authorization": "Basic "
     + base64.b64encode(f"pusher:{GATEWAY_PASSWORD}".encode()).decode("ascii")
 }
-
-
-@contextlib.contextmanager
-def _running_gateway(*options: str, login: dict[str, str] | None = None) -> Iterator[str]:
-    binary = _find_binary("prometheus-pushgateway", "pushgateway")
-    if binary is None:
-        service_unavailable(
-            "pushgateway", "binary not found (Debian package 'prometheus-pushgateway')"
-        )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--persistence.file=",
-            "--log.level=warn",
-            *options,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_ready(url, process, login or {})
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], login: dict[str, str]) -> None:
-    for _ in range(100):
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
-            service_unavailable("pushgateway", f"exited with {process.returncode}: {stderr}")
-        try:
-            ready = urllib.request.Request(f"{url}/-/ready", headers=login)
-            with urllib.request.urlopen(ready, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    service_unavailable("pushgateway", f"not ready at {url} after 10 seconds")
-
-
-def _scrape(url: str) -> list[str]:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
-        body: bytes = response.read()
-    return body.decode("utf-8").splitlines()
 
 
 def _series(lines: list[str], prefix: str) -> list[str]:
@@ -197,7 +123,7 @@ def test_pushed_series_appear_on_the_gateway(pushgateway: str) -> None:
         _sample_registry(),
         grouping_key={"dataset": "pos", "prefix": "landing/pos/2024"},
     )
-    lines = _scrape(pushgateway)
+    lines = scrape(pushgateway)
     group = 'dataset="pos",instance="",job="etl-file-processing",prefix="landing/pos/2024"'
     assert _series(lines, "etl_fp_files_total{") == [
         'etl_fp_files_total{dataset="pos",instance="",job="etl-file-processing",'
@@ -228,13 +154,13 @@ def test_put_replaces_the_group_and_post_replaces_only_same_names(pushgateway: s
     push_to_gateway(
         pushgateway, "etl-data-pipeline", update, grouping_key={"run": "r1"}, method="POST"
     )
-    lines = _scrape(pushgateway)
+    lines = scrape(pushgateway)
     group = 'instance="",job="etl-data-pipeline",run="r1"'
     assert f"etl_dp_rows_total{{{group}}} 10" in lines
     assert f"etl_dp_lag_seconds{{{group}}} 1" in lines
 
     push_to_gateway(pushgateway, "etl-data-pipeline", update, grouping_key={"run": "r1"})
-    lines = _scrape(pushgateway)
+    lines = scrape(pushgateway)
     assert not _series(lines, "etl_dp_rows_total{")
     assert f"etl_dp_lag_seconds{{{group}}} 1" in lines
 
@@ -243,9 +169,9 @@ def test_delete_removes_the_group(pushgateway: str) -> None:
     registry = Registry()
     registry.counter("etl_obs_checks_total", "Checks.").inc()
     push_to_gateway(pushgateway, "etl-observability", registry)
-    assert _series(_scrape(pushgateway), "etl_obs_checks_total{")
+    assert _series(scrape(pushgateway), "etl_obs_checks_total{")
     delete_from_gateway(pushgateway, "etl-observability")
-    assert not _series(_scrape(pushgateway), "etl_obs_checks_total{")
+    assert not _series(scrape(pushgateway), "etl_obs_checks_total{")
 
 
 def test_push_the_gateway_refuses_raises_fatal_error_with_its_reason(pushgateway: str) -> None:
@@ -281,7 +207,7 @@ def test_a_password_in_the_gateway_url_is_sent_as_basic_authentication(
 def test_push_to_a_closed_port_raises_retryable_error() -> None:
     pattern = r"pushgateway PUT http://127\.0\.0\.1:\d+/metrics/job/etl failed"
     with pytest.raises(RetryableError, match=pattern):
-        push_to_gateway(f"http://127.0.0.1:{_free_port()}", "etl", Registry(), timeout=5)
+        push_to_gateway(f"http://127.0.0.1:{free_port()}", "etl", Registry(), timeout=5)
 
 
 # ---------------------------------------------------------------------- statsd

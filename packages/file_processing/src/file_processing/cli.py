@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -69,6 +69,10 @@ DatabaseUrl = Annotated[
         "setting; needs the 'schema' extra).",
     ),
 ]
+
+
+LISTEN_JOB = "etl_file_processing_listen"
+"""The job ``listen`` exports its metrics as (its Pushgateway group)."""
 
 
 @app.command()
@@ -341,7 +345,7 @@ def listen(
     A message is deleted once its objects were processed or enqueued; duplicates are
     harmless. SIGTERM or Ctrl-C: the batch in hand ends, then the command exits.
     """
-    from etl_core.events import QueueError, consume
+    from etl_core.events import Disposition, QueueError, QueueMessage, consume
     from file_processing.listen import (
         NotificationHandler,
         enqueue_units,
@@ -372,13 +376,22 @@ def listen(
 
             units = run_units(processor, ThreadExecutor(concurrency or settings.concurrency))
         handler = NotificationHandler(processor, units)
+
+        def handle_and_export(messages: Sequence[QueueMessage]) -> Sequence[Disposition]:
+            """A batch handled, then its metrics exported (not to the Pushgateway until the
+            end): a listener runs for days, its metrics go out as it works."""
+            try:
+                return handler(messages)
+            finally:
+                session.export_metrics(LISTEN_JOB, pushgateway=False)
+
         source = stack.enter_context(_queue(settings, queue))
         dead = settings.listen_dead_letter_queue
         dead_letter = stack.enter_context(_queue(settings, dead)) if dead else None
         try:
             stats = consume(
                 source,
-                handler,
+                handle_and_export,
                 dead_letter=dead_letter,
                 max_receives=settings.listen_max_receives,
                 max_messages=max_messages,
@@ -390,7 +403,7 @@ def listen(
             raise typer.Exit(ExitCode.USAGE) from None
     tally = handler.tally
     run.count(inputs=stats.received, outputs=sum(tally.done.values()), failed=tally.failed)
-    session.push_metrics("etl_file_processing_listen")
+    session.export_metrics(LISTEN_JOB)
     messages = {"received": stats.received, "deleted": stats.deleted, "kept": stats.kept,
                 "dead_lettered": stats.dead_lettered}  # fmt: skip
     objects = {**dict(sorted(tally.done.items())), "ignored": tally.ignored, "failed": tally.failed}

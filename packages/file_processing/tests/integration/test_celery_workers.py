@@ -310,3 +310,29 @@ def test_a_worker_whose_work_dir_is_missing_refuses_to_start_naming_it(
     assert f"work directory {missing}" in errors[-1]
     assert "(from env ETL_WORK_DIR)" in errors[-1]
     assert " ready." not in done.stderr
+
+
+def test_a_worker_sends_each_object_s_metrics_to_statsd_as_its_unit_ends(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    keys = deliver(local_lane, orders, range(1, 3))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
+        agent.bind(("127.0.0.1", 0))
+        agent.settimeout(60)
+        statsd = {
+            "ETL_METRICS_EXPORTERS": "statsd",
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+        }
+        with worker(local_lane, celery_broker, "counted", **statsd):
+            done = scan(local_lane, celery_broker, "--no-wait")
+            assert done.returncode == 0, done.stderr[-3000:]
+            objects: list[str] = []
+            for _ in range(200):  # the worker's datagrams, until both objects are counted
+                lines = agent.recv(65535).decode().splitlines()
+                objects += [line for line in lines if "etl_file_processing_objects_total:" in line]
+                if len(objects) == len(keys):
+                    break
+
+    assert objects == [
+        "etl_file_processing_objects_total:1|c|#dataset:orders,outcome:validated,reason"
+    ] * len(keys)

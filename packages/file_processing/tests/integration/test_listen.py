@@ -316,3 +316,51 @@ def test_sigterm_stops_a_listener_waiting_on_the_queue_at_once(
         listening.signal(signal.SIGTERM)  # as `docker stop` does
         assert listening.wait(timeout=30) == 143, listening.log()[-3000:]
         assert time.monotonic() - started < 15  # not after the long poll's 20 s
+
+
+OBJECTS = "etl_file_processing_objects_total:"
+
+
+def test_a_listener_exports_its_metrics_as_it_works_and_never_counts_them_twice(
+    s3_lane: Any, events: Events, orders: Orders
+) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
+        agent.bind(("127.0.0.1", 0))
+        agent.settimeout(60)
+        env = {
+            **os.environ,
+            "ETL_STORAGE_URL": f"s3://{events.bucket}/lake",
+            "ETL_S3_ENDPOINT_URL": events.endpoint,
+            "ETL_SQS_ENDPOINT_URL": events.endpoint,
+            "ETL_CONFIG_DIR": str(s3_lane.config_dir),
+            "ETL_WORK_DIR": str(s3_lane.tmp),
+            "ETL_LOG_FORMAT": "json",
+            "ETL_METRICS_EXPORTERS": "statsd",
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+        }
+        s3_lane.deliver("orders_20261101.csv", orders(5))
+        command = [str(BIN), "listen", "--queue", events.queue, "--wait-seconds", "1"]
+        with BackgroundProcess(command, env=env, log=s3_lane.tmp / "listen.log") as listening:
+            counted: list[str] = []
+            for _ in range(500):  # until the validated object is counted, the listener running
+                lines = agent.recv(65535).decode().splitlines()
+                counted += [line for line in lines if line.startswith(OBJECTS)]
+                if counted:
+                    break
+            still_listening = listening.process.poll() is None
+            listening.signal(signal.SIGTERM)
+            assert listening.wait(timeout=30) == 143, listening.log()[-3000:]
+        agent.setblocking(False)
+        for _ in range(1000):  # what it sent at exit, if anything
+            try:
+                lines = agent.recv(65535).decode().splitlines()
+            except BlockingIOError:
+                break
+            counted += [line for line in lines if line.startswith(OBJECTS)]
+
+    assert still_listening
+    assert counted == [
+        "etl_file_processing_objects_total:1|c|#dataset:orders,outcome:validated,reason"
+    ]

@@ -20,7 +20,7 @@ from rich.text import Text
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
 from etl_core.errors import ConfigError, FieldError
-from etl_core.metrics import Registry, push_to_gateway, render_prometheus
+from etl_core.metrics import Registry, export_through, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
 from etl_core.scheduler import Job, every
 from etl_core.storage import ObjectStore
@@ -136,8 +136,7 @@ def inventory(
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
     if metrics_file is not None:
         _write_metrics(metrics_file, registry)
-    if session.settings.pushgateway_url:
-        push_to_gateway(session.settings.pushgateway_url, "etl_observability_inventory", registry)
+    session.export_metrics("etl_observability_inventory", registry)
     if as_json:
         rows = [{**vars(e), "newest": e.newest.isoformat() if e.newest else None} for e in entries]
         out.print_json(json.dumps({"store": store.url, "datasets": rows}))
@@ -598,6 +597,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
     start_run(session.lane, settings, run_id=session.run_id)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
     store = session.open_store()
+    exporters = session.metric_exporters("etl_observability_serve", pushgateway=False)
     return StatusService(
         contracts,
         store,
@@ -613,6 +613,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
             reconcile_interval=settings.storage_reconcile_interval,
             workers=settings.storage_list_workers,
         ),
+        export=partial(export_through, exporters) if exporters else None,
     )
 
 

@@ -166,6 +166,8 @@ class StatusService:
         database: Collects the database metrics at the given time, if given.
         alerts: Updates the alerts and delivers notifications each cycle, if given.
         storage: The storage metrics' index (default: one over ``store`` with its defaults).
+        export: Called with each cycle's metrics after they are rendered, if given: the
+            configured exporters other than the Pushgateway (``/metrics`` is scraped).
     """
 
     def __init__(
@@ -179,6 +181,7 @@ class StatusService:
         database: DatabaseCollector | None = None,
         alerts: AlertWatch | None = None,
         storage: StorageIndex | None = None,
+        export: Callable[[Registry], object] | None = None,
     ) -> None:
         self.contracts = tuple(contracts)
         self.storage = storage if storage is not None else StorageIndex(store, self.contracts)
@@ -188,6 +191,7 @@ class StatusService:
         self.record = record
         self.database = database
         self.alerts = alerts
+        self.export = export
         self._snapshot = Snapshot()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -230,6 +234,8 @@ class StatusService:
         if self.alerts is not None:
             self.alerts.record_metrics(list(active or ()), registry)
         results = render_prometheus(registry).encode()
+        if self.export is not None:  # logs a failing exporter, never raises
+            self.export(registry)
         own = service_metrics(time.perf_counter() - started, failures)
         ended = self.clock.now()  # readiness counts from a cycle's end, however long it took
         done = Snapshot(

@@ -215,3 +215,25 @@ def test_a_second_inventory_lists_what_changed_and_full_lists_everything(
     assert (
         by_zone(second.stdout)[("curated", "sales")] == by_zone(first.stdout)[("curated", "sales")]
     )
+
+
+def test_inventory_with_an_unreachable_pushgateway_warns_without_its_password_and_exits_0(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """It exited 1: the failed push was the command's failure."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    seed(str(tmp_path / "lake"))
+    gateway = {"ETL_PUSHGATEWAY_URL": f"http://pusher:gate-secret-7@127.0.0.1:{port}"}
+
+    result = cli("--storage", str(tmp_path / "lake"), "inventory", "--json", env=gateway)
+
+    assert result.returncode == 0, result.stderr
+    assert by_zone(result.stdout)[("landing", "pos")]["objects"] == 2
+    (warning,) = [line for line in result.stderr.splitlines() if "not exported" in line]
+    assert "pushgateway" in warning
+    assert f"127.0.0.1:{port}" in warning
+    assert "gate-secret-7" not in result.stderr

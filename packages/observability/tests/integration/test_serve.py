@@ -84,15 +84,20 @@ def configured(tmp_path: Path) -> list[str]:
     return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
 
 
-def start_serve(cwd: Path, *options: str) -> tuple[str, subprocess.Popen[str]]:
-    """``etl-observability <options> serve`` on a free port, evaluating every second."""
+def start_serve(
+    cwd: Path, *options: str, env: dict[str, str] | None = None
+) -> tuple[str, subprocess.Popen[str]]:
+    """``etl-observability <options> serve`` on a free port, evaluating every second
+    (``env``: ``ETL_*`` variables it gets, the others are not passed on)."""
     port = free_port()
     script = Path(sys.executable).parent / "etl-observability"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"}
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith("ETL_") and k != "DATABASE_URL"
+    }
     process = subprocess.Popen(
         [str(script), *options, "serve", "--port", str(port), "--interval", "1s"],
         cwd=cwd,
-        env={**env, "ETL_LOG_FORMAT": "json"},
+        env={**inherited, "ETL_LOG_FORMAT": "json", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -141,6 +146,40 @@ def test_serve_answers_metrics_status_and_probes_and_follows_the_store(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 143
+
+
+@pytest.mark.slow
+def test_serve_exports_each_cycle_to_statsd_and_never_pushes_what_prometheus_scrapes(
+    tmp_path: Path, configured: list[str]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
+        agent.bind(("127.0.0.1", 0))
+        agent.settimeout(30)
+        exporters = {
+            "ETL_METRICS_EXPORTERS": "statsd,pushgateway",
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+            "ETL_PUSHGATEWAY_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+        }
+        _, process = start_serve(tmp_path, *configured, env=exporters)
+        try:
+            lines: list[str] = []
+            for _ in range(200):  # the datagrams of a cycle or two
+                lines += agent.recv(65535).decode().splitlines()
+                if any(line.startswith("etl_observability_dataset_level:") for line in lines):
+                    break
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=30)
+
+    levels = [line for line in lines if line.startswith("etl_observability_dataset_level:")]
+    assert levels[:2] == [  # unknown (never measured) is -1: a reset to 0, then the level
+        "etl_observability_dataset_level:0|g|#dataset:pos",
+        "etl_observability_dataset_level:-1|g|#dataset:pos",
+    ]
+    assert "metrics not exported" not in stderr
 
 
 @pytest.mark.slow

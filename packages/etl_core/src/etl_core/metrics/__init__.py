@@ -2,9 +2,11 @@
 
 Instruments (:class:`Counter`, :class:`Gauge`, :class:`Histogram`) live in a
 :class:`Registry`; the module-level :func:`counter`, :func:`gauge` and
-:func:`histogram` write to the current default registry. Exporters: Prometheus
-text and Pushgateway (:mod:`.prometheus`), CloudWatch EMF (:mod:`.emf`) and StatsD
-(:mod:`.statsd`). Names follow ``etl_<lane>_<what>_<unit>``.
+:func:`histogram` write to the current default registry. Exporters, one interface
+(:class:`MetricExporter`, :mod:`.exporter`) and a module each: Prometheus text and
+Pushgateway (:mod:`.prometheus`), CloudWatch EMF (:mod:`.emf`) and StatsD
+(:mod:`.statsd`); :data:`EXPORTERS` (:mod:`.choice`) maps the names the setting
+``metrics_exporters`` takes to them. Names follow ``etl_<lane>_<what>_<unit>``.
 """
 
 from typing import TYPE_CHECKING
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 from etl_core.exports import lazy_exports
 
 if TYPE_CHECKING:
+    from etl_core.metrics.choice import EXPORTERS, configured_exporters, export_through
     from etl_core.metrics.deltas import DeltaTracker
     from etl_core.metrics.emf import (
         EMF_MAX_DIMENSIONS,
@@ -19,8 +22,15 @@ if TYPE_CHECKING:
         EmfExporter,
         render_emf,
     )
+    from etl_core.metrics.exporter import (
+        EXPORTER_KINDS,
+        MetricExporter,
+        MetricExporterKind,
+        MetricExportError,
+    )
     from etl_core.metrics.prometheus import (
         PROMETHEUS_CONTENT_TYPE,
+        PushgatewayExporter,
         delete_from_gateway,
         push_to_gateway,
         pushgateway_url,
@@ -47,6 +57,14 @@ if TYPE_CHECKING:
     from etl_core.metrics.timing import Timer, timed
 
 _EXPORTS = {
+    "configured_exporters": "etl_core.metrics.choice",
+    "export_through": "etl_core.metrics.choice",
+    "EXPORTER_KINDS": "etl_core.metrics.exporter",
+    "EXPORTERS": "etl_core.metrics.choice",
+    "MetricExporter": "etl_core.metrics.exporter",
+    "MetricExporterKind": "etl_core.metrics.exporter",
+    "MetricExportError": "etl_core.metrics.exporter",
+    "PushgatewayExporter": "etl_core.metrics.prometheus",
     "Counter": "etl_core.metrics.registry",
     "counter": "etl_core.metrics.registry",
     "DEFAULT_BUCKETS": "etl_core.metrics.registry",
@@ -87,6 +105,8 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "EMF_MAX_DIMENSIONS",
     "EMF_MAX_METRICS_PER_DIRECTIVE",
+    "EXPORTERS",
+    "EXPORTER_KINDS",
     "PROMETHEUS_CONTENT_TYPE",
     "Counter",
     "DeltaTracker",
@@ -95,17 +115,23 @@ __all__ = [
     "Histogram",
     "LabelValue",
     "MetricError",
+    "MetricExportError",
+    "MetricExporter",
+    "MetricExporterKind",
     "MetricKind",
     "MetricSnapshot",
+    "PushgatewayExporter",
     "Registry",
     "SeriesSnapshot",
     "StatsdBatch",
     "StatsdClient",
     "StatsdExporter",
     "Timer",
+    "configured_exporters",
     "counter",
     "default_registry",
     "delete_from_gateway",
+    "export_through",
     "gauge",
     "histogram",
     "push_to_gateway",

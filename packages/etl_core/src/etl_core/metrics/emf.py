@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TextIO
 
 from etl_core.metrics.deltas import DeltaTracker
+from etl_core.metrics.exporter import MetricExportError
 from etl_core.metrics.registry import (
     MetricError,
     MetricKind,
@@ -31,7 +34,17 @@ from etl_core.metrics.registry import (
     default_registry,
 )
 
-__all__ = ["EMF_MAX_DIMENSIONS", "EMF_MAX_METRICS_PER_DIRECTIVE", "EmfExporter", "render_emf"]
+if TYPE_CHECKING:
+    from etl_core.metrics.exporter import ExporterSettings
+
+__all__ = [
+    "EMF_MAX_DIMENSIONS",
+    "EMF_MAX_METRICS_PER_DIRECTIVE",
+    "EMF_NAMESPACE_RULE",
+    "EmfExporter",
+    "render_emf",
+    "valid_emf_namespace",
+]
 
 #: Dimension keys allowed in one DimensionSet.
 EMF_MAX_DIMENSIONS = 30
@@ -168,13 +181,63 @@ def render_emf(
     ]
 
 
+class _StandardStream:
+    """``sys.stdout`` or ``sys.stderr`` as it is when written to (a test or a CLI runner
+    may have replaced it since the exporter was built)."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self.name = name
+
+    def write(self, text: str, /) -> object:
+        stream: TextIO = getattr(sys, self.name)
+        written = stream.write(text)
+        stream.flush()
+        return written
+
+
+class _AppendedFile:
+    """A file EMF lines are appended to, opened at the first write (a CloudWatch agent
+    tailing it reads whole lines: each export is one write of whole lines)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+
+    def write(self, text: str, /) -> object:
+        if self._file is None:
+            self._file = self.path.open("a", encoding="utf-8")
+        written = self._file.write(text)
+        self._file.flush()
+        return written
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+EMF_NAMESPACE_RULE = "1-255 characters, not starting with 'AWS/'"
+"""What a CloudWatch namespace must be (the setting ``emf_namespace`` is refused otherwise)."""
+
+
+def valid_emf_namespace(namespace: str) -> bool:
+    """Whether CloudWatch takes ``namespace`` (:data:`EMF_NAMESPACE_RULE`)."""
+    try:
+        _validate_namespace(namespace)
+    except MetricError:
+        return False
+    return True
+
+
 class EmfExporter:
     """Writes a registry's metrics as EMF lines to a stream, as deltas between emits.
 
-    Batch jobs call :meth:`emit` once at exit (the first emit carries the totals);
-    long-running processes call it periodically. Writing to stdout is enough on
-    Lambda and ECS/EKS with the CloudWatch agent or awslogs driver.
+    ``metrics_exporters = ["emf"]``: batch jobs export once at exit (the first emit carries
+    the totals); long-running processes call it periodically. Writing to stdout is enough
+    on Lambda and ECS/EKS with the CloudWatch agent or awslogs driver.
     """
+
+    kind: ClassVar[str] = "emf"
 
     def __init__(
         self,
@@ -194,9 +257,56 @@ class EmfExporter:
         self._deltas = DeltaTracker()
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: ExporterSettings, job: str) -> EmfExporter:
+        """Lines in ``emf_namespace`` to ``emf_output`` (``stdout``, ``stderr`` or a file
+        appended to), each with the property ``etl_job``: the job, searchable in Logs
+        Insights without being a dimension.
+
+        Raises:
+            MetricError: a namespace CloudWatch refuses.
+        """
+        output = settings.emf_output
+        stream: TextSink
+        if output in ("stdout", "stderr"):
+            stream = _StandardStream("stdout" if output == "stdout" else "stderr")
+        else:
+            stream = _AppendedFile(Path(output).expanduser())
+        return cls(stream, namespace=settings.emf_namespace, properties={"etl_job": job})
+
     def emit(self) -> int:
         """Write one line per label set; returns the number of lines written."""
         registry = self._registry if self._registry is not None else default_registry()
+        return self._emit(registry)
+
+    def export(self, registry: Registry) -> None:
+        """Write what changed in ``registry`` since the previous export, one line per label set.
+
+        Raises:
+            MetricExportError: the stream or file cannot be written.
+            MetricError: a label set CloudWatch cannot take (too many labels, a collision).
+        """
+        try:
+            self._emit(registry)
+        except (OSError, ValueError) as exc:
+            if isinstance(exc, MetricError):
+                raise
+            raise MetricExportError(self.kind, self._target(), str(exc)) from exc
+
+    def close(self) -> None:
+        """Close the file written to (a standard stream stays open)."""
+        close = getattr(self._stream, "close", None)
+        if isinstance(self._stream, _AppendedFile) and callable(close):
+            close()
+
+    def _target(self) -> str:
+        if isinstance(self._stream, _StandardStream):
+            return self._stream.name
+        if isinstance(self._stream, _AppendedFile):
+            return str(self._stream.path)
+        return type(self._stream).__name__
+
+    def _emit(self, registry: Registry) -> int:
         with self._lock:
             snapshots = registry.collect()
             lines = render_emf(
@@ -205,9 +315,10 @@ class EmfExporter:
                 timestamp_ms=int(self._clock() * 1000),
                 properties=self._properties,
             )
-            self._stream.write("".join(f"{line}\n" for line in lines))
-            flush = getattr(self._stream, "flush", None)
-            if callable(flush):
-                flush()
+            if lines:
+                self._stream.write("".join(f"{line}\n" for line in lines))
+                flush = getattr(self._stream, "flush", None)
+                if callable(flush):
+                    flush()
             self._deltas.advance(snapshots)
         return len(lines)

@@ -1,7 +1,8 @@
 """Prometheus text exposition (format 0.0.4) and Pushgateway pushes.
 
 Long-running services serve :func:`render_prometheus` on ``/metrics``; batch jobs
-call :func:`push_to_gateway` at exit. The Pushgateway URL scheme is
+push at exit through :class:`PushgatewayExporter` (``metrics_exporters``), which calls
+:func:`push_to_gateway`. The Pushgateway URL scheme is
 ``/metrics/job/<job>{/<label>/<value>}``; values containing ``/`` (or empty ones)
 travel base64url-encoded as ``<label>@base64/<encoded>``.
 """
@@ -14,7 +15,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from etl_core.errors import FatalError, RetryableError
 from etl_core.metrics.registry import (
@@ -29,8 +30,11 @@ from etl_core.metrics.registry import (
 if TYPE_CHECKING:
     import urllib.error
 
+    from etl_core.metrics.exporter import ExporterSettings
+
 __all__ = [
     "PROMETHEUS_CONTENT_TYPE",
+    "PushgatewayExporter",
     "delete_from_gateway",
     "push_to_gateway",
     "pushgateway_url",
@@ -225,3 +229,65 @@ def delete_from_gateway(
         FatalError: the gateway refused the request.
     """
     _send("DELETE", pushgateway_url(url, job, grouping_key), None, timeout)
+
+
+class PushgatewayExporter:
+    """``metrics_exporters = ["pushgateway"]``: the registry pushed to a Pushgateway group.
+
+    A batch job's metrics replace its group (``PUT``) at exit, so the gateway holds what the
+    job's last run counted; a group per job (``job``), credentials from the URL's
+    ``user:password@`` sent as Basic authentication and never written in a message.
+    """
+
+    kind: ClassVar[str] = "pushgateway"
+
+    def __init__(
+        self,
+        url: str,
+        job: str,
+        *,
+        grouping_key: Mapping[str, str] | None = None,
+        method: Literal["PUT", "POST"] = "PUT",
+        timeout: float = 10.0,
+    ) -> None:
+        pushgateway_url(url, job, grouping_key)  # a bad URL, job or key refused now
+        if method not in {"PUT", "POST"}:
+            raise MetricError(f"pushgateway method must be 'PUT' or 'POST', got {method!r}")
+        self._url = url
+        self._job = job
+        self._grouping_key = dict(grouping_key or {})
+        self._method = method
+        self._timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: ExporterSettings, job: str) -> PushgatewayExporter:
+        """The Pushgateway of ``pushgateway_url``, group ``job``.
+
+        Raises:
+            MetricError: ``pushgateway_url`` is unset or not an http(s) URL.
+        """
+        if not settings.pushgateway_url:
+            raise MetricError("metrics_exporters names 'pushgateway' but pushgateway_url is unset")
+        return cls(str(settings.pushgateway_url), job)
+
+    def export(self, registry: Registry) -> None:
+        """Push ``registry`` to the group.
+
+        Raises:
+            RetryableError: connection failure, timeout, HTTP 429 or 5xx.
+            FatalError: the gateway refused the push (other HTTP 4xx).
+        """
+        push_to_gateway(
+            self._url,
+            self._job,
+            registry,
+            grouping_key=self._grouping_key,
+            method=self._method,
+            timeout=self._timeout,
+        )
+
+    def close(self) -> None:
+        """Nothing to release: each push is one HTTP request."""
+
+    def __repr__(self) -> str:
+        return f"PushgatewayExporter({_credentials(self._url)[0]!r}, {self._job!r})"

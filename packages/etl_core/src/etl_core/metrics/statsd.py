@@ -20,9 +20,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from etl_core.metrics.deltas import DeltaTracker
+from etl_core.metrics.exporter import MetricExportError
 from etl_core.metrics.registry import (
     MetricError,
     MetricKind,
@@ -33,7 +34,18 @@ from etl_core.metrics.registry import (
 )
 from etl_core.resources import Closeable
 
-__all__ = ["StatsdBatch", "StatsdClient", "StatsdExporter"]
+if TYPE_CHECKING:
+    from etl_core.metrics.exporter import ExporterSettings
+
+__all__ = [
+    "STATSD_ADDRESS_RULE",
+    "STATSD_PREFIX_RULE",
+    "StatsdBatch",
+    "StatsdClient",
+    "StatsdExporter",
+    "parse_statsd_address",
+    "valid_statsd_prefix",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +206,8 @@ class StatsdClient(_StatsdWriter, Closeable):
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._address: tuple[str, int] | None = None
+        self.last_error: OSError | None = None
+        """Why the latest datagram that failed was not sent (``None``: none failed)."""
 
     def _emit(self, entry: str) -> None:
         self.send([entry])
@@ -211,6 +225,7 @@ class StatsdClient(_StatsdWriter, Closeable):
                 sock.sendto(packet, address)
             except OSError as exc:
                 failed += 1
+                self.last_error = exc
                 logger.warning("statsd send to %s:%s failed: %s", self.host, self.port, exc)
         return failed
 
@@ -261,14 +276,45 @@ class StatsdBatch(_StatsdWriter):
         self.flush()
 
 
+STATSD_ADDRESS_RULE = "host:port (a port from 1 to 65535; [::1]:8125 for an IPv6 address)"
+"""What the setting ``statsd_address`` must look like."""
+
+
+def parse_statsd_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of ``host:port`` (``[v6 address]:port`` for IPv6).
+
+    Raises:
+        MetricError: not of that form (:data:`STATSD_ADDRESS_RULE`).
+    """
+    host, colon, port_text = address.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    valid_host = bool(host) and not any(c.isspace() or c in "/[]@" for c in host)
+    if not colon or not valid_host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise MetricError(f"statsd address {address!r}: expected {STATSD_ADDRESS_RULE}")
+    return host, int(port_text)
+
+
+STATSD_PREFIX_RULE = "letters, digits, '_', '.' and '-' only"
+"""What the setting ``statsd_prefix`` may hold."""
+
+
+def valid_statsd_prefix(prefix: str) -> bool:
+    """Whether ``prefix`` can start a StatsD name (empty: no prefix)."""
+    return prefix == "" or _NAME.match(f"{prefix}x") is not None
+
+
 class StatsdExporter:
     """Sends what changed in a registry since the last flush to StatsD.
 
+    ``metrics_exporters = ["statsd"]`` (a StatsD or Datadog agent at ``statsd_address``).
     Counters go out as ``|c`` increments (zero increments are skipped), gauges as
     ``|g`` levels, histograms as ``<name>_count`` and ``<name>_sum`` increments.
     Labels become DogStatsD tags, or ``.<label>.<value>`` name suffixes when the
     client uses ``tag_format="none"``.
     """
+
+    kind: ClassVar[str] = "statsd"
 
     def __init__(self, client: StatsdClient, registry: Registry | None = None) -> None:
         self._client = client
@@ -276,9 +322,43 @@ class StatsdExporter:
         self._deltas = DeltaTracker()
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: ExporterSettings, job: str) -> StatsdExporter:
+        """A client of ``statsd_address``, ``statsd_prefix``, ``statsd_tag_format`` (no ``job``).
+
+        Raises:
+            MetricError: ``statsd_address`` is not ``host:port``.
+        """
+        host, port = parse_statsd_address(settings.statsd_address)
+        client = StatsdClient(
+            host, port, prefix=settings.statsd_prefix, tag_format=settings.statsd_tag_format
+        )
+        return cls(client)
+
     def flush(self) -> int:
         """Send the changes; returns the number of datagrams that failed (0 = all sent)."""
         registry = self._registry if self._registry is not None else default_registry()
+        return self._flush(registry)
+
+    def export(self, registry: Registry) -> None:
+        """Send what changed in ``registry`` since the previous export.
+
+        Raises:
+            MetricExportError: a datagram could not be sent (the host does not resolve,
+                the network refused it); what was not sent goes with the next export.
+        """
+        failed = self._flush(registry)
+        if failed:
+            target = f"{self._client.host}:{self._client.port}"
+            cause = self._client.last_error
+            reason = f"{failed} datagram(s) not sent ({cause})"
+            raise MetricExportError(self.kind, target, reason) from cause
+
+    def close(self) -> None:
+        """Close the client's socket."""
+        self._client.close()
+
+    def _flush(self, registry: Registry) -> int:
         with self._lock:
             snapshots = registry.collect()
             batch = self._client.batch()

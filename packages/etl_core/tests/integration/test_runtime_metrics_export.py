@@ -1,0 +1,135 @@
+"""``Session.export_metrics``: a batch job's metrics through every configured exporter.
+
+The receivers are real: a UDP socket on 127.0.0.1 (StatsD), the captured stdout (EMF),
+the machine's Pushgateway binary on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from etl_core.metrics import Registry
+from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings
+from etl_core.testing import capture_logs
+from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
+
+PASSWORD = "hunter2-gateway-secret"
+
+
+@pytest.fixture
+def udp_server() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        yield sock
+
+
+def _registry() -> Registry:
+    registry = Registry()
+    registry.counter("etl_test_files_total", "Files.", ("dataset",)).labels(dataset="pos").inc(2)
+    return registry
+
+
+def _session(env: dict[str, str]) -> Session[RuntimeSettings]:
+    settings, sources = load_runtime_settings(RuntimeSettings, env=env)
+    return Session("file_processing", settings, sources, "run-1", env=env)
+
+
+def test_a_pushgateway_url_alone_still_pushes_as_before() -> None:
+    with running_pushgateway() as gateway:
+        session = _session({"ETL_PUSHGATEWAY_URL": gateway})
+
+        assert session.settings.metric_exporter_kinds() == ("pushgateway",)
+        assert session.export_metrics("etl_test_job", _registry())
+        lines = scrape(gateway)
+    assert 'etl_test_files_total{dataset="pos",instance="",job="etl_test_job"} 2' in lines
+
+
+def test_no_exporter_configured_exports_nothing() -> None:
+    assert not _session({}).export_metrics("etl_test_job", _registry())
+
+
+def test_a_failing_exporter_is_logged_masked_and_never_stops_the_others(
+    udp_server: socket.socket, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreachable = f"http://pusher:{PASSWORD}@127.0.0.1:{free_port()}"
+    session = _session(
+        {
+            "ETL_METRICS_EXPORTERS": "pushgateway,statsd,emf",
+            "ETL_PUSHGATEWAY_URL": unreachable,
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{udp_server.getsockname()[1]}",
+        }
+    )
+
+    with capture_logs(logging.WARNING) as logs:
+        exported = session.export_metrics("etl_test_job", _registry())
+
+    assert not exported
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["etl_test_files_total"] == 2
+    assert json.loads(line)["etl_job"] == "etl_test_job"
+    (warning,) = [r for r in logs if "not exported" in r["event"]]
+    assert "pushgateway" in warning["event"]
+    assert f"127.0.0.1:{unreachable.rsplit(':', 1)[1]}" in warning["event"]
+    assert PASSWORD not in json.dumps(logs)
+
+
+def test_push_metrics_keeps_its_name_and_exports_the_default_registry(
+    udp_server: socket.socket,
+) -> None:
+    from etl_core.metrics import use_registry
+
+    session = _session(
+        {
+            "ETL_METRICS_EXPORTERS": "statsd",
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{udp_server.getsockname()[1]}",
+            "ETL_STATSD_PREFIX": "prod.",
+        }
+    )
+    with use_registry(_registry()):
+        assert session.push_metrics("etl_test_job")
+
+    assert udp_server.recv(65535) == b"prod.etl_test_files_total:2|c|#dataset:pos"
+
+
+def test_exporting_as_it_goes_then_at_exit_sends_nothing_twice(
+    udp_server: socket.socket,
+) -> None:
+    session = _session(
+        {
+            "ETL_METRICS_EXPORTERS": "statsd",
+            "ETL_STATSD_ADDRESS": f"127.0.0.1:{udp_server.getsockname()[1]}",
+        }
+    )
+    registry = _registry()
+
+    assert session.export_metrics("etl_test_job", registry, pushgateway=False)  # a batch done
+    registry.counter("etl_test_files_total", "Files.", ("dataset",)).labels(dataset="pos").inc()
+    assert session.export_metrics("etl_test_job", registry)  # at exit
+
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    assert udp_server.recv(65535) == b"etl_test_files_total:1|c|#dataset:pos"
+
+
+def test_a_session_that_exported_still_pickles_without_its_exporters(
+    udp_server: socket.socket,
+) -> None:
+    """``serve`` hands its session to the cycle process it spawns."""
+    import pickle
+
+    address = f"127.0.0.1:{udp_server.getsockname()[1]}"
+    session = _session({"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": address})
+    assert session.export_metrics("etl_test_job", _registry())
+
+    copy = pickle.loads(pickle.dumps(session))
+
+    assert copy.settings == session.settings
+    assert copy.run_id == session.run_id
+    assert copy.export_metrics("etl_test_job", _registry())  # its own exporters: totals again
+    assert udp_server.recv(65535) == udp_server.recv(65535)
