@@ -62,6 +62,19 @@ def drop(tmp_path: Path, age: timedelta) -> None:
     os.utime(tmp_path / "lake" / key, (at.timestamp(), at.timestamp()))
 
 
+def late_and_unheard(tmp_path: Path, webhook_receiver: Receivers) -> tuple[list[str], Any]:
+    """``stock`` (:func:`configure`) landed four hours ago, so late, and a webhook receiver
+    refusing every post with 503; the CLI options and the receiver."""
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    return options, webhook_receiver(failures=10**6, status=503)
+
+
+def alerts_document(tmp_path: Path) -> Path:
+    """The alerts document (active, resolved and owed) the CLI keeps in the lake."""
+    return tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+
+
 def listed(cli: Cli, options: list[str], *flags: str) -> Any:
     result = cli(*options, "alerts", "list", "--json", *flags)
     assert result.returncode == 0, result.stderr
@@ -134,9 +147,7 @@ def past_takeover(cli: Cli, options: list[str]) -> None:
 def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the_next_check(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers, outage: str
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
     down = hook(receiver.url if outage == "503" else closed_port_url())
 
     first = cli(*options, "check", env=down)
@@ -162,9 +173,7 @@ def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the
 def test_an_alert_opened_and_resolved_during_an_outage_is_told_resolved_only(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
 
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
     drop(tmp_path, timedelta(minutes=1))
@@ -260,11 +269,9 @@ def test_a_check_killed_after_recording_and_before_posting_is_told_by_the_next_r
 def test_a_notification_owed_longer_than_a_day_is_given_up_logged_and_counted(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
-    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    document = alerts_document(tmp_path)
     data = json.loads(document.read_text())
     data["owed"][0]["owed_at"] = "2020-01-01T00:00:00+00:00"  # owed for years
     document.write_text(json.dumps(data))
@@ -313,11 +320,9 @@ def test_serve_cycles_tell_a_notification_an_outage_kept_once_and_settle_it(
 def test_a_stale_event_owed_by_an_alert_resolved_since_is_never_told(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
-    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    document = alerts_document(tmp_path)
     data = json.loads(document.read_text())
     (alert,) = data.pop("active")  # resolved by a release that kept no outbox: "opened" left
     alert.update(state="resolved", resolved_at=alert["opened_at"])
