@@ -34,6 +34,20 @@ def cli(tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
+def cli_on(cli: Cli, config_dir: Path) -> Callable[[Path], Cli]:
+    """``cli`` on the test's config directory and the store at a given root: the two
+    options every pipeline command of a test repeats."""
+
+    def bind(storage: Path) -> Cli:
+        def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+            return cli("--config-dir", str(config_dir), "--storage", str(storage), *args, env=env)
+
+        return run
+
+    return bind
+
+
+@pytest.fixture
 def migrated_sqlite(tmp_path: Path) -> str:
     """The URL of a SQLite database migrated with ``etl-schema migrate``."""
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
@@ -153,6 +167,13 @@ def seed_store(store: ObjectStore, days: list[str], rows: int = 200) -> None:
         publish_delivery(store, "pos", date.fromisoformat(day), files, rows=rows)
 
 
+def seeded_store_at(root: Path, days: list[str], rows: int) -> Path:
+    """A local store at ``root`` seeded as :func:`seed_store` does; ``root``."""
+    with open_store(str(root)) as store:
+        seed_store(store, days, rows)
+    return root
+
+
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     """A config directory holding the POS contract."""
@@ -197,6 +218,7 @@ class Retail:
     columns_toml = staticmethod(columns_toml)
     write_contract = staticmethod(write_contract)
     seed = staticmethod(seed_store)
+    seeded_at = staticmethod(seeded_store_at)
     rows = staticmethod(pos_rows)
     TRANSFORM = POS_TRANSFORM
 

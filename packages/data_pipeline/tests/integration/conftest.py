@@ -60,6 +60,66 @@ def stamp(index: int) -> str:
     return (BASE_TIME + timedelta(minutes=index)).isoformat().replace("+00:00", "Z")
 
 
+def customers_and_orders(
+    child: str = "orders", dataset: str = "shop_orders", extra: str = ""
+) -> str:
+    """Source TOML: the ``customers`` endpoint and its child ``child`` (landing in
+    ``dataset``) walking each customer's orders by page number; ``extra`` is more lines of
+    the child's table (``chunk_records``, ``primary_key``)."""
+    return f"""
+[[endpoints]]
+name = "customers"
+path = "/customers"
+dataset = "shop_customers"
+records_path = "data"
+
+[[endpoints]]
+name = "{child}"
+path = "/customers/{{parent.id}}/orders"
+parent = "customers"
+dataset = "{dataset}"
+records_path = "data"
+{extra}
+[endpoints.pagination]
+type = "page_number"
+"""
+
+
+def cursor_items(endpoint: str = "", incremental: str = "") -> str:
+    """Source TOML: the ``items`` endpoint (dataset ``shop_items``) paged by ``/cursor``'s
+    ``meta.next``, incremental on ``updated_at`` sent as ``since``; ``endpoint`` and
+    ``incremental`` are more lines of those two tables."""
+    return f"""
+[[endpoints]]
+name = "items"
+path = "/cursor"
+dataset = "shop_items"
+records_path = "data"
+{endpoint}
+[endpoints.pagination]
+type = "cursor"
+cursor_path = "meta.next"
+[endpoints.incremental]
+cursor_field = "updated_at"
+param = "since"
+{incremental}
+"""
+
+
+def listings(store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The prefix of every ``store.list`` call from now on, in a list that grows as they
+    come: how a test counts the listings a plan makes."""
+    listed: list[str] = []
+    every = store.list
+
+    def counted(prefix: str = "") -> Any:
+        listed.append(prefix)
+        return every(prefix)
+
+    monkeypatch.setattr(store, "list", counted)
+    return listed
+
+
 def _stamp(item: Any) -> str | None:
     return item.get("updated_at") if isinstance(item, dict) else None
 

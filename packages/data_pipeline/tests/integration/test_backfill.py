@@ -37,18 +37,13 @@ DAYS = [f"2026-11-{n:02d}" for n in range(1, 7)]
 @pytest.fixture
 def six_days(tmp_path: Path, retail: Any) -> Path:
     """A local store with six validated POS days."""
-    root = tmp_path / "store"
-    with open_store(str(root)) as store:
-        retail.seed(store, DAYS, rows=3000)
-    return root
+    return retail.seeded_at(tmp_path / "store", DAYS, rows=3000)
 
 
 @pytest.fixture
-def pipeline(cli: Cli, config_dir: Path, six_days: Path) -> Cli:
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return cli("--config-dir", str(config_dir), "--storage", str(six_days), *args, env=env)
-
-    return run
+def pipeline(cli_on: Callable[[Path], Cli], six_days: Path) -> Cli:
+    """The CLI on the POS contract and the six days' store."""
+    return cli_on(six_days)
 
 
 def jobs(root: Path) -> list[dict[str, Any]]:

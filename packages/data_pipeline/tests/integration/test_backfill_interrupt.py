@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from data_pipeline import work
-from data_pipeline.backfill import PlannedPartition, run_backfill, start_backfill
+from data_pipeline.backfill import BackfillSummary, PlannedPartition, run_backfill, start_backfill
+from data_pipeline.db import BackfillJobRecord
 from data_pipeline.ledger import StoreLedger
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.settings import PipelineSettings
@@ -26,28 +28,58 @@ FIRST = date(2026, 11, 1)
 PLAN = [PlannedPartition(FIRST + timedelta(days=n), 1, 10) for n in range(3)]
 
 
-def interrupted_while_in_flight(store: Any, contract: Any, dt: date, *a: Any, **k: Any) -> Any:
-    """A partition during which the process receives SIGINT: it finishes once its backfill
-    has stopped handing out work (its executor's stop is set), as a real one finishes its
-    query after the signal."""
+def interrupt_and_wait_for_stop() -> None:
+    """Send this process SIGINT and wait until its backfill has stopped handing out work
+    (the executor's stop is set), as a real partition's query outlives the signal."""
     os.kill(os.getpid(), signal.SIGINT)
     stop = unit_stop()
     assert stop is not None
     assert stop.wait(30), "the executor never stopped"
+
+
+def interrupted_while_in_flight(store: Any, contract: Any, dt: date, *a: Any, **k: Any) -> Any:
+    """A partition during which the process receives SIGINT: it finishes once its backfill
+    has stopped handing out work (its executor's stop is set), as a real one finishes its
+    query after the signal."""
+    interrupt_and_wait_for_stop()
     return PartitionOutcome(contract.dataset, dt, None, None)
+
+
+def given_up_after_an_interrupt(store: Any, contract: Any, dt: date, *a: Any, **k: Any) -> Any:
+    """A partition during which the process receives SIGINT, and that gives up once its
+    backfill stops (a query cancelled by the signal)."""
+    interrupt_and_wait_for_stop()
+    raise RuntimeError("query interrupted")
+
+
+def run_interrupted_backfill(
+    settings: PipelineSettings,
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    partition: Callable[..., Any],
+    plan: list[PlannedPartition],
+    max_attempts: int,
+) -> tuple[BackfillSummary, BackfillJobRecord | None]:
+    """Run a one-worker backfill of ``plan`` whose partitions are ``partition``; return its
+    summary and the job as the ledger recorded it afterwards."""
+    monkeypatch.setattr(work, "process_partition", partition)
+    contract = load_contracts(config_dir).get("pos")
+    with open_store(settings.storage_url) as store:
+        ledger = StoreLedger(store)
+        job = start_backfill(
+            ledger, contract, plan[0].dt, plan[-1].dt, plan, max_attempts=max_attempts, lookback=0
+        )
+        context = PipelineContext(store, ContractSet((contract,)), settings, "r1", ledger)
+        summary = run_backfill(context, contract, job, ThreadExecutor(1), load=False)
+        return summary, ledger.get(job.job_id)
 
 
 def test_a_partition_finishing_after_an_interrupt_is_recorded_succeeded(
     settings: PipelineSettings, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(work, "process_partition", interrupted_while_in_flight)
-    contract = load_contracts(config_dir).get("pos")
-    with open_store(settings.storage_url) as store:
-        ledger = StoreLedger(store)
-        job = start_backfill(ledger, contract, FIRST, PLAN[-1].dt, PLAN, max_attempts=3, lookback=0)
-        context = PipelineContext(store, ContractSet((contract,)), settings, "r1", ledger)
-        summary = run_backfill(context, contract, job, ThreadExecutor(1), load=False)
-        recorded = ledger.get(job.job_id)
+    summary, recorded = run_interrupted_backfill(
+        settings, config_dir, monkeypatch, interrupted_while_in_flight, PLAN, max_attempts=3
+    )
 
     assert summary.interrupted
     assert summary.succeeded == 1
@@ -58,27 +90,12 @@ def test_a_partition_finishing_after_an_interrupt_is_recorded_succeeded(
                       (PLAN[2].dt, "pending", 0)]  # fmt: skip
 
 
-def given_up_after_an_interrupt(store: Any, contract: Any, dt: date, *a: Any, **k: Any) -> Any:
-    """A partition during which the process receives SIGINT, and that gives up once its
-    backfill stops (a query cancelled by the signal)."""
-    os.kill(os.getpid(), signal.SIGINT)
-    stop = unit_stop()
-    assert stop is not None
-    assert stop.wait(30), "the executor never stopped"
-    raise RuntimeError("query interrupted")
-
-
 def test_a_partition_given_up_after_an_interrupt_is_not_left_running(
     settings: PipelineSettings, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(work, "process_partition", given_up_after_an_interrupt)
-    contract = load_contracts(config_dir).get("pos")
-    with open_store(settings.storage_url) as store:
-        ledger = StoreLedger(store)
-        job = start_backfill(ledger, contract, FIRST, PLAN[-1].dt, PLAN, max_attempts=1, lookback=0)
-        context = PipelineContext(store, ContractSet((contract,)), settings, "r1", ledger)
-        summary = run_backfill(context, contract, job, ThreadExecutor(1), load=False)
-        recorded = ledger.get(job.job_id)
+    summary, recorded = run_interrupted_backfill(
+        settings, config_dir, monkeypatch, given_up_after_an_interrupt, PLAN, max_attempts=1
+    )
 
     assert summary.interrupted
     assert summary.succeeded == 0
@@ -91,14 +108,9 @@ def test_a_partition_given_up_after_an_interrupt_is_not_left_running(
 def test_a_job_whose_last_partition_ends_after_an_interrupt_is_succeeded_not_cancelled(
     settings: PipelineSettings, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(work, "process_partition", interrupted_while_in_flight)
-    contract = load_contracts(config_dir).get("pos")
-    with open_store(settings.storage_url) as store:
-        ledger = StoreLedger(store)
-        job = start_backfill(ledger, contract, FIRST, FIRST, PLAN[:1], max_attempts=3, lookback=0)
-        context = PipelineContext(store, ContractSet((contract,)), settings, "r1", ledger)
-        summary = run_backfill(context, contract, job, ThreadExecutor(1), load=False)
-        recorded = ledger.get(job.job_id)
+    summary, recorded = run_interrupted_backfill(
+        settings, config_dir, monkeypatch, interrupted_while_in_flight, PLAN[:1], max_attempts=3
+    )
 
     assert summary.interrupted
     assert summary.succeeded == 1

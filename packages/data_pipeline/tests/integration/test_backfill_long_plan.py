@@ -14,6 +14,8 @@ from etl_core.layout import validated_key
 from etl_core.storage import ObjectStore
 from etl_core.testing.deliveries import publish_delivery
 
+from .conftest import listings
+
 FIRST = date(2026, 9, 1)
 DAYS = 40
 
@@ -61,14 +63,7 @@ def test_a_long_plan_of_a_delivery_every_day_lists_the_store_once(
         for offset in range(DAYS):
             dt = FIRST + timedelta(days=offset)
             publish_delivery(store, "pos", dt, {f"pos_{dt}.csv": b"x"})
-        listed: list[str] = []
-        every = store.list
-
-        def counted(prefix: str = "") -> Any:
-            listed.append(prefix)
-            return every(prefix)
-
-        monkeypatch.setattr(store, "list", counted)
+        listed = listings(store, monkeypatch)
         plan = plan_backfill(store, contract, FIRST, FIRST + timedelta(days=DAYS - 1))
     assert len(plan) == DAYS
     assert len(listed) <= 2, f"{len(listed)} listings, the first ones {listed[:3]}"

@@ -18,6 +18,8 @@ from data_pipeline.db import BackfillJobRecord
 from etl_core.contracts import load_contracts
 from etl_core.storage import open_store
 
+from .conftest import listings
+
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 DAYS = ["2026-11-01", "2026-11-02"]
 
@@ -25,18 +27,13 @@ DAYS = ["2026-11-01", "2026-11-02"]
 @pytest.fixture
 def two_days(tmp_path: Path, retail: Any) -> Path:
     """A local store with two validated POS days."""
-    root = tmp_path / "store"
-    with open_store(str(root)) as store:
-        retail.seed(store, DAYS, rows=50)
-    return root
+    return retail.seeded_at(tmp_path / "store", DAYS, rows=50)
 
 
 @pytest.fixture
-def pipeline(cli: Cli, config_dir: Path, two_days: Path) -> Cli:
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return cli("--config-dir", str(config_dir), "--storage", str(two_days), *args, env=env)
-
-    return run
+def pipeline(cli_on: Callable[[Path], Cli], two_days: Path) -> Cli:
+    """The CLI on the POS contract and the two days' store."""
+    return cli_on(two_days)
 
 
 def backfill(pipeline: Cli, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -119,14 +116,7 @@ def test_a_plan_over_ten_years_lists_the_store_a_few_times_not_once_a_day(
     contract = load_contracts(config_dir).get("pos")
     with open_store(str(tmp_path / "lake")) as store:
         retail.seed(store, ["2017-03-04", "2026-11-02"], rows=5)
-        listed: list[str] = []
-        every = store.list
-
-        def counted(prefix: str = "") -> Any:
-            listed.append(prefix)
-            return every(prefix)
-
-        monkeypatch.setattr(store, "list", counted)
+        listed = listings(store, monkeypatch)
         plan = plan_backfill(store, contract, date(2016, 11, 20), date(2026, 11, 20))
     assert [p.dt for p in plan] == [date(2017, 3, 4), date(2026, 11, 2)]
     assert len(listed) <= 5, f"{len(listed)} listings, the first ones {listed[:3]}"

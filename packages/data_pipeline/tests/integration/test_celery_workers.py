@@ -353,13 +353,7 @@ def test_a_run_whose_database_url_is_spelled_otherwise_than_the_workers_is_loade
     port = "" if parts.port in (None, 5432) else f":{parts.port}"  # 5432 left out
     netloc = f"{user}@{host}{port}" if user else f"{host}{port}"
     spelled = urlunsplit(("postgres", netloc, parts.path, "application_name=caller", ""))
-    with worker(tmp_path, lake, celery_broker, "w1") as one:
-        done = pipeline(lake, celery_broker, "run", "--executor", "celery", DATABASE_URL=spelled)
-        said = one.log()
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "4 partition(s) processed, 0 failed" in done.stdout
-    assert "ForeignUnitError" not in said
-    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+    _run_is_loaded_by_a_worker(tmp_path, lake, celery_broker, spelled)
 
 
 def test_a_run_reaching_the_workers_database_by_another_name_is_loaded(
@@ -379,8 +373,17 @@ def test_a_run_reaching_the_workers_database_by_another_name_is_loaded(
     user = parts.username or "postgres"
     query = f"host={socket_dir}&port={parts.port or 5432}"
     by_socket = f"postgresql://{user}@{parts.path}?{query}"
+    _run_is_loaded_by_a_worker(tmp_path, lake, celery_broker, by_socket)
+
+
+def _run_is_loaded_by_a_worker(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker, url: str
+) -> None:
+    """Check that a ``run`` on Celery whose command reaches the database as ``url``
+    is loaded whole by a worker reaching it as ``lake`` says, none of its units refused
+    as another database's (ForeignUnitError)."""
     with worker(tmp_path, lake, celery_broker, "w1") as one:
-        done = pipeline(lake, celery_broker, "run", "--executor", "celery", DATABASE_URL=by_socket)
+        done = pipeline(lake, celery_broker, "run", "--executor", "celery", DATABASE_URL=url)
         said = one.log()
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "4 partition(s) processed, 0 failed" in done.stdout

@@ -23,15 +23,10 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def pipeline(
-    cli: Cli, tmp_path: Path, config_dir: Path, local_store: ObjectStore
+    cli_on: Callable[[Path], Cli], tmp_path: Path, local_store: ObjectStore
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """The CLI on the test's config directory and local store."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        store = str(tmp_path / "store")
-        return cli("--config-dir", str(config_dir), "--storage", store, *args, env=env)
-
-    return run
+    return cli_on(tmp_path / "store")
 
 
 def keys(store: ObjectStore, prefix: str) -> list[str]:

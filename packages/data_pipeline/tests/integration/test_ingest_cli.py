@@ -20,7 +20,7 @@ from etl_core.storage import acquire_lease
 from etl_core.testing.brokers import broker_for
 from etl_core.testing.scripts import run_script
 
-from .conftest import SECRETS, Fault, stamp
+from .conftest import SECRETS, Fault, cursor_items, stamp
 
 SOURCE = """
 [auth]
@@ -520,20 +520,7 @@ UNSORTED_CURSOR = """
 [auth]
 type = "bearer"
 token = "env:SHOP_TOKEN"
-
-[[endpoints]]
-name = "items"
-path = "/cursor"
-dataset = "shop_items"
-records_path = "data"
-chunk_records = 10
-[endpoints.pagination]
-type = "cursor"
-cursor_path = "meta.next"
-[endpoints.incremental]
-cursor_field = "updated_at"
-param = "since"
-"""
+""" + cursor_items("chunk_records = 10")
 
 
 def test_a_page_it_cannot_read_keeps_the_window_open_so_the_pages_after_it_land(

@@ -11,7 +11,7 @@ from data_pipeline.errors import ApiResponseError, ApiUnavailableError
 from data_pipeline.ingest import ObjectStateStore
 from etl_core.testing import capture_metrics
 
-from .conftest import Fault, stamp
+from .conftest import Fault, customers_and_orders, stamp
 
 PAGED = """
 [[endpoints]]
@@ -243,22 +243,7 @@ def test_full_refresh_from_since_drops_an_incremental_window_stuck_at_an_unreada
     assert landed == list(range(1, 21)) + list(range(31, 48))  # each once
 
 
-ORDERS = """
-[[endpoints]]
-name = "customers"
-path = "/customers"
-dataset = "shop_customers"
-records_path = "data"
-
-[[endpoints]]
-name = "orders"
-path = "/customers/{parent.id}/orders"
-parent = "customers"
-dataset = "shop_orders"
-records_path = "data"
-[endpoints.pagination]
-type = "page_number"
-"""
+ORDERS = customers_and_orders()
 
 
 def test_unreadable_pages_of_two_parents_walks_are_gone_past_in_each(workspace, api) -> None:

@@ -18,7 +18,7 @@ from data_pipeline.errors import (
 from data_pipeline.ingest import ObjectStateStore
 from etl_core.testing import capture_metrics
 
-from .conftest import SECRETS, Fault, everything_written
+from .conftest import SECRETS, Fault, RecordsApi, Workspace, everything_written
 
 PAGED = """
 [[endpoints]]
@@ -250,11 +250,19 @@ def test_headers_trickling_in_beyond_the_timeout_are_cut_at_it(workspace, api) -
     """httpx's timeouts bound each read: a status line and headers arriving a byte at a time
     held the run as long as the server kept sending (64 kB of head: weeks)."""
     workspace.source('timeout = "1s"\nmax_attempts = 1\n' + PAGED, endpoints=("items",))
+
+    _a_trickling_head_is_cut(workspace, api, r"shop/items: GET .*/page\?.*within 1s")
+
+
+def _a_trickling_head_is_cut(workspace: Workspace, api: RecordsApi, error: str) -> None:
+    """Check that ``/page`` answering its status line and 60-byte headers a byte each 0.1s
+    (6s and more) fails the run with an error matching ``error``, well before the head
+    is in: the source's ``timeout = "1s"`` bounds the whole request."""
     slow = Fault("/page", headers={"X-Slow": "a" * 60}, body=b"{}", trickle=0.1, head=True)
     api.faults.append(slow)
     started = time.monotonic()
 
-    with pytest.raises(ApiUnavailableError, match=r"shop/items: GET .*/page\?.*within 1s"):
+    with pytest.raises(ApiUnavailableError, match=error):
         workspace.ingest("items")
 
     assert time.monotonic() - started < 4
@@ -442,11 +450,5 @@ def test_headers_trickling_in_through_a_proxy_are_cut_at_the_timeout(
     workspace, api, through_proxy
 ) -> None:
     through_proxy('timeout = "1s"\nmax_attempts = 1\n' + PAGED)
-    slow = Fault("/page", headers={"X-Slow": "a" * 60}, body=b"{}", trickle=0.1, head=True)
-    api.faults.append(slow)
-    started = time.monotonic()
 
-    with pytest.raises(ApiUnavailableError, match=r"GET http://shop.invalid/page\?.*within 1s"):
-        workspace.ingest("items")
-
-    assert time.monotonic() - started < 4
+    _a_trickling_head_is_cut(workspace, api, r"GET http://shop.invalid/page\?.*within 1s")

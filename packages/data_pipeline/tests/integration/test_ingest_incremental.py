@@ -12,42 +12,12 @@ from data_pipeline.ingest import ObjectStateStore
 from etl_core.contracts import load_contracts
 from etl_core.errors import ConfigError
 
-from .conftest import Fault, stamp
+from .conftest import Fault, cursor_items, customers_and_orders, stamp
 
-INCREMENTAL = """
-[[endpoints]]
-name = "items"
-path = "/cursor"
-dataset = "shop_items"
-records_path = "data"
-chunk_records = 4
-[endpoints.pagination]
-type = "cursor"
-cursor_path = "meta.next"
-[endpoints.incremental]
-cursor_field = "updated_at"
-param = "since"
-end_param = "until"
-{extra}
-"""
+INCREMENTAL = cursor_items("chunk_records = 4", 'end_param = "until"\n{extra}')
+"""The cursor endpoint, with ``{extra}`` lines for its ``[endpoints.incremental]``."""
 
-CHILD = """
-[[endpoints]]
-name = "customers"
-path = "/customers"
-dataset = "shop_customers"
-records_path = "data"
-
-[[endpoints]]
-name = "orders"
-path = "/customers/{parent.id}/orders"
-parent = "customers"
-dataset = "shop_orders"
-records_path = "data"
-chunk_records = 3
-[endpoints.pagination]
-type = "page_number"
-"""
+CHILD = customers_and_orders(extra="chunk_records = 3")
 
 
 def test_until_without_an_end_param_is_refused_before_any_request(workspace, api) -> None:

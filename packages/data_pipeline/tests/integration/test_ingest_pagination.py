@@ -16,7 +16,7 @@ from data_pipeline.ingest.replay import find_run, replay_run
 from etl_core.contracts import load_contracts
 from etl_core.layout import raw_api_manifest_key, raw_api_prefix
 
-from .conftest import Fault
+from .conftest import Fault, customers_and_orders
 
 STYLES = {
     "page_number": """
@@ -302,25 +302,7 @@ def test_parent_pages_are_not_sent_to_the_page_reader(workspace, api, monkeypatc
         return submit(reader, body, *args)
 
     monkeypatch.setattr(PageReader, "submit", spy)
-    workspace.source(
-        """
-[[endpoints]]
-name = "customers"
-path = "/customers"
-dataset = "shop_customers"
-records_path = "data"
-
-[[endpoints]]
-name = "orders"
-path = "/customers/{parent.id}/orders"
-parent = "customers"
-dataset = "shop_orders"
-records_path = "data"
-[endpoints.pagination]
-type = "page_number"
-""",
-        endpoints=("customers", "orders"),
-    )
+    workspace.source(customers_and_orders(), endpoints=("customers", "orders"))
 
     [outcome] = workspace.ingest("orders")
 

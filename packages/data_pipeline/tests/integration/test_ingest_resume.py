@@ -15,7 +15,7 @@ from data_pipeline.ingest import lease_key
 from etl_core.contracts import PROVENANCE_FIELDS as PROVENANCE
 from etl_core.storage import LocalObjectStore, read_lease
 
-from .conftest import stamp
+from .conftest import cursor_items, customers_and_orders, stamp
 
 SOURCE = """
 [[endpoints]]
@@ -180,43 +180,12 @@ def test_a_crash_at_every_write_then_a_resume_stamps_pages_read_aside_exactly_on
         assert list(landed[0])[-4:] == list(PROVENANCE), where
 
 
-CHILD = """
-[[endpoints]]
-name = "customers"
-path = "/customers"
-dataset = "shop_customers"
-records_path = "data"
+CHILD = customers_and_orders("items", "shop_items", 'primary_key = ["order"]\nchunk_records = 2')
 
-[[endpoints]]
-name = "items"
-path = "/customers/{parent.id}/orders"
-parent = "customers"
-dataset = "shop_items"
-records_path = "data"
-primary_key = ["order"]
-chunk_records = 2
-[endpoints.pagination]
-type = "page_number"
-"""
-
-WINDOWS = """
-[[endpoints]]
-name = "items"
-path = "/cursor"
-dataset = "shop_items"
-records_path = "data"
-primary_key = ["id"]
-chunk_records = 4
-params = { per_page = 3 }
-[endpoints.pagination]
-type = "cursor"
-cursor_path = "meta.next"
-[endpoints.incremental]
-cursor_field = "updated_at"
-param = "since"
-end_param = "until"
-window = "10m"
-"""
+WINDOWS = cursor_items(
+    'primary_key = ["id"]\nchunk_records = 4\nparams = { per_page = 3 }',
+    'end_param = "until"\nwindow = "10m"',
+)
 
 
 @pytest.mark.slow

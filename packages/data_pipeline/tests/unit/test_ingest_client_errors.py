@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -18,6 +19,8 @@ from data_pipeline.ingest.auth import OAuth2ClientCredentials
 from data_pipeline.ingest.client import ApiClient
 from etl_core.contracts import Auth, Endpoint, Source
 from etl_core.secrets import Secret
+
+Failure = TypeVar("Failure", bound=Exception)
 
 SECRET = "s3cret/Key+with=signs"
 ENV = {"SECRET": SECRET}
@@ -38,20 +41,37 @@ def echoing(request: httpx.Request) -> httpx.Response:
     return httpx.Response(400, text=said)
 
 
-def refusal(auth: Auth, *, authenticator: OAuth2ClientCredentials | None = None) -> str:
-    source = Source("https://api.test", (ENDPOINT,), source="shop", auth=auth)
+def failed_get(
+    source: Source,
+    api: Callable[[httpx.Request], httpx.Response],
+    kind: type[Failure],
+    match: str | None = None,
+    *,
+    authenticator: OAuth2ClientCredentials | None = None,
+) -> Failure:
+    """The error a client of ``source`` raises getting ``/items`` of the ``api`` (a mock
+    transport's handler; no waits between attempts): a ``kind`` whose text matches ``match``."""
     client = ApiClient(
         source,
         authenticator=authenticator,
-        transport=httpx.MockTransport(echoing),
+        transport=httpx.MockTransport(api),
         sleep=lambda _: None,
     )
     try:
-        with pytest.raises(ApiRequestError, match=r"HTTP 400.*bad request") as caught:
+        with pytest.raises(kind, match=match) as caught:
             client.get("items", "/items", {})
     finally:
         client.close()
-    return str(caught.value)
+    return caught.value
+
+
+def refusal(auth: Auth, *, authenticator: OAuth2ClientCredentials | None = None) -> str:
+    """What the error of an :func:`echoing` API's refusal says, the source's ``auth`` sent."""
+    source = Source("https://api.test", (ENDPOINT,), source="shop", auth=auth)
+    refused = failed_get(
+        source, echoing, ApiRequestError, r"HTTP 400.*bad request", authenticator=authenticator
+    )
+    return str(refused)
 
 
 @pytest.mark.parametrize(
@@ -101,14 +121,9 @@ def test_a_secret_cut_off_at_the_end_of_the_quoted_part_is_masked() -> None:
     source = Source(
         "https://api.test", (ENDPOINT,), source="shop", auth=Auth(type="api_key", key=secret())
     )
-    client = ApiClient(source, transport=httpx.MockTransport(padded), sleep=lambda _: None)
-    try:
-        with pytest.raises(ApiRequestError) as caught:
-            client.get("items", "/items", {})
-    finally:
-        client.close()
+    refused = failed_get(source, padded, ApiRequestError)
 
-    assert SECRET[:6] not in str(caught.value)
+    assert SECRET[:6] not in str(refused)
 
 
 def test_a_body_still_arriving_at_the_timeout_is_said_so_not_as_no_answer() -> None:
@@ -132,14 +147,9 @@ def test_a_body_still_arriving_at_the_timeout_is_said_so_not_as_no_answer() -> N
         timeout=timedelta(seconds=0.1),
         max_attempts=1,
     )
-    client = ApiClient(source, transport=httpx.MockTransport(slow), sleep=lambda _: None)
-    try:
-        with pytest.raises(ApiUnavailableError, match=r"still arriving after 0\.1s") as caught:
-            client.get("items", "/items", {})
-    finally:
-        client.close()
+    failed = failed_get(source, slow, ApiUnavailableError, r"still arriving after 0\.1s")
 
-    assert "no answer" not in str(caught.value)
+    assert "no answer" not in str(failed)
 
 
 class _Stream(httpx.SyncByteStream):
@@ -167,14 +177,9 @@ def test_a_retry_after_is_said_as_a_number_of_seconds_never_infs(header: str, sa
         "https://api.test", (ENDPOINT,), source="shop", max_attempts=1,
         max_retry_wait=timedelta(minutes=5),
     )  # fmt: skip
-    client = ApiClient(source, transport=httpx.MockTransport(busy), sleep=lambda _: None)
-    try:
-        with pytest.raises(ApiUnavailableError) as caught:
-            client.get("items", "/items", {})
-    finally:
-        client.close()
+    failed = failed_get(source, busy, ApiUnavailableError)
 
-    assert str(caught.value).endswith(said)
+    assert str(failed).endswith(said)
 
 
 @pytest.mark.parametrize(
@@ -193,16 +198,11 @@ def test_a_query_key_never_follows_a_redirect_off_the_origin(location: str) -> N
 
     auth = Auth(type="api_key", key=secret(), location="query")
     source = Source("https://api.test", (ENDPOINT,), source="shop", auth=auth, max_attempts=1)
-    client = ApiClient(source, transport=httpx.MockTransport(moved), sleep=lambda _: None)
-    try:
-        with pytest.raises(ApiRequestError, match=r"redirects to .*refused") as caught:
-            client.get("items", "/items", {})
-    finally:
-        client.close()
+    refused = failed_get(source, moved, ApiRequestError, r"redirects to .*refused")
 
     assert [url.host for url in asked] == ["api.test"]  # the redirect was never followed
-    assert SECRET not in str(caught.value)
-    assert quote(SECRET, safe="") not in str(caught.value)
+    assert SECRET not in str(refused)
+    assert quote(SECRET, safe="") not in str(refused)
 
 
 def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> None:
@@ -221,11 +221,6 @@ def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> N
         return httpx.Response(200, json=[])
 
     source = Source("https://api.test", (ENDPOINT,), source="shop", max_attempts=1)
-    client = ApiClient(source, transport=httpx.MockTransport(moved), sleep=lambda _: None)
-    try:
-        with pytest.raises(ApiResponseError, match=r"GET https://api.test/items: its redirect"):
-            client.get("items", "/items", {})
-    finally:
-        client.close()
+    failed_get(source, moved, ApiResponseError, r"GET https://api.test/items: its redirect")
 
     assert len(sent) == 1

@@ -32,6 +32,21 @@ class _TransportWithoutPool(httpx.HTTPTransport):
         del self._pool
 
 
+def _renamed_once_built(
+    monkeypatch: pytest.MonkeyPatch, cls: type, field: str, renamed_to: str
+) -> None:
+    """Make every ``cls`` built from now on keep its ``field`` as ``renamed_to``: what a
+    release of httpx or httpcore renaming that internal field looks like."""
+    original = cls.__init__  # type: ignore[misc]
+
+    def renamed(self: object, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)
+        setattr(self, renamed_to, getattr(self, field))
+        delattr(self, field)
+
+    monkeypatch.setattr(cls, "__init__", renamed)
+
+
 def test_a_transport_without_its_pool_refuses_the_client_naming_the_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -49,14 +64,7 @@ def test_a_transport_without_its_pool_refuses_the_client_naming_the_versions(
 def test_a_pool_without_its_network_backend_refuses_the_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = httpcore.ConnectionPool.__init__
-
-    def renamed(pool: httpcore.ConnectionPool, *args: object, **kwargs: object) -> None:
-        original(pool, *args, **kwargs)  # type: ignore[arg-type]
-        pool._backend = pool._network_backend  # type: ignore[attr-defined]
-        del pool._network_backend
-
-    monkeypatch.setattr(httpcore.ConnectionPool, "__init__", renamed)
+    _renamed_once_built(monkeypatch, httpcore.ConnectionPool, "_network_backend", "_backend")
 
     with pytest.raises(HttpDeadlineUnsupportedError, match="_network_backend"):
         ApiClient(SOURCE)
@@ -133,14 +141,7 @@ def test_a_client_without_its_default_transport_field_refuses_to_start(
 ) -> None:
     """No transport given and no ``_transport`` found read as "the transport given" (both
     ``None``): the client started without the deadline instead of refusing."""
-    original = httpx.Client.__init__
-
-    def renamed(client: httpx.Client, *args: object, **kwargs: object) -> None:
-        original(client, *args, **kwargs)  # type: ignore[arg-type]
-        client._default = client._transport  # type: ignore[attr-defined]
-        del client._transport
-
-    monkeypatch.setattr(httpx.Client, "__init__", renamed)
+    _renamed_once_built(monkeypatch, httpx.Client, "_transport", "_default")
 
     with pytest.raises(HttpDeadlineUnsupportedError, match=r"httpx\.Client\._transport"):
         ApiClient(SOURCE)

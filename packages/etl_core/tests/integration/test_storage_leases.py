@@ -24,6 +24,7 @@ from etl_core.errors import LeaseBusyError, LeaseLostError, RetryableError, Stor
 from etl_core.runtime import process_started
 from etl_core.storage import (
     Holder,
+    Lease,
     LeaseState,
     LocalObjectStore,
     ObjectStore,
@@ -353,17 +354,24 @@ class _FillingStore(LocalObjectStore):
         return super().put_if(key, data, etag=etag)
 
 
-def test_a_lease_whose_release_could_not_be_written_is_free_to_its_own_process(
-    tmp_path: Path,
-) -> None:
-    """An ingest on a full store waited out its own lease (lease_seconds) at each next
-    window of the endpoint: the release had failed, and the record named a live holder."""
+def _a_release_the_full_disk_refused(tmp_path: Path) -> tuple[_FillingStore, Lease]:
+    """A lease of :data:`KEY` on a store in ``tmp_path`` whose release failed for a full
+    disk (so this process gave it up), the disk no longer full; the store and the lease."""
     store = _FillingStore(tmp_path / "store")
     lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
     store.full = True
     with pytest.raises(StorageError, match="No space left on device"):
         lease.release()
     store.full = False
+    return store, lease
+
+
+def test_a_lease_whose_release_could_not_be_written_is_free_to_its_own_process(
+    tmp_path: Path,
+) -> None:
+    """An ingest on a full store waited out its own lease (lease_seconds) at each next
+    window of the endpoint: the release had failed, and the record named a live holder."""
+    store, lease = _a_release_the_full_disk_refused(tmp_path)
     again = acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
     assert again.token == lease.token + 1
     again.release()
@@ -380,12 +388,7 @@ def test_a_given_up_token_does_not_free_a_later_lease_of_the_same_token(
     """A lease record deleted (an operator unblocking a run) restarts the tokens: the token
     of a release that failed came round again, held by a live unit of this process, and a
     second unit of the same key took it over as if it had been given up."""
-    store = _FillingStore(tmp_path / "store")
-    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
-    store.full = True
-    with pytest.raises(StorageError, match="No space left on device"):
-        lease.release()
-    store.full = False
+    store, lease = _a_release_the_full_disk_refused(tmp_path)
     store.delete(KEY)
     held = acquire_lease(store, KEY, ttl=600, wait=0, heartbeat_every=0)
     assert held.token == lease.token  # the same token, a lease in use
@@ -433,12 +436,7 @@ def test_a_given_up_lease_taken_by_another_process_is_forgotten_once_seen(
     more for each release that failed, for the life of the worker."""
     from etl_core.storage import leases
 
-    store = _FillingStore(tmp_path / "store")
-    lease = acquire_lease(store, KEY, ttl=600, heartbeat_every=0)
-    store.full = True
-    with pytest.raises(StorageError):
-        lease.release()
-    store.full = False
+    store, lease = _a_release_the_full_disk_refused(tmp_path)
     other = Holder("elsewhere:1:abc", "elsewhere", 1)
     now = time.time()
     taken = LeaseState(other, lease.token + 1, "another run", now, now + 600)

@@ -52,11 +52,17 @@ def refused(load: object, path: Path) -> list[tuple[str, str]]:
     return [(error.field, error.message) for error in caught.value.errors]
 
 
-def test_an_unknown_check_kind_names_the_field_the_value_and_every_kind(tmp_path: Path) -> None:
+def refused_dataset(tmp_path: Path, *, kind: str, packing: str) -> tuple[str, str]:
+    """The one (field, message) the :data:`DATASET` contract with check ``kind`` and
+    ``packing`` is refused with at load."""
     path = tmp_path / "sales.toml"
-    path.write_text(DATASET.format(kind="no_such_kind", packing="none"))
-
+    path.write_text(DATASET.format(kind=kind, packing=packing))
     ((field, message),) = refused(load_contract, path)
+    return field, message
+
+
+def test_an_unknown_check_kind_names_the_field_the_value_and_every_kind(tmp_path: Path) -> None:
+    field, message = refused_dataset(tmp_path, kind="no_such_kind", packing="none")
 
     assert field == "checks[0].kind"
     assert "'no_such_kind'" in message
@@ -64,10 +70,7 @@ def test_an_unknown_check_kind_names_the_field_the_value_and_every_kind(tmp_path
 
 
 def test_an_unknown_packing_names_the_field_the_value_and_every_packing(tmp_path: Path) -> None:
-    path = tmp_path / "sales.toml"
-    path.write_text(DATASET.format(kind="not_null", packing="7z"))
-
-    ((field, message),) = refused(load_contract, path)
+    field, message = refused_dataset(tmp_path, kind="not_null", packing="7z")
 
     assert field == "packing"
     assert "'7z'" in message

@@ -32,6 +32,14 @@ TRANSFORMS_ONLY = partition_unit("pos", date(2026, 11, 1), load=False)
 LANDING = landing_object_unit("landing/pos/a.csv")
 
 
+def on_postgres(tmp_path: Path) -> UnitOrigin:
+    """The origin of a process on the store ``tmp_path`` loading into the database at
+    ``postgresql://etl@postgres/etl`` (its id asked of it as the test arranged)."""
+    return unit_origin(RuntimeSettings(
+        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
+    ))  # fmt: skip
+
+
 def test_a_unit_names_its_sender_s_store_and_the_database_it_loads_into_without_secrets(
     tmp_path: Path,
 ) -> None:
@@ -199,9 +207,7 @@ def test_a_sender_that_cannot_ask_its_database_sends_its_units_without_the_id_wa
 def test_a_worker_that_cannot_ask_its_database_compares_urls_and_asks_again_next_unit(
     tmp_path: Path, asked: list[str]
 ) -> None:
-    worker = unit_origin(RuntimeSettings(
-        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
-    ))  # fmt: skip
+    worker = on_postgres(tmp_path)
     sent = {
         DATABASE_HEADER: "postgresql://127.0.0.1:15432/etl",
         DATABASE_ID_HEADER: "postgresql:7716/etl",
@@ -225,9 +231,7 @@ def test_a_worker_compares_the_databases_ids_when_both_are_known(
 
     ids = {"postgresql://etl@postgres/etl": "postgresql:7716/etl"}
     monkeypatch.setattr(database_id, "database_id", lambda url, **_: ids[url])
-    worker = unit_origin(RuntimeSettings(
-        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
-    ))  # fmt: skip
+    worker = on_postgres(tmp_path)
     from_host = {DATABASE_HEADER: "postgresql://localhost:15432/etl"}
     # an older sender, or one that could not ask: its URL, as before
     assert foreign_unit(from_host, worker, LOADS) is not None
@@ -290,9 +294,7 @@ def test_a_worker_whose_database_was_replaced_under_its_url_accepts_the_new_ones
         return ids[url]
 
     monkeypatch.setattr(database_id, "database_id", answer)
-    worker = unit_origin(RuntimeSettings(
-        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
-    ))  # fmt: skip
+    worker = on_postgres(tmp_path)
     sent = {DATABASE_HEADER: "postgresql://postgres:5432/etl"}
     assert foreign_unit({**sent, DATABASE_ID_HEADER: "postgresql:7716/etl"}, worker, LOADS) is None
     ids["postgresql://etl@postgres/etl"] = "postgresql:8818/etl"  # recreated
@@ -319,9 +321,7 @@ def test_a_long_running_sender_names_its_database_recreated_under_its_url_by_its
     monkeypatch.setattr(
         database_id, "time", SimpleNamespace(monotonic=lambda: clock[0]), raising=False
     )
-    scheduler = unit_origin(RuntimeSettings(
-        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
-    ))  # fmt: skip
+    scheduler = on_postgres(tmp_path)
     assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
     ids["postgresql://etl@postgres/etl"] = "postgresql:8818/etl"  # recreated
     assert origin_headers(scheduler, LOADS)[DATABASE_ID_HEADER] == "postgresql:7716/etl"
@@ -348,9 +348,7 @@ def test_a_worker_whose_database_does_not_answer_when_asked_again_keeps_its_id(
     monkeypatch.setattr(database_id, "database_id", answer)
     clock = [1000.0]
     monkeypatch.setattr(database_id, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    worker = unit_origin(RuntimeSettings(
-        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
-    ))  # fmt: skip
+    worker = on_postgres(tmp_path)
     from_host = {
         DATABASE_HEADER: "postgresql://localhost:15432/etl",
         DATABASE_ID_HEADER: "postgresql:7716/etl",
@@ -375,9 +373,7 @@ def test_a_worker_whose_database_refuses_the_question_does_not_ask_it_for_every_
         raise psycopg.errors.InsufficientPrivilege("permission denied for function")
 
     monkeypatch.setattr(database_id, "database_id", refused)
-    worker = unit_origin(RuntimeSettings(
-        storage_url=str(tmp_path), database_url=DatabaseURL("postgresql://etl@postgres/etl")
-    ))  # fmt: skip
+    worker = on_postgres(tmp_path)
     sent = {
         DATABASE_HEADER: "postgresql://postgres:5432/etl",
         DATABASE_ID_HEADER: "postgresql:7/etl",

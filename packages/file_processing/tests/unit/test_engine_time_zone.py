@@ -14,6 +14,22 @@ from pathlib import Path
 
 import pytest
 
+
+def printed_in_zone(script: str, zone: str, tmp_path: Path) -> object:
+    """Run ``script`` (given ``tmp_path``) in a fresh interpreter whose ``TZ`` is ``zone``;
+    the JSON it printed. A fresh process, as DuckDB reads the zone once per process."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env={**os.environ, "TZ": zone},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 # A ``date`` column read with an offset, and a ``timestamp`` one compared with its bound.
 PROBE = """
 import json, sys
@@ -46,16 +62,7 @@ def test_a_value_with_an_offset_is_the_same_utc_day_and_instant_in_every_zone(
 ) -> None:
     """03:30 UTC on 2 November is 2 November (not Los Angeles' 1 November) and not before
     midnight UTC of that day, on a host in any zone."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tmp_path)],
-        env={**os.environ, "TZ": zone},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["2026-11-02", False]
+    assert printed_in_zone(PROBE, zone, tmp_path) == ["2026-11-02", False]
 
 
 # A whole analysis, on a file's own database (no delivery engine) and on a delivery's.
@@ -92,13 +99,4 @@ def test_a_range_check_on_a_date_with_an_offset_passes_in_every_zone(
 ) -> None:
     """``2026-11-02 03:30 +0000`` is within ``min = 2026-11-02`` on a host in Los Angeles
     too (there it was the local 1 November: the file failed its range check)."""
-    done = subprocess.run(
-        [sys.executable, "-c", ANALYSIS, str(tmp_path)],
-        env={**os.environ, "TZ": zone},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["pass", "pass"]
+    assert printed_in_zone(ANALYSIS, zone, tmp_path) == ["pass", "pass"]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,19 @@ def drop(tmp_path: Path, age: timedelta) -> None:
     os.utime(tmp_path / "lake" / key, (at.timestamp(), at.timestamp()))
 
 
+def late_and_unheard(tmp_path: Path, webhook_receiver: Receivers) -> tuple[list[str], Any]:
+    """``stock`` (:func:`configure`) landed four hours ago, so late, and a webhook receiver
+    refusing every post with 503; the CLI options and the receiver."""
+    options = configure(tmp_path)
+    drop(tmp_path, timedelta(hours=4))
+    return options, webhook_receiver(failures=10**6, status=503)
+
+
+def alerts_document(tmp_path: Path) -> Path:
+    """The alerts document (active, resolved and owed) the CLI keeps in the lake."""
+    return tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+
+
 def listed(cli: Cli, options: list[str], *flags: str) -> Any:
     result = cli(*options, "alerts", "list", "--json", *flags)
     assert result.returncode == 0, result.stderr
@@ -82,6 +96,39 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+START = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+"""The fixed time the in-process watches below start at."""
+
+
+def channel_to(receiver: Any) -> WebhookChannel:
+    """The webhook channel posting to ``receiver`` (its URL behind ``env:HOOK``)."""
+    return WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+
+
+def book_over(store: ObjectStoreAlerts, channel: WebhookChannel) -> AlertBook:
+    """The alert book over ``store`` at :data:`START`, reminding every four hours, telling
+    ``channel``."""
+    return AlertBook(
+        store, FixedClock(START), reminder_interval=timedelta(hours=4), channels=[channel.key]
+    )
+
+
+def stock_at(seconds: float, level: str, age: str = "4h", limit: str = "3h") -> Evaluation:
+    """An evaluation ``seconds`` after :data:`START` finding ``stock``'s landing ``age``
+    old against ``limit``, at ``level``."""
+    result = Result("stock", "age", "landing", level, "stale", age, limit, "late")
+    status = DatasetStatus("stock", level, (result,), None, None)  # type: ignore[arg-type]
+    return Evaluation(START + timedelta(seconds=seconds), (status,))
+
+
+def posted(receiver: Any, count: int) -> None:
+    """Wait (twenty seconds at most) until ``receiver`` was sent ``count`` requests,
+    accepted or refused."""
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while len(receiver.received) < count and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.05)
+
+
 def told(receiver: Any) -> list[tuple[str, str]]:
     """(event, fingerprint) of each notification the receiver accepted, in order."""
     return [(body["event"], body["alert"]["fingerprint"]) for body in receiver.accepted()]
@@ -100,9 +147,7 @@ def past_takeover(cli: Cli, options: list[str]) -> None:
 def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the_next_check(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers, outage: str
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
     down = hook(receiver.url if outage == "503" else closed_port_url())
 
     first = cli(*options, "check", env=down)
@@ -128,9 +173,7 @@ def test_a_notification_an_outage_kept_from_the_webhook_is_delivered_once_by_the
 def test_an_alert_opened_and_resolved_during_an_outage_is_told_resolved_only(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
 
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
     drop(tmp_path, timedelta(minutes=1))
@@ -226,11 +269,9 @@ def test_a_check_killed_after_recording_and_before_posting_is_told_by_the_next_r
 def test_a_notification_owed_longer_than_a_day_is_given_up_logged_and_counted(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
-    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    document = alerts_document(tmp_path)
     data = json.loads(document.read_text())
     data["owed"][0]["owed_at"] = "2020-01-01T00:00:00+00:00"  # owed for years
     document.write_text(json.dumps(data))
@@ -253,18 +294,13 @@ def test_serve_cycles_tell_a_notification_an_outage_kept_once_and_settle_it(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
     receiver = webhook_receiver(failures=10**6, status=503)
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     store = ObjectStoreAlerts(open_store(str(tmp_path)))
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-    clock = FixedClock(start)
-    book = AlertBook(store, clock, reminder_interval=timedelta(hours=4), channels=[channel.key])
     policy = RetryPolicy(attempts=2, initial_delay=0.05, max_delay=0.05, jitter=False)
-    watch = AlertWatch(book, Dispatcher([channel], policy=policy))
+    watch = AlertWatch(book_over(store, channel), Dispatcher([channel], policy=policy))
 
     def cycle(minutes: int) -> None:
-        at = start + timedelta(minutes=minutes)
-        result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
-        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        watch.update(stock_at(minutes * 60, "critical"))
         assert watch.dispatcher.drain(30)
 
     try:
@@ -284,11 +320,9 @@ def test_serve_cycles_tell_a_notification_an_outage_kept_once_and_settle_it(
 def test_a_stale_event_owed_by_an_alert_resolved_since_is_never_told(
     cli: Cli, tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    options = configure(tmp_path)
-    drop(tmp_path, timedelta(hours=4))
-    receiver = webhook_receiver(failures=10**6, status=503)
+    options, receiver = late_and_unheard(tmp_path, webhook_receiver)
     assert cli(*options, "check", env=hook(receiver.url)).returncode == 1
-    document = tmp_path / "lake" / "_state" / "observability" / "alerts.json"
+    document = alerts_document(tmp_path)
     data = json.loads(document.read_text())
     (alert,) = data.pop("active")  # resolved by a release that kept no outbox: "opened" left
     alert.update(state="resolved", resolved_at=alert["opened_at"])
@@ -317,9 +351,9 @@ def test_a_notification_delivered_after_the_cycle_settled_is_not_posted_again(
     webhook_receiver: Receivers,
 ) -> None:
     receiver = webhook_receiver(failures=0)
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     dispatcher = Dispatcher([channel])
-    at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    at = START
     owing = _owing_alert(at, channel)
     try:
         dispatcher.submit_owed([owing], since=at)
@@ -339,7 +373,7 @@ def test_a_delivery_the_store_failed_to_clear_is_not_posted_again_and_is_cleared
     from etl_core.errors import StorageError
 
     receiver = webhook_receiver(failures=0)
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     store = ObjectStoreAlerts(open_store(str(tmp_path)))
     failing = [1]
     settle = store.settle
@@ -351,16 +385,10 @@ def test_a_delivery_the_store_failed_to_clear_is_not_posted_again_and_is_cleared
         return settle(change)
 
     store.settle = flaky_settle  # type: ignore[method-assign]
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-    book = AlertBook(
-        store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
-    )
-    watch = AlertWatch(book, Dispatcher([channel]))
+    watch = AlertWatch(book_over(store, channel), Dispatcher([channel]))
 
     def cycle(minutes: int) -> None:
-        at = start + timedelta(minutes=minutes)
-        result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
-        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        watch.update(stock_at(minutes * 60, "critical"))
         assert watch.dispatcher.drain(30)
 
     try:
@@ -377,23 +405,33 @@ def test_a_delivery_the_store_failed_to_clear_is_not_posted_again_and_is_cleared
 def _watch_over(tmp_path: Path, receiver: Any) -> tuple[AlertWatch, ObjectStoreAlerts, Any]:
     """A watch over a store in ``tmp_path`` telling ``receiver``, its retries quick; and a
     ``cycle(minutes, level)`` that evaluates ``stock`` at that level and waits for delivery."""
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     store = ObjectStoreAlerts(open_store(str(tmp_path)))
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-    book = AlertBook(
-        store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
-    )
     policy = RetryPolicy(attempts=1, initial_delay=0.05, max_delay=0.05, jitter=False)
-    watch = AlertWatch(book, Dispatcher([channel], policy=policy))
+    watch = AlertWatch(book_over(store, channel), Dispatcher([channel], policy=policy))
 
     def cycle(minutes: int, level: str = "warn") -> None:
-        at = start + timedelta(minutes=minutes)
-        result = Result("stock", "age", "landing", level, "stale", "4h", "3h", "late")
-        status = DatasetStatus("stock", level, (result,), None, None)  # type: ignore[arg-type]
-        watch.update(Evaluation(at, (status,)))
+        watch.update(stock_at(minutes * 60, level))
         assert watch.dispatcher.drain(30)
 
     return watch, store, cycle
+
+
+@contextmanager
+def _an_outage_after_opened(
+    tmp_path: Path, webhook_receiver: Receivers
+) -> Iterator[tuple[Any, AlertWatch, ObjectStoreAlerts, Any]]:
+    """A watch (:func:`_watch_over`) that told ``stock``'s alert opened, its webhook down
+    since (503 to every post); the receiver, the watch, its store and its ``cycle``. The
+    watch is closed on leaving."""
+    receiver = webhook_receiver(failures=0)
+    watch, store, cycle = _watch_over(tmp_path, receiver)
+    try:
+        cycle(0)  # opened, told
+        receiver.failures, receiver.status = 10**6, 503  # the outage
+        yield receiver, watch, store, cycle
+    finally:
+        watch.close()
 
 
 @pytest.mark.parametrize(
@@ -403,11 +441,7 @@ def _watch_over(tmp_path: Path, receiver: Any) -> tuple[AlertWatch, ObjectStoreA
 def test_an_event_owed_through_an_outage_is_not_told_after_an_ack_or_snooze_silenced_it(
     tmp_path: Path, webhook_receiver: Receivers, owed: str, silence: str
 ) -> None:
-    receiver = webhook_receiver(failures=0)
-    watch, store, cycle = _watch_over(tmp_path, receiver)
-    try:
-        cycle(0)  # opened, told
-        receiver.failures, receiver.status = 10**6, 503  # the outage
+    with _an_outage_after_opened(tmp_path, webhook_receiver) as (receiver, watch, store, cycle):
         cycle(5 * 60, "critical" if owed == "escalated" else "warn")
         assert [a.owed_event for a in store.owed()] == [owed]
         if silence == "ack":
@@ -416,8 +450,6 @@ def test_an_event_owed_through_an_outage_is_not_told_after_an_ack_or_snooze_sile
             watch.book.snooze(STOCK, timedelta(hours=8))
         receiver.failures = 0  # over
         cycle(5 * 60 + 1, "critical" if owed == "escalated" else "warn")
-    finally:
-        watch.close()
     assert told(receiver) == [("opened", STOCK)]
     assert store.owed() == []
 
@@ -425,22 +457,15 @@ def test_an_event_owed_through_an_outage_is_not_told_after_an_ack_or_snooze_sile
 def test_a_reminder_owed_is_not_told_again_after_a_release_before_the_outbox_told_one(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    receiver = webhook_receiver(failures=0)
-    watch, store, cycle = _watch_over(tmp_path, receiver)
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-    try:
-        cycle(0)  # opened, told
-        receiver.failures, receiver.status = 10**6, 503  # the outage
+    with _an_outage_after_opened(tmp_path, webhook_receiver) as (receiver, _, store, cycle):
         cycle(5 * 60)  # a reminder, owed
         assert [a.owed_event for a in store.owed()] == ["reminder"]
         # Rolled back: the previous release tells its own reminder once the webhook is
         # back, moving notified_at and leaving the outbox (unknown to it) as it was.
         receiver.failures = 0
-        told_at = start + timedelta(minutes=5 * 60 + 10)
+        told_at = START + timedelta(minutes=5 * 60 + 10)
         store.change(lambda active: [active[STOCK].changed(notified_at=told_at)])
         cycle(5 * 60 + 20)  # this release again
-    finally:
-        watch.close()
     assert told(receiver) == [("opened", STOCK)]
     assert store.owed() == []
 
@@ -448,19 +473,13 @@ def test_a_reminder_owed_is_not_told_again_after_a_release_before_the_outbox_tol
 def test_a_reminder_owed_again_through_a_long_outage_is_told_once_after_it(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
-    receiver = webhook_receiver(failures=0)
-    watch, store, cycle = _watch_over(tmp_path, receiver)
-    try:
-        cycle(0)  # opened, told
-        receiver.failures, receiver.status = 10**6, 503  # the outage, two reminders long
-        cycle(5 * 60)
+    with _an_outage_after_opened(tmp_path, webhook_receiver) as (receiver, _, store, cycle):
+        cycle(5 * 60)  # the outage, two reminders long
         cycle(9 * 60 + 1)
         (owing,) = store.owed()
         assert (owing.owed_event, owing.owed_at) == ("reminder", owing.notified_at)
         receiver.failures = 0  # over
         cycle(9 * 60 + 2)
-    finally:
-        watch.close()
     assert told(receiver) == [("opened", STOCK), ("reminder", STOCK)]
     assert store.owed() == []
 
@@ -469,34 +488,23 @@ def test_a_stale_reminder_given_up_is_not_posted_by_a_retry_still_queued(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
     receiver = webhook_receiver(failures=0)
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     store = ObjectStoreAlerts(open_store(str(tmp_path)))
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
     slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False, deadline=300)
-    book = AlertBook(
-        store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
-    )
-    watch = AlertWatch(book, Dispatcher([channel], policy=slow))
+    watch = AlertWatch(book_over(store, channel), Dispatcher([channel], policy=slow))
 
     def cycle(seconds: int) -> None:
-        result = Result("stock", "age", "landing", "warn", "stale", "2h", "1h", "late")
-        status = DatasetStatus("stock", "warn", (result,), None, None)  # type: ignore[arg-type]
-        watch.update(Evaluation(start + timedelta(seconds=seconds), (status,)))
-
-    def posted(count: int) -> None:
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while len(receiver.received) < count and datetime.now(UTC) < deadline:
-            threading.Event().wait(0.05)
+        watch.update(stock_at(seconds, "warn", age="2h", limit="1h"))
 
     try:
         cycle(0)  # "opened", told
-        posted(1)
+        posted(receiver, 1)
         receiver.failures, receiver.status = 10**6, 503  # the outage
         cycle(4 * 3600)  # a reminder, refused once: its retry waits 30s
-        posted(2)
+        posted(receiver, 2)
         # A release before the outbox (rolled back to, or its serve in a rolling upgrade)
         # told one since, moving notified_at and leaving the outbox as it was.
-        told_at = start + timedelta(hours=4, minutes=10)
+        told_at = START + timedelta(hours=4, minutes=10)
         store.change(lambda active: [active[STOCK].changed(notified_at=told_at)])
         cycle(4 * 3600 + 20 * 60)  # the owed reminder is stale: given up
         waiting = watch.dispatcher.waiting()
@@ -533,7 +541,7 @@ def test_serve_clears_a_delivered_notification_from_the_store_before_its_next_cy
 
     receiver = webhook_receiver(failures=0)
     watch, store, _ = _watch_over(tmp_path / "alerts", receiver)
-    at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    at = START
     (channel,) = watch.dispatcher.channels
     owing = _owing_alert(at, channel)  # type: ignore[arg-type]
     lake = open_store(str(tmp_path / "lake"))
@@ -575,7 +583,7 @@ def _settling_seconds(alerts: int) -> float:
     """The fastest of three settlings of ``alerts`` owing alerts delivered to two channels."""
     import time
 
-    at = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    at = START
     channels = [
         WebhookChannel(Secret(f"env:HOOK{n}", environ={f"HOOK{n}": "http://127.0.0.1:9/h"}))
         for n in range(2)
@@ -617,21 +625,15 @@ def test_a_fresh_notification_another_process_recorded_is_left_to_it_then_taken_
     the store does not post it again; one recorded by a process that died is posted once
     the takeover delay (the delivery deadline) passed."""
     receiver = webhook_receiver(failures=0)
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     store = ObjectStoreAlerts(open_store(str(tmp_path)))
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
-    result = Result("stock", "age", "landing", "critical", "stale", "4h", "3h", "late")
 
     def process() -> AlertWatch:
-        book = AlertBook(
-            store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
-        )
         policy = RetryPolicy(attempts=1, initial_delay=0.05, max_delay=0.05, deadline=300.0)
-        return AlertWatch(book, Dispatcher([channel], policy=policy))
+        return AlertWatch(book_over(store, channel), Dispatcher([channel], policy=policy))
 
     def cycle(watch: AlertWatch, seconds: int) -> None:
-        at = start + timedelta(seconds=seconds)
-        watch.update(Evaluation(at, (DatasetStatus("stock", "critical", (result,), None, None),)))
+        watch.update(stock_at(seconds, "critical"))
         assert watch.dispatcher.drain(30)
 
     serve, check, later = process(), process(), process()
@@ -643,7 +645,7 @@ def test_a_fresh_notification_another_process_recorded_is_left_to_it_then_taken_
         assert store.owed() == []
 
         # Recorded by a process that died before telling it, five minutes ago.
-        store.change(lambda active: [active[STOCK].owing("reminder", start, [channel.key])])
+        store.change(lambda active: [active[STOCK].owing("reminder", START, [channel.key])])
         cycle(later, 299)  # its recorder may still be posting it
         assert told(receiver) == [("opened", STOCK)]
         cycle(later, 301)
@@ -657,28 +659,20 @@ def test_a_retry_of_an_event_another_process_superseded_since_is_withdrawn(
     tmp_path: Path, webhook_receiver: Receivers
 ) -> None:
     receiver = webhook_receiver(failures=10**6, status=503)
-    channel = WebhookChannel(Secret("env:HOOK", environ={"HOOK": f"{receiver.url}/h"}))
+    channel = channel_to(receiver)
     store = ObjectStoreAlerts(open_store(str(tmp_path)))
-    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
     slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False, deadline=300)
 
     def process() -> AlertWatch:
-        book = AlertBook(
-            store, FixedClock(start), reminder_interval=timedelta(hours=4), channels=[channel.key]
-        )
-        return AlertWatch(book, Dispatcher([channel], policy=slow))
+        return AlertWatch(book_over(store, channel), Dispatcher([channel], policy=slow))
 
     def cycle(watch: AlertWatch, seconds: int, level: str) -> None:
-        result = Result("stock", "age", "landing", level, "stale", "4h", "3h", "late")
-        status = DatasetStatus("stock", level, (result,), None, None)  # type: ignore[arg-type]
-        watch.update(Evaluation(start + timedelta(seconds=seconds), (status,)))
+        watch.update(stock_at(seconds, level))
 
     first, second = process(), process()
     try:
         cycle(first, 0, "critical")  # "opened" refused once: its retry waits 30s
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while not receiver.received and datetime.now(UTC) < deadline:
-            threading.Event().wait(0.05)
+        posted(receiver, 1)
         cycle(second, 10, "ok")  # another process resolved it: "resolved" owed, its own
         cycle(first, 20, "ok")
         waiting = first.dispatcher.waiting()

@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import TypeVar
 
 import httpx
 
 from data_pipeline.errors import (
     ApiAuthError,
+    ApiError,
     ApiRequestError,
     ApiResponseError,
     ApiUnavailableError,
@@ -49,6 +51,9 @@ logger = logging.getLogger(__name__)
 MIN_MASKED_CHARS = 8
 """A credential this long or longer is masked wherever a response body or header quotes
 it; a shorter one only as the value of its query parameter."""
+
+_Refusal = TypeVar("_Refusal", bound=ApiError)
+"""The kind of error a redirect is refused with."""
 
 _MASK = REDACTED.encode()
 _PARAM_VALUE = re.compile(rb"[^&#;\s\"'<>\\]*")
@@ -355,26 +360,34 @@ class ApiClient:
             too_large = partial(self._redirect_too_large, response)
             response.stream = _Capped(response.stream, MAX_REDIRECT_BODY, too_large)
             return
-        shown = self.safe_url(response.request.url)
         elsewhere = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}"
-        raise ApiRequestError(
-            f"GET {shown} redirects to {elsewhere}, not to the source's "
+        raise self._redirect_error(
+            ApiRequestError,
+            response,
+            f" redirects to {elsewhere}, not to the source's "
             f"{home.scheme}://{home.netloc.decode('ascii', 'replace')}; refused (credentials "
             "would go with it: point base_url at where the API now answers)",
-            source=self.source.source,
-            endpoint=str(response.request.extensions.get("endpoint", "")),
-            url=shown,
-            status=response.status_code,
         )
 
     def _redirect_too_large(self, response: httpx.Response) -> ApiResponseError:
         """The error of a followed redirect whose body goes on past :data:`MAX_REDIRECT_BODY`
         (httpx reads it whole: a server sending without end would exhaust the memory)."""
-        shown = self.safe_url(response.request.url)
-        return ApiResponseError(
-            f"GET {shown}: its redirect (HTTP {response.status_code}) came with a body of more "
+        return self._redirect_error(
+            ApiResponseError,
+            response,
+            f": its redirect (HTTP {response.status_code}) came with a body of more "
             f"than {MAX_REDIRECT_BODY:,} bytes; refused, as it is read whole before the "
             "redirect is followed",
+        )
+
+    def _redirect_error(
+        self, kind: type[_Refusal], response: httpx.Response, said: str
+    ) -> _Refusal:
+        """A ``kind`` error of the redirect ``response``: "GET <its request's URL, secrets
+        removed>" then ``said``, naming the source, the endpoint and the status."""
+        shown = self.safe_url(response.request.url)
+        return kind(
+            f"GET {shown}{said}",
             source=self.source.source,
             endpoint=str(response.request.extensions.get("endpoint", "")),
             url=shown,

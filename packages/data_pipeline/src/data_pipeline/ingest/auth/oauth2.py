@@ -118,20 +118,16 @@ class OAuth2ClientCredentials(Authenticator):
         if response.has_redirect_location:
             raise self._redirected(response)
         if response.status_code != 200:
-            raise ApiAuthError(
+            raise self._refused(
                 f"the token endpoint {url} refused the client credentials of client "
                 f"{config.client_id!r} with HTTP {response.status_code}",
-                source=self.source,
-                url=url,
-                status=response.status_code,
+                response.status_code,
             )
         if len(body) > MAX_TOKEN_BYTES:
-            raise ApiAuthError(
+            raise self._refused(
                 f"the token endpoint {url} answered more than {MAX_TOKEN_BYTES:,} bytes: not a "
                 "token response (check token_url)",
-                source=self.source,
-                url=url,
-                status=response.status_code,
+                response.status_code,
             )
         return self._token_of(response, body)
 
@@ -140,13 +136,11 @@ class OAuth2ClientCredentials(Authenticator):
         secret would go with it, wherever it leads), and not a refusal of the credentials."""
         target = response.request.url.join(response.headers["location"])
         shown = f"{target.scheme}://{target.netloc.decode('ascii', 'replace')}{target.path}"
-        return ApiAuthError(
+        return self._refused(
             f"the token endpoint {self.config.token_url} redirects (HTTP "
             f"{response.status_code}) to {shown}; not followed, as the client secret would go "
             "with it: set token_url to where the tokens are issued",
-            source=self.source,
-            url=str(self.config.token_url),
-            status=response.status_code,
+            response.status_code,
         )
 
     def _token_of(self, response: httpx.Response, body: bytes) -> tuple[str, float]:
@@ -156,11 +150,9 @@ class OAuth2ClientCredentials(Authenticator):
         except (ValueError, KeyError, TypeError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
-            raise ApiAuthError(
+            raise self._refused(
                 f"the token endpoint {self.config.token_url} answered without an access_token",
-                source=self.source,
-                url=str(self.config.token_url),
-                status=response.status_code,
+                response.status_code,
             )
         return token, self._lifetime_of(document.get("expires_in"), response.status_code)
 
@@ -180,15 +172,20 @@ class OAuth2ClientCredentials(Authenticator):
             except ValueError:
                 lifetime = None
         if lifetime is None or not math.isfinite(lifetime) or lifetime <= 0:
-            raise ApiAuthError(
+            raise self._refused(
                 f"the token endpoint {self.config.token_url} answered expires_in = "
                 f"{json.dumps(expires_in)[:100]}: expected a positive number of seconds "
                 "(the token's lifetime), or no expires_in at all",
-                source=self.source,
-                url=str(self.config.token_url),
-                status=status,
+                status,
             )
         return lifetime
+
+    def _refused(self, message: str, status: int) -> ApiAuthError:
+        """An error of the token endpoint's answer that retrying will not mend (credentials,
+        a redirect, a body that is no token): about the source and its ``token_url``."""
+        return ApiAuthError(
+            message, source=self.source, url=str(self.config.token_url), status=status
+        )
 
     def _unavailable(self, message: str, status: int | None) -> ApiUnavailableError:
         return ApiUnavailableError(
