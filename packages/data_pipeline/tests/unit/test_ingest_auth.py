@@ -4,6 +4,7 @@ repr, and answers a 401 with at most one renewed attempt."""
 from __future__ import annotations
 
 import base64
+import pickle
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from data_pipeline.errors import ApiAuthError, ApiUnavailableError
+from data_pipeline.errors import ApiAuthError, ApiError, ApiUnavailableError
 from data_pipeline.ingest.auth import AUTHENTICATORS, Authenticator, OAuth2ClientCredentials
 from etl_core.contracts import Auth
 from etl_core.secrets import Secret
@@ -229,6 +230,35 @@ def test_oauth2_token_endpoint_outage_is_retryable() -> None:
 
     with pytest.raises(ApiUnavailableError, match="503"):
         signed(auth)
+
+
+@pytest.mark.parametrize(
+    ("transport", "error", "status"),
+    [
+        (token_endpoint(status=503), ApiUnavailableError, 503),
+        (token_endpoint(lifetime="soon"), ApiAuthError, 200),
+        (httpx.MockTransport(lambda request: httpx.Response(200, json={})), ApiAuthError, 200),
+    ],
+    ids=["outage", "garbage-expires_in", "no-access_token"],
+)
+def test_oauth2_token_endpoint_errors_carry_the_source_and_the_token_url(
+    transport: httpx.MockTransport, error: type[Exception], status: int
+) -> None:
+    config = CASES["oauth2"]().config
+    auth = OAuth2ClientCredentials("s", config, timeout=5, transport=transport)
+
+    with pytest.raises(error) as raised:
+        signed(auth)
+
+    again = pickle.loads(pickle.dumps(raised.value))
+    for failure in (raised.value, again):
+        assert isinstance(failure, ApiError)
+        assert (failure.source, failure.url, failure.status) == (
+            "s",
+            "https://auth.test/token",
+            status,
+        )
+    assert str(again) == str(raised.value)
 
 
 @pytest.mark.parametrize("garbage", ["soon", -5, 0, {"seconds": 60}, [60], True, "NaN"])
