@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import importlib
 import io
 import lzma
 import pickle
@@ -20,13 +21,13 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, BinaryIO, get_args, get_type_hints
 
 import pytest
 
 from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, UnknownKindError
-from file_processing.archives import ARCHIVE_FORMATS, ArchiveFormat
+from file_processing.archives import ARCHIVE_FORMATS, ArchiveFormat, Compressed
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
@@ -373,3 +374,81 @@ def test_more_entries_than_the_limit_are_refused(tmp_path: Path, workdir: Path, 
     assert error.reason is Reason.ARCHIVE_TOO_MANY_ENTRIES
     assert error.member is not None
     assert error.member.startswith(path.name)
+
+
+# ------------------------------------------------------------------ a format added
+
+
+class _ToyError(Exception):
+    """What the added compressor's reader raises on a broken stream: a library's own error."""
+
+
+_TOY_MAGIC = b"\x28\xb5\x2f\xfd"  # zstd's: a kind sniff() knows, refused until it is opened
+
+
+class _ToyReader:
+    """The reader of a compressor a contributor adds as docs/extending.md says (zstd, say,
+    whose library raises its own ``ZstdError``): the bytes after the magic, as they are,
+    and its own error where the stream says ``BROKEN``."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._file = fileobj
+        self._started = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._started:
+            self._started = True
+            if self._file.read(len(_TOY_MAGIC)) != _TOY_MAGIC:
+                raise _ToyError("no frame magic")
+        data = self._file.read(size)
+        if b"BROKEN" in data:
+            raise _ToyError("Unable to decompress: data corruption detected")
+        return data
+
+
+@pytest.fixture
+def added(monkeypatch: pytest.MonkeyPatch) -> Compressed:
+    """A compressor added as docs/extending.md says: its kind opened, one ``Compressed``
+    registered in ``ARCHIVE_FORMATS``."""
+    sniff_module = importlib.import_module("file_processing.sniff")
+    monkeypatch.setattr(sniff_module, "_ARCHIVES", sniff_module._ARCHIVES | {Kind.ZSTD})
+    monkeypatch.setattr(sniff_module, "_UNSUPPORTED", sniff_module._UNSUPPORTED - {Kind.ZSTD})
+    fmt = Compressed(
+        Kind.ZSTD,
+        _ToyReader,
+        packings=frozenset({"tar"}),
+        plain_suffixes=(".zst",),
+        tar_suffixes=(".tzst",),
+        errors=(_ToyError,),
+    )
+    monkeypatch.setitem(ARCHIVE_FORMATS, fmt.name, fmt)
+    return fmt
+
+
+def test_an_added_compressor_names_its_member_without_its_suffix(
+    tmp_path: Path, workdir: Path, added: Compressed
+) -> None:
+    plain = tmp_path / "data.csv.zst"
+    plain.write_bytes(_TOY_MAGIC + BODY)
+    wrapped = tmp_path / "data.tzst"
+    wrapped.write_bytes(_TOY_MAGIC + tar_of({"a.csv": BODY}))
+    outer = tmp_path / "outer.zip"
+    outer.write_bytes(zip_of({"in/data.csv.ZST": _TOY_MAGIC + BODY}))
+
+    assert contents(plain, plain.name, workdir) == {"data.csv.zst/data.csv": BODY}
+    assert contents(wrapped, wrapped.name, workdir, packing="tar") == {"data.tzst/a.csv": BODY}
+    assert contents(outer, outer.name, workdir) == {"outer.zip/in/data.csv.ZST/data.csv": BODY}
+    assert list(workdir.iterdir()) == []
+
+
+def test_what_an_added_compressors_reader_raises_on_broken_input_is_refused(
+    tmp_path: Path, workdir: Path, added: Compressed
+) -> None:
+    path = tmp_path / "data.csv.zst"
+    path.write_bytes(_TOY_MAGIC + b"id,value\nBROKEN\n")
+
+    error = refused(path, workdir)
+
+    assert error.reason is Reason.ARCHIVE_CORRUPT
+    assert error.member == path.name
+    assert "data corruption detected" in error.message

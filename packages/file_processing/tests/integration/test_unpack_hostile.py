@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import pickle
 import random
 import stat
 import struct
@@ -328,6 +329,54 @@ def test_tar_with_an_oversized_extended_header_is_refused(tmp_path: Path, workdi
     path = make_tar(tmp_path / "pax.tar", [info])
 
     assert refusal(path, workdir).reason == Reason.ARCHIVE_CORRUPT
+
+
+def _damaged_header(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    second_header = raw.find(b"b.csv")
+    raw[second_header + 148 : second_header + 156] = b"9999999\x00"  # checksum field
+    path.write_bytes(raw)
+
+
+def _cut_between_members(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: 512 + -(-len(CSV) // 512) * 512 + 100])
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [(_damaged_header, Reason.ARCHIVE_CORRUPT), (_cut_between_members, Reason.ARCHIVE_TRUNCATED)],
+)
+@pytest.mark.parametrize("wrap", ["bare", "gzip", "in a zip"])
+def test_a_broken_tar_header_is_refused_naming_the_archive(
+    tmp_path: Path, workdir: Path, damage: Any, reason: Reason, wrap: str
+) -> None:
+    tar = make_tar(tmp_path / "in.tar", [tar_entry("a.csv"), tar_entry("b.csv")])
+    damage(tar)
+    path, expected = tar, "in.tar"
+    if wrap == "gzip":
+        path = tmp_path / "in.tgz"
+        path.write_bytes(gzip.compress(tar.read_bytes()))
+        expected = "in.tgz"
+    elif wrap == "in a zip":
+        path = make_zip(tmp_path / "outer.zip", {"in.tar": tar.read_bytes()})
+        expected = "outer.zip/in.tar"
+
+    error = refusal(path, workdir)
+
+    assert (error.reason, error.member) == (reason, expected)
+    assert pickle.loads(pickle.dumps(error)).member == expected
+
+
+def test_an_oversized_extended_header_is_refused_naming_the_archive(
+    tmp_path: Path, workdir: Path
+) -> None:
+    info = tar_entry("a.csv")
+    info.pax_headers = {"comment": "x" * (2 * MIB)}
+    path = make_tar(tmp_path / "pax.tar", [info])
+
+    error = refusal(path, workdir)
+
+    assert (error.reason, error.member) == (Reason.ARCHIVE_CORRUPT, "pax.tar")
 
 
 # ------------------------------------------------------------------ bombs and limits

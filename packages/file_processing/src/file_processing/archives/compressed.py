@@ -1,14 +1,15 @@
 """Single-stream compressors (gzip, bzip2, xz): one member, named after the delivery
-without its suffix (``a.csv.gz`` -> ``a.csv``), or the members of the tar it wraps
-(``.tgz``, ``.tar.xz``...). The output is metered as it is decompressed, so a bomb is
-refused on the bytes it produces, before any reaches a file."""
+without the suffix of any registered compressor (``a.csv.gz`` -> ``a.csv``, ``a.tgz`` ->
+``a.tar``), or the members of the tar it wraps (``.tgz``, ``.tar.xz``...). The output is
+metered as it is decompressed, so a bomb is refused on the bytes it produces, before any
+reaches a file."""
 
 from __future__ import annotations
 
 import bz2
 import gzip
 import lzma
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO, cast
 
 from file_processing.archives.base import (
@@ -31,24 +32,21 @@ from file_processing.sniff import Kind, sniff
 
 __all__ = ["BZIP2", "GZIP", "XZ", "Compressed"]
 
-_COMPRESSED_SUFFIXES = (
-    (".tgz", ".tar"),
-    (".tbz2", ".tar"),
-    (".tbz", ".tar"),
-    (".txz", ".tar"),
-    (".gzip", ""),
-    (".gz", ""),
-    (".bz2", ""),
-    (".xz", ""),
-)
 _TAR = TarFormat()
 
 
 class Compressed(ArchiveFormat):
     """A single-stream compressor: its ``kind``, its reader (``decompressor``, which reads
-    every member or stream of the file) and what it may be declared and named as.
+    every member or stream of the file), what that reader raises on broken input, and what
+    it may be declared and named as.
 
     A contract declaring ``tar`` admits one wrapping a tar, refused when it holds none.
+
+    Attributes:
+        suffixes: Every name ending that promises it: ``plain_suffixes`` then ``tar_suffixes``.
+        tar_suffixes: The endings that stand for a compressed tar (``.tgz``).
+        errors: What the reader raises on broken input: the standard library's readers'
+            (:data:`~file_processing.archives.base.STREAM_ERRORS`) and the format's own.
     """
 
     def __init__(
@@ -57,12 +55,31 @@ class Compressed(ArchiveFormat):
         decompressor: Callable[[BinaryIO], Readable],
         *,
         packings: frozenset[str],
-        suffixes: tuple[str, ...],
+        plain_suffixes: tuple[str, ...],
+        tar_suffixes: tuple[str, ...] = (),
+        errors: tuple[type[BaseException], ...] = (),
     ) -> None:
+        """Describe one compressor (one more is one more of these in ``ARCHIVE_FORMATS``).
+
+        Args:
+        kind: The content that picks it (its magic bytes, :func:`~file_processing.sniff.sniff`).
+        decompressor: Opens the decompressed stream over the compressed bytes (read only
+            through ``read()``).
+        packings: The packings a contract may declare that it satisfies.
+        plain_suffixes: The endings of a compressed file, which its member is named without
+            (``a.csv.gz`` -> ``a.csv``).
+        tar_suffixes: The endings of a compressed tar, which its member is named ``.tar``
+            for (``a.tgz`` -> ``a.tar``).
+        errors: What ``decompressor``'s reader raises on broken input beyond
+            :data:`~file_processing.archives.base.STREAM_ERRORS` (a third-party library's
+            own error): refused with a reason code naming the member, like those.
+        """
         self.kind = kind
         self.decompressor = decompressor
         self.packings = packings
-        self.suffixes = suffixes
+        self.suffixes = (*plain_suffixes, *tar_suffixes)
+        self.tar_suffixes = tar_suffixes
+        self.errors = (*STREAM_ERRORS, *errors)
 
     def members(
         self,
@@ -86,7 +103,7 @@ class Compressed(ArchiveFormat):
                 f"contract declares packing 'tar' but the {self.name} stream holds no tar archive",
                 member=name,
             )
-        path = f"{name}/{_inner_name(name)}"
+        path = f"{name}/{_inner_name(name, session.formats)}"
         session.count_entry(path)
         file, size = session.spool(inner.read, path)
         yield from session.settle(file, size, path, depth)
@@ -98,12 +115,23 @@ GZIP = Compressed(
     Kind.GZIP,
     lambda fileobj: gzip.GzipFile(fileobj=fileobj, mode="rb"),
     packings=frozenset({"gzip", "tar"}),
-    suffixes=(".gz", ".gzip", ".tgz"),
+    plain_suffixes=(".gz", ".gzip"),
+    tar_suffixes=(".tgz",),
 )
 BZIP2 = Compressed(
-    Kind.BZIP2, bz2.BZ2File, packings=frozenset({"tar"}), suffixes=(".bz2", ".tbz", ".tbz2")
+    Kind.BZIP2,
+    bz2.BZ2File,
+    packings=frozenset({"tar"}),
+    plain_suffixes=(".bz2",),
+    tar_suffixes=(".tbz", ".tbz2"),
 )
-XZ = Compressed(Kind.XZ, lzma.LZMAFile, packings=frozenset({"tar"}), suffixes=(".xz", ".txz"))
+XZ = Compressed(
+    Kind.XZ,
+    lzma.LZMAFile,
+    packings=frozenset({"tar"}),
+    plain_suffixes=(".xz",),
+    tar_suffixes=(".txz",),
+)
 
 
 class _Counting:
@@ -125,6 +153,7 @@ class _Decompressed:
     def __init__(self, fmt: Compressed, stream: Readable, limits: UnpackLimits, name: str) -> None:
         self._input = _Counting(stream)
         self._kind = fmt.kind
+        self._errors = fmt.errors
         self._limits = limits
         self._name = name
         self.produced = 0
@@ -135,7 +164,7 @@ class _Decompressed:
         wanted = CHUNK_SIZE if size < 0 else min(size, CHUNK_SIZE)
         try:
             data = self._file.read(wanted)
-        except STREAM_ERRORS as exc:
+        except self._errors as exc:
             raise refusal(exc, self._kind.value, self._name) from exc
         self.produced += len(data)
         if self.produced > self._limits.max_total_bytes:
@@ -154,11 +183,23 @@ class _Decompressed:
             pass
 
 
-def _inner_name(name: str) -> str:
-    """Name inside a single-stream compressor: ``a.csv.gz`` -> ``a.csv``, ``a.tgz`` -> ``a.tar``."""
+def _inner_name(name: str, formats: Mapping[str, ArchiveFormat]) -> str:
+    """Name inside a single-stream compressor: ``a.csv.gz`` -> ``a.csv``, ``a.tgz`` -> ``a.tar``.
+
+    Any registered compressor's suffix counts, whatever the content (a gzip named
+    ``a.csv.bz2`` holds ``a.csv``), the longest first."""
     base = name.rsplit("/", 1)[-1]
     lowered = base.lower()
-    for suffix, replacement in _COMPRESSED_SUFFIXES:
+    replacements = sorted(
+        (
+            (suffix, ".tar" if suffix in fmt.tar_suffixes else "")
+            for fmt in formats.values()
+            if isinstance(fmt, Compressed)
+            for suffix in fmt.suffixes
+        ),
+        key=lambda pair: -len(pair[0]),
+    )
+    for suffix, replacement in replacements:
         if lowered.endswith(suffix) and len(base) > len(suffix):
             return base[: -len(suffix)] + replacement
     return base

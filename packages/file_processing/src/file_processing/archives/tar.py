@@ -90,7 +90,8 @@ class _StrictTarInfo(tarfile.TarInfo):
     """A TarInfo that refuses a truncated or broken header instead of ending quietly.
 
     tarfile treats a header it cannot read (past the first) as the end of the
-    archive, which would turn a truncated delivery into silently lost members.
+    archive, which would turn a truncated delivery into silently lost members. Its
+    refusals name no archive (tarfile does not say which); :func:`_named` adds it.
     """
 
     @classmethod
@@ -121,6 +122,8 @@ def _open_tar(source: Readable, name: str) -> Iterator[tarfile.TarFile]:
     # Stream mode ("r|") reads strictly forward: no seeking, bounded buffers.
     try:
         archive = tarfile.open(fileobj=cast(IO[bytes], source), mode="r|", tarinfo=_StrictTarInfo)  # noqa: SIM115
+    except RefusedError as exc:
+        raise _named(exc, name) from exc.__cause__
     except _TAR_ERRORS as exc:
         raise refusal(exc, "tar", name) from exc
     with archive:
@@ -130,8 +133,18 @@ def _open_tar(source: Readable, name: str) -> Iterator[tarfile.TarFile]:
 def _next_tar_entry(archive: tarfile.TarFile, name: str) -> tarfile.TarInfo | None:
     try:
         return archive.next()
+    except RefusedError as exc:
+        raise _named(exc, name) from exc.__cause__
     except _TAR_ERRORS as exc:
         raise refusal(exc, "tar", name) from exc
+
+
+def _named(exc: RefusedError, name: str) -> RefusedError:
+    """``exc``, naming the archive ``name`` when it names no member (a header refused by
+    :class:`_StrictTarInfo`), so the refusal says which layer of the delivery is broken."""
+    if exc.member is not None:
+        return exc
+    return RefusedError(exc.reason, exc.message, member=name)
 
 
 def _check_tar_type(info: tarfile.TarInfo, member_path: str) -> None:
