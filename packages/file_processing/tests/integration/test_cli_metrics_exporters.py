@@ -27,11 +27,13 @@ def agent() -> Iterator[socket.socket]:
         yield sock
 
 
-def _process(lane: Any, key: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _process(
+    lane: Any, key: str, env: dict[str, str], *options: str
+) -> subprocess.CompletedProcess[str]:
     command = [str(BIN), "--storage", lane.store.url, "--config-dir", str(lane.config_dir)]
     environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(lane.tmp), **env}
     return subprocess.run(
-        [*command, "process", key],
+        [*command, "process", key, *options],
         capture_output=True,
         text=True,
         env=environ,
@@ -77,6 +79,41 @@ def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stdout(
     assert [doc["etl_file_processing_rows_total"] for doc in rows] == [5]
     assert rows[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "etl/test"
     assert rows[0]["etl_job"] == "etl_file_processing_process"
+
+
+def _json_values(text: str) -> list[Any]:
+    """The JSON values of ``text`` one after the other, as ``jq`` reads a stream."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    position = 0
+    for _ in range(len(text) + 1):  # each value takes one character at least
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return values
+        value, position = decoder.raw_decode(text, position)
+        values.append(value)
+    raise AssertionError("unreachable: the stream ended")
+
+
+def test_process_json_with_emf_on_stdout_prints_the_emf_lines_before_its_document(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    """What the root README's ``emf_output`` row tells a reader of ``--json`` on stdout:
+    the EMF lines come first, one per line, then the command's indented document."""
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+
+    done = _process(local_lane, key, {"ETL_METRICS_EXPORTERS": "emf"}, "--json")
+
+    assert done.returncode == 0, done.stderr
+    values = _json_values(done.stdout)
+    assert len(values) >= 2, values
+    assert all("_aws" in value for value in values[:-1]), values
+    assert values[-1]["status"] == "validated"
+    emf_lines = [line for line in done.stdout.splitlines() if line.startswith('{"_aws"')]
+    assert len(emf_lines) == len(values) - 1
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(done.stdout)  # one document it is not
 
 
 def test_an_unreachable_exporter_does_not_fail_the_job(
