@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,18 @@ def test_unset_the_pushgateway_is_chosen_when_its_url_is_set_as_before() -> None
 
     assert with_url.metric_exporter_kinds() == ("pushgateway",)
     assert without.metric_exporter_kinds() == ()
+
+
+def test_an_empty_list_set_in_the_settings_file_exports_nowhere(tmp_path: Path) -> None:
+    """``metrics_exporters = []`` beside a ``pushgateway_url`` kept pushing: the empty
+    list was taken for the setting left unset."""
+    toml = tmp_path / "etl.toml"
+    toml.write_text('metrics_exporters = []\npushgateway_url = "http://gateway:9091"\n')
+
+    settings, _ = load_runtime_settings(RuntimeSettings, env={"ETL_SETTINGS_FILE": str(toml)})
+
+    assert settings.metrics_exporters == ()
+    assert settings.metric_exporter_kinds() == ()
 
 
 def test_the_exporters_of_exporters_not_chosen_are_not_checked() -> None:
