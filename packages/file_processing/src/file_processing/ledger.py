@@ -173,14 +173,16 @@ def carried_outputs(previous: ObjectRecord | None) -> list[str]:
 
     A validated record settled everything before it: its own outputs, and the
     quarantines it could not close (a store error), to try again. A duplicate's
-    outputs are the original's, another key's: never carried. Every other state (a
-    quarantine, a failed, killed or waiting attempt, a release) keeps what it carried and
-    adds what it left. At most :data:`MAX_CARRIED_QUARANTINES` quarantined copies, the
-    newest."""
+    outputs are the original's, another key's: never carried, also once its record was
+    released (``quarantine release`` of an older quarantine of the key marks whatever
+    record the key has released, a duplicate's too, keeping its ``duplicate_of``). Every
+    other state (a quarantine, a failed, killed or waiting attempt, a release) keeps what
+    it carried and adds what it left. At most :data:`MAX_CARRIED_QUARANTINES` quarantined
+    copies, the newest."""
     if previous is None:
         return []
     left = list(previous.earlier_outputs)  # a validated record's: what it could not close
-    if previous.state != "duplicate":
+    if previous.state != "duplicate" and not previous.duplicate_of:
         left += previous.outputs
     keys = [
         key

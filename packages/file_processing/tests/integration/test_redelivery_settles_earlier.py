@@ -332,3 +332,27 @@ def test_a_release_mid_way_is_not_closed_again(lane: Any, orders: Orders) -> Non
     assert again.status == "validated"
     assert again.superseded == []
     assert read_record(lane.store, first.outputs[0]).released_by == "alice"
+
+
+def test_a_released_duplicate_never_carries_the_data_of_the_original_it_duplicated(
+    lane: Any, orders: Orders
+) -> None:
+    original = lane.deliver("orders_20261101.csv", orders(5))
+    copy = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        refused = processor.process(copy)  # its quarantine stays open through the duplicate
+        assert refused.status == "quarantined"
+        validated = processor.process(original)
+        lane.deliver("orders_20261102.csv", orders(5))  # byte-identical to the original
+        duplicate = processor.process(copy)
+        assert duplicate.duplicate_of == original
+        # The operator releases the open quarantine: the ledger record of the copy (a
+        # duplicate, naming the original's outputs) is marked released.
+        release(lane.store, processor.ledger, refused.outputs[0], by="alice")
+        again = processor.process(copy)
+        assert again.duplicate_of == original
+        lane.deliver("orders_20261102.csv", orders(8))  # the vendor's real file for that day
+        real = processor.process(copy)
+    assert real.status == "validated"
+    for key in validated.outputs:  # the original's data is not the copy's to remove
+        assert lane.store.exists(key), key
