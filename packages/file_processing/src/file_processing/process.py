@@ -542,8 +542,14 @@ class Processor(Closeable):
             local.unlink()
             job.claim = self.ledger.renew(job.claim)
             outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
-        if job.claim.previous is not None:  # what earlier deliveries of the key left
-            remove_stale(self.store, job.claim.record.earlier_outputs, outcome.outputs)
+        previous = job.claim.previous
+        if previous is not None:  # what earlier deliveries of the key left
+            remove_stale(
+                self.store,
+                job.claim.record.earlier_outputs,
+                outcome.outputs,
+                same_delivery=previous.state == "validated" and previous.etag == info.etag,
+            )
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
         outcome.superseded = self._supersede(job, contract, day)
         return outcome

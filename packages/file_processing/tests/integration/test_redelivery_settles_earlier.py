@@ -356,3 +356,43 @@ def test_a_released_duplicate_never_carries_the_data_of_the_original_it_duplicat
     assert real.status == "validated"
     for key in validated.outputs:  # the original's data is not the copy's to remove
         assert lane.store.exists(key), key
+
+
+def test_an_arrival_dated_delivery_of_another_day_keeps_the_days_before(
+    local_lane: Any, orders: Orders
+) -> None:
+    lane = local_lane  # one landing key, a new file every day: every day is its own data
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("report.csv", orders(11, bad_amounts=5), source="feed")
+        _dated(lane, key, days_ago=2)
+        refused = processor.process(key)
+        lane.deliver("report.csv", orders(12), source="feed")
+        _dated(lane, key, days_ago=1)
+        second = processor.process(key)
+        lane.deliver("report.csv", orders(13), source="feed")
+        third = processor.process(key)  # today's
+    assert (first.status, refused.status) == ("validated", "quarantined")
+    assert (second.status, third.status) == ("validated", "validated")
+    assert len({first.partition, second.partition, third.partition}) == 3
+    for key in [*first.outputs, *second.outputs]:  # another day's data, not replaced
+        assert lane.store.exists(key), key
+
+
+def test_a_forced_reprocess_published_elsewhere_removes_what_the_same_delivery_published(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace('dataset = "orders"', 'dataset = "sales"'))
+    with lane.processor() as processor:
+        forced = processor.process(key, force=True)  # the same delivery, now another dataset's
+    assert forced.status == "validated"
+    assert forced.outputs[0].startswith("validated/sales/")
+    for stale in first.outputs:  # the same data, published again under its right name
+        assert not lane.store.exists(stale), stale
