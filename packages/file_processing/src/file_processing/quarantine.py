@@ -209,10 +209,16 @@ def release(
 
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
-        FileProcessingError: the record was already released, its landing
+        FileProcessingError: ``by`` is a name the lane closes records with
+            (``superseded``, ``revalidated``), the record was already released, its landing
             original is gone (nothing could be reprocessed) or has a hostile key,
             or the record changed while being released (a new quarantine: look again).
     """
+    if by in (SUPERSEDED_BY, REVALIDATED_BY):
+        raise FileProcessingError(
+            f"--by {by!r} is the name the lane closes records with (a validated delivery "
+            "of the key): a release by it would read as one; name who releases it"
+        )
     record_key = layout.quarantine_record_key(key)
     found = Records(store, decode=_decode, encode=QuarantineRecord.to_json).read(record_key)
     if found is None:

@@ -343,3 +343,16 @@ def test_process_prints_a_closed_quarantine_with_brackets_in_its_name_as_it_is(
     assert forced.returncode == 0, forced.stderr
     line = "quarantine/orders/dt=2026-11-02/orders_20261102.csv [red] closed as revalidated"
     assert line in " ".join(forced.stdout.split()), forced.stdout
+
+
+def test_a_release_by_a_name_the_lane_closes_records_with_is_refused(
+    local: Any, orders: Orders
+) -> None:
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    (listed,) = json.loads(cli(local, "quarantine", "list", "--json").stdout)
+    for name in ("revalidated", "superseded"):
+        refused = cli(local, "quarantine", "release", listed["key"], "--by", name)
+        assert refused.returncode == 2, refused.stdout
+        assert f"--by {name!r}" in refused.stderr, refused.stderr
+    assert json.loads(cli(local, "quarantine", "list", "--json").stdout) == [listed]
