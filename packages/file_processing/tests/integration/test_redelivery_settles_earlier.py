@@ -396,3 +396,28 @@ def test_a_forced_reprocess_published_elsewhere_removes_what_the_same_delivery_p
     assert forced.outputs[0].startswith("validated/sales/")
     for stale in first.outputs:  # the same data, published again under its right name
         assert not lane.store.exists(stale), stale
+
+
+def test_a_close_by_a_killed_attempt_is_reported_by_the_next_delivery_of_another_etag(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))  # the good re-delivery
+        killed = lane.store.head(key)
+        # Its attempt closed the quarantine, then died before the ledger (and the
+        # database mirror) recorded anything; its interruption is recorded.
+        claim = processor.ledger.claim(key, killed.etag)
+        assert isinstance(claim, Claim)
+        assert settle(lane.store, first.outputs[0], killed, run_id="killed-run") is not None
+        processor.ledger.finish(claim, "failed", message="interrupted")
+        lane.deliver("orders_20261102.csv", orders(12))  # the vendor sent it again meanwhile
+        latest = processor.process(key)
+    assert latest.status == "validated"
+    record = read_record(lane.store, first.outputs[0])
+    assert record.superseded_by_etag == killed.etag  # closed once, by the killed attempt
+    # ... and reported now, so the database mirror closes its row too
+    assert [(c["key"], c["closed_by"], c["closed_at"]) for c in latest.superseded] == [
+        (record.key, SUPERSEDED_BY, record.released_at)
+    ]
