@@ -32,7 +32,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
@@ -491,6 +491,8 @@ class RuntimeCLI(Generic[S]):
                         configure_logging(fmt=fmt, stream=sys.stderr)
                     logging.getLogger(cli.name).error("configuration error: %s", exc)
                 raise typer.Exit(ExitCode.USAGE) from None
+            if "--json" in cli._args:  # its document on stdout: no EMF line among it
+                ctx.obj = replace(ctx.obj, stdout_taken=True)
             cli._progress_interval = ctx.obj.settings.progress_interval
 
     def _add_config_commands(self) -> None:

@@ -153,9 +153,10 @@ class RuntimeSettings:
     comma-separated; unset: ``pushgateway`` when ``pushgateway_url`` is set, else none."""
     emf_namespace: str = "etl"
     """Exporter ``emf``: the CloudWatch namespace of the metrics."""
-    emf_output: str = "stdout"
-    """Exporter ``emf``: where the lines go: ``stdout`` (what Lambda and ECS's awslogs
-    driver send to CloudWatch Logs), ``stderr``, or a file appended to."""
+    emf_output: str = "stderr"
+    """Exporter ``emf``: where the lines go: ``stderr`` (Lambda and ECS's awslogs driver send
+    it to CloudWatch Logs as they send stdout, and a command's own output on stdout, a table
+    or ``--json``'s document, stays whole), ``stdout``, or a file appended to."""
     statsd_address: str = "127.0.0.1:8125"
     """Exporter ``statsd``: the agent's ``host:port`` (UDP; ``[::1]:8125`` for IPv6)."""
     statsd_prefix: str = ""
@@ -462,6 +463,9 @@ class Session(Generic[S]):
     flags: Mapping[str, object] = field(default_factory=dict)
     recorder: RecorderFactory | None = None
     env: Mapping[str, str] | None = None
+    stdout_taken: bool = False
+    """The command prints a document on stdout (``--json``): EMF lines asked for on
+    ``stdout`` go to ``stderr`` instead (CloudWatch reads both), so the document parses."""
     _exporters: dict[str, list[MetricExporter]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -621,8 +625,12 @@ class Session(Generic[S]):
         kinds = self.settings.metric_exporter_kinds()
         if not pushgateway:
             kinds = tuple(kind for kind in kinds if kind != "pushgateway")
+        settings: RuntimeSettings = self.settings
+        if "emf" in kinds and self.stdout_taken and settings.emf_output == "stdout":
+            logger.info("EMF lines go to stderr: --json prints its document on stdout")
+            settings = replaced(settings, emf_output="stderr")
         try:
-            return configured_exporters(self.settings, kinds, job)
+            return configured_exporters(settings, kinds, job)
         except EtlError as exc:
             logger.warning("metrics not exported: %s", redact_text(str(exc)))
             return []

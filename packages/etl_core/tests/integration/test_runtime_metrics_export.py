@@ -1,6 +1,6 @@
 """``Session.export_metrics``: a batch job's metrics through every configured exporter.
 
-The receivers are real: a UDP socket on 127.0.0.1 (StatsD), the captured stdout (EMF),
+The receivers are real: a UDP socket on 127.0.0.1 (StatsD), the captured stderr (EMF),
 the machine's Pushgateway binary on 127.0.0.1.
 """
 
@@ -71,7 +71,7 @@ def test_a_failing_exporter_is_logged_masked_and_never_stops_the_others(
 
     assert not exported
     assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
-    (line,) = capsys.readouterr().out.splitlines()
+    (line,) = capsys.readouterr().err.splitlines()
     assert json.loads(line)["etl_test_files_total"] == 2
     assert json.loads(line)["etl_job"] == "etl_test_job"
     (warning,) = [r for r in logs if "not exported" in r["event"]]

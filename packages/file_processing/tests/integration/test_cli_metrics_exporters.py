@@ -1,7 +1,8 @@
 """``etl-file-processing process`` exporting its metrics through the configured exporters.
 
 A StatsD agent is a UDP socket bound on 127.0.0.1 by the test; CloudWatch's EMF lines are
-read from the command's stdout, where Lambda and ECS's awslogs driver read them.
+read from the command's stderr (by default) or stdout, where Lambda and ECS's awslogs driver
+read them both.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ def agent() -> Iterator[socket.socket]:
 
 
 def _process(lane: Any, key: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return _run(lane, ["process", key], env)
+
+
+def _run(lane: Any, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = [str(BIN), "--storage", lane.store.url, "--config-dir", str(lane.config_dir)]
     environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(lane.tmp), **env}
     return subprocess.run(
-        [*command, "process", key],
+        [*command, *args],
         capture_output=True,
         text=True,
         env=environ,
@@ -52,7 +57,7 @@ def _datagrams(sock: socket.socket) -> list[str]:
     return lines
 
 
-def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stdout(
+def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stderr(
     local_lane: Any, orders: Callable[..., bytes], agent: socket.socket
 ) -> None:
     key = local_lane.deliver("orders_20261101.csv", orders(5))
@@ -72,7 +77,8 @@ def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stdout(
     assert objects == [
         "prod.etl_file_processing_objects_total:1|c|#dataset:orders,outcome:validated,reason"
     ]
-    emf = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"_aws"')]
+    assert '"_aws"' not in done.stdout  # stdout is the command's own output
+    emf = [json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"_aws"')]
     rows = [doc for doc in emf if doc.get("fate") == "valid"]
     assert [doc["etl_file_processing_rows_total"] for doc in rows] == [5]
     assert rows[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "etl/test"
@@ -105,3 +111,36 @@ def test_a_mistyped_exporter_exits_2_naming_the_setting(local_lane: Any) -> None
     assert done.returncode == 2
     assert "metrics_exporters" in done.stderr
     assert "statds" in done.stderr
+
+
+def _emf_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_process_json_stays_one_document_when_emf_is_asked_on_stdout(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    """``--json`` prints its document on stdout: EMF lines go to stderr (CloudWatch reads
+    both), where they would have followed the document and broken it for ``jq``."""
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+    env = {"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": "stdout"}
+
+    done = _run(local_lane, ["process", key, "--json"], env)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "validated"
+    rows = [doc for doc in _emf_lines(done.stderr) if doc.get("fate") == "valid"]
+    assert [doc["etl_file_processing_rows_total"] for doc in rows] == [5]
+
+
+def test_emf_asked_on_stdout_without_json_is_written_there(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+    env = {"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": "stdout"}
+
+    done = _run(local_lane, ["process", key], env)
+
+    assert done.returncode == 0, done.stderr
+    assert _emf_lines(done.stdout)
+    assert not _emf_lines(done.stderr)

@@ -233,8 +233,9 @@ class EmfExporter:
     """Writes a registry's metrics as EMF lines to a stream, as deltas between emits.
 
     ``metrics_exporters = ["emf"]``: batch jobs export once at exit (the first emit carries
-    the totals); long-running processes call it periodically. Writing to stdout is enough
-    on Lambda and ECS/EKS with the CloudWatch agent or awslogs driver.
+    the totals); long-running processes call it periodically. Writing to stderr (the
+    setting's default) or stdout is enough on Lambda and ECS/EKS with the CloudWatch agent
+    or awslogs driver: both streams reach CloudWatch Logs.
     """
 
     kind: ClassVar[str] = "emf"
