@@ -36,10 +36,35 @@ class DeltaTracker:
         self._lock = threading.Lock()
         self._exported: dict[_SeriesKey, _Totals] = {}
 
-    def diff(self, snapshots: Sequence[MetricSnapshot]) -> tuple[MetricSnapshot, ...]:
-        """The increments of ``snapshots`` since the last :meth:`advance`."""
+    def diff(
+        self, snapshots: Sequence[MetricSnapshot], *, changed_only: bool = False
+    ) -> tuple[MetricSnapshot, ...]:
+        """The increments of ``snapshots`` since the last :meth:`advance`.
+
+        ``changed_only``: leave out the counter and histogram series already exported that
+        did not move since (a long-running process exporting after each unit would
+        otherwise repeat a zero for every series it ever counted), and the metrics left
+        with no series; gauges stay (a level is a data point each time).
+        """
         with self._lock:
-            return tuple(self._diff_metric(metric) for metric in snapshots)
+            diffs = tuple(self._diff_metric(metric) for metric in snapshots)
+            if not changed_only:
+                return diffs
+            pairs = zip(snapshots, diffs, strict=True)
+            kept = (self._moved(metric, diff) for metric, diff in pairs)
+            return tuple(metric for metric in kept if metric.series)
+
+    def _moved(self, metric: MetricSnapshot, diff: MetricSnapshot) -> MetricSnapshot:
+        if metric.kind is MetricKind.GAUGE:
+            return diff
+        series = tuple(
+            increment
+            for increment in diff.series
+            if (metric.name, increment.labels) not in self._exported
+            or increment.value != 0
+            or increment.count != 0
+        )
+        return replace(diff, series=series)
 
     def advance(self, snapshots: Sequence[MetricSnapshot]) -> None:
         """Record ``snapshots`` as exported (call after a successful export)."""

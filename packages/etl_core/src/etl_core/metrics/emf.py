@@ -51,6 +51,10 @@ EMF_MAX_DIMENSIONS = 30
 #: MetricDefinitions allowed in one MetricDirective.
 EMF_MAX_METRICS_PER_DIRECTIVE = 100
 
+_EMPTY_DIMENSION = "_"
+"""An empty (or blank) label's dimension value: CloudWatch takes no dimension value without
+a non-blank character and would drop the line's metrics (StatsD's plain names use it too)."""
+
 _UNIT_BY_SUFFIX = {"seconds": "Seconds", "bytes": "Bytes", "percent": "Percent"}
 
 PropertyValue = str | int | float | bool
@@ -124,7 +128,7 @@ def _document(
     for name, label_value in labels:
         if name in members or name == "_aws":
             raise MetricError(f"EMF dimension {name!r} collides with a property or metric member")
-        members[name] = label_value
+        members[name] = label_value if label_value.strip() else _EMPTY_DIMENSION
     for name, _, number in metrics:
         if name in members:
             raise MetricError(f"EMF metric {name!r} collides with a dimension or property member")
@@ -311,7 +315,7 @@ class EmfExporter:
         with self._lock:
             snapshots = registry.collect()
             lines = render_emf(
-                self._deltas.diff(snapshots),
+                self._deltas.diff(snapshots, changed_only=True),
                 namespace=self._namespace,
                 timestamp_ms=int(self._clock() * 1000),
                 properties=self._properties,
