@@ -133,3 +133,49 @@ def test_a_session_that_exported_still_pickles_without_its_exporters(
     assert copy.run_id == session.run_id
     assert copy.export_metrics("etl_test_job", _registry())  # its own exporters: totals again
     assert udp_server.recv(65535) == udp_server.recv(65535)
+
+
+def test_a_worker_process_sends_what_it_counted_after_its_last_unit_as_it_ends(
+    udp_server: socket.socket,
+) -> None:
+    """A pool process recycled (``max_tasks_per_child``) or ended by a warm shutdown: what it
+    counted since its last unit's export (a unit handed back) goes out then, once."""
+    from celery.signals import worker_process_shutdown
+
+    from etl_core.cli import _exporting_after_each_unit
+    from etl_core.metrics import use_registry
+    from etl_core.work import UnitResult, WorkUnit
+
+    address = f"127.0.0.1:{udp_server.getsockname()[1]}"
+    session = _session({"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": address})
+    registry = _registry()
+    receivers = list(worker_process_shutdown.receivers)
+    try:
+        with use_registry(registry):
+            after = _exporting_after_each_unit(session, "file_processing", None)
+            assert after is not None
+            after(UnitResult(WorkUnit("file_processing", "object", "landing/a.csv"), "done"))
+            files = registry.counter("etl_test_files_total", "Files.", ("dataset",))
+            files.labels(dataset="pos").inc()  # after the last unit's export
+            worker_process_shutdown.send(sender=None)
+            worker_process_shutdown.send(sender=None)  # nothing new: nothing sent
+    finally:
+        worker_process_shutdown.receivers[:] = receivers
+        worker_process_shutdown.sender_receivers_cache.clear()
+
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    assert udp_server.recv(65535) == b"etl_test_files_total:1|c|#dataset:pos"
+    udp_server.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        udp_server.recv(65535)
+
+
+def test_no_exporter_but_the_pushgateway_adds_nothing_after_a_worker_s_unit() -> None:
+    """The default: the lane's own ``on_result`` is the worker's, nothing runs after it."""
+    from etl_core.cli import _exporting_after_each_unit
+
+    def then(result: object) -> None:
+        """The lane's own hook."""
+
+    for env in ({}, {"ETL_PUSHGATEWAY_URL": "http://127.0.0.1:9091"}):
+        assert _exporting_after_each_unit(_session(env), "file_processing", then) is then
