@@ -236,12 +236,20 @@ class RuntimeSettings:
             "a list naming 'pushgateway' only when pushgateway_url is set",
         )
         if "emf" in chosen:
-            from etl_core.metrics.emf import EMF_NAMESPACE_RULE, valid_emf_namespace
+            from etl_core.metrics.emf import (
+                EMF_NAMESPACE_RULE,
+                emf_output_usable,
+                valid_emf_namespace,
+            )
 
             checks.require(
                 valid_emf_namespace(self.emf_namespace), "emf_namespace", EMF_NAMESPACE_RULE
             )
-            checks.require(bool(self.emf_output.strip()), "emf_output", "stdout, stderr or a file")
+            checks.require(
+                emf_output_usable(self.emf_output),
+                "emf_output",
+                "stderr, stdout or a file in a directory that exists (no space at either end)",
+            )
         if "statsd" in chosen:
             from etl_core.metrics.statsd import (
                 STATSD_ADDRESS_RULE,

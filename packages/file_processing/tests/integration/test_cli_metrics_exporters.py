@@ -92,7 +92,7 @@ def test_an_unreachable_exporter_does_not_fail_the_job(
     env = {
         "ETL_METRICS_EXPORTERS": "statsd,emf",
         "ETL_STATSD_ADDRESS": "no-such-host.invalid:8125",
-        "ETL_EMF_OUTPUT": str(local_lane.tmp / "no such directory" / "emf.log"),
+        "ETL_EMF_OUTPUT": "/dev/full",  # every write fails: no space left on device
     }
 
     done = _process(local_lane, key, env)
@@ -102,7 +102,7 @@ def test_an_unreachable_exporter_does_not_fail_the_job(
     failed = [w["event"] for w in warnings if "metrics not exported" in w.get("event", "")]
     assert len(failed) == 2
     assert "no-such-host.invalid:8125" in failed[0]
-    assert "emf.log" in failed[1]
+    assert "/dev/full" in failed[1]
 
 
 def test_a_mistyped_exporter_exits_2_naming_the_setting(local_lane: Any) -> None:

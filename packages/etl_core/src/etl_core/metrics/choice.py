@@ -54,9 +54,10 @@ def exporter_class(kind: str, *, where: str = "the settings") -> ExporterFactory
 
 
 def chosen_exporters(settings: ExporterSettings, chosen: Sequence[str] | None) -> tuple[str, ...]:
-    """The kinds a run exports through: ``chosen`` (the setting), or when it is unset the
-    Pushgateway if ``pushgateway_url`` is set (what every run did before the setting)."""
-    if chosen:
+    """The kinds a run exports through: ``chosen`` (the setting; ``[]`` in ``etl.toml``:
+    none, each kind once), or when it is unset the Pushgateway if ``pushgateway_url`` is
+    set (what every run did before the setting)."""
+    if chosen is not None:
         return tuple(dict.fromkeys(chosen))
     return ("pushgateway",) if settings.pushgateway_url else ()
 

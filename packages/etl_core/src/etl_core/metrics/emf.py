@@ -41,7 +41,9 @@ __all__ = [
     "EMF_MAX_DIMENSIONS",
     "EMF_MAX_METRICS_PER_DIRECTIVE",
     "EMF_NAMESPACE_RULE",
+    "EMF_STREAMS",
     "EmfExporter",
+    "emf_output_usable",
     "render_emf",
     "valid_emf_namespace",
 ]
@@ -231,6 +233,25 @@ def valid_emf_namespace(namespace: str) -> bool:
     except MetricError:
         return False
     return True
+
+
+EMF_STREAMS = ("stderr", "stdout")
+"""The standard streams the setting ``emf_output`` names; any other value is a file."""
+
+
+def emf_output_usable(output: str) -> bool:
+    """Whether ``emf_output`` can take EMF lines: ``stderr``, ``stdout``, or a file (not a
+    directory) in a directory that exists. Refused: space at either end and ``STDOUT``-like
+    spellings (each would have been a file of that name in the working directory), so the
+    metrics of a whole job are not lost to a warning at its end."""
+    if output != output.strip() or not output:
+        return False
+    if output in EMF_STREAMS:
+        return True
+    if output.lower() in EMF_STREAMS:
+        return False
+    path = Path(output).expanduser()
+    return not path.is_dir() and path.parent.is_dir()
 
 
 class EmfExporter:
