@@ -150,7 +150,8 @@ class RuntimeSettings:
     metrics_exporters: tuple[MetricExporterKind, ...] | None = None
     """Where batch jobs export their metrics at exit: ``pushgateway``, ``emf`` (CloudWatch
     Embedded Metric Format lines), ``statsd`` (a StatsD or Datadog agent), several
-    comma-separated; unset: ``pushgateway`` when ``pushgateway_url`` is set, else none."""
+    comma-separated; unset (an empty variable too): ``pushgateway`` when ``pushgateway_url``
+    is set, else none; ``[]`` in ``etl.toml``: none."""
     emf_namespace: str = "etl"
     """Exporter ``emf``: the CloudWatch namespace of the metrics."""
     emf_output: str = "stderr"
