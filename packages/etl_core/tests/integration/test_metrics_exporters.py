@@ -29,6 +29,7 @@ from etl_core.metrics import (
 )
 from etl_core.testing.pushgateway import find_binary, free_port, running_pushgateway, scrape
 from etl_core.testing.services import service_unavailable
+from etl_core.testing.statsd import statsd_agent
 
 TRICKY_VALUE = 'C:\\drops\\"q3"\nfinal'
 
@@ -215,9 +216,7 @@ def test_push_to_a_closed_port_raises_retryable_error() -> None:
 
 @pytest.fixture
 def udp_server() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
+    with statsd_agent() as sock:
         yield sock
 
 

@@ -17,15 +17,14 @@ from etl_core.metrics import Registry
 from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings
 from etl_core.testing import capture_logs
 from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
+from etl_core.testing.statsd import statsd_agent
 
 PASSWORD = "hunter2-gateway-secret"
 
 
 @pytest.fixture
 def udp_server() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
+    with statsd_agent() as sock:
         yield sock
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
+from etl_core.testing.statsd import agent_address, drained, statsd_agent
+
 BIN = Path(sys.executable).parent / "etl-file-processing"
 
 
 @pytest.fixture
 def agent() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+    with statsd_agent() as sock:
         yield sock
 
 
@@ -45,25 +46,13 @@ def _run(lane: Any, args: list[str], env: dict[str, str]) -> subprocess.Complete
     )
 
 
-def _datagrams(sock: socket.socket) -> list[str]:
-    """Every line the agent received (the command has exited: all of it was sent)."""
-    sock.setblocking(False)
-    lines: list[str] = []
-    for _ in range(10_000):
-        try:
-            lines += sock.recv(65535).decode("utf-8").splitlines()
-        except BlockingIOError:
-            break
-    return lines
-
-
 def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stderr(
     local_lane: Any, orders: Callable[..., bytes], agent: socket.socket
 ) -> None:
     key = local_lane.deliver("orders_20261101.csv", orders(5))
     env = {
         "ETL_METRICS_EXPORTERS": "statsd,emf",
-        "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+        "ETL_STATSD_ADDRESS": agent_address(agent),
         "ETL_STATSD_PREFIX": "prod.",
         "ETL_EMF_NAMESPACE": "etl/test",
     }
@@ -71,7 +60,7 @@ def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stderr(
     done = _process(local_lane, key, env)
 
     assert done.returncode == 0, done.stderr
-    lines = _datagrams(agent)
+    lines = drained(agent)  # the command has exited: all of it was sent
     assert "prod.etl_file_processing_rows_total:5|c|#dataset:orders,fate:valid" in lines, lines
     objects = [line for line in lines if line.startswith("prod.etl_file_processing_objects_total")]
     assert objects == [
