@@ -633,19 +633,20 @@ class _ProcessExport:
         self._job = job
         self._built: dict[int, list[MetricExporter]] = {}
 
-    def __call__(self) -> None:
-        """Send what this process counted since its previous export."""
+    def __call__(self, *, last: bool = False) -> None:
+        """Send what this process counted since its previous export (its socket and file
+        kept open for the next unit's, closed after the ``last``)."""
         from etl_core.metrics import default_registry, export_through
 
         process = os.getpid()
         if process not in self._built:
             self._built.clear()
             self._built[process] = self._session.metric_exporters(self._job, pushgateway=False)
-        export_through(self._built[process], default_registry())
+        export_through(self._built[process], default_registry(), close=last)
 
     def at_exit(self, **_: object) -> None:
         """Celery's ``worker_process_shutdown``: the last export of a pool process."""
-        self()
+        self(last=True)
 
 
 def _format_asked(flag: str | None) -> str:

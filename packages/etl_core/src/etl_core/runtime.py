@@ -596,14 +596,20 @@ class Session(Generic[S]):
         return store
 
     def export_metrics(
-        self, job: str, registry: Registry | None = None, *, pushgateway: bool = True
+        self,
+        job: str,
+        registry: Registry | None = None,
+        *,
+        pushgateway: bool = True,
+        close: bool = True,
     ) -> bool:
         """Export ``registry`` (the default registry) through every configured exporter
         (:meth:`RuntimeSettings.metric_exporter_kinds`), as job ``job``.
 
         A batch job calls this at exit; a long-running command also as it goes, with
-        ``pushgateway=False`` (a group replaced mid-run would look like the run's end): the
-        exporters are built once per job, so what went out is not sent again. A failing
+        ``pushgateway=False`` (a group replaced mid-run would look like the run's end) and
+        ``close=False`` (its socket and file stay open for the next export): the exporters
+        are built once per job, so what went out is not sent again. A failing
         exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
         and never stops the others: the job's own outcome matters more than its metrics.
 
@@ -618,7 +624,7 @@ class Session(Generic[S]):
         if not exporters:
             return False
         chosen = registry if registry is not None else default_registry()
-        return not export_through(exporters, chosen)
+        return not export_through(exporters, chosen, close=close)
 
     def metric_exporters(self, job: str, *, pushgateway: bool = True) -> list[MetricExporter]:
         """The configured exporters, built once for a process that exports more than once

@@ -360,3 +360,13 @@ def test_line_too_large_for_udp_is_dropped_and_the_rest_is_sent(
         failures = batch.flush()
     assert failures == 0
     assert _receive_all(udp_server) == ["etl_fp_rows_total:3|c"]
+
+
+def test_a_datagram_the_network_refuses_drops_the_socket_so_the_next_send_looks_again() -> None:
+    """A long-running process keeps its socket between exports; one that failed (an agent
+    that moved, a route gone) is not reused: the next send resolves the address again."""
+    client = StatsdClient("255.255.255.255", 8125)  # no SO_BROADCAST: the kernel refuses
+
+    assert client.send(["etl_test_total:1|c"]) == 1
+    assert isinstance(client.last_error, PermissionError)
+    assert client._socket is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -203,23 +204,36 @@ class _StandardStream:
 
 class _AppendedFile:
     """A file EMF lines are appended to, opened at the first write (a CloudWatch agent
-    tailing it reads whole lines: each export is one write of whole lines)."""
+    tailing it reads whole lines: each export is one write of whole lines).
+
+    Written unbuffered: a write the disk refuses leaves nothing behind in a buffer, so the
+    next export, which writes the same increments again, does not write them twice; a line
+    the disk cut short is ended before the next, which would otherwise be glued to it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: TextIO | None = None
+        self._fd: int | None = None
+        self._torn = False
 
     def write(self, text: str, /) -> object:
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
-        written = self._file.write(text)
-        self._file.flush()
-        return written
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = memoryview(("\n" if self._torn else "").encode() + text.encode("utf-8"))
+        whole = len(data)
+        try:
+            for _ in range(whole):  # each write takes at least a byte, or raises
+                if not data:
+                    break
+                data = data[os.write(self._fd, data) :]
+        finally:
+            self._torn = 0 < len(data) < whole or (self._torn and len(data) == whole)
+        return len(text)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 EMF_NAMESPACE_RULE = "1-255 characters, not starting with 'AWS/'"

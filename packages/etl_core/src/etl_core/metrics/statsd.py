@@ -227,6 +227,8 @@ class StatsdClient(_StatsdWriter, Closeable):
                 failed += 1
                 self.last_error = exc
                 logger.warning("statsd send to %s:%s failed: %s", self.host, self.port, exc)
+        if failed:
+            self.close()  # the next send looks the host up again (an agent that moved)
         return failed
 
     def _connect(self) -> tuple[socket.socket, tuple[str, int]]:
