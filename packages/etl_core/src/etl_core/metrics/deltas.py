@@ -9,7 +9,7 @@ says the export went out, so a failed write is retried with the counts intact.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import replace
 
 from etl_core.metrics.registry import MetricKind, MetricSnapshot, SeriesSnapshot
@@ -66,14 +66,20 @@ class DeltaTracker:
         )
         return replace(diff, series=series)
 
-    def advance(self, snapshots: Sequence[MetricSnapshot]) -> None:
-        """Record ``snapshots`` as exported (call after a successful export)."""
+    def advance(
+        self, snapshots: Sequence[MetricSnapshot], *, skip: Set[_SeriesKey] = frozenset()
+    ) -> None:
+        """Record ``snapshots`` as exported (call after a successful export), but the
+        series of ``skip`` (``(name, labels)``: their export failed, the next one carries
+        their increments again)."""
         with self._lock:
             for metric in snapshots:
                 if metric.kind is MetricKind.GAUGE:
                     continue
                 for series in metric.series:
-                    self._exported[(metric.name, series.labels)] = _totals(series)
+                    key = (metric.name, series.labels)
+                    if key not in skip:
+                        self._exported[key] = _totals(series)
 
     def _diff_metric(self, metric: MetricSnapshot) -> MetricSnapshot:
         if metric.kind is MetricKind.GAUGE:
