@@ -400,7 +400,7 @@ class StatsdExporter:
             snapshots = registry.collect()
             series_keys: list[tuple[str, tuple[tuple[str, str], ...]]] = []
             groups: list[list[str]] = []
-            for metric in self._deltas.diff(snapshots):
+            for metric in self._deltas.diff(snapshots, changed_only=True):
                 for series in metric.series:
                     batch = self._client.batch()
                     self._write(batch, metric, series)
