@@ -299,7 +299,7 @@ class EmfExporter:
 
     @classmethod
     def from_settings(cls, settings: ExporterSettings, job: str) -> EmfExporter:
-        """Lines in ``emf_namespace`` to ``emf_output`` (``stdout``, ``stderr`` or a file
+        """Lines in ``emf_namespace`` to ``emf_output`` (``stderr``, ``stdout`` or a file
         appended to), each with the property ``etl_job``: the job, searchable in Logs
         Insights without being a dimension.
 
