@@ -133,3 +133,19 @@ def test_emf_asked_on_stdout_without_json_is_written_there(
     assert done.returncode == 0, done.stderr
     assert _emf_lines(done.stdout)
     assert not _emf_lines(done.stderr)
+
+
+def test_every_stderr_line_carries_run_id_and_lane_with_emf_lines_among_them(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    """The README's rule for stderr off a terminal holds for the EMF lines it now carries."""
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+
+    done = _process(local_lane, key, {"ETL_METRICS_EXPORTERS": "emf"})
+
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    emf = [record for record in records if "_aws" in record]
+    assert emf
+    assert {record["run_id"] for record in records} == {emf[0]["run_id"]}
+    assert {record["lane"] for record in records} == {"file_processing"}

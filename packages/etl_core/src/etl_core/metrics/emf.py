@@ -301,7 +301,9 @@ class EmfExporter:
     def from_settings(cls, settings: ExporterSettings, job: str) -> EmfExporter:
         """Lines in ``emf_namespace`` to ``emf_output`` (``stderr``, ``stdout`` or a file
         appended to), each with the property ``etl_job``: the job, searchable in Logs
-        Insights without being a dimension.
+        Insights without being a dimension; and the process's ``lane`` and ``run_id``, as
+        every log line on stderr carries them (a metric labelled ``lane`` or ``run_id``
+        would collide with them and be refused).
 
         Raises:
             MetricError: a namespace CloudWatch refuses.
@@ -312,7 +314,15 @@ class EmfExporter:
             stream = _StandardStream("stdout" if output == "stdout" else "stderr")
         else:
             stream = _AppendedFile(Path(output).expanduser())
-        return cls(stream, namespace=settings.emf_namespace, properties={"etl_job": job})
+        from etl_core.logging import process_context
+
+        run = {
+            name: value
+            for name, value in process_context().items()
+            if name in ("lane", "run_id") and isinstance(value, str) and value
+        }
+        properties: dict[str, PropertyValue] = {"etl_job": job, **run}
+        return cls(stream, namespace=settings.emf_namespace, properties=properties)
 
     def emit(self) -> int:
         """Write one line per label set; returns the number of lines written."""
