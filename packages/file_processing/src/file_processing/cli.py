@@ -387,7 +387,7 @@ def listen(
             try:
                 return handler(messages)
             finally:
-                session.export_metrics(LISTEN_JOB, pushgateway=False)
+                session.export_metrics(LISTEN_JOB, pushgateway=False, close=False)
 
         source = stack.enter_context(_queue(settings, queue))
         dead = settings.listen_dead_letter_queue
