@@ -32,7 +32,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
@@ -491,6 +491,8 @@ class RuntimeCLI(Generic[S]):
                         configure_logging(fmt=fmt, stream=sys.stderr)
                     logging.getLogger(cli.name).error("configuration error: %s", exc)
                 raise typer.Exit(ExitCode.USAGE) from None
+            if "--json" in cli._args:  # its document on stdout: no EMF line among it
+                ctx.obj = replace(ctx.obj, stdout_taken=True)
             cli._progress_interval = ctx.obj.settings.progress_interval
 
     def _add_config_commands(self) -> None:
@@ -600,25 +602,51 @@ def _exporting_after_each_unit(
     counted (its default registry) through the configured exporters but the Pushgateway
     (each process of each worker would replace the others' group), built once per process:
     a long-running worker's metrics go out as its units end, not at an exit that may never
-    come. A failing exporter is logged, never the unit's failure."""
+    come; and once more as a pool process ends (recycled, or the worker's warm shutdown):
+    what it counted after its last unit's end, or for a unit handed back, is not lost with
+    it. A failing exporter is logged, never the unit's failure. A process killed outright
+    (SIGKILL, the hard time limit) loses what its unit in flight counted, never more."""
     if not set(session.settings.metric_exporter_kinds()) - {"pushgateway"}:
         return then  # none configured: nothing exported after a unit
-    built: dict[int, list[MetricExporter]] = {}
+    export = _ProcessExport(session, f"etl_{lane}_worker")
+    from celery.signals import worker_process_shutdown
+
+    worker_process_shutdown.connect(export.at_exit, weak=False)
 
     def after(result: "UnitResult[T]") -> None:
         try:
             if then is not None:
                 then(result)
         finally:
-            from etl_core.metrics import default_registry, export_through
-
-            process = os.getpid()  # a forked pool process starts from nothing of its parent's
-            if process not in built:
-                built.clear()
-                built[process] = session.metric_exporters(f"etl_{lane}_worker", pushgateway=False)
-            export_through(built[process], default_registry())
+            export()
 
     return after
+
+
+class _ProcessExport:
+    """The default registry exported through the configured exporters (not the
+    Pushgateway), built once per process: a forked pool process builds its own, so what its
+    parent's exporters sent is neither known to it nor sent again."""
+
+    def __init__(self, session: Session[Any], job: str) -> None:
+        self._session = session
+        self._job = job
+        self._built: dict[int, list[MetricExporter]] = {}
+
+    def __call__(self, *, last: bool = False) -> None:
+        """Send what this process counted since its previous export (its socket and file
+        kept open for the next unit's, closed after the ``last``)."""
+        from etl_core.metrics import default_registry, export_through
+
+        process = os.getpid()
+        if process not in self._built:
+            self._built.clear()
+            self._built[process] = self._session.metric_exporters(self._job, pushgateway=False)
+        export_through(self._built[process], default_registry(), close=last)
+
+    def at_exit(self, **_: object) -> None:
+        """Celery's ``worker_process_shutdown``: the last export of a pool process."""
+        self(last=True)
 
 
 def _format_asked(flag: str | None) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "clear_context",
     "configure_logging",
     "get_context",
+    "process_context",
     "record_to_dict",
     "redact",
     "unbind_context",
@@ -100,6 +101,12 @@ def clear_context() -> None:
 def get_context() -> dict[str, Any]:
     """A copy of the currently bound context."""
     return dict(_CONTEXT.get())
+
+
+def process_context() -> dict[str, Any]:
+    """A copy of what :func:`bind_process_context` bound (``lane``, ``run_id``): what
+    another line this process writes beside its logs (an EMF line) carries too."""
+    return dict(_PROCESS_CONTEXT)
 
 
 @contextlib.contextmanager

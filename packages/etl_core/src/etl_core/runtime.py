@@ -150,12 +150,14 @@ class RuntimeSettings:
     metrics_exporters: tuple[MetricExporterKind, ...] | None = None
     """Where batch jobs export their metrics at exit: ``pushgateway``, ``emf`` (CloudWatch
     Embedded Metric Format lines), ``statsd`` (a StatsD or Datadog agent), several
-    comma-separated; unset: ``pushgateway`` when ``pushgateway_url`` is set, else none."""
+    comma-separated; unset (an empty variable too): ``pushgateway`` when ``pushgateway_url``
+    is set, else none; ``[]`` in ``etl.toml``: none."""
     emf_namespace: str = "etl"
     """Exporter ``emf``: the CloudWatch namespace of the metrics."""
-    emf_output: str = "stdout"
-    """Exporter ``emf``: where the lines go: ``stdout`` (what Lambda and ECS's awslogs
-    driver send to CloudWatch Logs), ``stderr``, or a file appended to."""
+    emf_output: str = "stderr"
+    """Exporter ``emf``: where the lines go: ``stderr`` (Lambda and ECS's awslogs driver send
+    it to CloudWatch Logs as they send stdout, and a command's own output on stdout, a table
+    or ``--json``'s document, stays whole), ``stdout``, or a file appended to."""
     statsd_address: str = "127.0.0.1:8125"
     """Exporter ``statsd``: the agent's ``host:port`` (UDP; ``[::1]:8125`` for IPv6)."""
     statsd_prefix: str = ""
@@ -235,12 +237,20 @@ class RuntimeSettings:
             "a list naming 'pushgateway' only when pushgateway_url is set",
         )
         if "emf" in chosen:
-            from etl_core.metrics.emf import EMF_NAMESPACE_RULE, valid_emf_namespace
+            from etl_core.metrics.emf import (
+                EMF_NAMESPACE_RULE,
+                emf_output_usable,
+                valid_emf_namespace,
+            )
 
             checks.require(
                 valid_emf_namespace(self.emf_namespace), "emf_namespace", EMF_NAMESPACE_RULE
             )
-            checks.require(bool(self.emf_output.strip()), "emf_output", "stdout, stderr or a file")
+            checks.require(
+                emf_output_usable(self.emf_output),
+                "emf_output",
+                "stderr, stdout or a file in a directory that exists (no space at either end)",
+            )
         if "statsd" in chosen:
             from etl_core.metrics.statsd import (
                 STATSD_ADDRESS_RULE,
@@ -462,6 +472,9 @@ class Session(Generic[S]):
     flags: Mapping[str, object] = field(default_factory=dict)
     recorder: RecorderFactory | None = None
     env: Mapping[str, str] | None = None
+    stdout_taken: bool = False
+    """The command prints a document on stdout (``--json``): EMF lines asked for on
+    ``stdout`` go to ``stderr`` instead (CloudWatch reads both), so the document parses."""
     _exporters: dict[str, list[MetricExporter]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -583,14 +596,20 @@ class Session(Generic[S]):
         return store
 
     def export_metrics(
-        self, job: str, registry: Registry | None = None, *, pushgateway: bool = True
+        self,
+        job: str,
+        registry: Registry | None = None,
+        *,
+        pushgateway: bool = True,
+        close: bool = True,
     ) -> bool:
         """Export ``registry`` (the default registry) through every configured exporter
         (:meth:`RuntimeSettings.metric_exporter_kinds`), as job ``job``.
 
         A batch job calls this at exit; a long-running command also as it goes, with
-        ``pushgateway=False`` (a group replaced mid-run would look like the run's end): the
-        exporters are built once per job, so what went out is not sent again. A failing
+        ``pushgateway=False`` (a group replaced mid-run would look like the run's end) and
+        ``close=False`` (its socket and file stay open for the next export): the exporters
+        are built once per job, so what went out is not sent again. A failing
         exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
         and never stops the others: the job's own outcome matters more than its metrics.
 
@@ -605,7 +624,7 @@ class Session(Generic[S]):
         if not exporters:
             return False
         chosen = registry if registry is not None else default_registry()
-        return not export_through(exporters, chosen)
+        return not export_through(exporters, chosen, close=close)
 
     def metric_exporters(self, job: str, *, pushgateway: bool = True) -> list[MetricExporter]:
         """The configured exporters, built once for a process that exports more than once
@@ -621,8 +640,12 @@ class Session(Generic[S]):
         kinds = self.settings.metric_exporter_kinds()
         if not pushgateway:
             kinds = tuple(kind for kind in kinds if kind != "pushgateway")
+        settings: RuntimeSettings = self.settings
+        if "emf" in kinds and self.stdout_taken and settings.emf_output == "stdout":
+            logger.info("EMF lines go to stderr: --json prints its document on stdout")
+            settings = replaced(settings, emf_output="stderr")
         try:
-            return configured_exporters(self.settings, kinds, job)
+            return configured_exporters(settings, kinds, job)
         except EtlError as exc:
             logger.warning("metrics not exported: %s", redact_text(str(exc)))
             return []

@@ -18,7 +18,6 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,7 +122,6 @@ def _statsd(request: pytest.FixtureRequest) -> Iterator[Receiver]:
 
 def _emf(request: pytest.FixtureRequest) -> Iterator[Receiver]:
     capsys: pytest.CaptureFixture[str] = request.getfixturevalue("capsys")
-    tmp_path: Path = request.getfixturevalue("tmp_path")
 
     def read() -> dict[str, float]:
         for line in capsys.readouterr().out.splitlines():
@@ -137,7 +135,7 @@ def _emf(request: pytest.FixtureRequest) -> Iterator[Receiver]:
 
     receiver = Receiver(
         {"emf_namespace": "etl/contract", "emf_output": "stdout"},
-        {"emf_output": str(tmp_path / "no such directory" / "emf.log")},
+        {"emf_output": "/dev/full"},  # every write fails: no space left on device
         read,
     )
     yield receiver

@@ -9,17 +9,20 @@
 from __future__ import annotations
 
 import base64
+import errno
 import socket
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from etl_core.errors import FatalError, RetryableError
 from etl_core.metrics import (
+    MetricExportError,
     Registry,
     StatsdClient,
     StatsdExporter,
@@ -29,6 +32,7 @@ from etl_core.metrics import (
 )
 from etl_core.testing.pushgateway import find_binary, free_port, running_pushgateway, scrape
 from etl_core.testing.services import service_unavailable
+from etl_core.testing.statsd import drained, statsd_agent
 
 TRICKY_VALUE = 'C:\\drops\\"q3"\nfinal'
 
@@ -215,9 +219,7 @@ def test_push_to_a_closed_port_raises_retryable_error() -> None:
 
 @pytest.fixture
 def udp_server() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
+    with statsd_agent() as sock:
         yield sock
 
 
@@ -388,6 +390,56 @@ def test_a_statsd_client_used_directly_still_warns_of_a_failed_send() -> None:
     ]
 
 
+class _SecondDatagramRefused:
+    """A real UDP socket whose second ``sendto`` the network refuses (fault injection: a
+    send buffer that filled, a route that went away, mid-export)."""
+
+    def __init__(self, sock: socket.socket, sent: list[bytes]) -> None:
+        self._sock = sock
+        self._sent = sent
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
+        self._sent.append(data)
+        if len(self._sent) == 2:
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+        return self._sock.sendto(data, address)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def test_a_datagram_sent_before_a_refused_one_is_never_sent_again(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export of two datagrams, the second refused: the next export sends what the
+    second carried, and nothing of the first again (it was all sent again: counted twice)."""
+    registry = Registry()
+    files = registry.counter("etl_fp_files_total", "Files.", labels=("dataset",))
+    for n in range(40):
+        files.labels(dataset=f"dataset_{n:02}").inc()
+    client = StatsdClient("127.0.0.1", _port(udp_server), max_packet_bytes=512)
+    opened = StatsdClient._connect
+    tried: list[bytes] = []
+
+    def connect(self: StatsdClient) -> tuple[Any, tuple[str, int]]:
+        sock, address = opened(self)
+        return _SecondDatagramRefused(sock, tried), address
+
+    monkeypatch.setattr(StatsdClient, "_connect", connect)
+    exporter = StatsdExporter(client, registry)
+    with pytest.raises(MetricExportError):
+        exporter.export(registry)
+    monkeypatch.undo()
+    assert len(tried) >= 3  # the export took several datagrams, the second refused
+    exporter.export(registry)
+    exporter.close()
+
+    lines = drained(udp_server)
+    assert sorted(lines) == sorted(
+        f"etl_fp_files_total:1|c|#dataset:dataset_{n:02}" for n in range(40)
+    )
+
+
 def test_line_too_large_for_udp_is_dropped_and_the_rest_is_sent(
     udp_server: socket.socket,
 ) -> None:
@@ -397,3 +449,13 @@ def test_line_too_large_for_udp_is_dropped_and_the_rest_is_sent(
         failures = batch.flush()
     assert failures == 0
     assert _receive_all(udp_server) == ["etl_fp_rows_total:3|c"]
+
+
+def test_a_datagram_the_network_refuses_drops_the_socket_so_the_next_send_looks_again() -> None:
+    """A long-running process keeps its socket between exports; one that failed (an agent
+    that moved, a route gone) is not reused: the next send resolves the address again."""
+    client = StatsdClient("255.255.255.255", 8125)  # no SO_BROADCAST: the kernel refuses
+
+    assert client.send(["etl_test_total:1|c"]) == 1
+    assert isinstance(client.last_error, PermissionError)
+    assert client._socket is None

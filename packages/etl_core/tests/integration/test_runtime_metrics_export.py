@@ -1,6 +1,6 @@
 """``Session.export_metrics``: a batch job's metrics through every configured exporter.
 
-The receivers are real: a UDP socket on 127.0.0.1 (StatsD), the captured stdout (EMF),
+The receivers are real: a UDP socket on 127.0.0.1 (StatsD), the captured stderr (EMF),
 the machine's Pushgateway binary on 127.0.0.1.
 """
 
@@ -10,22 +10,22 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from etl_core.metrics import Registry
+from etl_core.metrics import Registry, export_through
 from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings
 from etl_core.testing import capture_logs
 from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
+from etl_core.testing.statsd import statsd_agent
 
 PASSWORD = "hunter2-gateway-secret"
 
 
 @pytest.fixture
 def udp_server() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
+    with statsd_agent() as sock:
         yield sock
 
 
@@ -71,7 +71,7 @@ def test_a_failing_exporter_is_logged_masked_and_never_stops_the_others(
 
     assert not exported
     assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
-    (line,) = capsys.readouterr().out.splitlines()
+    (line,) = capsys.readouterr().err.splitlines()
     assert json.loads(line)["etl_test_files_total"] == 2
     assert json.loads(line)["etl_job"] == "etl_test_job"
     (warning,) = [r for r in logs if "not exported" in r["event"]]
@@ -133,3 +133,107 @@ def test_a_session_that_exported_still_pickles_without_its_exporters(
     assert copy.run_id == session.run_id
     assert copy.export_metrics("etl_test_job", _registry())  # its own exporters: totals again
     assert udp_server.recv(65535) == udp_server.recv(65535)
+
+
+def test_a_worker_process_sends_what_it_counted_after_its_last_unit_as_it_ends(
+    udp_server: socket.socket,
+) -> None:
+    """A pool process recycled (``max_tasks_per_child``) or ended by a warm shutdown: what it
+    counted since its last unit's export (a unit handed back) goes out then, once."""
+    from celery.signals import worker_process_shutdown
+
+    from etl_core.cli import _exporting_after_each_unit
+    from etl_core.metrics import use_registry
+    from etl_core.work import UnitResult, WorkUnit
+
+    address = f"127.0.0.1:{udp_server.getsockname()[1]}"
+    session = _session({"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": address})
+    registry = _registry()
+    receivers = list(worker_process_shutdown.receivers)
+    try:
+        with use_registry(registry):
+            after = _exporting_after_each_unit(session, "file_processing", None)
+            assert after is not None
+            after(UnitResult(WorkUnit("file_processing", "object", "landing/a.csv"), "done"))
+            files = registry.counter("etl_test_files_total", "Files.", ("dataset",))
+            files.labels(dataset="pos").inc()  # after the last unit's export
+            worker_process_shutdown.send(sender=None)
+            worker_process_shutdown.send(sender=None)  # nothing new: nothing sent
+    finally:
+        worker_process_shutdown.receivers[:] = receivers
+        worker_process_shutdown.sender_receivers_cache.clear()
+
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    assert udp_server.recv(65535) == b"etl_test_files_total:1|c|#dataset:pos"
+    udp_server.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        udp_server.recv(65535)
+
+
+def test_no_exporter_but_the_pushgateway_adds_nothing_after_a_worker_s_unit() -> None:
+    """The default: the lane's own ``on_result`` is the worker's, nothing runs after it."""
+    from etl_core.cli import _exporting_after_each_unit
+
+    def then(result: object) -> None:
+        """The lane's own hook."""
+
+    for env in ({}, {"ETL_PUSHGATEWAY_URL": "http://127.0.0.1:9091"}):
+        assert _exporting_after_each_unit(_session(env), "file_processing", then) is then
+
+
+def test_a_worker_process_exports_each_unit_through_one_socket(udp_server: socket.socket) -> None:
+    """Not a new socket (and a look-up of the agent's name) after every unit; closed only
+    as the process ends."""
+    from celery.signals import worker_process_shutdown
+
+    from etl_core.cli import _exporting_after_each_unit
+    from etl_core.metrics import use_registry
+    from etl_core.work import UnitResult, WorkUnit
+
+    address = f"127.0.0.1:{udp_server.getsockname()[1]}"
+    session = _session({"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": address})
+    registry = _registry()
+    files = registry.counter("etl_test_files_total", "Files.", ("dataset",))
+    unit = UnitResult(WorkUnit("file_processing", "object", "landing/a.csv"), "done")
+    receivers = list(worker_process_shutdown.receivers)
+    try:
+        with use_registry(registry):
+            after = _exporting_after_each_unit(session, "file_processing", None)
+            assert after is not None
+            for _ in range(3):
+                files.labels(dataset="pos").inc()
+                after(unit)
+    finally:
+        worker_process_shutdown.receivers[:] = receivers
+        worker_process_shutdown.sender_receivers_cache.clear()
+
+    senders = {udp_server.recvfrom(65535)[1] for _ in range(3)}
+    assert len(senders) == 1
+
+
+def test_emf_lines_a_full_disk_refused_are_written_once_when_it_has_room(tmp_path: Path) -> None:
+    """A long-running process exporting to a file: an export the disk refused is written by
+    the next, once (the refused lines stayed buffered and went out with it: twice)."""
+    from etl_core.testing import small_disk
+
+    with small_disk(tmp_path, "64k") as disk:
+        output = disk / "emf.log"
+        session = _session({"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": str(output)})
+        exporters = session.metric_exporters("etl_test_job", pushgateway=False)
+        filler = disk / "filler"
+        with filler.open("wb", buffering=0) as fill:
+            for _ in range(64):  # at most the disk's size
+                try:
+                    fill.write(b"x" * 4096)
+                except OSError:
+                    break
+        registry = _registry()
+
+        with capture_logs(logging.WARNING) as logs:
+            assert export_through(exporters, registry, close=False) == ["emf"]
+        assert "No space left on device" in json.dumps(logs)
+        filler.unlink()
+        assert export_through(exporters, registry) == []
+
+        lines = output.read_text().splitlines()
+    assert [json.loads(line)["etl_test_files_total"] for line in lines] == [2]

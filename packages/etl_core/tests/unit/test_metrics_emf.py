@@ -51,6 +51,7 @@ def assert_valid_emf(line: str) -> dict[str, Any]:
             assert len(dimension_set) <= 30
             for key in dimension_set:
                 assert isinstance(doc[key], str), f"dimension {key} must be a string member"
+                assert doc[key].strip(), f"dimension {key}: CloudWatch takes no blank value"
         assert 1 <= len(directive["Metrics"]) <= 100
         for definition in directive["Metrics"]:
             assert set(definition) <= {"Name", "Unit", "StorageResolution"}
@@ -195,13 +196,41 @@ def test_exporter_writes_lines_and_then_only_the_increase(registry: Registry) ->
     ).inc(2)
     exporter.emit()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 8
+    assert len(lines) == 6  # then the series that moved, and the gauge's level
     docs = [assert_valid_emf(line) for line in lines]
     assert {doc["_aws"]["Timestamp"] for doc in docs} == {1_700_000_000_500}
     pos = [d["etl_fp_files_total"] for d in docs if d.get("dataset") == "pos"]
     assert pos == [3, 2]
+    assert "etl_fp_read_bytes_total" not in docs[-2]  # it did not move: no zero
     gauges = [d["etl_fp_inflight_files"] for d in docs if "etl_fp_inflight_files" in d]
     assert gauges == [2, 2]
+
+
+def test_a_long_running_export_repeats_no_zero_for_the_series_that_did_not_move(
+    registry: Registry,
+) -> None:
+    """A worker exports after each unit: what it counted in earlier units is not written
+    again as zeros (one line per label set ever counted, per unit, to CloudWatch Logs)."""
+    stream = io.StringIO()
+    exporter = EmfExporter(stream, namespace="etl", registry=registry)
+    exporter.emit()
+    stream.seek(0)
+    stream.truncate()
+
+    assert exporter.emit() == 1  # the gauge's level only
+    (doc,) = [assert_valid_emf(line) for line in stream.getvalue().splitlines()]
+    assert set(doc) - {"_aws"} == {"etl_fp_inflight_files"}
+
+
+def test_an_empty_label_becomes_a_dimension_cloudwatch_takes() -> None:
+    registry = Registry()
+    objects = registry.counter("etl_fp_objects_total", "Objects.", labels=("dataset", "reason"))
+    objects.labels(dataset="", reason=" ").inc()
+
+    (line,) = render_emf(registry.collect(), namespace="etl", timestamp_ms=0)
+
+    doc = assert_valid_emf(line)
+    assert (doc["dataset"], doc["reason"], doc["etl_fp_objects_total"]) == ("_", "_", 1)
 
 
 class _BrokenStream:

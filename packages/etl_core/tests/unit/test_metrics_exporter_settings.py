@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 
@@ -75,19 +74,59 @@ def test_unset_the_pushgateway_is_chosen_when_its_url_is_set_as_before() -> None
     assert without.metric_exporter_kinds() == ()
 
 
-def test_an_empty_list_set_in_the_settings_file_exports_nowhere(tmp_path: Path) -> None:
-    """``metrics_exporters = []`` beside a ``pushgateway_url`` kept pushing: the empty
-    list was taken for the setting left unset."""
-    toml = tmp_path / "etl.toml"
-    toml.write_text('metrics_exporters = []\npushgateway_url = "http://gateway:9091"\n')
-
-    settings, _ = load_runtime_settings(RuntimeSettings, env={"ETL_SETTINGS_FILE": str(toml)})
-
-    assert settings.metrics_exporters == ()
-    assert settings.metric_exporter_kinds() == ()
-
-
 def test_the_exporters_of_exporters_not_chosen_are_not_checked() -> None:
     settings, _ = load_runtime_settings(RuntimeSettings, env={"ETL_STATSD_ADDRESS": "nonsense"})
 
     assert settings.metric_exporter_kinds() == ()
+
+
+@pytest.mark.parametrize(
+    "output", [" stderr", "stdout ", "STDOUT", "Stderr", "/", "/no-such-etl-directory/emf.log"]
+)
+def test_an_emf_output_that_would_lose_the_lines_is_refused_at_start_up(output: str) -> None:
+    """Each was taken, then a file of that name in the working directory, or a warning at
+    the job's end with its metrics lost."""
+    message = _refusal({"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": output})
+
+    assert "emf_output: must be stderr, stdout or a file in a directory that exists" in message
+    assert repr(output) in message
+    assert "env ETL_EMF_OUTPUT" in message
+
+
+@pytest.mark.parametrize("output", ["stderr", "stdout", "/dev/full"])
+def test_an_emf_output_of_a_stream_or_a_file_is_taken(output: str) -> None:
+    env = {"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": output}
+    settings, _ = load_runtime_settings(RuntimeSettings, env=env)
+
+    assert settings.emf_output == output
+
+
+def test_emf_goes_to_stderr_unless_told_otherwise() -> None:
+    """Lambda and ECS's awslogs send both streams to CloudWatch Logs; stdout is the
+    command's own output (a table, ``--json``'s document)."""
+    settings, _ = load_runtime_settings(RuntimeSettings, env={"ETL_METRICS_EXPORTERS": "emf"})
+
+    assert settings.emf_output == "stderr"
+
+
+def test_an_empty_list_of_exporters_exports_nothing_even_with_a_pushgateway_url() -> None:
+    """``metrics_exporters = []`` in etl.toml says none; it pushed to the gateway."""
+    from etl_core.config import URL
+
+    settings = RuntimeSettings(metrics_exporters=(), pushgateway_url=URL("http://gw:9091"))
+
+    assert settings.metric_exporter_kinds() == ()
+
+
+def test_an_empty_variable_counts_as_unset_as_every_empty_variable() -> None:
+    env = {"ETL_METRICS_EXPORTERS": "", "ETL_PUSHGATEWAY_URL": "http://gw:9091"}
+    settings, _ = load_runtime_settings(RuntimeSettings, env=env)
+
+    assert settings.metric_exporter_kinds() == ("pushgateway",)
+
+
+def test_a_kind_named_twice_exports_once() -> None:
+    env = {"ETL_METRICS_EXPORTERS": " statsd , emf,statsd"}
+    settings, _ = load_runtime_settings(RuntimeSettings, env=env)
+
+    assert settings.metric_exporter_kinds() == ("statsd", "emf")

@@ -210,8 +210,12 @@ def process(
         _print_json(outcome.to_dict())
     else:
         out.print(_outcome_table([outcome], title=landing_key))
-        for closed in outcome.superseded:
-            out.print(f"quarantine {closed['key']} closed as {closed['closed_by']}")
+        for closed in outcome.superseded:  # keys as they are, never read as markup
+            out.print(
+                f"quarantine {escaped(closed['key'])} closed as {closed['closed_by']}",
+                markup=False,
+                highlight=False,
+            )
     if outcome.status == "quarantined":
         raise typer.Exit(ExitCode.PARTIAL)
 
@@ -383,7 +387,7 @@ def listen(
             try:
                 return handler(messages)
             finally:
-                session.export_metrics(LISTEN_JOB, pushgateway=False)
+                session.export_metrics(LISTEN_JOB, pushgateway=False, close=False)
 
         source = stack.enter_context(_queue(settings, queue))
         dead = settings.listen_dead_letter_queue
@@ -602,7 +606,9 @@ def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Tabl
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table("landing key", "status", "dt", "rows", title=title)
+    table = Table(
+        "landing key", "status", "dt", "rows", title=escape(escaped(title)) if title else None
+    )
     table.add_column("reason / detail", min_width=len("archive.path_traversal"))
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")

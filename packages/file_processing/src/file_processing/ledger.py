@@ -15,7 +15,8 @@ such process), is taken over, so a crash mid-file is completed by the next run.
 
 Each claim carries forward, in ``earlier_outputs``, what earlier deliveries (and
 attempts) of the key left for a validated delivery to settle (:func:`carried_outputs`):
-the validated outputs of the last validated delivery, which a new one replaces, and the
+the validated outputs of the last validated delivery, which a new one replaces in
+its partitions (:func:`file_processing.outputs.remove_stale`), and the
 quarantined copies whose records may still be open. It is written by the claim's own
 compare-and-put, so it crosses a failed attempt, a killed one, a wait for a sidecar or
 a duplicate without an extra read; a quarantine is named in the claim
@@ -168,19 +169,22 @@ class ContentEntry:
 def carried_outputs(previous: ObjectRecord | None) -> list[str]:
     """What a claim replacing ``previous`` carries forward for a validated delivery to
     settle: the validated outputs of the last validated delivery of the key (removed
-    when the new one lacks them) and the quarantined copies of it since, whose records
+    when the new one lacks them in a partition it publishes to) and the quarantined
+    copies of it since, whose records
     may still be open (closed as superseded, or revalidated).
 
     A validated record settled everything before it: its own outputs, and the
     quarantines it could not close (a store error), to try again. A duplicate's
-    outputs are the original's, another key's: never carried. Every other state (a
-    quarantine, a failed, killed or waiting attempt, a release) keeps what it carried and
-    adds what it left. At most :data:`MAX_CARRIED_QUARANTINES` quarantined copies, the
-    newest."""
+    outputs are the original's, another key's: never carried, also once its record was
+    released (``quarantine release`` of an older quarantine of the key marks whatever
+    record the key has released, a duplicate's too, keeping its ``duplicate_of``). Every
+    other state (a quarantine, a failed, killed or waiting attempt, a release) keeps what
+    it carried and adds what it left. At most :data:`MAX_CARRIED_QUARANTINES` quarantined
+    copies, the newest."""
     if previous is None:
         return []
     left = list(previous.earlier_outputs)  # a validated record's: what it could not close
-    if previous.state != "duplicate":
+    if previous.state != "duplicate" and not previous.duplicate_of:
         left += previous.outputs
     keys = [
         key

@@ -114,12 +114,37 @@ def _report_owner(store: ObjectStore, key: str) -> str | None:
     return report.delivery.key
 
 
-def remove_stale(store: ObjectStore, previous: Iterable[str], current: Iterable[str]) -> None:
-    """Delete validated outputs of an earlier delivery under the same key that this one lacks."""
-    for key in sorted(set(previous) - set(current)):
-        if zone_of(key) == VALIDATED:
-            logger.info("removing %s: the new delivery under the same key has no such member", key)
-            store.delete(key)
+def remove_stale(
+    store: ObjectStore,
+    previous: Iterable[str],
+    current: Iterable[str],
+    *,
+    same_delivery: bool = False,
+) -> None:
+    """Delete validated outputs of an earlier delivery under the same key that this one
+    lacks, in the partitions this one was published to.
+
+    A delivery replaces what its key delivered to the same dataset and date; another
+    partition's outputs are another day's data (an arrival-dated key gets a new file
+    every day), never removed, unless ``same_delivery``: the very delivery (its ETag) that
+    published them was processed again (``process --force`` after a contract change moved
+    it), so they are the same data under a name that is no longer right.
+    """
+    current = set(current)
+    partitions = {_dataset_day(key) for key in current} - {None}
+    for key in sorted(set(previous) - current):
+        if zone_of(key) != VALIDATED:
+            continue
+        if not same_delivery and _dataset_day(key) not in partitions:
+            continue
+        logger.info("removing %s: the new delivery under the same key has no such member", key)
+        store.delete(key)
+
+
+def _dataset_day(key: str) -> tuple[str, date] | None:
+    """The dataset and date of a validated key's partition."""
+    found = partition_of(key)
+    return (found.dataset, found.dt) if found is not None else None
 
 
 def _name_problem(member: str, key: str) -> str | None:

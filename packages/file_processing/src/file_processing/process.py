@@ -542,8 +542,14 @@ class Processor(Closeable):
             local.unlink()
             job.claim = self.ledger.renew(job.claim)
             outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
-        if job.claim.previous is not None:  # what earlier deliveries of the key left
-            remove_stale(self.store, job.claim.record.earlier_outputs, outcome.outputs)
+        previous = job.claim.previous
+        if previous is not None:  # what earlier deliveries of the key left
+            remove_stale(
+                self.store,
+                job.claim.record.earlier_outputs,
+                outcome.outputs,
+                same_delivery=previous.state == "validated" and previous.etag == info.etag,
+            )
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
         outcome.superseded = self._supersede(job, contract, day)
         return outcome
@@ -573,15 +579,15 @@ class Processor(Closeable):
         except LedgerConflictError as exc:
             logger.warning("%s: no quarantine closed as superseded: %s", escaped(info.key), exc)
             return []
-        # A redo of an attempt on this same delivery that did not finish: what it closed
-        # is reported (and mirrored) now.
-        redo = previous.etag == info.etag and previous.state not in FINAL_STATES
+        # The last attempt on the key did not finish (a redo of this same delivery, or the
+        # landing object was replaced since): what it closed is reported (and mirrored) now.
+        unfinished = previous.etag if previous.state not in FINAL_STATES else None
         candidates = [key for key in job.claim.record.earlier_outputs if zone_of(key) == QUARANTINE]
         candidates.append(quarantine_key(info.key, contract.dataset, day))
         closed: list[dict[str, str]] = []
         for key in dict.fromkeys(candidates):
             try:
-                record = settle(self.store, key, info, run_id=self.run_id, redo=redo)
+                record = settle(self.store, key, info, run_id=self.run_id, unfinished=unfinished)
             except EtlError as exc:
                 logger.warning("quarantine %s not closed: %s", key, exc)
                 job.unsettled.append(key)

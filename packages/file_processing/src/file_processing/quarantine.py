@@ -209,10 +209,16 @@ def release(
 
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
-        FileProcessingError: the record was already released, its landing
+        FileProcessingError: ``by`` is a name the lane closes records with
+            (``superseded``, ``revalidated``), the record was already released, its landing
             original is gone (nothing could be reprocessed) or has a hostile key,
             or the record changed while being released (a new quarantine: look again).
     """
+    if by in (SUPERSEDED_BY, REVALIDATED_BY):
+        raise FileProcessingError(
+            f"--by {by!r} is the name the lane closes records with (a validated delivery "
+            "of the key): a release by it would read as one; name who releases it"
+        )
     record_key = layout.quarantine_record_key(key)
     found = Records(store, decode=_decode, encode=QuarantineRecord.to_json).read(record_key)
     if found is None:
@@ -284,11 +290,18 @@ def supersede(
         FileProcessingError: the record is malformed (the message names the field).
         RecordConflictError: the record kept changing under every attempt.
     """
-    return _close(store, key, delivery, run_id=run_id, redo=redo, same_etag=False)
+    unfinished = delivery.etag if redo else None
+    return _close(store, key, delivery, run_id=run_id, unfinished=unfinished, same_etag=False)
 
 
 def settle(
-    store: ObjectStore, key: str, delivery: ObjectInfo, *, run_id: str, redo: bool = False
+    store: ObjectStore,
+    key: str,
+    delivery: ObjectInfo,
+    *,
+    run_id: str,
+    redo: bool = False,
+    unfinished: str | None = None,
 ) -> QuarantineRecord | None:
     """Close the open quarantine record at ``key`` of ``delivery.key`` now that ``delivery``
     was validated by ``run_id``: one of another ETag as superseded (:func:`supersede`),
@@ -296,8 +309,19 @@ def settle(
     run in ``release_note``): the delivery it refused was processed again
     (``process --force`` after its contract was fixed) and passed, so nobody has to
     release it by hand. Same compare-and-put, same ``redo`` and errors as
-    :func:`supersede`."""
-    return _close(store, key, delivery, run_id=run_id, redo=redo, same_etag=True)
+    :func:`supersede`.
+
+    Args:
+        unfinished: The ETag of the last attempt on ``delivery.key`` when it did not
+            finish (killed after closing records, before the ledger and the database
+            mirror recorded it), also when the landing object was replaced since: a
+            record that attempt closed is returned again, so this delivery reports (and
+            mirrors) the close nobody recorded. ``redo`` is ``unfinished`` =
+            ``delivery.etag``.
+    """
+    if redo:
+        unfinished = delivery.etag
+    return _close(store, key, delivery, run_id=run_id, unfinished=unfinished, same_etag=True)
 
 
 def _close(
@@ -306,7 +330,7 @@ def _close(
     delivery: ObjectInfo,
     *,
     run_id: str,
-    redo: bool,
+    unfinished: str | None,
     same_etag: bool,
 ) -> QuarantineRecord | None:
     """Close the record at ``key`` for the validated ``delivery`` (of the same ETag too
@@ -345,8 +369,12 @@ def _close(
     )
     if not update.changed or update.after is None:
         before = update.before.value if update.before is not None else None
-        if redo and before is not None and _closed_by(before, delivery, same_etag=same_etag):
-            return before  # closed by the killed attempt on this delivery, never reported
+        if (
+            unfinished is not None
+            and before is not None
+            and _closed_by(before, delivery.key, unfinished, same_etag=same_etag)
+        ):
+            return before  # closed by an attempt that was killed: never reported
         return None
     record = update.after.value
     logger.info(
@@ -357,13 +385,13 @@ def _close(
     return record
 
 
-def _closed_by(record: QuarantineRecord, delivery: ObjectInfo, *, same_etag: bool) -> bool:
-    """Whether ``record`` was closed because ``delivery`` was validated."""
-    if record.source_key != delivery.key:
+def _closed_by(record: QuarantineRecord, key: str, etag: str, *, same_etag: bool) -> bool:
+    """Whether ``record`` was closed because the delivery ``etag`` of ``key`` was validated."""
+    if record.source_key != key:
         return False
-    if record.superseded_by_etag == delivery.etag:
+    if record.superseded_by_etag == etag:
         return True
-    return same_etag and record.revalidated and record.source_etag == delivery.etag
+    return same_etag and record.revalidated and record.source_etag == etag
 
 
 def _history_of(store: ObjectStore, key: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import pytest
 from etl_core.artifacts import read_deliveries
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
+from etl_core.testing.statsd import agent_address, statsd_agent
 from etl_core.work.celery import celery_app, lane_queues, task_name
 
 BIN = Path(sys.executable).parent / "etl-file-processing"
@@ -316,12 +317,10 @@ def test_a_worker_sends_each_object_s_metrics_to_statsd_as_its_unit_ends(
     local_lane: Any, orders: Orders, celery_broker: TestBroker
 ) -> None:
     keys = deliver(local_lane, orders, range(1, 3))
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
-        agent.bind(("127.0.0.1", 0))
-        agent.settimeout(60)
+    with statsd_agent(timeout=60) as agent:
         statsd = {
             "ETL_METRICS_EXPORTERS": "statsd",
-            "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+            "ETL_STATSD_ADDRESS": agent_address(agent),
         }
         with worker(local_lane, celery_broker, "counted", **statsd):
             done = scan(local_lane, celery_broker, "--no-wait")

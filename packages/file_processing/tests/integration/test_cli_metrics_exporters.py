@@ -1,7 +1,8 @@
 """``etl-file-processing process`` exporting its metrics through the configured exporters.
 
 A StatsD agent is a UDP socket bound on 127.0.0.1 by the test; CloudWatch's EMF lines are
-read from the command's stdout, where Lambda and ECS's awslogs driver read them.
+read from the command's stderr (by default) or stdout, where Lambda and ECS's awslogs driver
+read them both.
 """
 
 from __future__ import annotations
@@ -17,23 +18,26 @@ from typing import Any
 
 import pytest
 
+from etl_core.testing.statsd import agent_address, drained, statsd_agent
+
 BIN = Path(sys.executable).parent / "etl-file-processing"
 
 
 @pytest.fixture
 def agent() -> Iterator[socket.socket]:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+    with statsd_agent() as sock:
         yield sock
 
 
-def _process(
-    lane: Any, key: str, env: dict[str, str], *options: str
-) -> subprocess.CompletedProcess[str]:
+def _process(lane: Any, key: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return _run(lane, ["process", key], env)
+
+
+def _run(lane: Any, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     command = [str(BIN), "--storage", lane.store.url, "--config-dir", str(lane.config_dir)]
     environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(lane.tmp), **env}
     return subprocess.run(
-        [*command, "process", key, *options],
+        [*command, *args],
         capture_output=True,
         text=True,
         env=environ,
@@ -42,25 +46,13 @@ def _process(
     )
 
 
-def _datagrams(sock: socket.socket) -> list[str]:
-    """Every line the agent received (the command has exited: all of it was sent)."""
-    sock.setblocking(False)
-    lines: list[str] = []
-    for _ in range(10_000):
-        try:
-            lines += sock.recv(65535).decode("utf-8").splitlines()
-        except BlockingIOError:
-            break
-    return lines
-
-
-def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stdout(
+def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stderr(
     local_lane: Any, orders: Callable[..., bytes], agent: socket.socket
 ) -> None:
     key = local_lane.deliver("orders_20261101.csv", orders(5))
     env = {
         "ETL_METRICS_EXPORTERS": "statsd,emf",
-        "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+        "ETL_STATSD_ADDRESS": agent_address(agent),
         "ETL_STATSD_PREFIX": "prod.",
         "ETL_EMF_NAMESPACE": "etl/test",
     }
@@ -68,52 +60,18 @@ def test_process_sends_its_metrics_to_a_statsd_agent_and_as_emf_on_stdout(
     done = _process(local_lane, key, env)
 
     assert done.returncode == 0, done.stderr
-    lines = _datagrams(agent)
+    lines = drained(agent)  # the command has exited: all of it was sent
     assert "prod.etl_file_processing_rows_total:5|c|#dataset:orders,fate:valid" in lines, lines
     objects = [line for line in lines if line.startswith("prod.etl_file_processing_objects_total")]
     assert objects == [
         "prod.etl_file_processing_objects_total:1|c|#dataset:orders,outcome:validated,reason"
     ]
-    emf = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"_aws"')]
+    assert '"_aws"' not in done.stdout  # stdout is the command's own output
+    emf = [json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"_aws"')]
     rows = [doc for doc in emf if doc.get("fate") == "valid"]
     assert [doc["etl_file_processing_rows_total"] for doc in rows] == [5]
     assert rows[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "etl/test"
     assert rows[0]["etl_job"] == "etl_file_processing_process"
-
-
-def _json_values(text: str) -> list[Any]:
-    """The JSON values of ``text`` one after the other, as ``jq`` reads a stream."""
-    decoder = json.JSONDecoder()
-    values: list[Any] = []
-    position = 0
-    for _ in range(len(text) + 1):  # each value takes one character at least
-        while position < len(text) and text[position].isspace():
-            position += 1
-        if position == len(text):
-            return values
-        value, position = decoder.raw_decode(text, position)
-        values.append(value)
-    raise AssertionError("unreachable: the stream ended")
-
-
-def test_process_json_with_emf_on_stdout_prints_the_emf_lines_before_its_document(
-    local_lane: Any, orders: Callable[..., bytes]
-) -> None:
-    """What the root README's ``emf_output`` row tells a reader of ``--json`` on stdout:
-    the EMF lines come first, one per line, then the command's indented document."""
-    key = local_lane.deliver("orders_20261101.csv", orders(5))
-
-    done = _process(local_lane, key, {"ETL_METRICS_EXPORTERS": "emf"}, "--json")
-
-    assert done.returncode == 0, done.stderr
-    values = _json_values(done.stdout)
-    assert len(values) >= 2, values
-    assert all("_aws" in value for value in values[:-1]), values
-    assert values[-1]["status"] == "validated"
-    emf_lines = [line for line in done.stdout.splitlines() if line.startswith('{"_aws"')]
-    assert len(emf_lines) == len(values) - 1
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(done.stdout)  # one document it is not
 
 
 def test_an_unreachable_exporter_does_not_fail_the_job(
@@ -123,7 +81,7 @@ def test_an_unreachable_exporter_does_not_fail_the_job(
     env = {
         "ETL_METRICS_EXPORTERS": "statsd,emf",
         "ETL_STATSD_ADDRESS": "no-such-host.invalid:8125",
-        "ETL_EMF_OUTPUT": str(local_lane.tmp / "no such directory" / "emf.log"),
+        "ETL_EMF_OUTPUT": "/dev/full",  # every write fails: no space left on device
     }
 
     done = _process(local_lane, key, env)
@@ -133,7 +91,7 @@ def test_an_unreachable_exporter_does_not_fail_the_job(
     failed = [w["event"] for w in warnings if "metrics not exported" in w.get("event", "")]
     assert len(failed) == 2
     assert "no-such-host.invalid:8125" in failed[0]
-    assert "emf.log" in failed[1]
+    assert "/dev/full" in failed[1]
 
 
 def test_a_mistyped_exporter_exits_2_naming_the_setting(local_lane: Any) -> None:
@@ -142,3 +100,52 @@ def test_a_mistyped_exporter_exits_2_naming_the_setting(local_lane: Any) -> None
     assert done.returncode == 2
     assert "metrics_exporters" in done.stderr
     assert "statds" in done.stderr
+
+
+def _emf_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_process_json_stays_one_document_when_emf_is_asked_on_stdout(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    """``--json`` prints its document on stdout: EMF lines go to stderr (CloudWatch reads
+    both), where they would have followed the document and broken it for ``jq``."""
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+    env = {"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": "stdout"}
+
+    done = _run(local_lane, ["process", key, "--json"], env)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "validated"
+    rows = [doc for doc in _emf_lines(done.stderr) if doc.get("fate") == "valid"]
+    assert [doc["etl_file_processing_rows_total"] for doc in rows] == [5]
+
+
+def test_emf_asked_on_stdout_without_json_is_written_there(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+    env = {"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": "stdout"}
+
+    done = _run(local_lane, ["process", key], env)
+
+    assert done.returncode == 0, done.stderr
+    assert _emf_lines(done.stdout)
+    assert not _emf_lines(done.stderr)
+
+
+def test_every_stderr_line_carries_run_id_and_lane_with_emf_lines_among_them(
+    local_lane: Any, orders: Callable[..., bytes]
+) -> None:
+    """The README's rule for stderr off a terminal holds for the EMF lines it now carries."""
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+
+    done = _process(local_lane, key, {"ETL_METRICS_EXPORTERS": "emf"})
+
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    emf = [record for record in records if "_aws" in record]
+    assert emf
+    assert {record["run_id"] for record in records} == {emf[0]["run_id"]}
+    assert {record["lane"] for record in records} == {"file_processing"}

@@ -349,3 +349,31 @@ def test_scan_counts_an_earlier_quarantine_a_good_redelivery_closed(
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"`…{said}`" in " ".join(readme.split())
     assert json.loads(cli(local, "scan", "--json").stdout)["superseded"] == 0  # done before
+
+
+def test_process_prints_a_closed_quarantine_with_brackets_in_its_name_as_it_is(
+    local: Any, orders: Orders
+) -> None:
+    key = local.deliver("orders_20261102.csv [red]", orders(10, bad_amounts=6))
+    refused = cli(local, "process", key)
+    assert refused.returncode == 3, refused.stderr
+    assert "landing/vendor/orders_20261102.csv [red]" in refused.stdout  # the table's title
+    contract = local.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("max = 1000", "max = 10000"))  # fixed
+    forced = cli(local, "process", key, "--force")
+    assert forced.returncode == 0, forced.stderr
+    line = "quarantine/orders/dt=2026-11-02/orders_20261102.csv [red] closed as revalidated"
+    assert line in " ".join(forced.stdout.split()), forced.stdout
+
+
+def test_a_release_by_a_name_the_lane_closes_records_with_is_refused(
+    local: Any, orders: Orders
+) -> None:
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    (listed,) = json.loads(cli(local, "quarantine", "list", "--json").stdout)
+    for name in ("revalidated", "superseded"):
+        refused = cli(local, "quarantine", "release", listed["key"], "--by", name)
+        assert refused.returncode == 2, refused.stdout
+        assert f"--by {name!r}" in refused.stderr, refused.stderr
+    assert json.loads(cli(local, "quarantine", "list", "--json").stdout) == [listed]

@@ -27,6 +27,7 @@ from etl_core.storage import open_store
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.s3 import TEST_REGION, create_bucket
+from etl_core.testing.statsd import agent_address, drained, statsd_agent
 
 BIN = Path(sys.executable).parent / "etl-file-processing"
 Orders = Callable[..., bytes]
@@ -324,11 +325,7 @@ OBJECTS = "etl_file_processing_objects_total:"
 def test_a_listener_exports_its_metrics_as_it_works_and_never_counts_them_twice(
     s3_lane: Any, events: Events, orders: Orders
 ) -> None:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
-        agent.bind(("127.0.0.1", 0))
-        agent.settimeout(60)
+    with statsd_agent(timeout=60) as agent:
         env = {
             **os.environ,
             "ETL_STORAGE_URL": f"s3://{events.bucket}/lake",
@@ -338,7 +335,7 @@ def test_a_listener_exports_its_metrics_as_it_works_and_never_counts_them_twice(
             "ETL_WORK_DIR": str(s3_lane.tmp),
             "ETL_LOG_FORMAT": "json",
             "ETL_METRICS_EXPORTERS": "statsd",
-            "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+            "ETL_STATSD_ADDRESS": agent_address(agent),
         }
         s3_lane.deliver("orders_20261101.csv", orders(5))
         command = [str(BIN), "listen", "--queue", events.queue, "--wait-seconds", "1"]
@@ -352,13 +349,8 @@ def test_a_listener_exports_its_metrics_as_it_works_and_never_counts_them_twice(
             still_listening = listening.process.poll() is None
             listening.signal(signal.SIGTERM)
             assert listening.wait(timeout=30) == 143, listening.log()[-3000:]
-        agent.setblocking(False)
-        for _ in range(1000):  # what it sent at exit, if anything
-            try:
-                lines = agent.recv(65535).decode().splitlines()
-            except BlockingIOError:
-                break
-            counted += [line for line in lines if line.startswith(OBJECTS)]
+        exited = drained(agent)  # what it sent at exit, if anything
+        counted += [line for line in exited if line.startswith(OBJECTS)]
 
     assert still_listening
     assert counted == [

@@ -332,3 +332,92 @@ def test_a_release_mid_way_is_not_closed_again(lane: Any, orders: Orders) -> Non
     assert again.status == "validated"
     assert again.superseded == []
     assert read_record(lane.store, first.outputs[0]).released_by == "alice"
+
+
+def test_a_released_duplicate_never_carries_the_data_of_the_original_it_duplicated(
+    lane: Any, orders: Orders
+) -> None:
+    original = lane.deliver("orders_20261101.csv", orders(5))
+    copy = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        refused = processor.process(copy)  # its quarantine stays open through the duplicate
+        assert refused.status == "quarantined"
+        validated = processor.process(original)
+        lane.deliver("orders_20261102.csv", orders(5))  # byte-identical to the original
+        duplicate = processor.process(copy)
+        assert duplicate.duplicate_of == original
+        # The operator releases the open quarantine: the ledger record of the copy (a
+        # duplicate, naming the original's outputs) is marked released.
+        release(lane.store, processor.ledger, refused.outputs[0], by="alice")
+        again = processor.process(copy)
+        assert again.duplicate_of == original
+        lane.deliver("orders_20261102.csv", orders(8))  # the vendor's real file for that day
+        real = processor.process(copy)
+    assert real.status == "validated"
+    for key in validated.outputs:  # the original's data is not the copy's to remove
+        assert lane.store.exists(key), key
+
+
+def test_an_arrival_dated_delivery_of_another_day_keeps_the_days_before(
+    local_lane: Any, orders: Orders
+) -> None:
+    lane = local_lane  # one landing key, a new file every day: every day is its own data
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("report.csv", orders(11, bad_amounts=5), source="feed")
+        _dated(lane, key, days_ago=2)
+        refused = processor.process(key)
+        lane.deliver("report.csv", orders(12), source="feed")
+        _dated(lane, key, days_ago=1)
+        second = processor.process(key)
+        lane.deliver("report.csv", orders(13), source="feed")
+        third = processor.process(key)  # today's
+    assert (first.status, refused.status) == ("validated", "quarantined")
+    assert (second.status, third.status) == ("validated", "validated")
+    assert len({first.partition, second.partition, third.partition}) == 3
+    for key in [*first.outputs, *second.outputs]:  # another day's data, not replaced
+        assert lane.store.exists(key), key
+
+
+def test_a_forced_reprocess_published_elsewhere_removes_what_the_same_delivery_published(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    with lane.processor() as processor:
+        first = processor.process(key)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace('dataset = "orders"', 'dataset = "sales"'))
+    with lane.processor() as processor:
+        forced = processor.process(key, force=True)  # the same delivery, now another dataset's
+    assert forced.status == "validated"
+    assert forced.outputs[0].startswith("validated/sales/")
+    for stale in first.outputs:  # the same data, published again under its right name
+        assert not lane.store.exists(stale), stale
+
+
+def test_a_close_by_a_killed_attempt_is_reported_by_the_next_delivery_of_another_etag(
+    lane: Any, orders: Orders
+) -> None:
+    key = lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("orders_20261102.csv", orders(10))  # the good re-delivery
+        killed = lane.store.head(key)
+        # Its attempt closed the quarantine, then died before the ledger (and the
+        # database mirror) recorded anything; its interruption is recorded.
+        claim = processor.ledger.claim(key, killed.etag)
+        assert isinstance(claim, Claim)
+        assert settle(lane.store, first.outputs[0], killed, run_id="killed-run") is not None
+        processor.ledger.finish(claim, "failed", message="interrupted")
+        lane.deliver("orders_20261102.csv", orders(12))  # the vendor sent it again meanwhile
+        latest = processor.process(key)
+    assert latest.status == "validated"
+    record = read_record(lane.store, first.outputs[0])
+    assert record.superseded_by_etag == killed.etag  # closed once, by the killed attempt
+    # ... and reported now, so the database mirror closes its row too
+    assert [(c["key"], c["closed_by"], c["closed_at"]) for c in latest.superseded] == [
+        (record.key, SUPERSEDED_BY, record.released_at)
+    ]

@@ -56,3 +56,15 @@ def test_a_record_an_earlier_release_wrote_carries_what_its_outputs_name() -> No
     failed = ObjectRecord("landing/vendor/a.csv", etag="f", state="failed")
     assert carried_outputs(failed) == []
     assert carried_outputs(None) == []
+
+
+def test_a_released_duplicate_record_carries_none_of_the_originals_outputs() -> None:
+    released = ObjectRecord(  # quarantine release of an older quarantine of the key
+        "landing/vendor/b.csv",
+        etag="e",
+        state="released",
+        duplicate_of="landing/vendor/a.csv",
+        outputs=["validated/orders/dt=2026-11-01/a.csv"],
+        earlier_outputs=["quarantine/orders/dt=2026-11-02/b.csv"],
+    )
+    assert carried_outputs(released) == ["quarantine/orders/dt=2026-11-02/b.csv"]

@@ -613,7 +613,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
             reconcile_interval=settings.storage_reconcile_interval,
             workers=settings.storage_list_workers,
         ),
-        export=partial(export_through, exporters) if exporters else None,
+        export=partial(export_through, exporters, close=False) if exporters else None,
     )
 
 

@@ -24,6 +24,7 @@ import uvicorn
 from etl_core.errors import StorageError
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from etl_core.testing.statsd import agent_address, statsd_agent
 from observability.errors import DatabaseUnavailableError
 from observability.service import StatusService, build_app
 
@@ -152,12 +153,10 @@ def test_serve_answers_metrics_status_and_probes_and_follows_the_store(
 def test_serve_exports_each_cycle_to_statsd_and_never_pushes_what_prometheus_scrapes(
     tmp_path: Path, configured: list[str]
 ) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent:
-        agent.bind(("127.0.0.1", 0))
-        agent.settimeout(30)
+    with statsd_agent(timeout=30) as agent:
         exporters = {
             "ETL_METRICS_EXPORTERS": "statsd,pushgateway",
-            "ETL_STATSD_ADDRESS": f"127.0.0.1:{agent.getsockname()[1]}",
+            "ETL_STATSD_ADDRESS": agent_address(agent),
             "ETL_PUSHGATEWAY_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
         }
         _, process = start_serve(tmp_path, *configured, env=exporters)

@@ -9,7 +9,7 @@ says the export went out, so a failed write is retried with the counts intact.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import replace
 
 from etl_core.metrics.registry import MetricKind, MetricSnapshot, SeriesSnapshot
@@ -36,19 +36,50 @@ class DeltaTracker:
         self._lock = threading.Lock()
         self._exported: dict[_SeriesKey, _Totals] = {}
 
-    def diff(self, snapshots: Sequence[MetricSnapshot]) -> tuple[MetricSnapshot, ...]:
-        """The increments of ``snapshots`` since the last :meth:`advance`."""
-        with self._lock:
-            return tuple(self._diff_metric(metric) for metric in snapshots)
+    def diff(
+        self, snapshots: Sequence[MetricSnapshot], *, changed_only: bool = False
+    ) -> tuple[MetricSnapshot, ...]:
+        """The increments of ``snapshots`` since the last :meth:`advance`.
 
-    def advance(self, snapshots: Sequence[MetricSnapshot]) -> None:
-        """Record ``snapshots`` as exported (call after a successful export)."""
+        ``changed_only``: leave out the counter and histogram series already exported that
+        did not move since (a long-running process exporting after each unit would
+        otherwise repeat a zero for every series it ever counted), and the metrics left
+        with no series; gauges stay (a level is a data point each time).
+        """
+        with self._lock:
+            diffs = tuple(self._diff_metric(metric) for metric in snapshots)
+            if not changed_only:
+                return diffs
+            pairs = zip(snapshots, diffs, strict=True)
+            kept = (self._moved(metric, diff) for metric, diff in pairs)
+            return tuple(metric for metric in kept if metric.series)
+
+    def _moved(self, metric: MetricSnapshot, diff: MetricSnapshot) -> MetricSnapshot:
+        if metric.kind is MetricKind.GAUGE:
+            return diff
+        series = tuple(
+            increment
+            for increment in diff.series
+            if (metric.name, increment.labels) not in self._exported
+            or increment.value != 0
+            or increment.count != 0
+        )
+        return replace(diff, series=series)
+
+    def advance(
+        self, snapshots: Sequence[MetricSnapshot], *, skip: Set[_SeriesKey] = frozenset()
+    ) -> None:
+        """Record ``snapshots`` as exported (call after a successful export), but the
+        series of ``skip`` (``(name, labels)``: their export failed, the next one carries
+        their increments again)."""
         with self._lock:
             for metric in snapshots:
                 if metric.kind is MetricKind.GAUGE:
                     continue
                 for series in metric.series:
-                    self._exported[(metric.name, series.labels)] = _totals(series)
+                    key = (metric.name, series.labels)
+                    if key not in skip:
+                        self._exported[key] = _totals(series)
 
     def _diff_metric(self, metric: MetricSnapshot) -> MetricSnapshot:
         if metric.kind is MetricKind.GAUGE:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -41,7 +42,9 @@ __all__ = [
     "EMF_MAX_DIMENSIONS",
     "EMF_MAX_METRICS_PER_DIRECTIVE",
     "EMF_NAMESPACE_RULE",
+    "EMF_STREAMS",
     "EmfExporter",
+    "emf_output_usable",
     "render_emf",
     "valid_emf_namespace",
 ]
@@ -50,6 +53,10 @@ __all__ = [
 EMF_MAX_DIMENSIONS = 30
 #: MetricDefinitions allowed in one MetricDirective.
 EMF_MAX_METRICS_PER_DIRECTIVE = 100
+
+_EMPTY_DIMENSION = "_"
+"""An empty (or blank) label's dimension value: CloudWatch takes no dimension value without
+a non-blank character and would drop the line's metrics (StatsD's plain names use it too)."""
 
 _UNIT_BY_SUFFIX = {"seconds": "Seconds", "bytes": "Bytes", "percent": "Percent"}
 
@@ -124,7 +131,7 @@ def _document(
     for name, label_value in labels:
         if name in members or name == "_aws":
             raise MetricError(f"EMF dimension {name!r} collides with a property or metric member")
-        members[name] = label_value
+        members[name] = label_value if label_value.strip() else _EMPTY_DIMENSION
     for name, _, number in metrics:
         if name in members:
             raise MetricError(f"EMF metric {name!r} collides with a dimension or property member")
@@ -197,23 +204,36 @@ class _StandardStream:
 
 class _AppendedFile:
     """A file EMF lines are appended to, opened at the first write (a CloudWatch agent
-    tailing it reads whole lines: each export is one write of whole lines)."""
+    tailing it reads whole lines: each export is one write of whole lines).
+
+    Written unbuffered: a write the disk refuses leaves nothing behind in a buffer, so the
+    next export, which writes the same increments again, does not write them twice; a line
+    the disk cut short is ended before the next, which would otherwise be glued to it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: TextIO | None = None
+        self._fd: int | None = None
+        self._torn = False
 
     def write(self, text: str, /) -> object:
-        if self._file is None:
-            self._file = self.path.open("a", encoding="utf-8")
-        written = self._file.write(text)
-        self._file.flush()
-        return written
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = memoryview(("\n" if self._torn else "").encode() + text.encode("utf-8"))
+        whole = len(data)
+        try:
+            for _ in range(whole):  # each write takes at least a byte, or raises
+                if not data:
+                    break
+                data = data[os.write(self._fd, data) :]
+        finally:
+            self._torn = 0 < len(data) < whole or (self._torn and len(data) == whole)
+        return len(text)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 EMF_NAMESPACE_RULE = "1-255 characters, not starting with 'AWS/'"
@@ -229,12 +249,32 @@ def valid_emf_namespace(namespace: str) -> bool:
     return True
 
 
+EMF_STREAMS = ("stderr", "stdout")
+"""The standard streams the setting ``emf_output`` names; any other value is a file."""
+
+
+def emf_output_usable(output: str) -> bool:
+    """Whether ``emf_output`` can take EMF lines: ``stderr``, ``stdout``, or a file (not a
+    directory) in a directory that exists. Refused: space at either end and ``STDOUT``-like
+    spellings (each would have been a file of that name in the working directory), so the
+    metrics of a whole job are not lost to a warning at its end."""
+    if output != output.strip() or not output:
+        return False
+    if output in EMF_STREAMS:
+        return True
+    if output.lower() in EMF_STREAMS:
+        return False
+    path = Path(output).expanduser()
+    return not path.is_dir() and path.parent.is_dir()
+
+
 class EmfExporter:
     """Writes a registry's metrics as EMF lines to a stream, as deltas between emits.
 
     ``metrics_exporters = ["emf"]``: batch jobs export once at exit (the first emit carries
-    the totals); long-running processes call it periodically. Writing to stdout is enough
-    on Lambda and ECS/EKS with the CloudWatch agent or awslogs driver.
+    the totals); long-running processes call it periodically. Writing to stderr (the
+    setting's default) or stdout is enough on Lambda and ECS/EKS with the CloudWatch agent
+    or awslogs driver: both streams reach CloudWatch Logs.
     """
 
     kind: ClassVar[str] = "emf"
@@ -259,9 +299,11 @@ class EmfExporter:
 
     @classmethod
     def from_settings(cls, settings: ExporterSettings, job: str) -> EmfExporter:
-        """Lines in ``emf_namespace`` to ``emf_output`` (``stdout``, ``stderr`` or a file
+        """Lines in ``emf_namespace`` to ``emf_output`` (``stderr``, ``stdout`` or a file
         appended to), each with the property ``etl_job``: the job, searchable in Logs
-        Insights without being a dimension.
+        Insights without being a dimension; and the process's ``lane`` and ``run_id``, as
+        every log line on stderr carries them (a metric labelled ``lane`` or ``run_id``
+        would collide with them and be refused).
 
         Raises:
             MetricError: a namespace CloudWatch refuses.
@@ -272,7 +314,15 @@ class EmfExporter:
             stream = _StandardStream("stdout" if output == "stdout" else "stderr")
         else:
             stream = _AppendedFile(Path(output).expanduser())
-        return cls(stream, namespace=settings.emf_namespace, properties={"etl_job": job})
+        from etl_core.logging import process_context
+
+        run = {
+            name: value
+            for name, value in process_context().items()
+            if name in ("lane", "run_id") and isinstance(value, str) and value
+        }
+        properties: dict[str, PropertyValue] = {"etl_job": job, **run}
+        return cls(stream, namespace=settings.emf_namespace, properties=properties)
 
     def emit(self) -> int:
         """Write one line per label set; returns the number of lines written."""
@@ -310,7 +360,7 @@ class EmfExporter:
         with self._lock:
             snapshots = registry.collect()
             lines = render_emf(
-                self._deltas.diff(snapshots),
+                self._deltas.diff(snapshots, changed_only=True),
                 namespace=self._namespace,
                 timestamp_ms=int(self._clock() * 1000),
                 properties=self._properties,

@@ -1,10 +1,10 @@
 """The metric exporter extension point: one interface, the kinds a setting may name.
 
 An exporter sends what a :class:`~etl_core.metrics.registry.Registry` holds somewhere a
-monitoring system reads it: a Prometheus Pushgateway, CloudWatch (EMF lines on stdout), a
-StatsD or Datadog agent. Each kind is one module of :mod:`etl_core.metrics`; the setting
-``metrics_exporters`` names the kinds a run exports through, and
-:data:`etl_core.metrics.choice.EXPORTERS` maps each name to its class.
+monitoring system reads it: a Prometheus Pushgateway, CloudWatch (EMF lines on stderr,
+stdout or a file), a StatsD or Datadog agent. Each kind is one module of
+:mod:`etl_core.metrics`; the setting ``metrics_exporters`` names the kinds a run exports
+through, and :data:`etl_core.metrics.choice.EXPORTERS` maps each name to its class.
 
 This module imports no implementation, so the settings can name the kinds
 (:data:`MetricExporterKind`) without loading an exporter a run does not use.
@@ -48,7 +48,7 @@ class ExporterSettings(Protocol):
 
     @property
     def emf_output(self) -> str:
-        """``stdout``, ``stderr`` or a file that EMF lines are appended to."""
+        """``stderr`` (the default), ``stdout`` or a file that EMF lines are appended to."""
 
     @property
     def statsd_address(self) -> str:

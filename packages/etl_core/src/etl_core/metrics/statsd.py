@@ -18,7 +18,7 @@ import re
 import socket
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -145,21 +145,38 @@ def _pack(entries: Iterable[str], max_bytes: int) -> list[bytes]:
     An entry longer than ``max_bytes`` travels alone; one that no UDP datagram can
     carry is dropped with a warning, since resending it could never succeed.
     """
-    packets: list[bytes] = []
-    current = b""
-    for entry in entries:
-        data = entry.encode("utf-8")
-        if len(data) > _UDP_MAX_PAYLOAD:
-            logger.warning("statsd line of %d bytes dropped: too large for UDP", len(data))
+    return [packet for packet, _ in _pack_groups([[entry] for entry in entries], max_bytes)]
+
+
+def _pack_groups(groups: Sequence[Sequence[str]], max_bytes: int) -> list[tuple[bytes, set[int]]]:
+    """Datagrams of at most ``max_bytes`` and the indices of the groups each carries.
+
+    A group's lines (a series' ``_count`` and ``_sum``) travel in one datagram when they
+    fit in one, so a datagram lost is whole series not sent, never half of one.
+    """
+    units: list[tuple[bytes, int]] = []
+    for index, lines in enumerate(groups):
+        encoded = [line.encode("utf-8") for line in lines]
+        for line in encoded:
+            if len(line) > _UDP_MAX_PAYLOAD:
+                logger.warning("statsd line of %d bytes dropped: too large for UDP", len(line))
+        fit = [line for line in encoded if len(line) <= _UDP_MAX_PAYLOAD]
+        joined = b"\n".join(fit)
+        units += [(joined, index)] if len(joined) <= max_bytes else [(d, index) for d in fit]
+    packets: list[tuple[bytes, set[int]]] = []
+    current, members = b"", set[int]()
+    for data, index in units:
+        if not data:
             continue
         if current and len(current) + 1 + len(data) <= max_bytes:
             current += b"\n" + data
+            members.add(index)
             continue
         if current:
-            packets.append(current)
-        current = data
+            packets.append((current, members))
+        current, members = data, {index}
     if current:
-        packets.append(current)
+        packets.append((current, members))
     return packets
 
 
@@ -225,17 +242,29 @@ class StatsdClient(_StatsdWriter, Closeable):
 
     def send(self, entries: Iterable[str]) -> int:
         """Send preformatted lines packed into datagrams; returns how many failed to send."""
-        failed = 0
-        for packet in _pack(entries, self.max_packet_bytes):
+        failed, _ = self.send_groups([[entry] for entry in entries])
+        return failed
+
+    def send_groups(self, groups: Sequence[Sequence[str]]) -> tuple[int, set[int]]:
+        """Send groups of lines packed into datagrams (a group kept in one when it fits).
+
+        Returns:
+            How many datagrams failed, and the indices of the groups they carried.
+        """
+        failed, unsent = 0, set[int]()
+        for packet, members in _pack_groups(groups, self.max_packet_bytes):
             try:
                 sock, address = self._connect()
                 sock.sendto(packet, address)
             except OSError as exc:
                 failed += 1
+                unsent |= members
                 self.last_error = exc
                 if self.warn_each_failure:
                     logger.warning("statsd send to %s:%s failed: %s", self.host, self.port, exc)
-        return failed
+        if failed:
+            self.close()  # the next send looks the host up again (an agent that moved)
+        return failed, unsent
 
     def _connect(self) -> tuple[socket.socket, tuple[str, int]]:
         with self._lock:
@@ -266,6 +295,11 @@ class StatsdBatch(_StatsdWriter):
 
     def _emit(self, entry: str) -> None:
         self._entries.append(entry)
+
+    @property
+    def entries(self) -> list[str]:
+        """The lines buffered, not yet sent."""
+        return list(self._entries)
 
     def flush(self) -> int:
         """Send the buffered lines; returns how many datagrams failed to send."""
@@ -367,15 +401,22 @@ class StatsdExporter:
         self._client.close()
 
     def _flush(self, registry: Registry) -> int:
+        """Send the increments, one group of lines per series; a series whose datagram
+        failed stays unexported (sent with the next flush), the others are recorded as
+        sent: a datagram that went out is never sent again."""
         with self._lock:
             snapshots = registry.collect()
-            batch = self._client.batch()
-            for metric in self._deltas.diff(snapshots):
+            series_keys: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+            groups: list[list[str]] = []
+            for metric in self._deltas.diff(snapshots, changed_only=True):
                 for series in metric.series:
+                    batch = self._client.batch()
                     self._write(batch, metric, series)
-            failed = batch.flush()
-            if failed == 0:
-                self._deltas.advance(snapshots)
+                    if batch.entries:
+                        series_keys.append((metric.name, series.labels))
+                        groups.append(batch.entries)
+            failed, unsent = self._client.send_groups(groups)
+            self._deltas.advance(snapshots, skip={series_keys[i] for i in unsent})
         return failed
 
     def _write(self, batch: StatsdBatch, metric: MetricSnapshot, series: SeriesSnapshot) -> None:
