@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gzip
+import importlib.util
 import json
 import os
 import select
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from repo_layout import REPO
@@ -483,3 +485,58 @@ def test_a_password_in_the_exported_database_url_is_in_no_output(
     assert result.returncode == 0, result.stderr[-3000:]
     assert password not in result.stdout + result.stderr
     assert "with your DATABASE_URL (postgresql://postgres:***@" in summary_of(result)
+
+
+@pytest.fixture
+def run_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """examples/retail/run.py imported in this process (its own modules beside it), and
+    forgotten afterwards."""
+    monkeypatch.syspath_prepend(str(REPO / "examples/retail"))
+    before = set(sys.modules)
+    spec = importlib.util.spec_from_file_location("retail_run", REPO / "examples/retail/run.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def test_the_summarys_exports_name_the_database_and_the_store_the_run_used(
+    run_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ETL_DATABASE_URL=postgresql://… ETL_STORAGE_URL=… make run` loaded PostgreSQL and
+    wrote that store, but the summary's line to export named the example's SQLite file
+    (``DATABASE_URL=sqlite:…``, a database the run never touched) and no store."""
+    store_url = f"file://{tmp_path}/store"
+    monkeypatch.setenv("ETL_STORAGE_URL", store_url)
+    env = {
+        "ETL_CONFIG_DIR": str(tmp_path / "config"),
+        "ETL_STORAGE_URL": store_url,
+        "ETL_DATABASE_URL": "postgresql://etl@127.0.0.1/etl",
+        "DATABASE_URL": "sqlite:////elsewhere/etl.sqlite3",
+    }
+
+    commands = dict(run_module.look_next(SimpleNamespace(url=store_url), env))["commands"]
+
+    assert "ETL_DATABASE_URL=postgresql://etl@127.0.0.1/etl" in commands
+    assert f"ETL_STORAGE_URL={store_url}" in commands
+    assert "sqlite" not in commands
+
+
+def test_the_summarys_exports_name_the_examples_database_by_default(
+    run_module: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ETL_STORAGE_URL", raising=False)
+    env = {
+        "ETL_CONFIG_DIR": str(tmp_path / "config"),
+        "ETL_STORAGE_URL": ".etl/store",
+        "DATABASE_URL": "sqlite:////work/.etl/etl.sqlite3",
+    }
+
+    commands = dict(run_module.look_next(SimpleNamespace(url="file:///work/.etl/store"), env))
+
+    assert commands["commands"].endswith(" DATABASE_URL=sqlite:////work/.etl/etl.sqlite3")
+    assert "ETL_STORAGE_URL" not in commands["commands"]

@@ -50,6 +50,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -570,12 +571,17 @@ def look_next(store: ObjectStore, env: dict[str, str]) -> list[tuple[str, str]]:
     """Where to look after the run, and commands to try (relative to the working directory)."""
     bin_dir = os.path.relpath(BIN) if not os.path.relpath(BIN).startswith("..") else str(BIN)
     config = os.path.relpath(env["ETL_CONFIG_DIR"])
-    database = env["DATABASE_URL"]
-    exports = f"export ETL_CONFIG_DIR={config} DATABASE_URL={database}"
+    exports = f"export ETL_CONFIG_DIR={shlex.quote(config)}"
+    if "ETL_STORAGE_URL" in os.environ:  # a store of yours (else the default, .etl/store)
+        exports += f" ETL_STORAGE_URL={shlex.quote(env['ETL_STORAGE_URL'])}"
+    # The database the run used: ETL_DATABASE_URL wins over DATABASE_URL, as in every lane
+    # (a DATABASE_URL named beside it would point the commands at another database).
+    variable = "ETL_DATABASE_URL" if env.get("ETL_DATABASE_URL") else "DATABASE_URL"
+    database = env[variable]
     if redact_text(database) != database:  # a password in it: yours, never printed
-        exports = (
-            f"export ETL_CONFIG_DIR={config}   # with your DATABASE_URL ({redact_text(database)})"
-        )
+        exports += f"   # with your {variable} ({redact_text(database)})"
+    else:
+        exports += f" {variable}={shlex.quote(database)}"
     return [
         ("status page", str((WORK / "status.html").resolve())),
         ("store", f"{store.url}  (landing/ raw/ validated/ quarantine/ curated/)"),

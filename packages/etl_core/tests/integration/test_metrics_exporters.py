@@ -354,6 +354,42 @@ def test_exporter_keeps_counts_when_the_send_fails(udp_server: socket.socket) ->
     assert _receive(udp_server, 1) == ["etl_fp_files_total:5|c"]
 
 
+def test_a_statsd_exporter_from_settings_failing_is_one_warning_not_one_per_datagram() -> None:
+    """The root README: an exporter that fails is a warning naming it. A host that does not
+    resolve was also a warning per datagram, at every export (every unit of a worker)."""
+    from etl_core.metrics import configured_exporters, export_through
+    from etl_core.runtime import RuntimeSettings
+    from etl_core.testing.logs import capture_logs
+
+    settings = RuntimeSettings(
+        metrics_exporters=("statsd",), statsd_address="no-such-host.invalid:8125"
+    )
+    registry = Registry()
+    for n in range(100):  # a few datagrams' worth
+        registry.counter(f"etl_fp_c{n}_total", "C.", ("dataset",)).labels(dataset="x" * 30).inc()
+    exporters = configured_exporters(settings, settings.metric_exporter_kinds(), "etl_job")
+
+    with capture_logs() as logs:
+        failed = export_through(exporters, registry)
+
+    assert failed == ["statsd"]
+    warnings = [r["event"] for r in logs if r["level"] == "warning"]
+    assert len(warnings) == 1, warnings
+    assert "statsd" in warnings[0]
+    assert "no-such-host.invalid:8125" in warnings[0]
+    assert "datagram(s) not sent" in warnings[0]
+
+
+def test_a_statsd_client_used_directly_still_warns_of_a_failed_send() -> None:
+    from etl_core.testing.logs import capture_logs
+
+    with capture_logs() as logs, StatsdClient("no-such-host.invalid", 8125) as client:
+        client.incr("etl_fp_files_total")
+    assert [r["event"] for r in logs if r["level"] == "warning"] == [
+        f"statsd send to no-such-host.invalid:8125 failed: {client.last_error}"
+    ]
+
+
 class _SecondDatagramRefused:
     """A real UDP socket whose second ``sendto`` the network refuses (fault injection: a
     send buffer that filled, a route that went away, mid-export)."""

@@ -133,6 +133,10 @@ def test_emf_asked_on_stdout_without_json_is_written_there(
     assert done.returncode == 0, done.stderr
     assert _emf_lines(done.stdout)
     assert not _emf_lines(done.stderr)
+    lines = done.stdout.splitlines()
+    emf_first = [line.startswith('{"_aws"') for line in lines]
+    assert emf_first == sorted(emf_first, reverse=True), lines  # as the README says: before
+    assert not emf_first[-1]  # the outcome table follows them
 
 
 def test_every_stderr_line_carries_run_id_and_lane_with_emf_lines_among_them(

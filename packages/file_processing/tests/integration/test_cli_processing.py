@@ -71,7 +71,10 @@ def test_invalid_contract_is_refused_at_start_up_naming_file_and_field(local: An
     done = cli(local, "scan")
     assert done.returncode == 2
     assert "broken.toml" in done.stderr
-    assert "packing" in done.stderr
+    message = "packing: expected one of 'none', 'zip', 'gzip', 'tar', 'auto', got 'rar'"
+    assert message in done.stderr
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert message in " ".join(readme.split()), "the README quotes the refusal otherwise"
 
 
 def test_two_scans_at_once_process_each_object_exactly_once(local: Any, orders: Orders) -> None:
@@ -328,6 +331,24 @@ def test_scan_with_a_missing_work_dir_exits_2_before_any_object_is_tried(
     assert not any(line["level"] == "critical" for line in said), done.stderr
     assert local.keys("_state/file_processing/objects/") == []  # no failed record each
     assert local.keys("validated/") == []
+
+
+def test_scan_counts_an_earlier_quarantine_a_good_redelivery_closed(
+    local: Any, orders: Orders
+) -> None:
+    """The count the README quotes after a scan's summary line."""
+    local.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    local.deliver("orders_20261102.csv", orders(10))  # the vendor's good re-delivery
+
+    done = cli(local, "scan")
+
+    assert done.returncode == 0, done.stderr
+    said = "; 1 earlier quarantine(s) closed as superseded"
+    assert done.stdout.rstrip().endswith(said), done.stdout
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"`…{said}`" in " ".join(readme.split())
+    assert json.loads(cli(local, "scan", "--json").stdout)["superseded"] == 0  # done before
 
 
 def test_process_prints_a_closed_quarantine_with_brackets_in_its_name_as_it_is(

@@ -512,7 +512,8 @@ def record_storage_metrics(snapshot: StorageSnapshot, registry: Registry) -> Non
     )
     quarantines = registry.gauge(
         "etl_observability_open_quarantines",
-        "Open (not released) quarantine records per dataset and reason.",
+        "Open quarantine records (not released, superseded nor revalidated) per dataset"
+        " and reason.",
         ("dataset", "reason"),
     )
     arrived = registry.gauge(

@@ -190,6 +190,11 @@ class StatsdClient(_StatsdWriter, Closeable):
         tags: constant tags added to every line (DogStatsD only).
         tag_format: ``"dogstatsd"`` to send ``|#tags``; ``"none"`` for plain StatsD.
         max_packet_bytes: upper bound of one datagram's payload.
+        warn_each_failure: log a warning for each datagram that could not be sent (what
+            application code calling the client directly hears); ``False`` leaves it to
+            the caller, as :class:`StatsdExporter` built from settings does: its export
+            raises one :class:`MetricExportError`, logged once, instead of a warning per
+            datagram at every export while the agent's host does not resolve.
     """
 
     def __init__(
@@ -201,6 +206,7 @@ class StatsdClient(_StatsdWriter, Closeable):
         tags: Mapping[str, str] | None = None,
         tag_format: TagFormat = "dogstatsd",
         max_packet_bytes: int = 1432,
+        warn_each_failure: bool = True,
     ) -> None:
         if tag_format not in {"dogstatsd", "none"}:
             raise MetricError(
@@ -225,6 +231,7 @@ class StatsdClient(_StatsdWriter, Closeable):
         self._address: tuple[str, int] | None = None
         self.last_error: OSError | None = None
         """Why the latest datagram that failed was not sent (``None``: none failed)."""
+        self.warn_each_failure = warn_each_failure
 
     def _emit(self, entry: str) -> None:
         self.send([entry])
@@ -253,7 +260,8 @@ class StatsdClient(_StatsdWriter, Closeable):
                 failed += 1
                 unsent |= members
                 self.last_error = exc
-                logger.warning("statsd send to %s:%s failed: %s", self.host, self.port, exc)
+                if self.warn_each_failure:
+                    logger.warning("statsd send to %s:%s failed: %s", self.host, self.port, exc)
         if failed:
             self.close()  # the next send looks the host up again (an agent that moved)
         return failed, unsent
@@ -342,10 +350,9 @@ class StatsdExporter:
     """Sends what changed in a registry since the last flush to StatsD.
 
     ``metrics_exporters = ["statsd"]`` (a StatsD or Datadog agent at ``statsd_address``).
-    Counters go out as ``|c`` increments (zero increments are skipped), gauges as
-    ``|g`` levels, histograms as ``<name>_count`` and ``<name>_sum`` increments.
-    Labels become DogStatsD tags, or ``.<label>.<value>`` name suffixes when the
-    client uses ``tag_format="none"``.
+    Counters go out as ``|c`` increments (zero increments are skipped), gauges as ``|g``
+    levels, histograms as ``<name>_count`` and ``<name>_sum`` increments. Labels become
+    DogStatsD tags, or ``.<label>.<value>`` name suffixes with ``tag_format="none"``.
     """
 
     kind: ClassVar[str] = "statsd"
@@ -367,6 +374,7 @@ class StatsdExporter:
         client = StatsdClient(
             host, port, prefix=settings.statsd_prefix, tag_format=settings.statsd_tag_format
         )
+        client.warn_each_failure = False  # export() raises one error for them, logged once
         return cls(client)
 
     def flush(self) -> int:

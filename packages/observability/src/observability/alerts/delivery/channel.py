@@ -28,8 +28,10 @@ class Channel(abc.ABC):
 
     @property
     def name(self) -> str:
-        """The channel for logs: its kind and URL reference, never the URL."""
-        return f"{self.kind} webhook {self.url.reference}"
+        """The channel for logs: its kind and URL reference, never the URL (``slack webhook
+        env:HOOK``; a generic one ``webhook env:HOOK``, not ``webhook webhook …``)."""
+        kind = self.kind if self.kind.endswith("webhook") else f"{self.kind} webhook"
+        return f"{kind} {self.url.reference}"
 
     @property
     def key(self) -> str:
