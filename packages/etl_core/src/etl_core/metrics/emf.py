@@ -170,6 +170,20 @@ def render_emf(
         MetricError: bad namespace, too many labels, or a name collision between
             labels, metrics and properties.
     """
+    rendered = _render_label_sets(
+        snapshots, namespace=namespace, timestamp_ms=timestamp_ms, properties=properties
+    )
+    return [line for _, line in rendered]
+
+
+def _render_label_sets(
+    snapshots: Sequence[MetricSnapshot],
+    *,
+    namespace: str,
+    timestamp_ms: int,
+    properties: Mapping[str, PropertyValue] | None = None,
+) -> list[tuple[_LabelSet, str]]:
+    """:func:`render_emf`'s lines, each beside its label set (sorted)."""
     _validate_namespace(namespace)
     if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int):
         raise MetricError(f"EMF timestamp_ms must be an int, got {timestamp_ms!r}")
@@ -179,10 +193,13 @@ def render_emf(
         for labels, name, unit, value in _metric_values(metric):
             groups.setdefault(labels, []).append((name, unit, value))
     return [
-        json.dumps(
-            _document(namespace, timestamp_ms, labels, groups[labels], props),
-            separators=(",", ":"),
-            allow_nan=False,
+        (
+            labels,
+            json.dumps(
+                _document(namespace, timestamp_ms, labels, groups[labels], props),
+                separators=(",", ":"),
+                allow_nan=False,
+            ),
         )
         for labels in sorted(groups)
     ]
@@ -215,11 +232,16 @@ class _AppendedFile:
         self.path = path
         self._fd: int | None = None
         self._torn = False
+        self.written = 0
+        """Bytes of the latest :meth:`write`'s text that reached the file (all of them
+        when it returned; when it raised, the lines before that many bytes went out whole)."""
 
     def write(self, text: str, /) -> object:
+        self.written = 0
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        data = memoryview(("\n" if self._torn else "").encode() + text.encode("utf-8"))
+        ending = b"\n" if self._torn else b""
+        data = memoryview(ending + text.encode("utf-8"))
         whole = len(data)
         try:
             for _ in range(whole):  # each write takes at least a byte, or raises
@@ -228,6 +250,7 @@ class _AppendedFile:
                 data = data[os.write(self._fd, data) :]
         finally:
             self._torn = 0 < len(data) < whole or (self._torn and len(data) == whole)
+            self.written = max(0, whole - len(data) - len(ending))
         return len(text)
 
     def close(self) -> None:
@@ -359,16 +382,41 @@ class EmfExporter:
     def _emit(self, registry: Registry) -> int:
         with self._lock:
             snapshots = registry.collect()
-            lines = render_emf(
-                self._deltas.diff(snapshots, changed_only=True),
+            increments = self._deltas.diff(snapshots, changed_only=True)
+            rendered = _render_label_sets(
+                increments,
                 namespace=self._namespace,
                 timestamp_ms=int(self._clock() * 1000),
                 properties=self._properties,
             )
-            if lines:
-                self._stream.write("".join(f"{line}\n" for line in lines))
-                flush = getattr(self._stream, "flush", None)
-                if callable(flush):
-                    flush()
+            try:
+                if rendered:
+                    self._stream.write("".join(f"{line}\n" for _, line in rendered))
+                    flush = getattr(self._stream, "flush", None)
+                    if callable(flush):
+                        flush()
+            except OSError:
+                self._deltas.advance(snapshots, skip=self._unwritten(increments, rendered))
+                raise
             self._deltas.advance(snapshots)
-        return len(lines)
+        return len(rendered)
+
+    def _unwritten(
+        self, increments: Sequence[MetricSnapshot], rendered: Sequence[tuple[_LabelSet, str]]
+    ) -> set[tuple[str, _LabelSet]]:
+        """The series of the lines a failed write did not write whole: the next export
+        carries their increments again; a line written whole is never written twice (a
+        full disk took the first lines of an export: they were counted twice)."""
+        written = self._stream.written if isinstance(self._stream, _AppendedFile) else 0
+        unwritten: set[_LabelSet] = set()
+        end = 0
+        for labels, line in rendered:
+            end += len(line.encode("utf-8")) + 1
+            if end > written:
+                unwritten.add(labels)
+        return {
+            (metric.name, series.labels)
+            for metric in increments
+            for series in metric.series
+            if tuple(sorted(series.labels)) in unwritten
+        }
