@@ -120,6 +120,7 @@ def _document(
     labels: _LabelSet,
     metrics: Sequence[tuple[str, str, float]],
     properties: Mapping[str, PropertyValue],
+    context: Mapping[str, PropertyValue] | None = None,
 ) -> dict[str, object]:
     dimension_names = [name for name, _ in labels]
     if len(dimension_names) > EMF_MAX_DIMENSIONS:
@@ -132,6 +133,8 @@ def _document(
         if name in members or name == "_aws":
             raise MetricError(f"EMF dimension {name!r} collides with a property or metric member")
         members[name] = label_value if label_value.strip() else _EMPTY_DIMENSION
+    for name, value in (context or {}).items():  # a label of the same name is the line's
+        members.setdefault(name, value)
     for name, _, number in metrics:
         if name in members:
             raise MetricError(f"EMF metric {name!r} collides with a dimension or property member")
@@ -182,8 +185,10 @@ def _render_label_sets(
     namespace: str,
     timestamp_ms: int,
     properties: Mapping[str, PropertyValue] | None = None,
+    context: Mapping[str, PropertyValue] | None = None,
 ) -> list[tuple[_LabelSet, str]]:
-    """:func:`render_emf`'s lines, each beside its label set (sorted)."""
+    """:func:`render_emf`'s lines, each beside its label set (sorted); ``context``: members
+    like ``properties``, but a label of the same name takes their place on its line."""
     _validate_namespace(namespace)
     if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int):
         raise MetricError(f"EMF timestamp_ms must be an int, got {timestamp_ms!r}")
@@ -196,7 +201,7 @@ def _render_label_sets(
         (
             labels,
             json.dumps(
-                _document(namespace, timestamp_ms, labels, groups[labels], props),
+                _document(namespace, timestamp_ms, labels, groups[labels], props, context),
                 separators=(",", ":"),
                 allow_nan=False,
             ),
@@ -309,6 +314,7 @@ class EmfExporter:
         namespace: str,
         registry: Registry | None = None,
         properties: Mapping[str, PropertyValue] | None = None,
+        context: Mapping[str, PropertyValue] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         _validate_namespace(namespace)
@@ -316,6 +322,10 @@ class EmfExporter:
         self._namespace = namespace
         self._registry = registry
         self._properties = _validate_properties(properties or {})
+        self._context = _validate_properties(context or {})
+        """What every line says of the process (its job, lane, run id) unless the line has
+        a label of that name: a metric labelled ``lane`` (the observability database's
+        gauges) is that lane's, and its line is exported, not refused as a collision."""
         self._clock = clock
         self._deltas = DeltaTracker()
         self._lock = threading.Lock()
@@ -325,8 +335,8 @@ class EmfExporter:
         """Lines in ``emf_namespace`` to ``emf_output`` (``stderr``, ``stdout`` or a file
         appended to), each with the property ``etl_job``: the job, searchable in Logs
         Insights without being a dimension; and the process's ``lane`` and ``run_id``, as
-        every log line on stderr carries them (a metric labelled ``lane`` or ``run_id``
-        would collide with them and be refused).
+        every log line on stderr carries them (a metric labelled ``lane``, ``run_id`` or
+        ``etl_job`` has its label's value there instead: the dimension).
 
         Raises:
             MetricError: a namespace CloudWatch refuses.
@@ -344,8 +354,8 @@ class EmfExporter:
             for name, value in process_context().items()
             if name in ("lane", "run_id") and isinstance(value, str) and value
         }
-        properties: dict[str, PropertyValue] = {"etl_job": job, **run}
-        return cls(stream, namespace=settings.emf_namespace, properties=properties)
+        context: dict[str, PropertyValue] = {"etl_job": job, **run}
+        return cls(stream, namespace=settings.emf_namespace, context=context)
 
     def emit(self) -> int:
         """Write one line per label set; returns the number of lines written."""
@@ -388,6 +398,7 @@ class EmfExporter:
                 namespace=self._namespace,
                 timestamp_ms=int(self._clock() * 1000),
                 properties=self._properties,
+                context=self._context,
             )
             try:
                 if rendered:
