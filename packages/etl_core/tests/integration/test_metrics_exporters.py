@@ -404,6 +404,42 @@ def test_a_datagram_sent_before_a_refused_one_is_never_sent_again(
     )
 
 
+def test_a_series_too_long_for_one_datagram_is_never_half_sent_again(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A histogram series whose ``_count`` and ``_sum`` lines together exceed the packet
+    size, its second datagram refused: the next export sends the series once (its
+    ``_count``, which went out, was sent again: counted twice)."""
+    registry = Registry()
+    step = registry.histogram("etl_fp_step_seconds", "Step.", ("step",), buckets=(1.0,))
+    long_step = "unpack_" + "x" * 250  # each line fits 512 bytes, the two together do not
+    step.labels(step=long_step).observe(0.5)
+    files = registry.counter("etl_fp_files_total", "Files.", ("dataset",))
+    files.labels(dataset="d" * 300).inc()  # the first datagram: the step's go after it
+    client = StatsdClient("127.0.0.1", _port(udp_server), max_packet_bytes=512)
+    opened = StatsdClient._connect
+    tried: list[bytes] = []
+
+    def connect(self: StatsdClient) -> tuple[Any, tuple[str, int]]:
+        sock, address = opened(self)
+        return _SecondDatagramRefused(sock, tried), address
+
+    monkeypatch.setattr(StatsdClient, "_connect", connect)
+    exporter = StatsdExporter(client, registry)
+    with pytest.raises(MetricExportError):  # the second datagram refused
+        exporter.export(registry)
+    monkeypatch.undo()
+    exporter.export(registry)
+    exporter.close()
+
+    lines = drained(udp_server)
+    assert sorted(lines) == [
+        f"etl_fp_files_total:1|c|#dataset:{'d' * 300}",
+        f"etl_fp_step_seconds_count:1|c|#step:{long_step}",
+        f"etl_fp_step_seconds_sum:0.5|c|#step:{long_step}",
+    ]
+
+
 def test_line_too_large_for_udp_is_dropped_and_the_rest_is_sent(
     udp_server: socket.socket,
 ) -> None:
