@@ -354,6 +354,30 @@ def test_exporter_keeps_counts_when_the_send_fails(udp_server: socket.socket) ->
     assert _receive(udp_server, 1) == ["etl_fp_files_total:5|c"]
 
 
+def test_an_agent_name_that_does_not_resolve_is_looked_up_once_per_export(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker exports after each unit: a name its DNS cannot answer is one lookup's wait
+    per export, not one per datagram (each may wait for the resolver's time-out)."""
+    registry = Registry()
+    files = registry.counter("etl_fp_files_total", "Files.", labels=("dataset",))
+    for n in range(40):
+        files.labels(dataset=f"dataset_{n:02}").inc()
+    looked_up: list[object] = []
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(host)
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    client = StatsdClient("statsd host that cannot resolve", 8125, max_packet_bytes=512)
+    exporter = StatsdExporter(client, registry)
+
+    assert exporter.flush() >= 3  # the export's datagrams, none sent
+    assert looked_up == ["statsd host that cannot resolve"]
+
+
 class _SecondDatagramRefused:
     """A real UDP socket whose second ``sendto`` the network refuses (fault injection: a
     send buffer that filled, a route that went away, mid-export)."""

@@ -248,9 +248,18 @@ class StatsdClient(_StatsdWriter, Closeable):
             How many datagrams failed, and the indices of the groups they carried.
         """
         failed, unsent = 0, set[int]()
-        for packet, members in _pack_groups(groups, self.max_packet_bytes):
+        packets = _pack_groups(groups, self.max_packet_bytes)
+        for sent, (packet, members) in enumerate(packets):
             try:
                 sock, address = self._connect()
+            except OSError as exc:  # the name did not resolve: no lookup per datagram left
+                left = packets[sent:]
+                failed += len(left)
+                unsent = unsent.union(*(members for _, members in left))
+                self.last_error = exc
+                logger.warning("statsd agent %s:%s not reached: %s", self.host, self.port, exc)
+                break
+            try:
                 sock.sendto(packet, address)
             except OSError as exc:
                 failed += 1
