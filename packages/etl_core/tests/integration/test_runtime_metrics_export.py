@@ -278,3 +278,19 @@ def test_emf_lines_a_full_disk_took_before_refusing_the_rest_are_not_written_aga
             dataset = document["dataset"]
             counted[dataset] = counted.get(dataset, 0) + document["etl_test_files_total"]
     assert counted == dict.fromkeys(datasets, 1)
+
+
+def test_an_emf_line_a_killed_process_cut_short_in_the_file_does_not_swallow_the_next(
+    tmp_path: Path,
+) -> None:
+    """A worker process killed as it wrote its EMF line left it cut short in the shared
+    file: the next process's first line starts on a line of its own (glued to the cut
+    one, CloudWatch dropped it with its counts)."""
+    output = tmp_path / "emf.log"
+    output.write_text('{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Names')  # cut short
+    session = _session({"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": str(output)})
+
+    assert export_through(session.metric_exporters("etl_test_job"), _registry()) == []
+
+    last = output.read_text().splitlines()[-1]
+    assert json.loads(last)["etl_test_files_total"] == 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -230,7 +231,8 @@ class _AppendedFile:
 
     Written unbuffered: a write the disk refuses leaves nothing behind in a buffer, so the
     next export, which writes the same increments again, does not write them twice; a line
-    the disk cut short is ended before the next, which would otherwise be glued to it.
+    the disk, or a process killed as it wrote, cut short is ended before the next, which
+    would otherwise be glued to it.
     """
 
     def __init__(self, path: Path) -> None:
@@ -245,6 +247,7 @@ class _AppendedFile:
         self.written = 0
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._torn = self._torn or _ends_cut(self.path)
         ending = b"\n" if self._torn else b""
         data = memoryview(ending + text.encode("utf-8"))
         whole = len(data)
@@ -262,6 +265,21 @@ class _AppendedFile:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+def _ends_cut(path: Path) -> bool:
+    """Whether the regular file ``path`` ends in a line cut short (another process killed
+    as it wrote, a full disk before a restart): the next line must not be glued to it and
+    lost with it. A file that cannot be read (a pipe, no read permission) is taken as whole."""
+    try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode) or found.st_size == 0:
+            return False
+        with path.open("rb") as file:
+            file.seek(found.st_size - 1)
+            return file.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 EMF_NAMESPACE_RULE = "1-255 characters, not starting with 'AWS/'"
