@@ -6,17 +6,23 @@ monitoring system would read it: StatsD datagrams from a UDP socket bound on 127
 EMF lines from the process's captured stdout, the Pushgateway's ``/metrics`` (the
 machine's ``prometheus-pushgateway`` binary on 127.0.0.1). Whatever the protocol (totals
 replaced, or increments since the previous export), what the receiver knows equals the
-registry after every export. A target that cannot be reached raises the package's error.
+registry after every export, also after an export its target refused (the next one sends
+what it missed, once). A target that cannot be reached raises the package's error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
 import re
+import resource
 import socket
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,14 +80,44 @@ def _key(name: str, labels: dict[str, str]) -> str:
     return f"{name}{{{inner}}}" if inner else name
 
 
+@contextlib.contextmanager
+def _no_new_descriptors(exporter: MetricExporter) -> Iterator[None]:
+    """The exporter closed and no socket or file opened while in the block (the process's
+    descriptor limit at 0): its target, opened again at its next export, is refused."""
+    exporter.close()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (0, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@contextlib.contextmanager
+def _stdout_a_closed_pipe(exporter: MetricExporter) -> Iterator[None]:
+    """stdout, while in the block, a pipe whose reader went away (a write fails: EPIPE)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    broken = os.fdopen(write_end, "w")
+    kept, sys.stdout = sys.stdout, broken
+    try:
+        yield
+    finally:
+        sys.stdout = kept
+        with contextlib.suppress(OSError):  # what it buffered cannot be flushed either
+            broken.close()
+
+
 @dataclass
 class Receiver:
     """One kind's receiving end: the settings that point an exporter at it, and what it
-    knows so far (``read``), as ``name{label=value}`` -> value."""
+    knows so far (``read``), as ``name{label=value}`` -> value; ``refusing(exporter)``:
+    a block in which the target refuses what the exporter sends (it works again after)."""
 
     settings: dict[str, Any]
     unreachable: dict[str, Any]
     read: Callable[[], dict[str, float]]
+    refusing: Callable[[MetricExporter], AbstractContextManager[object]] = _no_new_descriptors
     known: dict[str, float] = field(default_factory=dict)
 
     def take(self, name: str, labels: dict[str, str], value: float) -> None:
@@ -137,6 +173,7 @@ def _emf(request: pytest.FixtureRequest) -> Iterator[Receiver]:
         {"emf_namespace": "etl/contract", "emf_output": "stdout"},
         {"emf_output": "/dev/full"},  # every write fails: no space left on device
         read,
+        _stdout_a_closed_pipe,
     )
     yield receiver
 
@@ -221,6 +258,28 @@ def test_what_the_receiver_reads_back_is_the_registry(receiver: tuple[str, Recei
     finally:
         exporter.close()
     exporter.close()  # idempotent
+
+
+def test_an_export_the_target_refused_is_sent_by_the_next_once(
+    receiver: tuple[str, Receiver],
+) -> None:
+    """What a refused export carried is neither lost (sent by the next export) nor sent
+    twice (an exporter recording it as sent before it went out lost it)."""
+    kind, target = receiver
+    registry, change = _registry()
+    exporter = _exporter(kind, target.settings)
+    try:
+        exporter.export(registry)
+        assert target.read() == FIRST
+        change()
+        with target.refusing(exporter), pytest.raises(EtlError):
+            exporter.export(registry)
+        exporter.export(registry)
+        assert target.read() == SECOND
+        exporter.export(registry)
+        assert target.read() == SECOND
+    finally:
+        exporter.close()
 
 
 def test_an_unreachable_target_raises_the_package_error_naming_it(

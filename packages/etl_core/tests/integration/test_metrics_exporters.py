@@ -386,8 +386,32 @@ def test_a_statsd_client_used_directly_still_warns_of_a_failed_send() -> None:
     with capture_logs() as logs, StatsdClient("no-such-host.invalid", 8125) as client:
         client.incr("etl_fp_files_total")
     assert [r["event"] for r in logs if r["level"] == "warning"] == [
-        f"statsd send to no-such-host.invalid:8125 failed: {client.last_error}"
+        f"statsd agent no-such-host.invalid:8125 not reached: {client.last_error}"
     ]
+
+
+def test_an_agent_name_that_does_not_resolve_is_looked_up_once_per_export(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker exports after each unit: a name its DNS cannot answer is one lookup's wait
+    per export, not one per datagram (each may wait for the resolver's time-out)."""
+    registry = Registry()
+    files = registry.counter("etl_fp_files_total", "Files.", labels=("dataset",))
+    for n in range(40):
+        files.labels(dataset=f"dataset_{n:02}").inc()
+    looked_up: list[object] = []
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(host)
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    client = StatsdClient("statsd host that cannot resolve", 8125, max_packet_bytes=512)
+    exporter = StatsdExporter(client, registry)
+
+    assert exporter.flush() >= 3  # the export's datagrams, none sent
+    assert looked_up == ["statsd host that cannot resolve"]
 
 
 class _SecondDatagramRefused:
@@ -438,6 +462,42 @@ def test_a_datagram_sent_before_a_refused_one_is_never_sent_again(
     assert sorted(lines) == sorted(
         f"etl_fp_files_total:1|c|#dataset:dataset_{n:02}" for n in range(40)
     )
+
+
+def test_a_series_too_long_for_one_datagram_is_never_half_sent_again(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A histogram series whose ``_count`` and ``_sum`` lines together exceed the packet
+    size, its second datagram refused: the next export sends the series once (its
+    ``_count``, which went out, was sent again: counted twice)."""
+    registry = Registry()
+    step = registry.histogram("etl_fp_step_seconds", "Step.", ("step",), buckets=(1.0,))
+    long_step = "unpack_" + "x" * 250  # each line fits 512 bytes, the two together do not
+    step.labels(step=long_step).observe(0.5)
+    files = registry.counter("etl_fp_files_total", "Files.", ("dataset",))
+    files.labels(dataset="d" * 300).inc()  # the first datagram: the step's go after it
+    client = StatsdClient("127.0.0.1", _port(udp_server), max_packet_bytes=512)
+    opened = StatsdClient._connect
+    tried: list[bytes] = []
+
+    def connect(self: StatsdClient) -> tuple[Any, tuple[str, int]]:
+        sock, address = opened(self)
+        return _SecondDatagramRefused(sock, tried), address
+
+    monkeypatch.setattr(StatsdClient, "_connect", connect)
+    exporter = StatsdExporter(client, registry)
+    with pytest.raises(MetricExportError):  # the second datagram refused
+        exporter.export(registry)
+    monkeypatch.undo()
+    exporter.export(registry)
+    exporter.close()
+
+    lines = drained(udp_server)
+    assert sorted(lines) == [
+        f"etl_fp_files_total:1|c|#dataset:{'d' * 300}",
+        f"etl_fp_step_seconds_count:1|c|#step:{long_step}",
+        f"etl_fp_step_seconds_sum:0.5|c|#step:{long_step}",
+    ]
 
 
 def test_line_too_large_for_udp_is_dropped_and_the_rest_is_sent(

@@ -237,3 +237,60 @@ def test_emf_lines_a_full_disk_refused_are_written_once_when_it_has_room(tmp_pat
 
         lines = output.read_text().splitlines()
     assert [json.loads(line)["etl_test_files_total"] for line in lines] == [2]
+
+
+def test_emf_lines_a_full_disk_took_before_refusing_the_rest_are_not_written_again(
+    tmp_path: Path,
+) -> None:
+    """An export the disk cut short: the lines it wrote whole are not written by the next
+    export again (each was counted twice), the cut line and the rest are, once."""
+    from etl_core.testing import small_disk
+
+    with small_disk(tmp_path, "64k") as disk:
+        output = disk / "emf.log"
+        session = _session({"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": str(output)})
+        (exporter,) = session.metric_exporters("etl_test_job", pushgateway=False)
+        filler, gap = disk / "filler", disk / "gap"
+        gap.write_bytes(b"x" * 4096)  # room for the first lines of the export, not all
+        with filler.open("wb", buffering=0) as fill:
+            for _ in range(64):  # at most the disk's size
+                try:
+                    fill.write(b"x" * 4096)
+                except OSError:
+                    break
+        registry = Registry()
+        files = registry.counter("etl_test_files_total", "Files.", ("dataset",))
+        datasets = [f"dataset-{n:02d}-{'x' * 150}" for n in range(40)]  # ~8 kB of lines
+        for dataset in datasets:
+            files.labels(dataset=dataset).inc()
+        gap.unlink()
+
+        assert export_through([exporter], registry, close=False) == ["emf"]
+        filler.unlink()
+        assert export_through([exporter], registry) == []
+
+        counted: dict[str, int] = {}
+        for line in output.read_text().splitlines():
+            try:
+                document = json.loads(line)
+            except ValueError:  # the line the disk cut: CloudWatch drops it
+                continue
+            dataset = document["dataset"]
+            counted[dataset] = counted.get(dataset, 0) + document["etl_test_files_total"]
+    assert counted == dict.fromkeys(datasets, 1)
+
+
+def test_an_emf_line_a_killed_process_cut_short_in_the_file_does_not_swallow_the_next(
+    tmp_path: Path,
+) -> None:
+    """A worker process killed as it wrote its EMF line left it cut short in the shared
+    file: the next process's first line starts on a line of its own (glued to the cut
+    one, CloudWatch dropped it with its counts)."""
+    output = tmp_path / "emf.log"
+    output.write_text('{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Names')  # cut short
+    session = _session({"ETL_METRICS_EXPORTERS": "emf", "ETL_EMF_OUTPUT": str(output)})
+
+    assert export_through(session.metric_exporters("etl_test_job"), _registry()) == []
+
+    last = output.read_text().splitlines()[-1]
+    assert json.loads(last)["etl_test_files_total"] == 2

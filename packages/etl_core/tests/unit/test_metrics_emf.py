@@ -263,3 +263,32 @@ def test_exporter_without_registry_uses_the_current_default() -> None:
     with use_registry(isolated):
         EmfExporter(stream, namespace="etl").emit()
     assert assert_valid_emf(stream.getvalue().strip())["etl_fp_files_total"] == 1
+
+
+def test_a_metric_labelled_lane_is_exported_with_its_lane_beside_the_process_s_others(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve`` (lane observability) exports gauges labelled ``lane`` (the database's
+    last successes): the label's value is the line's ``lane``; every line was refused as a
+    collision with the process's ``lane``, and the export with it."""
+    import etl_core.logging as etl_logging
+    from etl_core.runtime import RuntimeSettings
+
+    monkeypatch.setattr(etl_logging, "_PROCESS_CONTEXT", etl_logging._PROCESS_CONTEXT)
+    etl_logging.bind_process_context(lane="observability", run_id="run-7")
+    settings = RuntimeSettings(metrics_exporters=("emf",), emf_output="stdout")
+    exporter = EmfExporter.from_settings(settings, "etl_observability_serve")
+    registry = Registry()
+    registry.gauge(
+        "etl_observability_last_success_timestamp_seconds", "Last.", ("lane", "job")
+    ).labels(lane="file_processing", job="scan").set(1_700_000_000)
+    registry.gauge("etl_observability_backlog_files", "Backlog.").set(4)
+
+    exporter.export(registry)
+
+    docs = [assert_valid_emf(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["lane"], d["run_id"], d["etl_job"]) for d in docs] == [
+        ("observability", "run-7", "etl_observability_serve"),
+        ("file_processing", "run-7", "etl_observability_serve"),
+    ]
+    assert docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["job", "lane"]]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -120,6 +121,7 @@ def _document(
     labels: _LabelSet,
     metrics: Sequence[tuple[str, str, float]],
     properties: Mapping[str, PropertyValue],
+    context: Mapping[str, PropertyValue] | None = None,
 ) -> dict[str, object]:
     dimension_names = [name for name, _ in labels]
     if len(dimension_names) > EMF_MAX_DIMENSIONS:
@@ -132,6 +134,8 @@ def _document(
         if name in members or name == "_aws":
             raise MetricError(f"EMF dimension {name!r} collides with a property or metric member")
         members[name] = label_value if label_value.strip() else _EMPTY_DIMENSION
+    for name, value in (context or {}).items():  # a label of the same name is the line's
+        members.setdefault(name, value)
     for name, _, number in metrics:
         if name in members:
             raise MetricError(f"EMF metric {name!r} collides with a dimension or property member")
@@ -170,6 +174,22 @@ def render_emf(
         MetricError: bad namespace, too many labels, or a name collision between
             labels, metrics and properties.
     """
+    rendered = _render_label_sets(
+        snapshots, namespace=namespace, timestamp_ms=timestamp_ms, properties=properties
+    )
+    return [line for _, line in rendered]
+
+
+def _render_label_sets(
+    snapshots: Sequence[MetricSnapshot],
+    *,
+    namespace: str,
+    timestamp_ms: int,
+    properties: Mapping[str, PropertyValue] | None = None,
+    context: Mapping[str, PropertyValue] | None = None,
+) -> list[tuple[_LabelSet, str]]:
+    """:func:`render_emf`'s lines, each beside its label set (sorted); ``context``: members
+    like ``properties``, but a label of the same name takes their place on its line."""
     _validate_namespace(namespace)
     if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int):
         raise MetricError(f"EMF timestamp_ms must be an int, got {timestamp_ms!r}")
@@ -179,10 +199,13 @@ def render_emf(
         for labels, name, unit, value in _metric_values(metric):
             groups.setdefault(labels, []).append((name, unit, value))
     return [
-        json.dumps(
-            _document(namespace, timestamp_ms, labels, groups[labels], props),
-            separators=(",", ":"),
-            allow_nan=False,
+        (
+            labels,
+            json.dumps(
+                _document(namespace, timestamp_ms, labels, groups[labels], props, context),
+                separators=(",", ":"),
+                allow_nan=False,
+            ),
         )
         for labels in sorted(groups)
     ]
@@ -208,18 +231,25 @@ class _AppendedFile:
 
     Written unbuffered: a write the disk refuses leaves nothing behind in a buffer, so the
     next export, which writes the same increments again, does not write them twice; a line
-    the disk cut short is ended before the next, which would otherwise be glued to it.
+    the disk, or a process killed as it wrote, cut short is ended before the next, which
+    would otherwise be glued to it.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
         self._torn = False
+        self.written = 0
+        """Bytes of the latest :meth:`write`'s text that reached the file (all of them
+        when it returned; when it raised, the lines before that many bytes went out whole)."""
 
     def write(self, text: str, /) -> object:
+        self.written = 0
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        data = memoryview(("\n" if self._torn else "").encode() + text.encode("utf-8"))
+            self._torn = self._torn or _ends_cut(self.path)
+        ending = b"\n" if self._torn else b""
+        data = memoryview(ending + text.encode("utf-8"))
         whole = len(data)
         try:
             for _ in range(whole):  # each write takes at least a byte, or raises
@@ -228,12 +258,28 @@ class _AppendedFile:
                 data = data[os.write(self._fd, data) :]
         finally:
             self._torn = 0 < len(data) < whole or (self._torn and len(data) == whole)
+            self.written = max(0, whole - len(data) - len(ending))
         return len(text)
 
     def close(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+
+def _ends_cut(path: Path) -> bool:
+    """Whether the regular file ``path`` ends in a line cut short (another process killed
+    as it wrote, a full disk before a restart): the next line must not be glued to it and
+    lost with it. A file that cannot be read (a pipe, no read permission) is taken as whole."""
+    try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode) or found.st_size == 0:
+            return False
+        with path.open("rb") as file:
+            file.seek(found.st_size - 1)
+            return file.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 EMF_NAMESPACE_RULE = "1-255 characters, not starting with 'AWS/'"
@@ -286,6 +332,7 @@ class EmfExporter:
         namespace: str,
         registry: Registry | None = None,
         properties: Mapping[str, PropertyValue] | None = None,
+        context: Mapping[str, PropertyValue] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         _validate_namespace(namespace)
@@ -293,6 +340,10 @@ class EmfExporter:
         self._namespace = namespace
         self._registry = registry
         self._properties = _validate_properties(properties or {})
+        self._context = _validate_properties(context or {})
+        """What every line says of the process (its job, lane, run id) unless the line has
+        a label of that name: a metric labelled ``lane`` (the observability database's
+        gauges) is that lane's, and its line is exported, not refused as a collision."""
         self._clock = clock
         self._deltas = DeltaTracker()
         self._lock = threading.Lock()
@@ -302,8 +353,8 @@ class EmfExporter:
         """Lines in ``emf_namespace`` to ``emf_output`` (``stderr``, ``stdout`` or a file
         appended to), each with the property ``etl_job``: the job, searchable in Logs
         Insights without being a dimension; and the process's ``lane`` and ``run_id``, as
-        every log line on stderr carries them (a metric labelled ``lane`` or ``run_id``
-        would collide with them and be refused).
+        every log line on stderr carries them (a metric labelled ``lane``, ``run_id`` or
+        ``etl_job`` has its label's value there instead: the dimension).
 
         Raises:
             MetricError: a namespace CloudWatch refuses.
@@ -321,8 +372,8 @@ class EmfExporter:
             for name, value in process_context().items()
             if name in ("lane", "run_id") and isinstance(value, str) and value
         }
-        properties: dict[str, PropertyValue] = {"etl_job": job, **run}
-        return cls(stream, namespace=settings.emf_namespace, properties=properties)
+        context: dict[str, PropertyValue] = {"etl_job": job, **run}
+        return cls(stream, namespace=settings.emf_namespace, context=context)
 
     def emit(self) -> int:
         """Write one line per label set; returns the number of lines written."""
@@ -359,16 +410,42 @@ class EmfExporter:
     def _emit(self, registry: Registry) -> int:
         with self._lock:
             snapshots = registry.collect()
-            lines = render_emf(
-                self._deltas.diff(snapshots, changed_only=True),
+            increments = self._deltas.diff(snapshots, changed_only=True)
+            rendered = _render_label_sets(
+                increments,
                 namespace=self._namespace,
                 timestamp_ms=int(self._clock() * 1000),
                 properties=self._properties,
+                context=self._context,
             )
-            if lines:
-                self._stream.write("".join(f"{line}\n" for line in lines))
-                flush = getattr(self._stream, "flush", None)
-                if callable(flush):
-                    flush()
+            try:
+                if rendered:
+                    self._stream.write("".join(f"{line}\n" for _, line in rendered))
+                    flush = getattr(self._stream, "flush", None)
+                    if callable(flush):
+                        flush()
+            except OSError:
+                self._deltas.advance(snapshots, skip=self._unwritten(increments, rendered))
+                raise
             self._deltas.advance(snapshots)
-        return len(lines)
+        return len(rendered)
+
+    def _unwritten(
+        self, increments: Sequence[MetricSnapshot], rendered: Sequence[tuple[_LabelSet, str]]
+    ) -> set[tuple[str, _LabelSet]]:
+        """The series of the lines a failed write did not write whole: the next export
+        carries their increments again; a line written whole is never written twice (a
+        full disk took the first lines of an export: they were counted twice)."""
+        written = self._stream.written if isinstance(self._stream, _AppendedFile) else 0
+        unwritten: set[_LabelSet] = set()
+        end = 0
+        for labels, line in rendered:
+            end += len(line.encode("utf-8")) + 1
+            if end > written:
+                unwritten.add(labels)
+        return {
+            (metric.name, series.labels)
+            for metric in increments
+            for series in metric.series
+            if tuple(sorted(series.labels)) in unwritten
+        }

@@ -151,8 +151,11 @@ def _pack(entries: Iterable[str], max_bytes: int) -> list[bytes]:
 def _pack_groups(groups: Sequence[Sequence[str]], max_bytes: int) -> list[tuple[bytes, set[int]]]:
     """Datagrams of at most ``max_bytes`` and the indices of the groups each carries.
 
-    A group's lines (a series' ``_count`` and ``_sum``) travel in one datagram when they
-    fit in one, so a datagram lost is whole series not sent, never half of one.
+    A group's lines (a series' ``_count`` and ``_sum``) travel in one datagram, alone when
+    together they exceed ``max_bytes`` (as a line longer than it does), so a datagram lost
+    is whole series not sent, never half of one: a series is resent whole, and a half
+    of it that went out would be counted twice. Only a group no UDP datagram can carry is
+    split.
     """
     units: list[tuple[bytes, int]] = []
     for index, lines in enumerate(groups):
@@ -162,7 +165,7 @@ def _pack_groups(groups: Sequence[Sequence[str]], max_bytes: int) -> list[tuple[
                 logger.warning("statsd line of %d bytes dropped: too large for UDP", len(line))
         fit = [line for line in encoded if len(line) <= _UDP_MAX_PAYLOAD]
         joined = b"\n".join(fit)
-        units += [(joined, index)] if len(joined) <= max_bytes else [(d, index) for d in fit]
+        units += [(joined, index)] if len(joined) <= _UDP_MAX_PAYLOAD else [(d, index) for d in fit]
     packets: list[tuple[bytes, set[int]]] = []
     current, members = b"", set[int]()
     for data, index in units:
@@ -252,9 +255,19 @@ class StatsdClient(_StatsdWriter, Closeable):
             How many datagrams failed, and the indices of the groups they carried.
         """
         failed, unsent = 0, set[int]()
-        for packet, members in _pack_groups(groups, self.max_packet_bytes):
+        packets = _pack_groups(groups, self.max_packet_bytes)
+        for sent, (packet, members) in enumerate(packets):
             try:
                 sock, address = self._connect()
+            except OSError as exc:  # the name did not resolve: no lookup per datagram left
+                left = packets[sent:]
+                failed += len(left)
+                unsent = unsent.union(*(members for _, members in left))
+                self.last_error = exc
+                if self.warn_each_failure:
+                    logger.warning("statsd agent %s:%s not reached: %s", self.host, self.port, exc)
+                break
+            try:
                 sock.sendto(packet, address)
             except OSError as exc:
                 failed += 1
