@@ -544,11 +544,16 @@ class Processor(Closeable):
             outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
         previous = job.claim.previous
         if previous is not None:  # what earlier deliveries of the key left
+            # The last attempt was on this same ETag: a forced re-process (or the redo of
+            # one that failed, was quarantined or killed) moved by a contract change. The
+            # same bytes re-uploaded after another ETag keep their days (arrival-dated).
+            same_etag = previous.etag == info.etag
             remove_stale(
                 self.store,
                 job.claim.record.earlier_outputs,
                 outcome.outputs,
-                same_delivery=previous.state == "validated" and previous.etag == info.etag,
+                same_delivery=same_etag and previous.state == "validated",
+                delivery=info if same_etag else None,
             )
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
         outcome.superseded = self._supersede(job, contract, day)

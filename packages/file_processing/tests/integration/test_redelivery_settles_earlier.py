@@ -421,3 +421,101 @@ def test_a_close_by_a_killed_attempt_is_reported_by_the_next_delivery_of_another
     assert [(c["key"], c["closed_by"], c["closed_at"]) for c in latest.superseded] == [
         (record.key, SUPERSEDED_BY, record.released_at)
     ]
+
+
+@pytest.mark.parametrize("between", ["failed before publishing", "killed after publishing"])
+def test_a_forced_reprocess_moved_elsewhere_after_an_unfinished_attempt_leaves_no_copy(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch, between: str
+) -> None:
+    """The same delivery moved to another dataset by ``process --force``, whose first forced
+    attempt did not finish: the redo removes what the delivery published under the old
+    name, so downstream reads its rows once (one delivery manifest names them)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries
+
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    day = date(2026, 11, 2)
+    with lane.processor() as processor:
+        first = processor.process(key)
+    assert first.status == "validated"
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace('dataset = "orders"', 'dataset = "sales"'))
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+            if between == "failed before publishing":
+
+                def broken(*args: Any, **kwargs: Any) -> Any:
+                    raise StorageError("the store timed out (a transient failure)")
+
+                patch.setattr(processor, "_download", broken)
+                expected: type[BaseException] = StorageError
+            else:  # interrupted once the new partition was published, before the clean-up
+
+                def interrupted(*args: Any, **kwargs: Any) -> None:
+                    raise KeyboardInterrupt
+
+                patch.setattr(process_module, "remove_stale", interrupted)
+                expected = KeyboardInterrupt
+            with pytest.raises(expected):
+                processor.process(key, force=True)
+        redone = processor.process(key)  # the next scan takes it: no --force needed
+    assert redone.status == "validated"
+    assert redone.outputs[0].startswith("validated/sales/")
+    for stale in first.outputs:  # the same data, published again under its right name
+        assert not lane.store.exists(stale), stale
+    assert read_deliveries(lane.store, "orders", day) == []
+    assert [m.delivery.key for m in read_deliveries(lane.store, "sales", day)] == [key]
+
+
+def test_an_arrival_dated_reupload_of_earlier_bytes_keeps_the_day_they_were_first_published(
+    local_lane: Any, orders: Orders
+) -> None:
+    """The same bytes (the same ETag) arriving again on a later day, after another delivery
+    of the key: that day's partition, the first day's stays (no data lost)."""
+    lane = local_lane
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("report.csv", orders(11, bad_amounts=5), source="feed")
+        _dated(lane, key, days_ago=2)
+        assert processor.process(key).status == "quarantined"
+        lane.deliver("report.csv", orders(10), source="feed")  # the first day's bytes again
+        again = processor.process(key)
+    assert (first.status, again.status) == ("validated", "validated")
+    assert first.partition != again.partition
+    for kept in first.outputs:
+        assert lane.store.exists(kept), kept
+
+
+def test_a_moved_partition_loses_its_manifest_before_its_members(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while removing what the same delivery published elsewhere leaves
+    no manifest naming a removed file (downstream would refuse the partition): a member
+    whose name sorts before ``_deliveries`` (a digit, a capital) goes after it."""
+    from datetime import date
+
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from file_processing.outputs import remove_stale
+
+    landing = "landing/vendor/2026-11-02_Orders.csv"
+    data = "validated/orders/dt=2026-11-02/2026-11-02_Orders.csv"
+    earlier = [data, quality_report_key(data)]
+    earlier.append(delivery_manifest_key("orders", date(2026, 11, 2), landing))
+    for name in earlier:
+        lane.store.write_bytes(name, b"{}")
+    deleted: list[str] = []
+    real = lane.store.delete
+
+    def delete(name: str) -> None:
+        deleted.append(name)
+        real(name)
+
+    monkeypatch.setattr(lane.store, "delete", delete)
+    moved = [k.replace("validated/orders/", "validated/sales/") for k in earlier]
+    remove_stale(lane.store, earlier, moved, same_delivery=True)
+    assert sorted(deleted) == sorted(earlier)
+    assert deleted[0] == earlier[-1], deleted  # the manifest first
