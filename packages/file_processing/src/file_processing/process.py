@@ -555,8 +555,11 @@ class Processor(Closeable):
                 same_delivery=same_etag and previous.state == "validated",
                 delivery=info if same_etag else None,
             )
+        fault_point(Step.STALE_REMOVED)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
+        fault_point(Step.CONTENT_RECORDED)
         outcome.superseded = self._supersede(job, contract, day)
+        fault_point(Step.SUPERSEDED)
         return outcome
 
     def _supersede(self, job: _Job, contract: Contract, day: date) -> list[dict[str, str]]:
