@@ -128,6 +128,7 @@ def remove_stale(
     *,
     same_delivery: bool = False,
     delivery: ObjectInfo | None = None,
+    one_day_key: bool = False,
 ) -> None:
     """Delete validated outputs of an earlier delivery under the same key that this one
     lacks, in the partitions this one was published to.
@@ -142,13 +143,18 @@ def remove_stale(
     between: the ledger's last state no longer says it). They are the same data under a
     name that is no longer right: left, downstream would read them twice.
 
+    ``one_day_key``: the key is dated by its name or a folder (``date_from`` ``name`` or
+    ``path``), so every delivery of it is the same day's file: what the last one published
+    in another partition is an earlier contract's reading of the key (a date format or a
+    dataset since fixed), replaced too. Only an arrival-dated key delivers other days.
+
     Another partition's manifest is deleted before its members, so a process killed on
     the way leaves readers no manifest naming a file that is gone.
     """
     current = set(current)
     partitions = {_dataset_day(key) for key in current} - {None}
     stale = [key for key in set(previous) - current if zone_of(key) == VALIDATED]
-    if not same_delivery:
+    if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
         stale = [key for key in stale if _dataset_day(key) in partitions | ours]
     for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):

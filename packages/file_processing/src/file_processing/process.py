@@ -546,7 +546,8 @@ class Processor(Closeable):
         if previous is not None:  # what earlier deliveries of the key left
             # The last attempt was on this same ETag: a forced re-process (or the redo of
             # one that failed, was quarantined or killed) moved by a contract change. The
-            # same bytes re-uploaded after another ETag keep their days (arrival-dated).
+            # same bytes re-uploaded after another ETag keep their days (arrival-dated). A
+            # key dated by its name is one day's file: every other partition of it goes.
             same_etag = previous.etag == info.etag
             remove_stale(
                 self.store,
@@ -554,6 +555,7 @@ class Processor(Closeable):
                 outcome.outputs,
                 same_delivery=same_etag and previous.state == "validated",
                 delivery=info if same_etag else None,
+                one_day_key=contract.date_from != "arrival",
             )
         fault_point(Step.STALE_REMOVED)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))

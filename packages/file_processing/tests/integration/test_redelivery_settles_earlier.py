@@ -519,3 +519,32 @@ def test_a_moved_partition_loses_its_manifest_before_its_members(
     remove_stale(lane.store, earlier, moved, same_delivery=True)
     assert sorted(deleted) == sorted(earlier)
     assert deleted[0] == earlier[-1], deleted  # the manifest first
+
+
+def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_day(
+    lane: Any, orders: Orders
+) -> None:
+    """A name-dated key is one day's file: once the contract's date format is fixed (day
+    and month were swapped), its re-delivery replaces what it published on the wrong day;
+    left there, downstream would load its rows on both days."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries
+
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("{date:%Y%m%d}", "{date:%Y%d%m}"))
+    key = lane.deliver("orders_20261102.csv", orders(10))  # 2 November, read as 11 February
+    with lane.processor() as processor:
+        first = processor.process(key)
+    assert first.partition == "2026-02-11"
+    contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
+    lane.deliver("orders_20261102.csv", orders(11))  # the vendor sends it again
+    with lane.processor() as processor:
+        again = processor.process(key)
+    assert (again.status, again.partition) == ("validated", "2026-11-02")
+    for stale in first.outputs:
+        assert not lane.store.exists(stale), stale
+    assert read_deliveries(lane.store, "orders", date(2026, 2, 11)) == []
+    assert [m.delivery.key for m in read_deliveries(lane.store, "orders", date(2026, 11, 2))] == [
+        key
+    ]
