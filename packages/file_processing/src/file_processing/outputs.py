@@ -160,6 +160,15 @@ def remove_stale(
     for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):
         logger.info("removing %s: the new delivery under the same key has no such member", key)
         store.delete(key)
+        moved = _dataset_day(key)
+        if is_delivery_manifest(key) and moved is not None and moved not in partitions:
+            logger.warning(
+                "%s dt=%s: the delivery its landing key published there is withdrawn (the "
+                "key now publishes to another partition); if that day was already "
+                "transformed and loaded, its curated output and loaded rows stay: "
+                "data_pipeline does not withdraw a day whose deliveries are gone",
+                moved[0], moved[1].isoformat(),
+            )  # fmt: skip
 
 
 def _same_delivery_partitions(

@@ -522,7 +522,7 @@ def test_a_moved_partition_loses_its_manifest_before_its_members(
 
 
 def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_day(
-    lane: Any, orders: Orders
+    lane: Any, orders: Orders, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A name-dated key is one day's file: once the contract's date format is fixed (day
     and month were swapped), its re-delivery replaces what it published on the wrong day;
@@ -548,3 +548,6 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     assert [m.delivery.key for m in read_deliveries(lane.store, "orders", date(2026, 11, 2))] == [
         key
     ]
+    # what was curated and loaded for the misdated day is the operator's to withdraw: said
+    (warned,) = [r for r in caplog.records if "withdrawn" in r.getMessage()]
+    assert "orders dt=2026-02-11" in warned.getMessage()
