@@ -22,7 +22,7 @@ from etl_core.artifacts import (
     QualitySummary,
     read_deliveries,
 )
-from etl_core.errors import ArtifactError, InvalidKeyError, ObjectNotFoundError
+from etl_core.errors import ArtifactError, EtlError, InvalidKeyError, ObjectNotFoundError
 from etl_core.layout import (
     QUALITY_SUFFIX,
     SIDECAR_SUFFIXES,
@@ -129,7 +129,7 @@ def remove_stale(
     same_delivery: bool = False,
     delivery: ObjectInfo | None = None,
     one_day_key: bool = False,
-) -> None:
+) -> list[str]:
     """Delete validated outputs of an earlier delivery under the same key that this one
     lacks, in the partitions this one was published to.
 
@@ -150,6 +150,11 @@ def remove_stale(
 
     Another partition's manifest is deleted before its members, so a process killed on
     the way leaves readers no manifest naming a file that is gone.
+
+    Returns:
+        The stale keys a store error left (logged; the rest of a partition whose manifest
+        could not be deleted is left whole): the new delivery is published all the same,
+        and its ledger record names them so the next delivery of the key removes them.
     """
     current = set(current)
     partitions = {_dataset_day(key) for key in current} - {None}
@@ -157,10 +162,22 @@ def remove_stale(
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
         stale = [key for key in stale if _dataset_day(key) in partitions | ours]
+    left: list[str] = []
+    kept: set[tuple[str, date] | None] = set()  # partitions whose manifest stayed
     for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):
-        logger.info("removing %s: the new delivery under the same key has no such member", key)
-        store.delete(key)
         moved = _dataset_day(key)
+        if moved in kept:
+            left.append(key)
+            continue
+        logger.info("removing %s: the new delivery under the same key has no such member", key)
+        try:
+            store.delete(key)
+        except EtlError as exc:
+            logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
+            left.append(key)
+            if is_delivery_manifest(key):
+                kept.add(moved)
+            continue
         if is_delivery_manifest(key) and moved is not None and moved not in partitions:
             logger.warning(
                 "%s dt=%s: the delivery its landing key published there is withdrawn (the "
@@ -169,6 +186,7 @@ def remove_stale(
                 "data_pipeline does not withdraw a day whose deliveries are gone",
                 moved[0], moved[1].isoformat(),
             )  # fmt: skip
+    return left
 
 
 def _same_delivery_partitions(

@@ -193,8 +193,9 @@ class _Job:
     content: ContentEntry | None = None
     quarantine: QuarantineRecord | None = None
     unsettled: list[str] = field(default_factory=list)
-    """Quarantines of earlier deliveries this validated one could not close (a store
-    error): its ledger record keeps them, so the next delivery of the key tries again."""
+    """Quarantines of earlier deliveries this validated one could not close and stale
+    outputs it could not remove (a store error): its ledger record keeps them, so the next
+    delivery of the key tries again."""
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
@@ -486,7 +487,7 @@ class Processor(Closeable):
             duplicate_of=outcome.duplicate_of,
             content_sha256=job.content.sha256 if job.content else None,
             # A validated delivery settled what earlier ones left (carried_outputs), but
-            # for the quarantines it could not close
+            # for the quarantines it could not close and the stale outputs it could not remove
             earlier_outputs=(
                 job.unsettled if state == "validated" else job.claim.record.earlier_outputs
             ),
@@ -549,7 +550,7 @@ class Processor(Closeable):
             # same bytes re-uploaded after another ETag keep their days (arrival-dated). A
             # key dated by its name is one day's file: every other partition of it goes.
             same_etag = previous.etag == info.etag
-            remove_stale(
+            left = remove_stale(
                 self.store,
                 job.claim.record.earlier_outputs,
                 outcome.outputs,
@@ -557,6 +558,7 @@ class Processor(Closeable):
                 delivery=info if same_etag else None,
                 one_day_key=contract.date_from != "arrival",
             )
+            job.unsettled.extend(left)  # published all the same: the next delivery retries
         fault_point(Step.STALE_REMOVED)
         self.ledger.record_content(replace(content, outputs=outcome.outputs))
         fault_point(Step.CONTENT_RECORDED)

@@ -551,3 +551,38 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     # what was curated and loaded for the misdated day is the operator's to withdraw: said
     (warned,) = [r for r in caplog.records if "withdrawn" in r.getMessage()]
     assert "orders dt=2026-02-11" in warned.getMessage()
+
+
+def test_a_stale_member_the_store_would_not_delete_leaves_the_delivery_validated_and_owned(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its data is published: a store error removing what the earlier delivery left must not
+    record it failed (its content given up, a byte-identical copy under another name would
+    be validated and loaded a second time); the member is removed by the next delivery."""
+    key = lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(5), "b.csv": orders(6)}))
+    stale = "validated/orders/dt=2026-11-02/orders_20261102.csv.zip/b.csv"
+    renewed = _zip(**{"a.csv": orders(7)})
+    with lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+        lane.deliver("orders_20261102.csv.zip", renewed)
+        real = lane.store.delete
+
+        def refused(name: str) -> None:
+            if name == stale:
+                raise StorageError(f"{name}: the store timed out (a transient failure)")
+            real(name)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(lane.store, "delete", refused)
+            again = processor.process(key)
+        assert again.status == "validated"
+        assert lane.store.exists(stale)  # left for the next delivery, named in the ledger
+        record = processor.ledger.get(key)
+        assert record is not None
+        assert stale in record.earlier_outputs
+        copy = lane.deliver("orders_20261103.csv.zip", renewed)  # the same bytes, another name
+        assert processor.process(copy).duplicate_of == key
+        lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(8)}))
+        assert processor.process(key).status == "validated"
+    assert not lane.store.exists(stale)
+    assert not lane.store.exists(stale + ".quality.json")
