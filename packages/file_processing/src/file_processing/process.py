@@ -560,7 +560,13 @@ class Processor(Closeable):
             )
             job.unsettled.extend(left)  # published all the same: the next delivery retries
         fault_point(Step.STALE_REMOVED)
-        self.ledger.record_content(replace(content, outputs=outcome.outputs))
+        try:  # the content is this key's since it was claimed; this adds its outputs
+            self.ledger.record_content(replace(content, outputs=outcome.outputs))
+        except EtlError as exc:  # published: never recorded failed (its content given up)
+            logger.warning(
+                "%s: outputs not recorded in the content index (a duplicate of it names "
+                "none): %s", escaped(info.key), exc,
+            )  # fmt: skip
         fault_point(Step.CONTENT_RECORDED)
         outcome.superseded = self._supersede(job, contract, day)
         fault_point(Step.SUPERSEDED)

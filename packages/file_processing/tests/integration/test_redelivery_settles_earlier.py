@@ -586,3 +586,24 @@ def test_a_stale_member_the_store_would_not_delete_leaves_the_delivery_validated
         assert processor.process(key).status == "validated"
     assert not lane.store.exists(stale)
     assert not lane.store.exists(stale + ".quality.json")
+
+
+def test_a_content_index_the_store_would_not_update_leaves_the_published_delivery_owned(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once published, a store error recording the outputs in the content index must not
+    record the delivery failed: it would give its content up, and a byte-identical copy
+    under another name would be validated and loaded a second time."""
+    body = orders(9)
+    key = lane.deliver("orders_20261102.csv", body)
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+
+            def unreachable(*args: Any, **kwargs: Any) -> Any:
+                raise StorageError("the store timed out (a transient failure)")
+
+            patch.setattr(processor.ledger, "record_content", unreachable)
+            first = processor.process(key)
+        assert first.status == "validated"
+        copy = lane.deliver("orders_20261103.csv", body)  # the same bytes, another name
+        assert processor.process(copy).duplicate_of == key
