@@ -514,3 +514,77 @@ def _cut_short_load_then_load_again(lake: Lake, step: Step, action: str) -> None
     assert again.returncode == 0, again.stderr[-3000:]
     assert lake.rows_by_day() == loaded
     assert_no_leftovers(lake, _pid_of(faulted))
+
+
+# ------------------------------------------------------------------ re-delivery
+
+REDELIVERY_STEPS = [
+    Step.DELIVERY_MANIFEST,
+    Step.STALE_REMOVED,
+    Step.CONTENT_RECORDED,
+    Step.SUPERSEDED,
+    Step.RECORDED,
+]
+REDELIVERED_ROWS = {date(2026, 11, 1): 300, date(2026, 11, 7): 300, date(2026, 11, 10): 200}
+DROPPED_MEMBER = f"{validated_prefix(DATASET, date(2026, 11, 10))}pos_20261110.csv.zip.pgp/b.csv"
+
+
+@pytest.fixture(scope="module")
+def redrops() -> dict[str, bytes]:
+    """The vendor's re-deliveries: the sealed zip without its ``b.csv``, the bad day fixed."""
+    gen = _generator()
+    members = {"a.csv": gen.day_csv(date(2026, 11, 10), 200)}
+    return {
+        SEALED: gen.encrypted(gen.zipped(members), gen.EXAMPLE_KEY),
+        BAD: gen.day_csv(date(2026, 11, 7)),
+    }
+
+
+@pytest.mark.parametrize("step", REDELIVERY_STEPS, ids=str)
+def test_redelivery_scan_killed_at_a_step_is_settled_by_the_next_scan_and_loaded_once(
+    lake: Lake, redrops: dict[str, bytes], step: Step
+) -> None:
+    """A scan of re-deliveries killed between publishing, removing the member the new zip
+    lacks, the content index, closing the earlier quarantine and the ledger: the next scan
+    leaves validated/ holding exactly what the manifests name (the dropped member gone),
+    the quarantine closed in the store and the database, and every row is loaded once."""
+    first = lake.run("etl-file-processing", "scan")
+    assert first.returncode == 3, first.stderr[-3000:]  # the bad drop is quarantined
+    for key, body in redrops.items():
+        (lake.store_dir / key).write_bytes(body)
+    faulted = lake.run("etl-file-processing", "scan", fault=f"{step}:kill")
+    assert_faulted(faulted, "kill", step)
+    wait_out_timeouts(lake)
+    again = lake.run("etl-file-processing", "scan")
+    assert again.returncode == 0, again.stderr[-3000:]
+
+    store = open_store(str(lake.store_dir))
+    ledger = Ledger(store, run_id="check", claim_timeout=timedelta(hours=1))
+    for key in (PLAIN, SEALED, BAD):
+        record = ledger.get(key)
+        assert record is not None, key
+        assert record.state == "validated", (key, record)
+    manifests = [m for day in REDELIVERED_ROWS for m in read_deliveries(store, DATASET, day)]
+    assert sorted(m.delivery.key for m in manifests) == sorted([PLAIN, SEALED, BAD])
+    for manifest in manifests:
+        day = date.fromisoformat(manifest.dt)
+        assert sum(member.rows for member in manifest.members) == REDELIVERED_ROWS[day]
+    published = {key for m in manifests for key in m.keys} | {
+        delivery_manifest_key(DATASET, date.fromisoformat(m.dt), m.delivery.key) for m in manifests
+    }
+    found = {info.key for info in store.list(validated_prefix(DATASET))}
+    assert found == published, f"not named by a delivery manifest: {sorted(found - published)}"
+    assert DROPPED_MEMBER not in found
+    original = quarantine_key(DATASET, date(2026, 11, 7), "pos_20261107.csv")
+    closed = QuarantineRecord.from_json(store.read_bytes(quarantine_record_key(original)))
+    assert closed.superseded, closed
+    with sqlite3.connect(lake.database_url.removeprefix("sqlite:///")) as db:
+        mirrored = db.execute(
+            "SELECT released_by FROM etl_quarantine_record WHERE quarantine_key = ?", [original]
+        ).fetchall()
+    assert mirrored == [("superseded",)]  # the mirror closed it too
+
+    loaded = lake.run("etl-data-pipeline", "run")
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert lake.rows_by_day() == REDELIVERED_ROWS
+    assert_no_leftovers(lake, _pid_of(faulted))

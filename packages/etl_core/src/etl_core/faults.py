@@ -67,6 +67,15 @@ class Step(StrEnum):
     """file_processing: a member's report is written; the delivery manifest is not."""
     DELIVERY_MANIFEST = "delivery_manifest"
     """file_processing: the delivery manifest is written; the ledger is not finished."""
+    STALE_REMOVED = "stale_removed"
+    """file_processing: what the earlier delivery of the key left that this validated one
+    lacks is removed; the content index is not updated."""
+    CONTENT_RECORDED = "content_recorded"
+    """file_processing: the content index names the validated outputs; the earlier
+    deliveries' quarantines are not closed."""
+    SUPERSEDED = "superseded"
+    """file_processing: the earlier deliveries' quarantines are closed; the ledger (and the
+    database mirror) did not record it."""
     RECORDED = "recorded"
     """file_processing: the object's outcome is in the ledger (and the database mirror)."""
     TRANSFORM = "transform"

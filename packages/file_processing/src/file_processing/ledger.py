@@ -121,7 +121,8 @@ class ObjectRecord:
     """What earlier deliveries and attempts of this key left for a validated delivery to
     settle (:func:`carried_outputs`): validated outputs it replaces, quarantined copies
     whose records it closes. Carried by each claim; once a delivery is validated, only the
-    quarantines it could not close (a store error), so the next one tries again."""
+    quarantines it could not close and the stale outputs it could not remove (a store
+    error), so the next one tries again."""
 
     def is_done_for(self, etag: str) -> bool:
         """Whether this record says the object with ``etag`` needs no more work."""
@@ -174,7 +175,8 @@ def carried_outputs(previous: ObjectRecord | None) -> list[str]:
     may still be open (closed as superseded, or revalidated).
 
     A validated record settled everything before it: its own outputs, and the
-    quarantines it could not close (a store error), to try again. A duplicate's
+    quarantines it could not close and stale outputs it could not remove (a store
+    error), to try again. A duplicate's
     outputs are the original's, another key's: never carried, also once its record was
     released (``quarantine release`` of an older quarantine of the key marks whatever
     record the key has released, a duplicate's too, keeping its ``duplicate_of``). Every

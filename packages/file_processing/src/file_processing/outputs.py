@@ -16,18 +16,25 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import date
 
-from etl_core.artifacts import DeliveryManifests, QualitySummary, read_deliveries
-from etl_core.errors import ArtifactError, InvalidKeyError, ObjectNotFoundError
+from etl_core.artifacts import (
+    DeliveryManifest,
+    DeliveryManifests,
+    QualitySummary,
+    read_deliveries,
+)
+from etl_core.errors import ArtifactError, EtlError, InvalidKeyError, ObjectNotFoundError
 from etl_core.layout import (
     QUALITY_SUFFIX,
     SIDECAR_SUFFIXES,
     VALIDATED,
+    delivery_manifest_key,
+    is_delivery_manifest,
     partition_of,
     quality_report_key,
     validated_key,
     zone_of,
 )
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectInfo, ObjectStore
 from etl_core.storage.keys import validate_key
 from file_processing.errors import RefusedError
 from file_processing.reasons import Reason
@@ -120,25 +127,89 @@ def remove_stale(
     current: Iterable[str],
     *,
     same_delivery: bool = False,
-) -> None:
+    delivery: ObjectInfo | None = None,
+    one_day_key: bool = False,
+) -> list[str]:
     """Delete validated outputs of an earlier delivery under the same key that this one
     lacks, in the partitions this one was published to.
 
     A delivery replaces what its key delivered to the same dataset and date; another
     partition's outputs are another day's data (an arrival-dated key gets a new file
-    every day), never removed, unless ``same_delivery``: the very delivery (its ETag) that
-    published them was processed again (``process --force`` after a contract change moved
-    it), so they are the same data under a name that is no longer right.
+    every day), never removed, unless they are this same delivery's: ``same_delivery``
+    (the very delivery, its ETag, that published them was processed again:
+    ``process --force`` after a contract change moved it), or, given the ``delivery``
+    being published, a partition whose delivery manifest of its landing key names its
+    ETag (the same move, whatever attempts failed, were quarantined or were killed
+    between: the ledger's last state no longer says it). They are the same data under a
+    name that is no longer right: left, downstream would read them twice.
+
+    ``one_day_key``: the key is dated by its name or a folder (``date_from`` ``name`` or
+    ``path``), so every delivery of it is the same day's file: what the last one published
+    in another partition is an earlier contract's reading of the key (a date format or a
+    dataset since fixed), replaced too. Only an arrival-dated key delivers other days.
+
+    Another partition's manifest is deleted before its members, so a process killed on
+    the way leaves readers no manifest naming a file that is gone.
+
+    Returns:
+        The stale keys a store error left (logged; the rest of a partition whose manifest
+        could not be deleted is left whole): the new delivery is published all the same,
+        and its ledger record names them so the next delivery of the key removes them.
     """
     current = set(current)
     partitions = {_dataset_day(key) for key in current} - {None}
-    for key in sorted(set(previous) - current):
-        if zone_of(key) != VALIDATED:
-            continue
-        if not same_delivery and _dataset_day(key) not in partitions:
+    stale = [key for key in set(previous) - current if zone_of(key) == VALIDATED]
+    if not (same_delivery or one_day_key):
+        ours = _same_delivery_partitions(store, stale, partitions, delivery)
+        stale = [key for key in stale if _dataset_day(key) in partitions | ours]
+    left: list[str] = []
+    kept: set[tuple[str, date] | None] = set()  # partitions whose manifest stayed
+    for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):
+        moved = _dataset_day(key)
+        if moved in kept:
+            left.append(key)
             continue
         logger.info("removing %s: the new delivery under the same key has no such member", key)
-        store.delete(key)
+        try:
+            store.delete(key)
+        except EtlError as exc:
+            logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
+            left.append(key)
+            if is_delivery_manifest(key):
+                kept.add(moved)
+            continue
+        if is_delivery_manifest(key) and moved is not None and moved not in partitions:
+            logger.warning(
+                "%s dt=%s: the delivery its landing key published there is withdrawn (the "
+                "key now publishes to another partition); if that day was already "
+                "transformed and loaded, its curated output and loaded rows stay: "
+                "data_pipeline does not withdraw a day whose deliveries are gone",
+                moved[0], moved[1].isoformat(),
+            )  # fmt: skip
+    return left
+
+
+def _same_delivery_partitions(
+    store: ObjectStore,
+    stale: Iterable[str],
+    published: set[tuple[str, date] | None],
+    delivery: ObjectInfo | None,
+) -> set[tuple[str, date] | None]:
+    """The partitions of ``stale`` outside ``published`` whose delivery manifest of
+    ``delivery``'s landing key names ``delivery``'s ETag: the same delivery published there."""
+    if delivery is None:
+        return set()
+    found: set[tuple[str, date] | None] = set()
+    for partition in {_dataset_day(key) for key in stale} - published - {None}:
+        assert partition is not None
+        manifest_key = delivery_manifest_key(*partition, delivery.key)
+        try:
+            manifest = DeliveryManifest.from_json(store.read_bytes(manifest_key), key=manifest_key)
+        except (ObjectNotFoundError, ArtifactError):
+            continue  # nothing readers see there, or not ours to judge: left as it is
+        if manifest.delivery.key == delivery.key and manifest.delivery.etag == delivery.etag:
+            found.add(partition)
+    return found
 
 
 def _dataset_day(key: str) -> tuple[str, date] | None:

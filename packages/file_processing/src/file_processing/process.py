@@ -193,8 +193,9 @@ class _Job:
     content: ContentEntry | None = None
     quarantine: QuarantineRecord | None = None
     unsettled: list[str] = field(default_factory=list)
-    """Quarantines of earlier deliveries this validated one could not close (a store
-    error): its ledger record keeps them, so the next delivery of the key tries again."""
+    """Quarantines of earlier deliveries this validated one could not close and stale
+    outputs it could not remove (a store error): its ledger record keeps them, so the next
+    delivery of the key tries again."""
 
 
 _WAIT = object()  # a checksum sidecar may still arrive
@@ -486,7 +487,7 @@ class Processor(Closeable):
             duplicate_of=outcome.duplicate_of,
             content_sha256=job.content.sha256 if job.content else None,
             # A validated delivery settled what earlier ones left (carried_outputs), but
-            # for the quarantines it could not close
+            # for the quarantines it could not close and the stale outputs it could not remove
             earlier_outputs=(
                 job.unsettled if state == "validated" else job.claim.record.earlier_outputs
             ),
@@ -544,14 +545,31 @@ class Processor(Closeable):
             outcome = self._publish(info, contract, day, checked, keys, control, content.sha256)
         previous = job.claim.previous
         if previous is not None:  # what earlier deliveries of the key left
-            remove_stale(
+            # The last attempt was on this same ETag: a forced re-process (or the redo of
+            # one that failed, was quarantined or killed) moved by a contract change. The
+            # same bytes re-uploaded after another ETag keep their days (arrival-dated). A
+            # key dated by its name is one day's file: every other partition of it goes.
+            same_etag = previous.etag == info.etag
+            left = remove_stale(
                 self.store,
                 job.claim.record.earlier_outputs,
                 outcome.outputs,
-                same_delivery=previous.state == "validated" and previous.etag == info.etag,
+                same_delivery=same_etag and previous.state == "validated",
+                delivery=info if same_etag else None,
+                one_day_key=contract.date_from != "arrival",
             )
-        self.ledger.record_content(replace(content, outputs=outcome.outputs))
+            job.unsettled.extend(left)  # published all the same: the next delivery retries
+        fault_point(Step.STALE_REMOVED)
+        try:  # the content is this key's since it was claimed; this adds its outputs
+            self.ledger.record_content(replace(content, outputs=outcome.outputs))
+        except EtlError as exc:  # published: never recorded failed (its content given up)
+            logger.warning(
+                "%s: outputs not recorded in the content index (a duplicate of it names "
+                "none): %s", escaped(info.key), exc,
+            )  # fmt: skip
+        fault_point(Step.CONTENT_RECORDED)
         outcome.superseded = self._supersede(job, contract, day)
+        fault_point(Step.SUPERSEDED)
         return outcome
 
     def _supersede(self, job: _Job, contract: Contract, day: date) -> list[dict[str, str]]:

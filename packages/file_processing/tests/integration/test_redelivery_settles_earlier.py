@@ -421,3 +421,189 @@ def test_a_close_by_a_killed_attempt_is_reported_by_the_next_delivery_of_another
     assert [(c["key"], c["closed_by"], c["closed_at"]) for c in latest.superseded] == [
         (record.key, SUPERSEDED_BY, record.released_at)
     ]
+
+
+@pytest.mark.parametrize("between", ["failed before publishing", "killed after publishing"])
+def test_a_forced_reprocess_moved_elsewhere_after_an_unfinished_attempt_leaves_no_copy(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch, between: str
+) -> None:
+    """The same delivery moved to another dataset by ``process --force``, whose first forced
+    attempt did not finish: the redo removes what the delivery published under the old
+    name, so downstream reads its rows once (one delivery manifest names them)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries
+
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    day = date(2026, 11, 2)
+    with lane.processor() as processor:
+        first = processor.process(key)
+    assert first.status == "validated"
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace('dataset = "orders"', 'dataset = "sales"'))
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+            if between == "failed before publishing":
+
+                def broken(*args: Any, **kwargs: Any) -> Any:
+                    raise StorageError("the store timed out (a transient failure)")
+
+                patch.setattr(processor, "_download", broken)
+                expected: type[BaseException] = StorageError
+            else:  # interrupted once the new partition was published, before the clean-up
+
+                def interrupted(*args: Any, **kwargs: Any) -> None:
+                    raise KeyboardInterrupt
+
+                patch.setattr(process_module, "remove_stale", interrupted)
+                expected = KeyboardInterrupt
+            with pytest.raises(expected):
+                processor.process(key, force=True)
+        redone = processor.process(key)  # the next scan takes it: no --force needed
+    assert redone.status == "validated"
+    assert redone.outputs[0].startswith("validated/sales/")
+    for stale in first.outputs:  # the same data, published again under its right name
+        assert not lane.store.exists(stale), stale
+    assert read_deliveries(lane.store, "orders", day) == []
+    assert [m.delivery.key for m in read_deliveries(lane.store, "sales", day)] == [key]
+
+
+def test_an_arrival_dated_reupload_of_earlier_bytes_keeps_the_day_they_were_first_published(
+    local_lane: Any, orders: Orders
+) -> None:
+    """The same bytes (the same ETag) arriving again on a later day, after another delivery
+    of the key: that day's partition, the first day's stays (no data lost)."""
+    lane = local_lane
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        lane.deliver("report.csv", orders(11, bad_amounts=5), source="feed")
+        _dated(lane, key, days_ago=2)
+        assert processor.process(key).status == "quarantined"
+        lane.deliver("report.csv", orders(10), source="feed")  # the first day's bytes again
+        again = processor.process(key)
+    assert (first.status, again.status) == ("validated", "validated")
+    assert first.partition != again.partition
+    for kept in first.outputs:
+        assert lane.store.exists(kept), kept
+
+
+def test_a_moved_partition_loses_its_manifest_before_its_members(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while removing what the same delivery published elsewhere leaves
+    no manifest naming a removed file (downstream would refuse the partition): a member
+    whose name sorts before ``_deliveries`` (a digit, a capital) goes after it."""
+    from datetime import date
+
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from file_processing.outputs import remove_stale
+
+    landing = "landing/vendor/2026-11-02_Orders.csv"
+    data = "validated/orders/dt=2026-11-02/2026-11-02_Orders.csv"
+    earlier = [data, quality_report_key(data)]
+    earlier.append(delivery_manifest_key("orders", date(2026, 11, 2), landing))
+    for name in earlier:
+        lane.store.write_bytes(name, b"{}")
+    deleted: list[str] = []
+    real = lane.store.delete
+
+    def delete(name: str) -> None:
+        deleted.append(name)
+        real(name)
+
+    monkeypatch.setattr(lane.store, "delete", delete)
+    moved = [k.replace("validated/orders/", "validated/sales/") for k in earlier]
+    remove_stale(lane.store, earlier, moved, same_delivery=True)
+    assert sorted(deleted) == sorted(earlier)
+    assert deleted[0] == earlier[-1], deleted  # the manifest first
+
+
+def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_day(
+    lane: Any, orders: Orders, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A name-dated key is one day's file: once the contract's date format is fixed (day
+    and month were swapped), its re-delivery replaces what it published on the wrong day;
+    left there, downstream would load its rows on both days."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries
+
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("{date:%Y%m%d}", "{date:%Y%d%m}"))
+    key = lane.deliver("orders_20261102.csv", orders(10))  # 2 November, read as 11 February
+    with lane.processor() as processor:
+        first = processor.process(key)
+    assert first.partition == "2026-02-11"
+    contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
+    lane.deliver("orders_20261102.csv", orders(11))  # the vendor sends it again
+    with lane.processor() as processor:
+        again = processor.process(key)
+    assert (again.status, again.partition) == ("validated", "2026-11-02")
+    for stale in first.outputs:
+        assert not lane.store.exists(stale), stale
+    assert read_deliveries(lane.store, "orders", date(2026, 2, 11)) == []
+    assert [m.delivery.key for m in read_deliveries(lane.store, "orders", date(2026, 11, 2))] == [
+        key
+    ]
+    # what was curated and loaded for the misdated day is the operator's to withdraw: said
+    (warned,) = [r for r in caplog.records if "withdrawn" in r.getMessage()]
+    assert "orders dt=2026-02-11" in warned.getMessage()
+
+
+def test_a_stale_member_the_store_would_not_delete_leaves_the_delivery_validated_and_owned(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its data is published: a store error removing what the earlier delivery left must not
+    record it failed (its content given up, a byte-identical copy under another name would
+    be validated and loaded a second time); the member is removed by the next delivery."""
+    key = lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(5), "b.csv": orders(6)}))
+    stale = "validated/orders/dt=2026-11-02/orders_20261102.csv.zip/b.csv"
+    renewed = _zip(**{"a.csv": orders(7)})
+    with lane.processor() as processor:
+        assert processor.process(key).status == "validated"
+        lane.deliver("orders_20261102.csv.zip", renewed)
+        real = lane.store.delete
+
+        def refused(name: str) -> None:
+            if name == stale:
+                raise StorageError(f"{name}: the store timed out (a transient failure)")
+            real(name)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(lane.store, "delete", refused)
+            again = processor.process(key)
+        assert again.status == "validated"
+        assert lane.store.exists(stale)  # left for the next delivery, named in the ledger
+        record = processor.ledger.get(key)
+        assert record is not None
+        assert stale in record.earlier_outputs
+        copy = lane.deliver("orders_20261103.csv.zip", renewed)  # the same bytes, another name
+        assert processor.process(copy).duplicate_of == key
+        lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(8)}))
+        assert processor.process(key).status == "validated"
+    assert not lane.store.exists(stale)
+    assert not lane.store.exists(stale + ".quality.json")
+
+
+def test_a_content_index_the_store_would_not_update_leaves_the_published_delivery_owned(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once published, a store error recording the outputs in the content index must not
+    record the delivery failed: it would give its content up, and a byte-identical copy
+    under another name would be validated and loaded a second time."""
+    body = orders(9)
+    key = lane.deliver("orders_20261102.csv", body)
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+
+            def unreachable(*args: Any, **kwargs: Any) -> Any:
+                raise StorageError("the store timed out (a transient failure)")
+
+            patch.setattr(processor.ledger, "record_content", unreachable)
+            first = processor.process(key)
+        assert first.status == "validated"
+        copy = lane.deliver("orders_20261103.csv", body)  # the same bytes, another name
+        assert processor.process(copy).duplicate_of == key
