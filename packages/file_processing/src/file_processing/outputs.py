@@ -138,10 +138,11 @@ def remove_stale(
     every day), never removed, unless they are this same delivery's: ``same_delivery``
     (the very delivery, its ETag, that published them was processed again:
     ``process --force`` after a contract change moved it), or, given the ``delivery``
-    being published, a partition whose delivery manifest of its landing key names its
-    ETag (the same move, whatever attempts failed, were quarantined or were killed
-    between: the ledger's last state no longer says it). They are the same data under a
-    name that is no longer right: left, downstream would read them twice.
+    being published, a partition of a date it is published on whose delivery manifest of
+    its landing key names its ETag (the same move, whatever attempts failed, were
+    quarantined or were killed between: the ledger's last state no longer says it). They
+    are the same data under a name that is no longer right: left, downstream would read
+    them twice.
 
     ``one_day_key``: the key is dated by its name or a folder (``date_from`` ``name`` or
     ``path``), so every delivery of it is the same day's file: what the last one published
@@ -196,12 +197,21 @@ def _same_delivery_partitions(
     delivery: ObjectInfo | None,
 ) -> set[tuple[str, date] | None]:
     """The partitions of ``stale`` outside ``published`` whose delivery manifest of
-    ``delivery``'s landing key names ``delivery``'s ETag: the same delivery published there."""
+    ``delivery``'s landing key names ``delivery``'s ETag: the same delivery published there.
+
+    Only on a day ``published`` has (another dataset's: a contract change moved it). The key
+    is dated by its arrival, and the same upload keeps its arrival day: the same bytes, so
+    the same ETag, uploaded again on a later day (after a ``quarantine release`` marked the
+    key's record released) are that day's delivery, and the first day keeps its own.
+    """
     if delivery is None:
         return set()
+    days = {partition[1] for partition in published if partition is not None}
     found: set[tuple[str, date] | None] = set()
     for partition in {_dataset_day(key) for key in stale} - published - {None}:
         assert partition is not None
+        if partition[1] not in days:
+            continue  # another day's upload of the same bytes: its own delivery, kept
         manifest_key = delivery_manifest_key(*partition, delivery.key)
         try:
             manifest = DeliveryManifest.from_json(store.read_bytes(manifest_key), key=manifest_key)

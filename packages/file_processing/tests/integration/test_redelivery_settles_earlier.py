@@ -607,3 +607,25 @@ def test_a_content_index_the_store_would_not_update_leaves_the_published_deliver
         assert first.status == "validated"
         copy = lane.deliver("orders_20261103.csv", body)  # the same bytes, another name
         assert processor.process(copy).duplicate_of == key
+
+
+def test_an_arrival_dated_reupload_of_the_same_bytes_after_a_release_keeps_the_first_day(
+    local_lane: Any, orders: Orders
+) -> None:
+    """The same bytes (the same ETag) uploaded again on a later day after the key's record
+    was released (``quarantine release`` of an older quarantine of the key marks whatever
+    record the key has released): a new day's delivery, not the same upload moved by a
+    contract change, so the day they were first published keeps them (no data lost)."""
+    lane = local_lane
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        processor.ledger.release(key)
+        lane.deliver("report.csv", orders(10), source="feed")  # today's, byte-identical
+        again = processor.process(key)
+    assert (first.status, again.status) == ("validated", "validated")
+    assert first.partition != again.partition
+    for kept in first.outputs:
+        assert lane.store.exists(kept), kept
