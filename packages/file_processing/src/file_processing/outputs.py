@@ -129,6 +129,7 @@ def remove_stale(
     same_delivery: bool = False,
     delivery: ObjectInfo | None = None,
     one_day_key: bool = False,
+    leftovers: Iterable[str] = (),
 ) -> list[str]:
     """Delete validated outputs of an earlier delivery under the same key that this one
     lacks, in the partitions this one was published to.
@@ -149,6 +150,10 @@ def remove_stale(
     in another partition is an earlier contract's reading of the key (a date format or a
     dataset since fixed), replaced too. Only an arrival-dated key delivers other days.
 
+    ``leftovers``: stale outputs the last validated delivery of the key could not remove
+    (a store error; its ledger record names them): retried whatever their partition, or
+    an old partition left published beside the moved copy would be forgotten.
+
     Another partition's manifest is deleted before its members, so a process killed on
     the way leaves readers no manifest naming a file that is gone.
 
@@ -162,7 +167,8 @@ def remove_stale(
     stale = [key for key in set(previous) - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
-        stale = [key for key in stale if _dataset_day(key) in partitions | ours]
+        retried = set(leftovers)
+        stale = [key for key in stale if _dataset_day(key) in partitions | ours or key in retried]
     left: list[str] = []
     kept: set[tuple[str, date] | None] = set()  # partitions whose manifest stayed
     for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):
