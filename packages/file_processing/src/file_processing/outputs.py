@@ -129,6 +129,7 @@ def remove_stale(
     same_delivery: bool = False,
     delivery: ObjectInfo | None = None,
     one_day_key: bool = False,
+    leftovers: Iterable[str] = (),
 ) -> list[str]:
     """Delete validated outputs of an earlier delivery under the same key that this one
     lacks, in the partitions this one was published to.
@@ -138,15 +139,20 @@ def remove_stale(
     every day), never removed, unless they are this same delivery's: ``same_delivery``
     (the very delivery, its ETag, that published them was processed again:
     ``process --force`` after a contract change moved it), or, given the ``delivery``
-    being published, a partition whose delivery manifest of its landing key names its
-    ETag (the same move, whatever attempts failed, were quarantined or were killed
-    between: the ledger's last state no longer says it). They are the same data under a
-    name that is no longer right: left, downstream would read them twice.
+    being published, a partition of a date it is published on whose delivery manifest of
+    its landing key names its ETag (the same move, whatever attempts failed, were
+    quarantined or were killed between: the ledger's last state no longer says it). They
+    are the same data under a name that is no longer right: left, downstream would read
+    them twice.
 
     ``one_day_key``: the key is dated by its name or a folder (``date_from`` ``name`` or
     ``path``), so every delivery of it is the same day's file: what the last one published
     in another partition is an earlier contract's reading of the key (a date format or a
     dataset since fixed), replaced too. Only an arrival-dated key delivers other days.
+
+    ``leftovers``: stale outputs the last validated delivery of the key could not remove
+    (a store error; its ledger record names them): retried whatever their partition, or
+    an old partition left published beside the moved copy would be forgotten.
 
     Another partition's manifest is deleted before its members, so a process killed on
     the way leaves readers no manifest naming a file that is gone.
@@ -161,7 +167,8 @@ def remove_stale(
     stale = [key for key in set(previous) - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
-        stale = [key for key in stale if _dataset_day(key) in partitions | ours]
+        retried = set(leftovers)
+        stale = [key for key in stale if _dataset_day(key) in partitions | ours or key in retried]
     left: list[str] = []
     kept: set[tuple[str, date] | None] = set()  # partitions whose manifest stayed
     for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):
@@ -196,12 +203,21 @@ def _same_delivery_partitions(
     delivery: ObjectInfo | None,
 ) -> set[tuple[str, date] | None]:
     """The partitions of ``stale`` outside ``published`` whose delivery manifest of
-    ``delivery``'s landing key names ``delivery``'s ETag: the same delivery published there."""
+    ``delivery``'s landing key names ``delivery``'s ETag: the same delivery published there.
+
+    Only on a day ``published`` has (another dataset's: a contract change moved it). The key
+    is dated by its arrival, and the same upload keeps its arrival day: the same bytes, so
+    the same ETag, uploaded again on a later day (after a ``quarantine release`` marked the
+    key's record released) are that day's delivery, and the first day keeps its own.
+    """
     if delivery is None:
         return set()
+    days = {partition[1] for partition in published if partition is not None}
     found: set[tuple[str, date] | None] = set()
     for partition in {_dataset_day(key) for key in stale} - published - {None}:
         assert partition is not None
+        if partition[1] not in days:
+            continue  # another day's upload of the same bytes: its own delivery, kept
         manifest_key = delivery_manifest_key(*partition, delivery.key)
         try:
             manifest = DeliveryManifest.from_json(store.read_bytes(manifest_key), key=manifest_key)

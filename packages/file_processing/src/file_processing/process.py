@@ -557,6 +557,8 @@ class Processor(Closeable):
                 same_delivery=same_etag and previous.state == "validated",
                 delivery=info if same_etag else None,
                 one_day_key=contract.date_from != "arrival",
+                # what the last validated delivery could not remove: retried in any partition
+                leftovers=previous.earlier_outputs if previous.state == "validated" else (),
             )
             job.unsettled.extend(left)  # published all the same: the next delivery retries
         fault_point(Step.STALE_REMOVED)

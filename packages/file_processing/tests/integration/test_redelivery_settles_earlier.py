@@ -607,3 +607,68 @@ def test_a_content_index_the_store_would_not_update_leaves_the_published_deliver
         assert first.status == "validated"
         copy = lane.deliver("orders_20261103.csv", body)  # the same bytes, another name
         assert processor.process(copy).duplicate_of == key
+
+
+def test_an_arrival_dated_reupload_of_the_same_bytes_after_a_release_keeps_the_first_day(
+    local_lane: Any, orders: Orders
+) -> None:
+    """The same bytes (the same ETag) uploaded again on a later day after the key's record
+    was released (``quarantine release`` of an older quarantine of the key marks whatever
+    record the key has released): a new day's delivery, not the same upload moved by a
+    contract change, so the day they were first published keeps them (no data lost)."""
+    lane = local_lane
+    (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+        processor.ledger.release(key)
+        lane.deliver("report.csv", orders(10), source="feed")  # today's, byte-identical
+        again = processor.process(key)
+    assert (first.status, again.status) == ("validated", "validated")
+    assert first.partition != again.partition
+    for kept in first.outputs:
+        assert lane.store.exists(kept), kept
+
+
+def test_an_old_partition_a_forced_move_could_not_remove_is_removed_by_the_next_arrival(
+    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An arrival-dated delivery moved to another dataset by ``process --force``, whose old
+    manifest the store would not delete: its ledger record names the old partition, and
+    the next delivery of the key (another day) removes it; forgotten, that partition stays
+    published beside the moved copy and downstream reads its rows twice."""
+    from etl_core.artifacts import read_deliveries
+    from etl_core.layout import is_delivery_manifest
+
+    lane = local_lane
+    contract = lane.config_dir / "datasets" / "arrivals.toml"
+    contract.write_text(ARRIVALS_CONTRACT)
+    key = lane.deliver("report.csv", orders(10), source="feed")
+    _dated(lane, key, days_ago=3)
+    with lane.processor() as processor:
+        first = processor.process(key)
+    contract.write_text(ARRIVALS_CONTRACT.replace('"arrivals"', '"arrivals2"'))
+    with lane.processor() as processor:
+        real = lane.store.delete
+
+        def refused(name: str) -> None:
+            if is_delivery_manifest(name):
+                raise StorageError(f"{name}: the store timed out (a transient failure)")
+            real(name)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(lane.store, "delete", refused)
+            moved = processor.process(key, force=True)
+        assert moved.status == "validated"
+        assert all(lane.store.exists(k) for k in first.outputs)  # left, named in the record
+        lane.deliver("report.csv", orders(11), source="feed")  # the next day's file
+        _dated(lane, key, days_ago=1)
+        assert processor.process(key).status == "validated"
+    day = first.partition
+    assert day is not None
+    from datetime import date
+
+    assert read_deliveries(lane.store, "arrivals", date.fromisoformat(day)) == []
+    for stale in first.outputs:
+        assert not lane.store.exists(stale), stale
