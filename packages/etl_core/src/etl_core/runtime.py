@@ -622,7 +622,9 @@ class Session(Generic[S]):
         and never stops the others: the job's own outcome matters more than its metrics.
 
         A job declared with :meth:`exports_metrics_as` is exported only once: this export
-        (with ``close``, the default) is its last, and none follows as the command ends.
+        (with ``close``, the default) is its last, and none follows as the command ends;
+        nor after an export of it cut short by Ctrl-C or SIGTERM, which may have sent what
+        its exporters had not yet recorded as sent (a count twice is worse than one lost).
 
         Returns:
             Whether every exporter asked for exported (``False`` when none is configured).
@@ -638,7 +640,13 @@ class Session(Generic[S]):
         if not exporters:
             return False
         chosen = registry if registry is not None else default_registry()
-        return not export_through(exporters, chosen, close=close)
+        try:
+            return not export_through(exporters, chosen, close=close)
+        except BaseException:  # cut short by Ctrl-C or SIGTERM: what went out is unknown (a
+            # datagram sent, not yet recorded as sent), so none follows it on the way out
+            with _declared_lock:
+                _declared.pop(job, None)
+            raise
 
     def exports_metrics_as(self, job: str, registry: Registry | None = None) -> None:
         """Declare that this command's metrics go out as ``job`` however the command ends.

@@ -396,3 +396,34 @@ def test_a_command_that_declared_no_job_exports_nothing_on_its_way_out(
         run_entry_point(lambda: sys.exit(1), name="etl-test")
 
     _nothing_more(udp_server)
+
+
+def test_an_export_cut_short_by_a_signal_is_not_repeated_on_the_way_out(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (a ``KeyboardInterrupt``) landing in ``listen``'s export of a batch, after a
+    datagram went out and before the exporter recorded it: what went out is unknown, so the
+    way out exports nothing more for that job (it counted the batch twice)."""
+    import etl_core.metrics
+
+    session = _statsd_session(udp_server)
+    registry = _registry()
+    real = etl_core.metrics.export_through
+
+    def sent_then_interrupted(*args: object, **kwargs: object) -> list[str]:
+        udp_server.sendto(b"as if sent", udp_server.getsockname())
+        raise KeyboardInterrupt
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", registry)
+        monkeypatch.setattr(etl_core.metrics, "export_through", sent_then_interrupted)
+        try:
+            session.export_metrics("etl_test_job", registry, pushgateway=False, close=False)
+        finally:
+            monkeypatch.setattr(etl_core.metrics, "export_through", real)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_entry_point(command, name="etl-test")
+
+    assert udp_server.recv(65535) == b"as if sent"
+    _nothing_more(udp_server)
