@@ -71,6 +71,13 @@ NoWait = Annotated[
     typer.Option("--no-wait", help="With --executor celery: enqueue the partitions, return."),
 ]
 
+TRANSFORM_JOB = "etl_data_pipeline_transform"
+LOAD_JOB = "etl_data_pipeline_load"
+RUN_JOB = "etl_data_pipeline_run"
+BACKFILL_JOB = "etl_data_pipeline_backfill"
+"""The jobs ``transform``, ``load``, ``run`` and ``backfill`` export their metrics as,
+however they end (not with ``--no-wait``: the workers count the partitions enqueued)."""
+
 
 @db_app.command("status")
 def db_status(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
@@ -198,6 +205,7 @@ def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate
     contract = _contract(session, dataset)
     dt = _date(date_, "--date")
     run = session.record_run("transform", dataset=dataset, parameters={"date": date_})
+    session.exports_metrics_as(TRANSFORM_JOB)
     _connect_for_joins(session, [contract])
     out.import_ahead("rich.table")  # for the outcome table, while DuckDB works
     with session.open_store() as store, _one_partition("transform", dataset, dt) as progress:
@@ -206,7 +214,7 @@ def transform_command(ctx: typer.Context, dataset: Dataset, date_: PartitionDate
         )
         progress.finish(f"{dataset} {dt}")
     run.count(**_counts([outcome]))
-    session.push_metrics("etl_data_pipeline_transform")
+    session.push_metrics(TRANSFORM_JOB)
     out.print(_outcome_table([outcome]))
 
 
@@ -226,6 +234,7 @@ def load_command(
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
     _check_load_tables([contract])
     run = session.record_run("load", dataset=dataset, parameters={"date": date_})
+    session.exports_metrics_as(LOAD_JOB)
     out.import_ahead("rich.table")  # for the outcome table, while the database works
     with session.open_store() as store, _one_partition("load", dataset, dt) as progress:
         outcome = process_partition(
@@ -239,7 +248,7 @@ def load_command(
         )
         progress.finish(f"{dataset} {dt}")
     run.count(**_counts([outcome]))
-    session.push_metrics("etl_data_pipeline_load")
+    session.push_metrics(LOAD_JOB)
     out.print(_outcome_table([outcome]))
 
 
@@ -274,6 +283,8 @@ def run_command(
         _check_load_tables(contracts)
     parameters = {"datasets": [c.dataset for c in contracts], "load": not no_load}
     run = session.record_run("run", dataset=_one(dataset), parameters=parameters)
+    if sender is None:
+        session.exports_metrics_as(RUN_JOB)
     _connect_for_joins(session, contracts)
     outcomes: list[PartitionOutcome] = []
     failures: list[str] = []
@@ -312,7 +323,7 @@ def run_command(
     run.count(inputs=len(failures), failed=len(failures))
     if failures:
         run.note_error("; ".join(failures))
-    session.push_metrics("etl_data_pipeline_run")
+    session.push_metrics(RUN_JOB)
     out.print(_outcome_table(outcomes))
     skipped = sum(1 for o in outcomes if o.skipped)
     busy = f", {skipped} skipped (in progress or done elsewhere)" if skipped else ""
@@ -416,6 +427,8 @@ def backfill_command(
             return
         parameters = {"from": from_, "to": to, "resume": resume, "load": load}
         run = session.record_run("backfill", dataset=dataset, parameters=parameters)
+        if sender is None:
+            session.exports_metrics_as(BACKFILL_JOB)
         _connect_for_joins(session, [contract])
         remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
         remote = session.settings.executor == "celery"  # the workers' ledger is this one
@@ -478,7 +491,7 @@ def backfill_command(
     )
     if summary.interrupted:
         run.note_error("interrupted; resume with --resume")
-    session.push_metrics("etl_data_pipeline_backfill")
+    session.push_metrics(BACKFILL_JOB)
     out.print(
         f"backfill job {summary.job_id}: {summary.succeeded} succeeded, {summary.failed} failed, "
         f"{summary.skipped} already done, {summary.rows} rows"

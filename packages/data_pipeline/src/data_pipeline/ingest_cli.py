@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # the ingest engine (httpx) and the API sources' model are im
 __all__ = ["add_ingest_commands"]
 
 MAX_PARALLEL_ENDPOINTS = 8
+INGEST_JOB = "etl_data_pipeline_ingest"
+"""The job ``ingest`` exports its metrics as, however it ends."""
 
 SourceOption = Annotated[
     str | None, typer.Option("--source", help="Only this API source (sources/<source>.toml).")
@@ -257,6 +259,7 @@ def _ingest(
         run = session.record_run(
             "ingest", parameters={"units": [u.key for _, us in plan for u in us]}
         )
+        session.exports_metrics_as(INGEST_JOB)
         context = IngestContext(
             store,
             SourceSet(tuple({src.source: src for src, _ in plan}.values())),
@@ -307,7 +310,7 @@ def _ingest(
         run.count(failed=len(failures))
         if failures:
             run.note_error("; ".join(f["error"] for f in failures))
-        session.push_metrics("etl_data_pipeline_ingest")
+        session.push_metrics(INGEST_JOB)
     if context.stop.is_set():
         raise KeyboardInterrupt
     _print_outcomes(cli, outcomes, failures, busy, as_json)

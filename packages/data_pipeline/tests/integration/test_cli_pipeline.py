@@ -355,3 +355,23 @@ def test_run_with_a_missing_work_dir_exits_2_before_any_partition_is_tried(
     assert f"work directory {missing}" in errors[0]
     assert "(from env ETL_WORK_DIR)" in errors[0]
     assert keys(local_store, "curated/") == []
+
+
+def test_a_transform_stopped_by_a_store_error_exports_what_it_counted_once(
+    pipeline: Cli, local_store: ObjectStore
+) -> None:
+    """The store refuses the curated output (an object named ``curated`` stands where its
+    folder would be): ``transform`` exits 1 as before, and its failed partition reaches the
+    StatsD agent once (it was lost: the failing run was the one not seen)."""
+    from etl_core.testing.statsd import agent_address, drained, statsd_agent
+
+    local_store.write_bytes("curated", b"in the way")
+    with statsd_agent() as agent:
+        env = {"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": agent_address(agent)}
+        result = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01", env=env)
+        lines = drained(agent)  # the command has exited: all of it was sent
+
+    assert result.returncode == 1, result.stderr
+    assert "curated" in result.stderr
+    failed = "etl_data_pipeline_partitions_transformed_total:1|c|#dataset:pos,outcome:failed"
+    assert lines.count(failed) == 1, lines

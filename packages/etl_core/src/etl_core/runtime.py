@@ -5,8 +5,11 @@ loads :class:`RuntimeSettings` (flag > ``ETL_*`` environment > settings file >
 default), configures logging once and binds a fresh ``run_id`` to every log
 line. A job command then calls :meth:`Session.record_run`: with a database
 configured and a run ledger plugged in, the run is recorded as it starts, and
-:func:`run_entry_point` records how it ended from the exit code. Library code
-never calls this; only entry points do.
+:func:`run_entry_point` records how it ended from the exit code. A batch command
+that exports its metrics at its end declares its job first
+(:meth:`Session.exports_metrics_as`): :func:`run_entry_point` exports them on the way
+out when the command ended otherwise (an error, a non-zero exit, Ctrl-C or SIGTERM).
+Library code never calls this; only entry points do.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -23,7 +27,7 @@ from dataclasses import replace as replaced
 from datetime import UTC, datetime, timedelta
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from etl_core.config import (
     DEFAULT_SOURCE,
@@ -86,6 +90,10 @@ S = TypeVar("S", bound="RuntimeSettings")
 RecorderFactory = Callable[[str], RunRecorder]
 """Builds a run ledger for a database URL; raises MissingDependencyError when it cannot."""
 _said: set[str] = set()
+_declared: dict[str, _DeclaredExport] = {}
+"""The batch jobs whose metrics this process's command exports as it ends, by job name, not
+yet exported (:meth:`Session.exports_metrics_as`, :func:`run_entry_point`)."""
+_declared_lock = threading.Lock()
 
 
 class ExitCode(enum.IntEnum):
@@ -613,18 +621,45 @@ class Session(Generic[S]):
         exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
         and never stops the others: the job's own outcome matters more than its metrics.
 
+        A job declared with :meth:`exports_metrics_as` is exported only once: this export
+        (with ``close``, the default) is its last, and none follows as the command ends;
+        nor after an export of it cut short by Ctrl-C or SIGTERM, which may have sent what
+        its exporters had not yet recorded as sent (a count twice is worse than one lost).
+
         Returns:
             Whether every exporter asked for exported (``False`` when none is configured).
         """
         from etl_core.metrics import default_registry, export_through
 
+        if close:  # the job's last export: none more as the command ends
+            with _declared_lock:
+                _declared.pop(job, None)
         if job not in self._exporters:
             self._exporters[job] = self.metric_exporters(job)
         exporters = [e for e in self._exporters[job] if pushgateway or e.kind != "pushgateway"]
         if not exporters:
             return False
         chosen = registry if registry is not None else default_registry()
-        return not export_through(exporters, chosen, close=close)
+        try:
+            return not export_through(exporters, chosen, close=close)
+        except BaseException:  # cut short by Ctrl-C or SIGTERM: what went out is unknown (a
+            # datagram sent, not yet recorded as sent), so none follows it on the way out
+            with _declared_lock:
+                _declared.pop(job, None)
+            raise
+
+    def exports_metrics_as(self, job: str, registry: Registry | None = None) -> None:
+        """Declare that this command's metrics go out as ``job`` however the command ends.
+
+        A batch command declares its job once its work starts, and still calls
+        :meth:`export_metrics` at its end; when it ends otherwise (an error, an exit code
+        raised before that call, Ctrl-C or SIGTERM), :func:`run_entry_point` exports
+        ``registry`` (the default registry) as ``job`` on the way out: a failing or
+        interrupted run's counts are what the operator needs to see, and were lost. An
+        export that happened (:meth:`export_metrics`) is never repeated.
+        """
+        with _declared_lock:
+            _declared[job] = _DeclaredExport(self, job, registry)
 
     def metric_exporters(self, job: str, *, pushgateway: bool = True) -> list[MetricExporter]:
         """The configured exporters, built once for a process that exports more than once
@@ -654,6 +689,38 @@ class Session(Generic[S]):
         """:meth:`export_metrics` of the default registry (the name from before exporters
         were configurable, when the Pushgateway was the only one)."""
         return self.export_metrics(job)
+
+
+@dataclass(frozen=True)
+class _DeclaredExport:
+    """A batch job's export still to come (:meth:`Session.exports_metrics_as`)."""
+
+    session: Session[Any]
+    job: str
+    registry: Registry | None
+
+
+def _export_declared_metrics() -> None:
+    """Export every batch job declared (:meth:`Session.exports_metrics_as`) and not exported
+    yet: the way out of a command that ended before its own export (an error, an exit, an
+    interruption). A failing exporter is a warning, as at a job's end; a second Ctrl-C
+    during it gives the export up (said in the log), never the exit code."""
+    with _declared_lock:
+        pending = list(_declared.values())
+        _declared.clear()
+    for declared in pending:
+        try:
+            declared.session.export_metrics(declared.job, declared.registry)
+        except KeyboardInterrupt:
+            logger.warning("metrics of %s not exported: interrupted again", declared.job)
+            return
+
+
+def _forget_declared_metrics() -> None:
+    """A command starts with no job declared (an earlier one run in this process, by a
+    test, left no export behind to be sent at this one's end)."""
+    with _declared_lock:
+        _declared.clear()
 
 
 def open_session(
@@ -735,9 +802,12 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
     Configuration problems (:class:`ConfigError`, a missing optional extra) exit
     with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``, and so
     does an unexpected exception (a bug), logged with its traceback as one record.
-    A run still being recorded (:meth:`Session.record_run`) is finished with the
-    status the exit code means: 0 succeeded, 3 partial, anything else failed.
+    A batch job declared (:meth:`Session.exports_metrics_as`) and not exported yet is
+    exported, whatever the way out (:func:`_export_declared_metrics`); then a run still
+    being recorded (:meth:`Session.record_run`) is finished with the status the exit code
+    means: 0 succeeded, 3 partial, anything else failed.
     """
+    _forget_declared_metrics()
     try:
         app()
     except EtlError as exc:
@@ -747,17 +817,23 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         log.error("%s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         usage = isinstance(exc, ConfigError | MissingDependencyError)
         code = ExitCode.USAGE if usage else ExitCode.FAILED
-        finish_open_runs(code, str(exc))
+        _ended(code, str(exc))
         raise SystemExit(code) from None
     except (SystemExit, KeyboardInterrupt) as exc:  # SystemExit carries the code
         ended = exit_code_of(exc)
-        finish_open_runs(ended, "" if isinstance(exc, SystemExit) else repr(exc))
+        _ended(ended, "" if isinstance(exc, SystemExit) else repr(exc))
         raise
     except Exception as exc:  # a bug: logged like everything else (JSON off a terminal)
         logging.getLogger(name).critical("unexpected error: %r", exc, exc_info=True)
-        finish_open_runs(ExitCode.FAILED, repr(exc))
+        _ended(ExitCode.FAILED, repr(exc))
         raise SystemExit(ExitCode.FAILED) from None
-    finish_open_runs(ExitCode.OK)
+    _ended(ExitCode.OK, "")
+
+
+def _ended(code: int, error: str) -> None:
+    """A command's way out: its declared metrics exported, its open runs finished."""
+    _export_declared_metrics()
+    finish_open_runs(code, error)
 
 
 def _warn_if_empty(store: ObjectStore, url: str) -> None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from etl_core.errors import FatalError
 from etl_core.metrics import Registry, export_through
-from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings
+from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings, run_entry_point
 from etl_core.testing import capture_logs
 from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
 from etl_core.testing.statsd import statsd_agent
@@ -294,3 +296,134 @@ def test_an_emf_line_a_killed_process_cut_short_in_the_file_does_not_swallow_the
 
     last = output.read_text().splitlines()[-1]
     assert json.loads(last)["etl_test_files_total"] == 2
+
+
+def _statsd_session(agent: socket.socket) -> Session[RuntimeSettings]:
+    address = f"127.0.0.1:{agent.getsockname()[1]}"
+    return _session({"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": address})
+
+
+def _nothing_more(agent: socket.socket) -> None:
+    agent.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        agent.recv(65535)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [FatalError("the store refused"), SystemExit(2), KeyboardInterrupt(), ValueError("a bug")],
+    ids=["platform-error", "exit-2", "ctrl-c", "bug"],
+)
+def test_a_declared_job_stopped_before_its_export_is_exported_once_on_the_way_out(
+    udp_server: socket.socket, ending: BaseException
+) -> None:
+    """A command that declared its job and then failed, exited or was interrupted before
+    its own export: :func:`run_entry_point` sends what it counted, its exit code unchanged."""
+    from etl_core.metrics import use_registry
+    from etl_core.runs import exit_code_of
+
+    session = _statsd_session(udp_server)
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job")
+        raise ending
+
+    with use_registry(_registry()), pytest.raises((SystemExit, KeyboardInterrupt)) as ended:
+        run_entry_point(command, name="etl-test")
+
+    if isinstance(ending, KeyboardInterrupt):  # the CLI turns it into 130 (143), as before
+        assert ended.value is ending
+    else:
+        assert exit_code_of(ended.value) == {FatalError: 1, SystemExit: 2}.get(type(ending), 1)
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    _nothing_more(udp_server)
+
+
+def test_a_declared_job_exported_at_its_end_is_not_exported_again_as_it_exits(
+    udp_server: socket.socket,
+) -> None:
+    """The end-of-job export, then ``typer.Exit(3)`` (a quarantined file): one export."""
+    from etl_core.metrics import use_registry
+
+    session = _statsd_session(udp_server)
+    registry = _registry()
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", registry)
+        assert session.export_metrics("etl_test_job", registry)
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        run_entry_point(command, name="etl-test")
+    with use_registry(registry):  # a fresh exporter would send the totals again: none runs
+        run_entry_point(lambda: None, name="etl-test")
+
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    _nothing_more(udp_server)
+
+
+def test_exporting_as_it_goes_leaves_the_declared_job_to_be_exported_at_exit(
+    udp_server: socket.socket,
+) -> None:
+    """``listen`` exports after each batch (``close=False``): an error after that still
+    sends, on the way out, what changed since."""
+    session = _statsd_session(udp_server)
+    registry = _registry()
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", registry)
+        session.export_metrics("etl_test_job", registry, pushgateway=False, close=False)
+        registry.counter("etl_test_files_total", "Files.", ("dataset",)).labels(dataset="pos").inc()
+        raise FatalError("the queue went away")
+
+    with pytest.raises(SystemExit):
+        run_entry_point(command, name="etl-test")
+
+    assert udp_server.recv(65535) == b"etl_test_files_total:2|c|#dataset:pos"
+    assert udp_server.recv(65535) == b"etl_test_files_total:1|c|#dataset:pos"
+    _nothing_more(udp_server)
+
+
+def test_a_command_that_declared_no_job_exports_nothing_on_its_way_out(
+    udp_server: socket.socket,
+) -> None:
+    """``check``, ``config show``, ``scan --no-wait``: nothing declared, nothing sent, and
+    a declaration left by an earlier command run in this process is not this one's."""
+    session = _statsd_session(udp_server)
+    session.exports_metrics_as("etl_test_job", _registry())  # outside any command
+
+    with pytest.raises(SystemExit):
+        run_entry_point(lambda: sys.exit(1), name="etl-test")
+
+    _nothing_more(udp_server)
+
+
+def test_an_export_cut_short_by_a_signal_is_not_repeated_on_the_way_out(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (a ``KeyboardInterrupt``) landing in ``listen``'s export of a batch, after a
+    datagram went out and before the exporter recorded it: what went out is unknown, so the
+    way out exports nothing more for that job (it counted the batch twice)."""
+    import etl_core.metrics
+
+    session = _statsd_session(udp_server)
+    registry = _registry()
+    real = etl_core.metrics.export_through
+
+    def sent_then_interrupted(*args: object, **kwargs: object) -> list[str]:
+        udp_server.sendto(b"as if sent", udp_server.getsockname())
+        raise KeyboardInterrupt
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", registry)
+        monkeypatch.setattr(etl_core.metrics, "export_through", sent_then_interrupted)
+        try:
+            session.export_metrics("etl_test_job", registry, pushgateway=False, close=False)
+        finally:
+            monkeypatch.setattr(etl_core.metrics, "export_through", real)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_entry_point(command, name="etl-test")
+
+    assert udp_server.recv(65535) == b"as if sent"
+    _nothing_more(udp_server)

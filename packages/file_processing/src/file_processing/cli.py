@@ -73,6 +73,11 @@ DatabaseUrl = Annotated[
 
 LISTEN_JOB = "etl_file_processing_listen"
 """The job ``listen`` exports its metrics as (its Pushgateway group)."""
+PROCESS_JOB = "etl_file_processing_process"
+"""The job ``process`` exports its metrics as, however it ends."""
+SCAN_JOB = "etl_file_processing_scan"
+"""The job ``scan`` exports its metrics as, however it ends (not with ``--no-wait``: the
+workers count the objects it enqueues)."""
 
 
 @app.command()
@@ -184,6 +189,7 @@ def process(
     """
     session = cli.session(ctx).with_flags({"database_url": database_url})
     run = session.record_run("process", parameters={"key": key, "force": force})
+    session.exports_metrics_as(PROCESS_JOB)
     with session.open_store() as store, _processor(session, store) as processor:
         landing_key = _landing_key(store.url, key)
         _addressable_key(landing_key)
@@ -205,7 +211,7 @@ def process(
             run.note_error(str(exc))
             raise typer.Exit(ExitCode.USAGE) from None
     run.count(**_counts([outcome]))
-    session.push_metrics("etl_file_processing_process")
+    session.push_metrics(PROCESS_JOB)
     if as_json:
         _print_json(outcome.to_dict())
     else:
@@ -259,6 +265,8 @@ def scan_command(
     workers = concurrency or settings.concurrency
     parameters = {"concurrency": workers, "executor": settings.executor}
     run = session.record_run("scan", dataset=dataset or "", parameters=parameters)
+    if sender is None:
+        session.exports_metrics_as(SCAN_JOB)
     with session.open_store() as store, _processor(session, store) as processor:
         if dataset is not None:
             _known_dataset(processor.contracts, dataset)
@@ -281,7 +289,7 @@ def scan_command(
     run.count(inputs=len(summary.failures), failed=len(summary.failures))
     if summary.failures:
         run.note_error("; ".join(f"{f.key}: {f.error}" for f in summary.failures))
-    session.push_metrics("etl_file_processing_scan")
+    session.push_metrics(SCAN_JOB)
     _print_summary(summary, as_json)
     if summary.failures:
         raise typer.Exit(ExitCode.FAILED)
@@ -367,6 +375,7 @@ def listen(
     )
     settings = session.settings
     run = session.record_run("listen", parameters={"queue": queue, "executor": settings.executor})
+    session.exports_metrics_as(LISTEN_JOB)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(session.open_store())
         store_location(store)  # a store S3 sends no notifications for: refused before any work

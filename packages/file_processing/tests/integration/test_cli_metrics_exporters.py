@@ -153,3 +153,68 @@ def test_every_stderr_line_carries_run_id_and_lane_with_emf_lines_among_them(
     assert emf
     assert {record["run_id"] for record in records} == {emf[0]["run_id"]}
     assert {record["lane"] for record in records} == {"file_processing"}
+
+
+def _statsd(agent: socket.socket) -> dict[str, str]:
+    return {"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": agent_address(agent)}
+
+
+@pytest.mark.parametrize(
+    ("action", "code"), [("interrupt", 130), ("terminate", 143)], ids=["sigint", "sigterm"]
+)
+def test_an_interrupted_process_exports_what_it_counted_once(
+    local_lane: Any, orders: Callable[..., bytes], agent: socket.socket, action: str, code: int
+) -> None:
+    """Ctrl-C or SIGTERM once the object was read and its member checked: the run's counts
+    reach the agent as the command exits 130/143 as before, once (they were lost)."""
+    data = orders(5)
+    key = local_lane.deliver("orders_20261101.csv", data)
+
+    done = _process(local_lane, key, {**_statsd(agent), "ETL_FAULT_AT": f"checks:{action}"})
+
+    assert done.returncode == code, done.stderr
+    lines = drained(agent)  # the command has exited: all of it was sent
+    read = [line for line in lines if line.startswith("etl_file_processing_bytes_in_total:")]
+    assert read == [f"etl_file_processing_bytes_in_total:{len(data)}|c|#dataset:orders"], lines
+    assert "units in flight" in done.stderr  # the interruption is said as before
+
+
+def test_a_process_stopped_by_a_store_error_exports_what_it_counted_once(
+    local_lane: Any, orders: Callable[..., bytes], agent: socket.socket
+) -> None:
+    """The store refuses the validated output (an object named ``validated`` stands where
+    its folder would be): ``process`` exits 1 naming the key, as before, and the object it
+    read and the stages it timed reach the agent once (they were lost)."""
+    data = orders(5)
+    key = local_lane.deliver("orders_20261101.csv", data)
+    local_lane.store.write_bytes("validated", b"in the way")
+
+    done = _process(local_lane, key, _statsd(agent))
+
+    assert done.returncode == 1, done.stderr
+    (error,) = [json.loads(line) for line in done.stderr.splitlines() if '"error"' in line]
+    assert "cannot write 'validated/orders/dt=2026-11-01/orders_20261101.csv'" in error["event"]
+    lines = drained(agent)
+    read = [line for line in lines if line.startswith("etl_file_processing_bytes_in_total:")]
+    assert read == [f"etl_file_processing_bytes_in_total:{len(data)}|c|#dataset:orders"], lines
+    stages = [line for line in lines if line.startswith("etl_file_processing_stage_seconds_count")]
+    assert sorted(stages) == [
+        f"etl_file_processing_stage_seconds_count:1|c|#stage:{stage}"
+        for stage in ("download", "open_and_check", "publish")
+    ], lines
+
+
+def test_a_process_that_ends_exports_once_and_nothing_more_at_exit(
+    local_lane: Any, orders: Callable[..., bytes], agent: socket.socket
+) -> None:
+    """The end-of-job export and the one on the way out are never both sent: each counter
+    reaches the agent once (``process`` exits 3 for a quarantined file, 0 otherwise)."""
+    key = local_lane.deliver("orders_20261101.csv", orders(5))
+
+    done = _process(local_lane, key, _statsd(agent))
+
+    assert done.returncode == 0, done.stderr
+    lines = drained(agent)
+    read = [line for line in lines if line.startswith("etl_file_processing_bytes_in_total:")]
+    assert len(read) == 1, lines
+    assert len(lines) == len(set(lines)), lines

@@ -85,6 +85,8 @@ LEVEL_STYLES = {"ok": "green", "warn": "yellow", "critical": "bold red", "unknow
 app, out, err = cli.app, cli.out, cli.err
 main = cli.main
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+INVENTORY_JOB = "etl_observability_inventory"
+"""The job ``inventory`` exports its metrics as, once it has taken the inventory."""
 MetricsFile = Annotated[
     Path | None, typer.Option("--metrics-file", help="Also write Prometheus text here.")
 ]
@@ -134,9 +136,12 @@ def inventory(
     run.count(inputs=sum(e.objects for e in entries), outputs=len(entries))
     registry = Registry()
     record_inventory_metrics(entries, registry, now=datetime.now(UTC))
+    # from here, however it ends (an unwritable --metrics-file): a walk cut short has no
+    # inventory, whose empty group would replace the last one's
+    session.exports_metrics_as(INVENTORY_JOB, registry)
     if metrics_file is not None:
         _write_metrics(metrics_file, registry)
-    session.export_metrics("etl_observability_inventory", registry)
+    session.export_metrics(INVENTORY_JOB, registry)
     if as_json:
         rows = [{**vars(e), "newest": e.newest.isoformat() if e.newest else None} for e in entries]
         out.print_json(json.dumps({"store": store.url, "datasets": rows}))

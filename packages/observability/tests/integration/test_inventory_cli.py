@@ -237,3 +237,26 @@ def test_inventory_with_an_unreachable_pushgateway_warns_without_its_password_an
     assert "pushgateway" in warning
     assert f"127.0.0.1:{port}" in warning
     assert "gate-secret-7" not in result.stderr
+
+
+def test_an_unwritable_metrics_file_still_exports_the_inventory_once(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The inventory was taken: ``--metrics-file`` failing (exit 2, as before) no longer
+    keeps it from the configured exporters (a StatsD agent on 127.0.0.1 here)."""
+    from etl_core.testing.statsd import agent_address, drained, statsd_agent
+
+    seed(str(tmp_path / "lake"))
+    target = tmp_path / "taken.prom"
+    target.mkdir()  # a folder where the file should go
+    with statsd_agent() as agent:
+        env = {"ETL_METRICS_EXPORTERS": "statsd", "ETL_STATSD_ADDRESS": agent_address(agent)}
+        args = ("--storage", str(tmp_path / "lake"), "inventory", "--metrics-file", str(target))
+        result = cli(*args, env=env)
+        lines = drained(agent)  # the command has exited: all of it was sent
+
+    assert result.returncode == 2, result.stderr
+    assert f"metrics file {target} cannot be written" in result.stderr
+    objects = [line for line in lines if line.startswith("etl_observability_objects:")]
+    assert "etl_observability_objects:2|g|#zone:landing,dataset:pos" in objects, lines
+    assert len(objects) == len(set(objects)), lines
