@@ -714,6 +714,8 @@ def _export_declared_metrics() -> None:
         except KeyboardInterrupt:
             logger.warning("metrics of %s not exported: interrupted again", declared.job)
             return
+        except Exception as exc:  # an exporter's bug: a warning, never the command's exit
+            logger.warning("metrics of %s not exported: %s", declared.job, redact_text(repr(exc)))
 
 
 def _forget_declared_metrics() -> None:
@@ -802,10 +804,10 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
     Configuration problems (:class:`ConfigError`, a missing optional extra) exit
     with ``ExitCode.USAGE``; every other platform error with ``ExitCode.FAILED``, and so
     does an unexpected exception (a bug), logged with its traceback as one record.
-    A batch job declared (:meth:`Session.exports_metrics_as`) and not exported yet is
-    exported, whatever the way out (:func:`_export_declared_metrics`); then a run still
-    being recorded (:meth:`Session.record_run`) is finished with the status the exit code
-    means: 0 succeeded, 3 partial, anything else failed.
+    A run still being recorded (:meth:`Session.record_run`) is finished with the status
+    the exit code means: 0 succeeded, 3 partial, anything else failed; then a batch job
+    declared (:meth:`Session.exports_metrics_as`) and not exported yet is exported,
+    whatever the way out (:func:`_export_declared_metrics`).
     """
     _forget_declared_metrics()
     try:
@@ -831,9 +833,14 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
 
 
 def _ended(code: int, error: str) -> None:
-    """A command's way out: its declared metrics exported, its open runs finished."""
-    _export_declared_metrics()
+    """A command's way out: its open runs finished, then its declared metrics exported.
+
+    The run ledger first: an export can wait for an unreachable Pushgateway (its timeout),
+    and a process SIGTERM stopped is killed when its grace period ends (30 s on
+    Kubernetes); a run left "running" in the ledger is worse than counts lost.
+    """
     finish_open_runs(code, error)
+    _export_declared_metrics()
 
 
 def _warn_if_empty(store: ObjectStore, url: str) -> None:

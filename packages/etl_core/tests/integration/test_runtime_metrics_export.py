@@ -427,3 +427,59 @@ def test_an_export_cut_short_by_a_signal_is_not_repeated_on_the_way_out(
 
     assert udp_server.recv(65535) == b"as if sent"
     _nothing_more(udp_server)
+
+
+def test_an_exporter_bug_on_the_way_out_is_a_warning_not_the_exit_code(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exporter raising something unexpected during the exit export (a bug, not a
+    network error) is logged; the command's own exit code (1 for a platform error) and
+    the end of its open runs stand: it escaped as a traceback with exit code 1 instead."""
+    import etl_core.metrics
+
+    session = _statsd_session(udp_server)
+
+    def broken(*args: object, **kwargs: object) -> list[str]:
+        raise RuntimeError("exporter bug")
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", _registry())
+        monkeypatch.setattr(etl_core.metrics, "export_through", broken)
+        raise FatalError("the store refused")
+
+    with capture_logs() as logs, pytest.raises(SystemExit) as ended:
+        run_entry_point(command, name="etl-test")
+
+    assert ended.value.code == 1
+    assert any("etl_test_job not exported" in r["event"] for r in logs)
+
+
+def test_open_runs_are_finished_before_the_exit_export_that_may_wait(
+    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exit export can wait for an unreachable Pushgateway (its timeout) while
+    Kubernetes counts down a SIGTERM's grace period: the run ledger is finished first, so
+    a SIGKILL during the export leaves no run marked running."""
+    import etl_core.metrics
+    import etl_core.runtime
+
+    session = _statsd_session(udp_server)
+    steps: list[str] = []
+
+    def exporting(*args: object, **kwargs: object) -> list[str]:
+        steps.append("exported")
+        return []
+
+    monkeypatch.setattr(etl_core.metrics, "export_through", exporting)
+    monkeypatch.setattr(
+        etl_core.runtime, "finish_open_runs", lambda *args: steps.append("runs finished")
+    )
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", _registry())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_entry_point(command, name="etl-test")
+
+    assert steps == ["runs finished", "exported"]
