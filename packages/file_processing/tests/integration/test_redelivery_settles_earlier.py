@@ -26,10 +26,7 @@ from file_processing.quarantine import list_quarantined, read_record, release, s
 
 Orders = Callable[..., bytes]
 
-RETURNS_CONTRACT = """
-dataset = "returns"
-source = "vendor"
-pattern = "returns_{date:%Y%m%d}.csv"
+AMOUNTS = """
 packing = "none"
 encryption = "none"
 
@@ -49,31 +46,26 @@ column = "amount"
 min = 0
 max = 1000
 """
+"""Unpacked, unencrypted ``id,amount`` rows with amounts of 0-1000: what both contracts read."""
 
-ARRIVALS_CONTRACT = """
+RETURNS_CONTRACT = (
+    """
+dataset = "returns"
+source = "vendor"
+pattern = "returns_{date:%Y%m%d}.csv"
+"""
+    + AMOUNTS
+)
+
+ARRIVALS_CONTRACT = (
+    """
 dataset = "arrivals"
 source = "feed"
 pattern = "report.csv"
 date_from = "arrival"
-packing = "none"
-encryption = "none"
-
-[[columns]]
-name = "id"
-type = "int"
-
-[[columns]]
-name = "amount"
-type = "decimal"
-precision = 12
-scale = 2
-
-[[checks]]
-kind = "range"
-column = "amount"
-min = 0
-max = 1000
 """
+    + AMOUNTS
+)
 
 
 def _fails_once(processor: Any, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
