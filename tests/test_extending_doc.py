@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from dataclasses import fields
 
 import pytest
 from repo_layout import REPO
@@ -73,6 +74,16 @@ def test_every_interface_and_registry_the_doc_names_imports(dotted: str) -> None
             found = getattr(found, name)
         return
     pytest.fail(f"{dotted} does not import")
+
+
+def test_the_archive_recipe_names_every_field_of_the_layer_a_format_reads() -> None:
+    from file_processing.archives import Layer
+
+    section = DOC.read_text().split("\n## Archive formats\n", 1)[1].split("\n## ", 1)[0]
+
+    unnamed = [field.name for field in fields(Layer) if f"`{field.name}`" not in section]
+    assert "`members(layer)`" in section
+    assert unnamed == [], "docs/extending.md's archive recipe should say what these are"
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/architecture.md"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import importlib
+import inspect
 import io
 import lzma
 import pickle
@@ -18,7 +19,7 @@ import random
 import tarfile
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, get_args, get_type_hints
@@ -27,7 +28,8 @@ import pytest
 
 from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, UnknownKindError
-from file_processing.archives import ARCHIVE_FORMATS, ArchiveFormat, Compressed
+from file_processing.archives import ARCHIVE_FORMATS, ArchiveFormat, Compressed, Layer, Member
+from file_processing.archives.base import check_unique, member_name
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
@@ -174,6 +176,14 @@ def test_a_format_is_registered_under_the_name_of_its_kind(name: str) -> None:
     assert fmt.name == fmt.kind.value == name
     assert fmt.suffixes
     assert all(s.startswith(".") and s == s.lower() for s in fmt.suffixes)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_format_implements_one_method_of_one_argument_the_layer(name: str) -> None:
+    members = inspect.signature(ARCHIVE_FORMATS[name].members)
+
+    assert ArchiveFormat.__abstractmethods__ == {"members"}
+    assert [(p.name, p.annotation) for p in members.parameters.values()] == [("layer", "Layer")]
 
 
 def test_every_archive_kind_sniff_opens_has_exactly_one_format() -> None:
@@ -452,3 +462,110 @@ def test_what_an_added_compressors_reader_raises_on_broken_input_is_refused(
     assert error.reason is Reason.ARCHIVE_CORRUPT
     assert error.member == path.name
     assert "data corruption detected" in error.message
+
+
+_BOX_MAGIC = b"7z\xbc\xaf\x27\x1c"  # 7z's: a kind sniff() knows, refused until it is opened
+
+
+class _Box(ArchiveFormat):
+    """A container a contributor adds as docs/extending.md says (7z, say): its ``members()``
+    of the one layer. Its made-up layout: the magic, then per entry a line ``<name> <size>``
+    and that many bytes."""
+
+    kind = Kind.SEVEN_ZIP
+    packings: frozenset[str] = frozenset()
+    suffixes = (".7z",)
+
+    def members(self, layer: Layer) -> Iterator[Member]:
+        session, name = layer.session, layer.name
+        assert layer.source.read(len(_BOX_MAGIC)) == _BOX_MAGIC
+        seen: set[str] = set()
+        while header := _line(layer.source):
+            raw, size = header.rsplit(" ", 1)
+            path = member_name(raw, name)
+            member_path = f"{name}/{path}"
+            session.count_entry(member_path)
+            check_unique(path, seen, member_path)
+            file, got = session.spool(_exactly(layer.source, int(size)), member_path)
+            yield from layer.settle(file, got, member_path)
+
+
+def _exactly(source: Any, size: int) -> Callable[[int], bytes]:
+    """A reader of the next ``size`` bytes of ``source`` (a read may return fewer)."""
+    left = size
+
+    def read(wanted: int) -> bytes:
+        nonlocal left
+        data = source.read(min(wanted, left)) if left else b""
+        left -= len(data)
+        return data
+
+    return read
+
+
+def _line(source: Any) -> str:
+    """One header line of a :class:`_Box` (empty at its end), read a byte at a time."""
+    line = b""
+    for _ in range(4096):
+        byte = source.read(1)
+        if byte in (b"", b"\n"):
+            break
+        line += byte
+    return line.decode()
+
+
+def box_of(entries: dict[str, bytes]) -> bytes:
+    return _BOX_MAGIC + b"".join(
+        f"{name.removesuffix('#dup')} {len(data)}\n".encode() + data
+        for name, data in entries.items()
+    )
+
+
+@pytest.fixture
+def box(monkeypatch: pytest.MonkeyPatch) -> _Box:
+    """A container added as docs/extending.md says: its kind opened, registered in
+    ``ARCHIVE_FORMATS``."""
+    sniff_module = importlib.import_module("file_processing.sniff")
+    monkeypatch.setattr(sniff_module, "_ARCHIVES", sniff_module._ARCHIVES | {Kind.SEVEN_ZIP})
+    monkeypatch.setattr(sniff_module, "_UNSUPPORTED", sniff_module._UNSUPPORTED - {Kind.SEVEN_ZIP})
+    fmt = _Box()
+    monkeypatch.setitem(ARCHIVE_FORMATS, fmt.name, fmt)
+    return fmt
+
+
+def test_an_added_container_yields_its_members_and_opens_the_archives_inside(
+    tmp_path: Path, workdir: Path, box: _Box
+) -> None:
+    path = tmp_path / "data.7z"
+    data = box_of({"a.csv": BODY, "in/b.csv.gz": gzip.compress(BODY[::-1])})
+    path.write_bytes(data)
+    outer = tmp_path / "outer.zip"
+    outer.write_bytes(zip_of({"data.7z": data}))
+    expected = {"data.7z/a.csv": BODY, "data.7z/in/b.csv.gz/b.csv": BODY[::-1]}
+
+    assert contents(path, path.name, workdir) == expected
+    assert contents(_Pipe(data), path.name, workdir) == expected
+    assert contents(outer, outer.name, workdir) == {
+        f"outer.zip/{p}": b for p, b in expected.items()
+    }
+    assert list(workdir.iterdir()) == []
+
+
+def test_an_added_container_is_held_to_the_delivery_limits(
+    tmp_path: Path, workdir: Path, box: _Box
+) -> None:
+    path = tmp_path / "data.7z"
+    path.write_bytes(box_of({"a.csv": BODY, "in/b.csv.gz": gzip.compress(BODY)}))
+    twice = tmp_path / "twice.7z"
+    twice.write_bytes(box_of({"a.csv": BODY, "a.csv#dup": b"x\n"}))
+
+    too_deep = refused(path, workdir, limits=UnpackLimits(max_depth=1))
+    too_large = refused(path, workdir, limits=UnpackLimits(max_member_bytes=len(BODY) // 2))
+    duplicate = refused(twice, workdir)
+
+    assert (too_deep.reason, too_deep.member) == (Reason.ARCHIVE_TOO_DEEP, "data.7z/in/b.csv.gz")
+    assert (too_large.reason, too_large.member) == (Reason.ARCHIVE_TOO_LARGE, "data.7z/a.csv")
+    assert (duplicate.reason, duplicate.member) == (
+        Reason.ARCHIVE_DUPLICATE_ENTRY,
+        "twice.7z/a.csv",
+    )

@@ -12,7 +12,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -23,6 +23,7 @@ from file_processing import ledger as ledger_module
 from file_processing import process as process_module
 from file_processing.errors import FileProcessingError
 from file_processing.ledger import Claim
+from file_processing.process import Outcome, Processor
 from file_processing.quarantine import list_quarantined, read_record, release, settle
 
 Orders = Callable[..., bytes]
@@ -69,19 +70,39 @@ date_from = "arrival"
 )
 
 
-def _fails_once(processor: Any, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
-    """One attempt on ``key`` that fails with a transient store error (recorded ``failed``)."""
-    with monkeypatch.context() as patch:
+def _timed_out(*args: Any, **kwargs: Any) -> Any:
+    """A store call failing as a store that timed out does (a transient failure)."""
+    raise StorageError("the store timed out (a transient failure)")
 
-        def broken(*args: Any, **kwargs: Any) -> Any:
-            raise StorageError("the store timed out (a transient failure)")
 
-        patch.setattr(processor, "_download", broken)
-        with pytest.raises(StorageError):
-            processor.process(key)
-    record = processor.ledger.get(key)
-    assert record is not None
-    assert record.state == "failed"
+class Redeliver(Protocol):
+    """The :func:`redelivered` fixture: a re-delivery processed after one failed attempt."""
+
+    def __call__(
+        self, lane: Any, processor: Processor, name: str, data: bytes, *, source: str = ...
+    ) -> Outcome: ...
+
+
+@pytest.fixture
+def redelivered(monkeypatch: pytest.MonkeyPatch) -> Redeliver:
+    """``redelivered(lane, processor, name, data)``: the vendor sends ``name`` (landing
+    under ``source``) again with ``data``, the first attempt on it fails with a transient
+    store error (recorded ``failed``), and the next attempt's outcome is returned."""
+
+    def redeliver(
+        lane: Any, processor: Processor, name: str, data: bytes, *, source: str = "vendor"
+    ) -> Outcome:
+        key = lane.deliver(name, data, source=source)
+        with monkeypatch.context() as patch:
+            patch.setattr(processor, "_download", _timed_out)
+            with pytest.raises(StorageError):
+                processor.process(key)
+        record = processor.ledger.get(key)
+        assert record is not None
+        assert record.state == "failed"
+        return processor.process(key)
+
+    return redeliver
 
 
 def _dated(lane: Any, key: str, days_ago: int) -> None:
@@ -100,7 +121,7 @@ def _zip(**members: bytes) -> bytes:
 
 
 def test_an_unknown_quarantine_is_closed_by_a_good_redelivery_after_a_failed_attempt(
-    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+    lane: Any, orders: Orders, redelivered: Redeliver
 ) -> None:
     key = lane.deliver("returns_20261102.csv", orders(10, bad_amounts=6))
     with lane.processor() as processor:  # no contract matches it yet
@@ -108,11 +129,9 @@ def test_an_unknown_quarantine_is_closed_by_a_good_redelivery_after_a_failed_att
     assert first.status == "quarantined"
     assert first.outputs[0].startswith("quarantine/_unknown/")
     (lane.config_dir / "datasets" / "returns.toml").write_text(RETURNS_CONTRACT)
-    lane.deliver("returns_20261102.csv", orders(10))  # the good re-delivery, another ETag
+    with lane.processor() as processor:  # the good re-delivery, another ETag
+        again = redelivered(lane, processor, "returns_20261102.csv", orders(10))
     good = lane.store.head(key).etag
-    with lane.processor() as processor:
-        _fails_once(processor, monkeypatch, key)
-        again = processor.process(key)
 
     assert again.status == "validated"
     (closed,) = again.superseded
@@ -162,11 +181,7 @@ def test_a_quarantine_a_store_error_left_open_is_closed_by_the_next_delivery(
     lane.deliver("returns_20261102.csv", orders(10))
     with lane.processor() as processor:
         with monkeypatch.context() as patch:
-
-            def unreachable(*args: Any, **kwargs: Any) -> Any:
-                raise StorageError("the store timed out (a transient failure)")
-
-            patch.setattr(process_module, "settle", unreachable)
+            patch.setattr(process_module, "settle", _timed_out)
             validated = processor.process(key)
         assert (validated.status, validated.superseded) == ("validated", [])
         assert not read_record(lane.store, first.outputs[0]).released
@@ -177,7 +192,7 @@ def test_a_quarantine_a_store_error_left_open_is_closed_by_the_next_delivery(
 
 
 def test_an_arrival_dated_quarantine_of_another_day_is_closed_after_a_failed_attempt(
-    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+    local_lane: Any, orders: Orders, redelivered: Redeliver
 ) -> None:
     lane = local_lane  # the arrival day is the file's modification time, set here
     (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
@@ -186,9 +201,7 @@ def test_an_arrival_dated_quarantine_of_another_day_is_closed_after_a_failed_att
     with lane.processor() as processor:
         first = processor.process(key)
         assert first.status == "quarantined"
-        lane.deliver("report.csv", orders(10), source="feed")  # re-delivered today
-        _fails_once(processor, monkeypatch, key)
-        again = processor.process(key)
+        again = redelivered(lane, processor, "report.csv", orders(10), source="feed")  # today
 
     assert again.status == "validated"
     assert first.partition != again.partition
@@ -198,7 +211,7 @@ def test_an_arrival_dated_quarantine_of_another_day_is_closed_after_a_failed_att
 
 
 def test_every_quarantine_of_the_key_since_the_last_validation_is_closed(
-    local_lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+    local_lane: Any, orders: Orders, redelivered: Redeliver
 ) -> None:
     lane = local_lane
     (lane.config_dir / "datasets" / "arrivals.toml").write_text(ARRIVALS_CONTRACT)
@@ -209,9 +222,7 @@ def test_every_quarantine_of_the_key_since_the_last_validation_is_closed(
         lane.deliver("report.csv", orders(11, bad_amounts=5), source="feed")
         _dated(lane, key, days_ago=2)
         second = processor.process(key)  # quarantined again, on another day
-        lane.deliver("report.csv", orders(10), source="feed")
-        _fails_once(processor, monkeypatch, key)
-        again = processor.process(key)
+        again = redelivered(lane, processor, "report.csv", orders(10), source="feed")
     assert (first.status, second.status, again.status) == ("quarantined",) * 2 + ("validated",)
     assert first.outputs[0] != second.outputs[0]
     assert sorted(c["key"] for c in again.superseded) == sorted(
@@ -221,7 +232,7 @@ def test_every_quarantine_of_the_key_since_the_last_validation_is_closed(
 
 
 def test_members_a_redelivery_lacks_are_removed_after_a_failed_attempt(
-    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+    lane: Any, orders: Orders, redelivered: Redeliver
 ) -> None:
     key = lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(5), "b.csv": orders(6)}))
     stale = "validated/orders/dt=2026-11-02/orders_20261102.csv.zip/b.csv"
@@ -229,9 +240,8 @@ def test_members_a_redelivery_lacks_are_removed_after_a_failed_attempt(
         first = processor.process(key)
         assert first.status == "validated", first
         assert stale in first.outputs, first.outputs
-        lane.deliver("orders_20261102.csv.zip", _zip(**{"a.csv": orders(7)}))
-        _fails_once(processor, monkeypatch, key)
-        again = processor.process(key)
+        renewed = _zip(**{"a.csv": orders(7)})
+        again = redelivered(lane, processor, "orders_20261102.csv.zip", renewed)
     assert again.status == "validated"
     assert not lane.store.exists(stale)
     assert not lane.store.exists(stale + ".quality.json")
@@ -437,11 +447,7 @@ def test_a_forced_reprocess_moved_elsewhere_after_an_unfinished_attempt_leaves_n
     with lane.processor() as processor:
         with monkeypatch.context() as patch:
             if between == "failed before publishing":
-
-                def broken(*args: Any, **kwargs: Any) -> Any:
-                    raise StorageError("the store timed out (a transient failure)")
-
-                patch.setattr(processor, "_download", broken)
+                patch.setattr(processor, "_download", _timed_out)
                 expected: type[BaseException] = StorageError
             else:  # interrupted once the new partition was published, before the clean-up
 
@@ -593,11 +599,7 @@ def test_a_content_index_the_store_would_not_update_leaves_the_published_deliver
     key = lane.deliver("orders_20261102.csv", body)
     with lane.processor() as processor:
         with monkeypatch.context() as patch:
-
-            def unreachable(*args: Any, **kwargs: Any) -> Any:
-                raise StorageError("the store timed out (a transient failure)")
-
-            patch.setattr(processor.ledger, "record_content", unreachable)
+            patch.setattr(processor.ledger, "record_content", _timed_out)
             first = processor.process(key)
         assert first.status == "validated"
         copy = lane.deliver("orders_20261103.csv", body)  # the same bytes, another name

@@ -4,7 +4,7 @@ passes the same contract test (``tests/integration/test_archive_formats.py``).""
 
 from __future__ import annotations
 
-from file_processing.archives.base import ArchiveFormat, Member, Packing
+from file_processing.archives.base import ArchiveFormat, Layer, Member, Packing
 from file_processing.archives.compressed import BZIP2, GZIP, XZ, Compressed
 from file_processing.archives.session import Session
 from file_processing.archives.tar import TarFormat
@@ -14,6 +14,7 @@ __all__ = [
     "ARCHIVE_FORMATS",
     "ArchiveFormat",
     "Compressed",
+    "Layer",
     "Member",
     "Packing",
     "Session",

@@ -2,9 +2,10 @@
 yields, the declared :class:`Packing`, and the checks every member walk makes (path
 traversal, duplicates, the ratio limit, library errors as reason-coded refusals).
 
-A format's walk gets the :class:`~file_processing.archives.session.Session`, which holds
-the delivery's byte and entry budgets and spools each member under them, so no format
-counts bytes or entries of its own.
+A format's walk gets one :class:`Layer`: the archive being opened (its bytes, name, depth
+and declared packing) and the :class:`~file_processing.archives.session.Session`, which
+holds the delivery's byte and entry budgets and spools each member under them, so no
+format counts bytes or entries of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "CHUNK_SIZE",
     "STREAM_ERRORS",
     "ArchiveFormat",
+    "Layer",
     "Member",
     "Packing",
     "Peeked",
@@ -149,32 +151,45 @@ class ArchiveFormat(ABC):
         return self.kind.value
 
     @abstractmethod
-    def members(
-        self,
-        session: Session,
-        source: Peeked,
-        name: str,
-        depth: int,
-        mode: Packing,
-        seekable: BinaryIO | None,
-    ) -> Iterator[Member]:
-        """Yield the archive's members, nested archives opened.
+    def members(self, layer: Layer) -> Iterator[Member]:
+        """Yield the members of the archive ``layer`` holds, nested archives opened.
 
-        Each entry is counted (``session.count_entry``), its name checked
+        Each entry is counted (``layer.session.count_entry``), its name checked
         (:func:`member_name`, :func:`check_unique`), its bytes copied by
-        ``session.spool`` (which enforces the size and ratio limits) and handed on by
-        ``session.settle`` (which opens it when it is itself an archive). Links, special
+        ``layer.session.spool`` (which enforces the size and ratio limits) and handed on by
+        :meth:`Layer.settle` (which opens it when it is itself an archive). Links, special
         files and anything broken raise :class:`~file_processing.errors.RefusedError`
         naming the member.
-
-        Args:
-            session: The delivery's walk: limits, budgets and scratch files.
-            source: The archive's bytes from their start (the sniffed head included).
-            name: The archive's path in the delivery; member paths start with it.
-            depth: How deeply this archive is nested (the delivery itself is 1).
-            mode: The packing the contract declares (``AUTO`` below the first layer).
-            seekable: The same bytes as a seekable file, when there is one.
         """
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One archive layer being opened: all a format's :meth:`ArchiveFormat.members` reads.
+
+    Attributes:
+        session: The delivery's walk: limits, budgets and scratch files, every layer's.
+        source: The archive's bytes from their start (the sniffed head included), read
+            front to back.
+        name: The archive's path in the delivery; member paths start with it.
+        depth: How deeply this archive is nested (the delivery itself is 1).
+        packing: The packing the contract declares (``AUTO`` below the first layer).
+        file: The same bytes as a file that can seek, positioned anywhere, when there is
+            one (a delivery read from its start, a member spooled to scratch); ``None``
+            for a stream that cannot seek, or bytes decompressed on the way.
+    """
+
+    session: Session
+    source: Readable
+    name: str
+    depth: int
+    packing: Packing = Packing.AUTO
+    file: BinaryIO | None = None
+
+    def settle(self, file: Path, size: int, path: str) -> Iterator[Member]:
+        """Hand over a member of this layer spooled to ``file`` (``size`` bytes, named
+        ``path``), or open it as the next layer when it is itself an archive."""
+        return self.session.settle(file, size, path, self.depth)
 
 
 def member_name(raw: str, archive: str) -> str:

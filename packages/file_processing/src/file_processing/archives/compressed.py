@@ -10,12 +10,14 @@ import bz2
 import gzip
 import lzma
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import BinaryIO, cast
 
 from file_processing.archives.base import (
     CHUNK_SIZE,
     STREAM_ERRORS,
     ArchiveFormat,
+    Layer,
     Member,
     Packing,
     Peeked,
@@ -23,7 +25,6 @@ from file_processing.archives.base import (
     check_ratio,
     refusal,
 )
-from file_processing.archives.session import Session
 from file_processing.archives.tar import TarFormat
 from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
@@ -81,23 +82,16 @@ class Compressed(ArchiveFormat):
         self.tar_suffixes = tar_suffixes
         self.errors = (*STREAM_ERRORS, *errors)
 
-    def members(
-        self,
-        session: Session,
-        source: Peeked,
-        name: str,
-        depth: int,
-        mode: Packing,
-        seekable: BinaryIO | None,
-    ) -> Iterator[Member]:
+    def members(self, layer: Layer) -> Iterator[Member]:
         """Yield the stream's one member, or the members of the tar it wraps."""
-        stream = _Decompressed(self, source, session.limits, name)
+        session, name = layer.session, layer.name
+        stream = _Decompressed(self, layer.source, session.limits, name)
         inner = Peeked(stream)
         if sniff(inner.head) is Kind.TAR:
-            yield from _TAR.walk(session, inner, name, depth)
+            yield from _TAR.members(replace(layer, source=inner, file=None))
             stream.drain()
             return
-        if mode is Packing.TAR:
+        if layer.packing is Packing.TAR:
             raise RefusedError(
                 Reason.FORMAT_MISMATCH,
                 f"contract declares packing 'tar' but the {self.name} stream holds no tar archive",
@@ -106,7 +100,7 @@ class Compressed(ArchiveFormat):
         path = f"{name}/{_inner_name(name, session.formats)}"
         session.count_entry(path)
         file, size = session.spool(inner.read, path)
-        yield from session.settle(file, size, path, depth)
+        yield from layer.settle(file, size, path)
 
 
 # gzip.GzipFile reads every member of a multi-member file (a bare zlib

@@ -19,6 +19,7 @@ from etl_core.storage import StagedFile
 from file_processing.archives.base import (
     CHUNK_SIZE,
     ArchiveFormat,
+    Layer,
     Member,
     Packing,
     Peeked,
@@ -80,7 +81,8 @@ class Session:
             yield from hand_over(Member(name, size, file))
             return
         found = 0
-        for member in self.open(kind, source, name, 1, mode, stream if at_start else None):
+        layer = Layer(self, source, name, 1, mode, stream if at_start else None)
+        for member in self.open(kind, layer):
             found += 1
             yield member
         if not found:
@@ -93,24 +95,16 @@ class Session:
                 member=name,
             )
 
-    def open(
-        self,
-        kind: Kind,
-        source: Peeked,
-        name: str,
-        depth: int,
-        mode: Packing,
-        seekable: BinaryIO | None,
-    ) -> Iterator[Member]:
+    def open(self, kind: Kind, layer: Layer) -> Iterator[Member]:
         """Yield the members of one archive layer, read by its kind's format."""
-        if depth > self.limits.max_depth:
+        if layer.depth > self.limits.max_depth:
             raise RefusedError(
                 Reason.ARCHIVE_TOO_DEEP,
                 f"archives nested deeper than {self.limits.max_depth} levels",
-                member=name,
+                member=layer.name,
             )
-        logger.debug("opening %s layer %d of %s", kind.value, depth, name)
-        yield from self.formats[kind.value].members(self, source, name, depth, mode, seekable)
+        logger.debug("opening %s layer %d of %s", kind.value, layer.depth, layer.name)
+        yield from self.formats[kind.value].members(layer)
 
     def settle(self, file: Path, size: int, path: str, depth: int) -> Iterator[Member]:
         """Hand a spooled member over, or open it when it is itself an archive."""
@@ -118,7 +112,7 @@ class Session:
             source = Peeked(fh)
             kind = sniff(source.head)
             if kind.is_archive:
-                yield from self.open(kind, source, path, depth + 1, Packing.AUTO, fh)
+                yield from self.open(kind, Layer(self, source, path, depth + 1, file=fh))
         if kind.is_archive:
             file.unlink()
             return

@@ -8,20 +8,18 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, BinaryIO, Self, cast
+from typing import IO, Self, cast
 
 from file_processing.archives.base import (
     STREAM_ERRORS,
     ArchiveFormat,
+    Layer,
     Member,
-    Packing,
-    Peeked,
     Readable,
     check_unique,
     member_name,
     refusal,
 )
-from file_processing.archives.session import Session
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB
 from file_processing.reasons import Reason
@@ -57,22 +55,11 @@ class TarFormat(ArchiveFormat):
     packings = frozenset({"tar"})
     suffixes = (".tar",)
 
-    def members(
-        self,
-        session: Session,
-        source: Peeked,
-        name: str,
-        depth: int,
-        mode: Packing,
-        seekable: BinaryIO | None,
-    ) -> Iterator[Member]:
-        """Yield the tar's regular files in archive order."""
-        yield from self.walk(session, source, name, depth)
-
-    def walk(self, session: Session, source: Readable, name: str, depth: int) -> Iterator[Member]:
-        """Yield the regular files of the tar read from ``source`` (any forward stream: a
-        decompressor's output too)."""
-        with _open_tar(source, name) as archive:
+    def members(self, layer: Layer) -> Iterator[Member]:
+        """Yield the tar's regular files in archive order, read strictly forward from
+        ``layer.source`` (a decompressor's output too)."""
+        session, name = layer.session, layer.name
+        with _open_tar(layer.source, name) as archive:
             seen: set[str] = set()
             while (info := _next_tar_entry(archive, name)) is not None:
                 path = member_name(info.name, name)
@@ -83,7 +70,7 @@ class TarFormat(ArchiveFormat):
                 _check_tar_type(info, member_path)
                 check_unique(path, seen, member_path)
                 file, size = session.spool(_tar_reader(archive, info, member_path), member_path)
-                yield from session.settle(file, size, member_path, depth)
+                yield from layer.settle(file, size, member_path)
 
 
 class _StrictTarInfo(tarfile.TarInfo):

@@ -23,9 +23,8 @@ from typing import Any, BinaryIO, Protocol, cast
 from file_processing.archives.base import (
     CHUNK_SIZE,
     ArchiveFormat,
+    Layer,
     Member,
-    Packing,
-    Peeked,
     Readable,
     check_unique,
     member_name,
@@ -85,21 +84,14 @@ class ZipFormat(ArchiveFormat):
     packings = frozenset({"zip"})
     suffixes = (".zip",)
 
-    def members(
-        self,
-        session: Session,
-        source: Peeked,
-        name: str,
-        depth: int,
-        mode: Packing,
-        seekable: BinaryIO | None,
-    ) -> Iterator[Member]:
+    def members(self, layer: Layer) -> Iterator[Member]:
         """Yield the zip's file members in directory order, after its layout is checked."""
+        session, name = layer.session, layer.name
         with ExitStack() as stack:
             fp = (
-                seekable
-                if seekable is not None
-                else stack.enter_context(self._spooled(session, source, name))
+                layer.file
+                if layer.file is not None
+                else stack.enter_context(self._spooled(session, layer.source, name))
             )
             self._precheck_zip(session, fp, name)
             archive = stack.enter_context(_open_zip(fp, name))
@@ -116,9 +108,9 @@ class ZipFormat(ArchiveFormat):
                     continue
                 _check_zip_entry(info, file_mode, member_path, session.limits)
                 check_unique(path, seen, member_path)
-                first = depth == 1 and seekable is not None  # the delivery's own zip
+                first = layer.depth == 1 and layer.file is not None  # the delivery's own zip
                 file, size = self._extract_zip(session, archive, fp, info, member_path, first=first)
-                yield from session.settle(file, size, member_path, depth)
+                yield from layer.settle(file, size, member_path)
 
     def _precheck_zip(self, session: Session, fp: BinaryIO, name: str) -> None:
         """Refuse an oversized central directory before zipfile reads it into memory."""
