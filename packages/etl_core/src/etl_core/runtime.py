@@ -155,6 +155,12 @@ class RuntimeSettings:
     pushgateway_url: URL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit (exporter
     ``pushgateway``)."""
+    pushgateway_exit_timeout: float = 3.0
+    """Seconds a push waits for the Pushgateway on the way out of a command stopped before
+    its job's end (an error, Ctrl-C, SIGTERM), instead of the 10 s of a push at the job's
+    end: a SIGTERM'd process is killed when its grace period ends (30 s on Kubernetes and
+    ECS), which the units in flight have already used; a gateway that answers does so in
+    well under a second."""
     metrics_exporters: tuple[MetricExporterKind, ...] | None = None
     """Where batch jobs export their metrics at exit: ``pushgateway``, ``emf`` (CloudWatch
     Embedded Metric Format lines), ``statsd`` (a StatsD or Datadog agent), several
@@ -221,7 +227,7 @@ class RuntimeSettings:
         """Timeouts, the scheduler's tick and lease, the metric exporters; a lane adds its
         own after these."""
         self._check_exporters(checks)
-        for name in ("s3_connect_timeout", "s3_read_timeout"):
+        for name in ("s3_connect_timeout", "s3_read_timeout", "pushgateway_exit_timeout"):
             checks.require(getattr(self, name) > 0, name, "above 0 seconds")
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
         checks.positive_interval("schedule_tick")
@@ -610,6 +616,7 @@ class Session(Generic[S]):
         *,
         pushgateway: bool = True,
         close: bool = True,
+        pushgateway_timeout: float | None = None,
     ) -> bool:
         """Export ``registry`` (the default registry) through every configured exporter
         (:meth:`RuntimeSettings.metric_exporter_kinds`), as job ``job``.
@@ -617,7 +624,9 @@ class Session(Generic[S]):
         A batch job calls this at exit; a long-running command also as it goes, with
         ``pushgateway=False`` (a group replaced mid-run would look like the run's end) and
         ``close=False`` (its socket and file stay open for the next export): the exporters
-        are built once per job, so what went out is not sent again. A failing
+        are built once per job, so what went out is not sent again.
+        ``pushgateway_timeout``: the seconds a push waits for the gateway (its own 10 s when
+        ``None``; the way out uses ``pushgateway_exit_timeout``). A failing
         exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
         and never stops the others: the job's own outcome matters more than its metrics.
 
@@ -639,6 +648,13 @@ class Session(Generic[S]):
         exporters = [e for e in self._exporters[job] if pushgateway or e.kind != "pushgateway"]
         if not exporters:
             return False
+        if pushgateway_timeout is not None:
+            from etl_core.metrics import PushgatewayExporter
+
+            exporters = [
+                e.with_timeout(pushgateway_timeout) if isinstance(e, PushgatewayExporter) else e
+                for e in exporters
+            ]
         chosen = registry if registry is not None else default_registry()
         try:
             return not export_through(exporters, chosen, close=close)
@@ -704,13 +720,17 @@ def _export_declared_metrics() -> None:
     """Export every batch job declared (:meth:`Session.exports_metrics_as`) and not exported
     yet: the way out of a command that ended before its own export (an error, an exit, an
     interruption). A failing exporter is a warning, as at a job's end; a second Ctrl-C
-    during it gives the export up (said in the log), never the exit code."""
+    during it gives the export up (said in the log), never the exit code. A push waits
+    ``pushgateway_exit_timeout`` for the Pushgateway, not its 10 s: a SIGTERM'd process
+    has spent most of its grace period on its units in flight by now."""
     with _declared_lock:
         pending = list(_declared.values())
         _declared.clear()
     for declared in pending:
         try:
-            declared.session.export_metrics(declared.job, declared.registry)
+            session = declared.session
+            timeout = session.settings.pushgateway_exit_timeout
+            session.export_metrics(declared.job, declared.registry, pushgateway_timeout=timeout)
         except KeyboardInterrupt:
             logger.warning("metrics of %s not exported: interrupted again", declared.job)
             return
