@@ -71,6 +71,7 @@ __all__ = [
     "lane_settings",
     "lane_variables",
     "load_runtime_settings",
+    "name_setting_sources",
     "new_run_id",
     "open_session",
     "process_alive",
@@ -786,10 +787,12 @@ def loaded_source(setting: str) -> str:
     return _loaded_sources.get(setting, DEFAULT_SOURCE)
 
 
-def _name_sources(error: ConfigError) -> None:
+def name_setting_sources(error: ConfigError) -> None:
     """Give ``error``'s fields found invalid after loading (the Celery settings, checked
-    when a broker is used: ``(from default)``) the source their value came from, so an
-    operator is sent to the variable or file that set it."""
+    when a broker is used: ``(from default)``; a database error's ``DATABASE_URL``) the
+    source their value came from, so an operator is sent to the variable, flag or file
+    that set it. :func:`run_entry_point` does it for an error ending a command; a worker
+    process for an error building its lane's context, which it logs itself."""
     found = [
         replaced(problem, source=_loaded_sources[problem.field])
         if problem.source == DEFAULT_SOURCE and problem.field in _loaded_sources
@@ -811,11 +814,15 @@ def _database_url_named(problem: FieldError) -> FieldError:
     source = _loaded_sources.get("database_url", DEFAULT_SOURCE)
     if problem.source != DATABASE_URL_SETTING or source == DEFAULT_SOURCE:
         return problem
-    if source.startswith("override "):  # a command-line flag
-        return replaced(problem, field="--database-url", source=source)
-    if source.startswith("env "):
+    if source.startswith("env "):  # etl-schema reads ETL_DATABASE_URL and DATABASE_URL too
         return replaced(problem, field=source.removeprefix("env "), source=source)
-    return replaced(problem, field="database_url", source=source)  # an etl.toml key
+    # etl-schema does not read the flag nor etl.toml: its command names the URL to migrate
+    said = problem.message.replace(
+        "`etl-schema migrate`", "`etl-schema migrate --database-url <that URL>`"
+    )
+    if source.startswith("override "):  # a command-line flag
+        return replaced(problem, field="--database-url", message=said, source=source)
+    return replaced(problem, field="database_url", message=said, source=source)  # etl.toml
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:
@@ -834,7 +841,7 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         app()
     except EtlError as exc:
         if isinstance(exc, ConfigError):
-            _name_sources(exc)
+            name_setting_sources(exc)
         log = logging.getLogger(name)
         log.error("%s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         usage = isinstance(exc, ConfigError | MissingDependencyError)
