@@ -20,15 +20,8 @@ from etl_core.metrics import Registry, export_through
 from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings, run_entry_point
 from etl_core.testing import capture_logs
 from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
-from etl_core.testing.statsd import statsd_agent
 
 PASSWORD = "hunter2-gateway-secret"
-
-
-@pytest.fixture
-def udp_server() -> Iterator[socket.socket]:
-    with statsd_agent() as sock:
-        yield sock
 
 
 def _registry() -> Registry:
