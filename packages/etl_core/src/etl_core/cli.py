@@ -213,8 +213,8 @@ class RuntimeCLI(Generic[S]):
 
         settings = session.settings
         job = f"etl_{self.lane}_schedule"
-        session.exports_metrics_as(job)  # the last counts go out however the command ends
         self.reach_broker(settings, meanwhile="firings fail until it answers")
+        session.exports_metrics_as(job)  # the last counts go out however the command ends
         scheduler = Scheduler(
             store,
             self.lane,

@@ -15,9 +15,10 @@ interval job fires at once and each cron job at its next time; a firing that fai
 A scheduler counts in the default registry what it does, for the exporters
 (``metrics_exporters``; ``etl-<runtime> schedule`` exports after every tick):
 ``etl_<lane>_scheduler_ticks_total`` (``role``: ``leading`` or ``standing_by``),
-``etl_<lane>_scheduler_firings_total`` (``job``, ``outcome``: ``fired`` or ``failed``) and
-``etl_<lane>_scheduler_units_enqueued_total`` (``job``); a job's label is its name with
-``_`` for each space (``ingest_shop``: a StatsD tag holds no space).
+``etl_<lane>_scheduler_firings_total`` (``scheduled_job``, ``outcome``: ``fired`` or
+``failed``) and ``etl_<lane>_scheduler_units_enqueued_total`` (``scheduled_job``): the job's
+name with ``_`` for each space (``ingest_shop``: a StatsD tag holds no space); not ``job``,
+the label Prometheus and the Pushgateway give the scraped or pushed job.
 """
 
 from __future__ import annotations
@@ -132,12 +133,12 @@ class Scheduler:
         self._firings = Counter(
             f"etl_{lane}_scheduler_firings_total",
             "Scheduled job firings, by job and outcome (fired or failed).",
-            ["job", "outcome"],
+            ["scheduled_job", "outcome"],
         )
         self._enqueued = Counter(
             f"etl_{lane}_scheduler_units_enqueued_total",
             "Work units the scheduler's firings enqueued, by job.",
-            ["job"],
+            ["scheduled_job"],
         )
 
     def run(
@@ -216,13 +217,13 @@ class Scheduler:
             count = job.fire()
         except Exception as exc:  # a broker or store outage must not end the scheduler
             self._failed += 1
-            self._firings.labels(job=_label(job.name), outcome="failed").inc()
+            self._firings.labels(scheduled_job=_label(job.name), outcome="failed").inc()
             again = f"{self._due[job.name]:%H:%M:%S}"
             logger.error("scheduled %s failed, tried again at %s: %s", job.name, again, exc)
             return
         self._fired[job.name] += 1
-        self._firings.labels(job=_label(job.name), outcome="fired").inc()
-        self._enqueued.labels(job=_label(job.name)).inc(count)
+        self._firings.labels(scheduled_job=_label(job.name), outcome="fired").inc()
+        self._enqueued.labels(scheduled_job=_label(job.name)).inc(count)
         logger.info(
             "scheduled %s fired: %d unit(s) enqueued",
             job.name,
