@@ -95,7 +95,8 @@ def test_a_scheduler_counts_its_ticks_firings_units_and_failures(store: LocalObj
     assert captured.value(ticks, role="standing_by") == 2
     firings = "etl_test_lane_scheduler_firings_total"
     assert captured.value(firings, scheduled_job="scan", outcome="fired") == 3
-    assert captured.value(firings, scheduled_job="ingest_shop", outcome="failed") == 3  # no space: StatsD
+    # a job's spaces as "_": a StatsD tag holds none
+    assert captured.value(firings, scheduled_job="ingest_shop", outcome="failed") == 3
     assert captured.value("etl_test_lane_scheduler_units_enqueued_total", scheduled_job="scan") == 6
 
 
