@@ -101,7 +101,7 @@ def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
                 for source in sources
                 if source.schedule is not None
             ]
-            cli.run_scheduler(settings, store, jobs, max_ticks=max_ticks)
+            cli.run_scheduler(session, store, jobs, max_ticks=max_ticks)
 
 
 def _worker_task(session: Settings) -> LaneTask[LaneValue]:

@@ -189,7 +189,7 @@ class RuntimeCLI(Generic[S]):
 
     def run_scheduler(
         self,
-        settings: RuntimeSettings,
+        session: Session[S],
         store: "ObjectStore",
         jobs: "list[Job]",
         *,
@@ -201,10 +201,20 @@ class RuntimeCLI(Generic[S]):
         The broker is connected to once first: a refused login stops it at once (exit 2,
         the broker named); an unreachable one is a warning, its firings failing until the
         broker answers.
+
+        Its metrics (ticks, firings, units enqueued, failed firings) go out as job
+        ``etl_<lane>_schedule`` after every tick through the configured exporters, each
+        sending what changed since its previous export (a scheduler runs for weeks: an
+        export only at its exit would show nothing until then); the Pushgateway only after
+        a tick that fired a job (one HTTP push a firing, not one a tick), and every exporter
+        once more as the command ends, however it ends.
         """
         from etl_core.scheduler import Scheduler
 
+        settings = session.settings
+        job = f"etl_{self.lane}_schedule"
         self.reach_broker(settings, meanwhile="firings fail until it answers")
+        session.exports_metrics_as(job)  # the last counts go out however the command ends
         scheduler = Scheduler(
             store,
             self.lane,
@@ -212,7 +222,12 @@ class RuntimeCLI(Generic[S]):
             tick=settings.schedule_tick.total_seconds(),
             lease_seconds=settings.schedule_lease_seconds.total_seconds(),
         )
-        summary = scheduler.run(max_ticks=max_ticks)
+
+        def export(fired: bool) -> None:
+            session.export_metrics(job, pushgateway=fired, close=False)
+
+        summary = scheduler.run(max_ticks=max_ticks, after_tick=export)
+        session.export_metrics(job)
         fired = ", ".join(f"{name} {count}x" for name, count in summary.fired.items())
         self.out.print(
             f"scheduler stopped after {summary.ticks} tick(s), {summary.led} leading; "

@@ -71,6 +71,7 @@ __all__ = [
     "lane_settings",
     "lane_variables",
     "load_runtime_settings",
+    "name_setting_sources",
     "new_run_id",
     "open_session",
     "process_alive",
@@ -155,6 +156,12 @@ class RuntimeSettings:
     pushgateway_url: URL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit (exporter
     ``pushgateway``)."""
+    pushgateway_exit_timeout: float = 3.0
+    """Seconds a push waits for the Pushgateway on the way out of a command stopped before
+    its job's end (an error, Ctrl-C, SIGTERM), instead of the 10 s of a push at the job's
+    end: a SIGTERM'd process is killed when its grace period ends (30 s on Kubernetes and
+    ECS), which the units in flight have already used; a gateway that answers does so in
+    well under a second."""
     metrics_exporters: tuple[MetricExporterKind, ...] | None = None
     """Where batch jobs export their metrics at exit: ``pushgateway``, ``emf`` (CloudWatch
     Embedded Metric Format lines), ``statsd`` (a StatsD or Datadog agent), several
@@ -221,7 +228,7 @@ class RuntimeSettings:
         """Timeouts, the scheduler's tick and lease, the metric exporters; a lane adds its
         own after these."""
         self._check_exporters(checks)
-        for name in ("s3_connect_timeout", "s3_read_timeout"):
+        for name in ("s3_connect_timeout", "s3_read_timeout", "pushgateway_exit_timeout"):
             checks.require(getattr(self, name) > 0, name, "above 0 seconds")
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
         checks.positive_interval("schedule_tick")
@@ -610,6 +617,7 @@ class Session(Generic[S]):
         *,
         pushgateway: bool = True,
         close: bool = True,
+        pushgateway_timeout: float | None = None,
     ) -> bool:
         """Export ``registry`` (the default registry) through every configured exporter
         (:meth:`RuntimeSettings.metric_exporter_kinds`), as job ``job``.
@@ -617,7 +625,9 @@ class Session(Generic[S]):
         A batch job calls this at exit; a long-running command also as it goes, with
         ``pushgateway=False`` (a group replaced mid-run would look like the run's end) and
         ``close=False`` (its socket and file stay open for the next export): the exporters
-        are built once per job, so what went out is not sent again. A failing
+        are built once per job, so what went out is not sent again.
+        ``pushgateway_timeout``: the seconds a push waits for the gateway (its own 10 s when
+        ``None``; the way out uses ``pushgateway_exit_timeout``). A failing
         exporter is logged (masked: no credential of ``pushgateway_url``), never fatal,
         and never stops the others: the job's own outcome matters more than its metrics.
 
@@ -639,6 +649,13 @@ class Session(Generic[S]):
         exporters = [e for e in self._exporters[job] if pushgateway or e.kind != "pushgateway"]
         if not exporters:
             return False
+        if pushgateway_timeout is not None:
+            from etl_core.metrics import PushgatewayExporter
+
+            exporters = [
+                e.with_timeout(pushgateway_timeout) if isinstance(e, PushgatewayExporter) else e
+                for e in exporters
+            ]
         chosen = registry if registry is not None else default_registry()
         try:
             return not export_through(exporters, chosen, close=close)
@@ -704,13 +721,17 @@ def _export_declared_metrics() -> None:
     """Export every batch job declared (:meth:`Session.exports_metrics_as`) and not exported
     yet: the way out of a command that ended before its own export (an error, an exit, an
     interruption). A failing exporter is a warning, as at a job's end; a second Ctrl-C
-    during it gives the export up (said in the log), never the exit code."""
+    during it gives the export up (said in the log), never the exit code. A push waits
+    ``pushgateway_exit_timeout`` for the Pushgateway, not its 10 s: a SIGTERM'd process
+    has spent most of its grace period on its units in flight by now."""
     with _declared_lock:
         pending = list(_declared.values())
         _declared.clear()
     for declared in pending:
         try:
-            declared.session.export_metrics(declared.job, declared.registry)
+            session = declared.session
+            timeout = session.settings.pushgateway_exit_timeout
+            session.export_metrics(declared.job, declared.registry, pushgateway_timeout=timeout)
         except KeyboardInterrupt:
             logger.warning("metrics of %s not exported: interrupted again", declared.job)
             return
@@ -766,10 +787,12 @@ def loaded_source(setting: str) -> str:
     return _loaded_sources.get(setting, DEFAULT_SOURCE)
 
 
-def _name_sources(error: ConfigError) -> None:
+def name_setting_sources(error: ConfigError) -> None:
     """Give ``error``'s fields found invalid after loading (the Celery settings, checked
-    when a broker is used: ``(from default)``) the source their value came from, so an
-    operator is sent to the variable or file that set it."""
+    when a broker is used: ``(from default)``; a database error's ``DATABASE_URL``) the
+    source their value came from, so an operator is sent to the variable, flag or file
+    that set it. :func:`run_entry_point` does it for an error ending a command; a worker
+    process for an error building its lane's context, which it logs itself."""
     found = [
         replaced(problem, source=_loaded_sources[problem.field])
         if problem.source == DEFAULT_SOURCE and problem.field in _loaded_sources
@@ -791,11 +814,15 @@ def _database_url_named(problem: FieldError) -> FieldError:
     source = _loaded_sources.get("database_url", DEFAULT_SOURCE)
     if problem.source != DATABASE_URL_SETTING or source == DEFAULT_SOURCE:
         return problem
-    if source.startswith("override "):  # a command-line flag
-        return replaced(problem, field="--database-url", source=source)
-    if source.startswith("env "):
+    if source.startswith("env "):  # etl-schema reads ETL_DATABASE_URL and DATABASE_URL too
         return replaced(problem, field=source.removeprefix("env "), source=source)
-    return replaced(problem, field="database_url", source=source)  # an etl.toml key
+    # etl-schema does not read the flag nor etl.toml: its command names the URL to migrate
+    said = problem.message.replace(
+        "`etl-schema migrate`", "`etl-schema migrate --database-url <that URL>`"
+    )
+    if source.startswith("override "):  # a command-line flag
+        return replaced(problem, field="--database-url", message=said, source=source)
+    return replaced(problem, field="database_url", message=said, source=source)  # etl.toml
 
 
 def run_entry_point(app: Callable[[], object], *, name: str) -> None:
@@ -814,7 +841,7 @@ def run_entry_point(app: Callable[[], object], *, name: str) -> None:
         app()
     except EtlError as exc:
         if isinstance(exc, ConfigError):
-            _name_sources(exc)
+            name_setting_sources(exc)
         log = logging.getLogger(name)
         log.error("%s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         usage = isinstance(exc, ConfigError | MissingDependencyError)

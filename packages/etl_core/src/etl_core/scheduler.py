@@ -11,6 +11,14 @@ A job's firing enqueues work units (the scheduler never runs them itself): firin
 twice, or late, is harmless, since units are idempotent. On becoming leader, every
 interval job fires at once and each cron job at its next time; a firing that fails
 (the broker unreachable) is logged and tried again at the job's next time.
+
+A scheduler counts in the default registry what it does, for the exporters
+(``metrics_exporters``; ``etl-<runtime> schedule`` exports after every tick):
+``etl_<lane>_scheduler_ticks_total`` (``role``: ``leading`` or ``standing_by``),
+``etl_<lane>_scheduler_firings_total`` (``scheduled_job``, ``outcome``: ``fired`` or
+``failed``) and ``etl_<lane>_scheduler_units_enqueued_total`` (``scheduled_job``): the job's
+name with ``_`` for each space (``ingest_shop``: a StatsD tag holds no space); not ``job``,
+the label Prometheus and the Pushgateway give the scraped or pushed job.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from etl_core.errors import LeaseBusyError, LeaseLostError
 from etl_core.layout import state_key
+from etl_core.metrics.registry import Counter
 from etl_core.storage import Lease, ObjectStore, acquire_lease
 
 __all__ = ["Job", "Scheduler", "SchedulerSummary", "every", "scheduler_lease_key"]
@@ -31,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 NextTime = Callable[[datetime], datetime]
 """A job's next firing strictly after the given instant (UTC)."""
+AfterTick = Callable[[bool], None]
+"""Called after each tick with whether a job fired (or failed to) in it."""
 
 
 def every(interval: timedelta) -> NextTime:
@@ -87,6 +98,9 @@ class Scheduler:
         tick: Seconds between two looks at the clock (and, standing by, at the lease).
         lease_seconds: How long the lease lasts without its heartbeat (renewed every third).
         clock: The current instant (tests).
+
+    Raises:
+        ValueError: ``tick`` is not positive or not below ``lease_seconds``.
     """
 
     def __init__(
@@ -111,12 +125,35 @@ class Scheduler:
         self._fired = dict.fromkeys((job.name for job in jobs), 0)
         self._failed = 0
         self._standing_by = False
+        self._ticks = Counter(
+            f"etl_{lane}_scheduler_ticks_total",
+            "Scheduler ticks, by role (leading or standing_by).",
+            ["role"],
+        )
+        self._firings = Counter(
+            f"etl_{lane}_scheduler_firings_total",
+            "Scheduled job firings, by job and outcome (fired or failed).",
+            ["scheduled_job", "outcome"],
+        )
+        self._enqueued = Counter(
+            f"etl_{lane}_scheduler_units_enqueued_total",
+            "Work units the scheduler's firings enqueued, by job.",
+            ["scheduled_job"],
+        )
 
     def run(
-        self, *, max_ticks: int | None = None, stop: threading.Event | None = None
+        self,
+        *,
+        max_ticks: int | None = None,
+        stop: threading.Event | None = None,
+        after_tick: AfterTick | None = None,
     ) -> SchedulerSummary:
         """Lead or stand by until ``stop`` is set, ``max_ticks`` ticks passed, or an
-        interruption (Ctrl-C, SIGTERM) propagates; the lease is released on the way out."""
+        interruption (Ctrl-C, SIGTERM) propagates; the lease is released on the way out.
+
+        ``after_tick`` runs after each tick, before the wait for the next (``schedule``
+        exports its metrics there), told whether a job fired or failed to in it.
+        """
         stopped = stop or threading.Event()
         lease: Lease | None = None
         ticks = led = 0
@@ -125,9 +162,14 @@ class Scheduler:
                 ticks += 1
                 if lease is None or lease.lost:
                     lease = self._lead()
+                attempts = sum(self._fired.values()) + self._failed
+                leading = lease is not None
                 if lease is not None:
                     led += 1
                     lease = self._fire_due(lease)
+                self._ticks.labels(role="leading" if leading else "standing_by").inc()
+                if after_tick is not None:
+                    after_tick(sum(self._fired.values()) + self._failed != attempts)
                 stopped.wait(self.tick)
         finally:
             if lease is not None and not lease.lost:
@@ -175,13 +217,22 @@ class Scheduler:
             count = job.fire()
         except Exception as exc:  # a broker or store outage must not end the scheduler
             self._failed += 1
+            self._firings.labels(scheduled_job=_label(job.name), outcome="failed").inc()
             again = f"{self._due[job.name]:%H:%M:%S}"
             logger.error("scheduled %s failed, tried again at %s: %s", job.name, again, exc)
             return
         self._fired[job.name] += 1
+        self._firings.labels(scheduled_job=_label(job.name), outcome="fired").inc()
+        self._enqueued.labels(scheduled_job=_label(job.name)).inc(count)
         logger.info(
             "scheduled %s fired: %d unit(s) enqueued",
             job.name,
             count,
             extra={"job": job.name, "units": count},
         )
+
+
+def _label(name: str) -> str:
+    """A job's name as a metric label: ``_`` for each space (``ingest shop``), which a
+    StatsD tag cannot hold."""
+    return "_".join(name.split())

@@ -32,7 +32,7 @@ from etl_core.errors import EtlError, UnknownKindError
 from etl_core.metrics import EXPORTER_KINDS, EXPORTERS, MetricExporter, Registry
 from etl_core.metrics.choice import exporter_class
 from etl_core.runtime import RuntimeSettings
-from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
+from etl_core.testing.pushgateway import free_port, scrape
 
 GAUGES = {"etl_test_backlog_files"}
 """Gauges are levels (the receiver keeps the last value); everything else adds up."""
@@ -178,15 +178,8 @@ def _emf(request: pytest.FixtureRequest) -> Iterator[Receiver]:
     yield receiver
 
 
-@pytest.fixture(scope="module")
-def gateway() -> Iterator[str]:
-    """The machine's Pushgateway binary on 127.0.0.1, for the whole module."""
-    with running_pushgateway() as url:
-        yield url
-
-
 def _pushgateway(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    url: str = request.getfixturevalue("gateway")
+    url: str = request.getfixturevalue("pushgateway")
 
     def read() -> dict[str, float]:
         receiver.known.clear()  # a push replaces the group: the gateway holds totals

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import base64
-import errno
 import socket
 import subprocess
 import urllib.error
@@ -32,7 +31,9 @@ from etl_core.metrics import (
 )
 from etl_core.testing.pushgateway import find_binary, free_port, running_pushgateway, scrape
 from etl_core.testing.services import service_unavailable
-from etl_core.testing.statsd import drained, statsd_agent
+from etl_core.testing.statsd import drained
+
+from .conftest import RefusingNetwork
 
 TRICKY_VALUE = 'C:\\drops\\"q3"\nfinal'
 
@@ -88,13 +89,6 @@ def test_promtool_does_reject_unescaped_label_values(promtool: str) -> None:
 
 
 # --------------------------------------------------------------- pushgateway
-
-
-@pytest.fixture(scope="module")
-def pushgateway() -> Iterator[str]:
-    """The real Pushgateway binary on 127.0.0.1, in-memory only; stopped afterwards."""
-    with running_pushgateway() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -215,12 +209,6 @@ def test_push_to_a_closed_port_raises_retryable_error() -> None:
 
 
 # ---------------------------------------------------------------------- statsd
-
-
-@pytest.fixture
-def udp_server() -> Iterator[socket.socket]:
-    with statsd_agent() as sock:
-        yield sock
 
 
 def _port(sock: socket.socket) -> int:
@@ -414,26 +402,8 @@ def test_an_agent_name_that_does_not_resolve_is_looked_up_once_per_export(
     assert looked_up == ["statsd host that cannot resolve"]
 
 
-class _SecondDatagramRefused:
-    """A real UDP socket whose second ``sendto`` the network refuses (fault injection: a
-    send buffer that filled, a route that went away, mid-export)."""
-
-    def __init__(self, sock: socket.socket, sent: list[bytes]) -> None:
-        self._sock = sock
-        self._sent = sent
-
-    def sendto(self, data: bytes, address: tuple[str, int]) -> int:
-        self._sent.append(data)
-        if len(self._sent) == 2:
-            raise OSError(errno.ENOBUFS, "No buffer space available")
-        return self._sock.sendto(data, address)
-
-    def close(self) -> None:
-        self._sock.close()
-
-
 def test_a_datagram_sent_before_a_refused_one_is_never_sent_again(
-    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+    udp_server: socket.socket, second_datagram_refused: RefusingNetwork
 ) -> None:
     """An export of two datagrams, the second refused: the next export sends what the
     second carried, and nothing of the first again (it was all sent again: counted twice)."""
@@ -441,20 +411,12 @@ def test_a_datagram_sent_before_a_refused_one_is_never_sent_again(
     files = registry.counter("etl_fp_files_total", "Files.", labels=("dataset",))
     for n in range(40):
         files.labels(dataset=f"dataset_{n:02}").inc()
-    client = StatsdClient("127.0.0.1", _port(udp_server), max_packet_bytes=512)
-    opened = StatsdClient._connect
-    tried: list[bytes] = []
-
-    def connect(self: StatsdClient) -> tuple[Any, tuple[str, int]]:
-        sock, address = opened(self)
-        return _SecondDatagramRefused(sock, tried), address
-
-    monkeypatch.setattr(StatsdClient, "_connect", connect)
-    exporter = StatsdExporter(client, registry)
+    exporter = StatsdExporter(second_datagram_refused.client, registry)
     with pytest.raises(MetricExportError):
         exporter.export(registry)
-    monkeypatch.undo()
-    assert len(tried) >= 3  # the export took several datagrams, the second refused
+    second_datagram_refused.heal()
+    # the export took several datagrams, the second refused
+    assert len(second_datagram_refused.tried) >= 3
     exporter.export(registry)
     exporter.close()
 
@@ -465,7 +427,7 @@ def test_a_datagram_sent_before_a_refused_one_is_never_sent_again(
 
 
 def test_a_series_too_long_for_one_datagram_is_never_half_sent_again(
-    udp_server: socket.socket, monkeypatch: pytest.MonkeyPatch
+    udp_server: socket.socket, second_datagram_refused: RefusingNetwork
 ) -> None:
     """A histogram series whose ``_count`` and ``_sum`` lines together exceed the packet
     size, its second datagram refused: the next export sends the series once (its
@@ -476,19 +438,10 @@ def test_a_series_too_long_for_one_datagram_is_never_half_sent_again(
     step.labels(step=long_step).observe(0.5)
     files = registry.counter("etl_fp_files_total", "Files.", ("dataset",))
     files.labels(dataset="d" * 300).inc()  # the first datagram: the step's go after it
-    client = StatsdClient("127.0.0.1", _port(udp_server), max_packet_bytes=512)
-    opened = StatsdClient._connect
-    tried: list[bytes] = []
-
-    def connect(self: StatsdClient) -> tuple[Any, tuple[str, int]]:
-        sock, address = opened(self)
-        return _SecondDatagramRefused(sock, tried), address
-
-    monkeypatch.setattr(StatsdClient, "_connect", connect)
-    exporter = StatsdExporter(client, registry)
+    exporter = StatsdExporter(second_datagram_refused.client, registry)
     with pytest.raises(MetricExportError):  # the second datagram refused
         exporter.export(registry)
-    monkeypatch.undo()
+    second_datagram_refused.heal()
     exporter.export(registry)
     exporter.close()
 

@@ -20,15 +20,8 @@ from etl_core.metrics import Registry, export_through
 from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings, run_entry_point
 from etl_core.testing import capture_logs
 from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
-from etl_core.testing.statsd import statsd_agent
 
 PASSWORD = "hunter2-gateway-secret"
-
-
-@pytest.fixture
-def udp_server() -> Iterator[socket.socket]:
-    with statsd_agent() as sock:
-        yield sock
 
 
 def _registry() -> Registry:
@@ -483,3 +476,44 @@ def test_open_runs_are_finished_before_the_exit_export_that_may_wait(
         run_entry_point(command, name="etl-test")
 
     assert steps == ["runs finished", "exported"]
+
+
+@pytest.fixture
+def silent_gateway() -> Iterator[str]:
+    """A Pushgateway URL whose socket takes connections (the kernel's backlog) and never
+    answers a request."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
+
+
+def test_the_way_out_waits_pushgateway_exit_timeout_for_a_gateway_that_never_answers(
+    silent_gateway: str,
+) -> None:
+    """A SIGTERM'd command's exit export to a silent gateway waited the push's 10 s of a
+    30 s grace period; now ``pushgateway_exit_timeout`` (0.5 s here), said as a warning."""
+    import time
+
+    env = {"ETL_PUSHGATEWAY_URL": silent_gateway, "ETL_PUSHGATEWAY_EXIT_TIMEOUT": "0.5"}
+    session = _session(env)
+
+    def command() -> None:
+        session.exports_metrics_as("etl_test_job", _registry())
+        raise KeyboardInterrupt  # as SIGTERM is raised in a command
+
+    started = time.monotonic()
+    with capture_logs(logging.WARNING) as logs, pytest.raises(KeyboardInterrupt):
+        run_entry_point(command, name="etl-test")
+    waited = time.monotonic() - started
+
+    assert waited < 5, f"the way out waited {waited:.1f} s"
+    (warning,) = [r for r in logs if "not exported through pushgateway" in r["event"]]
+    assert "timed out" in warning["event"]
+
+
+def test_a_pushgateway_exit_timeout_of_zero_is_refused_naming_the_setting() -> None:
+    from etl_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pushgateway_exit_timeout"):
+        _session({"ETL_PUSHGATEWAY_EXIT_TIMEOUT": "0"})

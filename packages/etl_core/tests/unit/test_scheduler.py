@@ -10,6 +10,7 @@ import pytest
 
 from etl_core.scheduler import Job, Scheduler, every, scheduler_lease_key
 from etl_core.storage import LocalObjectStore, acquire_lease, read_lease
+from etl_core.testing import capture_metrics
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -77,3 +78,39 @@ def test_a_failing_job_is_counted_and_the_others_still_fire(store: LocalObjectSt
 def test_a_non_positive_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="must be positive"):
         every(timedelta(0))
+
+
+def test_a_scheduler_counts_its_ticks_firings_units_and_failures(store: LocalObjectStore) -> None:
+    def broken() -> int:
+        raise ConnectionError("broker unreachable")
+
+    jobs = [Job("ingest shop", every(timedelta(seconds=10)), broken),
+            Job("scan", every(timedelta(seconds=10)), lambda: 2)]  # fmt: skip
+    with capture_metrics() as captured:
+        scheduler(store, jobs).run(max_ticks=3)
+        with acquire_lease(store, scheduler_lease_key("test_lane"), ttl=60, purpose="another"):
+            scheduler(store, jobs).run(max_ticks=2)
+    ticks = "etl_test_lane_scheduler_ticks_total"
+    assert captured.value(ticks, role="leading") == 3
+    assert captured.value(ticks, role="standing_by") == 2
+    firings = "etl_test_lane_scheduler_firings_total"
+    assert captured.value(firings, scheduled_job="scan", outcome="fired") == 3
+    # a job's spaces as "_": a StatsD tag holds none
+    assert captured.value(firings, scheduled_job="ingest_shop", outcome="failed") == 3
+    assert captured.value("etl_test_lane_scheduler_units_enqueued_total", scheduled_job="scan") == 6
+
+
+def test_after_each_tick_the_scheduler_says_whether_a_job_fired_in_it(
+    store: LocalObjectStore,
+) -> None:
+    seen: list[str] = []
+    minute = Job("minute", every(timedelta(minutes=1)), lambda: seen.append("fired") or 1)
+    summary = scheduler(store, [minute]).run(
+        max_ticks=8, after_tick=lambda fired: seen.append(f"tick, fired: {fired}")
+    )
+    ticks = [said for said in seen if said.startswith("tick")]
+    assert len(ticks) == 8
+    assert ticks.count("tick, fired: True") == summary.fired["minute"] >= 2
+    for i, said in enumerate(seen):  # told after the firing of its own tick, never before
+        if said == "tick, fired: True":
+            assert seen[i - 1] == "fired"

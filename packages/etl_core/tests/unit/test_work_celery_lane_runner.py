@@ -6,7 +6,8 @@ import contextlib
 
 import pytest
 
-from etl_core.errors import ConfigError
+from etl_core.errors import ConfigError, DatabaseNotReadyError
+from etl_core.runtime import RuntimeSettings, load_runtime_settings
 from etl_core.work import WorkUnit
 from etl_core.work.celery import LaneRunner
 
@@ -116,3 +117,45 @@ def test_a_unit_is_handed_back_even_when_its_delivery_count_cannot_be_updated() 
     with pytest.raises(Reject) as handed:
         _hand_back(task, result, counter)  # type: ignore[arg-type]
     assert handed.value.requeue is True
+
+
+NOT_MIGRATED = (
+    "database postgresql://etl@db/etl holds none of the platform's schema (no migration "
+    "applied): check that the URL names the platform's database; if it is a new one, run "
+    "`etl-schema migrate`"
+)
+
+
+def _not_migrated(opened: contextlib.ExitStack) -> object:
+    raise DatabaseNotReadyError("etl-test worker", NOT_MIGRATED)
+
+
+@pytest.mark.parametrize(
+    ("env", "flags", "named", "command"),
+    [
+        ({"ETL_DATABASE_URL": "postgresql://etl@db/etl"}, {}, "ETL_DATABASE_URL",
+         "run `etl-schema migrate`"),
+        ({"DATABASE_URL": "postgresql://etl@db/etl"}, {}, "DATABASE_URL",
+         "run `etl-schema migrate`"),
+        ({}, {"database_url": "postgresql://etl@db/etl"}, "--database-url",
+         "run `etl-schema migrate --database-url <that URL>`"),
+    ],
+)  # fmt: skip
+def test_a_worker_on_a_database_not_migrated_names_the_setting_the_operator_used(
+    env: dict[str, str],
+    flags: dict[str, object],
+    named: str,
+    command: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    load_runtime_settings(RuntimeSettings, flags, env=env)  # as the worker's start-up did
+    runner = LaneRunner(_not_migrated)  # type: ignore[arg-type]
+
+    assert runner.warm() is False
+    with pytest.raises(DatabaseNotReadyError) as refused:
+        runner(UNIT)
+
+    for said in (caplog.text, str(refused.value)):
+        assert f"- {named}: database postgresql://etl@db/etl holds none" in said
+        assert command in said
+        assert "(from the database_url setting)" not in said

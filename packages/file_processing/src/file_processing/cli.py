@@ -504,7 +504,7 @@ def schedule(
         # the ledger's records read at one scan are read again only once changed
         scan_once = partial(enqueue, processor, submit, done=DoneObjects(processor.ledger))
         scan_job = Job("scan", every(settings.schedule_scan_interval), scan_once)
-        cli.run_scheduler(settings, store, [scan_job], max_ticks=max_ticks)
+        cli.run_scheduler(session, store, [scan_job], max_ticks=max_ticks)
 
 
 def _worker_run_unit(session: Settings, opened: contextlib.ExitStack) -> RunUnit[Outcome]:

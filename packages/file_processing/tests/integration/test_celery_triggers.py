@@ -4,8 +4,10 @@ delivery starts in turn (its partition's transform on the data_pipeline queue)."
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ import pytest
 
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.processes import BackgroundProcess
+from etl_core.testing.pushgateway import running_pushgateway, scrape
+from etl_core.testing.statsd import agent_address, drained, statsd_agent
 from etl_core.work import InvalidUnitError, WorkUnit
 from etl_core.work.celery import lane_queues, task_name
 from file_processing.ledger import Ledger
@@ -74,6 +78,75 @@ def test_the_scheduled_scans_validate_each_drop_once_and_chain_its_transform(
     assert sorted(headers["task"] for headers, _ in sent) == [task_name("data_pipeline")] * 2
     units = sorted((body[0][0]["kind"], body[0][0]["key"]) for _, body in sent)
     assert units == [("partition", "orders/2026-11-03"), ("partition", "orders/2026-11-04")]
+
+
+def test_a_scheduler_exports_its_metrics_after_each_tick_not_only_at_its_exit(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    local_lane.deliver("orders_20261103.csv", orders(3))
+    with statsd_agent() as agent:
+        env = environment(
+            local_lane,
+            celery_broker,
+            ETL_METRICS_EXPORTERS="statsd",
+            ETL_STATSD_ADDRESS=agent_address(agent),
+            ETL_SCHEDULE_SCAN_INTERVAL="1h",
+        )
+        scheduled = subprocess.run(
+            [str(BIN), "schedule", "--max-ticks", "3"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        lines = drained(agent)
+    assert scheduled.returncode == 0, scheduled.stderr[-3000:]
+    # each tick's export sends that tick's increment; one export at exit would send 3 at once
+    tick = "etl_file_processing_scheduler_ticks_total:1|c|#role:leading"
+    assert lines.count(tick) == 3, lines
+    assert (
+        "etl_file_processing_scheduler_firings_total:1|c|#scheduled_job:scan,outcome:fired" in lines
+    )
+    assert "etl_file_processing_scheduler_units_enqueued_total:1|c|#scheduled_job:scan" in lines
+
+
+def test_a_running_scheduler_pushes_its_firings_to_the_pushgateway_and_again_when_stopped(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    local_lane.deliver("orders_20261103.csv", orders(3))
+    with running_pushgateway() as gateway:
+        env = environment(
+            local_lane,
+            celery_broker,
+            ETL_PUSHGATEWAY_URL=gateway,
+            ETL_SCHEDULE_SCAN_INTERVAL="1h",  # one firing, at the start
+        )
+        group = 'job="etl_file_processing_schedule"'
+        fired = "etl_file_processing_scheduler_firings_total{"
+        with BackgroundProcess(
+            [str(BIN), "schedule", "--max-ticks", "600"], env=env, log=local_lane.tmp / "s.log"
+        ) as scheduler:
+            scheduler.wait_for("scheduled scan fired", timeout=60)
+            seen: list[str] = []
+            for _ in range(100):  # the push follows the firing's tick
+                seen = [line for line in scrape(gateway) if group in line]
+                if any(line.startswith(fired) for line in seen):
+                    break
+                time.sleep(0.1)
+            assert scheduler.process.poll() is None  # pushed while it runs, not at its exit
+            scheduler.signal(signal.SIGTERM)
+            assert scheduler.wait(timeout=60) == 143
+        after = [line for line in scrape(gateway) if group in line]
+
+    def value(lines: list[str], name: str) -> float:
+        (line,) = [line for line in lines if line.startswith(name)]
+        return float(line.rsplit(" ", 1)[1])
+
+    labels = 'instance="",job="etl_file_processing_schedule"'
+    assert value(seen, f'{fired}{labels},outcome="fired",scheduled_job="scan"}}') == 1, seen
+    pushed = f"push_time_seconds{{{labels}}}"
+    assert value(after, pushed) > value(seen, pushed)  # pushed again on its way out
 
 
 def test_a_scheduled_scan_enqueues_only_the_objects_not_done_for_their_etag(

@@ -464,7 +464,7 @@ def schedule(
             return len(contracts)
 
         job = Job("check", every(settings.schedule_check_interval), fire)
-        cli.run_scheduler(settings, store, [job], max_ticks=max_ticks)
+        cli.run_scheduler(session, store, [job], max_ticks=max_ticks)
 
 
 def _history_recorder(database_url: object) -> Callable[[Evaluation], None]:

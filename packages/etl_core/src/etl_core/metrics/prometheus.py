@@ -286,6 +286,18 @@ class PushgatewayExporter:
             timeout=self._timeout,
         )
 
+    def with_timeout(self, seconds: float) -> PushgatewayExporter:
+        """This exporter, its pushes waiting ``seconds`` at most for the gateway (to connect,
+        then for each read): the way out of a stopped command waits less than a job's end.
+        """
+        return PushgatewayExporter(
+            self._url,
+            self._job,
+            grouping_key=self._grouping_key,
+            method=self._method,
+            timeout=seconds,
+        )
+
     def close(self) -> None:
         """Nothing to release: each push is one HTTP request."""
 

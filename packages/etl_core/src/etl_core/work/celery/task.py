@@ -43,8 +43,9 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from etl_core.errors import FatalError, LeaseBusyError, LeaseWaitStoppedError
+from etl_core.errors import ConfigError, FatalError, LeaseBusyError, LeaseWaitStoppedError
 from etl_core.retry import RetryPolicy
+from etl_core.runtime import name_setting_sources
 from etl_core.work.celery.config import task_name
 from etl_core.work.celery.deliveries import DeliveryLimit, ProcessCounter, TooManyDeliveriesError
 from etl_core.work.celery.messages import error_document, result_document
@@ -94,7 +95,7 @@ class LaneRunner:
     def __call__(self, unit: WorkUnit) -> Any:
         with self._lock:
             if self._run is None:
-                self._run = self._build(self._opened)
+                self._run = self._built()
             run = self._run
         return run(unit)
 
@@ -106,7 +107,7 @@ class LaneRunner:
             if self._run is not None:
                 return True
             try:
-                self._run = self._build(self._opened)
+                self._run = self._built()
             except Exception as exc:
                 self._opened.close()  # what the failed build opened
                 logger.error(
@@ -125,6 +126,17 @@ class LaneRunner:
             extra={"seconds": round(seconds, 3)},
         )
         return True
+
+    def _built(self) -> RunUnit[Any]:
+        """The lane's context, built; a configuration error raised building it names each
+        setting as the operator set it (``ETL_DATABASE_URL``, ``--database-url``), not the
+        name it has in the code (``DATABASE_URL`` of a database not migrated): no command
+        ends with it, whose way out would have named them."""
+        try:
+            return self._build(self._opened)
+        except ConfigError as error:
+            name_setting_sources(error)
+            raise
 
     def close(self) -> None:
         """Close what the lane's context opened; the next unit builds it again."""
