@@ -267,8 +267,11 @@ def run_command(
     no_wait: NoWait = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Transform every validated partition newer than its curated output, then load it;
-    withdraw a day built earlier whose validated deliveries are all gone."""
+    """Transform every validated partition newer than its curated output, then load it.
+
+    A day built earlier whose validated deliveries are all gone is withdrawn: its curated
+    output removed, its loaded rows deleted.
+    """
     # imported here: a one-partition command runs no units (issue 16, start-up)
     from data_pipeline.tasks import partition_outcome
     from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit

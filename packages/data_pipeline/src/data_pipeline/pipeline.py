@@ -31,7 +31,7 @@ from data_pipeline.transform import TransformResult, transform_partition
 from data_pipeline.withdraw import withdraw_partition
 from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
-from etl_core.layout import partition_state_key, state_prefix
+from etl_core.layout import partition_state_key, partition_state_of, state_prefix
 from etl_core.storage import ObjectStore
 
 __all__ = [
@@ -87,14 +87,10 @@ def built_dates(store: ObjectStore, contract: Contract, *, load: bool) -> set[da
     (with ``load``, for a contract with ``[load]``) a load marker records a load."""
     dates = set(list_curated_dates(store, contract.dataset))
     if load and contract.load is not None:
-        prefix = state_prefix("data_pipeline", "loads", contract.dataset)
-        for info in store.list(prefix):
-            name = info.key.removeprefix(prefix)
-            if name.startswith("dt=") and name.endswith(".json"):
-                try:
-                    dates.add(date.fromisoformat(name[3:-5]))
-                except ValueError:
-                    continue  # not a marker this lane wrote
+        for info in store.list(state_prefix("data_pipeline", "loads", contract.dataset)):
+            marker = partition_state_of(info.key, "data_pipeline", "loads")
+            if marker is not None and marker[0] == contract.dataset:
+                dates.add(marker[1])
     return dates
 
 
