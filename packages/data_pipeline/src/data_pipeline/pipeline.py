@@ -28,7 +28,7 @@ from data_pipeline.lease import busy_wait_seconds as lease_busy_wait_seconds
 from data_pipeline.load import LoadResult, load_curated_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
-from data_pipeline.withdraw import withdraw_partition
+from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import partition_state_key, partition_state_of, state_prefix
@@ -155,6 +155,10 @@ def process_partition(
                 run_id=run_id,
             )
             return PartitionOutcome(contract.dataset, dt, None, None, withdrawn=True)
+        if transform and _withdrawn_earlier(store, contract, dt):
+            return PartitionOutcome(
+                contract.dataset, dt, None, None, skipped="withdrawn earlier", withdrawn=True
+            )
         built = (
             transform_partition(store, contract, dt, settings, run_id=run_id, lease=lease)
             if transform
@@ -192,6 +196,14 @@ def _withdrawable(store: ObjectStore, contract: Contract, dt: date, *, load: boo
     if read_manifest(store, contract.dataset, dt) is not None:
         return True
     return _loaded(store, contract, dt, load=load)
+
+
+def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool:
+    """Whether a partition without input was withdrawn before (a backfill planned it, then
+    a ``run`` withdrew it): nothing is left to do, which is no failure."""
+    if not store.exists(withdrawal_key(contract.dataset, dt)):
+        return False
+    return not input_objects(store, contract.dataset, dt)
 
 
 def _loaded(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from data_pipeline.errors import MissingPartitionError
 from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdrawal_key
@@ -178,5 +179,10 @@ def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
     assert (withdrawn.dt, withdrawn.withdrawn, withdrawn.transform) == (MISDATED, True, None)
     assert curated(store, MISDATED) == []
     assert run() == []
+    # a backfill's unit planned before the withdrawal finds nothing left to do
+    again = process_partition(store, contract, MISDATED, settings, load=False)
+    assert (again.withdrawn, again.skipped, again.transform) == (True, "withdrawn earlier", None)
+    with pytest.raises(MissingPartitionError):  # a day never built still fails, naming it
+        process_partition(store, contract, date(2026, 2, 12), settings, load=False)
     assert curated(store, date(2026, 2, 12)) == []
     assert not store.exists(withdrawal_key("pos", date(2026, 2, 12)))
