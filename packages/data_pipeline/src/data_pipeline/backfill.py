@@ -23,8 +23,15 @@ from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.layout import input_objects, inputs_by_day
 from data_pipeline.ledger import Ledger, Runner, check_no_overlap, this_process
-from data_pipeline.pipeline import PartitionOutcome
-from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
+from data_pipeline.pipeline import PartitionOutcome, built_dates
+from data_pipeline.work import (
+    WITHDRAWN_NOTE,
+    PipelineContext,
+    partition_of,
+    partition_unit,
+    run_unit,
+    succeeded_record,
+)
 from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import bound_context
@@ -81,22 +88,37 @@ class BackfillSummary:
     skipped: int
     rows: int
     interrupted: bool = False
+    withdrawn: int = 0
+    """Of the succeeded, the partitions withdrawn (their validated deliveries all gone)."""
 
 
 def plan_backfill(
-    store: ObjectStore, contract: Contract, start: date, end: date, *, lookback: int = 0
+    store: ObjectStore,
+    contract: Contract,
+    start: date,
+    end: date,
+    *,
+    lookback: int = 0,
 ) -> list[PlannedPartition]:
-    """The partitions from ``start - lookback`` days to ``end`` that have validated input.
+    """The partitions from ``start - lookback`` days to ``end`` that have validated input,
+    and those the pipeline built in the range whose validated deliveries are all gone
+    (a curated partition is published: withdrawn by their unit; planned with no objects).
+    A day left with only its load marker (a withdrawal killed after its curated removal)
+    is finished by the next ``run``: one more listing per plan would find it here.
 
     Raises:
         ConfigError: the range is reversed, longer than :data:`MAX_RANGE_DAYS` with its
             lookback, or ``lookback`` is negative or reaches before 0001-01-01.
     """
     first = _first_day(start, end, lookback)
-    return [
-        PlannedPartition(dt, len(objects), sum(o.size for o in objects))
+    planned = {
+        dt: PlannedPartition(dt, len(objects), sum(o.size for o in objects))
         for dt, objects in _inputs(store, contract.dataset, first, end)
-    ]
+    }
+    for dt in built_dates(store, contract, load=False) - planned.keys():
+        if first <= dt <= end:
+            planned[dt] = PlannedPartition(dt, 0, 0)
+    return [planned[dt] for dt in sorted(planned)]
 
 
 def _inputs(
@@ -425,6 +447,7 @@ def run_backfill(
         skipped=len(done),
         rows=sum(r.rows or 0 for r in results),
         interrupted=interrupted,
+        withdrawn=sum(r.state == "succeeded" and r.error == WITHDRAWN_NOTE for r in results),
     )
 
 
@@ -473,8 +496,7 @@ def _run_recorded(context: PipelineContext, job_id: str, unit: WorkUnit) -> Part
         job = ledger.get(job_id)
         before = next((p for p in job.partitions if p.dt == dt), None) if job else None
         attempts = before.attempts if before is not None else 1
-        rows = outcome.transform.rows if outcome.transform else 0
-        ledger.update(job_id, BackfillPartitionRecord(dt, "succeeded", attempts, "", rows, ""))
+        ledger.update(job_id, succeeded_record(dt, attempts, outcome))
     except Exception as exc:  # the result records it again
         logger.warning("backfill partition's end not recorded yet: %s", exc)
     return outcome
@@ -528,8 +550,7 @@ def _final_record(
         )
     if result.ok and result.value is not None:
         _attempts.labels(dataset=result.value.dataset, outcome="succeeded").inc()
-        rows = result.value.transform.rows if result.value.transform else 0
-        return BackfillPartitionRecord(before.dt, "succeeded", attempts, "", rows, "")
+        return succeeded_record(before.dt, attempts, result.value)
     logger.warning(
         "backfill partition failed after %d attempt(s): %s",
         result.attempts,

@@ -187,6 +187,8 @@ def _outcome_table(outcomes: list[PartitionOutcome]) -> Table:
         unmatched = ", ".join(f"{k}={v}" for k, v in built.unmatched.items()) if built else ""
         if outcome.skipped:
             unmatched = f"skipped: {outcome.skipped}"
+        if outcome.withdrawn:
+            unmatched = "withdrawn: no validated delivery left"
         table.add_row(
             outcome.dataset,
             outcome.dt.isoformat(),
@@ -265,7 +267,11 @@ def run_command(
     no_wait: NoWait = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Transform every validated partition newer than its curated output, then load it."""
+    """Transform every validated partition newer than its curated output, then load it.
+
+    A day built earlier whose validated deliveries are all gone is withdrawn: its curated
+    output removed, its loaded rows deleted.
+    """
     # imported here: a one-partition command runs no units (issue 16, start-up)
     from data_pipeline.tasks import partition_outcome
     from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
@@ -327,7 +333,11 @@ def run_command(
     out.print(_outcome_table(outcomes))
     skipped = sum(1 for o in outcomes if o.skipped)
     busy = f", {skipped} skipped (in progress or done elsewhere)" if skipped else ""
-    out.print(f"{len(outcomes) - skipped} partition(s) processed, {len(failures)} failed{busy}")
+    withdrawn = sum(1 for o in outcomes if o.withdrawn)
+    gone = f", {withdrawn} withdrawn (no validated delivery left)" if withdrawn else ""
+    out.print(
+        f"{len(outcomes) - skipped} partition(s) processed, {len(failures)} failed{busy}{gone}"
+    )
     if failures:
         raise typer.Exit(ExitCode.FAILED)
 
@@ -495,6 +505,7 @@ def backfill_command(
     out.print(
         f"backfill job {summary.job_id}: {summary.succeeded} succeeded, {summary.failed} failed, "
         f"{summary.skipped} already done, {summary.rows} rows"
+        + (f", {summary.withdrawn} withdrawn" if summary.withdrawn else "")
         + (" (interrupted; resume with --resume)" if summary.interrupted else "")
     )
     if summary.interrupted:

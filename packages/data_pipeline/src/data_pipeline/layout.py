@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -59,6 +59,7 @@ __all__ = [
     "publish_partition",
     "read_manifest",
     "remove_abandoned_writes",
+    "remove_curated",
     "timestamp",
 ]
 
@@ -291,6 +292,18 @@ def _flip(
 
 def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
     return CuratedManifest.from_json(data, key=key)
+
+
+def remove_curated(
+    store: ObjectStore, dataset: str, dt: date, *, fence: Callable[[], object]
+) -> None:
+    """Withdraw a curated partition: its manifest first (readers then see none, never one
+    naming a missing file), then every part of every generation. ``fence`` (the partition
+    lease's check) is called right before the manifest is deleted. Removing a partition
+    already gone does nothing."""
+    fence()
+    store.delete(manifest_key(dataset, dt))
+    _prune(store, curated_prefix(dataset, dt), set())
 
 
 def remove_abandoned_writes(store: ObjectStore, older_than: timedelta) -> int:

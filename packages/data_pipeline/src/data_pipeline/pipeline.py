@@ -4,6 +4,10 @@
 backfill worker or a task queue can call it alike. Which generation of a partition
 was last loaded is recorded in ``_state/data_pipeline/loads/<dataset>/dt=<date>.json``
 so ``run`` also finishes loads that failed after their transform succeeded.
+
+A partition the pipeline built (its curated manifest, or its load marker, is there)
+whose validated deliveries are all gone is withdrawn (:mod:`data_pipeline.withdraw`):
+``run`` plans it beside the days validated/ publishes, and a backfill beside its range's.
 """
 
 from __future__ import annotations
@@ -13,21 +17,28 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from data_pipeline.layout import input_objects, list_validated_dates, read_manifest
+from data_pipeline.layout import (
+    input_objects,
+    list_curated_dates,
+    list_validated_dates,
+    read_manifest,
+)
 from data_pipeline.lease import BUSY_POLL_SECONDS, partition_lease
 from data_pipeline.lease import busy_wait_seconds as lease_busy_wait_seconds
 from data_pipeline.load import LoadResult, load_curated_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
+from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
-from etl_core.layout import partition_state_key
+from etl_core.layout import partition_state_key, partition_state_of, state_prefix
 from etl_core.storage import ObjectStore
 
 __all__ = [
     "BUSY_POLL_SECONDS",
     "PartitionOutcome",
     "PendingPartition",
+    "built_dates",
     "busy_wait_seconds",
     "load_marker_key",
     "loaded_generation",
@@ -49,6 +60,9 @@ class PartitionOutcome:
     load: LoadResult | None
     skipped: str | None = None
     """Why nothing was done (another writer holds the partition), when nothing was."""
+    withdrawn: bool = False
+    """The partition's validated deliveries were all gone: its curated output was removed
+    (and, when loading, its loaded rows deleted) instead of being built."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +73,25 @@ class PendingPartition:
     transform: bool
     load: bool
     reason: str
+    withdraw: bool = False
+    """No validated delivery is left: the partition is withdrawn, not built."""
 
 
 def load_marker_key(dataset: str, dt: date) -> str:
     """Where the generation last loaded into the database is recorded."""
     return partition_state_key("data_pipeline", "loads", dataset, dt)
+
+
+def built_dates(store: ObjectStore, contract: Contract, *, load: bool) -> set[date]:
+    """The dates the pipeline built for the dataset: a curated manifest is published, or
+    (with ``load``, for a contract with ``[load]``) a load marker records a load."""
+    dates = set(list_curated_dates(store, contract.dataset))
+    if load and contract.load is not None:
+        for info in store.list(state_prefix("data_pipeline", "loads", contract.dataset)):
+            marker = partition_state_of(info.key, "data_pipeline", "loads")
+            if marker is not None and marker[0] == contract.dataset:
+                dates.add(marker[1])
+    return dates
 
 
 def loaded_generation(store: ObjectStore, dataset: str, dt: date) -> str | None:
@@ -115,7 +143,22 @@ def process_partition(
             pending = pending_partition(store, contract, dt, load=load)
             if pending is None:
                 return PartitionOutcome(contract.dataset, dt, None, None, skipped="done elsewhere")
-            transform, load = pending.transform, pending.load
+            transform, load = pending.transform or pending.withdraw, pending.load
+        if transform and _withdrawable(store, contract, dt, load=load):
+            withdraw_partition(
+                store,
+                contract,
+                dt,
+                load=load,
+                lease=lease,
+                marker_key=load_marker_key(contract.dataset, dt),
+                run_id=run_id,
+            )
+            return PartitionOutcome(contract.dataset, dt, None, None, withdrawn=True)
+        if transform and _withdrawn_earlier(store, contract, dt):
+            return PartitionOutcome(
+                contract.dataset, dt, None, None, skipped="withdrawn earlier", withdrawn=True
+            )
         built = (
             transform_partition(store, contract, dt, settings, run_id=run_id, lease=lease)
             if transform
@@ -142,6 +185,35 @@ def process_partition(
     return PartitionOutcome(contract.dataset, dt, built, loaded)
 
 
+WITHDRAWN_REASON = "no validated delivery left"
+
+
+def _withdrawable(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:
+    """Whether the partition was built (its curated manifest, or with ``load`` its load
+    marker, is there) and validated/ publishes no delivery of it any more."""
+    if input_objects(store, contract.dataset, dt):
+        return False
+    if read_manifest(store, contract.dataset, dt) is not None:
+        return True
+    return _loaded(store, contract, dt, load=load)
+
+
+def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool:
+    """Whether a partition without input was withdrawn before (a backfill planned it, then
+    a ``run`` withdrew it): nothing is left to do, which is no failure."""
+    if not store.exists(withdrawal_key(contract.dataset, dt)):
+        return False
+    return not input_objects(store, contract.dataset, dt)
+
+
+def _loaded(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:
+    """Whether, with ``load`` and a contract with ``[load]``, a load of the partition is
+    recorded (its marker: a withdrawal killed after its curated removal left it)."""
+    if not (load and contract.load is not None):
+        return False
+    return store.exists(load_marker_key(contract.dataset, dt))
+
+
 def busy_wait_seconds(settings: PipelineSettings) -> float:
     """How long a backfill's unit waits for another live writer of its partition
     (:func:`data_pipeline.lease.busy_wait_seconds` of the settings)."""
@@ -152,9 +224,11 @@ def pending_partitions(
     store: ObjectStore, contract: Contract, *, load: bool
 ) -> list[PendingPartition]:
     """Validated partitions whose curated output is missing or older than their inputs,
-    and (with ``load``) curated partitions whose current generation is not loaded yet."""
-    dates = list_validated_dates(store, contract.dataset)
-    found = (pending_partition(store, contract, dt, load=load) for dt in dates)
+    (with ``load``) curated partitions whose current generation is not loaded yet, and
+    partitions built earlier whose validated deliveries are all gone (to withdraw)."""
+    dates = set(list_validated_dates(store, contract.dataset))
+    dates |= built_dates(store, contract, load=load)
+    found = (pending_partition(store, contract, dt, load=load) for dt in sorted(dates))
     return [pending for pending in found if pending is not None]
 
 
@@ -165,6 +239,10 @@ def pending_partition(
     manifest = read_manifest(store, contract.dataset, dt)
     inputs = {info.key: info.etag for info in input_objects(store, contract.dataset, dt)}
     wants_load = load and contract.load is not None
+    if not inputs:  # withdrawn if it was built; a day never built is not touched
+        if manifest is None and not _loaded(store, contract, dt, load=load):
+            return None
+        return PendingPartition(dt, False, wants_load, WITHDRAWN_REASON, withdraw=True)
     if manifest is None:
         return PendingPartition(dt, True, wants_load, "no curated output")
     if manifest.inputs != inputs:

@@ -25,7 +25,7 @@ from data_pipeline.ledger import Ledger
 from data_pipeline.load import LoadResult
 from data_pipeline.pipeline import PartitionOutcome
 from data_pipeline.transform import TransformResult
-from data_pipeline.work import PipelineContext, partition_of, run_unit
+from data_pipeline.work import PipelineContext, partition_of, run_unit, succeeded_record
 from etl_core.runtime import new_run_id
 from etl_core.work import InvalidUnitError, UnitResult, WorkUnit
 from etl_core.work.events import API_WINDOW, DATA_PIPELINE, PARTITION
@@ -95,6 +95,7 @@ def encode_value(value: LaneValue) -> dict[str, Any]:
                 "transform": _dated(asdict(value.transform)) if value.transform else None,
                 "load": _dated(asdict(value.load)) if value.load else None,
                 "skipped": value.skipped,
+                "withdrawn": value.withdrawn,
             }
         }
     return {"windows": [outcome.to_dict() for outcome in value]}
@@ -115,6 +116,7 @@ def partition_outcome(data: object) -> PartitionOutcome:
             _rebuilt(TransformResult, built) if isinstance(built, Mapping) else None,
             _rebuilt(LoadResult, loaded) if isinstance(loaded, Mapping) else None,
             skipped=document.get("skipped"),
+            withdrawn=bool(document.get("withdrawn", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidUnitError(f"not a partition outcome: {exc}", field="result") from None
@@ -144,8 +146,7 @@ def record_backfill_end(ledger: Ledger, result: UnitResult[LaneValue]) -> None:
     _, dt = partition_of(result.unit)
     value = result.value
     if result.ok and isinstance(value, PartitionOutcome):
-        rows = value.transform.rows if value.transform else 0
-        ended = BackfillPartitionRecord(dt, "succeeded", 0, "", rows, "")
+        ended = succeeded_record(dt, 0, value)
     else:
         ended = BackfillPartitionRecord(dt, "failed", 0, str(result.error), None, "")
     if not ledger.end_partition(str(job_id), ended):

@@ -32,6 +32,7 @@ __all__ = [
     "partition_of",
     "partition_unit",
     "run_unit",
+    "succeeded_record",
 ]
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,18 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
             if _interrupted_query(exc):  # Ctrl-C or SIGTERM arrived inside a DuckDB query
                 raise KeyboardInterrupt from exc
             raise
+
+
+WITHDRAWN_NOTE = "withdrawn: validated/ publishes no delivery of this day any more"
+"""What a backfill ledger notes of a partition withdrawn instead of built (its state is
+``succeeded``: the ledgers' states are the schema's, which has no ``withdrawn``)."""
+
+
+def succeeded_record(dt: date, attempts: int, outcome: PartitionOutcome) -> BackfillPartitionRecord:
+    """The ledger record of a backfill partition whose unit ended with ``outcome``."""
+    rows = outcome.transform.rows if outcome.transform else 0
+    note = WITHDRAWN_NOTE if outcome.withdrawn else ""
+    return BackfillPartitionRecord(dt, "succeeded", attempts, note, rows, "")
 
 
 def _interrupted_query(error: BaseException) -> bool:

@@ -93,6 +93,9 @@ class Step(StrEnum):
     LOAD_ATTACH = "load_attach"
     """data_pipeline, partitioned table: inside the swap's transaction, the replaced
     partition detached and dropped, the staging table not attached."""
+    WITHDRAW = "withdraw"
+    """data_pipeline: a partition whose validated deliveries are all gone has its curated
+    output removed; its loaded rows are not deleted yet."""
 
 
 class FaultAction(StrEnum):

@@ -64,6 +64,7 @@ __all__ = [
     "partition_of",
     "partition_prefix",
     "partition_state_key",
+    "partition_state_of",
     "quality_report_key",
     "quarantine_key",
     "quarantine_prefix",
@@ -461,6 +462,25 @@ def state_key(lane: str, *parts: str) -> str:
 def partition_state_key(lane: str, area: str, dataset: str, dt: date) -> str:
     """A lane's state about one partition: ``_state/<lane>/<area>/<dataset>/dt=<date>.json``."""
     return state_prefix(lane, area, _segment(dataset, "dataset")) + f"{_dt_folder(dt)}.json"
+
+
+def partition_state_of(key: str, lane: str, area: str) -> tuple[str, date] | None:
+    """The dataset and date of a :func:`partition_state_key` of ``lane`` and ``area``.
+
+    Returns:
+        ``None`` for any other key.
+    """
+    prefix = state_prefix(lane, area)
+    if not key.startswith(prefix) or not key.endswith(".json"):
+        return None
+    dataset, _, name = key[len(prefix) : -len(".json")].rpartition("/")
+    found = _DT_FOLDER.fullmatch(name)
+    if not dataset or "/" in dataset or found is None:
+        return None
+    try:
+        return dataset, date.fromisoformat(found[1])
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- internals

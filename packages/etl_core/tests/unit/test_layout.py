@@ -275,3 +275,17 @@ def test_partition_prefix_is_the_folder_partition_of_finds(key: str) -> None:
 def test_partition_prefix_refuses_a_zone_without_partitions(zone: str, dataset: str) -> None:
     with pytest.raises(ValueError, match="zone: expected a partitioned zone"):
         layout.partition_prefix(zone, dataset, date(2026, 11, 11))
+
+
+def test_a_partition_state_key_reads_back_as_its_dataset_and_day() -> None:
+    key = layout.partition_state_key("data_pipeline", "loads", "pos", DAY)
+    assert layout.partition_state_of(key, "data_pipeline", "loads") == ("pos", DAY)
+    assert layout.partition_state_of(key, "data_pipeline", "leases") is None
+    for other in (
+        "_state/data_pipeline/loads/pos/dt=2026-02-30.json",
+        "_state/data_pipeline/loads/pos/dt=2026-02-11.txt",
+        "_state/data_pipeline/loads/pos/notes.json",
+        "_state/data_pipeline/loads/dt=2026-02-11.json",
+        "_state/data_pipeline/loads/a/b/dt=2026-02-11.json",
+    ):
+        assert layout.partition_state_of(other, "data_pipeline", "loads") is None, other

@@ -189,8 +189,8 @@ def remove_stale(
             logger.warning(
                 "%s dt=%s: the delivery its landing key published there is withdrawn (the "
                 "key now publishes to another partition); if that day was already "
-                "transformed and loaded, its curated output and loaded rows stay: "
-                "data_pipeline does not withdraw a day whose deliveries are gone",
+                "transformed and loaded and has no other delivery, the next "
+                "`etl-data-pipeline run` withdraws its curated output and loaded rows",
                 moved[0], moved[1].isoformat(),
             )  # fmt: skip
     return left

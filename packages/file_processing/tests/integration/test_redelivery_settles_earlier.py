@@ -549,7 +549,7 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     assert [m.delivery.key for m in read_deliveries(lane.store, "orders", date(2026, 11, 2))] == [
         key
     ]
-    # what was curated and loaded for the misdated day is the operator's to withdraw: said
+    # what was curated and loaded for the misdated day is withdrawn by the pipeline's next run: said
     (warned,) = [r for r in caplog.records if "withdrawn" in r.getMessage()]
     assert "orders dt=2026-02-11" in warned.getMessage()
 

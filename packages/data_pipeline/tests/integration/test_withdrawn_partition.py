@@ -1,0 +1,188 @@
+"""A day validated/ no longer publishes (its only delivery moved to another day) keeps
+neither its curated output nor its loaded rows: ``run`` withdraws it, a killed run's
+next run finishes, a day never built is not touched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from data_pipeline.errors import MissingPartitionError
+from data_pipeline.pipeline import pending_partitions, process_partition
+from data_pipeline.settings import PipelineSettings
+from data_pipeline.withdraw import withdrawal_key
+from etl_core.contracts import load_contracts
+from etl_core.faults import FAULT_ENV, Step
+from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
+from etl_core.storage import ObjectStore
+from etl_core.testing.deliveries import publish_delivery
+from etl_core.testing.scripts import run_script
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+MISDATED = date(2026, 2, 11)  # 2026-11-02 read with day and month swapped
+RIGHT = date(2026, 11, 3)
+LANDING = "landing/pos/pos_20261103.csv"
+NAME = "pos_20261103.csv"
+
+
+def deliver(store: ObjectStore, retail: Any, dt: date) -> None:
+    """The vendor's one file of 2026-11-03, published on ``dt``."""
+    files = {NAME: retail.rows(RIGHT.isoformat(), 30).encode()}
+    publish_delivery(store, "pos", dt, files, landing=LANDING, rows=30)
+
+
+def move(store: ObjectStore, retail: Any) -> None:
+    """The re-delivery of the key publishes on the right day and removes the misdated one,
+    as the file lane does: the old delivery manifest first, then its members."""
+    deliver(store, retail, RIGHT)
+    store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
+    data = validated_key("pos", MISDATED, NAME)
+    store.delete(data)
+    store.delete(quality_report_key(data))
+
+
+def curated(store: ObjectStore, dt: date) -> list[str]:
+    return [info.key for info in store.list(f"curated/pos/dt={dt.isoformat()}/")]
+
+
+@pytest.fixture
+def pipeline(cli_on: Callable[[Path], Cli], tmp_path: Path, local_store: ObjectStore) -> Cli:
+    return cli_on(tmp_path / "store")
+
+
+@pytest.fixture
+def database(postgres_url: str, tmp_path: Path) -> str:
+    migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": postgres_url})
+    assert migrated.returncode == 0, migrated.stderr
+    return postgres_url
+
+
+def days(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT dt::text, count(*) FROM retail_sales_transaction GROUP BY dt"
+        ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.postgres
+def test_a_day_whose_delivery_moved_loses_its_curated_output_and_loaded_rows(
+    pipeline: Cli, database: str, local_store: ObjectStore, retail: Any
+) -> None:
+    env = {"DATABASE_URL": database}
+    deliver(local_store, retail, MISDATED)
+    first = pipeline("run", env=env)
+    assert first.returncode == 0, first.stderr
+    assert days(database) == {"2026-02-11": 30, "2026-11-01": 200, "2026-11-02": 200}
+
+    move(local_store, retail)
+    again = pipeline("run", env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert "2 partition(s) processed, 0 failed, 1 withdrawn" in again.stdout, again.stdout
+    assert days(database) == {"2026-11-01": 200, "2026-11-02": 200, "2026-11-03": 30}
+    assert curated(local_store, MISDATED) == []
+    assert "pos dt=2026-02-11 withdrawn" in again.stderr
+    (warned,) = [json.loads(line) for line in again.stderr.splitlines() if "withdrawn:" in line]
+    assert warned["level"] == "warning"
+    record = json.loads(local_store.read_bytes(withdrawal_key("pos", MISDATED)))
+    assert (record["outcome"], record["rows"], record["rows_deleted"]) == ("withdrawn", 30, True)
+    assert list(record["inputs"]) == [validated_key("pos", MISDATED, NAME)]
+    assert not local_store.exists("_state/data_pipeline/loads/pos/dt=2026-02-11.json")
+    settled = pipeline("run", env=env)
+    assert "0 partition(s) processed, 0 failed" in settled.stdout, settled.stdout
+    assert "withdrawn" not in settled.stdout
+
+
+@pytest.mark.postgres
+def test_a_run_killed_between_the_curated_removal_and_the_row_deletion_is_finished_next_run(
+    pipeline: Cli, database: str, local_store: ObjectStore, retail: Any
+) -> None:
+    env = {"DATABASE_URL": database}
+    deliver(local_store, retail, MISDATED)
+    assert pipeline("run", env=env).returncode == 0
+    move(local_store, retail)
+
+    killed = pipeline("run", env={**env, FAULT_ENV: Step.WITHDRAW.value})
+
+    assert killed.returncode == -9, killed.stderr
+    assert curated(local_store, MISDATED) == []
+    assert days(database)["2026-02-11"] == 30  # the rows outlived the curated output
+    finished = pipeline("run", env=env)
+    assert finished.returncode == 0, finished.stderr
+    assert "1 withdrawn" in finished.stdout, finished.stdout
+    assert days(database) == {"2026-11-01": 200, "2026-11-02": 200, "2026-11-03": 30}
+
+
+@pytest.mark.postgres
+def test_a_backfill_over_a_withdrawn_day_removes_it_and_notes_it_in_its_ledger(
+    pipeline: Cli, database: str, local_store: ObjectStore, retail: Any
+) -> None:
+    env = {"DATABASE_URL": database}
+    deliver(local_store, retail, MISDATED)
+    assert pipeline("run", env=env).returncode == 0
+    move(local_store, retail)
+
+    backfill = pipeline(
+        "backfill", "--dataset", "pos", "--from", "2026-02-01", "--to", "2026-02-28", env=env
+    )
+
+    assert backfill.returncode == 0, backfill.stderr
+    assert "1 succeeded, 0 failed, 0 already done, 0 rows, 1 withdrawn" in backfill.stdout
+    assert "2026-02-11" not in days(database)
+    assert curated(local_store, MISDATED) == []
+    with psycopg.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT partition_date::text, state, last_error FROM etl_backfill_partition"
+        ).fetchall()
+    assert rows == [("2026-02-11", "succeeded", rows[0][2])]
+    assert rows[0][2].startswith("withdrawn:")
+
+
+def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """On the local store and on S3: transform only (no database)."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
+    publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
+
+    def run() -> list[Any]:
+        return [
+            process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
+            for p in pending_partitions(store, contract, load=False)
+        ]
+
+    (built,) = run()
+    assert built.transform is not None
+    assert built.transform.rows == 35
+    move(store, retail)  # the other delivery of the day stays
+    rebuilt = {o.dt: o for o in run()}
+    assert not rebuilt[MISDATED].withdrawn
+    assert rebuilt[MISDATED].transform is not None
+    assert rebuilt[MISDATED].transform.rows == 5
+    assert rebuilt[RIGHT].transform is not None
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+    store.delete(delivery_manifest_key("pos", MISDATED, "landing/pos/other.csv"))
+    (withdrawn,) = run()
+    assert (withdrawn.dt, withdrawn.withdrawn, withdrawn.transform) == (MISDATED, True, None)
+    assert curated(store, MISDATED) == []
+    assert run() == []
+    # a backfill's unit planned before the withdrawal finds nothing left to do
+    again = process_partition(store, contract, MISDATED, settings, load=False)
+    assert (again.withdrawn, again.skipped, again.transform) == (True, "withdrawn earlier", None)
+    with pytest.raises(MissingPartitionError):  # a day never built still fails, naming it
+        process_partition(store, contract, date(2026, 2, 12), settings, load=False)
+    assert curated(store, date(2026, 2, 12)) == []
+    assert not store.exists(withdrawal_key("pos", date(2026, 2, 12)))
