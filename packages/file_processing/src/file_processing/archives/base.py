@@ -170,7 +170,8 @@ class Layer:
     Attributes:
         session: The delivery's walk: limits, budgets and scratch files, every layer's.
         source: The archive's bytes from their start (the sniffed head included), read
-            front to back.
+            front to back; a read may return fewer bytes than asked before the end
+            (:meth:`read_exactly` loops).
         name: The archive's path in the delivery; member paths start with it.
         depth: How deeply this archive is nested (the delivery itself is 1).
         packing: The packing the contract declares (``AUTO`` below the first layer).
@@ -185,6 +186,24 @@ class Layer:
     depth: int
     packing: Packing = Packing.AUTO
     file: BinaryIO | None = None
+
+    def read_exactly(self, size: int, member: str | None = None) -> bytes:
+        """The next ``size`` bytes of ``source``, held in memory (a header, a chunk).
+
+        ``source.read(n)`` may return fewer than ``n`` bytes before the end, as any
+        stream's: the sniffed head is handed back first, a pipe or a decompressor hands
+        over what it has. This reads until it has them, and refuses bytes ending first as
+        :attr:`~file_processing.reasons.Reason.ARCHIVE_TRUNCATED`, naming ``member`` (the
+        layer when ``None``).
+        """
+        data = _read_up_to(self.source, size)
+        if len(data) < size:
+            raise RefusedError(
+                Reason.ARCHIVE_TRUNCATED,
+                f"the archive ends after {len(data)} of the {size} bytes expected",
+                member=self.name if member is None else member,
+            )
+        return data
 
     def settle(self, file: Path, size: int, path: str) -> Iterator[Member]:
         """Hand over a member of this layer spooled to ``file`` (``size`` bytes, named
