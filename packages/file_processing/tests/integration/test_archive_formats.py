@@ -650,3 +650,27 @@ def test_the_tar_a_compressor_wraps_is_read_by_the_registrys_tar_format(
     assert contents(_Pipe(packed), inner, workdir) == {f"{inner}/a.csv": BODY}
     assert contents(outer, outer.name, workdir) == {f"outer.zip/{inner}/a.csv": BODY}
     assert tar.read == [inner, f"outer.zip/{inner}"]
+
+
+def test_a_format_that_must_seek_gets_the_layers_file_or_its_bytes_spooled_within_the_total(
+    workdir: Path,
+) -> None:
+    data = box_of({"a.csv": BODY})
+    session = Session(UnpackLimits(), workdir, None, ARCHIVE_FORMATS)
+    on_disk = io.BytesIO(data)
+    piped = Layer(session, Peeked(_Trickle(data)), "d.7z", 1)
+    tight = Session(UnpackLimits(max_total_bytes=len(data) - 1), workdir, None, ARCHIVE_FORMATS)
+
+    with Layer(session, Peeked(on_disk), "d.7z", 1, file=on_disk).seekable_file("7z") as fh:
+        assert fh is on_disk
+    with piped.seekable_file("7z") as fh:
+        fh.seek(-len(BODY), io.SEEK_END)
+        assert fh.read() == BODY
+        assert len(list(workdir.iterdir())) == 1
+    too_large = Layer(tight, Peeked(_Pipe(data)), "d.7z", 1)
+    with pytest.raises(RefusedError) as caught, too_large.seekable_file("7z"):
+        pass
+
+    assert (caught.value.reason, caught.value.member) == (Reason.ARCHIVE_TOO_LARGE, "d.7z")
+    assert "7z archive larger than" in caught.value.message
+    assert list(workdir.iterdir()) == []

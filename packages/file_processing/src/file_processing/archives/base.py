@@ -16,6 +16,7 @@ import struct
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -177,7 +178,8 @@ class Layer:
         packing: The packing the contract declares (``AUTO`` below the first layer).
         file: The same bytes as a file that can seek, positioned anywhere, when there is
             one (a delivery read from its start, a member spooled to scratch); ``None``
-            for a stream that cannot seek, or bytes decompressed on the way.
+            for a stream that cannot seek, or bytes decompressed on the way
+            (:meth:`seekable_file` copies those to scratch).
     """
 
     session: Session
@@ -204,6 +206,34 @@ class Layer:
                 member=self.name if member is None else member,
             )
         return data
+
+    @contextmanager
+    def seekable_file(self, fmt: str) -> Iterator[BinaryIO]:
+        """The layer's bytes as a file that can seek, for a format that must (a directory
+        at the end, as zip's): ``file`` when there is one, else ``source`` copied to a
+        scratch file, refused past the delivery's total limit naming the layer (``fmt``
+        names the format in the message) and removed on leaving."""
+        if self.file is not None:
+            yield self.file
+            return
+        limit = self.session.limits.max_total_bytes
+        path = self.session.new_file()
+        size = 0
+        try:
+            with path.open("xb") as out:
+                while chunk := self.source.read(CHUNK_SIZE):
+                    size += len(chunk)
+                    if size > limit:
+                        raise RefusedError(
+                            Reason.ARCHIVE_TOO_LARGE,
+                            f"{fmt} archive larger than {limit} bytes",
+                            member=self.name,
+                        )
+                    out.write(chunk)
+            with path.open("rb") as fh:
+                yield fh
+        finally:
+            path.unlink(missing_ok=True)
 
     def settle(self, file: Path, size: int, path: str) -> Iterator[Member]:
         """Hand over a member of this layer spooled to ``file`` (``size`` bytes, named

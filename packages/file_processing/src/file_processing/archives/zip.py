@@ -25,7 +25,6 @@ from file_processing.archives.base import (
     ArchiveFormat,
     Layer,
     Member,
-    Readable,
     check_unique,
     member_name,
     refusal,
@@ -88,11 +87,7 @@ class ZipFormat(ArchiveFormat):
         """Yield the zip's file members in directory order, after its layout is checked."""
         session, name = layer.session, layer.name
         with ExitStack() as stack:
-            fp = (
-                layer.file
-                if layer.file is not None
-                else stack.enter_context(self._spooled(session, layer.source, name))
-            )
+            fp = stack.enter_context(layer.seekable_file(self.name))
             self._precheck_zip(session, fp, name)
             archive = stack.enter_context(_open_zip(fp, name))
             infos = archive.infolist()
@@ -203,27 +198,6 @@ class ZipFormat(ArchiveFormat):
             logger.debug("%s: inflated again by zipfile (%s)", member_path, exc)
         session.total_bytes = total
         return None
-
-    @contextmanager
-    def _spooled(self, session: Session, source: Readable, name: str) -> Iterator[BinaryIO]:
-        """Copy a non-seekable zip to disk, since its directory sits at the end."""
-        path = session.new_file()
-        size = 0
-        try:
-            with path.open("xb") as out:
-                while chunk := source.read(CHUNK_SIZE):
-                    size += len(chunk)
-                    if size > session.limits.max_total_bytes:
-                        raise RefusedError(
-                            Reason.ARCHIVE_TOO_LARGE,
-                            f"zip archive larger than {session.limits.max_total_bytes} bytes",
-                            member=name,
-                        )
-                    out.write(chunk)
-            with path.open("rb") as fh:
-                yield fh
-        finally:
-            path.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ fast inflate
