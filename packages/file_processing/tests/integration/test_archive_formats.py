@@ -28,8 +28,16 @@ import pytest
 
 from etl_core.contracts import Contract
 from etl_core.errors import ConfigError, UnknownKindError
-from file_processing.archives import ARCHIVE_FORMATS, ArchiveFormat, Compressed, Layer, Member
-from file_processing.archives.base import check_unique, member_name
+from file_processing.archives import (
+    ARCHIVE_FORMATS,
+    ArchiveFormat,
+    Compressed,
+    Layer,
+    Member,
+    Session,
+    TarFormat,
+)
+from file_processing.archives.base import Peeked, check_unique, member_name
 from file_processing.errors import RefusedError
 from file_processing.limits import MIB, UnpackLimits
 from file_processing.reasons import Reason
@@ -113,6 +121,7 @@ CASES: dict[str, Case] = {
 
 NAMES = sorted(ARCHIVE_FORMATS)
 CONTAINERS = [n for n in NAMES if n in CASES and CASES[n].container]
+COMPRESSORS = [n for n in NAMES if isinstance(ARCHIVE_FORMATS[n], Compressed)]
 
 
 def delivery(fmt: ArchiveFormat) -> str:
@@ -478,7 +487,7 @@ class _Box(ArchiveFormat):
 
     def members(self, layer: Layer) -> Iterator[Member]:
         session, name = layer.session, layer.name
-        assert layer.source.read(len(_BOX_MAGIC)) == _BOX_MAGIC
+        assert layer.read_exactly(len(_BOX_MAGIC)) == _BOX_MAGIC
         seen: set[str] = set()
         while header := _line(layer.source):
             raw, size = header.rsplit(" ", 1)
@@ -486,17 +495,18 @@ class _Box(ArchiveFormat):
             member_path = f"{name}/{path}"
             session.count_entry(member_path)
             check_unique(path, seen, member_path)
-            file, got = session.spool(_exactly(layer.source, int(size)), member_path)
+            file, got = session.spool(_exactly(layer, int(size), member_path), member_path)
             yield from layer.settle(file, got, member_path)
 
 
-def _exactly(source: Any, size: int) -> Callable[[int], bytes]:
-    """A reader of the next ``size`` bytes of ``source`` (a read may return fewer)."""
+def _exactly(layer: Layer, size: int, member_path: str) -> Callable[[int], bytes]:
+    """A reader of the next ``size`` bytes of ``layer`` (refused as truncated when they
+    end first, naming the member)."""
     left = size
 
     def read(wanted: int) -> bytes:
         nonlocal left
-        data = source.read(min(wanted, left)) if left else b""
+        data = layer.read_exactly(min(wanted, left), member_path)
         left -= len(data)
         return data
 
@@ -569,3 +579,98 @@ def test_an_added_container_is_held_to_the_delivery_limits(
         Reason.ARCHIVE_DUPLICATE_ENTRY,
         "twice.7z/a.csv",
     )
+
+
+def test_an_added_container_cut_short_is_refused_as_truncated_naming_the_member(
+    tmp_path: Path, workdir: Path, box: _Box
+) -> None:
+    data = box_of({"a.csv": BODY, "b.csv": BODY})
+    path = tmp_path / "data.7z"
+    path.write_bytes(data[: len(data) // 4])
+
+    error = refused(path, workdir)
+
+    assert (error.reason, error.member) == (Reason.ARCHIVE_TRUNCATED, "data.7z/a.csv")
+
+
+class _Trickle:
+    """A pipe handing over a few bytes per read, however many are asked for."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._data.read(7 if size < 0 else min(size, 7))
+
+
+def test_a_layer_reads_exactly_the_bytes_asked_across_the_sniffed_head_or_refuses_them_cut_short(
+    workdir: Path,
+) -> None:
+    data = bytes(range(256)) * 20
+    source = Peeked(_Trickle(data))
+    layer = Layer(Session(UnpackLimits(), workdir, None, ARCHIVE_FORMATS), source, "d.7z", 1)
+
+    assert layer.read_exactly(1000) == data[:1000]
+    assert layer.read_exactly(3000) == data[1000:4000]  # the head's end, then the pipe's
+    with pytest.raises(RefusedError) as cut:
+        layer.read_exactly(2000)
+    with pytest.raises(RefusedError) as named:
+        layer.read_exactly(1, "d.7z/a.csv")
+
+    error = pickle.loads(pickle.dumps(cut.value))
+    assert (error.reason, error.member) == (Reason.ARCHIVE_TRUNCATED, "d.7z")
+    assert "2000" in error.message
+    assert (named.value.reason, named.value.member) == (Reason.ARCHIVE_TRUNCATED, "d.7z/a.csv")
+
+
+class _RecordingTar(TarFormat):
+    """The registry's tar replaced (a tar reader of one's own): records the layers it reads."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def members(self, layer: Layer) -> Iterator[Member]:
+        self.read.append(layer.name)
+        yield from super().members(layer)
+
+
+@pytest.mark.parametrize("name", COMPRESSORS)
+def test_the_tar_a_compressor_wraps_is_read_by_the_registrys_tar_format(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, workdir: Path, name: str
+) -> None:
+    tar = _RecordingTar()
+    monkeypatch.setitem(ARCHIVE_FORMATS, "tar", tar)
+    fmt = ARCHIVE_FORMATS[name]
+    assert isinstance(fmt, Compressed)
+    inner = f"data{fmt.tar_suffixes[0]}"
+    packed = CASES[name].pack({"data.tar": tar_of({"a.csv": BODY})})
+    outer = tmp_path / "outer.zip"
+    outer.write_bytes(zip_of({inner: packed}))
+
+    assert contents(_Pipe(packed), inner, workdir) == {f"{inner}/a.csv": BODY}
+    assert contents(outer, outer.name, workdir) == {f"outer.zip/{inner}/a.csv": BODY}
+    assert tar.read == [inner, f"outer.zip/{inner}"]
+
+
+def test_a_format_that_must_seek_gets_the_layers_file_or_its_bytes_spooled_within_the_total(
+    workdir: Path,
+) -> None:
+    data = box_of({"a.csv": BODY})
+    session = Session(UnpackLimits(), workdir, None, ARCHIVE_FORMATS)
+    on_disk = io.BytesIO(data)
+    piped = Layer(session, Peeked(_Trickle(data)), "d.7z", 1)
+    tight = Session(UnpackLimits(max_total_bytes=len(data) - 1), workdir, None, ARCHIVE_FORMATS)
+
+    with Layer(session, Peeked(on_disk), "d.7z", 1, file=on_disk).seekable_file("7z") as fh:
+        assert fh is on_disk
+    with piped.seekable_file("7z") as fh:
+        fh.seek(-len(BODY), io.SEEK_END)
+        assert fh.read() == BODY
+        assert len(list(workdir.iterdir())) == 1
+    too_large = Layer(tight, Peeked(_Pipe(data)), "d.7z", 1)
+    with pytest.raises(RefusedError) as caught, too_large.seekable_file("7z"):
+        pass
+
+    assert (caught.value.reason, caught.value.member) == (Reason.ARCHIVE_TOO_LARGE, "d.7z")
+    assert "7z archive larger than" in caught.value.message
+    assert list(workdir.iterdir()) == []

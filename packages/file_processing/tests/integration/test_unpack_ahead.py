@@ -155,3 +155,26 @@ def test_an_unknown_packing_of_an_encrypted_delivery_is_the_unpackers_config_err
     ):
         list(open_delivery(sealed, name=sealed.name, packing="rar", decryptor=decryptor))
     assert caught.value.fields == ("packing",)
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        (UnpackLimits(max_total_bytes=len(BODY) - 1), Reason.ARCHIVE_TOO_LARGE),
+        (UnpackLimits(max_ratio=2, ratio_floor_bytes=1024), Reason.ARCHIVE_RATIO),
+    ],
+    ids=["total", "ratio"],
+)
+def test_an_entry_inflated_ahead_past_the_deliverys_limits_is_not_taken_and_refused_as_ever(
+    tmp_path: Path, limits: UnpackLimits, reason: Reason
+) -> None:
+    archive = tmp_path / "pos.csv.zip"
+    archive.write_bytes(zipped({"pos.csv": BODY}))
+    whole = inflated_ahead(archive.read_bytes(), tmp_path / "whole")  # under looser limits
+    assert whole is not None
+
+    with pytest.raises(RefusedError) as caught:
+        list(unpack(archive, name=archive.name, limits=limits, ahead=whole))
+
+    assert (caught.value.reason, caught.value.member) == (reason, "pos.csv.zip/pos.csv")
+    assert not whole.file.exists()

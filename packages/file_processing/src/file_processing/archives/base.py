@@ -16,6 +16,7 @@ import struct
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -170,13 +171,15 @@ class Layer:
     Attributes:
         session: The delivery's walk: limits, budgets and scratch files, every layer's.
         source: The archive's bytes from their start (the sniffed head included), read
-            front to back.
+            front to back; a read may return fewer bytes than asked before the end
+            (:meth:`read_exactly` loops).
         name: The archive's path in the delivery; member paths start with it.
         depth: How deeply this archive is nested (the delivery itself is 1).
         packing: The packing the contract declares (``AUTO`` below the first layer).
         file: The same bytes as a file that can seek, positioned anywhere, when there is
             one (a delivery read from its start, a member spooled to scratch); ``None``
-            for a stream that cannot seek, or bytes decompressed on the way.
+            for a stream that cannot seek, or bytes decompressed on the way
+            (:meth:`seekable_file` copies those to scratch).
     """
 
     session: Session
@@ -185,6 +188,52 @@ class Layer:
     depth: int
     packing: Packing = Packing.AUTO
     file: BinaryIO | None = None
+
+    def read_exactly(self, size: int, member: str | None = None) -> bytes:
+        """The next ``size`` bytes of ``source``, held in memory (a header, a chunk).
+
+        ``source.read(n)`` may return fewer than ``n`` bytes before the end, as any
+        stream's: the sniffed head is handed back first, a pipe or a decompressor hands
+        over what it has. This reads until it has them, and refuses bytes ending first as
+        :attr:`~file_processing.reasons.Reason.ARCHIVE_TRUNCATED`, naming ``member`` (the
+        layer when ``None``).
+        """
+        data = _read_up_to(self.source, size)
+        if len(data) < size:
+            raise RefusedError(
+                Reason.ARCHIVE_TRUNCATED,
+                f"the archive ends after {len(data)} of the {size} bytes expected",
+                member=self.name if member is None else member,
+            )
+        return data
+
+    @contextmanager
+    def seekable_file(self, fmt: str) -> Iterator[BinaryIO]:
+        """The layer's bytes as a file that can seek, for a format that must (a directory
+        at the end, as zip's): ``file`` when there is one, else ``source`` copied to a
+        scratch file, refused past the delivery's total limit naming the layer (``fmt``
+        names the format in the message) and removed on leaving."""
+        if self.file is not None:
+            yield self.file
+            return
+        limit = self.session.limits.max_total_bytes
+        path = self.session.new_file()
+        size = 0
+        try:
+            with path.open("xb") as out:
+                while chunk := self.source.read(CHUNK_SIZE):
+                    size += len(chunk)
+                    if size > limit:
+                        raise RefusedError(
+                            Reason.ARCHIVE_TOO_LARGE,
+                            f"{fmt} archive larger than {limit} bytes",
+                            member=self.name,
+                        )
+                    out.write(chunk)
+            with path.open("rb") as fh:
+                yield fh
+        finally:
+            path.unlink(missing_ok=True)
 
     def settle(self, file: Path, size: int, path: str) -> Iterator[Member]:
         """Hand over a member of this layer spooled to ``file`` (``size`` bytes, named

@@ -25,15 +25,12 @@ from file_processing.archives.base import (
     check_ratio,
     refusal,
 )
-from file_processing.archives.tar import TarFormat
 from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
 from file_processing.sniff import Kind, sniff
 
 __all__ = ["BZIP2", "GZIP", "XZ", "Compressed"]
-
-_TAR = TarFormat()
 
 
 class Compressed(ArchiveFormat):
@@ -88,7 +85,8 @@ class Compressed(ArchiveFormat):
         stream = _Decompressed(self, layer.source, session.limits, name)
         inner = Peeked(stream)
         if sniff(inner.head) is Kind.TAR:
-            yield from _TAR.members(replace(layer, source=inner, file=None))
+            # the registry's tar, looked up now: a tar format replaced there reads these too
+            yield from session.open(Kind.TAR, replace(layer, source=inner, file=None))
             stream.drain()
             return
         if layer.packing is Packing.TAR:

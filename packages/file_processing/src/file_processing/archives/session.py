@@ -159,15 +159,8 @@ class Session:
             with StagedFile(dest) as out:
                 while chunk := read(CHUNK_SIZE):
                     size += len(chunk)
-                    self._add_bytes(len(chunk), path)
-                    if size > self.limits.max_member_bytes:
-                        raise RefusedError(
-                            Reason.ARCHIVE_TOO_LARGE,
-                            f"member larger than {self.limits.max_member_bytes} bytes",
-                            member=path,
-                        )
-                    if compressed is not None:
-                        check_ratio(size, compressed, self.limits, path)
+                    self.total_bytes += len(chunk)
+                    self.check_member(size, path, compressed=compressed)
                     out.write(chunk)
         except BaseException:
             dest.unlink(missing_ok=True)
@@ -178,14 +171,26 @@ class Session:
         """A fresh scratch file name (not created)."""
         return self.scratch / f"{next(self._serial):06d}.part"
 
-    def _add_bytes(self, count: int, path: str) -> None:
-        self.total_bytes += count
-        if self.total_bytes > self.limits.max_total_bytes:
+    def check_member(
+        self, size: int, path: str, *, compressed: int | None = None, uncounted: int = 0
+    ) -> None:
+        """Refuse a member of ``size`` bytes (out of ``compressed`` ones, when known) past
+        the total limit (``total_bytes`` and the ``uncounted`` bytes not in it yet), the
+        member limit or the ratio limit: :meth:`spool`'s checks, made on every chunk."""
+        if self.total_bytes + uncounted > self.limits.max_total_bytes:
             raise RefusedError(
                 Reason.ARCHIVE_TOO_LARGE,
                 f"delivery unpacks to more than {self.limits.max_total_bytes} bytes",
                 member=path,
             )
+        if size > self.limits.max_member_bytes:
+            raise RefusedError(
+                Reason.ARCHIVE_TOO_LARGE,
+                f"member larger than {self.limits.max_member_bytes} bytes",
+                member=path,
+            )
+        if compressed is not None:
+            check_ratio(size, compressed, self.limits, path)
 
     def count_entry(self, path: str) -> None:
         """Count one more entry (folders too), refusing past the entry limit."""

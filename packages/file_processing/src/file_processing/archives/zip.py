@@ -25,7 +25,6 @@ from file_processing.archives.base import (
     ArchiveFormat,
     Layer,
     Member,
-    Readable,
     check_unique,
     member_name,
     refusal,
@@ -88,11 +87,7 @@ class ZipFormat(ArchiveFormat):
         """Yield the zip's file members in directory order, after its layout is checked."""
         session, name = layer.session, layer.name
         with ExitStack() as stack:
-            fp = (
-                layer.file
-                if layer.file is not None
-                else stack.enter_context(self._spooled(session, layer.source, name))
-            )
+            fp = stack.enter_context(layer.seekable_file(self.name))
             self._precheck_zip(session, fp, name)
             archive = stack.enter_context(_open_zip(fp, name))
             infos = archive.infolist()
@@ -143,9 +138,9 @@ class ZipFormat(ArchiveFormat):
         except _ZIP_ERRORS as exc:
             raise refusal(exc, "zip", member_path) from exc
         with handle:
-            fast = (self._take_ahead(session, fp, info) if first else None) or self._inflate_fast(
-                session, fp, info, member_path
-            )
+            fast = (
+                self._take_ahead(session, fp, info, member_path) if first else None
+            ) or self._inflate_fast(session, fp, info, member_path)
             if fast is not None:
                 return fast
 
@@ -158,7 +153,7 @@ class ZipFormat(ArchiveFormat):
             return session.spool(read, member_path, compressed=max(info.compress_size, 1))
 
     def _take_ahead(
-        self, session: Session, fp: BinaryIO, info: zipfile.ZipInfo
+        self, session: Session, fp: BinaryIO, info: zipfile.ZipInfo, member_path: str
     ) -> tuple[Path, int] | None:
         """The entry inflated as the zip arrived, when it is exactly this one and within the
         limits, as :meth:`_inflate_fast` would have accepted it; anything else is left to
@@ -168,7 +163,7 @@ class ZipFormat(ArchiveFormat):
             return None
         taken = None
         try:
-            if _is_entry(fp, info, ahead) and self._fits(session, ahead.size, info):
+            if _is_entry(fp, info, ahead) and _fits(session, ahead.size, info, member_path):
                 taken = session.new_file()
                 os.replace(ahead.file, taken)
                 session.total_bytes += ahead.size
@@ -179,18 +174,6 @@ class ZipFormat(ArchiveFormat):
             if taken is None:
                 ahead.file.unlink(missing_ok=True)
         return None if taken is None else (taken, ahead.size)
-
-    def _fits(self, session: Session, size: int, info: zipfile.ZipInfo) -> bool:
-        """Whether an entry of ``size`` bytes passes the limits ``session.spool`` enforces."""
-        limits = session.limits
-        ratio = size > limits.ratio_floor_bytes and size > limits.max_ratio * max(
-            info.compress_size, 1
-        )
-        return (
-            size <= limits.max_member_bytes
-            and session.total_bytes + size <= limits.max_total_bytes
-            and not ratio
-        )
 
     def _inflate_fast(
         self, session: Session, fp: BinaryIO, info: zipfile.ZipInfo, member_path: str
@@ -215,27 +198,6 @@ class ZipFormat(ArchiveFormat):
             logger.debug("%s: inflated again by zipfile (%s)", member_path, exc)
         session.total_bytes = total
         return None
-
-    @contextmanager
-    def _spooled(self, session: Session, source: Readable, name: str) -> Iterator[BinaryIO]:
-        """Copy a non-seekable zip to disk, since its directory sits at the end."""
-        path = session.new_file()
-        size = 0
-        try:
-            with path.open("xb") as out:
-                while chunk := source.read(CHUNK_SIZE):
-                    size += len(chunk)
-                    if size > session.limits.max_total_bytes:
-                        raise RefusedError(
-                            Reason.ARCHIVE_TOO_LARGE,
-                            f"zip archive larger than {session.limits.max_total_bytes} bytes",
-                            member=name,
-                        )
-                    out.write(chunk)
-            with path.open("rb") as fh:
-                yield fh
-        finally:
-            path.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ fast inflate
@@ -315,6 +277,18 @@ class _FastDeflate:
                 f"{self._produced} bytes with CRC {self._crc:08x}, declared "
                 f"{info.file_size} bytes with CRC {info.CRC:08x}"
             )
+
+
+def _fits(session: Session, size: int, info: zipfile.ZipInfo, member_path: str) -> bool:
+    """Whether an entry of ``size`` bytes passes the limits ``session.spool`` enforces
+    (its own checks: :meth:`~file_processing.archives.session.Session.check_member`)."""
+    try:
+        session.check_member(
+            size, member_path, compressed=max(info.compress_size, 1), uncounted=size
+        )
+    except RefusedError:
+        return False
+    return True
 
 
 def _is_entry(fp: BinaryIO, info: zipfile.ZipInfo, ahead: InflatedAhead) -> bool:
