@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import math
 import os
 import secrets
 import threading
@@ -230,6 +231,8 @@ class RuntimeSettings:
         self._check_exporters(checks)
         for name in ("s3_connect_timeout", "s3_read_timeout", "pushgateway_exit_timeout"):
             checks.require(getattr(self, name) > 0, name, "above 0 seconds")
+            # a socket cannot wait "inf" (OverflowError): the call, or the export, was lost
+            checks.require(math.isfinite(getattr(self, name)), name, "a finite number of seconds")
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
         checks.positive_interval("schedule_tick")
         tick = self.schedule_tick.total_seconds()
