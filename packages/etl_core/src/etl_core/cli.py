@@ -207,14 +207,18 @@ class RuntimeCLI(Generic[S]):
         sending what changed since its previous export (a scheduler runs for weeks: an
         export only at its exit would show nothing until then); the Pushgateway only after
         a tick that fired a job (one HTTP push a firing, not one a tick), and every exporter
-        once more as the command ends, however it ends.
+        once more as the command ends, however it ends; the Pushgateway then only when it
+        was leading (a scheduler standing by would replace the leader's group with its own,
+        which holds no firing).
         """
         from etl_core.scheduler import Scheduler
 
         settings = session.settings
         job = f"etl_{self.lane}_schedule"
         self.reach_broker(settings, meanwhile="firings fail until it answers")
-        session.exports_metrics_as(job)  # the last counts go out however the command ends
+        # the last counts go out however the command ends; to the Pushgateway only from
+        # the leader: a standby's group (its ticks, no firing) would replace the leader's
+        session.exports_metrics_as(job, pushgateway=False)
         scheduler = Scheduler(
             store,
             self.lane,
@@ -224,10 +228,11 @@ class RuntimeCLI(Generic[S]):
         )
 
         def export(fired: bool) -> None:
+            session.exports_metrics_as(job, pushgateway=scheduler.leading)
             session.export_metrics(job, pushgateway=fired, close=False)
 
         summary = scheduler.run(max_ticks=max_ticks, after_tick=export)
-        session.export_metrics(job)
+        session.export_metrics(job, pushgateway=scheduler.leading)
         fired = ", ".join(f"{name} {count}x" for name, count in summary.fired.items())
         self.out.print(
             f"scheduler stopped after {summary.ticks} tick(s), {summary.led} leading; "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import math
 import os
 import secrets
 import threading
@@ -230,6 +231,8 @@ class RuntimeSettings:
         self._check_exporters(checks)
         for name in ("s3_connect_timeout", "s3_read_timeout", "pushgateway_exit_timeout"):
             checks.require(getattr(self, name) > 0, name, "above 0 seconds")
+            # a socket cannot wait "inf" (OverflowError): the call, or the export, was lost
+            checks.require(math.isfinite(getattr(self, name)), name, "a finite number of seconds")
         checks.require(self.progress_interval >= 0, "progress_interval", "0 (none) or more seconds")
         checks.positive_interval("schedule_tick")
         tick = self.schedule_tick.total_seconds()
@@ -665,7 +668,9 @@ class Session(Generic[S]):
                 _declared.pop(job, None)
             raise
 
-    def exports_metrics_as(self, job: str, registry: Registry | None = None) -> None:
+    def exports_metrics_as(
+        self, job: str, registry: Registry | None = None, *, pushgateway: bool = True
+    ) -> None:
         """Declare that this command's metrics go out as ``job`` however the command ends.
 
         A batch command declares its job once its work starts, and still calls
@@ -674,9 +679,12 @@ class Session(Generic[S]):
         ``registry`` (the default registry) as ``job`` on the way out: a failing or
         interrupted run's counts are what the operator needs to see, and were lost. An
         export that happened (:meth:`export_metrics`) is never repeated.
+        ``pushgateway=False`` leaves the Pushgateway out of that export (a scheduler
+        standing by: its group would replace the leader's); declaring ``job`` again
+        replaces its declaration.
         """
         with _declared_lock:
-            _declared[job] = _DeclaredExport(self, job, registry)
+            _declared[job] = _DeclaredExport(self, job, registry, pushgateway)
 
     def metric_exporters(self, job: str, *, pushgateway: bool = True) -> list[MetricExporter]:
         """The configured exporters, built once for a process that exports more than once
@@ -715,6 +723,7 @@ class _DeclaredExport:
     session: Session[Any]
     job: str
     registry: Registry | None
+    pushgateway: bool = True
 
 
 def _export_declared_metrics() -> None:
@@ -731,7 +740,12 @@ def _export_declared_metrics() -> None:
         try:
             session = declared.session
             timeout = session.settings.pushgateway_exit_timeout
-            session.export_metrics(declared.job, declared.registry, pushgateway_timeout=timeout)
+            session.export_metrics(
+                declared.job,
+                declared.registry,
+                pushgateway=declared.pushgateway,
+                pushgateway_timeout=timeout,
+            )
         except KeyboardInterrupt:
             logger.warning("metrics of %s not exported: interrupted again", declared.job)
             return

@@ -125,6 +125,7 @@ class Scheduler:
         self._fired = dict.fromkeys((job.name for job in jobs), 0)
         self._failed = 0
         self._standing_by = False
+        self._leading = False
         self._ticks = Counter(
             f"etl_{lane}_scheduler_ticks_total",
             "Scheduler ticks, by role (leading or standing_by).",
@@ -167,6 +168,7 @@ class Scheduler:
                 if lease is not None:
                     led += 1
                     lease = self._fire_due(lease)
+                self._leading = lease is not None
                 self._ticks.labels(role="leading" if leading else "standing_by").inc()
                 if after_tick is not None:
                     after_tick(sum(self._fired.values()) + self._failed != attempts)
@@ -175,6 +177,12 @@ class Scheduler:
             if lease is not None and not lease.lost:
                 lease.release()
         return SchedulerSummary(ticks, led, dict(self._fired), self._failed)
+
+    @property
+    def leading(self) -> bool:
+        """Whether it held the lease at the end of its latest tick (still ``True`` once
+        :meth:`run` released it on its way out: it led until then)."""
+        return self._leading
 
     def _lead(self) -> Lease | None:
         key = scheduler_lease_key(self.lane)

@@ -124,6 +124,16 @@ def test_a_good_lease_is_not_refused_beside_a_refused_tick() -> None:
         ({"ETL_S3_CONNECT_TIMEOUT": "0"}, "s3_connect_timeout: must be above 0 seconds, got 0"),
         ({"ETL_S3_READ_TIMEOUT": "-3"}, "s3_read_timeout: must be above 0 seconds, got -3"),
         ({"ETL_PROGRESS_INTERVAL": "-1"}, "progress_interval: must be 0 (none) or more"),
+        (
+            {"ETL_PUSHGATEWAY_EXIT_TIMEOUT": "-1"},
+            "pushgateway_exit_timeout: must be above 0 seconds, got -1",
+        ),
+        # a socket cannot wait "inf": the push raised OverflowError, the export was lost
+        (
+            {"ETL_PUSHGATEWAY_EXIT_TIMEOUT": "inf"},
+            "pushgateway_exit_timeout: must be a finite number of seconds, got inf",
+        ),
+        ({"ETL_S3_READ_TIMEOUT": "1e400"}, "s3_read_timeout: must be a finite number"),
     ],
 )
 def test_timeouts_and_intervals_that_cannot_be_kept_are_refused_naming_them(

@@ -114,3 +114,19 @@ def test_after_each_tick_the_scheduler_says_whether_a_job_fired_in_it(
     for i, said in enumerate(seen):  # told after the firing of its own tick, never before
         if said == "tick, fired: True":
             assert seen[i - 1] == "fired"
+
+
+def test_a_scheduler_says_whether_it_led_at_its_latest_tick_even_once_it_released_the_lease(
+    store: LocalObjectStore,
+) -> None:
+    job = Job("scan", every(timedelta(seconds=10)), lambda: 1)
+    standby = scheduler(store, [job])
+    seen: list[bool] = []
+    with acquire_lease(store, scheduler_lease_key("test_lane"), ttl=60, purpose="another"):
+        standby.run(max_ticks=2, after_tick=lambda fired: seen.append(standby.leading))
+    assert seen == [False, False]
+    assert not standby.leading
+    leader = scheduler(store, [job])
+    leader.run(max_ticks=2, after_tick=lambda fired: seen.append(leader.leading))
+    assert seen[2:] == [True, True]
+    assert leader.leading  # the lease released on its way out: it led until then

@@ -149,6 +149,40 @@ def test_a_running_scheduler_pushes_its_firings_to_the_pushgateway_and_again_whe
     assert value(after, pushed) > value(seen, pushed)  # pushed again on its way out
 
 
+def test_a_scheduler_standing_by_leaves_the_leaders_pushgateway_group_alone_when_stopped(
+    local_lane: Any, orders: Orders, celery_broker: TestBroker
+) -> None:
+    local_lane.deliver("orders_20261103.csv", orders(3))
+    group = 'job="etl_file_processing_schedule"'
+    fired = "etl_file_processing_scheduler_firings_total{"
+
+    def firings(gateway: str) -> list[str]:
+        return [line for line in scrape(gateway) if group in line and line.startswith(fired)]
+
+    with running_pushgateway() as gateway:
+        env = environment(
+            local_lane, celery_broker, ETL_PUSHGATEWAY_URL=gateway, ETL_SCHEDULE_SCAN_INTERVAL="1h"
+        )
+        command = [str(BIN), "schedule", "--max-ticks", "900"]
+        with BackgroundProcess(command, env=env, log=local_lane.tmp / "leader.log") as leader:
+            leader.wait_for("scheduled scan fired", timeout=60)
+            for _ in range(100):  # the push follows the firing's tick
+                if firings(gateway):
+                    break
+                time.sleep(0.1)
+            assert firings(gateway), scrape(gateway)
+            with BackgroundProcess(command, env=env, log=local_lane.tmp / "standby.log") as standby:
+                standby.wait_for("scheduler standing by", timeout=60)
+                standby.signal(signal.SIGTERM)  # a rolling restart stops the standby first
+                assert standby.wait(timeout=60) == 143
+            # its exit pushed nothing: the group still holds what the leader fired
+            assert firings(gateway), scrape(gateway)
+            assert leader.process.poll() is None
+            leader.signal(signal.SIGTERM)
+            assert leader.wait(timeout=60) == 143
+        assert firings(gateway), scrape(gateway)  # the leader's own exit pushes it again
+
+
 def test_a_scheduled_scan_enqueues_only_the_objects_not_done_for_their_etag(
     local_lane: Any, orders: Orders
 ) -> None:
