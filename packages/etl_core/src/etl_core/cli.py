@@ -118,8 +118,9 @@ class RuntimeCLI(Generic[S]):
         self.settings_class = settings
         self.validators = tuple(validators)
         self.recorder = recorder
-        self.out = DeferredConsole()
-        self.err = DeferredConsole(stderr=True, soft_wrap=True)
+        # what is printed comes from data (keys, names, messages): never read as markup
+        self.out = DeferredConsole(markup=False, emoji=False)
+        self.err = DeferredConsole(stderr=True, soft_wrap=True, markup=False, emoji=False)
         self.run_id = new_run_id()
         self._progress: WorkProgress | None = None
         self._progress_interval = RuntimeSettings.progress_interval

@@ -13,16 +13,33 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 RICH_PRINTING = ("rich.console", "rich._emoji_codes")
-"""What Rich imports to make a console and print to it (the emoji codes at the first print)."""
+"""What Rich imports to make a console and print to it (the emoji codes at the first print,
+by a console that replaces emoji codes only)."""
 
 
 class DeferredConsole:
-    """A ``rich.console.Console(stderr=..., soft_wrap=...)`` made at its first use; every
-    attribute but :attr:`file` is the console's own."""
+    """A ``rich.console.Console(stderr=..., soft_wrap=..., markup=..., emoji=...)`` made at
+    its first use; every attribute but :attr:`file` is the console's own.
 
-    def __init__(self, *, stderr: bool = False, soft_wrap: bool = False) -> None:
+    ``markup=False, emoji=False`` (what the runtimes' CLIs use) prints every string as it
+    is: its own prints, table cells, titles and headers alike. A key, dataset name or
+    message holding ``[bold]`` or ``[/x]`` (legal in keys and file names) is then never
+    read as markup nor raises, and ``:smile:`` stays written; styles are given as
+    ``style=`` or :class:`rich.text.Text`, never as markup in a string.
+    """
+
+    def __init__(
+        self,
+        *,
+        stderr: bool = False,
+        soft_wrap: bool = False,
+        markup: bool = True,
+        emoji: bool = True,
+    ) -> None:
         self._stderr = stderr
         self._soft_wrap = soft_wrap
+        self._markup = markup
+        self._emoji = emoji
         self._console: Console | None = None
         self._piped_width = 0
         self._ahead: threading.Thread | None = None
@@ -34,7 +51,8 @@ class DeferredConsole:
         instead of following it (issue 16, start-up). The console is still made at its
         first use; an import that fails there raises there, as without this."""
         if self._console is None and self._ahead is None:
-            names = (*RICH_PRINTING, *modules)
+            printing = RICH_PRINTING if self._emoji else RICH_PRINTING[:1]
+            names = (*printing, *modules)
             self._ahead = threading.Thread(
                 target=_import_quietly, args=(names,), name="rich-import", daemon=True
             )
@@ -49,7 +67,12 @@ class DeferredConsole:
                 self._ahead = None
             from rich.console import Console
 
-            console = Console(stderr=self._stderr, soft_wrap=self._soft_wrap)
+            console = Console(
+                stderr=self._stderr,
+                soft_wrap=self._soft_wrap,
+                markup=self._markup,
+                emoji=self._emoji,
+            )
             if self._piped_width and not console.is_terminal:
                 console.width = max(console.width, self._piped_width)
             self._console = console

@@ -252,7 +252,8 @@ def _rich_bar(console: Any, *, bytes_unit: bool) -> Any:
     counts = (DownloadColumn(), TransferSpeedColumn()) if bytes_unit else (MofNCompleteColumn(),)
     return Progress(
         SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
+        # the description names datasets and keys: written as it is, never read as markup
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         TaskProgressColumn(),
         *counts,

@@ -44,6 +44,25 @@ def test_printing_makes_the_console_with_its_options(monkeypatch: pytest.MonkeyP
     assert console.console.stderr
 
 
+def test_a_console_without_markup_prints_strings_and_table_cells_as_they_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runtimes' consoles: a key holding ``[bold]``, ``[/x]`` or ``:smile:`` is
+    written as it is, in a print, a table's title and its cells, and raises nothing."""
+    from rich.table import Table
+
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "200")
+    console = DeferredConsole(markup=False, emoji=False)
+    key = "vendor/report[bold]1[/x] :smile:.csv"
+    console.print(key)
+    table = Table("key", title=key)
+    table.add_row(key)
+    console.print(table)
+    assert out.getvalue().count(key) == 3
+
+
 def test_a_piped_console_is_widened_before_and_after_it_is_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

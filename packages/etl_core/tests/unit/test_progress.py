@@ -79,3 +79,21 @@ def test_no_log_line_when_the_interval_is_zero() -> None:
 
 def _progress_lines(records: list[dict[str, object]]) -> list[dict[str, object]]:
     return [r for r in records if str(r["event"]).startswith("progress:")]
+
+
+def test_a_bar_shows_a_description_holding_markup_as_it_is() -> None:
+    """What is done names datasets and keys: ``[bold]`` stays written, ``[/x]`` raises
+    nothing, on a terminal's bar as in the log lines."""
+    import io
+
+    from rich.console import Console
+
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=200, color_system=None)
+    work = "backfill vendor[bold]x[/x]"
+    with WorkProgress(work, item="partition", console=console, interval=0) as progress:
+        progress.plan(1)
+        progress._bar.refresh()  # drawn now, not only at the next tick
+        progress.finish("one")
+
+    assert work in stream.getvalue()

@@ -146,12 +146,11 @@ def inspect(
         _print_json({"file": str(path), "status": "ok", "members": members})
         return
     from rich.filesize import decimal as human_size
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table("member", "size", "content", title=str(path))
     for m in members:
-        table.add_row(escape(str(m["member"])), human_size(int(str(m["bytes"]))), str(m["content"]))
+        table.add_row(str(m["member"]), human_size(int(str(m["bytes"]))), str(m["content"]))
     out.print(table)
 
 
@@ -165,10 +164,12 @@ def _report_refusal(path: Path, exc: RefusedError, as_json: bool) -> None:
         refusal = {"code": str(exc.reason), "message": exc.message, "member": exc.member}
         _print_json({"file": str(path), "status": "refused", "reason": refusal})
         return
-    from rich.markup import escape
+    from rich.text import Text
 
     out.print(
-        f"[red]refused[/red] {escape(str(path))}: [bold]{exc.reason}[/bold] {escape(exc.message)}"
+        Text.assemble(
+            ("refused", "red"), f" {path}: ", (str(exc.reason), "bold"), f" {exc.message}"
+        )
     )
 
 
@@ -612,21 +613,19 @@ def _print_json(data: object) -> None:
 
 
 def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(
-        "landing key", "status", "dt", "rows", title=escape(escaped(title)) if title else None
-    )
+    table = Table("landing key", "status", "dt", "rows", title=escaped(title) if title else None)
     table.add_column("reason / detail", min_width=len("archive.path_traversal"))
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
-            escape(escaped(strip_zone(o.key, LANDING))),
-            f"[{style}]{o.status}[/{style}]",
+            escaped(strip_zone(o.key, LANDING)),
+            Text(o.status, style=style),
             o.partition or "-",
             str(o.rows) if o.rows else "-",
-            o.reason["code"] if o.reason else escape(o.detail) or "-",
+            o.reason["code"] if o.reason else o.detail or "-",
         )
     return table
 
@@ -648,13 +647,11 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
     done = [o for o in summary.outcomes if not o.detail.startswith("already ")]
     if done:
         out.print(_outcome_table(done))
-    from rich.markup import escape
+    from rich.text import Text
 
     for failure in summary.failures:
-        out.print(
-            f"[red]failed[/red] {escape(escaped(failure.key))}: {escape(failure.error)}",
-            highlight=False,
-        )
+        said = Text.assemble(("failed", "red"), f" {escaped(failure.key)}: {failure.error}")
+        out.print(said, highlight=False)
     line = ", ".join(f"{n} {status}" for status, n in counts.items())
     if summary.superseded():
         line += f"; {summary.superseded()} earlier quarantine(s) closed as superseded"
@@ -693,14 +690,13 @@ def quarantine_list(
     if as_json:
         _print_json([r.to_dict() for r in records])
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table("quarantined object", "quarantined at", "released")
     table.add_column("reason", min_width=len("archive.path_traversal"))
     for r in records:
         table.add_row(
-            escape(strip_zone(r.key, QUARANTINE)),
+            strip_zone(r.key, QUARANTINE),
             r.quarantined_at,
             _closed_column(r),
             r.reason,
@@ -767,7 +763,7 @@ def quarantine_release(
     if _database(session.settings.database_url):
         db.record_release(record)
     out.print(
-        f"released {record.key}: {record.source_key} will be processed by the next scan",
+        f"released {record.key}: {escaped(record.source_key)} will be processed by the next scan",
         highlight=False,
     )
 

@@ -35,6 +35,15 @@ class Outcome:
     bytes_in: int = 0
     rows: int = 0
     duration_seconds: float = 0.0
+    settling: bool = False
+    """``skipped`` because the file (or its checksum sidecar) was modified within
+    ``landing_min_age``: it may still be uploading, a later scan takes it. Counted apart
+    (``etl_file_processing_objects_total{outcome="settling"}``), since every scan sees it."""
+
+    @property
+    def metric_outcome(self) -> str:
+        """The ``outcome`` label this object is counted under: its status, or ``settling``."""
+        return "settling" if self.settling else self.status
 
     def to_dict(self) -> dict[str, Any]:
         """The outcome as plain data for JSON.

@@ -32,6 +32,7 @@ from etl_core.layout import (
     partition_of,
     quality_report_key,
     validated_key,
+    validated_prefix,
     zone_of,
 )
 from etl_core.storage import ObjectInfo, ObjectStore
@@ -187,12 +188,12 @@ def remove_stale(
             continue
         if is_delivery_manifest(key) and moved is not None and moved not in partitions:
             logger.warning(
-                "%s dt=%s: the delivery its landing key published there is withdrawn (the "
+                "%s: the delivery its landing key published there is withdrawn (the "
                 "key now publishes to another partition); if that day was already "
                 "transformed and loaded and has no other delivery, the next "
                 "`etl-data-pipeline run` withdraws its curated output and loaded rows",
-                moved[0], moved[1].isoformat(),
-            )  # fmt: skip
+                validated_prefix(*moved),
+            )
     return left
 
 

@@ -307,7 +307,7 @@ class Processor(Closeable):
             outcome.duration_seconds = round(time.perf_counter() - started, 3)
             reason = outcome.reason["code"] if outcome.reason else ""
             _objects.labels(
-                dataset=outcome.dataset or "", outcome=outcome.status, reason=reason
+                dataset=outcome.dataset or "", outcome=outcome.metric_outcome, reason=reason
             ).inc()
             logger.info(
                 "%s %s",
@@ -417,6 +417,7 @@ class Processor(Closeable):
                 f"({_seconds(self.settings.landing_min_age)}): it may still be uploading; "
                 "a later scan takes it"
             ),
+            settling=True,
         )
 
     def _landing_age(self, info: ObjectInfo) -> timedelta | None:
@@ -1258,6 +1259,7 @@ def _waiting(info: ObjectInfo, contract: Contract, day: date, *, settling: bool)
         dataset=contract.dataset,
         partition=day.isoformat(),
         detail=detail,
+        settling=settling,
     )
 
 

@@ -210,11 +210,12 @@ def release(
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
         FileProcessingError: ``by`` is a name the lane closes records with
-            (``superseded``, ``revalidated``), the record was already released, its landing
-            original is gone (nothing could be reprocessed) or has a hostile key,
-            or the record changed while being released (a new quarantine: look again).
+            (``superseded``, ``revalidated``, in any case, with spaces around), the
+            record was already released, its landing original is gone (nothing could be
+            reprocessed) or has a hostile key, or the record changed while being released
+            (a new quarantine: look again).
     """
-    if by in (SUPERSEDED_BY, REVALIDATED_BY):
+    if by.strip().casefold() in (SUPERSEDED_BY, REVALIDATED_BY):  # "Superseded " reads alike
         raise FileProcessingError(
             f"--by {by!r} is the name the lane closes records with (a validated delivery "
             "of the key): a release by it would read as one; name who releases it"

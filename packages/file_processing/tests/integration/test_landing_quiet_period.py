@@ -13,8 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from etl_core.metrics import Registry, use_registry
 from etl_core.storage import LocalObjectStore
 from etl_core.testing.deliveries import zipped
+from etl_core.work import ThreadExecutor
+from file_processing.scan import scan
 
 Orders = Callable[..., bytes]
 
@@ -128,6 +131,40 @@ def test_scan_reports_a_settling_file_and_a_later_scan_takes_it(
     later = local_lane.cli("scan", "--json", ETL_LANDING_MIN_AGE="10m")
     assert later.returncode == 0, later.stderr
     assert local_lane.keys("validated/orders/")
+
+
+def test_a_settling_file_is_counted_as_settling_not_skipped_on_every_scan(
+    local_lane: Any, orders: Orders
+) -> None:
+    """A dashboard of ``outcome="skipped"`` must not show thousands of skips for files
+    that are merely young: each scan sees them again, so they are counted apart."""
+    young = local_lane.deliver("orders_20261103.csv", orders(5))
+    done = local_lane.deliver("orders_20261104.csv", orders(5))
+    _age(_landing_file(local_lane, done), QUIET * 2)
+    sidecar_waits = local_lane.deliver("ledger_2026-11-03.csv", b"id\n1\n", source="bank")
+    _age(_landing_file(local_lane, sidecar_waits), QUIET * 2)
+    _landing_file(local_lane, sidecar_waits + ".sha256").write_text("0123")  # still writing
+
+    registry = Registry()
+    with use_registry(registry), local_lane.processor(landing_min_age=QUIET) as processor:
+        for _ in range(3):
+            summary = scan(processor, ThreadExecutor(2))
+
+    def counted(dataset: str, outcome: str) -> float:
+        found = registry.value(
+            "etl_file_processing_objects_total", dataset=dataset, outcome=outcome, reason=""
+        )
+        return found or 0
+
+    assert {o.key: (o.status, o.settling) for o in summary.outcomes} == {
+        young: ("skipped", True),
+        done: ("skipped", False),  # already validated by the first scan
+        sidecar_waits: ("skipped", True),
+    }
+    assert (counted("orders", "settling"), counted("ledger", "settling")) == (3, 3)
+    assert counted("orders", "skipped") == 2  # the validated one, by the two later scans
+    assert counted("orders", "validated") == 1
+    assert counted("ledger", "skipped") == 0
 
 
 def test_a_negative_quiet_period_is_refused_at_start(local_lane: Any) -> None:

@@ -551,7 +551,7 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     ]
     # what was curated and loaded for the misdated day is withdrawn by the pipeline's next run: said
     (warned,) = [r for r in caplog.records if "withdrawn" in r.getMessage()]
-    assert "orders dt=2026-02-11" in warned.getMessage()
+    assert warned.getMessage().startswith("validated/orders/dt=2026-02-11/: the delivery")
 
 
 def test_a_stale_member_the_store_would_not_delete_leaves_the_delivery_validated_and_owned(
