@@ -7,6 +7,7 @@ lifecycle rule, a hand deletion) keeps both."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +32,7 @@ from etl_core.layout import (
     withdrawal_notice_key,
 )
 from etl_core.storage import ObjectStore
+from etl_core.testing import capture_logs
 from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
 from etl_core.testing.scripts import run_script
 
@@ -270,3 +272,26 @@ def test_a_notice_older_than_the_curated_partition_keeps_it_and_a_newer_one_with
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
     assert store.exists(withdrawal_notice_key("pos", MISDATED))
+
+
+def test_a_notice_that_cannot_be_read_keeps_the_day_and_says_which_notice(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """Only a notice read whole proves a withdrawal: a malformed one (a newer writer's
+    version, a truncated write) deletes nothing, and the warning names its key and field."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    for pending in pending_partitions(store, contract, load=False):
+        process_partition(store, contract, pending.dt, settings, load=False)
+    expire(store, MISDATED)
+    key = withdrawal_notice_key("pos", MISDATED)
+    store.write_bytes(key, json.dumps({"dataset": "pos", "dt": "2026-02-11"}).encode())
+
+    with capture_logs(level=logging.WARNING) as logs:
+        assert pending_partitions(store, contract, load=False) == []
+
+    assert curated(store, MISDATED) != []
+    (warned,) = [r for r in logs if "kept" in r["event"]]
+    assert key in warned["event"]
+    assert "landing_key" in warned["event"]
