@@ -23,7 +23,8 @@ from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
 from data_pipeline.layout import input_objects, inputs_by_day
 from data_pipeline.ledger import Ledger, Runner, check_no_overlap, this_process
-from data_pipeline.pipeline import PartitionOutcome, built_dates
+from data_pipeline.pipeline import PartitionOutcome, withdrawal_due
+from data_pipeline.withdraw import noticed_dates
 from data_pipeline.work import (
     WITHDRAWN_NOTE,
     PipelineContext,
@@ -99,12 +100,14 @@ def plan_backfill(
     end: date,
     *,
     lookback: int = 0,
+    load: bool = True,
 ) -> list[PlannedPartition]:
     """The partitions from ``start - lookback`` days to ``end`` that have validated input,
-    and those the pipeline built in the range whose validated deliveries are all gone
-    (a curated partition is published: withdrawn by their unit; planned with no objects).
-    A day left with only its load marker (a withdrawal killed after its curated removal)
-    is finished by the next ``run``: one more listing per plan would find it here.
+    and those the pipeline built in the range whose validated deliveries the file lane
+    withdrew (:func:`~data_pipeline.pipeline.withdrawal_due`, with ``load`` a day left with
+    only its load marker too: withdrawn by their unit; planned with no objects). Their
+    candidates are the days of the dataset's withdrawal notices (one listing): a day merely
+    without input is not planned.
 
     Raises:
         ConfigError: the range is reversed, longer than :data:`MAX_RANGE_DAYS` with its
@@ -115,8 +118,8 @@ def plan_backfill(
         dt: PlannedPartition(dt, len(objects), sum(o.size for o in objects))
         for dt, objects in _inputs(store, contract.dataset, first, end)
     }
-    for dt in built_dates(store, contract, load=False) - planned.keys():
-        if first <= dt <= end:
+    for dt in noticed_dates(store, contract.dataset) - planned.keys():
+        if first <= dt <= end and withdrawal_due(store, contract, dt, load=load):
             planned[dt] = PlannedPartition(dt, 0, 0)
     return [planned[dt] for dt in sorted(planned)]
 

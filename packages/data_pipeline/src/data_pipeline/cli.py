@@ -424,7 +424,12 @@ def backfill_command(
             if from_ is None or to is None:
                 raise ConfigError("--dry-run needs --from and --to", [])
             plan = plan_backfill(
-                store, contract, _date(from_, "--from"), _date(to, "--to"), lookback=lookback
+                store,
+                contract,
+                _date(from_, "--from"),
+                _date(to, "--to"),
+                lookback=lookback,
+                load=load,
             )
             from rich.table import Table
 
@@ -459,7 +464,7 @@ def backfill_command(
             assert from_ is not None
             assert to is not None
             start, end = _date(from_, "--from"), _date(to, "--to")
-            plan = plan_backfill(store, contract, start, end, lookback=lookback)
+            plan = plan_backfill(store, contract, start, end, lookback=lookback, load=load)
             job = start_backfill(
                 ledger,
                 contract,

@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from data_pipeline.errors import PartitionError, SupersededError
-from etl_core.artifacts import CuratedManifest, DeliveryManifest, read_deliveries
+from etl_core.artifacts import CuratedManifest, DeliveryManifest, read_deliveries, utc_timestamp
 from etl_core.errors import ArtifactError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
 from etl_core.layout import (
@@ -315,8 +315,10 @@ def remove_abandoned_writes(store: ObjectStore, older_than: timedelta) -> int:
 
 
 def timestamp(moment: datetime) -> str:
-    """A UTC timestamp in one fixed format, so that text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A UTC timestamp in the documents' one fixed format
+    (:func:`etl_core.artifacts.utc_timestamp`), so that text order is time order (a
+    withdrawal notice's time is compared with it)."""
+    return utc_timestamp(moment)
 
 
 def _prune(store: ObjectStore, prefix: str, keep: set[str]) -> None:

@@ -6,8 +6,10 @@ was last loaded is recorded in ``_state/data_pipeline/loads/<dataset>/dt=<date>.
 so ``run`` also finishes loads that failed after their transform succeeded.
 
 A partition the pipeline built (its curated manifest, or its load marker, is there)
-whose validated deliveries are all gone is withdrawn (:mod:`data_pipeline.withdraw`):
-``run`` plans it beside the days validated/ publishes, and a backfill beside its range's.
+whose validated deliveries the file lane withdrew (its withdrawal notice, not older than
+the curated partition; a day merely without delivery is kept) is withdrawn
+(:mod:`data_pipeline.withdraw`): ``run`` plans the noticed days beside the days
+validated/ publishes, and a backfill beside its range's.
 """
 
 from __future__ import annotations
@@ -17,34 +19,35 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from data_pipeline.layout import (
-    input_objects,
-    list_curated_dates,
-    list_validated_dates,
-    read_manifest,
-)
+from data_pipeline.layout import input_objects, list_validated_dates, read_manifest
 from data_pipeline.lease import BUSY_POLL_SECONDS, partition_lease
 from data_pipeline.lease import busy_wait_seconds as lease_busy_wait_seconds
 from data_pipeline.load import LoadResult, load_curated_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
-from data_pipeline.withdraw import withdraw_partition, withdrawal_key
+from data_pipeline.withdraw import (
+    notice_applies,
+    noticed_dates,
+    withdraw_partition,
+    withdrawal_key,
+)
+from etl_core.artifacts import CuratedManifest
 from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
-from etl_core.layout import partition_state_key, partition_state_of, state_prefix
+from etl_core.layout import partition_state_key
 from etl_core.storage import ObjectStore
 
 __all__ = [
     "BUSY_POLL_SECONDS",
     "PartitionOutcome",
     "PendingPartition",
-    "built_dates",
     "busy_wait_seconds",
     "load_marker_key",
     "loaded_generation",
     "pending_partition",
     "pending_partitions",
     "process_partition",
+    "withdrawal_due",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,18 +83,6 @@ class PendingPartition:
 def load_marker_key(dataset: str, dt: date) -> str:
     """Where the generation last loaded into the database is recorded."""
     return partition_state_key("data_pipeline", "loads", dataset, dt)
-
-
-def built_dates(store: ObjectStore, contract: Contract, *, load: bool) -> set[date]:
-    """The dates the pipeline built for the dataset: a curated manifest is published, or
-    (with ``load``, for a contract with ``[load]``) a load marker records a load."""
-    dates = set(list_curated_dates(store, contract.dataset))
-    if load and contract.load is not None:
-        for info in store.list(state_prefix("data_pipeline", "loads", contract.dataset)):
-            marker = partition_state_of(info.key, "data_pipeline", "loads")
-            if marker is not None and marker[0] == contract.dataset:
-                dates.add(marker[1])
-    return dates
 
 
 def loaded_generation(store: ObjectStore, dataset: str, dt: date) -> str | None:
@@ -189,13 +180,31 @@ WITHDRAWN_REASON = "no validated delivery left"
 
 
 def _withdrawable(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:
-    """Whether the partition was built (its curated manifest, or with ``load`` its load
-    marker, is there) and validated/ publishes no delivery of it any more."""
+    """Whether validated/ publishes no delivery of the partition any more and
+    :func:`withdrawal_due`."""
     if input_objects(store, contract.dataset, dt):
         return False
-    if read_manifest(store, contract.dataset, dt) is not None:
-        return True
-    return _loaded(store, contract, dt, load=load)
+    return withdrawal_due(store, contract, dt, load=load)
+
+
+def withdrawal_due(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:
+    """Whether a partition without validated delivery is to be withdrawn: the pipeline
+    built it (its curated manifest, or with ``load`` its load marker, is there) and the file
+    lane's withdrawal notice of it applies (:func:`~data_pipeline.withdraw.notice_applies`)."""
+    return _due(store, contract, dt, read_manifest(store, contract.dataset, dt), load=load)
+
+
+def _due(
+    store: ObjectStore,
+    contract: Contract,
+    dt: date,
+    manifest: CuratedManifest | None,
+    *,
+    load: bool,
+) -> bool:
+    if manifest is None and not _loaded(store, contract, dt, load=load):
+        return False
+    return notice_applies(store, contract.dataset, dt, manifest)
 
 
 def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool:
@@ -225,9 +234,10 @@ def pending_partitions(
 ) -> list[PendingPartition]:
     """Validated partitions whose curated output is missing or older than their inputs,
     (with ``load``) curated partitions whose current generation is not loaded yet, and
-    partitions built earlier whose validated deliveries are all gone (to withdraw)."""
+    partitions built earlier whose validated deliveries the file lane withdrew (to
+    withdraw: the days of its notices, one listing)."""
     dates = set(list_validated_dates(store, contract.dataset))
-    dates |= built_dates(store, contract, load=load)
+    dates |= noticed_dates(store, contract.dataset)
     found = (pending_partition(store, contract, dt, load=load) for dt in sorted(dates))
     return [pending for pending in found if pending is not None]
 
@@ -239,8 +249,8 @@ def pending_partition(
     manifest = read_manifest(store, contract.dataset, dt)
     inputs = {info.key: info.etag for info in input_objects(store, contract.dataset, dt)}
     wants_load = load and contract.load is not None
-    if not inputs:  # withdrawn if it was built; a day never built is not touched
-        if manifest is None and not _loaded(store, contract, dt, load=load):
+    if not inputs:  # withdrawn if it was built and noticed; else not touched
+        if not _due(store, contract, dt, manifest, load=load):
             return None
         return PendingPartition(dt, False, wants_load, WITHDRAWN_REASON, withdraw=True)
     if manifest is None:

@@ -1,10 +1,18 @@
-"""Withdraw a partition whose validated deliveries are all gone.
+"""Withdraw a partition whose validated deliveries the file lane withdrew.
 
 Curated output is a function of validated input. When the file lane removes the last
 delivery of a day (a re-delivery of a name-dated key moved its data to another day),
 the day's curated partition and its loaded rows would otherwise stay, and the
-warehouse would count the moved rows twice. :func:`withdraw_partition`, run while
-holding the partition's lease, makes the day what its (now empty) input says:
+warehouse would count the moved rows twice.
+
+A day with no delivery left is not proof of that: a lifecycle rule expiring
+``validated/``, a partition deleted by hand or an incomplete listing look the same. So
+a day is withdrawn only on the file lane's :class:`~etl_core.artifacts.WithdrawalNotice`
+of it (:func:`notice_applies`), written before it removed the delivery, and not older
+than the curated partition (a day republished and rebuilt after an old withdrawal is
+kept); candidates come from one listing of the dataset's notices (:func:`noticed_dates`).
+:func:`withdraw_partition`, run while holding the partition's lease, makes the day what
+its (now empty) input says:
 
 1. the curated manifest is deleted first (readers then see no partition, never one
    naming a missing file), then every part of every generation;
@@ -27,13 +35,27 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from data_pipeline.layout import read_manifest, remove_curated, timestamp
+from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
 from etl_core.contracts import Contract
+from etl_core.errors import ArtifactError
 from etl_core.faults import Step, fault_point
-from etl_core.layout import partition_state_key
+from etl_core.layout import (
+    partition_state_key,
+    withdrawal_notice_key,
+    withdrawal_notice_of,
+    withdrawal_notices_prefix,
+)
 from etl_core.metrics import counter
 from etl_core.storage import Lease, ObjectStore
 
-__all__ = ["WITHDRAWN", "Withdrawal", "withdraw_partition", "withdrawal_key"]
+__all__ = [
+    "WITHDRAWN",
+    "Withdrawal",
+    "notice_applies",
+    "noticed_dates",
+    "withdraw_partition",
+    "withdrawal_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +86,54 @@ def withdrawal_key(dataset: str, dt: date) -> str:
     return partition_state_key("data_pipeline", WITHDRAWN, dataset, dt)
 
 
+def noticed_dates(store: ObjectStore, dataset: str) -> set[date]:
+    """The days of ``dataset`` the file lane withdrew a delivery from: one listing of its
+    withdrawal notices (a day without one is never a withdrawal candidate)."""
+    dates = set()
+    for info in store.list(withdrawal_notices_prefix(dataset)):
+        noticed = withdrawal_notice_of(info.key)
+        if noticed is not None and noticed[0] == dataset:
+            dates.add(noticed[1])
+    return dates
+
+
+def notice_applies(
+    store: ObjectStore, dataset: str, dt: date, manifest: CuratedManifest | None
+) -> bool:
+    """Whether the file lane's withdrawal notice of a day without validated delivery says
+    the pipeline's build of it is to be withdrawn: a notice is there and, when a curated
+    ``manifest`` is published, was written no earlier than it (an older notice is of a
+    withdrawal before the day was republished and rebuilt: kept, its input gone otherwise).
+    A notice or manifest time that cannot be read keeps the day (said in a warning)."""
+    key = withdrawal_notice_key(dataset, dt)
+    try:
+        notice = read_withdrawal_notice(store, dataset, dt)
+    except ArtifactError as exc:
+        logger.warning("%s dt=%s kept: %s", dataset, dt.isoformat(), exc)
+        return False
+    if notice is None:
+        return False
+    if manifest is None:  # a withdrawal killed after its curated removal: finished
+        return True
+    try:
+        published = datetime.fromisoformat(manifest.published_at)
+    except ValueError:
+        logger.warning(
+            "%s dt=%s kept: its curated manifest's published_at %r is not a time, so it "
+            "cannot be compared with the withdrawal notice %s",
+            dataset, dt.isoformat(), manifest.published_at, key,
+        )  # fmt: skip
+        return False
+    if datetime.fromisoformat(notice.withdrawn_at) < published:
+        logger.debug(
+            "%s dt=%s kept: its withdrawal notice %s (%s) is older than its curated "
+            "partition (%s)", dataset, dt.isoformat(), key, notice.withdrawn_at,
+            manifest.published_at,
+        )  # fmt: skip
+        return False
+    return True
+
+
 def withdraw_partition(
     store: ObjectStore,
     contract: Contract,
@@ -76,8 +146,9 @@ def withdraw_partition(
 ) -> Withdrawal:
     """Remove a partition's curated output and (with ``load``) its loaded rows.
 
-    The caller holds ``lease`` and has found no validated delivery of the day; the
-    lease is checked right before each removal becomes visible.
+    The caller holds ``lease``, has found no validated delivery of the day and a
+    withdrawal notice that applies (:func:`notice_applies`); the lease is checked right
+    before each removal becomes visible.
 
     Args:
         marker_key: The partition's load marker (the generation last loaded); removed
@@ -120,10 +191,11 @@ def withdraw_partition(
         else ""
     )
     logger.warning(
-        "%s dt=%s withdrawn: validated/ no longer publishes a delivery of that day; its "
-        "curated output was removed%s%s",
+        "%s dt=%s withdrawn: the file lane withdrew its deliveries (%s); its curated "
+        "output was removed%s%s",
         dataset,
         dt.isoformat(),
+        withdrawal_notice_key(dataset, dt),
         table,
         kept,
         extra={"generation": record["generation"]},

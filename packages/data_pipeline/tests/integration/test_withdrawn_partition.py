@@ -1,28 +1,39 @@
-"""A day validated/ no longer publishes (its only delivery moved to another day) keeps
-neither its curated output nor its loaded rows: ``run`` withdraws it, a killed run's
-next run finishes, a day never built is not touched."""
+"""A day validated/ no longer publishes (its only delivery moved to another day, as the
+file lane's withdrawal notice says) keeps neither its curated output nor its loaded rows:
+``run`` withdraws it, a killed run's next run finishes, a day never built is not touched.
+A day whose deliveries are gone without a notice newer than its curated partition (a
+lifecycle rule, a hand deletion) keeps both."""
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import MissingPartitionError
 from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdrawal_key
 from etl_core.contracts import load_contracts
 from etl_core.faults import FAULT_ENV, Step
-from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
+from etl_core.layout import (
+    delivery_manifest_key,
+    quality_report_key,
+    validated_key,
+    validated_prefix,
+    withdrawal_notice_key,
+)
 from etl_core.storage import ObjectStore
-from etl_core.testing.deliveries import publish_delivery
+from etl_core.testing import capture_logs
+from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
 from etl_core.testing.scripts import run_script
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -41,12 +52,20 @@ def deliver(store: ObjectStore, retail: Any, dt: date) -> None:
 
 def move(store: ObjectStore, retail: Any) -> None:
     """The re-delivery of the key publishes on the right day and removes the misdated one,
-    as the file lane does: the old delivery manifest first, then its members."""
+    as the file lane does: its withdrawal notice, the old delivery manifest, its members."""
     deliver(store, retail, RIGHT)
+    moved_to = [validated_prefix("pos", RIGHT)]
+    notice_withdrawal(store, "pos", MISDATED, landing=LANDING, moved_to=moved_to)
     store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
     data = validated_key("pos", MISDATED, NAME)
     store.delete(data)
     store.delete(quality_report_key(data))
+
+
+def expire(store: ObjectStore, dt: date) -> None:
+    """A lifecycle rule (or an operator) deletes the day's validated partition: no notice."""
+    for info in list(store.list(validated_prefix("pos", dt))):
+        store.delete(info.key)
 
 
 def curated(store: ObjectStore, dt: date) -> list[str]:
@@ -174,6 +193,8 @@ def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
     assert rebuilt[RIGHT].transform is not None
     assert not store.exists(withdrawal_key("pos", MISDATED))
 
+    # the other delivery moves too: noticed after the rebuild, so it applies
+    notice_withdrawal(store, "pos", MISDATED, landing="landing/pos/other.csv")
     store.delete(delivery_manifest_key("pos", MISDATED, "landing/pos/other.csv"))
     (withdrawn,) = run()
     assert (withdrawn.dt, withdrawn.withdrawn, withdrawn.transform) == (MISDATED, True, None)
@@ -186,3 +207,91 @@ def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
         process_partition(store, contract, date(2026, 2, 12), settings, load=False)
     assert curated(store, date(2026, 2, 12)) == []
     assert not store.exists(withdrawal_key("pos", date(2026, 2, 12)))
+
+
+@pytest.mark.postgres
+def test_a_day_whose_validated_partition_was_deleted_without_a_notice_keeps_its_output_and_rows(
+    pipeline: Cli, database: str, local_store: ObjectStore, retail: Any
+) -> None:
+    """A lifecycle rule expiring validated/ (or a hand deletion) is no withdrawal: curated is
+    the product, and the loaded rows stay. Nothing is planned for the day, nor warned."""
+    env = {"DATABASE_URL": database}
+    deliver(local_store, retail, MISDATED)
+    assert pipeline("run", env=env).returncode == 0
+    built = curated(local_store, MISDATED)
+    expire(local_store, MISDATED)
+
+    again = pipeline("run", env=env)
+
+    assert again.returncode == 0, again.stderr
+    assert "0 partition(s) processed, 0 failed" in again.stdout, again.stdout
+    assert "withdrawn" not in again.stdout + again.stderr
+    assert curated(local_store, MISDATED) == built
+    assert days(database)["2026-02-11"] == 30
+    assert local_store.exists("_state/data_pipeline/loads/pos/dt=2026-02-11.json")
+    assert not local_store.exists(withdrawal_key("pos", MISDATED))
+    backfill = pipeline(
+        "backfill", "--dataset", "pos", "--from", "2026-02-01", "--to", "2026-02-28", env=env
+    )
+    assert backfill.returncode == 0, backfill.stderr
+    assert "0 succeeded, 0 failed" in backfill.stdout, backfill.stdout
+    assert curated(local_store, MISDATED) == built
+    assert days(database)["2026-02-11"] == 30
+
+
+def test_a_notice_older_than_the_curated_partition_keeps_it_and_a_newer_one_withdraws_it(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A day withdrawn long ago, republished and rebuilt since, then expired by a lifecycle
+    rule, is kept: its notice is of the earlier withdrawal. On the local store and on S3."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    notice_withdrawal(
+        store, "pos", MISDATED, landing=LANDING, at=datetime.now(UTC) - timedelta(days=90)
+    )
+    deliver(store, retail, MISDATED)
+
+    def run() -> list[Any]:
+        return [
+            process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
+            for p in pending_partitions(store, contract, load=False)
+        ]
+
+    (built,) = run()
+    assert built.transform is not None
+    expire(store, MISDATED)
+    assert run() == []
+    assert plan_backfill(store, contract, MISDATED, MISDATED, load=False) == []
+    kept = process_partition(store, contract, MISDATED, settings, load=False, only_if_pending=True)
+    assert (kept.skipped, kept.withdrawn) == ("done elsewhere", False)
+    assert curated(store, MISDATED) != []
+
+    notice_withdrawal(store, "pos", MISDATED, landing=LANDING)  # the day moved again
+    assert [p.dt for p in plan_backfill(store, contract, MISDATED, MISDATED)] == [MISDATED]
+    (withdrawn,) = run()
+    assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
+    assert curated(store, MISDATED) == []
+    assert store.exists(withdrawal_notice_key("pos", MISDATED))
+
+
+def test_a_notice_that_cannot_be_read_keeps_the_day_and_says_which_notice(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """Only a notice read whole proves a withdrawal: a malformed one (a newer writer's
+    version, a truncated write) deletes nothing, and the warning names its key and field."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    for pending in pending_partitions(store, contract, load=False):
+        process_partition(store, contract, pending.dt, settings, load=False)
+    expire(store, MISDATED)
+    key = withdrawal_notice_key("pos", MISDATED)
+    store.write_bytes(key, json.dumps({"dataset": "pos", "dt": "2026-02-11"}).encode())
+
+    with capture_logs(level=logging.WARNING) as logs:
+        assert pending_partitions(store, contract, load=False) == []
+
+    assert curated(store, MISDATED) != []
+    (warned,) = [r for r in logs if "kept" in r["event"]]
+    assert key in warned["event"]
+    assert "landing_key" in warned["event"]

@@ -9,6 +9,9 @@
 - :class:`DeliveryManifest`: ``validated/.../_deliveries/<hash>.json``, written by
   file_processing after every file of a delivery: the only way readers find
   validated data.
+- :class:`WithdrawalNotice`: ``_state/file_processing/withdrawals/<dataset>/dt=<date>.json``,
+  written by file_processing before it removes a delivery from a partition its landing
+  key no longer publishes to: data_pipeline withdraws a built day only on this notice.
 
 Keys come from :mod:`etl_core.layout`. Writers build the value and store
 :meth:`to_json`; readers call :meth:`from_json`, which checks every field it
@@ -41,11 +44,16 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
-from etl_core.errors import ArtifactError
-from etl_core.layout import deliveries_prefix, is_delivery_manifest, quarantine_record_key
+from etl_core.errors import ArtifactError, ObjectNotFoundError
+from etl_core.layout import (
+    deliveries_prefix,
+    is_delivery_manifest,
+    quarantine_record_key,
+    withdrawal_notice_key,
+)
 
 if TYPE_CHECKING:
     from etl_core.storage import ObjectInfo, ObjectStore
@@ -64,7 +72,10 @@ __all__ = [
     "QuarantineRecord",
     "RowCounts",
     "SchemaColumn",
+    "WithdrawalNotice",
     "read_deliveries",
+    "read_withdrawal_notice",
+    "utc_timestamp",
 ]
 
 JsonObject = dict[str, Any]
@@ -785,11 +796,109 @@ def _weight(manifest: DeliveryManifest) -> int:
     return 1 + len(manifest.members)
 
 
+# ----------------------------------------------------------- withdrawal notice
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """``moment`` in UTC, in the one fixed format of the documents' times
+    (``2026-11-03T08:15:00.000000Z``): text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class WithdrawalNotice(_Document):
+    """The file lane withdrew a delivery from a validated partition: its landing key (a
+    name-dated key re-delivered after its contract's date was fixed) now publishes to
+    another one. Written (replaced) before that delivery's manifest is removed, at
+    :func:`~etl_core.layout.withdrawal_notice_key`; the partition's last notice is kept.
+
+    A partition with no delivery left is not proof of a withdrawal (a lifecycle rule
+    expiring ``validated/``, a hand deletion, an incomplete listing): downstream removes a
+    day it built only on a notice newer than what it built.
+
+    Attributes:
+        dataset: The dataset.
+        dt: The partition date the delivery was withdrawn from, ``YYYY-MM-DD``.
+        landing_key: The landing object whose delivery was withdrawn.
+        withdrawn_at: When (:func:`utc_timestamp`: UTC, fixed format, text order is time
+            order), before the delivery's manifest was removed.
+        run_id: The run that withdrew it.
+        moved_to: The validated partitions the landing key publishes to now
+            (``validated/<dataset>/dt=<date>/``), when known.
+    """
+
+    ARTIFACT: ClassVar[str] = "withdrawal notice"
+    JSON_INDENT: ClassVar[int] = 1
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    dataset: str
+    dt: str
+    landing_key: str
+    withdrawn_at: str
+    run_id: str = ""
+    moved_to: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Where this notice is stored."""
+        return withdrawal_notice_key(self.dataset, date.fromisoformat(self.dt))
+
+    def to_dict(self) -> JsonObject:
+        """The document as plain data."""
+        document = {
+            "schema_version": self.schema_version,
+            "dataset": self.dataset,
+            "dt": self.dt,
+            "landing_key": self.landing_key,
+            "withdrawn_at": self.withdrawn_at,
+            "run_id": self.run_id,
+            "moved_to": list(self.moved_to),
+        }
+        return _with_extra(document, self.extra)
+
+    @classmethod
+    def from_dict(cls, raw: object, *, key: str | None = None) -> WithdrawalNotice:
+        """Check plain data (a parsed notice) and build it.
+
+        Raises:
+            ArtifactError: a field is missing or malformed, or the schema version is newer.
+        """
+        doc = _Fields(cls.ARTIFACT, raw, key)
+        version = doc.version(cls.SCHEMA_VERSION)
+        return cls(
+            dataset=doc.text("dataset"),
+            dt=doc.day("dt"),
+            landing_key=doc.text("landing_key"),
+            withdrawn_at=doc.moment("withdrawn_at"),
+            run_id=doc.text("run_id", ""),
+            moved_to=doc.texts("moved_to", ()),
+            schema_version=version,
+            extra=doc.unknown(cls),
+        )
+
+
+def read_withdrawal_notice(store: ObjectStore, dataset: str, dt: date) -> WithdrawalNotice | None:
+    """The last withdrawal notice of a validated partition, or ``None`` when it has none.
+
+    Raises:
+        ArtifactError: the notice is malformed (its key is named).
+    """
+    key = withdrawal_notice_key(dataset, dt)
+    try:
+        data = store.read_bytes(key)
+    except ObjectNotFoundError:
+        return None
+    return WithdrawalNotice.from_json(data, key=key)
+
+
 # ------------------------------------------------------------------ reading
 
 
 _MISSING: Any = object()
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UTC_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
 def _load(data: bytes, artifact: str, key: str | None) -> object:
@@ -857,6 +966,21 @@ class _Fields:
             valid = False
         if not valid:
             raise self.error(name, f"expected a date YYYY-MM-DD, got {value!r}")
+        return value
+
+    def moment(self, name: str) -> str:
+        """A time in :func:`utc_timestamp`'s fixed format (text order is time order)."""
+        value = self.text(name)
+        try:
+            valid = _UTC_TIMESTAMP.fullmatch(value) is not None and bool(
+                datetime.fromisoformat(value)
+            )
+        except ValueError:
+            valid = False
+        if not valid:
+            raise self.error(
+                name, f"expected a UTC time YYYY-MM-DDTHH:MM:SS.ffffffZ, got {value!r}"
+            )
         return value
 
     def optional_day(self, name: str) -> str | None:

@@ -94,8 +94,8 @@ class Step(StrEnum):
     """data_pipeline, partitioned table: inside the swap's transaction, the replaced
     partition detached and dropped, the staging table not attached."""
     WITHDRAW = "withdraw"
-    """data_pipeline: a partition whose validated deliveries are all gone has its curated
-    output removed; its loaded rows are not deleted yet."""
+    """data_pipeline: a partition whose validated deliveries the file lane withdrew (its
+    withdrawal notice) has its curated output removed; its loaded rows are not deleted yet."""
 
 
 class FaultAction(StrEnum):

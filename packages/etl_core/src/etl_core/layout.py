@@ -12,6 +12,7 @@ One store per environment, zones as top-level prefixes (docs/architecture.md sec
     curated/<dataset>/dt=<YYYY-MM-DD>/_manifest.json          the published parts of a partition
     raw/api/<source>/<endpoint>/dt=<YYYY-MM-DD>/<run>/<page>.json.gz   API response bodies
     _state/<lane>/...                                         each lane's checkpoints and ledgers
+    _state/file_processing/withdrawals/<dataset>/dt=<YYYY-MM-DD>.json   a withdrawn delivery
 
 The layout is the contract between lanes, so no lane spells a zone, a ``dt=``
 folder or a sidecar suffix: they call these functions. Everything here is pure
@@ -83,6 +84,9 @@ __all__ = [
     "strip_zone",
     "validated_key",
     "validated_prefix",
+    "withdrawal_notice_key",
+    "withdrawal_notice_of",
+    "withdrawal_notices_prefix",
     "zone_of",
     "zone_prefix",
 ]
@@ -481,6 +485,28 @@ def partition_state_of(key: str, lane: str, area: str) -> tuple[str, date] | Non
         return dataset, date.fromisoformat(found[1])
     except ValueError:
         return None
+
+
+_WITHDRAWALS = ("file_processing", "withdrawals")
+"""The lane and state area of withdrawal notices."""
+
+
+def withdrawal_notice_key(dataset: str, dt: date) -> str:
+    """Where the file lane notes that it withdrew a delivery from a validated partition
+    (its landing key now publishes to another one): the only proof downstream takes that a
+    day's input was withdrawn, not lost (a lifecycle rule, a hand deletion):
+    ``_state/file_processing/withdrawals/<dataset>/dt=<date>.json``."""
+    return partition_state_key(*_WITHDRAWALS, dataset, dt)
+
+
+def withdrawal_notices_prefix(dataset: str) -> str:
+    """The prefix of one dataset's :func:`withdrawal_notice_key` keys (one listing)."""
+    return state_prefix(*_WITHDRAWALS, _segment(dataset, "dataset"))
+
+
+def withdrawal_notice_of(key: str) -> tuple[str, date] | None:
+    """The dataset and date of a :func:`withdrawal_notice_key`; ``None`` for another key."""
+    return partition_state_of(key, *_WITHDRAWALS)
 
 
 # ---------------------------------------------------------------- internals

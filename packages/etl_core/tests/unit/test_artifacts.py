@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from etl_core.artifacts import (
     QualitySummary,
     QuarantineRecord,
     RowCounts,
+    WithdrawalNotice,
+    utc_timestamp,
 )
 from etl_core.errors import ArtifactError, EtlError
 
@@ -256,6 +259,44 @@ def test_a_failed_report_with_its_reason_and_date_round_trips() -> None:
     assert not summary.passed
 
 
+# ---------------------------------------------------------- withdrawal notice
+
+NOTICE = b"""{
+ "schema_version": 1,
+ "dataset": "pos",
+ "dt": "2026-02-11",
+ "landing_key": "landing/pos/pos_20261103.csv",
+ "withdrawn_at": "2026-12-07T09:40:01.479942Z",
+ "run_id": "20261207T094001Z-abcdef",
+ "moved_to": ["validated/pos/dt=2026-11-03/"]
+}"""
+
+
+def test_a_withdrawal_notice_round_trips_at_its_partitions_state_key() -> None:
+    notice = WithdrawalNotice.from_json(NOTICE)
+    assert WithdrawalNotice.from_json(notice.to_json()) == notice
+    assert notice.moved_to == ("validated/pos/dt=2026-11-03/",)
+    assert notice.key == "_state/file_processing/withdrawals/pos/dt=2026-02-11.json"
+
+
+def test_document_times_are_utc_in_one_fixed_format_whose_text_order_is_time_order() -> None:
+    moment = datetime(2026, 12, 7, 10, 40, 1, 5, tzinfo=timezone(timedelta(hours=1)))
+    assert utc_timestamp(moment) == "2026-12-07T09:40:01.000005Z"
+    later = utc_timestamp(datetime(2026, 12, 7, 9, 40, 2, tzinfo=UTC))
+    assert utc_timestamp(moment) < later
+
+
+@pytest.mark.parametrize(
+    "withdrawn_at",
+    ["2026-12-07T09:40:01+00:00", "2026-12-07T09:40:01.479942", "2026-13-07T09:40:01.479942Z"],
+)
+def test_a_notice_time_in_another_format_is_refused_naming_the_field(withdrawn_at: str) -> None:
+    raw = {**json.loads(NOTICE), "withdrawn_at": withdrawn_at}
+    with pytest.raises(ArtifactError, match="expected a UTC time") as caught:
+        WithdrawalNotice.from_dict(raw, key="_state/n.json")
+    assert (caught.value.field, caught.value.key) == ("withdrawn_at", "_state/n.json")
+
+
 # ---------------------------------------------------------- compatibility
 
 
@@ -265,6 +306,7 @@ def test_a_failed_report_with_its_reason_and_date_round_trips() -> None:
         (CuratedManifest, OLD_MANIFEST),
         (QuarantineRecord, OLD_RECORD),
         (QualitySummary, report_bytes()),
+        (WithdrawalNotice, NOTICE),
     ],
 )
 def test_fields_from_a_newer_writer_are_kept_and_written_back(
@@ -282,6 +324,7 @@ def test_fields_from_a_newer_writer_are_kept_and_written_back(
         (CuratedManifest, OLD_MANIFEST),
         (QuarantineRecord, OLD_RECORD),
         (QualitySummary, report_bytes()),
+        (WithdrawalNotice, NOTICE),
     ],
 )
 def test_a_newer_schema_version_is_refused(artifact: Any, document: bytes) -> None:

@@ -289,3 +289,19 @@ def test_a_partition_state_key_reads_back_as_its_dataset_and_day() -> None:
         "_state/data_pipeline/loads/a/b/dt=2026-02-11.json",
     ):
         assert layout.partition_state_of(other, "data_pipeline", "loads") is None, other
+
+
+def test_a_withdrawal_notice_key_is_listed_under_its_datasets_prefix_and_reads_back() -> None:
+    key = layout.withdrawal_notice_key("pos", DAY)
+    assert key.startswith(layout.withdrawal_notices_prefix("pos"))
+    assert key.startswith("_state/file_processing/withdrawals/pos/")
+    assert not key.startswith(layout.withdrawal_notices_prefix("po"))
+    assert layout.withdrawal_notice_of(key) == ("pos", DAY)
+    assert (
+        layout.withdrawal_notice_of(
+            layout.partition_state_key("data_pipeline", "loads", "pos", DAY)
+        )
+        is None
+    )
+    with pytest.raises(ValueError, match="dataset"):
+        layout.withdrawal_notices_prefix("a/b")

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 
 from etl_core.artifacts import (
     DeliveryManifest,
     DeliveryManifests,
     QualitySummary,
+    WithdrawalNotice,
     read_deliveries,
+    utc_timestamp,
 )
 from etl_core.errors import ArtifactError, EtlError, InvalidKeyError, ObjectNotFoundError
 from etl_core.layout import (
@@ -30,9 +32,11 @@ from etl_core.layout import (
     delivery_manifest_key,
     is_delivery_manifest,
     partition_of,
+    partition_prefix,
     quality_report_key,
     validated_key,
     validated_prefix,
+    withdrawal_notice_key,
     zone_of,
 )
 from etl_core.storage import ObjectInfo, ObjectStore
@@ -127,6 +131,8 @@ def remove_stale(
     previous: Iterable[str],
     current: Iterable[str],
     *,
+    landing_key: str,
+    run_id: str = "",
     same_delivery: bool = False,
     delivery: ObjectInfo | None = None,
     one_day_key: bool = False,
@@ -156,7 +162,11 @@ def remove_stale(
     an old partition left published beside the moved copy would be forgotten.
 
     Another partition's manifest is deleted before its members, so a process killed on
-    the way leaves readers no manifest naming a file that is gone.
+    the way leaves readers no manifest naming a file that is gone. Before it, a
+    :class:`~etl_core.artifacts.WithdrawalNotice` of ``landing_key`` (by ``run_id``) is
+    written for that partition: downstream withdraws a day it built only on that notice,
+    never because the day's deliveries are gone. A notice that cannot be written keeps the
+    manifest (and the partition's members), as a failed delete does.
 
     Returns:
         The stale keys a store error left (logged; the rest of a partition whose manifest
@@ -178,7 +188,11 @@ def remove_stale(
             left.append(key)
             continue
         logger.info("removing %s: the new delivery under the same key has no such member", key)
+        # a delivery manifest of a partition the key no longer publishes to: a withdrawal
+        withdrawn = moved if is_delivery_manifest(key) and moved not in partitions else None
         try:
+            if withdrawn is not None:  # noted first: downstream acts on the notice only
+                _notify_withdrawal(store, withdrawn, landing_key, run_id, partitions)
             store.delete(key)
         except EtlError as exc:
             logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
@@ -186,15 +200,42 @@ def remove_stale(
             if is_delivery_manifest(key):
                 kept.add(moved)
             continue
-        if is_delivery_manifest(key) and moved is not None and moved not in partitions:
+        if withdrawn is not None:
             logger.warning(
-                "%s: the delivery its landing key published there is withdrawn (the "
-                "key now publishes to another partition); if that day was already "
+                "%s: the delivery its landing key published there is withdrawn (the key "
+                "now publishes to another partition; noted at %s); if that day was already "
                 "transformed and loaded and has no other delivery, the next "
                 "`etl-data-pipeline run` withdraws its curated output and loaded rows",
-                validated_prefix(*moved),
-            )
+                validated_prefix(*withdrawn), withdrawal_notice_key(*withdrawn),
+            )  # fmt: skip
     return left
+
+
+def _notify_withdrawal(
+    store: ObjectStore,
+    moved: tuple[str, date],
+    landing_key: str,
+    run_id: str,
+    published: set[tuple[str, date] | None],
+) -> None:
+    """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery leaves
+    that partition for the ``published`` ones.
+
+    Raises:
+        EtlError: the store would not write it (the caller keeps the manifest).
+    """
+    dataset, dt = moved
+    notice = WithdrawalNotice(
+        dataset=dataset,
+        dt=dt.isoformat(),
+        landing_key=landing_key,
+        withdrawn_at=utc_timestamp(datetime.now(UTC)),
+        run_id=run_id,
+        moved_to=tuple(
+            sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
+        ),
+    )
+    store.write_bytes(notice.key, notice.to_json())
 
 
 def _same_delivery_partitions(

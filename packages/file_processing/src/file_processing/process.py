@@ -555,6 +555,8 @@ class Processor(Closeable):
                 self.store,
                 job.claim.record.earlier_outputs,
                 outcome.outputs,
+                landing_key=info.key,
+                run_id=self.run_id,
                 same_delivery=same_etag and previous.state == "validated",
                 delivery=info if same_etag else None,
                 one_day_key=contract.date_from != "arrival",

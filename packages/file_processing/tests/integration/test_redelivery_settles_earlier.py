@@ -515,7 +515,7 @@ def test_a_moved_partition_loses_its_manifest_before_its_members(
 
     monkeypatch.setattr(lane.store, "delete", delete)
     moved = [k.replace("validated/orders/", "validated/sales/") for k in earlier]
-    remove_stale(lane.store, earlier, moved, same_delivery=True)
+    remove_stale(lane.store, earlier, moved, landing_key=landing, same_delivery=True)
     assert sorted(deleted) == sorted(earlier)
     assert deleted[0] == earlier[-1], deleted  # the manifest first
 
@@ -528,7 +528,7 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     left there, downstream would load its rows on both days."""
     from datetime import date
 
-    from etl_core.artifacts import read_deliveries
+    from etl_core.artifacts import read_deliveries, read_withdrawal_notice, utc_timestamp
 
     # the warning is heard whatever level an earlier test left the root logger at
     caplog.set_level(logging.WARNING, logger="file_processing.outputs")
@@ -549,9 +549,64 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     assert [m.delivery.key for m in read_deliveries(lane.store, "orders", date(2026, 11, 2))] == [
         key
     ]
-    # what was curated and loaded for the misdated day is withdrawn by the pipeline's next run: said
+    # what was curated and loaded for the misdated day is withdrawn by the pipeline's next run
+    # on the notice written before the delivery's manifest was removed: said
     (warned,) = [r for r in caplog.records if "withdrawn" in r.getMessage()]
     assert warned.getMessage().startswith("validated/orders/dt=2026-02-11/: the delivery")
+    notice = read_withdrawal_notice(lane.store, "orders", date(2026, 2, 11))
+    assert notice is not None
+    assert (notice.landing_key, notice.moved_to) == (key, ("validated/orders/dt=2026-11-02/",))
+    assert notice.withdrawn_at <= utc_timestamp(datetime.now(UTC))
+    assert read_withdrawal_notice(lane.store, "orders", date(2026, 11, 2)) is None
+
+
+def test_a_moved_partition_whose_withdrawal_notice_cannot_be_written_keeps_its_manifest(
+    lane: Any, orders: Orders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Downstream withdraws a day only on its notice: a delivery removed without one would
+    leave the day's curated output and loaded rows for good. The manifest and its members
+    stay (as after a failed delete), named in the ledger; the next delivery of the key
+    writes the notice and removes them."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries
+    from etl_core.layout import withdrawal_notice_key
+
+    misdated = date(2026, 2, 11)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    contract.write_text(contract.read_text().replace("{date:%Y%m%d}", "{date:%Y%d%m}"))
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    with lane.processor() as processor:
+        first = processor.process(key)
+        assert first.partition == misdated.isoformat()
+        contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
+    notice = withdrawal_notice_key("orders", misdated)
+    real = lane.store.write_bytes
+
+    def refused(name: str, data: bytes, *args: Any, **kwargs: Any) -> Any:
+        if name == notice:
+            raise StorageError(f"{name}: the store timed out (a transient failure)")
+        return real(name, data, *args, **kwargs)
+
+    lane.deliver("orders_20261102.csv", orders(11))
+    with lane.processor() as processor:
+        with monkeypatch.context() as patch:
+            patch.setattr(lane.store, "write_bytes", refused)
+            again = processor.process(key)
+        assert (again.status, again.partition) == ("validated", "2026-11-02")
+        assert [m.delivery.key for m in read_deliveries(lane.store, "orders", misdated)] == [key]
+        for kept in first.outputs:
+            assert lane.store.exists(kept), kept
+        record = processor.ledger.get(key)
+        assert record is not None
+        assert set(first.outputs) <= set(record.earlier_outputs)
+        assert not lane.store.exists(notice)
+        lane.deliver("orders_20261102.csv", orders(12))
+        assert processor.process(key).status == "validated"
+    assert lane.store.exists(notice)
+    assert read_deliveries(lane.store, "orders", misdated) == []
+    for stale in first.outputs:
+        assert not lane.store.exists(stale), stale
 
 
 def test_a_stale_member_the_store_would_not_delete_leaves_the_delivery_validated_and_owned(

@@ -13,7 +13,9 @@ from etl_core.artifacts import (
     DeliveryMember,
     QualitySummary,
     RowCounts,
+    WithdrawalNotice,
     read_deliveries,
+    utc_timestamp,
 )
 from etl_core.layout import (
     delivery_manifest_key,
@@ -23,7 +25,7 @@ from etl_core.layout import (
 )
 from etl_core.storage import ObjectStore
 
-__all__ = ["delivered_keys", "publish_delivery", "record_delivery", "zipped"]
+__all__ = ["delivered_keys", "notice_withdrawal", "publish_delivery", "record_delivery", "zipped"]
 
 
 def publish_delivery(
@@ -81,6 +83,30 @@ def record_delivery(
     )
     store.write_bytes(delivery_manifest_key(dataset, dt, source_key), manifest.to_json())
     return manifest
+
+
+def notice_withdrawal(
+    store: ObjectStore,
+    dataset: str,
+    dt: date,
+    *,
+    landing: str,
+    moved_to: Sequence[str] = (),
+    at: datetime | None = None,
+) -> WithdrawalNotice:
+    """Write the withdrawal notice of ``landing``'s delivery leaving a validated partition,
+    as file_processing does before it removes that delivery's manifest (``at``: when,
+    default now)."""
+    notice = WithdrawalNotice(
+        dataset=dataset,
+        dt=dt.isoformat(),
+        landing_key=landing,
+        withdrawn_at=utc_timestamp(at or datetime.now(UTC)),
+        run_id="test",
+        moved_to=tuple(moved_to),
+    )
+    store.write_bytes(notice.key, notice.to_json())
+    return notice
 
 
 def delivered_keys(store: ObjectStore, dataset: str, dt: date) -> list[str]:
