@@ -9,7 +9,7 @@ A day with no delivery left is not proof of that: a lifecycle rule expiring
 ``validated/``, a partition deleted by hand or an incomplete listing look the same. So
 a day is withdrawn only on the file lane's :class:`~etl_core.artifacts.WithdrawalNotice`
 of it (:func:`notice_applies`), written before it removed the delivery, and not older
-than the curated partition (a day republished and rebuilt after an old withdrawal is
+than the curated partition's computation (a day republished and rebuilt after an old withdrawal is
 kept); candidates come from one listing of the dataset's notices (:func:`noticed_dates`).
 :func:`withdraw_partition`, run while holding the partition's lease, makes the day what
 its (now empty) input says:
@@ -102,9 +102,11 @@ def notice_applies(
 ) -> bool:
     """Whether the file lane's withdrawal notice of a day without validated delivery says
     the pipeline's build of it is to be withdrawn: a notice is there and, when a curated
-    ``manifest`` is published, was written no earlier than it (an older notice is of a
-    withdrawal before the day was republished and rebuilt: kept, its input gone otherwise).
-    A notice or manifest time that cannot be read keeps the day (said in a warning)."""
+    ``manifest`` is published, was written no earlier than its computation started (an
+    older notice is of a withdrawal before the day was republished and rebuilt: kept, its
+    input gone otherwise; a build that read the inputs before the notice and published
+    after it is of the withdrawn delivery: withdrawn). A notice or manifest time that
+    cannot be read keeps the day (said in a warning)."""
     key = withdrawal_notice_key(dataset, dt)
     try:
         notice = read_withdrawal_notice(store, dataset, dt)
@@ -116,19 +118,19 @@ def notice_applies(
     if manifest is None:  # a withdrawal killed after its curated removal: finished
         return True
     try:
-        published = datetime.fromisoformat(manifest.published_at)
+        started = datetime.fromisoformat(manifest.started_at)
     except ValueError:
         logger.warning(
-            "%s dt=%s kept: its curated manifest's published_at %r is not a time, so it "
+            "%s dt=%s kept: its curated manifest's started_at %r is not a time, so it "
             "cannot be compared with the withdrawal notice %s",
-            dataset, dt.isoformat(), manifest.published_at, key,
+            dataset, dt.isoformat(), manifest.started_at, key,
         )  # fmt: skip
         return False
-    if datetime.fromisoformat(notice.withdrawn_at) < published:
+    if datetime.fromisoformat(notice.withdrawn_at) < started:
         logger.debug(
             "%s dt=%s kept: its withdrawal notice %s (%s) is older than its curated "
-            "partition (%s)", dataset, dt.isoformat(), key, notice.withdrawn_at,
-            manifest.published_at,
+            "partition's computation (started %s)", dataset, dt.isoformat(), key,
+            notice.withdrawn_at, manifest.started_at,
         )  # fmt: skip
         return False
     return True

@@ -19,6 +19,7 @@ import pytest
 
 from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import MissingPartitionError
+from data_pipeline.layout import read_manifest
 from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdrawal_key
@@ -272,6 +273,34 @@ def test_a_notice_older_than_the_curated_partition_keeps_it_and_a_newer_one_with
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
     assert store.exists(withdrawal_notice_key("pos", MISDATED))
+
+
+def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is_withdrawn(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A transform that started before the file lane moved the delivery away computed the
+    withdrawn data, even when its manifest was published after the notice: the notice is
+    compared with the computation's start, so the moved rows are not kept twice."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    (built,) = [
+        process_partition(store, contract, p.dt, settings, load=False)
+        for p in pending_partitions(store, contract, load=False)
+    ]
+    manifest = read_manifest(store, "pos", MISDATED)
+    assert built.transform is not None and manifest is not None
+    started = datetime.fromisoformat(manifest.started_at)
+    published = datetime.fromisoformat(manifest.published_at)
+    assert started < published
+    notice_withdrawal(store, "pos", MISDATED, landing=LANDING, at=started + (published - started) / 2)
+    expire(store, MISDATED)
+    (withdrawn,) = [
+        process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
+        for p in pending_partitions(store, contract, load=False)
+    ]
+    assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
+    assert curated(store, MISDATED) == []
 
 
 def test_a_notice_that_cannot_be_read_keeps_the_day_and_says_which_notice(
