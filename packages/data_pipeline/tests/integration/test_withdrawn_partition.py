@@ -289,11 +289,13 @@ def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is
         for p in pending_partitions(store, contract, load=False)
     ]
     manifest = read_manifest(store, "pos", MISDATED)
-    assert built.transform is not None and manifest is not None
+    assert built.transform is not None
+    assert manifest is not None
     started = datetime.fromisoformat(manifest.started_at)
     published = datetime.fromisoformat(manifest.published_at)
     assert started < published
-    notice_withdrawal(store, "pos", MISDATED, landing=LANDING, at=started + (published - started) / 2)
+    between = started + (published - started) / 2
+    notice_withdrawal(store, "pos", MISDATED, landing=LANDING, at=between)
     expire(store, MISDATED)
     (withdrawn,) = [
         process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
