@@ -10,7 +10,8 @@ A day with no delivery left is not proof of that: a lifecycle rule expiring
 a day is withdrawn only on the file lane's :class:`~etl_core.artifacts.WithdrawalNotice`
 of it (:func:`notice_applies`), written before it removed the delivery, and not older
 than the curated partition's computation (a day republished and rebuilt after an old
-withdrawal is kept); candidates come from one listing of the dataset's notices (:func:`noticed_dates`).
+withdrawal is kept); candidates come from one listing of the dataset's notices
+(:func:`noticed_dates`).
 :func:`withdraw_partition`, run while holding the partition's lease, makes the day what
 its (now empty) input says:
 
