@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from data_pipeline.layout import read_manifest, remove_curated, timestamp
+from data_pipeline.layout import remove_curated, timestamp
 from etl_core.contracts import Contract
 from etl_core.faults import Step, fault_point
 from etl_core.layout import partition_state_key
@@ -77,7 +77,8 @@ def withdraw_partition(
     """Remove a partition's curated output and (with ``load``) its loaded rows.
 
     The caller holds ``lease`` and has found no validated delivery of the day; the
-    lease is checked right before each removal becomes visible.
+    lease is checked right before each removal becomes visible, and the curated manifest
+    is deleted only if no later holder replaced it (:func:`~data_pipeline.layout.remove_curated`).
 
     Args:
         marker_key: The partition's load marker (the generation last loaded); removed
@@ -88,8 +89,7 @@ def withdraw_partition(
             next run finishes.
     """
     dataset = contract.dataset
-    manifest = read_manifest(store, dataset, dt)
-    remove_curated(store, dataset, dt, fence=lease.check)
+    manifest = remove_curated(store, dataset, dt, lease=lease)
     fault_point(Step.WITHDRAW)
     deletes = load and contract.load is not None
     if deletes:

@@ -15,10 +15,13 @@ import psycopg
 import pytest
 
 from data_pipeline.errors import MissingPartitionError
+from data_pipeline.layout import read_manifest
+from data_pipeline.lease import partition_lease
 from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
-from data_pipeline.withdraw import withdrawal_key
+from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import load_contracts
+from etl_core.errors import LeaseLostError
 from etl_core.faults import FAULT_ENV, Step
 from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
 from etl_core.storage import ObjectStore
@@ -186,3 +189,52 @@ def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
         process_partition(store, contract, date(2026, 2, 12), settings, load=False)
     assert curated(store, date(2026, 2, 12)) == []
     assert not store.exists(withdrawal_key("pos", date(2026, 2, 12)))
+
+
+@pytest.mark.parametrize("stalled_at", [1, 2], ids=["before-manifest", "before-parts"])
+def test_a_withdrawal_stalled_past_its_lease_leaves_the_day_a_later_holder_rebuilt(
+    store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    stalled_at: int,
+) -> None:
+    """The withdrawer checks its lease, then stalls past its expiry (before deleting the
+    manifest, or before deleting the parts); another worker takes the lease over, finds a
+    new delivery of the day and publishes it. The stalled withdrawer's removals must not
+    take that partition (its manifest, its parts) with them."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    process_partition(store, contract, MISDATED, settings, load=False)
+    move(store, retail)
+    marker = "_state/data_pipeline/loads/pos/dt=2026-02-11.json"
+    checks = 0
+
+    with partition_lease(store, "pos", MISDATED, purpose="run", ttl_seconds=30) as lease:
+        checked = lease.check
+
+        def stall_after_check() -> int:
+            nonlocal checks
+            token = checked()
+            checks += 1
+            if checks != stalled_at:
+                return token
+            lease.release()  # expired meanwhile: the next holder gets a newer token
+            other = {"late.csv": retail.rows("2026-02-11", 7).encode()}
+            publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/late.csv", rows=7)
+            rebuilt = process_partition(store, contract, MISDATED, settings, load=False)
+            assert rebuilt.transform is not None
+            return token
+
+        monkeypatch.setattr(lease, "check", stall_after_check)
+        with pytest.raises(LeaseLostError):
+            withdraw_partition(
+                store, contract, MISDATED, load=False, lease=lease, marker_key=marker
+            )
+
+    manifest = read_manifest(store, "pos", MISDATED)
+    assert manifest is not None
+    assert manifest.rows == 7
+    assert all(store.exists(key) for key in manifest.files)
+    assert not store.exists(withdrawal_key("pos", MISDATED))
