@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import MissingPartitionError
 from data_pipeline.layout import read_manifest
 from data_pipeline.lease import partition_lease
@@ -21,10 +22,10 @@ from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import load_contracts
-from etl_core.errors import LeaseLostError
+from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
 from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
-from etl_core.storage import ObjectStore
+from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.scripts import run_script
 
@@ -237,4 +238,38 @@ def test_a_withdrawal_stalled_past_its_lease_leaves_the_day_a_later_holder_rebui
     assert manifest is not None
     assert manifest.rows == 7
     assert all(store.exists(key) for key in manifest.files)
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+class _UnlistableStore(LocalObjectStore):
+    """A local store whose listings of validated/ fail (a permission, a transient S3 error)
+    once ``failing`` is set."""
+
+    failing = False
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if self.failing and prefix.startswith("validated/"):
+            raise StorageError(f"listing {prefix} denied", key=prefix, url=self.url)
+        return super().list(prefix)
+
+
+def test_a_validated_listing_that_fails_never_reads_as_no_delivery(
+    tmp_path: Path, settings: PipelineSettings, retail: Any
+) -> None:
+    store = _UnlistableStore(tmp_path / "unlistable")
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    process_partition(store, contract, MISDATED, settings, load=False)
+    built = curated(store, MISDATED)
+
+    store.failing = True
+    with pytest.raises(StorageError, match="denied"):
+        pending_partitions(store, contract, load=False)
+    with pytest.raises(StorageError, match="denied"):
+        process_partition(store, contract, MISDATED, settings, load=False)
+    with pytest.raises(StorageError, match="denied"):
+        plan_backfill(store, contract, MISDATED, MISDATED)
+
+    assert curated(store, MISDATED) == built
     assert not store.exists(withdrawal_key("pos", MISDATED))
