@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from data_pipeline.errors import PartitionError
 from data_pipeline.layout import (
     input_objects,
     list_curated_dates,
@@ -31,7 +32,13 @@ from data_pipeline.transform import TransformResult, transform_partition
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import Contract
 from etl_core.errors import ObjectNotFoundError
-from etl_core.layout import partition_state_key, partition_state_of, state_prefix
+from etl_core.layout import (
+    is_delivery_manifest,
+    partition_state_key,
+    partition_state_of,
+    state_prefix,
+    validated_prefix,
+)
 from etl_core.storage import ObjectStore
 
 __all__ = [
@@ -190,12 +197,34 @@ WITHDRAWN_REASON = "no validated delivery left"
 
 def _withdrawable(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:
     """Whether the partition was built (its curated manifest, or with ``load`` its load
-    marker, is there) and validated/ publishes no delivery of it any more."""
+    marker, is there) and validated/ publishes no delivery of it any more.
+
+    Raises:
+        PartitionError: validated/ publishes no delivery of the dataset at all: a store
+            being restored (curated/ back before validated/), a ``storage_url`` naming a
+            copy without it, not a delivery moved to another day; nothing is withdrawn.
+    """
     if input_objects(store, contract.dataset, dt):
         return False
-    if read_manifest(store, contract.dataset, dt) is not None:
-        return True
-    return _loaded(store, contract, dt, load=load)
+    built = read_manifest(store, contract.dataset, dt) is not None
+    if not (built or _loaded(store, contract, dt, load=load)):
+        return False
+    if not _publishes_any(store, contract.dataset):
+        raise PartitionError(
+            contract.dataset,
+            dt,
+            f"built, but {validated_prefix(contract.dataset)} of {store.url} publishes no "
+            "delivery of any day: not "
+            "withdrawn (a store being restored, or a storage_url naming a copy without "
+            "validated/?); remove the day's curated output and rows by hand if meant",
+        )
+    return True
+
+
+def _publishes_any(store: ObjectStore, dataset: str) -> bool:
+    """Whether validated/ publishes a delivery of any day of ``dataset`` (listed up to the
+    first delivery manifest)."""
+    return any(is_delivery_manifest(info.key) for info in store.list(validated_prefix(dataset)))
 
 
 def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool:

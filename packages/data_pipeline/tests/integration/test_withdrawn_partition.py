@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from data_pipeline.backfill import plan_backfill
-from data_pipeline.errors import MissingPartitionError
+from data_pipeline.errors import MissingPartitionError, PartitionError
 from data_pipeline.layout import read_manifest
 from data_pipeline.lease import partition_lease
 from data_pipeline.pipeline import pending_partitions, process_partition
@@ -270,6 +270,27 @@ def test_a_validated_listing_that_fails_never_reads_as_no_delivery(
         process_partition(store, contract, MISDATED, settings, load=False)
     with pytest.raises(StorageError, match="denied"):
         plan_backfill(store, contract, MISDATED, MISDATED)
+
+    assert curated(store, MISDATED) == built
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+def test_a_store_without_any_delivery_of_the_dataset_withdraws_nothing(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """curated/ restored before validated/ (or a storage_url naming such a copy): every built
+    day lacks its deliveries, which is no delivery moved to another day."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    process_partition(store, contract, MISDATED, settings, load=False)
+    built = curated(store, MISDATED)
+    for info in list(store.list("validated/pos/")):
+        store.delete(info.key)
+
+    (pending,) = pending_partitions(store, contract, load=False)
+    with pytest.raises(PartitionError, match="publishes no delivery of any day"):
+        process_partition(store, contract, pending.dt, settings, load=False, only_if_pending=True)
 
     assert curated(store, MISDATED) == built
     assert not store.exists(withdrawal_key("pos", MISDATED))
