@@ -302,8 +302,9 @@ def remove_curated(
     store: ObjectStore, dataset: str, dt: date, *, lease: Lease
 ) -> CuratedManifest | None:
     """Withdraw a curated partition under its ``lease``: its manifest first (readers then
-    see none, never one naming a missing file), then the parts of every generation that
-    started before this removal. Removing a partition already gone does nothing.
+    see none, never one naming a missing file), then the parts of the generation it names
+    and of every generation that started before this removal. Removing a partition
+    already gone does nothing.
 
     Fenced like a publish: the manifest is deleted only if it is still the version read and
     was not written under a newer token, and the lease is checked again before the parts
@@ -320,8 +321,9 @@ def remove_curated(
         records, manifest_key(dataset, dt), token_of=lambda current: current.lease_token
     )
     lease.check()
+    named = {removed.generation} if removed is not None else set()  # whatever its host's clock
     for key, generation in _parts(store, curated_prefix(dataset, dt)):
-        if not _started_after(generation, started):
+        if generation in named or not _started_after(generation, started):
             store.delete(key)
             logger.debug("withdrawn curated part deleted", extra={"key": key})
     return removed

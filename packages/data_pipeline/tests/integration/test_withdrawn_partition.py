@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import MissingPartitionError, PartitionError
-from data_pipeline.layout import read_manifest
+from data_pipeline.layout import new_generation, publish_partition, read_manifest
 from data_pipeline.lease import partition_lease
 from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
@@ -24,7 +24,12 @@ from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import load_contracts
 from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
-from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
+from etl_core.layout import (
+    delivery_manifest_key,
+    manifest_key,
+    quality_report_key,
+    validated_key,
+)
 from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.scripts import run_script
@@ -294,3 +299,28 @@ def test_a_store_without_any_delivery_of_the_dataset_withdraws_nothing(
 
     assert curated(store, MISDATED) == built
     assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+def test_a_withdrawal_removes_the_parts_of_a_generation_dated_ahead_by_its_host_clock(
+    store: ObjectStore, settings: PipelineSettings, tmp_path: Path
+) -> None:
+    contract = load_contracts(settings.config_dir).get("pos")
+    ahead = datetime.now(UTC) + timedelta(hours=1)  # the building host's clock runs ahead
+    part = tmp_path / "part.parquet"
+    part.write_bytes(b"PAR1")
+    published = publish_partition(
+        store,
+        dataset="pos",
+        dt=MISDATED,
+        generation=new_generation(ahead),
+        started_at=ahead,
+        files=[part],
+        rows=1,
+        inputs={},
+    )
+    assert set(curated(store, MISDATED)) == {*published.files, manifest_key("pos", MISDATED)}
+
+    with partition_lease(store, "pos", MISDATED, purpose="run", ttl_seconds=30) as lease:
+        withdraw_partition(store, contract, MISDATED, load=False, lease=lease, marker_key="m.json")
+
+    assert curated(store, MISDATED) == []
