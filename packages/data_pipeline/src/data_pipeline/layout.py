@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -64,6 +64,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+_GENERATION_START = re.compile(r"\d{8}T\d{12}")
+"""The start of a :func:`new_generation` id: when its computation started, sortable."""
 
 
 def new_generation(started: datetime) -> str:
@@ -295,15 +299,41 @@ def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
 
 
 def remove_curated(
-    store: ObjectStore, dataset: str, dt: date, *, fence: Callable[[], object]
-) -> None:
-    """Withdraw a curated partition: its manifest first (readers then see none, never one
-    naming a missing file), then every part of every generation. ``fence`` (the partition
-    lease's check) is called right before the manifest is deleted. Removing a partition
-    already gone does nothing."""
-    fence()
-    store.delete(manifest_key(dataset, dt))
-    _prune(store, curated_prefix(dataset, dt), set())
+    store: ObjectStore, dataset: str, dt: date, *, lease: Lease
+) -> CuratedManifest | None:
+    """Withdraw a curated partition under its ``lease``: its manifest first (readers then
+    see none, never one naming a missing file), then the parts of the generation it names
+    and of every generation that started before this removal. Removing a partition
+    already gone does nothing.
+
+    Fenced like a publish: the manifest is deleted only if it is still the version read and
+    was not written under a newer token, and the lease is checked again before the parts
+    go, whose generations started after this removal (a later holder's, this one having
+    stalled past its lease) are kept. Returns the manifest removed (``None``: none).
+
+    Raises:
+        LeaseLostError: the lease was taken over, or the manifest was published under a
+            newer token or replaced meanwhile; it is left as it is.
+    """
+    started = new_generation(datetime.now(UTC)).partition("-")[0]
+    records = Records(store, decode=_decode_manifest, encode=CuratedManifest.to_json)
+    removed = lease.fenced_delete(
+        records, manifest_key(dataset, dt), token_of=lambda current: current.lease_token
+    )
+    lease.check()
+    named = {removed.generation} if removed is not None else set()  # whatever its host's clock
+    for key, generation in _parts(store, curated_prefix(dataset, dt)):
+        if generation in named or not _started_after(generation, started):
+            store.delete(key)
+            logger.debug("withdrawn curated part deleted", extra={"key": key})
+    return removed
+
+
+def _started_after(generation: str, started: str) -> bool:
+    """Whether :func:`new_generation` id ``generation`` started after the moment
+    ``started`` (an id's start, to the microsecond); an id of another form did not."""
+    moment = _GENERATION_START.match(generation)
+    return moment is not None and moment[0] > started
 
 
 def remove_abandoned_writes(store: ObjectStore, older_than: timedelta) -> int:
@@ -328,8 +358,13 @@ def _prune(store: ObjectStore, prefix: str, keep: set[str]) -> None:
 
 
 def _stale_parts(store: ObjectStore, prefix: str, keep: set[str]) -> Iterator[str]:
+    return (key for key, generation in _parts(store, prefix) if generation not in keep)
+
+
+def _parts(store: ObjectStore, prefix: str) -> Iterator[tuple[str, str]]:
+    """Every curated part under ``prefix`` with its generation."""
     pattern = re.compile(re.escape(prefix) + r"part-(.+)-\d{5}\.parquet")
-    for info in store.list(prefix):
+    for info in list(store.list(prefix)):
         match = pattern.fullmatch(info.key)
-        if match and match[1] not in keep:
-            yield info.key
+        if match:
+            yield info.key, match[1]

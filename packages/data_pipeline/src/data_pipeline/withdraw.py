@@ -151,7 +151,8 @@ def withdraw_partition(
 
     The caller holds ``lease``, has found no validated delivery of the day and a
     withdrawal notice that applies (:func:`notice_applies`); the lease is checked right
-    before each removal becomes visible.
+    before each removal becomes visible, and the curated manifest is deleted only if no
+    later holder replaced it (:func:`~data_pipeline.layout.remove_curated`).
 
     Args:
         marker_key: The partition's load marker (the generation last loaded); removed
@@ -162,8 +163,7 @@ def withdraw_partition(
             next run finishes.
     """
     dataset = contract.dataset
-    manifest = read_manifest(store, dataset, dt)
-    remove_curated(store, dataset, dt, fence=lease.check)
+    manifest = remove_curated(store, dataset, dt, lease=lease)
     fault_point(Step.WITHDRAW)
     deletes = load and contract.load is not None
     if deletes:

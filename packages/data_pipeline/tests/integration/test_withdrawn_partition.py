@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,20 +19,23 @@ import pytest
 
 from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import MissingPartitionError
-from data_pipeline.layout import read_manifest
+from data_pipeline.layout import new_generation, publish_partition, read_manifest
+from data_pipeline.lease import partition_lease
 from data_pipeline.pipeline import pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
-from data_pipeline.withdraw import withdrawal_key
+from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import load_contracts
+from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
 from etl_core.layout import (
     delivery_manifest_key,
+    manifest_key,
     quality_report_key,
     validated_key,
     validated_prefix,
     withdrawal_notice_key,
 )
-from etl_core.storage import ObjectStore
+from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.testing import capture_logs
 from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
 from etl_core.testing.scripts import run_script
@@ -326,3 +329,112 @@ def test_a_notice_that_cannot_be_read_keeps_the_day_and_says_which_notice(
     (warned,) = [r for r in logs if "kept" in r["event"]]
     assert key in warned["event"]
     assert "landing_key" in warned["event"]
+
+
+@pytest.mark.parametrize("stalled_at", [1, 2], ids=["before-manifest", "before-parts"])
+def test_a_withdrawal_stalled_past_its_lease_leaves_the_day_a_later_holder_rebuilt(
+    store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    stalled_at: int,
+) -> None:
+    """The withdrawer checks its lease, then stalls past its expiry (before deleting the
+    manifest, or before deleting the parts); another worker takes the lease over, finds a
+    new delivery of the day and publishes it. The stalled withdrawer's removals must not
+    take that partition (its manifest, its parts) with them."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    process_partition(store, contract, MISDATED, settings, load=False)
+    move(store, retail)
+    marker = "_state/data_pipeline/loads/pos/dt=2026-02-11.json"
+    checks = 0
+
+    with partition_lease(store, "pos", MISDATED, purpose="run", ttl_seconds=30) as lease:
+        checked = lease.check
+
+        def stall_after_check() -> int:
+            nonlocal checks
+            token = checked()
+            checks += 1
+            if checks != stalled_at:
+                return token
+            lease.release()  # expired meanwhile: the next holder gets a newer token
+            other = {"late.csv": retail.rows("2026-02-11", 7).encode()}
+            publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/late.csv", rows=7)
+            rebuilt = process_partition(store, contract, MISDATED, settings, load=False)
+            assert rebuilt.transform is not None
+            return token
+
+        monkeypatch.setattr(lease, "check", stall_after_check)
+        with pytest.raises(LeaseLostError):
+            withdraw_partition(
+                store, contract, MISDATED, load=False, lease=lease, marker_key=marker
+            )
+
+    manifest = read_manifest(store, "pos", MISDATED)
+    assert manifest is not None
+    assert manifest.rows == 7
+    assert all(store.exists(key) for key in manifest.files)
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+class _UnlistableStore(LocalObjectStore):
+    """A local store whose listings of validated/ fail (a permission, a transient S3 error)
+    once ``failing`` is set."""
+
+    failing = False
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if self.failing and prefix.startswith("validated/"):
+            raise StorageError(f"listing {prefix} denied", key=prefix, url=self.url)
+        return super().list(prefix)
+
+
+def test_a_validated_listing_that_fails_never_reads_as_no_delivery(
+    tmp_path: Path, settings: PipelineSettings, retail: Any
+) -> None:
+    store = _UnlistableStore(tmp_path / "unlistable")
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    process_partition(store, contract, MISDATED, settings, load=False)
+    built = curated(store, MISDATED)
+
+    store.failing = True
+    with pytest.raises(StorageError, match="denied"):
+        pending_partitions(store, contract, load=False)
+    with pytest.raises(StorageError, match="denied"):
+        process_partition(store, contract, MISDATED, settings, load=False)
+    with pytest.raises(StorageError, match="denied"):
+        plan_backfill(store, contract, MISDATED, MISDATED)
+
+    assert curated(store, MISDATED) == built
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+
+def test_a_withdrawal_removes_the_parts_of_a_generation_dated_ahead_by_its_host_clock(
+    store: ObjectStore, settings: PipelineSettings, tmp_path: Path
+) -> None:
+    contract = load_contracts(settings.config_dir).get("pos")
+    ahead = datetime.now(UTC) + timedelta(hours=1)  # the building host's clock runs ahead
+    part = tmp_path / "part.parquet"
+    part.write_bytes(b"PAR1")
+    published = publish_partition(
+        store,
+        dataset="pos",
+        dt=MISDATED,
+        generation=new_generation(ahead),
+        started_at=ahead,
+        files=[part],
+        rows=1,
+        inputs={},
+    )
+    assert set(curated(store, MISDATED)) == {*published.files, manifest_key("pos", MISDATED)}
+
+    with partition_lease(store, "pos", MISDATED, purpose="run", ttl_seconds=30) as lease:
+        withdraw_partition(store, contract, MISDATED, load=False, lease=lease, marker_key="m.json")
+
+    assert curated(store, MISDATED) == []

@@ -509,6 +509,18 @@ def test_put_if_with_an_etag_on_a_missing_key_is_a_conflict(store: ObjectStore) 
     assert not store.exists("_state/never-written.json")
 
 
+def test_delete_if_removes_only_the_expected_version(store: ObjectStore) -> None:
+    first = store.put_if("_state/doc.json", b"v1", etag=None)
+    second = store.put_if("_state/doc.json", b"v2", etag=first)
+    with pytest.raises(ObjectConflictError, match=r"doc\.json"):
+        store.delete_if("_state/doc.json", etag=first)
+    assert store.read_bytes("_state/doc.json") == b"v2"
+    store.delete_if("_state/doc.json", etag=second)
+    assert not store.exists("_state/doc.json")
+    store.delete_if("_state/doc.json", etag=second)  # gone already: nothing to do
+    assert keys(store) == []
+
+
 def test_racing_conditional_creates_have_exactly_one_winner(store: ObjectStore) -> None:
     def claim(worker: int) -> bool:
         try:

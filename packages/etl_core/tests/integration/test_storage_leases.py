@@ -267,6 +267,21 @@ def test_a_fenced_update_records_the_token_and_refuses_a_newer_one(store: Object
     assert json.loads(store.read_bytes("published.json")) == {"token": 9}
 
 
+def test_a_fenced_delete_removes_only_what_no_later_holder_wrote(store: ObjectStore) -> None:
+    records = documents(store)
+    store.write_bytes("published.json", json.dumps({"token": 9}).encode())  # a later holder
+    with acquire_lease(store, KEY, ttl=30, heartbeat_every=0) as lease:
+        with pytest.raises(LeaseLostError, match="token 9"):
+            lease.fenced_delete(records, "published.json", token_of=lambda v: v["token"])
+        assert json.loads(store.read_bytes("published.json")) == {"token": 9}
+
+        store.write_bytes("published.json", json.dumps({"token": lease.token}).encode())
+        removed = lease.fenced_delete(records, "published.json", token_of=lambda v: v["token"])
+        assert removed == {"token": lease.token}
+        assert not store.exists("published.json")
+        assert lease.fenced_delete(records, "published.json", token_of=lambda v: v["token"]) is None
+
+
 # ------------------------------------------------------------ other processes
 
 

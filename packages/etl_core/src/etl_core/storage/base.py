@@ -283,6 +283,18 @@ class ObjectStore(Closeable):
         """Delete an object; deleting a missing key is not an error."""
 
     @abc.abstractmethod
+    def delete_if(self, key: str, *, etag: str) -> None:
+        """Delete an object only if it is still the version ``etag`` (a fenced removal).
+
+        Deleting a missing key is not an error: whoever removed it, it is gone. (On S3 a
+        conditional ``DELETE``; locally serialised with :meth:`put_if` on the same lock.)
+
+        Raises:
+            ObjectConflictError: the object has another ETag (replaced meanwhile); it is
+                left as it is.
+        """
+
+    @abc.abstractmethod
     def put_if(self, key: str, data: ReadableBuffer, *, etag: str | None) -> str:
         """Write a small object only if the current one is as expected; return the new ETag.
 

@@ -48,7 +48,13 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from etl_core.errors import LeaseBusyError, LeaseLostError, LeaseWaitStoppedError, StorageError
+from etl_core.errors import (
+    LeaseBusyError,
+    LeaseLostError,
+    LeaseWaitStoppedError,
+    ObjectConflictError,
+    StorageError,
+)
 from etl_core.runtime import process_alive, process_started
 from etl_core.threads import start_thread
 
@@ -390,6 +396,34 @@ class Lease:
             return fn(current)
 
         return records.update(key, guarded)
+
+    def fenced_delete(
+        self, records: Records[T], key: str, *, token_of: Callable[[T], int | None]
+    ) -> T | None:
+        """Remove under this lease a document that records tokens; return what was removed.
+
+        The lease is checked first (:meth:`check`); then the document is deleted only if
+        it is still the version read (:meth:`ObjectStore.delete_if`) and that version's
+        recorded token (``token_of``) is not newer than this lease's. So a holder that
+        stalls between its check and its delete cannot remove what a later holder
+        published. ``None``: there was nothing to remove.
+
+        Raises:
+            LeaseLostError: the lease was taken over, or the document was written under a
+                newer token, or replaced meanwhile; nothing is removed.
+        """
+        self.check()
+        current = records.read(key)
+        if current is None:
+            return None
+        recorded = token_of(current.value)
+        if recorded is not None and recorded > self.token:
+            raise self._lost_error(f"{key} was written under token {recorded} already")
+        try:
+            records.store.delete_if(key, etag=current.etag)
+        except ObjectConflictError:
+            raise self._lost_error(f"{key} was replaced while it was being removed") from None
+        return current.value
 
     def release(self) -> None:
         """Give the lease up: it is free at once for the next holder (who gets a larger token).

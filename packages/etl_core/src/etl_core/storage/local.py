@@ -252,6 +252,30 @@ class LocalObjectStore(ObjectStore):
             self.write_bytes(key, payload)
         return hashlib.md5(payload, usedforsecurity=False).hexdigest()
 
+    def delete_if(self, key: str, *, etag: str) -> None:
+        path = self._path(key)
+        if not path.is_file():  # gone: nothing to lock (locking would make its folder)
+            return
+        with _in_parent(key, path, self.url, lambda: _DirectoryLock(path.parent), "lock"):
+            try:
+                current = self.head(key).etag
+            except ObjectNotFoundError:
+                return
+            if current != etag:
+                raise ObjectConflictError(
+                    f"conditional delete of {self.url_for(key)} failed: expected ETag {etag}, "
+                    f"found ETag {current}",
+                    key=key,
+                    url=self.url,
+                )
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise _storage_error(exc, "delete", key, self.url) from exc
+        _prune_empty_parents(path, self._root)
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:

@@ -294,6 +294,19 @@ class S3ObjectStore(ObjectStore):
         logger.info("the retried conditional put of %s found its own write", self.url_for(key))
         return _unquote_etag(response["ETag"])
 
+    def delete_if(self, key: str, *, etag: str) -> None:
+        full = self._full_key(key)
+        try:
+            self._call(
+                "conditional delete",
+                key,
+                lambda: self._client.delete_object(
+                    Bucket=self._bucket, Key=full, IfMatch=f'"{etag}"'
+                ),
+            )
+        except ObjectNotFoundError:  # gone already (or by this call's lost first attempt)
+            return
+
     def delete(self, key: str) -> None:
         full = self._full_key(key)
         self._call("delete", key, lambda: self._client.delete_object(Bucket=self._bucket, Key=full))

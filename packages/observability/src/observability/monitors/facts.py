@@ -28,6 +28,7 @@ from typing import Protocol
 
 from etl_core.artifacts import CuratedManifest, QuarantineRecord, read_deliveries
 from etl_core.contracts import Contract
+from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import (
     CURATED,
     LANDING,
@@ -288,7 +289,8 @@ class DatasetFacts:
         return CURATED if self.zone(CURATED).days else VALIDATED
 
     def rows(self, day: date) -> int | None:
-        """Rows of partition ``day`` in :attr:`volume_zone`; ``None`` when it has none.
+        """Rows of partition ``day`` in :attr:`volume_zone`; ``None`` when it has none (a
+        curated partition data_pipeline withdrew since the zone was listed has none).
 
         Raises:
             ArtifactError: a manifest is malformed (its key is named).
@@ -297,7 +299,11 @@ class DatasetFacts:
             return None
         if self.volume_zone == CURATED:
             key = manifest_key(self.contract.dataset, day)
-            return CuratedManifest.from_json(self.store.read_bytes(key), key=key).rows
+            try:
+                raw = self.store.read_bytes(key)
+            except ObjectNotFoundError:  # withdrawn since it was listed (or indexed)
+                return None
+            return CuratedManifest.from_json(raw, key=key).rows
         deliveries = read_deliveries(self.store, self.contract.dataset, day)
         return sum(member.rows for delivery in deliveries for member in delivery.members)
 
