@@ -35,7 +35,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from data_pipeline.layout import read_manifest, remove_curated, timestamp
+from data_pipeline.layout import remove_curated, timestamp
 from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
 from etl_core.contracts import Contract
 from etl_core.errors import ArtifactError

@@ -414,7 +414,6 @@ def test_a_validated_listing_that_fails_never_reads_as_no_delivery(
     assert not store.exists(withdrawal_key("pos", MISDATED))
 
 
-
 def test_a_withdrawal_removes_the_parts_of_a_generation_dated_ahead_by_its_host_clock(
     store: ObjectStore, settings: PipelineSettings, tmp_path: Path
 ) -> None:
