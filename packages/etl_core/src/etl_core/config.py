@@ -22,7 +22,10 @@ Sources, lowest precedence first:
 1. the dataclass defaults;
 2. the TOML file (tables for nested dataclasses); an unknown key is an error;
 3. the environment: ``ETL_TIMEOUT``, ``ETL_S3__PART_SIZE`` (``__`` nests; the
-   prefix is configurable). The environment is shared with other programs, so
+   prefix is configurable). An empty or blank variable counts as unset: the
+   TOML file's value, else the default, applies (:func:`env_value`); an
+   explicitly empty value (``tags = []``) is said in the TOML file. The
+   environment is shared with other programs, so
    an ``ETL_*`` variable that names no setting is ignored, with a warning
    logged when it looks like a misspelt setting (``ETL_S3__PART_SIZ``) or nests
    (``__``) into a table the settings do not have;
@@ -41,7 +44,8 @@ yes/no, on/off), :class:`~pathlib.Path` (``~`` expanded), :class:`URL`,
 seconds), :class:`~etl_core.units.ByteSize` (``"64MiB"``, ``"1.5GB"``),
 :class:`~etl_core.secrets.Secret` (``env:NAME`` / ``file:/path`` only), enums,
 ``Literal[...]`` choices, ``list[X]`` and ``tuple[X, ...]`` (TOML arrays or
-comma-separated text), ``X | None`` (an empty string means ``None``) and
+comma-separated text), ``X | None`` (an empty string in the TOML file or an
+override means ``None``) and
 nested dataclasses. For declarative files (dataset contracts) also:
 
 * ``list[D]`` / ``tuple[D, ...]`` of a dataclass ``D``: a TOML array of tables
@@ -60,8 +64,9 @@ nested dataclasses. For declarative files (dataset contracts) also:
 ``env_prefix=None`` reads no field from the environment (the mapping still
 resolves ``env:`` secret references), for files that must say everything.
 ``env_aliases`` lets a field also be read from a conventional, unprefixed
-variable (``{"database_url": "DATABASE_URL"}``) when its own is missing or
-empty; an empty conventional variable counts as unset.
+variable (``{"database_url": "DATABASE_URL"}``) when its own is not set (an
+empty or blank one counts as unset); an empty conventional variable counts as
+unset too.
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ __all__ = [
     "URL",
     "DatabaseURL",
     "ResultBackendURL",
+    "env_value",
     "env_variables",
     "load_settings",
     "load_settings_with_sources",
@@ -799,6 +805,19 @@ def env_variables(cls: type, prefix: str = "ETL_") -> frozenset[str]:
     return frozenset(_env_name(prefix, leaf.path) for leaf in _Schema.of(cls).all_leaves())
 
 
+def env_value(environ: Mapping[str, str], variable: str) -> str | None:
+    """``variable``'s value in ``environ``, or ``None`` when it is not set, empty or blank.
+
+    The one rule for a settings variable (``ETL_LOG_LEVEL=``, ``ETL_CONFIG_DIR="  "``): an
+    empty or blank one counts as unset, so the next source (the settings file, else the
+    default) applies. Compose files and Helm charts pass ``ETL_X: ${X:-}`` through, and an
+    unset shell variable then arrives as an empty one. A value that must be explicitly
+    empty (no exporter, an empty list) is said in the settings file (``x = []``).
+    """
+    value = environ.get(variable)
+    return value if value is not None and value.strip() else None
+
+
 def _read_env(
     environ: Mapping[str, str],
     prefix: str,
@@ -813,7 +832,8 @@ def _read_env(
         name = prefix + variable[len(prefix) :].upper()
         path = by_name.get(name)
         if path is not None:
-            raw[path] = _Raw(environ[variable], f"env {variable}")
+            if env_value(environ, variable) is not None:  # empty or blank: unset
+                raw[path] = _Raw(environ[variable], f"env {variable}")
         else:
             _warn_if_misspelt(variable, prefix, schema, list(by_name), elsewhere)
     return raw
@@ -826,13 +846,14 @@ def _read_aliases(
     prefixed: Mapping[str, _Raw],
 ) -> dict[str, _Raw]:
     """Fields set by their conventional variable (``DATABASE_URL``) where their own prefixed
-    variable is missing or empty; an empty conventional variable counts as unset too."""
+    variable is not set (missing, empty or blank: ``prefixed`` holds none of those); an
+    empty or blank conventional variable counts as unset too."""
     raw: dict[str, _Raw] = {}
     for path, variable in aliases.items():
-        own = prefixed.get(path)
-        if own is not None and str(own.value).strip():
+        if path in prefixed:
             continue
-        if environ.get(variable, "").strip() and isinstance(schema.find(path.split(".")), _Leaf):
+        value = env_value(environ, variable)
+        if value is not None and isinstance(schema.find(path.split(".")), _Leaf):
             raw[path] = _Raw(environ[variable], f"env {variable}")
     return raw
 

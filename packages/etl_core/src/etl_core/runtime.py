@@ -35,6 +35,7 @@ from etl_core.config import (
     URL,
     DatabaseURL,
     ResultBackendURL,
+    env_value,
     env_variables,
     load_settings_with_sources,
 )
@@ -304,11 +305,14 @@ class RuntimeSettings:
 def find_settings_file(
     overrides: Mapping[str, object], env: Mapping[str, str], env_prefix: str = "ETL_"
 ) -> Path | None:
-    """The settings file: ``settings_file`` flag, ``ETL_SETTINGS_FILE`` or ``<config>/etl.toml``."""
-    explicit = overrides.get("settings_file") or env.get(f"{env_prefix}SETTINGS_FILE")
+    """The settings file: ``settings_file`` flag, ``ETL_SETTINGS_FILE`` or ``<config>/etl.toml``
+    (an empty or blank variable counts as unset, as every settings variable)."""
+    explicit = overrides.get("settings_file") or env_value(env, f"{env_prefix}SETTINGS_FILE")
     if explicit:
         return Path(str(explicit))
-    config_dir = overrides.get("config_dir") or env.get(f"{env_prefix}CONFIG_DIR") or "config"
+    config_dir = (
+        overrides.get("config_dir") or env_value(env, f"{env_prefix}CONFIG_DIR") or "config"
+    )
     candidate = Path(str(config_dir)) / SETTINGS_FILE_NAME
     return candidate if candidate.is_file() else None
 
@@ -364,7 +368,7 @@ def _settings_file_named_by(
     is refused naming it, as every other refusal of a setting names its source."""
     if overrides.get("settings_file"):
         return "settings_file", "override settings_file"
-    if env.get("ETL_SETTINGS_FILE"):
+    if env_value(env, "ETL_SETTINGS_FILE"):
         return "ETL_SETTINGS_FILE", "env ETL_SETTINGS_FILE"
     return None
 

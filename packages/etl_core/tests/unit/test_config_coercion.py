@@ -10,7 +10,7 @@ from typing import Literal
 
 import pytest
 
-from etl_core.config import URL, load_settings
+from etl_core.config import URL, load_settings, load_settings_with_sources
 from etl_core.errors import ConfigError
 from etl_core.secrets import Secret
 from etl_core.units import ByteSize
@@ -195,10 +195,30 @@ def test_typed_toml_values_are_taken_as_they_are(tmp_path: Path) -> None:
     )
 
 
-def test_empty_text_sets_an_optional_field_to_none() -> None:
-    assert load_env(label="").label is None
-    assert load_env(max_age=" ").max_age is None
+def test_empty_text_in_the_file_or_an_override_sets_an_optional_field_to_none(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "etl.toml"
+    path.write_text('label = ""\nmax_age = " "\n')
+    from_file = load_settings(Typed, toml_path=path, env={})
+    assert (from_file.label, from_file.max_age) == (None, None)
+    assert load_override(label="").label is None
     assert load_env(max_age="2d").max_age == timedelta(days=2)
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t \n"])
+def test_an_empty_or_blank_variable_counts_as_unset_whatever_the_field_type(blank: str) -> None:
+    every_field = dict.fromkeys(("text", "count", "ratio", "enabled", "directory"), blank)
+    every_field |= dict.fromkeys(("url", "timeout", "chunk", "password", "mode"), blank)
+    every_field |= dict.fromkeys(("retries", "format", "level", "tags", "ports"), blank)
+    every_field |= {"limits": blank, "label": blank, "max_age": blank}
+
+    settings, sources = load_settings_with_sources(
+        Typed, env={f"ETL_{k.upper()}": v for k, v in every_field.items()}
+    )
+
+    assert settings == Typed()  # label keeps "default-label": unset is not None
+    assert set(sources.values()) == {"default"}
 
 
 def test_overrides_accept_python_values() -> None:
@@ -225,7 +245,6 @@ def test_overrides_accept_python_values() -> None:
         ({"chunk": "64M"}, "chunk: invalid byte size '64M': unknown unit 'M'"),
         ({"chunk": "lots"}, "chunk: invalid byte size 'lots'"),
         ({"url": "bucket/prefix"}, "url: expected an absolute URL"),
-        ({"directory": ""}, "directory: expected a file system path, got ''"),
         ({"mode": "quick"}, "mode: expected one of 'fast', 'safe', got 'quick'"),
         ({"retries": "2"}, "retries: expected one of '1', '3', '5', got '2'"),
         ({"format": "xml"}, "format: expected one of 'json', 'human', got 'xml'"),
@@ -236,6 +255,14 @@ def test_bad_value_is_refused_naming_field_expectation_and_source(
     env: dict[str, str], expected: str
 ) -> None:
     assert expected in error_of(**env)
+
+
+def test_an_empty_path_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "etl.toml"
+    path.write_text('directory = ""\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Typed, toml_path=path, env={})
+    assert "directory: expected a file system path, got ''" in str(caught.value.errors[0])
 
 
 def test_bad_url_error_does_not_repeat_a_password() -> None:
