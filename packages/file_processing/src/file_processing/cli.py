@@ -150,7 +150,9 @@ def inspect(
 
     table = Table("member", "size", "content", title=str(path))
     for m in members:
-        table.add_row(str(m["member"]), human_size(int(str(m["bytes"]))), str(m["content"]))
+        # a member's name is the vendor's: no escape sequence of it reaches the terminal
+        member = escaped(str(m["member"]))
+        table.add_row(member, human_size(int(str(m["bytes"]))), str(m["content"]))
     out.print(table)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -69,6 +70,9 @@ logger = logging.getLogger(__name__)
 _ORIGINAL_SUFFIX = ".original"
 _MAX_NAME_BYTES = 255  # a file name on common file systems
 _MAX_KEY_BYTES = MAX_KEY_BYTES - 64  # S3's key limit, with room for the store's prefix
+RELEASED_BY_MAX_LENGTH = 200
+"""The longest name a release is recorded by: the database mirror's ``released_by`` holds
+no more (a longer one failed there after the store had released the record)."""
 
 
 def quarantine_key(
@@ -202,6 +206,37 @@ def list_quarantined(
             yield record
 
 
+def _check_releaser(by: str) -> None:
+    """Refuse ``by`` before anything is written when it is no one's name the record and
+    its database mirror can keep, or reads as one of the lane's own.
+
+    Raises:
+        FileProcessingError: ``by`` is blank, too long, or reads as ``superseded`` or
+            ``revalidated``.
+    """
+    read = _as_read(by)
+    if not read:
+        raise FileProcessingError(f"--by {by!r} is blank: name who releases it (recorded)")
+    if len(by) > RELEASED_BY_MAX_LENGTH:
+        raise FileProcessingError(
+            f"--by {by[:40]!r}... has {len(by)} characters, more than the "
+            f"{RELEASED_BY_MAX_LENGTH} a release is recorded with: name who releases it"
+        )
+    if read in (SUPERSEDED_BY, REVALIDATED_BY):
+        raise FileProcessingError(
+            f"--by {by!r} is the name the lane closes records with (a validated delivery "
+            "of the key): a release by it would read as one; name who releases it"
+        )
+
+
+def _as_read(name: str) -> str:
+    """``name`` as it reads: compatibility forms made plain (fullwidth letters), invisible
+    format characters dropped (zero-width space, soft hyphen), spaces around stripped and
+    case folded; ``"Superseded\u200b "`` reads ``superseded``."""
+    plain = unicodedata.normalize("NFKC", name)
+    return "".join(c for c in plain if unicodedata.category(c) != "Cf").strip().casefold()
+
+
 def release(
     store: ObjectStore, ledger: Ledger, key: str, *, by: str, note: str | None = None
 ) -> QuarantineRecord:
@@ -209,17 +244,14 @@ def release(
 
     Raises:
         ObjectNotFoundError: no quarantine record at ``key``.
-        FileProcessingError: ``by`` is a name the lane closes records with
-            (``superseded``, ``revalidated``, in any case, with spaces around), the
-            record was already released, its landing original is gone (nothing could be
-            reprocessed) or has a hostile key, or the record changed while being released
-            (a new quarantine: look again).
+        FileProcessingError: ``by`` reads as a name the lane closes records with
+            (``superseded``, ``revalidated``, in any case, with spaces around, in
+            fullwidth letters or with invisible characters), is blank or is longer than
+            :data:`RELEASED_BY_MAX_LENGTH`, the record was already released, its landing
+            original is gone (nothing could be reprocessed) or has a hostile key, or the
+            record changed while being released (a new quarantine: look again).
     """
-    if by.strip().casefold() in (SUPERSEDED_BY, REVALIDATED_BY):  # "Superseded " reads alike
-        raise FileProcessingError(
-            f"--by {by!r} is the name the lane closes records with (a validated delivery "
-            "of the key): a release by it would read as one; name who releases it"
-        )
+    _check_releaser(by)
     record_key = layout.quarantine_record_key(key)
     found = Records(store, decode=_decode, encode=QuarantineRecord.to_json).read(record_key)
     if found is None:

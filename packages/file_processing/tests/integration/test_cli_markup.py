@@ -64,3 +64,21 @@ def test_inspect_prints_a_refused_file_name_with_markup_as_it_is(tmp_path: Path)
 
     assert result.returncode == 3, result.stderr
     assert f"refused {evil}: archive.path_traversal" in " ".join(result.stdout.split())
+
+
+def test_inspect_writes_a_member_name_with_control_or_bidi_characters_as_escapes(
+    tmp_path: Path,
+) -> None:
+    """A vendor's archive names its members: an escape sequence in one would recolour,
+    move or retitle the operator's terminal, a right-to-left override reverse what
+    follows; each is written as its escape, as in every key the lane prints."""
+    archive = tmp_path / "vendor.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("a\x1b[31mred\u202eX.csv", "id\n1\n")
+
+    result = run_script("etl-file-processing", "inspect", str(archive), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout, result.stdout
+    assert "\u202e" not in result.stdout, result.stdout
+    assert "a\\x1b[31mred\\u202eX.csv" in flat(result.stdout), result.stdout

@@ -278,3 +278,36 @@ def test_a_newer_quarantine_by_a_worker_that_took_the_key_over_stays_open(
     assert record.source_etag == lane.store.head(key).etag  # ETag 3's quarantine
     assert not record.released  # not closed as superseded by the older ETag 2
     assert len(list(list_quarantined(lane.store))) == 1
+
+
+@pytest.mark.parametrize(
+    "by",
+    [
+        "superseded\u200b",  # a zero-width space after it: shown as "superseded"
+        "\u00adrevalidated",  # a soft hyphen before it
+        "".join(chr(ord(c) + 0xFEE0) for c in "superseded"),  # in fullwidth letters
+        "",
+        "  ",
+        "b" * 201,  # longer than the database mirror's released_by (200)
+    ],
+)
+def test_a_release_by_a_lookalike_of_the_lanes_names_a_blank_or_overlong_name_is_refused(
+    local_lane: Any, orders: Orders, by: str
+) -> None:
+    """A hand release never reads as the lane's close, and always names someone the
+    database mirror can hold (a longer name failed there after the store had released
+    it: the mirror kept it open for good)."""
+    key = local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with local_lane.processor() as processor:
+        first = processor.process(key)
+        with pytest.raises(FileProcessingError, match="--by"):
+            release(local_lane.store, processor.ledger, first.outputs[0], by=by)
+    assert not read_record(local_lane.store, first.outputs[0]).released
+
+
+def test_a_release_by_a_name_of_200_characters_is_taken(local_lane: Any, orders: Orders) -> None:
+    key = local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    with local_lane.processor() as processor:
+        first = processor.process(key)
+        release(local_lane.store, processor.ledger, first.outputs[0], by="b" * 200)
+    assert read_record(local_lane.store, first.outputs[0]).released_by == "b" * 200
