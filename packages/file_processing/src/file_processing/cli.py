@@ -757,10 +757,14 @@ def quarantine_release(
     session = cli.session(ctx).with_flags({"database_url": database_url})
     with session.open_store() as store:
         ledger = Ledger(store, run_id=session.run_id, claim_timeout=session.settings.claim_timeout)
+        found = _record(store, key)
         try:
-            record = release(store, ledger, _record(store, key).key, by=by, note=note)
+            record = release(store, ledger, found.key, by=by, note=note)
         except FileProcessingError as exc:
             cli.notice(f"not released: {exc}", level=logging.ERROR)
+            _mirror_earlier_release(
+                session.settings.database_url, read_record(store, found.key)
+            )
             raise typer.Exit(ExitCode.USAGE) from None
     if _database(session.settings.database_url):
         db.record_release(record)
@@ -768,6 +772,21 @@ def quarantine_release(
         f"released {record.key}: {escaped(record.source_key)} will be processed by the next scan",
         highlight=False,
     )
+
+
+def _mirror_earlier_release(database_url: str | None, record: QuarantineRecord) -> None:
+    """Record again in the database a release the store already holds: an earlier
+    ``release`` whose database copy failed (the database down) left the row open, and
+    the ``quarantine_open`` alert firing, with no other way to close it."""
+    if not (record.released and not record.superseded and not record.revalidated):
+        return
+    if _database(database_url):
+        db.record_release(record)
+        cli.notice(
+            f"{record.key}: its release by {record.released_by} is recorded in the database "
+            "(again: an earlier copy may have failed)",
+            level=logging.INFO,
+        )
 
 
 def _record(store: ObjectStore, key: str) -> QuarantineRecord:

@@ -238,3 +238,35 @@ def test_an_unknown_quarantine_closed_after_a_failed_attempt_closes_its_mirrored
     assert query(database_url, open_count) == [(0,)]
     ((released_by,),) = query(database_url, "SELECT released_by FROM etl_quarantine_record")
     assert released_by == "superseded"
+
+
+def test_a_release_whose_database_copy_failed_is_recorded_by_the_next_release(
+    local_lane: Any, orders: Orders, database_url: str, tmp_path: Path
+) -> None:
+    """The store holds the release before the database does: a database that failed the
+    first copy (down, or the wrong one) would keep the row open and `quarantine_open`
+    alerting for good. Releasing again says it was released and records it there."""
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    assert run(local_lane, "scan", database_url=database_url).returncode == 3
+    ((quarantine_key,),) = query(database_url, "SELECT quarantine_key FROM etl_quarantine_record")
+
+    unmigrated = f"sqlite:///{tmp_path / 'not-migrated.sqlite3'}"
+    first = run(
+        local_lane, "quarantine", "release", quarantine_key, "--by", "carol",
+        database_url=unmigrated,
+    )  # fmt: skip
+    assert first.returncode != 0
+    assert query(database_url, "SELECT released_at FROM etl_quarantine_record") == [(None,)]
+
+    again = run(
+        local_lane, "quarantine", "release", quarantine_key, "--by", "dave",
+        database_url=database_url,
+    )  # fmt: skip
+    assert again.returncode == 2, again.stderr
+    assert "already released by carol" in again.stderr
+    assert "recorded in the database" in again.stderr
+    ((released_by, released_at),) = query(
+        database_url, "SELECT released_by, released_at FROM etl_quarantine_record"
+    )
+    assert (released_by, released_at is not None) == ("carol", True)
