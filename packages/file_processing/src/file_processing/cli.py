@@ -762,9 +762,7 @@ def quarantine_release(
             record = release(store, ledger, found.key, by=by, note=note)
         except FileProcessingError as exc:
             cli.notice(f"not released: {exc}", level=logging.ERROR)
-            _mirror_earlier_release(
-                session.settings.database_url, read_record(store, found.key)
-            )
+            _mirror_earlier_release(session.settings.database_url, read_record(store, found.key))
             raise typer.Exit(ExitCode.USAGE) from None
     if _database(session.settings.database_url):
         db.record_release(record)
