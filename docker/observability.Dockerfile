@@ -46,8 +46,9 @@ EXPOSE 9108
 # SIGTERM stops `serve` after the requests in flight (a worker: a warm shutdown).
 STOPSIGNAL SIGTERM
 # /healthz of `serve`, with the standard library (the image has no curl). A container
-# running another subcommand (`worker`) sets its own check (compose: `ping`).
+# running another subcommand (`worker`) sets its own check (compose: `ping`). An empty or
+# blank ETL_SERVE_PORT is unset, as `serve` reads it: 9108.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('ETL_SERVE_PORT', '9108'), timeout=5)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('ETL_SERVE_PORT', '').strip() or '9108'), timeout=5)"]
 ENTRYPOINT ["tini", "--", "etl-observability"]
 CMD ["serve"]

@@ -5,7 +5,9 @@ The install steps themselves are run by tests/test_packaging.py, from the same l
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -158,3 +160,36 @@ def test_dockerignore_sends_what_the_images_copy() -> None:
 )
 def test_dockerignore_leaves_out_what_no_image_needs(path: str) -> None:
     assert DockerIgnore.read(REPO / ".dockerignore").excluded(path)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{}, {"ETL_SERVE_PORT": ""}, {"ETL_SERVE_PORT": "  "}, {"ETL_SERVE_PORT": " 9200 "}],
+    ids=repr,
+)
+def test_observability_health_check_asks_the_port_serve_listens_on(
+    variables: dict[str, str],
+) -> None:
+    """An empty ``ETL_SERVE_PORT`` (``ETL_SERVE_PORT: ${PORT:-}``) counts as unset for
+    ``serve``, which then listens on 9108: the check asks 9108, not port 80."""
+    from etl_core.runtime import load_runtime_settings
+    from observability.settings import ObservabilitySettings
+
+    check = Dockerfile.read(REPO / "docker/observability.Dockerfile").healthcheck()
+    recorder = (
+        "import sys, urllib.request\n"
+        "urllib.request.urlopen = lambda url, timeout: print(url)\n"
+        "exec(sys.argv[1])\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")} | variables
+    asked = subprocess.run(
+        [sys.executable, "-c", recorder, check[2]],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    settings, _ = load_runtime_settings(ObservabilitySettings, {}, env=variables)
+
+    assert asked.stdout.strip() == f"http://127.0.0.1:{settings.serve_port}/healthz"

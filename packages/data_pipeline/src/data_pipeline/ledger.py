@@ -50,6 +50,7 @@ from typing import Any, Protocol
 from data_pipeline import db
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
+from etl_core.config import env_value
 from etl_core.errors import FieldError, LeaseBusyError
 from etl_core.layout import state_key, state_prefix
 from etl_core.storage import (
@@ -507,8 +508,9 @@ def _job_ended(job: BackfillJobRecord) -> BackfillJobRecord:
 def open_ledger(
     store: ObjectStore, database_url: str | None, *, lease_seconds: float = JOB_LEASE_SECONDS
 ) -> Ledger:
-    """The database ledger when a URL is set and the schema extra installed, else the store's."""
-    url = database_url or os.environ.get("DATABASE_URL")
+    """The database ledger when a URL is set and the schema extra installed, else the store's
+    (``DATABASE_URL`` when no URL is given: empty or blank counts as unset, as in the settings)."""
+    url = database_url or env_value(os.environ, "DATABASE_URL")
     if url and db.schema_installed():
         db.connect(url, feature="the backfill ledger")
         return DatabaseLedger(store, lease_seconds=lease_seconds)

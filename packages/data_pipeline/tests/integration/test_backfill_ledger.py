@@ -12,7 +12,7 @@ import pytest
 
 from data_pipeline.db import BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from data_pipeline.ledger import StoreLedger, check_no_overlap, job_lease_key
+from data_pipeline.ledger import StoreLedger, check_no_overlap, job_lease_key, open_ledger
 from etl_core.storage import ObjectStore, S3ObjectStore, read_lease
 
 from .database_contract import migrated, passed_checks
@@ -162,3 +162,14 @@ def test_an_update_that_changes_nothing_writes_nothing(
     ledger.update(job_id, replace(record, rows=6))
     assert len(writes) == 1
     ledger.set_state(job_id, "succeeded")
+
+
+@pytest.mark.parametrize("blank", ["", "  "], ids=repr)
+def test_a_blank_database_url_variable_leaves_the_ledger_in_the_store(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    """An empty or blank ``DATABASE_URL`` counts as unset, as the settings read it: the
+    store's ledger, not a connection to a database named by spaces."""
+    monkeypatch.setenv("DATABASE_URL", blank)
+
+    assert isinstance(open_ledger(store, None), StoreLedger)

@@ -185,7 +185,7 @@ class RuntimeSettings:
     database_url: DatabaseURL | None = None
     """The platform database (``postgresql://…``, ``sqlite:///…``); none: database features off.
 
-    Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set or empty.
+    Also read from ``DATABASE_URL`` when ``ETL_DATABASE_URL`` is not set, empty or blank.
     """
     executor: Literal["local", "celery"] = "local"
     """Where fanned-out work units run: ``local``, a bounded pool of this process; ``celery``,
@@ -329,7 +329,7 @@ def load_runtime_settings(
     ``overrides`` holds command-line flags; ``None`` values (flags not given)
     are dropped, and ``settings_file`` selects the TOML file. A setting of
     :data:`ENV_ALIASES` is also read from its conventional variable
-    (``DATABASE_URL``) when its ``ETL_*`` one is not set or empty.
+    (``DATABASE_URL``) when its ``ETL_*`` one is not set, empty or blank.
 
     One ``etl.toml`` serves every lane: its top-level keys are read by each, then the
     table named after ``lane`` (``[file_processing]``), whose keys win; the tables of

@@ -89,8 +89,8 @@ class Secret:
         """Resolve the reference now and return the secret value.
 
         Raises:
-            SecretUnavailableError: the variable is unset or empty, or the file
-                is missing, unreadable, empty, too large or not UTF-8.
+            SecretUnavailableError: the variable is unset, empty or blank, or the file
+                is missing, unreadable, empty, blank, too large or not UTF-8.
         """
         value = self._reveal_env() if self._kind == "env" else self._reveal_file()
         remember_secret(value)  # from now on masked in every log line of the process
@@ -107,6 +107,8 @@ class Secret:
             raise self._unavailable(f"environment variable {self._target} is not set")
         if value == "":
             raise self._unavailable(f"environment variable {self._target} is set but empty")
+        if not value.strip():  # no credential; remembered, it would mask runs of spaces
+            raise self._unavailable(f"environment variable {self._target} is set but blank")
         return value
 
     def _reveal_file(self) -> str:
@@ -129,6 +131,8 @@ class Secret:
         value = text.rstrip("\r\n")
         if value == "":
             raise self._unavailable(f"file {path} is empty")
+        if not value.strip():
+            raise self._unavailable(f"file {path} is blank (only whitespace)")
         return value
 
     def _unavailable(self, reason: str) -> SecretUnavailableError:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from etl_core.errors import ConfigError
+from etl_core.redaction import redact_text
 from etl_core.secrets import (
     MAX_SECRET_FILE_BYTES,
     InvalidSecretReferenceError,
@@ -51,6 +52,26 @@ def test_empty_variable_fails_on_use(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ETL_TEST_EMPTY", "")
     with pytest.raises(SecretUnavailableError, match="ETL_TEST_EMPTY is set but empty"):
         Secret("env:ETL_TEST_EMPTY").reveal()
+
+
+@pytest.mark.parametrize("blank", ["    ", " \t\n  "], ids=repr)
+def test_blank_variable_or_file_fails_on_use_naming_the_reference(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blank: str
+) -> None:
+    """Only whitespace is no credential (a blank settings variable counts as unset): said
+    naming the reference, never revealed (remembered, it would mask every run of spaces
+    in the log lines)."""
+    monkeypatch.setenv("ETL_TEST_BLANK", blank)
+    path = tmp_path / "token"
+    path.write_text(blank + "\n")
+
+    with pytest.raises(SecretUnavailableError, match="ETL_TEST_BLANK is set but blank") as env:
+        Secret("env:ETL_TEST_BLANK").reveal()
+    with pytest.raises(SecretUnavailableError, match=f"file {path} is blank") as file:
+        Secret(f"file:{path}").reveal()
+
+    assert (env.value.reference, file.value.reference) == ("env:ETL_TEST_BLANK", f"file:{path}")
+    assert redact_text("a    b") == "a    b"
 
 
 def test_file_reference_reads_the_file_without_its_line_break(tmp_path: Path) -> None:

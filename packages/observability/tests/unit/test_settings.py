@@ -81,3 +81,25 @@ def test_every_value_no_service_can_keep_is_refused_at_once_each_with_its_source
     assert "etl.toml:2: key observability.evaluation_interval" in said
     assert "etl.toml:3: key observability.alert_delivery_deadline" in said
     assert "serve_port: must be from 0 to 65535, got 99999 (from env ETL_SERVE_PORT)" in said
+
+
+@pytest.mark.parametrize("blank", ["", "  ", " 0.0.0.0"], ids=repr)
+def test_an_empty_serve_host_flag_or_file_value_is_refused_not_every_interface(
+    tmp_path: Path, blank: str
+) -> None:
+    """``serve --host ""`` (a ``--host "$HOST"`` with HOST unset) or ``serve_host = ""``
+    would bind every interface, the opposite of the empty variable's 127.0.0.1; a space
+    at either end would bind nothing."""
+    (tmp_path / "etl.toml").write_text(f'serve_host = "{blank}"\n')
+    expected = (
+        "serve_host: must be an address without spaces (0.0.0.0 for every interface), "
+        f"got {blank!r}"
+    )
+
+    with pytest.raises(ConfigError, match=re.escape(expected)) as from_flag:
+        load_runtime_settings(ObservabilitySettings, {"serve_host": blank}, env={})
+    with pytest.raises(ConfigError, match=re.escape(expected)) as from_file:
+        load_runtime_settings(ObservabilitySettings, {"config_dir": str(tmp_path)}, env={})
+
+    assert "override serve_host" in str(from_flag.value)
+    assert "etl.toml:1: key serve_host" in str(from_file.value)
