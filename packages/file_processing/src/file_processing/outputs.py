@@ -192,7 +192,7 @@ def remove_stale(
         withdrawn = moved if is_delivery_manifest(key) and moved not in partitions else None
         try:
             if withdrawn is not None:  # noted first: downstream acts on the notice only
-                _notify_withdrawal(store, withdrawn, landing_key, run_id, partitions)
+                _notify_withdrawal(store, withdrawn, key, landing_key, run_id, partitions)
             store.delete(key)
         except EtlError as exc:
             logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
@@ -214,17 +214,26 @@ def remove_stale(
 def _notify_withdrawal(
     store: ObjectStore,
     moved: tuple[str, date],
+    manifest_key: str,
     landing_key: str,
     run_id: str,
     published: set[tuple[str, date] | None],
 ) -> None:
-    """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery leaves
-    that partition for the ``published`` ones.
+    """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery (its
+    manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
+    the ``published`` ones.
 
     Raises:
-        EtlError: the store would not write it (the caller keeps the manifest).
+        EtlError: the store would not read the manifest or write the notice (the caller
+            keeps the manifest).
     """
     dataset, dt = moved
+    try:
+        data_keys = DeliveryManifest.from_json(
+            store.read_bytes(manifest_key), key=manifest_key
+        ).data_keys
+    except (ObjectNotFoundError, ArtifactError):
+        data_keys = ()  # nothing readers see there: the notice then goes by its time only
     notice = WithdrawalNotice(
         dataset=dataset,
         dt=dt.isoformat(),
@@ -234,6 +243,7 @@ def _notify_withdrawal(
         moved_to=tuple(
             sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
         ),
+        data_keys=data_keys,
     )
     store.write_bytes(notice.key, notice.to_json())
 

@@ -538,6 +538,9 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     with lane.processor() as processor:
         first = processor.process(key)
     assert first.partition == "2026-02-11"
+    (misdated,) = read_deliveries(lane.store, "orders", date(2026, 2, 11))
+    misdated_keys = misdated.data_keys
+    assert misdated_keys
     contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
     lane.deliver("orders_20261102.csv", orders(11))  # the vendor sends it again
     with lane.processor() as processor:
@@ -556,6 +559,8 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     notice = read_withdrawal_notice(lane.store, "orders", date(2026, 2, 11))
     assert notice is not None
     assert (notice.landing_key, notice.moved_to) == (key, ("validated/orders/dt=2026-11-02/",))
+    # the keys it withdrew: a build that read none of them is not withdrawn, whatever the clocks
+    assert notice.data_keys == misdated_keys
     assert notice.withdrawn_at <= utc_timestamp(datetime.now(UTC))
     assert read_withdrawal_notice(lane.store, "orders", date(2026, 11, 2)) is None
 
