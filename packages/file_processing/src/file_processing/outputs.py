@@ -22,6 +22,7 @@ from etl_core.artifacts import (
     QualitySummary,
     WithdrawalNotice,
     read_deliveries,
+    read_withdrawal_notice,
     utc_timestamp,
 )
 from etl_core.errors import ArtifactError, EtlError, InvalidKeyError, ObjectNotFoundError
@@ -166,16 +167,19 @@ def remove_stale(
     :class:`~etl_core.artifacts.WithdrawalNotice` of ``landing_key`` (by ``run_id``) is
     written for that partition: downstream withdraws a day it built only on that notice,
     never because the day's deliveries are gone. A notice that cannot be written keeps the
-    manifest (and the partition's members), as a failed delete does.
+    manifest (and the partition's members), as a failed delete does. A partition the key
+    publishes to now and did not before loses the notice of the key's earlier move off it
+    (moved back: the notice is no longer true).
 
     Returns:
         The stale keys a store error left (logged; the rest of a partition whose manifest
         could not be deleted is left whole): the new delivery is published all the same,
         and its ledger record names them so the next delivery of the key removes them.
     """
-    current = set(current)
+    current, previous = set(current), set(previous)
     partitions = {_dataset_day(key) for key in current} - {None}
-    stale = [key for key in set(previous) - current if zone_of(key) == VALIDATED]
+    _void_withdrawals(store, partitions - {_dataset_day(key) for key in previous}, landing_key)
+    stale = [key for key in previous - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
         retried = set(leftovers)
@@ -209,6 +213,31 @@ def remove_stale(
                 validated_prefix(*withdrawn), withdrawal_notice_key(*withdrawn),
             )  # fmt: skip
     return left
+
+
+def _void_withdrawals(
+    store: ObjectStore, arrived: set[tuple[str, date] | None], landing_key: str
+) -> None:
+    """Remove the withdrawal notice of each partition in ``arrived`` (the key publishes
+    there now, not before) that is of ``landing_key``'s move off it: the key came back (a
+    second contract fix), so the notice is no longer true, and kept it would let downstream
+    withdraw the day once its validated partition is gone for another reason (a lifecycle
+    rule). Another key's notice stays. A store error leaves the notice (said)."""
+    for partition in sorted(p for p in arrived if p is not None):
+        key = withdrawal_notice_key(*partition)
+        try:
+            notice = read_withdrawal_notice(store, *partition)
+            if notice is None or notice.landing_key != landing_key:
+                continue
+            store.delete(key)
+        except EtlError as exc:
+            logger.warning(
+                "%s not removed: %s publishes to %s again, so a later loss of that "
+                "partition (a lifecycle rule) would withdraw its day downstream; delete it "
+                "by hand: %s", key, landing_key, validated_prefix(*partition), exc,
+            )  # fmt: skip
+            continue
+        logger.info("%s removed: %s publishes there again", key, landing_key)
 
 
 def _notify_withdrawal(
