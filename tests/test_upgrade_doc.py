@@ -132,3 +132,49 @@ def test_the_readme_statement_finishes_only_the_old_runs_on_postgresql(
         connection.execute(statement("postgresql"))  # type: ignore[arg-type]
 
     assert_only_the_old_runs_finished(postgres_url)
+
+
+NOTICE_SNIPPET = re.compile(
+    r"^<!-- upgrade: notice a day moved before, python -->\n```python\n(.*?)^```$",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def test_the_hand_written_withdrawal_notice_withdraws_a_day_moved_before_the_release(
+    tmp_path: Path,
+) -> None:
+    """The README's snippet writes a notice data_pipeline takes: it applies to the day's
+    curated partition, built before it, and the day is planned for withdrawal."""
+    from datetime import date
+
+    from data_pipeline.withdraw import notice_applies, noticed_dates
+    from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
+    from etl_core.storage import open_store
+
+    (snippet,) = NOTICE_SNIPPET.findall(README.read_text())
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    code = snippet.replace('"s3://etl-platform"', repr(str(store_dir)))
+    assert code != snippet
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert done.returncode == 0, done.stderr
+    day = date(2026, 2, 11)
+    built = CuratedManifest(
+        dataset="pos",
+        dt=day.isoformat(),
+        generation="20261101T000000000000-abcdef",
+        started_at="2026-11-01T00:00:00.000000Z",
+        published_at="2026-11-01T00:00:05.000000Z",
+        files=("part-20261101T000000000000-abcdef-00000.parquet",),
+        rows=30,
+        bytes=1,
+        inputs={"validated/pos/dt=2026-02-11/pos_20261103.csv": "e"},
+    )
+    with open_store(store_dir) as store:
+        notice = read_withdrawal_notice(store, "pos", day)
+        assert notice is not None
+        assert notice.landing_key == "landing/pos/pos_20261103.csv"
+        assert noticed_dates(store, "pos") == {day}
+        assert notice_applies(store, "pos", day, built)

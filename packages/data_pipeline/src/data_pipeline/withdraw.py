@@ -16,7 +16,8 @@ withdrawal is kept); candidates come from one listing of the dataset's notices
 its (now empty) input says:
 
 1. the curated manifest is deleted first (readers then see no partition, never one
-   naming a missing file), then every part of every generation;
+   naming a missing file), by a conditional delete fenced by the lease, then the parts of
+   its generation and of every generation started before the withdrawal;
 2. with loads, the day of the contract's table is replaced by no rows, the way a load
    replaces a day (:func:`data_pipeline.db.load_batches`: on PostgreSQL an empty
    partition swapped in, elsewhere a ``DELETE`` in one transaction), fenced by the lease;
@@ -106,8 +107,11 @@ def notice_applies(
     ``manifest`` is published, was written no earlier than its computation started (an
     older notice is of a withdrawal before the day was republished and rebuilt: kept, its
     input gone otherwise; a build that read the inputs before the notice and published
-    after it is of the withdrawn delivery: withdrawn). A notice or manifest time that
-    cannot be read keeps the day (said in a warning)."""
+    after it is of the withdrawn delivery: withdrawn). A notice naming the withdrawn
+    delivery's data keys applies only to a build that read one of them, whatever the
+    clocks of the two hosts say (the file lane's ahead, a rebuild from the day's other
+    deliveries right after the move looks older than the notice). A notice or manifest
+    time that cannot be read keeps the day (said in a warning)."""
     key = withdrawal_notice_key(dataset, dt)
     try:
         notice = read_withdrawal_notice(store, dataset, dt)
@@ -118,6 +122,12 @@ def notice_applies(
         return False
     if manifest is None:  # a withdrawal killed after its curated removal: finished
         return True
+    if notice.data_keys and not manifest.inputs.keys() & set(notice.data_keys):
+        logger.debug(
+            "%s dt=%s kept: its curated partition was built without the delivery its "
+            "withdrawal notice %s withdrew", dataset, dt.isoformat(), key,
+        )  # fmt: skip
+        return False
     try:
         started = datetime.fromisoformat(manifest.started_at)
     except ValueError:

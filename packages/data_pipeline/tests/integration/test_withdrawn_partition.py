@@ -54,14 +54,18 @@ def deliver(store: ObjectStore, retail: Any, dt: date) -> None:
     publish_delivery(store, "pos", dt, files, landing=LANDING, rows=30)
 
 
-def move(store: ObjectStore, retail: Any) -> None:
+def move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta(0)) -> None:
     """The re-delivery of the key publishes on the right day and removes the misdated one,
-    as the file lane does: its withdrawal notice, the old delivery manifest, its members."""
+    as the file lane does: its withdrawal notice (dated by a host clock ``ahead``), the old
+    delivery manifest, its members."""
     deliver(store, retail, RIGHT)
     moved_to = [validated_prefix("pos", RIGHT)]
-    notice_withdrawal(store, "pos", MISDATED, landing=LANDING, moved_to=moved_to)
-    store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
     data = validated_key("pos", MISDATED, NAME)
+    at = datetime.now(UTC) + ahead
+    notice_withdrawal(
+        store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at
+    )
+    store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
     store.delete(data)
     store.delete(quality_report_key(data))
 
@@ -306,6 +310,40 @@ def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is
     ]
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
+
+
+def test_a_notice_dated_ahead_by_the_file_lane_clock_keeps_a_day_rebuilt_without_its_delivery(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The file lane's host clock runs minutes ahead of the pipeline's: a day rebuilt from
+    its other delivery right after one moved away has a curated partition whose start is
+    older than the notice. That build never read the withdrawn delivery (the notice names
+    its keys): a lifecycle rule expiring the day later withdraws nothing."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
+    publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
+
+    def run() -> list[Any]:
+        return [
+            process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
+            for p in pending_partitions(store, contract, load=False)
+        ]
+
+    (built,) = run()
+    assert built.transform is not None
+    move(store, retail, ahead=timedelta(minutes=5))
+    rebuilt = {o.dt: o for o in run()}
+    assert rebuilt[MISDATED].transform is not None
+    assert rebuilt[MISDATED].transform.rows == 5
+    kept = curated(store, MISDATED)
+    expire(store, MISDATED)  # months later: no notice
+
+    assert run() == []
+    assert plan_backfill(store, contract, MISDATED, MISDATED, load=False) == []
+    assert curated(store, MISDATED) == kept
+    assert not store.exists(withdrawal_key("pos", MISDATED))
 
 
 def test_a_notice_that_cannot_be_read_keeps_the_day_and_says_which_notice(

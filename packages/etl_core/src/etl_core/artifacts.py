@@ -825,6 +825,9 @@ class WithdrawalNotice(_Document):
         run_id: The run that withdrew it.
         moved_to: The validated partitions the landing key publishes to now
             (``validated/<dataset>/dt=<date>/``), when known.
+        data_keys: The validated data keys the withdrawn delivery published in that
+            partition (its manifest's members), when known: a build that read none of
+            them is not of the withdrawn delivery, whatever the hosts' clocks say.
     """
 
     ARTIFACT: ClassVar[str] = "withdrawal notice"
@@ -837,6 +840,7 @@ class WithdrawalNotice(_Document):
     withdrawn_at: str
     run_id: str = ""
     moved_to: tuple[str, ...] = ()
+    data_keys: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -855,6 +859,7 @@ class WithdrawalNotice(_Document):
             "withdrawn_at": self.withdrawn_at,
             "run_id": self.run_id,
             "moved_to": list(self.moved_to),
+            "data_keys": list(self.data_keys),
         }
         return _with_extra(document, self.extra)
 
@@ -874,6 +879,7 @@ class WithdrawalNotice(_Document):
             withdrawn_at=doc.moment("withdrawn_at"),
             run_id=doc.text("run_id", ""),
             moved_to=doc.texts("moved_to", ()),
+            data_keys=doc.texts("data_keys", ()),
             schema_version=version,
             extra=doc.unknown(cls),
         )

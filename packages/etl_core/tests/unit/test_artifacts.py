@@ -279,6 +279,17 @@ def test_a_withdrawal_notice_round_trips_at_its_partitions_state_key() -> None:
     assert notice.key == "_state/file_processing/withdrawals/pos/dt=2026-02-11.json"
 
 
+def test_a_withdrawal_notice_names_the_data_keys_it_withdrew_and_an_older_one_names_none() -> None:
+    keys = ["validated/pos/dt=2026-02-11/pos_20261103.csv"]
+    notice = WithdrawalNotice.from_dict({**json.loads(NOTICE), "data_keys": keys})
+    assert notice.data_keys == tuple(keys)
+    assert WithdrawalNotice.from_json(notice.to_json()) == notice
+    assert WithdrawalNotice.from_json(NOTICE).data_keys == ()  # written before the field
+    with pytest.raises(ArtifactError) as caught:
+        WithdrawalNotice.from_dict({**json.loads(NOTICE), "data_keys": [1]})
+    assert caught.value.field == "data_keys[0]"
+
+
 def test_document_times_are_utc_in_one_fixed_format_whose_text_order_is_time_order() -> None:
     moment = datetime(2026, 12, 7, 10, 40, 1, 5, tzinfo=timezone(timedelta(hours=1)))
     assert utc_timestamp(moment) == "2026-12-07T09:40:01.000005Z"

@@ -22,6 +22,7 @@ from etl_core.artifacts import (
     QualitySummary,
     WithdrawalNotice,
     read_deliveries,
+    read_withdrawal_notice,
     utc_timestamp,
 )
 from etl_core.errors import ArtifactError, EtlError, InvalidKeyError, ObjectNotFoundError
@@ -166,16 +167,19 @@ def remove_stale(
     :class:`~etl_core.artifacts.WithdrawalNotice` of ``landing_key`` (by ``run_id``) is
     written for that partition: downstream withdraws a day it built only on that notice,
     never because the day's deliveries are gone. A notice that cannot be written keeps the
-    manifest (and the partition's members), as a failed delete does.
+    manifest (and the partition's members), as a failed delete does. A partition the key
+    publishes to now and did not before loses the notice of the key's earlier move off it
+    (moved back: the notice is no longer true).
 
     Returns:
         The stale keys a store error left (logged; the rest of a partition whose manifest
         could not be deleted is left whole): the new delivery is published all the same,
         and its ledger record names them so the next delivery of the key removes them.
     """
-    current = set(current)
+    current, previous = set(current), set(previous)
     partitions = {_dataset_day(key) for key in current} - {None}
-    stale = [key for key in set(previous) - current if zone_of(key) == VALIDATED]
+    _void_withdrawals(store, partitions - {_dataset_day(key) for key in previous}, landing_key)
+    stale = [key for key in previous - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
         retried = set(leftovers)
@@ -192,7 +196,7 @@ def remove_stale(
         withdrawn = moved if is_delivery_manifest(key) and moved not in partitions else None
         try:
             if withdrawn is not None:  # noted first: downstream acts on the notice only
-                _notify_withdrawal(store, withdrawn, landing_key, run_id, partitions)
+                _notify_withdrawal(store, withdrawn, key, landing_key, run_id, partitions)
             store.delete(key)
         except EtlError as exc:
             logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
@@ -211,20 +215,54 @@ def remove_stale(
     return left
 
 
+def _void_withdrawals(
+    store: ObjectStore, arrived: set[tuple[str, date] | None], landing_key: str
+) -> None:
+    """Remove the withdrawal notice of each partition in ``arrived`` (the key publishes
+    there now, not before) that is of ``landing_key``'s move off it: the key came back (a
+    second contract fix), so the notice is no longer true, and kept it would let downstream
+    withdraw the day once its validated partition is gone for another reason (a lifecycle
+    rule). Another key's notice stays. A store error leaves the notice (said)."""
+    for partition in sorted(p for p in arrived if p is not None):
+        key = withdrawal_notice_key(*partition)
+        try:
+            notice = read_withdrawal_notice(store, *partition)
+            if notice is None or notice.landing_key != landing_key:
+                continue
+            store.delete(key)
+        except EtlError as exc:
+            logger.warning(
+                "%s not removed: %s publishes to %s again, so a later loss of that "
+                "partition (a lifecycle rule) would withdraw its day downstream; delete it "
+                "by hand: %s", key, landing_key, validated_prefix(*partition), exc,
+            )  # fmt: skip
+            continue
+        logger.info("%s removed: %s publishes there again", key, landing_key)
+
+
 def _notify_withdrawal(
     store: ObjectStore,
     moved: tuple[str, date],
+    manifest_key: str,
     landing_key: str,
     run_id: str,
     published: set[tuple[str, date] | None],
 ) -> None:
-    """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery leaves
-    that partition for the ``published`` ones.
+    """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery (its
+    manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
+    the ``published`` ones.
 
     Raises:
-        EtlError: the store would not write it (the caller keeps the manifest).
+        EtlError: the store would not read the manifest or write the notice (the caller
+            keeps the manifest).
     """
     dataset, dt = moved
+    try:
+        data_keys = DeliveryManifest.from_json(
+            store.read_bytes(manifest_key), key=manifest_key
+        ).data_keys
+    except (ObjectNotFoundError, ArtifactError):
+        data_keys = ()  # nothing readers see there: the notice then goes by its time only
     notice = WithdrawalNotice(
         dataset=dataset,
         dt=dt.isoformat(),
@@ -234,6 +272,7 @@ def _notify_withdrawal(
         moved_to=tuple(
             sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
         ),
+        data_keys=data_keys,
     )
     store.write_bytes(notice.key, notice.to_json())
 

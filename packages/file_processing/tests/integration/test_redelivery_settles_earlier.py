@@ -538,6 +538,9 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     with lane.processor() as processor:
         first = processor.process(key)
     assert first.partition == "2026-02-11"
+    (misdated,) = read_deliveries(lane.store, "orders", date(2026, 2, 11))
+    misdated_keys = misdated.data_keys
+    assert misdated_keys
     contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
     lane.deliver("orders_20261102.csv", orders(11))  # the vendor sends it again
     with lane.processor() as processor:
@@ -556,8 +559,48 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     notice = read_withdrawal_notice(lane.store, "orders", date(2026, 2, 11))
     assert notice is not None
     assert (notice.landing_key, notice.moved_to) == (key, ("validated/orders/dt=2026-11-02/",))
+    # the keys it withdrew: a build that read none of them is not withdrawn, whatever the clocks
+    assert notice.data_keys == misdated_keys
     assert notice.withdrawn_at <= utc_timestamp(datetime.now(UTC))
     assert read_withdrawal_notice(lane.store, "orders", date(2026, 11, 2)) is None
+
+
+def test_a_delivery_moved_back_to_a_day_voids_that_days_withdrawal_notice(
+    lane: Any, orders: Orders
+) -> None:
+    """A key moved off a day and later back onto it (two contract fixes) publishes there
+    again: the day's notice of its move is no longer true. Left, a lifecycle rule expiring
+    the day's validated partition later would make downstream withdraw its curated output
+    and loaded rows (the notice is newer than a build made before the move away and never
+    redone: its inputs read the same). Another key's notice of the day stays."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries, read_withdrawal_notice
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    text = contract.read_text()
+    key = lane.deliver("orders_20261102.csv", orders(10))
+    contract.write_text(text.replace("{date:%Y%m%d}", "{date:%Y%d%m}"))
+    with lane.processor() as processor:
+        assert processor.process(key).partition == misdated.isoformat()
+    contract.write_text(text)
+    lane.deliver("orders_20261102.csv", orders(11))
+    with lane.processor() as processor:
+        assert processor.process(key).partition == right.isoformat()
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.landing_key == key
+    contract.write_text(text.replace("{date:%Y%m%d}", "{date:%Y%d%m}"))  # back again
+    lane.deliver("orders_20261102.csv", orders(12))
+    with lane.processor() as processor:
+        assert processor.process(key).partition == misdated.isoformat()
+
+    assert [m.delivery.key for m in read_deliveries(lane.store, "orders", misdated)] == [key]
+    assert read_withdrawal_notice(lane.store, "orders", misdated) is None
+    moved_off = read_withdrawal_notice(lane.store, "orders", right)  # the move is noted there
+    assert moved_off is not None
+    assert moved_off.landing_key == key
 
 
 def test_a_moved_partition_whose_withdrawal_notice_cannot_be_written_keeps_its_manifest(

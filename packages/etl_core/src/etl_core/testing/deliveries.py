@@ -92,11 +92,12 @@ def notice_withdrawal(
     *,
     landing: str,
     moved_to: Sequence[str] = (),
+    data_keys: Sequence[str] = (),
     at: datetime | None = None,
 ) -> WithdrawalNotice:
     """Write the withdrawal notice of ``landing``'s delivery leaving a validated partition,
     as file_processing does before it removes that delivery's manifest (``at``: when,
-    default now)."""
+    default now; ``data_keys``: the withdrawn delivery's validated data keys there)."""
     notice = WithdrawalNotice(
         dataset=dataset,
         dt=dt.isoformat(),
@@ -104,6 +105,7 @@ def notice_withdrawal(
         withdrawn_at=utc_timestamp(at or datetime.now(UTC)),
         run_id="test",
         moved_to=tuple(moved_to),
+        data_keys=tuple(data_keys),
     )
     store.write_bytes(notice.key, notice.to_json())
     return notice
