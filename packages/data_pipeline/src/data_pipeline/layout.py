@@ -181,12 +181,7 @@ def read_manifest(store: ObjectStore, dataset: str, dt: date) -> CuratedManifest
     Raises:
         ArtifactError: the manifest is malformed (or written by a newer version).
     """
-    key = manifest_key(dataset, dt)
-    try:
-        raw = store.read_bytes(key)
-    except ObjectNotFoundError:
-        return None
-    return CuratedManifest.from_json(raw, key=key)
+    return CuratedManifest.read(store, manifest_key(dataset, dt))
 
 
 def publish_partition(

@@ -117,6 +117,19 @@ class _Document(abc.ABC):
         """
         return cls.from_dict(_load(data, cls.ARTIFACT, key), key=key)
 
+    @classmethod
+    def read(cls, store: ObjectStore, key: str) -> Self | None:
+        """The document stored at ``key``, or ``None`` when there is none.
+
+        Raises:
+            ArtifactError: the document is malformed or of a newer schema version.
+        """
+        try:
+            data = store.read_bytes(key)
+        except ObjectNotFoundError:
+            return None
+        return cls.from_json(data, key=key)
+
 
 # ----------------------------------------------------------- curated manifest
 
@@ -891,12 +904,7 @@ def read_withdrawal_notice(store: ObjectStore, dataset: str, dt: date) -> Withdr
     Raises:
         ArtifactError: the notice is malformed (its key is named).
     """
-    key = withdrawal_notice_key(dataset, dt)
-    try:
-        data = store.read_bytes(key)
-    except ObjectNotFoundError:
-        return None
-    return WithdrawalNotice.from_json(data, key=key)
+    return WithdrawalNotice.read(store, withdrawal_notice_key(dataset, dt))
 
 
 # ------------------------------------------------------------------ reading
