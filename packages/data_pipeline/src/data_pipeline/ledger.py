@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
 import threading
 import time
@@ -50,7 +49,6 @@ from typing import Any, Protocol
 from data_pipeline import db
 from data_pipeline.db import BackfillJobRecord, BackfillPartitionRecord
 from data_pipeline.errors import BackfillConflictError
-from etl_core.config import env_value
 from etl_core.errors import FieldError, LeaseBusyError
 from etl_core.layout import state_key, state_prefix
 from etl_core.storage import (
@@ -508,11 +506,12 @@ def _job_ended(job: BackfillJobRecord) -> BackfillJobRecord:
 def open_ledger(
     store: ObjectStore, database_url: str | None, *, lease_seconds: float = JOB_LEASE_SECONDS
 ) -> Ledger:
-    """The database ledger when a URL is set and the schema extra installed, else the store's
-    (``DATABASE_URL`` when no URL is given: empty or blank counts as unset, as in the settings)."""
-    url = database_url or env_value(os.environ, "DATABASE_URL")
-    if url and db.schema_installed():
-        db.connect(url, feature="the backfill ledger")
+    """The database ledger when a URL is given and the schema extra installed, else the
+    store's. The URL is the settings' (``ETL_DATABASE_URL``, else ``DATABASE_URL``, blank
+    counting as unset); ``None`` keeps the ledger in the store whatever the environment
+    says (a local ``--no-load`` backfill)."""
+    if database_url and db.schema_installed():
+        db.connect(database_url, feature="the backfill ledger")
         return DatabaseLedger(store, lease_seconds=lease_seconds)
     return StoreLedger(store, lease_seconds=lease_seconds)
 

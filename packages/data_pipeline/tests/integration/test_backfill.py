@@ -82,6 +82,22 @@ def test_backfill_records_every_partition_in_the_store_ledger(
     assert all(p["rows"] == 3000 for p in job["partitions"])
 
 
+@pytest.mark.parametrize("variable", ["ETL_DATABASE_URL", "DATABASE_URL"])
+def test_a_no_load_backfill_keeps_its_ledger_in_the_store_whichever_variable_names_the_db(
+    pipeline: Cli, six_days: Path, migrated_sqlite: str, variable: str
+) -> None:
+    """A local ``--no-load`` backfill records its job in the store, also when a database is
+    configured: the conventional ``DATABASE_URL`` means what ``ETL_DATABASE_URL`` does."""
+    env = {"ETL_DATABASE_URL": "", "DATABASE_URL": "", variable: migrated_sqlite}
+    args = ("backfill", "--dataset", "pos", "--from", "2026-11-01", "--to", "2026-11-02")
+    result = pipeline(*args, "--no-load", env=env)
+    assert result.returncode == 0, result.stderr
+    (job,) = jobs(six_days)
+    assert job["state"] == "succeeded"
+    shown = pipeline("backfill", "--dataset", "pos", "--status", job["job_id"], env=env)
+    assert f"backfill job {job['job_id']} (store ledger)" in shown.stdout, shown.stderr
+
+
 def test_a_fatal_partition_error_is_attempted_once_then_redone_with_only_failed(
     pipeline: Cli, six_days: Path, retail: Any
 ) -> None:

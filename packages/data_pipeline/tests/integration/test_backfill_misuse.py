@@ -81,8 +81,8 @@ def test_a_loading_job_is_not_resumed_without_its_loads(
     assert started.returncode == 0, started.stderr
     resumed = backfill(pipeline, "--resume", "1", "--no-load", env=env)
     assert resumed.returncode == 2, resumed.stderr
-    assert "backfill job 1 was started without --no-load" in resumed.stderr
-    assert "--no-load: expected the job's start" in resumed.stderr
+    assert "backfill job 1 is in the database ledger, not the store ledger" in resumed.stderr
+    assert "--no-load: expected without --no-load" in resumed.stderr
     again = backfill(pipeline, "--resume", "1", env=env)
     assert again.returncode == 0, again.stderr
 
