@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from etl_core.artifacts import (
@@ -178,7 +179,8 @@ def remove_stale(
     """
     current, previous = set(current), set(previous)
     partitions = {_dataset_day(key) for key in current} - {None}
-    _void_withdrawals(store, partitions - {_dataset_day(key) for key in previous}, landing_key)
+    arrived = partitions - {_dataset_day(key) for key in previous}
+    _void_withdrawals(store, arrived, landing_key, current)
     stale = [key for key in previous - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
@@ -216,18 +218,35 @@ def remove_stale(
 
 
 def _void_withdrawals(
-    store: ObjectStore, arrived: set[tuple[str, date] | None], landing_key: str
+    store: ObjectStore,
+    arrived: set[tuple[str, date] | None],
+    landing_key: str,
+    current: set[str],
 ) -> None:
     """Remove the withdrawal notice of each partition in ``arrived`` (the key publishes
     there now, not before) that is of ``landing_key``'s move off it: the key came back (a
     second contract fix), so the notice is no longer true, and kept it would let downstream
     withdraw the day once its validated partition is gone for another reason (a lifecycle
-    rule). Another key's notice stays. A store error leaves the notice (said)."""
+    rule). A notice naming data keys loses those ``current`` publishes (the key's), and is
+    removed only when none is left: it names the other keys moved off the day too, whose
+    withdrawal stays. Another key's notice stays. A store error leaves the notice (said)."""
     for partition in sorted(p for p in arrived if p is not None):
         key = withdrawal_notice_key(*partition)
         try:
             notice = read_withdrawal_notice(store, *partition)
-            if notice is None or notice.landing_key != landing_key:
+            if notice is None:
+                continue
+            left = tuple(k for k in notice.data_keys if k not in current)
+            if not notice.data_keys and notice.landing_key != landing_key:
+                continue  # another key's notice, its keys unknown
+            if notice.data_keys and left == notice.data_keys:
+                continue  # names none of the keys this one publishes there again
+            if left:  # other keys' withdrawals of the day stay noted
+                store.write_bytes(key, replace(notice, data_keys=left).to_json())
+                logger.info(
+                    "%s: %s publishes there again, its keys dropped from the notice; "
+                    "the other keys' withdrawal stays", key, landing_key,
+                )  # fmt: skip
                 continue
             store.delete(key)
         except EtlError as exc:
@@ -252,9 +271,14 @@ def _notify_withdrawal(
     manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
     the ``published`` ones.
 
+    The notice replaces the day's earlier one (another key's move off the day) but keeps
+    naming the data keys that one withdrew: a build that read only those is still of a
+    withdrawn delivery. A notice of unknown keys (written before notices named them, or
+    unreadable) makes the new one go by its time only, as it did.
+
     Raises:
-        EtlError: the store would not read the manifest or write the notice (the caller
-            keeps the manifest).
+        EtlError: the store would not read the manifest, the earlier notice or write the
+            notice (the caller keeps the manifest).
     """
     dataset, dt = moved
     try:
@@ -263,6 +287,13 @@ def _notify_withdrawal(
         ).data_keys
     except (ObjectNotFoundError, ArtifactError):
         data_keys = ()  # nothing readers see there: the notice then goes by its time only
+    try:
+        earlier = read_withdrawal_notice(store, dataset, dt)
+    except ArtifactError:  # its keys unknown: the notice then goes by its time only
+        data_keys = ()
+    else:  # another key's move off the day, not voided: still withdrawn, still named
+        if earlier is not None and data_keys:
+            data_keys = _merged(earlier.data_keys, data_keys)
     notice = WithdrawalNotice(
         dataset=dataset,
         dt=dt.isoformat(),
@@ -275,6 +306,13 @@ def _notify_withdrawal(
         data_keys=data_keys,
     )
     store.write_bytes(notice.key, notice.to_json())
+
+
+def _merged(earlier: tuple[str, ...], data_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The data keys of two moves off one day (``()``: unknown keys, so unknown still)."""
+    if not earlier:
+        return ()
+    return tuple(sorted(set(earlier) | set(data_keys)))
 
 
 def _same_delivery_partitions(

@@ -767,3 +767,53 @@ def test_an_old_partition_a_forced_move_could_not_remove_is_removed_by_the_next_
     assert read_deliveries(lane.store, "arrivals", date.fromisoformat(day)) == []
     for stale in first.outputs:
         assert not lane.store.exists(stale), stale
+
+
+@pytest.mark.parametrize("back", ["a", "b"])
+def test_a_second_key_moved_off_a_day_keeps_the_first_keys_withdrawal_in_the_notice(
+    lane: Any, back: str
+) -> None:
+    """The notice is one per day, replaced by the last move off it: two keys moved off one
+    day (both misdated by one contract) leave one notice naming both their data keys, so a
+    build that read only the first is still withdrawn downstream (its rows counted on two
+    days otherwise). Either moved back takes only its own keys out of the notice, the
+    last mover's too (its notice then still names the other's)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landings = {"a": "landing/a/orders_1.csv", "b": "landing/b/orders_2.csv"}
+
+    def outputs(dt: date, name: str) -> list[str]:
+        landing = landings[name]
+        manifest = publish_delivery(
+            lane.store, "orders", dt, {f"{name}.csv": b"x\n"}, landing=landing
+        )
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    moves = {name: (outputs(misdated, name), outputs(right, name)) for name in landings}
+    data = {name: before[0] for name, (before, _) in moves.items()}
+    for name, (before, after) in moves.items():  # a, then b, moved off the misdated day
+        left = remove_stale(lane.store, before, after, landing_key=landings[name], one_day_key=True)
+        assert left == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.landing_key == landings["b"]
+    assert sorted(notice.data_keys) == sorted(data.values())
+
+    after = moves[back][1]  # one of them moved back onto the misdated day
+    again = outputs(misdated, back)
+    assert (
+        remove_stale(lane.store, after, again, landing_key=landings[back], one_day_key=True) == []
+    )
+    kept = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert kept is not None
+    (other,) = set(landings) - {back}
+    assert kept.data_keys == (data[other],)
