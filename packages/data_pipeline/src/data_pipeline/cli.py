@@ -530,6 +530,10 @@ def _no_load_job_kept_in_the_database(
     the database keeps the job and it was started ``--no-load`` (the releases before sent
     such a job there when ``DATABASE_URL`` was set): resumed there, the store's ledger then
     the other one. Anything else is as given (a refusal names the ledger keeping it)."""
+    from data_pipeline.backfill import JOB_ID
+
+    if not JOB_ID.fullmatch(job_id):  # refused by the resume, naming the id
+        return ledger, elsewhere
     if ledger.kind != "store" or ledger.get(job_id) is not None:
         return ledger, elsewhere
     for opener in elsewhere:
