@@ -451,6 +451,10 @@ def backfill_command(
         sizes: dict[date, int] | None = None  # a resumed job's sizes are not known
         executor_kind = session.settings.executor
         elsewhere = _other_ledgers(store, session, ledger)
+        if resume and not load:
+            ledger, elsewhere = _no_load_job_kept_in_the_database(
+                ledger, elsewhere, dataset, resume
+            )
         if resume:
             job = resume_backfill(
                 ledger,
@@ -517,6 +521,29 @@ def backfill_command(
         cli.interrupted()
     if summary.failed:
         raise typer.Exit(ExitCode.FAILED)
+
+
+def _no_load_job_kept_in_the_database(
+    ledger: Ledger, elsewhere: list[Callable[[], Ledger]], dataset: str, job_id: str
+) -> tuple[Ledger, list[Callable[[], Ledger]]]:
+    """The ledger a ``--no-load`` resume of job ``job_id`` uses: the store's, unless only
+    the database keeps the job and it was started ``--no-load`` (the releases before sent
+    such a job there when ``DATABASE_URL`` was set): resumed there, the store's ledger then
+    the other one. Anything else is as given (a refusal names the ledger keeping it)."""
+    from data_pipeline.backfill import JOB_ID
+
+    if not JOB_ID.fullmatch(job_id):  # refused by the resume, naming the id
+        return ledger, elsewhere
+    if ledger.kind != "store" or ledger.get(job_id) is not None:
+        return ledger, elsewhere
+    for opener in elsewhere:
+        other = opener()
+        job = other.get(job_id)
+        if job is None or job.dataset != dataset or other.kind != "database":
+            continue
+        if job.parameters.get("no_load") is True:
+            return other, [lambda: ledger]
+    return ledger, elsewhere
 
 
 def _other_ledgers(

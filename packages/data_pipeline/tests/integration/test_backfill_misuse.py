@@ -87,6 +87,32 @@ def test_a_loading_job_is_not_resumed_without_its_loads(
     assert again.returncode == 0, again.stderr
 
 
+def test_a_no_load_job_an_earlier_release_kept_in_the_database_resumes_with_no_load(
+    pipeline: Cli, two_days: Path, migrated_sqlite: str
+) -> None:
+    """The release before sent a local ``--no-load`` backfill to the database ledger when
+    ``DATABASE_URL`` was set: resumed ``--no-load`` as it was started, it runs there (sent
+    to the store's ledger, it was refused both with and without ``--no-load``)."""
+    import sqlite3
+
+    env = {"DATABASE_URL": migrated_sqlite}
+    started = backfill(pipeline, "--from", "2026-11-01", "--to", "2026-11-02", env=env)
+    assert started.returncode == 0, started.stderr
+    with sqlite3.connect(migrated_sqlite.removeprefix("sqlite:///")) as conn:
+        changed = conn.execute(
+            "UPDATE etl_backfill_job SET parameters = "
+            "json_set(parameters, '$.no_load', json('true')) WHERE id = 1"
+        ).rowcount
+    assert changed == 1
+
+    resumed = backfill(pipeline, "--resume", "1", "--no-load", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "backfill job 1 (database ledger)" in resumed.stderr + resumed.stdout
+    refused = backfill(pipeline, "--resume", "1", env=env)  # as it was not started
+    assert refused.returncode == 2, refused.stderr
+    assert "--no-load: expected the job's start: with --no-load" in refused.stderr
+
+
 def test_a_load_of_a_dataset_without_a_load_section_is_a_usage_error(
     pipeline: Cli, config_dir: Path, retail: Any
 ) -> None:

@@ -839,8 +839,10 @@ class WithdrawalNotice(_Document):
         moved_to: The validated partitions the landing key publishes to now
             (``validated/<dataset>/dt=<date>/``), when known.
         data_keys: The validated data keys the withdrawn delivery published in that
-            partition (its manifest's members), when known: a build that read none of
-            them is not of the withdrawn delivery, whatever the hosts' clocks say.
+            partition (its manifest's members), and those of every key moved off the day
+            before it and not moved back (a replaced notice keeps naming them), when
+            known: a build that read none of them is not of a withdrawn delivery,
+            whatever the hosts' clocks say.
     """
 
     ARTIFACT: ClassVar[str] = "withdrawal notice"

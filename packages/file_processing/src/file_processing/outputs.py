@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from etl_core.artifacts import (
@@ -22,10 +23,15 @@ from etl_core.artifacts import (
     QualitySummary,
     WithdrawalNotice,
     read_deliveries,
-    read_withdrawal_notice,
     utc_timestamp,
 )
-from etl_core.errors import ArtifactError, EtlError, InvalidKeyError, ObjectNotFoundError
+from etl_core.errors import (
+    ArtifactError,
+    EtlError,
+    InvalidKeyError,
+    ObjectConflictError,
+    ObjectNotFoundError,
+)
 from etl_core.layout import (
     QUALITY_SUFFIX,
     SIDECAR_SUFFIXES,
@@ -40,7 +46,7 @@ from etl_core.layout import (
     withdrawal_notice_key,
     zone_of,
 )
-from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.storage import ObjectInfo, ObjectStore, Records
 from etl_core.storage.keys import validate_key
 from file_processing.errors import RefusedError
 from file_processing.reasons import Reason
@@ -178,7 +184,8 @@ def remove_stale(
     """
     current, previous = set(current), set(previous)
     partitions = {_dataset_day(key) for key in current} - {None}
-    _void_withdrawals(store, partitions - {_dataset_day(key) for key in previous}, landing_key)
+    arrived = partitions - {_dataset_day(key) for key in previous}
+    _void_withdrawals(store, arrived, landing_key, current)
     stale = [key for key in previous - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
@@ -216,28 +223,52 @@ def remove_stale(
 
 
 def _void_withdrawals(
-    store: ObjectStore, arrived: set[tuple[str, date] | None], landing_key: str
+    store: ObjectStore,
+    arrived: set[tuple[str, date] | None],
+    landing_key: str,
+    current: set[str],
 ) -> None:
     """Remove the withdrawal notice of each partition in ``arrived`` (the key publishes
     there now, not before) that is of ``landing_key``'s move off it: the key came back (a
     second contract fix), so the notice is no longer true, and kept it would let downstream
     withdraw the day once its validated partition is gone for another reason (a lifecycle
-    rule). Another key's notice stays. A store error leaves the notice (said)."""
+    rule). A notice naming data keys loses those ``current`` publishes (the key's), and is
+    removed only when none is left: it names the other keys moved off the day too, whose
+    withdrawal stays. Another key's notice stays. A store error leaves the notice (said)."""
+    notices = _notices(store)
     for partition in sorted(p for p in arrived if p is not None):
         key = withdrawal_notice_key(*partition)
         try:
-            notice = read_withdrawal_notice(store, *partition)
-            if notice is None or notice.landing_key != landing_key:
-                continue
-            store.delete(key)
+            for _ in range(_VOID_ATTEMPTS):  # a compare-and-put lost to another move: again
+                found = notices.read(key)
+                if found is None:
+                    break
+                notice = found.value
+                left = tuple(k for k in notice.data_keys if k not in current)
+                if not notice.data_keys and notice.landing_key != landing_key:
+                    break  # another key's notice, its keys unknown
+                if notice.data_keys and left == notice.data_keys:
+                    break  # names none of the keys this one publishes there again
+                try:
+                    if left:  # other keys' withdrawals of the day stay noted
+                        notices.put(key, replace(notice, data_keys=left), expect=found)
+                    else:
+                        store.delete_if(key, etag=found.etag)
+                except ObjectConflictError:
+                    continue
+                logger.info(
+                    "%s: %s publishes there again, %s", key, landing_key,
+                    "its data keys dropped from the notice" if left else "the notice removed",
+                )  # fmt: skip
+                break
+            else:
+                raise ObjectConflictError(f"{key} changed by another move at every attempt")
         except EtlError as exc:
             logger.warning(
                 "%s not removed: %s publishes to %s again, so a later loss of that "
                 "partition (a lifecycle rule) would withdraw its day downstream; delete it "
                 "by hand: %s", key, landing_key, validated_prefix(*partition), exc,
             )  # fmt: skip
-            continue
-        logger.info("%s removed: %s publishes there again", key, landing_key)
 
 
 def _notify_withdrawal(
@@ -252,9 +283,14 @@ def _notify_withdrawal(
     manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
     the ``published`` ones.
 
+    The notice replaces the day's earlier one (another key's move off the day) but keeps
+    naming the data keys that one withdrew: a build that read only those is still of a
+    withdrawn delivery. A notice of unknown keys (written before notices named them, or
+    unreadable) makes the new one go by its time only, as it did.
+
     Raises:
-        EtlError: the store would not read the manifest or write the notice (the caller
-            keeps the manifest).
+        EtlError: the store would not read the manifest, the earlier notice or write the
+            notice (the caller keeps the manifest).
     """
     dataset, dt = moved
     try:
@@ -263,18 +299,55 @@ def _notify_withdrawal(
         ).data_keys
     except (ObjectNotFoundError, ArtifactError):
         data_keys = ()  # nothing readers see there: the notice then goes by its time only
-    notice = WithdrawalNotice(
-        dataset=dataset,
-        dt=dt.isoformat(),
-        landing_key=landing_key,
-        withdrawn_at=utc_timestamp(datetime.now(UTC)),
-        run_id=run_id,
-        moved_to=tuple(
-            sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
-        ),
-        data_keys=data_keys,
+    moved_to = tuple(
+        sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
     )
-    store.write_bytes(notice.key, notice.to_json())
+
+    def noticed(earlier: WithdrawalNotice | None) -> WithdrawalNotice:
+        # another key's move off the day, not voided: still withdrawn, still named
+        keys = (
+            _merged(earlier.data_keys, data_keys)
+            if earlier is not None and data_keys
+            else data_keys
+        )
+        return WithdrawalNotice(
+            dataset=dataset,
+            dt=dt.isoformat(),
+            landing_key=landing_key,
+            withdrawn_at=utc_timestamp(datetime.now(UTC)),
+            run_id=run_id,
+            moved_to=moved_to,
+            data_keys=keys,
+        )
+
+    _notices(store).update(withdrawal_notice_key(dataset, dt), noticed)
+
+
+_VOID_ATTEMPTS = 5
+"""Compare-and-puts a void of a notice tries against other keys' moves off the day."""
+
+
+def _notices(store: ObjectStore) -> Records[WithdrawalNotice]:
+    """The days' withdrawal notices, changed by compare-and-put only: two keys moved off
+    one day at once (a scan's workers) are both named, neither write replacing the other."""
+    return Records(store, decode=_decode_notice, encode=WithdrawalNotice.to_json)
+
+
+def _decode_notice(data: bytes, key: str) -> WithdrawalNotice:
+    """A stored notice; one that cannot be read as a notice of unknown data keys (a new
+    move's notice then goes by its time only; a key moved back leaves it, said)."""
+    try:
+        return WithdrawalNotice.from_json(data, key=key)
+    except ArtifactError as exc:
+        logger.warning("%s cannot be read, its data keys taken as unknown: %s", key, exc)
+        return WithdrawalNotice(dataset="", dt="", landing_key="", withdrawn_at="")
+
+
+def _merged(earlier: tuple[str, ...], data_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The data keys of two moves off one day (``()``: unknown keys, so unknown still)."""
+    if not earlier:
+        return ()
+    return tuple(sorted(set(earlier) | set(data_keys)))
 
 
 def _same_delivery_partitions(

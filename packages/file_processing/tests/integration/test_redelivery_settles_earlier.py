@@ -624,17 +624,21 @@ def test_a_moved_partition_whose_withdrawal_notice_cannot_be_written_keeps_its_m
         assert first.partition == misdated.isoformat()
         contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
     notice = withdrawal_notice_key("orders", misdated)
-    real = lane.store.write_bytes
+    real = {"write_bytes": lane.store.write_bytes, "put_if": lane.store.put_if}
 
-    def refused(name: str, data: bytes, *args: Any, **kwargs: Any) -> Any:
-        if name == notice:
-            raise StorageError(f"{name}: the store timed out (a transient failure)")
-        return real(name, data, *args, **kwargs)
+    def refusing(method: str) -> Callable[..., Any]:
+        def refused(name: str, data: bytes, *args: Any, **kwargs: Any) -> Any:
+            if name == notice:
+                raise StorageError(f"{name}: the store timed out (a transient failure)")
+            return real[method](name, data, *args, **kwargs)
+
+        return refused
 
     lane.deliver("orders_20261102.csv", orders(11))
     with lane.processor() as processor:
         with monkeypatch.context() as patch:
-            patch.setattr(lane.store, "write_bytes", refused)
+            for method in real:  # the notice is written by compare-and-put
+                patch.setattr(lane.store, method, refusing(method))
             again = processor.process(key)
         assert (again.status, again.partition) == ("validated", "2026-11-02")
         assert [m.delivery.key for m in read_deliveries(lane.store, "orders", misdated)] == [key]
@@ -767,3 +771,115 @@ def test_an_old_partition_a_forced_move_could_not_remove_is_removed_by_the_next_
     assert read_deliveries(lane.store, "arrivals", date.fromisoformat(day)) == []
     for stale in first.outputs:
         assert not lane.store.exists(stale), stale
+
+
+@pytest.mark.parametrize("back", ["a", "b"])
+def test_a_second_key_moved_off_a_day_keeps_the_first_keys_withdrawal_in_the_notice(
+    lane: Any, back: str
+) -> None:
+    """The notice is one per day, replaced by the last move off it: two keys moved off one
+    day (both misdated by one contract) leave one notice naming both their data keys, so a
+    build that read only the first is still withdrawn downstream (its rows counted on two
+    days otherwise). Either moved back takes only its own keys out of the notice, the
+    last mover's too (its notice then still names the other's)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landings = {"a": "landing/a/orders_1.csv", "b": "landing/b/orders_2.csv"}
+
+    def outputs(dt: date, name: str) -> list[str]:
+        landing = landings[name]
+        manifest = publish_delivery(
+            lane.store, "orders", dt, {f"{name}.csv": b"x\n"}, landing=landing
+        )
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    moves = {name: (outputs(misdated, name), outputs(right, name)) for name in landings}
+    data = {name: before[0] for name, (before, _) in moves.items()}
+    for name, (before, after) in moves.items():  # a, then b, moved off the misdated day
+        left = remove_stale(lane.store, before, after, landing_key=landings[name], one_day_key=True)
+        assert left == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.landing_key == landings["b"]
+    assert sorted(notice.data_keys) == sorted(data.values())
+
+    after = moves[back][1]  # one of them moved back onto the misdated day
+    again = outputs(misdated, back)
+    assert (
+        remove_stale(lane.store, after, again, landing_key=landings[back], one_day_key=True) == []
+    )
+    kept = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert kept is not None
+    (other,) = set(landings) - {back}
+    assert kept.data_keys == (data[other],)
+
+
+def test_two_keys_moved_off_a_day_at_once_are_both_named_in_its_notice(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers of one scan move two keys off the same day at once: the notice written
+    between one's read of the day's notice and its write is not overwritten (a
+    compare-and-put), so both keys' data keys stay named."""
+    from datetime import date
+
+    from etl_core.artifacts import WithdrawalNotice, read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    notice_key = withdrawal_notice_key("orders", misdated)
+
+    def outputs(dt: date, name: str) -> list[str]:
+        landing = f"landing/{name}/orders.csv"
+        manifest = publish_delivery(
+            lane.store, "orders", dt, {f"{name}.csv": b"x\n"}, landing=landing
+        )
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    a_data = outputs(misdated, "a")[0]
+    before, after = outputs(misdated, "b"), outputs(right, "b")
+    theirs = WithdrawalNotice(
+        dataset="orders",
+        dt=misdated.isoformat(),
+        landing_key="landing/a/orders.csv",
+        withdrawn_at="2026-12-07T10:00:00.000000Z",
+        data_keys=(a_data,),
+    )
+    raced: list[str] = []
+    write_bytes, put_if = lane.store.write_bytes, lane.store.put_if
+
+    def race(key: str) -> None:
+        if key == notice_key and not raced:  # the other worker's notice lands first
+            raced.append(key)
+            write_bytes(key, theirs.to_json())
+
+    def racing_write(key: str, data: Any) -> None:
+        race(key)
+        write_bytes(key, data)
+
+    def racing_put(key: str, data: Any, *, etag: str | None) -> str:
+        race(key)
+        return put_if(key, data, etag=etag)
+
+    monkeypatch.setattr(lane.store, "write_bytes", racing_write)
+    monkeypatch.setattr(lane.store, "put_if", racing_put)
+    left = remove_stale(
+        lane.store, before, after, landing_key="landing/b/orders.csv", one_day_key=True
+    )
+    assert left == []
+    assert raced == [notice_key]
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert sorted(notice.data_keys) == sorted([a_data, before[0]])
