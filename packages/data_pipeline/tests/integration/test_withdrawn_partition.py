@@ -21,10 +21,10 @@ from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import MissingPartitionError
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
 from data_pipeline.lease import partition_lease
-from data_pipeline.pipeline import pending_partitions, process_partition
+from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
-from etl_core.contracts import load_contracts
+from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
 from etl_core.layout import (
@@ -68,6 +68,16 @@ def move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta(0)) ->
     store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
     store.delete(data)
     store.delete(quality_report_key(data))
+
+
+def run_pending(
+    store: ObjectStore, contract: Contract, settings: PipelineSettings
+) -> list[PartitionOutcome]:
+    """What ``run --no-load`` does: every pending partition, each if still pending."""
+    return [
+        process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
+        for p in pending_partitions(store, contract, load=False)
+    ]
 
 
 def expire(store: ObjectStore, dt: date) -> None:
@@ -184,17 +194,11 @@ def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
     other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
     publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
 
-    def run() -> list[Any]:
-        return [
-            process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
-            for p in pending_partitions(store, contract, load=False)
-        ]
-
-    (built,) = run()
+    (built,) = run_pending(store, contract, settings)
     assert built.transform is not None
     assert built.transform.rows == 35
     move(store, retail)  # the other delivery of the day stays
-    rebuilt = {o.dt: o for o in run()}
+    rebuilt = {o.dt: o for o in run_pending(store, contract, settings)}
     assert not rebuilt[MISDATED].withdrawn
     assert rebuilt[MISDATED].transform is not None
     assert rebuilt[MISDATED].transform.rows == 5
@@ -204,10 +208,10 @@ def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
     # the other delivery moves too: noticed after the rebuild, so it applies
     notice_withdrawal(store, "pos", MISDATED, landing="landing/pos/other.csv")
     store.delete(delivery_manifest_key("pos", MISDATED, "landing/pos/other.csv"))
-    (withdrawn,) = run()
+    (withdrawn,) = run_pending(store, contract, settings)
     assert (withdrawn.dt, withdrawn.withdrawn, withdrawn.transform) == (MISDATED, True, None)
     assert curated(store, MISDATED) == []
-    assert run() == []
+    assert run_pending(store, contract, settings) == []
     # a backfill's unit planned before the withdrawal finds nothing left to do
     again = process_partition(store, contract, MISDATED, settings, load=False)
     assert (again.withdrawn, again.skipped, again.transform) == (True, "withdrawn earlier", None)
@@ -259,16 +263,10 @@ def test_a_notice_older_than_the_curated_partition_keeps_it_and_a_newer_one_with
     )
     deliver(store, retail, MISDATED)
 
-    def run() -> list[Any]:
-        return [
-            process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
-            for p in pending_partitions(store, contract, load=False)
-        ]
-
-    (built,) = run()
+    (built,) = run_pending(store, contract, settings)
     assert built.transform is not None
     expire(store, MISDATED)
-    assert run() == []
+    assert run_pending(store, contract, settings) == []
     assert plan_backfill(store, contract, MISDATED, MISDATED, load=False) == []
     kept = process_partition(store, contract, MISDATED, settings, load=False, only_if_pending=True)
     assert (kept.skipped, kept.withdrawn) == ("done elsewhere", False)
@@ -276,7 +274,7 @@ def test_a_notice_older_than_the_curated_partition_keeps_it_and_a_newer_one_with
 
     notice_withdrawal(store, "pos", MISDATED, landing=LANDING)  # the day moved again
     assert [p.dt for p in plan_backfill(store, contract, MISDATED, MISDATED)] == [MISDATED]
-    (withdrawn,) = run()
+    (withdrawn,) = run_pending(store, contract, settings)
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
     assert store.exists(withdrawal_notice_key("pos", MISDATED))
@@ -291,10 +289,7 @@ def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is
     retail.seed(store, [])
     contract = load_contracts(settings.config_dir).get("pos")
     deliver(store, retail, MISDATED)
-    (built,) = [
-        process_partition(store, contract, p.dt, settings, load=False)
-        for p in pending_partitions(store, contract, load=False)
-    ]
+    (built,) = run_pending(store, contract, settings)
     manifest = read_manifest(store, "pos", MISDATED)
     assert built.transform is not None
     assert manifest is not None
@@ -304,10 +299,7 @@ def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is
     between = started + (published - started) / 2
     notice_withdrawal(store, "pos", MISDATED, landing=LANDING, at=between)
     expire(store, MISDATED)
-    (withdrawn,) = [
-        process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
-        for p in pending_partitions(store, contract, load=False)
-    ]
+    (withdrawn,) = run_pending(store, contract, settings)
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
 
@@ -325,22 +317,16 @@ def test_a_notice_dated_ahead_by_the_file_lane_clock_keeps_a_day_rebuilt_without
     other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
     publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
 
-    def run() -> list[Any]:
-        return [
-            process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
-            for p in pending_partitions(store, contract, load=False)
-        ]
-
-    (built,) = run()
+    (built,) = run_pending(store, contract, settings)
     assert built.transform is not None
     move(store, retail, ahead=timedelta(minutes=5))
-    rebuilt = {o.dt: o for o in run()}
+    rebuilt = {o.dt: o for o in run_pending(store, contract, settings)}
     assert rebuilt[MISDATED].transform is not None
     assert rebuilt[MISDATED].transform.rows == 5
     kept = curated(store, MISDATED)
     expire(store, MISDATED)  # months later: no notice
 
-    assert run() == []
+    assert run_pending(store, contract, settings) == []
     assert plan_backfill(store, contract, MISDATED, MISDATED, load=False) == []
     assert curated(store, MISDATED) == kept
     assert not store.exists(withdrawal_key("pos", MISDATED))
