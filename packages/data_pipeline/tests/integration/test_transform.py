@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_pipeline.errors import (
+    InputFileError,
     JoinKeyTypeError,
     MissingColumnError,
     MissingPartitionError,
@@ -568,7 +569,7 @@ def test_a_csv_duckdb_cannot_read_is_named_as_such(
     publish_delivery(local_store, "events", DAY, {"e.csv": b"id,n,v\nk1,1,a,extra\nk2,2\n"})
     retail.write_contract(settings.config_dir, "events", ID_N_V)
     contract = load_contracts(settings.config_dir).get("events")
-    with pytest.raises(PartitionError, match="input files cannot be read as csv: "):
+    with pytest.raises(InputFileError, match=r"input file validated/events/dt=2026-11-01/e\.csv "):
         transform_partition(local_store, contract, DAY, settings)
 
 
@@ -629,7 +630,7 @@ def test_a_file_duckdb_cannot_read_is_named_before_a_transform_sql_that_does_not
     text = ID_N_V + '[transform]\nsql = "SELECT nope FROM input"\n'
     retail.write_contract(settings.config_dir, "events", text)
     contract = load_contracts(settings.config_dir).get("events")
-    with pytest.raises(PartitionError, match="input files cannot be read as csv: "):
+    with pytest.raises(InputFileError, match=r"input file validated/events/dt=2026-11-01/e\.csv "):
         transform_partition(local_store, contract, DAY, settings)
 
 
