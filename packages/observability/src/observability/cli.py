@@ -609,7 +609,7 @@ def serve_ping(
     timeout: Annotated[
         str,  # text, read below: a number option would load pydantic on every check
         typer.Option(
-            "--timeout", metavar="SECONDS", help="Seconds to connect, and to read (0.1 to 60)."
+            "--timeout", metavar="SECONDS", help="Seconds the whole check may take (0.1 to 60)."
         ),
     ] = "5",
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 from dataclasses import dataclass
 
 from observability.errors import ServeProbeError
@@ -51,16 +52,22 @@ def probe_address(settings: ObservabilitySettings) -> tuple[str, int]:
 def probe_serve(host: str, port: int, path: str, *, timeout: float) -> ServeAnswer:
     """GET ``path`` of ``serve`` at ``host:port``: its answer when it is ``200``.
 
-    ``timeout`` bounds connecting and each read: an address that takes no connection
-    (a firewall dropping it) fails in ``timeout``, not in the system's minutes.
+    ``timeout`` bounds connecting, and what is left of it each send and read after (the
+    answer is one short body): an address that takes no connection (a firewall dropping
+    it) or a server that never answers fails in ``timeout``, within the health check's
+    own limit, not in the system's minutes.
 
     Raises:
         ServeProbeError: nothing answered (the reason: refused, timed out, unresolvable
             host), or the answer was not ``200`` (its status and first line).
     """
     url = f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+    deadline = time.monotonic() + timeout
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
+        connection.connect()
+        assert connection.sock is not None  # connected, or raised
+        connection.sock.settimeout(max(deadline - time.monotonic(), 0.001))  # what is left
         connection.request("GET", path, headers={"Connection": "close"})
         response = connection.getresponse()
         said = _first_line(response.read(4096))
