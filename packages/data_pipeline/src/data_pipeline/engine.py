@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,15 +119,14 @@ def create_input_view(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     dt: date,
-    paths: Sequence[Path] | Mapping[Path, str],
+    keys: StagedKeys,
     *,
     before_files: Callable[[], None] | None = None,
 ) -> bool:
     """Create the view ``input``: every staged file, cast to the contract's column types.
 
-    ``paths`` maps each staged file to the store key it was copied from (a sequence:
-    files named by themselves), so an error names the object in the store, never the
-    scratch copy DuckDB read.
+    ``keys`` maps each staged file to the store key it was copied from, so an error
+    names the object in the store, never the scratch copy DuckDB read.
 
     CSV files are read the way file_processing validated them (the contract's
     ``[parse]`` dialect, null values and column formats), columns by name from
@@ -150,7 +149,6 @@ def create_input_view(
     """
     import duckdb  # imported when used: the ingest path never needs it
 
-    keys: StagedKeys = paths if isinstance(paths, Mapping) else {p: p.name for p in paths}
     by_format: dict[str, list[Path]] = {}
     for path in keys:
         by_format.setdefault(file_format(path), []).append(path)
@@ -188,7 +186,7 @@ def create_input_view(
     except duckdb.Error:
         if not headed:
             raise
-        # Described after all: their error as the DESCRIBE says it (PartitionError), or
+        # Described after all: their error as the DESCRIBE says it (InputFileError), or
         # their columns as DuckDB names them (a contract column it names otherwise null).
         select = _input_select(con, contract, dt, reader, "csv", keys, tuple(keys))
         con.execute(f"CREATE OR REPLACE VIEW input AS {select}")

@@ -261,7 +261,7 @@ def _build(
     store: ObjectStore,
     contract: Contract,
     dt: date,
-    paths: StagedKeys,
+    staged: StagedKeys,
     work: Path,
 ) -> _Plan:
     """The partition's transformed rows (with their partition column) and references staged."""
@@ -282,7 +282,7 @@ def _build(
                 field="transform.sql",
             ) from exc
 
-    if not create_input_view(con, contract, dt, paths, before_files=bind_transform):
+    if not create_input_view(con, contract, dt, staged, before_files=bind_transform):
         bind_transform()
     missing = [name for name in spec.dedupe_on if name not in columns]
     if missing:

@@ -605,7 +605,7 @@ def test_the_transform_view_is_bound_before_a_headed_csv_is_read_when_its_column
         row = con.execute("SELECT count(*) FROM input").fetchone()
         seen.append((row[0] if row else -1, relation_columns(con, "input")))
 
-    assert create_input_view(con, contract, DAY, [path], before_files=bind) is before_files
+    assert create_input_view(con, contract, DAY, {path: "e.csv"}, before_files=bind) is before_files
     typed = relation_columns(con, "input")
     assert seen == ([(0, typed)] if before_files else [])
     assert con.execute("SELECT id, n, v FROM input").fetchall() == [("k1", 1, "a")]
@@ -653,7 +653,7 @@ def test_a_header_duckdb_names_otherwise_than_checked_is_described_after_all(
     con = duckdb.connect()
     bound: list[bool] = []
     assert engine.create_input_view(
-        con, contract, DAY, [path], before_files=lambda: bound.append(True)
+        con, contract, DAY, {path: "e.csv"}, before_files=lambda: bound.append(True)
     )
     assert bound == [True]
     assert con.execute('SELECT id, n, "NA" FROM input').fetchall() == [("k1", 1, None)]
