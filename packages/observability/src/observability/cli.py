@@ -609,7 +609,9 @@ def serve_ping(
     timeout: Annotated[
         str,  # text, read below: a number option would load pydantic on every check
         typer.Option(
-            "--timeout", metavar="SECONDS", help="Seconds the whole check may take (0.1 to 60)."
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds to connect and get the answer (0.1 to 60).",
         ),
     ] = "5",
 ) -> None:
@@ -618,7 +620,9 @@ def serve_ping(
     It asks the address serve listens on, from the same settings (flag, ETL_SERVE_HOST /
     ETL_SERVE_PORT, serve_host / serve_port of etl.toml, default 127.0.0.1:9108); a
     wildcard host (0.0.0.0, ::) is asked on the loopback address. Exit 0 when it answered
-    200 (printed), 1 when it did not (the reason, one line), 2 on a bad setting.
+    200 (printed), 1 when it did not (the reason, one line), 2 on a bad setting. A flag
+    given to serve itself (serve --port) is not seen here: say it by --port, the variable
+    or etl.toml.
     """
     from observability.serve_probe import probe_address, probe_serve
 
