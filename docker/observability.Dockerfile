@@ -40,15 +40,18 @@ WORKDIR /app
 ENV PYTHONUNBUFFERED=1 \
     ETL_STORAGE_URL=file:///app/data \
     ETL_CONFIG_DIR=/app/config \
-    ETL_SERVE_HOST=0.0.0.0 \
-    ETL_SERVE_PORT=9108
+    ETL_SERVE_HOST=0.0.0.0
+# No ETL_SERVE_PORT: serve_port of etl.toml (ETL_SETTINGS_FILE or /app/config/etl.toml)
+# applies, else 9108; a variable here would override the file. An empty ETL_SERVE_HOST
+# leaves etl.toml's serve_host in force too.
 EXPOSE 9108
 # SIGTERM stops `serve` after the requests in flight (a worker: a warm shutdown).
 STOPSIGNAL SIGTERM
-# /healthz of `serve`, with the standard library (the image has no curl). A container
-# running another subcommand (`worker`) sets its own check (compose: `ping`). An empty or
-# blank ETL_SERVE_PORT is unset, as `serve` reads it: 9108.
+# /healthz of `serve` at the address it reads from the same settings (ETL_SERVE_HOST /
+# ETL_SERVE_PORT, etl.toml, default; 0.0.0.0 is asked on 127.0.0.1). The check does not
+# see flags given to `serve` (`serve --port`): set the port by variable or in etl.toml.
+# A container running another subcommand (`worker`) sets its own check (compose: `ping`).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('ETL_SERVE_PORT', '').strip() or '9108'), timeout=5)"]
+    CMD ["etl-observability", "serve-ping", "--timeout", "5"]
 ENTRYPOINT ["tini", "--", "etl-observability"]
 CMD ["serve"]

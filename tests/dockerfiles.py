@@ -104,6 +104,15 @@ class Dockerfile:
                 return default or None
         return None
 
+    def env(self) -> dict[str, str]:
+        """Every ``ENV key=value`` pair the image sets (the last value of each)."""
+        pairs: dict[str, str] = {}
+        for arguments in self.all("ENV"):
+            for token in shlex.split(arguments):
+                key, _, value = token.partition("=")
+                pairs[key] = value
+        return pairs
+
     def labels(self) -> dict[str, str]:
         """Every ``LABEL key="value"`` pair."""
         pairs: dict[str, str] = {}

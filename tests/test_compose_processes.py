@@ -202,9 +202,7 @@ def assert_loaded(database: str) -> None:
 def assert_healthy(local: Stack, services: dict[str, Any]) -> None:
     """The health checks compose and the images declare pass against the running stack."""
     serve, _ = services["observability"]
-    check = [a.replace(":9108/", f":{local.serve_port}/") for a in serve["healthcheck"]["test"][1:]]
-    assert check[0] == "python"
-    run_once([sys.executable, *check[1:]], local.env(serve))
+    run_once(local.program(serve["healthcheck"]["test"][1:]), local.env(serve))
     for name in ("file-processing-worker", "data-pipeline-worker", "observability-worker"):
         service, image = services[name]
         run_once([str(BIN / image.name), "ping", "--timeout", "5"], local.env(service))

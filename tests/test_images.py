@@ -5,9 +5,13 @@ The install steps themselves are run by tests/test_packaging.py, from the same l
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -108,12 +112,8 @@ def test_docker_stop_is_a_warm_shutdown(image: Image) -> None:
 def test_health_check_matches_the_default_command(image: Image) -> None:
     docker = dockerfile(image)
     check = docker.healthcheck()
-    if image.name == "etl-observability":
-        assert check[:2] == ["python", "-c"]
-        assert "/healthz" in check[2]
-        assert "ETL_SERVE_PORT" in check[2]
-    else:
-        assert check[:2] == [image.name, "ping"]
+    serves = image.name == "etl-observability"
+    assert check[:2] == [image.name, "serve-ping" if serves else "ping"]
     options = docker.healthcheck_options()
     assert {"interval", "timeout", "start-period", "retries"} <= set(options)
 
@@ -162,34 +162,64 @@ def test_dockerignore_leaves_out_what_no_image_needs(path: str) -> None:
     assert DockerIgnore.read(REPO / ".dockerignore").excluded(path)
 
 
-@pytest.mark.parametrize(
-    "variables",
-    [{}, {"ETL_SERVE_PORT": ""}, {"ETL_SERVE_PORT": "  "}, {"ETL_SERVE_PORT": " 9200 "}],
-    ids=repr,
-)
-def test_observability_health_check_asks_the_port_serve_listens_on(
-    variables: dict[str, str],
+CONTRACT = """
+dataset = "pos"
+source = "pos"
+pattern = "pos_{date:%Y%m%d}.csv"
+[[columns]]
+name = "id"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def installed(command: list[str]) -> list[str]:
+    """``command`` as the image runs it, its console script taken from this environment."""
+    return [str(Path(sys.executable).parent / command[0]), *command[1:]]
+
+
+def run(command: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        installed(command), env=environ, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+@pytest.mark.slow
+def test_observability_health_check_asks_the_port_the_settings_file_gives_serve(
+    tmp_path: Path,
 ) -> None:
-    """An empty ``ETL_SERVE_PORT`` (``ETL_SERVE_PORT: ${PORT:-}``) counts as unset for
-    ``serve``, which then listens on 9108: the check asks 9108, not port 80."""
-    from etl_core.runtime import load_runtime_settings
-    from observability.settings import ObservabilitySettings
-
-    check = Dockerfile.read(REPO / "docker/observability.Dockerfile").healthcheck()
-    recorder = (
-        "import sys, urllib.request\n"
-        "urllib.request.urlopen = lambda url, timeout: print(url)\n"
-        "exec(sys.argv[1])\n"
+    """The image's ``serve`` on a port set in ``etl.toml`` alone is healthy (the check
+    used to ask ``ETL_SERVE_PORT`` or 9108 whatever the file said); once it stopped, the
+    check fails at once, saying nothing listens there."""
+    docker = Dockerfile.read(REPO / "docker/observability.Dockerfile")
+    config, store, port = tmp_path / "config", tmp_path / "store", free_port()
+    (config / "datasets").mkdir(parents=True)
+    (config / "datasets" / "pos.toml").write_text(CONTRACT)
+    (config / "etl.toml").write_text(f'serve_host = "127.0.0.1"\nserve_port = {port}\n')
+    store.mkdir()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")}
+    environ = (
+        inherited | docker.env() | {"ETL_STORAGE_URL": str(store), "ETL_CONFIG_DIR": str(config)}
     )
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ETL_")} | variables
-    asked = subprocess.run(
-        [sys.executable, "-c", recorder, check[2]],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    settings, _ = load_runtime_settings(ObservabilitySettings, {}, env=variables)
-
-    assert asked.stdout.strip() == f"http://127.0.0.1:{settings.serve_port}/healthz"
+    environ |= {"ETL_SERVE_HOST": "", "ETL_LOG_FORMAT": "json"}  # on 127.0.0.1, as etl.toml says
+    command = [docker.exec_form("ENTRYPOINT")[2], *docker.exec_form("CMD")]
+    serve = subprocess.Popen(installed(command), env=environ, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while (checked := run(docker.healthcheck(), environ)).returncode:
+            assert serve.poll() is None, checked.stderr
+            assert time.monotonic() < deadline, checked.stderr
+            time.sleep(0.3)
+        assert checked.stdout.strip() == f"http://127.0.0.1:{port}/healthz: 200 ok"
+    finally:
+        serve.send_signal(signal.SIGTERM)  # docker stop
+        serve.communicate(timeout=60)
+    started = time.monotonic()
+    down = run(docker.healthcheck(), environ)
+    assert (down.returncode, time.monotonic() - started < 10) == (1, True)
+    said = json.loads(down.stderr.strip().splitlines()[-1])["event"]
+    assert said == f"http://127.0.0.1:{port}/healthz: connection refused (nothing listens there)"

@@ -208,3 +208,12 @@ def test_each_runtimes_console_script_loads_its_cli_with_the_collector_paused(
     script = f"etl-{runtime.replace('_', '-')}"
     project = tomllib.loads((PACKAGE_DIRS[script] / "pyproject.toml").read_text())["project"]
     assert project["scripts"] == {script: f"etl_core.console_script:{runtime}"}
+
+
+def test_serve_ping_loads_no_http_stack_and_no_heavy_library(tmp_path: Path) -> None:
+    """The image's health check runs every few seconds: it asks ``serve`` with the standard
+    library, loading neither the server's HTTP stack nor the lanes' libraries."""
+    env = {"ETL_STORAGE_URL": str(tmp_path), "ETL_SERVE_PORT": "9"}  # nothing listens on 9
+    loaded = imported("observability", "serve-ping", "--timeout", "1", tmp_path=tmp_path, env=env)
+    assert "observability" in loaded
+    assert not loaded & (HEAVY | {"duckdb", "uvicorn", "starlette", "anyio"})

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from data_pipeline.errors import MissingColumnError, PartitionError
+from data_pipeline.input_errors import StagedKeys, unreadable_input
 from etl_core.contracts import Column, Contract, ParseOptions
-from etl_core.errors import first_line
 from etl_core.work.cores import unit_threads
 
 if TYPE_CHECKING:
@@ -119,11 +119,14 @@ def create_input_view(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     dt: date,
-    paths: Sequence[Path],
+    keys: StagedKeys,
     *,
     before_files: Callable[[], None] | None = None,
 ) -> bool:
     """Create the view ``input``: every staged file, cast to the contract's column types.
+
+    ``keys`` maps each staged file to the store key it was copied from, so an error
+    names the object in the store, never the scratch copy DuckDB read.
 
     CSV files are read the way file_processing validated them (the contract's
     ``[parse]`` dialect, null values and column formats), columns by name from
@@ -141,28 +144,29 @@ def create_input_view(
 
     Raises:
         MissingColumnError: a file lacks a column of the contract.
-        PartitionError: a file cannot be read.
+        InputFileError: a file cannot be read as its name and the contract say.
+        PartitionError: a header names a column twice, or has another field count.
     """
     import duckdb  # imported when used: the ingest path never needs it
 
     by_format: dict[str, list[Path]] = {}
-    for path in paths:
+    for path in keys:
         by_format.setdefault(file_format(path), []).append(path)
     headed = list(by_format) == ["csv"] and _header_names_columns(contract)
     selects = []
     for fmt, group in sorted(by_format.items()):
         if fmt == "csv":
-            reader, plain = _csv_reader(contract, dt, group)
+            reader, plain = _csv_reader(contract, dt, group, keys)
             headed = headed and plain
         else:
             if fmt != "json":
                 for path in group:
-                    _check_columns(con, contract, dt, path, fmt)
+                    _check_columns(con, contract, dt, path, fmt, keys)
             reader = reader_sql(group, fmt)
         if headed:  # every contract column is in the checked headers: no DESCRIBE needed
             selects.append(f"SELECT {', '.join(map(_typed, contract.columns))} FROM {reader}")
         else:
-            selects.append(_input_select(con, contract, dt, reader, fmt))
+            selects.append(_input_select(con, contract, dt, reader, fmt, keys, tuple(group)))
     macro = f"CREATE MACRO partition_date() AS DATE {literal(dt.isoformat())}"
     first = before_files if headed else None
     if first is not None:
@@ -174,7 +178,7 @@ def create_input_view(
         try:
             first()
         except Exception:  # the files' own error first, as when they were described first
-            _input_select(con, contract, dt, reader, "csv")
+            _input_select(con, contract, dt, reader, "csv", keys, tuple(keys))
             raise
     try:
         replace = "OR REPLACE " if first is not None else ""
@@ -182,9 +186,9 @@ def create_input_view(
     except duckdb.Error:
         if not headed:
             raise
-        # Described after all: their error as the DESCRIBE says it (PartitionError), or
+        # Described after all: their error as the DESCRIBE says it (InputFileError), or
         # their columns as DuckDB names them (a contract column it names otherwise null).
-        select = _input_select(con, contract, dt, reader, "csv")
+        select = _input_select(con, contract, dt, reader, "csv", keys, tuple(keys))
         con.execute(f"CREATE OR REPLACE VIEW input AS {select}")
     if first is None:
         con.execute(macro)
@@ -202,18 +206,26 @@ def _header_names_columns(contract: Contract) -> bool:
 
 
 def _input_select(
-    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, reader: str, fmt: str
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    dt: date,
+    reader: str,
+    fmt: str,
+    keys: StagedKeys,
+    group: tuple[Path, ...],
 ) -> str:
-    """``SELECT`` of one format's files: declared columns typed (a JSON key no record has
-    is null), then the extra columns the schema keeps."""
+    """``SELECT`` of one format's files (``group``): declared columns typed (a JSON key no
+    record has is null), then the extra columns the schema keeps.
+
+    Raises:
+        InputFileError: DuckDB cannot read them: the file it names, else every one.
+    """
     import duckdb  # imported when used: the ingest path never needs it
 
     try:
         found = relation_columns(con, f"SELECT * FROM {reader}")
     except duckdb.Error as exc:
-        raise PartitionError(
-            contract.dataset, dt, f"input files cannot be read as {fmt}: {first_line(exc)}"
-        ) from exc
+        raise unreadable_input(contract, dt, keys, exc, fmt=fmt, paths=group) from exc
     declared = set(contract.column_names)
     items = [
         _typed(column)
@@ -244,7 +256,9 @@ def _first_record(path: Path, parse: ParseOptions) -> list[str]:
         return next(reader, [])
 
 
-def _csv_reader(contract: Contract, dt: date, paths: Sequence[Path]) -> tuple[str, bool]:
+def _csv_reader(
+    contract: Contract, dt: date, paths: Sequence[Path], keys: StagedKeys
+) -> tuple[str, bool]:
     """``read_csv`` over ``paths`` in the contract's dialect, every column as text.
 
     Only the header and the row estimate are left to DuckDB's sniffer (the dialect is
@@ -253,7 +267,7 @@ def _csv_reader(contract: Contract, dt: date, paths: Sequence[Path]) -> tuple[st
     are the ones DuckDB reads (only blanks around them, none twice but for case, none a
     null value).
     """
-    headers = [_check_header(contract, dt, path) for path in paths]
+    headers = [_check_header(contract, dt, path, keys) for path in paths]
     parse = contract.parse
     names = {name.strip() for header in headers for name in header}
     plain = all(n.strip(" ") == n.strip() for header in headers for n in header)
@@ -276,23 +290,22 @@ def _csv_reader(contract: Contract, dt: date, paths: Sequence[Path]) -> tuple[st
     return reader, plain
 
 
-def _check_header(contract: Contract, dt: date, path: Path) -> list[str]:
+def _check_header(contract: Contract, dt: date, path: Path, keys: StagedKeys) -> list[str]:
     """The file's header names every contract column once (as file_processing reads it,
     names stripped); without a header, its first line has the contract's field count.
     The header's fields as read (none without a header)."""
+    key = keys[path]
     try:
         first = _first_record(path, contract.parse)
     except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
-        raise PartitionError(
-            contract.dataset, dt, f"input file {path.name} cannot be read as CSV: {exc}"
-        ) from exc
+        raise unreadable_input(contract, dt, keys, exc, fmt="csv", paths=(path,)) from exc
     if not contract.parse.header:
         expected = len(contract.columns)
         if first and len(first) != expected:
             raise PartitionError(
                 contract.dataset,
                 dt,
-                f"input file {path.name} has {len(first)} fields on its first line, but the "
+                f"input file {key} has {len(first)} fields on its first line, but the "
                 f"contract {contract.origin} (header = false) names {expected} columns",
                 field="parse.header",
             )
@@ -303,34 +316,37 @@ def _check_header(contract: Contract, dt: date, path: Path) -> list[str]:
         raise PartitionError(
             contract.dataset,
             dt,
-            f"input file {path.name} names column {repeated[0]!r} more than once in its header",
+            f"input file {key} names column {repeated[0]!r} more than once in its header",
             field=repeated[0],
         )
-    _require_columns(contract, dt, path, names)
+    _require_columns(contract, dt, key, names)
     return first
 
 
 def _check_columns(
-    con: duckdb.DuckDBPyConnection, contract: Contract, dt: date, path: Path, fmt: str
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    dt: date,
+    path: Path,
+    fmt: str,
+    keys: StagedKeys,
 ) -> None:
     import duckdb  # imported when used: the ingest path never needs it
 
     try:
         found = relation_columns(con, f"SELECT * FROM {reader_sql([path], fmt)}")
     except duckdb.Error as exc:
-        raise PartitionError(
-            contract.dataset, dt, f"input file {path.name} cannot be read as {fmt}: {exc}"
-        ) from exc
-    _require_columns(contract, dt, path, list(found))
+        raise unreadable_input(contract, dt, keys, exc, fmt=fmt, paths=(path,)) from exc
+    _require_columns(contract, dt, keys[path], list(found))
 
 
-def _require_columns(contract: Contract, dt: date, path: Path, found: Sequence[str]) -> None:
+def _require_columns(contract: Contract, dt: date, key: str, found: Sequence[str]) -> None:
     missing = [name for name in contract.column_names if name not in found]
     if missing:
         raise MissingColumnError(
             contract.dataset,
             dt,
-            f"input file {path.name} lacks column(s) {', '.join(missing)} named by the contract "
+            f"input file {key} lacks column(s) {', '.join(missing)} named by the contract "
             f"{contract.origin} (file has: {', '.join(found) or 'no columns'})",
             field=missing[0],
         )

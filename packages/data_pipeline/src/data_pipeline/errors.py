@@ -33,6 +33,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "EndpointBusyError",
     "HttpDeadlineUnsupportedError",
+    "InputFileError",
     "JoinKeyTypeError",
     "MissingColumnError",
     "MissingPartitionError",
@@ -99,6 +100,26 @@ class MissingPartitionError(PartitionError):
 
 class MissingColumnError(PartitionError):
     """An input file lacks a column the contract names."""
+
+
+class InputFileError(PartitionError):
+    """An input object of the partition cannot be read as its name and the contract say.
+
+    Attributes:
+        keys: The object key(s) in the store: the one the engine names, else every file
+            of the format it was reading.
+        expected: What the file was read as (format, the contract's CSV dialect).
+        reason: The engine's reason, on one line.
+    """
+
+    def __init__(
+        self, dataset: str, dt: date, keys: tuple[str, ...], *, expected: str, reason: str
+    ) -> None:
+        self.keys = keys
+        self.expected = expected
+        self.reason = reason
+        what = f"input file {keys[0]}" if len(keys) == 1 else f"input files {', '.join(keys)}"
+        super().__init__(dataset, dt, f"{what} cannot be read: expected {expected}; {reason}")
 
 
 class JoinKeyTypeError(PartitionError):

@@ -13,12 +13,21 @@ import logging
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from data_pipeline.engine import connect_engine, create_input_view, literal, quote, view_columns
+from data_pipeline.engine import (
+    connect_engine,
+    create_input_view,
+    file_format,
+    literal,
+    quote,
+    view_columns,
+)
 from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
 from data_pipeline.errors import (
     MissingColumnError,
@@ -27,6 +36,7 @@ from data_pipeline.errors import (
     TransformSqlError,
     UnmatchedRowsError,
 )
+from data_pipeline.input_errors import StagedKeys, staged_file_named, unreadable_input
 from data_pipeline.layout import input_objects, new_generation, publish_partition
 from data_pipeline.settings import PipelineSettings
 from etl_core.contracts import Contract
@@ -105,6 +115,8 @@ def transform_partition(
     Raises:
         MissingPartitionError: the partition has no validated input (or a reference is absent).
         MissingColumnError: an input file or reference lacks a column the contract names.
+        InputFileError: an input object cannot be read as its name and the contract say
+            (named by its key in the store, with the engine's reason).
         JoinKeyTypeError: an enrichment join compares keys of different types.
         TransformSqlError: the contract's SQL is invalid or fails on this data.
         UnmatchedRowsError: a ``fail`` join left rows unmatched.
@@ -158,16 +170,17 @@ def _transform(
     scratch = str(settings.work_dir) if settings.work_dir else None
     with scratch_dir(scratch, "transform") as tmp:
         work = Path(tmp)
-        paths, input_bytes = _stage_inputs(store, objects, work / "input")
+        staged, input_bytes = _stage_inputs(store, objects, work / "input")
         con = connect_engine(
             work, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
         )
         try:
-            plan = _build(con, store, contract, dt, paths, work)
-            if any(join.unmatched == "drop" for join in contract.enrich):
-                counts, rows, files = _materialised(con, contract, dt, plan, work / "out")
-            else:
-                counts, rows, files = _one_pass(con, contract, dt, plan, work)
+            plan = _build(con, store, contract, dt, staged, work)
+            with _inputs_named_by_key(contract, dt, staged):
+                if any(join.unmatched == "drop" for join in contract.enrich):
+                    counts, rows, files = _materialised(con, contract, dt, plan, work / "out")
+                else:
+                    counts, rows, files = _one_pass(con, contract, dt, plan, work)
         finally:
             con.close()
         fault_point(Step.TRANSFORM)
@@ -202,15 +215,38 @@ def _transform(
 
 def _stage_inputs(
     store: ObjectStore, objects: list[ObjectInfo], directory: Path
-) -> tuple[list[Path], int]:
+) -> tuple[dict[Path, str], int]:
+    """Copy the partition's objects into ``directory``: each copy → its store key (what
+    an error names), and the bytes copied."""
     directory.mkdir()
-    paths = []
+    staged = {}
     size = 0
     for number, info in enumerate(objects):
         path = directory / f"{number:05d}-{info.key.rsplit('/', 1)[-1]}"
         size += store.download(info.key, path)
-        paths.append(path)
-    return paths, size
+        staged[path] = info.key
+    return staged, size
+
+
+@contextmanager
+def _inputs_named_by_key(contract: Contract, dt: date, staged: StagedKeys) -> Iterator[None]:
+    """Say a file DuckDB fails to read while running the transform (a CSV row it cannot
+    parse, a value the contract's type cannot hold, a compressed stream cut short) as an
+    :class:`~data_pipeline.errors.InputFileError` naming its store key: the files are
+    read as the query runs, and DuckDB's message names the scratch copy.
+
+    Raises:
+        InputFileError: instead of a TransformSqlError whose cause names a staged file.
+    """
+    try:
+        yield
+    except TransformSqlError as exc:
+        cause = exc.__cause__
+        path = staged_file_named(staged, cause) if cause is not None else None
+        if cause is None or path is None:
+            raise
+        fmt = file_format(path)
+        raise unreadable_input(contract, dt, staged, cause, fmt=fmt, paths=(path,)) from cause
 
 
 @dataclass
@@ -225,7 +261,7 @@ def _build(
     store: ObjectStore,
     contract: Contract,
     dt: date,
-    paths: list[Path],
+    staged: StagedKeys,
     work: Path,
 ) -> _Plan:
     """The partition's transformed rows (with their partition column) and references staged."""
@@ -246,7 +282,7 @@ def _build(
                 field="transform.sql",
             ) from exc
 
-    if not create_input_view(con, contract, dt, paths, before_files=bind_transform):
+    if not create_input_view(con, contract, dt, staged, before_files=bind_transform):
         bind_transform()
     missing = [name for name in spec.dedupe_on if name not in columns]
     if missing:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_pipeline.errors import (
+    InputFileError,
     JoinKeyTypeError,
     MissingColumnError,
     MissingPartitionError,
@@ -568,7 +569,7 @@ def test_a_csv_duckdb_cannot_read_is_named_as_such(
     publish_delivery(local_store, "events", DAY, {"e.csv": b"id,n,v\nk1,1,a,extra\nk2,2\n"})
     retail.write_contract(settings.config_dir, "events", ID_N_V)
     contract = load_contracts(settings.config_dir).get("events")
-    with pytest.raises(PartitionError, match="input files cannot be read as csv: "):
+    with pytest.raises(InputFileError, match=r"input file validated/events/dt=2026-11-01/e\.csv "):
         transform_partition(local_store, contract, DAY, settings)
 
 
@@ -604,7 +605,7 @@ def test_the_transform_view_is_bound_before_a_headed_csv_is_read_when_its_column
         row = con.execute("SELECT count(*) FROM input").fetchone()
         seen.append((row[0] if row else -1, relation_columns(con, "input")))
 
-    assert create_input_view(con, contract, DAY, [path], before_files=bind) is before_files
+    assert create_input_view(con, contract, DAY, {path: "e.csv"}, before_files=bind) is before_files
     typed = relation_columns(con, "input")
     assert seen == ([(0, typed)] if before_files else [])
     assert con.execute("SELECT id, n, v FROM input").fetchall() == [("k1", 1, "a")]
@@ -629,7 +630,7 @@ def test_a_file_duckdb_cannot_read_is_named_before_a_transform_sql_that_does_not
     text = ID_N_V + '[transform]\nsql = "SELECT nope FROM input"\n'
     retail.write_contract(settings.config_dir, "events", text)
     contract = load_contracts(settings.config_dir).get("events")
-    with pytest.raises(PartitionError, match="input files cannot be read as csv: "):
+    with pytest.raises(InputFileError, match=r"input file validated/events/dt=2026-11-01/e\.csv "):
         transform_partition(local_store, contract, DAY, settings)
 
 
@@ -652,7 +653,7 @@ def test_a_header_duckdb_names_otherwise_than_checked_is_described_after_all(
     con = duckdb.connect()
     bound: list[bool] = []
     assert engine.create_input_view(
-        con, contract, DAY, [path], before_files=lambda: bound.append(True)
+        con, contract, DAY, {path: "e.csv"}, before_files=lambda: bound.append(True)
     )
     assert bound == [True]
     assert con.execute('SELECT id, n, "NA" FROM input').fetchall() == [("k1", 1, None)]

@@ -46,7 +46,7 @@ from observability.database_metrics import (
     record_database_metrics,
 )
 from observability.database_tables import database_tables
-from observability.errors import MetricsFileError
+from observability.errors import MetricsFileError, ServeProbeError
 from observability.evaluation import (
     NOTHING_JUDGED,
     DatasetStatus,
@@ -591,6 +591,65 @@ def serve(
         raise typer.Exit(ExitCode.FAILED) from stop
     if not server.started:
         raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("serve-ping")
+def serve_ping(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="The address serve listens on (default: its setting)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Its port (default: its setting, 9108).")
+    ] = None,
+    ready: Annotated[
+        bool, typer.Option("--ready", help="Ask /readyz (the latest cycle went well).")
+    ] = False,
+    timeout: Annotated[
+        str,  # text, read below: a number option would load pydantic on every check
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Seconds to connect and get the answer (0.1 to 60).",
+        ),
+    ] = "5",
+) -> None:
+    """Whether serve answers /healthz here (the image's health check).
+
+    It asks the address serve listens on, from the same settings (flag, ETL_SERVE_HOST /
+    ETL_SERVE_PORT, serve_host / serve_port of etl.toml, default 127.0.0.1:9108); a
+    wildcard host (0.0.0.0, ::) is asked on the loopback address. Exit 0 when it answered
+    200 (printed), 1 when it did not (the reason, one line), 2 on a bad setting. A flag
+    given to serve itself (serve --port) is not seen here: say it by --port, the variable
+    or etl.toml.
+    """
+    from observability.serve_probe import probe_address, probe_serve
+
+    seconds = _probe_timeout(timeout)
+    settings = cli.session(ctx).with_flags({"serve_host": host, "serve_port": port}).settings
+    try:
+        address, number = probe_address(settings)
+        answer = probe_serve(address, number, "/readyz" if ready else "/healthz", timeout=seconds)
+    except ServeProbeError as exc:
+        cli.notice(str(exc), level=logging.ERROR)
+        raise typer.Exit(ExitCode.FAILED) from None
+    out.print(
+        f"{answer.url}: {answer.status} {answer.said}".rstrip(), markup=False, highlight=False
+    )
+
+
+def _probe_timeout(text: str) -> float:
+    """``serve-ping --timeout``: seconds from 0.1 to 60 (a usage error otherwise)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.1 <= seconds <= 60:  # NaN included
+        raise typer.BadParameter(
+            f"expected seconds from 0.1 to 60, got {text!r}", param_hint="'--timeout'"
+        )
+    return seconds
 
 
 def _status_service(session: Session[ObservabilitySettings]) -> StatusService:

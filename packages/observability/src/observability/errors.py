@@ -18,6 +18,7 @@ __all__ = [
     "ObservabilityError",
     "OutputFileError",
     "SchemaNotInstalledError",
+    "ServeProbeError",
     "StatusPageError",
 ]
 
@@ -74,3 +75,8 @@ class MetricsFileError(OutputFileError):
     """The Prometheus text (``--metrics-file``) could not be written."""
 
     what = "metrics file"
+
+
+class ServeProbeError(ObservabilityError):
+    """``serve-ping`` found the status service not healthy: nothing answered at the address
+    the settings give, or it answered other than ``200`` (the message says which, one line)."""

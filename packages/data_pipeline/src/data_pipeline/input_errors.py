@@ -1,0 +1,105 @@
+"""A partition input that cannot be read, said in the store's terms.
+
+The transform copies each validated object into a scratch directory and DuckDB reads the
+copies, so DuckDB's errors (and Python's, reading a header) name a path such as
+``/tmp/etl-transform-…/input/00000-pos.csv``: a file gone with the run, which the operator
+cannot find or fix. Here such an error becomes an :class:`InputFileError` naming the object
+key in the store, what the file was read as (its format by name, the contract's CSV
+dialect) and DuckDB's reason, its advice about reader options left out (the contract, not
+a DuckDB option, states how a file is read).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+
+from data_pipeline.errors import InputFileError
+from etl_core.contracts import Contract
+
+__all__ = [
+    "StagedKeys",
+    "engine_reason",
+    "expected_reading",
+    "in_store_terms",
+    "staged_file_named",
+    "unreadable_input",
+]
+
+StagedKeys = Mapping[Path, str]
+"""Each staged (scratch) copy → the store key it was copied from."""
+
+_ADVICE = re.compile(
+    r"(Possible (fixes|solutions)|The search space used was|LINE \d+:|Column .* is being "
+    r"converted as type|This type was auto-detected|\*)",
+)
+"""Where DuckDB's reason ends and its advice (or the query it was running) begins."""
+
+_MAX_REASON_LINES = 4
+
+
+def in_store_terms(text: str, keys: StagedKeys) -> str:
+    """``text`` with every staged path replaced by its store key."""
+    # longest first: one staged path is never the prefix of another's replacement
+    for path in sorted(keys, key=lambda p: len(str(p)), reverse=True):
+        text = text.replace(str(path), keys[path])
+    return text
+
+
+def engine_reason(error: BaseException, keys: StagedKeys) -> str:
+    """What DuckDB (or Python) said was wrong, on one line, in the store's terms: its
+    message up to its advice or a blank line, at most a few lines."""
+    lines: list[str] = []
+    for line in in_store_terms(str(error), keys).strip().splitlines():
+        line = line.strip()
+        if not line or _ADVICE.match(line) or len(lines) == _MAX_REASON_LINES:
+            break
+        lines.append(line.rstrip("."))
+    return "; ".join(lines) or type(error).__name__
+
+
+def expected_reading(contract: Contract, path: Path, fmt: str) -> str:
+    """What a file was read as: its format (from its name) and, for CSV, the contract's
+    dialect."""
+    packed = "gzip-compressed " if path.suffix.lower() == ".gz" else ""
+    if fmt == "parquet":
+        return "Parquet (by its name)"
+    if fmt == "json":
+        return f"{packed}JSON (by its name): an array of objects or JSON lines"
+    parse = contract.parse
+    header = "a header" if parse.header else "no header"
+    escape = "the quote doubled" if parse.escape is None else repr(parse.escape)
+    return (
+        f"{packed}CSV (by its name) with {header}, delimiter {parse.delimiter!r}, quote "
+        f"{parse.quote!r}, escape {escape} (the [parse] of {contract.origin})"
+    )
+
+
+def staged_file_named(keys: StagedKeys, error: BaseException) -> Path | None:
+    """The staged file ``error``'s message names, if any (DuckDB names the file it fails
+    to read; an error about the SQL names none)."""
+    return next((path for path in keys if str(path) in str(error)), None)
+
+
+def unreadable_input(
+    contract: Contract,
+    dt: date,
+    keys: StagedKeys,
+    error: BaseException,
+    *,
+    fmt: str,
+    paths: tuple[Path, ...],
+) -> InputFileError:
+    """The :class:`InputFileError` for ``error``, met reading ``paths`` as ``fmt``: it
+    names the one file ``error`` names, else every one of ``paths``."""
+    named = staged_file_named(keys, error)
+    files = (named,) if named is not None else paths
+    return InputFileError(
+        contract.dataset,
+        dt,
+        tuple(keys.get(path, path.name) for path in files),
+        expected=expected_reading(contract, files[0], fmt),
+        reason=engine_reason(error, keys),
+    )
