@@ -328,3 +328,59 @@ def test_the_same_holder_reloading_replaces_its_own_load_and_a_newer_holder_repl
     assert "refused" not in done.stdout
     assert day_rows(postgres_url) == [("unfenced", 300)]  # a load without a fence goes on
     assert [row[3] for row in load_fence(postgres_url)] == [8]  # and leaves the token alone
+
+
+STALLED_HOLDER = """
+import sys
+sys.path.insert(0, {here!r})
+from load_worker import DAY, NAMES, TABLE, batches
+from data_pipeline import db
+from data_pipeline.errors import LoadFencedError
+from data_pipeline.lease import partition_lease
+from etl_core.storage import LocalObjectStore
+
+db.connect({url!r}, migrate=True)
+store = LocalObjectStore({root!r})
+lease = dict(purpose="load", ttl_seconds=60, heartbeat_seconds=0)
+with partition_lease(store, "sales", DAY, **lease) as stale:
+    checked = stale.check
+
+    def stall_after_check():
+        token = checked()  # the store-side check passes, then the holder stalls
+        stale.release()  # its lease runs out meanwhile: a new holder takes it and loads
+        with partition_lease(store, "sales", DAY, **lease) as successor:
+            db.load_batches(TABLE, DAY, NAMES, batches("successor", 1200), fence=successor)
+        return token
+
+    stale.check = stall_after_check
+    try:
+        db.load_batches(TABLE, DAY, NAMES, batches("stale", 2000), rows=2000, fence=stale)
+    except LoadFencedError as refused:
+        print("refused", refused.table, refused.dt, refused.token, refused.newer)
+"""
+
+
+def test_a_holder_stalled_after_its_lease_check_does_not_replace_the_new_holders_load(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Real leases: the stale holder's check passes, its lease is taken over and the new
+    holder loads; its commit is refused by the token recorded (the new holder's load also
+    dropped its staging table as a leftover, which alone would fail its swap otherwise:
+    the fence is what refuses it, before the swap, with both tokens)."""
+    script = STALLED_HOLDER.format(
+        here=str(WORKER.parent), url=postgres_url, root=str(tmp_path / "store")
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"refused {TABLE} {DAY} 1 2"]
+    assert day_rows(postgres_url) == [("successor", 1200)]
+    assert staging_tables(postgres_url) == []
