@@ -62,3 +62,28 @@ def test_the_same_holder_reloading_replaces_its_own_load_on_sqlite(tmp_path: Pat
     assert day_rows(database) == [("newer", 800)]
     with sqlite3.connect(database) as con:
         assert con.execute("SELECT token FROM retail_load_fence").fetchall() == [(8,)]
+
+
+BARE_CHECK = """
+from datetime import date
+from data_pipeline import db
+db.connect({url!r}, migrate=True)
+try:
+    db.load_partition("retail_daily_sales", date(2024, 5, 1), ["store_code"], [], fence=lambda: 3)
+except TypeError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_fence_that_is_not_a_lease_is_refused_naming_what_is_expected(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    script = BARE_CHECK.format(url=f"sqlite:///{tmp_path / 'curated.sqlite3'}")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "refused: fence must be the partition's lease (its key and check(), an "
+        "etl_core.storage.Lease), got <function <lambda>"
+    )

@@ -260,6 +260,7 @@ def _replacing(
     filled staging table's statistics (partitioned tables only)."""
     from django.db import connection, transaction
 
+    _lease_shaped(fence)
     app, _ = CURATED_TABLES[table]
     with door(_FEATURE) as schema, schema.models(app):
         partitioned = False
@@ -443,22 +444,26 @@ def _build_index(app: str, statement: str) -> None:
         connection.close()  # this thread's own connection
 
 
-def _fenced(fence: Fence | None) -> int | None:
-    """Check ``fence``'s lease in the store (raises once it is lost); its token, if any.
+def _lease_shaped(fence: Fence | None) -> None:
+    """Refuse, before any work, a ``fence`` that is not a lease.
 
     Raises:
-        TypeError: ``fence`` is not a lease (a bare check callable of an earlier release).
+        TypeError: ``fence`` lacks a ``key`` or ``check()`` (a bare check callable, as an
+            earlier release took).
     """
-    if fence is None:
-        return None
-    if not isinstance(getattr(fence, "key", None), str) or not callable(
-        getattr(fence, "check", None)
+    if fence is not None and (
+        not isinstance(getattr(fence, "key", None), str)
+        or not callable(getattr(fence, "check", None))
     ):
         raise TypeError(
             f"fence must be the partition's lease (its key and check(), an "
             f"etl_core.storage.Lease), got {fence!r}"
         )
-    return fence.check()
+
+
+def _fenced(fence: Fence | None) -> int | None:
+    """Check ``fence``'s lease in the store (raises once it is lost); its token, if any."""
+    return None if fence is None else fence.check()
 
 
 def _record_token(
