@@ -6,8 +6,8 @@ after it (a pause, the swap's lock waits) while its lease is taken over and the 
 loads the day, then commit and replace the newer rows. So the transaction that makes a
 load's rows visible (the partition swap on PostgreSQL, the ``DELETE`` and ``INSERT``s
 elsewhere) also calls :func:`record_load_token`: a conditional upsert into
-``retail_load_fence`` (model :class:`~etl_database_schema.retail.models.LoadFence`,
-migration ``etl_retail.0005_load_fence``) that writes the token only if the row holds no
+``etl_load_fence`` (model :class:`~etl_database_schema.ledger.models.LoadFence`,
+migration ``etl_ledger.0005_load_fence``) that writes the token only if the row holds no
 newer one. When it does, the caller rolls its transaction back; the newer rows stay.
 
 The upsert takes the row's lock, so of two loads of one partition under one lease the
@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["FENCE_TABLE", "record_load_token", "recorded_token"]
 
-FENCE_TABLE = "retail_load_fence"
+FENCE_TABLE = "etl_load_fence"
 """The table of the newest token each (curated table, ``dt``, lease) was loaded under."""
 
 _UPSERT = (

@@ -1,4 +1,4 @@
-"""The load fence (``retail_load_fence``, migration ``etl_retail.0005_load_fence``): a
+"""The load fence (``etl_load_fence``, migration ``etl_ledger.0005_load_fence``): a
 load's commit records its lease's token unless a newer one of that lease loaded the day,
 on SQLite and PostgreSQL; existing databases migrate without losing a row."""
 
@@ -104,7 +104,7 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
 
 def _fence_table(url: str) -> bool:
     with psycopg.connect(url, autocommit=True) as con:
-        found = con.execute("SELECT to_regclass('retail_load_fence') IS NOT NULL").fetchone()
+        found = con.execute("SELECT to_regclass('etl_load_fence') IS NOT NULL").fetchone()
     return bool(found and found[0])
 
 
@@ -112,7 +112,9 @@ def _fence_table(url: str) -> bool:
 def test_an_existing_database_gains_the_fence_table_without_losing_rows_and_back(
     run_cli: RunCli, postgres_url: str
 ) -> None:
-    assert run_cli("migrate", "--database-url", postgres_url, "etl_retail", "0004").returncode == 0
+    assert run_cli("migrate", "--database-url", postgres_url).returncode == 0
+    assert run_cli("migrate", "--database-url", postgres_url, "etl_ledger", "0004").returncode == 0
+    assert not _fence_table(postgres_url)  # as the release before left it
     with psycopg.connect(postgres_url, autocommit=True) as con:
         con.execute(
             "INSERT INTO retail_sales_transaction (dt, transaction_id, line_number, sold_at, "
@@ -125,10 +127,10 @@ def test_an_existing_database_gains_the_fence_table_without_losing_rows_and_back
     migrated = run_cli("migrate", "--database-url", postgres_url)
 
     assert migrated.returncode == 0, migrated.stderr
-    assert "Applying etl_retail.0005_load_fence... OK" in migrated.stdout
+    assert "Applying etl_ledger.0005_load_fence... OK" in migrated.stdout
     assert _rows(postgres_url) == rows
     assert _fence_table(postgres_url)
-    back = run_cli("migrate", "--database-url", postgres_url, "etl_retail", "0004")
+    back = run_cli("migrate", "--database-url", postgres_url, "etl_ledger", "0004")
     assert back.returncode == 0, back.stderr
     assert _rows(postgres_url) == rows
     assert not _fence_table(postgres_url)

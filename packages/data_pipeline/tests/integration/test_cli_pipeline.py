@@ -60,7 +60,7 @@ def test_transform_then_load_into_sqlite_twice_keeps_one_copy(
     assert rows[0][4]
     # each load recorded its partition lease's token, the later load's being the newer
     assert sqlite_rows(
-        migrated_sqlite, "SELECT table_name, dt, lease, token FROM retail_load_fence"
+        migrated_sqlite, "SELECT table_name, dt, lease, token FROM etl_load_fence"
     ) == [
         (
             "retail_sales_transaction",

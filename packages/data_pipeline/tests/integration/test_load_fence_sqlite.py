@@ -61,7 +61,7 @@ def test_the_same_holder_reloading_replaces_its_own_load_on_sqlite(tmp_path: Pat
     assert "refused" not in done.stdout
     assert day_rows(database) == [("newer", 800)]
     with sqlite3.connect(database) as con:
-        assert con.execute("SELECT token FROM retail_load_fence").fetchall() == [(8,)]
+        assert con.execute("SELECT token FROM etl_load_fence").fetchall() == [(8,)]
 
 
 BARE_CHECK = """

@@ -296,7 +296,7 @@ def load_fence(url: str) -> list[tuple[Any, ...]]:
     """(table, dt, lease, token) rows of the database's load fence."""
     with psycopg.connect(url, autocommit=True) as con:
         return con.execute(
-            "SELECT table_name, dt::text, lease, token FROM retail_load_fence ORDER BY lease"
+            "SELECT table_name, dt::text, lease, token FROM etl_load_fence ORDER BY lease"
         ).fetchall()
 
 

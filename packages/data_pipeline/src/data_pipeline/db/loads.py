@@ -21,7 +21,7 @@ A load given a ``fence`` (the partition's lease, :class:`Fence`) is fenced twice
 lease is checked in the object store right before the commit (cheap; a writer that knows
 its lease is lost stops there), and the transaction that makes the rows visible (the
 swap, or the ``DELETE`` and ``INSERT``s) records the lease's fencing token for the table
-and day (:mod:`etl_database_schema.load_fences`, table ``retail_load_fence``) by a
+and day (:mod:`etl_database_schema.load_fences`, table ``etl_load_fence``) by a
 conditional upsert, rolled back with :class:`~data_pipeline.errors.LoadFencedError` when
 a newer token of the lease loaded the day already. So a writer that stalled after its
 check (a pause, the swap's lock waits) while its lease was taken over and the new holder
