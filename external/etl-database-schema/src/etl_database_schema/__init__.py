@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from etl_database_schema import partitions
+from etl_database_schema import load_fences, partitions
 from etl_database_schema.bootstrap import (
     DATABASE_URL_ENV,
     DATABASE_URL_VARIABLES,
@@ -139,6 +139,7 @@ __all__ = [
     "latest_freshness",
     "ledger_gauges",
     "ledger_tables",
+    "load_fences",
     "migrate",
     "models",
     "owed_alerts",

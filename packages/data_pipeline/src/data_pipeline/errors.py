@@ -15,6 +15,7 @@ from etl_core.errors import (
     FatalError,
     FieldError,
     LeaseBusyError,
+    LeaseLostError,
     MissingDependencyError,
     RetryableError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "HttpDeadlineUnsupportedError",
     "InputFileError",
     "JoinKeyTypeError",
+    "LoadFencedError",
     "MissingColumnError",
     "MissingPartitionError",
     "NestedTooDeepError",
@@ -140,6 +142,29 @@ class PartitionBusyError(DataPipelineError, LeaseBusyError):
     A :class:`~etl_core.errors.LeaseBusyError` (retryable) with the lease's
     ``key``, ``holder`` and ``token``, and ``retry_after`` its remaining time.
     """
+
+
+class LoadFencedError(DataPipelineError, LeaseLostError):
+    """A load's commit found its partition loaded under a newer token of its lease.
+
+    The load's lease was taken over while it ran (it stalled after its lease check) and
+    the new holder loaded the day first: the load's transaction is rolled back and the
+    newer rows stay. A :class:`~etl_core.errors.LeaseLostError` (never retried), with the
+    lease's ``key``, this load's ``token``, and ``table``, ``dt`` and ``newer``, the token
+    recorded (:mod:`data_pipeline.db.loads`).
+    """
+
+    def __init__(self, table: str, dt: date, token: int, newer: int, *, key: str) -> None:
+        self.table = table
+        self.dt = dt
+        self.newer = newer
+        super().__init__(
+            f"table {table!r}, partition dt={dt.isoformat()} was loaded under lease token "
+            f"{newer} of {key} already; this load's token {token} is older (its lease was "
+            "taken over while it loaded): rolled back, the newer rows stay",
+            key=key,
+            token=token,
+        )
 
 
 class SupersededError(DataPipelineError, FatalError):

@@ -20,7 +20,9 @@ time limit (:mod:`etl_core.work.limits`) with a busy error naming the holder.
 The publish (:func:`data_pipeline.layout.publish_partition`) checks the lease
 right before it writes the manifest and records the token in it; the manifest
 write refuses to replace one recorded with a newer token, so a writer whose
-lease was taken over while it stalled can never publish.
+lease was taken over while it stalled can never publish. A load is fenced the
+same way in the database: its commit records the token per table, day and lease
+key and is rolled back when a newer one is recorded (:mod:`data_pipeline.db.loads`).
 """
 
 from __future__ import annotations

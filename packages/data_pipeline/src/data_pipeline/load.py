@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from data_pipeline import db
 from data_pipeline.errors import MissingColumnError, MissingPartitionError
@@ -28,6 +28,9 @@ from etl_core.logging import bound_context
 from etl_core.metrics import counter
 from etl_core.scratch import scratch_dir
 from etl_core.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from data_pipeline.db import Fence
 
 __all__ = ["LoadResult", "load_curated_partition"]
 
@@ -58,20 +61,25 @@ def load_curated_partition(
     *,
     run_id: str = "",
     work_dir: Path | None = None,
-    fence: Callable[[], object] | None = None,
+    fence: Fence | None = None,
     analyze: bool = False,
 ) -> LoadResult:
     """Replace partition ``dt`` of the contract's table with the curated partition.
 
-    ``fence`` (the partition lease's ``check``) is called right before the new rows
-    become visible: a writer whose lease was taken over stops there. ``analyze`` gathers
-    the new day partition's statistics before it is swapped in (PostgreSQL).
+    ``fence`` (the partition's lease) is checked right before the new rows become
+    visible, and its fencing token recorded in the transaction that makes them visible:
+    a writer whose lease was taken over stops at the check, or, when it stalled after it
+    and the new holder loaded first, at the commit (:mod:`data_pipeline.db.loads`).
+    ``analyze`` gathers the new day partition's statistics before it is swapped in
+    (PostgreSQL).
 
     Raises:
         ContractError: the contract has no ``[load]`` section.
         MissingPartitionError: the partition has no published curated output.
         MissingColumnError: a mapped output column is not in the curated files.
         ValueError: the table or a table column is unknown (from the adapter).
+        LeaseLostError: the lease was taken over (``LoadFencedError`` when the new
+            holder loaded the partition first); the rows are left as they were.
     """
     if contract.load is None:
         raise ContractError(

@@ -163,7 +163,7 @@ def process_partition(
                 dt,
                 run_id=run_id,
                 work_dir=settings.work_dir,
-                fence=lease.check,
+                fence=lease,
                 analyze=settings.load_analyze,
             )
             marker = {

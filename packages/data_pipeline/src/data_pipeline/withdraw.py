@@ -180,7 +180,7 @@ def withdraw_partition(
         from data_pipeline import db
 
         assert contract.load is not None
-        db.load_batches(contract.load.table, dt, ["dt"], [], fence=lease.check)
+        db.load_batches(contract.load.table, dt, ["dt"], [], fence=lease)
     if deletes or contract.load is None:
         store.delete(marker_key)
     record = {

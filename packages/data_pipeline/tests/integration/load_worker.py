@@ -8,6 +8,11 @@ batches of 1,000 rows and ``rows=ANNOUNCED`` (default ``ROWS``, as
 in ``:analyze``; like it, the fault point ``load`` is
 reached before each batch, so ``ETL_FAULT_AT`` can cut a load short at any step. Prints
 ``loaded RUN_ID ROWS`` after each load.
+
+A load ending in ``@TOKEN`` is fenced by the day's lease (key :data:`LEASE`) as a holder
+of token ``TOKEN`` whose store-side lease check passed (:class:`CheckedLease`: the check
+returns the token it had), as a holder that stalled after its check would see it; a load
+the database fence refuses prints ``refused RUN_ID <message>`` and the next goes on.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from typing import Any
 import pyarrow as pa
 
 from data_pipeline import db
+from data_pipeline.errors import LoadFencedError
 from etl_core.faults import Step, fault_point
 
 DAY = date(2024, 5, 1)
 TABLE = "retail_sales_transaction"
 _BATCH = 1000
+LEASE = "_state/data_pipeline/leases/sales/dt=2024-05-01.json"
 NAMES = [
     "transaction_id", "line_number", "sold_at", "store_code", "sku", "quantity", "unit_price",
     "amount", "currency", "run_id",
@@ -53,16 +60,40 @@ def batches(run_id: str, rows: int) -> Iterator[Any]:
         )
 
 
+class CheckedLease:
+    """The day's lease as a holder of ``token`` sees it once its store-side check passed."""
+
+    key = LEASE
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+    def check(self) -> int:
+        return self.token
+
+
 def main(url: str, loads: list[str]) -> int:
     db.connect(url, migrate=True)
-    for load in loads:
+    for spec in loads:
+        load, _, token = spec.partition("@")
+        fence = CheckedLease(int(token)) if token else None
         run_id, rows, *announced = load.split(":")
         said = (announced or [rows])[0]
         expected = None if said == "none" else int(said)
         analyze = announced[1:] == ["analyze"]
-        loaded = db.load_batches(
-            TABLE, DAY, NAMES, batches(run_id, int(rows)), rows=expected, analyze=analyze
-        )
+        try:
+            loaded = db.load_batches(
+                TABLE,
+                DAY,
+                NAMES,
+                batches(run_id, int(rows)),
+                rows=expected,
+                analyze=analyze,
+                fence=fence,
+            )
+        except LoadFencedError as refused:
+            print("refused", run_id, refused, flush=True)
+            continue
         print("loaded", run_id, loaded, flush=True)
     return 0
 

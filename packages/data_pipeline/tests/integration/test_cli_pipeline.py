@@ -58,6 +58,17 @@ def test_transform_then_load_into_sqlite_twice_keeps_one_copy(
     assert rows[0][:3] == ("2026-11-01", 200, 200)
     assert rows[0][3] in {"ES", "FR", "IT", "PT"}
     assert rows[0][4]
+    # each load recorded its partition lease's token, the later load's being the newer
+    assert sqlite_rows(
+        migrated_sqlite, "SELECT table_name, dt, lease, token FROM etl_load_fence"
+    ) == [
+        (
+            "retail_sales_transaction",
+            "2026-11-01",
+            "_state/data_pipeline/leases/pos/dt=2026-11-01.json",
+            3,
+        )
+    ]
 
 
 def test_load_before_transform_names_the_partition(pipeline: Cli, migrated_sqlite: str) -> None:

@@ -290,3 +290,97 @@ def test_a_swap_waiting_behind_a_long_query_gives_way_and_tries_again(postgres_u
     assert blocked.is_set()
     assert "partition swap waited 2000 ms for the table's lock; trying again" in done.stderr
     assert day_rows(postgres_url) == [("new", 1500)]
+
+
+def load_fence(url: str) -> list[tuple[Any, ...]]:
+    """(table, dt, lease, token) rows of the database's load fence."""
+    with psycopg.connect(url, autocommit=True) as con:
+        return con.execute(
+            "SELECT table_name, dt::text, lease, token FROM etl_load_fence ORDER BY lease"
+        ).fetchall()
+
+
+def test_a_holder_whose_lease_was_taken_over_cannot_swap_in_over_its_successors_load(
+    postgres_url: str,
+) -> None:
+    # token 7's holder stalled after its store-side lease check passed; token 8 took the
+    # lease over and loaded the day first
+    done = load(postgres_url, "successor:1200@8", "stale:2000@7")
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded successor 1200" in done.stdout
+    refused = next(line for line in done.stdout.splitlines() if line.startswith("refused stale"))
+    assert f"table '{TABLE}', partition dt={DAY} was loaded under lease token 8" in refused
+    assert "this load's token 7 is older" in refused
+    assert day_rows(postgres_url) == [("successor", 1200)]
+    assert staging_tables(postgres_url) == []  # the refused load's staging table is dropped
+    assert load_fence(postgres_url) == [
+        (TABLE, DAY, "_state/data_pipeline/leases/sales/dt=2024-05-01.json", 8)
+    ]
+
+
+def test_the_same_holder_reloading_replaces_its_own_load_and_a_newer_holder_replaces_it(
+    postgres_url: str,
+) -> None:
+    done = load(postgres_url, "first:1000@7", "again:1500@7", "newer:800@8", "unfenced:300")
+
+    assert done.returncode == 0, done.stderr
+    assert "refused" not in done.stdout
+    assert day_rows(postgres_url) == [("unfenced", 300)]  # a load without a fence goes on
+    assert [row[3] for row in load_fence(postgres_url)] == [8]  # and leaves the token alone
+
+
+STALLED_HOLDER = """
+import sys
+sys.path.insert(0, {here!r})
+from load_worker import DAY, NAMES, TABLE, batches
+from data_pipeline import db
+from data_pipeline.errors import LoadFencedError
+from data_pipeline.lease import partition_lease
+from etl_core.storage import LocalObjectStore
+
+db.connect({url!r}, migrate=True)
+store = LocalObjectStore({root!r})
+lease = dict(purpose="load", ttl_seconds=60, heartbeat_seconds=0)
+with partition_lease(store, "sales", DAY, **lease) as stale:
+    checked = stale.check
+
+    def stall_after_check():
+        token = checked()  # the store-side check passes, then the holder stalls
+        stale.release()  # its lease runs out meanwhile: a new holder takes it and loads
+        with partition_lease(store, "sales", DAY, **lease) as successor:
+            db.load_batches(TABLE, DAY, NAMES, batches("successor", 1200), fence=successor)
+        return token
+
+    stale.check = stall_after_check
+    try:
+        db.load_batches(TABLE, DAY, NAMES, batches("stale", 2000), rows=2000, fence=stale)
+    except LoadFencedError as refused:
+        print("refused", refused.table, refused.dt, refused.token, refused.newer)
+"""
+
+
+def test_a_holder_stalled_after_its_lease_check_does_not_replace_the_new_holders_load(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Real leases: the stale holder's check passes, its lease is taken over and the new
+    holder loads; its commit is refused by the token recorded (the new holder's load also
+    dropped its staging table as a leftover, which alone would fail its swap otherwise:
+    the fence is what refuses it, before the swap, with both tokens)."""
+    script = STALLED_HOLDER.format(
+        here=str(WORKER.parent), url=postgres_url, root=str(tmp_path / "store")
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"refused {TABLE} {DAY} 1 2"]
+    assert day_rows(postgres_url) == [("successor", 1200)]
+    assert staging_tables(postgres_url) == []

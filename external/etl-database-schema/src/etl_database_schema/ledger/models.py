@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 
@@ -515,3 +516,40 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset}/{self.monitor} {self.fingerprint} ({self.state})"
+
+
+class LoadFence(models.Model):
+    """The newest fencing token a curated partition was loaded under, per lease.
+
+    One row per (curated table, ``dt``, partition lease): the transaction that makes a
+    load's rows visible (the partition swap on PostgreSQL, the ``DELETE`` and ``INSERT``s
+    elsewhere) records its lease's token here by a conditional upsert and is rolled back
+    when the row holds a newer one (:mod:`etl_database_schema.load_fences`). So a loader
+    whose lease was taken over, and whose successor already loaded the day, never replaces
+    the successor's rows, however long it stalled after its lease check (migration
+    ``etl_ledger.0005_load_fence``). Tokens are compared only within one lease: two
+    leases' tokens count independently. It is the loads' bookkeeping, not domain data, so
+    it lives in the ledger (as the API ingestion state does).
+    """
+
+    table_name = models.CharField(max_length=63, help_text="The curated table loaded.")
+    dt = models.DateField(help_text="The partition date loaded.")
+    lease = models.CharField(
+        max_length=500, help_text="The lease the load held (its key in the object store)."
+    )
+    token = models.BigIntegerField(help_text="The newest fencing token loaded under.")
+    loaded_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "etl_load_fence"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["table_name", "dt", "lease"], name="etl_load_fence_partition_lease"
+            ),
+            models.CheckConstraint(
+                condition=Q(token__gte=0), name="etl_load_fence_token_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name} {self.dt} {self.lease}: token {self.token}"

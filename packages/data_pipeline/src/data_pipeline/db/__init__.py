@@ -35,7 +35,13 @@ if TYPE_CHECKING:
         update_backfill_partition,
     )
     from data_pipeline.db.door import connect, run_recorder, schema_installed
-    from data_pipeline.db.loads import CURATED_TABLES, load_batches, load_partition, table_columns
+    from data_pipeline.db.loads import (
+        CURATED_TABLES,
+        Fence,
+        load_batches,
+        load_partition,
+        table_columns,
+    )
     from data_pipeline.db.references import REFERENCE_TABLES, iter_reference_rows
 
 _EXPORTS = {
@@ -48,6 +54,7 @@ _EXPORTS = {
     "end_backfill_partition": "data_pipeline.db.backfills",
     "merge_backfill_job_parameters": "data_pipeline.db.backfills",
     "CURATED_TABLES": "data_pipeline.db.loads",
+    "Fence": "data_pipeline.db.loads",
     "iter_reference_rows": "data_pipeline.db.references",
     "load_api_state": "data_pipeline.db.api_state",
     "load_batches": "data_pipeline.db.loads",
@@ -73,6 +80,7 @@ __all__ = [
     "ApiState",
     "BackfillJobRecord",
     "BackfillPartitionRecord",
+    "Fence",
     "backfill_job",
     "connect",
     "create_backfill_job",

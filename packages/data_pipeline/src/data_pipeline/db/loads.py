@@ -14,9 +14,24 @@ until that commit and the new rows after it. Elsewhere (SQLite, or a table that 
 partitioned) a load deletes the day's rows and inserts the new ones in one transaction.
 
 Either way a re-run replaces rather than duplicates and a failure at any step leaves the
-previous rows in place. A ``fence`` (the partition lease's check) runs right before the
-rows are made visible, so a writer whose lease was taken over does not replace them. Each
-load is one unit of work through the door (:mod:`data_pipeline.db.door`).
+previous rows in place. Each load is one unit of work through the door
+(:mod:`data_pipeline.db.door`).
+
+A load given a ``fence`` (the partition's lease, :class:`Fence`) is fenced twice: the
+lease is checked in the object store right before the commit (cheap; a writer that knows
+its lease is lost stops there), and the transaction that makes the rows visible (the
+swap, or the ``DELETE`` and ``INSERT``s) records the lease's fencing token for the table
+and day (:mod:`etl_database_schema.load_fences`, table ``etl_load_fence``) by a
+conditional upsert, rolled back with :class:`~data_pipeline.errors.LoadFencedError` when
+a newer token of the lease loaded the day already. So a writer that stalled after its
+check (a pause, the swap's lock waits) while its lease was taken over and the new holder
+loaded never replaces the newer rows, and a re-run under the same token replaces its own
+load. Every load of the pipeline (``run``, ``transform``/``load``, backfills, their
+Celery tasks, withdrawals) holds the partition lease of its dataset and day
+(:func:`data_pipeline.lease.lease_key`), so tokens are compared per lease: two datasets
+loading one table have a row each and do not fence each other. A load without a fence
+(a direct call of :func:`load_partition` or :func:`load_batches`) neither reads nor
+writes the token.
 """
 
 from __future__ import annotations
@@ -31,13 +46,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from data_pipeline.db.binary_copy import SIGNATURE, TRAILER, binary_encoder
 from data_pipeline.db.door import door
+from data_pipeline.errors import LoadFencedError
 from etl_core.faults import Step, fault_point
 
-__all__ = ["CURATED_TABLES", "load_batches", "load_partition", "table_columns"]
+__all__ = ["CURATED_TABLES", "Fence", "load_batches", "load_partition", "table_columns"]
 
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
@@ -83,8 +99,20 @@ class _CuratedTables(Mapping[str, tuple[str, str]]):
 CURATED_TABLES: Mapping[str, tuple[str, str]] = _CuratedTables()
 """Curated table → (app label, model name) of the schema; loads may write only these."""
 
-Fence = Callable[[], object]
-"""Called right before a load's rows become visible; raises to stop the load."""
+
+class Fence(Protocol):
+    """The lease a load holds (:class:`etl_core.storage.Lease`): its ``key``, and
+    ``check()``, which raises once the lease is lost and returns its fencing token."""
+
+    @property
+    def key(self) -> str:
+        """The lease's key: tokens are compared per lease."""
+        ...
+
+    def check(self) -> int:
+        """Confirm the lease is still held; return its fencing token."""
+        ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +141,18 @@ def load_partition(
     """Replace partition ``dt`` of a curated table with ``rows`` (see the module).
 
     ``rows`` is consumed as a stream (memory stays bounded); each row gives the values of
-    ``columns`` in order, and a ``dt`` column, if given, must equal ``dt``. ``fence`` is
-    called right before the rows become visible.
+    ``columns`` in order, and a ``dt`` column, if given, must equal ``dt``. ``fence``, the
+    partition's lease, is checked right before the rows become visible and its token
+    recorded in the same transaction (see the module).
 
     Returns:
         The number of rows inserted.
 
     Raises:
         ValueError: unknown table or column, a row of the wrong length or partition.
+        LeaseLostError: ``fence``'s lease was taken over; nothing is replaced.
+        LoadFencedError: a newer token of ``fence``'s lease loaded the partition already
+            (this loader's lease was taken over); nothing is replaced.
     """
     names = _load_columns(table, columns)
     blank_columns = _blank_text_columns(table)
@@ -175,6 +207,9 @@ def load_batches(
     Raises:
         ValueError: unknown table or column, a ``dt`` value other than ``dt``, or more
             rows than ``rows``.
+        LeaseLostError: ``fence``'s lease was taken over; nothing is replaced.
+        LoadFencedError: a newer token of ``fence``'s lease loaded the partition already
+            (this loader's lease was taken over); nothing is replaced.
     """
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -225,6 +260,7 @@ def _replacing(
     filled staging table's statistics (partitioned tables only)."""
     from django.db import connection, transaction
 
+    _lease_shaped(fence)
     app, _ = CURATED_TABLES[table]
     with door(_FEATURE) as schema, schema.models(app):
         partitioned = False
@@ -235,7 +271,7 @@ def _replacing(
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
                 yield _Target(cursor, connection, table, fresh=False)
-                _fenced(fence)
+                _record_token(schema, cursor, table, dt, fence, _fenced(fence))
             return
         started = time.monotonic()
         with _staging(schema, table, dt, rows, analyze=analyze) as target:
@@ -297,8 +333,16 @@ def _swap_in(
     indexes = _build_indexes(schema, app, table, staging)
     clock.append(time.monotonic())
     fault_point(Step.LOAD_SWAP)
-    _fenced(fence)
-    replaced = _swap(schema.partitions, table, dt, staging, indexes)
+    token = _fenced(fence)
+
+    def record(cursor: Any) -> None:
+        _record_token(schema, cursor, table, dt, fence, token)
+
+    try:
+        replaced = _swap(schema.partitions, table, dt, staging, indexes, record)
+    except LoadFencedError:
+        _drop_staging(staging)
+        raise
     clock.append(time.monotonic())
     copy, build, swap = (round(b - a, 3) for a, b in itertools.pairwise(clock))
     logger.info(
@@ -313,15 +357,36 @@ def _swap_in(
     )
 
 
-def _swap(partitions: Any, table: str, dt: date, staging: str, indexes: int) -> bool:
-    """Swap the staging table in; a swap that waited too long for the table's lock (a
-    long query on it) is rolled back and tried again, up to :data:`_SWAP_ATTEMPTS` times."""
+def _drop_staging(staging: str) -> None:
+    """Drop this load's own staging table (a refused load leaves nothing behind); a
+    failure is logged, and the next load of the day drops it as a leftover."""
+    from django.db import DatabaseError, connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {_quoted(connection, staging)}")
+    except DatabaseError:
+        logger.warning("could not drop a refused load's staging table", exc_info=True)
+
+
+def _swap(
+    partitions: Any,
+    table: str,
+    dt: date,
+    staging: str,
+    indexes: int,
+    record: Callable[[Any], None],
+) -> bool:
+    """Swap the staging table in, its fencing token recorded first in the same transaction
+    (``record``); a swap that waited too long for the table's lock (a long query on it) is
+    rolled back and tried again, up to :data:`_SWAP_ATTEMPTS` times."""
     from django.db import OperationalError, connection, transaction
 
     attempt = 1
     while True:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
+                record(cursor)
                 replaced: bool = partitions.swap_partition(
                     cursor,
                     table,
@@ -379,9 +444,43 @@ def _build_index(app: str, statement: str) -> None:
         connection.close()  # this thread's own connection
 
 
-def _fenced(fence: Fence | None) -> None:
-    if fence is not None:
-        fence()
+def _lease_shaped(fence: Fence | None) -> None:
+    """Refuse, before any work, a ``fence`` that is not a lease.
+
+    Raises:
+        TypeError: ``fence`` lacks a ``key`` or ``check()`` (a bare check callable, as an
+            earlier release took).
+    """
+    if fence is not None and (
+        not isinstance(getattr(fence, "key", None), str)
+        or not callable(getattr(fence, "check", None))
+    ):
+        raise TypeError(
+            f"fence must be the partition's lease (its key and check(), an "
+            f"etl_core.storage.Lease), got {fence!r}"
+        )
+
+
+def _fenced(fence: Fence | None) -> int | None:
+    """Check ``fence``'s lease in the store (raises once it is lost); its token, if any."""
+    return None if fence is None else fence.check()
+
+
+def _record_token(
+    schema: Any, cursor: Any, table: str, dt: date, fence: Fence | None, token: int | None
+) -> None:
+    """Record ``fence``'s ``token`` as the one ``table``'s day ``dt`` is loaded under, in
+    the caller's transaction (nothing without a fence).
+
+    Raises:
+        LoadFencedError: a newer token of the lease loaded the day already; the caller's
+            transaction is to be rolled back (the error leaving it does).
+    """
+    if fence is None or token is None:
+        return
+    newer = schema.load_fences.record_load_token(cursor, table, dt, lease=fence.key, token=token)
+    if newer is not None:
+        raise LoadFencedError(table, dt, token, newer, key=fence.key)
 
 
 def _fields(table: str) -> list[Any]:

@@ -1,0 +1,68 @@
+"""Fencing tokens of curated loads: a loader whose lease was taken over never commits.
+
+A load of a curated partition runs under the partition's lease, whose fencing token grows
+with every acquisition. A lease check before the commit is not enough: a loader can stall
+after it (a pause, the swap's lock waits) while its lease is taken over and the new holder
+loads the day, then commit and replace the newer rows. So the transaction that makes a
+load's rows visible (the partition swap on PostgreSQL, the ``DELETE`` and ``INSERT``s
+elsewhere) also calls :func:`record_load_token`: a conditional upsert into
+``etl_load_fence`` (model :class:`~etl_database_schema.ledger.models.LoadFence`,
+migration ``etl_ledger.0005_load_fence``) that writes the token only if the row holds no
+newer one. When it does, the caller rolls its transaction back; the newer rows stay.
+
+The upsert takes the row's lock, so of two loads of one partition under one lease the
+later committer waits for the earlier one and then compares against its token. A re-run
+under the same token (the same holder) passes and replaces its own load. Tokens are
+compared per lease (``lease``, the lease's key): tokens of different leases count
+independently, so each lease has its own row. The SQL is the same on PostgreSQL and
+SQLite (``INSERT … ON CONFLICT … DO UPDATE … WHERE``); statements run on a DB-API cursor
+(Django's) inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+__all__ = ["FENCE_TABLE", "record_load_token", "recorded_token"]
+
+FENCE_TABLE = "etl_load_fence"
+"""The table of the newest token each (curated table, ``dt``, lease) was loaded under."""
+
+_UPSERT = (
+    f"INSERT INTO {FENCE_TABLE} (table_name, dt, lease, token, loaded_at) "
+    "VALUES (%s, %s, %s, %s, CURRENT_TIMESTAMP) "
+    "ON CONFLICT (table_name, dt, lease) DO UPDATE "
+    "SET token = excluded.token, loaded_at = excluded.loaded_at "
+    f"WHERE {FENCE_TABLE}.token <= excluded.token"
+)
+_SELECT = f"SELECT token FROM {FENCE_TABLE} WHERE table_name = %s AND dt = %s AND lease = %s"
+
+
+def record_load_token(cursor: Any, table: str, dt: date, *, lease: str, token: int) -> int | None:
+    """Record that ``table``'s partition ``dt`` is loaded under ``lease``'s ``token``,
+    unless a newer token of that lease loaded it already; call it in the transaction that
+    makes the rows visible, and roll that transaction back when it returns a token.
+
+    Returns:
+        ``None`` when recorded (the row held no token, an older one, or this one), else
+        the newer token recorded (nothing written).
+
+    Raises:
+        ValueError: ``lease`` is empty or ``token`` is not a non-negative integer.
+    """
+    if not isinstance(lease, str) or not lease:
+        raise ValueError(f"lease must be the lease's key (a non-empty string), got {lease!r}")
+    if isinstance(token, bool) or not isinstance(token, int) or token < 0:
+        raise ValueError(f"token must be a non-negative integer (a fencing token), got {token!r}")
+    cursor.execute(_UPSERT, [table, dt, lease, token])
+    if cursor.rowcount:
+        return None
+    return recorded_token(cursor, table, dt, lease=lease)
+
+
+def recorded_token(cursor: Any, table: str, dt: date, *, lease: str) -> int | None:
+    """The newest token ``table``'s partition ``dt`` was loaded under by ``lease``, if any."""
+    cursor.execute(_SELECT, [table, dt, lease])
+    row = cursor.fetchone()
+    return None if row is None else int(row[0])

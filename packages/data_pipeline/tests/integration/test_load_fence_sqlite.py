@@ -1,0 +1,89 @@
+"""The database fence of curated loads on SQLite (a day replaced by ``DELETE`` and
+``INSERT``s in one transaction): a holder whose lease was taken over and whose successor
+loaded first is rolled back, the successor's rows stay; the same holder reloads."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from etl_core.faults import FAULT_ENV
+
+WORKER = Path(__file__).with_name("load_worker.py")
+TABLE = "retail_sales_transaction"
+DAY = "2024-05-01"
+
+
+def load(database: Path, *loads: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    return subprocess.run(
+        [sys.executable, str(WORKER), f"sqlite:///{database}", *loads],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def day_rows(database: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(database) as con:
+        return con.execute(
+            f"SELECT run_id, count(*) FROM {TABLE} WHERE dt = ? GROUP BY run_id", [DAY]
+        ).fetchall()
+
+
+def test_a_holder_whose_lease_was_taken_over_cannot_replace_its_successors_rows_on_sqlite(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "curated.sqlite3"
+
+    done = load(database, "successor:1200@8", "stale:2000@7")
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded successor 1200" in done.stdout
+    refused = next(line for line in done.stdout.splitlines() if line.startswith("refused stale"))
+    assert "was loaded under lease token 8" in refused
+    assert "this load's token 7 is older" in refused
+    assert day_rows(database) == [("successor", 1200)]
+
+
+def test_the_same_holder_reloading_replaces_its_own_load_on_sqlite(tmp_path: Path) -> None:
+    database = tmp_path / "curated.sqlite3"
+
+    done = load(database, "first:1000@7", "again:1500@7", "newer:800@8")
+
+    assert done.returncode == 0, done.stderr
+    assert "refused" not in done.stdout
+    assert day_rows(database) == [("newer", 800)]
+    with sqlite3.connect(database) as con:
+        assert con.execute("SELECT token FROM etl_load_fence").fetchall() == [(8,)]
+
+
+BARE_CHECK = """
+from datetime import date
+from data_pipeline import db
+db.connect({url!r}, migrate=True)
+try:
+    db.load_partition("retail_daily_sales", date(2024, 5, 1), ["store_code"], [], fence=lambda: 3)
+except TypeError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_fence_that_is_not_a_lease_is_refused_naming_what_is_expected(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    script = BARE_CHECK.format(url=f"sqlite:///{tmp_path / 'curated.sqlite3'}")
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "refused: fence must be the partition's lease (its key and check(), an "
+        "etl_core.storage.Lease), got <function <lambda>"
+    )
