@@ -60,7 +60,9 @@ def test_defaults_need_no_section(tmp_path: Path) -> None:
 
 
 def test_a_holiday_file_beside_the_contract_is_read_at_load(tmp_path: Path) -> None:
-    path = write(tmp_path, '[freshness]\nholidays = "../calendars/de.txt"\n')
+    path = write(
+        tmp_path, '[freshness]\nexpected = "0 6 * * *"\nholidays = "../calendars/de.txt"\n'
+    )
     calendar = tmp_path / "calendars" / "de.txt"
     calendar.parent.mkdir()
     calendar.write_text("# German public holidays\n2026-12-25 Christmas\n\n2026-12-26\n")
@@ -121,3 +123,30 @@ def test_a_bad_freshness_key_is_refused_naming_its_field_and_line(
     assert message in said
     assert file == str(path)
     assert line is not None
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ('grace = "2h"\n', "freshness.grace"),
+        ("lag_days = 1\n", "freshness.lag_days"),
+        ('holidays = ["2026-12-25"]\n', "freshness.holidays"),
+    ],
+)
+def test_a_schedule_key_without_expected_is_refused_not_ignored(
+    tmp_path: Path, section: str, field: str
+) -> None:
+    """``grace``, ``lag_days`` and ``holidays`` only shape the schedule ``expected`` gives:
+    without it nothing is due, so an operator who wrote them (and forgot or commented out
+    ``expected``) would believe deliveries are watched while no arrival is ever judged."""
+    path = write(tmp_path, '[freshness]\nwarn_after = "26h"\n' + section)
+    ((found, said, (file, line)),) = refused(path)
+    assert found == field
+    assert "only with freshness.expected" in said
+    assert file == str(path)
+    assert line is not None
+
+
+def test_schedule_keys_at_their_defaults_need_no_expected(tmp_path: Path) -> None:
+    path = write(tmp_path, '[freshness]\nwarn_after = "26h"\ngrace = "0s"\nlag_days = 0\n')
+    assert load_contract(path, environ={}).freshness.expected is None

@@ -269,6 +269,18 @@ def test_missing_required_field_is_refused(tmp_path: Path) -> None:
     assert [name for name, _, _ in errors] == ["pattern"]
 
 
+def test_a_missing_required_key_names_the_file_it_is_missing_from(tmp_path: Path) -> None:
+    """In a directory of contracts, "pattern: is required (from no source)" does not say
+    which one to fix: a key no file set is located in the file that lacks it."""
+    write(tmp_path, "good.toml", minimal())
+    lacking = write(tmp_path, "lacking.toml", 'dataset = "a"\nsource = "b"\n')
+    with pytest.raises(ContractError) as caught:
+        load_contracts(tmp_path, environ={})
+    ((error),) = caught.value.errors
+    assert (error.field, error.source) == ("pattern", str(lacking))
+    assert "1 error in 1 file" in str(caught.value)
+
+
 def test_contract_without_columns_is_refused_unless_its_schema_is_open(tmp_path: Path) -> None:
     _, errors = refusal(tmp_path, 'dataset = "a"\nsource = "b"\npattern = "b_{date:%Y%m%d}.csv"\n')
     assert [(name, "schema.mode = 'open'" in message) for name, message, _ in errors] == [

@@ -204,13 +204,17 @@ class StatusService:
     def refresh(self) -> Snapshot:
         """Run one cycle now: collect the storage metrics, evaluate, record, render; keep it.
 
-        A store that cannot be read keeps the last good results; a history that cannot be
-        recorded keeps the new ones. Either way the cycle's error is kept and readiness fails.
+        A store that cannot be read (a local store's directory gone included) keeps the
+        last good results; a history that cannot be recorded keeps the new ones. Either way
+        the cycle's error is kept and readiness fails.
         """
         started = time.perf_counter()
         began = self.clock.now()
         previous = self._snapshot
         try:
+            # A local store's directory gone (unmounted, removed) lists as empty: asked
+            # first, so it fails the cycle like an unreachable bucket, never reads as empty.
+            self.store.check()
             storage = self.storage.collect(began)
             evaluation = evaluate(self.contracts, self.store, self.clock, manifests=storage)
         except (EtlError, OSError) as exc:

@@ -33,7 +33,8 @@ class ObservabilitySettings(RuntimeSettings):
     alert_webhooks: tuple[Secret, ...] = ()
     """Generic webhooks alerts are posted to as JSON (``env:NAME`` / ``file:/path``)."""
     alert_reminder_interval: timedelta = timedelta(hours=4)
-    """How often an open alert is told again (0: never); acknowledged ones are not."""
+    """How often an open alert is told again (0: never, else a minute or more);
+    acknowledged ones are not."""
     alert_delivery_deadline: timedelta = timedelta(minutes=5)
     """How long a failing delivery is retried (with backoff); ``check`` waits at most this.
     Longer than 0s: with none, every notification would be given up unsent."""
@@ -57,6 +58,14 @@ class ObservabilitySettings(RuntimeSettings):
             "storage_reconcile_interval",
         ):
             checks.positive_interval(name)
+        # a bare number is seconds: "4" meant four hours, and reminding every open alert at
+        # every cycle floods the channel until someone mutes it, the next alert with it
+        reminder = self.alert_reminder_interval
+        checks.require(
+            reminder == timedelta(0) or reminder >= timedelta(minutes=1),
+            "alert_reminder_interval",
+            "0 (no reminders) or a minute or more (a bare number is seconds: '4h' for hours)",
+        )
         checks.require(0 <= self.serve_port <= 65535, "serve_port", "from 0 to 65535")
         # an empty host binds every interface: said as 0.0.0.0, never by a flag or file left
         # empty; a space at either end binds nothing (exit 1 at start-up, not naming it)

@@ -79,7 +79,8 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
             ``params`` hold more than ``at``, ``record`` and ``replay`` (booleans), or both
             ``record`` and ``replay`` (a replay goes into no history and no alert).
         ContractError: no contract declares the dataset.
-        StorageError: the store could not be read (or, recording, written).
+        StorageError: the store could not be read (its local directory gone included) or,
+            recording, written.
     """
     if (unit.lane, unit.kind) != (OBSERVABILITY, MONITOR):
         raise InvalidUnitError(f"expected a {OBSERVABILITY} {MONITOR} unit, got {unit.id}",
@@ -95,7 +96,9 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
             f"a replayed instant is never recorded: expected {RECORD} or {REPLAY}, not both",
             field=f"params.{RECORD}",
         )
-    status = evaluate_dataset(context.contracts.get(unit.key), context.store, at, replay=replay)
+    contract = context.contracts.get(unit.key)
+    context.store.check()  # a worker outlives a mount: a store gone is no empty store
+    status = evaluate_dataset(contract, context.store, at, replay=replay)
     if params.get(RECORD):
         if context.record is None:
             raise InvalidUnitError("this context records no evaluation", field=f"params.{RECORD}")

@@ -183,6 +183,36 @@ def test_an_unavailable_url_secret_is_a_failure_naming_its_reference() -> None:
     assert any("ALERT_HOOK is not set" in str(r["event"]) for r in logs)
 
 
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "hooks.example.com/T0001",
+        "ftp://hooks.example.com/T0001",
+        "http:/hooks.example.com",
+        "https:///T0",
+    ],
+)
+def test_a_url_secret_that_is_no_web_address_is_given_up_at_once_naming_its_reference(
+    garbage: str,
+) -> None:
+    """A typo in the webhook URL (no scheme, another scheme, no host) is no network blip:
+    it is said at once, naming the reference and what was expected, not retried for the
+    whole deadline with httpx's words, and stays owed (not settled) until it is fixed."""
+    slow = RetryPolicy(attempts=6, initial_delay=30.0, max_delay=30.0, jitter=False)
+    secret = Secret("env:ALERT_HOOK", environ={"ALERT_HOOK": garbage})
+    dispatcher = Dispatcher([WebhookChannel(secret)], policy=slow)
+    with capture_logs() as logs:
+        dispatcher.submit([notification()])
+        assert dispatcher.drain(10)  # no 30 s wait for a retry
+        dispatcher.close()
+    assert dispatcher.outcomes == {("webhook", "failed"): 1}
+    assert dispatcher.settled() == []  # still owed: told once the URL is fixed
+    (error,) = [r for r in logs if r["level"] == "error"]
+    assert "env:ALERT_HOOK" in error["event"]
+    assert "expected an http:// or https:// URL with a host" in error["event"]
+    assert garbage not in json.dumps(logs, default=str)  # it may carry the credential
+
+
 def test_a_notification_submitted_again_while_it_is_retried_is_not_queued_twice() -> None:
     slow = RetryPolicy(attempts=3, initial_delay=30.0, max_delay=30.0, jitter=False)
     channel = WebhookChannel(secret_url(closed_port_url()))

@@ -210,3 +210,47 @@ def test_each_event_is_owed_to_every_channel_and_a_reminder_never_replaces_an_ow
 def test_without_channels_nothing_is_owed(book: AlertBook) -> None:
     book.observe(evaluation(START, age("sales", "landing", "critical")))
     assert book.store.owed() == []
+
+
+def arrival(day: str, level: Level, state: str, why: str) -> Result:
+    return Result("pos", "arrival", day, level, state, "", "due 06:00, grace 2h", why)
+
+
+def test_a_missing_file_that_leaves_the_window_resolves_saying_it_never_arrived(
+    book: AlertBook,
+) -> None:
+    """The arrival alert of a file that never came resolves once its date leaves
+    ``lookback_days``: its resolution says the date left the window without the file,
+    so nobody reads "resolved" as "it arrived"."""
+    missing = "the 2026-12-15 file of pos did not arrive: due 06:00, 4h past its grace"
+    book.observe(
+        evaluation(
+            START,
+            arrival("2026-12-14", "ok", "on_time", "the 2026-12-14 file arrived in time"),
+            arrival("2026-12-15", "critical", "missing", missing),
+        )
+    )
+    later = START + timedelta(days=3)
+    (resolved,) = book.observe(
+        evaluation(
+            later,
+            arrival("2026-12-16", "ok", "on_time", "the 2026-12-16 file arrived in time"),
+            arrival("2026-12-17", "ok", "on_time", "the 2026-12-17 file arrived in time"),
+        )
+    )
+
+    assert resolved.event == "resolved"
+    assert "2026-12-15 left the lookback window without its file arriving" in (
+        resolved.alert.summary
+    )
+
+
+def test_a_missing_file_that_arrived_resolves_without_a_window_notice(book: AlertBook) -> None:
+    missing = "the 2026-12-15 file of pos did not arrive: due 06:00, 4h past its grace"
+    book.observe(evaluation(START, arrival("2026-12-15", "critical", "missing", missing)))
+    came = "the 2026-12-15 file arrived after its due time and grace"
+    (resolved,) = book.observe(
+        evaluation(START + timedelta(hours=3), arrival("2026-12-15", "ok", "late", came))
+    )
+    assert resolved.event == "resolved"
+    assert "lookback window" not in resolved.alert.summary

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,3 +151,30 @@ def test_an_unknown_executor_is_refused(tmp_path: Path) -> None:
     done = run(env, "check")
     assert done.returncode == 2
     assert "executor" in done.stderr
+
+
+def test_a_monitor_unit_on_a_store_whose_directory_is_gone_fails_not_reads_as_empty(
+    lake: Any, weekday_contract: Any
+) -> None:
+    """A worker outlives its store's mount: a unit run after the directory went away
+    fails (the unit's error, retried or reported) instead of judging every zone empty and
+    recording ``unknown`` for a dataset whose files are there once the volume is back."""
+    from etl_core.contracts import ContractSet
+    from etl_core.errors import StorageError
+    from etl_core.work.events import monitor_unit
+    from observability.work import MonitorContext, run_unit
+
+    lake.drop("pos", "pos_20261221.csv", datetime(2026, 12, 21, 5, tzinfo=UTC))
+    context = MonitorContext(lake.store, ContractSet((weekday_contract(expected=None),)))
+    unit = monitor_unit("pos", datetime(2026, 12, 21, 6, tzinfo=UTC))
+    assert run_unit(context, unit).level == "ok"
+    away = lake.root.with_name("lake-away")
+
+    lake.root.rename(away)
+    try:
+        with pytest.raises(StorageError) as raised:
+            run_unit(context, unit)
+    finally:
+        away.rename(lake.root)
+
+    assert "does not exist" in str(raised.value)

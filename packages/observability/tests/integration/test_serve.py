@@ -471,3 +471,33 @@ def test_the_cycles_run_in_a_child_process_restarted_when_it_dies(
     assert cycle_child(process.pid) != child
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 143
+
+
+def test_a_store_directory_gone_while_serving_fails_the_cycle_not_reads_as_empty(
+    in_process: tuple[str, Any, Any], lake: Any, clock: Any, berlin: Any
+) -> None:
+    """An unmounted or removed local store is an unreachable store, never an empty one:
+    the cycle fails (readiness says why) and the last results stay, instead of every
+    dataset turning ``unknown`` behind a ready service."""
+    base, service, _ = in_process
+    clock.set(berlin(21, 12))
+    lake.drop("pos", "pos_20261221.csv", berlin(21, 11, 30))
+    service.refresh()
+    good = json.loads(get(f"{base}/api/status")[2])
+    away = lake.root.with_name("lake-away")
+
+    lake.root.rename(away)
+    try:
+        clock.advance(timedelta(minutes=5))
+        service.refresh()
+        code, _, body = get(f"{base}/readyz")
+        status = json.loads(get(f"{base}/api/status")[2])
+    finally:
+        away.rename(lake.root)
+
+    assert good["datasets"][0]["level"] == "ok"
+    assert code == 503
+    assert "does not exist" in body
+    assert status["datasets"] == good["datasets"]
+    service.refresh()
+    assert get(f"{base}/readyz")[0] == 200

@@ -103,3 +103,29 @@ def test_an_empty_serve_host_flag_or_file_value_is_refused_not_every_interface(
 
     assert "override serve_host" in str(from_flag.value)
     assert "etl.toml:1: key serve_host" in str(from_file.value)
+
+
+@pytest.mark.parametrize("written", ["4", "4s", "59s"])
+def test_a_reminder_interval_under_a_minute_is_refused_as_a_likely_unit_typo(
+    tmp_path: Path, written: str
+) -> None:
+    """``alert_reminder_interval = 4`` meant four hours: read as 4 seconds, every open alert
+    would be told again at every ``serve`` cycle and ``check`` run, a flood that gets the
+    channel muted (and the next real alert with it). Refused naming the file and key."""
+    (tmp_path / "etl.toml").write_text(f'[observability]\nalert_reminder_interval = "{written}"\n')
+
+    with pytest.raises(ConfigError) as refused:
+        load_runtime_settings(
+            ObservabilitySettings, {"config_dir": str(tmp_path)}, env={}, lane="observability"
+        )
+
+    said = str(refused.value)
+    assert "etl.toml:2: key observability.alert_reminder_interval" in said
+    assert "must be 0 (no reminders) or a minute or more" in said
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("0", 0), ("1m", 60), ("4h", 14400)])
+def test_no_reminders_or_one_a_minute_or_rarer_is_kept(written: str, seconds: int) -> None:
+    env = {"ETL_ALERT_REMINDER_INTERVAL": written}
+    settings, _ = load_runtime_settings(ObservabilitySettings, {}, env=env)
+    assert settings.alert_reminder_interval.total_seconds() == seconds

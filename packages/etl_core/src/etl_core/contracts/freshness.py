@@ -275,8 +275,31 @@ class Freshness:
                 self.holidays.read(folder)
             except ValueError as exc:
                 found.append(("holidays", str(exc)))
+        said = {name for name, _ in found}
+        found += [problem for problem in self._unscheduled_problems() if problem[0] not in said]
         found += self._volume_problems()
         return found
+
+    def _unscheduled_problems(self) -> list[tuple[str, str]]:
+        """The schedule's keys set without ``expected``: nothing is due, so they would be
+        ignored while the one who wrote them believes deliveries are watched."""
+        if self.expected is not None:
+            return []
+        set_alone = [
+            ("grace", self.grace != timedelta(0)),
+            ("lag_days", self.lag_days != 0),
+            ("holidays", bool(self.holidays.dates) or self.holidays.file is not None),
+        ]
+        return [
+            (
+                name,
+                "is read only with freshness.expected (when deliveries are due, a cron such "
+                "as '0 6 * * 1-5'): without it nothing is due and it would be ignored; "
+                "set expected, or remove it",
+            )
+            for name, is_set in set_alone
+            if is_set
+        ]
 
     def _schedule_problems(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []

@@ -11,11 +11,18 @@ from etl_core.errors import ConfigError, FieldError
 _TOML_ERROR_LINE = re.compile(r"at line (\d+)")
 
 
+_NOWHERE = frozenset({"no source", "default", "validation"})
+"""Sources the settings loader gives a value no file set: said as the contract's file."""
+
+
 def load_errors(exc: ConfigError, path: Path) -> list[FieldError]:
     """The errors of a failed load of ``path``, a TOML syntax error turned into one with
     its line."""
-    if exc.errors:
-        return list(exc.errors)
+    if exc.errors:  # a key no file set (required, missing) is located in the one lacking it
+        return [
+            FieldError(e.field, e.message, str(path)) if e.source in _NOWHERE else e
+            for e in exc.errors
+        ]
     cause = exc.__cause__
     if isinstance(cause, tomllib.TOMLDecodeError):
         line = _TOML_ERROR_LINE.search(str(cause))

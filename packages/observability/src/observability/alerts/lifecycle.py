@@ -19,8 +19,9 @@ process: the watch (:mod:`observability.alerts.watch`) delivers and settles it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from observability.alerts.errors import AlertNotFoundError
@@ -37,6 +38,8 @@ which is a monitor to change, not an alert to silence for good."""
 
 _SEVERITY = {"warn": 1, "critical": 2}
 _SUMMARY_RESULTS = 3
+_NEVER_CAME = re.compile(r"(?:^|; )(\d{4}-\d{2}-\d{2}): the \1 file of .*? did not arrive")
+"""A missing date in an arrival alert's summary (``<date>: <why>``, the monitor's words)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Condition:
     summary: str
     judged: bool = True
     """False when every result is an age nothing judges (``unjudged``)."""
+    subjects: frozenset[str] = field(default_factory=frozenset)
+    """Every result's subject (an arrival's judged dates)."""
 
 
 def conditions(evaluation: Evaluation) -> dict[str, Condition]:
@@ -71,7 +76,8 @@ def conditions(evaluation: Evaluation) -> dict[str, Condition]:
         summary = said + (f" (and {more} more)" if more > 0 else "")
         key = fingerprint(dataset, monitor, subject)
         judged = any(r.state != UNJUDGED for r in results)
-        found[key] = Condition(key, dataset, monitor, subject, level, summary, judged)
+        subjects = frozenset(r.subject for r in results)
+        found[key] = Condition(key, dataset, monitor, subject, level, summary, judged, subjects)
     return found
 
 
@@ -188,7 +194,8 @@ class AlertBook:
         if condition.level in ("ok", "unknown"):  # ok, or judged by nothing any more
             if before is None:
                 return None, None
-            return _resolved(before, condition.summary, now), "resolved"
+            summary = condition.summary + _left_the_window(before, condition)
+            return _resolved(before, summary, now), "resolved"
         level: AlertLevel = "critical" if condition.level == "critical" else "warn"
         if before is None:
             opened = Alert(
@@ -232,6 +239,19 @@ class AlertBook:
             return False
         last = alert.notified_at or alert.opened_at
         return now - last >= self.reminder_interval
+
+
+def _left_the_window(before: Alert, condition: Condition) -> str:
+    """The missing dates of an arrival alert no longer judged, said as such: a file that
+    never came resolves its alert once its date leaves ``lookback_days``, and "resolved"
+    must not read as "it arrived". ``""`` when none did."""
+    if before.monitor != "arrival":
+        return ""
+    gone = [day for day in _NEVER_CAME.findall(before.summary) if day not in condition.subjects]
+    if not gone:
+        return ""
+    files = "its file" if len(gone) == 1 else "their files"
+    return f"; {', '.join(gone)} left the lookback window without {files} arriving"
 
 
 def _resolved(alert: Alert, summary: str, now: datetime) -> Alert:

@@ -313,6 +313,14 @@ class Dispatcher:
         except EtlError as exc:
             self._give_up(delivery, f"its URL is unavailable: {exc}")
             return None
+        problem = _not_a_web_address(url)
+        if problem:  # a typo, not a network blip: said at once, still owed once fixed
+            self._give_up(
+                delivery,
+                f"the URL {channel.url.reference} holds is not a web address ({problem}):"
+                " expected an http:// or https:// URL with a host",
+            )
+            return None
         self._redaction.urls.add(url)
         hint: float | None = None
         try:
@@ -377,6 +385,25 @@ class Dispatcher:
             why,
             extra={"dataset": alert.dataset},
         )
+
+
+def _not_a_web_address(url: str) -> str:
+    """Why ``url`` cannot be posted to (no ``http``/``https`` scheme, no host), or ``""``.
+
+    Says what is wrong without quoting the URL, which carries the webhook's credential.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return "it does not parse as a URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+    if not host:
+        return "no host"
+    return ""
 
 
 def _without(text: str, secret: str) -> str:
