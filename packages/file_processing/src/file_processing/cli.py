@@ -624,7 +624,7 @@ def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Tabl
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
             escaped(strip_zone(o.key, LANDING)),
-            Text(o.status, style=style),
+            Text(o.metric_outcome, style=style),
             o.partition or "-",
             str(o.rows) if o.rows else "-",
             o.reason["code"] if o.reason else o.detail or "-",
@@ -633,8 +633,7 @@ def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Tabl
 
 
 def _print_summary(summary: ScanSummary, as_json: bool) -> None:
-    counts = {s: summary.count(s) for s in ("validated", "quarantined", "skipped")}
-    counts["failed"] = len(summary.failures)
+    counts = summary.counts()
     if as_json:
         data = {
             "counts": counts,
@@ -654,7 +653,10 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
     for failure in summary.failures:
         said = Text.assemble(("failed", "red"), f" {escaped(failure.key)}: {failure.error}")
         out.print(said, highlight=False)
-    line = ", ".join(f"{n} {status}" for status, n in counts.items())
+    # settling is said when there is some: most stores never set landing_min_age
+    line = ", ".join(
+        f"{n} {outcome}" for outcome, n in counts.items() if n or outcome != "settling"
+    )
     if summary.superseded():
         line += f"; {summary.superseded()} earlier quarantine(s) closed as superseded"
     if summary.revalidated():

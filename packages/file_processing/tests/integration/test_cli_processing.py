@@ -132,7 +132,13 @@ def test_scan_summary_counts_outcomes_and_exits_3_when_something_was_quarantined
     done = cli(local, "scan", "--json", "--concurrency", "1")
     assert done.returncode == 3, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"validated": 1, "quarantined": 1, "skipped": 1, "failed": 0}
+    assert summary["counts"] == {
+        "validated": 1,
+        "quarantined": 1,
+        "skipped": 1,
+        "settling": 0,
+        "failed": 0,
+    }
     assert summary["by_reason"] == {"contract.unmatched": 1, "duplicate": 1}
     again = cli(local, "scan", "--json")
     assert again.returncode == 0
@@ -323,7 +329,13 @@ def test_scan_with_an_unreadable_landing_object_fails_it_alone_and_processes_the
         path.chmod(0o644)
     assert done.returncode == 1, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"validated": 1, "quarantined": 0, "skipped": 0, "failed": 1}
+    assert summary["counts"] == {
+        "validated": 1,
+        "quarantined": 0,
+        "skipped": 0,
+        "settling": 0,
+        "failed": 1,
+    }
     assert f"cannot read '{hidden}'" in done.stderr
     assert "Permission denied" in done.stderr
     assert local.keys("validated/orders/dt=2026-11-02/")
