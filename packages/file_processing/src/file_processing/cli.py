@@ -88,9 +88,7 @@ def reasons(
     if as_json:
         _print_json({code.value: describe(code) for code in Reason})
         return
-    from rich.table import Table
-
-    table = Table("reason code", "meaning")
+    table = _whole_table("reason code", "meaning")
     for code in Reason:
         table.add_row(code.value, describe(code))
     out.print(table)
@@ -146,9 +144,8 @@ def inspect(
         _print_json({"file": str(path), "status": "ok", "members": members})
         return
     from rich.filesize import decimal as human_size
-    from rich.table import Table
 
-    table = Table("member", "size", "content", title=str(path))
+    table = _whole_table("member", "size", "content", title=str(path))
     for m in members:
         # a member's name is the vendor's: no escape sequence of it reaches the terminal
         member = escaped(str(m["member"]))
@@ -614,12 +611,26 @@ def _print_json(data: object) -> None:
     out.file.flush()
 
 
-def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
+def _whole_table(*headers: str, title: str | None = None) -> Table:
+    """A table of ``headers`` whose cells are shown whole: text wraps at its spaces and a
+    word wider than its column (a key, a member's name, a reason code) is folded over
+    lines, never cut short with an ellipsis (Rich's default), so an operator can copy it
+    (``quarantine show`` takes the key ``quarantine list`` shows)."""
     from rich.table import Table
+
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold", no_wrap=False)
+    return table
+
+
+def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
     from rich.text import Text
 
-    table = Table("landing key", "status", "dt", "rows", title=escaped(title) if title else None)
-    table.add_column("reason / detail", min_width=len("archive.path_traversal"))
+    table = _whole_table(
+        "landing key", "status", "dt", "rows", title=escaped(title) if title else None
+    )
+    table.add_column("reason / detail", min_width=len("archive.path_traversal"), overflow="fold")
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
@@ -694,10 +705,8 @@ def quarantine_list(
     if as_json:
         _print_json([r.to_dict() for r in records])
         return
-    from rich.table import Table
-
-    table = Table("quarantined object", "quarantined at", "released")
-    table.add_column("reason", min_width=len("archive.path_traversal"))
+    table = _whole_table("quarantined object", "quarantined at", "released")
+    table.add_column("reason", min_width=len("archive.path_traversal"), overflow="fold")
     for r in records:
         table.add_row(
             strip_zone(r.key, QUARANTINE),
