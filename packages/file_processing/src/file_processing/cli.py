@@ -776,11 +776,28 @@ def quarantine_release(
             _mirror_earlier_release(session.settings.database_url, read_record(store, found.key))
             raise typer.Exit(ExitCode.USAGE) from None
     if _database(session.settings.database_url):
-        db.record_release(record)
+        _record_release(record)
     out.print(
         f"released {record.key}: {escaped(record.source_key)} will be processed by the next scan",
         highlight=False,
     )
+
+
+def _record_release(record: QuarantineRecord) -> bool:
+    """Record ``record``'s release on its database row; when no row matched (quarantined
+    before the database was attached, or the row deleted) warn, naming the key, that the
+    release is in the store only. Whether a row recorded it."""
+    if db.record_release(record):
+        return True
+    cli.notice(
+        f"{escaped(record.key)}: no database row matched this quarantine key (quarantined "
+        "before the database was attached, or its row deleted): its release is recorded "
+        "in the store only",
+        level=logging.WARNING,
+        style="yellow",
+        fields={"key": record.key},
+    )
+    return False
 
 
 def _mirror_earlier_release(database_url: str | None, record: QuarantineRecord) -> None:
@@ -789,8 +806,7 @@ def _mirror_earlier_release(database_url: str | None, record: QuarantineRecord) 
     the ``quarantine_open`` alert firing, with no other way to close it."""
     if not (record.released and not record.superseded and not record.revalidated):
         return
-    if _database(database_url):
-        db.record_release(record)
+    if _database(database_url) and _record_release(record):
         cli.notice(
             f"{record.key}: its release by {record.released_by} is recorded in the database "
             "(again: an earlier copy may have failed)",
