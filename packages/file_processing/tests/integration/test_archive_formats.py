@@ -471,9 +471,14 @@ def test_a_tar_cut_before_its_end_marker_or_garbage_is_refused_as_corrupt_not_em
 def test_zeros_not_named_or_declared_a_tar_are_plain_data(tmp_path: Path, workdir: Path) -> None:
     path = tmp_path / "data.csv"
     path.write_bytes(tar_of({}))
+    declared_plain = tmp_path / "data.tar"
+    declared_plain.write_bytes(tar_of({}))
 
     for packing in ("auto", "none"):
         assert contents(path, path.name, workdir, packing=packing) == {"data.csv": tar_of({})}
+    assert contents(declared_plain, declared_plain.name, workdir, packing="none") == {
+        "data.tar": tar_of({})
+    }
 
 
 # ------------------------------------------------------------------ a format added

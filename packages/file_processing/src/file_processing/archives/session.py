@@ -130,8 +130,12 @@ class Session:
         return kind
 
     def _promises_tar(self, path: str, mode: Packing) -> bool:
+        """Whether the packing declared, or else the name, promises a tar (a contract
+        declaring ``none`` overrides the name: zeros are no magic to contradict it)."""
+        if mode is not Packing.AUTO:
+            return mode is Packing.TAR
         lowered = path.lower()
-        return mode is Packing.TAR or any(
+        return any(
             lowered.endswith(s)
             for f in self.formats.values()
             if f.kind is Kind.TAR
