@@ -53,8 +53,11 @@ class DeferredConsole:
         if self._console is None and self._ahead is None:
             printing = RICH_PRINTING if self._emoji else RICH_PRINTING[:1]
             names = (*printing, *modules)
+            # not a daemon: a command exiting at once (an error before any print) waits
+            # for it, where the interpreter finalising under a daemon thread still
+            # importing crashed now and then (exit 139 instead of the command's code)
             self._ahead = threading.Thread(
-                target=_import_quietly, args=(names,), name="rich-import", daemon=True
+                target=_import_quietly, args=(names,), name="rich-import", daemon=False
             )
             self._ahead.start()
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +166,28 @@ def test_a_module_that_cannot_be_imported_ahead_fails_only_where_it_is_used() ->
     console._ahead.join()
     with pytest.raises(ModuleNotFoundError):
         __import__("etl_core_no_such_module")
+
+
+def test_a_command_exiting_at_once_waits_for_the_import_ahead_under_way(tmp_path: Path) -> None:
+    """An error path that exits before anything is printed (``process`` of a missing key)
+    must not leave the interpreter finalising under a thread still importing: a daemon
+    import thread killed there crashed it now and then (exit 139, not the command's 2)."""
+    (tmp_path / "slow_module.py").write_text(
+        "import pathlib, time\n"
+        "time.sleep(0.5)\n"
+        f"pathlib.Path({str(tmp_path / 'imported')!r}).touch()\n"
+    )
+    code = (
+        "import sys\n"
+        "from etl_core.console import DeferredConsole\n"
+        "DeferredConsole().import_ahead('slow_module')\n"
+        "sys.exit(2)\n"
+    )
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=environ
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert (tmp_path / "imported").exists()

@@ -88,9 +88,7 @@ def reasons(
     if as_json:
         _print_json({code.value: describe(code) for code in Reason})
         return
-    from rich.table import Table
-
-    table = Table("reason code", "meaning")
+    table = _whole_table("reason code", "meaning")
     for code in Reason:
         table.add_row(code.value, describe(code))
     out.print(table)
@@ -146,9 +144,8 @@ def inspect(
         _print_json({"file": str(path), "status": "ok", "members": members})
         return
     from rich.filesize import decimal as human_size
-    from rich.table import Table
 
-    table = Table("member", "size", "content", title=str(path))
+    table = _whole_table("member", "size", "content", title=str(path))
     for m in members:
         # a member's name is the vendor's: no escape sequence of it reaches the terminal
         member = escaped(str(m["member"]))
@@ -614,17 +611,31 @@ def _print_json(data: object) -> None:
     out.file.flush()
 
 
-def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
+def _whole_table(*headers: str, title: str | None = None) -> Table:
+    """A table of ``headers`` whose cells are shown whole: text wraps at its spaces and a
+    word wider than its column (a key, a member's name, a reason code) is folded over
+    lines, never cut short with an ellipsis (Rich's default), so an operator can copy it
+    (``quarantine show`` takes the key ``quarantine list`` shows)."""
     from rich.table import Table
+
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold", no_wrap=False)
+    return table
+
+
+def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Table:
     from rich.text import Text
 
-    table = Table("landing key", "status", "dt", "rows", title=escaped(title) if title else None)
-    table.add_column("reason / detail", min_width=len("archive.path_traversal"))
+    table = _whole_table(
+        "landing key", "status", "dt", "rows", title=escaped(title) if title else None
+    )
+    table.add_column("reason / detail", min_width=len("archive.path_traversal"), overflow="fold")
     for o in outcomes:
         style = {"validated": "green", "quarantined": "red"}.get(o.status, "yellow")
         table.add_row(
             escaped(strip_zone(o.key, LANDING)),
-            Text(o.status, style=style),
+            Text(o.metric_outcome, style=style),
             o.partition or "-",
             str(o.rows) if o.rows else "-",
             o.reason["code"] if o.reason else o.detail or "-",
@@ -633,8 +644,7 @@ def _outcome_table(outcomes: list[Outcome], *, title: str | None = None) -> Tabl
 
 
 def _print_summary(summary: ScanSummary, as_json: bool) -> None:
-    counts = {s: summary.count(s) for s in ("validated", "quarantined", "skipped")}
-    counts["failed"] = len(summary.failures)
+    counts = summary.counts()
     if as_json:
         data = {
             "counts": counts,
@@ -654,7 +664,10 @@ def _print_summary(summary: ScanSummary, as_json: bool) -> None:
     for failure in summary.failures:
         said = Text.assemble(("failed", "red"), f" {escaped(failure.key)}: {failure.error}")
         out.print(said, highlight=False)
-    line = ", ".join(f"{n} {status}" for status, n in counts.items())
+    # settling is said when there is some: most stores never set landing_min_age
+    line = ", ".join(
+        f"{n} {outcome}" for outcome, n in counts.items() if n or outcome != "settling"
+    )
     if summary.superseded():
         line += f"; {summary.superseded()} earlier quarantine(s) closed as superseded"
     if summary.revalidated():
@@ -692,10 +705,8 @@ def quarantine_list(
     if as_json:
         _print_json([r.to_dict() for r in records])
         return
-    from rich.table import Table
-
-    table = Table("quarantined object", "quarantined at", "released")
-    table.add_column("reason", min_width=len("archive.path_traversal"))
+    table = _whole_table("quarantined object", "quarantined at", "released")
+    table.add_column("reason", min_width=len("archive.path_traversal"), overflow="fold")
     for r in records:
         table.add_row(
             strip_zone(r.key, QUARANTINE),
@@ -765,11 +776,28 @@ def quarantine_release(
             _mirror_earlier_release(session.settings.database_url, read_record(store, found.key))
             raise typer.Exit(ExitCode.USAGE) from None
     if _database(session.settings.database_url):
-        db.record_release(record)
+        _record_release(record)
     out.print(
         f"released {record.key}: {escaped(record.source_key)} will be processed by the next scan",
         highlight=False,
     )
+
+
+def _record_release(record: QuarantineRecord) -> bool:
+    """Record ``record``'s release on its database row; when no row matched (quarantined
+    before the database was attached, or the row deleted) warn, naming the key, that the
+    release is in the store only. Whether a row recorded it."""
+    if db.record_release(record):
+        return True
+    cli.notice(
+        f"{escaped(record.key)}: no database row matched this quarantine key (quarantined "
+        "before the database was attached, or its row deleted): its release is recorded "
+        "in the store only",
+        level=logging.WARNING,
+        style="yellow",
+        fields={"key": record.key},
+    )
+    return False
 
 
 def _mirror_earlier_release(database_url: str | None, record: QuarantineRecord) -> None:
@@ -778,8 +806,7 @@ def _mirror_earlier_release(database_url: str | None, record: QuarantineRecord) 
     the ``quarantine_open`` alert firing, with no other way to close it."""
     if not (record.released and not record.superseded and not record.revalidated):
         return
-    if _database(database_url):
-        db.record_release(record)
+    if _database(database_url) and _record_release(record):
         cli.notice(
             f"{record.key}: its release by {record.released_by} is recorded in the database "
             "(again: an earlier copy may have failed)",

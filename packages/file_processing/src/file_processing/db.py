@@ -99,13 +99,24 @@ def record_outcome(
             )
 
 
-def record_release(quarantine: QuarantineRecord) -> None:
-    """Mirror the release of a quarantined object."""
+def record_release(quarantine: QuarantineRecord) -> int:
+    """Mirror the release of a quarantined object on its database row.
+
+    Returns:
+        The rows updated: 1, or 0 when the database's ledger holds no row of that
+        quarantine key (quarantined before the database was attached, or its row
+        deleted): then nothing was recorded, which the caller says.
+    """
     with _door() as schema, schema.models(schema.LEDGER_APP) as ledger:
-        ledger["QuarantineRecord"].objects.filter(quarantine_key=quarantine.key).update(
-            released_at=datetime.fromisoformat(quarantine.released_at or ""),
-            released_by=quarantine.released_by or "unknown",
+        updated: int = (
+            ledger["QuarantineRecord"]
+            .objects.filter(quarantine_key=quarantine.key)
+            .update(
+                released_at=datetime.fromisoformat(quarantine.released_at or ""),
+                released_by=quarantine.released_by or "unknown",
+            )
         )
+    return updated
 
 
 def run_recorder(database_url: str) -> RunRecorder:

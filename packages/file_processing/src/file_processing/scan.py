@@ -49,9 +49,18 @@ class ScanSummary:
     outcomes: list[Outcome] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
-        """How many objects ended with ``status``."""
-        return sum(1 for o in self.outcomes if o.status == status)
+    def count(self, outcome: str) -> int:
+        """How many objects ended with ``outcome``: a status, or ``settling`` (those
+        ``skipped`` only because they may still be uploading, not in ``skipped``'s count),
+        as :attr:`Outcome.metric_outcome` labels them."""
+        return sum(1 for o in self.outcomes if o.metric_outcome == outcome)
+
+    def counts(self) -> dict[str, int]:
+        """Objects per outcome, as ``scan`` reports them: ``validated``, ``quarantined``,
+        ``skipped``, ``settling`` (a later scan takes them) and ``failed``."""
+        counts = {o: self.count(o) for o in ("validated", "quarantined", "skipped", "settling")}
+        counts["failed"] = len(self.failures)
+        return counts
 
     def superseded(self) -> int:
         """How many open quarantine records of earlier deliveries the validated ones closed."""

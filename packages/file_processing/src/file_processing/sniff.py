@@ -1,7 +1,8 @@
 """Content detection by magic bytes: what a file *is*, whatever its name says.
 
 Unpacking and decryption decide from the first :data:`SNIFF_SIZE` bytes only; a
-file's extension is never trusted (it is only used to notice disguised files).
+file's extension is never trusted (it is only used to notice disguised files, and to
+tell a tar of no entries, which has no magic, from zeros: :func:`is_tar_end_marker`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from enum import StrEnum
 __all__ = [
     "PGP_SNIFF_SIZE",
     "SNIFF_SIZE",
+    "TAR_END_MARKER_SIZE",
     "ZIP_TAIL_SIZE",
     "Kind",
     "PgpForm",
     "is_pgp",
+    "is_tar_end_marker",
     "pgp_form",
     "sniff",
     "zip_entries",
@@ -26,6 +29,9 @@ SNIFF_SIZE = 1024
 """Bytes of the head that :func:`sniff` needs to decide (tar's magic sits at offset 257)."""
 PGP_SNIFF_SIZE = 64 * 1024
 """Bytes of the head :func:`pgp_form` looks through for an armour line after a preamble."""
+
+TAR_END_MARKER_SIZE = 2 * 512
+"""Bytes of a tar's end marker (two zero blocks): the whole of a tar of no entries."""
 
 ZIP_TAIL_SIZE = 22 + 0xFFFF
 """Bytes of the tail :func:`zip_entries` needs: the end record and the longest comment."""
@@ -131,6 +137,17 @@ def sniff(head: bytes) -> Kind:
     if _is_windows_executable(head):
         return Kind.EXECUTABLE
     return Kind.PLAIN
+
+
+def is_tar_end_marker(head: bytes) -> bool:
+    """Whether ``head`` opens with a tar's end marker: all a tar of no entries holds.
+
+    Such a tar has no header, so no ``ustar`` magic for :func:`sniff` to find; and zeros
+    alone are no tar (a file zero-filled by a crash is plain data), so the unpacker asks
+    only where a name or the declared packing promises a tar. What follows the marker is
+    ignored, as after any tar's end.
+    """
+    return len(head) >= TAR_END_MARKER_SIZE and not any(head[:TAR_END_MARKER_SIZE])
 
 
 def is_pgp(head: bytes) -> bool:

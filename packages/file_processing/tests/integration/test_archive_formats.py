@@ -147,9 +147,12 @@ def contents(source: Any, name: str, workdir: Path, **kwargs: Any) -> dict[str, 
     }
 
 
-def refused(source: Path, workdir: Path, **kwargs: Any) -> RefusedError:
-    """Unpack to the end expecting a refusal that pickles; no scratch file may survive it."""
-    kwargs.setdefault("name", source.name)
+def refused(source: Path | _Pipe, workdir: Path, **kwargs: Any) -> RefusedError:
+    """Unpack to the end expecting a refusal that pickles; no scratch file may survive it
+    (a ``_Pipe`` needs the ``name`` given)."""
+    if "name" not in kwargs:
+        assert isinstance(source, Path)
+        kwargs["name"] = source.name
     with pytest.raises(RefusedError) as caught:
         contents(source, workdir=workdir, **kwargs)
     assert list(workdir.iterdir()) == []
@@ -312,6 +315,40 @@ def test_a_truncated_archive_is_refused_as_truncated(
     assert error.member.startswith(path.name)
 
 
+def empty_archives(tmp_path: Path, name: str) -> list[Path]:
+    """The format's archives of no entries: a container's own, each under every name that
+    promises it; a single stream's, a tar of no entries it compresses (a compressed empty
+    file is one empty member, not an empty archive), under its tar names and ``.tar<suffix>``."""
+    fmt = ARCHIVE_FORMATS[name]
+    if CASES[name].container:
+        data, suffixes = CASES[name].pack({}), list(fmt.suffixes)
+    else:
+        assert isinstance(fmt, Compressed)
+        data = CASES[name].pack({"data.tar": tar_of({})})
+        plain = [s for s in fmt.suffixes if s not in fmt.tar_suffixes]
+        suffixes = [*fmt.tar_suffixes, *(f".tar{s}" for s in plain)]
+    paths = []
+    for suffix in suffixes:
+        path = tmp_path / f"data{suffix}"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_archive_of_no_entries_is_refused_as_empty_naming_it(
+    tmp_path: Path, workdir: Path, name: str
+) -> None:
+    paths = empty_archives(tmp_path, name)
+
+    assert paths
+    for path in paths:
+        for source in (path, _Pipe(path.read_bytes())):
+            error = refused(source, workdir, name=path.name)
+            assert (error.reason, error.member) == (Reason.ARCHIVE_EMPTY, path.name), path.name
+            assert "no entries" in error.message
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_plain_data_named_like_the_format_is_refused_as_corrupt(
     tmp_path: Path, workdir: Path, name: str
@@ -393,6 +430,55 @@ def test_more_entries_than_the_limit_are_refused(tmp_path: Path, workdir: Path, 
     assert error.reason is Reason.ARCHIVE_TOO_MANY_ENTRIES
     assert error.member is not None
     assert error.member.startswith(path.name)
+
+
+# ------------------------------------------------------------------ tar
+
+# A tar of no entries is its end marker (two zero blocks) and carries no ``ustar`` magic:
+# it is told from plain data by its name or the packing declared, never by zeros alone.
+
+
+def test_a_tar_of_no_entries_declared_as_tar_is_refused_as_empty_whatever_its_name(
+    tmp_path: Path, workdir: Path
+) -> None:
+    path = tmp_path / "data.dat"
+    path.write_bytes(tar_of({}))
+
+    error = refused(path, workdir, packing="tar")
+
+    assert (error.reason, error.member) == (Reason.ARCHIVE_EMPTY, "data.dat")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\0" * 512, b"\0" * 1023, b"\0" * 512 + BODY, BODY],
+    ids=["no-bytes", "one-zero-block", "cut-end-marker", "zero-block-then-data", "garbage"],
+)
+def test_a_tar_cut_before_its_end_marker_or_garbage_is_refused_as_corrupt_not_empty(
+    tmp_path: Path, workdir: Path, data: bytes
+) -> None:
+    for name, packed in (("data.tar", data), ("data.tar.gz", gzip.compress(data))):
+        path = tmp_path / name
+        path.write_bytes(packed)
+
+        error = refused(path, workdir)
+
+        assert error.reason is Reason.ARCHIVE_CORRUPT, name
+        assert error.member is not None
+        assert error.member.endswith(".tar")
+
+
+def test_zeros_not_named_or_declared_a_tar_are_plain_data(tmp_path: Path, workdir: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(tar_of({}))
+    declared_plain = tmp_path / "data.tar"
+    declared_plain.write_bytes(tar_of({}))
+
+    for packing in ("auto", "none"):
+        assert contents(path, path.name, workdir, packing=packing) == {"data.csv": tar_of({})}
+    assert contents(declared_plain, declared_plain.name, workdir, packing="none") == {
+        "data.tar": tar_of({})
+    }
 
 
 # ------------------------------------------------------------------ a format added

@@ -97,7 +97,13 @@ def test_a_scan_fanned_out_to_two_workers_validates_every_object_once(
         logs = first.log(), second.log()
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"validated": 8, "quarantined": 0, "skipped": 0, "failed": 0}
+    assert summary["counts"] == {
+        "validated": 8,
+        "quarantined": 0,
+        "skipped": 0,
+        "settling": 0,
+        "failed": 0,
+    }
     assert sorted(o["key"] for o in summary["outcomes"]) == sorted(keys)
     for key, day in keys.items():
         assert sum(validated_lines(log, key) for log in logs) == 1, key

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +57,23 @@ def test_process_of_a_quarantined_file_exits_3_with_its_reason(local: Any) -> No
     outcome = json.loads(done.stdout)
     assert outcome["status"] == "quarantined"
     assert outcome["reason"]["code"] == "data.schema"
+
+
+@pytest.mark.parametrize("name", ["orders_20261102.csv.tar", "orders_20261102.csv.tar.gz"])
+def test_process_of_a_tar_of_no_entries_quarantines_it_as_an_empty_archive(
+    local: Any, name: str
+) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz" if name.endswith(".gz") else "w"):
+        pass
+    key = local.deliver(name, buffer.getvalue())
+
+    done = cli(local, "process", key, "--json")
+
+    assert done.returncode == 3, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "quarantined"
+    assert (outcome["key"], outcome["reason"]["code"]) == (key, "archive.empty")
 
 
 def test_process_of_a_missing_key_exits_2_naming_it(local: Any) -> None:
@@ -113,7 +132,13 @@ def test_scan_summary_counts_outcomes_and_exits_3_when_something_was_quarantined
     done = cli(local, "scan", "--json", "--concurrency", "1")
     assert done.returncode == 3, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"validated": 1, "quarantined": 1, "skipped": 1, "failed": 0}
+    assert summary["counts"] == {
+        "validated": 1,
+        "quarantined": 1,
+        "skipped": 1,
+        "settling": 0,
+        "failed": 0,
+    }
     assert summary["by_reason"] == {"contract.unmatched": 1, "duplicate": 1}
     again = cli(local, "scan", "--json")
     assert again.returncode == 0
@@ -304,7 +329,13 @@ def test_scan_with_an_unreadable_landing_object_fails_it_alone_and_processes_the
         path.chmod(0o644)
     assert done.returncode == 1, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"validated": 1, "quarantined": 0, "skipped": 0, "failed": 1}
+    assert summary["counts"] == {
+        "validated": 1,
+        "quarantined": 0,
+        "skipped": 0,
+        "settling": 0,
+        "failed": 1,
+    }
     assert f"cannot read '{hidden}'" in done.stderr
     assert "Permission denied" in done.stderr
     assert local.keys("validated/orders/dt=2026-11-02/")

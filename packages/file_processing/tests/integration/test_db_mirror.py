@@ -270,3 +270,36 @@ def test_a_release_whose_database_copy_failed_is_recorded_by_the_next_release(
         database_url, "SELECT released_by, released_at FROM etl_quarantine_record"
     )
     assert (released_by, released_at is not None) == ("carol", True)
+
+
+def test_a_release_no_database_row_matches_says_so_naming_the_key_and_claims_no_record(
+    local_lane: Any, orders: Orders, database_url: str
+) -> None:
+    """A quarantine the database's ledger does not hold (quarantined before the database
+    was attached, or its row deleted): the release is the store's alone, and said so."""
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    local_lane.deliver("orders_20261102.csv", orders(10, bad_amounts=6))
+    assert run(local_lane, "scan", database_url="").returncode == 3  # no database yet
+    (record,) = json.loads(run(local_lane, "quarantine", "list", "--json", database_url="").stdout)
+    quarantine_key = record["key"]
+
+    released = run(
+        local_lane, "quarantine", "release", quarantine_key, "--by", "carol",
+        database_url=database_url,
+    )  # fmt: skip
+    again = run(
+        local_lane, "quarantine", "release", quarantine_key, "--by", "dave",
+        database_url=database_url,
+    )  # fmt: skip
+
+    assert (released.returncode, again.returncode) == (0, 2), released.stderr + again.stderr
+    assert f"released {quarantine_key}" in released.stdout
+    for said in (released.stderr, again.stderr):
+        (warning,) = [
+            line for line in map(json.loads, said.splitlines()) if line["level"] == "warning"
+        ]
+        assert quarantine_key in warning["event"]
+        assert warning["key"] == quarantine_key
+        assert "no database row matched" in warning["event"]
+        assert "recorded in the database" not in said
+    assert query(database_url, "SELECT count(*) FROM etl_quarantine_record") == [(0,)]

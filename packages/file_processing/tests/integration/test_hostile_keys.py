@@ -184,6 +184,7 @@ def test_scan_json_counts_hostile_keys_by_reason_and_a_rescan_leaves_them_alone(
         "validated": 0,
         "quarantined": 0,
         "skipped": 2,
+        "settling": 0,
         "failed": 0,
     }
     assert "\u202e" not in first.stderr  # logs show the key escaped

@@ -133,6 +133,38 @@ def test_scan_reports_a_settling_file_and_a_later_scan_takes_it(
     assert local_lane.keys("validated/orders/")
 
 
+def test_the_scan_summary_counts_settling_files_apart_from_skipped_ones(
+    local_lane: Any, orders: Orders
+) -> None:
+    """An operator tells "waiting for the upload to settle" from "skipped" in what
+    ``scan`` prints: its JSON counts, its table's status and its summary line."""
+    young = local_lane.deliver("orders_20261103.csv", orders(5))
+    done = local_lane.deliver("orders_20261104.csv", orders(5))
+    _age(_landing_file(local_lane, done), QUIET * 2)
+    assert local_lane.cli("scan", ETL_LANDING_MIN_AGE="10m").returncode == 0
+
+    as_json = local_lane.cli("scan", "--json", ETL_LANDING_MIN_AGE="10m")
+    shown = local_lane.cli("scan", ETL_LANDING_MIN_AGE="10m", COLUMNS="200")
+
+    assert (as_json.returncode, shown.returncode) == (0, 0), as_json.stderr + shown.stderr
+    summary = json.loads(as_json.stdout)
+    assert summary["counts"] == {
+        "validated": 0,
+        "quarantined": 0,
+        "skipped": 1,
+        "settling": 1,
+        "failed": 0,
+    }
+    assert {o["key"]: (o["status"], o["settling"]) for o in summary["outcomes"]} == {
+        young: ("skipped", True),
+        done: ("skipped", False),
+    }
+    assert "0 validated, 0 quarantined, 1 skipped, 1 settling, 0 failed" in shown.stdout
+    row = next(line for line in shown.stdout.splitlines() if "orders_20261103.csv" in line)
+    assert "settling" in row
+    assert "skipped" not in row
+
+
 def test_a_settling_file_is_counted_as_settling_not_skipped_on_every_scan(
     local_lane: Any, orders: Orders
 ) -> None:

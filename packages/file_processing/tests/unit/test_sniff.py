@@ -14,10 +14,12 @@ import pytest
 
 from file_processing.sniff import (
     SNIFF_SIZE,
+    TAR_END_MARKER_SIZE,
     ZIP_TAIL_SIZE,
     Kind,
     PgpForm,
     is_pgp,
+    is_tar_end_marker,
     pgp_form,
     sniff,
     zip_entries,
@@ -202,3 +204,12 @@ def test_every_kind_is_opened_refused_or_data(kind: Kind) -> None:
     assert roles.count(True) == 1
     if kind.is_unsupported_archive:
         assert not kind.description.endswith(" data")
+
+
+def test_a_tar_end_marker_is_two_whole_zero_blocks_at_the_start() -> None:
+    assert is_tar_end_marker(bytes(TAR_END_MARKER_SIZE))
+    assert is_tar_end_marker(bytes(TAR_END_MARKER_SIZE) + b"anything after the end")
+    assert not is_tar_end_marker(bytes(TAR_END_MARKER_SIZE - 1))
+    assert not is_tar_end_marker(bytes(512) + b"x" + bytes(511))
+    assert not is_tar_end_marker(b"")
+    assert sniff(bytes(TAR_END_MARKER_SIZE)) is Kind.PLAIN  # zeros alone are no tar

@@ -135,7 +135,9 @@ class ArchiveFormat(ABC):
 
     Attributes:
         kind: The content that picks it: what :func:`~file_processing.sniff.sniff` finds
-            in the magic bytes (never the name). The registry's key is ``kind.value``.
+            in the magic bytes (never the name; only a tar of no entries, which has no
+            magic, is told by its name or packing: ``Session.kind_of``). The registry's
+            key is ``kind.value``.
         packings: The packings a contract may declare (``Contract.packing``) that this
             content satisfies: a gzip stream is ``gzip``, and ``tar`` when it wraps one.
         suffixes: Lower-case name endings that promise this format: plain content under

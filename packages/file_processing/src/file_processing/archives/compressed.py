@@ -28,7 +28,7 @@ from file_processing.archives.base import (
 from file_processing.errors import RefusedError
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
-from file_processing.sniff import Kind, sniff
+from file_processing.sniff import Kind
 
 __all__ = ["BZIP2", "GZIP", "XZ", "Compressed"]
 
@@ -84,7 +84,8 @@ class Compressed(ArchiveFormat):
         session, name = layer.session, layer.name
         stream = _Decompressed(self, layer.source, session.limits, name)
         inner = Peeked(stream)
-        if sniff(inner.head) is Kind.TAR:
+        path = f"{name}/{_inner_name(name, session.formats)}"
+        if session.kind_of(inner.head, path, layer.packing) is Kind.TAR:
             # the registry's tar, looked up now: a tar format replaced there reads these too
             yield from session.open(Kind.TAR, replace(layer, source=inner, file=None))
             stream.drain()
@@ -95,7 +96,6 @@ class Compressed(ArchiveFormat):
                 f"contract declares packing 'tar' but the {self.name} stream holds no tar archive",
                 member=name,
             )
-        path = f"{name}/{_inner_name(name, session.formats)}"
         session.count_entry(path)
         file, size = session.spool(inner.read, path)
         yield from layer.settle(file, size, path)

@@ -31,7 +31,7 @@ from file_processing.errors import RefusedError
 from file_processing.inflate_ahead import InflatedAhead
 from file_processing.limits import UnpackLimits
 from file_processing.reasons import Reason
-from file_processing.sniff import Kind, sniff
+from file_processing.sniff import Kind, is_tar_end_marker, sniff
 
 __all__ = ["Session", "check_declared"]
 
@@ -72,7 +72,7 @@ class Session:
         """Yield the delivery's members: ``stream`` itself when it is no archive."""
         at_start = seekable(stream) and stream.tell() == 0
         source = Peeked(stream)
-        kind = sniff(source.head)
+        kind = self.kind_of(source.head, name, mode)
         check_declared(mode, kind, name, self.formats)
         if mode is Packing.NONE or not kind.is_archive:
             if mode is not Packing.NONE:
@@ -110,7 +110,7 @@ class Session:
         """Hand a spooled member over, or open it when it is itself an archive."""
         with file.open("rb") as fh:
             source = Peeked(fh)
-            kind = sniff(source.head)
+            kind = self.kind_of(source.head, path)
             if kind.is_archive:
                 yield from self.open(kind, Layer(self, source, path, depth + 1, file=fh))
         if kind.is_archive:
@@ -118,6 +118,29 @@ class Session:
             return
         self._check_claim(path, kind)
         yield from hand_over(Member(path, size, file))
+
+    def kind_of(self, head: bytes, path: str, mode: Packing = Packing.AUTO) -> Kind:
+        """What the layer ``path`` whose bytes start with ``head`` is, by its magic bytes;
+        a tar of no entries (its end marker alone, no magic) where ``path``'s name or the
+        packing declared (``mode``) promises a tar, so it is refused as empty, not as
+        plain data named like an archive."""
+        kind = sniff(head)
+        if kind is Kind.PLAIN and is_tar_end_marker(head) and self._promises_tar(path, mode):
+            return Kind.TAR
+        return kind
+
+    def _promises_tar(self, path: str, mode: Packing) -> bool:
+        """Whether the packing declared, or else the name, promises a tar (a contract
+        declaring ``none`` overrides the name: zeros are no magic to contradict it)."""
+        if mode is not Packing.AUTO:
+            return mode is Packing.TAR
+        lowered = path.lower()
+        return any(
+            lowered.endswith(s)
+            for f in self.formats.values()
+            if f.kind is Kind.TAR
+            for s in f.suffixes
+        )
 
     def drop_ahead(self) -> None:
         """Remove an entry inflated ahead that was never taken."""
