@@ -219,6 +219,7 @@ def _input_select(
 
     Raises:
         InputFileError: DuckDB cannot read them: the file it names, else every one.
+        PartitionError: DuckDB ran out of memory reading them.
     """
     import duckdb  # imported when used: the ingest path never needs it
 
