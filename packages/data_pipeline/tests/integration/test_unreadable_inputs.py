@@ -48,6 +48,12 @@ def _cut_gzip() -> bytes:
     return whole[: len(whole) // 2]
 
 
+def _corrupt_gzip() -> bytes:
+    """A gzip member whose header is sound and whose compressed data is not."""
+    whole = gzip.compress(b"id,n,v\n" + b"k1,1,a\n" * 10)
+    return whole[:10] + b"\xff" * 40 + whole[50:]
+
+
 @dataclass(frozen=True)
 class Bad:
     """A malformed file: its name, its bytes, what it was expected to be, what is wrong."""
@@ -84,6 +90,12 @@ BAD = [
         f"Unexpected end of GZIP stream: {PREFIX}e.csv.gz",
     ),
     Bad(
+        "e.csv.gz",
+        _corrupt_gzip(),
+        "expected gzip-compressed CSV (by its name)",
+        "Error -3 while decompressing data: invalid block type",
+    ),
+    Bad(
         "e.parquet",
         b"id,n,v\nk1,1,a\n",
         "expected Parquet (by its name)",
@@ -102,6 +114,7 @@ IDS = [
     "not-utf8",
     "not-gzip",
     "gzip-cut-short",
+    "gzip-corrupt",
     "not-parquet",
     "json-cut-short",
 ]
@@ -151,7 +164,7 @@ def error_events(stderr: str) -> str:
     return "\n".join(str(line.get("error") or line["event"]) for line in lines)
 
 
-@pytest.mark.parametrize("bad", [BAD[0], BAD[1], BAD[5]], ids=[IDS[0], IDS[1], IDS[5]])
+@pytest.mark.parametrize("bad", [BAD[0], BAD[1], BAD[6]], ids=[IDS[0], IDS[1], IDS[6]])
 def test_transform_run_and_backfill_name_the_store_key_and_record_the_failure(
     pipeline: Cli,
     local_store: ObjectStore,
