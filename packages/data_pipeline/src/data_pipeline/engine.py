@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -219,6 +220,7 @@ def _input_select(
 
     Raises:
         InputFileError: DuckDB cannot read them: the file it names, else every one.
+        PartitionError: DuckDB ran out of memory reading them.
     """
     import duckdb  # imported when used: the ingest path never needs it
 
@@ -297,7 +299,7 @@ def _check_header(contract: Contract, dt: date, path: Path, keys: StagedKeys) ->
     key = keys[path]
     try:
         first = _first_record(path, contract.parse)
-    except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error, EOFError, zlib.error) as exc:
         raise unreadable_input(contract, dt, keys, exc, fmt="csv", paths=(path,)) from exc
     if not contract.parse.header:
         expected = len(contract.columns)

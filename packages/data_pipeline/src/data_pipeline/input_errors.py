@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from data_pipeline.errors import InputFileError
+from data_pipeline.errors import InputFileError, PartitionError
 from etl_core.contracts import Contract
 
 __all__ = [
@@ -91,15 +91,36 @@ def unreadable_input(
     *,
     fmt: str,
     paths: tuple[Path, ...],
-) -> InputFileError:
+) -> PartitionError:
     """The :class:`InputFileError` for ``error``, met reading ``paths`` as ``fmt``: it
-    names the one file ``error`` names, else every one of ``paths``."""
+    names the one file ``error`` names, else every one of ``paths``.
+
+    DuckDB out of memory is no fault of the files (they read with more): that is a
+    :class:`PartitionError` naming ``duckdb_memory_limit``, never an ``InputFileError``.
+    """
     named = staged_file_named(keys, error)
     files = (named,) if named is not None else paths
+    stored = tuple(keys.get(path, path.name) for path in files)
+    reason = engine_reason(error, keys)
+    if _out_of_memory(error):
+        return PartitionError(
+            contract.dataset,
+            dt,
+            f"DuckDB ran out of memory reading input file(s) {', '.join(stored)} (not a "
+            f"fault of the files): {reason}; raise duckdb_memory_limit "
+            "(ETL_DUCKDB_MEMORY_LIMIT) or lower duckdb_threads, then run again",
+        )
     return InputFileError(
         contract.dataset,
         dt,
-        tuple(keys.get(path, path.name) for path in files),
+        stored,
         expected=expected_reading(contract, files[0], fmt),
-        reason=engine_reason(error, keys),
+        reason=reason,
     )
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is DuckDB out of memory (the engine's limit, not the data)."""
+    import duckdb  # imported when used: the ingest path never needs it
+
+    return isinstance(error, duckdb.OutOfMemoryException)

@@ -236,7 +236,8 @@ def _inputs_named_by_key(contract: Contract, dt: date, staged: StagedKeys) -> It
     read as the query runs, and DuckDB's message names the scratch copy.
 
     Raises:
-        InputFileError: instead of a TransformSqlError whose cause names a staged file.
+        InputFileError: instead of a TransformSqlError whose cause names a staged file
+            (a PartitionError naming duckdb_memory_limit when DuckDB ran out of memory).
     """
     try:
         yield

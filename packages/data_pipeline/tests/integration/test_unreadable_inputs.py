@@ -16,14 +16,14 @@ import random
 import sqlite3
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from data_pipeline.errors import InputFileError
+from data_pipeline.errors import InputFileError, PartitionError
 from data_pipeline.transform import transform_partition
 from etl_core.contracts import load_contracts
 from etl_core.storage import ObjectStore
@@ -46,6 +46,12 @@ def _cut_gzip() -> bytes:
     rows = b"".join(b"k%d,%d,%x\n" % (i, i, noise.getrandbits(64)) for i in range(20000))
     whole = gzip.compress(b"id,n,v\n" + rows)
     return whole[: len(whole) // 2]
+
+
+def _corrupt_gzip() -> bytes:
+    """A gzip member whose header is sound and whose compressed data is not."""
+    whole = gzip.compress(b"id,n,v\n" + b"k1,1,a\n" * 10)
+    return whole[:10] + b"\xff" * 40 + whole[50:]
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,12 @@ BAD = [
         f"Unexpected end of GZIP stream: {PREFIX}e.csv.gz",
     ),
     Bad(
+        "e.csv.gz",
+        _corrupt_gzip(),
+        "expected gzip-compressed CSV (by its name)",
+        "Error -3 while decompressing data: invalid block type",
+    ),
+    Bad(
         "e.parquet",
         b"id,n,v\nk1,1,a\n",
         "expected Parquet (by its name)",
@@ -102,6 +114,7 @@ IDS = [
     "not-utf8",
     "not-gzip",
     "gzip-cut-short",
+    "gzip-corrupt",
     "not-parquet",
     "json-cut-short",
 ]
@@ -151,7 +164,7 @@ def error_events(stderr: str) -> str:
     return "\n".join(str(line.get("error") or line["event"]) for line in lines)
 
 
-@pytest.mark.parametrize("bad", [BAD[0], BAD[1], BAD[5]], ids=[IDS[0], IDS[1], IDS[5]])
+@pytest.mark.parametrize("bad", [BAD[0], BAD[1], BAD[6]], ids=[IDS[0], IDS[1], IDS[6]])
 def test_transform_run_and_backfill_name_the_store_key_and_record_the_failure(
     pipeline: Cli,
     local_store: ObjectStore,
@@ -190,3 +203,26 @@ def test_transform_run_and_backfill_name_the_store_key_and_record_the_failure(
         assert error.startswith("dataset 'events', partition dt=2026-11-01: "), error
         assert_named_by_key(error, bad)
     assert_nothing_lost(local_store, bad)
+
+
+def test_the_engine_running_out_of_memory_blames_its_memory_limit_not_the_inputs(
+    local_store: ObjectStore, settings: Any, retail: Any
+) -> None:
+    """DuckDB out of memory while it reads the inputs is no fault of the files (they read
+    with more memory): the error says so and names the setting, not 'cannot be read'."""
+    rows = b"".join(b"k%d,%d,%d\n" % (i, i, i) for i in range(200_000))
+    files = {"a.csv": b"id,n,v\n" + rows, "b.csv": b"id,n,v\n" + rows}
+    publish_delivery(local_store, "events", DAY, files)
+    retail.write_contract(settings.config_dir, "events", ID_N_V)
+    contract = load_contracts(settings.config_dir).get("events")
+    tight = replace(settings, duckdb_memory_limit="1MB", duckdb_threads=1)
+    with pytest.raises(PartitionError) as caught:
+        transform_partition(local_store, contract, DAY, tight)
+    said = str(caught.value)
+    assert not isinstance(caught.value, InputFileError), said
+    assert "out of memory" in said.lower()
+    assert "duckdb_memory_limit" in said
+    assert "cannot be read" not in said
+    assert f"{PREFIX}a.csv" in said  # what it was reading
+    assert "etl-transform-" not in said
+    assert transform_partition(local_store, contract, DAY, settings).rows == 400_000
