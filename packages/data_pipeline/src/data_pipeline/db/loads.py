@@ -378,14 +378,18 @@ def _swap(
     record: Callable[[Any], None],
 ) -> bool:
     """Swap the staging table in, its fencing token recorded first in the same transaction
-    (``record``); a swap that waited too long for the table's lock (a long query on it) is
-    rolled back and tried again, up to :data:`_SWAP_ATTEMPTS` times."""
+    (``record``); a swap that waited too long for the table's lock (a long query on it) or
+    for the day's fence row (a holder stalled in its own swap) is rolled back and tried
+    again, up to :data:`_SWAP_ATTEMPTS` times."""
     from django.db import OperationalError, connection, transaction
 
     attempt = 1
     while True:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
+                # the token's upsert waits for the fence row no longer than the swap for
+                # the table: a holder stalled in its swap transaction holds that row
+                cursor.execute(f"SET LOCAL lock_timeout = {int(_SWAP_LOCK_TIMEOUT_MS)}")
                 record(cursor)
                 replaced: bool = partitions.swap_partition(
                     cursor,
