@@ -356,7 +356,7 @@ with partition_lease(store, "sales", DAY, **lease) as stale:
     try:
         db.load_batches(TABLE, DAY, NAMES, batches("stale", 2000), rows=2000, fence=stale)
     except LoadFencedError as refused:
-        print("refused", refused.table, refused.dt, refused.token, refused.newer)
+        print("refused", refused.table, refused.dt, refused.token, refused.newer, refused.restarted)
 """
 
 
@@ -381,7 +381,7 @@ def test_a_holder_stalled_after_its_lease_check_does_not_replace_the_new_holders
     )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"refused {TABLE} {DAY} 1 2"]
+    assert done.stdout.splitlines() == [f"refused {TABLE} {DAY} 1 2 False"]  # taken over
     assert day_rows(postgres_url) == [("successor", 1200)]
     assert staging_tables(postgres_url) == []
 
