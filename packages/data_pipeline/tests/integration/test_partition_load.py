@@ -288,7 +288,10 @@ def test_a_swap_waiting_behind_a_long_query_gives_way_and_tries_again(postgres_u
 
     assert done.returncode == 0, done.stderr
     assert blocked.is_set()
-    assert "partition swap waited 2000 ms for the table's lock; trying again" in done.stderr
+    assert (
+        "partition swap waited 2000 ms for a lock (the table's, or the day's load fence row); "
+        "trying again" in done.stderr
+    )
     assert day_rows(postgres_url) == [("new", 1500)]
 
 
@@ -425,6 +428,9 @@ def test_a_swap_waiting_behind_a_stalled_holders_fence_row_gives_way_and_tries_a
 
     assert done.returncode == 0, done.stderr
     assert blocked.is_set()
-    assert "partition swap waited 2000 ms for the table's lock; trying again" in done.stderr
+    assert (
+        "partition swap waited 2000 ms for a lock (the table's, or the day's load fence row); "
+        "trying again" in done.stderr
+    )
     assert day_rows(postgres_url) == [("new", 1500)]
     assert [row[3] for row in load_fence(postgres_url)] == [9]

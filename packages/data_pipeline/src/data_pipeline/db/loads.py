@@ -408,7 +408,8 @@ def _swap(
             ):
                 raise
             logger.warning(
-                "partition swap waited %d ms for the table's lock; trying again",
+                "partition swap waited %d ms for a lock (the table's, or the day's load "
+                "fence row); trying again",
                 _SWAP_LOCK_TIMEOUT_MS,
                 extra={"attempt": attempt, "table": table},
             )
