@@ -21,6 +21,7 @@ from etl_core.errors import (
 )
 
 __all__ = [
+    "FENCE_RECOVERY",
     "ApiAuthError",
     "ApiError",
     "ApiRequestError",
@@ -147,24 +148,53 @@ class PartitionBusyError(DataPipelineError, LeaseBusyError):
 class LoadFencedError(DataPipelineError, LeaseLostError):
     """A load's commit found its partition loaded under a newer token of its lease.
 
-    The load's lease was taken over while it ran (it stalled after its lease check) and
-    the new holder loaded the day first: the load's transaction is rolled back and the
-    newer rows stay. A :class:`~etl_core.errors.LeaseLostError` (never retried), with the
-    lease's ``key``, this load's ``token``, and ``table``, ``dt`` and ``newer``, the token
-    recorded (:mod:`data_pipeline.db.loads`).
+    Usually the load's lease was taken over while it ran (it stalled after its lease
+    check) and the new holder loaded the day first: the load's transaction is rolled back
+    and the newer rows stay. ``restarted`` when the lease was still this load's at its
+    older token: no holder has the newer one, the lease's tokens restarted (its object in
+    the store was deleted, or the store replaced, while the database kept the fence), and
+    the message ends with the statement that removes the day's fence so it loads again
+    (:data:`FENCE_RECOVERY`). A :class:`~etl_core.errors.LeaseLostError` (never retried),
+    with the lease's ``key``, this load's ``token``, and ``table``, ``dt`` and ``newer``,
+    the token recorded (:mod:`data_pipeline.db.loads`).
     """
 
-    def __init__(self, table: str, dt: date, token: int, newer: int, *, key: str) -> None:
+    def __init__(
+        self, table: str, dt: date, token: int, newer: int, *, key: str, restarted: bool = False
+    ) -> None:
         self.table = table
         self.dt = dt
         self.newer = newer
-        super().__init__(
+        self.restarted = restarted
+        loaded = (
             f"table {table!r}, partition dt={dt.isoformat()} was loaded under lease token "
-            f"{newer} of {key} already; this load's token {token} is older (its lease was "
-            "taken over while it loaded): rolled back, the newer rows stay",
-            key=key,
-            token=token,
+            f"{newer} of {key} already; this load's token {token} is older"
         )
+        if restarted:
+            statement = FENCE_RECOVERY.format(
+                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key)
+            )
+            why = (
+                f", yet its lease is still held at token {token}: no holder has token "
+                f"{newer}, the lease's tokens restarted (its object in the store was deleted, "
+                "or the store replaced, while the database kept the day's fence): rolled "
+                "back; once no loader of an older store uses this database, remove the "
+                f"day's fence and run again: {statement}"
+            )
+        else:
+            why = " (its lease was taken over while it loaded): rolled back, the newer rows stay"
+        super().__init__(loaded + why, key=key, token=token)
+
+
+FENCE_RECOVERY = (
+    "DELETE FROM etl_load_fence WHERE table_name = '{table}' AND dt = '{dt}' AND lease = '{key}'"
+)
+"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`)."""
+
+
+def _sql_text(value: str) -> str:
+    """``value`` inside an SQL string literal (its quotes doubled)."""
+    return value.replace("'", "''")
 
 
 class SupersededError(DataPipelineError, FatalError):

@@ -87,3 +87,63 @@ def test_a_fence_that_is_not_a_lease_is_refused_naming_what_is_expected(tmp_path
         "refused: fence must be the partition's lease (its key and check(), an "
         "etl_core.storage.Lease), got <function <lambda>"
     )
+
+
+RESET_LEASE = """
+import sys
+sys.path.insert(0, {here!r})
+from load_worker import DAY, NAMES, TABLE, batches
+from data_pipeline import db
+from data_pipeline.errors import LoadFencedError
+from data_pipeline.lease import lease_key, partition_lease
+from etl_core.storage import LocalObjectStore
+
+db.connect({url!r}, migrate=True)
+store = LocalObjectStore({root!r})
+lease = dict(purpose="load", ttl_seconds=60, heartbeat_seconds=0)
+for run in ("first", "second"):
+    with partition_lease(store, "sales", DAY, **lease) as held:
+        db.load_batches(TABLE, DAY, NAMES, batches(run, 100), fence=held)
+store.delete(lease_key("sales", DAY))  # the lease object is lost: its tokens restart at 1
+with partition_lease(store, "sales", DAY, **lease) as held:
+    try:
+        db.load_batches(TABLE, DAY, NAMES, batches("after-reset", 300), fence=held)
+    except LoadFencedError as refused:
+        print("refused", refused.restarted, refused)
+"""
+
+
+def test_a_load_refused_because_its_leases_tokens_restarted_says_how_to_recover(
+    tmp_path: Path,
+) -> None:
+    """A lease object deleted from the store restarts its tokens at 1, below the one the
+    database recorded: the load is refused while its lease is still held, and the error
+    says so and gives the statement that lets the day load again."""
+    database = tmp_path / "curated.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    script = RESET_LEASE.format(
+        here=str(WORKER.parent), url=f"sqlite:///{database}", root=str(tmp_path / "store")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    refused = done.stdout.strip()
+    key = "_state/data_pipeline/leases/sales/dt=2024-05-01.json"
+    assert refused.startswith(
+        f"refused True table '{TABLE}', partition dt={DAY} was loaded under lease token 2 "
+        f"of {key} already; this load's token 1 is older, yet its lease is still held"
+    )
+    statement = (
+        f"DELETE FROM etl_load_fence WHERE table_name = '{TABLE}' AND dt = '{DAY}' "
+        f"AND lease = '{key}'"
+    )
+    assert refused.endswith(statement)
+    assert day_rows(database) == [("second", 100)]
+    with sqlite3.connect(database) as con:  # the operator's recovery, as the error gives it
+        con.execute(statement)
+    again = load(database, "after-reset:300@1")
+    assert again.returncode == 0, again.stderr
+    assert "loaded after-reset 300" in again.stdout
+    assert day_rows(database) == [("after-reset", 300)]

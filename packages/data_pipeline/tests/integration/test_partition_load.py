@@ -288,7 +288,10 @@ def test_a_swap_waiting_behind_a_long_query_gives_way_and_tries_again(postgres_u
 
     assert done.returncode == 0, done.stderr
     assert blocked.is_set()
-    assert "partition swap waited 2000 ms for the table's lock; trying again" in done.stderr
+    assert (
+        "partition swap waited 2000 ms for a lock (the table's, or the day's load fence row); "
+        "trying again" in done.stderr
+    )
     assert day_rows(postgres_url) == [("new", 1500)]
 
 
@@ -356,7 +359,7 @@ with partition_lease(store, "sales", DAY, **lease) as stale:
     try:
         db.load_batches(TABLE, DAY, NAMES, batches("stale", 2000), rows=2000, fence=stale)
     except LoadFencedError as refused:
-        print("refused", refused.table, refused.dt, refused.token, refused.newer)
+        print("refused", refused.table, refused.dt, refused.token, refused.newer, refused.restarted)
 """
 
 
@@ -381,6 +384,53 @@ def test_a_holder_stalled_after_its_lease_check_does_not_replace_the_new_holders
     )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [f"refused {TABLE} {DAY} 1 2"]
+    assert done.stdout.splitlines() == [f"refused {TABLE} {DAY} 1 2 False"]  # taken over
     assert day_rows(postgres_url) == [("successor", 1200)]
     assert staging_tables(postgres_url) == []
+
+
+def test_a_swap_waiting_behind_a_stalled_holders_fence_row_gives_way_and_tries_again(
+    postgres_url: str,
+) -> None:
+    """A holder that stalled inside its swap transaction, after its token's upsert, holds
+    the day's fence row: the next holder's swap waits for it no longer than for the
+    table's lock (the swap's lock timeout), rolls back and tries again."""
+    first = load(postgres_url, "old:1000@7")
+    assert first.returncode == 0, first.stderr
+    holding, blocked = threading.Event(), threading.Event()
+
+    def stalled_swap() -> None:
+        """Hold the fence row until the swap waits for it, then 2.5 s more, then die."""
+        with psycopg.connect(postgres_url) as con, psycopg.connect(postgres_url) as watch:
+            con.execute("UPDATE etl_load_fence SET token = 8")
+            holding.set()
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline and not blocked.is_set():
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                ).fetchone()
+                watch.rollback()
+                if waiting and waiting[0]:
+                    blocked.set()
+                else:
+                    time.sleep(0.05)
+            time.sleep(2.5)
+            con.rollback()
+
+    holder = threading.Thread(target=stalled_swap)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        done = load(postgres_url, "new:1500@9")
+    finally:
+        holder.join(timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert blocked.is_set()
+    assert (
+        "partition swap waited 2000 ms for a lock (the table's, or the day's load fence row); "
+        "trying again" in done.stderr
+    )
+    assert day_rows(postgres_url) == [("new", 1500)]
+    assert [row[3] for row in load_fence(postgres_url)] == [9]

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 from data_pipeline.db.binary_copy import SIGNATURE, TRAILER, binary_encoder
 from data_pipeline.db.door import door
 from data_pipeline.errors import LoadFencedError
+from etl_core.errors import StorageError
 from etl_core.faults import Step, fault_point
 
 __all__ = ["CURATED_TABLES", "Fence", "load_batches", "load_partition", "table_columns"]
@@ -378,14 +379,18 @@ def _swap(
     record: Callable[[Any], None],
 ) -> bool:
     """Swap the staging table in, its fencing token recorded first in the same transaction
-    (``record``); a swap that waited too long for the table's lock (a long query on it) is
-    rolled back and tried again, up to :data:`_SWAP_ATTEMPTS` times."""
+    (``record``); a swap that waited too long for the table's lock (a long query on it) or
+    for the day's fence row (a holder stalled in its own swap) is rolled back and tried
+    again, up to :data:`_SWAP_ATTEMPTS` times."""
     from django.db import OperationalError, connection, transaction
 
     attempt = 1
     while True:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
+                # the token's upsert waits for the fence row no longer than the swap for
+                # the table: a holder stalled in its swap transaction holds that row
+                cursor.execute(f"SET LOCAL lock_timeout = {int(_SWAP_LOCK_TIMEOUT_MS)}")
                 record(cursor)
                 replaced: bool = partitions.swap_partition(
                     cursor,
@@ -403,7 +408,8 @@ def _swap(
             ):
                 raise
             logger.warning(
-                "partition swap waited %d ms for the table's lock; trying again",
+                "partition swap waited %d ms for a lock (the table's, or the day's load "
+                "fence row); trying again",
                 _SWAP_LOCK_TIMEOUT_MS,
                 extra={"attempt": attempt, "table": table},
             )
@@ -480,7 +486,19 @@ def _record_token(
         return
     newer = schema.load_fences.record_load_token(cursor, table, dt, lease=fence.key, token=token)
     if newer is not None:
-        raise LoadFencedError(table, dt, token, newer, key=fence.key)
+        raise LoadFencedError(
+            table, dt, token, newer, key=fence.key, restarted=_still_held(fence, token)
+        )
+
+
+def _still_held(fence: Fence, token: int) -> bool:
+    """Whether ``fence``'s lease is still held at ``token`` though a newer token loaded the
+    day: then no holder has that newer token, the lease's tokens restarted (its object was
+    deleted). False when the lease was taken over, or the store cannot tell."""
+    try:
+        return fence.check() == token
+    except StorageError:  # LeaseLostError among them: taken over, as the fence says
+        return False
 
 
 def _fields(table: str) -> list[Any]:
