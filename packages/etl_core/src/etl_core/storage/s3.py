@@ -360,9 +360,9 @@ class S3ObjectStore(ObjectStore):
 
     def check_present(self) -> None:
         """Nothing to ask: a deleted bucket fails the next listing (``NoSuchBucket``), with
-        the store's retries, where :meth:`check` would open a client (a session, credentials,
-        a TLS handshake) and fail on one transient 503 every cycle; an empty prefix is an
-        empty store, not a gone one."""
+        the store's retries, where :meth:`check` would open a client every cycle (a session,
+        credentials, a TLS handshake) and fail the cycle on one transient 503; an empty
+        prefix is an empty store, not a gone one."""
 
     def holds_objects(self) -> bool:
         """Whether any object lies under the store's prefix: one listing request for one key.
