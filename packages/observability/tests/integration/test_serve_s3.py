@@ -58,6 +58,24 @@ def test_a_prefix_with_no_objects_is_an_empty_store_not_a_gone_one(
     assert snapshot.evaluation is not None
 
 
+def test_an_empty_bucket_is_an_empty_store_for_serve_and_a_monitor_unit(
+    proxy: FaultyS3Proxy, clock: Any, weekday_contract: Any
+) -> None:
+    from etl_core.contracts import ContractSet
+    from etl_core.work.events import monitor_unit
+    from observability.work import MonitorContext, run_unit
+
+    with aws_test_environment():
+        bucket = create_bucket(proxy.url)
+        with S3ObjectStore(bucket, endpoint_url=proxy.url, retry=FAST_RETRY) as empty:
+            snapshot = service(empty, clock, weekday_contract).refresh()
+            context = MonitorContext(empty, ContractSet((weekday_contract(expected=None),)))
+            status = run_unit(context, monitor_unit("pos", clock.now()))
+
+    assert snapshot.error == ""
+    assert status.dataset == "pos"
+
+
 def test_a_bucket_deleted_while_serving_fails_the_cycle_and_keeps_the_last_results(
     s3_endpoint: str, clock: Any, weekday_contract: Any
 ) -> None:
