@@ -214,7 +214,7 @@ class StatusService:
         try:
             # A local store's directory gone (unmounted, removed) lists as empty: asked
             # first, so it fails the cycle like an unreachable bucket, never reads as empty.
-            self.store.check()
+            self.store.check_present()
             storage = self.storage.collect(began)
             evaluation = evaluate(self.contracts, self.store, self.clock, manifests=storage)
         except (EtlError, OSError) as exc:

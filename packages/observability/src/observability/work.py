@@ -97,7 +97,7 @@ def run_unit(context: MonitorContext, unit: WorkUnit) -> DatasetStatus:
             field=f"params.{RECORD}",
         )
     contract = context.contracts.get(unit.key)
-    context.store.check()  # a worker outlives a mount: a store gone is no empty store
+    context.store.check_present()  # a worker outlives a mount: a store gone is no empty store
     status = evaluate_dataset(contract, context.store, at, replay=replay)
     if params.get(RECORD):
         if context.record is None:

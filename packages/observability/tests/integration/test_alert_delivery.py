@@ -190,6 +190,8 @@ def test_an_unavailable_url_secret_is_a_failure_naming_its_reference() -> None:
         "ftp://hooks.example.com/T0001",
         "http:/hooks.example.com",
         "https:///T0",
+        "https://hooks.example.com:8443x/T0001",  # a port that is no number
+        "https://hooks.example.com/T0001\n",  # a variable set from a file, newline kept
     ],
 )
 def test_a_url_secret_that_is_no_web_address_is_given_up_at_once_naming_its_reference(
@@ -211,6 +213,24 @@ def test_a_url_secret_that_is_no_web_address_is_given_up_at_once_naming_its_refe
     assert "env:ALERT_HOOK" in error["event"]
     assert "expected an http:// or https:// URL with a host" in error["event"]
     assert garbage not in json.dumps(logs, default=str)  # it may carry the credential
+
+
+def test_a_url_the_http_client_cannot_parse_leaves_the_other_channels_delivered(
+    accepting: Any,
+) -> None:
+    """One thread posts for every channel: a URL the client refuses to parse (a newline a
+    variable kept, a port that is no number) is given up, never raised out of that thread,
+    so the other channels' alerts, and the ones after, are still delivered."""
+    bad = Secret("env:BAD_HOOK", environ={"BAD_HOOK": "https://hooks.example.com/T0001\n"})
+    channels = [WebhookChannel(bad), WebhookChannel(secret_url(accepting.url))]
+    dispatcher = Dispatcher(channels, policy=FAST)
+    dispatcher.submit([notification()])
+    assert dispatcher.drain(10)
+    dispatcher.submit([notification("escalated")])
+    assert dispatcher.drain(10)
+    dispatcher.close()
+    assert [body["event"] for body in accepting.accepted()] == ["opened", "escalated"]
+    assert dispatcher.outcomes[("webhook", "failed")] == 2
 
 
 def test_a_notification_submitted_again_while_it_is_retried_is_not_queued_twice() -> None:

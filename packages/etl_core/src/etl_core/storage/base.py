@@ -364,6 +364,21 @@ class ObjectStore(Closeable):
             StorageError: it cannot be reached or refuses the credentials.
         """
 
+    def check_present(self) -> None:
+        """Make sure the store has not gone since start-up, before a long-running process
+        (serve's cycle, a worker's unit) reads it again.
+
+        A backend whose listing of a vanished store reads as empty (a local directory
+        unmounted or removed) must say so here; one whose reads fail on their own when the
+        store is gone (S3's listing of a deleted bucket) asks nothing. Asked every cycle, so
+        it costs no new client and at most one cheap request. The default is :meth:`check`.
+
+        Raises:
+            StorageConfigError: the store is gone.
+            StorageError: it cannot be reached.
+        """
+        self.check()
+
     @abc.abstractmethod
     def remove_abandoned_writes(self, older_than: timedelta, prefix: str = "") -> int:
         """Remove the unfinished writes under ``prefix`` started more than ``older_than`` ago.

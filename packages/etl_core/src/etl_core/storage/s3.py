@@ -358,6 +358,12 @@ class S3ObjectStore(ObjectStore):
             if probe is not self._client:
                 probe.close()
 
+    def check_present(self) -> None:
+        """Nothing to ask: a deleted bucket fails the next listing (``NoSuchBucket``), with
+        the store's retries, where :meth:`check` would open a client every cycle (a session,
+        credentials, a TLS handshake) and fail the cycle on one transient 503; an empty
+        prefix is an empty store, not a gone one."""
+
     def holds_objects(self) -> bool:
         """Whether any object lies under the store's prefix: one listing request for one key.
 

@@ -388,20 +388,29 @@ class Dispatcher:
 
 
 def _not_a_web_address(url: str) -> str:
-    """Why ``url`` cannot be posted to (no ``http``/``https`` scheme, no host), or ``""``.
+    """Why ``url`` cannot be posted to (no ``http``/``https`` scheme, no host, or what the
+    client's own parser refuses: a bad port, a control character such as the newline a
+    variable set from a file keeps), or ``""``.
 
-    Says what is wrong without quoting the URL, which carries the webhook's credential.
+    Parsed as the post parses it: a URL it refused would end the delivery thread, every
+    channel's notifications with it. Says what is wrong without quoting the URL, which
+    carries the webhook's credential.
     """
-    from urllib.parse import urlsplit
+    import httpx
 
+    if url != url.strip():
+        return "a space or line break at its start or end"
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
-    except ValueError:
-        return "it does not parse as a URL"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
-    if not host:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "it does not parse as a URL: a space or control character, or a bad port"
+    scheme = parsed.scheme.lower()
+    if scheme not in ("http", "https"):
+        if not scheme:
+            return "no scheme"
+        # a short word is a mistyped scheme; anything else may be part of the credential
+        return f"scheme {scheme!r}" if scheme.isalpha() and len(scheme) <= 8 else "no scheme"
+    if not parsed.host:
         return "no host"
     return ""
 
