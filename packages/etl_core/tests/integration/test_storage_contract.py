@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from etl_core.errors import (
     ObjectConflictError,
     ObjectNotFoundError,
     StorageConfigError,
+    StorageError,
 )
 from etl_core.storage import (
     MIN_PART_SIZE,
@@ -651,6 +653,34 @@ def test_a_store_that_is_not_there_fails_its_check_as_configuration(
         missing = LocalObjectStore(tmp_path / "never-made")
     with pytest.raises(StorageConfigError, match="does not exist"):
         missing.check(timeout=5)
+
+
+def test_a_store_that_is_there_passes_its_presence_check_emptied_or_not(
+    store: ObjectStore,
+) -> None:
+    store.write_bytes("a.txt", b"a")  # a local store's directory exists once written to
+    store.check_present()
+    store.delete("a.txt")
+    store.check_present()  # emptied, still there
+
+
+def test_a_store_gone_since_start_up_never_reads_as_an_empty_store(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    if isinstance(store, S3ObjectStore):
+        gone: ObjectStore = S3ObjectStore("no-such-bucket-etl", client=store._client)
+    else:
+        root = tmp_path / "mounted"
+        gone = LocalObjectStore(root)
+        gone.write_bytes("a.txt", b"a")
+        shutil.rmtree(root)
+
+    def presence_then_listing() -> None:  # the presence check, else the next listing, says so
+        gone.check_present()
+        list(gone.list(""))
+
+    with pytest.raises(StorageError):
+        presence_then_listing()
 
 
 # ------------------------------------------------------------ unaddressable keys
