@@ -56,7 +56,8 @@ def test_a_refusal_is_found_behind_the_error_wrapping_it() -> None:
 
     error = login_error(wrapper, URL)
 
-    assert error is not None and error.reason == "invalid_authorization_specification"
+    assert error is not None
+    assert error.reason == "invalid_authorization_specification"
 
 
 def test_a_wrong_password_is_known_by_its_sqlstate_whatever_the_servers_language() -> None:
