@@ -14,11 +14,24 @@ from data_pipeline.settings import PipelineSettings
 from etl_core.storage import ObjectStore, open_store
 from etl_core.testing.brokers import celery_broker
 from etl_core.testing.deliveries import publish_delivery
-from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
+from etl_core.testing.fixtures import (
+    postgres_server_url,
+    postgres_url,
+    refused_login_urls,
+    s3_bucket,
+    s3_endpoint,
+)
 from etl_core.testing.scripts import run_script
 
 # shared fixtures, re-exported for pytest
-__all__ = ["celery_broker", "postgres_server_url", "postgres_url", "s3_bucket", "s3_endpoint"]
+__all__ = [
+    "celery_broker",
+    "postgres_server_url",
+    "postgres_url",
+    "refused_login_urls",
+    "s3_bucket",
+    "s3_endpoint",
+]
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

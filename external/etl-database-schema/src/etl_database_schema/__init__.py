@@ -44,6 +44,7 @@ from etl_database_schema.door import (
     raising_as,
 )
 from etl_database_schema.errors import (
+    DatabaseLoginError,
     DatabaseOperationError,
     DatabaseRefusedError,
     DatabaseUnavailableError,
@@ -102,6 +103,7 @@ __all__ = [
     "RUN_OUTCOMES",
     "AlertRecord",
     "CallerErrors",
+    "DatabaseLoginError",
     "DatabaseOperationError",
     "DatabaseRefusedError",
     "DatabaseStats",

@@ -1,7 +1,8 @@
 """``etl-schema``: migrate, inspect and check the schema on a database given by URL.
 
 Exit codes: 0 success, 1 the command failed (database error, failed check), 2 bad
-usage or configuration (unknown option, unparseable URL).
+usage or configuration (unknown option, unparseable URL, a database or role the server
+does not have, a wrong password).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from etl_database_schema.bootstrap import (
 )
 from etl_database_schema.database_url import redact_message, redact_url
 from etl_database_schema.errors import SchemaError
+from etl_database_schema.refused_login import login_error
 
 __all__ = ["build_parser", "main"]
 
@@ -93,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler(args)
     except (CommandError, DatabaseError, SchemaError) as exc:
+        refused = login_error(exc, url)
+        if refused is not None:  # the URL is wrong: a configuration error
+            print(f"{_PROG}: error: {refused}", file=sys.stderr)
+            return 2
         print(f"{_PROG}: error: {redact_message(str(exc), url)}", file=sys.stderr)
         return 1
     return 0

@@ -10,8 +10,10 @@ it was idle: the next unit simply connects again.
 
 Inside a unit, Django and driver errors are translated into this package's errors:
 :class:`~etl_database_schema.errors.DatabaseUnavailableError` when the database could not
-be reached or the connection was lost (the unit may be retried), and
-:class:`~etl_database_schema.errors.DatabaseRefusedError` when it refused the operation.
+be reached or the connection was lost (the unit may be retried),
+:class:`~etl_database_schema.errors.DatabaseRefusedError` when it refused the operation,
+and :class:`~etl_database_schema.errors.DatabaseLoginError` when the server refused the
+URL's login (no such database or role, a wrong password: a settings mistake, not retried).
 Messages show the URL with its password redacted. A caller with an error tree of its own
 (a platform runtime) has them raised as its classes inside :func:`raising_as`.
 
@@ -42,6 +44,7 @@ from etl_database_schema.errors import (
     NotConnectedError,
     SchemaError,
 )
+from etl_database_schema.refused_login import login_error
 
 __all__ = [
     "LEDGER_APP",
@@ -111,6 +114,7 @@ def connect(
         DatabaseUrlError: The URL cannot be parsed.
         SetupConflictError: Django is already set up for another database in this process.
         DatabaseUnavailableError: The database could not be reached.
+        DatabaseLoginError: The server refused the URL's database, role or password.
         MigrationsPendingError: The database lacks migrations (run ``etl-schema migrate``).
     """
     global _connected, _migrated
@@ -178,7 +182,8 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
     ``with raising_as(my_errors, "curated loads") as schema:`` yields this package. A door
     that is not open becomes ``DatabaseNotConfiguredError(feature)``; unavailable and
     refused become their namesakes (with the message); any other error of this package
-    (lacking migrations, a bad URL, another database in use) ``DatabaseNotReadyError``.
+    (lacking migrations, a bad URL, a login the server refused, another database in use)
+    ``DatabaseNotReadyError``: a settings mistake (exit code 2 for a platform runtime).
     """
     import etl_database_schema
 
@@ -247,6 +252,9 @@ def _translated(url: str) -> Iterator[None]:
     try:
         yield
     except lost as exc:
+        refused_login = login_error(exc, url)
+        if refused_login is not None:  # a wrong URL, not an outage: never retried
+            raise refused_login from exc
         detail = _one_line(exc, url)
         if _is_full(exc):
             raise DatabaseRefusedError(

@@ -10,8 +10,9 @@ what a caller can do about it:
 * :class:`DatabaseRefusedError`: the database refused the operation (a constraint,
   a permission, a statement it rejects); repeating it will not help;
 * :class:`MigrationsPendingError`, :class:`DatabaseUrlError`,
-  :class:`SetupConflictError`, :class:`NotConnectedError`: the database is not
-  usable as configured; an operator has to act (migrate, fix the URL).
+  :class:`DatabaseLoginError`, :class:`SetupConflictError`, :class:`NotConnectedError`:
+  the database is not usable as configured; an operator has to act (migrate, fix the
+  URL: a database or role the server does not have, a wrong password).
 
 Every error pickles with its fields (errors cross process pools and result backends).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "DatabaseLoginError",
     "DatabaseOperationError",
     "DatabaseRefusedError",
     "DatabaseUnavailableError",
@@ -86,6 +88,24 @@ class DatabaseUnavailableError(DatabaseOperationError):
 
 class DatabaseRefusedError(DatabaseOperationError):
     """The database refused the operation (constraint, permission, statement): do not retry."""
+
+
+class DatabaseLoginError(SchemaError):
+    """The server refused the URL's login: its database or role does not exist, or the
+    password is wrong. A settings mistake, not an outage: another attempt is refused the
+    same way, so it is not retried (unlike :class:`DatabaseUnavailableError`).
+
+    Attributes:
+        url: The database URL, password redacted.
+        reason: What the server refused, PostgreSQL's SQLSTATE name
+            (``invalid_catalog_name``, ``invalid_authorization_specification``,
+            ``invalid_password``).
+    """
+
+    def __init__(self, message: str, *, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(message)
 
 
 class MigrationsPendingError(SchemaError):

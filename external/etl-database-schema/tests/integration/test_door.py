@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -131,6 +132,47 @@ def test_an_unreachable_database_is_unavailable_with_the_password_redacted(
     assert line.startswith(f"unavailable: postgresql://etl:***@127.0.0.1:{port}/etl")
     assert "is unavailable:" in line
     assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("user", "database", "named"),
+    [
+        ("postgres", "etl_no_such_db", 'no database "etl_no_such_db"'),
+        ("etl_no_such_role", "postgres", 'no role "etl_no_such_role"'),
+    ],
+    ids=["no-database", "no-role"],
+)
+def test_a_login_the_server_refuses_is_a_settings_error_not_an_outage(
+    run_python: RunPython,
+    run_cli: RunCli,
+    postgres_server_url: str,
+    user: str,
+    database: str,
+    named: str,
+) -> None:
+    server = urlsplit(postgres_server_url)
+    login = f"{user}:hunter2@{server.hostname}:{server.port or 5432}"
+    url = urlunsplit(server._replace(netloc=login, path=f"/{database}"))
+    result = run_python(
+        f"""
+        import etl_database_schema as s
+        try:
+            s.connect({url!r})
+        except s.DatabaseUnavailableError as exc:
+            print("unavailable:", exc)
+        except s.DatabaseLoginError as exc:
+            print("login:", exc.reason, "|", exc)
+        """
+    )
+    migrate = run_cli("migrate", "--database-url", url)
+
+    (line,) = _lines(result)
+    assert line.startswith("login: invalid_")
+    assert named in line
+    assert migrate.returncode == 2, migrate.stderr
+    assert named in migrate.stderr
+    assert "hunter2" not in result.stdout + result.stderr + migrate.stdout + migrate.stderr
 
 
 # A worker's loop: one unit of work, which reports the server process serving it.

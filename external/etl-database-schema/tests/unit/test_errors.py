@@ -18,6 +18,9 @@ ERRORS = [
     schema.DatabaseUnavailableError("database sqlite:///a is unavailable", url="sqlite:///a"),
     schema.DatabaseRefusedError("database sqlite:///a refused", url="sqlite:///a"),
     MigrationsPendingError("postgresql://etl:***@db/etl", ["etl_ledger.0002_more"], applied=1),
+    schema.DatabaseLoginError(
+        "database sqlite:///a refused the login", url="sqlite:///a", reason="invalid_password"
+    ),
 ]
 
 

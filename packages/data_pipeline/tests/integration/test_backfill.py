@@ -29,6 +29,7 @@ from etl_core.storage import (
     open_store,
     this_holder,
 )
+from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 DAYS = [f"2026-11-{n:02d}" for n in range(1, 7)]
@@ -170,6 +171,26 @@ def test_status_of_a_job_in_the_store_ledger_needs_no_database(
     assert shown.returncode == 0, shown.stderr
     assert f"backfill job {job['job_id']} (store ledger)" in shown.stdout
     assert "succeeded; 2 succeeded" in shown.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [("database", 'database "etl_no_such_database"'), ("role", 'role "etl_no_such_role"')],
+)
+def test_a_database_url_the_server_refuses_exits_2_naming_the_variable(
+    pipeline: Cli, six_days: Path, refused_login_urls: dict[str, str], wrong: str, named: str
+) -> None:
+    env = {"ETL_DATABASE_URL": refused_login_urls[wrong], "DATABASE_URL": ""}
+    args = ("backfill", "--dataset", "pos", "--from", "2026-11-01", "--to", "2026-11-02")
+    result = pipeline(*args, env=env)
+    assert result.returncode == 2, result.stderr  # a settings mistake, not a failed run
+    said = " ".join(json.loads(line)["event"] for line in result.stderr.splitlines())
+    assert "(from env ETL_DATABASE_URL)" in said
+    assert named in said
+    assert "correct the" in said
+    assert REFUSED_LOGIN_PASSWORD not in result.stdout + result.stderr
+    assert not (six_days / "curated").exists()
 
 
 HOLDS_A_JOB = """

@@ -16,14 +16,27 @@ import pytest
 from etl_core.contracts import load_contracts
 from etl_core.storage import LocalObjectStore, ObjectStore, open_store
 from etl_core.testing.brokers import celery_broker
-from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_bucket, s3_endpoint
+from etl_core.testing.fixtures import (
+    postgres_server_url,
+    postgres_url,
+    refused_login_urls,
+    s3_bucket,
+    s3_endpoint,
+)
 from etl_core.testing.services import service_unavailable
 from file_processing.checks import expression_problems
 from file_processing.process import Processor
 from file_processing.settings import FileProcessingSettings
 
 # shared fixtures, re-exported for pytest
-__all__ = ["celery_broker", "postgres_server_url", "postgres_url", "s3_bucket", "s3_endpoint"]
+__all__ = [
+    "celery_broker",
+    "postgres_server_url",
+    "postgres_url",
+    "refused_login_urls",
+    "s3_bucket",
+    "s3_endpoint",
+]
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from etl_core.testing import capture_logs
+from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
 from file_processing import cli
 
 BIN = Path(sys.executable).parent
@@ -128,6 +129,25 @@ def test_unmigrated_database_is_refused_with_the_command_to_run(
     done = run(local_lane, "scan", database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     assert done.returncode == 2
     assert "etl-schema migrate" in done.stderr
+    assert local_lane.keys("validated/") == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [("database", 'database "etl_no_such_database"'), ("role", 'role "etl_no_such_role"')],
+)
+def test_a_database_url_the_server_refuses_exits_2_naming_the_variable(
+    local_lane: Any, orders: Orders, refused_login_urls: dict[str, str], wrong: str, named: str
+) -> None:
+    local_lane.deliver("orders_20261101.csv", orders(5))
+    done = run(local_lane, "scan", database_url=refused_login_urls[wrong])
+    assert done.returncode == 2, done.stderr
+    said = " ".join(json.loads(line)["event"] for line in done.stderr.splitlines())
+    assert "(from env DATABASE_URL)" in said
+    assert named in said
+    assert "correct the" in said
+    assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
     assert local_lane.keys("validated/") == []
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
 from etl_core.testing.s3 import aws_test_environment
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -268,6 +269,24 @@ def test_an_unmigrated_database_stops_the_check_with_exit_2(cli: Cli, tmp_path: 
     result = cli(*options, "--database-url", url, "check")
     assert result.returncode == 2
     assert "etl-schema migrate" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [("database", 'database "etl_no_such_database"'), ("role", 'role "etl_no_such_role"')],
+)
+def test_a_database_url_the_server_refuses_stops_the_check_with_exit_2_naming_the_flag(
+    cli: Cli, tmp_path: Path, refused_login_urls: dict[str, str], wrong: str, named: str
+) -> None:
+    options = configure(tmp_path, sales=AGED)
+    result = cli(*options, "--database-url", refused_login_urls[wrong], "check")
+    assert result.returncode == 2, result.stderr  # not 1, which means late data
+    said = " ".join(json.loads(line)["event"] for line in result.stderr.splitlines())
+    assert "--database-url" in said
+    assert named in said
+    assert "correct the" in said
+    assert REFUSED_LOGIN_PASSWORD not in result.stdout + result.stderr
 
 
 @pytest.mark.s3

@@ -8,7 +8,9 @@ Import them into a ``conftest.py`` to use them::
 or failed under ``ETL_REQUIRE_SERVICES=1``, when moto is missing);
 ``s3_bucket`` creates one bucket on it; tests isolate themselves by prefix.
 ``postgres_url`` gives each test a fresh, uniquely named PostgreSQL database
-(from ``ETL_TEST_POSTGRES_URL``, default the local server) and drops it after.
+(from ``ETL_TEST_POSTGRES_URL``, default the local server) and drops it after;
+``refused_login_urls`` gives URLs on that server whose login it refuses (no such
+database, no such role), each with a password a test checks never shows.
 ``session_cache`` and ``per_test_cache`` (autouse where imported; the repository's root
 ``conftest.py`` does) give the session, then each test, its own ``XDG_CACHE_HOME``.
 """
@@ -31,10 +33,12 @@ from etl_core.testing.services import service_unavailable
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
+    "REFUSED_LOGIN_PASSWORD",
     "forgotten_secrets",
     "per_test_cache",
     "postgres_server_url",
     "postgres_url",
+    "refused_login_urls",
     "s3_bucket",
     "s3_endpoint",
     "session_cache",
@@ -127,3 +131,27 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+REFUSED_LOGIN_PASSWORD = "hunter2-not-shown"
+"""The password in every :func:`refused_login_urls` URL: no message may show it."""
+
+
+@pytest.fixture
+def refused_login_urls(postgres_server_url: str) -> dict[str, str]:
+    """URLs on the test server whose login it refuses, by what is wrong: ``database``
+    (no such database) and ``role`` (no such role), each with
+    :data:`REFUSED_LOGIN_PASSWORD`. A wrong password cannot be tested on a server
+    trusting every local login."""
+    server = urlsplit(postgres_server_url)
+    at = f"{server.hostname}:{server.port or 5432}"
+    user = server.username or "postgres"
+
+    def login(role: str, database: str) -> str:
+        netloc = f"{role}:{REFUSED_LOGIN_PASSWORD}@{at}"
+        return urlunsplit(server._replace(netloc=netloc, path=f"/{database}"))
+
+    return {
+        "database": login(user, "etl_no_such_database"),
+        "role": login("etl_no_such_role", server.path.lstrip("/") or "postgres"),
+    }

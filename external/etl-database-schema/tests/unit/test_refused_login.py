@@ -1,0 +1,83 @@
+"""A login the server refused (no such database or role, a wrong password) is told apart
+from an outage: the first is the URL's fault, the second may pass on a retry."""
+
+from __future__ import annotations
+
+import pytest
+
+from etl_database_schema.refused_login import login_error
+
+URL = "postgresql://etl:hunter2@db.example:5432/etl"
+HEAD = 'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  '
+
+
+class DriverError(Exception):
+    """A driver's error as psycopg raises it: ``sqlstate`` is ``None`` at connection."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("message", "reason", "named"),
+    [
+        ('database "sales" does not exist', "invalid_catalog_name", 'database "sales"'),
+        ('role "etl_ro" does not exist', "invalid_authorization_specification", 'role "etl_ro"'),
+        (
+            'password authentication failed for user "etl"',
+            "invalid_password",
+            'password of role "etl"',
+        ),
+        (
+            'no pg_hba.conf entry for host "10.0.0.9", user "etl", database "etl", no encryption',
+            "invalid_authorization_specification",
+            'role "etl" connect to database "etl"',
+        ),
+    ],
+    ids=["no-database", "no-role", "wrong-password", "not-allowed"],
+)
+def test_the_servers_refusal_of_the_login_names_what_to_correct_in_the_url(
+    message: str, reason: str, named: str
+) -> None:
+    error = login_error(DriverError(HEAD + message), URL)
+
+    assert error is not None
+    assert error.reason == reason
+    assert named in str(error)
+    assert "in the URL" in str(error)
+    assert error.url == "postgresql://etl:***@db.example:5432/etl"
+    assert "hunter2" not in str(error)
+
+
+def test_a_refusal_is_found_behind_the_error_wrapping_it() -> None:
+    wrapper = RuntimeError("wrapped")
+    wrapper.__cause__ = DriverError(HEAD + 'role "etl_ro" does not exist')
+
+    error = login_error(wrapper, URL)
+
+    assert error is not None
+    assert error.reason == "invalid_authorization_specification"
+
+
+def test_a_wrong_password_is_known_by_its_sqlstate_whatever_the_servers_language() -> None:
+    error = login_error(
+        DriverError("FATAL:  Passwort-Authentifizierung fehlgeschlagen", "28P01"), URL
+    )
+
+    assert error is not None
+    assert error.reason == "invalid_password"
+    assert "correct the password in the URL" in str(error)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        'connection to server at "10.0.0.5", port 5432 failed: Connection refused',
+        'connection to server at "10.0.0.5", port 5432 failed: timeout expired',
+        "FATAL:  the database system is starting up",
+        "FATAL:  sorry, too many clients already",
+    ],
+)
+def test_a_server_down_or_busy_is_not_a_refused_login(message: str) -> None:
+    assert login_error(DriverError(message), URL) is None
