@@ -99,7 +99,9 @@ _DESCRIPTIONS: dict[Reason, str] = {
         f"({', '.join(f'`{suffix}`' for suffix in SIDECAR_SUFFIXES)}), too long, "
         "or also the name of a folder."
     ),
-    Reason.ARCHIVE_EMPTY: "The archive holds no data file (no entries, or folders only).",
+    Reason.ARCHIVE_EMPTY: (
+        "The archive holds no data file (no entries, or only folders and archives holding none)."
+    ),
     Reason.ARCHIVE_UNSUPPORTED_FORMAT: (
         "The content is an archive format the lane does not open (7z, RAR, zstd, "
         "a self-extracting executable)."

@@ -481,6 +481,22 @@ def test_zeros_not_named_or_declared_a_tar_are_plain_data(tmp_path: Path, workdi
     }
 
 
+def test_an_archive_holding_only_empty_archives_is_empty_naming_one_not_folders_only(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """An operator told "folders only" looks for folders; the archive holds an empty
+    archive (left out like a folder), which the refusal names instead."""
+    path = tmp_path / "outer.zip"
+    path.write_bytes(zip_of({"inner.tar": tar_of({}), "inner.zip": zip_of({})}))
+
+    error = refused(path, workdir)
+
+    assert (error.reason, error.member) == (Reason.ARCHIVE_EMPTY, "outer.zip")
+    assert "folders only" not in error.message
+    assert "outer.zip/inner.tar" in error.message
+    assert "2 archive(s) holding none" in error.message
+
+
 # ------------------------------------------------------------------ a format added
 
 

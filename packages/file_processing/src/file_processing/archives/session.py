@@ -48,6 +48,8 @@ class Session:
         formats: The formats opened, by name (:data:`~file_processing.archives.ARCHIVE_FORMATS`).
         total_bytes: Bytes extracted so far, every layer counted.
         entries: Entries seen so far, every layer counted.
+        empty_archives: The nested archives that held no data file (left out like a
+            folder), in the order met: an empty delivery's refusal names them.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Session:
         self.formats = formats
         self.total_bytes = 0
         self.entries = 0
+        self.empty_archives: list[str] = []
         self._serial = itertools.count()
         self._suffixes = tuple(s for f in formats.values() for s in f.suffixes)
 
@@ -88,12 +91,23 @@ class Session:
         if not found:
             raise RefusedError(
                 Reason.ARCHIVE_EMPTY,
-                f"the {kind.value} archive holds no data file ({self.entries} entries, "
-                "folders only)"
+                f"the {kind.value} archive holds no data file ({self._held()})"
                 if self.entries
                 else f"the {kind.value} archive holds no entries at all",
                 member=name,
             )
+
+    def _held(self) -> str:
+        """What an archive of entries but no data file holds: folders, and the nested
+        archives of no data file, the first named (an operator told "folders only" would
+        look for folders)."""
+        if not self.empty_archives:
+            return f"{self.entries} entries, folders only"
+        empty = self.empty_archives
+        return (
+            f"{self.entries} entries: folders, and {len(empty)} archive(s) holding none, "
+            f"the first {empty[0]}"
+        )
 
     def open(self, kind: Kind, layer: Layer) -> Iterator[Member]:
         """Yield the members of one archive layer, read by its kind's format."""
@@ -112,7 +126,12 @@ class Session:
             source = Peeked(fh)
             kind = self.kind_of(source.head, path)
             if kind.is_archive:
-                yield from self.open(kind, Layer(self, source, path, depth + 1, file=fh))
+                found = 0
+                for member in self.open(kind, Layer(self, source, path, depth + 1, file=fh)):
+                    found += 1
+                    yield member
+                if not found:
+                    self.empty_archives.append(path)
         if kind.is_archive:
             file.unlink()
             return
