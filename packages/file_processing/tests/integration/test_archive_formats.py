@@ -497,6 +497,22 @@ def test_an_archive_holding_only_empty_archives_is_empty_naming_one_not_folders_
     assert "2 archive(s) holding none" in error.message
 
 
+def test_an_empty_archive_left_out_beside_data_is_told_in_a_warning(
+    tmp_path: Path, workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A nested tar of zeros may be a vendor's archive cut short: left out like a folder,
+    but never silently."""
+    path = tmp_path / "outer.zip"
+    path.write_bytes(zip_of({"data.csv": b"id\n1\n", "inner.tar": tar_of({})}))
+
+    with caplog.at_level("WARNING", logger="file_processing.archives.session"):
+        assert contents(path, path.name, workdir) == {"outer.zip/data.csv": b"id\n1\n"}
+
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "outer.zip/inner.tar" in warning.getMessage()
+    assert "left out" in warning.getMessage()
+
+
 # ------------------------------------------------------------------ a format added
 
 

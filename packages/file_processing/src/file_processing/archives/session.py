@@ -88,6 +88,15 @@ class Session:
         for member in self.open(kind, layer):
             found += 1
             yield member
+        if found and self.empty_archives:
+            logger.warning(
+                "%s: %d nested archive(s) holding no data file left out, the first %s "
+                "(a vendor's archive cut short is written as zeros: ask them if unexpected)",
+                name,
+                len(self.empty_archives),
+                self.empty_archives[0],
+                extra={"empty_archives": self.empty_archives[:20]},
+            )
         if not found:
             raise RefusedError(
                 Reason.ARCHIVE_EMPTY,
