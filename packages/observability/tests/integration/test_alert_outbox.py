@@ -22,6 +22,7 @@ from etl_core.layout import landing_key
 from etl_core.retry import RetryPolicy
 from etl_core.secrets import Secret
 from etl_core.storage import open_store
+from etl_core.testing.deliveries import publish_delivery
 from observability.alerts import AlertBook, AlertWatch, ObjectStoreAlerts, fingerprint
 from observability.alerts.delivery import Dispatcher, WebhookChannel
 from observability.evaluation import DatasetStatus, Evaluation
@@ -54,11 +55,12 @@ def configure(tmp_path: Path) -> list[str]:
 
 
 def drop(tmp_path: Path, age: timedelta) -> None:
-    """A ``stock`` file landed ``age`` ago."""
+    """A ``stock`` file landed ``age`` ago, validated now (the alert here is landing's)."""
     at = datetime.now(UTC) - age
     key = landing_key("stock", f"stock_{at:%Y%m%d}.csv")
     with open_store(str(tmp_path / "lake")) as store:
         store.write_bytes(key, b"id\n1\n")
+        publish_delivery(store, "stock", at.date(), {"part.csv": b"x"}, landing=key)
     os.utime(tmp_path / "lake" / key, (at.timestamp(), at.timestamp()))
 
 

@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from etl_core.testing.deliveries import publish_delivery
 from observability.alerts import AlertWatch, ObjectStoreAlerts, fingerprint
 from observability.service import StatusService
 from observability.settings import ObservabilitySettings
@@ -42,10 +43,12 @@ def configure(tmp_path: Path, *names: str) -> list[str]:
 
 
 def drop(tmp_path: Path, source: str, age: timedelta) -> None:
+    """A file that landed ``age`` ago, validated now (the alerts here are landing's)."""
     at = datetime.now(UTC) - age
     key = landing_key(source, f"{source}_{at:%Y%m%d}.csv")
     with open_store(str(tmp_path / "lake")) as store:
         store.write_bytes(key, b"id\n1\n")
+        publish_delivery(store, source, at.date(), {"part.csv": b"x"}, landing=key)
     os.utime(tmp_path / "lake" / key, (at.timestamp(), at.timestamp()))
 
 
@@ -156,7 +159,8 @@ def test_api_status_and_metrics_show_the_open_alerts(
         alerts=watch,
     )
     clock.set(berlin(21, 12))
-    lake.drop("pos", "pos_20261221.csv", berlin(19, 12))  # 48h old: warn (26h), not critical
+    landed = lake.drop("pos", "pos_20261221.csv", berlin(19, 12))  # 48h old: warn (26h)
+    lake.validate("pos", date(2026, 12, 21), 1, berlin(21, 11), landed)  # validated since
     snapshot = service.refresh()
     service.stop()
 

@@ -17,6 +17,7 @@ import pytest
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
 from etl_core.testing.brokers import TestBroker
+from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.processes import BackgroundProcess
 from observability.alerts import ObjectStoreAlerts
 
@@ -45,7 +46,8 @@ def lake(tmp_path: Path) -> dict[str, str]:
         for name, age in (("fresh", timedelta(minutes=5)), ("stale", timedelta(hours=5))):
             (datasets / f"{name}.toml").write_text(CONTRACT.format(name=name))
             key = landing_key(name, f"{name}_{now - age:%Y%m%d}.csv")
-            store.write_bytes(key, b"id\n1\n")
+            store.write_bytes(key, b"id\n1\n")  # validated now: the alert is landing's
+            publish_delivery(store, name, (now - age).date(), {"part.csv": b"x"}, landing=key)
             moment = (now - age).timestamp()
             os.utime(tmp_path / "lake" / key, (moment, moment))
     return {

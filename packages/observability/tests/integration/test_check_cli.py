@@ -15,6 +15,7 @@ import pytest
 
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from etl_core.testing.deliveries import publish_delivery
 from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
 from etl_core.testing.s3 import aws_test_environment
 
@@ -52,11 +53,16 @@ def drop(tmp_path: Path, source: str, day: datetime, at: datetime) -> None:
 
 
 def deliver_on_time(tmp_path: Path, source: str, now: datetime) -> None:
-    """The last nine days' files of a 05:30 UTC feed, each stored at its due time."""
-    for back in range(9):
+    """The last nine days' files of a 05:30 UTC feed, each stored at its due time, the
+    newest validated (else nothing would have reached validated for days: critical)."""
+    for back in reversed(range(9)):
         due = (now - timedelta(days=back)).replace(hour=5, minute=30, second=0, microsecond=0)
         if due <= now:
             drop(tmp_path, source, due, due)
+            newest = due
+    with open_store(str(tmp_path / "lake")) as store:
+        landing = landing_key(source, f"{source}_{newest:%Y%m%d}.csv")
+        publish_delivery(store, source, newest.date(), {"part.csv": b"x"}, landing=landing)
 
 
 def test_fresh_datasets_exit_0_and_json_says_why(cli: Cli, tmp_path: Path) -> None:
@@ -71,7 +77,7 @@ def test_fresh_datasets_exit_0_and_json_says_why(cli: Cli, tmp_path: Path) -> No
     report = json.loads(result.stdout)
     levels = {s["dataset"]: s["level"] for s in report["datasets"]}
     assert levels["sales"] == "ok"
-    assert levels["pos"] == "ok"  # unknown zones (no validated/curated data) do not outweigh
+    assert levels["pos"] == "ok"  # an unknown zone (no curated data asked for) does not outweigh
     sales = next(s for s in report["datasets"] if s["dataset"] == "sales")
     landing = next(r for r in sales["results"] if r["subject"] == "landing")
     assert landing["threshold"] == "warn 1h, critical 3h"

@@ -435,6 +435,17 @@ class Contract:
         return self.timezone or self.freshness.timezone
 
     @property
+    def builds_curated(self) -> bool:
+        """Whether the contract asks data_pipeline for curated partitions: it declares a
+        ``[transform]`` other than the default copy, an ``[enrich.*]`` join or a ``[load]``.
+
+        A contract with none of them is still copied to ``curated/`` by ``etl-data-pipeline
+        run`` where that lane runs, but nothing in it says the lane does: a monitor expecting
+        curated partitions of it would cry wolf in a deployment without data_pipeline.
+        """
+        return self.transform != Transform() or bool(self.enrich) or self.load is not None
+
+    @property
     def signer_keys(self) -> tuple[Secret, ...]:
         """Every vendor public key whose signature is accepted (``signer`` then ``signers``)."""
         return (self.signer, *self.signers) if self.signer is not None else self.signers

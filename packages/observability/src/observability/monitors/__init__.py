@@ -9,7 +9,14 @@ the shared contract test (``tests/integration/test_monitor_contract.py``) then h
 interface.
 """
 
-from observability.monitors.age import FUTURE, UNJUDGED, AgeMonitor
+from observability.monitors.age import (
+    AWAITING,
+    FUTURE,
+    NEVER_REACHED,
+    UNJUDGED,
+    AgeMonitor,
+    expected_zones,
+)
 from observability.monitors.arrival import ARRIVAL_STATES, ArrivalMonitor
 from observability.monitors.base import (
     LEVELS,
@@ -39,10 +46,12 @@ MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMo
 
 __all__ = [
     "ARRIVAL_STATES",
+    "AWAITING",
     "CLOCK_SKEW",
     "FUTURE",
     "LEVELS",
     "MONITOR_KINDS",
+    "NEVER_REACHED",
     "UNJUDGED",
     "WATCHED_ZONES",
     "AgeMonitor",
@@ -59,6 +68,7 @@ __all__ = [
     "SystemClock",
     "VolumeMonitor",
     "cron_problem",
+    "expected_zones",
     "horizon",
     "human_duration",
     "severity",

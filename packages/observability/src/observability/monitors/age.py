@@ -12,6 +12,17 @@ that of the newest object at or before then, and the future-dated ones are a war
 their own (state ``future``, naming the furthest ahead), whatever the thresholds: a clock
 problem is worth a warning even where no age is judged. The worse of the two verdicts is
 the zone's.
+
+A zone with nothing in it is ``unknown`` (``empty``: nothing yet), unless the dataset's
+data is expected to reach it (:func:`expected_zones`) and the zone before it holds objects:
+then nothing has moved on, and every object upstream has waited since it arrived. Its lag
+is the age of the upstream zone's *oldest* object (a daily feed's newest file is never a
+day old, so the newest would hide a lane that never worked), judged by the same rules as an
+age (state :data:`NEVER_REACHED`, ``awaiting`` while within them): ``warn_after`` /
+``critical_after``; with a schedule, it is overdue (at least ``warn``) once the first due
+time after that object's arrival has come and its grace passed. A brand-new dataset with
+nothing anywhere stays ``unknown``; so does a zone after an empty one (the first stuck zone
+is the one that alarms).
 """
 
 from __future__ import annotations
@@ -20,11 +31,20 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from etl_core.contracts import Contract
+from etl_core.layout import CURATED, LANDING, VALIDATED
 from observability.monitors.base import Level, Monitor, Result, human_duration, severity
 from observability.monitors.facts import CLOCK_SKEW, WATCHED_ZONES, DatasetFacts, ZoneFacts
 from observability.monitors.schedule import Schedule
 
-__all__ = ["CLOCK_SKEW", "FUTURE", "UNJUDGED", "AgeMonitor"]
+__all__ = [
+    "AWAITING",
+    "CLOCK_SKEW",
+    "FUTURE",
+    "NEVER_REACHED",
+    "UNJUDGED",
+    "AgeMonitor",
+    "expected_zones",
+]
 
 FUTURE = "future"
 """The state of a zone holding future-dated objects when nothing worse is seen (``warn``)."""
@@ -32,6 +52,26 @@ FUTURE = "future"
 UNJUDGED = "unjudged"
 """The state of an age no threshold or schedule judges (level ``unknown``): shown, and
 judged by nothing, so an alert it had is over."""
+
+NEVER_REACHED = "never_reached"
+"""The state of an empty zone the dataset's data should have reached by now (``warn`` or
+``critical``): the zone before it holds objects that have waited too long."""
+
+AWAITING = "awaiting"
+"""The state of an empty zone the upstream zone's objects may still reach in time (``ok``)."""
+
+UPSTREAM = {VALIDATED: LANDING, CURATED: VALIDATED}
+"""Where each zone's data comes from."""
+
+_OBJECT = {LANDING: "file", VALIDATED: "delivery"}
+_CAME = {LANDING: "arrived", VALIDATED: "was published"}
+
+
+def expected_zones(contract: Contract) -> tuple[str, ...]:
+    """The zones after landing that ``contract``'s data is expected to reach: ``validated``
+    (the file lane validates every dataset's landing files, API chunks included), and
+    ``curated`` when the contract asks data_pipeline for it (:attr:`Contract.builds_curated`)."""
+    return (VALIDATED, CURATED) if contract.builds_curated else (VALIDATED,)
 
 
 class AgeMonitor(Monitor):
@@ -44,6 +84,7 @@ class AgeMonitor(Monitor):
         self.schedule = schedule
         self.warn_after = contract.freshness.warn_after
         self.critical_after = contract.freshness.critical_after
+        self.expected = expected_zones(contract)
 
     @classmethod
     def from_contract(cls, contract: Contract) -> AgeMonitor:
@@ -57,6 +98,10 @@ class AgeMonitor(Monitor):
 
     def _zone(self, zone: str, facts: DatasetFacts, now: datetime) -> Result:
         found = facts.zone(zone)
+        if found.newest is None and found.future is None and zone in self.expected:
+            upstream = facts.zone(UPSTREAM[zone])
+            if upstream.oldest is not None:
+                return self._stuck(zone, upstream, now)
         aged = self._aged(zone, found, now)
         return aged if found.future is None else self._with_future(zone, aged, found, now)
 
@@ -97,6 +142,65 @@ class AgeMonitor(Monitor):
         )
         detail["overdue_since"] = overdue_since.isoformat()
         return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+
+    def _stuck(self, zone: str, upstream: ZoneFacts, now: datetime) -> Result:
+        """The verdict on an empty ``zone`` the ``upstream`` zone's objects should reach: its
+        lag is the age of the oldest of them, judged as an age is."""
+        assert upstream.oldest is not None
+        assert upstream.newest is not None
+        source = UPSTREAM[zone]
+        lag = max(now - upstream.oldest, timedelta(0))
+        threshold = self._threshold()
+        observed = f"nothing yet; {source}'s oldest {human_duration(lag)} old"
+        fields = {"observed": observed, "threshold": threshold, "value": lag.total_seconds()}
+        detail = {
+            "upstream": source,
+            "upstream_oldest": upstream.oldest.isoformat(),
+            "upstream_oldest_key": upstream.oldest_key or "",
+            "upstream_newest": upstream.newest.isoformat(),
+            "upstream_newest_key": upstream.newest_key or "",
+        }
+        told = (
+            f"nothing {zone} yet: {source}'s first {_OBJECT[source]} ({upstream.oldest_key}) "
+            f"{_CAME[source]} {human_duration(lag)} ago"
+        )
+        if upstream.newest != upstream.oldest:
+            newest_age = human_duration(max(now - upstream.newest, timedelta(0)))
+            told += f", its newest ({upstream.newest_key}) {newest_age} ago"
+        if self.schedule is None and self.warn_after is None and self.critical_after is None:
+            why = f"{told}; shown only: the contract sets no warn_after/critical_after"
+            return self.result(zone, "unknown", UNJUDGED, why=why, detail=detail, **fields)
+        by_age = self._level_of(lag)
+        level: Level = by_age
+        if self.schedule is None:
+            why = f"{told}; {self._lag_why(lag, level)}"
+        else:
+            deadline = self._deadline_after(upstream.oldest)
+            if deadline is not None:
+                detail["overdue_since"] = deadline.isoformat()
+            if deadline is None or now < deadline:
+                when = f"due by {deadline:%Y-%m-%d %H:%M %Z}" if deadline else "nothing due"
+                return self.result(
+                    zone, "ok", AWAITING, why=f"{told}; {when}", detail=detail, **fields
+                )
+            level = "critical" if by_age == "critical" else "warn"
+            why = f"{told}; it was due in {zone} by {deadline:%Y-%m-%d %H:%M %Z}"
+        state = AWAITING if level == "ok" else NEVER_REACHED
+        return self.result(zone, level, state, why=why, detail=detail, **fields)
+
+    def _deadline_after(self, arrived: datetime) -> datetime | None:
+        """The first due time after ``arrived``, plus grace: by then an object that arrived
+        upstream at ``arrived`` has moved on (``None``: nothing due in 400 days)."""
+        assert self.schedule is not None
+        due = self.schedule.next_due(arrived)
+        return None if due is None else due + self.schedule.grace
+
+    def _lag_why(self, lag: timedelta, level: Level) -> str:
+        if level == "ok":
+            return "within its thresholds"
+        limit = self.critical_after if level == "critical" else self.warn_after
+        assert limit is not None
+        return f"past {level} after {human_duration(limit)}"
 
     def _with_future(self, zone: str, aged: Result, found: ZoneFacts, now: datetime) -> Result:
         """``aged`` with the zone's future-dated objects told: a warning naming the furthest

@@ -72,8 +72,8 @@ def horizon(now: datetime) -> datetime:
 
 
 class ZoneFacts:
-    """One zone of one dataset: its newest object, its future-dated ones and the partition
-    dates it holds.
+    """One zone of one dataset: its newest and oldest objects, its future-dated ones and the
+    partition dates it holds.
 
     Args:
         horizon: Objects dated after this are future-dated: kept apart from :attr:`newest`
@@ -86,6 +86,11 @@ class ZoneFacts:
         self.as_of = as_of
         self.newest: datetime | None = None
         self.newest_key: str | None = None
+        self.oldest: datetime | None = None
+        """The earliest-dated object (future-dated ones aside): how long the zone's objects
+        have waited, when nothing reached the next zone (an index knows only each
+        partition's newest manifest: then the oldest of those)."""
+        self.oldest_key: str | None = None
         self.future: datetime | None = None
         """The furthest-dated of the objects dated after :attr:`horizon`."""
         self.future_key: str | None = None
@@ -108,8 +113,11 @@ class ZoneFacts:
             self.future_count += count
             if self.future is None or stored > self.future:
                 self.future, self.future_key = stored, key
-        elif self.newest is None or stored > self.newest:
-            self.newest, self.newest_key = stored, key
+        else:
+            if self.newest is None or stored > self.newest:
+                self.newest, self.newest_key = stored, key
+            if self.oldest is None or stored < self.oldest:
+                self.oldest, self.oldest_key = stored, key
 
 
 class LandingFiles:
