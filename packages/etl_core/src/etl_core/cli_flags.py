@@ -45,7 +45,7 @@ def given_on_command_line(ctx: Any) -> tuple[GivenFlag, ...]:
         for param in getattr(command, "params", ()):
             flag = _long_flag(getattr(param, "opts", ()))
             name = getattr(param, "name", None)
-            if flag and name in ctx.params and _typed(ctx, name):
+            if flag and isinstance(name, str) and name in ctx.params and _typed(ctx, name):
                 given.append(GivenFlag(name, flag, ctx.params[name]))
         ctx = getattr(ctx, "parent", None)
     return tuple(given)

@@ -334,7 +334,8 @@ def load_settings_with_sources(
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
         (``s3.part_size``) to ``"default"``, ``"<file>:<line>: key <name>"``,
-        ``"env <VARIABLE>"``, an ``override_sources`` one or ``"override <name>"``. Handy for a ``config show``.
+        ``"env <VARIABLE>"``, an ``override_sources`` one or ``"override <name>"``.
+        Handy for a ``config show``.
     """
     schema = _Schema.of(cls)
     environ = os.environ if env is None else env
