@@ -77,3 +77,13 @@ def test_password_in_the_database_url_query_never_reaches_config_show(cli: Cli) 
     assert status.returncode != 0
     for result in (shown, as_json, status):
         assert "qu3ry-s3cret" not in result.stdout + result.stderr
+
+
+def test_a_refused_flag_value_names_the_flag_typed_and_exits_2(cli: Cli) -> None:
+    """``--log-level LOUD`` is refused from the flag the operator typed, not from
+    ``override log_level``, an internal name found on no command line."""
+    result = cli("--log-level", "LOUD", "config", "show")
+
+    assert result.returncode == 2
+    assert "got 'LOUD' (from flag --log-level)" in result.stderr
+    assert "override" not in result.stderr

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
 from etl_core.cli_commands import lazy_group
+from etl_core.cli_flags import given_on_command_line
 from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
@@ -141,8 +142,15 @@ class RuntimeCLI(Generic[S]):
     # ------------------------------------------------------------ for commands
 
     def session(self, ctx: "typer.Context") -> Session[S]:
-        """The run this command belongs to (settings, run id, store, run recording)."""
+        """The run this command belongs to (settings, run id, store, run recording).
+
+        It learns the options typed for this command (its own and its groups'), so a value
+        refused by :meth:`Session.with_flags` names the flag typed, not the setting."""
         session: Session[S] = ctx.obj
+        if isinstance(session, Session):
+            given = given_on_command_line(ctx)
+            if given != session.given_flags:
+                session = ctx.obj = replace(session, given_flags=given)
         return session
 
     def notice(
@@ -498,6 +506,7 @@ class RuntimeCLI(Generic[S]):
                     flags,
                     recorder=cli.recorder,
                     run_id=cli.run_id,
+                    given_flags=given_on_command_line(ctx),
                 )
             except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
                 if _asks_for_help(cli._args):  # a subcommand's --help is read, not refused

@@ -305,6 +305,7 @@ def load_settings_with_sources(
     env_elsewhere: Callable[[], Collection[str]] | None = None,
     toml_elsewhere: Callable[[], Mapping[str, Collection[str]]] | None = None,
     toml_named_by: tuple[str, str] | None = None,
+    override_sources: Mapping[str, str] | None = None,
 ) -> tuple[T, dict[str, str]]:
     """Like :func:`load_settings`, also returning where each field's value came from.
 
@@ -327,10 +328,14 @@ def load_settings_with_sources(
     (``("ETL_SETTINGS_FILE", "env ETL_SETTINGS_FILE")``): a file that cannot be read is refused
     naming it too, so the operator knows what to correct.
 
+    ``override_sources`` names where an override came from, by dotted name (a command-line
+    flag: ``flag --port``); an override it does not name is ``override <name>``.
+
     Returns:
         ``(settings, sources)``, ``sources`` mapping each dotted field name
         (``s3.part_size``) to ``"default"``, ``"<file>:<line>: key <name>"``,
-        ``"env <VARIABLE>"`` or ``"override <name>"``. Handy for a ``config show``.
+        ``"env <VARIABLE>"``, an ``override_sources`` one or ``"override <name>"``.
+        Handy for a ``config show``.
     """
     schema = _Schema.of(cls)
     environ = os.environ if env is None else env
@@ -344,7 +349,7 @@ def load_settings_with_sources(
         raw.update(prefixed)
         raw.update(_read_aliases(environ, env_aliases or {}, schema, prefixed))
     if overrides:
-        raw.update(_read_overrides(overrides, schema, errors))
+        raw.update(_read_overrides(overrides, schema, errors, override_sources or {}))
     builder = _Builder(raw, environ, env_prefix, errors)
     settings = builder.build(schema, "", defaults=None)
     if errors:
@@ -895,10 +900,20 @@ def _warn_if_misspelt(
 
 
 def _read_overrides(
-    overrides: Mapping[str, object], schema: _Schema, errors: list[FieldError]
+    overrides: Mapping[str, object],
+    schema: _Schema,
+    errors: list[FieldError],
+    named: Mapping[str, str],
 ) -> dict[str, _Raw]:
     raw: dict[str, _Raw] = {}
-    _flatten(overrides, schema, raw, errors, lambda dotted: f"override {dotted}", "override")
+    _flatten(
+        overrides,
+        schema,
+        raw,
+        errors,
+        lambda dotted: named.get(dotted, f"override {dotted}"),
+        "override",
+    )
     return raw
 
 

@@ -30,6 +30,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from etl_core.cli_flags import GivenFlag, flag_source, flags_named
 from etl_core.config import (
     DEFAULT_SOURCE,
     URL,
@@ -323,11 +324,14 @@ def load_runtime_settings(
     *,
     env: Mapping[str, str] | None = None,
     lane: str | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> tuple[S, dict[str, str]]:
     """Load ``cls`` with the platform's precedence and say where each value came from.
 
     ``overrides`` holds command-line flags; ``None`` values (flags not given)
-    are dropped, and ``settings_file`` selects the TOML file. A setting of
+    are dropped, and ``settings_file`` selects the TOML file. ``flag_names`` holds the
+    flag each was typed as (``{"serve_port": "--port"}``, :func:`etl_core.cli_flags.flags_named`):
+    a value refused names it (``from flag --port``), not the setting it overrides. A setting of
     :data:`ENV_ALIASES` is also read from its conventional variable
     (``DATABASE_URL``) when its ``ETL_*`` one is not set, empty or blank.
 
@@ -354,6 +358,7 @@ def load_runtime_settings(
         env_elsewhere=lane_variables,
         toml_elsewhere=lane_settings,
         toml_named_by=named_by,
+        override_sources={name: flag_source(flag) for name, flag in (flag_names or {}).items()},
     )
     _loaded_sources.clear()
     _loaded_sources.update(sources)
@@ -494,6 +499,9 @@ class Session(Generic[S]):
     flags: Mapping[str, object] = field(default_factory=dict)
     recorder: RecorderFactory | None = None
     env: Mapping[str, str] | None = None
+    given_flags: tuple[GivenFlag, ...] = ()
+    """The options typed on the command line (:func:`etl_core.cli_flags.given_on_command_line`):
+    a flag's value refused names the flag, not the setting it overrides."""
     stdout_taken: bool = False
     """The command prints a document on stdout (``--json``): EMF lines asked for on
     ``stdout`` go to ``stderr`` instead (CloudWatch reads both), so the document parses."""
@@ -521,7 +529,11 @@ class Session(Generic[S]):
             return self
         merged = {**self.flags, **given}
         settings, sources = load_runtime_settings(
-            type(self.settings), merged, env=self.env, lane=self.lane
+            type(self.settings),
+            merged,
+            env=self.env,
+            lane=self.lane,
+            flag_names=flags_named(merged, self.given_flags),
         )
         return replaced(self, settings=settings, sources=sources, flags=merged)
 
@@ -772,6 +784,7 @@ def open_session(
     env: Mapping[str, str] | None = None,
     recorder: RecorderFactory | None = None,
     run_id: str | None = None,
+    given_flags: tuple[GivenFlag, ...] = (),
 ) -> Session[S]:
     """Load settings, configure logging and bind a run id: a CLI's whole start-up.
 
@@ -783,15 +796,18 @@ def open_session(
         recorder: Builds the lane's run ledger for a database URL (its ``db``
             adapter's); :meth:`Session.record_run` uses it when ``database_url`` is set.
         run_id: The run id, when the caller chose one already (a new one otherwise).
+        given_flags: The options typed on the command line, so a refused value names
+            its flag (:func:`etl_core.cli_flags.given_on_command_line`).
 
     Raises:
         ConfigError: the settings are invalid (a CLI exits with ``ExitCode.USAGE``).
     """
     given = dict(flags or {})
     fault_spec(env)  # a malformed test-only fault is refused before any work
-    settings, sources = load_runtime_settings(cls, given, env=env, lane=lane)
+    named = flags_named(given, given_flags)
+    settings, sources = load_runtime_settings(cls, given, env=env, lane=lane, flag_names=named)
     chosen = start_run(lane, settings, run_id=run_id)
-    return Session(lane, settings, sources, chosen, given, recorder, env)
+    return Session(lane, settings, sources, chosen, given, recorder, env, given_flags)
 
 
 _loaded_sources: dict[str, str] = {}
@@ -838,7 +854,7 @@ def _database_url_named(problem: FieldError) -> FieldError:
     said = problem.message.replace(
         "`etl-schema migrate`", "`etl-schema migrate --database-url <that URL>`"
     )
-    if source.startswith("override "):  # a command-line flag
+    if source.startswith(("flag ", "override ")):  # a command-line flag
         return replaced(problem, field="--database-url", message=said, source=source)
     return replaced(problem, field="database_url", message=said, source=source)  # etl.toml
 

@@ -8,11 +8,13 @@ where it came from (file and key, or variable), not the first one alone.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import timedelta
 
 from etl_core.errors import InvalidSettingError
 
-__all__ = ["SettingChecks"]
+__all__ = ["SettingChecks", "is_host"]
 
 
 class SettingChecks:
@@ -38,6 +40,18 @@ class SettingChecks:
         interval: timedelta = getattr(self._settings, setting)
         self.require(interval > timedelta(0), setting, "longer than 0s")
 
+    def listen_host(self, setting: str) -> None:
+        """Refuse ``setting`` unless it is an address a server can listen on: an IP
+        address or a host name. An empty one would bind every interface (said as
+        ``0.0.0.0``, never by a value left empty); a space or another character no host
+        name has binds nothing, a failure at start-up (exit 1) that did not name it."""
+        host = getattr(self._settings, setting)
+        self.require(
+            is_host(host),
+            setting,
+            "an IP address or host name, without spaces (0.0.0.0 for every interface)",
+        )
+
     def done(self) -> None:
         """Raise every refusal at once (InvalidSettingError), if there is one."""
         if self.refused:
@@ -53,3 +67,19 @@ def _said(value: object) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value)
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def is_host(host: object) -> bool:
+    """Whether ``host`` is an IP address (``::1``, ``0.0.0.0``) or a host name (labels of
+    letters, digits, ``-`` and ``_`` between dots, 253 characters at most)."""
+    if not isinstance(host, str) or not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        name = host.removesuffix(".")
+        return len(name) <= 253 and all(_HOST_LABEL.fullmatch(p) for p in name.split("."))
+    return True

@@ -67,13 +67,6 @@ class ObservabilitySettings(RuntimeSettings):
             "0 (no reminders) or a minute or more (a bare number is seconds: '4h' for hours)",
         )
         checks.require(0 <= self.serve_port <= 65535, "serve_port", "from 0 to 65535")
-        # an empty host binds every interface: said as 0.0.0.0, never by a flag or file left
-        # empty; a space at either end binds nothing (exit 1 at start-up, not naming it)
-        host = self.serve_host
-        checks.require(
-            bool(host) and host == host.strip(),
-            "serve_host",
-            "an address without spaces (0.0.0.0 for every interface)",
-        )
+        checks.listen_host("serve_host")
         checks.require(1 <= self.storage_recent_days <= 366, "storage_recent_days", "from 1 to 366")
         checks.require(1 <= self.storage_list_workers <= 64, "storage_list_workers", "from 1 to 64")

@@ -146,7 +146,7 @@ def test_config_show_says_where_each_value_came_from(cli: Cli, tmp_path: Path) -
     result = cli("--storage", "/srv/lake", "config", "show", env={"ETL_CONFIG_DIR": str(config)})
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
-    assert 'storage_url │ "/srv/lake" │ ETL_STORAGE_URL │ override storage_url' in text
+    assert 'storage_url │ "/srv/lake" │ ETL_STORAGE_URL │ flag --storage' in text
     assert "database_url │ null │ ETL_DATABASE_URL (or DATABASE_URL) │ default" in text
     assert 'log_level │ "WARNING" │' in text
     assert f"settings file: {config / 'etl.toml'}" in text
@@ -260,3 +260,24 @@ def test_an_unwritable_metrics_file_still_exports_the_inventory_once(
     objects = [line for line in lines if line.startswith("etl_observability_objects:")]
     assert "etl_observability_objects:2|g|#zone:landing,dataset:pos" in objects, lines
     assert len(objects) == len(set(objects)), lines
+
+
+def test_a_refused_flag_value_of_a_subcommand_names_the_flag_typed_and_exits_2(cli: Cli) -> None:
+    """``serve --port 99999`` is refused from ``--port``, the flag typed, not from
+    ``override serve_port``, and before anything is served."""
+    result = cli("serve", "--port", "99999")
+
+    assert result.returncode == 2
+    assert "serve_port: must be from 0 to 65535, got 99999 (from flag --port)" in result.stderr
+
+
+def test_a_host_serve_cannot_listen_on_is_a_settings_error_naming_the_flag(cli: Cli) -> None:
+    """``serve --host 'bad host'`` failed at start-up (exit 1) without naming the flag: it
+    is refused as a setting (exit 2), saying what a host must be."""
+    result = cli("serve", "--host", "bad host", "--port", "0")
+
+    assert result.returncode == 2
+    assert (
+        "serve_host: must be an IP address or host name, without spaces (0.0.0.0 for every "
+        "interface), got 'bad host' (from flag --host)"
+    ) in result.stderr

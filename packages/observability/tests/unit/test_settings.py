@@ -83,17 +83,17 @@ def test_every_value_no_service_can_keep_is_refused_at_once_each_with_its_source
     assert "serve_port: must be from 0 to 65535, got 99999 (from env ETL_SERVE_PORT)" in said
 
 
-@pytest.mark.parametrize("blank", ["", "  ", " 0.0.0.0"], ids=repr)
-def test_an_empty_serve_host_flag_or_file_value_is_refused_not_every_interface(
+@pytest.mark.parametrize("blank", ["", "  ", " 0.0.0.0", "bad host", "host:9108"], ids=repr)
+def test_an_empty_or_unusable_serve_host_flag_or_file_value_is_refused(
     tmp_path: Path, blank: str
 ) -> None:
     """``serve --host ""`` (a ``--host "$HOST"`` with HOST unset) or ``serve_host = ""``
     would bind every interface, the opposite of the empty variable's 127.0.0.1; a space
-    at either end would bind nothing."""
+    or a port in it would bind nothing (exit 1 at start-up, naming no setting)."""
     (tmp_path / "etl.toml").write_text(f'serve_host = "{blank}"\n')
     expected = (
-        "serve_host: must be an address without spaces (0.0.0.0 for every interface), "
-        f"got {blank!r}"
+        "serve_host: must be an IP address or host name, without spaces (0.0.0.0 for every "
+        f"interface), got {blank!r}"
     )
 
     with pytest.raises(ConfigError, match=re.escape(expected)) as from_flag:
