@@ -2,7 +2,11 @@
 
 A reference comes from another dataset's curated partition (read through its
 manifest), a CSV / Parquet object in the store, or a reference table of the
-database (through :mod:`data_pipeline.db`). Before joining, the reference must
+database (through :mod:`data_pipeline.db`). A reference file that cannot be read
+(a CSV row DuckDB cannot parse, text not UTF-8, a ``.gz`` cut short, a ``.parquet`` that
+is not Parquet) is a :class:`~data_pipeline.errors.ReferenceFileError` naming the
+reference and the file's key in the store, said as an input's is
+(:mod:`data_pipeline.input_errors`). Before joining, the reference must
 hold every key and added column, its keys must be unique (a duplicate would
 multiply input rows), and each key pair must compare values of the same type
 family.
@@ -12,12 +16,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_pipeline.engine import literal, quote, reader_sql, relation_columns, type_family
 from data_pipeline.errors import JoinKeyTypeError, MissingColumnError, MissingPartitionError
+from data_pipeline.input_errors import REFERENCE_CSV, StagedKeys, unreadable_input
 from data_pipeline.layout import list_curated_dates, read_manifest
 from etl_core.contracts import Contract, Enrichment
 from etl_core.errors import ObjectNotFoundError
@@ -58,12 +64,14 @@ def stage_reference(
 
     Raises:
         MissingPartitionError: the reference object or partition does not exist.
+        ReferenceFileError: a reference file cannot be read as its name says.
+        PartitionError: DuckDB ran out of memory reading the reference.
         MissingColumnError: a key or added column is missing on either side.
         JoinKeyTypeError: a key pair compares different types, or reference keys repeat.
     """
     field = f"enrich.{join.name}"
-    source = _reference_sql(store, contract, dt, join, work_dir / f"ref-{index}", field)
-    con.execute(f"CREATE TABLE {ref_table(index)} AS SELECT * FROM {source}")
+    reference = _reference(store, contract, dt, join, work_dir / f"ref-{index}", field)
+    _load_reference(con, contract, dt, index, join, reference)
     right_columns = relation_columns(con, ref_table(index))
     wanted = [right for _, right in join.on] + [source_col for _, source_col in join.columns]
     missing = [name for name in wanted if name not in right_columns]
@@ -136,14 +144,47 @@ def _check_unique_keys(
         )
 
 
-def _reference_sql(
+@dataclass(frozen=True)
+class _Reference:
+    """A reference staged for DuckDB: the table function reading it, its format, and each
+    staged file → its key in the store (none for a database table: no file of the store)."""
+
+    sql: str
+    fmt: str
+    keys: StagedKeys
+
+
+def _load_reference(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    dt: date,
+    index: int,
+    join: Enrichment,
+    reference: _Reference,
+) -> None:
+    """Read the reference into its table: the rows are read here, once, so a file DuckDB
+    cannot read fails here, named by its key (never later, as a fault of the transform)."""
+    import duckdb  # imported when used: the ingest path never needs it
+
+    try:
+        con.execute(f"CREATE TABLE {ref_table(index)} AS SELECT * FROM {reference.sql}")
+    except duckdb.Error as exc:
+        if not reference.keys:
+            raise
+        files = tuple(reference.keys)
+        raise unreadable_input(
+            contract, dt, reference.keys, exc, fmt=reference.fmt, paths=files, join=join
+        ) from exc
+
+
+def _reference(
     store: ObjectStore,
     contract: Contract,
     dt: date,
     join: Enrichment,
     directory: Path,
     field: str,
-) -> str:
+) -> _Reference:
     directory.mkdir(parents=True, exist_ok=True)
     if join.file:
         path = directory / join.file.rsplit("/", 1)[-1]
@@ -153,13 +194,29 @@ def _reference_sql(
             raise MissingPartitionError(
                 contract.dataset, dt, f"reference object {join.file} does not exist", field=field
             ) from exc
-        fmt = "parquet" if join.file.endswith(".parquet") else "csv"
-        if fmt == "csv":
-            return f"read_csv({literal(str(path))}, header = true)"
-        return reader_sql([path], fmt)
+        keys = {path: join.file}
+        if join.file.endswith(".parquet"):
+            return _Reference(reader_sql([path], "parquet"), "parquet", keys)
+        return _Reference(_csv_sql(path), "csv", keys)
     if join.dataset:
-        return reader_sql(_curated_files(store, contract, dt, join, directory, field), "parquet")
-    return f"read_parquet({literal(str(_database_table(join, directory / 'table.parquet')))})"
+        curated = _curated_files(store, contract, dt, join, directory, field)
+        return _Reference(reader_sql(list(curated), "parquet"), "parquet", curated)
+    table = _database_table(join, directory / "table.parquet")
+    return _Reference(f"read_parquet({literal(str(table))})", "parquet", {})
+
+
+def _csv_sql(path: Path) -> str:
+    """``read_csv`` of a reference CSV in :data:`REFERENCE_CSV`'s dialect, column types
+    detected. The dialect (and the header on the first line) is stated, not sniffed: a
+    row DuckDB cannot parse then fails the read, where a sniffer would settle on one
+    column holding the whole header, or on a later line as the header (and the reference
+    would wrongly be said to lack the join's columns)."""
+    quote_char, escape = REFERENCE_CSV["quote"], REFERENCE_CSV["escape"]
+    return (
+        f"read_csv({literal(str(path))}, header = true, "
+        f"delim = {literal(REFERENCE_CSV['delimiter'])}, quote = {literal(quote_char)}, "
+        f"escape = {literal(escape)}, skip = 0, comment = '', strict_mode = true)"
+    )
 
 
 def _curated_files(
@@ -169,7 +226,8 @@ def _curated_files(
     join: Enrichment,
     directory: Path,
     field: str,
-) -> list[Path]:
+) -> dict[Path, str]:
+    """The files of the reference's curated partition, staged: each → its key."""
     assert join.dataset is not None
     wanted = dt
     if join.partition == "latest":
@@ -190,11 +248,11 @@ def _curated_files(
             f"dataset {join.dataset!r} has no curated partition dt={wanted.isoformat()}",
             field=field,
         )
-    paths = []
+    paths = {}
     for number, key in enumerate(manifest.files):
         path = directory / f"{number:05d}.parquet"
         store.download(key, path)
-        paths.append(path)
+        paths[path] = key
     if not paths:
         raise MissingPartitionError(
             contract.dataset,

@@ -45,6 +45,7 @@ __all__ = [
     "PartitionError",
     "ProxySettingError",
     "RawArchiveCorruptError",
+    "ReferenceFileError",
     "ReplayRefusedError",
     "SchemaNotInstalledError",
     "SupersededError",
@@ -123,6 +124,42 @@ class InputFileError(PartitionError):
         self.reason = reason
         what = f"input file {keys[0]}" if len(keys) == 1 else f"input files {', '.join(keys)}"
         super().__init__(dataset, dt, f"{what} cannot be read: expected {expected}; {reason}")
+
+
+class ReferenceFileError(InputFileError):
+    """A reference file of an enrichment join cannot be read as its name says.
+
+    An :class:`InputFileError` (the partition fails alike: exit 1, never retried) whose
+    message names the join's reference (``join``, its ``source``) and the file's key in
+    the store (its curated partition's object for a ``dataset`` reference).
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        dt: date,
+        keys: tuple[str, ...],
+        *,
+        join: str,
+        source: str,
+        expected: str,
+        reason: str,
+    ) -> None:
+        self.keys = keys
+        self.join = join
+        self.source = source
+        self.expected = expected
+        self.reason = reason
+        what = f"file {keys[0]}" if len(keys) == 1 else f"files {', '.join(keys)}"
+        if source != what:  # a dataset's partition: its file(s) too
+            what = f"{source}: {what}"
+        PartitionError.__init__(
+            self,
+            dataset,
+            dt,
+            f"reference {what} cannot be read: expected {expected}; {reason}",
+            field=f"enrich.{join}",
+        )
 
 
 class JoinKeyTypeError(PartitionError):

@@ -7,6 +7,9 @@ cannot find or fix. Here such an error becomes an :class:`InputFileError` naming
 key in the store, what the file was read as (its format by name, the contract's CSV
 dialect) and DuckDB's reason, its advice about reader options left out (the contract, not
 a DuckDB option, states how a file is read).
+
+A reference file of an enrichment join (staged beside the inputs) is said the same way,
+as a :class:`ReferenceFileError` naming the join's reference as well.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
-from data_pipeline.errors import InputFileError, PartitionError
-from etl_core.contracts import Contract
+from data_pipeline.errors import InputFileError, PartitionError, ReferenceFileError
+from etl_core.contracts import Contract, Enrichment
 
 __all__ = [
+    "REFERENCE_CSV",
     "StagedKeys",
     "engine_reason",
     "expected_reading",
@@ -38,6 +42,10 @@ _ADVICE = re.compile(
 """Where DuckDB's reason ends and its advice (or the query it was running) begins."""
 
 _MAX_REASON_LINES = 4
+
+REFERENCE_CSV = {"delimiter": ",", "quote": '"', "escape": '"'}
+"""The dialect a reference CSV is read in (no contract states it): comma-separated,
+double quotes, a quote doubled inside a quoted field, a header first."""
 
 
 def in_store_terms(text: str, keys: StagedKeys) -> str:
@@ -60,14 +68,20 @@ def engine_reason(error: BaseException, keys: StagedKeys) -> str:
     return "; ".join(lines) or type(error).__name__
 
 
-def expected_reading(contract: Contract, path: Path, fmt: str) -> str:
+def expected_reading(contract: Contract, path: Path, fmt: str, *, reference: bool = False) -> str:
     """What a file was read as: its format (from its name) and, for CSV, the contract's
-    dialect."""
+    dialect (a reference file's: :data:`REFERENCE_CSV`)."""
     packed = "gzip-compressed " if path.suffix.lower() == ".gz" else ""
     if fmt == "parquet":
         return "Parquet (by its name)"
     if fmt == "json":
         return f"{packed}JSON (by its name): an array of objects or JSON lines"
+    if reference:
+        return (
+            f"{packed}CSV (by its name) with a header, delimiter "
+            f"{REFERENCE_CSV['delimiter']!r}, quote {REFERENCE_CSV['quote']!r}, escape the "
+            "quote doubled (a reference file's dialect; its column types detected)"
+        )
     parse = contract.parse
     header = "a header" if parse.header else "no header"
     escape = "the quote doubled" if parse.escape is None else repr(parse.escape)
@@ -91,9 +105,11 @@ def unreadable_input(
     *,
     fmt: str,
     paths: tuple[Path, ...],
+    join: Enrichment | None = None,
 ) -> PartitionError:
     """The :class:`InputFileError` for ``error``, met reading ``paths`` as ``fmt``: it
-    names the one file ``error`` names, else every one of ``paths``.
+    names the one file ``error`` names, else every one of ``paths``. Reading the reference
+    of ``join``, a :class:`ReferenceFileError` naming that reference too.
 
     DuckDB out of memory is no fault of the files (they read with more): that is a
     :class:`PartitionError` naming ``duckdb_memory_limit``, never an ``InputFileError``.
@@ -103,12 +119,23 @@ def unreadable_input(
     stored = tuple(keys.get(path, path.name) for path in files)
     reason = engine_reason(error, keys)
     if _out_of_memory(error):
+        what = "input file(s)" if join is None else f"the reference of enrich.{join.name}, file(s)"
         return PartitionError(
             contract.dataset,
             dt,
-            f"DuckDB ran out of memory reading input file(s) {', '.join(stored)} (not a "
+            f"DuckDB ran out of memory reading {what} {', '.join(stored)} (not a "
             f"fault of the files): {reason}; raise duckdb_memory_limit "
             "(ETL_DUCKDB_MEMORY_LIMIT) or lower duckdb_threads, then run again",
+        )
+    if join is not None:
+        return ReferenceFileError(
+            contract.dataset,
+            dt,
+            stored,
+            join=join.name,
+            source=join.source,
+            expected=expected_reading(contract, files[0], fmt, reference=True),
+            reason=reason,
         )
     return InputFileError(
         contract.dataset,

@@ -1,0 +1,216 @@
+"""A reference file of an enrichment join that cannot be read is named, as an input is.
+
+A reference CSV was read with its dialect sniffed: one broken row (a field too many, a
+quote left open) made DuckDB settle on one column holding the whole header, and the
+partition failed saying the reference lacked the join's columns. Now the error names
+the join's reference, the file's key in the store, what it was read as and DuckDB's
+reason; "lacks column(s)" is said only of a reference that parsed and lacks them.
+Nothing is lost: the reference and the inputs stay, no curated partition appears, and
+`transform --date`, `run` and `backfill` fail and record it as for a bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from data_pipeline.errors import (
+    InputFileError,
+    MissingColumnError,
+    PartitionError,
+    ReferenceFileError,
+    TransformSqlError,
+)
+from data_pipeline.input_errors import unreadable_input
+from data_pipeline.transform import transform_partition
+from etl_core.contracts import load_contracts
+from etl_core.storage import ObjectStore
+from etl_core.testing import publish_delivery
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+DAY = date(2026, 11, 1)
+STORES = "reference/stores.csv"
+HEADER = b"store_id,name,country,city\n"
+READ_AS = (
+    "expected CSV (by its name) with a header, delimiter ',', quote '\"', escape the quote "
+    "doubled (a reference file's dialect; its column types detected)"
+)
+BROKEN = {
+    "field-too-many": (
+        HEADER + b"S001,Lisbon Baixa,PT,Lisbon\nS002,Porto,PT,Porto,extra\n",
+        f'Error when sniffing file "{STORES}"',
+    ),
+    "quote-left-open": (
+        HEADER + b'S001,Lisbon Baixa,PT,Lisbon\nS002,"Porto,PT,Porto\nS003,Faro,PT,Faro\n',
+        f'Error when sniffing file "{STORES}"',
+    ),
+    "not-utf8": (
+        HEADER + b"S001,Lisbon \xff\xfe,PT,Lisbon\n",
+        "Invalid unicode (byte sequence mismatch) detected",
+    ),
+}
+
+
+def pos_files(store: ObjectStore) -> dict[str, bytes]:
+    return {info.key: store.read_bytes(info.key) for info in store.list("validated/pos/")}
+
+
+def assert_nothing_lost(store: ObjectStore, reference: str, data: bytes, inputs: Any) -> None:
+    assert store.read_bytes(reference) == data
+    assert pos_files(store) == inputs
+    assert not store.exists("curated/pos/dt=2026-11-01/_manifest.json")
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_an_unreadable_reference_csv_is_named_by_join_and_key_not_said_to_lack_columns(
+    local_store: ObjectStore, settings: Any, case: str
+) -> None:
+    data, reason = BROKEN[case]
+    local_store.write_bytes(STORES, data)
+    inputs = pos_files(local_store)
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(ReferenceFileError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    said = str(caught.value)
+    assert isinstance(caught.value, InputFileError)  # failed, recorded and exited alike
+    assert caught.value.keys == (STORES,)
+    assert caught.value.join == "stores"
+    assert said.startswith("dataset 'pos', partition dt=2026-11-01, field 'enrich.stores': ")
+    assert f"reference file {STORES} cannot be read: {READ_AS}; " in said
+    assert reason in said
+    assert "lacks" not in said
+    assert "etl-transform-" not in said
+    assert_nothing_lost(local_store, STORES, data, inputs)
+
+
+def test_a_reference_that_parses_without_a_join_column_is_said_to_lack_it(
+    local_store: ObjectStore, settings: Any
+) -> None:
+    local_store.write_bytes(STORES, b"store_id,name,city\nS001,Lisbon Baixa,Lisbon\n")
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(
+        MissingColumnError,
+        match=r"reference file reference/stores.csv lacks "
+        r"column\(s\) country \(it has: store_id, name, city\)",
+    ):
+        transform_partition(local_store, contract, DAY, settings)
+
+
+def test_an_unreadable_file_of_a_curated_reference_is_named_by_dataset_and_key(
+    local_store: ObjectStore, settings: Any, retail: Any
+) -> None:
+    columns = [("store_id", "string"), ("name", "string"), ("country", "string")]
+    retail.write_contract(
+        settings.config_dir,
+        "stores",
+        'dataset = "stores"\n'
+        + retail.columns_toml(columns)
+        + '[transform]\nsql = "SELECT * FROM input"\n',
+    )
+    retail.write_contract(
+        settings.config_dir,
+        "pos",
+        retail.contract().replace('file = "reference/stores.csv"', 'dataset = "stores"'),
+    )
+    publish_delivery(
+        local_store, "stores", DAY, {"s.csv": b"store_id,name,country\nS001,Baixa,PT\n"}
+    )
+    contracts = load_contracts(settings.config_dir)
+    transform_partition(local_store, contracts.get("stores"), DAY, settings)
+    manifest = json.loads(local_store.read_bytes("curated/stores/dt=2026-11-01/_manifest.json"))
+    (part,) = manifest["files"]
+    cut = local_store.read_bytes(part)[:40]
+    local_store.write_bytes(part, cut)
+    inputs = pos_files(local_store)
+    with pytest.raises(ReferenceFileError) as caught:
+        transform_partition(local_store, contracts.get("pos"), DAY, settings)
+    said = str(caught.value)
+    assert caught.value.keys == (part,)
+    assert f"reference dataset stores (same partition): file {part} cannot be read: " in said
+    assert "expected Parquet (by its name)" in said
+    assert "lacks" not in said
+    assert "etl-transform-" not in said
+    assert_nothing_lost(local_store, part, cut, inputs)
+
+
+def test_a_transform_sql_failing_on_the_data_is_not_blamed_on_the_reference(
+    local_store: ObjectStore, settings: Any, retail: Any
+) -> None:
+    failing = retail.TRANSFORM.replace("currency, payment_type", "CAST(currency AS INTEGER) AS c")
+    retail.write_contract(settings.config_dir, "pos", retail.contract(transform=failing))
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(TransformSqlError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert not isinstance(caught.value, InputFileError)
+    assert "reference" not in str(caught.value)
+
+
+def test_the_engine_out_of_memory_on_a_reference_blames_its_memory_limit(
+    settings: Any, tmp_path: Path
+) -> None:
+    contract = load_contracts(settings.config_dir).get("pos")
+    (join,) = [j for j in contract.enrich if j.name == "stores"]
+    staged = tmp_path / "ref-0" / "stores.csv"
+    error = duckdb.OutOfMemoryException(f"Out of Memory Error: reading {staged}")
+    said = unreadable_input(
+        contract, DAY, {staged: STORES}, error, fmt="csv", paths=(staged,), join=join
+    )
+    assert type(said) is PartitionError
+    assert "out of memory reading the reference of enrich.stores, file(s) " in str(said)
+    assert STORES in str(said)
+    assert "duckdb_memory_limit" in str(said)
+    assert "cannot be read" not in str(said)
+
+
+@pytest.fixture
+def pipeline(cli_on: Callable[[Path], Cli], tmp_path: Path, local_store: ObjectStore) -> Cli:
+    return cli_on(tmp_path / "store")
+
+
+def test_transform_run_and_backfill_fail_and_record_an_unreadable_reference(
+    pipeline: Cli, local_store: ObjectStore, migrated_sqlite: str, tmp_path: Path
+) -> None:
+    data, reason = BROKEN["field-too-many"]
+    local_store.write_bytes(STORES, data)
+    inputs = pos_files(local_store)
+    env = {"ETL_DATABASE_URL": migrated_sqlite}
+    named = f"reference file {STORES} cannot be read: {READ_AS}; Invalid Input Error: {reason}"
+
+    transformed = pipeline("transform", "--dataset", "pos", "--date", "2026-11-01", env=env)
+    args = ("backfill", "--dataset", "pos", "--from", "2026-11-01", "--to", "2026-11-01")
+    backfilled = pipeline(*args, "--no-load", env=env)
+
+    for done in (transformed, backfilled):
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        said = "\n".join(
+            str(event.get("error") or event["event"])
+            for event in map(json.loads, done.stderr.splitlines())
+        )
+        assert named in said
+        assert "lacks" not in said
+    with sqlite3.connect(migrated_sqlite.removeprefix("sqlite:///")) as connection:
+        runs = connection.execute(
+            "SELECT job, status, error FROM etl_pipeline_run ORDER BY started_at"
+        ).fetchall()
+    assert [(job, status) for job, status, _ in runs] == [
+        ("transform", "failed"),
+        ("backfill", "failed"),
+    ]
+    assert named in runs[0][2]  # a --no-load backfill's run says "exit code 1", its job the error
+    (job,) = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "store").glob("_state/data_pipeline/backfills/*.json")
+    ]
+    (partition,) = job["partitions"]
+    assert partition["state"] == "failed"
+    assert named in partition["error"]
+    assert_nothing_lost(local_store, STORES, data, inputs)
