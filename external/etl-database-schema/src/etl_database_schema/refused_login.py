@@ -6,7 +6,8 @@ driver raises it as the ``OperationalError`` it also raises for a server that is
 the door would call it "unavailable" and a worker would retry it for ever; it is the URL
 that is wrong. psycopg 3 carries no SQLSTATE for an error at connection (libpq gives
 none before a session exists), so the server's message is read too; SQLSTATE is used
-when a driver provides it.
+when a driver provides it, and an error with another SQLSTATE is never a refused login
+whatever its message (a ``GRANT`` to a missing role says ``role "x" does not exist`` too).
 
 Importing this module imports neither Django nor a driver.
 """
@@ -45,17 +46,28 @@ def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
     """``error`` (a driver's, or Django's wrapping one) as the login the server refused,
     with what to correct in the URL; ``None`` for any other error (an outage stays one).
     """
-    for cause in (error, error.__cause__):
-        if cause is None:
-            continue
+    causes = [cause for cause in (error, error.__cause__) if cause is not None]
+    sqlstate = _sqlstate(causes)
+    if sqlstate is not None and sqlstate not in _SQLSTATES:
+        return None  # an error the server gave a session ("role … does not exist" of a GRANT)
+    for cause in causes:
         text = " ".join(str(cause).split())
-        reason = _SQLSTATES.get(str(getattr(cause, "sqlstate", None) or ""))
+        reason = _SQLSTATES.get(sqlstate or "")
         for kind, pattern in _PATTERNS:
             found = pattern.search(text)
             if found is not None and reason in (None, kind):
                 return _refused(kind, found.groupdict(), text, url)
         if reason is not None:
             return _refused(reason, {}, text, url)
+    return None
+
+
+def _sqlstate(causes: list[BaseException]) -> str | None:
+    """The SQLSTATE the driver gave ``causes`` (Django's wrapper has none of its own)."""
+    for cause in causes:
+        sqlstate = getattr(cause, "sqlstate", None)
+        if sqlstate:
+            return str(sqlstate)
     return None
 
 

@@ -81,3 +81,27 @@ def test_a_wrong_password_is_known_by_its_sqlstate_whatever_the_servers_language
 )
 def test_a_server_down_or_busy_is_not_a_refused_login(message: str) -> None:
     assert login_error(DriverError(message), URL) is None
+
+
+class WrappingError(Exception):
+    """Django's error around the driver's: the same message, no ``sqlstate`` of its own."""
+
+
+@pytest.mark.parametrize(
+    ("message", "sqlstate"),
+    [
+        ('role "etl_ro" does not exist', "42704"),  # GRANT … TO a missing role
+        ('role "etl_ro" does not exist', "22023"),  # SET ROLE to a missing role
+        ('could not connect: password authentication failed for user "remote"', "08001"),
+    ],
+    ids=["grant", "set-role", "foreign-server"],
+)
+def test_an_error_of_a_session_the_driver_gives_another_sqlstate_is_not_a_refused_login(
+    message: str, sqlstate: str
+) -> None:
+    driver = DriverError(message, sqlstate)
+    wrapper = WrappingError(message)
+    wrapper.__cause__ = driver
+
+    assert login_error(driver, URL) is None
+    assert login_error(wrapper, URL) is None
