@@ -24,22 +24,41 @@ __all__ = ["login_error"]
 _NO_DATABASE = "invalid_catalog_name"
 _NO_ROLE = "invalid_authorization_specification"
 _BAD_PASSWORD = "invalid_password"
+_NO_PRIVILEGE = "insufficient_privilege"
 
 _SQLSTATES = {"3D000": _NO_DATABASE, "28000": _NO_ROLE, "28P01": _BAD_PASSWORD}
+"""The SQLSTATEs of a refused login. ``42501`` (``permission denied for database``, no
+``CONNECT`` privilege) is not one: a session gets it for any statement it may not run."""
 
-_PATTERNS = (
-    (_NO_DATABASE, re.compile(r'database "(?P<database>[^"]*)" does not exist')),
-    (_NO_ROLE, re.compile(r'role "(?P<role>[^"]*)" does not exist')),
+_PATTERNS = (  # (reason, which refusal: how to word it, the server's message)
+    (_NO_DATABASE, "no database", re.compile(r'database "(?P<database>[^"]*)" does not exist')),
+    (_NO_ROLE, "no role", re.compile(r'role "(?P<role>[^"]*)" does not exist')),
     (
         _NO_ROLE,
+        "pg_hba",
         re.compile(
             r'no pg_hba\.conf entry for host "[^"]*", user "(?P<role>[^"]*)", '
             r'database "(?P<database>[^"]*)"'
         ),
     ),
-    (_BAD_PASSWORD, re.compile(r'password authentication failed for user "(?P<role>[^"]*)"')),
-    (_BAD_PASSWORD, re.compile(r"no password supplied")),
+    (_NO_ROLE, "no login", re.compile(r'role "(?P<role>[^"]*)" is not permitted to log in')),
+    (
+        _NO_PRIVILEGE,
+        "no connect",
+        re.compile(
+            r'permission denied for database "(?P<database>[^"]*)"'
+            r"(?= DETAIL: User does not have CONNECT privilege)"
+        ),
+    ),
+    (
+        _BAD_PASSWORD,
+        "password",
+        re.compile(r'password authentication failed for user "(?P<role>[^"]*)"'),
+    ),
+    (_BAD_PASSWORD, "password", re.compile(r"no password supplied")),
 )
+
+_WHEN_ONLY_SQLSTATE = {_NO_DATABASE: "no database", _NO_ROLE: "no role", _BAD_PASSWORD: "password"}
 
 
 def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
@@ -50,15 +69,15 @@ def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
     sqlstate = _sqlstate(causes)
     if sqlstate is not None and sqlstate not in _SQLSTATES:
         return None  # an error the server gave a session ("role … does not exist" of a GRANT)
+    reason = _SQLSTATES.get(sqlstate or "")
     for cause in causes:
         text = " ".join(str(cause).split())
-        reason = _SQLSTATES.get(sqlstate or "")
-        for kind, pattern in _PATTERNS:
+        for kind, case, pattern in _PATTERNS:
             found = pattern.search(text)
             if found is not None and reason in (None, kind):
-                return _refused(kind, found.groupdict(), text, url)
+                return _refused(kind, case, found.groupdict(), text, url)
         if reason is not None:
-            return _refused(reason, {}, text, url)
+            return _refused(reason, _WHEN_ONLY_SQLSTATE[reason], {}, text, url)
     return None
 
 
@@ -71,34 +90,46 @@ def _sqlstate(causes: list[BaseException]) -> str | None:
     return None
 
 
-def _refused(reason: str, names: dict[str, str], text: str, url: str) -> DatabaseLoginError:
+def _refused(
+    reason: str, case: str, names: dict[str, str], text: str, url: str
+) -> DatabaseLoginError:
     shown = redact_url(url)
     said = redact_message(text, url)
-    database = names.get("database")
-    role = names.get("role")
-    if reason == _NO_DATABASE:
-        what = (
-            f"the server has no database {_quoted(database)}: correct the database name "
-            "in the URL, or create that database (then run `etl-schema migrate`)"
-        )
-    elif reason == _BAD_PASSWORD:
-        what = (
-            f"the server refused the password of role {_quoted(role)}: correct the "
-            "password in the URL (it is not shown here)"
-        )
-    elif database is not None:
-        what = (
-            f"the server does not let role {_quoted(role)} connect to database "
-            f"{_quoted(database)} from this host (pg_hba.conf): correct the user or "
-            "database name in the URL, or have the server allow it"
-        )
-    else:
-        what = (
-            f"the server has no role {_quoted(role)}: correct the user name in the URL, "
-            "or create that role"
-        )
+    what = _what_to_correct(case, _quoted(names.get("role")), _quoted(names.get("database")))
     message = f"database {shown} refused the login: {what} (server said: {said})"
     return DatabaseLoginError(message, url=shown, reason=reason)
+
+
+def _what_to_correct(case: str, role: str, database: str) -> str:
+    """What the server refused (``case`` of :data:`_PATTERNS`) and how to put it right."""
+    if case == "no database":
+        return (
+            f"the server has no database {database}: correct the database name "
+            "in the URL, or create that database (then run `etl-schema migrate`)"
+        )
+    if case == "password":
+        return (
+            f"the server refused the password of role {role}: correct the "
+            "password in the URL (it is not shown here)"
+        )
+    if case == "pg_hba":
+        return (
+            f"the server does not let role {role} connect to database "
+            f"{database} from this host (pg_hba.conf): correct the user or "
+            "database name in the URL, or have the server allow it"
+        )
+    if case == "no login":
+        return (
+            f"role {role} may not log in (it has no LOGIN attribute): correct the user "
+            "name in the URL, or have the server grant it LOGIN"
+        )
+    if case == "no connect":
+        return (
+            f"the server does not let the URL's role connect to database {database} "
+            "(no CONNECT privilege): correct the user or database name in the URL, or "
+            "have the server grant it CONNECT"
+        )
+    return f"the server has no role {role}: correct the user name in the URL, or create that role"
 
 
 def _quoted(name: str | None) -> str:

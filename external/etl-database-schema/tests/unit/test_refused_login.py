@@ -105,3 +105,49 @@ def test_an_error_of_a_session_the_driver_gives_another_sqlstate_is_not_a_refuse
 
     assert login_error(driver, URL) is None
     assert login_error(wrapper, URL) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "reason", "named"),
+    [
+        (
+            'role "etl_ro" is not permitted to log in',
+            "invalid_authorization_specification",
+            'role "etl_ro" may not log in',
+        ),
+        (
+            'permission denied for database "sales" DETAIL: User does not have CONNECT privilege.',
+            "insufficient_privilege",
+            'connect to database "sales"',
+        ),
+    ],
+    ids=["nologin-role", "no-connect-privilege"],
+)
+def test_a_role_the_server_does_not_let_log_in_is_a_refused_login(
+    message: str, reason: str, named: str
+) -> None:
+    error = login_error(DriverError(HEAD + message), URL)
+
+    assert error is not None
+    assert error.reason == reason
+    assert named in str(error)
+    assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "FATAL:  the database system is shutting down",
+        "FATAL:  the database system is in recovery mode",
+        "FATAL:  the database system is not yet accepting connections",
+        'FATAL:  database "etl" is not currently accepting connections',
+        "FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute",
+        'FATAL:  too many connections for role "etl"',
+        "FATAL:  terminating connection due to administrator command",
+        "ERROR:  no more connections allowed (max_client_conn)",
+        "ERROR:  pgbouncer cannot connect to server",
+        "ERROR:  query_wait_timeout",
+    ],
+)
+def test_a_server_starting_stopping_or_full_is_not_a_refused_login(message: str) -> None:
+    assert login_error(DriverError(HEAD + message), URL) is None
