@@ -32,6 +32,11 @@ _SQLSTATES = {"3D000": _NO_DATABASE, "28000": _NO_ROLE, "28P01": _BAD_PASSWORD}
 
 _PATTERNS = (  # (reason, which refusal: how to word it, the server's message)
     (_NO_DATABASE, "no database", re.compile(r'database "(?P<database>[^"]*)" does not exist')),
+    (  # PgBouncer's, for a database its configuration does not list (not SQLite's DETACH)
+        _NO_DATABASE,
+        "no database",
+        re.compile(r"failed: (?:FATAL|ERROR): [Nn]o such database: (?P<database>\S+)"),
+    ),
     (_NO_ROLE, "no role", re.compile(r'role "(?P<role>[^"]*)" does not exist')),
     (
         _NO_ROLE,

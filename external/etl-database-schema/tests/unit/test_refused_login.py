@@ -151,3 +151,18 @@ def test_a_role_the_server_does_not_let_log_in_is_a_refused_login(
 )
 def test_a_server_starting_stopping_or_full_is_not_a_refused_login(message: str) -> None:
     assert login_error(DriverError(HEAD + message), URL) is None
+
+
+@pytest.mark.parametrize("severity", ["ERROR", "FATAL"])
+@pytest.mark.parametrize("said", ["No such database: sales", "no such database: sales"])
+def test_a_database_pgbouncer_does_not_know_is_a_refused_login(severity: str, said: str) -> None:
+    head = 'connection failed: connection to server at "10.0.0.5", port 6432 failed: '
+    error = login_error(DriverError(f"{head}{severity}:  {said}"), URL)
+
+    assert error is not None
+    assert error.reason == "invalid_catalog_name"
+    assert 'no database "sales"' in str(error)
+
+
+def test_sqlites_no_such_database_of_a_detach_is_not_a_refused_login() -> None:
+    assert login_error(DriverError("no such database: archive"), "sqlite:///etl.sqlite3") is None
