@@ -175,6 +175,26 @@ def test_a_login_the_server_refuses_is_a_settings_error_not_an_outage(
     assert "hunter2" not in result.stdout + result.stderr + migrate.stdout + migrate.stderr
 
 
+@pytest.mark.postgres
+def test_check_exits_2_for_a_login_the_server_refuses_and_1_for_a_server_down(
+    run_cli: RunCli, postgres_server_url: str
+) -> None:
+    server = urlsplit(postgres_server_url)
+    login = f"{server.username or 'postgres'}:hunter2@{server.hostname}:{server.port or 5432}"
+    missing = urlunsplit(server._replace(netloc=login, path="/etl_no_such_db"))
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    refused = run_cli("check", "--database-url", missing)
+    down = run_cli("check", "--database-url", f"postgresql://etl:hunter2@127.0.0.1:{port}/etl")
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert 'no database "etl_no_such_db"' in refused.stderr
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "hunter2" not in refused.stdout + refused.stderr + down.stdout + down.stderr
+
+
 @pytest.fixture
 def role_not_let_in(postgres_url: str) -> Iterator[dict[str, str]]:
     """URLs of roles the server has but does not let in: ``nologin`` (no LOGIN attribute)
