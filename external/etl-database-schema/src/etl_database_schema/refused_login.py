@@ -42,7 +42,8 @@ _PATTERNS = (  # (reason, which refusal: how to word it, the server's message)
         _NO_ROLE,
         "pg_hba",
         re.compile(
-            r'no pg_hba\.conf entry for host "[^"]*", user "(?P<role>[^"]*)", '
+            r'(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host "[^"]*", '
+            r'user "(?P<role>[^"]*)", '
             r'database "(?P<database>[^"]*)"'
         ),
     ),

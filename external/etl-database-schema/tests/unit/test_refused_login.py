@@ -34,8 +34,14 @@ class DriverError(Exception):
             "invalid_authorization_specification",
             'role "etl" connect to database "etl"',
         ),
+        (
+            'pg_hba.conf rejects connection for host "10.0.0.9", user "etl", database "etl", '
+            "no encryption",
+            "invalid_authorization_specification",
+            'role "etl" connect to database "etl"',
+        ),
     ],
-    ids=["no-database", "no-role", "wrong-password", "not-allowed"],
+    ids=["no-database", "no-role", "wrong-password", "not-allowed", "rejected"],
 )
 def test_the_servers_refusal_of_the_login_names_what_to_correct_in_the_url(
     message: str, reason: str, named: str
