@@ -15,6 +15,7 @@ Importing this module imports neither Django nor a driver.
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 from etl_database_schema.database_url import redact_message, redact_url
 from etl_database_schema.errors import DatabaseLoginError
@@ -102,8 +103,24 @@ def _refused(
     shown = redact_url(url)
     said = redact_message(text, url)
     what = _what_to_correct(case, _quoted(names.get("role")), _quoted(names.get("database")))
+    if case == "password" and not _gives_password(url):
+        what = (
+            f"the server refused the password of role {_quoted(names.get('role'))}: the URL "
+            "gives none, so it came from PGPASSWORD or the password file (~/.pgpass, "
+            "PGPASSFILE): correct it there, or give it in the URL"
+        )
     message = f"database {shown} refused the login: {what} (server said: {said})"
     return DatabaseLoginError(message, url=shown, reason=reason)
+
+
+def _gives_password(url: str) -> bool:
+    """Whether ``url`` carries a password (``user:password@`` or ``?password=``); without
+    one, libpq takes it from ``PGPASSWORD`` or the password file."""
+    try:
+        given = urlsplit(url)
+    except ValueError:
+        return True
+    return given.password is not None or "password" in parse_qs(given.query)
 
 
 def _what_to_correct(case: str, role: str, database: str) -> str:

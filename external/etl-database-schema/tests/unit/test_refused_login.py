@@ -172,3 +172,22 @@ def test_a_database_pgbouncer_does_not_know_is_a_refused_login(severity: str, sa
 
 def test_sqlites_no_such_database_of_a_detach_is_not_a_refused_login() -> None:
     assert login_error(DriverError("no such database: archive"), "sqlite:///etl.sqlite3") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("postgresql://etl@db.example:5432/etl", "PGPASSWORD"),
+        ("postgresql://etl@db.example:5432/etl?password=hunter2", "in the URL"),
+        (URL, "in the URL"),
+    ],
+    ids=["from-the-environment", "query-parameter", "in-the-netloc"],
+)
+def test_a_refused_password_is_looked_for_where_it_was_given(url: str, where: str) -> None:
+    message = HEAD + 'password authentication failed for user "etl"'
+
+    error = login_error(DriverError(message), url)
+
+    assert error is not None
+    assert where in str(error)
+    assert "hunter2" not in str(error)
