@@ -72,7 +72,7 @@ def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
     """``error`` (a driver's, or Django's wrapping one) as the login the server refused,
     with what to correct in the URL; ``None`` for any other error (an outage stays one).
     """
-    causes = [cause for cause in (error, error.__cause__) if cause is not None]
+    causes = _chain(error)
     sqlstate = _sqlstate(causes)
     if sqlstate is not None and sqlstate not in _SQLSTATES:
         return None  # an error the server gave a session ("role … does not exist" of a GRANT)
@@ -86,6 +86,16 @@ def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
         if reason is not None:
             return _refused(reason, _WHEN_ONLY_SQLSTATE[reason], {}, text, url)
     return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from (the door's, Django's, the driver's)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__
+    return chain
 
 
 def _sqlstate(causes: list[BaseException]) -> str | None:

@@ -191,3 +191,13 @@ def test_a_refused_password_is_looked_for_where_it_was_given(url: str, where: st
     assert error is not None
     assert where in str(error)
     assert "hunter2" not in str(error)
+
+
+def test_a_sqlstate_two_wrappers_down_still_says_it_is_not_a_refused_login() -> None:
+    message = 'role "etl_ro" does not exist'
+    django = WrappingError(message)
+    django.__cause__ = DriverError(message, "42704")
+    door = WrappingError(f"database postgresql://etl:***@db/etl refused the operation: {message}")
+    door.__cause__ = django
+
+    assert login_error(door, URL) is None
