@@ -1,7 +1,9 @@
 """A connection the server refused for its login: a settings mistake, told apart from an outage.
 
-PostgreSQL refuses a connection whose database or role does not exist, or whose password
-is wrong, with a FATAL error at start-up (SQLSTATE ``3D000``, ``28000``, ``28P01``). The
+PostgreSQL refuses a connection whose database or role does not exist, whose password
+is wrong, whose role may not log in (no ``LOGIN``, no ``CONNECT`` privilege, no or a
+``reject`` line of ``pg_hba.conf``) with a FATAL error at start-up (SQLSTATE ``3D000``,
+``28000``, ``28P01``, ``42501``); PgBouncer says ``no such database``. The
 driver raises it as the ``OperationalError`` it also raises for a server that is down, so
 the door would call it "unavailable" and a worker would retry it for ever; it is the URL
 that is wrong. psycopg 3 carries no SQLSTATE for an error at connection (libpq gives
@@ -83,8 +85,9 @@ def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
             found = pattern.search(text)
             if found is not None and reason in (None, kind):
                 return _refused(kind, case, found.groupdict(), text, url)
-        if reason is not None:
-            return _refused(reason, _WHEN_ONLY_SQLSTATE[reason], {}, text, url)
+    if reason is not None:  # a message in another language, or worded otherwise
+        text = " ".join(str(causes[0]).split())
+        return _refused(reason, _WHEN_ONLY_SQLSTATE[reason], {}, text, url)
     return None
 
 
