@@ -115,8 +115,13 @@ def _showmigrations(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """Django's system checks, after connecting: PostgreSQL's database checks need no
+    connection, so without it a server down or a login refused would pass the check."""
     from django.core.management import call_command
+    from django.db import connection
 
+    if connection.vendor != "sqlite":  # connecting would create a missing SQLite file
+        connection.ensure_connection()
     call_command("check", databases=["default"], stdout=sys.stdout)
 
 

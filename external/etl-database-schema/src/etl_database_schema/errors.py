@@ -98,8 +98,10 @@ class DatabaseLoginError(SchemaError):
     Attributes:
         url: The database URL, password redacted.
         reason: What the server refused, PostgreSQL's SQLSTATE name
-            (``invalid_catalog_name``, ``invalid_authorization_specification``,
-            ``invalid_password``).
+            (``invalid_catalog_name``; ``invalid_authorization_specification``: no such
+            role, a role without LOGIN, or not allowed by ``pg_hba.conf``;
+            ``invalid_password``; ``insufficient_privilege``: no CONNECT privilege on
+            the database).
     """
 
     def __init__(self, message: str, *, url: str, reason: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -172,6 +172,88 @@ def test_a_login_the_server_refuses_is_a_settings_error_not_an_outage(
     assert named in line
     assert migrate.returncode == 2, migrate.stderr
     assert named in migrate.stderr
+    assert "hunter2" not in result.stdout + result.stderr + migrate.stdout + migrate.stderr
+
+
+@pytest.mark.postgres
+def test_check_exits_2_for_a_login_the_server_refuses_and_1_for_a_server_down(
+    run_cli: RunCli, postgres_server_url: str
+) -> None:
+    server = urlsplit(postgres_server_url)
+    login = f"{server.username or 'postgres'}:hunter2@{server.hostname}:{server.port or 5432}"
+    missing = urlunsplit(server._replace(netloc=login, path="/etl_no_such_db"))
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    refused = run_cli("check", "--database-url", missing)
+    down = run_cli("check", "--database-url", f"postgresql://etl:hunter2@127.0.0.1:{port}/etl")
+
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert 'no database "etl_no_such_db"' in refused.stderr
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "hunter2" not in refused.stdout + refused.stderr + down.stdout + down.stderr
+
+
+@pytest.fixture
+def role_not_let_in(postgres_url: str) -> Iterator[dict[str, str]]:
+    """URLs of roles the server has but does not let in: ``nologin`` (no LOGIN attribute)
+    and ``noconnect`` (no CONNECT privilege on the test's database), password hunter2."""
+    import psycopg
+    from psycopg import sql
+
+    database = urlsplit(postgres_url).path.lstrip("/")
+    suffix = database.rsplit("_", 1)[-1]
+    roles = {"nologin": f"etl_nologin_{suffix}", "noconnect": f"etl_noconnect_{suffix}"}
+    with psycopg.connect(postgres_url, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(roles["nologin"])))
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(roles["noconnect"])))
+        admin.execute(
+            sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database))
+        )
+    server = urlsplit(postgres_url)
+    at = f"{server.hostname}:{server.port or 5432}"
+    try:
+        yield {
+            kind: urlunsplit(server._replace(netloc=f"{role}:hunter2@{at}"))
+            for kind, role in roles.items()
+        }
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True, connect_timeout=3) as admin:
+            for role in roles.values():
+                admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("kind", "named"),
+    [("nologin", "may not log in"), ("noconnect", "no CONNECT privilege")],
+)
+def test_a_role_the_server_does_not_let_in_is_a_settings_error_not_an_outage(
+    run_python: RunPython,
+    run_cli: RunCli,
+    role_not_let_in: dict[str, str],
+    kind: str,
+    named: str,
+) -> None:
+    url = role_not_let_in[kind]
+    result = run_python(
+        f"""
+        import etl_database_schema as s
+        try:
+            s.connect({url!r})
+        except s.DatabaseUnavailableError as exc:
+            print("unavailable:", exc)
+        except s.DatabaseLoginError as exc:
+            print("login:", exc.reason, "|", exc)
+        """
+    )
+    migrate = run_cli("migrate", "--database-url", url)
+
+    (line,) = _lines(result)
+    assert line.startswith("login: "), line
+    assert named in line
+    assert migrate.returncode == 2, migrate.stderr
     assert "hunter2" not in result.stdout + result.stderr + migrate.stdout + migrate.stderr
 
 

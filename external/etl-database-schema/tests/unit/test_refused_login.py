@@ -34,8 +34,14 @@ class DriverError(Exception):
             "invalid_authorization_specification",
             'role "etl" connect to database "etl"',
         ),
+        (
+            'pg_hba.conf rejects connection for host "10.0.0.9", user "etl", database "etl", '
+            "no encryption",
+            "invalid_authorization_specification",
+            'role "etl" connect to database "etl"',
+        ),
     ],
-    ids=["no-database", "no-role", "wrong-password", "not-allowed"],
+    ids=["no-database", "no-role", "wrong-password", "not-allowed", "rejected"],
 )
 def test_the_servers_refusal_of_the_login_names_what_to_correct_in_the_url(
     message: str, reason: str, named: str
@@ -81,3 +87,117 @@ def test_a_wrong_password_is_known_by_its_sqlstate_whatever_the_servers_language
 )
 def test_a_server_down_or_busy_is_not_a_refused_login(message: str) -> None:
     assert login_error(DriverError(message), URL) is None
+
+
+class WrappingError(Exception):
+    """Django's error around the driver's: the same message, no ``sqlstate`` of its own."""
+
+
+@pytest.mark.parametrize(
+    ("message", "sqlstate"),
+    [
+        ('role "etl_ro" does not exist', "42704"),  # GRANT … TO a missing role
+        ('role "etl_ro" does not exist', "22023"),  # SET ROLE to a missing role
+        ('could not connect: password authentication failed for user "remote"', "08001"),
+    ],
+    ids=["grant", "set-role", "foreign-server"],
+)
+def test_an_error_of_a_session_the_driver_gives_another_sqlstate_is_not_a_refused_login(
+    message: str, sqlstate: str
+) -> None:
+    driver = DriverError(message, sqlstate)
+    wrapper = WrappingError(message)
+    wrapper.__cause__ = driver
+
+    assert login_error(driver, URL) is None
+    assert login_error(wrapper, URL) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "reason", "named"),
+    [
+        (
+            'role "etl_ro" is not permitted to log in',
+            "invalid_authorization_specification",
+            'role "etl_ro" may not log in',
+        ),
+        (
+            'permission denied for database "sales" DETAIL: User does not have CONNECT privilege.',
+            "insufficient_privilege",
+            'connect to database "sales"',
+        ),
+    ],
+    ids=["nologin-role", "no-connect-privilege"],
+)
+def test_a_role_the_server_does_not_let_log_in_is_a_refused_login(
+    message: str, reason: str, named: str
+) -> None:
+    error = login_error(DriverError(HEAD + message), URL)
+
+    assert error is not None
+    assert error.reason == reason
+    assert named in str(error)
+    assert "hunter2" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "FATAL:  the database system is shutting down",
+        "FATAL:  the database system is in recovery mode",
+        "FATAL:  the database system is not yet accepting connections",
+        'FATAL:  database "etl" is not currently accepting connections',
+        "FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute",
+        'FATAL:  too many connections for role "etl"',
+        "FATAL:  terminating connection due to administrator command",
+        "ERROR:  no more connections allowed (max_client_conn)",
+        "ERROR:  pgbouncer cannot connect to server",
+        "ERROR:  query_wait_timeout",
+    ],
+)
+def test_a_server_starting_stopping_or_full_is_not_a_refused_login(message: str) -> None:
+    assert login_error(DriverError(HEAD + message), URL) is None
+
+
+@pytest.mark.parametrize("severity", ["ERROR", "FATAL"])
+@pytest.mark.parametrize("said", ["No such database: sales", "no such database: sales"])
+def test_a_database_pgbouncer_does_not_know_is_a_refused_login(severity: str, said: str) -> None:
+    head = 'connection failed: connection to server at "10.0.0.5", port 6432 failed: '
+    error = login_error(DriverError(f"{head}{severity}:  {said}"), URL)
+
+    assert error is not None
+    assert error.reason == "invalid_catalog_name"
+    assert 'no database "sales"' in str(error)
+
+
+def test_sqlites_no_such_database_of_a_detach_is_not_a_refused_login() -> None:
+    assert login_error(DriverError("no such database: archive"), "sqlite:///etl.sqlite3") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("postgresql://etl@db.example:5432/etl", "PGPASSWORD"),
+        ("postgresql://etl@db.example:5432/etl?password=hunter2", "in the URL"),
+        (URL, "in the URL"),
+    ],
+    ids=["from-the-environment", "query-parameter", "in-the-netloc"],
+)
+def test_a_refused_password_is_looked_for_where_it_was_given(url: str, where: str) -> None:
+    message = HEAD + 'password authentication failed for user "etl"'
+
+    error = login_error(DriverError(message), url)
+
+    assert error is not None
+    assert where in str(error)
+    assert "hunter2" not in str(error)
+
+
+def test_a_sqlstate_two_wrappers_down_still_says_it_is_not_a_refused_login() -> None:
+    message = 'role "etl_ro" does not exist'
+    django = WrappingError(message)
+    django.__cause__ = DriverError(message, "42704")
+    door = WrappingError(f"database postgresql://etl:***@db/etl refused the operation: {message}")
+    door.__cause__ = django
+
+    assert login_error(door, URL) is None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -190,6 +191,7 @@ def test_a_database_url_the_server_refuses_exits_2_naming_the_variable(
     assert named in said
     assert "correct the" in said
     assert REFUSED_LOGIN_PASSWORD not in result.stdout + result.stderr
+    assert str(urlsplit(refused_login_urls[wrong]).password) not in result.stdout + result.stderr
     assert not (six_days / "curated").exists()
 
 

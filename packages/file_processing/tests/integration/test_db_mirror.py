@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -148,6 +149,7 @@ def test_a_database_url_the_server_refuses_exits_2_naming_the_variable(
     assert named in said
     assert "correct the" in said
     assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
+    assert str(urlsplit(refused_login_urls[wrong]).password) not in done.stdout + done.stderr
     assert local_lane.keys("validated/") == []
 
 

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -293,6 +294,7 @@ def test_a_database_url_the_server_refuses_stops_the_check_with_exit_2_naming_th
     assert named in said
     assert "correct the" in said
     assert REFUSED_LOGIN_PASSWORD not in result.stdout + result.stderr
+    assert str(urlsplit(refused_login_urls[wrong]).password) not in result.stdout + result.stderr
 
 
 @pytest.mark.s3

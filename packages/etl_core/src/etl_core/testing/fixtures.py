@@ -39,6 +39,7 @@ __all__ = [
     "postgres_server_url",
     "postgres_url",
     "refused_login_urls",
+    "refused_login_urls_on",
     "s3_bucket",
     "s3_endpoint",
     "session_cache",
@@ -134,24 +135,35 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 
 REFUSED_LOGIN_PASSWORD = "hunter2-not-shown"
-"""The password in every :func:`refused_login_urls` URL: no message may show it."""
+"""The password in the :func:`refused_login_urls` URLs (the ``database`` one keeps the
+server's own password when it has one): no message may show either."""
 
 
 @pytest.fixture
 def refused_login_urls(postgres_server_url: str) -> dict[str, str]:
     """URLs on the test server whose login it refuses, by what is wrong: ``database``
-    (no such database) and ``role`` (no such role), each with
-    :data:`REFUSED_LOGIN_PASSWORD`. A wrong password cannot be tested on a server
-    trusting every local login."""
-    server = urlsplit(postgres_server_url)
-    at = f"{server.hostname}:{server.port or 5432}"
-    user = server.username or "postgres"
+    (no such database) and ``role`` (no such role); see :func:`refused_login_urls_on`.
+    A test checks that the password of each (``urlsplit(url).password``) never shows."""
+    return refused_login_urls_on(postgres_server_url)
 
-    def login(role: str, database: str) -> str:
-        netloc = f"{role}:{REFUSED_LOGIN_PASSWORD}@{at}"
-        return urlunsplit(server._replace(netloc=netloc, path=f"/{database}"))
+
+def refused_login_urls_on(server_url: str) -> dict[str, str]:
+    """URLs on the server of ``server_url`` whose login it refuses: ``database`` logs in
+    as ``server_url`` does (its password, else :data:`REFUSED_LOGIN_PASSWORD`: a server
+    asking for a password checks it before the database) to a database it does not have;
+    ``role`` is a role it does not have, with :data:`REFUSED_LOGIN_PASSWORD`. A wrong
+    password cannot be tested on a server trusting every local login."""
+    server = urlsplit(server_url)
+    at = server.netloc.rpartition("@")[2] or "127.0.0.1:5432"
+    user = server.username or "postgres"
+    password = server.password or REFUSED_LOGIN_PASSWORD
+
+    def login(role: str, secret: str, database: str) -> str:
+        return urlunsplit(server._replace(netloc=f"{role}:{secret}@{at}", path=f"/{database}"))
 
     return {
-        "database": login(user, "etl_no_such_database"),
-        "role": login("etl_no_such_role", server.path.lstrip("/") or "postgres"),
+        "database": login(user, password, "etl_no_such_database"),
+        "role": login(
+            "etl_no_such_role", REFUSED_LOGIN_PASSWORD, server.path.lstrip("/") or "postgres"
+        ),
     }
