@@ -31,6 +31,7 @@ from repo_layout import REPO
 from etl_core.storage import ObjectStore, open_store
 from etl_core.testing.brokers import TestBroker, broker_for
 from etl_core.testing.fixtures import postgres_server_url, postgres_url, s3_endpoint
+from etl_core.testing.ports import free_port
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.s3 import create_bucket
 
@@ -48,12 +49,6 @@ FASTER = {  # the schedulers' timetable, shortened for a test
 QUARANTINED = {"data.quality", "pgp.no_key", "archive.path_traversal", "contract.unmatched"}
 GOOD_DAYS = 7  # 11-01 .. 11-06 and 11-11 (examples/retail/README.md)
 DEADLINE = 420.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Stack:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 from dockerfiles import IMAGES, Dockerfile, DockerIgnore, Image
 from repo_layout import PACKAGE_DIRS, REPO, venv_tool
+
+from etl_core.testing.ports import free_port
 
 
 def dockerfile(image: Image) -> Dockerfile:
@@ -169,12 +170,6 @@ pattern = "pos_{date:%Y%m%d}.csv"
 [[columns]]
 name = "id"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def installed(command: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from dockerfiles import IMAGES, Dockerfile, Image
 from repo_layout import PACKAGE_DIRS, REPO, venv_tool
 
 from etl_core.testing.brokers import broker_for
+from etl_core.testing.ports import free_port
 from etl_core.testing.processes import BackgroundProcess
 
 BY_NAME = {image.name: image for image in IMAGES}
@@ -167,12 +168,6 @@ def test_image_install_steps_give_working_commands(
     assert imports.returncode == 0, imports.stderr
     version = run_in(bin_dir, [*script, "--version"])
     assert version.stdout.split() == [image.name, str(docker.arg_default("VERSION"))]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, process: BackgroundProcess, timeout: float = 60) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 
 import pytest
 from retail_workspace import Workspace, retail_workspace, stderr_problems
+
+from etl_core.testing.ports import free_port
 
 FP, DP, OB = "etl-file-processing", "etl-data-pipeline", "etl-observability"
 DATASET = ["--dataset", "pos_transactions"]
@@ -162,12 +163,6 @@ def test_the_status_service_writes_only_json_lines_until_it_is_stopped(
     assert process.returncode == 143, stderr
     assert stderr_problems(stderr) == []
     assert records(stderr), "serve logs what it does"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def answers(url: str, *, seconds: float) -> bool:

@@ -32,7 +32,8 @@ from etl_core.errors import EtlError, UnknownKindError
 from etl_core.metrics import EXPORTER_KINDS, EXPORTERS, MetricExporter, Registry
 from etl_core.metrics.choice import exporter_class
 from etl_core.runtime import RuntimeSettings
-from etl_core.testing.pushgateway import free_port, scrape
+from etl_core.testing.ports import free_port
+from etl_core.testing.pushgateway import scrape
 
 GAUGES = {"etl_test_backlog_files"}
 """Gauges are levels (the receiver keeps the last value); everything else adds up."""

@@ -29,7 +29,8 @@ from etl_core.metrics import (
     push_to_gateway,
     render_prometheus,
 )
-from etl_core.testing.pushgateway import find_binary, free_port, running_pushgateway, scrape
+from etl_core.testing.ports import free_port
+from etl_core.testing.pushgateway import find_binary, running_pushgateway, scrape
 from etl_core.testing.services import service_unavailable
 from etl_core.testing.statsd import drained
 

@@ -19,7 +19,8 @@ from etl_core.errors import FatalError
 from etl_core.metrics import Registry, export_through
 from etl_core.runtime import RuntimeSettings, Session, load_runtime_settings, run_entry_point
 from etl_core.testing import capture_logs
-from etl_core.testing.pushgateway import free_port, running_pushgateway, scrape
+from etl_core.testing.ports import free_port
+from etl_core.testing.pushgateway import running_pushgateway, scrape
 
 PASSWORD = "hunter2-gateway-secret"
 

@@ -24,6 +24,7 @@ import uvicorn
 from etl_core.errors import StorageError
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
+from etl_core.testing.ports import free_port
 from etl_core.testing.statsd import agent_address, statsd_agent
 from observability.errors import DatabaseUnavailableError
 from observability.service import StatusService, build_app
@@ -38,12 +39,6 @@ name = "id"
 warn_after = "1h"
 critical_after = "3h"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str, str]:

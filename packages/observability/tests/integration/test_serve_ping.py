@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from etl_core.testing.ports import free_port
+
 CONTRACT = """
 dataset = "pos"
 source = "pos"
@@ -22,12 +24,6 @@ pattern = "pos_{date:%Y%m%d}.csv"
 name = "id"
 """
 SCRIPT = Path(sys.executable).parent / "etl-observability"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from etl_core.testing.ports import free_port
 from etl_core.testing.services import service_unavailable
 
 POS = """
@@ -98,12 +98,6 @@ class Dom(HTMLParser):
 
     def with_attr(self, name: str) -> list[dict[str, str]]:
         return [attrs for _, attrs in self.tags if name in attrs]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(url: str, *, seconds: float = 60) -> None:

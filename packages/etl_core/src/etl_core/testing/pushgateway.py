@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from etl_core.testing.ports import free_port
 from etl_core.testing.services import service_unavailable
 
-__all__ = ["find_binary", "free_port", "running_pushgateway", "scrape"]
+__all__ = ["find_binary", "running_pushgateway", "scrape"]
 
 
 def find_binary(*names: str) -> str | None:
@@ -31,13 +31,6 @@ def find_binary(*names: str) -> str | None:
         if found:
             return found
     return None
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 free when asked."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
