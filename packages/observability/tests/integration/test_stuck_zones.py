@@ -190,3 +190,20 @@ def test_validated_expired_by_a_lifecycle_rule_behind_curated_partitions_is_not_
 
 def test_a_contract_setting_its_curated_output_builds_curated(daily: Contract) -> None:
     assert transformed(daily, output=Output(compression="snappy")).builds_curated
+
+
+def test_a_file_on_time_for_its_due_time_is_due_in_validated_by_that_due_times_grace(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    """A Friday file landing at 06:30 is on time for Friday's 06:00 (2h grace): validated is
+    overdue at 08:00 as it would be with older deliveries in it, not after the weekend."""
+    contract = weekday_contract()  # 06:00 Berlin on weekdays, 2h grace
+    lake.drop("pos", "pos_20261218.csv", berlin(18, 6, 30))  # Friday, within its grace
+    clock.set(berlin(18, 7, 59))
+    assert seen(ages(lake, contract, clock)["validated"]) == ("ok", "awaiting")
+
+    clock.set(berlin(18, 8, 1))
+    validated = ages(lake, contract, clock)["validated"]
+
+    assert seen(validated) == ("warn", "never_reached")
+    assert "it was due in validated by 2026-12-18 08:00 CET" in validated.why
