@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from etl_core.contracts import Contract, Load, Transform
+from etl_core.contracts import Contract, Load, Output, Transform
 from etl_core.storage import open_store
 from observability.alerts import AlertBook, ObjectStoreAlerts, fingerprint
 from observability.evaluation import evaluate
@@ -172,3 +172,38 @@ def test_a_stuck_zone_opens_one_alert_escalates_it_and_resolves_once_validated(
     assert observe(day(3, 10)) == []
     lake.validate("pos", date(2026, 12, 1), 10, day(3, 11), landed)
     assert observe(day(3, 12)) == [("resolved", key)]
+
+
+def test_validated_expired_by_a_lifecycle_rule_behind_curated_partitions_is_not_stuck(
+    lake: Any, clock: Any, daily: Contract
+) -> None:
+    """A lifecycle rule expiring validated/ (curated is the product) empties the zone while
+    landing keeps every file for ever: the data did get through, nothing is stuck."""
+    lake.drop("pos", "pos_20261201.csv", day(1))
+    lake.curate("pos", date(2026, 12, 1), 10, day(1, 8))  # its validated delivery expired since
+    clock.set(day(9))
+
+    validated = ages(lake, daily, clock)["validated"]
+
+    assert seen(validated) == ("unknown", "empty")
+
+
+def test_a_contract_setting_its_curated_output_builds_curated(daily: Contract) -> None:
+    assert transformed(daily, output=Output(compression="snappy")).builds_curated
+
+
+def test_a_file_on_time_for_its_due_time_is_due_in_validated_by_that_due_times_grace(
+    lake: Any, clock: Any, berlin: Any, weekday_contract: Any
+) -> None:
+    """A Friday file landing at 06:30 is on time for Friday's 06:00 (2h grace): validated is
+    overdue at 08:00 as it would be with older deliveries in it, not after the weekend."""
+    contract = weekday_contract()  # 06:00 Berlin on weekdays, 2h grace
+    lake.drop("pos", "pos_20261218.csv", berlin(18, 6, 30))  # Friday, within its grace
+    clock.set(berlin(18, 7, 59))
+    assert seen(ages(lake, contract, clock)["validated"]) == ("ok", "awaiting")
+
+    clock.set(berlin(18, 8, 1))
+    validated = ages(lake, contract, clock)["validated"]
+
+    assert seen(validated) == ("warn", "never_reached")
+    assert "it was due in validated by 2026-12-18 08:00 CET" in validated.why

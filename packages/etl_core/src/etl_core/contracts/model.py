@@ -437,13 +437,19 @@ class Contract:
     @property
     def builds_curated(self) -> bool:
         """Whether the contract asks data_pipeline for curated partitions: it declares a
-        ``[transform]`` other than the default copy, an ``[enrich.*]`` join or a ``[load]``.
+        ``[transform]`` other than the default copy, an ``[enrich.*]`` join, an ``[output]``
+        other than the default (the curated Parquet's layout) or a ``[load]``.
 
         A contract with none of them is still copied to ``curated/`` by ``etl-data-pipeline
         run`` where that lane runs, but nothing in it says the lane does: a monitor expecting
         curated partitions of it would cry wolf in a deployment without data_pipeline.
         """
-        return self.transform != Transform() or bool(self.enrich) or self.load is not None
+        return (
+            self.transform != Transform()
+            or bool(self.enrich)
+            or self.output != Output()
+            or self.load is not None
+        )
 
     @property
     def signer_keys(self) -> tuple[Secret, ...]:

@@ -19,10 +19,12 @@ then nothing has moved on, and every object upstream has waited since it arrived
 is the age of the upstream zone's *oldest* object (a daily feed's newest file is never a
 day old, so the newest would hide a lane that never worked), judged by the same rules as an
 age (state :data:`NEVER_REACHED`, ``awaiting`` while within them): ``warn_after`` /
-``critical_after``; with a schedule, it is overdue (at least ``warn``) once the first due
-time after that object's arrival has come and its grace passed. A brand-new dataset with
+``critical_after``; with a schedule, it is overdue (at least ``warn``) once the grace of the
+due time that object arrived on time for (the first due time after its arrival less grace)
+has passed. A brand-new dataset with
 nothing anywhere stays ``unknown``; so does a zone after an empty one (the first stuck zone
-is the one that alarms).
+is the one that alarms), and one a later zone holds objects behind (the data got through:
+a lifecycle rule expiring ``validated/``, curated being the product, emptied it).
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class AgeMonitor(Monitor):
 
     def _zone(self, zone: str, facts: DatasetFacts, now: datetime) -> Result:
         found = facts.zone(zone)
-        if found.newest is None and found.future is None and zone in self.expected:
+        if _empty(found) and zone in self.expected and not self._passed_through(zone, facts):
             upstream = facts.zone(UPSTREAM[zone])
             if upstream.oldest is not None:
                 return self._stuck(zone, upstream, now)
@@ -142,6 +144,14 @@ class AgeMonitor(Monitor):
         )
         detail["overdue_since"] = overdue_since.isoformat()
         return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+
+    @staticmethod
+    def _passed_through(zone: str, facts: DatasetFacts) -> bool:
+        """Whether a zone after ``zone`` holds objects: the data got through ``zone``, which
+        was emptied since (a lifecycle rule expiring ``validated/``, curated being the
+        product), so its emptiness says nothing is stuck in it."""
+        later = WATCHED_ZONES[WATCHED_ZONES.index(zone) + 1 :]
+        return any(not _empty(facts.zone(after)) for after in later)
 
     def _stuck(self, zone: str, upstream: ZoneFacts, now: datetime) -> Result:
         """The verdict on an empty ``zone`` the ``upstream`` zone's objects should reach: its
@@ -189,11 +199,15 @@ class AgeMonitor(Monitor):
         return self.result(zone, level, state, why=why, detail=detail, **fields)
 
     def _deadline_after(self, arrived: datetime) -> datetime | None:
-        """The first due time after ``arrived``, plus grace: by then an object that arrived
-        upstream at ``arrived`` has moved on (``None``: nothing due in 400 days)."""
+        """The end of the grace of the first due time ``arrived`` is on time for (the first
+        due time after ``arrived`` minus grace): by then an object that arrived upstream at
+        ``arrived`` has moved on, as a zone holding older objects is judged (a file landing
+        at 06:30 for 06:00 with 2h grace is due by 08:00, not after the next due time: a
+        weekend or holidays later). ``None``: nothing due in 400 days."""
         assert self.schedule is not None
-        due = self.schedule.next_due(arrived)
-        return None if due is None else due + self.schedule.grace
+        grace = self.schedule.grace
+        due = self.schedule.next_due(arrived - grace)
+        return None if due is None else due + grace
 
     def _lag_why(self, lag: timedelta, level: Level) -> str:
         if level == "ok":
@@ -279,3 +293,8 @@ class AgeMonitor(Monitor):
 
 def _state(level: Level) -> str:
     return "fresh" if level == "ok" else "stale"
+
+
+def _empty(found: ZoneFacts) -> bool:
+    """Whether the zone holds no object at all (future-dated ones count as held)."""
+    return found.newest is None and found.future is None
