@@ -214,3 +214,42 @@ def test_transform_run_and_backfill_fail_and_record_an_unreadable_reference(
     assert partition["state"] == "failed"
     assert named in partition["error"]
     assert_nothing_lost(local_store, STORES, data, inputs)
+
+
+YESTERDAY = {
+    "semicolon": lambda text: text.replace(",", ";"),
+    "tab": lambda text: text.replace(",", "\t"),
+    "pipe": lambda text: text.replace(",", "|"),
+    "semicolon-bom-crlf": lambda text: "\ufeff" + text.replace(",", ";").replace("\n", "\r\n"),
+    "semicolon-quoted-header": lambda text: text.replace(",", ";").replace(
+        "store_id;name", '"store_id";"name"', 1
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(YESTERDAY))
+def test_a_reference_csv_delimited_otherwise_than_by_commas_joins_as_before(
+    local_store: ObjectStore, settings: Any, case: str
+) -> None:
+    """A reference read with its delimiter sniffed before (semicolons, tabs, pipes) keeps
+    joining: its delimiter is the one its header line uses, not a comma it lacks."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    text = local_store.read_bytes(STORES).decode()
+    local_store.write_bytes(STORES, YESTERDAY[case](text).encode())
+    joined = transform_partition(local_store, contract, DAY, settings)
+    local_store.write_bytes(STORES, text.encode())
+    with_commas = transform_partition(local_store, contract, DAY, settings)
+    assert joined.unmatched == with_commas.unmatched
+    assert joined.rows == with_commas.rows
+
+
+def test_an_unreadable_semicolon_reference_is_said_read_with_its_header_delimiter(
+    local_store: ObjectStore, settings: Any
+) -> None:
+    data = b"store_id;name;country;city\nS001;Baixa;PT;Lisbon\nS002;Porto;PT;Porto;extra\n"
+    local_store.write_bytes(STORES, data)
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(ReferenceFileError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert "with a header, delimiter ';', quote" in str(caught.value)
+    assert "lacks" not in str(caught.value)
