@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -171,13 +172,17 @@ def _load_reference(
     reference: _Reference,
 ) -> None:
     """Read the reference into its table: the rows are read here, once, so a file DuckDB
-    cannot read fails here, named by its key (never later, as a fault of the transform)."""
+    cannot read fails here, named by its key (never later, as a fault of the transform).
+
+    DuckDB failing to write its own files meanwhile (its database, WAL or spill files in
+    the work directory: a full disk) is no fault of the reference and goes up as DuckDB
+    raised it, never a ReferenceFileError (never retried, saying to fix the file)."""
     import duckdb  # imported when used: the ingest path never needs it
 
     try:
         con.execute(f"CREATE TABLE {ref_table(index)} AS SELECT * FROM {reference.sql}")
     except duckdb.Error as exc:
-        if not reference.keys:
+        if not reference.keys or _names_engine_file(exc, reference.keys):
             raise
         files = tuple(reference.keys)
         raise unreadable_input(
@@ -190,6 +195,16 @@ def _load_reference(
             join=join,
             delimiter=reference.delimiter,
         ) from exc
+
+
+def _names_engine_file(error: BaseException, keys: StagedKeys) -> bool:
+    """Whether ``error`` names (in double quotes, as DuckDB names a file it cannot open or
+    write) a file of the work directory (the staged reference's directory's parent, where
+    DuckDB keeps its database and spill files) other than the staged reference files."""
+    work_dir = next(iter(keys)).parent.parent
+    named = re.findall(rf'"({re.escape(str(work_dir) + os.sep)}[^"]*)"', str(error))
+    staged = {str(path) for path in keys}
+    return any(path not in staged for path in named)
 
 
 def _reference(
