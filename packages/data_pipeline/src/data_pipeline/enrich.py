@@ -14,7 +14,6 @@ family.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
@@ -248,12 +247,8 @@ def header_delimiter(path: Path) -> str:
     pipe-separated ones joined; they still do. Only the first line decides, so a broken
     row further down cannot change how the header is split (it fails the read instead).
     """
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    try:
-        with opener(path, "rb") as raw:
-            first = raw.readline(_HEADER_LIMIT)
-    except (OSError, EOFError):
-        return REFERENCE_CSV["delimiter"]  # DuckDB's read names what is wrong
+    with path.open("rb") as raw:  # a contract names a .csv or .parquet reference only
+        first = raw.readline(_HEADER_LIMIT)
     line = _QUOTED.sub("", first.decode("utf-8", errors="replace").lstrip("\ufeff"))
     others = [mark for mark in REFERENCE_DELIMITERS if mark in line]
     if REFERENCE_CSV["delimiter"] in line or len(others) != 1:
