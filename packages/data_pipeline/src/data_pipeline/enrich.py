@@ -15,6 +15,8 @@ family.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from data_pipeline.engine import literal, quote, reader_sql, relation_columns, type_family
 from data_pipeline.errors import JoinKeyTypeError, MissingColumnError, MissingPartitionError
-from data_pipeline.input_errors import REFERENCE_CSV, StagedKeys, unreadable_input
+from data_pipeline.input_errors import (
+    REFERENCE_CSV,
+    REFERENCE_DELIMITERS,
+    StagedKeys,
+    unreadable_input,
+)
 from data_pipeline.layout import list_curated_dates, read_manifest
 from etl_core.contracts import Contract, Enrichment
 from etl_core.errors import ObjectNotFoundError
@@ -152,6 +159,7 @@ class _Reference:
     sql: str
     fmt: str
     keys: StagedKeys
+    delimiter: str = REFERENCE_CSV["delimiter"]
 
 
 def _load_reference(
@@ -163,18 +171,39 @@ def _load_reference(
     reference: _Reference,
 ) -> None:
     """Read the reference into its table: the rows are read here, once, so a file DuckDB
-    cannot read fails here, named by its key (never later, as a fault of the transform)."""
+    cannot read fails here, named by its key (never later, as a fault of the transform).
+
+    DuckDB failing to write its own files meanwhile (its database, WAL or spill files in
+    the work directory: a full disk) is no fault of the reference and goes up as DuckDB
+    raised it, never a ReferenceFileError (never retried, saying to fix the file)."""
     import duckdb  # imported when used: the ingest path never needs it
 
     try:
         con.execute(f"CREATE TABLE {ref_table(index)} AS SELECT * FROM {reference.sql}")
     except duckdb.Error as exc:
-        if not reference.keys:
+        if not reference.keys or _names_engine_file(exc, reference.keys):
             raise
         files = tuple(reference.keys)
         raise unreadable_input(
-            contract, dt, reference.keys, exc, fmt=reference.fmt, paths=files, join=join
+            contract,
+            dt,
+            reference.keys,
+            exc,
+            fmt=reference.fmt,
+            paths=files,
+            join=join,
+            delimiter=reference.delimiter,
         ) from exc
+
+
+def _names_engine_file(error: BaseException, keys: StagedKeys) -> bool:
+    """Whether ``error`` names (in double quotes, as DuckDB names a file it cannot open or
+    write) a file of the work directory (the staged reference's directory's parent, where
+    DuckDB keeps its database and spill files) other than the staged reference files."""
+    work_dir = next(iter(keys)).parent.parent
+    named = re.findall(rf'"({re.escape(str(work_dir) + os.sep)}[^"]*)"', str(error))
+    staged = {str(path) for path in keys}
+    return any(path not in staged for path in named)
 
 
 def _reference(
@@ -197,7 +226,8 @@ def _reference(
         keys = {path: join.file}
         if join.file.endswith(".parquet"):
             return _Reference(reader_sql([path], "parquet"), "parquet", keys)
-        return _Reference(_csv_sql(path), "csv", keys)
+        delimiter = header_delimiter(path)
+        return _Reference(_csv_sql(path, delimiter), "csv", keys, delimiter)
     if join.dataset:
         curated = _curated_files(store, contract, dt, join, directory, field)
         return _Reference(reader_sql(list(curated), "parquet"), "parquet", curated)
@@ -205,16 +235,37 @@ def _reference(
     return _Reference(f"read_parquet({literal(str(table))})", "parquet", {})
 
 
-def _csv_sql(path: Path) -> str:
-    """``read_csv`` of a reference CSV in :data:`REFERENCE_CSV`'s dialect, column types
-    detected. The dialect (and the header on the first line) is stated, not sniffed: a
-    row DuckDB cannot parse then fails the read, where a sniffer would settle on one
-    column holding the whole header, or on a later line as the header (and the reference
-    would wrongly be said to lack the join's columns)."""
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+_HEADER_LIMIT = 1 << 20
+
+
+def header_delimiter(path: Path) -> str:
+    """The delimiter of a reference CSV, from its header line alone: a comma, unless that
+    line has none outside quotes and exactly one of :data:`REFERENCE_DELIMITERS`.
+
+    References were read with their dialect sniffed before, so semicolon-, tab- or
+    pipe-separated ones joined; they still do. Only the first line decides, so a broken
+    row further down cannot change how the header is split (it fails the read instead).
+    """
+    with path.open("rb") as raw:  # a contract names a .csv or .parquet reference only
+        first = raw.readline(_HEADER_LIMIT)
+    line = _QUOTED.sub("", first.decode("utf-8", errors="replace").lstrip("\ufeff"))
+    others = [mark for mark in REFERENCE_DELIMITERS if mark in line]
+    if REFERENCE_CSV["delimiter"] in line or len(others) != 1:
+        return REFERENCE_CSV["delimiter"]
+    return others[0]
+
+
+def _csv_sql(path: Path, delimiter: str) -> str:
+    """``read_csv`` of a reference CSV in :data:`REFERENCE_CSV`'s dialect with
+    ``delimiter``, column types detected. The dialect (and the header on the first line)
+    is stated, not sniffed: a row DuckDB cannot parse then fails the read, where a sniffer
+    would settle on one column holding the whole header, or on a later line as the header
+    (and the reference would wrongly be said to lack the join's columns)."""
     quote_char, escape = REFERENCE_CSV["quote"], REFERENCE_CSV["escape"]
     return (
         f"read_csv({literal(str(path))}, header = true, "
-        f"delim = {literal(REFERENCE_CSV['delimiter'])}, quote = {literal(quote_char)}, "
+        f"delim = {literal(delimiter)}, quote = {literal(quote_char)}, "
         f"escape = {literal(escape)}, skip = 0, comment = '', strict_mode = true)"
     )
 

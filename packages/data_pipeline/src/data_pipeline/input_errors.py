@@ -24,6 +24,7 @@ from etl_core.contracts import Contract, Enrichment
 
 __all__ = [
     "REFERENCE_CSV",
+    "REFERENCE_DELIMITERS",
     "StagedKeys",
     "engine_reason",
     "expected_reading",
@@ -45,7 +46,12 @@ _MAX_REASON_LINES = 4
 
 REFERENCE_CSV = {"delimiter": ",", "quote": '"', "escape": '"'}
 """The dialect a reference CSV is read in (no contract states it): comma-separated,
-double quotes, a quote doubled inside a quoted field, a header first."""
+double quotes, a quote doubled inside a quoted field, a header first. A header line with
+no comma outside quotes and one of :data:`REFERENCE_DELIMITERS` is read with that one."""
+
+REFERENCE_DELIMITERS = (";", "\t", "|")
+"""The delimiters other than a comma a reference CSV's header line may use (references
+were read with their delimiter sniffed before, so these kept working)."""
 
 
 def in_store_terms(text: str, keys: StagedKeys) -> str:
@@ -68,9 +74,17 @@ def engine_reason(error: BaseException, keys: StagedKeys) -> str:
     return "; ".join(lines) or type(error).__name__
 
 
-def expected_reading(contract: Contract, path: Path, fmt: str, *, reference: bool = False) -> str:
+def expected_reading(
+    contract: Contract,
+    path: Path,
+    fmt: str,
+    *,
+    reference: bool = False,
+    delimiter: str = REFERENCE_CSV["delimiter"],
+) -> str:
     """What a file was read as: its format (from its name) and, for CSV, the contract's
-    dialect (a reference file's: :data:`REFERENCE_CSV`)."""
+    dialect (a reference file's: :data:`REFERENCE_CSV`, with the ``delimiter`` its header
+    line uses)."""
     packed = "gzip-compressed " if path.suffix.lower() == ".gz" else ""
     if fmt == "parquet":
         return "Parquet (by its name)"
@@ -79,7 +93,7 @@ def expected_reading(contract: Contract, path: Path, fmt: str, *, reference: boo
     if reference:
         return (
             f"{packed}CSV (by its name) with a header, delimiter "
-            f"{REFERENCE_CSV['delimiter']!r}, quote {REFERENCE_CSV['quote']!r}, escape the "
+            f"{delimiter!r}, quote {REFERENCE_CSV['quote']!r}, escape the "
             "quote doubled (a reference file's dialect; its column types detected)"
         )
     parse = contract.parse
@@ -106,10 +120,12 @@ def unreadable_input(
     fmt: str,
     paths: tuple[Path, ...],
     join: Enrichment | None = None,
+    delimiter: str = REFERENCE_CSV["delimiter"],
 ) -> PartitionError:
     """The :class:`InputFileError` for ``error``, met reading ``paths`` as ``fmt``: it
     names the one file ``error`` names, else every one of ``paths``. Reading the reference
-    of ``join``, a :class:`ReferenceFileError` naming that reference too.
+    of ``join``, a :class:`ReferenceFileError` naming that reference too (a CSV one read
+    with ``delimiter``).
 
     DuckDB out of memory is no fault of the files (they read with more): that is a
     :class:`PartitionError` naming ``duckdb_memory_limit``, never an ``InputFileError``.
@@ -134,7 +150,7 @@ def unreadable_input(
             stored,
             join=join.name,
             source=join.source,
-            expected=expected_reading(contract, files[0], fmt, reference=True),
+            expected=expected_reading(contract, files[0], fmt, reference=True, delimiter=delimiter),
             reason=reason,
         )
     return InputFileError(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -214,3 +214,82 @@ def test_transform_run_and_backfill_fail_and_record_an_unreadable_reference(
     assert partition["state"] == "failed"
     assert named in partition["error"]
     assert_nothing_lost(local_store, STORES, data, inputs)
+
+
+YESTERDAY = {
+    "semicolon": lambda text: text.replace(",", ";"),
+    "tab": lambda text: text.replace(",", "\t"),
+    "pipe": lambda text: text.replace(",", "|"),
+    "semicolon-bom-crlf": lambda text: "\ufeff" + text.replace(",", ";").replace("\n", "\r\n"),
+    "semicolon-quoted-header": lambda text: text.replace(",", ";").replace(
+        "store_id;name", '"store_id";"name"', 1
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(YESTERDAY))
+def test_a_reference_csv_delimited_otherwise_than_by_commas_joins_as_before(
+    local_store: ObjectStore, settings: Any, case: str
+) -> None:
+    """A reference read with its delimiter sniffed before (semicolons, tabs, pipes) keeps
+    joining: its delimiter is the one its header line uses, not a comma it lacks."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    text = local_store.read_bytes(STORES).decode()
+    local_store.write_bytes(STORES, YESTERDAY[case](text).encode())
+    joined = transform_partition(local_store, contract, DAY, settings)
+    local_store.write_bytes(STORES, text.encode())
+    with_commas = transform_partition(local_store, contract, DAY, settings)
+    assert joined.unmatched == with_commas.unmatched
+    assert joined.rows == with_commas.rows
+
+
+def test_an_unreadable_semicolon_reference_is_said_read_with_its_header_delimiter(
+    local_store: ObjectStore, settings: Any
+) -> None:
+    data = b"store_id;name;country;city\nS001;Baixa;PT;Lisbon\nS002;Porto;PT;Porto;extra\n"
+    local_store.write_bytes(STORES, data)
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(ReferenceFileError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    assert "with a header, delimiter ';', quote" in str(caught.value)
+    assert "lacks" not in str(caught.value)
+
+
+@pytest.fixture
+def file_size_limit() -> Iterator[Callable[[int], None]]:
+    """Cap the size of files this process writes (as a full disk would), restored after;
+    writing past it fails with EFBIG rather than killing the process."""
+    import resource
+    import signal
+
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        yield lambda size: resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_the_engine_failing_to_write_its_database_is_not_blamed_on_the_reference(
+    local_store: ObjectStore,
+    settings: Any,
+    tmp_path: Path,
+    file_size_limit: Callable[[int], None],
+) -> None:
+    """Copying a readable reference into DuckDB's database fails when the disk is full:
+    that is no fault of the reference (an InputFileError is never retried and says to fix
+    the file), so DuckDB's own error goes up, naming its file, not the reference's key."""
+    from data_pipeline import enrich
+
+    rows = "".join(f"S{n:06d},{'x' * 60},PT,Lisbon\n" for n in range(40_000))
+    local_store.write_bytes(STORES, HEADER + rows.encode())
+    contract = load_contracts(settings.config_dir).get("pos")
+    (join,) = [j for j in contract.enrich if j.name == "stores"]
+    con = duckdb.connect(str(tmp_path / "work.duckdb"))
+    reference = enrich._reference(local_store, contract, DAY, join, tmp_path / "ref-0", "f")
+    file_size_limit(256 * 1024)
+    with pytest.raises(duckdb.Error) as caught:
+        enrich._load_reference(con, contract, DAY, 0, join, reference)
+    assert not isinstance(caught.value, PartitionError)
+    assert "work.duckdb" in str(caught.value)
