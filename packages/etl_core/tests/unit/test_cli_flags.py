@@ -6,23 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from etl_core.cli_flags import GivenFlag, flags_named
 from etl_core.config import load_settings_with_sources
 from etl_core.errors import ConfigError
 from etl_core.setting_checks import is_host
-
-
-def test_each_override_is_named_by_the_flag_that_gave_its_value() -> None:
-    given = (GivenFlag("port", "--port", 80), GivenFlag("interval", "--interval", 80))
-
-    named = flags_named({"serve_port": 80, "evaluation_interval": 80, "log_level": None}, given)
-
-    assert named == {"serve_port": "--port", "evaluation_interval": "--interval"}
-
-
-def test_an_override_no_flag_gave_is_not_named() -> None:
-    """A value the program set (no flag holds it) keeps its setting's name."""
-    assert flags_named({"create_store": True}, (GivenFlag("port", "--port", 80),)) == {}
 
 
 @dataclass(frozen=True)
