@@ -62,7 +62,7 @@ def typed_flags(ctx: Any, options: Mapping[str, str]) -> dict[str, str]:
 def _options(ctx: Any) -> dict[str, Any]:
     """The parameters of ``ctx``'s own command (not its groups'), by name."""
     command = getattr(ctx, "command", None)
-    return {getattr(p, "name", None): p for p in getattr(command, "params", ())}
+    return {str(getattr(p, "name", "")): p for p in getattr(command, "params", ())}
 
 
 def _long_flag(opts: Any) -> str:
