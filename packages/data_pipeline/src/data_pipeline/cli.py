@@ -82,7 +82,7 @@ however they end (not with ``--no-wait``: the workers count the partitions enque
 @db_app.command("status")
 def db_status(ctx: typer.Context, database_url: DatabaseUrl = None) -> None:
     """Check that the database is reachable and fully migrated (exit 2 when it is not)."""
-    url = cli.session(ctx).with_flags({"database_url": database_url}).settings.database_url
+    url = cli.session(ctx, database_url="database_url").settings.database_url
     db.connect(url, feature="etl-data-pipeline db status")
     out.print(f"database {redact(url or '')} is reachable and fully migrated".strip())
 
@@ -225,7 +225,7 @@ def load_command(
     ctx: typer.Context, dataset: Dataset, date_: PartitionDate, database_url: DatabaseUrl = None
 ) -> None:
     """Replace partition <date> of the contract's table with the curated partition."""
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    session = cli.session(ctx, database_url="database_url")
     contract = _load_contract(session, dataset)
     dt = _date(date_, "--date")
     if contract.load is None:
@@ -277,7 +277,7 @@ def run_command(
     from data_pipeline.work import PipelineContext, partition_of, partition_unit, run_unit
     from etl_core.work import InlineExecutor, unit_executor, unit_sender
 
-    session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    session = cli.session(ctx, database_url="database_url", executor="executor")
     sender = unit_sender(session.settings, LANE, "--no-wait") if no_wait else None
     every = _contracts(session)
     contracts = [every.get(name) for name in dataset] if dataset else list(every)
@@ -390,7 +390,7 @@ def backfill_command(
     from data_pipeline.ledger import open_ledger
     from etl_core.work import unit_sender
 
-    session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    session = cli.session(ctx, database_url="database_url", executor="executor")
     if status is not None:
         if from_ or to or resume or only_failed or dry_run or no_wait or lookback:
             raise ConfigError("--status JOB takes no other backfill option but --dataset", [])

@@ -106,7 +106,7 @@ def add_ingest_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
         from data_pipeline.ingest_work import enqueue_windows
         from etl_core.work import require_broker
 
-        session = cli.session(ctx).with_flags({"executor": executor})
+        session = cli.session(ctx, executor="executor")
         if no_wait:
             require_broker(session.settings, "--no-wait")
         contracts, every = _config(session)

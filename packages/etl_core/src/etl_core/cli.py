@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar
 
 from etl_core import package_version
 from etl_core.cli_commands import lazy_group
-from etl_core.cli_flags import given_on_command_line
+from etl_core.cli_flags import option_values, typed_flags
 from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
@@ -141,17 +141,21 @@ class RuntimeCLI(Generic[S]):
 
     # ------------------------------------------------------------ for commands
 
-    def session(self, ctx: "typer.Context") -> Session[S]:
+    def session(self, ctx: "typer.Context", /, **options: str) -> Session[S]:
         """The run this command belongs to (settings, run id, store, run recording).
 
-        It learns the options typed for this command (its own and its groups'), so a value
-        refused by :meth:`Session.with_flags` names the flag typed, not the setting."""
+        ``options`` says which of the command's options set a setting, by parameter name
+        (``cli.session(ctx, port="serve_port")``): each given is layered on the settings
+        (:meth:`Session.with_flags`), and a value refused names the flag typed
+        (``from flag --port``), never a flag guessed from its value.
+
+        Raises:
+            ConfigError: an option's value is refused as that setting.
+        """
         session: Session[S] = ctx.obj
-        if isinstance(session, Session):
-            given = given_on_command_line(ctx)
-            if given != session.given_flags:
-                session = ctx.obj = replace(session, given_flags=given)
-        return session
+        if not options:
+            return session
+        return session.with_flags(option_values(ctx, options), flag_names=typed_flags(ctx, options))
 
     def notice(
         self,
@@ -288,7 +292,7 @@ class RuntimeCLI(Generic[S]):
                 concurrency: Annotated[int | None, option] = default,
                 database_url: Annotated[str | None, url_option] = None,
             ) -> None:
-                session = cli.session(ctx).with_flags({"database_url": database_url})
+                session = cli.session(ctx, database_url="database_url")
                 cli._run_worker(session, task, concurrency, setting, scratch=scratch)
 
             worker = worker_with_database
@@ -491,14 +495,8 @@ class RuntimeCLI(Generic[S]):
         ) -> None:
             """Options of every subcommand (flag > ETL_* environment > etl.toml > default)."""
             cli.out.widen_when_piped(160)  # piped or captured: whole table cells on one line
-            flags = {
-                "storage_url": storage,
-                "create_store": True if create_store else None,
-                "config_dir": config_dir,
-                "log_level": log_level,
-                "log_format": log_format,
-                "database_url": database_url,
-            }
+            flags = option_values(ctx, _GLOBAL_OPTIONS)
+            flags["create_store"] = True if create_store else None  # --create, never "not"
             try:
                 ctx.obj = open_session(
                     cli.lane,
@@ -506,7 +504,7 @@ class RuntimeCLI(Generic[S]):
                     flags,
                     recorder=cli.recorder,
                     run_id=cli.run_id,
-                    given_flags=given_on_command_line(ctx),
+                    flag_names=typed_flags(ctx, _GLOBAL_OPTIONS),
                 )
             except ConfigError as exc:  # logged as the start-up configured it (JSON off a tty)
                 if _asks_for_help(cli._args):  # a subcommand's --help is read, not refused
@@ -697,6 +695,17 @@ def _asks_for_help(args: Sequence[str]) -> bool:
         if arg == "--help":
             return True
     return False
+
+
+_GLOBAL_OPTIONS = {
+    "storage": "storage_url",
+    "create_store": "create_store",
+    "config_dir": "config_dir",
+    "log_level": "log_level",
+    "log_format": "log_format",
+    "database_url": "database_url",
+}
+"""The global options setting a setting: parameter name to setting name."""
 
 
 class _RefusedSession:

@@ -2,30 +2,23 @@
 
 A runtime's CLI hands its flags to the settings as overrides by setting name
 (``{"serve_port": port}``): a value refused was then said to come from
-``override serve_port``, a name the operator never typed. The flag is known to the
-command-line parser where the option is declared (``typer.Option("--port")``); it is not
-written a second time. :func:`given_on_command_line` reads the options given on the
-command line from the parser's context, and :func:`flags_named` matches each override
-to the option whose value it is: the source of its value is then ``flag --port``.
+``override serve_port``, a name the operator never typed. The command says once which of
+its options sets which setting (``{"port": "serve_port"}``, the option's parameter name to
+the setting's); :func:`option_values` reads those options' values from the parser's context
+and :func:`typed_flags` the flag of each one typed on the command line (``--port``): the
+source of its value is then ``flag --port``. The link is declared, never guessed from
+values: two options given the same value (``--port 80 --interval 80``), or a value the
+program set that a flag happens to hold, are never confused.
 
 Standard library only: the context is read through the attributes Click's contexts have.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
-__all__ = ["GivenFlag", "flag_source", "flags_named", "given_on_command_line"]
-
-
-class GivenFlag(NamedTuple):
-    """An option given on the command line: its parameter name, flag and value."""
-
-    param: str
-    flag: str
-    value: object
+__all__ = ["flag_source", "option_values", "typed_flags"]
 
 
 def flag_source(flag: str) -> str:
@@ -33,58 +26,43 @@ def flag_source(flag: str) -> str:
     return f"flag {flag}"
 
 
-def given_on_command_line(ctx: Any) -> tuple[GivenFlag, ...]:
-    """The options given on the command line in ``ctx`` (a Click context) and its parents.
+def option_values(ctx: Any, options: Mapping[str, str]) -> dict[str, object]:
+    """The value of each option of ``ctx``'s command by the setting it sets
+    (``options``: parameter name to setting name); ``None`` for one not given.
 
-    Only options typed by the user count: a default or an environment variable Click
-    read is not a flag the operator can be sent to.
+    Raises:
+        ValueError: ``options`` names a parameter the command does not have (a typo
+            in the program, said at its first run rather than silently ignored).
     """
-    given: list[GivenFlag] = []
-    while ctx is not None:
-        command = getattr(ctx, "command", None)
-        for param in getattr(command, "params", ()):
-            flag = _long_flag(getattr(param, "opts", ()))
-            name = getattr(param, "name", None)
-            if flag and isinstance(name, str) and name in ctx.params and _typed(ctx, name):
-                given.append(GivenFlag(name, flag, ctx.params[name]))
-        ctx = getattr(ctx, "parent", None)
-    return tuple(given)
+    declared = _options(ctx)
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        name = getattr(getattr(ctx, "command", None), "name", "?")
+        raise ValueError(f"command {name!r} has no option {', '.join(map(repr, unknown))}")
+    params: Mapping[str, object] = getattr(ctx, "params", {})
+    return {setting: params.get(param) for param, setting in options.items()}
 
 
-def flags_named(overrides: Mapping[str, object], given: tuple[GivenFlag, ...]) -> dict[str, str]:
-    """The flag that gave each override its value, by setting name (an override no flag
-    gave, one set by the program, is left out).
+def typed_flags(ctx: Any, options: Mapping[str, str]) -> dict[str, str]:
+    """The flag (``--port``) of each option in ``options`` (parameter name to setting
+    name) typed on ``ctx``'s command line, by setting name.
 
-    The option holding the very value, else an equal one; several alike (``--port 80
-    --interval 80``) are told apart by the words their names share with the setting's
-    (``port`` in ``serve_port``), and left unnamed when that does not decide.
+    Only options typed by the user count: a default, or an environment variable the
+    parser read (``envvar=``), is not a flag the operator can be sent to.
     """
+    declared = _options(ctx)
     named: dict[str, str] = {}
-    for setting, value in overrides.items():
-        if value is None:
-            continue
-        same = [g for g in given if g.value is value] or [
-            g for g in given if type(g.value) is type(value) and g.value == value
-        ]
-        chosen = _closest(setting, same)
-        if chosen is not None:
-            named[setting] = chosen.flag
+    for param, setting in options.items():
+        flag = _long_flag(getattr(declared.get(param), "opts", ()))
+        if flag and _typed(ctx, param):
+            named[setting] = flag
     return named
 
 
-def _closest(setting: str, candidates: list[GivenFlag]) -> GivenFlag | None:
-    """The one candidate, or the one whose name shares the most words with ``setting``."""
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
-    words = set(re.split(r"[_.]", setting))
-    scored = sorted(
-        ((len(words & set(g.param.split("_"))), g) for g in candidates),
-        key=lambda pair: pair[0],
-        reverse=True,
-    )
-    if scored[0][0] == 0 or scored[0][0] == scored[1][0]:
-        return None
-    return scored[0][1]
+def _options(ctx: Any) -> dict[str, Any]:
+    """The parameters of ``ctx``'s own command (not its groups'), by name."""
+    command = getattr(ctx, "command", None)
+    return {str(getattr(p, "name", "")): p for p in getattr(command, "params", ())}
 
 
 def _long_flag(opts: Any) -> str:

@@ -30,7 +30,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from etl_core.cli_flags import GivenFlag, flag_source, flags_named
+from etl_core.cli_flags import flag_source
 from etl_core.config import (
     DEFAULT_SOURCE,
     URL,
@@ -330,7 +330,7 @@ def load_runtime_settings(
 
     ``overrides`` holds command-line flags; ``None`` values (flags not given)
     are dropped, and ``settings_file`` selects the TOML file. ``flag_names`` holds the
-    flag each was typed as (``{"serve_port": "--port"}``, :func:`etl_core.cli_flags.flags_named`):
+    flag each was typed as (``{"serve_port": "--port"}``, :func:`etl_core.cli_flags.typed_flags`):
     a value refused names it (``from flag --port``), not the setting it overrides. A setting of
     :data:`ENV_ALIASES` is also read from its conventional variable
     (``DATABASE_URL``) when its ``ETL_*`` one is not set, empty or blank.
@@ -499,9 +499,9 @@ class Session(Generic[S]):
     flags: Mapping[str, object] = field(default_factory=dict)
     recorder: RecorderFactory | None = None
     env: Mapping[str, str] | None = None
-    given_flags: tuple[GivenFlag, ...] = ()
-    """The options typed on the command line (:func:`etl_core.cli_flags.given_on_command_line`):
-    a flag's value refused names the flag, not the setting it overrides."""
+    flag_names: Mapping[str, str] = field(default_factory=dict)
+    """The flag each of ``flags`` was typed as, by setting name (``{"serve_port": "--port"}``,
+    :func:`etl_core.cli_flags.typed_flags`): a value refused names the flag, not the setting."""
     stdout_taken: bool = False
     """The command prints a document on stdout (``--json``): EMF lines asked for on
     ``stdout`` go to ``stderr`` instead (CloudWatch reads both), so the document parses."""
@@ -516,10 +516,14 @@ class Session(Generic[S]):
         the exporters built here, which hold sockets and locks; the copy builds its own."""
         return {**vars(self), "_exporters": {}}
 
-    def with_flags(self, flags: Mapping[str, object]) -> Session[S]:
+    def with_flags(
+        self, flags: Mapping[str, object], *, flag_names: Mapping[str, str] | None = None
+    ) -> Session[S]:
         """This session with more command-line flags (a subcommand's), same run id.
 
-        Flags given as ``None`` (not on the command line) change nothing.
+        Flags given as ``None`` (not on the command line) change nothing. ``flag_names``
+        holds the flag each was typed as (``{"serve_port": "--port"}``); one it does not
+        name is said to come from ``override <setting>``.
 
         Raises:
             ConfigError: a flag's value is invalid.
@@ -528,14 +532,13 @@ class Session(Generic[S]):
         if not given:
             return self
         merged = {**self.flags, **given}
+        kept = {name: flag for name, flag in self.flag_names.items() if name not in given}
+        typed = {name: flag for name, flag in (flag_names or {}).items() if name in given}
+        names = {**kept, **typed}
         settings, sources = load_runtime_settings(
-            type(self.settings),
-            merged,
-            env=self.env,
-            lane=self.lane,
-            flag_names=flags_named(merged, self.given_flags),
+            type(self.settings), merged, env=self.env, lane=self.lane, flag_names=names
         )
-        return replaced(self, settings=settings, sources=sources, flags=merged)
+        return replaced(self, settings=settings, sources=sources, flags=merged, flag_names=names)
 
     def record_run(
         self,
@@ -784,7 +787,7 @@ def open_session(
     env: Mapping[str, str] | None = None,
     recorder: RecorderFactory | None = None,
     run_id: str | None = None,
-    given_flags: tuple[GivenFlag, ...] = (),
+    flag_names: Mapping[str, str] | None = None,
 ) -> Session[S]:
     """Load settings, configure logging and bind a run id: a CLI's whole start-up.
 
@@ -796,18 +799,18 @@ def open_session(
         recorder: Builds the lane's run ledger for a database URL (its ``db``
             adapter's); :meth:`Session.record_run` uses it when ``database_url`` is set.
         run_id: The run id, when the caller chose one already (a new one otherwise).
-        given_flags: The options typed on the command line, so a refused value names
-            its flag (:func:`etl_core.cli_flags.given_on_command_line`).
+        flag_names: The flag each of ``flags`` was typed as (``{"storage_url":
+            "--storage"}``), so a refused value names it (:func:`etl_core.cli_flags.typed_flags`).
 
     Raises:
         ConfigError: the settings are invalid (a CLI exits with ``ExitCode.USAGE``).
     """
     given = dict(flags or {})
     fault_spec(env)  # a malformed test-only fault is refused before any work
-    named = flags_named(given, given_flags)
+    named = {name: flag for name, flag in (flag_names or {}).items() if given.get(name) is not None}
     settings, sources = load_runtime_settings(cls, given, env=env, lane=lane, flag_names=named)
     chosen = start_run(lane, settings, run_id=run_id)
-    return Session(lane, settings, sources, chosen, given, recorder, env, given_flags)
+    return Session(lane, settings, sources, chosen, given, recorder, env, named)
 
 
 _loaded_sources: dict[str, str] = {}

@@ -73,13 +73,20 @@ _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
 def is_host(host: object) -> bool:
-    """Whether ``host`` is an IP address (``::1``, ``0.0.0.0``) or a host name (labels of
-    letters, digits, ``-`` and ``_`` between dots, 253 characters at most)."""
+    """Whether ``host`` is an IP address (``::1``, ``0.0.0.0``, ``fe80::1%eth0``) or a host
+    name (labels of letters, digits, ``-`` and ``_`` between dots, 253 characters at most,
+    a trailing dot allowed). A name in another script (``bücher.example``) is judged in the
+    IDNA form Python's sockets hand the resolver (``xn--bcher-kva.example``)."""
     if not isinstance(host, str) or not host:
         return False
     try:
         ipaddress.ip_address(host)
     except ValueError:
         name = host.removesuffix(".")
+        if not name.isascii():
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError:  # a label too long, or a character no name may hold
+                return False
         return len(name) <= 253 and all(_HOST_LABEL.fullmatch(p) for p in name.split("."))
     return True

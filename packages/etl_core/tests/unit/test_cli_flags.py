@@ -6,23 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from etl_core.cli_flags import GivenFlag, flags_named
 from etl_core.config import load_settings_with_sources
 from etl_core.errors import ConfigError
 from etl_core.setting_checks import is_host
-
-
-def test_each_override_is_named_by_the_flag_that_gave_its_value() -> None:
-    given = (GivenFlag("port", "--port", 80), GivenFlag("interval", "--interval", 80))
-
-    named = flags_named({"serve_port": 80, "evaluation_interval": 80, "log_level": None}, given)
-
-    assert named == {"serve_port": "--port", "evaluation_interval": "--interval"}
-
-
-def test_an_override_no_flag_gave_is_not_named() -> None:
-    """A value the program set (no flag holds it) keeps its setting's name."""
-    assert flags_named({"create_store": True}, (GivenFlag("port", "--port", 80),)) == {}
 
 
 @dataclass(frozen=True)
@@ -39,11 +25,32 @@ def test_a_refused_override_names_the_source_given_for_it() -> None:
     assert "(from flag --port)" in str(refused.value)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", "::1", "localhost", "svc-1.ns.local"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "0.0.0.0",
+        "::1",
+        "localhost",
+        "svc-1.ns.local",
+        "my_service",  # a docker-compose service
+        "fe80::1%eth0",  # a link-local address with its zone
+        "etl.example.com.",  # a fully qualified name
+    ],
+)
 def test_an_address_or_host_name_is_a_host(host: str) -> None:
     assert is_host(host)
 
 
-@pytest.mark.parametrize("host", ["", " ", "bad host", "host:80", "[::1]", "-x", "a..b"])
+@pytest.mark.parametrize("host", ["bücher.example", "münchen.de.", "δοκιμή"])
+def test_an_internationalised_host_name_is_a_host(host: str) -> None:
+    """The resolver is handed its IDNA form (``xn--bcher-kva.example``), as Python's
+    sockets do: a server can listen on it, so it is not refused."""
+    assert is_host(host)
+
+
+@pytest.mark.parametrize(
+    "host", ["", " ", "bad host", "host:80", "[::1]", "-x", "a..b", ".", "ü" * 64, "bü host"]
+)
 def test_a_value_with_spaces_or_punctuation_is_no_host(host: str) -> None:
     assert not is_host(host)

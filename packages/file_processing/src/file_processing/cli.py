@@ -187,7 +187,7 @@ def process(
 
     Exit code 3 when it was quarantined.
     """
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    session = cli.session(ctx, database_url="database_url")
     run = session.record_run("process", parameters={"key": key, "force": force})
     session.exports_metrics_as(PROCESS_JOB)
     with session.open_store() as store, _processor(session, store) as processor:
@@ -256,7 +256,7 @@ def scan_command(
 
     Exit code 3 when some were quarantined, 1 when some could not be processed.
     """
-    session = cli.session(ctx).with_flags({"database_url": database_url, "executor": executor})
+    session = cli.session(ctx, database_url="database_url", executor="executor")
     settings = session.settings
     from etl_core.work import unit_sender  # the executors: scan's, not process's (issue 16)
 
@@ -365,13 +365,12 @@ def listen(
         store_location,
     )
 
-    session = cli.session(ctx).with_flags(
-        {
-            "database_url": database_url,
-            "executor": executor,
-            "listen_dead_letter_queue": dead_letter_queue,
-            "listen_wait_seconds": wait_seconds,
-        }
+    session = cli.session(
+        ctx,
+        database_url="database_url",
+        executor="executor",
+        dead_letter_queue="listen_dead_letter_queue",
+        wait_seconds="listen_wait_seconds",
     )
     settings = session.settings
     run = session.record_run("listen", parameters={"queue": queue, "executor": settings.executor})
@@ -496,7 +495,7 @@ def schedule(
     from etl_core.scheduler import Job, every
     from etl_core.work import require_broker
 
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    session = cli.session(ctx, database_url="database_url")
     settings = session.settings
     require_broker(settings, "schedule", flag=False)
     submit = _celery_executor(session).submit
@@ -765,7 +764,7 @@ def quarantine_release(
 
     Fix its contract or key first; the quarantine record keeps who released it and when.
     """
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    session = cli.session(ctx, database_url="database_url")
     with session.open_store() as store:
         ledger = Ledger(store, run_id=session.run_id, claim_timeout=session.settings.claim_timeout)
         found = _record(store, key)

@@ -206,7 +206,7 @@ def database(
     connections, long-running queries) and run outcomes and durations per lane and
     dataset; ``--json`` prints all of it.
     """
-    session = cli.session(ctx).with_flags({"database_url": database_url})
+    session = cli.session(ctx, database_url="database_url")
     settings = session.settings
     db.connect(settings.database_url, feature="etl-observability database")
     report = collect_database(
@@ -321,7 +321,7 @@ def check(
     no verdict, so none of ``--at``, ``--html``,
     ``--metrics-file``, ``--json``.
     """
-    session = cli.session(ctx).with_flags({"executor": executor})
+    session = cli.session(ctx, executor="executor")
     sender = None
     if no_wait:
         verdict = {"--at": at, "--html": html, "--metrics-file": metrics_file, "--json": as_json}
@@ -555,9 +555,7 @@ def serve(
     from observability.http_server import AnnouncingServer, served_url
     from observability.service import build_app
 
-    session = cli.session(ctx).with_flags(
-        {"serve_host": host, "serve_port": port, "evaluation_interval": interval}
-    )
+    session = cli.session(ctx, host="serve_host", port="serve_port", interval="evaluation_interval")
     settings = session.settings
     # what the cycle process needs is refused here (exit 2 or 1), never by a child restarting
     contracts = load_contracts(settings.config_dir, validators=VALIDATORS)
@@ -627,7 +625,7 @@ def serve_ping(
     from observability.serve_probe import probe_address, probe_serve
 
     seconds = _probe_timeout(timeout)
-    settings = cli.session(ctx).with_flags({"serve_host": host, "serve_port": port}).settings
+    settings = cli.session(ctx, host="serve_host", port="serve_port").settings
     try:
         address, number = probe_address(settings)
         answer = probe_serve(address, number, "/readyz" if ready else "/healthz", timeout=seconds)
