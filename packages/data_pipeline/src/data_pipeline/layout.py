@@ -23,7 +23,9 @@ it right before the manifest write (:class:`~etl_core.errors.LeaseLostError` onc
 was taken over) and records its fencing token in the manifest; the manifest write
 is a compare-and-put that refuses to replace a manifest recorded with a newer token.
 A writer without a lease (a test, a one-off tool) records no token and cannot replace
-a manifest that has one.
+a manifest that has one. A refusal while the lease is still this writer's at its older
+token means the lease's tokens restarted (its object deleted):
+:class:`~data_pipeline.errors.PublishFencedError`, saying how to recover.
 """
 
 from __future__ import annotations

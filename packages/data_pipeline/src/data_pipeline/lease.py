@@ -23,6 +23,8 @@ write refuses to replace one recorded with a newer token, so a writer whose
 lease was taken over while it stalled can never publish. A load is fenced the
 same way in the database: its commit records the token per table, day and lease
 key and is rolled back when a newer one is recorded (:mod:`data_pipeline.db.loads`).
+Both refusals tell a lease whose tokens restarted (its object deleted: the lease still
+held at the older token, :func:`tokens_restarted`) from one taken over.
 """
 
 from __future__ import annotations
