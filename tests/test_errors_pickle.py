@@ -17,6 +17,7 @@ from etl_core.errors import EtlError, FieldError
 PACKAGES = ("etl_core", "file_processing", "data_pipeline", "observability")
 SAMPLES: dict[str, Any] = {
     "dt": date(2026, 11, 1),
+    "partition": date(2026, 11, 1),
     "errors": [FieldError("dataset", "is wrong", "pos.toml:1")],
     "refused": {"lease_seconds": "must be at least 1, got 0"},
     "retry_after": 2.5,

@@ -24,14 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_pipeline.engine import literal, quote, reader_sql, relation_columns, type_family
-from data_pipeline.errors import JoinKeyTypeError, MissingColumnError, MissingPartitionError
+from data_pipeline.errors import (
+    JoinKeyTypeError,
+    MissingColumnError,
+    MissingPartitionError,
+    ReferenceRepublishedError,
+)
 from data_pipeline.input_errors import (
     REFERENCE_CSV,
     REFERENCE_DELIMITERS,
     StagedKeys,
+    empty_reference,
     unreadable_input,
 )
 from data_pipeline.layout import list_curated_dates, read_manifest
+from etl_core.artifacts import CuratedManifest
 from etl_core.contracts import Contract, Enrichment
 from etl_core.errors import ObjectNotFoundError
 from etl_core.storage import ObjectStore
@@ -70,8 +77,12 @@ def stage_reference(
     """Load join ``index``'s reference into DuckDB and validate it against the left side.
 
     Raises:
-        MissingPartitionError: the reference object or partition does not exist.
-        ReferenceFileError: a reference file cannot be read as its name says.
+        MissingPartitionError: the reference object or partition does not exist (or its
+            manifest names a file not in the store).
+        ReferenceRepublishedError: a file of the reference dataset's manifest was gone,
+            the dataset republished while read (retryable).
+        ReferenceFileError: a reference file cannot be read as its name says, or a
+            reference CSV is empty.
         PartitionError: DuckDB ran out of memory reading the reference.
         MissingColumnError: a key or added column is missing on either side.
         JoinKeyTypeError: a key pair compares different types, or reference keys repeat.
@@ -226,6 +237,8 @@ def _reference(
         keys = {path: join.file}
         if join.file.endswith(".parquet"):
             return _Reference(reader_sql([path], "parquet"), "parquet", keys)
+        if path.stat().st_size == 0:
+            raise empty_reference(contract, dt, path, join.file, join)
         delimiter = header_delimiter(path)
         return _Reference(_csv_sql(path, delimiter), "csv", keys, delimiter)
     if join.dataset:
@@ -302,7 +315,10 @@ def _curated_files(
     paths = {}
     for number, key in enumerate(manifest.files):
         path = directory / f"{number:05d}.parquet"
-        store.download(key, path)
+        try:
+            store.download(key, path)
+        except ObjectNotFoundError as exc:
+            raise _gone_reference_file(store, contract, dt, join, wanted, manifest, key) from exc
         paths[path] = key
     if not paths:
         raise MissingPartitionError(
@@ -312,6 +328,37 @@ def _curated_files(
             field=field,
         )
     return paths
+
+
+def _gone_reference_file(
+    store: ObjectStore,
+    contract: Contract,
+    dt: date,
+    join: Enrichment,
+    partition: date,
+    read: CuratedManifest,
+    key: str,
+) -> Exception:
+    """The error for file ``key`` of the reference's manifest ``read`` not in the store.
+
+    Republished (or withdrawn) since ``read`` was read, the manifest no longer names it: a
+    :class:`ReferenceRepublishedError`, retryable (another attempt reads the new manifest).
+    Still named by the current manifest, the partition lacks a file it publishes: a
+    :class:`MissingPartitionError`, never retried (as a delivery manifest naming a file
+    not in the store, :func:`data_pipeline.layout.input_objects`)."""
+    assert join.dataset is not None
+    current = read_manifest(store, join.dataset, partition)
+    if current is not None and current.generation == read.generation:
+        return MissingPartitionError(
+            contract.dataset,
+            dt,
+            f"dataset {join.dataset!r} partition dt={partition.isoformat()}: its manifest "
+            f"names {key}, which is not in the store",
+            field=f"enrich.{join.name}",
+        )
+    return ReferenceRepublishedError(
+        contract.dataset, dt, join=join.name, reference=join.dataset, partition=partition, key=key
+    )
 
 
 def _database_table(join: Enrichment, path: Path) -> Path:

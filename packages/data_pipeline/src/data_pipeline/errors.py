@@ -22,6 +22,7 @@ from etl_core.errors import (
 
 __all__ = [
     "FENCE_RECOVERY",
+    "PUBLISH_RECOVERY",
     "ApiAuthError",
     "ApiError",
     "ApiRequestError",
@@ -44,8 +45,10 @@ __all__ = [
     "PartitionBusyError",
     "PartitionError",
     "ProxySettingError",
+    "PublishFencedError",
     "RawArchiveCorruptError",
     "ReferenceFileError",
+    "ReferenceRepublishedError",
     "ReplayRefusedError",
     "SchemaNotInstalledError",
     "SupersededError",
@@ -162,6 +165,35 @@ class ReferenceFileError(InputFileError):
         )
 
 
+class ReferenceRepublishedError(DataPipelineError, RetryableError):
+    """A file the curated manifest of a join's ``dataset`` reference named was gone when it
+    was downloaded: the reference dataset was republished (or withdrawn) while it was read.
+
+    Retryable: the file is gone because a newer manifest replaced the one read (the
+    replaced generation is kept one publish), so another attempt reads the new manifest
+    and its files (or finds the partition withdrawn and says so). A file missing that the
+    current manifest still names is another matter, never this error. Names the partition
+    (``dataset``, ``dt``), the join (``field`` ``enrich.<join>``), the reference dataset
+    (``reference``), its partition (``partition``) and the file's ``key``.
+    """
+
+    def __init__(
+        self, dataset: str, dt: date, *, join: str, reference: str, partition: date, key: str
+    ) -> None:
+        self.dataset = dataset
+        self.dt = dt
+        self.field = f"enrich.{join}"
+        self.reference = reference
+        self.partition = partition
+        self.key = key
+        super().__init__(
+            f"dataset {dataset!r}, partition dt={dt.isoformat()}, field {self.field!r}: "
+            f"reference dataset {reference!r} partition dt={partition.isoformat()} was "
+            f"republished while it was read: its file {key}, named by the manifest read, "
+            "is gone; another attempt reads the new manifest"
+        )
+
+
 class JoinKeyTypeError(PartitionError):
     """An enrichment join compares keys of incompatible types."""
 
@@ -221,6 +253,47 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
         else:
             why = " (its lease was taken over while it loaded): rolled back, the newer rows stay"
         super().__init__(loaded + why, key=key, token=token)
+
+
+class PublishFencedError(DataPipelineError, LeaseLostError):
+    """A curated publish refused because the partition's manifest was written under a
+    newer token of its lease, while the lease is still this writer's at its older token:
+    no holder has the newer token, the lease's tokens restarted (its object in the store
+    was deleted, or the store replaced). Every publish of the day is refused until the
+    manifest goes, so the message ends with the recovery: delete the manifest
+    (``manifest``, its URL in the store) and run the partition again. A
+    :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused alike), with
+    the lease's ``key``, this writer's ``token``, ``dataset``, ``dt`` and ``newer``, the
+    token the manifest records. (A writer whose lease was taken over gets etl_core's
+    ``LeaseLostError``: the newer holder's manifest stays.)
+    """
+
+    def __init__(
+        self, dataset: str, dt: date, token: int, newer: int, *, key: str, manifest: str
+    ) -> None:
+        self.dataset = dataset
+        self.dt = dt
+        self.newer = newer
+        self.manifest = manifest
+        super().__init__(
+            f"dataset {dataset!r}, partition dt={dt.isoformat()}: the curated manifest was "
+            f"published under lease token {newer} of {key}; this publish's token {token} is "
+            f"older, yet its lease is still held at token {token}: no holder has token "
+            f"{newer}, the lease's tokens restarted (its object in the store was deleted, or "
+            "the store replaced): nothing published; once no writer of an older store "
+            f"publishes this partition, delete its manifest and run it again: "
+            + PUBLISH_RECOVERY.format(manifest=manifest, dataset=dataset, dt=dt.isoformat()),
+            key=key,
+            token=token,
+        )
+
+
+PUBLISH_RECOVERY = (
+    "delete {manifest}, then run `etl-data-pipeline transform --dataset {dataset} --date {dt}`"
+)
+"""The recovery from a publish refused because its lease's tokens restarted
+(:class:`PublishFencedError`): the manifest recording the newer token removed, the day
+rebuilt (its parts of older generations are pruned by that publish)."""
 
 
 FENCE_RECOVERY = (

@@ -26,6 +26,7 @@ __all__ = [
     "REFERENCE_CSV",
     "REFERENCE_DELIMITERS",
     "StagedKeys",
+    "empty_reference",
     "engine_reason",
     "expected_reading",
     "in_store_terms",
@@ -159,6 +160,25 @@ def unreadable_input(
         stored,
         expected=expected_reading(contract, files[0], fmt),
         reason=reason,
+    )
+
+
+def empty_reference(
+    contract: Contract, dt: date, path: Path, key: str, join: Enrichment
+) -> ReferenceFileError:
+    """The :class:`ReferenceFileError` for join ``join``'s reference CSV ``path`` (``key``
+    in the store) being empty (zero bytes): it has no header line naming its columns.
+
+    DuckDB reads such a file as one column ``column0`` and the reference would be said to
+    lack the join's columns, which blames the wrong thing."""
+    return ReferenceFileError(
+        contract.dataset,
+        dt,
+        (key,),
+        join=join.name,
+        source=join.source,
+        expected=expected_reading(contract, path, "csv", reference=True),
+        reason="the file is empty (0 bytes): no header line names its columns",
     )
 
 

@@ -23,7 +23,9 @@ it right before the manifest write (:class:`~etl_core.errors.LeaseLostError` onc
 was taken over) and records its fencing token in the manifest; the manifest write
 is a compare-and-put that refuses to replace a manifest recorded with a newer token.
 A writer without a lease (a test, a one-off tool) records no token and cannot replace
-a manifest that has one.
+a manifest that has one. A refusal while the lease is still this writer's at its older
+token means the lease's tokens restarted (its object deleted):
+:class:`~data_pipeline.errors.PublishFencedError`, saying how to recover.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from data_pipeline.errors import PartitionError, SupersededError
+from data_pipeline.errors import PartitionError, PublishFencedError, SupersededError
+from data_pipeline.lease import tokens_restarted
 from etl_core.artifacts import CuratedManifest, DeliveryManifest, read_deliveries, utc_timestamp
-from etl_core.errors import ArtifactError, ObjectNotFoundError
+from etl_core.errors import ArtifactError, LeaseLostError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     curated_prefix,
@@ -207,7 +210,8 @@ def publish_partition(
         SupersededError: a computation that started later is already published, or
             a fenced one while this writer holds no lease.
         LeaseLostError: the lease was taken over, or the manifest was written under a
-            newer token.
+            newer token (:class:`~data_pipeline.errors.PublishFencedError`, with the
+            recovery, when the lease is still this writer's: its tokens restarted).
         In every case the uploaded files of this generation are removed again, unless
         the manifest names them: an error (a time limit) striking once the manifest was
         written, before the flip returned, leaves a published generation whole.
@@ -284,9 +288,26 @@ def _flip(
     records = Records(store, decode=_decode_manifest, encode=CuratedManifest.to_json)
     if lease is None:
         return records.update(key, replace_current)
-    return lease.fenced_update(
-        records, key, replace_current, token_of=lambda current: current.lease_token
-    )
+    recorded: list[int | None] = []
+
+    def token_of(current: CuratedManifest) -> int | None:
+        recorded.append(current.lease_token)
+        return current.lease_token
+
+    try:
+        return lease.fenced_update(records, key, replace_current, token_of=token_of)
+    except LeaseLostError as exc:
+        newer = recorded[-1] if recorded else None
+        if newer is None or newer <= lease.token or not tokens_restarted(lease, lease.token):
+            raise
+        raise PublishFencedError(
+            manifest.dataset,
+            date.fromisoformat(manifest.dt),
+            lease.token,
+            newer,
+            key=lease.key,
+            manifest=store.url_for(key),
+        ) from exc
 
 
 def _decode_manifest(data: bytes, key: str) -> CuratedManifest:

@@ -23,6 +23,8 @@ write refuses to replace one recorded with a newer token, so a writer whose
 lease was taken over while it stalled can never publish. A load is fenced the
 same way in the database: its commit records the token per table, day and lease
 key and is rolled back when a newer one is recorded (:mod:`data_pipeline.db.loads`).
+Both refusals tell a lease whose tokens restarted (its object deleted: the lease still
+held at the older token, :func:`tokens_restarted`) from one taken over.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from typing import Protocol
 
 from data_pipeline.errors import PartitionBusyError
-from etl_core.errors import LeaseBusyError
+from etl_core.errors import LeaseBusyError, StorageError
 from etl_core.layout import partition_state_key
 from etl_core.storage import Lease, ObjectStore, acquire_lease
 from etl_core.work.limits import remaining_seconds, unit_stop
@@ -44,10 +47,32 @@ __all__ = [
     "lease_key",
     "partition_lease",
     "take_lease",
+    "tokens_restarted",
 ]
 
 BUSY_POLL_SECONDS = 5.0
 """How often a unit waiting for a busy lease (a partition's, an endpoint's) reads it again."""
+
+
+class Checked(Protocol):
+    """A held lease as far as :func:`tokens_restarted` needs it (an
+    :class:`etl_core.storage.Lease`, a load's fence)."""
+
+    def check(self) -> int:
+        """Confirm the lease is still held; return its fencing token."""
+        ...
+
+
+def tokens_restarted(lease: Checked, token: int) -> bool:
+    """Whether ``lease``, refused by a newer token recorded for what it writes (a curated
+    manifest, a day's load fence), is still held at its own ``token``: then no holder has
+    that newer token, the lease's tokens restarted (its object in the store was deleted,
+    or the store replaced). False when the lease was taken over (a newer holder wrote
+    first, as the fence says), or the store cannot tell."""
+    try:
+        return lease.check() == token
+    except StorageError:  # LeaseLostError among them: taken over
+        return False
 
 
 def busy_wait_seconds(lease_seconds: float, lease_wait_seconds: float = 0) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.errors import PartitionBusyError, SupersededError
+from data_pipeline.errors import PartitionBusyError, PublishFencedError, SupersededError
 from data_pipeline.layout import publish_partition, read_manifest
 from data_pipeline.lease import Lease, lease_key, partition_lease
 from etl_core.errors import LeaseLostError, LeaseWaitStoppedError
@@ -224,6 +224,58 @@ def test_a_manifest_written_under_a_newer_token_is_never_replaced(
     assert manifest is not None
     assert manifest.generation == "newer"
     assert not [key for key in parts(store) if "part-stale-" in key]
+
+
+def test_a_publish_refused_because_its_leases_tokens_restarted_says_how_to_recover(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """A lease object deleted from the store restarts its tokens at 1, below the one the
+    manifest records: the publish is refused while its lease is still held, and the error
+    says so and names the manifest to delete and the run that rebuilds the day."""
+    for _ in range(2):
+        with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+            publish(store, tmp_path, f"g{lease.token}", lease)
+    store.delete(lease_key("pos", DAY))  # the lease object is lost: its tokens restart at 1
+    with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+        assert lease.token == 1
+        with pytest.raises(PublishFencedError) as caught:
+            publish(store, tmp_path, "after-reset", lease)
+
+    refused = caught.value
+    manifest = store.url_for(manifest_key("pos", DAY))
+    assert isinstance(refused, LeaseLostError)
+    assert (refused.token, refused.newer, refused.key) == (1, 2, lease_key("pos", DAY))
+    assert str(refused).startswith(
+        "dataset 'pos', partition dt=2026-11-01: the curated manifest was published under "
+        f"lease token 2 of {lease_key('pos', DAY)}; this publish's token 1 is older, yet its "
+        "lease is still held at token 1: no holder has token 2, the lease's tokens restarted"
+    )
+    assert str(refused).endswith(
+        f"delete {manifest}, then run `etl-data-pipeline transform --dataset pos --date 2026-11-01`"
+    )
+    assert not [key for key in parts(store) if "part-after-reset-" in key]
+    store.delete(manifest_key("pos", DAY))  # the operator's recovery, as the error gives it
+    with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+        publish(store, tmp_path, "rebuilt", lease)
+    rebuilt = read_manifest(store, "pos", DAY)
+    assert rebuilt is not None
+    assert (rebuilt.generation, rebuilt.lease_token) == ("rebuilt", 2)
+    assert all("part-rebuilt-" in key for key in parts(store))
+
+
+def test_a_writer_taken_over_is_not_said_to_have_restarted_tokens(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    with partition_lease(
+        store, "pos", DAY, purpose="stale", ttl_seconds=0.01, heartbeat_seconds=0
+    ) as stale:
+        time.sleep(0.05)  # expired unrenewed: the next writer takes the lease over
+        with partition_lease(store, "pos", DAY, purpose="newer", ttl_seconds=60) as newer:
+            publish(store, tmp_path, "newer", newer)
+            with pytest.raises(LeaseLostError) as caught:
+                publish(store, tmp_path, "stale", stale)
+    assert not isinstance(caught.value, PublishFencedError)
+    assert "restarted" not in str(caught.value)
 
 
 def test_a_writer_without_the_lease_cannot_replace_a_fenced_manifest(

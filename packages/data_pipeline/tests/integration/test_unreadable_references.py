@@ -12,6 +12,7 @@ Nothing is lost: the reference and the inputs stay, no curated partition appears
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
@@ -22,16 +23,21 @@ from typing import Any
 import duckdb
 import pytest
 
+from data_pipeline import enrich
 from data_pipeline.errors import (
     InputFileError,
     MissingColumnError,
+    MissingPartitionError,
     PartitionError,
     ReferenceFileError,
+    ReferenceRepublishedError,
     TransformSqlError,
 )
 from data_pipeline.input_errors import unreadable_input
 from data_pipeline.transform import transform_partition
 from etl_core.contracts import load_contracts
+from etl_core.errors import FatalError, RetryableError
+from etl_core.retry import RetryPolicy
 from etl_core.storage import ObjectStore
 from etl_core.testing import publish_delivery
 
@@ -293,3 +299,100 @@ def test_the_engine_failing_to_write_its_database_is_not_blamed_on_the_reference
         enrich._load_reference(con, contract, DAY, 0, join, reference)
     assert not isinstance(caught.value, PartitionError)
     assert "work.duckdb" in str(caught.value)
+
+
+def test_an_empty_reference_csv_is_said_to_be_empty_naming_join_and_key(
+    local_store: ObjectStore, settings: Any
+) -> None:
+    local_store.write_bytes(STORES, b"")
+    inputs = pos_files(local_store)
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(ReferenceFileError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    said = str(caught.value)
+    assert caught.value.keys == (STORES,)
+    assert caught.value.join == "stores"
+    assert said.startswith("dataset 'pos', partition dt=2026-11-01, field 'enrich.stores': ")
+    assert f"reference file {STORES} cannot be read: {READ_AS}; the file is empty (0 bytes)" in (
+        said
+    )
+    assert "lacks" not in said
+    assert "column0" not in said
+    assert_nothing_lost(local_store, STORES, b"", inputs)
+
+
+def _stores_reference(settings: Any, retail: Any, store: ObjectStore) -> Any:
+    """The ``stores`` dataset, published for DAY, as the ``dataset`` reference of ``pos``."""
+    columns = [("store_id", "string"), ("name", "string"), ("country", "string")]
+    retail.write_contract(
+        settings.config_dir,
+        "stores",
+        'dataset = "stores"\n'
+        + retail.columns_toml(columns)
+        + '[transform]\nsql = "SELECT * FROM input"\n',
+    )
+    retail.write_contract(
+        settings.config_dir,
+        "pos",
+        retail.contract().replace('file = "reference/stores.csv"', 'dataset = "stores"'),
+    )
+    publish_delivery(store, "stores", DAY, {"s.csv": b"store_id,name,country\nS001,Baixa,PT\n"})
+    contracts = load_contracts(settings.config_dir)
+    transform_partition(store, contracts.get("stores"), DAY, settings)
+    return contracts
+
+
+def test_a_reference_dataset_republished_while_read_is_named_and_retried(
+    local_store: ObjectStore, settings: Any, retail: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest read names a file two republishes later deleted (the replaced
+    generation is kept one publish): a retryable error naming the reference dataset, its
+    partition and the file, and the next attempt reads the new manifest."""
+    contracts = _stores_reference(settings, retail, local_store)
+    read_manifest = enrich.read_manifest
+    first = read_manifest(local_store, "stores", DAY)
+    assert first is not None
+
+    def read_then_republished(store: ObjectStore, dataset: str, dt: date) -> Any:
+        manifest = read_manifest(store, dataset, dt)
+        if dataset == "stores":
+            for _ in range(2):
+                transform_partition(store, contracts.get("stores"), DAY, settings)
+        return manifest
+
+    monkeypatch.setattr(enrich, "read_manifest", read_then_republished)
+    with pytest.raises(ReferenceRepublishedError) as caught:
+        transform_partition(local_store, contracts.get("pos"), DAY, settings)
+    monkeypatch.undo()
+    said = str(caught.value)
+    (gone,) = first.files
+    assert isinstance(caught.value, RetryableError)
+    assert not isinstance(caught.value, FatalError)
+    assert RetryPolicy().is_retryable(caught.value)
+    assert (caught.value.reference, caught.value.partition, caught.value.key) == (
+        "stores",
+        DAY,
+        gone,
+    )
+    assert said.startswith("dataset 'pos', partition dt=2026-11-01, field 'enrich.stores': ")
+    assert (
+        f"reference dataset 'stores' partition dt=2026-11-01 was republished while it was "
+        f"read: its file {gone}, named by the manifest read, is gone" in said
+    )
+    assert pickle.loads(pickle.dumps(caught.value)).key == gone
+    assert not local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
+
+    transform_partition(local_store, contracts.get("pos"), DAY, settings)  # the retry
+    assert local_store.exists("curated/pos/dt=2026-11-01/_manifest.json")
+
+
+def test_a_reference_manifest_naming_a_missing_file_is_not_retried(
+    local_store: ObjectStore, settings: Any, retail: Any
+) -> None:
+    contracts = _stores_reference(settings, retail, local_store)
+    manifest = enrich.read_manifest(local_store, "stores", DAY)
+    assert manifest is not None
+    (part,) = manifest.files
+    local_store.delete(part)
+    with pytest.raises(MissingPartitionError, match=f"its manifest names {part}, which is not"):
+        transform_partition(local_store, contracts.get("pos"), DAY, settings)

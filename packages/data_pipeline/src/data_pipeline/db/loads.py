@@ -51,7 +51,7 @@ from typing import Any, Protocol
 from data_pipeline.db.binary_copy import SIGNATURE, TRAILER, binary_encoder
 from data_pipeline.db.door import door
 from data_pipeline.errors import LoadFencedError
-from etl_core.errors import StorageError
+from data_pipeline.lease import tokens_restarted
 from etl_core.faults import Step, fault_point
 
 __all__ = ["CURATED_TABLES", "Fence", "load_batches", "load_partition", "table_columns"]
@@ -487,18 +487,8 @@ def _record_token(
     newer = schema.load_fences.record_load_token(cursor, table, dt, lease=fence.key, token=token)
     if newer is not None:
         raise LoadFencedError(
-            table, dt, token, newer, key=fence.key, restarted=_still_held(fence, token)
+            table, dt, token, newer, key=fence.key, restarted=tokens_restarted(fence, token)
         )
-
-
-def _still_held(fence: Fence, token: int) -> bool:
-    """Whether ``fence``'s lease is still held at ``token`` though a newer token loaded the
-    day: then no holder has that newer token, the lease's tokens restarted (its object was
-    deleted). False when the lease was taken over, or the store cannot tell."""
-    try:
-        return fence.check() == token
-    except StorageError:  # LeaseLostError among them: taken over, as the fence says
-        return False
 
 
 def _fields(table: str) -> list[Any]:
