@@ -11,9 +11,11 @@ interface.
 
 from observability.monitors.age import (
     AWAITING,
+    EMPTY,
     FUTURE,
     NEVER_REACHED,
     UNJUDGED,
+    UNMEASURED,
     AgeMonitor,
     expected_zones,
 )
@@ -47,12 +49,14 @@ MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMo
 __all__ = [
     "ARRIVAL_STATES",
     "AWAITING",
+    "EMPTY",
     "CLOCK_SKEW",
     "FUTURE",
     "LEVELS",
     "MONITOR_KINDS",
     "NEVER_REACHED",
     "UNJUDGED",
+    "UNMEASURED",
     "WATCHED_ZONES",
     "AgeMonitor",
     "ArrivalMonitor",
