@@ -49,8 +49,8 @@ MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMo
 __all__ = [
     "ARRIVAL_STATES",
     "AWAITING",
-    "EMPTY",
     "CLOCK_SKEW",
+    "EMPTY",
     "FUTURE",
     "LEVELS",
     "MONITOR_KINDS",
