@@ -150,3 +150,14 @@ def test_a_schedule_key_without_expected_is_refused_not_ignored(
 def test_schedule_keys_at_their_defaults_need_no_expected(tmp_path: Path) -> None:
     path = write(tmp_path, '[freshness]\nwarn_after = "26h"\ngrace = "0s"\nlag_days = 0\n')
     assert load_contract(path, environ={}).freshness.expected is None
+
+
+def test_lookback_days_without_expected_is_accepted_as_it_bounds_the_volume_window(
+    tmp_path: Path,
+) -> None:
+    """Unlike ``grace``, ``lag_days`` and ``holidays``, ``lookback_days`` is read without a
+    schedule too: the days of row counts the volume result carries (the status page's
+    sparkline) and the landing files the storage index keeps; so it is not refused."""
+    path = write(tmp_path, '[freshness]\nwarn_after = "26h"\nlookback_days = 30\n')
+    freshness = load_contract(path, environ={}).freshness
+    assert (freshness.expected, freshness.lookback_days) == (None, 30)

@@ -131,7 +131,7 @@ def test_an_age_judged_by_nothing_any_more_resolves_its_alert(book: AlertBook) -
     notes = book.observe(evaluation(later, shown))
 
     assert told(notes) == [("resolved", fingerprint("sales", "age", "landing"), "resolved")]
-    assert notes[0].alert.summary == "shown only"
+    assert notes[0].alert.summary == "landing of sales is no longer measured: shown only"
     assert book.active() == []
 
 
@@ -149,6 +149,40 @@ def test_a_future_dated_object_in_a_zone_without_thresholds_warns_then_resolves(
     notes = book.observe(evaluate([contract], lake.store, clock))
 
     assert told(notes) == [("resolved", key, "resolved")]  # not open for ever
+    assert book.active() == []
+
+
+def test_an_alert_on_a_zone_emptied_since_resolves_once_saying_it_is_no_longer_measured(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    contract = weekday_contract(expected=None)
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    landing, validated = (
+        fingerprint("pos", "age", "landing"),
+        fingerprint("pos", "age", "validated"),
+    )
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))  # 30h old: past warn after 26h
+    opened = told(book.observe(evaluate([contract], lake.store, clock)))
+    assert sorted(opened) == sorted([("opened", landing, "open"), ("opened", validated, "open")])
+    lake.store.delete(dropped)  # a lifecycle rule expired it: every zone is empty
+    clock.advance(timedelta(hours=2))
+
+    notes = book.observe(evaluate([contract], lake.store, clock))
+
+    said = {n.alert.fingerprint: (n.event, n.alert.summary) for n in notes}
+    assert said == {
+        landing: (
+            "resolved",
+            "landing of pos is no longer measured: no landing object of pos has been seen",
+        ),
+        validated: (
+            "resolved",
+            "validated of pos is no longer measured: no validated object of pos has been seen",
+        ),
+    }
+    assert book.active() == []
+    clock.advance(timedelta(hours=2))  # past the reminder interval: nothing to remind of
+    assert book.observe(evaluate([contract], lake.store, clock)) == []
     assert book.active() == []
 
 

@@ -23,6 +23,7 @@ from etl_core.storage import open_store
 from observability import db
 from observability.alerts import (
     Alert,
+    AlertBook,
     AlertDocumentError,
     AlertNotFoundError,
     AlertStore,
@@ -30,6 +31,8 @@ from observability.alerts import (
     ObjectStoreAlerts,
     fingerprint,
 )
+from observability.evaluation import DatasetStatus, Evaluation
+from observability.monitors import Level, Result
 
 DATABASE_URL_VARIABLE = "ALERT_STORE_DATABASE_URL"
 T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -249,6 +252,46 @@ def test_a_settle_and_an_ack_at_the_same_time_keep_both(alert_store: AlertStore)
     assert alert_store.owed() == []
 
 
+def test_an_alert_on_a_zone_no_longer_measured_is_resolved_once_in_the_store(
+    alert_store: AlertStore,
+) -> None:
+    book = AlertBook(
+        alert_store, _Clock(), reminder_interval=timedelta(minutes=1), channels=("webhook env:A",)
+    )
+    key = fingerprint("sales", "age", "curated")
+    stale = _age_result("warn", "stale", "the newest curated object is 30h old")
+    emptied = _age_result("unknown", "empty", "no curated object of sales has been seen")
+
+    assert [n.event for n in book.observe(_evaluation(T0, stale))] == ["opened"]
+    resolved = book.observe(_evaluation(T0 + timedelta(minutes=5), emptied))
+    again = book.observe(_evaluation(T0 + timedelta(minutes=10), emptied))
+
+    assert [(n.event, n.alert.fingerprint) for n in resolved] == [("resolved", key)]
+    assert alert_store.alerts() == []
+    (kept,) = alert_store.alerts(include_resolved=True)
+    assert (kept.state, kept.owed_event) == ("resolved", "resolved")
+    assert [(a.fingerprint, a.owed_event) for a in alert_store.owed()] == [(key, "resolved")]
+    assert kept.summary == (
+        "curated of sales is no longer measured: no curated object of sales has been seen"
+    )
+    assert again == []
+    assert alert_store.alerts() == []
+    assert [a.owed_event for a in alert_store.owed()] == ["resolved"]  # not owed twice
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return T0
+
+
+def _age_result(level: Level, state: str, why: str) -> Result:
+    return Result("sales", "age", "curated", level, state, "-", "warn 26h", why)
+
+
+def _evaluation(at: datetime, result: Result) -> Evaluation:
+    return Evaluation(at, (DatasetStatus("sales", result.level, (result,), None, None),))
+
+
 def _run_contract_on(url: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [
@@ -270,7 +313,7 @@ def _run_contract_on(url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "10 passed" in result.stdout, result.stdout
+    assert "11 passed" in result.stdout, result.stdout
 
 
 @pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")

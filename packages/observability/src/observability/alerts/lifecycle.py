@@ -4,10 +4,12 @@ Each evaluation's results are grouped into conditions, one per :func:`fingerprin
 (dataset + monitor, + zone for ``age``: the one monitor that judges zones apart; an
 arrival or volume alert covers the dataset's feed and all its judged dates). A condition
 at ``warn`` or ``critical`` opens an alert, or updates the active one (escalated,
-de-escalated, a new summary); back at ``ok`` it resolves it. ``unknown`` (never
-measured) neither opens nor resolves: nothing was learnt; but an age nothing judges any
-more (state ``unjudged``: the contract lost its thresholds, or a zone that warned of an
-object dated ahead caught up with it) resolves it, as nothing will ever judge it again.
+de-escalated, a new summary); back at ``ok`` it resolves it. ``unknown`` (nothing
+learnt) neither opens nor resolves; but a zone whose age is no longer measured (states
+:data:`~observability.monitors.UNMEASURED`: ``unjudged``, the contract lost its thresholds
+or a zone that warned of an object dated ahead caught up with it; ``empty``, the zone was
+emptied, by a lifecycle rule say) resolves it once, saying so ("curated of sales is no
+longer measured: ..."), as nothing judges that condition any more.
 An open alert is reminded every ``reminder_interval``; an acknowledged one only speaks
 again when it escalates or resolves; a snoozed one is quiet until its snooze ends, then
 open again.
@@ -28,7 +30,7 @@ from observability.alerts.errors import AlertNotFoundError
 from observability.alerts.model import Alert, AlertLevel, Event, Notification, fingerprint
 from observability.alerts.store import AlertStore
 from observability.evaluation import Evaluation
-from observability.monitors import UNJUDGED, Clock, Level, Result, worst
+from observability.monitors import UNMEASURED, Clock, Level, Result, worst
 
 __all__ = ["MAX_SNOOZE", "AlertBook", "Condition", "conditions"]
 
@@ -52,8 +54,10 @@ class Condition:
     subject: str
     level: Level
     summary: str
-    judged: bool = True
-    """False when every result is an age nothing judges (``unjudged``)."""
+    unmeasured: str = ""
+    """Why the condition is no longer measured, when every result is in a state of
+    :data:`~observability.monitors.UNMEASURED` (an emptied zone, an age nothing judges);
+    ``""`` otherwise."""
     subjects: frozenset[str] = field(default_factory=frozenset)
     """Every result's subject (an arrival's judged dates)."""
 
@@ -75,9 +79,9 @@ def conditions(evaluation: Evaluation) -> dict[str, Condition]:
         more = len(worst_ones) - _SUMMARY_RESULTS
         summary = said + (f" (and {more} more)" if more > 0 else "")
         key = fingerprint(dataset, monitor, subject)
-        judged = any(r.state != UNJUDGED for r in results)
+        unmeasured = _unmeasured(results)
         subjects = frozenset(r.subject for r in results)
-        found[key] = Condition(key, dataset, monitor, subject, level, summary, judged, subjects)
+        found[key] = Condition(key, dataset, monitor, subject, level, summary, unmeasured, subjects)
     return found
 
 
@@ -189,9 +193,13 @@ class AlertBook:
                 return None, None
             summary = f"the {before.monitor} monitor no longer reports on it"
             return _resolved(before, summary, now), "resolved"
-        if condition.level == "unknown" and condition.judged:
+        if condition.unmeasured:
+            if before is None:
+                return None, None
+            return _resolved(before, condition.unmeasured, now), "resolved"
+        if condition.level == "unknown":  # nothing learnt
             return before, None
-        if condition.level in ("ok", "unknown"):  # ok, or judged by nothing any more
+        if condition.level == "ok":
             if before is None:
                 return None, None
             summary = condition.summary + _left_the_window(before, condition)
@@ -239,6 +247,17 @@ class AlertBook:
             return False
         last = alert.notified_at or alert.opened_at
         return now - last >= self.reminder_interval
+
+
+def _unmeasured(results: Sequence[Result]) -> str:
+    """Why the condition of ``results`` is no longer measured, as its alert's resolution
+    says it ("curated of sales is no longer measured: no curated object of sales has been
+    seen"), when every result is in an :data:`UNMEASURED` state; ``""`` otherwise."""
+    if not results or any(r.level != "unknown" or r.state not in UNMEASURED for r in results):
+        return ""
+    first = results[0]
+    why = "; ".join(r.why for r in results)
+    return f"{first.subject or first.monitor} of {first.dataset} is no longer measured: {why}"
 
 
 def _left_the_window(before: Alert, condition: Condition) -> str:

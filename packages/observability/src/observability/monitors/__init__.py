@@ -11,9 +11,11 @@ interface.
 
 from observability.monitors.age import (
     AWAITING,
+    EMPTY,
     FUTURE,
     NEVER_REACHED,
     UNJUDGED,
+    UNMEASURED,
     AgeMonitor,
     expected_zones,
 )
@@ -48,11 +50,13 @@ __all__ = [
     "ARRIVAL_STATES",
     "AWAITING",
     "CLOCK_SKEW",
+    "EMPTY",
     "FUTURE",
     "LEVELS",
     "MONITOR_KINDS",
     "NEVER_REACHED",
     "UNJUDGED",
+    "UNMEASURED",
     "WATCHED_ZONES",
     "AgeMonitor",
     "ArrivalMonitor",

@@ -41,9 +41,11 @@ from observability.monitors.schedule import Schedule
 __all__ = [
     "AWAITING",
     "CLOCK_SKEW",
+    "EMPTY",
     "FUTURE",
     "NEVER_REACHED",
     "UNJUDGED",
+    "UNMEASURED",
     "AgeMonitor",
     "expected_zones",
 ]
@@ -54,6 +56,16 @@ FUTURE = "future"
 UNJUDGED = "unjudged"
 """The state of an age no threshold or schedule judges (level ``unknown``): shown, and
 judged by nothing, so an alert it had is over."""
+
+EMPTY = "empty"
+"""The state of a zone holding nothing, with nothing upstream waiting for it (level
+``unknown``): it has no age to judge (a lifecycle rule expired it, or nothing came yet), so
+an alert it had is over."""
+
+UNMEASURED = frozenset({UNJUDGED, EMPTY})
+"""The states of a zone whose age is no longer measured or judged: an alert on the zone
+resolves (:mod:`observability.alerts.lifecycle`), where another ``unknown`` (nothing learnt)
+leaves it as it is."""
 
 NEVER_REACHED = "never_reached"
 """The state of an empty zone the dataset's data should have reached by now (``warn`` or
@@ -115,7 +127,7 @@ class AgeMonitor(Monitor):
             return self.result(
                 zone,
                 "unknown",
-                "empty",
+                EMPTY,
                 observed="nothing yet",
                 threshold=threshold,
                 why=f"no {zone} object of {self.contract.dataset} has been seen",
