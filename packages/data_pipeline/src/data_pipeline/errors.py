@@ -307,8 +307,8 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
 
 
 PUBLISH_RECOVERY = (
-    "delete {manifest} only if it still names generation {generation} (lease token {newer}): "
-    "one naming another generation is a later writer's, keep it (run nothing more); "
+    "delete {manifest} only if it still names generation {generation} (lease token {newer}; "
+    "one naming another generation was published since: keep it), "
     "then run `etl-data-pipeline transform --dataset {dataset} --date {dt}`"
 )
 """The recovery from a publish refused because its lease's tokens restarted
