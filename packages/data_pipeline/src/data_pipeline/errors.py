@@ -241,7 +241,7 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
         )
         if restarted:
             statement = FENCE_RECOVERY.format(
-                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key)
+                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key), newer=newer
             )
             why = (
                 f", yet its lease is still held at token {token}: no holder has token "
@@ -320,8 +320,12 @@ reads this (its token past the old one), and deleting that one would withdraw go
 
 FENCE_RECOVERY = (
     "DELETE FROM etl_load_fence WHERE table_name = '{table}' AND dt = '{dt}' AND lease = '{key}'"
+    " AND token = {newer}"
 )
-"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`)."""
+"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`):
+only the one recorded with the token that refused the load, since it is run later, when a
+loader whose token climbed past may have loaded the day (its fence must stay, or a stale
+loader could replace its rows)."""
 
 
 def _sql_text(value: str) -> str:
