@@ -237,7 +237,7 @@ def _reference(
         keys = {path: join.file}
         if join.file.endswith(".parquet"):
             return _Reference(reader_sql([path], "parquet"), "parquet", keys)
-        if path.stat().st_size == 0:
+        if blank_reference(path):
             raise empty_reference(contract, dt, path, join.file, join)
         delimiter = header_delimiter(path)
         return _Reference(_csv_sql(path, delimiter), "csv", keys, delimiter)
@@ -250,6 +250,15 @@ def _reference(
 
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
 _HEADER_LIMIT = 1 << 20
+
+
+def blank_reference(path: Path) -> bool:
+    """Whether a reference CSV has no header at all: empty, or only blank lines (a newline,
+    a byte-order mark, spaces). DuckDB reads such a file as one column ``column0``, and the
+    reference would be said to lack the join's columns instead of having no header."""
+    if path.stat().st_size > _HEADER_LIMIT:
+        return False
+    return not path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff").strip()
 
 
 def header_delimiter(path: Path) -> str:

@@ -241,7 +241,7 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
         )
         if restarted:
             statement = FENCE_RECOVERY.format(
-                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key)
+                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key), newer=newer
             )
             why = (
                 f", yet its lease is still held at token {token}: no holder has token "
@@ -261,45 +261,71 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
     no holder has the newer token, the lease's tokens restarted (its object in the store
     was deleted, or the store replaced). Every publish of the day is refused until the
     manifest goes, so the message ends with the recovery: delete the manifest
-    (``manifest``, its URL in the store) and run the partition again. A
+    (``manifest``, its URL in the store) and run the partition again. The recovery is read
+    later, when a writer whose token climbed past ``newer`` (every acquisition takes the
+    next) may have published a good manifest: it deletes the manifest only while it still
+    names ``generation``, the one refusing this publish. A
     :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused alike), with
-    the lease's ``key``, this writer's ``token``, ``dataset``, ``dt`` and ``newer``, the
-    token the manifest records. (A writer whose lease was taken over gets etl_core's
-    ``LeaseLostError``: the newer holder's manifest stays.)
+    the lease's ``key``, this writer's ``token``, ``dataset``, ``dt``, ``newer``, the
+    token the manifest records, and its ``generation``. (A writer whose lease was taken
+    over gets etl_core's ``LeaseLostError``: the newer holder's manifest stays.)
     """
 
     def __init__(
-        self, dataset: str, dt: date, token: int, newer: int, *, key: str, manifest: str
+        self,
+        dataset: str,
+        dt: date,
+        token: int,
+        newer: int,
+        *,
+        key: str,
+        manifest: str,
+        generation: str,
     ) -> None:
         self.dataset = dataset
         self.dt = dt
         self.newer = newer
         self.manifest = manifest
+        self.generation = generation
+        recovery = PUBLISH_RECOVERY.format(
+            manifest=manifest,
+            generation=generation,
+            newer=newer,
+            dataset=dataset,
+            dt=dt.isoformat(),
+        )
         super().__init__(
             f"dataset {dataset!r}, partition dt={dt.isoformat()}: the curated manifest was "
             f"published under lease token {newer} of {key}; this publish's token {token} is "
             f"older, yet its lease is still held at token {token}: no holder has token "
             f"{newer}, the lease's tokens restarted (its object in the store was deleted, or "
             "the store replaced): nothing published; once no writer of an older store "
-            f"publishes this partition, delete its manifest and run it again: "
-            + PUBLISH_RECOVERY.format(manifest=manifest, dataset=dataset, dt=dt.isoformat()),
+            f"publishes this partition, delete its manifest and run it again: {recovery}",
             key=key,
             token=token,
         )
 
 
 PUBLISH_RECOVERY = (
-    "delete {manifest}, then run `etl-data-pipeline transform --dataset {dataset} --date {dt}`"
+    "delete {manifest} only if it still names generation {generation} (lease token {newer}; "
+    "one naming another generation was published since: keep it), "
+    "then run `etl-data-pipeline transform --dataset {dataset} --date {dt}`"
 )
 """The recovery from a publish refused because its lease's tokens restarted
 (:class:`PublishFencedError`): the manifest recording the newer token removed, the day
-rebuilt (its parts of older generations are pruned by that publish)."""
+rebuilt (its parts of older generations are pruned by that publish). Only that manifest:
+named by its generation, since a later writer may have replaced it by the time an operator
+reads this (its token past the old one), and deleting that one would withdraw good data."""
 
 
 FENCE_RECOVERY = (
     "DELETE FROM etl_load_fence WHERE table_name = '{table}' AND dt = '{dt}' AND lease = '{key}'"
+    " AND token = {newer}"
 )
-"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`)."""
+"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`):
+only the one recorded with the token that refused the load, since it is run later, when a
+loader whose token climbed past may have loaded the day (its fence must stay, or a stale
+loader could replace its rows)."""
 
 
 def _sql_text(value: str) -> str:

@@ -167,10 +167,15 @@ def empty_reference(
     contract: Contract, dt: date, path: Path, key: str, join: Enrichment
 ) -> ReferenceFileError:
     """The :class:`ReferenceFileError` for join ``join``'s reference CSV ``path`` (``key``
-    in the store) being empty (zero bytes): it has no header line naming its columns.
+    in the store) having no header line naming its columns: empty (zero bytes), or only
+    blank lines (a newline, a byte-order mark, spaces).
 
     DuckDB reads such a file as one column ``column0`` and the reference would be said to
     lack the join's columns, which blames the wrong thing."""
+    if path.stat().st_size == 0:
+        reason = "the file is empty (0 bytes): no header line names its columns"
+    else:
+        reason = "the file holds only blank lines: no header line names its columns"
     return ReferenceFileError(
         contract.dataset,
         dt,
@@ -178,7 +183,7 @@ def empty_reference(
         join=join.name,
         source=join.source,
         expected=expected_reading(contract, path, "csv", reference=True),
-        reason="the file is empty (0 bytes): no header line names its columns",
+        reason=reason,
     )
 
 

@@ -288,18 +288,20 @@ def _flip(
     records = Records(store, decode=_decode_manifest, encode=CuratedManifest.to_json)
     if lease is None:
         return records.update(key, replace_current)
-    recorded: list[int | None] = []
+    seen: list[CuratedManifest] = []
 
     def token_of(current: CuratedManifest) -> int | None:
-        recorded.append(current.lease_token)
+        seen.append(current)
         return current.lease_token
 
     try:
         return lease.fenced_update(records, key, replace_current, token_of=token_of)
     except LeaseLostError as exc:
-        newer = recorded[-1] if recorded else None
+        refusing = seen[-1] if seen else None
+        newer = refusing.lease_token if refusing is not None else None
         if newer is None or newer <= lease.token or not tokens_restarted(lease, lease.token):
             raise
+        assert refusing is not None
         raise PublishFencedError(
             manifest.dataset,
             date.fromisoformat(manifest.dt),
@@ -307,6 +309,7 @@ def _flip(
             newer,
             key=lease.key,
             manifest=store.url_for(key),
+            generation=refusing.generation,
         ) from exc
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -251,7 +252,9 @@ def test_a_publish_refused_because_its_leases_tokens_restarted_says_how_to_recov
         "lease is still held at token 1: no holder has token 2, the lease's tokens restarted"
     )
     assert str(refused).endswith(
-        f"delete {manifest}, then run `etl-data-pipeline transform --dataset pos --date 2026-11-01`"
+        f"delete {manifest} only if it still names generation g2 (lease token 2; one naming "
+        "another generation was published since: keep it), "
+        "then run `etl-data-pipeline transform --dataset pos --date 2026-11-01`"
     )
     assert not [key for key in parts(store) if "part-after-reset-" in key]
     store.delete(manifest_key("pos", DAY))  # the operator's recovery, as the error gives it
@@ -261,6 +264,37 @@ def test_a_publish_refused_because_its_leases_tokens_restarted_says_how_to_recov
     assert rebuilt is not None
     assert (rebuilt.generation, rebuilt.lease_token) == ("rebuilt", 2)
     assert all("part-rebuilt-" in key for key in parts(store))
+
+
+def test_a_restarted_publish_recovery_never_deletes_a_later_writers_manifest(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """The recovery is read later: by then a writer whose token climbed past the old one
+    may have published. It names the generation (and token) of the manifest to delete, so
+    an operator keeps a later writer's manifest instead of deleting it unconditionally."""
+    for _ in range(2):
+        with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+            publish(store, tmp_path, f"g{lease.token}", lease)
+    store.delete(lease_key("pos", DAY))
+    with (
+        partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease,
+        pytest.raises(PublishFencedError) as caught,  # token 1, below the manifest's 2
+    ):
+        publish(store, tmp_path, "refused", lease)
+    with partition_lease(store, "pos", DAY, purpose="transform", ttl_seconds=60) as lease:
+        publish(store, tmp_path, "later", lease)  # token 2 again: a good manifest, to keep
+
+    said = str(caught.value)
+    assert caught.value.generation == "g2"
+    assert pickle.loads(pickle.dumps(caught.value)).generation == "g2"
+    manifest = store.url_for(manifest_key("pos", DAY))
+    assert (
+        f"delete {manifest} only if it still names generation g2 (lease token 2; one naming "
+        "another generation was published since: keep it)" in said
+    )
+    current = read_manifest(store, "pos", DAY)
+    assert current is not None
+    assert current.generation == "later"
 
 
 def test_a_writer_taken_over_is_not_said_to_have_restarted_tokens(

@@ -137,7 +137,7 @@ def test_a_load_refused_because_its_leases_tokens_restarted_says_how_to_recover(
     )
     statement = (
         f"DELETE FROM etl_load_fence WHERE table_name = '{TABLE}' AND dt = '{DAY}' "
-        f"AND lease = '{key}'"
+        f"AND lease = '{key}' AND token = 2"
     )
     assert refused.endswith(statement)
     assert day_rows(database) == [("second", 100)]
@@ -147,3 +147,34 @@ def test_a_load_refused_because_its_leases_tokens_restarted_says_how_to_recover(
     assert again.returncode == 0, again.stderr
     assert "loaded after-reset 300" in again.stdout
     assert day_rows(database) == [("after-reset", 300)]
+
+
+def test_a_restarted_loads_recovery_run_late_keeps_a_later_loaders_fence(
+    tmp_path: Path,
+) -> None:
+    """The recovery statement is run later, when a loader whose token climbed past the
+    recorded one may have loaded the day: it removes only the fence that refused the load
+    (its token), so a later loader's fence stays and a stale loader cannot replace its rows."""
+    database = tmp_path / "curated.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    script = RESET_LEASE.format(
+        here=str(WORKER.parent), url=f"sqlite:///{database}", root=str(tmp_path / "store")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    statement = done.stdout.strip().rsplit(": ", 1)[-1]
+    assert statement.startswith("DELETE FROM etl_load_fence WHERE ")
+    later = load(database, "later:400@3")  # tokens climbed past the recorded 2
+    assert later.returncode == 0, later.stderr
+
+    with sqlite3.connect(database) as con:  # the operator's recovery, read late
+        con.execute(statement)
+    stale = load(database, "stale:50@2")
+
+    assert stale.returncode == 0, stale.stderr
+    assert "refused stale" in stale.stdout
+    assert day_rows(database) == [("later", 400)]
+    with sqlite3.connect(database) as con:
+        assert con.execute("SELECT token FROM etl_load_fence").fetchall() == [(3,)]

@@ -321,6 +321,30 @@ def test_an_empty_reference_csv_is_said_to_be_empty_naming_join_and_key(
     assert_nothing_lost(local_store, STORES, b"", inputs)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf \r\n\r\n"],
+    ids=["newline", "bom", "blank-lines"],
+)
+def test_a_reference_csv_of_blank_lines_says_it_has_no_header(
+    local_store: ObjectStore, settings: Any, content: bytes
+) -> None:
+    """Not only zero bytes: a file of one newline or a byte-order mark (an export of an
+    empty table), or of blank lines, has no header either; DuckDB reads it as one column
+    ``column0``, which must not be blamed as a reference lacking the columns."""
+    local_store.write_bytes(STORES, content)
+    inputs = pos_files(local_store)
+    contract = load_contracts(settings.config_dir).get("pos")
+    with pytest.raises(ReferenceFileError) as caught:
+        transform_partition(local_store, contract, DAY, settings)
+    message = str(caught.value)
+    assert caught.value.keys == (STORES,)
+    assert "the file holds only blank lines: no header line names its columns" in message
+    assert "column0" not in message
+    assert "lacks" not in message
+    assert_nothing_lost(local_store, STORES, content, inputs)
+
+
 def _stores_reference(settings: Any, retail: Any, store: ObjectStore) -> Any:
     """The ``stores`` dataset, published for DAY, as the ``dataset`` reference of ``pos``."""
     columns = [("store_id", "string"), ("name", "string"), ("country", "string")]
