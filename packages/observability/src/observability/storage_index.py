@@ -11,12 +11,15 @@ partitions, so a :class:`StorageIndex` keeps a tally per partition and per cycle
   :func:`~etl_core.layout.partition_prefix`, several prefixes at once;
 - ``landing/``, whose drops have no date folder and whose age is what freshness is about;
   the same listing gives each contract's landing files to the freshness monitors
-  (:class:`~observability.monitors.LandingFiles`), so ``landing/`` is listed once a cycle.
+  (:class:`~observability.monitors.LandingFiles`), so ``landing/`` is listed once a cycle;
+- each contract's newest published partition in ``validated/`` and ``curated/`` when older
+  than those (its age's), and the next one while it is found gone: a zone emptied since the
+  reconcile (a lifecycle rule) is seen empty by the next cycle, as ``check`` sees it.
 
 Every ``storage_reconcile_interval`` it lists every zone whole (zones in parallel) and
-starts over from that. Between two reconciles it cannot see a change to an older partition
-(a backfill, a deletion), to ``_state/``, nor a dataset no contract names that appeared
-since: their tallies are the reconcile's. Quarantine
+starts over from that. Between two reconciles it cannot see another change to an older
+partition (a backfill, a deletion), to ``_state/``, nor a dataset no contract names that
+appeared since: their tallies are the reconcile's. Quarantine
 records are read once per key and ETag (open ones counted by reason). Memory grows with
 the partitions and quarantine records, never with the objects listed.
 """
@@ -380,6 +383,7 @@ class StorageIndex:
         }
         for tallies in listed:
             areas.update(tallies)
+        listed += self._confirm_newest(areas, known, relisted, days, latest)
         self._count_quarantines(areas, listed)
         count = sum(t.listed for t in listed)
         seconds = time.perf_counter() - started
@@ -387,6 +391,41 @@ class StorageIndex:
             now, "incremental", previous.reconciled_at, days, areas, count, seconds,
             _finished(readers),
         )  # fmt: skip
+
+    def _confirm_newest(
+        self,
+        areas: dict[Area, Tally],
+        known: Iterable[tuple[str, str]],
+        relisted: set[Area],
+        days: Sequence[date],
+        latest: datetime,
+    ) -> list[_Listing]:
+        """List again, in ``areas``, each contract's newest published partition of ``validated``
+        and ``curated`` older than the recent days (the one its age is judged on), and the
+        next while one is found gone: a partition deleted since the reconcile (a lifecycle
+        rule expiring the zone) would otherwise keep its age alive here, while a ``check``
+        beside ``serve`` lists the zone empty, so their alert flapped (resolved as no
+        longer measured, opened again) every cycle until the next reconcile. Costs one
+        listing per dataset whose newest data is not recent, none for the others."""
+        judged = {contract.dataset for contract in self.contracts}  # no contract: no age
+        wanted = {pair for pair in known if pair[0] in (VALIDATED, CURATED) and pair[1] in judged}
+        published: dict[tuple[str, str], list[tuple[datetime, Area]]] = {}
+        for area, tally in areas.items():  # once: the areas are many
+            if (area.zone, area.dataset) in wanted and tally.published is not None:
+                published.setdefault((area.zone, area.dataset), []).append((tally.published, area))
+        found: list[_Listing] = []
+        for (zone, dataset), held in published.items():
+            held.sort(key=lambda pair: pair[0])
+            while held and (newest := held.pop()[1]) not in relisted and newest.dt is not None:
+                listing = self._tally(
+                    zone, partition_prefix(zone, dataset, newest.dt), days, {}, latest
+                )
+                del areas[newest]
+                areas.update(listing)
+                found.append(listing)
+                if newest in listing and listing[newest].published is not None:
+                    break  # still there: the age is judged on it
+        return found
 
     def _known(self, previous: StorageSnapshot) -> set[tuple[str, str]]:
         """The partitioned (zone, dataset) pairs to list: the contracts' and those found."""

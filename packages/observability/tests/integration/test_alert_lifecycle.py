@@ -177,13 +177,40 @@ def test_an_alert_on_a_zone_emptied_since_resolves_once_saying_it_is_no_longer_m
         ),
         validated: (
             "resolved",
-            "validated of pos is no longer measured: no validated object of pos has been seen",
+            "validated of pos is no longer measured: no validated object of pos has been seen; "
+            "landing's files it awaited are gone without reaching validated",
         ),
     }
     assert book.active() == []
     clock.advance(timedelta(hours=2))  # past the reminder interval: nothing to remind of
     assert book.observe(evaluate([contract], lake.store, clock)) == []
     assert book.active() == []
+
+
+def test_a_stuck_zone_whose_awaited_file_is_gone_resolves_saying_it_never_reached_the_zone(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """A ``never_reached`` alert (landing's file not validated by its deadline) whose file is
+    gone since (a lifecycle rule expired it unvalidated) resolves as no longer measured, and
+    says the file never got through: "no validated object has been seen" alone reads as a
+    zone emptied after its data passed, and hides a delivery lost before validation."""
+    contract = weekday_contract()
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 5, 30, tzinfo=UTC))
+    validated = fingerprint("pos", "age", "validated")
+    clock.set(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))  # due in validated by 07:00 UTC
+    opened = {n.alert.fingerprint: n for n in book.observe(evaluate([contract], lake.store, clock))}
+    assert opened[validated].alert.summary.startswith("nothing validated yet: landing's first")
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+
+    notes = book.observe(evaluate([contract], lake.store, clock))
+
+    (resolved,) = [n for n in notes if n.alert.fingerprint == validated]
+    assert (resolved.event, resolved.alert.summary) == (
+        "resolved",
+        "validated of pos is no longer measured: no validated object of pos has been seen; "
+        "landing's files it awaited are gone without reaching validated",
+    )
 
 
 def test_datasets_not_evaluated_keep_their_alerts_and_a_dropped_monitor_resolves(

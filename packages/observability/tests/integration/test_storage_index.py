@@ -290,11 +290,21 @@ def test_between_reconciles_only_recent_partitions_and_landing_are_listed(tmp_pa
         assert sorted(store.listed) == sorted(f"{zone}/" for zone in ZONES)
 
         store.listed.clear()
-        index.collect(now + timedelta(minutes=5))
+        between = index.collect(now + timedelta(minutes=5))
         recent = {(now.date() + timedelta(days=n)).isoformat() for n in range(-2, 2)}
+        newest = {  # each contract's newest published partition, its age's: checked still there
+            partition_prefix(zone, c.dataset, max(found, key=lambda m: m[1])[0])
+            for c in CONTRACTS
+            for zone in ("validated", "curated")
+            if (found := list(between.manifests(zone, c.dataset)))
+        }
         assert "landing/" in store.listed
         for prefix in store.listed:
-            assert prefix == "landing/" or prefix.rstrip("/").rpartition("dt=")[2] in recent
+            assert (
+                prefix == "landing/"
+                or prefix.rstrip("/").rpartition("dt=")[2] in recent
+                or prefix in newest
+            )
 
         store.listed.clear()
         assert index.collect(now + timedelta(hours=1)).mode == "reconcile"
@@ -317,6 +327,35 @@ def test_an_old_partition_changed_is_seen_by_the_next_reconcile(tmp_path: Path) 
 
     assert (between.mode, objects(between)) == ("incremental", 0)
     assert (after.mode, objects(after)) == ("reconcile", 1)
+
+
+def test_an_old_newest_partition_deleted_since_the_reconcile_is_seen_gone_by_the_next_cycle(
+    tmp_path: Path,
+) -> None:
+    """A dataset's newest published partition older than the recent days, deleted since the
+    reconcile (a lifecycle rule expiring the zone), is gone from the next incremental
+    collection: its age would otherwise live on in ``serve`` until the reconcile while a
+    ``check`` beside it lists the zone empty, their shared alert resolved as no longer
+    measured by one and opened again by the other every cycle."""
+    now = datetime.now(UTC)
+    older, old = now.date() - timedelta(days=30), now.date() - timedelta(days=20)
+    with open_store(tmp_path) as store:
+        for day in (older, old):
+            key = delivery_manifest_key("pos", day, landing_key("pos", f"pos_{day:%Y%m%d}.csv"))
+            store.write_bytes(key, b"{}")
+        index = StorageIndex(store, CONTRACTS, reconcile_interval=timedelta(hours=1))
+        index.collect(now)
+        for info in list(store.list(validated_prefix("pos"))):  # expired, the oldest first
+            store.delete(info.key)
+
+        between = index.collect(now + timedelta(minutes=5))
+        clock = _Clock(now + timedelta(minutes=5))
+        served = evaluate([contract("pos")], store, clock, manifests=between)
+        listed = evaluate([contract("pos")], store, clock)
+
+    assert between.mode == "incremental"
+    assert list(between.manifests("validated", "pos")) == []
+    assert served.to_dict() == listed.to_dict()
 
 
 def test_open_quarantines_by_reason_records_read_once_and_unreadable_ones_named(

@@ -42,6 +42,9 @@ _SEVERITY = {"warn": 1, "critical": 2}
 _SUMMARY_RESULTS = 3
 _NEVER_CAME = re.compile(r"(?:^|; )(\d{4}-\d{2}-\d{2}): the \1 file of .*? did not arrive")
 """A missing date in an arrival alert's summary (``<date>: <why>``, the monitor's words)."""
+_STUCK = re.compile(r"nothing (\w+) yet: (\w+)'s first (\w+) \(")
+"""A stuck zone's age alert summary (``never_reached``, the age monitor's words): the zone,
+the zone before it and what that one holds (``file``, ``delivery``)."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,8 @@ class AlertBook:
         if condition.unmeasured:
             if before is None:
                 return None, None
-            return _resolved(before, condition.unmeasured, now), "resolved"
+            summary = condition.unmeasured + _never_got_through(before)
+            return _resolved(before, summary, now), "resolved"
         if condition.level == "unknown":  # nothing learnt
             return before, None
         if condition.level == "ok":
@@ -258,6 +262,20 @@ def _unmeasured(results: Sequence[Result]) -> str:
     first = results[0]
     why = "; ".join(r.why for r in results)
     return f"{first.subject or first.monitor} of {first.dataset} is no longer measured: {why}"
+
+
+def _never_got_through(before: Alert) -> str:
+    """What a stuck zone's alert (``never_reached``) resolving as no longer measured must add:
+    the upstream objects it awaited are gone without reaching it (a lifecycle rule expired
+    them unprocessed, say); "no validated object has been seen" alone reads as a zone
+    emptied after its data passed through, hiding a delivery lost on the way. ``""`` for
+    any other alert."""
+    stuck = _STUCK.match(before.summary) if before.monitor == "age" else None
+    if stuck is None:
+        return ""
+    zone, source, kind = stuck.groups()
+    kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"  # files, deliveries
+    return f"; {source}'s {kinds} it awaited are gone without reaching {zone}"
 
 
 def _left_the_window(before: Alert, condition: Condition) -> str:
