@@ -113,24 +113,7 @@ def test_a_reference_that_parses_without_a_join_column_is_said_to_lack_it(
 def test_an_unreadable_file_of_a_curated_reference_is_named_by_dataset_and_key(
     local_store: ObjectStore, settings: Any, retail: Any
 ) -> None:
-    columns = [("store_id", "string"), ("name", "string"), ("country", "string")]
-    retail.write_contract(
-        settings.config_dir,
-        "stores",
-        'dataset = "stores"\n'
-        + retail.columns_toml(columns)
-        + '[transform]\nsql = "SELECT * FROM input"\n',
-    )
-    retail.write_contract(
-        settings.config_dir,
-        "pos",
-        retail.contract().replace('file = "reference/stores.csv"', 'dataset = "stores"'),
-    )
-    publish_delivery(
-        local_store, "stores", DAY, {"s.csv": b"store_id,name,country\nS001,Baixa,PT\n"}
-    )
-    contracts = load_contracts(settings.config_dir)
-    transform_partition(local_store, contracts.get("stores"), DAY, settings)
+    contracts = _stores_reference(settings, retail, local_store)
     manifest = json.loads(local_store.read_bytes("curated/stores/dt=2026-11-01/_manifest.json"))
     (part,) = manifest["files"]
     cut = local_store.read_bytes(part)[:40]
