@@ -246,7 +246,7 @@ def _db_lake(request: pytest.FixtureRequest, root: Path, store: Path, database: 
 
         url = request.getfixturevalue("postgres_database")
         with psycopg.connect(url, autocommit=True, connect_timeout=3) as db:
-            db.execute(f"TRUNCATE {TABLE}")
+            db.execute(f"TRUNCATE {TABLE}, etl_load_fence")  # fresh store: fresh tokens
     return Lake(root, url, _env(root, url))
 
 
