@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -154,17 +155,7 @@ def test_a_login_the_server_refuses_is_a_settings_error_not_an_outage(
     server = urlsplit(postgres_server_url)
     login = f"{user}:hunter2@{server.hostname}:{server.port or 5432}"
     url = urlunsplit(server._replace(netloc=login, path=f"/{database}"))
-    result = run_python(
-        f"""
-        import etl_database_schema as s
-        try:
-            s.connect({url!r})
-        except s.DatabaseUnavailableError as exc:
-            print("unavailable:", exc)
-        except s.DatabaseLoginError as exc:
-            print("login:", exc.reason, "|", exc)
-        """
-    )
+    result = _connect_in_child(run_python, url)
     migrate = run_cli("migrate", "--database-url", url)
 
     (line,) = _lines(result)
@@ -237,17 +228,7 @@ def test_a_role_the_server_does_not_let_in_is_a_settings_error_not_an_outage(
     named: str,
 ) -> None:
     url = role_not_let_in[kind]
-    result = run_python(
-        f"""
-        import etl_database_schema as s
-        try:
-            s.connect({url!r})
-        except s.DatabaseUnavailableError as exc:
-            print("unavailable:", exc)
-        except s.DatabaseLoginError as exc:
-            print("login:", exc.reason, "|", exc)
-        """
-    )
+    result = _connect_in_child(run_python, url)
     migrate = run_cli("migrate", "--database-url", url)
 
     (line,) = _lines(result)
@@ -364,4 +345,19 @@ def test_a_full_database_is_refused_not_retried_as_unavailable(run_python: RunPy
         "DatabaseRefusedError | database postgresql://etl:***@db/etl is out of disk space: "
         "could not extend file: No space left on device; free space on its disk (or raise "
         "its quota), then run again"
+    )
+
+
+def _connect_in_child(run_python: Callable[[str], Any], url: str) -> Any:
+    """A child's ``connect(url)``, one line: ``unavailable: …`` or ``login: <reason> | …``."""
+    return run_python(
+        f"""
+        import etl_database_schema as s
+        try:
+            s.connect({url!r})
+        except s.DatabaseUnavailableError as exc:
+            print("unavailable:", exc)
+        except s.DatabaseLoginError as exc:
+            print("login:", exc.reason, "|", exc)
+        """
     )

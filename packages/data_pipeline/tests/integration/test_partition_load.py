@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -258,33 +260,9 @@ def test_a_load_killed_at_a_step_keeps_the_old_day_and_the_next_load_completes(
 def test_a_swap_waiting_behind_a_long_query_gives_way_and_tries_again(postgres_url: str) -> None:
     first = load(postgres_url, "old:1000")
     assert first.returncode == 0, first.stderr
-    holding, blocked = threading.Event(), threading.Event()
-
-    def long_query() -> None:
-        """Hold the table until the swap waits for it, then 2.5 s more (> one lock wait)."""
-        with psycopg.connect(postgres_url) as con, psycopg.connect(postgres_url) as watch:
-            con.execute(f"SELECT count(*) FROM {TABLE} WHERE dt = %s", [DAY])
-            holding.set()
-            deadline = time.monotonic() + TIMEOUT
-            while time.monotonic() < deadline and not blocked.is_set():
-                waiting = watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                ).fetchone()
-                watch.rollback()
-                if waiting and waiting[0]:
-                    blocked.set()
-                else:
-                    time.sleep(0.05)
-            time.sleep(2.5)
-
-    reader = threading.Thread(target=long_query)
-    reader.start()
-    try:
-        assert holding.wait(30)
+    held = f"SELECT count(*) FROM {TABLE} WHERE dt = %s"
+    with lock_held_until_waited_on(postgres_url, held, [DAY]) as blocked:
         done = load(postgres_url, "new:1500")
-    finally:
-        reader.join(timeout=60)
 
     assert done.returncode == 0, done.stderr
     assert blocked.is_set()
@@ -397,12 +375,32 @@ def test_a_swap_waiting_behind_a_stalled_holders_fence_row_gives_way_and_tries_a
     table's lock (the swap's lock timeout), rolls back and tries again."""
     first = load(postgres_url, "old:1000@7")
     assert first.returncode == 0, first.stderr
+    held = "UPDATE etl_load_fence SET token = 8"  # a holder stalled inside its swap
+    with lock_held_until_waited_on(postgres_url, held) as blocked:
+        done = load(postgres_url, "new:1500@9")
+
+    assert done.returncode == 0, done.stderr
+    assert blocked.is_set()
+    assert (
+        "partition swap waited 2000 ms for a lock (the table's, or the day's load fence row); "
+        "trying again" in done.stderr
+    )
+    assert day_rows(postgres_url) == [("new", 1500)]
+    assert [row[3] for row in load_fence(postgres_url)] == [9]
+
+
+@contextmanager
+def lock_held_until_waited_on(
+    url: str, statement: str, params: Sequence[Any] = ()
+) -> Iterator[threading.Event]:
+    """Run ``statement`` in a transaction of another session and keep it open until a
+    session waits for its lock, then 2.5 s more (longer than one lock wait); the event it
+    yields is set once a session waited."""
     holding, blocked = threading.Event(), threading.Event()
 
-    def stalled_swap() -> None:
-        """Hold the fence row until the swap waits for it, then 2.5 s more, then die."""
-        with psycopg.connect(postgres_url) as con, psycopg.connect(postgres_url) as watch:
-            con.execute("UPDATE etl_load_fence SET token = 8")
+    def hold() -> None:
+        with psycopg.connect(url) as con, psycopg.connect(url) as watch:
+            con.execute(statement, params)
             holding.set()
             deadline = time.monotonic() + TIMEOUT
             while time.monotonic() < deadline and not blocked.is_set():
@@ -418,19 +416,10 @@ def test_a_swap_waiting_behind_a_stalled_holders_fence_row_gives_way_and_tries_a
             time.sleep(2.5)
             con.rollback()
 
-    holder = threading.Thread(target=stalled_swap)
+    holder = threading.Thread(target=hold)
     holder.start()
     try:
         assert holding.wait(30)
-        done = load(postgres_url, "new:1500@9")
+        yield blocked
     finally:
         holder.join(timeout=60)
-
-    assert done.returncode == 0, done.stderr
-    assert blocked.is_set()
-    assert (
-        "partition swap waited 2000 ms for a lock (the table's, or the day's load fence row); "
-        "trying again" in done.stderr
-    )
-    assert day_rows(postgres_url) == [("new", 1500)]
-    assert [row[3] for row in load_fence(postgres_url)] == [9]
