@@ -6,7 +6,7 @@ import contextlib
 import getpass
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -38,6 +38,7 @@ from observability.alerts import (
     AlertWatch,
     DatabaseAlerts,
     ObjectStoreAlerts,
+    carry_emptied,
 )
 from observability.contract_rules import VALIDATORS
 from observability.database_metrics import (
@@ -374,23 +375,28 @@ def _check_once(
     evaluation = evaluate_with(session.settings, chosen, store, clock, replay=at is not None)
     if at is not None:  # a replay is neither history nor news
         return evaluation, None, []
-    watch, active = _record(session, store, evaluation)
-    return evaluation, watch, active
+    return _record(session, store, chosen, evaluation)
 
 
 def _record(
-    session: Session[ObservabilitySettings], store: ObjectStore, evaluation: Evaluation
-) -> tuple[AlertWatch, list[Alert]]:
-    """Record ``evaluation``: the freshness history, then the alerts of its datasets (their
-    notifications delivered, waiting at most ``alert_delivery_deadline``); the active ones."""
-    _history_recorder(session.settings.database_url)(evaluation)
+    session: Session[ObservabilitySettings],
+    store: ObjectStore,
+    contracts: Iterable[Contract],
+    evaluation: Evaluation,
+) -> tuple[Evaluation, AlertWatch, list[Alert]]:
+    """Record ``evaluation``: its zones emptied while late judged by their open alerts
+    (:func:`carry_emptied`), the freshness history, then the alerts of its datasets (their
+    notifications delivered, waiting at most ``alert_delivery_deadline``); the evaluation
+    so judged and the active alerts."""
     store_alerts = _alert_store(session, store)
+    evaluation = carry_emptied(evaluation, contracts, store_alerts.alerts())
+    _history_recorder(session.settings.database_url)(evaluation)
     watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
     try:
         active = list(watch.update(evaluation))
     finally:
         watch.finish(session.settings.alert_delivery_deadline)
-    return watch, active
+    return evaluation, watch, active
 
 
 def _check_no_wait_usage(
@@ -433,7 +439,7 @@ def _worker_run_unit(
     ``check --no-wait`` enqueued."""
     store = opened.enter_context(session.open_store())
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
-    record = partial(_record, session, store)  # units of `check --no-wait`
+    record = partial(_record, session, store, contracts)  # units of `check --no-wait`
     return partial(run_unit, MonitorContext(store, contracts, record))
 
 

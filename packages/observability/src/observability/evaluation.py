@@ -10,7 +10,7 @@ an :class:`Evaluation`: per dataset its results and worst level, overall the exi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -86,6 +86,14 @@ class DatasetStatus:
         said = "; ".join(f"{r.monitor} {r.subject}: {r.why}" for r in worst_ones[:3])
         more = len(worst_ones) - 3
         return said + (f" (and {more} more)" if more > 0 else "")
+
+    def with_results(self, results: Iterable[Result]) -> DatasetStatus:
+        """The status with ``results`` instead (a zone judged again): its level and age
+        follow them."""
+        found = tuple(results)
+        return replace(
+            self, level=worst(r.level for r in found), results=found, age_seconds=_age_of(found)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The status as plain JSON data."""
@@ -200,15 +208,6 @@ def evaluate_dataset(
         as_of=now if replay else None,
     )
     results = tuple(result for monitor in monitors for result in monitor.evaluate(facts, now))
-    age = next(
-        (
-            r.value
-            for zone in (CURATED, VALIDATED, LANDING)
-            for r in results
-            if r.monitor == "age" and r.subject == zone and r.value is not None
-        ),
-        None,
-    )
     latest = next(
         (
             max(facts.zone(zone).days)
@@ -217,7 +216,15 @@ def evaluate_dataset(
         ),
         None,
     )
-    return DatasetStatus(contract.dataset, worst(r.level for r in results), results, age, latest)
+    return DatasetStatus(
+        contract.dataset, worst(r.level for r in results), results, _age_of(results), latest
+    )
+
+
+def _age_of(results: Iterable[Result]) -> float | None:
+    """The age of a dataset's newest data: its curated age, else validated, else landing."""
+    found = {r.subject: r.value for r in results if r.monitor == "age" and r.value is not None}
+    return next((found[zone] for zone in (CURATED, VALIDATED, LANDING) if zone in found), None)
 
 
 def monitors_of(contract: Contract) -> list[Monitor]:

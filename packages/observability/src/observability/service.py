@@ -34,6 +34,7 @@ from etl_core.errors import EtlError
 from etl_core.metrics import Registry, render_prometheus
 from etl_core.storage import ObjectStore
 from etl_core.threads import start_thread
+from observability.alerts.emptied import carry_emptied
 from observability.database_metrics import DatabaseReport, record_database_metrics
 from observability.evaluation import Evaluation, evaluate, record_monitor_metrics
 from observability.freshness_metrics import record_freshness_metrics
@@ -226,6 +227,7 @@ class StatusService:
                 ended, seconds, error, previous.failures + 1, self.interval
             )
             return self._snapshot
+        evaluation = self._carried(evaluation)
         error = self._recorded(evaluation)
         active, alert_error = self._alerted(evaluation, previous.alerts)
         registry = Registry()
@@ -257,6 +259,18 @@ class StatusService:
         )
         self._snapshot = _with_page(_with_status(done), self.interval)
         return self._snapshot
+
+    def _carried(self, evaluation: Evaluation) -> Evaluation:
+        """``evaluation`` with its zones emptied while late judged by their open alerts
+        (:func:`carry_emptied`: as ``check`` judges them, after a restart too); as it is
+        without alerts, or when they cannot be read (their update fails the cycle then)."""
+        if self.alerts is None:
+            return evaluation
+        try:
+            return carry_emptied(evaluation, self.contracts, self.alerts.book.active())
+        except EtlError as exc:
+            logger.error("emptied zones not judged by their alerts: %s", exc)
+            return evaluation
 
     def _recorded(self, evaluation: Evaluation) -> str:
         """Record ``evaluation`` in the freshness history; why it could not be, or ``""``."""

@@ -152,9 +152,13 @@ def test_a_future_dated_object_in_a_zone_without_thresholds_warns_then_resolves(
     assert book.active() == []
 
 
-def test_an_alert_on_a_zone_emptied_since_resolves_once_saying_it_is_no_longer_measured(
+def test_an_alert_on_a_zone_reported_empty_resolves_once_saying_it_is_no_longer_measured(
     book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
 ) -> None:
+    """The book's part: a zone the evaluation reports ``empty`` (as the age monitor does
+    before :func:`carry_emptied`, or after it for a zone no longer judged late) resolves
+    its alert. ``check`` and ``serve`` keep a zone emptied while late judged by its alert
+    first (test_dead_feed.py)."""
     contract = weekday_contract(expected=None)
     dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
     landing, validated = (

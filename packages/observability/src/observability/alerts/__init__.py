@@ -1,6 +1,7 @@
 """Alerts: monitor results open, update and resolve them; stores keep them; webhooks tell them."""
 
 from observability.alerts.database import DatabaseAlerts
+from observability.alerts.emptied import carry_emptied
 from observability.alerts.errors import (
     AlertDocumentError,
     AlertError,
@@ -30,6 +31,7 @@ __all__ = [
     "DatabaseAlerts",
     "Notification",
     "ObjectStoreAlerts",
+    "carry_emptied",
     "conditions",
     "fingerprint",
 ]

@@ -5,11 +5,15 @@ Each evaluation's results are grouped into conditions, one per :func:`fingerprin
 arrival or volume alert covers the dataset's feed and all its judged dates). A condition
 at ``warn`` or ``critical`` opens an alert, or updates the active one (escalated,
 de-escalated, a new summary); back at ``ok`` it resolves it. ``unknown`` (nothing
-learnt) neither opens nor resolves; but a zone whose age is no longer measured (states
-:data:`~observability.monitors.UNMEASURED`: ``unjudged``, the contract lost its thresholds
-or a zone that warned of an object dated ahead caught up with it; ``empty``, the zone was
-emptied, by a lifecycle rule say) resolves it once, saying so ("curated of sales is no
-longer measured: ..."), as nothing judges that condition any more.
+learnt) neither opens nor resolves; but a condition no longer measured (states
+:data:`~observability.monitors.UNMEASURED_STATES`: an age ``unjudged``, the contract lost
+its thresholds or a zone that warned of an object dated ahead caught up with it; an age
+``empty``, the zone was emptied, by a lifecycle rule say, and not judged late any more
+(:mod:`observability.alerts.emptied` keeps a zone emptied while late judged by its last
+seen object); a volume with ``no_data`` or ``no_baseline``, its anomalous partition no
+longer the newest or gone) resolves it once, saying so ("curated of sales is no longer
+measured: ...", "volume of sales is no longer measured: ..."), as nothing judges that
+condition any more.
 An open alert is reminded every ``reminder_interval``; an acknowledged one only speaks
 again when it escalates or resolves; a snoozed one is quiet until its snooze ends, then
 open again.
@@ -30,7 +34,7 @@ from observability.alerts.errors import AlertNotFoundError
 from observability.alerts.model import Alert, AlertLevel, Event, Notification, fingerprint
 from observability.alerts.store import AlertStore
 from observability.evaluation import Evaluation
-from observability.monitors import UNMEASURED, Clock, Level, Result, worst
+from observability.monitors import UNMEASURED_STATES, Clock, Level, Result, worst
 
 __all__ = ["MAX_SNOOZE", "AlertBook", "Condition", "conditions"]
 
@@ -59,8 +63,8 @@ class Condition:
     summary: str
     unmeasured: str = ""
     """Why the condition is no longer measured, when every result is in a state of
-    :data:`~observability.monitors.UNMEASURED` (an emptied zone, an age nothing judges);
-    ``""`` otherwise."""
+    :data:`~observability.monitors.UNMEASURED_STATES` (an emptied zone, an age nothing
+    judges, a volume without partition or baseline); ``""`` otherwise."""
     subjects: frozenset[str] = field(default_factory=frozenset)
     """Every result's subject (an arrival's judged dates)."""
 
@@ -256,12 +260,25 @@ class AlertBook:
 def _unmeasured(results: Sequence[Result]) -> str:
     """Why the condition of ``results`` is no longer measured, as its alert's resolution
     says it ("curated of sales is no longer measured: no curated object of sales has been
-    seen"), when every result is in an :data:`UNMEASURED` state; ``""`` otherwise."""
-    if not results or any(r.level != "unknown" or r.state not in UNMEASURED for r in results):
+    seen", "volume of sales is no longer measured: 2026-12-08: only 1 earlier Tuesdays
+    ..."), when every result is in an :data:`UNMEASURED_STATES` state of its monitor;
+    ``""`` otherwise."""
+    if not results or any(
+        r.level != "unknown" or r.state not in UNMEASURED_STATES.get(r.monitor, ()) for r in results
+    ):
         return ""
     first = results[0]
-    why = "; ".join(r.why for r in results)
-    return f"{first.subject or first.monitor} of {first.dataset} is no longer measured: {why}"
+    what = first.subject if first.monitor == "age" else first.monitor
+    why = "; ".join(_said_of(r) for r in results)
+    return f"{what} of {first.dataset} is no longer measured: {why}"
+
+
+def _said_of(result: Result) -> str:
+    """A result's why as a resolution says it: prefixed with the partition date it is about
+    (a volume's ``2026-12-08``), not with an age's zone (the subject already named)."""
+    if result.monitor == "age" or not result.subject[:1].isdigit():
+        return result.why
+    return f"{result.subject}: {result.why}"
 
 
 def _never_got_through(before: Alert) -> str:

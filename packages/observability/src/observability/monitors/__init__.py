@@ -11,6 +11,7 @@ interface.
 
 from observability.monitors.age import (
     AWAITING,
+    EMPTIED,
     EMPTY,
     FUTURE,
     NEVER_REACHED,
@@ -18,6 +19,7 @@ from observability.monitors.age import (
     UNMEASURED,
     AgeMonitor,
     expected_zones,
+    last_seen,
 )
 from observability.monitors.arrival import ARRIVAL_STATES, ArrivalMonitor
 from observability.monitors.base import (
@@ -41,15 +43,21 @@ from observability.monitors.facts import (
     horizon,
 )
 from observability.monitors.schedule import Schedule, cron_problem, shortest_period
+from observability.monitors.volume import UNMEASURED as VOLUME_UNMEASURED
 from observability.monitors.volume import VolumeMonitor
 
 MONITOR_KINDS: tuple[type[Monitor], ...] = (AgeMonitor, ArrivalMonitor, VolumeMonitor)
 """Every monitor kind, in the order results are shown."""
 
+UNMEASURED_STATES: dict[str, frozenset[str]] = {"age": UNMEASURED, "volume": VOLUME_UNMEASURED}
+"""Per monitor kind, the ``unknown`` states of a condition no longer measured: an open alert
+on it resolves, saying why (another ``unknown``, nothing learnt, leaves it as it is)."""
+
 __all__ = [
     "ARRIVAL_STATES",
     "AWAITING",
     "CLOCK_SKEW",
+    "EMPTIED",
     "EMPTY",
     "FUTURE",
     "LEVELS",
@@ -57,6 +65,7 @@ __all__ = [
     "NEVER_REACHED",
     "UNJUDGED",
     "UNMEASURED",
+    "UNMEASURED_STATES",
     "WATCHED_ZONES",
     "AgeMonitor",
     "ArrivalMonitor",
@@ -75,6 +84,7 @@ __all__ = [
     "expected_zones",
     "horizon",
     "human_duration",
+    "last_seen",
     "severity",
     "shortest_period",
     "worst",

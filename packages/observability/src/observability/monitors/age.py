@@ -25,12 +25,18 @@ has passed. A brand-new dataset with
 nothing anywhere stays ``unknown``; so does a zone after an empty one (the first stuck zone
 is the one that alarms), and one a later zone holds objects behind (the data got through:
 a lifecycle rule expiring ``validated/``, curated being the product, emptied it).
+
+A zone emptied while late (a dead feed whose files a lifecycle rule expired) is no better
+than before, only older: given when its newest object was last seen (:func:`last_seen`, from
+the summary of its open age alert), :meth:`AgeMonitor.emptied` judges it by that object's
+age, growing with the clock (state :data:`EMPTIED`), until an object arrives again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 from etl_core.contracts import Contract
 from etl_core.layout import CURATED, LANDING, VALIDATED
@@ -41,6 +47,7 @@ from observability.monitors.schedule import Schedule
 __all__ = [
     "AWAITING",
     "CLOCK_SKEW",
+    "EMPTIED",
     "EMPTY",
     "FUTURE",
     "NEVER_REACHED",
@@ -48,6 +55,7 @@ __all__ = [
     "UNMEASURED",
     "AgeMonitor",
     "expected_zones",
+    "last_seen",
 ]
 
 FUTURE = "future"
@@ -66,6 +74,14 @@ UNMEASURED = frozenset({UNJUDGED, EMPTY})
 """The states of a zone whose age is no longer measured or judged: an alert on the zone
 resolves (:mod:`observability.alerts.lifecycle`), where another ``unknown`` (nothing learnt)
 leaves it as it is."""
+
+EMPTIED = "emptied"
+"""The state of a zone emptied while its age was judged late (``warn`` or ``critical``):
+judged by the age of the newest object it was last seen holding (:meth:`AgeMonitor.emptied`)."""
+
+_NEWER = "nothing newer than {:%Y-%m-%d %H:%M} UTC"
+"""How a late age's why names its zone's newest object (what :func:`last_seen` reads)."""
+_LAST_SEEN = re.compile(r"nothing newer than (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC")
 
 NEVER_REACHED = "never_reached"
 """The state of an empty zone the dataset's data should have reached by now (``warn`` or
@@ -86,6 +102,17 @@ def expected_zones(contract: Contract) -> tuple[str, ...]:
     (the file lane validates every dataset's landing files, API chunks included), and
     ``curated`` when the contract asks data_pipeline for it (:attr:`Contract.builds_curated`)."""
     return (VALIDATED, CURATED) if contract.builds_curated else (VALIDATED,)
+
+
+def last_seen(summary: str) -> datetime | None:
+    """When the newest object of a zone judged late was stored, as its age alert's
+    ``summary`` says it (the why of a ``stale``, ``overdue`` or ``emptied`` age: "nothing
+    newer than 2026-12-01 06:00 UTC"); ``None`` for any other summary (a stuck zone's, a
+    future-dated object's, an age within its thresholds)."""
+    found = _LAST_SEEN.search(summary)
+    if found is None:
+        return None
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
 
 
 class AgeMonitor(Monitor):
@@ -141,7 +168,7 @@ class AgeMonitor(Monitor):
             why = f"{zone} age is shown only: the contract sets no warn_after/critical_after"
             return self.result(zone, "unknown", UNJUDGED, why=why, detail=detail, **fields)
         if self.schedule is None:
-            why = self._age_why(zone, age, by_age)
+            why = self._age_why(zone, age, by_age, newest)
             return self.result(zone, by_age, _state(by_age), why=why, detail=detail, **fields)
         overdue_since = self._overdue_since(newest, now)
         if overdue_since is None:
@@ -150,12 +177,34 @@ class AgeMonitor(Monitor):
             why = f"nothing is overdue in {zone}: the newest object is in time ({when})"
             return self.result(zone, "ok", "fresh", why=why, detail=detail, **fields)
         level: Level = "critical" if by_age == "critical" else "warn"
-        why = (
-            f"a delivery was due by {overdue_since:%Y-%m-%d %H:%M %Z} and {zone} has nothing "
-            f"newer than {newest:%Y-%m-%d %H:%M} UTC"
-        )
+        newer = _NEWER.format(newest.astimezone(UTC))
+        why = f"a delivery was due by {overdue_since:%Y-%m-%d %H:%M %Z} and {zone} has {newer}"
         detail["overdue_since"] = overdue_since.isoformat()
         return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+
+    def emptied(self, zone: str, seen: datetime, now: datetime) -> Result | None:
+        """The verdict on ``zone``, found empty, whose newest object was last seen stored at
+        ``seen`` while its age was judged late (its open alert says so, :func:`last_seen`):
+        at least as late as then, by that object's age (state :data:`EMPTIED`). A lifecycle
+        rule expiring a dead feed's files makes it no fresher.
+
+        ``None`` when the zone is no longer judged so (its age would read ``unknown``, the
+        empty zone's state, and its alert resolve as no longer measured): the contract
+        judges no age any more, no longer expects its data in ``zone`` (a curated zone it
+        stopped building), or judges that age within its thresholds now.
+        """
+        if zone != LANDING and zone not in self.expected:
+            return None
+        found = ZoneFacts()
+        found.newest = seen
+        aged = self._aged(zone, found, now)
+        if aged.level not in ("warn", "critical"):
+            return None
+        why = (
+            f"{aged.why}; {zone} was emptied since (a lifecycle rule expired its objects, say) "
+            "and nothing arrived"
+        )
+        return dataclasses.replace(aged, state=EMPTIED, why=why)
 
     @staticmethod
     def _passed_through(zone: str, facts: DatasetFacts) -> bool:
@@ -292,14 +341,14 @@ class AgeMonitor(Monitor):
             text += f"; due {self.schedule.describe()}"
         return text
 
-    def _age_why(self, zone: str, age: timedelta, level: Level) -> str:
+    def _age_why(self, zone: str, age: timedelta, level: Level, newest: datetime) -> str:
         if level == "ok":
             return f"the newest {zone} object is within its thresholds"
         limit = self.critical_after if level == "critical" else self.warn_after
         assert limit is not None
         return (
             f"the newest {zone} object is {human_duration(age)} old, "
-            f"past {level} after {human_duration(limit)}"
+            f"past {level} after {human_duration(limit)}: " + _NEWER.format(newest.astimezone(UTC))
         )
 
 

@@ -5,6 +5,11 @@ dataset has curated partitions, from its published validated deliveries (valid r
 The baseline is the median of the same weekday in the ``weeks`` previous weeks: Mondays
 are compared with Mondays, so a weekly rhythm is no anomaly. A partition that far from
 it, as a share of it (``warn_deviation``, ``critical_deviation``), is flagged either way.
+
+Without a partition (``no_data``) or without enough of a baseline for the newest one
+(``no_baseline``) the volume is not measured (:data:`UNMEASURED`, level ``unknown``): an
+open volume alert, about a partition no longer the newest or no longer there, resolves
+saying why (:mod:`observability.alerts.lifecycle`); a dead feed is the age monitor's to tell.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from etl_core.errors import ArtifactError
 from observability.monitors.base import Level, Monitor, Result
 from observability.monitors.facts import DatasetFacts
 
-__all__ = ["VolumeMonitor"]
+__all__ = ["NO_BASELINE", "NO_DATA", "UNMEASURED", "VolumeMonitor"]
+
+NO_DATA = "no_data"
+"""The state of a dataset with no validated or curated partition (level ``unknown``)."""
+NO_BASELINE = "no_baseline"
+"""The state of a newest partition with too few earlier same weekdays to judge (``unknown``)."""
+UNMEASURED = frozenset({NO_DATA, NO_BASELINE})
+"""The states of a volume no longer measured: an open volume alert resolves, saying why."""
 
 
 class VolumeMonitor(Monitor):
@@ -47,10 +59,13 @@ class VolumeMonitor(Monitor):
                 self.result(
                     "latest",
                     "unknown",
-                    "no_data",
+                    NO_DATA,
                     observed="no partition yet",
                     threshold=threshold,
-                    why=f"{self.contract.dataset} has no partition yet",
+                    why=(
+                        f"{self.contract.dataset} has no validated or curated partition "
+                        "(none came yet, or every one was expired since)"
+                    ),
                 )
             ]
         latest = max(days)
@@ -100,7 +115,7 @@ class VolumeMonitor(Monitor):
             return self.result(
                 subject,
                 "unknown",
-                "no_baseline",
+                NO_BASELINE,
                 observed=observed,
                 threshold=threshold,
                 why=why,
