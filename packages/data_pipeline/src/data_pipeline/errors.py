@@ -37,6 +37,7 @@ __all__ = [
     "EndpointBusyError",
     "HttpDeadlineUnsupportedError",
     "InputFileError",
+    "InputGoneError",
     "JoinKeyTypeError",
     "LoadFencedError",
     "MissingColumnError",
@@ -162,6 +163,33 @@ class ReferenceFileError(InputFileError):
             dt,
             f"reference {what} cannot be read: expected {expected}; {reason}",
             field=f"enrich.{join}",
+        )
+
+
+class InputGoneError(DataPipelineError, RetryableError):
+    """An input object listed for the partition was gone when it was read: a validated
+    data object the delivery manifests named (withdrawn by the file lane, a re-delivery
+    replacing it, deleted) or a curated part the partition's manifest named (republished
+    or withdrawn meanwhile), between the listing and the download.
+
+    Retryable: another attempt lists the partition again, and sees what is there now (the
+    delivery withdrawn: the day withdrawn or rebuilt from what is left; the new curated
+    generation). An object the current listing still names yet the store lacks is another
+    matter, never this error (:class:`PartitionError`, or :class:`MissingPartitionError`
+    for a curated part, never retried). Names the partition (``dataset``, ``dt``), the
+    object's ``key`` and ``what`` it was (``validated input``, ``curated part``).
+    """
+
+    def __init__(self, dataset: str, dt: date, key: str, *, what: str, listing: str) -> None:
+        self.dataset = dataset
+        self.dt = dt
+        self.key = key
+        self.what = what
+        super().__init__(
+            f"dataset {dataset!r}, partition dt={dt.isoformat()}: {what} {key}, named by "
+            f"{listing} when this attempt started, was gone when it was read (withdrawn, "
+            "replaced or deleted since); nothing was written, and another attempt reads "
+            f"{listing} again"
         )
 
 

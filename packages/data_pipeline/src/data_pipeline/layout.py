@@ -60,6 +60,7 @@ __all__ = [
     "list_validated_dates",
     "new_generation",
     "publish_partition",
+    "publishes_generation",
     "read_manifest",
     "remove_abandoned_writes",
     "remove_curated",
@@ -185,6 +186,18 @@ def read_manifest(store: ObjectStore, dataset: str, dt: date) -> CuratedManifest
         ArtifactError: the manifest is malformed (or written by a newer version).
     """
     return CuratedManifest.read(store, manifest_key(dataset, dt))
+
+
+def publishes_generation(store: ObjectStore, dataset: str, dt: date, generation: str) -> bool:
+    """Whether the partition's published manifest names ``generation`` still: a file of
+    it found missing is then the partition's fault, not a republish or withdrawal since
+    it was read.
+
+    Raises:
+        ArtifactError: the manifest is malformed.
+    """
+    current = read_manifest(store, dataset, dt)
+    return current is not None and current.generation == generation
 
 
 def publish_partition(
