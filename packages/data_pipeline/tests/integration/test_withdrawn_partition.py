@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,9 +19,9 @@ import psycopg
 import pytest
 
 from data_pipeline.backfill import plan_backfill
-from data_pipeline.errors import MissingPartitionError
+from data_pipeline.errors import MissingPartitionError, PublishFencedError
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
-from data_pipeline.lease import partition_lease
+from data_pipeline.lease import lease_key, partition_lease
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
@@ -402,6 +403,53 @@ def test_a_withdrawal_stalled_past_its_lease_leaves_the_day_a_later_holder_rebui
     assert manifest.rows == 7
     assert all(store.exists(key) for key in manifest.files)
     assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+def test_a_withdrawal_meeting_a_lease_whose_tokens_restarted_says_so_and_how_to_recover(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The day was built twice (its manifest records lease token 2), then the lease's
+    object was lost (its tokens restart at 1): the withdrawal is refused as a publish is,
+    explained the same way, with the recovery that finishes it."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    for _ in range(2):
+        process_partition(store, contract, MISDATED, settings, load=False)
+    built = read_manifest(store, "pos", MISDATED)
+    assert built is not None
+    assert built.lease_token == 2
+    move(store, retail)
+    store.delete(lease_key("pos", MISDATED))  # the lease object is lost
+
+    with pytest.raises(PublishFencedError) as caught:
+        process_partition(store, contract, MISDATED, settings, load=False)
+
+    refused = caught.value
+    said = str(refused)
+    assert isinstance(refused, LeaseLostError)
+    assert (refused.token, refused.newer, refused.generation) == (1, 2, built.generation)
+    assert refused.withdrawal
+    assert pickle.loads(pickle.dumps(refused)).withdrawal
+    assert said.startswith(
+        "dataset 'pos', partition dt=2026-02-11: the curated manifest was published under "
+        f"lease token 2 of {lease_key('pos', MISDATED)}; this withdrawal's token 1 is older, "
+        "yet its lease is still held at token 1: no holder has token 2, the lease's tokens "
+        "restarted"
+    ), said
+    assert "nothing withdrawn" in said
+    assert said.endswith(
+        f"delete {refused.manifest} only if it still names generation {built.generation} "
+        "(lease token 2; one naming another generation was published since: keep it), "
+        "then run `etl-data-pipeline run --dataset pos`"
+    ), said
+    assert read_manifest(store, "pos", MISDATED) == built  # left as it was
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+    store.delete(manifest_key("pos", MISDATED))  # the operator's recovery, as the error says
+    ran = run_pending(store, contract, settings)  # builds the day its delivery moved to
+    assert MISDATED not in [outcome.dt for outcome in ran]  # nothing left for readers
+    assert read_manifest(store, "pos", MISDATED) is None
 
 
 class _UnlistableStore(LocalObjectStore):
