@@ -341,7 +341,7 @@ def _tokens_restarted(
         lease.token,
         newer,
         key=lease.key,
-        manifest=store.url_for(manifest_key(dataset, dt)),
+        manifest=store.location_for(manifest_key(dataset, dt)),
         generation=refusing.generation,
         withdrawal=withdrawal,
     )
