@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -183,6 +184,15 @@ def test_a_backfill_over_a_withdrawn_day_removes_it_and_notes_it_in_its_ledger(
         ).fetchall()
     assert rows == [("2026-02-11", "succeeded", rows[0][2])]
     assert rows[0][2].startswith("withdrawn:")
+
+    (job_id,) = re.findall(r"backfill job (\S+):", backfill.stdout)
+    shown = pipeline("backfill", "--dataset", "pos", "--status", job_id, env=env)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.stdout.splitlines() if "2026-02-11" in line]
+    assert "withdrawn" in line.split("│")[2], line  # its state, not `succeeded` with 0 rows
+    assert "note" in shown.stdout  # the column says what a succeeded one carries
+    assert "1 withdrawn" in shown.stdout, shown.stdout
+    assert "1 succeeded" not in shown.stdout, shown.stdout
 
 
 def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
