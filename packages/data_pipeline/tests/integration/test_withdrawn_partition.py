@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from data_pipeline.backfill import plan_backfill
-from data_pipeline.errors import MissingPartitionError, PublishFencedError
+from data_pipeline.errors import InputGoneError, MissingPartitionError, PublishFencedError
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
 from data_pipeline.lease import lease_key, partition_lease
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
@@ -37,6 +37,7 @@ from etl_core.layout import (
     validated_prefix,
     withdrawal_notice_key,
 )
+from etl_core.retry import RetryPolicy
 from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.testing import capture_logs
 from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
@@ -460,6 +461,41 @@ def test_a_withdrawal_meeting_a_lease_whose_tokens_restarted_says_so_and_how_to_
     ran = run_pending(store, contract, settings)  # builds the day its delivery moved to
     assert MISDATED not in [outcome.dt for outcome in ran]  # nothing left for readers
     assert read_manifest(store, "pos", MISDATED) is None
+
+
+def test_a_day_whose_only_delivery_moves_while_it_is_rebuilt_is_withdrawn_by_the_retry(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rebuild lists the day's delivery, the file lane moves it before it is read: the
+    attempt fails retryably naming the key (not the store's ObjectNotFoundError), and the
+    retry lists again, finds the day withdrawn and withdraws it."""
+    from data_pipeline import transform
+
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(local_store, retail, MISDATED)
+    process_partition(local_store, contract, MISDATED, settings, load=False)
+    deliver(local_store, retail, MISDATED)  # delivered again: the day is rebuilt
+    listed = transform.input_objects
+
+    def list_then_moved(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo]:
+        found = listed(store, dataset, dt)
+        move(store, retail)
+        return found
+
+    monkeypatch.setattr(transform, "input_objects", list_then_moved)
+    with pytest.raises(InputGoneError) as caught:
+        process_partition(local_store, contract, MISDATED, settings, load=False)
+    monkeypatch.undo()
+
+    assert caught.value.key == validated_key("pos", MISDATED, NAME)
+    assert RetryPolicy().is_retryable(caught.value)
+    retried = process_partition(local_store, contract, MISDATED, settings, load=False)
+    assert retried.withdrawn
+    assert read_manifest(local_store, "pos", MISDATED) is None
+    assert local_store.exists(withdrawal_key("pos", MISDATED))
 
 
 class _UnlistableStore(LocalObjectStore):
