@@ -329,14 +329,9 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
             newer=newer,
             rerun=rerun.format(dataset=dataset, dt=dt.isoformat()),
         )
-        what, undone = (
-            ("withdrawal", "nothing withdrawn")
-            if withdrawal
-            else (
-                "publish",
-                "nothing published",
-            )
-        )
+        what, undone = "withdrawal", "nothing withdrawn"
+        if not withdrawal:
+            what, undone = "publish", "nothing published"
         super().__init__(
             f"dataset {dataset!r}, partition dt={dt.isoformat()}: the curated manifest was "
             f"published under lease token {newer} of {key}; this {what}'s token {token} is "
