@@ -570,6 +570,7 @@ def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str
     from data_pipeline.backfill import find_backfill_job
     from data_pipeline.backfill_status import STALLED, job_status
     from data_pipeline.ledger import StoreLedger, open_ledger
+    from data_pipeline.work import shown_state
 
     with session.open_store() as store:
         # the store's ledger first: a job made there (--no-load) needs no database
@@ -579,12 +580,12 @@ def _show_backfill(session: Session[PipelineSettings], dataset: str, job_id: str
             ledgers.append(partial(open_ledger, store, url))
         ledger, job = find_backfill_job(ledgers, dataset, job_id)
         status = job_status(store, job)
-    table = Table("dt", "state", "attempts", "rows", "error")
+    table = Table("dt", "state", "attempts", "rows", "error / note")
     for part in job.partitions:
         rows = "" if part.rows is None else str(part.rows)
-        table.add_row(part.dt.isoformat(), part.state, str(part.attempts), rows, part.error)
+        table.add_row(part.dt.isoformat(), shown_state(part), str(part.attempts), rows, part.error)
     out.print(table)
-    counts = Counter(part.state for part in job.partitions)
+    counts = Counter(shown_state(part) for part in job.partitions)
     tally = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
     out.print(
         f"backfill job {job.job_id} ({ledger.kind} ledger) {job.start} .. {job.end}: "

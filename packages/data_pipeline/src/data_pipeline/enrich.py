@@ -37,7 +37,7 @@ from data_pipeline.input_errors import (
     empty_reference,
     unreadable_input,
 )
-from data_pipeline.layout import list_curated_dates, read_manifest
+from data_pipeline.layout import list_curated_dates, publishes_generation, read_manifest
 from etl_core.artifacts import CuratedManifest
 from etl_core.contracts import Contract, Enrichment
 from etl_core.errors import ObjectNotFoundError
@@ -356,8 +356,7 @@ def _gone_reference_file(
     :class:`MissingPartitionError`, never retried (as a delivery manifest naming a file
     not in the store, :func:`data_pipeline.layout.input_objects`)."""
     assert join.dataset is not None
-    current = read_manifest(store, join.dataset, partition)
-    if current is not None and current.generation == read.generation:
+    if publishes_generation(store, join.dataset, partition, read.generation):
         return MissingPartitionError(
             contract.dataset,
             dt,

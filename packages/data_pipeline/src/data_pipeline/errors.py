@@ -23,6 +23,8 @@ from etl_core.errors import (
 __all__ = [
     "FENCE_RECOVERY",
     "PUBLISH_RECOVERY",
+    "PUBLISH_RERUN",
+    "WITHDRAWAL_RERUN",
     "ApiAuthError",
     "ApiError",
     "ApiRequestError",
@@ -37,6 +39,7 @@ __all__ = [
     "EndpointBusyError",
     "HttpDeadlineUnsupportedError",
     "InputFileError",
+    "InputGoneError",
     "JoinKeyTypeError",
     "LoadFencedError",
     "MissingColumnError",
@@ -165,6 +168,33 @@ class ReferenceFileError(InputFileError):
         )
 
 
+class InputGoneError(DataPipelineError, RetryableError):
+    """An input object listed for the partition was gone when it was read: a validated
+    data object the delivery manifests named (withdrawn by the file lane, a re-delivery
+    replacing it, deleted) or a curated part the partition's manifest named (republished
+    or withdrawn meanwhile), between the listing and the download.
+
+    Retryable: another attempt lists the partition again, and sees what is there now (the
+    delivery withdrawn: the day withdrawn or rebuilt from what is left; the new curated
+    generation). An object the current listing still names yet the store lacks is another
+    matter, never this error (:class:`PartitionError`, or :class:`MissingPartitionError`
+    for a curated part, never retried). Names the partition (``dataset``, ``dt``), the
+    object's ``key`` and ``what`` it was (``validated input``, ``curated part``).
+    """
+
+    def __init__(self, dataset: str, dt: date, key: str, *, what: str, listing: str) -> None:
+        self.dataset = dataset
+        self.dt = dt
+        self.key = key
+        self.what = what
+        super().__init__(
+            f"dataset {dataset!r}, partition dt={dt.isoformat()}: {what} {key}, named by "
+            f"{listing} when this attempt started, was gone when it was read (withdrawn, "
+            "replaced or deleted since); nothing was written, and another attempt reads "
+            f"{listing} again"
+        )
+
+
 class ReferenceRepublishedError(DataPipelineError, RetryableError):
     """A file the curated manifest of a join's ``dataset`` reference named was gone when it
     was downloaded: the reference dataset was republished (or withdrawn) while it was read.
@@ -256,19 +286,22 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
 
 
 class PublishFencedError(DataPipelineError, LeaseLostError):
-    """A curated publish refused because the partition's manifest was written under a
-    newer token of its lease, while the lease is still this writer's at its older token:
-    no holder has the newer token, the lease's tokens restarted (its object in the store
-    was deleted, or the store replaced). Every publish of the day is refused until the
-    manifest goes, so the message ends with the recovery: delete the manifest
-    (``manifest``, its URL in the store) and run the partition again. The recovery is read
-    later, when a writer whose token climbed past ``newer`` (every acquisition takes the
-    next) may have published a good manifest: it deletes the manifest only while it still
-    names ``generation``, the one refusing this publish. A
-    :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused alike), with
-    the lease's ``key``, this writer's ``token``, ``dataset``, ``dt``, ``newer``, the
-    token the manifest records, and its ``generation``. (A writer whose lease was taken
-    over gets etl_core's ``LeaseLostError``: the newer holder's manifest stays.)
+    """A curated publish (or a withdrawal's removal of the curated manifest) refused
+    because the partition's manifest was written under a newer token of its lease, while
+    the lease is still this writer's at its older token: no holder has the newer token,
+    the lease's tokens restarted (its object in the store was deleted, or the store
+    replaced). Every publish or withdrawal of the day is refused until the manifest goes,
+    so the message ends with the recovery: delete the manifest (``manifest``, where it is
+    in the store, as an operator pastes it: :meth:`ObjectStore.location_for`) and run the
+    partition again (``withdrawal``: ``run`` of the dataset, which finishes the
+    withdrawal). The recovery is read later, when a writer whose token climbed past
+    ``newer`` (every acquisition takes the next) may have published a good manifest: it
+    deletes the manifest only while it still names ``generation``, the one refusing this
+    writer. A :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused
+    alike), with the lease's ``key``, this writer's ``token``, ``dataset``, ``dt``,
+    ``newer``, the token the manifest records, and its ``generation``. (A writer whose
+    lease was taken over gets etl_core's ``LeaseLostError``: the newer holder's manifest
+    stays.)
     """
 
     def __init__(
@@ -281,25 +314,30 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
         key: str,
         manifest: str,
         generation: str,
+        withdrawal: bool = False,
     ) -> None:
         self.dataset = dataset
         self.dt = dt
         self.newer = newer
         self.manifest = manifest
         self.generation = generation
+        self.withdrawal = withdrawal
+        rerun = WITHDRAWAL_RERUN if withdrawal else PUBLISH_RERUN
         recovery = PUBLISH_RECOVERY.format(
             manifest=manifest,
             generation=generation,
             newer=newer,
-            dataset=dataset,
-            dt=dt.isoformat(),
+            rerun=rerun.format(dataset=dataset, dt=dt.isoformat()),
         )
+        what, undone = "withdrawal", "nothing withdrawn"
+        if not withdrawal:
+            what, undone = "publish", "nothing published"
         super().__init__(
             f"dataset {dataset!r}, partition dt={dt.isoformat()}: the curated manifest was "
-            f"published under lease token {newer} of {key}; this publish's token {token} is "
+            f"published under lease token {newer} of {key}; this {what}'s token {token} is "
             f"older, yet its lease is still held at token {token}: no holder has token "
             f"{newer}, the lease's tokens restarted (its object in the store was deleted, or "
-            "the store replaced): nothing published; once no writer of an older store "
+            f"the store replaced): {undone}; once no writer of an older store "
             f"publishes this partition, delete its manifest and run it again: {recovery}",
             key=key,
             token=token,
@@ -308,14 +346,23 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
 
 PUBLISH_RECOVERY = (
     "delete {manifest} only if it still names generation {generation} (lease token {newer}; "
-    "one naming another generation was published since: keep it), "
-    "then run `etl-data-pipeline transform --dataset {dataset} --date {dt}`"
+    "one naming another generation was published since: keep it), then run `{rerun}`"
 )
-"""The recovery from a publish refused because its lease's tokens restarted
+"""The recovery from a publish or withdrawal refused because its lease's tokens restarted
 (:class:`PublishFencedError`): the manifest recording the newer token removed, the day
-rebuilt (its parts of older generations are pruned by that publish). Only that manifest:
-named by its generation, since a later writer may have replaced it by the time an operator
-reads this (its token past the old one), and deleting that one would withdraw good data."""
+run again (``{rerun}``: :data:`PUBLISH_RERUN` or :data:`WITHDRAWAL_RERUN`). Only that
+manifest: named by its generation, since a later writer may have replaced it by the time
+an operator reads this (its token past the old one), and deleting that one would withdraw
+good data."""
+
+PUBLISH_RERUN = "etl-data-pipeline transform --dataset {dataset} --date {dt}"
+"""What rebuilds a day once the manifest refusing its publish is gone (its parts of older
+generations are pruned by that publish)."""
+
+WITHDRAWAL_RERUN = "etl-data-pipeline run --dataset {dataset}"
+"""What finishes a withdrawal once the manifest refusing it is gone: readers already see no
+partition, and ``run`` deletes the day's loaded rows (its load marker says it was loaded);
+the parts left are pruned by the day's next publish."""
 
 
 FENCE_RECOVERY = (

@@ -60,6 +60,7 @@ __all__ = [
     "list_validated_dates",
     "new_generation",
     "publish_partition",
+    "publishes_generation",
     "read_manifest",
     "remove_abandoned_writes",
     "remove_curated",
@@ -187,6 +188,18 @@ def read_manifest(store: ObjectStore, dataset: str, dt: date) -> CuratedManifest
     return CuratedManifest.read(store, manifest_key(dataset, dt))
 
 
+def publishes_generation(store: ObjectStore, dataset: str, dt: date, generation: str) -> bool:
+    """Whether the partition's published manifest names ``generation`` still: a file of
+    it found missing is then the partition's fault, not a republish or withdrawal since
+    it was read.
+
+    Raises:
+        ArtifactError: the manifest is malformed.
+    """
+    current = read_manifest(store, dataset, dt)
+    return current is not None and current.generation == generation
+
+
 def publish_partition(
     store: ObjectStore,
     *,
@@ -297,20 +310,41 @@ def _flip(
     try:
         return lease.fenced_update(records, key, replace_current, token_of=token_of)
     except LeaseLostError as exc:
-        refusing = seen[-1] if seen else None
-        newer = refusing.lease_token if refusing is not None else None
-        if newer is None or newer <= lease.token or not tokens_restarted(lease, lease.token):
+        dt = date.fromisoformat(manifest.dt)
+        restarted = _tokens_restarted(store, manifest.dataset, dt, lease, seen)
+        if restarted is None:
             raise
-        assert refusing is not None
-        raise PublishFencedError(
-            manifest.dataset,
-            date.fromisoformat(manifest.dt),
-            lease.token,
-            newer,
-            key=lease.key,
-            manifest=store.url_for(key),
-            generation=refusing.generation,
-        ) from exc
+        raise restarted from exc
+
+
+def _tokens_restarted(
+    store: ObjectStore,
+    dataset: str,
+    dt: date,
+    lease: Lease,
+    seen: list[CuratedManifest],
+    *,
+    withdrawal: bool = False,
+) -> PublishFencedError | None:
+    """The error for a publish (or with ``withdrawal`` a withdrawal's removal) refused by
+    the manifest last ``seen``, when its token is newer than the lease's and the lease is
+    still held at its own: the lease's tokens restarted, :class:`PublishFencedError` with
+    the recovery. ``None`` when the lease was taken over (the refusal stands as it is)."""
+    refusing = seen[-1] if seen else None
+    newer = refusing.lease_token if refusing is not None else None
+    if newer is None or newer <= lease.token or not tokens_restarted(lease, lease.token):
+        return None
+    assert refusing is not None
+    return PublishFencedError(
+        dataset,
+        dt,
+        lease.token,
+        newer,
+        key=lease.key,
+        manifest=store.location_for(manifest_key(dataset, dt)),
+        generation=refusing.generation,
+        withdrawal=withdrawal,
+    )
 
 
 def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
@@ -332,13 +366,25 @@ def remove_curated(
 
     Raises:
         LeaseLostError: the lease was taken over, or the manifest was published under a
-            newer token or replaced meanwhile; it is left as it is.
+            newer token or replaced meanwhile; it is left as it is
+            (:class:`~data_pipeline.errors.PublishFencedError`, with the recovery, when the
+            lease is still this writer's: its tokens restarted).
     """
     started = new_generation(datetime.now(UTC)).partition("-")[0]
     records = Records(store, decode=_decode_manifest, encode=CuratedManifest.to_json)
-    removed = lease.fenced_delete(
-        records, manifest_key(dataset, dt), token_of=lambda current: current.lease_token
-    )
+    seen: list[CuratedManifest] = []
+
+    def token_of(current: CuratedManifest) -> int | None:
+        seen.append(current)
+        return current.lease_token
+
+    try:
+        removed = lease.fenced_delete(records, manifest_key(dataset, dt), token_of=token_of)
+    except LeaseLostError as exc:
+        restarted = _tokens_restarted(store, dataset, dt, lease, seen, withdrawal=True)
+        if restarted is None:
+            raise
+        raise restarted from exc
     lease.check()
     named = {removed.generation} if removed is not None else set()  # whatever its host's clock
     for key, generation in _parts(store, curated_prefix(dataset, dt)):

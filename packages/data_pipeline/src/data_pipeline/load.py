@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_pipeline import db
-from data_pipeline.errors import MissingColumnError, MissingPartitionError
-from data_pipeline.layout import read_manifest
+from data_pipeline.errors import InputGoneError, MissingColumnError, MissingPartitionError
+from data_pipeline.layout import publishes_generation, read_manifest
+from etl_core.artifacts import CuratedManifest
 from etl_core.contracts import Contract, ContractError
-from etl_core.errors import FieldError
+from etl_core.errors import FieldError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
+from etl_core.layout import manifest_key
 from etl_core.logging import bound_context
 from etl_core.metrics import counter
 from etl_core.scratch import scratch_dir
@@ -75,7 +77,10 @@ def load_curated_partition(
 
     Raises:
         ContractError: the contract has no ``[load]`` section.
-        MissingPartitionError: the partition has no published curated output.
+        MissingPartitionError: the partition has no published curated output, or its
+            manifest names a part the store lacks.
+        InputGoneError: a part of the manifest read was gone when it was read (the
+            partition republished or withdrawn meanwhile; retryable).
         MissingColumnError: a mapped output column is not in the curated files.
         ValueError: the table or a table column is unknown (from the adapter).
         LeaseLostError: the lease was taken over (``LoadFencedError`` when the new
@@ -98,7 +103,10 @@ def load_curated_partition(
             paths = []
             for number, key in enumerate(manifest.files):
                 paths.append(Path(tmp) / f"{number:05d}.parquet")
-                store.download(key, paths[-1])
+                try:
+                    store.download(key, paths[-1])
+                except ObjectNotFoundError as exc:
+                    raise _gone_part(store, contract.dataset, dt, manifest, key) from exc
             pairs = _column_pairs(contract, dt, table, paths, run_id)
             rows = db.load_batches(
                 table,
@@ -113,6 +121,26 @@ def load_curated_partition(
         _loaded.labels(dataset=contract.dataset, table=table).inc(rows)
         logger.info("partition loaded", extra={"rows": rows, "seconds": round(seconds, 3)})
     return LoadResult(contract.dataset, dt, table, rows, manifest.generation, seconds)
+
+
+def _gone_part(
+    store: ObjectStore, dataset: str, dt: date, read: CuratedManifest, key: str
+) -> Exception:
+    """The error for part ``key`` of the curated manifest ``read`` not in the store:
+    :class:`InputGoneError` (retryable) once another manifest replaced it (republished or
+    withdrawn since it was read), :class:`MissingPartitionError` (never retried) while it
+    is still the published one."""
+    if publishes_generation(store, dataset, dt, read.generation):
+        return MissingPartitionError(
+            dataset, dt, f"its curated manifest names {key}, which is not in the store"
+        )
+    return InputGoneError(
+        dataset,
+        dt,
+        key,
+        what="curated part",
+        listing=f"the curated manifest {manifest_key(dataset, dt)} (generation {read.generation})",
+    )
 
 
 def _column_pairs(

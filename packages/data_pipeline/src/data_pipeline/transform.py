@@ -30,6 +30,7 @@ from data_pipeline.engine import (
 )
 from data_pipeline.enrich import join_sql, ref_table, stage_reference, unmatched_column
 from data_pipeline.errors import (
+    InputGoneError,
     MissingColumnError,
     MissingPartitionError,
     PartitionError,
@@ -40,7 +41,7 @@ from data_pipeline.input_errors import StagedKeys, staged_file_named, unreadable
 from data_pipeline.layout import input_objects, new_generation, publish_partition
 from data_pipeline.settings import PipelineSettings
 from etl_core.contracts import Contract
-from etl_core.errors import first_line
+from etl_core.errors import ObjectNotFoundError, first_line
 from etl_core.faults import Step, fault_point
 from etl_core.layout import validated_prefix
 from etl_core.logging import bound_context
@@ -114,6 +115,8 @@ def transform_partition(
 
     Raises:
         MissingPartitionError: the partition has no validated input (or a reference is absent).
+        InputGoneError: a validated input listed was gone when it was read (withdrawn or
+            replaced meanwhile; retryable).
         MissingColumnError: an input file or reference lacks a column the contract names.
         InputFileError: an input object cannot be read as its name and the contract say
             (named by its key in the store, with the engine's reason).
@@ -170,7 +173,7 @@ def _transform(
     scratch = str(settings.work_dir) if settings.work_dir else None
     with scratch_dir(scratch, "transform") as tmp:
         work = Path(tmp)
-        staged, input_bytes = _stage_inputs(store, objects, work / "input")
+        staged, input_bytes = _stage_inputs(store, contract.dataset, dt, objects, work / "input")
         con = connect_engine(
             work, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
         )
@@ -214,16 +217,32 @@ def _transform(
 
 
 def _stage_inputs(
-    store: ObjectStore, objects: list[ObjectInfo], directory: Path
+    store: ObjectStore, dataset: str, dt: date, objects: list[ObjectInfo], directory: Path
 ) -> tuple[dict[Path, str], int]:
     """Copy the partition's objects into ``directory``: each copy → its store key (what
-    an error names), and the bytes copied."""
+    an error names), and the bytes copied.
+
+    Raises:
+        InputGoneError: an object listed was gone when it was copied (its delivery
+            withdrawn or replaced meanwhile): retryable, the next attempt lists again.
+        PartitionError: it was gone while a delivery manifest still names it.
+    """
     directory.mkdir()
     staged = {}
     size = 0
     for number, info in enumerate(objects):
         path = directory / f"{number:05d}-{info.key.rsplit('/', 1)[-1]}"
-        size += store.download(info.key, path)
+        try:
+            size += store.download(info.key, path)
+        except ObjectNotFoundError as exc:
+            input_objects(store, dataset, dt)  # still named: PartitionError, never retried
+            raise InputGoneError(
+                dataset,
+                dt,
+                info.key,
+                what="validated input",
+                listing=f"the delivery manifests of {validated_prefix(dataset, dt)}",
+            ) from exc
         staged[path] = info.key
     return staged, size
 

@@ -170,7 +170,9 @@ def withdraw_partition(
 
     Raises:
         LeaseLostError: the lease was taken over; what was removed stays removed and the
-            next run finishes.
+            next run finishes. A ``PublishFencedError`` (with the recovery) when the curated
+            manifest records a newer token while the lease is still held at its own: the
+            lease's tokens restarted; a ``LoadFencedError`` when the day's load fence does.
     """
     dataset = contract.dataset
     manifest = remove_curated(store, dataset, dt, lease=lease)

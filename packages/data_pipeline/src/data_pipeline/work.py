@@ -18,6 +18,7 @@ from data_pipeline.errors import PartitionBusyError
 from data_pipeline.ledger import Ledger, this_process
 from data_pipeline.pipeline import PartitionOutcome, process_partition
 from data_pipeline.settings import PipelineSettings
+from data_pipeline.withdraw import WITHDRAWN
 from etl_core.contracts import ContractSet
 from etl_core.logging import bound_context
 from etl_core.storage import ObjectStore
@@ -32,6 +33,7 @@ __all__ = [
     "partition_of",
     "partition_unit",
     "run_unit",
+    "shown_state",
     "succeeded_record",
 ]
 
@@ -128,6 +130,15 @@ def run_unit(context: PipelineContext, unit: WorkUnit) -> PartitionOutcome:
 WITHDRAWN_NOTE = "withdrawn: validated/ publishes no delivery of this day any more"
 """What a backfill ledger notes of a partition withdrawn instead of built (its state is
 ``succeeded``: the ledgers' states are the schema's, which has no ``withdrawn``)."""
+
+
+def shown_state(record: BackfillPartitionRecord) -> str:
+    """A backfill partition's state as people read it: ``withdrawn`` for one withdrawn
+    instead of built (its ledger state ``succeeded`` with 0 rows would read as a day built
+    empty), else its ledger state."""
+    if record.state == "succeeded" and record.error == WITHDRAWN_NOTE:
+        return WITHDRAWN
+    return record.state
 
 
 def succeeded_record(dt: date, attempts: int, outcome: PartitionOutcome) -> BackfillPartitionRecord:

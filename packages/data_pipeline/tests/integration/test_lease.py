@@ -243,8 +243,14 @@ def test_a_publish_refused_because_its_leases_tokens_restarted_says_how_to_recov
             publish(store, tmp_path, "after-reset", lease)
 
     refused = caught.value
-    manifest = store.url_for(manifest_key("pos", DAY))
+    manifest = store.location_for(manifest_key("pos", DAY))
     assert isinstance(refused, LeaseLostError)
+    assert refused.manifest == manifest
+    if isinstance(store, S3ObjectStore):
+        assert manifest == store.url_for(manifest_key("pos", DAY))
+    else:  # a local store's manifest as an operator pastes it: its plain path
+        assert manifest.endswith("/curated/pos/dt=2026-11-01/_manifest.json")
+        assert Path(manifest).is_file()
     assert (refused.token, refused.newer, refused.key) == (1, 2, lease_key("pos", DAY))
     assert str(refused).startswith(
         "dataset 'pos', partition dt=2026-11-01: the curated manifest was published under "
@@ -287,7 +293,7 @@ def test_a_restarted_publish_recovery_never_deletes_a_later_writers_manifest(
     said = str(caught.value)
     assert caught.value.generation == "g2"
     assert pickle.loads(pickle.dumps(caught.value)).generation == "g2"
-    manifest = store.url_for(manifest_key("pos", DAY))
+    manifest = store.location_for(manifest_key("pos", DAY))
     assert (
         f"delete {manifest} only if it still names generation g2 (lease token 2; one naming "
         "another generation was published since: keep it)" in said

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,9 +20,9 @@ import psycopg
 import pytest
 
 from data_pipeline.backfill import plan_backfill
-from data_pipeline.errors import MissingPartitionError
+from data_pipeline.errors import InputGoneError, MissingPartitionError, PublishFencedError
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
-from data_pipeline.lease import partition_lease
+from data_pipeline.lease import lease_key, partition_lease
 from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
@@ -35,6 +37,7 @@ from etl_core.layout import (
     validated_prefix,
     withdrawal_notice_key,
 )
+from etl_core.retry import RetryPolicy
 from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
 from etl_core.testing import capture_logs
 from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
@@ -182,6 +185,15 @@ def test_a_backfill_over_a_withdrawn_day_removes_it_and_notes_it_in_its_ledger(
         ).fetchall()
     assert rows == [("2026-02-11", "succeeded", rows[0][2])]
     assert rows[0][2].startswith("withdrawn:")
+
+    (job_id,) = re.findall(r"backfill job (\S+):", backfill.stdout)
+    shown = pipeline("backfill", "--dataset", "pos", "--status", job_id, env=env)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [line for line in shown.stdout.splitlines() if "2026-02-11" in line]
+    assert "withdrawn" in line.split("│")[2], line  # its state, not `succeeded` with 0 rows
+    assert "note" in shown.stdout  # the column says what a succeeded one carries
+    assert "1 withdrawn" in shown.stdout, shown.stdout
+    assert "1 succeeded" not in shown.stdout, shown.stdout
 
 
 def test_a_partly_withdrawn_day_is_rebuilt_and_a_day_never_built_is_left_alone(
@@ -402,6 +414,88 @@ def test_a_withdrawal_stalled_past_its_lease_leaves_the_day_a_later_holder_rebui
     assert manifest.rows == 7
     assert all(store.exists(key) for key in manifest.files)
     assert not store.exists(withdrawal_key("pos", MISDATED))
+
+
+def test_a_withdrawal_meeting_a_lease_whose_tokens_restarted_says_so_and_how_to_recover(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The day was built twice (its manifest records lease token 2), then the lease's
+    object was lost (its tokens restart at 1): the withdrawal is refused as a publish is,
+    explained the same way, with the recovery that finishes it."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    for _ in range(2):
+        process_partition(store, contract, MISDATED, settings, load=False)
+    built = read_manifest(store, "pos", MISDATED)
+    assert built is not None
+    assert built.lease_token == 2
+    move(store, retail)
+    store.delete(lease_key("pos", MISDATED))  # the lease object is lost
+
+    with pytest.raises(PublishFencedError) as caught:
+        process_partition(store, contract, MISDATED, settings, load=False)
+
+    refused = caught.value
+    said = str(refused)
+    assert isinstance(refused, LeaseLostError)
+    assert (refused.token, refused.newer, refused.generation) == (1, 2, built.generation)
+    assert refused.withdrawal
+    assert pickle.loads(pickle.dumps(refused)).withdrawal
+    assert said.startswith(
+        "dataset 'pos', partition dt=2026-02-11: the curated manifest was published under "
+        f"lease token 2 of {lease_key('pos', MISDATED)}; this withdrawal's token 1 is older, "
+        "yet its lease is still held at token 1: no holder has token 2, the lease's tokens "
+        "restarted"
+    ), said
+    assert "nothing withdrawn" in said
+    assert said.endswith(
+        f"delete {refused.manifest} only if it still names generation {built.generation} "
+        "(lease token 2; one naming another generation was published since: keep it), "
+        "then run `etl-data-pipeline run --dataset pos`"
+    ), said
+    assert read_manifest(store, "pos", MISDATED) == built  # left as it was
+    assert not store.exists(withdrawal_key("pos", MISDATED))
+
+    store.delete(manifest_key("pos", MISDATED))  # the operator's recovery, as the error says
+    ran = run_pending(store, contract, settings)  # builds the day its delivery moved to
+    assert MISDATED not in [outcome.dt for outcome in ran]  # nothing left for readers
+    assert read_manifest(store, "pos", MISDATED) is None
+
+
+def test_a_day_whose_only_delivery_moves_while_it_is_rebuilt_is_withdrawn_by_the_retry(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rebuild lists the day's delivery, the file lane moves it before it is read: the
+    attempt fails retryably naming the key (not the store's ObjectNotFoundError), and the
+    retry lists again, finds the day withdrawn and withdraws it."""
+    from data_pipeline import transform
+
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(local_store, retail, MISDATED)
+    process_partition(local_store, contract, MISDATED, settings, load=False)
+    deliver(local_store, retail, MISDATED)  # delivered again: the day is rebuilt
+    listed = transform.input_objects
+
+    def list_then_moved(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo]:
+        found = listed(store, dataset, dt)
+        move(store, retail)
+        return found
+
+    monkeypatch.setattr(transform, "input_objects", list_then_moved)
+    with pytest.raises(InputGoneError) as caught:
+        process_partition(local_store, contract, MISDATED, settings, load=False)
+    monkeypatch.undo()
+
+    assert caught.value.key == validated_key("pos", MISDATED, NAME)
+    assert RetryPolicy().is_retryable(caught.value)
+    retried = process_partition(local_store, contract, MISDATED, settings, load=False)
+    assert retried.withdrawn
+    assert read_manifest(local_store, "pos", MISDATED) is None
+    assert local_store.exists(withdrawal_key("pos", MISDATED))
 
 
 class _UnlistableStore(LocalObjectStore):

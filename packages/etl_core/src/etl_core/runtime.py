@@ -596,7 +596,12 @@ class Session(Generic[S]):
             StorageConfigError: the store does not exist, or its URL is invalid.
             StorageError: the store cannot be reached.
         """
-        from etl_core.storage import InvalidStoreURLError, open_store, parse_store_url
+        from etl_core.storage import (
+            InvalidStoreURLError,
+            open_store,
+            parse_store_url,
+            shown_location,
+        )
 
         settings = self.settings
         try:
@@ -610,7 +615,8 @@ class Session(Generic[S]):
                 location.path.mkdir(parents=True, exist_ok=True)
             elif not location.path.exists():
                 raise StorageConfigError(
-                    f"the store {location.url} does not exist: create the directory, or let "
+                    f"the store {shown_location(location.url)} does not exist: create the "
+                    "directory, or let "
                     "the runtime create it (--create, ETL_CREATE_STORE=true)",
                     url=location.url,
                 )

@@ -86,6 +86,24 @@ def test_a_held_lease_is_busy_naming_its_holder_and_token(store: ObjectStore) ->
     assert str(restored) == str(error)
 
 
+def test_a_busy_or_lost_lease_is_named_where_an_operator_finds_it(tmp_path: Path) -> None:
+    """A lease of a partition (``dt=`` in its key) in a local store is named by its plain
+    path, which a shell finds, not a file URL percent-encoding ``=`` as ``%3D``."""
+    local = LocalObjectStore(tmp_path / "lake")
+    key = "_state/data_pipeline/leases/pos/dt=2026-01-01.json"
+    with acquire_lease(local, key, ttl=30, purpose="first", heartbeat_every=0) as lease:
+        with pytest.raises(LeaseBusyError) as busy:
+            acquire_lease(local, key, ttl=30, purpose="second")
+        local.delete(key)
+        with pytest.raises(LeaseLostError) as lost:
+            lease.check()
+
+    path = str(tmp_path / "lake" / key)
+    for error in (busy.value, lost.value):
+        assert f"lease {path} " in str(error), str(error)
+        assert "%3D" not in str(error)
+
+
 def test_a_released_lease_is_free_at_once_with_a_larger_token(store: ObjectStore) -> None:
     first = acquire_lease(store, KEY, ttl=600, purpose="first", heartbeat_every=0)
     first.release()

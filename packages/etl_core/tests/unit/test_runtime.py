@@ -14,7 +14,12 @@ import pytest
 
 from etl_core import runtime
 from etl_core.config import redacted_dict
-from etl_core.errors import ConfigError, DatabaseNotReadyError, InvalidSettingError
+from etl_core.errors import (
+    ConfigError,
+    DatabaseNotReadyError,
+    InvalidSettingError,
+    StorageConfigError,
+)
 from etl_core.logging import clear_context, get_context
 from etl_core.runtime import (
     ExitCode,
@@ -559,3 +564,24 @@ def test_a_storage_url_with_a_password_is_refused_and_shown_without_it() -> None
     assert "hunter2secret" not in str(caught.value)
     assert "carries no credentials" in str(caught.value)
     assert redacted_dict(settings)["storage_url"] == "s3://AKIAEXAMPLE:***@bucket/landing"
+
+
+def test_a_missing_local_store_names_the_directory_to_create_as_a_shell_takes_it(
+    tmp_path: Path,
+) -> None:
+    """The refusal says to create the directory: it names it as pasted into ``mkdir -p``,
+    not as a file URL (a space as ``%20``)."""
+    import shlex
+
+    missing = tmp_path / "my lake"
+    settings, sources = load_runtime_settings(
+        LaneSettings, {}, env={"ETL_STORAGE_URL": str(missing), "ETL_CREATE_STORE": "false"}
+    )
+    session = Session("lane", settings, sources, "run-1")
+
+    with pytest.raises(StorageConfigError) as caught:
+        session.open_store()
+
+    said = str(caught.value)
+    assert said.startswith(f"the store {shlex.quote(str(missing))} does not exist"), said
+    assert "%20" not in said

@@ -13,6 +13,7 @@ from etl_core.storage import (
     StoreLocation,
     open_store,
     parse_store_url,
+    shown_location,
 )
 
 
@@ -169,3 +170,39 @@ def test_a_store_url_naming_a_user_is_refused_saying_credentials_never_go_in_it(
         parse_store_url(url)
 
     assert caught.value.url == url
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "file:///data/lake/curated/pos/dt%3D2026-01-01/_manifest.json",
+            "/data/lake/curated/pos/dt=2026-01-01/_manifest.json",
+        ),
+        ("file:///data/my%20lake/a%20b.csv", "'/data/my lake/a b.csv'"),
+        ("file:///data/it%27s/k", "'/data/it'\"'\"'s/k'"),
+        (
+            "s3://bucket/env/curated/pos/dt=2026-01-01/_manifest.json",
+            "s3://bucket/env/curated/pos/dt=2026-01-01/_manifest.json",
+        ),
+    ],
+)
+def test_a_location_is_shown_as_an_operator_pastes_it(url: str, shown: str) -> None:
+    """A local object's file URL percent-encodes ``=`` and spaces (``dt%3D2026-01-01``),
+    which neither a shell nor the CLI takes as that path: shown as the plain path, quoted
+    for a shell only when it needs it; an S3 URL as it is."""
+    assert shown_location(url) == shown
+
+
+def test_a_local_objects_location_is_its_path_as_a_shell_reads_it(tmp_path: Path) -> None:
+    import shlex
+
+    lake = open_store(tmp_path / "my lake")
+    lake.write_bytes("curated/pos/dt=2026-01-01/_manifest.json", b"{}")
+
+    shown = lake.location_for("curated/pos/dt=2026-01-01/_manifest.json")
+
+    assert "%" not in shown
+    (pasted,) = shlex.split(shown)
+    assert Path(pasted).read_bytes() == b"{}"
+    assert open_store(pasted).url == Path(pasted).as_uri()  # the CLI takes it as well

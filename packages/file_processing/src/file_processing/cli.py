@@ -199,7 +199,7 @@ def process(
         try:
             outcome = processor.process(landing_key, force=force)
         except ObjectNotFoundError:
-            cli.notice(f"no such object: {store.url_for(landing_key)}", level=logging.ERROR)
+            cli.notice(f"no such object: {store.location_for(landing_key)}", level=logging.ERROR)
             run.note_error(f"no such object: {landing_key}")
             raise typer.Exit(ExitCode.USAGE) from None
         except QualityEngineError as exc:  # the run failed, not the file: it stays in line

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from etl_core.errors import ObjectNotFoundError, RetryableError, StorageError
 from etl_core.resources import Closeable
+from etl_core.storage.url import shown_location
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -403,6 +404,13 @@ class ObjectStore(Closeable):
     @abc.abstractmethod
     def url_for(self, key: str) -> str:
         """The URL naming ``key`` in this store (usable with :func:`open_store` for a prefix)."""
+
+    def location_for(self, key: str) -> str:
+        """Where ``key`` is, as an operator pastes it into a shell or a command
+        (:func:`~etl_core.storage.url.shown_location` of :meth:`url_for`): a local
+        object's plain path, an S3 object's URL. What a message telling an operator which
+        object to delete or look at names (a file URL percent-encodes ``dt=``)."""
+        return shown_location(self.url_for(key))
 
     # -- conveniences built on the primitives
 

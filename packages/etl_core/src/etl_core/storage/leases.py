@@ -492,8 +492,8 @@ class Lease:
 
     def _lost_error(self, why: str) -> LeaseLostError:
         return LeaseLostError(
-            f"lease {self._records.store.url_for(self._key)} (token {self.token}) is lost: {why}; "
-            "this holder must stop without publishing",
+            f"lease {self._records.store.location_for(self._key)} (token {self.token}) is "
+            f"lost: {why}; this holder must stop without publishing",
             key=self._key,
             holder=self.describe_holder(),
             token=self.token,
@@ -553,7 +553,7 @@ def acquire_lease(
         now = time.time()
         if current is not None and not current.is_free(now) and not _given_up(store, key, current):
             raise LeaseBusyError(
-                f"lease {store.url_for(key)} is held by {current.describe_holder()} "
+                f"lease {store.location_for(key)} is held by {current.describe_holder()} "
                 f"(token {current.token}) for {max(current.expires_at - now, 0):.0f} s more",
                 key=key,
                 holder=current.describe_holder(),
@@ -576,7 +576,7 @@ def acquire_lease(
                 time.sleep(min(poll, remaining))
             elif stop.wait(min(poll, remaining)):
                 raise LeaseWaitStoppedError(
-                    f"stopped waiting for lease {store.url_for(key)} (held by {busy.holder}): "
+                    f"stopped waiting for lease {store.location_for(key)} (held by {busy.holder}): "
                     "the run was interrupted",
                     key=key,
                     holder=busy.holder,

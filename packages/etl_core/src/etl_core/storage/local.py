@@ -244,7 +244,7 @@ class LocalObjectStore(ObjectStore):
                 expected = "no object" if etag is None else f"ETag {etag}"
                 found = "no object" if current is None else f"ETag {current}"
                 raise ObjectConflictError(
-                    f"conditional put of {self.url_for(key)} failed: expected {expected}, "
+                    f"conditional put of {self.location_for(key)} failed: expected {expected}, "
                     f"found {found}",
                     key=key,
                     url=self.url,
@@ -263,7 +263,7 @@ class LocalObjectStore(ObjectStore):
                 return
             if current != etag:
                 raise ObjectConflictError(
-                    f"conditional delete of {self.url_for(key)} failed: expected ETag {etag}, "
+                    f"conditional delete of {self.location_for(key)} failed: expected ETag {etag}, "
                     f"found ETag {current}",
                     key=key,
                     url=self.url,

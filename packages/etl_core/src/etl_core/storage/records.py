@@ -154,7 +154,7 @@ class Records(Generic[T]):
                 continue
             return Update(before, after, changed=True)
         raise RecordConflictError(
-            f"{self.store.url_for(key)} kept changing: {policy.attempts} compare-and-puts "
+            f"{self.store.location_for(key)} kept changing: {policy.attempts} compare-and-puts "
             "in a row lost to other writers; try again",
             key=key,
             url=self.store.url,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,13 @@ from etl_core.errors import InvalidKeyError, StorageConfigError
 
 from .keys import validate_prefix
 
-__all__ = ["SUPPORTED_SCHEMES", "InvalidStoreURLError", "StoreLocation", "parse_store_url"]
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "InvalidStoreURLError",
+    "StoreLocation",
+    "parse_store_url",
+    "shown_location",
+]
 
 SUPPORTED_SCHEMES = ("s3", "file")
 _SUPPORTED_FORMS = "s3://bucket/prefix, file:///absolute/dir, or a plain directory path"
@@ -110,6 +117,20 @@ def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:
         f"{', '.join(SUPPORTED_SCHEMES)} ({_SUPPORTED_FORMS})",
         url=shown,
     )
+
+
+def shown_location(url: str) -> str:
+    """``url`` (an object's or a store's) as an operator pastes it into a shell or a
+    command: a ``file://`` URL as its plain path, quoted for a shell only when it needs it
+    (``/lake/curated/pos/dt=2026-01-01/_manifest.json``, not the URL's
+    ``dt%3D2026-01-01``, which names no such file; ``'/my lake/k'``); any other URL as
+    it is. Every text telling an operator which object to delete or look at names it so
+    (:meth:`~etl_core.storage.ObjectStore.location_for`); the CLI's store setting takes
+    the plain path as well."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file":
+        return url
+    return shlex.quote(unquote(parts.path))
 
 
 def _shown(text: str) -> str:
