@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from etl_core.contracts import Contract
+from etl_core.errors import StorageError
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
 from observability.alerts import (
@@ -280,3 +281,44 @@ def test_volume_alert_resolves_once_every_partition_is_gone(
         "volume of pos is no longer measured: pos has no validated or curated partition "
         "(none came yet, or every one was expired since)"
     )
+
+
+class _BlinkingAlerts(ObjectStoreAlerts):
+    """An alert store whose reads fail while ``down`` (a storage blip), writes still work."""
+
+    down = False
+
+    def alerts(self, *, include_resolved: bool = False) -> list[Any]:
+        if self.down:
+            raise StorageError("alerts.json: connection reset", key="alerts.json")
+        return super().alerts(include_resolved=include_resolved)
+
+
+def test_serve_keeps_a_dead_feeds_alert_open_when_the_alerts_cannot_be_read_for_a_cycle(
+    lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """A read of the alert store failing once (the carry's) must not let the cycle resolve
+    the dead feed's alert as no longer measured: nothing would remember its last object."""
+    contract = weekday_contract(expected=None)
+    alerts = _BlinkingAlerts(lake.store)
+    watch = AlertWatch.from_settings(alerts, clock, ObservabilitySettings())
+    service = StatusService([contract], lake.store, clock, interval=timedelta(hours=1), alerts=watch)
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    service.refresh()
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+    alerts.down = True  # the carry's read fails; the update's own reads would work
+
+    try:
+        with_blip = service.refresh()
+    finally:
+        alerts.down = False
+    clock.advance(timedelta(hours=1))
+    after = service.refresh()
+    service.stop()
+
+    assert "alerts" in with_blip.error  # the cycle says its alerts were not updated
+    assert LANDING in {a.fingerprint for a in alerts.alerts()}
+    (dataset,) = json.loads(after.status)["datasets"]
+    assert dataset["level"] == "warn"
