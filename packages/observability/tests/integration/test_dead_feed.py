@@ -3,6 +3,7 @@ and a volume alert whose partitions are no longer measured resolves saying why."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from observability.alerts import (
     fingerprint,
 )
 from observability.evaluation import Evaluation, evaluate
+from observability.monitors import last_seen
 from observability.service import StatusService
 from observability.settings import ObservabilitySettings
 
@@ -302,7 +304,9 @@ def test_serve_keeps_a_dead_feeds_alert_open_when_the_alerts_cannot_be_read_for_
     contract = weekday_contract(expected=None)
     alerts = _BlinkingAlerts(lake.store)
     watch = AlertWatch.from_settings(alerts, clock, ObservabilitySettings())
-    service = StatusService([contract], lake.store, clock, interval=timedelta(hours=1), alerts=watch)
+    service = StatusService(
+        [contract], lake.store, clock, interval=timedelta(hours=1), alerts=watch
+    )
     dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
     clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
     service.refresh()
@@ -322,3 +326,44 @@ def test_serve_keeps_a_dead_feeds_alert_open_when_the_alerts_cannot_be_read_for_
     assert LANDING in {a.fingerprint for a in alerts.alerts()}
     (dataset,) = json.loads(after.status)["datasets"]
     assert dataset["level"] == "warn"
+
+
+def test_a_file_name_quoting_a_last_seen_time_does_not_keep_an_emptied_zone_late(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """The last-seen moment is read from the age monitor's own sentence only: a vendor's
+    file name that reads like it (named in a future-dated object's warning) is no last-seen
+    object, so the warning resolves once the file is gone, as any future-dated one does."""
+    contract = dataclasses.replace(
+        weekday_contract(expected=None), pattern="pos_{date:%Y%m%d}*.csv"
+    )
+    name = "pos_20261201 nothing newer than 2026-11-01 00:00 UTC.csv"
+    dropped = lake.drop("pos", name, datetime(2027, 6, 1, tzinfo=UTC))  # dated ahead
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    first = judged(book, contract, lake, clock)
+    assert result(first, "age", "landing").state == "future"
+    assert LANDING in {a.fingerprint for a in book.active()}
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+
+    evaluation = judged(book, contract, lake, clock)
+
+    assert result(evaluation, "age", "landing").state == "empty"
+    assert LANDING not in {a.fingerprint for a in book.active()}
+
+
+@pytest.mark.parametrize("expected", [None, "0 6 * * 1-5"], ids=["stale", "overdue"])
+def test_a_late_zones_why_names_its_newest_object_also_beside_a_future_dated_one(
+    lake: Any, clock: Any, weekday_contract: Any, expected: str | None
+) -> None:
+    """What the carry reads back is the monitor's own sentence, whatever follows it."""
+    contract = weekday_contract(expected=expected)
+    lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 5, 30, 42, tzinfo=UTC))
+    lake.drop("pos", "pos_20261202.csv", datetime(2027, 6, 1, tzinfo=UTC))  # dated ahead
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+
+    landing = result(evaluate([contract], lake.store, clock), "age", "landing")
+
+    assert landing.state == ("stale" if expected is None else "overdue")
+    assert "; also 1 landing object dated after listing" in landing.why
+    assert last_seen(landing.why) == datetime(2026, 12, 1, 5, 30, tzinfo=UTC)

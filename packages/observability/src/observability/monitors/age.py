@@ -81,7 +81,12 @@ judged by the age of the newest object it was last seen holding (:meth:`AgeMonit
 
 _NEWER = "nothing newer than {:%Y-%m-%d %H:%M} UTC"
 """How a late age's why names its zone's newest object (what :func:`last_seen` reads)."""
-_LAST_SEEN = re.compile(r"nothing newer than (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC")
+_LAST_SEEN = re.compile(
+    r"(?:the newest \w+ object is [^;:]*: |a delivery was due by [^;]* and \w+ has )"
+    r"nothing newer than (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC(?:;|$)"
+)
+"""A late age's why, from its start (:meth:`AgeMonitor._age_why`, the overdue why): never
+text later in a summary, such as an object's key a future-dated or stuck zone's why names."""
 
 NEVER_REACHED = "never_reached"
 """The state of an empty zone the dataset's data should have reached by now (``warn`` or
@@ -108,8 +113,9 @@ def last_seen(summary: str) -> datetime | None:
     """When the newest object of a zone judged late was stored, as its age alert's
     ``summary`` says it (the why of a ``stale``, ``overdue`` or ``emptied`` age: "nothing
     newer than 2026-12-01 06:00 UTC"); ``None`` for any other summary (a stuck zone's, a
-    future-dated object's, an age within its thresholds)."""
-    found = _LAST_SEEN.search(summary)
+    future-dated object's, an age within its thresholds; a key in it that quotes those
+    words: only the monitor's own sentence, from the summary's start, is read)."""
+    found = _LAST_SEEN.match(summary)
     if found is None:
         return None
     return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
