@@ -367,3 +367,38 @@ def test_a_late_zones_why_names_its_newest_object_also_beside_a_future_dated_one
     assert landing.state == ("stale" if expected is None else "overdue")
     assert "; also 1 landing object dated after listing" in landing.why
     assert last_seen(landing.why) == datetime(2026, 12, 1, 5, 30, tzinfo=UTC)
+
+
+def test_a_backfilled_old_file_does_not_make_a_dead_feed_older_than_its_alert_last_saw(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """An emptied dead feed's zone then given one old file (a backfill keeping its old
+    modification time) holds nothing newer than what its alert last saw: it stays judged by
+    that, neither escalated by the backfill's age nor remembering it once expired again."""
+    contract = weekday_contract(expected=None)  # 26h warn, 50h critical
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    judged(book, contract, lake, clock)
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=2))
+    judged(book, contract, lake, clock)
+    backfill = lake.drop("pos", "pos_20261120.csv", datetime(2026, 11, 20, 6, 0, tzinfo=UTC))
+    clock.advance(timedelta(minutes=5))
+
+    evaluation = judged(book, contract, lake, clock)
+
+    landing = result(evaluation, "age", "landing")
+    assert (landing.level, landing.state) == ("warn", "stale")  # 1d 8h: not 12d, critical
+    assert landing.value == timedelta(hours=32, minutes=5).total_seconds()
+    assert landing.why.startswith(
+        "the newest landing object is 1d 8h old, past warn after 1d 2h: nothing newer than "
+        "2026-12-01 06:00 UTC; landing's newer objects were removed since: the newest it "
+        "holds (landing/pos/pos_20261120.csv) is from 2026-11-20 06:00 UTC"
+    )
+    (alert,) = [a for a in book.active() if a.fingerprint == LANDING]
+    assert (alert.level, alert.summary) == ("warn", landing.why)
+    lake.store.delete(backfill)  # expired again
+    clock.advance(timedelta(minutes=5))
+    again = result(judged(book, contract, lake, clock), "age", "landing")
+    assert (again.level, again.state) == ("warn", "emptied")
+    assert "nothing newer than 2026-12-01 06:00 UTC" in again.why

@@ -75,6 +75,11 @@ UNMEASURED = frozenset({UNJUDGED, EMPTY})
 resolves (:mod:`observability.alerts.lifecycle`), where another ``unknown`` (nothing learnt)
 leaves it as it is."""
 
+STALE = "stale"
+"""The state of a zone whose newest object is past ``warn_after`` (no schedule)."""
+OVERDUE = "overdue"
+"""The state of a zone with nothing newer than a due time's deadline (a schedule)."""
+
 EMPTIED = "emptied"
 """The state of a zone emptied while its age was judged late (``warn`` or ``critical``):
 judged by the age of the newest object it was last seen holding (:meth:`AgeMonitor.emptied`)."""
@@ -186,7 +191,7 @@ class AgeMonitor(Monitor):
         newer = _NEWER.format(newest.astimezone(UTC))
         why = f"a delivery was due by {overdue_since:%Y-%m-%d %H:%M %Z} and {zone} has {newer}"
         detail["overdue_since"] = overdue_since.isoformat()
-        return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+        return self.result(zone, level, OVERDUE, why=why, detail=detail, **fields)
 
     def emptied(self, zone: str, seen: datetime, now: datetime) -> Result | None:
         """The verdict on ``zone``, found empty, whose newest object was last seen stored at
@@ -211,6 +216,41 @@ class AgeMonitor(Monitor):
             "and nothing arrived"
         )
         return dataclasses.replace(aged, state=EMPTIED, why=why)
+
+    def thinned(self, held: Result, seen: datetime, now: datetime) -> Result | None:
+        """The verdict on a late zone (``held``: ``stale`` or ``overdue`` by the newest
+        object it holds) whose newest object was last seen stored at ``seen``, later than
+        any it holds now: its newer objects were removed since (expired, then an old file
+        backfilled with its modification time kept). It is judged by ``seen``, as an
+        emptied zone is (:meth:`emptied`): the feed is no staler than its alert last saw.
+
+        ``None`` when ``held`` is no such result, or ``seen`` is not late (the thresholds
+        were raised since): ``held`` stands.
+        """
+        if held.state not in (STALE, OVERDUE) or "future" in held.detail:
+            return None
+        try:
+            newest = datetime.fromisoformat(held.detail["newest"])
+        except (KeyError, ValueError):
+            return None
+        if newest >= seen:
+            return None
+        found = ZoneFacts()
+        found.newest = seen
+        aged = self._aged(held.subject, found, now)
+        if aged.level not in ("warn", "critical"):
+            return None
+        key = held.detail.get("key", "")
+        why = (
+            f"{aged.why}; {held.subject}'s newer objects were removed since: the newest it "
+            f"holds ({key}) is from {newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        detail = {
+            **aged.detail,
+            "held_newest": newest.isoformat(),
+            "held_key": key,
+        }
+        return dataclasses.replace(aged, why=why, detail=detail)
 
     @staticmethod
     def _passed_through(zone: str, facts: DatasetFacts) -> bool:
@@ -359,7 +399,7 @@ class AgeMonitor(Monitor):
 
 
 def _state(level: Level) -> str:
-    return "fresh" if level == "ok" else "stale"
+    return "fresh" if level == "ok" else STALE
 
 
 def _empty(found: ZoneFacts) -> bool:
