@@ -402,3 +402,31 @@ def test_a_backfilled_old_file_does_not_make_a_dead_feed_older_than_its_alert_la
     again = result(judged(book, contract, lake, clock), "age", "landing")
     assert (again.level, again.state) == ("warn", "emptied")
     assert "nothing newer than 2026-12-01 06:00 UTC" in again.why
+
+
+def test_a_dead_feeds_zone_holding_only_a_future_dated_object_stays_late_by_its_last_seen(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """Emptied of its dated objects but for one dated ahead (a clock problem), the zone is
+    as dead as an empty one: judged by the object last seen, the future-dated one told too,
+    not de-escalated to the future warning (whose summary would forget the last-seen time)."""
+    contract = weekday_contract(expected=None)  # 26h warn, 50h critical
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    lake.drop("pos", "pos_20261202.csv", datetime(2027, 6, 1, tzinfo=UTC))  # dated ahead
+    clock.set(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))  # 54h: critical
+    judged(book, contract, lake, clock)
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+
+    evaluation = judged(book, contract, lake, clock)
+
+    landing = result(evaluation, "age", "landing")
+    assert (landing.level, landing.state) == ("critical", "emptied")
+    assert landing.why.startswith(
+        "the newest landing object is 2d 7h old, past critical after 2d 2h: nothing newer "
+        "than 2026-12-01 06:00 UTC; landing was emptied since"
+    )
+    assert "; also 1 landing object dated after listing" in landing.why
+    assert landing.detail["future_key"] == "landing/pos/pos_20261202.csv"
+    (alert,) = [a for a in book.active() if a.fingerprint == LANDING]
+    assert (alert.level, alert.summary) == ("critical", landing.why)

@@ -13,7 +13,8 @@ until an object arrives again. The alert store is what remembers it, so a restar
 ``serve`` or a new ``check`` process judges it the same. A late zone holding only objects
 older than that (its newer ones removed, then an old file backfilled with its modification
 time kept) is judged by it too (:meth:`~observability.monitors.AgeMonitor.thinned`): the
-backfill makes the feed no staler, nor is its time what the alert remembers.
+backfill makes the feed no staler, nor is its time what the alert remembers. So is an
+emptied zone holding only future-dated objects (their warning told beside its age).
 
 Left as the monitor said (``empty``: the alert resolves as no longer measured): a zone the
 contract no longer judges (no thresholds nor schedule), no longer expects data in (a
@@ -32,7 +33,7 @@ from datetime import datetime
 from etl_core.contracts import Contract
 from observability.alerts.model import Alert
 from observability.evaluation import DatasetStatus, Evaluation
-from observability.monitors import EMPTY, AgeMonitor, Result, last_seen
+from observability.monitors import AgeMonitor, Result, last_seen
 
 __all__ = ["carry_emptied"]
 
@@ -74,6 +75,4 @@ def _carried(
     moment = seen.get((result.dataset, result.subject))
     if result.monitor != "age" or moment is None:
         return result
-    if result.state == EMPTY:
-        return monitor.emptied(result.subject, moment, now) or result
-    return monitor.thinned(result, moment, now) or result
+    return monitor.carried(result, moment, now) or result

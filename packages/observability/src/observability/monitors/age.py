@@ -217,6 +217,27 @@ class AgeMonitor(Monitor):
         )
         return dataclasses.replace(aged, state=EMPTIED, why=why)
 
+    def carried(self, held: Result, seen: datetime, now: datetime) -> Result | None:
+        """The verdict on a zone whose monitor said ``held`` and whose newest object was
+        last seen stored at ``seen`` while it was judged late (its open age alert says so,
+        :func:`last_seen`), when that object judges it (:meth:`emptied`, :meth:`thinned`,
+        an emptied zone holding only future-dated objects); ``None``: ``held`` stands."""
+        if held.state == EMPTY:
+            return self.emptied(held.subject, seen, now)
+        if held.state == FUTURE and "newest" not in held.detail:  # nothing dated held
+            emptied = self.emptied(held.subject, seen, now)
+            try:
+                found = ZoneFacts()
+                found.future = datetime.fromisoformat(held.detail["future"])
+                found.future_key = held.detail.get("future_key", "")
+                found.future_count = int(held.detail.get("future_objects", "1"))
+            except (KeyError, ValueError):
+                return None
+            if emptied is None:
+                return None
+            return self._with_future(held.subject, emptied, found, now)
+        return self.thinned(held, seen, now)
+
     def thinned(self, held: Result, seen: datetime, now: datetime) -> Result | None:
         """The verdict on a late zone (``held``: ``stale`` or ``overdue`` by the newest
         object it holds) whose newest object was last seen stored at ``seen``, later than
