@@ -227,9 +227,12 @@ class StatusService:
                 ended, seconds, error, previous.failures + 1, self.interval
             )
             return self._snapshot
-        evaluation = self._carried(evaluation)
+        evaluation, carry_error = self._carried(evaluation)
         error = self._recorded(evaluation)
-        active, alert_error = self._alerted(evaluation, previous.alerts)
+        if carry_error:  # judged without what the alerts remember: no alert may follow it
+            active, alert_error = previous.alerts, carry_error
+        else:
+            active, alert_error = self._alerted(evaluation, previous.alerts)
         registry = Registry()
         database, database_error = self._database(evaluation.evaluated_at, registry)
         error = "; ".join(why for why in (error, database_error, alert_error) if why)
@@ -260,17 +263,19 @@ class StatusService:
         self._snapshot = _with_page(_with_status(done), self.interval)
         return self._snapshot
 
-    def _carried(self, evaluation: Evaluation) -> Evaluation:
+    def _carried(self, evaluation: Evaluation) -> tuple[Evaluation, str]:
         """``evaluation`` with its zones emptied while late judged by their open alerts
-        (:func:`carry_emptied`: as ``check`` judges them, after a restart too); as it is
-        without alerts, or when they cannot be read (their update fails the cycle then)."""
+        (:func:`carry_emptied`: as ``check`` judges them, after a restart too), and ``""``;
+        as it is without alerts. When the alerts cannot be read, ``evaluation`` as it is and
+        why: the cycle then leaves the alerts as they are, as an alert updated from it would
+        resolve a dead feed's (its zone read ``empty``) if the store answered again."""
         if self.alerts is None:
-            return evaluation
+            return evaluation, ""
         try:
-            return carry_emptied(evaluation, self.contracts, self.alerts.book.active())
+            return carry_emptied(evaluation, self.contracts, self.alerts.book.active()), ""
         except EtlError as exc:
-            logger.error("emptied zones not judged by their alerts: %s", exc)
-            return evaluation
+            logger.error("alerts not updated: they could not be read: %s", exc)
+            return evaluation, f"alerts not updated: they could not be read: {exc}"
 
     def _recorded(self, evaluation: Evaluation) -> str:
         """Record ``evaluation`` in the freshness history; why it could not be, or ``""``."""

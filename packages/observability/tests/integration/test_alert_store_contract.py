@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,10 @@ from observability.alerts import (
     AlertStore,
     DatabaseAlerts,
     ObjectStoreAlerts,
+    carry_emptied,
     fingerprint,
 )
-from observability.evaluation import DatasetStatus, Evaluation
+from observability.evaluation import DatasetStatus, Evaluation, evaluate
 from observability.monitors import Level, Result
 
 DATABASE_URL_VARIABLE = "ALERT_STORE_DATABASE_URL"
@@ -279,6 +281,30 @@ def test_an_alert_on_a_zone_no_longer_measured_is_resolved_once_in_the_store(
     assert [a.owed_event for a in alert_store.owed()] == ["resolved"]  # not owed twice
 
 
+def test_a_dead_feeds_emptied_zone_stays_late_by_what_the_store_remembers(
+    alert_store: AlertStore, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """The last-seen moment the carry reads back is kept by every store (its summary)."""
+    contract = weekday_contract(expected=None)  # 26h warn, 50h critical
+    book = AlertBook(alert_store, clock, reminder_interval=timedelta(hours=1))
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, 42, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    book.observe(evaluate([contract], lake.store, clock))
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=2))
+
+    carried = carry_emptied(
+        evaluate([contract], lake.store, clock), [contract], alert_store.alerts()
+    )
+    book.observe(carried)
+
+    (landing,) = [r for r in carried.results if (r.monitor, r.subject) == ("age", "landing")]
+    assert (landing.level, landing.state) == ("warn", "emptied")
+    (alert,) = [a for a in alert_store.alerts() if a.subject == "landing"]
+    assert (alert.state, alert.summary) == ("open", landing.why)
+    assert "nothing newer than 2026-12-01 06:00 UTC" in alert.summary
+
+
 class _Clock:
     def now(self) -> datetime:
         return T0
@@ -313,7 +339,7 @@ def _run_contract_on(url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "11 passed" in result.stdout, result.stdout
+    assert "12 passed" in result.stdout, result.stdout
 
 
 @pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")

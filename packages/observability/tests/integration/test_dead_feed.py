@@ -3,6 +3,7 @@ and a volume alert whose partitions are no longer measured resolves saying why."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from etl_core.contracts import Contract
+from etl_core.errors import StorageError
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
 from observability.alerts import (
@@ -23,6 +25,7 @@ from observability.alerts import (
     fingerprint,
 )
 from observability.evaluation import Evaluation, evaluate
+from observability.monitors import last_seen
 from observability.service import StatusService
 from observability.settings import ObservabilitySettings
 
@@ -280,3 +283,150 @@ def test_volume_alert_resolves_once_every_partition_is_gone(
         "volume of pos is no longer measured: pos has no validated or curated partition "
         "(none came yet, or every one was expired since)"
     )
+
+
+class _BlinkingAlerts(ObjectStoreAlerts):
+    """An alert store whose reads fail while ``down`` (a storage blip), writes still work."""
+
+    down = False
+
+    def alerts(self, *, include_resolved: bool = False) -> list[Any]:
+        if self.down:
+            raise StorageError("alerts.json: connection reset", key="alerts.json")
+        return super().alerts(include_resolved=include_resolved)
+
+
+def test_serve_keeps_a_dead_feeds_alert_open_when_the_alerts_cannot_be_read_for_a_cycle(
+    lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """A read of the alert store failing once (the carry's) must not let the cycle resolve
+    the dead feed's alert as no longer measured: nothing would remember its last object."""
+    contract = weekday_contract(expected=None)
+    alerts = _BlinkingAlerts(lake.store)
+    watch = AlertWatch.from_settings(alerts, clock, ObservabilitySettings())
+    service = StatusService(
+        [contract], lake.store, clock, interval=timedelta(hours=1), alerts=watch
+    )
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    service.refresh()
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+    alerts.down = True  # the carry's read fails; the update's own reads would work
+
+    try:
+        with_blip = service.refresh()
+    finally:
+        alerts.down = False
+    clock.advance(timedelta(hours=1))
+    after = service.refresh()
+    service.stop()
+
+    assert "alerts" in with_blip.error  # the cycle says its alerts were not updated
+    assert LANDING in {a.fingerprint for a in alerts.alerts()}
+    (dataset,) = json.loads(after.status)["datasets"]
+    assert dataset["level"] == "warn"
+
+
+def test_a_file_name_quoting_a_last_seen_time_does_not_keep_an_emptied_zone_late(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """The last-seen moment is read from the age monitor's own sentence only: a vendor's
+    file name that reads like it (named in a future-dated object's warning) is no last-seen
+    object, so the warning resolves once the file is gone, as any future-dated one does."""
+    contract = dataclasses.replace(
+        weekday_contract(expected=None), pattern="pos_{date:%Y%m%d}*.csv"
+    )
+    name = "pos_20261201 nothing newer than 2026-11-01 00:00 UTC.csv"
+    dropped = lake.drop("pos", name, datetime(2027, 6, 1, tzinfo=UTC))  # dated ahead
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    first = judged(book, contract, lake, clock)
+    assert result(first, "age", "landing").state == "future"
+    assert LANDING in {a.fingerprint for a in book.active()}
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+
+    evaluation = judged(book, contract, lake, clock)
+
+    assert result(evaluation, "age", "landing").state == "empty"
+    assert LANDING not in {a.fingerprint for a in book.active()}
+
+
+@pytest.mark.parametrize("expected", [None, "0 6 * * 1-5"], ids=["stale", "overdue"])
+def test_a_late_zones_why_names_its_newest_object_also_beside_a_future_dated_one(
+    lake: Any, clock: Any, weekday_contract: Any, expected: str | None
+) -> None:
+    """What the carry reads back is the monitor's own sentence, whatever follows it."""
+    contract = weekday_contract(expected=expected)
+    lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 5, 30, 42, tzinfo=UTC))
+    lake.drop("pos", "pos_20261202.csv", datetime(2027, 6, 1, tzinfo=UTC))  # dated ahead
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+
+    landing = result(evaluate([contract], lake.store, clock), "age", "landing")
+
+    assert landing.state == ("stale" if expected is None else "overdue")
+    assert "; also 1 landing object dated after listing" in landing.why
+    assert last_seen(landing.why) == datetime(2026, 12, 1, 5, 30, tzinfo=UTC)
+
+
+def test_a_backfilled_old_file_does_not_make_a_dead_feed_older_than_its_alert_last_saw(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """An emptied dead feed's zone then given one old file (a backfill keeping its old
+    modification time) holds nothing newer than what its alert last saw: it stays judged by
+    that, neither escalated by the backfill's age nor remembering it once expired again."""
+    contract = weekday_contract(expected=None)  # 26h warn, 50h critical
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    judged(book, contract, lake, clock)
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=2))
+    judged(book, contract, lake, clock)
+    backfill = lake.drop("pos", "pos_20261120.csv", datetime(2026, 11, 20, 6, 0, tzinfo=UTC))
+    clock.advance(timedelta(minutes=5))
+
+    evaluation = judged(book, contract, lake, clock)
+
+    landing = result(evaluation, "age", "landing")
+    assert (landing.level, landing.state) == ("warn", "stale")  # 1d 8h: not 12d, critical
+    assert landing.value == timedelta(hours=32, minutes=5).total_seconds()
+    assert landing.why.startswith(
+        "the newest landing object is 1d 8h old, past warn after 1d 2h: nothing newer than "
+        "2026-12-01 06:00 UTC; landing's newer objects were removed since: the newest it "
+        "holds (landing/pos/pos_20261120.csv) is from 2026-11-20 06:00 UTC"
+    )
+    (alert,) = [a for a in book.active() if a.fingerprint == LANDING]
+    assert (alert.level, alert.summary) == ("warn", landing.why)
+    lake.store.delete(backfill)  # expired again
+    clock.advance(timedelta(minutes=5))
+    again = result(judged(book, contract, lake, clock), "age", "landing")
+    assert (again.level, again.state) == ("warn", "emptied")
+    assert "nothing newer than 2026-12-01 06:00 UTC" in again.why
+
+
+def test_a_dead_feeds_zone_holding_only_a_future_dated_object_stays_late_by_its_last_seen(
+    book: AlertBook, lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    """Emptied of its dated objects but for one dated ahead (a clock problem), the zone is
+    as dead as an empty one: judged by the object last seen, the future-dated one told too,
+    not de-escalated to the future warning (whose summary would forget the last-seen time)."""
+    contract = weekday_contract(expected=None)  # 26h warn, 50h critical
+    dropped = lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    lake.drop("pos", "pos_20261202.csv", datetime(2027, 6, 1, tzinfo=UTC))  # dated ahead
+    clock.set(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))  # 54h: critical
+    judged(book, contract, lake, clock)
+    lake.store.delete(dropped)
+    clock.advance(timedelta(hours=1))
+
+    evaluation = judged(book, contract, lake, clock)
+
+    landing = result(evaluation, "age", "landing")
+    assert (landing.level, landing.state) == ("critical", "emptied")
+    assert landing.why.startswith(
+        "the newest landing object is 2d 7h old, past critical after 2d 2h: nothing newer "
+        "than 2026-12-01 06:00 UTC; landing was emptied since"
+    )
+    assert "; also 1 landing object dated after listing" in landing.why
+    assert landing.detail["future_key"] == "landing/pos/pos_20261202.csv"
+    (alert,) = [a for a in book.active() if a.fingerprint == LANDING]
+    assert (alert.level, alert.summary) == ("critical", landing.why)

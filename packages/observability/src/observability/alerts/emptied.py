@@ -10,7 +10,11 @@ age: "nothing newer than 2026-12-01 06:00 UTC") is judged by that object's age, 
 with the clock (:meth:`~observability.monitors.AgeMonitor.emptied`, state ``emptied``), so
 its alert stays open (escalates, reminds) and the dataset reads late (``check`` exits 1),
 until an object arrives again. The alert store is what remembers it, so a restart of
-``serve`` or a new ``check`` process judges it the same.
+``serve`` or a new ``check`` process judges it the same. A late zone holding only objects
+older than that (its newer ones removed, then an old file backfilled with its modification
+time kept) is judged by it too (:meth:`~observability.monitors.AgeMonitor.thinned`): the
+backfill makes the feed no staler, nor is its time what the alert remembers. So is an
+emptied zone holding only future-dated objects (their warning told beside its age).
 
 Left as the monitor said (``empty``: the alert resolves as no longer measured): a zone the
 contract no longer judges (no thresholds nor schedule), no longer expects data in (a
@@ -29,7 +33,7 @@ from datetime import datetime
 from etl_core.contracts import Contract
 from observability.alerts.model import Alert
 from observability.evaluation import DatasetStatus, Evaluation
-from observability.monitors import EMPTY, AgeMonitor, Result, last_seen
+from observability.monitors import AgeMonitor, Result, last_seen
 
 __all__ = ["carry_emptied"]
 
@@ -66,8 +70,9 @@ def carry_emptied(
 def _carried(
     monitor: AgeMonitor, result: Result, seen: dict[tuple[str, str], datetime], now: datetime
 ) -> Result:
-    """``result``, or the verdict on its emptied zone by the object last seen in it."""
+    """``result``, or the verdict on its emptied zone (or one that lost its newer objects)
+    by the object last seen in it."""
     moment = seen.get((result.dataset, result.subject))
-    if result.monitor != "age" or result.state != EMPTY or moment is None:
+    if result.monitor != "age" or moment is None:
         return result
-    return monitor.emptied(result.subject, moment, now) or result
+    return monitor.carried(result, moment, now) or result

@@ -75,13 +75,23 @@ UNMEASURED = frozenset({UNJUDGED, EMPTY})
 resolves (:mod:`observability.alerts.lifecycle`), where another ``unknown`` (nothing learnt)
 leaves it as it is."""
 
+STALE = "stale"
+"""The state of a zone whose newest object is past ``warn_after`` (no schedule)."""
+OVERDUE = "overdue"
+"""The state of a zone with nothing newer than a due time's deadline (a schedule)."""
+
 EMPTIED = "emptied"
 """The state of a zone emptied while its age was judged late (``warn`` or ``critical``):
 judged by the age of the newest object it was last seen holding (:meth:`AgeMonitor.emptied`)."""
 
 _NEWER = "nothing newer than {:%Y-%m-%d %H:%M} UTC"
 """How a late age's why names its zone's newest object (what :func:`last_seen` reads)."""
-_LAST_SEEN = re.compile(r"nothing newer than (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC")
+_LAST_SEEN = re.compile(
+    r"(?:the newest \w+ object is [^;:]*: |a delivery was due by [^;]* and \w+ has )"
+    r"nothing newer than (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC(?:;|$)"
+)
+"""A late age's why, from its start (:meth:`AgeMonitor._age_why`, the overdue why): never
+text later in a summary, such as an object's key a future-dated or stuck zone's why names."""
 
 NEVER_REACHED = "never_reached"
 """The state of an empty zone the dataset's data should have reached by now (``warn`` or
@@ -108,8 +118,9 @@ def last_seen(summary: str) -> datetime | None:
     """When the newest object of a zone judged late was stored, as its age alert's
     ``summary`` says it (the why of a ``stale``, ``overdue`` or ``emptied`` age: "nothing
     newer than 2026-12-01 06:00 UTC"); ``None`` for any other summary (a stuck zone's, a
-    future-dated object's, an age within its thresholds)."""
-    found = _LAST_SEEN.search(summary)
+    future-dated object's, an age within its thresholds; a key in it that quotes those
+    words: only the monitor's own sentence, from the summary's start, is read)."""
+    found = _LAST_SEEN.match(summary)
     if found is None:
         return None
     return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
@@ -180,7 +191,7 @@ class AgeMonitor(Monitor):
         newer = _NEWER.format(newest.astimezone(UTC))
         why = f"a delivery was due by {overdue_since:%Y-%m-%d %H:%M %Z} and {zone} has {newer}"
         detail["overdue_since"] = overdue_since.isoformat()
-        return self.result(zone, level, "overdue", why=why, detail=detail, **fields)
+        return self.result(zone, level, OVERDUE, why=why, detail=detail, **fields)
 
     def emptied(self, zone: str, seen: datetime, now: datetime) -> Result | None:
         """The verdict on ``zone``, found empty, whose newest object was last seen stored at
@@ -205,6 +216,62 @@ class AgeMonitor(Monitor):
             "and nothing arrived"
         )
         return dataclasses.replace(aged, state=EMPTIED, why=why)
+
+    def carried(self, held: Result, seen: datetime, now: datetime) -> Result | None:
+        """The verdict on a zone whose monitor said ``held`` and whose newest object was
+        last seen stored at ``seen`` while it was judged late (its open age alert says so,
+        :func:`last_seen`), when that object judges it (:meth:`emptied`, :meth:`thinned`,
+        an emptied zone holding only future-dated objects); ``None``: ``held`` stands."""
+        if held.state == EMPTY:
+            return self.emptied(held.subject, seen, now)
+        if held.state == FUTURE and "newest" not in held.detail:  # nothing dated held
+            emptied = self.emptied(held.subject, seen, now)
+            try:
+                found = ZoneFacts()
+                found.future = datetime.fromisoformat(held.detail["future"])
+                found.future_key = held.detail.get("future_key", "")
+                found.future_count = int(held.detail.get("future_objects", "1"))
+            except (KeyError, ValueError):
+                return None
+            if emptied is None:
+                return None
+            return self._with_future(held.subject, emptied, found, now)
+        return self.thinned(held, seen, now)
+
+    def thinned(self, held: Result, seen: datetime, now: datetime) -> Result | None:
+        """The verdict on a late zone (``held``: ``stale`` or ``overdue`` by the newest
+        object it holds) whose newest object was last seen stored at ``seen``, later than
+        any it holds now: its newer objects were removed since (expired, then an old file
+        backfilled with its modification time kept). It is judged by ``seen``, as an
+        emptied zone is (:meth:`emptied`): the feed is no staler than its alert last saw.
+
+        ``None`` when ``held`` is no such result, or ``seen`` is not late (the thresholds
+        were raised since): ``held`` stands.
+        """
+        if held.state not in (STALE, OVERDUE) or "future" in held.detail:
+            return None
+        try:
+            newest = datetime.fromisoformat(held.detail["newest"])
+        except (KeyError, ValueError):
+            return None
+        if newest >= seen:
+            return None
+        found = ZoneFacts()
+        found.newest = seen
+        aged = self._aged(held.subject, found, now)
+        if aged.level not in ("warn", "critical"):
+            return None
+        key = held.detail.get("key", "")
+        why = (
+            f"{aged.why}; {held.subject}'s newer objects were removed since: the newest it "
+            f"holds ({key}) is from {newest.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        detail = {
+            **aged.detail,
+            "held_newest": newest.isoformat(),
+            "held_key": key,
+        }
+        return dataclasses.replace(aged, why=why, detail=detail)
 
     @staticmethod
     def _passed_through(zone: str, facts: DatasetFacts) -> bool:
@@ -353,7 +420,7 @@ class AgeMonitor(Monitor):
 
 
 def _state(level: Level) -> str:
-    return "fresh" if level == "ok" else "stale"
+    return "fresh" if level == "ok" else STALE
 
 
 def _empty(found: ZoneFacts) -> bool:
