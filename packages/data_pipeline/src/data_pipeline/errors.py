@@ -221,34 +221,49 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
     check) and the new holder loaded the day first: the load's transaction is rolled back
     and the newer rows stay. ``restarted`` when the lease was still this load's at its
     older token: no holder has the newer one, the lease's tokens restarted (its object in
-    the store was deleted, or the store replaced, while the database kept the fence), and
+    the store was deleted, or the store re-created at its URL, while the database kept the
+    fence; a store at another URL has fences of its own), and
     the message ends with the statement that removes the day's fence so it loads again
     (:data:`FENCE_RECOVERY`). A :class:`~etl_core.errors.LeaseLostError` (never retried),
-    with the lease's ``key``, this load's ``token``, and ``table``, ``dt`` and ``newer``,
+    with the lease's ``key``, this load's ``token``, and ``table``, ``dt``, ``store`` (the
+    canonical root URL of the lease's store: tokens are compared per store) and ``newer``,
     the token recorded (:mod:`data_pipeline.db.loads`).
     """
 
     def __init__(
-        self, table: str, dt: date, token: int, newer: int, *, key: str, restarted: bool = False
+        self,
+        table: str,
+        dt: date,
+        token: int,
+        newer: int,
+        *,
+        key: str,
+        store: str,
+        restarted: bool = False,
     ) -> None:
         self.table = table
         self.dt = dt
+        self.store = store
         self.newer = newer
         self.restarted = restarted
         loaded = (
             f"table {table!r}, partition dt={dt.isoformat()} was loaded under lease token "
-            f"{newer} of {key} already; this load's token {token} is older"
+            f"{newer} of {key} in store {store} already; this load's token {token} is older"
         )
         if restarted:
             statement = FENCE_RECOVERY.format(
-                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key), newer=newer
+                table=_sql_text(table),
+                dt=dt.isoformat(),
+                store=_sql_text(store),
+                key=_sql_text(key),
+                newer=newer,
             )
             why = (
                 f", yet its lease is still held at token {token}: no holder has token "
                 f"{newer}, the lease's tokens restarted (its object in the store was deleted, "
-                "or the store replaced, while the database kept the day's fence): rolled "
-                "back; once no loader of an older store uses this database, remove the "
-                f"day's fence and run again: {statement}"
+                "or the store re-created at its URL, while the database kept the day's "
+                "fence): rolled back; once no loader of the store before it was re-created "
+                f"uses this database, remove the day's fence and run again: {statement}"
             )
         else:
             why = " (its lease was taken over while it loaded): rolled back, the newer rows stay"
@@ -319,10 +334,11 @@ reads this (its token past the old one), and deleting that one would withdraw go
 
 
 FENCE_RECOVERY = (
-    "DELETE FROM etl_load_fence WHERE table_name = '{table}' AND dt = '{dt}' AND lease = '{key}'"
-    " AND token = {newer}"
+    "DELETE FROM etl_load_fence WHERE store = '{store}' AND table_name = '{table}' "
+    "AND dt = '{dt}' AND lease = '{key}' AND token = {newer}"
 )
-"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`):
+"""The statement that removes a day's load fence of one lease of one store
+(:class:`LoadFencedError`):
 only the one recorded with the token that refused the load, since it is run later, when a
 loader whose token climbed past may have loaded the day (its fence must stay, or a stale
 loader could replace its rows)."""

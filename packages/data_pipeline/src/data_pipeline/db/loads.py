@@ -30,8 +30,10 @@ check (a pause, the swap's lock waits) while its lease was taken over and the ne
 loaded never replaces the newer rows, and a re-run under the same token replaces its own
 load. Every load of the pipeline (``run``, ``transform``/``load``, backfills, their
 Celery tasks, withdrawals) holds the partition lease of its dataset and day
-(:func:`data_pipeline.lease.lease_key`), so tokens are compared per lease: two datasets
-loading one table have a row each and do not fence each other. A load without a fence
+(:func:`data_pipeline.lease.lease_key`), so tokens are compared per lease of one store
+(its key and the store's canonical root URL): two datasets loading one table, or two
+stores sharing the database (staging and production, whose tokens are unrelated), have a
+row each and do not fence each other. A load without a fence
 (a direct call of :func:`load_partition` or :func:`load_batches`) neither reads nor
 writes the token.
 """
@@ -108,12 +110,19 @@ CURATED_TABLES: Mapping[str, tuple[str, str]] = _CuratedTables()
 
 
 class Fence(Protocol):
-    """The lease a load holds (:class:`etl_core.storage.Lease`): its ``key``, and
-    ``check()``, which raises once the lease is lost and returns its fencing token."""
+    """The lease a load holds (:class:`etl_core.storage.Lease`): its ``key``, its store's
+    ``store_url``, and ``check()``, which raises once the lease is lost and returns its
+    fencing token."""
 
     @property
     def key(self) -> str:
         """The lease's key: tokens are compared per lease."""
+        ...
+
+    @property
+    def store_url(self) -> str:
+        """The canonical root URL of the store holding the lease: tokens are compared per
+        lease of one store (two stores sharing a database have unrelated tokens)."""
         ...
 
     def check(self) -> int:
@@ -509,15 +518,16 @@ def _lease_shaped(fence: Fence | None) -> None:
     """Refuse, before any work, a ``fence`` that is not a lease.
 
     Raises:
-        TypeError: ``fence`` lacks a ``key`` or ``check()`` (a bare check callable, as an
-            earlier release took).
+        TypeError: ``fence`` lacks a ``key``, a ``store_url`` or ``check()`` (a bare check
+            callable, as an earlier release took).
     """
     if fence is not None and (
         not isinstance(getattr(fence, "key", None), str)
+        or not isinstance(getattr(fence, "store_url", None), str)
         or not callable(getattr(fence, "check", None))
     ):
         raise TypeError(
-            f"fence must be the partition's lease (its key and check(), an "
+            f"fence must be the partition's lease (its key, store_url and check(), an "
             f"etl_core.storage.Lease), got {fence!r}"
         )
 
@@ -539,10 +549,19 @@ def _record_token(
     """
     if fence is None or token is None:
         return
-    newer = schema.load_fences.record_load_token(cursor, table, dt, lease=fence.key, token=token)
+    store = fence.store_url
+    newer = schema.load_fences.record_load_token(
+        cursor, table, dt, store=store, lease=fence.key, token=token
+    )
     if newer is not None:
         raise LoadFencedError(
-            table, dt, token, newer, key=fence.key, restarted=tokens_restarted(fence, token)
+            table,
+            dt,
+            token,
+            newer,
+            key=fence.key,
+            store=store,
+            restarted=tokens_restarted(fence, token),
         )
 
 

@@ -27,7 +27,7 @@ from .leases import Holder, Lease, LeaseState, acquire_lease, read_lease, this_h
 from .local import LocalObjectStore
 from .opener import open_store
 from .records import NO_CHANGE, UPDATE_RETRY, Change, NoChange, Records, Update, Versioned
-from .url import InvalidStoreURLError, StoreLocation, parse_store_url
+from .url import InvalidStoreURLError, StoreLocation, parse_store_url, store_identity
 
 if TYPE_CHECKING:
     from .s3 import DEFAULT_S3_RETRY, S3ObjectStore
@@ -72,6 +72,7 @@ __all__ = [
     "open_store",
     "parse_store_url",
     "read_lease",
+    "store_identity",
     "this_holder",
     "validate_key",
     "validate_prefix",

@@ -17,7 +17,13 @@ from etl_core.errors import InvalidKeyError, StorageConfigError
 
 from .keys import validate_prefix
 
-__all__ = ["SUPPORTED_SCHEMES", "InvalidStoreURLError", "StoreLocation", "parse_store_url"]
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "InvalidStoreURLError",
+    "StoreLocation",
+    "parse_store_url",
+    "store_identity",
+]
 
 SUPPORTED_SCHEMES = ("s3", "file")
 _SUPPORTED_FORMS = "s3://bucket/prefix, file:///absolute/dir, or a plain directory path"
@@ -51,6 +57,17 @@ class StoreLocation:
             return self.path.as_uri()
         suffix = f"/{self.prefix}" if self.prefix else ""
         return f"s3://{self.bucket}{suffix}"
+
+
+def store_identity(url: str) -> str | None:
+    """The canonical URL of the store ``url`` names (``None``: it does not parse), a local
+    one by its real path, so a symlinked directory and its target are one store."""
+    try:
+        location = parse_store_url(url)
+    except ValueError:
+        return None
+    path = location.path
+    return Path(os.path.realpath(path)).as_uri() if path is not None else location.url
 
 
 def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:
