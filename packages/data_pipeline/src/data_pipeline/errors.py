@@ -258,12 +258,11 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
                 key=_sql_text(key),
                 newer=newer,
             )
+            restarted_why = _tokens_restarted(token, newer, "the database's load fence")
             why = (
-                f", yet its lease is still held at token {token}: no holder has token "
-                f"{newer}, the lease's tokens restarted (its object in the store was deleted, "
-                "or the store re-created at its URL, while the database kept the day's "
-                "fence): rolled back; once no loader of the store before it was re-created "
-                f"uses this database, remove the day's fence and run again: {statement}"
+                f", {restarted_why}: rolled back; once no loader of the store before it was "
+                "re-created uses this database, remove the day's fence and run again: "
+                f"{statement}"
             )
         else:
             why = " (its lease was taken over while it loaded): rolled back, the newer rows stay"
@@ -274,8 +273,8 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
     """A curated publish refused because the partition's manifest was written under a
     newer token of its lease, while the lease is still this writer's at its older token:
     no holder has the newer token, the lease's tokens restarted (its object in the store
-    was deleted, or the store replaced). Every publish of the day is refused until the
-    manifest goes, so the message ends with the recovery: delete the manifest
+    was deleted, or the store re-created at its URL). Every publish of the day is refused
+    until the manifest goes, so the message ends with the recovery: delete the manifest
     (``manifest``, its URL in the store) and run the partition again. The recovery is read
     later, when a writer whose token climbed past ``newer`` (every acquisition takes the
     next) may have published a good manifest: it deletes the manifest only while it still
@@ -309,16 +308,28 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
             dataset=dataset,
             dt=dt.isoformat(),
         )
+        why = _tokens_restarted(token, newer, "the partition's curated manifest")
         super().__init__(
             f"dataset {dataset!r}, partition dt={dt.isoformat()}: the curated manifest was "
             f"published under lease token {newer} of {key}; this publish's token {token} is "
-            f"older, yet its lease is still held at token {token}: no holder has token "
-            f"{newer}, the lease's tokens restarted (its object in the store was deleted, or "
-            "the store replaced): nothing published; once no writer of an older store "
-            f"publishes this partition, delete its manifest and run it again: {recovery}",
+            f"older, {why}: nothing published (a dataset loaded into the database has the "
+            "day's load fence at the old tokens too: its next load is refused alike, ending "
+            "with the statement that removes that fence); once no writer of the store before "
+            "it was re-created publishes this partition, delete its manifest and run it "
+            f"again: {recovery}",
             key=key,
             token=token,
         )
+
+
+def _tokens_restarted(token: int, newer: int, kept: str) -> str:
+    """Why a writer still holding its lease at ``token`` is refused by ``newer``, which
+    ``kept`` recorded (:class:`LoadFencedError`, :class:`PublishFencedError`: one wording)."""
+    return (
+        f"yet its lease is still held at token {token}: no holder has token {newer}, the "
+        "lease's tokens restarted (its object in the store was deleted, or the store "
+        f"re-created at its URL, while {kept} kept token {newer})"
+    )
 
 
 PUBLISH_RECOVERY = (
