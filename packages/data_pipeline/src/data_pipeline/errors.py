@@ -251,34 +251,48 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
     check) and the new holder loaded the day first: the load's transaction is rolled back
     and the newer rows stay. ``restarted`` when the lease was still this load's at its
     older token: no holder has the newer one, the lease's tokens restarted (its object in
-    the store was deleted, or the store replaced, while the database kept the fence), and
+    the store was deleted, or the store re-created at its URL, while the database kept the
+    fence; a store at another URL has fences of its own), and
     the message ends with the statement that removes the day's fence so it loads again
     (:data:`FENCE_RECOVERY`). A :class:`~etl_core.errors.LeaseLostError` (never retried),
-    with the lease's ``key``, this load's ``token``, and ``table``, ``dt`` and ``newer``,
+    with the lease's ``key``, this load's ``token``, and ``table``, ``dt``, ``store`` (the
+    canonical root URL of the lease's store: tokens are compared per store) and ``newer``,
     the token recorded (:mod:`data_pipeline.db.loads`).
     """
 
     def __init__(
-        self, table: str, dt: date, token: int, newer: int, *, key: str, restarted: bool = False
+        self,
+        table: str,
+        dt: date,
+        token: int,
+        newer: int,
+        *,
+        key: str,
+        store: str,
+        restarted: bool = False,
     ) -> None:
         self.table = table
         self.dt = dt
+        self.store = store
         self.newer = newer
         self.restarted = restarted
         loaded = (
             f"table {table!r}, partition dt={dt.isoformat()} was loaded under lease token "
-            f"{newer} of {key} already; this load's token {token} is older"
+            f"{newer} of {key} in store {store} already; this load's token {token} is older"
         )
         if restarted:
             statement = FENCE_RECOVERY.format(
-                table=_sql_text(table), dt=dt.isoformat(), key=_sql_text(key), newer=newer
+                table=_sql_text(table),
+                dt=dt.isoformat(),
+                store=_sql_text(store),
+                key=_sql_text(key),
+                newer=newer,
             )
+            restarted_why = _tokens_restarted(token, newer, "the database's load fence")
             why = (
-                f", yet its lease is still held at token {token}: no holder has token "
-                f"{newer}, the lease's tokens restarted (its object in the store was deleted, "
-                "or the store replaced, while the database kept the day's fence): rolled "
-                "back; once no loader of an older store uses this database, remove the "
-                f"day's fence and run again: {statement}"
+                f", {restarted_why}: rolled back; once no loader of the store before it was "
+                "re-created uses this database, remove the day's fence and run again: "
+                f"{statement}"
             )
         else:
             why = " (its lease was taken over while it loaded): rolled back, the newer rows stay"
@@ -286,22 +300,21 @@ class LoadFencedError(DataPipelineError, LeaseLostError):
 
 
 class PublishFencedError(DataPipelineError, LeaseLostError):
-    """A curated publish (or a withdrawal's removal of the curated manifest) refused
-    because the partition's manifest was written under a newer token of its lease, while
-    the lease is still this writer's at its older token: no holder has the newer token,
-    the lease's tokens restarted (its object in the store was deleted, or the store
-    replaced). Every publish or withdrawal of the day is refused until the manifest goes,
-    so the message ends with the recovery: delete the manifest (``manifest``, where it is
-    in the store, as an operator pastes it: :meth:`ObjectStore.location_for`) and run the
-    partition again (``withdrawal``: ``run`` of the dataset, which finishes the
-    withdrawal). The recovery is read later, when a writer whose token climbed past
-    ``newer`` (every acquisition takes the next) may have published a good manifest: it
-    deletes the manifest only while it still names ``generation``, the one refusing this
-    writer. A :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused
-    alike), with the lease's ``key``, this writer's ``token``, ``dataset``, ``dt``,
-    ``newer``, the token the manifest records, and its ``generation``. (A writer whose
-    lease was taken over gets etl_core's ``LeaseLostError``: the newer holder's manifest
-    stays.)
+    """A curated publish (or a withdrawal's removal of the curated manifest) refused because the
+    partition's manifest was written under a newer token of its lease, while the lease is
+    still this writer's at its older token: no holder has the newer token, the lease's
+    tokens restarted (its object in the store was deleted, or the store re-created at its
+    URL). Every publish or withdrawal of the day is refused until the manifest goes, so the
+    message ends with the recovery: delete the manifest (``manifest``, where it is in the
+    store, as an operator pastes it: :meth:`ObjectStore.location_for`) and run the partition
+    again (``withdrawal``: ``run`` of the dataset, which finishes the withdrawal). The
+    recovery is read later, when a writer whose token climbed past ``newer`` (every
+    acquisition takes the next) may have published a good manifest: it deletes the manifest
+    only while it still names ``generation``, the one refusing this writer. A
+    :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused alike), with
+    the lease's ``key``, this writer's ``token``, ``dataset``, ``dt``, ``newer``, the token
+    the manifest records, and its ``generation``. (A writer whose lease was taken over gets
+    etl_core's ``LeaseLostError``: the newer holder's manifest stays.)
     """
 
     def __init__(
@@ -332,16 +345,28 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
         what, undone = "withdrawal", "nothing withdrawn"
         if not withdrawal:
             what, undone = "publish", "nothing published"
+        why = _tokens_restarted(token, newer, "the partition's curated manifest")
         super().__init__(
             f"dataset {dataset!r}, partition dt={dt.isoformat()}: the curated manifest was "
             f"published under lease token {newer} of {key}; this {what}'s token {token} is "
-            f"older, yet its lease is still held at token {token}: no holder has token "
-            f"{newer}, the lease's tokens restarted (its object in the store was deleted, or "
-            f"the store replaced): {undone}; once no writer of an older store "
-            f"publishes this partition, delete its manifest and run it again: {recovery}",
+            f"older, {why}: {undone} (a dataset loaded into the database has the day's load "
+            "fence at the old tokens too: its next load is refused alike, ending with the "
+            "statement that removes that fence); once no writer of the store before it was "
+            f"re-created publishes this partition, delete its manifest and run it again: "
+            f"{recovery}",
             key=key,
             token=token,
         )
+
+
+def _tokens_restarted(token: int, newer: int, kept: str) -> str:
+    """Why a writer still holding its lease at ``token`` is refused by ``newer``, which
+    ``kept`` recorded (:class:`LoadFencedError`, :class:`PublishFencedError`: one wording)."""
+    return (
+        f"yet its lease is still held at token {token}: no holder has token {newer}, the "
+        "lease's tokens restarted (its object in the store was deleted, or the store "
+        f"re-created at its URL, while {kept} kept token {newer})"
+    )
 
 
 PUBLISH_RECOVERY = (
@@ -366,10 +391,11 @@ the parts left are pruned by the day's next publish."""
 
 
 FENCE_RECOVERY = (
-    "DELETE FROM etl_load_fence WHERE table_name = '{table}' AND dt = '{dt}' AND lease = '{key}'"
-    " AND token = {newer}"
+    "DELETE FROM etl_load_fence WHERE store = '{store}' AND table_name = '{table}' "
+    "AND dt = '{dt}' AND lease = '{key}' AND token = {newer}"
 )
-"""The statement that removes a day's load fence of one lease (:class:`LoadFencedError`):
+"""The statement that removes a day's load fence of one lease of one store
+(:class:`LoadFencedError`):
 only the one recorded with the token that refused the load, since it is run later, when a
 loader whose token climbed past may have loaded the day (its fence must stay, or a stale
 loader could replace its rows)."""

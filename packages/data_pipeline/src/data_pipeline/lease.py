@@ -67,7 +67,7 @@ def tokens_restarted(lease: Checked, token: int) -> bool:
     """Whether ``lease``, refused by a newer token recorded for what it writes (a curated
     manifest, a day's load fence), is still held at its own ``token``: then no holder has
     that newer token, the lease's tokens restarted (its object in the store was deleted,
-    or the store replaced). False when the lease was taken over (a newer holder wrote
+    or the store re-created at its URL). False when the lease was taken over (a newer holder wrote
     first, as the fence says), or the store cannot tell."""
     try:
         return lease.check() == token

@@ -10,13 +10,15 @@ reached before each batch, so ``ETL_FAULT_AT`` can cut a load short at any step.
 ``loaded RUN_ID ROWS`` after each load.
 
 A load ending in ``@TOKEN`` is fenced by the day's lease (key :data:`LEASE`) as a holder
-of token ``TOKEN`` whose store-side lease check passed (:class:`CheckedLease`: the check
+of token ``TOKEN`` (of the store ``LOAD_WORKER_STORE`` names) whose store-side lease
+check passed (:class:`CheckedLease`: the check
 returns the token it had), as a holder that stalled after its check would see it; a load
 the database fence refuses prints ``refused RUN_ID <message>`` and the next goes on.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -60,10 +62,16 @@ def batches(run_id: str, rows: int) -> Iterator[Any]:
         )
 
 
+STORE = os.environ.get("LOAD_WORKER_STORE", "file:///srv/load-worker-store")
+"""The store the leases of ``@TOKEN`` loads are of (``LOAD_WORKER_STORE``: a test's real
+store, whose leases' loads these are then fenced against)."""
+
+
 class CheckedLease:
     """The day's lease as a holder of ``token`` sees it once its store-side check passed."""
 
     key = LEASE
+    store_url = STORE
 
     def __init__(self, token: int) -> None:
         self.token = token

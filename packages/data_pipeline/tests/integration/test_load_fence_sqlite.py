@@ -18,8 +18,13 @@ TABLE = "retail_sales_transaction"
 DAY = "2024-05-01"
 
 
-def load(database: Path, *loads: str) -> subprocess.CompletedProcess[str]:
+def load(
+    database: Path, *loads: str, store: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the loads; ``store``: the local store the leases of ``@TOKEN`` loads are of."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    if store is not None:
+        env["LOAD_WORKER_STORE"] = store.resolve().as_uri()
     return subprocess.run(
         [sys.executable, str(WORKER), f"sqlite:///{database}", *loads],
         env=env,
@@ -84,7 +89,7 @@ def test_a_fence_that_is_not_a_lease_is_refused_naming_what_is_expected(tmp_path
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(
-        "refused: fence must be the partition's lease (its key and check(), an "
+        "refused: fence must be the partition's lease (its key, store_url and check(), an "
         "etl_core.storage.Lease), got <function <lambda>"
     )
 
@@ -133,17 +138,21 @@ def test_a_load_refused_because_its_leases_tokens_restarted_says_how_to_recover(
     key = "_state/data_pipeline/leases/sales/dt=2024-05-01.json"
     assert refused.startswith(
         f"refused True table '{TABLE}', partition dt={DAY} was loaded under lease token 2 "
-        f"of {key} already; this load's token 1 is older, yet its lease is still held"
+        f"of {key} in store {(tmp_path / 'store').resolve().as_uri()} already; this load's "
+        "token 1 is older, yet its lease is still held"
     )
+    store = (tmp_path / "store").resolve().as_uri()
     statement = (
-        f"DELETE FROM etl_load_fence WHERE table_name = '{TABLE}' AND dt = '{DAY}' "
-        f"AND lease = '{key}' AND token = 2"
+        f"DELETE FROM etl_load_fence WHERE store = '{store}' AND table_name = '{TABLE}' "
+        f"AND dt = '{DAY}' AND lease = '{key}' AND token = 2"
     )
     assert refused.endswith(statement)
     assert day_rows(database) == [("second", 100)]
+    refused_again = load(database, "after-reset:300@1", store=tmp_path / "store")
+    assert "refused after-reset" in refused_again.stdout  # the same store: still fenced
     with sqlite3.connect(database) as con:  # the operator's recovery, as the error gives it
         con.execute(statement)
-    again = load(database, "after-reset:300@1")
+    again = load(database, "after-reset:300@1", store=tmp_path / "store")
     assert again.returncode == 0, again.stderr
     assert "loaded after-reset 300" in again.stdout
     assert day_rows(database) == [("after-reset", 300)]
@@ -166,15 +175,71 @@ def test_a_restarted_loads_recovery_run_late_keeps_a_later_loaders_fence(
     assert done.returncode == 0, done.stderr
     statement = done.stdout.strip().rsplit(": ", 1)[-1]
     assert statement.startswith("DELETE FROM etl_load_fence WHERE ")
-    later = load(database, "later:400@3")  # tokens climbed past the recorded 2
+    store = tmp_path / "store"
+    later = load(database, "later:400@3", store=store)  # tokens climbed past the recorded 2
     assert later.returncode == 0, later.stderr
 
     with sqlite3.connect(database) as con:  # the operator's recovery, read late
         con.execute(statement)
-    stale = load(database, "stale:50@2")
+    stale = load(database, "stale:50@2", store=store)
 
     assert stale.returncode == 0, stale.stderr
     assert "refused stale" in stale.stdout
     assert day_rows(database) == [("later", 400)]
     with sqlite3.connect(database) as con:
         assert con.execute("SELECT token FROM etl_load_fence").fetchall() == [(3,)]
+
+
+TWO_STORES = """
+import sys
+sys.path.insert(0, {here!r})
+from load_worker import DAY, NAMES, TABLE, batches
+from data_pipeline import db
+from data_pipeline.errors import LoadFencedError
+from data_pipeline.lease import partition_lease
+from etl_core.storage import LocalObjectStore
+
+db.connect({url!r}, migrate=True)
+lease = dict(purpose="load", ttl_seconds=60, heartbeat_seconds=0)
+for name, loads in (("prod", 3), ("staging", 1), ("prod", 1), ("staging", 1)):
+    store = LocalObjectStore({root!r} + "/" + name)
+    for _ in range(loads):
+        with partition_lease(store, "sales", DAY, **lease) as held:
+            try:
+                db.load_batches(TABLE, DAY, NAMES, batches(name, 10), fence=held)
+            except LoadFencedError as refused:
+                print("refused", name, held.token, refused)
+            else:
+                print("loaded", name, held.token)
+"""
+
+
+def two_stores_loading(url: str, root: Path) -> list[str]:
+    """Loads of one day from two stores (``prod`` then ``staging``, each with leases of
+    its own whose tokens are unrelated) into the database of ``url``: what each printed."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", FAULT_ENV}}
+    script = TWO_STORES.format(here=str(WORKER.parent), url=url, root=str(root))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+STORES_LOADED = ["loaded prod 1", "loaded prod 2", "loaded prod 3", "loaded staging 1"]
+STORES_LOADED += ["loaded prod 4", "loaded staging 2"]
+
+
+def test_two_stores_sharing_one_database_fence_their_loads_each_by_its_own_tokens(
+    tmp_path: Path,
+) -> None:
+    """Staging's lease tokens (1, 2) are below production's (3, 4) and unrelated to them:
+    its loads are not refused by production's fence, nor production's by its."""
+    database = tmp_path / "curated.sqlite3"
+
+    assert two_stores_loading(f"sqlite:///{database}", tmp_path / "stores") == STORES_LOADED
+    assert day_rows(database) == [("staging", 10)]
+    with sqlite3.connect(database) as con:
+        fences = con.execute("SELECT store, token FROM etl_load_fence ORDER BY store").fetchall()
+    stores = tmp_path.resolve() / "stores"
+    assert fences == [((stores / "prod").as_uri(), 4), ((stores / "staging").as_uri(), 2)]

@@ -423,3 +423,15 @@ def lock_held_until_waited_on(
         yield blocked
     finally:
         holder.join(timeout=60)
+
+
+def test_two_stores_sharing_one_database_swap_in_their_loads_each_by_its_own_tokens(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """As on SQLite (test_load_fence_sqlite): staging's lower, unrelated tokens are not
+    refused by production's fence in the partition swap's transaction."""
+    from .test_load_fence_sqlite import STORES_LOADED, two_stores_loading
+
+    assert two_stores_loading(postgres_url, tmp_path / "stores") == STORES_LOADED
+    assert day_rows(postgres_url) == [("staging", 10)]
+    assert sorted(row[3] for row in load_fence(postgres_url)) == [2, 4]

@@ -67,6 +67,30 @@ def test_a_free_lease_is_taken_with_the_first_token(store: ObjectStore) -> None:
         assert time.time() < stored.expires_at <= time.time() + 30
 
 
+def test_a_lease_names_its_store_by_one_url_whatever_the_path_it_was_opened_by(
+    tmp_path: Path,
+) -> None:
+    """Tokens count per store: a symlinked directory and its target are one store."""
+    real = tmp_path / "lake"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    urls = []
+    for opened in (real, tmp_path / "link", tmp_path / "link" / ".." / "lake"):
+        with acquire_lease(
+            LocalObjectStore(opened), KEY, ttl=30, purpose="t", heartbeat_every=0
+        ) as lease:
+            urls.append(lease.store_url)
+    other = tmp_path / "other"
+    other.mkdir()
+    with acquire_lease(
+        LocalObjectStore(other), KEY, ttl=30, purpose="t", heartbeat_every=0
+    ) as lease:
+        elsewhere = lease.store_url
+
+    assert urls == [real.resolve().as_uri()] * 3
+    assert elsewhere == other.resolve().as_uri()
+
+
 def test_a_held_lease_is_busy_naming_its_holder_and_token(store: ObjectStore) -> None:
     with (
         acquire_lease(store, KEY, ttl=30, purpose="first", heartbeat_every=0),

@@ -527,11 +527,24 @@ class LoadFence(models.Model):
     when the row holds a newer one (:mod:`etl_database_schema.load_fences`). So a loader
     whose lease was taken over, and whose successor already loaded the day, never replaces
     the successor's rows, however long it stalled after its lease check (migration
-    ``etl_ledger.0005_load_fence``). Tokens are compared only within one lease: two
-    leases' tokens count independently. It is the loads' bookkeeping, not domain data, so
-    it lives in the ledger (as the API ingestion state does).
+    ``etl_ledger.0005_load_fence``). Tokens are compared only within one lease of one
+    store: two leases' tokens count independently, and so do two object stores' (staging
+    and production sharing a database, a store re-created elsewhere: their leases' tokens
+    are unrelated; ``etl_ledger.0006_load_fence_store``). A row recorded before the store
+    was part of the key has ``store`` empty; the next load of its day under its lease
+    adopts it. It is the loads' bookkeeping, not domain data, so it lives in the ledger (as
+    the API ingestion state does).
     """
 
+    store = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text=(
+            "The object store holding the lease (its canonical root URL); empty: recorded "
+            "before 0006, adopted by the next load of the day under the lease."
+        ),
+    )
     table_name = models.CharField(max_length=63, help_text="The curated table loaded.")
     dt = models.DateField(help_text="The partition date loaded.")
     lease = models.CharField(
@@ -544,7 +557,8 @@ class LoadFence(models.Model):
         db_table = "etl_load_fence"
         constraints = [
             models.UniqueConstraint(
-                fields=["table_name", "dt", "lease"], name="etl_load_fence_partition_lease"
+                fields=["store", "table_name", "dt", "lease"],
+                name="etl_load_fence_store_partition_lease",
             ),
             models.CheckConstraint(
                 condition=Q(token__gte=0), name="etl_load_fence_token_not_negative"
@@ -552,4 +566,4 @@ class LoadFence(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.table_name} {self.dt} {self.lease}: token {self.token}"
+        return f"{self.table_name} {self.dt} {self.lease} of {self.store!r}: token {self.token}"

@@ -11,7 +11,9 @@ caller gives the row count), builds its indexes after the data, then,
 in one short transaction, detaches and drops the day's partition and attaches the staging
 table in its place (:mod:`etl_database_schema.partitions`). Readers see the old rows
 until that commit and the new rows after it. Elsewhere (SQLite, or a table that is not
-partitioned) a load deletes the day's rows and inserts the new ones in one transaction.
+partitioned) a load deletes the day's rows and inserts the new ones in one transaction;
+on PostgreSQL its steps before the first row is read wait for other sessions' locks no
+longer than the swap does, and give way and try again alike (:data:`_LOCK_TIMEOUT_MS`).
 
 Either way a re-run replaces rather than duplicates and a failure at any step leaves the
 previous rows in place. Each load is one unit of work through the door
@@ -28,8 +30,10 @@ check (a pause, the swap's lock waits) while its lease was taken over and the ne
 loaded never replaces the newer rows, and a re-run under the same token replaces its own
 load. Every load of the pipeline (``run``, ``transform``/``load``, backfills, their
 Celery tasks, withdrawals) holds the partition lease of its dataset and day
-(:func:`data_pipeline.lease.lease_key`), so tokens are compared per lease: two datasets
-loading one table have a row each and do not fence each other. A load without a fence
+(:func:`data_pipeline.lease.lease_key`), so tokens are compared per lease of one store
+(its key and the store's canonical root URL): two datasets loading one table, or two
+stores sharing the database (staging and production, whose tokens are unrelated), have a
+row each and do not fence each other. A load without a fence
 (a direct call of :func:`load_partition` or :func:`load_batches`) neither reads nor
 writes the token.
 """
@@ -58,9 +62,13 @@ __all__ = ["CURATED_TABLES", "Fence", "load_batches", "load_partition", "table_c
 
 _FEATURE = "curated loads"
 _SQLITE_BATCH_ROWS = 1000
-_SWAP_LOCK_TIMEOUT_MS = 2000
-"""How long the swap waits for the table's lock (readers queue behind it meanwhile)."""
-_SWAP_ATTEMPTS = 5
+_LOCK_TIMEOUT_MS = 2000
+"""How long a load's commit step waits for a lock another session holds (PostgreSQL's
+``lock_timeout``): the swap for the table's (readers queue behind it meanwhile), a load
+into a table that is not partitioned for the table's, the day's rows' or the day's fence
+row's. Past it the attempt is rolled back and tried again, up to :data:`_LOCK_ATTEMPTS`
+times; the last one's error leaves as the door's retryable ``DatabaseUnavailableError``."""
+_LOCK_ATTEMPTS = 5
 _RESERVE_LOCK_TIMEOUT_MS = 1000
 """How long reserving ids waits for the sequence (a transaction that took one holds it)."""
 _LOCK_TIMEOUT = "55P03"  # lock_not_available
@@ -102,12 +110,19 @@ CURATED_TABLES: Mapping[str, tuple[str, str]] = _CuratedTables()
 
 
 class Fence(Protocol):
-    """The lease a load holds (:class:`etl_core.storage.Lease`): its ``key``, and
-    ``check()``, which raises once the lease is lost and returns its fencing token."""
+    """The lease a load holds (:class:`etl_core.storage.Lease`): its ``key``, its store's
+    ``store_url``, and ``check()``, which raises once the lease is lost and returns its
+    fencing token."""
 
     @property
     def key(self) -> str:
         """The lease's key: tokens are compared per lease."""
+        ...
+
+    @property
+    def store_url(self) -> str:
+        """The canonical root URL of the store holding the lease: tokens are compared per
+        lease of one store (two stores sharing a database have unrelated tokens)."""
         ...
 
     def check(self) -> int:
@@ -259,7 +274,7 @@ def _replacing(
     replace the partition's (on an error the partition is left as it was). ``rows``, when
     known, is how many ids to reserve for them, and ``analyze`` whether to gather the
     filled staging table's statistics (partitioned tables only)."""
-    from django.db import connection, transaction
+    from django.db import connection
 
     _lease_shaped(fence)
     app, _ = CURATED_TABLES[table]
@@ -269,15 +284,74 @@ def _replacing(
             with connection.cursor() as cursor:
                 partitioned = schema.partitions.is_partitioned(cursor, table)
         if not partitioned:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
-                yield _Target(cursor, connection, table, fresh=False)
-                _record_token(schema, cursor, table, dt, fence, _fenced(fence))
+            with _in_place(schema, table, dt, fence) as target:
+                yield target
             return
         started = time.monotonic()
         with _staging(schema, table, dt, rows, analyze=analyze) as target:
             yield target
         _swap_in(schema, app, table, dt, target.table, fence, started)
+
+
+@contextmanager
+def _in_place(schema: Any, table: str, dt: date, fence: Fence | None) -> Iterator[_Target]:
+    """The table itself, in a transaction that first records ``fence``'s token (its lease
+    checked) and deletes the day's rows, committed on a normal exit after a second check of
+    the lease. Those first steps, which wait for locks other sessions hold (the table's,
+    the day's rows', the day's fence row), run before any row is read: one that waits
+    longer than :data:`_LOCK_TIMEOUT_MS` rolls the transaction back and is tried again
+    (:func:`_gives_way`). The fence row stays locked until the commit, so a loader of a
+    newer token waits for this one and then replaces its rows, never the other way round.
+
+    Raises:
+        LeaseLostError: ``fence``'s lease was taken over; nothing is replaced.
+        LoadFencedError: a newer token of the lease loaded the day already.
+    """
+    from django.db import OperationalError, connection, transaction
+
+    token = _fenced(fence)
+    for attempt in itertools.count(1):
+        reading = False
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                _bound_lock_waits(connection, cursor)
+                _record_token(schema, cursor, table, dt, fence, token)
+                cursor.execute(f"DELETE FROM {_quoted(connection, table)} WHERE dt = %s", [dt])
+                reading = True
+                yield _Target(cursor, connection, table, fresh=False)
+                _fenced(fence)  # the lease still held right before the commit
+            return
+        except OperationalError as exc:
+            if reading or not _gives_way(exc, attempt, _IN_PLACE_WAITED, table):
+                raise
+
+
+_IN_PLACE_WAITED = (
+    "a load waited %d ms for a lock (the table's, the day's rows' or the day's load fence "
+    "row); trying again"
+)
+_SWAP_WAITED = (
+    "partition swap waited %d ms for a lock (the table's, or the day's load fence row); "
+    "trying again"
+)
+
+
+def _bound_lock_waits(connection: Any, cursor: Any) -> None:
+    """Make every lock wait of the caller's transaction end after :data:`_LOCK_TIMEOUT_MS`
+    (PostgreSQL; SQLite's waits for its database lock are bounded by its busy timeout)."""
+    if connection.vendor == "postgresql":
+        cursor.execute(f"SET LOCAL lock_timeout = {int(_LOCK_TIMEOUT_MS)}")
+
+
+def _gives_way(exc: Exception, attempt: int, waited: str, table: str) -> bool:
+    """Whether an attempt that failed with ``exc`` waited too long for a lock and may be
+    tried again (it is not the last of :data:`_LOCK_ATTEMPTS`): logged with ``waited``,
+    then a pause growing with ``attempt``. Otherwise the caller raises ``exc``."""
+    if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT or attempt >= _LOCK_ATTEMPTS:
+        return False
+    logger.warning(waited, _LOCK_TIMEOUT_MS, extra={"attempt": attempt, "table": table})
+    time.sleep(0.5 * attempt)
+    return True
 
 
 @contextmanager
@@ -381,16 +455,15 @@ def _swap(
     """Swap the staging table in, its fencing token recorded first in the same transaction
     (``record``); a swap that waited too long for the table's lock (a long query on it) or
     for the day's fence row (a holder stalled in its own swap) is rolled back and tried
-    again, up to :data:`_SWAP_ATTEMPTS` times."""
+    again, up to :data:`_LOCK_ATTEMPTS` times."""
     from django.db import OperationalError, connection, transaction
 
-    attempt = 1
-    while True:
+    for attempt in itertools.count(1):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 # the token's upsert waits for the fence row no longer than the swap for
                 # the table: a holder stalled in its swap transaction holds that row
-                cursor.execute(f"SET LOCAL lock_timeout = {int(_SWAP_LOCK_TIMEOUT_MS)}")
+                _bound_lock_waits(connection, cursor)
                 record(cursor)
                 replaced: bool = partitions.swap_partition(
                     cursor,
@@ -398,23 +471,14 @@ def _swap(
                     dt,
                     staging,
                     indexes=indexes,
-                    lock_timeout_ms=_SWAP_LOCK_TIMEOUT_MS,
+                    lock_timeout_ms=_LOCK_TIMEOUT_MS,
                     before_attach=lambda: fault_point(Step.LOAD_ATTACH),
                 )
             return replaced
         except OperationalError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) != _LOCK_TIMEOUT or (
-                attempt == _SWAP_ATTEMPTS
-            ):
+            if not _gives_way(exc, attempt, _SWAP_WAITED, table):
                 raise
-            logger.warning(
-                "partition swap waited %d ms for a lock (the table's, or the day's load "
-                "fence row); trying again",
-                _SWAP_LOCK_TIMEOUT_MS,
-                extra={"attempt": attempt, "table": table},
-            )
-            time.sleep(0.5 * attempt)
-            attempt += 1
+    raise AssertionError("unreachable")  # pragma: no cover (the loop returns or raises)
 
 
 def _build_indexes(schema: Any, app: str, table: str, staging: str) -> int:
@@ -454,15 +518,16 @@ def _lease_shaped(fence: Fence | None) -> None:
     """Refuse, before any work, a ``fence`` that is not a lease.
 
     Raises:
-        TypeError: ``fence`` lacks a ``key`` or ``check()`` (a bare check callable, as an
-            earlier release took).
+        TypeError: ``fence`` lacks a ``key``, a ``store_url`` or ``check()`` (a bare check
+            callable, as an earlier release took).
     """
     if fence is not None and (
         not isinstance(getattr(fence, "key", None), str)
+        or not isinstance(getattr(fence, "store_url", None), str)
         or not callable(getattr(fence, "check", None))
     ):
         raise TypeError(
-            f"fence must be the partition's lease (its key and check(), an "
+            f"fence must be the partition's lease (its key, store_url and check(), an "
             f"etl_core.storage.Lease), got {fence!r}"
         )
 
@@ -484,10 +549,19 @@ def _record_token(
     """
     if fence is None or token is None:
         return
-    newer = schema.load_fences.record_load_token(cursor, table, dt, lease=fence.key, token=token)
+    store = fence.store_url
+    newer = schema.load_fences.record_load_token(
+        cursor, table, dt, store=store, lease=fence.key, token=token
+    )
     if newer is not None:
         raise LoadFencedError(
-            table, dt, token, newer, key=fence.key, restarted=tokens_restarted(fence, token)
+            table,
+            dt,
+            token,
+            newer,
+            key=fence.key,
+            store=store,
+            restarted=tokens_restarted(fence, token),
         )
 
 

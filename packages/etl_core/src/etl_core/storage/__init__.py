@@ -27,7 +27,13 @@ from .leases import Holder, Lease, LeaseState, acquire_lease, read_lease, this_h
 from .local import LocalObjectStore
 from .opener import open_store
 from .records import NO_CHANGE, UPDATE_RETRY, Change, NoChange, Records, Update, Versioned
-from .url import InvalidStoreURLError, StoreLocation, parse_store_url, shown_location
+from .url import (
+    InvalidStoreURLError,
+    StoreLocation,
+    parse_store_url,
+    shown_location,
+    store_identity,
+)
 
 if TYPE_CHECKING:
     from .s3 import DEFAULT_S3_RETRY, S3ObjectStore
@@ -73,6 +79,7 @@ __all__ = [
     "parse_store_url",
     "read_lease",
     "shown_location",
+    "store_identity",
     "this_holder",
     "validate_key",
     "validate_prefix",

@@ -60,6 +60,7 @@ from etl_core.threads import start_thread
 
 from .base import ObjectStore
 from .records import NO_CHANGE, Change, NoChange, Records, Update, Versioned
+from .url import store_identity
 
 __all__ = ["Holder", "Lease", "LeaseState", "acquire_lease", "read_lease", "this_holder"]
 
@@ -308,6 +309,14 @@ class Lease:
     def token(self) -> int:
         """The fencing token of this acquisition: record it in what you publish."""
         return self._state.token
+
+    @property
+    def store_url(self) -> str:
+        """The canonical root URL of the store holding the lease (a local one by its real
+        path, :func:`~etl_core.storage.url.store_identity`): tokens grow per lease object
+        in one store, so a token means something only next to its store and key."""
+        url = self._records.store.url
+        return store_identity(url) or url
 
     @property
     def holder(self) -> Holder:

@@ -24,6 +24,7 @@ __all__ = [
     "StoreLocation",
     "parse_store_url",
     "shown_location",
+    "store_identity",
 ]
 
 SUPPORTED_SCHEMES = ("s3", "file")
@@ -58,6 +59,17 @@ class StoreLocation:
             return self.path.as_uri()
         suffix = f"/{self.prefix}" if self.prefix else ""
         return f"s3://{self.bucket}{suffix}"
+
+
+def store_identity(url: str) -> str | None:
+    """The canonical URL of the store ``url`` names (``None``: it does not parse), a local
+    one by its real path, so a symlinked directory and its target are one store."""
+    try:
+        location = parse_store_url(url)
+    except ValueError:
+        return None
+    path = location.path
+    return Path(os.path.realpath(path)).as_uri() if path is not None else location.url
 
 
 def parse_store_url(url: str | os.PathLike[str]) -> StoreLocation:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
@@ -45,7 +44,6 @@ __all__ = [
     "foreign_unit",
     "loads_to_database",
     "origin_headers",
-    "store_identity",
     "store_only",
     "unit_origin",
 ]
@@ -160,25 +158,14 @@ def unit_origin(settings: RuntimeSettings) -> UnitOrigin:
     :data:`DATABASE_HEADER` carry them (a store URL that does not parse: none, the store
     itself refuses it when opened). A local store is named by its real path: a symlinked
     directory and its target are one store."""
+    from etl_core.storage.url import store_identity
+
     url = settings.database_url
     return UnitOrigin(
         store_identity(str(settings.storage_url)),
         database_identity(str(url)) if url is not None else None,
         url,
     )
-
-
-def store_identity(url: str) -> str | None:
-    """The canonical URL of the store ``url`` names (``None``: it does not parse), a local
-    one by its real path, so a symlinked directory and its target are one store."""
-    from etl_core.storage import parse_store_url
-
-    try:
-        location = parse_store_url(url)
-    except ValueError:
-        return None
-    path = location.path
-    return Path(os.path.realpath(path)).as_uri() if path is not None else location.url
 
 
 _POSTGRESQL_SCHEMES = frozenset({"postgresql", "postgres"})
@@ -260,6 +247,8 @@ def foreign_unit(
     store the unit was made for is not the worker's, or the database it loads into (by
     the databases' ids when the unit carries one and this worker can learn its own, asked
     of its database once; else by their URLs)."""
+    from etl_core.storage.url import store_identity
+
     if origin is None:
         return None
     store = headers.get(STORE_HEADER)
