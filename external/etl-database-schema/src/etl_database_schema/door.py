@@ -50,6 +50,7 @@ __all__ = [
     "LEDGER_APP",
     "RETAIL_APP",
     "CallerErrors",
+    "check_login",
     "connect",
     "connected_url",
     "is_connected",
@@ -134,6 +135,38 @@ def connect(
             if pending:
                 raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
         _connected, _migrated = database_url, check
+
+
+def check_login(database_url: str | None) -> None:
+    """Log in to ``database_url`` once, then close the connection: what a long-running
+    process (a worker, before it forks its processes) checks as it starts, so a URL the
+    server refuses is found then, not by every unit it takes.
+
+    The door is not opened (no migration check; :func:`connect` does that in each process
+    that uses it) and no connection is left open to be shared by forked processes. A
+    SQLite URL is not connected to (that would create a missing file): it has no login.
+
+    Raises:
+        NotConnectedError: No URL was given.
+        DatabaseUrlError: The URL cannot be parsed.
+        SetupConflictError: Django is already set up for another database in this process.
+        DatabaseLoginError: The server refused the URL's database, role or password.
+        DatabaseUnavailableError: The database could not be reached (an outage: it may
+            answer later).
+    """
+    if not database_url:
+        raise NotConnectedError("no database URL is configured")
+    setup(database_url)
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor == "sqlite":
+        return
+    with _translated(database_url):
+        try:
+            connection.ensure_connection()
+        finally:
+            connection.close()
 
 
 def is_connected() -> bool:
