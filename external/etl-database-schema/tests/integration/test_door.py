@@ -399,3 +399,29 @@ def test_check_login_tells_a_refused_login_from_a_server_down_and_leaves_no_conn
     (line,) = unreachable
     assert line.startswith(f"unavailable: database postgresql://etl:***@127.0.0.1:{port}/etl")
     assert "hunter2" not in "".join(fine + refused + unreachable)
+
+
+def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
+    run_python: RunPython,
+) -> None:
+    """A host that takes the connection and says nothing (a hung server, a proxy whose
+    backend is gone) held a starting worker for as long as the kernel kept trying."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the handshake completes; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        result = run_python(
+            f"""
+            import time
+            import etl_database_schema as s
+            started = time.monotonic()
+            try:
+                s.check_login("postgresql://etl:hunter2@127.0.0.1:{port}/etl", timeout=2)
+            except s.DatabaseUnavailableError as exc:
+                print("unavailable", round(time.monotonic() - started))
+            """
+        )
+
+    (line,) = _lines(result)
+    assert line.split()[0] == "unavailable"
+    assert int(line.split()[1]) <= 5
