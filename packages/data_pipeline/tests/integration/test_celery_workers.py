@@ -484,3 +484,27 @@ def _relay(port: int, host: str, target: int) -> Iterator[None]:
         stop.set()
         acceptor.join(timeout=5)
         listener.close()
+
+
+def test_a_worker_whose_database_is_recreated_under_it_loads_into_the_new_one_unrestarted(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker, postgres_server_url: str
+) -> None:
+    """A deploy dropping and recreating the database (a new volume) while the workers
+    run: each unit connects anew, so the next one loads into the new database once it is
+    migrated, without a worker restart."""
+    import psycopg
+    from psycopg import sql
+
+    url = lake["DATABASE_URL"]
+    name = sql.Identifier(urlsplit(url).path.lstrip("/"))
+    with worker(tmp_path, lake, celery_broker, "w") as started:
+        started.wait_for("warm", timeout=60)  # its process connected to the old database
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": url})
+        assert migrated.returncode == 0, migrated.stderr
+        done = pipeline(lake, celery_broker, "run", "--executor", "celery")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "4 partition(s) processed, 0 failed" in done.stdout
+    assert loaded_rows(url) == [(day, 200, 200) for day in DAYS]
