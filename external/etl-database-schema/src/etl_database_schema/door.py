@@ -50,6 +50,7 @@ __all__ = [
     "LEDGER_APP",
     "RETAIL_APP",
     "CallerErrors",
+    "check_login",
     "connect",
     "connected_url",
     "is_connected",
@@ -134,6 +135,52 @@ def connect(
             if pending:
                 raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
         _connected, _migrated = database_url, check
+
+
+CHECK_LOGIN_TIMEOUT = 10
+"""Seconds :func:`check_login` waits for the server to answer (libpq's
+``connect_timeout``), unless the URL sets its own: a host that never answers is an
+outage said then, not a process held for as long as the kernel keeps trying."""
+
+
+def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT) -> None:
+    """Log in to ``database_url`` once, then close the connection: what a long-running
+    process (a worker, before it forks its processes) checks as it starts, so a URL the
+    server refuses is found then, not by every unit it takes.
+
+    The door is not opened (no migration check; :func:`connect` does that in each process
+    that uses it) and no connection is left open to be shared by forked processes. A
+    SQLite URL is not connected to (that would create a missing file): it has no login.
+    The server is given ``timeout`` seconds to answer, unless the URL sets
+    ``connect_timeout``.
+
+    Raises:
+        NotConnectedError: No URL was given.
+        DatabaseUrlError: The URL cannot be parsed.
+        SetupConflictError: Django is already set up for another database in this process.
+        DatabaseLoginError: The server refused the URL's database, role or password.
+        DatabaseUnavailableError: The database could not be reached (an outage: it may
+            answer later).
+    """
+    if not database_url:
+        raise NotConnectedError("no database URL is configured")
+    setup(database_url)
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor == "sqlite":
+        return
+    options = connection.settings_dict["OPTIONS"]
+    bounded = "connect_timeout" not in options
+    if bounded:  # this login only: the door's own connections keep the URL's settings
+        options["connect_timeout"] = max(2, timeout)  # libpq's least
+    with _translated(database_url):
+        try:
+            connection.ensure_connection()
+        finally:
+            connection.close()
+            if bounded:
+                options.pop("connect_timeout", None)
 
 
 def is_connected() -> bool:

@@ -363,3 +363,67 @@ def _connect_in_child(run_python: Callable[[str], Any], url: str) -> Any:
             print("login:", exc.reason, "|", exc)
         """
     )
+
+
+@pytest.mark.postgres
+def test_check_login_tells_a_refused_login_from_a_server_down_and_leaves_no_connection_open(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    """What a worker checks once before it forks its processes: the login of its URL,
+    without opening the door (no migration check) nor keeping a connection for the fork."""
+    server = urlsplit(postgres_server_url)
+    login = f"{server.username or 'postgres'}:hunter2@{server.hostname}:{server.port or 5432}"
+    missing = urlunsplit(server._replace(netloc=login, path="/etl_no_such_db"))
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = f"postgresql://etl:hunter2@127.0.0.1:{port}/etl?connect_timeout=3"
+    script = """
+        import etl_database_schema as s
+        from django.db import connections
+        try:
+            s.check_login({url!r})
+            print("ok", s.is_connected(), [c.connection for c in connections.all()])
+        except s.DatabaseUnavailableError as exc:
+            print("unavailable:", exc)
+        except s.DatabaseLoginError as exc:
+            print("login:", exc.reason, "|", exc)
+        """
+
+    fine, refused, unreachable = (
+        _lines(run_python(script.format(url=url))) for url in (postgres_url, missing, down)
+    )
+
+    assert fine == ["ok False [None]"]  # checked; the door not opened, nothing kept open
+    (line,) = refused
+    assert line.startswith("login: invalid_catalog_name | ")
+    assert 'no database "etl_no_such_db"' in line
+    (line,) = unreachable
+    assert line.startswith(f"unavailable: database postgresql://etl:***@127.0.0.1:{port}/etl")
+    assert "hunter2" not in "".join(fine + refused + unreachable)
+
+
+def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
+    run_python: RunPython,
+) -> None:
+    """A host that takes the connection and says nothing (a hung server, a proxy whose
+    backend is gone) held a starting worker for as long as the kernel kept trying."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the handshake completes; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        result = run_python(
+            f"""
+            import time
+            import etl_database_schema as s
+            started = time.monotonic()
+            try:
+                s.check_login("postgresql://etl:hunter2@127.0.0.1:{port}/etl", timeout=2)
+            except s.DatabaseUnavailableError as exc:
+                print("unavailable", round(time.monotonic() - started))
+            """
+        )
+
+    (line,) = _lines(result)
+    assert line.split()[0] == "unavailable"
+    assert int(line.split()[1]) <= 5

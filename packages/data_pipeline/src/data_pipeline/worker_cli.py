@@ -39,6 +39,9 @@ __all__ = ["add_worker_commands", "source_schedule"]
 
 Settings = Session[PipelineSettings]
 
+_FEATURE = "etl-data-pipeline worker"
+"""What needs the database, as a worker's database errors say."""
+
 
 def add_worker_commands(cli: RuntimeCLI[PipelineSettings]) -> None:
     """Add ``worker`` and ``schedule`` to the runtime's CLI."""
@@ -110,10 +113,13 @@ def _worker_task(session: Settings) -> LaneTask[LaneValue]:
     from data_pipeline.tasks import encode_value
 
     ledgers: list[Ledger] = []  # this worker process's, once it built its context
+    url = session.settings.database_url
     return LaneTask(
         partial(_worker_context, session, ledgers),
         encode=encode_value,
         on_result=partial(_after_unit, ledgers),
+        # every unit connects to it: a login the server refuses stops the worker at start
+        check=None if url is None else partial(db.check_login, url, feature=_FEATURE),
     )
 
 
@@ -134,7 +140,7 @@ def _worker_context(
     )
     url = settings.database_url
     if url is not None:
-        db.connect(url, feature="etl-data-pipeline worker")
+        db.connect(url, feature=_FEATURE)
     ledger = open_ledger(store, url)
     ledgers[:] = [ledger]
     sources = load_sources(settings.config_dir, contracts=contracts)

@@ -10,23 +10,29 @@ two schedulers one fires, the other stands by until the first is gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from data_pipeline.ledger import job_lease_key
 from etl_core.storage import ObjectStore, open_store, read_lease
 from etl_core.testing.brokers import TestBroker
+from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
+from etl_core.testing.ports import free_port
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.scripts import run_script
 from etl_core.work.celery import celery_app, lane_queues, task_name
@@ -389,3 +395,116 @@ def _run_is_loaded_by_a_worker(
     assert "4 partition(s) processed, 0 failed" in done.stdout
     assert "ForeignUnitError" not in said
     assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "named"),
+    [("database", 'database "etl_no_such_database"'), ("role", 'role "etl_no_such_role"')],
+)
+def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_setting(
+    tmp_path: Path,
+    lake: dict[str, str],
+    celery_broker: TestBroker,
+    refused_login_urls: dict[str, str],
+    wrong: str,
+    named: str,
+) -> None:
+    """It started, answered ping (the image's HEALTHCHECK) and failed every unit it took
+    with the refused login, for ever."""
+    url = refused_login_urls[wrong]
+    done = subprocess.run(
+        [str(BIN), "worker", "--concurrency", "1"],
+        env=environment(lake, celery_broker, DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = " ".join(line["event"] for line in said if line["level"] == "error")
+    assert "(from env DATABASE_URL)" in errors, done.stderr[-3000:]
+    assert named in errors
+    assert "refused the login" in errors
+    assert " ready." not in done.stderr
+    assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
+    assert str(urlsplit(url).password) not in done.stdout + done.stderr
+
+
+def test_a_worker_started_while_its_database_is_down_starts_and_loads_once_it_answers(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    """An outage is no settings mistake: the worker starts (saying so) and its units
+    connect once the database answers."""
+    parts = urlsplit(lake["DATABASE_URL"])
+    port = free_port()  # the worker's way to the database: nothing listens there yet
+    netloc = parts.netloc.rpartition("@")[0]
+    relayed = urlunsplit(parts._replace(netloc=f"{netloc + '@' if netloc else ''}127.0.0.1:{port}"))
+    with worker(tmp_path, lake, celery_broker, "w", DATABASE_URL=relayed) as started:
+        warned = started.log()
+        with _relay(port, parts.hostname or "127.0.0.1", parts.port or 5432):
+            done = pipeline(lake, celery_broker, "run", "--executor", "celery")
+    assert "is unavailable" in warned, warned[-3000:]
+    assert "the worker starts anyway" in warned
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "4 partition(s) processed, 0 failed" in done.stdout
+    assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
+
+
+@contextlib.contextmanager
+def _relay(port: int, host: str, target: int) -> Iterator[None]:
+    """Relay TCP connections of 127.0.0.1:``port`` to ``host``:``target`` while open."""
+    listener = socket.create_server(("127.0.0.1", port))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            client.settimeout(None)
+            server = socket.create_connection((host, target))
+            for ends in ((client, server), (server, client)):
+                threading.Thread(target=pump, args=ends, daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        acceptor.join(timeout=5)
+        listener.close()
+
+
+def test_a_worker_whose_database_is_recreated_under_it_loads_into_the_new_one_unrestarted(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker, postgres_server_url: str
+) -> None:
+    """A deploy dropping and recreating the database (a new volume) while the workers
+    run: each unit connects anew, so the next one loads into the new database once it is
+    migrated, without a worker restart."""
+    import psycopg
+    from psycopg import sql
+
+    url = lake["DATABASE_URL"]
+    name = sql.Identifier(urlsplit(url).path.lstrip("/"))
+    with worker(tmp_path, lake, celery_broker, "w") as started:
+        started.wait_for("warm", timeout=60)  # its process connected to the old database
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        migrated = run_script("etl-schema", "migrate", cwd=tmp_path, env={"DATABASE_URL": url})
+        assert migrated.returncode == 0, migrated.stderr
+        done = pipeline(lake, celery_broker, "run", "--executor", "celery")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "4 partition(s) processed, 0 failed" in done.stdout
+    assert loaded_rows(url) == [(day, 200, 200) for day in DAYS]

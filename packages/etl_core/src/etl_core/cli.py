@@ -43,7 +43,7 @@ from etl_core.cli_flags import option_values, typed_flags
 from etl_core.cli_params import plain_values
 from etl_core.console import DeferredConsole
 from etl_core.contracts import ContractValidator, check_contracts
-from etl_core.errors import ConfigError, MissingDependencyError
+from etl_core.errors import ConfigError, MissingDependencyError, RetryableError, first_line
 from etl_core.logging import LogFormat, bind_context, bind_process_context, configure_logging
 from etl_core.progress import WorkProgress
 from etl_core.runtime import (
@@ -87,6 +87,12 @@ class LaneTask(Generic[T]):
     build: "Callable[[contextlib.ExitStack], RunUnit[T]]"
     encode: Callable[[T], object]
     on_result: "Callable[[UnitResult[T]], None] | None" = None
+    check: Callable[[], None] | None = None
+    """What the worker checks once as it starts, before it consumes (the login of the
+    database its units use): a :class:`~etl_core.errors.ConfigError` stops it (exit 2,
+    the setting named) instead of every unit failing with it; a
+    :class:`~etl_core.errors.RetryableError` (the database is down) is a warning, and the
+    worker starts: its units connect when it answers."""
 
 
 class RuntimeCLI(Generic[S]):
@@ -326,6 +332,8 @@ class RuntimeCLI(Generic[S]):
 
         settings = session.settings
         lane_task = task(session)
+        if lane_task.check is not None:
+            self._check_before_consuming(lane_task.check)
         app = celery_app(settings, self.lane)
         register_lane_task(
             app,
@@ -342,6 +350,18 @@ class RuntimeCLI(Generic[S]):
         code = run_worker(app, settings, self.lane, concurrency=concurrency)
         if code:
             raise typer.Exit(code)
+
+    def _check_before_consuming(self, check: Callable[[], None]) -> None:
+        """Run a worker's start-up ``check``: a settings mistake (a database login the
+        server refuses) raises, an outage is said and the worker starts anyway."""
+        try:
+            check()
+        except RetryableError as exc:
+            self.notice(
+                f"{first_line(exc)}: the worker starts anyway; its units connect when the "
+                "database answers (each retried per task_attempts)",
+                level=logging.WARNING,
+            )
 
     def stops_as(self, what: str) -> None:
         """Say ``what`` after "interrupted (Ctrl-C):" / "terminated (SIGTERM):" when this

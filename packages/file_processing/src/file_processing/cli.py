@@ -445,8 +445,14 @@ def _queue(settings: FileProcessingSettings, url: str) -> SqsQueue:
 def _worker_task(session: Settings) -> LaneTask[Outcome]:
     """What ``worker`` runs: each landing object processed by the worker process's own
     store and processor, then its validated partition's transform enqueued (a setting)."""
+    url = session.settings.database_url
+    mirrored = bool(url) and db.schema_installed()  # as _processor: each unit's outcome
     return LaneTask(
-        partial(_worker_run_unit, session), encode=Outcome.to_dict, on_result=_after_unit(session)
+        partial(_worker_run_unit, session),
+        encode=Outcome.to_dict,
+        on_result=_after_unit(session),
+        # a login the server refuses stops the worker at start, not every object it takes
+        check=partial(db.check_login, str(url)) if mirrored else None,
     )
 
 

@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from file_processing.process import Outcome
     from file_processing.quarantine import QuarantineRecord
 
-__all__ = ["connect", "record_outcome", "record_release", "run_recorder", "schema_installed"]
+__all__ = [
+    "check_login",
+    "connect",
+    "record_outcome",
+    "record_release",
+    "run_recorder",
+    "schema_installed",
+]
 
 _FEATURE = "the file-processing ledger in the database"
 _OBJECT_STATES = {
@@ -61,6 +68,22 @@ def connect(database_url: str) -> None:
     """
     with _door() as schema:
         schema.connect(database_url)
+
+
+def check_login(database_url: str) -> None:
+    """Log in to ``database_url`` once and close the connection: what ``worker`` checks
+    before it forks its processes, so a URL the server refuses stops it at start (exit 2,
+    the setting named) instead of failing every unit it takes.
+
+    Raises:
+        SchemaNotInstalledError: The ``schema`` extra is not installed.
+        DatabaseNotReadyError: The server refused the login (no such database or role, a
+            wrong password), or the URL is bad.
+        DatabaseUnavailableError: The database could not be reached (an outage: the
+            worker starts anyway, its units connect again).
+    """
+    with _door() as schema:
+        schema.check_login(database_url)
 
 
 def record_outcome(

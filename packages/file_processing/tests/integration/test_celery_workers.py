@@ -17,11 +17,13 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from etl_core.artifacts import read_deliveries
 from etl_core.testing.brokers import TestBroker
+from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.statsd import agent_address, statsd_agent
 from etl_core.work.celery import celery_app, lane_queues, task_name
@@ -341,3 +343,28 @@ def test_a_worker_sends_each_object_s_metrics_to_statsd_as_its_unit_ends(
     assert objects == [
         "etl_file_processing_objects_total:1|c|#dataset:orders,outcome:validated,reason"
     ] * len(keys)
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_flag(
+    local_lane: Any, celery_broker: TestBroker, refused_login_urls: dict[str, str]
+) -> None:
+    """It started, answered ping and failed every object it took, mirroring its outcome
+    into a database that refused it, for ever."""
+    url = refused_login_urls["database"]
+    done = subprocess.run(
+        [str(BIN), "worker", "--concurrency", "1", "--database-url", url],
+        env=environment(local_lane, celery_broker),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = " ".join(line["event"] for line in said if line["level"] == "error")
+    assert "(from flag --database-url)" in errors, done.stderr[-3000:]
+    assert 'database "etl_no_such_database"' in errors
+    assert " ready." not in done.stderr
+    assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
+    assert str(urlsplit(url).password) not in done.stdout + done.stderr

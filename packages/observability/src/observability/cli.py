@@ -419,7 +419,16 @@ def _check_no_wait_usage(
 
 def _worker_task(session: Session[ObservabilitySettings]) -> LaneTask[DatasetStatus]:
     """What ``worker`` runs: monitor units, each dataset's status sent back."""
-    return LaneTask(partial(_worker_run_unit, session), encode=DatasetStatus.to_dict)
+    url = session.settings.database_url
+    recorded = url is not None and db.schema_installed()  # freshness history and alerts
+    return LaneTask(
+        partial(_worker_run_unit, session),
+        encode=DatasetStatus.to_dict,
+        # a login the server refuses stops the worker at start, not every unit it takes
+        check=partial(db.check_login, str(url), feature="etl-observability worker")
+        if recorded
+        else None,
+    )
 
 
 cli.add_worker(

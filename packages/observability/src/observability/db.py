@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "alerts",
     "change_alerts",
+    "check_login",
     "connect",
     "connected_url",
     "database_stats",
@@ -156,6 +157,22 @@ def record_freshness(status: DatasetStatus) -> bool:
             message=status.message[:2000],
         )
     return changed
+
+
+def check_login(database_url: str, *, feature: str) -> None:
+    """Log in to ``database_url`` once and close the connection: what ``worker`` checks
+    before it forks its processes, so a URL the server refuses stops it at start (exit 2,
+    the setting named) instead of failing every unit it takes.
+
+    Raises:
+        SchemaNotInstalledError: The ``schema`` extra is not installed.
+        DatabaseNotReadyError: The server refused the login (no such database or role, a
+            wrong password), or the URL is bad.
+        DatabaseUnavailableError: The database could not be reached (an outage: the
+            worker starts anyway, its units connect again).
+    """
+    with _door(feature) as schema:
+        schema.check_login(database_url)
 
 
 def connected_url() -> str | None:

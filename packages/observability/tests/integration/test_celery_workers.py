@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,6 +19,7 @@ from etl_core.layout import landing_key
 from etl_core.storage import open_store
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.deliveries import publish_delivery
+from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
 from etl_core.testing.processes import BackgroundProcess
 from observability.alerts import ObjectStoreAlerts
 
@@ -180,3 +182,22 @@ def test_a_monitor_unit_on_a_store_whose_directory_is_gone_fails_not_reads_as_em
         away.rename(lake.root)
 
     assert "does not exist" in str(raised.value)
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_setting(
+    tmp_path: Path, celery_broker: TestBroker, refused_login_urls: dict[str, str]
+) -> None:
+    """It started, answered ping and failed every unit recording its alerts, for ever."""
+    url = refused_login_urls["role"]
+    env = {**os.environ, **celery_broker.env(), **lake(tmp_path), "ETL_DATABASE_URL": url}
+    env.pop("DATABASE_URL", None)
+    done = run(env, "worker")
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = " ".join(line["event"] for line in said if line["level"] == "error")
+    assert "(from env ETL_DATABASE_URL)" in errors, done.stderr[-3000:]
+    assert 'role "etl_no_such_role"' in errors
+    assert " ready." not in done.stderr
+    assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
+    assert str(urlsplit(url).password) not in done.stdout + done.stderr

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         set_backfill_job_state,
         update_backfill_partition,
     )
-    from data_pipeline.db.door import connect, run_recorder, schema_installed
+    from data_pipeline.db.door import check_login, connect, run_recorder, schema_installed
     from data_pipeline.db.loads import (
         CURATED_TABLES,
         Fence,
@@ -49,6 +49,7 @@ _EXPORTS = {
     "backfill_job": "data_pipeline.db.backfills",
     "BackfillJobRecord": "data_pipeline.db.backfills",
     "BackfillPartitionRecord": "data_pipeline.db.backfills",
+    "check_login": "data_pipeline.db.door",
     "connect": "data_pipeline.db.door",
     "create_backfill_job": "data_pipeline.db.backfills",
     "end_backfill_partition": "data_pipeline.db.backfills",
@@ -82,6 +83,7 @@ __all__ = [
     "BackfillPartitionRecord",
     "Fence",
     "backfill_job",
+    "check_login",
     "connect",
     "create_backfill_job",
     "end_backfill_partition",

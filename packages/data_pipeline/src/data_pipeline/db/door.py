@@ -22,7 +22,7 @@ from data_pipeline import errors
 from data_pipeline.errors import SchemaNotInstalledError
 from etl_core.runs import RunRecorder
 
-__all__ = ["connect", "door", "run_recorder", "schema_installed"]
+__all__ = ["check_login", "connect", "door", "run_recorder", "schema_installed"]
 
 
 def connect(
@@ -38,6 +38,22 @@ def connect(
     """
     with door(feature) as schema:
         schema.connect(database_url, apply_migrations=migrate)
+
+
+def check_login(database_url: str, *, feature: str) -> None:
+    """Log in to ``database_url`` once and close the connection: what ``worker`` checks
+    before it forks its processes, so a URL the server refuses stops it at start (exit 2,
+    the setting named) instead of failing every unit it takes.
+
+    Raises:
+        SchemaNotInstalledError: The ``schema`` extra is not installed.
+        DatabaseNotReadyError: The server refused the login (no such database or role, a
+            wrong password), or the URL is bad.
+        DatabaseUnavailableError: The database could not be reached (an outage: the
+            worker starts anyway, its units connect again).
+    """
+    with door(feature) as schema:
+        schema.check_login(database_url)
 
 
 def door(feature: str) -> AbstractContextManager[Any]:
