@@ -456,6 +456,25 @@ def test_url_for_names_the_key_under_the_store_url(store: ObjectStore) -> None:
     assert url.split(":", 1)[0] == ("s3" if isinstance(store, S3ObjectStore) else "file")
 
 
+@pytest.mark.parametrize("key", ["landing/acme/file.csv", "curated/pos/dt=2026-01-01/a b%20c.csv"])
+def test_key_at_reads_a_key_back_from_its_url_and_from_where_a_message_names_it(
+    store: ObjectStore, key: str
+) -> None:
+    assert store.key_at(store.url_for(key)) == key
+    if isinstance(store, LocalObjectStore):  # a shell hands the command the path unquoted
+        assert store.key_at(str(store.root / key)) == key
+    else:
+        assert store.key_at(store.location_for(key)) == key
+
+
+def test_key_at_names_nothing_outside_the_store(store: ObjectStore) -> None:
+    assert store.key_at(store.url) is None
+    assert store.key_at(store.url + "-sibling/k") is None
+    assert store.key_at("s3://another-bucket/k") is None
+    assert store.key_at("/elsewhere/k") is None
+    assert store.key_at("https://example.com/k") is None
+
+
 # -------------------------------------------------------------- bad keys
 
 

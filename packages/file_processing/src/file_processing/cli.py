@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -20,7 +21,7 @@ from etl_core.layout import LANDING, QUARANTINE, strip_zone, zone_of, zone_prefi
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectStore, shown_location
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
@@ -191,7 +192,7 @@ def process(
     run = session.record_run("process", parameters={"key": key, "force": force})
     session.exports_metrics_as(PROCESS_JOB)
     with session.open_store() as store, _processor(session, store) as processor:
-        landing_key = _landing_key(store.url, key)
+        landing_key = _landing_key(store, key)
         _addressable_key(landing_key)
         processor.remove_abandoned_writes()
         if not as_json:
@@ -585,15 +586,17 @@ def _known_dataset(contracts: ContractSet, dataset: str) -> None:
         raise typer.Exit(ExitCode.USAGE) from None
 
 
-def _landing_key(store_url: str, key: str) -> str:
-    """``key`` relative to the store: a key as given, or a URL inside the store."""
-    if "://" not in key:
+def _landing_key(store: ObjectStore, key: str) -> str:
+    """``key`` relative to the store: a key as given, or a URL or (local store) a path
+    inside the store, as a message named the object."""
+    if "://" not in key and not os.path.isabs(key):
         return key
-    base = store_url.rstrip("/") + "/"
-    if not key.startswith(base):
-        cli.notice(f"{key} is not inside the store {store_url}", level=logging.ERROR)
+    found = store.key_at(key)
+    if found is None:
+        shown = shown_location(store.url)
+        cli.notice(f"{key} is not inside the store {shown}", level=logging.ERROR)
         raise typer.Exit(ExitCode.USAGE)
-    return key[len(base) :]
+    return found
 
 
 def _addressable_key(key: str) -> None:

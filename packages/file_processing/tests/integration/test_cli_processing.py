@@ -76,6 +76,30 @@ def test_process_of_a_tar_of_no_entries_quarantines_it_as_an_empty_archive(
     assert (outcome["key"], outcome["reason"]["code"]) == (key, "archive.empty")
 
 
+@pytest.mark.parametrize("form", ["path", "url"])
+def test_process_takes_a_local_object_by_the_path_or_url_a_message_named_it_by(
+    local: Any, orders: Orders, form: str
+) -> None:
+    key = local.deliver("orders_20261103.csv", orders(3))
+    where = local.store.location_for(key) if form == "path" else local.store.url_for(key)
+
+    done = cli(local, "process", where, "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["key"] == key
+
+
+def test_process_of_a_path_outside_the_store_exits_2_naming_the_store(
+    local: Any, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere" / "orders_20261103.csv"
+
+    done = cli(local, "process", str(outside))
+
+    assert done.returncode == 2
+    assert f"{outside} is not inside the store {local.store.root}" in done.stderr
+
+
 def test_process_of_a_missing_key_exits_2_naming_it(local: Any) -> None:
     done = cli(local, "process", "landing/vendor/nothing.csv")
     assert done.returncode == 2

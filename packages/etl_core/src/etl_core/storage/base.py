@@ -412,6 +412,16 @@ class ObjectStore(Closeable):
         object to delete or look at names (a file URL percent-encodes ``dt=``)."""
         return shown_location(self.url_for(key))
 
+    def key_at(self, location: str) -> str | None:
+        """The key ``location`` names in this store, or None when it is no object of it: a
+        URL under :attr:`url` (as :meth:`url_for` gives), or what :meth:`location_for`
+        shows. What a command taking an object's key accepts besides the key, so a location
+        a message named can be pasted back."""
+        base = self.url.rstrip("/") + "/"
+        if not location.startswith(base):
+            return None
+        return location[len(base) :] or None
+
     # -- conveniences built on the primitives
 
     def exists(self, key: str) -> bool:

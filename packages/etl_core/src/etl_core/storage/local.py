@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from etl_core.errors import (
     InvalidKeyError,
@@ -317,6 +318,25 @@ class LocalObjectStore(ObjectStore):
 
     def url_for(self, key: str) -> str:
         return self._path(key).as_uri()
+
+    def key_at(self, location: str) -> str | None:
+        """Also a plain path (what :meth:`location_for` shows, as a shell hands it on), and a
+        file URL percent-decoded; through a symbolic link to the store's directory too."""
+        parts = urlsplit(location)
+        if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+            path = unquote(parts.path)
+        elif not parts.scheme and os.path.isabs(location):
+            path = location
+        else:
+            return None
+        for inside, root in (
+            (os.path.abspath(path), str(self._root)),
+            (os.path.realpath(path), os.path.realpath(self._root)),
+        ):
+            relative = os.path.relpath(inside, root)
+            if relative != "." and relative != ".." and not relative.startswith("../"):
+                return Path(relative).as_posix()
+        return None
 
     def download(self, key: str, path: str | os.PathLike[str]) -> int:
         source = self._path(key)
