@@ -192,7 +192,7 @@ def process(
     run = session.record_run("process", parameters={"key": key, "force": force})
     session.exports_metrics_as(PROCESS_JOB)
     with session.open_store() as store, _processor(session, store) as processor:
-        landing_key = _landing_key(store, key)
+        landing_key = _key_in_store(store, key)
         _addressable_key(landing_key)
         processor.remove_abandoned_writes()
         if not as_json:
@@ -586,9 +586,9 @@ def _known_dataset(contracts: ContractSet, dataset: str) -> None:
         raise typer.Exit(ExitCode.USAGE) from None
 
 
-def _landing_key(store: ObjectStore, key: str) -> str:
+def _key_in_store(store: ObjectStore, key: str) -> str:
     """``key`` relative to the store: a key as given, or a URL or (local store) a path
-    inside the store, as a message named the object."""
+    inside the store, as a message named the object (:meth:`ObjectStore.key_at`)."""
     if "://" not in key and not os.path.isabs(key):
         return key
     found = store.key_at(key)
@@ -824,7 +824,8 @@ def _mirror_earlier_release(database_url: str | None, record: QuarantineRecord) 
 
 def _record(store: ObjectStore, key: str) -> QuarantineRecord:
     """The record of ``key``: a quarantine key, or one as ``quarantine list`` shows it
-    (relative to ``quarantine/``, what an operator copies from its table).
+    (relative to ``quarantine/``, what an operator copies from its table), or its URL or
+    local path.
 
     Records are read under ``quarantine/`` only: a landing delivery named like a record
     (``x.csv.quarantine.json``) is none. A listed key may start with ``quarantine/``
@@ -832,6 +833,7 @@ def _record(store: ObjectStore, key: str) -> QuarantineRecord:
     both cannot exist, since ``quarantine/<dataset>/dt=<date>/`` has a dataset name in
     its first folder, and ``dt=<date>`` is none.
     """
+    key = _key_in_store(store, key)
     candidates = [key] if zone_of(key) == QUARANTINE else []
     candidates.append(zone_prefix(QUARANTINE) + key)
     for candidate in candidates:

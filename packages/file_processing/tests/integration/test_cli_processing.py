@@ -207,6 +207,20 @@ def test_quarantine_show_and_release_take_the_key_as_the_list_shows_it(
     assert "no quarantine record for orders/dt=2026-11-03/nope.csv" in missing.stderr
 
 
+def test_quarantine_show_takes_the_quarantined_object_by_its_local_path(
+    local: Any, orders: Orders
+) -> None:
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    listed = json.loads(cli(local, "quarantine", "list", "--json").stdout)
+    path = local.store.location_for(listed[0]["key"])
+
+    shown = cli(local, "quarantine", "show", path)
+
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["reason"] == "data.quality"
+
+
 def test_quarantine_show_finds_a_listed_key_of_a_dataset_named_quarantine(
     local: Any, orders: Orders
 ) -> None:
