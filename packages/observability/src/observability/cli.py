@@ -6,7 +6,7 @@ import contextlib
 import getpass
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -340,7 +340,7 @@ def check(
         out.print(f"enqueued {_datasets(len(chosen))} on queue {queue}", highlight=False)
         return
     store = session.open_store()
-    evaluation, watch, active = _check_once(session, store, chosen, at)
+    evaluation, watch, active = _check_once(session, store, chosen, at, contracts.datasets)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
@@ -368,32 +368,35 @@ def _check_once(
     store: ObjectStore,
     chosen: list[Contract],
     at: datetime | None,
+    declared: Collection[str],
 ) -> tuple[Evaluation, AlertWatch | None, list[Alert]]:
     """Evaluate ``chosen`` (on the executor setting's choice) and, unless a replay
-    (``at``), record the freshness history and update the alerts."""
+    (``at``), record the freshness history and update the alerts (``declared``: every
+    dataset the contracts declare)."""
     clock = SystemClock() if at is None else FixedClock(at)
     evaluation = evaluate_with(session.settings, chosen, store, clock, replay=at is not None)
     if at is not None:  # a replay is neither history nor news
         return evaluation, None, []
-    return _record(session, store, chosen, evaluation)
+    return _record(session, store, chosen, declared, evaluation)
 
 
 def _record(
     session: Session[ObservabilitySettings],
     store: ObjectStore,
     contracts: Iterable[Contract],
+    declared: Collection[str],
     evaluation: Evaluation,
 ) -> tuple[Evaluation, AlertWatch, list[Alert]]:
     """Record ``evaluation``: its zones emptied while late judged by their open alerts
-    (:func:`carry_emptied`), the freshness history, then the alerts of its datasets (their
-    notifications delivered, waiting at most ``alert_delivery_deadline``); the evaluation
-    so judged and the active alerts."""
+    (:func:`carry_emptied`), the freshness history, then the alerts of its datasets and of
+    any dataset not ``declared`` (their notifications delivered, waiting at most
+    ``alert_delivery_deadline``); the evaluation so judged and the active alerts."""
     store_alerts = _alert_store(session, store)
     evaluation = carry_emptied(evaluation, contracts, store_alerts.alerts())
     _history_recorder(session.settings.database_url)(evaluation)
     watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
     try:
-        active = list(watch.update(evaluation))
+        active = list(watch.update(evaluation, declared=declared))
     finally:
         watch.finish(session.settings.alert_delivery_deadline)
     return evaluation, watch, active
@@ -448,7 +451,7 @@ def _worker_run_unit(
     ``check --no-wait`` enqueued."""
     store = opened.enter_context(session.open_store())
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
-    record = partial(_record, session, store, contracts)  # units of `check --no-wait`
+    record = partial(_record, session, store, contracts, contracts.datasets)  # `--no-wait`
     return partial(run_unit, MonitorContext(store, contracts, record))
 
 
@@ -471,10 +474,11 @@ def schedule(
     settings = session.settings
     require_broker(settings, "schedule", flag=False)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
+    declared = [contract.dataset for contract in contracts]
     with session.open_store() as store:
 
         def fire() -> int:
-            evaluation, _, _ = _check_once(session, store, contracts, None)
+            evaluation, _, _ = _check_once(session, store, contracts, None, declared)
             logger.info("monitors evaluated: %s", evaluation.counts())
             return len(contracts)
 

@@ -312,7 +312,8 @@ class StatusService:
         if self.alerts is None:
             return None, ""
         try:
-            return tuple(self.alerts.update(evaluation)), ""
+            declared = [contract.dataset for contract in self.contracts]
+            return tuple(self.alerts.update(evaluation, declared=declared)), ""
         except EtlError as exc:
             logger.error("alerts not updated: %s", exc)
             return previous, f"alerts not updated: {exc}"

@@ -230,6 +230,27 @@ def test_datasets_not_evaluated_keep_their_alerts_and_a_dropped_monitor_resolves
     assert [a.dataset for a in book.active()] == ["sales"]
 
 
+def test_an_alert_of_a_dataset_no_contract_declares_any_more_resolves_once_saying_so(
+    book: AlertBook,
+) -> None:
+    book.observe(
+        evaluation(START, age("sales", "landing", "warn"), age("stock", "landing", "warn"))
+    )
+    later = START + timedelta(minutes=5)
+
+    notes = book.observe(
+        evaluation(later, age("stock", "landing", "warn")), declared=["stock", "orders"]
+    )
+
+    assert told(notes) == [("resolved", fingerprint("sales", "age", "landing"), "resolved")]
+    assert "no contract declares sales any more" in notes[0].alert.summary
+    assert [a.dataset for a in book.active()] == ["stock"]
+    again = START + timedelta(minutes=10)
+    assert (
+        book.observe(evaluation(again, age("stock", "landing", "warn")), declared=["stock"]) == []
+    )
+
+
 def test_ack_and_snooze_refuse_an_unknown_fingerprint_and_a_zero_snooze(book: AlertBook) -> None:
     with pytest.raises(AlertNotFoundError) as caught:
         book.acknowledge("0123456789abcdef")

@@ -26,7 +26,7 @@ process: the watch (:mod:`observability.alerts.watch`) delivers and settles it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -119,24 +119,37 @@ class AlertBook:
         """The alerts not resolved, newest first."""
         return self.store.alerts()
 
-    def observe(self, evaluation: Evaluation) -> list[Notification]:
+    def observe(
+        self, evaluation: Evaluation, *, declared: Collection[str] | None = None
+    ) -> list[Notification]:
         """Open, update, remind and resolve alerts from ``evaluation``; what to tell.
 
         Each event is also written to its alert's outbox, owed to :attr:`channels`.
 
-        Only the datasets the evaluation covers are touched (``check --dataset``).
+        Only the datasets the evaluation covers are touched (``check --dataset``), and,
+        given ``declared`` (every dataset the contracts declare), the alerts of a dataset
+        not among them: its contract was removed, nothing will evaluate it again, so its
+        alert resolves once, saying so.
         """
         now = evaluation.evaluated_at
         seen = conditions(evaluation)
         covered = {status.dataset for status in evaluation.datasets}
         told: list[Notification] = []
 
+        def touched(alert: Alert) -> bool:
+            return alert.dataset in covered or (
+                declared is not None and alert.dataset not in declared
+            )
+
         def change(active: Mapping[str, Alert]) -> list[Alert]:
             told.clear()  # a retried change starts over
             written: list[Alert] = []
-            for key in sorted(set(seen) | {k for k, a in active.items() if a.dataset in covered}):
+            for key in sorted(set(seen) | {k for k, a in active.items() if touched(a)}):
                 before = active.get(key)
-                after, event = self._step(before, seen.get(key), now)
+                if before is not None and before.dataset not in covered:  # not declared
+                    after, event = _retired(before, now)
+                else:
+                    after, event = self._step(before, seen.get(key), now)
                 if after is not None and event is not None:
                     after = after.owing(event, now, self.channels)
                 if after is not None and after != before:
@@ -306,6 +319,11 @@ def _left_the_window(before: Alert, condition: Condition) -> str:
         return ""
     files = "its file" if len(gone) == 1 else "their files"
     return f"; {', '.join(gone)} left the lookback window without {files} arriving"
+
+
+def _retired(alert: Alert, now: datetime) -> tuple[Alert | None, Event | None]:
+    """``alert`` resolved because no contract declares its dataset any more."""
+    return _resolved(alert, f"no contract declares {alert.dataset} any more", now), "resolved"
 
 
 def _resolved(alert: Alert, summary: str, now: datetime) -> Alert:

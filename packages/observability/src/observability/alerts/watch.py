@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from etl_core.errors import EtlError
@@ -99,24 +99,33 @@ class AlertWatch:
         )
         return cls(book, Dispatcher(channels, policy=policy))
 
-    def update(self, evaluation: Evaluation) -> list[Alert]:
+    def update(
+        self, evaluation: Evaluation, *, declared: Collection[str] | None = None
+    ) -> list[Alert]:
         """Settle what was delivered, change the alerts from ``evaluation``, queue what the
         alerts of its datasets owe (:meth:`_ours`); the active alerts.
 
         Only the evaluated datasets' notifications are queued, as only their alerts are
         changed (``check --dataset``; a ``--no-wait`` worker records one dataset: two
-        workers never post each other's owed notifications).
+        workers never post each other's owed notifications), and those of a dataset not
+        ``declared`` (its contract removed: :meth:`AlertBook.observe`).
 
         Raises:
             EtlError: the alerts could not be read or written (nothing is told then; what
                 was recorded stays owed for the next cycle).
         """
         self.settle()
-        recorded = self.book.observe(evaluation)
+        recorded = self.book.observe(evaluation, declared=declared)
         self._mine.update((*n.alert.identity, n.event, n.at) for n in recorded)
         now = evaluation.evaluated_at
         covered = {status.dataset for status in evaluation.datasets}
-        owed = [alert for alert in self.book.store.owed() if alert.dataset in covered]
+
+        def touched(alert: Alert) -> bool:
+            return alert.dataset in covered or (
+                declared is not None and alert.dataset not in declared
+            )
+
+        owed = [alert for alert in self.book.store.owed() if touched(alert)]
         # What was delivered but could not be cleared from the store (settle failed) is
         # not owed: posting it again would tell it twice. Its clearing is retried.
         unsettled = _index(self._unsettled)

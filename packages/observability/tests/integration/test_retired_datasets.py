@@ -1,0 +1,96 @@
+"""A dataset whose contract is removed: its open alerts resolve once, saying so."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from etl_core.layout import landing_key
+from etl_core.storage import open_store
+from observability.alerts import AlertBook, AlertWatch, ObjectStoreAlerts
+from observability.alerts.delivery import Dispatcher
+from observability.service import StatusService
+
+AGED = """
+dataset = "{name}"
+source = "{name}"
+pattern = "{name}_{{date:%Y%m%d}}.csv"
+[[columns]]
+name = "id"
+[freshness]
+warn_after = "1h"
+critical_after = "3h"
+"""
+
+
+def _late_feeds(tmp_path: Path, *names: str) -> list[str]:
+    """Contracts of ``names`` and one file each, two hours old (late: warn)."""
+    datasets = tmp_path / "config" / "datasets"
+    datasets.mkdir(parents=True)
+    (tmp_path / "lake").mkdir()
+    stored = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    for name in names:
+        (datasets / f"{name}.toml").write_text(AGED.format(name=name))
+        key = landing_key(name, f"{name}_{datetime.now(UTC):%Y%m%d}.csv")
+        with open_store(str(tmp_path / "lake")) as store:
+            store.write_bytes(key, b"id\n1\n")
+        os.utime(tmp_path / "lake" / key, (stored, stored))
+    return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
+
+
+def _alerts(cli: Callable[..., Any], options: list[str], *more: str) -> list[tuple[str, str]]:
+    listed = cli(*options, "alerts", "list", "--json", *more)
+    assert listed.returncode == 0, listed.stderr
+    return sorted({(a["dataset"], a["state"]) for a in json.loads(listed.stdout)["alerts"]})
+
+
+def test_check_resolves_the_alert_of_a_dataset_whose_contract_was_removed(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    options = _late_feeds(tmp_path, "stock", "sales")
+    assert cli(*options, "check").returncode == 1
+    assert _alerts(cli, options) == [("sales", "open"), ("stock", "open")]
+
+    (tmp_path / "config" / "datasets" / "sales.toml").unlink()  # the feed is retired
+    again = cli(*options, "check", "--dataset", "stock")
+
+    assert again.returncode == 1, again.stderr
+    assert _alerts(cli, options) == [("stock", "open")]
+    resolved = cli(*options, "alerts", "list", "--json", "--all")
+    gone = [a for a in json.loads(resolved.stdout)["alerts"] if a["dataset"] == "sales"]
+    assert gone
+    assert {(a["state"], a["summary"]) for a in gone} == {
+        ("resolved", "no contract declares sales any more")
+    }
+
+
+def test_serve_resolves_the_alert_of_a_dataset_whose_contract_was_removed_and_tells_it(
+    lake: Any, clock: Any, weekday_contract: Any
+) -> None:
+    pos = weekday_contract(expected=None)
+    stock = dataclasses.replace(pos, dataset="stock", source="stock")
+    lake.drop("pos", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    lake.drop("stock", "pos_20261201.csv", datetime(2026, 12, 1, 6, 0, tzinfo=UTC))
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    book = AlertBook(ObjectStoreAlerts(lake.store), clock, reminder_interval=timedelta(0))
+
+    def serve(*contracts: Any) -> Any:
+        watch = AlertWatch(book, Dispatcher([]))
+        service = StatusService(
+            list(contracts), lake.store, clock, interval=timedelta(hours=1), alerts=watch
+        )
+        snapshot = service.refresh()
+        service.stop()
+        return json.loads(snapshot.status)
+
+    assert {a["dataset"] for a in serve(pos, stock)["alerts"]} == {"pos", "stock"}
+    clock.advance(timedelta(hours=1))
+    status = serve(pos)  # stock's contract removed, serve restarted
+
+    assert {a["dataset"] for a in status["alerts"]} == {"pos"}
+    assert {a.dataset for a in book.active()} == {"pos"}
