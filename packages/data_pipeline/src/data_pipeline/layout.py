@@ -54,6 +54,7 @@ from etl_core.layout import (
 from etl_core.storage import Lease, ObjectInfo, ObjectStore, Records, Update
 
 __all__ = [
+    "has_curated_parts",
     "input_objects",
     "inputs_by_day",
     "list_curated_dates",
@@ -186,6 +187,12 @@ def read_manifest(store: ObjectStore, dataset: str, dt: date) -> CuratedManifest
         ArtifactError: the manifest is malformed (or written by a newer version).
     """
     return CuratedManifest.read(store, manifest_key(dataset, dt))
+
+
+def has_curated_parts(store: ObjectStore, dataset: str, dt: date) -> bool:
+    """Whether curated parts of the partition are in the store, whatever manifest names
+    them (none: a withdrawal whose manifest was removed before its parts)."""
+    return any(True for _ in _parts(store, curated_prefix(dataset, dt)))
 
 
 def publishes_generation(store: ObjectStore, dataset: str, dt: date, generation: str) -> bool:
@@ -325,6 +332,7 @@ def _tokens_restarted(
     seen: list[CuratedManifest],
     *,
     withdrawal: bool = False,
+    loads: bool = True,
 ) -> PublishFencedError | None:
     """The error for a publish (or with ``withdrawal`` a withdrawal's removal) refused by
     the manifest last ``seen``, when its token is newer than the lease's and the lease is
@@ -344,6 +352,7 @@ def _tokens_restarted(
         manifest=store.location_for(manifest_key(dataset, dt)),
         generation=refusing.generation,
         withdrawal=withdrawal,
+        loads=loads,
     )
 
 
@@ -352,7 +361,7 @@ def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
 
 
 def remove_curated(
-    store: ObjectStore, dataset: str, dt: date, *, lease: Lease
+    store: ObjectStore, dataset: str, dt: date, *, lease: Lease, loads: bool = True
 ) -> CuratedManifest | None:
     """Withdraw a curated partition under its ``lease``: its manifest first (readers then
     see none, never one naming a missing file), then the parts of the generation it names
@@ -363,6 +372,8 @@ def remove_curated(
     was not written under a newer token, and the lease is checked again before the parts
     go, whose generations started after this removal (a later holder's, this one having
     stalled past its lease) are kept. Returns the manifest removed (``None``: none).
+    ``loads``: the withdrawal deletes the day's loaded rows too (its refusal's recovery is
+    then a ``run`` that loads, else one with ``--no-load``).
 
     Raises:
         LeaseLostError: the lease was taken over, or the manifest was published under a
@@ -381,7 +392,7 @@ def remove_curated(
     try:
         removed = lease.fenced_delete(records, manifest_key(dataset, dt), token_of=token_of)
     except LeaseLostError as exc:
-        restarted = _tokens_restarted(store, dataset, dt, lease, seen, withdrawal=True)
+        restarted = _tokens_restarted(store, dataset, dt, lease, seen, withdrawal=True, loads=loads)
         if restarted is None:
             raise
         raise restarted from exc

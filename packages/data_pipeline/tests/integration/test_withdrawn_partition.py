@@ -452,15 +452,50 @@ def test_a_withdrawal_meeting_a_lease_whose_tokens_restarted_says_so_and_how_to_
     assert said.endswith(
         f"delete {refused.manifest} only if it still names generation {built.generation} "
         "(lease token 2; one naming another generation was published since: keep it), "
-        "then run `etl-data-pipeline run --dataset pos`"
+        "then run `etl-data-pipeline run --no-load --dataset pos`"  # it ran without loads
     ), said
     assert read_manifest(store, "pos", MISDATED) == built  # left as it was
     assert not store.exists(withdrawal_key("pos", MISDATED))
 
     store.delete(manifest_key("pos", MISDATED))  # the operator's recovery, as the error says
-    ran = run_pending(store, contract, settings)  # builds the day its delivery moved to
-    assert MISDATED not in [outcome.dt for outcome in ran]  # nothing left for readers
+    ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn  # the parts left removed, the withdrawal recorded
+    assert ran[RIGHT].transform is not None  # the day its delivery moved to, built
     assert read_manifest(store, "pos", MISDATED) is None
+
+
+def test_a_transform_only_withdrawal_refused_by_a_restarted_lease_is_finished_by_its_recovery(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """Without loads (a store-only deployment, ``transform --date``, ``run --no-load``): the
+    refusal's recovery is a run that needs no database, and once the operator deleted the
+    manifest it withdraws the day: its curated parts removed, the withdrawal recorded (was
+    ``run --dataset pos``, which a store-only deployment refuses for want of a database,
+    and the day, with neither manifest nor load marker, was no longer pending: its parts
+    stayed for good, the withdrawal never recorded)."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    for _ in range(2):
+        process_partition(store, contract, MISDATED, settings, load=False)
+    move(store, retail)
+    store.delete(lease_key("pos", MISDATED))  # the lease object is lost
+
+    with pytest.raises(PublishFencedError) as caught:
+        process_partition(store, contract, MISDATED, settings, load=False)
+
+    said = str(caught.value)
+    assert said.endswith("then run `etl-data-pipeline run --no-load --dataset pos`"), said
+    assert pickle.loads(pickle.dumps(caught.value)).rerun == (
+        "etl-data-pipeline run --no-load --dataset pos"
+    )
+    store.delete(manifest_key("pos", MISDATED))  # the operator's recovery, as it says
+    ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+    assert store.exists(withdrawal_key("pos", MISDATED))
+    assert run_pending(store, contract, settings) == []  # settled
 
 
 def test_a_day_whose_only_delivery_moves_while_it_is_rebuilt_is_withdrawn_by_the_retry(
