@@ -86,22 +86,47 @@ def input_objects(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo
     Data is found through the delivery manifests, never a listing: a delivery
     whose publish has not finished (or crashed) is not read at all.
 
+    The file lane may change the partition while it is read (a re-delivery replacing its
+    manifest, then removing the members it no longer has; a withdrawal removing a
+    manifest, then its members): a file the manifests named missing from the listing, or
+    a manifest listed and gone when read, has the partition read again (up to
+    :data:`INPUT_READS` times). Only a file missing from two readings in a row is gone
+    for good: the file lane writes a delivery's files before its manifest and removes
+    them only after it.
+
     Raises:
         PartitionError: a manifest is malformed, or names a file that is gone.
+        ObjectNotFoundError: a manifest listed was gone when read, every time.
     """
-    try:
-        wanted = {key for m in read_deliveries(store, dataset, dt) for key in m.data_keys}
-    except ArtifactError as exc:
-        raise PartitionError(dataset, dt, str(exc)) from exc
-    if not wanted:
-        return []
-    found = {info.key: info for info in store.list(validated_prefix(dataset, dt))}
-    missing = sorted(wanted - found.keys())
-    if missing:
-        raise PartitionError(
-            dataset, dt, f"a delivery manifest names {missing[0]}, which is not in the store"
-        )
-    return [found[key] for key in sorted(wanted)]
+    before: set[str] = set()
+    reading = 0
+    while True:
+        reading += 1
+        try:
+            manifests = read_deliveries(store, dataset, dt)
+        except ArtifactError as exc:
+            raise PartitionError(dataset, dt, str(exc)) from exc
+        except ObjectNotFoundError:  # a manifest removed between its listing and its read
+            if reading == INPUT_READS:
+                raise
+            continue
+        wanted = {key for manifest in manifests for key in manifest.data_keys}
+        if not wanted:
+            return []
+        found = {info.key: info for info in store.list(validated_prefix(dataset, dt))}
+        missing = sorted(wanted - found.keys())
+        if not missing:
+            return [found[key] for key in sorted(wanted)]
+        if before & set(missing) or reading == INPUT_READS:
+            gone = sorted(before & set(missing)) or missing
+            raise PartitionError(
+                dataset, dt, f"a delivery manifest names {gone[0]}, which is not in the store"
+            )
+        before = set(missing)
+
+
+INPUT_READS = 3
+"""How many times :func:`input_objects` reads a partition the file lane changes meanwhile."""
 
 
 def inputs_by_day(
