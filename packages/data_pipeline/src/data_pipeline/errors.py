@@ -25,6 +25,7 @@ __all__ = [
     "PUBLISH_RECOVERY",
     "PUBLISH_RERUN",
     "WITHDRAWAL_RERUN",
+    "WITHDRAWAL_RERUN_NO_LOAD",
     "ApiAuthError",
     "ApiError",
     "ApiRequestError",
@@ -307,10 +308,12 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
     URL). Every publish or withdrawal of the day is refused until the manifest goes, so the
     message ends with the recovery: delete the manifest (``manifest``, where it is in the
     store, as an operator pastes it: :meth:`ObjectStore.location_for`) and run the partition
-    again (``withdrawal``: ``run`` of the dataset, which finishes the withdrawal). The
-    recovery is read later, when a writer whose token climbed past ``newer`` (every
-    acquisition takes the next) may have published a good manifest: it deletes the manifest
-    only while it still names ``generation``, the one refusing this writer. A
+    again (``withdrawal``: ``run`` of the dataset, which finishes the withdrawal; ``run
+    --no-load`` when it ran without loads, ``loads`` false: a store-only deployment has no
+    database for a plain ``run``; ``rerun`` is that command). The recovery is read later,
+    when a writer whose token climbed past ``newer`` (every acquisition takes the next) may
+    have published a good manifest: it deletes the manifest only while it still names
+    ``generation``, the one refusing this writer. A
     :class:`~etl_core.errors.LeaseLostError` (never retried: a retry is refused alike), with
     the lease's ``key``, this writer's ``token``, ``dataset``, ``dt``, ``newer``, the token
     the manifest records, and its ``generation``. (A writer whose lease was taken over gets
@@ -328,6 +331,7 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
         manifest: str,
         generation: str,
         withdrawal: bool = False,
+        loads: bool = True,
     ) -> None:
         self.dataset = dataset
         self.dt = dt
@@ -335,12 +339,12 @@ class PublishFencedError(DataPipelineError, LeaseLostError):
         self.manifest = manifest
         self.generation = generation
         self.withdrawal = withdrawal
-        rerun = WITHDRAWAL_RERUN if withdrawal else PUBLISH_RERUN
+        rerun = PUBLISH_RERUN
+        if withdrawal:
+            rerun = WITHDRAWAL_RERUN if loads else WITHDRAWAL_RERUN_NO_LOAD
+        self.rerun = rerun.format(dataset=dataset, dt=dt.isoformat())
         recovery = PUBLISH_RECOVERY.format(
-            manifest=manifest,
-            generation=generation,
-            newer=newer,
-            rerun=rerun.format(dataset=dataset, dt=dt.isoformat()),
+            manifest=manifest, generation=generation, newer=newer, rerun=self.rerun
         )
         what, undone = "withdrawal", "nothing withdrawn"
         if not withdrawal:
@@ -386,8 +390,14 @@ generations are pruned by that publish)."""
 
 WITHDRAWAL_RERUN = "etl-data-pipeline run --dataset {dataset}"
 """What finishes a withdrawal once the manifest refusing it is gone: readers already see no
-partition, and ``run`` deletes the day's loaded rows (its load marker says it was loaded);
-the parts left are pruned by the day's next publish."""
+partition, and ``run`` removes the curated parts left, deletes the day's loaded rows (its
+load marker says it was loaded) and records the withdrawal."""
+
+WITHDRAWAL_RERUN_NO_LOAD = "etl-data-pipeline run --no-load --dataset {dataset}"
+""":data:`WITHDRAWAL_RERUN` of a withdrawal that ran without loads (``run --no-load``,
+``transform --date``, a ``--no-load`` backfill, a dataset without ``[load]``): the curated
+parts left removed and the withdrawal recorded, with no database (a store-only deployment
+has none for a plain ``run``); loaded rows, if any, stay until a run that loads."""
 
 
 FENCE_RECOVERY = (

@@ -54,6 +54,7 @@ from etl_core.layout import (
 from etl_core.storage import Lease, ObjectInfo, ObjectStore, Records, Update
 
 __all__ = [
+    "has_curated_parts",
     "input_objects",
     "inputs_by_day",
     "list_curated_dates",
@@ -85,22 +86,47 @@ def input_objects(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo
     Data is found through the delivery manifests, never a listing: a delivery
     whose publish has not finished (or crashed) is not read at all.
 
+    The file lane may change the partition while it is read (a re-delivery replacing its
+    manifest, then removing the members it no longer has; a withdrawal removing a
+    manifest, then its members): a file the manifests named missing from the listing, or
+    a manifest listed and gone when read, has the partition read again (up to
+    :data:`INPUT_READS` times). Only a file missing from two readings in a row is gone
+    for good: the file lane writes a delivery's files before its manifest and removes
+    them only after it.
+
     Raises:
         PartitionError: a manifest is malformed, or names a file that is gone.
+        ObjectNotFoundError: a manifest listed was gone when read, every time.
     """
-    try:
-        wanted = {key for m in read_deliveries(store, dataset, dt) for key in m.data_keys}
-    except ArtifactError as exc:
-        raise PartitionError(dataset, dt, str(exc)) from exc
-    if not wanted:
-        return []
-    found = {info.key: info for info in store.list(validated_prefix(dataset, dt))}
-    missing = sorted(wanted - found.keys())
-    if missing:
-        raise PartitionError(
-            dataset, dt, f"a delivery manifest names {missing[0]}, which is not in the store"
-        )
-    return [found[key] for key in sorted(wanted)]
+    before: set[str] = set()
+    reading = 0
+    while True:
+        reading += 1
+        try:
+            manifests = read_deliveries(store, dataset, dt)
+        except ArtifactError as exc:
+            raise PartitionError(dataset, dt, str(exc)) from exc
+        except ObjectNotFoundError:  # a manifest removed between its listing and its read
+            if reading == INPUT_READS:
+                raise
+            continue
+        wanted = {key for manifest in manifests for key in manifest.data_keys}
+        if not wanted:
+            return []
+        found = {info.key: info for info in store.list(validated_prefix(dataset, dt))}
+        missing = sorted(wanted - found.keys())
+        if not missing:
+            return [found[key] for key in sorted(wanted)]
+        if before & set(missing) or reading == INPUT_READS:
+            gone = sorted(before & set(missing)) or missing
+            raise PartitionError(
+                dataset, dt, f"a delivery manifest names {gone[0]}, which is not in the store"
+            )
+        before = set(missing)
+
+
+INPUT_READS = 3
+"""How many times :func:`input_objects` reads a partition the file lane changes meanwhile."""
 
 
 def inputs_by_day(
@@ -186,6 +212,12 @@ def read_manifest(store: ObjectStore, dataset: str, dt: date) -> CuratedManifest
         ArtifactError: the manifest is malformed (or written by a newer version).
     """
     return CuratedManifest.read(store, manifest_key(dataset, dt))
+
+
+def has_curated_parts(store: ObjectStore, dataset: str, dt: date) -> bool:
+    """Whether curated parts of the partition are in the store, whatever manifest names
+    them (none: a withdrawal whose manifest was removed before its parts)."""
+    return any(True for _ in _parts(store, curated_prefix(dataset, dt)))
 
 
 def publishes_generation(store: ObjectStore, dataset: str, dt: date, generation: str) -> bool:
@@ -325,6 +357,7 @@ def _tokens_restarted(
     seen: list[CuratedManifest],
     *,
     withdrawal: bool = False,
+    loads: bool = True,
 ) -> PublishFencedError | None:
     """The error for a publish (or with ``withdrawal`` a withdrawal's removal) refused by
     the manifest last ``seen``, when its token is newer than the lease's and the lease is
@@ -344,6 +377,7 @@ def _tokens_restarted(
         manifest=store.location_for(manifest_key(dataset, dt)),
         generation=refusing.generation,
         withdrawal=withdrawal,
+        loads=loads,
     )
 
 
@@ -352,7 +386,7 @@ def _decode_manifest(data: bytes, key: str) -> CuratedManifest:
 
 
 def remove_curated(
-    store: ObjectStore, dataset: str, dt: date, *, lease: Lease
+    store: ObjectStore, dataset: str, dt: date, *, lease: Lease, loads: bool = True
 ) -> CuratedManifest | None:
     """Withdraw a curated partition under its ``lease``: its manifest first (readers then
     see none, never one naming a missing file), then the parts of the generation it names
@@ -363,6 +397,8 @@ def remove_curated(
     was not written under a newer token, and the lease is checked again before the parts
     go, whose generations started after this removal (a later holder's, this one having
     stalled past its lease) are kept. Returns the manifest removed (``None``: none).
+    ``loads``: the withdrawal deletes the day's loaded rows too (its refusal's recovery is
+    then a ``run`` that loads, else one with ``--no-load``).
 
     Raises:
         LeaseLostError: the lease was taken over, or the manifest was published under a
@@ -381,7 +417,7 @@ def remove_curated(
     try:
         removed = lease.fenced_delete(records, manifest_key(dataset, dt), token_of=token_of)
     except LeaseLostError as exc:
-        restarted = _tokens_restarted(store, dataset, dt, lease, seen, withdrawal=True)
+        restarted = _tokens_restarted(store, dataset, dt, lease, seen, withdrawal=True, loads=loads)
         if restarted is None:
             raise
         raise restarted from exc

@@ -19,7 +19,12 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from data_pipeline.layout import input_objects, list_validated_dates, read_manifest
+from data_pipeline.layout import (
+    has_curated_parts,
+    input_objects,
+    list_validated_dates,
+    read_manifest,
+)
 from data_pipeline.lease import BUSY_POLL_SECONDS, partition_lease
 from data_pipeline.lease import busy_wait_seconds as lease_busy_wait_seconds
 from data_pipeline.load import LoadResult, load_curated_partition
@@ -202,7 +207,14 @@ def _due(
     *,
     load: bool,
 ) -> bool:
-    if manifest is None and not _loaded(store, contract, dt, load=load):
+    # built, unless nothing is left of it: parts whose manifest went first (a withdrawal's,
+    # killed before its parts; one refused whose manifest the operator deleted, as its
+    # recovery says) are withdrawn, never left for good
+    if (
+        manifest is None
+        and not _loaded(store, contract, dt, load=load)
+        and not has_curated_parts(store, contract.dataset, dt)
+    ):
         return False
     return notice_applies(store, contract.dataset, dt, manifest)
 

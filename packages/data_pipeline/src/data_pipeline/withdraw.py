@@ -175,9 +175,9 @@ def withdraw_partition(
             lease's tokens restarted; a ``LoadFencedError`` when the day's load fence does.
     """
     dataset = contract.dataset
-    manifest = remove_curated(store, dataset, dt, lease=lease)
-    fault_point(Step.WITHDRAW)
     deletes = load and contract.load is not None
+    manifest = remove_curated(store, dataset, dt, lease=lease, loads=deletes)
+    fault_point(Step.WITHDRAW)
     if deletes:
         from data_pipeline import db
 

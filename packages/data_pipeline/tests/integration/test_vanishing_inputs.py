@@ -26,6 +26,7 @@ from data_pipeline.transform import transform_partition
 from etl_core.contracts import load_contracts
 from etl_core.errors import FatalError, ObjectNotFoundError, RetryableError
 from etl_core.layout import (
+    deliveries_prefix,
     delivery_manifest_key,
     manifest_key,
     quality_report_key,
@@ -185,3 +186,80 @@ def test_a_curated_part_deleted_while_its_manifest_still_names_it_fails_the_load
 
     assert not RetryPolicy().is_retryable(caught.value)
     assert f"its curated manifest names {part}, which is not in the store" in str(caught.value)
+
+
+def test_a_delivery_replaced_while_its_partition_is_listed_is_read_as_it_is_now(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file lane re-delivers a key with another file name between the reading of the
+    day's delivery manifests and the listing of its objects (its new member and manifest
+    written, then the replaced member removed, as it does): the old member is missing from
+    the listing, yet no manifest names it any more. The day's inputs are read again, the
+    new member found (was a `PartitionError` saying a manifest names a file not in the
+    store, never retried: a backfill's day failed for good on a passing re-delivery)."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    replaced = late_delivery(local_store, retail)
+    renamed = "pos_20261101_late_v2.csv"
+    listing = local_store.list
+    redelivered: list[bool] = []
+
+    def list_after_redelivery(prefix: str = "") -> Any:
+        if prefix == validated_prefix("pos", DAY) and not redelivered:
+            redelivered.append(True)
+            publish_delivery(
+                local_store,
+                "pos",
+                DAY,
+                {renamed: retail.rows(DAY.isoformat(), 20).encode()},
+                landing=LATE,
+            )
+            local_store.delete(replaced)
+            local_store.delete(quality_report_key(replaced))
+        return listing(prefix)
+
+    monkeypatch.setattr(local_store, "list", list_after_redelivery)
+    built = transform_partition(local_store, contract, DAY, settings)
+    monkeypatch.undo()
+
+    assert redelivered
+    manifest = read_manifest(local_store, "pos", DAY)
+    assert manifest is not None
+    assert sorted(manifest.inputs) == sorted(
+        [validated_key("pos", DAY, "pos_2026-11-01.csv"), validated_key("pos", DAY, renamed)]
+    )
+    assert built.rows > 0
+
+
+def test_a_delivery_withdrawn_while_its_manifests_are_read_leaves_the_days_other_inputs(
+    local_store: ObjectStore,
+    settings: PipelineSettings,
+    retail: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file lane withdraws a delivery between the listing of the day's delivery
+    manifests and the reading of its manifest: the day's inputs are read again and built
+    from what is left (was the store's raw ObjectNotFoundError naming the manifest)."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    late_delivery(local_store, retail)
+    listing = local_store.list
+    withdrawn: list[bool] = []
+
+    def list_then_withdrawn(prefix: str = "") -> Any:
+        found = list(listing(prefix))
+        if prefix == deliveries_prefix("pos", DAY) and not withdrawn:
+            withdrawn.append(True)
+            withdraw_late(local_store)
+        return iter(found)
+
+    monkeypatch.setattr(local_store, "list", list_then_withdrawn)
+    built = transform_partition(local_store, contract, DAY, settings)
+    monkeypatch.undo()
+
+    assert withdrawn
+    manifest = read_manifest(local_store, "pos", DAY)
+    assert manifest is not None
+    assert list(manifest.inputs) == [validated_key("pos", DAY, "pos_2026-11-01.csv")]
+    assert built.rows > 0

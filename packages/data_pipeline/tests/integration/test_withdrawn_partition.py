@@ -6,11 +6,14 @@ lifecycle rule, a hand deletion) keeps both."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import pickle
 import re
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,7 +41,7 @@ from etl_core.layout import (
     withdrawal_notice_key,
 )
 from etl_core.retry import RetryPolicy
-from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
+from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore, open_store
 from etl_core.testing import capture_logs
 from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
 from etl_core.testing.scripts import run_script
@@ -452,15 +455,50 @@ def test_a_withdrawal_meeting_a_lease_whose_tokens_restarted_says_so_and_how_to_
     assert said.endswith(
         f"delete {refused.manifest} only if it still names generation {built.generation} "
         "(lease token 2; one naming another generation was published since: keep it), "
-        "then run `etl-data-pipeline run --dataset pos`"
+        "then run `etl-data-pipeline run --no-load --dataset pos`"  # it ran without loads
     ), said
     assert read_manifest(store, "pos", MISDATED) == built  # left as it was
     assert not store.exists(withdrawal_key("pos", MISDATED))
 
     store.delete(manifest_key("pos", MISDATED))  # the operator's recovery, as the error says
-    ran = run_pending(store, contract, settings)  # builds the day its delivery moved to
-    assert MISDATED not in [outcome.dt for outcome in ran]  # nothing left for readers
+    ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn  # the parts left removed, the withdrawal recorded
+    assert ran[RIGHT].transform is not None  # the day its delivery moved to, built
     assert read_manifest(store, "pos", MISDATED) is None
+
+
+def test_a_transform_only_withdrawal_refused_by_a_restarted_lease_is_finished_by_its_recovery(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """Without loads (a store-only deployment, ``transform --date``, ``run --no-load``): the
+    refusal's recovery is a run that needs no database, and once the operator deleted the
+    manifest it withdraws the day: its curated parts removed, the withdrawal recorded (was
+    ``run --dataset pos``, which a store-only deployment refuses for want of a database,
+    and the day, with neither manifest nor load marker, was no longer pending: its parts
+    stayed for good, the withdrawal never recorded)."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    for _ in range(2):
+        process_partition(store, contract, MISDATED, settings, load=False)
+    move(store, retail)
+    store.delete(lease_key("pos", MISDATED))  # the lease object is lost
+
+    with pytest.raises(PublishFencedError) as caught:
+        process_partition(store, contract, MISDATED, settings, load=False)
+
+    said = str(caught.value)
+    assert said.endswith("then run `etl-data-pipeline run --no-load --dataset pos`"), said
+    assert pickle.loads(pickle.dumps(caught.value)).rerun == (
+        "etl-data-pipeline run --no-load --dataset pos"
+    )
+    store.delete(manifest_key("pos", MISDATED))  # the operator's recovery, as it says
+    ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+    assert store.exists(withdrawal_key("pos", MISDATED))
+    assert run_pending(store, contract, settings) == []  # settled
 
 
 def test_a_day_whose_only_delivery_moves_while_it_is_rebuilt_is_withdrawn_by_the_retry(
@@ -555,3 +593,86 @@ def test_a_withdrawal_removes_the_parts_of_a_generation_dated_ahead_by_its_host_
         withdraw_partition(store, contract, MISDATED, load=False, lease=lease, marker_key="m.json")
 
     assert curated(store, MISDATED) == []
+
+
+ROWS_OF_MISDATED = "SELECT count(*) FROM retail_sales_transaction WHERE dt = '2026-02-11'"
+
+
+def _sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """Run ``statement`` on the database of ``url`` (PostgreSQL or SQLite), committed."""
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as lite:
+            rows = lite.execute(statement).fetchall()
+            lite.commit()
+            return rows
+    with psycopg.connect(url) as connection:
+        cursor = connection.execute(statement)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.mark.parametrize(
+    "database_kind", [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"]
+)
+def test_a_refused_withdrawals_recovery_pasted_into_a_shell_finishes_it(
+    database_kind: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    config_dir: Path,
+    retail: Any,
+) -> None:
+    """As an operator: a loading run's withdrawal refused because the day's lease object
+    was lost; its recovery pasted into bash as printed (the store under a path with a
+    space, quotes, ``$``, a backtick and a non-ASCII letter), then the statement the
+    run's row deletion prints (the database kept the day's newer load fence): the day's
+    curated output and rows are gone, the withdrawal recorded."""
+    fixture = "database" if database_kind == "postgresql" else "migrated_sqlite"
+    url = request.getfixturevalue(fixture)
+    root = tmp_path / "the lake's ü" / "st$re `x`"
+    root.mkdir(parents=True)
+    env = {"DATABASE_URL": url, "ETL_STORAGE_URL": str(root), "ETL_CONFIG_DIR": str(config_dir)}
+    shell_env = {**os.environ, **env, "ETL_LOG_FORMAT": "json"}
+    shell_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
+    def shell(line: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", line], env=shell_env, cwd=tmp_path, capture_output=True, text=True
+        )
+
+    def errors(said: str) -> list[str]:
+        found = [json.loads(line) for line in said.splitlines() if line.startswith("{")]
+        return [entry["event"] for entry in found if entry["level"] == "error"]
+
+    with open_store(str(root)) as store:
+        retail.seed(store, ["2026-11-01"])
+        deliver(store, retail, MISDATED)
+        for step in ("run", f"transform --dataset pos --date {MISDATED}", "run"):
+            built = shell(f"etl-data-pipeline {step}")  # built twice, loaded at token 3
+            assert built.returncode == 0, built.stderr
+        assert _sql(url, ROWS_OF_MISDATED) == [(30,)]
+        move(store, retail)
+        store.delete(lease_key("pos", MISDATED))  # the lease object is lost
+        refused = shell("etl-data-pipeline run")
+        assert refused.returncode == 1, refused.stderr
+        (said,) = errors(refused.stderr)
+        found = re.search(r"run it again: delete (.+) only if it still names generation .*"
+                          r"then run `([^`]+)`$", said)  # fmt: skip
+        assert found is not None, said
+        manifest, rerun = found.groups()
+        assert rerun == "etl-data-pipeline run --dataset pos"
+
+        assert shell(f"rm {manifest}").returncode == 0  # pasted as printed
+        assert not store.exists(manifest_key("pos", MISDATED))
+        ran = shell(rerun)
+        if ran.returncode:  # the database's fence of the lost lease's token 3 refuses token 2
+            (fenced,) = errors(ran.stderr)
+            statement = fenced[fenced.index("DELETE FROM etl_load_fence") :]
+            _sql(url, statement)
+            ran = shell(rerun)
+        assert ran.returncode == 0, ran.stderr
+        assert "1 withdrawn" in ran.stdout, ran.stdout
+
+        assert curated(store, MISDATED) == []
+        assert store.exists(withdrawal_key("pos", MISDATED))
+    assert _sql(url, ROWS_OF_MISDATED) == [(0,)]
