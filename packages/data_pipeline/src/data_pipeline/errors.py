@@ -401,14 +401,16 @@ has none for a plain ``run``); loaded rows, if any, stay until a run that loads.
 
 
 FENCE_RECOVERY = (
-    "DELETE FROM etl_load_fence WHERE store = '{store}' AND table_name = '{table}' "
+    "DELETE FROM etl_load_fence WHERE store IN ('{store}', '') AND table_name = '{table}' "
     "AND dt = '{dt}' AND lease = '{key}' AND token = {newer}"
 )
 """The statement that removes a day's load fence of one lease of one store
 (:class:`LoadFencedError`):
 only the one recorded with the token that refused the load, since it is run later, when a
 loader whose token climbed past may have loaded the day (its fence must stay, or a stale
-loader could replace its rows)."""
+loader could replace its rows). The store's row, or the row recorded before the store was
+part of the key (``store`` empty): the refused load adopted that one in the transaction it
+rolled back, so it still has no store."""
 
 
 def _sql_text(value: str) -> str:

@@ -143,7 +143,7 @@ def test_a_load_refused_because_its_leases_tokens_restarted_says_how_to_recover(
     )
     store = (tmp_path / "store").resolve().as_uri()
     statement = (
-        f"DELETE FROM etl_load_fence WHERE store = '{store}' AND table_name = '{TABLE}' "
+        f"DELETE FROM etl_load_fence WHERE store IN ('{store}', '') AND table_name = '{TABLE}' "
         f"AND dt = '{DAY}' AND lease = '{key}' AND token = 2"
     )
     assert refused.endswith(statement)
@@ -243,3 +243,31 @@ def test_two_stores_sharing_one_database_fence_their_loads_each_by_its_own_token
         fences = con.execute("SELECT store, token FROM etl_load_fence ORDER BY store").fetchall()
     stores = tmp_path.resolve() / "stores"
     assert fences == [((stores / "prod").as_uri(), 4), ((stores / "staging").as_uri(), 2)]
+
+
+def test_a_load_refused_by_a_fence_recorded_before_the_store_was_keyed_recovers_as_told(
+    tmp_path: Path,
+) -> None:
+    """A day's fence recorded before ``etl_ledger.0006`` has no store; a load whose lease
+    tokens restarted adopts it in its transaction, is refused and rolled back, so the row
+    keeps its empty store: the recovery statement the error gives removes that row too, and
+    the day loads again."""
+    database = tmp_path / "curated.sqlite3"
+    store = tmp_path / "store"
+    assert load(database, "old:100@2", store=store).returncode == 0
+    with sqlite3.connect(database) as con:  # as the upgrade leaves a row of the release before
+        con.execute("UPDATE etl_load_fence SET store = ''")
+
+    refused = load(database, "after-reset:300@1", store=store)
+
+    assert refused.returncode == 0, refused.stderr
+    message = next(line for line in refused.stdout.splitlines() if line.startswith("refused"))
+    assert "this load's token 1 is older" in message
+    statement = message.rsplit(": ", 1)[-1]
+    assert statement.startswith("DELETE FROM etl_load_fence WHERE ")
+    with sqlite3.connect(database) as con:  # the operator's recovery, as the error gives it
+        assert con.execute(statement).rowcount == 1
+    again = load(database, "after-reset:300@1", store=store)
+    assert again.returncode == 0, again.stderr
+    assert "loaded after-reset 300" in again.stdout
+    assert day_rows(database) == [("after-reset", 300)]

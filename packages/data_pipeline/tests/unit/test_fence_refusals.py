@@ -38,7 +38,7 @@ def test_a_load_and_a_publish_refused_for_restarted_tokens_explain_it_in_the_sam
 
 def test_a_load_refused_for_restarted_tokens_ends_with_the_statement_removing_its_fence() -> None:
     assert str(load_refused()).endswith(
-        "DELETE FROM etl_load_fence WHERE store = 's3://lake/o''brien' AND table_name = "
+        "DELETE FROM etl_load_fence WHERE store IN ('s3://lake/o''brien', '') AND table_name = "
         "'retail_sales' AND dt = '2026-11-01' AND lease = "
         f"'{KEY}' AND token = 2"
     )
