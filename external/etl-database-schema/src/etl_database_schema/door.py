@@ -44,7 +44,7 @@ from etl_database_schema.errors import (
     NotConnectedError,
     SchemaError,
 )
-from etl_database_schema.refused_login import login_error
+from etl_database_schema.refused_login import login_error, url_error
 
 __all__ = [
     "LEDGER_APP",
@@ -298,7 +298,15 @@ def _translated(url: str) -> Iterator[None]:
         refused += (driver.Error,)
     try:
         yield
-    except lost as exc:
+    except refused as exc:
+        wrong_url = url_error(exc, url)
+        if wrong_url is not None:  # the URL's options or TLS: no retry changes them
+            raise wrong_url from exc
+        if not isinstance(exc, lost):
+            detail = _one_line(exc, url)
+            raise DatabaseRefusedError(
+                f"database {shown} refused the operation: {detail}", url=shown
+            ) from exc
         refused_login = login_error(exc, url)
         if refused_login is not None:  # a wrong URL, not an outage: never retried
             raise refused_login from exc
@@ -311,11 +319,6 @@ def _translated(url: str) -> Iterator[None]:
             ) from exc
         raise DatabaseUnavailableError(
             f"database {shown} is unavailable: {detail}", url=shown
-        ) from exc
-    except refused as exc:
-        detail = _one_line(exc, url)
-        raise DatabaseRefusedError(
-            f"database {shown} refused the operation: {detail}", url=shown
         ) from exc
 
 
