@@ -108,6 +108,8 @@ def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
     """``error`` as the URL mistake it is when the driver refused the URL's options, or
     the server lacks the TLS the URL asks for: no answer later changes it (not an outage
     to wait out, nor an operation to refuse); ``None`` for any other error."""
+    if url.strip().lower().startswith("sqlite:"):
+        return None  # no driver options, no server: SQLite's errors carry no SQLSTATE
     causes = _chain(error)
     if _sqlstate(causes) is not None:
         return None  # the server answered a session: not the URL's options

@@ -234,3 +234,11 @@ def test_a_session_s_error_with_a_sqlstate_is_never_the_url_s() -> None:
     error = DriverError('invalid value for parameter "TimeZone": "x"', sqlstate="22023")
 
     assert url_error(error, URL) is None
+
+
+def test_a_sqlite_error_is_never_the_url_s() -> None:
+    """SQLite's errors carry no SQLSTATE: what they say is never read as URL options."""
+    error = DriverError('invalid value for column "x"')
+
+    assert url_error(error, "sqlite:///etl.sqlite3") is None
+    assert url_error(error, URL) is not None
