@@ -19,7 +19,7 @@ from etl_database_schema.bootstrap import (
 )
 from etl_database_schema.database_url import redact_message, redact_url
 from etl_database_schema.errors import SchemaError
-from etl_database_schema.refused_login import login_error
+from etl_database_schema.refused_login import login_error, url_error
 
 __all__ = ["build_parser", "main"]
 
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler(args)
     except (CommandError, DatabaseError, SchemaError) as exc:
-        refused = login_error(exc, url)
+        refused = login_error(exc, url) or url_error(exc, url)
         if refused is not None:  # the URL is wrong: a configuration error
             print(f"{_PROG}: error: {refused}", file=sys.stderr)
             return 2

@@ -13,7 +13,9 @@ Inside a unit, Django and driver errors are translated into this package's error
 be reached or the connection was lost (the unit may be retried),
 :class:`~etl_database_schema.errors.DatabaseRefusedError` when it refused the operation,
 and :class:`~etl_database_schema.errors.DatabaseLoginError` when the server refused the
-URL's login (no such database or role, a wrong password: a settings mistake, not retried).
+URL's login (no such database or role, a wrong password: a settings mistake, not retried);
+and :class:`~etl_database_schema.errors.DatabaseUrlError` when the driver cannot connect with
+the URL's options (``?sslmode=requried``, TLS asked of a server without it): not retried either.
 Messages show the URL with its password redacted. A caller with an error tree of its own
 (a platform runtime) has them raised as its classes inside :func:`raising_as`.
 
@@ -44,7 +46,7 @@ from etl_database_schema.errors import (
     NotConnectedError,
     SchemaError,
 )
-from etl_database_schema.refused_login import login_error
+from etl_database_schema.refused_login import login_error, url_error
 
 __all__ = [
     "LEDGER_APP",
@@ -112,7 +114,8 @@ def connect(
 
     Raises:
         NotConnectedError: No URL was given.
-        DatabaseUrlError: The URL cannot be parsed.
+        DatabaseUrlError: The URL cannot be parsed, or the driver cannot connect with it
+            (an option it does not know or a value it refuses, TLS the server lacks).
         SetupConflictError: Django is already set up for another database in this process.
         DatabaseUnavailableError: The database could not be reached.
         DatabaseLoginError: The server refused the URL's database, role or password.
@@ -156,7 +159,8 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
 
     Raises:
         NotConnectedError: No URL was given.
-        DatabaseUrlError: The URL cannot be parsed.
+        DatabaseUrlError: The URL cannot be parsed, or the driver cannot connect with it
+            (an option it does not know or a value it refuses, TLS the server lacks).
         SetupConflictError: Django is already set up for another database in this process.
         DatabaseLoginError: The server refused the URL's database, role or password.
         DatabaseUnavailableError: The database could not be reached (an outage: it may
@@ -298,7 +302,15 @@ def _translated(url: str) -> Iterator[None]:
         refused += (driver.Error,)
     try:
         yield
-    except lost as exc:
+    except refused as exc:
+        wrong_url = url_error(exc, url)
+        if wrong_url is not None:  # the URL's options or TLS: no retry changes them
+            raise wrong_url from exc
+        if not isinstance(exc, lost):
+            detail = _one_line(exc, url)
+            raise DatabaseRefusedError(
+                f"database {shown} refused the operation: {detail}", url=shown
+            ) from exc
         refused_login = login_error(exc, url)
         if refused_login is not None:  # a wrong URL, not an outage: never retried
             raise refused_login from exc
@@ -311,11 +323,6 @@ def _translated(url: str) -> Iterator[None]:
             ) from exc
         raise DatabaseUnavailableError(
             f"database {shown} is unavailable: {detail}", url=shown
-        ) from exc
-    except refused as exc:
-        detail = _one_line(exc, url)
-        raise DatabaseRefusedError(
-            f"database {shown} refused the operation: {detail}", url=shown
         ) from exc
 
 

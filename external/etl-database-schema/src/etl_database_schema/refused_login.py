@@ -20,9 +20,9 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from etl_database_schema.database_url import redact_message, redact_url
-from etl_database_schema.errors import DatabaseLoginError
+from etl_database_schema.errors import DatabaseLoginError, DatabaseUrlError
 
-__all__ = ["login_error"]
+__all__ = ["login_error", "url_error"]
 
 _NO_DATABASE = "invalid_catalog_name"
 _NO_ROLE = "invalid_authorization_specification"
@@ -88,6 +88,42 @@ def login_error(error: BaseException, url: str) -> DatabaseLoginError | None:
     if reason is not None:  # a message in another language, or worded otherwise
         text = " ".join(str(causes[0]).split())
         return _refused(reason, _WHEN_ONLY_SQLSTATE[reason], {}, text, url)
+    return None
+
+
+_URL_REFUSED = re.compile(
+    r"invalid connection option \"[^\"]*\""  # psycopg, for a parameter libpq does not know
+    r"|bad value for connect_timeout"  # psycopg
+    r"|invalid (?:integer )?value (?:for|\")"  # an option's value refused (libpq, the server)
+    r"|invalid [a-z_]+ value: "  # libpq: `invalid sslmode value: "bogus"`
+    r"|invalid port number"  # libpq
+    r"|server does not support SSL, but SSL was required"  # libpq: sslmode=require on no TLS
+    r"|server does not support GSSAPI encryption, but it was required"
+)
+"""What the driver says of a URL it cannot connect with, whatever the server: an option
+it does not know or a value it refuses, or TLS (GSSAPI) asked of a server without it."""
+
+
+def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
+    """``error`` as the URL mistake it is when the driver refused the URL's options, or
+    the server lacks the TLS the URL asks for: no answer later changes it (not an outage
+    to wait out, nor an operation to refuse); ``None`` for any other error."""
+    if url.strip().lower().startswith("sqlite:"):
+        return None  # no driver options, no server: SQLite's errors carry no SQLSTATE
+    causes = _chain(error)
+    if _sqlstate(causes) is not None:
+        return None  # the server answered a session: not the URL's options
+    for cause in causes:
+        text = " ".join(str(cause).split())
+        if _URL_REFUSED.search(text):
+            shown = redact_url(url)
+            said = redact_message(text, url)
+            return DatabaseUrlError(
+                f"database URL {shown} cannot be connected with: {said}; correct the URL "
+                "(its options: https://www.postgresql.org/docs/current/libpq-connect.html"
+                "#LIBPQ-PARAMKEYWORDS)",
+                url=shown,
+            )
     return None
 
 

@@ -6,8 +6,10 @@ a database of their own (conftest ``postgres_url``), dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -427,3 +429,68 @@ def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     (line,) = _lines(result)
     assert line.split()[0] == "unavailable"
     assert int(line.split()[1]) <= 5
+
+
+@contextlib.contextmanager
+def _server_without_tls() -> Iterator[int]:
+    """A port whose server answers a TLS request as a PostgreSQL server without SSL does
+    (``N``), then closes: what ``sslmode=require`` meets there."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with client:
+                client.settimeout(5)
+                with contextlib.suppress(OSError):
+                    client.recv(8)  # the SSLRequest
+                    client.sendall(b"N")
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        server.join(timeout=5)
+        listener.close()
+
+
+def test_check_login_refuses_a_url_the_driver_cannot_connect_with_as_a_url_mistake(
+    run_python: RunPython,
+) -> None:
+    """A URL whose options the driver refuses (an unknown option, a mistyped value) or
+    that asks TLS of a server without it was an outage (a worker started, warning, and
+    failed every unit, retried for ever) or an operation refused (exit 1, the setting not
+    named): a URL mistake, the URL's password hidden."""
+    with _server_without_tls() as port:
+        at = f"etl:hunter2@127.0.0.1:{port}/etl"
+        queries = ("sslmode=bogus", "no_such_option=1", "connect_timeout=soon", "sslmode=require")
+        urls = [f"postgresql://{at}?{query}" for query in queries]
+        script = """
+            import etl_database_schema as s
+            try:
+                s.check_login({url!r})
+                print("ok")
+            except s.DatabaseUrlError as exc:
+                print("url:", exc.url, "|", exc)
+            except s.SchemaError as exc:
+                print(type(exc).__name__, "|", exc)
+            """
+        results = [run_python(script.format(url=url)) for url in urls]  # one Django set-up each
+
+    said = [line for result in results for line in _lines(result)]
+    assert [line.split(" |")[0] for line in said] == [
+        f"url: postgresql://etl:***@127.0.0.1:{port}/etl?{query}" for query in queries
+    ], said
+    assert 'invalid sslmode value: "bogus"' in said[0]
+    assert 'invalid connection option "no_such_option"' in said[1]
+    assert "connect_timeout" in said[2]
+    assert "server does not support SSL, but SSL was required" in said[3]
+    assert all("correct the URL" in line for line in said)
+    assert not any("hunter2" in result.stdout + result.stderr for result in results)

@@ -11,6 +11,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -82,6 +84,20 @@ def test_bad_database_url_from_environment_exits_2(run_cli: RunCli) -> None:
 
     assert result.returncode == 2
     assert "names no database" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("query", ["sslmode=requried", "no_such_option=1"])
+def test_a_url_the_driver_cannot_connect_with_exits_2_as_a_url_mistake(
+    run_cli: RunCli, query: str
+) -> None:
+    """The compose stack's one-shot `migrate` said it as an error of the run (exit 1)."""
+    url = f"postgresql://etl:hunter2@127.0.0.1:1/etl?{query}"
+
+    result = run_cli("migrate", "--database-url", url)
+
+    assert result.returncode == 2, result.stderr
+    assert "correct the URL" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
 
 

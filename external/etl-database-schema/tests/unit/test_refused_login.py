@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from etl_database_schema.refused_login import login_error
+from etl_database_schema.refused_login import login_error, url_error
 
 URL = "postgresql://etl:hunter2@db.example:5432/etl"
 HEAD = 'connection failed: connection to server at "10.0.0.5", port 5432 failed: FATAL:  '
@@ -201,3 +201,44 @@ def test_a_sqlstate_two_wrappers_down_still_says_it_is_not_a_refused_login() -> 
     door.__cause__ = django
 
     assert login_error(door, URL) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "is_the_url"),
+    [
+        (HEAD + 'invalid value for parameter "TimeZone": "Mars/Olympus"', True),
+        ('invalid sslmode value: "requried"', True),
+        ('invalid connection option "sslmod"', True),
+        ('invalid integer value "x" for connection option "keepalives"', True),
+        (HEAD + "server does not support SSL, but SSL was required", True),
+        (HEAD + "the database system is starting up", False),
+        (HEAD + "sorry, too many clients already", False),
+        ('connection failed: could not translate host name "db" to address', False),
+    ],
+)
+def test_a_url_the_driver_cannot_connect_with_is_told_from_an_outage(
+    message: str, is_the_url: bool
+) -> None:
+    error = url_error(DriverError(message), URL)
+
+    assert (error is not None) is is_the_url
+    if error is not None:
+        assert error.url == "postgresql://etl:***@db.example:5432/etl"
+        assert "correct the URL" in str(error)
+        assert "hunter2" not in str(error)
+
+
+def test_a_session_s_error_with_a_sqlstate_is_never_the_url_s() -> None:
+    """``SET TimeZone = 'x'`` in a unit says what an ``options=-c`` of the URL says at
+    start-up; the server gave it a SQLSTATE (a session existed): the statement's fault."""
+    error = DriverError('invalid value for parameter "TimeZone": "x"', sqlstate="22023")
+
+    assert url_error(error, URL) is None
+
+
+def test_a_sqlite_error_is_never_the_url_s() -> None:
+    """SQLite's errors carry no SQLSTATE: what they say is never read as URL options."""
+    error = DriverError('invalid value for column "x"')
+
+    assert url_error(error, "sqlite:///etl.sqlite3") is None
+    assert url_error(error, URL) is not None

@@ -508,3 +508,27 @@ def test_a_worker_whose_database_is_recreated_under_it_loads_into_the_new_one_un
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "4 partition(s) processed, 0 failed" in done.stdout
     assert loaded_rows(url) == [(day, 200, 200) for day in DAYS]
+
+
+def test_a_worker_whose_database_url_asks_what_the_driver_refuses_refuses_to_start(
+    lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    """``?sslmode=requried`` (a typo) was an outage to the start-up check: the worker
+    started, answered ping and failed every unit it took, retried for ever."""
+    url = f"{lake['DATABASE_URL']}{'&' if '?' in lake['DATABASE_URL'] else '?'}sslmode=requried"
+    done = subprocess.run(
+        [str(BIN), "worker", "--concurrency", "1"],
+        env=environment(lake, celery_broker, DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = " ".join(line["event"] for line in said if line["level"] == "error")
+    assert "(from env DATABASE_URL)" in errors, done.stderr[-3000:]
+    assert 'invalid sslmode value: "requried"' in errors
+    assert "correct the URL" in errors
+    assert " ready." not in done.stderr
+    assert "the worker starts anyway" not in done.stderr
