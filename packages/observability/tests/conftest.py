@@ -47,6 +47,35 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return run
 
 
+AGED_CONTRACT = """
+dataset = "{name}"
+source = "{name}"
+pattern = "{name}_{{date:%Y%m%d}}.csv"
+[[columns]]
+name = "id"
+[freshness]
+warn_after = "1h"
+critical_after = "3h"
+"""
+"""A feed judged by age alone (warn after 1 h, critical after 3 h), ``{name}`` its name."""
+
+
+@pytest.fixture
+def aged_feeds(tmp_path: Path) -> Callable[..., list[str]]:
+    """``aged_feeds("stock", "sales")``: an :data:`AGED_CONTRACT` per name under
+    ``tmp_path/config`` and a store at ``tmp_path/lake``; the global options naming both."""
+
+    def configure(*names: str) -> list[str]:
+        datasets = tmp_path / "config" / "datasets"
+        datasets.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (datasets / f"{name}.toml").write_text(AGED_CONTRACT.format(name=name))
+        (tmp_path / "lake").mkdir(exist_ok=True)
+        return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
+
+    return configure
+
+
 SCHEMA_CLI = str(Path(sys.executable).parent / "etl-schema")
 
 

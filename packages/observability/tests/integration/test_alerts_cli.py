@@ -20,26 +20,7 @@ from observability.settings import ObservabilitySettings
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Migrate = Callable[[str], None]
 TOKEN = "T0001/B0002/CliSeCrEt77"
-AGED = """
-dataset = "{name}"
-source = "{name}"
-pattern = "{name}_{{date:%Y%m%d}}.csv"
-[[columns]]
-name = "id"
-[freshness]
-warn_after = "1h"
-critical_after = "3h"
-"""
 STOCK = fingerprint("stock", "age", "landing")
-
-
-def configure(tmp_path: Path, *names: str) -> list[str]:
-    datasets = tmp_path / "config" / "datasets"
-    datasets.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (datasets / f"{name}.toml").write_text(AGED.format(name=name))
-    (tmp_path / "lake").mkdir(exist_ok=True)
-    return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
 
 
 def drop(tmp_path: Path, source: str, age: timedelta) -> None:
@@ -59,9 +40,9 @@ def listed(cli: Cli, options: list[str], *flags: str, env: dict[str, str] | None
 
 
 def test_check_opens_delivers_once_after_a_retry_and_resolves_with_the_exit_code_unchanged(
-    cli: Cli, tmp_path: Path, receiver: Any
+    cli: Cli, tmp_path: Path, receiver: Any, aged_feeds: Callable[..., list[str]]
 ) -> None:
-    options = configure(tmp_path, "sales", "stock")
+    options = aged_feeds("sales", "stock")
     drop(tmp_path, "sales", timedelta(minutes=5))
     drop(tmp_path, "stock", timedelta(hours=4))
     env = {"ETL_ALERT_WEBHOOKS": "env:HOOK", "HOOK": f"{receiver.url}/hooks/{TOKEN}"}
@@ -89,9 +70,9 @@ def test_check_opens_delivers_once_after_a_retry_and_resolves_with_the_exit_code
 
 
 def test_ack_and_snooze_change_the_alert_and_refuse_bad_input_with_exit_2(
-    cli: Cli, tmp_path: Path
+    cli: Cli, tmp_path: Path, aged_feeds: Callable[..., list[str]]
 ) -> None:
-    options = configure(tmp_path, "stock")
+    options = aged_feeds("stock")
     drop(tmp_path, "stock", timedelta(hours=2))
     assert cli(*options, "check").returncode == 1
 
@@ -129,11 +110,11 @@ def test_ack_and_snooze_change_the_alert_and_refuse_bad_input_with_exit_2(
 
 
 def test_with_a_database_the_alerts_live_in_the_ledger(
-    cli: Cli, tmp_path: Path, migrate: Migrate
+    cli: Cli, tmp_path: Path, migrate: Migrate, aged_feeds: Callable[..., list[str]]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
     migrate(url)
-    options = configure(tmp_path, "stock")
+    options = aged_feeds("stock")
     drop(tmp_path, "stock", timedelta(hours=2))
 
     assert cli(*options, "check", env={"DATABASE_URL": url}).returncode == 1

@@ -159,27 +159,11 @@ def test_a_curated_zone_the_contract_no_longer_builds_resolves_once_emptied(
     assert curated not in {a.fingerprint for a in book.active()}
 
 
-AGED = """
-dataset = "{name}"
-source = "{name}"
-pattern = "{name}_{{date:%Y%m%d}}.csv"
-[[columns]]
-name = "id"
-[freshness]
-warn_after = "1h"
-critical_after = "3h"
-"""
-
-
 def test_check_keeps_a_dead_feed_late_after_its_landing_zone_is_emptied(
-    cli: Callable[..., Any], tmp_path: Path
+    cli: Callable[..., Any], tmp_path: Path, aged_feeds: Callable[..., list[str]]
 ) -> None:
     """Each check is a new process: what was last measured comes from the alert store."""
-    datasets = tmp_path / "config" / "datasets"
-    datasets.mkdir(parents=True)
-    (datasets / "stock.toml").write_text(AGED.format(name="stock"))
-    (tmp_path / "lake").mkdir()
-    options = ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
+    options = aged_feeds("stock")
     key = landing_key("stock", f"stock_{datetime.now(UTC):%Y%m%d}.csv")
     with open_store(str(tmp_path / "lake")) as store:
         store.write_bytes(key, b"id\n1\n")

@@ -16,31 +16,15 @@ from observability.alerts import AlertBook, AlertWatch, ObjectStoreAlerts
 from observability.alerts.delivery import Dispatcher
 from observability.service import StatusService
 
-AGED = """
-dataset = "{name}"
-source = "{name}"
-pattern = "{name}_{{date:%Y%m%d}}.csv"
-[[columns]]
-name = "id"
-[freshness]
-warn_after = "1h"
-critical_after = "3h"
-"""
 
-
-def _late_feeds(tmp_path: Path, *names: str) -> list[str]:
-    """Contracts of ``names`` and one file each, two hours old (late: warn)."""
-    datasets = tmp_path / "config" / "datasets"
-    datasets.mkdir(parents=True)
-    (tmp_path / "lake").mkdir()
+def _late_files(tmp_path: Path, *names: str) -> None:
+    """One file of each of ``names``, two hours old (late: warn)."""
     stored = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
     for name in names:
-        (datasets / f"{name}.toml").write_text(AGED.format(name=name))
         key = landing_key(name, f"{name}_{datetime.now(UTC):%Y%m%d}.csv")
         with open_store(str(tmp_path / "lake")) as store:
             store.write_bytes(key, b"id\n1\n")
         os.utime(tmp_path / "lake" / key, (stored, stored))
-    return ["--config-dir", str(tmp_path / "config"), "--storage", str(tmp_path / "lake")]
 
 
 def _alerts(cli: Callable[..., Any], options: list[str], *more: str) -> list[tuple[str, str]]:
@@ -50,9 +34,10 @@ def _alerts(cli: Callable[..., Any], options: list[str], *more: str) -> list[tup
 
 
 def test_check_resolves_the_alert_of_a_dataset_whose_contract_was_removed(
-    cli: Callable[..., Any], tmp_path: Path
+    cli: Callable[..., Any], tmp_path: Path, aged_feeds: Callable[..., list[str]]
 ) -> None:
-    options = _late_feeds(tmp_path, "stock", "sales")
+    options = aged_feeds("stock", "sales")
+    _late_files(tmp_path, "stock", "sales")
     assert cli(*options, "check").returncode == 1
     assert _alerts(cli, options) == [("sales", "open"), ("stock", "open")]
 

@@ -1,15 +1,18 @@
-"""``capture_logs()``: assert on structured log records in tests."""
+"""``capture_logs()``: assert on structured log records in tests; ``refused_start()``: the
+errors a command printed as JSON log lines when it refused to start."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 from etl_core.logging import record_to_dict
 
-__all__ = ["capture_logs"]
+__all__ = ["capture_logs", "refused_start"]
 
 
 class _CapturingHandler(logging.Handler):
@@ -39,3 +42,12 @@ def capture_logs(level: int = logging.DEBUG) -> Iterator[list[dict[str, Any]]]:
     finally:
         root.removeHandler(handler)
         root.setLevel(previous)
+
+
+def refused_start(done: subprocess.CompletedProcess[str]) -> str:
+    """The error events of a command (``ETL_LOG_FORMAT=json``) that refused to start: it
+    exited 2 (a settings error) and a worker among them never said it was ready."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert " ready." not in done.stderr
+    said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    return " ".join(line["event"] for line in said if line["level"] == "error")
