@@ -34,7 +34,7 @@ from etl_core.layout import (
     validated_prefix,
 )
 from etl_core.retry import RetryPolicy
-from etl_core.storage import ObjectInfo, ObjectStore
+from etl_core.storage import ObjectStore
 from etl_core.testing.deliveries import notice_withdrawal, publish_delivery
 
 DAY = date(2026, 11, 1)
@@ -59,16 +59,18 @@ def withdraw_late(store: ObjectStore) -> None:
     store.delete(quality_report_key(data))
 
 
-def listed_then(monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
-    """The transform lists its inputs, then ``meanwhile`` happens before it reads them."""
-    listed = transform.input_objects
+def read_then(monkeypatch: pytest.MonkeyPatch, module: Any, read: str, meanwhile: Any) -> None:
+    """``module.read`` (a read of the store, its first argument) runs, then ``meanwhile``
+    happens to the store before its caller goes on: the transform lists its inputs
+    (``input_objects``), the load reads the curated manifest (``read_manifest``)."""
+    original = getattr(module, read)
 
-    def list_then_change(store: ObjectStore, dataset: str, dt: date) -> list[ObjectInfo]:
-        found = listed(store, dataset, dt)
+    def read_then_change(store: ObjectStore, *args: Any) -> Any:
+        found = original(store, *args)
         meanwhile(store)
         return found
 
-    monkeypatch.setattr(transform, "input_objects", list_then_change)
+    monkeypatch.setattr(module, read, read_then_change)
 
 
 def test_a_validated_input_withdrawn_between_listing_and_download_is_named_and_retried(
@@ -79,7 +81,7 @@ def test_a_validated_input_withdrawn_between_listing_and_download_is_named_and_r
 ) -> None:
     contract = load_contracts(settings.config_dir).get("pos")
     gone = late_delivery(local_store, retail)
-    listed_then(monkeypatch, withdraw_late)
+    read_then(monkeypatch, transform, "input_objects", withdraw_late)
 
     with pytest.raises(InputGoneError) as caught:
         transform_partition(local_store, contract, DAY, settings)
@@ -115,7 +117,7 @@ def test_a_validated_input_deleted_while_its_delivery_still_names_it_is_not_retr
 ) -> None:
     contract = load_contracts(settings.config_dir).get("pos")
     gone = late_delivery(local_store, retail)
-    listed_then(monkeypatch, lambda store: store.delete(gone))
+    read_then(monkeypatch, transform, "input_objects", lambda store: store.delete(gone))
 
     with pytest.raises(PartitionError) as caught:
         transform_partition(local_store, contract, DAY, settings)
@@ -123,19 +125,6 @@ def test_a_validated_input_deleted_while_its_delivery_still_names_it_is_not_retr
     assert isinstance(caught.value, FatalError)
     assert not isinstance(caught.value, InputGoneError)
     assert f"a delivery manifest names {gone}, which is not in the store" in str(caught.value)
-
-
-def published_then(monkeypatch: pytest.MonkeyPatch, store: ObjectStore, meanwhile: Any) -> None:
-    """The load reads the curated manifest, then ``meanwhile`` happens before it reads
-    the parts."""
-    read = load.read_manifest
-
-    def read_then_change(store_: ObjectStore, dataset: str, dt: date) -> Any:
-        found = read(store_, dataset, dt)
-        meanwhile(store_)
-        return found
-
-    monkeypatch.setattr(load, "read_manifest", read_then_change)
 
 
 def test_a_curated_part_republished_away_before_the_load_reads_it_is_named_and_retried(
@@ -155,7 +144,7 @@ def test_a_curated_part_republished_away_before_the_load_reads_it_is_named_and_r
         for _ in range(2):
             transform_partition(store, contract, DAY, settings)
 
-    published_then(monkeypatch, local_store, republish_twice)
+    read_then(monkeypatch, load, "read_manifest", republish_twice)
     with pytest.raises(InputGoneError) as caught:
         load_curated_partition(local_store, contract, DAY)
 
@@ -180,7 +169,7 @@ def test_a_curated_part_deleted_while_its_manifest_still_names_it_fails_the_load
     assert manifest is not None
     part = manifest.files[0]
 
-    published_then(monkeypatch, local_store, lambda store: store.delete(part))
+    read_then(monkeypatch, load, "read_manifest", lambda store: store.delete(part))
     with pytest.raises(MissingPartitionError) as caught:
         load_curated_partition(local_store, contract, DAY)
 
