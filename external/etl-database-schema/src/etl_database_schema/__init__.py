@@ -3,9 +3,9 @@
 It is also the runtimes' one database door: :func:`connect` once per process, then each
 unit of work inside :func:`models` (connections tidied around it, errors translated into
 :class:`DatabaseUnavailableError`, :class:`DatabaseRefusedError`,
-:class:`MigrationsPendingError`), and the ledger's queries (run history, freshness,
-gauges) returning plain dataclasses. Importing this package has no side effects: neither
-Django nor a driver is imported, no environment variable is read.
+:class:`MigrationsPendingError`, :class:`SchemaBehindError`), and the ledger's queries (run
+history, freshness, gauges) returning plain dataclasses. Importing this package has no side
+effects: neither Django nor a driver is imported, no environment variable is read.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from etl_database_schema.errors import (
     DatabaseUrlError,
     MigrationsPendingError,
     NotConnectedError,
+    SchemaBehindError,
     SchemaError,
     SetupConflictError,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "RunHealth",
     "RunLedger",
     "RunRecord",
+    "SchemaBehindError",
     "SchemaError",
     "SetupConflictError",
     "TableStats",

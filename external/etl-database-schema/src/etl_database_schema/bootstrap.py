@@ -115,8 +115,10 @@ def is_configured() -> bool:
     return _configured is not None
 
 
-def pending_migrations() -> list[str]:
+def pending_migrations(*, connection: Any = None) -> list[str]:
     """Names (``app_label.migration``) of the migrations not yet applied to the database.
+
+    Asked on ``connection`` (a Django connection) when given, else on the default one.
 
     Raises:
         SchemaError: :func:`setup` has not been called.
@@ -125,16 +127,19 @@ def pending_migrations() -> list[str]:
     from django.db import DEFAULT_DB_ALIAS, connections
     from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    if connection is None:
+        connection = connections[DEFAULT_DB_ALIAS]
+    executor = MigrationExecutor(connection)
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     return [
         f"{migration.app_label}.{migration.name}" for migration, backwards in plan if not backwards
     ]
 
 
-def applied_migrations() -> list[str]:
+def applied_migrations(*, connection: Any = None) -> list[str]:
     """Names of the platform's migrations applied to the database: none on a database
     that never held the schema (a new one, or a URL naming another application's).
+    Asked on ``connection`` (a Django connection) when given, else on the default one.
 
     Raises:
         SchemaError: :func:`setup` has not been called.
@@ -143,7 +148,9 @@ def applied_migrations() -> list[str]:
     from django.db import DEFAULT_DB_ALIAS, connections
     from django.db.migrations.executor import MigrationExecutor
 
-    loader = MigrationExecutor(connections[DEFAULT_DB_ALIAS]).loader
+    if connection is None:
+        connection = connections[DEFAULT_DB_ALIAS]
+    loader = MigrationExecutor(connection).loader
     ours = loader.graph.nodes
     return sorted(
         f"{app}.{name}" for app, name in loader.applied_migrations or {} if (app, name) in ours

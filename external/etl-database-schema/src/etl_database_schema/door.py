@@ -16,6 +16,15 @@ and :class:`~etl_database_schema.errors.DatabaseLoginError` when the server refu
 URL's login (no such database or role, a wrong password: a settings mistake, not retried);
 and :class:`~etl_database_schema.errors.DatabaseUrlError` when the driver cannot connect with
 the URL's options (``?sslmode=requried``, TLS asked of a server without it): not retried either.
+
+The migrations are checked once, at :func:`connect`; a database recreated or restored from
+an older schema later (a deploy under way) is noticed by the unit that meets a table or
+column it lacks: the migrations are checked again and, when some are missing, the unit
+fails with :class:`~etl_database_schema.errors.SchemaBehindError` (an unavailable error:
+retried; its message is :class:`~etl_database_schema.errors.MigrationsPendingError`'s).
+A database this process reached once that the server no longer has (dropped) is
+unavailable too, not a refused login: it was there, so the URL is not the mistake.
+
 Messages show the URL with its password redacted. A caller with an error tree of its own
 (a platform runtime) has them raised as its classes inside :func:`raising_as`.
 
@@ -40,10 +49,12 @@ from etl_database_schema.bootstrap import (
 )
 from etl_database_schema.database_url import redact_message, redact_url
 from etl_database_schema.errors import (
+    DatabaseLoginError,
     DatabaseRefusedError,
     DatabaseUnavailableError,
     MigrationsPendingError,
     NotConnectedError,
+    SchemaBehindError,
     SchemaError,
 )
 from etl_database_schema.refused_login import login_error, url_error
@@ -69,6 +80,9 @@ _lock = threading.Lock()
 _connected: str | None = None
 _migrated = False
 _units = threading.local()
+_reached: set[str] = set()
+"""URLs this process logged in to (or its parent, before it forked this one): a database
+of theirs the server no longer has was dropped under it (an outage), not mistyped."""
 
 
 class CallerErrors(Protocol):
@@ -135,6 +149,7 @@ def connect(
                     migrate()
                 pending = pending_migrations()
                 applied = len(applied_migrations()) if pending else 0
+            _reached.add(database_url)
             if pending:
                 raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
         _connected, _migrated = database_url, check
@@ -181,6 +196,7 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
     with _translated(database_url):
         try:
             connection.ensure_connection()
+            _reached.add(database_url)
         finally:
             connection.close()
             if bounded:
@@ -306,12 +322,24 @@ def _translated(url: str) -> Iterator[None]:
         wrong_url = url_error(exc, url)
         if wrong_url is not None:  # the URL's options or TLS: no retry changes them
             raise wrong_url from exc
+        behind = _schema_behind(exc, shown)
+        if behind is not None:  # the database changed under this process: a deploy
+            raise behind from exc
         if not isinstance(exc, lost):
             detail = _one_line(exc, url)
             raise DatabaseRefusedError(
                 f"database {shown} refused the operation: {detail}", url=shown
             ) from exc
         refused_login = login_error(exc, url)
+        if refused_login is not None and _vanished(refused_login, url):
+            raise DatabaseUnavailableError(
+                f"database {shown} is unavailable: it no longer exists on the server, which "
+                "had it when this process reached it (dropped, or being recreated by a "
+                "deploy?); a unit tried again once it is back succeeds. If it was removed for "
+                "good, create it and run `etl-schema migrate`, or correct the URL "
+                f"(server said: {_one_line(exc, url)})",
+                url=shown,
+            ) from exc
         if refused_login is not None:  # a wrong URL, not an outage: never retried
             raise refused_login from exc
         detail = _one_line(exc, url)
@@ -324,6 +352,55 @@ def _translated(url: str) -> Iterator[None]:
         raise DatabaseUnavailableError(
             f"database {shown} is unavailable: {detail}", url=shown
         ) from exc
+
+
+_UNDEFINED_SQLSTATES = frozenset({"42P01", "42703"})
+"""PostgreSQL's ``undefined_table`` and ``undefined_column``."""
+_SQLITE_UNDEFINED = ("no such table:", "no such column:")
+
+
+def _schema_behind(error: BaseException, shown: str) -> SchemaBehindError | None:
+    """``error`` as :class:`SchemaBehindError` when it is a missing table or column and
+    the database, checked again, lacks migrations; ``None`` otherwise (every migration
+    applied: a table dropped by hand stays refused; or the check itself failed).
+
+    The check runs on a connection of its own: the unit's may be inside an aborted
+    transaction.
+    """
+    import sqlite3
+
+    met = None
+    for cause in (error, error.__cause__):
+        if getattr(cause, "sqlstate", None) in _UNDEFINED_SQLSTATES or (
+            isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(_SQLITE_UNDEFINED)
+        ):
+            met = str(cause).strip().splitlines()[0]
+            break
+    if met is None:
+        return None
+    from django.db import DEFAULT_DB_ALIAS, Error, connections
+
+    driver = sys.modules.get("psycopg")
+    failed: tuple[type[BaseException], ...] = (Error, sqlite3.Error)
+    if driver is not None:
+        failed += (driver.Error,)
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        pending = pending_migrations(connection=own)
+        applied = len(applied_migrations(connection=own)) if pending else 0
+    except failed:
+        return None  # the unit's own error says what happened
+    finally:
+        own.close()
+    if not pending:
+        return None
+    return SchemaBehindError(shown, pending, applied=applied, met=met)
+
+
+def _vanished(refused: DatabaseLoginError, url: str) -> bool:
+    """Whether the server refused ``url`` for naming a database it no longer has although
+    this process (or its parent) reached it: dropped under a running process."""
+    return refused.reason == "invalid_catalog_name" and url in _reached
 
 
 _DISK_FULL_SQLSTATE = "53100"

@@ -14,6 +14,11 @@ what a caller can do about it:
   the database is not usable as configured; an operator has to act (migrate, fix the
   URL: a database or role the server does not have, a wrong password).
 
+A database that changes under a running process is an outage, not a settings mistake:
+:class:`SchemaBehindError` (a unit met a table or column of a migration the database no
+longer has) and a database the process reached before that the server no longer has are
+:class:`DatabaseUnavailableError`.
+
 Every error pickles with its fields (errors cross process pools and result backends).
 """
 
@@ -29,6 +34,7 @@ __all__ = [
     "DatabaseUrlError",
     "MigrationsPendingError",
     "NotConnectedError",
+    "SchemaBehindError",
     "SchemaError",
     "SetupConflictError",
 ]
@@ -127,16 +133,51 @@ class MigrationsPendingError(SchemaError):
         self.url = url
         self.pending = tuple(pending)
         self.applied = applied
-        names = ", ".join(self.pending)
-        if applied:
-            message = (
-                f"database {url} lacks {len(self.pending)} schema migration(s) ({names}); "
-                "run `etl-schema migrate`"
-            )
-        else:
-            message = (
-                f"database {url} holds none of the platform's schema (no migration applied, "
-                f"{len(self.pending)} pending: {names}): check that the URL names the "
-                "platform's database; if it is a new one, run `etl-schema migrate`"
-            )
-        super().__init__(message)
+        super().__init__(_pending_message(url, self.pending, applied))
+
+
+class SchemaBehindError(DatabaseUnavailableError):
+    """A unit met a table or column the database lacks, and the database lacks schema
+    migrations: it was recreated, or restored from a backup of an older schema, after this
+    process checked them at its first connect (a deploy under way). The message is
+    :class:`MigrationsPendingError`'s (what is missing, ``etl-schema migrate``) and what
+    the unit met.
+
+    An outage, not a settings mistake: a deploy that migrates shortly after lets the unit
+    succeed when it is tried again, so it is retried like :class:`DatabaseUnavailableError`
+    (with the caller's attempts and back-off, never for ever). A table missing from a
+    database that lacks no migration is :class:`DatabaseRefusedError` (migrating would not
+    bring it back).
+
+    Attributes:
+        url: The database URL, password redacted.
+        pending: The missing migrations, ``app_label.name``, in the order they apply.
+        applied: How many of the platform's migrations the database has.
+        met: What the unit met, the driver's first line (``relation "…" does not exist``).
+    """
+
+    def __init__(self, url: str, pending: Sequence[str], *, applied: int = 0, met: str) -> None:
+        self.pending = tuple(pending)
+        self.applied = applied
+        self.met = met
+        super().__init__(
+            f"{_pending_message(url, self.pending, applied)} (a unit met: {met}; the database "
+            "was recreated, or restored from an older schema, after this process checked "
+            "it: a unit tried again once it is migrated succeeds)",
+            url=url,
+        )
+
+
+def _pending_message(url: str, pending: Sequence[str], applied: int) -> str:
+    """What a database lacking ``pending`` migrations is told: which, and what to run."""
+    names = ", ".join(pending)
+    if applied:
+        return (
+            f"database {url} lacks {len(pending)} schema migration(s) ({names}); "
+            "run `etl-schema migrate`"
+        )
+    return (
+        f"database {url} holds none of the platform's schema (no migration applied, "
+        f"{len(pending)} pending: {names}): check that the URL names the "
+        "platform's database; if it is a new one, run `etl-schema migrate`"
+    )

@@ -21,6 +21,12 @@ ERRORS = [
     schema.DatabaseLoginError(
         "database sqlite:///a refused the login", url="sqlite:///a", reason="invalid_password"
     ),
+    schema.SchemaBehindError(
+        "postgresql://etl:***@db/etl",
+        ["etl_ledger.0003_pipelinerun_holder"],
+        applied=2,
+        met="column etl_pipeline_run.holder does not exist",
+    ),
 ]
 
 

@@ -403,7 +403,12 @@ class DatabaseNotReadyError(ConfigError):
 
 
 class DatabaseUnavailableError(RetryableError):
-    """The database could not be reached, or the connection was lost: try again later."""
+    """The database could not be reached, or the connection was lost: try again later.
+
+    Also a database dropped, or recreated without its migrations (restored from an older
+    schema), under a running process: a deploy under way, not a settings mistake; the
+    message names the missing migrations and ``etl-schema migrate``.
+    """
 
 
 class DatabaseRefusedError(FatalError):

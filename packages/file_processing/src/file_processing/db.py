@@ -10,7 +10,9 @@ The schema package (``etl-database-schema``) is the door: connection, migration 
 units of work, the run ledger. This is the one module of the runtime that imports it
 (import-linter enforces it), lazily; the door's failures are raised as this lane's errors
 (:mod:`file_processing.errors`): unreachable as
-:class:`~file_processing.errors.DatabaseUnavailableError` (retryable), a refused write as
+:class:`~file_processing.errors.DatabaseUnavailableError` (retryable; so is a database
+dropped, or recreated without its migrations, under a running process: the schema's
+``SchemaBehindError`` names the migrations), a refused write as
 :class:`~file_processing.errors.DatabaseRefusedError`, not migrated or a bad URL as
 :class:`~file_processing.errors.DatabaseNotReadyError` (exit code 2).
 """

@@ -5,7 +5,9 @@ database door: connection, migration check, units of work, the ledger's queries.
 the one module of the runtime that imports it (import-linter enforces it), lazily, so the
 runtime works without the extra and a database feature then names the extra to install.
 The door's failures are raised as observability's errors (:mod:`observability.errors`):
-unreachable as :class:`~observability.errors.DatabaseUnavailableError` (retryable),
+unreachable as :class:`~observability.errors.DatabaseUnavailableError` (retryable; so is
+a database dropped, or recreated without its migrations, under a running process: the
+schema's ``SchemaBehindError`` names the migrations),
 refused as :class:`~observability.errors.DatabaseRefusedError`, not migrated or a bad URL
 as :class:`~observability.errors.DatabaseNotReadyError` (exit code 2).
 """

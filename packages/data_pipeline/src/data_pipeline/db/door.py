@@ -6,7 +6,9 @@ modules of :mod:`data_pipeline.db` are the only ones of the runtime that import 
 (import-linter enforces it), lazily, so the runtime works without the extra and a
 database feature then names the extra to install. The door's failures are raised as this
 runtime's errors (:mod:`data_pipeline.errors`): unreachable as
-:class:`~data_pipeline.errors.DatabaseUnavailableError` (retryable), refused as
+:class:`~data_pipeline.errors.DatabaseUnavailableError` (retryable; so is a database
+dropped, or recreated without its migrations, under a running process: the schema's
+``SchemaBehindError`` names the migrations), refused as
 :class:`~data_pipeline.errors.DatabaseRefusedError`, not migrated or a bad URL as
 :class:`~data_pipeline.errors.DatabaseNotReadyError` (exit code 2), none configured as
 :class:`~data_pipeline.errors.DatabaseNotConfiguredError`.

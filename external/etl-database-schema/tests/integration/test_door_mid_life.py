@@ -1,0 +1,226 @@
+"""A database recreated, restored from an older schema or dropped under a running process.
+
+A worker checks the migrations once, at its first connect. A deploy that drops and
+recreates the database (or restores an older backup) after that left units failing with
+the driver's raw ``relation … does not exist`` (a refused operation: never retried), and a
+database dropped outright with the refused-login settings error (not retried either).
+Each test runs the door in a subprocess (conftest ``run_python``) against a scratch
+database of its own (conftest ``postgres_url``), which it drops and recreates.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+RunPython = Callable[..., subprocess.CompletedProcess[str]]
+
+_PROCESS = """
+import pickle
+import psycopg
+from psycopg import sql
+import etl_database_schema as s
+
+URL = {url!r}
+NAME = URL.rsplit("/", 1)[1]
+
+def admin(statement):
+    with psycopg.connect({admin!r}, autocommit=True) as connection:
+        connection.execute(sql.SQL(statement).format(sql.Identifier(NAME)))
+
+def drop():
+    admin("DROP DATABASE {{}} WITH (FORCE)")
+
+def recreate():
+    drop()
+    admin("CREATE DATABASE {{}}")
+
+def unit():
+    with s.models(s.LEDGER_APP) as ledger:
+        return len(list(ledger["PipelineRun"].objects.all()[:1]))
+
+def attempt():
+    try:
+        return "ok %d" % unit()
+    except s.SchemaError as exc:
+        again = pickle.loads(pickle.dumps(exc))
+        assert str(again) == str(exc) and vars(again) == vars(exc)
+        return "%s %s retryable=%s: %s" % (
+            type(exc).__name__, getattr(exc, "pending", "-"),
+            isinstance(exc, s.DatabaseUnavailableError), exc)
+
+s.connect(URL, apply_migrations=True)
+print(attempt())
+"""
+
+
+def _run(run_python: RunPython, url: str, admin: str, body: str) -> list[str]:
+    result = run_python(_PROCESS.format(url=url, admin=admin) + body)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.postgres
+def test_a_database_recreated_empty_under_a_running_process_says_run_migrate_and_is_retried(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    lines = _run(
+        run_python,
+        postgres_url,
+        postgres_server_url,
+        """
+recreate()
+print(attempt())
+s.migrate()
+print(attempt())
+""",
+    )
+
+    before, recreated, migrated = lines
+    assert before == "ok 0"
+    assert recreated.startswith("SchemaBehindError ('etl_ledger.0001_initial', ")
+    assert "retryable=True" in recreated
+    assert "holds none of the platform's schema (no migration applied, 10 pending" in recreated
+    assert "run `etl-schema migrate`" in recreated
+    assert "does not exist" in recreated  # what the unit met, said once
+    assert "password" not in recreated
+    assert migrated == "ok 0"
+
+
+@pytest.mark.postgres
+def test_a_database_restored_from_an_older_schema_names_the_missing_migrations(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    """A column a later migration added (``holder``, 0003) is missing: UndefinedColumn."""
+    lines = _run(
+        run_python,
+        postgres_url,
+        postgres_server_url,
+        """
+recreate()
+s.migrate("etl_ledger", "0002_alert")
+s.migrate("etl_retail")
+print(attempt())
+""",
+    )
+
+    assert lines[0] == "ok 0"
+    older = lines[1]
+    assert older.startswith(
+        "SchemaBehindError ('etl_ledger.0003_pipelinerun_holder', 'etl_ledger.0004_alert_owed', "
+        "'etl_ledger.0005_load_fence', 'etl_ledger.0006_load_fence_store') retryable=True"
+    )
+    assert "lacks 4 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in older
+    assert "run `etl-schema migrate`" in older
+
+
+@pytest.mark.postgres
+def test_a_table_missing_from_a_fully_migrated_database_stays_refused_not_retried(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    """Every migration applied and still no table (dropped by hand): migrating will not
+    bring it back, so the unit is not retried as if a deploy were under way."""
+    lines = _run(
+        run_python,
+        postgres_url,
+        postgres_server_url,
+        """
+with psycopg.connect(URL, autocommit=True) as own:
+    own.execute("DROP TABLE etl_pipeline_run CASCADE")
+print(attempt())
+""",
+    )
+
+    assert lines[0] == "ok 0"
+    assert lines[1].startswith("DatabaseRefusedError - retryable=False: ")
+    assert "refused the operation" in lines[1]
+
+
+@pytest.mark.postgres
+def test_a_database_dropped_under_a_running_process_is_an_outage_not_a_settings_mistake(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    lines = _run(
+        run_python,
+        postgres_url,
+        postgres_server_url,
+        """
+drop()
+print(attempt())
+admin("CREATE DATABASE {}")
+print(attempt())
+s.migrate()
+print(attempt())
+""",
+    )
+
+    before, dropped, recreated, migrated = lines
+    assert before == "ok 0"
+    assert dropped.startswith("DatabaseUnavailableError - retryable=True: ")
+    assert "no longer exists" in dropped
+    assert recreated.startswith("SchemaBehindError ")
+    assert migrated == "ok 0"
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_database_vanished_after_its_start_check_retries_and_a_typo_does_not(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    """A worker logs in before it forks (check_login); a process it forks connects at its
+    first unit. The database gone by then is an outage; one never reached is the URL's
+    mistake, refused as before."""
+    script = _PROCESS.split("s.connect(URL,")[0].format(url=postgres_url, admin=postgres_server_url)
+    vanished = run_python(
+        script
+        + """
+s.check_login(URL)
+print("logged in")
+drop()
+try:
+    s.connect(URL)
+except s.SchemaError as exc:
+    print(type(exc).__name__, "no longer exists" in str(exc))
+"""
+    )
+    typo = run_python(
+        script
+        + """
+try:
+    s.check_login(URL + "_typo")
+except s.SchemaError as exc:
+    print(type(exc).__name__, exc.reason)
+"""
+    )
+
+    assert vanished.returncode == 0, vanished.stderr
+    assert vanished.stdout.splitlines() == ["logged in", "DatabaseUnavailableError True"]
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stdout.splitlines() == ["DatabaseLoginError invalid_catalog_name"]
+
+
+def test_an_sqlite_file_replaced_by_an_empty_one_says_run_migrate_and_is_retried(
+    run_python: RunPython,
+) -> None:
+    result = run_python(
+        """
+        import os
+        import etl_database_schema as s
+
+        s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        os.remove("etl.sqlite3")
+        try:
+            s.get_run("r1")
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError), exc.met)
+        s.migrate()
+        print("migrated", s.get_run("r1"))
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "SchemaBehindError True no such table: etl_pipeline_run",
+        "migrated None",
+    ]
