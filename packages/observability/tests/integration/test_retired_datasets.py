@@ -94,3 +94,25 @@ def test_serve_resolves_the_alert_of_a_dataset_whose_contract_was_removed_and_te
 
     assert {a["dataset"] for a in status["alerts"]} == {"pos"}
     assert {a.dataset for a in book.active()} == {"pos"}
+
+
+def test_check_under_a_config_dir_declaring_none_of_the_open_alerts_warns_naming_them(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    options = _late_feeds(tmp_path, "stock", "sales")
+    assert cli(*options, "check").returncode == 1
+    other = tmp_path / "other"  # another project's config directory, mounted by mistake
+    (other / "datasets").mkdir(parents=True)
+    (other / "datasets" / "foo.toml").write_text(AGED.format(name="foo"))
+
+    wrong = cli("--config-dir", str(other), *options[2:], "check")
+
+    assert wrong.returncode == 3, wrong.stderr
+    warned = [
+        json.loads(line)
+        for line in wrong.stderr.splitlines()
+        if line.startswith("{") and json.loads(line)["level"] == "warning"
+    ]
+    said = " ".join(line["event"] for line in warned)
+    assert "resolved 4 alerts of 2 datasets no contract declares any more: sales, stock" in said
+    assert _alerts(cli, options) == []
