@@ -119,6 +119,8 @@ class AlertWatch:
         self._mine.update((*n.alert.identity, n.event, n.at) for n in recorded)
         now = evaluation.evaluated_at
         covered = {status.dataset for status in evaluation.datasets}
+        if declared is not None:
+            covered &= set(declared)
         _warn_retired([n for n in recorded if n.alert.dataset not in covered])
 
         def touched(alert: Alert) -> bool:
