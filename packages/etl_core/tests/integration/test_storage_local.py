@@ -383,3 +383,23 @@ def test_a_file_it_may_not_read_is_listed_without_its_hash_and_its_read_names_it
     }
     with pytest.raises(StorageError, match=r"cannot read 'landing/v/a\.csv' .*Permission denied"):
         lake.read_bytes("landing/v/a.csv")
+
+
+def test_key_at_reads_a_parent_segment_as_the_filesystem_does_after_a_symbolic_link(
+    lake: LocalObjectStore, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside" / "deep"
+    outside.mkdir(parents=True)
+    (lake.root / "landing").mkdir(parents=True)
+    (lake.root / "landing" / "esc").symlink_to(outside)
+    # the OS reads landing/esc/../../x as outside/../x: no object of the store
+    assert lake.key_at(f"{lake.root}/landing/esc/../../x") is None
+    assert lake.key_at(f"{lake.root.as_uri()}/landing/esc/../../x") is None
+    # without a link on the way, a parent segment names what it names
+    assert lake.key_at(f"{lake.root}/landing/v/../w/x.csv") == "landing/w/x.csv"
+
+
+@pytest.mark.parametrize("name", ["a#b.csv", "a?b.csv", "a?.csv"])
+def test_key_at_reads_a_file_url_typed_unencoded_whole(lake: LocalObjectStore, name: str) -> None:
+    assert lake.key_at(f"file://{lake.root}/landing/v/{name}") == f"landing/v/{name}"
+    assert lake.key_at(lake.url_for(f"landing/v/{name}")) == f"landing/v/{name}"

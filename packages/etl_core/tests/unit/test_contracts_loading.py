@@ -11,6 +11,7 @@ from etl_core.contracts import (
     Check,
     ContractError,
     RejectLimit,
+    declared_datasets,
     load_contract,
     load_contracts,
     load_sources,
@@ -359,3 +360,29 @@ def test_a_source_file_whose_suffix_is_not_lower_case_is_refused_not_skipped(
         load_sources(tmp_path)
     ((error),) = caught.value.errors
     assert error.source == str(path)
+
+
+def test_declared_datasets_are_the_dataset_names_the_files_hold_now(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    write(tmp_path, "renamed-file.toml", minimal("stock", pattern="t_{date:%Y%m%d}.csv"))
+    write(tmp_path, "notes.txt", "not a contract")
+
+    assert declared_datasets(tmp_path) == frozenset({"sales", "stock"})
+
+
+@pytest.mark.parametrize(
+    "text", ['dataset = "sal', 'source = "vendor"\n', "dataset = 3\n"], ids=["torn", "none", "int"]
+)
+def test_declared_datasets_are_unknown_while_a_file_cannot_name_its_dataset(
+    tmp_path: Path, text: str
+) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    write(tmp_path, "b.toml", text)  # a file being written, say
+
+    assert declared_datasets(tmp_path) is None
+
+
+def test_declared_datasets_are_unknown_without_a_datasets_directory(tmp_path: Path) -> None:
+    assert declared_datasets(tmp_path / "nowhere") is None
+    (tmp_path / "datasets").mkdir()
+    assert declared_datasets(tmp_path) is None  # no contract at all: mounted wrong, say

@@ -179,7 +179,10 @@ def _report_refusal(path: Path, exc: RefusedError, as_json: bool) -> None:
 @app.command()
 def process(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help="A landing key (landing/<source>/<file>) or its URL.")],
+    key: Annotated[
+        str,
+        typer.Argument(help="A landing key (landing/<source>/<file>), or its URL or local path."),
+    ],
     force: Annotated[bool, typer.Option("--force", help="Process again even if done.")] = False,
     as_json: AsJson = False,
     database_url: DatabaseUrl = None,
@@ -588,10 +591,15 @@ def _known_dataset(contracts: ContractSet, dataset: str) -> None:
 
 def _key_in_store(store: ObjectStore, key: str) -> str:
     """``key`` relative to the store: a key as given, or a URL or (local store) a path
-    inside the store, as a message named the object (:meth:`ObjectStore.key_at`)."""
+    inside the store, as a message named the object (:meth:`ObjectStore.key_at`). A
+    relative path with a ``.`` or ``..`` segment (``./x.csv``, what a shell completes)
+    is no key: it is read from the working directory."""
+    location = key
     if "://" not in key and not os.path.isabs(key):
-        return key
-    found = store.key_at(key)
+        if not {".", ".."} & set(key.split("/")):
+            return key
+        location = os.path.join(os.getcwd(), key)  # its '..' read by key_at, after links
+    found = store.key_at(location)
     if found is None:
         shown = shown_location(store.url)
         cli.notice(f"{key} is not inside the store {shown}", level=logging.ERROR)
@@ -742,7 +750,7 @@ def quarantine_show(
         str,
         typer.Argument(
             help="The quarantined object's key (or its record's), as 'quarantine list' "
-            "shows it or with quarantine/ in front."
+            "shows it or with quarantine/ in front, or its URL or local path."
         ),
     ],
 ) -> None:
@@ -760,7 +768,7 @@ def quarantine_release(
         str,
         typer.Argument(
             help="The quarantined object's key, as 'quarantine list' shows it or with "
-            "quarantine/ in front."
+            "quarantine/ in front, or its URL or local path."
         ),
     ],
     by: Annotated[

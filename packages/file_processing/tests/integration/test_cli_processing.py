@@ -100,6 +100,34 @@ def test_process_of_a_path_outside_the_store_exits_2_naming_the_store(
     assert f"{outside} is not inside the store {local.store.root}" in done.stderr
 
 
+def test_process_reads_a_relative_path_with_a_dot_segment_from_the_working_directory(
+    local: Any, orders: Orders
+) -> None:
+    key = local.deliver("orders_20261103.csv", orders(3))
+    here = local.store.root / "landing" / "vendor"  # an operator in the delivery's folder
+    command = [str(BIN), "--storage", local.store.url, "--config-dir", str(local.config_dir)]
+    environ = {**os.environ, "ETL_LOG_FORMAT": "json", "ETL_WORK_DIR": str(local.tmp)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=here,
+            timeout=120,
+            check=False,
+        )
+
+    done = run("process", "./orders_20261103.csv", "--json")
+    outside = run("process", "../../../elsewhere.csv")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["key"] == key
+    assert outside.returncode == 2
+    assert "../../../elsewhere.csv is not inside the store" in outside.stderr
+
+
 def test_process_of_a_missing_key_exits_2_naming_it(local: Any) -> None:
     done = cli(local, "process", "landing/vendor/nothing.csv")
     assert done.returncode == 2

@@ -6,7 +6,7 @@ import contextlib
 import getpass
 import json
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from etl_core.cli import LaneTask, RuntimeCLI
-from etl_core.contracts import DATASETS_DIR, Contract, load_contracts
+from etl_core.contracts import DATASETS_DIR, Contract, declared_datasets, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.metrics import Registry, export_through, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
@@ -340,7 +340,7 @@ def check(
         out.print(f"enqueued {_datasets(len(chosen))} on queue {queue}", highlight=False)
         return
     store = session.open_store()
-    evaluation, watch, active = _check_once(session, store, chosen, at, contracts.datasets)
+    evaluation, watch, active = _check_once(session, store, chosen, at)
     run.count(inputs=len(chosen), outputs=len(evaluation.results))
     run.finish(ExitCode.OK)  # the check ran; its verdict is the exit code, not the run's fate
     if metrics_file is not None:
@@ -368,34 +368,34 @@ def _check_once(
     store: ObjectStore,
     chosen: list[Contract],
     at: datetime | None,
-    declared: Collection[str],
 ) -> tuple[Evaluation, AlertWatch | None, list[Alert]]:
     """Evaluate ``chosen`` (on the executor setting's choice) and, unless a replay
-    (``at``), record the freshness history and update the alerts (``declared``: every
-    dataset the contracts declare)."""
+    (``at``), record the freshness history and update the alerts."""
     clock = SystemClock() if at is None else FixedClock(at)
     evaluation = evaluate_with(session.settings, chosen, store, clock, replay=at is not None)
     if at is not None:  # a replay is neither history nor news
         return evaluation, None, []
-    return _record(session, store, chosen, declared, evaluation)
+    return _record(session, store, chosen, evaluation)
 
 
 def _record(
     session: Session[ObservabilitySettings],
     store: ObjectStore,
     contracts: Iterable[Contract],
-    declared: Collection[str],
     evaluation: Evaluation,
 ) -> tuple[Evaluation, AlertWatch, list[Alert]]:
     """Record ``evaluation``: its zones emptied while late judged by their open alerts
     (:func:`carry_emptied`), the freshness history, then the alerts of its datasets and of
-    any dataset not ``declared`` (their notifications delivered, waiting at most
-    ``alert_delivery_deadline``); the evaluation so judged and the active alerts."""
+    any dataset the config directory declares no more, read now: ``schedule`` and the
+    ``--no-wait`` workers loaded their contracts at start (their notifications delivered,
+    waiting at most ``alert_delivery_deadline``); the evaluation so judged and the active
+    alerts."""
     store_alerts = _alert_store(session, store)
     evaluation = carry_emptied(evaluation, contracts, store_alerts.alerts())
     _history_recorder(session.settings.database_url)(evaluation)
     watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
     try:
+        declared = declared_datasets(session.settings.config_dir)
         active = list(watch.update(evaluation, declared=declared))
     finally:
         watch.finish(session.settings.alert_delivery_deadline)
@@ -451,7 +451,7 @@ def _worker_run_unit(
     ``check --no-wait`` enqueued."""
     store = opened.enter_context(session.open_store())
     contracts = load_contracts(session.settings.config_dir, validators=VALIDATORS)
-    record = partial(_record, session, store, contracts, contracts.datasets)  # `--no-wait`
+    record = partial(_record, session, store, contracts)  # units of `check --no-wait`
     return partial(run_unit, MonitorContext(store, contracts, record))
 
 
@@ -474,11 +474,10 @@ def schedule(
     settings = session.settings
     require_broker(settings, "schedule", flag=False)
     contracts = list(load_contracts(settings.config_dir, validators=VALIDATORS))
-    declared = [contract.dataset for contract in contracts]
     with session.open_store() as store:
 
         def fire() -> int:
-            evaluation, _, _ = _check_once(session, store, contracts, None, declared)
+            evaluation, _, _ = _check_once(session, store, contracts, None)
             logger.info("monitors evaluated: %s", evaluation.counts())
             return len(contracts)
 
@@ -695,6 +694,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
             workers=settings.storage_list_workers,
         ),
         export=partial(export_through, exporters, close=False) if exporters else None,
+        declared=partial(declared_datasets, settings.config_dir),
     )
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -169,6 +169,10 @@ class StatusService:
         storage: The storage metrics' index (default: one over ``store`` with its defaults).
         export: Called with each cycle's metrics after they are rendered, if given: the
             configured exporters other than the Pushgateway (``/metrics`` is scraped).
+        declared: The datasets the contracts declare now, asked each cycle (``None``: not
+            known then, nothing retired); default: those of ``contracts``. ``serve`` reads
+            its config directory, so a contract removed while it runs is retired for good,
+            not reopened by its contract loaded at start (``AlertBook.observe``).
     """
 
     def __init__(
@@ -183,8 +187,11 @@ class StatusService:
         alerts: AlertWatch | None = None,
         storage: StorageIndex | None = None,
         export: Callable[[Registry], object] | None = None,
+        declared: Callable[[], Collection[str] | None] | None = None,
     ) -> None:
         self.contracts = tuple(contracts)
+        loaded = frozenset(contract.dataset for contract in self.contracts)
+        self.declared: Callable[[], Collection[str] | None] = declared or (lambda: loaded)
         self.storage = storage if storage is not None else StorageIndex(store, self.contracts)
         self.store = store
         self.clock = clock
@@ -312,8 +319,7 @@ class StatusService:
         if self.alerts is None:
             return None, ""
         try:
-            declared = [contract.dataset for contract in self.contracts]
-            return tuple(self.alerts.update(evaluation, declared=declared)), ""
+            return tuple(self.alerts.update(evaluation, declared=self.declared())), ""
         except EtlError as exc:
             logger.error("alerts not updated: %s", exc)
             return previous, f"alerts not updated: {exc}"

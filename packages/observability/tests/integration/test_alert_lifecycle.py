@@ -251,6 +251,23 @@ def test_an_alert_of_a_dataset_no_contract_declares_any_more_resolves_once_sayin
     )
 
 
+def test_an_evaluation_by_contracts_older_than_the_declared_ones_never_reopens_a_retired_alert(
+    book: AlertBook,
+) -> None:
+    book.observe(
+        evaluation(START, age("sales", "landing", "warn"), age("stock", "landing", "warn"))
+    )
+    both = (age("sales", "landing", "warn"), age("stock", "landing", "warn"))
+    # a serve started before sales's contract was removed still evaluates sales
+    notes = book.observe(evaluation(START + timedelta(minutes=5), *both), declared=["stock"])
+    again = book.observe(evaluation(START + timedelta(minutes=10), *both), declared=["stock"])
+
+    assert told(notes) == [("resolved", fingerprint("sales", "age", "landing"), "resolved")]
+    assert "no contract declares sales any more" in notes[0].alert.summary
+    assert again == []
+    assert [a.dataset for a in book.active()] == ["stock"]
+
+
 def test_ack_and_snooze_refuse_an_unknown_fingerprint_and_a_zero_snooze(book: AlertBook) -> None:
     with pytest.raises(AlertNotFoundError) as caught:
         book.acknowledge("0123456789abcdef")

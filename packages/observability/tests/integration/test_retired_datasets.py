@@ -7,13 +7,17 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from etl_core.contracts import declared_datasets, load_contracts
 from etl_core.layout import landing_key
 from etl_core.storage import open_store
 from observability.alerts import AlertBook, AlertWatch, ObjectStoreAlerts
 from observability.alerts.delivery import Dispatcher
+from observability.contract_rules import VALIDATORS
+from observability.monitors import SystemClock
 from observability.service import StatusService
 
 
@@ -79,3 +83,56 @@ def test_serve_resolves_the_alert_of_a_dataset_whose_contract_was_removed_and_te
 
     assert {a["dataset"] for a in status["alerts"]} == {"pos"}
     assert {a.dataset for a in book.active()} == {"pos"}
+
+
+def test_check_under_a_config_dir_declaring_none_of_the_open_alerts_warns_naming_them(
+    cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    options = _late_feeds(tmp_path, "stock", "sales")
+    assert cli(*options, "check").returncode == 1
+    other = tmp_path / "other"  # another project's config directory, mounted by mistake
+    (other / "datasets").mkdir(parents=True)
+    (other / "datasets" / "foo.toml").write_text(AGED.format(name="foo"))
+
+    wrong = cli("--config-dir", str(other), *options[2:], "check")
+
+    assert wrong.returncode == 3, wrong.stderr
+    warned = [
+        json.loads(line)
+        for line in wrong.stderr.splitlines()
+        if line.startswith("{") and json.loads(line)["level"] == "warning"
+    ]
+    said = " ".join(line["event"] for line in warned)
+    assert "resolved 4 alerts of 2 datasets no contract declares any more: sales, stock" in said
+    assert _alerts(cli, options) == []
+
+
+def test_serve_running_since_before_a_contract_was_removed_resolves_its_alert_for_good(
+    tmp_path: Path,
+) -> None:
+    _late_feeds(tmp_path, "stock", "sales")
+    config = tmp_path / "config"
+    contracts = list(load_contracts(config, validators=VALIDATORS))  # loaded at start
+    with open_store(str(tmp_path / "lake")) as store:
+        book = AlertBook(ObjectStoreAlerts(store), SystemClock(), reminder_interval=timedelta(0))
+        service = StatusService(
+            contracts,
+            store,
+            SystemClock(),
+            interval=timedelta(hours=1),
+            alerts=AlertWatch(book, Dispatcher([])),
+            declared=partial(declared_datasets, config),
+        )
+        service.refresh()
+        assert {a.dataset for a in book.active()} == {"sales", "stock"}
+
+        (config / "datasets" / "sales.toml").unlink()  # serve not restarted
+        service.refresh()
+        service.refresh()  # still evaluating sales: its alert is not opened again
+        service.stop()
+
+        assert {a.dataset for a in book.active()} == {"stock"}
+        history = book.store.alerts(include_resolved=True)
+        assert [a.summary for a in history if a.dataset == "sales"] == [
+            "no contract declares sales any more"
+        ] * 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "DATASETS_DIR",
     "ContractCheck",
     "check_contracts",
+    "declared_datasets",
     "error_location",
     "load_contract",
     "load_contracts",
@@ -95,6 +97,29 @@ def load_contracts(
             [FieldError("config_dir", "datasets/ holds no *.toml file", str(directory))],
         )
     return ContractSet(tuple(contracts))
+
+
+def declared_datasets(config_dir: str | Path) -> frozenset[str] | None:
+    """The datasets ``<config_dir>/datasets/*.toml`` declare now: each file's ``dataset``,
+    read without judging the rest (what a long-running process, its contracts loaded at
+    start, asks before treating a dataset as retired).
+
+    ``None`` when that cannot be told: no such directory, no contract in it, or a file
+    that names no dataset (torn while written, say); nothing is retired on a guess.
+    """
+    directory = Path(config_dir) / DATASETS_DIR
+    try:
+        files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        declared: set[str] = set()
+        for path in files:
+            with path.open("rb") as stream:
+                name = tomllib.load(stream).get("dataset")
+            if not isinstance(name, str):
+                return None
+            declared.add(name)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return frozenset(declared) or None
 
 
 def load_contract(

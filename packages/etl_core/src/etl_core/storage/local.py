@@ -321,18 +321,20 @@ class LocalObjectStore(ObjectStore):
 
     def key_at(self, location: str) -> str | None:
         """Also a plain path (what :meth:`location_for` shows, as a shell hands it on), and a
-        file URL percent-decoded; through a symbolic link to the store's directory too."""
-        parts = urlsplit(location)
+        file URL percent-decoded (a ``?`` or ``#`` typed in it is part of the name: a file
+        URL has no query); through a symbolic link to the store's directory too. A ``..``
+        segment is read as the filesystem reads it, after the links before it."""
+        parts = urlsplit(location, allow_fragments=False)
         if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
-            path = unquote(parts.path)
+            path = unquote(location[len(parts.scheme) + 1 :].removeprefix("//" + parts.netloc))
         elif not parts.scheme and os.path.isabs(location):
             path = location
         else:
             return None
-        for inside, root in (
-            (os.path.abspath(path), str(self._root)),
-            (os.path.realpath(path), os.path.realpath(self._root)),
-        ):
+        physical = (os.path.realpath(path), os.path.realpath(self._root))
+        # Lexically (a link inside the store kept as its key) unless a ".." could follow a link.
+        lexical = [] if ".." in path.split("/") else [(os.path.abspath(path), str(self._root))]
+        for inside, root in (*lexical, physical):
             relative = os.path.relpath(inside, root)
             if relative != "." and relative != ".." and not relative.startswith("../"):
                 return Path(relative).as_posix()

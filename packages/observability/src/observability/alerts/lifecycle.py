@@ -129,11 +129,17 @@ class AlertBook:
         Only the datasets the evaluation covers are touched (``check --dataset``), and,
         given ``declared`` (every dataset the contracts declare), the alerts of a dataset
         not among them: its contract was removed, nothing will evaluate it again, so its
-        alert resolves once, saying so.
+        alert resolves once, saying so. An evaluated dataset not ``declared`` (a process
+        started before its contract was removed) is such a one too: it neither opens nor
+        keeps an alert, or that process and one started since would reopen and resolve it
+        in turn.
         """
         now = evaluation.evaluated_at
         seen = conditions(evaluation)
         covered = {status.dataset for status in evaluation.datasets}
+        if declared is not None:
+            covered &= set(declared)
+            seen = {key: c for key, c in seen.items() if c.dataset in covered}
         told: list[Notification] = []
 
         def touched(alert: Alert) -> bool:

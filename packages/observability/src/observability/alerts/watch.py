@@ -119,6 +119,9 @@ class AlertWatch:
         self._mine.update((*n.alert.identity, n.event, n.at) for n in recorded)
         now = evaluation.evaluated_at
         covered = {status.dataset for status in evaluation.datasets}
+        if declared is not None:
+            covered &= set(declared)
+        _warn_retired([n for n in recorded if n.alert.dataset not in covered])
 
         def touched(alert: Alert) -> bool:
             return alert.dataset in covered or (
@@ -281,6 +284,25 @@ class AlertWatch:
 
 _Told = dict[tuple[str, datetime, str, datetime], set[str]]
 """Channel keys told, by notification (fingerprint, opening time, event, time)."""
+
+
+def _warn_retired(retired: Sequence[Notification]) -> None:
+    """Say, as a warning, which datasets' alerts were resolved because no contract declares
+    them any more: a contract removed on purpose, or a config directory mounted wrong (or
+    another project's), which resolves every alert at once; never silently."""
+    if not retired:
+        return
+    datasets = sorted({n.alert.dataset for n in retired})
+    logger.warning(
+        "resolved %d alert%s of %d dataset%s no contract declares any more: %s (their "
+        "contracts removed; if not, the config directory is not this deployment's, and "
+        "the next run with the right one opens them again)",
+        len(retired),
+        "" if len(retired) == 1 else "s",
+        len(datasets),
+        "" if len(datasets) == 1 else "s",
+        ", ".join(datasets),
+    )
 
 
 def _index(done: list[tuple[str, Notification]]) -> _Told:
