@@ -86,13 +86,15 @@ def test_serve_resolves_the_alert_of_a_dataset_whose_contract_was_removed_and_te
 
 
 def test_check_under_a_config_dir_declaring_none_of_the_open_alerts_warns_naming_them(
-    cli: Callable[..., Any], tmp_path: Path
+    cli: Callable[..., Any], tmp_path: Path, aged_feeds: Callable[..., list[str]]
 ) -> None:
-    options = _late_feeds(tmp_path, "stock", "sales")
+    options = aged_feeds("stock", "sales")
+    _late_files(tmp_path, "stock", "sales")
     assert cli(*options, "check").returncode == 1
     other = tmp_path / "other"  # another project's config directory, mounted by mistake
     (other / "datasets").mkdir(parents=True)
-    (other / "datasets" / "foo.toml").write_text(AGED.format(name="foo"))
+    stock = (tmp_path / "config" / "datasets" / "stock.toml").read_text()
+    (other / "datasets" / "foo.toml").write_text(stock.replace("stock", "foo"))
 
     wrong = cli("--config-dir", str(other), *options[2:], "check")
 
@@ -108,9 +110,10 @@ def test_check_under_a_config_dir_declaring_none_of_the_open_alerts_warns_naming
 
 
 def test_serve_running_since_before_a_contract_was_removed_resolves_its_alert_for_good(
-    tmp_path: Path,
+    tmp_path: Path, aged_feeds: Callable[..., list[str]]
 ) -> None:
-    _late_feeds(tmp_path, "stock", "sales")
+    aged_feeds("stock", "sales")
+    _late_files(tmp_path, "stock", "sales")
     config = tmp_path / "config"
     contracts = list(load_contracts(config, validators=VALIDATORS))  # loaded at start
     with open_store(str(tmp_path / "lake")) as store:
