@@ -386,3 +386,24 @@ def test_declared_datasets_are_unknown_without_a_datasets_directory(tmp_path: Pa
     assert declared_datasets(tmp_path / "nowhere") is None
     (tmp_path / "datasets").mkdir()
     assert declared_datasets(tmp_path) is None  # no contract at all: mounted wrong, say
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['dataset = "stock"\ndescription = "caf\xe9"\n'.encode("latin-1"), b'dataset = "stock" # \xc3'],
+    ids=["latin-1", "torn-mid-character"],
+)
+def test_declared_datasets_are_unknown_while_a_file_is_not_utf8_text(
+    tmp_path: Path, data: bytes
+) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    (tmp_path / "datasets" / "b.toml").write_bytes(data)  # saved by another editor, or torn
+
+    assert declared_datasets(tmp_path) is None
+
+
+def test_declared_datasets_are_unknown_while_a_contract_file_is_misnamed(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    write(tmp_path, "b.TOML", minimal("stock", source="other"))  # load_contracts refuses it
+
+    assert declared_datasets(tmp_path) is None

@@ -104,20 +104,23 @@ def declared_datasets(config_dir: str | Path) -> frozenset[str] | None:
     read without judging the rest (what a long-running process, its contracts loaded at
     start, asks before treating a dataset as retired).
 
-    ``None`` when that cannot be told: no such directory, no contract in it, or a file
-    that names no dataset (torn while written, say); nothing is retired on a guess.
+    ``None`` when that cannot be told: no such directory, no contract in it, a file that
+    names no dataset or is not UTF-8 text (torn while written, saved by another editor), or
+    one :func:`load_contracts` refuses by its name (``.TOML``: a contract renamed is not
+    one removed); nothing is retired on a guess.
     """
     directory = Path(config_dir) / DATASETS_DIR
     try:
-        files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        if not directory.is_dir() or misnamed_files(directory):
+            return None
         declared: set[str] = set()
-        for path in files:
+        for path in sorted(directory.glob("*.toml")):
             with path.open("rb") as stream:
                 name = tomllib.load(stream).get("dataset")
             if not isinstance(name, str):
                 return None
             declared.add(name)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # TOMLDecodeError, UnicodeDecodeError
         return None
     return frozenset(declared) or None
 
