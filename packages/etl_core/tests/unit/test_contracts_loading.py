@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -362,10 +364,18 @@ def test_a_source_file_whose_suffix_is_not_lower_case_is_refused_not_skipped(
     assert error.source == str(path)
 
 
+def settled(config: Path) -> None:
+    """``config``'s datasets directory as left a minute ago: no file added, removed or
+    renamed in it since."""
+    then = time.time() - 60
+    os.utime(config / "datasets", (then, then))
+
+
 def test_declared_datasets_are_the_dataset_names_the_files_hold_now(tmp_path: Path) -> None:
     write(tmp_path, "a.toml", minimal("sales"))
     write(tmp_path, "renamed-file.toml", minimal("stock", pattern="t_{date:%Y%m%d}.csv"))
     write(tmp_path, "notes.txt", "not a contract")
+    settled(tmp_path)
 
     assert declared_datasets(tmp_path) == frozenset({"sales", "stock"})
 
@@ -378,6 +388,7 @@ def test_declared_datasets_are_unknown_while_a_file_cannot_name_its_dataset(
 ) -> None:
     write(tmp_path, "a.toml", minimal("sales"))
     write(tmp_path, "b.toml", text)  # a file being written, say
+    settled(tmp_path)
 
     assert declared_datasets(tmp_path) is None
 
@@ -385,4 +396,45 @@ def test_declared_datasets_are_unknown_while_a_file_cannot_name_its_dataset(
 def test_declared_datasets_are_unknown_without_a_datasets_directory(tmp_path: Path) -> None:
     assert declared_datasets(tmp_path / "nowhere") is None
     (tmp_path / "datasets").mkdir()
+    settled(tmp_path)
     assert declared_datasets(tmp_path) is None  # no contract at all: mounted wrong, say
+
+
+@pytest.mark.parametrize(
+    "data",
+    ['dataset = "stock"\ndescription = "caf\xe9"\n'.encode("latin-1"), b'dataset = "stock" # \xc3'],
+    ids=["latin-1", "torn-mid-character"],
+)
+def test_declared_datasets_are_unknown_while_a_file_is_not_utf8_text(
+    tmp_path: Path, data: bytes
+) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    (tmp_path / "datasets" / "b.toml").write_bytes(data)  # saved by another editor, or torn
+    settled(tmp_path)
+
+    assert declared_datasets(tmp_path) is None
+
+
+def test_declared_datasets_are_unknown_while_a_contract_file_is_misnamed(tmp_path: Path) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    write(tmp_path, "b.TOML", minimal("stock", source="other"))  # load_contracts refuses it
+    settled(tmp_path)
+
+    assert declared_datasets(tmp_path) is None
+
+
+def test_declared_datasets_are_unknown_while_files_were_added_removed_or_renamed_moments_ago(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "a.toml", minimal("sales"))
+    write(tmp_path, "b.toml", minimal("stock", source="other"))
+    settled(tmp_path)
+    # a deploy replacing the files one by one (rm, then cp), or an editor saving by
+    # renaming the old file away first: stock's file is not there for a moment
+    os.rename(tmp_path / "datasets" / "b.toml", tmp_path / "datasets" / "b.toml~")
+
+    assert declared_datasets(tmp_path) is None
+
+    (tmp_path / "datasets" / "b.toml~").unlink()  # a minute later, stock's file still gone
+    settled(tmp_path)
+    assert declared_datasets(tmp_path) == frozenset({"sales"})

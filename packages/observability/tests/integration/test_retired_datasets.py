@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,6 +32,14 @@ def _late_files(tmp_path: Path, *names: str) -> None:
         os.utime(tmp_path / "lake" / key, (stored, stored))
 
 
+def _settled(config: Path) -> None:
+    """``config``'s contracts as left a minute ago: a file removed from its datasets
+    directory just now is not told apart from one being replaced
+    (:data:`etl_core.contracts.load.SETTLE_SECONDS`)."""
+    then = time.time() - 60
+    os.utime(config / "datasets", (then, then))
+
+
 def _alerts(cli: Callable[..., Any], options: list[str], *more: str) -> list[tuple[str, str]]:
     listed = cli(*options, "alerts", "list", "--json", *more)
     assert listed.returncode == 0, listed.stderr
@@ -46,6 +55,7 @@ def test_check_resolves_the_alert_of_a_dataset_whose_contract_was_removed(
     assert _alerts(cli, options) == [("sales", "open"), ("stock", "open")]
 
     (tmp_path / "config" / "datasets" / "sales.toml").unlink()  # the feed is retired
+    _settled(tmp_path / "config")
     again = cli(*options, "check", "--dataset", "stock")
 
     assert again.returncode == 1, again.stderr
@@ -95,6 +105,7 @@ def test_check_under_a_config_dir_declaring_none_of_the_open_alerts_warns_naming
     (other / "datasets").mkdir(parents=True)
     stock = (tmp_path / "config" / "datasets" / "stock.toml").read_text()
     (other / "datasets" / "foo.toml").write_text(stock.replace("stock", "foo"))
+    _settled(other)
 
     wrong = cli("--config-dir", str(other), *options[2:], "check")
 
@@ -129,7 +140,13 @@ def test_serve_running_since_before_a_contract_was_removed_resolves_its_alert_fo
         service.refresh()
         assert {a.dataset for a in book.active()} == {"sales", "stock"}
 
-        (config / "datasets" / "sales.toml").unlink()  # serve not restarted
+        # a deploy replacing the files: sales's is not there for a moment
+        (config / "datasets" / "sales.toml").rename(config / "sales.toml")
+        service.refresh()
+        assert {a.dataset for a in book.active()} == {"sales", "stock"}
+
+        (config / "sales.toml").unlink()  # serve not restarted
+        _settled(config)
         service.refresh()
         service.refresh()  # still evaluating sales: its alert is not opened again
         service.stop()

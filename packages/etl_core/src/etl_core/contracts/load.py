@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +36,9 @@ __all__ = [
 
 
 DATASETS_DIR = "datasets"
+SETTLE_SECONDS = 5.0
+"""How long after a file was added to, removed from or renamed in the datasets directory
+:func:`declared_datasets` still cannot tell what it declares (files being replaced)."""
 _LOCATION = re.compile(r"(?P<file>.+?):(?P<line>\d+)(?::.*)?")
 
 
@@ -104,20 +108,28 @@ def declared_datasets(config_dir: str | Path) -> frozenset[str] | None:
     read without judging the rest (what a long-running process, its contracts loaded at
     start, asks before treating a dataset as retired).
 
-    ``None`` when that cannot be told: no such directory, no contract in it, or a file
-    that names no dataset (torn while written, say); nothing is retired on a guess.
+    ``None`` when that cannot be told: no such directory, no contract in it, a file that
+    names no dataset or is not UTF-8 text (torn while written, saved by another editor), or
+    one :func:`load_contracts` refuses by its name (``.TOML``: a contract renamed is not
+    one removed); or a file added, removed or renamed in the directory less than
+    :data:`SETTLE_SECONDS` ago (a deploy replacing the files one by one, an editor saving
+    by renaming the old file away first: a file missing for a moment is not a contract
+    removed). Nothing is retired on a guess.
     """
     directory = Path(config_dir) / DATASETS_DIR
     try:
-        files = sorted(directory.glob("*.toml")) if directory.is_dir() else []
+        if not directory.is_dir() or misnamed_files(directory):
+            return None
+        if 0 <= time.time() - directory.stat().st_mtime < SETTLE_SECONDS:
+            return None
         declared: set[str] = set()
-        for path in files:
+        for path in sorted(directory.glob("*.toml")):
             with path.open("rb") as stream:
                 name = tomllib.load(stream).get("dataset")
             if not isinstance(name, str):
                 return None
             declared.add(name)
-    except (OSError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # TOMLDecodeError, UnicodeDecodeError
         return None
     return frozenset(declared) or None
 
