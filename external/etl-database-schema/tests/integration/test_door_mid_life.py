@@ -224,3 +224,67 @@ def test_an_sqlite_file_replaced_by_an_empty_one_says_run_migrate_and_is_retried
         "SchemaBehindError True no such table: etl_pipeline_run",
         "migrated None",
     ]
+
+
+_OUR_SQL_BUG = """
+import etl_database_schema as s
+from django.db import connection
+
+s.connect({url!r}, apply_migrations=True)
+try:
+    with s.models(s.LEDGER_APP):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM etl_pipeline_run")
+except s.SchemaError as exc:
+    print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("url", ["sqlite:///etl.sqlite3", "sqlite:///:memory:"])
+def test_a_column_our_own_sql_gets_wrong_on_a_migrated_sqlite_database_is_refused_not_retried(
+    run_python: RunPython, url: str
+) -> None:
+    """No migration is missing (and an in-memory database cannot be recreated under the
+    process): a ``no such column`` is a bug in the SQL, refused like PostgreSQL's, never
+    retried as an outage nor told to run ``etl-schema migrate``."""
+    result = run_python(_OUR_SQL_BUG.format(url=url))
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == "DatabaseRefusedError False"
+    assert "no such column: no_such_column" in message
+    assert "etl-schema migrate" not in message
+
+
+@pytest.mark.postgres
+def test_a_unit_meeting_a_missing_table_whose_migration_check_cannot_connect_is_retried(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    """The check runs on a connection of its own; one the server will not give (out of
+    connection slots, the database going away again mid-deploy) is an outage: the unit is
+    retried, not failed for good with the raw ``relation … does not exist``."""
+    lines = _run(
+        run_python,
+        postgres_url,
+        postgres_server_url,
+        """
+from django.db import connections
+
+create_connection = connections.create_connection
+
+def refused(alias):  # a new connection the server will not give
+    own = create_connection(alias)
+    own.settings_dict = {**own.settings_dict, "PORT": "1"}
+    return own
+
+recreate()
+connections.create_connection = refused
+print(attempt())
+""",
+    )
+
+    assert lines[0] == "ok 0"
+    assert lines[1].startswith("DatabaseUnavailableError - retryable=True: ")
+    assert "could not check its migrations" in lines[1]
+    assert 'relation "etl_pipeline_run" does not exist' in lines[1]
