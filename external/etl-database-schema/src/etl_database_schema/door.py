@@ -144,7 +144,7 @@ def connect(
             return
         setup(database_url)
         if check:
-            with _unit(database_url):
+            with _unit(database_url, recheck=False):  # its own check: nothing to re-check
                 if apply_migrations:
                     migrate()
                 pending = pending_migrations()
@@ -267,12 +267,13 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
 
 
 @contextmanager
-def _unit(url: str) -> Iterator[None]:
-    """Tidy connections around the outermost unit of this thread; translate errors inside."""
+def _unit(url: str, *, recheck: bool = True) -> Iterator[None]:
+    """Tidy connections around the outermost unit of this thread; translate errors inside
+    (``recheck``: see :func:`_translated`)."""
     depth: int = getattr(_units, "depth", 0)
     _units.depth = depth + 1
     try:
-        with _translated(url):
+        with _translated(url, recheck=recheck):
             if depth == 0:
                 _tidy(check_health=True)
             yield
@@ -302,9 +303,13 @@ def _tidy(*, check_health: bool) -> None:
 
 
 @contextmanager
-def _translated(url: str) -> Iterator[None]:
+def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
     """Django and driver errors raised as the door's unavailable / refused errors (a full
-    disk is refused: an operational error, but not one another attempt fixes)."""
+    disk is refused: an operational error, but not one another attempt fixes).
+
+    A missing table or column has the migrations checked again with ``recheck`` (a unit);
+    without it (:func:`connect`'s own check, or the migrations it applies) it is refused:
+    a migration that fails on one is broken, not behind."""
     from django.db import Error, InterfaceError, OperationalError
 
     shown = redact_url(url)
@@ -324,7 +329,7 @@ def _translated(url: str) -> Iterator[None]:
             raise wrong_url from exc
         met = _undefined(exc)
         if met is not None:  # a table or column it lacks: a deploy under way, or our SQL
-            raise _schema_behind(exc, url, met) from exc
+            raise _schema_behind(exc, url, met, recheck=recheck) from exc
         if not isinstance(exc, lost):
             detail = _one_line(exc, url)
             raise DatabaseRefusedError(
@@ -372,12 +377,13 @@ def _undefined(error: BaseException) -> str | None:
     return None
 
 
-def _schema_behind(error: BaseException, url: str, met: str) -> SchemaError:
+def _schema_behind(error: BaseException, url: str, met: str, *, recheck: bool) -> SchemaError:
     """What a unit that met a table or column the database lacks (``met``) is told, once
     the migrations are checked again: :class:`SchemaBehindError` when some are missing (a
     deploy under way: retried); :class:`DatabaseRefusedError` when none is (a table
-    dropped by hand, a bug in the unit's SQL: never retried, on either backend), or the
-    database is in memory (it cannot have been recreated under this process);
+    dropped by hand, a bug in the unit's SQL: never retried, on either backend), the
+    database is in memory (it cannot have been recreated under this process), or not
+    ``recheck`` (a migration :func:`connect` applies failed on it);
     :class:`DatabaseUnavailableError` when the check cannot reach the database (out of
     connection slots, the database going away again mid-deploy: retried, bounded).
 
@@ -393,7 +399,7 @@ def _schema_behind(error: BaseException, url: str, met: str) -> SchemaError:
         f"database {shown} refused the operation: {_one_line(error, url)}", url=shown
     )
     unit = connections[DEFAULT_DB_ALIAS]
-    if unit.vendor == "sqlite" and unit.is_in_memory_db():
+    if not recheck or (unit.vendor == "sqlite" and unit.is_in_memory_db()):
         return refused
     driver = sys.modules.get("psycopg")
     failed: tuple[type[BaseException], ...] = (Error, sqlite3.Error)

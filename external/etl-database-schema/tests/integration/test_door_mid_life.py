@@ -288,3 +288,34 @@ print(attempt())
     assert lines[1].startswith("DatabaseUnavailableError - retryable=True: ")
     assert "could not check its migrations" in lines[1]
     assert 'relation "etl_pipeline_run" does not exist' in lines[1]
+
+
+def test_a_migration_connect_applies_that_meets_a_missing_table_is_refused_not_told_to_migrate(
+    run_python: RunPython,
+) -> None:
+    """``connect(apply_migrations=True)`` (embedded SQLite) whose migration fails on a table
+    dropped by hand: the migration is what broke, so neither retried as a deploy under way
+    nor told to run ``etl-schema migrate`` (which fails the same way)."""
+    result = run_python(
+        """
+        import sqlite3, subprocess, sys
+        import etl_database_schema as s
+
+        subprocess.run([sys.executable, "-c", "import etl_database_schema as s; "
+            "s.setup('sqlite:///etl.sqlite3'); s.migrate('etl_ledger', '0002_alert'); "
+            "s.migrate('etl_retail')"], check=True)
+        with sqlite3.connect("etl.sqlite3") as by_hand:
+            by_hand.execute("DROP TABLE etl_pipeline_run")
+        try:
+            s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+            print(exc)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == "DatabaseRefusedError False"
+    assert "no such table: etl_pipeline_run" in message
+    assert "etl-schema migrate" not in message
