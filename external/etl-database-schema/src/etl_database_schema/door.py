@@ -33,6 +33,7 @@ Importing this module imports neither Django nor a driver.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -361,7 +362,9 @@ def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
 
 _UNDEFINED_SQLSTATES = frozenset({"42P01", "42703"})
 """PostgreSQL's ``undefined_table`` and ``undefined_column``."""
-_SQLITE_UNDEFINED = ("no such table:", "no such column:")
+_SQLITE_UNDEFINED = re.compile(r"no such (table|column): |table .+ has no column named ")
+"""SQLite's words for a missing table or column (an INSERT or UPDATE naming a column the
+table lacks says ``table … has no column named …``), at the start of its message."""
 
 
 def _undefined(error: BaseException) -> str | None:
@@ -371,7 +374,7 @@ def _undefined(error: BaseException) -> str | None:
 
     for cause in (error, error.__cause__):
         if getattr(cause, "sqlstate", None) in _UNDEFINED_SQLSTATES or (
-            isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(_SQLITE_UNDEFINED)
+            isinstance(cause, sqlite3.OperationalError) and _SQLITE_UNDEFINED.match(str(cause))
         ):
             return str(cause).strip().splitlines()[0]
     return None

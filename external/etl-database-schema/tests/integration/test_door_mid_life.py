@@ -319,3 +319,34 @@ def test_a_migration_connect_applies_that_meets_a_missing_table_is_refused_not_t
     assert kind == "DatabaseRefusedError False"
     assert "no such table: etl_pipeline_run" in message
     assert "etl-schema migrate" not in message
+
+
+def test_a_write_to_an_sqlite_database_restored_from_an_older_schema_names_the_migrations(
+    run_python: RunPython,
+) -> None:
+    """SQLite says a column an INSERT names is missing in words of its own (``table … has
+    no column named …``, PostgreSQL's ``undefined_column`` either way): a run started on
+    the restored database is retried saying what to migrate, not an unexplained outage."""
+    result = run_python(
+        """
+        import shutil, subprocess, sys
+        import etl_database_schema as s
+
+        subprocess.run([sys.executable, "-c", "import etl_database_schema as s; "
+            "s.setup('sqlite:///older.sqlite3'); s.migrate('etl_ledger', '0002_alert'); "
+            "s.migrate('etl_retail')"], check=True)
+        s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        shutil.copyfile("older.sqlite3", "etl.sqlite3")  # the backup restored
+        try:
+            s.start_run("r1", lane="data_pipeline", job="transform")
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError), exc.met)
+            print(exc)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == ("SchemaBehindError True table etl_pipeline_run has no column named holder")
+    assert "lacks 4 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in message
+    assert "run `etl-schema migrate`" in message
