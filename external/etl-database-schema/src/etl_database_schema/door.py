@@ -33,6 +33,7 @@ Importing this module imports neither Django nor a driver.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -144,7 +145,7 @@ def connect(
             return
         setup(database_url)
         if check:
-            with _unit(database_url):
+            with _unit(database_url, recheck=False):  # its own check: nothing to re-check
                 if apply_migrations:
                     migrate()
                 pending = pending_migrations()
@@ -267,12 +268,13 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
 
 
 @contextmanager
-def _unit(url: str) -> Iterator[None]:
-    """Tidy connections around the outermost unit of this thread; translate errors inside."""
+def _unit(url: str, *, recheck: bool = True) -> Iterator[None]:
+    """Tidy connections around the outermost unit of this thread; translate errors inside
+    (``recheck``: see :func:`_translated`)."""
     depth: int = getattr(_units, "depth", 0)
     _units.depth = depth + 1
     try:
-        with _translated(url):
+        with _translated(url, recheck=recheck):
             if depth == 0:
                 _tidy(check_health=True)
             yield
@@ -302,9 +304,13 @@ def _tidy(*, check_health: bool) -> None:
 
 
 @contextmanager
-def _translated(url: str) -> Iterator[None]:
+def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
     """Django and driver errors raised as the door's unavailable / refused errors (a full
-    disk is refused: an operational error, but not one another attempt fixes)."""
+    disk is refused: an operational error, but not one another attempt fixes).
+
+    A missing table or column has the migrations checked again with ``recheck`` (a unit);
+    without it (:func:`connect`'s own check, or the migrations it applies) it is refused:
+    a migration that fails on one is broken, not behind."""
     from django.db import Error, InterfaceError, OperationalError
 
     shown = redact_url(url)
@@ -322,9 +328,9 @@ def _translated(url: str) -> Iterator[None]:
         wrong_url = url_error(exc, url)
         if wrong_url is not None:  # the URL's options or TLS: no retry changes them
             raise wrong_url from exc
-        behind = _schema_behind(exc, shown)
-        if behind is not None:  # the database changed under this process: a deploy
-            raise behind from exc
+        met = _undefined(exc)
+        if met is not None:  # a table or column it lacks: a deploy under way, or our SQL
+            raise _schema_behind(exc, url, met, recheck=recheck) from exc
         if not isinstance(exc, lost):
             detail = _one_line(exc, url)
             raise DatabaseRefusedError(
@@ -356,44 +362,75 @@ def _translated(url: str) -> Iterator[None]:
 
 _UNDEFINED_SQLSTATES = frozenset({"42P01", "42703"})
 """PostgreSQL's ``undefined_table`` and ``undefined_column``."""
-_SQLITE_UNDEFINED = ("no such table:", "no such column:")
+_SQLITE_UNDEFINED = re.compile(r"no such (table|column): |table .+ has no column named ")
+"""SQLite's words for a missing table or column (an INSERT or UPDATE naming a column the
+table lacks says ``table … has no column named …``), at the start of its message."""
 
 
-def _schema_behind(error: BaseException, shown: str) -> SchemaBehindError | None:
-    """``error`` as :class:`SchemaBehindError` when it is a missing table or column and
-    the database, checked again, lacks migrations; ``None`` otherwise (every migration
-    applied: a table dropped by hand stays refused; or the check itself failed).
+def _undefined(error: BaseException) -> str | None:
+    """The driver's first line when ``error`` is a table or column the database lacks
+    (PostgreSQL's SQLSTATE, SQLite's message as SQLite starts it), else ``None``."""
+    import sqlite3
+
+    for cause in (error, error.__cause__):
+        if getattr(cause, "sqlstate", None) in _UNDEFINED_SQLSTATES or (
+            isinstance(cause, sqlite3.OperationalError) and _SQLITE_UNDEFINED.match(str(cause))
+        ):
+            return str(cause).strip().splitlines()[0]
+    return None
+
+
+def _schema_behind(error: BaseException, url: str, met: str, *, recheck: bool) -> SchemaError:
+    """What a unit that met a table or column the database lacks (``met``) is told, once
+    the migrations are checked again: :class:`SchemaBehindError` when some are missing (a
+    deploy under way: retried); :class:`DatabaseRefusedError` when none is (a table
+    dropped by hand, a bug in the unit's SQL: never retried, on either backend), the
+    database is in memory (it cannot have been recreated under this process), or not
+    ``recheck`` (a migration :func:`connect` applies failed on it);
+    :class:`DatabaseUnavailableError` when the check cannot reach the database (out of
+    connection slots, the database going away again mid-deploy: retried, bounded).
 
     The check runs on a connection of its own: the unit's may be inside an aborted
     transaction.
     """
     import sqlite3
 
-    met = None
-    for cause in (error, error.__cause__):
-        if getattr(cause, "sqlstate", None) in _UNDEFINED_SQLSTATES or (
-            isinstance(cause, sqlite3.OperationalError) and str(cause).startswith(_SQLITE_UNDEFINED)
-        ):
-            met = str(cause).strip().splitlines()[0]
-            break
-    if met is None:
-        return None
-    from django.db import DEFAULT_DB_ALIAS, Error, connections
+    from django.db import DEFAULT_DB_ALIAS, Error, InterfaceError, OperationalError, connections
 
+    shown = redact_url(url)
+    refused = DatabaseRefusedError(
+        f"database {shown} refused the operation: {_one_line(error, url)}", url=shown
+    )
+    unit = connections[DEFAULT_DB_ALIAS]
+    if not recheck or (unit.vendor == "sqlite" and unit.is_in_memory_db()):
+        return refused
     driver = sys.modules.get("psycopg")
     failed: tuple[type[BaseException], ...] = (Error, sqlite3.Error)
+    lost: tuple[type[BaseException], ...] = (
+        OperationalError,
+        InterfaceError,
+        sqlite3.OperationalError,
+    )
     if driver is not None:
         failed += (driver.Error,)
+        lost += (driver.OperationalError, driver.InterfaceError)
     own = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         pending = pending_migrations(connection=own)
         applied = len(applied_migrations(connection=own)) if pending else 0
+    except lost as check:
+        return DatabaseUnavailableError(
+            f"database {shown} is unavailable: a unit met {met!r} and the door could not "
+            f"check its migrations again ({_one_line(check, url)}); a unit tried again once "
+            "the database answers is told whether `etl-schema migrate` is needed",
+            url=shown,
+        )
     except failed:
-        return None  # the unit's own error says what happened
+        return refused  # the unit's own error says what happened
     finally:
         own.close()
     if not pending:
-        return None
+        return refused
     return SchemaBehindError(shown, pending, applied=applied, met=met)
 
 

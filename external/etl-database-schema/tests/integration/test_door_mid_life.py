@@ -224,3 +224,129 @@ def test_an_sqlite_file_replaced_by_an_empty_one_says_run_migrate_and_is_retried
         "SchemaBehindError True no such table: etl_pipeline_run",
         "migrated None",
     ]
+
+
+_OUR_SQL_BUG = """
+import etl_database_schema as s
+from django.db import connection
+
+s.connect({url!r}, apply_migrations=True)
+try:
+    with s.models(s.LEDGER_APP):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM etl_pipeline_run")
+except s.SchemaError as exc:
+    print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("url", ["sqlite:///etl.sqlite3", "sqlite:///:memory:"])
+def test_a_column_our_own_sql_gets_wrong_on_a_migrated_sqlite_database_is_refused_not_retried(
+    run_python: RunPython, url: str
+) -> None:
+    """No migration is missing (and an in-memory database cannot be recreated under the
+    process): a ``no such column`` is a bug in the SQL, refused like PostgreSQL's, never
+    retried as an outage nor told to run ``etl-schema migrate``."""
+    result = run_python(_OUR_SQL_BUG.format(url=url))
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == "DatabaseRefusedError False"
+    assert "no such column: no_such_column" in message
+    assert "etl-schema migrate" not in message
+
+
+@pytest.mark.postgres
+def test_a_unit_meeting_a_missing_table_whose_migration_check_cannot_connect_is_retried(
+    run_python: RunPython, postgres_url: str, postgres_server_url: str
+) -> None:
+    """The check runs on a connection of its own; one the server will not give (out of
+    connection slots, the database going away again mid-deploy) is an outage: the unit is
+    retried, not failed for good with the raw ``relation … does not exist``."""
+    lines = _run(
+        run_python,
+        postgres_url,
+        postgres_server_url,
+        """
+from django.db import connections
+
+create_connection = connections.create_connection
+
+def refused(alias):  # a new connection the server will not give
+    own = create_connection(alias)
+    own.settings_dict = {**own.settings_dict, "PORT": "1"}
+    return own
+
+recreate()
+connections.create_connection = refused
+print(attempt())
+""",
+    )
+
+    assert lines[0] == "ok 0"
+    assert lines[1].startswith("DatabaseUnavailableError - retryable=True: ")
+    assert "could not check its migrations" in lines[1]
+    assert 'relation "etl_pipeline_run" does not exist' in lines[1]
+
+
+def test_a_migration_connect_applies_that_meets_a_missing_table_is_refused_not_told_to_migrate(
+    run_python: RunPython,
+) -> None:
+    """``connect(apply_migrations=True)`` (embedded SQLite) whose migration fails on a table
+    dropped by hand: the migration is what broke, so neither retried as a deploy under way
+    nor told to run ``etl-schema migrate`` (which fails the same way)."""
+    result = run_python(
+        """
+        import sqlite3, subprocess, sys
+        import etl_database_schema as s
+
+        subprocess.run([sys.executable, "-c", "import etl_database_schema as s; "
+            "s.setup('sqlite:///etl.sqlite3'); s.migrate('etl_ledger', '0002_alert'); "
+            "s.migrate('etl_retail')"], check=True)
+        with sqlite3.connect("etl.sqlite3") as by_hand:
+            by_hand.execute("DROP TABLE etl_pipeline_run")
+        try:
+            s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+            print(exc)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == "DatabaseRefusedError False"
+    assert "no such table: etl_pipeline_run" in message
+    assert "etl-schema migrate" not in message
+
+
+def test_a_write_to_an_sqlite_database_restored_from_an_older_schema_names_the_migrations(
+    run_python: RunPython,
+) -> None:
+    """SQLite says a column an INSERT names is missing in words of its own (``table … has
+    no column named …``, PostgreSQL's ``undefined_column`` either way): a run started on
+    the restored database is retried saying what to migrate, not an unexplained outage."""
+    result = run_python(
+        """
+        import shutil, subprocess, sys
+        import etl_database_schema as s
+
+        subprocess.run([sys.executable, "-c", "import etl_database_schema as s; "
+            "s.setup('sqlite:///older.sqlite3'); s.migrate('etl_ledger', '0002_alert'); "
+            "s.migrate('etl_retail')"], check=True)
+        s.connect("sqlite:///etl.sqlite3", apply_migrations=True)
+        shutil.copyfile("older.sqlite3", "etl.sqlite3")  # the backup restored
+        try:
+            s.start_run("r1", lane="data_pipeline", job="transform")
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError), exc.met)
+            print(exc)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == ("SchemaBehindError True table etl_pipeline_run has no column named holder")
+    assert "lacks 4 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in message
+    assert "run `etl-schema migrate`" in message
