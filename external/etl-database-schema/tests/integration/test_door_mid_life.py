@@ -349,5 +349,5 @@ def test_a_write_to_an_sqlite_database_restored_from_an_older_schema_names_the_m
     assert result.returncode == 0, result.stderr
     kind, message = result.stdout.splitlines()
     assert kind == ("SchemaBehindError True table etl_pipeline_run has no column named holder")
-    assert "lacks 4 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in message
+    assert "lacks 5 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in message
     assert "run `etl-schema migrate`" in message
