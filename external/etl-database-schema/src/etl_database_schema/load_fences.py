@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-__all__ = ["FENCE_TABLE", "record_load_token", "recorded_token"]
+__all__ = ["FENCE_TABLE", "check_store", "record_load_token", "recorded_token"]
 
 FENCE_TABLE = "etl_load_fence"
 """The table of the newest token each (store, curated table, ``dt``, lease) was loaded
@@ -72,7 +72,7 @@ def record_load_token(
         ValueError: ``store`` or ``lease`` is empty or ``token`` is not a non-negative
             integer.
     """
-    _check_store(store)
+    check_store(store)
     if not isinstance(lease, str) or not lease:
         raise ValueError(f"lease must be the lease's key (a non-empty string), got {lease!r}")
     if isinstance(token, bool) or not isinstance(token, int) or token < 0:
@@ -88,15 +88,20 @@ def recorded_token(cursor: Any, table: str, dt: date, *, store: str, lease: str)
     """The newest token ``table``'s partition ``dt`` was loaded under by lease ``lease`` of
     the object store ``store``, if any (a row not yet adopted, ``store`` empty, is not
     this store's)."""
-    _check_store(store)
+    check_store(store)
     cursor.execute(_SELECT, [store, table, dt, lease])
     row = cursor.fetchone()
     return None if row is None else int(row[0])
 
 
-def _check_store(store: str) -> None:
+def check_store(store: str, *, of: str = "the lease's") -> None:
+    """Refuse a ``store`` that is not a store's canonical root URL (what rows are keyed
+    by: the load fence's, the alerts'); ``of`` names whose store it is in the message.
+
+    Raises:
+        ValueError: ``store`` is empty or not a string.
+    """
     if not isinstance(store, str) or not store:
         raise ValueError(
-            "store must be the lease's store (its canonical root URL, a non-empty string), "
-            f"got {store!r}"
+            f"store must be {of} store (its canonical root URL, a non-empty string), got {store!r}"
         )

@@ -51,21 +51,21 @@ def test_an_unmigrated_database_is_refused_until_migrations_are_applied(
     )
 
     refused, connected, unchecked, applied, behind, migrated = _lines(result)
-    assert refused.startswith("refused: 10 database sqlite:///")
-    assert "holds none of the platform's schema (no migration applied, 10 pending" in refused
+    assert refused.startswith("refused: 11 database sqlite:///")
+    assert "holds none of the platform's schema (no migration applied, 11 pending" in refused
     assert refused.endswith("if it is a new one, run `etl-schema migrate`")
     assert applied == (
         "applied 3 ['etl_ledger.0001_initial', 'etl_ledger.0002_alert', "
         "'etl_ledger.0003_pipelinerun_holder', 'etl_ledger.0004_alert_owed', "
         "'etl_ledger.0005_load_fence', 'etl_ledger.0006_load_fence_store', "
-        "'etl_retail.0004_bytewise_code_keys']"
+        "'etl_ledger.0007_alert_store', 'etl_retail.0004_bytewise_code_keys']"
     )
     assert behind.startswith("behind: 3 database sqlite:///")
     assert behind.endswith(
-        "lacks 7 schema migration(s) (etl_ledger.0001_initial, etl_ledger.0002_alert, "
+        "lacks 8 schema migration(s) (etl_ledger.0001_initial, etl_ledger.0002_alert, "
         "etl_ledger.0003_pipelinerun_holder, etl_ledger.0004_alert_owed, "
         "etl_ledger.0005_load_fence, etl_ledger.0006_load_fence_store, "
-        "etl_retail.0004_bytewise_code_keys); "
+        "etl_ledger.0007_alert_store, etl_retail.0004_bytewise_code_keys); "
         "run `etl-schema migrate`"
     )
     assert (connected, unchecked, migrated) == ("connected False", "unchecked True", "migrated []")

@@ -82,7 +82,7 @@ print(attempt())
     assert before == "ok 0"
     assert recreated.startswith("SchemaBehindError ('etl_ledger.0001_initial', ")
     assert "retryable=True" in recreated
-    assert "holds none of the platform's schema (no migration applied, 10 pending" in recreated
+    assert "holds none of the platform's schema (no migration applied, 11 pending" in recreated
     assert "run `etl-schema migrate`" in recreated
     assert "does not exist" in recreated  # what the unit met, said once
     assert "password" not in recreated
@@ -110,9 +110,10 @@ print(attempt())
     older = lines[1]
     assert older.startswith(
         "SchemaBehindError ('etl_ledger.0003_pipelinerun_holder', 'etl_ledger.0004_alert_owed', "
-        "'etl_ledger.0005_load_fence', 'etl_ledger.0006_load_fence_store') retryable=True"
+        "'etl_ledger.0005_load_fence', 'etl_ledger.0006_load_fence_store', "
+        "'etl_ledger.0007_alert_store') retryable=True"
     )
-    assert "lacks 4 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in older
+    assert "lacks 5 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in older
     assert "run `etl-schema migrate`" in older
 
 
@@ -348,5 +349,5 @@ def test_a_write_to_an_sqlite_database_restored_from_an_older_schema_names_the_m
     assert result.returncode == 0, result.stderr
     kind, message = result.stdout.splitlines()
     assert kind == ("SchemaBehindError True table etl_pipeline_run has no column named holder")
-    assert "lacks 4 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in message
+    assert "lacks 5 schema migration(s) (etl_ledger.0003_pipelinerun_holder, " in message
     assert "run `etl-schema migrate`" in message

@@ -193,28 +193,32 @@ def test_alerts_change_in_one_transaction_with_one_active_row_per_fingerprint(
 from dataclasses import replace
 from datetime import datetime, timezone
 t = datetime(2026, 12, 1, 6, tzinfo=timezone.utc)
+S = "s3://lake/etl"
 opened = s.AlertRecord("f1", "sales", "age", "landing", "warn", "open", "late", t, t,
                        None, None, "", None, None)
-print([a.state for a in s.change_alerts(lambda active: [opened])])
+print([a.state for a in s.change_alerts(lambda active: [opened], store=S)])
 print([(a.fingerprint, a.level) for a in s.change_alerts(
-    lambda active: [replace(active[0], level="critical")])])
+    lambda active: [replace(active[0], level="critical")], store=S)])
 try:
-    s.change_alerts(lambda active: [replace(opened, state="gone")])
+    s.change_alerts(lambda active: [replace(opened, state="gone")], store=S)
 except ValueError as exc:
     print("refused:", exc)
 try:
-    s.change_alerts(lambda active: [opened, replace(opened, dataset="stock")])
+    s.change_alerts(lambda active: [opened, replace(opened, dataset="stock")], store=S)
 except ValueError as exc:
     print("refused:", exc)
 try:
     with s.models(s.LEDGER_APP) as ledger:
-        ledger["Alert"].objects.create(fingerprint="f1", dataset="x", monitor="age", level="warn")
+        ledger["Alert"].objects.create(
+            store=S, fingerprint="f1", dataset="x", monitor="age", level="warn"
+        )
 except s.DatabaseRefusedError:
     print("refused a second active f1")
-print([(a.fingerprint, a.level, a.state) for a in s.alerts()])
-s.change_alerts(lambda active: [replace(active[0], state="resolved", resolved_at=t)])
-s.change_alerts(lambda active: [opened])
-print([a.state for a in s.alerts()], [a.state for a in s.alerts(include_resolved=True)])
+print([(a.fingerprint, a.level, a.state) for a in s.alerts(store=S)])
+s.change_alerts(lambda active: [replace(active[0], state="resolved", resolved_at=t)], store=S)
+s.change_alerts(lambda active: [opened], store=S)
+print([a.state for a in s.alerts(store=S)],
+      [a.state for a in s.alerts(store=S, include_resolved=True)])
 """
     )
 

@@ -39,9 +39,10 @@ def test_fresh_database_migrates_from_zero(run_cli: RunCli, postgres_url: str) -
     assert "Applying etl_retail.0004_bytewise_code_keys... OK" in migrated.stdout
     assert "Applying etl_ledger.0005_load_fence... OK" in migrated.stdout
     assert "Applying etl_ledger.0006_load_fence_store... OK" in migrated.stdout
+    assert "Applying etl_ledger.0007_alert_store... OK" in migrated.stdout
     assert "Applying etl_ledger.0003_pipelinerun_holder... OK" in migrated.stdout
     assert "Applying etl_ledger.0004_alert_owed... OK" in migrated.stdout
-    assert shown.stdout.count("[X]") == 10
+    assert shown.stdout.count("[X]") == 11
     assert "[ ]" not in shown.stdout
 
 

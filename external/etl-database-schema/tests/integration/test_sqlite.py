@@ -158,7 +158,8 @@ def test_ledger_row_round_trips_and_duplicate_key_etag_is_refused(run_python: Ru
     applied = (
         "'etl_ledger.0001_initial', 'etl_ledger.0002_alert', 'etl_ledger.0003_pipelinerun_holder', "
         "'etl_ledger.0004_alert_owed', 'etl_ledger.0005_load_fence', "
-        "'etl_ledger.0006_load_fence_store', 'etl_retail.0001_initial', "
+        "'etl_ledger.0006_load_fence_store', 'etl_ledger.0007_alert_store', "
+        "'etl_retail.0001_initial', "
         "'etl_retail.0002_footfall', 'etl_retail.0003_partitioned_curated', "
         "'etl_retail.0004_bytewise_code_keys'"
     )

@@ -101,7 +101,7 @@ print(error)
         "retryable True DatabaseUnavailableError",
     ]
     message = lines[3]
-    assert "no migration applied, 10 pending: etl_ledger.0001_initial" in message
+    assert "no migration applied, 11 pending: etl_ledger.0001_initial" in message
     assert "run `etl-schema migrate`" in message
     assert 'relation "etl_pipeline_run" does not exist' in message
 

@@ -80,6 +80,7 @@ def test_a_lease_names_its_store_by_one_url_whatever_the_path_it_was_opened_by(
             LocalObjectStore(opened), KEY, ttl=30, purpose="t", heartbeat_every=0
         ) as lease:
             urls.append(lease.store_url)
+        urls.append(LocalObjectStore(opened).identity)  # what the alerts are keyed by too
     other = tmp_path / "other"
     other.mkdir()
     with acquire_lease(
@@ -87,7 +88,7 @@ def test_a_lease_names_its_store_by_one_url_whatever_the_path_it_was_opened_by(
     ) as lease:
         elsewhere = lease.store_url
 
-    assert urls == [real.resolve().as_uri()] * 3
+    assert urls == [real.resolve().as_uri()] * 6
     assert elsewhere == other.resolve().as_uri()
 
 

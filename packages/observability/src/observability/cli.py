@@ -710,7 +710,7 @@ def _alert_store(session: Session[ObservabilitySettings], store: ObjectStore) ->
     url = session.settings.database_url
     if url is not None and db.schema_installed():
         db.connect(str(url), feature="alerts")
-        return DatabaseAlerts()
+        return DatabaseAlerts(store)
     if url is not None:
         logger.info("alerts kept in the store: the 'schema' extra is not installed")
     return ObjectStoreAlerts(store)

@@ -184,15 +184,17 @@ def connected_url() -> str | None:
     return url
 
 
-def alerts(*, include_resolved: bool = False, limit: int = 1000) -> list[Alert]:
-    """The active alerts of the ledger (``etl_alert``), with the resolved ones if asked."""
+def alerts(*, store: str, include_resolved: bool = False, limit: int = 1000) -> list[Alert]:
+    """The active alerts of the object store ``store`` (its canonical root URL) in the
+    ledger (``etl_alert``), with the resolved ones if asked."""
     with _door("alerts") as schema:
-        records = schema.alerts(include_resolved=include_resolved, limit=limit)
+        records = schema.alerts(store=store, include_resolved=include_resolved, limit=limit)
     return [_alert(record) for record in records]
 
 
-def change_alerts(change: AlertChange) -> list[Alert]:
-    """Change the ledger's active alerts in one transaction (see ``AlertStore.change``)."""
+def change_alerts(change: AlertChange, *, store: str) -> list[Alert]:
+    """Change ``store``'s active alerts of the ledger in one transaction (see
+    ``AlertStore.change``)."""
     from etl_database_schema import AlertRecord
 
     def on_records(records: list[AlertRecord]) -> list[AlertRecord]:
@@ -200,26 +202,28 @@ def change_alerts(change: AlertChange) -> list[Alert]:
         return [AlertRecord(**vars(alert)) for alert in change(active)]
 
     with _door("alerts") as schema:
-        written = schema.change_alerts(on_records)
+        written = schema.change_alerts(on_records, store=store)
     return [_alert(record) for record in written]
 
 
-def owed_alerts() -> list[Alert]:
-    """The ledger's alerts, active or resolved, that still owe a channel a notification."""
+def owed_alerts(*, store: str) -> list[Alert]:
+    """``store``'s alerts of the ledger, active or resolved, that still owe a channel a
+    notification."""
     with _door("alerts") as schema:
-        records = schema.owed_alerts()
+        records = schema.owed_alerts(store=store)
     return [_alert(record) for record in records]
 
 
-def settle_alerts(change: OwedChange) -> list[Alert]:
-    """Change the owing alerts' outbox in one transaction (see ``AlertStore.settle``)."""
+def settle_alerts(change: OwedChange, *, store: str) -> list[Alert]:
+    """Change ``store``'s owing alerts' outbox in one transaction (see
+    ``AlertStore.settle``)."""
     from etl_database_schema import AlertRecord
 
     def on_records(records: list[AlertRecord]) -> list[AlertRecord]:
         return [AlertRecord(**vars(alert)) for alert in change([_alert(r) for r in records])]
 
     with _door("alerts") as schema:
-        written = schema.settle_alerts(on_records)
+        written = schema.settle_alerts(on_records, store=store)
     return [_alert(record) for record in written]
 
 

@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,21 +41,38 @@ DATABASE_URL_VARIABLE = "ALERT_STORE_DATABASE_URL"
 T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["objects", "database"])
-def alert_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlertStore]:
-    if request.param == "objects":
-        with open_store(str(tmp_path)) as store:
-            yield ObjectStoreAlerts(store)
-        return
-    url = os.environ.get(DATABASE_URL_VARIABLE)
-    if not url:
-        pytest.skip(f"runs in a child process with {DATABASE_URL_VARIABLE} (tests below)")
-    db.connect(url, feature="alert store contract", migrate=True)
-    import etl_database_schema as schema
+AlertStores = Callable[[str], AlertStore]
 
-    with schema.models(schema.LEDGER_APP) as ledger:  # each test starts from an empty table
-        ledger["Alert"].objects.all().delete()
-    yield DatabaseAlerts()
+
+@pytest.fixture(params=["objects", "database"])
+def alert_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AlertStores]:
+    """``alert_stores(name)``: the alert store of a deployment whose object store is the
+    directory ``deployments/name`` of the test's; on a database, all share its table."""
+    if request.param == "database":
+        url = os.environ.get(DATABASE_URL_VARIABLE)
+        if not url:
+            pytest.skip(f"runs in a child process with {DATABASE_URL_VARIABLE} (tests below)")
+        db.connect(url, feature="alert store contract", migrate=True)
+        import etl_database_schema as schema
+
+        with schema.models(schema.LEDGER_APP) as ledger:  # each test starts from an empty table
+            ledger["Alert"].objects.all().delete()
+    with ExitStack() as stores:
+
+        def of(name: str) -> AlertStore:
+            root = tmp_path / "deployments" / name
+            root.mkdir(parents=True, exist_ok=True)
+            store = stores.enter_context(open_store(str(root)))
+            if request.param == "objects":
+                return ObjectStoreAlerts(store)
+            return DatabaseAlerts(store)
+
+        yield of
+
+
+@pytest.fixture
+def alert_store(alert_stores: AlertStores) -> AlertStore:
+    return alert_stores("lake")
 
 
 def _alert(dataset: str, minutes: int = 0, level: str = "warn") -> Alert:
@@ -146,6 +164,34 @@ def test_concurrent_changes_are_not_lost(alert_store: AlertStore) -> None:
         thread.join(60)
     assert errors == []
     assert sorted(a.dataset for a in alert_store.alerts()) == names
+
+
+def test_two_stores_sharing_one_ledger_keep_their_alerts_apart(alert_stores: AlertStores) -> None:
+    """Staging and production sharing a database: each lists, changes, owes and settles
+    only its own alerts, though they have the same fingerprints."""
+    production, staging = alert_stores("production"), alert_stores("staging")
+    late = _owing(_alert("sales"), "opened", T0, "hook")
+    production.change(lambda active: [late])
+    seen: list[Mapping[str, Alert]] = []
+
+    def open_both(active: Mapping[str, Alert]) -> list[Alert]:
+        seen.append(dict(active))
+        return [_alert("sales", minutes=5), _alert("stock", minutes=6)]
+
+    staging.change(open_both)  # the same fingerprint opens in staging too
+
+    assert seen == [{}]
+    assert production.alerts() == [late]
+    assert [a.dataset for a in staging.alerts()] == ["stock", "sales"]
+    assert staging.owed() == []
+    assert staging.settle(lambda owed: [late.told("hook")]) == []  # not staging's to settle
+    assert production.owed() == [late]
+    staging.change(lambda active: [_resolve(alert, T0) for alert in active.values()])
+    assert production.alerts() == [late]  # staging's resolutions did not reach it
+    assert [a.state for a in staging.alerts(include_resolved=True)] == ["resolved", "resolved"]
+    assert production.alerts(include_resolved=True) == [late]
+    (settled,) = production.settle(lambda owed: [alert.told("hook") for alert in owed])
+    assert (settled.owed_event, production.owed()) == (None, [])
 
 
 def _owing(alert: Alert, event: str, at: datetime, *channels: str) -> Alert:
@@ -339,7 +385,7 @@ def _run_contract_on(url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "12 passed" in result.stdout, result.stdout
+    assert "13 passed" in result.stdout, result.stdout
 
 
 @pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")

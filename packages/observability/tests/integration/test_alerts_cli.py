@@ -127,6 +127,38 @@ def test_with_a_database_the_alerts_live_in_the_ledger(
     assert not (tmp_path / "lake" / "_state").exists()
 
 
+def test_two_deployments_sharing_a_database_never_see_or_change_each_others_alerts(
+    cli: Cli, tmp_path: Path, migrate: Migrate, aged_feeds: Callable[..., list[str]]
+) -> None:
+    """Production's stock is late, staging's is fresh: staging's runs, list, ack and snooze
+    never reach production's alert (they resolved it every run, and production's next
+    run opened it again)."""
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    database = {"DATABASE_URL": url}
+    production = aged_feeds("stock")
+    staging = [*production[:2], "--storage", str(tmp_path / "staging" / "lake")]
+    (tmp_path / "staging" / "lake").mkdir(parents=True)
+    drop(tmp_path, "stock", timedelta(hours=2))
+    drop(tmp_path / "staging", "stock", timedelta(minutes=1))
+    assert cli(*production, "check", env=database).returncode == 1
+
+    assert listed(cli, staging, env=database) == []
+    unknown = cli(*staging, "alerts", "ack", STOCK, env=database)
+    assert unknown.returncode == 2
+    assert "no open, acknowledged or snoozed alert has fingerprint" in unknown.stderr
+    assert cli(*staging, "alerts", "snooze", STOCK, "--for", "1h", env=database).returncode == 2
+    for _ in range(2):
+        checked = cli(*staging, "check", env=database)
+        assert checked.returncode == 0, checked.stderr
+    (alert,) = listed(cli, production, "--all", env=database)
+    assert (alert["fingerprint"], alert["state"]) == (STOCK, "open")
+    assert listed(cli, staging, "--all", env=database) == []
+    acked = cli(*production, "alerts", "ack", STOCK, env=database)
+    assert acked.returncode == 0, acked.stderr
+    assert listed(cli, production, env=database)[0]["state"] == "acknowledged"
+
+
 def test_api_status_and_metrics_show_the_open_alerts(
     lake: Any, clock: Any, berlin: Any, weekday_contract: Any
 ) -> None:

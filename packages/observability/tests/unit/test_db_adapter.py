@@ -174,6 +174,7 @@ def test_a_hand_edited_alert_outbox_in_the_ledger_is_refused_naming_the_row_and_
         f"""
         import pickle
         from datetime import UTC, datetime
+        from etl_core.storage import open_store
         from observability import db
         from observability.alerts import AlertRowError, DatabaseAlerts
         import etl_database_schema as schema
@@ -188,7 +189,7 @@ def test_a_hand_edited_alert_outbox_in_the_ledger_is_refused_naming_the_row_and_
             )
             ledger["Alert"].objects.update(**{owed!r})
         try:
-            DatabaseAlerts().owed()
+            DatabaseAlerts(open_store(".")).owed()  # adopting the row written without a store
         except AlertRowError as exc:
             again = pickle.loads(pickle.dumps(exc))
             print("refused:", again, again.fingerprint)

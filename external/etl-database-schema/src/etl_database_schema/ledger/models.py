@@ -455,10 +455,23 @@ class Alert(models.Model):
 
     It sits beside :class:`FreshnessStatus` (a dataset's level history): an alert is per
     monitor (and zone) and changes state after it is written (acknowledged, snoozed,
-    resolved), so its rows are updated, not appended. At most one alert per fingerprint
-    is not resolved; the resolved ones are the alert history.
+    resolved), so its rows are updated, not appended. Alerts belong to the object store of
+    the deployment that raised them (``store``): two deployments sharing a database
+    (staging and production) keep theirs apart (``etl_ledger.0007_alert_store``). At most
+    one alert per store and fingerprint is not resolved; the resolved ones are the alert
+    history. A row written before the store was kept has ``store`` empty; the first
+    deployment that touches its alerts adopts it.
     """
 
+    store = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text=(
+            "The object store of the deployment the alert belongs to (its canonical root "
+            "URL); empty: written before 0007, adopted by the first deployment touching it."
+        ),
+    )
     fingerprint = models.CharField(max_length=64, help_text="Dataset + monitor (+ zone) digest.")
     dataset = models.CharField(max_length=200)
     monitor = models.CharField(max_length=64)
@@ -493,9 +506,9 @@ class Alert(models.Model):
             _choice("level", AlertLevel, "etl_alert"),
             _choice("state", AlertState, "etl_alert"),
             models.UniqueConstraint(
-                fields=["fingerprint"],
+                fields=["store", "fingerprint"],
                 condition=~Q(state=AlertState.RESOLVED),
-                name="etl_alert_one_active_per_fingerprint",
+                name="etl_alert_one_active_per_store_fingerprint",
             ),
             models.CheckConstraint(
                 condition=(
@@ -512,10 +525,11 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["state"], name="etl_alert_state_idx"),
             models.Index(fields=["dataset", "-opened_at"], name="etl_alert_dataset_time_idx"),
+            models.Index(fields=["store", "-opened_at"], name="etl_alert_store_time_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.dataset}/{self.monitor} {self.fingerprint} ({self.state})"
+        return f"{self.dataset}/{self.monitor} {self.fingerprint} of {self.store!r} ({self.state})"
 
 
 class LoadFence(models.Model):

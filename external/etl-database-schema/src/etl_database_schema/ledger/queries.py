@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from etl_database_schema.door import LEDGER_APP, connected_url, models
 from etl_database_schema.errors import DatabaseRefusedError
+from etl_database_schema.load_fences import check_store
 
 __all__ = [
     "ALERT_STATES",
@@ -529,41 +530,55 @@ def record_freshness(
 # ---------------------------------------------------------------------- alerts
 
 
-def alerts(*, include_resolved: bool = False, limit: int = 1000) -> list[AlertRecord]:
-    """The active alerts (and, with ``include_resolved``, the latest resolved ones), newest first.
+def alerts(*, store: str, include_resolved: bool = False, limit: int = 1000) -> list[AlertRecord]:
+    """The active alerts of ``store`` (and, with ``include_resolved``, its latest resolved
+    ones), newest first.
 
-    At most ``limit`` alerts are returned.
+    ``store`` is the canonical root URL of the deployment's object store
+    (``etl_core.storage.url.store_identity``): two deployments sharing the database see
+    only their own alerts. Rows written before the store was kept (``store`` empty) are
+    adopted first (:func:`_adopt`). At most ``limit`` alerts are returned.
+
+    Raises:
+        ValueError: ``store`` is empty.
     """
-    with models(LEDGER_APP) as ledger:
-        rows = ledger["Alert"].objects.all()
+    from django.db import transaction
+
+    check_store(store, of=_ALERTS_OF)
+    with models(LEDGER_APP) as ledger, transaction.atomic():
+        rows = _adopt(ledger["Alert"].objects, store)
         if not include_resolved:
             rows = rows.exclude(state="resolved")
         return [_alert_record(row) for row in rows.order_by("-opened_at", "-id")[:limit]]
 
 
 def change_alerts(
-    change: Callable[[list[AlertRecord]], Iterable[AlertRecord]],
+    change: Callable[[list[AlertRecord]], Iterable[AlertRecord]], *, store: str
 ) -> list[AlertRecord]:
-    """Change the active alerts in one transaction: ``change`` gets them, returns what to write.
+    """Change ``store``'s active alerts in one transaction: ``change`` gets them, returns
+    what to write.
 
     The active rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL) while ``change``
     runs, so two writers (a service's cycle, an operator's ``ack``) never lose each
-    other's changes. A returned alert whose fingerprint is active updates that row;
-    any other is inserted.
+    other's changes. A returned alert whose fingerprint is active in ``store`` updates
+    that row; any other is inserted for ``store``. Another store's alerts are neither
+    given to ``change`` nor written.
 
     Returns:
         The alerts written.
 
     Raises:
-        ValueError: a returned alert has an unknown state, or two have one fingerprint
-            (nothing is written).
+        ValueError: ``store`` is empty, a returned alert has an unknown state, or two have
+            one fingerprint (nothing is written).
         DatabaseRefusedError: the database refused a row (a second active fingerprint).
     """
     from django.db import transaction
 
+    check_store(store, of=_ALERTS_OF)
     with models(LEDGER_APP) as ledger, transaction.atomic():
         table = ledger["Alert"].objects
-        rows = {row.fingerprint: row for row in table.select_for_update().exclude(state="resolved")}
+        active = _adopt(table, store).select_for_update().exclude(state="resolved")
+        rows = {row.fingerprint: row for row in active}
         written = list(change([_alert_record(row) for row in rows.values()]))
         counts = Counter(record.fingerprint for record in written)
         twice = sorted(key for key, n in counts.items() if n > 1)
@@ -579,7 +594,7 @@ def change_alerts(
             values["owed_to"] = list(record.owed_to)
             row = rows.get(record.fingerprint)
             if row is None:
-                table.create(**values)
+                table.create(store=store, **values)
                 continue
             for name, value in values.items():
                 setattr(row, name, value)
@@ -587,31 +602,48 @@ def change_alerts(
     return written
 
 
-def owed_alerts() -> list[AlertRecord]:
-    """The alerts, active or resolved, that still owe a channel their latest event, oldest first."""
-    with models(LEDGER_APP) as ledger:
-        rows = ledger["Alert"].objects.filter(owed_event__isnull=False)
+def owed_alerts(*, store: str) -> list[AlertRecord]:
+    """``store``'s alerts, active or resolved, that still owe a channel their latest event,
+    oldest first.
+
+    Raises:
+        ValueError: ``store`` is empty.
+    """
+    from django.db import transaction
+
+    check_store(store, of=_ALERTS_OF)
+    with models(LEDGER_APP) as ledger, transaction.atomic():
+        rows = _adopt(ledger["Alert"].objects, store).filter(owed_event__isnull=False)
         return [_alert_record(row) for row in rows.order_by("owed_at", "id")]
 
 
 def settle_alerts(
-    change: Callable[[list[AlertRecord]], Iterable[AlertRecord]],
+    change: Callable[[list[AlertRecord]], Iterable[AlertRecord]], *, store: str
 ) -> list[AlertRecord]:
-    """Change the outbox of the owing alerts in one transaction, their rows locked.
+    """Change the outbox of ``store``'s owing alerts in one transaction, their rows locked.
 
     ``change`` gets the alerts :func:`owed_alerts` lists and returns those whose
     :data:`OWED_FIELDS` to write; a returned alert updates the owing row of its
-    fingerprint and ``opened_at`` (one episode), only those fields. One that matches no
-    owing row (settled meanwhile) is left out of what is returned.
+    fingerprint and ``opened_at`` (one episode) in ``store``, only those fields. One that
+    matches no owing row of ``store`` (settled meanwhile, another store's) is left out of
+    what is returned.
 
     Returns:
         The alerts written.
+
+    Raises:
+        ValueError: ``store`` is empty.
     """
     from django.db import transaction
 
+    check_store(store, of=_ALERTS_OF)
     with models(LEDGER_APP) as ledger, transaction.atomic():
-        table = ledger["Alert"].objects
-        owing = table.select_for_update().filter(owed_event__isnull=False).order_by("owed_at", "id")
+        owing = (
+            _adopt(ledger["Alert"].objects, store)
+            .select_for_update()
+            .filter(owed_event__isnull=False)
+            .order_by("owed_at", "id")
+        )
         rows = {(row.fingerprint, row.opened_at): row for row in owing}
         written: list[AlertRecord] = []
         for record in change([_alert_record(row) for row in rows.values()]):
@@ -623,6 +655,27 @@ def settle_alerts(
             row.save(update_fields=list(OWED_FIELDS))
             written.append(_alert_record(row))
     return written
+
+
+_ALERTS_OF = "the alerts' object"
+"""Whose store :func:`check_store` names in its message."""
+
+
+def _adopt(table: Any, store: str) -> Any:
+    """``store``'s alerts (a query set), after adopting the rows written before the store
+    was kept (``store`` empty, migration ``etl_ledger.0007_alert_store``): the first
+    deployment touching its alerts takes them over, as the load fence's first load takes
+    its day's row. An active one whose fingerprint ``store`` already has active stays
+    unadopted (one active alert per store and fingerprint), for another store or a later
+    touch once that alert is resolved. Runs in the caller's transaction.
+    """
+    from django.db.models import Exists, OuterRef, Q
+
+    active_here = table.filter(store=store, fingerprint=OuterRef("fingerprint")).exclude(
+        state="resolved"
+    )
+    table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here)).update(store=store)
+    return table.filter(store=store)
 
 
 def _alert_record(row: Any) -> AlertRecord:

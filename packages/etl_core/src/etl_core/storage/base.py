@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from etl_core.errors import ObjectNotFoundError, RetryableError, StorageError
 from etl_core.resources import Closeable
-from etl_core.storage.url import shown_location
+from etl_core.storage.url import shown_location, store_identity
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -217,6 +217,14 @@ class ObjectStore(Closeable):
     @abc.abstractmethod
     def url(self) -> str:
         """The store's root URL (``s3://bucket/prefix`` or ``file:///abs/dir``)."""
+
+    @property
+    def identity(self) -> str:
+        """The store's canonical root URL, a local one by its real path
+        (:func:`~etl_core.storage.url.store_identity`), so a symlinked directory and its
+        target are one store: what the rows of one store are keyed by in a database that
+        several stores share (the load fence, the alerts)."""
+        return store_identity(self.url) or self.url
 
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:

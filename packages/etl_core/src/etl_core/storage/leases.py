@@ -60,7 +60,6 @@ from etl_core.threads import start_thread
 
 from .base import ObjectStore
 from .records import NO_CHANGE, Change, NoChange, Records, Update, Versioned
-from .url import store_identity
 
 __all__ = ["Holder", "Lease", "LeaseState", "acquire_lease", "read_lease", "this_holder"]
 
@@ -315,8 +314,7 @@ class Lease:
         """The canonical root URL of the store holding the lease (a local one by its real
         path, :func:`~etl_core.storage.url.store_identity`): tokens grow per lease object
         in one store, so a token means something only next to its store and key."""
-        url = self._records.store.url
-        return store_identity(url) or url
+        return self._records.store.identity
 
     @property
     def holder(self) -> Holder:
