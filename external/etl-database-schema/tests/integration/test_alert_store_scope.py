@@ -235,3 +235,36 @@ print("staging", shown(STAGING))
     ]
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
         database.insert("f1", "open", 40)  # one active alert per fingerprint again
+
+
+# ------------------------------------------------------------- reading without writing
+
+READ_ONLY_SETUP = """
+s.change_alerts(lambda active: [opened("f1", "sales")], store=PROD)
+print("prod", shown(PROD))
+"""
+
+READ_ONLY = """
+import etl_database_schema as s
+s.connect({url!r})
+print("prod", [(a.fingerprint, a.state) for a in s.alerts(store={prod!r})])
+print("owed", s.owed_alerts(store={prod!r}))
+"""
+
+
+@pytest.mark.postgres
+def test_alerts_with_nothing_to_adopt_are_read_without_writing_on_a_read_only_database(
+    postgres_url: str, run_python: RunPython
+) -> None:
+    """Once no row is left to adopt, reading a store's alerts (``alerts list``, a status
+    page, a read replica's role) runs no UPDATE: a read-only transaction can read them."""
+    assert _lines(run_python(_script(postgres_url, READ_ONLY_SETUP))) == [
+        "prod [('f1', 'open', 'sales')]"
+    ]
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+
+    result = run_python(READ_ONLY.format(url=postgres_url, prod=PROD))
+
+    assert _lines(result) == ["prod [('f1', 'open')]", "owed []"]

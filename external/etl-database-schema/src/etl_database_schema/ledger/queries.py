@@ -668,13 +668,20 @@ def _adopt(table: Any, store: str) -> Any:
     its day's row. An active one whose fingerprint ``store`` already has active stays
     unadopted (one active alert per store and fingerprint), for another store or a later
     touch once that alert is resolved. Runs in the caller's transaction.
+
+    The UPDATE runs only when a row is there to adopt (an indexed look-up first): once
+    the rows of before are adopted, reading alerts writes nothing, so a read-only role or
+    a read replica's connection can read them and a status page's every cycle costs no
+    write.
     """
     from django.db.models import Exists, OuterRef, Q
 
     active_here = table.filter(store=store, fingerprint=OuterRef("fingerprint")).exclude(
         state="resolved"
     )
-    table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here)).update(store=store)
+    adoptable = table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here))
+    if adoptable.exists():
+        adoptable.update(store=store)
     return table.filter(store=store)
 
 
