@@ -268,3 +268,32 @@ def test_alerts_with_nothing_to_adopt_are_read_without_writing_on_a_read_only_da
     result = run_python(READ_ONLY.format(url=postgres_url, prod=PROD))
 
     assert _lines(result) == ["prod [('f1', 'open')]", "owed []"]
+
+
+LOGGED = """
+import logging, sys
+with s.models(s.LEDGER_APP) as ledger:  # as a process of the release before 0007 writes them
+    for fp in ("f1", "f2"):
+        ledger["Alert"].objects.create(fingerprint=fp, dataset="sales", monitor="age",
+                                       level="warn", state="open", opened_at=T, updated_at=T)
+logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                    format="%(levelname)s %(message)s [%(store)s %(adopted)s]")
+print("staging", shown(STAGING))
+print("again", shown(STAGING))
+"""
+
+
+def test_taking_over_the_alerts_of_before_is_logged_naming_the_store_and_how_many(
+    run_python: RunPython,
+) -> None:
+    """An operator can see which deployment took the alerts of before over (a command
+    run with the wrong ``--storage`` takes them all), and that it happens once."""
+    result = run_python(_script("sqlite:///ledger.sqlite3", LOGGED))
+
+    lines = _lines(result)
+    assert lines[0].startswith("WARNING adopted 2 alerts written before")
+    assert lines[0].endswith(f"[{STAGING} 2]")
+    assert lines[1:] == [
+        "staging [('f2', 'open', 'sales'), ('f1', 'open', 'sales')]",
+        "again [('f2', 'open', 'sales'), ('f1', 'open', 'sales')]",
+    ]

@@ -669,10 +669,11 @@ def _adopt(table: Any, store: str) -> Any:
     unadopted (one active alert per store and fingerprint), for another store or a later
     touch once that alert is resolved. Runs in the caller's transaction.
 
-    The UPDATE runs only when a row is there to adopt (an indexed look-up first): once
-    the rows of before are adopted, reading alerts writes nothing, so a read-only role or
-    a read replica's connection can read them and a status page's every cycle costs no
-    write.
+    What is adopted is logged (a warning naming ``store`` and how many), so the operator
+    sees which deployment took them over. The UPDATE runs only when a row is there to
+    adopt (an indexed look-up first): once the rows of before are adopted, reading alerts
+    writes nothing, so a read-only role or a read replica's connection can list them, and
+    a reader's every cycle costs no write.
     """
     from django.db.models import Exists, OuterRef, Q
 
@@ -680,8 +681,16 @@ def _adopt(table: Any, store: str) -> Any:
         state="resolved"
     )
     adoptable = table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here))
-    if adoptable.exists():
-        adoptable.update(store=store)
+    if adoptable.exists() and (adopted := adoptable.update(store=store)):
+        logger.warning(
+            "adopted %d alerts written before alerts were kept per store (etl_alert.store "
+            "empty) into the store %s: its deployment now owns them; if this is not their "
+            "deployment (a command run with another store), set their store back to '' "
+            "(SQL) for their deployment to adopt them",
+            adopted,
+            store,
+            extra={"store": store, "adopted": adopted},
+        )
     return table.filter(store=store)
 
 
