@@ -297,3 +297,25 @@ def test_taking_over_the_alerts_of_before_is_logged_naming_the_store_and_how_man
         "staging [('f2', 'open', 'sales'), ('f1', 'open', 'sales')]",
         "again [('f2', 'open', 'sales'), ('f1', 'open', 'sales')]",
     ]
+
+
+WHILE_WRITING = """
+import sqlite3
+s.change_alerts(lambda active: [opened("f1", "sales")], store=PROD)
+writer = sqlite3.connect("ledger.sqlite3", isolation_level=None)
+writer.execute("BEGIN IMMEDIATE")  # a load or a check run writing meanwhile
+print("prod", shown(PROD))
+print("owed", s.owed_alerts(store=PROD))
+writer.execute("ROLLBACK")
+"""
+
+
+def test_reading_alerts_on_sqlite_does_not_wait_for_a_writer_once_nothing_is_left_to_adopt(
+    run_python: RunPython,
+) -> None:
+    """``alerts list`` and the deliveries' reading of what is owed take no write lock
+    (SQLite's transactions are IMMEDIATE): a write under way does not hold them up until
+    ``database is locked``."""
+    result = run_python(_script("sqlite:///ledger.sqlite3?timeout=1", WHILE_WRITING))
+
+    assert _lines(result) == ["prod [('f1', 'open', 'sales')]", "owed []"]
