@@ -12,6 +12,7 @@ or fails it under ``ETL_REQUIRE_SERVICES=1``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,6 +31,27 @@ SUBPROCESS_TIMEOUT = 120
 
 RunPython = Callable[..., subprocess.CompletedProcess[str]]
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def platform_migrations() -> list[str]:
+    """Every migration the package ships (``etl_ledger.0001_initial``, …), sorted as the
+    door names them: derived from the migration files (the package is not imported, so
+    Django stays unconfigured here), so a test counting what is pending or missing does
+    not break when the next migration is added."""
+    spec = importlib.util.find_spec("etl_database_schema")
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(
+        f"etl_{path.parent.parent.name}.{path.stem}"
+        for path in root.glob("*/migrations/[0-9][0-9][0-9][0-9]_*.py")
+    )
+
+
+@pytest.fixture
+def migrations() -> list[str]:
+    """:func:`platform_migrations`."""
+    return platform_migrations()
 
 
 def service_unavailable(service: str, reason: str) -> NoReturn:

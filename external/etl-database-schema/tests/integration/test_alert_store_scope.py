@@ -235,3 +235,87 @@ print("staging", shown(STAGING))
     ]
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
         database.insert("f1", "open", 40)  # one active alert per fingerprint again
+
+
+# ------------------------------------------------------------- reading without writing
+
+READ_ONLY_SETUP = """
+s.change_alerts(lambda active: [opened("f1", "sales")], store=PROD)
+print("prod", shown(PROD))
+"""
+
+READ_ONLY = """
+import etl_database_schema as s
+s.connect({url!r})
+print("prod", [(a.fingerprint, a.state) for a in s.alerts(store={prod!r})])
+print("owed", s.owed_alerts(store={prod!r}))
+"""
+
+
+@pytest.mark.postgres
+def test_alerts_with_nothing_to_adopt_are_read_without_writing_on_a_read_only_database(
+    postgres_url: str, run_python: RunPython
+) -> None:
+    """Once no row is left to adopt, reading a store's alerts (``alerts list``, a status
+    page, a read replica's role) runs no UPDATE: a read-only transaction can read them."""
+    assert _lines(run_python(_script(postgres_url, READ_ONLY_SETUP))) == [
+        "prod [('f1', 'open', 'sales')]"
+    ]
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+
+    result = run_python(READ_ONLY.format(url=postgres_url, prod=PROD))
+
+    assert _lines(result) == ["prod [('f1', 'open')]", "owed []"]
+
+
+LOGGED = """
+import logging, sys
+with s.models(s.LEDGER_APP) as ledger:  # as a process of the release before 0007 writes them
+    for fp in ("f1", "f2"):
+        ledger["Alert"].objects.create(fingerprint=fp, dataset="sales", monitor="age",
+                                       level="warn", state="open", opened_at=T, updated_at=T)
+logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                    format="%(levelname)s %(message)s [%(store)s %(adopted)s]")
+print("staging", shown(STAGING))
+print("again", shown(STAGING))
+"""
+
+
+def test_taking_over_the_alerts_of_before_is_logged_naming_the_store_and_how_many(
+    run_python: RunPython,
+) -> None:
+    """An operator can see which deployment took the alerts of before over (a command
+    run with the wrong ``--storage`` takes them all), and that it happens once."""
+    result = run_python(_script("sqlite:///ledger.sqlite3", LOGGED))
+
+    lines = _lines(result)
+    assert lines[0].startswith("WARNING adopted 2 alerts written before")
+    assert lines[0].endswith(f"[{STAGING} 2]")
+    assert lines[1:] == [
+        "staging [('f2', 'open', 'sales'), ('f1', 'open', 'sales')]",
+        "again [('f2', 'open', 'sales'), ('f1', 'open', 'sales')]",
+    ]
+
+
+WHILE_WRITING = """
+import sqlite3
+s.change_alerts(lambda active: [opened("f1", "sales")], store=PROD)
+writer = sqlite3.connect("ledger.sqlite3", isolation_level=None)
+writer.execute("BEGIN IMMEDIATE")  # a load or a check run writing meanwhile
+print("prod", shown(PROD))
+print("owed", s.owed_alerts(store=PROD))
+writer.execute("ROLLBACK")
+"""
+
+
+def test_reading_alerts_on_sqlite_does_not_wait_for_a_writer_once_nothing_is_left_to_adopt(
+    run_python: RunPython,
+) -> None:
+    """``alerts list`` and the deliveries' reading of what is owed take no write lock
+    (SQLite's transactions are IMMEDIATE): a write under way does not hold them up until
+    ``database is locked``."""
+    result = run_python(_script("sqlite:///ledger.sqlite3?timeout=1", WHILE_WRITING))
+
+    assert _lines(result) == ["prod [('f1', 'open', 'sales')]", "owed []"]

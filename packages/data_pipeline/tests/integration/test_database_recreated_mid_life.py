@@ -12,6 +12,7 @@ subprocess of its own against a scratch database (``postgres_url``).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -101,7 +102,9 @@ print(error)
         "retryable True DatabaseUnavailableError",
     ]
     message = lines[3]
-    assert "no migration applied, 11 pending: etl_ledger.0001_initial" in message
+    # the count is the schema package's to know (its tests count it): any next migration
+    pending = r"no migration applied, [1-9][0-9]* pending: etl_ledger\.0001_initial"
+    assert re.search(pending, message)
     assert "run `etl-schema migrate`" in message
     assert 'relation "etl_pipeline_run" does not exist' in message
 

@@ -542,10 +542,8 @@ def alerts(*, store: str, include_resolved: bool = False, limit: int = 1000) -> 
     Raises:
         ValueError: ``store`` is empty.
     """
-    from django.db import transaction
-
     check_store(store, of=_ALERTS_OF)
-    with models(LEDGER_APP) as ledger, transaction.atomic():
+    with models(LEDGER_APP) as ledger:
         rows = _adopt(ledger["Alert"].objects, store)
         if not include_resolved:
             rows = rows.exclude(state="resolved")
@@ -609,10 +607,8 @@ def owed_alerts(*, store: str) -> list[AlertRecord]:
     Raises:
         ValueError: ``store`` is empty.
     """
-    from django.db import transaction
-
     check_store(store, of=_ALERTS_OF)
-    with models(LEDGER_APP) as ledger, transaction.atomic():
+    with models(LEDGER_APP) as ledger:
         rows = _adopt(ledger["Alert"].objects, store).filter(owed_event__isnull=False)
         return [_alert_record(row) for row in rows.order_by("owed_at", "id")]
 
@@ -667,14 +663,34 @@ def _adopt(table: Any, store: str) -> Any:
     deployment touching its alerts takes them over, as the load fence's first load takes
     its day's row. An active one whose fingerprint ``store`` already has active stays
     unadopted (one active alert per store and fingerprint), for another store or a later
-    touch once that alert is resolved. Runs in the caller's transaction.
+    touch once that alert is resolved. Runs in the caller's transaction, if any: a
+    reader (:func:`alerts`, :func:`owed_alerts`) opens none, so it takes no write lock
+    (SQLite's transactions are IMMEDIATE) and the adoption is a statement of its own.
+
+    What is adopted is logged (a warning naming ``store`` and how many), so the operator
+    sees which deployment took them over. The UPDATE runs only when a row is there to
+    adopt (an indexed look-up first): once the rows of before are adopted, reading alerts
+    writes nothing, so a read-only role or a read replica's connection can list them, and
+    a reader's every cycle costs no write.
     """
     from django.db.models import Exists, OuterRef, Q
 
     active_here = table.filter(store=store, fingerprint=OuterRef("fingerprint")).exclude(
         state="resolved"
     )
-    table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here)).update(store=store)
+    adoptable = table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here))
+    if not adoptable.exists():
+        return table.filter(store=store)
+    if adopted := adoptable.update(store=store):
+        logger.warning(
+            "adopted %d alerts written before alerts were kept per store (etl_alert.store "
+            "empty) into the store %s: its deployment now owns them; if this is not their "
+            "deployment (a command run with another store), set their store back to '' "
+            "(SQL) for their deployment to adopt them",
+            adopted,
+            store,
+            extra={"store": store, "adopted": adopted},
+        )
     return table.filter(store=store)
 
 
