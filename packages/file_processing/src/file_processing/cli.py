@@ -592,11 +592,12 @@ def _known_dataset(contracts: ContractSet, dataset: str) -> None:
 def _key_in_store(store: ObjectStore, key: str) -> str:
     """``key`` relative to the store: a key as given, or a URL or (local store) a path
     inside the store, as a message named the object (:meth:`ObjectStore.key_at`). A
-    relative path with a ``.`` or ``..`` segment (``./x.csv``, what a shell completes)
-    is no key: it is read from the working directory."""
+    relative path starting with ``./`` or ``../`` (what a shell completes) is no key: it
+    is read from the working directory. A key with such a segment further in
+    (``landing/v/../x.csv``) stays a key, which the store cannot address."""
     location = key
     if "://" not in key and not os.path.isabs(key):
-        if not {".", ".."} & set(key.split("/")):
+        if key.split("/", 1)[0] not in {".", ".."}:
             return key
         location = os.path.join(os.getcwd(), key)  # its '..' read by key_at, after links
     found = store.key_at(location)
