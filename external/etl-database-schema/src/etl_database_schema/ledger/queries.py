@@ -9,6 +9,7 @@ runtime can use them without knowing the ORM.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -185,6 +186,42 @@ OWED_FIELDS = ("owed_event", "owed_at", "owed_to")
 """The alert's outbox: what :func:`settle_alerts` writes."""
 
 _R = TypeVar("_R", "RunRecord", "FreshnessRecord", "AlertRecord")
+
+# ------------------------------------------------------------------ writers
+
+
+def _serialise_writers(model: Any, key: str) -> None:
+    """Wait until no other transaction writes ``model``'s rows of ``key`` (a store's alerts,
+    a dataset's freshness history), then keep them to this transaction until it ends.
+
+    A writer that reads rows to decide what to insert (is this alert already open? did
+    the level change?) cannot lock a row that does not exist yet: two writers both find
+    none and both insert (a unique violation, a duplicated history row). So the writers
+    of one key queue up before reading. On PostgreSQL a transaction-scoped advisory lock
+    (``pg_advisory_xact_lock``, keyed by the table's name and ``key``, both CRC-32:
+    a collision only makes two keys wait for each other; released at commit or rollback,
+    nothing to leak). On SQLite a write that changes nothing takes the database's write
+    lock at once, so the transaction is a writer from its start even with
+    ``transaction_mode=DEFERRED`` (``IMMEDIATE``, the default, already takes it at
+    ``BEGIN``); readers are not held up (WAL). Call it first in the transaction.
+    """
+    from django.db import connection
+
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)]
+            )
+        else:
+            cursor.execute(f"UPDATE {connection.ops.quote_name(table)} SET id = id WHERE 1 = 0")
+
+
+def _lock_key(text: str) -> int:
+    """A signed 32-bit key of ``text`` (CRC-32), what ``pg_advisory_xact_lock`` takes."""
+    crc = zlib.crc32(text.encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
+
 
 # ------------------------------------------------------------------------ runs
 
@@ -510,6 +547,7 @@ def record_freshness(
 
     age = None if observed_age_seconds is None else timedelta(seconds=observed_age_seconds)
     with models(LEDGER_APP) as ledger, transaction.atomic():
+        _serialise_writers(ledger["FreshnessStatus"], dataset)
         history = ledger["FreshnessStatus"].objects.filter(dataset=dataset)
         current = history.order_by("-changed_at", "-id").values_list("level", flat=True).first()
         if current == level:
@@ -574,6 +612,7 @@ def change_alerts(
 
     check_store(store, of=_ALERTS_OF)
     with models(LEDGER_APP) as ledger, transaction.atomic():
+        _serialise_writers(ledger["Alert"], store)
         table = ledger["Alert"].objects
         active = _adopt(table, store).select_for_update().exclude(state="resolved")
         rows = {row.fingerprint: row for row in active}
@@ -634,6 +673,7 @@ def settle_alerts(
 
     check_store(store, of=_ALERTS_OF)
     with models(LEDGER_APP) as ledger, transaction.atomic():
+        _serialise_writers(ledger["Alert"], store)
         owing = (
             _adopt(ledger["Alert"].objects, store)
             .select_for_update()
