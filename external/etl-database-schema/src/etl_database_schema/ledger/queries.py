@@ -533,6 +533,10 @@ def record_freshness(
 ) -> bool:
     """Record a freshness observation; the history grows only when the level changes.
 
+    Writers of one dataset's freshness (a service's cycle, a ``check`` run) queue up
+    before reading its level (:func:`_serialise_writers`), so a change two of them see
+    at once is appended once: the second finds the level already recorded.
+
     Returns:
         True when a new history row was written (the level changed, or first observation).
 
@@ -594,11 +598,15 @@ def change_alerts(
     """Change ``store``'s active alerts in one transaction: ``change`` gets them, returns
     what to write.
 
-    The active rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL) while ``change``
-    runs, so two writers (a service's cycle, an operator's ``ack``) never lose each
-    other's changes. A returned alert whose fingerprint is active in ``store`` updates
-    that row; any other is inserted for ``store``. Another store's alerts are neither
-    given to ``change`` nor written.
+    The writers of ``store``'s alerts queue up before its active rows are read (an
+    advisory lock on PostgreSQL, the write lock on SQLite: :func:`_serialise_writers`;
+    :func:`settle_alerts` takes the same), and those rows are locked (``SELECT … FOR
+    UPDATE``) while ``change`` runs, so two writers (a service's cycle, a ``check`` run,
+    an operator's ``ack``) never lose each other's changes, and two opening the same new
+    alert at once (no row to lock yet) do not both insert it: the second gets the
+    first's row and updates it (or leaves it). A returned alert whose fingerprint is
+    active in ``store`` updates that row; any other is inserted for ``store``. Another
+    store's alerts are neither given to ``change`` nor written.
 
     Returns:
         The alerts written.
@@ -606,7 +614,9 @@ def change_alerts(
     Raises:
         ValueError: ``store`` is empty, a returned alert has an unknown state, or two have
             one fingerprint (nothing is written).
-        DatabaseRefusedError: the database refused a row (a second active fingerprint).
+        DatabaseRefusedError: the database refused a row (a second active fingerprint:
+            only beside a writer of a release before the queue, or one writing the table
+            without these functions).
     """
     from django.db import transaction
 
@@ -656,6 +666,10 @@ def settle_alerts(
     change: Callable[[list[AlertRecord]], Iterable[AlertRecord]], *, store: str
 ) -> list[AlertRecord]:
     """Change the outbox of ``store``'s owing alerts in one transaction, their rows locked.
+
+    It queues up with the other writers of ``store``'s alerts first, as
+    :func:`change_alerts` does, so a settle and a change of the store never lock each
+    other's rows in opposite orders (a deadlock, one of them failed).
 
     ``change`` gets the alerts :func:`owed_alerts` lists and returns those whose
     :data:`OWED_FIELDS` to write; a returned alert updates the owing row of its
