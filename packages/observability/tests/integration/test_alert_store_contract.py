@@ -166,6 +166,47 @@ def test_concurrent_changes_are_not_lost(alert_store: AlertStore) -> None:
     assert sorted(a.dataset for a in alert_store.alerts()) == names
 
 
+def test_two_writers_opening_the_same_alert_at_once_keep_one_alert_with_both_changes(
+    alert_store: AlertStore,
+) -> None:
+    """``serve``'s cycle and a ``check`` run (two replicas, two cron runs) open the same
+    new alert together: no error, one alert, the second writer's change made on the
+    first's. Both read the (empty) active alerts before either writes: the object store's
+    losing compare-and-put reads again and recomputes; a database serialises a store's
+    writers, so there the first waits (1 s, bounded) for a second that cannot come in
+    before it commits, and the second then reads the first's alert."""
+    key = fingerprint("sales", "age", "landing")
+    writers = ("cycle", "check")
+    inside = {name: threading.Event() for name in writers}
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        other = inside[writers[1 - writers.index(name)]]
+
+        def change(active: Mapping[str, Alert]) -> list[Alert]:
+            inside[name].set()
+            other.wait(1)  # both have read, unless serialised
+            current = active.get(key)
+            if current is None:
+                return [_alert("sales").changed(summary=f"by {name}")]
+            return [current.changed(level="critical", summary=f"{current.summary} then {name}")]
+
+        try:
+            alert_store.change(change)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    (alert,) = alert_store.alerts(include_resolved=True)
+    assert (alert.state, alert.level) == ("open", "critical")
+    assert sorted(alert.summary.split()[1::2]) == ["check", "cycle"]  # by x then y
+
+
 def test_two_stores_sharing_one_ledger_keep_their_alerts_apart(alert_stores: AlertStores) -> None:
     """Staging and production sharing a database: each lists, changes, owes and settles
     only its own alerts, though they have the same fingerprints."""
@@ -385,7 +426,7 @@ def _run_contract_on(url: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "13 passed" in result.stdout, result.stdout
+    assert "14 passed" in result.stdout, result.stdout
 
 
 @pytest.mark.skipif(bool(os.environ.get(DATABASE_URL_VARIABLE)), reason="the child run itself")

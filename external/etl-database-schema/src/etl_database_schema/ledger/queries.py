@@ -9,6 +9,7 @@ runtime can use them without knowing the ORM.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -185,6 +186,42 @@ OWED_FIELDS = ("owed_event", "owed_at", "owed_to")
 """The alert's outbox: what :func:`settle_alerts` writes."""
 
 _R = TypeVar("_R", "RunRecord", "FreshnessRecord", "AlertRecord")
+
+# ------------------------------------------------------------------ writers
+
+
+def _serialise_writers(model: Any, key: str) -> None:
+    """Wait until no other transaction writes ``model``'s rows of ``key`` (a store's alerts,
+    a dataset's freshness history), then keep them to this transaction until it ends.
+
+    A writer that reads rows to decide what to insert (is this alert already open? did
+    the level change?) cannot lock a row that does not exist yet: two writers both find
+    none and both insert (a unique violation, a duplicated history row). So the writers
+    of one key queue up before reading. On PostgreSQL a transaction-scoped advisory lock
+    (``pg_advisory_xact_lock``, keyed by the table's name and ``key``, both CRC-32:
+    a collision only makes two keys wait for each other; released at commit or rollback,
+    nothing to leak). On SQLite a write that changes nothing takes the database's write
+    lock at once, so the transaction is a writer from its start even with
+    ``transaction_mode=DEFERRED`` (``IMMEDIATE``, the default, already takes it at
+    ``BEGIN``); readers are not held up (WAL). Call it first in the transaction.
+    """
+    from django.db import connection
+
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)]
+            )
+        else:
+            cursor.execute(f"UPDATE {connection.ops.quote_name(table)} SET id = id WHERE 1 = 0")
+
+
+def _lock_key(text: str) -> int:
+    """A signed 32-bit key of ``text`` (CRC-32), what ``pg_advisory_xact_lock`` takes."""
+    crc = zlib.crc32(text.encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
+
 
 # ------------------------------------------------------------------------ runs
 
@@ -496,6 +533,10 @@ def record_freshness(
 ) -> bool:
     """Record a freshness observation; the history grows only when the level changes.
 
+    Writers of one dataset's freshness (a service's cycle, a ``check`` run) queue up
+    before reading its level (:func:`_serialise_writers`), so a change two of them see
+    at once is appended once: the second finds the level already recorded.
+
     Returns:
         True when a new history row was written (the level changed, or first observation).
 
@@ -510,6 +551,7 @@ def record_freshness(
 
     age = None if observed_age_seconds is None else timedelta(seconds=observed_age_seconds)
     with models(LEDGER_APP) as ledger, transaction.atomic():
+        _serialise_writers(ledger["FreshnessStatus"], dataset)
         history = ledger["FreshnessStatus"].objects.filter(dataset=dataset)
         current = history.order_by("-changed_at", "-id").values_list("level", flat=True).first()
         if current == level:
@@ -556,11 +598,15 @@ def change_alerts(
     """Change ``store``'s active alerts in one transaction: ``change`` gets them, returns
     what to write.
 
-    The active rows are locked (``SELECT … FOR UPDATE`` on PostgreSQL) while ``change``
-    runs, so two writers (a service's cycle, an operator's ``ack``) never lose each
-    other's changes. A returned alert whose fingerprint is active in ``store`` updates
-    that row; any other is inserted for ``store``. Another store's alerts are neither
-    given to ``change`` nor written.
+    The writers of ``store``'s alerts queue up before its active rows are read (an
+    advisory lock on PostgreSQL, the write lock on SQLite: :func:`_serialise_writers`;
+    :func:`settle_alerts` takes the same), and those rows are locked (``SELECT … FOR
+    UPDATE``) while ``change`` runs, so two writers (a service's cycle, a ``check`` run,
+    an operator's ``ack``) never lose each other's changes, and two opening the same new
+    alert at once (no row to lock yet) do not both insert it: the second gets the
+    first's row and updates it (or leaves it). A returned alert whose fingerprint is
+    active in ``store`` updates that row; any other is inserted for ``store``. Another
+    store's alerts are neither given to ``change`` nor written.
 
     Returns:
         The alerts written.
@@ -568,12 +614,15 @@ def change_alerts(
     Raises:
         ValueError: ``store`` is empty, a returned alert has an unknown state, or two have
             one fingerprint (nothing is written).
-        DatabaseRefusedError: the database refused a row (a second active fingerprint).
+        DatabaseRefusedError: the database refused a row (a second active fingerprint:
+            only beside a writer of a release before the queue, or one writing the table
+            without these functions).
     """
     from django.db import transaction
 
     check_store(store, of=_ALERTS_OF)
     with models(LEDGER_APP) as ledger, transaction.atomic():
+        _serialise_writers(ledger["Alert"], store)
         table = ledger["Alert"].objects
         active = _adopt(table, store).select_for_update().exclude(state="resolved")
         rows = {row.fingerprint: row for row in active}
@@ -618,6 +667,10 @@ def settle_alerts(
 ) -> list[AlertRecord]:
     """Change the outbox of ``store``'s owing alerts in one transaction, their rows locked.
 
+    It queues up with the other writers of ``store``'s alerts first, as
+    :func:`change_alerts` does, so a settle and a change of the store never lock each
+    other's rows in opposite orders (a deadlock, one of them failed).
+
     ``change`` gets the alerts :func:`owed_alerts` lists and returns those whose
     :data:`OWED_FIELDS` to write; a returned alert updates the owing row of its
     fingerprint and ``opened_at`` (one episode) in ``store``, only those fields. One that
@@ -634,6 +687,7 @@ def settle_alerts(
 
     check_store(store, of=_ALERTS_OF)
     with models(LEDGER_APP) as ledger, transaction.atomic():
+        _serialise_writers(ledger["Alert"], store)
         owing = (
             _adopt(ledger["Alert"].objects, store)
             .select_for_update()

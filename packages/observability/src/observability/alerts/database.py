@@ -4,8 +4,11 @@ The table is shared by every deployment using the database (staging and producti
 stores pointing at one PostgreSQL), so each keeps its alerts apart by its object store's
 identity (:attr:`~etl_core.storage.ObjectStore.identity`, the canonical root URL the
 load fence is keyed by too): every read and write of this store is of that store's rows
-only. Changes run in one transaction with the active rows locked, so concurrent writers
-serialise; resolved rows stay as the alerts' history.
+only. Changes run in one transaction, the store's writers queued up before its active
+rows are read and those rows locked, so concurrent writers (``serve``'s cycle, a ``check``
+run, replicas, the deliveries, ``ack``) serialise per store, even two opening the same
+new alert at once (the second updates the first's); resolved rows stay as the alerts'
+history.
 """
 
 from __future__ import annotations

@@ -1,0 +1,220 @@
+"""Two writers of one store's alerts (or one dataset's freshness) at the same moment.
+
+``etl-observability serve``'s cycle and a ``check`` run (or two replicas, or two cron
+runs) may open the same new alert at once: no row of its fingerprint exists yet, so the
+active rows' ``SELECT … FOR UPDATE`` locks nothing. The writers are serialised per store
+instead (a transaction-scoped advisory lock on PostgreSQL; the write lock taken at the
+start of the transaction on SQLite, whatever its ``transaction_mode``): the second sees
+the first's row and updates it, never a unique violation, never a change lost. The same
+holds for the outbox (``settle_alerts``) and the freshness history, which grows once per
+level change however many writers observe it.
+
+Each test runs two threads in a child interpreter (Django is set up per process). A
+writer that reaches its change waits, bounded, until the other writer reaches it too
+(what happens without the serialisation: both then insert together) or is seen waiting
+for a lock (PostgreSQL's ``pg_locks``; SQLite's wait is not observable, so there the
+wait is only bounded).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+
+RunPython = Callable[..., subprocess.CompletedProcess[str]]
+
+PRELUDE = """
+import threading, time
+from dataclasses import replace
+from datetime import datetime, timezone
+import etl_database_schema as s
+URL = {url!r}
+s.connect(URL, apply_migrations=True)
+T = datetime(2026, 12, 1, 6, tzinfo=timezone.utc)
+STORE = "s3://prod-lake/etl"
+WRITERS = ("cycle", "check")
+inside = {{name: threading.Event() for name in WRITERS}}
+errors = []
+
+if URL.startswith("postgres"):
+    import psycopg
+    watcher = psycopg.connect(URL, autocommit=True)
+    watching = threading.Lock()
+
+    def other_blocked():
+        with watching:
+            return watcher.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a "
+                "ON l.pid = a.pid WHERE NOT l.granted AND a.datname = current_database())"
+            ).fetchone()[0]
+    ROUNDS = 3000  # 30 s at most; one of the two conditions comes at once
+else:
+    def other_blocked():
+        return False  # a writer waiting for SQLite's lock cannot be seen from here
+    ROUNDS = 100  # so wait 1 s for the other to come in too (it cannot: serialised)
+
+def meet():
+    # The writer has read what it changes: wait until the other writer has read too, or
+    # is held up before reading (serialised), bounded.
+    me = threading.current_thread().name
+    if me not in inside:
+        return  # the main thread's writes before the race
+    inside[me].set()
+    other = inside[WRITERS[1 - WRITERS.index(me)]]
+    for _ in range(ROUNDS):
+        if other.is_set() or other_blocked():
+            return
+        time.sleep(0.01)
+
+def run_both(work):
+    def guarded(name):
+        try:
+            work(name)
+        except BaseException as exc:
+            errors.append(f"{{name}}: {{type(exc).__name__}}: {{exc}}")
+        finally:
+            from django.db import connections
+            connections.close_all()
+    threads = [threading.Thread(target=guarded, args=(n,), name=n) for n in WRITERS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    print("alive", [t.name for t in threads if t.is_alive()])
+    print("errors", errors)
+
+def opened(fp, by, owed=False):
+    return s.AlertRecord(fp, "sales", "age", "landing", "warn", "open", f"by {{by}}", T, T,
+                         None, None, "", None, None,
+                         *(("opened", T, ("hook",)) if owed else ()))
+"""
+
+OPEN_ONE = """
+def open_or_add(name):
+    def change(active):
+        meet()
+        (current,) = [a for a in active if a.fingerprint == "f1"] or [None]
+        if current is None:
+            return [opened("f1", name)]
+        return [replace(current, summary=f"{current.summary} then {name}", level="critical")]
+    s.change_alerts(change, store=STORE)
+
+run_both(open_or_add)
+active = s.alerts(store=STORE, include_resolved=True)
+print("rows", [(a.fingerprint, a.state, a.level) for a in active])
+print("writers", [sorted(a.summary.split()[1::2]) for a in active])  # by x then y
+"""
+
+
+def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def _script(url: str, body: str) -> str:
+    return PRELUDE.format(url=url) + body
+
+
+OPENED_ONCE = [
+    "alive []",
+    "errors []",
+    "rows [('f1', 'open', 'critical')]",  # one active row, the second writer's change on it
+    "writers [['check', 'cycle']]",
+]
+
+
+@pytest.mark.postgres
+def test_two_writers_opening_the_same_alert_at_once_on_postgresql_write_one_row_with_both(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    assert _lines(run_python(_script(postgres_url, OPEN_ONE))) == OPENED_ONCE
+
+
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "DEFERRED"])
+def test_two_writers_opening_the_same_alert_at_once_on_sqlite_write_one_row_with_both(
+    run_python: RunPython, mode: str
+) -> None:
+    url = f"sqlite:///ledger.sqlite3?transaction_mode={mode}"
+
+    assert _lines(run_python(_script(url, OPEN_ONE))) == OPENED_ONCE
+
+
+SETTLE_AND_OPEN = """
+s.change_alerts(lambda active: [opened("f1", "before", owed=True)], store=STORE)
+
+def settle_or_open(name):
+    if name == "cycle":  # the deliveries settle f1's outbox
+        def settle(owing):
+            meet()
+            return [replace(a, owed_event=None, owed_at=None, owed_to=()) for a in owing]
+        s.settle_alerts(settle, store=STORE)
+    else:  # a check run opens f2, owing it, and escalates f1
+        def change(active):
+            meet()
+            done = {a.fingerprint: a for a in active}
+            return [opened("f2", name, owed=True), replace(done["f1"], level="critical")]
+        s.change_alerts(change, store=STORE)
+
+run_both(settle_or_open)
+print("rows", sorted((a.fingerprint, a.level, a.owed_event) for a in s.alerts(store=STORE)))
+"""
+
+
+@pytest.mark.postgres
+def test_a_settle_beside_a_change_of_the_same_store_loses_neither_on_postgresql(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """Both lock the store's rows; serialised by the store, they cannot deadlock either."""
+    assert _lines(run_python(_script(postgres_url, SETTLE_AND_OPEN)))[1:] == [
+        "errors []",
+        "rows [('f1', 'critical', None), ('f2', 'warn', 'opened')]",
+    ]
+
+
+FRESHNESS = """
+from django.db.models.query import QuerySet
+real_create = QuerySet.create
+
+def create(self, **values):  # both writers have read the level: now they append
+    if self.model._meta.db_table == "etl_freshness_status":
+        meet()
+    return real_create(self, **values)
+
+QuerySet.create = create
+s.record_freshness("sales", "ok", 60.0)
+changed = {}
+
+def observe(name):
+    changed[name] = s.record_freshness("sales", "warning", 100000.0)
+
+run_both(observe)
+print("changed", sorted(changed.values()))
+with s.models(s.LEDGER_APP) as ledger:
+    rows = ledger["FreshnessStatus"].objects.filter(dataset="sales").order_by("id")
+    print("history", [row.level for row in rows])
+"""
+
+CHANGED_ONCE = [
+    "alive []",
+    "errors []",
+    "changed [False, True]",
+    "history ['ok', 'warning']",
+]
+
+
+@pytest.mark.postgres
+def test_two_writers_seeing_the_same_freshness_change_append_it_once_on_postgresql(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    assert _lines(run_python(_script(postgres_url, FRESHNESS))) == CHANGED_ONCE
+
+
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "DEFERRED"])
+def test_two_writers_seeing_the_same_freshness_change_append_it_once_on_sqlite(
+    run_python: RunPython, mode: str
+) -> None:
+    url = f"sqlite:///ledger.sqlite3?transaction_mode={mode}"
+
+    assert _lines(run_python(_script(url, FRESHNESS))) == CHANGED_ONCE
