@@ -145,10 +145,14 @@ SETTLE_AND_OPEN = """
 s.change_alerts(lambda active: [opened("f1", "before", owed=True)], store=STORE)
 
 def settle_or_open(name):
-    if name == "cycle":  # the deliveries settle f1's outbox
+    if name == "cycle":  # the deliveries settle f1's outbox (f2's, owed after, is not theirs)
         def settle(owing):
             meet()
-            return [replace(a, owed_event=None, owed_at=None, owed_to=()) for a in owing]
+            return [
+                replace(a, owed_event=None, owed_at=None, owed_to=())
+                for a in owing
+                if a.fingerprint == "f1"
+            ]
         s.settle_alerts(settle, store=STORE)
     else:  # a check run opens f2, owing it, and escalates f1
         def change(active):
@@ -183,11 +187,11 @@ def create(self, **values):  # both writers have read the level: now they append
     return real_create(self, **values)
 
 QuerySet.create = create
-s.record_freshness("sales", "ok", 60.0)
+s.record_freshness("sales", "ok", 60.0, store=STORE)
 changed = {}
 
 def observe(name):
-    changed[name] = s.record_freshness("sales", "warning", 100000.0)
+    changed[name] = s.record_freshness("sales", "warning", 100000.0, store=STORE)
 
 run_both(observe)
 print("changed", sorted(changed.values()))

@@ -33,7 +33,7 @@ def test_finish_run_refuses_an_unknown_status_before_touching_the_database() -> 
 @pytest.mark.parametrize(("level", "age"), [("stale", 1.0), ("ok", -5.0)])
 def test_record_freshness_refuses_bad_observations(level: str, age: float) -> None:
     with pytest.raises(ValueError, match=level if level == "stale" else "negative"):
-        record_freshness("sales", level, age)
+        record_freshness("sales", level, age, store="s3://lake")
 
 
 def test_a_run_round_trips_and_finishes_once(run_python: RunPython) -> None:
@@ -99,15 +99,17 @@ def test_freshness_history_records_level_changes_only(run_python: RunPython) -> 
         CONNECT
         + """
 from datetime import date
-print("never checked", s.latest_freshness("sales"))
-print(s.record_freshness("sales", "ok", 600.0, latest_partition=date(2024, 5, 1)))
-print(s.record_freshness("sales", "ok", 900.0))
-print(s.record_freshness("sales", "critical", 90000.0, message="2 partitions late"))
-latest = s.latest_freshness("sales")
+S = "s3://lake/etl"
+print("never checked", s.latest_freshness("sales", store=S))
+print(s.record_freshness("sales", "ok", 600.0, latest_partition=date(2024, 5, 1), store=S))
+print(s.record_freshness("sales", "ok", 900.0, store=S))
+print(s.record_freshness("sales", "critical", 90000.0, message="2 partitions late", store=S))
+latest = s.latest_freshness("sales", store=S)
 print(latest.level, latest.observed_age_seconds, latest.message)
-print(s.record_freshness("sales", "unknown", None), s.latest_freshness("sales").level,
-      s.latest_freshness("sales").observed_age_seconds)
-print("other dataset", s.latest_freshness("stores"))
+changed = s.record_freshness("sales", "unknown", None, store=S)
+latest = s.latest_freshness("sales", store=S)
+print(changed, latest.level, latest.observed_age_seconds)
+print("other dataset", s.latest_freshness("stores", store=S))
 with s.models(s.LEDGER_APP) as ledger:
     print("history rows", ledger["FreshnessStatus"].objects.count())
 """

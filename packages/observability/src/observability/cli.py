@@ -392,7 +392,7 @@ def _record(
     alerts."""
     store_alerts = _alert_store(session, store)
     evaluation = carry_emptied(evaluation, contracts, store_alerts.alerts())
-    _history_recorder(session.settings.database_url)(evaluation)
+    _history_recorder(session.settings.database_url, store)(evaluation)
     watch = AlertWatch.from_settings(store_alerts, SystemClock(), session.settings)
     try:
         declared = declared_datasets(session.settings.config_dir)
@@ -485,17 +485,19 @@ def schedule(
         cli.run_scheduler(session, store, [job], max_ticks=max_ticks)
 
 
-def _history_recorder(database_url: object) -> Callable[[Evaluation], None]:
-    """What records each dataset's level in the freshness history (nothing without a database)."""
+def _history_recorder(database_url: object, store: ObjectStore) -> Callable[[Evaluation], None]:
+    """What records each dataset's level in ``store``'s freshness history (nothing without
+    a database)."""
     if database_url is None:
         return lambda evaluation: None
     if not db.schema_installed():
         logger.info("freshness history not recorded: the 'schema' extra is not installed")
         return lambda evaluation: None
     db.connect(str(database_url), feature="freshness history")
+    identity = store.identity
 
     def record(evaluation: Evaluation) -> None:
-        changed = [s.dataset for s in evaluation.datasets if db.record_freshness(s)]
+        changed = [s.dataset for s in evaluation.datasets if db.record_freshness(s, store=identity)]
         if changed:
             logger.info("freshness level changed for %s", ", ".join(changed))
 
@@ -683,7 +685,7 @@ def _status_service(session: Session[ObservabilitySettings]) -> StatusService:
         store,
         SystemClock(),
         interval=settings.evaluation_interval,
-        record=_history_recorder(settings.database_url),
+        record=_history_recorder(settings.database_url, store),
         database=_database_collector(settings, contracts),
         alerts=AlertWatch.from_settings(_alert_store(session, store), SystemClock(), settings),
         storage=StorageIndex(

@@ -142,10 +142,13 @@ def database_stats(tables: Iterable[str], *, long_query_after: timedelta) -> Dat
     return stats
 
 
-def record_freshness(status: DatasetStatus) -> bool:
-    """Record a dataset's level in the freshness history (``etl_freshness_status``).
+def record_freshness(status: DatasetStatus, *, store: str) -> bool:
+    """Record a dataset's level in the freshness history (``etl_freshness_status``) of the
+    object store ``store`` (its canonical root URL): two deployments sharing the database
+    keep their histories of a dataset of one name apart.
 
-    The history grows only when the level changes (the schema's rule).
+    The history grows only when the level changes from the one ``store`` recorded last
+    (the schema's rule).
 
     Returns:
         Whether a new history row was written.
@@ -156,6 +159,7 @@ def record_freshness(status: DatasetStatus) -> bool:
             _LEDGER_LEVEL[status.level],
             status.age_seconds,
             latest_partition=status.latest_partition,
+            store=store,
             message=status.message[:2000],
         )
     return changed

@@ -270,6 +270,52 @@ def test_levels_go_into_the_postgres_freshness_history_when_they_change(
     _levels_are_recorded_on_change(cli, tmp_path, postgres_url)
 
 
+def _histories_by_store(url: str, cwd: Path, dataset: str) -> list[str]:
+    code = textwrap.dedent(
+        f"""
+        import etl_database_schema as schema
+        schema.connect({url!r})
+        with schema.models(schema.LEDGER_APP) as m:
+            rows = m["FreshnessStatus"].objects.filter(dataset={dataset!r}).order_by("id")
+            for row in rows:
+                print(row.store.rsplit("/", 2)[-2], row.level)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_DATABASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_two_deployments_sharing_a_database_keep_their_freshness_histories_apart(
+    cli: Cli, tmp_path: Path, migrate: Migrate
+) -> None:
+    """Production's stock is fresh, staging's (another lake, the same dataset name) is
+    late: each check records its own level once, not a change each time the other ran."""
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    now = datetime.now(UTC)
+    options = {}
+    for deployment, age in (("prod", timedelta(minutes=5)), ("staging", timedelta(hours=2))):
+        options[deployment] = configure(tmp_path / deployment, stock=AGED)
+        drop(tmp_path / deployment, "stock", now, now - age)
+
+    codes = [
+        cli(*options[deployment], "--database-url", url, "check").returncode
+        for deployment in ("prod", "staging", "prod", "staging")
+    ]
+
+    assert codes == [0, 1, 0, 1]
+    assert _histories_by_store(url, tmp_path, "stock") == ["prod ok", "staging warning"]
+
+
 def test_an_unmigrated_database_stops_the_check_with_exit_2(cli: Cli, tmp_path: Path) -> None:
     options = configure(tmp_path, sales=AGED)
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"

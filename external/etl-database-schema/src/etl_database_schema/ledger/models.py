@@ -408,8 +408,26 @@ class ApiIngestionState(models.Model):
 
 
 class FreshnessStatus(models.Model):
-    """History of a dataset's freshness level: one row each time the level is observed to change."""
+    """History of a dataset's freshness level: one row each time the level is observed to change.
 
+    The history belongs to the object store of the deployment that recorded it
+    (``store``): two deployments sharing a database (staging and production) monitoring
+    a dataset of the same name keep their histories apart
+    (``etl_ledger.0008_freshness_store``). A row written before the store was kept has
+    ``store`` empty; the first deployment that records or reads the dataset's level
+    adopts the dataset's rows.
+    """
+
+    store = models.CharField(
+        max_length=1000,
+        blank=True,
+        db_default="",
+        help_text=(
+            "The object store of the deployment that recorded the level (its canonical "
+            "root URL); empty: written before 0008, adopted by the first deployment "
+            "touching the dataset's history."
+        ),
+    )
     dataset = models.CharField(max_length=200)
     level = models.CharField(max_length=16, choices=FreshnessLevel.choices)
     observed_age = models.DurationField(null=True, blank=True, help_text="None: no data seen.")
@@ -427,11 +445,14 @@ class FreshnessStatus(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["dataset", "-changed_at"], name="etl_fresh_dataset_time_idx"),
+            models.Index(
+                fields=["store", "dataset", "-changed_at"], name="etl_fresh_store_dataset_idx"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.dataset} {self.level} at {self.changed_at:%Y-%m-%dT%H:%M:%SZ}"
+        at = f"{self.changed_at:%Y-%m-%dT%H:%M:%SZ}"
+        return f"{self.dataset} {self.level} at {at} of {self.store!r}"
 
 
 class AlertLevel(models.TextChoices):

@@ -511,15 +511,22 @@ def failing_endpoints() -> list[EndpointFailure]:
 # ------------------------------------------------------------------- freshness
 
 
-def latest_freshness(dataset: str) -> FreshnessRecord | None:
-    """The dataset's current freshness (its latest history row); ``None`` if never checked."""
+def latest_freshness(dataset: str, *, store: str) -> FreshnessRecord | None:
+    """The dataset's current freshness in ``store`` (its latest history row there);
+    ``None`` if ``store`` never checked it.
+
+    ``store`` is the canonical root URL of the deployment's object store
+    (``etl_core.storage.url.store_identity``): two deployments sharing the database each
+    read their own history of a dataset of one name. The dataset's rows written before
+    the store was kept (``store`` empty) are adopted first (:func:`_adopt_history`).
+
+    Raises:
+        ValueError: ``store`` is empty.
+    """
+    check_store(store, of=_FRESHNESS_OF)
     with models(LEDGER_APP) as ledger:
-        row = (
-            ledger["FreshnessStatus"]
-            .objects.filter(dataset=dataset)
-            .order_by("-changed_at", "-id")
-            .first()
-        )
+        history = _adopt_history(ledger["FreshnessStatus"].objects, store, dataset)
+        row = history.order_by("-changed_at", "-id").first()
     return None if row is None else _freshness_record(row)
 
 
@@ -528,35 +535,42 @@ def record_freshness(
     level: str,
     observed_age_seconds: float | None,
     *,
+    store: str,
     latest_partition: date | None = None,
     message: str = "",
 ) -> bool:
-    """Record a freshness observation; the history grows only when the level changes.
+    """Record a freshness observation of ``store``'s dataset; its history grows only when
+    the level changes from the latest one ``store`` recorded (another store's level of a
+    dataset of the same name is no change). The dataset's rows written before the store
+    was kept (``store`` empty) are adopted first (:func:`_adopt_history`).
 
-    Writers of one dataset's freshness (a service's cycle, a ``check`` run) queue up
-    before reading its level (:func:`_serialise_writers`), so a change two of them see
+    Writers of one store's freshness of a dataset (a service's cycle, a ``check`` run)
+    queue up before reading its level (:func:`_serialise_writers`), so a change two of them see
     at once is appended once: the second finds the level already recorded.
 
     Returns:
         True when a new history row was written (the level changed, or first observation).
 
     Raises:
-        ValueError: ``level`` is not one of :data:`FRESHNESS_LEVELS`, or the age is negative.
+        ValueError: ``level`` is not one of :data:`FRESHNESS_LEVELS`, the age is negative,
+            or ``store`` is empty.
     """
     if level not in FRESHNESS_LEVELS:
         raise ValueError(f"freshness level {level!r} is not one of {', '.join(FRESHNESS_LEVELS)}")
     if observed_age_seconds is not None and observed_age_seconds < 0:
         raise ValueError(f"observed age of {dataset} is negative: {observed_age_seconds}s")
+    check_store(store, of=_FRESHNESS_OF)
     from django.db import transaction
 
     age = None if observed_age_seconds is None else timedelta(seconds=observed_age_seconds)
     with models(LEDGER_APP) as ledger, transaction.atomic():
-        _serialise_writers(ledger["FreshnessStatus"], dataset)
-        history = ledger["FreshnessStatus"].objects.filter(dataset=dataset)
+        _serialise_writers(ledger["FreshnessStatus"], f"{store}\n{dataset}")
+        history = _adopt_history(ledger["FreshnessStatus"].objects, store, dataset)
         current = history.order_by("-changed_at", "-id").values_list("level", flat=True).first()
         if current == level:
             return False
         history.create(
+            store=store,
             dataset=dataset,
             level=level,
             observed_age=age,
@@ -564,9 +578,23 @@ def record_freshness(
             message=message,
         )
     logger.info(
-        "freshness level changed", extra={"dataset": dataset, "level": level, "previous": current}
+        "freshness level changed",
+        extra={"dataset": dataset, "level": level, "previous": current, "store": store},
     )
     return True
+
+
+_FRESHNESS_OF = "the freshness history's object"
+"""Whose store :func:`check_store` names in its message."""
+
+
+def _adopt_history(table: Any, store: str, dataset: str) -> Any:
+    """``store``'s history of ``dataset`` (a query set), after adopting the dataset's rows
+    written before the store was kept (``store`` empty, migration
+    ``etl_ledger.0008_freshness_store``): the first deployment recording or reading the
+    dataset's level takes its history of before over (:func:`_adopt_rows`); a dataset it
+    never touches stays for the deployment that does."""
+    return _adopt_rows(table, store, what=f"freshness history rows of {dataset}", dataset=dataset)
 
 
 # ---------------------------------------------------------------------- alerts
@@ -714,38 +742,53 @@ _ALERTS_OF = "the alerts' object"
 def _adopt(table: Any, store: str) -> Any:
     """``store``'s alerts (a query set), after adopting the rows written before the store
     was kept (``store`` empty, migration ``etl_ledger.0007_alert_store``): the first
-    deployment touching its alerts takes them over, as the load fence's first load takes
-    its day's row. An active one whose fingerprint ``store`` already has active stays
-    unadopted (one active alert per store and fingerprint), for another store or a later
-    touch once that alert is resolved. Runs in the caller's transaction, if any: a
-    reader (:func:`alerts`, :func:`owed_alerts`) opens none, so it takes no write lock
-    (SQLite's transactions are IMMEDIATE) and the adoption is a statement of its own.
-
-    What is adopted is logged (a warning naming ``store`` and how many), so the operator
-    sees which deployment took them over. The UPDATE runs only when a row is there to
-    adopt (an indexed look-up first): once the rows of before are adopted, reading alerts
-    writes nothing, so a read-only role or a read replica's connection can list them, and
-    a reader's every cycle costs no write.
+    deployment touching its alerts takes them over (:func:`_adopt_rows`), as the load
+    fence's first load takes its day's row. An active one whose fingerprint ``store``
+    already has active stays unadopted (one active alert per store and fingerprint), for
+    another store or a later touch once that alert is resolved.
     """
     from django.db.models import Exists, OuterRef, Q
 
     active_here = table.filter(store=store, fingerprint=OuterRef("fingerprint")).exclude(
         state="resolved"
     )
-    adoptable = table.filter(store="").filter(Q(state="resolved") | ~Exists(active_here))
-    if not adoptable.exists():
-        return table.filter(store=store)
-    if adopted := adoptable.update(store=store):
+    return _adopt_rows(
+        table, store, what="alerts", adoptable=Q(state="resolved") | ~Exists(active_here)
+    )
+
+
+def _adopt_rows(table: Any, store: str, *, what: str, adoptable: Any = None, **scope: Any) -> Any:
+    """``store``'s rows of ``table`` (a ledger table with a ``store`` column) matching
+    ``scope``, as a query set, after adopting for ``store`` those of them written before
+    the store was kept (``store`` empty) that are ``adoptable`` (a ``Q``; all when
+    ``None``): the one way the ledger's per-store tables (the alerts, the freshness
+    history) take their rows of before over. Runs in the caller's transaction, if any: a
+    reader opens none, so it takes no write lock (SQLite's transactions are IMMEDIATE) and
+    the adoption is a statement of its own. Two stores adopting at once take each row
+    once (the UPDATE's ``store = ''`` is checked again on the locked row).
+
+    What is adopted is logged (a warning naming ``store``, ``what`` and how many, with
+    ``scope`` in the record), so the operator sees which deployment took them over. The
+    UPDATE runs only when a row is there to adopt (an indexed look-up first): once the
+    rows of before are adopted, reading writes nothing, so a read-only role or a read
+    replica's connection can read them, and a reader's every cycle costs no write.
+    """
+    legacy = table.filter(store="", **scope)
+    if adoptable is not None:
+        legacy = legacy.filter(adoptable)
+    if legacy.exists() and (adopted := legacy.update(store=store)):
         logger.warning(
-            "adopted %d alerts written before alerts were kept per store (etl_alert.store "
-            "empty) into the store %s: its deployment now owns them; if this is not their "
-            "deployment (a command run with another store), set their store back to '' "
-            "(SQL) for their deployment to adopt them",
+            "adopted %d %s written before they were kept per store (%s.store empty) into the "
+            "store %s: its deployment now owns them; if this is not their deployment (a "
+            "command run with another store), set their store back to '' (SQL) for their "
+            "deployment to adopt them",
             adopted,
+            what,
+            table.model._meta.db_table,
             store,
-            extra={"store": store, "adopted": adopted},
+            extra={"store": store, "adopted": adopted, **scope},
         )
-    return table.filter(store=store)
+    return table.filter(store=store, **scope)
 
 
 def _alert_record(row: Any) -> AlertRecord:

@@ -223,7 +223,7 @@ class ObjectStore(Closeable):
         """The store's canonical root URL, a local one by its real path
         (:func:`~etl_core.storage.url.store_identity`), so a symlinked directory and its
         target are one store: what the rows of one store are keyed by in a database that
-        several stores share (the load fence, the alerts)."""
+        several stores share (the load fence, the alerts, the freshness history)."""
         return store_identity(self.url) or self.url
 
     @abc.abstractmethod
