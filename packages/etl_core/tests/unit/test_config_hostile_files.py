@@ -181,3 +181,22 @@ def test_dev_null_reads_as_an_empty_settings_file() -> None:
     settings = load_settings(RuntimeSettings, toml_path="/dev/null", env={})
 
     assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+@pytest.mark.timeout(20)
+def test_a_sources_path_that_is_no_directory_is_refused_not_read_as_no_sources(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "sources"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text('base_url = "https://api.example.com"\n')  # one source, misplaced
+
+    with pytest.raises(ContractError) as caught:
+        load_sources(tmp_path)
+
+    (error,) = caught.value.errors
+    assert error.source == str(path)
+    assert "not a directory" in error.message
