@@ -13,7 +13,12 @@ import typer
 from data_pipeline import db
 from data_pipeline.ingest_cli import add_ingest_commands
 from data_pipeline.layout import remove_abandoned_writes
-from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
+from data_pipeline.pipeline import (
+    PartitionOutcome,
+    pending_partitions,
+    process_partition,
+    retire_spent_notices,
+)
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.validate import transform_problems
 from data_pipeline.worker_cli import add_worker_commands
@@ -297,6 +302,8 @@ def run_command(
     with session.open_store() as store:
         remove_abandoned_writes(store, timedelta(seconds=session.settings.lease_seconds))
         context = PipelineContext(store, every, session.settings, run_id=session.run_id)
+        for c in contracts:  # before planning: a killed withdrawal's notice is finished too
+            retire_spent_notices(store, c, lease_seconds=session.settings.lease_seconds)
         units = [
             partition_unit(c.dataset, p.dt, transform=p.transform, load=p.load, purpose="run")
             for c in contracts

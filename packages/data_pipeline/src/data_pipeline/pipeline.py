@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from data_pipeline.errors import PartitionBusyError
 from data_pipeline.layout import (
     has_curated_parts,
     input_objects,
@@ -32,13 +33,15 @@ from data_pipeline.settings import PipelineSettings
 from data_pipeline.transform import TransformResult, transform_partition
 from data_pipeline.withdraw import (
     notice_applies,
+    notice_spent,
     noticed_dates,
+    retire_notice,
     withdraw_partition,
     withdrawal_key,
 )
 from etl_core.artifacts import CuratedManifest
 from etl_core.contracts import Contract
-from etl_core.errors import ObjectNotFoundError
+from etl_core.errors import EtlError, ObjectNotFoundError
 from etl_core.layout import partition_state_key
 from etl_core.storage import ObjectStore
 
@@ -52,6 +55,7 @@ __all__ = [
     "pending_partition",
     "pending_partitions",
     "process_partition",
+    "retire_spent_notices",
     "withdrawal_due",
 ]
 
@@ -152,6 +156,8 @@ def process_partition(
             )
             return PartitionOutcome(contract.dataset, dt, None, None, withdrawn=True)
         if transform and _withdrawn_earlier(store, contract, dt):
+            marker_key = load_marker_key(contract.dataset, dt)
+            retire_notice(store, contract.dataset, dt, lease=lease, marker_key=marker_key)
             return PartitionOutcome(
                 contract.dataset, dt, None, None, skipped="withdrawn earlier", withdrawn=True
             )
@@ -239,6 +245,42 @@ def busy_wait_seconds(settings: PipelineSettings) -> float:
     """How long a backfill's unit waits for another live writer of its partition
     (:func:`data_pipeline.lease.busy_wait_seconds` of the settings)."""
     return lease_busy_wait_seconds(settings.lease_seconds, settings.lease_wait_seconds)
+
+
+def retire_spent_notices(store: ObjectStore, contract: Contract, *, lease_seconds: float) -> int:
+    """Remove the file lane's withdrawal notices of ``contract``'s dataset that nothing needs
+    any more (:func:`~data_pipeline.withdraw.notice_spent`: the day withdrawn, never built,
+    or rebuilt without the withdrawn delivery), so they do not pile up, each listed and
+    judged again by every run. What ``run`` and ``schedule`` do before planning: it also
+    finishes a withdrawal killed after its record, before its notice's removal.
+
+    Each is removed under the day's lease, taken only if free (a day another writer holds
+    is left for a later run), after judging it again. Returns how many were removed.
+    """
+    dataset, retired = contract.dataset, 0
+    for dt in sorted(noticed_dates(store, dataset)):
+        marker = load_marker_key(dataset, dt)
+        try:
+            if notice_spent(store, dataset, dt, marker_key=marker) is None:
+                continue  # judged without the lease first: most days need no lease
+            with partition_lease(
+                store,
+                dataset,
+                dt,
+                purpose="notice removal",
+                ttl_seconds=lease_seconds,
+                heartbeat_seconds=0,
+            ) as lease:
+                retired += retire_notice(store, dataset, dt, lease=lease, marker_key=marker)
+        except PartitionBusyError:
+            logger.debug(
+                "%s dt=%s: its withdrawal notice is judged again later (busy)", dataset, dt
+            )
+        except EtlError as exc:
+            logger.warning(
+                "%s dt=%s: its withdrawal notice is left for a later run: %s", dataset, dt, exc
+            )
+    return retired
 
 
 def pending_partitions(

@@ -22,11 +22,24 @@ its (now empty) input says:
    replaces a day (:func:`data_pipeline.db.load_batches`: on PostgreSQL an empty
    partition swapped in, elsewhere a ``DELETE`` in one transaction), fenced by the lease;
 3. the load marker is removed, and the withdrawal is recorded at
-   ``_state/data_pipeline/withdrawn/<dataset>/dt=<date>.json`` (outcome ``withdrawn``).
+   ``_state/data_pipeline/withdrawn/<dataset>/dt=<date>.json`` (outcome ``withdrawn``,
+   with the notice it acted on);
+4. the notice is removed (:func:`retire_notice`) once nothing of the day is left to
+   withdraw: a withdrawal without loads of a day whose rows were loaded keeps it for the
+   run that loads.
 
 Each step is idempotent and the load marker outlives the curated manifest, so a process
 killed between two steps leaves a day the next ``run`` still finds (a curated manifest,
-or a load marker, without validated input) and finishes.
+or a load marker, without validated input) and finishes; killed before step 4, the
+notice is removed by the next ``run`` (:func:`data_pipeline.pipeline.retire_spent_notices`).
+
+A notice is removed only while the day's lease is held, so no build that read the
+withdrawn delivery before it moved can publish after the notice is judged spent; and
+only by a compare on its ETag, so a newer notice (another key moved off the day) stays.
+Besides the withdrawal's own, a notice is spent when nothing built of the day is left
+(a day never built, one withdrawn earlier) or when the day's curated partition was built
+without any of the data keys it names (rebuilt from its other deliveries): no later
+build can read that delivery again.
 """
 
 from __future__ import annotations
@@ -36,10 +49,16 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from data_pipeline.layout import remove_curated, timestamp
-from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
+from data_pipeline.layout import (
+    has_curated_parts,
+    input_objects,
+    read_manifest,
+    remove_curated,
+    timestamp,
+)
+from etl_core.artifacts import CuratedManifest, WithdrawalNotice, read_withdrawal_notice
 from etl_core.contracts import Contract
-from etl_core.errors import ArtifactError
+from etl_core.errors import ArtifactError, EtlError, ObjectConflictError, ObjectNotFoundError
 from etl_core.faults import Step, fault_point
 from etl_core.layout import (
     partition_state_key,
@@ -54,7 +73,9 @@ __all__ = [
     "WITHDRAWN",
     "Withdrawal",
     "notice_applies",
+    "notice_spent",
     "noticed_dates",
+    "retire_notice",
     "withdraw_partition",
     "withdrawal_key",
 ]
@@ -176,6 +197,7 @@ def withdraw_partition(
     """
     dataset = contract.dataset
     deletes = load and contract.load is not None
+    notice = _notice(store, dataset, dt)
     manifest = remove_curated(store, dataset, dt, lease=lease, loads=deletes)
     fault_point(Step.WITHDRAW)
     if deletes:
@@ -196,9 +218,12 @@ def withdraw_partition(
         "run_id": run_id,
         "lease_token": lease.check(),
         "withdrawn_at": timestamp(datetime.now(UTC)),
+        "notice": notice.to_dict() if notice is not None else None,
     }
     store.write_bytes(withdrawal_key(dataset, dt), json.dumps(record).encode())
     _withdrawn.labels(dataset=dataset).inc()
+    fault_point(Step.WITHDRAWN)
+    retire_notice(store, dataset, dt, lease=lease, marker_key=marker_key)
     table = f" and its rows in {contract.load.table} deleted" if deletes and contract.load else ""
     kept = (
         "; its loaded rows stay until a run that loads"
@@ -216,3 +241,82 @@ def withdraw_partition(
         extra={"generation": record["generation"]},
     )
     return Withdrawal(manifest is not None, str(record["generation"]), deletes)
+
+
+def notice_spent(
+    store: ObjectStore, dataset: str, dt: date, *, marker_key: str
+) -> VersionedNotice | None:
+    """The day's withdrawal notice when nothing needs it any more, else ``None``.
+
+    Spent: nothing built of the day is left (no curated manifest, no curated part, no load
+    marker: withdrawn, or never built) and no validated delivery is published (a build is
+    due, after which the notice is judged again); or the day's curated partition was built
+    without any of the data keys the notice withdrew (rebuilt from the day's other
+    deliveries: :func:`notice_applies` never applies it to that build, and no later build
+    can read those keys). A notice naming no data keys (of an older release) is kept while
+    the day is built, as is one that cannot be read (:func:`notice_applies` says so).
+
+    Raises:
+        EtlError: the store could not be read.
+    """
+    key = withdrawal_notice_key(dataset, dt)
+    try:
+        found = store.read_versioned(key)
+    except ObjectNotFoundError:
+        return None
+    try:
+        notice = WithdrawalNotice.from_json(found.data, key=key)
+    except ArtifactError:
+        return None
+    manifest = read_manifest(store, dataset, dt)
+    if manifest is None:
+        if store.exists(marker_key) or has_curated_parts(store, dataset, dt):
+            return None  # left to withdraw (the rows wait for a run that loads)
+        if input_objects(store, dataset, dt):
+            return None  # a build is due: judged again once it is published
+    elif not notice.data_keys or manifest.inputs.keys() & set(notice.data_keys):
+        return None  # the build read (or may have read) the withdrawn delivery
+    return VersionedNotice(notice, found.etag)
+
+
+@dataclass(frozen=True)
+class VersionedNotice:
+    """A withdrawal notice and the ETag of the version read."""
+
+    notice: WithdrawalNotice
+    etag: str
+
+
+def retire_notice(
+    store: ObjectStore, dataset: str, dt: date, *, lease: Lease, marker_key: str
+) -> bool:
+    """Remove the day's withdrawal notice if it is spent (:func:`notice_spent`), while
+    ``lease`` (the day's) is held; a store error or a newer notice leaves it (said at debug
+    or warning level) for a later run. Returns whether it was removed."""
+    key = withdrawal_notice_key(dataset, dt)
+    try:
+        spent = notice_spent(store, dataset, dt, marker_key=marker_key)
+        if spent is None:
+            return False
+        lease.check()
+        store.delete_if(key, etag=spent.etag)
+    except ObjectConflictError:
+        logger.debug("%s kept: it changed since it was judged spent (another move)", key)
+        return False
+    except EtlError as exc:
+        logger.warning("%s not removed (a later run retries): %s", key, exc)
+        return False
+    logger.info(
+        "%s dt=%s: withdrawal notice %s removed: nothing built of the day needs it any more",
+        dataset, dt.isoformat(), key,
+    )  # fmt: skip
+    return True
+
+
+def _notice(store: ObjectStore, dataset: str, dt: date) -> WithdrawalNotice | None:
+    """The day's withdrawal notice, for the withdrawal's record (``None``: none, or
+    unreadable: :func:`notice_applies` said so)."""
+    try:
+        return read_withdrawal_notice(store, dataset, dt)
+    except ArtifactError:
+        return None

@@ -174,11 +174,12 @@ def _enqueue_pending(
     settings: PipelineSettings,
 ) -> int:
     """Enqueue a unit for every partition ``run`` would process; loads only with a database."""
-    from data_pipeline.pipeline import pending_partitions
+    from data_pipeline.pipeline import pending_partitions, retire_spent_notices
 
     load = settings.database_url is not None
     count = 0
     for contract in contracts:
+        retire_spent_notices(store, contract, lease_seconds=settings.lease_seconds)
         for pending in pending_partitions(store, contract, load=load):
             unit = partition_unit(
                 contract.dataset, pending.dt, transform=pending.transform, load=pending.load

@@ -26,7 +26,12 @@ from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import InputGoneError, MissingPartitionError, PublishFencedError
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
 from data_pipeline.lease import lease_key, partition_lease
-from data_pipeline.pipeline import PartitionOutcome, pending_partitions, process_partition
+from data_pipeline.pipeline import (
+    PartitionOutcome,
+    pending_partitions,
+    process_partition,
+    retire_spent_notices,
+)
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
 from etl_core.contracts import Contract, load_contracts
@@ -79,7 +84,9 @@ def move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta(0)) ->
 def run_pending(
     store: ObjectStore, contract: Contract, settings: PipelineSettings
 ) -> list[PartitionOutcome]:
-    """What ``run --no-load`` does: every pending partition, each if still pending."""
+    """What ``run --no-load`` does: the spent withdrawal notices removed, then every pending
+    partition, each if still pending."""
+    retire_spent_notices(store, contract, lease_seconds=settings.lease_seconds)
     return [
         process_partition(store, contract, p.dt, settings, load=False, only_if_pending=True)
         for p in pending_partitions(store, contract, load=False)
@@ -292,7 +299,7 @@ def test_a_notice_older_than_the_curated_partition_keeps_it_and_a_newer_one_with
     (withdrawn,) = run_pending(store, contract, settings)
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
-    assert store.exists(withdrawal_notice_key("pos", MISDATED))
+    assert not store.exists(withdrawal_notice_key("pos", MISDATED))  # consumed
 
 
 def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is_withdrawn(
@@ -676,3 +683,115 @@ def test_a_refused_withdrawals_recovery_pasted_into_a_shell_finishes_it(
         assert curated(store, MISDATED) == []
         assert store.exists(withdrawal_key("pos", MISDATED))
     assert _sql(url, ROWS_OF_MISDATED) == [(0,)]
+
+
+def notices(store: ObjectStore) -> list[str]:
+    return [info.key for info in store.list("_state/file_processing/withdrawals/")]
+
+
+def test_a_withdrawal_removes_the_notice_it_consumed_and_records_it(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """Notices accumulated for ever (every run listed and judged each one again); the
+    withdrawal that acted on one removes it, keeping what it said in its own record."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    move(store, retail)
+
+    ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+
+    assert ran[MISDATED].withdrawn
+    assert notices(store) == []
+    record = json.loads(store.read_bytes(withdrawal_key("pos", MISDATED)))
+    assert record["notice"]["landing_key"] == LANDING
+    assert record["notice"]["data_keys"] == [validated_key("pos", MISDATED, NAME)]
+    assert run_pending(store, contract, settings) == []
+
+
+def test_a_run_killed_after_recording_a_withdrawal_removes_its_notice_next_run(
+    pipeline: Cli, local_store: ObjectStore, retail: Any
+) -> None:
+    deliver(local_store, retail, MISDATED)
+    assert pipeline("run", "--no-load").returncode == 0
+    move(local_store, retail)
+
+    killed = pipeline("run", "--no-load", env={FAULT_ENV: Step.WITHDRAWN.value})
+
+    assert killed.returncode == -9, killed.stderr
+    assert local_store.exists(withdrawal_key("pos", MISDATED))
+    assert notices(local_store) == [withdrawal_notice_key("pos", MISDATED)]
+    again = pipeline("run", "--no-load")  # the day the delivery moved to: built now
+    assert again.returncode == 0, again.stderr
+    assert "1 partition(s) processed, 0 failed" in again.stdout, again.stdout
+    assert "2026-02-11" not in again.stdout
+    assert notices(local_store) == []
+    assert curated(local_store, MISDATED) == []
+
+
+@pytest.mark.postgres
+def test_a_notice_stays_while_the_rows_of_a_transform_only_withdrawal_are_loaded(
+    pipeline: Cli, database: str, local_store: ObjectStore, retail: Any
+) -> None:
+    """``run --no-load`` withdraws the curated output only: the loaded rows stay until a
+    run that loads, which acts on the notice; it is removed then, not before."""
+    env = {"DATABASE_URL": database}
+    deliver(local_store, retail, MISDATED)
+    assert pipeline("run", env=env).returncode == 0
+    move(local_store, retail)
+
+    curated_only = pipeline("run", "--no-load", env=env)
+
+    assert curated_only.returncode == 0, curated_only.stderr
+    assert curated(local_store, MISDATED) == []
+    assert notices(local_store) == [withdrawal_notice_key("pos", MISDATED)]
+    assert days(database)["2026-02-11"] == 30
+    loading = pipeline("run", env=env)
+    assert loading.returncode == 0, loading.stderr
+    assert "2026-02-11" not in days(database)
+    assert notices(local_store) == []
+
+
+def test_the_notice_of_a_day_rebuilt_without_its_delivery_is_removed(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The day keeps another delivery: rebuilt from it, the notice no longer applies to
+    anything built (nor to any later build), so the next run removes it; a day never built
+    whose delivery moved away has nothing to withdraw: its notice is removed too."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
+    publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
+    run_pending(store, contract, settings)
+    move(store, retail)
+    never_built = date(2026, 2, 12)
+    notice_withdrawal(store, "pos", never_built, landing="landing/pos/elsewhere.csv")
+
+    rebuilt = {o.dt: o for o in run_pending(store, contract, settings)}
+
+    assert rebuilt[MISDATED].transform is not None
+    assert notices(store) == [withdrawal_notice_key("pos", MISDATED)]  # the build is new
+    assert run_pending(store, contract, settings) == []
+    assert notices(store) == []
+    expire(store, MISDATED)  # months later, a lifecycle rule: no withdrawal
+    assert run_pending(store, contract, settings) == []
+    assert curated(store, MISDATED) != []
+
+
+def test_a_notice_is_not_removed_while_another_writer_holds_its_day(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A build holding the day's lease may have read the delivery before it moved and
+    publish it after: the notice stays until the day is free and judged again."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    notice_withdrawal(store, "pos", MISDATED, landing=LANDING)
+
+    with partition_lease(store, "pos", MISDATED, purpose="transform", ttl_seconds=60):
+        assert retire_spent_notices(store, contract, lease_seconds=60) == 0
+        assert notices(store) == [withdrawal_notice_key("pos", MISDATED)]
+
+    assert retire_spent_notices(store, contract, lease_seconds=60) == 1
+    assert notices(store) == []

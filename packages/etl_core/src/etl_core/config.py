@@ -77,7 +77,6 @@ import enum
 import logging
 import os
 import re
-import tomllib
 import types
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -87,7 +86,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from etl_core.errors import ConfigError, FieldError, InvalidSettingError
+from etl_core.config_files import read_toml
+from etl_core.errors import ConfigError, ConfigFileError, FieldError, InvalidSettingError
 from etl_core.redaction import mask_query_params, redact_text
 from etl_core.secrets import InvalidSecretReferenceError, Secret
 from etl_core.units import (
@@ -641,22 +641,15 @@ def _read_toml(
     named_by: tuple[str, str] | None = None,
 ) -> dict[str, _Raw]:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or exc.__class__.__name__
-        problems = []
-        if named_by is not None:  # the setting to correct, with where it was set
-            setting, origin = named_by
-            message = f"names {path}: {reason}; expected a readable settings file"
-            problems.append(FieldError(setting, message, origin))
-        raise ConfigError(f"cannot read config file {path}: {reason}", problems) from exc
-    try:
-        text = data.decode("utf-8")
-        document = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot parse config file {path}: it is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
+        text, document = read_toml(path)
+    except ConfigFileError as exc:
+        if named_by is None or exc.stage != "read":
+            raise
+        setting, origin = named_by  # the setting to correct, with where it was set
+        message = f"names {path}: {exc.problem}; expected a readable settings file"
+        raise ConfigFileError(
+            str(path), exc.problem, errors=[FieldError(setting, message, origin)]
+        ) from exc.__cause__
     lines = _toml_key_lines(text)
 
     def source(dotted: str) -> str:

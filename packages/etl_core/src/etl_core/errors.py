@@ -16,6 +16,7 @@ __all__ = [
     "DATABASE_URL_SETTING",
     "ArtifactError",
     "ConfigError",
+    "ConfigFileError",
     "DataQualityError",
     "DatabaseNotConfiguredError",
     "DatabaseNotReadyError",
@@ -90,6 +91,26 @@ class ConfigError(EtlError):
     def fields(self) -> tuple[str, ...]:
         """The dotted names of the offending fields."""
         return tuple(e.field for e in self.errors)
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file (settings, contract, API source, holiday file) that cannot be
+    read or parsed: missing, no regular file (a directory, a FIFO), a symlink loop, larger
+    than the limit, not UTF-8 text, not valid TOML or nested too deeply.
+
+    Attributes:
+        path: The file.
+        problem: What is wrong with it, and what was expected.
+        stage: ``"read"`` (the file's bytes) or ``"parse"`` (its text).
+    """
+
+    def __init__(
+        self, path: str, problem: str, *, stage: str = "read", errors: Sequence[FieldError] = ()
+    ) -> None:
+        self.path = path
+        self.problem = problem
+        self.stage = stage
+        super().__init__(f"cannot {stage} config file {path}: {problem}", errors)
 
 
 class UnknownKindError(ConfigError):

@@ -96,6 +96,9 @@ class Step(StrEnum):
     WITHDRAW = "withdraw"
     """data_pipeline: a partition whose validated deliveries the file lane withdrew (its
     withdrawal notice) has its curated output removed; its loaded rows are not deleted yet."""
+    WITHDRAWN = "withdrawn"
+    """data_pipeline: a partition's withdrawal is recorded; the file lane's withdrawal notice
+    it acted on is not removed yet."""
 
 
 class FaultAction(StrEnum):

@@ -307,7 +307,8 @@ def find_settings_file(
     overrides: Mapping[str, object], env: Mapping[str, str], env_prefix: str = "ETL_"
 ) -> Path | None:
     """The settings file: ``settings_file`` flag, ``ETL_SETTINGS_FILE`` or ``<config>/etl.toml``
-    (an empty or blank variable counts as unset, as every settings variable)."""
+    when anything is at that name (an empty or blank variable counts as unset, as every
+    settings variable)."""
     explicit = overrides.get("settings_file") or env_value(env, f"{env_prefix}SETTINGS_FILE")
     if explicit:
         return Path(str(explicit))
@@ -315,7 +316,9 @@ def find_settings_file(
         overrides.get("config_dir") or env_value(env, f"{env_prefix}CONFIG_DIR") or "config"
     )
     candidate = Path(str(config_dir)) / SETTINGS_FILE_NAME
-    return candidate if candidate.is_file() else None
+    # anything at that name is read (and refused when it is no file: a directory a bind
+    # mount of a missing file left, a FIFO, a symlink loop), never skipped as if absent
+    return candidate if os.path.lexists(candidate) else None
 
 
 def load_runtime_settings(

@@ -29,6 +29,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from etl_core.config_files import ConfigFileError, read_config_text
+
 if TYPE_CHECKING:  # zoneinfo is imported on use: it loads sysconfig, slow and not needed at import
     from zoneinfo import ZoneInfo
 
@@ -156,9 +158,9 @@ class Holidays:
             return self
         path = folder / self.file
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read the holiday file {path}: {exc}") from None
+            text = read_config_text(path)
+        except ConfigFileError as exc:
+            raise ValueError(f"cannot read the holiday file {path}: {exc.problem}") from None
         days = set(self.dates)
         for number, line in enumerate(text.splitlines(), start=1):
             content = line.split("#", 1)[0].strip()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import re
 import time
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from etl_core.config import load_settings_with_sources
+from etl_core.config_files import read_toml
 from etl_core.contracts.located import load_errors, misnamed_files
 from etl_core.contracts.memo import PassMemo
 from etl_core.contracts.model import Contract, ContractError, ContractSet
@@ -109,7 +109,8 @@ def declared_datasets(config_dir: str | Path) -> frozenset[str] | None:
     start, asks before treating a dataset as retired).
 
     ``None`` when that cannot be told: no such directory, no contract in it, a file that
-    names no dataset or is not UTF-8 text (torn while written, saved by another editor), or
+    names no dataset or cannot be read as a contract (not UTF-8 text, torn while written,
+    saved by another editor; no regular file, too large, nested too deeply), or
     one :func:`load_contracts` refuses by its name (``.TOML``: a contract renamed is not
     one removed); or a file added, removed or renamed in the directory less than
     :data:`SETTLE_SECONDS` ago (a deploy replacing the files one by one, an editor saving
@@ -124,12 +125,11 @@ def declared_datasets(config_dir: str | Path) -> frozenset[str] | None:
             return None
         declared: set[str] = set()
         for path in sorted(directory.glob("*.toml")):
-            with path.open("rb") as stream:
-                name = tomllib.load(stream).get("dataset")
+            name = read_toml(path)[1].get("dataset")
             if not isinstance(name, str):
                 return None
             declared.add(name)
-    except (OSError, ValueError):  # TOMLDecodeError, UnicodeDecodeError
+    except (OSError, ConfigError):  # no file, not UTF-8, not TOML, nested too deeply...
         return None
     return frozenset(declared) or None
 

@@ -11,6 +11,7 @@ the reference of the format.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -345,11 +346,18 @@ def load_sources(
             at use time when ``None``).
 
     Raises:
-        ContractError: listing every invalid field of every bad file at once.
+        ContractError: listing every invalid field of every bad file at once; or
+            ``sources`` is there but is no directory (a file, a FIFO: never read as none).
     """
     directory = Path(config_dir) / SOURCES_DIR
     if not directory.is_dir():
-        return SourceSet()
+        if not os.path.lexists(directory):
+            return SourceSet()
+        problem = "is not a directory; expected a directory of *.toml API source files"
+        raise ContractError(
+            f"no API sources: {directory} is not a directory",
+            [FieldError("(file)", problem, str(directory))],
+        )
     sources: list[Source] = []
     errors: list[FieldError] = misnamed_files(directory)
     for path in sorted(directory.glob("*.toml")):

@@ -1,0 +1,102 @@
+"""Reading the configuration files an operator provides, whatever is at their path.
+
+Every file the platform reads as configuration (``etl.toml``, the contracts of
+``datasets/*.toml``, the API sources of ``sources/*.toml``, a contract's holiday file) is
+read here, so a hostile one is refused alike everywhere, with a
+:class:`~etl_core.errors.ConfigFileError` naming the file and what was expected:
+
+- a path that is no regular file (a directory, say what a bind mount of a missing file
+  leaves; a FIFO, which would wait for a writer for ever; a socket) is refused without
+  being read; a character device is read like a file, so ``/dev/null`` is an empty one;
+- a symlink loop, a missing or unreadable file: the system's reason;
+- a file larger than :data:`MAX_CONFIG_FILE_BYTES` (1 MiB): refused before it is read;
+- bytes that are not UTF-8 text: the line of the first bad byte; a UTF-8 byte order mark
+  (what some Windows editors write first) is read past;
+- TOML that does not parse (the parser's line and column), or whose arrays or tables nest
+  deeper than the parser can follow (``a = [[[[…]]]]``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from typing import Any
+
+from etl_core.errors import ConfigFileError
+from etl_core.units import format_byte_size
+
+__all__ = ["MAX_CONFIG_FILE_BYTES", "ConfigFileError", "read_config_text", "read_toml"]
+
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
+"""The largest configuration file read (1 MiB): the largest contract is a few kilobytes;
+a file past this is not configuration (a data file copied to the wrong name)."""
+
+_BOM = "\ufeff"
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def read_config_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FILE_BYTES) -> str:
+    """The text of the configuration file at ``path`` (a byte order mark dropped).
+
+    Raises:
+        ConfigFileError: the file is missing or unreadable, is no regular file, is larger
+            than ``limit`` bytes, or is not UTF-8 text.
+    """
+    name = str(path)
+    try:  # O_NONBLOCK: opening a FIFO waits for no writer (the type is refused just below)
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
+    try:
+        info = os.fstat(fd)
+        kind = stat.S_IFMT(info.st_mode)
+        if kind in _KINDS:
+            raise ConfigFileError(name, f"it is {_KINDS[kind]}, not a regular file")
+        if info.st_size > limit:
+            raise ConfigFileError(name, _too_large(info.st_size, limit))
+        with open(fd, "rb", closefd=False) as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # grew since, or a device without a size
+        raise ConfigFileError(name, _too_large(None, limit))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = f"it is not UTF-8 text (line {line}: byte 0x{data[exc.start]:02x})"
+        raise ConfigFileError(name, problem, stage="parse") from None
+    return text.removeprefix(_BOM)
+
+
+def read_toml(
+    path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FILE_BYTES
+) -> tuple[str, dict[str, Any]]:
+    """The text of the TOML file at ``path`` and its document.
+
+    Raises:
+        ConfigFileError: as :func:`read_config_text`, or the text is not valid TOML (the
+            :class:`tomllib.TOMLDecodeError`, with its line, is the error's cause), or it
+            nests arrays or tables deeper than the parser can follow.
+    """
+    text = read_config_text(path, limit=limit)
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(str(path), str(exc), stage="parse") from exc
+    except RecursionError:  # tomllib recurses once per level: a[[[[…]]]] 100 000 deep
+        problem = "its arrays or tables nest too deeply to be read; expected a few levels"
+        raise ConfigFileError(str(path), problem, stage="parse") from None
+
+
+def _too_large(size: int | None, limit: int) -> str:
+    said = f"it is {size} bytes, " if size is not None else "it is "
+    return f"{said}larger than the {format_byte_size(limit)} a configuration file may be"
