@@ -303,3 +303,61 @@ def test_two_writers_seeing_the_same_freshness_change_append_it_once_on_sqlite(
     url = f"sqlite:///ledger.sqlite3?transaction_mode={mode}"
 
     assert _lines(run_python(_script(url, FRESHNESS))) == CHANGED_ONCE
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [(OPEN_ONE, OPENED_ONCE), (FRESHNESS, CHANGED_ONCE)],
+    ids=["alert", "freshness"],
+)
+def test_the_writers_queue_holds_though_the_database_defaults_to_repeatable_read(
+    run_python: RunPython, postgres_url: str, script: str, expected: list[str]
+) -> None:
+    """A DBA's ``default_transaction_isolation = 'repeatable read'``: a transaction's
+    snapshot is taken at its first statement, the queue's own, before it waits, so the
+    second writer would not see the first's row (a unique violation, a history row twice)."""
+    _default_to_repeatable_read(postgres_url)
+
+    assert _lines(run_python(_script(postgres_url, script))) == expected
+
+
+INSIDE_A_CALLERS_TRANSACTION = """
+from django.db import connection, transaction
+
+def read_then_write(fp):
+    s.latest_freshness("sales", store=STORE)  # the caller has begun its transaction
+    s.change_alerts(lambda active: [opened(fp, "caller")], store=STORE)
+    s.record_freshness("sales", "ok", 1.0, store=STORE)
+
+with s.models(s.LEDGER_APP), transaction.atomic():
+    read_then_write("f1")
+with s.models(s.LEDGER_APP):
+    connection.set_autocommit(False)  # a caller's own transaction, no atomic block
+    read_then_write("f2")
+    connection.commit()
+    connection.set_autocommit(True)
+print("rows", sorted(a.fingerprint for a in s.alerts(store=STORE)))
+"""
+
+
+@pytest.mark.postgres
+def test_the_writers_queue_joins_a_callers_transaction_that_has_already_read(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """Its isolation level is the caller's (set only at a transaction's first statement)."""
+    _default_to_repeatable_read(postgres_url)
+
+    assert _lines(run_python(_script(postgres_url, INSIDE_A_CALLERS_TRANSACTION))) == [
+        "rows ['f1', 'f2']"
+    ]
+
+
+def _default_to_repeatable_read(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation"
+            " = ''repeatable read''', current_database()); END $$"
+        )
