@@ -170,10 +170,91 @@ print("rows", sorted((a.fingerprint, a.level, a.owed_event) for a in s.alerts(st
 def test_a_settle_beside_a_change_of_the_same_store_loses_neither_on_postgresql(
     run_python: RunPython, postgres_url: str
 ) -> None:
-    """Both lock the store's rows; serialised by the store, they cannot deadlock either."""
+    """Whichever of the two comes first (the check's f2 is owing when the settle comes
+    second, and only what was told is settled), neither change is lost."""
     assert _lines(run_python(_script(postgres_url, SETTLE_AND_OPEN)))[1:] == [
         "errors []",
         "rows [('f1', 'critical', None), ('f2', 'warn', 'opened')]",
+    ]
+
+
+CROSSED_LOCKS = """
+from datetime import timedelta
+H = timedelta(hours=1)
+
+def owing(fp, hours, **changed):
+    return replace(opened(fp, "before", owed=True), owed_at=T + hours * H, **changed)
+
+# A settle locks the owing rows oldest owed first (f3, f4 resolved, f1), a change the
+# active ones as stored (f1, f2 owing nothing, f3): opposite orders of f1 and f3.
+s.change_alerts(lambda active: [
+    owing("f1", 3), opened("f2", "before"), owing("f3", 1),
+    owing("f4", 2, state="resolved", resolved_at=T),
+], store=STORE)
+
+def waiting():
+    with watching:
+        return watcher.execute(
+            "SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a "
+            "ON l.pid = a.pid WHERE NOT l.granted AND a.datname = current_database()"
+        ).fetchone()[0]
+
+def until_waiting(n):
+    for _ in range(3000):  # 30 s at most
+        if waiting() >= n:
+            return
+        time.sleep(0.01)
+    print("never waiting", n)
+
+# Other transactions hold f4 (on the settle's way, after f3) and f2 (on the change's, after f1).
+holders = [psycopg.connect(URL) for _ in range(2)]
+for holder, fp in zip(holders, ("f4", "f2")):
+    holder.execute("SELECT id FROM etl_alert WHERE fingerprint = %s FOR UPDATE", [fp])
+
+def guarded(work):
+    try:
+        work()
+    except BaseException as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        from django.db import connections
+        connections.close_all()
+
+def settle():
+    s.settle_alerts(lambda owing: [replace(a, owed_event=None, owed_at=None, owed_to=())
+                                   for a in owing], store=STORE)
+
+def change():
+    s.change_alerts(lambda active: [replace(a, level="critical") for a in active], store=STORE)
+
+threads = []
+for n, work in enumerate((settle, change), 1):
+    threads.append(threading.Thread(target=guarded, args=(work,)))
+    threads[-1].start()
+    until_waiting(n)  # the settle holds f3 (without the queue, the change holds f1 too)
+for holder in holders:
+    holder.commit()
+for thread in threads:
+    thread.join(60)
+print("alive", [t.name for t in threads if t.is_alive()])
+print("errors", errors)
+print("rows", sorted((a.fingerprint, a.level, a.owed_event) for a in s.alerts(store=STORE)))
+print("owed", [a.fingerprint for a in s.owed_alerts(store=STORE)])
+"""
+
+
+@pytest.mark.postgres
+def test_a_settle_and_a_change_locking_rows_in_opposite_orders_do_not_deadlock_on_postgresql(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """The settle locks the owing rows oldest owed first, the change the active rows as
+    stored: each would hold a row the other waits for (PostgreSQL detects the deadlock
+    and fails one). Queued up by the store, the change waits for the whole settle."""
+    assert _lines(run_python(_script(postgres_url, CROSSED_LOCKS))) == [
+        "alive []",
+        "errors []",
+        "rows [('f1', 'critical', None), ('f2', 'critical', None), ('f3', 'critical', None)]",
+        "owed []",
     ]
 
 
@@ -222,3 +303,61 @@ def test_two_writers_seeing_the_same_freshness_change_append_it_once_on_sqlite(
     url = f"sqlite:///ledger.sqlite3?transaction_mode={mode}"
 
     assert _lines(run_python(_script(url, FRESHNESS))) == CHANGED_ONCE
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [(OPEN_ONE, OPENED_ONCE), (FRESHNESS, CHANGED_ONCE)],
+    ids=["alert", "freshness"],
+)
+def test_the_writers_queue_holds_though_the_database_defaults_to_repeatable_read(
+    run_python: RunPython, postgres_url: str, script: str, expected: list[str]
+) -> None:
+    """A DBA's ``default_transaction_isolation = 'repeatable read'``: a transaction's
+    snapshot is taken at its first statement, the queue's own, before it waits, so the
+    second writer would not see the first's row (a unique violation, a history row twice)."""
+    _default_to_repeatable_read(postgres_url)
+
+    assert _lines(run_python(_script(postgres_url, script))) == expected
+
+
+INSIDE_A_CALLERS_TRANSACTION = """
+from django.db import connection, transaction
+
+def read_then_write(fp):
+    s.latest_freshness("sales", store=STORE)  # the caller has begun its transaction
+    s.change_alerts(lambda active: [opened(fp, "caller")], store=STORE)
+    s.record_freshness("sales", "ok", 1.0, store=STORE)
+
+with s.models(s.LEDGER_APP), transaction.atomic():
+    read_then_write("f1")
+with s.models(s.LEDGER_APP):
+    connection.set_autocommit(False)  # a caller's own transaction, no atomic block
+    read_then_write("f2")
+    connection.commit()
+    connection.set_autocommit(True)
+print("rows", sorted(a.fingerprint for a in s.alerts(store=STORE)))
+"""
+
+
+@pytest.mark.postgres
+def test_the_writers_queue_joins_a_callers_transaction_that_has_already_read(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """Its isolation level is the caller's (set only at a transaction's first statement)."""
+    _default_to_repeatable_read(postgres_url)
+
+    assert _lines(run_python(_script(postgres_url, INSIDE_A_CALLERS_TRANSACTION))) == [
+        "rows ['f1', 'f2']"
+    ]
+
+
+def _default_to_repeatable_read(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_isolation"
+            " = ''repeatable read''', current_database()); END $$"
+        )

@@ -204,12 +204,20 @@ def _serialise_writers(model: Any, key: str) -> None:
     lock at once, so the transaction is a writer from its start even with
     ``transaction_mode=DEFERRED`` (``IMMEDIATE``, the default, already takes it at
     ``BEGIN``); readers are not held up (WAL). Call it first in the transaction.
+
+    The queue needs each statement after it to see what the writer before committed:
+    PostgreSQL's READ COMMITTED. A transaction of its own is set to it, whatever the
+    server's ``default_transaction_isolation`` (under REPEATABLE READ the snapshot is
+    taken by the first statement, the lock's, before it waits); inside a caller's
+    transaction, that transaction's level stands.
     """
     from django.db import connection
 
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            if len(connection.atomic_blocks) == 1 and connection.commit_on_exit:  # it began
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)]
             )
