@@ -157,3 +157,55 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+class RawDatabase:
+    """Raw SQL on a test's database, bypassing the platform: a table as another release
+    of it (or an operator) left it, read back as stored."""
+
+    def __init__(self, url: str, file: Path | None = None) -> None:
+        self.url, self._file = url, file
+
+    def at(self, minutes: int) -> str:
+        """A timestamp literal of 2026-12-01 06:MM UTC the database takes."""
+        moment = f"2026-12-01 06:{minutes:02d}:00"
+        return moment if self._file is not None else f"{moment}+00"
+
+    def run(self, sql: str) -> list[tuple[object, ...]]:
+        """Run ``sql`` in its own transaction; the rows it returns, if any."""
+        if self._file is not None:
+            import sqlite3
+
+            with sqlite3.connect(self._file) as connection:
+                rows = connection.execute(sql).fetchall()
+            connection.close()
+            return rows
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as con:
+            cursor = con.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+    def rows(self, table: str, columns: str) -> list[tuple[object, ...]]:
+        """``id``, ``columns`` and, once the table has it, ``store`` of every row of
+        ``table`` in ``id`` order."""
+        names = {
+            name
+            for (name,) in self.run(
+                f"SELECT name FROM pragma_table_info('{table}')"
+                if self._file is not None
+                else "SELECT column_name FROM information_schema.columns "
+                f"WHERE table_name = '{table}'"
+            )
+        }
+        store = ", store" if "store" in names else ""
+        return self.run(f"SELECT id, {columns}{store} FROM {table} ORDER BY id")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def raw_database(request: pytest.FixtureRequest, tmp_path: Path) -> RawDatabase:
+    """The test's database, SQLite (``ledger.sqlite3`` in the working directory the
+    ``run_python`` / ``run_cli`` scripts use) and PostgreSQL, for raw SQL."""
+    if request.param == "sqlite":
+        return RawDatabase("sqlite:///ledger.sqlite3", tmp_path / "ledger.sqlite3")
+    return RawDatabase(request.getfixturevalue("postgres_url"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -144,73 +143,34 @@ def test_alerts_written_before_the_store_was_kept_are_adopted_by_the_first_store
 # ------------------------------------------------------------- migrating the table
 
 
-class _Database:
-    """Raw SQL on the test's database (the table as another release left it)."""
-
-    def __init__(self, url: str, file: Path | None = None) -> None:
-        self.url, self._file = url, file
-
-    def _at(self, minutes: int) -> str:
-        moment = f"2026-12-01 06:{minutes:02d}:00"
-        return moment if self._file is not None else f"{moment}+00"
-
-    def run(self, sql: str) -> list[tuple[Any, ...]]:
-        if self._file is not None:
-            with sqlite3.connect(self._file) as connection:
-                rows = connection.execute(sql).fetchall()
-            connection.close()
-            return rows
-        with psycopg.connect(self.url, autocommit=True) as con:
-            cursor = con.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-
-    def insert(self, fingerprint: str, state: str, minutes: int) -> None:
-        at = self._at(minutes)
-        resolved = f"'{at}'" if state == "resolved" else "NULL"
-        self.run(
-            "INSERT INTO etl_alert (fingerprint, dataset, monitor, subject, level, state, "
-            "summary, opened_at, updated_at, acknowledged_by, resolved_at) VALUES "
-            f"('{fingerprint}', 'sales', 'age', 'landing', 'warn', '{state}', 'late', "
-            f"'{at}', '{at}', '', {resolved})"
-        )
-
-    def alerts(self) -> list[tuple[Any, ...]]:
-        columns = [
-            name
-            for (name,) in self.run(
-                "SELECT name FROM pragma_table_info('etl_alert')"
-                if self._file is not None
-                else "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = 'etl_alert'"
-            )
-        ]
-        store = ", store" if "store" in columns else ""
-        return self.run(f"SELECT id, fingerprint, state{store} FROM etl_alert ORDER BY id")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> _Database:
-    if request.param == "sqlite":
-        return _Database("sqlite:///ledger.sqlite3", tmp_path / "ledger.sqlite3")
-    return _Database(request.getfixturevalue("postgres_url"))
+def _insert_alert(database: Any, fingerprint: str, state: str, minutes: int) -> None:
+    """An alert row as a process of the release before 0007 writes it."""
+    at = database.at(minutes)
+    resolved = f"'{at}'" if state == "resolved" else "NULL"
+    database.run(
+        "INSERT INTO etl_alert (fingerprint, dataset, monitor, subject, level, state, "
+        "summary, opened_at, updated_at, acknowledged_by, resolved_at) VALUES "
+        f"('{fingerprint}', 'sales', 'age', 'landing', 'warn', '{state}', 'late', "
+        f"'{at}', '{at}', '', {resolved})"
+    )
 
 
 def test_a_populated_alert_table_gains_the_store_keeping_its_rows_and_back(
-    database: _Database, run_cli: RunCli, run_python: RunPython
+    raw_database: Any, run_cli: RunCli, run_python: RunPython
 ) -> None:
-    url = database.url
+    url = raw_database.url
     assert run_cli("migrate", "--database-url", url).returncode == 0
     assert run_cli("migrate", "--database-url", url, "etl_ledger", "0006").returncode == 0
-    database.insert("f1", "resolved", 0)  # the history
-    database.insert("f1", "open", 10)
-    database.insert("f2", "acknowledged", 20)
-    before = database.alerts()
+    _insert_alert(raw_database, "f1", "resolved", 0)  # the history
+    _insert_alert(raw_database, "f1", "open", 10)
+    _insert_alert(raw_database, "f2", "acknowledged", 20)
+    before = raw_database.rows("etl_alert", "fingerprint, state")
 
     migrated = run_cli("migrate", "--database-url", url)
 
     assert migrated.returncode == 0, migrated.stderr
     assert "Applying etl_ledger.0007_alert_store... OK" in migrated.stdout
-    assert database.alerts() == [(*row, "") for row in before]
+    assert raw_database.rows("etl_alert", "fingerprint, state") == [(*row, "") for row in before]
     # production touches them first (adopting them all); staging opens f1 of its own, later
     body = """
 print("prod", shown(PROD, include_resolved=True))
@@ -227,14 +187,14 @@ print("staging", shown(STAGING))
 
     assert back.returncode == 0, back.stderr
     (ids, _, _), *_ = before
-    assert database.alerts() == [
+    assert raw_database.rows("etl_alert", "fingerprint, state") == [
         (ids, "f1", "resolved"),
         (ids + 1, "f1", "resolved"),  # production's f1: staging's was updated later
         (ids + 2, "f2", "acknowledged"),
         (ids + 3, "f1", "open"),
     ]
     with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
-        database.insert("f1", "open", 40)  # one active alert per fingerprint again
+        _insert_alert(raw_database, "f1", "open", 40)  # one active alert per fingerprint again
 
 
 # ------------------------------------------------------------- reading without writing

@@ -12,10 +12,8 @@ or reading that dataset, and logged. Migrating a populated table forwards keeps 
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -51,49 +49,17 @@ def _script(url: str, body: str) -> str:
     return PRELUDE.format(url=url, prod=PROD, staging=STAGING) + body
 
 
-class _Database:
-    """Raw SQL on the test's database (the table as another release left it)."""
-
-    def __init__(self, url: str, file: Path | None = None) -> None:
-        self.url, self._file = url, file
-
-    def run(self, sql: str) -> list[tuple[Any, ...]]:
-        if self._file is not None:
-            with sqlite3.connect(self._file) as connection:
-                rows = connection.execute(sql).fetchall()
-            connection.close()
-            return rows
-        with psycopg.connect(self.url, autocommit=True) as con:
-            cursor = con.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-
-    def insert(self, dataset: str, level: str, minutes: int) -> None:
-        """A history row as a process of the release before 0008 writes it."""
-        at = f"2026-12-01 06:{minutes:02d}:00" + ("" if self._file is not None else "+00")
-        self.run(
-            "INSERT INTO etl_freshness_status (dataset, level, observed_age, latest_partition, "
-            f"message, changed_at) VALUES ('{dataset}', '{level}', NULL, NULL, '', '{at}')"
-        )
-
-    def history(self) -> list[tuple[Any, ...]]:
-        columns = [
-            name
-            for (name,) in self.run(
-                "SELECT name FROM pragma_table_info('etl_freshness_status')"
-                if self._file is not None
-                else "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = 'etl_freshness_status'"
-            )
-        ]
-        store = ", store" if "store" in columns else ""
-        return self.run(f"SELECT id, dataset, level{store} FROM etl_freshness_status ORDER BY id")
+def _history(database: Any) -> list[tuple[object, ...]]:
+    return database.rows("etl_freshness_status", "dataset, level")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> _Database:
-    if request.param == "sqlite":
-        return _Database("sqlite:///ledger.sqlite3", tmp_path / "ledger.sqlite3")
-    return _Database(request.getfixturevalue("postgres_url"))
+def _insert_level(database: Any, dataset: str, level: str, minutes: int) -> None:
+    """A history row as a process of the release before 0008 writes it."""
+    database.run(
+        "INSERT INTO etl_freshness_status (dataset, level, observed_age, latest_partition, "
+        f"message, changed_at) VALUES ('{dataset}', '{level}', NULL, NULL, '', "
+        f"'{database.at(minutes)}')"
+    )
 
 
 SCOPED = """
@@ -115,11 +81,11 @@ for call in (lambda: s.latest_freshness("sales", store=""),
 
 
 def test_two_stores_on_one_database_keep_their_freshness_histories_apart(
-    database: _Database, run_python: RunPython
+    raw_database: Any, run_python: RunPython
 ) -> None:
     """Production ``ok`` and staging ``critical`` for one dataset name: each records its
     level once (no spurious change each time the other wrote) and reads its own."""
-    result = run_python(_script(database.url, SCOPED))
+    result = run_python(_script(raw_database.url, SCOPED))
 
     refused = (
         "refused: store must be the freshness history's object store (its canonical root "
@@ -156,17 +122,17 @@ print("unscoped", history(""))
 
 
 def test_a_freshness_history_of_before_is_adopted_once_by_the_first_store_touching_it(
-    database: _Database, run_cli: RunCli, run_python: RunPython
+    raw_database: Any, run_cli: RunCli, run_python: RunPython
 ) -> None:
     """A dataset's rows written before the store was kept join the first store recording
     (or reading) that dataset, logged naming the store, dataset and count; it continues
     that history (no spurious change), and the other store starts its own."""
-    assert run_cli("migrate", "--database-url", database.url).returncode == 0
-    database.insert("sales", "ok", 0)
-    database.insert("sales", "critical", 10)
-    database.insert("stock", "warning", 20)
+    assert run_cli("migrate", "--database-url", raw_database.url).returncode == 0
+    _insert_level(raw_database, "sales", "ok", 0)
+    _insert_level(raw_database, "sales", "critical", 10)
+    _insert_level(raw_database, "stock", "warning", 20)
 
-    lines = _lines(run_python(_script(database.url, ADOPT)))
+    lines = _lines(run_python(_script(raw_database.url, ADOPT)))
 
     sales, stock = (line for line in lines if line.startswith("WARNING"))
     assert sales.startswith("WARNING adopted 2 freshness history rows of sales written before")
@@ -192,28 +158,28 @@ def test_a_freshness_history_of_before_is_adopted_once_by_the_first_store_touchi
 
 
 def test_a_populated_freshness_history_gains_the_store_keeping_its_rows_and_back(
-    database: _Database, run_cli: RunCli, run_python: RunPython
+    raw_database: Any, run_cli: RunCli, run_python: RunPython
 ) -> None:
-    url = database.url
+    url = raw_database.url
     assert run_cli("migrate", "--database-url", url).returncode == 0
     assert run_cli("migrate", "--database-url", url, "etl_ledger", "0007").returncode == 0
-    database.insert("sales", "ok", 0)
-    database.insert("sales", "critical", 10)
-    database.insert("stock", "unknown", 20)
-    before = database.history()
+    _insert_level(raw_database, "sales", "ok", 0)
+    _insert_level(raw_database, "sales", "critical", 10)
+    _insert_level(raw_database, "stock", "unknown", 20)
+    before = _history(raw_database)
 
     migrated = run_cli("migrate", "--database-url", url)
 
     assert migrated.returncode == 0, migrated.stderr
     assert "Applying etl_ledger.0008_freshness_store... OK" in migrated.stdout
-    assert database.history() == [(*row, "") for row in before]
+    assert _history(raw_database) == [(*row, "") for row in before]
     body = """
 print(s.record_freshness("sales", "ok", 60.0, store=PROD))
 print(s.record_freshness("sales", "ok", 60.0, store=STAGING))
 """
     assert _lines(run_python(_script(url, body))) == ["True", "True"]
     (first, _, _), *_ = before
-    assert database.history() == [
+    assert _history(raw_database) == [
         (first, "sales", "ok", PROD),
         (first + 1, "sales", "critical", PROD),
         (first + 2, "stock", "unknown", ""),
@@ -224,7 +190,7 @@ print(s.record_freshness("sales", "ok", 60.0, store=STAGING))
     back = run_cli("migrate", "--database-url", url, "etl_ledger", "0007")
 
     assert back.returncode == 0, back.stderr
-    assert database.history() == [
+    assert _history(raw_database) == [
         (first, "sales", "ok"),
         (first + 1, "sales", "critical"),
         (first + 2, "stock", "unknown"),
