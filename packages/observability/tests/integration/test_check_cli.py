@@ -210,6 +210,21 @@ def test_a_metrics_file_in_a_folder_that_does_not_exist_exits_2_naming_it(
     assert not target.parent.exists()
 
 
+def _printed(code: str, cwd: Path) -> list[str]:
+    """The lines ``code`` prints, run in a fresh interpreter (Django set up there only)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_DATABASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
 def _freshness_history(url: str, cwd: Path, dataset: str) -> list[str]:
     code = textwrap.dedent(
         f"""
@@ -223,17 +238,7 @@ def _freshness_history(url: str, cwd: Path, dataset: str) -> list[str]:
         print("run", run.status, run.inputs_count)
         """
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_DATABASE_URL")}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout.splitlines()
+    return _printed(code, cwd)
 
 
 def _levels_are_recorded_on_change(cli: Cli, tmp_path: Path, url: str) -> None:
@@ -281,17 +286,7 @@ def _histories_by_store(url: str, cwd: Path, dataset: str) -> list[str]:
                 print(row.store.rsplit("/", 2)[-2], row.level)
         """
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ETL_DATABASE_URL")}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return done.stdout.splitlines()
+    return _printed(code, cwd)
 
 
 def test_two_deployments_sharing_a_database_keep_their_freshness_histories_apart(
