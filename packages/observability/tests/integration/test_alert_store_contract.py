@@ -147,22 +147,32 @@ def test_a_change_that_raises_writes_nothing(alert_store: AlertStore) -> None:
     assert [a.state for a in alert_store.alerts()] == ["open"]
 
 
-def test_concurrent_changes_are_not_lost(alert_store: AlertStore) -> None:
-    names = [f"ds{n}" for n in range(6)]
+def _in_threads(work: Callable[[str], object], names: Sequence[str]) -> list[BaseException]:
+    """Run ``work(name)`` for every name at once, each in a thread (joined, bounded); what
+    they raised."""
     errors: list[BaseException] = []
 
-    def open_one(name: str) -> None:
+    def guarded(name: str) -> None:
         try:
-            alert_store.change(lambda active: [_alert(name)])
-        except BaseException as exc:  # reported below
+            work(name)
+        except BaseException as exc:  # returned
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_one, args=(name,)) for name in names]
+    threads = [threading.Thread(target=guarded, args=(name,)) for name in names]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert errors == []
+    return errors
+
+
+def test_concurrent_changes_are_not_lost(alert_store: AlertStore) -> None:
+    names = [f"ds{n}" for n in range(6)]
+
+    def open_one(name: str) -> None:
+        alert_store.change(lambda active: [_alert(name)])
+
+    assert _in_threads(open_one, names) == []
     assert sorted(a.dataset for a in alert_store.alerts()) == names
 
 
@@ -178,7 +188,6 @@ def test_two_writers_opening_the_same_alert_at_once_keep_one_alert_with_both_cha
     key = fingerprint("sales", "age", "landing")
     writers = ("cycle", "check")
     inside = {name: threading.Event() for name in writers}
-    errors: list[BaseException] = []
 
     def write(name: str) -> None:
         other = inside[writers[1 - writers.index(name)]]
@@ -191,17 +200,9 @@ def test_two_writers_opening_the_same_alert_at_once_keep_one_alert_with_both_cha
                 return [_alert("sales").changed(summary=f"by {name}")]
             return [current.changed(level="critical", summary=f"{current.summary} then {name}")]
 
-        try:
-            alert_store.change(change)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        alert_store.change(change)
 
-    threads = [threading.Thread(target=write, args=(name,)) for name in writers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert _in_threads(write, writers) == []
     (alert,) = alert_store.alerts(include_resolved=True)
     assert (alert.state, alert.level) == ("open", "critical")
     assert sorted(alert.summary.split()[1::2]) == ["check", "cycle"]  # by x then y
