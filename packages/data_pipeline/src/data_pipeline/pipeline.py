@@ -39,9 +39,9 @@ from data_pipeline.withdraw import (
     withdraw_partition,
     withdrawal_key,
 )
-from etl_core.artifacts import CuratedManifest
+from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
 from etl_core.contracts import Contract
-from etl_core.errors import EtlError, ObjectNotFoundError
+from etl_core.errors import ArtifactError, EtlError, ObjectNotFoundError
 from etl_core.layout import partition_state_key
 from etl_core.storage import ObjectStore
 
@@ -161,6 +161,10 @@ def process_partition(
             return PartitionOutcome(
                 contract.dataset, dt, None, None, skipped="withdrawn earlier", withdrawn=True
             )
+        if transform and _withdrawn_unbuilt(store, contract, dt):
+            return PartitionOutcome(
+                contract.dataset, dt, None, None, skipped=WITHDRAWN_UNBUILT, withdrawn=True
+            )
         built = (
             transform_partition(store, contract, dt, settings, run_id=run_id, lease=lease)
             if transform
@@ -231,6 +235,27 @@ def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool
     if not store.exists(withdrawal_key(contract.dataset, dt)):
         return False
     return not input_objects(store, contract.dataset, dt)
+
+
+WITHDRAWN_UNBUILT = "withdrawn before it was built"
+"""Why a unit skips a day the file lane withdrew (its notice) before it was ever built."""
+
+
+def _withdrawn_unbuilt(store: ObjectStore, contract: Contract, dt: date) -> bool:
+    """Whether a partition without input, never built (no curated manifest, part or load
+    marker), has a withdrawal notice: its only deliveries moved to another day after a
+    backfill planned it. Nothing is there to build or withdraw, which is no failure (the
+    notice is removed by the next ``run``, spent). A notice that cannot be read is no
+    proof: the unit fails, naming the missing input."""
+    dataset = contract.dataset
+    if input_objects(store, dataset, dt) or read_manifest(store, dataset, dt) is not None:
+        return False
+    if store.exists(load_marker_key(dataset, dt)) or has_curated_parts(store, dataset, dt):
+        return False  # built: withdrawn only when its notice applies (_withdrawable)
+    try:
+        return read_withdrawal_notice(store, dataset, dt) is not None
+    except ArtifactError:
+        return False
 
 
 def _loaded(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:

@@ -8,8 +8,9 @@ warehouse would count the moved rows twice.
 A day with no delivery left is not proof of that: a lifecycle rule expiring
 ``validated/``, a partition deleted by hand or an incomplete listing look the same. So
 a day is withdrawn only on the file lane's :class:`~etl_core.artifacts.WithdrawalNotice`
-of it (:func:`notice_applies`), written before it removed the delivery, and not older
-than the curated partition's computation (a day republished and rebuilt after an old
+of it (:func:`notice_applies`), written before it removed the delivery, that names a data
+key the curated partition was built from (a build started after the notice, before the
+delivery's removal, read it too: withdrawn; a day republished and rebuilt after an old
 withdrawal is kept); candidates come from one listing of the dataset's notices
 (:func:`noticed_dates`).
 :func:`withdraw_partition`, run while holding the partition's lease, makes the day what
@@ -124,15 +125,23 @@ def notice_applies(
     store: ObjectStore, dataset: str, dt: date, manifest: CuratedManifest | None
 ) -> bool:
     """Whether the file lane's withdrawal notice of a day without validated delivery says
-    the pipeline's build of it is to be withdrawn: a notice is there and, when a curated
-    ``manifest`` is published, was written no earlier than its computation started (an
-    older notice is of a withdrawal before the day was republished and rebuilt: kept, its
-    input gone otherwise; a build that read the inputs before the notice and published
-    after it is of the withdrawn delivery: withdrawn). A notice naming the withdrawn
-    delivery's data keys applies only to a build that read one of them, whatever the
-    clocks of the two hosts say (the file lane's ahead, a rebuild from the day's other
-    deliveries right after the move looks older than the notice). A notice or manifest
-    time that cannot be read keeps the day (said in a warning)."""
+    the pipeline's build of it is to be withdrawn.
+
+    A notice naming the withdrawn delivery's data keys (every notice the file lane writes
+    since it names them) applies to a build, a curated ``manifest``, that read one of them
+    and to no other, whatever the times and the clocks of the two hosts say: the file lane
+    writes the notice before it removes the delivery, so a build started between the two
+    read the withdrawn delivery and is newer than the notice (withdrawn all the same); a
+    rebuild from the day's other deliveries right after the move may look older than the
+    notice when the file lane's clock runs ahead (kept). A key that moves back to the day
+    drops its data keys from the notice (the file lane's void), so a day republished and
+    rebuilt since is kept.
+
+    A notice naming no data keys (of an older release) applies when it was written no
+    earlier than the build's computation started (an older notice is of a withdrawal before
+    the day was republished and rebuilt: kept). With no ``manifest`` (a withdrawal killed
+    after its curated removal) any notice applies. A notice or manifest time that cannot
+    be read keeps the day (said in a warning)."""
     key = withdrawal_notice_key(dataset, dt)
     try:
         notice = read_withdrawal_notice(store, dataset, dt)
@@ -143,13 +152,15 @@ def notice_applies(
         return False
     if manifest is None:  # a withdrawal killed after its curated removal: finished
         return True
-    if notice.data_keys and not manifest.inputs.keys() & set(notice.data_keys):
+    if notice.data_keys:  # judged by what the build read, never by the hosts' clocks
+        if manifest.inputs.keys() & set(notice.data_keys):
+            return True  # read (while the notice was there) before it was removed, too
         logger.debug(
             "%s dt=%s kept: its curated partition was built without the delivery its "
             "withdrawal notice %s withdrew", dataset, dt.isoformat(), key,
         )  # fmt: skip
         return False
-    try:
+    try:  # a notice of an older release, naming no data keys: judged by its time
         started = datetime.fromisoformat(manifest.started_at)
     except ValueError:
         logger.warning(

@@ -69,6 +69,13 @@ def move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta(0)) ->
     """The re-delivery of the key publishes on the right day and removes the misdated one,
     as the file lane does: its withdrawal notice (dated by a host clock ``ahead``), the old
     delivery manifest, its members."""
+    notice_move(store, retail, ahead=ahead)
+    remove_moved(store)
+
+
+def notice_move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta(0)) -> None:
+    """The file lane's first steps of a move: the right day published, the misdated day's
+    withdrawal notice written (its delivery still published there)."""
     deliver(store, retail, RIGHT)
     moved_to = [validated_prefix("pos", RIGHT)]
     data = validated_key("pos", MISDATED, NAME)
@@ -76,6 +83,11 @@ def move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta(0)) ->
     notice_withdrawal(
         store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at
     )
+
+
+def remove_moved(store: ObjectStore) -> None:
+    """The file lane's last steps of a move: the misdated delivery's manifest, its members."""
+    data = validated_key("pos", MISDATED, NAME)
     store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
     store.delete(data)
     store.delete(quality_report_key(data))
@@ -324,6 +336,68 @@ def test_a_build_that_read_the_delivery_before_its_notice_and_published_after_is
     (withdrawn,) = run_pending(store, contract, settings)
     assert (withdrawn.dt, withdrawn.withdrawn) == (MISDATED, True)
     assert curated(store, MISDATED) == []
+
+
+def test_a_build_that_read_the_delivery_after_its_notice_and_before_its_removal_is_withdrawn(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The file lane writes its notice, then removes the delivery: a build started between
+    the two (so after the notice) lists and reads the withdrawn delivery. Its curated
+    partition names that delivery's data key, so the notice applies to it whatever the
+    times say, and the moved rows are not kept twice. On the local store and on S3."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    notice_move(store, retail)  # the notice is written, the delivery is still there
+
+    built = process_partition(store, contract, MISDATED, settings, load=False)
+    remove_moved(store)  # the file lane finishes the move
+
+    manifest = read_manifest(store, "pos", MISDATED)
+    assert built.transform is not None
+    assert manifest is not None
+    assert validated_key("pos", MISDATED, NAME) in manifest.inputs
+    ran = {o.dt: o for o in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+    assert not store.exists(withdrawal_notice_key("pos", MISDATED))  # consumed
+    assert run_pending(store, contract, settings) == []  # settled
+
+
+def test_a_backfill_unit_of_a_day_whose_only_delivery_moved_before_it_was_built_skips_it(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A backfill planned a day never built; the file lane moved its only delivery away
+    before the day's unit ran. Nothing is built or withdrawn, and the unit says the day was
+    withdrawn instead of failing as if its input were missing."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(local_store, retail, MISDATED)
+    planned = plan_backfill(local_store, contract, MISDATED, MISDATED, load=False)
+    assert [p.dt for p in planned] == [MISDATED]
+    move(local_store, retail)
+
+    outcome = process_partition(
+        local_store, contract, MISDATED, settings, load=False, purpose="backfill", wait_busy=True
+    )
+
+    assert (outcome.withdrawn, outcome.transform) == (True, None)
+    assert outcome.skipped == "withdrawn before it was built"
+    assert curated(local_store, MISDATED) == []
+    assert not local_store.exists(withdrawal_key("pos", MISDATED))  # nothing was withdrawn
+    # a day built and kept (its old notice names no key and predates the build), its input
+    # expired since, still fails naming its missing input: it was built, not withdrawn
+    kept = date(2026, 2, 12)
+    notice_withdrawal(
+        local_store, "pos", kept, landing=LANDING, at=datetime.now(UTC) - timedelta(days=90)
+    )
+    publish_delivery(
+        local_store, "pos", kept, {"k.csv": retail.rows("2026-02-12", 3).encode()}, rows=3
+    )
+    process_partition(local_store, contract, kept, settings, load=False)
+    expire(local_store, kept)
+    with pytest.raises(MissingPartitionError):
+        process_partition(local_store, contract, kept, settings, load=False, purpose="backfill")
+    assert curated(local_store, kept) != []
 
 
 def test_a_notice_dated_ahead_by_the_file_lane_clock_keeps_a_day_rebuilt_without_its_delivery(

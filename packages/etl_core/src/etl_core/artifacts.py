@@ -827,7 +827,9 @@ class WithdrawalNotice(_Document):
 
     A partition with no delivery left is not proof of a withdrawal (a lifecycle rule
     expiring ``validated/``, a hand deletion, an incomplete listing): downstream removes a
-    day it built only on a notice newer than what it built.
+    day it built only on a notice naming a data key that build read (whatever the times: a
+    build started between the notice and the delivery's removal read it), or, naming none
+    (an older release), newer than what it built.
 
     Attributes:
         dataset: The dataset.
