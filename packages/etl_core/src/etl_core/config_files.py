@@ -36,6 +36,9 @@ MAX_CONFIG_FILE_BYTES = 1024 * 1024
 a file past this is not configuration (a data file copied to the wrong name)."""
 
 _BOM = "\ufeff"
+_PIPED: dict[tuple[int, int], bytes] = {}
+"""What each pipe read gave (by device and inode): settings are loaded again in one process
+(a command's own flags), and a pipe, read to its end once, would then give nothing."""
 _KINDS = {
     stat.S_IFDIR: "a directory",
     stat.S_IFIFO: "a FIFO (named pipe)",
@@ -50,7 +53,8 @@ def read_config_text(
     """The text of the configuration file at ``path`` (a byte order mark dropped).
 
     With ``pipes`` (a file the operator named), a pipe or FIFO is read to its end (its
-    writer waited for while it is open), and refused when it gives nothing.
+    writer waited for while it is open), once per process (read again, the text it gave),
+    and refused when it gives nothing.
 
     Raises:
         ConfigFileError: the file is missing or unreadable, is no regular file, is larger
@@ -71,8 +75,14 @@ def read_config_text(
             raise ConfigFileError(name, f"it is {_KINDS[kind]}, not a regular file")
         if info.st_size > limit:
             raise ConfigFileError(name, _too_large(info.st_size, limit))
-        with open(fd, "rb", closefd=False) as stream:
-            data = stream.read(limit + 1)
+        piped_as = (info.st_dev, info.st_ino)
+        if piped and piped_as in _PIPED:  # a pipe gives its text once: read again, the same
+            data = _PIPED[piped_as]
+        else:
+            with open(fd, "rb", closefd=False) as stream:
+                data = stream.read(limit + 1)
+            if piped and data:
+                _PIPED[piped_as] = data
     except OSError as exc:
         raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
     finally:

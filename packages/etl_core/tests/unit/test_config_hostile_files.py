@@ -238,3 +238,21 @@ def test_a_named_fifo_without_writer_is_refused_not_read_as_empty(tmp_path: Path
         load_runtime_settings(
             RuntimeSettings, {"config_dir": str(tmp_path)}, env={"ETL_SETTINGS_FILE": str(path)}
         )
+
+
+@pytest.mark.timeout(20)
+def test_a_piped_settings_file_read_again_gives_the_same_settings(tmp_path: Path) -> None:
+    """A command's own flags load the settings again (``run --database-url …``): a pipe
+    gives its text once, so the second reading is of what the first read, never of an
+    empty pipe (the settings silently dropped, or the run refused)."""
+    reader, writer = os.pipe()
+    os.write(writer, b'log_level = "DEBUG"\n')
+    os.close(writer)
+    env = {"ETL_SETTINGS_FILE": f"/dev/fd/{reader}"}
+    try:
+        first, _ = load_runtime_settings(RuntimeSettings, {"config_dir": str(tmp_path)}, env=env)
+        again, _ = load_runtime_settings(RuntimeSettings, {"config_dir": str(tmp_path)}, env=env)
+    finally:
+        os.close(reader)
+
+    assert (first.log_level, again.log_level) == ("DEBUG", "DEBUG")
