@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from data_pipeline import withdraw
 from data_pipeline.backfill import plan_backfill
 from data_pipeline.errors import InputGoneError, MissingPartitionError, PublishFencedError
 from data_pipeline.layout import new_generation, publish_partition, read_manifest
@@ -869,3 +870,37 @@ def test_a_notice_is_not_removed_while_another_writer_holds_its_day(
 
     assert retire_spent_notices(store, contract, lease_seconds=60) == 1
     assert notices(store) == []
+
+
+def test_a_notice_rewritten_by_another_move_after_it_was_judged_spent_stays(
+    store: ObjectStore, settings: PipelineSettings, retail: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notice judged spent (an earlier move's, of a delivery the day was built without) is
+    removed only as the version judged: the file lane moving the day's delivery off it
+    right after the judgement rewrites the notice, which stays, and the day is withdrawn
+    (deleted, the build would keep the moved rows: counted twice)."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    gone = validated_key("pos", MISDATED, "gone.csv")
+    notice_withdrawal(store, "pos", MISDATED, landing="landing/pos/gone.csv", data_keys=[gone])
+    judged, moved = withdraw.notice_spent, []
+
+    def then_moved(*args: Any, **kwargs: Any) -> Any:
+        spent = judged(*args, **kwargs)
+        if spent is not None and not moved:  # between the judgement and the delete
+            move(store, retail)
+            moved.append(True)
+        return spent
+
+    monkeypatch.setattr(withdraw, "notice_spent", then_moved)
+
+    assert retire_spent_notices(store, contract, lease_seconds=60) == 0
+
+    monkeypatch.undo()
+    assert moved
+    assert notices(store) == [withdrawal_notice_key("pos", MISDATED)]
+    ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []

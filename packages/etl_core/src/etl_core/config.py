@@ -641,7 +641,8 @@ def _read_toml(
     named_by: tuple[str, str] | None = None,
 ) -> dict[str, _Raw]:
     try:
-        text, document = read_toml(path)
+        # a file a setting names may be a pipe (/dev/stdin, <(…)); etl.toml found may not
+        text, document = read_toml(path, pipes=named_by is not None)
     except ConfigFileError as exc:
         if named_by is None or exc.stage != "read":
             raise

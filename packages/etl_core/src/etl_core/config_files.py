@@ -8,6 +8,9 @@ read here, so a hostile one is refused alike everywhere, with a
 - a path that is no regular file (a directory, say what a bind mount of a missing file
   leaves; a FIFO, which would wait for a writer for ever; a socket) is refused without
   being read; a character device is read like a file, so ``/dev/null`` is an empty one;
+  a pipe is read only where the operator named the file (``pipes=True``: a settings file
+  named by ``ETL_SETTINGS_FILE=/dev/stdin`` fed by a pipe, or ``<(vault read …)``), to
+  its end, and refused when nothing was written to it (a FIFO without writer: no wait);
 - a symlink loop, a missing or unreadable file: the system's reason;
 - a file larger than :data:`MAX_CONFIG_FILE_BYTES` (1 MiB): refused before it is read;
 - bytes that are not UTF-8 text: the line of the first bad byte; a UTF-8 byte order mark
@@ -33,6 +36,9 @@ MAX_CONFIG_FILE_BYTES = 1024 * 1024
 a file past this is not configuration (a data file copied to the wrong name)."""
 
 _BOM = "\ufeff"
+_PIPED: dict[tuple[int, int], bytes] = {}
+"""What each pipe read gave (by device and inode): settings are loaded again in one process
+(a command's own flags), and a pipe, read to its end once, would then give nothing."""
 _KINDS = {
     stat.S_IFDIR: "a directory",
     stat.S_IFIFO: "a FIFO (named pipe)",
@@ -41,8 +47,14 @@ _KINDS = {
 }
 
 
-def read_config_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FILE_BYTES) -> str:
+def read_config_text(
+    path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FILE_BYTES, pipes: bool = False
+) -> str:
     """The text of the configuration file at ``path`` (a byte order mark dropped).
+
+    With ``pipes`` (a file the operator named), a pipe or FIFO is read to its end (its
+    writer waited for while it is open), once per process (read again, the text it gave),
+    and refused when it gives nothing.
 
     Raises:
         ConfigFileError: the file is missing or unreadable, is no regular file, is larger
@@ -56,18 +68,30 @@ def read_config_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FI
     try:
         info = os.fstat(fd)
         kind = stat.S_IFMT(info.st_mode)
-        if kind in _KINDS:
+        piped = pipes and kind == stat.S_IFIFO
+        if piped:  # a writer that has the pipe open is waited for; none: end of file at once
+            os.set_blocking(fd, True)
+        elif kind in _KINDS:
             raise ConfigFileError(name, f"it is {_KINDS[kind]}, not a regular file")
         if info.st_size > limit:
             raise ConfigFileError(name, _too_large(info.st_size, limit))
-        with open(fd, "rb", closefd=False) as stream:
-            data = stream.read(limit + 1)
+        piped_as = (info.st_dev, info.st_ino)
+        if piped and piped_as in _PIPED:  # a pipe gives its text once: read again, the same
+            data = _PIPED[piped_as]
+        else:
+            with open(fd, "rb", closefd=False) as stream:
+                data = stream.read(limit + 1)
+            if piped and data:
+                _PIPED[piped_as] = data
     except OSError as exc:
         raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
     finally:
         os.close(fd)
     if len(data) > limit:  # grew since, or a device without a size
         raise ConfigFileError(name, _too_large(None, limit))
+    if piped and not data:  # never silently the defaults: a FIFO nobody writes to, say
+        problem = "it is a FIFO (named pipe) nothing was written to; expected settings"
+        raise ConfigFileError(name, problem)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -78,7 +102,7 @@ def read_config_text(path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FI
 
 
 def read_toml(
-    path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FILE_BYTES
+    path: str | os.PathLike[str], *, limit: int = MAX_CONFIG_FILE_BYTES, pipes: bool = False
 ) -> tuple[str, dict[str, Any]]:
     """The text of the TOML file at ``path`` and its document.
 
@@ -87,7 +111,7 @@ def read_toml(
             :class:`tomllib.TOMLDecodeError`, with its line, is the error's cause), or it
             nests arrays or tables deeper than the parser can follow.
     """
-    text = read_config_text(path, limit=limit)
+    text = read_config_text(path, limit=limit, pipes=pipes)
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

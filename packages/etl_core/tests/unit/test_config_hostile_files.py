@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 import time
 from pathlib import Path
 
@@ -200,3 +201,58 @@ def test_a_sources_path_that_is_no_directory_is_refused_not_read_as_no_sources(
     (error,) = caught.value.errors
     assert error.source == str(path)
     assert "not a directory" in error.message
+
+
+@pytest.mark.timeout(20)
+def test_a_settings_file_named_as_a_pipe_is_read(tmp_path: Path) -> None:
+    """``ETL_SETTINGS_FILE=/dev/stdin`` fed by a pipe, or ``<(vault read …)``: a pipe the
+    operator names is read to its end, even when its writer is slow, as it always was."""
+    reader, writer = os.pipe()
+
+    def write_late() -> None:
+        time.sleep(0.3)  # nothing to read yet when the file is opened
+        os.write(writer, b'log_level = "DEBUG"\n')
+        os.close(writer)
+
+    thread = threading.Thread(target=write_late)
+    thread.start()
+    try:
+        env = {"ETL_SETTINGS_FILE": f"/dev/fd/{reader}"}
+        settings, sources = load_runtime_settings(
+            RuntimeSettings, {"config_dir": str(tmp_path)}, env=env
+        )
+    finally:
+        thread.join()
+        os.close(reader)
+
+    assert settings.log_level == "DEBUG"
+    assert sources["log_level"].startswith(f"/dev/fd/{reader}:1")
+
+
+@pytest.mark.timeout(20)
+def test_a_named_fifo_without_writer_is_refused_not_read_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "settings.fifo"
+    os.mkfifo(path)
+
+    with pytest.raises(ConfigError, match=rf"cannot read config file {path}: .*FIFO"):
+        load_runtime_settings(
+            RuntimeSettings, {"config_dir": str(tmp_path)}, env={"ETL_SETTINGS_FILE": str(path)}
+        )
+
+
+@pytest.mark.timeout(20)
+def test_a_piped_settings_file_read_again_gives_the_same_settings(tmp_path: Path) -> None:
+    """A command's own flags load the settings again (``run --database-url …``): a pipe
+    gives its text once, so the second reading is of what the first read, never of an
+    empty pipe (the settings silently dropped, or the run refused)."""
+    reader, writer = os.pipe()
+    os.write(writer, b'log_level = "DEBUG"\n')
+    os.close(writer)
+    env = {"ETL_SETTINGS_FILE": f"/dev/fd/{reader}"}
+    try:
+        first, _ = load_runtime_settings(RuntimeSettings, {"config_dir": str(tmp_path)}, env=env)
+        again, _ = load_runtime_settings(RuntimeSettings, {"config_dir": str(tmp_path)}, env=env)
+    finally:
+        os.close(reader)
+
+    assert (first.log_level, again.log_level) == ("DEBUG", "DEBUG")
