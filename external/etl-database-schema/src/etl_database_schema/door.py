@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType, ModuleType
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from etl_database_schema.bootstrap import (
     INSTALLED_APPS,
@@ -48,7 +49,7 @@ from etl_database_schema.bootstrap import (
     pending_migrations,
     setup,
 )
-from etl_database_schema.database_url import redact_message, redact_url
+from etl_database_schema.database_url import POSTGRESQL_DEFAULTS, redact_message, redact_url
 from etl_database_schema.errors import (
     DatabaseLoginError,
     DatabaseRefusedError,
@@ -156,10 +157,11 @@ def connect(
         _connected, _migrated = database_url, check
 
 
-CHECK_LOGIN_TIMEOUT = 10
+CHECK_LOGIN_TIMEOUT = int(POSTGRESQL_DEFAULTS["connect_timeout"])
 """Seconds :func:`check_login` waits for the server to answer (libpq's
 ``connect_timeout``), unless the URL sets its own: a host that never answers is an
-outage said then, not a process held for as long as the kernel keeps trying."""
+outage said then, not a process held for as long as the kernel keeps trying. The door's
+own connections wait as long (:data:`~etl_database_schema.database_url.POSTGRESQL_DEFAULTS`)."""
 
 
 def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT) -> None:
@@ -191,17 +193,25 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
     if connection.vendor == "sqlite":
         return
     options = connection.settings_dict["OPTIONS"]
-    bounded = "connect_timeout" not in options
-    if bounded:  # this login only: the door's own connections keep the URL's settings
-        options["connect_timeout"] = max(2, timeout)  # libpq's least
+    default = options.get("connect_timeout")
+    bounded = not _url_sets(database_url, "connect_timeout")
+    if bounded:  # this login only: the door's own connections keep theirs
+        options["connect_timeout"] = str(max(2, timeout))  # libpq's least
     with _translated(database_url):
         try:
             connection.ensure_connection()
             _reached.add(database_url)
         finally:
             connection.close()
-            if bounded:
+            if bounded and default is None:
                 options.pop("connect_timeout", None)
+            elif bounded:
+                options["connect_timeout"] = default
+
+
+def _url_sets(url: str, option: str) -> bool:
+    """Whether ``url``'s query string sets libpq's ``option``."""
+    return option in parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
 def is_connected() -> bool:
