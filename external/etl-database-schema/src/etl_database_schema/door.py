@@ -164,14 +164,22 @@ outage said then, not a process held for as long as the kernel keeps trying. The
 own connections wait as long (:data:`~etl_database_schema.database_url.POSTGRESQL_DEFAULTS`)."""
 
 
-def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT) -> None:
+def check_login(
+    database_url: str | None,
+    *,
+    timeout: int = CHECK_LOGIN_TIMEOUT,
+    require_migrated: bool = False,
+) -> None:
     """Log in to ``database_url`` once, then close the connection: what a long-running
     process (a worker, before it forks its processes) checks as it starts, so a URL the
     server refuses is found then, not by every unit it takes.
 
-    The door is not opened (no migration check; :func:`connect` does that in each process
-    that uses it) and no connection is left open to be shared by forked processes. A
-    SQLite URL is not connected to (that would create a missing file): it has no login.
+    The door is not opened (:func:`connect` does that in each process that uses it) and
+    no connection is left open to be shared by forked processes. With
+    ``require_migrated`` the migrations are checked on that connection too, so a worker
+    started before ``etl-schema migrate`` stops then instead of failing every unit it
+    takes. A SQLite URL has no login and a missing file is not created (no migration
+    applied: all pending); an in-memory one is not checked (each process has its own).
     The server is given ``timeout`` seconds to answer, unless the URL sets
     ``connect_timeout``.
 
@@ -183,6 +191,8 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
         DatabaseLoginError: The server refused the URL's database, role or password.
         DatabaseUnavailableError: The database could not be reached (an outage: it may
             answer later).
+        MigrationsPendingError: With ``require_migrated``, the database lacks migrations
+            (run ``etl-schema migrate``).
     """
     if not database_url:
         raise NotConnectedError("no database URL is configured")
@@ -191,22 +201,57 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
 
     connection = connections["default"]
     if connection.vendor == "sqlite":
+        if require_migrated and not connection.is_in_memory_db():
+            _check_sqlite_migrations(database_url, connection)
         return
     options = connection.settings_dict["OPTIONS"]
     default = options.get("connect_timeout")
     bounded = not _url_sets(database_url, "connect_timeout")
     if bounded:  # this login only: the door's own connections keep theirs
         options["connect_timeout"] = str(max(2, timeout))  # libpq's least
-    with _translated(database_url):
+    pending: list[str] = []
+    applied = 0
+    with _translated(database_url, recheck=False):
         try:
             connection.ensure_connection()
             _reached.add(database_url)
+            if require_migrated:
+                pending = pending_migrations(connection=connection)
+                applied = len(applied_migrations(connection=connection)) if pending else 0
         finally:
             connection.close()
             if bounded and default is None:
                 options.pop("connect_timeout", None)
             elif bounded:
                 options["connect_timeout"] = default
+    if pending:
+        raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
+
+
+def _check_sqlite_migrations(database_url: str, connection: Any) -> None:
+    """:func:`check_login`'s migration check of a SQLite file, which a connection to a
+    missing file would create: a missing one lacks every migration."""
+    from pathlib import Path
+
+    from django.db.migrations.loader import MigrationLoader
+
+    if Path(connection.settings_dict["NAME"]).exists():
+        with _translated(database_url, recheck=False):
+            try:
+                pending = pending_migrations(connection=connection)
+                applied = len(applied_migrations(connection=connection)) if pending else 0
+            finally:
+                connection.close()
+    else:
+        graph = MigrationLoader(None, ignore_no_migrations=True).graph
+        pending = []
+        for leaf in sorted(graph.leaf_nodes()):
+            pending += [
+                f"{a}.{n}" for a, n in graph.forwards_plan(leaf) if f"{a}.{n}" not in pending
+            ]
+        applied = 0
+    if pending:
+        raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
 
 
 def _url_sets(url: str, option: str) -> bool:

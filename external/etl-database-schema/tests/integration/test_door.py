@@ -406,6 +406,69 @@ def test_check_login_tells_a_refused_login_from_a_server_down_and_leaves_no_conn
     assert "hunter2" not in "".join(fine + refused + unreachable)
 
 
+@pytest.mark.postgres
+def test_check_login_with_require_migrated_refuses_a_database_lacking_migrations(
+    run_python: RunPython, postgres_url: str, migrations: list[str]
+) -> None:
+    """What a worker checks as it starts: it started, then every unit it took failed
+    with the pending migrations. Each check leaves no connection open for the fork."""
+    script = """
+        import etl_database_schema as s
+        from django.db import connections
+        try:
+            s.check_login({url!r}, require_migrated={required})
+            print("ok", s.is_connected(), [c.connection for c in connections.all()])
+        except s.MigrationsPendingError as exc:
+            opened = [c.connection for c in connections.all()]
+            print("pending:", len(exc.pending), exc.applied, opened, "|", exc)
+        """
+    migrate = """
+        import etl_database_schema as s
+        s.setup({url!r})
+        s.migrate()
+        s.migrate("etl_ledger", {back!r})
+        """
+    empty = _lines(run_python(script.format(url=postgres_url, required=True)))
+    unchecked = _lines(run_python(script.format(url=postgres_url, required=False)))
+    last = max(name for name in migrations if name.startswith("etl_ledger."))
+    before_last = max(
+        name.split(".")[1] for name in migrations if name.startswith("etl_ledger.") and name < last
+    )
+    _lines(run_python(migrate.format(url=postgres_url, back=before_last)))
+    behind = _lines(run_python(script.format(url=postgres_url, required=True)))
+
+    (line,) = empty
+    assert line.startswith(f"pending: {len(migrations)} 0 [None] | database postgresql://")
+    assert "holds none of the platform's schema" in line
+    assert unchecked == ["ok False [None]"]  # the login only, as before
+    (line,) = behind
+    assert line.startswith(f"pending: 1 {len(migrations) - 1} [None] | database postgresql://")
+    assert line.endswith(f"lacks 1 schema migration(s) ({last}); run `etl-schema migrate`")
+
+
+def test_check_login_with_require_migrated_on_sqlite_checks_the_file_without_creating_it(
+    run_python: RunPython, tmp_path: Any, migrations: list[str]
+) -> None:
+    """A SQLite file has no login, but its migrations are checked; a missing file is not
+    created (each worker process would create it empty, then refuse every unit)."""
+    script = """
+        import etl_database_schema as s
+        try:
+            s.check_login("sqlite:///etl.sqlite3", require_migrated=True)
+            print("ok")
+        except s.MigrationsPendingError as exc:
+            print("pending:", len(exc.pending), exc.applied)
+        """
+    missing = _lines(run_python(script))
+    created = (tmp_path / "etl.sqlite3").exists()
+    migrate = 'import etl_database_schema as s; s.connect("sqlite:///etl.sqlite3", %s)'
+    _lines(run_python(migrate % "apply_migrations=True"))
+    migrated = _lines(run_python(script))
+
+    assert (missing, created) == ([f"pending: {len(migrations)} 0"], False)
+    assert migrated == ["ok"]
+
+
 def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     run_python: RunPython,
 ) -> None:
