@@ -304,9 +304,11 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
 
     ``with raising_as(my_errors, "curated loads") as schema:`` yields this package. A door
     that is not open becomes ``DatabaseNotConfiguredError(feature)``; unavailable and
-    refused become their namesakes (with the message); any other error of this package
-    (lacking migrations, a bad URL, a login the server refused, another database in use)
-    ``DatabaseNotReadyError``: a settings mistake (exit code 2 for a platform runtime).
+    refused become their namesakes (with the message; a :class:`SchemaBehindError`'s
+    ``retry_after`` is kept, for the caller's retry policy to honour); any other error of
+    this package (lacking migrations, a bad URL, a login the server refused, another
+    database in use) ``DatabaseNotReadyError``: a settings mistake (exit code 2 for a
+    platform runtime).
     """
     import etl_database_schema
 
@@ -315,7 +317,11 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
     except NotConnectedError as exc:
         raise errors.DatabaseNotConfiguredError(feature) from exc
     except DatabaseUnavailableError as exc:
-        raise errors.DatabaseUnavailableError(str(exc)) from exc
+        unavailable = errors.DatabaseUnavailableError(str(exc))
+        wait = getattr(exc, "retry_after", None)  # a schema behind: a migration's time
+        if wait is not None:
+            unavailable.retry_after = wait  # type: ignore[attr-defined]
+        raise unavailable from exc
     except DatabaseRefusedError as exc:
         raise errors.DatabaseRefusedError(str(exc)) from exc
     except SchemaError as exc:
