@@ -45,6 +45,7 @@ from etl_database_schema.door import (
     raising_as,
 )
 from etl_database_schema.errors import (
+    SCHEMA_BEHIND_RETRY_AFTER,
     DatabaseLoginError,
     DatabaseOperationError,
     DatabaseRefusedError,
@@ -103,6 +104,7 @@ __all__ = [
     "LEDGER_APP",
     "RETAIL_APP",
     "RUN_OUTCOMES",
+    "SCHEMA_BEHIND_RETRY_AFTER",
     "AlertRecord",
     "CallerErrors",
     "DatabaseLoginError",

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from etl_database_schema.errors import DatabaseUrlError
 
 __all__ = [
+    "POSTGRESQL_DEFAULTS",
     "SUPPORTED_SCHEMES",
     "parse_database_url",
     "redact_message",
@@ -45,6 +46,20 @@ _SQLITE_DEFAULTS: dict[str, Any] = {
     "transaction_mode": "IMMEDIATE",
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
 }
+POSTGRESQL_DEFAULTS: dict[str, str] = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+"""The libpq parameters every PostgreSQL connection gets unless its URL sets them (the
+URL's value wins, each on its own). libpq has no connect timeout of its own, so a host
+that accepts the connection and never answers (a hung server, a proxy whose backend is
+gone) held a unit, or a command's start, for as long as the kernel kept trying: 10 s
+(per address the host resolves to). TCP keepalives find a server that vanished under an
+open connection (a failover, a host powered off, a NAT that forgot it) in
+30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
@@ -172,7 +187,7 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         "PORT": str(port) if port else "",
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": {},
+        "OPTIONS": dict(POSTGRESQL_DEFAULTS),
     }
     for option, value in query.items():
         if option == "conn_max_age":

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType, ModuleType
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from etl_database_schema.bootstrap import (
     INSTALLED_APPS,
@@ -48,7 +49,7 @@ from etl_database_schema.bootstrap import (
     pending_migrations,
     setup,
 )
-from etl_database_schema.database_url import redact_message, redact_url
+from etl_database_schema.database_url import POSTGRESQL_DEFAULTS, redact_message, redact_url
 from etl_database_schema.errors import (
     DatabaseLoginError,
     DatabaseRefusedError,
@@ -156,20 +157,29 @@ def connect(
         _connected, _migrated = database_url, check
 
 
-CHECK_LOGIN_TIMEOUT = 10
+CHECK_LOGIN_TIMEOUT = int(POSTGRESQL_DEFAULTS["connect_timeout"])
 """Seconds :func:`check_login` waits for the server to answer (libpq's
 ``connect_timeout``), unless the URL sets its own: a host that never answers is an
-outage said then, not a process held for as long as the kernel keeps trying."""
+outage said then, not a process held for as long as the kernel keeps trying. The door's
+own connections wait as long (:data:`~etl_database_schema.database_url.POSTGRESQL_DEFAULTS`)."""
 
 
-def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT) -> None:
+def check_login(
+    database_url: str | None,
+    *,
+    timeout: int = CHECK_LOGIN_TIMEOUT,
+    require_migrated: bool = False,
+) -> None:
     """Log in to ``database_url`` once, then close the connection: what a long-running
     process (a worker, before it forks its processes) checks as it starts, so a URL the
     server refuses is found then, not by every unit it takes.
 
-    The door is not opened (no migration check; :func:`connect` does that in each process
-    that uses it) and no connection is left open to be shared by forked processes. A
-    SQLite URL is not connected to (that would create a missing file): it has no login.
+    The door is not opened (:func:`connect` does that in each process that uses it) and
+    no connection is left open to be shared by forked processes. With
+    ``require_migrated`` the migrations are checked on that connection too, so a worker
+    started before ``etl-schema migrate`` stops then instead of failing every unit it
+    takes. A SQLite URL has no login and a missing file is not created (no migration
+    applied: all pending); an in-memory one is not checked (each process has its own).
     The server is given ``timeout`` seconds to answer, unless the URL sets
     ``connect_timeout``.
 
@@ -181,6 +191,8 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
         DatabaseLoginError: The server refused the URL's database, role or password.
         DatabaseUnavailableError: The database could not be reached (an outage: it may
             answer later).
+        MigrationsPendingError: With ``require_migrated``, the database lacks migrations
+            (run ``etl-schema migrate``).
     """
     if not database_url:
         raise NotConnectedError("no database URL is configured")
@@ -189,19 +201,62 @@ def check_login(database_url: str | None, *, timeout: int = CHECK_LOGIN_TIMEOUT)
 
     connection = connections["default"]
     if connection.vendor == "sqlite":
+        if require_migrated and not connection.is_in_memory_db():
+            _check_sqlite_migrations(database_url, connection)
         return
     options = connection.settings_dict["OPTIONS"]
-    bounded = "connect_timeout" not in options
-    if bounded:  # this login only: the door's own connections keep the URL's settings
-        options["connect_timeout"] = max(2, timeout)  # libpq's least
-    with _translated(database_url):
+    default = options.get("connect_timeout")
+    bounded = not _url_sets(database_url, "connect_timeout")
+    if bounded:  # this login only: the door's own connections keep theirs
+        options["connect_timeout"] = str(max(2, timeout))  # libpq's least
+    pending: list[str] = []
+    applied = 0
+    with _translated(database_url, recheck=False):
         try:
             connection.ensure_connection()
             _reached.add(database_url)
+            if require_migrated:
+                pending = pending_migrations(connection=connection)
+                applied = len(applied_migrations(connection=connection)) if pending else 0
         finally:
             connection.close()
-            if bounded:
+            if bounded and default is None:
                 options.pop("connect_timeout", None)
+            elif bounded:
+                options["connect_timeout"] = default
+    if pending:
+        raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
+
+
+def _check_sqlite_migrations(database_url: str, connection: Any) -> None:
+    """:func:`check_login`'s migration check of a SQLite file, which a connection to a
+    missing file would create: a missing one lacks every migration."""
+    from pathlib import Path
+
+    from django.db.migrations.loader import MigrationLoader
+
+    if Path(connection.settings_dict["NAME"]).exists():
+        with _translated(database_url, recheck=False):
+            try:
+                pending = pending_migrations(connection=connection)
+                applied = len(applied_migrations(connection=connection)) if pending else 0
+            finally:
+                connection.close()
+    else:
+        graph = MigrationLoader(None, ignore_no_migrations=True).graph
+        pending = []
+        for leaf in sorted(graph.leaf_nodes()):
+            pending += [
+                f"{a}.{n}" for a, n in graph.forwards_plan(leaf) if f"{a}.{n}" not in pending
+            ]
+        applied = 0
+    if pending:
+        raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
+
+
+def _url_sets(url: str, option: str) -> bool:
+    """Whether ``url``'s query string sets libpq's ``option``."""
+    return option in parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
 def is_connected() -> bool:
@@ -249,9 +304,11 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
 
     ``with raising_as(my_errors, "curated loads") as schema:`` yields this package. A door
     that is not open becomes ``DatabaseNotConfiguredError(feature)``; unavailable and
-    refused become their namesakes (with the message); any other error of this package
-    (lacking migrations, a bad URL, a login the server refused, another database in use)
-    ``DatabaseNotReadyError``: a settings mistake (exit code 2 for a platform runtime).
+    refused become their namesakes (with the message; a :class:`SchemaBehindError`'s
+    ``retry_after`` is kept, for the caller's retry policy to honour); any other error of
+    this package (lacking migrations, a bad URL, a login the server refused, another
+    database in use) ``DatabaseNotReadyError``: a settings mistake (exit code 2 for a
+    platform runtime).
     """
     import etl_database_schema
 
@@ -260,7 +317,11 @@ def raising_as(errors: CallerErrors, feature: str) -> Iterator[ModuleType]:
     except NotConnectedError as exc:
         raise errors.DatabaseNotConfiguredError(feature) from exc
     except DatabaseUnavailableError as exc:
-        raise errors.DatabaseUnavailableError(str(exc)) from exc
+        unavailable = errors.DatabaseUnavailableError(str(exc))
+        wait = getattr(exc, "retry_after", None)  # a schema behind: a migration's time
+        if wait is not None:
+            unavailable.retry_after = wait  # type: ignore[attr-defined]
+        raise unavailable from exc
     except DatabaseRefusedError as exc:
         raise errors.DatabaseRefusedError(str(exc)) from exc
     except SchemaError as exc:

@@ -26,7 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+SCHEMA_BEHIND_RETRY_AFTER = 45.0
+"""Seconds a unit that met :class:`SchemaBehindError` waits before it is tried again
+(its ``retry_after``, which a caller's retry policy honours up to its longest wait): a
+deploy's ``etl-schema migrate`` is under way, and takes about a minute, not the second
+or two of an outage's backoff. The platform's workers (3 attempts by default) so wait
+90 s in all before they give a unit up."""
+
 __all__ = [
+    "SCHEMA_BEHIND_RETRY_AFTER",
     "DatabaseLoginError",
     "DatabaseOperationError",
     "DatabaseRefusedError",
@@ -145,7 +153,8 @@ class SchemaBehindError(DatabaseUnavailableError):
 
     An outage, not a settings mistake: a deploy that migrates shortly after lets the unit
     succeed when it is tried again, so it is retried like :class:`DatabaseUnavailableError`
-    (with the caller's attempts and back-off, never for ever). A table missing from a
+    (with the caller's attempts, never for ever), after ``retry_after`` seconds rather
+    than an outage's backoff of a second or two. A table missing from a
     database that lacks no migration is :class:`DatabaseRefusedError` (migrating would not
     bring it back).
 
@@ -154,12 +163,15 @@ class SchemaBehindError(DatabaseUnavailableError):
         pending: The missing migrations, ``app_label.name``, in the order they apply.
         applied: How many of the platform's migrations the database has.
         met: What the unit met, the driver's first line (``relation "…" does not exist``).
+        retry_after: Seconds to wait before the unit is tried again
+            (:data:`SCHEMA_BEHIND_RETRY_AFTER`: a migration's time).
     """
 
     def __init__(self, url: str, pending: Sequence[str], *, applied: int = 0, met: str) -> None:
         self.pending = tuple(pending)
         self.applied = applied
         self.met = met
+        self.retry_after = SCHEMA_BEHIND_RETRY_AFTER
         super().__init__(
             f"{_pending_message(url, self.pending, applied)} (a unit met: {met}; the database "
             "was recreated, or restored from an older schema, after this process checked "

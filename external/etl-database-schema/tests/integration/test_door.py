@@ -406,6 +406,69 @@ def test_check_login_tells_a_refused_login_from_a_server_down_and_leaves_no_conn
     assert "hunter2" not in "".join(fine + refused + unreachable)
 
 
+@pytest.mark.postgres
+def test_check_login_with_require_migrated_refuses_a_database_lacking_migrations(
+    run_python: RunPython, postgres_url: str, migrations: list[str]
+) -> None:
+    """What a worker checks as it starts: it started, then every unit it took failed
+    with the pending migrations. Each check leaves no connection open for the fork."""
+    script = """
+        import etl_database_schema as s
+        from django.db import connections
+        try:
+            s.check_login({url!r}, require_migrated={required})
+            print("ok", s.is_connected(), [c.connection for c in connections.all()])
+        except s.MigrationsPendingError as exc:
+            opened = [c.connection for c in connections.all()]
+            print("pending:", len(exc.pending), exc.applied, opened, "|", exc)
+        """
+    migrate = """
+        import etl_database_schema as s
+        s.setup({url!r})
+        s.migrate()
+        s.migrate("etl_ledger", {back!r})
+        """
+    empty = _lines(run_python(script.format(url=postgres_url, required=True)))
+    unchecked = _lines(run_python(script.format(url=postgres_url, required=False)))
+    last = max(name for name in migrations if name.startswith("etl_ledger."))
+    before_last = max(
+        name.split(".")[1] for name in migrations if name.startswith("etl_ledger.") and name < last
+    )
+    _lines(run_python(migrate.format(url=postgres_url, back=before_last)))
+    behind = _lines(run_python(script.format(url=postgres_url, required=True)))
+
+    (line,) = empty
+    assert line.startswith(f"pending: {len(migrations)} 0 [None] | database postgresql://")
+    assert "holds none of the platform's schema" in line
+    assert unchecked == ["ok False [None]"]  # the login only, as before
+    (line,) = behind
+    assert line.startswith(f"pending: 1 {len(migrations) - 1} [None] | database postgresql://")
+    assert line.endswith(f"lacks 1 schema migration(s) ({last}); run `etl-schema migrate`")
+
+
+def test_check_login_with_require_migrated_on_sqlite_checks_the_file_without_creating_it(
+    run_python: RunPython, tmp_path: Any, migrations: list[str]
+) -> None:
+    """A SQLite file has no login, but its migrations are checked; a missing file is not
+    created (each worker process would create it empty, then refuse every unit)."""
+    script = """
+        import etl_database_schema as s
+        try:
+            s.check_login("sqlite:///etl.sqlite3", require_migrated=True)
+            print("ok")
+        except s.MigrationsPendingError as exc:
+            print("pending:", len(exc.pending), exc.applied)
+        """
+    missing = _lines(run_python(script))
+    created = (tmp_path / "etl.sqlite3").exists()
+    migrate = 'import etl_database_schema as s; s.connect("sqlite:///etl.sqlite3", %s)'
+    _lines(run_python(migrate % "apply_migrations=True"))
+    migrated = _lines(run_python(script))
+
+    assert (missing, created) == ([f"pending: {len(migrations)} 0"], False)
+    assert migrated == ["ok"]
+
+
 def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     run_python: RunPython,
 ) -> None:
@@ -430,6 +493,83 @@ def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     (line,) = _lines(result)
     assert line.split()[0] == "unavailable"
     assert int(line.split()[1]) <= 5
+
+
+@pytest.mark.slow
+def test_the_doors_connections_give_up_on_a_host_that_never_answers(
+    run_python: RunPython,
+) -> None:
+    """A host that takes the connection and says nothing (a hung server, a proxy whose
+    backend is gone, a firewall's half-open port) held every unit, and `connect` of every
+    command, for as long as the kernel kept trying: the door's own connections now wait
+    10 s unless the URL says otherwise, and fail as an outage naming the URL."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the handshake completes; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        url = f"postgresql://etl:hunter2@127.0.0.1:{port}/etl"
+        script = """
+            import time
+            import etl_database_schema as s
+            started = time.monotonic()
+            try:
+                if {kind!r} == "connect":  # what every command opening the door does
+                    s.connect({url!r})
+                else:  # a unit of a process whose door is open (a worker's, checked earlier)
+                    s.connect({url!r}, require_migrated=False)
+                    with s.models(s.LEDGER_APP) as ledger:
+                        ledger["PipelineRun"].objects.count()
+            except s.DatabaseUnavailableError as exc:
+                print({kind!r}, round(time.monotonic() - started), exc.url, "|", exc)
+            """
+        results = [  # one Django set-up each
+            run_python(script.format(kind="connect", url=f"{url}?connect_timeout=2")),
+            run_python(script.format(kind="unit", url=url)),
+        ]
+
+    said = [line for result in results for line in _lines(result)]
+    assert [line.split()[0] for line in said] == ["connect", "unit"], said
+    (connect_seconds, unit_seconds) = (int(line.split()[1]) for line in said)
+    assert connect_seconds <= 5  # the URL's 2 s
+    assert 8 <= unit_seconds <= 15  # the door's 10 s
+    shown = f"postgresql://etl:***@127.0.0.1:{port}/etl"
+    assert said[0].split()[2] == f"{shown}?connect_timeout=2"
+    assert said[1].split()[2] == shown
+    assert all(f"database {shown}" in line and "is unavailable" in line for line in said)
+    assert not any("hunter2" in result.stdout + result.stderr for result in results)
+
+
+@pytest.mark.postgres
+def test_the_doors_connections_find_a_vanished_server_within_a_minute_of_silence(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """TCP keepalives on the door's connections: a server gone under an open connection (a
+    failover, a host powered off) was noticed after Linux's two hours of silence, a unit
+    waiting on it all that time; 30 s idle, then 3 probes 10 s apart. The URL's win."""
+    script = """
+        import socket
+        import etl_database_schema as s
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            connection.ensure_connection()
+            fd = connection.connection.pgconn.socket
+            sock = socket.socket(fileno=socket.dup(fd))
+            print(*(sock.getsockopt(level, name) for level, name in (
+                (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+            )))
+            sock.close()
+        """
+    separator = "&" if "?" in postgres_url else "?"
+    said = [
+        _lines(run_python(script.format(url=url)))
+        for url in (postgres_url, f"{postgres_url}{separator}keepalives_idle=5&keepalives_count=9")
+    ]
+
+    assert said == [["1 30 10 3"], ["1 5 10 9"]]
 
 
 @contextlib.contextmanager

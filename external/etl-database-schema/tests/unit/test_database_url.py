@@ -14,6 +14,14 @@ from etl_database_schema import (
     sqlite_url,
 )
 
+POSTGRESQL_DEFAULTS = {  # what the door connects with unless the URL says
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+
 
 def test_postgresql_url_gives_every_connection_field() -> None:
     entry = parse_database_url(
@@ -23,7 +31,27 @@ def test_postgresql_url_gives_every_connection_field() -> None:
     assert entry["ENGINE"] == "django.db.backends.postgresql"
     assert (entry["USER"], entry["PASSWORD"]) == ("etl", "s3cret")
     assert (entry["HOST"], entry["PORT"], entry["NAME"]) == ("db.example.com", "6543", "warehouse")
-    assert entry["OPTIONS"] == {"sslmode": "require", "connect_timeout": "5"}
+    assert entry["OPTIONS"] == {**POSTGRESQL_DEFAULTS, "sslmode": "require", "connect_timeout": "5"}
+
+
+def test_postgresql_connections_get_a_connect_timeout_and_tcp_keepalives_by_default() -> None:
+    """A host that never answers held every unit for as long as the kernel kept trying,
+    and a server gone mid-query (a failover, a cable) for two hours of Linux's keepalive:
+    10 s to connect, a vanished peer found within 30 + 3 * 10 s."""
+    assert parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"] == POSTGRESQL_DEFAULTS
+
+
+def test_the_urls_connect_timeout_and_keepalives_win_over_the_defaults() -> None:
+    options = parse_database_url(
+        "postgresql://etl@db.internal/etl?connect_timeout=0&keepalives_idle=5&keepalives=0"
+    )["OPTIONS"]
+
+    assert options == {
+        **POSTGRESQL_DEFAULTS,
+        "connect_timeout": "0",
+        "keepalives_idle": "5",
+        "keepalives": "0",
+    }
 
 
 def test_postgres_scheme_is_an_alias_of_postgresql() -> None:
@@ -49,7 +77,7 @@ def test_connection_lifetime_options_become_django_settings() -> None:
 
     assert entry["CONN_MAX_AGE"] == 60
     assert entry["CONN_HEALTH_CHECKS"] is True
-    assert entry["OPTIONS"] == {}
+    assert entry["OPTIONS"] == POSTGRESQL_DEFAULTS
 
 
 def test_conn_max_age_none_keeps_connections_open() -> None:

@@ -429,6 +429,34 @@ def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_s
     assert str(urlsplit(url).password) not in done.stdout + done.stderr
 
 
+def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    """It started, answered ping and failed every unit it took with the pending
+    migrations (each worker process said them as it started, the units' messages lost)."""
+    back = run_script(
+        "etl-schema",
+        "migrate",
+        "etl_ledger",
+        "0006",
+        cwd=tmp_path,
+        env=lake,  # a deploy's new one
+    )
+    assert back.returncode == 0, back.stderr
+    done = subprocess.run(
+        [str(BIN), "worker", "--concurrency", "1"],
+        env=environment(lake, celery_broker),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    errors = refused_start(done)
+    assert "(from env DATABASE_URL)" in errors, done.stderr[-3000:]
+    assert "etl_ledger.0007_alert_store" in errors
+    assert "run `etl-schema migrate`" in errors
+
+
 def test_a_worker_started_while_its_database_is_down_starts_and_loads_once_it_answers(
     tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
 ) -> None:

@@ -112,6 +112,27 @@ def test_unmigrated_database_is_refused_with_the_command_to_run(tmp_path: Path) 
     assert "run `etl-schema migrate`" in result.stdout
 
 
+def test_a_unit_meeting_a_schema_behind_waits_a_migrations_time_between_its_attempts() -> None:
+    """A worker's unit meeting a database restored from an older schema (a deploy, its
+    `etl-schema migrate` under way) was retried after the task policy's backoff (1 s,
+    then 2 s at most, jittered): its 3 attempts were spent within 3 s, before a migration
+    of a minute ended. It now waits 45 s before each retry: 90 s in all by default."""
+    import etl_database_schema as schema
+    from data_pipeline.db.door import door
+    from data_pipeline.errors import DatabaseUnavailableError
+    from data_pipeline.settings import PipelineSettings
+    from etl_core.work.celery import task_policy
+
+    behind = schema.SchemaBehindError("sqlite:///etl.sqlite3", ["etl_ledger.0007"], met="x")
+    with pytest.raises(DatabaseUnavailableError) as raised, door("loads"):
+        raise behind
+    policy = task_policy(PipelineSettings())
+    waits = [policy.next_delay(attempt, raised.value, 0.0) for attempt in (1, 2, 3)]
+
+    assert (policy.attempts, waits) == (3, [45.0, 45.0, None])
+    assert policy.next_delay(1, DatabaseUnavailableError("down"), 0.0) <= 1.0  # an outage's
+
+
 def test_api_state_keeps_cursor_across_failures(tmp_path: Path) -> None:
     result = _run(
         """

@@ -88,9 +88,9 @@ class LaneTask(Generic[T]):
     encode: Callable[[T], object]
     on_result: "Callable[[UnitResult[T]], None] | None" = None
     check: Callable[[], None] | None = None
-    """What the worker checks once as it starts, before it consumes (the login of the
-    database its units use): a :class:`~etl_core.errors.ConfigError` stops it (exit 2,
-    the setting named) instead of every unit failing with it; a
+    """What the worker checks once as it starts, before it consumes (the login and the
+    migrations of the database its units use): a :class:`~etl_core.errors.ConfigError`
+    stops it (exit 2, the setting named) instead of every unit failing with it; a
     :class:`~etl_core.errors.RetryableError` (the database is down) is a warning, and the
     worker starts: its units connect when it answers."""
 

@@ -343,6 +343,26 @@ def test_a_worker_sends_each_object_s_metrics_to_statsd_as_its_unit_ends(
 
 
 @pytest.mark.postgres
+@pytest.mark.postgres
+def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
+    local_lane: Any, celery_broker: TestBroker, postgres_url: str
+) -> None:
+    """It started, answered ping and failed every object it took mirroring its outcome
+    into a database not migrated yet."""
+    done = subprocess.run(
+        [str(BIN), "worker", "--concurrency", "1", "--database-url", postgres_url],
+        env=environment(local_lane, celery_broker),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    errors = refused_start(done)
+    assert "(from flag --database-url)" in errors, done.stderr[-3000:]
+    assert "holds none of the platform's schema" in errors
+    assert "run `etl-schema migrate --database-url <that URL>`" in errors
+
+
 def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_flag(
     local_lane: Any, celery_broker: TestBroker, refused_login_urls: dict[str, str]
 ) -> None:

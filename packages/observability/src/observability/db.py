@@ -166,19 +166,21 @@ def record_freshness(status: DatasetStatus, *, store: str) -> bool:
 
 
 def check_login(database_url: str, *, feature: str) -> None:
-    """Log in to ``database_url`` once and close the connection: what ``worker`` checks
-    before it forks its processes, so a URL the server refuses stops it at start (exit 2,
-    the setting named) instead of failing every unit it takes.
+    """Log in to ``database_url`` once, check its migrations and close the connection:
+    what ``worker`` checks before it forks its processes, so a URL the server refuses or a
+    database lacking migrations (``etl-schema migrate`` not run yet) stops it at start
+    (exit 2, the setting named, the migrations listed) instead of failing every unit it
+    takes.
 
     Raises:
         SchemaNotInstalledError: The ``schema`` extra is not installed.
         DatabaseNotReadyError: The server refused the login (no such database or role, a
-            wrong password), or the URL is bad.
+            wrong password), the URL is bad, or the database lacks migrations.
         DatabaseUnavailableError: The database could not be reached (an outage: the
             worker starts anyway, its units connect again).
     """
     with _door(feature) as schema:
-        schema.check_login(database_url)
+        schema.check_login(database_url, require_migrated=True)
 
 
 def connected_url() -> str | None:

@@ -199,3 +199,18 @@ def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_s
     assert 'role "etl_no_such_role"' in errors
     assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
     assert str(urlsplit(url).password) not in done.stdout + done.stderr
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
+    tmp_path: Path, celery_broker: TestBroker, postgres_url: str
+) -> None:
+    """It started, answered ping and failed every unit recording its history and alerts
+    into a database not migrated yet."""
+    env = {**os.environ, **celery_broker.env(), **lake(tmp_path), "ETL_DATABASE_URL": postgres_url}
+    env.pop("DATABASE_URL", None)
+    done = run(env, "worker")
+    errors = refused_start(done)
+    assert "(from env ETL_DATABASE_URL)" in errors, done.stderr[-3000:]
+    assert "holds none of the platform's schema" in errors
+    assert "run `etl-schema migrate`" in errors
