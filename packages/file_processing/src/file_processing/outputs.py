@@ -51,7 +51,7 @@ from etl_core.storage.keys import validate_key
 from file_processing.errors import RefusedError
 from file_processing.reasons import Reason
 
-__all__ = ["check_ownership", "output_keys", "remove_stale"]
+__all__ = ["check_ownership", "output_keys", "remove_stale", "void_withdrawals"]
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +220,18 @@ def remove_stale(
                 validated_prefix(*withdrawn), withdrawal_notice_key(*withdrawn),
             )  # fmt: skip
     return left
+
+
+def void_withdrawals(store: ObjectStore, outputs: Iterable[str], landing_key: str) -> None:
+    """What :func:`remove_stale` does for the partitions a key publishes to for the first
+    time, for a key's first delivery (nothing earlier to remove): a data key a move off the
+    day withdrew that the new delivery publishes again (another landing key with the same
+    member name: a folder-dated key's own day after a misdated key moved off it) is
+    dropped from the day's notice. Left there, downstream would take a build that read the
+    new file for a build of the withdrawn delivery, and withdraw it once the day's
+    validated partition is gone for another reason (a lifecycle rule)."""
+    current = set(outputs)
+    _void_withdrawals(store, {_dataset_day(key) for key in current}, landing_key, current)
 
 
 def _void_withdrawals(
