@@ -243,19 +243,22 @@ WITHDRAWN_UNBUILT = "withdrawn before it was built"
 
 def _withdrawn_unbuilt(store: ObjectStore, contract: Contract, dt: date) -> bool:
     """Whether a partition without input, never built (no curated manifest, part or load
-    marker), has a withdrawal notice: its only deliveries moved to another day after a
-    backfill planned it. Nothing is there to build or withdraw, which is no failure (the
-    notice is removed by the next ``run``, spent). A notice that cannot be read is no
-    proof: the unit fails, naming the missing input."""
+    marker), has a withdrawal notice saying its move left the day no delivery (``emptied``):
+    its only deliveries moved to another day after a backfill planned it. Nothing is there
+    to build or withdraw, which is no failure (the notice is removed by the next ``run``,
+    spent). A notice of a move that left other deliveries on the day (gone since: deleted
+    by hand, expired), one of an older release or one that cannot be read is no proof:
+    the unit fails, naming the missing input."""
     dataset = contract.dataset
     if input_objects(store, dataset, dt) or read_manifest(store, dataset, dt) is not None:
         return False
     if store.exists(load_marker_key(dataset, dt)) or has_curated_parts(store, dataset, dt):
         return False  # built: withdrawn only when its notice applies (_withdrawable)
     try:
-        return read_withdrawal_notice(store, dataset, dt) is not None
+        notice = read_withdrawal_notice(store, dataset, dt)
     except ArtifactError:
         return False
+    return notice is not None and notice.emptied
 
 
 def _loaded(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:

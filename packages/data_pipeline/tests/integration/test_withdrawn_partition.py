@@ -34,6 +34,7 @@ from data_pipeline.pipeline import (
 )
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
+from etl_core.artifacts import read_deliveries
 from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
@@ -80,9 +81,11 @@ def notice_move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta
     moved_to = [validated_prefix("pos", RIGHT)]
     data = validated_key("pos", MISDATED, NAME)
     at = datetime.now(UTC) + ahead
+    emptied = [m.delivery.key for m in read_deliveries(store, "pos", MISDATED)] == [LANDING]
     notice_withdrawal(
-        store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at
-    )
+        store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at,
+        emptied=emptied,
+    )  # fmt: skip
 
 
 def remove_moved(store: ObjectStore) -> None:
@@ -398,6 +401,25 @@ def test_a_backfill_unit_of_a_day_whose_only_delivery_moved_before_it_was_built_
     with pytest.raises(MissingPartitionError):
         process_partition(local_store, contract, kept, settings, load=False, purpose="backfill")
     assert curated(local_store, kept) != []
+
+
+def test_a_backfill_unit_of_a_day_whose_other_delivery_was_lost_fails_naming_its_input(
+    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A backfill planned a day never built, published by two deliveries; the file lane
+    moved one of them away (its notice), then the day's validated partition was deleted by
+    mistake (or expired), the other delivery's data with it. The day was not withdrawn: its
+    unit fails naming the missing input, never says 'withdrawn before it was built'."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(local_store, retail, MISDATED)
+    other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
+    publish_delivery(local_store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
+    assert [p.dt for p in plan_backfill(local_store, contract, MISDATED, MISDATED)] == [MISDATED]
+    move(local_store, retail)  # the other delivery stays on the day
+    expire(local_store, MISDATED)  # an operator deletes validated/ of the day by mistake
+
+    with pytest.raises(MissingPartitionError, match=r"dt=2026-02-11"):
+        process_partition(local_store, contract, MISDATED, settings, load=False, purpose="backfill")
 
 
 def test_a_notice_dated_ahead_by_the_file_lane_clock_keeps_a_day_rebuilt_without_its_delivery(

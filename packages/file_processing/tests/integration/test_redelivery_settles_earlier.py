@@ -902,7 +902,7 @@ def test_a_new_key_publishing_a_withdrawn_data_key_again_drops_it_from_the_notic
     contract = lane.config_dir / "datasets" / "orders.toml"
     fixed = contract.read_text().replace(
         'pattern = "orders_{date:%Y%m%d}.csv*"',
-        'pattern = "{date:%Y-%m-%d}/orders.csv"\ndate_from = "path"',
+        'pattern = "{date:%Y-%m-%d}/*.csv"\ndate_from = "path"',
     )
     contract.write_text(fixed.replace("%Y-%m-%d", "%Y-%d-%m"))  # day and month swapped
     moved = lane.deliver("2026-11-02/orders.csv", orders(10))
@@ -915,9 +915,16 @@ def test_a_new_key_publishing_a_withdrawn_data_key_again_drops_it_from_the_notic
         notice = read_withdrawal_notice(lane.store, "orders", misdated)
         assert notice is not None
         assert notice.data_keys == ("validated/orders/dt=2026-02-11/orders.csv",)
+        assert notice.emptied  # the day's last delivery moved: withdrawn, never lost
+        extra = lane.deliver("2026-02-11/extra.csv", orders(3))  # another file of the day
+        assert processor.process(extra).partition == misdated.isoformat()
+        kept = read_withdrawal_notice(lane.store, "orders", misdated)
+        assert kept is not None
+        assert (kept.data_keys, kept.emptied) == (notice.data_keys, False)
         own = lane.deliver("2026-02-11/orders.csv", orders(12))  # the day's own file
         outcome = processor.process(own)
 
     assert (outcome.status, outcome.partition) == ("validated", misdated.isoformat())
-    assert [m.delivery.key for m in read_deliveries(lane.store, "orders", misdated)] == [own]
+    delivered = sorted(m.delivery.key for m in read_deliveries(lane.store, "orders", misdated))
+    assert delivered == sorted([extra, own])
     assert read_withdrawal_notice(lane.store, "orders", misdated) is None
