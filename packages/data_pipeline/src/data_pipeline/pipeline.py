@@ -38,6 +38,7 @@ from data_pipeline.withdraw import (
     retire_notice,
     withdraw_partition,
     withdrawal_key,
+    withdrawn_unbuilt,
 )
 from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
 from etl_core.contracts import Contract
@@ -158,9 +159,9 @@ def process_partition(
         if transform and _withdrawn_earlier(store, contract, dt):
             marker_key = load_marker_key(contract.dataset, dt)
             retire_notice(store, contract.dataset, dt, lease=lease, marker_key=marker_key)
-            return PartitionOutcome(
-                contract.dataset, dt, None, None, skipped="withdrawn earlier", withdrawn=True
-            )
+            unbuilt = withdrawn_unbuilt(store, contract.dataset, dt)
+            why = WITHDRAWN_UNBUILT if unbuilt else "withdrawn earlier"
+            return PartitionOutcome(contract.dataset, dt, None, None, skipped=why, withdrawn=True)
         if transform and _withdrawn_unbuilt(store, contract, dt):
             return PartitionOutcome(
                 contract.dataset, dt, None, None, skipped=WITHDRAWN_UNBUILT, withdrawn=True

@@ -403,6 +403,31 @@ def test_a_backfill_unit_of_a_day_whose_only_delivery_moved_before_it_was_built_
     assert curated(local_store, kept) != []
 
 
+def test_a_backfill_unit_of_a_day_moved_away_before_it_was_built_skips_it_after_a_run_too(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A scheduled ``run`` between the move and the backfill's unit finds the day's notice
+    spent (nothing built, no input) and removes it: the unit still says the day was
+    withdrawn before it was built, never fails as if its input were lost. On the local
+    store and on S3."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    assert [p.dt for p in plan_backfill(store, contract, MISDATED, MISDATED)] == [MISDATED]
+    move(store, retail)
+    run_pending(store, contract, settings)  # the schedule's cycle: RIGHT built, notice spent
+    assert not store.exists(withdrawal_notice_key("pos", MISDATED))
+
+    outcome = process_partition(
+        store, contract, MISDATED, settings, load=False, purpose="backfill", wait_busy=True
+    )
+
+    assert (outcome.withdrawn, outcome.transform) == (True, None)
+    assert outcome.skipped == "withdrawn before it was built"
+    assert curated(store, MISDATED) == []
+    assert run_pending(store, contract, settings) == []  # settled
+
+
 def test_a_backfill_unit_of_a_day_whose_other_delivery_was_lost_fails_naming_its_input(
     local_store: ObjectStore, settings: PipelineSettings, retail: Any
 ) -> None:
