@@ -232,10 +232,13 @@ def _due(
 
 def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool:
     """Whether a partition without input was withdrawn before (a backfill planned it, then
-    a ``run`` withdrew it): nothing is left to do, which is no failure."""
-    if not store.exists(withdrawal_key(contract.dataset, dt)):
+    a ``run`` withdrew it): nothing is left to do, which is no failure. A day built again
+    since (republished, then its input lost: a lifecycle rule, a hand deletion) was not:
+    its curated output is there, and its unit fails naming the missing input."""
+    dataset = contract.dataset
+    if not store.exists(withdrawal_key(dataset, dt)) or input_objects(store, dataset, dt):
         return False
-    return not input_objects(store, contract.dataset, dt)
+    return read_manifest(store, dataset, dt) is None and not has_curated_parts(store, dataset, dt)
 
 
 WITHDRAWN_UNBUILT = "withdrawn before it was built"

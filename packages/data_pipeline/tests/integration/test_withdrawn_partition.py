@@ -426,6 +426,13 @@ def test_a_backfill_unit_of_a_day_moved_away_before_it_was_built_skips_it_after_
     assert outcome.skipped == "withdrawn before it was built"
     assert curated(store, MISDATED) == []
     assert run_pending(store, contract, settings) == []  # settled
+    # republished (moved back) and built since, then its input lost: lost, not withdrawn
+    deliver(store, retail, MISDATED)
+    assert process_partition(store, contract, MISDATED, settings, load=False).transform
+    expire(store, MISDATED)
+    with pytest.raises(MissingPartitionError, match=r"dt=2026-02-11"):
+        process_partition(store, contract, MISDATED, settings, load=False, purpose="backfill")
+    assert curated(store, MISDATED) != []
 
 
 def test_a_backfill_unit_of_a_day_whose_other_delivery_was_lost_fails_naming_its_input(
