@@ -436,22 +436,22 @@ def test_a_backfill_unit_of_a_day_moved_away_before_it_was_built_skips_it_after_
 
 
 def test_a_backfill_unit_of_a_day_whose_other_delivery_was_lost_fails_naming_its_input(
-    local_store: ObjectStore, settings: PipelineSettings, retail: Any
+    store: ObjectStore, settings: PipelineSettings, retail: Any
 ) -> None:
     """A backfill planned a day never built, published by two deliveries; the file lane
     moved one of them away (its notice), then the day's validated partition was deleted by
     mistake (or expired), the other delivery's data with it. The day was not withdrawn: its
     unit fails naming the missing input, never says 'withdrawn before it was built'."""
     contract = load_contracts(settings.config_dir).get("pos")
-    deliver(local_store, retail, MISDATED)
+    deliver(store, retail, MISDATED)
     other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
-    publish_delivery(local_store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
-    assert [p.dt for p in plan_backfill(local_store, contract, MISDATED, MISDATED)] == [MISDATED]
-    move(local_store, retail)  # the other delivery stays on the day
-    expire(local_store, MISDATED)  # an operator deletes validated/ of the day by mistake
+    publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
+    assert [p.dt for p in plan_backfill(store, contract, MISDATED, MISDATED)] == [MISDATED]
+    move(store, retail)  # the other delivery stays on the day
+    expire(store, MISDATED)  # an operator deletes validated/ of the day by mistake
 
     with pytest.raises(MissingPartitionError, match=r"dt=2026-02-11"):
-        process_partition(local_store, contract, MISDATED, settings, load=False, purpose="backfill")
+        process_partition(store, contract, MISDATED, settings, load=False, purpose="backfill")
 
 
 def test_a_notice_dated_ahead_by_the_file_lane_clock_keeps_a_day_rebuilt_without_its_delivery(
