@@ -38,6 +38,7 @@ from data_pipeline.withdraw import (
     retire_notice,
     withdraw_partition,
     withdrawal_key,
+    withdrawn_unbuilt,
 )
 from etl_core.artifacts import CuratedManifest, read_withdrawal_notice
 from etl_core.contracts import Contract
@@ -158,9 +159,9 @@ def process_partition(
         if transform and _withdrawn_earlier(store, contract, dt):
             marker_key = load_marker_key(contract.dataset, dt)
             retire_notice(store, contract.dataset, dt, lease=lease, marker_key=marker_key)
-            return PartitionOutcome(
-                contract.dataset, dt, None, None, skipped="withdrawn earlier", withdrawn=True
-            )
+            unbuilt = withdrawn_unbuilt(store, contract.dataset, dt)
+            why = WITHDRAWN_UNBUILT if unbuilt else "withdrawn earlier"
+            return PartitionOutcome(contract.dataset, dt, None, None, skipped=why, withdrawn=True)
         if transform and _withdrawn_unbuilt(store, contract, dt):
             return PartitionOutcome(
                 contract.dataset, dt, None, None, skipped=WITHDRAWN_UNBUILT, withdrawn=True
@@ -231,10 +232,13 @@ def _due(
 
 def _withdrawn_earlier(store: ObjectStore, contract: Contract, dt: date) -> bool:
     """Whether a partition without input was withdrawn before (a backfill planned it, then
-    a ``run`` withdrew it): nothing is left to do, which is no failure."""
-    if not store.exists(withdrawal_key(contract.dataset, dt)):
+    a ``run`` withdrew it): nothing is left to do, which is no failure. A day built again
+    since (republished, then its input lost: a lifecycle rule, a hand deletion) was not:
+    its curated output is there, and its unit fails naming the missing input."""
+    dataset = contract.dataset
+    if not store.exists(withdrawal_key(dataset, dt)) or input_objects(store, dataset, dt):
         return False
-    return not input_objects(store, contract.dataset, dt)
+    return read_manifest(store, dataset, dt) is None and not has_curated_parts(store, dataset, dt)
 
 
 WITHDRAWN_UNBUILT = "withdrawn before it was built"
@@ -243,19 +247,22 @@ WITHDRAWN_UNBUILT = "withdrawn before it was built"
 
 def _withdrawn_unbuilt(store: ObjectStore, contract: Contract, dt: date) -> bool:
     """Whether a partition without input, never built (no curated manifest, part or load
-    marker), has a withdrawal notice: its only deliveries moved to another day after a
-    backfill planned it. Nothing is there to build or withdraw, which is no failure (the
-    notice is removed by the next ``run``, spent). A notice that cannot be read is no
-    proof: the unit fails, naming the missing input."""
+    marker), has a withdrawal notice saying its move left the day no delivery (``emptied``):
+    its only deliveries moved to another day after a backfill planned it. Nothing is there
+    to build or withdraw, which is no failure (the notice is removed by the next ``run``,
+    spent). A notice of a move that left other deliveries on the day (gone since: deleted
+    by hand, expired), one of an older release or one that cannot be read is no proof:
+    the unit fails, naming the missing input."""
     dataset = contract.dataset
     if input_objects(store, dataset, dt) or read_manifest(store, dataset, dt) is not None:
         return False
     if store.exists(load_marker_key(dataset, dt)) or has_curated_parts(store, dataset, dt):
         return False  # built: withdrawn only when its notice applies (_withdrawable)
     try:
-        return read_withdrawal_notice(store, dataset, dt) is not None
+        notice = read_withdrawal_notice(store, dataset, dt)
     except ArtifactError:
         return False
+    return notice is not None and notice.emptied
 
 
 def _loaded(store: ObjectStore, contract: Contract, dt: date, *, load: bool) -> bool:

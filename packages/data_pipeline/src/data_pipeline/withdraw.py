@@ -79,6 +79,7 @@ __all__ = [
     "retire_notice",
     "withdraw_partition",
     "withdrawal_key",
+    "withdrawn_unbuilt",
 ]
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,7 @@ def retire_notice(
         if spent is None:
             return False
         lease.check()
+        _note_unbuilt(store, dataset, dt, spent.notice, lease=lease)
         store.delete_if(key, etag=spent.etag)
     except ObjectConflictError:
         logger.debug("%s kept: it changed since it was judged spent (another move)", key)
@@ -322,6 +324,44 @@ def retire_notice(
         dataset, dt.isoformat(), key,
     )  # fmt: skip
     return True
+
+
+def _note_unbuilt(
+    store: ObjectStore, dataset: str, dt: date, notice: WithdrawalNotice, *, lease: Lease
+) -> None:
+    """Before a spent notice of a day never built whose move left it no delivery
+    (``emptied``) is removed, record the day withdrawn before it was built (``built``:
+    false): a backfill unit planned while the day had its delivery, run after this, says so
+    instead of failing as if its input were lost (the notice, its proof, is gone). A day
+    with a withdrawal record already keeps it (history)."""
+    key = withdrawal_key(dataset, dt)
+    if not notice.emptied or read_manifest(store, dataset, dt) is not None or store.exists(key):
+        return
+    record = {
+        "outcome": WITHDRAWN,
+        "dataset": dataset,
+        "dt": dt.isoformat(),
+        "built": False,
+        "generation": "",
+        "inputs": {},
+        "rows": 0,
+        "rows_deleted": False,
+        "run_id": "",
+        "lease_token": lease.check(),
+        "withdrawn_at": timestamp(datetime.now(UTC)),
+        "notice": notice.to_dict(),
+    }
+    store.write_bytes(key, json.dumps(record).encode())
+
+
+def withdrawn_unbuilt(store: ObjectStore, dataset: str, dt: date) -> bool:
+    """Whether the day's withdrawal record says it was withdrawn before it was ever built
+    (:func:`_note_unbuilt`); an unreadable record says no."""
+    try:
+        record = json.loads(store.read_bytes(withdrawal_key(dataset, dt)))
+    except (ObjectNotFoundError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("built") is False
 
 
 def _notice(store: ObjectStore, dataset: str, dt: date) -> WithdrawalNotice | None:

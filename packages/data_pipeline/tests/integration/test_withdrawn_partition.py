@@ -35,6 +35,7 @@ from data_pipeline.pipeline import (
 )
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
+from etl_core.artifacts import read_deliveries
 from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
@@ -81,9 +82,11 @@ def notice_move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta
     moved_to = [validated_prefix("pos", RIGHT)]
     data = validated_key("pos", MISDATED, NAME)
     at = datetime.now(UTC) + ahead
+    emptied = [m.delivery.key for m in read_deliveries(store, "pos", MISDATED)] == [LANDING]
     notice_withdrawal(
-        store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at
-    )
+        store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at,
+        emptied=emptied,
+    )  # fmt: skip
 
 
 def remove_moved(store: ObjectStore) -> None:
@@ -399,6 +402,57 @@ def test_a_backfill_unit_of_a_day_whose_only_delivery_moved_before_it_was_built_
     with pytest.raises(MissingPartitionError):
         process_partition(local_store, contract, kept, settings, load=False, purpose="backfill")
     assert curated(local_store, kept) != []
+
+
+def test_a_backfill_unit_of_a_day_moved_away_before_it_was_built_skips_it_after_a_run_too(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A scheduled ``run`` between the move and the backfill's unit finds the day's notice
+    spent (nothing built, no input) and removes it: the unit still says the day was
+    withdrawn before it was built, never fails as if its input were lost. On the local
+    store and on S3."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    assert [p.dt for p in plan_backfill(store, contract, MISDATED, MISDATED)] == [MISDATED]
+    move(store, retail)
+    run_pending(store, contract, settings)  # the schedule's cycle: RIGHT built, notice spent
+    assert not store.exists(withdrawal_notice_key("pos", MISDATED))
+
+    outcome = process_partition(
+        store, contract, MISDATED, settings, load=False, purpose="backfill", wait_busy=True
+    )
+
+    assert (outcome.withdrawn, outcome.transform) == (True, None)
+    assert outcome.skipped == "withdrawn before it was built"
+    assert curated(store, MISDATED) == []
+    assert run_pending(store, contract, settings) == []  # settled
+    # republished (moved back) and built since, then its input lost: lost, not withdrawn
+    deliver(store, retail, MISDATED)
+    assert process_partition(store, contract, MISDATED, settings, load=False).transform
+    expire(store, MISDATED)
+    with pytest.raises(MissingPartitionError, match=r"dt=2026-02-11"):
+        process_partition(store, contract, MISDATED, settings, load=False, purpose="backfill")
+    assert curated(store, MISDATED) != []
+
+
+def test_a_backfill_unit_of_a_day_whose_other_delivery_was_lost_fails_naming_its_input(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A backfill planned a day never built, published by two deliveries; the file lane
+    moved one of them away (its notice), then the day's validated partition was deleted by
+    mistake (or expired), the other delivery's data with it. The day was not withdrawn: its
+    unit fails naming the missing input, never says 'withdrawn before it was built'."""
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    other = {"other.csv": retail.rows("2026-02-11", 5).encode()}
+    publish_delivery(store, "pos", MISDATED, other, landing="landing/pos/other.csv", rows=5)
+    assert [p.dt for p in plan_backfill(store, contract, MISDATED, MISDATED)] == [MISDATED]
+    move(store, retail)  # the other delivery stays on the day
+    expire(store, MISDATED)  # an operator deletes validated/ of the day by mistake
+
+    with pytest.raises(MissingPartitionError, match=r"dt=2026-02-11"):
+        process_partition(store, contract, MISDATED, settings, load=False, purpose="backfill")
 
 
 def test_a_notice_dated_ahead_by_the_file_lane_clock_keeps_a_day_rebuilt_without_its_delivery(

@@ -845,6 +845,10 @@ class WithdrawalNotice(_Document):
             before it and not moved back (a replaced notice keeps naming them), when
             known: a build that read none of them is not of a withdrawn delivery,
             whatever the hosts' clocks say.
+        emptied: The move left the partition no other delivery (as the file lane listed
+            it) and no delivery arrived on the day since (an arrival clears it): a day
+            never built that has no input is then withdrawn, not lost. ``False`` when
+            unknown (a notice of an older release, a listing that failed).
     """
 
     ARTIFACT: ClassVar[str] = "withdrawal notice"
@@ -858,6 +862,7 @@ class WithdrawalNotice(_Document):
     run_id: str = ""
     moved_to: tuple[str, ...] = ()
     data_keys: tuple[str, ...] = ()
+    emptied: bool = False
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -877,6 +882,7 @@ class WithdrawalNotice(_Document):
             "run_id": self.run_id,
             "moved_to": list(self.moved_to),
             "data_keys": list(self.data_keys),
+            "emptied": self.emptied,
         }
         return _with_extra(document, self.extra)
 
@@ -897,6 +903,7 @@ class WithdrawalNotice(_Document):
             run_id=doc.text("run_id", ""),
             moved_to=doc.texts("moved_to", ()),
             data_keys=doc.texts("data_keys", ()),
+            emptied=doc.flag("emptied") if "emptied" in doc.raw else False,
             schema_version=version,
             extra=doc.unknown(cls),
         )

@@ -297,6 +297,17 @@ def test_document_times_are_utc_in_one_fixed_format_whose_text_order_is_time_ord
     assert utc_timestamp(moment) < later
 
 
+def test_a_withdrawal_notice_says_whether_its_move_emptied_the_day_and_an_older_one_does_not() -> (
+    None
+):
+    notice = WithdrawalNotice.from_dict({**json.loads(NOTICE), "emptied": True})
+    assert notice.emptied
+    assert WithdrawalNotice.from_json(notice.to_json()) == notice
+    assert not WithdrawalNotice.from_json(NOTICE).emptied  # written before the field: unknown
+    with pytest.raises(ArtifactError, match="emptied"):
+        WithdrawalNotice.from_dict({**json.loads(NOTICE), "emptied": "yes"})
+
+
 @pytest.mark.parametrize(
     "withdrawn_at",
     ["2026-12-07T09:40:01+00:00", "2026-12-07T09:40:01.479942", "2026-13-07T09:40:01.479942Z"],

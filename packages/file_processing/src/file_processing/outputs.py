@@ -36,6 +36,7 @@ from etl_core.layout import (
     QUALITY_SUFFIX,
     SIDECAR_SUFFIXES,
     VALIDATED,
+    deliveries_prefix,
     delivery_manifest_key,
     is_delivery_manifest,
     partition_of,
@@ -51,7 +52,7 @@ from etl_core.storage.keys import validate_key
 from file_processing.errors import RefusedError
 from file_processing.reasons import Reason
 
-__all__ = ["check_ownership", "output_keys", "remove_stale"]
+__all__ = ["check_ownership", "output_keys", "remove_stale", "void_withdrawals"]
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +223,18 @@ def remove_stale(
     return left
 
 
+def void_withdrawals(store: ObjectStore, outputs: Iterable[str], landing_key: str) -> None:
+    """What :func:`remove_stale` does for the partitions a key publishes to for the first
+    time, for a key's first delivery (nothing earlier to remove): a data key a move off the
+    day withdrew that the new delivery publishes again (another landing key with the same
+    member name: a folder-dated key's own day after a misdated key moved off it) is
+    dropped from the day's notice. Left there, downstream would take a build that read the
+    new file for a build of the withdrawn delivery, and withdraw it once the day's
+    validated partition is gone for another reason (a lifecycle rule)."""
+    current = set(outputs)
+    _void_withdrawals(store, {_dataset_day(key) for key in current}, landing_key, current)
+
+
 def _void_withdrawals(
     store: ObjectStore,
     arrived: set[tuple[str, date] | None],
@@ -245,20 +258,25 @@ def _void_withdrawals(
                     break
                 notice = found.value
                 left = tuple(k for k in notice.data_keys if k not in current)
-                if not notice.data_keys and notice.landing_key != landing_key:
-                    break  # another key's notice, its keys unknown
+                void = bool(notice.data_keys) or notice.landing_key == landing_key
                 if notice.data_keys and left == notice.data_keys:
-                    break  # names none of the keys this one publishes there again
+                    void = False  # names none of the keys this one publishes there again
+                if not (void or notice.emptied):
+                    break  # another key's notice, nothing in it changed by this delivery
                 try:
-                    if left:  # other keys' withdrawals of the day stay noted
-                        notices.put(key, replace(notice, data_keys=left), expect=found)
-                    else:
+                    if void and not left:
                         store.delete_if(key, etag=found.etag)
+                    else:  # other keys' withdrawals stay noted; the day has a delivery now
+                        kept = left if void else notice.data_keys
+                        changed = replace(notice, data_keys=kept, emptied=False)
+                        notices.put(key, changed, expect=found)
                 except ObjectConflictError:
                     continue
                 logger.info(
-                    "%s: %s publishes there again, %s", key, landing_key,
-                    "its data keys dropped from the notice" if left else "the notice removed",
+                    "%s: %s publishes there (again), %s", key, landing_key,
+                    "the notice removed" if void and not left
+                    else "its data keys dropped from the notice" if void
+                    else "the day no longer emptied by its move",
                 )  # fmt: skip
                 break
             else:
@@ -302,6 +320,14 @@ def _notify_withdrawal(
     moved_to = tuple(
         sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
     )
+    try:  # the day's last delivery: a day never built downstream is withdrawn, not lost
+        emptied = not any(
+            is_delivery_manifest(info.key) and info.key != manifest_key
+            for info in store.list(deliveries_prefix(dataset, dt))
+        )
+    except EtlError as exc:  # unknown: downstream then never takes the day for withdrawn
+        logger.warning("%s: its other deliveries could not be listed: %s", manifest_key, exc)
+        emptied = False
 
     def noticed(earlier: WithdrawalNotice | None) -> WithdrawalNotice:
         # another key's move off the day, not voided: still withdrawn, still named
@@ -318,6 +344,7 @@ def _notify_withdrawal(
             run_id=run_id,
             moved_to=moved_to,
             data_keys=keys,
+            emptied=emptied,
         )
 
     _notices(store).update(withdrawal_notice_key(dataset, dt), noticed)

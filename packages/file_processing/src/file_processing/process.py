@@ -97,7 +97,7 @@ from file_processing.ledger import (
 )
 from file_processing.names import NameProblem, escaped, is_addressable, key_problem
 from file_processing.outcome import Outcome, Status
-from file_processing.outputs import check_ownership, output_keys, remove_stale
+from file_processing.outputs import check_ownership, output_keys, remove_stale, void_withdrawals
 from file_processing.quality import QualityResult, validate_batch
 from file_processing.quarantine import (
     QuarantineRecord,
@@ -564,6 +564,8 @@ class Processor(Closeable):
                 leftovers=previous.earlier_outputs if previous.state == "validated" else (),
             )
             job.unsettled.extend(left)  # published all the same: the next delivery retries
+        else:  # a first delivery may publish a data key a move off its day withdrew
+            void_withdrawals(self.store, outcome.outputs, info.key)
         fault_point(Step.STALE_REMOVED)
         try:  # the content is this key's since it was claimed; this adds its outputs
             self.ledger.record_content(replace(content, outputs=outcome.outputs))

@@ -883,3 +883,48 @@ def test_two_keys_moved_off_a_day_at_once_are_both_named_in_its_notice(
     notice = read_withdrawal_notice(lane.store, "orders", misdated)
     assert notice is not None
     assert sorted(notice.data_keys) == sorted([a_data, before[0]])
+
+
+def test_a_new_key_publishing_a_withdrawn_data_key_again_drops_it_from_the_notice(
+    lane: Any, orders: Orders
+) -> None:
+    """A folder-dated key moved off a day (its folder's date format fixed) withdrew
+    ``validated/orders/dt=<day>/orders.csv`` there; the day's own file, a key never
+    delivered before, then publishes that very data key again. The notice is no longer
+    true of it: left naming it, downstream takes the day's build from the new file for a
+    build of the withdrawn delivery, and withdraws it (curated output, loaded rows) once
+    the day's validated partition is gone for another reason (a lifecycle rule)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_deliveries, read_withdrawal_notice
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    contract = lane.config_dir / "datasets" / "orders.toml"
+    fixed = contract.read_text().replace(
+        'pattern = "orders_{date:%Y%m%d}.csv*"',
+        'pattern = "{date:%Y-%m-%d}/*.csv"\ndate_from = "path"',
+    )
+    contract.write_text(fixed.replace("%Y-%m-%d", "%Y-%d-%m"))  # day and month swapped
+    moved = lane.deliver("2026-11-02/orders.csv", orders(10))
+    with lane.processor() as processor:
+        assert processor.process(moved).partition == misdated.isoformat()
+    contract.write_text(fixed)
+    lane.deliver("2026-11-02/orders.csv", orders(11))  # the vendor sends it again
+    with lane.processor() as processor:
+        assert processor.process(moved).partition == right.isoformat()
+        notice = read_withdrawal_notice(lane.store, "orders", misdated)
+        assert notice is not None
+        assert notice.data_keys == ("validated/orders/dt=2026-02-11/orders.csv",)
+        assert notice.emptied  # the day's last delivery moved: withdrawn, never lost
+        extra = lane.deliver("2026-02-11/extra.csv", orders(3))  # another file of the day
+        assert processor.process(extra).partition == misdated.isoformat()
+        kept = read_withdrawal_notice(lane.store, "orders", misdated)
+        assert kept is not None
+        assert (kept.data_keys, kept.emptied) == (notice.data_keys, False)
+        own = lane.deliver("2026-02-11/orders.csv", orders(12))  # the day's own file
+        outcome = processor.process(own)
+
+    assert (outcome.status, outcome.partition) == ("validated", misdated.isoformat())
+    delivered = sorted(m.delivery.key for m in read_deliveries(lane.store, "orders", misdated))
+    assert delivered == sorted([extra, own])
+    assert read_withdrawal_notice(lane.store, "orders", misdated) is None

@@ -94,10 +94,12 @@ def notice_withdrawal(
     moved_to: Sequence[str] = (),
     data_keys: Sequence[str] = (),
     at: datetime | None = None,
+    emptied: bool = False,
 ) -> WithdrawalNotice:
     """Write the withdrawal notice of ``landing``'s delivery leaving a validated partition,
     as file_processing does before it removes that delivery's manifest (``at``: when,
-    default now; ``data_keys``: the withdrawn delivery's validated data keys there)."""
+    default now; ``data_keys``: the withdrawn delivery's validated data keys there;
+    ``emptied``: the move left the day no other delivery)."""
     notice = WithdrawalNotice(
         dataset=dataset,
         dt=dt.isoformat(),
@@ -106,6 +108,7 @@ def notice_withdrawal(
         run_id="test",
         moved_to=tuple(moved_to),
         data_keys=tuple(data_keys),
+        emptied=emptied,
     )
     store.write_bytes(notice.key, notice.to_json())
     return notice
