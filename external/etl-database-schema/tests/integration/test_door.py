@@ -572,6 +572,44 @@ def test_the_doors_connections_find_a_vanished_server_within_a_minute_of_silence
     assert said == [["1 30 10 3"], ["1 5 10 9"]]
 
 
+@pytest.mark.postgres
+def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connections(
+    run_python: RunPython, postgres_url: str, tmp_path: Any
+) -> None:
+    """libpq's environment and service file configure it below the URL: the door's
+    defaults, given as connection parameters, silently replaced PGCONNECT_TIMEOUT and a
+    service's connect_timeout and keepalives. Asked of the connection libpq made."""
+    script = """
+        import etl_database_schema as s
+        s.check_login({url!r}, require_migrated=False)
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            connection.ensure_connection()
+            used = {{o.keyword.decode(): (o.val or b"").decode()
+                     for o in connection.connection.pgconn.info}}
+            print(used["connect_timeout"], used["keepalives_idle"], used["keepalives_count"])
+        """
+    parts = urlsplit(postgres_url)
+    services = tmp_path / "services.conf"
+    services.write_text(
+        f"[etl]\nhost={parts.hostname}\nport={parts.port or 5432}\n"
+        f"user={parts.username or ''}\ndbname={parts.path.lstrip('/')}\n"
+        "connect_timeout=7\nkeepalives_idle=77\n"
+    )
+    env_timeout = _lines(
+        run_python(script.format(url=postgres_url), env={"PGCONNECT_TIMEOUT": "4"})
+    )
+    service = _lines(
+        run_python(
+            script.format(url="postgresql:///?service=etl"), env={"PGSERVICEFILE": str(services)}
+        )
+    )
+
+    assert env_timeout == ["4 30 3"]
+    assert service == ["7 77 3"]
+
+
 @contextlib.contextmanager
 def _server_without_tls() -> Iterator[int]:
     """A port whose server answers a TLS request as a PostgreSQL server without SSL does
