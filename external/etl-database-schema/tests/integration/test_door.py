@@ -446,6 +446,32 @@ def test_check_login_with_require_migrated_refuses_a_database_lacking_migrations
     assert line.endswith(f"lacks 1 schema migration(s) ({last}); run `etl-schema migrate`")
 
 
+@pytest.mark.postgres
+def test_check_login_with_require_migrated_starts_a_worker_on_a_database_a_newer_release_migrated(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """A rolling deploy migrates first: the old release's workers, restarted meanwhile,
+    meet migrations their code does not know (a new one of an app, a new app). They lack
+    none, so they start: exiting 2 would stop every old worker until the new one rolls."""
+    script = """
+        import etl_database_schema as s
+        from django.db import connection
+        s.setup({url!r})
+        s.migrate()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO django_migrations (app, name, applied) VALUES "
+                "('etl_ledger', '9999_of_a_newer_release', now()), "
+                "('etl_newer_app', '0001_initial', now())"
+            )
+        connection.close()
+        s.check_login({url!r}, require_migrated=True)
+        print("started")
+        """
+
+    assert _lines(run_python(script.format(url=postgres_url))) == ["started"]
+
+
 def test_check_login_with_require_migrated_on_sqlite_checks_the_file_without_creating_it(
     run_python: RunPython, tmp_path: Any, migrations: list[str]
 ) -> None:
