@@ -55,7 +55,9 @@ POSTGRESQL_DEFAULTS: dict[str, str] = {
     "keepalives_count": "3",
 }
 """The libpq parameters every PostgreSQL connection gets unless its URL sets them (the
-URL's value wins, each on its own). libpq has no connect timeout of its own, so a host
+URL's value wins, each on its own), or libpq is told them below the URL:
+``PGCONNECT_TIMEOUT``, the named service's section (:func:`_postgresql_defaults`).
+libpq has no connect timeout of its own, so a host
 that accepts the connection and never answers (a hung server, a proxy whose backend is
 gone) held a unit, or a command's start, for as long as the kernel kept trying: 10 s
 (per address the host resolves to). TCP keepalives find a server that vanished under an
