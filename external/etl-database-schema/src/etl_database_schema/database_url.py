@@ -13,6 +13,7 @@ Every error message shows the URL with its password replaced by ``***``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -230,8 +231,12 @@ def _postgresql_defaults(service: str | None) -> dict[str, str]:
 def _service_section(service: str) -> set[str] | None:
     """The parameter names of ``service``'s section, read where libpq looks first, or
     ``None`` when neither file has it (or one cannot be read)."""
-    user = os.environ.get("PGSERVICEFILE") or str(Path.home() / ".pg_service.conf")
-    files = [Path(user)]
+    files: list[Path] = []
+    if os.environ.get("PGSERVICEFILE"):
+        files.append(Path(os.environ["PGSERVICEFILE"]))
+    else:
+        with contextlib.suppress(RuntimeError):  # no home (a user without one): skipped
+            files.append(Path.home() / ".pg_service.conf")
     if os.environ.get("PGSYSCONFDIR"):
         files.append(Path(os.environ["PGSYSCONFDIR"]) / "pg_service.conf")
     for file in files:

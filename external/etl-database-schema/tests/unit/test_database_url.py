@@ -266,3 +266,24 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives_idle": "5",
     }
     assert unknown == {}  # its values, whatever they are, must not be overridden
+
+
+def test_a_service_in_pgsysconfdir_is_read_when_the_user_has_no_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A container's user without a home directory: libpq skips ~/.pg_service.conf and
+    reads $PGSYSCONFDIR/pg_service.conf; the URL must still parse."""
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    (tmp_path / "pg_service.conf").write_text("[prod]\nkeepalives=0\n")
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.delenv("PGSERVICEFILE", raising=False)
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path))
+    monkeypatch.setenv("PGSERVICE", "prod")
+
+    options = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
+
+    assert options == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "keepalives"}
