@@ -13,6 +13,8 @@ Every error message shows the URL with its password replaced by ``***``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,9 @@ POSTGRESQL_DEFAULTS: dict[str, str] = {
     "keepalives_count": "3",
 }
 """The libpq parameters every PostgreSQL connection gets unless its URL sets them (the
-URL's value wins, each on its own). libpq has no connect timeout of its own, so a host
+URL's value wins, each on its own), or libpq is told them below the URL:
+``PGCONNECT_TIMEOUT``, the named service's section (:func:`_postgresql_defaults`).
+libpq has no connect timeout of its own, so a host
 that accepts the connection and never answers (a hung server, a proxy whose backend is
 gone) held a unit, or a command's start, for as long as the kernel kept trying: 10 s
 (per address the host resolves to). TCP keepalives find a server that vanished under an
@@ -187,7 +191,7 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         "PORT": str(port) if port else "",
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": dict(POSTGRESQL_DEFAULTS),
+        "OPTIONS": _postgresql_defaults(query.get("service")),
     }
     for option, value in query.items():
         if option == "conn_max_age":
@@ -203,6 +207,58 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         else:  # a libpq connection parameter (sslmode, connect_timeout, application_name…)
             entry["OPTIONS"][option] = value
     return entry
+
+
+def _postgresql_defaults(service: str | None) -> dict[str, str]:
+    """:data:`POSTGRESQL_DEFAULTS` less what libpq is told elsewhere, below the URL:
+    ``PGCONNECT_TIMEOUT``, and the section of the service named (``?service=`` or
+    ``PGSERVICE``). libpq applies those only to parameters not given, so a default given
+    would silently replace them. A service found in neither ``PGSERVICEFILE`` (else
+    ``~/.pg_service.conf``) nor ``$PGSYSCONFDIR/pg_service.conf`` is in libpq's own
+    directory, unread here: no default is given then."""
+    defaults = dict(POSTGRESQL_DEFAULTS)
+    if os.environ.get("PGCONNECT_TIMEOUT"):
+        del defaults["connect_timeout"]
+    service = service or os.environ.get("PGSERVICE")
+    if not service:
+        return defaults
+    section = _service_section(service)
+    if section is None:
+        return {}
+    return {name: value for name, value in defaults.items() if name not in section}
+
+
+def _service_section(service: str) -> set[str] | None:
+    """The parameter names of ``service``'s section, read where libpq looks first, or
+    ``None`` when neither file has it (or one cannot be read)."""
+    files: list[Path] = []
+    if os.environ.get("PGSERVICEFILE"):
+        files.append(Path(os.environ["PGSERVICEFILE"]))
+    else:
+        with contextlib.suppress(RuntimeError):  # no home (a user without one): skipped
+            files.append(Path.home() / ".pg_service.conf")
+    if os.environ.get("PGSYSCONFDIR"):
+        files.append(Path(os.environ["PGSYSCONFDIR"]) / "pg_service.conf")
+    for file in files:
+        try:
+            lines = file.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+        names: set[str] | None = None
+        for line in (line.strip() for line in lines):
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("["):
+                if names is not None:
+                    break
+                names = set() if line.rstrip("]")[1:] == service else None
+            elif names is not None and "=" in line:
+                names.add(line.split("=", 1)[0].strip())
+        if names is not None:
+            return names
+    return None
 
 
 def _sqlite(

@@ -446,6 +446,32 @@ def test_check_login_with_require_migrated_refuses_a_database_lacking_migrations
     assert line.endswith(f"lacks 1 schema migration(s) ({last}); run `etl-schema migrate`")
 
 
+@pytest.mark.postgres
+def test_check_login_with_require_migrated_starts_a_worker_on_a_database_a_newer_release_migrated(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """A rolling deploy migrates first: the old release's workers, restarted meanwhile,
+    meet migrations their code does not know (a new one of an app, a new app). They lack
+    none, so they start: exiting 2 would stop every old worker until the new one rolls."""
+    script = """
+        import etl_database_schema as s
+        from django.db import connection
+        s.setup({url!r})
+        s.migrate()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO django_migrations (app, name, applied) VALUES "
+                "('etl_ledger', '9999_of_a_newer_release', now()), "
+                "('etl_newer_app', '0001_initial', now())"
+            )
+        connection.close()
+        s.check_login({url!r}, require_migrated=True)
+        print("started")
+        """
+
+    assert _lines(run_python(script.format(url=postgres_url))) == ["started"]
+
+
 def test_check_login_with_require_migrated_on_sqlite_checks_the_file_without_creating_it(
     run_python: RunPython, tmp_path: Any, migrations: list[str]
 ) -> None:
@@ -570,6 +596,44 @@ def test_the_doors_connections_find_a_vanished_server_within_a_minute_of_silence
     ]
 
     assert said == [["1 30 10 3"], ["1 5 10 9"]]
+
+
+@pytest.mark.postgres
+def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connections(
+    run_python: RunPython, postgres_url: str, tmp_path: Any
+) -> None:
+    """libpq's environment and service file configure it below the URL: the door's
+    defaults, given as connection parameters, silently replaced PGCONNECT_TIMEOUT and a
+    service's connect_timeout and keepalives. Asked of the connection libpq made."""
+    script = """
+        import etl_database_schema as s
+        s.check_login({url!r}, require_migrated=False)
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            connection.ensure_connection()
+            used = {{o.keyword.decode(): (o.val or b"").decode()
+                     for o in connection.connection.pgconn.info}}
+            print(used["connect_timeout"], used["keepalives_idle"], used["keepalives_count"])
+        """
+    parts = urlsplit(postgres_url)
+    services = tmp_path / "services.conf"
+    services.write_text(
+        f"[etl]\nhost={parts.hostname}\nport={parts.port or 5432}\n"
+        f"user={parts.username or ''}\ndbname={parts.path.lstrip('/')}\n"
+        "connect_timeout=7\nkeepalives_idle=77\n"
+    )
+    env_timeout = _lines(
+        run_python(script.format(url=postgres_url), env={"PGCONNECT_TIMEOUT": "4"})
+    )
+    service = _lines(
+        run_python(
+            script.format(url="postgresql:///?service=etl"), env={"PGSERVICEFILE": str(services)}
+        )
+    )
+
+    assert env_timeout == ["4 30 3"]
+    assert service == ["7 77 3"]
 
 
 @contextlib.contextmanager

@@ -217,3 +217,73 @@ def test_default_is_etl_sqlite3_in_the_working_directory(
     url = resolve_database_url()
 
     assert parse_database_url(url)["NAME"] == str(tmp_path.resolve() / "etl.sqlite3")
+
+
+def test_pgconnect_timeout_in_the_environment_wins_over_the_default_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq's environment is a documented way to configure it, below the URL: a default
+    given as a connection parameter silently overrode it (an operator's 60 s became 10)."""
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "60")
+
+    plain = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
+    in_url = parse_database_url("postgresql://etl@db.internal/etl?connect_timeout=5")["OPTIONS"]
+
+    assert plain == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "connect_timeout"}
+    assert in_url["connect_timeout"] == "5"  # the URL still wins over the environment
+
+
+def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """libpq applies a service file's values only to parameters not given: the defaults,
+    given, silently replaced them. The service named in the URL or by PGSERVICE."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text(
+        "# the operator's\n[other]\nkeepalives_count=7\n\n"
+        "[prod]\nhost=db.internal\n dbname=etl\nconnect_timeout=30\nkeepalives_idle = 120\n"
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+
+    named = parse_database_url("postgresql:///?service=prod")["OPTIONS"]
+    monkeypatch.setenv("PGSERVICE", "prod")
+    from_env = parse_database_url("postgresql://etl@db.internal/etl?keepalives_idle=5")["OPTIONS"]
+    monkeypatch.setenv("PGSERVICE", "elsewhere")  # not in a file we know: libpq's own dir
+    unknown = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
+
+    assert named == {
+        "keepalives": "1",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+        "service": "prod",
+    }
+    assert from_env == {
+        "keepalives": "1",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+        "keepalives_idle": "5",
+    }
+    assert unknown == {}  # its values, whatever they are, must not be overridden
+
+
+def test_a_service_in_pgsysconfdir_is_read_when_the_user_has_no_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A container's user without a home directory: libpq skips ~/.pg_service.conf and
+    reads $PGSYSCONFDIR/pg_service.conf; the URL must still parse."""
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    (tmp_path / "pg_service.conf").write_text("[prod]\nkeepalives=0\n")
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    monkeypatch.delenv("PGSERVICEFILE", raising=False)
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    monkeypatch.setenv("PGSYSCONFDIR", str(tmp_path))
+    monkeypatch.setenv("PGSERVICE", "prod")
+
+    options = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
+
+    assert options == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "keepalives"}

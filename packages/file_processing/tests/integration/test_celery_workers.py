@@ -343,7 +343,6 @@ def test_a_worker_sends_each_object_s_metrics_to_statsd_as_its_unit_ends(
 
 
 @pytest.mark.postgres
-@pytest.mark.postgres
 def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
     local_lane: Any, celery_broker: TestBroker, postgres_url: str
 ) -> None:
@@ -363,6 +362,7 @@ def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
     assert "run `etl-schema migrate --database-url <that URL>`" in errors
 
 
+@pytest.mark.postgres
 def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_flag(
     local_lane: Any, celery_broker: TestBroker, refused_login_urls: dict[str, str]
 ) -> None:
