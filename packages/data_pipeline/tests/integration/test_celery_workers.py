@@ -32,7 +32,7 @@ from data_pipeline.ledger import job_lease_key
 from etl_core.storage import ObjectStore, open_store, read_lease
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
-from etl_core.testing.logs import refused_start
+from etl_core.testing.logs import start_refused
 from etl_core.testing.ports import free_port
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.scripts import run_script
@@ -413,15 +413,10 @@ def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_s
     """It started, answered ping (the image's HEALTHCHECK) and failed every unit it took
     with the refused login, for ever."""
     url = refused_login_urls[wrong]
-    done = subprocess.run(
+    done, errors = start_refused(
         [str(BIN), "worker", "--concurrency", "1"],
-        env=environment(lake, celery_broker, DATABASE_URL=url),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
+        environment(lake, celery_broker, DATABASE_URL=url),
     )
-    errors = refused_start(done)
     assert "(from env DATABASE_URL)" in errors, done.stderr[-3000:]
     assert named in errors
     assert "refused the login" in errors
@@ -443,15 +438,9 @@ def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
         env=lake,  # a deploy's new one
     )
     assert back.returncode == 0, back.stderr
-    done = subprocess.run(
-        [str(BIN), "worker", "--concurrency", "1"],
-        env=environment(lake, celery_broker),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
+    done, errors = start_refused(
+        [str(BIN), "worker", "--concurrency", "1"], environment(lake, celery_broker)
     )
-    errors = refused_start(done)
     assert "(from env DATABASE_URL)" in errors, done.stderr[-3000:]
     assert "etl_ledger.0007_alert_store" in errors
     assert "run `etl-schema migrate`" in errors
@@ -542,15 +531,10 @@ def test_a_worker_whose_database_url_asks_what_the_driver_refuses_refuses_to_sta
     """``?sslmode=requried`` (a typo) was an outage to the start-up check: the worker
     started, answered ping and failed every unit it took, retried for ever."""
     url = f"{lake['DATABASE_URL']}{'&' if '?' in lake['DATABASE_URL'] else '?'}sslmode=requried"
-    done = subprocess.run(
+    done, errors = start_refused(
         [str(BIN), "worker", "--concurrency", "1"],
-        env=environment(lake, celery_broker, DATABASE_URL=url),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
+        environment(lake, celery_broker, DATABASE_URL=url),
     )
-    errors = refused_start(done)
     assert "(from env DATABASE_URL)" in errors, done.stderr[-3000:]
     assert 'invalid sslmode value: "requried"' in errors
     assert "correct the URL" in errors

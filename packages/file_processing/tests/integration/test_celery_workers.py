@@ -24,7 +24,7 @@ import pytest
 from etl_core.artifacts import read_deliveries
 from etl_core.testing.brokers import TestBroker
 from etl_core.testing.fixtures import REFUSED_LOGIN_PASSWORD
-from etl_core.testing.logs import refused_start
+from etl_core.testing.logs import start_refused
 from etl_core.testing.processes import BackgroundProcess
 from etl_core.testing.statsd import agent_address, statsd_agent
 from etl_core.work.celery import celery_app, lane_queues, task_name
@@ -305,15 +305,10 @@ def test_a_worker_whose_work_dir_is_missing_refuses_to_start_naming_it(
     """It started and took every unit off the queue to fail it with WorkDirError (units a
     healthy worker could have done)."""
     missing = local_lane.tmp / "no-such-work"
-    done = subprocess.run(
+    done, errors = start_refused(
         [str(BIN), "worker", "--concurrency", "1"],
-        env=environment(local_lane, celery_broker, ETL_WORK_DIR=str(missing)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        environment(local_lane, celery_broker, ETL_WORK_DIR=str(missing)),
     )
-    errors = refused_start(done)
     assert f"work directory {missing}" in errors, done.stderr[-3000:]
     assert "(from env ETL_WORK_DIR)" in errors
 
@@ -348,15 +343,10 @@ def test_a_worker_whose_database_lacks_migrations_refuses_to_start_naming_them(
 ) -> None:
     """It started, answered ping and failed every object it took mirroring its outcome
     into a database not migrated yet."""
-    done = subprocess.run(
+    done, errors = start_refused(
         [str(BIN), "worker", "--concurrency", "1", "--database-url", postgres_url],
-        env=environment(local_lane, celery_broker),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        environment(local_lane, celery_broker),
     )
-    errors = refused_start(done)
     assert "(from flag --database-url)" in errors, done.stderr[-3000:]
     assert "holds none of the platform's schema" in errors
     assert "run `etl-schema migrate --database-url <that URL>`" in errors
@@ -369,15 +359,10 @@ def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_f
     """It started, answered ping and failed every object it took, mirroring its outcome
     into a database that refused it, for ever."""
     url = refused_login_urls["database"]
-    done = subprocess.run(
+    done, errors = start_refused(
         [str(BIN), "worker", "--concurrency", "1", "--database-url", url],
-        env=environment(local_lane, celery_broker),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        environment(local_lane, celery_broker),
     )
-    errors = refused_start(done)
     assert "(from flag --database-url)" in errors, done.stderr[-3000:]
     assert 'database "etl_no_such_database"' in errors
     assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr

@@ -7,12 +7,12 @@ import contextlib
 import json
 import logging
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from etl_core.logging import record_to_dict
 
-__all__ = ["capture_logs", "refused_start"]
+__all__ = ["capture_logs", "refused_start", "start_refused"]
 
 
 class _CapturingHandler(logging.Handler):
@@ -51,3 +51,14 @@ def refused_start(done: subprocess.CompletedProcess[str]) -> str:
     assert " ready." not in done.stderr
     said = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     return " ".join(line["event"] for line in said if line["level"] == "error")
+
+
+def start_refused(
+    argv: Sequence[str], env: Mapping[str, str], *, timeout: float = 90
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run ``argv`` (a worker starting, a command) with ``env``, expecting it to refuse to
+    start (:func:`refused_start`): what it printed, and its error events."""
+    done = subprocess.run(
+        list(argv), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return done, refused_start(done)
