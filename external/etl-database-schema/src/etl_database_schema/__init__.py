@@ -80,11 +80,13 @@ from etl_database_schema.ledger.queries import (
     last_successes,
     latest_freshness,
     ledger_gauges,
+    other_stores,
     owed_alerts,
     record_freshness,
     run_health,
     settle_alerts,
     start_run,
+    warn_other_stores,
 )
 from etl_database_schema.ledger.recorder import RunLedger
 
@@ -150,6 +152,7 @@ __all__ = [
     "load_fences",
     "migrate",
     "models",
+    "other_stores",
     "owed_alerts",
     "parse_database_url",
     "partitions",
@@ -164,4 +167,5 @@ __all__ = [
     "setup",
     "sqlite_url",
     "start_run",
+    "warn_other_stores",
 ]

@@ -45,11 +45,13 @@ __all__ = [
     "last_successes",
     "latest_freshness",
     "ledger_gauges",
+    "other_stores",
     "owed_alerts",
     "record_freshness",
     "run_health",
     "settle_alerts",
     "start_run",
+    "warn_other_stores",
 ]
 
 LANES = ("file_processing", "data_pipeline", "observability")
@@ -805,6 +807,82 @@ def _alert_record(row: Any) -> AlertRecord:
     owed_to = row.owed_to or ()
     listed = tuple(owed_to) if isinstance(owed_to, list) else owed_to
     return _plain(AlertRecord, row, owed_to=listed)
+
+
+# -------------------------------------------------------- one database per deployment
+
+_STORE_MODELS = ("Alert", "FreshnessStatus", "LoadFence")
+"""The ledger's models kept per object store (``store``; each indexed by it first)."""
+OTHER_STORES_SHOWN = 10
+"""How many other stores :func:`other_stores` lists at most."""
+_DEPLOYMENT_OF = "the deployment's object"
+_warned_stores: set[str] = set()
+
+
+def other_stores(store: str, *, limit: int = OTHER_STORES_SHOWN) -> list[str]:
+    """The object stores other than ``store`` that the ledger's per-store rows name (the
+    alerts, the freshness history, the load fence), sorted, at most ``limit``.
+
+    Any means the database is (or was) used by another deployment: docs/architecture.md
+    section 5, one database per deployment. Rows written before the store was kept
+    (``store`` empty) are no other store's. Cheap: each table is read by its index on
+    ``store`` one distinct value at a time (a loose index scan), never scanned.
+
+    Raises:
+        ValueError: ``store`` is empty.
+    """
+    check_store(store, of=_DEPLOYMENT_OF)
+    found: set[str] = set()
+    with models(LEDGER_APP) as ledger:
+        for name in _STORE_MODELS:
+            rows = ledger[name].objects
+            after = ""
+            while len(found) < limit:
+                following = (
+                    rows.filter(store__gt=after)
+                    .order_by("store")
+                    .values_list("store", flat=True)
+                    .first()
+                )
+                if following is None:
+                    break
+                if following != store:
+                    found.add(following)
+                after = following
+    return sorted(found)[:limit]
+
+
+def warn_other_stores(store: str) -> list[str]:
+    """Log a warning, once per process and store, when :func:`other_stores` finds any:
+    a deployment pointed at another deployment's database by mistake is said, not silent.
+    A warning, not a refusal: a store moved or re-created elsewhere legitimately leaves
+    rows under its old identity (the schema's README says how to clear them).
+
+    Returns:
+        The other stores warned about now (``[]`` when none, or already checked).
+
+    Raises:
+        ValueError: ``store`` is empty.
+    """
+    check_store(store, of=_DEPLOYMENT_OF)
+    if store in _warned_stores:
+        return []
+    others = other_stores(store)
+    _warned_stores.add(store)
+    if others:
+        logger.warning(
+            "the database %s holds ledger rows (etl_alert, etl_freshness_status, "
+            "etl_load_fence) of other object store(s) %s besides this deployment's store %s: "
+            "two deployments share one database? Give each deployment its own database "
+            "(docs/architecture.md section 5, one database per deployment); if a store was "
+            "moved or retired, clear its rows (etl-database-schema README, 'Rows of another "
+            "store')",
+            connected_url(),
+            ", ".join(others),
+            store,
+            extra={"store": store, "other_stores": others},
+        )
+    return others
 
 
 # ---------------------------------------------------------------------- gauges
