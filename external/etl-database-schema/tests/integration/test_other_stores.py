@@ -16,7 +16,7 @@ STAGING = "file:///srv/staging-lake"
 OLD = "s3://old-lake/etl"
 
 SCRIPT = """
-import logging, sys
+import datetime, logging, sys
 logging.basicConfig(stream=sys.stdout, level=logging.WARNING,
                     format="%(levelname)s %(message)s [%(store)s %(other_stores)s]")
 import etl_database_schema as s
@@ -31,8 +31,9 @@ print("own and legacy", s.other_stores(PROD))
 print("warned", s.warn_other_stores(PROD))
 s.record_freshness("sales", "critical", 9.0, store=STAGING)
 with s.models(s.LEDGER_APP) as ledger, connection.cursor() as cursor:
-    s.load_fences.record_load_token(cursor, "retail_daily_sales", __import__("datetime").date(2026, 1, 2),
-                                    store=OLD, lease="lease", token=3)
+    day = datetime.date(2026, 1, 2)
+    s.load_fences.record_load_token(cursor, "retail_daily_sales", day, store=OLD, lease="l",
+                                    token=3)
 print("others", s.other_stores(PROD))
 print("from staging", s.other_stores(STAGING))
 print("prod warned again", s.warn_other_stores(PROD))
@@ -48,9 +49,7 @@ except ValueError as exc:
 def test_other_stores_are_listed_and_warned_once_but_not_own_or_legacy_rows(
     raw_database: Any, run_python: RunPython
 ) -> None:
-    result = run_python(
-        SCRIPT.format(url=raw_database.url, prod=PROD, staging=STAGING, old=OLD)
-    )
+    result = run_python(SCRIPT.format(url=raw_database.url, prod=PROD, staging=STAGING, old=OLD))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     warnings = [line for line in lines if line.startswith("WARNING")]
