@@ -46,6 +46,7 @@ from etl_database_schema.door import (
 )
 from etl_database_schema.errors import (
     SCHEMA_BEHIND_RETRY_AFTER,
+    SCHEMA_BEHIND_RETRY_JITTER,
     DatabaseLoginError,
     DatabaseOperationError,
     DatabaseRefusedError,
@@ -107,6 +108,7 @@ __all__ = [
     "RETAIL_APP",
     "RUN_OUTCOMES",
     "SCHEMA_BEHIND_RETRY_AFTER",
+    "SCHEMA_BEHIND_RETRY_JITTER",
     "AlertRecord",
     "CallerErrors",
     "DatabaseLoginError",
