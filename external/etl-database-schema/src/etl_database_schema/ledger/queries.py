@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from etl_database_schema.door import LEDGER_APP, connected_url, models
-from etl_database_schema.errors import DatabaseRefusedError
+from etl_database_schema.errors import DatabaseRefusedError, DatabaseUnavailableError
 from etl_database_schema.load_fences import check_store
 
 __all__ = [
@@ -220,11 +220,59 @@ def _serialise_writers(model: Any, key: str) -> None:
         if connection.vendor == "postgresql":
             if len(connection.atomic_blocks) == 1 and connection.commit_on_exit:  # it began
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)]
-            )
+            _queue_up(cursor, table, key)
         else:
             cursor.execute(f"UPDATE {connection.ops.quote_name(table)} SET id = id WHERE 1 = 0")
+
+
+WRITERS_WAIT = 60.0
+"""Seconds a ledger writer waits in its queue (:func:`_serialise_writers`) on PostgreSQL
+before it gives up as :class:`~etl_database_schema.errors.DatabaseUnavailableError`: a
+writer ahead that never ends its transaction (a paused process, a half-open TCP
+connection the server has not noticed yet) no longer holds every later one for ever. A
+caller's shorter ``lock_timeout`` stands."""
+_LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's ``lock_not_available`` (``lock_timeout`` ran out)."""
+
+
+def _queue_up(cursor: Any, table: str, key: str) -> None:
+    """Take the advisory lock of ``table``'s writers of ``key``, waiting :data:`WRITERS_WAIT`
+    seconds at most (``lock_timeout`` set for this statement only, unless the session's
+    or transaction's is shorter; restored once the lock is held, so the rest of the
+    transaction keeps the caller's).
+
+    Raises:
+        DatabaseUnavailableError: The wait ran out (retry the unit later).
+    """
+    from django.db import OperationalError
+
+    wait_ms = max(1, round(WRITERS_WAIT * 1000))
+    cursor.execute(
+        "SELECT current_setting('lock_timeout'), setting::bigint FROM pg_settings "
+        "WHERE name = 'lock_timeout'"
+    )
+    previous, current_ms = cursor.fetchone()
+    bounded = current_ms == 0 or current_ms > wait_ms
+    if bounded:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{wait_ms}ms"])
+    try:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        shown = connected_url() or ""
+        waited = WRITERS_WAIT if bounded else current_ms / 1000
+        raise DatabaseUnavailableError(
+            f"database {shown} is unavailable: waited {waited:g} s for the ledger's writers "
+            f"queue of {table} ({' '.join(key.split())}), the advisory lock "
+            f"pg_advisory_xact_lock({_lock_key(table)}, {_lock_key(key)}), held by another "
+            "transaction that does not end (a hung writer: a paused process, a half-open "
+            "connection; see pg_locks and pg_stat_activity); a unit tried again once it "
+            "ends succeeds",
+            url=shown,
+        ) from exc
+    if bounded:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def _lock_key(text: str) -> int:
