@@ -46,6 +46,7 @@ from etl_database_schema.door import (
 )
 from etl_database_schema.errors import (
     SCHEMA_BEHIND_RETRY_AFTER,
+    SCHEMA_BEHIND_RETRY_JITTER,
     DatabaseLoginError,
     DatabaseOperationError,
     DatabaseRefusedError,
@@ -80,11 +81,13 @@ from etl_database_schema.ledger.queries import (
     last_successes,
     latest_freshness,
     ledger_gauges,
+    other_stores,
     owed_alerts,
     record_freshness,
     run_health,
     settle_alerts,
     start_run,
+    warn_other_stores,
 )
 from etl_database_schema.ledger.recorder import RunLedger
 
@@ -105,6 +108,7 @@ __all__ = [
     "RETAIL_APP",
     "RUN_OUTCOMES",
     "SCHEMA_BEHIND_RETRY_AFTER",
+    "SCHEMA_BEHIND_RETRY_JITTER",
     "AlertRecord",
     "CallerErrors",
     "DatabaseLoginError",
@@ -150,6 +154,7 @@ __all__ = [
     "load_fences",
     "migrate",
     "models",
+    "other_stores",
     "owed_alerts",
     "parse_database_url",
     "partitions",
@@ -164,4 +169,5 @@ __all__ = [
     "setup",
     "sqlite_url",
     "start_run",
+    "warn_other_stores",
 ]

@@ -24,6 +24,7 @@ Every error pickles with its fields (errors cross process pools and result backe
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 SCHEMA_BEHIND_RETRY_AFTER = 45.0
@@ -31,10 +32,16 @@ SCHEMA_BEHIND_RETRY_AFTER = 45.0
 (its ``retry_after``, which a caller's retry policy honours up to its longest wait): a
 deploy's ``etl-schema migrate`` is under way, and takes about a minute, not the second
 or two of an outage's backoff. The platform's workers (3 attempts by default) so wait
-90 s in all before they give a unit up."""
+90 s in all before they give a unit up. Each error adds up to
+:data:`SCHEMA_BEHIND_RETRY_JITTER` of it, at random."""
+SCHEMA_BEHIND_RETRY_JITTER = 0.2
+"""The share of :data:`SCHEMA_BEHIND_RETRY_AFTER` added at random (0 to 20 %: 45 to 54 s)
+to each :class:`SchemaBehindError`'s ``retry_after``, so the units that met one deploy at
+once (every worker's) do not all try again in the same second."""
 
 __all__ = [
     "SCHEMA_BEHIND_RETRY_AFTER",
+    "SCHEMA_BEHIND_RETRY_JITTER",
     "DatabaseLoginError",
     "DatabaseOperationError",
     "DatabaseRefusedError",
@@ -164,14 +171,16 @@ class SchemaBehindError(DatabaseUnavailableError):
         applied: How many of the platform's migrations the database has.
         met: What the unit met, the driver's first line (``relation "…" does not exist``).
         retry_after: Seconds to wait before the unit is tried again
-            (:data:`SCHEMA_BEHIND_RETRY_AFTER`: a migration's time).
+            (:data:`SCHEMA_BEHIND_RETRY_AFTER`, a migration's time, plus up to
+            :data:`SCHEMA_BEHIND_RETRY_JITTER` of it at random; kept when pickled).
     """
 
     def __init__(self, url: str, pending: Sequence[str], *, applied: int = 0, met: str) -> None:
         self.pending = tuple(pending)
         self.applied = applied
         self.met = met
-        self.retry_after = SCHEMA_BEHIND_RETRY_AFTER
+        jitter = random.uniform(0.0, SCHEMA_BEHIND_RETRY_JITTER)  # spread, not secret
+        self.retry_after = SCHEMA_BEHIND_RETRY_AFTER * (1.0 + jitter)
         super().__init__(
             f"{_pending_message(url, self.pending, applied)} (a unit met: {met}; the database "
             "was recreated, or restored from an older schema, after this process checked "

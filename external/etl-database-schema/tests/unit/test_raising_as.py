@@ -37,10 +37,27 @@ def test_a_schema_behind_unit_is_retried_after_a_migrations_time_not_a_second() 
     with pytest.raises(CallerUnavailableError) as raised, schema.raising_as(CALLER, "loads"):
         raise behind
 
-    assert raised.value.retry_after == schema.SCHEMA_BEHIND_RETRY_AFTER == 45.0
+    assert schema.SCHEMA_BEHIND_RETRY_AFTER == 45.0
+    assert raised.value.retry_after == behind.retry_after
+    assert 45.0 <= behind.retry_after <= 45.0 * 1.2
     assert str(raised.value) == str(behind)
     assert raised.value.__cause__ is behind
-    assert pickle.loads(pickle.dumps(behind)).retry_after == 45.0
+    assert pickle.loads(pickle.dumps(behind)).retry_after == behind.retry_after
+
+
+def test_schema_behind_waits_are_jittered_within_45_to_54_seconds() -> None:
+    """Units that met one deploy at once do not all retry together: each waits 45 s plus
+    0-20 % (SCHEMA_BEHIND_RETRY_JITTER), never less, never more."""
+    waits = [
+        schema.SchemaBehindError("u", ["etl_ledger.0007_alert_store"], met="x").retry_after
+        for _ in range(400)
+    ]
+
+    assert schema.SCHEMA_BEHIND_RETRY_JITTER == 0.2
+    assert all(45.0 <= wait <= 54.0 for wait in waits)
+    assert len(set(waits)) > 300  # spread, not one value
+    assert min(waits) < 46.0  # the whole range is used
+    assert max(waits) > 53.0
 
 
 def test_an_outage_keeps_the_callers_own_backoff() -> None:

@@ -28,7 +28,7 @@ from etl_core.errors import ConfigError, FieldError
 from etl_core.logging import redact
 from etl_core.progress import WorkProgress
 from etl_core.runtime import ExitCode, Session
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectStore, store_identity
 from etl_core.work.events import DATA_PIPELINE as LANE
 
 if TYPE_CHECKING:  # imported by the commands that use it (issue 16, start-up)
@@ -124,8 +124,9 @@ def _load_contract(session: Session[PipelineSettings], dataset: str) -> Contract
     return load_contracts(session.settings.config_dir).get(dataset)
 
 
-def _check_load_tables(contracts: list[Contract]) -> None:
-    """A ``[load] table`` the schema does not have stops the run before any work is done."""
+def _check_load_tables(session: Session[PipelineSettings], contracts: list[Contract]) -> None:
+    """A ``[load] table`` the schema does not have stops the run before any work is done;
+    a database holding another deployment's rows is warned about (once per process)."""
     known = ", ".join(sorted(db.CURATED_TABLES))
     errors = [
         FieldError(
@@ -136,6 +137,14 @@ def _check_load_tables(contracts: list[Contract]) -> None:
     ]
     if errors:
         raise ContractError("a contract loads into a table the database does not have", errors)
+    _warn_other_stores(session.settings)
+
+
+def _warn_other_stores(settings: PipelineSettings) -> None:
+    """Warn when the open database holds ledger rows of object stores other than this
+    deployment's (``storage_url``'s identity): docs/architecture.md section 5."""
+    url = str(settings.storage_url)
+    db.warn_other_stores(store_identity(url) or url)
 
 
 def _note_unloaded(contracts: list[Contract]) -> None:
@@ -239,7 +248,7 @@ def load_command(
             [FieldError("load", "expected a [load] section naming the table", contract.origin)],
         )
     db.connect(session.settings.database_url, feature="etl-data-pipeline load")
-    _check_load_tables([contract])
+    _check_load_tables(session, [contract])
     run = session.record_run("load", dataset=dataset, parameters={"date": date_})
     session.exports_metrics_as(LOAD_JOB)
     out.import_ahead("rich.table")  # for the outcome table, while the database works
@@ -291,7 +300,7 @@ def run_command(
     if not no_load and any(c.load is not None for c in contracts):
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline run (loads; --no-load skips them)")
-        _check_load_tables(contracts)
+        _check_load_tables(session, contracts)
     parameters = {"datasets": [c.dataset for c in contracts], "load": not no_load}
     run = session.record_run("run", dataset=_one(dataset), parameters=parameters)
     if sender is None:
@@ -425,7 +434,7 @@ def backfill_command(
     if load:
         url = session.settings.database_url
         db.connect(url, feature="etl-data-pipeline backfill (loads; --no-load skips them)")
-        _check_load_tables([contract])
+        _check_load_tables(session, [contract])
     with session.open_store() as store:
         if dry_run:
             if from_ is None or to is None:

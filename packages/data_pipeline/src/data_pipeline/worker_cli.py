@@ -141,6 +141,7 @@ def _worker_context(
     url = settings.database_url
     if url is not None:
         db.connect(url, feature=_FEATURE)
+        db.warn_other_stores(store.identity)  # another deployment's database: said, once
     ledger = open_ledger(store, url)
     ledgers[:] = [ledger]
     sources = load_sources(settings.config_dir, contracts=contracts)

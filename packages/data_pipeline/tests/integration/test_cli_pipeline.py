@@ -386,3 +386,25 @@ def test_a_transform_stopped_by_a_store_error_exports_what_it_counted_once(
     assert "curated" in result.stderr
     failed = "etl_data_pipeline_partitions_transformed_total:1|c|#dataset:pos,outcome:failed"
     assert lines.count(failed) == 1, lines
+
+
+def test_a_run_on_a_database_holding_another_stores_rows_warns_once_naming_it(
+    pipeline: Cli, migrated_sqlite: str
+) -> None:
+    """A deployment pointed at another deployment's database is told (architecture section
+    5), once, and still runs; its own rows (the load fence it wrote) are no other store's."""
+    env = {"DATABASE_URL": migrated_sqlite}
+    first = pipeline("run", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "other object store" not in first.stderr
+    with sqlite3.connect(migrated_sqlite.removeprefix("sqlite:///")) as connection:
+        connection.execute(
+            "INSERT INTO etl_freshness_status (store, dataset, level, message, changed_at) "
+            "VALUES ('s3://staging-lake/etl', 'pos', 'ok', '', '2026-11-01 00:00:00')"
+        )
+    shared = pipeline("run", env=env)
+    assert shared.returncode == 0, shared.stderr
+    said = [line for line in shared.stderr.splitlines() if "other object store" in line]
+    assert len(said) == 1, shared.stderr
+    assert "s3://staging-lake/etl" in said[0]
+    assert "docs/architecture.md section 5" in said[0]

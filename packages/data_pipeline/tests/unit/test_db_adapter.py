@@ -129,7 +129,8 @@ def test_a_unit_meeting_a_schema_behind_waits_a_migrations_time_between_its_atte
     policy = task_policy(PipelineSettings())
     waits = [policy.next_delay(attempt, raised.value, 0.0) for attempt in (1, 2, 3)]
 
-    assert (policy.attempts, waits) == (3, [45.0, 45.0, None])
+    assert (policy.attempts, waits) == (3, [behind.retry_after, behind.retry_after, None])
+    assert 45.0 <= behind.retry_after <= 54.0  # jittered, below the policy's 60 s cap
     assert policy.next_delay(1, DatabaseUnavailableError("down"), 0.0) <= 1.0  # an outage's
 
 

@@ -549,6 +549,7 @@ def _processor(session: Settings, store: ObjectStore) -> Processor:
     )
     processor = Processor(store, contracts, session.settings, run_id=session.run_id)
     if _database(session.settings.database_url):
+        db.warn_other_stores(store.identity)  # another deployment's database: said, once
         processor.mirror = db.record_outcome
     return processor
 

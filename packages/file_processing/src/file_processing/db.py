@@ -41,6 +41,7 @@ __all__ = [
     "record_release",
     "run_recorder",
     "schema_installed",
+    "warn_other_stores",
 ]
 
 _FEATURE = "the file-processing ledger in the database"
@@ -70,6 +71,14 @@ def connect(database_url: str) -> None:
     """
     with _door() as schema:
         schema.connect(database_url)
+
+
+def warn_other_stores(store: str) -> None:
+    """Warn, once per process, when the ledger holds rows of object stores other than
+    ``store`` (this deployment's, its canonical root URL): the database is shared with
+    another deployment (docs/architecture.md section 5). The door must be open."""
+    with _door() as schema:
+        schema.warn_other_stores(store)
 
 
 def check_login(database_url: str) -> None:

@@ -58,6 +58,18 @@ def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in connection.execute(sql)]
 
 
+def execute(database_url: str, sql: str) -> None:
+    """Write with a plain driver, committed."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
+            connection.execute(sql)
+        return
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        connection.execute(sql)
+
+
 def test_scan_mirrors_objects_checks_and_quarantines_then_release(
     local_lane: Any, orders: Orders, database_url: str
 ) -> None:
@@ -325,3 +337,31 @@ def test_a_release_no_database_row_matches_says_so_naming_the_key_and_claims_no_
         assert "no database row matched" in warning["event"]
         assert "recorded in the database" not in said
     assert query(database_url, "SELECT count(*) FROM etl_quarantine_record") == [(0,)]
+
+
+def test_a_scan_on_a_database_holding_another_stores_rows_warns_once_naming_it(
+    local_lane: Any, orders: Orders, database_url: str
+) -> None:
+    """Pointed at another deployment's database (its alerts, freshness, load fences are
+    there), the scan says so once, naming that store and architecture section 5, and still
+    works; a database holding only rows of before the store was kept ('') is quiet."""
+    assert run(local_lane, "migrate", database_url=database_url, tool="etl-schema").returncode == 0
+    insert = (
+        "INSERT INTO etl_freshness_status (store, dataset, level, message, changed_at) "
+        "VALUES ('{store}', 'orders', 'ok', '', '2026-11-01 00:00:00+00')"
+    )
+    execute(database_url, insert.format(store=""))
+    local_lane.deliver("orders_20261101.csv", orders(5))
+    quiet = run(local_lane, "scan", database_url=database_url)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "other object store" not in quiet.stderr
+
+    execute(database_url, insert.format(store="s3://staging-lake/etl"))
+    local_lane.deliver("orders_20261102.csv", orders(5))
+    shared = run(local_lane, "scan", database_url=database_url)
+
+    assert shared.returncode == 0, shared.stderr
+    said = [line for line in shared.stderr.splitlines() if "other object store" in line]
+    assert len(said) == 1, shared.stderr
+    assert "s3://staging-lake/etl" in said[0]
+    assert "docs/architecture.md section 5" in said[0]

@@ -495,6 +495,7 @@ def _history_recorder(database_url: object, store: ObjectStore) -> Callable[[Eva
         return lambda evaluation: None
     db.connect(str(database_url), feature="freshness history")
     identity = store.identity
+    db.warn_other_stores(identity)  # another deployment's database: said, once per process
 
     def record(evaluation: Evaluation) -> None:
         changed = [s.dataset for s in evaluation.datasets if db.record_freshness(s, store=identity)]
@@ -579,9 +580,11 @@ def serve(
     settings = session.settings
     # what the cycle process needs is refused here (exit 2 or 1), never by a child restarting
     contracts = load_contracts(settings.config_dir, validators=VALIDATORS)
-    session.open_store().close()
+    with session.open_store() as store:
+        identity = store.identity
     if settings.database_url is not None and db.schema_installed():
         db.connect(str(settings.database_url), feature="serve")
+        db.warn_other_stores(identity)  # another deployment's database: said, once
     cycles = CycleProcess(partial(_status_service, session), interval=settings.evaluation_interval)
     config = uvicorn.Config(
         build_app(cycles),
@@ -712,6 +715,7 @@ def _alert_store(session: Session[ObservabilitySettings], store: ObjectStore) ->
     url = session.settings.database_url
     if url is not None and db.schema_installed():
         db.connect(str(url), feature="alerts")
+        db.warn_other_stores(store.identity)  # another deployment's database: said, once
         return DatabaseAlerts(store)
     if url is not None:
         logger.info("alerts kept in the store: the 'schema' extra is not installed")

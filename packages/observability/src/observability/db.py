@@ -56,6 +56,7 @@ __all__ = [
     "run_recorder",
     "schema_installed",
     "settle_alerts",
+    "warn_other_stores",
 ]
 
 _LEDGER_LEVEL = {"ok": "ok", "warn": "warning", "critical": "critical", "unknown": "unknown"}
@@ -84,6 +85,14 @@ def connect(
     """
     with _door(feature) as schema:
         schema.connect(database_url, apply_migrations=migrate)
+
+
+def warn_other_stores(store: str) -> None:
+    """Warn, once per process, when the ledger holds rows of object stores other than
+    ``store`` (this deployment's, its canonical root URL): the database is shared with
+    another deployment (docs/architecture.md section 5). The door must be open."""
+    with _door("one database per deployment") as schema:
+        schema.warn_other_stores(store)
 
 
 def ledger_gauges() -> dict[str, int]:

@@ -302,13 +302,24 @@ def test_two_deployments_sharing_a_database_keep_their_freshness_histories_apart
         options[deployment] = configure(tmp_path / deployment, stock=AGED)
         drop(tmp_path / deployment, "stock", now, now - age)
 
-    codes = [
-        cli(*options[deployment], "--database-url", url, "check").returncode
+    checks = [
+        cli(*options[deployment], "--database-url", url, "check")
         for deployment in ("prod", "staging", "prod", "staging")
     ]
 
-    assert codes == [0, 1, 0, 1]
+    assert [check.returncode for check in checks] == [0, 1, 0, 1]
     assert _histories_by_store(url, tmp_path, "stock") == ["prod ok", "staging warning"]
+    # the shared database is said (once per process), naming the other store, from the
+    # second deployment's first check on; the first found only its own rows
+    said = [
+        [line for line in check.stderr.splitlines() if "other object store" in line]
+        for check in checks
+    ]
+    assert [len(lines) for lines in said] == [0, 1, 1, 1], checks[1].stderr
+    other = {"prod": "staging", "staging": "prod"}
+    for deployment, lines in zip(("staging", "prod", "staging"), said[1:], strict=True):
+        assert (tmp_path / other[deployment] / "lake").as_uri() in lines[0]
+        assert "docs/architecture.md section 5" in lines[0]
 
 
 def test_an_unmigrated_database_stops_the_check_with_exit_2(cli: Cli, tmp_path: Path) -> None:

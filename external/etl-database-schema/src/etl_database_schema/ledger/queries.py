@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from etl_database_schema.door import LEDGER_APP, connected_url, models
-from etl_database_schema.errors import DatabaseRefusedError
+from etl_database_schema.errors import DatabaseRefusedError, DatabaseUnavailableError
 from etl_database_schema.load_fences import check_store
 
 __all__ = [
@@ -45,11 +45,13 @@ __all__ = [
     "last_successes",
     "latest_freshness",
     "ledger_gauges",
+    "other_stores",
     "owed_alerts",
     "record_freshness",
     "run_health",
     "settle_alerts",
     "start_run",
+    "warn_other_stores",
 ]
 
 LANES = ("file_processing", "data_pipeline", "observability")
@@ -218,11 +220,59 @@ def _serialise_writers(model: Any, key: str) -> None:
         if connection.vendor == "postgresql":
             if len(connection.atomic_blocks) == 1 and connection.commit_on_exit:  # it began
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)]
-            )
+            _queue_up(cursor, table, key)
         else:
             cursor.execute(f"UPDATE {connection.ops.quote_name(table)} SET id = id WHERE 1 = 0")
+
+
+WRITERS_WAIT = 60.0
+"""Seconds a ledger writer waits in its queue (:func:`_serialise_writers`) on PostgreSQL
+before it gives up as :class:`~etl_database_schema.errors.DatabaseUnavailableError`: a
+writer ahead that never ends its transaction (a paused process, a half-open TCP
+connection the server has not noticed yet) no longer holds every later one for ever. A
+caller's shorter ``lock_timeout`` stands."""
+_LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's ``lock_not_available`` (``lock_timeout`` ran out)."""
+
+
+def _queue_up(cursor: Any, table: str, key: str) -> None:
+    """Take the advisory lock of ``table``'s writers of ``key``, waiting :data:`WRITERS_WAIT`
+    seconds at most (``lock_timeout`` set for this statement only, unless the session's
+    or transaction's is shorter; restored once the lock is held, so the rest of the
+    transaction keeps the caller's).
+
+    Raises:
+        DatabaseUnavailableError: The wait ran out (retry the unit later).
+    """
+    from django.db import OperationalError
+
+    wait_ms = max(1, round(WRITERS_WAIT * 1000))
+    cursor.execute(
+        "SELECT current_setting('lock_timeout'), setting::bigint FROM pg_settings "
+        "WHERE name = 'lock_timeout'"
+    )
+    previous, current_ms = cursor.fetchone()
+    bounded = current_ms == 0 or current_ms > wait_ms
+    if bounded:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{wait_ms}ms"])
+    try:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_lock_key(table), _lock_key(key)])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        shown = connected_url() or ""
+        waited = WRITERS_WAIT if bounded else current_ms / 1000
+        raise DatabaseUnavailableError(
+            f"database {shown} is unavailable: waited {waited:g} s for the ledger's writers "
+            f"queue of {table} ({' '.join(key.split())}), the advisory lock "
+            f"pg_advisory_xact_lock({_lock_key(table)}, {_lock_key(key)}), held by another "
+            "transaction that does not end (a hung writer: a paused process, a half-open "
+            "connection; see pg_locks and pg_stat_activity); a unit tried again once it "
+            "ends succeeds",
+            url=shown,
+        ) from exc
+    if bounded:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def _lock_key(text: str) -> int:
@@ -805,6 +855,82 @@ def _alert_record(row: Any) -> AlertRecord:
     owed_to = row.owed_to or ()
     listed = tuple(owed_to) if isinstance(owed_to, list) else owed_to
     return _plain(AlertRecord, row, owed_to=listed)
+
+
+# -------------------------------------------------------- one database per deployment
+
+_STORE_MODELS = ("Alert", "FreshnessStatus", "LoadFence")
+"""The ledger's models kept per object store (``store``; each indexed by it first)."""
+OTHER_STORES_SHOWN = 10
+"""How many other stores :func:`other_stores` lists at most."""
+_DEPLOYMENT_OF = "the deployment's object"
+_warned_stores: set[str] = set()
+
+
+def other_stores(store: str, *, limit: int = OTHER_STORES_SHOWN) -> list[str]:
+    """The object stores other than ``store`` that the ledger's per-store rows name (the
+    alerts, the freshness history, the load fence), sorted, at most ``limit``.
+
+    Any means the database is (or was) used by another deployment: docs/architecture.md
+    section 5, one database per deployment. Rows written before the store was kept
+    (``store`` empty) are no other store's. Cheap: each table is read by its index on
+    ``store`` one distinct value at a time (a loose index scan), never scanned.
+
+    Raises:
+        ValueError: ``store`` is empty.
+    """
+    check_store(store, of=_DEPLOYMENT_OF)
+    found: set[str] = set()
+    with models(LEDGER_APP) as ledger:
+        for name in _STORE_MODELS:
+            rows = ledger[name].objects
+            after = ""
+            while len(found) < limit:
+                following = (
+                    rows.filter(store__gt=after)
+                    .order_by("store")
+                    .values_list("store", flat=True)
+                    .first()
+                )
+                if following is None:
+                    break
+                if following != store:
+                    found.add(following)
+                after = following
+    return sorted(found)[:limit]
+
+
+def warn_other_stores(store: str) -> list[str]:
+    """Log a warning, once per process and store, when :func:`other_stores` finds any:
+    a deployment pointed at another deployment's database by mistake is said, not silent.
+    A warning, not a refusal: a store moved or re-created elsewhere legitimately leaves
+    rows under its old identity (the schema's README says how to clear them).
+
+    Returns:
+        The other stores warned about now (``[]`` when none, or already checked).
+
+    Raises:
+        ValueError: ``store`` is empty.
+    """
+    check_store(store, of=_DEPLOYMENT_OF)
+    if store in _warned_stores:
+        return []
+    others = other_stores(store)
+    _warned_stores.add(store)
+    if others:
+        logger.warning(
+            "the database %s holds ledger rows (etl_alert, etl_freshness_status, "
+            "etl_load_fence) of other object store(s) %s besides this deployment's store %s: "
+            "two deployments share one database? Give each deployment its own database "
+            "(docs/architecture.md section 5, one database per deployment); if a store was "
+            "moved or retired, clear its rows (etl-database-schema README, 'Rows of another "
+            "store')",
+            connected_url(),
+            ", ".join(others),
+            store,
+            extra={"store": store, "other_stores": others},
+        )
+    return others
 
 
 # ---------------------------------------------------------------------- gauges

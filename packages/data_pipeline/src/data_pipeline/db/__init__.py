@@ -34,7 +34,13 @@ if TYPE_CHECKING:
         set_backfill_job_state,
         update_backfill_partition,
     )
-    from data_pipeline.db.door import check_login, connect, run_recorder, schema_installed
+    from data_pipeline.db.door import (
+        check_login,
+        connect,
+        run_recorder,
+        schema_installed,
+        warn_other_stores,
+    )
     from data_pipeline.db.loads import (
         CURATED_TABLES,
         Fence,
@@ -70,6 +76,7 @@ _EXPORTS = {
     "set_backfill_job_state": "data_pipeline.db.backfills",
     "table_columns": "data_pipeline.db.loads",
     "update_backfill_partition": "data_pipeline.db.backfills",
+    "warn_other_stores": "data_pipeline.db.door",
 }
 """Each re-exported name and its module, imported on first use (issue 16, start-up)."""
 
@@ -101,4 +108,5 @@ __all__ = [
     "set_backfill_job_state",
     "table_columns",
     "update_backfill_partition",
+    "warn_other_stores",
 ]

@@ -24,7 +24,14 @@ from data_pipeline import errors
 from data_pipeline.errors import SchemaNotInstalledError
 from etl_core.runs import RunRecorder
 
-__all__ = ["check_login", "connect", "door", "run_recorder", "schema_installed"]
+__all__ = [
+    "check_login",
+    "connect",
+    "door",
+    "run_recorder",
+    "schema_installed",
+    "warn_other_stores",
+]
 
 
 def connect(
@@ -40,6 +47,14 @@ def connect(
     """
     with door(feature) as schema:
         schema.connect(database_url, apply_migrations=migrate)
+
+
+def warn_other_stores(store: str) -> None:
+    """Warn, once per process, when the ledger holds rows of object stores other than
+    ``store`` (this deployment's, its canonical root URL): the database is shared with
+    another deployment (docs/architecture.md section 5). The door must be open."""
+    with door("one database per deployment") as schema:
+        schema.warn_other_stores(store)
 
 
 def check_login(database_url: str, *, feature: str) -> None:
