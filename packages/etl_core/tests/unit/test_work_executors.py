@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import inspect
 import json
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -190,3 +193,52 @@ def test_an_interrupted_pool_ends_its_units_retry_back_off_at_once() -> None:
         list(ThreadExecutor(1, policy=policy).run(run, units(1)))
     assert time.monotonic() - started < 5
     assert attempts == [1]  # no retry after the interruption
+
+
+def _blocked_waiting_for_futures(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside the lock acquire of ``concurrent.futures.wait`` (its
+    ``Condition.wait``, whose lock only a finished future releases). The caller holds the
+    GIL, so that thread runs no bytecode: it blocks, or is about to, and a signal arriving
+    now is looked at only once the acquire returns."""
+    lines, first = inspect.getsourcelines(threading.Condition.wait)
+    acquires = [first + n for n, line in enumerate(lines) if "waiter.acquire(" in line][1:]
+    frame = sys._current_frames().get(thread.ident or 0)
+    if frame is None or frame.f_back is None or frame.f_back.f_back is None:
+        return False
+    return (
+        frame.f_code is threading.Condition.wait.__code__
+        and frame.f_lineno in acquires
+        and frame.f_back.f_code is threading.Event.wait.__code__
+        and frame.f_back.f_back.f_code is concurrent.futures.wait.__code__
+    )
+
+
+def test_an_interruption_arriving_as_the_pool_starts_waiting_ends_the_back_off_at_once() -> None:
+    # A signal arriving just before the main thread blocks in its wait for the pool (or
+    # handled by another thread) wakes nothing: its handler runs at the next check. Waited
+    # for without a bound, that was after the unit slept out its back-off and retried.
+    policy = RetryPolicy(attempts=2, initial_delay=30.0, max_delay=30.0, jitter=False)
+    attempts: list[int] = []
+    failing = threading.Event()
+    main = threading.main_thread()
+
+    def run(unit: WorkUnit) -> None:
+        attempts.append(1)
+        failing.set()
+        raise RetryableError("the partition is busy")
+
+    def interrupt() -> None:
+        if not failing.wait(10):
+            return
+        deadline = time.monotonic() + 10
+        while not _blocked_waiting_for_futures(main) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        # Ctrl-C, taken by this thread: the main thread's wait is not interrupted by it
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        list(ThreadExecutor(1, policy=policy).run(run, units(1)))
+    assert time.monotonic() - started < 5
+    assert attempts == [1]

@@ -23,6 +23,9 @@ __all__ = ["ThreadExecutor"]
 
 T = TypeVar("T")
 
+SIGNAL_CHECK = 0.1
+"""Seconds the caller's thread waits for the pool at most before it looks at signals."""
+
 
 class ThreadExecutor(Executor):
     """Runs up to ``workers`` units at once on threads that carry the caller's log context.
@@ -58,7 +61,10 @@ class ThreadExecutor(Executor):
                     running.add(pool.submit(_sharing, at_once, run_unit, unit, self.policy, stop))
                 if not running:
                     return
-                done, running = wait(running, return_when=FIRST_COMPLETED)
+                # in slices: a signal (Ctrl-C, SIGTERM) arriving just before the wait blocks,
+                # or handled by another thread, wakes nothing; its handler runs at the next
+                # slice, not once a unit ends (after sleeping out its back-off and retrying)
+                done, running = wait(running, timeout=SIGNAL_CHECK, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
         finally:  # interrupted or done: nothing new starts, units in flight finish (a unit
