@@ -365,3 +365,38 @@ def test_a_scan_on_a_database_holding_another_stores_rows_warns_once_naming_it(
     assert len(said) == 1, shared.stderr
     assert "s3://staging-lake/etl" in said[0]
     assert "docs/architecture.md section 5" in said[0]
+
+
+@pytest.mark.postgres
+def test_a_scan_by_a_role_without_select_on_the_alerts_still_works(
+    local_lane: Any, orders: Orders, postgres_url: str
+) -> None:
+    """The shared-database warning is best-effort: a file lane's role granted only the
+    tables it uses (no SELECT on etl_alert, etl_load_fence) scans and mirrors as it did
+    before the warning existed, instead of failing on ``permission denied``."""
+    import uuid
+
+    import psycopg
+
+    assert run(local_lane, "migrate", database_url=postgres_url, tool="etl-schema").returncode == 0
+    role = f"etl_files_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        admin.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        admin.execute(f"REVOKE ALL ON etl_alert, etl_load_fence FROM {role}")
+    parts = urlsplit(postgres_url)
+    limited = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}").geturl()
+    try:
+        local_lane.deliver("orders_20261101.csv", orders(5))
+        scanned = run(local_lane, "scan", database_url=limited)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+    assert scanned.returncode == 0, scanned.stderr
+    assert "permission denied" not in scanned.stderr
+    assert query(postgres_url, "SELECT count(*) FROM etl_processed_object") != [(0,)]

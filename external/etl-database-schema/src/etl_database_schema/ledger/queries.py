@@ -17,7 +17,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from etl_database_schema.door import LEDGER_APP, connected_url, models
-from etl_database_schema.errors import DatabaseRefusedError, DatabaseUnavailableError
+from etl_database_schema.errors import (
+    DatabaseRefusedError,
+    DatabaseUnavailableError,
+    SchemaError,
+)
 from etl_database_schema.load_fences import check_store
 
 __all__ = [
@@ -904,10 +908,13 @@ def warn_other_stores(store: str) -> list[str]:
     """Log a warning, once per process and store, when :func:`other_stores` finds any:
     a deployment pointed at another deployment's database by mistake is said, not silent.
     A warning, not a refusal: a store moved or re-created elsewhere legitimately leaves
-    rows under its old identity (the schema's README says how to clear them).
+    rows under its old identity (the schema's README says how to clear them). Best-effort:
+    a database error while looking (a role without ``SELECT`` on one of the tables, a
+    locked SQLite file, an outage) is logged at DEBUG and the caller goes on.
 
     Returns:
-        The other stores warned about now (``[]`` when none, or already checked).
+        The other stores warned about now (``[]`` when none, already checked, or the
+        check could not be made).
 
     Raises:
         ValueError: ``store`` is empty.
@@ -915,8 +922,18 @@ def warn_other_stores(store: str) -> list[str]:
     check_store(store, of=_DEPLOYMENT_OF)
     if store in _warned_stores:
         return []
-    others = other_stores(store)
-    _warned_stores.add(store)
+    _warned_stores.add(store)  # checked once per process, whether or not it could be
+    try:
+        others = other_stores(store)
+    except SchemaError as exc:  # best-effort: never fails a command that worked without it
+        logger.debug(
+            "could not check for other object stores in the ledger (etl_alert, "
+            "etl_freshness_status, etl_load_fence) of the database %s; going on: %s",
+            connected_url(),
+            exc,
+            extra={"store": store},
+        )
+        return []
     if others:
         logger.warning(
             "the database %s holds ledger rows (etl_alert, etl_freshness_status, "
