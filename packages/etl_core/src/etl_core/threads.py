@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["ContextThreadPoolExecutor", "start_thread"]
+__all__ = ["SIGNAL_CHECK", "ContextThreadPoolExecutor", "result_of", "start_thread"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+SIGNAL_CHECK = 0.1
+"""Seconds the main thread waits for another thread at most before it looks at signals."""
 
 
 class ContextThreadPoolExecutor(ThreadPoolExecutor):
@@ -36,3 +39,16 @@ def start_thread(
     thread = threading.Thread(target=context.run, args=(target, *args), name=name, daemon=daemon)
     thread.start()
     return thread
+
+
+def result_of(future: Future[T]) -> T:
+    """``future.result()``, waited for in :data:`SIGNAL_CHECK` slices.
+
+    On CPython a signal (Ctrl-C, SIGTERM) arriving just as the main thread starts an untimed
+    lock wait, or handled by another thread, wakes nothing: its handler would run only once
+    ``future`` ends. Waited for in slices, it runs within a slice. A ``TimeoutError`` the
+    task itself raised is raised as is.
+    """
+    while not wait((future,), timeout=SIGNAL_CHECK).done:
+        pass
+    return future.result()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from etl_core.threads import SIGNAL_CHECK
+
 __all__ = ["AheadQuery", "BackgroundQuery"]
 
 _INTERRUPT_EVERY = 0.05
@@ -39,7 +41,8 @@ class BackgroundQuery:
 
     def result(self) -> list[tuple[Any, ...]]:
         """The statement's rows, once it has finished; its error raised here, if it failed."""
-        self._thread.join()
+        while self._thread.is_alive():  # in slices: a Ctrl-C/SIGTERM is handled at once,
+            self._thread.join(SIGNAL_CHECK)  # not once the statement (a whole scan) ends
         if self._error is not None:
             raise self._error
         return self._rows

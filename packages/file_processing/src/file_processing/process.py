@@ -77,7 +77,7 @@ from etl_core.metrics import Timer, counter, histogram
 from etl_core.resources import Closeable
 from etl_core.scratch import scratch_dir, sweep_scratch
 from etl_core.storage import LocalObjectStore, ObjectInfo, ObjectStore
-from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.threads import ContextThreadPoolExecutor, result_of
 from etl_core.work.cores import unit_threads
 from file_processing.control import checksum_result, parse_sidecar, sidecar_name
 from file_processing.decrypt import Decryptor
@@ -810,7 +810,7 @@ class Processor(Closeable):
     @staticmethod
     def _collect(future: Future[list[_Checked]], checked: list[_Checked]) -> None:
         """Add a batch's checked members, each past the ``checks`` fault point."""
-        for item in future.result():
+        for item in result_of(future):
             checked.append(item)
             fault_point(Step.CHECKS)
 
@@ -929,7 +929,7 @@ class Processor(Closeable):
                         pool.submit(self._publish_member, item, key, listed, written, lock)
                         for item, key in zip(checked, keys, strict=True)
                     ]
-                    published = [future.result() for future in futures]
+                    published = [result_of(future) for future in futures]
                 manifest = DeliveryManifest(
                     dataset=contract.dataset,
                     dt=day.isoformat(),
@@ -1087,7 +1087,7 @@ class Processor(Closeable):
             GpgError: gpg cannot use the key.
         """
         future = self._keyring(contract, again=not _named_encrypted(key))
-        return None if future is None else future.result()
+        return None if future is None else result_of(future)
 
     def _keyring_ahead(self, key: str) -> None:
         """Start making the keyring of the contract whose pattern ``key`` matches, when its

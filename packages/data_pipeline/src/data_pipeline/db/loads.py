@@ -57,6 +57,7 @@ from data_pipeline.db.door import door
 from data_pipeline.errors import LoadFencedError
 from data_pipeline.lease import tokens_restarted
 from etl_core.faults import Step, fault_point
+from etl_core.threads import result_of
 
 __all__ = ["CURATED_TABLES", "Fence", "load_batches", "load_partition", "table_columns"]
 
@@ -650,11 +651,11 @@ def _copy_batches(target: _Target, names: list[str], batches: Iterable[Any]) -> 
             sent: Future[None] | None = None
             for rows, encoded in _encoded_ahead(encode, first.schema, stream):
                 if sent is not None:
-                    sent.result()  # one batch in flight: memory stays bounded
+                    result_of(sent)  # one batch in flight: memory stays bounded
                 sent = sender.submit(copy.write, encoded)
                 count += rows
             if sent is not None:
-                sent.result()
+                result_of(sent)
         copy.write(TRAILER)
     return count
 
@@ -674,10 +675,10 @@ def _encoded_ahead(
             cast = batch if batch.schema == schema else batch.cast(schema)
             submitted = (cast.num_rows, pool.submit(encode, cast))
             if pending is not None:
-                yield pending[0], pending[1].result()
+                yield pending[0], result_of(pending[1])
             pending = submitted
         if pending is not None:
-            yield pending[0], pending[1].result()
+            yield pending[0], result_of(pending[1])
 
 
 def _numbered(batches: Iterator[Any], ids: range, table: str) -> Iterator[Any]:

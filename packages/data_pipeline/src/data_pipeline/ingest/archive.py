@@ -31,6 +31,7 @@ from data_pipeline.ingest.writer import CheckpointWriter
 from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import raw_api_manifest_key, raw_api_page_key
 from etl_core.storage import ObjectStore
+from etl_core.threads import result_of
 
 __all__ = ["RunArchive"]
 
@@ -111,7 +112,7 @@ class RunArchive:
         """Write the manifest now (:meth:`queue_manifest`, then wait until it is durable)."""
         counts = {"records": records, "chunks": chunks, "dead_letters": dead_letters}
         self.queue_manifest(status=status, **counts)
-        self.writer.seal().result()
+        result_of(self.writer.seal())
 
     def queue_manifest(
         self, *, status: str, records: int, chunks: int, dead_letters: int = 0

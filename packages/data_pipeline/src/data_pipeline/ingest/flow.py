@@ -81,6 +81,7 @@ from etl_core.contracts import (
 from etl_core.errors import LeaseBusyError, LeaseWaitStoppedError
 from etl_core.layout import landing_api_chunk_key, state_key
 from etl_core.storage import Lease, ObjectStore
+from etl_core.threads import result_of
 from etl_core.work import WorkUnit
 
 __all__ = ["IngestContext", "IngestStoppedError", "WindowOutcome", "ingest_unit", "lease_key"]
@@ -884,7 +885,7 @@ class _Walk:
         fetched_at = response.fetched_at.isoformat()
         if role == "records" and fetched.reading is not None:
             try:
-                reading = fetched.reading.result()
+                reading = result_of(fetched.reading)
             except PageReaderError:  # logged once by the reader: this page read here
                 reading = None
             if reading is not None and self._takes_whole(reading, skip):
@@ -1100,7 +1101,7 @@ class _Walk:
         the writer commits is waited for the same way."""
         while self.sealed and (len(self.sealed) > keep or self.sealed[0][0].done()):
             durable, commit = self.sealed.pop(0)
-            durable.result()  # raises the write that failed: the state is not committed
+            result_of(durable)  # raises the write that failed: the state is not committed
             if commit is not None:
                 commit()
 
@@ -1141,7 +1142,7 @@ class _Walk:
         )
         durable = self.writer.seal()
         self._settle()
-        durable.result()
+        result_of(durable)
         self._say_records_path_missing()
         cursor, boundary = self._new_mark()
         done = self.state.windows_done

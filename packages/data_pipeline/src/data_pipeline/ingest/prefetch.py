@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from etl_core.threads import result_of
+
 __all__ = ["PageAhead"]
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -54,7 +56,9 @@ class PageAhead(Generic[T]):
         else:
             self._drop()
         self._ahead(upcoming)
-        return future.result() if future is not None else self._get(url, params)
+        # in slices: a Ctrl-C/SIGTERM is handled at once, not once the request (and its
+        # retries' back-off) ends
+        return result_of(future) if future is not None else self._get(url, params)
 
     def close(self) -> None:
         """Drop the requests made ahead and wait for those already running."""

@@ -12,7 +12,7 @@ from threading import Event
 from typing import TypeVar
 
 from etl_core.retry import RetryPolicy
-from etl_core.threads import ContextThreadPoolExecutor
+from etl_core.threads import SIGNAL_CHECK, ContextThreadPoolExecutor
 from etl_core.work.cores import sharing_cores
 from etl_core.work.executor import DEFAULT_POLICY, Executor, RunUnit, attempt_unit
 from etl_core.work.limits import unit_limits
@@ -22,9 +22,6 @@ from etl_core.work.unit import WorkUnit
 __all__ = ["ThreadExecutor"]
 
 T = TypeVar("T")
-
-SIGNAL_CHECK = 0.1
-"""Seconds the caller's thread waits for the pool at most before it looks at signals."""
 
 
 class ThreadExecutor(Executor):
