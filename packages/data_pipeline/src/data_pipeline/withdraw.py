@@ -274,8 +274,9 @@ def notice_spent(
     without any of the data keys the notice withdrew, or read them with other ETags than
     the ones it records (rebuilt from the day's other deliveries, or from a new delivery
     under the key: :func:`notice_applies` never applies it to that build, and no later
-    build can read the withdrawn objects). A notice naming no data keys (of an older release) is kept while
-    the day is built, as is one that cannot be read (:func:`notice_applies` says so).
+    build can read the withdrawn objects). A notice naming no data keys (of an older
+    release) is kept while the day is built, as is one that cannot be read
+    (:func:`notice_applies` says so).
 
     Raises:
         EtlError: the store could not be read.
