@@ -83,7 +83,8 @@ def notice_move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta
     data = validated_key("pos", MISDATED, NAME)
     at = datetime.now(UTC) + ahead
     emptied = [m.delivery.key for m in read_deliveries(store, "pos", MISDATED)] == [LANDING]
-    etags = {data: store.head(data).etag}  # the very object withdrawn, as the file lane notes
+    # the very object withdrawn (when still there), as the file lane notes it
+    etags = {data: store.head(data).etag} if store.exists(data) else {}
     notice_withdrawal(
         store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at,
         emptied=emptied, data_etags=etags,
