@@ -9,7 +9,8 @@ A day with no delivery left is not proof of that: a lifecycle rule expiring
 ``validated/``, a partition deleted by hand or an incomplete listing look the same. So
 a day is withdrawn only on the file lane's :class:`~etl_core.artifacts.WithdrawalNotice`
 of it (:func:`notice_applies`), written before it removed the delivery, that names a data
-key the curated partition was built from (a build started after the notice, before the
+key the curated partition was built from, with the object's ETag the notice records for it
+when it records one (a build started after the notice, before the
 delivery's removal, read it too: withdrawn; a day republished and rebuilt after an old
 withdrawal is kept); candidates come from one listing of the dataset's notices
 (:func:`noticed_dates`).
@@ -39,8 +40,9 @@ withdrawn delivery before it moved can publish after the notice is judged spent;
 only by a compare on its ETag, so a newer notice (another key moved off the day) stays.
 Besides the withdrawal's own, a notice is spent when nothing built of the day is left
 (a day never built, one withdrawn earlier) or when the day's curated partition was built
-without any of the data keys it names (rebuilt from its other deliveries): no later
-build can read that delivery again.
+without any of the data keys it names (rebuilt from its other deliveries), or from other
+objects under them than it withdrew (a new delivery: another ETag): no later build can
+read that delivery again.
 """
 
 from __future__ import annotations
@@ -130,13 +132,18 @@ def notice_applies(
 
     A notice naming the withdrawn delivery's data keys (every notice the file lane writes
     since it names them) applies to a build, a curated ``manifest``, that read one of them
-    and to no other, whatever the times and the clocks of the two hosts say: the file lane
+    (:meth:`~etl_core.artifacts.WithdrawalNotice.withdrew`: with the ETag the notice
+    records for it, when it records one) and to no other, whatever the times and the
+    clocks of the two hosts say: the file lane
     writes the notice before it removes the delivery, so a build started between the two
     read the withdrawn delivery and is newer than the notice (withdrawn all the same); a
     rebuild from the day's other deliveries right after the move may look older than the
     notice when the file lane's clock runs ahead (kept). A key that moves back to the day
     drops its data keys from the notice (the file lane's void), so a day republished and
-    rebuilt since is kept.
+    rebuilt since is kept; when that void failed (a store error), the ETag the notice
+    records for the key still tells the build of the new delivery under it (another ETag,
+    kept) from one of the withdrawn object. A notice recording no ETags (an older file
+    lane) goes by keys only: such a build is withdrawn, as it was.
 
     A notice naming no data keys (of an older release) applies when it was written no
     earlier than the build's computation started (an older notice is of a withdrawal before
@@ -154,11 +161,12 @@ def notice_applies(
     if manifest is None:  # a withdrawal killed after its curated removal: finished
         return True
     if notice.data_keys:  # judged by what the build read, never by the hosts' clocks
-        if manifest.inputs.keys() & set(notice.data_keys):
+        if notice.withdrew(manifest.inputs):
             return True  # read (while the notice was there) before it was removed, too
         logger.debug(
             "%s dt=%s kept: its curated partition was built without the delivery its "
-            "withdrawal notice %s withdrew", dataset, dt.isoformat(), key,
+            "withdrawal notice %s withdrew (none of its data keys, or a new delivery "
+            "under one: another ETag)", dataset, dt.isoformat(), key,
         )  # fmt: skip
         return False
     try:  # a notice of an older release, naming no data keys: judged by its time
@@ -263,10 +271,12 @@ def notice_spent(
     Spent: nothing built of the day is left (no curated manifest, no curated part, no load
     marker: withdrawn, or never built) and no validated delivery is published (a build is
     due, after which the notice is judged again); or the day's curated partition was built
-    without any of the data keys the notice withdrew (rebuilt from the day's other
-    deliveries: :func:`notice_applies` never applies it to that build, and no later build
-    can read those keys). A notice naming no data keys (of an older release) is kept while
-    the day is built, as is one that cannot be read (:func:`notice_applies` says so).
+    without any of the data keys the notice withdrew, or read them with other ETags than
+    the ones it records (rebuilt from the day's other deliveries, or from a new delivery
+    under the key: :func:`notice_applies` never applies it to that build, and no later
+    build can read the withdrawn objects). A notice naming no data keys (of an older
+    release) is kept while the day is built, as is one that cannot be read
+    (:func:`notice_applies` says so).
 
     Raises:
         EtlError: the store could not be read.
@@ -286,7 +296,7 @@ def notice_spent(
             return None  # left to withdraw (the rows wait for a run that loads)
         if input_objects(store, dataset, dt):
             return None  # a build is due: judged again once it is published
-    elif not notice.data_keys or manifest.inputs.keys() & set(notice.data_keys):
+    elif not notice.data_keys or notice.withdrew(manifest.inputs):
         return None  # the build read (or may have read) the withdrawn delivery
     return VersionedNotice(notice, found.etag)
 

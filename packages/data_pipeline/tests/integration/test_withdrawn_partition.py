@@ -83,9 +83,11 @@ def notice_move(store: ObjectStore, retail: Any, *, ahead: timedelta = timedelta
     data = validated_key("pos", MISDATED, NAME)
     at = datetime.now(UTC) + ahead
     emptied = [m.delivery.key for m in read_deliveries(store, "pos", MISDATED)] == [LANDING]
+    # the very object withdrawn (when still there), as the file lane notes it
+    etags = {data: store.head(data).etag} if store.exists(data) else {}
     notice_withdrawal(
         store, "pos", MISDATED, landing=LANDING, moved_to=moved_to, data_keys=[data], at=at,
-        emptied=emptied,
+        emptied=emptied, data_etags=etags,
     )  # fmt: skip
 
 
@@ -956,5 +958,66 @@ def test_a_notice_rewritten_by_another_move_after_it_was_judged_spent_stays(
     assert moved
     assert notices(store) == [withdrawal_notice_key("pos", MISDATED)]
     ran = {outcome.dt: outcome for outcome in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+
+
+def test_a_day_rebuilt_from_a_new_delivery_under_a_key_a_failed_void_left_noticed_is_kept(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The key moved off the day and back, and the file lane's void of the day's notice
+    failed (a store error: it warned, delete by hand): the notice still names the key's
+    data key. The vendor's new delivery under the key published that data key again (other
+    bytes, another ETag) and the day was rebuilt from it: a build of a new delivery, not of
+    the withdrawn one. A later run keeps it (and removes the spent notice), even once a
+    lifecycle rule expires the day's validated partition. On the local store and on S3."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    data = validated_key("pos", MISDATED, NAME)
+    withdrawn = store.head(data).etag
+    notice_move(store, retail)  # moved off (its notice names the object withdrawn), then
+    redelivered = {NAME: retail.rows(RIGHT.isoformat(), 31).encode()}  # back, void failed
+    publish_delivery(store, "pos", MISDATED, redelivered, landing=LANDING, rows=31)
+    assert store.head(data).etag != withdrawn
+    assert notices(store) == [withdrawal_notice_key("pos", MISDATED)]
+
+    (rebuilt,) = [o for o in run_pending(store, contract, settings) if o.dt == MISDATED]
+    assert rebuilt.transform is not None
+    assert not rebuilt.withdrawn
+    manifest = read_manifest(store, "pos", MISDATED)
+    assert manifest is not None
+    assert manifest.inputs[data] != withdrawn
+    expire(store, MISDATED)  # months later, a lifecycle rule
+
+    assert [o.dt for o in run_pending(store, contract, settings)] == []
+    assert curated(store, MISDATED) != []
+    assert read_manifest(store, "pos", MISDATED) == manifest
+    assert notices(store) == []  # spent: nothing built of the day read what it withdrew
+
+
+def test_a_notice_naming_the_object_a_build_read_withdraws_it_and_an_older_notice_by_key(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """A notice recording the ETag of the object it withdrew withdraws the build that read
+    that object; a notice of an older file lane (data keys, no ETags) withdraws any build
+    that read one of its keys, whatever the object, as it always did."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    data = validated_key("pos", MISDATED, NAME)
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    move(store, retail)  # its notice names the very object the build read
+    ran = {o.dt: o for o in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+
+    other = {NAME: retail.rows(RIGHT.isoformat(), 31).encode()}
+    publish_delivery(store, "pos", MISDATED, other, landing=LANDING, rows=31)
+    run_pending(store, contract, settings)
+    notice_withdrawal(store, "pos", MISDATED, landing=LANDING, data_keys=[data])  # older lane
+    expire(store, MISDATED)
+    ran = {o.dt: o for o in run_pending(store, contract, settings)}
     assert ran[MISDATED].withdrawn
     assert curated(store, MISDATED) == []

@@ -845,6 +845,12 @@ class WithdrawalNotice(_Document):
             before it and not moved back (a replaced notice keeps naming them), when
             known: a build that read none of them is not of a withdrawn delivery,
             whatever the hosts' clocks say.
+        data_etags: The ETag of the object withdrawn under each data key, when known (the
+            identity a curated manifest's ``inputs`` record per key): a build that read a
+            key with another ETag read a new delivery under it (a key moved back whose
+            void failed, then delivered again) and is not withdrawn. A key without one (a
+            notice of an older release, an object the file lane could not list) withdraws
+            any build that read it. :meth:`withdrew` judges.
         emptied: The move left the partition no other delivery (as the file lane listed
             it) and no delivery arrived on the day since (an arrival clears it): a day
             never built that has no input is then withdrawn, not lost. ``False`` when
@@ -863,6 +869,7 @@ class WithdrawalNotice(_Document):
     moved_to: tuple[str, ...] = ()
     data_keys: tuple[str, ...] = ()
     emptied: bool = False
+    data_etags: Mapping[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -870,6 +877,20 @@ class WithdrawalNotice(_Document):
     def key(self) -> str:
         """Where this notice is stored."""
         return withdrawal_notice_key(self.dataset, date.fromisoformat(self.dt))
+
+    def withdrew(self, inputs: Mapping[str, str]) -> bool:
+        """Whether a build that read ``inputs`` (validated data key → ETag: a curated
+        manifest's) read a delivery this notice withdrew: one of its :attr:`data_keys`,
+        with the ETag recorded for it (:attr:`data_etags`), or with any when none is (or
+        the build recorded none). A notice naming no data keys (an older release) says
+        nothing here: it is judged by its time."""
+        for key in self.data_keys:
+            if key not in inputs:
+                continue
+            withdrawn = self.data_etags.get(key)
+            if not withdrawn or not inputs[key] or inputs[key] == withdrawn:
+                return True
+        return False
 
     def to_dict(self) -> JsonObject:
         """The document as plain data."""
@@ -883,6 +904,7 @@ class WithdrawalNotice(_Document):
             "moved_to": list(self.moved_to),
             "data_keys": list(self.data_keys),
             "emptied": self.emptied,
+            "data_etags": dict(self.data_etags),
         }
         return _with_extra(document, self.extra)
 
@@ -904,6 +926,7 @@ class WithdrawalNotice(_Document):
             moved_to=doc.texts("moved_to", ()),
             data_keys=doc.texts("data_keys", ()),
             emptied=doc.flag("emptied") if "emptied" in doc.raw else False,
+            data_etags=doc.text_map("data_etags") if "data_etags" in doc.raw else {},
             schema_version=version,
             extra=doc.unknown(cls),
         )

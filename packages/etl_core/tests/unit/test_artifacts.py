@@ -290,6 +290,27 @@ def test_a_withdrawal_notice_names_the_data_keys_it_withdrew_and_an_older_one_na
     assert caught.value.field == "data_keys[0]"
 
 
+def test_a_withdrawal_notice_records_which_object_it_withdrew_under_each_data_key() -> None:
+    """A build that read a withdrawn key with another ETag read a new delivery under that
+    key (a failed void, a redelivery): not withdrawn. A key without an ETag recorded (a
+    notice of an older file lane) withdraws any build that read it, as before."""
+    key, other = "validated/pos/dt=2026-02-11/a.csv", "validated/pos/dt=2026-02-11/b.csv"
+    raw = {**json.loads(NOTICE), "data_keys": [key, other], "data_etags": {key: "e1"}}
+    notice = WithdrawalNotice.from_dict(raw)
+    assert notice.data_etags == {key: "e1"}
+    assert WithdrawalNotice.from_json(notice.to_json()) == notice
+    assert notice.withdrew({key: "e1"})
+    assert not notice.withdrew({key: "e2"})  # a new delivery under the same key
+    assert notice.withdrew({key: "e2", other: "e9"})  # no ETag recorded for it: by key
+    assert not notice.withdrew({"validated/pos/dt=2026-02-11/c.csv": "e1"})
+    old = WithdrawalNotice.from_dict({**json.loads(NOTICE), "data_keys": [key]})
+    assert old.data_etags == {}  # written before the field: judged by keys only
+    assert old.withdrew({key: "e2"})
+    with pytest.raises(ArtifactError) as caught:
+        WithdrawalNotice.from_dict({**raw, "data_etags": {key: 1}})
+    assert caught.value.field == f"data_etags.{key}"
+
+
 def test_document_times_are_utc_in_one_fixed_format_whose_text_order_is_time_order() -> None:
     moment = datetime(2026, 12, 7, 10, 40, 1, 5, tzinfo=timezone(timedelta(hours=1)))
     assert utc_timestamp(moment) == "2026-12-07T09:40:01.000005Z"

@@ -47,7 +47,7 @@ from etl_core.layout import (
     withdrawal_notice_key,
     zone_of,
 )
-from etl_core.storage import ObjectInfo, ObjectStore, Records
+from etl_core.storage import NO_CHANGE, NoChange, ObjectInfo, ObjectStore, Records
 from etl_core.storage.keys import validate_key
 from file_processing.errors import RefusedError
 from file_processing.reasons import Reason
@@ -268,7 +268,8 @@ def _void_withdrawals(
                         store.delete_if(key, etag=found.etag)
                     else:  # other keys' withdrawals stay noted; the day has a delivery now
                         kept = left if void else notice.data_keys
-                        changed = replace(notice, data_keys=kept, emptied=False)
+                        etags = {k: e for k, e in notice.data_etags.items() if k in kept}
+                        changed = replace(notice, data_keys=kept, emptied=False, data_etags=etags)
                         notices.put(key, changed, expect=found)
                 except ObjectConflictError:
                     continue
@@ -301,10 +302,22 @@ def _notify_withdrawal(
     manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
     the ``published`` ones.
 
+    The notice records the ETag of the object withdrawn under each data key (listed while
+    the delivery is still published): downstream keeps a build that read the key with
+    another ETag, a new delivery under it (the key moved back, its void failed). A key
+    whose object cannot be listed is named without one (judged by key, as before).
+
     The notice replaces the day's earlier one (another key's move off the day) but keeps
-    naming the data keys that one withdrew: a build that read only those is still of a
-    withdrawn delivery. A notice of unknown keys (written before notices named them, or
-    unreadable) makes the new one go by its time only, as it did.
+    naming the data keys that one withdrew, with their ETags: a build that read only those
+    is still of a withdrawn delivery. A key both withdrew with other objects (a failed
+    void, a second move) is named without an ETag: either object's build is withdrawn. A
+    notice of unknown keys (written before notices named them, or unreadable) makes the
+    new one go by its time only, as it did.
+
+    ``emptied`` is checked again once the notice is written: another key's first delivery
+    published after the day was listed, whose void ran before the notice was there to
+    clear, is seen then (its manifest is written before its void runs), and the notice no
+    longer says the day emptied. A check that fails leaves it (said).
 
     Raises:
         EtlError: the store would not read the manifest, the earlier notice or write the
@@ -320,11 +333,9 @@ def _notify_withdrawal(
     moved_to = tuple(
         sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
     )
+    withdrawn = _etags(store, data_keys, manifest_key)
     try:  # the day's last delivery: a day never built downstream is withdrawn, not lost
-        emptied = not any(
-            is_delivery_manifest(info.key) and info.key != manifest_key
-            for info in store.list(deliveries_prefix(dataset, dt))
-        )
+        emptied = not _other_deliveries(store, dataset, dt, manifest_key)
     except EtlError as exc:  # unknown: downstream then never takes the day for withdrawn
         logger.warning("%s: its other deliveries could not be listed: %s", manifest_key, exc)
         emptied = False
@@ -336,6 +347,7 @@ def _notify_withdrawal(
             if earlier is not None and data_keys
             else data_keys
         )
+        etags = _merged_etags(earlier, keys, data_keys, withdrawn)
         return WithdrawalNotice(
             dataset=dataset,
             dt=dt.isoformat(),
@@ -345,9 +357,94 @@ def _notify_withdrawal(
             moved_to=moved_to,
             data_keys=keys,
             emptied=emptied,
+            data_etags=etags,
         )
 
-    _notices(store).update(withdrawal_notice_key(dataset, dt), noticed)
+    key = withdrawal_notice_key(dataset, dt)
+    _notices(store).update(key, noticed)
+    if emptied:
+        _check_emptied(store, moved, manifest_key)
+
+
+def _other_deliveries(store: ObjectStore, dataset: str, dt: date, manifest_key: str) -> bool:
+    """Whether the day has a delivery manifest besides ``manifest_key`` (one listing)."""
+    return any(
+        is_delivery_manifest(info.key) and info.key != manifest_key
+        for info in store.list(deliveries_prefix(dataset, dt))
+    )
+
+
+def _check_emptied(store: ObjectStore, moved: tuple[str, date], manifest_key: str) -> None:
+    """After the notice of ``moved`` saying its move emptied the day was written: clear
+    ``emptied`` if another delivery is published there now. One landing between the move's
+    listing and its notice ran its void before the notice was there; its manifest, written
+    before that void, is listed here (a delivery landing later clears the notice itself)."""
+    key = withdrawal_notice_key(*moved)
+    try:
+        if not _other_deliveries(store, *moved, manifest_key):
+            return
+
+        def cleared(notice: WithdrawalNotice | None) -> WithdrawalNotice | NoChange:
+            if notice is None or not notice.emptied:
+                return NO_CHANGE
+            return replace(notice, emptied=False)
+
+        _notices(store).update(key, cleared)
+    except EtlError as exc:
+        logger.warning(
+            "%s may say its move left the day no delivery while another landed on it "
+            "meanwhile (it could not be checked again: %s); a backfill of that day, its "
+            "input lost, then skips it as withdrawn", key, exc,
+        )  # fmt: skip
+        return
+    logger.info("%s: another delivery landed on the day during the move: not emptied", key)
+
+
+def _etags(store: ObjectStore, data_keys: Sequence[str], manifest_key: str) -> dict[str, str]:
+    """The ETag of each of ``data_keys`` (one delivery's, still published: its manifest
+    ``manifest_key`` is removed after the notice); a key the store would not say it of is
+    left without one, judged by key downstream (said)."""
+    etags: dict[str, str] = {}
+    for key in data_keys:
+        try:
+            etag = store.head(key).etag
+        except ObjectNotFoundError:
+            continue  # nothing readers see there: no object to tell a later one from
+        except EtlError as exc:
+            logger.warning(
+                "%s: the ETag of %s could not be read (its withdrawal notice names it by "
+                "key only): %s", manifest_key, key, exc,
+            )  # fmt: skip
+            continue
+        if etag:
+            etags[key] = etag
+    return etags
+
+
+def _merged_etags(
+    earlier: WithdrawalNotice | None,
+    keys: Sequence[str],
+    data_keys: Sequence[str],
+    withdrawn: dict[str, str],
+) -> dict[str, str]:
+    """The ETags of the notice naming ``keys``: this move's (``withdrawn``, of its
+    ``data_keys``) and the earlier notice's of the keys it named; a key both withdrew with
+    other objects, or one without an ETag in either, has none (judged by key)."""
+    before: dict[str, str] = {}
+    if earlier is not None:
+        before = {k: e for k, e in earlier.data_etags.items() if k in earlier.data_keys}
+        named = set(earlier.data_keys)
+    else:
+        named = set()
+    etags = {}
+    for key in keys:
+        if key in data_keys:
+            etag = withdrawn.get(key)
+            if etag and (key not in named or before.get(key) == etag):
+                etags[key] = etag
+        elif key in before:
+            etags[key] = before[key]
+    return etags
 
 
 _VOID_ATTEMPTS = 5

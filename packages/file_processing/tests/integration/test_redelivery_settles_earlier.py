@@ -541,6 +541,7 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     (misdated,) = read_deliveries(lane.store, "orders", date(2026, 2, 11))
     misdated_keys = misdated.data_keys
     assert misdated_keys
+    withdrawn = {k: lane.store.head(k).etag for k in misdated_keys}
     contract.write_text(contract.read_text().replace("{date:%Y%d%m}", "{date:%Y%m%d}"))
     lane.deliver("orders_20261102.csv", orders(11))  # the vendor sends it again
     with lane.processor() as processor:
@@ -561,6 +562,8 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     assert (notice.landing_key, notice.moved_to) == (key, ("validated/orders/dt=2026-11-02/",))
     # the keys it withdrew: a build that read none of them is not withdrawn, whatever the clocks
     assert notice.data_keys == misdated_keys
+    # and the very objects: a build of a new delivery under those keys is not withdrawn
+    assert notice.data_etags == withdrawn
     assert notice.withdrawn_at <= utc_timestamp(datetime.now(UTC))
     assert read_withdrawal_notice(lane.store, "orders", date(2026, 11, 2)) is None
 
@@ -928,3 +931,101 @@ def test_a_new_key_publishing_a_withdrawn_data_key_again_drops_it_from_the_notic
     delivered = sorted(m.delivery.key for m in read_deliveries(lane.store, "orders", misdated))
     assert delivered == sorted([extra, own])
     assert read_withdrawal_notice(lane.store, "orders", misdated) is None
+
+
+def test_a_data_key_withdrawn_twice_with_other_bytes_is_noted_by_key_only_and_voided_whole(
+    lane: Any,
+) -> None:
+    """A key moved off a day whose void failed (its notice still names the object it
+    withdrew), delivered there again and moved off again, withdrew two objects under one
+    data key: the notice names the key without an ETag (any build that read it was of a
+    withdrawn delivery). Another key's withdrawal keeps its ETag, and moving the key back
+    drops the key and its ETag from the notice."""
+    from datetime import date
+
+    from etl_core.artifacts import WithdrawalNotice, read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing = "landing/a/orders.csv"
+
+    def outputs(dt: date) -> list[str]:
+        manifest = publish_delivery(lane.store, "orders", dt, {"a.csv": b"x\n"}, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    before, after = outputs(misdated), outputs(right)
+    data, other = before[0], validated_key("orders", misdated, "other.csv")
+    earlier = WithdrawalNotice(
+        dataset="orders",
+        dt=misdated.isoformat(),
+        landing_key=landing,
+        withdrawn_at="2026-12-07T10:00:00.000000Z",
+        data_keys=(data, other),
+        data_etags={data: "the-object-withdrawn-first", other: "the-other-keys-object"},
+    )
+    lane.store.write_bytes(earlier.key, earlier.to_json())
+    assert lane.store.head(data).etag != "the-object-withdrawn-first"
+
+    assert remove_stale(lane.store, before, after, landing_key=landing, one_day_key=True) == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert sorted(notice.data_keys) == sorted([data, other])
+    assert notice.data_etags == {other: "the-other-keys-object"}
+    again = outputs(misdated)  # moved back
+    assert remove_stale(lane.store, after, again, landing_key=landing, one_day_key=True) == []
+    voided = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert voided is not None
+    assert (voided.data_keys, voided.data_etags) == ((other,), {other: "the-other-keys-object"})
+
+
+def test_another_keys_first_delivery_landing_while_a_move_lists_the_day_is_not_emptied(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A move lists the day's other deliveries to say whether it leaves the day none
+    (``emptied``); another key's first delivery published right after that listing, its
+    void run before the notice is written, finds no notice to clear. The move checks the
+    day again once its notice is written: the notice does not say the day emptied (a
+    backfill unit of the day would skip it as withdrawn instead of naming a lost input)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import deliveries_prefix, delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale, void_withdrawals
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing, newcomer = "landing/a/orders.csv", "landing/new/orders.csv"
+
+    def outputs(dt: date, landing: str) -> list[str]:
+        manifest = publish_delivery(lane.store, "orders", dt, {"a.csv": b"x\n"}, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    before, after = outputs(misdated, landing), outputs(right, landing)
+    listing, landed = lane.store.list, []
+
+    def list_then_land(prefix: str = "") -> Any:
+        found = list(listing(prefix))
+        if prefix == deliveries_prefix("orders", misdated) and not landed:
+            landed.append(True)  # the newcomer's first delivery, its void: no notice yet
+            published = publish_delivery(
+                lane.store, "orders", misdated, {"new.csv": b"y\n"}, landing=newcomer
+            )
+            void_withdrawals(lane.store, published.data_keys, newcomer)
+        return iter(found)
+
+    monkeypatch.setattr(lane.store, "list", list_then_land)
+    assert remove_stale(lane.store, before, after, landing_key=landing, one_day_key=True) == []
+    monkeypatch.undo()
+
+    assert landed
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.data_keys == (before[0],)
+    assert not notice.emptied

@@ -95,11 +95,13 @@ def notice_withdrawal(
     data_keys: Sequence[str] = (),
     at: datetime | None = None,
     emptied: bool = False,
+    data_etags: Mapping[str, str] | None = None,
 ) -> WithdrawalNotice:
     """Write the withdrawal notice of ``landing``'s delivery leaving a validated partition,
     as file_processing does before it removes that delivery's manifest (``at``: when,
     default now; ``data_keys``: the withdrawn delivery's validated data keys there;
-    ``emptied``: the move left the day no other delivery)."""
+    ``emptied``: the move left the day no other delivery; ``data_etags``: the ETag of the
+    object withdrawn under each data key, when known)."""
     notice = WithdrawalNotice(
         dataset=dataset,
         dt=dt.isoformat(),
@@ -109,6 +111,7 @@ def notice_withdrawal(
         moved_to=tuple(moved_to),
         data_keys=tuple(data_keys),
         emptied=emptied,
+        data_etags=dict(data_etags or {}),
     )
     store.write_bytes(notice.key, notice.to_json())
     return notice
