@@ -25,6 +25,7 @@ from etl_database_schema.errors import DatabaseUrlError
 __all__ = [
     "POSTGRESQL_DEFAULTS",
     "SUPPORTED_SCHEMES",
+    "door_defaults",
     "parse_database_url",
     "redact_message",
     "redact_url",
@@ -191,7 +192,7 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         "PORT": str(port) if port else "",
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": _postgresql_defaults(query.get("service")),
+        "OPTIONS": _postgresql_options(query.get("service")),
     }
     for option, value in query.items():
         if option == "conn_max_age":
@@ -209,27 +210,50 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
     return entry
 
 
-def _postgresql_defaults(service: str | None) -> dict[str, str]:
+def door_defaults(url: str) -> dict[str, str]:
+    """The :data:`POSTGRESQL_DEFAULTS` a connection to the PostgreSQL ``url`` is given as the
+    door's own: those neither the URL, ``PGCONNECT_TIMEOUT`` nor the service's section sets
+    (what :func:`~etl_database_schema.door.check_login` may bound for its one login)."""
+    query = dict(parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True))
+    own, _ = _postgresql_defaults(query.get("service"))
+    return {name: value for name, value in own.items() if name not in query}
+
+
+def _postgresql_options(service: str | None) -> dict[str, str]:
+    """The options every PostgreSQL entry starts with, before the URL's: the door's own
+    defaults and the service's ``connect_timeout`` (:func:`_postgresql_defaults`)."""
+    own, forwarded = _postgresql_defaults(service)
+    return {**own, **forwarded}
+
+
+def _postgresql_defaults(service: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """:data:`POSTGRESQL_DEFAULTS` less what libpq is told elsewhere, below the URL:
     ``PGCONNECT_TIMEOUT``, and the section of the service named (``?service=`` or
     ``PGSERVICE``). libpq applies those only to parameters not given, so a default given
     would silently replace them. A service found in neither ``PGSERVICEFILE`` (else
     ``~/.pg_service.conf``) nor ``$PGSYSCONFDIR/pg_service.conf`` is in libpq's own
-    directory, unread here: no default is given then."""
+    directory, unread here: no default is given then.
+
+    Returned with the service's ``connect_timeout``, to be given as a parameter: psycopg
+    times the connection itself, from the parameters and ``PGCONNECT_TIMEOUT`` only (it
+    reads no service file), so a service's own timeout left to libpq waited psycopg's
+    130 s."""
     defaults = dict(POSTGRESQL_DEFAULTS)
     if os.environ.get("PGCONNECT_TIMEOUT"):
         del defaults["connect_timeout"]
     service = service or os.environ.get("PGSERVICE")
     if not service:
-        return defaults
+        return defaults, {}
     section = _service_section(service)
     if section is None:
-        return {}
-    return {name: value for name, value in defaults.items() if name not in section}
+        return {}, {}
+    own = {name: value for name, value in defaults.items() if name not in section}
+    timeout = section.get("connect_timeout")
+    return own, {} if timeout is None else {"connect_timeout": timeout}
 
 
-def _service_section(service: str) -> set[str] | None:
-    """The parameter names of ``service``'s section, read where libpq looks first, or
+def _service_section(service: str) -> dict[str, str] | None:
+    """The parameters of ``service``'s section, read where libpq looks first, or
     ``None`` when neither file has it (or one cannot be read)."""
     files: list[Path] = []
     if os.environ.get("PGSERVICEFILE"):
@@ -246,18 +270,19 @@ def _service_section(service: str) -> set[str] | None:
             continue
         except OSError:
             return None
-        names: set[str] | None = None
+        section: dict[str, str] | None = None
         for line in (line.strip() for line in lines):
             if not line or line.startswith("#"):
                 continue
             if line.startswith("["):
-                if names is not None:
+                if section is not None:
                     break
-                names = set() if line.rstrip("]")[1:] == service else None
-            elif names is not None and "=" in line:
-                names.add(line.split("=", 1)[0].strip())
-        if names is not None:
-            return names
+                section = {} if line.rstrip("]")[1:] == service else None
+            elif section is not None and "=" in line:
+                name, _, value = line.partition("=")
+                section[name.strip()] = value.strip()
+        if section is not None:
+            return section
     return None
 
 

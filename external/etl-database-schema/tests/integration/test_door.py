@@ -521,6 +521,40 @@ def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     assert int(line.split()[1]) <= 5
 
 
+@pytest.mark.parametrize("told", ["PGCONNECT_TIMEOUT", "service file"])
+def test_check_login_waits_as_long_as_pgconnect_timeout_or_the_service_file_says(
+    run_python: RunPython, told: str, tmp_path: Any
+) -> None:
+    """libpq is told its connect timeout below the URL by PGCONNECT_TIMEOUT or the
+    service's section: the door's connections honoured it, yet a starting worker's login
+    check replaced it with its own 10 s (an operator's 2 s waited 10, their 60 s cut at 10)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the handshake completes; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        services = tmp_path / "services.conf"
+        services.write_text(f"[etl]\nhost=127.0.0.1\nport={port}\nconnect_timeout=2\n")
+        env, url = {"PGCONNECT_TIMEOUT": "2"}, f"postgresql://etl:hunter2@127.0.0.1:{port}/etl"
+        if told == "service file":
+            env, url = {"PGSERVICEFILE": str(services)}, "postgresql://etl:hunter2@/etl?service=etl"
+        result = run_python(
+            f"""
+            import time
+            import etl_database_schema as s
+            started = time.monotonic()
+            try:
+                s.check_login({url!r})
+            except s.DatabaseUnavailableError as exc:
+                print("unavailable", round(time.monotonic() - started))
+            """,
+            env=env,
+        )
+
+    (line,) = _lines(result)
+    assert line.split()[0] == "unavailable"
+    assert int(line.split()[1]) <= 5  # the operator's 2 s, not the door's 10
+
+
 @pytest.mark.slow
 def test_the_doors_connections_give_up_on_a_host_that_never_answers(
     run_python: RunPython,

@@ -257,12 +257,14 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
+        "connect_timeout": "30",  # given: psycopg times the connection, reading no service
         "service": "prod",
     }
     assert from_env == {
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
+        "connect_timeout": "30",
         "keepalives_idle": "5",
     }
     assert unknown == {}  # its values, whatever they are, must not be overridden
