@@ -633,6 +633,37 @@ def test_the_doors_connections_find_a_vanished_server_within_a_minute_of_silence
 
 
 @pytest.mark.postgres
+def test_the_doors_connections_give_up_on_data_the_server_never_acknowledges_within_a_minute(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """``tcp_user_timeout``: a server vanishing while a query is being sent (data unacked:
+    keepalives do not probe then) was noticed after the kernel's ~15 min of retransmissions.
+    Asked of libpq and of the socket; the URL's value wins."""
+    script = """
+        import socket
+        import etl_database_schema as s
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            connection.ensure_connection()
+            used = {{o.keyword.decode(): (o.val or b"").decode()
+                     for o in connection.connection.pgconn.info}}
+            fd = connection.connection.pgconn.socket
+            sock = socket.socket(fileno=socket.dup(fd))
+            print(used["tcp_user_timeout"],
+                  sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+            sock.close()
+        """
+    separator = "&" if "?" in postgres_url else "?"
+    said = [
+        _lines(run_python(script.format(url=url)))
+        for url in (postgres_url, f"{postgres_url}{separator}tcp_user_timeout=5000")
+    ]
+
+    assert said == [["60000 60000"], ["5000 5000"]]
+
+
+@pytest.mark.postgres
 def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connections(
     run_python: RunPython, postgres_url: str, tmp_path: Any
 ) -> None:
@@ -648,14 +679,15 @@ def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connection
             connection.ensure_connection()
             used = {{o.keyword.decode(): (o.val or b"").decode()
                      for o in connection.connection.pgconn.info}}
-            print(used["connect_timeout"], used["keepalives_idle"], used["keepalives_count"])
+            print(used["connect_timeout"], used["keepalives_idle"], used["keepalives_count"],
+                  used["tcp_user_timeout"])
         """
     parts = urlsplit(postgres_url)
     services = tmp_path / "services.conf"
     services.write_text(
         f"[etl]\nhost={parts.hostname}\nport={parts.port or 5432}\n"
         f"user={parts.username or ''}\ndbname={parts.path.lstrip('/')}\n"
-        "connect_timeout=7\nkeepalives_idle=77\n"
+        "connect_timeout=7\nkeepalives_idle=77\ntcp_user_timeout=7000\n"
     )
     env_timeout = _lines(
         run_python(script.format(url=postgres_url), env={"PGCONNECT_TIMEOUT": "4"})
@@ -666,8 +698,8 @@ def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connection
         )
     )
 
-    assert env_timeout == ["4 30 3"]
-    assert service == ["7 77 3"]
+    assert env_timeout == ["4 30 3 60000"]
+    assert service == ["7 77 3 7000"]
 
 
 @contextlib.contextmanager
