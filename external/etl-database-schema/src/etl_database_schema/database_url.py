@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from etl_database_schema.errors import DatabaseUrlError
 
@@ -185,9 +185,23 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
             f"database URL {shown!r} names database {name!r}; a database name has no '/'",
             url=shown,
         )
-    if not name and "service" not in query:
+    if "dbname" in query:  # libpq's own spelling: ?dbname=
+        if name:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} names the database twice ({name!r} and "
+                f"?dbname={query['dbname']!r}); keep one",
+                url=shown,
+            )
+        name = query.pop("dbname")
+    service = query.get("service") or os.environ.get("PGSERVICE")
+    if not name and not service:
+        name = os.environ.get("PGDATABASE", "")
+    if not name and not service:
+        written = urlunsplit(urlsplit(shown)._replace(path="/dbname"))
         raise DatabaseUrlError(
-            f"database URL {shown!r} names no database; expected postgresql://user@host:5432/dbname",
+            f"database URL {shown!r} names no database; write its name after the host: "
+            f"{written} (or name a service, ?service=name, or set PGDATABASE or PGSERVICE, "
+            "which libpq reads)",
             url=shown,
         )
     entry: dict[str, Any] = {
@@ -201,6 +215,8 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         "CONN_HEALTH_CHECKS": False,
         "OPTIONS": _postgresql_options(query.get("service")),
     }
+    if not name and "service" not in query:  # PGSERVICE's, given: Django asks for a name or one
+        entry["OPTIONS"]["service"] = service
     for option, value in query.items():
         if option == "conn_max_age":
             entry["CONN_MAX_AGE"] = _conn_max_age(value, shown)

@@ -702,6 +702,35 @@ def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connection
     assert service == ["7 77 3 7000"]
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("told", ["PGDATABASE", "PGSERVICE"])
+def test_a_url_naming_no_database_reaches_the_one_libpqs_environment_names(
+    run_python: RunPython, postgres_url: str, tmp_path: Any, told: str
+) -> None:
+    """``postgresql://user@host/`` takes the database from PGDATABASE or the service's
+    section, as libpq (psql) does: the door refused it ("names no database")."""
+    parts = urlsplit(postgres_url)
+    database = parts.path.lstrip("/")
+    services = tmp_path / "services.conf"
+    services.write_text(f"[etl]\ndbname={database}\n")
+    env = {"PGDATABASE": database}
+    if told == "PGSERVICE":
+        env = {"PGSERVICE": "etl", "PGSERVICEFILE": str(services), "PGDATABASE": "postgres"}
+    url = urlunsplit(parts._replace(path="/"))
+    script = f"""
+        import etl_database_schema as s
+        s.check_login({url!r}, require_migrated=False)
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_database()")
+                print(cursor.fetchone()[0])
+        """
+
+    assert _lines(run_python(script, env=env)) == [database]
+
+
 @contextlib.contextmanager
 def _server_without_tls() -> Iterator[int]:
     """A port whose server answers a TLS request as a PostgreSQL server without SSL does

@@ -310,3 +310,45 @@ def test_tcp_user_timeout_is_given_only_by_a_libpq_that_knows_it(
 
     assert old == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "tcp_user_timeout"}
     assert new == POSTGRESQL_DEFAULTS
+
+
+def test_a_url_naming_no_database_takes_libpqs_pgdatabase_or_pgservice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """libpq takes the database from PGDATABASE or the service's section when the URL
+    names none (``psql postgresql://etl@db/`` works): the door refused such a URL."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[prod]\nhost=db.internal\ndbname=etl_prod\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.setenv("PGDATABASE", "etl_env")
+
+    from_env = parse_database_url("postgresql://etl@db.internal:5432/")
+    in_query = parse_database_url("postgresql://etl@db.internal/?dbname=etl_query")
+    monkeypatch.setenv("PGSERVICE", "prod")  # its section's dbname, over PGDATABASE
+    from_service = parse_database_url("postgresql://etl@")
+
+    assert (from_env["NAME"], from_env["HOST"]) == ("etl_env", "db.internal")
+    assert (in_query["NAME"], "dbname" in in_query["OPTIONS"]) == ("etl_query", False)
+    assert (from_service["NAME"], from_service["OPTIONS"]["service"]) == ("", "prod")
+
+
+def test_a_url_naming_no_database_says_exactly_what_to_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Neither PGDATABASE nor a service: libpq would use a database named after the user,
+    a guess; the error says where the name goes and the other ways to give it."""
+    for name in ("PGDATABASE", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql://etl:topsecret@db.internal:5432")
+    with pytest.raises(DatabaseUrlError) as twice:
+        parse_database_url("postgresql://etl@db.internal/etl?dbname=other")
+
+    assert str(caught.value) == (
+        "database URL 'postgresql://etl:***@db.internal:5432' names no database; write its "
+        "name after the host: postgresql://etl:***@db.internal:5432/dbname (or name a "
+        "service, ?service=name, or set PGDATABASE or PGSERVICE, which libpq reads)"
+    )
+    assert "names the database twice ('etl' and ?dbname='other')" in str(twice.value)
