@@ -107,7 +107,11 @@ def test_conn_max_age_none_keeps_connections_open() -> None:
         ("sqlite:///", "names no file"),
     ],
 )
-def test_bad_url_is_refused_with_reason_and_no_password(url: str, expected: str) -> None:
+def test_bad_url_is_refused_with_reason_and_no_password(
+    url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PGDATABASE", "PGSERVICE"):  # they name a database the URL does not
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(DatabaseUrlError) as caught:
         parse_database_url(url)
 
