@@ -18,13 +18,14 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from etl_database_schema.errors import DatabaseUrlError
 
 __all__ = [
     "POSTGRESQL_DEFAULTS",
     "SUPPORTED_SCHEMES",
+    "door_defaults",
     "parse_database_url",
     "redact_message",
     "redact_url",
@@ -54,6 +55,7 @@ POSTGRESQL_DEFAULTS: dict[str, str] = {
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
 }
 """The libpq parameters every PostgreSQL connection gets unless its URL sets them (the
 URL's value wins, each on its own), or libpq is told them below the URL:
@@ -63,7 +65,13 @@ that accepts the connection and never answers (a hung server, a proxy whose back
 gone) held a unit, or a command's start, for as long as the kernel kept trying: 10 s
 (per address the host resolves to). TCP keepalives find a server that vanished under an
 open connection (a failover, a host powered off, a NAT that forgot it) in
-30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more."""
+30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more; one that
+vanished while a query was being sent (data unacknowledged: keepalives do not probe
+then) in 60 s (``tcp_user_timeout``, milliseconds) instead of the kernel's ~15 min of
+retransmissions. ``tcp_user_timeout`` is given only by a libpq that knows it (12 and
+later: an older one refuses the parameter)."""
+_TCP_USER_TIMEOUT_LIBPQ = 120000
+"""The first libpq version (``psycopg.pq.version()``) with ``tcp_user_timeout``."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
@@ -177,9 +185,23 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
             f"database URL {shown!r} names database {name!r}; a database name has no '/'",
             url=shown,
         )
-    if not name and "service" not in query:
+    if "dbname" in query:  # libpq's own spelling: ?dbname=
+        if name:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} names the database twice ({name!r} and "
+                f"?dbname={query['dbname']!r}); keep one",
+                url=shown,
+            )
+        name = query.pop("dbname")
+    service = query.get("service") or os.environ.get("PGSERVICE")
+    if not name and not service:
+        name = os.environ.get("PGDATABASE", "")
+    if not name and not service:
+        written = urlunsplit(urlsplit(shown)._replace(path="/dbname"))
         raise DatabaseUrlError(
-            f"database URL {shown!r} names no database; expected postgresql://user@host:5432/dbname",
+            f"database URL {shown!r} names no database; write its name after the host: "
+            f"{written} (or name a service, ?service=name, or set PGDATABASE or PGSERVICE, "
+            "which libpq reads)",
             url=shown,
         )
     entry: dict[str, Any] = {
@@ -191,8 +213,10 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         "PORT": str(port) if port else "",
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": _postgresql_defaults(query.get("service")),
+        "OPTIONS": _postgresql_options(query.get("service")),
     }
+    if not name and "service" not in query:  # PGSERVICE's, given: Django asks for a name or one
+        entry["OPTIONS"]["service"] = service
     for option, value in query.items():
         if option == "conn_max_age":
             entry["CONN_MAX_AGE"] = _conn_max_age(value, shown)
@@ -209,27 +233,61 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
     return entry
 
 
-def _postgresql_defaults(service: str | None) -> dict[str, str]:
+def door_defaults(url: str) -> dict[str, str]:
+    """The :data:`POSTGRESQL_DEFAULTS` a connection to the PostgreSQL ``url`` is given as the
+    door's own: those neither the URL, ``PGCONNECT_TIMEOUT`` nor the service's section sets
+    (what :func:`~etl_database_schema.door.check_login` may bound for its one login)."""
+    query = dict(parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True))
+    own, _ = _postgresql_defaults(query.get("service"))
+    return {name: value for name, value in own.items() if name not in query}
+
+
+def _postgresql_options(service: str | None) -> dict[str, str]:
+    """The options every PostgreSQL entry starts with, before the URL's: the door's own
+    defaults and the service's ``connect_timeout`` (:func:`_postgresql_defaults`)."""
+    own, forwarded = _postgresql_defaults(service)
+    return {**own, **forwarded}
+
+
+def _postgresql_defaults(service: str | None) -> tuple[dict[str, str], dict[str, str]]:
     """:data:`POSTGRESQL_DEFAULTS` less what libpq is told elsewhere, below the URL:
     ``PGCONNECT_TIMEOUT``, and the section of the service named (``?service=`` or
     ``PGSERVICE``). libpq applies those only to parameters not given, so a default given
     would silently replace them. A service found in neither ``PGSERVICEFILE`` (else
     ``~/.pg_service.conf``) nor ``$PGSYSCONFDIR/pg_service.conf`` is in libpq's own
-    directory, unread here: no default is given then."""
+    directory, unread here: no default is given then.
+
+    Returned with the service's ``connect_timeout``, to be given as a parameter: psycopg
+    times the connection itself, from the parameters and ``PGCONNECT_TIMEOUT`` only (it
+    reads no service file), so a service's own timeout left to libpq waited psycopg's
+    130 s."""
     defaults = dict(POSTGRESQL_DEFAULTS)
+    if _libpq_version() < _TCP_USER_TIMEOUT_LIBPQ:
+        del defaults["tcp_user_timeout"]
     if os.environ.get("PGCONNECT_TIMEOUT"):
         del defaults["connect_timeout"]
     service = service or os.environ.get("PGSERVICE")
     if not service:
-        return defaults
+        return defaults, {}
     section = _service_section(service)
     if section is None:
-        return {}
-    return {name: value for name, value in defaults.items() if name not in section}
+        return {}, {}
+    own = {name: value for name, value in defaults.items() if name not in section}
+    timeout = section.get("connect_timeout")
+    return own, {} if timeout is None else {"connect_timeout": timeout}
 
 
-def _service_section(service: str) -> set[str] | None:
-    """The parameter names of ``service``'s section, read where libpq looks first, or
+def _libpq_version() -> int:
+    """The version of the libpq psycopg uses (``120000`` for 12.0), ``0`` without psycopg."""
+    try:
+        from psycopg import pq
+    except ImportError:
+        return 0
+    return pq.version()
+
+
+def _service_section(service: str) -> dict[str, str] | None:
+    """The parameters of ``service``'s section, read where libpq looks first, or
     ``None`` when neither file has it (or one cannot be read)."""
     files: list[Path] = []
     if os.environ.get("PGSERVICEFILE"):
@@ -246,18 +304,19 @@ def _service_section(service: str) -> set[str] | None:
             continue
         except OSError:
             return None
-        names: set[str] | None = None
+        section: dict[str, str] | None = None
         for line in (line.strip() for line in lines):
             if not line or line.startswith("#"):
                 continue
             if line.startswith("["):
-                if names is not None:
+                if section is not None:
                     break
-                names = set() if line.rstrip("]")[1:] == service else None
-            elif names is not None and "=" in line:
-                names.add(line.split("=", 1)[0].strip())
-        if names is not None:
-            return names
+                section = {} if line.rstrip("]")[1:] == service else None
+            elif section is not None and "=" in line:
+                name, _, value = line.partition("=")
+                section[name.strip()] = value.strip()
+        if section is not None:
+            return section
     return None
 
 

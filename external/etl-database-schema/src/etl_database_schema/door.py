@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType, ModuleType
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from etl_database_schema.bootstrap import (
     INSTALLED_APPS,
@@ -49,7 +48,12 @@ from etl_database_schema.bootstrap import (
     pending_migrations,
     setup,
 )
-from etl_database_schema.database_url import POSTGRESQL_DEFAULTS, redact_message, redact_url
+from etl_database_schema.database_url import (
+    POSTGRESQL_DEFAULTS,
+    door_defaults,
+    redact_message,
+    redact_url,
+)
 from etl_database_schema.errors import (
     DatabaseLoginError,
     DatabaseRefusedError,
@@ -159,9 +163,11 @@ def connect(
 
 CHECK_LOGIN_TIMEOUT = int(POSTGRESQL_DEFAULTS["connect_timeout"])
 """Seconds :func:`check_login` waits for the server to answer (libpq's
-``connect_timeout``), unless the URL sets its own: a host that never answers is an
-outage said then, not a process held for as long as the kernel keeps trying. The door's
-own connections wait as long (:data:`~etl_database_schema.database_url.POSTGRESQL_DEFAULTS`)."""
+``connect_timeout``), unless the URL sets its own, or libpq is told one below the URL
+(``PGCONNECT_TIMEOUT``, the service's section), as the door's connections: a host
+that never answers is an outage said then, not a process held for as long as the
+kernel keeps trying. The door's own connections wait as long
+(:data:`~etl_database_schema.database_url.POSTGRESQL_DEFAULTS`)."""
 
 
 def check_login(
@@ -181,7 +187,8 @@ def check_login(
     takes. A SQLite URL has no login and a missing file is not created (no migration
     applied: all pending); an in-memory one is not checked (each process has its own).
     The server is given ``timeout`` seconds to answer, unless the URL sets
-    ``connect_timeout``.
+    ``connect_timeout`` or libpq is told one below it (``PGCONNECT_TIMEOUT``, the
+    service's section: the door's own rule, ``database_url.POSTGRESQL_DEFAULTS``).
 
     Raises:
         NotConnectedError: No URL was given.
@@ -206,7 +213,9 @@ def check_login(
         return
     options = connection.settings_dict["OPTIONS"]
     default = options.get("connect_timeout")
-    bounded = not _url_sets(database_url, "connect_timeout")
+    # The door's rule: its own default only, not the URL's, PGCONNECT_TIMEOUT's or the
+    # service section's value (database_url.door_defaults).
+    bounded = "connect_timeout" in door_defaults(database_url)
     if bounded:  # this login only: the door's own connections keep theirs
         options["connect_timeout"] = str(max(2, timeout))  # libpq's least
     pending: list[str] = []
@@ -220,9 +229,7 @@ def check_login(
                 applied = len(applied_migrations(connection=connection)) if pending else 0
         finally:
             connection.close()
-            if bounded and default is None:
-                options.pop("connect_timeout", None)
-            elif bounded:
+            if bounded:
                 options["connect_timeout"] = default
     if pending:
         raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
@@ -252,11 +259,6 @@ def _check_sqlite_migrations(database_url: str, connection: Any) -> None:
         applied = 0
     if pending:
         raise MigrationsPendingError(redact_url(database_url), pending, applied=applied)
-
-
-def _url_sets(url: str, option: str) -> bool:
-    """Whether ``url``'s query string sets libpq's ``option``."""
-    return option in parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
 def is_connected() -> bool:

@@ -521,6 +521,40 @@ def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     assert int(line.split()[1]) <= 5
 
 
+@pytest.mark.parametrize("told", ["PGCONNECT_TIMEOUT", "service file"])
+def test_check_login_waits_as_long_as_pgconnect_timeout_or_the_service_file_says(
+    run_python: RunPython, told: str, tmp_path: Any
+) -> None:
+    """libpq is told its connect timeout below the URL by PGCONNECT_TIMEOUT or the
+    service's section: the door's connections honoured it, yet a starting worker's login
+    check replaced it with its own 10 s (an operator's 2 s waited 10, their 60 s cut at 10)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the handshake completes; nothing ever reads or answers
+        port = silent.getsockname()[1]
+        services = tmp_path / "services.conf"
+        services.write_text(f"[etl]\nhost=127.0.0.1\nport={port}\nconnect_timeout=2\n")
+        env, url = {"PGCONNECT_TIMEOUT": "2"}, f"postgresql://etl:hunter2@127.0.0.1:{port}/etl"
+        if told == "service file":
+            env, url = {"PGSERVICEFILE": str(services)}, "postgresql://etl:hunter2@/etl?service=etl"
+        result = run_python(
+            f"""
+            import time
+            import etl_database_schema as s
+            started = time.monotonic()
+            try:
+                s.check_login({url!r})
+            except s.DatabaseUnavailableError as exc:
+                print("unavailable", round(time.monotonic() - started))
+            """,
+            env=env,
+        )
+
+    (line,) = _lines(result)
+    assert line.split()[0] == "unavailable"
+    assert int(line.split()[1]) <= 5  # the operator's 2 s, not the door's 10
+
+
 @pytest.mark.slow
 def test_the_doors_connections_give_up_on_a_host_that_never_answers(
     run_python: RunPython,
@@ -599,6 +633,37 @@ def test_the_doors_connections_find_a_vanished_server_within_a_minute_of_silence
 
 
 @pytest.mark.postgres
+def test_the_doors_connections_give_up_on_data_the_server_never_acknowledges_within_a_minute(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """``tcp_user_timeout``: a server vanishing while a query is being sent (data unacked:
+    keepalives do not probe then) was noticed after the kernel's ~15 min of retransmissions.
+    Asked of libpq and of the socket; the URL's value wins."""
+    script = """
+        import socket
+        import etl_database_schema as s
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            connection.ensure_connection()
+            used = {{o.keyword.decode(): (o.val or b"").decode()
+                     for o in connection.connection.pgconn.info}}
+            fd = connection.connection.pgconn.socket
+            sock = socket.socket(fileno=socket.dup(fd))
+            print(used["tcp_user_timeout"],
+                  sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT))
+            sock.close()
+        """
+    separator = "&" if "?" in postgres_url else "?"
+    said = [
+        _lines(run_python(script.format(url=url)))
+        for url in (postgres_url, f"{postgres_url}{separator}tcp_user_timeout=5000")
+    ]
+
+    assert said == [["60000 60000"], ["5000 5000"]]
+
+
+@pytest.mark.postgres
 def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connections(
     run_python: RunPython, postgres_url: str, tmp_path: Any
 ) -> None:
@@ -614,14 +679,15 @@ def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connection
             connection.ensure_connection()
             used = {{o.keyword.decode(): (o.val or b"").decode()
                      for o in connection.connection.pgconn.info}}
-            print(used["connect_timeout"], used["keepalives_idle"], used["keepalives_count"])
+            print(used["connect_timeout"], used["keepalives_idle"], used["keepalives_count"],
+                  used["tcp_user_timeout"])
         """
     parts = urlsplit(postgres_url)
     services = tmp_path / "services.conf"
     services.write_text(
         f"[etl]\nhost={parts.hostname}\nport={parts.port or 5432}\n"
         f"user={parts.username or ''}\ndbname={parts.path.lstrip('/')}\n"
-        "connect_timeout=7\nkeepalives_idle=77\n"
+        "connect_timeout=7\nkeepalives_idle=77\ntcp_user_timeout=7000\n"
     )
     env_timeout = _lines(
         run_python(script.format(url=postgres_url), env={"PGCONNECT_TIMEOUT": "4"})
@@ -632,8 +698,37 @@ def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connection
         )
     )
 
-    assert env_timeout == ["4 30 3"]
-    assert service == ["7 77 3"]
+    assert env_timeout == ["4 30 3 60000"]
+    assert service == ["7 77 3 7000"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("told", ["PGDATABASE", "PGSERVICE"])
+def test_a_url_naming_no_database_reaches_the_one_libpqs_environment_names(
+    run_python: RunPython, postgres_url: str, tmp_path: Any, told: str
+) -> None:
+    """``postgresql://user@host/`` takes the database from PGDATABASE or the service's
+    section, as libpq (psql) does: the door refused it ("names no database")."""
+    parts = urlsplit(postgres_url)
+    database = parts.path.lstrip("/")
+    services = tmp_path / "services.conf"
+    services.write_text(f"[etl]\ndbname={database}\n")
+    env = {"PGDATABASE": database}
+    if told == "PGSERVICE":
+        env = {"PGSERVICE": "etl", "PGSERVICEFILE": str(services), "PGDATABASE": "postgres"}
+    url = urlunsplit(parts._replace(path="/"))
+    script = f"""
+        import etl_database_schema as s
+        s.check_login({url!r}, require_migrated=False)
+        s.connect({url!r}, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_database()")
+                print(cursor.fetchone()[0])
+        """
+
+    assert _lines(run_python(script, env=env)) == [database]
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ POSTGRESQL_DEFAULTS = {  # what the door connects with unless the URL says
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
 }
 
 
@@ -106,7 +107,11 @@ def test_conn_max_age_none_keeps_connections_open() -> None:
         ("sqlite:///", "names no file"),
     ],
 )
-def test_bad_url_is_refused_with_reason_and_no_password(url: str, expected: str) -> None:
+def test_bad_url_is_refused_with_reason_and_no_password(
+    url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PGDATABASE", "PGSERVICE"):  # they name a database the URL does not
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(DatabaseUrlError) as caught:
         parse_database_url(url)
 
@@ -257,12 +262,16 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
+        "tcp_user_timeout": "60000",
+        "connect_timeout": "30",  # given: psycopg times the connection, reading no service
         "service": "prod",
     }
     assert from_env == {
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
+        "tcp_user_timeout": "60000",
+        "connect_timeout": "30",
         "keepalives_idle": "5",
     }
     assert unknown == {}  # its values, whatever they are, must not be overridden
@@ -287,3 +296,63 @@ def test_a_service_in_pgsysconfdir_is_read_when_the_user_has_no_home(
     options = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
 
     assert options == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "keepalives"}
+
+
+def test_tcp_user_timeout_is_given_only_by_a_libpq_that_knows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq before 12 refuses ``tcp_user_timeout`` ("invalid connection option"): a
+    default it cannot take would refuse every connection."""
+    from etl_database_schema import database_url
+
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.setattr(database_url, "_libpq_version", lambda: 110021)
+    old = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
+    monkeypatch.setattr(database_url, "_libpq_version", lambda: 120000)
+    new = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
+
+    assert old == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "tcp_user_timeout"}
+    assert new == POSTGRESQL_DEFAULTS
+
+
+def test_a_url_naming_no_database_takes_libpqs_pgdatabase_or_pgservice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """libpq takes the database from PGDATABASE or the service's section when the URL
+    names none (``psql postgresql://etl@db/`` works): the door refused such a URL."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[prod]\nhost=db.internal\ndbname=etl_prod\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.setenv("PGDATABASE", "etl_env")
+
+    from_env = parse_database_url("postgresql://etl@db.internal:5432/")
+    in_query = parse_database_url("postgresql://etl@db.internal/?dbname=etl_query")
+    monkeypatch.setenv("PGSERVICE", "prod")  # its section's dbname, over PGDATABASE
+    from_service = parse_database_url("postgresql://etl@")
+
+    assert (from_env["NAME"], from_env["HOST"]) == ("etl_env", "db.internal")
+    assert (in_query["NAME"], "dbname" in in_query["OPTIONS"]) == ("etl_query", False)
+    assert (from_service["NAME"], from_service["OPTIONS"]["service"]) == ("", "prod")
+
+
+def test_a_url_naming_no_database_says_exactly_what_to_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Neither PGDATABASE nor a service: libpq would use a database named after the user,
+    a guess; the error says where the name goes and the other ways to give it."""
+    for name in ("PGDATABASE", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql://etl:topsecret@db.internal:5432")
+    with pytest.raises(DatabaseUrlError) as twice:
+        parse_database_url("postgresql://etl@db.internal/etl?dbname=other")
+
+    assert str(caught.value) == (
+        "database URL 'postgresql://etl:***@db.internal:5432' names no database; write its "
+        "name after the host: postgresql://etl:***@db.internal:5432/dbname (or name a "
+        "service, ?service=name, or set PGDATABASE or PGSERVICE, which libpq reads)"
+    )
+    assert "names the database twice ('etl' and ?dbname='other')" in str(twice.value)

@@ -129,3 +129,61 @@ def test_a_database_whose_password_holds_an_unencoded_at_sign_can_be_asked(
     # read a host "ssW0rd@127.0.0.1" and its error quoted it in the warning
     url = _over_tcp(postgres_server_url, "test")
     assert database_id(url.replace(SECRET, "p@ssW0rd")) == database_id(url)
+
+
+def _asked_connection(
+    monkeypatch: pytest.MonkeyPatch, url: str, timeout: float = 3
+) -> tuple[dict[str, str], tuple[int, ...]]:
+    """libpq's parameters and the socket's TCP options of the connection ``database_id``
+    opens to ``url``, read as it is opened."""
+    import socket
+
+    import psycopg
+
+    seen: list[tuple[dict[str, str], tuple[int, ...]]] = []
+    connect = psycopg.Connection.connect
+
+    def recording(conninfo: str = "", **kwargs: object) -> psycopg.Connection[object]:
+        connection = connect(conninfo, **kwargs)  # type: ignore[arg-type]
+        used = {o.keyword.decode(): (o.val or b"").decode() for o in connection.pgconn.info}
+        with socket.socket(fileno=socket.dup(connection.pgconn.socket)) as sock:
+            options = tuple(
+                sock.getsockopt(level, name)
+                for level, name in (
+                    (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                    (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                    (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                    (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+                    (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+                )
+            )
+        seen.append((used, options))
+        return connection
+
+    monkeypatch.setattr(psycopg, "connect", recording)
+    assert database_id(url, timeout=timeout) is not None
+    (answer,) = seen
+    return answer
+
+
+def test_the_database_id_question_gives_up_on_a_server_gone_silent_within_its_timeout(
+    postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id is asked on a connection of its own, in a thread its caller stops waiting
+    for after 3 s: without keepalives nor tcp_user_timeout, a server vanished under it left
+    the thread (and every later asking, which waits for it) hung for hours: a worker's
+    fresh look after a failover never got an answer. Its bounds follow its timeout; the
+    URL's own keepalives do not lengthen them."""
+    url = _over_tcp(postgres_server_url, "test")
+    slow = f"{url}?keepalives=0&tcp_user_timeout=600000&keepalives_idle=7200"
+
+    used, options = _asked_connection(monkeypatch, url)
+    _, overridden = _asked_connection(monkeypatch, slow, timeout=5)
+
+    assert (used["connect_timeout"], used["keepalives"], used["tcp_user_timeout"]) == (
+        "3",
+        "1",
+        "3000",
+    )
+    assert options == (1, 3, 1, 3, 3000)
+    assert overridden == (1, 5, 1, 3, 5000)

@@ -13,7 +13,9 @@ A process learns the id of its database and remembers it a minute
 (:func:`learned_database_id`): a sender on its first unit that loads, a worker on the
 first such unit it receives (a database recreated under its URL is another one). The
 server is asked with psycopg, imported lazily (etl_core imports only the standard
-library), 3 s at most in all; a database that cannot be reached, or no psycopg, is no
+library), 3 s at most in all, on a connection whose TCP keepalives and
+``tcp_user_timeout`` follow that budget (a server vanishing under the question ends it
+within seconds, not the kernel's hours); a database that cannot be reached, or no psycopg, is no
 error: the unit is sent (or checked) by its URL alone, as before, and one warning says so.
 
 A physical copy of a cluster (``pg_basebackup``, a copied data directory, a standby) keeps
@@ -24,6 +26,7 @@ database by this id (docs/events.md).
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
 import threading
@@ -90,10 +93,7 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    parameters: dict[str, str | int] = {
-        **_connection_parameters(url),
-        "connect_timeout": max(2, round(timeout)),
-    }
+    parameters: dict[str, str | int] = {**_connection_parameters(url), **_bounds(timeout)}
     conninfo = make_conninfo("", **parameters)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         row = connection.execute(_QUERY).fetchone()
@@ -101,6 +101,37 @@ def database_id(url: str, *, timeout: float = DATABASE_ID_TIMEOUT) -> str | None
         return None
     system, name = row
     return f"{_POSTGRESQL}:{system}/{quote(str(name), safe='')}"
+
+
+_TCP_USER_TIMEOUT_LIBPQ = 120000
+"""The first libpq version (``psycopg.pq.version()``) with ``tcp_user_timeout``."""
+
+
+def _bounds(timeout: float) -> dict[str, str | int]:
+    """The libpq parameters bounding one asking by ``timeout``, over the URL's (a question
+    of its own, not the operator's connections): ``connect_timeout`` (libpq's least, 2 s);
+    TCP keepalives probing after ``timeout`` seconds of silence, each second, three times;
+    ``tcp_user_timeout`` giving up on the query unacknowledged after ``timeout`` (libpq 12
+    and later; an older one refuses it). Its caller stops waiting after ``timeout``; these
+    end the question's thread too when the server vanishes under it (a failover): it held
+    every later asking, which waits for it, for the kernel's hours.
+
+    Not the database door's defaults (``etl_database_schema.database_url.POSTGRESQL_DEFAULTS``,
+    a minute, for connections that work): etl_core does not import the schema package,
+    nor it etl_core (its own repository, which depends on Django and psycopg only)."""
+    import psycopg
+
+    seconds = max(1, math.ceil(timeout))
+    bounds: dict[str, str | int] = {
+        "connect_timeout": max(2, round(timeout)),
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+    }
+    if psycopg.pq.version() >= _TCP_USER_TIMEOUT_LIBPQ:
+        bounds["tcp_user_timeout"] = seconds * 1000
+    return bounds
 
 
 class _Question:
