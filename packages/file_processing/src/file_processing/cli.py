@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from etl_core.cli import LaneTask, RuntimeCLI
+from etl_core.config_files import not_regular
 from etl_core.contracts import ContractError, ContractSet, load_contracts
 from etl_core.errors import ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE, strip_zone, zone_of, zone_prefix
@@ -104,9 +105,23 @@ PassphraseRef = Annotated[
 ]
 
 
+def _delivered_file(path: Path) -> Path:
+    """The ``inspect`` argument, a regular file (symlinks followed): a FIFO would be waited
+    on for a writer for ever, a device or socket read as no delivery is."""
+    found = not_regular(path.stat().st_mode)  # exists=True: it does (a stat waits for none)
+    if found is not None:
+        raise typer.BadParameter(f"{path}: it is {found}, not a regular file (a delivery)")
+    return path
+
+
 @app.command()
 def inspect(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A delivered file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, callback=_delivered_file, help="A delivered file."
+        ),
+    ],
     packing: Annotated[Packing, typer.Option(help="What the contract declares.")] = Packing.AUTO,
     encryption: Annotated[
         Encryption, typer.Option(help="What the contract declares.")

@@ -1,0 +1,45 @@
+"""``etl-file-processing inspect PATH`` on a path that is no regular file: a FIFO waited
+for a writer for ever (the delivery's first bytes read to sniff it), now refused at once
+as a bad argument (exit 2) saying what is there; a directory still is, a symlink to a
+delivered file is inspected as the file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from etl_core.testing.scripts import run_script
+
+
+def inspect(path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_script("etl-file-processing", "inspect", str(path), cwd=cwd, timeout=20)
+
+
+@pytest.mark.timeout(40)
+def test_inspect_refuses_a_fifo_at_once_saying_what_it_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "orders.zip"
+    os.mkfifo(fifo)
+
+    result = inspect(fifo, tmp_path)
+
+    assert result.returncode == 2, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "it is a FIFO (named pipe), not a regular file" in said, said
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.timeout(40)
+def test_inspect_reads_a_symlink_to_a_delivered_file(tmp_path: Path) -> None:
+    archive = tmp_path / "orders-2026-12-07.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("orders.csv", "id\n1\n")
+    (tmp_path / "latest.zip").symlink_to(archive.name)
+
+    result = inspect(tmp_path / "latest.zip", tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "orders.csv" in result.stdout
