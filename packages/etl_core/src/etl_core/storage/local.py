@@ -404,7 +404,10 @@ class LocalObjectStore(ObjectStore):
         if found is not None:
             os.close(fd)
             raise self._not_an_object(key, found)
-        return io.FileIO(fd, "r")
+        os.set_blocking(fd, True)  # as a plain open: no read of it ever says "try again"
+        raw = io.FileIO(fd, "r")
+        raw.name = str(path)  # shown as the file was before, not as its descriptor
+        return raw
 
     def _not_an_object(self, key: str, found: str) -> NotAnObjectError:
         return NotAnObjectError(
