@@ -123,7 +123,8 @@ class Secret:
                 path, limit=MAX_SECRET_FILE_BYTES, what="a secret file", devices=False
             )
         except ConfigFileError as exc:  # its problem says what is there, never what it holds
-            raise self._unavailable(f"file {path} cannot be read: {exc.problem}") from exc
+            reason = f"file {path} cannot be read: {exc.problem}"
+            raise self._unavailable(reason) from exc.__cause__  # the OSError, if any
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
