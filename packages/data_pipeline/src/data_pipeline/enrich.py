@@ -6,7 +6,10 @@ database (through :mod:`data_pipeline.db`). A reference file that cannot be read
 (a CSV row DuckDB cannot parse, text not UTF-8, a ``.gz`` cut short, a ``.parquet`` that
 is not Parquet) is a :class:`~data_pipeline.errors.ReferenceFileError` naming the
 reference and the file's key in the store, said as an input's is
-(:mod:`data_pipeline.input_errors`). Before joining, the reference must
+(:mod:`data_pipeline.input_errors`); so is a key at which a local store holds no
+regular file (a FIFO, never waited on; a directory). Reference files are staged on disk
+(hard-linked or streamed) and read by DuckDB within its memory limit, never whole into
+memory here. Before joining, the reference must
 hold every key and added column, its keys must be unique (a duplicate would
 multiply input rows), and each key pair must compare values of the same type
 family.
@@ -28,6 +31,7 @@ from data_pipeline.errors import (
     JoinKeyTypeError,
     MissingColumnError,
     MissingPartitionError,
+    ReferenceFileError,
     ReferenceRepublishedError,
 )
 from data_pipeline.input_errors import (
@@ -35,12 +39,13 @@ from data_pipeline.input_errors import (
     REFERENCE_DELIMITERS,
     StagedKeys,
     empty_reference,
+    expected_reading,
     unreadable_input,
 )
 from data_pipeline.layout import list_curated_dates, publishes_generation, read_manifest
 from etl_core.artifacts import CuratedManifest
 from etl_core.contracts import Contract, Enrichment
-from etl_core.errors import ObjectNotFoundError
+from etl_core.errors import NotAnObjectError, ObjectNotFoundError
 from etl_core.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -81,8 +86,9 @@ def stage_reference(
             manifest names a file not in the store).
         ReferenceRepublishedError: a file of the reference dataset's manifest was gone,
             the dataset republished while read (retryable).
-        ReferenceFileError: a reference file cannot be read as its name says, or a
-            reference CSV is empty.
+        ReferenceFileError: a reference file cannot be read as its name says, a local
+            store holds no regular file at its key (a FIFO, refused without waiting for a
+            writer; a directory), or a reference CSV is empty.
         PartitionError: DuckDB ran out of memory reading the reference.
         MissingColumnError: a key or added column is missing on either side.
         JoinKeyTypeError: a key pair compares different types, or reference keys repeat.
@@ -230,6 +236,8 @@ def _reference(
         path = directory / join.file.rsplit("/", 1)[-1]
         try:
             store.download(join.file, path)
+        except NotAnObjectError as exc:  # a FIFO, a directory at the key of a local store
+            raise _not_a_file(contract, dt, join, path, join.file, exc) from exc
         except ObjectNotFoundError as exc:
             raise MissingPartitionError(
                 contract.dataset, dt, f"reference object {join.file} does not exist", field=field
@@ -326,6 +334,8 @@ def _curated_files(
         path = directory / f"{number:05d}.parquet"
         try:
             store.download(key, path)
+        except NotAnObjectError as exc:
+            raise _not_a_file(contract, dt, join, path, key, exc) from exc
         except ObjectNotFoundError as exc:
             raise _gone_reference_file(store, contract, dt, join, wanted, manifest, key) from exc
         paths[path] = key
@@ -337,6 +347,24 @@ def _curated_files(
             field=field,
         )
     return paths
+
+
+def _not_a_file(
+    contract: Contract, dt: date, join: Enrichment, path: Path, key: str, error: NotAnObjectError
+) -> ReferenceFileError:
+    """The :class:`ReferenceFileError` for join ``join``'s reference ``key``, at which the
+    (local) store holds no regular file but ``error.found``: a FIFO (refused unread, never
+    waited on), a directory (what a bind mount of a missing file leaves)."""
+    fmt = "parquet" if path.suffix.lower() == ".parquet" else "csv"
+    return ReferenceFileError(
+        contract.dataset,
+        dt,
+        (key,),
+        join=join.name,
+        source=join.source,
+        expected=expected_reading(contract, path, fmt, reference=True),
+        reason=f"the store holds {error.found} at that key, not a regular file",
+    )
 
 
 def _gone_reference_file(

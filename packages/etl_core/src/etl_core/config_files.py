@@ -17,6 +17,11 @@ read here, so a hostile one is refused alike everywhere, with a
   (what some Windows editors write first) is read past;
 - TOML that does not parse (the parser's line and column), or whose arrays or tables nest
   deeper than the parser can follow (``a = [[[[…]]]]``).
+
+The same checks, written once (:func:`open_without_waiting`, :func:`not_regular`,
+:func:`read_file_bytes`), guard the other files a user names: a ``file:`` secret reference
+(:mod:`etl_core.secrets`, where a character device is refused too) and the files of a
+local object store (:class:`~etl_core.storage.LocalObjectStore`: a FIFO at a key is no object).
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from typing import Any
 from etl_core.errors import ConfigFileError
 from etl_core.units import format_byte_size
 
-__all__ = ["MAX_CONFIG_FILE_BYTES", "ConfigFileError", "read_config_text", "read_toml"]
+__all__ = [
+    "MAX_CONFIG_FILE_BYTES",
+    "ConfigFileError",
+    "not_regular",
+    "open_without_waiting",
+    "read_config_text",
+    "read_file_bytes",
+    "read_toml",
+]
 
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
 """The largest configuration file read (1 MiB): the largest contract is a few kilobytes;
@@ -44,7 +57,86 @@ _KINDS = {
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
     stat.S_IFBLK: "a block device",
+    stat.S_IFCHR: "a character device",
 }
+
+
+def open_without_waiting(path: str | os.PathLike[str]) -> int:
+    """A descriptor open for reading on ``path``, whose open waited for nothing: a FIFO
+    opened so waits for no writer. It is non-blocking (no matter to a regular file): to
+    read a pipe or device, ``os.set_blocking(fd, True)`` once its kind is checked
+    (:func:`not_regular`).
+
+    Raises:
+        OSError: the system's reason (missing, no permission, a symlink loop).
+    """
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def not_regular(mode: int, *, devices: bool = False) -> str | None:
+    """What a file of ``mode`` (its ``st_mode``) is, when it is no regular file to read:
+    ``"a FIFO (named pipe)"``, ``"a directory"``, ``"a socket"``, ``"a block device"``,
+    ``"a character device"`` (with ``devices``, a character device is read like a file:
+    ``None``); ``None`` for a regular file."""
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFCHR and devices:
+        return None
+    return _KINDS.get(kind)
+
+
+def read_file_bytes(
+    path: str | os.PathLike[str],
+    *,
+    limit: int,
+    what: str = "a configuration file",
+    pipes: bool = False,
+    devices: bool = True,
+) -> bytes:
+    """The bytes of the file at ``path`` (symlinks followed), at most ``limit`` of them.
+
+    With ``pipes`` (a file the operator named), a pipe or FIFO is read to its end (its
+    writer waited for while it is open), once per process (read again, the bytes it gave),
+    and refused when it gives nothing. Without ``devices``, a character device is refused
+    too (``/dev/zero`` as a secret file); with it, it is read like a file.
+
+    Raises:
+        ConfigFileError: the file is missing or unreadable, is no regular file, or is
+            larger than ``limit`` bytes (``what`` it is says what may be that large). Its
+            ``problem`` names what was found, never what the file holds.
+    """
+    name = str(path)
+    try:  # opening a FIFO waits for no writer (the type is refused just below)
+        fd = open_without_waiting(name)
+    except OSError as exc:
+        raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
+    try:
+        info = os.fstat(fd)
+        piped = pipes and stat.S_ISFIFO(info.st_mode)
+        kind = None if piped else not_regular(info.st_mode, devices=devices)
+        if kind is not None:
+            raise ConfigFileError(name, f"it is {kind}, not a regular file")
+        if piped:  # a writer that has the pipe open is waited for; none: end of file at once
+            os.set_blocking(fd, True)
+        if info.st_size > limit:
+            raise ConfigFileError(name, _too_large(info.st_size, limit, what))
+        piped_as = (info.st_dev, info.st_ino)
+        if piped and piped_as in _PIPED:  # a pipe gives its bytes once: read again, the same
+            data = _PIPED[piped_as]
+        else:
+            with open(fd, "rb", closefd=False) as stream:
+                data = stream.read(limit + 1)
+            if piped and data:
+                _PIPED[piped_as] = data
+    except OSError as exc:
+        raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # grew since, or a device without a size
+        raise ConfigFileError(name, _too_large(None, limit, what))
+    if piped and not data:  # never silently the defaults: a FIFO nobody writes to, say
+        problem = "it is a FIFO (named pipe) nothing was written to; expected settings"
+        raise ConfigFileError(name, problem)
+    return data
 
 
 def read_config_text(
@@ -60,44 +152,13 @@ def read_config_text(
         ConfigFileError: the file is missing or unreadable, is no regular file, is larger
             than ``limit`` bytes, or is not UTF-8 text.
     """
-    name = str(path)
-    try:  # O_NONBLOCK: opening a FIFO waits for no writer (the type is refused just below)
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
-    try:
-        info = os.fstat(fd)
-        kind = stat.S_IFMT(info.st_mode)
-        piped = pipes and kind == stat.S_IFIFO
-        if piped:  # a writer that has the pipe open is waited for; none: end of file at once
-            os.set_blocking(fd, True)
-        elif kind in _KINDS:
-            raise ConfigFileError(name, f"it is {_KINDS[kind]}, not a regular file")
-        if info.st_size > limit:
-            raise ConfigFileError(name, _too_large(info.st_size, limit))
-        piped_as = (info.st_dev, info.st_ino)
-        if piped and piped_as in _PIPED:  # a pipe gives its text once: read again, the same
-            data = _PIPED[piped_as]
-        else:
-            with open(fd, "rb", closefd=False) as stream:
-                data = stream.read(limit + 1)
-            if piped and data:
-                _PIPED[piped_as] = data
-    except OSError as exc:
-        raise ConfigFileError(name, exc.strerror or type(exc).__name__) from exc
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # grew since, or a device without a size
-        raise ConfigFileError(name, _too_large(None, limit))
-    if piped and not data:  # never silently the defaults: a FIFO nobody writes to, say
-        problem = "it is a FIFO (named pipe) nothing was written to; expected settings"
-        raise ConfigFileError(name, problem)
+    data = read_file_bytes(path, limit=limit, pipes=pipes)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         problem = f"it is not UTF-8 text (line {line}: byte 0x{data[exc.start]:02x})"
-        raise ConfigFileError(name, problem, stage="parse") from None
+        raise ConfigFileError(str(path), problem, stage="parse") from None
     return text.removeprefix(_BOM)
 
 
@@ -121,6 +182,6 @@ def read_toml(
         raise ConfigFileError(str(path), problem, stage="parse") from None
 
 
-def _too_large(size: int | None, limit: int) -> str:
+def _too_large(size: int | None, limit: int, what: str) -> str:
     said = f"it is {size} bytes, " if size is not None else "it is "
-    return f"{said}larger than the {format_byte_size(limit)} a configuration file may be"
+    return f"{said}larger than the {format_byte_size(limit)} {what} may be"

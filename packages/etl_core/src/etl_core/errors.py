@@ -32,6 +32,7 @@ __all__ = [
     "LeaseLostError",
     "LeaseWaitStoppedError",
     "MissingDependencyError",
+    "NotAnObjectError",
     "ObjectConflictError",
     "ObjectNotFoundError",
     "RecordConflictError",
@@ -193,6 +194,20 @@ class ObjectNotFoundError(StorageError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class NotAnObjectError(ObjectNotFoundError):
+    """A local store holds no regular file at the key's path but something else, no object
+    (a listing leaves it out): a directory (the folder of other keys), a FIFO (never
+    waited on), a socket or a device. Its message says what is there.
+
+    Attributes:
+        found: What is there, e.g. ``"a FIFO (named pipe)"``, ``"a directory"``.
+    """
+
+    def __init__(self, message: str, *, key: str, url: str, found: str) -> None:
+        self.found = found
+        super().__init__(message, key=key, url=url)
 
 
 class ObjectConflictError(StorageError):

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Literal
 
-from etl_core.errors import ConfigError
+from etl_core.config_files import read_file_bytes
+from etl_core.errors import ConfigError, ConfigFileError
 from etl_core.redaction import remember_secret
 
 __all__ = [
@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 MAX_SECRET_FILE_BYTES = 1024 * 1024
-"""A secret file larger than this is refused: secrets are keys and passwords, not data."""
+"""A secret file larger than this (1 MiB) is refused by its size, before it is read: secrets
+are keys and passwords (an armoured OpenPGP key is a few kilobytes), not data."""
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _REFERENCE_HINT = (
@@ -56,8 +57,11 @@ class Secret:
 
     ``Secret("env:DB_PASSWORD")`` reads the variable ``DB_PASSWORD``;
     ``Secret("file:/run/secrets/db")`` (or ``file:///run/secrets/db``) reads the
-    file, without its trailing line break. Anything else, in particular an
-    inline value, is refused.
+    file, without its trailing line break: a regular file, symlinks followed (a
+    Kubernetes secret volume's ``name -> ..data/name``), of at most
+    :data:`MAX_SECRET_FILE_BYTES`. A FIFO (never waited on), a directory, a device or a
+    socket is refused, naming the reference. Anything else, in particular an inline
+    value, is refused.
 
     Args:
         reference: ``env:NAME`` or ``file:/absolute/path``.
@@ -90,7 +94,8 @@ class Secret:
 
         Raises:
             SecretUnavailableError: the variable is unset, empty or blank, or the file
-                is missing, unreadable, empty, blank, too large or not UTF-8.
+                is missing, unreadable, no regular file (a FIFO, a directory, a device),
+                empty, blank, too large or not UTF-8.
         """
         value = self._reveal_env() if self._kind == "env" else self._reveal_file()
         remember_secret(value)  # from now on masked in every log line of the process
@@ -112,18 +117,14 @@ class Secret:
         return value
 
     def _reveal_file(self) -> str:
-        path = Path(self._target)
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_SECRET_FILE_BYTES + 1)
-        except OSError as exc:
-            reason = exc.strerror or exc.__class__.__name__
-            raise self._unavailable(f"file {path} cannot be read: {reason}") from exc
-        if len(data) > MAX_SECRET_FILE_BYTES:
-            raise self._unavailable(
-                f"file {path} is larger than {MAX_SECRET_FILE_BYTES} bytes; a secret file "
-                "holds one key or password"
+        path = self._target
+        try:  # a FIFO waits for no writer; no regular file, or too large: refused unread
+            data = read_file_bytes(
+                path, limit=MAX_SECRET_FILE_BYTES, what="a secret file", devices=False
             )
+        except ConfigFileError as exc:  # its problem says what is there, never what it holds
+            reason = f"file {path} cannot be read: {exc.problem}"
+            raise self._unavailable(reason) from exc.__cause__  # the OSError, if any
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

@@ -105,7 +105,7 @@ def test_missing_file_fails_on_use_naming_the_path(tmp_path: Path) -> None:
 
 def test_unreadable_file_fails_on_use(tmp_path: Path) -> None:
     # A directory cannot be read as a file, whoever runs the test (root ignores chmod).
-    with pytest.raises(SecretUnavailableError, match="cannot be read: Is a directory"):
+    with pytest.raises(SecretUnavailableError, match="cannot be read: it is a directory"):
         Secret(f"file:{tmp_path}").reveal()
 
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from etl_core.cli import LaneTask, RuntimeCLI
+from etl_core.config_files import not_regular
 from etl_core.contracts import ContractError, ContractSet, load_contracts
-from etl_core.errors import ObjectNotFoundError
+from etl_core.errors import NotAnObjectError, ObjectNotFoundError
 from etl_core.layout import LANDING, QUARANTINE, strip_zone, zone_of, zone_prefix
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
@@ -104,9 +105,23 @@ PassphraseRef = Annotated[
 ]
 
 
+def _delivered_file(path: Path) -> Path:
+    """The ``inspect`` argument, a regular file (symlinks followed): a FIFO would be waited
+    on for a writer for ever, a device or socket read as no delivery is."""
+    found = not_regular(path.stat().st_mode)  # exists=True: it does (a stat waits for none)
+    if found is not None:
+        raise typer.BadParameter(f"{path}: it is {found}, not a regular file (a delivery)")
+    return path
+
+
 @app.command()
 def inspect(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A delivered file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, callback=_delivered_file, help="A delivered file."
+        ),
+    ],
     packing: Annotated[Packing, typer.Option(help="What the contract declares.")] = Packing.AUTO,
     encryption: Annotated[
         Encryption, typer.Option(help="What the contract declares.")
@@ -202,9 +217,16 @@ def process(
             out.import_ahead("rich.table")  # for the outcome table, while the file is checked
         try:
             outcome = processor.process(landing_key, force=force)
-        except ObjectNotFoundError:
-            cli.notice(f"no such object: {store.location_for(landing_key)}", level=logging.ERROR)
-            run.note_error(f"no such object: {landing_key}")
+        except ObjectNotFoundError as exc:
+            # a FIFO, a directory at the key of a local store: say what is there
+            there = (
+                f": the path there is {exc.found}, not a regular file"
+                if isinstance(exc, NotAnObjectError)
+                else ""
+            )
+            shown = store.location_for(landing_key)
+            cli.notice(f"no such object: {shown}{there}", level=logging.ERROR)
+            run.note_error(f"no such object: {landing_key}{there}")
             raise typer.Exit(ExitCode.USAGE) from None
         except QualityEngineError as exc:  # the run failed, not the file: it stays in line
             cli.notice(f"error: {exc}", level=logging.ERROR)

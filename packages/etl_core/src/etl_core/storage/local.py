@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import shutil
-import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,8 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from etl_core.config_files import not_regular, open_without_waiting
 from etl_core.errors import (
     InvalidKeyError,
+    NotAnObjectError,
     ObjectConflictError,
     ObjectNotFoundError,
     StorageConfigError,
@@ -352,7 +353,12 @@ class LocalObjectStore(ObjectStore):
             ) from None
         except OSError:  # another file system, or links not allowed: copy the bytes
             return super().download(key, path)
-        return target.stat().st_size
+        linked = target.stat()  # the object's own inode: a FIFO links too, yet is no object
+        found = not_regular(linked.st_mode)
+        if found is not None:
+            target.unlink()
+            raise self._not_an_object(key, found)
+        return linked.st_size
 
     # -------------------------------------------------------------- internals
 
@@ -380,18 +386,36 @@ class LocalObjectStore(ObjectStore):
         return self._root.joinpath(*segments)
 
     def _open_object(self, key: str, path: Path) -> io.FileIO:
+        """The object's file open for reading. No regular file (a directory, a FIFO: its
+        open waits for no writer) is no object: :class:`NotAnObjectError` saying what."""
         try:
-            raw = io.FileIO(path, "r")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            fd = open_without_waiting(path)
+        except (FileNotFoundError, NotADirectoryError) as exc:
             raise ObjectNotFoundError(
                 f"no object {key!r} in {self.url}", key=key, url=self.url
             ) from exc
         except OSError as exc:
             raise _storage_error(exc, "read", key, self.url) from exc
-        if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
-            raw.close()
-            raise ObjectNotFoundError(f"no object {key!r} in {self.url}", key=key, url=self.url)
+        try:
+            found = not_regular(os.fstat(fd).st_mode)
+        except OSError as exc:
+            os.close(fd)
+            raise _storage_error(exc, "read", key, self.url) from exc
+        if found is not None:
+            os.close(fd)
+            raise self._not_an_object(key, found)
+        os.set_blocking(fd, True)  # as a plain open: no read of it ever says "try again"
+        raw = io.FileIO(fd, "r")
+        raw.name = str(path)  # shown as the file was before, not as its descriptor
         return raw
+
+    def _not_an_object(self, key: str, found: str) -> NotAnObjectError:
+        return NotAnObjectError(
+            f"no object {key!r} in {self.url}: the path there is {found}, not a regular file",
+            key=key,
+            url=self.url,
+            found=found,
+        )
 
     def _listing(
         self, prefix: str, *, addressable: bool | None
