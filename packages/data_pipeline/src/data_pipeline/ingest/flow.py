@@ -41,8 +41,8 @@ from data_pipeline.errors import (
     ApiError,
     ApiRequestError,
     ApiResponseError,
-    DataPipelineError,
     EndpointBusyError,
+    IngestStoppedError,
     NestedTooDeepError,
 )
 from data_pipeline.ingest import metrics
@@ -83,6 +83,7 @@ from etl_core.layout import landing_api_chunk_key, state_key
 from etl_core.storage import Lease, ObjectStore
 from etl_core.threads import result_of
 from etl_core.work import WorkUnit
+from etl_core.work.limits import unit_stop
 
 __all__ = ["IngestContext", "IngestStoppedError", "WindowOutcome", "ingest_unit", "lease_key"]
 
@@ -105,10 +106,6 @@ whose records moved by a page between two requests)."""
 MAX_SEALED = 2
 """Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
 states are committed as they become durable; a resume lands those after the last again)."""
-
-
-class IngestStoppedError(DataPipelineError):
-    """The run was interrupted between two pages; the state stands at the last chunk."""
 
 
 def lease_key(source: str, endpoint: str) -> str:
@@ -428,6 +425,7 @@ class _Walk:
             self.reader_settings = (endpoint.records_path, endpoint.primary_key)
             self.fetching_parents = False
             """Parent pages are read here (their key values), never sent to the reader."""
+            self.unit_stop = unit_stop()  # read here: the page-ahead threads have no context
             self.ahead = PageAhead(self._get, self.depth)
         except BaseException:
             self.writer.close()
@@ -454,10 +452,21 @@ class _Walk:
 
     def _get(self, url: str, params: Mapping[str, str]) -> _Fetched:
         """One page (in a page-ahead thread, or the walk's), its body sent to the reader."""
-        response = self.client.get(self.endpoint.name, url, params)
+        response = self.client.get(self.endpoint.name, url, params, stopped=self._stopped)
         if self.reader is None or self.reader.failed or self.fetching_parents:
             return _Fetched(response, None)  # the walk reads it
         return _Fetched(response, self.reader.submit(response.body, *self.reader_settings))
+
+    def _stopped(self) -> bool:
+        """Whether a request of the walk is no longer wanted: the run was interrupted (the
+        context's stop, the executor's), or it was made ahead and the walk has closed. Its
+        retry back-off then ends at once (a request ahead no longer sleeps its back-off out
+        before the process can exit)."""
+        return (
+            self.context.stop.is_set()
+            or (self.unit_stop is not None and self.unit_stop.is_set())
+            or self.ahead.closed.is_set()
+        )
 
     def open(self) -> None:
         """Commit the new window before its first request: a crash before its first chunk
