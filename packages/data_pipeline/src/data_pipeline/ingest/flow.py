@@ -83,7 +83,6 @@ from etl_core.layout import landing_api_chunk_key, state_key
 from etl_core.storage import Lease, ObjectStore
 from etl_core.threads import result_of
 from etl_core.work import WorkUnit
-from etl_core.work.limits import unit_stop
 
 __all__ = ["IngestContext", "IngestStoppedError", "WindowOutcome", "ingest_unit", "lease_key"]
 
@@ -425,7 +424,6 @@ class _Walk:
             self.reader_settings = (endpoint.records_path, endpoint.primary_key)
             self.fetching_parents = False
             """Parent pages are read here (their key values), never sent to the reader."""
-            self.unit_stop = unit_stop()  # read here: the page-ahead threads have no context
             self.ahead = PageAhead(self._get, self.depth)
         except BaseException:
             self.writer.close()
@@ -459,14 +457,11 @@ class _Walk:
 
     def _stopped(self) -> bool:
         """Whether a request of the walk is no longer wanted: the run was interrupted (the
-        context's stop, the executor's), or it was made ahead and the walk has closed. Its
+        context's stop: Ctrl-C/SIGTERM), or it was made ahead and the walk has closed. Its
         retry back-off then ends at once (a request ahead no longer sleeps its back-off out
-        before the process can exit)."""
-        return (
-            self.context.stop.is_set()
-            or (self.unit_stop is not None and self.unit_stop.is_set())
-            or self.ahead.closed.is_set()
-        )
+        before the process can exit). A worker's warm shutdown is not a stop here: the
+        units in hand finish, their requests' retries included."""
+        return self.context.stop.is_set() or self.ahead.closed.is_set()
 
     def open(self) -> None:
         """Commit the new window before its first request: a crash before its first chunk
