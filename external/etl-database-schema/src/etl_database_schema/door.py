@@ -175,10 +175,17 @@ def check_login(
     *,
     timeout: int = CHECK_LOGIN_TIMEOUT,
     require_migrated: bool = False,
+    store: str | None = None,
 ) -> None:
     """Log in to ``database_url`` once, then close the connection: what a long-running
     process (a worker, before it forks its processes) checks as it starts, so a URL the
     server refuses is found then, not by every unit it takes.
+
+    With ``store`` (the deployment's store identity), the ledger is also checked for rows
+    of other stores (:func:`~etl_database_schema.ledger.queries.warn_other_stores`), here,
+    once: the processes forked after it inherit that it was, so a worker of concurrency N
+    says it once, not once per process (nor again for each process that replaces one).
+    The door is left as it was and no connection stays open.
 
     The door is not opened (:func:`connect` does that in each process that uses it) and
     no connection is left open to be shared by forked processes. With
@@ -203,6 +210,33 @@ def check_login(
     """
     if not database_url:
         raise NotConnectedError("no database URL is configured")
+    _check_login(database_url, timeout=timeout, require_migrated=require_migrated)
+    if store is not None:
+        _warn_other_stores_here(database_url, store)
+
+
+def _warn_other_stores_here(database_url: str, store: str) -> None:
+    """:func:`~etl_database_schema.ledger.queries.warn_other_stores` in this process, the
+    door opened for it and put back as it was after (closed, in a worker about to fork),
+    its connections closed: a forked process must not share one."""
+    global _connected, _migrated
+    from django.db import connections
+
+    from etl_database_schema.ledger.queries import warn_other_stores
+
+    with _lock:
+        before = _connected, _migrated
+    try:
+        connect(database_url)
+        warn_other_stores(store)
+    finally:
+        connections.close_all()
+        with _lock:
+            _connected, _migrated = before
+
+
+def _check_login(database_url: str, *, timeout: int, require_migrated: bool) -> None:
+    """:func:`check_login`'s login and migration check."""
     setup(database_url)
     from django.db import connections
 

@@ -127,3 +127,43 @@ def test_a_role_that_cannot_read_a_per_store_table_is_not_failed_by_the_warning(
     assert len(skipped) == 1, lines
     assert skipped[0].startswith("DEBUG")
     assert "permission denied" in skipped[0]
+
+
+FORKING = """
+import logging, os, sys
+logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(levelname)s %(message)s")
+import etl_database_schema as s
+s.connect({url!r}, apply_migrations=True)
+s.record_freshness("sales", "ok", 1.0, store={old!r})
+from django.db import connections
+connections.close_all()
+s.door._connected, s.door._migrated = None, False  # a worker's start: the door not open
+s.check_login({url!r}, require_migrated=True, store={prod!r})
+print("door open after", s.is_connected())
+sys.stdout.flush()
+children = []
+for _ in range(3):  # the worker's processes, forked after its check
+    pid = os.fork()
+    if pid == 0:
+        s.connect({url!r})
+        os.write(1, f"child warned {{s.warn_other_stores({prod!r})}}\\n".encode())
+        os._exit(0)
+    children.append(pid)
+print("children", [os.waitpid(pid, 0)[1] for pid in children])
+"""
+
+
+def test_a_workers_start_up_check_warns_once_for_the_processes_it_forks(
+    raw_database: Any, run_python: RunPython
+) -> None:
+    # each process of a worker checked the ledger as it built its context: N warnings for a
+    # worker of concurrency N, again for each process replacing one
+    result = run_python(FORKING.format(url=raw_database.url, prod=PROD, old=OLD))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    warnings = [line for line in lines if line.startswith("WARNING")]
+    assert len(warnings) == 1, lines
+    assert OLD in warnings[0]
+    assert "door open after False" in lines  # the processes open their own
+    assert lines.count("child warned []") == 3
+    assert "children [0, 0, 0]" in lines

@@ -39,6 +39,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "EndpointBusyError",
     "HttpDeadlineUnsupportedError",
+    "IngestStoppedError",
     "InputFileError",
     "InputGoneError",
     "JoinKeyTypeError",
@@ -529,6 +530,11 @@ class ProxySettingError(DataPipelineError, ConfigError):
             f"{problem}; fix or unset them (NO_PROXY exempts hosts)",
             [FieldError(name.split("=")[0], problem, "environment") for name in variables],
         )
+
+
+class IngestStoppedError(DataPipelineError):
+    """The run was interrupted between two pages, or during a request's retry back-off; the
+    state stands at the last chunk."""
 
 
 class EndpointBusyError(DataPipelineError, LeaseBusyError):

@@ -24,7 +24,7 @@ from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.contracts import ContractSet, load_contracts
 from etl_core.errors import ConfigError, FieldError
 from etl_core.runtime import Session, new_run_id
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectStore, store_identity
 from etl_core.work.events import DATA_PIPELINE as LANE
 from etl_core.work.events import partition_unit
 
@@ -114,12 +114,15 @@ def _worker_task(session: Settings) -> LaneTask[LaneValue]:
 
     ledgers: list[Ledger] = []  # this worker process's, once it built its context
     url = session.settings.database_url
+    storage = str(session.settings.storage_url)
+    store = store_identity(storage) or storage
     return LaneTask(
         partial(_worker_context, session, ledgers),
         encode=encode_value,
         on_result=partial(_after_unit, ledgers),
-        # every unit connects to it: a login the server refuses stops the worker at start
-        check=None if url is None else partial(db.check_login, url, feature=_FEATURE),
+        # every unit connects to it: a login the server refuses stops the worker at start;
+        # another deployment's rows in it are said there, once, before the processes fork
+        check=None if url is None else partial(db.check_login, url, feature=_FEATURE, store=store),
     )
 
 
@@ -140,8 +143,7 @@ def _worker_context(
     )
     url = settings.database_url
     if url is not None:
-        db.connect(url, feature=_FEATURE)
-        db.warn_other_stores(store.identity)  # another deployment's database: said, once
+        db.connect(url, feature=_FEATURE)  # other stores' rows: said before it forked
     ledger = open_ledger(store, url)
     ledgers[:] = [ledger]
     sources = load_sources(settings.config_dir, contracts=contracts)

@@ -539,3 +539,29 @@ def test_a_worker_whose_database_url_asks_what_the_driver_refuses_refuses_to_sta
     assert 'invalid sslmode value: "requried"' in errors
     assert "correct the URL" in errors
     assert "the worker starts anyway" not in done.stderr
+
+
+def test_a_worker_on_a_database_holding_another_stores_rows_warns_once_not_per_process(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    """Each of its processes checked the ledger as it built its context and warned again:
+    N warnings for a worker of concurrency N, and again for every process replacing one."""
+    import psycopg
+
+    with psycopg.connect(lake["DATABASE_URL"], autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO etl_freshness_status (store, dataset, level, message, changed_at) "
+            "VALUES ('s3://staging-lake/etl', 'pos', 'ok', '', '2026-11-01 00:00:00+00')"
+        )
+    started = BackgroundProcess(
+        [str(BIN), "worker", "--concurrency", "3"],
+        env=environment(lake, celery_broker),
+        log=tmp_path / "shared.log",
+    )
+    with started:
+        started.wait_for(" ready.", timeout=90)
+        started.wait_for("warm: the lane's context built", timeout=60, count=3)
+        log = started.log()
+    said = [line for line in log.splitlines() if "other object store" in line]
+    assert len(said) == 1, said
+    assert "s3://staging-lake/etl" in said[0]

@@ -7,7 +7,10 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import signal
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +82,63 @@ def test_writes_not_sealed_are_dropped_on_close(tmp_path: Path) -> None:
     assert store.exists("raw/sealed.json")
     assert not store.exists("raw/unsealed.json")
     assert not list(tmp_path.rglob(".etl-partial-*"))
+
+
+def test_writes_queued_after_the_last_seal_are_not_run_on_close(tmp_path: Path) -> None:
+    # an interrupted walk has up to a queue of pages not sealed: writing (compressing,
+    # hashing) them only to drop them held its exit
+    store = LocalObjectStore(tmp_path)
+    writer = CheckpointWriter(store)
+    release = threading.Event()
+    ran: list[str] = []
+    writer.submit(lambda: store.write_bytes("raw/sealed.json", b"1"))
+    writer.submit(lambda: release.wait(30))
+    durable = writer.seal()
+    writer.submit(lambda: ran.append("first page after the seal"))  # the writer blocked:
+    writer.submit(lambda: ran.append("second page after the seal"))  # both still queued
+    closing = threading.Thread(target=writer.close, daemon=True)
+    closing.start()
+    release.set()
+    closing.join(30)
+    assert not closing.is_alive()
+    durable.result(timeout=30)
+    assert store.exists("raw/sealed.json")  # what was sealed is finished, as ever
+    assert ran == []
+
+
+def _in_untimed_join(thread: threading.Thread) -> bool:
+    """Whether ``thread`` waits for another thread's end (``Thread.join``)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    wait = threading.Thread._wait_for_tstate_lock.__code__  # type: ignore[attr-defined]
+    return frame is not None and frame.f_code is wait
+
+
+def test_an_interruption_while_close_waits_for_a_slow_write_is_handled_at_once(
+    tmp_path: Path,
+) -> None:
+    # a Ctrl-C taken by another thread while the walk's thread joined the writer's, untimed,
+    # was handled once the write ended (a slow store: as long as it took)
+    store = LocalObjectStore(tmp_path)
+    writer = CheckpointWriter(store)
+    release = threading.Event()
+    main = threading.main_thread()
+    writer.submit(lambda: release.wait(30))
+    writer.seal()
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _in_untimed_join(main):
+            time.sleep(0.001)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # handled by this thread
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.close()
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
 
 
 def test_a_seals_then_runs_once_its_files_are_durable_in_order(tmp_path: Path) -> None:

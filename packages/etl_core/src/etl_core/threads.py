@@ -9,12 +9,21 @@ these two helpers instead.
 from __future__ import annotations
 
 import contextvars
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["SIGNAL_CHECK", "ContextThreadPoolExecutor", "result_of", "start_thread"]
+__all__ = [
+    "SIGNAL_CHECK",
+    "ContextThreadPoolExecutor",
+    "join",
+    "put",
+    "result_of",
+    "start_thread",
+    "wait_done",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,3 +61,28 @@ def result_of(future: Future[T]) -> T:
     while not wait((future,), timeout=SIGNAL_CHECK).done:
         pass
     return future.result()
+
+
+def wait_done(futures: Iterable[Future[Any]]) -> None:
+    """Wait until every one of ``futures`` is done (their results untouched), in
+    :data:`SIGNAL_CHECK` slices, as :func:`result_of` does."""
+    pending = set(futures)
+    while pending:
+        pending = wait(pending, timeout=SIGNAL_CHECK).not_done
+
+
+def join(thread: threading.Thread) -> None:
+    """``thread.join()``, in :data:`SIGNAL_CHECK` slices: a Ctrl-C/SIGTERM arriving meanwhile
+    is handled within a slice, not once the thread ends."""
+    while thread.is_alive():
+        thread.join(SIGNAL_CHECK)
+
+
+def put(into: queue.Queue[T], item: T) -> None:
+    """``into.put(item)`` on a bounded queue, waiting for room in :data:`SIGNAL_CHECK` slices."""
+    while True:
+        try:
+            into.put(item, timeout=SIGNAL_CHECK)
+        except queue.Full:
+            continue
+        return

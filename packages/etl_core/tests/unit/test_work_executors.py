@@ -16,6 +16,7 @@ import pytest
 
 from etl_core.errors import FatalError, RetryableError
 from etl_core.retry import RetryPolicy
+from etl_core.testing import capture_logs
 from etl_core.work import (
     Executor,
     InlineExecutor,
@@ -131,6 +132,28 @@ def test_an_interruption_propagates_and_starts_no_new_unit(executor: Executor) -
     assert 3 <= count <= 3 + 3  # at most one pool's worth beyond what was seen
     time.sleep(0.05)
     assert len(started) == count  # and nothing starts afterwards
+
+
+def test_an_interrupted_run_stops_following_its_ended_units_at_once(executor: Executor) -> None:
+    # on RabbitMQ (rpc:// results) the units' ends went to the run's consumer, unread while
+    # it stopped: every Ctrl-C waited out drain_timeout (20 s here, 30 s by default), then
+    # said units were "still running" that had ended long before
+    def quick(unit: WorkUnit) -> str:
+        return unit.key
+
+    results = executor.run(quick, units(50))
+    with capture_logs() as logs:
+        with pytest.raises(KeyboardInterrupt):  # noqa: PT012 - the loop is what is interrupted
+            for seen, _ in enumerate(results, 1):
+                if seen == 3:
+                    time.sleep(0.5)  # the units enqueued meanwhile end on the worker
+                    raise KeyboardInterrupt
+        started = time.monotonic()
+        results.close()
+        stopped_in = time.monotonic() - started
+
+    assert stopped_in < 5, stopped_in
+    assert not [r for r in logs if "stopped following" in r["event"]], logs
 
 
 def test_a_unit_is_plain_json_and_round_trips() -> None:

@@ -22,7 +22,7 @@ from etl_core.layout import LANDING, QUARANTINE, strip_zone, zone_of, zone_prefi
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
-from etl_core.storage import ObjectStore, shown_location
+from etl_core.storage import ObjectStore, shown_location, store_identity
 from file_processing import db
 from file_processing.checks import expression_problems
 from file_processing.decrypt import Decryptor
@@ -473,12 +473,15 @@ def _worker_task(session: Settings) -> LaneTask[Outcome]:
     store and processor, then its validated partition's transform enqueued (a setting)."""
     url = session.settings.database_url
     mirrored = bool(url) and db.schema_installed()  # as _processor: each unit's outcome
+    storage = str(session.settings.storage_url)
+    store = store_identity(storage) or storage
     return LaneTask(
         partial(_worker_run_unit, session),
         encode=Outcome.to_dict,
         on_result=_after_unit(session),
-        # a login the server refuses stops the worker at start, not every object it takes
-        check=partial(db.check_login, str(url)) if mirrored else None,
+        # a login the server refuses stops the worker at start, not every object it takes;
+        # another deployment's rows are said there, once: its processes inherit that it was
+        check=partial(db.check_login, str(url), store=store) if mirrored else None,
     )
 
 

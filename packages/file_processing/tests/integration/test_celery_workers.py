@@ -367,3 +367,36 @@ def test_a_worker_whose_database_refuses_the_login_refuses_to_start_naming_the_f
     assert 'database "etl_no_such_database"' in errors
     assert REFUSED_LOGIN_PASSWORD not in done.stdout + done.stderr
     assert str(urlsplit(url).password) not in done.stdout + done.stderr
+
+
+@pytest.mark.postgres
+def test_a_worker_on_a_database_holding_another_stores_rows_warns_once_not_per_process(
+    local_lane: Any, celery_broker: TestBroker, postgres_url: str
+) -> None:
+    """Each of its processes checked the ledger as it built its processor and warned again:
+    N warnings for a worker of concurrency N, and again for every process replacing one."""
+    import psycopg
+
+    from etl_core.testing.scripts import run_script
+
+    migrated = run_script(
+        "etl-schema", "migrate", cwd=local_lane.tmp, env={"DATABASE_URL": postgres_url}
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO etl_freshness_status (store, dataset, level, message, changed_at) "
+            "VALUES ('s3://staging-lake/etl', 'pos', 'ok', '', '2026-11-01 00:00:00+00')"
+        )
+    started = BackgroundProcess(
+        [str(BIN), "worker", "--concurrency", "3", "--database-url", postgres_url],
+        env=environment(local_lane, celery_broker),
+        log=local_lane.tmp / "shared.log",
+    )
+    with started:
+        started.wait_for(" ready.", timeout=90)
+        started.wait_for("warm: the lane's context built", timeout=60, count=3)
+        log = started.log()
+    said = [line for line in log.splitlines() if "other object store" in line]
+    assert len(said) == 1, said
+    assert "s3://staging-lake/etl" in said[0]

@@ -23,7 +23,7 @@ from etl_core.errors import ConfigError, FieldError
 from etl_core.metrics import Registry, export_through, render_prometheus
 from etl_core.runtime import LANES, ExitCode, Session, start_run
 from etl_core.scheduler import Job, every
-from etl_core.storage import ObjectStore
+from etl_core.storage import ObjectStore, store_identity
 from etl_core.units import parse_duration
 from etl_core.work import RunUnit, require_broker, unit_sender
 from etl_core.work.celery import lane_queues
@@ -424,11 +424,14 @@ def _worker_task(session: Session[ObservabilitySettings]) -> LaneTask[DatasetSta
     """What ``worker`` runs: monitor units, each dataset's status sent back."""
     url = session.settings.database_url
     recorded = url is not None and db.schema_installed()  # freshness history and alerts
+    storage = str(session.settings.storage_url)
+    store = store_identity(storage) or storage
     return LaneTask(
         partial(_worker_run_unit, session),
         encode=DatasetStatus.to_dict,
-        # a login the server refuses stops the worker at start, not every unit it takes
-        check=partial(db.check_login, str(url), feature="etl-observability worker")
+        # a login the server refuses stops the worker at start, not every unit it takes;
+        # another deployment's rows are said there, once: its processes inherit that it was
+        check=partial(db.check_login, str(url), feature="etl-observability worker", store=store)
         if recorded
         else None,
     )

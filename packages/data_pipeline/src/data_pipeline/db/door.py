@@ -57,12 +57,14 @@ def warn_other_stores(store: str) -> None:
         schema.warn_other_stores(store)
 
 
-def check_login(database_url: str, *, feature: str) -> None:
+def check_login(database_url: str, *, feature: str, store: str | None = None) -> None:
     """Log in to ``database_url`` once, check its migrations and close the connection:
     what ``worker`` checks before it forks its processes, so a URL the server refuses or a
     database lacking migrations (``etl-schema migrate`` not run yet) stops it at start
     (exit 2, the setting named, the migrations listed) instead of failing every unit it
-    takes.
+    takes. With ``store`` (the deployment's store identity) it also warns, once, when the
+    ledger holds rows of other stores (:func:`warn_other_stores`): the processes it forks
+    inherit that it did, so they do not say it again, one by one.
 
     Raises:
         SchemaNotInstalledError: The ``schema`` extra is not installed.
@@ -72,7 +74,7 @@ def check_login(database_url: str, *, feature: str) -> None:
             worker starts anyway, its units connect again).
     """
     with door(feature) as schema:
-        schema.check_login(database_url, require_migrated=True)
+        schema.check_login(database_url, require_migrated=True, store=store)
 
 
 def door(feature: str) -> AbstractContextManager[Any]:

@@ -33,6 +33,7 @@ from data_pipeline.errors import (
     ApiRequestError,
     ApiResponseError,
     ApiUnavailableError,
+    IngestStoppedError,
 )
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
@@ -42,6 +43,7 @@ from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
 from etl_core.redaction import REDACTED, mask_values, secret_forms
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
+from etl_core.threads import SIGNAL_CHECK
 from etl_core.units import format_byte_size
 
 __all__ = ["MIN_MASKED_CHARS", "RECORDED_HEADERS", "ApiClient", "Response"]
@@ -160,8 +162,9 @@ class ApiClient:
         self._observe = observe
         self._said_masked: set[str] = set()  # endpoints told of a credential in a body
 
-    def policy(self, endpoint: str) -> RetryPolicy:
-        """The retry policy of ``endpoint``'s requests (counts retries and their waits)."""
+    def policy(self, endpoint: str, stopped: Callable[[], bool] | None = None) -> RetryPolicy:
+        """The retry policy of ``endpoint``'s requests (counts retries and their waits); with
+        ``stopped``, its back-off ends as soon as that says so (:meth:`get`)."""
         labels = {"source": self.source.source, "endpoint": endpoint}
 
         def count(state: RetryState) -> None:
@@ -178,20 +181,50 @@ class ApiClient:
             max_delay=self.source.max_retry_wait.total_seconds(),  # caps Retry-After too
             retry_on=(ApiUnavailableError,),
             before_sleep=count,
-            sleep=self._sleep,
+            sleep=self._sleep if stopped is None else partial(self._back_off, stopped, endpoint),
         )
 
-    def get(self, endpoint: str, url: str, params: Mapping[str, str]) -> Response:
+    def get(
+        self,
+        endpoint: str,
+        url: str,
+        params: Mapping[str, str],
+        *,
+        stopped: Callable[[], bool] | None = None,
+    ) -> Response:
         """GET ``url`` (a path under the base URL, or absolute) with ``params``, retried.
 
+        ``stopped`` says whether the request is still wanted (the run interrupted, the page
+        requested ahead dropped): a retry's back-off then ends within
+        :data:`~etl_core.threads.SIGNAL_CHECK`, and no attempt follows.
+
         Raises:
+            IngestStoppedError: ``stopped`` said so during a retry's back-off.
             ApiUnavailableError: still failing (timeout, connection, 429, 5xx) after
                 ``max_attempts``.
             ApiRequestError: another 4xx status, or a request HTTP cannot carry (a
                 secret with a line break or a space at its edge).
             ApiAuthError: a 401 or 403 after the credentials were renewed.
         """
-        return self.policy(endpoint).call(self._once, endpoint, url, params)
+        return self.policy(endpoint, stopped).call(self._once, endpoint, url, params)
+
+    def _back_off(self, stopped: Callable[[], bool], endpoint: str, delay: float) -> None:
+        """A retry's wait, ended early once ``stopped()``: then the request gives up.
+
+        Raises:
+            IngestStoppedError: ``stopped()`` was true during the wait, or at its end.
+        """
+        if self._sleep is time.sleep:  # in slices: another thread may say stop
+            end = time.monotonic() + delay
+            while not stopped() and (left := end - time.monotonic()) > 0:
+                time.sleep(min(left, SIGNAL_CHECK))
+        else:  # the caller's own sleep (tests): as is
+            self._sleep(delay)
+        if stopped():
+            raise IngestStoppedError(
+                f"{self.source.source}/{endpoint}: a request's retry back-off was stopped "
+                "(the run was interrupted); the next run resumes after the last landed chunk"
+            )
 
     def safe_url(self, url: httpx.URL | str) -> str:
         """``url`` without the query parameters that carry secrets."""

@@ -41,8 +41,8 @@ from data_pipeline.errors import (
     ApiError,
     ApiRequestError,
     ApiResponseError,
-    DataPipelineError,
     EndpointBusyError,
+    IngestStoppedError,
     NestedTooDeepError,
 )
 from data_pipeline.ingest import metrics
@@ -105,10 +105,6 @@ whose records moved by a page between two requests)."""
 MAX_SEALED = 2
 """Checkpoints sealed but not yet durable the walk runs ahead of before it waits (their
 states are committed as they become durable; a resume lands those after the last again)."""
-
-
-class IngestStoppedError(DataPipelineError):
-    """The run was interrupted between two pages; the state stands at the last chunk."""
 
 
 def lease_key(source: str, endpoint: str) -> str:
@@ -454,10 +450,18 @@ class _Walk:
 
     def _get(self, url: str, params: Mapping[str, str]) -> _Fetched:
         """One page (in a page-ahead thread, or the walk's), its body sent to the reader."""
-        response = self.client.get(self.endpoint.name, url, params)
+        response = self.client.get(self.endpoint.name, url, params, stopped=self._stopped)
         if self.reader is None or self.reader.failed or self.fetching_parents:
             return _Fetched(response, None)  # the walk reads it
         return _Fetched(response, self.reader.submit(response.body, *self.reader_settings))
+
+    def _stopped(self) -> bool:
+        """Whether a request of the walk is no longer wanted: the run was interrupted (the
+        context's stop: Ctrl-C/SIGTERM), or it was made ahead and the walk has closed. Its
+        retry back-off then ends at once (a request ahead no longer sleeps its back-off out
+        before the process can exit). A worker's warm shutdown is not a stop here: the
+        units in hand finish, their requests' retries included."""
+        return self.context.stop.is_set() or self.ahead.closed.is_set()
 
     def open(self) -> None:
         """Commit the new window before its first request: a crash before its first chunk

@@ -7,16 +7,23 @@ turns out different from the prediction (a short page moves the next offset), th
 requests made ahead are dropped and the walk goes on from the real next request. A
 request made ahead that is never used is never archived or landed, and its failure
 (say a 404 past the end) is ignored.
+
+:meth:`PageAhead.close` sets :attr:`PageAhead.closed` (the walk's ``get`` reads it: a
+request ahead in its retry back-off then gives up at once) and waits for the requests
+still running in :data:`~etl_core.threads.SIGNAL_CHECK` slices, so a Ctrl-C/SIGTERM after
+the walk was interrupted is handled at once, and the process never sleeps out the
+back-off of a page nobody will read.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from etl_core.threads import result_of
+from etl_core.threads import result_of, wait_done
 
 __all__ = ["PageAhead"]
 
@@ -41,6 +48,10 @@ class PageAhead(Generic[T]):
         self._depth = depth
         self._pool = ThreadPoolExecutor(depth - 1, "page-ahead") if depth > 1 else None
         self._queue: deque[tuple[Key, Future[T]]] = deque()
+        self._sent: set[Future[T]] = set()
+        """Every request made ahead not yet done (those dropped included)."""
+        self.closed = threading.Event()
+        """Set by :meth:`close`: the requests still running are not wanted any more."""
 
     def get(
         self,
@@ -61,10 +72,13 @@ class PageAhead(Generic[T]):
         return result_of(future) if future is not None else self._get(url, params)
 
     def close(self) -> None:
-        """Drop the requests made ahead and wait for those already running."""
+        """Drop the requests made ahead and wait for those already running (told by
+        :attr:`closed` they are not wanted), in slices."""
+        self.closed.set()
         self._drop()
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            wait_done(list(self._sent))
 
     def _ahead(self, upcoming: Sequence[tuple[str, Mapping[str, str]]]) -> None:
         if self._pool is None:
@@ -73,7 +87,10 @@ class PageAhead(Generic[T]):
         if [key for key, _ in self._queue] != wanted[: len(self._queue)]:
             self._drop()
         for (url, params), key in list(zip(upcoming, wanted, strict=False))[len(self._queue) :]:
-            self._queue.append((key, self._pool.submit(self._get, url, dict(params))))
+            future = self._pool.submit(self._get, url, dict(params))
+            self._sent.add(future)
+            future.add_done_callback(self._sent.discard)
+            self._queue.append((key, future))
 
     def _drop(self) -> None:
         while self._queue:

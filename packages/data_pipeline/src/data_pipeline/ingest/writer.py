@@ -15,6 +15,12 @@ resumed run writes them again.
 Compression (igzip), hashing and flushing release the GIL, so this thread works beside
 the walk's parsing. The queue is bounded (:data:`MAX_QUEUED`): a walk faster than its
 disk waits instead of holding every page in memory.
+
+Every wait of the walk's thread on this one (room in the queue, :meth:`CheckpointWriter.close`)
+is in :data:`~etl_core.threads.SIGNAL_CHECK` slices: a Ctrl-C/SIGTERM arriving then is
+handled at once. Closing finishes the checkpoints sealed (their files become durable and
+their states are committed, as ever) but skips the writes queued after the last seal: they
+would be written only to be dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from etl_core.storage import ObjectStore
+from etl_core.threads import join, put
 
 __all__ = ["MAX_QUEUED", "CheckpointWriter"]
 
@@ -68,6 +75,10 @@ class CheckpointWriter:
         self._queue: queue.Queue[Job | _Seal | _Stop] = queue.Queue(MAX_QUEUED)
         self._failure: BaseException | None = None
         self._closed = False
+        self._sealed = 0
+        """Seals queued (counted by the walk's thread)."""
+        self._reached = 0
+        """Seals the writer's thread has taken (counted by it)."""
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
         self._commits: queue.Queue[_Seal | _Stop] = queue.Queue()
@@ -77,7 +88,7 @@ class CheckpointWriter:
     def submit(self, job: Job) -> None:
         """Queue ``job`` (a write) in the open checkpoint; an earlier failed write is raised."""
         self.raise_failure()
-        self._queue.put(job)
+        put(self._queue, job)
 
     def seal(self, then: Job | None = None) -> Future[None]:
         """End the open checkpoint: the future is done when its writes are durable and
@@ -89,7 +100,8 @@ class CheckpointWriter:
         (the later ``then`` are not run)."""
         self.raise_failure()
         sealed: Future[None] = Future()
-        self._queue.put(_Seal(sealed, then))
+        self._sealed += 1
+        put(self._queue, _Seal(sealed, then))
         return sealed
 
     def raise_failure(self) -> None:
@@ -99,14 +111,16 @@ class CheckpointWriter:
 
     def close(self) -> None:
         """Finish the checkpoints sealed, then stop the thread; writes not sealed are
-        dropped (their partial files removed: no checkpoint counted them)."""
+        dropped (not run when they were still queued; partial files removed: no checkpoint
+        counted them). Waits in slices: a Ctrl-C/SIGTERM meanwhile is raised at once (the
+        threads, daemons, are then left: what they had not made durable, no state names)."""
         if self._closed:
             return
-        self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join()
+        self._closed = True  # no seal follows: the writes queued after the last are skipped
+        put(self._queue, _STOP)
+        join(self._thread)
         self._commits.put(_STOP)
-        self._committer.join()
+        join(self._committer)
 
     def _serve(self) -> None:
         while not isinstance(item := self._queue.get(), _Stop):
@@ -152,12 +166,16 @@ class CheckpointWriter:
     def _run_to_seal(self, item: Job | _Seal | _Stop) -> _Seal | _Stop:
         """Run the jobs from ``item`` on, up to the seal that ends the checkpoint (or a stop)."""
         while not isinstance(item, _Seal | _Stop):
-            item()
+            if not self._closed or self._reached < self._sealed:  # else: dropped anyway
+                item()
             item = self._queue.get()
+        if isinstance(item, _Seal):
+            self._reached += 1
         return item
 
     def _refuse(self, item: Job | _Seal) -> None:
         """After a failure: a seal fails with it, a job is skipped."""
         if isinstance(item, _Seal):
+            self._reached += 1
             assert self._failure is not None
             item.future.set_exception(self._failure)

@@ -190,7 +190,7 @@ class CeleryExecutor(Executor):
             raise self._lost(cause, self._lost_field(), finished, len(running), total) from error
         finally:  # done, or interrupted: nothing new starts, units running end
             if running and not lost:
-                self._stop(running)
+                self._stop(running, waiter)
 
     def _headers(self, unit: WorkUnit) -> dict[str, str]:
         """The store (and database) ``unit`` is made for, checked by its worker (origin.py)."""
@@ -262,9 +262,14 @@ class CeleryExecutor(Executor):
         error = RemoteUnitError(type(document).__name__, f"task {state.lower()}: {document}")
         return UnitResult(unit, "failed", error=error, attempts=1)
 
-    def _stop(self, running: dict[str, tuple[WorkUnit, Any]]) -> None:
+    def _stop(self, running: dict[str, tuple[WorkUnit, Any]], waiter: _ResultWaiter) -> None:
         """Revoke the units not started and wait, bounded, for those running to end (not
-        at all once the broker is found gone: they may still run on the workers)."""
+        at all once the broker is found gone: they may still run on the workers).
+
+        Their ends are taken as the run took them (``waiter``): with ``rpc://`` (a RabbitMQ
+        broker's results) the reply queue's messages go to the run's consumer, so asking the
+        backend (``ready()``, a ``basic_get`` on that queue) never saw them, and every
+        interrupted run waited out ``drain_timeout`` for units that had long ended."""
         try:
             self.app.control.revoke(list(running))
         except NotImplementedError:  # a broker without remote control (SQS)
@@ -280,9 +285,8 @@ class CeleryExecutor(Executor):
         deadline = time.monotonic() + self.drain_timeout
         try:
             while running and time.monotonic() < deadline:
-                for task_id in _polled(running):
-                    running.pop(task_id)
-                time.sleep(_FASTEST_POLL * 5)
+                for task_id in waiter.ended(running):
+                    running.pop(task_id, None)
         except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
             pass
         except Exception as error:
