@@ -171,6 +171,10 @@ def process_partition(
             if transform
             else None
         )
+        if built is not None:  # judged while the objects it read are published, not once
+            # gone (a lifecycle rule): a new delivery under a key a failed void left noticed
+            marker_key = load_marker_key(contract.dataset, dt)
+            retire_notice(store, contract.dataset, dt, lease=lease, marker_key=marker_key)
         loaded = None
         if load and contract.load is not None:
             loaded = load_curated_partition(

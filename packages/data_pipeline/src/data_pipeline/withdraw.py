@@ -9,11 +9,11 @@ A day with no delivery left is not proof of that: a lifecycle rule expiring
 ``validated/``, a partition deleted by hand or an incomplete listing look the same. So
 a day is withdrawn only on the file lane's :class:`~etl_core.artifacts.WithdrawalNotice`
 of it (:func:`notice_applies`), written before it removed the delivery, that names a data
-key the curated partition was built from, with the object's ETag the notice records for it
-when it records one (a build started after the notice, before the
-delivery's removal, read it too: withdrawn; a day republished and rebuilt after an old
-withdrawal is kept); candidates come from one listing of the dataset's notices
-(:func:`noticed_dates`).
+key the curated partition was built from, whatever object it read under it (a build
+started after the notice, before the delivery's removal, read it too: withdrawn; so did one
+of an earlier file the key published under that data key, overwritten before the move; a
+day republished and rebuilt after an old withdrawal is kept); candidates come from one
+listing of the dataset's notices (:func:`noticed_dates`).
 :func:`withdraw_partition`, run while holding the partition's lease, makes the day what
 its (now empty) input says:
 
@@ -40,9 +40,11 @@ withdrawn delivery before it moved can publish after the notice is judged spent;
 only by a compare on its ETag, so a newer notice (another key moved off the day) stays.
 Besides the withdrawal's own, a notice is spent when nothing built of the day is left
 (a day never built, one withdrawn earlier) or when the day's curated partition was built
-without any of the data keys it names (rebuilt from its other deliveries), or from other
-objects under them than it withdrew (a new delivery: another ETag): no later build can
-read that delivery again.
+without any of the data keys it names (rebuilt from its other deliveries), or from
+objects published under them now that are not the ones it withdrew (a new delivery under
+a key whose void failed: another ETag, the day's current one): no later build can read
+that delivery again. A build is judged so right after it is published too, while what it
+read is still published: a lifecycle rule expiring the day later withdraws nothing.
 """
 
 from __future__ import annotations
@@ -132,18 +134,20 @@ def notice_applies(
 
     A notice naming the withdrawn delivery's data keys (every notice the file lane writes
     since it names them) applies to a build, a curated ``manifest``, that read one of them
-    (:meth:`~etl_core.artifacts.WithdrawalNotice.withdrew`: with the ETag the notice
-    records for it, when it records one) and to no other, whatever the times and the
+    (:meth:`~etl_core.artifacts.WithdrawalNotice.withdrew`: whatever object under it,
+    the day publishing none now) and to no other, whatever the times and the
     clocks of the two hosts say: the file lane
     writes the notice before it removes the delivery, so a build started between the two
     read the withdrawn delivery and is newer than the notice (withdrawn all the same); a
     rebuild from the day's other deliveries right after the move may look older than the
     notice when the file lane's clock runs ahead (kept). A key that moves back to the day
     drops its data keys from the notice (the file lane's void), so a day republished and
-    rebuilt since is kept; when that void failed (a store error), the ETag the notice
-    records for the key still tells the build of the new delivery under it (another ETag,
-    kept) from one of the withdrawn object. A notice recording no ETags (an older file
-    lane) goes by keys only: such a build is withdrawn, as it was.
+    rebuilt since is kept; when that void failed (a store error), the build of the new
+    delivery under the key was judged by :func:`notice_spent` right after it was
+    published (the object it read published then, with another ETag than the notice
+    records), and the notice removed. Another ETag alone proves nothing here: a build of
+    an earlier file the key published under the data key (overwritten before the move,
+    not rebuilt since) read the withdrawn delivery too, and is withdrawn.
 
     A notice naming no data keys (of an older release) applies when it was written no
     earlier than the build's computation started (an older notice is of a withdrawal before
@@ -271,12 +275,13 @@ def notice_spent(
     Spent: nothing built of the day is left (no curated manifest, no curated part, no load
     marker: withdrawn, or never built) and no validated delivery is published (a build is
     due, after which the notice is judged again); or the day's curated partition was built
-    without any of the data keys the notice withdrew, or read them with other ETags than
-    the ones it records (rebuilt from the day's other deliveries, or from a new delivery
-    under the key: :func:`notice_applies` never applies it to that build, and no later
-    build can read the withdrawn objects). A notice naming no data keys (of an older
-    release) is kept while the day is built, as is one that cannot be read
-    (:func:`notice_applies` says so).
+    without any of the data keys the notice withdrew, or read under them the objects
+    published there now, with other ETags than the ones it records (rebuilt from the
+    day's other deliveries, or from a new delivery under the key: no later build can read
+    the withdrawn objects). A build that read a noticed key with another ETag that is not
+    published now read an earlier file of the withdrawn delivery: not spent. A notice
+    naming no data keys (of an older release) is kept while the day is built, as is one
+    that cannot be read (:func:`notice_applies` says so).
 
     Raises:
         EtlError: the store could not be read.
@@ -296,9 +301,27 @@ def notice_spent(
             return None  # left to withdraw (the rows wait for a run that loads)
         if input_objects(store, dataset, dt):
             return None  # a build is due: judged again once it is published
-    elif not notice.data_keys or notice.withdrew(manifest.inputs):
+    elif not notice.data_keys or notice.withdrew(
+        manifest.inputs, _published(store, notice, dataset, dt, manifest)
+    ):
         return None  # the build read (or may have read) the withdrawn delivery
     return VersionedNotice(notice, found.etag)
+
+
+def _published(
+    store: ObjectStore, notice: WithdrawalNotice, dataset: str, dt: date, manifest: CuratedManifest
+) -> dict[str, str]:
+    """The day's validated data key → ETag published now, when the build read a noticed
+    key with an ETag other than the one the notice withdrew (a listing then, else none):
+    what tells a new delivery under the key from an earlier file of the withdrawn one."""
+    if not any(
+        key in manifest.inputs
+        and notice.data_etags.get(key)
+        and manifest.inputs[key] != notice.data_etags[key]
+        for key in notice.data_keys
+    ):
+        return {}
+    return {info.key: info.etag for info in input_objects(store, dataset, dt)}
 
 
 @dataclass(frozen=True)

@@ -888,8 +888,9 @@ def test_the_notice_of_a_day_rebuilt_without_its_delivery_is_removed(
     store: ObjectStore, settings: PipelineSettings, retail: Any
 ) -> None:
     """The day keeps another delivery: rebuilt from it, the notice no longer applies to
-    anything built (nor to any later build), so the next run removes it; a day never built
-    whose delivery moved away has nothing to withdraw: its notice is removed too."""
+    anything built (nor to any later build), so the run that rebuilt it removes it; a day
+    never built whose delivery moved away has nothing to withdraw: its notice is removed
+    too."""
     retail.seed(store, [])
     contract = load_contracts(settings.config_dir).get("pos")
     deliver(store, retail, MISDATED)
@@ -903,9 +904,8 @@ def test_the_notice_of_a_day_rebuilt_without_its_delivery_is_removed(
     rebuilt = {o.dt: o for o in run_pending(store, contract, settings)}
 
     assert rebuilt[MISDATED].transform is not None
-    assert notices(store) == [withdrawal_notice_key("pos", MISDATED)]  # the build is new
+    assert notices(store) == []  # judged spent right after the build, under its lease
     assert run_pending(store, contract, settings) == []
-    assert notices(store) == []
     expire(store, MISDATED)  # months later, a lifecycle rule: no withdrawal
     assert run_pending(store, contract, settings) == []
     assert curated(store, MISDATED) != []
@@ -1021,3 +1021,30 @@ def test_a_notice_naming_the_object_a_build_read_withdraws_it_and_an_older_notic
     ran = {o.dt: o for o in run_pending(store, contract, settings)}
     assert ran[MISDATED].withdrawn
     assert curated(store, MISDATED) == []
+
+
+def test_a_build_of_an_earlier_file_the_moved_key_published_under_a_data_key_is_withdrawn(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """The day was built from the key's first file; the vendor then sent a corrected file
+    under the same key (same day, same data key, other bytes: another ETag) and, before the
+    next run, the key moved off the day (a date-format fix). The notice records the ETag of
+    the object it withdrew, the corrected file's: the build read the first file, also of
+    the withdrawn delivery, and is withdrawn (its rows would otherwise be counted on both
+    days for good, the notice removed as spent). On the local store and on S3."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    data = validated_key("pos", MISDATED, NAME)
+    built = read_manifest(store, "pos", MISDATED)
+    assert built is not None
+    corrected = {NAME: retail.rows(RIGHT.isoformat(), 31).encode()}
+    publish_delivery(store, "pos", MISDATED, corrected, landing=LANDING, rows=31)
+    assert store.head(data).etag != built.inputs[data]
+    move(store, retail)  # before the next run: its notice names the corrected file's ETag
+
+    ran = {o.dt: o for o in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+    assert notices(store) == []

@@ -847,10 +847,11 @@ class WithdrawalNotice(_Document):
             whatever the hosts' clocks say.
         data_etags: The ETag of the object withdrawn under each data key, when known (the
             identity a curated manifest's ``inputs`` record per key): a build that read a
-            key with another ETag read a new delivery under it (a key moved back whose
-            void failed, then delivered again) and is not withdrawn. A key without one (a
-            notice of an older release, an object the file lane could not list) withdraws
-            any build that read it. :meth:`withdrew` judges.
+            key with another ETag, the object published under it now, read a new delivery
+            under it (a key moved back whose void failed, then delivered again) and is not
+            withdrawn; another ETag alone may be an earlier file of the withdrawn delivery.
+            A key without one (a notice of an older release, an object the file lane could
+            not list) withdraws any build that read it. :meth:`withdrew` judges.
         emptied: The move left the partition no other delivery (as the file lane listed
             it) and no delivery arrived on the day since (an arrival clears it): a day
             never built that has no input is then withdrawn, not lost. ``False`` when
@@ -878,18 +879,27 @@ class WithdrawalNotice(_Document):
         """Where this notice is stored."""
         return withdrawal_notice_key(self.dataset, date.fromisoformat(self.dt))
 
-    def withdrew(self, inputs: Mapping[str, str]) -> bool:
+    def withdrew(
+        self, inputs: Mapping[str, str], published: Mapping[str, str] | None = None
+    ) -> bool:
         """Whether a build that read ``inputs`` (validated data key → ETag: a curated
         manifest's) read a delivery this notice withdrew: one of its :attr:`data_keys`,
-        with the ETag recorded for it (:attr:`data_etags`), or with any when none is (or
-        the build recorded none). A notice naming no data keys (an older release) says
-        nothing here: it is judged by its time."""
+        whatever the object read under it, unless that object is published there now
+        (``published``: the day's validated data key → ETag, as its delivery manifests
+        publish them now) and is not the one withdrawn (:attr:`data_etags`): a new delivery
+        under the key (moved back, its void failed). Another ETag alone proves nothing: an
+        earlier file the withdrawn key published under the same data key (overwritten by a
+        corrected file, then moved off before a rebuild) was of the withdrawn delivery too.
+        A key without an ETag recorded, or read without one, goes by key. A notice naming
+        no data keys (an older release) says nothing here: it is judged by its time."""
+        now = published or {}
         for key in self.data_keys:
             if key not in inputs:
                 continue
-            withdrawn = self.data_etags.get(key)
-            if not withdrawn or not inputs[key] or inputs[key] == withdrawn:
-                return True
+            read, withdrawn = _etag(inputs[key]), _etag(self.data_etags.get(key, ""))
+            if read and withdrawn and read != withdrawn and _etag(now.get(key, "")) == read:
+                continue  # the object published under the key now: not the one withdrawn
+            return True
         return False
 
     def to_dict(self) -> JsonObject:
@@ -930,6 +940,16 @@ class WithdrawalNotice(_Document):
             schema_version=version,
             extra=doc.unknown(cls),
         )
+
+
+def _etag(value: str) -> str:
+    """An ETag as stores compare it: S3's quotes (``"abc"``, as ``aws s3api`` prints it)
+    and a weak validator's ``W/`` taken off, so a notice written by hand or another tool
+    names the same object the store lists."""
+    value = value.strip()
+    if value[:2] in ("W/", "w/"):
+        value = value[2:]
+    return value.strip('"')
 
 
 def read_withdrawal_notice(store: ObjectStore, dataset: str, dt: date) -> WithdrawalNotice | None:

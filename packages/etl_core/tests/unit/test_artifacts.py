@@ -291,17 +291,22 @@ def test_a_withdrawal_notice_names_the_data_keys_it_withdrew_and_an_older_one_na
 
 
 def test_a_withdrawal_notice_records_which_object_it_withdrew_under_each_data_key() -> None:
-    """A build that read a withdrawn key with another ETag read a new delivery under that
-    key (a failed void, a redelivery): not withdrawn. A key without an ETag recorded (a
-    notice of an older file lane) withdraws any build that read it, as before."""
+    """A build that read a withdrawn key with another ETag, the object published under the
+    key now, read a new delivery under that key (a failed void, a redelivery): not
+    withdrawn. Another ETag alone (an earlier file of the withdrawn key, overwritten before
+    the move) and a key without an ETag recorded (a notice of an older file lane) withdraw
+    any build that read the key, as before."""
     key, other = "validated/pos/dt=2026-02-11/a.csv", "validated/pos/dt=2026-02-11/b.csv"
     raw = {**json.loads(NOTICE), "data_keys": [key, other], "data_etags": {key: "e1"}}
     notice = WithdrawalNotice.from_dict(raw)
     assert notice.data_etags == {key: "e1"}
     assert WithdrawalNotice.from_json(notice.to_json()) == notice
     assert notice.withdrew({key: "e1"})
-    assert not notice.withdrew({key: "e2"})  # a new delivery under the same key
-    assert notice.withdrew({key: "e2", other: "e9"})  # no ETag recorded for it: by key
+    assert notice.withdrew({key: "e1"}, {key: "e1"})  # withdrawn, its manifest not yet removed
+    assert not notice.withdrew({key: "e2"}, {key: "e2"})  # a new delivery under the same key
+    assert notice.withdrew({key: "e2"})  # an earlier file under the key, none published now
+    assert notice.withdrew({key: "e2"}, {key: "e3"})  # an earlier file, a later one published
+    assert notice.withdrew({key: "e2", other: "e9"}, {key: "e2", other: "e9"})  # no ETag: by key
     assert not notice.withdrew({"validated/pos/dt=2026-02-11/c.csv": "e1"})
     old = WithdrawalNotice.from_dict({**json.loads(NOTICE), "data_keys": [key]})
     assert old.data_etags == {}  # written before the field: judged by keys only
@@ -473,3 +478,15 @@ def test_an_artifact_error_pickles_with_its_fields() -> None:
         error.key,
         str(error),
     )
+
+
+def test_a_withdrawal_notice_names_an_etag_with_or_without_s3s_quotes_alike() -> None:
+    """An ETag copied into a notice as ``aws s3api head-object`` prints it (quoted, or weak)
+    names the object the store lists unquoted: the build that read it is withdrawn, and a
+    new delivery under the key (another ETag, published now) is still told from it."""
+    key = "validated/pos/dt=2026-02-11/a.csv"
+    for recorded in ('"e1"', 'W/"e1"', " e1 "):
+        raw = {**json.loads(NOTICE), "data_keys": [key], "data_etags": {key: recorded}}
+        notice = WithdrawalNotice.from_dict(raw)
+        assert notice.withdrew({key: "e1"}, {key: "e1"}), recorded
+        assert not notice.withdrew({key: "e2"}, {key: "e2"}), recorded

@@ -333,7 +333,7 @@ def _notify_withdrawal(
     moved_to = tuple(
         sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
     )
-    withdrawn = _etags(store, data_keys, manifest_key)
+    withdrawn = _etags(store, moved, data_keys, manifest_key)
     try:  # the day's last delivery: a day never built downstream is withdrawn, not lost
         emptied = not _other_deliveries(store, dataset, dt, manifest_key)
     except EtlError as exc:  # unknown: downstream then never takes the day for withdrawn
@@ -400,10 +400,29 @@ def _check_emptied(store: ObjectStore, moved: tuple[str, date], manifest_key: st
     logger.info("%s: another delivery landed on the day during the move: not emptied", key)
 
 
-def _etags(store: ObjectStore, data_keys: Sequence[str], manifest_key: str) -> dict[str, str]:
-    """The ETag of each of ``data_keys`` (one delivery's, still published: its manifest
-    ``manifest_key`` is removed after the notice); a key the store would not say it of is
+def _etags(
+    store: ObjectStore, moved: tuple[str, date], data_keys: Sequence[str], manifest_key: str
+) -> dict[str, str]:
+    """The ETag of each of ``data_keys`` (one delivery's, still published on the day
+    ``moved``: its manifest ``manifest_key`` is removed after the notice): a HEAD each for a
+    few, one listing of the partition for more (an archive of thousands of members is a
+    few listing pages, not a request per member). A key the store would not say it of is
     left without one, judged by key downstream (said)."""
+    if len(data_keys) > _ETAG_HEADS:
+        wanted = set(data_keys)
+        try:
+            listed = {
+                info.key: info.etag
+                for info in store.list(validated_prefix(*moved))
+                if info.key in wanted
+            }
+        except EtlError as exc:
+            logger.warning(
+                "%s: the ETags of its data keys could not be listed (its withdrawal notice "
+                "names them by key only): %s", manifest_key, exc,
+            )  # fmt: skip
+            return {}
+        return {key: etag for key, etag in listed.items() if etag}
     etags: dict[str, str] = {}
     for key in data_keys:
         try:
@@ -419,6 +438,10 @@ def _etags(store: ObjectStore, data_keys: Sequence[str], manifest_key: str) -> d
         if etag:
             etags[key] = etag
     return etags
+
+
+_ETAG_HEADS = 8
+"""At most how many data keys' ETags a move reads with a HEAD each (more: one listing)."""
 
 
 def _merged_etags(

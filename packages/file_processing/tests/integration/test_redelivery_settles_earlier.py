@@ -1029,3 +1029,101 @@ def test_another_keys_first_delivery_landing_while_a_move_lists_the_day_is_not_e
     assert notice is not None
     assert notice.data_keys == (before[0],)
     assert not notice.emptied
+
+
+def test_moving_a_many_member_delivery_off_a_day_reads_its_etags_without_a_request_per_member(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive delivery of up to ``max_entries`` members moved off a day: its notice
+    records each member's ETag from the partition's listing, not a HEAD per member (10,000
+    requests, minutes on S3, for one move)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing = "landing/a/orders.zip"
+    files = {f"part-{n:03d}.csv": f"{n}\n".encode() for n in range(40)}
+
+    def outputs(dt: date) -> list[str]:
+        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    before, after = outputs(misdated), outputs(right)
+    members = before[:40]
+    etags = {key: lane.store.head(key).etag for key in members}
+    heads: list[str] = []
+    head = lane.store.head
+
+    def counted(key: str) -> Any:
+        heads.append(key)
+        return head(key)
+
+    monkeypatch.setattr(lane.store, "head", counted)
+    assert remove_stale(lane.store, before, after, landing_key=landing, one_day_key=True) == []
+    monkeypatch.undo()
+
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.data_etags == etags
+    assert len([key for key in heads if key in etags]) < 4
+
+
+@pytest.mark.parametrize("members", [2, 40])
+def test_a_move_whose_etags_the_store_will_not_give_names_its_data_keys_by_key_only(
+    lane: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, members: int
+) -> None:
+    """The store fails reading the withdrawn objects' ETags (a HEAD each for a few members,
+    the partition's listing for many): the move goes on, its notice names the data keys
+    without ETags (downstream withdraws any build that read one, as before ETags were
+    recorded), and a warning names the delivery."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key, validated_prefix
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing = "landing/a/orders.zip"
+    files = {f"part-{n:03d}.csv": f"{n}\n".encode() for n in range(members)}
+
+    def outputs(dt: date) -> list[str]:
+        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    before, after = outputs(misdated), outputs(right)
+    head, listing = lane.store.head, lane.store.list
+
+    def failing_head(key: str) -> Any:
+        if key in before[:members]:
+            raise StorageError("the store timed out (a transient failure)", key=key)
+        return head(key)
+
+    def failing_list(prefix: str = "") -> Any:
+        if prefix == validated_prefix("orders", misdated):
+            raise StorageError("the store timed out (a transient failure)", key=prefix)
+        return listing(prefix)
+
+    monkeypatch.setattr(lane.store, "head", failing_head)
+    monkeypatch.setattr(lane.store, "list", failing_list)
+    with caplog.at_level("WARNING", logger="file_processing.outputs"):
+        assert remove_stale(lane.store, before, after, landing_key=landing, one_day_key=True) == []
+    monkeypatch.undo()
+
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert sorted(notice.data_keys) == sorted(before[:members])
+    assert notice.data_etags == {}
+    manifest = delivery_manifest_key("orders", misdated, landing)
+    assert any(
+        manifest in r.getMessage() and "by key only" in r.getMessage() for r in caplog.records
+    )
+    assert not lane.store.exists(manifest)
