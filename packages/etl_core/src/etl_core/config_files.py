@@ -97,7 +97,8 @@ def read_file_bytes(
     With ``pipes`` (a file the operator named), a pipe or FIFO is read to its end (its
     writer waited for while it is open), once per process (read again, the bytes it gave),
     and refused when it gives nothing. Without ``devices``, a character device is refused
-    too (``/dev/zero`` as a secret file); with it, it is read like a file.
+    too (``/dev/zero`` as a secret file); with it, it is read like a file, for what it
+    gives at once: never waited on, a terminal nothing was typed to is refused.
 
     Raises:
         ConfigFileError: the file is missing or unreadable, is no regular file, or is
@@ -124,7 +125,11 @@ def read_file_bytes(
             data = _PIPED[piped_as]
         else:
             with open(fd, "rb", closefd=False) as stream:
-                data = stream.read(limit + 1)
+                read = stream.read(limit + 1)
+            if read is None:  # a device with nothing to read yet (a terminal): not waited on
+                device = "a terminal" if os.isatty(fd) else "a character device"
+                raise ConfigFileError(name, f"it is {device} nothing was written to")
+            data = read
             if piped and data:
                 _PIPED[piped_as] = data
     except OSError as exc:
