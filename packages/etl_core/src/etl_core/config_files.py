@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import tomllib
 from typing import Any
 
@@ -62,15 +63,42 @@ _KINDS = {
 
 
 def open_without_waiting(path: str | os.PathLike[str]) -> int:
-    """A descriptor open for reading on ``path``, whose open waited for nothing: a FIFO
-    opened so waits for no writer. It is non-blocking (no matter to a regular file): to
-    read a pipe or device, ``os.set_blocking(fd, True)`` once its kind is checked
-    (:func:`not_regular`).
+    """A descriptor open for reading on ``path``, whose open waited for no writer of a FIFO.
+    It is non-blocking (no matter to a regular file): to read a pipe or device,
+    ``os.set_blocking(fd, True)`` once its kind is checked (:func:`not_regular`).
+
+    A file under a lease (shared by Samba's kernel oplocks, delegated by an NFS server) is
+    opened once its holder gives it back, as a plain open waits for it: the non-blocking open
+    starts the recall and fails, so it is tried again, for at most the kernel's
+    ``lease-break-time`` (after which the kernel takes the lease back itself).
 
     Raises:
         OSError: the system's reason (missing, no permission, a symlink loop).
     """
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        return os.open(path, flags)
+    except BlockingIOError:  # a lease, being recalled (a FIFO's reader never gets this)
+        deadline = time.monotonic() + _lease_break_seconds() + 1
+    pause = 0.002
+    while True:
+        time.sleep(pause)
+        try:
+            return os.open(path, flags)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+        pause = min(pause * 2, 0.1)
+
+
+def _lease_break_seconds() -> float:
+    """How long the kernel lets a lease holder take to give its file back (45 s unless
+    ``/proc/sys/fs/lease-break-time`` says otherwise)."""
+    try:
+        with open("/proc/sys/fs/lease-break-time", encoding="ascii") as setting:
+            return max(0.0, float(setting.read().strip()))
+    except (OSError, ValueError):
+        return 45.0
 
 
 def not_regular(mode: int, *, devices: bool = False) -> str | None:
