@@ -79,6 +79,8 @@ def open_without_waiting(path: str | os.PathLike[str]) -> int:
     try:
         return os.open(path, flags)
     except BlockingIOError:  # a lease, being recalled (a FIFO's reader never gets this)
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a busy device: not waited on
+            raise
         deadline = time.monotonic() + _lease_break_seconds() + 1
     pause = 0.002
     while True:
