@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import tomllib
 from typing import Any
 
@@ -62,15 +63,44 @@ _KINDS = {
 
 
 def open_without_waiting(path: str | os.PathLike[str]) -> int:
-    """A descriptor open for reading on ``path``, whose open waited for nothing: a FIFO
-    opened so waits for no writer. It is non-blocking (no matter to a regular file): to
-    read a pipe or device, ``os.set_blocking(fd, True)`` once its kind is checked
-    (:func:`not_regular`).
+    """A descriptor open for reading on ``path``, whose open waited for no writer of a FIFO.
+    It is non-blocking (no matter to a regular file): to read a pipe or device,
+    ``os.set_blocking(fd, True)`` once its kind is checked (:func:`not_regular`).
+
+    A file under a lease (shared by Samba's kernel oplocks, delegated by an NFS server) is
+    opened once its holder gives it back, as a plain open waits for it: the non-blocking open
+    starts the recall and fails, so it is tried again, for at most the kernel's
+    ``lease-break-time`` (after which the kernel takes the lease back itself).
 
     Raises:
         OSError: the system's reason (missing, no permission, a symlink loop).
     """
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        return os.open(path, flags)
+    except BlockingIOError:  # a lease, being recalled (a FIFO's reader never gets this)
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a busy device: not waited on
+            raise
+        deadline = time.monotonic() + _lease_break_seconds() + 1
+    pause = 0.002
+    while True:
+        time.sleep(pause)
+        try:
+            return os.open(path, flags)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+        pause = min(pause * 2, 0.1)
+
+
+def _lease_break_seconds() -> float:
+    """How long the kernel lets a lease holder take to give its file back (45 s unless
+    ``/proc/sys/fs/lease-break-time`` says otherwise)."""
+    try:
+        with open("/proc/sys/fs/lease-break-time", encoding="ascii") as setting:
+            return max(0.0, float(setting.read().strip()))
+    except (OSError, ValueError):
+        return 45.0
 
 
 def not_regular(mode: int, *, devices: bool = False) -> str | None:
@@ -97,7 +127,8 @@ def read_file_bytes(
     With ``pipes`` (a file the operator named), a pipe or FIFO is read to its end (its
     writer waited for while it is open), once per process (read again, the bytes it gave),
     and refused when it gives nothing. Without ``devices``, a character device is refused
-    too (``/dev/zero`` as a secret file); with it, it is read like a file.
+    too (``/dev/zero`` as a secret file); with it, it is read like a file, for what it
+    gives at once: never waited on, a terminal nothing was typed to is refused.
 
     Raises:
         ConfigFileError: the file is missing or unreadable, is no regular file, or is
@@ -124,7 +155,11 @@ def read_file_bytes(
             data = _PIPED[piped_as]
         else:
             with open(fd, "rb", closefd=False) as stream:
-                data = stream.read(limit + 1)
+                read = stream.read(limit + 1)
+            if read is None:  # a device with nothing to read yet (a terminal): not waited on
+                device = "a terminal" if os.isatty(fd) else "a character device"
+                raise ConfigFileError(name, f"it is {device} nothing was written to")
+            data = read
             if piped and data:
                 _PIPED[piped_as] = data
     except OSError as exc:

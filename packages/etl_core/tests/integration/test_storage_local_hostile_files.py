@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,3 +95,51 @@ def test_a_symlink_to_a_regular_file_is_read_as_the_file(
         assert got == len(b"store_id\nS001\n")
         got = (tmp_path / "staged.csv").read_bytes()
     assert got == b"store_id\nS001\n"
+
+
+_LEASE_HOLDER = """
+import fcntl, os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+def give_back(*_):
+    time.sleep(0.3)  # writes back what it holds, as a file server recalling a lease does
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+signal.signal(signal.SIGIO, give_back)
+try:
+    fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+except OSError as exc:
+    print("unsupported", exc, flush=True)
+    sys.exit()
+print("leased", flush=True)
+time.sleep(20)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("read", ["read_bytes", "list"])
+def test_a_file_under_a_lease_is_read_once_its_holder_gives_it_back(
+    lake: LocalObjectStore, read: str
+) -> None:
+    """A file a server shares (Samba's kernel oplocks, an NFS server's delegation) is under
+    a lease while a client holds it: a plain open waits for the holder to give it back, as
+    reads always did; the open that waits for no FIFO writer must not fail with "Resource
+    temporarily unavailable" instead (a listing of the landing zone failing whole)."""
+    lake.write_bytes(KEY, b"store_id\nS001\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LEASE_HOLDER, str(lake.root / KEY)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        said = holder.stdout.readline() if holder.stdout else ""
+        if not said.startswith("leased"):
+            pytest.skip(f"no file lease on this filesystem: {said.strip()}")
+        started = time.monotonic()
+        if read == "list":
+            got: Any = [(info.key, info.size) for info in lake.list("reference/")]
+            assert got == [(KEY, len(b"store_id\nS001\n"))]
+        else:
+            assert lake.read_bytes(KEY) == b"store_id\nS001\n"
+        assert time.monotonic() - started < 30  # the holder's 0.3 s, not the kernel's 45 s
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -256,3 +256,24 @@ def test_a_piped_settings_file_read_again_gives_the_same_settings(tmp_path: Path
         os.close(reader)
 
     assert (first.log_level, again.log_level) == ("DEBUG", "DEBUG")
+
+
+@pytest.mark.timeout(20)
+def test_a_settings_file_named_as_a_terminal_nothing_was_typed_to_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    """``ETL_SETTINGS_FILE=/dev/stdin`` run at a terminal, the pipe forgotten: the terminal
+    is a character device, opened without waiting; nothing typed yet, it is refused naming
+    the file, never a ``TypeError`` from reading nothing (nor a wait for typing)."""
+    controller, terminal = os.openpty()
+    try:
+        env = {"ETL_SETTINGS_FILE": os.ttyname(terminal)}
+        with pytest.raises(ConfigError) as caught:
+            load_runtime_settings(RuntimeSettings, {"config_dir": str(tmp_path)}, env=env)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+    said = str(caught.value)
+    assert f"cannot read config file {env['ETL_SETTINGS_FILE']}: " in said, said
+    assert "it is a terminal nothing was written to" in said, said
