@@ -39,7 +39,7 @@ from data_pipeline.input_errors import (
     REFERENCE_DELIMITERS,
     StagedKeys,
     empty_reference,
-    expected_reading,
+    reference_error,
     unreadable_input,
 )
 from data_pipeline.layout import list_curated_dates, publishes_generation, read_manifest
@@ -356,15 +356,8 @@ def _not_a_file(
     (local) store holds no regular file but ``error.found``: a FIFO (refused unread, never
     waited on), a directory (what a bind mount of a missing file leaves)."""
     fmt = "parquet" if path.suffix.lower() == ".parquet" else "csv"
-    return ReferenceFileError(
-        contract.dataset,
-        dt,
-        (key,),
-        join=join.name,
-        source=join.source,
-        expected=expected_reading(contract, path, fmt, reference=True),
-        reason=f"the store holds {error.found} at that key, not a regular file",
-    )
+    reason = f"the store holds {error.found} at that key, not a regular file"
+    return reference_error(contract, dt, join, (key,), path, fmt, reason)
 
 
 def _gone_reference_file(

@@ -30,6 +30,7 @@ __all__ = [
     "engine_reason",
     "expected_reading",
     "in_store_terms",
+    "reference_error",
     "staged_file_named",
     "unreadable_input",
 ]
@@ -145,14 +146,8 @@ def unreadable_input(
             "(ETL_DUCKDB_MEMORY_LIMIT) or lower duckdb_threads, then run again",
         )
     if join is not None:
-        return ReferenceFileError(
-            contract.dataset,
-            dt,
-            stored,
-            join=join.name,
-            source=join.source,
-            expected=expected_reading(contract, files[0], fmt, reference=True, delimiter=delimiter),
-            reason=reason,
+        return reference_error(
+            contract, dt, join, stored, files[0], fmt, reason, delimiter=delimiter
         )
     return InputFileError(
         contract.dataset,
@@ -176,13 +171,30 @@ def empty_reference(
         reason = "the file is empty (0 bytes): no header line names its columns"
     else:
         reason = "the file holds only blank lines: no header line names its columns"
+    return reference_error(contract, dt, join, (key,), path, "csv", reason)
+
+
+def reference_error(
+    contract: Contract,
+    dt: date,
+    join: Enrichment,
+    stored: tuple[str, ...],
+    path: Path,
+    fmt: str,
+    reason: str,
+    *,
+    delimiter: str = REFERENCE_CSV["delimiter"],
+) -> ReferenceFileError:
+    """The :class:`ReferenceFileError` for join ``join``'s reference files ``stored``
+    (their keys in the store; ``path`` the first, staged, read as ``fmt``) and why
+    they could not be read."""
     return ReferenceFileError(
         contract.dataset,
         dt,
-        (key,),
+        stored,
         join=join.name,
         source=join.source,
-        expected=expected_reading(contract, path, "csv", reference=True),
+        expected=expected_reading(contract, path, fmt, reference=True, delimiter=delimiter),
         reason=reason,
     )
 
