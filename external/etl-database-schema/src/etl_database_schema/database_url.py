@@ -55,7 +55,6 @@ POSTGRESQL_DEFAULTS: dict[str, str] = {
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
-    "tcp_user_timeout": "60000",
 }
 """The libpq parameters every PostgreSQL connection gets unless its URL sets them (the
 URL's value wins, each on its own), or libpq is told them below the URL:
@@ -65,13 +64,12 @@ that accepts the connection and never answers (a hung server, a proxy whose back
 gone) held a unit, or a command's start, for as long as the kernel kept trying: 10 s
 (per address the host resolves to). TCP keepalives find a server that vanished under an
 open connection (a failover, a host powered off, a NAT that forgot it) in
-30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more; one that
-vanished while a query was being sent (data unacknowledged: keepalives do not probe
-then) in 60 s (``tcp_user_timeout``, milliseconds) instead of the kernel's ~15 min of
-retransmissions. ``tcp_user_timeout`` is given only by a libpq that knows it (12 and
-later: an older one refuses the parameter)."""
-_TCP_USER_TIMEOUT_LIBPQ = 120000
-"""The first libpq version (``psycopg.pq.version()``) with ``tcp_user_timeout``."""
+30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more.
+
+No ``tcp_user_timeout``: Linux (5.11 and later) counts against it the time a server's
+receive window stays closed, so it cut a load whose ``COPY … FROM STDIN`` waited on a
+lock (another session's uncommitted row of the same key) longer than it, the server
+reading nothing meanwhile; a URL or service setting it is the operator's choice."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
@@ -262,8 +260,6 @@ def _postgresql_defaults(service: str | None) -> tuple[dict[str, str], dict[str,
     reads no service file), so a service's own timeout left to libpq waited psycopg's
     130 s."""
     defaults = dict(POSTGRESQL_DEFAULTS)
-    if _libpq_version() < _TCP_USER_TIMEOUT_LIBPQ:
-        del defaults["tcp_user_timeout"]
     if os.environ.get("PGCONNECT_TIMEOUT"):
         del defaults["connect_timeout"]
     service = service or os.environ.get("PGSERVICE")
@@ -275,15 +271,6 @@ def _postgresql_defaults(service: str | None) -> tuple[dict[str, str], dict[str,
     own = {name: value for name, value in defaults.items() if name not in section}
     timeout = section.get("connect_timeout")
     return own, {} if timeout is None else {"connect_timeout": timeout}
-
-
-def _libpq_version() -> int:
-    """The version of the libpq psycopg uses (``120000`` for 12.0), ``0`` without psycopg."""
-    try:
-        from psycopg import pq
-    except ImportError:
-        return 0
-    return pq.version()
 
 
 def _service_section(service: str) -> dict[str, str] | None:

@@ -20,7 +20,6 @@ POSTGRESQL_DEFAULTS = {  # what the door connects with unless the URL says
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
-    "tcp_user_timeout": "60000",
 }
 
 
@@ -262,7 +261,6 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
-        "tcp_user_timeout": "60000",
         "connect_timeout": "30",  # given: psycopg times the connection, reading no service
         "service": "prod",
     }
@@ -270,7 +268,6 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
-        "tcp_user_timeout": "60000",
         "connect_timeout": "30",
         "keepalives_idle": "5",
     }
@@ -296,24 +293,6 @@ def test_a_service_in_pgsysconfdir_is_read_when_the_user_has_no_home(
     options = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
 
     assert options == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "keepalives"}
-
-
-def test_tcp_user_timeout_is_given_only_by_a_libpq_that_knows_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """libpq before 12 refuses ``tcp_user_timeout`` ("invalid connection option"): a
-    default it cannot take would refuse every connection."""
-    from etl_database_schema import database_url
-
-    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
-    monkeypatch.delenv("PGSERVICE", raising=False)
-    monkeypatch.setattr(database_url, "_libpq_version", lambda: 110021)
-    old = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
-    monkeypatch.setattr(database_url, "_libpq_version", lambda: 120000)
-    new = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
-
-    assert old == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "tcp_user_timeout"}
-    assert new == POSTGRESQL_DEFAULTS
 
 
 def test_a_url_naming_no_database_takes_libpqs_pgdatabase_or_pgservice(
