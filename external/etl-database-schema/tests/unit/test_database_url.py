@@ -335,3 +335,46 @@ def test_a_url_naming_no_database_says_exactly_what_to_write(
         "service, ?service=name, or set PGDATABASE or PGSERVICE, which libpq reads)"
     )
     assert "names the database twice ('etl' and ?dbname='other')" in str(twice.value)
+
+
+@pytest.mark.parametrize("value", ["abc", " ", "10s"])
+def test_a_pgconnect_timeout_that_is_no_number_is_refused_naming_it_not_the_url(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """The door leaves the connect timeout to PGCONNECT_TIMEOUT when it is set; psycopg
+    then refused every connection with "bad value for connect_timeout", said as "correct
+    the URL" of a URL that sets none: the operator looked in the wrong place."""
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", value)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql://etl:topsecret@db.internal/etl")
+    own = parse_database_url("postgresql://etl@db.internal/etl?connect_timeout=5")  # wins
+
+    assert str(caught.value) == (
+        f"PGCONNECT_TIMEOUT={value!r} is not a number of seconds (libpq's connect timeout "
+        "for database URL 'postgresql://etl:***@db.internal/etl'); set it to a whole number "
+        "of seconds, or unset it"
+    )
+    assert own["OPTIONS"]["connect_timeout"] == "5"
+
+
+def test_a_service_connect_timeout_that_is_no_number_is_refused_naming_its_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A service's connect_timeout is given as a parameter: a bad one was said as the
+    URL's mistake, the file it is in never named."""
+    services = tmp_path / "services.conf"
+    services.write_text("[prod]\nhost=db.internal\nconnect_timeout=soon\npassword=topsecret\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "5")  # the service's wins, as in libpq
+    monkeypatch.delenv("PGSERVICE", raising=False)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql:///etl?service=prod")
+
+    assert str(caught.value) == (
+        f"connect_timeout='soon' in service 'prod' of {services} is not a number of seconds "
+        "(libpq's connect timeout for database URL 'postgresql:///etl?service=prod'); set it "
+        "to a whole number of seconds"
+    )
