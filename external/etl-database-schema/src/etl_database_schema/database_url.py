@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from etl_database_schema.errors import DatabaseUrlError
 
@@ -195,7 +195,10 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
     if not name and not service:
         name = os.environ.get("PGDATABASE", "")
     if not name and not service:
-        written = urlunsplit(urlsplit(shown)._replace(path="/dbname"))
+        # by hand: urlunsplit drops the '//' of an empty host (postgresql:/dbname)
+        given = urlsplit(shown)
+        query_text = f"?{given.query}" if given.query else ""
+        written = f"{given.scheme}://{given.netloc}/dbname{query_text}"
         raise DatabaseUrlError(
             f"database URL {shown!r} names no database; write its name after the host: "
             f"{written} (or name a service, ?service=name, or set PGDATABASE or PGSERVICE, "

@@ -378,3 +378,29 @@ def test_a_service_connect_timeout_that_is_no_number_is_refused_naming_its_file(
         "(libpq's connect timeout for database URL 'postgresql:///etl?service=prod'); set it "
         "to a whole number of seconds"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "written"),
+    [
+        (
+            "postgresql:///?host=/var/run/postgresql",
+            "postgresql:///dbname?host=/var/run/postgresql",
+        ),
+        ("postgresql://", "postgresql:///dbname"),
+        ("postgres://etl@/", "postgres://etl@/dbname"),
+    ],
+)
+def test_a_socket_url_naming_no_database_is_told_a_spelling_that_keeps_its_slashes(
+    monkeypatch: pytest.MonkeyPatch, url: str, written: str
+) -> None:
+    """The host left to libpq (its socket, ?host=/dir): the spelling offered was
+    postgresql:/dbname, which psql refuses and the platform's own readers misread."""
+    for name in ("PGDATABASE", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url(url)
+
+    assert f"write its name after the host: {written} (or" in str(caught.value)
+    assert parse_database_url(written.replace("/dbname", "/etl"))["NAME"] == "etl"
