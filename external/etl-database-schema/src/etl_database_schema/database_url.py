@@ -258,7 +258,7 @@ def _postgresql_options(service: str | None, shown: str, url_timeout: bool) -> d
             told, remedy = forwarded["connect_timeout"], ""
             named = service or os.environ.get("PGSERVICE")
             said = f"connect_timeout={told!r} in service {named!r} of {file}"
-        if told and not _is_seconds(told):
+        if (told or "connect_timeout" in forwarded) and not _is_seconds(told):
             raise DatabaseUrlError(
                 f"{said} is not a number of seconds (libpq's connect timeout for database "
                 f"URL {shown!r}); set it to a whole number of seconds{remedy}",

@@ -359,13 +359,14 @@ def test_a_pgconnect_timeout_that_is_no_number_is_refused_naming_it_not_the_url(
     assert own["OPTIONS"]["connect_timeout"] == "5"
 
 
+@pytest.mark.parametrize("value", ["soon", ""])
 def test_a_service_connect_timeout_that_is_no_number_is_refused_naming_its_file(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
 ) -> None:
     """A service's connect_timeout is given as a parameter: a bad one was said as the
     URL's mistake, the file it is in never named."""
     services = tmp_path / "services.conf"
-    services.write_text("[prod]\nhost=db.internal\nconnect_timeout=soon\npassword=topsecret\n")
+    services.write_text(f"[prod]\nhost=db.internal\nconnect_timeout={value}\npassword=topsecret\n")
     monkeypatch.setenv("PGSERVICEFILE", str(services))
     monkeypatch.setenv("PGCONNECT_TIMEOUT", "5")  # the service's wins, as in libpq
     monkeypatch.delenv("PGSERVICE", raising=False)
@@ -374,7 +375,7 @@ def test_a_service_connect_timeout_that_is_no_number_is_refused_naming_its_file(
         parse_database_url("postgresql:///etl?service=prod")
 
     assert str(caught.value) == (
-        f"connect_timeout='soon' in service 'prod' of {services} is not a number of seconds "
+        f"connect_timeout={value!r} in service 'prod' of {services} is not a number of seconds "
         "(libpq's connect timeout for database URL 'postgresql:///etl?service=prod'); set it "
         "to a whole number of seconds"
     )
