@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from etl_database_schema.errors import DatabaseUrlError
 
@@ -55,7 +55,6 @@ POSTGRESQL_DEFAULTS: dict[str, str] = {
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
-    "tcp_user_timeout": "60000",
 }
 """The libpq parameters every PostgreSQL connection gets unless its URL sets them (the
 URL's value wins, each on its own), or libpq is told them below the URL:
@@ -65,13 +64,12 @@ that accepts the connection and never answers (a hung server, a proxy whose back
 gone) held a unit, or a command's start, for as long as the kernel kept trying: 10 s
 (per address the host resolves to). TCP keepalives find a server that vanished under an
 open connection (a failover, a host powered off, a NAT that forgot it) in
-30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more; one that
-vanished while a query was being sent (data unacknowledged: keepalives do not probe
-then) in 60 s (``tcp_user_timeout``, milliseconds) instead of the kernel's ~15 min of
-retransmissions. ``tcp_user_timeout`` is given only by a libpq that knows it (12 and
-later: an older one refuses the parameter)."""
-_TCP_USER_TIMEOUT_LIBPQ = 120000
-"""The first libpq version (``psycopg.pq.version()``) with ``tcp_user_timeout``."""
+30 + 3 * 10 = 60 s of silence instead of the kernel's two hours and more.
+
+No ``tcp_user_timeout``: Linux (5.11 and later) counts against it the time a server's
+receive window stays closed, so it cut a load whose ``COPY … FROM STDIN`` waited on a
+lock (another session's uncommitted row of the same key) longer than it, the server
+reading nothing meanwhile; a URL or service setting it is the operator's choice."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 _PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
@@ -197,7 +195,10 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
     if not name and not service:
         name = os.environ.get("PGDATABASE", "")
     if not name and not service:
-        written = urlunsplit(urlsplit(shown)._replace(path="/dbname"))
+        # by hand: urlunsplit drops the '//' of an empty host (postgresql:/dbname)
+        given = urlsplit(shown)
+        query_text = f"?{given.query}" if given.query else ""
+        written = f"{given.scheme}://{given.netloc}/dbname{query_text}"
         raise DatabaseUrlError(
             f"database URL {shown!r} names no database; write its name after the host: "
             f"{written} (or name a service, ?service=name, or set PGDATABASE or PGSERVICE, "
@@ -213,7 +214,7 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         "PORT": str(port) if port else "",
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
-        "OPTIONS": _postgresql_options(query.get("service")),
+        "OPTIONS": _postgresql_options(query.get("service"), shown, "connect_timeout" in query),
     }
     if not name and "service" not in query:  # PGSERVICE's, given: Django asks for a name or one
         entry["OPTIONS"]["service"] = service
@@ -238,18 +239,46 @@ def door_defaults(url: str) -> dict[str, str]:
     door's own: those neither the URL, ``PGCONNECT_TIMEOUT`` nor the service's section sets
     (what :func:`~etl_database_schema.door.check_login` may bound for its one login)."""
     query = dict(parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True))
-    own, _ = _postgresql_defaults(query.get("service"))
+    own, _, _ = _postgresql_defaults(query.get("service"))
     return {name: value for name, value in own.items() if name not in query}
 
 
-def _postgresql_options(service: str | None) -> dict[str, str]:
+def _postgresql_options(service: str | None, shown: str, url_timeout: bool) -> dict[str, str]:
     """The options every PostgreSQL entry starts with, before the URL's: the door's own
-    defaults and the service's ``connect_timeout`` (:func:`_postgresql_defaults`)."""
-    own, forwarded = _postgresql_defaults(service)
+    defaults and the service's ``connect_timeout`` (:func:`_postgresql_defaults`).
+
+    Unless the URL sets its own, the connect timeout libpq is told below the URL (the
+    service's, else ``PGCONNECT_TIMEOUT``) must be a number: psycopg refuses every
+    connection otherwise ("bad value for connect_timeout"), which read as the URL's fault."""
+    own, forwarded, file = _postgresql_defaults(service)
+    if not url_timeout:
+        told = os.environ.get("PGCONNECT_TIMEOUT", "")
+        said, remedy = f"PGCONNECT_TIMEOUT={told!r}", ", or unset it"
+        if "connect_timeout" in forwarded:
+            told, remedy = forwarded["connect_timeout"], ""
+            named = service or os.environ.get("PGSERVICE")
+            said = f"connect_timeout={told!r} in service {named!r} of {file}"
+        if (told or "connect_timeout" in forwarded) and not _is_seconds(told):
+            raise DatabaseUrlError(
+                f"{said} is not a number of seconds (libpq's connect timeout for database "
+                f"URL {shown!r}); set it to a whole number of seconds{remedy}",
+                url=shown,
+            )
     return {**own, **forwarded}
 
 
-def _postgresql_defaults(service: str | None) -> tuple[dict[str, str], dict[str, str]]:
+def _is_seconds(value: str) -> bool:
+    """Whether psycopg takes ``value`` as a connect timeout (``int(float(value))``)."""
+    try:
+        int(float(value))
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _postgresql_defaults(
+    service: str | None,
+) -> tuple[dict[str, str], dict[str, str], Path | None]:
     """:data:`POSTGRESQL_DEFAULTS` less what libpq is told elsewhere, below the URL:
     ``PGCONNECT_TIMEOUT``, and the section of the service named (``?service=`` or
     ``PGSERVICE``). libpq applies those only to parameters not given, so a default given
@@ -260,35 +289,25 @@ def _postgresql_defaults(service: str | None) -> tuple[dict[str, str], dict[str,
     Returned with the service's ``connect_timeout``, to be given as a parameter: psycopg
     times the connection itself, from the parameters and ``PGCONNECT_TIMEOUT`` only (it
     reads no service file), so a service's own timeout left to libpq waited psycopg's
-    130 s."""
+    130 s); and the service file read, if any."""
     defaults = dict(POSTGRESQL_DEFAULTS)
-    if _libpq_version() < _TCP_USER_TIMEOUT_LIBPQ:
-        del defaults["tcp_user_timeout"]
     if os.environ.get("PGCONNECT_TIMEOUT"):
         del defaults["connect_timeout"]
     service = service or os.environ.get("PGSERVICE")
     if not service:
-        return defaults, {}
-    section = _service_section(service)
-    if section is None:
-        return {}, {}
+        return defaults, {}, None
+    found = _service_section(service)
+    if found is None:
+        return {}, {}, None
+    file, section = found
     own = {name: value for name, value in defaults.items() if name not in section}
     timeout = section.get("connect_timeout")
-    return own, {} if timeout is None else {"connect_timeout": timeout}
+    return own, {} if timeout is None else {"connect_timeout": timeout}, file
 
 
-def _libpq_version() -> int:
-    """The version of the libpq psycopg uses (``120000`` for 12.0), ``0`` without psycopg."""
-    try:
-        from psycopg import pq
-    except ImportError:
-        return 0
-    return pq.version()
-
-
-def _service_section(service: str) -> dict[str, str] | None:
-    """The parameters of ``service``'s section, read where libpq looks first, or
-    ``None`` when neither file has it (or one cannot be read)."""
+def _service_section(service: str) -> tuple[Path, dict[str, str]] | None:
+    """The file holding ``service``'s section, read where libpq looks first, and the
+    section's parameters, or ``None`` when neither file has it (or one cannot be read)."""
     files: list[Path] = []
     if os.environ.get("PGSERVICEFILE"):
         files.append(Path(os.environ["PGSERVICEFILE"]))
@@ -316,7 +335,7 @@ def _service_section(service: str) -> dict[str, str] | None:
                 name, _, value = line.partition("=")
                 section[name.strip()] = value.strip()
         if section is not None:
-            return section
+            return file, section
     return None
 
 

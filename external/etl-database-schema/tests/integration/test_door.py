@@ -633,12 +633,12 @@ def test_the_doors_connections_find_a_vanished_server_within_a_minute_of_silence
 
 
 @pytest.mark.postgres
-def test_the_doors_connections_give_up_on_data_the_server_never_acknowledges_within_a_minute(
+def test_the_doors_connections_take_tcp_user_timeout_from_the_url_only(
     run_python: RunPython, postgres_url: str
 ) -> None:
-    """``tcp_user_timeout``: a server vanishing while a query is being sent (data unacked:
-    keepalives do not probe then) was noticed after the kernel's ~15 min of retransmissions.
-    Asked of libpq and of the socket; the URL's value wins."""
+    """No door default (it cut a COPY waiting on a lock:
+    test_a_copy_into_the_door_waiting_over_a_minute_on_a_row_lock_is_not_cut); an operator's
+    ``?tcp_user_timeout=`` reaches libpq and the socket."""
     script = """
         import socket
         import etl_database_schema as s
@@ -660,7 +660,51 @@ def test_the_doors_connections_give_up_on_data_the_server_never_acknowledges_wit
         for url in (postgres_url, f"{postgres_url}{separator}tcp_user_timeout=5000")
     ]
 
-    assert said == [["60000 60000"], ["5000 5000"]]
+    assert said == [[" 0"], ["5000 5000"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_copy_into_the_door_waiting_over_a_minute_on_a_row_lock_is_not_cut(
+    run_python: RunPython, postgres_url: str
+) -> None:
+    """A load's ``COPY … FROM STDIN`` whose server waits on another session's lock (an
+    uncommitted row of the same key) stops reading: the client's data fills the server's
+    receive window (a zero window, its probes answered). Linux since 5.11 counts such a
+    window against ``tcp_user_timeout``: the door's 60 s default cut a legitimate load
+    waiting 60 s on a lock ("server closed the connection unexpectedly")."""
+    script = f"""
+        import threading, time
+        import psycopg
+        import etl_database_schema as s
+        url = {postgres_url!r}
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("CREATE TABLE locked (k integer PRIMARY KEY, pad text)")
+        holder = psycopg.connect(url)
+        holder.execute("INSERT INTO locked VALUES (1, 'held')")  # uncommitted: k=1 waits
+
+        def release():
+            time.sleep(70)  # over the door's former tcp_user_timeout (60 s)
+            holder.rollback()
+
+        threading.Thread(target=release, daemon=True).start()
+        s.connect(url, require_migrated=False)
+        with s.models(s.LEDGER_APP):
+            from django.db import connection, transaction
+            started = time.monotonic()
+            pad = "y" * 1000
+            with transaction.atomic(), connection.cursor() as cursor:
+                with cursor.cursor.copy("COPY locked (k, pad) FROM STDIN") as copy:
+                    for k in range(1, 60001):  # ~60 MB: more than both sockets' buffers
+                        copy.write_row((k, pad))
+            waited = time.monotonic() - started
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM locked")
+                print(cursor.fetchone()[0], waited >= 65)
+        holder.close()
+        """
+
+    assert _lines(run_python(script)) == ["60000 True"]
 
 
 @pytest.mark.postgres
@@ -698,7 +742,7 @@ def test_pgconnect_timeout_and_a_service_files_values_reach_the_doors_connection
         )
     )
 
-    assert env_timeout == ["4 30 3 60000"]
+    assert env_timeout == ["4 30 3 "]
     assert service == ["7 77 3 7000"]
 
 

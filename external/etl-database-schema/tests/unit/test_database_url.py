@@ -20,7 +20,6 @@ POSTGRESQL_DEFAULTS = {  # what the door connects with unless the URL says
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
-    "tcp_user_timeout": "60000",
 }
 
 
@@ -262,7 +261,6 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
-        "tcp_user_timeout": "60000",
         "connect_timeout": "30",  # given: psycopg times the connection, reading no service
         "service": "prod",
     }
@@ -270,7 +268,6 @@ def test_a_services_own_connect_timeout_and_keepalives_win_over_the_defaults(
         "keepalives": "1",
         "keepalives_interval": "10",
         "keepalives_count": "3",
-        "tcp_user_timeout": "60000",
         "connect_timeout": "30",
         "keepalives_idle": "5",
     }
@@ -296,24 +293,6 @@ def test_a_service_in_pgsysconfdir_is_read_when_the_user_has_no_home(
     options = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
 
     assert options == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "keepalives"}
-
-
-def test_tcp_user_timeout_is_given_only_by_a_libpq_that_knows_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """libpq before 12 refuses ``tcp_user_timeout`` ("invalid connection option"): a
-    default it cannot take would refuse every connection."""
-    from etl_database_schema import database_url
-
-    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
-    monkeypatch.delenv("PGSERVICE", raising=False)
-    monkeypatch.setattr(database_url, "_libpq_version", lambda: 110021)
-    old = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
-    monkeypatch.setattr(database_url, "_libpq_version", lambda: 120000)
-    new = parse_database_url("postgresql://etl@db.internal/etl")["OPTIONS"]
-
-    assert old == {k: v for k, v in POSTGRESQL_DEFAULTS.items() if k != "tcp_user_timeout"}
-    assert new == POSTGRESQL_DEFAULTS
 
 
 def test_a_url_naming_no_database_takes_libpqs_pgdatabase_or_pgservice(
@@ -356,3 +335,73 @@ def test_a_url_naming_no_database_says_exactly_what_to_write(
         "service, ?service=name, or set PGDATABASE or PGSERVICE, which libpq reads)"
     )
     assert "names the database twice ('etl' and ?dbname='other')" in str(twice.value)
+
+
+@pytest.mark.parametrize("value", ["abc", " ", "10s"])
+def test_a_pgconnect_timeout_that_is_no_number_is_refused_naming_it_not_the_url(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """The door leaves the connect timeout to PGCONNECT_TIMEOUT when it is set; psycopg
+    then refused every connection with "bad value for connect_timeout", said as "correct
+    the URL" of a URL that sets none: the operator looked in the wrong place."""
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", value)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql://etl:topsecret@db.internal/etl")
+    own = parse_database_url("postgresql://etl@db.internal/etl?connect_timeout=5")  # wins
+
+    assert str(caught.value) == (
+        f"PGCONNECT_TIMEOUT={value!r} is not a number of seconds (libpq's connect timeout "
+        "for database URL 'postgresql://etl:***@db.internal/etl'); set it to a whole number "
+        "of seconds, or unset it"
+    )
+    assert own["OPTIONS"]["connect_timeout"] == "5"
+
+
+@pytest.mark.parametrize("value", ["soon", ""])
+def test_a_service_connect_timeout_that_is_no_number_is_refused_naming_its_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str
+) -> None:
+    """A service's connect_timeout is given as a parameter: a bad one was said as the
+    URL's mistake, the file it is in never named."""
+    services = tmp_path / "services.conf"
+    services.write_text(f"[prod]\nhost=db.internal\nconnect_timeout={value}\npassword=topsecret\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "5")  # the service's wins, as in libpq
+    monkeypatch.delenv("PGSERVICE", raising=False)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql:///etl?service=prod")
+
+    assert str(caught.value) == (
+        f"connect_timeout={value!r} in service 'prod' of {services} is not a number of seconds "
+        "(libpq's connect timeout for database URL 'postgresql:///etl?service=prod'); set it "
+        "to a whole number of seconds"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "written"),
+    [
+        (
+            "postgresql:///?host=/var/run/postgresql",
+            "postgresql:///dbname?host=/var/run/postgresql",
+        ),
+        ("postgresql://", "postgresql:///dbname"),
+        ("postgres://etl@/", "postgres://etl@/dbname"),
+    ],
+)
+def test_a_socket_url_naming_no_database_is_told_a_spelling_that_keeps_its_slashes(
+    monkeypatch: pytest.MonkeyPatch, url: str, written: str
+) -> None:
+    """The host left to libpq (its socket, ?host=/dir): the spelling offered was
+    postgresql:/dbname, which psql refuses and the platform's own readers misread."""
+    for name in ("PGDATABASE", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url(url)
+
+    assert f"write its name after the host: {written} (or" in str(caught.value)
+    assert parse_database_url(written.replace("/dbname", "/etl"))["NAME"] == "etl"

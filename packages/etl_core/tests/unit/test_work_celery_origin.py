@@ -381,3 +381,28 @@ def test_a_worker_whose_database_refuses_the_question_does_not_ask_it_for_every_
     for _ in range(3):
         assert foreign_unit(sent, worker, LOADS) is None  # the URLs compared, as before
     assert len(asked) == 1
+
+
+def test_a_url_naming_no_database_is_the_database_libpq_reaches_by_pgdatabase_or_pgservice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The door takes a URL without a database name to PGDATABASE's database (or
+    PGSERVICE's section's), as libpq does: a sender on prod and a worker on staging, one URL
+    ``postgresql://etl@db/`` for both, named one database, the worker loading the sender's
+    units into its own (when the databases' ids could not be asked)."""
+    monkeypatch.delenv("PGSERVICE", raising=False)
+    monkeypatch.setenv("PGDATABASE", "prod")
+    sender = database_identity("postgresql://etl@db/")
+    spelled = database_identity("postgresql://etl@db:5432/prod")
+    monkeypatch.setenv("PGDATABASE", "staging")
+    worker = UnitOrigin(None, database_identity("postgresql://etl@db/"))
+    monkeypatch.setenv("PGSERVICE", "reporting")  # the service's section names it, not PGDATABASE
+    by_service = database_identity("postgresql://etl@db/")
+
+    assert sender == spelled == "postgresql://db:5432/prod"
+    assert worker.database == "postgresql://db:5432/staging"
+    assert by_service == "postgresql://db:5432/?service=reporting"
+    # the sender's header, read by the worker in its own environment, stays the sender's
+    refused = foreign_unit({DATABASE_HEADER: sender}, worker, LOADS)
+    assert isinstance(refused, ForeignUnitError)
+    assert database_identity("postgresql://etl@db/etl") == "postgresql://db:5432/etl"

@@ -179,7 +179,9 @@ def database_identity(url: str) -> str:
     never refuse each other's units. PostgreSQL: ``postgresql://host:port/dbname`` (either
     scheme, the host in lower case, a loopback name as ``localhost``, the default port
     written, ``host``/``port``/``dbname`` query parameters applied; the user and the
-    connection options, ``sslmode``, ``application_name``…, name no other database).
+    connection options, ``sslmode``, ``application_name``…, name no other database; a URL
+    naming no database names ``PGSERVICE``'s service, else ``PGDATABASE``'s database, as
+    libpq and the schema package read it).
     SQLite: the file's real path (a relative one against the working directory, as the
     schema package reads it). Taken apart by hand: ``urlsplit`` would turn
     ``sqlite:////abs/path`` into another path."""
@@ -212,6 +214,9 @@ def _postgresql_identity(authority: str, path: str, options: dict[str, str]) -> 
         host = "localhost"
     host_text = f"[{host}]" if ":" in host else quote(host, safe="")  # a socket's /dir
     service = options.get("service")
+    if not name and not service:  # the database libpq reaches, as the schema package reads it
+        service = os.environ.get("PGSERVICE") or None
+        name = "" if service else os.environ.get("PGDATABASE", "")
     suffix = f"?{urlencode({'service': service})}" if service else ""
     return f"postgresql://{host_text}:{port}/{quote(name)}{suffix}"
 
