@@ -143,7 +143,10 @@ def _worker_context(
     )
     url = settings.database_url
     if url is not None:
-        db.connect(url, feature=_FEATURE)  # other stores' rows: said before it forked
+        db.connect(url, feature=_FEATURE)
+        # another deployment's rows: said once before it forked (its processes inherit that
+        # it was, so this says nothing), else here (the database was down at start-up)
+        db.warn_other_stores(store.identity)
     ledger = open_ledger(store, url)
     ledgers[:] = [ledger]
     sources = load_sources(settings.config_dir, contracts=contracts)

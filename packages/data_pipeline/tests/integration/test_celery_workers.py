@@ -466,6 +466,34 @@ def test_a_worker_started_while_its_database_is_down_starts_and_loads_once_it_an
     assert loaded_rows(lake["DATABASE_URL"]) == [(day, 200, 200) for day in DAYS]
 
 
+def test_a_worker_started_while_its_database_is_down_warns_of_another_stores_rows_once_up(
+    tmp_path: Path, lake: dict[str, str], celery_broker: TestBroker
+) -> None:
+    """The start-up check could not look (the database was down), and its processes no
+    longer did: a worker started before its database (a compose stack coming up) never
+    said the database was shared with another deployment."""
+    import psycopg
+
+    with psycopg.connect(lake["DATABASE_URL"], autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO etl_freshness_status (store, dataset, level, message, changed_at) "
+            "VALUES ('s3://staging-lake/etl', 'pos', 'ok', '', '2026-11-01 00:00:00+00')"
+        )
+    parts = urlsplit(lake["DATABASE_URL"])
+    port = free_port()  # nothing listens there yet: the start-up check meets an outage
+    netloc = parts.netloc.rpartition("@")[0]
+    relayed = urlunsplit(parts._replace(netloc=f"{netloc + '@' if netloc else ''}127.0.0.1:{port}"))
+    with worker(tmp_path, lake, celery_broker, "w", DATABASE_URL=relayed) as started:
+        with _relay(port, parts.hostname or "127.0.0.1", parts.port or 5432):
+            done = pipeline(lake, celery_broker, "run", "--executor", "celery")
+        log = started.log()
+    assert "the worker starts anyway" in log, log[-3000:]
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    said = [line for line in log.splitlines() if "other object store" in line]
+    assert len(said) == 1, said  # its one process, once
+    assert "s3://staging-lake/etl" in said[0]
+
+
 @contextlib.contextmanager
 def _relay(port: int, host: str, target: int) -> Iterator[None]:
     """Relay TCP connections of 127.0.0.1:``port`` to ``host``:``target`` while open."""
