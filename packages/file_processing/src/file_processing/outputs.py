@@ -249,6 +249,7 @@ def _notify_dropped(
         if partition in partitions and partition is not None and _is_data_key(key):
             dropped.setdefault(partition, []).append(key)
     failed: set[tuple[str, date] | None] = set()
+    moved_to = tuple(sorted(partition_prefix(VALIDATED, *p) for p in partitions if p))
     for partition, keys in sorted(dropped.items()):
         keys.sort()
         etags = _etags(store, partition, keys, delivery_manifest_key(*partition, landing_key))
@@ -268,7 +269,7 @@ def _notify_dropped(
                 landing_key=landing_key,
                 withdrawn_at=utc_timestamp(datetime.now(UTC)),
                 run_id=run_id,
-                moved_to=(partition_prefix(VALIDATED, *partition),),
+                moved_to=moved_to,
                 data_keys=named,
                 emptied=False,
                 data_etags=_merged_etags(earlier, named, keys, etags),
