@@ -35,7 +35,7 @@ from data_pipeline.pipeline import (
 )
 from data_pipeline.settings import PipelineSettings
 from data_pipeline.withdraw import withdraw_partition, withdrawal_key
-from etl_core.artifacts import read_deliveries
+from etl_core.artifacts import read_deliveries, read_withdrawal_notice
 from etl_core.contracts import Contract, load_contracts
 from etl_core.errors import LeaseLostError, StorageError
 from etl_core.faults import FAULT_ENV, Step
@@ -1048,3 +1048,77 @@ def test_a_build_of_an_earlier_file_the_moved_key_published_under_a_data_key_is_
     assert ran[MISDATED].withdrawn
     assert curated(store, MISDATED) == []
     assert notices(store) == []
+
+
+def drop_first_member(store: ObjectStore, retail: Any) -> tuple[str, str]:
+    """A corrected file under the same landing key renames its member on the same day, as
+    the file lane publishes it: the new member and manifest, the day's notice naming the
+    dropped member with its ETag (the day still has the delivery), the dropped member
+    removed. Returns the dropped data key and the new one."""
+    renamed = "pos_20261103_v2.csv"
+    publish_delivery(
+        store, "pos", MISDATED, {renamed: retail.rows(RIGHT.isoformat(), 31).encode()},
+        landing=LANDING, rows=31,
+    )  # fmt: skip
+    first = validated_key("pos", MISDATED, NAME)
+    notice_withdrawal(
+        store, "pos", MISDATED, landing=LANDING, moved_to=[validated_prefix("pos", MISDATED)],
+        data_keys=[first], at=datetime.now(UTC), emptied=False,
+        data_etags={first: store.head(first).etag},
+    )  # fmt: skip
+    store.delete(first)
+    store.delete(quality_report_key(first))
+    return first, validated_key("pos", MISDATED, renamed)
+
+
+def test_a_build_of_an_earlier_version_with_other_members_of_the_moved_key_is_withdrawn(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """Built from the key's first version; a corrected archive renamed its member on the
+    same day, then the key moved off the day before the next run: the build read a member
+    of the withdrawn delivery that the move's own data keys do not name; the day's notice
+    (the renamed-away member, merged into the move's) withdraws it."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    first, renamed = drop_first_member(store, retail)
+    noticed = read_withdrawal_notice(store, "pos", MISDATED)
+    assert noticed is not None
+    etag = noticed.data_etags[first]
+    deliver(store, retail, RIGHT)
+    # the move's notice, merged with the day's (the member renamed away keeps its ETag)
+    notice_withdrawal(
+        store, "pos", MISDATED, landing=LANDING, moved_to=[validated_prefix("pos", RIGHT)],
+        data_keys=[first, renamed], at=datetime.now(UTC), emptied=True,
+        data_etags={first: etag, renamed: store.head(renamed).etag},
+    )  # fmt: skip
+    store.delete(delivery_manifest_key("pos", MISDATED, LANDING))
+    store.delete(renamed)
+    store.delete(quality_report_key(renamed))
+
+    ran = {o.dt: o for o in run_pending(store, contract, settings)}
+    assert ran[MISDATED].withdrawn
+    assert curated(store, MISDATED) == []
+    assert notices(store) == []
+
+
+def test_the_notice_of_a_member_renamed_away_is_removed_once_the_day_is_rebuilt(
+    store: ObjectStore, settings: PipelineSettings, retail: Any
+) -> None:
+    """No move follows: the day is rebuilt from the corrected version, which does not read
+    the member renamed away; its notice is spent, and a lifecycle rule later withdraws
+    nothing."""
+    retail.seed(store, [])
+    contract = load_contracts(settings.config_dir).get("pos")
+    deliver(store, retail, MISDATED)
+    run_pending(store, contract, settings)
+    drop_first_member(store, retail)
+
+    ran = {o.dt: o for o in run_pending(store, contract, settings)}
+    assert ran[MISDATED].transform is not None
+    assert not ran[MISDATED].withdrawn
+    assert notices(store) == []
+    expire(store, MISDATED)
+    assert run_pending(store, contract, settings) == []
+    assert curated(store, MISDATED) != []

@@ -842,7 +842,10 @@ class WithdrawalNotice(_Document):
             (``validated/<dataset>/dt=<date>/``), when known.
         data_keys: The validated data keys the withdrawn delivery published in that
             partition (its manifest's members), and those of every key moved off the day
-            before it and not moved back (a replaced notice keeps naming them), when
+            before it and not moved back (a replaced notice keeps naming them), and
+            the members a re-delivery dropped from the partition while still publishing
+            there (a corrected archive renaming them: a build of the earlier version read
+            them; such a notice may stand on a day that has its delivery), when
             known: a build that read none of them is not of a withdrawn delivery,
             whatever the hosts' clocks say.
         data_etags: The ETag of the object withdrawn under each data key, when known (the

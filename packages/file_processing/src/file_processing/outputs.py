@@ -176,7 +176,9 @@ def remove_stale(
     never because the day's deliveries are gone. A notice that cannot be written keeps the
     manifest (and the partition's members), as a failed delete does. A partition the key
     publishes to now and did not before loses the notice of the key's earlier move off it
-    (moved back: the notice is no longer true).
+    (moved back: the notice is no longer true). Members dropped from a partition the key
+    still publishes to are named in its notice before they are removed
+    (:func:`_notify_dropped`): a build of the earlier version read them.
 
     Returns:
         The stale keys a store error left (logged; the rest of a partition whose manifest
@@ -194,6 +196,7 @@ def remove_stale(
         stale = [key for key in stale if _dataset_day(key) in partitions | ours or key in retried]
     left: list[str] = []
     kept: set[tuple[str, date] | None] = set()  # partitions whose manifest stayed
+    kept |= _notify_dropped(store, stale, partitions, landing_key, run_id)
     for key in sorted(stale, key=lambda key: (not is_delivery_manifest(key), key)):
         moved = _dataset_day(key)
         if moved in kept:
@@ -221,6 +224,72 @@ def remove_stale(
                 validated_prefix(*withdrawn), withdrawal_notice_key(*withdrawn),
             )  # fmt: skip
     return left
+
+
+def _notify_dropped(
+    store: ObjectStore,
+    stale: Sequence[str],
+    partitions: set[tuple[str, date] | None],
+    landing_key: str,
+    run_id: str,
+) -> set[tuple[str, date] | None]:
+    """Before a re-delivery removes members its key published on a day it still publishes
+    to (a corrected archive renaming them), name them, with their ETags, in the day's
+    withdrawal notice: a build of the earlier version read them, and when the key then
+    moves off the day before a rebuild, that notice (merged into the move's) is what
+    withdraws that build downstream. A rebuild from the new version no longer reads them:
+    the notice is then spent and removed downstream. ``emptied`` stays false (the day has
+    this delivery). Returns the partitions whose notice could not be written: their
+    members are left (named in the ledger record, retried by the next delivery), as a
+    moved partition's are.
+    """
+    dropped: dict[tuple[str, date], list[str]] = {}
+    for key in stale:
+        partition = _dataset_day(key)
+        if partition in partitions and partition is not None and _is_data_key(key):
+            dropped.setdefault(partition, []).append(key)
+    failed: set[tuple[str, date] | None] = set()
+    moved_to = tuple(sorted(partition_prefix(VALIDATED, *p) for p in partitions if p))
+    for partition, keys in sorted(dropped.items()):
+        keys.sort()
+        etags = _etags(store, partition, keys, delivery_manifest_key(*partition, landing_key))
+
+        def noticed(
+            earlier: WithdrawalNotice | None,
+            partition: tuple[str, date] = partition,
+            keys: Sequence[str] = keys,
+            etags: dict[str, str] = etags,
+        ) -> WithdrawalNotice | NoChange:
+            if earlier is not None and not earlier.data_keys:
+                return NO_CHANGE  # of unknown keys (judged by its time): left as it is
+            named = _merged(earlier.data_keys if earlier else tuple(keys), tuple(keys))
+            return WithdrawalNotice(
+                dataset=partition[0],
+                dt=partition[1].isoformat(),
+                landing_key=landing_key,
+                withdrawn_at=utc_timestamp(datetime.now(UTC)),
+                run_id=run_id,
+                moved_to=moved_to,
+                data_keys=named,
+                emptied=False,
+                data_etags=_merged_etags(earlier, named, keys, etags),
+            )
+
+        try:
+            _notices(store).update(withdrawal_notice_key(*partition), noticed)
+        except EtlError as exc:
+            logger.warning(
+                "%s: the members %s no longer delivers there (%s, ...) are left: the day's "
+                "withdrawal notice naming them could not be written (the next delivery of "
+                "the key retries): %s", validated_prefix(*partition), landing_key, keys[0], exc,
+            )  # fmt: skip
+            failed.add(partition)
+    return failed
+
+
+def _is_data_key(key: str) -> bool:
+    """Whether a validated key is a delivered file (not a manifest nor a quality report)."""
+    return not is_delivery_manifest(key) and not key.endswith(QUALITY_SUFFIX)
 
 
 def void_withdrawals(store: ObjectStore, outputs: Iterable[str], landing_key: str) -> None:

@@ -1127,3 +1127,111 @@ def test_a_move_whose_etags_the_store_will_not_give_names_its_data_keys_by_key_o
         manifest in r.getMessage() and "by key only" in r.getMessage() for r in caplog.records
     )
     assert not lane.store.exists(manifest)
+
+
+def test_a_redelivery_renaming_members_then_moving_off_the_day_names_every_version_withdrawn(
+    lane: Any,
+) -> None:
+    """A corrected archive under the same key renames a member on the same day, then (a
+    date-format fix) the key moves off that day before downstream rebuilt it. The day's
+    build read the first version's member: the notice names it, with its ETag, beside the
+    moved version's, so downstream withdraws that build instead of keeping its rows on both
+    days for good. Until the move, the day still has the delivery (not ``emptied``)."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing = "landing/a/orders.zip"
+
+    def outputs(dt: date, names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    first = outputs(misdated, ["a.csv", "b.csv"])
+    dropped = first[0]
+    etag = lane.store.head(dropped).etag
+    corrected = outputs(misdated, ["b.csv", "c.csv"])
+    assert remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True) == []
+
+    assert not lane.store.exists(dropped)
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.data_keys == (dropped,)
+    assert notice.data_etags == {dropped: etag}
+    assert not notice.emptied
+
+    moved = outputs(right, ["b.csv", "c.csv"])
+    assert remove_stale(lane.store, corrected, moved, landing_key=landing, one_day_key=True) == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert notice is not None
+    assert notice.data_keys == tuple(sorted([dropped, *corrected[:2]]))
+    assert notice.data_etags[dropped] == etag
+    assert notice.emptied
+
+
+def test_a_redelivery_keeping_its_members_writes_no_notice(lane: Any) -> None:
+    """The usual corrected file under the same key and name: nothing dropped, no notice."""
+    from datetime import date
+
+    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    day, landing = date(2026, 2, 11), "landing/a/orders.csv"
+
+    def outputs(body: bytes) -> list[str]:
+        files = {"orders.csv": body}
+        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
+        keys = list(manifest.data_keys)
+        return [*keys, quality_report_key(keys[0]), delivery_manifest_key("orders", day, landing)]
+
+    first, corrected = outputs(b"1\n"), outputs(b"2\n")
+    assert remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True) == []
+    assert not lane.store.exists(withdrawal_notice_key("orders", day))
+
+
+def test_members_dropped_whose_notice_cannot_be_written_are_left_for_the_next_delivery(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses the notice naming the members a corrected archive dropped: they
+    stay (returned, so the ledger record names them and the next delivery retries), never
+    removed unnamed while a build of the earlier version may have read them."""
+    from datetime import date
+
+    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    day, landing = date(2026, 2, 11), "landing/a/orders.zip"
+
+    def outputs(names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", day, landing)]
+
+    first, corrected = outputs(["a.csv", "b.csv"]), outputs(["b.csv", "c.csv"])
+    notice = withdrawal_notice_key("orders", day)
+    put_if = lane.store.put_if
+
+    def refusing(key: str, data: Any, *, etag: str | None) -> str:
+        if key == notice:
+            raise StorageError("the store timed out (a transient failure)", key=key)
+        return put_if(key, data, etag=etag)
+
+    monkeypatch.setattr(lane.store, "put_if", refusing)
+    left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
+    monkeypatch.undo()
+
+    assert sorted(left) == sorted([first[0], quality_report_key(first[0])])
+    assert lane.store.exists(first[0])
+    assert not lane.store.exists(notice)
