@@ -101,7 +101,7 @@ def redact_message(message: str, url: str) -> str:
     message is redacted too.
     """
     try:
-        password = _split(url.strip()).password
+        password = split_url(url.strip()).password
     except ValueError:
         password = None
     for secret in {password, unquote(password or "")} - {None, ""}:
@@ -134,7 +134,7 @@ def parse_database_url(url: str, *, base_dir: Path | None = None) -> dict[str, A
             url=shown,
         )
     try:
-        parts = _split(url.strip())
+        parts = split_url(url.strip())
     except ValueError as exc:
         raise DatabaseUrlError(f"database URL {shown!r} is malformed: {exc}", url=shown) from exc
     scheme = parts.scheme.lower()
@@ -154,7 +154,7 @@ def parse_database_url(url: str, *, base_dir: Path | None = None) -> dict[str, A
     )
 
 
-def _split(url: str) -> SplitResult:
+def split_url(url: str) -> SplitResult:
     """``url`` taken apart as ``urlsplit`` does, but for a PostgreSQL URL's host part,
     taken as written: ``urlsplit`` refuses libpq's host list with an IPv6 address after
     the first host (``db1,[::1]:5432``) on Pythons that check brackets; :func:`postgresql_hosts`
@@ -279,7 +279,7 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         name = os.environ.get("PGDATABASE", "")
     if not name and not service:
         # by hand: urlunsplit drops the '//' of an empty host (postgresql:/dbname)
-        given = _split(shown)
+        given = split_url(shown)
         query_text = f"?{given.query}" if given.query else ""
         written = f"{given.scheme}://{given.netloc}/dbname{query_text}"
         raise DatabaseUrlError(
@@ -340,7 +340,7 @@ def door_defaults(url: str) -> dict[str, str]:
     """The :data:`POSTGRESQL_DEFAULTS` a connection to the PostgreSQL ``url`` is given as the
     door's own: those neither the URL, ``PGCONNECT_TIMEOUT`` nor the service's section sets
     (what :func:`~etl_database_schema.door.check_login` may bound for its one login)."""
-    query = dict(parse_qsl(_split(url.strip()).query, keep_blank_values=True))
+    query = dict(parse_qsl(split_url(url.strip()).query, keep_blank_values=True))
     own, _, _ = _postgresql_defaults(query.get("service"))
     return {name: value for name, value in own.items() if name not in query}
 

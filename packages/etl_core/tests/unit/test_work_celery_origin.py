@@ -417,11 +417,17 @@ def test_multi_host_urls_are_one_database_only_with_the_same_hosts_in_the_same_o
         "postgresql://etl@DB1,db2:6432/warehouse?target_session_attrs=read-write",
         "postgres://loader:other@db1:5432,DB2:6432/warehouse",
         "postgresql://etl@/warehouse?host=db1,db2&port=5432,6432",
+        "postgresql://etl@db1%2Cdb2:6432/warehouse?port=5432,6432",  # libpq decodes, then splits
     ]
     for url in same:
         assert database_identity(url) == pair, url
     assert database_identity("postgresql://etl@127.0.0.1,[::1]:5433/w") == (
         "postgresql://localhost:5432,localhost:5433/w"
+    )
+    # the previous release's header of `postgresql://etl@db1,db2/w` (it connected, its
+    # header named one host "db1,db2"): the same database during a rolling upgrade
+    assert database_identity("postgresql://db1%2Cdb2:5432/w") == database_identity(
+        "postgresql://etl@db1,db2/w"
     )
     assert database_identity("postgresql://etl@/w?host=a,b&port=6000") == (
         "postgresql://a:6000,b:6000/w"  # one port for every host

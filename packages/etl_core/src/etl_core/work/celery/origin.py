@@ -217,6 +217,8 @@ def _postgresql_identity(authority: str, path: str, options: dict[str, str]) -> 
     names = [host for host, _ in hosts] or [""]
     if "host" in options:
         names = options["host"].split(",")
+    elif len(names) == 1 and "," in names[0]:  # `db1%2Cdb2`: libpq decodes, then splits
+        names = names[0].split(",")
     ports = [port for _, port in hosts] or [""]
     if "port" in options:
         ports = options["port"].split(",")
