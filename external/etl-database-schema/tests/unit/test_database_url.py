@@ -446,6 +446,8 @@ def test_multi_host_urls_without_every_port_or_with_ipv6_and_socket_hosts(
         ("postgresql://etl:s3cret@db1:54x2,db2:5432/w", "port '54x2' of host 1 (db1)"),
         ("postgresql://etl:s3cret@db1:5432,db2:99999/w", "port '99999' of host 2 (db2)"),
         ("postgresql://etl:s3cret@db1:5432,[::1/w", "host 2 of 2 ('[::1') has no closing ']'"),
+        ("postgresql://etl:s3cret@/w?host=db1,,db2", "host 2 of 3 is empty"),
+        ("postgresql://etl:s3cret@/w?host=db1,db2&port=5432,x", "port 'x' (2 of 2 in ?port=)"),
         (
             "postgresql://etl:s3cret@/w?host=db1,db2&port=5432,5433,5434",
             "3 ports (5432,5433,5434) for 2 hosts (db1,db2)",
