@@ -3,6 +3,8 @@
 Supported forms (the SQLAlchemy / dj-database-url convention)::
 
     postgresql://user:password@host:5432/dbname?sslmode=require&connect_timeout=5
+    postgresql://user@db1:5432,db2:5432/dbname?target_session_attrs=read-write
+                                           (libpq's multi-host form: each host tried in turn)
     postgres://…                          (alias of postgresql://)
     sqlite:///relative/path.sqlite3        (relative to the working directory)
     sqlite:////absolute/path.sqlite3
@@ -18,7 +20,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
 
 from etl_database_schema.errors import DatabaseUrlError
 
@@ -27,6 +29,7 @@ __all__ = [
     "SUPPORTED_SCHEMES",
     "door_defaults",
     "parse_database_url",
+    "postgresql_hosts",
     "redact_message",
     "redact_url",
     "sqlite_url",
@@ -98,7 +101,7 @@ def redact_message(message: str, url: str) -> str:
     message is redacted too.
     """
     try:
-        password = urlsplit(url).password
+        password = split_url(url.strip()).password
     except ValueError:
         password = None
     for secret in {password, unquote(password or "")} - {None, ""}:
@@ -131,7 +134,7 @@ def parse_database_url(url: str, *, base_dir: Path | None = None) -> dict[str, A
             url=shown,
         )
     try:
-        parts = urlsplit(url.strip())
+        parts = split_url(url.strip())
     except ValueError as exc:
         raise DatabaseUrlError(f"database URL {shown!r} is malformed: {exc}", url=shown) from exc
     scheme = parts.scheme.lower()
@@ -151,6 +154,18 @@ def parse_database_url(url: str, *, base_dir: Path | None = None) -> dict[str, A
     )
 
 
+def split_url(url: str) -> SplitResult:
+    """``url`` taken apart as ``urlsplit`` does, but for a PostgreSQL URL's host part,
+    taken as written: ``urlsplit`` refuses libpq's host list with an IPv6 address after
+    the first host (``db1,[::1]:5432``) on Pythons that check brackets; :func:`postgresql_hosts`
+    reads it."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.lower() not in ("postgresql", "postgres"):
+        return urlsplit(url)
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return urlsplit(f"{scheme}://host{rest[len(netloc) :]}")._replace(netloc=netloc)
+
+
 def _query(query: str, shown: str) -> dict[str, str]:
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
@@ -168,15 +183,83 @@ def _query(query: str, shown: str) -> dict[str, str]:
     return options
 
 
-def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> dict[str, Any]:
-    parts = urlsplit(f"//{netloc}")
-    try:
-        port = parts.port
-    except ValueError as exc:
+def postgresql_hosts(netloc: str, shown: str) -> list[tuple[str, str]]:
+    """The hosts of a PostgreSQL URL's ``netloc``, each with its port (``""``: libpq's
+    default), decoded: one, or libpq's comma-separated list (``db1:5432,db2:5432``,
+    ``[::1]:5432,db2``), tried in turn. None for a URL naming no host.
+
+    Raises:
+        DatabaseUrlError: a host of a list is empty (``db1,,db2``), a port is no number
+            from 1 to 65535, an IPv6 address has no closing ``]``; the message names which
+            host (by its position), and quotes the part only when the redacted URL
+            ``shown`` shows it too (a password's unencoded ``/`` or ``@`` leaves its
+            remains where a host is read: never quoted).
+    """
+    hostports = netloc.rpartition("@")[2]
+    if not hostports:
+        return []
+    quoted = (
+        hostports == re.split(r"[/?#]", shown.partition("://")[2], maxsplit=1)[0].rpartition("@")[2]
+    )
+    items = hostports.split(",")
+    hosts: list[tuple[str, str]] = []
+    for index, item in enumerate(items, 1):
+        which = f"host {index} of {len(items)}" if len(items) > 1 else "its host"
+        if item.startswith("["):
+            host, bracket, after = item[1:].partition("]")
+            if not bracket or (after and not after.startswith(":")):
+                said = f" ({item!r})" if quoted else ""
+                problem = "has no closing ']'" if not bracket else "has text after ']' not ':port'"
+                raise DatabaseUrlError(
+                    f"database URL {shown!r} is malformed: {which}{said} {problem}; an IPv6 "
+                    "address is written [address]:port",
+                    url=shown,
+                )
+            port = after[1:]
+        else:
+            host, _, port = item.partition(":")
+        if not host and len(items) > 1:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} lists hosts separated by ',' and {which} is empty; "
+                "write each host once, as host or host:port (postgresql://user@db1:5432,"
+                "db2:5432/dbname)",
+                url=shown,
+            )
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            said = f" {port!r}" if quoted else ""
+            named = f" ({unquote(host)})" if quoted else ""
+            of = f" of host {index}{named}" if len(items) > 1 else ""
+            raise DatabaseUrlError(
+                f"database URL {shown!r} has an invalid port: port{said}{of} is not a number "
+                "from 1 to 65535",
+                url=shown,
+            )
+        hosts.append((unquote(host), port))
+    return hosts
+
+
+def _check_host_counts(hosts: list[str], ports: list[str], shown: str) -> None:
+    """libpq takes one port for every host, or one port for all of them: refuse another
+    count (``?host=db1,db2&port=5432,5433,5434``) here, naming both lists."""
+    if len(ports) > 1 and len(ports) != len(hosts):
         raise DatabaseUrlError(
-            f"database URL {shown!r} has an invalid port; expected a number from 1 to 65535",
+            f"database URL {shown!r} gives {len(ports)} ports ({','.join(ports)}) for "
+            f"{len(hosts)} hosts ({','.join(hosts)}); give one port for every host, in the "
+            "same order, or one port for all of them",
             url=shown,
-        ) from exc
+        )
+
+
+def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> dict[str, Any]:
+    userinfo, at, _ = netloc.rpartition("@")
+    user, _, password = userinfo.partition(":") if at else ("", "", "")
+    hosts = postgresql_hosts(netloc, shown)
+    for key in ("host", "port"):  # libpq's ?host=db1,db2&port=5432,5433 (lists only)
+        if "," in query.get(key, ""):
+            _query_list(key, query[key], shown)
+    host_list = [host for host, _ in hosts] or query.get("host", "").split(",")
+    port_list = [port for _, port in hosts] if any(port for _, port in hosts) else None
+    _check_host_counts(host_list, port_list or query.get("port", "").split(","), shown)
     name = unquote(path[1:] if path.startswith("/") else path)
     if "/" in name:
         raise DatabaseUrlError(
@@ -196,7 +279,7 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
         name = os.environ.get("PGDATABASE", "")
     if not name and not service:
         # by hand: urlunsplit drops the '//' of an empty host (postgresql:/dbname)
-        given = urlsplit(shown)
+        given = split_url(shown)
         query_text = f"?{given.query}" if given.query else ""
         written = f"{given.scheme}://{given.netloc}/dbname{query_text}"
         raise DatabaseUrlError(
@@ -208,10 +291,10 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
     entry: dict[str, Any] = {
         "ENGINE": _POSTGRESQL_ENGINE,
         "NAME": name,
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": unquote(parts.hostname or ""),
-        "PORT": str(port) if port else "",
+        "USER": unquote(user),
+        "PASSWORD": unquote(password),
+        "HOST": ",".join(host for host, _ in hosts),
+        "PORT": ",".join(port_list or []),
         "CONN_MAX_AGE": 0,
         "CONN_HEALTH_CHECKS": False,
         "OPTIONS": _postgresql_options(query.get("service"), shown, "connect_timeout" in query),
@@ -234,11 +317,30 @@ def _postgresql(netloc: str, path: str, query: dict[str, str], shown: str) -> di
     return entry
 
 
+def _query_list(key: str, value: str, shown: str) -> None:
+    """Refuse an empty entry of a ``?host=`` or ``?port=`` list, or a port that is no
+    number, naming its position."""
+    items = value.split(",")
+    for index, item in enumerate(items, 1):
+        if key == "host" and not item:
+            raise DatabaseUrlError(
+                f"database URL {shown!r} lists hosts in ?host= and host {index} of "
+                f"{len(items)} is empty; write each host once",
+                url=shown,
+            )
+        if key == "port" and item and not (item.isdigit() and 1 <= int(item) <= 65535):
+            raise DatabaseUrlError(
+                f"database URL {shown!r} has an invalid port: port {item!r} ({index} of "
+                f"{len(items)} in ?port=) is not a number from 1 to 65535",
+                url=shown,
+            )
+
+
 def door_defaults(url: str) -> dict[str, str]:
     """The :data:`POSTGRESQL_DEFAULTS` a connection to the PostgreSQL ``url`` is given as the
     door's own: those neither the URL, ``PGCONNECT_TIMEOUT`` nor the service's section sets
     (what :func:`~etl_database_schema.door.check_login` may bound for its one login)."""
-    query = dict(parse_qsl(urlsplit(url.strip()).query, keep_blank_values=True))
+    query = dict(parse_qsl(split_url(url.strip()).query, keep_blank_values=True))
     own, _, _ = _postgresql_defaults(query.get("service"))
     return {name: value for name, value in own.items() if name not in query}
 

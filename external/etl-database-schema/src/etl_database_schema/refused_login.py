@@ -17,9 +17,9 @@ Importing this module imports neither Django nor a driver.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from etl_database_schema.database_url import redact_message, redact_url
+from etl_database_schema.database_url import redact_message, redact_url, split_url
 from etl_database_schema.errors import DatabaseLoginError, DatabaseUrlError
 
 __all__ = ["login_error", "url_error"]
@@ -166,7 +166,7 @@ def _gives_password(url: str) -> bool:
     """Whether ``url`` carries a password (``user:password@`` or ``?password=``); without
     one, libpq takes it from ``PGPASSWORD`` or the password file."""
     try:
-        given = urlsplit(url)
+        given = split_url(url.strip())
     except ValueError:
         return True
     return given.password is not None or "password" in parse_qs(given.query)

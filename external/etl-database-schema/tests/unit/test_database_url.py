@@ -9,6 +9,7 @@ import pytest
 from etl_database_schema import (
     DatabaseUrlError,
     parse_database_url,
+    redact_message,
     redact_url,
     resolve_database_url,
     sqlite_url,
@@ -405,3 +406,78 @@ def test_a_socket_url_naming_no_database_is_told_a_spelling_that_keeps_its_slash
 
     assert f"write its name after the host: {written} (or" in str(caught.value)
     assert parse_database_url(written.replace("/dbname", "/etl"))["NAME"] == "etl"
+
+
+def test_a_multi_host_url_gives_libpq_its_comma_separated_hosts_and_ports() -> None:
+    """Patroni, pgBouncer pairs, RDS failover: libpq tries each host in turn, the ports
+    listed the same way (Django hands HOST and PORT to the driver as they are)."""
+    entry = parse_database_url(
+        "postgresql://etl:pw@db1:5432,db2:6432/warehouse?target_session_attrs=read-write"
+    )
+
+    assert (entry["HOST"], entry["PORT"], entry["NAME"]) == ("db1,db2", "5432,6432", "warehouse")
+    assert (entry["USER"], entry["PASSWORD"]) == ("etl", "pw")
+    assert entry["OPTIONS"]["target_session_attrs"] == "read-write"
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("postgresql://etl@db1,db2/warehouse", "db1,db2", ""),
+        ("postgresql://etl@db1:5433,db2/warehouse", "db1,db2", "5433,"),  # db2: libpq's default
+        ("postgresql://etl@[::1]:5432,DB2.example.com:5433/w", "::1,DB2.example.com", "5432,5433"),
+        ("postgresql://etl@%2Frun%2Fpg,db2/warehouse", "/run/pg,db2", ""),
+        ("postgresql://etl@db1,[fd00::2]:5433/w", "db1,fd00::2", ",5433"),
+    ],
+)
+def test_multi_host_urls_without_every_port_or_with_ipv6_and_socket_hosts(
+    url: str, host: str, port: str
+) -> None:
+    entry = parse_database_url(url)
+
+    assert (entry["HOST"], entry["PORT"]) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("postgresql://etl:s3cret@db1,,db2/w", "host 2 of 3 is empty"),
+        ("postgresql://etl:s3cret@db1,db2,/w", "host 3 of 3 is empty"),
+        ("postgresql://etl:s3cret@db1:54x2,db2:5432/w", "port '54x2' of host 1 (db1)"),
+        ("postgresql://etl:s3cret@db1:5432,db2:99999/w", "port '99999' of host 2 (db2)"),
+        ("postgresql://etl:s3cret@db1:5432,[::1/w", "host 2 of 2 ('[::1') has no closing ']'"),
+        ("postgresql://etl:s3cret@/w?host=db1,,db2", "host 2 of 3 is empty"),
+        ("postgresql://etl:s3cret@/w?host=db1,db2&port=5432,x", "port 'x' (2 of 2 in ?port=)"),
+        (
+            "postgresql://etl:s3cret@/w?host=db1,db2&port=5432,5433,5434",
+            "3 ports (5432,5433,5434) for 2 hosts (db1,db2)",
+        ),
+    ],
+)
+def test_a_mistyped_multi_host_url_is_refused_naming_the_part(url: str, named: str) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url(url)
+
+    assert named in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in caught.value.url
+
+
+def test_a_multi_host_urls_password_is_never_shown() -> None:
+    url = "postgresql://etl:s3cr@t@db1:5432,db2:5432/warehouse?target_session_attrs=read-write"
+
+    assert redact_url(url) == (
+        "postgresql://etl:***@db1:5432,db2:5432/warehouse?target_session_attrs=read-write"
+    )
+    ipv6_later = "postgresql://etl:s3cr@t@db1,[::1]:5432/warehouse"
+    assert redact_message("FATAL: s3cr@t on db1", ipv6_later) == "FATAL: *** on db1"
+
+
+def test_a_passwords_remains_where_a_host_is_read_are_never_quoted() -> None:
+    """An unencoded '/' in the password: what urllib reads as the host list is the
+    password's, so the error names the host's position only."""
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url("postgresql://etl:ab@cd:ef/gh@db1,db2/w")
+
+    assert "has an invalid port" in str(caught.value)
+    assert "ef" not in str(caught.value)

@@ -152,8 +152,11 @@ class URL(str):
         """The URL with any password replaced by ``***``, for logs and display: the one in
         its user-info part, and the value of a query parameter naming a secret
         (``postgresql://etl@db/etl?password=…``, which libpq reads too)."""
-        parts = urlsplit(self)
         text = str(self)
+        try:
+            parts = urlsplit(self)
+        except ValueError:  # urllib cannot read its host part (`db1,[::1`): masked as written
+            return mask_query_params(_masked_userinfo(text))
         if parts.password is not None:
             userinfo, _, hostport = parts.netloc.rpartition("@")
             user = userinfo.partition(":")[0]
@@ -162,6 +165,17 @@ class URL(str):
 
     def __repr__(self) -> str:
         return f"URL({self.redacted()!r})"
+
+
+def _masked_userinfo(text: str) -> str:
+    """``text`` (a URL) with everything of its user-info after the user's name masked: up
+    to the last ``@`` before its query (the schema package's ``redact_url`` rule)."""
+    scheme, separator, rest = text.partition("://")
+    at = re.split(r"[?#]", rest, maxsplit=1)[0].rfind("@")
+    if not separator or at < 0:
+        return text
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
 
 
 DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite")

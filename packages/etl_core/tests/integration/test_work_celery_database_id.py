@@ -4,6 +4,7 @@ and over its Unix socket: two URLs that no spelling rule makes one)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -187,3 +188,18 @@ def test_the_database_id_question_gives_up_on_a_server_gone_silent_within_its_ti
     )
     assert options == (1, 3, 1, 3, 3000)
     assert overridden == (1, 5, 1, 3, 5000)
+
+
+def test_a_multi_host_url_whose_first_host_refuses_is_asked_through_the_next(
+    postgres_server_url: str,
+) -> None:
+    """Patroni, pgBouncer pairs: the id is the database the second host reaches."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    url = _over_tcp(postgres_server_url, "postgres")
+    scheme, _, rest = url.partition("://")
+    userinfo, _, tail = rest.partition("@")
+    multi = f"{scheme}://{userinfo}@127.0.0.1:{closed},{tail}"
+
+    assert database_id(multi) == database_id(url) is not None

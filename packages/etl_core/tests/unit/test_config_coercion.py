@@ -113,6 +113,18 @@ def test_url_repr_masks_its_password() -> None:
     assert str(url) == "postgresql://etl:hunter2@db.internal:5432/etl"
 
 
+def test_a_multi_host_database_url_shows_every_host_never_its_password() -> None:
+    """libpq's host list (Patroni, RDS failover), and one mistyped where urllib cannot read
+    it (an unclosed IPv6 bracket): its repr raised ValueError, in a settings dump."""
+    url = URL("postgresql://etl:hunter2@db1:5432,db2:5432/etl?target_session_attrs=read-write")
+    mistyped = URL("postgresql://etl:hunter2@db1:5432,[::1/etl")
+
+    assert url.redacted() == (
+        "postgresql://etl:***@db1:5432,db2:5432/etl?target_session_attrs=read-write"
+    )
+    assert repr(mistyped) == "URL('postgresql://etl:***@db1:5432,[::1/etl')"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

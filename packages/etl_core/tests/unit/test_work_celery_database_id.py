@@ -87,3 +87,38 @@ def test_a_database_url_that_cannot_be_read_leaves_no_secret_in_the_warning(
     assert "could not ask the database" in caplog.text
     assert secret not in caplog.text
     assert "k3y-pass" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("postgresql://etl:pw@db1:5432,db2:6432/w", "db1,db2", "5432,6432"),
+        ("postgresql://etl@db1,db2/w", "db1,db2", None),
+        ("postgresql://etl@db1:5433,[::1]/w", "db1,::1", "5433,"),
+        ("postgresql://etl@/w?host=db1,db2&port=5432", "db1,db2", "5432"),
+    ],
+)
+def test_a_multi_host_url_is_asked_through_each_of_its_hosts_as_libpq_lists_them(
+    url: str, host: str, port: str | None
+) -> None:
+    parameters = database_id._connection_parameters(url)
+
+    assert (parameters.get("host"), parameters.get("port"), parameters["dbname"]) == (
+        host,
+        port,
+        "w",
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://etl:s3cret@db1,,db2/w", "host 2 of 3 is empty"),
+        ("postgresql://etl:s3cret@db1:x,db2/w", "port of host 1 is not a number"),
+    ],
+)
+def test_a_mistyped_multi_host_url_is_not_asked_and_says_which_host(url: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said) as caught:
+        database_id._connection_parameters(url)
+
+    assert "s3cret" not in str(caught.value)

@@ -406,3 +406,43 @@ def test_a_url_naming_no_database_is_the_database_libpq_reaches_by_pgdatabase_or
     refused = foreign_unit({DATABASE_HEADER: sender}, worker, LOADS)
     assert isinstance(refused, ForeignUnitError)
     assert database_identity("postgresql://etl@db/etl") == "postgresql://db:5432/etl"
+
+
+def test_multi_host_urls_are_one_database_only_with_the_same_hosts_in_the_same_order() -> None:
+    """libpq's multi-host URLs (Patroni, pgBouncer pairs): each host and port spelled as a
+    single host's, the list kept in its order (libpq tries the hosts in it)."""
+    pair = database_identity("postgresql://etl:pw@db1:5432,db2:6432/warehouse")
+    assert pair == "postgresql://db1:5432,db2:6432/warehouse"
+    same = [
+        "postgresql://etl@DB1,db2:6432/warehouse?target_session_attrs=read-write",
+        "postgres://loader:other@db1:5432,DB2:6432/warehouse",
+        "postgresql://etl@/warehouse?host=db1,db2&port=5432,6432",
+        "postgresql://etl@db1%2Cdb2:6432/warehouse?port=5432,6432",  # libpq decodes, then splits
+    ]
+    for url in same:
+        assert database_identity(url) == pair, url
+    assert database_identity("postgresql://etl@127.0.0.1,[::1]:5433/w") == (
+        "postgresql://localhost:5432,localhost:5433/w"
+    )
+    # the previous release's header of `postgresql://etl@db1,db2/w` (it connected, its
+    # header named one host "db1,db2"): the same database during a rolling upgrade
+    assert database_identity("postgresql://db1%2Cdb2:5432/w") == database_identity(
+        "postgresql://etl@db1,db2/w"
+    )
+    assert database_identity("postgresql://etl@/w?host=a,b&port=6000") == (
+        "postgresql://a:6000,b:6000/w"  # one port for every host
+    )
+    others = [
+        "postgresql://etl@db2:6432,db1:5432/warehouse",  # another order: another first host
+        "postgresql://etl@db1:5432,db3:6432/warehouse",
+        "postgresql://etl@db1:5432,db2:6433/warehouse",
+        "postgresql://etl@db1:5432/warehouse",
+        "postgresql://etl@db1:5432,db2:6432/other",
+    ]
+    assert len({pair, *(database_identity(url) for url in others)}) == 1 + len(others)
+    worker = UnitOrigin(None, pair)
+    sent = {DATABASE_HEADER: database_identity(others[0])}
+    refused = foreign_unit(sent, worker, LOADS)
+    assert refused is not None
+    assert "db2:6432,db1:5432" in str(refused)
+    assert foreign_unit({DATABASE_HEADER: database_identity(same[0])}, worker, LOADS) is None

@@ -42,6 +42,7 @@ __all__ = [
     "describe_database_id",
     "forget_database_ids",
     "learned_database_id",
+    "postgresql_hosts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -248,29 +249,64 @@ def forget_database_ids() -> None:
 
 def _connection_parameters(url: str) -> dict[str, str]:
     """The libpq parameters of ``url``, read as the platform reads it (its database
-    settings, then Django): the URL taken apart by ``urlsplit``, its parts and its query
+    settings, then Django): the URL taken apart as ``urlsplit`` does, its host part as
+    libpq's list (:func:`postgresql_hosts`), its parts and its query
     parameters decoded (``+`` and ``%20`` a space: ``options=-c%20statement_timeout%3D5000``),
-    those only Django or psycopg read left out, the URL's user, password, host and port
+    those only Django or psycopg read left out, the URL's user, password, hosts and ports
     over the parameters'. Given to libpq as a URL, one the platform reads was refused or
     misread (an unencoded ``@`` in the password, ``POSTGRESQL://``, a space re-encoded
     as ``+``), and libpq's error quoted the password's remains."""
-    parts = urlsplit(url.strip())
-    try:
-        port = parts.port
-    except ValueError:  # urllib's message quotes the port, maybe a password's remains
-        raise ValueError("the URL's port is not a number from 1 to 65535") from None
+    scheme, _, rest = url.strip().partition("://")
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    parts = urlsplit(f"{scheme}://host{rest[len(netloc) :]}")
+    userinfo, at, hostports = netloc.rpartition("@")
+    user, _, password = userinfo.partition(":") if at else ("", "", "")
+    hosts = postgresql_hosts(hostports)
     name = unquote(parts.path.removeprefix("/"))
     parameters = {"dbname": name} if name else {}
     query = parse_qsl(parts.query, keep_blank_values=True)
     parameters.update((key, value) for key, value in query if key not in _NOT_LIBPQ)
-    for key, value in (("user", parts.username), ("password", parts.password)):
+    for key, value in (("user", user), ("password", password)):
         if value:
             parameters[key] = unquote(value)
-    if parts.hostname:
-        parameters["host"] = unquote(parts.hostname)
-    if port:
-        parameters["port"] = str(port)
+    if any(host for host, _ in hosts):
+        parameters["host"] = ",".join(host for host, _ in hosts)
+    if any(port for _, port in hosts):
+        parameters["port"] = ",".join(port for _, port in hosts)
     return parameters
+
+
+def postgresql_hosts(hostports: str) -> list[tuple[str, str]]:
+    """The hosts of a PostgreSQL URL's host part (after its user-info), each with its port
+    (``""``: libpq's default), decoded: one, or libpq's comma-separated list
+    (``db1:5432,db2:5432``, ``[::1]:5432,db2``, tried in turn by libpq); none for a URL
+    naming no host. The schema package reads it so (``database_url.postgresql_hosts``).
+
+    Raises:
+        ValueError: a host of a list is empty, a port is no number from 1 to 65535, an IPv6
+            address has no closing ``]``; naming the host by its position only (what
+            urllib reads there may be a password's remains, an unencoded ``/`` in it).
+    """
+    if not hostports:
+        return []
+    items = hostports.split(",")
+    hosts: list[tuple[str, str]] = []
+    for index, item in enumerate(items, 1):
+        which = f"host {index} of {len(items)}" if len(items) > 1 else "its host"
+        if item.startswith("["):
+            host, bracket, after = item[1:].partition("]")
+            if not bracket or (after and not after.startswith(":")):
+                raise ValueError(f"the URL's {which} is an IPv6 address not written [address]:port")
+            port = after[1:]
+        else:
+            host, _, port = item.partition(":")
+        if not host and len(items) > 1:
+            raise ValueError(f"the URL lists hosts separated by ',' and {which} is empty")
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            of = f" of host {index}" if len(items) > 1 else ""
+            raise ValueError(f"the URL's port{of} is not a number from 1 to 65535")
+        hosts.append((unquote(host), port))
+    return hosts
 
 
 def _shown(url: str) -> str:

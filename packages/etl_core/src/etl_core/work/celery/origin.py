@@ -21,11 +21,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from etl_core.errors import FatalError
-from etl_core.work.celery.database_id import describe_database_id, learned_database_id
+from etl_core.work.celery.database_id import (
+    describe_database_id,
+    learned_database_id,
+    postgresql_hosts,
+)
 from etl_core.work.events import DATA_PIPELINE, PARTITION
 from etl_core.work.unit import WorkUnit
 
@@ -200,25 +205,45 @@ def database_identity(url: str) -> str:
 
 
 def _postgresql_identity(authority: str, path: str, options: dict[str, str]) -> str:
-    """``postgresql://host:port/dbname`` of a PostgreSQL URL taken apart."""
-    hostport = authority.rpartition("@")[2]
-    if hostport.startswith("["):  # [::1]:5432
-        host, _, port = hostport[1:].partition("]")
-        port = port.removeprefix(":")
-    else:
-        host, _, port = hostport.partition(":")
-    host = unquote(options.get("host", host)).lower()
-    port = options.get("port", port) or _DEFAULT_PORT
+    """``postgresql://host:port/dbname`` of a PostgreSQL URL taken apart; libpq's list of
+    hosts (``db1:5432,db2:5432``) as ``host:port,host:port``, in its order (the order
+    libpq tries them in: another order is another first server)."""
+    hostports = authority.rpartition("@")[2]
+    try:
+        hosts = postgresql_hosts(hostports)
+    except ValueError:  # refused where it is connected to; named here as written
+        host, _, port = hostports.partition(":")
+        hosts = [(host, port)]
+    names = [host for host, _ in hosts] or [""]
+    if "host" in options:
+        names = options["host"].split(",")
+    elif len(names) == 1 and "," in names[0]:  # `db1%2Cdb2`: libpq decodes, then splits
+        names = names[0].split(",")
+    ports = [port for _, port in hosts] or [""]
+    if "port" in options:
+        ports = options["port"].split(",")
+    if len(ports) == 1:  # one port for every host (libpq's rule)
+        ports *= len(names)
+    listed = ",".join(
+        f"{_host_text(host)}:{port or _DEFAULT_PORT}"
+        for host, port in zip_longest(names, ports, fillvalue="")
+    )
     name = unquote(options.get("dbname", path.rstrip("/")))
-    if host in _LOOPBACK:
-        host = "localhost"
-    host_text = f"[{host}]" if ":" in host else quote(host, safe="")  # a socket's /dir
     service = options.get("service")
     if not name and not service:  # the database libpq reaches, as the schema package reads it
         service = os.environ.get("PGSERVICE") or None
         name = "" if service else os.environ.get("PGDATABASE", "")
     suffix = f"?{urlencode({'service': service})}" if service else ""
-    return f"postgresql://{host_text}:{port}/{quote(name)}{suffix}"
+    return f"postgresql://{listed}/{quote(name)}{suffix}"
+
+
+def _host_text(host: str) -> str:
+    """One host as :func:`database_identity` spells it: lower case, a loopback name as
+    ``localhost``, an IPv6 address in brackets, a socket's ``/dir`` percent-encoded."""
+    host = unquote(host).lower()
+    if host in _LOOPBACK:
+        host = "localhost"
+    return f"[{host}]" if ":" in host else quote(host, safe="")
 
 
 def loads_to_database(unit: WorkUnit) -> bool:
