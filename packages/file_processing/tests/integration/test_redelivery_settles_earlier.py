@@ -1235,3 +1235,79 @@ def test_members_dropped_whose_notice_cannot_be_written_are_left_for_the_next_de
     assert sorted(left) == sorted([first[0], quality_report_key(first[0])])
     assert lane.store.exists(first[0])
     assert not lane.store.exists(notice)
+
+
+def test_a_member_renamed_back_by_a_later_redelivery_is_no_longer_named_withdrawn(
+    lane: Any,
+) -> None:
+    """A corrected archive renames a member on the same day (named in the day's notice),
+    then the next one puts the first version's member back, byte for byte (the wrong
+    correction reverted). The member is published again under the key: the notice no
+    longer names it. Left named, with the very ETag the day publishes now, a rebuild that
+    reads it never spends the notice, and a lifecycle rule expiring the day later
+    withdraws its current build downstream."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    day, landing = date(2026, 2, 11), "landing/a/orders.zip"
+
+    def outputs(names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", day, landing)]
+
+    first = outputs(["a.csv", "b.csv"])
+    renamed = outputs(["b.csv", "c.csv"])
+    assert remove_stale(lane.store, first, renamed, landing_key=landing, one_day_key=True) == []
+    reverted = outputs(["a.csv", "b.csv"])
+    assert remove_stale(lane.store, renamed, reverted, landing_key=landing, one_day_key=True) == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", day)
+    assert notice is not None  # c.csv, renamed away in turn, is named
+    assert first[0] not in notice.data_keys
+    assert first[0] not in notice.data_etags
+    assert notice.data_keys == (renamed[1],)
+    assert not notice.emptied
+
+
+def test_a_redelivery_redone_after_its_dropped_members_were_removed_keeps_their_etags(
+    lane: Any,
+) -> None:
+    """The worker is killed after removing the members a corrected archive dropped, before
+    the ledger recorded the delivery: the redo removes them again (gone already). The
+    notice still names them with the ETags of the objects withdrawn; the redo read none
+    (nothing there now) and must not turn them into keys judged by key only."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    day, landing = date(2026, 2, 11), "landing/a/orders.zip"
+
+    def outputs(names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", day, landing)]
+
+    first = outputs(["a.csv", "b.csv"])
+    etag = lane.store.head(first[0]).etag
+    corrected = outputs(["b.csv", "c.csv"])
+    assert remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True) == []
+    assert not lane.store.exists(first[0])
+    # redone from the same ledger record (the kill came before it was updated)
+    assert remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True) == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", day)
+    assert notice is not None
+    assert notice.data_keys == (first[0],)
+    assert notice.data_etags == {first[0]: etag}
