@@ -211,7 +211,10 @@ def remove_stale(
         withdrawn = moved if is_delivery_manifest(key) and moved not in partitions else None
         try:
             if withdrawn is not None:  # noted first: downstream acts on the notice only
-                _notify_withdrawal(store, withdrawn, key, landing_key, run_id, partitions)
+                dropped = [k for k in stale if _dataset_day(k) == moved and _is_data_key(k)]
+                _notify_withdrawal(
+                    store, withdrawn, key, landing_key, run_id, partitions, dropped=dropped
+                )
             store.delete(key)
         except EtlError as exc:
             logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
@@ -382,10 +385,14 @@ def _notify_withdrawal(
     landing_key: str,
     run_id: str,
     published: set[tuple[str, date] | None],
+    *,
+    dropped: Sequence[str] = (),
 ) -> None:
     """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery (its
     manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
-    the ``published`` ones.
+    the ``published`` ones. ``dropped``: the key's other data keys removed from it with the
+    manifest (members an earlier re-delivery dropped there whose own notice could not be
+    written, left for this one: a build of that earlier version read them), named too.
 
     The notice records the ETag of the object withdrawn under each data key (listed while
     the delivery is still published): downstream keeps a build that read the key with
@@ -415,6 +422,8 @@ def _notify_withdrawal(
         ).data_keys
     except (ObjectNotFoundError, ArtifactError):
         data_keys = ()  # nothing readers see there: the notice then goes by its time only
+    if data_keys:
+        data_keys = tuple(sorted(set(data_keys) | set(dropped)))
     moved_to = tuple(
         sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
     )

@@ -1311,3 +1311,63 @@ def test_a_redelivery_redone_after_its_dropped_members_were_removed_keeps_their_
     assert notice is not None
     assert notice.data_keys == (first[0],)
     assert notice.data_etags == {first[0]: etag}
+
+
+def test_members_left_by_a_failed_notice_are_named_when_the_key_then_moves_off_the_day(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A corrected archive renamed the day's only member; the notice naming the member
+    renamed away could not be written, so it stayed (the ledger record names it). The
+    next delivery moves the key off the day (a date-format fix): the move's notice names
+    that member too, beside the corrected version's, before removing it. Named by the
+    corrected version's members only, a build of the first version (which read none of
+    them) would be kept downstream, its rows counted on both days."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing = "landing/a/orders.zip"
+
+    def outputs(dt: date, names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    first = outputs(misdated, ["a.csv"])
+    etag = lane.store.head(first[0]).etag
+    corrected = outputs(misdated, ["c.csv"])
+    notice = withdrawal_notice_key("orders", misdated)
+    put_if = lane.store.put_if
+
+    def refusing(key: str, data: Any, *, etag: str | None) -> str:
+        if key == notice:
+            raise StorageError("the store timed out (a transient failure)", key=key)
+        return put_if(key, data, etag=etag)
+
+    monkeypatch.setattr(lane.store, "put_if", refusing)
+    left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
+    monkeypatch.undo()
+    assert lane.store.exists(first[0])
+
+    moved = outputs(right, ["c.csv"])
+    previous = [*left, *corrected]  # the ledger record: its outputs and what it left
+    assert (
+        remove_stale(
+            lane.store, previous, moved, landing_key=landing, one_day_key=True, leftovers=left
+        )
+        == []
+    )
+
+    assert not lane.store.exists(first[0])
+    withdrawn = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert withdrawn is not None
+    assert first[0] in withdrawn.data_keys
+    assert withdrawn.data_etags[first[0]] == etag
+    assert corrected[0] in withdrawn.data_keys
+    assert withdrawn.emptied
