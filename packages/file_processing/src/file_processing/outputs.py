@@ -189,6 +189,10 @@ def remove_stale(
     partitions = {_dataset_day(key) for key in current} - {None}
     arrived = partitions - {_dataset_day(key) for key in previous}
     _void_withdrawals(store, arrived, landing_key, current)
+    # a day the key still publishes to whose new members an earlier re-delivery dropped
+    # (named in the day's notice, _notify_dropped): published again, no longer withdrawn
+    renamed = {_dataset_day(k) for k in current - previous if _is_data_key(k)} - arrived
+    _void_withdrawals(store, renamed - {None}, landing_key, current, named_only=True)
     stale = [key for key in previous - current if zone_of(key) == VALIDATED]
     if not (same_delivery or one_day_key):
         ours = _same_delivery_partitions(store, stale, partitions, delivery)
@@ -207,7 +211,10 @@ def remove_stale(
         withdrawn = moved if is_delivery_manifest(key) and moved not in partitions else None
         try:
             if withdrawn is not None:  # noted first: downstream acts on the notice only
-                _notify_withdrawal(store, withdrawn, key, landing_key, run_id, partitions)
+                dropped = [k for k in stale if _dataset_day(k) == moved and _is_data_key(k)]
+                _notify_withdrawal(
+                    store, withdrawn, key, landing_key, run_id, partitions, dropped=dropped
+                )
             store.delete(key)
         except EtlError as exc:
             logger.warning("%s not removed (the next delivery of the key retries): %s", key, exc)
@@ -263,6 +270,10 @@ def _notify_dropped(
             if earlier is not None and not earlier.data_keys:
                 return NO_CHANGE  # of unknown keys (judged by its time): left as it is
             named = _merged(earlier.data_keys if earlier else tuple(keys), tuple(keys))
+            # one read of none (gone: a redo after a kill that followed their removal)
+            # keeps the ETag the notice recorded before they were removed
+            before = earlier.data_etags if earlier else {}
+            kept = {k: before[k] for k in keys if k not in etags and before.get(k)}
             return WithdrawalNotice(
                 dataset=partition[0],
                 dt=partition[1].isoformat(),
@@ -272,7 +283,7 @@ def _notify_dropped(
                 moved_to=moved_to,
                 data_keys=named,
                 emptied=False,
-                data_etags=_merged_etags(earlier, named, keys, etags),
+                data_etags=_merged_etags(earlier, named, keys, {**kept, **etags}),
             )
 
         try:
@@ -309,6 +320,8 @@ def _void_withdrawals(
     arrived: set[tuple[str, date] | None],
     landing_key: str,
     current: set[str],
+    *,
+    named_only: bool = False,
 ) -> None:
     """Remove the withdrawal notice of each partition in ``arrived`` (the key publishes
     there now, not before) that is of ``landing_key``'s move off it: the key came back (a
@@ -316,7 +329,11 @@ def _void_withdrawals(
     withdraw the day once its validated partition is gone for another reason (a lifecycle
     rule). A notice naming data keys loses those ``current`` publishes (the key's), and is
     removed only when none is left: it names the other keys moved off the day too, whose
-    withdrawal stays. Another key's notice stays. A store error leaves the notice (said)."""
+    withdrawal stays. Another key's notice stays. A store error leaves the notice (said).
+
+    ``named_only``: the key published on those days before too (members an earlier
+    re-delivery dropped, published again): only the data keys a notice names are dropped
+    from it; a notice naming none (of unknown keys) is left as it is."""
     notices = _notices(store)
     for partition in sorted(p for p in arrived if p is not None):
         key = withdrawal_notice_key(*partition)
@@ -326,6 +343,8 @@ def _void_withdrawals(
                 if found is None:
                     break
                 notice = found.value
+                if named_only and not notice.data_keys:
+                    break  # of unknown keys, judged by its time: not this delivery's to void
                 left = tuple(k for k in notice.data_keys if k not in current)
                 void = bool(notice.data_keys) or notice.landing_key == landing_key
                 if notice.data_keys and left == notice.data_keys:
@@ -366,10 +385,14 @@ def _notify_withdrawal(
     landing_key: str,
     run_id: str,
     published: set[tuple[str, date] | None],
+    *,
+    dropped: Sequence[str] = (),
 ) -> None:
     """Write (replace) the withdrawal notice of ``moved``: ``landing_key``'s delivery (its
     manifest ``manifest_key``, whose data keys the notice names) leaves that partition for
-    the ``published`` ones.
+    the ``published`` ones. ``dropped``: the key's other data keys removed from it with the
+    manifest (members an earlier re-delivery dropped there whose own notice could not be
+    written, left for this one: a build of that earlier version read them), named too.
 
     The notice records the ETag of the object withdrawn under each data key (listed while
     the delivery is still published): downstream keeps a build that read the key with
@@ -399,6 +422,8 @@ def _notify_withdrawal(
         ).data_keys
     except (ObjectNotFoundError, ArtifactError):
         data_keys = ()  # nothing readers see there: the notice then goes by its time only
+    if data_keys:
+        data_keys = tuple(sorted(set(data_keys) | set(dropped)))
     moved_to = tuple(
         sorted(partition_prefix(VALIDATED, *partition) for partition in published if partition)
     )

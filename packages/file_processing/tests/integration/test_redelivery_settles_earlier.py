@@ -1235,3 +1235,139 @@ def test_members_dropped_whose_notice_cannot_be_written_are_left_for_the_next_de
     assert sorted(left) == sorted([first[0], quality_report_key(first[0])])
     assert lane.store.exists(first[0])
     assert not lane.store.exists(notice)
+
+
+def test_a_member_renamed_back_by_a_later_redelivery_is_no_longer_named_withdrawn(
+    lane: Any,
+) -> None:
+    """A corrected archive renames a member on the same day (named in the day's notice),
+    then the next one puts the first version's member back, byte for byte (the wrong
+    correction reverted). The member is published again under the key: the notice no
+    longer names it. Left named, with the very ETag the day publishes now, a rebuild that
+    reads it never spends the notice, and a lifecycle rule expiring the day later
+    withdraws its current build downstream."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    day, landing = date(2026, 2, 11), "landing/a/orders.zip"
+
+    def outputs(names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", day, landing)]
+
+    first = outputs(["a.csv", "b.csv"])
+    renamed = outputs(["b.csv", "c.csv"])
+    assert remove_stale(lane.store, first, renamed, landing_key=landing, one_day_key=True) == []
+    reverted = outputs(["a.csv", "b.csv"])
+    assert remove_stale(lane.store, renamed, reverted, landing_key=landing, one_day_key=True) == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", day)
+    assert notice is not None  # c.csv, renamed away in turn, is named
+    assert first[0] not in notice.data_keys
+    assert first[0] not in notice.data_etags
+    assert notice.data_keys == (renamed[1],)
+    assert not notice.emptied
+
+
+def test_a_redelivery_redone_after_its_dropped_members_were_removed_keeps_their_etags(
+    lane: Any,
+) -> None:
+    """The worker is killed after removing the members a corrected archive dropped, before
+    the ledger recorded the delivery: the redo removes them again (gone already). The
+    notice still names them with the ETags of the objects withdrawn; the redo read none
+    (nothing there now) and must not turn them into keys judged by key only."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    day, landing = date(2026, 2, 11), "landing/a/orders.zip"
+
+    def outputs(names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", day, landing)]
+
+    first = outputs(["a.csv", "b.csv"])
+    etag = lane.store.head(first[0]).etag
+    corrected = outputs(["b.csv", "c.csv"])
+    assert remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True) == []
+    assert not lane.store.exists(first[0])
+    # redone from the same ledger record (the kill came before it was updated)
+    assert remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True) == []
+
+    notice = read_withdrawal_notice(lane.store, "orders", day)
+    assert notice is not None
+    assert notice.data_keys == (first[0],)
+    assert notice.data_etags == {first[0]: etag}
+
+
+def test_members_left_by_a_failed_notice_are_named_when_the_key_then_moves_off_the_day(
+    lane: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A corrected archive renamed the day's only member; the notice naming the member
+    renamed away could not be written, so it stayed (the ledger record names it). The
+    next delivery moves the key off the day (a date-format fix): the move's notice names
+    that member too, beside the corrected version's, before removing it. Named by the
+    corrected version's members only, a build of the first version (which read none of
+    them) would be kept downstream, its rows counted on both days."""
+    from datetime import date
+
+    from etl_core.artifacts import read_withdrawal_notice
+    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
+    from etl_core.testing.deliveries import publish_delivery
+    from file_processing.outputs import remove_stale
+
+    misdated, right = date(2026, 2, 11), date(2026, 11, 2)
+    landing = "landing/a/orders.zip"
+
+    def outputs(dt: date, names: list[str]) -> list[str]:
+        files = {name: f"{name}\n".encode() for name in names}
+        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
+        keys = list(manifest.data_keys)
+        keys += [quality_report_key(k) for k in keys]
+        return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+    first = outputs(misdated, ["a.csv"])
+    etag = lane.store.head(first[0]).etag
+    corrected = outputs(misdated, ["c.csv"])
+    notice = withdrawal_notice_key("orders", misdated)
+    put_if = lane.store.put_if
+
+    def refusing(key: str, data: Any, *, etag: str | None) -> str:
+        if key == notice:
+            raise StorageError("the store timed out (a transient failure)", key=key)
+        return put_if(key, data, etag=etag)
+
+    monkeypatch.setattr(lane.store, "put_if", refusing)
+    left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
+    monkeypatch.undo()
+    assert lane.store.exists(first[0])
+
+    moved = outputs(right, ["c.csv"])
+    previous = [*left, *corrected]  # the ledger record: its outputs and what it left
+    assert (
+        remove_stale(
+            lane.store, previous, moved, landing_key=landing, one_day_key=True, leftovers=left
+        )
+        == []
+    )
+
+    assert not lane.store.exists(first[0])
+    withdrawn = read_withdrawal_notice(lane.store, "orders", misdated)
+    assert withdrawn is not None
+    assert first[0] in withdrawn.data_keys
+    assert withdrawn.data_etags[first[0]] == etag
+    assert corrected[0] in withdrawn.data_keys
+    assert withdrawn.emptied
