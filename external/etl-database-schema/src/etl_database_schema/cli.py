@@ -2,12 +2,14 @@
 
 Exit codes: 0 success, 1 the command failed (database error, failed check), 2 bad
 usage or configuration (unknown option, unparseable URL, a database or role the server
-does not have, a wrong password).
+does not have, a wrong password, a SQLite file in a directory that does not exist), 141
+when the reader of stdout went away (``| head``), quietly, as the runtimes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -24,6 +26,7 @@ from etl_database_schema.refused_login import login_error, url_error
 __all__ = ["build_parser", "main"]
 
 _PROG = "etl-schema"
+_EXIT_PIPE_CLOSED = 141
 _APP_LABELS = ("etl_ledger", "etl_retail")
 
 
@@ -94,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _pipe_closed()
     except (CommandError, DatabaseError, SchemaError) as exc:
         refused = login_error(exc, url) or url_error(exc, url)
         if refused is not None:  # the URL is wrong: a configuration error
@@ -102,6 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{_PROG}: error: {redact_message(str(exc), url)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pipe_closed() -> int:
+    """Stop writing to stdout whose reader went away, quietly: the interpreter's flush
+    at exit would print "Exception ignored ... BrokenPipeError" otherwise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return _EXIT_PIPE_CLOSED
 
 
 def _migrate(args: argparse.Namespace) -> None:

@@ -17,9 +17,10 @@ Importing this module imports neither Django nor a driver.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from etl_database_schema.database_url import redact_message, redact_url
+from etl_database_schema.database_url import parse_database_url, redact_message, redact_url
 from etl_database_schema.errors import DatabaseLoginError, DatabaseUrlError
 
 __all__ = ["login_error", "url_error"]
@@ -109,7 +110,10 @@ def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
     the server lacks the TLS the URL asks for: no answer later changes it (not an outage
     to wait out, nor an operation to refuse); ``None`` for any other error."""
     if url.strip().lower().startswith("sqlite:"):
-        return None  # no driver options, no server: SQLite's errors carry no SQLSTATE
+        # no driver options, no server: SQLite's errors carry no SQLSTATE; only a file
+        # whose directory does not exist is the URL's (SQLite creates the file, never
+        # its directory), said as "unable to open database file"
+        return _sqlite_directory_missing(error, url)
     causes = _chain(error)
     if _sqlstate(causes) is not None:
         return None  # the server answered a session: not the URL's options
@@ -125,6 +129,30 @@ def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
                 url=shown,
             )
     return None
+
+
+def _sqlite_directory_missing(error: BaseException, url: str) -> DatabaseUrlError | None:
+    """The URL's mistake when SQLite could not open its file because the directory the
+    URL puts it in does not exist; ``None`` for any other error (a permission, a disk)."""
+    if not any("unable to open database file" in str(cause) for cause in _chain(error)):
+        return None
+    try:
+        name = str(parse_database_url(url)["NAME"])
+    except DatabaseUrlError:  # setup refused the URL before anything ran
+        return None
+    if name == ":memory:":
+        return None
+    directory = Path(name).parent
+    if directory.is_dir():
+        return None
+    shown = redact_url(url)
+    return DatabaseUrlError(
+        f"database URL {shown} names the SQLite file {name}, whose directory {directory} "
+        "does not exist (SQLite creates the file, not its directory): create the directory "
+        "or correct the URL (sqlite:///relative/file.sqlite3 is read from the working "
+        "directory, sqlite:////absolute/file.sqlite3 is absolute)",
+        url=shown,
+    )
 
 
 def _chain(error: BaseException) -> list[BaseException]:

@@ -3,6 +3,8 @@ from an outage: the first is the URL's fault, the second may pass on a retry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from etl_database_schema.refused_login import login_error, url_error
@@ -242,3 +244,17 @@ def test_a_sqlite_error_is_never_the_url_s() -> None:
 
     assert url_error(error, "sqlite:///etl.sqlite3") is None
     assert url_error(error, URL) is not None
+
+
+def test_a_sqlite_file_in_a_missing_directory_is_the_url_s_naming_the_directory(
+    tmp_path: Path,
+) -> None:
+    """A worker called it "unavailable" (exit 1, retried for ever): no retry creates it."""
+    error = DriverError("unable to open database file")
+    missing = tmp_path / "nodir" / "etl.sqlite3"
+
+    refused = url_error(error, f"sqlite:///{missing}")
+
+    assert refused is not None
+    assert f"{tmp_path / 'nodir'} does not exist" in str(refused)
+    assert url_error(error, f"sqlite:///{tmp_path / 'etl.sqlite3'}") is None  # a permission
