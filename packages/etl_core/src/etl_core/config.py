@@ -613,6 +613,20 @@ class _Sections:
         tables = ", ".join(f"[{name}]" for name in self.every)
         return f" (a setting of one lane only goes in its table: {tables})"
 
+    def misspelt_table(self, key: str, value: object) -> str | None:
+        """The refusal of a top-level table ``key`` that resembles a lane's table name
+        (``[data_pipline]``): that table, instead of every key this program knows."""
+        if not self.every or not isinstance(value, Mapping):
+            return None
+        close = difflib.get_close_matches(key, self.every, n=1, cutoff=0.8)
+        if not close:
+            return None
+        tables = ", ".join(f"[{name}]" for name in self.every)
+        return (
+            f"unknown TOML table; did you mean [{close[0]}]? (the lanes' tables: {tables}; "
+            "the settings in it are read by no lane)"
+        )
+
     def misplaced(self, key: str, *, in_own: bool = False) -> str | None:
         """The refusal of ``key`` (at the top level, or in this program's own table when
         ``in_own``) when it is another program's setting: where it goes (its table),
@@ -665,7 +679,11 @@ def _read_toml(
     for index in range(count, shared_errors):  # maybe another lane's key, misplaced
         error = errors[index]
         if hint and error.message.startswith("unknown TOML key"):
-            message = sections.misplaced(error.field) or error.message + hint
+            message = (
+                sections.misplaced(error.field)
+                or sections.misspelt_table(error.field, document.get(error.field))
+                or error.message + hint
+            )
             errors[index] = FieldError(error.field, message, error.source)
     own = document.get(sections.own) if sections.own else None
     if own is not None and sections.own is not None:
