@@ -105,6 +105,13 @@ _URL_REFUSED = re.compile(
 it does not know or a value it refuses, or TLS (GSSAPI) asked of a server without it."""
 
 
+_SERVICE_MISSING = re.compile(
+    r'definition of service "[^"]*" not found|service file "[^"]*" not found'
+)
+"""libpq, for a service (``?service=``, ``PGSERVICE``) no service file defines, or a
+service file (``PGSERVICEFILE``) that is not there: no retry finds it."""
+
+
 def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
     """``error`` as the URL mistake it is when the driver refused the URL's options, or
     the server lacks the TLS the URL asks for: no answer later changes it (not an outage
@@ -119,6 +126,15 @@ def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
         return None  # the server answered a session: not the URL's options
     for cause in causes:
         text = " ".join(str(cause).split())
+        if _SERVICE_MISSING.search(text):
+            shown = redact_url(url)
+            return DatabaseUrlError(
+                f"database URL {shown} cannot be connected with: {redact_message(text, url)}; "
+                "correct the service name (the URL's ?service=, else PGSERVICE) or the service "
+                "file that should define it (PGSERVICEFILE, else ~/.pg_service.conf, "
+                "$PGSYSCONFDIR/pg_service.conf)",
+                url=shown,
+            )
         if _URL_REFUSED.search(text):
             shown = redact_url(url)
             said = redact_message(text, url)

@@ -213,6 +213,9 @@ def test_a_sqlstate_two_wrappers_down_still_says_it_is_not_a_refused_login() -> 
         ('invalid connection option "sslmod"', True),
         ('invalid integer value "x" for connection option "keepalives"', True),
         (HEAD + "server does not support SSL, but SSL was required", True),
+        # ?service=/PGSERVICE naming a section no service file has: exit 1, unnamed URL
+        ('connection is bad: definition of service "nosuch" not found', True),
+        ('service file "/etc/pg_service.conf" not found', True),
         (HEAD + "the database system is starting up", False),
         (HEAD + "sorry, too many clients already", False),
         ('connection failed: could not translate host name "db" to address', False),
@@ -226,7 +229,8 @@ def test_a_url_the_driver_cannot_connect_with_is_told_from_an_outage(
     assert (error is not None) is is_the_url
     if error is not None:
         assert error.url == "postgresql://etl:***@db.example:5432/etl"
-        assert "correct the URL" in str(error)
+        said = str(error)
+        assert "correct the URL" in said or "correct the service name" in said
         assert "hunter2" not in str(error)
 
 
