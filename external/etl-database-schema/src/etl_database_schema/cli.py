@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_PROG, description="Manage the ETL platform's database schema (Django migrations)."
     )
     parser.add_argument("--database-url", metavar="URL", help=url_help)
+    parser.add_argument("--version", action="version", version=f"{_PROG} {_version()}")
     # SUPPRESS: a subcommand without the flag must not overwrite one given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS, help=url_help)
@@ -73,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--name", help="name of the new migration")
     make.set_defaults(handler=_makemigrations)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (``unknown`` when run from an unbuilt tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("etl-database-schema")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

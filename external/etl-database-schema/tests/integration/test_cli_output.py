@@ -50,3 +50,13 @@ def test_a_sqlite_file_in_a_missing_directory_is_a_url_mistake_naming_the_direct
     assert str(tmp_path / "nodir") in result.stderr
     assert "does not exist" in result.stderr
     assert not (tmp_path / "nodir").exists()
+
+
+def test_version_prints_the_package_version_as_the_runtimes_do(run_cli: RunCli) -> None:
+    """`etl-schema --version` was a usage error (exit 2), unlike the three runtimes'."""
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"etl-schema {version('etl-database-schema')}"
