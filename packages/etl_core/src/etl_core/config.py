@@ -101,6 +101,7 @@ from etl_core.units import (
 __all__ = [
     "URL",
     "DatabaseURL",
+    "PushgatewayURL",
     "ResultBackendURL",
     "env_value",
     "env_variables",
@@ -234,6 +235,47 @@ class ResultBackendURL(URL):
 
 
 U = TypeVar("U", bound=URL)
+
+
+PUSHGATEWAY_URL_RULE = (
+    "expected the Pushgateway as http://host:port or https://host:port "
+    "(https://user:password@host:9091 for Basic authentication)"
+)
+
+
+class PushgatewayURL(URL):
+    """A Prometheus Pushgateway: ``http://`` or ``https://`` with a host.
+
+    Checked when the settings are read: another scheme would run the whole job and then
+    only warn that its metrics were not exported.
+
+    Raises:
+        ValueError: :data:`PUSHGATEWAY_URL_RULE` (never repeating the text: it may hold a
+            password).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> PushgatewayURL:
+        """Validate and wrap ``value``."""
+        try:
+            parts = urlsplit(value) if isinstance(value, str) else None
+            usable = (
+                parts is not None
+                and "://" in value
+                and parts.scheme.lower() in ("http", "https")
+                and bool(parts.hostname)
+            )
+        except ValueError:  # an unbalanced [ of an IPv6 host
+            usable = False
+        if not usable:
+            raise ValueError(PUSHGATEWAY_URL_RULE)
+        return str.__new__(cls, URL(value))
+
+    @classmethod
+    def from_config(cls, value: object) -> PushgatewayURL:
+        """Read from a settings source (text); its ``ValueError`` names what was expected."""
+        return _url_from_config(cls, value, PUSHGATEWAY_URL_RULE.removeprefix("expected "))
 
 
 def _url_from_config(cls: type[U], value: object, expected: str) -> U:

@@ -35,6 +35,7 @@ from etl_core.config import (
     DEFAULT_SOURCE,
     URL,
     DatabaseURL,
+    PushgatewayURL,
     ResultBackendURL,
     env_value,
     env_variables,
@@ -156,7 +157,7 @@ class RuntimeSettings:
     progress_interval: float = 10.0
     """Seconds between progress log lines when stderr is not a terminal (0: none); on a
     terminal a progress bar is drawn instead."""
-    pushgateway_url: URL | None = None
+    pushgateway_url: PushgatewayURL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit (exporter
     ``pushgateway``)."""
     pushgateway_exit_timeout: float = 3.0
