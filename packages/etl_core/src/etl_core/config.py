@@ -137,7 +137,10 @@ class URL(str):
     def __new__(cls, value: str) -> URL:
         """Validate and wrap ``value``."""
         if not isinstance(value, str) or not _URL_PREFIX.match(value):
-            raise ValueError("expected an absolute URL such as 's3://bucket/prefix' (scheme://...)")
+            raise ValueError(
+                "expected an absolute URL (scheme://host...), as 'https://minio:9000' or "
+                "'redis://host:6379/0'"
+            )
         if value.split("://", 1)[1] == "" or any(ch.isspace() for ch in value):
             raise ValueError(
                 "expected an absolute URL with something after 'scheme://' and no spaces"
@@ -1264,7 +1267,7 @@ def _coerce_url(value: object, _: Mapping[str, str]) -> URL:
     if isinstance(value, URL):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"expected a URL such as 's3://bucket/prefix', got {_describe(value)}")
+        raise ValueError(f"expected an absolute URL (scheme://host...), got {_describe(value)}")
     return URL(value.strip())  # its error never repeats the text, which may hold a password
 
 
