@@ -81,6 +81,9 @@ CASES: dict[str, tuple[tuple[str, ...], Prepare, str]] = {
     "9-store-missing": (READERS, store_at("typo"), "does not exist"),
     "9-store-is-a-file": (READERS, store_is_a_file, "is not a directory"),
     "10-config-dir-missing": (READERS, config_at("no-config"), "config_dir"),
+    "10-config-dir-missing-names-its-variable": (
+        READERS, config_at("no-config"), "(from env ETL_CONFIG_DIR: "
+    ),
     "10-no-contracts": (READERS, no_contracts, "no dataset contracts"),
     "11-misspelt-section": (READERS, misspelt_load_section, "laod"),
     "12-log-level-variable": (EVERY, environment(ETL_LOG_LEVEL="verbose"), "log_level"),

@@ -2,12 +2,14 @@
 
 Exit codes: 0 success, 1 the command failed (database error, failed check), 2 bad
 usage or configuration (unknown option, unparseable URL, a database or role the server
-does not have, a wrong password).
+does not have, a wrong password, a SQLite file in a directory that does not exist), 141
+when the reader of stdout went away (``| head``), quietly, as the runtimes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -24,6 +26,7 @@ from etl_database_schema.refused_login import login_error, url_error
 __all__ = ["build_parser", "main"]
 
 _PROG = "etl-schema"
+_EXIT_PIPE_CLOSED = 141
 _APP_LABELS = ("etl_ledger", "etl_retail")
 
 
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=_PROG, description="Manage the ETL platform's database schema (Django migrations)."
     )
     parser.add_argument("--database-url", metavar="URL", help=url_help)
+    parser.add_argument("--version", action="version", version=f"{_PROG} {_version()}")
     # SUPPRESS: a subcommand without the flag must not overwrite one given before it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", metavar="URL", default=argparse.SUPPRESS, help=url_help)
@@ -72,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed package's version (``unknown`` when run from an unbuilt tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("etl-database-schema")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``etl-schema``; returns the process exit code."""
     parser = build_parser()
@@ -94,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
         handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _pipe_closed()
     except (CommandError, DatabaseError, SchemaError) as exc:
         refused = login_error(exc, url) or url_error(exc, url)
         if refused is not None:  # the URL is wrong: a configuration error
@@ -102,6 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{_PROG}: error: {redact_message(str(exc), url)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pipe_closed() -> int:
+    """Stop writing to stdout whose reader went away, quietly: the interpreter's flush
+    at exit would print "Exception ignored ... BrokenPipeError" otherwise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return _EXIT_PIPE_CLOSED
 
 
 def _migrate(args: argparse.Namespace) -> None:

@@ -17,9 +17,15 @@ Importing this module imports neither Django nor a driver.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import parse_qs
 
-from etl_database_schema.database_url import redact_message, redact_url, split_url
+from etl_database_schema.database_url import (
+    parse_database_url,
+    redact_message,
+    redact_url,
+    split_url,
+)
 from etl_database_schema.errors import DatabaseLoginError, DatabaseUrlError
 
 __all__ = ["login_error", "url_error"]
@@ -104,17 +110,36 @@ _URL_REFUSED = re.compile(
 it does not know or a value it refuses, or TLS (GSSAPI) asked of a server without it."""
 
 
+_SERVICE_MISSING = re.compile(
+    r'definition of service "[^"]*" not found|service file "[^"]*" not found'
+)
+"""libpq, for a service (``?service=``, ``PGSERVICE``) no service file defines, or a
+service file (``PGSERVICEFILE``) that is not there: no retry finds it."""
+
+
 def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
     """``error`` as the URL mistake it is when the driver refused the URL's options, or
     the server lacks the TLS the URL asks for: no answer later changes it (not an outage
     to wait out, nor an operation to refuse); ``None`` for any other error."""
     if url.strip().lower().startswith("sqlite:"):
-        return None  # no driver options, no server: SQLite's errors carry no SQLSTATE
+        # no driver options, no server: SQLite's errors carry no SQLSTATE; only a file
+        # whose directory does not exist is the URL's (SQLite creates the file, never
+        # its directory), said as "unable to open database file"
+        return _sqlite_directory_missing(error, url)
     causes = _chain(error)
     if _sqlstate(causes) is not None:
         return None  # the server answered a session: not the URL's options
     for cause in causes:
         text = " ".join(str(cause).split())
+        if _SERVICE_MISSING.search(text):
+            shown = redact_url(url)
+            return DatabaseUrlError(
+                f"database URL {shown} cannot be connected with: {redact_message(text, url)}; "
+                "correct the service name (the URL's ?service=, else PGSERVICE) or the service "
+                "file that should define it (PGSERVICEFILE, else ~/.pg_service.conf, "
+                "$PGSYSCONFDIR/pg_service.conf)",
+                url=shown,
+            )
         if _URL_REFUSED.search(text):
             shown = redact_url(url)
             said = redact_message(text, url)
@@ -125,6 +150,30 @@ def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
                 url=shown,
             )
     return None
+
+
+def _sqlite_directory_missing(error: BaseException, url: str) -> DatabaseUrlError | None:
+    """The URL's mistake when SQLite could not open its file because the directory the
+    URL puts it in does not exist; ``None`` for any other error (a permission, a disk)."""
+    if not any("unable to open database file" in str(cause) for cause in _chain(error)):
+        return None
+    try:
+        name = str(parse_database_url(url)["NAME"])
+    except DatabaseUrlError:  # setup refused the URL before anything ran
+        return None
+    if name == ":memory:":
+        return None
+    directory = Path(name).parent
+    if directory.is_dir():
+        return None
+    shown = redact_url(url)
+    return DatabaseUrlError(
+        f"database URL {shown} names the SQLite file {name}, whose directory {directory} "
+        "does not exist (SQLite creates the file, not its directory): create the directory "
+        "or correct the URL (sqlite:///relative/file.sqlite3 is read from the working "
+        "directory, sqlite:////absolute/file.sqlite3 is absolute)",
+        url=shown,
+    )
 
 
 def _chain(error: BaseException) -> list[BaseException]:

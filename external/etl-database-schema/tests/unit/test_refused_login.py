@@ -3,6 +3,8 @@ from an outage: the first is the URL's fault, the second may pass on a retry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from etl_database_schema.refused_login import login_error, url_error
@@ -211,6 +213,9 @@ def test_a_sqlstate_two_wrappers_down_still_says_it_is_not_a_refused_login() -> 
         ('invalid connection option "sslmod"', True),
         ('invalid integer value "x" for connection option "keepalives"', True),
         (HEAD + "server does not support SSL, but SSL was required", True),
+        # ?service=/PGSERVICE naming a section no service file has: exit 1, unnamed URL
+        ('connection is bad: definition of service "nosuch" not found', True),
+        ('service file "/etc/pg_service.conf" not found', True),
         (HEAD + "the database system is starting up", False),
         (HEAD + "sorry, too many clients already", False),
         ('connection failed: could not translate host name "db" to address', False),
@@ -224,7 +229,8 @@ def test_a_url_the_driver_cannot_connect_with_is_told_from_an_outage(
     assert (error is not None) is is_the_url
     if error is not None:
         assert error.url == "postgresql://etl:***@db.example:5432/etl"
-        assert "correct the URL" in str(error)
+        said = str(error)
+        assert "correct the URL" in said or "correct the service name" in said
         assert "hunter2" not in str(error)
 
 
@@ -242,3 +248,17 @@ def test_a_sqlite_error_is_never_the_url_s() -> None:
 
     assert url_error(error, "sqlite:///etl.sqlite3") is None
     assert url_error(error, URL) is not None
+
+
+def test_a_sqlite_file_in_a_missing_directory_is_the_url_s_naming_the_directory(
+    tmp_path: Path,
+) -> None:
+    """A worker called it "unavailable" (exit 1, retried for ever): no retry creates it."""
+    error = DriverError("unable to open database file")
+    missing = tmp_path / "nodir" / "etl.sqlite3"
+
+    refused = url_error(error, f"sqlite:///{missing}")
+
+    assert refused is not None
+    assert f"{tmp_path / 'nodir'} does not exist" in str(refused)
+    assert url_error(error, f"sqlite:///{tmp_path / 'etl.sqlite3'}") is None  # a permission

@@ -101,6 +101,7 @@ from etl_core.units import (
 __all__ = [
     "URL",
     "DatabaseURL",
+    "PushgatewayURL",
     "ResultBackendURL",
     "env_value",
     "env_variables",
@@ -136,7 +137,10 @@ class URL(str):
     def __new__(cls, value: str) -> URL:
         """Validate and wrap ``value``."""
         if not isinstance(value, str) or not _URL_PREFIX.match(value):
-            raise ValueError("expected an absolute URL such as 's3://bucket/prefix' (scheme://...)")
+            raise ValueError(
+                "expected an absolute URL (scheme://host...), as 'https://minio:9000' or "
+                "'redis://host:6379/0'"
+            )
         if value.split("://", 1)[1] == "" or any(ch.isspace() for ch in value):
             raise ValueError(
                 "expected an absolute URL with something after 'scheme://' and no spaces"
@@ -248,6 +252,47 @@ class ResultBackendURL(URL):
 
 
 U = TypeVar("U", bound=URL)
+
+
+PUSHGATEWAY_URL_RULE = (
+    "expected the Pushgateway as http://host:port or https://host:port "
+    "(https://user:password@host:9091 for Basic authentication)"
+)
+
+
+class PushgatewayURL(URL):
+    """A Prometheus Pushgateway: ``http://`` or ``https://`` with a host.
+
+    Checked when the settings are read: another scheme would run the whole job and then
+    only warn that its metrics were not exported.
+
+    Raises:
+        ValueError: :data:`PUSHGATEWAY_URL_RULE` (never repeating the text: it may hold a
+            password).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str) -> PushgatewayURL:
+        """Validate and wrap ``value``."""
+        try:
+            parts = urlsplit(value) if isinstance(value, str) else None
+            usable = (
+                parts is not None
+                and "://" in value
+                and parts.scheme.lower() in ("http", "https")
+                and bool(parts.hostname)
+            )
+        except ValueError:  # an unbalanced [ of an IPv6 host
+            usable = False
+        if not usable:
+            raise ValueError(PUSHGATEWAY_URL_RULE)
+        return str.__new__(cls, URL(value))
+
+    @classmethod
+    def from_config(cls, value: object) -> PushgatewayURL:
+        """Read from a settings source (text); its ``ValueError`` names what was expected."""
+        return _url_from_config(cls, value, PUSHGATEWAY_URL_RULE.removeprefix("expected "))
 
 
 def _url_from_config(cls: type[U], value: object, expected: str) -> U:
@@ -627,6 +672,20 @@ class _Sections:
         tables = ", ".join(f"[{name}]" for name in self.every)
         return f" (a setting of one lane only goes in its table: {tables})"
 
+    def misspelt_table(self, key: str, value: object) -> str | None:
+        """The refusal of a top-level table ``key`` that resembles a lane's table name
+        (``[data_pipline]``): that table, instead of every key this program knows."""
+        if not self.every or not isinstance(value, Mapping):
+            return None
+        close = difflib.get_close_matches(key, self.every, n=1, cutoff=0.8)
+        if not close:
+            return None
+        tables = ", ".join(f"[{name}]" for name in self.every)
+        return (
+            f"unknown TOML table; did you mean [{close[0]}]? (the lanes' tables: {tables}; "
+            "the settings in it are read by no lane)"
+        )
+
     def misplaced(self, key: str, *, in_own: bool = False) -> str | None:
         """The refusal of ``key`` (at the top level, or in this program's own table when
         ``in_own``) when it is another program's setting: where it goes (its table),
@@ -679,7 +738,11 @@ def _read_toml(
     for index in range(count, shared_errors):  # maybe another lane's key, misplaced
         error = errors[index]
         if hint and error.message.startswith("unknown TOML key"):
-            message = sections.misplaced(error.field) or error.message + hint
+            message = (
+                sections.misplaced(error.field)
+                or sections.misspelt_table(error.field, document.get(error.field))
+                or error.message + hint
+            )
             errors[index] = FieldError(error.field, message, error.source)
     own = document.get(sections.own) if sections.own else None
     if own is not None and sections.own is not None:
@@ -1218,7 +1281,7 @@ def _coerce_url(value: object, _: Mapping[str, str]) -> URL:
     if isinstance(value, URL):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"expected a URL such as 's3://bucket/prefix', got {_describe(value)}")
+        raise ValueError(f"expected an absolute URL (scheme://host...), got {_describe(value)}")
     return URL(value.strip())  # its error never repeats the text, which may hold a password
 
 

@@ -35,6 +35,7 @@ from etl_core.config import (
     DEFAULT_SOURCE,
     URL,
     DatabaseURL,
+    PushgatewayURL,
     ResultBackendURL,
     env_value,
     env_variables,
@@ -156,7 +157,7 @@ class RuntimeSettings:
     progress_interval: float = 10.0
     """Seconds between progress log lines when stderr is not a terminal (0: none); on a
     terminal a progress bar is drawn instead."""
-    pushgateway_url: URL | None = None
+    pushgateway_url: PushgatewayURL | None = None
     """Prometheus Pushgateway that batch jobs push their metrics to at exit (exporter
     ``pushgateway``)."""
     pushgateway_exit_timeout: float = 3.0
@@ -842,7 +843,7 @@ def name_setting_sources(error: ConfigError) -> None:
     found = [
         replaced(problem, source=_loaded_sources[problem.field])
         if problem.source == DEFAULT_SOURCE and problem.field in _loaded_sources
-        else _database_url_named(problem)
+        else _config_dir_named(problem) or _database_url_named(problem)
         for problem in error.errors
     ]
     if tuple(found) == error.errors:
@@ -851,6 +852,16 @@ def name_setting_sources(error: ConfigError) -> None:
     head = lines[: len(lines) - len(error.errors)]
     error.errors = tuple(found)
     error.args = ("\n".join([*head, *(f"  - {problem}" for problem in found)]), *error.args[1:])
+
+
+def _config_dir_named(problem: FieldError) -> FieldError | None:
+    """A ``config_dir`` error of the contracts' loading (its source the path it looked
+    at, ``config/datasets``) with where the directory came from in front: a mistyped
+    ``ETL_CONFIG_DIR`` or flag, or the default ``config`` of a command run elsewhere."""
+    source = _loaded_sources.get("config_dir")
+    if problem.field != "config_dir" or source is None or problem.source == source:
+        return None
+    return replaced(problem, source=f"{source}: {problem.source}")
 
 
 def _database_url_named(problem: FieldError) -> FieldError:

@@ -299,7 +299,7 @@ def test_inline_secret_is_refused_without_repeating_it() -> None:
         ("timeout = [1]", "timeout: expected a duration such as '90s' or '1h30m', got an array"),
         ("chunk = true", "chunk: expected a byte size such as '64MiB', got true"),
         ("chunk = 1.5", "chunk: invalid byte size 1.5: not a whole number of bytes"),
-        ("url = 3", "url: expected a URL such as 's3://bucket/prefix', got 3"),
+        ("url = 3", "url: expected an absolute URL (scheme://host...), got 3"),
         ("tags = {a = 1}", "tags: expected a list (an array or comma-separated text), got a table"),
         ("password = 5", "password: expected a secret reference 'env:NAME' or 'file:/path'"),
         ("retries = true", "retries: expected one of '1', '3', '5', got true"),
@@ -341,3 +341,23 @@ def test_unresolvable_field_type_is_a_programming_error() -> None:
 
     with pytest.raises(TypeError, match=r"cannot resolve the field types of .*Outer"):
         load_settings(Outer, env={})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("ETL_S3_ENDPOINT_URL", "minio:9000"), ("ETL_BROKER_URL", "localhost:6379")],
+)
+def test_a_url_without_its_scheme_is_refused_without_a_store_url_example(
+    variable: str, value: str
+) -> None:
+    """An endpoint or broker missing its scheme was told "such as 's3://bucket/prefix'",
+    a store URL, which neither setting takes."""
+    from etl_core.runtime import RuntimeSettings, load_runtime_settings
+
+    with pytest.raises(ConfigError) as caught:
+        load_runtime_settings(RuntimeSettings, env={variable: value})
+
+    message = str(caught.value)
+    assert "expected an absolute URL (scheme://host...)" in message
+    assert "s3://bucket/prefix" not in message
+    assert f"env {variable}" in message

@@ -130,3 +130,23 @@ def test_a_kind_named_twice_exports_once() -> None:
     settings, _ = load_runtime_settings(RuntimeSettings, env=env)
 
     assert settings.metric_exporter_kinds() == ("statsd", "emf")
+
+
+@pytest.mark.parametrize("url", ["ftp://gateway:9091", "http://", "gateway:9091"])
+def test_a_pushgateway_url_no_push_can_use_is_refused_at_start_naming_it(url: str) -> None:
+    """`ftp://gateway:9091` ran the whole job, then warned "metrics not exported"; a URL
+    without a scheme was refused with an `s3://bucket/prefix` example."""
+    message = _refusal({"ETL_PUSHGATEWAY_URL": url})
+
+    assert "pushgateway_url" in message
+    assert "http://host:port" in message
+    assert "env ETL_PUSHGATEWAY_URL" in message
+    assert "s3://" not in message
+
+
+def test_a_pushgateway_url_with_credentials_is_taken_and_never_shown() -> None:
+    env = {"ETL_PUSHGATEWAY_URL": "https://etl:hunter2@gateway:9091"}
+    settings, _ = load_runtime_settings(RuntimeSettings, env=env)
+
+    assert settings.metric_exporter_kinds() == ("pushgateway",)
+    assert "hunter2" not in _refusal({"ETL_PUSHGATEWAY_URL": "ftp://etl:hunter2@gateway:9091"})

@@ -386,6 +386,22 @@ def test_a_misspelt_lane_table_is_refused_naming_the_lane_tables(tmp_path: Path)
     assert "[file_processing], [data_pipeline], [observability]" in str(info.value)
 
 
+def test_a_misspelt_lane_table_is_told_as_the_table_it_resembles(tmp_path: Path) -> None:
+    """`[data_pipline]` was answered with the forty-odd keys this lane knows, the tables
+    at the very end: the close match is the table, not a key."""
+    path = write_settings(tmp_path, "[data_pipline]\nduckdb_threads = 4\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_runtime_settings(
+            LaneSettings, {}, env={"ETL_SETTINGS_FILE": str(path)}, lane="data_pipeline"
+        )
+
+    message = str(info.value)
+    assert info.value.fields == ("data_pipline",)
+    assert "did you mean [data_pipeline]?" in message
+    assert "known keys" not in message
+
+
 def test_another_lanes_key_at_the_top_level_names_that_lane_s_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import logging
 import os
@@ -16,9 +17,17 @@ import typer
 
 from etl_core.cli import LaneTask, RuntimeCLI
 from etl_core.config_files import not_regular
-from etl_core.contracts import ContractError, ContractSet, load_contracts
+from etl_core.contracts import ContractError, ContractSet, declared_datasets, load_contracts
 from etl_core.errors import NotAnObjectError, ObjectNotFoundError
-from etl_core.layout import LANDING, QUARANTINE, strip_zone, zone_of, zone_prefix
+from etl_core.layout import (
+    LANDING,
+    QUARANTINE,
+    UNKNOWN_DATASET,
+    quarantine_prefix,
+    strip_zone,
+    zone_of,
+    zone_prefix,
+)
 from etl_core.progress import BYTES, WorkProgress
 from etl_core.runtime import ExitCode, Session
 from etl_core.secrets import Secret
@@ -743,8 +752,16 @@ def quarantine_list(
     validated: ``revalidated``).
     """
     session = cli.session(ctx)
+    if dataset:  # an empty one lists every dataset, as before
+        try:
+            quarantine_prefix(dataset)
+        except ValueError as exc:
+            cli.notice(f"--dataset: {escaped(str(exc))}", level=logging.ERROR)
+            raise typer.Exit(ExitCode.USAGE) from None
     with session.open_store() as store:
         records = list(list_quarantined(store, dataset=dataset, include_released=released))
+        if dataset and not records:
+            _refuse_undeclared(store, dataset, session.settings.config_dir)
     if as_json:
         _print_json([r.to_dict() for r in records])
         return
@@ -759,6 +776,27 @@ def quarantine_list(
         )
     out.print(table)
     out.print(f"{len(records)} quarantined file(s); 'quarantine show KEY' gives the reason in full")
+
+
+def _refuse_undeclared(store: ObjectStore, dataset: str, config_dir: Path) -> None:
+    """Refuse (exit 2) ``--dataset`` when no contract declares it and nothing was ever
+    quarantined under it: a typo, not "nothing refused". A dataset whose contract was
+    removed keeps its records (listed), and one the contracts cannot be read for now
+    (:func:`declared_datasets` is ``None``) is listed empty as before."""
+    if dataset == UNKNOWN_DATASET or any(True for _ in store.list(quarantine_prefix(dataset))):
+        return
+    declared = declared_datasets(config_dir)
+    if declared is None or dataset in declared:
+        return
+    close = difflib.get_close_matches(dataset, sorted(declared), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    cli.notice(
+        f"--dataset: no contract in {config_dir} declares dataset {escaped(dataset)!r} and "
+        f"nothing was ever quarantined under it (contracts: {', '.join(sorted(declared))})"
+        f"{hint}",
+        level=logging.ERROR,
+    )
+    raise typer.Exit(ExitCode.USAGE)
 
 
 def _closed_column(record: QuarantineRecord) -> str:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -293,6 +294,37 @@ def test_scan_of_an_unknown_dataset_exits_2(local: Any) -> None:
     done = cli(local, "scan", "--dataset", "nope")
     assert done.returncode == 2
     assert "unknown dataset 'nope'" in done.stderr
+
+
+def test_quarantine_list_of_a_dataset_no_contract_declares_exits_2_naming_the_closest(
+    local: Any, orders: Orders
+) -> None:
+    """`quarantine list --dataset ordres` said "0 quarantined file(s)", exit 0: a typo
+    read as "nothing refused", while `orders` had a quarantined file."""
+    local.deliver("orders_20261103.csv", orders(10, bad_amounts=6))
+    assert cli(local, "scan").returncode == 3
+    datasets = Path(local.config_dir) / "datasets"
+    os.utime(datasets, (time.time() - 60, time.time() - 60))  # settled, not being deployed
+
+    typo = cli(local, "quarantine", "list", "--dataset", "ordres")
+    declared = cli(local, "quarantine", "list", "--dataset", "orders", "--json")
+
+    assert typo.returncode == 2, typo.stderr
+    assert "ordres" in typo.stderr
+    assert "did you mean 'orders'?" in typo.stderr
+    assert declared.returncode == 0, declared.stderr
+    assert len(json.loads(declared.stdout)) == 1
+
+
+def test_quarantine_list_of_a_dataset_no_key_can_hold_exits_2_without_a_traceback(
+    local: Any,
+) -> None:
+    """`--dataset ../x` was a bug's traceback ("unexpected error: ValueError"), exit 1."""
+    done = cli(local, "quarantine", "list", "--dataset", "../x")
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "--dataset" in done.stderr
 
 
 def test_debug_logs_never_show_the_private_key(

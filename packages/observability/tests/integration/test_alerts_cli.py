@@ -186,3 +186,19 @@ def test_api_status_and_metrics_show_the_open_alerts(
     assert (alert["level"], alert["state"]) == ("warn", "open")
     metrics = snapshot.metrics.decode()
     assert 'etl_observability_alerts{state="open",level="warn"} 1' in metrics
+
+
+def test_a_webhook_reference_that_resolves_to_nothing_is_warned_of_at_start(
+    cli: Cli, tmp_path: Path, aged_feeds: Callable[..., list[str]]
+) -> None:
+    """A mistyped `env:` name was said only once an alert had to be told (days later,
+    on `serve`): the channel an operator counts on was silently dead until then."""
+    options = aged_feeds("stock")
+    drop(tmp_path, "stock", timedelta(minutes=5))  # fresh: no alert to deliver
+
+    result = cli(*options, "check", env={"ETL_ALERT_WEBHOOKS": "env:HOOK_MISTYPED"})
+
+    assert result.returncode == 0, result.stderr
+    assert "alert_webhooks" in result.stderr
+    assert "env:HOOK_MISTYPED" in result.stderr
+    assert "HOOK_MISTYPED is not set" in result.stderr

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from etl_core.errors import EtlError
 from etl_core.metrics import Registry
 from etl_core.retry import RetryPolicy
+from etl_core.secrets import SecretUnavailableError
 from observability.alerts.delivery import (
     DEFAULT_POLICY,
     Channel,
@@ -86,7 +87,9 @@ class AlertWatch:
     def from_settings(
         cls, store: AlertStore, clock: Clock, settings: ObservabilitySettings
     ) -> AlertWatch:
-        """The watch the ``alert_*`` settings describe, over ``store``."""
+        """The watch the ``alert_*`` settings describe, over ``store``; a webhook
+        reference that resolves to nothing now is warned of (:func:`_warn_unresolved`)."""
+        _warn_unresolved(settings)
         channels: list[Channel] = [SlackChannel(url) for url in settings.alert_slack_webhooks]
         channels += [WebhookChannel(url) for url in settings.alert_webhooks]
         deadline = settings.alert_delivery_deadline.total_seconds()
@@ -284,6 +287,34 @@ class AlertWatch:
 
 _Told = dict[tuple[str, datetime, str, datetime], set[str]]
 """Channel keys told, by notification (fingerprint, opening time, event, time)."""
+
+
+_WARNED_UNRESOLVED: set[tuple[str, str]] = set()
+"""The webhook references :func:`_warn_unresolved` warned of in this process."""
+
+
+def _warn_unresolved(settings: ObservabilitySettings) -> None:
+    """Warn, naming the setting and the reference (never a value), of each webhook whose
+    reference cannot be resolved now (a mistyped ``env:`` name, a missing file): it would
+    be said only when an alert is to be told, maybe days later. Not refused: a file a
+    secrets agent has not written yet is told once it is there (the event stays owed).
+    Once per process and reference: ``schedule`` builds a watch at every firing."""
+    for setting in ("alert_slack_webhooks", "alert_webhooks"):
+        for secret in getattr(settings, setting):
+            if (setting, secret.reference) in _WARNED_UNRESOLVED:
+                continue
+            try:
+                secret.reveal()
+            except SecretUnavailableError as exc:
+                _WARNED_UNRESOLVED.add((setting, secret.reference))
+                logger.warning(
+                    "%s: %s cannot be resolved now (%s): alerts are not told there until it "
+                    "can (they stay owed)",
+                    setting,
+                    secret.reference,
+                    exc,
+                    extra={"setting": setting, "reference": secret.reference},
+                )
 
 
 def _warn_retired(retired: Sequence[Notification]) -> None:
