@@ -331,11 +331,16 @@ def _first_line(error: BaseException, url: str) -> str:
 
 
 def _secrets(url: str) -> set[str]:
-    """The secrets of ``url``, as written and decoded: its user-info's password, the value
+    """The secrets of ``url``, as written and decoded: its user-info's password (as either
+    reading ends the user-info), the value
     of every parameter whose name says it holds one (``password``, ``sslpassword``)."""
     rest = url.partition("://")[2]
-    password = url_password(url)
-    written = [password] if password else []
+    # either reading of the user-info: to its last '@' (an unencoded '/', '?', '#' in the
+    # password), or to the last '@' before its host's end (an '@' in a query value)
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    _, colon, read = authority.rpartition("@")[0].partition(":")
+    readings = {url_password(url), read if colon and "@" in authority else None}
+    written = [password for password in readings if password]
     for pair in rest.partition("?")[2].split("&"):
         name, _, value = pair.partition("=")
         if SECRET_NAME.search(unquote_plus(name)):
