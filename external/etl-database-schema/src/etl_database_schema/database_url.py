@@ -78,20 +78,52 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
+_USERINFO_TO_LAST_AT = frozenset(
+    {
+        "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle", "sqlite", "mongodb",
+        "redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp", "librabbitmq", "sqs",
+    }
+)  # fmt: skip
+"""The database and broker schemes (a driver after ``+`` aside) whose URL's user-info ends
+at its last ``@``: an ``@`` after their host is implausible, and a password pasted with an
+unencoded ``/``, ``?``, ``#`` or ``@`` is not (etl_core's ``redaction.USERINFO_TO_LAST_AT``,
+the same rule: this package imports no etl_core)."""
+_SCHEME_END = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*$")
+
+
+def _userinfo_end(scheme: str, rest: str) -> int:
+    """Where the user-info of a URL ends (its ``@``) in ``rest``, the URL after its
+    ``scheme://`` (-1: it has none): at its last ``@`` for a database or broker URL, else
+    at the last ``@`` before the first ``/``, ``?`` or ``#`` (``https://host/a@b`` has
+    none)."""
+    name = _SCHEME_END.search(scheme)
+    if name is not None and name[0].lower().partition("+")[0] in _USERINFO_TO_LAST_AT:
+        return rest.rfind("@")
+    return re.split(r"[/?#]", rest, maxsplit=1)[0].rfind("@")
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``, safe to log or print.
 
-    Errs on the side of hiding: an unencoded ``@`` or ``/`` in the password still
-    leaves no part of it visible.
+    Errs on the side of hiding: an unencoded ``@``, ``/``, ``?`` or ``#`` in the password
+    still leaves no part of it visible (the user-info of a database URL ends at its last
+    ``@``: :data:`_USERINFO_TO_LAST_AT`).
     """
     url = _PASSWORD_QUERY.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    at = _userinfo_end(scheme, rest) if sep else -1
+    if at < 0:
         return url
-    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
-    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
     user, colon, _ = rest[:at].partition(":")
     return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+
+
+def _unencoded_password(url: str) -> bool:
+    """Whether the password of the database URL ``url`` holds an unencoded ``/``, ``?`` or
+    ``#``, where urllib (and libpq) read its host, port, database or options."""
+    scheme, _, rest = url.partition("://")
+    user, colon, password = rest[: max(_userinfo_end(scheme, rest), 0)].partition(":")
+    return bool(colon) and "/" not in user and any(mark in password for mark in "/?#")
 
 
 def redact_message(message: str, url: str) -> str:
@@ -139,7 +171,19 @@ def parse_database_url(url: str, *, base_dir: Path | None = None) -> dict[str, A
         raise DatabaseUrlError(f"database URL {shown!r} is malformed: {exc}", url=shown) from exc
     scheme = parts.scheme.lower()
     if scheme in ("postgresql", "postgres"):
-        return _postgresql(parts.netloc, parts.path, _query(parts.query, shown), shown)
+        try:
+            return _postgresql(parts.netloc, parts.path, _query(parts.query, shown), shown)
+        except DatabaseUrlError:
+            if not _unencoded_password(url.strip()):
+                raise
+        # outside the except: what urllib read in the password's place (a port, a query
+        # field, a database name) is part of it, and a chained error would show it
+        raise DatabaseUrlError(
+            f"database URL {shown!r} cannot be read: its password holds an unencoded '/', "
+            "'?' or '#', where the host, port, database or options are read; percent-encode "
+            "it ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40)",
+            url=shown,
+        )
     if scheme == "sqlite":
         return _sqlite(parts.netloc, parts.path, _query(parts.query, shown), shown, base_dir)
     expected = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)

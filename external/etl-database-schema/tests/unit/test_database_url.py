@@ -179,9 +179,10 @@ def test_sqlite_url_round_trips_awkward_paths(tmp_path: Path) -> None:
         ("postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"),
         ("postgresql://u@h/db", "postgresql://u@h/db"),
         ("postgresql://u:p@ss/w@rd@h/db", "postgresql://u:***@h/db"),
-        (
+        (  # the user-info ends at the last '@': hidden up to it (a password's '@' then '?'
+            # is not told apart from an '@' in the query), never shown
             "postgresql://u:pw@h/db?application_name=a@b",
-            "postgresql://u:***@h/db?application_name=a@b",
+            "postgresql://u:***@b",
         ),
         (
             "postgresql://h/db?user=u&password=pw&sslmode=x",
@@ -479,5 +480,51 @@ def test_a_passwords_remains_where_a_host_is_read_are_never_quoted() -> None:
     with pytest.raises(DatabaseUrlError) as caught:
         parse_database_url("postgresql://etl:ab@cd:ef/gh@db1,db2/w")
 
-    assert "has an invalid port" in str(caught.value)
+    assert "its password holds an unencoded '/'" in str(caught.value)
     assert "ef" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://etl:Kx7@Qz9?w@db/x", "postgresql://etl:***@db/x"),
+        (
+            "postgresql://etl:Kx7@Qz9#w@db/x?sslmode=require",
+            "postgresql://etl:***@db/x?sslmode=require",
+        ),
+        ("postgresql://etl:Kx7/Qz9@db1,db2/x", "postgresql://etl:***@db1,db2/x"),
+        ("postgres://etl:Kx7?Qz9@db:5432/x", "postgres://etl:***@db:5432/x"),
+        ("https://host:8080/a@b", "https://host:8080/a@b"),
+        ("https://u:Kx7@host/a@b", "https://u:***@host/a@b"),
+    ],
+)
+def test_a_password_holding_an_unencoded_slash_question_or_hash_is_never_shown(
+    url: str, shown: str
+) -> None:
+    """The user-info of a database URL ends at its last '@' (an '@' after the host is
+    implausible there): a password's '@' then '?' or '#' left its rest shown."""
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://etl:Kx7@Qz9?w@db/x",  # parse_qsl quoted 'w@db/x'
+        "postgresql://etl:Kx7@Qz9/w@db/x",  # the database 'w@db/x' was quoted
+        "postgresql://etl:Kx7@Qz9#w@db/x",  # the 'write its name after the host' hint
+        "postgresql://etl:Kx7/Qz9@db/x",
+        "postgresql://etl:Qz9?Kx7@db/x",
+    ],
+)
+def test_a_url_whose_password_holds_an_unencoded_slash_question_or_hash_is_refused_unquoted(
+    url: str,
+) -> None:
+    with pytest.raises(DatabaseUrlError) as caught:
+        parse_database_url(url)
+
+    said = str(caught.value)
+    assert "percent-encode" in said
+    shown = caught.value.url
+    for part in ("Kx7", "Qz9"):
+        assert part not in said
+        assert part not in shown

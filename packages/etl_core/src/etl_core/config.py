@@ -84,11 +84,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit
 
 from etl_core.config_files import read_toml
 from etl_core.errors import ConfigError, ConfigFileError, FieldError, InvalidSettingError
-from etl_core.redaction import mask_query_params, redact_text
+from etl_core.redaction import mask_query_params, mask_url_password, redact_text
 from etl_core.secrets import InvalidSecretReferenceError, Secret
 from etl_core.units import (
     ByteSize,
@@ -154,32 +153,15 @@ class URL(str):
 
     def redacted(self) -> str:
         """The URL with any password replaced by ``***``, for logs and display: the one in
-        its user-info part, and the value of a query parameter naming a secret
-        (``postgresql://etl@db/etl?password=…``, which libpq reads too)."""
-        text = str(self)
-        try:
-            parts = urlsplit(self)
-        except ValueError:  # urllib cannot read its host part (`db1,[::1`): masked as written
-            return mask_query_params(_masked_userinfo(text))
-        if parts.password is not None:
-            userinfo, _, hostport = parts.netloc.rpartition("@")
-            user = userinfo.partition(":")[0]
-            text = parts._replace(netloc=f"{user}:***@{hostport}").geturl()
-        return mask_query_params(text)
+        its user-info part (all of a database or broker URL's up to its last ``@``: an
+        unencoded ``/``, ``?`` or ``#`` in the password,
+        :data:`~etl_core.redaction.USERINFO_TO_LAST_AT`), and the value of a query
+        parameter naming a secret (``postgresql://etl@db/etl?password=…``, which libpq
+        reads too); otherwise as written."""
+        return mask_query_params(mask_url_password(str(self)))
 
     def __repr__(self) -> str:
         return f"URL({self.redacted()!r})"
-
-
-def _masked_userinfo(text: str) -> str:
-    """``text`` (a URL) with everything of its user-info after the user's name masked: up
-    to the last ``@`` before its query (the schema package's ``redact_url`` rule)."""
-    scheme, separator, rest = text.partition("://")
-    at = re.split(r"[?#]", rest, maxsplit=1)[0].rfind("@")
-    if not separator or at < 0:
-        return text
-    user, colon, _ = rest[:at].partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
 
 
 DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite")

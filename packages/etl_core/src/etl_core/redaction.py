@@ -34,11 +34,14 @@ __all__ = [
     "WHOLE_WORD_BELOW",
     "forget_secrets",
     "mask_query_params",
+    "mask_url_password",
     "mask_values",
     "redact_text",
     "remember_secret",
     "remembered_forms",
     "secret_forms",
+    "unencoded_password",
+    "url_password",
 ]
 
 REDACTED = "***"
@@ -66,7 +69,25 @@ MAX_REMEMBERED = 256
 revealed): rotating OAuth2 tokens would otherwise pile up in a long-running worker, and
 they are counted apart so that they never push out a password revealed once at start."""
 
+USERINFO_TO_LAST_AT = frozenset(
+    {
+        "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle", "sqlite", "mongodb",
+        "redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp", "librabbitmq", "sqs",
+    }
+)  # fmt: skip
+"""The database and broker schemes (a driver after ``+`` aside: ``postgresql+psycopg``)
+whose URL's user-info ends at its LAST ``@``: an ``@`` after their host is implausible,
+and users paste passwords holding an unencoded ``/``, ``?``, ``#`` or ``@``
+(``postgresql://etl:pa/ss@db/x``), where urllib ends the user-info at the first
+``/?#`` and left the password, or its part after an ``@``, shown. Any other URL's
+user-info ends as urllib reads it (``https://host:8080/a@b`` holds none)."""
+
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_TO_LAST_AT_PASSWORD = re.compile(  # up to the last '@' before a space: over-masks, never leaks
+    r"(?<![A-Za-z0-9+.-])(?P<scheme>(?i:"
+    + "|".join(sorted(USERINFO_TO_LAST_AT, key=len, reverse=True))
+    + r")(?:\+[A-Za-z0-9.-]+)?://)(?P<user>[^:/@\s]*):\S*@"
+)
 _QUERY_PARAM = re.compile(
     r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.\-\[\]]+)=)(?P<value>[^&#;\s\"'<>\\]*)"
 )
@@ -138,6 +159,47 @@ def mask_query_params(text: str, names: Iterable[str] = ()) -> str:
     return _QUERY_PARAM.sub(mask, text)
 
 
+def _userinfo_end(rest: str, scheme: str) -> int:
+    """Where the user-info of a URL ends (its ``@``) in ``rest``, the URL after its
+    ``scheme://`` (-1: it has none), by :data:`USERINFO_TO_LAST_AT`'s rule."""
+    if scheme.lower().partition("+")[0] in USERINFO_TO_LAST_AT:
+        return rest.rfind("@")
+    return re.split(r"[/?#]", rest, maxsplit=1)[0].rfind("@")
+
+
+def url_password(url: str) -> str | None:
+    """The password of ``url``'s user-info as written (not decoded), ``None`` when it has
+    none: everything after the first ``:`` of the user-info, which ends at its last ``@``
+    for a database or broker URL (:data:`USERINFO_TO_LAST_AT`)."""
+    scheme, separator, rest = url.partition("://")
+    at = _userinfo_end(rest, scheme) if separator else -1
+    if at < 0:
+        return None
+    user, colon, password = rest[:at].partition(":")
+    return password if colon and "/" not in user else None
+
+
+def mask_url_password(url: str) -> str:
+    """``url`` (one URL) with the password of its user-info replaced by ``***``, as
+    written otherwise: ``postgresql://etl:pa/ss@db/x`` becomes ``postgresql://etl:***@db/x``
+    (:data:`USERINFO_TO_LAST_AT`), ``https://host:8080/a@b`` stays as it is."""
+    password = url_password(url)
+    if password is None:
+        return url
+    scheme, _, rest = url.partition("://")
+    user = rest.partition(":")[0]
+    return f"{scheme}://{user}:{REDACTED}{rest[len(user) + 1 + len(password) :]}"
+
+
+def unencoded_password(url: str) -> bool:
+    """Whether ``url``'s password holds an unencoded ``/``, ``?`` or ``#``, where urllib
+    (and the broker and database libraries reading URLs with it) end the user-info: such
+    a URL names another host or port than the one meant, and an error quoting what they
+    read there quotes part of the password."""
+    password = url_password(url)
+    return password is not None and any(mark in password for mark in "/?#")
+
+
 def remember_secret(value: str, *, fleeting: bool = False) -> None:
     """Remember ``value`` as a secret of this process: :func:`redact_text`, hence every
     log line, masks it from now on (:class:`~etl_core.secrets.Secret` calls it on each
@@ -182,6 +244,7 @@ def forget_secrets() -> None:
 def redact_text(text: str) -> str:
     """``text`` with secrets masked by shape and every remembered secret masked by value."""
     text = _PRIVATE_KEY.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _TO_LAST_AT_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     text = mask_query_params(text)
     text = _QUOTED_HEADER.sub(_masked_header, text)

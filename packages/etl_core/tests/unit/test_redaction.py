@@ -140,3 +140,63 @@ def test_secret_headers_are_masked_as_botocore_logs_them(stream: io.StringIO) ->
 def test_an_error_naming_a_secret_setting_keeps_its_reason(said: str) -> None:
     assert redact_text(said) == said
     assert error_document(ValueError(f"landing/pos/a.csv.gpg:\n{said}"))["message"].endswith(said)
+
+
+UNENCODED = [  # a password holding an unencoded '/', '?', '#' (and '@'): users paste these
+    ("postgresql://etl:pa/ss@db/x", "postgresql://etl:***@db/x"),
+    ("postgres://etl:pa?ss@db:5432/x", "postgres://etl:***@db:5432/x"),
+    ("postgresql://etl:pa#ss@db/x?sslmode=require", "postgresql://etl:***@db/x?sslmode=require"),
+    ("postgresql://etl:p@ss?w@db1,db2/x", "postgresql://etl:***@db1,db2/x"),
+    ("postgresql+psycopg://etl:p@ss/w@db/x", "postgresql+psycopg://etl:***@db/x"),
+    ("mysql://u:pa/ss@h/db", "mysql://u:***@h/db"),
+    ("amqp://u:p/w@host/vh", "amqp://u:***@host/vh"),
+    ("amqps://u:p?w@host:5671//", "amqps://u:***@host:5671//"),
+    ("redis://:pa#ss@host:6379/0", "redis://:***@host:6379/0"),
+    ("rediss://:p@a/ss@host:6379/0", "rediss://:***@host:6379/0"),
+    ("sqs://AKIAX:se/cr+et@", "sqs://AKIAX:***@"),
+]
+
+
+@pytest.mark.parametrize(("url", "shown"), UNENCODED)
+def test_a_database_or_broker_url_whose_password_holds_a_slash_question_or_hash_shows_none_of_it(
+    url: str, shown: str
+) -> None:
+    """urllib ends the user-info at the first '/', '?' or '#': the password, or its part
+    after an '@', was shown in full in `config show`, reprs and log lines."""
+    from etl_core.config import redacted_dict
+    from etl_core.runtime import RuntimeSettings
+    from etl_core.work.celery.database_id import _shown
+
+    assert URL(url).redacted() == shown
+    assert repr(URL(url)) == f"URL({shown!r})"
+    assert redact_text(f"broker {url} did not answer") == f"broker {shown} did not answer"
+    assert _shown(url) == shown
+    displayed = redacted_dict(RuntimeSettings(broker_url=URL(url), database_url=URL(url)))
+    assert displayed["broker_url"] == displayed["database_url"] == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://host:8080/a@b",
+        "https://api.example.com/users/me@example.com?page=2",
+        "s3://bucket/landing/a@b.csv",
+        "postgresql://etl@db:5432/x",
+        "postgresql://etl@%2Frun%2Fpostgresql/x",
+        "postgresql://etl@[::1]:5432/x",
+        "redis://cache:6379/0",
+    ],
+)
+def test_a_url_with_no_password_is_shown_as_it_is_even_with_an_at_in_its_path(url: str) -> None:
+    from etl_core.work.celery.database_id import _shown
+
+    assert URL(url).redacted() == url
+    assert redact_text(f"GET {url} 200") == f"GET {url} 200"
+    assert _shown(url) == url
+
+
+def test_an_https_urls_password_is_masked_and_the_at_in_its_path_kept() -> None:
+    url = "https://u:pw-Secret-h@host:8080/a@b?x=1"
+
+    assert URL(url).redacted() == "https://u:***@host:8080/a@b?x=1"
+    assert redact_text(url) == "https://u:***@host:8080/a@b?x=1"

@@ -350,3 +350,30 @@ def test_a_failed_units_error_rests_in_the_result_backend_without_a_secret(
     ).error
     assert isinstance(rebuilt, LeaseBusyError)
     assert rebuilt.token == 7  # a field named like a secret keeps its value and type
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("broker_url", "redis://:Kx7/Qz9@cache:6379/0"),
+        ("broker_url", "redis://:Kx7?Qz9@cache:6379/0"),
+        ("broker_url", "amqp://etl:Kx7#Qz9@rabbit:5672//"),
+        ("broker_url", "sqs://AKIAX:Kx7/Qz9@"),
+        ("result_backend", "redis://:Kx7/Qz9@cache:6379/1"),
+    ],
+)
+def test_a_broker_password_holding_an_unencoded_slash_question_or_hash_is_refused_unquoted(
+    field: str, url: str
+) -> None:
+    """The Redis database check quoted the password's rest ('/Qz9@cache:6379/0'), kombu's
+    ValueError its start ("Port could not be cast to integer value as 'Kx7'")."""
+    backend = ResultBackendURL(url) if field == "result_backend" else None
+    broker = URL(url) if field == "broker_url" else URL("redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigError) as caught:
+        celery_config(settings(broker_url=broker, result_backend=backend), "file_processing")
+
+    assert caught.value.fields == (field,)
+    said = str(caught.value)
+    assert "percent-encode" in said
+    assert "Kx7" not in said
+    assert "Qz9" not in said

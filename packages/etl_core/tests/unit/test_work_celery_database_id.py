@@ -122,3 +122,19 @@ def test_a_mistyped_multi_host_url_is_not_asked_and_says_which_host(url: str, sa
         database_id._connection_parameters(url)
 
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://etl:pW0rd%zz@db/etl?application_name=a@b",  # an '@' in a query value
+        "postgresql://etl:pW0rd/%zz@db/etl",  # an unencoded '/' in the password
+    ],
+)
+def test_an_error_quoting_the_password_is_masked_whichever_at_ends_the_user_info(url: str) -> None:
+    """The user-info ends at the last '@' for display (over-masking an '@' in the query),
+    so the password masked in a driver's error is either reading's."""
+    password = "pW0rd/%zz" if "/%zz@" in url else "pW0rd%zz"
+    said = database_id._first_line(ValueError(f'invalid token in password "{password}"'), url)
+
+    assert "pW0rd" not in said

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from etl_core.errors import ConfigError, FieldError
+from etl_core.redaction import unencoded_password
 from etl_core.retry import RetryPolicy
 from etl_core.runtime import LANES, RuntimeSettings
 
@@ -234,13 +235,24 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
-    if url.scheme in REDIS:
+    if unencoded_password(str(url)):
+        problem: str | None = UNENCODED_PASSWORD
+    elif url.scheme in REDIS:
         problem = _redis_database_problem(str(url))
     else:
         problem = _amqp_tls_problem(str(url)) if url.scheme in AMQP else None
     if problem is not None:
         raise ConfigError("the Celery settings are invalid", [FieldError("broker_url", problem)])
     return _lower_scheme(str(url))
+
+
+UNENCODED_PASSWORD = (
+    "its password holds an unencoded '/', '?' or '#', where the broker library reads the "
+    "host, port or database (and quoted what it found there in its error): percent-encode "
+    "it ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40)"
+)
+"""What is said of a broker or result backend URL whose password holds an unencoded
+``/``, ``?`` or ``#`` (:func:`~etl_core.redaction.unencoded_password`)."""
 
 
 def _lower_scheme(url: str) -> str:
@@ -315,6 +327,8 @@ def _result_backend(settings: RuntimeSettings, broker: str, problems: list[Field
     backend = settings.result_backend
     if backend is not None:
         problem = _redis_backend_problem(str(backend)) if backend.scheme in REDIS else None
+        if unencoded_password(str(backend)):
+            problem = UNENCODED_PASSWORD
         if problem is not None:
             problems.append(FieldError("result_backend", problem))
         return _lower_scheme(str(backend))

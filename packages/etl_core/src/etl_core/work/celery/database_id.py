@@ -33,7 +33,13 @@ import threading
 import time
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
 
-from etl_core.redaction import SECRET_NAME, mask_values, redact_text
+from etl_core.redaction import (
+    SECRET_NAME,
+    mask_url_password,
+    mask_values,
+    redact_text,
+    url_password,
+)
 
 __all__ = [
     "DATABASE_ID_LASTS",
@@ -311,22 +317,9 @@ def postgresql_hosts(hostports: str) -> list[tuple[str, str]]:
 
 def _shown(url: str) -> str:
     """``url`` without its password, for the log: all of the user-info after the user's
-    name, up to its last ``@`` (an unencoded ``@``, ``/`` or ``?`` in the password)."""
-    scheme, separator, rest = url.partition("://")
-    password = _written_password(rest)
-    if separator and password is not None:
-        user = rest.partition(":")[0]
-        rest = f"{user}:***{rest[len(user) + 1 + len(password) :]}"
-    return redact_text(f"{scheme}{separator}{rest}")
-
-
-def _written_password(rest: str) -> str | None:
-    """The password of a URL after its ``scheme://``, as written: between the first ``:``
-    of its user-info and its last ``@`` (the schema package's ``redact_url`` reads it so)."""
-    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
-    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
-    user, colon, password = rest[: max(at, 0)].partition(":")
-    return password if colon and "/" not in user else None
+    name, up to its last ``@`` (an unencoded ``@``, ``/`` or ``?`` in the password:
+    :func:`~etl_core.redaction.mask_url_password`)."""
+    return redact_text(mask_url_password(url))
 
 
 def _first_line(error: BaseException, url: str) -> str:
@@ -338,11 +331,16 @@ def _first_line(error: BaseException, url: str) -> str:
 
 
 def _secrets(url: str) -> set[str]:
-    """The secrets of ``url``, as written and decoded: its user-info's password, the value
+    """The secrets of ``url``, as written and decoded: its user-info's password (as either
+    reading ends the user-info), the value
     of every parameter whose name says it holds one (``password``, ``sslpassword``)."""
-    _, _, rest = url.partition("://")
-    password = _written_password(rest)
-    written = [password] if password else []
+    rest = url.partition("://")[2]
+    # either reading of the user-info: to its last '@' (an unencoded '/', '?', '#' in the
+    # password), or to the last '@' before its host's end (an '@' in a query value)
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    _, colon, read = authority.rpartition("@")[0].partition(":")
+    readings = {url_password(url), read if colon and "@" in authority else None}
+    written = [password for password in readings if password]
     for pair in rest.partition("?")[2].split("&"):
         name, _, value = pair.partition("=")
         if SECRET_NAME.search(unquote_plus(name)):
