@@ -84,6 +84,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 from etl_core.config_files import read_toml
 from etl_core.errors import ConfigError, ConfigFileError, FieldError, InvalidSettingError
