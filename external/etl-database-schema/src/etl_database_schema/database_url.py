@@ -279,7 +279,25 @@ def postgresql_hosts(netloc: str, shown: str) -> list[tuple[str, str]]:
                 url=shown,
             )
         hosts.append((unquote(host), port))
+    _check_every_port_or_none(hosts, shown)
     return hosts
+
+
+def _check_every_port_or_none(hosts: list[tuple[str, str]], shown: str) -> None:
+    """Refuse a host list giving a port to some hosts only (``pgb1,pgb2:6432``): libpq
+    tries a host without one on its default port, not on the port written after the
+    last host, which a previous release (and many readers) took it to mean."""
+    bare = [index for index, (_, port) in enumerate(hosts, 1) if not port]
+    if len(hosts) > 1 and bare and len(bare) < len(hosts):
+        which = ("host " if len(bare) == 1 else "hosts ") + ", ".join(map(str, bare))
+        has = "has" if len(bare) == 1 else "have"
+        raise DatabaseUrlError(
+            f"database URL {shown!r} gives a port to some of its {len(hosts)} hosts only "
+            f"({which} {has} none, so libpq would try it on its default port 5432, not "
+            "on the port written after another host); write each host's port "
+            "(postgresql://user@db1:6432,db2:6432/dbname) or none and one for all (?port=6432)",
+            url=shown,
+        )
 
 
 def _check_host_counts(hosts: list[str], ports: list[str], shown: str) -> None:

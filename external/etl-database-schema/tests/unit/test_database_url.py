@@ -425,10 +425,8 @@ def test_a_multi_host_url_gives_libpq_its_comma_separated_hosts_and_ports() -> N
     ("url", "host", "port"),
     [
         ("postgresql://etl@db1,db2/warehouse", "db1,db2", ""),
-        ("postgresql://etl@db1:5433,db2/warehouse", "db1,db2", "5433,"),  # db2: libpq's default
         ("postgresql://etl@[::1]:5432,DB2.example.com:5433/w", "::1,DB2.example.com", "5432,5433"),
         ("postgresql://etl@%2Frun%2Fpg,db2/warehouse", "/run/pg,db2", ""),
-        ("postgresql://etl@db1,[fd00::2]:5433/w", "db1,fd00::2", ",5433"),
     ],
 )
 def test_multi_host_urls_without_every_port_or_with_ipv6_and_socket_hosts(
@@ -453,6 +451,9 @@ def test_multi_host_urls_without_every_port_or_with_ipv6_and_socket_hosts(
             "postgresql://etl:s3cret@/w?host=db1,db2&port=5432,5433,5434",
             "3 ports (5432,5433,5434) for 2 hosts (db1,db2)",
         ),
+        ("postgresql://etl:s3cret@pgb1,pgb2:6432/w", "host 1 has none"),
+        ("postgresql://etl:s3cret@db1:5433,db2/w", "host 2 has none"),
+        ("postgresql://etl:s3cret@db1,[fd00::2]:5433,db3/w", "hosts 1, 3 have none"),
     ],
 )
 def test_a_mistyped_multi_host_url_is_refused_naming_the_part(url: str, named: str) -> None:
