@@ -423,6 +423,14 @@ def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
         yield
     except refused as exc:
         wrong_url = url_error(exc, url)
+        if wrong_url is not None and _sqlite_reached(url):
+            raise DatabaseUnavailableError(
+                f"database {shown} is unavailable: the directory of its SQLite file no longer "
+                "exists, which it was in when this process reached it (a volume unmounted, "
+                "or the directory recreated by a deploy?); a unit tried again once it is back "
+                f"succeeds ({_one_line(exc, url)})",
+                url=shown,
+            ) from exc
         if wrong_url is not None:  # the URL's options or TLS: no retry changes them
             raise wrong_url from exc
         met = _undefined(exc)
@@ -535,6 +543,12 @@ def _vanished(refused: DatabaseLoginError, url: str) -> bool:
     """Whether the server refused ``url`` for naming a database it no longer has although
     this process (or its parent) reached it: dropped under a running process."""
     return refused.reason == "invalid_catalog_name" and url in _reached
+
+
+def _sqlite_reached(url: str) -> bool:
+    """Whether ``url`` is a SQLite file this process (or its parent) opened: its
+    directory missing now went away under it (an outage), not a mistyped URL."""
+    return url.strip().lower().startswith("sqlite:") and url in _reached
 
 
 _DISK_FULL_SQLSTATE = "53100"

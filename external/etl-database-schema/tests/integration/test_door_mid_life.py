@@ -357,3 +357,45 @@ def test_a_write_to_an_sqlite_database_restored_from_an_older_schema_names_the_m
     missing = _ledger_after_0002(migrations)
     assert f"lacks {len(missing)} schema migration(s) ({', '.join(missing)})" in message
     assert "run `etl-schema migrate`" in message
+
+
+def test_an_sqlite_directory_removed_under_a_running_process_is_an_outage_not_the_urls(
+    run_python: RunPython,
+) -> None:
+    """A directory this process reached its SQLite file in, gone (a volume unmounted, a
+    data directory recreated by a deploy), is an outage a unit retries once it is back,
+    like a PostgreSQL database dropped under it; only a directory never reached is the
+    URL's mistake."""
+    result = run_python(
+        """
+        import os, shutil
+        import etl_database_schema as s
+
+        os.mkdir("data")
+        s.connect("sqlite:///data/etl.sqlite3", apply_migrations=True)
+        shutil.rmtree("data")
+        try:
+            s.get_run("r1")
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+        os.mkdir("data")
+        s.migrate()
+        print("back", s.get_run("r1"))
+        """
+    )
+
+    typo = run_python(
+        """
+        import etl_database_schema as s
+
+        try:
+            s.connect("sqlite:///nodir/etl.sqlite3", apply_migrations=True)
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["DatabaseUnavailableError True", "back None"]
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stdout.splitlines() == ["DatabaseUrlError False"]
