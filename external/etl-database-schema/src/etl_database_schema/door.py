@@ -63,7 +63,7 @@ from etl_database_schema.errors import (
     SchemaBehindError,
     SchemaError,
 )
-from etl_database_schema.refused_login import login_error, url_error
+from etl_database_schema.refused_login import local_file_error, login_error, url_error
 
 __all__ = [
     "LEDGER_APP",
@@ -423,12 +423,12 @@ def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
         yield
     except refused as exc:
         wrong_url = url_error(exc, url)
-        if wrong_url is not None and _sqlite_reached(url):
+        if wrong_url is not None and url in _reached and local_file_error(exc, url):
             raise DatabaseUnavailableError(
-                f"database {shown} is unavailable: the directory of its SQLite file no longer "
-                "exists, which it was in when this process reached it (a volume unmounted, "
-                "or the directory recreated by a deploy?); a unit tried again once it is back "
-                f"succeeds ({_one_line(exc, url)})",
+                f"database {shown} is unavailable: a file on this machine it was reached "
+                "through is not there now (the SQLite file's directory, the service file's "
+                "section: a volume unmounted, a file being rewritten?); a unit tried again "
+                f"once it is back succeeds ({_one_line(exc, url)})",
                 url=shown,
             ) from exc
         if wrong_url is not None:  # the URL's options or TLS: no retry changes them
@@ -543,12 +543,6 @@ def _vanished(refused: DatabaseLoginError, url: str) -> bool:
     """Whether the server refused ``url`` for naming a database it no longer has although
     this process (or its parent) reached it: dropped under a running process."""
     return refused.reason == "invalid_catalog_name" and url in _reached
-
-
-def _sqlite_reached(url: str) -> bool:
-    """Whether ``url`` is a SQLite file this process (or its parent) opened: its
-    directory missing now went away under it (an outage), not a mistyped URL."""
-    return url.strip().lower().startswith("sqlite:") and url in _reached
 
 
 _DISK_FULL_SQLSTATE = "53100"
