@@ -63,7 +63,7 @@ from etl_database_schema.errors import (
     SchemaBehindError,
     SchemaError,
 )
-from etl_database_schema.refused_login import login_error, url_error
+from etl_database_schema.refused_login import local_file_error, login_error, url_error
 
 __all__ = [
     "LEDGER_APP",
@@ -423,6 +423,14 @@ def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
         yield
     except refused as exc:
         wrong_url = url_error(exc, url)
+        if wrong_url is not None and url in _reached and local_file_error(exc, url):
+            raise DatabaseUnavailableError(
+                f"database {shown} is unavailable: a file on this machine it was reached "
+                "through is not there now (the SQLite file's directory, the service file's "
+                "section: a volume unmounted, a file being rewritten?); a unit tried again "
+                f"once it is back succeeds ({_one_line(exc, url)})",
+                url=shown,
+            ) from exc
         if wrong_url is not None:  # the URL's options or TLS: no retry changes them
             raise wrong_url from exc
         met = _undefined(exc)

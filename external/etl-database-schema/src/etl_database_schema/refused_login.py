@@ -28,7 +28,7 @@ from etl_database_schema.database_url import (
 )
 from etl_database_schema.errors import DatabaseLoginError, DatabaseUrlError
 
-__all__ = ["login_error", "url_error"]
+__all__ = ["local_file_error", "login_error", "url_error"]
 
 _NO_DATABASE = "invalid_catalog_name"
 _NO_ROLE = "invalid_authorization_specification"
@@ -150,6 +150,16 @@ def url_error(error: BaseException, url: str) -> DatabaseUrlError | None:
                 url=shown,
             )
     return None
+
+
+def local_file_error(error: BaseException, url: str) -> bool:
+    """Whether ``error``, a :func:`url_error`, was decided by a file on this machine (a
+    SQLite file's directory, a service file's section) rather than the URL's text: for a
+    URL this process already reached, that file went away under it (an outage), and a
+    later attempt may find it back."""
+    if url.strip().lower().startswith("sqlite:"):
+        return True
+    return any(_SERVICE_MISSING.search(" ".join(str(cause).split())) for cause in _chain(error))
 
 
 def _sqlite_directory_missing(error: BaseException, url: str) -> DatabaseUrlError | None:

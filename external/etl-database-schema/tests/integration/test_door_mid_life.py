@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -357,3 +359,100 @@ def test_a_write_to_an_sqlite_database_restored_from_an_older_schema_names_the_m
     missing = _ledger_after_0002(migrations)
     assert f"lacks {len(missing)} schema migration(s) ({', '.join(missing)})" in message
     assert "run `etl-schema migrate`" in message
+
+
+def test_an_sqlite_directory_removed_under_a_running_process_is_an_outage_not_the_urls(
+    run_python: RunPython,
+) -> None:
+    """A directory this process reached its SQLite file in, gone (a volume unmounted, a
+    data directory recreated by a deploy), is an outage a unit retries once it is back,
+    like a PostgreSQL database dropped under it; only a directory never reached is the
+    URL's mistake."""
+    result = run_python(
+        """
+        import os, shutil
+        import etl_database_schema as s
+
+        os.mkdir("data")
+        s.connect("sqlite:///data/etl.sqlite3", apply_migrations=True)
+        shutil.rmtree("data")
+        try:
+            s.get_run("r1")
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+        os.mkdir("data")
+        s.migrate()
+        print("back", s.get_run("r1"))
+        """
+    )
+
+    typo = run_python(
+        """
+        import etl_database_schema as s
+
+        try:
+            s.connect("sqlite:///nodir/etl.sqlite3", apply_migrations=True)
+        except s.SchemaError as exc:
+            print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError))
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["DatabaseUnavailableError True", "back None"]
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stdout.splitlines() == ["DatabaseUrlError False"]
+
+
+@pytest.mark.postgres
+def test_a_service_file_rewritten_under_a_running_process_is_an_outage_not_the_urls(
+    run_python: RunPython, postgres_url: str, tmp_path: Path
+) -> None:
+    """A service this process logged in through, found in no service file a moment later
+    (a configuration tool rewriting the file in place, truncated first), is an outage the
+    next attempt outlives; a service never reached is the URL's mistake, as before."""
+    parts = urlsplit(postgres_url)
+    services = tmp_path / "services.conf"
+    section = (
+        f"[etl]\nhost={parts.hostname}\nport={parts.port or 5432}\n"
+        f"user={parts.username or ''}\ndbname={parts.path.lstrip('/')}\n"
+    )
+    services.write_text(section)
+    script = f"""
+        import etl_database_schema as s
+
+        URL = "postgresql:///?service=etl"
+        s.check_login(URL)
+        s.connect(URL, require_migrated=False)
+        def attempt():
+            from django.db import connection
+            connection.close()  # a unit's fresh connection reads the service file again
+            try:
+                with s.models(s.LEDGER_APP):
+                    connection.ensure_connection()
+                return "ok"
+            except s.SchemaError as exc:
+                return f"{{type(exc).__name__}} {{isinstance(exc, s.DatabaseUnavailableError)}}"
+
+        print(attempt())
+        open({str(services)!r}, "w").close()
+        print(attempt())
+        with open({str(services)!r}, "w") as rewritten:
+            rewritten.write({section!r})
+        print(attempt())
+        """
+    never = """
+        import etl_database_schema as s
+        try:
+            s.check_login("postgresql:///?service=etl_typo")
+        except s.SchemaError as exc:
+            print(type(exc).__name__)
+        """
+    env = {"PGSERVICEFILE": str(services)}
+
+    assert _lines(run_python(script, env=env)) == ["ok", "DatabaseUnavailableError True", "ok"]
+    assert _lines(run_python(never, env=env)) == ["DatabaseUrlError"]
+
+
+def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
