@@ -109,13 +109,13 @@ def redact_url(url: str) -> str:
     still leaves no part of it visible (the user-info of a database URL ends at its last
     ``@``: :data:`_USERINFO_TO_LAST_AT`).
     """
-    url = _PASSWORD_QUERY.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
     at = _userinfo_end(scheme, rest) if sep else -1
-    if at < 0:
-        return url
-    user, colon, _ = rest[:at].partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+    user, colon, _ = rest[: max(at, 0)].partition(":")
+    if at >= 0 and colon and "/" not in user:  # a user with a '/': a path (sqlite:////a:b@c)
+        url = f"{scheme}://{user}:***{rest[at:]}"
+    # after the user-info: an '@' in a masked ?password= value would end it elsewhere
+    return _PASSWORD_QUERY.sub(r"\1***", url)
 
 
 def _unencoded_password(url: str) -> bool:
