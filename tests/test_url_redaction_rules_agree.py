@@ -39,6 +39,9 @@ URLS = [
     "sqs://AKIAX:se/cr+et@",
     "https://u:pw@host:8080/a@b",
     "https://host:8080/a@b",
+    "https://etl:pa/ss@pgw:9091",
+    "http://etl:pa?ss@pgw:9091/",
+    "https://[::1]:9091/a@b",
     "s3://bucket/a:b@c",
 ]
 
