@@ -42,6 +42,8 @@ URLS = [
     "https://etl:pa/ss@pgw:9091",
     "http://etl:pa?ss@pgw:9091/",
     "https://[::1]:9091/a@b",
+    "postgresql://etl@srv:pw@srv.postgres.database.azure.com/db",
+    "redis://etl@tenant:pw@cache:6379/0",
     "s3://bucket/a:b@c",
 ]
 

@@ -82,11 +82,13 @@ and users paste passwords holding an unencoded ``/``, ``?``, ``#`` or ``@``
 ``/?#`` and left the password, or its part after an ``@``, shown. Any other URL's
 user-info ends as urllib reads it (``https://host:8080/a@b`` holds none)."""
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/\s]*):[^@/\s]+@")
+"""A URL's ``user:password@`` in text; the user may hold an unencoded ``@`` (Azure's
+``etl@server``), the password ends at the next ``@`` (see the patterns before it)."""
 _TO_LAST_AT_PASSWORD = re.compile(  # up to the last '@' before a space: over-masks, never leaks
     r"(?<![A-Za-z0-9+.-])(?P<scheme>(?i:"
     + "|".join(sorted(USERINFO_TO_LAST_AT, key=len, reverse=True))
-    + r")(?:\+[A-Za-z0-9.-]+)?://)(?P<user>[^:/@\s]*):\S*@"
+    + r")(?:\+[A-Za-z0-9.-]+)?://)(?P<user>[^:/\s]*):\S*@"
 )
 _NOT_A_PORT = re.compile(r"[^\[\]@:]*:(?![0-9]*$)")
 """An authority (a URL's text before its first ``/``, ``?``, ``#``) whose text after its

@@ -231,3 +231,23 @@ def test_a_pushgateway_url_whose_password_holds_a_slash_is_refused_unquoted() ->
     assert "Kx7" not in str(caught.value)
     assert "Qz9" not in str(caught.value)
     assert PushgatewayURL("https://etl:Kx7%2FQz9@pgw:9091").redacted() == "https://etl:***@pgw:9091"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [  # Azure Database for PostgreSQL's user@server, a Redis ACL user@tenant: unencoded '@'
+        (
+            "postgresql://etl@srv:Pw9x@srv.postgres.database.azure.com/db",
+            "postgresql://etl@srv:***@srv.postgres.database.azure.com/db",
+        ),
+        ("redis://etl@tenant:Pw9x@cache:6379/0", "redis://etl@tenant:***@cache:6379/0"),
+        ("https://etl@corp:Pw9x@pgw:9091", "https://etl@corp:***@pgw:9091"),
+    ],
+)
+def test_a_log_line_quoting_a_url_whose_user_holds_an_at_masks_its_password(
+    url: str, shown: str
+) -> None:
+    """`config show` masked it (the user-info read to its last '@'), but a log line or an
+    error quoting the URL showed the password: the pattern took no '@' in the user."""
+    assert URL(url).redacted() == shown
+    assert redact_text(f"connection to {url} failed") == f"connection to {shown} failed"
