@@ -89,17 +89,23 @@ at its last ``@``: an ``@`` after their host is implausible, and a password past
 unencoded ``/``, ``?``, ``#`` or ``@`` is not (etl_core's ``redaction.USERINFO_TO_LAST_AT``,
 the same rule: this package imports no etl_core)."""
 _SCHEME_END = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*$")
+_NOT_A_PORT = re.compile(r"[^\[\]@:]*:(?![0-9]*$)")
+"""An authority whose text after its ``:`` is no port: a password's start."""
 
 
 def _userinfo_end(scheme: str, rest: str) -> int:
     """Where the user-info of a URL ends (its ``@``) in ``rest``, the URL after its
     ``scheme://`` (-1: it has none): at its last ``@`` for a database or broker URL, else
     at the last ``@`` before the first ``/``, ``?`` or ``#`` (``https://host/a@b`` has
-    none)."""
+    none), unless no port follows the ``:`` there (``https://etl:pa/ss@pgw:9091``: at its
+    last ``@`` too, as etl_core's ``redaction`` reads it)."""
     name = _SCHEME_END.search(scheme)
     if name is not None and name[0].lower().partition("+")[0] in _USERINFO_TO_LAST_AT:
         return rest.rfind("@")
-    return re.split(r"[/?#]", rest, maxsplit=1)[0].rfind("@")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" not in authority and _NOT_A_PORT.match(authority):
+        return rest.rfind("@")
+    return authority.rfind("@")
 
 
 def redact_url(url: str) -> str:
@@ -109,13 +115,13 @@ def redact_url(url: str) -> str:
     still leaves no part of it visible (the user-info of a database URL ends at its last
     ``@``: :data:`_USERINFO_TO_LAST_AT`).
     """
-    url = _PASSWORD_QUERY.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
     at = _userinfo_end(scheme, rest) if sep else -1
-    if at < 0:
-        return url
-    user, colon, _ = rest[:at].partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+    user, colon, _ = rest[: max(at, 0)].partition(":")
+    if at >= 0 and colon and "/" not in user:  # a user with a '/': a path (sqlite:////a:b@c)
+        url = f"{scheme}://{user}:***{rest[at:]}"
+    # after the user-info: an '@' in a masked ?password= value would end it elsewhere
+    return _PASSWORD_QUERY.sub(r"\1***", url)
 
 
 def _unencoded_password(url: str) -> bool:

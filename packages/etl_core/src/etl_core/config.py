@@ -243,6 +243,12 @@ PUSHGATEWAY_URL_RULE = (
 )
 
 
+PUSHGATEWAY_UNENCODED = (
+    "an '@' after the host: percent-encode a '/', '?' or '#' in the password "
+    "('/' as %2F, '?' as %3F, '#' as %23, '@' as %40)"
+)
+
+
 class PushgatewayURL(URL):
     """A Prometheus Pushgateway: ``http://`` or ``https://`` with a host.
 
@@ -270,6 +276,11 @@ class PushgatewayURL(URL):
             usable = False
         if not usable:
             raise ValueError(PUSHGATEWAY_URL_RULE)
+        if "@" in value.split("://", 1)[1][len(urlsplit(value).netloc) :]:
+            # an '@' after what urllib reads as the host: a password holding a '/', '?' or
+            # '#' (https://etl:pa/ss@pgw), its start read as the host's port and each push
+            # failing quoting it
+            raise ValueError(f"{PUSHGATEWAY_URL_RULE}: {PUSHGATEWAY_UNENCODED}")
         return str.__new__(cls, URL(value))
 
     @classmethod

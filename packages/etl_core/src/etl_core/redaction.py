@@ -82,11 +82,21 @@ and users paste passwords holding an unencoded ``/``, ``?``, ``#`` or ``@``
 ``/?#`` and left the password, or its part after an ``@``, shown. Any other URL's
 user-info ends as urllib reads it (``https://host:8080/a@b`` holds none)."""
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/\s]*):[^@/\s]+@")
+"""A URL's ``user:password@`` in text; the user may hold an unencoded ``@`` (Azure's
+``etl@server``), the password ends at the next ``@`` (see the patterns before it)."""
 _TO_LAST_AT_PASSWORD = re.compile(  # up to the last '@' before a space: over-masks, never leaks
     r"(?<![A-Za-z0-9+.-])(?P<scheme>(?i:"
     + "|".join(sorted(USERINFO_TO_LAST_AT, key=len, reverse=True))
-    + r")(?:\+[A-Za-z0-9.-]+)?://)(?P<user>[^:/@\s]*):\S*@"
+    + r")(?:\+[A-Za-z0-9.-]+)?://)(?P<user>[^:/\s]*):\S*@"
+)
+_NOT_A_PORT = re.compile(r"[^\[\]@:]*:(?![0-9]*$)")
+"""An authority (a URL's text before its first ``/``, ``?``, ``#``) whose text after its
+``:`` is no port: ``etl:pa`` of ``https://etl:pa/ss@pgw:9091``, the start of a password
+holding an unencoded ``/``, ``?`` or ``#`` (``https://host:8080/a@b`` has a port)."""
+_NOT_A_PORT_PASSWORD = re.compile(  # the same in text: up to the last '@' before a space
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s\[\]]*)"
+    r":(?![0-9]*[/?#\s])[^@/?#\s]*[/?#]\S*@"
 )
 _QUERY_PARAM = re.compile(
     r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.\-\[\]]+)=)(?P<value>[^&#;\s\"'<>\\]*)"
@@ -161,10 +171,15 @@ def mask_query_params(text: str, names: Iterable[str] = ()) -> str:
 
 def _userinfo_end(rest: str, scheme: str) -> int:
     """Where the user-info of a URL ends (its ``@``) in ``rest``, the URL after its
-    ``scheme://`` (-1: it has none), by :data:`USERINFO_TO_LAST_AT`'s rule."""
+    ``scheme://`` (-1: it has none), by :data:`USERINFO_TO_LAST_AT`'s rule; any other
+    URL's at its last ``@`` too when what urllib reads as its host has no port after its
+    ``:`` (``https://etl:pa/ss@pgw:9091``, see :data:`_NOT_A_PORT`)."""
     if scheme.lower().partition("+")[0] in USERINFO_TO_LAST_AT:
         return rest.rfind("@")
-    return re.split(r"[/?#]", rest, maxsplit=1)[0].rfind("@")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" not in authority and _NOT_A_PORT.match(authority):
+        return rest.rfind("@")
+    return authority.rfind("@")
 
 
 def url_password(url: str) -> str | None:
@@ -245,6 +260,7 @@ def redact_text(text: str) -> str:
     """``text`` with secrets masked by shape and every remembered secret masked by value."""
     text = _PRIVATE_KEY.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _TO_LAST_AT_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    text = _NOT_A_PORT_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     text = mask_query_params(text)
     text = _QUOTED_HEADER.sub(_masked_header, text)

@@ -200,3 +200,54 @@ def test_an_https_urls_password_is_masked_and_the_at_in_its_path_kept() -> None:
 
     assert URL(url).redacted() == "https://u:***@host:8080/a@b?x=1"
     assert redact_text(url) == "https://u:***@host:8080/a@b?x=1"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://etl:Kx7/Qz9@pgw:9091", "https://etl:***@pgw:9091"),
+        ("http://etl:Kx7?Qz9@pgw:9091/", "http://etl:***@pgw:9091/"),
+        ("https://AKIAX:Kx7/Qz9+a@minio:9000", "https://AKIAX:***@minio:9000"),
+    ],
+)
+def test_an_http_urls_password_holding_a_slash_or_question_is_shown_as_none_of_it(
+    url: str, shown: str
+) -> None:
+    """urllib reads 'etl:Kx7' as a host and port there: `config show` printed the whole
+    pushgateway or endpoint URL, password and all, and so did a log line quoting it."""
+    assert URL(url).redacted() == shown
+    assert redact_text(f"pushgateway PUT {url}/metrics failed") == (
+        f"pushgateway PUT {shown}/metrics failed"
+    )
+
+
+def test_a_pushgateway_url_whose_password_holds_a_slash_is_refused_unquoted() -> None:
+    """urllib read 'Kx7' as the port: each push failed quoting it (nonnumeric port)."""
+    from etl_core.config import PushgatewayURL
+
+    with pytest.raises(ValueError, match="percent-encode") as caught:
+        PushgatewayURL("https://etl:Kx7/Qz9@pgw:9091")
+
+    assert "Kx7" not in str(caught.value)
+    assert "Qz9" not in str(caught.value)
+    assert PushgatewayURL("https://etl:Kx7%2FQz9@pgw:9091").redacted() == "https://etl:***@pgw:9091"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [  # Azure Database for PostgreSQL's user@server, a Redis ACL user@tenant: unencoded '@'
+        (
+            "postgresql://etl@srv:Pw9x@srv.postgres.database.azure.com/db",
+            "postgresql://etl@srv:***@srv.postgres.database.azure.com/db",
+        ),
+        ("redis://etl@tenant:Pw9x@cache:6379/0", "redis://etl@tenant:***@cache:6379/0"),
+        ("https://etl@corp:Pw9x@pgw:9091", "https://etl@corp:***@pgw:9091"),
+    ],
+)
+def test_a_log_line_quoting_a_url_whose_user_holds_an_at_masks_its_password(
+    url: str, shown: str
+) -> None:
+    """`config show` masked it (the user-info read to its last '@'), but a log line or an
+    error quoting the URL showed the password: the pattern took no '@' in the user."""
+    assert URL(url).redacted() == shown
+    assert redact_text(f"connection to {url} failed") == f"connection to {shown} failed"

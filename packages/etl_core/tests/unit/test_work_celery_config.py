@@ -377,3 +377,28 @@ def test_a_broker_password_holding_an_unencoded_slash_question_or_hash_is_refuse
     assert "percent-encode" in said
     assert "Kx7" not in said
     assert "Qz9" not in said
+
+
+@pytest.mark.parametrize(
+    ("field", "url"),
+    [
+        ("broker_url", "redis://cache:6379/0?client_name=etl@prod"),
+        ("broker_url", "redis://:pw@cache:6379/0?client_name=etl@prod"),
+        ("result_backend", "rediss://cache:6380/1?ssl_cert_reqs=required&ssl_ca_certs=/ca@x.pem"),
+    ],
+)
+def test_an_at_in_a_broker_urls_query_value_is_refused_saying_to_write_it_as_percent_40(
+    field: str, url: str
+) -> None:
+    """The user-info of a broker URL ends at its last '@', so an '@' in a query value makes
+    the rest of the URL read as a password: refused (it worked before), the message named
+    only a password holding '/', '?' or '#', which a URL without one does not have."""
+    backend = ResultBackendURL(url) if field == "result_backend" else None
+    broker = URL(url) if field == "broker_url" else URL("redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigError) as caught:
+        celery_config(settings(broker_url=broker, result_backend=backend), "file_processing")
+
+    assert caught.value.fields == (field,)
+    said = str(caught.value)
+    assert "an '@' in a query value" in said
+    assert "%40" in said

@@ -247,12 +247,16 @@ def _broker(settings: RuntimeSettings) -> str:
 
 
 UNENCODED_PASSWORD = (
-    "its password holds an unencoded '/', '?' or '#', where the broker library reads the "
-    "host, port or database (and quoted what it found there in its error): percent-encode "
-    "it ('/' as %2F, '?' as %3F, '#' as %23, '@' as %40)"
+    "its user-info, read up to its last '@', holds a password with an unencoded '/', '?' "
+    "or '#', where the broker library reads the host, port or database (and quoted what it "
+    "found there in its error): percent-encode it ('/' as %2F, '?' as %3F, '#' as %23, "
+    "'@' as %40); or, with no such password, an '@' in a query value made the URL read "
+    "so: write that '@' as %40"
 )
 """What is said of a broker or result backend URL whose password holds an unencoded
-``/``, ``?`` or ``#`` (:func:`~etl_core.redaction.unencoded_password`)."""
+``/``, ``?`` or ``#`` (:func:`~etl_core.redaction.unencoded_password`). Read to the last
+``@``, a URL with an ``@`` in a query value (``?client_name=etl@prod``) reads as one, and
+cannot be told from one: the message says both."""
 
 
 def _lower_scheme(url: str) -> str:
