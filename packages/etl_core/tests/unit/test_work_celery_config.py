@@ -402,3 +402,17 @@ def test_an_at_in_a_broker_urls_query_value_is_refused_saying_to_write_it_as_per
     said = str(caught.value)
     assert "an '@' in a query value" in said
     assert "%40" in said
+
+
+def test_a_failover_list_of_brokers_is_taken_and_each_ones_password_checked() -> None:
+    """Celery's ';'-separated broker list (RabbitMQ nodes tried in turn): read to the
+    list's last '@', the first URL's host read as a password holding '/'."""
+    failover = "amqp://etl:pw1@rabbit1:5672//;amqp://etl:pw2@rabbit2:5672//"
+    config = celery_config(settings(broker_url=URL(failover)), "file_processing")
+
+    assert config["broker_url"] == failover
+    bad = "amqp://etl:pw1@rabbit1:5672//;amqp://etl:p/w2@rabbit2:5672//"
+    with pytest.raises(ConfigError) as caught:
+        celery_config(settings(broker_url=URL(bad)), "file_processing")
+    assert caught.value.fields == ("broker_url",)
+    assert "p/w2" not in str(caught.value)

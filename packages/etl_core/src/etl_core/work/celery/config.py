@@ -235,7 +235,7 @@ def _broker(settings: RuntimeSettings) -> str:
             "the Celery settings are invalid",
             [FieldError("broker_url", f"scheme {url.scheme!r} is not one of {expected}")],
         )
-    if unencoded_password(str(url)):
+    if any(unencoded_password(node) for node in str(url).split(";")):
         problem: str | None = UNENCODED_PASSWORD
     elif url.scheme in REDIS:
         problem = _redis_database_problem(str(url))
@@ -254,7 +254,8 @@ UNENCODED_PASSWORD = (
     "so: write that '@' as %40"
 )
 """What is said of a broker or result backend URL whose password holds an unencoded
-``/``, ``?`` or ``#`` (:func:`~etl_core.redaction.unencoded_password`). Read to the last
+``/``, ``?`` or ``#`` (:func:`~etl_core.redaction.unencoded_password`; each URL of a
+broker's ``;``-separated failover list on its own). Read to the last
 ``@``, a URL with an ``@`` in a query value (``?client_name=etl@prod``) reads as one, and
 cannot be told from one: the message says both."""
 
