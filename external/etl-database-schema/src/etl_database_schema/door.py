@@ -283,6 +283,9 @@ def _check_sqlite_migrations(database_url: str, connection: Any) -> None:
                 applied = len(applied_migrations(connection=connection)) if pending else 0
             finally:
                 connection.close()
+        # reached, as a server's login is: a process forked after this check that finds
+        # the file's directory gone (a volume unmounted) meets an outage, not a URL mistake
+        _reached.add(database_url)
     else:
         graph = MigrationLoader(None, ignore_no_migrations=True).graph
         pending = []

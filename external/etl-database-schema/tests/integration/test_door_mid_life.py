@@ -456,3 +456,37 @@ def test_a_service_file_rewritten_under_a_running_process_is_an_outage_not_the_u
 def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
+
+
+def test_an_sqlite_directory_gone_before_a_forked_process_first_connects_is_an_outage(
+    run_python: RunPython,
+) -> None:
+    """A worker on SQLite checks its database before it forks (check_login); a process
+    it forks later (one replacing another) connects at its first unit. The directory the
+    worker reached, gone by then (a volume unmounted), is an outage that process retries,
+    as a PostgreSQL database dropped there is, not a URL mistake it fails the unit with."""
+    result = run_python(
+        """
+        import os, shutil
+        import etl_database_schema as s
+
+        os.mkdir("data")
+        url = "sqlite:///data/etl.sqlite3"
+        s.setup(url)
+        s.migrate()
+        s.check_login(url, require_migrated=True)
+        print("checked")
+        shutil.rmtree("data")
+        pid = os.fork()
+        if pid == 0:  # the forked process's first unit
+            try:
+                s.connect(url)
+            except s.SchemaError as exc:
+                print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["checked", "DatabaseUnavailableError True"]
