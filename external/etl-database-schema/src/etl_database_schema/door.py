@@ -286,6 +286,13 @@ def _check_sqlite_migrations(database_url: str, connection: Any) -> None:
         # reached, as a server's login is: a process forked after this check that finds
         # the file's directory gone (a volume unmounted) meets an outage, not a URL mistake
         _reached.add(database_url)
+    elif not Path(connection.settings_dict["NAME"]).parent.is_dir():
+        # what SQLite says of a file in a missing directory (it creates neither), told as
+        # a connection would be: the URL's mistake, or an outage once this process reached it
+        from django.db import OperationalError
+
+        with _translated(database_url, recheck=False):
+            raise OperationalError("unable to open database file")
     else:
         graph = MigrationLoader(None, ignore_no_migrations=True).graph
         pending = []
