@@ -89,6 +89,11 @@ _units = threading.local()
 _reached: set[str] = set()
 """URLs this process logged in to (or its parent, before it forked this one): a database
 of theirs the server no longer has was dropped under it (an outage), not mistyped."""
+_found: set[str] = set()
+"""URLs whose files on this machine (a SQLite file's directory, a service file's
+section) this process (or its parent) found, whether or not the server answered then: a
+worker started while its server was down found its service; the section missing a
+moment later (the file rewritten in place) is an outage, not a mistyped service."""
 
 
 class CallerErrors(Protocol):
@@ -433,7 +438,10 @@ def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
         yield
     except refused as exc:
         wrong_url = url_error(exc, url)
-        if wrong_url is not None and url in _reached and local_file_error(exc, url):
+        if wrong_url is None:  # libpq read the service, SQLite's directory was there
+            _found.add(url)
+        found = url in _reached or url in _found
+        if wrong_url is not None and found and local_file_error(exc, url):
             raise DatabaseUnavailableError(
                 f"database {shown} is unavailable: a file on this machine it was reached "
                 "through is not there now (the SQLite file's directory, the service file's "

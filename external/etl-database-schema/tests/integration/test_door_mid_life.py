@@ -490,3 +490,60 @@ def test_an_sqlite_directory_gone_before_a_forked_process_first_connects_is_an_o
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["checked", "DatabaseUnavailableError True"]
+
+
+def test_a_service_found_at_start_while_its_server_was_down_missing_a_moment_later_is_retried(
+    run_python: RunPython, tmp_path: Path
+) -> None:
+    """A worker started while its database was down (its start check an outage: it starts
+    anyway) found the service in the service file. The operator rewrites that file in
+    place (the service pointed at another host): a process connecting in that moment is
+    told of an outage and retried, not of a URL mistake that fails its unit for good."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[etl]\nhost=127.0.0.1\nport=1\ndbname=etl\n")
+    script = f"""
+        import os
+        import etl_database_schema as s
+
+        URL = "postgresql:///?service=etl"
+        try:
+            s.check_login(URL)
+        except s.SchemaError as exc:
+            print(type(exc).__name__)
+        open({str(services)!r}, "w").close()  # being rewritten
+        pid = os.fork()
+        if pid == 0:  # a worker process's first unit
+            try:
+                s.connect(URL)
+            except s.SchemaError as exc:
+                print(type(exc).__name__, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """
+
+    assert _lines(run_python(script, env={"PGSERVICEFILE": str(services)})) == [
+        "DatabaseUnavailableError",
+        "DatabaseUnavailableError",
+    ]
+
+
+def test_a_service_file_edited_under_a_running_worker_does_not_refuse_its_own_url(
+    run_python: RunPython, tmp_path: Path
+) -> None:
+    """A worker set up for ``?service=etl``; the operator edits the service file (another
+    host, its own connect_timeout). A process the worker forks after that sets up the same
+    URL: the same database, not a "cannot switch" conflict failing every unit it takes."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[etl]\nhost=127.0.0.1\nport=1\ndbname=etl\n")
+    script = f"""
+        import etl_database_schema as s
+
+        URL = "postgresql:///?service=etl"
+        s.setup(URL)
+        with open({str(services)!r}, "w") as edited:
+            edited.write("[etl]\\nhost=127.0.0.1\\nport=2\\ndbname=etl\\nconnect_timeout=3\\n")
+        s.setup(URL)
+        print("same database")
+        """
+
+    assert _lines(run_python(script, env={"PGSERVICEFILE": str(services)})) == ["same database"]
