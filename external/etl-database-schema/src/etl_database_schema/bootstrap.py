@@ -88,6 +88,9 @@ def setup(database_url: str | None = None) -> None:
     """
     global _configured
     url = resolve_database_url(database_url)
+    with _lock:  # the URL set up already: the same database, whatever its service file
+        if _configured is not None and _configured[0] == url:  # says now (edited since)
+            return
     database = parse_database_url(url)
     with _lock:
         if _configured is not None:

@@ -89,6 +89,11 @@ _units = threading.local()
 _reached: set[str] = set()
 """URLs this process logged in to (or its parent, before it forked this one): a database
 of theirs the server no longer has was dropped under it (an outage), not mistyped."""
+_found: set[str] = set()
+"""URLs whose files on this machine (a SQLite file's directory, a service file's
+section) this process (or its parent) found, whether or not the server answered then: a
+worker started while its server was down found its service; the section missing a
+moment later (the file rewritten in place) is an outage, not a mistyped service."""
 
 
 class CallerErrors(Protocol):
@@ -283,6 +288,16 @@ def _check_sqlite_migrations(database_url: str, connection: Any) -> None:
                 applied = len(applied_migrations(connection=connection)) if pending else 0
             finally:
                 connection.close()
+        # reached, as a server's login is: a process forked after this check that finds
+        # the file's directory gone (a volume unmounted) meets an outage, not a URL mistake
+        _reached.add(database_url)
+    elif not Path(connection.settings_dict["NAME"]).parent.is_dir():
+        # what SQLite says of a file in a missing directory (it creates neither), told as
+        # a connection would be: the URL's mistake, or an outage once this process reached it
+        from django.db import OperationalError
+
+        with _translated(database_url, recheck=False):
+            raise OperationalError("unable to open database file")
     else:
         graph = MigrationLoader(None, ignore_no_migrations=True).graph
         pending = []
@@ -423,7 +438,10 @@ def _translated(url: str, *, recheck: bool = True) -> Iterator[None]:
         yield
     except refused as exc:
         wrong_url = url_error(exc, url)
-        if wrong_url is not None and url in _reached and local_file_error(exc, url):
+        if wrong_url is None:  # libpq read the service, SQLite's directory was there
+            _found.add(url)
+        found = url in _reached or url in _found
+        if wrong_url is not None and found and local_file_error(exc, url):
             raise DatabaseUnavailableError(
                 f"database {shown} is unavailable: a file on this machine it was reached "
                 "through is not there now (the SQLite file's directory, the service file's "

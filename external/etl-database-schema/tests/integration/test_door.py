@@ -495,6 +495,32 @@ def test_check_login_with_require_migrated_on_sqlite_checks_the_file_without_cre
     assert migrated == ["ok"]
 
 
+def test_check_login_on_sqlite_in_a_missing_directory_names_the_directory_not_migrate(
+    run_python: RunPython, tmp_path: Any
+) -> None:
+    """A worker's start check of a SQLite file whose directory does not exist: the URL's
+    mistake, naming the directory (what `etl-schema migrate` would fail on), not "run
+    `etl-schema migrate`" with every migration listed as pending."""
+    result = run_python(
+        """
+        import etl_database_schema as s
+        try:
+            s.check_login("sqlite:///nodir/etl.sqlite3", require_migrated=True)
+            print("ok")
+        except s.SchemaError as exc:
+            print(type(exc).__name__)
+            print(exc)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    kind, message = result.stdout.splitlines()
+    assert kind == "DatabaseUrlError"
+    assert f"whose directory {tmp_path / 'nodir'} does not exist" in message
+    assert "etl-schema migrate" not in message
+    assert not (tmp_path / "nodir").exists()
+
+
 def test_check_login_gives_up_on_a_server_that_never_answers_within_its_timeout(
     run_python: RunPython,
 ) -> None:

@@ -456,3 +456,94 @@ def test_a_service_file_rewritten_under_a_running_process_is_an_outage_not_the_u
 def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
+
+
+def test_an_sqlite_directory_gone_before_a_forked_process_first_connects_is_an_outage(
+    run_python: RunPython,
+) -> None:
+    """A worker on SQLite checks its database before it forks (check_login); a process
+    it forks later (one replacing another) connects at its first unit. The directory the
+    worker reached, gone by then (a volume unmounted), is an outage that process retries,
+    as a PostgreSQL database dropped there is, not a URL mistake it fails the unit with."""
+    result = run_python(
+        """
+        import os, shutil
+        import etl_database_schema as s
+
+        os.mkdir("data")
+        url = "sqlite:///data/etl.sqlite3"
+        s.setup(url)
+        s.migrate()
+        s.check_login(url, require_migrated=True)
+        print("checked")
+        shutil.rmtree("data")
+        pid = os.fork()
+        if pid == 0:  # the forked process's first unit
+            try:
+                s.connect(url)
+            except s.SchemaError as exc:
+                print(type(exc).__name__, isinstance(exc, s.DatabaseUnavailableError), flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["checked", "DatabaseUnavailableError True"]
+
+
+def test_a_service_found_at_start_while_its_server_was_down_missing_a_moment_later_is_retried(
+    run_python: RunPython, tmp_path: Path
+) -> None:
+    """A worker started while its database was down (its start check an outage: it starts
+    anyway) found the service in the service file. The operator rewrites that file in
+    place (the service pointed at another host): a process connecting in that moment is
+    told of an outage and retried, not of a URL mistake that fails its unit for good."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[etl]\nhost=127.0.0.1\nport=1\ndbname=etl\n")
+    script = f"""
+        import os
+        import etl_database_schema as s
+
+        URL = "postgresql:///?service=etl"
+        try:
+            s.check_login(URL)
+        except s.SchemaError as exc:
+            print(type(exc).__name__)
+        open({str(services)!r}, "w").close()  # being rewritten
+        pid = os.fork()
+        if pid == 0:  # a worker process's first unit
+            try:
+                s.connect(URL)
+            except s.SchemaError as exc:
+                print(type(exc).__name__, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        """
+
+    assert _lines(run_python(script, env={"PGSERVICEFILE": str(services)})) == [
+        "DatabaseUnavailableError",
+        "DatabaseUnavailableError",
+    ]
+
+
+def test_a_service_file_edited_under_a_running_worker_does_not_refuse_its_own_url(
+    run_python: RunPython, tmp_path: Path
+) -> None:
+    """A worker set up for ``?service=etl``; the operator edits the service file (another
+    host, its own connect_timeout). A process the worker forks after that sets up the same
+    URL: the same database, not a "cannot switch" conflict failing every unit it takes."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text("[etl]\nhost=127.0.0.1\nport=1\ndbname=etl\n")
+    script = f"""
+        import etl_database_schema as s
+
+        URL = "postgresql:///?service=etl"
+        s.setup(URL)
+        with open({str(services)!r}, "w") as edited:
+            edited.write("[etl]\\nhost=127.0.0.1\\nport=2\\ndbname=etl\\nconnect_timeout=3\\n")
+        s.setup(URL)
+        print("same database")
+        """
+
+    assert _lines(run_python(script, env={"PGSERVICEFILE": str(services)})) == ["same database"]
