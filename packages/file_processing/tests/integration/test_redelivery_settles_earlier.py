@@ -10,15 +10,17 @@ import io
 import logging
 import os
 import zipfile
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import pytest
 
 from etl_core.artifacts import REVALIDATED_BY, SUPERSEDED_BY
 from etl_core.errors import StorageError
-from etl_core.storage import LocalObjectStore
+from etl_core.layout import delivery_manifest_key, quality_report_key
+from etl_core.storage import LocalObjectStore, ObjectStore
 from file_processing import ledger as ledger_module
 from file_processing import process as process_module
 from file_processing.errors import FileProcessingError
@@ -433,7 +435,6 @@ def test_a_forced_reprocess_moved_elsewhere_after_an_unfinished_attempt_leaves_n
     """The same delivery moved to another dataset by ``process --force``, whose first forced
     attempt did not finish: the redo removes what the delivery published under the old
     name, so downstream reads its rows once (one delivery manifest names them)."""
-    from datetime import date
 
     from etl_core.artifacts import read_deliveries
 
@@ -495,7 +496,6 @@ def test_a_moved_partition_loses_its_manifest_before_its_members(
     """A process killed while removing what the same delivery published elsewhere leaves
     no manifest naming a removed file (downstream would refuse the partition): a member
     whose name sorts before ``_deliveries`` (a digit, a capital) goes after it."""
-    from datetime import date
 
     from etl_core.layout import delivery_manifest_key, quality_report_key
     from file_processing.outputs import remove_stale
@@ -526,7 +526,6 @@ def test_a_name_dated_redelivery_after_a_date_format_fix_removes_the_misdated_da
     """A name-dated key is one day's file: once the contract's date format is fixed (day
     and month were swapped), its re-delivery replaces what it published on the wrong day;
     left there, downstream would load its rows on both days."""
-    from datetime import date
 
     from etl_core.artifacts import read_deliveries, read_withdrawal_notice, utc_timestamp
 
@@ -576,7 +575,6 @@ def test_a_delivery_moved_back_to_a_day_voids_that_days_withdrawal_notice(
     the day's validated partition later would make downstream withdraw its curated output
     and loaded rows (the notice is newer than a build made before the move away and never
     redone: its inputs read the same). Another key's notice of the day stays."""
-    from datetime import date
 
     from etl_core.artifacts import read_deliveries, read_withdrawal_notice
 
@@ -613,7 +611,6 @@ def test_a_moved_partition_whose_withdrawal_notice_cannot_be_written_keeps_its_m
     leave the day's curated output and loaded rows for good. The manifest and its members
     stay (as after a failed delete), named in the ledger; the next delivery of the key
     writes the notice and removes them."""
-    from datetime import date
 
     from etl_core.artifacts import read_deliveries
     from etl_core.layout import withdrawal_notice_key
@@ -769,7 +766,6 @@ def test_an_old_partition_a_forced_move_could_not_remove_is_removed_by_the_next_
         assert processor.process(key).status == "validated"
     day = first.partition
     assert day is not None
-    from datetime import date
 
     assert read_deliveries(lane.store, "arrivals", date.fromisoformat(day)) == []
     for stale in first.outputs:
@@ -785,7 +781,6 @@ def test_a_second_key_moved_off_a_day_keeps_the_first_keys_withdrawal_in_the_not
     build that read only the first is still withdrawn downstream (its rows counted on two
     days otherwise). Either moved back takes only its own keys out of the notice, the
     last mover's too (its notice then still names the other's)."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
     from etl_core.layout import delivery_manifest_key, quality_report_key
@@ -832,7 +827,6 @@ def test_two_keys_moved_off_a_day_at_once_are_both_named_in_its_notice(
     """Two workers of one scan move two keys off the same day at once: the notice written
     between one's read of the day's notice and its write is not overwritten (a
     compare-and-put), so both keys' data keys stay named."""
-    from datetime import date
 
     from etl_core.artifacts import WithdrawalNotice, read_withdrawal_notice
     from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
@@ -897,7 +891,6 @@ def test_a_new_key_publishing_a_withdrawn_data_key_again_drops_it_from_the_notic
     true of it: left naming it, downstream takes the day's build from the new file for a
     build of the withdrawn delivery, and withdraws it (curated output, loaded rows) once
     the day's validated partition is gone for another reason (a lifecycle rule)."""
-    from datetime import date
 
     from etl_core.artifacts import read_deliveries, read_withdrawal_notice
 
@@ -941,7 +934,6 @@ def test_a_data_key_withdrawn_twice_with_other_bytes_is_noted_by_key_only_and_vo
     data key: the notice names the key without an ETag (any build that read it was of a
     withdrawn delivery). Another key's withdrawal keeps its ETag, and moving the key back
     drops the key and its ETag from the notice."""
-    from datetime import date
 
     from etl_core.artifacts import WithdrawalNotice, read_withdrawal_notice
     from etl_core.layout import delivery_manifest_key, quality_report_key, validated_key
@@ -991,7 +983,6 @@ def test_another_keys_first_delivery_landing_while_a_move_lists_the_day_is_not_e
     void run before the notice is written, finds no notice to clear. The move checks the
     day again once its notice is written: the notice does not say the day emptied (a
     backfill unit of the day would skip it as withdrawn instead of naming a lost input)."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
     from etl_core.layout import deliveries_prefix, delivery_manifest_key, quality_report_key
@@ -1037,7 +1028,6 @@ def test_moving_a_many_member_delivery_off_a_day_reads_its_etags_without_a_reque
     """An archive delivery of up to ``max_entries`` members moved off a day: its notice
     records each member's ETag from the partition's listing, not a HEAD per member (10,000
     requests, minutes on S3, for one move)."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
     from etl_core.layout import delivery_manifest_key, quality_report_key
@@ -1082,7 +1072,6 @@ def test_a_move_whose_etags_the_store_will_not_give_names_its_data_keys_by_key_o
     the partition's listing for many): the move goes on, its notice names the data keys
     without ETags (downstream withdraws any build that read one, as before ETags were
     recorded), and a warning names the delivery."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
     from etl_core.layout import delivery_manifest_key, quality_report_key, validated_prefix
@@ -1137,22 +1126,15 @@ def test_a_redelivery_renaming_members_then_moving_off_the_day_names_every_versi
     build read the first version's member: the notice names it, with its ETag, beside the
     moved version's, so downstream withdraws that build instead of keeping its rows on both
     days for good. Until the move, the day still has the delivery (not ``emptied``)."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
-    from etl_core.layout import delivery_manifest_key, quality_report_key
-    from etl_core.testing.deliveries import publish_delivery
     from file_processing.outputs import remove_stale
 
     misdated, right = date(2026, 2, 11), date(2026, 11, 2)
     landing = "landing/a/orders.zip"
 
     def outputs(dt: date, names: list[str]) -> list[str]:
-        files = {name: f"{name}\n".encode() for name in names}
-        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
-        keys = list(manifest.data_keys)
-        keys += [quality_report_key(k) for k in keys]
-        return [*keys, delivery_manifest_key("orders", dt, landing)]
+        return delivered(lane.store, dt, names, landing)
 
     first = outputs(misdated, ["a.csv", "b.csv"])
     dropped = first[0]
@@ -1179,7 +1161,6 @@ def test_a_redelivery_renaming_members_then_moving_off_the_day_names_every_versi
 
 def test_a_redelivery_keeping_its_members_writes_no_notice(lane: Any) -> None:
     """The usual corrected file under the same key and name: nothing dropped, no notice."""
-    from datetime import date
 
     from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
     from etl_core.testing.deliveries import publish_delivery
@@ -1204,33 +1185,19 @@ def test_members_dropped_whose_notice_cannot_be_written_are_left_for_the_next_de
     """The store refuses the notice naming the members a corrected archive dropped: they
     stay (returned, so the ledger record names them and the next delivery retries), never
     removed unnamed while a build of the earlier version may have read them."""
-    from datetime import date
 
-    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
-    from etl_core.testing.deliveries import publish_delivery
+    from etl_core.layout import quality_report_key, withdrawal_notice_key
     from file_processing.outputs import remove_stale
 
     day, landing = date(2026, 2, 11), "landing/a/orders.zip"
 
     def outputs(names: list[str]) -> list[str]:
-        files = {name: f"{name}\n".encode() for name in names}
-        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
-        keys = list(manifest.data_keys)
-        keys += [quality_report_key(k) for k in keys]
-        return [*keys, delivery_manifest_key("orders", day, landing)]
+        return delivered(lane.store, day, names, landing)
 
     first, corrected = outputs(["a.csv", "b.csv"]), outputs(["b.csv", "c.csv"])
     notice = withdrawal_notice_key("orders", day)
-    put_if = lane.store.put_if
-
-    def refusing(key: str, data: Any, *, etag: str | None) -> str:
-        if key == notice:
-            raise StorageError("the store timed out (a transient failure)", key=key)
-        return put_if(key, data, etag=etag)
-
-    monkeypatch.setattr(lane.store, "put_if", refusing)
-    left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
-    monkeypatch.undo()
+    with notice_writes_refused(lane.store, notice):
+        left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
 
     assert sorted(left) == sorted([first[0], quality_report_key(first[0])])
     assert lane.store.exists(first[0])
@@ -1246,21 +1213,14 @@ def test_a_member_renamed_back_by_a_later_redelivery_is_no_longer_named_withdraw
     longer names it. Left named, with the very ETag the day publishes now, a rebuild that
     reads it never spends the notice, and a lifecycle rule expiring the day later
     withdraws its current build downstream."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
-    from etl_core.layout import delivery_manifest_key, quality_report_key
-    from etl_core.testing.deliveries import publish_delivery
     from file_processing.outputs import remove_stale
 
     day, landing = date(2026, 2, 11), "landing/a/orders.zip"
 
     def outputs(names: list[str]) -> list[str]:
-        files = {name: f"{name}\n".encode() for name in names}
-        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
-        keys = list(manifest.data_keys)
-        keys += [quality_report_key(k) for k in keys]
-        return [*keys, delivery_manifest_key("orders", day, landing)]
+        return delivered(lane.store, day, names, landing)
 
     first = outputs(["a.csv", "b.csv"])
     renamed = outputs(["b.csv", "c.csv"])
@@ -1283,21 +1243,14 @@ def test_a_redelivery_redone_after_its_dropped_members_were_removed_keeps_their_
     the ledger recorded the delivery: the redo removes them again (gone already). The
     notice still names them with the ETags of the objects withdrawn; the redo read none
     (nothing there now) and must not turn them into keys judged by key only."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
-    from etl_core.layout import delivery_manifest_key, quality_report_key
-    from etl_core.testing.deliveries import publish_delivery
     from file_processing.outputs import remove_stale
 
     day, landing = date(2026, 2, 11), "landing/a/orders.zip"
 
     def outputs(names: list[str]) -> list[str]:
-        files = {name: f"{name}\n".encode() for name in names}
-        manifest = publish_delivery(lane.store, "orders", day, files, landing=landing)
-        keys = list(manifest.data_keys)
-        keys += [quality_report_key(k) for k in keys]
-        return [*keys, delivery_manifest_key("orders", day, landing)]
+        return delivered(lane.store, day, names, landing)
 
     first = outputs(["a.csv", "b.csv"])
     etag = lane.store.head(first[0]).etag
@@ -1322,37 +1275,23 @@ def test_members_left_by_a_failed_notice_are_named_when_the_key_then_moves_off_t
     that member too, beside the corrected version's, before removing it. Named by the
     corrected version's members only, a build of the first version (which read none of
     them) would be kept downstream, its rows counted on both days."""
-    from datetime import date
 
     from etl_core.artifacts import read_withdrawal_notice
-    from etl_core.layout import delivery_manifest_key, quality_report_key, withdrawal_notice_key
-    from etl_core.testing.deliveries import publish_delivery
+    from etl_core.layout import withdrawal_notice_key
     from file_processing.outputs import remove_stale
 
     misdated, right = date(2026, 2, 11), date(2026, 11, 2)
     landing = "landing/a/orders.zip"
 
     def outputs(dt: date, names: list[str]) -> list[str]:
-        files = {name: f"{name}\n".encode() for name in names}
-        manifest = publish_delivery(lane.store, "orders", dt, files, landing=landing)
-        keys = list(manifest.data_keys)
-        keys += [quality_report_key(k) for k in keys]
-        return [*keys, delivery_manifest_key("orders", dt, landing)]
+        return delivered(lane.store, dt, names, landing)
 
     first = outputs(misdated, ["a.csv"])
     etag = lane.store.head(first[0]).etag
     corrected = outputs(misdated, ["c.csv"])
     notice = withdrawal_notice_key("orders", misdated)
-    put_if = lane.store.put_if
-
-    def refusing(key: str, data: Any, *, etag: str | None) -> str:
-        if key == notice:
-            raise StorageError("the store timed out (a transient failure)", key=key)
-        return put_if(key, data, etag=etag)
-
-    monkeypatch.setattr(lane.store, "put_if", refusing)
-    left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
-    monkeypatch.undo()
+    with notice_writes_refused(lane.store, notice):
+        left = remove_stale(lane.store, first, corrected, landing_key=landing, one_day_key=True)
     assert lane.store.exists(first[0])
 
     moved = outputs(right, ["c.csv"])
@@ -1371,3 +1310,31 @@ def test_members_left_by_a_failed_notice_are_named_when_the_key_then_moves_off_t
     assert withdrawn.data_etags[first[0]] == etag
     assert corrected[0] in withdrawn.data_keys
     assert withdrawn.emptied
+
+
+def delivered(store: ObjectStore, dt: date, names: list[str], landing: str) -> list[str]:
+    """Publish members ``names`` (each holding its own name) as ``landing``'s delivery of
+    ``orders`` on ``dt``: its outputs, as the ledger records them."""
+    files = {name: f"{name}\n".encode() for name in names}
+    from etl_core.testing.deliveries import publish_delivery
+
+    manifest = publish_delivery(store, "orders", dt, files, landing=landing)
+    keys = list(manifest.data_keys)
+    keys += [quality_report_key(k) for k in keys]
+    return [*keys, delivery_manifest_key("orders", dt, landing)]
+
+
+@contextmanager
+def notice_writes_refused(store: ObjectStore, notice: str) -> Iterator[None]:
+    """Within: the store fails every write of withdrawal notice ``notice`` (a transient
+    store error); other writes go through."""
+    put_if = store.put_if
+
+    def refusing(key: str, data: Any, *, etag: str | None) -> str:
+        if key == notice:
+            raise StorageError("the store timed out (a transient failure)", key=key)
+        return put_if(key, data, etag=etag)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "put_if", refusing)
+        yield
