@@ -367,13 +367,7 @@ def test_a_broker_password_holding_an_unencoded_slash_question_or_hash_is_refuse
 ) -> None:
     """The Redis database check quoted the password's rest ('/Qz9@cache:6379/0'), kombu's
     ValueError its start ("Port could not be cast to integer value as 'Kx7'")."""
-    backend = ResultBackendURL(url) if field == "result_backend" else None
-    broker = URL(url) if field == "broker_url" else URL("redis://127.0.0.1:6379/0")
-    with pytest.raises(ConfigError) as caught:
-        celery_config(settings(broker_url=broker, result_backend=backend), "file_processing")
-
-    assert caught.value.fields == (field,)
-    said = str(caught.value)
+    said = refused_as(field, url)
     assert "percent-encode" in said
     assert "Kx7" not in said
     assert "Qz9" not in said
@@ -393,13 +387,7 @@ def test_an_at_in_a_broker_urls_query_value_is_refused_saying_to_write_it_as_per
     """The user-info of a broker URL ends at its last '@', so an '@' in a query value makes
     the rest of the URL read as a password: refused (it worked before), the message named
     only a password holding '/', '?' or '#', which a URL without one does not have."""
-    backend = ResultBackendURL(url) if field == "result_backend" else None
-    broker = URL(url) if field == "broker_url" else URL("redis://127.0.0.1:6379/0")
-    with pytest.raises(ConfigError) as caught:
-        celery_config(settings(broker_url=broker, result_backend=backend), "file_processing")
-
-    assert caught.value.fields == (field,)
-    said = str(caught.value)
+    said = refused_as(field, url)
     assert "an '@' in a query value" in said
     assert "%40" in said
 
@@ -416,3 +404,14 @@ def test_a_failover_list_of_brokers_is_taken_and_each_ones_password_checked() ->
         celery_config(settings(broker_url=URL(bad)), "file_processing")
     assert caught.value.fields == ("broker_url",)
     assert "p/w2" not in str(caught.value)
+
+
+def refused_as(field: str, url: str) -> str:
+    """The message refusing ``url`` given as ``field`` (``broker_url`` or
+    ``result_backend``), which it names alone."""
+    backend = ResultBackendURL(url) if field == "result_backend" else None
+    broker = URL(url) if field == "broker_url" else URL("redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigError) as caught:
+        celery_config(settings(broker_url=broker, result_backend=backend), "file_processing")
+    assert caught.value.fields == (field,)
+    return str(caught.value)
