@@ -170,7 +170,11 @@ def test_an_unreadable_page_is_set_aside_naming_the_page_and_what_was_expected(
 @pytest.mark.parametrize(
     ("status", "answer", "said"),
     [
-        (400, {"error": "invalid_grant", "error_description": "revoked"}, r"HTTP 400"),
+        (
+            400,
+            {"error": "invalid_grant", "error_description": "revoked"},
+            r"HTTP 400 \(error invalid_grant: revoked\)",
+        ),
         (200, {"error": "temporarily_unavailable"}, r"access_token"),
         (200, {"access_token": "", "token_type": "bearer"}, r"access_token"),
         (200, ["not", "an", "object"], r"access_token"),

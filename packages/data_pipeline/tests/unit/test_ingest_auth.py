@@ -296,3 +296,56 @@ def test_oauth2_a_numeric_string_or_absent_expires_in_is_a_lifetime(
     signed(auth)
 
     assert transport.issued == ["token-0", "token-1"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            {"error": "invalid_scope", "error_description": "scope 'orders' is not granted"},
+            r"HTTP 400 \(error invalid_scope: scope 'orders' is not granted\)",
+        ),
+        ({"error": "invalid_grant"}, r"HTTP 400 \(error invalid_grant\)$"),
+        ({"error": {"code": 7}}, r"HTTP 400$"),  # not an RFC 6749 error: nothing quoted
+        ({"error": "x" * 5000}, r"HTTP 400 \(error x{200}\.\.\.\)$"),
+    ],
+)
+def test_oauth2_a_token_endpoint_error_is_named_by_its_rfc_6749_code(
+    answer: dict[str, Any], said: str
+) -> None:
+    """An operator told ``invalid_scope`` fixes the scope, not the credentials."""
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(lambda request: httpx.Response(400, json=answer)),
+    )
+
+    with pytest.raises(ApiAuthError, match=said):
+        signed(auth)
+
+
+def test_oauth2_a_token_endpoint_error_echoing_the_secret_is_masked() -> None:
+    answer = {"error": "invalid_client", "error_description": f"bad secret {SECRET}"}
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(lambda request: httpx.Response(401, json=answer)),
+    )
+
+    with pytest.raises(ApiAuthError, match=r"error invalid_client: bad secret \*\*\*") as caught:
+        signed(auth)
+
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(pickle.loads(pickle.dumps(caught.value)))

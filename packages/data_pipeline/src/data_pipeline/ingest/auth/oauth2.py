@@ -2,8 +2,9 @@
 
 The token is fetched on first use and again ``refresh_margin`` before it expires
 (``expires_in``; at half its life when that comes first); a 401 fetches a new one
-once. The client authenticates to the token endpoint with HTTP Basic (the method
-every server must support). Threads of one source share the token; only one of them
+once. A refusal is said with the endpoint's RFC 6749 ``error`` code and
+``error_description`` (``invalid_scope``: fix the scope). The client authenticates to
+the token endpoint with HTTP Basic (the method every server must support). Threads of one source share the token; only one of them
 fetches it. The token request is bounded as a page request is: its answer must arrive
 whole within the source's ``timeout`` (a token endpoint sending a byte now and then would
 hold the run for ever) and be no larger than :data:`MAX_TOKEN_BYTES`.
@@ -24,7 +25,7 @@ from data_pipeline.ingest.auth.base import Authenticator
 from data_pipeline.ingest.bodies import read_bounded
 from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from etl_core.contracts import Auth
-from etl_core.redaction import remember_secret
+from etl_core.redaction import mask_values, remember_secret
 
 __all__ = ["OAuth2ClientCredentials"]
 
@@ -32,6 +33,16 @@ _DEFAULT_LIFETIME = 3600.0  # seconds, when the token response has no expires_in
 
 MAX_TOKEN_BYTES = 1024 * 1024
 """The largest token response read: a token is a few kilobytes at most (a JWT included)."""
+
+
+_ERROR_CHARS = 200
+"""The most of a token endpoint's ``error`` or ``error_description`` quoted in an error."""
+
+
+def _cut(text: str) -> str:
+    """``text`` on one line, without control characters, cut to :data:`_ERROR_CHARS`."""
+    shown = "".join(c if c.isprintable() else " " for c in text.strip())
+    return shown if len(shown) <= _ERROR_CHARS else shown[:_ERROR_CHARS] + "..."
 
 
 class OAuth2ClientCredentials(Authenticator):
@@ -120,7 +131,7 @@ class OAuth2ClientCredentials(Authenticator):
         if response.status_code != 200:
             raise self._refused(
                 f"the token endpoint {url} refused the client credentials of client "
-                f"{config.client_id!r} with HTTP {response.status_code}",
+                f"{config.client_id!r} with HTTP {response.status_code}{self._error_said(body)}",
                 response.status_code,
             )
         if len(body) > MAX_TOKEN_BYTES:
@@ -130,6 +141,26 @@ class OAuth2ClientCredentials(Authenticator):
                 response.status_code,
             )
         return self._token_of(response, body)
+
+    def _error_said(self, body: bytes) -> str:
+        """The RFC 6749 (section 5.2) ``error`` code of a refusal, and its
+        ``error_description``, as `` (error invalid_scope: ...)``: ``invalid_scope`` or
+        ``unauthorized_client`` is mended elsewhere than the credentials. Each is cut to
+        :data:`_ERROR_CHARS` characters, control characters dropped and the client secret
+        masked (a server may echo it); empty when the body says no such code."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return ""
+        code = document.get("error") if isinstance(document, dict) else None
+        if not isinstance(code, str) or not code.strip():
+            return ""
+        said = f"error {_cut(code)}"
+        description = document.get("error_description")
+        if isinstance(description, str) and description.strip():
+            said += f": {_cut(description)}"
+        assert self.config.client_secret  # the source's validation requires it
+        return f" ({mask_values(said, [self.config.client_secret.reveal()])})"
 
     def _redirected(self, response: httpx.Response) -> ApiAuthError:
         """The error of a token endpoint answering with a redirect: not followed (the client
