@@ -4,10 +4,11 @@ The token is fetched on first use and again ``refresh_margin`` before it expires
 (``expires_in``; at half its life when that comes first); a 401 fetches a new one
 once. A refusal is said with the endpoint's RFC 6749 ``error`` code and
 ``error_description`` (``invalid_scope``: fix the scope). The client authenticates to
-the token endpoint with HTTP Basic (the method every server must support). Threads of one source share the token; only one of them
-fetches it. The token request is bounded as a page request is: its answer must arrive
-whole within the source's ``timeout`` (a token endpoint sending a byte now and then would
-hold the run for ever) and be no larger than :data:`MAX_TOKEN_BYTES`.
+the token endpoint with HTTP Basic (the method every server must support). Threads of
+one source share the token; only one of them fetches it. The token request is bounded as
+a page request is: its answer must arrive whole within the source's ``timeout`` (a token
+endpoint sending a byte now and then would hold the run for ever) and be no larger than
+:data:`MAX_TOKEN_BYTES`.
 """
 
 from __future__ import annotations
