@@ -6,6 +6,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+import tracemalloc
+import zlib
 
 import pytest
 
@@ -214,4 +216,34 @@ def test_a_token_without_expires_in_is_used_and_fetched_again_on_a_401(
 
     workspace.ingest("items")  # "tok-no-expiry" is refused (401): a new token, once
 
+    assert workspace.landed("items") == api.records
+
+
+def _gzip(chunks) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join([*(compressor.compress(chunk) for chunk in chunks), compressor.flush()])
+
+
+def test_a_gzip_bomb_in_two_layers_is_refused_without_decompressing_it(workspace, api) -> None:
+    """657 bytes of gzip of gzip are 300 MB of JSON: httpx decodes the second layer of one
+    network read in one piece, past any size limit; two compressing layers are refused."""
+    workspace.source('max_page_bytes = "1MiB"\n' + PAGED, endpoints=("items",))
+    inner = _gzip([b'{"data": [], "pad": "'] + [b"0" * (1 << 20)] * 300 + [b'"}'])
+    bomb = _gzip([inner])
+    api.faults.append(Fault("/page", headers={"Content-Encoding": "gzip, gzip"}, body=bomb))
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ApiResponseError,
+            match=r"shop/items: GET .*/page\?page=1&per_page=5: the body is sent compressed "
+            r"twice \(Content-Encoding 'gzip, gzip'\)",
+        ):
+            workspace.ingest("items")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 64 * 1024 * 1024
+    assert workspace.sleeps == []  # not retried
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
     assert workspace.landed("items") == api.records

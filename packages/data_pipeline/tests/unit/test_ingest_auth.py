@@ -4,7 +4,9 @@ repr, and answers a 401 with at most one renewed attempt."""
 from __future__ import annotations
 
 import base64
+import gzip
 import pickle
+import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -349,3 +351,37 @@ def test_oauth2_a_token_endpoint_error_echoing_the_secret_is_masked() -> None:
 
     assert SECRET not in str(caught.value)
     assert SECRET not in repr(pickle.loads(pickle.dumps(caught.value)))
+
+
+def test_oauth2_a_token_answer_compressed_twice_is_refused_unread() -> None:
+    """Gzip of gzip: httpx would decode the inner layer whole, past ``MAX_TOKEN_BYTES``."""
+    inner = gzip.compress(b"0" * 50_000_000)
+    bomb = gzip.compress(inner)
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"Content-Encoding": "gzip, gzip"}, stream=httpx.ByteStream(bomb)
+            )
+        ),
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ApiAuthError,
+            match=r"token endpoint https://auth\.test/token .*compressed twice "
+            r"\(Content-Encoding 'gzip, gzip'\)",
+        ):
+            signed(auth)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 10_000_000

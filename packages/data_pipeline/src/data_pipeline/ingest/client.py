@@ -37,7 +37,7 @@ from data_pipeline.errors import (
 )
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
-from data_pipeline.ingest.bodies import StillArriving, read_bounded
+from data_pipeline.ingest.bodies import StillArriving, compressed_twice, read_bounded
 from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
@@ -82,6 +82,11 @@ _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 _SAID_CHARS = 300
 """How much of a refusing response's body its error quotes."""
+
+_TWICE_REFUSED = (
+    "refused unread, as a layer inside a layer is decompressed whole, past any size limit "
+    "(a few hundred bytes can be gigabytes): expected one compression at most"
+)
 
 _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
@@ -331,6 +336,7 @@ class ApiClient:
             StillArriving: the body was still arriving when the time ran out.
             ApiResponseError: the body is larger than ``max_page_bytes``.
         """
+        self._refuse_compressed_twice(response, endpoint)
         refused = not 200 <= response.status_code < 300
         most = _READ_OF_A_REFUSAL if refused else self.source.max_page_bytes
         if not refused:
@@ -353,6 +359,27 @@ class ApiClient:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.source.max_page_bytes:
             raise self._too_large(response, endpoint, f"its Content-Length is {int(declared):,}")
+
+    def _refuse_compressed_twice(self, response: httpx.Response, endpoint: str) -> None:
+        """Refuse, unread, a body compressed in more than one layer (:func:`compressed_twice`):
+        httpx decodes the inner layer of each network read whole, so a few hundred bytes
+        would be gigabytes in memory before ``max_page_bytes`` is checked.
+
+        Raises:
+            ApiResponseError: naming the URL and the ``Content-Encoding`` (not retried).
+        """
+        codings = compressed_twice(response)
+        if codings is None:
+            return
+        shown = self.safe_url(response.request.url)
+        raise ApiResponseError(
+            f"GET {shown}: the body is sent compressed twice (Content-Encoding {codings!r}); "
+            f"{_TWICE_REFUSED}",
+            source=self.source.source,
+            endpoint=endpoint,
+            url=shown,
+            status=response.status_code,
+        )
 
     def _too_large(self, response: httpx.Response, endpoint: str, said: str) -> ApiResponseError:
         """The error of a body above ``max_page_bytes`` (not retried: it would be again)."""
@@ -390,6 +417,14 @@ class ApiClient:
         target = response.request.url.join(response.headers["location"])
         home = httpx.URL(self.source.base_url)
         if (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port):
+            codings = compressed_twice(response)
+            if codings is not None:  # httpx reads it whole, the inner layer in one piece
+                raise self._redirect_error(
+                    ApiResponseError,
+                    response,
+                    f": the body is sent compressed twice (Content-Encoding {codings!r}); "
+                    f"{_TWICE_REFUSED}",
+                )
             too_large = partial(self._redirect_too_large, response)
             response.stream = _Capped(response.stream, MAX_REDIRECT_BODY, too_large)
             return

@@ -23,7 +23,7 @@ import httpx
 
 from data_pipeline.errors import ApiAuthError, ApiUnavailableError
 from data_pipeline.ingest.auth.base import Authenticator
-from data_pipeline.ingest.bodies import read_bounded
+from data_pipeline.ingest.bodies import compressed_twice, read_bounded
 from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from etl_core.contracts import Auth
 from etl_core.redaction import mask_values, remember_secret
@@ -112,6 +112,15 @@ class OAuth2ClientCredentials(Authenticator):
                 request_deadline(self.timeout),
                 self._http.stream("POST", url, data=form, auth=credentials) as response,
             ):
+                codings = compressed_twice(response)
+                if codings is not None:  # its inner layer would be decoded whole
+                    raise self._refused(
+                        f"the token endpoint {url} sent its answer compressed twice "
+                        f"(Content-Encoding {codings!r}); refused unread, as a layer inside a "
+                        "layer is decompressed whole, past any size limit: expected one "
+                        "compression at most",
+                        response.status_code,
+                    )
                 body = read_bounded(
                     response, started=started, seconds=self.timeout, most=MAX_TOKEN_BYTES
                 )
