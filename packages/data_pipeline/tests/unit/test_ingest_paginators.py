@@ -538,3 +538,20 @@ def test_the_same_records_history_survives_the_checkpoint_and_an_older_one_has_n
     assert PageRequest.from_dict(older).same is None
     assert PageRequest.from_dict({**older, "same": ["k", None, True]}).same is None
     assert PageRequest.from_dict({**older, "same": ["k", 7, 1]}).same == ("k", None, 1)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://bob:hunter2-Secret@evil.test/steal",
+        "https://bob:hunter2-Secret@api.test/v1/items?page=2",  # the source's host, a password
+    ],
+)
+def test_a_next_link_with_a_password_is_refused_without_showing_it(link: str) -> None:
+    pages = paginator(Pagination(type="next_url", next_url_path="next"))
+    page = _page(BASE, {"next": link}, [{"id": 1}])
+
+    with pytest.raises(ApiResponseError, match=r"bob:\*\*\*@.*refused") as caught:
+        pages.next(pages.first(), page)
+
+    assert "hunter2" not in str(caught.value)

@@ -45,6 +45,7 @@ from urllib.parse import urljoin, urlsplit
 from data_pipeline.errors import ApiRequestError, ApiResponseError
 from data_pipeline.ingest.documents import MISSING, lookup
 from etl_core.contracts import Pagination
+from etl_core.redaction import mask_url_password
 
 __all__ = ["RECENT_REQUESTS", "Page", "PageRequest", "Paginator", "records_digest"]
 
@@ -472,16 +473,18 @@ class Paginator(abc.ABC):
             target.port  # noqa: B018  (a port that is not a number is found here)
         except ValueError as exc:  # "http://[::1", "http://host:port"
             raise ApiResponseError(
-                f"the next-page link of {page.url} is not a URL ({exc}): {link[:200]!r}",
+                f"the next-page link of {page.url} is not a URL ({exc}): "
+                f"{mask_url_password(link[:200])!r}",
                 source=self.source,
                 endpoint=self.endpoint,
                 url=page.url,
             ) from None
         if (target.scheme, target.netloc) != (home.scheme, home.netloc):
             raise ApiResponseError(
-                f"the next-page link of {page.url} leads to {target.scheme}://{target.netloc}, "
-                f"not to the source's {home.scheme}://{home.netloc}; refused (credentials "
-                "would go with it)",
+                f"the next-page link of {page.url} leads to "
+                f"{mask_url_password(f'{target.scheme}://{target.netloc}')}, not to the "
+                f"source's {mask_url_password(f'{home.scheme}://{home.netloc}')}; refused "
+                "(credentials would go with it)",
                 source=self.source,
                 endpoint=self.endpoint,
                 url=page.url,
