@@ -247,3 +247,22 @@ def test_a_gzip_bomb_in_two_layers_is_refused_without_decompressing_it(workspace
     assert workspace.sleeps == []  # not retried
     workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
     assert workspace.landed("items") == api.records
+
+
+def test_a_cursor_megabytes_long_fails_naming_the_page_and_keeps_the_checkpoint(
+    workspace, api
+) -> None:
+    workspace.source(CURSOR, endpoints=("items",))
+    api.faults.append(Fault("/cursor", body=_page(api.records[:3], "x" * 2_000_000)))
+
+    with pytest.raises(
+        ApiResponseError,
+        match=r"shop/items: cursor_path 'meta\.next' of .*/cursor is 2,000,000 characters long",
+    ):
+        workspace.ingest("items")
+
+    assert len(api.requests) == 1  # never sent
+    workspace.ingest("items", run_id="20260301T010000Z-bbbbbb")
+    landed = workspace.landed("items")
+    assert len(landed) == len({item["id"] for item in landed})
+    assert {item["id"] for item in landed} == {item["id"] for item in api.records}

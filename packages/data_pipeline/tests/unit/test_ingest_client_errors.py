@@ -260,3 +260,20 @@ def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> N
     failed_get(source, moved, ApiResponseError, r"GET https://api.test/items: its redirect")
 
     assert len(sent) == 1
+
+
+def test_a_url_too_long_to_send_fails_naming_the_endpoint_not_an_httpx_error() -> None:
+    """A cursor the API hands out megabytes long makes a URL httpx refuses to build."""
+    source = Source("https://api.test", (ENDPOINT,), source="shop", max_attempts=1)
+    client = ApiClient(source, transport=httpx.MockTransport(echoing), sleep=lambda _: None)
+    try:
+        with pytest.raises(
+            ApiResponseError,
+            match=r"shop/items: GET https://api\.test/items\?cursor=x+\.\.\. "
+            r"\(2,000,0\d\d characters\): not a URL that can be sent",
+        ) as caught:
+            client.get("items", "/items", {"cursor": "x" * 2_000_000})
+    finally:
+        client.close()
+
+    assert len(str(caught.value)) < 1000

@@ -555,3 +555,27 @@ def test_a_next_link_with_a_password_is_refused_without_showing_it(link: str) ->
         pages.next(pages.first(), page)
 
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        Pagination(type="cursor", cursor_path="next"),
+        Pagination(type="next_url", next_url_path="next"),
+    ],
+    ids=["cursor", "next_url"],
+)
+def test_a_next_cursor_or_link_too_long_for_a_url_is_refused_naming_the_page(
+    config: Pagination,
+) -> None:
+    pages = paginator(config)
+    page = _page(BASE, {"next": "/v1/items?c=" + "x" * 2_000_000}, [{"id": 1}])
+
+    with pytest.raises(
+        ApiResponseError,
+        match=r"s/e: .* 'next' of https://api\.test/v1 is 2,000,0\d\d characters long, longer "
+        r"than a URL may be \(32,768\)",
+    ) as caught:
+        pages.next(pages.first(), page)
+
+    assert len(str(caught.value)) < 1000

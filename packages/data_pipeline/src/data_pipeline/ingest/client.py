@@ -41,7 +41,7 @@ from data_pipeline.ingest.bodies import StillArriving, compressed_twice, read_bo
 from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
-from etl_core.redaction import REDACTED, mask_values, secret_forms
+from etl_core.redaction import REDACTED, mask_query_params, mask_values, secret_forms
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 from etl_core.threads import SIGNAL_CHECK
 from etl_core.units import format_byte_size
@@ -231,6 +231,24 @@ class ApiClient:
                 "(the run was interrupted); the next run resumes after the last landed chunk"
             )
 
+    def _unsendable(
+        self, endpoint: str, url: str, params: Mapping[str, str], exc: Exception
+    ) -> ApiResponseError:
+        """The error of a request httpx cannot build (not retried: it never could be): its
+        URL, secrets removed, cut to its start and said with its length."""
+        whole = url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        if "://" not in whole:
+            whole = self.source.base_url.rstrip("/") + "/" + whole.lstrip("/")
+        shown = self._masked(mask_query_params(whole[:200], self.auth.hidden_params))
+        return ApiResponseError(
+            f"GET {shown}... ({len(whole):,} characters): not a URL that can be sent ({exc}); "
+            "expected a next-page cursor or link a request can carry (check the pagination "
+            "keys of the endpoint, or the API)",
+            source=self.source.source,
+            endpoint=endpoint,
+            url=shown,
+        )
+
     def safe_url(self, url: httpx.URL | str) -> str:
         """``url`` without the query parameters that carry secrets."""
         clean = httpx.URL(str(url))
@@ -250,9 +268,12 @@ class ApiClient:
             if self._observe is not None:
                 self._observe(wait_seconds=waited)
         # params=None keeps a next link's own query; an empty mapping would erase it
-        request = self._http.build_request(
-            "GET", url, params=dict(params) or None, extensions={"endpoint": endpoint}
-        )
+        try:
+            request = self._http.build_request(
+                "GET", url, params=dict(params) or None, extensions={"endpoint": endpoint}
+            )
+        except httpx.InvalidURL as exc:  # a cursor megabytes long, a link of bad characters
+            raise self._unsendable(endpoint, url, params, exc) from None
         shown = self.safe_url(request.url)
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
