@@ -4,6 +4,7 @@ page and what was expected, and nothing past what was durably written is committ
 from __future__ import annotations
 
 import email.utils
+import gzip
 import json
 import time
 import tracemalloc
@@ -11,7 +12,11 @@ import zlib
 
 import pytest
 
-from data_pipeline.errors import ApiAuthError, ApiResponseError, ApiUnavailableError
+from data_pipeline.errors import (
+    ApiAuthError,
+    ApiResponseError,
+    ApiUnavailableError,
+)
 from data_pipeline.ingest import ObjectStateStore
 
 from .conftest import SECRETS, Fault, cursor_items
@@ -266,3 +271,41 @@ def test_a_cursor_megabytes_long_fails_naming_the_page_and_keeps_the_checkpoint(
     landed = workspace.landed("items")
     assert len(landed) == len({item["id"] for item in landed})
     assert {item["id"] for item in landed} == {item["id"] for item in api.records}
+
+
+@pytest.mark.parametrize("body", [b"not gzip at all", b"\x1f\x8b\x07\x00bad method"])
+def test_a_body_its_content_encoding_cannot_decode_fails_naming_the_page(
+    workspace, api, body
+) -> None:
+    """Was a raw httpx.DecodingError, naming neither the source nor the page; retried (a
+    proxy may have mangled it), then the endpoint fails, its checkpoint unmoved."""
+    workspace.source("max_attempts = 2\n" + PAGED, endpoints=("items",))
+    coded = {"Content-Encoding": "gzip"}
+    api.faults += [
+        Fault("/page", headers=coded, body=body, after=1),
+        Fault("/page", headers=coded, body=body),
+    ]
+
+    with pytest.raises(
+        ApiUnavailableError,
+        match=r"shop/items: GET .*/page\?page=2&per_page=5: .*Content-Encoding 'gzip'",
+    ):
+        workspace.ingest("items")
+
+    state = ObjectStateStore(workspace.store).load("shop", "items")
+    assert state.cursor is None
+
+
+def test_a_gzip_body_cut_short_is_set_aside_as_not_json_naming_the_page(workspace, api) -> None:
+    """httpx takes a gzip stream without its end as what it decoded: the JSON is cut."""
+    workspace.source(PAGED, endpoints=("items",))
+    body = gzip.compress(json.dumps({"data": api.records[5:10]}).encode())[:-40]
+    api.faults.append(Fault("/page", headers={"Content-Encoding": "gzip"}, body=body, after=1))
+
+    [outcome] = workspace.ingest("items")
+
+    assert outcome.dead_letters == 1
+    [letter] = dead_letters(workspace)
+    assert letter["reason"] == "not_json"
+    assert "page=2" in letter["url"]
+    assert workspace.landed("items") == api.records[:5] + api.records[10:]

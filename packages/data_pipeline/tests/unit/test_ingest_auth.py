@@ -385,3 +385,28 @@ def test_oauth2_a_token_answer_compressed_twice_is_refused_unread() -> None:
         tracemalloc.stop()
 
     assert peak < 10_000_000
+
+
+def test_oauth2_a_token_answer_its_content_encoding_cannot_decode_is_retryable() -> None:
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
+            )
+        ),
+    )
+
+    with pytest.raises(
+        ApiUnavailableError,
+        match=r"token endpoint https://auth\.test/token sent a body its Content-Encoding "
+        r"'gzip' does not decode",
+    ):
+        signed(auth)

@@ -367,6 +367,18 @@ class ApiClient:
             body = read_bounded(response, started=started, seconds=seconds, most=most)
         except httpx.TimeoutException:  # the deadline passed (or the server went silent)
             raise StillArriving("the body was still arriving", request=response.request) from None
+        except httpx.DecodingError as exc:  # a corrupt or cut gzip, a body not gzip at all
+            metrics.requests.labels(
+                source=self.source.source, endpoint=endpoint, status="error"
+            ).inc()
+            codings = response.headers.get("content-encoding", "")[:200]
+            raise self._unavailable(
+                endpoint,
+                self.safe_url(response.request.url),
+                f"the body is not what its Content-Encoding {codings!r} says ({exc}); expected "
+                "a body encoded as its headers say (retried: a proxy may have cut it)",
+                status=response.status_code,
+            ) from None
         if len(body) > most and not refused:
             raise self._too_large(response, endpoint, f"more than {len(body):,} bytes arrived")
         return body

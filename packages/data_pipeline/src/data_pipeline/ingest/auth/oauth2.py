@@ -128,6 +128,13 @@ class OAuth2ClientCredentials(Authenticator):
             raise self._unavailable(
                 f"the token endpoint {url} did not answer whole within {self.timeout:g}s", None
             ) from None
+        except httpx.DecodingError as exc:  # retried: a proxy may have mangled it
+            codings = response.headers.get("content-encoding", "")[:200]
+            raise self._unavailable(
+                f"the token endpoint {url} sent a body its Content-Encoding {codings!r} does "
+                f"not decode ({exc})",
+                response.status_code,
+            ) from None
         except httpx.TransportError as exc:
             raise self._unavailable(
                 f"the token endpoint {url} is unreachable: {exc}", None
