@@ -53,6 +53,8 @@ class Fault:
     """Seconds between the bytes of the body (a server that never stops sending)."""
     head: bool = False
     """Whether the status line and headers trickle in too (``trickle`` seconds a byte)."""
+    stall: float = 0.0
+    """Seconds the server waits between its headers and the body (a body that never comes)."""
 
 
 def stamp(index: int) -> str:
@@ -311,7 +313,8 @@ class RecordsApi:
                     if fault.head:
                         self._trickle_head(fault)
                         return
-                    self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
+                    sent = fault.body if fault.body is not None else b"{}"
+                    self._send(fault.status, fault.headers, sent, fault.trickle)
                     return
                 status, body = api.token(self.headers)
                 self._send(status, {}, json.dumps(body).encode())
@@ -341,7 +344,13 @@ class RecordsApi:
                         if fault.head:
                             self._trickle_head(fault)
                             return
-                        self._send(fault.status, fault.headers, fault.body or b"{}", fault.trickle)
+                        self._send(
+                            fault.status,
+                            fault.headers,
+                            fault.body if fault.body is not None else b"{}",
+                            fault.trickle,
+                            fault.stall,
+                        )
                         return
                 if any(path == p and query.get(k) == v for p, k, v in api.maintenance):
                     self._send(200, {}, b"<html>down for maintenance</html>")
@@ -357,7 +366,7 @@ class RecordsApi:
                 self._send(200, headers, json.dumps(document).encode())
 
             def _trickle_head(self, fault: Fault) -> None:
-                body = fault.body or b"{}"
+                body = fault.body if fault.body is not None else b"{}"
                 lines = [f"HTTP/1.1 {fault.status} OK", f"Content-Length: {len(body)}"]
                 lines += [f"{name}: {value}" for name, value in fault.headers.items()]
                 head = ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -371,7 +380,12 @@ class RecordsApi:
                     pass
 
             def _send(
-                self, status: int, headers: dict[str, str], body: bytes, trickle: float = 0.0
+                self,
+                status: int,
+                headers: dict[str, str],
+                body: bytes,
+                trickle: float = 0.0,
+                stall: float = 0.0,
             ) -> None:
                 try:
                     self.send_response(status)
@@ -381,6 +395,9 @@ class RecordsApi:
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
+                    if stall:
+                        self.wfile.flush()
+                        time.sleep(stall)
                     if not trickle:
                         self.wfile.write(body)
                         return

@@ -4,7 +4,9 @@ repr, and answers a 401 with at most one renewed attempt."""
 from __future__ import annotations
 
 import base64
+import gzip
 import pickle
+import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -296,3 +298,115 @@ def test_oauth2_a_numeric_string_or_absent_expires_in_is_a_lifetime(
     signed(auth)
 
     assert transport.issued == ["token-0", "token-1"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            {"error": "invalid_scope", "error_description": "scope 'orders' is not granted"},
+            r"HTTP 400 \(error invalid_scope: scope 'orders' is not granted\)",
+        ),
+        ({"error": "invalid_grant"}, r"HTTP 400 \(error invalid_grant\)$"),
+        ({"error": {"code": 7}}, r"HTTP 400$"),  # not an RFC 6749 error: nothing quoted
+        ({"error": "x" * 5000}, r"HTTP 400 \(error x{200}\.\.\.\)$"),
+    ],
+)
+def test_oauth2_a_token_endpoint_error_is_named_by_its_rfc_6749_code(
+    answer: dict[str, Any], said: str
+) -> None:
+    """An operator told ``invalid_scope`` fixes the scope, not the credentials."""
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(lambda request: httpx.Response(400, json=answer)),
+    )
+
+    with pytest.raises(ApiAuthError, match=said):
+        signed(auth)
+
+
+def test_oauth2_a_token_endpoint_error_echoing_the_secret_is_masked() -> None:
+    answer = {"error": "invalid_client", "error_description": f"bad secret {SECRET}"}
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(lambda request: httpx.Response(401, json=answer)),
+    )
+
+    with pytest.raises(ApiAuthError, match=r"error invalid_client: bad secret \*\*\*") as caught:
+        signed(auth)
+
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(pickle.loads(pickle.dumps(caught.value)))
+
+
+def test_oauth2_a_token_answer_compressed_twice_is_refused_unread() -> None:
+    """Gzip of gzip: httpx would decode the inner layer whole, past ``MAX_TOKEN_BYTES``."""
+    inner = gzip.compress(b"0" * 50_000_000)
+    bomb = gzip.compress(inner)
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"Content-Encoding": "gzip, gzip"}, stream=httpx.ByteStream(bomb)
+            )
+        ),
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ApiAuthError,
+            match=r"token endpoint https://auth\.test/token .*compressed twice "
+            r"\(Content-Encoding 'gzip, gzip'\)",
+        ):
+            signed(auth)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 10_000_000
+
+
+def test_oauth2_a_token_answer_its_content_encoding_cannot_decode_is_retryable() -> None:
+    auth = OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
+            )
+        ),
+    )
+
+    with pytest.raises(
+        ApiUnavailableError,
+        match=r"token endpoint https://auth\.test/token sent a body its Content-Encoding "
+        r"'gzip' does not decode",
+    ):
+        signed(auth)

@@ -5,7 +5,9 @@ of the source's credentials masked (an API may echo the request: its URL, its
 from __future__ import annotations
 
 import base64
+import gzip
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TypeVar
@@ -205,6 +207,40 @@ def test_a_query_key_never_follows_a_redirect_off_the_origin(location: str) -> N
     assert quote(SECRET, safe="") not in str(refused)
 
 
+@pytest.mark.parametrize("status", [200, 302, 500])
+def test_a_body_compressed_twice_is_refused_before_a_layer_is_decoded(status: int) -> None:
+    """httpx decodes the inner layer of each read whole: 50 kB of gzip of gzip are 50 MB
+    before max_page_bytes (1 KiB here) is checked; a followed redirect's and a refusal's
+    bodies are decoded alike."""
+    bomb = gzip.compress(gzip.compress(b"0" * 50_000_000))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Encoding": "gzip, gzip"}
+        if status == 302:
+            headers["Location"] = "/v2/items"
+        if request.url.path == "/v2/items":
+            return httpx.Response(200, json=[])
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(bomb))
+
+    source = Source(
+        "https://api.test", (ENDPOINT,), source="shop", max_attempts=1, max_page_bytes=1024
+    )
+    tracemalloc.start()
+    try:
+        failed_get(
+            source,
+            answer,
+            ApiResponseError,
+            r"GET https://api.test/items: the body is sent compressed twice "
+            r"\(Content-Encoding 'gzip, gzip'\)",
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 10_000_000
+
+
 def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> None:
     """httpx reads a followed redirect's body whole, with no bound: a server on the
     source's own host sending on and on would exhaust the memory."""
@@ -224,3 +260,20 @@ def test_a_redirect_whose_body_goes_on_is_refused_before_it_is_read_whole() -> N
     failed_get(source, moved, ApiResponseError, r"GET https://api.test/items: its redirect")
 
     assert len(sent) == 1
+
+
+def test_a_url_too_long_to_send_fails_naming_the_endpoint_not_an_httpx_error() -> None:
+    """A cursor the API hands out megabytes long makes a URL httpx refuses to build."""
+    source = Source("https://api.test", (ENDPOINT,), source="shop", max_attempts=1)
+    client = ApiClient(source, transport=httpx.MockTransport(echoing), sleep=lambda _: None)
+    try:
+        with pytest.raises(
+            ApiResponseError,
+            match=r"shop/items: GET https://api\.test/items\?cursor=x+\.\.\. "
+            r"\(2,000,0\d\d characters\): not a URL that can be sent",
+        ) as caught:
+            client.get("items", "/items", {"cursor": "x" * 2_000_000})
+    finally:
+        client.close()
+
+    assert len(str(caught.value)) < 1000

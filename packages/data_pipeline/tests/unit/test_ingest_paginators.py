@@ -538,3 +538,44 @@ def test_the_same_records_history_survives_the_checkpoint_and_an_older_one_has_n
     assert PageRequest.from_dict(older).same is None
     assert PageRequest.from_dict({**older, "same": ["k", None, True]}).same is None
     assert PageRequest.from_dict({**older, "same": ["k", 7, 1]}).same == ("k", None, 1)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://bob:hunter2-Secret@evil.test/steal",
+        "https://bob:hunter2-Secret@api.test/v1/items?page=2",  # the source's host, a password
+    ],
+)
+def test_a_next_link_with_a_password_is_refused_without_showing_it(link: str) -> None:
+    pages = paginator(Pagination(type="next_url", next_url_path="next"))
+    page = _page(BASE, {"next": link}, [{"id": 1}])
+
+    with pytest.raises(ApiResponseError, match=r"bob:\*\*\*@.*refused") as caught:
+        pages.next(pages.first(), page)
+
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        Pagination(type="cursor", cursor_path="next"),
+        Pagination(type="next_url", next_url_path="next"),
+    ],
+    ids=["cursor", "next_url"],
+)
+def test_a_next_cursor_or_link_too_long_for_a_url_is_refused_naming_the_page(
+    config: Pagination,
+) -> None:
+    pages = paginator(config)
+    page = _page(BASE, {"next": "/v1/items?c=" + "x" * 2_000_000}, [{"id": 1}])
+
+    with pytest.raises(
+        ApiResponseError,
+        match=r"s/e: .* 'next' of https://api\.test/v1 is 2,000,0\d\d characters long, longer "
+        r"than a URL may be \(32,768\)",
+    ) as caught:
+        pages.next(pages.first(), page)
+
+    assert len(str(caught.value)) < 1000

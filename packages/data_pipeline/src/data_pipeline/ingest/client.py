@@ -37,11 +37,11 @@ from data_pipeline.errors import (
 )
 from data_pipeline.ingest import metrics
 from data_pipeline.ingest.auth import Authenticator, authenticator_for
-from data_pipeline.ingest.bodies import StillArriving, read_bounded
+from data_pipeline.ingest.bodies import StillArriving, compressed_twice, read_bounded
 from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from data_pipeline.ingest.ratelimit import TokenBucket
 from etl_core.contracts import Source
-from etl_core.redaction import REDACTED, mask_values, secret_forms
+from etl_core.redaction import REDACTED, mask_query_params, mask_values, secret_forms
 from etl_core.retry import RetryPolicy, RetryState, parse_retry_after
 from etl_core.threads import SIGNAL_CHECK
 from etl_core.units import format_byte_size
@@ -82,6 +82,11 @@ _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 _SAID_CHARS = 300
 """How much of a refusing response's body its error quotes."""
+
+_TWICE_REFUSED = (
+    "refused unread, as a layer inside a layer is decompressed whole, past any size limit "
+    "(a few hundred bytes can be gigabytes): expected one compression at most"
+)
 
 _READ_OF_A_REFUSAL = 2048
 """How many bytes of a refusing response's body are read for the quote."""
@@ -226,6 +231,24 @@ class ApiClient:
                 "(the run was interrupted); the next run resumes after the last landed chunk"
             )
 
+    def _unsendable(
+        self, endpoint: str, url: str, params: Mapping[str, str], exc: Exception
+    ) -> ApiResponseError:
+        """The error of a request httpx cannot build (not retried: it never could be): its
+        URL, secrets removed, cut to its start and said with its length."""
+        whole = url + ("?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+        if "://" not in whole:
+            whole = self.source.base_url.rstrip("/") + "/" + whole.lstrip("/")
+        shown = self._masked(mask_query_params(whole[:200], self.auth.hidden_params))
+        return ApiResponseError(
+            f"GET {shown}... ({len(whole):,} characters): not a URL that can be sent ({exc}); "
+            "expected a next-page cursor or link a request can carry (check the pagination "
+            "keys of the endpoint, or the API)",
+            source=self.source.source,
+            endpoint=endpoint,
+            url=shown,
+        )
+
     def safe_url(self, url: httpx.URL | str) -> str:
         """``url`` without the query parameters that carry secrets."""
         clean = httpx.URL(str(url))
@@ -245,9 +268,12 @@ class ApiClient:
             if self._observe is not None:
                 self._observe(wait_seconds=waited)
         # params=None keeps a next link's own query; an empty mapping would erase it
-        request = self._http.build_request(
-            "GET", url, params=dict(params) or None, extensions={"endpoint": endpoint}
-        )
+        try:
+            request = self._http.build_request(
+                "GET", url, params=dict(params) or None, extensions={"endpoint": endpoint}
+            )
+        except httpx.InvalidURL as exc:  # a cursor megabytes long, a link of bad characters
+            raise self._unsendable(endpoint, url, params, exc) from None
         shown = self.safe_url(request.url)
         labels = {"source": self.source.source, "endpoint": endpoint}
         started = time.monotonic()
@@ -331,6 +357,7 @@ class ApiClient:
             StillArriving: the body was still arriving when the time ran out.
             ApiResponseError: the body is larger than ``max_page_bytes``.
         """
+        self._refuse_compressed_twice(response, endpoint)
         refused = not 200 <= response.status_code < 300
         most = _READ_OF_A_REFUSAL if refused else self.source.max_page_bytes
         if not refused:
@@ -340,6 +367,18 @@ class ApiClient:
             body = read_bounded(response, started=started, seconds=seconds, most=most)
         except httpx.TimeoutException:  # the deadline passed (or the server went silent)
             raise StillArriving("the body was still arriving", request=response.request) from None
+        except httpx.DecodingError as exc:  # a corrupt or cut gzip, a body not gzip at all
+            metrics.requests.labels(
+                source=self.source.source, endpoint=endpoint, status="error"
+            ).inc()
+            codings = response.headers.get("content-encoding", "")[:200]
+            raise self._unavailable(
+                endpoint,
+                self.safe_url(response.request.url),
+                f"the body is not what its Content-Encoding {codings!r} says ({exc}); expected "
+                "a body encoded as its headers say (retried: a proxy may have cut it)",
+                status=response.status_code,
+            ) from None
         if len(body) > most and not refused:
             raise self._too_large(response, endpoint, f"more than {len(body):,} bytes arrived")
         return body
@@ -353,6 +392,27 @@ class ApiClient:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.source.max_page_bytes:
             raise self._too_large(response, endpoint, f"its Content-Length is {int(declared):,}")
+
+    def _refuse_compressed_twice(self, response: httpx.Response, endpoint: str) -> None:
+        """Refuse, unread, a body compressed in more than one layer (:func:`compressed_twice`):
+        httpx decodes the inner layer of each network read whole, so a few hundred bytes
+        would be gigabytes in memory before ``max_page_bytes`` is checked.
+
+        Raises:
+            ApiResponseError: naming the URL and the ``Content-Encoding`` (not retried).
+        """
+        codings = compressed_twice(response)
+        if codings is None:
+            return
+        shown = self.safe_url(response.request.url)
+        raise ApiResponseError(
+            f"GET {shown}: the body is sent compressed twice (Content-Encoding {codings!r}); "
+            f"{_TWICE_REFUSED}",
+            source=self.source.source,
+            endpoint=endpoint,
+            url=shown,
+            status=response.status_code,
+        )
 
     def _too_large(self, response: httpx.Response, endpoint: str, said: str) -> ApiResponseError:
         """The error of a body above ``max_page_bytes`` (not retried: it would be again)."""
@@ -390,6 +450,14 @@ class ApiClient:
         target = response.request.url.join(response.headers["location"])
         home = httpx.URL(self.source.base_url)
         if (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port):
+            codings = compressed_twice(response)
+            if codings is not None:  # httpx reads it whole, the inner layer in one piece
+                raise self._redirect_error(
+                    ApiResponseError,
+                    response,
+                    f": the body is sent compressed twice (Content-Encoding {codings!r}); "
+                    f"{_TWICE_REFUSED}",
+                )
             too_large = partial(self._redirect_too_large, response)
             response.stream = _Capped(response.stream, MAX_REDIRECT_BODY, too_large)
             return

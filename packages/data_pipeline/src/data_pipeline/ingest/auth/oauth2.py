@@ -2,11 +2,13 @@
 
 The token is fetched on first use and again ``refresh_margin`` before it expires
 (``expires_in``; at half its life when that comes first); a 401 fetches a new one
-once. The client authenticates to the token endpoint with HTTP Basic (the method
-every server must support). Threads of one source share the token; only one of them
-fetches it. The token request is bounded as a page request is: its answer must arrive
-whole within the source's ``timeout`` (a token endpoint sending a byte now and then would
-hold the run for ever) and be no larger than :data:`MAX_TOKEN_BYTES`.
+once. A refusal is said with the endpoint's RFC 6749 ``error`` code and
+``error_description`` (``invalid_scope``: fix the scope). The client authenticates to
+the token endpoint with HTTP Basic (the method every server must support). Threads of
+one source share the token; only one of them fetches it. The token request is bounded as
+a page request is: its answer must arrive whole within the source's ``timeout`` (a token
+endpoint sending a byte now and then would hold the run for ever) and be no larger than
+:data:`MAX_TOKEN_BYTES`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ import httpx
 
 from data_pipeline.errors import ApiAuthError, ApiUnavailableError
 from data_pipeline.ingest.auth.base import Authenticator
-from data_pipeline.ingest.bodies import read_bounded
+from data_pipeline.ingest.bodies import compressed_twice, read_bounded
 from data_pipeline.ingest.deadline import client_keeping_deadline, request_deadline
 from etl_core.contracts import Auth
-from etl_core.redaction import remember_secret
+from etl_core.redaction import mask_values, remember_secret
 
 __all__ = ["OAuth2ClientCredentials"]
 
@@ -32,6 +34,16 @@ _DEFAULT_LIFETIME = 3600.0  # seconds, when the token response has no expires_in
 
 MAX_TOKEN_BYTES = 1024 * 1024
 """The largest token response read: a token is a few kilobytes at most (a JWT included)."""
+
+
+_ERROR_CHARS = 200
+"""The most of a token endpoint's ``error`` or ``error_description`` quoted in an error."""
+
+
+def _cut(text: str) -> str:
+    """``text`` on one line, without control characters, cut to :data:`_ERROR_CHARS`."""
+    shown = "".join(c if c.isprintable() else " " for c in text.strip())
+    return shown if len(shown) <= _ERROR_CHARS else shown[:_ERROR_CHARS] + "..."
 
 
 class OAuth2ClientCredentials(Authenticator):
@@ -100,12 +112,28 @@ class OAuth2ClientCredentials(Authenticator):
                 request_deadline(self.timeout),
                 self._http.stream("POST", url, data=form, auth=credentials) as response,
             ):
+                codings = compressed_twice(response)
+                if codings is not None:  # its inner layer would be decoded whole
+                    raise self._refused(
+                        f"the token endpoint {url} sent its answer compressed twice "
+                        f"(Content-Encoding {codings!r}); refused unread, as a layer inside a "
+                        "layer is decompressed whole, past any size limit: expected one "
+                        "compression at most",
+                        response.status_code,
+                    )
                 body = read_bounded(
                     response, started=started, seconds=self.timeout, most=MAX_TOKEN_BYTES
                 )
         except httpx.TimeoutException:
             raise self._unavailable(
                 f"the token endpoint {url} did not answer whole within {self.timeout:g}s", None
+            ) from None
+        except httpx.DecodingError as exc:  # retried: a proxy may have mangled it
+            codings = response.headers.get("content-encoding", "")[:200]
+            raise self._unavailable(
+                f"the token endpoint {url} sent a body its Content-Encoding {codings!r} does "
+                f"not decode ({exc})",
+                response.status_code,
             ) from None
         except httpx.TransportError as exc:
             raise self._unavailable(
@@ -120,7 +148,7 @@ class OAuth2ClientCredentials(Authenticator):
         if response.status_code != 200:
             raise self._refused(
                 f"the token endpoint {url} refused the client credentials of client "
-                f"{config.client_id!r} with HTTP {response.status_code}",
+                f"{config.client_id!r} with HTTP {response.status_code}{self._error_said(body)}",
                 response.status_code,
             )
         if len(body) > MAX_TOKEN_BYTES:
@@ -130,6 +158,26 @@ class OAuth2ClientCredentials(Authenticator):
                 response.status_code,
             )
         return self._token_of(response, body)
+
+    def _error_said(self, body: bytes) -> str:
+        """The RFC 6749 (section 5.2) ``error`` code of a refusal, and its
+        ``error_description``, as `` (error invalid_scope: ...)``: ``invalid_scope`` or
+        ``unauthorized_client`` is mended elsewhere than the credentials. Each is cut to
+        :data:`_ERROR_CHARS` characters, control characters dropped and the client secret
+        masked (a server may echo it); empty when the body says no such code."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return ""
+        code = document.get("error") if isinstance(document, dict) else None
+        if not isinstance(code, str) or not code.strip():
+            return ""
+        said = f"error {_cut(code)}"
+        description = document.get("error_description")
+        if isinstance(description, str) and description.strip():
+            said += f": {_cut(description)}"
+        assert self.config.client_secret  # the source's validation requires it
+        return f" ({mask_values(said, [self.config.client_secret.reveal()])})"
 
     def _redirected(self, response: httpx.Response) -> ApiAuthError:
         """The error of a token endpoint answering with a redirect: not followed (the client

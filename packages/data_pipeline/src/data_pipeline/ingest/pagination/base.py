@@ -45,10 +45,22 @@ from urllib.parse import urljoin, urlsplit
 from data_pipeline.errors import ApiRequestError, ApiResponseError
 from data_pipeline.ingest.documents import MISSING, lookup
 from etl_core.contracts import Pagination
+from etl_core.redaction import mask_url_password
 
-__all__ = ["RECENT_REQUESTS", "Page", "PageRequest", "Paginator", "records_digest"]
+__all__ = [
+    "MAX_POINTER_CHARS",
+    "RECENT_REQUESTS",
+    "Page",
+    "PageRequest",
+    "Paginator",
+    "records_digest",
+]
 
 logger = logging.getLogger(__name__)
+
+MAX_POINTER_CHARS = 32_768
+"""The longest next-page cursor or link followed: half of the longest URL httpx sends, so
+its percent-encoded form fits too (most servers refuse a URL past 8 KiB)."""
 
 RECENT_REQUESTS = 16
 """How many of a walk's latest requests a next page is checked against (kept in the
@@ -447,6 +459,15 @@ class Paginator(abc.ABC):
         if value is MISSING or value is None or value is False or value == "":
             return None
         if isinstance(value, str):
+            if len(value) > MAX_POINTER_CHARS:  # a URL httpx cannot build, a checkpoint bloated
+                raise ApiResponseError(
+                    f"{key} {path!r} of {page.url} is {len(value):,} characters long, longer "
+                    f"than a URL may be ({MAX_POINTER_CHARS:,}); it starts {value[:80]!r}: "
+                    "expected a cursor or link a request can carry (check the path, or the API)",
+                    source=self.source,
+                    endpoint=self.endpoint,
+                    url=page.url,
+                )
             return value
         if numbers and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
@@ -472,16 +493,18 @@ class Paginator(abc.ABC):
             target.port  # noqa: B018  (a port that is not a number is found here)
         except ValueError as exc:  # "http://[::1", "http://host:port"
             raise ApiResponseError(
-                f"the next-page link of {page.url} is not a URL ({exc}): {link[:200]!r}",
+                f"the next-page link of {page.url} is not a URL ({exc}): "
+                f"{mask_url_password(link[:200])!r}",
                 source=self.source,
                 endpoint=self.endpoint,
                 url=page.url,
             ) from None
         if (target.scheme, target.netloc) != (home.scheme, home.netloc):
             raise ApiResponseError(
-                f"the next-page link of {page.url} leads to {target.scheme}://{target.netloc}, "
-                f"not to the source's {home.scheme}://{home.netloc}; refused (credentials "
-                "would go with it)",
+                f"the next-page link of {page.url} leads to "
+                f"{mask_url_password(f'{target.scheme}://{target.netloc}')}, not to the "
+                f"source's {mask_url_password(f'{home.scheme}://{home.netloc}')}; refused "
+                "(credentials would go with it)",
                 source=self.source,
                 endpoint=self.endpoint,
                 url=page.url,
