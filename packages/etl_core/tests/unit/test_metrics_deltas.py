@@ -57,3 +57,18 @@ def test_negative_histogram_observations_are_not_mistaken_for_a_reset() -> None:
     drift.observe(-3)
     delta = tracker.diff(registry.collect())[0].series[0]
     assert (delta.count, delta.sum) == (1, -3)
+
+
+def test_summary_quantiles_pass_through_as_gauges_do() -> None:
+    """A summary's quantiles are set, not accumulated: StatsD and EMF get each as it is."""
+    registry = Registry()
+    duration = registry.summary("etl_fp_run_seconds", "Runs.", labels=("quantile",))
+    tracker = DeltaTracker()
+
+    duration.labels(quantile="0.9").set(20)
+    first = registry.collect()
+    assert tracker.diff(first)[0].series[0].value == 20
+    tracker.advance(first)
+    duration.labels(quantile="0.9").set(12)
+    (moved,) = tracker.diff(registry.collect(), changed_only=True)
+    assert moved.series[0].value == 12

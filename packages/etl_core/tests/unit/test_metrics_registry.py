@@ -107,6 +107,23 @@ def test_histogram_label_le_is_reserved(registry: Registry) -> None:
         registry.histogram("etl_fp_step_seconds", "help", labels=("le",))
 
 
+def test_label_quantile_is_reserved_for_summaries(registry: Registry) -> None:
+    with pytest.raises(MetricError, match="'quantile' is reserved for summaries"):
+        registry.gauge("etl_fp_step_seconds", "help", labels=("quantile",))
+
+
+def test_summary_holds_precomputed_quantiles_and_needs_the_quantile_label(
+    registry: Registry,
+) -> None:
+    summary = registry.summary("etl_fp_step_seconds", "help", labels=("step", "quantile"))
+    summary.labels(step="parse", quantile="0.9").set(2.5)
+
+    assert registry.kind("etl_fp_step_seconds") == "summary"
+    assert registry.value("etl_fp_step_seconds", step="parse", quantile="0.9") == 2.5
+    with pytest.raises(MetricError, match="needs a 'quantile' label"):
+        registry.summary("etl_fp_other_seconds", "help", labels=("step",))
+
+
 def test_wrong_labels_name_the_metric_and_the_expected_labels(registry: Registry) -> None:
     files = registry.counter("etl_fp_files_total", "help", labels=("dataset", "outcome"))
     with pytest.raises(MetricError) as caught:

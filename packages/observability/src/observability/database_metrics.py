@@ -266,7 +266,7 @@ def _record_ledger(report: DatabaseReport, registry: Registry) -> None:
         "Share of the runs finished in the window that succeeded (or were partial), 0 to 1.",
         ("lane", "dataset"),
     )
-    duration = registry.gauge(
+    duration = registry.summary(
         "etl_observability_run_duration_seconds",
         "Run duration quantiles over the runs finished in the window.",
         ("lane", "dataset", "quantile"),

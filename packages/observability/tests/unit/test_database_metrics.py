@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 from etl_core.contracts import Column, Contract, Load
@@ -133,3 +135,21 @@ def _lines(registry: Registry, name: str) -> str:
     return "\n".join(
         line for line in render_prometheus(registry).splitlines() if line.startswith(name + "{")
     )
+
+
+def test_run_duration_quantiles_pass_promtool_as_a_summary() -> None:
+    """Prometheus's linter refuses a ``quantile`` label on anything but a summary
+    (``promtool check metrics`` exits 3 on a gauge carrying it), so a database with runs
+    in the window failed the check every deployment runs on ``/metrics``."""
+    text = render_prometheus(_registry(_report()))
+
+    assert "# TYPE etl_observability_run_duration_seconds summary" in text
+    labels = 'lane="data_pipeline",dataset="pos",quantile="0.9"'
+    line = "etl_observability_run_duration_seconds{" + labels + "} 20"
+    assert line in text.splitlines()
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        result = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

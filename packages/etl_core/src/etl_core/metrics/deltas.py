@@ -55,7 +55,7 @@ class DeltaTracker:
             return tuple(metric for metric in kept if metric.series)
 
     def _moved(self, metric: MetricSnapshot, diff: MetricSnapshot) -> MetricSnapshot:
-        if metric.kind is MetricKind.GAUGE:
+        if metric.kind.is_set:
             return diff
         series = tuple(
             increment
@@ -74,7 +74,7 @@ class DeltaTracker:
         their increments again)."""
         with self._lock:
             for metric in snapshots:
-                if metric.kind is MetricKind.GAUGE:
+                if metric.kind.is_set:
                     continue
                 for series in metric.series:
                     key = (metric.name, series.labels)
@@ -82,7 +82,7 @@ class DeltaTracker:
                         self._exported[key] = _totals(series)
 
     def _diff_metric(self, metric: MetricSnapshot) -> MetricSnapshot:
-        if metric.kind is MetricKind.GAUGE:
+        if metric.kind.is_set:
             return metric
         is_counter = metric.kind is MetricKind.COUNTER
         series = tuple(self._diff_series(metric.name, s, is_counter) for s in metric.series)

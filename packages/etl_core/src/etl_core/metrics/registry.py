@@ -37,6 +37,7 @@ __all__ = [
     "MetricSnapshot",
     "Registry",
     "SeriesSnapshot",
+    "Summary",
     "counter",
     "default_registry",
     "gauge",
@@ -106,6 +107,14 @@ class MetricKind(StrEnum):
     COUNTER = "counter"
     GAUGE = "gauge"
     HISTOGRAM = "histogram"
+    SUMMARY = "summary"
+    """Quantiles computed elsewhere (a ``quantile`` label), set like a gauge: the only
+    type Prometheus's linter (``promtool check metrics``) allows a ``quantile`` label on."""
+
+    @property
+    def is_set(self) -> bool:
+        """A value set as it is now (a gauge, a summary's quantiles), not accumulated."""
+        return self in (MetricKind.GAUGE, MetricKind.SUMMARY)
 
 
 # ------------------------------------------------------------------ definitions
@@ -177,6 +186,13 @@ def _validate_label_names(
             )
         if kind is MetricKind.HISTOGRAM and label in _HISTOGRAM_RESERVED_LABELS:
             raise MetricError(f"histogram {name!r}: label name {label!r} is reserved for buckets")
+        if label == "quantile" and kind is not MetricKind.SUMMARY:
+            raise MetricError(
+                f"{kind} {name!r}: label name 'quantile' is reserved for summaries "
+                "(Prometheus refuses it elsewhere): use registry.summary()"
+            )
+    if kind is MetricKind.SUMMARY and "quantile" not in names:
+        raise MetricError(f"summary {name!r} needs a 'quantile' label, got {list(names)}")
     duplicates = sorted({label for label in names if names.count(label) > 1})
     if duplicates:
         raise MetricError(f"metric {name!r}: label names repeated: {', '.join(duplicates)}")
@@ -346,6 +362,11 @@ class Registry:
     def gauge(self, name: str, help: str, labels: Sequence[str] = ()) -> Gauge:
         """Get or create a gauge (a value that goes up and down)."""
         return Gauge(name, help, labels, registry=self)
+
+    def summary(self, name: str, help: str, labels: Sequence[str] = ("quantile",)) -> Summary:
+        """Get or create a summary of quantiles computed elsewhere (``labels`` include
+        ``quantile``), each set like a gauge."""
+        return Summary(name, help, labels, registry=self)
 
     def histogram(
         self,
@@ -576,6 +597,26 @@ class Counter(_Metric):
     def value(self) -> float:
         """The current value of this series."""
         return self.snapshot().value
+
+
+class Summary(_Metric):
+    """Quantiles computed elsewhere (run durations over a window), one series per
+    ``quantile`` label value, set like a gauge; no ``_sum`` or ``_count``."""
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = ("quantile",),
+        *,
+        registry: Registry | None = None,
+    ) -> None:
+        super().__init__(_define(name, MetricKind.SUMMARY, help, labels), registry)
+
+    def set(self, value: float) -> None:
+        """Set this quantile to ``value``."""
+        family, key = self._target()
+        family.set(key, _finite_number(self.name, "value", value))
 
 
 class Gauge(_Metric):

@@ -437,7 +437,7 @@ class StatsdExporter:
         if metric.kind is MetricKind.COUNTER:
             if series.value > 0:
                 batch.incr(name, series.value, tags=tags)
-        elif metric.kind is MetricKind.GAUGE:
+        elif metric.kind.is_set:
             if math.isfinite(series.value):
                 batch.gauge(name, series.value, tags=tags)
         elif series.count > 0:
