@@ -410,3 +410,84 @@ def test_oauth2_a_token_answer_its_content_encoding_cannot_decode_is_retryable()
         r"'gzip' does not decode",
     ):
         signed(auth)
+
+
+def _token_endpoint(answer: Callable[[httpx.Request], httpx.Response]) -> OAuth2ClientCredentials:
+    return OAuth2ClientCredentials(
+        "s",
+        Auth(
+            type="oauth2",
+            token_url="https://auth.test/token",
+            client_id="client",
+            client_secret=secret(),
+        ),
+        timeout=5,
+        transport=httpx.MockTransport(answer),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body><h1>400 Bad Request</h1></body></html>",  # a proxy's error page
+        b"Bad Request",
+        b"[" * 200_000,  # nested deeper than json reads: a RecursionError, not a ValueError
+        b'{"error": ' * 100_000,
+    ],
+    ids=["html", "text", "deep-array", "deep-object"],
+)
+def test_oauth2_a_token_endpoint_refusal_of_any_body_is_said_with_its_status(body: bytes) -> None:
+    auth = _token_endpoint(lambda request: httpx.Response(400, content=body))
+
+    with pytest.raises(ApiAuthError, match=r"refused the client credentials .* with HTTP 400$"):
+        signed(auth)
+
+
+def test_oauth2_a_token_answer_nested_too_deep_is_said_without_an_access_token() -> None:
+    auth = _token_endpoint(lambda request: httpx.Response(200, content=b"[" * 200_000))
+
+    with pytest.raises(ApiAuthError, match="answered without an access_token"):
+        signed(auth)
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_oauth2_a_refusal_whose_body_does_not_decode_is_a_refusal_not_retried(
+    status: int,
+) -> None:
+    """A gateway labelling its plain error page ``gzip``: the refusal stands (an operator
+    mends the credentials), it is not taken for an outage and asked again."""
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        headers = {"Content-Encoding": "gzip"}
+        plain = httpx.ByteStream(b'{"error": "invalid_client"}')
+        return httpx.Response(status, headers=headers, stream=plain)
+
+    auth = _token_endpoint(answer)
+
+    with pytest.raises(ApiAuthError, match=rf"with HTTP {status}$") as caught:
+        signed(auth)
+
+    assert not isinstance(caught.value, ApiUnavailableError)
+    assert len(asked) == 1
+
+
+@pytest.mark.parametrize("before", [150, 190, 199])
+def test_oauth2_a_secret_echoed_across_the_quoted_length_is_not_shown_in_part(
+    before: int,
+) -> None:
+    basic = base64.b64encode(f"client:{SECRET}".encode()).decode()
+    answers = [
+        {"error": "invalid_client", "error_description": "x" * before + SECRET + " y"},
+        {"error": "invalid_client", "error_description": "x" * before + "Basic " + basic},
+    ]
+    for document in answers:
+        auth = _token_endpoint(lambda request, d=document: httpx.Response(401, json=d))
+
+        with pytest.raises(ApiAuthError, match="error invalid_client") as caught:
+            signed(auth)
+
+        said = str(caught.value)
+        assert SECRET[:8] not in said
+        assert basic[:12] not in said

@@ -16,7 +16,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from data_pipeline.errors import ApiRequestError, ApiResponseError, ApiUnavailableError
+from data_pipeline.errors import (
+    ApiAuthError,
+    ApiRequestError,
+    ApiResponseError,
+    ApiUnavailableError,
+)
 from data_pipeline.ingest.auth import OAuth2ClientCredentials
 from data_pipeline.ingest.client import ApiClient
 from etl_core.contracts import Auth, Endpoint, Source
@@ -277,3 +282,68 @@ def test_a_url_too_long_to_send_fails_naming_the_endpoint_not_an_httpx_error() -
         client.close()
 
     assert len(str(caught.value)) < 1000
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"), [(401, ApiAuthError), (403, ApiAuthError), (404, ApiRequestError)]
+)
+def test_a_refusal_whose_body_does_not_decode_is_the_refusal_not_an_outage_retried(
+    status: int, kind: type[Exception]
+) -> None:
+    """A gateway labelling its plain error page ``gzip``: the 404 (a mistyped path) or the
+    401 (credentials to mend) is said with its status, once, not retried as an outage."""
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        plain = httpx.ByteStream(b"<html><h1>Not here</h1></html>")
+        return httpx.Response(status, headers={"Content-Encoding": "gzip"}, stream=plain)
+
+    source = Source(
+        "https://api.test",
+        (ENDPOINT,),
+        source="shop",
+        auth=Auth(type="bearer", token=secret()),
+        max_attempts=3,
+    )
+    refused = failed_get(
+        source, answer, kind, rf"GET https://api\.test/items answered HTTP {status}"
+    )
+
+    assert not isinstance(refused, ApiUnavailableError)
+    assert len(asked) == (2 if status == 401 else 1)  # a 401: once more, the token read again
+
+
+def test_a_401_body_before_the_renewed_attempt_is_never_decoded() -> None:
+    """httpx reads a response its auth flow answers with another request whole, unbounded:
+    a 401 compressed twice would be gigabytes before the renewed attempt."""
+    bomb = gzip.compress(gzip.compress(b"0" * 50_000_000))
+    asked: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        if len(asked) == 1:
+            headers = {"Content-Encoding": "gzip, gzip"}
+            return httpx.Response(401, headers=headers, stream=httpx.ByteStream(bomb))
+        return httpx.Response(200, json=[{"id": 1}])
+
+    source = Source(
+        "https://api.test",
+        (ENDPOINT,),
+        source="shop",
+        auth=Auth(type="bearer", token=secret()),
+        max_attempts=1,
+        max_page_bytes=1024,
+    )
+    client = ApiClient(source, transport=httpx.MockTransport(answer), sleep=lambda _: None)
+    tracemalloc.start()
+    try:
+        response = client.get("items", "/items", {})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        client.close()
+
+    assert response.body == b'[{"id":1}]'
+    assert len(asked) == 2
+    assert peak < 10_000_000

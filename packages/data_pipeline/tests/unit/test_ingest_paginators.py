@@ -579,3 +579,50 @@ def test_a_next_cursor_or_link_too_long_for_a_url_is_refused_naming_the_page(
         pages.next(pages.first(), page)
 
     assert len(str(caught.value)) < 1000
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://api.test:443/v1/items?page=2",  # the default port said
+        "HTTPS://API.Test/v1/items?page=2",  # other letter case
+        "https://api.test./v1/items?page=2",  # the fully qualified form
+        "https://Api.Test.:443/v1/items?page=2",  # all of them
+    ],
+)
+@pytest.mark.parametrize("style", ["next_url", "link_header"])
+def test_a_next_link_to_the_same_origin_spelled_otherwise_is_followed_to_the_source_host(
+    style: str, link: str
+) -> None:
+    if style == "next_url":
+        pages = paginator(Pagination(type="next_url", next_url_path="next"))
+        page = _page(BASE, {"next": link}, [{"id": 1}])
+    else:
+        pages = paginator(Pagination(type="link_header"))
+        page = _page(BASE, [{"id": 1}], [{"id": 1}], {"link": f'<{link}>; rel="next"'})
+
+    following = pages.next(pages.first(), page)
+
+    assert following is not None
+    assert following.url == "https://api.test/v1/items?page=2"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://api.test/v1/items?page=2",  # https -> http
+        "http://api.test:443/v1/items?page=2",  # the port of https, not the scheme
+        "https://api.test:8443/v1/items?page=2",  # another port
+        "https://api.test.evil.test/v1/items?page=2",  # another host starting alike
+        "https://api.test../v1/items?page=2",  # two dots: not a name of the host
+        "https://api.tes/v1/items?page=2",
+        "https://api.test:0/v1/items?page=2",  # port 0 is no default port
+        "https://api.test@evil.test/v1/items?page=2",  # evil.test, its user api.test
+    ],
+)
+def test_a_next_link_to_another_scheme_port_or_host_stays_refused(link: str) -> None:
+    pages = paginator(Pagination(type="next_url", next_url_path="next"))
+    page = _page(BASE, {"next": link}, [{"id": 1}])
+
+    with pytest.raises(ApiResponseError, match="refused"):
+        pages.next(pages.first(), page)

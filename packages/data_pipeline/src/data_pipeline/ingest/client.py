@@ -368,6 +368,8 @@ class ApiClient:
         except httpx.TimeoutException:  # the deadline passed (or the server went silent)
             raise StillArriving("the body was still arriving", request=response.request) from None
         except httpx.DecodingError as exc:  # a corrupt or cut gzip, a body not gzip at all
+            if refused:  # a gateway's error page labelled gzip: its status says it, unquoted
+                return b""
             metrics.requests.labels(
                 source=self.source.source, endpoint=endpoint, status="error"
             ).inc()

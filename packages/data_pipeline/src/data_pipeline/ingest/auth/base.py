@@ -43,6 +43,7 @@ class Authenticator(httpx.Auth, abc.ABC):
         self.apply(request)
         response = yield request
         if response.status_code == httpx.codes.UNAUTHORIZED and self.refresh():
+            _set_aside(response)
             self.apply(request)
             yield request
 
@@ -71,3 +72,16 @@ class Authenticator(httpx.Auth, abc.ABC):
 
     def close(self) -> None:
         """Release what the authenticator holds."""
+
+
+def _set_aside(response: httpx.Response) -> None:
+    """Close the body of a ``response`` answered with a renewed attempt, unread: httpx reads
+    such a response whole, with no size limit and decoding every ``Content-Encoding`` layer
+    (a 401 of a few hundred bytes compressed twice would be gigabytes, one that does not
+    decode a raw ``DecodingError``); nothing quotes it, as the renewed attempt's answer is
+    the one said."""
+    unread = response.stream
+    response.stream = httpx.ByteStream(b"")
+    response.headers.pop("content-encoding", None)  # the empty body is not compressed
+    if isinstance(unread, httpx.SyncByteStream):
+        unread.close()  # the connection goes back to the pool (or is dropped)

@@ -13,6 +13,7 @@ endpoint sending a byte now and then would hold the run for ever) and be no larg
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import threading
@@ -44,6 +45,12 @@ def _cut(text: str) -> str:
     """``text`` on one line, without control characters, cut to :data:`_ERROR_CHARS`."""
     shown = "".join(c if c.isprintable() else " " for c in text.strip())
     return shown if len(shown) <= _ERROR_CHARS else shown[:_ERROR_CHARS] + "..."
+
+
+def _refusal(status: int) -> bool:
+    """Whether a token endpoint's ``status`` refuses for good (a 4xx but 429): its body,
+    quoted at most, never turns it into an outage retried."""
+    return 400 <= status < 500 and status != 429
 
 
 class OAuth2ClientCredentials(Authenticator):
@@ -128,13 +135,15 @@ class OAuth2ClientCredentials(Authenticator):
             raise self._unavailable(
                 f"the token endpoint {url} did not answer whole within {self.timeout:g}s", None
             ) from None
-        except httpx.DecodingError as exc:  # retried: a proxy may have mangled it
-            codings = response.headers.get("content-encoding", "")[:200]
-            raise self._unavailable(
-                f"the token endpoint {url} sent a body its Content-Encoding {codings!r} does "
-                f"not decode ({exc})",
-                response.status_code,
-            ) from None
+        except httpx.DecodingError as exc:
+            if not _refusal(response.status_code):  # retried: a proxy may have mangled it
+                codings = response.headers.get("content-encoding", "")[:200]
+                raise self._unavailable(
+                    f"the token endpoint {url} sent a body its Content-Encoding {codings!r} "
+                    f"does not decode ({exc})",
+                    response.status_code,
+                ) from None
+            body = b""  # a refusal stands (a gateway's error page labelled gzip): not quoted
         except httpx.TransportError as exc:
             raise self._unavailable(
                 f"the token endpoint {url} is unreachable: {exc}", None
@@ -167,17 +176,27 @@ class OAuth2ClientCredentials(Authenticator):
         masked (a server may echo it); empty when the body says no such code."""
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than json reads
             return ""
         code = document.get("error") if isinstance(document, dict) else None
         if not isinstance(code, str) or not code.strip():
             return ""
-        said = f"error {_cut(code)}"
+        said = f"error {_cut(self._masked(code))}"
         description = document.get("error_description")
         if isinstance(description, str) and description.strip():
-            said += f": {_cut(description)}"
-        assert self.config.client_secret  # the source's validation requires it
-        return f" ({mask_values(said, [self.config.client_secret.reveal()])})"
+            said += f": {_cut(self._masked(description))}"
+        return f" ({said})"
+
+    def _masked(self, text: str) -> str:
+        """``text`` with the client secret, and the HTTP Basic pair that carried it (a server
+        may echo its ``Authorization`` header), masked; masked whole before any cut, so no
+        start of a secret is left at the end of a quote."""
+        assert self.config.client_id  # the source's validation requires both
+        assert self.config.client_secret
+        revealed = self.config.client_secret.reveal()
+        pair = f"{self.config.client_id}:{revealed}".encode()
+        sent = [revealed, base64.b64encode(pair).decode("ascii")]
+        return mask_values(text, sent)
 
     def _redirected(self, response: httpx.Response) -> ApiAuthError:
         """The error of a token endpoint answering with a redirect: not followed (the client
@@ -195,7 +214,7 @@ class OAuth2ClientCredentials(Authenticator):
         try:
             document = json.loads(body)
             token = document["access_token"]
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             token = None
         if not isinstance(token, str) or not token:
             raise self._refused(

@@ -40,7 +40,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from data_pipeline.errors import ApiRequestError, ApiResponseError
 from data_pipeline.ingest.documents import MISSING, lookup
@@ -499,7 +499,7 @@ class Paginator(abc.ABC):
                 endpoint=self.endpoint,
                 url=page.url,
             ) from None
-        if (target.scheme, target.netloc) != (home.scheme, home.netloc):
+        if _origin(target) != _origin(home):
             raise ApiResponseError(
                 f"the next-page link of {page.url} leads to "
                 f"{mask_url_password(f'{target.scheme}://{target.netloc}')}, not to the "
@@ -509,7 +509,24 @@ class Paginator(abc.ABC):
                 endpoint=self.endpoint,
                 url=page.url,
             )
-        return PageRequest(url=absolute)
+        # the source's own spelling of its host: the one its TLS certificate, its Host
+        # header and the redirect check of the client were set up with
+        return PageRequest(url=urlunsplit(target._replace(scheme=home.scheme, netloc=home.netloc)))
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: SplitResult) -> tuple[str, str | None, str | None, str, int | None]:
+    """``url``'s origin as a browser compares it (scheme and host in any letter case, the
+    default port said or not, a host name's one trailing dot or not), with its user and
+    password, which must match too (a link may not bring credentials of its own)."""
+    scheme = url.scheme.lower()
+    host = url.hostname or ""  # in lower case
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]
+    port = url.port if url.port is not None else _DEFAULT_PORTS.get(scheme)
+    return scheme, url.username, url.password, host, port
 
 
 def _request_key(request: PageRequest) -> str:
