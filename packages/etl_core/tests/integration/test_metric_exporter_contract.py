@@ -1,13 +1,15 @@
 """The metric exporter contract, once per kind of ``EXPORTERS``, against a real receiver.
 
 Every exporter is built from ``RuntimeSettings`` as a run builds it, given a registry with
-a counter, a gauge with labels and a histogram, and what it sent is read back where its
-monitoring system would read it: StatsD datagrams from a UDP socket bound on 127.0.0.1,
-EMF lines from the process's captured stdout, the Pushgateway's ``/metrics`` (the
-machine's ``prometheus-pushgateway`` binary on 127.0.0.1). Whatever the protocol (totals
-replaced, or increments since the previous export), what the receiver knows equals the
-registry after every export, also after an export its target refused (the next one sends
-what it missed, once). A target that cannot be reached raises the package's error.
+a counter, a gauge with labels, a histogram and a summary's quantiles, and what it sent is
+read back where its monitoring system would read it: StatsD datagrams from a UDP socket
+bound on 127.0.0.1, EMF lines from the process's captured stdout, the Pushgateway's
+``/metrics`` (the machine's ``prometheus-pushgateway`` binary on 127.0.0.1). Whatever the
+protocol (totals replaced, or increments since the previous export), what the receiver
+knows equals the registry after every export (a summary's quantiles, and no ``_sum`` or
+``_count`` the registry never had), also after an export its target refused (the next
+one sends what it missed, once). A target that cannot be reached raises the package's
+error.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from etl_core.runtime import RuntimeSettings
 from etl_core.testing.ports import free_port
 from etl_core.testing.pushgateway import scrape
 
-GAUGES = {"etl_test_backlog_files"}
-"""Gauges are levels (the receiver keeps the last value); everything else adds up."""
+GAUGES = {"etl_test_backlog_files", "etl_test_run_seconds"}
+"""Gauges and a summary's quantiles are levels (the receiver keeps the last value);
+everything else adds up."""
 OURS = re.compile(r"^(etl_test_\w+?)(\{[^}]*\})? (\S+)$")
 
 
@@ -46,7 +49,9 @@ def _registry() -> tuple[Registry, Callable[[], None]]:
     files = registry.counter("etl_test_files_total", "Files.")
     backlog = registry.gauge("etl_test_backlog_files", "Backlog.", ("dataset",))
     step = registry.histogram("etl_test_step_seconds", "Step.", ("step",), buckets=(1.0,))
+    runs = registry.summary("etl_test_run_seconds", "Run quantiles.", ("quantile",))
     files.inc(3)
+    runs.labels(quantile="0.9").set(20)
     backlog.labels(dataset="pos").set(7)
     backlog.labels(dataset="hr").set(2)
     step.labels(step="unpack").observe(0.5)
@@ -56,6 +61,7 @@ def _registry() -> tuple[Registry, Callable[[], None]]:
         files.inc()
         backlog.labels(dataset="pos").set(5)
         step.labels(step="unpack").observe(1.5)
+        runs.labels(quantile="0.9").set(12)
 
     return registry, change
 
@@ -66,6 +72,7 @@ FIRST = {
     "etl_test_backlog_files{dataset=pos}": 7.0,
     "etl_test_step_seconds_count{step=unpack}": 2.0,
     "etl_test_step_seconds_sum{step=unpack}": 2.5,
+    "etl_test_run_seconds{quantile=0.9}": 20.0,
 }
 SECOND = {
     **FIRST,
@@ -73,6 +80,7 @@ SECOND = {
     "etl_test_backlog_files{dataset=pos}": 5.0,
     "etl_test_step_seconds_count{step=unpack}": 3.0,
     "etl_test_step_seconds_sum{step=unpack}": 4.0,
+    "etl_test_run_seconds{quantile=0.9}": 12.0,
 }
 
 

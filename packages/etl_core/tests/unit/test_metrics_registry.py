@@ -479,3 +479,18 @@ def test_histogram_is_exact_under_concurrent_observations(registry: Registry) ->
     assert snap.count == 8_000
     assert snap.buckets == ((10.0, 4_400), (math.inf, 8_000))
     assert snap.sum == 4 * 100 * sum(range(20))
+
+
+@pytest.mark.parametrize("quantile", ["p90", "", "NaN", "1.5", "-0.1"])
+def test_a_summary_quantile_that_is_not_a_number_from_0_to_1_is_refused_naming_it(
+    registry: Registry, quantile: str
+) -> None:
+    """``promtool check metrics`` (and the Pushgateway, node_exporter) cannot parse a
+    summary whose ``quantile`` is not a number: the whole ``/metrics`` text is refused."""
+    summary = registry.summary("etl_fp_step_seconds", "help", labels=("step", "quantile"))
+    with pytest.raises(MetricError) as caught:
+        summary.labels(step="parse", quantile=quantile).set(2.5)
+    assert "etl_fp_step_seconds" in str(caught.value)
+    assert repr(quantile) in str(caught.value)
+    summary.labels(step="parse", quantile="0.99").set(2.5)
+    summary.labels(step="parse", quantile=1).set(3)

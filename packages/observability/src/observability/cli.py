@@ -95,13 +95,14 @@ MetricsFile = Annotated[
 
 def _write_metrics(path: Path, registry: Registry) -> None:
     """``--metrics-file``: the registry's Prometheus text, written whole or not at all, in
-    a folder that exists (a misspelt collector folder is an error, not a new folder).
+    a folder that exists (a misspelt collector folder is an error, not a new folder); as
+    text node_exporter serves again (a summary untyped: no invented ``_sum``/``_count``).
 
     Raises:
         MetricsFileError: it could not be written (exit 2).
     """
     try:
-        replace_file(path, render_prometheus(registry).encode(), make_folder=False)
+        replace_file(path, render_prometheus(registry, relayed=True).encode(), make_folder=False)
     except OSError as exc:
         raise MetricsFileError(str(path), exc.strerror or str(exc)) from exc
 

@@ -12,11 +12,16 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from etl_core.testing.ports import free_port
+from etl_core.testing.pushgateway import find_binary
+from etl_core.testing.services import service_unavailable
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 Migrate = Callable[[str], None]
@@ -222,3 +227,67 @@ def test_postgres_database_metrics_see_tables_connections_and_a_long_query(
     assert "etl_observability_database_long_running_queries 1" in text
     assert "etl_observability_database_longest_query_seconds " in text
     assert 'etl_observability_database_connections{state="active"}' in text
+
+
+@contextlib.contextmanager
+def _node_exporter_textfile(folder: Path) -> Iterator[str]:
+    """node_exporter's textfile collector over ``folder`` on 127.0.0.1: its ``/metrics`` URL."""
+    binary = find_binary("prometheus-node-exporter", "node_exporter")
+    if binary is None:
+        service_unavailable(
+            "node_exporter", "binary not found (Debian package 'prometheus-node-exporter')"
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            f"--collector.textfile.directory={folder}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _scrape_when_up(url: str) -> str:
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                body: bytes = response.read()
+                return body.decode("utf-8")
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"node_exporter did not answer at {url} in 10 seconds")
+
+
+def test_node_exporter_serves_the_run_duration_quantiles_without_an_invented_count(
+    cli: Cli, tmp_path: Path, migrate: Migrate, seed: Callable[[str], None], config_dir: Path
+) -> None:
+    """The metrics file is read by node_exporter's textfile collector, which gives a family
+    typed summary a ``_sum`` and ``_count`` of 0 when the file has none: runs in the window
+    would read as none (``_count == 0``)."""
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    migrate(url)
+    seed(url)
+    collected = tmp_path / "textfile"
+    collected.mkdir()
+    _database(cli, url, config_dir, collected / "etl_db.prom")
+
+    with _node_exporter_textfile(collected) as metrics_url:
+        served = _scrape_when_up(metrics_url).splitlines()
+
+    ours = [line for line in served if line.startswith("etl_observability_run_duration")]
+    assert not [line for line in ours if "_count" in line or "_sum" in line], ours
+    quantiles = {line.split('quantile="')[1].split('"')[0] for line in ours}
+    assert quantiles == {"0.5", "0.9", "0.99"}, ours

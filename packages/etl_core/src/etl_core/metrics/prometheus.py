@@ -90,17 +90,24 @@ def _series_lines(metric: MetricSnapshot, series: SeriesSnapshot) -> Iterator[st
     yield f"{metric.name}_count{_label_block(labels)} {series.count}"
 
 
-def _metric_lines(metric: MetricSnapshot) -> Iterator[str]:
+def _metric_lines(metric: MetricSnapshot, *, relayed: bool = False) -> Iterator[str]:
+    kind = "untyped" if relayed and metric.kind is MetricKind.SUMMARY else str(metric.kind)
     yield f"# HELP {metric.name} {_escape_help(metric.help)}"
-    yield f"# TYPE {metric.name} {metric.kind}"
+    yield f"# TYPE {metric.name} {kind}"
     for series in metric.series:
         yield from _series_lines(metric, series)
 
 
-def render_prometheus(registry: Registry | None = None) -> str:
-    """The registry (default: the current default) in Prometheus text format 0.0.4."""
+def render_prometheus(registry: Registry | None = None, *, relayed: bool = False) -> str:
+    """The registry (default: the current default) in Prometheus text format 0.0.4.
+
+    ``relayed``: the text for a collector that serves it again (a Pushgateway,
+    node_exporter's textfile collector), a summary typed ``untyped`` there. A summary
+    here holds quantiles computed elsewhere, no ``_sum`` or ``_count``; typed ``summary``,
+    such a collector would serve ``_sum 0`` and ``_count 0`` for it, values it never got.
+    """
     snapshots = (registry if registry is not None else default_registry()).collect()
-    lines = [line for metric in snapshots for line in _metric_lines(metric)]
+    lines = [line for metric in snapshots for line in _metric_lines(metric, relayed=relayed)]
     return "".join(f"{line}\n" for line in lines)
 
 
@@ -212,7 +219,7 @@ def push_to_gateway(
     if method not in {"PUT", "POST"}:
         raise MetricError(f"pushgateway method must be 'PUT' or 'POST', got {method!r}")
     target = pushgateway_url(url, job, grouping_key)
-    _send(method, target, render_prometheus(registry).encode("utf-8"), timeout)
+    _send(method, target, render_prometheus(registry, relayed=True).encode("utf-8"), timeout)
 
 
 def delete_from_gateway(

@@ -487,8 +487,23 @@ def _label_key(definition: _Definition, labels: Mapping[str, LabelValue]) -> tup
                 f"metric {definition.name!r}: label {label!r} must be a str or int, "
                 f"got {type(value).__name__}"
             )
+        if label == "quantile" and definition.kind is MetricKind.SUMMARY:
+            _check_quantile(definition.name, str(value))
         key.append(str(value))
     return tuple(key)
+
+
+def _check_quantile(name: str, value: str) -> None:
+    """A summary's ``quantile`` is a number from 0 to 1: the Prometheus text parsers
+    (``promtool check metrics``, the Pushgateway, node_exporter) refuse anything else."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number <= 1:
+        raise MetricError(
+            f"summary {name!r}: label 'quantile' must be a number from 0 to 1, got {value!r}"
+        )
 
 
 class _Metric:
