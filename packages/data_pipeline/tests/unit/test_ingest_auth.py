@@ -316,17 +316,7 @@ def test_oauth2_a_token_endpoint_error_is_named_by_its_rfc_6749_code(
     answer: dict[str, Any], said: str
 ) -> None:
     """An operator told ``invalid_scope`` fixes the scope, not the credentials."""
-    auth = OAuth2ClientCredentials(
-        "s",
-        Auth(
-            type="oauth2",
-            token_url="https://auth.test/token",
-            client_id="client",
-            client_secret=secret(),
-        ),
-        timeout=5,
-        transport=httpx.MockTransport(lambda request: httpx.Response(400, json=answer)),
-    )
+    auth = _token_endpoint(lambda request: httpx.Response(400, json=answer))
 
     with pytest.raises(ApiAuthError, match=said):
         signed(auth)
@@ -334,17 +324,7 @@ def test_oauth2_a_token_endpoint_error_is_named_by_its_rfc_6749_code(
 
 def test_oauth2_a_token_endpoint_error_echoing_the_secret_is_masked() -> None:
     answer = {"error": "invalid_client", "error_description": f"bad secret {SECRET}"}
-    auth = OAuth2ClientCredentials(
-        "s",
-        Auth(
-            type="oauth2",
-            token_url="https://auth.test/token",
-            client_id="client",
-            client_secret=secret(),
-        ),
-        timeout=5,
-        transport=httpx.MockTransport(lambda request: httpx.Response(401, json=answer)),
-    )
+    auth = _token_endpoint(lambda request: httpx.Response(401, json=answer))
 
     with pytest.raises(ApiAuthError, match=r"error invalid_client: bad secret \*\*\*") as caught:
         signed(auth)
@@ -357,20 +337,10 @@ def test_oauth2_a_token_answer_compressed_twice_is_refused_unread() -> None:
     """Gzip of gzip: httpx would decode the inner layer whole, past ``MAX_TOKEN_BYTES``."""
     inner = gzip.compress(b"0" * 50_000_000)
     bomb = gzip.compress(inner)
-    auth = OAuth2ClientCredentials(
-        "s",
-        Auth(
-            type="oauth2",
-            token_url="https://auth.test/token",
-            client_id="client",
-            client_secret=secret(),
-        ),
-        timeout=5,
-        transport=httpx.MockTransport(
-            lambda request: httpx.Response(
-                200, headers={"Content-Encoding": "gzip, gzip"}, stream=httpx.ByteStream(bomb)
-            )
-        ),
+    auth = _token_endpoint(
+        lambda request: httpx.Response(
+            200, headers={"Content-Encoding": "gzip, gzip"}, stream=httpx.ByteStream(bomb)
+        )
     )
     tracemalloc.start()
     try:
@@ -388,20 +358,10 @@ def test_oauth2_a_token_answer_compressed_twice_is_refused_unread() -> None:
 
 
 def test_oauth2_a_token_answer_its_content_encoding_cannot_decode_is_retryable() -> None:
-    auth = OAuth2ClientCredentials(
-        "s",
-        Auth(
-            type="oauth2",
-            token_url="https://auth.test/token",
-            client_id="client",
-            client_secret=secret(),
-        ),
-        timeout=5,
-        transport=httpx.MockTransport(
-            lambda request: httpx.Response(
-                200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
-            )
-        ),
+    auth = _token_endpoint(
+        lambda request: httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
+        )
     )
 
     with pytest.raises(
